@@ -1,0 +1,756 @@
+/* check.c — the checker: Ast -> Layout.
+ *
+ * Validates the header, the attention kinds and the layer statements, resolves every `reads`
+ * reference to the layer that owns the cache, and reports every problem in one run. Floods are
+ * capped: one diagnostic per statement element and kind of problem, then a count. */
+#include "mixc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ header fields */
+
+typedef enum { F_INT, F_REAL, F_DTYPE, F_KV_DTYPE, F_BOOL } FieldType;
+
+typedef struct {
+    const char *key;
+    FieldType type;
+    bool required;
+    size_t offset;  /* into ModelHeader */
+} FieldSpec;
+
+#define FIELD(k, t, req) {#k, t, req, offsetof(ModelHeader, k)}
+static const FieldSpec field_specs[] = {
+    FIELD(layers, F_INT, true),        FIELD(hidden, F_INT, true),
+    FIELD(heads, F_INT, true),         FIELD(kv_heads, F_INT, false),
+    FIELD(head_dim, F_INT, false),     FIELD(ffn, F_INT, true),
+    FIELD(vocab, F_INT, true),         FIELD(dtype, F_DTYPE, false),
+    FIELD(kv_dtype, F_KV_DTYPE, false), FIELD(rope_theta, F_REAL, false),
+    FIELD(norm_eps, F_REAL, false),    FIELD(context, F_INT, false),
+    FIELD(chunk, F_INT, false),        FIELD(tie_embeddings, F_BOOL, false),
+};
+#define NFIELDS (int)(sizeof field_specs / sizeof field_specs[0])
+
+void model_header_defaults(ModelHeader *m) {
+    memset(m, 0, sizeof *m);
+    m->dtype = DT_BF16;
+    m->kv_dtype = DT_COUNT;     /* = dtype unless given */
+    m->rope_theta = 10000.0;
+    m->norm_eps = 1e-5;
+    m->context = 8192;
+    m->chunk = 0;               /* = min(512, context) unless given */
+}
+
+/* Levenshtein distance, for "did you mean" hints on short identifiers. */
+static int edit_distance(const char *a, const char *b) {
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    if (la > 63 || lb > 63) return 99;
+    int d[64][64];
+    for (int i = 0; i <= la; i++) d[i][0] = i;
+    for (int j = 0; j <= lb; j++) d[0][j] = j;
+    for (int i = 1; i <= la; i++)
+        for (int j = 1; j <= lb; j++) {
+            int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+    return d[la][lb];
+}
+
+static const FieldSpec *find_field(const char *key) {
+    for (int i = 0; i < NFIELDS; i++)
+        if (strcmp(field_specs[i].key, key) == 0) return &field_specs[i];
+    return NULL;
+}
+
+static const char *closest_field(const char *key) {
+    const char *best = NULL;
+    int best_d = 3;
+    for (int i = 0; i < NFIELDS; i++) {
+        int d = edit_distance(key, field_specs[i].key);
+        if (d < best_d) best_d = d, best = field_specs[i].key;
+    }
+    return best;
+}
+
+static bool parse_dtype(const char *s, bool kv, DType *out) {
+    for (int t = 0; t < DT_COUNT; t++) {
+        if (!kv && (t == DT_FP8 || t == DT_INT8)) continue;
+        if (strcmp(s, dtype_name((DType)t)) == 0) {
+            *out = (DType)t;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void set_field(Diag *d, const FieldSpec *spec, const AstField *f, ModelHeader *m) {
+    const AstValue *v = &f->value;
+    void *slot = (char *)m + spec->offset;
+    switch (spec->type) {
+    case F_INT:
+        if (v->kind != AV_INT) {
+            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be an integer", f->key);
+        } else if (v->i < 1) {
+            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be at least 1, not %lld", f->key, (long long)v->i);
+        } else if (v->i >= MIXC_MAX_VALUE) {
+            diag_at(d, DIAG_ERROR, v->loc, "'%s' is too large", f->key);
+        } else {
+            *(int64_t *)slot = v->i;
+        }
+        break;
+    case F_REAL:
+        if (v->kind != AV_INT && v->kind != AV_REAL)
+            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be a number", f->key);
+        else if (!(v->r > 0) || v->r > 1e300)
+            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be positive and finite", f->key);
+        else
+            *(double *)slot = v->r;
+        break;
+    case F_DTYPE:
+    case F_KV_DTYPE: {
+        bool kv = spec->type == F_KV_DTYPE;
+        if (v->kind != AV_IDENT || !parse_dtype(v->ident, kv, (DType *)slot)) {
+            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be one of %s", f->key,
+                    kv ? "bf16, fp16, fp8, int8" : "bf16, fp16");
+        }
+        break;
+    }
+    case F_BOOL:
+        if (v->kind != AV_BOOL)
+            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be true or false", f->key);
+        else
+            *(bool *)slot = v->i != 0;
+        break;
+    }
+}
+
+static void check_header(const Ast *ast, Diag *d, ModelHeader *m) {
+    model_header_defaults(m);
+    m->name = xstrdup(ast->name ? ast->name : "");
+    const AstField *seen[NFIELDS] = {0};
+    for (const AstField *f = ast->fields; f; f = f->next) {
+        const FieldSpec *spec = find_field(f->key);
+        if (!spec) {
+            diag_at(d, DIAG_ERROR, f->loc, "unknown header field '%s'", f->key);
+            const char *near = closest_field(f->key);
+            if (near) diag_hint(d, "did you mean '%s'?", near);
+            continue;
+        }
+        int idx = (int)(spec - field_specs);
+        if (seen[idx]) {
+            diag_at(d, DIAG_ERROR, f->loc, "header field '%s' is given twice", f->key);
+            diag_at(d, DIAG_NOTE, seen[idx]->loc, "first given here");
+            continue;
+        }
+        seen[idx] = f;
+        set_field(d, spec, f, m);
+    }
+    for (int i = 0; i < NFIELDS; i++) {
+        if (field_specs[i].required && !seen[i]) {
+            diag_at(d, DIAG_ERROR, ast->header_loc, "the header has no '%s'", field_specs[i].key);
+            diag_hint(d, "add '%s = N' to the model block", field_specs[i].key);
+        }
+    }
+}
+
+/* Defaults that depend on other fields, then cross-field rules. Locations come from `fields`. */
+static SrcLoc field_loc(const Ast *ast, const char *key) {
+    for (const AstField *f = ast->fields; f; f = f->next)
+        if (strcmp(f->key, key) == 0) return f->value.loc;
+    return ast->header_loc;
+}
+
+static void check_header_relations(const Ast *ast, Diag *d, ModelHeader *m) {
+    if (m->layers > MIXC_MAX_LAYERS) {
+        diag_at(d, DIAG_ERROR, field_loc(ast, "layers"), "%lld layers is more than mixc supports (%d)",
+                (long long)m->layers, MIXC_MAX_LAYERS);
+        m->layers = 0;
+    }
+    if (m->kv_heads == 0) m->kv_heads = m->heads;
+    if (m->heads && m->kv_heads && m->heads % m->kv_heads != 0) {
+        diag_at(d, DIAG_ERROR, field_loc(ast, "kv_heads"),
+                "heads (%lld) is not a multiple of kv_heads (%lld)", (long long)m->heads,
+                (long long)m->kv_heads);
+        diag_hint(d, "grouped-query attention needs every KV head to serve the same number of query heads");
+    }
+    if (m->head_dim == 0 && m->heads && m->hidden) {
+        if (m->hidden % m->heads == 0) {
+            m->head_dim = m->hidden / m->heads;
+        } else {
+            diag_at(d, DIAG_ERROR, field_loc(ast, "heads"),
+                    "heads (%lld) does not divide hidden (%lld) and no head_dim is given",
+                    (long long)m->heads, (long long)m->hidden);
+            diag_hint(d, "add 'head_dim = N' to the model block");
+        }
+    }
+    if (m->kv_dtype == DT_COUNT) m->kv_dtype = m->dtype;
+    if (m->chunk == 0) m->chunk = m->context < 512 ? m->context : 512;
+    if (m->chunk > m->context) {
+        diag_at(d, DIAG_ERROR, field_loc(ast, "chunk"), "chunk (%lld) is larger than context (%lld)",
+                (long long)m->chunk, (long long)m->context);
+    }
+}
+
+/* ------------------------------------------------------------------ attention kinds */
+
+typedef struct {
+    const char *name;
+    int64_t window;  /* 0 = global, < 0 = invalid (already reported) */
+    SrcLoc loc;
+} Kind;
+
+typedef struct {
+    Kind *v;
+    int n;
+} KindTable;
+
+static const Kind *find_kind(const KindTable *t, const char *name) {
+    for (int i = 0; i < t->n; i++)
+        if (strcmp(t->v[i].name, name) == 0) return &t->v[i];
+    return NULL;
+}
+
+static int64_t check_window_value(Diag *d, int64_t w, SrcLoc loc, const ModelHeader *m) {
+    if (w < 1) {
+        diag_at(d, DIAG_ERROR, loc, "window must be at least 1, not %lld", (long long)w);
+        diag_hint(d, "window W lets a query see the W most recent keys, itself included");
+        return -1;
+    }
+    if (w >= MIXC_MAX_VALUE) {
+        diag_at(d, DIAG_ERROR, loc, "window is too large");
+        return -1;
+    }
+    if (m->context && w >= m->context) {
+        diag_at(d, DIAG_WARNING, loc, "window %lld is not smaller than the context (%lld): the layer is effectively global",
+                (long long)w, (long long)m->context);
+    }
+    return w;
+}
+
+/* Resolves an attention to a window (0 = global); -1 when invalid (reported). */
+static int64_t resolve_attn(Diag *d, const KindTable *kinds, const AstAttn *a, const ModelHeader *m,
+                            const char **kind_name) {
+    *kind_name = NULL;
+    switch (a->syntax) {
+    case ATTN_GLOBAL: return 0;
+    case ATTN_WINDOW: return check_window_value(d, a->window, a->loc, m);
+    case ATTN_NAMED: {
+        const Kind *k = find_kind(kinds, a->name);
+        if (!k) {
+            diag_at(d, DIAG_ERROR, a->loc, "unknown attention kind '%s'", a->name);
+            if (kinds->n)
+                diag_hint(d, "declared kinds: %s%s%s%s", kinds->v[0].name, kinds->n > 1 ? ", " : "",
+                          kinds->n > 1 ? kinds->v[1].name : "", kinds->n > 2 ? ", ..." : "");
+            else
+                diag_hint(d, "declare it first: 'attention %s = window 1024' or 'attention %s = global'",
+                          a->name, a->name);
+            return -1;
+        }
+        *kind_name = k->name;
+        return k->window;
+    }
+    }
+    return -1;
+}
+
+static void collect_kinds(const Ast *ast, Diag *d, const ModelHeader *m, KindTable *t) {
+    int n = 0;
+    for (const AstStmt *s = ast->stmts; s; s = s->next) n += s->kind == STMT_KIND;
+    t->v = xcalloc((size_t)n + 1, sizeof(Kind));
+    t->n = 0;
+    for (const AstStmt *s = ast->stmts; s; s = s->next) {
+        if (s->kind != STMT_KIND) continue;
+        const Kind *prev = find_kind(t, s->name);
+        if (prev) {
+            diag_at(d, DIAG_ERROR, s->name_loc, "attention kind '%s' is declared twice", s->name);
+            diag_at(d, DIAG_NOTE, prev->loc, "first declared here");
+            continue;
+        }
+        if (s->attn.syntax == ATTN_NAMED) {
+            const Kind *alias = find_kind(t, s->attn.name);
+            if (!alias) {
+                diag_at(d, DIAG_ERROR, s->attn.loc, "unknown attention kind '%s'", s->attn.name);
+                continue;
+            }
+            t->v[t->n++] = (Kind){s->name, alias->window, s->name_loc};
+            continue;
+        }
+        const char *unused;
+        int64_t w = resolve_attn(d, t, &s->attn, m, &unused);
+        t->v[t->n++] = (Kind){s->name, w, s->name_loc};
+    }
+}
+
+/* ------------------------------------------------------------------ layer definitions */
+
+typedef struct {
+    bool defined;
+    int64_t window;        /* -1 invalid */
+    const char *kind_name;
+    const AstElem *elem;   /* the element that defined the layer (its ref, its location) */
+    int elem_id;           /* for flood control */
+    SrcLoc loc;            /* the set item (or default statement) that named the layer */
+    bool from_default;
+} LayerDef;
+
+typedef struct {
+    Diag *d;
+    const ModelHeader *m;
+    const KindTable *kinds;
+    LayerDef *defs;
+    int nlayers;
+    int *elem_diags;        /* per element id: diagnostics reported */
+    int *elem_suppressed;   /* per element id: diagnostics not shown */
+    const AstElem **elems;  /* element id -> element */
+    int nelems;
+} Checker;
+
+static int elem_id_of(Checker *c, const AstElem *e) {
+    for (int i = 0; i < c->nelems; i++)
+        if (c->elems[i] == e) return i;
+    return -1;
+}
+
+/* The first diagnostic of each element is shown; the rest are counted and summarized. */
+static bool elem_may_report(Checker *c, int id) {
+    if (id < 0) return true;
+    if (c->elem_diags[id]++ == 0) return true;
+    c->elem_suppressed[id]++;
+    return false;
+}
+
+/* The pattern element that applies to the p-th layer of a statement's set. */
+static const AstElem *pattern_elem(const AstElem *elems, int64_t period, int64_t p) {
+    int64_t r = p % period;
+    for (const AstElem *e = elems; e; e = e->next) {
+        if (r < e->repeat) return e;
+        r -= e->repeat;
+    }
+    return elems;
+}
+
+static bool pattern_period(Checker *c, const AstStmt *s, int64_t *period) {
+    int64_t total = 0;
+    bool ok = true;
+    for (const AstElem *e = s->elems; e; e = e->next) {
+        if (e->repeat < 1) {
+            diag_at(c->d, DIAG_ERROR, e->loc, "repeat count must be at least 1, not %lld", (long long)e->repeat);
+            ok = false;
+        } else if (!add_ok(total, e->repeat, &total)) {
+            diag_at(c->d, DIAG_ERROR, e->loc, "pattern is too long");
+            ok = false;
+        }
+    }
+    *period = total;
+    return ok && total > 0;
+}
+
+static void define_layer(Checker *c, int64_t idx, const AstElem *e, SrcLoc item_loc, int *dup_count,
+                         int64_t *first_dup) {
+    LayerDef *def = &c->defs[idx];
+    if (def->defined) {
+        if ((*dup_count)++ == 0) {
+            *first_dup = idx;
+            diag_at(c->d, DIAG_ERROR, item_loc, "layer %lld is defined twice", (long long)idx);
+            diag_at(c->d, DIAG_NOTE, def->loc, "layer %lld is first defined here", (long long)idx);
+        }
+        return;
+    }
+    const char *kind_name;
+    int64_t w = resolve_attn(c->d, c->kinds, &e->attn, c->m, &kind_name);
+    *def = (LayerDef){.defined = true, .window = w, .kind_name = kind_name, .elem = e,
+                      .elem_id = elem_id_of(c, e), .loc = item_loc};
+}
+
+/* Validates a set item; returns the highest index to visit (clipped to the model), or -1. */
+static int64_t item_last_index(Checker *c, const AstSetItem *it) {
+    if (it->step < 1) {
+        diag_at(c->d, DIAG_ERROR, it->loc, "step must be at least 1, not %lld", (long long)it->step);
+        return -1;
+    }
+    if (it->hi < it->lo) {
+        diag_at(c->d, DIAG_ERROR, it->loc, "range %lld..%lld is empty: its end is below its start",
+                (long long)it->lo, (long long)it->hi);
+        diag_hint(c->d, "ranges are inclusive and increasing, e.g. 0..11");
+        return -1;
+    }
+    if (it->hi >= c->nlayers) {
+        if (it->lo == it->hi)
+            diag_at(c->d, DIAG_ERROR, it->loc, "layer %lld is out of range", (long long)it->lo);
+        else
+            diag_at(c->d, DIAG_ERROR, it->loc, "range %lld..%lld goes past the last layer",
+                    (long long)it->lo, (long long)it->hi);
+        diag_hint(c->d, "the model has %d layers, numbered 0..%d", c->nlayers, c->nlayers - 1);
+    }
+    return it->hi < c->nlayers ? it->hi : c->nlayers - 1;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Collects the (valid) indices of a set, each with the location of the item that named it,
+ * sorted ascending (stable for equal indices: duplicates are caught when defining). */
+typedef struct {
+    int64_t idx;
+    int64_t order;
+    const AstSetItem *item;
+} SetEntry;
+
+static int cmp_entry(const void *a, const void *b) {
+    const SetEntry *x = a, *y = b;
+    if (x->idx != y->idx) return (x->idx > y->idx) - (x->idx < y->idx);
+    return cmp_i64(&x->order, &y->order);
+}
+
+static SetEntry *expand_set(Checker *c, const AstSetItem *set, int64_t *count) {
+    int64_t n = 0, cap = 16;
+    SetEntry *v = xmalloc((size_t)cap * sizeof *v);
+    for (const AstSetItem *it = set; it; it = it->next) {
+        int64_t last = item_last_index(c, it);
+        for (int64_t i = it->lo; last >= 0 && i <= last; i += it->step) {
+            if (n == cap) v = xrealloc(v, (size_t)(cap *= 2) * sizeof *v);
+            v[n] = (SetEntry){i, n, it};
+            n++;
+            if (i > MIXC_MAX_VALUE - it->step) break;
+        }
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_entry);
+    *count = n;
+    return v;
+}
+
+static void apply_layer_stmt(Checker *c, const AstStmt *s) {
+    int64_t period = 1;
+    if (s->is_pattern && !pattern_period(c, s, &period)) return;
+    int64_t n;
+    SetEntry *v = expand_set(c, s->set, &n);
+    int dups = 0;
+    int64_t first_dup = -1;
+    for (int64_t p = 0; p < n; p++) {
+        const AstElem *e = s->is_pattern ? pattern_elem(s->elems, period, p) : s->elems;
+        define_layer(c, v[p].idx, e, v[p].item->loc, &dups, &first_dup);
+    }
+    if (dups > 1)
+        diag_at(c->d, DIAG_NOTE, s->loc, "%d more layers of this statement after layer %lld are defined twice",
+                dups - 1, (long long)first_dup);
+    free(v);
+}
+
+/* Lists up to a few index runs: "3..5, 9, 11..20". */
+static void format_index_runs(const bool *mask, int n, char *out, size_t outlen) {
+    size_t len = 0;
+    int runs = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (!mask[i]) continue;
+        int j = i;
+        while (j + 1 < n && mask[j + 1]) j++;
+        if (runs == 6) {
+            snprintf(out + len, outlen - len, ", ...");
+            return;
+        }
+        int w = j > i ? snprintf(out + len, outlen - len, "%s%d..%d", runs ? ", " : "", i, j)
+                      : snprintf(out + len, outlen - len, "%s%d", runs ? ", " : "", i);
+        if (w < 0 || (size_t)w >= outlen - len) return;
+        len += (size_t)w;
+        runs++;
+        i = j;
+    }
+}
+
+static void apply_default(Checker *c, const AstStmt *def_stmt, const Ast *ast) {
+    bool *missing = xcalloc((size_t)c->nlayers, sizeof(bool));
+    int nmissing = 0;
+    for (int i = 0; i < c->nlayers; i++) {
+        if (c->defs[i].defined) continue;
+        if (def_stmt) {
+            int dups = 0;
+            int64_t first;
+            define_layer(c, i, def_stmt->elems, def_stmt->loc, &dups, &first);
+            c->defs[i].from_default = true;
+        } else {
+            missing[i] = true;
+            nmissing++;
+        }
+    }
+    if (nmissing) {
+        char runs[256];
+        format_index_runs(missing, c->nlayers, runs, sizeof runs);
+        diag_at(c->d, DIAG_ERROR, field_loc(ast, "layers"), "%s %s never defined",
+                nmissing == 1 ? "layer" : "layers", runs);
+        diag_hint(c->d, "define %s with a 'layers' statement, or add 'default : ATTENTION'",
+                  nmissing == 1 ? "it" : "them");
+    }
+    free(missing);
+}
+
+/* ------------------------------------------------------------------ references */
+
+static const char *attn_text(int64_t window, char *buf, size_t n) {
+    if (window == 0)
+        snprintf(buf, n, "global");
+    else
+        snprintf(buf, n, "window %lld", (long long)window);
+    return buf;
+}
+
+/* Resolves layer i's reference to the owning layer; -1 on error (reported). */
+static int resolve_ref(Checker *c, int i, const int *reads) {
+    const LayerDef *def = &c->defs[i];
+    const AstRef *ref = &def->elem->ref;
+    int id = def->elem_id;
+    int64_t target;
+    switch (ref->kind) {
+    case REF_NONE: return i;
+    case REF_ABS: target = ref->n; break;
+    case REF_REL: target = (int64_t)i - ref->n; break;
+    case REF_LAST:
+        for (int j = i - 1; j >= 0; j--)
+            if (reads[j] == j && c->defs[j].window == def->window) return j;
+        if (elem_may_report(c, id)) {
+            char a[32];
+            diag_at(c->d, DIAG_ERROR, ref->loc, "layer %d reads 'last', but no earlier layer with %s attention owns a cache",
+                    i, attn_text(def->window, a, sizeof a));
+            diag_hint(c->d, "'last' means the nearest earlier layer with the same attention that owns its cache");
+        }
+        return -1;
+    default: return -1;
+    }
+    if (target == i) {
+        if (elem_may_report(c, id)) {
+            diag_at(c->d, DIAG_ERROR, ref->loc, "layer %d reads its own cache", i);
+            diag_hint(c->d, "a layer that owns its cache needs no 'reads'; remove it");
+        }
+        return -1;
+    }
+    if (target < 0 || target >= c->nlayers) {
+        if (elem_may_report(c, id)) {
+            diag_at(c->d, DIAG_ERROR, ref->loc, "layer %d reads layer %lld, which does not exist", i,
+                    (long long)target);
+            diag_hint(c->d, "the model has %d layers, numbered 0..%d", c->nlayers, c->nlayers - 1);
+        }
+        return -1;
+    }
+    if (target > i) {
+        if (elem_may_report(c, id)) {
+            diag_at(c->d, DIAG_ERROR, ref->loc, "layer %d reads layer %lld, which runs after it", i, (long long)target);
+            diag_at(c->d, DIAG_NOTE, c->defs[target].loc, "layer %lld is defined here", (long long)target);
+            diag_hint(c->d, "a layer can only reuse the cache of an earlier layer: its cache does not exist yet");
+        }
+        return -1;
+    }
+    int t = (int)target;
+    if (reads[t] < 0) return -1;  /* the target is itself in error */
+    if (reads[t] != t) {
+        if (elem_may_report(c, id)) {
+            diag_at(c->d, DIAG_WARNING, ref->loc,
+                    "layer %d reads layer %d, which itself reads layer %d: resolved to the owner, layer %d", i, t,
+                    reads[t], reads[t]);
+            diag_at(c->d, DIAG_NOTE, c->defs[t].loc, "layer %d is defined here", t);
+            diag_hint(c->d, "write 'reads %d' to say so directly", reads[t]);
+        }
+        return reads[t];
+    }
+    return t;
+}
+
+static void report_suppressed(Checker *c) {
+    for (int id = 0; id < c->nelems; id++)
+        if (c->elem_suppressed[id])
+            diag_at(c->d, DIAG_NOTE, c->elems[id]->loc, "%d more layers of this statement have the same problem",
+                    c->elem_suppressed[id]);
+}
+
+/* Warns when a reader needs more history than the cache's owner would keep for itself. */
+static void warn_longer_history(Checker *c, const Layout *l) {
+    const ModelHeader *m = c->m;
+    for (int k = 0; k < l->ncaches; k++) {
+        const CacheInfo *ci = &l->cache[k];
+        int64_t own = l->layer[ci->owner].window;
+        if (own == 0 || (ci->retention != 0 && ci->retention <= own)) continue;
+        /* The reader that forces it: a global one, else the widest window. */
+        int forcer = -1;
+        for (int r = 0; r < ci->nreaders; r++) {
+            int64_t w = l->layer[ci->readers[r]].window;
+            if (w == ci->retention) {
+                forcer = ci->readers[r];
+                break;
+            }
+        }
+        if (forcer < 0) continue;
+        int64_t L = m->context, C = m->chunk;
+        int64_t before = own + C - 1 < L ? own + C - 1 : L;
+        int64_t after = ci->retention == 0 ? L : (ci->retention + C - 1 < L ? ci->retention + C - 1 : L);
+        double extra = (double)(after - before) * (double)m->kv_heads * (double)m->head_dim * 2.0 *
+                       dtype_bytes(m->kv_dtype);
+        char a[32], b[32];
+        int id = c->defs[forcer].elem_id;
+        if (!elem_may_report(c, id)) continue;
+        diag_at(c->d, DIAG_WARNING, c->defs[forcer].elem->ref.loc,
+                "layer %d (%s) reads the cache of layer %d (%s): that cache must keep %s history",
+                forcer, attn_text(l->layer[forcer].window, a, sizeof a), ci->owner,
+                attn_text(own, b, sizeof b), ci->retention == 0 ? "the whole" : "a longer");
+        diag_at(c->d, DIAG_NOTE, c->defs[ci->owner].loc,
+                "layer %d's cache grows from %lld to %lld tokens at context %lld: %s more per sequence",
+                ci->owner, (long long)before, (long long)after, (long long)L, fmt_bytes(extra));
+    }
+}
+
+/* ------------------------------------------------------------------ layout */
+
+void layout_build_caches(Layout *l) {
+    int n = l->nlayers;
+    l->ncaches = 0;
+    for (int i = 0; i < n; i++)
+        if (l->layer[i].reads == i) l->layer[i].cache = l->ncaches++;
+    l->cache = xcalloc((size_t)l->ncaches + 1, sizeof(CacheInfo));
+    int *count = xcalloc((size_t)l->ncaches + 1, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        LayerInfo *li = &l->layer[i];
+        li->cache = l->layer[li->reads].cache;
+        if (li->reads != i) count[li->cache]++;
+    }
+    for (int i = 0; i < n; i++) {
+        LayerInfo *li = &l->layer[i];
+        CacheInfo *ci = &l->cache[li->cache];
+        if (li->reads == i) {
+            ci->id = li->cache;
+            ci->owner = i;
+            ci->readers = xcalloc((size_t)count[li->cache] + 1, sizeof(int));
+            ci->retention = li->window;
+        } else {
+            ci->readers[ci->nreaders++] = i;
+            if (ci->retention != 0 && (li->window == 0 || li->window > ci->retention))
+                ci->retention = li->window;
+        }
+    }
+    free(count);
+}
+
+void layout_free(Layout *l) {
+    if (!l) return;
+    for (int k = 0; k < l->ncaches; k++) free(l->cache[k].readers);
+    for (int i = 0; i < l->nlayers; i++) free((char *)l->layer[i].kind_name);
+    free(l->cache);
+    free(l->layer);
+    free(l->model.name);
+    memset(l, 0, sizeof *l);
+}
+
+bool verify_layout(const Layout *l, FILE *err) {
+#define FAIL(...) do { fprintf(err, "mixc: internal error: layout invariant violated: " __VA_ARGS__); fputc('\n', err); return false; } while (0)
+    if (l->nlayers != l->model.layers) FAIL("%d layers but the header says %lld", l->nlayers, (long long)l->model.layers);
+    int owners = 0;
+    for (int i = 0; i < l->nlayers; i++) {
+        const LayerInfo *li = &l->layer[i];
+        if (li->index != i) FAIL("layer %d has index %d", i, li->index);
+        if (li->window < 0) FAIL("layer %d has window %lld", i, (long long)li->window);
+        if (li->reads < 0 || li->reads > i) FAIL("layer %d reads layer %d", i, li->reads);
+        if (l->layer[li->reads].reads != li->reads) FAIL("layer %d reads layer %d, which is not an owner", i, li->reads);
+        if (li->cache < 0 || li->cache >= l->ncaches) FAIL("layer %d has cache %d", i, li->cache);
+        if (l->cache[li->cache].owner != li->reads) FAIL("layer %d's cache %d is owned by %d", i, li->cache, l->cache[li->cache].owner);
+        if (li->reads == i) {
+            if (li->cache != owners) FAIL("cache ids are not in owner order at layer %d", i);
+            owners++;
+        }
+    }
+    if (owners != l->ncaches) FAIL("%d owners but %d caches", owners, l->ncaches);
+    for (int k = 0; k < l->ncaches; k++) {
+        const CacheInfo *ci = &l->cache[k];
+        int64_t ret = l->layer[ci->owner].window;
+        for (int r = 0; r < ci->nreaders; r++) {
+            int x = ci->readers[r];
+            if (l->layer[x].cache != k || x == ci->owner) FAIL("cache %d lists reader %d wrongly", k, x);
+            if (r && ci->readers[r - 1] >= x) FAIL("cache %d readers are not ascending", k);
+            int64_t w = l->layer[x].window;
+            if (ret != 0 && (w == 0 || w > ret)) ret = w;
+        }
+        if (ret != ci->retention) FAIL("cache %d retention %lld, expected %lld", k, (long long)ci->retention, (long long)ret);
+    }
+    return true;
+#undef FAIL
+}
+
+static void build_layout(Checker *c, const int *reads, Layout *out) {
+    out->nlayers = c->nlayers;
+    out->layer = xcalloc((size_t)c->nlayers + 1, sizeof(LayerInfo));
+    for (int i = 0; i < c->nlayers; i++) {
+        LayerInfo *li = &out->layer[i];
+        li->index = i;
+        li->window = c->defs[i].window;
+        li->reads = reads[i];
+        li->kind_name = c->defs[i].kind_name ? xstrdup(c->defs[i].kind_name) : NULL;
+        li->loc = c->defs[i].loc;
+    }
+    layout_build_caches(out);
+}
+
+static void check_layers(Checker *c, const Ast *ast) {
+    const AstStmt *def_stmt = NULL;
+    for (const AstStmt *s = ast->stmts; s; s = s->next) {
+        if (s->kind == STMT_LAYERS) {
+            apply_layer_stmt(c, s);
+        } else if (s->kind == STMT_DEFAULT) {
+            if (def_stmt) {
+                diag_at(c->d, DIAG_ERROR, s->loc, "a second 'default' statement");
+                diag_at(c->d, DIAG_NOTE, def_stmt->loc, "the first one is here");
+                continue;
+            }
+            def_stmt = s;
+        }
+    }
+    apply_default(c, def_stmt, ast);
+}
+
+static void number_elems(Checker *c, const Ast *ast) {
+    int n = 0;
+    for (const AstStmt *s = ast->stmts; s; s = s->next)
+        for (const AstElem *e = s->elems; e; e = e->next) n++;
+    c->elems = xcalloc((size_t)n + 1, sizeof *c->elems);
+    c->elem_diags = xcalloc((size_t)n + 1, sizeof(int));
+    c->elem_suppressed = xcalloc((size_t)n + 1, sizeof(int));
+    for (const AstStmt *s = ast->stmts; s; s = s->next)
+        for (const AstElem *e = s->elems; e; e = e->next) c->elems[c->nelems++] = e;
+}
+
+bool check_ast(const Ast *ast, Diag *d, Layout *out) {
+    memset(out, 0, sizeof *out);
+    int errors_before = d->errors;
+    ModelHeader m;
+    check_header(ast, d, &m);
+    check_header_relations(ast, d, &m);
+    KindTable kinds;
+    collect_kinds(ast, d, &m, &kinds);
+
+    Checker c = {.d = d, .m = &m, .kinds = &kinds, .nlayers = (int)m.layers};
+    number_elems(&c, ast);
+    c.defs = xcalloc((size_t)c.nlayers + 1, sizeof(LayerDef));
+    if (c.nlayers > 0) check_layers(&c, ast);
+
+    int *reads = xcalloc((size_t)c.nlayers + 1, sizeof(int));
+    for (int i = 0; i < c.nlayers; i++) {
+        reads[i] = -1;
+        if (c.defs[i].defined && c.defs[i].window >= 0) reads[i] = resolve_ref(&c, i, reads);
+    }
+    bool ok = d->errors == errors_before && c.nlayers > 0;
+    if (ok) {
+        out->model = m;
+        m.name = NULL;
+        build_layout(&c, reads, out);
+        warn_longer_history(&c, out);
+        if (!verify_layout(out, d->out)) ok = false;
+    }
+    report_suppressed(&c);
+    free(m.name);
+    free(reads);
+    free(c.defs);
+    free(c.elems);
+    free(c.elem_diags);
+    free(c.elem_suppressed);
+    free(kinds.v);
+    if (!ok) layout_free(out);
+    return ok;
+}

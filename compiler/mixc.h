@@ -1,0 +1,231 @@
+/* mixc.h — every compiler stage's interface.
+ *
+ * The pipeline (see main.c):  source --parse--> Ast --check--> Layout --plan--> Plan --codegen--> kernels
+ * Each stage takes and returns plain structs; a verifier runs after each pass.
+ */
+#ifndef MIXC_H
+#define MIXC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define MIXC_VERSION "0.1.0"
+#define MIXC_MAX_LAYERS 100000
+#define MIXC_MAX_VALUE (INT64_C(1) << 62)
+
+/* ---------------------------------------------------------------- util.c */
+
+/* A bump allocator: every AST node and string lives in one arena freed in one call. */
+typedef struct ArenaBlock ArenaBlock;
+typedef struct {
+    ArenaBlock *head;
+} Arena;
+
+void *arena_alloc(Arena *a, size_t size);      /* zeroed, 16-byte aligned; aborts on OOM */
+char *arena_strndup(Arena *a, const char *s, size_t n);
+void arena_free(Arena *a);
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+_Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Reads a whole file; returns NULL and sets errno on failure. */
+char *read_file(const char *path, size_t *len);
+/* Writes data to path atomically (temporary file + rename): nothing half-written on failure. */
+bool write_file_atomic(const char *path, const char *data, size_t len);
+
+/* A growable string, for building output before it is written in one go. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} Buf;
+void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_puts(Buf *b, const char *s);
+void buf_free(Buf *b);
+
+/* Checked arithmetic on the 2^62 value range: false on overflow. */
+bool mul_ok(int64_t a, int64_t b, int64_t *out);
+bool add_ok(int64_t a, int64_t b, int64_t *out);
+
+/* Human-readable byte counts: "1.50 GiB". Returns a pointer into one of 8 rotating static buffers. */
+const char *fmt_bytes(double bytes);
+
+/* ---------------------------------------------------------------- diag.c */
+
+typedef struct {
+    int line, col;          /* 1-based; line 0 = no location */
+    int end_line, end_col;  /* inclusive end, for the underline */
+} SrcLoc;
+
+typedef struct {
+    const char *path;       /* as given on the command line */
+    const char *text;       /* whole source, NUL-terminated */
+    size_t len;
+} SourceFile;
+
+typedef enum { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE, DIAG_HINT } DiagLevel;
+
+typedef struct {
+    const SourceFile *src;
+    FILE *out;              /* stderr by default */
+    bool color;
+    int errors, warnings;
+} Diag;
+
+void diag_init(Diag *d, const SourceFile *src, FILE *out);
+/* error/warning/note: "file:line:col: level: message", the source line and a caret underline.
+ * hint: "  hint: message" without a location. */
+void diag_at(Diag *d, DiagLevel lvl, SrcLoc loc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void diag_hint(Diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---------------------------------------------------------------- ast (parse.y) */
+
+typedef enum { DT_BF16, DT_FP16, DT_FP8, DT_INT8, DT_COUNT } DType;
+const char *dtype_name(DType t);
+int dtype_bytes(DType t);
+
+typedef enum {
+    AV_INT, AV_REAL, AV_IDENT, AV_BOOL
+} AstValueKind;
+
+typedef struct {
+    AstValueKind kind;
+    int64_t i;              /* AV_INT, AV_BOOL */
+    double r;               /* AV_REAL (and AV_INT converted) */
+    const char *ident;      /* AV_IDENT */
+    SrcLoc loc;
+} AstValue;
+
+typedef struct AstField {
+    const char *key;
+    AstValue value;
+    SrcLoc loc;             /* of the key */
+    struct AstField *next;
+} AstField;
+
+/* An attention: a named kind, or inline global / window W. */
+typedef enum { ATTN_NAMED, ATTN_GLOBAL, ATTN_WINDOW } AttnSyntax;
+typedef struct {
+    AttnSyntax syntax;
+    const char *name;       /* ATTN_NAMED */
+    int64_t window;         /* ATTN_WINDOW */
+    SrcLoc loc;
+} AstAttn;
+
+typedef enum { REF_NONE, REF_ABS, REF_REL, REF_LAST } RefKind;
+typedef struct {
+    RefKind kind;
+    int64_t n;              /* REF_ABS: index; REF_REL: how many layers back (prev = 1) */
+    SrcLoc loc;
+} AstRef;
+
+typedef struct AstElem {    /* one element of a pattern, or the single body of a plain statement */
+    AstAttn attn;
+    AstRef ref;
+    int64_t repeat;         /* "* N", 1 when absent */
+    SrcLoc loc;
+    struct AstElem *next;
+} AstElem;
+
+typedef struct AstSetItem { /* lo..hi step s; a single index has lo == hi, step 1 */
+    int64_t lo, hi, step;
+    SrcLoc loc;
+    struct AstSetItem *next;
+} AstSetItem;
+
+typedef enum { STMT_KIND, STMT_LAYERS, STMT_DEFAULT } StmtKind;
+typedef struct AstStmt {
+    StmtKind kind;
+    SrcLoc loc;
+    /* STMT_KIND */
+    const char *name;
+    SrcLoc name_loc;
+    AstAttn attn;
+    /* STMT_LAYERS / STMT_DEFAULT */
+    AstSetItem *set;        /* NULL for default */
+    bool is_pattern;
+    AstElem *elems;         /* one element unless is_pattern */
+    struct AstStmt *next;
+} AstStmt;
+
+typedef struct {
+    const char *name;       /* model "NAME" */
+    SrcLoc name_loc;
+    SrcLoc header_loc;
+    bool has_header;
+    AstField *fields;
+    AstStmt *stmts;
+} Ast;
+
+/* parse.y: parses src into an AST allocated in arena. Syntax errors go to diag;
+ * returns false if any were reported (the AST is then partial but well-formed). */
+bool parse_source(const SourceFile *src, Arena *arena, Diag *diag, Ast *out);
+void dump_ast(const Ast *ast, FILE *out);
+
+/* ---------------------------------------------------------------- check.c: Ast -> Layout */
+
+typedef struct {
+    char *name;
+    int64_t layers, hidden, heads, kv_heads, head_dim, ffn, vocab;
+    DType dtype, kv_dtype;
+    double rope_theta, norm_eps;
+    int64_t context, chunk;
+    bool tie_embeddings;
+} ModelHeader;
+
+typedef struct {
+    int index;
+    int64_t window;         /* 0 = global; else sliding window W >= 1 */
+    int reads;              /* owner of the cache this layer reads; == index for owners */
+    int cache;              /* cache id (dense, in owner order) */
+    const char *kind_name;  /* attention kind name as written (owned, freed by layout_free), or NULL */
+    SrcLoc loc;             /* where the layer was defined */
+} LayerInfo;
+
+typedef struct {
+    int id;
+    int owner;
+    int nreaders;           /* layers other than the owner that read it */
+    int *readers;           /* ascending */
+    int64_t retention;      /* 0 = unbounded (some user is global); else largest window */
+} CacheInfo;
+
+typedef struct {
+    ModelHeader model;
+    int nlayers;
+    LayerInfo *layer;
+    int ncaches;
+    CacheInfo *cache;
+} Layout;
+
+void model_header_defaults(ModelHeader *m);  /* all defaults, required fields 0 */
+/* Checks the AST and builds the normalized layout. Returns false when errors were reported. */
+bool check_ast(const Ast *ast, Diag *diag, Layout *out);
+/* Builds caches[] from layer[].reads; used by check and by importers. */
+void layout_build_caches(Layout *l);
+/* Structural invariants (owners precede readers, ids dense, ...); prints the first violation. */
+bool verify_layout(const Layout *l, FILE *err);
+void layout_free(Layout *l);
+void print_layout(const Layout *l, FILE *out);
+void dump_graph(const Layout *l, FILE *out);
+
+/* Convenience: read + parse + check one file. Returns 0 ok, 1 errors, 2 cannot read. */
+int load_layout(const char *path, Layout *out, FILE *diag_out);
+
+/* ---------------------------------------------------------------- commands (main.c dispatches)
+ * Each takes argv[0] = the command name, handles --help itself, and returns the exit status:
+ * 0 ok, 1 errors in the input, 2 usage errors. */
+int cmd_check(int argc, char **argv);    /* check.c     */
+int cmd_report(int argc, char **argv);   /* report.c    */
+int cmd_compare(int argc, char **argv);  /* report.c    */
+int cmd_import(int argc, char **argv);   /* import.c    */
+int cmd_export(int argc, char **argv);   /* export.c    */
+int cmd_emit(int argc, char **argv);     /* codegen.c   */
+int cmd_build(int argc, char **argv);    /* build.c     */
+
+#endif

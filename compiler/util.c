@@ -1,0 +1,194 @@
+/* util.c — memory, files, strings and checked arithmetic shared by every stage. */
+#include "mixc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+_Noreturn void fatal(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("mixc: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) fatal("out of memory (%zu bytes)", n);
+    return p;
+}
+
+void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) fatal("out of memory (%zu x %zu bytes)", n, size);
+    return p;
+}
+
+void *xrealloc(void *p, size_t n) {
+    p = realloc(p, n ? n : 1);
+    if (!p) fatal("out of memory (%zu bytes)", n);
+    return p;
+}
+
+char *xstrdup(const char *s) {
+    size_t n = strlen(s);
+    char *d = xmalloc(n + 1);
+    memcpy(d, s, n + 1);
+    return d;
+}
+
+/* ---- arena: blocks of at least 64 KiB, bump-allocated, freed together. */
+struct ArenaBlock {
+    ArenaBlock *next;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+};
+
+void *arena_alloc(Arena *a, size_t size) {
+    size = (size + 15) & ~(size_t)15;
+    ArenaBlock *b = a->head;
+    if (!b || b->cap - b->used < size) {
+        size_t cap = size > 65536 ? size : 65536;
+        b = xmalloc(sizeof(ArenaBlock) + cap);
+        b->next = a->head;
+        b->used = 0;
+        b->cap = cap;
+        a->head = b;
+    }
+    void *p = b->data + b->used;
+    b->used += size;
+    memset(p, 0, size);
+    return p;
+}
+
+char *arena_strndup(Arena *a, const char *s, size_t n) {
+    char *d = arena_alloc(a, n + 1);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+void arena_free(Arena *a) {
+    for (ArenaBlock *b = a->head, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    a->head = NULL;
+}
+
+/* ---- files */
+char *read_file(const char *path, size_t *len) {
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) return NULL;
+    Buf b = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (b.len + n + 1 > b.cap) {
+            b.cap = (b.len + n + 1) * 2;
+            b.data = xrealloc(b.data, b.cap);
+        }
+        memcpy(b.data + b.len, chunk, n);
+        b.len += n;
+    }
+    int err = ferror(f) ? (errno ? errno : EIO) : 0;
+    if (f != stdin) fclose(f);
+    if (err) {
+        free(b.data);
+        errno = err;
+        return NULL;
+    }
+    if (!b.data) b.data = xmalloc(1);
+    b.data[b.len] = '\0';
+    if (len) *len = b.len;
+    return b.data;
+}
+
+bool write_file_atomic(const char *path, const char *data, size_t len) {
+    if (strcmp(path, "-") == 0) return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0;
+    size_t n = strlen(path) + 32;
+    char *tmp = xmalloc(n);
+    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    bool ok = f != NULL;
+    if (ok) ok = fwrite(data, 1, len, f) == len;
+    if (f) ok = (fclose(f) == 0) && ok;
+    int saved = errno;
+    if (ok) ok = rename(tmp, path) == 0;
+    if (!ok) {
+        saved = errno ? errno : saved;
+        unlink(tmp);
+        errno = saved;
+    }
+    free(tmp);
+    return ok;
+}
+
+/* ---- growable strings */
+void buf_printf(Buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (b->len + (size_t)n + 1 > b->cap) {
+        b->cap = (b->len + (size_t)n + 1) * 2;
+        b->data = xrealloc(b->data, b->cap);
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void buf_puts(Buf *b, const char *s) { buf_printf(b, "%s", s); }
+
+void buf_free(Buf *b) {
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---- checked arithmetic: values stay within [-2^62, 2^62] */
+bool mul_ok(int64_t a, int64_t b, int64_t *out) {
+    int64_t r;
+    if (__builtin_mul_overflow(a, b, &r) || r > MIXC_MAX_VALUE || r < -MIXC_MAX_VALUE) return false;
+    *out = r;
+    return true;
+}
+
+bool add_ok(int64_t a, int64_t b, int64_t *out) {
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r) || r > MIXC_MAX_VALUE || r < -MIXC_MAX_VALUE) return false;
+    *out = r;
+    return true;
+}
+
+const char *fmt_bytes(double bytes) {
+    static char bufs[8][32];
+    static int next;
+    char *s = bufs[next++ & 7];
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int u = 0;
+    while (bytes >= 1024 && u < 5) {
+        bytes /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(s, 32, "%.0f B", bytes);
+    else
+        snprintf(s, 32, "%.2f %s", bytes, units[u]);
+    return s;
+}
+
+/* ---- dtypes */
+static const char *const dtype_names[DT_COUNT] = {"bf16", "fp16", "fp8", "int8"};
+static const int dtype_sizes[DT_COUNT] = {2, 2, 1, 1};
+
+const char *dtype_name(DType t) { return (unsigned)t < DT_COUNT ? dtype_names[t] : "?"; }
+int dtype_bytes(DType t) { return (unsigned)t < DT_COUNT ? dtype_sizes[t] : 0; }

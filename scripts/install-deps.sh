@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the build dependencies mixc needs and the machine lacks (Debian/Ubuntu).
+# Called by the Makefile before the first build; safe to run again (it does nothing when all is there).
+set -euo pipefail
+
+need=()
+command -v flex  >/dev/null 2>&1 || need+=(flex)
+command -v bison >/dev/null 2>&1 || need+=(bison)
+[ -f /usr/include/jansson.h ] || need+=(libjansson-dev)
+command -v clang >/dev/null 2>&1 || need+=(clang)
+
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+
+echo "mixc: installing missing build dependencies: ${need[*]}" >&2
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "mixc: apt-get not found; please install: ${need[*]}" >&2
+  exit 1
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

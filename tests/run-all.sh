@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every test suite: each tests/<suite>/run.sh prints "PASS name" / "FAIL name" lines.
+# Pass 1 uses the normal build; pass 2 rebuilds with AddressSanitizer + UBSan (build/asan) and runs
+# the suites again; then the fuzz target runs for a bounded time. Ends with "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+
+pass=0; fail=0
+run_suites() {   # $1 = build dir, $2 = label
+  local b=$1 label=$2 suite out
+  for suite in tests/*/run.sh; do
+    name=$(basename "$(dirname "$suite")")
+    [ "$name" = fuzz ] && continue
+    out="$log/$label-$name.out"
+    echo "== $label: $name"
+    BUILD=$b MIXC=$b/mixc bash "$suite" >"$out" 2>&1
+    rc=$?
+    grep -E '^(PASS|FAIL|SKIP)' "$out" | sed "s/^/  /" | grep -v '^  PASS' || true
+    local p f
+    p=$(grep -c '^PASS' "$out"); f=$(grep -c '^FAIL' "$out")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+      echo "  FAIL $name: suite exited $rc"; tail -n 20 "$out" | sed 's/^/    /'; f=1
+    fi
+    echo "  $p passed, $f failed"
+    pass=$((pass + p)); fail=$((fail + f))
+  done
+}
+
+run_suites "$BUILD" normal
+
+if [ "${MIXC_SKIP_ASAN:-0}" != 1 ]; then
+  echo "== building with AddressSanitizer + UndefinedBehaviorSanitizer ($BUILD/asan)"
+  if make -s -j"$JOBS" BUILD="$BUILD/asan" SANITIZE=1 all test-progs >"$log/asan-build.out" 2>&1; then
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98 \
+      run_suites "$BUILD/asan" asan
+  else
+    echo "FAIL asan build"; tail -n 30 "$log/asan-build.out"; fail=$((fail + 1))
+  fi
+fi
+
+if [ -f tests/fuzz/run.sh ] && [ "${MIXC_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzz"
+  out="$log/fuzz.out"
+  BUILD=$BUILD bash tests/fuzz/run.sh >"$out" 2>&1
+  rc=$?
+  grep -E '^(PASS|FAIL)' "$out" | sed 's/^/  /'
+  p=$(grep -c '^PASS' "$out"); f=$(grep -c '^FAIL' "$out")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then echo "  FAIL fuzz: exited $rc"; tail -n 30 "$out"; f=1; fi
+  pass=$((pass + p)); fail=$((fail + f))
+fi
+
+echo
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
