@@ -94,7 +94,7 @@ static void set_field(Diag *d, const FieldSpec *spec, const AstField *f, ModelHe
         } else if (v->i < 1) {
             diag_at(d, DIAG_ERROR, v->loc, "'%s' must be at least 1, not %lld", f->key, (long long)v->i);
         } else if (v->i >= MIXC_MAX_VALUE) {
-            diag_at(d, DIAG_ERROR, v->loc, "'%s' is too large", f->key);
+            /* the scanner has reported it */
         } else {
             *(int64_t *)slot = v->i;
         }
@@ -146,7 +146,7 @@ static void check_header(const Ast *ast, Diag *d, ModelHeader *m) {
         seen[idx] = f;
         set_field(d, spec, f, m);
     }
-    for (int i = 0; i < NFIELDS; i++) {
+    for (int i = 0; i < NFIELDS && ast->has_header && !ast->partial; i++) {
         if (field_specs[i].required && !seen[i]) {
             diag_at(d, DIAG_ERROR, ast->header_loc, "the header has no '%s'", field_specs[i].key);
             diag_hint(d, "add '%s = N' to the model block", field_specs[i].key);
@@ -203,6 +203,7 @@ typedef struct {
 typedef struct {
     Kind *v;
     int n;
+    bool partial;
 } KindTable;
 
 static const Kind *find_kind(const KindTable *t, const char *name) {
@@ -217,10 +218,7 @@ static int64_t check_window_value(Diag *d, int64_t w, SrcLoc loc, const ModelHea
         diag_hint(d, "window W lets a query see the W most recent keys, itself included");
         return -1;
     }
-    if (w >= MIXC_MAX_VALUE) {
-        diag_at(d, DIAG_ERROR, loc, "window is too large");
-        return -1;
-    }
+    if (w >= MIXC_MAX_VALUE) return -1;  /* the scanner has reported it */
     if (m->context && w >= m->context) {
         diag_at(d, DIAG_WARNING, loc, "window %lld is not smaller than the context (%lld): the layer is effectively global",
                 (long long)w, (long long)m->context);
@@ -237,6 +235,7 @@ static int64_t resolve_attn(Diag *d, const KindTable *kinds, const AstAttn *a, c
     case ATTN_WINDOW: return check_window_value(d, a->window, a->loc, m);
     case ATTN_NAMED: {
         const Kind *k = find_kind(kinds, a->name);
+        if (!k && kinds->partial) return -1;  /* its declaration may be the statement that was lost */
         if (!k) {
             diag_at(d, DIAG_ERROR, a->loc, "unknown attention kind '%s'", a->name);
             if (kinds->n)
@@ -259,6 +258,7 @@ static void collect_kinds(const Ast *ast, Diag *d, const ModelHeader *m, KindTab
     for (const AstStmt *s = ast->stmts; s; s = s->next) n += s->kind == STMT_KIND;
     t->v = xcalloc((size_t)n + 1, sizeof(Kind));
     t->n = 0;
+    t->partial = ast->partial;
     for (const AstStmt *s = ast->stmts; s; s = s->next) {
         if (s->kind != STMT_KIND) continue;
         const Kind *prev = find_kind(t, s->name);
@@ -298,19 +298,17 @@ typedef struct {
     Diag *d;
     const ModelHeader *m;
     const KindTable *kinds;
+    bool partial;           /* the AST lost statements to syntax errors */
     LayerDef *defs;
     int nlayers;
     int *elem_diags;        /* per element id: diagnostics reported */
     int *elem_suppressed;   /* per element id: diagnostics not shown */
-    const AstElem **elems;  /* element id -> element */
+    const AstElem **elems;  /* element id -> element (in statement order) */
     int nelems;
+    int64_t *elem_window;   /* per element id: resolved window (-1 invalid) */
+    const char **elem_kind; /* per element id: kind name or NULL */
+    bool *elem_resolved;
 } Checker;
-
-static int elem_id_of(Checker *c, const AstElem *e) {
-    for (int i = 0; i < c->nelems; i++)
-        if (c->elems[i] == e) return i;
-    return -1;
-}
 
 /* The first diagnostic of each element is shown; the rest are counted and summarized. */
 static bool elem_may_report(Checker *c, int id) {
@@ -320,14 +318,19 @@ static bool elem_may_report(Checker *c, int id) {
     return false;
 }
 
-/* The pattern element that applies to the p-th layer of a statement's set. */
-static const AstElem *pattern_elem(const AstElem *elems, int64_t period, int64_t p) {
+/* The pattern element (its position in the statement) that applies to the p-th layer of a
+ * statement's set: cum[j] is the number of layers covered by elements 0..j-1 of one period. */
+static int pattern_index(const int64_t *cum, int nelems, int64_t period, int64_t p) {
     int64_t r = p % period;
-    for (const AstElem *e = elems; e; e = e->next) {
-        if (r < e->repeat) return e;
-        r -= e->repeat;
+    int lo = 0, hi = nelems - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (cum[mid] <= r)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
-    return elems;
+    return lo;
 }
 
 static bool pattern_period(Checker *c, const AstStmt *s, int64_t *period) {
@@ -346,8 +349,17 @@ static bool pattern_period(Checker *c, const AstStmt *s, int64_t *period) {
     return ok && total > 0;
 }
 
-static void define_layer(Checker *c, int64_t idx, const AstElem *e, SrcLoc item_loc, int *dup_count,
-                         int64_t *first_dup) {
+/* Resolves an element's attention once (so its diagnostics appear once, not once per layer). */
+static int64_t elem_window(Checker *c, int id, const char **kind_name) {
+    if (!c->elem_resolved[id]) {
+        c->elem_resolved[id] = true;
+        c->elem_window[id] = resolve_attn(c->d, c->kinds, &c->elems[id]->attn, c->m, &c->elem_kind[id]);
+    }
+    *kind_name = c->elem_kind[id];
+    return c->elem_window[id];
+}
+
+static void define_layer(Checker *c, int64_t idx, int id, SrcLoc item_loc, int *dup_count, int64_t *first_dup) {
     LayerDef *def = &c->defs[idx];
     if (def->defined) {
         if ((*dup_count)++ == 0) {
@@ -358,9 +370,9 @@ static void define_layer(Checker *c, int64_t idx, const AstElem *e, SrcLoc item_
         return;
     }
     const char *kind_name;
-    int64_t w = resolve_attn(c->d, c->kinds, &e->attn, c->m, &kind_name);
-    *def = (LayerDef){.defined = true, .window = w, .kind_name = kind_name, .elem = e,
-                      .elem_id = elem_id_of(c, e), .loc = item_loc};
+    int64_t w = elem_window(c, id, &kind_name);
+    *def = (LayerDef){.defined = true, .window = w, .kind_name = kind_name, .elem = c->elems[id],
+                      .elem_id = id, .loc = item_loc};
 }
 
 /* Validates a set item; returns the highest index to visit (clipped to the model), or -1. */
@@ -422,21 +434,27 @@ static SetEntry *expand_set(Checker *c, const AstSetItem *set, int64_t *count) {
     return v;
 }
 
-static void apply_layer_stmt(Checker *c, const AstStmt *s) {
+static void apply_layer_stmt(Checker *c, const AstStmt *s, int base) {
     int64_t period = 1;
     if (s->is_pattern && !pattern_period(c, s, &period)) return;
+    int nelems = 0;
+    for (const AstElem *e = s->elems; e; e = e->next) nelems++;
+    int64_t *cum = xcalloc((size_t)nelems + 1, sizeof(int64_t));
+    int j = 0;
+    for (const AstElem *e = s->elems; e; e = e->next, j++) cum[j + 1] = cum[j] + (s->is_pattern ? e->repeat : 1);
     int64_t n;
     SetEntry *v = expand_set(c, s->set, &n);
     int dups = 0;
     int64_t first_dup = -1;
     for (int64_t p = 0; p < n; p++) {
-        const AstElem *e = s->is_pattern ? pattern_elem(s->elems, period, p) : s->elems;
-        define_layer(c, v[p].idx, e, v[p].item->loc, &dups, &first_dup);
+        int id = base + (s->is_pattern ? pattern_index(cum, nelems, period, p) : 0);
+        define_layer(c, v[p].idx, id, v[p].item->loc, &dups, &first_dup);
     }
     if (dups > 1)
-        diag_at(c->d, DIAG_NOTE, s->loc, "%d more layers of this statement after layer %lld are defined twice",
-                dups - 1, (long long)first_dup);
+        diag_at(c->d, DIAG_NOTE, s->loc, "%d more %s of this statement after layer %lld %s defined twice", dups - 1,
+                dups - 1 == 1 ? "layer" : "layers", (long long)first_dup, dups - 1 == 1 ? "is" : "are");
     free(v);
+    free(cum);
 }
 
 /* Lists up to a few index runs: "3..5, 9, 11..20". */
@@ -461,7 +479,7 @@ static void format_index_runs(const bool *mask, int n, char *out, size_t outlen)
     }
 }
 
-static void apply_default(Checker *c, const AstStmt *def_stmt, const Ast *ast) {
+static void apply_default(Checker *c, const AstStmt *def_stmt, int def_base, const Ast *ast) {
     bool *missing = xcalloc((size_t)c->nlayers, sizeof(bool));
     int nmissing = 0;
     for (int i = 0; i < c->nlayers; i++) {
@@ -469,14 +487,14 @@ static void apply_default(Checker *c, const AstStmt *def_stmt, const Ast *ast) {
         if (def_stmt) {
             int dups = 0;
             int64_t first;
-            define_layer(c, i, def_stmt->elems, def_stmt->loc, &dups, &first);
+            define_layer(c, i, def_base, def_stmt->loc, &dups, &first);
             c->defs[i].from_default = true;
         } else {
             missing[i] = true;
             nmissing++;
         }
     }
-    if (nmissing) {
+    if (nmissing && !c->partial) {
         char runs[256];
         format_index_runs(missing, c->nlayers, runs, sizeof runs);
         diag_at(c->d, DIAG_ERROR, field_loc(ast, "layers"), "%s %s never defined",
@@ -560,8 +578,9 @@ static int resolve_ref(Checker *c, int i, const int *reads) {
 static void report_suppressed(Checker *c) {
     for (int id = 0; id < c->nelems; id++)
         if (c->elem_suppressed[id])
-            diag_at(c->d, DIAG_NOTE, c->elems[id]->loc, "%d more layers of this statement have the same problem",
-                    c->elem_suppressed[id]);
+            diag_at(c->d, DIAG_NOTE, c->elems[id]->loc, "%d more %s of this statement %s the same problem",
+                    c->elem_suppressed[id], c->elem_suppressed[id] == 1 ? "layer" : "layers",
+                    c->elem_suppressed[id] == 1 ? "has" : "have");
 }
 
 /* Warns when a reader needs more history than the cache's owner would keep for itself. */
@@ -690,19 +709,22 @@ static void build_layout(Checker *c, const int *reads, Layout *out) {
 
 static void check_layers(Checker *c, const Ast *ast) {
     const AstStmt *def_stmt = NULL;
+    int base = 0, def_base = 0;
     for (const AstStmt *s = ast->stmts; s; s = s->next) {
         if (s->kind == STMT_LAYERS) {
-            apply_layer_stmt(c, s);
+            apply_layer_stmt(c, s, base);
         } else if (s->kind == STMT_DEFAULT) {
             if (def_stmt) {
                 diag_at(c->d, DIAG_ERROR, s->loc, "a second 'default' statement");
                 diag_at(c->d, DIAG_NOTE, def_stmt->loc, "the first one is here");
-                continue;
+            } else {
+                def_stmt = s;
+                def_base = base;
             }
-            def_stmt = s;
         }
+        for (const AstElem *e = s->elems; e; e = e->next) base++;
     }
-    apply_default(c, def_stmt, ast);
+    apply_default(c, def_stmt, def_base, ast);
 }
 
 static void number_elems(Checker *c, const Ast *ast) {
@@ -712,6 +734,9 @@ static void number_elems(Checker *c, const Ast *ast) {
     c->elems = xcalloc((size_t)n + 1, sizeof *c->elems);
     c->elem_diags = xcalloc((size_t)n + 1, sizeof(int));
     c->elem_suppressed = xcalloc((size_t)n + 1, sizeof(int));
+    c->elem_window = xcalloc((size_t)n + 1, sizeof(int64_t));
+    c->elem_kind = xcalloc((size_t)n + 1, sizeof(char *));
+    c->elem_resolved = xcalloc((size_t)n + 1, sizeof(bool));
     for (const AstStmt *s = ast->stmts; s; s = s->next)
         for (const AstElem *e = s->elems; e; e = e->next) c->elems[c->nelems++] = e;
 }
@@ -725,7 +750,7 @@ bool check_ast(const Ast *ast, Diag *d, Layout *out) {
     KindTable kinds;
     collect_kinds(ast, d, &m, &kinds);
 
-    Checker c = {.d = d, .m = &m, .kinds = &kinds, .nlayers = (int)m.layers};
+    Checker c = {.d = d, .m = &m, .kinds = &kinds, .nlayers = (int)m.layers, .partial = ast->partial};
     number_elems(&c, ast);
     c.defs = xcalloc((size_t)c.nlayers + 1, sizeof(LayerDef));
     if (c.nlayers > 0) check_layers(&c, ast);
@@ -735,7 +760,7 @@ bool check_ast(const Ast *ast, Diag *d, Layout *out) {
         reads[i] = -1;
         if (c.defs[i].defined && c.defs[i].window >= 0) reads[i] = resolve_ref(&c, i, reads);
     }
-    bool ok = d->errors == errors_before && c.nlayers > 0;
+    bool ok = d->errors == errors_before && c.nlayers > 0 && !ast->partial;
     if (ok) {
         out->model = m;
         m.name = NULL;
@@ -750,6 +775,9 @@ bool check_ast(const Ast *ast, Diag *d, Layout *out) {
     free(c.elems);
     free(c.elem_diags);
     free(c.elem_suppressed);
+    free(c.elem_window);
+    free(c.elem_kind);
+    free(c.elem_resolved);
     free(kinds.v);
     if (!ok) layout_free(out);
     return ok;

@@ -61,8 +61,10 @@ static int load_layout_ex(const char *path, Layout *out, FILE *diag_out, Arena *
     Arena local = {0};
     Arena *a = arena ? arena : &local;
     Ast ast;
-    bool ok = parse_source(&src, a, &diag, &ast);
-    if (ok) ok = check_ast(&ast, &diag, out);
+    bool parsed = parse_source(&src, a, &diag, &ast);
+    /* Check even a partial AST, so one run reports the syntax errors and the others. */
+    bool ok = check_ast(&ast, &diag, out) && parsed;
+    if (!ok) layout_free(out);
     if (ast_out) *ast_out = ast;
     arena_free(&local);
     free(text);

@@ -158,12 +158,14 @@ typedef struct {
     SrcLoc name_loc;
     SrcLoc header_loc;
     bool has_header;
+    bool partial;           /* syntax errors dropped statements: the checker skips "missing" errors */
     AstField *fields;
     AstStmt *stmts;
 } Ast;
 
 /* parse.y: parses src into an AST allocated in arena. Syntax errors go to diag;
- * returns false if any were reported (the AST is then partial but well-formed). */
+ * returns false if any were reported (the AST is then partial but well-formed, ast->partial set,
+ * and the checker can still run on it to report the file's other errors in the same run). */
 bool parse_source(const SourceFile *src, Arena *arena, Diag *diag, Ast *out);
 void dump_ast(const Ast *ast, FILE *out);
 

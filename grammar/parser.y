@@ -17,6 +17,7 @@ struct LexState {
     Diag *diag;
     int last_token;
     int bracket_depth;
+    int line, col;      /* the scanner's cursor */
 };
 struct ParseCtx {
     Arena *arena;
@@ -272,5 +273,6 @@ bool parse_source(const SourceFile *src, Arena *arena, Diag *diag, Ast *out) {
     int rc = mixparse(scanner, &ctx);
     mix_delete_buffer(buf, scanner);
     mixlex_destroy(scanner);
-    return rc == 0 && diag->errors == errors_before;
+    out->partial = rc != 0 || diag->errors != errors_before;
+    return !out->partial;
 }
