@@ -423,6 +423,9 @@ static SetEntry *expand_set(Checker *c, const AstSetItem *set, int64_t *count) {
     for (const AstSetItem *it = set; it; it = it->next) {
         int64_t last = item_last_index(c, it);
         for (int64_t i = it->lo; last >= 0 && i <= last; i += it->step) {
+            /* More entries than layers means a duplicate is among them: no need to keep expanding
+             * (a set of many overlapping ranges would otherwise take unbounded memory). */
+            if (n > c->nlayers) break;
             if (n == cap) v = xrealloc(v, (size_t)(cap *= 2) * sizeof *v);
             v[n] = (SetEntry){i, n, it};
             n++;

@@ -55,7 +55,7 @@ static int load_layout_ex(const char *path, Layout *out, FILE *diag_out, Arena *
         free(text);
         return 1;
     }
-    SourceFile src = {path, text, len};
+    SourceFile src = {strcmp(path, "-") == 0 ? "<stdin>" : path, text, len};
     Diag diag;
     diag_init(&diag, &src, diag_out);
     Arena local = {0};

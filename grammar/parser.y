@@ -161,7 +161,11 @@ stmt
           AstStmt *s = new_stmt(ctx, STMT_DEFAULT, @$);
           s->elems = $elem;
       }
+    | LAYER set ':' PATTERN error {
+          diag_hint(ctx->diag, "a pattern lists attentions, each optionally with 'reads' and a repeat: pattern [local * 5, global reads 0]");
+      }
     | LAYER set error { diag_hint(ctx->diag, "a layer statement is 'layers 0..11 : ATTENTION [reads LAYER]'"); }
+    | DEFAULT error { diag_hint(ctx->diag, "the default statement is 'default : ATTENTION [reads LAYER]'"); }
     | ATTENTION error { diag_hint(ctx->diag, "an attention kind is declared as 'attention NAME = global' or 'attention NAME = window W'"); }
     | MODEL error { diag_hint(ctx->diag, "the model header comes once, at the top of the file"); }
     ;
