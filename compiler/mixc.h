@@ -216,8 +216,13 @@ void layout_free(Layout *l);
 void print_layout(const Layout *l, FILE *out);
 void dump_graph(const Layout *l, FILE *out);
 
-/* Convenience: read + parse + check one file. Returns 0 ok, 1 errors, 2 cannot read. */
+/* load.c: read + parse + check one file ("-" = stdin). Returns 0 ok, 1 errors, 2 cannot read.
+ * load_layout_ex also keeps the AST in `arena` for --dump=ast (both NULL: not kept). */
 int load_layout(const char *path, Layout *out, FILE *diag_out);
+int load_layout_ex(const char *path, Layout *out, FILE *diag_out, Arena *arena, Ast *ast_out);
+/* The normalized layout as a jansson object {model, layers[], caches[]} (see docs/report-schema.md). */
+struct json_t;
+struct json_t *layout_json(const Layout *l);
 
 /* ---------------------------------------------------------------- commands (main.c dispatches)
  * Each takes argv[0] = the command name, handles --help itself, and returns the exit status:

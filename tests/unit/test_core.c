@@ -1,0 +1,166 @@
+/* test_core.c — unit tests of the shared core: arena, files, checked arithmetic, the layout
+ * builder and its verifier. Prints PASS/FAIL per test. */
+#include "mixc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int failures;
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            printf("  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+            ok = false;                                                          \
+        }                                                                        \
+    } while (0)
+#define REPORT(name) do { printf("%s %s\n", ok ? "PASS" : "FAIL", name); failures += !ok; } while (0)
+
+static void test_arena(void) {
+    bool ok = true;
+    Arena a = {0};
+    char *p[1000];
+    for (int i = 0; i < 1000; i++) {
+        p[i] = arena_alloc(&a, (size_t)(i * 37 % 5000) + 1);
+        CHECK(((uintptr_t)p[i] & 15) == 0);
+        CHECK(p[i][0] == 0);
+        p[i][0] = (char)i;
+    }
+    for (int i = 0; i < 1000; i++) CHECK(p[i][0] == (char)i);
+    char *big = arena_alloc(&a, 1 << 20);  /* larger than a block */
+    CHECK(big && big[(1 << 20) - 1] == 0);
+    CHECK(strcmp(arena_strndup(&a, "hello world", 5), "hello") == 0);
+    arena_free(&a);
+    CHECK(a.head == NULL);
+    REPORT("arena");
+}
+
+static void test_checked_arithmetic(void) {
+    bool ok = true;
+    int64_t r;
+    CHECK(mul_ok(1 << 20, 1 << 20, &r) && r == (int64_t)1 << 40);
+    CHECK(!mul_ok(INT64_C(1) << 32, INT64_C(1) << 31, &r));  /* 2^63 */
+    CHECK(!mul_ok(INT64_C(1) << 31, INT64_C(1) << 31 | 1, &r)); /* just above 2^62 */
+    CHECK(mul_ok(INT64_C(1) << 31, INT64_C(1) << 31, &r) && r == MIXC_MAX_VALUE);
+    CHECK(!add_ok(MIXC_MAX_VALUE, 1, &r));
+    CHECK(add_ok(-5, 3, &r) && r == -2);
+    REPORT("checked arithmetic");
+}
+
+static void test_files(void) {
+    bool ok = true;
+    char dir[] = "/tmp/mixc-unit-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    CHECK(write_file_atomic(path, "abc\0def", 7));
+    size_t len = 0;
+    char *data = read_file(path, &len);
+    CHECK(data && len == 7 && memcmp(data, "abc\0def", 7) == 0 && data[7] == 0);
+    free(data);
+    /* A failed write leaves the old file intact and no temporary behind. */
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/missing-dir/out.txt", dir);
+    CHECK(!write_file_atomic(bad, "x", 1));
+    errno = 0;
+    CHECK(read_file(bad, &len) == NULL && errno == ENOENT);
+    unlink(path);
+    CHECK(rmdir(dir) == 0);  /* empty: no temporary left behind */
+    REPORT("files");
+}
+
+static void test_fmt_bytes(void) {
+    bool ok = true;
+    CHECK(strcmp(fmt_bytes(512), "512 B") == 0);
+    CHECK(strcmp(fmt_bytes(1536), "1.50 KiB") == 0);
+    CHECK(strcmp(fmt_bytes(3.0 * 1024 * 1024 * 1024), "3.00 GiB") == 0);
+    REPORT("fmt_bytes");
+}
+
+/* A small layout built by hand: 0 global, 1 window 4, 2 reads 1 with window 8, 3 global reads 0. */
+static void make_layout(Layout *l) {
+    memset(l, 0, sizeof *l);
+    model_header_defaults(&l->model);
+    l->model.name = xstrdup("unit");
+    l->model.layers = 4;
+    l->nlayers = 4;
+    l->layer = xcalloc(4, sizeof(LayerInfo));
+    int64_t windows[4] = {0, 4, 8, 0};
+    int reads[4] = {0, 1, 1, 0};
+    for (int i = 0; i < 4; i++) l->layer[i] = (LayerInfo){.index = i, .window = windows[i], .reads = reads[i]};
+    layout_build_caches(l);
+}
+
+static void test_layout_caches(void) {
+    bool ok = true;
+    Layout l;
+    make_layout(&l);
+    CHECK(l.ncaches == 2);
+    CHECK(l.cache[0].owner == 0 && l.cache[0].nreaders == 1 && l.cache[0].readers[0] == 3);
+    CHECK(l.cache[0].retention == 0);
+    CHECK(l.cache[1].owner == 1 && l.cache[1].nreaders == 1 && l.cache[1].readers[0] == 2);
+    CHECK(l.cache[1].retention == 8);  /* the wider reader forces it */
+    CHECK(l.layer[2].cache == 1 && l.layer[3].cache == 0);
+    FILE *devnull = fopen("/dev/null", "w");
+    CHECK(verify_layout(&l, devnull));
+    layout_free(&l);
+    REPORT("layout caches");
+
+    /* The verifier catches each kind of broken invariant. */
+    ok = true;
+    struct { const char *what; void (*breakit)(Layout *); } cases[] = {
+        {"reader of a later layer", NULL}, {"reader of a reader", NULL}, {"wrong cache id", NULL},
+        {"wrong retention", NULL},
+    };
+    for (int c = 0; c < 4; c++) {
+        make_layout(&l);
+        switch (c) {
+        case 0: l.layer[1].reads = 2; break;
+        case 1: l.layer[3].reads = 2; break;
+        case 2: l.layer[2].cache = 0; break;
+        case 3: l.cache[1].retention = 4; break;
+        }
+        if (verify_layout(&l, devnull)) {
+            printf("  verifier missed: %s\n", cases[c].what);
+            ok = false;
+        }
+        layout_free(&l);
+    }
+    fclose(devnull);
+    REPORT("layout verifier catches broken invariants");
+}
+
+static void test_load_layout(void) {
+    bool ok = true;
+    char path[] = "/tmp/mixc-unit-XXXXXX.mix";
+    int fd = mkstemps(path, 4);
+    const char *src = "model \"m\" { layers = 3; hidden = 64; heads = 4; ffn = 128; vocab = 100 }\n"
+                      "attention local = window 16\n"
+                      "layers 0..2 : pattern [local, local reads prev, global]\n";
+    CHECK(fd >= 0 && write(fd, src, strlen(src)) == (ssize_t)strlen(src));
+    close(fd);
+    Layout l;
+    FILE *devnull = fopen("/dev/null", "w");
+    CHECK(load_layout(path, &l, devnull) == 0);
+    CHECK(l.nlayers == 3 && l.ncaches == 2);
+    CHECK(l.layer[0].window == 16 && l.layer[1].reads == 0 && l.layer[2].window == 0);
+    CHECK(l.model.head_dim == 16 && l.model.kv_heads == 4 && l.model.chunk == 512);
+    CHECK(l.layer[0].kind_name && strcmp(l.layer[0].kind_name, "local") == 0);
+    layout_free(&l);
+    CHECK(load_layout("/nonexistent/x.mix", &l, devnull) == 2);
+    unlink(path);
+    fclose(devnull);
+    REPORT("load_layout");
+}
+
+int main(void) {
+    test_arena();
+    test_checked_arithmetic();
+    test_files();
+    test_fmt_bytes();
+    test_layout_caches();
+    test_load_layout();
+    return failures ? 1 : 0;
+}
