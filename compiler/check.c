@@ -5,6 +5,7 @@
  * capped: one diagnostic per statement element and kind of problem, then a count. */
 #include "mixc.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,6 +103,8 @@ static void set_field(Diag *d, const FieldSpec *spec, const AstField *f, ModelHe
     case F_REAL:
         if (v->kind != AV_INT && v->kind != AV_REAL)
             diag_at(d, DIAG_ERROR, v->loc, "'%s' must be a number", f->key);
+        else if (isnan(v->r))
+            ; /* out of range: the scanner has reported it */
         else if (!(v->r > 0) || v->r > 1e300)
             diag_at(d, DIAG_ERROR, v->loc, "'%s' must be positive and finite", f->key);
         else
@@ -203,7 +206,7 @@ typedef struct {
 typedef struct {
     Kind *v;
     int n;
-    bool partial;
+    bool lost;  /* a statement lost to a syntax error may have declared a kind */
 } KindTable;
 
 static const Kind *find_kind(const KindTable *t, const char *name) {
@@ -235,7 +238,7 @@ static int64_t resolve_attn(Diag *d, const KindTable *kinds, const AstAttn *a, c
     case ATTN_WINDOW: return check_window_value(d, a->window, a->loc, m);
     case ATTN_NAMED: {
         const Kind *k = find_kind(kinds, a->name);
-        if (!k && kinds->partial) return -1;  /* its declaration may be the statement that was lost */
+        if (!k && kinds->lost) return -1;  /* its declaration may be the statement that was lost */
         if (!k) {
             diag_at(d, DIAG_ERROR, a->loc, "unknown attention kind '%s'", a->name);
             if (kinds->n)
@@ -258,7 +261,7 @@ static void collect_kinds(const Ast *ast, Diag *d, const ModelHeader *m, KindTab
     for (const AstStmt *s = ast->stmts; s; s = s->next) n += s->kind == STMT_KIND;
     t->v = xcalloc((size_t)n + 1, sizeof(Kind));
     t->n = 0;
-    t->partial = ast->partial;
+    t->lost = ast->kinds_lost;
     for (const AstStmt *s = ast->stmts; s; s = s->next) {
         if (s->kind != STMT_KIND) continue;
         const Kind *prev = find_kind(t, s->name);
@@ -270,7 +273,9 @@ static void collect_kinds(const Ast *ast, Diag *d, const ModelHeader *m, KindTab
         if (s->attn.syntax == ATTN_NAMED) {
             const Kind *alias = find_kind(t, s->attn.name);
             if (!alias) {
-                diag_at(d, DIAG_ERROR, s->attn.loc, "unknown attention kind '%s'", s->attn.name);
+                if (!t->lost) diag_at(d, DIAG_ERROR, s->attn.loc, "unknown attention kind '%s'", s->attn.name);
+                /* declared, but invalid: its uses are not reported again */
+                t->v[t->n++] = (Kind){s->name, -1, s->name_loc};
                 continue;
             }
             t->v[t->n++] = (Kind){s->name, alias->window, s->name_loc};
@@ -300,6 +305,7 @@ typedef struct {
     const KindTable *kinds;
     bool partial;           /* the AST lost statements to syntax errors */
     LayerDef *defs;
+    bool *named_in_error;   /* named by a set item or statement already reported: not "never defined" */
     int nlayers;
     int *elem_diags;        /* per element id: diagnostics reported */
     int *elem_suppressed;   /* per element id: diagnostics not shown */
@@ -375,16 +381,26 @@ static void define_layer(Checker *c, int64_t idx, int id, SrcLoc item_loc, int *
                       .elem_id = id, .loc = item_loc};
 }
 
+/* The layers an erroneous item or statement meant to define (between its two bounds, whichever is
+ * lower) are not reported again as never defined. */
+static void mark_named_in_error(Checker *c, const AstSetItem *it) {
+    int64_t lo = it->lo < it->hi ? it->lo : it->hi, hi = it->lo < it->hi ? it->hi : it->lo;
+    if (lo < 0) lo = 0;
+    for (int64_t i = lo; i <= hi && i < c->nlayers; i++) c->named_in_error[i] = true;
+}
+
 /* Validates a set item; returns the highest index to visit (clipped to the model), or -1. */
 static int64_t item_last_index(Checker *c, const AstSetItem *it) {
     if (it->step < 1) {
         diag_at(c->d, DIAG_ERROR, it->loc, "step must be at least 1, not %lld", (long long)it->step);
+        mark_named_in_error(c, it);
         return -1;
     }
     if (it->hi < it->lo) {
         diag_at(c->d, DIAG_ERROR, it->loc, "range %lld..%lld is empty: its end is below its start",
                 (long long)it->lo, (long long)it->hi);
         diag_hint(c->d, "ranges are inclusive and increasing, e.g. 0..11");
+        mark_named_in_error(c, it);
         return -1;
     }
     if (it->hi >= c->nlayers) {
@@ -439,7 +455,10 @@ static SetEntry *expand_set(Checker *c, const AstSetItem *set, int64_t *count) {
 
 static void apply_layer_stmt(Checker *c, const AstStmt *s, int base) {
     int64_t period = 1;
-    if (s->is_pattern && !pattern_period(c, s, &period)) return;
+    if (s->is_pattern && !pattern_period(c, s, &period)) {
+        for (const AstSetItem *it = s->set; it; it = it->next) mark_named_in_error(c, it);
+        return;
+    }
     int nelems = 0;
     for (const AstElem *e = s->elems; e; e = e->next) nelems++;
     int64_t *cum = xcalloc((size_t)nelems + 1, sizeof(int64_t));
@@ -492,7 +511,7 @@ static void apply_default(Checker *c, const AstStmt *def_stmt, int def_base, con
             int64_t first;
             define_layer(c, i, def_base, def_stmt->loc, &dups, &first);
             c->defs[i].from_default = true;
-        } else {
+        } else if (!c->named_in_error[i]) {
             missing[i] = true;
             nmissing++;
         }
@@ -500,8 +519,8 @@ static void apply_default(Checker *c, const AstStmt *def_stmt, int def_base, con
     if (nmissing && !c->partial) {
         char runs[256];
         format_index_runs(missing, c->nlayers, runs, sizeof runs);
-        diag_at(c->d, DIAG_ERROR, field_loc(ast, "layers"), "%s %s never defined",
-                nmissing == 1 ? "layer" : "layers", runs);
+        diag_at(c->d, DIAG_ERROR, field_loc(ast, "layers"), "%s %s %s never defined",
+                nmissing == 1 ? "layer" : "layers", runs, nmissing == 1 ? "is" : "are");
         diag_hint(c->d, "define %s with a 'layers' statement, or add 'default : ATTENTION'",
                   nmissing == 1 ? "it" : "them");
     }
@@ -605,9 +624,10 @@ static void warn_longer_history(Checker *c, const Layout *l) {
         if (forcer < 0) continue;
         int64_t L = m->context, C = m->chunk;
         int64_t before = own + C - 1 < L ? own + C - 1 : L;
-        int64_t after = ci->retention == 0 ? L : (ci->retention + C - 1 < L ? ci->retention + C - 1 : L);
-        double extra = (double)(after - before) * (double)m->kv_heads * (double)m->head_dim * 2.0 *
-                       dtype_bytes(m->kv_dtype);
+        int64_t after = plan_cache_tokens(l, k, L, C);
+        if (after <= before) continue;  /* at this context the owner keeps every token anyway */
+        int64_t data, scales;
+        double extra = plan_token_bytes(m, &data, &scales) ? (double)(after - before) * (double)(data + scales) : 0;
         char a[32], b[32];
         int id = c->defs[forcer].elem_id;
         if (!elem_may_report(c, id)) continue;
@@ -756,6 +776,7 @@ bool check_ast(const Ast *ast, Diag *d, Layout *out) {
     Checker c = {.d = d, .m = &m, .kinds = &kinds, .nlayers = (int)m.layers, .partial = ast->partial};
     number_elems(&c, ast);
     c.defs = xcalloc((size_t)c.nlayers + 1, sizeof(LayerDef));
+    c.named_in_error = xcalloc((size_t)c.nlayers + 1, sizeof(bool));
     if (c.nlayers > 0) check_layers(&c, ast);
 
     int *reads = xcalloc((size_t)c.nlayers + 1, sizeof(int));
@@ -763,7 +784,7 @@ bool check_ast(const Ast *ast, Diag *d, Layout *out) {
         reads[i] = -1;
         if (c.defs[i].defined && c.defs[i].window >= 0) reads[i] = resolve_ref(&c, i, reads);
     }
-    bool ok = d->errors == errors_before && c.nlayers > 0 && !ast->partial;
+    bool ok = d->errors == errors_before && c.nlayers > 0 && !ast->partial && ast->errors == 0;
     if (ok) {
         out->model = m;
         m.name = NULL;
@@ -775,6 +796,7 @@ bool check_ast(const Ast *ast, Diag *d, Layout *out) {
     free(m.name);
     free(reads);
     free(c.defs);
+    free(c.named_in_error);
     free(c.elems);
     free(c.elem_diags);
     free(c.elem_suppressed);

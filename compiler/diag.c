@@ -56,27 +56,52 @@ static bool find_line(const SourceFile *src, int line, const char **start, int *
     return true;
 }
 
-/* The source line with tabs shown as single spaces (so the caret lines up), then the underline. */
+/* The source line as it displays: a tab as one space, a control character or a byte that is not
+ * part of well-formed UTF-8 as '?', a UTF-8 character as itself (one column). disp[i] is the display
+ * column (0-based) where byte i starts; disp[len] the line's width. */
+static void echo_line(Diag *d, const char *line, int len, int *disp) {
+    const unsigned char *p = (const unsigned char *)line;
+    int column = 0;
+    for (int i = 0; i < len;) {
+        uint32_t cp;
+        int n = utf8_sequence(p + i, (size_t)(len - i), &cp);
+        if (n > 1) {
+            fwrite(p + i, 1, (size_t)n, d->out);
+        } else {
+            unsigned char c = p[i];
+            n = 1;
+            fputc(c == '\t' ? ' ' : (c < 32 || c >= 127) ? '?' : c, d->out);
+        }
+        for (int k = 0; k < n; k++) disp[i + k] = column;
+        column++;
+        i += n;
+    }
+    disp[len] = column;
+}
+
+/* The source line, then a caret under the location's first character and '~' under the rest. */
 static void show_source_line(Diag *d, SrcLoc loc) {
     const char *line;
     int len;
     if (!find_line(d->src, loc.line, &line, &len)) return;
+    int *disp = xmalloc(((size_t)len + 1) * sizeof *disp);
     fprintf(d->out, "%5d | ", loc.line);
-    for (int i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)line[i];
-        fputc(c == '\t' ? ' ' : (c < 32 || c == 127) ? '?' : c, d->out);
-    }
+    echo_line(d, line, len, disp);
     fputs("\n      | ", d->out);
     int col = loc.col < 1 ? 1 : loc.col;
     if (col > len + 1) col = len + 1;
     int last = (loc.end_line == loc.line && loc.end_col >= col) ? loc.end_col : col;
     if (last > len) last = len > col ? len : col;
-    for (int i = 1; i < col; i++) fputc(' ', d->out);
+    int from = disp[col - 1];
+    int to = last < len ? disp[last] : disp[len];  /* the display column after the last character */
+    if (to <= from) to = from + 1;
+    for (int i = 0; i < from; i++) fputc(' ', d->out);
     if (d->color) fputs("\033[1;32m", d->out);
     fputc('^', d->out);
-    for (int i = col + 1; i <= last; i++) fputc('~', d->out);
+    for (int i = from + 1; i < to; i++) fputc('~', d->out);
     if (d->color) fputs("\033[0m", d->out);
     fputc('\n', d->out);
+    free(disp);
 }
 
 void diag_at(Diag *d, DiagLevel lvl, SrcLoc loc, const char *fmt, ...) {

@@ -51,6 +51,11 @@ void buf_free(Buf *b);
 bool mul_ok(int64_t a, int64_t b, int64_t *out);
 bool add_ok(int64_t a, int64_t b, int64_t *out);
 
+/* UTF-8: the length (1..4) of the well-formed sequence at s (n bytes available), 0 if malformed
+ * (overlong forms, surrogates and code points past U+10FFFF are malformed); its code point in *cp. */
+int utf8_sequence(const unsigned char *s, size_t n, uint32_t *cp);
+bool utf8_valid(const char *s, size_t n);
+
 /* Human-readable byte counts: "1.50 GiB". Returns a pointer into one of 8 rotating static buffers. */
 const char *fmt_bytes(double bytes);
 
@@ -159,6 +164,8 @@ typedef struct {
     SrcLoc header_loc;
     bool has_header;
     bool partial;           /* syntax errors dropped statements: the checker skips "missing" errors */
+    bool kinds_lost;        /* a dropped statement may have declared an attention kind */
+    int errors;             /* errors reported while parsing (a layout with any is never accepted) */
     AstField *fields;
     AstStmt *stmts;
 } Ast;
@@ -236,3 +243,9 @@ int cmd_emit(int argc, char **argv);     /* codegen.c   */
 int cmd_build(int argc, char **argv);    /* build.c     */
 
 #endif
+
+/* The later stages' interfaces, so that including mixc.h gives the whole pipeline. Each includes
+ * this header first; the guards make the order irrelevant. */
+#include "plan.h"
+#include "codegen.h"
+#include "interop.h"

@@ -18,13 +18,17 @@ struct LexState {
     int last_token;
     int bracket_depth;
     int line, col;      /* the scanner's cursor */
+    int last_end_line, last_end_col;  /* where the last token ended (exclusive column) */
+    SrcLoc bracket_loc; /* the outermost '[' still open */
+    bool unclosed_bracket;  /* the scanner ended a statement at an unclosed '[' */
 };
 struct ParseCtx {
     Arena *arena;
     Diag *diag;
     Ast *ast;
-    AstField **field_tail;
     AstStmt **stmt_tail;
+    int hint_errors;    /* diag->errors right after the parser's last syntax error */
+    bool lost;          /* error recovery dropped tokens: statements may be lost */
 };
 #define YYLTYPE MIXLTYPE
 }
@@ -46,7 +50,16 @@ static SrcLoc loc_span(MIXLTYPE a, MIXLTYPE b) {
     return s;
 }
 static void mixerror(MIXLTYPE *loc, void *scanner, struct ParseCtx *ctx, const char *msg);
-static void add_field(struct ParseCtx *ctx, const char *key, MIXLTYPE kloc, AstValue v);
+static AstField *new_field(struct ParseCtx *ctx, const char *key, MIXLTYPE kloc, AstValue v);
+static void second_header(struct ParseCtx *ctx, MIXLTYPE loc);
+
+/* A syntax error production: tokens were dropped; its hint belongs to the parser's own message
+ * (not to an error the scanner reported, for which the parser recovers silently). */
+#define RECOVERED(...)                                                                    \
+    do {                                                                                  \
+        ctx->lost = true;                                                                 \
+        if (ctx->diag->errors == ctx->hint_errors) diag_hint(ctx->diag, __VA_ARGS__);     \
+    } while (0)
 static AstStmt *new_stmt(struct ParseCtx *ctx, StmtKind kind, MIXLTYPE loc);
 static AstSetItem *new_item(struct ParseCtx *ctx, int64_t lo, int64_t hi, int64_t step, SrcLoc loc);
 }
@@ -62,6 +75,7 @@ static AstSetItem *new_item(struct ParseCtx *ctx, int64_t lo, int64_t hi, int64_
     AstSetItem *item;
     struct { AstElem *head, *tail; } elems;
     struct { AstSetItem *head, *tail; } items;
+    struct { AstField *head, *tail; } fields;
 }
 
 %token <integer> INT "integer"
@@ -83,12 +97,16 @@ static AstSetItem *new_item(struct ParseCtx *ctx, int64_t lo, int64_t hi, int64_
 %type <items> set
 %type <integer> sint
 %type <text> model_name field_key
+%type <fields> fields
 
 %%
 
 file
     : header stmts
-    | error { diag_hint(ctx->diag, "a layout starts with its header: model \"NAME\" { layers = ... }"); } stmts
+    | error {
+          RECOVERED("a layout starts with its header: model \"NAME\" { layers = ... }");
+          ctx->ast->kinds_lost = true;
+      } stmts
     ;
 
 header
@@ -97,6 +115,7 @@ header
           ctx->ast->name = $name;
           ctx->ast->name_loc = loc_of(@name);
           ctx->ast->header_loc = loc_of(@MODEL);
+          ctx->ast->fields = $fields.head;
       }
     ;
 
@@ -106,14 +125,15 @@ model_name
     ;
 
 fields
-    : %empty
-    | fields field EOS
-    | fields EOS
-    | fields error EOS { diag_hint(ctx->diag, "a header field is 'key = value', one per line"); }
-    ;
-
-field
-    : field_key[key] '=' value { add_field(ctx, $key, @key, $value); }
+    : %empty                 { $$.head = $$.tail = NULL; }
+    | fields[list] field_key[key] '=' value EOS {
+          AstField *f = new_field(ctx, $key, @key, $value);
+          $$ = $list;
+          if ($$.tail) $$.tail->next = f; else $$.head = f;
+          $$.tail = f;
+      }
+    | fields EOS             { $$ = $1; }
+    | fields error EOS       { $$ = $1; RECOVERED("a header field is 'key = value', one per line"); }
     ;
 
 /* 'layers' is a keyword of layer statements and also the header's layer count. */
@@ -132,11 +152,23 @@ value
     | FALSE_KW     { $$ = (AstValue){.kind = AV_BOOL, .i = 0, .loc = loc_of(@$)}; }
     ;
 
+/* Error productions end with the EOS, so recovery drops the rest of the broken statement and resumes
+ * at the next one; each says what the statement it recognized should look like. */
 stmts
     : %empty
     | stmts stmt EOS
     | stmts EOS
-    | stmts error EOS
+    | stmts LAYER set ':' PATTERN error EOS {
+          RECOVERED("a pattern lists attentions, each optionally with 'reads' and a repeat: pattern [local * 5, global reads 0]");
+      }
+    | stmts LAYER set error EOS { RECOVERED("a layer statement is 'layers 0..11 : ATTENTION [reads LAYER]'"); }
+    | stmts DEFAULT error EOS { RECOVERED("the default statement is 'default : ATTENTION [reads LAYER]'"); }
+    | stmts ATTENTION error EOS {
+          RECOVERED("an attention kind is declared as 'attention NAME = global' or 'attention NAME = window W'");
+          ctx->ast->kinds_lost = true;
+      }
+    | stmts MODEL error EOS { RECOVERED("the model header comes once, at the top of the file"); }
+    | stmts error EOS { ctx->lost = ctx->ast->kinds_lost = true; }
     ;
 
 stmt
@@ -161,13 +193,7 @@ stmt
           AstStmt *s = new_stmt(ctx, STMT_DEFAULT, @$);
           s->elems = $elem;
       }
-    | LAYER set ':' PATTERN error {
-          diag_hint(ctx->diag, "a pattern lists attentions, each optionally with 'reads' and a repeat: pattern [local * 5, global reads 0]");
-      }
-    | LAYER set error { diag_hint(ctx->diag, "a layer statement is 'layers 0..11 : ATTENTION [reads LAYER]'"); }
-    | DEFAULT error { diag_hint(ctx->diag, "the default statement is 'default : ATTENTION [reads LAYER]'"); }
-    | ATTENTION error { diag_hint(ctx->diag, "an attention kind is declared as 'attention NAME = global' or 'attention NAME = window W'"); }
-    | MODEL error { diag_hint(ctx->diag, "the model header comes once, at the top of the file"); }
+    | MODEL model_name '{' fields '}' { second_header(ctx, @MODEL); }
     ;
 
 set
@@ -232,19 +258,36 @@ ref
 /* Bison's detailed message is "syntax error, unexpected X, expecting Y or Z": keep the facts and
  * drop the prefix, so it reads "unexpected X, expecting Y or Z". */
 static void mixerror(MIXLTYPE *loc, void *scanner, struct ParseCtx *ctx, const char *msg) {
-    (void)scanner;
     const char *prefix = "syntax error, ";
     if (strncmp(msg, prefix, strlen(prefix)) == 0) msg += strlen(prefix);
     diag_at(ctx->diag, DIAG_ERROR, loc_of(*loc), "%s", msg);
+    struct LexState *ls = mixget_extra(scanner);
+    if (ls->unclosed_bracket) {
+        diag_at(ctx->diag, DIAG_NOTE, ls->bracket_loc, "the '[' opened here is not closed");
+        ls->unclosed_bracket = false;
+    }
+    ctx->hint_errors = ctx->diag->errors;
+    ctx->lost = true;
 }
 
-static void add_field(struct ParseCtx *ctx, const char *key, MIXLTYPE kloc, AstValue v) {
+static AstField *new_field(struct ParseCtx *ctx, const char *key, MIXLTYPE kloc, AstValue v) {
     AstField *f = arena_alloc(ctx->arena, sizeof *f);
     f->key = key;
     f->value = v;
     f->loc = loc_of(kloc);
-    *ctx->field_tail = f;
-    ctx->field_tail = &f->next;
+    return f;
+}
+
+/* A complete second header: parsed (its syntax errors reported) and dropped. The statements around
+ * it are intact, so this does not make the AST partial. */
+static void second_header(struct ParseCtx *ctx, MIXLTYPE loc) {
+    if (!ctx->ast->has_header) {
+        diag_at(ctx->diag, DIAG_ERROR, loc_of(loc), "the model header must come first in the file");
+        return;
+    }
+    diag_at(ctx->diag, DIAG_ERROR, loc_of(loc), "a second model header");
+    diag_at(ctx->diag, DIAG_NOTE, ctx->ast->header_loc, "the model header is here");
+    diag_hint(ctx->diag, "a file describes one model: put the other model in a file of its own");
 }
 
 static AstStmt *new_stmt(struct ParseCtx *ctx, StmtKind kind, MIXLTYPE loc) {
@@ -268,8 +311,8 @@ static AstSetItem *new_item(struct ParseCtx *ctx, int64_t lo, int64_t hi, int64_
 bool parse_source(const SourceFile *src, Arena *arena, Diag *diag, Ast *out) {
     memset(out, 0, sizeof *out);
     struct LexState ls = {.arena = arena, .diag = diag, .last_token = EOS};
-    struct ParseCtx ctx = {.arena = arena, .diag = diag, .ast = out,
-                           .field_tail = &out->fields, .stmt_tail = &out->stmts};
+    struct ParseCtx ctx = {.arena = arena, .diag = diag, .ast = out, .stmt_tail = &out->stmts,
+                           .hint_errors = -1};
     yyscan_t scanner;
     if (mixlex_init_extra(&ls, &scanner) != 0) fatal("cannot initialize the scanner");
     YY_BUFFER_STATE buf = mix_scan_bytes(src->text, (int)src->len, scanner);
@@ -277,6 +320,8 @@ bool parse_source(const SourceFile *src, Arena *arena, Diag *diag, Ast *out) {
     int rc = mixparse(scanner, &ctx);
     mix_delete_buffer(buf, scanner);
     mixlex_destroy(scanner);
-    out->partial = rc != 0 || diag->errors != errors_before;
-    return !out->partial;
+    out->errors = diag->errors - errors_before;
+    out->partial = rc != 0 || ctx.lost;
+    if (rc != 0) out->kinds_lost = true;
+    return diag->errors == errors_before && !out->partial;
 }
