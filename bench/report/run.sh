@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Benchmark: `mixc report` on a generated 1000-layer layout, as a whole process (parse, check, KV
+# plan, weights, arena plans of the layout and of its standard model at three contexts, text out).
+# Prints the median and the worst of RUNS runs per format; fails if the median passes LIMIT_MS.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+MIXC=${MIXC:-$BUILD/mixc}
+RUNS=${RUNS:-21}
+LIMIT_MS=${LIMIT_MS:-50}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# 1000 layers: Character.AI's 6-layer period (a global reading layer 0, sliding layers sharing in
+# pairs and triples), 1 in 6 global.
+mix=$tmp/layers-1000.mix
+cat >"$mix" <<'MIX'
+model "bench-1000" {
+    layers   = 1000
+    hidden   = 4096
+    heads    = 32
+    kv_heads = 8
+    ffn      = 14336
+    vocab    = 128256
+    kv_dtype = fp8
+    context  = 128K
+    chunk    = 2048
+}
+attention local = window 1024
+layer  0      : global
+layers 1..999 : pattern [window 1024, local reads prev, local, local reads prev, local reads -2, global reads 0]
+MIX
+"$MIXC" check -q "$mix" || { echo "bench-report: the generated layout does not check"; exit 1; }
+
+now_ns() { date +%s%N; }
+status=0
+for fmt in text json; do
+  times=()
+  for _ in $(seq "$RUNS"); do
+    t0=$(now_ns)
+    "$MIXC" report "$mix" --context 32K,128K,1M --gpu h100 --format "$fmt" >"$tmp/out" || exit 1
+    t1=$(now_ns)
+    times+=($(( (t1 - t0) / 1000 )))
+  done
+  sorted=($(printf '%s\n' "${times[@]}" | sort -n))
+  median=${sorted[$((RUNS / 2))]}
+  worst=${sorted[$((RUNS - 1))]}
+  printf 'bench-report: 1000 layers, --format %-4s  median %d.%03d ms, worst %d.%03d ms over %d runs (%d bytes out)\n' \
+    "$fmt" $((median / 1000)) $((median % 1000)) $((worst / 1000)) $((worst % 1000)) "$RUNS" "$(wc -c <"$tmp/out")"
+  if [ "$median" -gt $((LIMIT_MS * 1000)) ]; then
+    echo "bench-report: FAIL: the median passes ${LIMIT_MS} ms"
+    status=1
+  fi
+done
+exit $status

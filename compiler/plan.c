@@ -1,0 +1,136 @@
+/* plan.c — the KV plan: one cache per owning layer, sized at a context and a prefill chunk.
+ * Also the plan dump behind `mixc check --dump=plan`. */
+#include "plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool kv_is_quantized(DType t) { return t == DT_INT8 || t == DT_FP8; }
+
+int64_t plan_cache_tokens(const Layout *l, int cache_id, int64_t context, int64_t chunk) {
+    if (cache_id < 0 || cache_id >= l->ncaches || context < 1) return 0;
+    int64_t retention = l->cache[cache_id].retention;
+    if (retention == 0) return context;
+    if (chunk < 1) chunk = 1;
+    /* retention + chunk - 1 can pass 2^62 only when it is far above any context anyway. */
+    int64_t ring;
+    if (!add_ok(retention, chunk - 1, &ring)) return context;
+    return ring < context ? ring : context;
+}
+
+bool plan_token_bytes(const ModelHeader *m, int64_t *data, int64_t *scales) {
+    int64_t per_head, d, s = 0;
+    /* K and V: 2 x head_dim elements per KV head. */
+    if (!mul_ok(m->head_dim, 2 * (int64_t)dtype_bytes(m->kv_dtype), &per_head)) return false;
+    if (!mul_ok(per_head, m->kv_heads, &d)) return false;
+    if (kv_is_quantized(m->kv_dtype) && !mul_ok(m->kv_heads, 2 * PLAN_KV_SCALE_BYTES, &s)) return false;
+    *data = d;
+    *scales = s;
+    return true;
+}
+
+/* tokens x (data + scales) per token, summed into *total; false on overflow. */
+static bool cache_bytes(int64_t tokens, int64_t data, int64_t scales, int64_t *bytes, int64_t *scale_bytes) {
+    int64_t b, s;
+    if (!mul_ok(tokens, data, &b) || !mul_ok(tokens, scales, &s) || !add_ok(b, s, bytes)) return false;
+    *scale_bytes = s;
+    return true;
+}
+
+bool plan_kv(const Layout *l, int64_t context, int64_t chunk, KvPlan *out) {
+    memset(out, 0, sizeof *out);
+    int64_t data, scales, per_full, per_full_scales;
+    if (!plan_token_bytes(&l->model, &data, &scales)) return false;
+    if (!cache_bytes(context, data, scales, &per_full, &per_full_scales)) return false;
+    KvPlan p = {.context = context, .chunk = chunk, .ncaches = l->ncaches};
+    p.cache = xcalloc((size_t)l->ncaches + 1, sizeof(CachePlan));
+    bool ok = true;
+    for (int k = 0; k < l->ncaches && ok; k++) {
+        CachePlan *c = &p.cache[k];
+        c->tokens = plan_cache_tokens(l, k, context, chunk);
+        c->ring = c->tokens < context;
+        ok = cache_bytes(c->tokens, data, scales, &c->bytes, &c->scale_bytes) &&
+             add_ok(p.kv_bytes, c->bytes, &p.kv_bytes) && add_ok(p.scale_bytes, c->scale_bytes, &p.scale_bytes);
+    }
+    ok = ok && mul_ok(per_full, l->nlayers, &p.standard_bytes) && mul_ok(per_full, l->ncaches, &p.unexploited_bytes);
+    if (!ok) {
+        kv_plan_free(&p);
+        return false;
+    }
+    *out = p;
+    return true;
+}
+
+void kv_plan_free(KvPlan *p) {
+    free(p->cache);
+    memset(p, 0, sizeof *p);
+}
+
+void plan_standard_layout(const Layout *l, Layout *out) {
+    memset(out, 0, sizeof *out);
+    out->model = l->model;
+    out->model.name = xstrdup(l->model.name ? l->model.name : "");
+    out->nlayers = l->nlayers;
+    out->layer = xcalloc((size_t)l->nlayers + 1, sizeof(LayerInfo));
+    for (int i = 0; i < l->nlayers; i++) {
+        out->layer[i] = l->layer[i];
+        out->layer[i].window = 0;
+        out->layer[i].reads = i;
+        out->layer[i].kind_name = NULL;
+    }
+    layout_build_caches(out);
+}
+
+/* ---------------------------------------------------------------- dump */
+
+static void dump_kv(const Layout *l, const KvPlan *kv, FILE *out) {
+    fprintf(out, "kv plan: context %lld, chunk %lld, kv_dtype %s\n", (long long)kv->context,
+            (long long)kv->chunk, dtype_name(l->model.kv_dtype));
+    fprintf(out, "cache  owner  readers  retention  tokens      bytes\n");
+    for (int k = 0; k < kv->ncaches; k++) {
+        const CacheInfo *ci = &l->cache[k];
+        const CachePlan *c = &kv->cache[k];
+        char ret[32];
+        if (ci->retention)
+            snprintf(ret, sizeof ret, "%lld", (long long)ci->retention);
+        else
+            snprintf(ret, sizeof ret, "unbounded");
+        fprintf(out, "%5d  %5d  %7d  %9s  %6lld%s  %lld\n", k, ci->owner, ci->nreaders, ret,
+                (long long)c->tokens, c->ring ? " ring" : "     ", (long long)c->bytes);
+    }
+    fprintf(out, "kv bytes per sequence: %lld (%s), of which scales %lld\n", (long long)kv->kv_bytes,
+            fmt_bytes((double)kv->kv_bytes), (long long)kv->scale_bytes);
+}
+
+static void dump_act(const ActPlan *a, FILE *out) {
+    fprintf(out, "\n%s arena: %lld tokens, %d ops, %d tensors, planned %lld, lower bound %lld, naive %lld\n",
+            a->kind == STEP_DECODE ? "decode" : "prefill", (long long)a->tokens, a->nops, a->ntensors,
+            (long long)a->planned_bytes, (long long)a->lower_bound_bytes, (long long)a->naive_bytes);
+    fprintf(out, "tensor        layer  first   last        bytes       offset\n");
+    for (int t = 0; t < a->ntensors; t++) {
+        const ActTensor *at = &a->tensor[t];
+        fprintf(out, "%-12s %6d %6d %6d %12lld %12lld\n", at->name, at->layer, at->item.first, at->item.last,
+                (long long)at->item.size, (long long)at->item.offset);
+    }
+}
+
+void dump_plan(const Layout *l, FILE *out) {
+    const ModelHeader *m = &l->model;
+    KvPlan kv;
+    if (!plan_kv(l, m->context, m->chunk, &kv)) {
+        fprintf(out, "kv plan: the figures overflow 2^62 bytes\n");
+        return;
+    }
+    dump_kv(l, &kv, out);
+    kv_plan_free(&kv);
+    StepKind kinds[2] = {STEP_DECODE, STEP_PREFILL};
+    for (int i = 0; i < 2; i++) {
+        ActPlan a;
+        if (!plan_activations(l, kinds[i], 1, m->chunk, m->context, &a)) {
+            fprintf(out, "\nactivation plan: the figures overflow 2^62 bytes\n");
+            continue;
+        }
+        dump_act(&a, out);
+        act_plan_free(&a);
+    }
+}

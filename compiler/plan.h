@@ -1,0 +1,132 @@
+/* plan.h — the memory planner: KV caches (plan.c), weights (weights.c), the activation arena
+ * (arena_plan.c) and the static memory report built on them (report.c, svg.c).
+ *
+ * Every byte count is exact and checked: a figure that would pass 2^62 makes the function return
+ * false instead of wrapping. docs/report.md explains every formula and assumption.
+ */
+#ifndef MIXC_PLAN_H
+#define MIXC_PLAN_H
+
+#include "mixc.h"
+
+/* ---------------------------------------------------------------- plan.c: KV caches */
+
+/* int8/fp8 caches need dequantization scales: one fp32 scale per token, per KV head, for K and
+ * one for V. bf16/fp16 caches need none. */
+#define PLAN_KV_SCALE_BYTES 4
+
+/* Tokens the cache must hold at `context` with prefill chunk `chunk`: `context` when its retention
+ * is unbounded, else min(context, retention + chunk - 1) as a ring (the exact minimum chunked
+ * prefill needs: the first query of a chunk sees retention - 1 earlier keys, the chunk adds chunk). */
+int64_t plan_cache_tokens(const Layout *l, int cache_id, int64_t context, int64_t chunk);
+
+/* Bytes one token occupies in one cache: K and V for every KV head, plus their scales if any.
+ * false on overflow. */
+bool plan_token_bytes(const ModelHeader *m, int64_t *data, int64_t *scales);
+
+typedef struct {
+    int64_t tokens;         /* held per sequence */
+    int64_t bytes;          /* K + V data and scales */
+    int64_t scale_bytes;    /* the part of `bytes` that is scales (0 for bf16/fp16) */
+    bool ring;              /* tokens < context: a ring buffer */
+} CachePlan;
+
+typedef struct {
+    int64_t context, chunk;
+    int ncaches;
+    CachePlan *cache;       /* [ncaches] */
+    int64_t kv_bytes;       /* per sequence, this layout (sum of cache[].bytes) */
+    int64_t scale_bytes;    /* the part of kv_bytes that is scales */
+    int64_t standard_bytes; /* the same model, every layer global with its own cache */
+    int64_t unexploited_bytes; /* this layout's caches, sliding ones kept at full length */
+} KvPlan;
+
+/* Plans every cache at one context and chunk. false (and nothing to free) on overflow. */
+bool plan_kv(const Layout *l, int64_t context, int64_t chunk, KvPlan *out);
+void kv_plan_free(KvPlan *p);
+
+/* The same model with every layer global and owning its cache ("standard"); free with layout_free. */
+void plan_standard_layout(const Layout *l, Layout *out);
+
+/* `mixc check --dump=plan`: the KV and arena plans at the layout's own context and chunk, batch 1. */
+void dump_plan(const Layout *l, FILE *out);
+
+/* ---------------------------------------------------------------- weights.c */
+
+typedef struct {            /* parameter counts, and the total in bytes */
+    int64_t embedding;      /* vocab x hidden */
+    int64_t lm_head;        /* vocab x hidden, 0 when tied to the embedding */
+    int64_t attention;      /* Wq, Wo of every layer; Wk, Wv of cache owners only */
+    int64_t mlp;            /* gate, up, down of every layer */
+    int64_t norms;          /* two RMSNorm weights per layer and the final one */
+    int64_t total;          /* bytes: parameters x bytes of dtype */
+    int64_t params;         /* parameter count */
+} WeightsPlan;
+
+/* false on overflow. */
+bool plan_weights(const Layout *l, WeightsPlan *out);
+
+/* ---------------------------------------------------------------- arena_plan.c: activations */
+
+/* One buffer with a lifetime: live from op `first` to op `last` inclusive. */
+typedef struct {
+    int64_t size;           /* bytes, already aligned */
+    int first, last;
+    int64_t offset;         /* assigned by arena_assign */
+} ArenaItem;
+
+#define PLAN_ARENA_ALIGN 256        /* every tensor starts on a 256-byte boundary */
+
+/* Assigns offsets (greedy by size over the interval graph: largest first, each at the lowest
+ * offset free during its whole lifetime). Returns the arena size (the largest end). */
+int64_t arena_assign(ArenaItem *items, int n);
+/* The largest sum of live bytes at any op: no assignment can be smaller. */
+int64_t arena_lower_bound(const ArenaItem *items, int n);
+/* Every tensor inside [0, size) and no two tensors with overlapping lifetimes sharing a byte.
+ * Prints the first violation to err (if not NULL). */
+bool arena_verify(const ArenaItem *items, int n, int64_t size, FILE *err);
+
+/* The decode step's split-KV partials: one partial per SPLIT_KEYS visible keys, at most MAX_SPLITS
+ * per (sequence, head). The codegen may choose differently; this bounds what the arena reserves. */
+#define PLAN_SPLIT_KEYS 512
+#define PLAN_MAX_SPLITS 16
+/* The decode arena depends on the context only up to this many keys (then every split count is
+ * at its maximum or set by a window), and the prefill arena only up to the chunk. */
+#define PLAN_DECODE_CONTEXT_CAP ((int64_t)PLAN_SPLIT_KEYS * PLAN_MAX_SPLITS)
+
+typedef enum { STEP_DECODE, STEP_PREFILL } StepKind;
+
+typedef struct {
+    const char *name;       /* "x", "h", "q", ... (static) */
+    int layer;              /* -1 outside the layers */
+    ArenaItem item;
+} ActTensor;
+
+typedef struct {
+    StepKind kind;
+    int64_t tokens;         /* tokens in the step: batch (decode) or batch x chunk (prefill) */
+    int nops;
+    int ntensors;
+    ActTensor *tensor;
+    int64_t planned_bytes;  /* the arena */
+    int64_t naive_bytes;    /* every tensor in its own buffer */
+    int64_t lower_bound_bytes;
+} ActPlan;
+
+/* Lists one step's intermediate tensors (model dtype; split partials and their softmax stats in
+ * fp32) with their lifetimes and plans the arena. false on overflow. */
+bool plan_activations(const Layout *l, StepKind kind, int64_t batch, int64_t chunk, int64_t context,
+                      ActPlan *out);
+void act_plan_free(ActPlan *p);
+
+/* ---------------------------------------------------------------- svg.c */
+
+/* A log-log chart of KV bytes per sequence against context length, for this layout, the standard
+ * model and this layout with its windows not exploited; the contexts in `marks` are labelled.
+ * false when a figure overflows. */
+bool svg_kv_chart(Buf *out, const Layout *l, int64_t chunk, const int64_t *marks, int nmarks);
+/* The length of the valid UTF-8 sequence starting at s (1 for ASCII), or 0 when the bytes there are
+ * not valid UTF-8 (SVG, DOT and JSON need valid text; names in a .mix may hold any bytes). */
+int utf8_char_len(const char *s);
+
+#endif

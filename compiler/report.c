@@ -1,0 +1,761 @@
+/* report.c — `mixc report` (the static memory report of one layout: text, json, dot, svg) and
+ * `mixc compare` (headline figures of several layouts side by side).
+ * Every figure comes from the planners in plan.h; docs/report.md explains them and
+ * docs/report-schema.md documents the JSON. */
+#include "plan.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- options */
+
+typedef enum { FMT_TEXT, FMT_JSON, FMT_DOT, FMT_SVG } Format;
+
+typedef struct {
+    const char *name;       /* "h100", or the number as given */
+    int64_t memory_bytes;
+} Gpu;
+
+/* Total memory as nvidia-smi reports it (MiB): what the CUDA driver exposes, not the marketing GB. */
+static const struct {
+    const char *name;
+    int64_t mib;
+} known_gpus[] = {
+    {"h100", 81559},        /* H100 SXM5 80GB */
+    {"h200", 143771},       /* H200 141GB */
+    {"a100-80g", 81920},    /* A100 SXM4 80GB */
+};
+
+typedef struct {
+    const char *cmd;        /* "report" or "compare", for messages */
+    int64_t contexts[64];
+    int ncontexts;
+    int64_t chunk;          /* 0: the layout's own */
+    int64_t batch;
+    bool has_gpu;
+    Gpu gpu;
+    Format format;
+    const char *output;     /* NULL: stdout */
+    const char **files;
+    int nfiles;
+} Options;
+
+/* A count: digits with optional '_' separators and an optional K/M/G suffix (x1024), 1..2^62. */
+static bool parse_count(const char *s, int64_t *out) {
+    int64_t v = 0;
+    bool digits = false;
+    for (; *s && ((*s >= '0' && *s <= '9') || *s == '_'); s++) {
+        if (*s == '_') continue;
+        if (!mul_ok(v, 10, &v) || !add_ok(v, *s - '0', &v)) return false;
+        digits = true;
+    }
+    int64_t scale = 1;
+    if (*s == 'k' || *s == 'K') scale = INT64_C(1) << 10, s++;
+    else if (*s == 'm' || *s == 'M') scale = INT64_C(1) << 20, s++;
+    else if (*s == 'g' || *s == 'G') scale = INT64_C(1) << 30, s++;
+    return digits && *s == '\0' && mul_ok(v, scale, out) && *out >= 1;
+}
+
+static bool parse_contexts(const char *s, Options *o) {
+    char *copy = xstrdup(s), *save = NULL;
+    bool ok = true;
+    o->ncontexts = 0;
+    for (char *tok = strtok_r(copy, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save)) {
+        if (o->ncontexts == (int)(sizeof o->contexts / sizeof o->contexts[0])) ok = false;
+        else ok = parse_count(tok, &o->contexts[o->ncontexts++]);
+    }
+    free(copy);
+    /* strtok skips empty fields: refuse them here ("4K,,8K", a leading or trailing comma). */
+    return ok && o->ncontexts > 0 && s[strlen(s) - 1] != ',' && s[0] != ',' && !strstr(s, ",,");
+}
+
+static bool parse_gpu(const char *s, Gpu *g) {
+    for (size_t i = 0; i < sizeof known_gpus / sizeof known_gpus[0]; i++)
+        if (!strcmp(s, known_gpus[i].name)) {
+            g->name = known_gpus[i].name;
+            g->memory_bytes = known_gpus[i].mib << 20;
+            return true;
+        }
+    char *end;
+    errno = 0;
+    double gib = strtod(s, &end);
+    if (errno || end == s || *end || !(gib > 0) || gib > 1e9) return false;
+    g->name = s;
+    g->memory_bytes = (int64_t)llround(gib * 1073741824.0);
+    return g->memory_bytes > 0;
+}
+
+static void report_usage(FILE *out) {
+    fprintf(out,
+            "usage: mixc report [options] FILE.mix\n"
+            "\n"
+            "Static memory report of a layout: its KV caches (tokens and bytes per sequence, against the\n"
+            "same model with every layer global and with sliding windows not exploited), weights, the\n"
+            "activation arena, and how many sequences fit on a GPU.\n"
+            "\n"
+            "options:\n"
+            "  --context L[,L...]   context lengths (tokens; K, M, G suffixes); default: the layout's\n"
+            "  --chunk C            prefill chunk (tokens); default: the layout's\n"
+            "  --batch B            sequences per decode step, and per prefill chunk (default 1)\n"
+            "  --gpu NAME|GiB       h100 (81559 MiB), h200 (143771 MiB), a100-80g (81920 MiB), or GiB\n"
+            "  --format FMT         text (default), json, dot (sharing graph), svg (KV chart)\n"
+            "  -o FILE              write to FILE (atomically) instead of stdout\n"
+            "  -h, --help           this help\n"
+            "\n"
+            "Figures are explained in docs/report.md; the JSON schema is docs/report-schema.md.\n"
+            "exit status: 0 ok, 1 errors in the input, 2 usage errors.\n");
+}
+
+static void compare_usage(FILE *out) {
+    fprintf(out,
+            "usage: mixc compare [options] FILE.mix FILE.mix...\n"
+            "\n"
+            "The headline memory figures of several layouts side by side, one row per layout: weights,\n"
+            "KV bytes per sequence at each context, the saving against the standard model (every layer\n"
+            "global), and with --gpu the most concurrent sequences.\n"
+            "\n"
+            "options:\n"
+            "  --context L[,L...]   context lengths (default: each layout's own)\n"
+            "  --chunk C            prefill chunk (default: each layout's own)\n"
+            "  --batch B            sequences per step, for the arena (default 1)\n"
+            "  --gpu NAME|GiB       h100, h200, a100-80g, or a size in GiB\n"
+            "  --format FMT         text (default) or json\n"
+            "  -o FILE              write to FILE instead of stdout\n"
+            "  -h, --help           this help\n");
+}
+
+/* --opt VALUE or --opt=VALUE: the value, advancing *i; NULL when missing. */
+static const char *option_value(int argc, char **argv, int *i, const char *opt) {
+    size_t n = strlen(opt);
+    const char *a = argv[*i];
+    if (strncmp(a, opt, n)) return NULL;
+    if (a[n] == '=') return a + n + 1;
+    if (a[n] == '\0' && *i + 1 < argc) return argv[++*i];
+    return NULL;
+}
+
+static bool is_option(const char *a, const char *opt) {
+    size_t n = strlen(opt);
+    return !strncmp(a, opt, n) && (a[n] == '\0' || a[n] == '=');
+}
+
+/* 0: parsed; -1: --help printed; 2: usage error (reported). */
+static int parse_options(int argc, char **argv, Options *o, void (*usage)(FILE *)) {
+    o->batch = 1;
+    o->files = xcalloc((size_t)argc + 1, sizeof(char *));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        bool bad = false;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return -1;
+        } else if (is_option(a, "--context")) {
+            bad = !(v = option_value(argc, argv, &i, "--context")) || !parse_contexts(v, o);
+        } else if (is_option(a, "--chunk")) {
+            bad = !(v = option_value(argc, argv, &i, "--chunk")) || !parse_count(v, &o->chunk);
+        } else if (is_option(a, "--batch")) {
+            bad = !(v = option_value(argc, argv, &i, "--batch")) || !parse_count(v, &o->batch);
+        } else if (is_option(a, "--gpu")) {
+            bad = !(v = option_value(argc, argv, &i, "--gpu")) || !parse_gpu(v, &o->gpu);
+            o->has_gpu = true;
+        } else if (is_option(a, "--format")) {
+            v = option_value(argc, argv, &i, "--format");
+            static const char *names[] = {"text", "json", "dot", "svg"};
+            int nformats = strcmp(o->cmd, "compare") ? 4 : 2;
+            bad = true;
+            for (int f = 0; v && f < nformats; f++)
+                if (!strcmp(v, names[f])) o->format = (Format)f, bad = false;
+        } else if (!strcmp(a, "-o") || is_option(a, "--output")) {
+            bad = !(v = option_value(argc, argv, &i, a[1] == 'o' ? "-o" : "--output")) || !*v;
+            o->output = v;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "mixc %s: unknown option '%s'\n", o->cmd, a);
+            usage(stderr);
+            return 2;
+        } else {
+            o->files[o->nfiles++] = a;
+        }
+        if (bad) {
+            fprintf(stderr, "mixc %s: bad or missing value for '%s'%s\n", o->cmd, a,
+                    is_option(a, "--gpu") ? " (h100, h200, a100-80g or a size in GiB)"
+                    : is_option(a, "--format") ? " (see --help)"
+                    : (is_option(a, "-o") || is_option(a, "--output")) ? ""
+                    : " (a positive count, K/M/G suffixes allowed)");
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the figures */
+
+typedef struct {
+    int64_t bytes;          /* the arena: one buffer serves decode steps and prefill chunks */
+    int64_t lower_bound, naive;
+    int64_t decode, decode_lb, decode_naive;
+    int64_t prefill, prefill_lb, prefill_naive;
+    int decode_tensors, prefill_tensors;
+} ArenaFigures;
+
+typedef struct {
+    KvPlan kv;
+    ArenaFigures arena, standard_arena;
+    /* -1 without a GPU */
+    int64_t max_sequences, standard_max_sequences, unexploited_max_sequences;
+} ContextFigures;
+
+typedef struct {
+    const char *path;
+    Layout l;
+    int64_t chunk, batch;
+    WeightsPlan weights, standard_weights;
+    int ncontexts;
+    int64_t *contexts;      /* points into Options or at l.model.context */
+    ContextFigures *ctx;
+    const Gpu *gpu;         /* NULL without --gpu */
+} Report;
+
+#define MAX64(x, y) ((x) > (y) ? (x) : (y))
+
+static bool plan_arena(const Layout *l, int64_t batch, int64_t chunk, int64_t context, ArenaFigures *a) {
+    ActPlan d, p;
+    if (!plan_activations(l, STEP_DECODE, batch, chunk, context, &d)) return false;
+    if (!plan_activations(l, STEP_PREFILL, batch, chunk, context, &p)) {
+        act_plan_free(&d);
+        return false;
+    }
+    *a = (ArenaFigures){
+        .decode = d.planned_bytes, .decode_lb = d.lower_bound_bytes, .decode_naive = d.naive_bytes,
+        .prefill = p.planned_bytes, .prefill_lb = p.lower_bound_bytes, .prefill_naive = p.naive_bytes,
+        .decode_tensors = d.ntensors, .prefill_tensors = p.ntensors};
+    a->bytes = MAX64(a->decode, a->prefill);
+    a->lower_bound = MAX64(a->decode_lb, a->prefill_lb);
+    a->naive = MAX64(a->decode_naive, a->prefill_naive);
+    act_plan_free(&d);
+    act_plan_free(&p);
+    return true;
+}
+
+/* floor((memory - weights - arena) / per_sequence), 0 when nothing fits. */
+static int64_t max_sequences(const Gpu *g, int64_t weights, int64_t arena, int64_t per_sequence) {
+    int64_t left = g->memory_bytes - weights - arena;   /* each term <= 2^62: no overflow */
+    if (left <= 0 || per_sequence <= 0) return 0;
+    return left / per_sequence;
+}
+
+static void report_free(Report *r) {
+    for (int c = 0; c < r->ncontexts && r->ctx; c++) kv_plan_free(&r->ctx[c].kv);
+    free(r->ctx);
+    layout_free(&r->l);
+    memset(r, 0, sizeof *r);
+}
+
+/* An earlier context whose arenas are the same as context c's (see PLAN_DECODE_CONTEXT_CAP), or -1. */
+static int same_arena_as(const Report *r, int c) {
+    int64_t L = r->contexts[c], cap = PLAN_DECODE_CONTEXT_CAP;
+    for (int e = 0; e < c; e++) {
+        int64_t E = r->contexts[e];
+        if ((L < cap ? L : cap) == (E < cap ? E : cap) && (L < r->chunk ? L : r->chunk) == (E < r->chunk ? E : r->chunk))
+            return e;
+    }
+    return -1;
+}
+
+/* Loads and plans one layout. 0 ok; else the exit status (diagnostics printed). */
+static int report_build(const char *path, const Options *o, Report *r) {
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    int rc = load_layout(path, &r->l, stderr);
+    if (rc) return rc;
+    const ModelHeader *m = &r->l.model;
+    r->chunk = o->chunk ? o->chunk : m->chunk;
+    r->batch = o->batch;
+    r->gpu = o->has_gpu ? &o->gpu : NULL;
+    r->ncontexts = o->ncontexts ? o->ncontexts : 1;
+    r->contexts = o->ncontexts ? (int64_t *)o->contexts : &r->l.model.context;
+    r->ctx = xcalloc((size_t)r->ncontexts, sizeof(ContextFigures));
+    Layout std;
+    plan_standard_layout(&r->l, &std);
+    bool ok = plan_weights(&r->l, &r->weights) && plan_weights(&std, &r->standard_weights);
+    int c = 0;
+    for (; c < r->ncontexts && ok; c++) {
+        ContextFigures *f = &r->ctx[c];
+        int64_t L = r->contexts[c];
+        ok = plan_kv(&r->l, L, r->chunk, &f->kv);
+        int same = same_arena_as(r, c);
+        if (same >= 0) {
+            f->arena = r->ctx[same].arena;
+            f->standard_arena = r->ctx[same].standard_arena;
+        } else {
+            ok = ok && plan_arena(&r->l, r->batch, r->chunk, L, &f->arena) &&
+                 plan_arena(&std, r->batch, r->chunk, L, &f->standard_arena);
+        }
+        f->max_sequences = f->standard_max_sequences = f->unexploited_max_sequences = -1;
+        if (ok && r->gpu) {
+            f->max_sequences = max_sequences(r->gpu, r->weights.total, f->arena.bytes, f->kv.kv_bytes);
+            f->standard_max_sequences =
+                max_sequences(r->gpu, r->standard_weights.total, f->standard_arena.bytes, f->kv.standard_bytes);
+            f->unexploited_max_sequences =
+                max_sequences(r->gpu, r->weights.total, f->arena.bytes, f->kv.unexploited_bytes);
+        }
+    }
+    layout_free(&std);
+    if (!ok) {
+        if (c == 0)
+            fprintf(stderr, "mixc %s: '%s': the weight bytes overflow 2^62\n", o->cmd, path);
+        else
+            fprintf(stderr, "mixc %s: '%s': the memory figures at context %lld overflow 2^62 bytes\n", o->cmd, path,
+                    (long long)r->contexts[c - 1]);
+        report_free(r);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- text */
+
+static const char *window_text(int64_t window, char *buf, size_t n) {
+    if (window)
+        snprintf(buf, n, "window %lld", (long long)window);
+    else
+        snprintf(buf, n, "global");
+    return buf;
+}
+
+static double ratio(int64_t a, int64_t b) { return b ? (double)a / (double)b : 0.0; }
+
+static void text_header(Buf *b, const Report *r) {
+    const ModelHeader *m = &r->l.model;
+    int global = 0, global_caches = 0;
+    for (int i = 0; i < r->l.nlayers; i++) global += r->l.layer[i].window == 0;
+    for (int k = 0; k < r->l.ncaches; k++) global_caches += r->l.cache[k].retention == 0;
+    buf_printf(b, "model \"%s\" (%s)\n", m->name, r->path);
+    buf_printf(b, "  layers: %d (%d global, %d sliding); caches: %d (%d unbounded, %d rings)\n", r->l.nlayers, global,
+               r->l.nlayers - global, r->l.ncaches, global_caches, r->l.ncaches - global_caches);
+    buf_printf(b, "  hidden %lld, heads %lld, kv_heads %lld, head_dim %lld, ffn %lld, vocab %lld\n",
+               (long long)m->hidden, (long long)m->heads, (long long)m->kv_heads, (long long)m->head_dim,
+               (long long)m->ffn, (long long)m->vocab);
+    buf_printf(b, "  dtype %s, kv_dtype %s, tie_embeddings %s, chunk %lld, batch %lld\n", dtype_name(m->dtype),
+               dtype_name(m->kv_dtype), m->tie_embeddings ? "true" : "false", (long long)r->chunk,
+               (long long)r->batch);
+    if (r->ctx[0].kv.scale_bytes)
+        buf_printf(b, "  %s KV: counts one fp32 scale per token, per KV head, for K and for V (%d bytes/token/cache)\n",
+                   dtype_name(m->kv_dtype), (int)(m->kv_heads * 2 * PLAN_KV_SCALE_BYTES));
+}
+
+static void text_layers(Buf *b, const Report *r) {
+    buf_printf(b, "\nlayers\n  layer  attention      reads  cache\n");
+    for (int i = 0; i < r->l.nlayers; i++) {
+        const LayerInfo *li = &r->l.layer[i];
+        char a[32];
+        buf_printf(b, "  %5d  %-13s  %5d  %5d\n", i, window_text(li->window, a, sizeof a), li->reads, li->cache);
+    }
+}
+
+static void text_caches(Buf *b, const Report *r) {
+    buf_printf(b, "\ncaches (tokens and bytes per sequence at each context)\n  cache  owner  retention");
+    for (int c = 0; c < r->ncontexts; c++) {
+        char h[40];
+        snprintf(h, sizeof h, "context %lld", (long long)r->contexts[c]);
+        buf_printf(b, "  %26s", h);
+    }
+    buf_printf(b, "  readers\n");
+    for (int k = 0; k < r->l.ncaches; k++) {
+        const CacheInfo *ci = &r->l.cache[k];
+        char ret[32];
+        if (ci->retention)
+            snprintf(ret, sizeof ret, "%lld", (long long)ci->retention);
+        else
+            snprintf(ret, sizeof ret, "unbounded");
+        buf_printf(b, "  %5d  %5d  %9s", k, ci->owner, ret);
+        for (int c = 0; c < r->ncontexts; c++) {
+            const CachePlan *p = &r->ctx[c].kv.cache[k];
+            char cell[64];
+            snprintf(cell, sizeof cell, "%lld tok %s", (long long)p->tokens, fmt_bytes((double)p->bytes));
+            buf_printf(b, "  %26s", cell);
+        }
+        buf_printf(b, "  ");
+        if (!ci->nreaders) buf_printf(b, "-");
+        for (int j = 0; j < ci->nreaders; j++) buf_printf(b, "%s%d", j ? "," : "", ci->readers[j]);
+        buf_printf(b, "\n");
+    }
+}
+
+static void text_kv(Buf *b, const Report *r) {
+    buf_printf(b, "\nKV cache per sequence (standard: every layer global with its own cache; windows not\n"
+                  "exploited: these caches with the sliding ones kept at full length)\n");
+    buf_printf(b, "  %9s  %22s  %22s  %7s  %22s  %7s\n", "context", "this layout", "standard", "saving",
+               "windows not exploited", "saving");
+    for (int c = 0; c < r->ncontexts; c++) {
+        const KvPlan *kv = &r->ctx[c].kv;
+        buf_printf(b, "  %9lld  %22s  %22s  %6.2fx  %22s  %6.2fx\n", (long long)kv->context,
+                   fmt_bytes((double)kv->kv_bytes), fmt_bytes((double)kv->standard_bytes),
+                   ratio(kv->standard_bytes, kv->kv_bytes), fmt_bytes((double)kv->unexploited_bytes),
+                   ratio(kv->unexploited_bytes, kv->kv_bytes));
+        buf_printf(b, "  %9s  %20lld B  %20lld B  %7s  %20lld B\n", "", (long long)kv->kv_bytes,
+                   (long long)kv->standard_bytes, "", (long long)kv->unexploited_bytes);
+    }
+}
+
+static void text_weights(Buf *b, const Report *r) {
+    const WeightsPlan *w = &r->weights;
+    buf_printf(b, "\nweights: %s (%lld bytes, %lld parameters in %s)\n", fmt_bytes((double)w->total),
+               (long long)w->total, (long long)w->params, dtype_name(r->l.model.dtype));
+    buf_printf(b, "  parameters: embedding %lld, lm head %lld%s, attention %lld (K/V projections only in the %d "
+                  "cache owners), mlp %lld, norms %lld\n",
+               (long long)w->embedding, (long long)w->lm_head, r->l.model.tie_embeddings ? " (tied)" : "",
+               (long long)w->attention, r->l.ncaches, (long long)w->mlp, (long long)w->norms);
+    buf_printf(b, "  standard model: %s (%lld bytes)\n", fmt_bytes((double)r->standard_weights.total),
+               (long long)r->standard_weights.total);
+}
+
+static void text_arena(Buf *b, const Report *r) {
+    buf_printf(b, "\nactivation arena (batch %lld; tokens per decode step: %lld, per prefill chunk: %lld)\n",
+               (long long)r->batch, (long long)r->batch, (long long)r->batch * r->chunk);
+    buf_printf(b, "  %9s  %-38s  %-38s  %s\n", "context", "decode: planned / lower bound / naive",
+               "prefill: planned / lower bound / naive", "arena");
+    for (int c = 0; c < r->ncontexts; c++) {
+        const ArenaFigures *a = &r->ctx[c].arena;
+        char d[64], p[64];
+        snprintf(d, sizeof d, "%s / %s / %s", fmt_bytes((double)a->decode), fmt_bytes((double)a->decode_lb),
+                 fmt_bytes((double)a->decode_naive));
+        snprintf(p, sizeof p, "%s / %s / %s", fmt_bytes((double)a->prefill), fmt_bytes((double)a->prefill_lb),
+                 fmt_bytes((double)a->prefill_naive));
+        buf_printf(b, "  %9lld  %-38s  %-38s  %s (%lld B)\n", (long long)r->contexts[c], d, p,
+                   fmt_bytes((double)a->bytes), (long long)a->bytes);
+    }
+}
+
+static void text_gpu(Buf *b, const Report *r) {
+    const Gpu *g = r->gpu;
+    buf_printf(b, "\nGPU %s: %s (%lld bytes); minus weights and arena, no other reserve\n", g->name,
+               fmt_bytes((double)g->memory_bytes), (long long)g->memory_bytes);
+    buf_printf(b, "  %9s  %14s  %14s  %14s  %14s  %s\n", "context", "KV budget", "max sequences", "standard",
+               "not exploited", "tokens served");
+    for (int c = 0; c < r->ncontexts; c++) {
+        const ContextFigures *f = &r->ctx[c];
+        int64_t budget = g->memory_bytes - r->weights.total - f->arena.bytes, served = 0;
+        if (!mul_ok(f->max_sequences, r->contexts[c], &served)) served = -1;
+        buf_printf(b, "  %9lld  %14s  %14lld  %14lld  %14lld  %lld\n", (long long)r->contexts[c],
+                   budget > 0 ? fmt_bytes((double)budget) : "none", (long long)f->max_sequences,
+                   (long long)f->standard_max_sequences, (long long)f->unexploited_max_sequences,
+                   (long long)served);
+    }
+}
+
+static void report_text(Buf *b, const Report *r) {
+    text_header(b, r);
+    text_layers(b, r);
+    text_caches(b, r);
+    text_kv(b, r);
+    text_weights(b, r);
+    text_arena(b, r);
+    if (r->gpu) text_gpu(b, r);
+}
+
+/* ---------------------------------------------------------------- json */
+
+#define JI(v) json_integer((json_int_t)(v))
+
+static json_t *arena_json(const ArenaFigures *a, int64_t batch, int64_t chunk) {
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:i}, s:{s:o, s:o, s:o, s:i}}",
+                     "batch", JI(batch), "chunk", JI(chunk), "bytes", JI(a->bytes), "decode_bytes", JI(a->decode),
+                     "prefill_bytes", JI(a->prefill), "lower_bound_bytes", JI(a->lower_bound), "naive_bytes",
+                     JI(a->naive), "decode", "planned_bytes", JI(a->decode), "lower_bound_bytes", JI(a->decode_lb),
+                     "naive_bytes", JI(a->decode_naive), "tensors", a->decode_tensors, "prefill", "planned_bytes",
+                     JI(a->prefill), "lower_bound_bytes", JI(a->prefill_lb), "naive_bytes", JI(a->prefill_naive),
+                     "tensors", a->prefill_tensors);
+}
+
+static json_t *context_json(const Report *r, int c) {
+    const ContextFigures *f = &r->ctx[c];
+    json_t *caches = json_array();
+    for (int k = 0; k < f->kv.ncaches; k++) {
+        const CachePlan *p = &f->kv.cache[k];
+        json_array_append_new(caches, json_pack("{s:i, s:o, s:o, s:o, s:b}", "id", k, "tokens", JI(p->tokens),
+                                                "bytes", JI(p->bytes), "scale_bytes", JI(p->scale_bytes), "ring",
+                                                p->ring));
+    }
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "context", JI(r->contexts[c]), "chunk",
+                     JI(r->chunk), "kv_bytes_per_sequence", JI(f->kv.kv_bytes), "scale_bytes_per_sequence",
+                     JI(f->kv.scale_bytes), "standard_kv_bytes_per_sequence", JI(f->kv.standard_bytes),
+                     "unexploited_kv_bytes_per_sequence", JI(f->kv.unexploited_bytes), "caches", caches, "arena",
+                     arena_json(&f->arena, r->batch, r->chunk));
+}
+
+static json_t *weights_json(const WeightsPlan *w) {
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "bytes", JI(w->total), "parameters", JI(w->params),
+                     "embedding", JI(w->embedding), "lm_head", JI(w->lm_head), "attention", JI(w->attention),
+                     "mlp", JI(w->mlp), "norms", JI(w->norms));
+}
+
+static json_t *gpu_json(const Report *r) {
+    if (!r->gpu) return json_null();
+    json_t *seq = json_array(), *std = json_array(), *unexp = json_array(), *tokens = json_array();
+    for (int c = 0; c < r->ncontexts; c++) {
+        const ContextFigures *f = &r->ctx[c];
+        int64_t served;
+        json_array_append_new(seq, JI(f->max_sequences));
+        json_array_append_new(std, JI(f->standard_max_sequences));
+        json_array_append_new(unexp, JI(f->unexploited_max_sequences));
+        json_array_append_new(tokens, mul_ok(f->max_sequences, r->contexts[c], &served) ? JI(served) : json_null());
+    }
+    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "name", r->gpu->name, "memory_bytes",
+                     JI(r->gpu->memory_bytes), "reserve_bytes", JI(0), "max_sequences", seq,
+                     "standard_max_sequences", std, "unexploited_max_sequences", unexp, "max_tokens", tokens);
+}
+
+static json_t *report_json_value(const Report *r) {
+    json_t *j = layout_json(&r->l);
+    json_t *contexts = json_array();
+    int widest = 0;
+    for (int c = 0; c < r->ncontexts; c++) {
+        json_array_append_new(contexts, context_json(r, c));
+        if (r->contexts[c] > r->contexts[widest]) widest = c;
+    }
+    json_object_set_new(j, "schema", json_string("mixc-report/1"));
+    json_object_set_new(j, "contexts", contexts);
+    json_object_set_new(j, "weights_bytes", JI(r->weights.total));
+    json_object_set_new(j, "weights", weights_json(&r->weights));
+    json_object_set_new(j, "standard_weights_bytes", JI(r->standard_weights.total));
+    /* The arena at the longest context: split-KV partials grow with the keys a decode step sees. */
+    json_object_set_new(j, "arena", arena_json(&r->ctx[widest].arena, r->batch, r->chunk));
+    json_object_set_new(j, "gpu", gpu_json(r));
+    return j;
+}
+
+/* false when jansson cannot encode the value (a name that is not valid UTF-8). */
+static bool dump_json(Buf *b, json_t *j) {
+    char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    if (s) buf_printf(b, "%s\n", s);
+    free(s);
+    return s != NULL;
+}
+
+static void json_unencodable(const char *cmd) {
+    fprintf(stderr, "mixc %s: cannot write JSON: a model name or file name is not valid UTF-8\n", cmd);
+}
+
+/* ---------------------------------------------------------------- dot */
+
+/* A DOT double-quoted string body: quotes and backslashes escaped. */
+static void dot_escaped(Buf *b, const char *s) {
+    while (*s) {
+        int n = utf8_char_len(s);
+        if (*s == '"' || *s == '\\') buf_printf(b, "\\%c", *s);
+        else if (n == 0 || (unsigned char)*s < 0x20) buf_puts(b, "?");  /* Graphviz reads UTF-8 */
+        else buf_printf(b, "%.*s", n, s);
+        s += n ? n : 1;
+    }
+}
+
+static void report_dot(Buf *b, const Report *r) {
+    const Layout *l = &r->l;
+    buf_printf(b, "// The KV sharing graph of \"");
+    dot_escaped(b, l->model.name);
+    buf_printf(b, "\" (mixc report --format dot). Render: dot -Tsvg\ndigraph layout {\n  label=\"");
+    dot_escaped(b, l->model.name);
+    buf_printf(b, ": %d layers, %d caches\";\n  labelloc=t;\n  rankdir=TB;\n  newrank=true;\n"
+                  "  node [fontname=\"Helvetica\", fontsize=10, style=filled];\n"
+                  "  edge [fontname=\"Helvetica\", fontsize=9];\n", l->nlayers, l->ncaches);
+    for (int k = 0; k < l->ncaches; k++) {
+        const CacheInfo *ci = &l->cache[k];
+        char ret[48];
+        if (ci->retention)
+            snprintf(ret, sizeof ret, "retention %lld", (long long)ci->retention);
+        else
+            snprintf(ret, sizeof ret, "unbounded");
+        buf_printf(b, "  subgraph cluster_cache%d {\n    label=\"cache %d (%s)\";\n    style=rounded;\n"
+                      "    color=\"%s\";\n", k, k, ret, ci->retention ? "#e6550d" : "#3182bd");
+        buf_printf(b, "    L%d;", ci->owner);
+        for (int j = 0; j < ci->nreaders; j++) buf_printf(b, " L%d;", ci->readers[j]);
+        buf_printf(b, "\n  }\n");
+    }
+    for (int i = 0; i < l->nlayers; i++) {
+        const LayerInfo *li = &l->layer[i];
+        bool owner = li->reads == i;
+        if (li->window)
+            buf_printf(b, "  L%d [label=\"%d\\nwindow %lld\", shape=ellipse, fillcolor=\"%s\"%s];\n", i, i,
+                       (long long)li->window, owner ? "#fdae6b" : "#fee6ce", owner ? ", penwidth=2" : "");
+        else
+            buf_printf(b, "  L%d [label=\"%d\\nglobal\", shape=box, fillcolor=\"%s\"%s];\n", i, i,
+                       owner ? "#6baed6" : "#deebf7", owner ? ", penwidth=2" : "");
+    }
+    /* Layer order (the data path), then reuse edges from each reader to the owner of its cache. */
+    for (int i = 0; i + 1 < l->nlayers; i++) buf_printf(b, "  L%d -> L%d [color=\"#bdbdbd\"];\n", i, i + 1);
+    for (int i = 0; i < l->nlayers; i++)
+        if (l->layer[i].reads != i)
+            buf_printf(b, "  L%d -> L%d [label=\"reads\", style=dashed, color=\"#636363\", constraint=false];\n", i,
+                       l->layer[i].reads);
+    buf_printf(b, "}\n");
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static int write_output(const char *cmd, const char *path, const Buf *b) {
+    if (!path) {
+        if (b->len && fwrite(b->data, 1, b->len, stdout) != b->len) return 1;
+        return fflush(stdout) ? 1 : 0;
+    }
+    if (!write_file_atomic(path, b->data ? b->data : "", b->len)) {
+        fprintf(stderr, "mixc %s: cannot write '%s': %s\n", cmd, path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_report(int argc, char **argv) {
+    Options o = {.cmd = "report"};
+    int rc = parse_options(argc, argv, &o, report_usage);
+    if (rc < 0) rc = 0, o.nfiles = -1;  /* help printed */
+    else if (rc == 0 && o.nfiles != 1) {
+        fprintf(stderr, o.nfiles ? "mixc report: one file at a time (use 'mixc compare' for several)\n"
+                                 : "mixc report: no input file\n");
+        if (!o.nfiles) report_usage(stderr);
+        rc = 2;
+    }
+    Report r;
+    if (rc == 0 && o.nfiles == 1 && (rc = report_build(o.files[0], &o, &r)) == 0) {
+        Buf b = {0};
+        if (o.format == FMT_TEXT) {
+            report_text(&b, &r);
+        } else if (o.format == FMT_JSON) {
+            json_t *j = report_json_value(&r);
+            if (!dump_json(&b, j)) json_unencodable("report"), rc = 1;
+            json_decref(j);
+        } else if (o.format == FMT_DOT) {
+            report_dot(&b, &r);
+        } else if (!svg_kv_chart(&b, &r.l, r.chunk, r.contexts, r.ncontexts)) {
+            fprintf(stderr, "mixc report: '%s': the chart's figures overflow 2^62 bytes\n", r.path);
+            rc = 1;
+        }
+        if (rc == 0) rc = write_output("report", o.output, &b);
+        buf_free(&b);
+        report_free(&r);
+    }
+    free(o.files);
+    return rc;
+}
+
+/* Without --context, compare at every layout's own context (sorted, without repeats). */
+static void default_contexts(Options *o, const Report *reports, int n) {
+    for (int f = 0; f < n; f++) {
+        int64_t L = reports[f].l.model.context;
+        int at = 0;
+        while (at < o->ncontexts && o->contexts[at] < L) at++;
+        if ((at < o->ncontexts && o->contexts[at] == L) || o->ncontexts == 64) continue;
+        memmove(&o->contexts[at + 1], &o->contexts[at], (size_t)(o->ncontexts - at) * sizeof(int64_t));
+        o->contexts[at] = L;
+        o->ncontexts++;
+    }
+}
+
+static void compare_text(Buf *b, const Report *reports, int n, const Options *o) {
+    buf_printf(b, "%-24s %7s %7s %11s", "layout", "layers", "caches", "weights");
+    for (int c = 0; c < o->ncontexts; c++) {
+        char h[48];
+        snprintf(h, sizeof h, "KV/seq @%lld", (long long)o->contexts[c]);
+        buf_printf(b, "  %16s %8s", h, "saving");
+        if (o->has_gpu) {
+            snprintf(h, sizeof h, "seqs @%lld", (long long)o->contexts[c]);
+            buf_printf(b, "  %14s %9s", h, "standard");
+        }
+    }
+    buf_printf(b, "\n");
+    for (int f = 0; f < n; f++) {
+        const Report *r = &reports[f];
+        buf_printf(b, "%-24s %7d %7d %11s", r->l.model.name, r->l.nlayers, r->l.ncaches,
+                   fmt_bytes((double)r->weights.total));
+        for (int c = 0; c < r->ncontexts; c++) {
+            const ContextFigures *x = &r->ctx[c];
+            buf_printf(b, "  %16s %7.2fx", fmt_bytes((double)x->kv.kv_bytes),
+                       ratio(x->kv.standard_bytes, x->kv.kv_bytes));
+            if (o->has_gpu)
+                buf_printf(b, "  %14lld %9lld", (long long)x->max_sequences, (long long)x->standard_max_sequences);
+        }
+        buf_printf(b, "\n");
+    }
+    buf_printf(b, "\nsaving = KV bytes of the standard model (every layer global, own cache) / this layout's%s\n",
+               o->has_gpu ? "; seqs = most concurrent sequences on the GPU (standard: the standard model's)" : "");
+    if (o->has_gpu)
+        buf_printf(b, "GPU %s: %s, minus weights and the arena (batch %lld, %s); no other reserve\n", o->gpu.name,
+                   fmt_bytes((double)o->gpu.memory_bytes), (long long)o->batch,
+                   o->chunk ? "the chunk given" : "each layout's chunk");
+}
+
+static json_t *compare_json(const Report *reports, int n) {
+    json_t *rows = json_array();
+    for (int f = 0; f < n; f++) {
+        const Report *r = &reports[f];
+        json_t *ctx = json_array();
+        for (int c = 0; c < r->ncontexts; c++) {
+            const ContextFigures *x = &r->ctx[c];
+            json_t *row = json_pack("{s:o, s:o, s:o, s:o, s:o}", "context", JI(r->contexts[c]), "chunk",
+                                    JI(r->chunk), "kv_bytes_per_sequence", JI(x->kv.kv_bytes),
+                                    "standard_kv_bytes_per_sequence", JI(x->kv.standard_bytes),
+                                    "unexploited_kv_bytes_per_sequence", JI(x->kv.unexploited_bytes));
+            if (r->gpu) {
+                json_object_set_new(row, "max_sequences", JI(x->max_sequences));
+                json_object_set_new(row, "standard_max_sequences", JI(x->standard_max_sequences));
+            }
+            json_array_append_new(ctx, row);
+        }
+        json_t *row = json_pack("{s:s, s:s, s:i, s:i, s:o, s:o}", "name", r->l.model.name, "file", r->path,
+                                "layers", r->l.nlayers, "caches", r->l.ncaches, "weights_bytes",
+                                JI(r->weights.total), "contexts", ctx);
+        if (!row) {     /* not valid UTF-8 */
+            json_decref(rows);
+            return NULL;
+        }
+        json_array_append_new(rows, row);
+    }
+    return json_pack("{s:s, s:o}", "schema", "mixc-compare/1", "layouts", rows);
+}
+
+int cmd_compare(int argc, char **argv) {
+    Options o = {.cmd = "compare"};
+    int rc = parse_options(argc, argv, &o, compare_usage);
+    if (rc < 0) {
+        free(o.files);
+        return 0;
+    }
+    if (rc == 0 && o.nfiles < 1) {
+        fprintf(stderr, "mixc compare: no input files\n");
+        compare_usage(stderr);
+        rc = 2;
+    }
+    Report *reports = xcalloc((size_t)o.nfiles + 1, sizeof(Report));
+    int built = 0;
+    if (rc == 0 && !o.ncontexts) {  /* the layouts' own contexts: load them first */
+        Layout *ls = xcalloc((size_t)o.nfiles + 1, sizeof(Layout));
+        for (int f = 0; f < o.nfiles && rc == 0; f++) {
+            rc = load_layout(o.files[f], &ls[f], stderr);
+            reports[f].l = ls[f];
+        }
+        if (rc == 0) default_contexts(&o, reports, o.nfiles);
+        for (int f = 0; f < o.nfiles; f++) layout_free(&ls[f]);
+        memset(reports, 0, ((size_t)o.nfiles + 1) * sizeof(Report));
+        free(ls);
+    }
+    for (; built < o.nfiles && rc == 0; built++)
+        if ((rc = report_build(o.files[built], &o, &reports[built])) != 0) break;
+    if (rc == 0) {
+        Buf b = {0};
+        if (o.format == FMT_JSON) {
+            json_t *j = compare_json(reports, o.nfiles);
+            if (!dump_json(&b, j)) json_unencodable("compare"), rc = 1;
+            json_decref(j);
+        } else {
+            compare_text(&b, reports, o.nfiles, &o);
+        }
+        if (rc == 0) rc = write_output("compare", o.output, &b);
+        buf_free(&b);
+    }
+    for (int f = 0; f < built; f++) report_free(&reports[f]);
+    free(reports);
+    free(o.files);
+    return rc;
+}

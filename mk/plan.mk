@@ -1,0 +1,12 @@
+# The memory planner (KV plan, weights, activation arena) and the report: unit/property tests and
+# the report benchmark.
+$(BUILD)/tests/plan/test_plan: $(BUILD)/tests/plan/test_plan.o $(CORE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/plan/test_plan
+
+# `make bench-report`: the whole `mixc report` process on a generated 1000-layer layout.
+.PHONY: bench-report
+bench-report: $(MIXC)
+	$(Q)BUILD=$(BUILD) MIXC=$(MIXC) bash bench/report/run.sh
+BENCH_TARGETS += bench-report

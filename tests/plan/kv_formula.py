@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Recomputes every layout's KV bytes per sequence from an independent formula and compares them
+with `mixc report --format json`.
+
+The formula is written here from the issue's text, using only the model header and each layer's
+window and `reads` (not mixc's cache table or retention):
+  a cache per owning layer o (reads == o); its users are o and every layer reading o;
+  retention = unbounded if any user is global, else the largest window;
+  tokens = L if unbounded, else min(L, retention + C - 1);
+  bytes = tokens * kv_heads * head_dim * 2 * bytes(kv_dtype)
+          + (int8/fp8 only) tokens * kv_heads * 2 * 4   (fp32 scale per token, KV head, K and V)
+  standard = every layer global with its own cache; unexploited = the same caches at L tokens.
+Usage: kv_formula.py MIXC FILE.mix...   Prints one PASS/FAIL line per file.
+"""
+import json
+import subprocess
+import sys
+
+DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}
+CONTEXTS = [1, 100, 1000, 1535, 4096, 32768, 131072, 1 << 20]
+CHUNKS = [1, 64, 512]
+
+
+def expected(model, layers, L, C):
+    kvb = DTYPE_BYTES[model["kv_dtype"]]
+    per_token = model["kv_heads"] * model["head_dim"] * 2 * kvb
+    if model["kv_dtype"] in ("int8", "fp8"):
+        per_token += model["kv_heads"] * 2 * 4
+    users = {}
+    for i, layer in enumerate(layers):
+        users.setdefault(layer["reads"], []).append(layer["window"])
+    total = 0
+    tokens = []
+    for owner in sorted(users):
+        windows = users[owner]
+        if any(w is None for w in windows):
+            t = L
+        else:
+            t = min(L, max(windows) + C - 1)
+        tokens.append(t)
+        total += t * per_token
+    return total, len(layers) * L * per_token, len(users) * L * per_token, tokens
+
+
+def check_file(mixc, path):
+    problems = []
+    for C in CHUNKS:
+        ctx = ",".join(str(L) for L in CONTEXTS)
+        out = subprocess.run([mixc, "report", path, "--format", "json", "--context", ctx, "--chunk", str(C)],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            return ["mixc exited %d: %s" % (out.returncode, out.stderr.strip()[-300:])]
+        report = json.loads(out.stdout)
+        if len(report["contexts"]) != len(CONTEXTS):
+            return ["expected %d contexts" % len(CONTEXTS)]
+        for L, got in zip(CONTEXTS, report["contexts"]):
+            total, standard, unexploited, tokens = expected(report["model"], report["layers"], L, C)
+            pairs = [("kv_bytes_per_sequence", total), ("standard_kv_bytes_per_sequence", standard),
+                     ("unexploited_kv_bytes_per_sequence", unexploited)]
+            for key, want in pairs:
+                if got[key] != want:
+                    problems.append("L=%d C=%d %s: mixc %d, formula %d" % (L, C, key, got[key], want))
+            if [c["tokens"] for c in got["caches"]] != tokens:
+                problems.append("L=%d C=%d cache tokens differ" % (L, C))
+            if got["context"] != L or got["chunk"] != C:
+                problems.append("L=%d C=%d: context/chunk echoed as %d/%d" % (L, C, got["context"], got["chunk"]))
+    return problems
+
+
+def main():
+    mixc, files = sys.argv[1], sys.argv[2:]
+    failed = 0
+    for path in files:
+        problems = check_file(mixc, path)
+        print("%s kv formula %s" % ("FAIL" if problems else "PASS", path))
+        for p in problems[:10]:
+            print("  " + p)
+        failed += bool(problems)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

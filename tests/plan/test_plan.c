@@ -1,0 +1,339 @@
+/* test_plan.c — unit and property tests of the planner: cache tokens and bytes, weights, the
+ * arena allocator and its verifier (thousands of random lifetime sets), the activation lists.
+ * Layouts are built in C here, so these tests do not depend on the parser. Prints PASS/FAIL. */
+#include "plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            printf("  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+            ok = false;                                                          \
+        }                                                                        \
+    } while (0)
+#define REPORT(name) do { printf("%s %s\n", ok ? "PASS" : "FAIL", name); failures += !ok; } while (0)
+
+/* ---------------------------------------------------------------- layouts built in C */
+
+/* windows[i] (0 = global) and reads[i] (the owner; i for owners) for n layers. */
+static void make_layout(Layout *l, int n, const int64_t *windows, const int *reads) {
+    memset(l, 0, sizeof *l);
+    model_header_defaults(&l->model);
+    ModelHeader *m = &l->model;
+    m->name = xstrdup("test");
+    m->layers = n;
+    m->hidden = 256;
+    m->heads = 8;
+    m->kv_heads = 2;
+    m->head_dim = 32;
+    m->ffn = 512;
+    m->vocab = 1000;
+    m->kv_dtype = DT_BF16;
+    m->context = 4096;
+    m->chunk = 256;
+    l->nlayers = n;
+    l->layer = xcalloc((size_t)n, sizeof(LayerInfo));
+    for (int i = 0; i < n; i++) {
+        l->layer[i].index = i;
+        l->layer[i].window = windows[i];
+        l->layer[i].reads = reads[i];
+    }
+    layout_build_caches(l);
+}
+
+/* Character.AI's 12-layer unit: globals 0 and 6 share cache 0; windows of 1024 in groups. */
+static void character_ai(Layout *l) {
+    int64_t w[12];
+    int r[12] = {0, 1, 1, 3, 3, 3, 0, 7, 7, 9, 9, 9};
+    for (int i = 0; i < 12; i++) w[i] = (i == 0 || i == 6) ? 0 : 1024;
+    make_layout(l, 12, w, r);
+}
+
+static void test_cache_tokens(void) {
+    bool ok = true;
+    Layout l;
+    character_ai(&l);
+    CHECK(verify_layout(&l, stdout));
+    CHECK(l.ncaches == 5);
+    CHECK(plan_cache_tokens(&l, 0, 32768, 512) == 32768);        /* unbounded: the whole context */
+    CHECK(plan_cache_tokens(&l, 1, 32768, 512) == 1024 + 512 - 1);  /* ring: W + C - 1 */
+    CHECK(plan_cache_tokens(&l, 1, 32768, 1) == 1024);           /* token-by-token: exactly W */
+    CHECK(plan_cache_tokens(&l, 1, 1000, 512) == 1000);          /* context shorter than the ring */
+    CHECK(plan_cache_tokens(&l, 1, 1535, 512) == 1535);
+    CHECK(plan_cache_tokens(&l, 1, 1536, 512) == 1535);
+    CHECK(plan_cache_tokens(&l, 5, 1536, 512) == 0);             /* no such cache */
+    layout_free(&l);
+    REPORT("cache tokens: unbounded, ring of W + C - 1, clipped at the context");
+}
+
+static void test_retention_from_readers(void) {
+    bool ok = true;
+    /* A sliding owner read by a global layer must keep everything; by a wider window, the wider. */
+    int64_t w[4] = {128, 0, 64, 512};
+    int r[4] = {0, 0, 2, 2};
+    Layout l;
+    make_layout(&l, 4, w, r);
+    CHECK(l.ncaches == 2);
+    CHECK(plan_cache_tokens(&l, 0, 8192, 256) == 8192);
+    CHECK(plan_cache_tokens(&l, 1, 8192, 256) == 512 + 255);
+    layout_free(&l);
+    REPORT("retention: the longest history any reader needs");
+}
+
+static void test_kv_bytes(void) {
+    bool ok = true;
+    Layout l;
+    character_ai(&l);
+    KvPlan kv;
+    /* bf16: tokens x kv_heads x head_dim x 2 (K, V) x 2 bytes, no scales. */
+    CHECK(plan_kv(&l, 32768, 512, &kv));
+    int64_t per_token = 2 * 32 * 2 * 2;
+    CHECK(kv.kv_bytes == (32768 + 4 * 1535) * per_token);
+    CHECK(kv.scale_bytes == 0);
+    CHECK(kv.standard_bytes == 12 * 32768 * per_token);
+    CHECK(kv.unexploited_bytes == 5 * 32768 * per_token);
+    CHECK(kv.cache[1].ring && !kv.cache[0].ring);
+    kv_plan_free(&kv);
+    /* int8: 1 byte per element plus one fp32 scale per token, per KV head, for K and for V. */
+    l.model.kv_dtype = DT_INT8;
+    CHECK(plan_kv(&l, 32768, 512, &kv));
+    int64_t data = 2 * 32 * 2 * 1, scales = 2 * 2 * 4;
+    CHECK(kv.kv_bytes == (32768 + 4 * 1535) * (data + scales));
+    CHECK(kv.scale_bytes == (32768 + 4 * 1535) * scales);
+    CHECK(kv.cache[0].scale_bytes == 32768 * scales);
+    kv_plan_free(&kv);
+    l.model.kv_dtype = DT_FP8;
+    CHECK(plan_kv(&l, 100, 7, &kv));
+    CHECK(kv.kv_bytes == 5 * 100 * (data + scales));  /* every cache clipped to the context */
+    kv_plan_free(&kv);
+    /* Overflow is refused, not wrapped. */
+    l.model.kv_heads = INT64_C(1) << 40;
+    CHECK(!plan_kv(&l, INT64_C(1) << 30, 512, &kv));
+    layout_free(&l);
+    REPORT("kv bytes: data, scales, standard and windows-not-exploited");
+}
+
+static void test_weights(void) {
+    bool ok = true;
+    Layout l;
+    character_ai(&l);
+    WeightsPlan w;
+    CHECK(plan_weights(&l, &w));
+    int64_t h = 256, q = 8 * 32, kv = 2 * 32, f = 512, v = 1000;
+    CHECK(w.embedding == v * h && w.lm_head == v * h);
+    CHECK(w.attention == 12 * 2 * h * q + 5 * 2 * h * kv);   /* K/V projections in the 5 owners */
+    CHECK(w.mlp == 12 * 3 * h * f);
+    CHECK(w.norms == 25 * h);
+    CHECK(w.params == w.embedding + w.lm_head + w.attention + w.mlp + w.norms);
+    CHECK(w.total == 2 * w.params);
+    l.model.tie_embeddings = true;
+    WeightsPlan t;
+    CHECK(plan_weights(&l, &t) && t.lm_head == 0 && t.params == w.params - v * h);
+    Layout std;
+    plan_standard_layout(&l, &std);
+    CHECK(verify_layout(&std, stdout) && std.ncaches == 12);
+    CHECK(plan_weights(&std, &t) && t.attention == 12 * 2 * h * q + 12 * 2 * h * kv);
+    layout_free(&std);
+    l.model.vocab = INT64_C(1) << 40;
+    l.model.hidden = INT64_C(1) << 30;
+    CHECK(!plan_weights(&l, &t));
+    layout_free(&l);
+    REPORT("weights: no K/V projections in readers, tied embeddings, standard model");
+}
+
+/* ---------------------------------------------------------------- the arena */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void) {     /* xorshift64*: reproducible across runs */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1Dull;
+}
+static int64_t rnd_in(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
+
+/* The definition, pair by pair: no two lifetime-overlapping items share a byte. */
+static bool brute_force_disjoint(const ArenaItem *it, int n, int64_t size) {
+    for (int i = 0; i < n; i++) {
+        if (it[i].offset < 0 || it[i].offset + it[i].size > size) return false;
+        for (int j = i + 1; j < n; j++) {
+            bool live_together = it[i].first <= it[j].last && it[j].first <= it[i].last;
+            bool share = it[i].offset < it[j].offset + it[j].size && it[j].offset < it[i].offset + it[i].size;
+            if (live_together && share && it[i].size && it[j].size) return false;
+        }
+    }
+    return true;
+}
+
+static int64_t brute_force_peak(const ArenaItem *it, int n, int nops) {
+    int64_t best = 0;
+    for (int op = 0; op < nops; op++) {
+        int64_t live = 0;
+        for (int i = 0; i < n; i++)
+            if (it[i].first <= op && op <= it[i].last) live += it[i].size;
+        if (live > best) best = live;
+    }
+    return best;
+}
+
+static void random_items(ArenaItem *it, int n, int nops, int64_t max_size) {
+    for (int i = 0; i < n; i++) {
+        int a = (int)rnd_in(0, nops - 1), b = (int)rnd_in(0, nops - 1);
+        it[i].first = a < b ? a : b;
+        it[i].last = a < b ? b : a;
+        if (rnd() % 4 == 0) it[i].last = it[i].first;              /* many short lives */
+        it[i].size = rnd() % 16 == 0 ? 0 : rnd_in(1, max_size);
+        it[i].offset = -1;
+    }
+}
+
+static void test_arena_property(void) {
+    bool ok = true;
+    int sets = 0;
+    for (int round = 0; round < 5000 && ok; round++, sets++) {
+        int n = (int)rnd_in(1, 48), nops = (int)rnd_in(1, 40);
+        ArenaItem it[48];
+        random_items(it, n, nops, round % 2 ? 4096 : 7);
+        int64_t naive = 0;
+        for (int i = 0; i < n; i++) naive += it[i].size;
+        int64_t size = arena_assign(it, n);
+        int64_t lb = arena_lower_bound(it, n);
+        CHECK(arena_verify(it, n, size, stdout));
+        CHECK(brute_force_disjoint(it, n, size));
+        CHECK(lb == brute_force_peak(it, n, nops));
+        CHECK(lb <= size && size <= naive);
+    }
+    printf("  %d random lifetime sets\n", sets);
+    REPORT("arena: greedy plans of random lifetime sets pass the verifier and the brute-force check");
+}
+
+static void test_arena_verifier_rejects(void) {
+    bool ok = true;
+    int caught = 0, tried = 0;
+    for (int round = 0; round < 2000; round++) {
+        int n = (int)rnd_in(2, 24), nops = (int)rnd_in(1, 12);
+        ArenaItem it[24];
+        random_items(it, n, nops, 100);
+        int64_t size = arena_assign(it, n);
+        /* Move one item onto a byte of another live at the same time: the verifier must object. */
+        int i = (int)rnd_in(0, n - 1), j = (int)rnd_in(0, n - 1);
+        bool overlap = i != j && it[i].first <= it[j].last && it[j].first <= it[i].last && it[i].size && it[j].size;
+        if (!overlap) continue;
+        tried++;
+        it[i].offset = it[j].offset + rnd_in(0, it[j].size - 1);
+        int64_t grown = it[i].offset + it[i].size > size ? it[i].offset + it[i].size : size;
+        bool verdict = arena_verify(it, n, grown, NULL);
+        CHECK(verdict == brute_force_disjoint(it, n, grown));
+        caught += !verdict;
+    }
+    CHECK(tried > 100 && caught == tried);
+    /* Out of the arena, and a touching (not overlapping) pair. */
+    ArenaItem a[2] = {{100, 0, 3, 0}, {100, 2, 5, 100}};
+    CHECK(arena_verify(a, 2, 200, NULL));
+    CHECK(!arena_verify(a, 2, 199, NULL));
+    a[1].offset = 99;
+    CHECK(!arena_verify(a, 2, 300, NULL));
+    a[1].first = 4;     /* no longer live together: sharing is fine */
+    CHECK(arena_verify(a, 2, 300, NULL));
+    REPORT("arena: the verifier rejects overlapping live tensors and tensors outside the arena");
+}
+
+static void test_arena_known(void) {
+    bool ok = true;
+    /* A chain a -> b -> c where each lives two ops: a and c can share, b cannot. */
+    ArenaItem it[3] = {{100, 0, 1, 0}, {50, 1, 2, 0}, {100, 2, 3, 0}};
+    int64_t size = arena_assign(it, 3);
+    CHECK(size == 150 && arena_lower_bound(it, 3) == 150);
+    CHECK(it[0].offset == it[2].offset);
+    CHECK(arena_verify(it, 3, size, stdout));
+    REPORT("arena: a chain of tensors reuses dead bytes");
+}
+
+/* ---------------------------------------------------------------- activations */
+
+static int count_named(const ActPlan *a, const char *name, int layer) {
+    int n = 0;
+    for (int t = 0; t < a->ntensors; t++)
+        if (!strcmp(a->tensor[t].name, name) && (layer < 0 || a->tensor[t].layer == layer)) n++;
+    return n;
+}
+
+static const ActTensor *find(const ActPlan *a, const char *name, int layer) {
+    for (int t = 0; t < a->ntensors; t++)
+        if (!strcmp(a->tensor[t].name, name) && a->tensor[t].layer == layer) return &a->tensor[t];
+    return NULL;
+}
+
+static void test_activations(void) {
+    bool ok = true;
+    Layout l;
+    character_ai(&l);
+    ActPlan d, p;
+    CHECK(plan_activations(&l, STEP_DECODE, 4, 512, 32768, &d));
+    CHECK(plan_activations(&l, STEP_PREFILL, 4, 512, 32768, &p));
+    CHECK(d.tokens == 4 && p.tokens == 2048);
+    /* K and V only in cache owners; split partials in decode only, more for global layers. */
+    CHECK(count_named(&d, "k", -1) == 5 && count_named(&d, "v", -1) == 5);
+    CHECK(find(&d, "k", 2) == NULL && find(&d, "k", 3) != NULL);
+    CHECK(count_named(&p, "part_o", -1) == 0 && count_named(&d, "part_o", -1) == 12);
+    const ActTensor *g = find(&d, "part_o", 0), *s = find(&d, "part_o", 1);
+    CHECK(g && s && g->item.size == 4 * 8 * PLAN_MAX_SPLITS * 32 * 4 && s->item.size == 4 * 8 * 2 * 32 * 4);
+    /* Sizes: h is tokens x hidden in bf16; gate tokens x ffn. */
+    CHECK(find(&p, "h", 0)->item.size == 2048 * 256 * 2 && find(&p, "gate", 5)->item.size == 2048 * 512 * 2);
+    CHECK(find(&p, "logits", -1)->item.size == 8192);  /* 4 x 1000 x 2 = 8000, aligned to 256 */
+    /* x lives from the embedding to the final norm; h dies before the layer's MLP starts. */
+    const ActTensor *x = find(&p, "x", -1), *h = find(&p, "h", 3), *h2 = find(&p, "h2", 3);
+    CHECK(x->item.first == 0 && x->item.last == p.nops - 2);
+    CHECK(h->item.last < h2->item.first);
+    for (int k = 0; k < 2; k++) {
+        const ActPlan *a = k ? &p : &d;
+        ArenaItem *items = xcalloc((size_t)a->ntensors, sizeof(ArenaItem));
+        int64_t naive = 0;
+        for (int t = 0; t < a->ntensors; t++) items[t] = a->tensor[t].item, naive += items[t].size;
+        CHECK(brute_force_disjoint(items, a->ntensors, a->planned_bytes));
+        CHECK(a->naive_bytes == naive);
+        CHECK(a->lower_bound_bytes <= a->planned_bytes && a->planned_bytes < a->naive_bytes);
+        CHECK(items[0].size % PLAN_ARENA_ALIGN == 0 && items[0].offset % PLAN_ARENA_ALIGN == 0);
+        free(items);
+    }
+    /* Batch scales the arena. */
+    ActPlan p2;
+    CHECK(plan_activations(&l, STEP_PREFILL, 8, 512, 32768, &p2) && p2.planned_bytes > p.planned_bytes);
+    act_plan_free(&p2);
+    act_plan_free(&d);
+    act_plan_free(&p);
+    l.model.ffn = INT64_C(1) << 61;
+    CHECK(!plan_activations(&l, STEP_PREFILL, 8, 512, 32768, &p2));
+    layout_free(&l);
+    REPORT("activations: tensors, lifetimes, split partials, arena within bounds");
+}
+
+static void test_utf8(void) {
+    bool ok = true;
+    CHECK(utf8_char_len("a") == 1);
+    CHECK(utf8_char_len("\xc3\xa9") == 2);              /* e acute */
+    CHECK(utf8_char_len("\xe2\x82\xac") == 3);          /* euro sign */
+    CHECK(utf8_char_len("\xf0\x9f\x98\x80") == 4);      /* an emoji */
+    CHECK(utf8_char_len("\xff") == 0 && utf8_char_len("\x80") == 0);
+    CHECK(utf8_char_len("\xc0\x80") == 0);              /* overlong NUL */
+    CHECK(utf8_char_len("\xed\xa0\x80") == 0);          /* a surrogate */
+    CHECK(utf8_char_len("\xc3") == 0);                  /* truncated at the end of the string */
+    CHECK(utf8_char_len("\xf4\x90\x80\x80") == 0);      /* past U+10FFFF */
+    REPORT("utf-8 validation for SVG, DOT and JSON names");
+}
+
+int main(void) {
+    test_cache_tokens();
+    test_retention_from_readers();
+    test_kv_bytes();
+    test_weights();
+    test_arena_known();
+    test_arena_property();
+    test_arena_verifier_rejects();
+    test_activations();
+    test_utf8();
+    return failures ? 1 : 0;
+}

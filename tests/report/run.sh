@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# `mixc report` and `mixc compare`: golden text, JSON and DOT of every example and every case in
+# tests/report/cases, then the command line (options, errors, -o, formats).
+# UPDATE=1 rewrites the golden files instead of comparing (review every figure before committing).
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+MIXC=${MIXC:-$BUILD/mixc}
+GOLDEN=tests/report/golden
+ARGS=(--context 4K,32K,128K --gpu h100)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done; fails=$((fails + 1)); }
+
+# ---- golden files
+golden() {  # $1 = .mix, $2 = golden name, $3 = format
+  local mix=$1 name=$2 fmt=$3 want="$GOLDEN/$2.$3" got="$tmp/$2.$3"
+  if ! "$MIXC" report "$mix" "${ARGS[@]}" --format "$fmt" >"$got" 2>"$tmp/err"; then
+    fail "golden $name.$fmt" "mixc report exited non-zero: $(tail -n 3 "$tmp/err")"
+    return
+  fi
+  if [ "${UPDATE:-0}" = 1 ]; then
+    cp "$got" "$want"
+    pass "golden $name.$fmt (updated)"
+  elif [ ! -f "$want" ]; then
+    fail "golden $name.$fmt" "no golden file $want: run UPDATE=1 bash tests/report/run.sh and review it"
+  elif diff -u "$want" "$got" >"$tmp/diff"; then
+    pass "golden $name.$fmt"
+  else
+    fail "golden $name.$fmt" "$(head -n 20 "$tmp/diff")"
+  fi
+}
+for mix in examples/*.mix tests/report/cases/*.mix; do
+  [ -f "$mix" ] || continue
+  base=$(basename "$mix" .mix)
+  case $mix in examples/*) name="example-$base" ;; *) name="case-$base" ;; esac
+  for fmt in text json dot; do golden "$mix" "$name" "$fmt"; done
+done
+
+# ---- the command line
+ex=tests/report/cases/ma-pairs.mix
+expect_rc() {  # $1 = name, $2 = expected status, rest = arguments
+  local name=$1 want=$2
+  shift 2
+  "$MIXC" "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then pass "$name"; else fail "$name" "exit $rc, expected $want" "$(head -c 400 "$tmp/err")"; fi
+}
+expect_rc "report --help exits 0" 0 report --help
+grep -q '^usage: mixc report' "$tmp/out" || fail "report --help prints usage on stdout"
+expect_rc "compare --help exits 0" 0 compare --help
+expect_rc "report: no file is a usage error" 2 report
+expect_rc "report: two files is a usage error" 2 report "$ex" "$ex"
+expect_rc "report: unknown option" 2 report "$ex" --frobnicate
+for bad in 0 abc 32K, ,4K 4K,,8K 4X -5 99999999999999999999; do
+  expect_rc "report: --context '$bad' refused" 2 report "$ex" --context "$bad"
+done
+expect_rc "report: --chunk without a value" 2 report "$ex" --chunk
+expect_rc "report: unknown GPU" 2 report "$ex" --gpu h900
+expect_rc "report: unknown format" 2 report "$ex" --format pdf
+expect_rc "report: missing file" 2 report "$tmp/nope.mix"
+printf 'model "x" {\n layers = 2\n}\n' >"$tmp/bad.mix"
+expect_rc "report: invalid layout exits 1" 1 report "$tmp/bad.mix"
+printf 'model "huge" {\n layers = 2\n hidden = 4G\n heads = 1\n ffn = 1G\n vocab = 1G\n context = 1G\n}\ndefault : global\n' >"$tmp/huge.mix"
+expect_rc "report: overflowing figures exit 1" 1 report "$tmp/huge.mix"
+grep -q 'overflow' "$tmp/err" || fail "report: overflow message" "$(cat "$tmp/err")"
+
+# -o writes what stdout shows; a failed write leaves nothing behind.
+"$MIXC" report "$ex" --format json >"$tmp/stdout.json" 2>/dev/null
+expect_rc "report -o FILE" 0 report "$ex" --format json -o "$tmp/o.json"
+cmp -s "$tmp/stdout.json" "$tmp/o.json" && pass "report -o matches stdout" || fail "report -o matches stdout"
+expect_rc "report -o into a missing directory exits 1" 1 report "$ex" -o "$tmp/no/such/dir/r.txt"
+[ -z "$(ls "$tmp/no" 2>/dev/null)" ] && pass "report: nothing half-written" || fail "report: nothing half-written"
+
+# --gpu in GiB; max sequences from the JSON's own figures.
+"$MIXC" report "$ex" --gpu 80 --context 32K --format json >"$tmp/g.json" 2>/dev/null
+if python3 - "$tmp/g.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+g, c = r["gpu"], r["contexts"][0]
+assert g["memory_bytes"] == 80 * 2**30, g
+want = (g["memory_bytes"] - r["weights_bytes"] - c["arena"]["bytes"]) // c["kv_bytes_per_sequence"]
+assert g["max_sequences"] == [want], (g["max_sequences"], want)
+assert g["max_tokens"] == [want * 32768]
+assert r["arena"]["lower_bound_bytes"] <= r["arena"]["bytes"] <= r["arena"]["naive_bytes"]
+assert r["arena"]["bytes"] == max(r["arena"]["decode_bytes"], r["arena"]["prefill_bytes"])
+EOF
+then pass "report: --gpu GiB and max sequences"; else fail "report: --gpu GiB and max sequences"; fi
+
+# dot: a node per layer, a reuse edge per reader, a cluster per cache.
+"$MIXC" report "$ex" --format dot >"$tmp/g.dot" 2>/dev/null
+nodes=$(grep -c '^  L[0-9]* \[label' "$tmp/g.dot"); reuse=$(grep -c 'label="reads"' "$tmp/g.dot")
+clusters=$(grep -c 'subgraph cluster_cache' "$tmp/g.dot")
+if [ "$nodes" = 22 ] && [ "$reuse" = 13 ] && [ "$clusters" = 9 ] && tail -n 1 "$tmp/g.dot" | grep -q '^}$'; then
+  pass "report --format dot: nodes, reuse edges, clusters"
+else
+  fail "report --format dot" "nodes $nodes (22), reuse edges $reuse (13), clusters $clusters (9)"
+fi
+
+# Graphviz, where installed, must accept every golden graph.
+if command -v dot >/dev/null 2>&1; then
+  bad=""
+  for g in "$GOLDEN"/*.dot; do dot -Tsvg "$g" -o /dev/null 2>"$tmp/err" || bad="$bad $g"; done
+  [ -z "$bad" ] && pass "report --format dot: Graphviz renders every graph" || fail "Graphviz rejects:$bad" "$(head -c 300 "$tmp/err")"
+fi
+
+# svg: well-formed, three curves, a label per requested context.
+"$MIXC" report "$ex" --format svg --context 4K,32K,1M >"$tmp/c.svg" 2>/dev/null
+if xmllint --noout "$tmp/c.svg" 2>"$tmp/err" && [ "$(grep -c '<polyline' "$tmp/c.svg")" = 3 ] &&
+   [ "$(grep -c '<circle' "$tmp/c.svg")" = 3 ] && grep -q 'log scale' "$tmp/c.svg"; then
+  pass "report --format svg: well-formed chart"
+else
+  fail "report --format svg" "$(head -c 300 "$tmp/err")"
+fi
+printf 'model "a<b & c>" {\n layers = 1\n hidden = 8\n heads = 1\n ffn = 8\n vocab = 8\n}\ndefault : window 4\n' >"$tmp/esc.mix"
+if "$MIXC" report "$tmp/esc.mix" --format svg 2>/dev/null | xmllint --noout - 2>/dev/null; then
+  pass "report --format svg: names escaped"
+else
+  fail "report --format svg: names escaped"
+fi
+
+# A name that is not valid UTF-8 is rejected by the checker: no format writes anything.
+printf 'model "a\xff\xfeb" {\n layers = 1\n hidden = 8\n heads = 1\n ffn = 8\n vocab = 8\n}\ndefault : window 4\n' >"$tmp/utf.mix"
+for fmt in text json dot svg; do
+  expect_rc "report --format $fmt: a name that is not UTF-8 exits 1" 1 report "$tmp/utf.mix" --format $fmt
+  if [ ! -s "$tmp/out" ] && grep -q 'string is not valid UTF-8' "$tmp/err"; then
+    pass "report --format $fmt: nothing written, the string is reported"
+  else
+    fail "report --format $fmt: output or no message for a name that is not UTF-8" "$(head -c 300 "$tmp/err")"
+  fi
+done
+
+# The plan dump behind `mixc check --dump=plan`.
+expect_rc "check --dump=plan" 0 check --dump=plan "$ex"
+if grep -q '^kv plan: context 32768, chunk 1024' "$tmp/out" && grep -q '^decode arena' "$tmp/out" &&
+   grep -q '^prefill arena' "$tmp/out" && [ "$(grep -c ' ring ' "$tmp/out")" = 7 ]; then
+  pass "check --dump=plan: KV plan and both arenas"
+else
+  fail "check --dump=plan: KV plan and both arenas" "$(head -n 12 "$tmp/out")"
+fi
+
+# compare: one row per layout, the same figures as report.
+expect_rc "compare two layouts" 0 compare examples/character-ai.mix "$ex" --context 32K --gpu h100
+rows=$(grep -cE '^(character-ai|ma-pairs) ' "$tmp/out")
+[ "$rows" = 2 ] && pass "compare: one row per layout" || fail "compare: one row per layout" "$(cat "$tmp/out")"
+"$MIXC" compare "$ex" tests/report/cases/mistral-7b.mix --context 32K --format json >"$tmp/c.json" 2>/dev/null
+"$MIXC" report "$ex" --context 32K --format json >"$tmp/r.json" 2>/dev/null
+if python3 - "$tmp/c.json" "$tmp/r.json" <<'EOF'
+import json, sys
+c, r = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert [x["name"] for x in c["layouts"]] == ["ma-pairs", "mistral-7b"]
+assert c["layouts"][0]["contexts"][0]["kv_bytes_per_sequence"] == r["contexts"][0]["kv_bytes_per_sequence"]
+assert c["layouts"][0]["weights_bytes"] == r["weights_bytes"]
+EOF
+then pass "compare --format json agrees with report"; else fail "compare --format json agrees with report"; fi
+expect_rc "compare: no files" 2 compare
+expect_rc "compare: svg is not a compare format" 2 compare "$ex" --format svg
+
+exit $((fails > 0))
