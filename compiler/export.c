@@ -1,0 +1,168 @@
+/* export.c — `mixc export`: a layout as a Hugging Face config fragment or an LCKV layer string,
+ * so a layout authored in mixc goes back into a training or serving stack. `mixc import` reads both
+ * back to the same layout (docs/interop.md). */
+#include "interop.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The sliding windows in use: 0 when none, -1 when they differ, else the one window. */
+static int64_t common_window(const Layout *l, int64_t *largest) {
+    int64_t w = 0;
+    *largest = 0;
+    for (int i = 0; i < l->nlayers; i++) {
+        int64_t x = l->layer[i].window;
+        if (!x) continue;
+        if (x > *largest) *largest = x;
+        if (w == 0) w = x;
+        else if (w != x) w = -1;
+    }
+    return w;
+}
+
+static const char *hf_dtype(DType t) {
+    return t == DT_FP16 ? "float16" : "bfloat16";
+}
+
+json_t *export_hf_json(const Layout *l, FILE *err) {
+    const ModelHeader *m = &l->model;
+    json_t *o = json_object();
+    json_object_set_new(o, "_name_or_path", json_string(m->name ? m->name : ""));
+    json_object_set_new(o, "num_hidden_layers", json_integer(m->layers));
+    json_object_set_new(o, "hidden_size", json_integer(m->hidden));
+    json_object_set_new(o, "num_attention_heads", json_integer(m->heads));
+    json_object_set_new(o, "num_key_value_heads", json_integer(m->kv_heads));
+    json_object_set_new(o, "head_dim", json_integer(m->head_dim));
+    json_object_set_new(o, "intermediate_size", json_integer(m->ffn));
+    json_object_set_new(o, "vocab_size", json_integer(m->vocab));
+    json_object_set_new(o, "torch_dtype", json_string(hf_dtype(m->dtype)));
+    json_object_set_new(o, "rope_theta", json_real(m->rope_theta));
+    json_object_set_new(o, "rms_norm_eps", json_real(m->norm_eps));
+    json_object_set_new(o, "max_position_embeddings", json_integer(m->context));
+    json_object_set_new(o, "tie_word_embeddings", json_boolean(m->tie_embeddings));
+    /* What HF has no field for, under mixc_ names: only when it differs from what import assumes. */
+    if (m->kv_dtype != m->dtype) json_object_set_new(o, "mixc_kv_dtype", json_string(dtype_name(m->kv_dtype)));
+    if (m->chunk != (m->context < 512 ? m->context : 512)) json_object_set_new(o, "mixc_chunk", json_integer(m->chunk));
+
+    json_t *types = json_array(), *targets = json_array(), *windows = json_array();
+    for (int i = 0; i < l->nlayers; i++) {
+        const LayerInfo *li = &l->layer[i];
+        json_array_append_new(types, json_string(li->window ? "sliding_attention" : "full_attention"));
+        json_array_append_new(targets, li->reads == i ? json_null() : json_integer(li->reads));
+        json_array_append_new(windows, li->window ? json_integer(li->window) : json_null());
+    }
+    int64_t largest, w = common_window(l, &largest);
+    json_object_set_new(o, "layer_types", types);
+    json_object_set_new(o, "sliding_window", w == 0 ? json_null() : json_integer(w > 0 ? w : largest));
+    if (w < 0) {
+        fprintf(err, "mixc: warning: the sliding layers use different windows; HF has one 'sliding_window' "
+                     "(written: the largest, %lld) and the per-layer windows go to 'mixc_sliding_windows'\n",
+                (long long)largest);
+        json_object_set_new(o, "mixc_sliding_windows", windows);
+    } else {
+        json_decref(windows);
+    }
+    json_object_set_new(o, "kv_sharing_target", targets);
+    return o;
+}
+
+char *export_lckv(const Layout *l, FILE *err) {
+    int64_t largest, w = common_window(l, &largest);
+    if (w < 0)
+        fprintf(err, "mixc: warning: the sliding layers use different windows, which an LCKV string cannot carry "
+                     "(largest %lld)\n", (long long)largest);
+    Buf b = {0};
+    for (int i = 0; i < l->nlayers; i++)
+        buf_printf(&b, "%s%d%s", i ? "_" : "", l->layer[i].reads, l->layer[i].window ? "s" : "");
+    return b.data ? b.data : xstrdup("");
+}
+
+/* ------------------------------------------------------------------ the command */
+
+static void export_usage(FILE *out) {
+    fprintf(out,
+            "usage: mixc export FILE.mix [--hf | --lckv] [-o OUT]\n"
+            "\n"
+            "Writes a layout in another notation:\n"
+            "  --hf     (default) a Hugging Face config fragment: the model dimensions, layer_types,\n"
+            "           sliding_window and kv_sharing_target (per layer: the layer whose KV cache it\n"
+            "           reuses, null for layers that own theirs)\n"
+            "  --lckv   the LCKV string: per layer, the layer whose KV it reads, 's' for sliding layers;\n"
+            "           the window goes to stderr (import it back with --window W)\n"
+            "\n"
+            "options:\n"
+            "  -o FILE      write to FILE (atomically) instead of stdout\n"
+            "  -h, --help   this help\n"
+            "\n"
+            "`mixc import` reads both back to the same layout. See docs/interop.md.\n"
+            "exit status: 0 ok (warnings allowed), 1 errors in the input, 2 usage errors or unreadable input.\n");
+}
+
+static bool write_output(const char *path, const char *data, size_t len) {
+    if (!path) return fwrite(data, 1, len, stdout) == len;
+    if (write_file_atomic(path, data, len)) return true;
+    fprintf(stderr, "mixc: cannot write '%s': %s\n", path, strerror(errno));
+    return false;
+}
+
+int cmd_export(int argc, char **argv) {
+    const char *path = NULL, *out = NULL;
+    bool lckv = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            export_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--hf")) {
+            lckv = false;
+        } else if (!strcmp(a, "--lckv")) {
+            lckv = true;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) {
+            out = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "mixc export: %s option '%s'\n", strcmp(a, "-o") ? "unknown" : "incomplete", a);
+            export_usage(stderr);
+            return 2;
+        } else if (path) {
+            fprintf(stderr, "mixc export: one file at a time ('%s' and '%s')\n", path, a);
+            return 2;
+        } else {
+            path = a;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "mixc export: no input file\n");
+        export_usage(stderr);
+        return 2;
+    }
+    Layout l;
+    int rc = load_layout(path, &l, stderr);
+    if (rc) return rc;
+    char *text;
+    if (lckv) {
+        char *s = export_lckv(&l, stderr);
+        int64_t largest, w = common_window(&l, &largest);
+        if (w > 0) fprintf(stderr, "mixc: window %lld (import with --window %lld)\n", (long long)w, (long long)w);
+        size_t n = strlen(s);
+        text = xmalloc(n + 2);
+        memcpy(text, s, n);
+        memcpy(text + n, "\n", 2);
+        free(s);
+    } else {
+        json_t *j = export_hf_json(&l, stderr);
+        char *dump = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+        json_decref(j);
+        if (!dump) fatal("out of memory");
+        size_t n = strlen(dump);
+        text = xmalloc(n + 2);
+        memcpy(text, dump, n);
+        memcpy(text + n, "\n", 2);
+        free(dump);
+    }
+    rc = write_output(out, text, strlen(text)) ? 0 : 1;
+    free(text);
+    layout_free(&l);
+    return rc;
+}

@@ -1,0 +1,57 @@
+/* interop.h — import from and export to other notations: Hugging Face config.json files and LCKV
+ * layer strings (import.c, export.c), and the .mix writer that renders a Layout as compact text
+ * (mixwriter.c). See docs/interop.md. */
+#ifndef MIXC_INTEROP_H
+#define MIXC_INTEROP_H
+
+#include "mixc.h"
+
+/* ---------------------------------------------------------------- mixwriter.c */
+
+/* Appends the .mix text of `l` to `out`: the model header, attention kinds, then layer statements in
+ * their most compact form (periodic patterns with `* N` runs, index sets with ranges and strides,
+ * `default`, and `reads prev` / `reads -N` / `reads last` / `reads N`). `comment`, when not NULL, is
+ * written first, each of its lines prefixed with "# ". The text parses back to the same layout. */
+void mix_write(const Layout *l, const char *comment, Buf *out);
+
+/* Parses and checks .mix text held in memory; diagnostics go to `diag_out` under the name `path`.
+ * Returns true and fills `out` when the text is valid. */
+bool mix_parse_text(const char *path, const char *text, Layout *out, FILE *diag_out);
+
+/* Fills `l` with `nlayers` layers from window[] and reads[] (reads[i] == i for an owner; every
+ * reads[i] <= i and names an owner), builds the caches, and takes ownership of `header`'s name. */
+void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const int64_t *window,
+                        const int *reads);
+
+/* ---------------------------------------------------------------- import.c */
+
+/* Options of the HF importer. */
+typedef struct {
+    const char *name;       /* model name; NULL = derived from the input */
+    FILE *err;              /* warnings and errors */
+    Buf *note;              /* when not NULL: which fields gave the layout, appended on success */
+} ImportOptions;
+
+/* Reads an HF config.json into a layout. Returns 0 ok (warnings allowed), 1 input errors, 2 when the
+ * file cannot be read. */
+int import_hf_file(const char *path, const ImportOptions *opt, Layout *out);
+/* The same from a parsed JSON object; `path` names the input in messages. */
+int import_hf_json(const char *path, struct json_t *root, const ImportOptions *opt, Layout *out);
+
+/* Builds the layer arrays of an LCKV string ("0_1s_1s_3s...": per layer, the layer whose KV it
+ * reads; a trailing 's' marks a sliding layer of window `window`). Chains are resolved to their
+ * owner with a warning. On success returns true with *nlayers, *window_out and *reads_out
+ * (malloc'd, caller frees); on error prints it to `err` and returns false. */
+bool lckv_parse(const char *s, int64_t window, FILE *err, int *nlayers, int64_t **window_out, int **reads_out);
+
+/* ---------------------------------------------------------------- export.c */
+
+/* The HF config fragment of a layout: model dimensions, layer_types, sliding_window and
+ * kv_sharing_target (null for owners). Layers with differing windows add "mixc_sliding_windows"
+ * (per layer, null for global layers) and a warning to `err`. */
+struct json_t *export_hf_json(const Layout *l, FILE *err);
+/* The LCKV string of a layout (malloc'd). Warns on `err` when sliding windows differ (the string
+ * cannot carry them). */
+char *export_lckv(const Layout *l, FILE *err);
+
+#endif

@@ -1,0 +1,6 @@
+# Import/export of HF configs and LCKV strings (compiler/import.c, export.c, mixwriter.c): the writer's
+# round-trip property test; tests/import/run.sh drives the mixc commands.
+$(BUILD)/tests/import/test_mixwriter: $(BUILD)/tests/import/test_mixwriter.o $(CORE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/import/test_mixwriter

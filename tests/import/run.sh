@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# `mixc import` / `mixc export`: HF configs of the published models (tests/import/configs, sources in
+# its README) import to the published architecture and to the golden .mix; imports agree with the
+# hand-written examples/*.mix; round trips (import -> export -> import, .mix -> export -> import,
+# LCKV -> .mix -> LCKV) reproduce the layout; malformed configs fail with a message naming the field.
+# Run from anywhere; BUILD and MIXC as set by tests/run-all.sh.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+MIXC=${MIXC:-$BUILD/mixc}
+T=tests/import
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1"; shift; [ $# -gt 0 ] && printf '  %s\n' "$@"; fails=$((fails + 1)); }
+
+# The writer's round-trip property and the LCKV parser, in C.
+if "$BUILD/tests/import/test_mixwriter" >"$tmp/unit.out" 2>&1; then cat "$tmp/unit.out"
+else cat "$tmp/unit.out"; grep -q '^FAIL' "$tmp/unit.out" || fail "test_mixwriter exited non-zero"; fails=$((fails + 1)); fi
+
+# The layer table and summary of `mixc check` (what a report is built from), without the header.
+layers_of() { "$MIXC" check "$1" | sed -n '3,$p'; }
+
+# ---- every fixture imports, checks, and matches its golden .mix
+for cfg in $T/configs/*.json; do
+  name=$(basename "$cfg" .json)
+  if ! "$MIXC" import "$cfg" >"$tmp/$name.mix" 2>"$tmp/$name.err"; then
+    fail "import $name" "$(cat "$tmp/$name.err")"; continue
+  fi
+  if ! "$MIXC" check -q "$tmp/$name.mix" 2>"$tmp/$name.chk"; then
+    fail "import $name: mixc check rejects it" "$(cat "$tmp/$name.chk")"; continue
+  fi
+  if diff -u "$T/golden/$name.mix" "$tmp/$name.mix" >"$tmp/$name.diff"; then pass "import $name: golden .mix"
+  else fail "import $name: differs from golden" "$(head -30 "$tmp/$name.diff")"; fi
+done
+
+# ---- the imported layouts against the published architectures
+# header line of `mixc check` (dimensions from the published config.json files) and layer summary
+expect_arch() {  # name, expected header line, expected summary line
+  local out; out=$("$MIXC" check "$tmp/$1.mix" 2>&1)
+  local head sum; head=$(sed -n 1p <<<"$out"); sum=$(sed -n 3p <<<"$out")
+  if [ "$head" = "$2" ] && [ "$sum" = "$3" ]; then pass "architecture $1"
+  else fail "architecture $1" "want: $2" "got:  $head" "want: $3" "got:  $sum"; fi
+}
+expect_arch mistral-7b 'model "mistral-7b": 32 layers, hidden 4096, heads 32, kv_heads 8, head_dim 128, ffn 14336, vocab 32000' \
+  '32 layers (0 global, 32 sliding), 32 caches (0 global, 32 sliding)'
+expect_arch llama-3.1-8b 'model "llama-3.1-8b": 32 layers, hidden 4096, heads 32, kv_heads 8, head_dim 128, ffn 14336, vocab 128256' \
+  '32 layers (32 global, 0 sliding), 32 caches (32 global, 0 sliding)'
+expect_arch gemma2-9b 'model "gemma2-9b": 42 layers, hidden 3584, heads 16, kv_heads 8, head_dim 256, ffn 14336, vocab 256000' \
+  '42 layers (21 global, 21 sliding), 42 caches (21 global, 21 sliding)'
+expect_arch gemma3-1b 'model "gemma3-1b": 26 layers, hidden 1152, heads 4, kv_heads 1, head_dim 256, ffn 6912, vocab 262144' \
+  '26 layers (4 global, 22 sliding), 26 caches (4 global, 22 sliding)'
+expect_arch gemma3-27b 'model "gemma3-27b": 62 layers, hidden 5376, heads 32, kv_heads 16, head_dim 128, ffn 21504, vocab 262208' \
+  '62 layers (10 global, 52 sliding), 62 caches (10 global, 52 sliding)'
+expect_arch gemma3n-e4b 'model "gemma3n-e4b": 35 layers, hidden 2048, heads 8, kv_heads 2, head_dim 256, ffn 16384, vocab 262400' \
+  '35 layers (7 global, 28 sliding), 20 caches (4 global, 16 sliding)'
+expect_arch gpt-oss-20b 'model "gpt-oss-20b": 24 layers, hidden 2880, heads 64, kv_heads 8, head_dim 64, ffn 2880, vocab 201088' \
+  '24 layers (12 global, 12 sliding), 24 caches (12 global, 12 sliding)'
+expect_arch command-r7b 'model "command-r7b": 32 layers, hidden 4096, heads 32, kv_heads 8, head_dim 128, ffn 14336, vocab 256000' \
+  '32 layers (8 global, 24 sliding), 32 caches (8 global, 24 sliding)'
+expect_arch qwen2-7b-instruct 'model "qwen2-7b-instruct": 28 layers, hidden 3584, heads 28, kv_heads 4, head_dim 128, ffn 18944, vocab 152064' \
+  '28 layers (28 global, 0 sliding), 28 caches (28 global, 0 sliding)'
+expect_arch qwen3-8b 'model "qwen3-8b": 36 layers, hidden 4096, heads 32, kv_heads 8, head_dim 128, ffn 12288, vocab 151936' \
+  '36 layers (36 global, 0 sliding), 36 caches (36 global, 0 sliding)'
+expect_arch qwen2-swa-synthetic 'model "qwen2-swa-synthetic": 28 layers, hidden 3584, heads 28, kv_heads 4, head_dim 128, ffn 18944, vocab 152064' \
+  '28 layers (21 global, 7 sliding), 28 caches (21 global, 7 sliding)'
+expect_arch hymba-1.5b 'model "hymba-1.5b": 32 layers, hidden 1600, heads 25, kv_heads 5, head_dim 64, ffn 5504, vocab 32001' \
+  '32 layers (3 global, 29 sliding), 17 caches (3 global, 14 sliding)'
+
+# Exact per-layer facts of the published layouts (REFERENCES / configs): who is global, who reads whom.
+row() { "$MIXC" check "$tmp/$1.mix" | awk -v i="$2" '$1 == i { print $2 == "global" ? "global" : $2 " " $3, "reads", $(NF-1) }'; }
+expect_row() {  # name layer expected
+  local got; got=$(row "$1" "$2")
+  if [ "$got" = "$3" ]; then pass "layer $2 of $1: $3"; else fail "layer $2 of $1" "want: $3" "got:  $got"; fi
+}
+expect_row gemma3-27b 5 "global reads 5"
+expect_row gemma3-27b 6 "window 1024 reads 6"
+expect_row gemma2-9b 0 "window 4096 reads 0"
+expect_row gpt-oss-20b 0 "window 128 reads 0"
+expect_row gpt-oss-20b 23 "global reads 23"
+expect_row command-r7b 3 "global reads 3"
+expect_row gemma3n-e4b 20 "window 512 reads 18"
+expect_row gemma3n-e4b 24 "global reads 19"
+expect_row gemma3n-e4b 34 "global reads 19"
+expect_row hymba-1.5b 15 "global reads 15"
+expect_row hymba-1.5b 18 "window 1024 reads 16"
+expect_row hymba-1.5b 30 "window 1024 reads 29"
+expect_row qwen2-swa-synthetic 20 "global reads 20"
+expect_row qwen2-swa-synthetic 21 "window 4096 reads 21"
+
+# ---- imports agree with the hand-written examples (layer tables of `mixc check`)
+for pair in mistral-7b gemma2-9b gemma3-27b gemma3n-e4b gpt-oss-20b hymba-1.5b; do
+  if [ ! -f "examples/$pair.mix" ]; then echo "SKIP example $pair (examples/$pair.mix absent)"; continue; fi
+  if diff <(layers_of "examples/$pair.mix") <(layers_of "$tmp/$pair.mix") >"$tmp/ex.diff"; then
+    pass "import $pair has the layers of examples/$pair.mix"
+  else fail "import $pair vs examples/$pair.mix" "$(head -20 "$tmp/ex.diff")"; fi
+done
+
+# ---- round trips
+# config -> .mix -> --hf -> .mix: the same normalized layout, header included
+for cfg in $T/configs/*.json; do
+  name=$(basename "$cfg" .json)
+  [ -f "$tmp/$name.mix" ] || continue
+  if "$MIXC" export "$tmp/$name.mix" --hf -o "$tmp/$name.hf.json" 2>"$tmp/e.err" &&
+     "$MIXC" import "$tmp/$name.hf.json" >"$tmp/$name.back.mix" 2>"$tmp/i.err" &&
+     diff <("$MIXC" check "$tmp/$name.mix") <("$MIXC" check "$tmp/$name.back.mix") >"$tmp/rt.diff"; then
+    pass "round trip $name: import, export --hf, import"
+  else fail "round trip $name (hf)" "$(cat "$tmp/e.err" "$tmp/i.err" "$tmp/rt.diff" 2>/dev/null | head -20)"; fi
+done
+# every example: .mix -> --hf -> .mix (names, kv_dtype and chunk included) and, with one window, --lckv
+for ex in examples/*.mix; do
+  name=$(basename "$ex" .mix)
+  if "$MIXC" export "$ex" -o "$tmp/x.json" 2>"$tmp/e.err" && "$MIXC" import "$tmp/x.json" >"$tmp/x.mix" 2>"$tmp/i.err" &&
+     diff <("$MIXC" check "$ex") <("$MIXC" check "$tmp/x.mix") >"$tmp/rt.diff"; then
+    pass "round trip examples/$name: export --hf, import"
+  else fail "round trip examples/$name (hf)" "$(cat "$tmp/e.err" "$tmp/i.err" "$tmp/rt.diff" | head -20)"; fi
+  lckv=$("$MIXC" export "$ex" --lckv 2>"$tmp/e.err") || { fail "export --lckv examples/$name" "$(cat "$tmp/e.err")"; continue; }
+  win=$(sed -n 's/.*--window \([0-9]*\).*/\1/p' "$tmp/e.err")
+  if "$MIXC" import --lckv "$lckv" ${win:+--window $win} --config "$tmp/x.json" >"$tmp/l.mix" 2>"$tmp/i.err" &&
+     diff <("$MIXC" check "$ex") <("$MIXC" check "$tmp/l.mix") >"$tmp/rt.diff" &&
+     [ "$("$MIXC" export "$tmp/l.mix" --lckv 2>/dev/null)" = "$lckv" ]; then
+    pass "round trip examples/$name: export --lckv, import --lckv, export --lckv"
+  else fail "round trip examples/$name (lckv)" "$lckv" "$(cat "$tmp/i.err" "$tmp/rt.diff" | head -20)"; fi
+done
+# The MA-Pairs string of the MixAttention paper (REFERENCES): import, then export gives it back.
+ma=0_1s_1s_3s_3s_3s_0_7s_7s_9s_9s_9s_12_13s_13s_15s_15s_15s_12_19s_19s_19s
+if "$MIXC" import --lckv "$ma" --window 1024 >"$tmp/ma.mix" 2>"$tmp/ma.err" &&
+   [ "$("$MIXC" export "$tmp/ma.mix" --lckv 2>/dev/null)" = "$ma" ] &&
+   "$MIXC" check "$tmp/ma.mix" | sed -n 3p | grep -qx '22 layers (4 global, 18 sliding), 9 caches (2 global, 7 sliding)'; then
+  pass "lckv: MA-Pairs string round trip and cache count"
+else fail "lckv: MA-Pairs" "$(cat "$tmp/ma.err" "$tmp/ma.mix")"; fi
+
+# ---- pipes and output files
+if "$MIXC" import $T/configs/gemma3-1b.json | "$MIXC" check - >/dev/null 2>&1; then pass "import | check -"
+else fail "import | check -"; fi
+if "$MIXC" import $T/configs/gpt-oss-20b.json -o "$tmp/out.mix" 2>/dev/null && cmp -s "$tmp/out.mix" "$T/golden/gpt-oss-20b.mix"; then
+  pass "import -o writes the file"; else fail "import -o writes the file"; fi
+if ! "$MIXC" import $T/configs/gpt-oss-20b.json -o "$tmp/no/such/dir/out.mix" 2>"$tmp/o.err" && [ ! -e "$tmp/no/such/dir/out.mix" ] &&
+   grep -q "cannot write" "$tmp/o.err"; then pass "import -o to an unwritable place fails cleanly"
+else fail "import -o to an unwritable place" "$(cat "$tmp/o.err")"; fi
+if ! "$MIXC" import $T/bad/heads-kv.json -o "$tmp/bad.mix" 2>/dev/null && [ ! -e "$tmp/bad.mix" ]; then
+  pass "a failed import writes nothing"; else fail "a failed import writes nothing"; fi
+
+# ---- errors name the field (exit 1), usage errors exit 2
+expect_err() {  # file rc message-fragment
+  local out rc; out=$("$MIXC" import "$1" 2>&1 >/dev/null); rc=$?
+  if [ "$rc" = "$2" ] && grep -qF -- "$3" <<<"$out"; then pass "error: $(basename "$1"): $3"
+  else fail "error: $1" "want rc $2 and: $3" "got rc $rc: $out"; fi
+}
+B=$T/bad
+expect_err $B/types-length.json 1 "mixc: $B/types-length.json: 'layer_types' has 30 entries but num_hidden_layers is 26"
+expect_err $B/null-window.json 1 "'layer_types' makes layer 0 sliding but 'sliding_window' is null"
+expect_err $B/unknown-type-entry.json 1 "'layer_types' entry 0 is 'linear_attention'"
+expect_err $B/shared-too-many.json 1 "'num_kv_shared_layers' is 10 but num_hidden_layers is 10"
+expect_err $B/shared-no-earlier.json 1 "'num_kv_shared_layers' is 6: layer 4 is global, but no layer before 4 is"
+expect_err $B/reuse-backwards.json 1 "'kv_reuse_group' group 1: layer 3 would reuse the cache of layer 4, which runs after it"
+expect_err $B/reuse-twice.json 1 "'kv_reuse_group': layer 2 is in two groups"
+expect_err $B/target-forward.json 1 "'kv_sharing_target' entry 1 is 2"
+expect_err $B/pattern-disagrees.json 1 "'layer_types' and 'sliding_window_pattern' (6) disagree at layer 1"
+expect_err $B/heads-kv.json 1 "'num_attention_heads' (32) is not a multiple of 'num_key_value_heads' (5)"
+expect_err $B/missing-hidden.json 1 "missing required field 'hidden_size'"
+expect_err $B/qwen-null-window.json 1 "'use_sliding_window' is true but 'sliding_window' is null"
+expect_err $B/two-sharings.json 1 "more than one of 'kv_sharing_target', 'kv_reuse_group' and 'num_kv_shared_layers'"
+expect_err $B/not-object.json 1 "the top level is not a JSON object"
+expect_err $B/bad-int.json 1 "'num_hidden_layers' must be an integer"
+expect_err $B/invalid.json 1 "$B/invalid.json:3:23: error: invalid JSON:"
+expect_err $B/duplicate-key.json 1 "error: invalid JSON: duplicate object key"
+expect_err $T/no-such-config.json 2 "mixc: cannot open '$T/no-such-config.json': No such file or directory"
+
+expect_warn() {  # file message-fragment: exit 0 with the warning on stderr
+  local out rc; out=$("$MIXC" import "$1" 2>&1 >"$tmp/w.mix"); rc=$?
+  if [ "$rc" = 0 ] && grep -qF -- "$2" <<<"$out" && "$MIXC" check -q "$tmp/w.mix"; then pass "warning: $(basename "$1"): $2"
+  else fail "warning: $1" "want rc 0 and: $2" "got rc $rc: $out"; fi
+}
+expect_warn $T/warn/unknown-model.json "warning: unknown model_type 'olmo9'"
+expect_warn $T/warn/odd-field.json "warning: ignoring 'swa_layers_every'"
+expect_warn $T/configs/gemma2-9b.json "'torch_dtype' is float32"
+expect_warn $T/configs/gpt-oss-20b.json "a mixture of 32 experts"
+# Hymba's kv_reuse_every_i_layer with no window: groups of 3 global layers; rope_parameters; dtype.
+"$MIXC" import $T/warn/every-i.json >"$tmp/ev.mix" 2>/dev/null
+if [ "$("$MIXC" export "$tmp/ev.mix" --lckv 2>/dev/null)" = "0_0_0_3_3_3" ]; then pass "kv_reuse_every_i_layer 3"
+else fail "kv_reuse_every_i_layer 3" "$(cat "$tmp/ev.mix")"; fi
+"$MIXC" import $T/warn/rope-parameters.json >"$tmp/rp.mix" 2>/dev/null
+if grep -q 'rope_theta *= 1000000$' "$tmp/rp.mix" && grep -q 'dtype *= fp16' "$tmp/rp.mix"; then
+  pass "rope_parameters.full_attention.rope_theta and dtype"; else fail "rope_parameters" "$(cat "$tmp/rp.mix")"; fi
+
+expect_usage() {  # rc, args...
+  local want=$1; shift
+  "$MIXC" "$@" >"$tmp/u.out" 2>"$tmp/u.err"; local rc=$?
+  if [ "$rc" = "$want" ]; then pass "usage: mixc $* -> $want"; else fail "usage: mixc $*" "rc $rc, want $want: $(cat "$tmp/u.err")"; fi
+}
+expect_usage 0 import --help
+expect_usage 0 export --help
+expect_usage 2 import
+expect_usage 2 import --bogus x.json
+expect_usage 2 import a.json b.json
+expect_usage 2 import --lckv 0_1s --window 0
+expect_usage 2 import $T/configs/mistral-7b.json --window 64
+expect_usage 1 import --lckv 0_2 --window 64
+expect_usage 2 export
+expect_usage 2 export --bogus examples/standard.mix
+expect_usage 2 export $T/no-such.mix
+if "$MIXC" import --help | grep -q '^usage: mixc import' && "$MIXC" export --help | grep -q '^usage: mixc export'; then
+  pass "--help prints usage on stdout"; else fail "--help prints usage on stdout"; fi
+# export --hf with two different windows: the extension field, and the import gives them back
+cat >"$tmp/two.mix" <<'EOF'
+model "two" {
+    layers = 4
+    hidden = 256
+    heads = 4
+    ffn = 512
+    vocab = 1000
+}
+layers 0..3 : pattern [window 64, window 128 reads prev]
+EOF
+if "$MIXC" export "$tmp/two.mix" >"$tmp/two.json" 2>"$tmp/two.err" && grep -q mixc_sliding_windows "$tmp/two.json" &&
+   grep -q "different windows" "$tmp/two.err" && "$MIXC" import "$tmp/two.json" >"$tmp/two.back.mix" 2>/dev/null &&
+   diff <("$MIXC" check "$tmp/two.mix" 2>/dev/null) <("$MIXC" check "$tmp/two.back.mix" 2>/dev/null) >/dev/null; then
+  pass "export --hf with two windows round trips through mixc_sliding_windows"
+else fail "two windows" "$(cat "$tmp/two.err" "$tmp/two.json")"; fi
+
+[ "$fails" -eq 0 ]
