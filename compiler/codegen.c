@@ -1,0 +1,586 @@
+/* codegen.c — `mixc emit`: specialized CUDA kernels and their manifest from a checked Layout.
+ *
+ * Every layer needs a RoPE kernel (owner: also appends K/V to its cache; reader: Q only), a prefill
+ * and a decode attention kernel (+ the split-KV reduce). Their template arguments are what mixc
+ * knows at compile time: head_dim, GQA group, window, cache capacity (ring size), dtype. Layers
+ * that agree on all of them share one kernel; the name spells the arguments.
+ */
+#include "codegen.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jit.h"
+#include "plan.h"
+
+/* ---------------------------------------------------------------- embedded templates
+ * The template headers are assembled into the binary (.incbin, paths relative to the repository
+ * root where make runs; mk/codegen.mk makes codegen.o depend on them), NUL-terminated. */
+#define EMBED(sym, path)                                                                           \
+    __asm__(".section .rodata\n.global " #sym "\n.type " #sym ", @object\n.balign 16\n" #sym      \
+            ":\n.incbin \"" path "\"\n.byte 0\n.previous\n");                                      \
+    extern const char sym[];
+EMBED(mixc_tpl_arch, "templates/mixc_arch.cuh")
+EMBED(mixc_tpl_small, "templates/small.cuh")
+EMBED(mixc_tpl_rope, "templates/rope.cuh")
+EMBED(mixc_tpl_decode, "templates/decode.cuh")
+EMBED(mixc_tpl_prefill, "templates/prefill.cuh")
+
+static const struct {
+    const char *name;
+    const char *text;
+} templates[] = {
+    {"mixc_arch.cuh", mixc_tpl_arch}, {"small.cuh", mixc_tpl_small}, {"rope.cuh", mixc_tpl_rope},
+    {"decode.cuh", mixc_tpl_decode}, {"prefill.cuh", mixc_tpl_prefill},
+};
+#define NTEMPLATES (int)(sizeof templates / sizeof templates[0])
+
+const char *codegen_template_text(const char *name) {
+    for (int i = 0; i < NTEMPLATES; i++)
+        if (strcmp(templates[i].name, name) == 0) return templates[i].text;
+    return NULL;
+}
+
+/* Geometry constants mirrored from the templates (tests/codegen checks them against the text). */
+#define PREFILL_BM 64
+#define PREFILL_THREADS 128
+#define DECODE_THREADS 128
+#define DECODE_TILE 32
+#define SMALL_THREADS 256
+#define ROPE_THREADS 128
+
+static int64_t prefill_bn(int64_t hd) { return hd <= 128 ? 64 : 32; }
+static int64_t prefill_smem(int64_t hd, int esize) {
+    return (PREFILL_BM + 4 * prefill_bn(hd)) * hd * esize;   /* Q + two stages of K and V */
+}
+static int64_t decode_smem(int64_t g, int64_t hd, int esize) {
+    return g * hd * 4 + DECODE_TILE * (2 * hd + 8) * esize + g * DECODE_TILE * 4 + 3 * g * 4;
+}
+
+/* ---------------------------------------------------------------- variant collection */
+
+static const char *elem_type(DType t) { return t == DT_FP16 ? "__half" : "__nv_bfloat16"; }
+
+static void window_part(char *s, size_t n, int64_t window) {
+    if (window) snprintf(s, n, "w%lld", (long long)window);
+    else snprintf(s, n, "global");
+}
+
+/* Adds v unless a kernel of that name exists; returns its index. */
+static int add_variant(Codegen *cg, const KernelVariant *v) {
+    for (int i = 0; i < cg->nkernels; i++)
+        if (strcmp(cg->kernel[i].name, v->name) == 0) return i;
+    cg->kernel = xrealloc(cg->kernel, (size_t)(cg->nkernels + 1) * sizeof *cg->kernel);
+    cg->kernel[cg->nkernels] = *v;
+    return cg->nkernels++;
+}
+
+static void set_grid(KernelVariant *v, const char *x, const char *y, const char *z) {
+    snprintf(v->grid[0], sizeof v->grid[0], "%s", x);
+    snprintf(v->grid[1], sizeof v->grid[1], "%s", y);
+    snprintf(v->grid[2], sizeof v->grid[2], "%s", z);
+}
+
+static void fmt_int(char *s, size_t n, int64_t v) { snprintf(s, n, "%lld", (long long)v); }
+
+/* Decode splits: one per PLAN_SPLIT_KEYS visible keys, at most PLAN_MAX_SPLITS (the arena plan
+ * reserves partials for exactly this many). */
+static int decode_splits(int64_t window, int64_t context) {
+    int64_t visible = window && window < context ? window : context;
+    int64_t s = (visible + PLAN_SPLIT_KEYS - 1) / PLAN_SPLIT_KEYS;
+    return (int)(s < 1 ? 1 : s > PLAN_MAX_SPLITS ? PLAN_MAX_SPLITS : s);
+}
+
+static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const LayerInfo *li,
+                                       KernelKind kind) {
+    const ModelHeader *m = &l->model;
+    const int64_t hd = m->head_dim, g = m->heads / m->kv_heads;
+    KernelVariant v = {.kind = kind, .head_dim = hd, .group = g, .window = li->window,
+                       .capacity = cg->capacity[li->cache]};
+    char w[32], heads[24], kvh[24], splits[16];
+    window_part(w, sizeof w, li->window);
+    fmt_int(heads, sizeof heads, m->heads);
+    fmt_int(kvh, sizeof kvh, m->kv_heads);
+    snprintf(v.name, sizeof v.name, "attn_%s_hd%lld_g%lld_%s_cap%lld_%s",
+             kind == KV_ATTN_PREFILL ? "prefill" : "decode", (long long)hd, (long long)g, w,
+             (long long)v.capacity, dtype_name(m->dtype));
+    if (kind == KV_ATTN_PREFILL) {
+        v.block = PREFILL_THREADS;
+        v.dynamic_smem = prefill_smem(hd, dtype_bytes(m->dtype));
+        set_grid(&v, "ceil(max_chunk_tokens/64)", heads, "batch");
+    } else {
+        v.block = DECODE_THREADS;
+        v.dynamic_smem = decode_smem(g, hd, dtype_bytes(m->dtype));
+        v.splits = decode_splits(li->window, cg->context);
+        fmt_int(splits, sizeof splits, v.splits);
+        set_grid(&v, kvh, splits, "batch");
+    }
+    return v;
+}
+
+static KernelVariant reduce_variant(const ModelHeader *m) {
+    KernelVariant v = {.kind = KV_ATTN_DECODE_REDUCE, .head_dim = m->head_dim, .block = (int)m->head_dim};
+    char heads[24];
+    fmt_int(heads, sizeof heads, m->heads);
+    snprintf(v.name, sizeof v.name, "attn_decode_reduce_hd%lld_%s", (long long)m->head_dim,
+             dtype_name(m->dtype));
+    set_grid(&v, heads, "batch", "1");
+    return v;
+}
+
+/* Owners rotate Q and K and append K/V to their cache; readers rotate Q only. */
+static KernelVariant rope_variant(const Layout *l, const Codegen *cg, const LayerInfo *li) {
+    const ModelHeader *m = &l->model;
+    const bool owner = li->reads == li->index;
+    KernelVariant v = {.kind = owner ? KV_ROPE_APPEND : KV_ROPE_Q, .head_dim = m->head_dim,
+                       .group = m->heads / m->kv_heads, .block = ROPE_THREADS,
+                       .capacity = owner ? cg->capacity[li->cache] : 0};
+    if (owner)
+        snprintf(v.name, sizeof v.name, "rope_append_hd%lld_h%lld_kv%lld_cap%lld_%s",
+                 (long long)m->head_dim, (long long)m->heads, (long long)m->kv_heads,
+                 (long long)v.capacity, dtype_name(m->dtype));
+    else
+        snprintf(v.name, sizeof v.name, "rope_q_hd%lld_h%lld_%s", (long long)m->head_dim,
+                 (long long)m->heads, dtype_name(m->dtype));
+    set_grid(&v, "tokens", "1", "1");
+    return v;
+}
+
+static void layer_variants(const Layout *l, Codegen *cg, int i) {
+    const LayerInfo *li = &l->layer[i];
+    LayerKernels *lk = &cg->layer[i];
+    KernelVariant v = attention_variant(l, cg, li, KV_ATTN_PREFILL);
+    lk->prefill = add_variant(cg, &v);
+    v = attention_variant(l, cg, li, KV_ATTN_DECODE);
+    lk->decode = add_variant(cg, &v);
+    v = reduce_variant(&l->model);
+    lk->decode_reduce = add_variant(cg, &v);
+    v = rope_variant(l, cg, li);
+    lk->rope = add_variant(cg, &v);
+}
+
+static void model_variants(const Layout *l, Codegen *cg) {
+    const ModelHeader *m = &l->model;
+    const char *dt = dtype_name(m->dtype);
+    KernelVariant v = {.kind = KV_RMSNORM, .block = SMALL_THREADS};
+    snprintf(v.name, sizeof v.name, "rmsnorm_h%lld_%s", (long long)m->hidden, dt);
+    set_grid(&v, "tokens", "1", "1");
+    cg->rmsnorm = add_variant(cg, &v);
+
+    v = (KernelVariant){.kind = KV_SILU_MUL, .block = SMALL_THREADS};
+    snprintf(v.name, sizeof v.name, "silu_mul_%s", dt);
+    set_grid(&v, "ceil(tokens*ffn/256)", "1", "1");
+    cg->silu_mul = add_variant(cg, &v);
+
+    v = (KernelVariant){.kind = KV_RESIDUAL_ADD, .block = SMALL_THREADS};
+    snprintf(v.name, sizeof v.name, "residual_add_%s", dt);
+    set_grid(&v, "ceil(tokens*hidden/256)", "1", "1");
+    cg->residual_add = add_variant(cg, &v);
+
+    v = (KernelVariant){.kind = KV_EMBED, .block = SMALL_THREADS};
+    snprintf(v.name, sizeof v.name, "embed_h%lld_v%lld_%s", (long long)m->hidden,
+             (long long)m->vocab, dt);
+    set_grid(&v, "tokens", "1", "1");
+    cg->embed = add_variant(cg, &v);
+}
+
+static bool fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool fail(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* What the kernels support today; everything else is a clear error at emit time. */
+static bool check_supported(const Layout *l, int64_t context, char *err, size_t errlen) {
+    const ModelHeader *m = &l->model;
+    if (m->kv_dtype != m->dtype)
+        return fail(err, errlen,
+                    "kv_dtype %s is not supported by the kernels yet: they need kv_dtype = dtype (%s)",
+                    dtype_name(m->kv_dtype), dtype_name(m->dtype));
+    if (m->dtype != DT_BF16 && m->dtype != DT_FP16)
+        return fail(err, errlen, "dtype %s is not supported by the kernels", dtype_name(m->dtype));
+    if (m->head_dim % 64 != 0 || m->head_dim > 256)
+        return fail(err, errlen, "head_dim %lld is not supported by the kernels (64, 128, 192 or 256)",
+                    (long long)m->head_dim);
+    /* Decode keeps group * head_dim / DECODE_THREADS accumulators per thread in registers: up to
+     * 128 (group 64 at head_dim 256) compiles without spills. */
+    int64_t group_dim, q_dim;
+    if (!mul_ok(m->heads / m->kv_heads, m->head_dim, &group_dim) || group_dim > 64 * 256)
+        return fail(err, errlen, "GQA group %lld at head_dim %lld is too large for the decode kernel "
+                    "(group x head_dim at most 16384)", (long long)(m->heads / m->kv_heads),
+                    (long long)m->head_dim);
+    if (context > INT_MAX || m->hidden > INT_MAX / 2 || !mul_ok(m->heads, m->head_dim, &q_dim) ||
+        q_dim > INT_MAX / 2 || m->vocab > INT_MAX)
+        return fail(err, errlen, "sizes above 2^31 are not supported by the kernels");
+    return true;
+}
+
+static bool check_smem(const Codegen *cg, char *err, size_t errlen) {
+    int64_t limit = jit_arch_max_smem(cg->arch);
+    if (limit <= 0) limit = CODEGEN_STATIC_SMEM_LIMIT;
+    for (int i = 0; i < cg->nkernels; i++)
+        if (cg->kernel[i].dynamic_smem > limit)
+            return fail(err, errlen, "%s needs %lld bytes of shared memory, more than %s allows (%lld)",
+                        cg->kernel[i].name, (long long)cg->kernel[i].dynamic_smem, cg->arch,
+                        (long long)limit);
+    return true;
+}
+
+bool codegen_plan(const Layout *l, const CodegenOptions *opt, Codegen *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    out->context = opt->context > 0 ? opt->context : l->model.context;
+    out->chunk = opt->chunk > 0 ? opt->chunk : l->model.chunk;
+    if (out->chunk > out->context) out->chunk = out->context;
+    out->arch = opt->arch ? opt->arch : CODEGEN_DEFAULT_ARCH;
+    if (!check_supported(l, out->context, err, errlen)) return false;
+    out->capacity = xcalloc((size_t)l->ncaches, sizeof *out->capacity);
+    for (int c = 0; c < l->ncaches; c++)
+        out->capacity[c] = plan_cache_tokens(l, c, out->context, out->chunk);
+    out->layer = xcalloc((size_t)l->nlayers, sizeof *out->layer);
+    for (int i = 0; i < l->nlayers; i++) layer_variants(l, out, i);
+    model_variants(l, out);
+    if (!check_smem(out, err, errlen)) {
+        codegen_free(out);
+        return false;
+    }
+    return true;
+}
+
+void codegen_free(Codegen *cg) {
+    free(cg->kernel);
+    free(cg->layer);
+    free(cg->capacity);
+    memset(cg, 0, sizeof *cg);
+}
+
+/* ---------------------------------------------------------------- kernels.cu */
+
+/* Pastes a template without its #include "..." lines (the text of those is already pasted). */
+static void paste_template(Buf *out, const char *name, const char *text) {
+    buf_printf(out, "\n/* ======== templates/%s ======== */\n", name);
+    const char *p = text;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t n = eol ? (size_t)(eol - p + 1) : strlen(p);
+        if (strncmp(p, "#include \"", 10) != 0) buf_printf(out, "%.*s", (int)n, p);
+        p += n;
+    }
+}
+
+static const char *params_struct(KernelKind k) {
+    static const char *names[KV_COUNT] = {
+        [KV_ATTN_PREFILL] = "PrefillParams", [KV_ATTN_DECODE] = "DecodeParams",
+        [KV_ATTN_DECODE_REDUCE] = "DecodeReduceParams", [KV_ROPE_Q] = "RopeParams",
+        [KV_ROPE_APPEND] = "RopeParams", [KV_RMSNORM] = "RmsNormParams",
+        [KV_SILU_MUL] = "SiluMulParams", [KV_RESIDUAL_ADD] = "AddParams", [KV_EMBED] = "EmbedParams",
+    };
+    return names[k];
+}
+
+static const char *kind_name(KernelKind k) {
+    static const char *names[KV_COUNT] = {
+        [KV_ATTN_PREFILL] = "attn_prefill", [KV_ATTN_DECODE] = "attn_decode",
+        [KV_ATTN_DECODE_REDUCE] = "attn_decode_reduce", [KV_ROPE_Q] = "rope_q",
+        [KV_ROPE_APPEND] = "rope_append", [KV_RMSNORM] = "rmsnorm", [KV_SILU_MUL] = "silu_mul",
+        [KV_RESIDUAL_ADD] = "residual_add", [KV_EMBED] = "embed",
+    };
+    return names[k];
+}
+
+/* The body of one instantiation: the template call with its constants. */
+static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
+    const ModelHeader *m = &l->model;
+    const char *T = elem_type(m->dtype);
+    const long long hd = v->head_dim, g = v->group, kv = m->kv_heads, h = m->heads;
+    switch (v->kind) {
+    case KV_ATTN_PREFILL:
+        buf_printf(out, "    attn_prefill_kernel<%s, %lld, %lld, %lld, %lldLL, %lldLL>(p);\n", T, hd, g,
+                   kv, (long long)v->window, (long long)v->capacity);
+        break;
+    case KV_ATTN_DECODE:
+        buf_printf(out, "    attn_decode_kernel<%s, %lld, %lld, %lld, %lldLL, %lldLL>(p);\n", T, hd, g,
+                   kv, (long long)v->window, (long long)v->capacity);
+        break;
+    case KV_ATTN_DECODE_REDUCE:
+        buf_printf(out, "    attn_decode_reduce_kernel<%s, %lld>(p);\n", T, hd);
+        break;
+    case KV_ROPE_Q:
+    case KV_ROPE_APPEND:
+        buf_printf(out, "    rope_append_kernel<%s, %lld, %lld, %lld, %s, %lldLL>(p, %.9ef);\n", T, hd, h,
+                   kv, v->kind == KV_ROPE_APPEND ? "true" : "false",
+                   (long long)(v->capacity ? v->capacity : 1), m->rope_theta);
+        break;
+    case KV_RMSNORM:
+        buf_printf(out, "    rmsnorm_kernel<%s, %lld>(p, %.9ef);\n", T, (long long)m->hidden, m->norm_eps);
+        break;
+    case KV_SILU_MUL: buf_printf(out, "    silu_mul_kernel<%s>(p);\n", T); break;
+    case KV_RESIDUAL_ADD: buf_printf(out, "    residual_add_kernel<%s>(p);\n", T); break;
+    case KV_EMBED:
+        buf_printf(out, "    embed_kernel<%s, %lld, %lldLL>(p);\n", T, (long long)m->hidden,
+                   (long long)m->vocab);
+        break;
+    case KV_COUNT: break;
+    }
+}
+
+void codegen_source(const Layout *l, const Codegen *cg, Buf *out) {
+    buf_printf(out,
+               "/* kernels.cu — generated by mixc %s for model \"%s\" (%s, context %lld, chunk %lld).\n"
+               " * Do not edit: regenerate with `mixc emit`. Self-contained: the kernel templates are\n"
+               " * pasted below; only CUDA's include directory is needed. manifest.json lists the\n"
+               " * launch geometry of every kernel. */\n",
+               MIXC_VERSION, l->model.name, cg->arch, (long long)cg->context, (long long)cg->chunk);
+    for (int i = 0; i < NTEMPLATES; i++) paste_template(out, templates[i].name, templates[i].text);
+    buf_puts(out, "\n/* ======== instantiations ======== */\n");
+    for (int i = 0; i < cg->nkernels; i++) {
+        const KernelVariant *v = &cg->kernel[i];
+        const char *ps = params_struct(v->kind);
+        buf_printf(out, "\nextern \"C\" __global__ void __launch_bounds__(%d) %s(const %s p) {\n", v->block,
+                   v->name, ps);
+        instantiate(out, l, v);
+        buf_printf(out, "}\nMIXC_EMU_ENTRY(%s, %s)\n", v->name, ps);
+    }
+}
+
+/* ---------------------------------------------------------------- manifest.json */
+
+static json_t *grid_json(const KernelVariant *v) {
+    json_t *a = json_array();
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        long long n = strtoll(v->grid[i], &end, 10);
+        json_array_append_new(a, *end == '\0' ? json_integer(n) : json_string(v->grid[i]));
+    }
+    return a;
+}
+
+static json_t *kernel_json(const KernelVariant *v) {
+    json_t *k = json_object();
+    json_object_set_new(k, "name", json_string(v->name));
+    json_object_set_new(k, "kind", json_string(kind_name(v->kind)));
+    json_object_set_new(k, "params", json_string(params_struct(v->kind)));
+    if (v->head_dim) json_object_set_new(k, "head_dim", json_integer(v->head_dim));
+    if (v->group) json_object_set_new(k, "group", json_integer(v->group));
+    if (v->kind == KV_ATTN_PREFILL || v->kind == KV_ATTN_DECODE)
+        json_object_set_new(k, "window", json_integer(v->window));
+    if (v->capacity) json_object_set_new(k, "capacity", json_integer(v->capacity));
+    json_t *block = json_pack("[iii]", v->block, 1, 1);
+    json_object_set_new(k, "block", block);
+    json_object_set_new(k, "grid", grid_json(v));
+    json_object_set_new(k, "dynamic_smem", json_integer(v->dynamic_smem));
+    /* Above 48 KiB the launcher must raise cudaFuncAttributeMaxDynamicSharedMemorySize first. */
+    json_object_set_new(k, "smem_optin", json_boolean(v->dynamic_smem > CODEGEN_STATIC_SMEM_LIMIT));
+    if (v->splits) json_object_set_new(k, "splits", json_integer(v->splits));
+    return k;
+}
+
+static json_t *layer_json(const Layout *l, const Codegen *cg, int i) {
+    const LayerInfo *li = &l->layer[i];
+    const LayerKernels *lk = &cg->layer[i];
+    json_t *o = json_object();
+    json_object_set_new(o, "index", json_integer(li->index));
+    json_object_set_new(o, "window", json_integer(li->window));
+    json_object_set_new(o, "cache", json_integer(li->cache));
+    json_object_set_new(o, "owner", json_boolean(li->reads == li->index));
+    json_object_set_new(o, "reads", json_integer(li->reads));
+    json_object_set_new(o, "rope", json_string(cg->kernel[lk->rope].name));
+    json_object_set_new(o, "prefill", json_string(cg->kernel[lk->prefill].name));
+    json_object_set_new(o, "decode", json_string(cg->kernel[lk->decode].name));
+    json_object_set_new(o, "decode_reduce", json_string(cg->kernel[lk->decode_reduce].name));
+    return o;
+}
+
+char *codegen_manifest(const Layout *l, const Codegen *cg) {
+    const ModelHeader *m = &l->model;
+    json_t *root = json_object();
+    json_object_set_new(root, "mixc_version", json_string(MIXC_VERSION));
+    json_object_set_new(root, "model", json_string(m->name));
+    json_object_set_new(root, "arch", json_string(cg->arch));
+    json_object_set_new(root, "dtype", json_string(dtype_name(m->dtype)));
+    json_object_set_new(root, "context", json_integer(cg->context));
+    json_object_set_new(root, "chunk", json_integer(cg->chunk));
+    json_object_set_new(root, "heads", json_integer(m->heads));
+    json_object_set_new(root, "kv_heads", json_integer(m->kv_heads));
+    json_object_set_new(root, "head_dim", json_integer(m->head_dim));
+    json_object_set_new(root, "hidden", json_integer(m->hidden));
+    json_object_set_new(root, "ffn", json_integer(m->ffn));
+    json_object_set_new(root, "vocab", json_integer(m->vocab));
+    json_object_set_new(root, "rope_theta", json_real(m->rope_theta));
+    json_object_set_new(root, "norm_eps", json_real(m->norm_eps));
+    json_object_set_new(root, "softmax_scale", json_real(1.0 / __builtin_sqrt((double)m->head_dim)));
+    json_t *kernels = json_array();
+    for (int i = 0; i < cg->nkernels; i++) json_array_append_new(kernels, kernel_json(&cg->kernel[i]));
+    json_object_set_new(root, "kernels", kernels);
+    json_t *model = json_object();
+    json_object_set_new(model, "rmsnorm", json_string(cg->kernel[cg->rmsnorm].name));
+    json_object_set_new(model, "silu_mul", json_string(cg->kernel[cg->silu_mul].name));
+    json_object_set_new(model, "residual_add", json_string(cg->kernel[cg->residual_add].name));
+    json_object_set_new(model, "embed", json_string(cg->kernel[cg->embed].name));
+    json_object_set_new(root, "model_kernels", model);
+    json_t *caches = json_array();
+    for (int c = 0; c < l->ncaches; c++) {
+        const CacheInfo *ci = &l->cache[c];
+        json_t *readers = json_array();
+        for (int r = 0; r < ci->nreaders; r++) json_array_append_new(readers, json_integer(ci->readers[r]));
+        json_array_append_new(caches, json_pack("{s:i, s:i, s:I, s:b, s:I, s:o}", "id", ci->id, "owner",
+                                                ci->owner, "capacity", (json_int_t)cg->capacity[c],
+                                                "ring", cg->capacity[c] < cg->context, "retention",
+                                                (json_int_t)ci->retention, "readers", readers));
+    }
+    json_object_set_new(root, "caches", caches);
+    json_t *layers = json_array();
+    for (int i = 0; i < l->nlayers; i++) json_array_append_new(layers, layer_json(l, cg, i));
+    json_object_set_new(root, "layers", layers);
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    size_t n = strlen(text);
+    char *with_nl = xmalloc(n + 2);
+    memcpy(with_nl, text, n);
+    memcpy(with_nl + n, "\n", 2);
+    free(text);
+    return with_nl;
+}
+
+/* ---------------------------------------------------------------- mixc emit */
+
+static const char emit_usage[] =
+    "usage: mixc emit FILE.mix -o DIR [--arch sm_80|sm_90] [--context L] [--chunk C] [--resources]\n";
+
+static void emit_help(void) {
+    printf("%s\n"
+           "Generates the specialized CUDA kernels of a layout: DIR/kernels.cu (self-contained,\n"
+           "compiles with NVRTC or nvcc given CUDA's include directory) and DIR/manifest.json\n"
+           "(every layer's kernels, launch geometry and cache).\n\n"
+           "  -o DIR          output directory (created if missing)\n"
+           "  --arch ARCH     target architecture: sm_80 or sm_90 (default sm_90)\n"
+           "  --context L     tokens per sequence (default: the model's context); K/M suffixes\n"
+           "  --chunk C       prefill chunk in tokens (default: the model's chunk)\n"
+           "  --resources     compile kernels.cu with NVRTC and print registers, spills and smem\n",
+           emit_usage);
+}
+
+static bool parse_count(const char *s, int64_t *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 1) return false;
+    int64_t mul = 1;
+    if (*end == 'K' || *end == 'k') mul = 1024, end++;
+    else if (*end == 'M' || *end == 'm') mul = 1024 * 1024, end++;
+    return *end == '\0' && mul_ok(v, mul, out);
+}
+
+typedef struct {
+    const char *input, *dir, *arch;
+    int64_t context, chunk;
+    bool resources;
+} EmitArgs;
+
+/* 0 ok, 2 usage error (message printed), -1 --help printed. */
+static int parse_emit_args(int argc, char **argv, EmitArgs *a) {
+    memset(a, 0, sizeof *a);
+    a->arch = CODEGEN_DEFAULT_ARCH;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        const bool has_value = i + 1 < argc;
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            emit_help();
+            return -1;
+        } else if (strcmp(s, "-o") == 0 && has_value) {
+            a->dir = argv[++i];
+        } else if (strcmp(s, "--arch") == 0 && has_value) {
+            a->arch = argv[++i];
+            if (strcmp(a->arch, "sm_80") != 0 && strcmp(a->arch, "sm_90") != 0) {
+                fprintf(stderr, "mixc emit: unknown --arch '%s' (sm_80 or sm_90)\n", a->arch);
+                return 2;
+            }
+        } else if ((strcmp(s, "--context") == 0 || strcmp(s, "--chunk") == 0) && has_value) {
+            int64_t *dst = s[3] == 'o' ? &a->context : &a->chunk;
+            if (!parse_count(argv[++i], dst) || *dst > INT_MAX) {
+                fprintf(stderr, "mixc emit: %s needs a positive token count, got '%s'\n", s, argv[i]);
+                return 2;
+            }
+        } else if (strcmp(s, "--resources") == 0) {
+            a->resources = true;
+        } else if (s[0] == '-' && s[1] != '\0') {
+            fprintf(stderr, "mixc emit: %s option '%s'\n%s",
+                    strcmp(s, "-o") == 0 || s[1] == '-' ? "bad or incomplete" : "unknown", s, emit_usage);
+            return 2;
+        } else if (a->input) {
+            fprintf(stderr, "mixc emit: more than one input file\n%s", emit_usage);
+            return 2;
+        } else {
+            a->input = s;
+        }
+    }
+    if (!a->input || !a->dir) {
+        fprintf(stderr, "mixc emit: %s\n%s", !a->input ? "no input file" : "no output directory (-o DIR)",
+                emit_usage);
+        return 2;
+    }
+    return 0;
+}
+
+static char *join_path(const char *dir, const char *file) {
+    size_t n = strlen(dir) + strlen(file) + 2;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s/%s", dir, file);
+    return p;
+}
+
+/* Writes both files or neither (the first is removed if the second cannot be written). */
+static int write_outputs(const char *dir, const Buf *src, const char *manifest) {
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "mixc: cannot create '%s': %s\n", dir, strerror(errno));
+        return 1;
+    }
+    char *cu = join_path(dir, "kernels.cu"), *mf = join_path(dir, "manifest.json");
+    int rc = 0;
+    if (!write_file_atomic(cu, src->data, src->len)) {
+        fprintf(stderr, "mixc: cannot write '%s': %s\n", cu, strerror(errno));
+        rc = 1;
+    } else if (!write_file_atomic(mf, manifest, strlen(manifest))) {
+        fprintf(stderr, "mixc: cannot write '%s': %s\n", mf, strerror(errno));
+        unlink(cu);
+        rc = 1;
+    }
+    free(cu);
+    free(mf);
+    return rc;
+}
+
+int cmd_emit(int argc, char **argv) {
+    EmitArgs a;
+    int rc = parse_emit_args(argc, argv, &a);
+    if (rc) return rc < 0 ? 0 : rc;
+    Layout l;
+    rc = load_layout(a.input, &l, stderr);
+    if (rc) return 1;
+    CodegenOptions opt = {.arch = a.arch, .context = a.context, .chunk = a.chunk};
+    Codegen cg;
+    char err[256];
+    if (!codegen_plan(&l, &opt, &cg, err, sizeof err)) {
+        fprintf(stderr, "mixc: %s: %s\n", a.input, err);
+        layout_free(&l);
+        return 1;
+    }
+    Buf src = {0};
+    codegen_source(&l, &cg, &src);
+    char *manifest = codegen_manifest(&l, &cg);
+    rc = write_outputs(a.dir, &src, manifest);
+    if (rc == 0 && a.resources) rc = jit_print_resources(src.data, src.len, a.arch, stdout) ? 1 : 0;
+    free(manifest);
+    buf_free(&src);
+    codegen_free(&cg);
+    layout_free(&l);
+    return rc;
+}

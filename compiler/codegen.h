@@ -1,0 +1,73 @@
+/* codegen.h — specialized CUDA kernels from a checked Layout (compiler/codegen.c).
+ *
+ * The kernel logic lives in the templates/ headers (embedded into the mixc binary at build time); the
+ * generated kernels.cu pastes them in and instantiates one extern "C" kernel per distinct variant
+ * (attention kind, window, head_dim, GQA group, cache capacity, dtype, phase, cache owner or reader).
+ * manifest.json maps every layer to its kernels, their launch geometry and its cache.
+ * docs/kernels.md describes the kernels, their parameters and the manifest.
+ */
+#ifndef MIXC_CODEGEN_H
+#define MIXC_CODEGEN_H
+
+#include "mixc.h"
+
+#define CODEGEN_DEFAULT_ARCH "sm_90"
+#define CODEGEN_STATIC_SMEM_LIMIT 49152   /* more dynamic smem needs cudaFuncSetAttribute */
+
+typedef struct {
+    const char *arch;       /* "sm_80" or "sm_90" */
+    int64_t context;        /* tokens per sequence; 0 = the model header's */
+    int64_t chunk;          /* prefill chunk; 0 = the model header's */
+} CodegenOptions;
+
+typedef enum {
+    KV_ATTN_PREFILL,
+    KV_ATTN_DECODE,
+    KV_ATTN_DECODE_REDUCE,
+    KV_ROPE_Q,              /* RoPE on Q only: a layer that reads another layer's cache */
+    KV_ROPE_APPEND,         /* RoPE on Q and K, K and V written into the owned cache */
+    KV_RMSNORM,
+    KV_SILU_MUL,
+    KV_RESIDUAL_ADD,
+    KV_EMBED,
+    KV_COUNT
+} KernelKind;
+
+typedef struct {
+    KernelKind kind;
+    char name[128];         /* spells every parameter: attn_prefill_hd128_g4_w1024_cap1535_bf16 */
+    int64_t head_dim, group, window, capacity;   /* 0 where not relevant; window 0 = global */
+    int block;              /* threads per block (1-D) */
+    int64_t dynamic_smem;   /* bytes */
+    int splits;             /* decode: grid.y (split-KV); 0 otherwise */
+    char grid[3][48];       /* formulas of tokens / batch / max_chunk */
+} KernelVariant;
+
+typedef struct {
+    int rope, prefill, decode, decode_reduce;   /* indexes into Codegen.kernel */
+} LayerKernels;
+
+typedef struct {
+    int64_t context, chunk;
+    const char *arch;
+    int nkernels;
+    KernelVariant *kernel;
+    LayerKernels *layer;    /* [nlayers] */
+    int64_t *capacity;      /* [ncaches] tokens per sequence */
+    int rmsnorm, silu_mul, residual_add, embed;
+} Codegen;
+
+/* Collects the distinct variants. false with a one-line message in err (e.g. an unsupported
+ * kv_dtype or head_dim) and nothing to free. */
+bool codegen_plan(const Layout *l, const CodegenOptions *opt, Codegen *out, char *err, size_t errlen);
+void codegen_free(Codegen *cg);
+
+/* The self-contained kernels.cu (compiles alone with NVRTC or nvcc given CUDA's include dir). */
+void codegen_source(const Layout *l, const Codegen *cg, Buf *out);
+/* manifest.json text (ends with a newline). */
+char *codegen_manifest(const Layout *l, const Codegen *cg);
+
+/* The embedded text of the templates, in inclusion order (for tests and tools). */
+const char *codegen_template_text(const char *name);
+
+#endif

@@ -1,0 +1,28 @@
+# Code generation (compiler/codegen.c) and the kernel templates (templates/): codegen.o embeds the
+# templates with .incbin, so it is rebuilt when one of them changes.
+$(BUILD)/compiler/codegen.o: $(wildcard templates/*.cuh)
+
+# Differential tests of the kernels on the CPU emulator (tests/kernels): each small layout is
+# emitted with mixc and its kernels.cu compiled for the emulator into a shared object; kdiff loads
+# it and compares every kernel with the fp32 references of ref.c. (EMU_KFLAGS comes from mk/emu.mk,
+# read after this file: it is used in recipes only, which make expands late.)
+KT_DIR := $(BUILD)/tests/kernels
+KT_SOS := $(patsubst tests/kernels/%.mix,$(KT_DIR)/%/kernels.so,$(wildcard tests/kernels/kt-*.mix))
+
+$(KT_DIR)/kt-%/kernels.so: tests/kernels/kt-%.mix $(MIXC) $(wildcard templates/*.cuh) runtime/emu/mixc_emu.h
+	@echo "  EMIT    $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(MIXC) emit $< -o $(dir $@)
+	@echo "  CXX     $(dir $@)kernels.cu"
+	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -O1 -x c++ -shared $(LDFLAGS) -o $@ $(dir $@)kernels.cu
+
+$(KT_DIR)/kdiff.o: tests/kernels/kdiff.cpp tests/kernels/ref.h $(wildcard templates/*.cuh) | $(BUILD)/.deps-ok
+	@echo "  CXX     $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -c -o $@ $<
+
+$(KT_DIR)/kdiff: $(KT_DIR)/kdiff.o $(KT_DIR)/ref.o $(BUILD)/libmixcemu.a
+	@echo "  LD      $@"
+	$(Q)$(CXX) $(LDFLAGS) -rdynamic -o $@ $^ -ljansson -ldl -lpthread
+
+TEST_PROGS += $(KT_DIR)/kdiff $(KT_SOS)

@@ -1,0 +1,207 @@
+/* decode.cuh — decode attention: one new token per sequence, split-KV ("flash-decoding").
+ *
+ * attn_decode_kernel: grid [KV_HEADS, nsplit, batch], block DECODE_THREADS. A block takes one KV
+ * head and one contiguous range of the visible keys; the G query heads that share that KV head are
+ * processed together so every K/V row is loaded once (16-byte vector loads into shared memory).
+ * Keys of the token at position pos: j in [max(0, pos - WINDOW + 1), pos] (WINDOW = 0: global);
+ * key j lives in cache slot j % CAP (ring caches). The new token's K/V must already be appended.
+ * Each block writes an unnormalized partial output and its softmax statistics (max in log2 units,
+ * sum of exponentials); attn_decode_reduce_kernel (grid [HEADS, batch]) merges the partials.
+ *
+ * Dynamic shared memory (bytes): decode_smem_bytes(G, HD) below; the generator records it.
+ */
+#ifndef MIXC_DECODE_CUH
+#define MIXC_DECODE_CUH
+
+#include "mixc_arch.cuh"
+
+#define DECODE_THREADS 128
+#define DECODE_TILE 32                      /* keys per shared-memory tile: one per lane */
+
+struct DecodeParams {
+    const void *q;                          /* [batch, HEADS, HD] (RoPE applied) */
+    const void *k_cache, *v_cache;          /* [batch, CAP, KV_HEADS, HD] */
+    const int *pos;                         /* [batch] position of the new token */
+    float *o_part;                          /* [batch, HEADS, nsplit, HD] */
+    float *ml_part;                         /* [batch, HEADS, nsplit, 2]: max (log2 units), sum */
+    float scale;                            /* softmax scale, e.g. 1/sqrt(HD) */
+    int batch;
+};
+
+struct DecodeReduceParams {
+    const float *o_part, *ml_part;          /* as written by attn_decode_kernel */
+    void *out;                              /* [batch, HEADS, HD] */
+    int heads, nsplit, batch;
+};
+
+/* K tile rows are padded by 16 bytes: the 32 lanes of a warp read 32 different rows at the same
+ * column in decode_scores, and the padding spreads those rows over all banks. */
+#define DECODE_KROW(HD) ((HD) + 8)
+/* q (fp32) | K tile (padded rows) | V tile | scores (fp32) | alpha, m, l (fp32) */
+#define DECODE_SMEM_BYTES(G, HD, ESIZE)                                                            \
+    ((G) * (HD) * 4 + DECODE_TILE * (2 * (HD) + 8) * (ESIZE) + (G) * DECODE_TILE * 4 + 3 * (G) * 4)
+
+template <class T, int HD>
+__device__ __forceinline__ void decode_load_tile(T *k_s, T *v_s, const T *k_base, const T *v_base,
+                                                 long long cap, int row_stride, int first, int end) {
+    constexpr int VECS = HD / 8;
+    for (int i = threadIdx.x; i < DECODE_TILE * VECS; i += blockDim.x) {
+        const int r = i / VECS, c = i % VECS, key = first + r;
+        uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+        if (key < end) {   /* zero-fill past the range: 0 * garbage could be NaN */
+            const size_t off = (size_t)(key % cap) * row_stride + c * 8;
+            kv = *reinterpret_cast<const uint4 *>(k_base + off);
+            vv = *reinterpret_cast<const uint4 *>(v_base + off);
+        }
+        *reinterpret_cast<uint4 *>(k_s + r * DECODE_KROW(HD) + c * 8) = kv;
+        reinterpret_cast<uint4 *>(v_s)[i] = vv;
+    }
+}
+
+/* Scores of the tile, pre-multiplied by scale * log2(e); -inf for keys past the range. */
+template <class T, int HD, int G>
+__device__ __forceinline__ void decode_scores(float *s_s, const float *q_s, const T *k_s, int first,
+                                              int end, float scale_log2) {
+    for (int it = threadIdx.x; it < G * DECODE_TILE; it += blockDim.x) {
+        const int g = it / DECODE_TILE, j = it % DECODE_TILE;
+        float dot = 0.0f;
+#pragma unroll 4
+        for (int d = 0; d < HD; d += 8) {
+            float k8[8];
+            mixc_load8(k8, k_s + j * DECODE_KROW(HD) + d);
+#pragma unroll
+            for (int e = 0; e < 8; e++) dot += q_s[g * HD + d + e] * k8[e];
+        }
+        s_s[it] = first + j < end ? dot * scale_log2 : -INFINITY;
+    }
+}
+
+/* Online softmax for each head: one warp per head, one key per lane. */
+template <int G>
+__device__ __forceinline__ void decode_softmax(float *s_s, float *alpha_s, float *m_s, float *l_s) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    for (int g = warp; g < G; g += DECODE_THREADS / 32) {
+        const float s = s_s[g * DECODE_TILE + lane];
+        float mt = s;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, o));
+        const float m_old = m_s[g], m_new = fmaxf(m_old, mt);
+        /* m_new = -inf only while every key so far is masked: keep p = 0, alpha = 1. */
+        const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+        const float p = exp2f(s - m_use);
+        float sum = p;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        s_s[g * DECODE_TILE + lane] = p;
+        __syncwarp();
+        if (lane == 0) {
+            const float alpha = exp2f(m_old - m_use);
+            alpha_s[g] = alpha;
+            l_s[g] = l_s[g] * alpha + sum;
+            m_s[g] = m_new;
+        }
+    }
+}
+
+template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP>
+__device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p) {
+    constexpr int VECS = HD / 8;
+    constexpr int ITEMS = (G * VECS + DECODE_THREADS - 1) / DECODE_THREADS;
+    constexpr int HEADS = KV_HEADS * G;
+    MIXC_DYNAMIC_SMEM(float, mixc_decode_smem);   /* a distinct name: extern arrays alias */
+    float *q_s = mixc_decode_smem;
+    T *k_s = reinterpret_cast<T *>(q_s + G * HD);
+    T *v_s = k_s + DECODE_TILE * DECODE_KROW(HD);
+    float *s_s = reinterpret_cast<float *>(v_s + DECODE_TILE * HD);
+    float *alpha_s = s_s + G * DECODE_TILE, *m_s = alpha_s + G, *l_s = m_s + G;
+
+    const int kvh = blockIdx.x, split = blockIdx.y, nsplit = gridDim.y, b = blockIdx.z;
+    if (b >= p.batch) return;
+    const int pos = p.pos[b];
+    const long long lo = WINDOW > 0 && pos - WINDOW + 1 > 0 ? pos - WINDOW + 1 : 0;
+    const int nkeys = (int)(pos - lo + 1);
+    const int per = (nkeys + nsplit - 1) / nsplit;
+    const int first = (int)lo + split * per;
+    const int end = min(pos + 1, first + per);
+
+    const T *q = static_cast<const T *>(p.q) + ((size_t)b * HEADS + (size_t)kvh * G) * HD;
+    for (int i = threadIdx.x; i < G * HD; i += blockDim.x) q_s[i] = mixc_to_float(q[i]);
+    for (int g = threadIdx.x; g < G; g += blockDim.x) {
+        m_s[g] = -INFINITY;
+        l_s[g] = 0.0f;
+    }
+    float acc[ITEMS][8];
+#pragma unroll
+    for (int it = 0; it < ITEMS; it++)
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[it][e] = 0.0f;
+
+    const size_t seq_off = (size_t)b * CAP * KV_HEADS * HD + (size_t)kvh * HD;
+    const T *k_base = static_cast<const T *>(p.k_cache) + seq_off;
+    const T *v_base = static_cast<const T *>(p.v_cache) + seq_off;
+    const float scale_log2 = p.scale * MIXC_LOG2E;
+    __syncthreads();
+    for (int t0 = first; t0 < end; t0 += DECODE_TILE) {
+        decode_load_tile<T, HD>(k_s, v_s, k_base, v_base, CAP, KV_HEADS * HD, t0, end);
+        __syncthreads();
+        decode_scores<T, HD, G>(s_s, q_s, k_s, t0, end, scale_log2);
+        __syncthreads();
+        decode_softmax<G>(s_s, alpha_s, m_s, l_s);
+        __syncthreads();
+#pragma unroll
+        for (int it = 0; it < ITEMS; it++) {
+            const int item = threadIdx.x + it * DECODE_THREADS;
+            if (item >= G * VECS) break;
+            const int g = item / VECS, vec = item % VECS;
+            const float alpha = alpha_s[g];
+#pragma unroll
+            for (int e = 0; e < 8; e++) acc[it][e] *= alpha;
+            for (int j = 0; j < DECODE_TILE; j++) {
+                const float pj = s_s[g * DECODE_TILE + j];
+                float v8[8];
+                mixc_load8(v8, v_s + j * HD + vec * 8);
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc[it][e] += pj * v8[e];
+            }
+        }
+        __syncthreads();   /* the next tile overwrites k_s, v_s, s_s */
+    }
+#pragma unroll
+    for (int it = 0; it < ITEMS; it++) {
+        const int item = threadIdx.x + it * DECODE_THREADS;
+        if (item >= G * VECS) break;
+        const int g = item / VECS, vec = item % VECS;
+        const size_t row = ((size_t)b * HEADS + (size_t)kvh * G + g) * nsplit + split;
+        float *o = p.o_part + row * HD + vec * 8;
+#pragma unroll
+        for (int e = 0; e < 8; e++) o[e] = acc[it][e];
+        if (vec == 0) {
+            p.ml_part[row * 2] = m_s[g];
+            p.ml_part[row * 2 + 1] = l_s[g];
+        }
+    }
+}
+
+/* out = sum_s o_s * 2^(m_s - M) / sum_s l_s * 2^(m_s - M), M = max_s m_s. Block: HD threads. */
+template <class T, int HD>
+__device__ __forceinline__ void attn_decode_reduce_kernel(const DecodeReduceParams &p) {
+    const int h = blockIdx.x, b = blockIdx.y;
+    if (b >= p.batch || h >= p.heads) return;
+    const size_t row0 = ((size_t)b * p.heads + h) * p.nsplit;
+    float m_max = -INFINITY;
+    for (int s = 0; s < p.nsplit; s++) m_max = fmaxf(m_max, p.ml_part[(row0 + s) * 2]);
+    for (int d = threadIdx.x; d < HD; d += blockDim.x) {
+        float num = 0.0f, den = 0.0f;
+        for (int s = 0; s < p.nsplit; s++) {
+            const float m = p.ml_part[(row0 + s) * 2], l = p.ml_part[(row0 + s) * 2 + 1];
+            if (l == 0.0f) continue;   /* an empty split: m = -inf */
+            const float w = exp2f(m - m_max);
+            num += p.o_part[(row0 + s) * HD + d] * w;
+            den += l * w;
+        }
+        static_cast<T *>(p.out)[((size_t)b * p.heads + h) * HD + d] =
+            MixcElem<T>::from_float(den > 0.0f ? num / den : 0.0f);
+    }
+}
+
+#endif /* MIXC_DECODE_CUH */

@@ -1,0 +1,232 @@
+/* prefill.cuh — prefill attention, the FlashAttention-2 algorithm (Dao, arXiv 2307.08691).
+ *
+ * Grid [ceil(max_chunk / PREFILL_BM), HEADS, batch], block PREFILL_THREADS (4 warps). A block owns
+ * PREFILL_BM = 64 queries of one query head of one sequence; each warp owns 16 query rows. K/V tiles
+ * of BN keys go through shared memory (cp.async, double-buffered); S = Q K^T and O += P V run on tensor cores
+ * (mma.m16n8k16, fragments loaded with ldmatrix), softmax statistics stay in fp32 registers
+ * (online softmax in log2 units), and P is re-packed from the S accumulators straight into the A
+ * fragments of the second mma, never touching shared memory.
+ *
+ * Masks (absolute positions): query i sees keys j with j <= i and, for WINDOW = W > 0, j > i - W.
+ * Key tiles entirely outside every row's range are never loaded (whole-tile skipping: a window-W
+ * layer does O(L * W) work); only tiles crossing a boundary are masked element by element.
+ * Keys live in the cache of the owning layer: key j of sequence b in slot j % CAP.
+ * Partial tiles (chunk lengths that are not multiples of the tile) are zero-filled and masked.
+ * GQA: query head h reads KV head h / G.
+ *
+ * Shared memory rows are XOR-swizzled in 16-byte chunks (chunk c of row r is stored at c ^ (r % 8)),
+ * so the 8 row addresses of every ldmatrix hit 8 different bank groups. Needs HD % 64 == 0.
+ */
+#ifndef MIXC_PREFILL_CUH
+#define MIXC_PREFILL_CUH
+
+#include "mixc_arch.cuh"
+
+#define PREFILL_THREADS 128
+#define PREFILL_BM 64
+/* Keys per tile: 64, or 32 at HD > 128 to keep the O accumulators and S in registers. */
+#define PREFILL_BN(HD) ((HD) <= 128 ? 64 : 32)
+/* The Q tile and two stages of K and V tiles. */
+#define PREFILL_SMEM_BYTES(HD, ESIZE) ((PREFILL_BM + 4 * PREFILL_BN(HD)) * (HD) * (ESIZE))
+
+struct PrefillParams {
+    const void *q;                  /* [rows, HEADS, HD], RoPE applied; packed over sequences */
+    void *out;                      /* [rows, HEADS, HD] */
+    const void *k_cache, *v_cache;  /* [batch, CAP, KV_HEADS, HD]; this chunk already appended */
+    const int *q_start;             /* [batch] first row of sequence b in q / out */
+    const int *q_len;               /* [batch] tokens of sequence b in this chunk */
+    const int *pos0;                /* [batch] absolute position of its first token */
+    float scale;                    /* softmax scale, e.g. 1/sqrt(HD) */
+    int batch;
+};
+
+/* Element offset of (row, col) in a swizzled [rows][HD] tile; col is a multiple of 8. */
+template <int HD> __device__ __forceinline__ int swz(int row, int col) {
+    return row * HD + ((((col >> 3) ^ (row & 7))) << 3);
+}
+
+/* Copies rows of a tile into shared memory, 16 bytes per cp.async; row_src returns NULL for rows
+ * to zero-fill. */
+template <class T, int HD, int ROWS, class RowSrc>
+__device__ __forceinline__ void prefill_load(T *dst, RowSrc row_src) {
+    constexpr int VECS = HD / 8;
+    for (int i = threadIdx.x; i < ROWS * VECS; i += PREFILL_THREADS) {
+        const int r = i / VECS, c = i % VECS;
+        const T *src = row_src(r);
+        T *d = dst + swz<HD>(r, c * 8);
+        if (src)
+            cp_async_16(d, src + c * 8);
+        else
+            *reinterpret_cast<uint4 *>(d) = make_uint4(0, 0, 0, 0);
+    }
+}
+
+template <class T, int HD, int BN>
+__device__ __forceinline__ void prefill_scores(float s[BN / 8][4], const T *q_s, const T *k_s,
+                                               int warp, int lane) {
+#pragma unroll
+    for (int nb = 0; nb < BN / 8; nb++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) s[nb][i] = 0.0f;
+    const int j = lane / 8;
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++) {
+        uint32_t a[4];
+        ldmatrix_x4(a, q_s + swz<HD>(warp * 16 + lane % 8 + (j & 1) * 8, kk * 16 + (j >> 1) * 8));
+#pragma unroll
+        for (int np = 0; np < BN / 16; np++) {
+            uint32_t b[4];
+            ldmatrix_x4(b, k_s + swz<HD>(np * 16 + lane % 8 + (j >> 1) * 8, kk * 16 + (j & 1) * 8));
+            MixcElem<T>::mma(s[2 * np], a, b, s[2 * np]);
+            MixcElem<T>::mma(s[2 * np + 1], a, b + 2, s[2 * np + 1]);
+        }
+    }
+}
+
+/* O += P V for one key tile; P comes from the S accumulators. */
+template <class T, int HD, int BN>
+__device__ __forceinline__ void prefill_pv(float o[HD / 8][4], const float s[BN / 8][4], const T *v_s,
+                                           int lane) {
+    const int j = lane / 8;
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++) {
+        uint32_t a[4];
+        a[0] = MixcElem<T>::pack2(s[2 * kk][0], s[2 * kk][1]);
+        a[1] = MixcElem<T>::pack2(s[2 * kk][2], s[2 * kk][3]);
+        a[2] = MixcElem<T>::pack2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        a[3] = MixcElem<T>::pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+        for (int dp = 0; dp < HD / 16; dp++) {
+            uint32_t b[4];
+            ldmatrix_x4_trans(b, v_s + swz<HD>(kk * 16 + lane % 8 + (j & 1) * 8, dp * 16 + (j >> 1) * 8));
+            MixcElem<T>::mma(o[2 * dp], a, b, o[2 * dp]);
+            MixcElem<T>::mma(o[2 * dp + 1], a, b + 2, o[2 * dp + 1]);
+        }
+    }
+}
+
+/* Online softmax over one tile for this thread's two rows (r = 0: row lane/4, r = 1: +8):
+ * masks, updates m and l, rescales O, and turns s into probabilities. */
+template <int HD, int BN, long long WINDOW>
+__device__ __forceinline__ void prefill_softmax(float s[BN / 8][4], float o[HD / 8][4], float m[2],
+                                                float l[2], bool need_mask, long long qpos0,
+                                                long long kpos0, float scale_log2, int lane) {
+#pragma unroll
+    for (int nb = 0; nb < BN / 8; nb++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float v = s[nb][i] * scale_log2;
+            if (need_mask) {
+                const long long qp = qpos0 + lane / 4 + (i >= 2 ? 8 : 0);
+                const long long kp = kpos0 + nb * 8 + (lane % 4) * 2 + (i & 1);
+                if (kp > qp || (WINDOW > 0 && kp <= qp - WINDOW)) v = -INFINITY;
+            }
+            s[nb][i] = v;
+        }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float mt = -INFINITY;
+#pragma unroll
+        for (int nb = 0; nb < BN / 8; nb++) mt = fmaxf(mt, fmaxf(s[nb][2 * r], s[nb][2 * r + 1]));
+        mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 1));
+        mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 2));
+        const float m_new = fmaxf(m[r], mt);
+        /* m_new = -inf while every key so far is masked for this row: p = 0, alpha = 1. */
+        const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+        const float alpha = exp2f(m[r] - m_use);
+        float sum = 0.0f;
+#pragma unroll
+        for (int nb = 0; nb < BN / 8; nb++) {
+            s[nb][2 * r] = exp2f(s[nb][2 * r] - m_use);
+            s[nb][2 * r + 1] = exp2f(s[nb][2 * r + 1] - m_use);
+            sum += s[nb][2 * r] + s[nb][2 * r + 1];
+        }
+        l[r] = l[r] * alpha + sum;   /* this thread's columns only; summed over the quad at the end */
+        m[r] = m_new;
+#pragma unroll
+        for (int db = 0; db < HD / 8; db++) {
+            o[db][2 * r] *= alpha;
+            o[db][2 * r + 1] *= alpha;
+        }
+    }
+}
+
+template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP>
+__device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p) {
+    constexpr int BN = PREFILL_BN(HD);
+    constexpr int HEADS = KV_HEADS * G;
+    MIXC_DYNAMIC_SMEM(T, mixc_prefill_smem);   /* a distinct name: extern arrays alias */
+    T *q_s = mixc_prefill_smem, *kv_s = q_s + PREFILL_BM * HD;   /* Q | K0 V0 | K1 V1 */
+
+    const int h = blockIdx.y, b = blockIdx.z, m0 = blockIdx.x * PREFILL_BM;
+    if (b >= p.batch) return;
+    const int qlen = p.q_len[b];
+    if (m0 >= qlen) return;   /* the whole block leaves together, before any barrier */
+    const int kvh = h / G, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const long long qlo = (long long)p.pos0[b] + m0;                     /* first query position */
+    const long long qhi = (long long)p.pos0[b] + min(m0 + PREFILL_BM, qlen) - 1;
+    const long long kmin = WINDOW > 0 && qlo - WINDOW + 1 > 0 ? qlo - WINDOW + 1 : 0;
+
+    const T *q = static_cast<const T *>(p.q) + ((size_t)(p.q_start[b] + m0) * HEADS + h) * HD;
+    prefill_load<T, HD, PREFILL_BM>(q_s, [&](int r) -> const T * {
+        return m0 + r < qlen ? q + (size_t)r * HEADS * HD : nullptr;
+    });
+    const size_t seq_off = (size_t)b * CAP * KV_HEADS * HD + (size_t)kvh * HD;
+    const T *k_base = static_cast<const T *>(p.k_cache) + seq_off;
+    const T *v_base = static_cast<const T *>(p.v_cache) + seq_off;
+
+    float o[HD / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int db = 0; db < HD / 8; db++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) o[db][i] = 0.0f;
+    const float scale_log2 = p.scale * MIXC_LOG2E;
+
+    /* Issues the copies of the key tile starting at n0 into stage `stage` (one cp.async group). */
+    auto issue = [&](long long n0, int stage) {
+        auto key_row = [&](const T *base) {
+            return [=](int r) -> const T * {
+                const long long kp = n0 + r;
+                return kp >= kmin && kp <= qhi ? base + (size_t)(kp % CAP) * KV_HEADS * HD : nullptr;
+            };
+        };
+        prefill_load<T, HD, BN>(kv_s + stage * 2 * BN * HD, key_row(k_base));
+        prefill_load<T, HD, BN>(kv_s + stage * 2 * BN * HD + BN * HD, key_row(v_base));
+        cp_async_commit();
+    };
+    /* Double buffering: tile i + 1 is copied while tile i is computed. The only wait is "all
+     * groups", so tile i + 1 is issued right after the wait for tile i. */
+    const long long n_first = kmin / BN * BN;
+    issue(n_first, 0);   /* the same group as Q's copies */
+    int stage = 0;
+    for (long long n0 = n_first; n0 <= qhi; n0 += BN, stage ^= 1) {
+        cp_async_wait_all();
+        __syncthreads();   /* tile n0 visible to all; everyone is done with the other stage */
+        if (n0 + BN <= qhi) issue(n0 + BN, stage ^ 1);
+        const T *k_s = kv_s + stage * 2 * BN * HD, *v_s = k_s + BN * HD;
+        float s[BN / 8][4];
+        prefill_scores<T, HD, BN>(s, q_s, k_s, warp, lane);
+        /* Element masks only where the tile crosses the diagonal or the window's lower edge. */
+        const bool need_mask = n0 + BN - 1 > qlo || (WINDOW > 0 && n0 <= qhi - WINDOW);
+        prefill_softmax<HD, BN, WINDOW>(s, o, m, l, need_mask, qlo + warp * 16, n0, scale_log2, lane);
+        prefill_pv<T, HD, BN>(o, s, v_s, lane);
+    }
+
+    T *out = static_cast<T *>(p.out) + ((size_t)(p.q_start[b] + m0) * HEADS + h) * HD;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float lsum = l[r];
+        lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
+        lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
+        const int row = warp * 16 + lane / 4 + r * 8;
+        if (m0 + row >= qlen) continue;
+        const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
+        T *orow = out + (size_t)row * HEADS * HD;
+#pragma unroll
+        for (int db = 0; db < HD / 8; db++)
+            *reinterpret_cast<uint32_t *>(orow + db * 8 + (lane % 4) * 2) =
+                MixcElem<T>::pack2(o[db][2 * r] * inv, o[db][2 * r + 1] * inv);
+    }
+}
+
+#endif /* MIXC_PREFILL_CUH */

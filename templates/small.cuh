@@ -1,0 +1,102 @@
+/* small.cuh — the element-wise and per-row kernels around attention: RMSNorm, the SiLU-gated MLP
+ * activation, the residual add and the embedding gather. All arithmetic in fp32; inputs and outputs
+ * in the model dtype T. Sizes are template constants baked in by the generator.
+ */
+#ifndef MIXC_SMALL_CUH
+#define MIXC_SMALL_CUH
+
+#include "mixc_arch.cuh"
+
+#define MIXC_SMALL_THREADS 256
+
+/* out[t][i] = x[t][i] / sqrt(mean_i(x[t][i]^2) + eps) * w[i].  Grid: [tokens], block: 256. */
+struct RmsNormParams {
+    const void *x;       /* [tokens, HIDDEN] */
+    const void *weight;  /* [HIDDEN] */
+    void *out;           /* [tokens, HIDDEN]; may alias x */
+    int tokens;
+};
+
+__device__ __forceinline__ float mixc_block_sum(float v, float *scratch /* [32] */) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nwarps = blockDim.x / 32;
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float total = 0.0f;
+    for (int w = 0; w < nwarps; w++) total += scratch[w];   /* same order in every thread */
+    __syncthreads();                                         /* scratch reusable afterwards */
+    return total;
+}
+
+template <class T, int HIDDEN>
+__device__ __forceinline__ void rmsnorm_kernel(const RmsNormParams &p, float eps) {
+    __shared__ float scratch[32];
+    const int t = blockIdx.x;
+    if (t >= p.tokens) return;
+    const T *x = static_cast<const T *>(p.x) + (size_t)t * HIDDEN;
+    const T *w = static_cast<const T *>(p.weight);
+    T *out = static_cast<T *>(p.out) + (size_t)t * HIDDEN;
+    float sq = 0.0f;
+    for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x) {
+        float v = mixc_to_float(x[i]);
+        sq += v * v;
+    }
+    const float inv = rsqrtf(mixc_block_sum(sq, scratch) / (float)HIDDEN + eps);
+    for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x)
+        out[i] = MixcElem<T>::from_float(mixc_to_float(x[i]) * inv * mixc_to_float(w[i]));
+}
+
+/* out[i] = silu(gate[i]) * up[i] = gate / (1 + exp(-gate)) * up over n = tokens * FFN elements.
+ * Grid: [ceil(n / 256)], block: 256. */
+struct SiluMulParams {
+    const void *gate, *up;  /* [tokens, FFN] each */
+    void *out;              /* [tokens, FFN]; may alias gate or up */
+    long long n;
+};
+
+template <class T> __device__ __forceinline__ void silu_mul_kernel(const SiluMulParams &p) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= p.n) return;
+    const float g = mixc_to_float(static_cast<const T *>(p.gate)[i]);
+    const float u = mixc_to_float(static_cast<const T *>(p.up)[i]);
+    static_cast<T *>(p.out)[i] = MixcElem<T>::from_float(g / (1.0f + __expf(-g)) * u);
+}
+
+/* out[i] = a[i] + b[i] in fp32, rounded once. Grid: [ceil(n / 256)], block: 256. */
+struct AddParams {
+    const void *a, *b;
+    void *out;              /* may alias a or b */
+    long long n;
+};
+
+template <class T> __device__ __forceinline__ void residual_add_kernel(const AddParams &p) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= p.n) return;
+    const float s = mixc_to_float(static_cast<const T *>(p.a)[i]) +
+                    mixc_to_float(static_cast<const T *>(p.b)[i]);
+    static_cast<T *>(p.out)[i] = MixcElem<T>::from_float(s);
+}
+
+/* out[t][:] = table[ids[t]][:]; an id outside [0, VOCAB) gives a zero row (never a wild read).
+ * Grid: [tokens], block: 256. */
+struct EmbedParams {
+    const int *ids;         /* [tokens] */
+    const void *table;      /* [VOCAB, HIDDEN] */
+    void *out;              /* [tokens, HIDDEN] */
+    int tokens;
+};
+
+template <class T, int HIDDEN, long long VOCAB>
+__device__ __forceinline__ void embed_kernel(const EmbedParams &p) {
+    const int t = blockIdx.x;
+    if (t >= p.tokens) return;
+    const int id = p.ids[t];
+    T *out = static_cast<T *>(p.out) + (size_t)t * HIDDEN;
+    const bool ok = id >= 0 && (long long)id < VOCAB;
+    const T *row = static_cast<const T *>(p.table) + (size_t)(ok ? id : 0) * HIDDEN;
+    for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x)
+        out[i] = ok ? row[i] : MixcElem<T>::from_float(0.0f);
+}
+
+#endif /* MIXC_SMALL_CUH */

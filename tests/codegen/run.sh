@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# `mixc emit`: command line, golden kernel names and layer mapping, manifest consistency, and a
+# compile of the emitted kernels with nvcc for sm_80 and sm_90 asserting zero spills (ptxas -v).
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+MIXC=${MIXC:-$BUILD/mixc}
+CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+NVCC=$CUDA_HOME/bin/nvcc
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+rc=0
+pass() { echo "PASS codegen/$1"; }
+fail() { echo "FAIL codegen/$1"; shift; [ $# -gt 0 ] && printf '  %s\n' "$@"; rc=1; }
+check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
+
+# ---------------------------------------------------------------- command line
+out=$("$MIXC" emit --help 2>&1); st=$?
+check help test $st -eq 0 -a -n "$(grep -e '--resources' <<<"$out")"
+
+usage_case() {   # name, args...: exit 2 and a message on stderr
+  local name=$1; shift
+  "$MIXC" emit "$@" >"$tmp/out" 2>"$tmp/err"; local st=$?
+  if [ $st -eq 2 ] && [ -s "$tmp/err" ] && [ ! -s "$tmp/out" ]; then pass "usage-$name"
+  else fail "usage-$name" "exit $st" "$(cat "$tmp/err")"; fi
+}
+usage_case no-args
+usage_case no-output examples/mistral-7b.mix
+usage_case unknown-option examples/mistral-7b.mix -o "$tmp/u" --frobnicate
+usage_case bad-arch examples/mistral-7b.mix -o "$tmp/u" --arch sm_75
+usage_case bad-context examples/mistral-7b.mix -o "$tmp/u" --context 12Q
+usage_case zero-chunk examples/mistral-7b.mix -o "$tmp/u" --chunk 0
+usage_case two-inputs examples/mistral-7b.mix examples/swa.mix -o "$tmp/u"
+usage_case missing-value examples/mistral-7b.mix -o
+
+input_error() {  # name, expected stderr substring, args...: exit 1, nothing written
+  local name=$1 want=$2; shift 2
+  rm -rf "$tmp/e"; mkdir "$tmp/e"
+  "$MIXC" emit "$@" -o "$tmp/e" >"$tmp/out" 2>"$tmp/err"; local st=$?
+  if [ $st -eq 1 ] && grep -qF -- "$want" "$tmp/err" && [ -z "$(ls -A "$tmp/e")" ]; then
+    pass "error-$name"
+  else fail "error-$name" "exit $st, files: $(ls -A "$tmp/e")" "$(cat "$tmp/err")"; fi
+}
+input_error missing-file "no-such.mix" "$tmp/no-such.mix"
+input_error int8-kv "kv_dtype int8 is not supported by the kernels" examples/character-ai.mix
+printf 'model "x" {\n layers = 1\n hidden = 96\n heads = 1\n ffn = 8\n vocab = 8\n}\ndefault : global\n' \
+  >"$tmp/hd96.mix"
+input_error head-dim-96 "head_dim 96 is not supported" "$tmp/hd96.mix"
+printf 'model "x" {\n layers = 1\n hidden = 128\n heads = 128\n kv_heads = 1\n head_dim = 256\n ffn = 8\n vocab = 8\n}\ndefault : global\n' \
+  >"$tmp/g128.mix"
+input_error group-too-large "GQA group 128 at head_dim 256 is too large" "$tmp/g128.mix"
+printf 'model "x" {\n layers = 1\n hidden = 10\n heads = 1\n ffn = 8\n vocab = 8\n}\ndefault : global\n' \
+  >"$tmp/bad.mix"
+printf 'layer 7 : global\n' >>"$tmp/bad.mix"
+input_error check-errors "error:" "$tmp/bad.mix"
+
+# -o naming an existing regular file: cannot write, nothing left behind.
+: >"$tmp/file"
+"$MIXC" emit examples/mistral-7b.mix -o "$tmp/file" >/dev/null 2>"$tmp/err"; st=$?
+check output-not-a-dir test $st -eq 1 -a -s "$tmp/err" -a ! -s "$tmp/file"
+
+# ---------------------------------------------------------------- golden names and mapping
+# One line per kernel: name, block, grid, dynamic smem; then one line per layer: its kernels.
+summary() {
+  jq -r '(.kernels[] | "kernel \(.name) block=\(.block[0]) grid=\(.grid|map(tostring)|join(","))"
+            + " smem=\(.dynamic_smem) optin=\(.smem_optin)" + (if .splits then " splits=\(.splits)" else "" end)),
+         (.caches[] | "cache \(.id) owner=\(.owner) capacity=\(.capacity) ring=\(.ring)"),
+         (.layers[] | "layer \(.index) w=\(.window) cache=\(.cache) owner=\(.owner) \(.rope) \(.prefill)"
+            + " \(.decode) \(.decode_reduce)")' "$1"
+}
+for g in tests/codegen/golden/*.txt; do
+  base=$(basename "$g" .txt)            # e.g. gemma3-27b or kt-a
+  src=$(sed -n 's/^# source: //p' "$g"); args=$(sed -n 's/^# args: //p' "$g")
+  # shellcheck disable=SC2086
+  if "$MIXC" emit "$src" -o "$tmp/g-$base" $args 2>"$tmp/err"; then
+    summary "$tmp/g-$base/manifest.json" >"$tmp/g-$base.txt"
+    if diff <(grep -v '^#' "$g") "$tmp/g-$base.txt" >"$tmp/diff"; then pass "golden-$base"
+    else fail "golden-$base" "$(head -20 "$tmp/diff")"; fi
+  else fail "golden-$base" "$(cat "$tmp/err")"; fi
+done
+
+# ---------------------------------------------------------------- manifest vs kernels.cu, all examples
+consistent() {   # every manifest kernel defined exactly once, every layer's kernels in the list
+  local d=$1 name n
+  for name in $(jq -r '.kernels[].name' "$d/manifest.json"); do
+    n=$(grep -c "^extern \"C\" __global__ void __launch_bounds__([0-9]*) $name(" "$d/kernels.cu")
+    [ "$n" -eq 1 ] || { echo "  $name defined $n times"; return 1; }
+    grep -q "^MIXC_EMU_ENTRY($name, " "$d/kernels.cu" || { echo "  $name: no MIXC_EMU_ENTRY"; return 1; }
+  done
+  [ "$(jq -r '.kernels[].name' "$d/manifest.json" | sort | uniq -d)" = "" ] || return 1
+  jq -e '(.kernels | map(.name)) as $k | all(.layers[]; . as $l
+           | [$l.rope, $l.prefill, $l.decode, $l.decode_reduce] | all(. as $n | $k | index($n)))
+         and (.layers | length) > 0' "$d/manifest.json" >/dev/null || return 1
+  # No #include of our own headers may remain: kernels.cu must compile alone.
+  ! grep -q '^#include "' "$d/kernels.cu"
+}
+for ex in examples/*.mix; do
+  base=$(basename "$ex" .mix)
+  if "$MIXC" emit "$ex" -o "$tmp/ex-$base" 2>"$tmp/err"; then
+    check "consistent-$base" consistent "$tmp/ex-$base"
+  elif grep -q 'is not supported by the kernels' "$tmp/err"; then
+    pass "consistent-$base (unsupported: $(sed 's/.*: //' "$tmp/err"))"
+  else fail "consistent-$base" "$(cat "$tmp/err")"; fi
+done
+
+# Deterministic output, and --context/--chunk change the ring capacities as plan_cache_tokens says.
+"$MIXC" emit examples/gemma3-27b.mix -o "$tmp/d1" && "$MIXC" emit examples/gemma3-27b.mix -o "$tmp/d2"
+check deterministic cmp -s "$tmp/d1/kernels.cu" "$tmp/d2/kernels.cu"
+"$MIXC" emit examples/gemma3-27b.mix -o "$tmp/c" --context 4K --chunk 256 >/dev/null
+check context-chunk test "$(jq -c '[.caches[].capacity] | unique' "$tmp/c/manifest.json")" = '[1279,4096]'
+
+# ---------------------------------------------------------------- nvcc: zero spills, smem in limits
+ptxas_clean() {  # ptxas -v log: every entry function reports 0 spill bytes, static smem <= 48 KiB
+  local log=$1 n_fn n_zero
+  n_fn=$(grep -c 'Compiling entry function' "$log")
+  n_zero=$(grep -c ' 0 bytes spill stores, 0 bytes spill loads' "$log")
+  if [ "$n_fn" -eq 0 ] || [ "$n_fn" -ne "$n_zero" ]; then
+    echo "  $((n_fn - n_zero)) of $n_fn functions spill:"; grep 'bytes spill' "$log" | grep -v ' 0 bytes spill stores, 0 bytes spill loads' | head -5
+    return 1
+  fi
+  ! grep -oE 'Used [0-9]+ registers.* [0-9]+ bytes smem' "$log" | awk '{ if ($(NF-2) > 49152) bad=1 } END { exit !bad }'
+}
+# The checker itself must catch a spill (a synthetic log).
+printf "ptxas info    : Compiling entry function 'a' for 'sm_90'\n    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads\nptxas info    : Compiling entry function 'b' for 'sm_90'\n    8 bytes stack frame, 8 bytes spill stores, 8 bytes spill loads\n" >"$tmp/fake.log"
+check ptxas-log-checker eval '! ptxas_clean "$tmp/fake.log" >/dev/null'
+
+nvcc_clean() {   # arch, kernels.cu
+  local log=$tmp/ptxas-$(basename "$(dirname "$2")")-$1.log
+  "$NVCC" -cubin -arch="$1" -Xptxas -v -o "$log.cubin" "$2" >"$log" 2>&1 || { tail -20 "$log"; return 1; }
+  ptxas_clean "$log"
+}
+# Distinct variants of four layouts (head_dim 64/128/256/192, groups 4/1/8/2, bf16 and fp16), each
+# compiled once per arch; the compiles run two at a time.
+if [ -x "$NVCC" ]; then
+  jobs_list=()
+  for lay in tests/kernels/kt-a.mix tests/kernels/kt-b.mix tests/kernels/kt-c.mix tests/kernels/kt-d.mix; do
+    base=$(basename "$lay" .mix)
+    "$MIXC" emit "$lay" -o "$tmp/n-$base" >/dev/null || { fail "nvcc-$base" "emit failed"; continue; }
+    for arch in sm_80 sm_90; do jobs_list+=("$base $arch"); done
+  done
+  for ((i = 0; i < ${#jobs_list[@]}; i += 2)); do
+    for j in $i $((i + 1)); do
+      [ $j -lt ${#jobs_list[@]} ] || continue
+      set -- ${jobs_list[$j]}
+      ( nvcc_clean "$2" "$tmp/n-$1/kernels.cu" >"$tmp/nv-$1-$2.out" 2>&1; echo $? >"$tmp/nv-$1-$2.rc" ) &
+    done
+    wait
+  done
+  for job in "${jobs_list[@]}"; do
+    set -- $job
+    if [ "$(cat "$tmp/nv-$1-$2.rc")" = 0 ]; then pass "nvcc-$1-$2"
+    else fail "nvcc-$1-$2" "$(cat "$tmp/nv-$1-$2.out")"; fi
+  done
+else
+  echo "SKIP codegen/nvcc (no $NVCC)"
+fi
+
+# ---------------------------------------------------------------- --resources through NVRTC (JIT)
+out=$(MIXC_CACHE_DIR="$tmp/cache" "$MIXC" emit tests/kernels/kt-a.mix -o "$tmp/r" --resources --arch sm_80 2>"$tmp/err"); st=$?
+check resources test $st -eq 0 -a -n "$(grep attn_prefill_hd64_g4_w5_cap74_bf16 <<<"$out")"
+
+exit $rc
