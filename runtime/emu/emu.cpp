@@ -1,0 +1,838 @@
+/* emu.cpp — the CUDA-on-CPU emulator: fibers, scheduler, barriers, warp collectives, launcher.
+ *
+ * One translation unit on purpose: a program linked with libmixcemu.a and -rdynamic then exports
+ * every emulator symbol as soon as it references one, which an emulated kernels.so needs.
+ *
+ * Execution model. Every thread of a block is a fiber with its own mmap'ed stack (guard page
+ * below). The scheduler (on the launching thread's own stack) sweeps the block's fibers in thread
+ * order and runs each ready one until it blocks: at __syncthreads, at a warp collective whose lanes
+ * have not all arrived, or at exit. When a sweep finds nothing ready, either every live thread waits
+ * at the same __syncthreads (released), every thread exited (the block is done), or the block is
+ * stuck, which is reported as an error naming who waits where. A warp collective completes in the
+ * context of its last arriving lane, which reads the other lanes' inputs and writes their outputs
+ * directly (their stacks are intact while they wait) and marks them ready.
+ *
+ * Context switches are a hand-written x86-64 routine (callee-saved registers, MXCSR and the x87
+ * control word), about a hundred times cheaper than swapcontext's sigprocmask system call. Under
+ * AddressSanitizer every switch is announced with __sanitizer_{start,finish}_switch_fiber.
+ */
+#include "mixc_emu.h"
+
+#include <dlfcn.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define MIXC_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MIXC_EMU_ASAN 1
+#endif
+#endif
+#ifndef MIXC_EMU_ASAN
+#define MIXC_EMU_ASAN 0
+#endif
+#if MIXC_EMU_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+#if !defined(__x86_64__)
+#error "the mixc emulator's context switch is written for x86-64"
+#endif
+
+__thread mixc_emu::ThreadView *mixc_emu_tv;
+__thread mixc_emu::BlockView mixc_emu_bv;
+
+/* ------------------------------------------------------------------ context switch */
+extern "C" void mixc_emu_ctx_switch(void **save_sp, void *to_sp);
+extern "C" void mixc_emu_ctx_start(void);
+
+/* Saves the callee-saved state on the current stack, stores the stack pointer in *save_sp, and
+ * resumes the context whose stack pointer is to_sp. A new context starts in mixc_emu_ctx_start
+ * with r12 = argument and r13 = function. */
+asm(R"(
+    .pushsection .text
+    .p2align 4
+    .globl mixc_emu_ctx_switch
+    .hidden mixc_emu_ctx_switch
+    .type mixc_emu_ctx_switch,@function
+mixc_emu_ctx_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size mixc_emu_ctx_switch, .-mixc_emu_ctx_switch
+
+    .p2align 4
+    .globl mixc_emu_ctx_start
+    .hidden mixc_emu_ctx_start
+    .type mixc_emu_ctx_start,@function
+mixc_emu_ctx_start:
+    .cfi_startproc
+    .cfi_undefined rip
+    movq %r12, %rdi
+    xorl %ebp, %ebp
+    andq $-16, %rsp
+    callq *%r13
+    ud2
+    .cfi_endproc
+    .size mixc_emu_ctx_start, .-mixc_emu_ctx_start
+    .popsection
+)");
+
+namespace {
+
+using mixc_emu::ShflMode;
+using mixc_emu::VoteMode;
+
+enum class St : uint8_t { Ready, Barrier, Warp, Done };
+enum class Coll : uint8_t { None, Syncwarp, Shfl, Vote, Mma, Ldmatrix };
+
+/* The inputs a lane brings to a warp collective; pointers point into the lane's own stack. */
+struct LaneIn {
+    uint64_t bits;           /* shfl value */
+    int mode, arg, width;    /* shfl mode/lane/width; vote mode */
+    int pred;                /* vote */
+    int variant;             /* mma: bf16?; ldmatrix: nmat*2 + trans. Must agree across lanes */
+    const uint32_t *a, *b;   /* mma */
+    const float *c;
+    float *d;
+    const void *row;         /* ldmatrix: this lane's row address */
+    uint32_t *r;             /* ldmatrix: destination registers */
+};
+
+struct Fiber {
+    void *sp = nullptr;
+    char *map = nullptr;      /* mmap'ed region: guard page + stack */
+    size_t map_size = 0;
+    char *stack = nullptr;    /* lowest usable stack address */
+    size_t stack_size = 0;
+    bool dirty = false;       /* abandoned mid-kernel: its ASan stack shadow may be poisoned */
+    mixc_emu::ThreadView view{};
+    St st = St::Done;
+    Coll coll = Coll::None;
+    unsigned mask = 0;
+    const char *name = "";    /* what it waits at, for messages */
+    const char *file = "";
+    int line = 0;
+    LaneIn in{};
+    uint64_t result = 0;
+    void *asan_fake = nullptr;
+};
+
+struct Warp {
+    unsigned arrived; /* lanes waiting at a collective */
+    unsigned present; /* lanes that exist (a block's last warp may be partial) */
+};
+
+struct Engine {
+    std::vector<Fiber> fibers;
+    std::vector<Warp> warps;
+    size_t stack_size = 0; /* 0 = default / environment */
+    int reverse = -1;      /* -1 = environment */
+    void *sched_sp = nullptr;
+    Fiber *cur = nullptr;
+    MixcEmuEntry entry = nullptr;
+    const void *params = nullptr;
+    bool failed = false;
+    std::string err;
+    const void *main_bottom = nullptr; /* the scheduler's stack, for ASan */
+    size_t main_size = 0;
+    MixcEmuStats stats{};
+
+    ~Engine() { release_stacks(); }
+    void release_stacks() {
+        for (Fiber &f : fibers)
+            if (f.map) munmap(f.map, f.map_size);
+        fibers.clear();
+        fibers.shrink_to_fit();
+    }
+};
+
+/* The calling OS thread's engine. A plain __thread pointer: a thread_local object would cost an
+ * initialisation check (__tls_init) on every access, measured at 11% of an attention kernel. */
+__thread Engine *engine_ptr;
+struct EngineOwner { /* deletes the engine when its thread exits */
+    Engine *e = nullptr;
+    ~EngineOwner() { delete e; }
+};
+thread_local EngineOwner engine_owner;
+
+Engine &engine() {
+    if (__builtin_expect(!engine_ptr, 0)) {
+        engine_ptr = new Engine();
+        engine_owner.e = engine_ptr;
+    }
+    return *engine_ptr;
+}
+/* Inside a launch the engine exists; the public entry points call engine() first. */
+#define E (*engine_ptr)
+
+const unsigned FULL = 0xffffffffu;
+const size_t MAX_DYNAMIC_SMEM = 232448; /* sm_90: 227 KiB per block */
+
+const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+std::string vformat(const char *fmt, va_list ap) {
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    return buf;
+}
+
+std::string format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string format(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    std::string s = vformat(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+std::string block_name() {
+    const uint3 b = mixc_emu_bv.bid;
+    return format("block (%u,%u,%u)", b.x, b.y, b.z);
+}
+
+/* ------------------------------------------------------------------ switching */
+void run_fiber(Fiber *f) {
+    E.cur = f;
+    mixc_emu_tv = &f->view;
+    E.stats.context_switches++;
+#if MIXC_EMU_ASAN
+    void *fake = nullptr;
+    __sanitizer_start_switch_fiber(&fake, f->stack, f->stack_size);
+#endif
+    mixc_emu_ctx_switch(&E.sched_sp, f->sp);
+#if MIXC_EMU_ASAN
+    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+    E.cur = nullptr;
+    mixc_emu_tv = nullptr;
+}
+
+void yield_to_scheduler(bool final) {
+    Fiber *f = E.cur;
+#if MIXC_EMU_ASAN
+    __sanitizer_start_switch_fiber(final ? nullptr : &f->asan_fake, E.main_bottom, E.main_size);
+#else
+    (void)final;
+#endif
+    mixc_emu_ctx_switch(&f->sp, E.sched_sp);
+#if MIXC_EMU_ASAN
+    __sanitizer_finish_switch_fiber(f->asan_fake, &E.main_bottom, &E.main_size);
+#endif
+}
+
+void fiber_main(Fiber *f) {
+#if MIXC_EMU_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &E.main_bottom, &E.main_size);
+#endif
+    E.entry(E.params);
+    f->st = St::Done;
+    yield_to_scheduler(true);
+    abort(); /* a finished fiber is never resumed */
+}
+
+/* Ends the launch with an error raised by the current thread; never returns. The fiber is
+ * abandoned, so nothing owning heap memory may be alive on its stack: messages are formatted into
+ * plain char buffers here (a std::string argument would leak). */
+[[noreturn]] void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+[[noreturn]] void fail(const char *fmt, ...) {
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    Fiber *f = engine_ptr ? E.cur : nullptr;
+    if (!f) {
+        fprintf(stderr, "mixc_emu: %s (outside a kernel launch)\n", what);
+        abort();
+    }
+    if (!E.failed) {
+        const uint3 t = f->view.tid;
+        char where[96];
+        snprintf(where, sizeof where, ", thread (%u,%u,%u): ", t.x, t.y, t.z);
+        E.err = block_name() + where + what;
+        E.failed = true;
+    }
+    f->dirty = true;
+    yield_to_scheduler(false);
+    abort(); /* the scheduler abandons a failed launch */
+}
+
+Fiber *current(const char *what) {
+    if (!engine_ptr || !E.cur) {
+        fprintf(stderr, "mixc_emu: %s called outside a kernel launch\n", what);
+        abort();
+    }
+    return E.cur;
+}
+
+/* ------------------------------------------------------------------ stacks */
+size_t page_size() {
+    static const size_t p = (size_t)sysconf(_SC_PAGESIZE);
+    return p;
+}
+
+size_t wanted_stack_size() {
+    size_t s = E.stack_size;
+    if (!s) {
+        const char *env = getenv("MIXC_EMU_STACK_KB");
+        long kb = env ? strtol(env, nullptr, 10) : 0;
+        s = kb > 0 ? (size_t)kb * 1024 : (MIXC_EMU_ASAN ? 256 * 1024 : 64 * 1024);
+    }
+    if (s < 16 * 1024) s = 16 * 1024;
+    return (s + page_size() - 1) / page_size() * page_size();
+}
+
+bool ensure_stack(Fiber &f, size_t size) {
+    if (f.map && f.stack_size == size) return true;
+    if (f.map) munmap(f.map, f.map_size);
+    f.map = nullptr;
+    size_t total = size + page_size();
+    void *m = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (m == MAP_FAILED) return false;
+    mprotect(m, page_size(), PROT_NONE); /* overflow faults instead of corrupting a neighbour */
+    f.map = (char *)m;
+    f.map_size = total;
+    f.stack = f.map + page_size();
+    f.stack_size = size;
+    f.dirty = false;
+    return true;
+}
+
+/* Lays out a first frame that mixc_emu_ctx_switch "returns" into mixc_emu_ctx_start. */
+void init_context(Fiber &f) {
+#if MIXC_EMU_ASAN
+    if (f.dirty) __asan_unpoison_memory_region(f.stack, f.stack_size);
+#endif
+    f.dirty = false;
+    uint32_t mxcsr;
+    uint16_t fcw;
+    asm volatile("stmxcsr %0" : "=m"(mxcsr));
+    asm volatile("fnstcw %0" : "=m"(fcw));
+    uint64_t *top = (uint64_t *)(f.stack + f.stack_size);
+    top[-1] = 0;
+    top[-2] = (uint64_t)(uintptr_t)&mixc_emu_ctx_start; /* return address */
+    top[-3] = 0;                                        /* rbp */
+    top[-4] = 0;                                        /* rbx */
+    top[-5] = (uint64_t)(uintptr_t)&f;                  /* r12: argument */
+    top[-6] = (uint64_t)(uintptr_t)&fiber_main;         /* r13: function */
+    top[-7] = 0;                                        /* r14 */
+    top[-8] = 0;                                        /* r15 */
+    top[-9] = (uint64_t)mxcsr | ((uint64_t)fcw << 32);
+    f.sp = &top[-9];
+}
+
+/* ------------------------------------------------------------------ stall diagnosis */
+std::string wait_desc(const Fiber &f) {
+    switch (f.st) {
+    case St::Done: return "exited";
+    case St::Ready: return "running";
+    case St::Barrier:
+    case St::Warp: return format("at %s (%s:%d)", f.name, base_name(f.file), f.line);
+    }
+    return "?";
+}
+
+/* "threads 0-31 at __syncthreads (k.cu:12), threads 32-63 exited": consecutive linear thread ids
+ * in the same state are merged into ranges. */
+std::string describe_threads(unsigned n) {
+    std::string out;
+    unsigned i = 0;
+    while (i < n) {
+        std::string d = wait_desc(E.fibers[i]);
+        unsigned j = i + 1;
+        while (j < n && wait_desc(E.fibers[j]) == d) j++;
+        if (!out.empty()) out += ", ";
+        out += j - i == 1 ? format("thread %u ", i) : format("threads %u-%u ", i, j - 1);
+        out += d;
+        i = j;
+        if (out.size() > 400) {
+            out += ", ...";
+            break;
+        }
+    }
+    return out;
+}
+
+enum class Stall { Released, BlockDone, Error };
+
+/* Called when no fiber is ready. */
+Stall resolve_stall(unsigned n) {
+    unsigned done = 0, barrier = 0, warp = 0;
+    const Fiber *first_barrier = nullptr;
+    bool same_site = true;
+    for (unsigned i = 0; i < n; i++) {
+        const Fiber &f = E.fibers[i];
+        if (f.st == St::Done) done++;
+        else if (f.st == St::Warp) warp++;
+        else if (f.st == St::Barrier) {
+            barrier++;
+            if (!first_barrier) first_barrier = &f;
+            else if (f.line != first_barrier->line || strcmp(f.file, first_barrier->file) != 0)
+                same_site = false;
+        }
+    }
+    if (done == n) return Stall::BlockDone;
+    if (barrier == n && same_site) {
+        for (unsigned i = 0; i < n; i++) E.fibers[i].st = St::Ready;
+        E.stats.barriers++;
+        return Stall::Released;
+    }
+    const char *kind = warp ? "warp collective deadlock" : "barrier divergence";
+    E.err = format("%s: %s: ", kind, block_name().c_str()) + describe_threads(n);
+    E.failed = true;
+    return Stall::Error;
+}
+
+bool run_block(unsigned n, bool reverse) {
+    for (;;) {
+        bool ran = false;
+        for (unsigned k = 0; k < n; k++) {
+            Fiber *f = &E.fibers[reverse ? n - 1 - k : k];
+            if (f->st != St::Ready) continue;
+            run_fiber(f);
+            ran = true;
+            if (E.failed) return false;
+        }
+        if (ran) continue;
+        switch (resolve_stall(n)) {
+        case Stall::Released: continue;
+        case Stall::BlockDone: return true;
+        case Stall::Error: return false;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ warp collectives */
+void lane_site(const Fiber &f, char *buf, size_t len) {
+    snprintf(buf, len, "lane %u at %s (%s:%d) with mask 0x%08x", f.view.lane, f.name, base_name(f.file),
+             f.line, f.mask);
+}
+
+float bf16_to_float(uint16_t h) { return mixc_emu::from_bits<float>((uint64_t)h << 16); }
+
+float fp16_to_float(uint16_t h) {
+    __half_raw raw;
+    raw.x = h;
+    return __half2float(__half(raw));
+}
+
+uint16_t half_of(uint32_t word, int hi) { return (uint16_t)(hi ? word >> 16 : word & 0xffffu); }
+
+/* mma.m16n8k16 .row.col: D = A (16x16) * B (16x8) + C, fragment layouts of the PTX ISA:
+ * groupID g = lane >> 2, tig q = lane & 3;
+ * A element i: row g (+8 if i & 2), col 2q + (i & 1) (+8 if i & 4);
+ * B element i: row 2q + (i & 1) (+8 if i & 2), col g;
+ * C/D element i: row g (+8 if i & 2), col 2q + (i & 1). */
+void complete_mma(Fiber *lanes) {
+    const bool bf16 = lanes[0].in.variant != 0;
+    float A[16][16], B[16][8], C[16][8];
+    for (unsigned t = 0; t < 32; t++) {
+        const LaneIn &in = lanes[t].in;
+        const unsigned g = t >> 2, q = t & 3;
+        for (int i = 0; i < 8; i++) {
+            uint16_t h = half_of(in.a[i / 2], i & 1);
+            A[g + (i & 2 ? 8 : 0)][2 * q + (i & 1) + (i & 4 ? 8 : 0)] = bf16 ? bf16_to_float(h) : fp16_to_float(h);
+        }
+        for (int i = 0; i < 4; i++) {
+            uint16_t h = half_of(in.b[i / 2], i & 1);
+            B[2 * q + (i & 1) + (i & 2 ? 8 : 0)][g] = bf16 ? bf16_to_float(h) : fp16_to_float(h);
+            C[g + (i & 2 ? 8 : 0)][2 * q + (i & 1)] = in.c[i];
+        }
+    }
+    /* D[m][n] = C[m][n] + A[m][0]B[0][n] + ... + A[m][15]B[15][n], summed in fp32 in k order;
+     * the n loop innermost gives 8 independent sums (vectorisable) instead of one serial chain.
+     * Products of 16-bit floats are exact in fp32. */
+    typedef float v4 __attribute__((vector_size(16))); /* two halves of a row of 8, in registers */
+    float D[16][8];
+    for (int m = 0; m < 16; m++) {
+        v4 lo, hi, blo, bhi;
+        memcpy(&lo, &C[m][0], 16);
+        memcpy(&hi, &C[m][4], 16);
+        for (int k = 0; k < 16; k++) {
+            memcpy(&blo, &B[k][0], 16);
+            memcpy(&bhi, &B[k][4], 16);
+            lo += A[m][k] * blo;
+            hi += A[m][k] * bhi;
+        }
+        memcpy(&D[m][0], &lo, 16);
+        memcpy(&D[m][4], &hi, 16);
+    }
+    for (unsigned t = 0; t < 32; t++) {
+        const unsigned g = t >> 2, q = t & 3;
+        for (int i = 0; i < 4; i++) lanes[t].in.d[i] = D[g + (i & 2 ? 8 : 0)][2 * q + (i & 1)];
+    }
+}
+
+/* ldmatrix.m8n8: lanes 8j..8j+7 give the rows of matrix j; lane t receives in register j the
+ * elements (row t/4, cols 2(t%4), 2(t%4)+1), or with .trans (rows 2(t%4), 2(t%4)+1, col t/4). */
+void complete_ldmatrix(Fiber *lanes) {
+    const int nmat = lanes[0].in.variant / 2;
+    const bool trans = lanes[0].in.variant & 1;
+    uint16_t M[4][8][8];
+    for (int j = 0; j < nmat; j++)
+        for (int r = 0; r < 8; r++) memcpy(M[j][r], lanes[8 * j + r].in.row, 16);
+    for (unsigned t = 0; t < 32; t++) {
+        const unsigned g = t >> 2, q = t & 3;
+        for (int j = 0; j < nmat; j++) {
+            uint16_t lo = trans ? M[j][2 * q][g] : M[j][g][2 * q];
+            uint16_t hi = trans ? M[j][2 * q + 1][g] : M[j][g][2 * q + 1];
+            lanes[t].in.r[j] = (uint32_t)lo | ((uint32_t)hi << 16);
+        }
+    }
+}
+
+unsigned shfl_source(unsigned lane, const LaneIn &in) {
+    const unsigned w = (unsigned)in.width, seg = lane & ~(w - 1), pos = lane & (w - 1);
+    switch ((ShflMode)in.mode) {
+    case mixc_emu::SHFL_IDX: return seg + ((unsigned)in.arg & (w - 1));
+    case mixc_emu::SHFL_UP: return pos >= (unsigned)in.arg ? lane - (unsigned)in.arg : lane;
+    case mixc_emu::SHFL_DOWN: return pos + (unsigned)in.arg < w ? lane + (unsigned)in.arg : lane;
+    case mixc_emu::SHFL_XOR: {
+        unsigned src = lane ^ (unsigned)in.arg;
+        return src < seg + w && src < 32 ? src : lane; /* later groups are out of reach */
+    }
+    }
+    return lane;
+}
+
+void complete(Coll kind, unsigned mask, Fiber *lanes) {
+    switch (kind) {
+    case Coll::Syncwarp:
+    case Coll::None: return;
+    case Coll::Shfl:
+        for (unsigned l = 0; l < 32; l++)
+            if (mask >> l & 1) {
+                unsigned src = shfl_source(l, lanes[l].in);
+                /* a source outside the mask is undefined on GPU; the lane keeps its own value */
+                lanes[l].result = (mask >> src & 1) ? lanes[src].in.bits : lanes[l].in.bits;
+            }
+        return;
+    case Coll::Vote: {
+        unsigned ballot = 0;
+        for (unsigned l = 0; l < 32; l++)
+            if ((mask >> l & 1) && lanes[l].in.pred) ballot |= 1u << l;
+        for (unsigned l = 0; l < 32; l++)
+            if (mask >> l & 1) {
+                switch ((VoteMode)lanes[l].in.mode) {
+                case mixc_emu::VOTE_BALLOT: lanes[l].result = ballot; break;
+                case mixc_emu::VOTE_ANY: lanes[l].result = ballot != 0; break;
+                case mixc_emu::VOTE_ALL: lanes[l].result = ballot == mask; break;
+                }
+            }
+        return;
+    }
+    case Coll::Mma: complete_mma(lanes); return;
+    case Coll::Ldmatrix: complete_ldmatrix(lanes); return;
+    }
+}
+
+/* The current lane arrives at a warp collective (its inputs already in f->in); returns when every
+ * lane of the mask has arrived and the collective's results are in place. */
+void arrive(Fiber *f, Coll kind, unsigned mask, const char *name, const char *file, int line) {
+    Warp &w = E.warps[f->view.warp];
+    Fiber *lanes = &E.fibers[f->view.warp * 32];
+    const unsigned bit = 1u << f->view.lane;
+    f->coll = kind;
+    f->mask = mask;
+    f->name = name;
+    f->file = file;
+    f->line = line;
+    if (!(mask & bit))
+        fail("%s (%s:%d): mask 0x%08x does not include the calling lane %u", name,
+             base_name(file), line, mask, f->view.lane);
+    if (mask & ~w.present)
+        fail("%s (%s:%d): mask 0x%08x names lanes that do not exist (warp %u has lanes 0x%08x)",
+             name, base_name(file), line, mask, f->view.warp, w.present);
+    /* Invariant: arrived lanes whose masks overlap are at the same collective with the same mask.
+     * So comparing with one overlapping lane is enough: the lowest arrived lane of our mask, or
+     * (rarely) an arrived lane outside it whose mask names us. */
+    const Fiber *other = nullptr;
+    if (w.arrived & mask) other = &lanes[__builtin_ctz(w.arrived & mask)];
+    else
+        for (unsigned rest = w.arrived; rest && !other; rest &= rest - 1)
+            if (lanes[__builtin_ctz(rest)].mask & mask) other = &lanes[__builtin_ctz(rest)];
+    if (other && (other->coll != kind || other->mask != mask || other->in.variant != f->in.variant)) {
+        char mine[160], theirs[160];
+        lane_site(*f, mine, sizeof mine);
+        lane_site(*other, theirs, sizeof theirs);
+        fail("warp collective mismatch in warp %u: %s; %s", f->view.warp, mine, theirs);
+    }
+    w.arrived |= bit;
+    if ((w.arrived & mask) != mask) {
+        f->st = St::Warp;
+        yield_to_scheduler(false); /* the last lane to arrive completes it and wakes us */
+        return;
+    }
+    complete(kind, mask, lanes);
+    E.stats.warp_collectives++;
+    w.arrived &= ~mask;
+    for (unsigned l = 0; l < 32; l++)
+        if ((mask >> l & 1) && l != f->view.lane) lanes[l].st = St::Ready;
+}
+
+void require_full_warp(Fiber *f, const char *name, const char *file, int line) {
+    const unsigned present = E.warps[f->view.warp].present;
+    if (present != FULL)
+        fail("%s (%s:%d) needs all 32 lanes, but warp %u has lanes 0x%08x (block of %u threads)",
+             name, base_name(file), line, f->view.warp, present,
+                    mixc_emu_bv.bdim.x * mixc_emu_bv.bdim.y * mixc_emu_bv.bdim.z);
+}
+
+/* ------------------------------------------------------------------ launch */
+std::string check_launch(MixcEmuEntry entry, dim3 grid, dim3 block, size_t smem) {
+    if (!entry) return "no kernel entry point";
+    if (!grid.x || !grid.y || !grid.z)
+        return format("invalid grid (%u,%u,%u): every dimension must be at least 1", grid.x, grid.y, grid.z);
+    if (grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535)
+        return format("invalid grid (%u,%u,%u): limits are (2^31-1,65535,65535)", grid.x, grid.y, grid.z);
+    if (!block.x || !block.y || !block.z)
+        return format("invalid block (%u,%u,%u): every dimension must be at least 1", block.x, block.y, block.z);
+    if (block.x > 1024 || block.y > 1024 || block.z > 64 ||
+        (uint64_t)block.x * block.y * block.z > 1024)
+        return format("invalid block (%u,%u,%u): at most (1024,1024,64) and 1024 threads", block.x,
+                      block.y, block.z);
+    if (smem > MAX_DYNAMIC_SMEM)
+        return format("dynamic shared memory of %zu bytes exceeds the %zu-byte limit", smem, MAX_DYNAMIC_SMEM);
+    if (E.cur) return "kernel launch from inside a kernel (dynamic parallelism) is not supported";
+    return "";
+}
+
+void prepare_block(unsigned n, dim3 block) {
+    for (unsigned i = 0; i < n; i++) {
+        Fiber &f = E.fibers[i];
+        f.view.tid = make_uint3(i % block.x, i / block.x % block.y, i / (block.x * block.y));
+        f.view.linear = i;
+        f.view.lane = i % 32;
+        f.view.warp = i / 32;
+        f.st = St::Ready;
+        f.coll = Coll::None;
+        f.mask = 0;
+        init_context(f);
+    }
+    for (unsigned w = 0; w < E.warps.size(); w++) {
+        unsigned lanes = n - w * 32 >= 32 ? 32 : n - w * 32;
+        E.warps[w] = Warp{0, lanes == 32 ? FULL : (1u << lanes) - 1};
+    }
+}
+
+int finish(int rc, const std::string &msg, char *err, size_t errlen) {
+    if (err && errlen) snprintf(err, errlen, "%s", msg.c_str());
+    return rc;
+}
+
+bool reverse_schedule() {
+    if (E.reverse >= 0) return E.reverse != 0;
+    const char *env = getenv("MIXC_EMU_SCHEDULE");
+    return env && strcmp(env, "reverse") == 0;
+}
+
+} // namespace
+
+/* ------------------------------------------------------------------ collectives (public) */
+namespace mixc_emu {
+
+void syncthreads(const char *file, int line) {
+    Fiber *f = current("__syncthreads");
+    f->st = St::Barrier;
+    f->name = "__syncthreads";
+    f->file = file;
+    f->line = line;
+    yield_to_scheduler(false);
+}
+
+void syncwarp(unsigned mask, const char *file, int line) {
+    Fiber *f = current("__syncwarp");
+    f->in.variant = 0;
+    arrive(f, Coll::Syncwarp, mask, "__syncwarp", file, line);
+}
+
+uint64_t shfl(unsigned mask, uint64_t bits, ShflMode mode, int arg, int width, const char *name,
+              const char *file, int line) {
+    Fiber *f = current(name);
+    if (width < 1 || width > 32 || (width & (width - 1)))
+        fail("%s (%s:%d): width %d is not a power of 2 in [1, 32]", name, base_name(file), line, width);
+    f->in.bits = bits;
+    f->in.mode = mode;
+    f->in.arg = arg;
+    f->in.width = width;
+    f->in.variant = 0;
+    arrive(f, Coll::Shfl, mask, name, file, line);
+    return f->result;
+}
+
+unsigned vote(unsigned mask, int pred, VoteMode mode, const char *file, int line) {
+    static const char *const names[] = {"__ballot_sync", "__any_sync", "__all_sync"};
+    Fiber *f = current(names[mode]);
+    f->in.pred = pred;
+    f->in.mode = mode;
+    f->in.variant = 0;
+    arrive(f, Coll::Vote, mask, names[mode], file, line);
+    return (unsigned)f->result;
+}
+
+void mma_16816(bool bf16, float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
+               const char *file, int line) {
+    const char *name = bf16 ? "mma_bf16_16816" : "mma_fp16_16816";
+    Fiber *f = current(name);
+    require_full_warp(f, name, file, line);
+    f->in.a = a;
+    f->in.b = b;
+    f->in.c = c;
+    f->in.d = d;
+    f->in.variant = bf16;
+    arrive(f, Coll::Mma, FULL, name, file, line);
+}
+
+void ldmatrix(int nmat, bool trans, uint32_t *r, const void *row, const char *file, int line) {
+    static const char *const names[2][5] = {
+        {"", "ldmatrix_x1", "ldmatrix_x2", "", "ldmatrix_x4"},
+        {"", "ldmatrix_x1_trans", "ldmatrix_x2_trans", "", "ldmatrix_x4_trans"}};
+    const char *name = names[trans][nmat];
+    Fiber *f = current(name);
+    require_full_warp(f, name, file, line);
+    /* only lanes 0..8*nmat-1 supply addresses; the others' are ignored, as on the GPU */
+    if (f->view.lane < 8u * (unsigned)nmat && (row == nullptr || (uintptr_t)row % 16))
+        fail("%s (%s:%d): row address %p of lane %u is not 16-byte aligned", name,
+             base_name(file), line, row, f->view.lane);
+    f->in.row = row;
+    f->in.r = r;
+    f->in.variant = nmat * 2 + (trans ? 1 : 0);
+    arrive(f, Coll::Ldmatrix, FULL, name, file, line);
+}
+
+void cp_async_16(void *dst, const void *src, const char *file, int line) {
+    current("cp_async_16");
+    if (!dst || !src || (uintptr_t)dst % 16 || (uintptr_t)src % 16)
+        fail("cp_async_16 (%s:%d): addresses %p <- %p must be 16-byte aligned", base_name(file),
+             line, dst, src);
+    memcpy(dst, src, 16);
+}
+
+void kernel_error(const char *file, int line, const char *what) {
+    current(what);
+    fail("%s:%d: %s", base_name(file), line, what);
+}
+
+} // namespace mixc_emu
+
+/* ------------------------------------------------------------------ launcher */
+int mixc_emu_launch(void (*entry)(const void *), const void *params, dim3 grid, dim3 block,
+                    size_t dynamic_smem_bytes, char *err, size_t errlen) {
+    engine();
+    std::string bad = check_launch(entry, grid, block, dynamic_smem_bytes);
+    if (!bad.empty()) return finish(2, "invalid launch: " + bad, err, errlen);
+
+    const unsigned n = block.x * block.y * block.z;
+    const size_t stack = wanted_stack_size();
+    if (E.fibers.size() < n) E.fibers.resize(n);
+    for (unsigned i = 0; i < n; i++)
+        if (!ensure_stack(E.fibers[i], stack))
+            return finish(3, format("cannot allocate %u fiber stacks of %zu bytes: %s", n, stack,
+                                    strerror(errno)), err, errlen);
+    E.warps.assign((n + 31) / 32, Warp{0, 0});
+
+    /* exactly the requested size, so that AddressSanitizer sees overruns past its end */
+    void *smem = nullptr;
+    if (dynamic_smem_bytes && posix_memalign(&smem, 128, dynamic_smem_bytes) != 0)
+        return finish(3, "cannot allocate dynamic shared memory", err, errlen);
+
+    E.entry = entry;
+    E.params = params;
+    E.failed = false;
+    E.err.clear();
+    E.stats.launches++;
+    const mixc_emu::BlockView saved = mixc_emu_bv;
+    const bool reverse = reverse_schedule();
+    mixc_emu_bv.bdim = make_uint3(block.x, block.y, block.z);
+    mixc_emu_bv.gdim = make_uint3(grid.x, grid.y, grid.z);
+    mixc_emu_bv.dynamic_smem = smem;
+    mixc_emu_bv.dynamic_smem_bytes = dynamic_smem_bytes;
+    bool ok = true;
+    for (unsigned z = 0; ok && z < grid.z; z++)
+        for (unsigned y = 0; ok && y < grid.y; y++)
+            for (unsigned x = 0; ok && x < grid.x; x++) {
+                mixc_emu_bv.bid = make_uint3(x, y, z);
+                if (smem) memset(smem, 0xff, dynamic_smem_bytes); /* unwritten reads give NaN */
+                prepare_block(n, block);
+                ok = run_block(n, reverse);
+                E.stats.blocks++;
+                E.stats.threads += n;
+                if (!ok)
+                    for (unsigned i = 0; i < n; i++)
+                        if (E.fibers[i].st != St::Done) E.fibers[i].dirty = true;
+                if (!ok) break;
+            }
+    free(smem);
+    mixc_emu_bv = saved;
+    return ok ? 0 : finish(1, E.err, err, errlen);
+}
+
+extern "C" {
+
+int mixc_emu_launch_c(MixcEmuEntry entry, const void *params, EmuDim3 grid, EmuDim3 block,
+                      size_t dynamic_smem_bytes, char *err, size_t errlen) {
+    return mixc_emu_launch(entry, params, dim3(grid.x, grid.y, grid.z), dim3(block.x, block.y, block.z),
+                           dynamic_smem_bytes, err, errlen);
+}
+
+void *mixc_emu_dlopen_kernels(const char *so_path, char *err, size_t errlen) {
+    void *h = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
+    if (!h && err && errlen) {
+        const char *why = dlerror();
+        snprintf(err, errlen, "cannot load emulated kernels '%s': %s", so_path, why ? why : "unknown error");
+    }
+    return h;
+}
+
+void *mixc_emu_find_kernel(void *handle, const char *name) {
+    if (!handle || !name) return nullptr;
+    std::string sym = std::string(name) + "_emu_entry";
+    return dlsym(handle, sym.c_str());
+}
+
+void mixc_emu_dlclose(void *handle) {
+    if (handle) dlclose(handle);
+}
+
+void mixc_emu_set_stack_size(size_t bytes) { engine().stack_size = bytes; }
+void mixc_emu_set_schedule(int reverse) { engine().reverse = reverse ? 1 : 0; }
+void mixc_emu_release(void) {
+    if (engine_ptr) E.release_stacks();
+}
+void mixc_emu_get_stats(MixcEmuStats *out) {
+    if (out) *out = engine().stats;
+}
+
+} // extern "C"

@@ -1,0 +1,136 @@
+/* ref.c — CPU fp32 references of the mixc kernels (see ref.h). Written for clarity, not speed. */
+#include "ref.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+uint16_t ref_f32_to_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;     /* NaN stays a quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);                        /* round to nearest even */
+    return (uint16_t)(u >> 16);
+}
+
+float ref_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* GCC's _Float16 conversions are IEEE round-to-nearest-even, as CUDA's __float2half_rn. */
+uint16_t ref_f32_to_fp16(float x) {
+    _Float16 h = (_Float16)x;
+    uint16_t u;
+    memcpy(&u, &h, 2);
+    return u;
+}
+
+float ref_fp16_to_f32(uint16_t u) {
+    _Float16 h;
+    memcpy(&h, &u, 2);
+    return (float)h;
+}
+
+float ref_round(float x, int is_fp16) {
+    return is_fp16 ? ref_fp16_to_f32(ref_f32_to_fp16(x)) : ref_bf16_to_f32(ref_f32_to_bf16(x));
+}
+
+static int visible(int64_t qpos, int64_t kpos, int64_t window) {
+    return kpos <= qpos && (window <= 0 || kpos > qpos - window);
+}
+
+void ref_attention(float *out, const float *q, const int *q_pos, int n, const float *k, const float *v,
+                   int npos, int heads, int kv_heads, int hd, int64_t window, float scale) {
+    const int group = heads / kv_heads;
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < heads; h++) {
+            const float *qi = q + ((size_t)i * heads + h) * hd;
+            const int kvh = h / group;
+            float *o = out + ((size_t)i * heads + h) * hd;
+            double mx = -INFINITY;
+            for (int j = 0; j < npos; j++) {   /* pass 1: the largest visible score */
+                if (!visible(q_pos[i], j, window)) continue;
+                const float *kj = k + ((size_t)j * kv_heads + kvh) * hd;
+                double s = 0;
+                for (int d = 0; d < hd; d++) s += (double)qi[d] * kj[d];
+                if (s * scale > mx) mx = s * scale;
+            }
+            double den = 0;
+            for (int d = 0; d < hd; d++) o[d] = 0;
+            double acc[256 * 2];
+            for (int d = 0; d < hd; d++) acc[d] = 0;
+            for (int j = 0; j < npos; j++) {   /* pass 2: softmax-weighted sum of V */
+                if (!visible(q_pos[i], j, window)) continue;
+                const float *kj = k + ((size_t)j * kv_heads + kvh) * hd;
+                const float *vj = v + ((size_t)j * kv_heads + kvh) * hd;
+                double s = 0;
+                for (int d = 0; d < hd; d++) s += (double)qi[d] * kj[d];
+                const double p = exp(s * scale - mx);
+                den += p;
+                for (int d = 0; d < hd; d++) acc[d] += p * vj[d];
+            }
+            for (int d = 0; d < hd; d++) o[d] = den > 0 ? (float)(acc[d] / den) : 0.0f;
+        }
+}
+
+void ref_rope(float *x, int pos, int nheads, int hd, float theta) {
+    for (int h = 0; h < nheads; h++) {
+        float *xh = x + (size_t)h * hd;
+        for (int k = 0; k < hd / 2; k++) {
+            /* fp32, in the order HF computes it: inv_freq, then angle = pos * inv_freq. */
+            const float inv_freq = 1.0f / powf(theta, (float)(2 * k) / (float)hd);
+            const float angle = (float)pos * inv_freq;
+            const float c = cosf(angle), s = sinf(angle);
+            const float x1 = xh[k], x2 = xh[k + hd / 2];
+            xh[k] = x1 * c - x2 * s;
+            xh[k + hd / 2] = x2 * c + x1 * s;
+        }
+    }
+}
+
+void ref_rmsnorm(float *out, const float *x, const float *w, int tokens, int hidden, float eps) {
+    for (int t = 0; t < tokens; t++) {
+        const float *xt = x + (size_t)t * hidden;
+        double sq = 0;
+        for (int i = 0; i < hidden; i++) sq += (double)xt[i] * xt[i];
+        const float inv = (float)(1.0 / sqrt(sq / hidden + eps));
+        for (int i = 0; i < hidden; i++) out[(size_t)t * hidden + i] = xt[i] * inv * w[i];
+    }
+}
+
+void ref_silu_mul(float *out, const float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+void ref_add(float *out, const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void ref_embed(float *out, const int *ids, const float *table, int tokens, int hidden, int vocab) {
+    for (int t = 0; t < tokens; t++) {
+        const int ok = ids[t] >= 0 && ids[t] < vocab;
+        for (int i = 0; i < hidden; i++)
+            out[(size_t)t * hidden + i] = ok ? table[(size_t)ids[t] * hidden + i] : 0.0f;
+    }
+}
+
+size_t ref_compare(const char *what, const float *got, const float *want, size_t n, float atol,
+                   float rtol, int max_print) {
+    size_t bad = 0;
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float diff = fabsf(got[i] - want[i]);
+        const float lim = atol + rtol * fabsf(want[i]);
+        if (diff / lim > worst) worst = diff / lim;
+        if (diff <= lim) continue;   /* false for NaN: a NaN always fails */
+        if ((int)bad < max_print)
+            fprintf(stderr, "  %s[%zu]: got %.6g, want %.6g (|diff| %.3g > %.3g)\n", what, i, got[i],
+                    want[i], diff, lim);
+        bad++;
+    }
+    if (bad) fprintf(stderr, "  %s: %zu of %zu elements outside tolerance\n", what, bad, n);
+    return bad;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Differential tests of the generated kernels on the CPU emulator against the fp32 references
+# (tests/kernels/ref.c): every kernel of the layouts kt-a, kt-b, kt-c, kt-d (built by mk/codegen.mk into
+# $BUILD/tests/kernels/kt-*/kernels.so, kt-long included). MIXC_TEST_LONG=1 adds kt-long (context 6000, chunks of
+# 300 tokens, 12 decode splits) and longer prefill chunks everywhere.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+MIXC=${MIXC:-$BUILD/mixc}
+KT=$BUILD/tests/kernels
+rc=0
+layouts="kt-a kt-b kt-c kt-d"
+long=()
+if [ "${MIXC_TEST_LONG:-0}" = 1 ]; then
+  long=(--long)
+  layouts="$layouts kt-long"
+fi
+for lay in $layouts; do
+  so=$KT/$lay/kernels.so
+  if [ ! -f "$so" ] || [ ! -x "$KT/kdiff" ]; then echo "FAIL kernels/$lay (not built: $so)"; rc=1; continue; fi
+  # The manifest next to the .so is the one it was compiled from; the output must also match
+  # what the current mixc emits (a stale .so would test old kernels).
+  tmp=$(mktemp -d)
+  "$MIXC" emit "tests/kernels/$lay.mix" -o "$tmp" >/dev/null 2>&1
+  if ! cmp -s "$tmp/kernels.cu" "$KT/$lay/kernels.cu"; then
+    echo "FAIL kernels/$lay (kernels.so is stale: rebuild with make test-progs)"; rc=1
+  fi
+  rm -rf "$tmp"
+  "$KT/kdiff" "$so" "$KT/$lay/manifest.json" "" "${long[@]}" | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 kernels\//"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+done
+# Race check: the same kernels with the fibers of every block scheduled in reverse order.
+MIXC_EMU_SCHEDULE=reverse "$KT/kdiff" "$KT/kt-a/kernels.so" "$KT/kt-a/manifest.json" attn_ >"$KT/reverse.out" 2>&1
+if [ $? -eq 0 ]; then echo "PASS kernels/kt-a reverse-schedule ($(grep -c '^PASS' "$KT/reverse.out") kernels)"
+else echo "FAIL kernels/kt-a reverse-schedule"; grep -A5 '^FAIL' "$KT/reverse.out" | head -20; rc=1; fi
+exit $rc
