@@ -1,0 +1,121 @@
+/* backend.h — the interface every mixrun backend implements (cpu now; emu and cuda later).
+ *
+ * A backend holds the KV caches of `nseq` sequences and runs the model on them:
+ *   prefill: appends a chunk of 1..chunk tokens to one sequence;
+ *   decode:  appends one token to every sequence (a batched step);
+ * both return logits. Sequence positions are implicit: a sequence's next token goes at its length.
+ *
+ * The cpu backend (cpu_backend.c) is the fp32 reference. Its attention, RoPE/append and small ops go
+ * through a CpuKernels table, so the emu backend can be the cpu backend with those entries replaced
+ * one by one by the generated kernels run in the emulator (cpu_backend_open_with).
+ */
+#ifndef MIXC_RUNTIME_BACKEND_H
+#define MIXC_RUNTIME_BACKEND_H
+
+#include "model.h"
+
+typedef struct {
+    int nseq;               /* sequences held at once (>= 1) */
+    int64_t context;        /* the longest sequence (prompt + generated); <= the model's context */
+    bool full_caches;       /* every cache holds `context` tokens, never a ring (a testing aid) */
+} BackendConfig;
+
+typedef struct {
+    int64_t kv_bytes;       /* all caches of all sequences, as allocated */
+    int64_t arena_bytes;    /* activations of one step */
+    int64_t weights_bytes;  /* weights, as held */
+} BackendMemory;
+
+typedef struct Backend Backend;
+
+typedef struct {
+    const char *name;
+    /* Appends tokens[0..n) (1 <= n <= chunk) to sequence seq. logits (may be NULL): [n][vocab] when
+     * all_logits, else only the last token's [vocab]. */
+    bool (*prefill)(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits);
+    /* Appends tokens[s] to every sequence s; logits (may be NULL): [nseq][vocab]. */
+    bool (*decode)(Backend *b, const int32_t *tokens, float *logits);
+    void (*close)(Backend *b);
+} BackendOps;
+
+struct Backend {
+    const BackendOps *ops;
+    const char *name;       /* "cpu", "emu", "cuda" */
+    const Model *model;
+    const Layout *layout;
+    BackendConfig cfg;
+    int64_t *seq_len;       /* [nseq]: tokens each sequence holds */
+    int64_t *cache_tokens;  /* [ncaches]: capacity of each cache (ring when < context) */
+    BackendMemory mem;
+    char err[512];          /* why the last prefill/decode failed */
+    void *impl;
+};
+
+/* ---------------------------------------------------------------- cpu kernels (replaceable) */
+
+/* RoPE (HF rotate_half: dimension d pairs with d + head_dim/2, inv_freq[k] = theta^(-2k/head_dim))
+ * on q [n][heads][head_dim] and, for an owner, k [n][kv_heads][head_dim], in place at positions
+ * p0..p0+n-1; then k and v rows are written to the cache at slot = position % cap. k, v NULL for a
+ * reading layer (only q is rotated). */
+typedef struct {
+    float *q, *k;
+    const float *v;
+    int64_t n, p0;
+    int64_t heads, kv_heads, head_dim;
+    double theta;
+    float *cache_k, *cache_v;   /* [cap][kv_heads*head_dim] */
+    int64_t cap;
+} RopeAppendArgs;
+
+/* Attention of n queries at positions p0..p0+n-1 over a cache (GQA: query head h uses KV head
+ * h / (heads / kv_heads)); query i sees keys j in [lo, p0+i] with lo = 0 (global) or
+ * p0+i-window+1. out [n][heads*head_dim]. Returns false if a key it needs has left the ring. */
+typedef struct {
+    const float *q;
+    float *out;
+    int64_t n, p0;
+    int64_t heads, kv_heads, head_dim;
+    int64_t window;             /* 0 = global */
+    float scale;
+    const float *cache_k, *cache_v;
+    int64_t cap;
+    int64_t written;            /* positions [0, written) have been appended to this cache */
+} AttentionArgs;
+
+typedef struct {
+    /* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w, for rows r < n of width `width` */
+    void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, int64_t width, float eps);
+    void (*rope_append)(const RopeAppendArgs *a);
+    bool (*attention)(const AttentionArgs *a);
+    /* gate[i] = silu(gate[i]) * up[i] */
+    void (*silu_mul)(float *gate, const float *up, int64_t count);
+} CpuKernels;
+
+extern const CpuKernels cpu_reference_kernels;
+
+/* ---------------------------------------------------------------- opening a backend */
+
+typedef enum { BACKEND_CPU, BACKEND_EMU, BACKEND_CUDA, BACKEND_DEFAULT } BackendKind;
+
+/* Opens a backend for model m (its layout is m->layout). On failure returns the exit status to use
+ * (2: the backend is unavailable here, e.g. no GPU; 1: the model cannot run) and a message in err. */
+int backend_open(BackendKind kind, const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen);
+/* The cpu backend with some kernels replaced (entries left NULL use the reference). */
+int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConfig *cfg, Backend *b, char *err,
+                          size_t errlen);
+void backend_close(Backend *b);
+
+/* Hooks for the backends still to come, weak references here: a file that defines one (the emulator
+ * runtime, the cuda backend) plugs it in without touching backend_open.
+ *  - emu_backend_kernels: the generated kernels run in the emulator, as a CpuKernels table (entries
+ *    left NULL keep the reference); NULL with a message in err when they cannot be built or loaded.
+ *  - cuda_backend_open: opens the cuda backend (backend_open has checked that a device exists);
+ *    returns like backend_open. */
+const CpuKernels *emu_backend_kernels(const Model *m, char *err, size_t errlen) __attribute__((weak));
+int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen)
+    __attribute__((weak));
+
+/* Whether a CUDA device can be used: false with the reason in why. */
+bool backend_cuda_available(char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,561 @@
+/* mixrun.c — runs a layout's model: greedy decoding of a prompt, or a throughput benchmark.
+ *
+ *   mixrun --layout FILE.mix [--set key=value ...] (--weights F | --random-weights SEED)
+ *          (--tokens 1,2,3 | --tokens-file F) [--max-new N] [--backend cuda|cpu|emu]
+ *          [--dump-logits OUT.npy] [--save-weights F] [--bench [--batch B] [--prompt-len L]]
+ *
+ * Exit status: 0 ok, 1 errors in the input (layout, weights, tokens), 2 usage errors or a backend
+ * that is not available here. See docs/model.md. */
+#include "backend.h"
+#include "plan.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *layout, *weights, *save_weights, *tokens, *tokens_file, *dump_logits;
+    const char **sets;
+    int nsets;
+    bool random_weights, bench, full_caches, max_new_given;
+    uint64_t seed;
+    int64_t max_new, batch, prompt_len;
+    BackendKind backend;
+} Options;
+
+static const char usage_text[] =
+    "usage: mixrun --layout FILE.mix [--set key=value ...] (--weights F | --random-weights SEED)\n"
+    "              (--tokens 1,2,3 | --tokens-file F) [--max-new N] [--backend cuda|cpu|emu]\n"
+    "              [--dump-logits OUT.npy] [--save-weights F]\n"
+    "       mixrun --layout FILE.mix ... --bench [--batch B] [--prompt-len L] [--max-new G]\n"
+    "\n"
+    "Runs the model a .mix layout describes (docs/model.md) with greedy decoding and prints the\n"
+    "generated token ids.\n"
+    "\n"
+    "  --layout FILE        the layout (.mix)\n"
+    "  --set key=value      override a model header field (hidden, heads, kv_heads, head_dim, ffn,\n"
+    "                       vocab, context, chunk, dtype, ...); window=N replaces every sliding window\n"
+    "  --weights F          weights in safetensors format, HF Llama tensor names\n"
+    "  --random-weights S   deterministic random weights from seed S\n"
+    "  --save-weights F     write the weights as safetensors (alone: write and exit)\n"
+    "  --tokens LIST        prompt token ids, comma-separated\n"
+    "  --tokens-file F      prompt token ids, separated by commas or white space\n"
+    "  --max-new N          tokens to generate (default 16, less if the context is shorter)\n"
+    "  --backend B          cuda (default when a GPU and the cuda backend are present), cpu, emu\n"
+    "  --dump-logits F      write the logits of every prompt and generated position as float32\n"
+    "                       .npy [positions, vocab]\n"
+    "  --bench              B sequences of L prompt tokens, G new tokens each: prints prefill and\n"
+    "                       decode tokens/s and memory (--batch B, default 1; --prompt-len L,\n"
+    "                       default 128 or the --tokens count; --max-new G)\n"
+    "  --full-caches        size every cache for the whole sequence, never a ring (testing aid)\n"
+    "  --help               this text\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "mixrun: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nusage: mixrun --layout FILE.mix (--weights F | --random-weights SEED) --tokens LIST; "
+                    "see mixrun --help\n");
+    return 2;
+}
+
+/* A whole decimal integer in [lo, hi]. */
+static bool parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out) {
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+/* ------------------------------------------------------------------ options */
+
+/* The value of option argv[*i] (--opt value or --opt=value); NULL when missing. */
+static const char *option_value(int argc, char **argv, int *i, const char *name) {
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (a[n] == '=') return a + n + 1;
+    if (*i + 1 >= argc) return NULL;
+    return argv[++*i];
+}
+
+static bool is_option(const char *arg, const char *name) {
+    size_t n = strlen(name);
+    return strncmp(arg, name, n) == 0 && (arg[n] == 0 || arg[n] == '=');
+}
+
+static int parse_backend(const char *v, BackendKind *out) {
+    if (strcmp(v, "cpu") == 0) *out = BACKEND_CPU;
+    else if (strcmp(v, "cuda") == 0) *out = BACKEND_CUDA;
+    else if (strcmp(v, "emu") == 0) *out = BACKEND_EMU;
+    else return usage_error("unknown backend '%s' (cuda, cpu or emu)", v);
+    return 0;
+}
+
+/* Options taking a value. Returns 0, or the exit status of a usage error. */
+static int take_value_option(Options *o, const char *name, const char *v) {
+    int64_t n;
+    if (strcmp(name, "--layout") == 0) o->layout = v;
+    else if (strcmp(name, "--weights") == 0) o->weights = v;
+    else if (strcmp(name, "--save-weights") == 0) o->save_weights = v;
+    else if (strcmp(name, "--tokens") == 0) o->tokens = v;
+    else if (strcmp(name, "--tokens-file") == 0) o->tokens_file = v;
+    else if (strcmp(name, "--dump-logits") == 0) o->dump_logits = v;
+    else if (strcmp(name, "--set") == 0) o->sets[o->nsets++] = v;
+    else if (strcmp(name, "--backend") == 0) return parse_backend(v, &o->backend);
+    else if (strcmp(name, "--random-weights") == 0) {
+        if (!parse_int(v, 0, INT64_MAX, &n)) return usage_error("--random-weights needs a seed >= 0, not '%s'", v);
+        o->random_weights = true;
+        o->seed = (uint64_t)n;
+    } else if (strcmp(name, "--max-new") == 0) {
+        if (!parse_int(v, 0, MIXC_MAX_VALUE, &o->max_new)) return usage_error("--max-new needs a count >= 0, not '%s'", v);
+        o->max_new_given = true;
+    } else if (strcmp(name, "--batch") == 0) {
+        if (!parse_int(v, 1, 1 << 16, &o->batch)) return usage_error("--batch needs a count in 1..65536, not '%s'", v);
+    } else if (strcmp(name, "--prompt-len") == 0) {
+        if (!parse_int(v, 1, MIXC_MAX_VALUE, &o->prompt_len)) return usage_error("--prompt-len needs a count >= 1, not '%s'", v);
+    }
+    return 0;
+}
+
+static const char *const value_options[] = {"--layout", "--weights", "--save-weights", "--tokens", "--tokens-file",
+                                            "--dump-logits", "--set", "--backend", "--random-weights", "--max-new",
+                                            "--batch", "--prompt-len"};
+
+/* Returns -1 to go on, else an exit status (--help: 0). */
+static int parse_options(int argc, char **argv, Options *o) {
+    memset(o, 0, sizeof *o);
+    o->backend = BACKEND_DEFAULT;
+    o->max_new = 16;
+    o->batch = 1;
+    o->sets = xcalloc((size_t)argc + 1, sizeof(char *));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (strcmp(a, "--bench") == 0) { o->bench = true; continue; }
+        if (strcmp(a, "--full-caches") == 0) { o->full_caches = true; continue; }
+        size_t k = 0, nv = sizeof value_options / sizeof value_options[0];
+        while (k < nv && !is_option(a, value_options[k])) k++;
+        if (k == nv) return usage_error(a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
+        const char *v = option_value(argc, argv, &i, value_options[k]);
+        if (!v) return usage_error("%s needs a value", value_options[k]);
+        int rc = take_value_option(o, value_options[k], v);
+        if (rc) return rc;
+    }
+    if (!o->layout) return usage_error("%s", "no --layout given");
+    if (o->weights && o->random_weights) return usage_error("%s", "give --weights or --random-weights, not both");
+    if (!o->weights && !o->random_weights) return usage_error("%s", "no weights: give --weights F or --random-weights SEED");
+    if (o->tokens && o->tokens_file) return usage_error("%s", "give --tokens or --tokens-file, not both");
+    if (!o->tokens && !o->tokens_file && !o->bench && !o->save_weights)
+        return usage_error("%s", "no prompt: give --tokens LIST or --tokens-file F");
+    if (o->bench && o->dump_logits) return usage_error("%s", "--dump-logits does not go with --bench");
+    return -1;
+}
+
+/* ------------------------------------------------------------------ the layout, with --set */
+
+/* Parses a --set value the way the .mix scanner would: integer (with _ and K/M/G), real, true/false
+ * or a name. false when it is none of these. */
+static bool parse_set_value(Arena *a, const char *s, AstValue *v) {
+    memset(v, 0, sizeof *v);
+    if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
+        v->kind = AV_BOOL;
+        v->i = s[0] == 't';
+        return true;
+    }
+    if ((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_') {
+        for (const char *p = s; *p; p++)
+            if (!(*p == '_' || (*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
+                return false;
+        v->kind = AV_IDENT;
+        v->ident = arena_strndup(a, s, strlen(s));
+        return true;
+    }
+    const char *p = s + (*s == '-');
+    int64_t x = 0, scale = 1;
+    bool digits = false;
+    for (; (*p >= '0' && *p <= '9') || (*p == '_' && digits); p++) {
+        if (*p == '_') continue;
+        digits = true;
+        if (!mul_ok(x, 10, &x) || !add_ok(x, *p - '0', &x)) return false;
+    }
+    if (digits && (*p == 'k' || *p == 'K')) scale = INT64_C(1) << 10, p++;
+    else if (digits && (*p == 'm' || *p == 'M')) scale = INT64_C(1) << 20, p++;
+    else if (digits && (*p == 'g' || *p == 'G')) scale = INT64_C(1) << 30, p++;
+    if (digits && !*p) {
+        if (!mul_ok(x, scale, &x) || x >= MIXC_MAX_VALUE) return false;
+        v->kind = AV_INT;
+        v->i = *s == '-' ? -x : x;
+        v->r = (double)v->i;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    double r = strtod(s, &end);
+    if (end == s || *end || errno) return false;
+    v->kind = AV_REAL;
+    v->r = r;
+    return true;
+}
+
+/* Replaces every sliding window of the AST (kind declarations and inline windows) by w. */
+static void set_all_windows(Ast *ast, int64_t w) {
+    for (AstStmt *s = ast->stmts; s; s = s->next) {
+        if (s->kind == STMT_KIND && s->attn.syntax == ATTN_WINDOW) s->attn.window = w;
+        for (AstElem *e = s->elems; e; e = e->next)
+            if (e->attn.syntax == ATTN_WINDOW) e->attn.window = w;
+    }
+}
+
+/* Applies one --set to the AST: the field's value is replaced (or the field added). 0 or exit 2. */
+static int apply_set(Arena *a, Ast *ast, const char *set) {
+    const char *eq = strchr(set, '=');
+    if (!eq || eq == set || !eq[1]) return usage_error("--set needs key=value, not '%s'", set);
+    char *key = arena_strndup(a, set, (size_t)(eq - set));
+    AstValue v;
+    if (!parse_set_value(a, eq + 1, &v)) return usage_error("--set: cannot read the value in '%s'", set);
+    if (strcmp(key, "window") == 0) {
+        if (v.kind != AV_INT || v.i < 1) return usage_error("--set window needs an integer >= 1, not '%s'", eq + 1);
+        set_all_windows(ast, v.i);
+        return 0;
+    }
+    for (AstField *f = ast->fields; f; f = f->next) {
+        if (strcmp(f->key, key) == 0) {
+            f->value = v;   /* no location: messages then name the file only */
+            return 0;
+        }
+    }
+    AstField *f = arena_alloc(a, sizeof *f);
+    f->key = key;
+    f->value = v;
+    AstField **tail = &ast->fields;
+    while (*tail) tail = &(*tail)->next;
+    *tail = f;
+    return 0;
+}
+
+/* load_layout with the --set overrides applied between parsing and checking, so they go through
+ * the checker's own validation (heads % kv_heads, chunk <= context, windows...). */
+static int load_with_sets(const Options *o, Layout *out) {
+    memset(out, 0, sizeof *out);
+    if (o->nsets == 0) {
+        int rc = load_layout(o->layout, out, stderr);
+        return rc == 2 ? 1 : rc;
+    }
+    size_t len;
+    char *text = read_file(o->layout, &len);
+    if (!text) {
+        fprintf(stderr, "mixrun: cannot open '%s': %s\n", o->layout, strerror(errno));
+        return 1;
+    }
+    SourceFile src = {strcmp(o->layout, "-") == 0 ? "<stdin>" : o->layout, text, len};
+    Diag diag;
+    diag_init(&diag, &src, stderr);
+    Arena arena = {0};
+    Ast ast;
+    int rc = parse_source(&src, &arena, &diag, &ast) ? 0 : 1;
+    for (int i = 0; i < o->nsets && rc == 0; i++) rc = apply_set(&arena, &ast, o->sets[i]);
+    if (rc == 0 && !check_ast(&ast, &diag, out)) rc = 1;
+    if (rc == 1) fprintf(stderr, "mixrun: the layout is not valid (with the --set overrides applied)\n");
+    if (rc) layout_free(out);
+    arena_free(&arena);
+    free(text);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ tokens */
+
+/* Parses token ids separated by commas and/or white space. false with a message on stderr. */
+static bool parse_tokens(const char *text, const char *what, int32_t **out, int64_t *n) {
+    int64_t cap = 16, count = 0;
+    int32_t *t = xmalloc((size_t)cap * sizeof *t);
+    const char *p = text;
+    for (;;) {
+        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX ||
+            (*end && *end != ',' && *end != ' ' && *end != '\t' && *end != '\n' && *end != '\r')) {
+            int len = 0;
+            while (p[len] && p[len] != ',' && p[len] != ' ' && p[len] != '\n' && len < 20) len++;
+            fprintf(stderr, "mixrun: %s: '%.*s' is not a token id\n", what, len, p);
+            free(t);
+            return false;
+        }
+        if (count == cap) t = xrealloc(t, (size_t)(cap *= 2) * sizeof *t);
+        t[count++] = (int32_t)v;
+        p = end;
+    }
+    if (count == 0) {
+        fprintf(stderr, "mixrun: %s: no token ids\n", what);
+        free(t);
+        return false;
+    }
+    *out = t;
+    *n = count;
+    return true;
+}
+
+static bool read_prompt(const Options *o, int32_t **tokens, int64_t *n) {
+    if (o->tokens) return parse_tokens(o->tokens, "--tokens", tokens, n);
+    size_t len;
+    char *text = read_file(o->tokens_file, &len);
+    if (!text) {
+        fprintf(stderr, "mixrun: cannot open '%s': %s\n", o->tokens_file, strerror(errno));
+        return false;
+    }
+    bool ok = strlen(text) == len && parse_tokens(text, o->tokens_file, tokens, n);
+    if (strlen(text) != len) fprintf(stderr, "mixrun: '%s' holds a NUL byte\n", o->tokens_file);
+    free(text);
+    return ok;
+}
+
+static bool check_vocab(const int32_t *t, int64_t n, int64_t vocab) {
+    for (int64_t i = 0; i < n; i++) {
+        if (t[i] >= vocab) {
+            fprintf(stderr, "mixrun: token %d (position %lld) is outside the vocabulary [0, %lld)\n", t[i],
+                    (long long)i, (long long)vocab);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ generation */
+
+static int32_t argmax(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return (int32_t)best;
+}
+
+/* Prefills sequence seq in chunks. logits: [n][vocab] when all, else [vocab] (the last). */
+static bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float *logits, bool all) {
+    int64_t chunk = b->layout->model.chunk, vocab = b->layout->model.vocab;
+    for (int64_t off = 0; off < n; off += chunk) {
+        int64_t len = n - off < chunk ? n - off : chunk;
+        if (!b->ops->prefill(b, seq, t + off, len, all ? logits + off * vocab : logits, all)) return false;
+    }
+    return true;
+}
+
+/* Greedy decoding: prints the generated ids; dumps logits when asked. */
+static int generate(const Options *o, Backend *b, const int32_t *prompt, int64_t P, int64_t N) {
+    int64_t V = b->layout->model.vocab;
+    bool dump = o->dump_logits != NULL;
+    int64_t rows = dump ? P + N : 1;
+    float *logits = xcalloc((size_t)(rows * V), sizeof(float));
+    int32_t *gen = xcalloc((size_t)N + 1, sizeof *gen);
+    bool ok = prefill_all(b, 0, prompt, P, logits, dump);
+    float *last = dump ? logits + (P - 1) * V : logits;
+    for (int64_t g = 0; g < N && ok; g++) {
+        gen[g] = argmax(last, V);
+        if (g == N - 1 && !dump) break;   /* the last token's logits are needed only for the dump */
+        if (dump) last = logits + (P + g) * V;
+        ok = b->ops->decode(b, &gen[g], last);
+    }
+    int rc = 0;
+    if (!ok) {
+        fprintf(stderr, "mixrun: %s\n", b->err);
+        rc = 1;
+    } else {
+        for (int64_t g = 0; g < N; g++) printf("%s%d", g ? "," : "", gen[g]);
+        printf("\n");
+        if (dump && !npy_write_f32(o->dump_logits, logits, P + N, V)) {
+            fprintf(stderr, "mixrun: cannot write '%s': %s\n", o->dump_logits, strerror(errno));
+            rc = 1;
+        }
+    }
+    free(gen);
+    free(logits);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ benchmark */
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* A progress line on stderr, at most once a second and only after the first 2 seconds. */
+static void progress(double start, double *last, const char *what, int64_t done, int64_t total) {
+    double t = now_seconds();
+    if (t - start < 2 || t - *last < 1) return;
+    *last = t;
+    fprintf(stderr, "mixrun: %s %lld/%lld (%.0f s)\n", what, (long long)done, (long long)total, t - start);
+}
+
+static void print_memory(const Backend *b) {
+    KvPlan plan;
+    const Layout *l = b->layout;
+    printf("memory: KV %s (fp32 caches, %d sequences)", fmt_bytes((double)b->mem.kv_bytes), b->cfg.nseq);
+    if (plan_kv(l, b->cfg.context, l->model.chunk, &plan)) {
+        printf("; planned in %s: %s", dtype_name(l->model.kv_dtype),
+               fmt_bytes((double)plan.kv_bytes * (double)b->cfg.nseq));
+        kv_plan_free(&plan);
+    }
+    printf(", arena %s, weights %s (fp32)\n", fmt_bytes((double)b->mem.arena_bytes),
+           fmt_bytes((double)b->mem.weights_bytes));
+}
+
+static int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G) {
+    int B = b->cfg.nseq;
+    int64_t V = b->layout->model.vocab;
+    float *logits = xcalloc((size_t)(B * V), sizeof(float));
+    int32_t *next = xcalloc((size_t)B, sizeof *next);
+    double start = now_seconds(), last = start;
+    bool ok = true;
+    for (int s = 0; s < B && ok; s++) {
+        ok = prefill_all(b, s, prompt + (int64_t)s * L, L, logits + (int64_t)s * V, false);
+        next[s] = argmax(logits + (int64_t)s * V, V);
+        progress(start, &last, "prefill: sequence", s + 1, B);
+    }
+    double t_prefill = now_seconds() - start, start_decode = now_seconds();
+    for (int64_t g = 0; g < G && ok; g++) {
+        ok = b->ops->decode(b, next, logits);
+        for (int s = 0; s < B; s++) next[s] = argmax(logits + (int64_t)s * V, V);
+        progress(start, &last, "decode: step", g + 1, G);
+    }
+    double t_decode = now_seconds() - start_decode;
+    free(next);
+    free(logits);
+    if (!ok) {
+        fprintf(stderr, "mixrun: %s\n", b->err);
+        return 1;
+    }
+    printf("bench: %s backend, %d sequences x (%lld prompt + %lld new) tokens\n", b->name, B, (long long)L,
+           (long long)G);
+    printf("prefill: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(L * B), t_prefill,
+           (double)(L * B) / (t_prefill > 0 ? t_prefill : 1e-9));
+    printf("decode: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(G * B), t_decode,
+           G ? (double)(G * B) / (t_decode > 0 ? t_decode : 1e-9) : 0.0);
+    print_memory(b);
+    return 0;
+}
+
+/* Deterministic bench prompts: B x L ids (the --tokens prompt repeated, else splitmix-random). */
+static int32_t *bench_prompts(const int32_t *given, int64_t ngiven, int64_t B, int64_t L, int64_t vocab) {
+    int32_t *t = xmalloc((size_t)(B * L) * sizeof *t);
+    uint64_t state = 0x6d6978727563ull;
+    for (int64_t i = 0; i < B * L; i++) {
+        uint64_t z = (state += 0x9e3779b97f4a7c15u);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+        t[i] = given ? given[i % ngiven] : (int32_t)((z ^ (z >> 31)) % (uint64_t)vocab);
+    }
+    return t;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static int load_weights(const Options *o, const Layout *l, Model *m) {
+    char err[1024];
+    if (!model_check_size(l, err, sizeof err)) {
+        fprintf(stderr, "mixrun: %s\n", err);
+        return 1;
+    }
+    if (o->random_weights) {
+        model_init_random(m, l, o->seed);
+    } else {
+        int ignored = 0;
+        if (!model_load_safetensors(m, l, o->weights, &ignored, err, sizeof err)) {
+            fprintf(stderr, "mixrun: %s\n", err);
+            return 1;
+        }
+        if (ignored)
+            fprintf(stderr, "mixrun: warning: '%s': %d tensor%s not used by this layout\n", o->weights, ignored,
+                    ignored == 1 ? "" : "s");
+    }
+    if (o->save_weights && !model_save_safetensors(m, o->save_weights, err, sizeof err)) {
+        fprintf(stderr, "mixrun: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* Prompt and lengths of the run; the exit status on failure, -1 to go on. */
+static int plan_run(const Options *o, const Layout *l, int32_t **prompt, int64_t *P, int64_t *N, int64_t *B) {
+    int64_t given = 0;
+    int32_t *t = NULL;
+    if ((o->tokens || o->tokens_file) && !read_prompt(o, &t, &given)) return 1;
+    if (t && !check_vocab(t, given, l->model.vocab)) {
+        free(t);
+        return 1;
+    }
+    int64_t C = l->model.context;
+    *B = o->bench ? o->batch : 1;
+    *P = o->bench ? (o->prompt_len ? o->prompt_len : t ? given : (C > 128 ? 128 : C)) : given;
+    *N = o->max_new;
+    if (!o->max_new_given && *P + *N > C) *N = C > *P ? C - *P : 0;
+    if (*P + *N > C) {
+        fprintf(stderr, "mixrun: %lld prompt + %lld new tokens is more than the context (%lld)\n", (long long)*P,
+                (long long)*N, (long long)C);
+        free(t);
+        return 1;
+    }
+    if (o->bench) {
+        *prompt = bench_prompts(t, given, *B, *P, l->model.vocab);
+        free(t);
+    } else {
+        *prompt = t;
+    }
+    return -1;
+}
+
+static int run(const Options *o, const Layout *l) {
+    Model model;
+    int rc = load_weights(o, l, &model);
+    if (rc) return rc;
+    if (!o->tokens && !o->tokens_file && !o->bench) {   /* --save-weights alone */
+        model_free(&model);
+        return 0;
+    }
+    int32_t *prompt = NULL;
+    int64_t P, N, B;
+    rc = plan_run(o, l, &prompt, &P, &N, &B);
+    if (rc < 0) {
+        BackendConfig cfg = {(int)B, P + N, o->full_caches};
+        Backend b;
+        char err[512];
+        rc = backend_open(o->backend, &model, &cfg, &b, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "mixrun: %s\n", err);
+        } else {
+            rc = o->bench ? bench(&b, prompt, P, N) : generate(o, &b, prompt, P, N);
+            backend_close(&b);
+        }
+    }
+    free(prompt);
+    model_free(&model);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    Options o;
+    int rc = parse_options(argc, argv, &o);
+    if (rc < 0) {
+        Layout l;
+        rc = load_with_sets(&o, &l);
+        if (rc == 0) {
+            rc = run(&o, &l);
+            layout_free(&l);
+        }
+    }
+    free(o.sets);
+    if (fflush(stdout) != 0 && rc == 0) {
+        fprintf(stderr, "mixrun: cannot write the output: %s\n", strerror(errno));
+        rc = 1;
+    }
+    return rc;
+}

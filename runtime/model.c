@@ -1,0 +1,240 @@
+/* model.c — the model's weights: the tensor table of a layout, deterministic random weights, and
+ * loading/saving them as safetensors. See model.h and docs/model.md. */
+#include "model.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ the tensor table */
+
+static void add_tensor(ModelTensor *t, int *n, float **slot, int64_t rows, int64_t cols, bool is_norm,
+                       const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static void add_tensor(ModelTensor *t, int *n, float **slot, int64_t rows, int64_t cols, bool is_norm,
+                       const char *fmt, ...) {
+    ModelTensor *e = &t[(*n)++];
+    memset(e, 0, sizeof *e);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->name, sizeof e->name, fmt, ap);
+    va_end(ap);
+    e->slot = slot;
+    if (is_norm) {
+        e->ndim = 1;
+        e->shape[0] = rows;
+    } else {
+        e->ndim = 2;
+        e->shape[0] = rows;
+        e->shape[1] = cols;
+        e->fan_in = cols;
+    }
+}
+
+int model_tensors(Model *m, ModelTensor **out) {
+    const Layout *l = m->layout;
+    const ModelHeader *h = &l->model;
+    int64_t q = h->heads * h->head_dim, kv = h->kv_heads * h->head_dim, d = h->hidden;
+    ModelTensor *t = xcalloc((size_t)l->nlayers * 9 + 4, sizeof *t);
+    int n = 0;
+    add_tensor(t, &n, &m->embed, h->vocab, d, false, "model.embed_tokens.weight");
+    for (int i = 0; i < l->nlayers; i++) {
+        LayerWeights *w = &m->layer[i];
+        const char *p = "model.layers.";
+        add_tensor(t, &n, &w->norm_in, d, 0, true, "%s%d.input_layernorm.weight", p, i);
+        add_tensor(t, &n, &w->wq, q, d, false, "%s%d.self_attn.q_proj.weight", p, i);
+        if (l->layer[i].reads == i) {   /* only a cache owner projects K and V */
+            add_tensor(t, &n, &w->wk, kv, d, false, "%s%d.self_attn.k_proj.weight", p, i);
+            add_tensor(t, &n, &w->wv, kv, d, false, "%s%d.self_attn.v_proj.weight", p, i);
+        }
+        add_tensor(t, &n, &w->wo, d, q, false, "%s%d.self_attn.o_proj.weight", p, i);
+        add_tensor(t, &n, &w->norm_post, d, 0, true, "%s%d.post_attention_layernorm.weight", p, i);
+        add_tensor(t, &n, &w->w_gate, h->ffn, d, false, "%s%d.mlp.gate_proj.weight", p, i);
+        add_tensor(t, &n, &w->w_up, h->ffn, d, false, "%s%d.mlp.up_proj.weight", p, i);
+        add_tensor(t, &n, &w->w_down, d, h->ffn, false, "%s%d.mlp.down_proj.weight", p, i);
+    }
+    add_tensor(t, &n, &m->norm_final, d, 0, true, "model.norm.weight");
+    if (!m->tied) add_tensor(t, &n, &m->lm_head, h->vocab, d, false, "lm_head.weight");
+    *out = t;
+    return n;
+}
+
+static int64_t tensor_elems(const ModelTensor *t) { return t->ndim == 1 ? t->shape[0] : t->shape[0] * t->shape[1]; }
+
+/* Every tensor's element count fits comfortably in memory arithmetic (the runtime holds fp32). */
+bool model_check_size(const Layout *l, char *err, size_t errlen) {
+    const ModelHeader *h = &l->model;
+    int64_t dims[] = {h->hidden, h->heads * h->head_dim, h->kv_heads * h->head_dim, h->ffn, h->vocab};
+    int64_t widest = 0, total = 0, x;
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) widest = dims[i] > widest ? dims[i] : widest;
+    /* each layer holds at most 9 tensors of widest x hidden */
+    bool ok = mul_ok(widest, h->hidden, &x) && mul_ok(x, 9 * (int64_t)l->nlayers + 4, &total) &&
+              total <= (INT64_C(1) << 36);
+    if (!ok) snprintf(err, errlen, "the model is too large for the runtime (over 2^36 parameters)");
+    return ok;
+}
+
+static void alloc_tensors(Model *m, const Layout *l, bool tied) {
+    memset(m, 0, sizeof *m);
+    m->layout = l;
+    m->tied = tied;
+    m->layer = xcalloc((size_t)l->nlayers + 1, sizeof(LayerWeights));
+    ModelTensor *t;
+    int n = model_tensors(m, &t);
+    for (int i = 0; i < n; i++) *t[i].slot = xcalloc((size_t)tensor_elems(&t[i]), sizeof(float));
+    if (tied) m->lm_head = m->embed;
+    free(t);
+}
+
+void model_free(Model *m) {
+    if (!m->layer) return;
+    ModelTensor *t;
+    int n = model_tensors(m, &t);
+    for (int i = 0; i < n; i++) free(*t[i].slot);
+    free(t);
+    free(m->layer);
+    memset(m, 0, sizeof *m);
+}
+
+int64_t model_param_count(Model *m) {
+    ModelTensor *t;
+    int n = model_tensors(m, &t);
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += tensor_elems(&t[i]);
+    free(t);
+    return total;
+}
+
+void model_round_to_dtype(float *x, int64_t n, DType t) {
+    if (t == DT_BF16)
+        for (int64_t i = 0; i < n; i++) x[i] = st_bf16_to_f32(st_f32_to_bf16(x[i]));
+    else if (t == DT_FP16)
+        for (int64_t i = 0; i < n; i++) x[i] = st_f16_to_f32(st_f32_to_f16(x[i]));
+}
+
+/* ------------------------------------------------------------------ random weights */
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 0xcbf29ce484222325u;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3u;
+    return h;
+}
+
+/* uniform in [-1, 1): the top 24 bits of the generator */
+static float uniform_pm1(uint64_t *state) { return (float)(splitmix64(state) >> 40) * (2.0f / 16777216.0f) - 1.0f; }
+
+void model_init_random(Model *m, const Layout *l, uint64_t seed) {
+    alloc_tensors(m, l, l->model.tie_embeddings);
+    ModelTensor *t;
+    int n = model_tensors(m, &t);
+    for (int i = 0; i < n; i++) {
+        /* a stream per tensor: the same name gets the same values whatever else the layout has */
+        uint64_t state = seed ^ fnv1a(t[i].name);
+        splitmix64(&state);
+        float *x = *t[i].slot;
+        int64_t count = tensor_elems(&t[i]);
+        float scale = t[i].fan_in && strcmp(t[i].name, "model.embed_tokens.weight") != 0
+                          ? 1.0f / sqrtf((float)t[i].fan_in) : 1.0f;
+        for (int64_t k = 0; k < count; k++) x[k] = t[i].fan_in ? scale * uniform_pm1(&state) : 1.0f;
+        model_round_to_dtype(x, count, l->model.dtype);
+    }
+    free(t);
+}
+
+/* ------------------------------------------------------------------ safetensors */
+
+static bool shape_matches(const StTensor *s, const ModelTensor *t) {
+    if (s->ndim != t->ndim) return false;
+    for (int d = 0; d < t->ndim; d++)
+        if (s->shape[d] != t->shape[d]) return false;
+    return true;
+}
+
+static void format_shape(char *out, size_t n, int ndim, const int64_t *shape) {
+    size_t pos = (size_t)snprintf(out, n, "[");
+    for (int d = 0; d < ndim && pos < n; d++)
+        pos += (size_t)snprintf(out + pos, n - pos, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (pos < n) snprintf(out + pos, n - pos, "]");
+}
+
+/* Copies one expected tensor out of the file, or says why it cannot. */
+static bool load_one(const StFile *f, const ModelTensor *t, DType dtype, char *err, size_t errlen) {
+    const StTensor *s = st_find(f, t->name);
+    if (!s) {
+        snprintf(err, errlen, "'%s': tensor '%s' is missing", f->path, t->name);
+        return false;
+    }
+    if (s->dtype == ST_OTHER) {
+        snprintf(err, errlen, "'%s': tensor '%s' has dtype %s; expected BF16, F16 or F32", f->path, t->name,
+                 s->dtype_name);
+        return false;
+    }
+    if (!shape_matches(s, t)) {
+        char got[128], want[64];
+        format_shape(got, sizeof got, s->ndim, s->shape);
+        format_shape(want, sizeof want, t->ndim, t->shape);
+        snprintf(err, errlen, "'%s': tensor '%s' has shape %s; the layout needs %s", f->path, t->name, got, want);
+        return false;
+    }
+    int64_t count = tensor_elems(t);
+    st_to_f32(s, *t->slot, count);
+    model_round_to_dtype(*t->slot, count, dtype);
+    return true;
+}
+
+/* A reading layer must not come with K/V projections: the file was made for another layout. */
+static bool check_reader_kv(const StFile *f, const Layout *l, char *err, size_t errlen) {
+    for (int i = 0; i < l->nlayers; i++) {
+        if (l->layer[i].reads == i) continue;
+        for (int k = 0; k < 2; k++) {
+            char name[96];
+            snprintf(name, sizeof name, "model.layers.%d.self_attn.%c_proj.weight", i, k ? 'v' : 'k');
+            if (st_find(f, name)) {
+                snprintf(err, errlen,
+                         "'%s': tensor '%s' is present, but layer %d reads layer %d's cache and has no K/V "
+                         "projection (the weights do not match this layout)",
+                         f->path, name, i, l->layer[i].reads);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+bool model_load_safetensors(Model *m, const Layout *l, const char *path, int *ignored, char *err, size_t errlen) {
+    StFile f;
+    if (!st_open(path, &f, err, errlen)) return false;
+    if (!check_reader_kv(&f, l, err, errlen)) {
+        st_close(&f);
+        return false;
+    }
+    alloc_tensors(m, l, st_find(&f, "lm_head.weight") == NULL);
+    ModelTensor *t;
+    int n = model_tensors(m, &t);
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++) ok = load_one(&f, &t[i], l->model.dtype, err, errlen);
+    if (ok && ignored) *ignored = f.ntensors - n;
+    free(t);
+    st_close(&f);
+    if (!ok) model_free(m);
+    return ok;
+}
+
+bool model_save_safetensors(Model *m, const char *path, char *err, size_t errlen) {
+    StDType dt = m->layout->model.dtype == DT_FP16 ? ST_F16 : ST_BF16;
+    StWriter w = {0};
+    ModelTensor *t;
+    int n = model_tensors(m, &t);
+    for (int i = 0; i < n; i++) st_writer_add(&w, t[i].name, dt, t[i].ndim, t[i].shape, *t[i].slot);
+    free(t);
+    bool ok = st_writer_save(&w, path, err, errlen);
+    st_writer_free(&w);
+    return ok;
+}

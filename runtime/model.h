@@ -1,0 +1,82 @@
+/* model.h — the model the runtime executes (docs/model.md): a Llama-style decoder whose layers
+ * follow a Layout, its weights (in memory as fp32, rounded to the model dtype), the deterministic
+ * random weights, loading/saving them as safetensors, and the .npy writer for logits.
+ *
+ * Tensor names and shapes are those of HF Llama checkpoints ([out, in] for every projection):
+ *   model.embed_tokens.weight                       [vocab, hidden]
+ *   model.layers.{i}.input_layernorm.weight         [hidden]
+ *   model.layers.{i}.self_attn.q_proj.weight        [heads*head_dim, hidden]
+ *   model.layers.{i}.self_attn.{k,v}_proj.weight    [kv_heads*head_dim, hidden]   cache owners only
+ *   model.layers.{i}.self_attn.o_proj.weight        [hidden, heads*head_dim]
+ *   model.layers.{i}.post_attention_layernorm.weight [hidden]
+ *   model.layers.{i}.mlp.{gate,up}_proj.weight      [ffn, hidden]
+ *   model.layers.{i}.mlp.down_proj.weight           [hidden, ffn]
+ *   model.norm.weight                               [hidden]
+ *   lm_head.weight                                  [vocab, hidden]   absent = tied to the embedding
+ */
+#ifndef MIXC_RUNTIME_MODEL_H
+#define MIXC_RUNTIME_MODEL_H
+
+#include "mixc.h"
+#include "safetensors.h"
+
+typedef struct {
+    float *norm_in;         /* [hidden] */
+    float *wq;              /* [heads*head_dim][hidden] */
+    float *wk, *wv;         /* [kv_heads*head_dim][hidden]; NULL for a layer that reads another's cache */
+    float *wo;              /* [hidden][heads*head_dim] */
+    float *norm_post;       /* [hidden] */
+    float *w_gate, *w_up;   /* [ffn][hidden] */
+    float *w_down;          /* [hidden][ffn] */
+} LayerWeights;
+
+typedef struct {
+    const Layout *layout;   /* not owned */
+    float *embed;           /* [vocab][hidden] */
+    float *lm_head;         /* [vocab][hidden]; == embed when tied (then not separately owned) */
+    float *norm_final;      /* [hidden] */
+    LayerWeights *layer;    /* [nlayers] */
+    bool tied;
+} Model;
+
+/* One tensor of the model, as named in a checkpoint. */
+typedef struct {
+    char name[96];
+    int ndim;               /* 1 or 2 */
+    int64_t shape[2];
+    float **slot;           /* where the model keeps it */
+    int64_t fan_in;         /* columns (the random scale); 0 for norms (initialised to 1) */
+} ModelTensor;
+
+/* Every tensor the layout's model has (lm_head only when not tied), in checkpoint order.
+ * Returns the count; *out is malloc'ed. The slots point into `m`. */
+int model_tensors(Model *m, ModelTensor **out);
+
+/* Sizes that fit in memory: false (with a message in err) when a tensor is too large. */
+bool model_check_size(const Layout *l, char *err, size_t errlen);
+
+/* Deterministic random weights: each tensor draws from splitmix64 seeded by mix(seed, FNV-1a(name)),
+ * uniform(-1, 1) / sqrt(fan_in) for projections, uniform(-1, 1) for the embedding, 1 for norms;
+ * rounded to the model dtype. lm_head exists unless the header ties the embeddings. */
+void model_init_random(Model *m, const Layout *l, uint64_t seed);
+
+/* Loads weights from a safetensors file for layout l. Returns false with a message naming the file
+ * and the tensor in err (a missing tensor, wrong shape or dtype, a reading layer with k/v_proj,
+ * a malformed file). Unknown extra tensors are counted in *ignored (may be NULL). */
+bool model_load_safetensors(Model *m, const Layout *l, const char *path, int *ignored, char *err, size_t errlen);
+
+/* Writes the weights as safetensors in the model dtype (atomically). false with a message in err. */
+bool model_save_safetensors(Model *m, const char *path, char *err, size_t errlen);
+
+void model_free(Model *m);
+
+/* Parameter bytes held in memory (fp32) and in the model dtype. */
+int64_t model_param_count(Model *m);
+
+/* Rounds n floats in place to the model dtype (bf16 or fp16; others untouched). */
+void model_round_to_dtype(float *x, int64_t n, DType t);
+
+/* npy.c: writes a float32 array [rows, cols] as a version 1.0 .npy file ('<f4', C order), atomically. */
+bool npy_write_f32(const char *path, const float *data, int64_t rows, int64_t cols);
+
+#endif

@@ -1,0 +1,554 @@
+/* test_model.c — tests of the model runtime: fp16/bf16 rounding, the cpu backend against an
+ * independent naive forward pass, reading layers using their owner's K/V, chunked prefill against
+ * token-by-token decode, ring caches against full-length caches, safetensors round trips and every
+ * kind of bad weights file, and the .npy writer.
+ *
+ * usage: test_model TMPDIR      (prints PASS/FAIL lines; exit 1 if anything failed) */
+#include "backend.h"
+#include "model.h"
+#include "safetensors.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+static const char *tmpdir;
+
+static void result(bool ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void result(bool ok, const char *name, const char *fmt, ...) {
+    printf("%s %s", ok ? "PASS" : "FAIL", name);
+    if (!ok) {
+        failures++;
+        va_list ap;
+        va_start(ap, fmt);
+        printf(": ");
+        vprintf(fmt, ap);
+        va_end(ap);
+    }
+    printf("\n");
+}
+
+static char *tmp_path(const char *name) {
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+/* ------------------------------------------------------------------ layouts and runs */
+
+/* A tiny model (hidden 64, 4 query heads / 2 KV heads of 16, ffn 96, vocab 256) with the given
+ * per-layer windows (0 = global) and owners. */
+static void make_layout(Layout *l, int n, const int64_t *window, const int *reads, int64_t chunk, int64_t context) {
+    memset(l, 0, sizeof *l);
+    model_header_defaults(&l->model);
+    ModelHeader *m = &l->model;
+    m->name = xstrdup("test");
+    m->layers = n;
+    m->hidden = 64, m->heads = 4, m->kv_heads = 2, m->head_dim = 16, m->ffn = 96, m->vocab = 256;
+    m->kv_dtype = m->dtype;
+    m->context = context;
+    m->chunk = chunk;
+    l->nlayers = n;
+    l->layer = xcalloc((size_t)n, sizeof(LayerInfo));
+    for (int i = 0; i < n; i++) l->layer[i] = (LayerInfo){.index = i, .window = window[i], .reads = reads[i]};
+    layout_build_caches(l);
+    if (!verify_layout(l, stderr)) abort();
+}
+
+static int32_t *test_tokens(int64_t n, uint32_t seed) {
+    int32_t *t = xmalloc((size_t)n * sizeof *t);
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        t[i] = (int32_t)(seed >> 24);
+    }
+    return t;
+}
+
+typedef enum { BY_CHUNKS, BY_TOKENS } RunMode;
+
+/* Logits [T][vocab] of every position, by chunked prefill or token-by-token decode.
+ * Returns false (message in err) when the backend fails. */
+static bool run_logits(const Model *m, const int32_t *t, int64_t T, RunMode mode, bool full, float *out, char *err,
+                       size_t errlen) {
+    const Layout *l = m->layout;
+    BackendConfig cfg = {1, T, full};
+    Backend b;
+    if (cpu_backend_open_with(NULL, m, &cfg, &b, err, errlen) != 0) return false;
+    int64_t V = l->model.vocab, step = mode == BY_CHUNKS ? l->model.chunk : 1;
+    bool ok = true;
+    for (int64_t off = 0; off < T && ok; off += step) {
+        int64_t n = T - off < step ? T - off : step;
+        if (mode == BY_TOKENS && off > 0)
+            ok = b.ops->decode(&b, t + off, out + off * V);
+        else
+            ok = b.ops->prefill(&b, 0, t + off, n, out + off * V, true);
+    }
+    if (!ok) snprintf(err, errlen, "%s", b.err);
+    backend_close(&b);
+    return ok;
+}
+
+static double max_abs(const float *x, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fabs(x[i]) > m ? fabs(x[i]) : m;
+    return m;
+}
+
+static double max_diff(const float *a, const float *b, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fabs((double)a[i] - b[i]) > m ? fabs((double)a[i] - b[i]) : m;
+    return m;
+}
+
+/* ------------------------------------------------------------------ an independent reference */
+
+/* The model of docs/model.md written the plainest way: no caches, every layer's K/V kept for all
+ * positions, masks applied directly, double precision. */
+static void naive_rmsnorm(const double *x, const float *w, double *out, int64_t d, double eps) {
+    double ss = 0;
+    for (int64_t i = 0; i < d; i++) ss += x[i] * x[i];
+    double inv = 1 / sqrt(ss / d + eps);
+    for (int64_t i = 0; i < d; i++) out[i] = x[i] * inv * w[i];
+}
+
+static void naive_proj(const double *x, const float *w, double *y, int64_t in, int64_t out) {
+    for (int64_t o = 0; o < out; o++) {
+        double s = 0;
+        for (int64_t i = 0; i < in; i++) s += x[i] * w[o * in + i];
+        y[o] = s;
+    }
+}
+
+static void naive_rope(double *x, int64_t nheads, int64_t hd, int64_t pos, double theta) {
+    for (int64_t h = 0; h < nheads; h++) {
+        double *v = x + h * hd;
+        for (int64_t k = 0; k < hd / 2; k++) {
+            double a = pos / pow(theta, 2.0 * k / hd), x1 = v[k], x2 = v[k + hd / 2];
+            v[k] = x1 * cos(a) - x2 * sin(a);
+            v[k + hd / 2] = x2 * cos(a) + x1 * sin(a);
+        }
+    }
+}
+
+static void naive_attention(const Layout *l, int layer, const double *q, double **K, double **V, int64_t t,
+                            double *out) {
+    const ModelHeader *m = &l->model;
+    int64_t hd = m->head_dim, kvw = m->kv_heads * hd, w = l->layer[layer].window;
+    int src = l->layer[layer].reads;
+    double *p = xmalloc((size_t)(t + 1) * sizeof(double));
+    for (int64_t h = 0; h < m->heads; h++) {
+        int64_t g = h / (m->heads / m->kv_heads);
+        double mx = -1e300, sum = 0;
+        for (int64_t j = 0; j <= t; j++) {
+            bool visible = w == 0 || j > t - w;
+            double s = 0;
+            for (int64_t d = 0; d < hd; d++) s += q[h * hd + d] * K[src][j * kvw + g * hd + d];
+            p[j] = visible ? s / sqrt((double)hd) : -1e300;
+            mx = p[j] > mx ? p[j] : mx;
+        }
+        for (int64_t j = 0; j <= t; j++) sum += p[j] = p[j] <= -1e299 ? 0 : exp(p[j] - mx);
+        for (int64_t d = 0; d < hd; d++) {
+            double acc = 0;
+            for (int64_t j = 0; j <= t; j++) acc += p[j] / sum * V[src][j * kvw + g * hd + d];
+            out[h * hd + d] = acc;
+        }
+    }
+    free(p);
+}
+
+static void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *out) {
+    const Layout *l = mo->layout;
+    const ModelHeader *m = &l->model;
+    int64_t d = m->hidden, qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim, F = m->ffn;
+    double *x = xcalloc((size_t)(T * d), sizeof(double)), *h = xcalloc((size_t)d, sizeof(double));
+    double *q = xcalloc((size_t)(T * qw), sizeof(double)), *att = xcalloc((size_t)qw, sizeof(double));
+    double *o = xcalloc((size_t)d, sizeof(double)), *g = xcalloc((size_t)F, sizeof(double)),
+           *u = xcalloc((size_t)F, sizeof(double));
+    double **K = xcalloc((size_t)l->nlayers, sizeof(double *)), **V = xcalloc((size_t)l->nlayers, sizeof(double *));
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t i = 0; i < d; i++) x[t * d + i] = mo->embed[tok[t] * d + i];
+    for (int i = 0; i < l->nlayers; i++) {
+        const LayerWeights *w = &mo->layer[i];
+        if (w->wk) {
+            K[i] = xcalloc((size_t)(T * kvw), sizeof(double));
+            V[i] = xcalloc((size_t)(T * kvw), sizeof(double));
+        }
+        for (int64_t t = 0; t < T; t++) {   /* projections of every position first */
+            naive_rmsnorm(x + t * d, w->norm_in, h, d, m->norm_eps);
+            naive_proj(h, w->wq, q + t * qw, d, qw);
+            naive_rope(q + t * qw, m->heads, m->head_dim, t, m->rope_theta);
+            if (w->wk) {
+                naive_proj(h, w->wk, K[i] + t * kvw, d, kvw);
+                naive_proj(h, w->wv, V[i] + t * kvw, d, kvw);
+                naive_rope(K[i] + t * kvw, m->kv_heads, m->head_dim, t, m->rope_theta);
+            }
+        }
+        for (int64_t t = 0; t < T; t++) {
+            naive_attention(l, i, q + t * qw, K, V, t, att);
+            naive_proj(att, w->wo, o, qw, d);
+            for (int64_t k = 0; k < d; k++) x[t * d + k] += o[k];
+            naive_rmsnorm(x + t * d, w->norm_post, h, d, m->norm_eps);
+            naive_proj(h, w->w_gate, g, d, F);
+            naive_proj(h, w->w_up, u, d, F);
+            for (int64_t k = 0; k < F; k++) g[k] = g[k] / (1 + exp(-g[k])) * u[k];
+            naive_proj(g, w->w_down, o, F, d);
+            for (int64_t k = 0; k < d; k++) x[t * d + k] += o[k];
+        }
+    }
+    double *lg = xcalloc((size_t)m->vocab, sizeof(double));
+    for (int64_t t = 0; t < T; t++) {
+        naive_rmsnorm(x + t * d, mo->norm_final, h, d, m->norm_eps);
+        naive_proj(h, mo->lm_head, lg, d, m->vocab);
+        for (int64_t k = 0; k < m->vocab; k++) out[t * m->vocab + k] = (float)lg[k];
+    }
+    for (int i = 0; i < l->nlayers; i++) free(K[i]), free(V[i]);
+    free(K), free(V), free(x), free(h), free(q), free(att), free(o), free(g), free(u), free(lg);
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_conversions(void) {
+    int bad16 = 0, badbf = 0;
+    uint32_t s = 12345;
+    for (int i = 0; i < 2000000; i++) {
+        s = s * 1664525u + 1013904223u;
+        uint32_t bits = i < 1000 ? (uint32_t)i << 20 : s;
+        float f;
+        memcpy(&f, &bits, 4);
+        if (isnan(f)) continue;
+        _Float16 h = (_Float16)f;
+        uint16_t hb;
+        memcpy(&hb, &h, 2);
+        if (st_f32_to_f16(f) != hb || (float)h != st_f16_to_f32(hb)) bad16++;
+        /* bf16: the float nearest to f among those with 16 low zero bits (ties to even) */
+        float back = st_bf16_to_f32(st_f32_to_bf16(f));
+        uint32_t bb;
+        memcpy(&bb, &back, 4);
+        double err = fabs((double)back - f), ulp = f == 0 ? 0 : ldexp(1.0, ilogb(f) - 7);
+        if (ulp < ldexp(1.0, -133)) ulp = ldexp(1.0, -133);   /* bf16 subnormal spacing */
+        if ((bb & 0xffff) || (isfinite(back) && err > ulp / 2 * (1 + 1e-12) && fabs(f) < 3e38)) badbf++;
+    }
+    result(bad16 == 0, "fp16 rounding matches _Float16", "%d mismatches", bad16);
+    result(badbf == 0, "bf16 rounding to nearest", "%d mismatches", badbf);
+}
+
+static void test_against_naive(void) {
+    int64_t win[] = {0, 0, 5, 9, 5, 0};
+    int reads[] = {0, 0, 2, 2, 4, 0};
+    Layout l;
+    make_layout(&l, 6, win, reads, 4, 64);
+    Model m;
+    model_init_random(&m, &l, 7);
+    int64_t T = 23, V = l.model.vocab;
+    int32_t *t = test_tokens(T, 3);
+    float *a = xcalloc((size_t)(T * V), sizeof(float)), *b = xcalloc((size_t)(T * V), sizeof(float));
+    char err[512] = "";
+    bool ok = run_logits(&m, t, T, BY_CHUNKS, false, a, err, sizeof err);
+    naive_logits(&m, t, T, b);
+    double d = max_diff(a, b, T * V), scale = max_abs(b, T * V);
+    result(ok && d <= 1e-4 * scale && scale > 0.1, "cpu backend equals a naive forward pass (GQA, windows, sharing, ring)",
+           "%s max diff %.3g of %.3g", err, d, scale);
+    free(a), free(b), free(t);
+    model_free(&m);
+    layout_free(&l);
+}
+
+/* Logits of a 2-layer model whose layer 0 adds nothing to the residual stream (Wo = 0, down = 0):
+ * layer 0's Wk can then matter only through a cache another layer reads. */
+static void two_layer_logits(const int *reads, float wk_scale, float *out, int64_t T, bool *reader_has_no_kv) {
+    int64_t win[] = {0, 0};
+    Layout l;
+    make_layout(&l, 2, win, reads, 4, 32);
+    Model m;
+    model_init_random(&m, &l, 11);
+    int64_t d = l.model.hidden, qw = l.model.heads * l.model.head_dim, kvw = l.model.kv_heads * l.model.head_dim;
+    memset(m.layer[0].wo, 0, (size_t)(d * qw) * sizeof(float));
+    memset(m.layer[0].w_down, 0, (size_t)(d * l.model.ffn) * sizeof(float));
+    for (int64_t i = 0; i < kvw * d; i++) m.layer[0].wk[i] *= wk_scale;
+    if (reader_has_no_kv) {
+        ModelTensor *t;
+        int n = model_tensors(&m, &t);
+        bool named = false;
+        for (int i = 0; i < n; i++) named |= strstr(t[i].name, "layers.1.self_attn.k_proj") != NULL;
+        *reader_has_no_kv = m.layer[1].wk == NULL && m.layer[1].wv == NULL && !named;
+        free(t);
+    }
+    int32_t *tok = test_tokens(T, 5);
+    char err[256];
+    if (!run_logits(&m, tok, T, BY_CHUNKS, false, out, err, sizeof err)) fprintf(stderr, "%s\n", err);
+    free(tok);
+    model_free(&m);
+    layout_free(&l);
+}
+
+static void test_reader_uses_owner(void) {
+    int64_t T = 10, V = 256;
+    float *base = xcalloc((size_t)(T * V), sizeof(float)), *changed = xcalloc((size_t)(T * V), sizeof(float));
+    int shared[] = {0, 0}, separate[] = {0, 1};
+    bool no_kv = false;
+    two_layer_logits(shared, 1.0f, base, T, &no_kv);
+    two_layer_logits(shared, 1.5f, changed, T, NULL);
+    double d_shared = max_diff(base, changed, T * V);
+    two_layer_logits(separate, 1.0f, base, T, NULL);
+    two_layer_logits(separate, 1.5f, changed, T, NULL);
+    double d_separate = max_diff(base, changed, T * V);
+    result(no_kv, "a reading layer has no Wk/Wv tensors", "layer 1 has K/V weights");
+    /* the first position attends to one key only, so its output does not depend on K: skip it */
+    result(d_shared > 1e-3, "changing the owner's Wk changes the reader's output", "max diff %.3g", d_shared);
+    result(d_separate == 0, "without sharing, the owner's Wk does not reach layer 1", "max diff %.3g", d_separate);
+    free(base), free(changed);
+}
+
+static void test_chunks_vs_tokens(void) {
+    int64_t win[] = {0, 6, 0, 6, 10};
+    int reads[] = {0, 1, 0, 1, 1};
+    Layout l;
+    make_layout(&l, 5, win, reads, 8, 64);
+    Model m;
+    model_init_random(&m, &l, 21);
+    int64_t T = 37, V = 256;
+    int32_t *t = test_tokens(T, 9);
+    float *a = xcalloc((size_t)(T * V), sizeof(float)), *b = xcalloc((size_t)(T * V), sizeof(float));
+    char err[256] = "";
+    bool ok = run_logits(&m, t, T, BY_CHUNKS, false, a, err, sizeof err) &&
+              run_logits(&m, t, T, BY_TOKENS, false, b, err, sizeof err);
+    double d = max_diff(a, b, T * V), s = max_abs(a, T * V);
+    result(ok && d <= 1e-5 * s, "chunked prefill equals token-by-token decode", "%s max diff %.3g of %.3g", err, d, s);
+    free(a), free(b), free(t);
+    model_free(&m);
+    layout_free(&l);
+}
+
+static void test_ring(void) {
+    /* layer 3 (window 12) reads layer 2 (window 4): the checker's retention keeps 12, ring 12 + 4 - 1 */
+    int64_t win[] = {0, 4, 4, 12};
+    int reads[] = {0, 1, 2, 2};
+    Layout l;
+    make_layout(&l, 4, win, reads, 4, 128);
+    Model m;
+    model_init_random(&m, &l, 5);
+    int64_t T = 61, V = 256;
+    BackendConfig cfg = {1, T, false};
+    Backend b;
+    char err[512] = "";
+    bool opened = cpu_backend_open_with(NULL, &m, &cfg, &b, err, sizeof err) == 0;
+    result(opened && b.cache_tokens[0] == T && b.cache_tokens[1] == 4 + 4 - 1 && b.cache_tokens[2] == 12 + 4 - 1,
+           "cache capacities follow the planner (a reader's wider window enlarges the ring)", "%s caps %lld %lld %lld",
+           err, opened ? (long long)b.cache_tokens[0] : -1LL, opened ? (long long)b.cache_tokens[1] : -1LL,
+           opened ? (long long)b.cache_tokens[2] : -1LL);
+    if (opened) backend_close(&b);
+    int32_t *t = test_tokens(T, 17);
+    float *a = xcalloc((size_t)(T * V), sizeof(float)), *c = xcalloc((size_t)(T * V), sizeof(float));
+    bool ok = run_logits(&m, t, T, BY_CHUNKS, false, a, err, sizeof err) &&
+              run_logits(&m, t, T, BY_CHUNKS, true, c, err, sizeof err);
+    double d = max_diff(a, c, T * V);
+    result(ok && d == 0, "ring caches (wrapped many times) equal full-length caches", "%s max diff %.3g", err, d);
+    ok = run_logits(&m, t, T, BY_TOKENS, false, a, err, sizeof err);
+    d = max_diff(a, c, T * V);
+    result(ok && d <= 1e-5 * max_abs(c, T * V), "ring caches in decode equal full-length caches", "%s max diff %.3g",
+           err, d);
+    /* Without the enlarged retention the ring would lose keys the reader needs: the backend must
+     * refuse rather than attend to overwritten slots. */
+    l.cache[2].retention = 4;
+    ok = run_logits(&m, t, T, BY_CHUNKS, false, a, err, sizeof err);
+    result(!ok && strstr(err, "no longer holds"), "a ring too short for a reader is detected, not read",
+           "ok=%d err=%s", ok, err);
+    free(a), free(c), free(t);
+    model_free(&m);
+    layout_free(&l);
+}
+
+/* The kernel table: a replaced entry is what runs (the emu backend's mechanism). */
+static int attention_calls;
+static bool counting_attention(const AttentionArgs *a) {
+    attention_calls++;
+    return cpu_reference_kernels.attention(a);
+}
+
+static void test_kernel_table(void) {
+    int64_t win[] = {0, 4, 4};
+    int reads[] = {0, 1, 1};
+    Layout l;
+    make_layout(&l, 3, win, reads, 4, 32);
+    Model m;
+    model_init_random(&m, &l, 2);
+    int32_t *t = test_tokens(10, 1);
+    float *a = xcalloc(10 * 256, sizeof(float)), *b = xcalloc(10 * 256, sizeof(float));
+    char err[256] = "";
+    bool ok = run_logits(&m, t, 10, BY_CHUNKS, false, a, err, sizeof err);
+    CpuKernels k = {.attention = counting_attention};
+    BackendConfig cfg = {1, 10, false};
+    Backend be;
+    ok = ok && cpu_backend_open_with(&k, &m, &cfg, &be, err, sizeof err) == 0;
+    for (int64_t off = 0; off < 10 && ok; off += 4) ok = be.ops->prefill(&be, 0, t + off, off + 4 <= 10 ? 4 : 2, b + off * 256, true);
+    if (be.ops) backend_close(&be);
+    /* 3 chunks x 3 layers */
+    result(ok && attention_calls == 9 && max_diff(a, b, 10 * 256) == 0, "a replaced kernel-table entry runs in place of the reference",
+           "%s calls %d", err, attention_calls);
+    free(a), free(b), free(t);
+    model_free(&m);
+    layout_free(&l);
+}
+
+/* ------------------------------------------------------------------ safetensors */
+
+static void write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, n, f) != n) abort();
+    fclose(f);
+}
+
+/* A file with a hand-written JSON header (and data_len zero bytes after it). */
+static void write_st(const char *path, const char *json, size_t data_len, uint64_t claimed_len) {
+    size_t hl = strlen(json), total = 8 + hl + data_len;
+    unsigned char *buf = xcalloc(total, 1);
+    uint64_t L = claimed_len ? claimed_len : hl;
+    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(L >> (8 * i));
+    memcpy(buf + 8, json, hl);
+    write_bytes(path, buf, total);
+    free(buf);
+}
+
+static Layout st_layout;
+
+static void expect_load_error(const char *name, const char *path, const char *needle1, const char *needle2) {
+    Model m;
+    char err[1024] = "";
+    bool ok = model_load_safetensors(&m, &st_layout, path, NULL, err, sizeof err);
+    if (ok) model_free(&m);
+    bool good = !ok && strstr(err, needle1) && (!needle2 || strstr(err, needle2)) && strstr(err, path);
+    result(good, name, "ok=%d message: %s", ok, err);
+}
+
+/* Rewrites a valid saved file with its JSON header edited (old -> new, same length or not). */
+static void edit_header(const char *src, const char *dst, const char *old, const char *new) {
+    size_t len;
+    char *buf = read_file(src, &len);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | (unsigned char)buf[i];
+    char *json = xcalloc(hl + 1, 1);
+    memcpy(json, buf + 8, hl);
+    char *at = strstr(json, old);
+    if (!at) abort();
+    size_t nl = hl - strlen(old) + strlen(new);
+    char *out = xcalloc(8 + nl + (len - 8 - hl), 1);
+    for (int i = 0; i < 8; i++) out[i] = (char)(nl >> (8 * i));
+    size_t pre = (size_t)(at - json);
+    memcpy(out + 8, json, pre);
+    memcpy(out + 8 + pre, new, strlen(new));
+    memcpy(out + 8 + pre + strlen(new), at + strlen(old), hl - pre - strlen(old));
+    memcpy(out + 8 + nl, buf + 8 + hl, len - 8 - hl);
+    write_bytes(dst, out, 8 + nl + (len - 8 - hl));
+    free(out), free(json), free(buf);
+}
+
+static void test_safetensors(void) {
+    int64_t win[] = {0, 0, 8};
+    int reads[] = {0, 0, 2};
+    make_layout(&st_layout, 3, win, reads, 4, 32);
+    Model a, b;
+    model_init_random(&a, &st_layout, 99);
+    char err[1024] = "";
+    char good[512];
+    snprintf(good, sizeof good, "%s", tmp_path("good.safetensors"));
+    bool ok = model_save_safetensors(&a, good, err, sizeof err) &&
+              model_load_safetensors(&b, &st_layout, good, NULL, err, sizeof err);
+    bool same = ok;
+    if (ok) {
+        ModelTensor *ta, *tb;
+        int na = model_tensors(&a, &ta), nb = model_tensors(&b, &tb);
+        same = na == nb && !b.tied;
+        for (int i = 0; i < na && same; i++) {
+            int64_t n = ta[i].ndim == 1 ? ta[i].shape[0] : ta[i].shape[0] * ta[i].shape[1];
+            same = memcmp(*ta[i].slot, *tb[i].slot, (size_t)n * sizeof(float)) == 0;
+        }
+        free(ta), free(tb);
+        model_free(&b);
+    }
+    result(same, "safetensors round trip keeps every weight exactly", "%s", err);
+    model_free(&a);
+
+    StFile f;
+    ok = st_open(good, &f, err, sizeof err);
+    const StTensor *t = ok ? st_find(&f, "model.layers.1.self_attn.q_proj.weight") : NULL;
+    result(t && t->dtype == ST_BF16 && t->ndim == 2 && t->shape[0] == 64 && t->shape[1] == 64 &&
+               !st_find(&f, "model.layers.1.self_attn.k_proj.weight"),
+           "saved file: bf16, HF names and shapes, no k_proj for the reader", "%s", err);
+    if (ok) st_close(&f);
+
+    edit_header(good, tmp_path("missing.st"), "model.layers.2.mlp.up_proj.weight", "model.layers.2.mlp.up_proj.weigh_");
+    expect_load_error("bad weights: missing tensor", tmp_path("missing.st"), "'model.layers.2.mlp.up_proj.weight' is missing", NULL);
+    edit_header(good, tmp_path("shape.st"), "\"model.norm.weight\":{\"dtype\":\"BF16\",\"shape\":[64]",
+                "\"model.norm.weight\":{\"dtype\":\"BF16\",\"shape\":[32,2]");
+    expect_load_error("bad weights: wrong shape", tmp_path("shape.st"), "'model.norm.weight' has shape [32, 2]", "[64]");
+    edit_header(good, tmp_path("dtype.st"), "\"model.norm.weight\":{\"dtype\":\"BF16\"",
+                "\"model.norm.weight\":{\"dtype\":\"I16\"");
+    expect_load_error("bad weights: wrong dtype", tmp_path("dtype.st"), "'model.norm.weight' has dtype I16", NULL);
+    edit_header(good, tmp_path("dtype2.st"), "\"model.norm.weight\":{\"dtype\":\"BF16\"",
+                "\"model.norm.weight\":{\"dtype\":\"F32\"");
+    expect_load_error("bad weights: size not matching dtype x shape", tmp_path("dtype2.st"), "'model.norm.weight'",
+                      "data bytes for a F32 tensor");
+    edit_header(good, tmp_path("reader.st"), "model.layers.0.self_attn.k_proj", "model.layers.1.self_attn.k_proj");
+    expect_load_error("bad weights: a reading layer with k_proj", tmp_path("reader.st"),
+                      "'model.layers.1.self_attn.k_proj.weight' is present", "reads layer 0");
+
+    size_t len;
+    char *buf = read_file(good, &len);
+    write_bytes(tmp_path("truncated.st"), buf, len - 100);
+    expect_load_error("bad weights: truncated file", tmp_path("truncated.st"), "past the end of the file", "'lm_head.weight'");
+    write_bytes(tmp_path("short.st"), buf, 5);
+    expect_load_error("bad weights: shorter than the header length", tmp_path("short.st"), "truncated", NULL);
+    free(buf);
+    write_st(tmp_path("hlen.st"), "{}", 0, 1u << 20);
+    expect_load_error("bad weights: header length beyond the file", tmp_path("hlen.st"), "beyond the end of the file", NULL);
+    write_st(tmp_path("garbage.st"), "{\"model.norm.weight\": {\"dtype\": BF16", 0, 0);
+    expect_load_error("bad weights: garbage JSON", tmp_path("garbage.st"), "not valid JSON", NULL);
+    write_st(tmp_path("array.st"), "[1, 2]", 0, 0);
+    expect_load_error("bad weights: header not an object", tmp_path("array.st"), "not a JSON object", NULL);
+    write_st(tmp_path("overlap.st"),
+             "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+             "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, 0);
+    expect_load_error("bad weights: overlapping tensors", tmp_path("overlap.st"), "overlap", NULL);
+    write_st(tmp_path("offsets.st"), "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, 0);
+    expect_load_error("bad weights: reversed data_offsets", tmp_path("offsets.st"), "tensor 'a': bad data_offsets", NULL);
+    write_st(tmp_path("huge.st"),
+             "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,0]}}", 0, 0);
+    expect_load_error("bad weights: a shape whose size overflows", tmp_path("huge.st"), "tensor 'a'", NULL);
+    expect_load_error("bad weights: no such file", tmp_path("absent.st"), "cannot open", NULL);
+    layout_free(&st_layout);
+}
+
+static void test_npy(void) {
+    float data[6] = {1, -2, 3.5f, 0, 1e-3f, 7};
+    const char *path = tmp_path("x.npy");
+    bool ok = npy_write_f32(path, data, 2, 3);
+    size_t len = 0;
+    char *buf = ok ? read_file(path, &len) : NULL;
+    bool good = buf && len == 128 + 24 && memcmp(buf, "\x93NUMPY\x01\x00", 8) == 0 &&
+                (unsigned char)buf[8] + 256 * (unsigned char)buf[9] == 118 && buf[127] == '\n' &&
+                strstr(buf + 10, "'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)") &&
+                memcmp(buf + 128, data, 24) == 0;
+    result(good, "npy: version 1.0 header, 64-byte aligned data, <f4 values", "len %zu", len);
+    free(buf);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_model TMPDIR\n");
+        return 2;
+    }
+    tmpdir = argv[1];
+    test_conversions();
+    test_against_naive();
+    test_reader_uses_owner();
+    test_chunks_vs_tokens();
+    test_ring();
+    test_kernel_table();
+    test_safetensors();
+    test_npy();
+    return failures ? 1 : 0;
+}
