@@ -40,6 +40,117 @@ int load_layout_ex(const char *path, Layout *out, FILE *diag_out, Arena *arena, 
     return ok ? 0 : 1;
 }
 
+/* ------------------------------------------------------------------ overrides (--set) */
+
+/* Parses a --set value the way the .mix scanner would: integer (with _ and K/M/G), real, true/false
+ * or a name. false when it is none of these. */
+static bool parse_set_value(Arena *a, const char *s, AstValue *v) {
+    memset(v, 0, sizeof *v);
+    if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
+        v->kind = AV_BOOL;
+        v->i = s[0] == 't';
+        return true;
+    }
+    if ((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_') {
+        for (const char *p = s; *p; p++)
+            if (!(*p == '_' || (*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
+                return false;
+        v->kind = AV_IDENT;
+        v->ident = arena_strndup(a, s, strlen(s));
+        return true;
+    }
+    const char *p = s + (*s == '-');
+    int64_t x = 0, scale = 1;
+    bool digits = false;
+    for (; (*p >= '0' && *p <= '9') || (*p == '_' && digits); p++) {
+        if (*p == '_') continue;
+        digits = true;
+        if (!mul_ok(x, 10, &x) || !add_ok(x, *p - '0', &x)) return false;
+    }
+    if (digits && (*p == 'k' || *p == 'K')) scale = INT64_C(1) << 10, p++;
+    else if (digits && (*p == 'm' || *p == 'M')) scale = INT64_C(1) << 20, p++;
+    else if (digits && (*p == 'g' || *p == 'G')) scale = INT64_C(1) << 30, p++;
+    if (digits && !*p) {
+        if (!mul_ok(x, scale, &x) || x >= MIXC_MAX_VALUE) return false;
+        v->kind = AV_INT;
+        v->i = *s == '-' ? -x : x;
+        v->r = (double)v->i;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    double r = strtod(s, &end);
+    if (end == s || *end || errno) return false;
+    v->kind = AV_REAL;
+    v->r = r;
+    return true;
+}
+
+/* Replaces every sliding window of the AST (kind declarations and inline windows) by w. */
+static void set_all_windows(Ast *ast, int64_t w) {
+    for (AstStmt *s = ast->stmts; s; s = s->next) {
+        if (s->kind == STMT_KIND && s->attn.syntax == ATTN_WINDOW) s->attn.window = w;
+        for (AstElem *e = s->elems; e; e = e->next)
+            if (e->attn.syntax == ATTN_WINDOW) e->attn.window = w;
+    }
+}
+
+/* Applies one override to the AST: the field's value is replaced (or the field added). false with
+ * a message in err when the override itself is malformed. */
+static bool apply_set(Arena *a, Ast *ast, const char *set, char *err, size_t errlen) {
+    const char *eq = strchr(set, '=');
+    if (!eq || eq == set || !eq[1]) {
+        snprintf(err, errlen, "--set needs key=value, not '%s'", set);
+        return false;
+    }
+    char *key = arena_strndup(a, set, (size_t)(eq - set));
+    AstValue v;
+    if (!parse_set_value(a, eq + 1, &v)) {
+        snprintf(err, errlen, "--set: cannot read the value in '%s'", set);
+        return false;
+    }
+    if (strcmp(key, "window") == 0) {
+        if (v.kind != AV_INT || v.i < 1) {
+            snprintf(err, errlen, "--set window needs an integer >= 1, not '%s'", eq + 1);
+            return false;
+        }
+        set_all_windows(ast, v.i);
+        return true;
+    }
+    for (AstField *f = ast->fields; f; f = f->next) {
+        if (strcmp(f->key, key) == 0) {
+            f->value = v;   /* no location: messages then name the file only */
+            return true;
+        }
+    }
+    AstField *f = arena_alloc(a, sizeof *f);
+    f->key = key;
+    f->value = v;
+    AstField **tail = &ast->fields;
+    while (*tail) tail = &(*tail)->next;
+    *tail = f;
+    return true;
+}
+
+int load_layout_text(const char *name, const char *text, size_t len, const char *const *sets, int nsets,
+                     Layout *out, FILE *diag_out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    SourceFile src = {name, text, len};
+    Diag diag;
+    diag_init(&diag, &src, diag_out);
+    Arena arena = {0};
+    Ast ast;
+    bool parsed = parse_source(&src, &arena, &diag, &ast);
+    int rc = 0;
+    for (int i = 0; i < nsets && rc == 0; i++)
+        if (!apply_set(&arena, &ast, sets[i], err, errlen)) rc = 2;
+    /* Check even a partial AST, so one run reports the syntax errors and the others. */
+    if (rc == 0 && !(check_ast(&ast, &diag, out) && parsed)) rc = 1;
+    if (rc) layout_free(out);
+    arena_free(&arena);
+    return rc;
+}
+
 int load_layout(const char *path, Layout *out, FILE *diag_out) {
     return load_layout_ex(path, out, diag_out, NULL, NULL);
 }

@@ -227,6 +227,11 @@ void dump_graph(const Layout *l, FILE *out);
  * load_layout_ex also keeps the AST in `arena` for --dump=ast (both NULL: not kept). */
 int load_layout(const char *path, Layout *out, FILE *diag_out);
 int load_layout_ex(const char *path, Layout *out, FILE *diag_out, Arena *arena, Ast *ast_out);
+/* Parses text, applies header overrides ("key=value", any header field; "window=N" replaces every
+ * sliding window) between parsing and checking, then checks. 0 ok, 1 errors in the layout (reported
+ * to diag_out), 2 a malformed override (message in err). */
+int load_layout_text(const char *name, const char *text, size_t len, const char *const *sets, int nsets,
+                     Layout *out, FILE *diag_out, char *err, size_t errlen);
 /* The normalized layout as a jansson object {model, layers[], caches[]} (see docs/report-schema.md). */
 struct json_t;
 struct json_t *layout_json(const Layout *l);

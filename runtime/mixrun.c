@@ -12,14 +12,37 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+/* A binary written by `mixc build` (compiler/build.c) links one more object defining these: the
+ * layout it is specialized to, its overrides (one per line), the kernels as cubin for the cuda
+ * backend and as a shared object for the emu backend. In plain mixrun they are all NULL. */
+#define EMBEDDED(sym) extern const char sym[] __attribute__((weak)), sym##_end[] __attribute__((weak))
+EMBEDDED(mixc_embedded_name);
+EMBEDDED(mixc_embedded_mix);
+EMBEDDED(mixc_embedded_sets);
+EMBEDDED(mixc_embedded_arch);
+EMBEDDED(mixc_embedded_cubin);
+EMBEDDED(mixc_embedded_emu_so);
+
+/* Where the backends take prebuilt kernels from (runtime/emu_backend.c, runtime/cuda_backend.c);
+ * weak, since a runtime may be linked without either backend. */
+extern const char *mixc_emu_prebuilt_so __attribute__((weak));
+extern const void *mixc_cuda_prebuilt_cubin __attribute__((weak));
+extern size_t mixc_cuda_prebuilt_cubin_size __attribute__((weak));
+
+static bool mixrun_embedded(void) {
+    return mixc_embedded_mix != NULL;
+}
 
 typedef struct {
     const char *layout, *weights, *save_weights, *tokens, *tokens_file, *dump_logits;
     const char **sets;
     int nsets;
-    bool random_weights, bench, full_caches, max_new_given;
+    Arena arena;            /* strings of the embedded overrides */
+    bool random_weights, bench, full_caches, max_new_given, info;
     uint64_t seed;
     int64_t max_new, batch, prompt_len;
     BackendKind backend;
@@ -125,6 +148,21 @@ static const char *const value_options[] = {"--layout", "--weights", "--save-wei
                                             "--dump-logits", "--set", "--backend", "--random-weights", "--max-new",
                                             "--batch", "--prompt-len"};
 
+/* The overrides the binary was built with (one per line) become its --set list. */
+static void take_embedded_sets(Options *o) {
+    size_t len = (size_t)(mixc_embedded_sets_end - mixc_embedded_sets);
+    char *copy = arena_strndup(&o->arena, mixc_embedded_sets, len);
+    int n = 0;
+    for (size_t i = 0; i < len; i++) n += copy[i] == '\n';
+    free(o->sets);
+    o->sets = xcalloc((size_t)n + 1, sizeof(char *));
+    o->nsets = 0;
+    for (char *line = copy, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+        *nl = '\0';
+        o->sets[o->nsets++] = line;
+    }
+}
+
 /* Returns -1 to go on, else an exit status (--help: 0). */
 static int parse_options(int argc, char **argv, Options *o) {
     memset(o, 0, sizeof *o);
@@ -135,10 +173,15 @@ static int parse_options(int argc, char **argv, Options *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            if (mixrun_embedded())
+                printf("This is mixrun specialized by `mixc build` to the layout '%s' (overrides fixed,\n"
+                       "kernels precompiled): --layout and --set are not accepted; --info describes it.\n\n",
+                       mixc_embedded_name);
             fputs(usage_text, stdout);
             return 0;
         }
         if (strcmp(a, "--bench") == 0) { o->bench = true; continue; }
+        if (strcmp(a, "--info") == 0 && mixrun_embedded()) { o->info = true; continue; }
         if (strcmp(a, "--full-caches") == 0) { o->full_caches = true; continue; }
         size_t k = 0, nv = sizeof value_options / sizeof value_options[0];
         while (k < nv && !is_option(a, value_options[k])) k++;
@@ -148,7 +191,14 @@ static int parse_options(int argc, char **argv, Options *o) {
         int rc = take_value_option(o, value_options[k], v);
         if (rc) return rc;
     }
-    if (!o->layout) return usage_error("%s", "no --layout given");
+    if (mixrun_embedded()) {
+        if (o->layout || o->nsets)
+            return usage_error("this binary is specialized to '%s': its layout and --set overrides were fixed by "
+                               "mixc build", mixc_embedded_name);
+        take_embedded_sets(o);
+        if (o->info) return -1;
+    }
+    if (!o->layout && !mixrun_embedded()) return usage_error("%s", "no --layout given");
     if (o->weights && o->random_weights) return usage_error("%s", "give --weights or --random-weights, not both");
     if (!o->weights && !o->random_weights) return usage_error("%s", "no weights: give --weights F or --random-weights SEED");
     if (o->tokens && o->tokens_file) return usage_error("%s", "give --tokens or --tokens-file, not both");
@@ -160,112 +210,31 @@ static int parse_options(int argc, char **argv, Options *o) {
 
 /* ------------------------------------------------------------------ the layout, with --set */
 
-/* Parses a --set value the way the .mix scanner would: integer (with _ and K/M/G), real, true/false
- * or a name. false when it is none of these. */
-static bool parse_set_value(Arena *a, const char *s, AstValue *v) {
-    memset(v, 0, sizeof *v);
-    if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
-        v->kind = AV_BOOL;
-        v->i = s[0] == 't';
-        return true;
-    }
-    if ((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_') {
-        for (const char *p = s; *p; p++)
-            if (!(*p == '_' || (*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
-                return false;
-        v->kind = AV_IDENT;
-        v->ident = arena_strndup(a, s, strlen(s));
-        return true;
-    }
-    const char *p = s + (*s == '-');
-    int64_t x = 0, scale = 1;
-    bool digits = false;
-    for (; (*p >= '0' && *p <= '9') || (*p == '_' && digits); p++) {
-        if (*p == '_') continue;
-        digits = true;
-        if (!mul_ok(x, 10, &x) || !add_ok(x, *p - '0', &x)) return false;
-    }
-    if (digits && (*p == 'k' || *p == 'K')) scale = INT64_C(1) << 10, p++;
-    else if (digits && (*p == 'm' || *p == 'M')) scale = INT64_C(1) << 20, p++;
-    else if (digits && (*p == 'g' || *p == 'G')) scale = INT64_C(1) << 30, p++;
-    if (digits && !*p) {
-        if (!mul_ok(x, scale, &x) || x >= MIXC_MAX_VALUE) return false;
-        v->kind = AV_INT;
-        v->i = *s == '-' ? -x : x;
-        v->r = (double)v->i;
-        return true;
-    }
-    char *end;
-    errno = 0;
-    double r = strtod(s, &end);
-    if (end == s || *end || errno) return false;
-    v->kind = AV_REAL;
-    v->r = r;
-    return true;
-}
-
-/* Replaces every sliding window of the AST (kind declarations and inline windows) by w. */
-static void set_all_windows(Ast *ast, int64_t w) {
-    for (AstStmt *s = ast->stmts; s; s = s->next) {
-        if (s->kind == STMT_KIND && s->attn.syntax == ATTN_WINDOW) s->attn.window = w;
-        for (AstElem *e = s->elems; e; e = e->next)
-            if (e->attn.syntax == ATTN_WINDOW) e->attn.window = w;
-    }
-}
-
-/* Applies one --set to the AST: the field's value is replaced (or the field added). 0 or exit 2. */
-static int apply_set(Arena *a, Ast *ast, const char *set) {
-    const char *eq = strchr(set, '=');
-    if (!eq || eq == set || !eq[1]) return usage_error("--set needs key=value, not '%s'", set);
-    char *key = arena_strndup(a, set, (size_t)(eq - set));
-    AstValue v;
-    if (!parse_set_value(a, eq + 1, &v)) return usage_error("--set: cannot read the value in '%s'", set);
-    if (strcmp(key, "window") == 0) {
-        if (v.kind != AV_INT || v.i < 1) return usage_error("--set window needs an integer >= 1, not '%s'", eq + 1);
-        set_all_windows(ast, v.i);
-        return 0;
-    }
-    for (AstField *f = ast->fields; f; f = f->next) {
-        if (strcmp(f->key, key) == 0) {
-            f->value = v;   /* no location: messages then name the file only */
-            return 0;
-        }
-    }
-    AstField *f = arena_alloc(a, sizeof *f);
-    f->key = key;
-    f->value = v;
-    AstField **tail = &ast->fields;
-    while (*tail) tail = &(*tail)->next;
-    *tail = f;
-    return 0;
-}
-
-/* load_layout with the --set overrides applied between parsing and checking, so they go through
- * the checker's own validation (heads % kv_heads, chunk <= context, windows...). */
+/* The layout file (or the embedded one of a specialized binary) with the --set overrides applied
+ * between parsing and checking (load_layout_text), so they go through the checker's validation. */
 static int load_with_sets(const Options *o, Layout *out) {
-    memset(out, 0, sizeof *out);
-    if (o->nsets == 0) {
-        int rc = load_layout(o->layout, out, stderr);
-        return rc == 2 ? 1 : rc;
-    }
+    const char *name = o->layout, *text;
     size_t len;
-    char *text = read_file(o->layout, &len);
-    if (!text) {
-        fprintf(stderr, "mixrun: cannot open '%s': %s\n", o->layout, strerror(errno));
-        return 1;
+    char *owned = NULL;
+    if (mixrun_embedded()) {
+        name = mixc_embedded_name;
+        text = mixc_embedded_mix;
+        len = (size_t)(mixc_embedded_mix_end - mixc_embedded_mix);
+    } else {
+        owned = read_file(o->layout, &len);
+        if (!owned) {
+            fprintf(stderr, "mixrun: cannot open '%s': %s\n", o->layout, strerror(errno));
+            return 1;
+        }
+        text = owned;
     }
-    SourceFile src = {strcmp(o->layout, "-") == 0 ? "<stdin>" : o->layout, text, len};
-    Diag diag;
-    diag_init(&diag, &src, stderr);
-    Arena arena = {0};
-    Ast ast;
-    int rc = parse_source(&src, &arena, &diag, &ast) ? 0 : 1;
-    for (int i = 0; i < o->nsets && rc == 0; i++) rc = apply_set(&arena, &ast, o->sets[i]);
-    if (rc == 0 && !check_ast(&ast, &diag, out)) rc = 1;
-    if (rc == 1) fprintf(stderr, "mixrun: the layout is not valid (with the --set overrides applied)\n");
-    if (rc) layout_free(out);
-    arena_free(&arena);
-    free(text);
+    char err[256] = "";
+    int rc = load_layout_text(strcmp(name, "-") == 0 ? "<stdin>" : name, text, len, o->sets, o->nsets, out, stderr,
+                              err, sizeof err);
+    if (rc == 2) usage_error("%s", err);
+    if (rc == 1 && o->nsets)
+        fprintf(stderr, "mixrun: the layout is not valid (with the --set overrides applied)\n");
+    free(owned);
     return rc;
 }
 
@@ -513,6 +482,51 @@ static int plan_run(const Options *o, const Layout *l, int32_t **prompt, int64_t
     return -1;
 }
 
+/* ------------------------------------------------------------------ a specialized binary */
+
+static void print_info(const Options *o, const Layout *l) {
+    const ModelHeader *m = &l->model;
+    printf("layout: %s (model \"%s\"), built by mixc build\n", mixc_embedded_name, m->name);
+    printf("overrides:");
+    for (int i = 0; i < o->nsets; i++) printf(" %s", o->sets[i]);
+    printf("%s\n", o->nsets ? "" : " none");
+    printf("model: %lld layers, hidden %lld, heads %lld, kv_heads %lld, head_dim %lld, vocab %lld, context %lld, "
+           "chunk %lld\n", (long long)m->layers, (long long)m->hidden, (long long)m->heads, (long long)m->kv_heads,
+           (long long)m->head_dim, (long long)m->vocab, (long long)m->context, (long long)m->chunk);
+    printf("cuda kernels: %s cubin, %zu bytes\n", mixc_embedded_arch,
+           (size_t)(mixc_embedded_cubin_end - mixc_embedded_cubin));
+    if (mixc_embedded_emu_so)
+        printf("emulator kernels: %zu bytes\n", (size_t)(mixc_embedded_emu_so_end - mixc_embedded_emu_so));
+    else
+        printf("emulator kernels: none (built with --no-emu)\n");
+}
+
+/* Hands the embedded kernels to the backend that will run: the cubin as is; the emulator's shared
+ * object through an anonymous in-memory file, which dlopen can load by its /proc path. */
+static int use_embedded_kernels(BackendKind kind) {
+    static char so_path[64];
+    if (!mixrun_embedded()) return 0;
+    if (&mixc_cuda_prebuilt_cubin && &mixc_cuda_prebuilt_cubin_size) {
+        mixc_cuda_prebuilt_cubin = mixc_embedded_cubin;
+        mixc_cuda_prebuilt_cubin_size = (size_t)(mixc_embedded_cubin_end - mixc_embedded_cubin);
+    }
+    if (kind != BACKEND_EMU) return 0;
+    if (!mixc_embedded_emu_so || !&mixc_emu_prebuilt_so) {
+        fprintf(stderr, "mixrun: this binary has no emulator kernels (it was built with --no-emu)\n");
+        return 2;
+    }
+    size_t len = (size_t)(mixc_embedded_emu_so_end - mixc_embedded_emu_so);
+    int fd = memfd_create("mixc-emu-kernels", 0);
+    if (fd < 0 || write(fd, mixc_embedded_emu_so, len) != (ssize_t)len) {
+        fprintf(stderr, "mixrun: cannot stage the emulator kernels: %s\n", strerror(errno));
+        if (fd >= 0) close(fd);
+        return 1;
+    }
+    snprintf(so_path, sizeof so_path, "/proc/self/fd/%d", fd);  /* kept open for the process's life */
+    mixc_emu_prebuilt_so = so_path;
+    return 0;
+}
+
 static int run(const Options *o, const Layout *l) {
     Model model;
     int rc = load_weights(o, l, &model);
@@ -524,6 +538,10 @@ static int run(const Options *o, const Layout *l) {
     int32_t *prompt = NULL;
     int64_t P, N, B;
     rc = plan_run(o, l, &prompt, &P, &N, &B);
+    if (rc < 0) {
+        int staged = use_embedded_kernels(o->backend);
+        if (staged) rc = staged;
+    }
     if (rc < 0) {
         BackendConfig cfg = {(int)B, P + N, o->full_caches};
         Backend b;
@@ -548,11 +566,13 @@ int main(int argc, char **argv) {
         Layout l;
         rc = load_with_sets(&o, &l);
         if (rc == 0) {
-            rc = run(&o, &l);
+            if (o.info) print_info(&o, &l);
+            else rc = run(&o, &l);
             layout_free(&l);
         }
     }
     free(o.sets);
+    arena_free(&o.arena);
     if (fflush(stdout) != 0 && rc == 0) {
         fprintf(stderr, "mixrun: cannot write the output: %s\n", strerror(errno));
         rc = 1;

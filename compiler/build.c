@@ -1,0 +1,372 @@
+/* build.c — `mixc build`: a specialized executable for one layout.
+ *
+ *   mixc build FILE.mix -o BIN [--arch sm_90] [--set key=value ...] [--no-emu]
+ *
+ * The binary is mixrun (runtime/mixrun.c) linked with one more object that embeds the layout (its
+ * .mix text and the --set overrides, so it is checked and planned exactly as mixrun would), the
+ * kernels compiled to cubin for --arch (the cuda backend loads them instead of running NVRTC) and,
+ * unless --no-emu, the same kernels compiled for the CPU emulator (the emu backend loads them
+ * instead of running the host compiler). Nothing is JIT-compiled when the binary starts.
+ *
+ * The runtime comes as libmixcrt.a (every compiler and runtime object plus mixrun.o), found next to
+ * the mixc executable or in $MIXC_LIBDIR; the link flags it needs were recorded when mixc was built
+ * (MIXC_LINK_FLAGS). The host C compiler is $CC (default cc). The output is written atomically.
+ */
+#include "mixc.h"
+
+#include "jit.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef MIXC_LINK_FLAGS
+#define MIXC_LINK_FLAGS ""
+#endif
+
+/* From the emu backend (runtime/emu_backend.c): the layout's kernels compiled for the emulator into
+ * a shared object. Weak, so a mixc linked without that backend says so instead of failing to link. */
+bool emu_backend_compile_so(const Layout *l, const char *out_so, char *err, size_t errlen) __attribute__((weak));
+
+typedef struct {
+    const char *input, *output, *arch;
+    const char **sets;
+    int nsets;
+    bool no_emu, verbose;
+} BuildArgs;
+
+static void build_usage(FILE *out) {
+    fprintf(out,
+            "usage: mixc build FILE.mix -o BIN [--arch sm_80|sm_90] [--set key=value ...] [--no-emu] [-v]\n"
+            "\n"
+            "Writes BIN, a mixrun specialized to this layout: the layout, its kernels compiled to cubin for\n"
+            "--arch (default %s) and the same kernels compiled for the CPU emulator are embedded, so\n"
+            "the binary JIT-compiles nothing at start-up. BIN takes mixrun's options except --layout and\n"
+            "--set (fixed here), plus --info. docs/model.md describes mixrun.\n"
+            "\n"
+            "  -o BIN           the executable to write (atomically)\n"
+            "  --arch ARCH      GPU architecture of the cubin: sm_80 or sm_90\n"
+            "  --set key=value  override a header field before checking, as mixrun --set (window=N too)\n"
+            "  --no-emu         do not embed emulator kernels (BIN --backend emu then fails)\n"
+            "  -v               show the compiler and linker commands\n"
+            "\n"
+            "environment: CC (host C compiler, default cc), MIXC_LIBDIR (where libmixcrt.a is), CUDA_HOME.\n"
+            "exit status: 0 ok, 1 errors in the layout or a failed compile/link, 2 usage errors.\n",
+            JIT_DEFAULT_ARCH);
+}
+
+static int build_usage_error(const char *msg, const char *arg) {
+    fprintf(stderr, "mixc build: ");
+    fprintf(stderr, msg, arg);
+    fprintf(stderr, "\nsee mixc build --help\n");
+    return 2;
+}
+
+/* Returns -1 to go on, else an exit status. */
+static int parse_build_args(int argc, char **argv, BuildArgs *a) {
+    memset(a, 0, sizeof *a);
+    a->arch = JIT_DEFAULT_ARCH;
+    a->sets = xcalloc((size_t)argc + 1, sizeof(char *));
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            build_usage(stdout);
+            return 0;
+        } else if (!strcmp(s, "-o") || !strcmp(s, "--arch") || !strcmp(s, "--set")) {
+            if (i + 1 >= argc) return build_usage_error("%s needs a value", s);
+            const char *v = argv[++i];
+            if (!strcmp(s, "-o")) a->output = v;
+            else if (!strcmp(s, "--arch")) a->arch = v;
+            else a->sets[a->nsets++] = v;
+        } else if (!strncmp(s, "--arch=", 7)) {
+            a->arch = s + 7;
+        } else if (!strncmp(s, "--set=", 6)) {
+            a->sets[a->nsets++] = s + 6;
+        } else if (!strcmp(s, "--no-emu")) {
+            a->no_emu = true;
+        } else if (!strcmp(s, "-v") || !strcmp(s, "--verbose")) {
+            a->verbose = true;
+        } else if (s[0] == '-' && s[1]) {
+            return build_usage_error("unknown option '%s'", s);
+        } else if (a->input) {
+            return build_usage_error("one layout at a time ('%s' is a second one)", s);
+        } else {
+            a->input = s;
+        }
+    }
+    if (!a->input) return build_usage_error("%s", "no layout file given");
+    if (!a->output) return build_usage_error("%s", "no output given (-o BIN)");
+    if (strcmp(a->arch, "sm_80") && strcmp(a->arch, "sm_90"))
+        return build_usage_error("unsupported --arch '%s' (sm_80 or sm_90)", a->arch);
+    return -1;
+}
+
+/* ------------------------------------------------------------------ files and commands */
+
+static bool write_bytes(const char *dir, const char *name, const void *data, size_t len, char *path, size_t pathlen) {
+    snprintf(path, pathlen, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return false;
+    bool ok = fwrite(data, 1, len, f) == len;
+    return fclose(f) == 0 && ok;
+}
+
+/* Runs a shell command line; its output goes to stderr. false (reported) when it fails. */
+static bool run_command(const char *what, const char *cmd, bool verbose) {
+    if (verbose) fprintf(stderr, "  %s\n", cmd);
+    fflush(stderr);
+    int st = system(cmd);
+    if (st == 0) return true;
+    if (st == -1)
+        fprintf(stderr, "mixc build: cannot run the %s: %s\n", what, strerror(errno));
+    else if (WIFEXITED(st))
+        fprintf(stderr, "mixc build: the %s failed (exit %d): %s\n", what, WEXITSTATUS(st), cmd);
+    else
+        fprintf(stderr, "mixc build: the %s was killed: %s\n", what, cmd);
+    return false;
+}
+
+/* The directory of libmixcrt.a: $MIXC_LIBDIR, else the directory of this executable. */
+static bool find_libdir(char *out, size_t outlen) {
+    const char *env = getenv("MIXC_LIBDIR");
+    if (env && *env) {
+        snprintf(out, outlen, "%s", env);
+    } else {
+        ssize_t n = readlink("/proc/self/exe", out, outlen - 1);
+        if (n <= 0) return false;
+        out[n] = '\0';
+        char *slash = strrchr(out, '/');
+        if (!slash) return false;
+        *slash = '\0';
+    }
+    char lib[4200];
+    snprintf(lib, sizeof lib, "%s/libmixcrt.a", out);
+    if (access(lib, R_OK) != 0) {
+        fprintf(stderr, "mixc build: cannot find the runtime library '%s' (build it with make, or set MIXC_LIBDIR)\n",
+                lib);
+        return false;
+    }
+    return true;
+}
+
+/* A single-quoted shell word. */
+static void shell_quote(Buf *b, const char *s) {
+    buf_puts(b, "'");
+    for (; *s; s++) {
+        if (*s == '\'') buf_puts(b, "'\\''");
+        else buf_printf(b, "%c", *s);
+    }
+    buf_puts(b, "'");
+}
+
+/* ------------------------------------------------------------------ the embedded object */
+
+/* One embedded blob: a symbol for its start and one for its end, the bytes from a file (.incbin),
+ * plus a NUL so text blobs can be read as strings. */
+static void embed_blob(Buf *c, const char *symbol, const char *path) {
+    buf_printf(c,
+               "__asm__(\".section .rodata\\n\"\n"
+               "        \".balign 16\\n\"\n"
+               "        \".globl %s\\n%s:\\n\"\n"
+               "        \".incbin \\\"%s\\\"\\n\"\n"
+               "        \".globl %s_end\\n%s_end:\\n\"\n"
+               "        \".byte 0\\n\"\n"
+               "        \".previous\\n\");\n",
+               symbol, symbol, path, symbol, symbol);
+}
+
+typedef struct {
+    char dir[4096];
+    char mix[4200], sets[4200], cubin[4200], so[4200], name[4200], arch[4200], embed_c[4200], embed_o[4200];
+} Workspace;
+
+/* The paths may not contain characters the assembler string or the shell would misread. */
+static bool path_is_plain(const char *p) {
+    for (; *p; p++)
+        if (*p == '"' || *p == '\\' || *p == '\'' || *p == '\n') return false;
+    return true;
+}
+
+static bool write_embed_source(const Workspace *w, bool with_emu) {
+    Buf c = {0};
+    buf_puts(&c, "/* Generated by mixc build: the layout and kernels this binary is specialized to. */\n");
+    embed_blob(&c, "mixc_embedded_name", w->name);
+    embed_blob(&c, "mixc_embedded_mix", w->mix);
+    embed_blob(&c, "mixc_embedded_sets", w->sets);
+    embed_blob(&c, "mixc_embedded_arch", w->arch);
+    embed_blob(&c, "mixc_embedded_cubin", w->cubin);
+    if (with_emu) embed_blob(&c, "mixc_embedded_emu_so", w->so);
+    FILE *f = fopen(w->embed_c, "w");
+    bool ok = f && fwrite(c.data, 1, c.len, f) == c.len;
+    if (f && fclose(f) != 0) ok = false;
+    buf_free(&c);
+    return ok;
+}
+
+/* ------------------------------------------------------------------ the steps */
+
+static int compile_cubin(const Layout *l, const char *arch, Workspace *w) {
+    CodegenOptions opt = {.arch = arch};
+    Codegen cg;
+    char err[512];
+    fprintf(stderr, "mixc build: compiling the kernels for %s\n", arch);
+    if (!codegen_plan(l, &opt, &cg, err, sizeof err)) {
+        fprintf(stderr, "mixc build: %s\n", err);
+        return 1;
+    }
+    Buf src = {0};
+    codegen_source(l, &cg, &src);
+    codegen_free(&cg);
+    JitOptions jo = {.arch = arch, .output = JIT_CUBIN, .name = "kernels.cu"};
+    JitResult r;
+    int rc = jit_compile(src.data, src.len, &jo, &r, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "mixc build: the kernels do not compile: %s\n", err);
+    } else {
+        fprintf(stderr, "mixc build: kernels for %s: %zu bytes of cubin (%s, %.2f s)\n", arch, r.image_len,
+                r.cache_hit ? "from the JIT cache" : "NVRTC", r.seconds);
+        if (!write_bytes(w->dir, "kernels.cubin", r.image, r.image_len, w->cubin, sizeof w->cubin)) {
+            fprintf(stderr, "mixc build: cannot write '%s': %s\n", w->cubin, strerror(errno));
+            rc = 1;
+        }
+    }
+    jit_result_free(&r);
+    buf_free(&src);
+    return rc ? 1 : 0;
+}
+
+static int compile_emu(const Layout *l, Workspace *w) {
+    snprintf(w->so, sizeof w->so, "%s/kernels-emu.so", w->dir);
+    char err[1024];
+    if (!emu_backend_compile_so) {
+        fprintf(stderr, "mixc build: this mixc has no emulator backend: build with --no-emu\n");
+        return 1;
+    }
+    fprintf(stderr, "mixc build: compiling the kernels for the emulator\n");
+    if (!emu_backend_compile_so(l, w->so, err, sizeof err)) {
+        fprintf(stderr, "mixc build: the emulator kernels do not compile: %s\n", err);
+        return 1;
+    }
+    struct stat st;
+    if (stat(w->so, &st) == 0)
+        fprintf(stderr, "mixc build: emulator kernels: %lld bytes\n", (long long)st.st_size);
+    return 0;
+}
+
+static int link_binary(const BuildArgs *a, const Workspace *w, const char *libdir, const char *tmp_out) {
+    const char *cc = getenv("CC");
+    if (!cc || !*cc) cc = "cc";
+    Buf cmd = {0};
+    buf_printf(&cmd, "%s -c -o ", cc);
+    shell_quote(&cmd, w->embed_o);
+    buf_puts(&cmd, " ");
+    shell_quote(&cmd, w->embed_c);
+    bool ok = run_command("C compiler", cmd.data, a->verbose);
+    buf_free(&cmd);
+    if (!ok) return 1;
+    buf_printf(&cmd, "%s -o ", cc);
+    shell_quote(&cmd, tmp_out);
+    buf_puts(&cmd, " ");
+    shell_quote(&cmd, w->embed_o);
+    buf_puts(&cmd, " ");
+    char lib[4200];
+    snprintf(lib, sizeof lib, "%s/libmixcrt.a", libdir);
+    /* Whole archive: the backends are plugged in through weak references, which would not pull
+     * their objects out of an archive. */
+    buf_puts(&cmd, "-Wl,--whole-archive ");
+    shell_quote(&cmd, lib);
+    buf_puts(&cmd, " -Wl,--no-whole-archive");
+    buf_printf(&cmd, " -L");
+    shell_quote(&cmd, libdir);
+    buf_printf(&cmd, " %s", MIXC_LINK_FLAGS);
+    ok = run_command("linker", cmd.data, a->verbose);
+    buf_free(&cmd);
+    return ok ? 0 : 1;
+}
+
+/* Writes the layout text, the overrides (one per line: a valid one holds no newline), its name and
+ * the arch. */
+static bool write_layout_files(const BuildArgs *a, const Layout *l, const char *text, size_t len, Workspace *w) {
+    Buf sets = {0};
+    for (int i = 0; i < a->nsets; i++) buf_printf(&sets, "%s\n", a->sets[i]);
+    bool ok = write_bytes(w->dir, "layout.mix", text, len, w->mix, sizeof w->mix) &&
+              write_bytes(w->dir, "sets", sets.data ? sets.data : "", sets.len, w->sets, sizeof w->sets) &&
+              write_bytes(w->dir, "name", a->input, strlen(a->input), w->name, sizeof w->name) &&
+              write_bytes(w->dir, "arch", a->arch, strlen(a->arch), w->arch, sizeof w->arch);
+    (void)l;
+    buf_free(&sets);
+    return ok;
+}
+
+static void remove_workspace(const Workspace *w) {
+    const char *files[] = {w->mix, w->sets, w->cubin, w->so, w->name, w->arch, w->embed_c, w->embed_o};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (files[i][0]) unlink(files[i]);
+    rmdir(w->dir);
+}
+
+static int build(const BuildArgs *a, const Layout *l, const char *text, size_t len) {
+    char libdir[4096];
+    if (!find_libdir(libdir, sizeof libdir)) return 1;
+    Workspace w;
+    memset(&w, 0, sizeof w);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(w.dir, sizeof w.dir, "%s/mixc-build-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!path_is_plain(w.dir) || !mkdtemp(w.dir)) {
+        fprintf(stderr, "mixc build: cannot create a temporary directory '%s': %s\n", w.dir, strerror(errno));
+        return 1;
+    }
+    snprintf(w.embed_c, sizeof w.embed_c, "%s/embed.c", w.dir);
+    snprintf(w.embed_o, sizeof w.embed_o, "%s/embed.o", w.dir);
+    char *tmp_out = xmalloc(strlen(a->output) + 32);
+    sprintf(tmp_out, "%s.tmp.%ld", a->output, (long)getpid());
+    int rc = write_layout_files(a, l, text, len, &w) ? 0 : 1;
+    if (rc) fprintf(stderr, "mixc build: cannot write into '%s': %s\n", w.dir, strerror(errno));
+    if (!rc) rc = compile_cubin(l, a->arch, &w);
+    if (!rc && !a->no_emu) rc = compile_emu(l, &w);
+    if (!rc && !write_embed_source(&w, !a->no_emu)) {
+        fprintf(stderr, "mixc build: cannot write '%s': %s\n", w.embed_c, strerror(errno));
+        rc = 1;
+    }
+    if (!rc) fprintf(stderr, "mixc build: linking %s\n", a->output);
+    if (!rc) rc = link_binary(a, &w, libdir, tmp_out);
+    if (!rc && rename(tmp_out, a->output) != 0) {
+        fprintf(stderr, "mixc build: cannot write '%s': %s\n", a->output, strerror(errno));
+        rc = 1;
+    }
+    if (rc) unlink(tmp_out);
+    free(tmp_out);
+    remove_workspace(&w);
+    return rc;
+}
+
+int cmd_build(int argc, char **argv) {
+    BuildArgs a;
+    int rc = parse_build_args(argc, argv, &a);
+    if (rc < 0) {
+        size_t len;
+        char *text = read_file(a.input, &len);
+        if (!text) {
+            fprintf(stderr, "mixc build: cannot read '%s': %s\n", a.input, strerror(errno));
+            rc = 1;
+        } else if (!path_is_plain(a.input)) {
+            fprintf(stderr, "mixc build: unsupported characters in the file name '%s'\n", a.input);
+            rc = 1;
+        } else {
+            Layout l;
+            char err[256] = "";
+            rc = load_layout_text(a.input, text, len, a.sets, a.nsets, &l, stderr, err, sizeof err);
+            if (rc == 2) fprintf(stderr, "mixc build: %s\n", err);
+            if (rc == 0) {
+                rc = build(&a, &l, text, len);
+                layout_free(&l);
+            }
+            free(text);
+        }
+    }
+    free(a.sets);
+    return rc;
+}

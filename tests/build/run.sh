@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# `mixc build`: a specialized binary runs like mixrun on the cpu and emu paths, with nothing
+# JIT-compiled at start-up; errors leave nothing behind.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+MIXC=${MIXC:-$BUILD/mixc}
+MIXRUN=${MIXRUN:-$BUILD/mixrun}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done; fails=$((fails + 1)); }
+expect_rc() {  # $1 = name, $2 = expected status, rest = command
+  local name=$1 want=$2
+  shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then pass "$name"; else fail "$name" "exit $rc, expected $want" "$(tail -n 5 "$tmp/err")"; fi
+}
+
+# A test-size model of the Character.AI layout: sharing, rings smaller than the prompt, GQA 2.
+ex=examples/character-ai.mix
+SETS=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=160 --set vocab=96
+      --set context=128 --set chunk=16 --set window=8 --set kv_dtype=bf16)
+PROMPT=3,1,4,1,5,9,2,6,5,3,5,8,9,7,9,3,2,3,8,4,6,2,6,4,3,3,8,3,2,7,9,5
+
+# ---- command line
+expect_rc "build --help exits 0" 0 "$MIXC" build --help
+grep -q '^usage: mixc build' "$tmp/out" || fail "build --help prints its usage on stdout"
+expect_rc "build: no output is a usage error" 2 "$MIXC" build "$ex"
+expect_rc "build: no file is a usage error" 2 "$MIXC" build -o "$tmp/x"
+expect_rc "build: unknown arch is a usage error" 2 "$MIXC" build "$ex" -o "$tmp/x" --arch sm_75
+expect_rc "build: a malformed --set is a usage error" 2 "$MIXC" build "$ex" -o "$tmp/x" --set hidden
+printf 'model "m" {\n layers = 2\n hidden = 64\n heads = 3\n ffn = 8\n vocab = 8\n}\ndefault : global\n' >"$tmp/bad.mix"
+expect_rc "build: an invalid layout exits 1" 1 "$MIXC" build "$tmp/bad.mix" -o "$tmp/bad"
+grep -q "bad.mix:.*error:" "$tmp/err" && [ ! -e "$tmp/bad" ] && pass "build: located diagnostics, no output" ||
+  fail "build: invalid layout" "$(head -n 3 "$tmp/err")"
+expect_rc "build: kernels that cannot be generated exit 1" 1 "$MIXC" build "$ex" -o "$tmp/int8" --no-emu
+grep -q "kv_dtype int8" "$tmp/err" && [ ! -e "$tmp/int8" ] && pass "build: says why (int8 cache), no output" ||
+  fail "build: int8 cache" "$(head -n 3 "$tmp/err")"
+MIXC_LIBDIR=$tmp/nowhere "$MIXC" build "$ex" "${SETS[@]}" -o "$tmp/nolib" --no-emu >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "cannot find the runtime library" "$tmp/err" && [ ! -e "$tmp/nolib" ] &&
+  pass "build: a missing runtime library is a clear error" || fail "build: missing runtime library" "exit $rc" "$(cat "$tmp/err")"
+CC=false "$MIXC" build "$ex" "${SETS[@]}" -o "$tmp/nocc" --no-emu >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "failed" "$tmp/err" && [ -z "$(ls "$tmp" | grep nocc)" ] &&
+  pass "build: a failing compiler leaves nothing behind" || fail "build: failing compiler" "exit $rc" "$(ls "$tmp")"
+
+# ---- a binary without emulator kernels: the cpu path
+bin=$tmp/cai
+if "$MIXC" build "$ex" "${SETS[@]}" -o "$bin" --no-emu 2>"$tmp/build.err" && [ -x "$bin" ]; then
+  pass "build --no-emu writes an executable"
+else
+  fail "build --no-emu" "$(tail -n 5 "$tmp/build.err")"
+fi
+expect_rc "built binary: --info" 0 "$bin" --info
+grep -q 'overrides: hidden=128 ' "$tmp/out" && grep -q 'cuda kernels: sm_90 cubin, [1-9][0-9]* bytes' "$tmp/out" &&
+  pass "built binary: --info names the overrides and the cubin" || fail "built binary --info" "$(cat "$tmp/out")"
+expect_rc "built binary: --layout is refused" 2 "$bin" --layout "$ex" --random-weights 1 --tokens 1
+expect_rc "built binary: --set is refused" 2 "$bin" --set hidden=64 --random-weights 1 --tokens 1
+expect_rc "built binary: no emulator kernels, --backend emu exits 2" 2 "$bin" --random-weights 1 --tokens 1 --backend emu
+grep -q -- "--no-emu" "$tmp/err" && pass "built binary: says it was built with --no-emu" || fail "built binary emu message" "$(cat "$tmp/err")"
+
+run_pair() {  # $1 = name, $2 = backend, rest: env for the built binary
+  local name=$1 backend=$2
+  shift 2
+  "$MIXRUN" --layout "$ex" "${SETS[@]}" --random-weights 7 --tokens $PROMPT --max-new 12 --backend "$backend" \
+    --dump-logits "$tmp/ref.npy" >"$tmp/ref.out" 2>"$tmp/ref.err"
+  env "$@" "$bin" --random-weights 7 --tokens $PROMPT --max-new 12 --backend "$backend" \
+    --dump-logits "$tmp/got.npy" >"$tmp/got.out" 2>"$tmp/got.err"
+  if [ -s "$tmp/ref.out" ] && cmp -s "$tmp/ref.out" "$tmp/got.out" && cmp -s "$tmp/ref.npy" "$tmp/got.npy"; then
+    pass "$name: the same tokens and bit-identical logits as mixrun"
+  else
+    fail "$name" "mixrun: $(cat "$tmp/ref.out" "$tmp/ref.err" | head -n 3)" "built: $(cat "$tmp/got.out" "$tmp/got.err" | head -n 3)"
+  fi
+}
+run_pair "built binary, cpu" cpu
+
+# ---- with emulator kernels: the emu path, no compiler and no JIT cache at start-up
+bin=$tmp/cai-emu
+if "$MIXC" build "$ex" "${SETS[@]}" -o "$bin" 2>"$tmp/build.err" && [ -x "$bin" ]; then
+  pass "build writes an executable with emulator kernels"
+  mkdir -p "$tmp/cache"
+  run_pair "built binary, emu (no compiler, empty cache)" emu MIXC_CXX=/bin/false CXX=/bin/false \
+    MIXC_CACHE_DIR="$tmp/cache"
+  [ -z "$(ls -A "$tmp/cache")" ] && pass "built binary, emu: nothing compiled or cached at start-up" ||
+    fail "built binary wrote to the JIT cache" "$(ls -A "$tmp/cache")"
+else
+  fail "build with emulator kernels" "$(tail -n 5 "$tmp/build.err")"
+fi
+
+[ $fails -eq 0 ]
