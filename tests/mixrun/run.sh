@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The model runtime's tests: the C tests of tests/mixrun/test_model, then the mixrun program end to
 # end (options, --set, safetensors round trips and bad files, --dump-logits, ring caches, examples at
-# test size, --backend cuda without a GPU, --bench). Prints PASS/FAIL lines; exits 1 on failure.
+# test size, --backend cuda without a GPU, --bench), then the emu backend against the cpu backend on
+# every example (a subset under the sanitizers). Prints PASS/FAIL lines; exits 1 on failure.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -135,6 +136,123 @@ if run "bench" 0 --layout $TINY --random-weights 1 --bench --batch 3 --prompt-le
   if grep -q "^prefill: 60 tokens in .* tokens/s" "$T/out" && grep -q "^decode: 30 tokens in .* tokens/s" "$T/out" &&
      grep -q "^memory: KV .*arena .*weights" "$T/out"; then pass "--bench prints prefill, decode and memory"
   else fail "--bench prints prefill, decode and memory" "$(cat "$T/out")"; fi
+fi
+
+# ---- the emu backend: the generated kernels in the CPU emulator against the fp32 cpu backend
+# Tolerance of the logits (tests/mixrun/logitcmp): |emu - cpu| <= ATOL * rms(row) + RTOL * |cpu|.
+# The emu path rounds every kernel's inputs and outputs to the model dtype: about 8 roundings per
+# layer (norm outputs, q, k, v, attention output, gate, up, silu output), each of relative error at
+# most u = 2^-9 for bf16 (8-bit significand), 2^-12 for fp16; the residual stream and the matmuls stay
+# fp32 on both sides. The perturbation of the final normed hidden state reaches every logit of a row
+# through the same dot products, so the error follows the row's scale (rms), not each logit: measured
+# max |diff|/rms 0.017-0.023 over all examples in bf16 (~10 u), 0.0015 in fp16 (~6 u). Chosen: bf16
+# ATOL 2^-4 = 0.0625 (3x the worst measured), RTOL 2^-6 (4 bf16 ulps); fp16 eight times tighter.
+# The test below that a window of 9 instead of 8 fails this check shows the tolerance still sees a
+# single key more or less in a window.
+CMP=$BUILD/tests/mixrun/logitcmp
+BF16_TOL="0.0625 0.015625"
+FP16_TOL="0.0078125 0.001953125"
+export MIXC_CACHE_DIR=$T/emu-cache
+mkdir -p "$MIXC_CACHE_DIR"
+ASAN=0
+nm "$RUN" 2>/dev/null | grep -q __asan_init && ASAN=1
+
+# cmp_logits NAME REF GOT TOL PROMPT_LEN: the logits match within TOL, greedy tokens too.
+cmp_logits() {
+  local name=$1 ref=$2 got=$3 tol=$4 plen=$5
+  if "$CMP" "$ref" "$got" $tol "$plen" >"$T/cmp" 2>&1; then pass "$name ($(tail -n 1 "$T/cmp" | sed 's/^ *//'))"
+  else fail "$name" "$(head -n 8 "$T/cmp")"; fi
+}
+
+# tiny.mix with head_dim 64 (its default 16 is below the kernels' minimum)
+TE=(--layout $TINY --set head_dim=64)
+run "emu hd16" 1 --layout $TINY --random-weights 3 --tokens 1,2 --backend emu &&
+  expect_err "emu: a layout the kernels cannot run is refused, exit 1" "mixrun: head_dim 16 is not supported by the kernels"
+
+# Cold compile into an empty cache, then a hit; a run where the cpu cache is smaller than the kernels'
+# planned capacity (context 128, 50 positions: global caches of 50 tokens, kernels planned for 128).
+TP=$(seq -s, 1 40)
+if MIXC_EMU_VERBOSE=1 run "emu cold" 0 "${TE[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend emu --dump-logits "$T/e1.npy"; then
+  grep -q "emu: compiled the kernels in" "$T/err" && ls "$MIXC_CACHE_DIR"/emu-*.so >/dev/null 2>&1 &&
+    pass "emu: kernels compiled at start-up into the cache" || fail "emu: kernels compiled at start-up into the cache" "$(head -c 600 "$T/err")"
+  etok=$(cat "$T/out")
+  if MIXC_EMU_VERBOSE=1 run "emu warm" 0 "${TE[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend emu --dump-logits "$T/e2.npy"; then
+    grep -q "emu: kernels from the cache" "$T/err" && cmp -s "$T/e1.npy" "$T/e2.npy" &&
+      pass "emu: second run loads the cached kernels, bit-identical logits" || fail "emu: cache hit" "$(head -c 600 "$T/err")"
+  fi
+  if run "emu full" 0 "${TE[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend emu --full-caches --dump-logits "$T/e3.npy"; then
+    cmp -s "$T/e1.npy" "$T/e3.npy" && pass "emu: full-length cpu caches give bit-identical logits (ring slots mapped to the kernels')" ||
+      fail "emu: full-length cpu caches give bit-identical logits"
+  fi
+  if run "cpu tiny" 0 "${TE[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend cpu --dump-logits "$T/c1.npy"; then
+    cmp_logits "emu vs cpu: tiny, bf16, cpu caches smaller than planned" "$T/c1.npy" "$T/e1.npy" "$BF16_TOL" 40
+    [ "$(cat "$T/out")" = "$etok" ] && pass "emu vs cpu: tiny, same greedy tokens" || fail "emu vs cpu: tiny, same greedy tokens" "cpu $(cat "$T/out")" "emu $etok"
+  fi
+fi
+F16=(--set dtype=fp16 --set kv_dtype=fp16)
+if run "cpu fp16" 0 "${TE[@]}" "${F16[@]}" --random-weights 3 --tokens $TP --max-new 10 --dump-logits "$T/c16.npy" &&
+   run "emu fp16" 0 "${TE[@]}" "${F16[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend emu --dump-logits "$T/e16.npy"; then
+  cmp_logits "emu vs cpu: tiny, fp16" "$T/c16.npy" "$T/e16.npy" "$FP16_TOL" 40
+fi
+
+# Every example at test size: prompt of 26 tokens > window 8 + chunk 8 (rings of 15 wrap, chunks of
+# 8, 8, 8 and 2, then 6 decode steps), context = prompt + new so the caches are exactly the kernels';
+# GQA group 2 (4 with kv_heads 1 where the example is MQA), head_dim 128 where the example's is >= 128.
+EP=3,1,4,1,5,9,2,6,5,3,5,8,9,7,9,3,2,3,8,4,6,2,6,4,3,3
+examples=(examples/*.mix)
+if [ "$ASAN" = 1 ]; then   # the emulator is ~10x slower under the sanitizers: a sharing subset
+  examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix)
+fi
+for f in "${examples[@]}"; do
+  n=$(basename "$f" .mix)
+  kv=2; grep -qE '^\s*kv_heads\s*=\s*1\b' "$f" && kv=1
+  hd=64; grep -qE '^\s*head_dim\s*=\s*(128|192|256)\b' "$f" && hd=128
+  S=(--layout "$f" --set hidden=128 --set heads=4 --set kv_heads=$kv --set head_dim=$hd --set ffn=128 --set vocab=128
+     --set context=32 --set chunk=8 --set window=8 --set kv_dtype=bf16 --random-weights 5 --tokens $EP --max-new 6)
+  run "cpu $n" 0 "${S[@]}" --backend cpu --dump-logits "$T/c-$n.npy" || continue
+  ctok=$(cat "$T/out")
+  run "emu $n" 0 "${S[@]}" --backend emu --dump-logits "$T/e-$n.npy" || continue
+  cmp_logits "emu vs cpu: $n (head_dim $hd, kv_heads $kv)" "$T/c-$n.npy" "$T/e-$n.npy" "$BF16_TOL" 26
+  # Same tokens, unless the checker saw the greedy choice diverge on an unclear margin (and passed).
+  if [ "$(cat "$T/out")" = "$ctok" ] || grep -q "greedy token" "$T/cmp"; then :; else fail "emu vs cpu: $n greedy tokens" "cpu $ctok" "emu $(cat "$T/out")"; fi
+done
+
+# The tolerance is tight enough to see one key more in every window (cpu with window 9 vs emu 8).
+n=character-ai
+if [ -f "$T/e-$n.npy" ] &&
+   run "cpu w9" 0 --layout examples/$n.mix --set hidden=128 --set heads=4 --set kv_heads=1 --set head_dim=64 --set ffn=128 --set vocab=128 \
+     --set context=32 --set chunk=8 --set window=9 --set kv_dtype=bf16 --random-weights 5 --tokens $EP --max-new 6 --dump-logits "$T/c9.npy"; then
+  if "$CMP" "$T/c9.npy" "$T/e-$n.npy" $BF16_TOL 26 >"$T/cmp" 2>&1; then fail "emu vs cpu: window 9 vs 8 must differ beyond the tolerance" "$(tail -n 1 "$T/cmp")"
+  else pass "emu vs cpu: window 9 vs 8 differ beyond the tolerance (the check can fail)"; fi
+fi
+
+# A reading layer sees its owner's K/V under emu: layer 1 only reads layer 0's cache. The emu logits
+# match the cpu's, and not those of a reader that sees only its own position (window 1).
+printf 'model "share" {\n layers = 2\n hidden = 128\n heads = 4\n kv_heads = 2\n head_dim = 64\n ffn = 128\n vocab = 128\n context = 40\n chunk = 8\n}\nlayer 0 : global\nlayer 1 : global reads 0\n' >"$T/share.mix"
+sed 's/^layer 1 : global reads 0/layer 1 : window 1 reads 0/' "$T/share.mix" >"$T/share1.mix"
+SH=(--random-weights 11 --tokens $EP --max-new 14)
+if run "share cpu" 0 --layout "$T/share.mix" "${SH[@]}" --dump-logits "$T/sc.npy" &&
+   run "share emu" 0 --layout "$T/share.mix" "${SH[@]}" --backend emu --dump-logits "$T/se.npy" &&
+   run "share1 cpu" 0 --layout "$T/share1.mix" "${SH[@]}" --dump-logits "$T/s1.npy"; then
+  if "$CMP" "$T/sc.npy" "$T/se.npy" $BF16_TOL 26 >"$T/cmp" 2>&1 && ! "$CMP" "$T/s1.npy" "$T/se.npy" $BF16_TOL 26 >/dev/null 2>&1; then
+    pass "emu: a reading layer sees its owner's K/V"
+  else fail "emu: a reading layer sees its owner's K/V" "$(head -n 6 "$T/cmp")"; fi
+fi
+
+# Errors: no compiler, a failed compile, a damaged cache entry.
+mkdir -p "$T/c2"
+if MIXC_CACHE_DIR=$T/c2 MIXC_CXX=/nonexistent/c++ run "no cxx" 1 "${TE[@]}" --random-weights 3 --tokens 1,2 --backend emu; then
+  grep -q "^mixrun: cannot compile the kernels for the emulator: command not found (set MIXC_CXX .*: \`/nonexistent/c++ " "$T/err" && [ -z "$(ls -A "$T/c2")" ] &&
+    pass "emu: a missing compiler is named, exit 1, nothing cached" || fail "emu: a missing compiler" "$(head -c 600 "$T/err")"
+fi
+if MIXC_CACHE_DIR=$T/c2 MIXC_EMU_CXXFLAGS="-DMIXC_EMU_BROKEN=1 -include $T/nonexistent.h" run "bad compile" 1 "${TE[@]}" --random-weights 3 --tokens 1,2 --backend emu; then
+  grep -q "compiler log:" "$T/err" && grep -q "nonexistent.h" "$T/err" && grep -q "emulator: the compiler failed (its log is above): \`c++ " "$T/err" && [ -z "$(ls -A "$T/c2")" ] &&
+    pass "emu: a failed compile shows the command and its log, exit 1, nothing cached" || fail "emu: a failed compile" "$(head -c 800 "$T/err")"
+fi
+for so in "$MIXC_CACHE_DIR"/emu-*.so; do echo "not a shared object" >"$so"; done
+if MIXC_EMU_VERBOSE=1 run "damaged" 0 "${TE[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend emu --dump-logits "$T/e4.npy"; then
+  grep -q "warning: .*recompiling" "$T/err" && cmp -s "$T/e1.npy" "$T/e4.npy" && pass "emu: a damaged cache entry is recompiled" ||
+    fail "emu: a damaged cache entry is recompiled" "$(head -c 600 "$T/err")"
 fi
 
 [ "$fails" -eq 0 ]

@@ -1,0 +1,697 @@
+/* emu_backend.c — the emu backend: the cpu backend (cpu_backend.c) whose RMSNorm, RoPE/append,
+ * attention and SiLU-mul are the layout's generated kernels, run in the CUDA-on-CPU emulator.
+ * emu_backend.h says where the kernels come from; docs/model.md ("emu backend") how it works.
+ *
+ * Every call converts its fp32 arguments to the model dtype (bf16 or fp16), launches the kernel with
+ * the geometry the templates and the manifest prescribe, and converts the results back. The cpu
+ * backend keeps its caches in fp32, but every value the kernels write there is exact in the model
+ * dtype, so the round trip loses nothing: the caches hold what a GPU's would.
+ *
+ * Ring slots: the kernels address key j at slot j % CAP, CAP being the capacity the generator planned
+ * for the model's context; the cpu backend sizes its caches for the run's context (P + N tokens),
+ * possibly smaller. So every call builds the cache in the kernel's layout (CAP rows) from the
+ * positions the cpu cache holds, and copies appended rows back by position.
+ *
+ * The CpuKernels entries have no context argument: the loaded kernels live in one static state.
+ */
+#include "emu_backend.h"
+
+#include "codegen.h"
+#include "emu/emu_api.h"
+#include "jit.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The emulator is linked into mixrun and built binaries, not into mixc (which only compiles): weak
+ * references, checked before use. */
+#pragma weak mixc_emu_launch_c
+#pragma weak mixc_emu_dlopen_kernels
+#pragma weak mixc_emu_find_kernel
+#pragma weak mixc_emu_dlclose
+
+const char *mixc_emu_prebuilt_so = NULL;
+
+/* The emulator's headers, assembled into this object (paths relative to the repository root where
+ * make runs; mk/mixrun.mk makes emu_backend.o depend on them), NUL-terminated. */
+#define EMBED(sym, path)                                                                           \
+    __asm__(".section .rodata\n.global " #sym "\n.type " #sym ", @object\n.balign 16\n" #sym      \
+            ":\n.incbin \"" path "\"\n.byte 0\n.previous\n");                                      \
+    extern const char sym[];
+EMBED(mixc_emub_mixc_emu_h, "runtime/emu/mixc_emu.h")
+EMBED(mixc_emub_emu_api_h, "runtime/emu/emu_api.h")
+
+#ifndef MIXC_CUDA_HOME
+#define MIXC_CUDA_HOME "/usr/local/cuda"
+#endif
+/* Extra flags of this build (the sanitizers in the sanitizer build), from mk/mixrun.mk. */
+#ifndef MIXC_EMU_BUILD_FLAGS
+#define MIXC_EMU_BUILD_FLAGS ""
+#endif
+
+/* ------------------------------------------------------------------ kernel parameter structs
+ * C mirrors of the structs in the templates (templates/ *.cuh). The generated source gets static_asserts of these
+ * offsets and sizes appended, so a template change that breaks the mirror fails the compile. */
+typedef struct {
+    const void *x, *weight;
+    void *out;
+    int tokens;
+} RmsNormParams;
+typedef struct {
+    const void *gate, *up;
+    void *out;
+    long long n;
+} SiluMulParams;
+typedef struct {
+    void *q;
+    const void *k, *v;
+    void *k_cache, *v_cache;
+    const int *pos, *seq;
+    int tokens;
+} RopeParams;
+typedef struct {
+    const void *q;
+    void *out;
+    const void *k_cache, *v_cache;
+    const int *q_start, *q_len, *pos0;
+    float scale;
+    int batch;
+} PrefillParams;
+typedef struct {
+    const void *q, *k_cache, *v_cache;
+    const int *pos;
+    float *o_part, *ml_part;
+    float scale;
+    int batch;
+} DecodeParams;
+typedef struct {
+    const float *o_part, *ml_part;
+    void *out;
+    int heads, nsplit, batch;
+} DecodeReduceParams;
+
+#define FIELD(S, f) {#S, #f, offsetof(S, f)}
+static const struct {
+    const char *type, *field;
+    size_t offset;
+} param_fields[] = {
+    FIELD(RmsNormParams, x),       FIELD(RmsNormParams, weight),   FIELD(RmsNormParams, out),
+    FIELD(RmsNormParams, tokens),  FIELD(SiluMulParams, gate),     FIELD(SiluMulParams, up),
+    FIELD(SiluMulParams, out),     FIELD(SiluMulParams, n),        FIELD(RopeParams, q),
+    FIELD(RopeParams, k),          FIELD(RopeParams, v),           FIELD(RopeParams, k_cache),
+    FIELD(RopeParams, v_cache),    FIELD(RopeParams, pos),         FIELD(RopeParams, seq),
+    FIELD(RopeParams, tokens),     FIELD(PrefillParams, q),        FIELD(PrefillParams, out),
+    FIELD(PrefillParams, k_cache), FIELD(PrefillParams, v_cache),  FIELD(PrefillParams, q_start),
+    FIELD(PrefillParams, q_len),   FIELD(PrefillParams, pos0),     FIELD(PrefillParams, scale),
+    FIELD(PrefillParams, batch),   FIELD(DecodeParams, q),         FIELD(DecodeParams, k_cache),
+    FIELD(DecodeParams, v_cache),  FIELD(DecodeParams, pos),       FIELD(DecodeParams, o_part),
+    FIELD(DecodeParams, ml_part),  FIELD(DecodeParams, scale),     FIELD(DecodeParams, batch),
+    FIELD(DecodeReduceParams, o_part), FIELD(DecodeReduceParams, ml_part), FIELD(DecodeReduceParams, out),
+    FIELD(DecodeReduceParams, heads),  FIELD(DecodeReduceParams, nsplit),  FIELD(DecodeReduceParams, batch),
+};
+#define SIZE(S) {#S, sizeof(S)}
+static const struct {
+    const char *type;
+    size_t size;
+} param_sizes[] = {SIZE(RmsNormParams), SIZE(SiluMulParams),  SIZE(RopeParams),
+                   SIZE(PrefillParams), SIZE(DecodeParams), SIZE(DecodeReduceParams)};
+
+/* ------------------------------------------------------------------ the source */
+
+static void hex_digest(const void *data, size_t len, char hex[65]) {
+    uint8_t d[32];
+    jit_sha256(data, len, d);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+/* The layout's kernels.cu as `mixc emit` writes it, plus the layout checks of the C mirrors and
+ * the source's own key (so a prebuilt .so can be matched to the layout it was built from). */
+static bool make_source(const Layout *l, Codegen *cg, Buf *src, char key[65], char *err, size_t errlen) {
+    CodegenOptions opt = {0};
+    if (!codegen_plan(l, &opt, cg, err, errlen)) return false;
+    codegen_source(l, cg, src);
+    hex_digest(src->data, src->len, key);
+    buf_puts(src, "\n/* Appended by runtime/emu_backend.c: its C mirrors of the parameter structs. */\n");
+    for (size_t i = 0; i < sizeof param_fields / sizeof param_fields[0]; i++)
+        buf_printf(src, "static_assert(offsetof(%s, %s) == %zu, \"runtime/emu_backend.c: %s.%s moved\");\n",
+                   param_fields[i].type, param_fields[i].field, param_fields[i].offset, param_fields[i].type,
+                   param_fields[i].field);
+    for (size_t i = 0; i < sizeof param_sizes / sizeof param_sizes[0]; i++)
+        buf_printf(src, "static_assert(sizeof(%s) == %zu, \"runtime/emu_backend.c: %s changed size\");\n",
+                   param_sizes[i].type, param_sizes[i].size, param_sizes[i].type);
+    buf_printf(src, "extern \"C\" const char mixc_emu_source_key[] = \"%s\";\n", key);
+    return true;
+}
+
+/* ------------------------------------------------------------------ compiling */
+
+static void shell_quote(Buf *b, const char *s) {
+    buf_puts(b, "'");
+    for (; *s; s++) {
+        if (*s == '\'') buf_puts(b, "'\\''");
+        else buf_printf(b, "%c", *s);
+    }
+    buf_puts(b, "'");
+}
+
+static const char *cuda_home(void) {
+    const char *h = getenv("CUDA_HOME");
+    return h && *h ? h : MIXC_CUDA_HOME;
+}
+
+static const char *cxx_command(void) {
+    const char *c = getenv("MIXC_CXX");
+    return c && *c ? c : "c++";
+}
+
+/* The compile command for dir/kernels.cu -> out (MIXC_CXX may hold several words: not quoted). */
+static void compile_command(Buf *cmd, const char *dir, const char *out) {
+    const char *extra = getenv("MIXC_EMU_CXXFLAGS");
+    buf_printf(cmd, "%s -std=c++17 -O1 -fPIC -shared -w -DMIXC_EMU %s %s -include ", cxx_command(),
+               MIXC_EMU_BUILD_FLAGS, extra ? extra : "");
+    Buf p = {0};
+    buf_printf(&p, "%s/mixc_emu.h", dir);
+    shell_quote(cmd, p.data);
+    buf_puts(cmd, " -I");
+    shell_quote(cmd, dir);
+    p.len = 0;
+    buf_printf(&p, "%s/include", cuda_home());
+    buf_puts(cmd, " -I");
+    shell_quote(cmd, p.data);
+    p.len = 0;
+    buf_printf(&p, "%s/kernels.cu", dir);
+    buf_puts(cmd, " -x c++ ");
+    shell_quote(cmd, p.data);
+    buf_puts(cmd, " -o ");
+    shell_quote(cmd, out);
+    buf_free(&p);
+}
+
+static bool write_into(const char *dir, const char *name, const char *data, size_t len) {
+    Buf p = {0};
+    buf_printf(&p, "%s/%s", dir, name);
+    FILE *f = fopen(p.data, "wb");
+    bool ok = f && fwrite(data, 1, len, f) == len;
+    if (f && fclose(f) != 0) ok = false;
+    buf_free(&p);
+    return ok;
+}
+
+static void remove_dir(const char *dir) {
+    const char *names[] = {"kernels.cu", "mixc_emu.h", "emu_api.h", "log"};
+    Buf p = {0};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        p.len = 0;
+        buf_printf(&p, "%s/%s", dir, names[i]);
+        unlink(p.data);
+    }
+    buf_free(&p);
+    rmdir(dir);
+}
+
+/* Shows the compiler's log on stderr (it may be long; err holds one line). */
+static void print_log(const char *dir) {
+    Buf p = {0};
+    buf_printf(&p, "%s/log", dir);
+    size_t len = 0;
+    char *log = read_file(p.data, &len);
+    if (log && len) {
+        fprintf(stderr, "mixc: the emulator kernels' compiler log:\n");
+        fwrite(log, 1, len, stderr);
+        if (log[len - 1] != '\n') fputc('\n', stderr);
+    }
+    free(log);
+    buf_free(&p);
+}
+
+/* Compiles src into out (written by the compiler itself: the caller renames it into place). */
+static bool compile_source(const Buf *src, const char *out, char *err, size_t errlen) {
+    const char *tmp = getenv("TMPDIR");
+    Buf dir = {0};
+    buf_printf(&dir, "%s/mixc-emu-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir.data)) {
+        snprintf(err, errlen, "cannot create a temporary directory '%s': %s", dir.data, strerror(errno));
+        buf_free(&dir);
+        return false;
+    }
+    bool ok = write_into(dir.data, "kernels.cu", src->data, src->len) &&
+              write_into(dir.data, "mixc_emu.h", mixc_emub_mixc_emu_h, strlen(mixc_emub_mixc_emu_h)) &&
+              write_into(dir.data, "emu_api.h", mixc_emub_emu_api_h, strlen(mixc_emub_emu_api_h));
+    if (!ok) snprintf(err, errlen, "cannot write into '%s': %s", dir.data, strerror(errno));
+    Buf cmd = {0};
+    compile_command(&cmd, dir.data, out);
+    if (ok) {
+        Buf full = {0};
+        buf_printf(&full, "%s >", cmd.data);
+        Buf logp = {0};
+        buf_printf(&logp, "%s/log", dir.data);
+        shell_quote(&full, logp.data);
+        buf_puts(&full, " 2>&1 </dev/null");
+        fflush(NULL);
+        int st = system(full.data);
+        buf_free(&full);
+        buf_free(&logp);
+        if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            print_log(dir.data);
+            int code = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+            /* The outcome first: the command may be longer than err. */
+            snprintf(err, errlen, "cannot compile the kernels for the emulator: %s: `%s`",
+                     code == 127 ? "command not found (set MIXC_CXX to a C++ compiler)"
+                     : code == -1 ? "the compiler was killed or could not run"
+                                  : "the compiler failed (its log is above)",
+                     cmd.data);
+            unlink(out);
+            ok = false;
+        }
+    }
+    buf_free(&cmd);
+    remove_dir(dir.data);
+    buf_free(&dir);
+    return ok;
+}
+
+/* Compiles to a temporary name next to out, then renames: nothing half-written on failure. */
+static bool compile_to(const Buf *src, const char *out, char *err, size_t errlen) {
+    Buf tmp = {0};
+    buf_printf(&tmp, "%s.tmp.%ld", out, (long)getpid());
+    bool ok = compile_source(src, tmp.data, err, errlen);
+    if (ok && rename(tmp.data, out) != 0) {
+        snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
+        unlink(tmp.data);
+        ok = false;
+    }
+    buf_free(&tmp);
+    return ok;
+}
+
+bool emu_backend_compile_so(const Layout *l, const char *out_so, char *err, size_t errlen) {
+    Codegen cg;
+    Buf src = {0};
+    char key[65];
+    bool ok = make_source(l, &cg, &src, key, err, errlen);
+    if (ok) {
+        codegen_free(&cg);
+        ok = compile_to(&src, out_so, err, errlen);
+    }
+    buf_free(&src);
+    return ok;
+}
+
+/* ------------------------------------------------------------------ the disk cache */
+
+static bool make_dirs(const char *path) {
+    char *p = xstrdup(path);
+    bool ok = true;
+    for (char *s = p + 1; ok; s++) {
+        bool last = *s == '\0';
+        if (*s != '/' && !last) continue;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) ok = false;
+        if (last) break;
+        *s = '/';
+    }
+    free(p);
+    return ok;
+}
+
+static bool cache_disabled(void) {
+    const char *env = getenv("MIXC_JIT_NO_CACHE");
+    return env && *env && strcmp(env, "0") != 0;
+}
+
+static bool verbose(void) {
+    const char *env = getenv("MIXC_EMU_VERBOSE");
+    return env && *env && strcmp(env, "0") != 0;
+}
+
+/* The cache entry's path for src: the key covers the source, the headers and the command. NULL when
+ * there is no usable cache directory. */
+static char *cache_path(const Buf *src) {
+    if (cache_disabled()) return NULL;
+    char *dir = jit_cache_dir();
+    if (!dir || !make_dirs(dir)) {
+        free(dir);
+        return NULL;
+    }
+    Buf all = {0};
+    buf_printf(&all, "%s", src->data);
+    buf_puts(&all, mixc_emub_mixc_emu_h);
+    buf_puts(&all, mixc_emub_emu_api_h);
+    compile_command(&all, "DIR", "OUT");
+    char hex[65];
+    hex_digest(all.data, all.len, hex);
+    buf_free(&all);
+    Buf p = {0};
+    buf_printf(&p, "%s/emu-%s.so", dir, hex);
+    free(dir);
+    return p.data;
+}
+
+/* ------------------------------------------------------------------ loaded kernels */
+
+typedef struct {
+    bool ready;
+    const Layout *layout;
+    DType dtype;
+    int64_t hidden, heads, kv_heads, head_dim;
+    Codegen cg;
+    void *so;
+    MixcEmuEntry *entry;    /* [cg.nkernels] */
+    /* Scratch, grown as needed: 16-bit tensors, the kernel-layout caches, int arrays, fp32 partials. */
+    uint16_t *h[4];
+    size_t h_cap[4];
+    int *ints;
+    size_t ints_cap;
+    float *f[2];
+    size_t f_cap[2];
+} EmuState;
+
+static EmuState emu;
+
+/* Grows p to n elements; new elements are zero (no uninitialised byte ever reaches a kernel). */
+static void *grow(void *p, size_t *cap, size_t n, size_t elem) {
+    if (n <= *cap) return p;
+    size_t old = *cap;
+    *cap = n + n / 2;
+    p = xrealloc(p, *cap * elem);
+    memset((char *)p + old * elem, 0, (*cap - old) * elem);
+    return p;
+}
+static uint16_t *scratch16(int i, int64_t n) {
+    return emu.h[i] = grow(emu.h[i], &emu.h_cap[i], (size_t)n, sizeof(uint16_t));
+}
+static int *scratch_int(int64_t n) {
+    return emu.ints = grow(emu.ints, &emu.ints_cap, (size_t)n, sizeof(int));
+}
+static float *scratch_f32(int i, int64_t n) {
+    return emu.f[i] = grow(emu.f[i], &emu.f_cap[i], (size_t)n, sizeof(float));
+}
+
+static void to_dtype(uint16_t *dst, const float *src, int64_t n) {
+    if (emu.dtype == DT_FP16)
+        for (int64_t i = 0; i < n; i++) dst[i] = st_f32_to_f16(src[i]);
+    else
+        for (int64_t i = 0; i < n; i++) dst[i] = st_f32_to_bf16(src[i]);
+}
+static void from_dtype(float *dst, const uint16_t *src, int64_t n) {
+    if (emu.dtype == DT_FP16)
+        for (int64_t i = 0; i < n; i++) dst[i] = st_f16_to_f32(src[i]);
+    else
+        for (int64_t i = 0; i < n; i++) dst[i] = st_bf16_to_f32(src[i]);
+}
+
+/* A failed launch is a bug in a kernel or in this file: it must not pass silently. */
+static bool launch(int k, const void *params, EmuDim3 grid, EmuDim3 block, size_t smem) {
+    char err[512];
+    if (mixc_emu_launch_c(emu.entry[k], params, grid, block, smem, err, sizeof err) == 0) return true;
+    fprintf(stderr, "mixrun: emu: kernel %s failed: %s\n", emu.cg.kernel[k].name, err);
+    return false;
+}
+
+/* Kernel k of the variant list. */
+static const KernelVariant *variant(int k) {
+    return &emu.cg.kernel[k];
+}
+
+/* The kernel (by field of LayerKernels) of a layer matching the call: window and owner, preferring
+ * the layer whose cache has the cpu cache's capacity (the exact variant when the run's context is
+ * the model's, or the cache is a ring); any layer with the window otherwise (the capacity only
+ * decides slot addressing, which the caller maps). -1 when none. */
+static int find_kernel(size_t field, int64_t window, int owner, int64_t cap) {
+    int any = -1;
+    for (int i = 0; i < emu.layout->nlayers; i++) {
+        const LayerInfo *li = &emu.layout->layer[i];
+        if (window >= 0 && li->window != window) continue;
+        if (owner >= 0 && (li->reads == i) != owner) continue;
+        int k = *(const int *)((const char *)&emu.cg.layer[i] + field);
+        if (k < 0) continue;
+        if (emu.cg.capacity[li->cache] == cap) return k;
+        if (any < 0) any = k;
+    }
+    return any;
+}
+
+/* ---- the CpuKernels entries */
+
+static void emu_rmsnorm(float *out, const float *x, const float *w, int64_t n, int64_t width, float eps) {
+    if (width != emu.hidden || emu.cg.rmsnorm < 0 || n <= 0 || n > INT32_MAX) {   /* not model rows: reference */
+        cpu_reference_kernels.rmsnorm(out, x, w, n, width, eps);
+        return;
+    }
+    uint16_t *hx = scratch16(0, n * width), *hw = scratch16(1, width);
+    to_dtype(hx, x, n * width);
+    to_dtype(hw, w, width);
+    RmsNormParams p = {hx, hw, hx, (int)n};
+    const KernelVariant *v = variant(emu.cg.rmsnorm);
+    if (launch(emu.cg.rmsnorm, &p, (EmuDim3){(unsigned)n, 1, 1}, (EmuDim3){(unsigned)v->block, 1, 1}, 0))
+        from_dtype(out, hx, n * width);
+    else
+        for (int64_t i = 0; i < n * width; i++) out[i] = NAN;
+}
+
+static void emu_silu_mul(float *gate, const float *up, int64_t count) {
+    if (emu.cg.silu_mul < 0 || count <= 0) {
+        cpu_reference_kernels.silu_mul(gate, up, count);
+        return;
+    }
+    uint16_t *hg = scratch16(0, count), *hu = scratch16(1, count);
+    to_dtype(hg, gate, count);
+    to_dtype(hu, up, count);
+    SiluMulParams p = {hg, hu, hg, count};
+    const KernelVariant *v = variant(emu.cg.silu_mul);
+    unsigned blocks = (unsigned)((count + v->block - 1) / v->block);
+    if (launch(emu.cg.silu_mul, &p, (EmuDim3){blocks, 1, 1}, (EmuDim3){(unsigned)v->block, 1, 1}, 0))
+        from_dtype(gate, hg, count);
+    else
+        for (int64_t i = 0; i < count; i++) gate[i] = NAN;
+}
+
+static void emu_rope_append(const RopeAppendArgs *a) {
+    const int64_t qw = a->heads * a->head_dim, kvw = a->kv_heads * a->head_dim;
+    bool owner = a->k != NULL;
+    int k = find_kernel(offsetof(LayerKernels, rope), -1, owner, a->cap);
+    if (k < 0 || a->n <= 0) {
+        cpu_reference_kernels.rope_append(a);
+        return;
+    }
+    const KernelVariant *v = variant(k);
+    const int64_t kcap = owner ? v->capacity : 1;
+    uint16_t *hq = scratch16(0, a->n * qw);
+    to_dtype(hq, a->q, a->n * qw);
+    uint16_t *hk = NULL, *hv = NULL, *ck = NULL, *cv = NULL;
+    if (owner) {
+        hk = scratch16(1, 2 * a->n * kvw);
+        hv = hk + a->n * kvw;
+        to_dtype(hk, a->k, a->n * kvw);
+        to_dtype(hv, a->v, a->n * kvw);
+        ck = scratch16(2, 2 * kcap * kvw);
+        cv = ck + kcap * kvw;
+    }
+    int *pos = scratch_int(2 * a->n), *seq = pos + a->n;
+    for (int64_t i = 0; i < a->n; i++) pos[i] = (int)(a->p0 + i), seq[i] = 0;
+    RopeParams p = {hq, hk, hv, ck, cv, pos, seq, (int)a->n};
+    if (!launch(k, &p, (EmuDim3){(unsigned)a->n, 1, 1}, (EmuDim3){(unsigned)v->block, 1, 1}, 0)) {
+        for (int64_t i = 0; i < a->n * qw; i++) a->q[i] = NAN;
+        return;
+    }
+    from_dtype(a->q, hq, a->n * qw);
+    for (int64_t i = 0; owner && i < a->n; i++) {
+        int64_t pp = a->p0 + i;
+        from_dtype(a->cache_k + (pp % a->cap) * kvw, ck + (pp % kcap) * kvw, kvw);
+        from_dtype(a->cache_v + (pp % a->cap) * kvw, cv + (pp % kcap) * kvw, kvw);
+        /* The owner's k comes back rotated, as from the reference. */
+        memcpy(a->k + i * kvw, a->cache_k + (pp % a->cap) * kvw, (size_t)kvw * sizeof(float));
+    }
+}
+
+/* Positions [from, to) of the cpu cache into kernel-layout caches of kcap slots. */
+static void fill_kernel_cache(const AttentionArgs *a, uint16_t *ck, uint16_t *cv, int64_t kcap, int64_t from,
+                              int64_t to) {
+    const int64_t kvw = a->kv_heads * a->head_dim;
+    for (int64_t pp = from; pp < to; pp++) {
+        to_dtype(ck + (pp % kcap) * kvw, a->cache_k + (pp % a->cap) * kvw, kvw);
+        to_dtype(cv + (pp % kcap) * kvw, a->cache_v + (pp % a->cap) * kvw, kvw);
+    }
+}
+
+static bool run_decode(const AttentionArgs *a, int kd, const uint16_t *hq, const uint16_t *ck, const uint16_t *cv,
+                       uint16_t *hout) {
+    const KernelVariant *v = variant(kd);
+    int kr = emu.cg.layer[0].decode_reduce;
+    const int splits = v->splits > 0 ? v->splits : 1;
+    float *o_part = scratch_f32(0, a->heads * splits * a->head_dim), *ml = scratch_f32(1, a->heads * splits * 2);
+    int *pos = scratch_int(1);
+    pos[0] = (int)a->p0;
+    DecodeParams dp = {hq, ck, cv, pos, o_part, ml, a->scale, 1};
+    if (!launch(kd, &dp, (EmuDim3){(unsigned)a->kv_heads, (unsigned)splits, 1}, (EmuDim3){(unsigned)v->block, 1, 1},
+                (size_t)v->dynamic_smem))
+        return false;
+    DecodeReduceParams rp = {o_part, ml, hout, (int)a->heads, splits, 1};
+    return launch(kr, &rp, (EmuDim3){(unsigned)a->heads, 1, 1}, (EmuDim3){(unsigned)variant(kr)->block, 1, 1}, 0);
+}
+
+static bool run_prefill(const AttentionArgs *a, int kp, const uint16_t *hq, const uint16_t *ck, const uint16_t *cv,
+                        uint16_t *hout) {
+    const KernelVariant *v = variant(kp);
+    int *ints = scratch_int(3);
+    ints[0] = 0;
+    ints[1] = (int)a->n;
+    ints[2] = (int)a->p0;
+    PrefillParams pp = {hq, hout, ck, cv, ints, ints + 1, ints + 2, a->scale, 1};
+    const int64_t bm = 64;  /* PREFILL_BM: the manifest's grid.x is ceil(max_chunk_tokens/64) */
+    EmuDim3 grid = {(unsigned)((a->n + bm - 1) / bm), (unsigned)a->heads, 1};
+    return launch(kp, &pp, grid, (EmuDim3){(unsigned)v->block, 1, 1}, (size_t)v->dynamic_smem);
+}
+
+static bool emu_attention(const AttentionArgs *a) {
+    const int64_t qw = a->heads * a->head_dim, kvw = a->kv_heads * a->head_dim;
+    bool decode = a->n == 1;
+    size_t field = decode ? offsetof(LayerKernels, decode) : offsetof(LayerKernels, prefill);
+    int k = find_kernel(field, a->window, -1, a->cap);
+    if (k < 0 || a->n <= 0 || (decode && emu.cg.layer[0].decode_reduce < 0)) return cpu_reference_kernels.attention(a);
+    const int64_t kcap = variant(k)->capacity;
+    /* Keys the queries need: [lo of the first query, written); the cpu ring and the kernel's must
+     * both hold them. */
+    int64_t lo = a->window && a->p0 - a->window + 1 > 0 ? a->p0 - a->window + 1 : 0;
+    int64_t oldest = a->written > a->cap ? a->written - a->cap : 0;
+    if (lo < oldest || a->p0 + a->n > a->written || a->written - lo > kcap) return false;
+    uint16_t *ck = scratch16(2, 2 * kcap * kvw), *cv = ck + kcap * kvw;
+    fill_kernel_cache(a, ck, cv, kcap, lo, a->written);
+    uint16_t *hq = scratch16(0, 2 * a->n * qw), *hout = hq + a->n * qw;
+    to_dtype(hq, a->q, a->n * qw);
+    bool ok = decode ? run_decode(a, k, hq, ck, cv, hout) : run_prefill(a, k, hq, ck, cv, hout);
+    if (ok) from_dtype(a->out, hout, a->n * qw);
+    else
+        for (int64_t i = 0; i < a->n * qw; i++) a->out[i] = NAN;
+    return true;   /* a failed launch was reported; its NaNs show in the logits */
+}
+
+static const CpuKernels emu_kernels = {emu_rmsnorm, emu_rope_append, emu_attention, emu_silu_mul};
+
+/* ------------------------------------------------------------------ loading */
+
+static void emu_reset(void) {
+    if (emu.so && mixc_emu_dlclose) mixc_emu_dlclose(emu.so);
+    if (emu.ready) codegen_free(&emu.cg);
+    free(emu.entry);
+    for (int i = 0; i < 4; i++) free(emu.h[i]);
+    for (int i = 0; i < 2; i++) free(emu.f[i]);
+    free(emu.ints);
+    memset(&emu, 0, sizeof emu);
+}
+
+/* Loads path and checks it was built from the source whose key is `key`. */
+static void *load_so(const char *path, const char *key, char *err, size_t errlen) {
+    void *so = mixc_emu_dlopen_kernels(path, err, errlen);
+    if (!so) return NULL;
+    const char *got = dlsym(so, "mixc_emu_source_key");
+    if (!got || strcmp(got, key) != 0) {
+        snprintf(err, errlen, "the emulator kernels in '%s' were built for another layout", path);
+        mixc_emu_dlclose(so);
+        return NULL;
+    }
+    return so;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Whether the directory of file path can take new files. */
+static bool dir_writable(const char *path) {
+    char *d = xstrdup(path);
+    char *slash = strrchr(d, '/');
+    if (slash) *slash = '\0';
+    bool ok = access(slash ? (*d ? d : "/") : ".", W_OK) == 0;
+    free(d);
+    return ok;
+}
+
+/* The .so for src: from the cache, or compiled (into the cache when there is one). */
+static void *compile_and_load(const Buf *src, const char *key, char *err, size_t errlen) {
+    char *path = cache_path(src);
+    if (path && access(path, R_OK) == 0) {
+        void *so = load_so(path, key, err, errlen);
+        if (so && verbose()) fprintf(stderr, "mixrun: emu: kernels from the cache: %s\n", path);
+        if (so) {
+            free(path);
+            return so;
+        }
+        fprintf(stderr, "mixrun: warning: %s; recompiling\n", err);   /* a damaged entry */
+    }
+    if (path && !dir_writable(path)) {   /* a read-only cache: compile for this run only */
+        free(path);
+        path = NULL;
+    }
+    Buf out = {0};
+    if (path) buf_puts(&out, path);
+    else buf_printf(&out, "%s/mixc-emu-%ld.so", getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+                    (long)getpid());
+    double t0 = now_s();
+    void *so = NULL;
+    if (compile_to(src, out.data, err, errlen)) {
+        if (verbose()) fprintf(stderr, "mixrun: emu: compiled the kernels in %.2f s: %s\n", now_s() - t0, out.data);
+        so = load_so(out.data, key, err, errlen);
+        if (!path) unlink(out.data);   /* no cache: the mapping outlives the file */
+    }
+    buf_free(&out);
+    free(path);
+    return so;
+}
+
+static bool resolve_entries(char *err, size_t errlen) {
+    emu.entry = xcalloc((size_t)emu.cg.nkernels + 1, sizeof *emu.entry);
+    for (int k = 0; k < emu.cg.nkernels; k++) {
+        emu.entry[k] = (MixcEmuEntry)mixc_emu_find_kernel(emu.so, emu.cg.kernel[k].name);
+        if (!emu.entry[k]) {
+            snprintf(err, errlen, "the emulator kernels lack %s", emu.cg.kernel[k].name);
+            return false;
+        }
+    }
+    return true;
+}
+
+const CpuKernels *emu_backend_kernels(const Model *m, char *err, size_t errlen) {
+    emu_reset();
+    if (!mixc_emu_launch_c || !mixc_emu_dlopen_kernels || !mixc_emu_find_kernel || !mixc_emu_dlclose) {
+        snprintf(err, errlen, "this program was linked without the emulator (libmixcemu.a); the emu backend "
+                              "cannot run");
+        return NULL;
+    }
+    const Layout *l = m->layout;
+    Buf src = {0};
+    char key[65];
+    if (!make_source(l, &emu.cg, &src, key, err, errlen)) {
+        buf_free(&src);
+        return NULL;
+    }
+    emu.ready = true;
+    emu.layout = l;
+    emu.dtype = l->model.dtype;
+    emu.hidden = l->model.hidden;
+    emu.heads = l->model.heads;
+    emu.kv_heads = l->model.kv_heads;
+    emu.head_dim = l->model.head_dim;
+    if (mixc_emu_prebuilt_so) {
+        emu.so = load_so(mixc_emu_prebuilt_so, key, err, errlen);
+        if (emu.so && verbose()) fprintf(stderr, "mixrun: emu: prebuilt kernels\n");
+    } else {
+        emu.so = compile_and_load(&src, key, err, errlen);
+    }
+    buf_free(&src);
+    if (!emu.so || !resolve_entries(err, errlen)) {
+        emu_reset();
+        return NULL;
+    }
+    return &emu_kernels;
+}

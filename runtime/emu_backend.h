@@ -1,0 +1,35 @@
+/* emu_backend.h — the emu backend of mixrun: the cpu backend with RMSNorm, RoPE/append, attention
+ * and SiLU-mul replaced by the layout's generated kernels (compiler/codegen.c) compiled as host C++
+ * and run in the CUDA-on-CPU emulator (runtime/emu). docs/model.md, "emu backend".
+ *
+ * The kernels come from, in order of preference:
+ *   1. mixc_emu_prebuilt_so, when non-NULL (a binary written by `mixc build` embeds them): loaded as
+ *      is, nothing compiled or cached; it must have been built from the same layout;
+ *   2. the disk cache ($MIXC_CACHE_DIR, $XDG_CACHE_HOME/mixc or ~/.cache/mixc, as the NVRTC JIT):
+ *      emu-<sha256 of source, headers and command>.so;
+ *   3. a compile with the host C++ compiler ($MIXC_CXX, default c++; extra flags $MIXC_EMU_CXXFLAGS;
+ *      CUDA headers from $CUDA_HOME/include, default the CUDA root mixc was built with), written
+ *      into the cache atomically. mixc_emu.h and emu_api.h are compiled into this object, so nothing
+ *      is read from the source tree: it works from any directory.
+ * $MIXC_EMU_VERBOSE=1 says on stderr where the kernels came from.
+ *
+ * The program must be linked with libmixcemu.a (whole archive) and -rdynamic (see emu_api.h);
+ * without it emu_backend_kernels fails with a message (emu_backend_compile_so still works).
+ * One layout at a time per process: a second emu_backend_kernels call replaces the first's kernels.
+ */
+#ifndef MIXC_RUNTIME_EMU_BACKEND_H
+#define MIXC_RUNTIME_EMU_BACKEND_H
+
+#include "backend.h"
+
+/* A kernels .so to load instead of compiling (NULL by default). */
+extern const char *mixc_emu_prebuilt_so;
+
+/* The CpuKernels table of the generated kernels of m->layout; NULL with a message in err when they
+ * cannot be generated, compiled or loaded (the compiler's log has then been printed on stderr). */
+const CpuKernels *emu_backend_kernels(const Model *m, char *err, size_t errlen);
+
+/* Compiles l's kernels for the emulator into out_so (atomically; no cache). For `mixc build`. */
+bool emu_backend_compile_so(const Layout *l, const char *out_so, char *err, size_t errlen);
+
+#endif
