@@ -24,6 +24,8 @@ typedef struct {
     int64_t kv_bytes;       /* all caches of all sequences, as allocated */
     int64_t arena_bytes;    /* activations of one step */
     int64_t weights_bytes;  /* weights, as held */
+    const char *kv_dtype;   /* element type of the caches as held ("fp32" when NULL) */
+    const char *weights_dtype; /* element type of the weights as held ("fp32" when NULL) */
 } BackendMemory;
 
 typedef struct Backend Backend;

@@ -368,14 +368,15 @@ static void progress(double start, double *last, const char *what, int64_t done,
 static void print_memory(const Backend *b) {
     KvPlan plan;
     const Layout *l = b->layout;
-    printf("memory: KV %s (fp32 caches, %d sequences)", fmt_bytes((double)b->mem.kv_bytes), b->cfg.nseq);
+    printf("memory: KV %s (%s caches, %d sequences)", fmt_bytes((double)b->mem.kv_bytes),
+           b->mem.kv_dtype ? b->mem.kv_dtype : "fp32", b->cfg.nseq);
     if (plan_kv(l, b->cfg.context, l->model.chunk, &plan)) {
         printf("; planned in %s: %s", dtype_name(l->model.kv_dtype),
                fmt_bytes((double)plan.kv_bytes * (double)b->cfg.nseq));
         kv_plan_free(&plan);
     }
-    printf(", arena %s, weights %s (fp32)\n", fmt_bytes((double)b->mem.arena_bytes),
-           fmt_bytes((double)b->mem.weights_bytes));
+    printf(", arena %s, weights %s (%s)\n", fmt_bytes((double)b->mem.arena_bytes),
+           fmt_bytes((double)b->mem.weights_bytes), b->mem.weights_dtype ? b->mem.weights_dtype : "fp32");
 }
 
 static int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G) {

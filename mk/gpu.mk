@@ -1,0 +1,37 @@
+# The cuda backend of mixrun (runtime/cuda_backend.c, docs/gpu.md) and the GPU-only scripts.
+# cuda_backend.c is a runtime/*.c file, so it is already in CORE_OBJS and in mixrun; the driver and
+# cuBLAS are dlopen'ed (runtime/jit.c), so nothing more is linked and mixrun starts without a GPU.
+
+# tests/cuda: the launch plan against the manifest, and the backend's source through NVRTC.
+$(BUILD)/tests/cuda/plan_check: $(BUILD)/tests/cuda/plan_check.o $(CORE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/cuda/plan_check
+
+# Need a GPU; never part of `make test`. Without one they exit 2 saying so.
+.PHONY: gpu-check gpu-bench
+gpu-check: $(MIXC) $(MIXRUN) $(BUILD)/tests/mixrun/logitcmp $(BUILD)/tests/cuda/gpu_attn
+	$(Q)BUILD=$(BUILD) MIXC=$(MIXC) MIXRUN=$(MIXRUN) bash scripts/gpu-check.sh
+gpu-bench: $(MIXC) $(MIXRUN) $(BUILD)/tests/cuda/gpu_attn
+	$(Q)BUILD=$(BUILD) MIXC=$(MIXC) MIXRUN=$(MIXRUN) bash scripts/gpu-bench.sh
+
+# A stand-in driver and cuBLAS (tests/cuda/fake_cuda.c) found through LD_LIBRARY_PATH: the backend's
+# dlopen path, its open/close and the bounds of its copies and GEMMs run without a GPU. Built without
+# the sanitizer flags (they are loaded into sanitized programs, whose allocator they use anyway).
+FAKE_CUDA_DIR := $(BUILD)/tests/cuda/fake
+$(FAKE_CUDA_DIR)/libcuda.so.1: tests/cuda/fake_cuda.c | $(BUILD)/.deps-ok
+	@echo "  CC      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -fPIC -shared -DFAKE_DRIVER -I$(CUDA_HOME)/include -o $@ $<
+$(FAKE_CUDA_DIR)/libcublas.so.13: tests/cuda/fake_cuda.c | $(BUILD)/.deps-ok
+	@echo "  CC      $@"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -fPIC -shared -DFAKE_CUBLAS -I$(CUDA_HOME)/include -o $@ $< -ldl
+TEST_PROGS += $(FAKE_CUDA_DIR)/libcuda.so.1 $(FAKE_CUDA_DIR)/libcublas.so.13
+
+# The attention kernels alone on a GPU (scripts/gpu-check.sh against PyTorch SDPA, gpu-bench.sh's
+# decode timing). Built with the tests so it always compiles; only the GPU scripts run it.
+$(BUILD)/tests/cuda/gpu_attn: $(BUILD)/tests/cuda/gpu_attn.o $(CORE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/cuda/gpu_attn

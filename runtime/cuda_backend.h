@@ -1,0 +1,70 @@
+/* cuda_backend.h — the cuda backend of mixrun (runtime/cuda_backend.c, docs/gpu.md).
+ *
+ * The model of docs/model.md on one NVIDIA GPU: weights in the model dtype, cuBLAS GEMMs (bf16/fp16
+ * in, fp32 compute), the layout's generated kernels (compiler/codegen.c) for the embedding gather,
+ * RMSNorm, RoPE + cache append, prefill and decode attention and SiLU-mul, JIT-compiled with NVRTC
+ * for the device's architecture (runtime/jit.c and its disk cache) or taken from a prebuilt cubin.
+ * The driver and cuBLAS are loaded with dlopen (cuda_check.h), so a binary holding this backend
+ * starts on a machine without a GPU; backend_open says "no CUDA device available" there.
+ *
+ * The launch plan (which kernel, grid, block and dynamic shared memory for each call) is computed by
+ * one function, used both by the forward pass and by cuda_backend_launch_plan, which the tests
+ * (tests/cuda) compare with the manifest of `mixc emit` without a GPU.
+ */
+#ifndef MIXC_RUNTIME_CUDA_BACKEND_H
+#define MIXC_RUNTIME_CUDA_BACKEND_H
+
+#include "backend.h"
+#include "codegen.h"
+#include "jit.h"
+
+/* A cubin to load instead of JIT-compiling (a binary of `mixc build` sets it); NULL by default.
+ * It must hold the kernels of the same layout, planned for the model's context and chunk. */
+extern const void *mixc_cuda_prebuilt_cubin;
+extern size_t mixc_cuda_prebuilt_cubin_size;
+
+int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen);
+
+/* ---- the kernels and their launches, also usable without a GPU */
+
+/* The codegen options the backend uses for a run of `context` tokens per sequence: that context
+ * and min(chunk, context) when JIT-compiling; the model's own (what `mixc build` compiles) when
+ * `prebuilt`. arch: the codegen architecture ("sm_80" or "sm_90"). */
+CodegenOptions cuda_backend_codegen_options(const Layout *l, int64_t context, bool prebuilt, const char *arch);
+
+/* The source the backend compiles (codegen_source). */
+void cuda_backend_source(const Layout *l, const Codegen *cg, Buf *out);
+/* static_asserts (offsetof, sizeof) of the backend's C mirrors of the kernels' parameter structs,
+ * to append to the source for a host C++ compile (tests/cuda): NVRTC has no constant offsetof. */
+void cuda_backend_param_asserts(Buf *out);
+
+/* Compiles cuda_backend_source to a cubin for arch (e.g. "sm_90") through the JIT cache.
+ * 0 ok; 1 with a message in err. Free r with jit_result_free either way. */
+int cuda_backend_compile(const Layout *l, const Codegen *cg, const char *arch, JitResult *r, char *err,
+                         size_t errlen);
+
+typedef enum { CL_EMBED, CL_RMSNORM, CL_ROPE, CL_PREFILL, CL_DECODE, CL_DECODE_REDUCE, CL_SILU_MUL } CudaLaunchRole;
+
+typedef struct {
+    int layer;              /* -1 for model-level kernels */
+    CudaLaunchRole role;
+    int kernel;             /* index into Codegen.kernel */
+    unsigned grid[3], block[3];
+    unsigned smem;          /* dynamic shared memory, bytes */
+} CudaLaunch;
+
+/* The geometry of kernel k for a call over `tokens` rows (prefill chunk or decode batch) of `batch`
+ * sequences. */
+CudaLaunch cuda_backend_launch(const Layout *l, const Codegen *cg, int k, int64_t tokens, int batch);
+
+/* Every launch of one step through the layers, in order: a prefill chunk of `tokens` tokens of one
+ * sequence when `decode` is false, else a decode step of `batch` sequences. The final RMSNorm of
+ * the rows whose logits are asked (grid [rows]) follows when there are any; it is not listed.
+ * Returns the count; *out malloc'ed. */
+int cuda_backend_launch_plan(const Layout *l, const Codegen *cg, bool decode, int64_t tokens, int batch,
+                             CudaLaunch **out);
+const char *cuda_launch_role_name(CudaLaunchRole r);
+/* One line per launch: "layer ROLE NAME grid X Y Z block X Y Z smem S". */
+void cuda_backend_print_plan(const Layout *l, const Codegen *cg, const CudaLaunch *p, int n, FILE *out);
+
+#endif

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# gpu-check — the cuda backend against the references, on a machine with a GPU (`make gpu-check`).
+#
+#  1. cuda vs cpu logits (tests/mixrun/logitcmp) for every example at test size: prompts of 26 tokens
+#     (> window 8 + chunk 8: rings wrap, chunks of 8, 8, 8, 2), 6 decode steps; plus a larger case
+#     (head_dim 128, 300-token prompt, chunk 64, window 100: multi-tile prefill, split-KV decode) in
+#     bf16 and fp16, and a 3-sequence --bench that must run (batched decode; its logits are not
+#     compared: mixrun compares one sequence).
+#  2. prefill attention (tests/cuda/gpu_attn) against PyTorch's scaled_dot_product_attention in fp32
+#     with the same causal / sliding-window mask, when torch can be imported (else skipped, said so).
+# Results: printed, and $BUILD/gpu-check.json. Exit 0 all passed, 1 a failure, 2 no GPU here.
+#
+# Tolerances (docs/gpu.md): logits |cuda - cpu| <= ATOL * rms(row) + RTOL * |cpu| with bf16
+# ATOL 2^-3, RTOL 2^-6: the same backend with its kernels run in the CPU emulator and its GEMMs on the
+# host (tests/cuda) measured at most 0.064 x rms over every example (bf16 rounding of every kernel
+# input and output, and the bf16 residual stream), while one key more per window gives 0.5 x rms;
+# fp16 eight times tighter. Override: GPU_CHECK_TOL="ATOL RTOL", GPU_CHECK_TOL_FP16.
+# SDPA: |out - ref| <= 2^-7 (P and the output are rounded to bf16, |v| <= 1: each rounding costs
+# at most 2^-9; 2^-7 leaves a factor 2 over their sum).
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+RUN=${MIXRUN:-$BUILD/mixrun}
+CMP=$BUILD/tests/mixrun/logitcmp
+ATTN=$BUILD/tests/cuda/gpu_attn
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+for p in "$RUN" "$CMP" "$ATTN"; do
+  [ -x "$p" ] || { echo "gpu-check: $p is missing; run 'make BUILD=$BUILD gpu-check'" >&2; exit 2; }
+done
+
+# Is there a GPU the backend can use?
+"$RUN" --layout tests/mixrun/tiny.mix --set head_dim=64 --random-weights 1 --tokens 1,2 --max-new 1 --backend cuda \
+  >"$T/out" 2>"$T/err"
+rc=$?
+if [ $rc -eq 2 ]; then
+  echo "gpu-check: no GPU: skipped ($(grep -m 1 '^mixrun: ' "$T/err" | sed 's/^mixrun: //'))" >&2
+  exit 2
+elif [ $rc -ne 0 ]; then
+  echo "gpu-check: the cuda backend fails on the smallest layout:" >&2; cat "$T/err" >&2; exit 1
+fi
+
+BF16_TOL=${GPU_CHECK_TOL:-"0.125 0.015625"}
+FP16_TOL=${GPU_CHECK_TOL_FP16:-"0.015625 0.001953125"}
+fails=0; results=()
+esc() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; printf '%s' "${s//$'\t'/ }"; }
+pass() { echo "PASS $1"; results+=("{\"name\": \"$(esc "$1")\", \"pass\": true, \"detail\": \"$(esc "${2:-}")\"}"); }
+fail() { local name=$1; shift; echo "FAIL $name"; for l in "$@"; do echo "    $l"; done; fails=$((fails + 1))
+         results+=("{\"name\": \"$(esc "$name")\", \"pass\": false, \"detail\": \"$(esc "$*")\"}"); }
+
+# compare NAME TOL PROMPT_LEN ARGS...: cpu and cuda logits of the same run.
+compare() {
+  local name=$1 tol=$2 plen=$3; shift 3
+  if ! "$RUN" "$@" --backend cpu --dump-logits "$T/c.npy" >"$T/cpu.out" 2>"$T/err"; then fail "$name: cpu run" "$(head -c 300 "$T/err")"; return; fi
+  if ! "$RUN" "$@" --backend cuda --dump-logits "$T/g.npy" >"$T/gpu.out" 2>"$T/err"; then fail "$name: cuda run" "$(head -c 600 "$T/err")"; return; fi
+  # shellcheck disable=SC2086
+  if "$CMP" "$T/c.npy" "$T/g.npy" $tol "$plen" >"$T/cmp" 2>&1; then
+    pass "$name" "$(tail -n 1 "$T/cmp" | sed 's/^ *//')"
+    echo "    $(tail -n 1 "$T/cmp")  tokens cpu $(cat "$T/cpu.out") cuda $(cat "$T/gpu.out")"
+  else fail "$name" "$(head -n 8 "$T/cmp")"; fi
+}
+
+EP=3,1,4,1,5,9,2,6,5,3,5,8,9,7,9,3,2,3,8,4,6,2,6,4,3,3
+for f in examples/*.mix; do
+  n=$(basename "$f" .mix)
+  kv=2; grep -qE '^\s*kv_heads\s*=\s*1\b' "$f" && kv=1
+  hd=64; grep -qE '^\s*head_dim\s*=\s*(128|192|256)\b' "$f" && hd=128
+  compare "cuda vs cpu: $n (test size, head_dim $hd, kv_heads $kv)" "$BF16_TOL" 26 --layout "$f" --set hidden=128 \
+    --set heads=4 --set kv_heads=$kv --set head_dim=$hd --set ffn=128 --set vocab=128 --set context=32 --set chunk=8 \
+    --set window=8 --set kv_dtype=bf16 --random-weights 5 --tokens $EP --max-new 6
+done
+
+P300=$(seq -s, 7 306 | tr -d '\n')
+for dt in bf16 fp16; do
+  tol=$BF16_TOL; [ $dt = fp16 ] && tol=$FP16_TOL
+  compare "cuda vs cpu: ma, head_dim 128, 300-token prompt, chunk 64, window 100, $dt" "$tol" 300 \
+    --layout examples/ma.mix --set hidden=256 --set heads=4 --set kv_heads=2 --set head_dim=128 --set ffn=256 \
+    --set vocab=512 --set context=320 --set chunk=64 --set window=100 --set dtype=$dt --set kv_dtype=$dt \
+    --random-weights 9 --tokens "$P300" --max-new 20
+done
+
+if "$RUN" --layout examples/character-ai.mix --set hidden=256 --set heads=4 --set kv_heads=1 --set head_dim=64 \
+     --set ffn=256 --set vocab=512 --set context=96 --set chunk=16 --set window=16 --set kv_dtype=bf16 --random-weights 3 \
+     --bench --batch 3 --prompt-len 40 --max-new 8 --backend cuda >"$T/out" 2>"$T/err"; then
+  pass "cuda --bench: 3 sequences, batched decode runs" "$(grep '^decode' "$T/out")"
+else fail "cuda --bench: 3 sequences" "$(head -c 600 "$T/err")"; fi
+
+# ---- prefill attention against PyTorch SDPA
+if python3 -c 'import torch, numpy' 2>/dev/null; then
+  for cfg in "--len 300 --chunk 128 --head-dim 64 --heads 4 --kv-heads 2" \
+             "--len 300 --chunk 128 --head-dim 128 --heads 8 --kv-heads 2 --window 100" \
+             "--len 520 --chunk 256 --head-dim 128 --heads 4 --kv-heads 4 --window 64" \
+             "--len 200 --chunk 64 --head-dim 256 --heads 2 --kv-heads 1"; do
+    win=0; [[ $cfg =~ --window\ ([0-9]+) ]] && win=${BASH_REMATCH[1]}
+    [[ $cfg =~ --head-dim\ ([0-9]+) ]] && hd=${BASH_REMATCH[1]}
+    rm -f "$T"/*.npy
+    # shellcheck disable=SC2086
+    if ! "$ATTN" prefill "$T" $cfg >"$T/attn" 2>&1; then fail "prefill vs SDPA ($cfg)" "$(head -n 5 "$T/attn")"; continue; fi
+    if python3 - "$T" "$win" "$hd" >"$T/py" 2>&1 <<'EOF'
+import sys, numpy as np, torch
+d, win, hd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+q, k, v, out = (torch.from_numpy(np.load(f"{d}/{n}.npy")) for n in ("q", "k", "v", "out"))
+L = q.shape[0]
+H, KV = q.shape[1] // hd, k.shape[1] // hd
+qh = q.view(L, H, hd).transpose(0, 1)
+kh = k.view(L, KV, hd).transpose(0, 1).repeat_interleave(H // KV, 0)
+vh = v.view(L, KV, hd).transpose(0, 1).repeat_interleave(H // KV, 0)
+i = torch.arange(L)[:, None]; j = torch.arange(L)[None, :]
+mask = (j <= i) & (j > i - win) if win else (j <= i)
+ref = torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask).transpose(0, 1).reshape(L, H * hd)
+err = (out - ref).abs().max().item()
+mask2 = (j <= i) & (j > i - win - 1) if win else (j <= i)
+ref2 = torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask2).transpose(0, 1).reshape(L, H * hd)
+sens = (out - ref2).abs().max().item()
+print(f"max |out - sdpa| = {err:.5f} (tolerance {2**-7:.5f}); with one key more per window: {sens:.5f}")
+sys.exit(0 if err <= 2**-7 else 1)
+EOF
+    then pass "prefill vs SDPA ($cfg)" "$(cat "$T/py")"; echo "    $(cat "$T/py")"
+    else fail "prefill vs SDPA ($cfg)" "$(tail -n 5 "$T/py")"; fi
+  done
+else
+  echo "SKIP prefill vs PyTorch SDPA: torch (and numpy) cannot be imported by python3"
+fi
+
+{
+  echo "{\"device\": \"$(esc "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)")\", \"results\": ["
+  for i in "${!results[@]}"; do [ "$i" -gt 0 ] && echo ","; printf '  %s' "${results[$i]}"; done
+  echo; echo "], \"failed\": $fails}"
+} >"$BUILD/gpu-check.json"
+echo "gpu-check: $((${#results[@]} - fails)) passed, $fails failed; $BUILD/gpu-check.json"
+[ $fails -eq 0 ]

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# The cuda backend without a GPU (runtime/cuda_backend.c, docs/gpu.md):
+#  - mixrun links without libcuda/libcublas and `--backend cuda` exits 2 with a clear message when
+#    there is no driver, no device, or a GPU older than sm_80 (a stand-in driver, tests/cuda/fake_cuda.c);
+#  - with the stand-in driver of an sm_90 device (host memory, kernels and GEMMs checked but not run)
+#    every example at test size opens, prefills in chunks, decodes and closes: exit 0, no out-of-bounds
+#    copy or GEMM operand, nothing leaked, and the launches made are the launch plan it prints;
+#  - the same stand-in running the generated kernels in the CPU emulator and the GEMMs on the host:
+#    the backend's logits against the cpu backend's, within the bf16 tolerance, for several examples;
+#  - the launch plan (kernel, grid, block, smem) agrees with `mixc emit`'s manifest for every example,
+#    and a manifest with one changed value is caught;
+#  - the backend's source compiles with NVRTC for sm_80 and sm_90 (through the JIT cache), and its
+#    C mirrors of the parameter structs match the templates (host C++ compile of static_asserts).
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+MIXC=${MIXC:-$BUILD/mixc}
+RUN=$BUILD/mixrun
+CHECK=$BUILD/tests/cuda/plan_check
+FAKE=$BUILD/tests/cuda/fake
+CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+# NVRTC output is reused between runs of this build.
+export MIXC_CACHE_DIR=${MIXC_CACHE_DIR:-$BUILD/tests/cuda/jit-cache}
+mkdir -p "$MIXC_CACHE_DIR"
+fails=0
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "    $l"; done; fails=$((fails + 1)); }
+ASAN=0
+nm "$RUN" 2>/dev/null | grep -q __asan_init && ASAN=1
+
+TS=(--set hidden=128 --set heads=4 --set ffn=128 --set vocab=128 --set context=32 --set chunk=8 --set window=8
+    --set kv_dtype=bf16)
+EP=3,1,4,1,5,9,2,6,5,3,5,8,9,7,9,3,2,3,8,4,6,2,6,4,3,3   # 26 tokens > window 8 + chunk 8
+
+# run_fake NAME MODE RC ARGS...: mixrun under the stand-in driver; stdout $T/out, stderr $T/err.
+run_fake() {
+  local name=$1 mode=$2 want=$3; shift 3
+  rm -f "$T/log"
+  FAKE_CUDA=$mode FAKE_CUDA_LOG=$T/log LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+    "$RUN" "$@" >"$T/out" 2>"$T/err"
+  local rc=$?
+  if [ "$rc" -ne "$want" ]; then fail "$name" "exit $rc, expected $want: mixrun $*" "$(head -c 800 "$T/err")"; return 1; fi
+  return 0
+}
+expect_err() {
+  if grep -qF -- "$2" "$T/err"; then pass "$1"; else fail "$1" "stderr lacks '$2':" "$(head -c 600 "$T/err")"; fi
+}
+
+# ---- linking and no driver
+if ldd "$RUN" | grep -qE 'libcuda\.so|libcublas'; then fail "mixrun does not link libcuda or libcublas (dlopen)" "$(ldd "$RUN")"
+else pass "mixrun does not link libcuda or libcublas (dlopen)"; fi
+if nm "$RUN" | grep -qE ' [TW] cuda_backend_open$'; then pass "mixrun holds the cuda backend (cuda_backend_open defined)"
+else fail "mixrun holds the cuda backend (cuda_backend_open defined)"; fi
+if ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1'; then
+  echo "SKIP --backend cuda without a driver: this machine has libcuda.so.1"
+else
+  "$RUN" --layout examples/ma.mix "${TS[@]}" --set kv_heads=2 --set head_dim=64 --random-weights 1 --tokens 1,2,3 --backend cuda >"$T/out" 2>"$T/err"
+  rc=$?
+  if [ $rc -eq 2 ] && grep -qF "mixrun: no CUDA device available (no CUDA driver found (libcuda.so.1)" "$T/err" && [ ! -s "$T/out" ]
+  then pass "--backend cuda without a driver: exit 2, 'no CUDA device available'"
+  else fail "--backend cuda without a driver: exit 2, 'no CUDA device available'" "exit $rc" "$(head -c 400 "$T/err")"; fi
+fi
+
+# ---- the stand-in driver: no device, an old GPU, --full-caches
+run_fake "fake nodevice" nodevice 2 --layout examples/ma.mix "${TS[@]}" --set kv_heads=2 --set head_dim=64 --random-weights 1 --tokens 1,2,3 --backend cuda &&
+  expect_err "--backend cuda with a driver but no device: exit 2" "mixrun: no CUDA device available (the CUDA driver sees no device)"
+run_fake "fake old" old 2 --layout examples/ma.mix "${TS[@]}" --set kv_heads=2 --set head_dim=64 --random-weights 1 --tokens 1,2,3 --backend cuda &&
+  expect_err "--backend cuda on a compute capability 7.5 GPU: exit 2" "compute capability 7.5; the kernels need 8.0 or newer"
+run_fake "fake full-caches" full 2 --layout examples/ma.mix "${TS[@]}" --set kv_heads=2 --set head_dim=64 --random-weights 1 --tokens 1,2,3 --backend cuda --full-caches &&
+  expect_err "--backend cuda --full-caches is refused (exit 2)" "--full-caches is not supported by the cuda backend"
+run_fake "fake hd16" full 1 --layout examples/ma.mix "${TS[@]}" --set kv_heads=2 --set head_dim=16 --random-weights 1 --tokens 1,2,3 --backend cuda &&
+  expect_err "--backend cuda with a head_dim the kernels lack: exit 1, says why" "head_dim 16"
+
+# plan_lines PHASE: the launches of the plan printed by MIXC_CUDA_PLAN=1, as the stand-in logs them.
+plan_lines() {
+  awk -v phase="$1" '/^mixrun: cuda: .*prefill chunk/ {on = phase == "prefill"; next}
+                     /^mixrun: cuda: decode of/ {on = phase == "decode"; next}
+                     on && $4 == "grid" {print $3, $5, $6, $7, $9, $10, $11, $13}' "$T/err"
+}
+
+# ---- every example at test size under the stand-in sm_90: open, 4 prefill chunks, 6 decode steps
+# (one sequence), then --bench with 3 sequences; launches as planned, nothing out of bounds or leaked.
+examples=(examples/*.mix)
+[ "$ASAN" = 1 ] && examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix examples/ma.mix)
+ex_fail=()
+for f in "${examples[@]}"; do
+  n=$(basename "$f" .mix)
+  kv=2; grep -qE '^\s*kv_heads\s*=\s*1\b' "$f" && kv=1
+  hd=64; grep -qE '^\s*head_dim\s*=\s*(128|192|256)\b' "$f" && hd=128
+  S=(--layout "$f" "${TS[@]}" --set kv_heads=$kv --set head_dim=$hd --random-weights 5)
+  if ! MIXC_CUDA_PLAN=1 run_fake "fake $n" full 0 "${S[@]}" --tokens $EP --max-new 6 --backend cuda; then
+    ex_fail+=("$n: exit status"); continue
+  fi
+  if grep -q "fake_cuda:" "$T/err"; then ex_fail+=("$n: $(grep -m1 fake_cuda: "$T/err")"); continue; fi
+  grep -v '^gemm ' "$T/log" >"$T/launches"
+  plan_lines prefill >"$T/pp"
+  plan_lines decode >"$T/pd"
+  np=$(wc -l <"$T/pp"); nd=$(wc -l <"$T/pd")
+  # 26 tokens = chunks of 8, 8, 8, 2: the first chunk's launches are the plan's; the last step is a
+  # decode of 1 sequence, followed by the final RMSNorm of its logits row.
+  if [ "$np" -lt 3 ] || ! cmp -s <(head -n "$np" "$T/launches") "$T/pp"; then ex_fail+=("$n: prefill launches differ from the plan"); continue; fi
+  if [ "$nd" -lt 3 ] || ! cmp -s <(tail -n $((nd + 1)) "$T/launches" | head -n "$nd") "$T/pd" ||
+     [ "$(tail -n 1 "$T/launches" | cut -d' ' -f1-2)" != "$(head -n 2 "$T/pp" | tail -n 1 | cut -d' ' -f1) 1" ]; then ex_fail+=("$n: decode launches differ from the plan"); continue; fi
+  ng=$(grep -c '^gemm ' "$T/log")
+  [ "$ng" -gt 0 ] || { ex_fail+=("$n: no GEMM"); continue; }
+done
+[ ${#ex_fail[@]} -eq 0 ] && pass "fake sm_90: ${#examples[@]} examples at test size run, launches = the printed plan, no out-of-bounds copy/GEMM, nothing leaked" ||
+  fail "fake sm_90: examples at test size" "${ex_fail[@]}"
+
+if MIXC_CUDA_PLAN=1 run_fake "fake bench" full 0 --layout examples/character-ai.mix "${TS[@]}" --set kv_heads=1 --set head_dim=64 \
+     --random-weights 2 --bench --batch 3 --prompt-len 20 --max-new 4 --backend cuda; then
+  grep -v '^gemm ' "$T/log" >"$T/launches"
+  plan_lines decode >"$T/pd"
+  nd=$(wc -l <"$T/pd")
+  if grep -q "fake_cuda:" "$T/err"; then fail "fake sm_90: --bench of 3 sequences" "$(grep -m1 fake_cuda: "$T/err")"
+  elif [ "$nd" -lt 3 ] || ! cmp -s <(tail -n $((nd + 1)) "$T/launches" | head -n "$nd") "$T/pd" || ! grep -qE '^attn_decode_\S+ [0-9]+ [0-9]+ 3 ' "$T/pd"; then
+    fail "fake sm_90: --bench of 3 sequences: batched decode launches = the plan" "$(diff <(tail -n $((nd + 1)) "$T/launches" | head -n "$nd") "$T/pd" | head -8)"
+  else pass "fake sm_90: --bench of 3 sequences: batched decode launches = the plan, in bounds"; fi
+  # The memory line names what the GPU holds: caches and weights in the model dtype, not fp32.
+  if grep -qE '^memory: KV .* \(bf16 caches, 3 sequences\).*, weights .* \(bf16\)$' "$T/out"
+  then pass "fake sm_90: --bench memory line: bf16 caches and bf16 weights"
+  else fail "fake sm_90: --bench memory line: bf16 caches and bf16 weights" "$(grep '^memory' "$T/out")"; fi
+fi
+
+# ---- the backend computing for real on the CPU: the stand-in driver runs the generated kernels in
+# the emulator (FAKE_CUDA_EMU_SO) and computes the GEMMs (FAKE_CUBLAS_COMPUTE=1); cuda logits against
+# the cpu backend's. Context = prompt + new = 32, so the emulator's kernels (planned for the model's
+# context) are the ones the backend plans. Tolerance (docs/gpu.md): ATOL 2^-3 * rms(row) + 2^-6 * |ref|
+# (measured at most 0.064 * rms over all examples: the bf16 residual stream; one key more per window
+# gives 0.5 * rms).
+CMP=$BUILD/tests/mixrun/logitcmp
+CUDA_TOL="0.125 0.015625"
+real=(character-ai gemma3-27b yoco ma hymba-1.5b gpt-oss-20b mistral-7b)
+[ "$ASAN" = 1 ] && real=(character-ai yoco)
+# real_run NAME WINDOW_CPU ARGS...: cpu (window WINDOW_CPU) and emulated cuda (window 8) logits.
+real_run() {
+  local n=$1 wcpu=$2; shift 2
+  "$CHECK" "examples/$n.mix" - "$@" --set window=8 --emu-so "$T/k.so" >"$T/pc" 2>&1 || { cat "$T/pc"; return 1; }
+  "$RUN" --layout "examples/$n.mix" "$@" --set window="$wcpu" --random-weights 5 --tokens $EP --max-new 6 --backend cpu     --dump-logits "$T/c.npy" >"$T/cpu.out" 2>"$T/err" || { cat "$T/err"; return 1; }
+  FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k.so FAKE_CUBLAS_COMPUTE=1 LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+    "$RUN" --layout "examples/$n.mix" "$@" --set window=8 --random-weights 5 --tokens $EP --max-new 6 --backend cuda \
+    --dump-logits "$T/g.npy" >"$T/gpu.out" 2>"$T/err" || { cat "$T/err"; return 1; }
+  ! grep -q "fake_cuda:" "$T/err" || { cat "$T/err"; return 1; }
+}
+for n in "${real[@]}"; do
+  f=examples/$n.mix
+  kv=2; grep -qE '^\s*kv_heads\s*=\s*1\b' "$f" && kv=1
+  hd=64; grep -qE '^\s*head_dim\s*=\s*(128|192|256)\b' "$f" && hd=128
+  R=(--set hidden=128 --set heads=4 --set kv_heads=$kv --set head_dim=$hd --set ffn=128 --set vocab=128 --set context=32
+     --set chunk=8 --set kv_dtype=bf16)
+  if ! real_run "$n" 8 "${R[@]}" >"$T/why" 2>&1; then fail "cuda (emulated) vs cpu: $n runs" "$(head -c 600 "$T/why")"; continue; fi
+  # shellcheck disable=SC2086
+  if "$CMP" "$T/c.npy" "$T/g.npy" $CUDA_TOL 26 >"$T/cmp" 2>&1; then
+    if [ "$(cat "$T/cpu.out")" = "$(cat "$T/gpu.out")" ] || grep -q "greedy token" "$T/cmp"; then
+      pass "cuda (kernels emulated, GEMMs on the host) vs cpu: $n ($(tail -n 1 "$T/cmp" | sed 's/^ *//'))"
+    else fail "cuda (emulated) vs cpu: $n greedy tokens" "cpu $(cat "$T/cpu.out")" "cuda $(cat "$T/gpu.out")"; fi
+  else fail "cuda (emulated) vs cpu: $n" "$(head -n 8 "$T/cmp")"; fi
+done
+# The tolerance sees one key more per window: cpu with window 9 against cuda with 8 must fail it.
+R=(--set hidden=128 --set heads=4 --set kv_heads=1 --set head_dim=64 --set ffn=128 --set vocab=128 --set context=32
+   --set chunk=8 --set kv_dtype=bf16)
+if real_run character-ai 9 "${R[@]}" >"$T/why" 2>&1; then
+  # shellcheck disable=SC2086
+  if "$CMP" "$T/c.npy" "$T/g.npy" $CUDA_TOL 26 >"$T/cmp" 2>&1; then fail "cuda vs cpu: window 9 vs 8 must differ beyond the tolerance" "$(tail -n 1 "$T/cmp")"
+  else pass "cuda vs cpu: window 9 vs 8 differ beyond the tolerance (the check can fail)"; fi
+else fail "cuda (emulated) vs cpu: window 9 run" "$(head -c 600 "$T/why")"; fi
+
+# ---- the launch plan against the manifest of `mixc emit`, every example at its real size
+pc_fail=()
+for e in examples/*.mix; do
+  n=$(basename "$e" .mix)
+  f=$T/$n.mix   # the kernels need kv_dtype = dtype: the example without its kv_dtype line
+  grep -vE '^\s*kv_dtype\s*=' "$e" >"$f"
+  if ! "$MIXC" emit "$f" -o "$T/emit-$n" --context 4096 >/dev/null 2>"$T/emit-err"; then pc_fail+=("$n: mixc emit failed: $(head -c 200 "$T/emit-err")"); continue; fi
+  if ! "$CHECK" "$f" "$T/emit-$n/manifest.json" --context 4096 --batch 5 >"$T/pc" 2>&1; then pc_fail+=("$n: $(head -n 3 "$T/pc")"); fi
+done
+[ ${#pc_fail[@]} -eq 0 ] && pass "launch plan = manifest (grid, block, smem, names) for every example at context 4096 (prefill 1/37/chunk, decode of 5)" ||
+  fail "launch plan = manifest" "${pc_fail[@]}"
+
+# The check can fail: one decode split, one smem and one layer's kernel changed in the manifest.
+m=$T/emit-ma/manifest.json
+if [ -f "$m" ]; then
+  python_free_edit() {   # $1 = sed expression applied once; checks that plan_check now fails
+    sed "$1" "$m" >"$T/bad.json"
+    cmp -s "$m" "$T/bad.json" && return 2
+    "$CHECK" "$T/ma.mix" "$T/bad.json" --context 4096 --batch 5 >"$T/pc" 2>&1 && return 1
+    return 0
+  }
+  caught=0; tried=0
+  for e in '0,/"dynamic_smem": 81920/s//"dynamic_smem": 81936/' \
+           '0,/"rope": "rope_q_hd128_h16_bf16"/s//"rope": "rope_append_hd128_h16_kv8_cap4096_bf16"/' \
+           '0,/"ceil(max_chunk_tokens\/64)"/s//"ceil(max_chunk_tokens\/32)"/'; do
+    python_free_edit "$e"; r=$?
+    [ $r -ne 2 ] && tried=$((tried + 1))
+    [ $r -eq 0 ] && caught=$((caught + 1))
+  done
+  [ $tried -eq 3 ] && [ $caught -eq 3 ] && pass "plan_check catches a changed smem, layer kernel and grid formula in the manifest" ||
+    fail "plan_check catches changed manifests" "$caught of $tried edits caught (3 expected)"
+fi
+
+# ---- NVRTC: the backend's source for sm_80 and sm_90 (cached), and the parameter-struct mirrors
+for arch in sm_80 sm_90; do
+  for n in standard character-ai; do
+    f=$T/$n.mix
+    if "$CHECK" "$f" "$T/emit-$n/manifest.json" --context 4096 --compile $arch >"$T/pc" 2>&1; then
+      pass "NVRTC compiles the backend's kernels of $n for $arch ($(grep -o 'compiled for.*' "$T/pc"))"
+    else fail "NVRTC compiles the backend's kernels of $n for $arch" "$(head -n 6 "$T/pc")"; fi
+  done
+done
+
+CXX=${CXX:-c++}
+if command -v "$CXX" >/dev/null; then
+  cxx_check() { "$CXX" -std=c++17 -fsyntax-only -w -DMIXC_EMU -include runtime/emu/mixc_emu.h -Iruntime/emu \
+                  -I"$CUDA_HOME/include" -x c++ "$1" >"$T/cxx" 2>&1; }
+  if "$CHECK" "$T/ma.mix" "$T/emit-ma/manifest.json" --context 4096 --asserts "$T/asserts.cu" >/dev/null 2>&1 &&
+     cxx_check "$T/asserts.cu"; then
+    pass "the backend's C mirrors of the parameter structs match the templates (offsets, sizes)"
+    sed 's/static_assert(offsetof(DecodeParams, scale) == \([0-9]*\)/static_assert(offsetof(DecodeParams, scale) == 1\1/' \
+      "$T/asserts.cu" >"$T/asserts-bad.cu"
+    if ! cmp -s "$T/asserts.cu" "$T/asserts-bad.cu" && ! cxx_check "$T/asserts-bad.cu"; then
+      pass "a wrong mirror offset fails that compile"
+    else fail "a wrong mirror offset fails that compile"; fi
+  else fail "the backend's C mirrors of the parameter structs match the templates" "$(grep -m3 error "$T/cxx")"; fi
+else
+  echo "SKIP parameter-struct mirrors: no C++ compiler ($CXX)"
+fi
+
+[ "$fails" -eq 0 ]
