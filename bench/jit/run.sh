@@ -14,7 +14,14 @@ sources=()
 if "$MIXC" emit --help >/dev/null 2>&1; then
   for ex in examples/*.mix; do
     name=$(basename "$ex" .mix)
-    if "$MIXC" emit "$ex" -o "$tmp/$name" >/dev/null 2>&1; then
+    # The kernels have no int8/fp8 cache path yet (emit refuses it): such a layout is timed with
+    # its caches in the model dtype, which changes the cache element type and nothing else.
+    if ! "$MIXC" emit "$ex" -o "$tmp/$name" >/dev/null 2>&1 && grep -qE '^\s*kv_dtype\s*=\s*(int8|fp8)' "$ex"; then
+      sed -E 's/^(\s*kv_dtype\s*=\s*)(int8|fp8)/\1bf16/' "$ex" >"$tmp/$name.mix"
+      "$MIXC" emit "$tmp/$name.mix" -o "$tmp/$name" >/dev/null 2>&1 &&
+        echo "bench-jit: $name has an int8/fp8 kv_dtype the kernels lack: timed with kv_dtype = bf16"
+    fi
+    if [ -f "$tmp/$name/kernels.cu" ]; then
       while IFS= read -r f; do sources+=("$f"); done < <(find "$tmp/$name" -name '*.cu' | sort)
     else
       echo "bench-jit: mixc emit failed on $ex (skipped)"
