@@ -50,3 +50,57 @@ $(BUILD)/tests/emu/test_dl: $(BUILD)/tests/emu/test_dl.o $(EMU_LIB)
 	$(Q)$(CXX) $(LDFLAGS) -rdynamic -o $@ $^ $(EMU_LDLIBS)
 
 TEST_PROGS += $(EMU_LIB) $(BUILD)/tests/emu/test_emu $(BUILD)/tests/emu/test_attention $(BUILD)/tests/emu/test_dl $(BUILD)/tests/emu/kernels_so.so
+
+# The race check (docs/emulator.md): emu.cpp with -DMIXC_EMU_TSAN (not itself instrumented, see
+# its header comment), kernels and harnesses with -fsanitize=thread. A small separate build:
+# test_race's kernels, kdiff, and kt-a's generated kernels as they are and with two barriers
+# removed (the templates are untouched; tests/emu/run.sh checks which runs are reported). Not in
+# the AddressSanitizer build (TSan cannot be combined with ASan), nor where the compiler has no
+# TSan: then a stamp file makes run.sh print SKIP instead of failing on missing programs.
+RACE_DIR     := $(BUILD)/tests/emu/race
+RACE_FLAGS   := -O1 -g -fsanitize=thread -fPIC
+RACE_KFLAGS   = -std=c++17 $(WARN) $(RACE_FLAGS) -DMIXC_EMU -include runtime/emu/mixc_emu.h \
+                -Iruntime/emu -Itemplates -I$(CUDA_HOME)/include -Wno-unknown-pragmas
+# The barriers test-race drops from kt-a's kernels.cu: prefill's wait for a copied tile (a read
+# after write through cp.async and ldmatrix) and decode's end-of-tile barrier (a write after read
+# of the next iteration).
+RACE_DROP    := -e '/tile n0 visible to all/d' -e '/the next tile overwrites/d'
+
+ifneq ($(SANITIZE),1)
+RACE_TSAN_OK := $(shell printf 'int main(){return 0;}' | $(CXX) -fsanitize=thread -x c++ - \
+                  -o /dev/null >/dev/null 2>&1 && echo 1)
+ifeq ($(RACE_TSAN_OK),1)
+$(RACE_DIR)/emu.o: runtime/emu/emu.cpp runtime/emu/mixc_emu.h runtime/emu/emu_api.h | $(BUILD)/.deps-ok
+	@echo "  CXX     $< (race check)"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CXX) -std=c++17 $(WARN) -O2 -g -fPIC -DMIXC_EMU_TSAN -Iruntime/emu -I$(CUDA_HOME)/include \
+		-c -o $@ $<
+$(RACE_DIR)/test_race: tests/emu/test_race.cpp $(RACE_DIR)/emu.o runtime/emu/mixc_emu.h
+	@echo "  CXX     $< (race check)"
+	$(Q)$(CXX) $(RACE_KFLAGS) -o $@ $< $(RACE_DIR)/emu.o $(EMU_LDLIBS)
+$(RACE_DIR)/kdiff: tests/kernels/kdiff.cpp tests/kernels/ref.c tests/kernels/ref.h $(RACE_DIR)/emu.o \
+		$(wildcard templates/*.cuh) runtime/emu/mixc_emu.h
+	@echo "  CXX     $< (race check)"
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(RACE_FLAGS) -c -o $(RACE_DIR)/ref.o tests/kernels/ref.c
+	$(Q)$(CXX) $(RACE_KFLAGS) -c -o $(RACE_DIR)/kdiff.o $<
+	$(Q)$(CXX) -fsanitize=thread -rdynamic -o $@ $(RACE_DIR)/kdiff.o $(RACE_DIR)/ref.o \
+		$(RACE_DIR)/emu.o -ljansson $(EMU_LDLIBS)
+$(RACE_DIR)/kt-a.so: $(KT_DIR)/kt-a/kernels.so
+	@echo "  CXX     $(KT_DIR)/kt-a/kernels.cu (race check)"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CXX) $(RACE_KFLAGS) -x c++ -shared -o $@ $(KT_DIR)/kt-a/kernels.cu
+$(RACE_DIR)/kt-a-nobarrier.so: $(KT_DIR)/kt-a/kernels.so
+	@echo "  CXX     $(KT_DIR)/kt-a/kernels.cu minus two barriers (race check)"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)sed $(RACE_DROP) $(KT_DIR)/kt-a/kernels.cu >$(RACE_DIR)/kt-a-nobarrier.cu
+	$(Q)test $$(diff $(KT_DIR)/kt-a/kernels.cu $(RACE_DIR)/kt-a-nobarrier.cu | grep -c '^<.*__syncthreads') = 2 \
+		|| { echo "race check: the barriers to drop were not found in kernels.cu" >&2; exit 1; }
+	$(Q)$(CXX) $(RACE_KFLAGS) -x c++ -shared -o $@ $(RACE_DIR)/kt-a-nobarrier.cu
+TEST_PROGS += $(RACE_DIR)/test_race $(RACE_DIR)/kdiff $(RACE_DIR)/kt-a.so $(RACE_DIR)/kt-a-nobarrier.so
+else
+$(RACE_DIR)/unavailable:
+	$(Q)mkdir -p $(dir $@)
+	$(Q)echo "$(CXX) cannot link with -fsanitize=thread" >$@
+TEST_PROGS += $(RACE_DIR)/unavailable
+endif
+endif

@@ -15,6 +15,19 @@
  * Context switches are a hand-written x86-64 routine (callee-saved registers, MXCSR and the x87
  * control word), about a hundred times cheaper than swapcontext's sigprocmask system call. Under
  * AddressSanitizer every switch is announced with __sanitizer_{start,finish}_switch_fiber.
+ *
+ * Race check (-DMIXC_EMU_TSAN, kernels compiled with -fsanitize=thread; docs/emulator.md). Every
+ * emulated thread is a ThreadSanitizer fiber, and every switch is announced with no_sync so that
+ * the scheduler's strict alternation implies no ordering. Ordering is then declared exactly where
+ * CUDA gives it: each thread releases its own "arrive" sync object when it reaches a barrier or
+ * collective (or exits); whoever completes it (the scheduler for __syncthreads and block end, the
+ * last lane for a warp collective) acquires the arrive objects of all participants and releases
+ * their "wake" objects; each participant acquires its wake object when it resumes. Per-thread
+ * objects (not one per barrier) keep a thread that runs ahead into the next barrier, or lanes in
+ * two disjoint collectives of one warp, from lending each other a false ordering. This file itself
+ * is compiled WITHOUT -fsanitize=thread: its bookkeeping (fiber states, lane inputs written by the
+ * completing lane) is the synchronization being modelled, not something to check; the accesses it
+ * makes for a kernel (ldmatrix rows, cp.async) are announced by mixc_emu.h in the kernel's code.
  */
 #include "mixc_emu.h"
 
@@ -42,6 +55,16 @@
 #if MIXC_EMU_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
+#endif
+
+#ifndef MIXC_EMU_TSAN
+#define MIXC_EMU_TSAN 0
+#endif
+#if MIXC_EMU_TSAN_CODE /* instrumented, it would report its own hand-offs; without hooks, nothing */
+#error "for the race check, compile emu.cpp with -DMIXC_EMU_TSAN and without -fsanitize=thread"
+#endif
+#if MIXC_EMU_TSAN
+#include <sanitizer/tsan_interface.h>
 #endif
 
 #if !defined(__x86_64__)
@@ -143,6 +166,9 @@ struct Fiber {
     LaneIn in{};
     uint64_t result = 0;
     void *asan_fake = nullptr;
+    void *tsan_fiber = nullptr; /* race check: this thread's ThreadSanitizer context */
+    char tsan_arrive = 0;       /* race check: sync object addresses (never read or written) */
+    char tsan_wake = 0;
 };
 
 struct Warp {
@@ -163,12 +189,17 @@ struct Engine {
     std::string err;
     const void *main_bottom = nullptr; /* the scheduler's stack, for ASan */
     size_t main_size = 0;
+    void *tsan_sched = nullptr;        /* the launching thread's TSan context */
     MixcEmuStats stats{};
 
     ~Engine() { release_stacks(); }
     void release_stacks() {
-        for (Fiber &f : fibers)
+        for (Fiber &f : fibers) {
             if (f.map) munmap(f.map, f.map_size);
+#if MIXC_EMU_TSAN
+            if (f.tsan_fiber) __tsan_destroy_fiber(f.tsan_fiber);
+#endif
+        }
         fibers.clear();
         fibers.shrink_to_fit();
     }
@@ -221,6 +252,25 @@ std::string block_name() {
     return format("block (%u,%u,%u)", b.x, b.y, b.z);
 }
 
+/* ------------------------------------------------------------------ race check hooks
+ * Empty without MIXC_EMU_TSAN (see the comment at the top). tsan_arrive and tsan_resume run in the
+ * thread that arrives or resumes; tsan_complete in whoever completes the barrier or collective. */
+#if MIXC_EMU_TSAN
+inline void tsan_arrive(Fiber *f) { __tsan_release(&f->tsan_arrive); }
+inline void tsan_resume(Fiber *f) { __tsan_acquire(&f->tsan_wake); }
+/* The participants' work before the barrier happens before everyone's work after it. */
+void tsan_complete(Fiber *fibers, unsigned n, unsigned mask) {
+    for (unsigned i = 0; i < n; i++)
+        if (mask >> (i % 32) & 1) __tsan_acquire(&fibers[i].tsan_arrive);
+    for (unsigned i = 0; i < n; i++)
+        if (mask >> (i % 32) & 1) __tsan_release(&fibers[i].tsan_wake);
+}
+#else
+inline void tsan_arrive(Fiber *) {}
+inline void tsan_resume(Fiber *) {}
+inline void tsan_complete(Fiber *, unsigned, unsigned) {}
+#endif
+
 /* ------------------------------------------------------------------ switching */
 void run_fiber(Fiber *f) {
     E.cur = f;
@@ -229,6 +279,9 @@ void run_fiber(Fiber *f) {
 #if MIXC_EMU_ASAN
     void *fake = nullptr;
     __sanitizer_start_switch_fiber(&fake, f->stack, f->stack_size);
+#endif
+#if MIXC_EMU_TSAN
+    __tsan_switch_to_fiber(f->tsan_fiber, __tsan_switch_to_fiber_no_sync);
 #endif
     mixc_emu_ctx_switch(&E.sched_sp, f->sp);
 #if MIXC_EMU_ASAN
@@ -245,6 +298,9 @@ void yield_to_scheduler(bool final) {
 #else
     (void)final;
 #endif
+#if MIXC_EMU_TSAN
+    __tsan_switch_to_fiber(E.tsan_sched, __tsan_switch_to_fiber_no_sync);
+#endif
     mixc_emu_ctx_switch(&f->sp, E.sched_sp);
 #if MIXC_EMU_ASAN
     __sanitizer_finish_switch_fiber(f->asan_fake, &E.main_bottom, &E.main_size);
@@ -255,7 +311,9 @@ void fiber_main(Fiber *f) {
 #if MIXC_EMU_ASAN
     __sanitizer_finish_switch_fiber(nullptr, &E.main_bottom, &E.main_size);
 #endif
+    tsan_resume(f); /* the block start: the host's writes before the launch */
     E.entry(E.params);
+    tsan_arrive(f); /* the block end: read by the next block and the host */
     f->st = St::Done;
     yield_to_scheduler(true);
     abort(); /* a finished fiber is never resumed */
@@ -316,6 +374,12 @@ size_t wanted_stack_size() {
 bool ensure_stack(Fiber &f, size_t size) {
     if (f.map && f.stack_size == size) return true;
     if (f.map) munmap(f.map, f.map_size);
+#if MIXC_EMU_TSAN
+    if (f.tsan_fiber && f.dirty) { /* about to forget `dirty`: see ensure_tsan_fiber */
+        __tsan_destroy_fiber(f.tsan_fiber);
+        f.tsan_fiber = nullptr;
+    }
+#endif
     f.map = nullptr;
     size_t total = size + page_size();
     void *m = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -330,8 +394,23 @@ bool ensure_stack(Fiber &f, size_t size) {
     return true;
 }
 
+/* The race check's TSan context of a fiber. One abandoned mid-kernel (failed launch) is replaced:
+ * its shadow call stack still holds the frames it never returned from. */
+void ensure_tsan_fiber(Fiber &f) {
+#if MIXC_EMU_TSAN
+    if (f.tsan_fiber && f.dirty) {
+        __tsan_destroy_fiber(f.tsan_fiber);
+        f.tsan_fiber = nullptr;
+    }
+    if (!f.tsan_fiber) f.tsan_fiber = __tsan_create_fiber(0);
+#else
+    (void)f;
+#endif
+}
+
 /* Lays out a first frame that mixc_emu_ctx_switch "returns" into mixc_emu_ctx_start. */
 void init_context(Fiber &f) {
+    ensure_tsan_fiber(f);
 #if MIXC_EMU_ASAN
     if (f.dirty) __asan_unpoison_memory_region(f.stack, f.stack_size);
 #endif
@@ -405,6 +484,7 @@ Stall resolve_stall(unsigned n) {
     }
     if (done == n) return Stall::BlockDone;
     if (barrier == n && same_site) {
+        tsan_complete(E.fibers.data(), n, FULL);
         for (unsigned i = 0; i < n; i++) E.fibers[i].st = St::Ready;
         E.stats.barriers++;
         return Stall::Released;
@@ -590,11 +670,15 @@ void arrive(Fiber *f, Coll kind, unsigned mask, const char *name, const char *fi
         fail("warp collective mismatch in warp %u: %s; %s", f->view.warp, mine, theirs);
     }
     w.arrived |= bit;
+    tsan_arrive(f);
     if ((w.arrived & mask) != mask) {
         f->st = St::Warp;
         yield_to_scheduler(false); /* the last lane to arrive completes it and wakes us */
+        tsan_resume(f);
         return;
     }
+    tsan_complete(lanes, 32, mask);
+    tsan_resume(f);
     complete(kind, mask, lanes);
     E.stats.warp_collectives++;
     w.arrived &= ~mask;
@@ -640,6 +724,14 @@ void prepare_block(unsigned n, dim3 block) {
         f.coll = Coll::None;
         f.mask = 0;
         init_context(f);
+#if MIXC_EMU_TSAN
+        /* race reports then name the CUDA thread: "Thread T2 'thread (1,0,0) block (0,0,0)'" */
+        const uint3 b = mixc_emu_bv.bid;
+        char name[80];
+        snprintf(name, sizeof name, "thread (%u,%u,%u) block (%u,%u,%u)", f.view.tid.x,
+                 f.view.tid.y, f.view.tid.z, b.x, b.y, b.z);
+        __tsan_set_fiber_name(f.tsan_fiber, name);
+#endif
     }
     for (unsigned w = 0; w < E.warps.size(); w++) {
         unsigned lanes = n - w * 32 >= 32 ? 32 : n - w * 32;
@@ -669,7 +761,9 @@ void syncthreads(const char *file, int line) {
     f->name = "__syncthreads";
     f->file = file;
     f->line = line;
+    tsan_arrive(f);
     yield_to_scheduler(false);
+    tsan_resume(f);
 }
 
 void syncwarp(unsigned mask, const char *file, int line) {
@@ -773,6 +867,9 @@ int mixc_emu_launch(void (*entry)(const void *), const void *params, dim3 grid, 
     E.failed = false;
     E.err.clear();
     E.stats.launches++;
+#if MIXC_EMU_TSAN
+    E.tsan_sched = __tsan_get_current_fiber();
+#endif
     const mixc_emu::BlockView saved = mixc_emu_bv;
     const bool reverse = reverse_schedule();
     mixc_emu_bv.bdim = make_uint3(block.x, block.y, block.z);
@@ -786,7 +883,9 @@ int mixc_emu_launch(void (*entry)(const void *), const void *params, dim3 grid, 
                 mixc_emu_bv.bid = make_uint3(x, y, z);
                 if (smem) memset(smem, 0xff, dynamic_smem_bytes); /* unwritten reads give NaN */
                 prepare_block(n, block);
+                tsan_complete(E.fibers.data(), n, FULL); /* host and earlier blocks before this one */
                 ok = run_block(n, reverse);
+                tsan_complete(E.fibers.data(), n, FULL); /* this block before the host and later ones */
                 E.stats.blocks++;
                 E.stats.threads += n;
                 if (!ok)

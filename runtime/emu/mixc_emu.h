@@ -41,6 +41,18 @@
 #define MIXC_EMU 1
 #endif
 
+/* 1 in code compiled with -fsanitize=thread (g++ or clang++): the race check's annotations. */
+#if defined(__SANITIZE_THREAD__)
+#define MIXC_EMU_TSAN_CODE 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MIXC_EMU_TSAN_CODE 1
+#endif
+#endif
+#ifndef MIXC_EMU_TSAN_CODE
+#define MIXC_EMU_TSAN_CODE 0
+#endif
+
 /* ------------------------------------------------------------------ qualifiers */
 #undef __shared__
 #define __shared__ static /* one instance shared by all fibers; blocks run one at a time */
@@ -195,6 +207,22 @@ inline int __all_sync(unsigned mask, int pred, const char *file = __builtin_FILE
 inline unsigned __activemask() { return 0xffffffffu; /* fibers of a warp are converged here */ }
 
 /* ------------------------------------------------------------------ tensor cores, data movement */
+#if MIXC_EMU_TSAN_CODE
+/* Race check: the memory that ldmatrix and cp.async touch is accessed by the (uninstrumented)
+ * emulator; it is announced here, in the kernel's code, so that reports point at the kernel line
+ * (ThreadSanitizer takes the location from its caller). Misaligned addresses are left to the
+ * emulator, which fails the launch. */
+extern "C" void __tsan_read_range(void *addr, unsigned long size);
+extern "C" void __tsan_write_range(void *addr, unsigned long size);
+#define MIXC_EMU_TSAN_ACCESS(fn, addr) \
+    (((uintptr_t)(addr) && (uintptr_t)(addr) % 16 == 0) ? fn((void *)(uintptr_t)(addr), 16) : (void)0)
+/* Only the lanes that supply a row; outside a launch the emulator reports the misuse. */
+#define MIXC_EMU_TSAN_LDMATRIX_ROW(N, row) \
+    ((mixc_emu_tv && mixc_emu_tv->lane < 8u * (N)) ? MIXC_EMU_TSAN_ACCESS(__tsan_read_range, row) : (void)0)
+#else
+#define MIXC_EMU_TSAN_ACCESS(fn, addr) ((void)0)
+#define MIXC_EMU_TSAN_LDMATRIX_ROW(N, row) ((void)0)
+#endif
 inline void mma_bf16_16816(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
                            const char *file = __builtin_FILE(), int line = __builtin_LINE()) {
     mixc_emu::mma_16816(true, d, a, b, c, file, line);
@@ -206,6 +234,7 @@ inline void mma_fp16_16816(float d[4], const uint32_t a[4], const uint32_t b[2],
 #define MIXC_EMU_LDMATRIX(NAME, N, TRANS)                                                          \
     inline void NAME(uint32_t r[N], const void *smem_row, const char *file = __builtin_FILE(),     \
                      int line = __builtin_LINE()) {                                                \
+        MIXC_EMU_TSAN_LDMATRIX_ROW(N, smem_row);                                                   \
         mixc_emu::ldmatrix(N, TRANS, r, smem_row, file, line);                                     \
     }
 MIXC_EMU_LDMATRIX(ldmatrix_x1, 1, false)
@@ -219,19 +248,35 @@ MIXC_EMU_LDMATRIX(ldmatrix_x4_trans, 4, true)
 /* cp.async.cg 16 bytes: an immediate copy (both addresses must be 16-byte aligned, as on GPU). */
 inline void cp_async_16(void *smem_dst, const void *gmem_src, const char *file = __builtin_FILE(),
                         int line = __builtin_LINE()) {
+    MIXC_EMU_TSAN_ACCESS(__tsan_read_range, gmem_src);
+    MIXC_EMU_TSAN_ACCESS(__tsan_write_range, smem_dst);
     mixc_emu::cp_async_16(smem_dst, gmem_src, file, line);
 }
 inline void cp_async_commit() {}
 inline void cp_async_wait_all() {}
 
 /* ------------------------------------------------------------------ atomics
- * Fibers switch only at barriers and collectives, so a plain read-modify-write is atomic. */
+ * Fibers switch only at barriers and collectives, so a plain read-modify-write is atomic. Under
+ * the race check (kernels compiled with -fsanitize=thread) it is a relaxed atomic instead, so that
+ * ThreadSanitizer, like CUDA, sees no race between atomics and no ordering from them. */
+#if MIXC_EMU_TSAN_CODE
+#define MIXC_EMU_ATOMIC(NAME, T, EXPR)                                                             \
+    inline T NAME(T *addr, T val) {                                                                \
+        T old, next;                                                                               \
+        __atomic_load(addr, &old, __ATOMIC_RELAXED);                                               \
+        do next = (EXPR);                                                                          \
+        while (!__atomic_compare_exchange(addr, &old, &next, false, __ATOMIC_RELAXED,              \
+                                          __ATOMIC_RELAXED));                                      \
+        return old;                                                                                \
+    }
+#else
 #define MIXC_EMU_ATOMIC(NAME, T, EXPR)                                                             \
     inline T NAME(T *addr, T val) {                                                                \
         T old = *addr;                                                                             \
         *addr = (EXPR);                                                                            \
         return old;                                                                                \
     }
+#endif
 MIXC_EMU_ATOMIC(atomicAdd, int, old + val)
 MIXC_EMU_ATOMIC(atomicAdd, unsigned, old + val)
 MIXC_EMU_ATOMIC(atomicAdd, unsigned long long, old + val)
@@ -256,12 +301,20 @@ MIXC_EMU_ATOMIC(atomicOr, unsigned, old | val)
 MIXC_EMU_ATOMIC(atomicXor, int, old ^ val)
 MIXC_EMU_ATOMIC(atomicXor, unsigned, old ^ val)
 #undef MIXC_EMU_ATOMIC
+#if MIXC_EMU_TSAN_CODE
+#define MIXC_EMU_ATOMIC_CAS(T)                                                                     \
+    inline T atomicCAS(T *addr, T compare, T val) {                                                \
+        __atomic_compare_exchange_n(addr, &compare, val, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED); \
+        return compare; /* the old value either way */                                             \
+    }
+#else
 #define MIXC_EMU_ATOMIC_CAS(T)                                                                     \
     inline T atomicCAS(T *addr, T compare, T val) {                                                \
         T old = *addr;                                                                             \
         if (old == compare) *addr = val;                                                           \
         return old;                                                                                \
     }
+#endif
 MIXC_EMU_ATOMIC_CAS(int)
 MIXC_EMU_ATOMIC_CAS(unsigned)
 MIXC_EMU_ATOMIC_CAS(unsigned long long)
