@@ -38,7 +38,7 @@ static bool mixrun_embedded(void) {
 }
 
 typedef struct {
-    const char *layout, *weights, *save_weights, *tokens, *tokens_file, *dump_logits;
+    const char *layout, *weights, *save_weights, *tokens, *tokens_file, *prompts_file, *dump_logits;
     const char **sets;
     int nsets;
     Arena arena;            /* strings of the embedded overrides */
@@ -52,6 +52,7 @@ static const char usage_text[] =
     "usage: mixrun --layout FILE.mix [--set key=value ...] (--weights F | --random-weights SEED)\n"
     "              (--tokens 1,2,3 | --tokens-file F) [--max-new N] [--backend cuda|cpu|emu]\n"
     "              [--dump-logits OUT.npy] [--save-weights F]\n"
+    "       mixrun --layout FILE.mix ... --prompts F [--max-new N] [--dump-logits OUT.npy]\n"
     "       mixrun --layout FILE.mix ... --bench [--batch B] [--prompt-len L] [--max-new G]\n"
     "\n"
     "Runs the model a .mix layout describes (docs/model.md) with greedy decoding and prints the\n"
@@ -65,10 +66,12 @@ static const char usage_text[] =
     "  --save-weights F     write the weights as safetensors (alone: write and exit)\n"
     "  --tokens LIST        prompt token ids, comma-separated\n"
     "  --tokens-file F      prompt token ids, separated by commas or white space\n"
+    "  --prompts F          one prompt per line: all run as one batch (each prefilled, then decoded\n"
+    "                       together); prints one line of generated ids per prompt\n"
     "  --max-new N          tokens to generate (default 16, less if the context is shorter)\n"
     "  --backend B          cuda (default when a GPU and the cuda backend are present), cpu, emu\n"
     "  --dump-logits F      write the logits of every prompt and generated position as float32\n"
-    "                       .npy [positions, vocab]\n"
+    "                       .npy [positions, vocab]; with --prompts, every sequence's rows in turn\n"
     "  --bench              B sequences of L prompt tokens, G new tokens each: prints prefill and\n"
     "                       decode tokens/s and memory (--batch B, default 1; --prompt-len L,\n"
     "                       default 128 or the --tokens count; --max-new G)\n"
@@ -126,6 +129,7 @@ static int take_value_option(Options *o, const char *name, const char *v) {
     else if (strcmp(name, "--save-weights") == 0) o->save_weights = v;
     else if (strcmp(name, "--tokens") == 0) o->tokens = v;
     else if (strcmp(name, "--tokens-file") == 0) o->tokens_file = v;
+    else if (strcmp(name, "--prompts") == 0) o->prompts_file = v;
     else if (strcmp(name, "--dump-logits") == 0) o->dump_logits = v;
     else if (strcmp(name, "--set") == 0) o->sets[o->nsets++] = v;
     else if (strcmp(name, "--backend") == 0) return parse_backend(v, &o->backend);
@@ -144,7 +148,7 @@ static int take_value_option(Options *o, const char *name, const char *v) {
     return 0;
 }
 
-static const char *const value_options[] = {"--layout", "--weights", "--save-weights", "--tokens", "--tokens-file",
+static const char *const value_options[] = {"--layout", "--weights", "--save-weights", "--tokens", "--tokens-file", "--prompts",
                                             "--dump-logits", "--set", "--backend", "--random-weights", "--max-new",
                                             "--batch", "--prompt-len"};
 
@@ -201,9 +205,11 @@ static int parse_options(int argc, char **argv, Options *o) {
     if (!o->layout && !mixrun_embedded()) return usage_error("%s", "no --layout given");
     if (o->weights && o->random_weights) return usage_error("%s", "give --weights or --random-weights, not both");
     if (!o->weights && !o->random_weights) return usage_error("%s", "no weights: give --weights F or --random-weights SEED");
-    if (o->tokens && o->tokens_file) return usage_error("%s", "give --tokens or --tokens-file, not both");
-    if (!o->tokens && !o->tokens_file && !o->bench && !o->save_weights)
-        return usage_error("%s", "no prompt: give --tokens LIST or --tokens-file F");
+    if (!!o->tokens + !!o->tokens_file + !!o->prompts_file > 1)
+        return usage_error("%s", "give one of --tokens, --tokens-file and --prompts");
+    if (o->prompts_file && o->bench) return usage_error("%s", "--prompts does not go with --bench (give --batch)");
+    if (!o->tokens && !o->tokens_file && !o->prompts_file && !o->bench && !o->save_weights)
+        return usage_error("%s", "no prompt: give --tokens LIST, --tokens-file F or --prompts F");
     if (o->bench && o->dump_logits) return usage_error("%s", "--dump-logits does not go with --bench");
     return -1;
 }
@@ -287,15 +293,95 @@ static bool read_prompt(const Options *o, int32_t **tokens, int64_t *n) {
     return ok;
 }
 
-static bool check_vocab(const int32_t *t, int64_t n, int64_t vocab) {
+/* which: the prompt's number (from 1) in a --prompts file, 0 for the only prompt. */
+static bool check_vocab(const int32_t *t, int64_t n, int64_t vocab, int64_t which) {
     for (int64_t i = 0; i < n; i++) {
         if (t[i] >= vocab) {
-            fprintf(stderr, "mixrun: token %d (position %lld) is outside the vocabulary [0, %lld)\n", t[i],
+            char where[48] = "";
+            if (which) snprintf(where, sizeof where, "prompt %lld, ", (long long)which);
+            fprintf(stderr, "mixrun: token %d (%sposition %lld) is outside the vocabulary [0, %lld)\n", t[i], where,
                     (long long)i, (long long)vocab);
             return false;
         }
     }
     return true;
+}
+
+/* The prompts of a run: sequence s has len[s] ids at ids + start[s]. */
+typedef struct {
+    int64_t count;
+    int32_t *ids;
+    int64_t *start, *len;
+} Prompts;
+
+static void prompts_free(Prompts *p) {
+    free(p->ids);
+    free(p->start);
+    free(p->len);
+    memset(p, 0, sizeof *p);
+}
+
+/* count prompts of n ids each, one after another in ids (taken over). */
+static void prompts_uniform(Prompts *p, int32_t *ids, int64_t count, int64_t n) {
+    p->count = count;
+    p->ids = ids;
+    p->start = xcalloc((size_t)count, sizeof *p->start);
+    p->len = xcalloc((size_t)count, sizeof *p->len);
+    for (int64_t s = 0; s < count; s++) {
+        p->start[s] = s * n;
+        p->len[s] = n;
+    }
+}
+
+static void prompts_append(Prompts *p, int64_t *cap, const int32_t *t, int64_t n) {
+    if (p->count == *cap) {
+        *cap = *cap ? 2 * *cap : 8;
+        p->start = xrealloc(p->start, (size_t)*cap * sizeof *p->start);
+        p->len = xrealloc(p->len, (size_t)*cap * sizeof *p->len);
+    }
+    int64_t at = p->count ? p->start[p->count - 1] + p->len[p->count - 1] : 0;
+    p->ids = xrealloc(p->ids, (size_t)(at + n + 1) * sizeof *p->ids);
+    memcpy(p->ids + at, t, (size_t)n * sizeof *t);
+    p->start[p->count] = at;
+    p->len[p->count++] = n;
+}
+
+/* A --prompts file: one prompt per line, blank lines skipped. false with a message on stderr. */
+static bool read_prompts_file(const char *path, int64_t vocab, Prompts *out) {
+    size_t len;
+    char *text = read_file(path, &len);
+    if (!text) {
+        fprintf(stderr, "mixrun: cannot open '%s': %s\n", path, strerror(errno));
+        return false;
+    }
+    bool ok = strlen(text) == len;
+    if (!ok) fprintf(stderr, "mixrun: '%s' holds a NUL byte\n", path);
+    int64_t cap = 0, line_no = 0;
+    for (char *line = text, *next; ok && line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        line_no++;
+        if (strspn(line, " \t\r,") == strlen(line)) continue;
+        if (out->count == 1 << 16) {
+            fprintf(stderr, "mixrun: '%s': more than 65536 prompts\n", path);
+            ok = false;
+            break;
+        }
+        char what[64 + 24];
+        snprintf(what, sizeof what, "%.64s:%lld", path, (long long)line_no);
+        int32_t *t = NULL;   /* parse_tokens leaves it NULL on failure */
+        int64_t n = 0;
+        ok = parse_tokens(line, what, &t, &n) && check_vocab(t, n, vocab, out->count + 1);
+        if (ok) prompts_append(out, &cap, t, n);
+        free(t);
+    }
+    if (ok && out->count == 0) {
+        fprintf(stderr, "mixrun: '%s' holds no prompt\n", path);
+        ok = false;
+    }
+    free(text);
+    if (!ok) prompts_free(out);
+    return ok;
 }
 
 /* ------------------------------------------------------------------ generation */
@@ -317,35 +403,49 @@ static bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float 
     return true;
 }
 
-/* Greedy decoding: prints the generated ids; dumps logits when asked. */
-static int generate(const Options *o, Backend *b, const int32_t *prompt, int64_t P, int64_t N) {
-    int64_t V = b->layout->model.vocab;
+/* Greedy decoding of every prompt as one batch: each prefilled, then all decoded together, one
+ * step per new token. Prints one line of generated ids per prompt; with --dump-logits, every
+ * sequence's prompt and generated positions, one sequence after another. */
+static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) {
+    int64_t V = b->layout->model.vocab, B = pr->count;
     bool dump = o->dump_logits != NULL;
-    int64_t rows = dump ? P + N : 1;
-    float *logits = xcalloc((size_t)(rows * V), sizeof(float));
-    int32_t *gen = xcalloc((size_t)N + 1, sizeof *gen);
-    bool ok = prefill_all(b, 0, prompt, P, logits, dump);
-    float *last = dump ? logits + (P - 1) * V : logits;
+    int64_t *row0 = xcalloc((size_t)B + 1, sizeof *row0);   /* each sequence's first dump row */
+    for (int64_t s = 0; s < B; s++) row0[s + 1] = row0[s] + (dump ? pr->len[s] + N : 0);
+    float *rows = dump ? xcalloc((size_t)(row0[B] * V), sizeof(float)) : NULL;
+    float *last = xcalloc((size_t)(B * V), sizeof(float));   /* each sequence's newest logits */
+    int32_t *gen = xcalloc((size_t)(B * N) + 1, sizeof *gen), *next = xcalloc((size_t)B, sizeof *next);
+    bool ok = true;
+    for (int64_t s = 0; s < B && ok; s++) {
+        float *out = dump ? rows + row0[s] * V : last + s * V;
+        ok = prefill_all(b, (int)s, pr->ids + pr->start[s], pr->len[s], out, dump);
+        if (ok && dump) memcpy(last + s * V, out + (pr->len[s] - 1) * V, (size_t)V * sizeof(float));
+    }
     for (int64_t g = 0; g < N && ok; g++) {
-        gen[g] = argmax(last, V);
+        for (int64_t s = 0; s < B; s++) gen[s * N + g] = next[s] = argmax(last + s * V, V);
         if (g == N - 1 && !dump) break;   /* the last token's logits are needed only for the dump */
-        if (dump) last = logits + (P + g) * V;
-        ok = b->ops->decode(b, &gen[g], last);
+        ok = b->ops->decode(b, next, last);
+        for (int64_t s = 0; s < B && ok && dump; s++)
+            memcpy(rows + (row0[s] + pr->len[s] + g) * V, last + s * V, (size_t)V * sizeof(float));
     }
     int rc = 0;
     if (!ok) {
         fprintf(stderr, "mixrun: %s\n", b->err);
         rc = 1;
     } else {
-        for (int64_t g = 0; g < N; g++) printf("%s%d", g ? "," : "", gen[g]);
-        printf("\n");
-        if (dump && !npy_write_f32(o->dump_logits, logits, P + N, V)) {
+        for (int64_t s = 0; s < B; s++) {
+            for (int64_t g = 0; g < N; g++) printf("%s%d", g ? "," : "", gen[s * N + g]);
+            printf("\n");
+        }
+        if (dump && !npy_write_f32(o->dump_logits, rows, row0[B], V)) {
             fprintf(stderr, "mixrun: cannot write '%s': %s\n", o->dump_logits, strerror(errno));
             rc = 1;
         }
     }
+    free(next);
     free(gen);
-    free(logits);
+    free(last);
+    free(rows);
+    free(row0);
     return rc;
 }
 
@@ -454,31 +554,38 @@ static int load_weights(const Options *o, const Layout *l, Model *m) {
     return 0;
 }
 
-/* Prompt and lengths of the run; the exit status on failure, -1 to go on. */
-static int plan_run(const Options *o, const Layout *l, int32_t **prompt, int64_t *P, int64_t *N, int64_t *B) {
-    int64_t given = 0;
+/* Prompts and new tokens of the run; the exit status on failure, -1 to go on. */
+static int plan_run(const Options *o, const Layout *l, Prompts *pr, int64_t *N) {
+    int64_t C = l->model.context, V = l->model.vocab;
+    memset(pr, 0, sizeof *pr);
+    int64_t given = 0, P = 0;
     int32_t *t = NULL;
-    if ((o->tokens || o->tokens_file) && !read_prompt(o, &t, &given)) return 1;
-    if (t && !check_vocab(t, given, l->model.vocab)) {
-        free(t);
-        return 1;
-    }
-    int64_t C = l->model.context;
-    *B = o->bench ? o->batch : 1;
-    *P = o->bench ? (o->prompt_len ? o->prompt_len : t ? given : (C > 128 ? 128 : C)) : given;
-    *N = o->max_new;
-    if (!o->max_new_given && *P + *N > C) *N = C > *P ? C - *P : 0;
-    if (*P + *N > C) {
-        fprintf(stderr, "mixrun: %lld prompt + %lld new tokens is more than the context (%lld)\n", (long long)*P,
-                (long long)*N, (long long)C);
-        free(t);
-        return 1;
-    }
-    if (o->bench) {
-        *prompt = bench_prompts(t, given, *B, *P, l->model.vocab);
-        free(t);
+    if (o->prompts_file) {
+        if (!read_prompts_file(o->prompts_file, V, pr)) return 1;
+        for (int64_t s = 0; s < pr->count; s++)
+            if (pr->len[s] > P) P = pr->len[s];
     } else {
-        *prompt = t;
+        if ((o->tokens || o->tokens_file) && !read_prompt(o, &t, &given)) return 1;
+        if (t && !check_vocab(t, given, V, 0)) {
+            free(t);
+            return 1;
+        }
+        P = o->bench ? (o->prompt_len ? o->prompt_len : t ? given : (C > 128 ? 128 : C)) : given;
+    }
+    *N = o->max_new;
+    if (!o->max_new_given && P + *N > C) *N = C > P ? C - P : 0;
+    if (P + *N > C) {
+        fprintf(stderr, "mixrun: %s%lld prompt + %lld new tokens is more than the context (%lld)\n",
+                o->prompts_file ? "the longest prompt: " : "", (long long)P, (long long)*N, (long long)C);
+        free(t);
+        prompts_free(pr);
+        return 1;
+    }
+    if (o->bench) {   /* after the check: B x L ids may be large */
+        prompts_uniform(pr, bench_prompts(t, given, o->batch, P, V), o->batch, P);
+        free(t);
+    } else if (!o->prompts_file) {
+        prompts_uniform(pr, t, 1, P);
     }
     return -1;
 }
@@ -532,30 +639,33 @@ static int run(const Options *o, const Layout *l) {
     Model model;
     int rc = load_weights(o, l, &model);
     if (rc) return rc;
-    if (!o->tokens && !o->tokens_file && !o->bench) {   /* --save-weights alone */
+    if (!o->tokens && !o->tokens_file && !o->prompts_file && !o->bench) {   /* --save-weights alone */
         model_free(&model);
         return 0;
     }
-    int32_t *prompt = NULL;
-    int64_t P, N, B;
-    rc = plan_run(o, l, &prompt, &P, &N, &B);
+    Prompts prompts;
+    int64_t N;
+    rc = plan_run(o, l, &prompts, &N);
     if (rc < 0) {
         int staged = use_embedded_kernels(o->backend);
         if (staged) rc = staged;
     }
     if (rc < 0) {
-        BackendConfig cfg = {(int)B, P + N, o->full_caches};
+        int64_t longest = 0;
+        for (int64_t s = 0; s < prompts.count; s++)
+            if (prompts.len[s] > longest) longest = prompts.len[s];
+        BackendConfig cfg = {(int)prompts.count, longest + N, o->full_caches};
         Backend b;
         char err[512];
         rc = backend_open(o->backend, &model, &cfg, &b, err, sizeof err);
         if (rc) {
             fprintf(stderr, "mixrun: %s\n", err);
         } else {
-            rc = o->bench ? bench(&b, prompt, P, N) : generate(o, &b, prompt, P, N);
+            rc = o->bench ? bench(&b, prompts.ids, longest, N) : generate(o, &b, &prompts, N);
             backend_close(&b);
         }
     }
-    free(prompt);
+    prompts_free(&prompts);
     model_free(&model);
     return rc;
 }

@@ -1,7 +1,9 @@
 /* logitcmp.c — compares two logits dumps of mixrun (--dump-logits: float32 .npy [rows, vocab]).
  *
- *   logitcmp REF.npy GOT.npy ATOL RTOL [PROMPT_LEN]
+ *   logitcmp [--got-from ROW] REF.npy GOT.npy ATOL RTOL [PROMPT_LEN]
  *
+ * --got-from ROW compares REF against GOT's rows ROW .. ROW + rows(REF) - 1 (one sequence of a
+ * `mixrun --prompts` dump, which holds every sequence's rows one after the other).
  * Every element must satisfy |got - ref| <= ATOL * rms(ref row) + RTOL * |ref|: the absolute part is
  * relative to the row's scale, since a logit is a dot product whose rounding error follows the size
  * of its terms, not of the result (a logit near 0 has as large an error as any other of its row).
@@ -65,14 +67,27 @@ static long argmax(const float *x, long n, float *second) {
 }
 
 int main(int argc, char **argv) {
+    long got_from = 0;
+    bool from_given = argc > 2 && strcmp(argv[1], "--got-from") == 0;
+    if (from_given) {
+        char *end;
+        got_from = strtol(argv[2], &end, 10);
+        if (*end || got_from < 0) {
+            fprintf(stderr, "logitcmp: --got-from needs a row >= 0, not '%s'\n", argv[2]);
+            return 2;
+        }
+        argc -= 2;
+        argv += 2;
+    }
     if (argc != 5 && argc != 6) {
-        fprintf(stderr, "usage: logitcmp REF.npy GOT.npy ATOL RTOL [PROMPT_LEN]\n");
+        fprintf(stderr, "usage: logitcmp [--got-from ROW] REF.npy GOT.npy ATOL RTOL [PROMPT_LEN]\n");
         return 2;
     }
     Npy ref = {0}, got = {0};
     if (!npy_read(argv[1], &ref) || !npy_read(argv[2], &got)) return 2;
-    if (ref.rows != got.rows || ref.cols != got.cols) {
-        fprintf(stderr, "logitcmp: shapes differ: (%ld, %ld) and (%ld, %ld)\n", ref.rows, ref.cols, got.rows, got.cols);
+    if (ref.cols != got.cols || got_from + ref.rows > got.rows || (!from_given && ref.rows != got.rows)) {
+        fprintf(stderr, "logitcmp: shapes differ: (%ld, %ld) and (%ld, %ld)%s\n", ref.rows, ref.cols, got.rows,
+                got.cols, from_given ? " from the row given" : "");
         return 1;
     }
     const double a_tol = atof(argv[3]), r_tol = atof(argv[4]);
@@ -81,7 +96,7 @@ int main(int argc, char **argv) {
     double max_abs = 0, max_rel = 0, max_ref = 0;
     int rc = 0;
     for (long r = 0; r < ref.rows; r++) {
-        const float *a = ref.data + r * ref.cols, *b = got.data + r * ref.cols;
+        const float *a = ref.data + r * ref.cols, *b = got.data + (got_from + r) * ref.cols;
         double ss = 0;
         for (long c = 0; c < ref.cols; c++) ss += (double)a[c] * a[c];
         const double rms = sqrt(ss / (double)ref.cols), row_atol = a_tol * rms;

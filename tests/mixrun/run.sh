@@ -58,6 +58,21 @@ run "bad tokens" 1 --layout $TINY --random-weights 1 --tokens 1,x,3 && expect_er
 run "vocab" 1 --layout $TINY --random-weights 1 --tokens 1,256 && expect_err "input error: a token outside the vocabulary" "token 256 (position 1) is outside the vocabulary [0, 256)"
 run "context" 1 --layout $TINY --random-weights 1 --tokens 1,2 --max-new 127 && expect_err "input error: prompt + new tokens beyond the context" "more than the context (128)"
 run "layout" 1 --layout "$T/none.mix" --random-weights 1 --tokens 1 && expect_err "input error: unreadable layout" "none.mix"
+# --prompts: one prompt per line, all in one batch
+printf '1,2,3\n\n4 x 6\n' >"$T/bad-prompts"
+run "prompts bad id" 1 --layout $TINY --random-weights 1 --prompts "$T/bad-prompts" &&
+  expect_err "--prompts: a bad id is named with file:line" "bad-prompts:3: 'x' is not a token id"
+printf '1,2,3\n4,300\n' >"$T/vocab-prompts"
+run "prompts vocab" 1 --layout $TINY --random-weights 1 --prompts "$T/vocab-prompts" &&
+  expect_err "--prompts: a token outside the vocabulary names its prompt" "token 300 (prompt 2, position 1) is outside the vocabulary"
+printf '\n  \n' >"$T/empty-prompts"
+run "prompts empty" 1 --layout $TINY --random-weights 1 --prompts "$T/empty-prompts" &&
+  expect_err "--prompts: a file without a prompt is an error" "holds no prompt"
+run "prompts and tokens" 2 --layout $TINY --random-weights 1 --prompts "$T/empty-prompts" --tokens 1 &&
+  expect_err "usage error: --prompts with --tokens" "give one of --tokens, --tokens-file and --prompts"
+printf '%s\n1,2\n' "$(seq -s, 1 120)" >"$T/long-prompts"
+run "prompts context" 1 --layout $TINY --random-weights 1 --prompts "$T/long-prompts" --max-new 20 &&
+  expect_err "--prompts: the longest prompt + new tokens beyond the context" "the longest prompt: 120 prompt + 20 new tokens is more than the context (128)"
 
 # ---- --backend cuda on a machine without a GPU (or without the cuda backend) exits 2
 if run "cuda" 2 --layout $TINY --random-weights 1 --tokens 1,2 --backend cuda; then
@@ -189,6 +204,26 @@ if MIXC_EMU_VERBOSE=1 run "emu cold" 0 "${TE[@]}" --random-weights 3 --tokens $T
     [ "$(cat "$T/out")" = "$etok" ] && pass "emu vs cpu: tiny, same greedy tokens" || fail "emu vs cpu: tiny, same greedy tokens" "cpu $(cat "$T/out")" "emu $etok"
   fi
 fi
+# A batch of prompts of different lengths (--prompts) decoded together gives every sequence exactly
+# the logits and tokens of its prompt run alone, on cpu and emu: the batched decode keeps each
+# sequence's length, ring offset and cache apart.
+printf '%s\n%s\n%s\n' "$TP" "7 7 7 1 2" "$(seq -s, 50 70)" >"$T/prompts"
+for be in cpu emu; do
+  if run "$be batch" 0 "${TE[@]}" --random-weights 3 --prompts "$T/prompts" --max-new 10 --backend $be --dump-logits "$T/b.npy"; then
+    cp "$T/out" "$T/b.out"; why=(); off=0; i=0
+    while IFS= read -r p; do
+      i=$((i + 1)); n=$(tr ', ' '\n\n' <<<"$p" | grep -c .)
+      if run "$be alone $i" 0 "${TE[@]}" --random-weights 3 --tokens "$p" --max-new 10 --backend $be --dump-logits "$T/a.npy"; then
+        [ "$(cat "$T/out")" = "$(sed -n ${i}p "$T/b.out")" ] || why+=("prompt $i: tokens alone $(cat "$T/out"), batched $(sed -n ${i}p "$T/b.out")")
+        "$CMP" --got-from $off "$T/a.npy" "$T/b.npy" 0 0 >"$T/cmp" 2>&1 || why+=("prompt $i logits: $(head -n 3 "$T/cmp")")
+      fi
+      off=$((off + n + 10))
+    done <"$T/prompts"
+    if [ ${#why[@]} -eq 0 ] && npy_check "$T/b.npy" $off 256 && [ "$(wc -l <"$T/b.out")" -eq 3 ]
+    then pass "$be: 3 prompts (40, 5, 21 tokens) batched = each alone, bit for bit ($off logits rows)"
+    else fail "$be: 3 prompts batched = each alone" "${why[@]}"; fi
+  fi
+done
 F16=(--set dtype=fp16 --set kv_dtype=fp16)
 if run "cpu fp16" 0 "${TE[@]}" "${F16[@]}" --random-weights 3 --tokens $TP --max-new 10 --dump-logits "$T/c16.npy" &&
    run "emu fp16" 0 "${TE[@]}" "${F16[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend emu --dump-logits "$T/e16.npy"; then
