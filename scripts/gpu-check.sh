@@ -4,8 +4,8 @@
 #  1. cuda vs cpu logits (tests/mixrun/logitcmp) for every example at test size: prompts of 26 tokens
 #     (> window 8 + chunk 8: rings wrap, chunks of 8, 8, 8, 2), 6 decode steps; plus a larger case
 #     (head_dim 128, 300-token prompt, chunk 64, window 100: multi-tile prefill, split-KV decode) in
-#     bf16 and fp16, and a 3-sequence --bench that must run (batched decode; its logits are not
-#     compared: mixrun compares one sequence).
+#     bf16 and fp16, a batch of 3 prompts of different lengths decoded together against each alone
+#     (scripts/batch-check.sh), and a 3-sequence --bench that must run.
 #  2. prefill attention (tests/cuda/gpu_attn) against PyTorch's scaled_dot_product_attention in fp32
 #     with the same causal / sliding-window mask, when torch can be imported (else skipped, said so).
 # Results: printed, and $BUILD/gpu-check.json. Exit 0 all passed, 1 a failure, 2 no GPU here.
@@ -78,6 +78,18 @@ for dt in bf16 fp16; do
     --set vocab=512 --set context=320 --set chunk=64 --set window=100 --set dtype=$dt --set kv_dtype=$dt \
     --random-weights 9 --tokens "$P300" --max-new 20
 done
+
+# Batched decode on the GPU, numerically: three prompts of 26, 5 and 21 tokens decoded together, each
+# against the cpu backend running it alone (scripts/batch-check.sh, tested by tests/cuda under the
+# stand-in driver).
+printf '%s\n' "$EP" "7 7 7 1 2" "10,20,30,40,50,60,70,80,90,100,110,120,5,6,7,8,9,10,11,12,13" >"$T/prompts"
+# shellcheck disable=SC2086
+if MIXRUN=$RUN LOGITCMP=$CMP bash scripts/batch-check.sh cuda $BF16_TOL 6 "$T/prompts" -- --layout examples/ma.mix \
+     --set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128 --set context=32 \
+     --set chunk=8 --set window=8 --set kv_dtype=bf16 --random-weights 5 >"$T/bc" 2>"$T/bc.err"; then
+  pass "cuda batched decode of 3 prompts (26, 5, 21 tokens) = cpu running each alone" "$(tr '\n' ';' <"$T/bc")"
+  sed 's/^/    /' "$T/bc"
+else fail "cuda batched decode of 3 prompts vs cpu" "$(head -c 800 "$T/bc.err")"; fi
 
 if "$RUN" --layout examples/character-ai.mix --set hidden=256 --set heads=4 --set kv_heads=1 --set head_dim=64 \
      --set ffn=256 --set vocab=512 --set context=96 --set chunk=16 --set window=16 --set kv_dtype=bf16 --random-weights 3 \

@@ -169,30 +169,19 @@ else fail "cuda (emulated) vs cpu: window 9 run" "$(head -c 600 "$T/why")"; fi
 
 # Batched decode computed for real: three prompts of 26, 5 and 21 tokens (--prompts) decoded together
 # (one launch per kernel for the 3 sequences, each at its own length and ring offset) against the cpu
-# backend running each prompt alone. longest + new = 32 = the model's context, as above.
+# backend running each prompt alone (scripts/batch-check.sh, which gpu-check runs on a GPU).
+# longest + new = 32 = the model's context, as above.
 printf '%s\n' "$EP" "7 7 7 1 2" "10,20,30,40,50,60,70,80,90,100,110,120,5,6,7,8,9,10,11,12,13" >"$T/prompts"
 R=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128 --set context=32
    --set chunk=8 --set kv_dtype=bf16 --set window=8)
-if "$CHECK" examples/ma.mix - "${R[@]}" --emu-so "$T/k.so" >"$T/pc" 2>&1 &&
-   FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k.so FAKE_CUBLAS_COMPUTE=1 LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
-     "$RUN" --layout examples/ma.mix "${R[@]}" --random-weights 5 --prompts "$T/prompts" --max-new 6 --backend cuda \
-     --dump-logits "$T/gb.npy" >"$T/gb.out" 2>"$T/err" && ! grep -q "fake_cuda:" "$T/err"; then
-  why=(); off=0; i=0; sum=""
-  while IFS= read -r p; do
-    i=$((i + 1)); n=$(tr ', ' '\n\n' <<<"$p" | grep -c .)
-    "$RUN" --layout examples/ma.mix "${R[@]}" --random-weights 5 --tokens "$p" --max-new 6 --backend cpu \
-      --dump-logits "$T/c$i.npy" >"$T/c$i.out" 2>"$T/err" || { why+=("cpu run of prompt $i: $(head -c 200 "$T/err")"); break; }
-    # shellcheck disable=SC2086
-    if "$CMP" --got-from $off "$T/c$i.npy" "$T/gb.npy" $CUDA_TOL "$n" >"$T/cmp" 2>&1; then
-      [ "$(cat "$T/c$i.out")" = "$(sed -n ${i}p "$T/gb.out")" ] || grep -q "greedy token" "$T/cmp" ||
-        why+=("prompt $i: tokens cpu $(cat "$T/c$i.out"), batched cuda $(sed -n ${i}p "$T/gb.out")")
-      sum="$sum; $i: $(tail -n 1 "$T/cmp" | sed 's/.*max |diff|\/rms(row) \([^,]*\),.*/\1/')·rms"
-    else why+=("prompt $i: $(head -n 4 "$T/cmp")"); fi
-    off=$((off + n + 6))
-  done <"$T/prompts"
-  [ ${#why[@]} -eq 0 ] && pass "cuda (emulated) batched decode of 3 prompts (26, 5, 21 tokens) = cpu running each alone${sum}" ||
-    fail "cuda (emulated) batched decode of 3 prompts vs cpu" "${why[@]}"
-else fail "cuda (emulated) batched decode of 3 prompts: run" "$(head -c 600 "$T/err" "$T/pc")"; fi
+if "$CHECK" examples/ma.mix - "${R[@]}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
+  # shellcheck disable=SC2086
+  if MIXRUN=$RUN LOGITCMP=$CMP BATCH_ENV="FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k.so FAKE_CUBLAS_COMPUTE=1 LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+       bash scripts/batch-check.sh cuda $CUDA_TOL 6 "$T/prompts" -- --layout examples/ma.mix "${R[@]}" --random-weights 5 \
+       >"$T/bc" 2>"$T/bc.err"
+  then pass "cuda (emulated) batched decode of 3 prompts (26, 5, 21 tokens) = cpu running each alone ($(sed 's/ rows compared.*rms(row) \([^,]*\),.*/: \1·rms/' "$T/bc" | tr '\n' ';'))"
+  else fail "cuda (emulated) batched decode of 3 prompts vs cpu" "$(head -c 800 "$T/bc.err")"; fi
+else fail "cuda (emulated) batched decode: emulator kernels" "$(head -c 600 "$T/pc")"; fi
 
 # ---- the launch plan against the manifest of `mixc emit`, every example at its real size
 pc_fail=()
