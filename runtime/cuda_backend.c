@@ -27,69 +27,9 @@
 const void *mixc_cuda_prebuilt_cubin = NULL;
 size_t mixc_cuda_prebuilt_cubin_size = 0;
 
-/* ------------------------------------------------------------------ parameter structs
- * C mirrors of the structs of templates/ *.cuh. Device pointers are CUdeviceptr (64-bit, as a
- * pointer). NVRTC has no constant offsetof, so the checks of these mirrors (cuda_backend_param_asserts)
- * are compiled by tests/cuda with the host C++ compiler, where the structs have the same layout
- * (LP64: pointers and long long 8 bytes, int and float 4, on the host and on the GPU). */
-typedef struct {
-    CUdeviceptr x, weight, out;
-    int tokens;
-} RmsNormParams;
-typedef struct {
-    CUdeviceptr gate, up, out;
-    long long n;
-} SiluMulParams;
-typedef struct {
-    CUdeviceptr q, k, v, k_cache, v_cache, pos, seq;
-    int tokens;
-} RopeParams;
-typedef struct {
-    CUdeviceptr q, out, k_cache, v_cache, q_start, q_len, pos0;
-    float scale;
-    int batch;
-} PrefillParams;
-typedef struct {
-    CUdeviceptr q, k_cache, v_cache, pos, o_part, ml_part;
-    float scale;
-    int batch;
-} DecodeParams;
-typedef struct {
-    CUdeviceptr o_part, ml_part, out;
-    int heads, nsplit, batch;
-} DecodeReduceParams;
-typedef struct {
-    CUdeviceptr ids, table, out;
-    int tokens;
-} EmbedParams;
-
-#define FIELD(S, f) {#S, #f, offsetof(S, f)}
-static const struct {
-    const char *type, *field;
-    size_t offset;
-} param_fields[] = {
-    FIELD(RmsNormParams, x),           FIELD(RmsNormParams, weight),      FIELD(RmsNormParams, out),
-    FIELD(RmsNormParams, tokens),      FIELD(SiluMulParams, gate),        FIELD(SiluMulParams, up),
-    FIELD(SiluMulParams, out),         FIELD(SiluMulParams, n),           FIELD(RopeParams, q),
-    FIELD(RopeParams, k),              FIELD(RopeParams, v),              FIELD(RopeParams, k_cache),
-    FIELD(RopeParams, v_cache),        FIELD(RopeParams, pos),            FIELD(RopeParams, seq),
-    FIELD(RopeParams, tokens),         FIELD(PrefillParams, q),           FIELD(PrefillParams, out),
-    FIELD(PrefillParams, k_cache),     FIELD(PrefillParams, v_cache),     FIELD(PrefillParams, q_start),
-    FIELD(PrefillParams, q_len),       FIELD(PrefillParams, pos0),        FIELD(PrefillParams, scale),
-    FIELD(PrefillParams, batch),       FIELD(DecodeParams, q),            FIELD(DecodeParams, k_cache),
-    FIELD(DecodeParams, v_cache),      FIELD(DecodeParams, pos),          FIELD(DecodeParams, o_part),
-    FIELD(DecodeParams, ml_part),      FIELD(DecodeParams, scale),        FIELD(DecodeParams, batch),
-    FIELD(DecodeReduceParams, o_part), FIELD(DecodeReduceParams, ml_part), FIELD(DecodeReduceParams, out),
-    FIELD(DecodeReduceParams, heads),  FIELD(DecodeReduceParams, nsplit), FIELD(DecodeReduceParams, batch),
-    FIELD(EmbedParams, ids),           FIELD(EmbedParams, table),         FIELD(EmbedParams, out),
-    FIELD(EmbedParams, tokens),
-};
-#define SIZE(S) {#S, sizeof(S)}
-static const struct {
-    const char *type;
-    size_t size;
-} param_sizes[] = {SIZE(RmsNormParams), SIZE(SiluMulParams),       SIZE(RopeParams), SIZE(PrefillParams),
-                   SIZE(DecodeParams),  SIZE(DecodeReduceParams), SIZE(EmbedParams)};
+/* The kernels' parameter structs, with device pointers as the driver API's CUdeviceptr. */
+#define MIXC_DPTR(T) CUdeviceptr
+#include "kernel_params.h"
 
 /* ------------------------------------------------------------------ source and compile */
 
@@ -104,17 +44,6 @@ CodegenOptions cuda_backend_codegen_options(const Layout *l, int64_t context, bo
 
 void cuda_backend_source(const Layout *l, const Codegen *cg, Buf *out) {
     codegen_source(l, cg, out);
-}
-
-void cuda_backend_param_asserts(Buf *out) {
-    buf_puts(out, "\n/* Appended by runtime/cuda_backend.c: its C mirrors of the parameter structs. */\n");
-    for (size_t i = 0; i < sizeof param_fields / sizeof param_fields[0]; i++)
-        buf_printf(out, "static_assert(offsetof(%s, %s) == %zu, \"runtime/cuda_backend.c: %s.%s moved\");\n",
-                   param_fields[i].type, param_fields[i].field, param_fields[i].offset, param_fields[i].type,
-                   param_fields[i].field);
-    for (size_t i = 0; i < sizeof param_sizes / sizeof param_sizes[0]; i++)
-        buf_printf(out, "static_assert(sizeof(%s) == %zu, \"runtime/cuda_backend.c: %s changed size\");\n",
-                   param_sizes[i].type, param_sizes[i].size, param_sizes[i].type);
 }
 
 int cuda_backend_compile(const Layout *l, const Codegen *cg, const char *arch, JitResult *r, char *err,

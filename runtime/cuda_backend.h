@@ -34,9 +34,6 @@ CodegenOptions cuda_backend_codegen_options(const Layout *l, int64_t context, bo
 
 /* The source the backend compiles (codegen_source). */
 void cuda_backend_source(const Layout *l, const Codegen *cg, Buf *out);
-/* static_asserts (offsetof, sizeof) of the backend's C mirrors of the kernels' parameter structs,
- * to append to the source for a host C++ compile (tests/cuda): NVRTC has no constant offsetof. */
-void cuda_backend_param_asserts(Buf *out);
 
 /* Compiles cuda_backend_source to a cubin for arch (e.g. "sm_90") through the JIT cache.
  * 0 ok; 1 with a message in err. Free r with jit_result_free either way. */

@@ -57,72 +57,9 @@ EMBED(mixc_emub_emu_api_h, "runtime/emu/emu_api.h")
 #define MIXC_EMU_BUILD_FLAGS ""
 #endif
 
-/* ------------------------------------------------------------------ kernel parameter structs
- * C mirrors of the structs in the templates (templates/ *.cuh). The generated source gets static_asserts of these
- * offsets and sizes appended, so a template change that breaks the mirror fails the compile. */
-typedef struct {
-    const void *x, *weight;
-    void *out;
-    int tokens;
-} RmsNormParams;
-typedef struct {
-    const void *gate, *up;
-    void *out;
-    long long n;
-} SiluMulParams;
-typedef struct {
-    void *q;
-    const void *k, *v;
-    void *k_cache, *v_cache;
-    const int *pos, *seq;
-    int tokens;
-} RopeParams;
-typedef struct {
-    const void *q;
-    void *out;
-    const void *k_cache, *v_cache;
-    const int *q_start, *q_len, *pos0;
-    float scale;
-    int batch;
-} PrefillParams;
-typedef struct {
-    const void *q, *k_cache, *v_cache;
-    const int *pos;
-    float *o_part, *ml_part;
-    float scale;
-    int batch;
-} DecodeParams;
-typedef struct {
-    const float *o_part, *ml_part;
-    void *out;
-    int heads, nsplit, batch;
-} DecodeReduceParams;
-
-#define FIELD(S, f) {#S, #f, offsetof(S, f)}
-static const struct {
-    const char *type, *field;
-    size_t offset;
-} param_fields[] = {
-    FIELD(RmsNormParams, x),       FIELD(RmsNormParams, weight),   FIELD(RmsNormParams, out),
-    FIELD(RmsNormParams, tokens),  FIELD(SiluMulParams, gate),     FIELD(SiluMulParams, up),
-    FIELD(SiluMulParams, out),     FIELD(SiluMulParams, n),        FIELD(RopeParams, q),
-    FIELD(RopeParams, k),          FIELD(RopeParams, v),           FIELD(RopeParams, k_cache),
-    FIELD(RopeParams, v_cache),    FIELD(RopeParams, pos),         FIELD(RopeParams, seq),
-    FIELD(RopeParams, tokens),     FIELD(PrefillParams, q),        FIELD(PrefillParams, out),
-    FIELD(PrefillParams, k_cache), FIELD(PrefillParams, v_cache),  FIELD(PrefillParams, q_start),
-    FIELD(PrefillParams, q_len),   FIELD(PrefillParams, pos0),     FIELD(PrefillParams, scale),
-    FIELD(PrefillParams, batch),   FIELD(DecodeParams, q),         FIELD(DecodeParams, k_cache),
-    FIELD(DecodeParams, v_cache),  FIELD(DecodeParams, pos),       FIELD(DecodeParams, o_part),
-    FIELD(DecodeParams, ml_part),  FIELD(DecodeParams, scale),     FIELD(DecodeParams, batch),
-    FIELD(DecodeReduceParams, o_part), FIELD(DecodeReduceParams, ml_part), FIELD(DecodeReduceParams, out),
-    FIELD(DecodeReduceParams, heads),  FIELD(DecodeReduceParams, nsplit),  FIELD(DecodeReduceParams, batch),
-};
-#define SIZE(S) {#S, sizeof(S)}
-static const struct {
-    const char *type;
-    size_t size;
-} param_sizes[] = {SIZE(RmsNormParams), SIZE(SiluMulParams),  SIZE(RopeParams),
-                   SIZE(PrefillParams), SIZE(DecodeParams), SIZE(DecodeReduceParams)};
+/* The kernels' parameter structs; the emulator's device memory is host memory. */
+#define MIXC_DPTR(T) T *
+#include "kernel_params.h"
 
 /* ------------------------------------------------------------------ the source */
 
@@ -139,14 +76,7 @@ static bool make_source(const Layout *l, Codegen *cg, Buf *src, char key[65], ch
     if (!codegen_plan(l, &opt, cg, err, errlen)) return false;
     codegen_source(l, cg, src);
     hex_digest(src->data, src->len, key);
-    buf_puts(src, "\n/* Appended by runtime/emu_backend.c: its C mirrors of the parameter structs. */\n");
-    for (size_t i = 0; i < sizeof param_fields / sizeof param_fields[0]; i++)
-        buf_printf(src, "static_assert(offsetof(%s, %s) == %zu, \"runtime/emu_backend.c: %s.%s moved\");\n",
-                   param_fields[i].type, param_fields[i].field, param_fields[i].offset, param_fields[i].type,
-                   param_fields[i].field);
-    for (size_t i = 0; i < sizeof param_sizes / sizeof param_sizes[0]; i++)
-        buf_printf(src, "static_assert(sizeof(%s) == %zu, \"runtime/emu_backend.c: %s changed size\");\n",
-                   param_sizes[i].type, param_sizes[i].size, param_sizes[i].type);
+    kernel_params_asserts(src);
     buf_printf(src, "extern \"C\" const char mixc_emu_source_key[] = \"%s\";\n", key);
     return true;
 }

@@ -19,6 +19,8 @@
  */
 #include "cuda_backend.h"
 #include "emu_backend.h"
+#define MIXC_DPTR(T) T *   /* only for kernel_params_asserts */
+#include "kernel_params.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -253,7 +255,7 @@ int main(int argc, char **argv) {
     if (asserts_out) {   /* the source plus the mirrors' checks, for a host C++ compile */
         Buf src = {0};
         cuda_backend_source(&l, &cg, &src);
-        cuda_backend_param_asserts(&src);
+        kernel_params_asserts(&src);
         if (!write_file_atomic(asserts_out, src.data, src.len)) printf("cannot write '%s'\n", asserts_out), bad = 1;
         buf_free(&src);
     }

@@ -1,0 +1,44 @@
+/* kernel_params.c — the layout checks of the parameter-struct mirrors (kernel_params.h). */
+#define MIXC_DPTR(T) T *
+#include "kernel_params.h"
+
+#include <stddef.h>
+
+#define FIELD(S, f) {#S, #f, offsetof(S, f)}
+static const struct {
+    const char *type, *field;
+    size_t offset;
+} param_fields[] = {
+    FIELD(RmsNormParams, x),           FIELD(RmsNormParams, weight),      FIELD(RmsNormParams, out),
+    FIELD(RmsNormParams, tokens),      FIELD(SiluMulParams, gate),        FIELD(SiluMulParams, up),
+    FIELD(SiluMulParams, out),         FIELD(SiluMulParams, n),           FIELD(RopeParams, q),
+    FIELD(RopeParams, k),              FIELD(RopeParams, v),              FIELD(RopeParams, k_cache),
+    FIELD(RopeParams, v_cache),        FIELD(RopeParams, pos),            FIELD(RopeParams, seq),
+    FIELD(RopeParams, tokens),         FIELD(PrefillParams, q),           FIELD(PrefillParams, out),
+    FIELD(PrefillParams, k_cache),     FIELD(PrefillParams, v_cache),     FIELD(PrefillParams, q_start),
+    FIELD(PrefillParams, q_len),       FIELD(PrefillParams, pos0),        FIELD(PrefillParams, scale),
+    FIELD(PrefillParams, batch),       FIELD(DecodeParams, q),            FIELD(DecodeParams, k_cache),
+    FIELD(DecodeParams, v_cache),      FIELD(DecodeParams, pos),          FIELD(DecodeParams, o_part),
+    FIELD(DecodeParams, ml_part),      FIELD(DecodeParams, scale),        FIELD(DecodeParams, batch),
+    FIELD(DecodeReduceParams, o_part), FIELD(DecodeReduceParams, ml_part), FIELD(DecodeReduceParams, out),
+    FIELD(DecodeReduceParams, heads),  FIELD(DecodeReduceParams, nsplit), FIELD(DecodeReduceParams, batch),
+    FIELD(EmbedParams, ids),           FIELD(EmbedParams, table),         FIELD(EmbedParams, out),
+    FIELD(EmbedParams, tokens),
+};
+#define SIZE(S) {#S, sizeof(S)}
+static const struct {
+    const char *type;
+    size_t size;
+} param_sizes[] = {SIZE(RmsNormParams), SIZE(SiluMulParams),       SIZE(RopeParams), SIZE(PrefillParams),
+                   SIZE(DecodeParams),  SIZE(DecodeReduceParams), SIZE(EmbedParams)};
+
+void kernel_params_asserts(Buf *out) {
+    buf_puts(out, "\n/* Appended by runtime/kernel_params.c: the C mirrors of the parameter structs. */\n");
+    for (size_t i = 0; i < sizeof param_fields / sizeof param_fields[0]; i++)
+        buf_printf(out, "static_assert(offsetof(%s, %s) == %zu, \"runtime/kernel_params.h: %s.%s moved\");\n",
+                   param_fields[i].type, param_fields[i].field, param_fields[i].offset, param_fields[i].type,
+                   param_fields[i].field);
+    for (size_t i = 0; i < sizeof param_sizes / sizeof param_sizes[0]; i++)
+        buf_printf(out, "static_assert(sizeof(%s) == %zu, \"runtime/kernel_params.h: %s changed size\");\n",
+                   param_sizes[i].type, param_sizes[i].size, param_sizes[i].type);
+}
