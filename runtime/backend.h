@@ -107,6 +107,12 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
                           size_t errlen);
 void backend_close(Backend *b);
 
+/* For the backends' own open and close: writes a message into err and returns status (the exit
+ * status backend_open documents); and frees what every backend allocates in Backend itself
+ * (seq_len, cache_tokens), then zeroes it. */
+int backend_open_error(char *err, size_t errlen, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void backend_release(Backend *b);
+
 /* Hooks for the backends still to come, weak references here: a file that defines one (the emulator
  * runtime, the cuda backend) plugs it in without touching backend_open.
  *  - emu_backend_kernels: the generated kernels run in the emulator, as a CpuKernels table (entries

@@ -263,6 +263,10 @@ static void cpu_close(Backend *b) {
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
         free(s);
     }
+    backend_release(b);
+}
+
+void backend_release(Backend *b) {
     free(b->seq_len);
     free(b->cache_tokens);
     memset(b, 0, sizeof *b);
@@ -272,8 +276,7 @@ static const BackendOps cpu_ops = {"cpu", cpu_prefill, cpu_decode, cpu_close};
 
 /* ------------------------------------------------------------------ opening */
 
-static int open_error(char *err, size_t errlen, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int open_error(char *err, size_t errlen, int status, const char *fmt, ...) {
+int backend_open_error(char *err, size_t errlen, int status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
@@ -315,17 +318,17 @@ static void alloc_state(Backend *b, CpuState *s) {
 static int validate(const Model *m, const BackendConfig *cfg, char *err, size_t errlen) {
     const Layout *l = m->layout;
     const ModelHeader *h = &l->model;
-    if (cfg->nseq < 1 || cfg->nseq > 1 << 20) return open_error(err, errlen, 1, "%d sequences: out of range", cfg->nseq);
+    if (cfg->nseq < 1 || cfg->nseq > 1 << 20) return backend_open_error(err, errlen, 1, "%d sequences: out of range", cfg->nseq);
     if (cfg->context < 1 || cfg->context > h->context)
-        return open_error(err, errlen, 1, "%lld tokens per sequence do not fit the model's context (%lld)",
+        return backend_open_error(err, errlen, 1, "%lld tokens per sequence do not fit the model's context (%lld)",
                           (long long)cfg->context, (long long)h->context);
     if (h->head_dim % 2)
-        return open_error(err, errlen, 1, "head_dim %lld is odd; RoPE needs an even head_dim", (long long)h->head_dim);
+        return backend_open_error(err, errlen, 1, "head_dim %lld is odd; RoPE needs an even head_dim", (long long)h->head_dim);
     if (!model_check_size(l, err, errlen)) return 1;
     int64_t total = 0, per, kvw = h->kv_heads * h->head_dim;
     for (int k = 0; k < l->ncaches; k++) total += plan_cache_tokens(l, k, cfg->context, h->chunk);
     if (!mul_ok(total, kvw * 8, &per) || !mul_ok(per, cfg->nseq, &per) || per > (INT64_C(1) << 38))
-        return open_error(err, errlen, 1, "the KV caches would take more than 256 GiB");
+        return backend_open_error(err, errlen, 1, "the KV caches would take more than 256 GiB");
     return 0;
 }
 
@@ -376,13 +379,13 @@ int backend_open(BackendKind kind, const Model *m, const BackendConfig *cfg, Bac
     switch (kind) {
     case BACKEND_CUDA:
         if (!backend_cuda_available(why, sizeof why))
-            return open_error(err, errlen, 2, "no CUDA device available (%s)", why);
+            return backend_open_error(err, errlen, 2, "no CUDA device available (%s)", why);
         if (!cuda_backend_open)
-            return open_error(err, errlen, 2, "the cuda backend is not part of this build yet; use --backend cpu");
+            return backend_open_error(err, errlen, 2, "the cuda backend is not part of this build yet; use --backend cpu");
         return cuda_backend_open(m, cfg, b, err, errlen);
     case BACKEND_EMU: {
         if (!emu_backend_kernels)
-            return open_error(err, errlen, 2, "the emu backend is not part of this build yet; use --backend cpu");
+            return backend_open_error(err, errlen, 2, "the emu backend is not part of this build yet; use --backend cpu");
         const CpuKernels *k = emu_backend_kernels(m, err, errlen);
         if (!k) return 1;
         int rc = cpu_backend_open_with(k, m, cfg, b, err, errlen);

@@ -19,7 +19,6 @@
 #include "plan.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -411,26 +410,15 @@ static void free_state(CudaState *s) {
 
 static void cuda_close(Backend *b) {
     free_state(b->impl);
-    free(b->seq_len);
-    free(b->cache_tokens);
-    memset(b, 0, sizeof *b);
+    backend_release(b);
 }
 
 static const BackendOps cuda_ops = {"cuda", cuda_prefill, cuda_decode, cuda_close};
 
 /* ------------------------------------------------------------------ opening */
 
-static int open_error(char *err, size_t errlen, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int open_error(char *err, size_t errlen, int status, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
 static int last_cuda_error(char *err, size_t errlen, int status) {
-    return open_error(err, errlen, status, "%s", *cuda_last_error() ? cuda_last_error() : "a CUDA call failed");
+    return backend_open_error(err, errlen, status, "%s", *cuda_last_error() ? cuda_last_error() : "a CUDA call failed");
 }
 
 static int64_t align256(int64_t n) {
@@ -447,7 +435,7 @@ static int open_device(CudaState *s, char arch[16], char *err, size_t errlen) {
     CU_CHECK_RET(cu->cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, s->dev),
                  last_cuda_error(err, errlen, 2));
     if (major < 8)
-        return open_error(err, errlen, 2, "the GPU has compute capability %d.%d; the kernels need 8.0 or newer",
+        return backend_open_error(err, errlen, 2, "the GPU has compute capability %d.%d; the kernels need 8.0 or newer",
                           major, minor);
     snprintf(arch, 16, "sm_%d%d", major, minor);
     CU_CHECK_RET(cu->cuDevicePrimaryCtxRetain(&s->ctx, s->dev), last_cuda_error(err, errlen, 2));
@@ -469,7 +457,7 @@ static int load_module(CudaState *s, const Layout *l, const char *arch, char *er
         if (cr != CUDA_SUCCESS) {
             const char *desc;
             const char *name = cuda_cu_result_name(cr, &desc);
-            rc = open_error(err, errlen, 1, "cannot load the kernels compiled for %s: %s (%s)", arch, name, desc);
+            rc = backend_open_error(err, errlen, 1, "cannot load the kernels compiled for %s: %s (%s)", arch, name, desc);
         }
     }
     jit_result_free(&r);
@@ -482,7 +470,7 @@ static int resolve_functions(CudaState *s, char *err, size_t errlen) {
     for (int k = 0; k < s->cg.nkernels; k++) {
         const KernelVariant *v = &s->cg.kernel[k];
         if (s->cu->cuModuleGetFunction(&s->fn[k], s->mod, v->name) != CUDA_SUCCESS)
-            return open_error(err, errlen, 1, "the kernels lack %s (a cubin built for another layout?)", v->name);
+            return backend_open_error(err, errlen, 1, "the kernels lack %s (a cubin built for another layout?)", v->name);
         if (v->dynamic_smem > CODEGEN_STATIC_SMEM_LIMIT)
             CU_CHECK_RET(s->cu->cuFuncSetAttribute(s->fn[k], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                                    (int)v->dynamic_smem),
@@ -560,7 +548,7 @@ static int alloc_caches(Backend *b, CudaState *s, char *err, size_t errlen) {
     CUresult r = s->cu->cuMemAlloc(&s->caches, (size_t)(total ? total : 256));
     if (r != CUDA_SUCCESS) {
         free(off);
-        return open_error(err, errlen, 1, "cannot allocate %s of KV caches on the GPU", fmt_bytes((double)total));
+        return backend_open_error(err, errlen, 1, "cannot allocate %s of KV caches on the GPU", fmt_bytes((double)total));
     }
     for (int c = 0; c < l->ncaches; c++) {
         int64_t half = align256((int64_t)b->cfg.nseq * b->cache_tokens[c] * kvw * (int64_t)s->esize);
@@ -591,7 +579,7 @@ static int alloc_arena(Backend *b, CudaState *s, char *err, size_t errlen) {
     int64_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += align256(sizes[i]);
     if (s->cu->cuMemAlloc(&s->arena, (size_t)total) != CUDA_SUCCESS)
-        return open_error(err, errlen, 1, "cannot allocate %s of activations on the GPU", fmt_bytes((double)total));
+        return backend_open_error(err, errlen, 1, "cannot allocate %s of activations on the GPU", fmt_bytes((double)total));
     int64_t at = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         *slots[i] = s->arena + (CUdeviceptr)at;
@@ -610,12 +598,12 @@ static int plan_kernels(Backend *b, CudaState *s, const char *arch, char *err, s
     const char *cg_arch = strncmp(arch, "sm_8", 4) == 0 ? "sm_80" : "sm_90";
     CodegenOptions o = cuda_backend_codegen_options(l, b->cfg.context, prebuilt, cg_arch);
     char why[256];
-    if (!codegen_plan(l, &o, &s->cg, why, sizeof why)) return open_error(err, errlen, 1, "%s", why);
+    if (!codegen_plan(l, &o, &s->cg, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
     s->cg_ready = true;
     for (int c = 0; c < l->ncaches; c++) {
         int64_t want = plan_cache_tokens(l, c, s->cg.context, s->cg.chunk);
         if (s->cg.capacity[c] != want)
-            return open_error(err, errlen, 1, "internal error: cache %d: kernels planned for %lld tokens, the planner "
+            return backend_open_error(err, errlen, 1, "internal error: cache %d: kernels planned for %lld tokens, the planner "
                               "says %lld", c, (long long)s->cg.capacity[c], (long long)want);
         b->cache_tokens[c] = s->cg.capacity[c];
     }
@@ -631,14 +619,14 @@ int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char
     memset(b, 0, sizeof *b);
     const Layout *l = m->layout;
     const ModelHeader *h = &l->model;
-    if (cfg->nseq < 1 || cfg->nseq > 1 << 20) return open_error(err, errlen, 1, "%d sequences: out of range", cfg->nseq);
+    if (cfg->nseq < 1 || cfg->nseq > 1 << 20) return backend_open_error(err, errlen, 1, "%d sequences: out of range", cfg->nseq);
     if (cfg->context < 1 || cfg->context > h->context)
-        return open_error(err, errlen, 1, "%lld tokens per sequence do not fit the model's context (%lld)",
+        return backend_open_error(err, errlen, 1, "%lld tokens per sequence do not fit the model's context (%lld)",
                           (long long)cfg->context, (long long)h->context);
     if (cfg->full_caches)
-        return open_error(err, errlen, 2, "--full-caches is not supported by the cuda backend (its caches are the "
+        return backend_open_error(err, errlen, 2, "--full-caches is not supported by the cuda backend (its caches are the "
                                           "kernels' planned rings)");
-    if (h->dtype != DT_BF16 && h->dtype != DT_FP16) return open_error(err, errlen, 1, "dtype must be bf16 or fp16");
+    if (h->dtype != DT_BF16 && h->dtype != DT_FP16) return backend_open_error(err, errlen, 1, "dtype must be bf16 or fp16");
     if (!model_check_size(l, err, errlen)) return 1;
     CudaState *s = xcalloc(1, sizeof *s);
     b->ops = &cuda_ops;
@@ -662,7 +650,7 @@ int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char
     if (!rc) rc = load_module(s, l, arch, err, errlen);
     if (!rc) rc = resolve_functions(s, err, errlen);
     if (!rc && s->bl->cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS)
-        rc = open_error(err, errlen, 2, "cannot create a cuBLAS handle");
+        rc = backend_open_error(err, errlen, 2, "cannot create a cuBLAS handle");
     if (!rc) {
         s->rows = s->cg.chunk > cfg->nseq ? s->cg.chunk : cfg->nseq;
         rc = upload_weights(b, s, err, errlen);
