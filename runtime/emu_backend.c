@@ -237,26 +237,6 @@ bool emu_backend_compile_so(const Layout *l, const char *out_so, char *err, size
 
 /* ------------------------------------------------------------------ the disk cache */
 
-static bool make_dirs(const char *path) {
-    char *p = xstrdup(path);
-    bool ok = true;
-    for (char *s = p + 1; ok; s++) {
-        bool last = *s == '\0';
-        if (*s != '/' && !last) continue;
-        *s = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) ok = false;
-        if (last) break;
-        *s = '/';
-    }
-    free(p);
-    return ok;
-}
-
-static bool cache_disabled(void) {
-    const char *env = getenv("MIXC_JIT_NO_CACHE");
-    return env && *env && strcmp(env, "0") != 0;
-}
-
 static bool verbose(void) {
     const char *env = getenv("MIXC_EMU_VERBOSE");
     return env && *env && strcmp(env, "0") != 0;
@@ -265,9 +245,9 @@ static bool verbose(void) {
 /* The cache entry's path for src: the key covers the source, the headers and the command. NULL when
  * there is no usable cache directory. */
 static char *cache_path(const Buf *src) {
-    if (cache_disabled()) return NULL;
+    if (jit_cache_disabled_by_env()) return NULL;
     char *dir = jit_cache_dir();
-    if (!dir || !make_dirs(dir)) {
+    if (!dir || !jit_make_dirs(dir)) {
         free(dir);
         return NULL;
     }

@@ -395,8 +395,7 @@ char *jit_cache_dir(void) {
     return b.data;
 }
 
-/* mkdir -p; false with errno set. */
-static bool make_dirs(const char *path) {
+bool jit_make_dirs(const char *path) {
     char *p = xstrdup(path);
     bool ok = true;
     for (char *s = p + 1; ok; s++) {
@@ -773,9 +772,13 @@ static void collect_resources(const char *source, size_t len, const JitOptions *
                          "(a compiler cache may have skipped ptxas); resources unknown\n");
 }
 
-static bool cache_enabled(const JitOptions *opt) {
+bool jit_cache_disabled_by_env(void) {
     const char *env = getenv("MIXC_JIT_NO_CACHE");
-    return !opt->no_cache && !(env && *env && strcmp(env, "0") != 0);
+    return env && *env && strcmp(env, "0") != 0;
+}
+
+static bool cache_enabled(const JitOptions *opt) {
+    return !opt->no_cache && !jit_cache_disabled_by_env();
 }
 
 /* Looks the key up; true on a valid hit. A damaged entry is reported and treated as a miss. */
@@ -803,7 +806,7 @@ static void cache_store(const char *dir, const char *path, JitOutput output, con
                         const JitResult *r, FILE *log_out) {
     Buf entry = {0};
     serialize_entry(r, output, key, &entry);
-    if (!make_dirs(dir) || !write_entry_atomic(path, entry.data, entry.len))
+    if (!jit_make_dirs(dir) || !write_entry_atomic(path, entry.data, entry.len))
         fprintf(log_out, "mixc: warning: cannot write jit cache entry '%s': %s\n", path,
                 strerror(errno));
     buf_free(&entry);

@@ -72,6 +72,10 @@ int jit_arch_max_smem(const char *arch);
 
 /* The cache directory as resolved from the environment (NULL when none can be found). Caller frees. */
 char *jit_cache_dir(void);
+/* True when MIXC_JIT_NO_CACHE is set (and not "0"): no cache is read or written. */
+bool jit_cache_disabled_by_env(void);
+/* mkdir -p, and the result must be a directory; false with errno set. */
+bool jit_make_dirs(const char *path);
 
 /* ---- exposed for tests */
 void jit_sha256(const void *data, size_t len, uint8_t digest[32]);
