@@ -152,16 +152,6 @@ static bool find_libdir(char *out, size_t outlen) {
     return true;
 }
 
-/* A single-quoted shell word. */
-static void shell_quote(Buf *b, const char *s) {
-    buf_puts(b, "'");
-    for (; *s; s++) {
-        if (*s == '\'') buf_puts(b, "'\\''");
-        else buf_printf(b, "%c", *s);
-    }
-    buf_puts(b, "'");
-}
-
 /* ------------------------------------------------------------------ the embedded object */
 
 /* One embedded blob: a symbol for its start and one for its end, the bytes from a file (.incbin),
@@ -261,26 +251,26 @@ static int link_binary(const BuildArgs *a, const Workspace *w, const char *libdi
     if (!cc || !*cc) cc = "cc";
     Buf cmd = {0};
     buf_printf(&cmd, "%s -c -o ", cc);
-    shell_quote(&cmd, w->embed_o);
+    buf_shell_quote(&cmd, w->embed_o);
     buf_puts(&cmd, " ");
-    shell_quote(&cmd, w->embed_c);
+    buf_shell_quote(&cmd, w->embed_c);
     bool ok = run_command("C compiler", cmd.data, a->verbose);
     buf_free(&cmd);
     if (!ok) return 1;
     buf_printf(&cmd, "%s -o ", cc);
-    shell_quote(&cmd, tmp_out);
+    buf_shell_quote(&cmd, tmp_out);
     buf_puts(&cmd, " ");
-    shell_quote(&cmd, w->embed_o);
+    buf_shell_quote(&cmd, w->embed_o);
     buf_puts(&cmd, " ");
     char lib[4200];
     snprintf(lib, sizeof lib, "%s/libmixcrt.a", libdir);
     /* Whole archive: the backends are plugged in through weak references, which would not pull
      * their objects out of an archive. */
     buf_puts(&cmd, "-Wl,--whole-archive ");
-    shell_quote(&cmd, lib);
+    buf_shell_quote(&cmd, lib);
     buf_puts(&cmd, " -Wl,--no-whole-archive");
     buf_printf(&cmd, " -L");
-    shell_quote(&cmd, libdir);
+    buf_shell_quote(&cmd, libdir);
     buf_printf(&cmd, " %s", MIXC_LINK_FLAGS);
     ok = run_command("linker", cmd.data, a->verbose);
     buf_free(&cmd);

@@ -45,6 +45,7 @@ typedef struct {
 } Buf;
 void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_puts(Buf *b, const char *s);
+void buf_shell_quote(Buf *b, const char *s);   /* s as one single-quoted shell word */
 void buf_free(Buf *b);
 
 /* Checked arithmetic on the 2^62 value range: false on overflow. */

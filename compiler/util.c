@@ -148,6 +148,15 @@ void buf_printf(Buf *b, const char *fmt, ...) {
 
 void buf_puts(Buf *b, const char *s) { buf_printf(b, "%s", s); }
 
+void buf_shell_quote(Buf *b, const char *s) {
+    buf_puts(b, "'");
+    for (; *s; s++) {
+        if (*s == '\'') buf_puts(b, "'\\''");
+        else buf_printf(b, "%c", *s);
+    }
+    buf_puts(b, "'");
+}
+
 void buf_free(Buf *b) {
     free(b->data);
     b->data = NULL;

@@ -16,9 +16,9 @@ all: $(EMU_LIB) $(MIXRUN)
 $(BUILD)/compiler/build.o: mk/mixrun.mk
 
 # emu_backend.o embeds the emulator's headers (.incbin), compiles kernels with this build's
-# sanitizer flags (so the sanitizer pass checks the kernels too) and knows the default CUDA root.
+# sanitizer flags (so the sanitizer pass checks the kernels too); the CUDA root comes from jit.c.
 $(BUILD)/runtime/emu_backend.o: runtime/emu/mixc_emu.h runtime/emu/emu_api.h
-$(BUILD)/runtime/emu_backend.o: CPPFLAGS += -DMIXC_CUDA_HOME='"$(CUDA_HOME)"' -DMIXC_EMU_BUILD_FLAGS='"$(SANFLAGS)"'
+$(BUILD)/runtime/emu_backend.o: CPPFLAGS += -DMIXC_EMU_BUILD_FLAGS='"$(SANFLAGS)"'
 
 $(BUILD)/tests/mixrun/test_model: $(BUILD)/tests/mixrun/test_model.o $(CORE_OBJS)
 	@echo "  LD      $@"

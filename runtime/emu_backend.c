@@ -49,9 +49,6 @@ const char *mixc_emu_prebuilt_so = NULL;
 EMBED(mixc_emub_mixc_emu_h, "runtime/emu/mixc_emu.h")
 EMBED(mixc_emub_emu_api_h, "runtime/emu/emu_api.h")
 
-#ifndef MIXC_CUDA_HOME
-#define MIXC_CUDA_HOME "/usr/local/cuda"
-#endif
 /* Extra flags of this build (the sanitizers in the sanitizer build), from mk/mixrun.mk. */
 #ifndef MIXC_EMU_BUILD_FLAGS
 #define MIXC_EMU_BUILD_FLAGS ""
@@ -83,20 +80,6 @@ static bool make_source(const Layout *l, Codegen *cg, Buf *src, char key[65], ch
 
 /* ------------------------------------------------------------------ compiling */
 
-static void shell_quote(Buf *b, const char *s) {
-    buf_puts(b, "'");
-    for (; *s; s++) {
-        if (*s == '\'') buf_puts(b, "'\\''");
-        else buf_printf(b, "%c", *s);
-    }
-    buf_puts(b, "'");
-}
-
-static const char *cuda_home(void) {
-    const char *h = getenv("CUDA_HOME");
-    return h && *h ? h : MIXC_CUDA_HOME;
-}
-
 static const char *cxx_command(void) {
     const char *c = getenv("MIXC_CXX");
     return c && *c ? c : "c++";
@@ -109,19 +92,19 @@ static void compile_command(Buf *cmd, const char *dir, const char *out) {
                MIXC_EMU_BUILD_FLAGS, extra ? extra : "");
     Buf p = {0};
     buf_printf(&p, "%s/mixc_emu.h", dir);
-    shell_quote(cmd, p.data);
+    buf_shell_quote(cmd, p.data);
     buf_puts(cmd, " -I");
-    shell_quote(cmd, dir);
+    buf_shell_quote(cmd, dir);
     p.len = 0;
-    buf_printf(&p, "%s/include", cuda_home());
+    buf_printf(&p, "%s/include", jit_cuda_home());
     buf_puts(cmd, " -I");
-    shell_quote(cmd, p.data);
+    buf_shell_quote(cmd, p.data);
     p.len = 0;
     buf_printf(&p, "%s/kernels.cu", dir);
     buf_puts(cmd, " -x c++ ");
-    shell_quote(cmd, p.data);
+    buf_shell_quote(cmd, p.data);
     buf_puts(cmd, " -o ");
-    shell_quote(cmd, out);
+    buf_shell_quote(cmd, out);
     buf_free(&p);
 }
 
@@ -183,7 +166,7 @@ static bool compile_source(const Buf *src, const char *out, char *err, size_t er
         buf_printf(&full, "%s >", cmd.data);
         Buf logp = {0};
         buf_printf(&logp, "%s/log", dir.data);
-        shell_quote(&full, logp.data);
+        buf_shell_quote(&full, logp.data);
         buf_puts(&full, " 2>&1 </dev/null");
         fflush(NULL);
         int st = system(full.data);

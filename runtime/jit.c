@@ -215,14 +215,14 @@ const CudaDriver *cuda_driver_load(char *err, size_t errlen) {
     return &driver;
 }
 
-static const char *cuda_home(void) {
+const char *jit_cuda_home(void) {
     const char *h = getenv("CUDA_HOME");
     return h && *h ? h : MIXC_CUDA_HOME;
 }
 
 static bool load_cublas_locked(char *err, size_t errlen) {
     char alt[1024];
-    snprintf(alt, sizeof alt, "%s/lib64/libcublas.so.13", cuda_home());
+    snprintf(alt, sizeof alt, "%s/lib64/libcublas.so.13", jit_cuda_home());
     const char *names[] = {"libcublas.so.13", "libcublas.so", alt};
     void *h = NULL;
     const char *why = NULL;
@@ -624,7 +624,7 @@ static void build_options(const JitOptions *opt, const char *arch, int major, in
     const char *digits = !strncmp(arch, "sm_", 3) || !strncmp(arch, "compute_", 8) ? strchr(arch, '_') + 1 : arch;
     option_add(o, "-arch=%s_%s", cubin ? "sm" : "compute", digits);
     option_add(o, "-std=c++17");
-    option_add(o, "-I%s/include", cuda_home());
+    option_add(o, "-I%s/include", jit_cuda_home());
     for (int i = 0; i < opt->ninclude_dirs; i++) option_add(o, "-I%s", opt->include_dirs[i]);
     if (cubin) option_add(o, "--ptxas-options=-v");
     if (nvrtc_has_own_cache(major, minor)) option_add(o, "--no-cache");

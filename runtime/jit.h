@@ -72,6 +72,8 @@ int jit_arch_max_smem(const char *arch);
 
 /* The cache directory as resolved from the environment (NULL when none can be found). Caller frees. */
 char *jit_cache_dir(void);
+/* The CUDA toolkit's root: $CUDA_HOME, else the one this build was configured with. */
+const char *jit_cuda_home(void);
 /* True when MIXC_JIT_NO_CACHE is set (and not "0"): no cache is read or written. */
 bool jit_cache_disabled_by_env(void);
 /* mkdir -p, and the result must be a directory; false with errno set. */
