@@ -12,6 +12,8 @@
  */
 #include "cuda_backend.h"
 #include "cuda_check.h"
+#define MIXC_DPTR(T) CUdeviceptr
+#include "kernel_params.h"   /* the kernels' parameter structs, as the backend launches them */
 
 #include <math.h>
 #include <stdlib.h>
@@ -112,21 +114,6 @@ static void fill(uint16_t *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = st_f32_to_bf16(uniform());
 }
 
-/* Mirrors of the kernels' parameter structs (as in runtime/cuda_backend.c, checked there). */
-typedef struct {
-    CUdeviceptr q, out, k_cache, v_cache, q_start, q_len, pos0;
-    float scale;
-    int batch;
-} PrefillP;
-typedef struct {
-    CUdeviceptr q, k_cache, v_cache, pos, o_part, ml_part;
-    float scale;
-    int batch;
-} DecodeP;
-typedef struct {
-    CUdeviceptr o_part, ml_part, out;
-    int heads, nsplit, batch;
-} ReduceP;
 
 static int run_prefill(Probe *p, const Args *a, const char *dir) {
     const int64_t L = a->len, qw = a->heads * a->head_dim, kvw = a->kv_heads * a->head_dim, cap = p->cg.capacity[0];
@@ -154,7 +141,7 @@ static int run_prefill(Probe *p, const Args *a, const char *dir) {
         int ints[3] = {0, (int)n, (int)p0};
         CU_CHECK(p->cu->cuMemcpyHtoD(dint, ints, sizeof ints));
         CudaLaunch c = cuda_backend_launch(&p->l, &p->cg, k_pre, n, 1);
-        PrefillP pp = {dq + (CUdeviceptr)(p0 * qw * 2), dout + (CUdeviceptr)(p0 * qw * 2), dk, dv, dint,
+        PrefillParams pp = {dq + (CUdeviceptr)(p0 * qw * 2), dout + (CUdeviceptr)(p0 * qw * 2), dk, dv, dint,
                        dint + 4, dint + 8, (float)(1.0 / sqrt((double)a->head_dim)), 1};
         CU_CHECK(launch(p, f, &c, &pp));
         CU_CHECK(p->cu->cuCtxSynchronize());   /* dint is rewritten for the next chunk */
@@ -209,8 +196,8 @@ static int run_decode(Probe *p, const Args *a) {
     CU_CHECK(p->cu->cuEventCreate(&e0, 0));
     CU_CHECK(p->cu->cuEventCreate(&e1, 0));
     float scale = (float)(1.0 / sqrt((double)a->head_dim));
-    DecodeP dp = {dq, dk, dv, dpos, dop, dml, scale, (int)B};
-    ReduceP rp = {dop, dml, dout, (int)a->heads, splits, (int)B};
+    DecodeParams dp = {dq, dk, dv, dpos, dop, dml, scale, (int)B};
+    DecodeReduceParams rp = {dop, dml, dout, (int)a->heads, splits, (int)B};
     for (int it = -3; it < a->iters; it++) {   /* 3 warm-up runs */
         CU_CHECK(p->cu->cuEventRecord(e0, NULL));
         CU_CHECK(launch(p, fd, &cd, &dp));
