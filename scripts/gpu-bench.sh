@@ -22,18 +22,9 @@ N=${GPU_BENCH_N:-4}
 SCALE=${GPU_BENCH_SCALE:-1}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-for p in "$RUN" "$ATTN"; do
-  [ -x "$p" ] || { echo "gpu-bench: $p is missing; run 'make BUILD=$BUILD gpu-bench'" >&2; exit 2; }
-done
-"$RUN" --layout tests/mixrun/tiny.mix --set head_dim=64 --random-weights 1 --tokens 1,2 --max-new 1 --backend cuda \
-  >"$T/out" 2>"$T/err"
-rc=$?
-if [ $rc -eq 2 ]; then
-  echo "gpu-bench: no GPU: skipped ($(grep -m 1 '^mixrun: ' "$T/err" | sed 's/^mixrun: //'))" >&2
-  exit 2
-elif [ $rc -ne 0 ]; then
-  echo "gpu-bench: the cuda backend fails on the smallest layout:" >&2; cat "$T/err" >&2; exit 1
-fi
+# shellcheck source=scripts/gpu-preflight.sh
+. scripts/gpu-preflight.sh
+gpu_preflight gpu-bench "$RUN" "$ATTN"
 
 PARTS=" ${GPU_BENCH_PARTS:-1 2 3} "
 [ "${GPU_BENCH_QUICK:-0}" = 1 ] && PARTS=${PARTS/ 3 / }

@@ -25,20 +25,9 @@ CMP=$BUILD/tests/mixrun/logitcmp
 ATTN=$BUILD/tests/cuda/gpu_attn
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-for p in "$RUN" "$CMP" "$ATTN"; do
-  [ -x "$p" ] || { echo "gpu-check: $p is missing; run 'make BUILD=$BUILD gpu-check'" >&2; exit 2; }
-done
-
-# Is there a GPU the backend can use?
-"$RUN" --layout tests/mixrun/tiny.mix --set head_dim=64 --random-weights 1 --tokens 1,2 --max-new 1 --backend cuda \
-  >"$T/out" 2>"$T/err"
-rc=$?
-if [ $rc -eq 2 ]; then
-  echo "gpu-check: no GPU: skipped ($(grep -m 1 '^mixrun: ' "$T/err" | sed 's/^mixrun: //'))" >&2
-  exit 2
-elif [ $rc -ne 0 ]; then
-  echo "gpu-check: the cuda backend fails on the smallest layout:" >&2; cat "$T/err" >&2; exit 1
-fi
+# shellcheck source=scripts/gpu-preflight.sh
+. scripts/gpu-preflight.sh
+gpu_preflight gpu-check "$RUN" "$CMP" "$ATTN"
 
 BF16_TOL=${GPU_CHECK_TOL:-"0.125 0.015625"}
 FP16_TOL=${GPU_CHECK_TOL_FP16:-"0.015625 0.001953125"}
