@@ -112,6 +112,10 @@ void backend_close(Backend *b);
  * (seq_len, cache_tokens), then zeroes it. */
 int backend_open_error(char *err, size_t errlen, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void backend_release(Backend *b);
+/* The arguments of ops->prefill (chunk: the most tokens one call may take) and ops->decode, checked
+ * against the backend's sequences, context and vocabulary; false with a message in b->err. */
+bool backend_check_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, int64_t chunk);
+bool backend_check_decode(Backend *b, const int32_t *tokens);
 
 /* Hooks for the backends still to come, weak references here: a file that defines one (the emulator
  * runtime, the cuda backend) plugs it in without touching backend_open.

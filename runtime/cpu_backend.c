@@ -213,10 +213,10 @@ static bool check_tokens(Backend *b, const int32_t *tokens, int64_t n) {
     return true;
 }
 
-static bool cpu_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits) {
-    if (seq < 0 || seq >= b->cfg.nseq || n < 1 || n > b->layout->model.chunk) {
+bool backend_check_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, int64_t chunk) {
+    if (seq < 0 || seq >= b->cfg.nseq || n < 1 || n > chunk) {
         snprintf(b->err, sizeof b->err, "prefill of %lld tokens for sequence %d: out of range (chunk %lld)",
-                 (long long)n, seq, (long long)b->layout->model.chunk);
+                 (long long)n, seq, (long long)chunk);
         return false;
     }
     if (b->seq_len[seq] + n > b->cfg.context) {
@@ -224,7 +224,22 @@ static bool cpu_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, f
                  (long long)b->cfg.context);
         return false;
     }
-    if (!check_tokens(b, tokens, n)) return false;
+    return check_tokens(b, tokens, n);
+}
+
+bool backend_check_decode(Backend *b, const int32_t *tokens) {
+    for (int q = 0; q < b->cfg.nseq; q++) {
+        if (b->seq_len[q] + 1 > b->cfg.context) {
+            snprintf(b->err, sizeof b->err, "sequence %d would pass the context of %lld tokens", q,
+                     (long long)b->cfg.context);
+            return false;
+        }
+    }
+    return check_tokens(b, tokens, b->cfg.nseq);
+}
+
+static bool cpu_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits) {
+    if (!backend_check_prefill(b, seq, tokens, n, b->layout->model.chunk)) return false;
     Segment sg = {seq, b->seq_len[seq], n, 0};
     if (!forward(b, tokens, n, &sg, 1, logits, all_logits ? 0 : n - 1)) return false;
     b->seq_len[seq] += n;
@@ -233,14 +248,7 @@ static bool cpu_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, f
 
 static bool cpu_decode(Backend *b, const int32_t *tokens, float *logits) {
     int nseq = b->cfg.nseq;
-    for (int q = 0; q < nseq; q++) {
-        if (b->seq_len[q] + 1 > b->cfg.context) {
-            snprintf(b->err, sizeof b->err, "sequence %d would pass the context of %lld tokens", q,
-                     (long long)b->cfg.context);
-            return false;
-        }
-    }
-    if (!check_tokens(b, tokens, nseq)) return false;
+    if (!backend_check_decode(b, tokens)) return false;
     Segment *seg = xcalloc((size_t)nseq, sizeof *seg);
     for (int q = 0; q < nseq; q++) seg[q] = (Segment){q, b->seq_len[q], 1, q};
     bool ok = forward(b, tokens, nseq, seg, nseq, logits, 0);

@@ -339,30 +339,9 @@ static bool forward(Backend *b, const int32_t *tokens, const Step *st, float *lo
     return true;
 }
 
-static bool check_tokens(Backend *b, const int32_t *tokens, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        if (tokens[i] < 0 || tokens[i] >= b->layout->model.vocab) {
-            snprintf(b->err, sizeof b->err, "token %d is outside the vocabulary [0, %lld)", tokens[i],
-                     (long long)b->layout->model.vocab);
-            return false;
-        }
-    }
-    return true;
-}
-
 static bool cuda_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits) {
     CudaState *s = b->impl;
-    if (seq < 0 || seq >= b->cfg.nseq || n < 1 || n > s->cg.chunk) {
-        snprintf(b->err, sizeof b->err, "prefill of %lld tokens for sequence %d: out of range (chunk %lld)",
-                 (long long)n, seq, (long long)s->cg.chunk);
-        return false;
-    }
-    if (b->seq_len[seq] + n > b->cfg.context) {
-        snprintf(b->err, sizeof b->err, "sequence %d would pass the context of %lld tokens", seq,
-                 (long long)b->cfg.context);
-        return false;
-    }
-    if (!check_tokens(b, tokens, n)) return false;
+    if (!backend_check_prefill(b, seq, tokens, n, s->cg.chunk)) return false;
     Step st = {false, seq, n, b->seq_len[seq]};
     if (!forward(b, tokens, &st, logits, all_logits ? 0 : n - 1)) return false;
     b->seq_len[seq] += n;
@@ -371,14 +350,7 @@ static bool cuda_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, 
 
 static bool cuda_decode(Backend *b, const int32_t *tokens, float *logits) {
     int nseq = b->cfg.nseq;
-    for (int q = 0; q < nseq; q++) {
-        if (b->seq_len[q] + 1 > b->cfg.context) {
-            snprintf(b->err, sizeof b->err, "sequence %d would pass the context of %lld tokens", q,
-                     (long long)b->cfg.context);
-            return false;
-        }
-    }
-    if (!check_tokens(b, tokens, nseq)) return false;
+    if (!backend_check_decode(b, tokens)) return false;
     Step st = {true, 0, nseq, 0};
     if (!forward(b, tokens, &st, logits, 0)) return false;
     for (int q = 0; q < nseq; q++) b->seq_len[q]++;
