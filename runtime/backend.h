@@ -116,6 +116,8 @@ void backend_release(Backend *b);
  * against the backend's sequences, context and vocabulary; false with a message in b->err. */
 bool backend_check_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, int64_t chunk);
 bool backend_check_decode(Backend *b, const int32_t *tokens);
+/* The configuration against the model (sequences, context): 0, or the exit status with err set. */
+int backend_check_config(const Model *m, const BackendConfig *cfg, char *err, size_t errlen);
 
 /* Hooks for the backends still to come, weak references here: a file that defines one (the emulator
  * runtime, the cuda backend) plugs it in without touching backend_open.

@@ -213,6 +213,16 @@ static bool check_tokens(Backend *b, const int32_t *tokens, int64_t n) {
     return true;
 }
 
+int backend_check_config(const Model *m, const BackendConfig *cfg, char *err, size_t errlen) {
+    const ModelHeader *h = &m->layout->model;
+    if (cfg->nseq < 1 || cfg->nseq > 1 << 20)
+        return backend_open_error(err, errlen, 1, "%d sequences: out of range", cfg->nseq);
+    if (cfg->context < 1 || cfg->context > h->context)
+        return backend_open_error(err, errlen, 1, "%lld tokens per sequence do not fit the model's context (%lld)",
+                                  (long long)cfg->context, (long long)h->context);
+    return 0;
+}
+
 bool backend_check_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, int64_t chunk) {
     if (seq < 0 || seq >= b->cfg.nseq || n < 1 || n > chunk) {
         snprintf(b->err, sizeof b->err, "prefill of %lld tokens for sequence %d: out of range (chunk %lld)",
@@ -326,12 +336,11 @@ static void alloc_state(Backend *b, CpuState *s) {
 static int validate(const Model *m, const BackendConfig *cfg, char *err, size_t errlen) {
     const Layout *l = m->layout;
     const ModelHeader *h = &l->model;
-    if (cfg->nseq < 1 || cfg->nseq > 1 << 20) return backend_open_error(err, errlen, 1, "%d sequences: out of range", cfg->nseq);
-    if (cfg->context < 1 || cfg->context > h->context)
-        return backend_open_error(err, errlen, 1, "%lld tokens per sequence do not fit the model's context (%lld)",
-                          (long long)cfg->context, (long long)h->context);
+    int rc = backend_check_config(m, cfg, err, errlen);
+    if (rc) return rc;
     if (h->head_dim % 2)
-        return backend_open_error(err, errlen, 1, "head_dim %lld is odd; RoPE needs an even head_dim", (long long)h->head_dim);
+        return backend_open_error(err, errlen, 1, "head_dim %lld is odd; RoPE needs an even head_dim",
+                                  (long long)h->head_dim);
     if (!model_check_size(l, err, errlen)) return 1;
     int64_t total = 0, per, kvw = h->kv_heads * h->head_dim;
     for (int k = 0; k < l->ncaches; k++) total += plan_cache_tokens(l, k, cfg->context, h->chunk);
@@ -389,11 +398,13 @@ int backend_open(BackendKind kind, const Model *m, const BackendConfig *cfg, Bac
         if (!backend_cuda_available(why, sizeof why))
             return backend_open_error(err, errlen, 2, "no CUDA device available (%s)", why);
         if (!cuda_backend_open)
-            return backend_open_error(err, errlen, 2, "the cuda backend is not part of this build yet; use --backend cpu");
+            return backend_open_error(err, errlen, 2,
+                                      "the cuda backend is not part of this build yet; use --backend cpu");
         return cuda_backend_open(m, cfg, b, err, errlen);
     case BACKEND_EMU: {
         if (!emu_backend_kernels)
-            return backend_open_error(err, errlen, 2, "the emu backend is not part of this build yet; use --backend cpu");
+            return backend_open_error(err, errlen, 2,
+                                      "the emu backend is not part of this build yet; use --backend cpu");
         const CpuKernels *k = emu_backend_kernels(m, err, errlen);
         if (!k) return 1;
         int rc = cpu_backend_open_with(k, m, cfg, b, err, errlen);

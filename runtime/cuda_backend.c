@@ -408,7 +408,7 @@ static int open_device(CudaState *s, char arch[16], char *err, size_t errlen) {
                  last_cuda_error(err, errlen, 2));
     if (major < 8)
         return backend_open_error(err, errlen, 2, "the GPU has compute capability %d.%d; the kernels need 8.0 or newer",
-                          major, minor);
+                                  major, minor);
     snprintf(arch, 16, "sm_%d%d", major, minor);
     CU_CHECK_RET(cu->cuDevicePrimaryCtxRetain(&s->ctx, s->dev), last_cuda_error(err, errlen, 2));
     s->ctx_retained = true;
@@ -429,7 +429,8 @@ static int load_module(CudaState *s, const Layout *l, const char *arch, char *er
         if (cr != CUDA_SUCCESS) {
             const char *desc;
             const char *name = cuda_cu_result_name(cr, &desc);
-            rc = backend_open_error(err, errlen, 1, "cannot load the kernels compiled for %s: %s (%s)", arch, name, desc);
+            rc = backend_open_error(err, errlen, 1, "cannot load the kernels compiled for %s: %s (%s)", arch, name,
+                                    desc);
         }
     }
     jit_result_free(&r);
@@ -442,7 +443,8 @@ static int resolve_functions(CudaState *s, char *err, size_t errlen) {
     for (int k = 0; k < s->cg.nkernels; k++) {
         const KernelVariant *v = &s->cg.kernel[k];
         if (s->cu->cuModuleGetFunction(&s->fn[k], s->mod, v->name) != CUDA_SUCCESS)
-            return backend_open_error(err, errlen, 1, "the kernels lack %s (a cubin built for another layout?)", v->name);
+            return backend_open_error(err, errlen, 1, "the kernels lack %s (a cubin built for another layout?)",
+                                      v->name);
         if (v->dynamic_smem > CODEGEN_STATIC_SMEM_LIMIT)
             CU_CHECK_RET(s->cu->cuFuncSetAttribute(s->fn[k], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                                    (int)v->dynamic_smem),
@@ -520,7 +522,8 @@ static int alloc_caches(Backend *b, CudaState *s, char *err, size_t errlen) {
     CUresult r = s->cu->cuMemAlloc(&s->caches, (size_t)(total ? total : 256));
     if (r != CUDA_SUCCESS) {
         free(off);
-        return backend_open_error(err, errlen, 1, "cannot allocate %s of KV caches on the GPU", fmt_bytes((double)total));
+        return backend_open_error(err, errlen, 1, "cannot allocate %s of KV caches on the GPU",
+                                  fmt_bytes((double)total));
     }
     for (int c = 0; c < l->ncaches; c++) {
         int64_t half = align256((int64_t)b->cfg.nseq * b->cache_tokens[c] * kvw * (int64_t)s->esize);
@@ -551,7 +554,8 @@ static int alloc_arena(Backend *b, CudaState *s, char *err, size_t errlen) {
     int64_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += align256(sizes[i]);
     if (s->cu->cuMemAlloc(&s->arena, (size_t)total) != CUDA_SUCCESS)
-        return backend_open_error(err, errlen, 1, "cannot allocate %s of activations on the GPU", fmt_bytes((double)total));
+        return backend_open_error(err, errlen, 1, "cannot allocate %s of activations on the GPU",
+                                  fmt_bytes((double)total));
     int64_t at = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         *slots[i] = s->arena + (CUdeviceptr)at;
@@ -575,8 +579,10 @@ static int plan_kernels(Backend *b, CudaState *s, const char *arch, char *err, s
     for (int c = 0; c < l->ncaches; c++) {
         int64_t want = plan_cache_tokens(l, c, s->cg.context, s->cg.chunk);
         if (s->cg.capacity[c] != want)
-            return backend_open_error(err, errlen, 1, "internal error: cache %d: kernels planned for %lld tokens, the planner "
-                              "says %lld", c, (long long)s->cg.capacity[c], (long long)want);
+            return backend_open_error(err, errlen, 1,
+                                      "internal error: cache %d: kernels planned for %lld tokens, the planner "
+                                      "says %lld",
+                                      c, (long long)s->cg.capacity[c], (long long)want);
         b->cache_tokens[c] = s->cg.capacity[c];
     }
     return 0;
@@ -591,14 +597,14 @@ int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char
     memset(b, 0, sizeof *b);
     const Layout *l = m->layout;
     const ModelHeader *h = &l->model;
-    if (cfg->nseq < 1 || cfg->nseq > 1 << 20) return backend_open_error(err, errlen, 1, "%d sequences: out of range", cfg->nseq);
-    if (cfg->context < 1 || cfg->context > h->context)
-        return backend_open_error(err, errlen, 1, "%lld tokens per sequence do not fit the model's context (%lld)",
-                          (long long)cfg->context, (long long)h->context);
+    int checked = backend_check_config(m, cfg, err, errlen);
+    if (checked) return checked;
     if (cfg->full_caches)
-        return backend_open_error(err, errlen, 2, "--full-caches is not supported by the cuda backend (its caches are the "
-                                          "kernels' planned rings)");
-    if (h->dtype != DT_BF16 && h->dtype != DT_FP16) return backend_open_error(err, errlen, 1, "dtype must be bf16 or fp16");
+        return backend_open_error(err, errlen, 2,
+                                  "--full-caches is not supported by the cuda backend (its caches are the "
+                                  "kernels' planned rings)");
+    if (h->dtype != DT_BF16 && h->dtype != DT_FP16)
+        return backend_open_error(err, errlen, 1, "dtype must be bf16 or fp16");
     if (!model_check_size(l, err, errlen)) return 1;
     CudaState *s = xcalloc(1, sizeof *s);
     b->ops = &cuda_ops;
