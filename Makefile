@@ -16,7 +16,9 @@ endif
 WARN     := -Wall -Wextra -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 CXXFLAGS ?= -O2 -g
-CPPFLAGS += -Icompiler -I$(BUILD)/gen -Iruntime -I$(CUDA_HOME)/include -MMD -MP
+# Every part folder is on the include path: a header is included by its bare name.
+SRC_DIRS := compiler $(patsubst %/,%,$(sort $(wildcard compiler/*/ runtime/*/))) runtime
+CPPFLAGS += $(addprefix -I,$(SRC_DIRS)) -I$(BUILD)/gen -I$(CUDA_HOME)/include -MMD -MP
 LDLIBS   += -ljansson -lm -ldl -lpthread
 ifeq ($(SANITIZE),1)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -29,13 +31,13 @@ ALL_CXXFLAGS = -std=c++17 $(WARN) $(CXXFLAGS)
 
 # Generated scanner and parser.
 GEN_SRCS := $(BUILD)/gen/lexer.c $(BUILD)/gen/parser.c
-COMPILER_SRCS := $(wildcard compiler/*.c)
-RUNTIME_LIB_SRCS := $(filter-out runtime/mixrun.c,$(wildcard runtime/*.c))
+COMPILER_SRCS := $(wildcard compiler/*/*.c)
+RUNTIME_LIB_SRCS := $(filter-out runtime/cli/mixrun.c,$(wildcard runtime/*/*.c))
 
 COMPILER_OBJS := $(COMPILER_SRCS:%.c=$(BUILD)/%.o) $(GEN_SRCS:.c=.o)
 RUNTIME_LIB_OBJS := $(RUNTIME_LIB_SRCS:%.c=$(BUILD)/%.o)
 # Objects shared by every program (everything but the compiler's main).
-CORE_OBJS := $(filter-out $(BUILD)/compiler/main.o,$(COMPILER_OBJS)) $(RUNTIME_LIB_OBJS)
+CORE_OBJS := $(filter-out $(BUILD)/compiler/cli/main.o,$(COMPILER_OBJS)) $(RUNTIME_LIB_OBJS)
 
 CUDA_LDFLAGS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64
 CUDA_LDLIBS  := -lnvrtc

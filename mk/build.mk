@@ -1,8 +1,8 @@
-# `mixc build` (compiler/build.c): the runtime as one archive, libmixcrt.a, next to mixc. A built
+# `mixc build` (compiler/cli/build.c): the runtime as one archive, libmixcrt.a, next to mixc. A built
 # binary is embed.o + libmixcrt.a (+ the libraries below, recorded in mixc when it is compiled).
 RT_LIB := $(BUILD)/libmixcrt.a
 
-$(RT_LIB): $(CORE_OBJS) $(BUILD)/runtime/mixrun.o
+$(RT_LIB): $(CORE_OBJS) $(BUILD)/runtime/cli/mixrun.o
 	@echo "  AR      $@"
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
@@ -13,4 +13,4 @@ TEST_PROGS += $(RT_LIB)
 
 # The flags a specialized binary is linked with, absolute where they name this build.
 BUILD_LINK_FLAGS = $(LDFLAGS) $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(BUILD_EXTRA_LIBS) $(LDLIBS)
-$(BUILD)/compiler/build.o: CPPFLAGS += -DMIXC_LINK_FLAGS='"$(BUILD_LINK_FLAGS)"'
+$(BUILD)/compiler/cli/build.o: CPPFLAGS += -DMIXC_LINK_FLAGS='"$(BUILD_LINK_FLAGS)"'

@@ -1,6 +1,6 @@
-# The cuda backend of mixrun (runtime/cuda_backend.c, docs/gpu.md) and the GPU-only scripts.
+# The cuda backend of mixrun (runtime/cuda/cuda_backend.c, docs/gpu.md) and the GPU-only scripts.
 # cuda_backend.c is a runtime/*.c file, so it is already in CORE_OBJS and in mixrun; the driver and
-# cuBLAS are dlopen'ed (runtime/jit.c), so nothing more is linked and mixrun starts without a GPU.
+# cuBLAS are dlopen'ed (runtime/jit/jit.c), so nothing more is linked and mixrun starts without a GPU.
 
 # tests/cuda: the launch plan against the manifest, and the backend's source through NVRTC.
 $(BUILD)/tests/cuda/plan_check: $(BUILD)/tests/cuda/plan_check.o $(CORE_OBJS)

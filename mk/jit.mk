@@ -1,6 +1,6 @@
-# The NVRTC JIT and its disk cache (runtime/jit.c): unit tests and the JIT benchmark.
+# The NVRTC JIT and its disk cache (runtime/jit/jit.c): unit tests and the JIT benchmark.
 # The compile-time default CUDA root, overridden at run time by $CUDA_HOME.
-$(BUILD)/runtime/jit.o: CPPFLAGS += -DMIXC_CUDA_HOME='"$(CUDA_HOME)"'
+$(BUILD)/runtime/jit/jit.o: CPPFLAGS += -DMIXC_CUDA_HOME='"$(CUDA_HOME)"'
 
 $(BUILD)/tests/jit/test_jit: $(BUILD)/tests/jit/test_jit.o $(CORE_OBJS)
 	@echo "  LD      $@"

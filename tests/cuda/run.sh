@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cuda backend without a GPU (runtime/cuda_backend.c, docs/gpu.md):
+# The cuda backend without a GPU (runtime/cuda/cuda_backend.c, docs/gpu.md):
 #  - mixrun links without libcuda/libcublas and `--backend cuda` exits 2 with a clear message when
 #    there is no driver, no device, or a GPU older than sm_80 (a stand-in driver, tests/cuda/fake_cuda.c);
 #  - with the stand-in driver of an sm_90 device (host memory, kernels and GEMMs checked but not run)

@@ -33,12 +33,12 @@ static const struct {
                    SIZE(DecodeParams),  SIZE(DecodeReduceParams), SIZE(EmbedParams)};
 
 void kernel_params_asserts(Buf *out) {
-    buf_puts(out, "\n/* Appended by runtime/kernel_params.c: the C mirrors of the parameter structs. */\n");
+    buf_puts(out, "\n/* Appended by runtime/cuda/kernel_params.c: the C mirrors of the parameter structs. */\n");
     for (size_t i = 0; i < sizeof param_fields / sizeof param_fields[0]; i++)
-        buf_printf(out, "static_assert(offsetof(%s, %s) == %zu, \"runtime/kernel_params.h: %s.%s moved\");\n",
+        buf_printf(out, "static_assert(offsetof(%s, %s) == %zu, \"runtime/cuda/kernel_params.h: %s.%s moved\");\n",
                    param_fields[i].type, param_fields[i].field, param_fields[i].offset, param_fields[i].type,
                    param_fields[i].field);
     for (size_t i = 0; i < sizeof param_sizes / sizeof param_sizes[0]; i++)
-        buf_printf(out, "static_assert(sizeof(%s) == %zu, \"runtime/kernel_params.h: %s changed size\");\n",
+        buf_printf(out, "static_assert(sizeof(%s) == %zu, \"runtime/cuda/kernel_params.h: %s changed size\");\n",
                    param_sizes[i].type, param_sizes[i].size, param_sizes[i].type);
 }

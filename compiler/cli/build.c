@@ -2,7 +2,7 @@
  *
  *   mixc build FILE.mix -o BIN [--arch sm_90] [--set key=value ...] [--no-emu]
  *
- * The binary is mixrun (runtime/mixrun.c) linked with one more object that embeds the layout (its
+ * The binary is mixrun (runtime/cli/mixrun.c) linked with one more object that embeds the layout (its
  * .mix text and the --set overrides, so it is checked and planned exactly as mixrun would), the
  * kernels compiled to cubin for --arch (the cuda backend loads them instead of running NVRTC) and,
  * unless --no-emu, the same kernels compiled for the CPU emulator (the emu backend loads them
@@ -27,7 +27,7 @@
 #define MIXC_LINK_FLAGS ""
 #endif
 
-/* From the emu backend (runtime/emu_backend.c): the layout's kernels compiled for the emulator into
+/* From the emu backend (runtime/emu/emu_backend.c): the layout's kernels compiled for the emulator into
  * a shared object. Weak, so a mixc linked without that backend says so instead of failing to link. */
 bool emu_backend_compile_so(const Layout *l, const char *out_so, char *err, size_t errlen) __attribute__((weak));
 

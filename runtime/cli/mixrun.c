@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A binary written by `mixc build` (compiler/build.c) links one more object defining these: the
+/* A binary written by `mixc build` (compiler/cli/build.c) links one more object defining these: the
  * layout it is specialized to, its overrides (one per line), the kernels as cubin for the cuda
  * backend and as a shared object for the emu backend. In plain mixrun they are all NULL. */
 #define EMBEDDED(sym) extern const char sym[] __attribute__((weak)), sym##_end[] __attribute__((weak))
@@ -27,7 +27,7 @@ EMBEDDED(mixc_embedded_arch);
 EMBEDDED(mixc_embedded_cubin);
 EMBEDDED(mixc_embedded_emu_so);
 
-/* Where the backends take prebuilt kernels from (runtime/emu_backend.c, runtime/cuda_backend.c);
+/* Where the backends take prebuilt kernels from (runtime/emu/emu_backend.c, runtime/cuda/cuda_backend.c);
  * weak, since a runtime may be linked without either backend. */
 extern const char *mixc_emu_prebuilt_so __attribute__((weak));
 extern const void *mixc_cuda_prebuilt_cubin __attribute__((weak));

@@ -1,5 +1,5 @@
 /* kernel_params.h — C mirrors of the parameter structs of templates/ *.cuh, shared by the backends
- * that launch the generated kernels (runtime/cuda_backend.c, runtime/emu_backend.c).
+ * that launch the generated kernels (runtime/cuda/cuda_backend.c, runtime/emu/emu_backend.c).
  *
  * Before including, a backend defines MIXC_DPTR(T): the type of its device pointer to T. The
  * emulator's "device" is host memory, so it uses T *; the driver API uses CUdeviceptr. Both are 8

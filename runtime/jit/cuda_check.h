@@ -20,7 +20,7 @@
  *     return 1;
  *
  * The *_GOTO forms name the label; the *_RET forms return a value instead.
- * The loaders and the report function live in runtime/jit.c.
+ * The loaders and the report function live in runtime/jit/jit.c.
  */
 #ifndef MIXC_CUDA_CHECK_H
 #define MIXC_CUDA_CHECK_H

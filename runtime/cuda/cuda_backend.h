@@ -1,9 +1,9 @@
-/* cuda_backend.h — the cuda backend of mixrun (runtime/cuda_backend.c, docs/gpu.md).
+/* cuda_backend.h — the cuda backend of mixrun (runtime/cuda/cuda_backend.c, docs/gpu.md).
  *
  * The model of docs/model.md on one NVIDIA GPU: weights in the model dtype, cuBLAS GEMMs (bf16/fp16
- * in, fp32 compute), the layout's generated kernels (compiler/codegen.c) for the embedding gather,
+ * in, fp32 compute), the layout's generated kernels (compiler/kernels/codegen.c) for the embedding gather,
  * RMSNorm, RoPE + cache append, prefill and decode attention and SiLU-mul, JIT-compiled with NVRTC
- * for the device's architecture (runtime/jit.c and its disk cache) or taken from a prebuilt cubin.
+ * for the device's architecture (runtime/jit/jit.c and its disk cache) or taken from a prebuilt cubin.
  * The driver and cuBLAS are loaded with dlopen (cuda_check.h), so a binary holding this backend
  * starts on a machine without a GPU; backend_open says "no CUDA device available" there.
  *

@@ -1,5 +1,5 @@
 /* emu_backend.h — the emu backend of mixrun: the cpu backend with RMSNorm, RoPE/append, attention
- * and SiLU-mul replaced by the layout's generated kernels (compiler/codegen.c) compiled as host C++
+ * and SiLU-mul replaced by the layout's generated kernels (compiler/kernels/codegen.c) compiled as host C++
  * and run in the CUDA-on-CPU emulator (runtime/emu). docs/model.md, "emu backend".
  *
  * The kernels come from, in order of preference:
