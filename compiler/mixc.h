@@ -33,8 +33,11 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Reads a whole file; returns NULL and sets errno on failure. */
+/* Reads a whole file ("-" = stdin) of at most READ_FILE_LIMIT bytes (read_file_limited: `limit`);
+ * returns NULL and sets errno on failure (EFBIG past the limit, found while reading). */
+#define READ_FILE_LIMIT ((size_t)256 << 20)
 char *read_file(const char *path, size_t *len);
+char *read_file_limited(const char *path, size_t limit, size_t *len);
 /* Writes data to path atomically (temporary file + rename): nothing half-written on failure. */
 bool write_file_atomic(const char *path, const char *data, size_t len);
 
@@ -75,11 +78,22 @@ typedef struct {
 
 typedef enum { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE, DIAG_HINT } DiagLevel;
 
+/* At most this many errors are shown; the next one prints "too many errors; stopping", and the
+ * scanner then ends the input (the run fails as with any error). */
+#define DIAG_MAX_ERRORS 20
+/* A source line wider than this (display columns) is shown clipped around the location. */
+#define DIAG_MAX_COLUMNS 120
+
 typedef struct {
     const SourceFile *src;
     FILE *out;              /* stderr by default */
     bool color;
     int errors, warnings;
+    bool stopped;           /* DIAG_MAX_ERRORS passed: every later diagnostic is dropped */
+    /* The start of the line found last: lines are looked up forward from it, so diagnostics in
+     * source order cost one pass over the text in all (not one pass each). */
+    int cursor_line;
+    size_t cursor_offset;
 } Diag;
 
 void diag_init(Diag *d, const SourceFile *src, FILE *out);
@@ -88,6 +102,10 @@ void diag_init(Diag *d, const SourceFile *src, FILE *out);
 void diag_at(Diag *d, DiagLevel lvl, SrcLoc loc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void diag_hint(Diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Input that is not text: the offset of its first NUL byte, or of its first byte that is not
+ * UTF-8 when there are more than a few; what was found in *what. false for text (a few bad bytes
+ * are left to the scanner, which reports each where it stands). */
+bool source_is_binary(const char *text, size_t len, size_t *offset, const char **what);
 
 /* ---------------------------------------------------------------- ast (parse.y) */
 

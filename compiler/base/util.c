@@ -83,12 +83,23 @@ void arena_free(Arena *a) {
 
 /* ---- files */
 char *read_file(const char *path, size_t *len) {
+    return read_file_limited(path, READ_FILE_LIMIT, len);
+}
+
+/* The limit is applied while reading, so /dev/zero, a FIFO or a huge file costs at most `limit`
+ * bytes of memory and the time to read them. */
+char *read_file_limited(const char *path, size_t limit, size_t *len) {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f) return NULL;
     Buf b = {0};
     char chunk[65536];
     size_t n;
+    int err = 0;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (b.len + n > limit) {
+            err = EFBIG;
+            break;
+        }
         if (b.len + n + 1 > b.cap) {
             b.cap = (b.len + n + 1) * 2;
             b.data = xrealloc(b.data, b.cap);
@@ -96,7 +107,7 @@ char *read_file(const char *path, size_t *len) {
         memcpy(b.data + b.len, chunk, n);
         b.len += n;
     }
-    int err = ferror(f) ? (errno ? errno : EIO) : 0;
+    if (!err && ferror(f)) err = errno ? errno : EIO;
     if (f != stdin) fclose(f);
     if (err) {
         free(b.data);

@@ -15,14 +15,13 @@ int load_layout_ex(const char *path, Layout *out, FILE *diag_out, Arena *arena, 
     memset(out, 0, sizeof *out);
     size_t len;
     char *text = read_file(path, &len);
+    if (!text && errno == EFBIG) {
+        fprintf(diag_out, "mixc: '%s' is larger than the %zu MiB a layout may take\n", path, READ_FILE_LIMIT >> 20);
+        return 1;
+    }
     if (!text) {
         fprintf(diag_out, "mixc: cannot read '%s': %s\n", path, strerror(errno));
         return 2;
-    }
-    if (len > (size_t)1 << 30) {
-        fprintf(diag_out, "mixc: '%s' is too large (%zu bytes)\n", path, len);
-        free(text);
-        return 1;
     }
     SourceFile src = {strcmp(path, "-") == 0 ? "<stdin>" : path, text, len};
     Diag diag;
