@@ -153,18 +153,55 @@ static bool diag_admit(Diag *d, DiagLevel lvl) {
 
 /* Each diagnostic is composed in memory and written in one call: stderr is unbuffered, and a
  * character at a time costs a system call each. */
-static void diag_write(Diag *d, FILE *real, char *text, size_t len) {
-    d->out = real;
-    fwrite(text, 1, len, real);
-    fflush(real);
-    free(text);
+typedef struct {
+    FILE *real, *mem;
+    char *text;
+    size_t len;
+} Composer;
+
+static void compose_begin(Diag *d, Composer *c) {
+    *c = (Composer){.real = d->out};
+    c->mem = open_memstream(&c->text, &c->len);
+    if (c->mem) d->out = c->mem;
+}
+
+static void compose_end(Diag *d, Composer *c) {
+    if (!c->mem) return;
+    fclose(c->mem);
+    d->out = c->real;
+    fwrite(c->text, 1, c->len, c->real);
+    fflush(c->real);
+    free(c->text);
+}
+
+/* A word (a run of non-spaces) longer than this in a message is cut: messages quote names, and a
+ * name may be megabytes long. */
+#define DIAG_MAX_WORD 64
+
+/* Writes the formatted message with every over-long word cut to its first DIAG_MAX_WORD bytes
+ * (at a UTF-8 boundary) and "...". */
+static void put_message(FILE *out, const char *fmt, va_list ap) {
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0) return;
+    for (const char *p = msg; *p;) {
+        size_t word = strcspn(p, " \n");
+        if (word > DIAG_MAX_WORD) {
+            size_t keep = DIAG_MAX_WORD;
+            while (keep > 0 && ((unsigned char)p[keep] & 0xC0) == 0x80) keep--;
+            fwrite(p, 1, keep, out);
+            fputs("...", out);
+        } else {
+            fwrite(p, 1, word, out);
+        }
+        p += word;
+        if (*p) fputc(*p++, out);
+    }
+    free(msg);
 }
 
 static void diag_vat(Diag *d, DiagLevel lvl, SrcLoc loc, const char *fmt, va_list ap) {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *real = d->out, *mem = open_memstream(&text, &len);
-    if (mem) d->out = mem;
+    Composer c;
+    compose_begin(d, &c);
     const char *path = d->src && d->src->path ? d->src->path : "mixc";
     if (d->color) fputs("\033[1m", d->out);
     if (loc.line > 0)
@@ -174,13 +211,10 @@ static void diag_vat(Diag *d, DiagLevel lvl, SrcLoc loc, const char *fmt, va_lis
     if (d->color) fprintf(d->out, "\033[0m%s", level_color(lvl));
     fprintf(d->out, "%s: ", level_name(lvl));
     if (d->color) fputs("\033[0m", d->out);
-    vfprintf(d->out, fmt, ap);
+    put_message(d->out, fmt, ap);
     fputc('\n', d->out);
     if (loc.line > 0) show_source_line(d, loc);
-    if (mem) {
-        fclose(mem);
-        diag_write(d, real, text, len);
-    }
+    compose_end(d, &c);
 }
 
 void diag_at(Diag *d, DiagLevel lvl, SrcLoc loc, const char *fmt, ...) {
@@ -193,15 +227,18 @@ void diag_at(Diag *d, DiagLevel lvl, SrcLoc loc, const char *fmt, ...) {
 
 void diag_hint(Diag *d, const char *fmt, ...) {
     if (d->stopped) return;
+    Composer c;
+    compose_begin(d, &c);
     fputs("  ", d->out);
     if (d->color) fputs(level_color(DIAG_HINT), d->out);
     fputs("hint: ", d->out);
     if (d->color) fputs("\033[0m", d->out);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(d->out, fmt, ap);
+    put_message(d->out, fmt, ap);
     va_end(ap);
     fputc('\n', d->out);
+    compose_end(d, &c);
 }
 
 /* More bytes that are not UTF-8 than this and the input is taken for binary, not text. */
