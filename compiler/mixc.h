@@ -38,8 +38,15 @@ _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 #define READ_FILE_LIMIT ((size_t)256 << 20)
 char *read_file(const char *path, size_t *len);
 char *read_file_limited(const char *path, size_t limit, size_t *len);
-/* Writes data to path atomically (temporary file + rename): nothing half-written on failure. */
+/* output.c: the one writer of every output file. "-" is stdout; a device or FIFO (after following
+ * symlinks) is written in place; a regular file is replaced atomically (exclusive temporary beside
+ * it, fsync, rename, directory fsync): nothing half-written on failure. false with errno set. */
 bool write_file_atomic(const char *path, const char *data, size_t len);
+/* The same for a program: a new file gets mode 0777 less the umask. */
+bool write_executable_atomic(const char *path, const char *data, size_t len);
+/* Whether path can be written (its directory exists and is writable, or it is a writable device),
+ * checked before long work; false with a message "cannot write 'P': ..." in err. */
+bool output_path_usable(const char *path, char *err, size_t errlen);
 
 /* A growable string, for building output before it is written in one go. */
 typedef struct {

@@ -120,25 +120,6 @@ char *read_file_limited(const char *path, size_t limit, size_t *len) {
     return b.data;
 }
 
-bool write_file_atomic(const char *path, const char *data, size_t len) {
-    if (strcmp(path, "-") == 0) return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0;
-    size_t n = strlen(path) + 32;
-    char *tmp = xmalloc(n);
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    bool ok = f != NULL;
-    if (ok) ok = fwrite(data, 1, len, f) == len;
-    if (f) ok = (fclose(f) == 0) && ok;
-    int saved = errno;
-    if (ok) ok = rename(tmp, path) == 0;
-    if (!ok) {
-        saved = errno ? errno : saved;
-        unlink(tmp);
-        errno = saved;
-    }
-    free(tmp);
-    return ok;
-}
 
 /* ---- growable strings */
 void buf_printf(Buf *b, const char *fmt, ...) {

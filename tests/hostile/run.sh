@@ -78,4 +78,45 @@ before_at=${src%%@*}
 if [ "$before_at" != "$src" ] && [ "${#caret}" -eq $(( ${#before_at} + 1 )) ]; then echo "PASS hostile/clipped-caret"
 else fail "hostile/clipped-caret" "$src" "$caret"; fi
 
+# ---- outputs: the one writer (docs/output.md)
+out=$tmp/outputs
+mkdir -p "$out"
+ex=$root/examples/ma.mix
+echo old >"$out/real.txt"; chmod 600 "$out/real.txt"; ln -s real.txt "$out/link.txt"
+run out-symlink 0 10 "" -- "$MIXC" report "$ex" -o "$out/link.txt"
+if [ -L "$out/link.txt" ] && grep -q '^model "ma"' "$out/real.txt" && [ "$(stat -c %a "$out/real.txt")" = 600 ]; then
+  echo "PASS hostile/out-symlink-followed-mode-kept"
+else fail "hostile/out-symlink-followed-mode-kept" "$(ls -la "$out")"; fi
+ln -s new.txt "$out/dangling.txt"
+run out-dangling-symlink 0 10 "" -- "$MIXC" report "$ex" -o "$out/dangling.txt"
+if [ -L "$out/dangling.txt" ] && [ -f "$out/new.txt" ]; then echo "PASS hostile/out-dangling-symlink-creates-target"
+else fail "hostile/out-dangling-symlink-creates-target" "$(ls -la "$out")"; fi
+mkfifo "$out/fifo"
+cat "$out/fifo" >"$out/fifo.read" &
+reader=$!
+run out-fifo 0 10 "" -- "$MIXC" report "$ex" -o "$out/fifo"
+wait "$reader"
+if [ -p "$out/fifo" ] && grep -q '^model "ma"' "$out/fifo.read"; then echo "PASS hostile/out-fifo-written-in-place"
+else fail "hostile/out-fifo-written-in-place" "$(ls -la "$out")"; fi
+if mknod "$out/null" c 1 3 2>/dev/null; then
+  run out-device 0 10 "" -- "$MIXC" report "$ex" -o "$out/null"
+  if [ -c "$out/null" ]; then echo "PASS hostile/out-device-not-replaced"
+  else fail "hostile/out-device-not-replaced" "$(ls -la "$out/null")"; fi
+else
+  echo "SKIP hostile/out-device-not-replaced (mknod needs root)"
+fi
+if "$MIXC" report "$ex" -o /dev/stdout 2>"$tmp/stdout.err" | grep -q '^model "ma"'; then echo "PASS hostile/out-dev-stdout"
+else fail "hostile/out-dev-stdout" "$(cat "$tmp/stdout.err")"; fi
+leftover=$(cd "$out" && ls -A | grep -v -x -e real.txt -e link.txt -e dangling.txt -e new.txt -e fifo -e fifo.read -e null)
+if [ -z "$leftover" ]; then echo "PASS hostile/out-no-temporaries-left"
+else fail "hostile/out-no-temporaries-left" "$leftover"; fi
+run out-missing-dir 1 10 "cannot write '[^']*/missing/r.txt'" -- "$MIXC" report "$ex" -o "$out/missing/r.txt"
+if [ -x "$(dirname "$MIXC")/libmixcrt.a" ] || [ -f "$(dirname "$MIXC")/libmixcrt.a" ]; then
+  run build-missing-dir-first 1 10 "cannot write '/nonexistent-mixc/dir/bin': directory '/nonexistent-mixc/dir' does not exist" -- \
+    "$MIXC" build "$ex" -o /nonexistent-mixc/dir/bin
+  if grep -q -e compiling -e linking "$tmp/build-missing-dir-first/.err"; then
+    fail "hostile/build-checks-output-before-compiling" "$(cat "$tmp/build-missing-dir-first/.err")"
+  else echo "PASS hostile/build-checks-output-before-compiling"; fi
+fi
+
 [ "$failed" -eq 0 ]
