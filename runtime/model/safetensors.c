@@ -201,10 +201,15 @@ static bool parse_header(const char *path, const char *json, size_t len, uint64_
     json_decref(root);
     if (!ok) return false;
     qsort(f->tensor, (size_t)f->ntensors, sizeof(StTensor), cmp_offset);
-    for (int i = 1; i < f->ntensors; i++) {
-        StTensor *a = &f->tensor[i - 1], *b = &f->tensor[i];
-        if ((uintptr_t)a->data + a->nbytes > (uintptr_t)b->data && a->nbytes && b->nbytes)
-            return fail(err, errlen, path, "tensors '%s' and '%s' overlap", a->name, b->name);
+    /* In offset order, each non-empty tensor must start at or after the furthest end so far: this
+     * covers every pair (an empty tensor between two overlapping ones hides nothing). */
+    const StTensor *furthest = NULL;
+    for (int i = 0; i < f->ntensors; i++) {
+        const StTensor *b = &f->tensor[i];
+        if (!b->nbytes) continue;
+        if (furthest && (uintptr_t)furthest->data + furthest->nbytes > (uintptr_t)b->data)
+            return fail(err, errlen, path, "tensors '%s' and '%s' overlap", furthest->name, b->name);
+        if (!furthest || (uintptr_t)b->data + b->nbytes > (uintptr_t)furthest->data + furthest->nbytes) furthest = b;
     }
     return true;
 }
