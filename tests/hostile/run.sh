@@ -78,6 +78,18 @@ before_at=${src%%@*}
 if [ "$before_at" != "$src" ] && [ "${#caret}" -eq $(( ${#before_at} + 1 )) ]; then echo "PASS hostile/clipped-caret"
 else fail "hostile/clipped-caret" "$src" "$caret"; fi
 
+# ---- scale: the largest layout mixc takes, in every report format, under a generous bound (the
+# timing itself is bench-report's: make bench).
+python3 - "$junk/layers-100000.mix" <<'PY'
+import sys
+open(sys.argv[1], 'w').write('model "big" {\n layers = 100000\n hidden = 4096\n heads = 32\n kv_heads = 8\n'
+    ' ffn = 14336\n vocab = 32000\n context = 32K\n}\nattention local = window 1024\n'
+    'layers 0..99999 : pattern [global, local, local reads prev, local, local reads 1, local reads 1]\n')
+PY
+for fmt in text json svg; do
+  run "report-100000-layers-$fmt" 0 120 "" -- "$MIXC" report "$junk/layers-100000.mix" --context 32K,1M --format "$fmt" -o out
+done
+
 # ---- outputs: the one writer (docs/output.md)
 out=$tmp/outputs
 mkdir -p "$out"
