@@ -58,6 +58,11 @@ void buf_puts(Buf *b, const char *s);
 void buf_shell_quote(Buf *b, const char *s);   /* s as one single-quoted shell word */
 void buf_free(Buf *b);
 
+/* A real header value (rope_theta, norm_eps) mixc takes: positive, at most MIXC_MAX_REAL and not
+ * below the smallest normal double (the scanner refuses what strtod cannot read back exactly). */
+#define MIXC_MAX_REAL 1e300
+bool real_value_ok(double r);
+
 /* Checked arithmetic on the 2^62 value range: false on overflow. */
 bool mul_ok(int64_t a, int64_t b, int64_t *out);
 bool add_ok(int64_t a, int64_t b, int64_t *out);

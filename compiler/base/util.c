@@ -2,6 +2,7 @@
 #include "mixc.h"
 
 #include <errno.h>
+#include <float.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,4 +227,8 @@ bool utf8_valid(const char *s, size_t n) {
         i += (size_t)len;
     }
     return true;
+}
+
+bool real_value_ok(double r) {
+    return r >= DBL_MIN && r <= MIXC_MAX_REAL;
 }

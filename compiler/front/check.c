@@ -105,7 +105,7 @@ static void set_field(Diag *d, const FieldSpec *spec, const AstField *f, ModelHe
             diag_at(d, DIAG_ERROR, v->loc, "'%s' must be a number", f->key);
         else if (isnan(v->r))
             ; /* out of range: the scanner has reported it */
-        else if (!(v->r > 0) || v->r > 1e300)
+        else if (!(v->r > 0) || !real_value_ok(v->r))
             diag_at(d, DIAG_ERROR, v->loc, "'%s' must be positive and finite", f->key);
         else
             *(double *)slot = v->r;
