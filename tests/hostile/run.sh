@@ -90,6 +90,30 @@ for fmt in text json svg; do
   run "report-100000-layers-$fmt" 0 120 "" -- "$MIXC" report "$junk/layers-100000.mix" --context 32K,1M --format "$fmt" -o out
 done
 
+# ---- mixrun: bounded reads of every input, and no leak on a failed write (the ASan pass checks)
+MIXRUN=$(dirname "$MIXC")/mixrun
+if [ -x "$MIXRUN" ]; then
+  cat >"$junk/tiny.mix" <<'MIX'
+model "tiny" {
+    layers = 2
+    hidden = 64
+    heads = 2
+    kv_heads = 1
+    ffn = 64
+    vocab = 64
+    context = 64
+    chunk = 8
+}
+layer 0 : global
+layer 1 : window 8 reads 0
+MIX
+  run mixrun-layout-dev-zero 1 20 "dev/zero.*(File too large|larger than)" -- "$MIXRUN" --layout /dev/zero --random-weights 1 --tokens 1
+  run mixrun-tokens-dev-zero 1 20 "dev/zero" -- "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --tokens-file /dev/zero
+  run mixrun-prompts-dev-zero 1 20 "dev/zero" -- "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --prompts /dev/zero
+  run mixrun-save-weights-bad-path 1 20 "cannot write" -- "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 \
+    --save-weights /nonexistent-mixc/w.safetensors
+fi
+
 # ---- outputs: the one writer (docs/output.md)
 out=$tmp/outputs
 mkdir -p "$out"
