@@ -213,7 +213,9 @@ static int compile_cubin(const Layout *l, const char *arch, Workspace *w) {
     JitOptions jo = {.arch = arch, .output = JIT_CUBIN, .name = "kernels.cu"};
     JitResult r;
     int rc = jit_compile(src.data, src.len, &jo, &r, err, sizeof err);
-    if (rc != 0) {
+    if (rc == 2) {
+        fprintf(stderr, "mixc build: %s\n", err);
+    } else if (rc != 0) {
         fprintf(stderr, "mixc build: the kernels do not compile: %s\n", err);
     } else {
         fprintf(stderr, "mixc build: kernels for %s: %zu bytes of cubin (%s, %.2f s)\n", arch, r.image_len,
@@ -225,7 +227,7 @@ static int compile_cubin(const Layout *l, const char *arch, Workspace *w) {
     }
     jit_result_free(&r);
     buf_free(&src);
-    return rc ? 1 : 0;
+    return rc;
 }
 
 static int compile_emu(const Layout *l, Workspace *w) {
