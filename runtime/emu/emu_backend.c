@@ -512,8 +512,20 @@ static bool dir_writable(const char *path) {
     return ok;
 }
 
-/* The .so for src: from the cache, or compiled (into the cache when there is one). */
-static void *compile_and_load(const Buf *src, const char *key, char *err, size_t errlen) {
+/* Whether the CUDA headers the kernels compile against are there (a program built with the toolkit
+ * may run where it is gone); false with a message in err. */
+static bool toolkit_headers_found(char *err, size_t errlen) {
+    Buf p = {0};
+    buf_printf(&p, "%s/include/cuda_runtime.h", jit_cuda_home());
+    bool found = access(p.data, R_OK) == 0;
+    if (!found) snprintf(err, errlen, "the emu backend needs the CUDA toolkit: no %s (set CUDA_HOME)", p.data);
+    buf_free(&p);
+    return found;
+}
+
+/* The .so for src: from the cache, or compiled (into the cache when there is one). *status: 2 when
+ * it would have to be compiled and the toolkit is missing, else 1. */
+static void *compile_and_load(const Buf *src, const char *key, int *status, char *err, size_t errlen) {
     char *path = cache_path(src);
     if (path && access(path, R_OK) == 0) {
         void *so = load_so(path, key, err, errlen);
@@ -523,6 +535,12 @@ static void *compile_and_load(const Buf *src, const char *key, char *err, size_t
             return so;
         }
         fprintf(stderr, "mixrun: warning: %s; recompiling\n", err);   /* a damaged entry */
+    }
+    *status = 1;
+    if (!toolkit_headers_found(err, errlen)) {
+        *status = 2;
+        free(path);
+        return NULL;
     }
     if (path && !dir_writable(path)) {   /* a read-only cache: compile for this run only */
         free(path);
@@ -557,8 +575,9 @@ static bool resolve_entries(EmuState *emu, char *err, size_t errlen) {
 }
 
 /* The generated kernels of m->layout, loaded: from prebuilt_so when non-NULL, else from the cache or
- * compiled. NULL with a message in err. */
-static EmuState *emu_load(const Model *m, const char *prebuilt_so, char *err, size_t errlen) {
+ * compiled. NULL with a message in err and the exit status in *status. */
+static EmuState *emu_load(const Model *m, const char *prebuilt_so, int *status, char *err, size_t errlen) {
+    *status = 1;
     if (!mixc_emu_launch_c || !mixc_emu_dlopen_kernels || !mixc_emu_find_kernel || !mixc_emu_dlclose) {
         snprintf(err, errlen, "this program was linked without the emulator (libmixcemu.a); the emu backend "
                               "cannot run");
@@ -584,7 +603,7 @@ static EmuState *emu_load(const Model *m, const char *prebuilt_so, char *err, si
         emu->so = load_so(prebuilt_so, key, err, errlen);
         if (emu->so && verbose()) fprintf(stderr, "mixrun: emu: prebuilt kernels\n");
     } else {
-        emu->so = compile_and_load(&src, key, err, errlen);
+        emu->so = compile_and_load(&src, key, status, err, errlen);
     }
     buf_free(&src);
     if (!emu->so || !resolve_entries(emu, err, errlen)) {
@@ -596,8 +615,9 @@ static EmuState *emu_load(const Model *m, const char *prebuilt_so, char *err, si
 
 int emu_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
     memset(b, 0, sizeof *b);
-    EmuState *emu = emu_load(m, cfg->emu_kernels_so, err, errlen);
-    if (!emu) return 1;
+    int status;
+    EmuState *emu = emu_load(m, cfg->emu_kernels_so, &status, err, errlen);
+    if (!emu) return status;
     CpuKernels k = {emu, emu_rmsnorm, emu_rope_append, emu_attention, emu_silu_mul, emu_free};
     int rc = cpu_backend_open_with(&k, m, cfg, b, err, errlen);
     if (rc) emu_free(emu);

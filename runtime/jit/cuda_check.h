@@ -76,7 +76,7 @@ const CudaDriver *cuda_driver_load(char *err, size_t errlen);
 const CublasApi *cublas_load(char *err, size_t errlen);
 
 /* Loads NVRTC (libnvrtc.so.<major> of the toolkit mixc was built with: by name, then under
- * $CUDA_HOME/lib64) once. NULL on failure, with "the CUDA toolkit is needed: no NVRTC found ..." in err. */
+ * $CUDA_HOME/lib64) once. NULL on failure, with "no NVRTC found (libnvrtc.so.N): ..." in err. */
 const NvrtcApi *nvrtc_load(char *err, size_t errlen);
 
 /* Where failed checks are printed; NULL silences them (they are still recorded). */

@@ -152,7 +152,7 @@ static bool load_cublas_locked(char *err, size_t errlen) {
 }
 
 static bool load_nvrtc_locked(char *err, size_t errlen) {
-    return open_toolkit_library("libnvrtc", "the CUDA toolkit is needed: no NVRTC found", &nvrtc, sizeof nvrtc,
+    return open_toolkit_library("libnvrtc", "no NVRTC found", &nvrtc, sizeof nvrtc,
                                 &nvrtc.handle, nvrtc_slots,
                                 sizeof nvrtc_slots / sizeof *nvrtc_slots, err, errlen);
 }
@@ -560,7 +560,8 @@ int jit_print_resources(const char *source, size_t len, const char *arch, FILE *
     char err[1024];
     int rc = jit_compile(source, len, &opt, &r, err, sizeof err);
     if (rc != 0) {
-        fprintf(stderr, "mixc: %s%s\n", rc == 2 ? "emit --resources: " : "", err);
+        if (rc == 2) fprintf(stderr, "mixc emit: --resources needs the CUDA toolkit: %s\n", err);
+        else fprintf(stderr, "mixc: %s\n", err);
         jit_result_free(&r);
         return rc;
     }

@@ -57,8 +57,8 @@ typedef struct {
 
 /* Compiles source (len bytes; need not be NUL-terminated). Returns 0 on success; on failure
  * returns 1 with a one-line message in err (the first error of the log) and the whole log in
- * out->log, which has also been printed; 2 when NVRTC cannot be loaded ("the CUDA toolkit is
- * needed: ..." in err). Free out with jit_result_free in every case. */
+ * out->log, which has also been printed; 2 when NVRTC cannot be loaded (the toolkit is missing:
+ * "no NVRTC found ..." in err). Free out with jit_result_free in every case. */
 int jit_compile(const char *source, size_t len, const JitOptions *opt, JitResult *out, char *err,
                 size_t errlen);
 void jit_result_free(JitResult *r);

@@ -5,7 +5,8 @@
 #  - the build holds no CUDA part ($BUILD/nocuda/toolkit says no) and links no CUDA library (ldd);
 #  - mixc check, report, compare, import, export and emit (the source) work on an example;
 #  - mixc emit --resources and mixc build exit 2 with a one-line "needs the CUDA toolkit";
-#  - mixrun runs its cpu backend (also by default) and --backend emu / cuda exit 2 saying so.
+#  - mixrun runs its cpu backend (also by default) and --backend emu / cuda exit 2 saying so;
+#  - $BUILD's own mixc and mixrun, built with the toolkit, start there and say the same of what needs it.
 # Needs root, or user namespaces, for `unshare -m`: otherwise prints SKIP. MIXC_NOCUDA_SUITES=1 also
 # runs the other suites on that build there, as `make test` would without the toolkit (by hand: slow).
 set -u
@@ -103,6 +104,20 @@ ok "mixrun with the default backend" "$RUN" "${RW[@]}"
   fail "the default backend is the cpu backend here" "cpu: $cpu_tokens" "default: $(cat "$T/out")"
 expect_needs_toolkit "mixrun --backend emu" "$RUN" "${RW[@]}" --backend emu
 expect_needs_toolkit "mixrun --backend cuda" "$RUN" "${RW[@]}" --backend cuda
+
+# ---- the programs of the normal build (made with the toolkit) where it is gone: they start, since
+# they link no CUDA library, and say what they need only when it is needed.
+if [ "$(cat "$BUILD/toolkit" 2>/dev/null)" = yes ] && [ -x "$BUILD/mixc" ] && [ -x "$BUILD/mixrun" ]; then
+  ok "mixc built with the toolkit: check runs without it" "$BUILD/mixc" check "$EX"
+  MIXC_CACHE_DIR=$T/cache expect_needs_toolkit "mixc built with the toolkit: emit --resources" \
+    "$BUILD/mixc" emit "$EX" -o "$T/emit3" --resources
+  MIXC_CACHE_DIR=$T/cache expect_needs_toolkit "mixc built with the toolkit: build" "$BUILD/mixc" build "$EX" -o "$T/bin"
+  ok "mixrun built with the toolkit: --backend cpu" "$BUILD/mixrun" "${RW[@]}" --backend cpu
+  MIXC_CACHE_DIR=$T/cache expect_needs_toolkit "mixrun built with the toolkit: --backend emu" \
+    "$BUILD/mixrun" "${RW[@]}" --set head_dim=64 --backend emu
+else
+  echo "SKIP nocuda: $BUILD has no mixc and mixrun built with the toolkit to run without it"
+fi
 
 # ---- by hand: the other suites on this build, as `make test` runs them without the toolkit
 if [ "${MIXC_NOCUDA_SUITES:-0}" = 1 ]; then
