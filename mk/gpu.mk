@@ -1,6 +1,7 @@
 # The cuda backend of mixrun (runtime/cuda/cuda_backend.c, docs/gpu.md) and the GPU-only scripts.
-# cuda_backend.c is a runtime/*.c file, so it is already in CORE_OBJS and in mixrun; the driver and
-# cuBLAS are dlopen'ed (runtime/jit/jit.c), so nothing more is linked and mixrun starts without a GPU.
+# cuda_backend.c is one of the toolkit's sources (TOOLKIT_SRCS), in CORE_OBJS and in mixrun; the driver,
+# cuBLAS and NVRTC are dlopen'ed (runtime/jit/jit.c), so nothing more is linked and mixrun starts
+# without a GPU. Everything here needs the toolkit.
 
 ifeq ($(HAVE_CUDA),1)
 # tests/cuda: the launch plan against the manifest, and the backend's source through NVRTC.

@@ -27,8 +27,8 @@ const char *backend_names(void) {
     static char names[64];
     if (!names[0])
         for (size_t i = 0, at = 0; i < NBACKENDS; i++)
-            at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i == 0 ? "" : i + 1 < NBACKENDS ? ", " : " or ",
-                                   backends[i].name);
+            at += (size_t)snprintf(names + at, sizeof names - at, "%s%s",
+                                   i == 0 ? "" : i + 1 < NBACKENDS ? ", " : " or ", backends[i].name);
     return names;
 }
 

@@ -406,8 +406,8 @@ static void emu_rope_append(void *ctx, const RopeAppendArgs *a) {
 }
 
 /* Positions [from, to) of the cpu cache into kernel-layout caches of kcap slots. */
-static void fill_kernel_cache(EmuState *emu, const AttentionArgs *a, uint16_t *ck, uint16_t *cv, int64_t kcap, int64_t from,
-                              int64_t to) {
+static void fill_kernel_cache(EmuState *emu, const AttentionArgs *a, uint16_t *ck, uint16_t *cv, int64_t kcap,
+                              int64_t from, int64_t to) {
     const int64_t kvw = a->kv_heads * a->head_dim;
     for (int64_t pp = from; pp < to; pp++) {
         to_dtype(emu, ck + (pp % kcap) * kvw, a->cache_k + (pp % a->cap) * kvw, kvw);
@@ -415,24 +415,26 @@ static void fill_kernel_cache(EmuState *emu, const AttentionArgs *a, uint16_t *c
     }
 }
 
-static bool run_decode(EmuState *emu, const AttentionArgs *a, int kd, const uint16_t *hq, const uint16_t *ck, const uint16_t *cv,
-                       uint16_t *hout) {
+static bool run_decode(EmuState *emu, const AttentionArgs *a, int kd, const uint16_t *hq, const uint16_t *ck,
+                       const uint16_t *cv, uint16_t *hout) {
     const KernelVariant *v = variant(emu, kd);
     int kr = emu->cg.layer[0].decode_reduce;
     const int splits = v->splits > 0 ? v->splits : 1;
-    float *o_part = scratch_f32(emu, 0, a->heads * splits * a->head_dim), *ml = scratch_f32(emu, 1, a->heads * splits * 2);
+    float *o_part = scratch_f32(emu, 0, a->heads * splits * a->head_dim);
+    float *ml = scratch_f32(emu, 1, a->heads * splits * 2);
     int *pos = scratch_int(emu, 1);
     pos[0] = (int)a->p0;
     DecodeParams dp = {hq, ck, cv, pos, o_part, ml, a->scale, 1};
-    if (!launch(emu, kd, &dp, (EmuDim3){(unsigned)a->kv_heads, (unsigned)splits, 1}, (EmuDim3){(unsigned)v->block, 1, 1},
-                (size_t)v->dynamic_smem))
+    if (!launch(emu, kd, &dp, (EmuDim3){(unsigned)a->kv_heads, (unsigned)splits, 1},
+                (EmuDim3){(unsigned)v->block, 1, 1}, (size_t)v->dynamic_smem))
         return false;
     DecodeReduceParams rp = {o_part, ml, hout, (int)a->heads, splits, 1};
-    return launch(emu, kr, &rp, (EmuDim3){(unsigned)a->heads, 1, 1}, (EmuDim3){(unsigned)variant(emu, kr)->block, 1, 1}, 0);
+    return launch(emu, kr, &rp, (EmuDim3){(unsigned)a->heads, 1, 1},
+                  (EmuDim3){(unsigned)variant(emu, kr)->block, 1, 1}, 0);
 }
 
-static bool run_prefill(EmuState *emu, const AttentionArgs *a, int kp, const uint16_t *hq, const uint16_t *ck, const uint16_t *cv,
-                        uint16_t *hout) {
+static bool run_prefill(EmuState *emu, const AttentionArgs *a, int kp, const uint16_t *hq, const uint16_t *ck,
+                        const uint16_t *cv, uint16_t *hout) {
     const KernelVariant *v = variant(emu, kp);
     int *ints = scratch_int(emu, 3);
     ints[0] = 0;
@@ -450,7 +452,8 @@ static bool emu_attention(void *ctx, const AttentionArgs *a) {
     bool decode = a->n == 1;
     size_t field = decode ? offsetof(LayerKernels, decode) : offsetof(LayerKernels, prefill);
     int k = find_kernel(emu, field, a->window, -1, a->cap);
-    if (k < 0 || a->n <= 0 || (decode && emu->cg.layer[0].decode_reduce < 0)) return cpu_reference_kernels.attention(NULL, a);
+    if (k < 0 || a->n <= 0 || (decode && emu->cg.layer[0].decode_reduce < 0))
+        return cpu_reference_kernels.attention(NULL, a);
     const int64_t kcap = variant(emu, k)->capacity;
     /* Keys the queries need: [lo of the first query, written); the cpu ring and the kernel's must
      * both hold them. */
