@@ -49,8 +49,8 @@
     X(cublasGetStatusString)
 
 #define MIXC_NVRTC_FUNCS(X)                                                                        \
-    X(nvrtcVersion) X(nvrtcCreateProgram) X(nvrtcCompileProgram) X(nvrtcDestroyProgram)             \
-    X(nvrtcGetProgramLogSize) X(nvrtcGetProgramLog) X(nvrtcGetCUBINSize) X(nvrtcGetCUBIN)           \
+    X(nvrtcVersion) X(nvrtcCreateProgram) X(nvrtcCompileProgram) X(nvrtcDestroyProgram)            \
+    X(nvrtcGetProgramLogSize) X(nvrtcGetProgramLog) X(nvrtcGetCUBINSize) X(nvrtcGetCUBIN)          \
     X(nvrtcGetPTXSize) X(nvrtcGetPTX) X(nvrtcGetErrorString)
 
 #define MIXC_FN_FIELD_(fn) __typeof__(fn) *fn;
@@ -94,7 +94,7 @@ const char *cuda_nvrtc_result_name(nvrtcResult r);
     do {                                                                                           \
         nvrtcResult mixc_rc_ = (call);                                                             \
         if (mixc_rc_ != NVRTC_SUCCESS) {                                                           \
-            cuda_check_report(text, __FILE__, __LINE__, cuda_nvrtc_result_name(mixc_rc_), NULL);        \
+            cuda_check_report(text, __FILE__, __LINE__, cuda_nvrtc_result_name(mixc_rc_), NULL); \
             goto label;                                                                            \
         }                                                                                          \
     } while (0)
@@ -126,7 +126,7 @@ const char *cuda_nvrtc_result_name(nvrtcResult r);
     do {                                                                                           \
         nvrtcResult mixc_rc_ = (call);                                                             \
         if (mixc_rc_ != NVRTC_SUCCESS) {                                                           \
-            cuda_check_report(text, __FILE__, __LINE__, cuda_nvrtc_result_name(mixc_rc_), NULL);        \
+            cuda_check_report(text, __FILE__, __LINE__, cuda_nvrtc_result_name(mixc_rc_), NULL); \
             return (value);                                                                        \
         }                                                                                          \
     } while (0)

@@ -7,7 +7,7 @@
 #  - mixc emit --resources and mixc build exit 2 with a one-line "needs the CUDA toolkit";
 #  - mixrun runs its cpu backend (also by default) and --backend emu / cuda exit 2 saying so;
 #  - $BUILD's own mixc and mixrun, built with the toolkit, start there and say the same of what needs it.
-# Needs root, or user namespaces, for `unshare -m`: otherwise prints SKIP. MIXC_NOCUDA_SUITES=1 also
+# Needs root, or user namespaces, for `unshare -m` (or `-rm`): otherwise prints SKIP. MIXC_NOCUDA_SUITES=1 also
 # runs the other suites on that build there, as `make test` would without the toolkit (by hand: slow).
 set -u
 cd "$(dirname "$0")/../.."
@@ -19,10 +19,12 @@ if [ "$(cat "$BUILD/toolkit" 2>/dev/null)" = no ]; then
 fi
 if [ "${MIXC_NOCUDA_INSIDE:-0}" != 1 ]; then
   if ! command -v unshare >/dev/null 2>&1; then echo "SKIP nocuda: no unshare command"; exit 0; fi
-  if ! why=$(unshare -m --propagation private true 2>&1); then
-    echo "SKIP nocuda: cannot make a private mount namespace (unshare -m: ${why:-failed})"; exit 0
-  fi
-  exec unshare -m --propagation private env MIXC_NOCUDA_INSIDE=1 bash "$0"
+  # As root a mount namespace; otherwise one inside a user namespace where this user is root.
+  for how in -m -rm; do
+    why=$(unshare $how --propagation private true 2>&1) &&
+      exec unshare $how --propagation private env MIXC_NOCUDA_INSIDE=1 bash "$0"
+  done
+  echo "SKIP nocuda: cannot make a private mount namespace (unshare -rm: ${why:-failed})"; exit 0
 fi
 
 NB=$BUILD/nocuda
