@@ -4,9 +4,8 @@
  * (so this backend is the numerical reference the GPU kernels are compared with, not a copy of
  * their bf16 rounding). Caches are sized exactly as the planner sizes them (plan_cache_tokens): one
  * per owning layer, a ring of retention + chunk - 1 tokens when the retention is bounded
- * (slot = position % capacity). Also here: backend_open, which picks a backend by kind. */
+ * (slot = position % capacity). */
 #include "backend.h"
-#include "cuda_check.h"
 #include "plan.h"
 
 #include <math.h>
@@ -16,7 +15,7 @@
 
 /* ------------------------------------------------------------------ reference kernels */
 
-static void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, int64_t width, float eps) {
+static void ref_rmsnorm(void *ctx, float *out, const float *x, const float *w, int64_t n, int64_t width, float eps) {
     for (int64_t r = 0; r < n; r++) {
         const float *xr = x + r * width;
         double ss = 0;
@@ -38,7 +37,7 @@ static void rope_head(float *x, int64_t head_dim, int64_t pos, double theta) {
     }
 }
 
-static void ref_rope_append(const RopeAppendArgs *a) {
+static void ref_rope_append(void *ctx, const RopeAppendArgs *a) {
     int64_t qw = a->heads * a->head_dim, kvw = a->kv_heads * a->head_dim;
     for (int64_t i = 0; i < a->n; i++) {
         int64_t pos = a->p0 + i;
@@ -82,7 +81,7 @@ static void attend_one(const AttentionArgs *a, const float *q, float *out, int64
     }
 }
 
-static bool ref_attention(const AttentionArgs *a) {
+static bool ref_attention(void *ctx, const AttentionArgs *a) {
     int64_t qw = a->heads * a->head_dim, group = a->heads / a->kv_heads;
     int64_t oldest = a->written > a->cap ? a->written - a->cap : 0;   /* the ring still holds [oldest, written) */
     float *scores = xmalloc((size_t)a->cap * sizeof(float));
@@ -102,11 +101,11 @@ static bool ref_attention(const AttentionArgs *a) {
     return ok;
 }
 
-static void ref_silu_mul(float *gate, const float *up, int64_t count) {
+static void ref_silu_mul(void *ctx, float *gate, const float *up, int64_t count) {
     for (int64_t i = 0; i < count; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-const CpuKernels cpu_reference_kernels = {ref_rmsnorm, ref_rope_append, ref_attention, ref_silu_mul};
+const CpuKernels cpu_reference_kernels = {NULL, ref_rmsnorm, ref_rope_append, ref_attention, ref_silu_mul, NULL};
 
 /* ------------------------------------------------------------------ the forward pass */
 
@@ -145,11 +144,11 @@ static bool run_attention(Backend *b, int layer, const Segment *seg, int nseg) {
         RopeAppendArgs ra = {s->q + sg->row0 * qw, owner ? s->kk + sg->row0 * kvw : NULL,
                              owner ? s->vv + sg->row0 * kvw : NULL, sg->n, sg->p0, m->heads, m->kv_heads,
                              m->head_dim, m->rope_theta, s->cache_k[ci], s->cache_v[ci], b->cache_tokens[li->cache]};
-        s->k.rope_append(&ra);
+        s->k.rope_append(s->k.ctx, &ra);
         AttentionArgs aa = {s->q + sg->row0 * qw, s->att + sg->row0 * qw, sg->n, sg->p0, m->heads, m->kv_heads,
                             m->head_dim, li->window, (float)(1.0 / sqrt((double)m->head_dim)),
                             s->cache_k[ci], s->cache_v[ci], b->cache_tokens[li->cache], sg->p0 + sg->n};
-        if (!s->k.attention(&aa)) {
+        if (!s->k.attention(s->k.ctx, &aa)) {
             snprintf(b->err, sizeof b->err,
                      "internal error: layer %d (sequence %d, positions %lld..%lld) needs keys that cache %d "
                      "(%lld tokens) no longer holds",
@@ -167,7 +166,7 @@ static bool run_layer(Backend *b, int layer, int64_t R, const Segment *seg, int 
     const LayerWeights *w = &b->model->layer[layer];
     int64_t d = m->hidden, qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim;
     float eps = (float)m->norm_eps;
-    s->k.rmsnorm(s->h, s->x, w->norm_in, R, d, eps);
+    s->k.rmsnorm(s->k.ctx, s->h, s->x, w->norm_in, R, d, eps);
     matmul(s->q, s->h, w->wq, R, d, qw);
     if (w->wk) {
         matmul(s->kk, s->h, w->wk, R, d, kvw);
@@ -176,10 +175,10 @@ static bool run_layer(Backend *b, int layer, int64_t R, const Segment *seg, int 
     if (!run_attention(b, layer, seg, nseg)) return false;
     matmul(s->h, s->att, w->wo, R, qw, d);
     add_into(s->x, s->h, R * d);
-    s->k.rmsnorm(s->h, s->x, w->norm_post, R, d, eps);
+    s->k.rmsnorm(s->k.ctx, s->h, s->x, w->norm_post, R, d, eps);
     matmul(s->gate, s->h, w->w_gate, R, d, m->ffn);
     matmul(s->up, s->h, w->w_up, R, d, m->ffn);
-    s->k.silu_mul(s->gate, s->up, R * m->ffn);
+    s->k.silu_mul(s->k.ctx, s->gate, s->up, R * m->ffn);
     matmul(s->h, s->gate, w->w_down, R, m->ffn, d);
     add_into(s->x, s->h, R * d);
     return true;
@@ -196,7 +195,7 @@ static bool forward(Backend *b, const int32_t *tokens, int64_t R, const Segment 
         if (!run_layer(b, i, R, seg, nseg)) return false;
     if (logits) {
         int64_t n = R - first_logit;
-        s->k.rmsnorm(s->h, s->x + first_logit * d, b->model->norm_final, n, d, (float)m->norm_eps);
+        s->k.rmsnorm(s->k.ctx, s->h, s->x + first_logit * d, b->model->norm_final, n, d, (float)m->norm_eps);
         matmul(logits, s->h, b->model->lm_head, n, d, m->vocab);
     }
     return true;
@@ -279,6 +278,7 @@ static void cpu_close(Backend *b) {
         free(s->cache_v);
         float *bufs[] = {s->x, s->h, s->q, s->kk, s->vv, s->att, s->gate, s->up};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+        if (s->k.release) s->k.release(s->k.ctx);
         free(s);
     }
     backend_release(b);
@@ -367,6 +367,8 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
     CpuState *s = xcalloc(1, sizeof *s);
     s->k = cpu_reference_kernels;
     if (k) {
+        s->k.ctx = k->ctx;
+        s->k.release = k->release;
         if (k->rmsnorm) s->k.rmsnorm = k->rmsnorm;
         if (k->rope_append) s->k.rope_append = k->rope_append;
         if (k->attention) s->k.attention = k->attention;
@@ -378,48 +380,6 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
     return 0;
 }
 
-bool backend_cuda_available(char *why, size_t whylen) {
-    const CudaDriver *cu = cuda_driver_load(why, whylen);
-    if (!cu) return false;
-    int count = 0;
-    CUresult r = cu->cuDeviceGetCount(&count);
-    if (r != CUDA_SUCCESS || count < 1) {
-        snprintf(why, whylen, "the CUDA driver sees no device");
-        return false;
-    }
-    return true;
-}
-
-int backend_open(BackendKind kind, const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
-    memset(b, 0, sizeof *b);
-    char why[256];
-    switch (kind) {
-    case BACKEND_CUDA:
-        if (!backend_cuda_available(why, sizeof why))
-            return backend_open_error(err, errlen, 2, "no CUDA device available (%s)", why);
-        if (!cuda_backend_open)
-            return backend_open_error(err, errlen, 2,
-                                      "the cuda backend is not part of this build yet; use --backend cpu");
-        return cuda_backend_open(m, cfg, b, err, errlen);
-    case BACKEND_EMU: {
-        if (!emu_backend_kernels)
-            return backend_open_error(err, errlen, 2,
-                                      "the emu backend is not part of this build yet; use --backend cpu");
-        const CpuKernels *k = emu_backend_kernels(m, err, errlen);
-        if (!k) return 1;
-        int rc = cpu_backend_open_with(k, m, cfg, b, err, errlen);
-        if (rc == 0) b->name = "emu";
-        return rc;
-    }
-    case BACKEND_DEFAULT:   /* cuda when it is built in and a device is there, else the reference */
-        if (cuda_backend_open && backend_cuda_available(why, sizeof why)) return cuda_backend_open(m, cfg, b, err, errlen);
-        break;
-    case BACKEND_CPU:
-        break;
-    }
+int cpu_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
     return cpu_backend_open_with(NULL, m, cfg, b, err, errlen);
-}
-
-void backend_close(Backend *b) {
-    if (b->ops) b->ops->close(b);
 }
