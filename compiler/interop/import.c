@@ -5,6 +5,7 @@
  * reads[], checked against each other, then turned into a Layout and written by mixwriter.c. The
  * written text is parsed and checked again before it is output, so what mixc writes mixc accepts. */
 #include "interop.h"
+#include "options.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -779,81 +780,53 @@ static void standin_header(ModelHeader *m, int n) {
 
 /* ------------------------------------------------------------------ the command */
 
-static void import_usage(FILE *out) {
-    fprintf(out,
-            "usage: mixc import CONFIG.json [-o OUT.mix] [--name NAME]\n"
-            "       mixc import --lckv STRING [--window W] [--config CONFIG.json] [-o OUT.mix] [--name NAME]\n"
-            "\n"
-            "Writes a .mix layout from a Hugging Face config.json (Llama, Mistral, Gemma 2/3/3n, gpt-oss,\n"
-            "Cohere2, Qwen2/3, Hymba, and any config with layer_types) or from an LCKV layer string\n"
-            "(per layer, the layer whose KV it reads; 's' marks a sliding layer: 0_1s_1s_3s...).\n"
-            "The .mix uses compact forms (patterns, ranges, strides, default) and is checked before it is\n"
-            "written. Warnings and errors name the config field they come from.\n"
-            "\n"
-            "options:\n"
-            "  -o FILE          write the .mix to FILE (atomically) instead of stdout\n"
-            "  --name NAME      the model's name (default: _name_or_path, the file name, or model_type)\n"
-            "  --lckv STRING    import an LCKV string instead of a config\n"
-            "  --window W       the window of the LCKV string's sliding layers\n"
-            "  --config FILE    with --lckv: take the model dimensions from this config.json\n"
-            "                   (default: the 24-layer stand-in of examples/standard.mix, marked as such)\n"
-            "  -h, --help       this help\n"
-            "\n"
-            "exit status: 0 ok (warnings allowed), 1 errors in the input, 2 usage errors or unreadable input.\n"
-            "See docs/interop.md.\n");
-}
-
 typedef struct {
     const char *config, *lckv, *out, *name;
     int64_t window;
 } ImportArgs;
 
+static const OptSpec import_options[] = {
+    OPT(ImportArgs, out, OPT_STRING, "--output", .alias = "-o", .metavar = "FILE",
+        .help = "write the .mix to FILE (atomically) instead of stdout"),
+    OPT(ImportArgs, name, OPT_STRING, "--name", .metavar = "NAME",
+        .help = "the model's name (default: _name_or_path, the file name, or model_type)"),
+    OPT(ImportArgs, lckv, OPT_STRING, "--lckv", .metavar = "STRING", .help = "import an LCKV string instead of a config"),
+    OPT(ImportArgs, window, OPT_COUNT, "--window", .metavar = "W", .min = 1, .max = LARGEST,
+        .help = "the window of the LCKV string's sliding layers"),
+    OPT(ImportArgs, config, OPT_STRING, "--config", .metavar = "FILE",
+        .help = "with --lckv: take the model dimensions from this config.json\n"
+                "(default: the 24-layer stand-in of examples/standard.mix, marked as such)"),
+};
+
+static const OptCommand import_command = {
+    .prog = "mixc import",
+    .usage = "mixc import CONFIG.json [-o OUT.mix] [--name NAME]\n"
+             "mixc import --lckv STRING [--window W] [--config CONFIG.json] [-o OUT.mix] [--name NAME]",
+    .about = "Writes a .mix layout from a Hugging Face config.json (Llama, Mistral, Gemma 2/3/3n, gpt-oss,\n"
+             "Cohere2, Qwen2/3, Hymba, and any config with layer_types) or from an LCKV layer string\n"
+             "(per layer, the layer whose KV it reads; 's' marks a sliding layer: 0_1s_1s_3s...).\n"
+             "The .mix uses compact forms (patterns, ranges, strides, default) and is checked before it is\n"
+             "written. Warnings and errors name the config field they come from.\n",
+    OPT_TABLE(import_options),
+    .epilog = "exit status: 0 ok (warnings allowed), 1 errors in the input, 2 usage errors or an unreadable file.\n"
+              "See docs/interop.md.\n",
+    .max_args = 1,
+};
+
+/* OPT_GO to go on, else the exit status (--help: 0). */
 static int parse_import_args(int argc, char **argv, ImportArgs *a) {
     memset(a, 0, sizeof *a);
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        bool has_value = i + 1 < argc;
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
-            import_usage(stdout);
-            return 0;
-        } else if ((!strcmp(s, "-o") || !strcmp(s, "--output")) && has_value) {
-            a->out = argv[++i];
-        } else if (!strcmp(s, "--name") && has_value) {
-            a->name = argv[++i];
-        } else if (!strcmp(s, "--lckv") && has_value) {
-            a->lckv = argv[++i];
-        } else if (!strcmp(s, "--config") && has_value) {
-            a->config = argv[++i];
-        } else if (!strcmp(s, "--window") && has_value) {
-            char *end;
-            errno = 0;
-            long long w = strtoll(argv[++i], &end, 10);
-            if (*end || end == argv[i] || errno || w < 1 || w > LARGEST) {
-                fprintf(stderr, "mixc import: --window wants a positive integer, not '%s'\n", argv[i]);
-                return 2;
-            }
-            a->window = w;
-        } else if (s[0] == '-' && s[1]) {
-            fprintf(stderr, "mixc import: %s option '%s'\n", has_value ? "unknown" : "incomplete", s);
-            import_usage(stderr);
-            return 2;
-        } else if (a->config) {
-            fprintf(stderr, "mixc import: one config at a time ('%s' and '%s')\n", a->config, s);
-            return 2;
-        } else {
-            a->config = s;
-        }
-    }
-    if (!a->config && !a->lckv) {
-        fprintf(stderr, "mixc import: no input (a config.json or --lckv STRING)\n");
-        import_usage(stderr);
-        return 2;
-    }
-    if (a->window && !a->lckv) {
-        fprintf(stderr, "mixc import: --window goes with --lckv (a config has its own sliding_window)\n");
-        return 2;
-    }
-    return -1;
+    StringList files;
+    int rc = opt_parse(&import_command, argc, argv, a, &files);
+    if (rc == OPT_GO && files.n && a->config)
+        rc = opt_usage_error(&import_command, "one config at a time ('%s' and '%s')", a->config, files.v[0]);
+    if (rc == OPT_GO && files.n) a->config = files.v[0];
+    if (rc == OPT_GO && !a->config && !a->lckv)
+        rc = opt_usage_error(&import_command, "no input (a config.json or --lckv STRING)");
+    if (rc == OPT_GO && a->window && !a->lckv)
+        rc = opt_usage_error(&import_command, "--window goes with --lckv (a config has its own sliding_window)");
+    opt_free(&import_command, a, &files);
+    return rc;
 }
 
 /* --lckv: the layers from the string, the header from --config or the stand-in. */
@@ -918,7 +891,7 @@ static int verify_text(const Layout *l, const char *text) {
     size_t diag_len = 0;
     FILE *mem = open_memstream(&diag, &diag_len);
     Layout back;
-    bool ok = mix_parse_text("<import>", text, &back, mem ? mem : stderr);
+    bool ok = load_layout_text("<import>", text, strlen(text), NULL, &back, mem ? mem : stderr) == 0;
     if (mem) fclose(mem);
     ok = ok && back.nlayers == l->nlayers;
     for (int i = 0; ok && i < l->nlayers; i++)
@@ -934,7 +907,7 @@ static int verify_text(const Layout *l, const char *text) {
 int cmd_import(int argc, char **argv) {
     ImportArgs a;
     int rc = parse_import_args(argc, argv, &a);
-    if (rc >= 0) return rc;
+    if (rc != OPT_GO) return rc;
     Layout l;
     char *comment = NULL;
     rc = a.lckv ? import_lckv_layout(&a, &l, &comment) : import_config_layout(&a, &l, &comment);

@@ -67,7 +67,7 @@ run unknown-command 2 nosuch examples/ma.mix &&
 run unknown-option 2 check --bogus examples/ma.mix &&
   check unknown-option out_empty "err_has \"unknown option '--bogus'\"" "err_has '^usage: mixc check'"
 run unknown-dump 2 check --dump=nothing examples/ma.mix &&
-  check unknown-dump out_empty "err_has \"unknown dump 'nothing'\""
+  check unknown-dump out_empty "err_has \"^mixc check: --dump: bad value 'nothing' (ast, graph or plan)\""
 run no-input-file 2 check && check no-input-file out_empty "err_has 'no input file'"
 run two-files 2 check examples/ma.mix examples/swa.mix &&
   check two-files out_empty "err_has 'one file at a time'"
