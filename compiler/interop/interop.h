@@ -14,13 +14,14 @@
  * written first, each of its lines prefixed with "# ". The text parses back to the same layout. */
 void mix_write(const Layout *l, const char *comment, Buf *out);
 
-/* ---------------------------------------------------------------- import.c */
+/* ---------------------------------------------------------------- hf_import.c, import.c */
 
 /* Options of the HF importer. */
 typedef struct {
     const char *name;       /* model name; NULL = derived from the input */
     FILE *err;              /* warnings and errors */
-    Buf *note;              /* when not NULL: which fields gave the layout, appended on success */
+    char **comment;         /* when not NULL: on success, the provenance comment of the written .mix
+                               (the input, its model_type, the fields that gave the layout; malloc'd) */
 } ImportOptions;
 
 /* Reads an HF config.json into a layout. Returns 0 ok (warnings allowed), 1 input errors, 2 when the
