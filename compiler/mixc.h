@@ -262,8 +262,9 @@ int load_layout_file(const char *path, const LoadOptions *opt, Layout *out, FILE
 int load_layout(const char *path, Layout *out, FILE *diag_out);   /* no options */
 
 /* ---------------------------------------------------------------- commands (main.c dispatches)
- * Each takes argv[0] = the command name, handles --help itself, and returns the exit status:
- * 0 ok, 1 errors in the input, 2 usage errors. */
+ * Each takes argv[0] = the command name, parses its options with options.h (which prints --help and
+ * reports usage errors), and returns the exit status: 0 ok, 1 errors in the input, 2 usage errors
+ * or an unreadable input file. */
 int cmd_check(int argc, char **argv);    /* check.c     */
 int cmd_report(int argc, char **argv);   /* report.c    */
 int cmd_compare(int argc, char **argv);  /* report.c    */
