@@ -52,6 +52,11 @@ void buf_free(Buf *b);
 bool mul_ok(int64_t a, int64_t b, int64_t *out);
 bool add_ok(int64_t a, int64_t b, int64_t *out);
 
+/* A count as the command line and --set write it: digits with '_' separators after the first and an
+ * optional K, M or G suffix (x1024). true with the value when all of s is one below MIXC_MAX_VALUE;
+ * false otherwise, with *out = -1 when s is a count but too large, else 0. */
+bool parse_count(const char *s, int64_t *out);
+
 /* UTF-8: the length (1..4) of the well-formed sequence at s (n bytes available), 0 if malformed
  * (overlong forms, surrogates and code points past U+10FFFF are malformed); its code point in *cp. */
 int utf8_sequence(const unsigned char *s, size_t n, uint32_t *cp);

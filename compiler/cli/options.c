@@ -8,17 +8,8 @@
 /* ------------------------------------------------------------------ values */
 
 bool opt_parse_count(const char *s, int64_t min, int64_t max, int64_t *out) {
-    int64_t v = 0, scale = 1;
-    bool digits = false;
-    for (; (*s >= '0' && *s <= '9') || (*s == '_' && digits); s++) {
-        if (*s == '_') continue;
-        if (!mul_ok(v, 10, &v) || !add_ok(v, *s - '0', &v)) return false;
-        digits = true;
-    }
-    if (*s == 'k' || *s == 'K') scale = INT64_C(1) << 10, s++;
-    else if (*s == 'm' || *s == 'M') scale = INT64_C(1) << 20, s++;
-    else if (*s == 'g' || *s == 'G') scale = INT64_C(1) << 30, s++;
-    if (!digits || *s || !mul_ok(v, scale, &v) || v < min || v > max) return false;
+    int64_t v;
+    if (!parse_count(s, &v) || v < min || v > max) return false;
     *out = v;
     return true;
 }

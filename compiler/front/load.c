@@ -25,24 +25,14 @@ static bool parse_set_value(Arena *a, const char *s, AstValue *v) {
         v->ident = arena_strndup(a, s, strlen(s));
         return true;
     }
-    const char *p = s + (*s == '-');
-    int64_t x = 0, scale = 1;
-    bool digits = false;
-    for (; (*p >= '0' && *p <= '9') || (*p == '_' && digits); p++) {
-        if (*p == '_') continue;
-        digits = true;
-        if (!mul_ok(x, 10, &x) || !add_ok(x, *p - '0', &x)) return false;
-    }
-    if (digits && (*p == 'k' || *p == 'K')) scale = INT64_C(1) << 10, p++;
-    else if (digits && (*p == 'm' || *p == 'M')) scale = INT64_C(1) << 20, p++;
-    else if (digits && (*p == 'g' || *p == 'G')) scale = INT64_C(1) << 30, p++;
-    if (digits && !*p) {
-        if (!mul_ok(x, scale, &x) || x >= MIXC_MAX_VALUE) return false;
+    int64_t x;
+    if (parse_count(s + (*s == '-'), &x)) {
         v->kind = AV_INT;
         v->i = *s == '-' ? -x : x;
         v->r = (double)v->i;
         return true;
     }
+    if (x < 0) return false;    /* a count, but past the 2^62 values a .mix may hold */
     char *end;
     errno = 0;
     double r = strtod(s, &end);
