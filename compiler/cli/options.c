@@ -52,18 +52,13 @@ static bool choice_index(const char *choices, const char *v, int *out) {
 
 /* "a|b|c" as "a, b or c". */
 static void list_choices(const char *choices, char *buf, size_t n) {
-    size_t len = 0;
-    for (const char *p = choices; *p && len + 4 < n; p++) {
-        const char *bar = *p == '|' ? p : NULL;
-        if (!bar) {
-            buf[len++] = *p;
-            continue;
-        }
-        const char *sep = strchr(p + 1, '|') ? ", " : " or ";
-        int w = snprintf(buf + len, n - len, "%s", sep);
-        len += (size_t)w < n - len ? (size_t)w : 0;
+    Buf b = {0};
+    for (const char *p = choices; *p; p++) {
+        if (*p != '|') buf_printf(&b, "%c", *p);
+        else buf_puts(&b, strchr(p + 1, '|') ? ", " : " or ");
     }
-    buf[len] = '\0';
+    snprintf(buf, n, "%s", b.data ? b.data : "");
+    buf_free(&b);
 }
 
 /* What a good value of o is, for "bad value" messages. */
