@@ -233,7 +233,7 @@ static bool read_prompt(const Options *o, int32_t **tokens, int64_t *n) {
     size_t len;
     char *text = read_file(o->tokens_file, &len);
     if (!text) {
-        fprintf(stderr, "mixrun: cannot open '%s': %s\n", o->tokens_file, strerror(errno));
+        fprintf(stderr, "mixrun: cannot read '%s': %s\n", o->tokens_file, strerror(errno));
         return false;
     }
     bool ok = strlen(text) == len && parse_tokens(text, o->tokens_file, tokens, n);
@@ -300,7 +300,7 @@ static bool read_prompts_file(const char *path, int64_t vocab, Prompts *out) {
     size_t len;
     char *text = read_file(path, &len);
     if (!text) {
-        fprintf(stderr, "mixrun: cannot open '%s': %s\n", path, strerror(errno));
+        fprintf(stderr, "mixrun: cannot read '%s': %s\n", path, strerror(errno));
         return false;
     }
     bool ok = strlen(text) == len;
