@@ -33,10 +33,20 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Reads a whole file; returns NULL and sets errno on failure. */
+/* Reads a whole file ("-" = stdin) of at most READ_FILE_LIMIT bytes (read_file_limited: `limit`);
+ * returns NULL and sets errno on failure (EFBIG past the limit, found while reading). */
+#define READ_FILE_LIMIT ((size_t)256 << 20)
 char *read_file(const char *path, size_t *len);
-/* Writes data to path atomically (temporary file + rename): nothing half-written on failure. */
+char *read_file_limited(const char *path, size_t limit, size_t *len);
+/* output.c: the one writer of every output file. "-" is stdout; a device or FIFO (after following
+ * symlinks) is written in place; a regular file is replaced atomically (exclusive temporary beside
+ * it, fsync, rename, directory fsync): nothing half-written on failure. false with errno set. */
 bool write_file_atomic(const char *path, const char *data, size_t len);
+/* The same for a program: a new file gets mode 0777 less the umask. */
+bool write_executable_atomic(const char *path, const char *data, size_t len);
+/* Whether path can be written (its directory exists and is writable, or it is a writable device),
+ * checked before long work; false with a message "cannot write 'P': ..." in err. */
+bool output_path_usable(const char *path, char *err, size_t errlen);
 
 /* A growable string, for building output before it is written in one go. */
 typedef struct {
@@ -47,6 +57,11 @@ void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void buf_puts(Buf *b, const char *s);
 void buf_shell_quote(Buf *b, const char *s);   /* s as one single-quoted shell word */
 void buf_free(Buf *b);
+
+/* A real header value (rope_theta, norm_eps) mixc takes: positive, at most MIXC_MAX_REAL and not
+ * below the smallest normal double (the scanner refuses what strtod cannot read back exactly). */
+#define MIXC_MAX_REAL 1e300
+bool real_value_ok(double r);
 
 /* Checked arithmetic on the 2^62 value range: false on overflow. */
 bool mul_ok(int64_t a, int64_t b, int64_t *out);
@@ -80,11 +95,22 @@ typedef struct {
 
 typedef enum { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE, DIAG_HINT } DiagLevel;
 
+/* At most this many errors are shown; the next one prints "too many errors; stopping", and the
+ * scanner then ends the input (the run fails as with any error). */
+#define DIAG_MAX_ERRORS 20
+/* A source line wider than this (display columns) is shown clipped around the location. */
+#define DIAG_MAX_COLUMNS 120
+
 typedef struct {
     const SourceFile *src;
     FILE *out;              /* stderr by default */
     bool color;
     int errors, warnings;
+    bool stopped;           /* DIAG_MAX_ERRORS passed: every later diagnostic is dropped */
+    /* The start of the line found last: lines are looked up forward from it, so diagnostics in
+     * source order cost one pass over the text in all (not one pass each). */
+    int cursor_line;
+    size_t cursor_offset;
 } Diag;
 
 void diag_init(Diag *d, const SourceFile *src, FILE *out);
@@ -93,6 +119,10 @@ void diag_init(Diag *d, const SourceFile *src, FILE *out);
 void diag_at(Diag *d, DiagLevel lvl, SrcLoc loc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void diag_hint(Diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Input that is not text: the offset of its first NUL byte, or of its first byte that is not
+ * UTF-8 when there are more than a few; what was found in *what. false for text (a few bad bytes
+ * are left to the scanner, which reports each where it stands). */
+bool source_is_binary(const char *text, size_t len, size_t *offset, const char **what);
 
 /* ---------------------------------------------------------------- ast (parse.y) */
 
@@ -245,8 +275,6 @@ bool check_ast(const Ast *ast, Diag *diag, Layout *out);
 
 /* ---------------------------------------------------------------- load.c: text -> Layout */
 
-#define MIXC_MAX_SOURCE_BYTES ((size_t)1 << 30)
-
 /* How to load: every field may be 0 (and the options pointer NULL). */
 typedef struct {
     const char *prog;           /* prefix of the loader's own messages; NULL: "mixc" */
@@ -262,7 +290,7 @@ typedef struct {
  * Returns 0 ok, 1 errors in the layout, 2 a malformed override (reported as "PROG: message"). */
 int load_layout_text(const char *name, const char *text, size_t len, const LoadOptions *opt, Layout *out,
                      FILE *diag_out);
-/* The same from a file ("-" = stdin); 2 also when it cannot be read (or is over MIXC_MAX_SOURCE_BYTES). */
+/* The same from a file ("-" = stdin); 2 also when it cannot be read, 1 when it is over READ_FILE_LIMIT. */
 int load_layout_file(const char *path, const LoadOptions *opt, Layout *out, FILE *diag_out);
 int load_layout(const char *path, Layout *out, FILE *diag_out);   /* no options */
 

@@ -39,6 +39,7 @@ int mixlex(MIXSTYPE *yylval, MIXLTYPE *yylloc, void *scanner);
 }
 
 %code {
+#include <limits.h>
 #include <string.h>
 
 static SrcLoc loc_of(MIXLTYPE l) {
@@ -308,15 +309,35 @@ static AstSetItem *new_item(struct ParseCtx *ctx, int64_t lo, int64_t hi, int64_
     return it;
 }
 
+/* Binary input (a program passed by mistake, /dev/zero) gets one error, not one per byte. */
+static bool reject_binary(const SourceFile *src, Diag *diag) {
+    size_t offset;
+    const char *what;
+    if (!source_is_binary(src->text, src->len, &offset, &what)) return false;
+    long long line = 1;
+    for (size_t i = 0; i < offset; i++) line += src->text[i] == '\n';
+    diag_at(diag, DIAG_ERROR, (SrcLoc){0}, "this does not look like a text layout (%s at offset %zu, line %lld)",
+            what, offset, line);
+    diag_hint(diag, "a layout is a text file (docs/language.md)");
+    return true;
+}
+
 bool parse_source(const SourceFile *src, Arena *arena, Diag *diag, Ast *out) {
     memset(out, 0, sizeof *out);
     struct LexState ls = {.arena = arena, .diag = diag, .last_token = EOS};
     struct ParseCtx ctx = {.arena = arena, .diag = diag, .ast = out, .stmt_tail = &out->stmts,
                            .hint_errors = -1};
+    int errors_before = diag->errors;
+    if (reject_binary(src, diag)) {
+        out->errors = diag->errors - errors_before;
+        out->partial = out->kinds_lost = true;
+        return false;
+    }
+    /* A UTF-8 byte order mark is not part of the text (diag.c skips it too when showing line 1). */
+    size_t skip = src->len >= 3 && memcmp(src->text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
     yyscan_t scanner;
     if (mixlex_init_extra(&ls, &scanner) != 0) fatal("cannot initialize the scanner");
-    YY_BUFFER_STATE buf = mix_scan_bytes(src->text, (int)src->len, scanner);
-    int errors_before = diag->errors;
+    YY_BUFFER_STATE buf = mix_scan_bytes(src->text + skip, (int)(src->len - skip), scanner);
     int rc = mixparse(scanner, &ctx);
     mix_delete_buffer(buf, scanner);
     mixlex_destroy(scanner);

@@ -2,6 +2,7 @@
 #include "mixc.h"
 
 #include <errno.h>
+#include <float.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,12 +84,23 @@ void arena_free(Arena *a) {
 
 /* ---- files */
 char *read_file(const char *path, size_t *len) {
+    return read_file_limited(path, READ_FILE_LIMIT, len);
+}
+
+/* The limit is applied while reading, so /dev/zero, a FIFO or a huge file costs at most `limit`
+ * bytes of memory and the time to read them. */
+char *read_file_limited(const char *path, size_t limit, size_t *len) {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f) return NULL;
     Buf b = {0};
     char chunk[65536];
     size_t n;
+    int err = 0;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (b.len + n > limit) {
+            err = EFBIG;
+            break;
+        }
         if (b.len + n + 1 > b.cap) {
             b.cap = (b.len + n + 1) * 2;
             b.data = xrealloc(b.data, b.cap);
@@ -96,7 +108,7 @@ char *read_file(const char *path, size_t *len) {
         memcpy(b.data + b.len, chunk, n);
         b.len += n;
     }
-    int err = ferror(f) ? (errno ? errno : EIO) : 0;
+    if (!err && ferror(f)) err = errno ? errno : EIO;
     if (f != stdin) fclose(f);
     if (err) {
         free(b.data);
@@ -109,25 +121,6 @@ char *read_file(const char *path, size_t *len) {
     return b.data;
 }
 
-bool write_file_atomic(const char *path, const char *data, size_t len) {
-    if (strcmp(path, "-") == 0) return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0;
-    size_t n = strlen(path) + 32;
-    char *tmp = xmalloc(n);
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    bool ok = f != NULL;
-    if (ok) ok = fwrite(data, 1, len, f) == len;
-    if (f) ok = (fclose(f) == 0) && ok;
-    int saved = errno;
-    if (ok) ok = rename(tmp, path) == 0;
-    if (!ok) {
-        saved = errno ? errno : saved;
-        unlink(tmp);
-        errno = saved;
-    }
-    free(tmp);
-    return ok;
-}
 
 /* ---- growable strings */
 void buf_printf(Buf *b, const char *fmt, ...) {
@@ -255,4 +248,8 @@ bool utf8_valid(const char *s, size_t n) {
         i += (size_t)len;
     }
     return true;
+}
+
+bool real_value_ok(double r) {
+    return r >= DBL_MIN && r <= MIXC_MAX_REAL;
 }

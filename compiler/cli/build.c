@@ -258,6 +258,18 @@ static void remove_workspace(const Workspace *w) {
     rmdir(w->dir);
 }
 
+/* A built binary is tens of MiB; this bounds the read of what the linker wrote. */
+#define BUILT_BINARY_LIMIT ((size_t)4 << 30)
+
+static bool install_binary(const char *linked, const char *output) {
+    size_t n;
+    char *data = read_file_limited(linked, BUILT_BINARY_LIMIT, &n);
+    bool ok = data && write_executable_atomic(output, data, n);
+    if (!ok) fprintf(stderr, "mixc build: cannot write '%s': %s\n", output, strerror(errno));
+    free(data);
+    return ok;
+}
+
 static int build(const BuildArgs *a, const Layout *l, const char *text, size_t len) {
     char libdir[4096];
     if (!find_libdir(libdir, sizeof libdir)) return 1;
@@ -271,8 +283,9 @@ static int build(const BuildArgs *a, const Layout *l, const char *text, size_t l
     }
     snprintf(w.embed_c, sizeof w.embed_c, "%s/embed.c", w.dir);
     snprintf(w.embed_o, sizeof w.embed_o, "%s/embed.o", w.dir);
-    char *tmp_out = xmalloc(strlen(a->output) + 32);
-    sprintf(tmp_out, "%s.tmp.%ld", a->output, (long)getpid());
+    /* Linked inside the private workspace, then installed by the one output writer. */
+    char tmp_out[sizeof w.dir + 16];
+    snprintf(tmp_out, sizeof tmp_out, "%s/a.out", w.dir);
     int rc = write_layout_files(a, l, text, len, &w) ? 0 : 1;
     if (rc) fprintf(stderr, "mixc build: cannot write into '%s': %s\n", w.dir, strerror(errno));
     if (!rc) rc = compile_cubin(l, a->arch, &w);
@@ -283,12 +296,8 @@ static int build(const BuildArgs *a, const Layout *l, const char *text, size_t l
     }
     if (!rc) fprintf(stderr, "mixc build: linking %s\n", a->output);
     if (!rc) rc = link_binary(a, &w, libdir, tmp_out);
-    if (!rc && rename(tmp_out, a->output) != 0) {
-        fprintf(stderr, "mixc build: cannot write '%s': %s\n", a->output, strerror(errno));
-        rc = 1;
-    }
-    if (rc) unlink(tmp_out);
-    free(tmp_out);
+    if (!rc && !install_binary(tmp_out, a->output)) rc = 1;
+    unlink(tmp_out);
     remove_workspace(&w);
     return rc;
 }
@@ -298,6 +307,11 @@ int cmd_build(int argc, char **argv) {
     StringList files;
     int rc = opt_parse(&build_command, argc, argv, &a, &files);
     if (rc == OPT_GO && !a.output) rc = opt_usage_error(&build_command, "no output given (-o BIN)");
+    char err[256] = "";
+    if (rc == OPT_GO && !output_path_usable(a.output, err, sizeof err)) {
+        fprintf(stderr, "mixc build: %s\n", err);
+        rc = 1;
+    }
     if (rc == OPT_GO && !path_is_plain(files.v[0])) {
         fprintf(stderr, "mixc build: unsupported characters in the file name '%s'\n", files.v[0]);
         rc = 1;

@@ -105,7 +105,7 @@ static void set_field(Diag *d, const FieldSpec *spec, const AstField *f, ModelHe
             diag_at(d, DIAG_ERROR, v->loc, "'%s' must be a number", f->key);
         else if (isnan(v->r))
             ; /* out of range: the scanner has reported it */
-        else if (!(v->r > 0) || v->r > 1e300)
+        else if (!(v->r > 0) || !real_value_ok(v->r))
             diag_at(d, DIAG_ERROR, v->loc, "'%s' must be positive and finite", f->key);
         else
             *(double *)slot = v->r;
@@ -229,6 +229,10 @@ static int64_t check_window_value(Diag *d, int64_t w, SrcLoc loc, const ModelHea
     return w;
 }
 
+static bool loc_before(SrcLoc a, SrcLoc b) {
+    return a.line < b.line || (a.line == b.line && a.col < b.col);
+}
+
 /* Resolves an attention to a window (0 = global); -1 when invalid (reported). */
 static int64_t resolve_attn(Diag *d, const KindTable *kinds, const AstAttn *a, const ModelHeader *m,
                             const char **kind_name) {
@@ -248,6 +252,11 @@ static int64_t resolve_attn(Diag *d, const KindTable *kinds, const AstAttn *a, c
                 diag_hint(d, "declare it first: 'attention %s = window 1024' or 'attention %s = global'",
                           a->name, a->name);
             return -1;
+        }
+        if (loc_before(a->loc, k->loc)) {
+            diag_at(d, DIAG_ERROR, a->loc, "attention kind '%s' is used before it is declared", a->name);
+            diag_at(d, DIAG_NOTE, k->loc, "'%s' is declared here", a->name);
+            diag_hint(d, "move the 'attention %s' line above its first use", a->name);
         }
         *kind_name = k->name;
         return k->window;
@@ -453,6 +462,31 @@ static SetEntry *expand_set(Checker *c, const AstSetItem *set, int64_t *count) {
     return v;
 }
 
+/* Every element of a pattern is checked, also those past the end of its set (an unknown kind or a
+ * window 0 there is as wrong as anywhere); an element no layer takes gets a warning (a pattern
+ * longer than its set would otherwise drop, say, its global layer without a word). n < 0: the set
+ * had errors, so which elements are used is not known. */
+static void check_unused_elems(Checker *c, const AstStmt *s, int base, const int64_t *cum, int64_t n) {
+    const AstElem *first_unused = NULL;
+    int j = 0, unused = 0, first_j = 0;
+    for (const AstElem *e = s->elems; e; e = e->next, j++) {
+        const char *kind_name;
+        elem_window(c, base + j, &kind_name);
+        if (n < 0 || cum[j] < n) continue;
+        if (!unused++) first_unused = e, first_j = j;
+    }
+    if (!unused) return;
+    if (unused == 1)
+        diag_at(c->d, DIAG_WARNING, first_unused->loc, "this pattern element is never used: the statement has %lld %s",
+                (long long)n, n == 1 ? "layer" : "layers");
+    else
+        diag_at(c->d, DIAG_WARNING, first_unused->loc,
+                "this pattern element and the %d after it are never used: the statement has %lld %s", unused - 1,
+                (long long)n, n == 1 ? "layer" : "layers");
+    diag_hint(c->d, "the first %d %s of the pattern %s the statement's layers; remove the rest or widen the set",
+              first_j, first_j == 1 ? "element" : "elements", first_j == 1 ? "covers" : "cover");
+}
+
 static void apply_layer_stmt(Checker *c, const AstStmt *s, int base) {
     int64_t period = 1;
     if (s->is_pattern && !pattern_period(c, s, &period)) {
@@ -465,13 +499,16 @@ static void apply_layer_stmt(Checker *c, const AstStmt *s, int base) {
     int j = 0;
     for (const AstElem *e = s->elems; e; e = e->next, j++) cum[j + 1] = cum[j] + (s->is_pattern ? e->repeat : 1);
     int64_t n;
+    int errors_before = c->d->errors;
     SetEntry *v = expand_set(c, s->set, &n);
+    bool set_ok = c->d->errors == errors_before;
     int dups = 0;
     int64_t first_dup = -1;
     for (int64_t p = 0; p < n; p++) {
         int id = base + (s->is_pattern ? pattern_index(cum, nelems, period, p) : 0);
         define_layer(c, v[p].idx, id, v[p].item->loc, &dups, &first_dup);
     }
+    if (s->is_pattern) check_unused_elems(c, s, base, cum, set_ok ? n : -1);
     if (dups > 1)
         diag_at(c->d, DIAG_NOTE, s->loc, "%d more %s of this statement after layer %lld %s defined twice", dups - 1,
                 dups - 1 == 1 ? "layer" : "layers", (long long)first_dup, dups - 1 == 1 ? "is" : "are");

@@ -124,14 +124,13 @@ int load_layout_file(const char *path, const LoadOptions *opt, Layout *out, FILE
     memset(out, 0, sizeof *out);
     size_t len;
     char *text = read_file(path, &len);
+    if (!text && errno == EFBIG) {  /* an input error, as a file of junk would be */
+        fprintf(diag_out, "%s: '%s' is larger than the %zu MiB a layout may take\n", prog_name(opt), path,
+                READ_FILE_LIMIT >> 20);
+        return 1;
+    }
     if (!text) {
         fprintf(diag_out, "%s: cannot read '%s': %s\n", prog_name(opt), path, strerror(errno));
-        return 2;
-    }
-    if (len > MIXC_MAX_SOURCE_BYTES) {
-        fprintf(diag_out, "%s: cannot read '%s': it is larger than %s\n", prog_name(opt), path,
-                fmt_bytes((double)MIXC_MAX_SOURCE_BYTES));
-        free(text);
         return 2;
     }
     int rc = load_layout_text(strcmp(path, "-") == 0 ? "<stdin>" : path, text, len, opt, out, diag_out);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -98,6 +99,11 @@ static bool get_real(Ctx *c, json_t *v, const char *key, double *out) {
     if (!v) return false;
     if (!json_is_number(v) || !(json_number_value(v) > 0) || !isfinite(json_number_value(v))) {
         ierror(c, "'%s' must be a positive number", key);
+        return false;
+    }
+    if (!real_value_ok(json_number_value(v))) {
+        ierror(c, "'%s' is %g, outside the range mixc takes (%g to %g)", key, json_number_value(v), DBL_MIN,
+               MIXC_MAX_REAL);
         return false;
     }
     *out = json_number_value(v);

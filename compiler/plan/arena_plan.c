@@ -15,34 +15,150 @@ static int max_op(const ArenaItem *items, int n) {
 }
 
 static const ArenaItem *sort_items;
-/* Largest first; among equals, the longest lifetime, then the earliest, then input order. */
-static int by_size_desc(const void *a, const void *b) {
-    const ArenaItem *x = &sort_items[*(const int *)a], *y = &sort_items[*(const int *)b];
+
+/* ---- the placement order: largest first; among equals, the longest lifetime, then the earliest,
+ * then input order. A layout of 100,000 layers has millions of tensors but a few dozen distinct
+ * (size, lifetime) classes, and a step lists its tensors in op order (`first` never decreases):
+ * then the order is the classes sorted, each in input order, with no sort of the tensors. */
+typedef struct {
+    int64_t size;
+    int len, first, idx;
+} OrderKey;
+
+static int by_order_key(const void *a, const void *b) {
+    const OrderKey *x = a, *y = b;
     if (x->size != y->size) return x->size > y->size ? -1 : 1;
-    int lx = x->last - x->first, ly = y->last - y->first;
-    if (lx != ly) return lx > ly ? -1 : 1;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1;
     if (x->first != y->first) return x->first < y->first ? -1 : 1;
-    return *(const int *)a - *(const int *)b;
+    return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-static int by_offset(const void *a, const void *b) {
-    const ArenaItem *x = &sort_items[*(const int *)a], *y = &sort_items[*(const int *)b];
+static void order_by_sort(const ArenaItem *items, int n, int *order) {
+    OrderKey *k = xcalloc((size_t)n + 1, sizeof *k);
+    for (int i = 0; i < n; i++) k[i] = (OrderKey){items[i].size, items[i].last - items[i].first, items[i].first, i};
+    qsort(k, (size_t)n, sizeof *k, by_order_key);
+    for (int i = 0; i < n; i++) order[i] = k[i].idx;
+    free(k);
+}
+
+static uint64_t mix_hash(uint64_t a, uint64_t b) {
+    uint64_t h = a * 0x9E3779B97F4A7C15u ^ (b + 0x632BE59BD9B4E019u + (a << 6) + (a >> 2));
+    return h ^ (h >> 29);
+}
+
+/* Open addressing over the classes found so far: doubled at half full (usually a few dozen). */
+typedef struct {
+    int *slot;
+    size_t cap;
+    OrderKey *classes;
+    int n;
+} ClassTable;
+
+static size_t class_slot(const ClassTable *t, int64_t size, int len) {
+    size_t h = mix_hash((uint64_t)size, (uint64_t)len) & (t->cap - 1);
+    while (t->slot[h] >= 0 && (t->classes[t->slot[h]].size != size || t->classes[t->slot[h]].len != len))
+        h = (h + 1) & (t->cap - 1);
+    return h;
+}
+
+static void class_table_grow(ClassTable *t) {
+    t->cap = t->cap ? 2 * t->cap : 64;
+    t->slot = xrealloc(t->slot, t->cap * sizeof *t->slot);
+    memset(t->slot, -1, t->cap * sizeof *t->slot);
+    for (int c = 0; c < t->n; c++) t->slot[class_slot(t, t->classes[c].size, t->classes[c].len)] = c;
+}
+
+static int class_id(ClassTable *t, int64_t size, int len) {
+    size_t h = class_slot(t, size, len);
+    if (t->slot[h] >= 0) return t->slot[h];
+    t->classes[t->n] = (OrderKey){size, len, 0, t->n};
+    t->slot[h] = t->n++;
+    if (2 * (size_t)t->n > t->cap) class_table_grow(t);
+    return t->n - 1;
+}
+
+/* Class ids of (size, lifetime length), in first-seen order; returns the number of classes. */
+static int classify(const ArenaItem *items, int n, int *class_of, OrderKey *classes) {
+    ClassTable t = {.classes = classes};
+    class_table_grow(&t);
+    for (int i = 0; i < n; i++) class_of[i] = class_id(&t, items[i].size, items[i].last - items[i].first);
+    free(t.slot);
+    return t.n;
+}
+
+static void placement_order(const ArenaItem *items, int n, int *order) {
+    for (int i = 1; i < n; i++)
+        if (items[i].first < items[i - 1].first) {
+            order_by_sort(items, n, order);
+            return;
+        }
+    int *class_of = xcalloc((size_t)n + 1, sizeof *class_of);
+    OrderKey *classes = xcalloc((size_t)n + 1, sizeof *classes);
+    int nclasses = classify(items, n, class_of, classes);
+    qsort(classes, (size_t)nclasses, sizeof *classes, by_order_key);
+    int *start = xcalloc((size_t)nclasses + 1, sizeof *start), *rank = xcalloc((size_t)nclasses + 1, sizeof *rank);
+    for (int c = 0; c < nclasses; c++) rank[classes[c].idx] = c;
+    for (int i = 0; i < n; i++) start[rank[class_of[i]] + 1]++;
+    for (int c = 0; c < nclasses; c++) start[c + 1] += start[c];
+    for (int i = 0; i < n; i++) order[start[rank[class_of[i]]]++] = i;
+    free(rank);
+    free(start);
+    free(classes);
+    free(class_of);
+}
+
+/* ---- where an item goes: the lowest offset free of its conflicts. Long-lived tensors conflict
+ * with millions of others that sit at a few distinct places: those are deduplicated first. */
+typedef struct {
+    int64_t offset, end;
+} Span;
+
+static int by_span_offset(const void *a, const void *b) {
+    const Span *x = a, *y = b;
     if (x->offset != y->offset) return x->offset < y->offset ? -1 : 1;
-    return *(const int *)a - *(const int *)b;
+    return (x->end > y->end) - (x->end < y->end);
 }
 
-/* The lowest offset where `size` bytes fit between the (offset-sorted) conflicting items. */
-static int64_t lowest_fit(const ArenaItem *items, const int *conflicts, int n, int64_t size) {
+static int distinct_spans(Span *s, int n) {
+    if (n < 64) return n;
+    size_t cap = 64;
+    while (cap < 2 * (size_t)n) cap *= 2;
+    int *slot = xmalloc(cap * sizeof *slot);
+    memset(slot, -1, cap * sizeof *slot);
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        size_t h = mix_hash((uint64_t)s[i].offset, (uint64_t)s[i].end) & (cap - 1);
+        while (slot[h] >= 0 && (s[slot[h]].offset != s[i].offset || s[slot[h]].end != s[i].end)) h = (h + 1) & (cap - 1);
+        if (slot[h] < 0) {
+            s[kept] = s[i];
+            slot[h] = kept++;
+        }
+    }
+    free(slot);
+    return kept;
+}
+
+/* The lowest offset where `size` bytes fit between the spans (any order; sorted here). */
+static int64_t lowest_fit(Span *spans, int n, int64_t size) {
+    n = distinct_spans(spans, n);
+    qsort(spans, (size_t)n, sizeof *spans, by_span_offset);
     int64_t off = 0;
     for (int k = 0; k < n; k++) {
-        const ArenaItem *c = &items[conflicts[k]];
-        if (off + size <= c->offset) break;
-        if (c->offset + c->size > off) off = c->offset + c->size;
+        if (off + size <= spans[k].offset) break;
+        if (spans[k].end > off) off = spans[k].end;
     }
     return off;
 }
 
-/* For each op, room for the ids of every item live at it, in one pool: live[at[op] .. at[op] + n[op]). */
+/* A tensor live for more ops than this (the residual stream, token ids, positions) is kept out of
+ * the per-op lists: it would sit in every op's list and be visited once per op of every other
+ * tensor. The few of them are checked against each tensor directly. */
+#define ARENA_LONG_LIFETIME 64
+
+static bool long_lived(const ArenaItem *it) { return it->last - it->first > ARENA_LONG_LIFETIME; }
+
+/* For each op, room for the ids of every short-lived item live at it, in one pool:
+ * live[at[op] .. at[op] + n[op]). */
 typedef struct {
     size_t *at;
     int *n;
@@ -53,7 +169,8 @@ static void live_lists_init(LiveLists *l, const ArenaItem *items, int n, int nop
     l->at = xcalloc((size_t)nops + 1, sizeof(size_t));
     l->n = xcalloc((size_t)nops + 1, sizeof(int));
     for (int i = 0; i < n; i++)
-        for (int op = items[i].first; op <= items[i].last; op++) l->n[op]++;
+        if (!long_lived(&items[i]))
+            for (int op = items[i].first; op <= items[i].last; op++) l->n[op]++;
     size_t total = 0;
     for (int op = 0; op < nops; op++) {
         l->at[op] = total;
@@ -69,38 +186,194 @@ static void live_lists_free(LiveLists *l) {
     free(l->ids);
 }
 
-int64_t arena_assign(ArenaItem *items, int n) {
-    int nops = max_op(items, n) + 1;
-    int *order = xcalloc((size_t)n + 1, sizeof(int));
-    int *stamp = xcalloc((size_t)n + 1, sizeof(int));
-    int *conflicts = xcalloc((size_t)n + 1, sizeof(int));
+typedef struct {
+    ArenaItem *items;
     LiveLists live;
-    live_lists_init(&live, items, n, nops);
-    for (int i = 0; i < n; i++) order[i] = i;
-    sort_items = items;
-    qsort(order, (size_t)n, sizeof(int), by_size_desc);
+    int *stamp;             /* stamp[id] == k + 1: already a conflict of the k-th placed item */
+    int *longs, nlongs;     /* the long-lived items placed so far */
+    Span *conflicts;
+} Placer;
+
+static Span span_of(const ArenaItem *it) { return (Span){it->offset, it->offset + it->size}; }
+
+/* The placed items whose lifetimes overlap `it`'s, as spans; returns how many. */
+static int collect_conflicts(Placer *p, const ArenaItem *it, int k) {
+    int nc = 0;
+    for (int j = 0; j < p->nlongs; j++) {
+        const ArenaItem *o = &p->items[p->longs[j]];
+        if (o->first <= it->last && it->first <= o->last) p->conflicts[nc++] = span_of(o);
+    }
+    for (int op = it->first; op <= it->last; op++)
+        for (int j = 0; j < p->live.n[op]; j++) {
+            int id = p->live.ids[p->live.at[op] + (size_t)j];
+            if (p->stamp[id] != k + 1) {
+                p->stamp[id] = k + 1;
+                p->conflicts[nc++] = span_of(&p->items[id]);
+            }
+        }
+    return nc;
+}
+
+static void mark_placed(Placer *p, int id) {
+    const ArenaItem *it = &p->items[id];
+    if (long_lived(it)) {
+        p->longs[p->nlongs++] = id;
+        return;
+    }
+    for (int op = it->first; op <= it->last; op++) p->live.ids[p->live.at[op] + (size_t)p->live.n[op]++] = id;
+}
+
+/* ---- repeated structure. Short-lived tensors fall into groups (a layer's tensors): runs in input
+ * order whose lifetimes chain together, no two groups live at once. Two groups with the same
+ * tensors (sizes, lifetimes relative to the group's first op) and the same long-lived tensors
+ * around them get the same offsets from the greedy: a tensor's offset depends only on the tensors
+ * placed before it that live with it, i.e. its own group's and the long-lived ones, and those are
+ * the same (a long-lived tensor's class never equals a short one's, so the order between them is
+ * the same in every group; and the spans a long-lived tensor avoids are the same set whether each
+ * repeated group is counted once or every time). So the greedy runs on one group of each kind and
+ * the long-lived tensors, and the other groups copy their representative's offsets.
+ * Needs input in op order (`first` never decreasing); returns -1 otherwise. */
+typedef struct {
+    int start, count;       /* items [start, start + count) */
+    int first, last;        /* ops */
+    uint64_t hash;
+    int rep;                /* the group whose offsets this one copies (itself when representative) */
+} Group;
+
+static uint64_t group_hash(const ArenaItem *items, const Group *g, const int *longs, int nlongs) {
+    uint64_t h = (uint64_t)g->count;
+    for (int i = g->start; i < g->start + g->count; i++) {
+        const ArenaItem *it = &items[i];
+        h = mix_hash(h, (uint64_t)it->size);
+        h = mix_hash(h, ((uint64_t)(it->first - g->first) << 32) | (uint32_t)(it->last - g->first));
+    }
+    for (int j = 0; j < nlongs; j++) {
+        const ArenaItem *L = &items[longs[j]];
+        if (L->first > g->last || L->last < g->first) continue;
+        int from = L->first < g->first ? -1 : L->first - g->first;
+        int to = L->last > g->last ? -1 : L->last - g->first;
+        h = mix_hash(h, (uint64_t)longs[j]);
+        h = mix_hash(h, ((uint64_t)(uint32_t)from << 32) | (uint32_t)to);
+    }
+    return h;
+}
+
+/* Whether groups a and b have the same tensors and the same long-lived tensors around them. */
+static bool same_group(const ArenaItem *items, const Group *a, const Group *b, const int *longs, int nlongs) {
+    if (a->hash != b->hash || a->count != b->count || a->last - a->first != b->last - b->first) return false;
+    for (int i = 0; i < a->count; i++) {
+        const ArenaItem *x = &items[a->start + i], *y = &items[b->start + i];
+        if (x->size != y->size || x->first - a->first != y->first - b->first || x->last - a->first != y->last - b->first)
+            return false;
+    }
+    for (int j = 0; j < nlongs; j++) {
+        const ArenaItem *L = &items[longs[j]];
+        bool in_a = L->first <= a->last && L->last >= a->first, in_b = L->first <= b->last && L->last >= b->first;
+        if (in_a != in_b) return false;
+        if (in_a && ((L->first < a->first ? -1 : L->first - a->first) != (L->first < b->first ? -1 : L->first - b->first) ||
+                     (L->last > a->last ? -1 : L->last - a->first) != (L->last > b->last ? -1 : L->last - b->first)))
+            return false;
+    }
+    return true;
+}
+
+/* Splits the short-lived items into groups; -1 when the input is not in op order. */
+static int find_groups(const ArenaItem *items, int n, Group *groups) {
+    int ngroups = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && items[i].first < items[i - 1].first) return -1;
+        if (long_lived(&items[i])) continue;
+        Group *g = ngroups ? &groups[ngroups - 1] : NULL;
+        if (g && items[i].first <= g->last && g->start + g->count == i) {
+            g->count++;
+            if (items[i].last > g->last) g->last = items[i].last;
+        } else {
+            groups[ngroups++] = (Group){i, 1, items[i].first, items[i].last, 0, 0};
+        }
+    }
+    return ngroups;
+}
+
+/* Points every group at the first earlier group of the same kind (hash table of representatives). */
+static void match_groups(const ArenaItem *items, Group *groups, int ngroups, const int *longs, int nlongs) {
+    size_t cap = 64;
+    while (cap < 2 * (size_t)ngroups) cap *= 2;
+    int *slot = xmalloc(cap * sizeof *slot);
+    memset(slot, -1, cap * sizeof *slot);
+    for (int g = 0; g < ngroups; g++) {
+        groups[g].hash = group_hash(items, &groups[g], longs, nlongs);
+        groups[g].rep = g;
+        size_t h = groups[g].hash & (cap - 1);
+        while (slot[h] >= 0 && !same_group(items, &groups[slot[h]], &groups[g], longs, nlongs)) h = (h + 1) & (cap - 1);
+        if (slot[h] < 0) slot[h] = g;
+        else groups[g].rep = slot[h];
+    }
+    free(slot);
+}
+
+static int64_t greedy(ArenaItem *items, int n, const int *order, const bool *skip);
+
+static int64_t assign_by_groups(ArenaItem *items, int n, const int *order) {
+    Group *groups = xcalloc((size_t)n + 1, sizeof *groups);
+    int ngroups = find_groups(items, n, groups);
+    if (ngroups < 0) {
+        free(groups);
+        return -1;
+    }
+    int *longs = xcalloc((size_t)n + 1, sizeof *longs), nlongs = 0;
+    for (int i = 0; i < n; i++)
+        if (long_lived(&items[i])) longs[nlongs++] = i;
+    match_groups(items, groups, ngroups, longs, nlongs);
+    bool *skip = xcalloc((size_t)n + 1, sizeof *skip);
+    for (int g = 0; g < ngroups; g++)
+        if (groups[g].rep != g) memset(skip + groups[g].start, 1, (size_t)groups[g].count);
+    int64_t size = greedy(items, n, order, skip);
+    for (int g = 0; g < ngroups; g++) {
+        const Group *r = &groups[groups[g].rep];
+        for (int i = 0; i < groups[g].count; i++) items[groups[g].start + i].offset = items[r->start + i].offset;
+    }
+    free(skip);
+    free(longs);
+    free(groups);
+    return size;
+}
+
+/* The greedy over the items with skip[i] false (all when skip is NULL), in placement order. */
+static int64_t greedy(ArenaItem *items, int n, const int *order, const bool *skip) {
+    Placer p = {.items = items, .stamp = xcalloc((size_t)n + 1, sizeof(int)),
+                .longs = xcalloc((size_t)n + 1, sizeof(int)), .conflicts = xcalloc((size_t)n + 1, sizeof(Span))};
+    live_lists_init(&p.live, items, n, max_op(items, n) + 1);
     int64_t size = 0;
     for (int k = 0; k < n; k++) {
         ArenaItem *it = &items[order[k]];
+        if (skip && skip[order[k]]) continue;
         it->offset = 0;
         if (it->size == 0) continue;    /* occupies no byte, conflicts with nothing */
-        int nc = 0;
-        for (int op = it->first; op <= it->last; op++)
-            for (int j = 0; j < live.n[op]; j++) {
-                int id = live.ids[live.at[op] + (size_t)j];
-                if (stamp[id] != k + 1) {
-                    stamp[id] = k + 1;
-                    conflicts[nc++] = id;
-                }
-            }
-        qsort(conflicts, (size_t)nc, sizeof(int), by_offset);
-        it->offset = lowest_fit(items, conflicts, nc, it->size);
+        int nc = collect_conflicts(&p, it, k);
+        it->offset = lowest_fit(p.conflicts, nc, it->size);
         if (it->offset + it->size > size) size = it->offset + it->size;
-        for (int op = it->first; op <= it->last; op++) live.ids[live.at[op] + (size_t)live.n[op]++] = order[k];
+        mark_placed(&p, order[k]);
     }
-    live_lists_free(&live);
-    free(conflicts);
-    free(stamp);
+    live_lists_free(&p.live);
+    free(p.conflicts);
+    free(p.longs);
+    free(p.stamp);
+    return size;
+}
+
+int64_t arena_assign_reference(ArenaItem *items, int n) {
+    int *order = xcalloc((size_t)n + 1, sizeof(int));
+    order_by_sort(items, n, order);
+    int64_t size = greedy(items, n, order, NULL);
+    free(order);
+    return size;
+}
+
+int64_t arena_assign(ArenaItem *items, int n) {
+    int *order = xcalloc((size_t)n + 1, sizeof(int));
+    placement_order(items, n, order);
+    int64_t size = assign_by_groups(items, n, order);
+    if (size < 0) size = greedy(items, n, order, NULL);
     free(order);
     return size;
 }
@@ -144,8 +417,10 @@ bool arena_verify(const ArenaItem *items, int n, int64_t size, FILE *err) {
             ok = false;
         }
     }
+    bool in_first_order = true;
+    for (int i = 1; i < n && in_first_order; i++) in_first_order = items[i].first >= items[i - 1].first;
     sort_items = items;
-    if (ok) qsort(order, (size_t)n, sizeof(int), by_first);
+    if (ok && !in_first_order) qsort(order, (size_t)n, sizeof(int), by_first);
     for (int k = 0; k < n && ok; k++) {
         const ArenaItem *it = &items[order[k]];
         int kept = 0;

@@ -80,6 +80,9 @@ typedef struct {
 /* Assigns offsets (greedy by size over the interval graph: largest first, each at the lowest
  * offset free during its whole lifetime). Returns the arena size (the largest end). */
 int64_t arena_assign(ArenaItem *items, int n);
+/* The same greedy without the shortcut for repeated groups (arena_plan.c): for tests, which check
+ * that arena_assign gives exactly its offsets. */
+int64_t arena_assign_reference(ArenaItem *items, int n);
 /* The largest sum of live bytes at any op: no assignment can be smaller. */
 int64_t arena_lower_bound(const ArenaItem *items, int n);
 /* Every tensor inside [0, size) and no two tensors with overlapping lifetimes sharing a byte.

@@ -498,6 +498,7 @@ static int load_weights(const Options *o, const Layout *l, Model *m) {
     }
     if (o->save_weights && !model_save_safetensors(m, o->save_weights, err, sizeof err)) {
         fprintf(stderr, "mixrun: %s\n", err);
+        model_free(m);
         return 1;
     }
     return 0;

@@ -164,6 +164,19 @@ static void format_shape(char *out, size_t n, int ndim, const int64_t *shape) {
     if (pos < n) snprintf(out + pos, n - pos, "]");
 }
 
+/* NaN or Inf in a weight would only show up as NaN logits (or tokens 0,0,0): refused by name. */
+static bool check_finite(const StFile *f, const ModelTensor *t, int64_t count, char *err, size_t errlen) {
+    const float *x = *t->slot;
+    for (int64_t i = 0; i < count; i++) {
+        if (isfinite(x[i])) continue;
+        int64_t cols = t->ndim == 1 ? count : t->shape[1];
+        snprintf(err, errlen, "'%s': tensor '%s' holds %s at element %lld (row %lld, column %lld)", f->path,
+                 t->name, isnan(x[i]) ? "NaN" : "Inf", (long long)i, (long long)(i / cols), (long long)(i % cols));
+        return false;
+    }
+    return true;
+}
+
 /* Copies one expected tensor out of the file, or says why it cannot. */
 static bool load_one(const StFile *f, const ModelTensor *t, DType dtype, char *err, size_t errlen) {
     const StTensor *s = st_find(f, t->name);
@@ -185,8 +198,7 @@ static bool load_one(const StFile *f, const ModelTensor *t, DType dtype, char *e
     }
     int64_t count = tensor_elems(t);
     st_to_f32(s, *t->slot, count);
-    model_round_to_dtype(*t->slot, count, dtype);
-    return true;
+    return check_finite(f, t, count, err, errlen) && (model_round_to_dtype(*t->slot, count, dtype), true);
 }
 
 /* A reading layer must not come with K/V projections: the file was made for another layout. */

@@ -201,10 +201,15 @@ static bool parse_header(const char *path, const char *json, size_t len, uint64_
     json_decref(root);
     if (!ok) return false;
     qsort(f->tensor, (size_t)f->ntensors, sizeof(StTensor), cmp_offset);
-    for (int i = 1; i < f->ntensors; i++) {
-        StTensor *a = &f->tensor[i - 1], *b = &f->tensor[i];
-        if ((uintptr_t)a->data + a->nbytes > (uintptr_t)b->data && a->nbytes && b->nbytes)
-            return fail(err, errlen, path, "tensors '%s' and '%s' overlap", a->name, b->name);
+    /* In offset order, each non-empty tensor must start at or after the furthest end so far: this
+     * covers every pair (an empty tensor between two overlapping ones hides nothing). */
+    const StTensor *furthest = NULL;
+    for (int i = 0; i < f->ntensors; i++) {
+        const StTensor *b = &f->tensor[i];
+        if (!b->nbytes) continue;
+        if (furthest && (uintptr_t)furthest->data + furthest->nbytes > (uintptr_t)b->data)
+            return fail(err, errlen, path, "tensors '%s' and '%s' overlap", furthest->name, b->name);
+        if (!furthest || (uintptr_t)b->data + b->nbytes > (uintptr_t)furthest->data + furthest->nbytes) furthest = b;
     }
     return true;
 }
@@ -232,28 +237,44 @@ static bool map_file(const char *path, StFile *f, char *err, size_t errlen) {
     return true;
 }
 
-bool st_open(const char *path, StFile *f, char *err, size_t errlen) {
-    memset(f, 0, sizeof *f);
-    if (!map_file(path, f, err, errlen)) return false;
+/* Validates the mapping (or buffer) in f: header length, header, tensors inside the data. */
+static bool st_parse(const char *path, StFile *f, char *err, size_t errlen) {
     const uint8_t *p = f->map;
+    if (f->map_len < 8)
+        return fail(err, errlen, path, "truncated: %zu bytes, less than the 8-byte header length", f->map_len);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | p[i];
-    bool ok;
-    if (hlen > f->map_len - 8) {
-        ok = fail(err, errlen, path, "header length %llu is beyond the end of the file (%zu bytes)",
-                  (unsigned long long)hlen, f->map_len);
-    } else if (hlen > ST_MAX_HEADER) {
-        ok = fail(err, errlen, path, "header length %llu is over the 100 MB limit", (unsigned long long)hlen);
-    } else {
-        ok = parse_header(path, (const char *)p + 8, (size_t)hlen, f->map_len - 8 - hlen, f, err, errlen);
-    }
-    if (!ok) {
-        st_close(f);
-        return false;
-    }
+    if (hlen > f->map_len - 8)
+        return fail(err, errlen, path, "header length %llu is beyond the end of the file (%zu bytes)",
+                    (unsigned long long)hlen, f->map_len);
+    if (hlen > ST_MAX_HEADER)
+        return fail(err, errlen, path, "header length %llu is over the 100 MB limit", (unsigned long long)hlen);
+    if (!parse_header(path, (const char *)p + 8, (size_t)hlen, f->map_len - 8 - hlen, f, err, errlen)) return false;
     const uint8_t *base = p + 8 + hlen;
     for (int i = 0; i < f->ntensors; i++) f->tensor[i].data = base + (uintptr_t)f->tensor[i].data;
     f->path = xstrdup(path);
+    return true;
+}
+
+bool st_open(const char *path, StFile *f, char *err, size_t errlen) {
+    memset(f, 0, sizeof *f);
+    if (!map_file(path, f, err, errlen)) return false;
+    f->mapped = true;
+    if (!st_parse(path, f, err, errlen)) {
+        st_close(f);
+        return false;
+    }
+    return true;
+}
+
+bool st_open_memory(const char *name, const void *data, size_t len, StFile *f, char *err, size_t errlen) {
+    memset(f, 0, sizeof *f);
+    f->map = (void *)data;
+    f->map_len = len;
+    if (!st_parse(name, f, err, errlen)) {
+        st_close(f);
+        return false;
+    }
     return true;
 }
 
@@ -267,7 +288,7 @@ void st_close(StFile *f) {
     for (int i = 0; i < f->ntensors; i++) free(f->tensor[i].name);
     free(f->tensor);
     free(f->path);
-    if (f->map) munmap(f->map, f->map_len);
+    if (f->map && f->mapped) munmap(f->map, f->map_len);
     memset(f, 0, sizeof *f);
 }
 

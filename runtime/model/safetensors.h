@@ -32,14 +32,17 @@ typedef struct {
 
 typedef struct {
     char *path;
-    void *map;
+    void *map;              /* the file's mapping, or the caller's buffer (st_open_memory) */
     size_t map_len;
+    bool mapped;            /* map is ours to unmap */
     int ntensors;
     StTensor *tensor;       /* sorted by data offset */
 } StFile;
 
 /* Opens and validates a file. false with a message ("'path': ...") in err; nothing to close then. */
 bool st_open(const char *path, StFile *f, char *err, size_t errlen);
+/* The same over a buffer the caller keeps alive until st_close (fuzzing, tests); `name` in messages. */
+bool st_open_memory(const char *name, const void *data, size_t len, StFile *f, char *err, size_t errlen);
 const StTensor *st_find(const StFile *f, const char *name);
 void st_close(StFile *f);
 

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target (parse + check, under ASan + UBSan + LeakSanitizer) into $BUILD/fuzz/
-# and runs it for MIXC_FUZZ_SECONDS (default 30) from a seed corpus of examples/ and tests/check/.
-# First replays tests/fuzz/crashes/* (reproducers of fixed bugs: they must stay fixed).
-# Prints "PASS fuzz (N runs)" or "FAIL fuzz" with the reproducer and the sanitizer's report.
+# Builds the libFuzzer targets (under ASan + UBSan + LeakSanitizer) into $BUILD/fuzz/ and runs each:
+#   fuzz_check       parse + check of .mix text (dictionary tests/fuzz/mix.dict), seeds: examples/
+#                    and tests/check/, for MIXC_FUZZ_SECONDS (default 30);
+#   fuzz_import      HF config.json import (+ LCKV strings), seeds tests/import/, half as long;
+#   fuzz_safetensors the weights reader, seeds made here, half as long.
+# First replays tests/fuzz/crashes/* (reproducers of fixed bugs: they must stay fixed) with the
+# target their name starts with (import-*, safetensors-*, else check).
+# Prints "PASS fuzz... (N runs)" or "FAIL fuzz..." with the reproducer and the sanitizer's report.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -11,6 +15,7 @@ FUZZ_CC=${FUZZ_CC:-clang}
 CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 out=$BUILD/fuzz
 bin=$out/fuzz_check
+TARGETS="check import safetensors"
 mkdir -p "$out/gen" "$out/obj" "$out/corpus" "$out/seed" "$out/artifacts"
 
 if ! command -v "$FUZZ_CC" >/dev/null; then
@@ -28,7 +33,7 @@ build() {
   local objs=() src obj
   # Every compiler source but the driver: each must build; the archive lets the linker take only
   # what parse + check need.
-  for src in $(ls compiler/*/*.c | grep -v '^compiler/cli/') "$out/gen/lexer.c" "$out/gen/parser.c"; do
+  for src in $(ls compiler/*/*.c | grep -v '^compiler/cli/') runtime/model/safetensors.c "$out/gen/lexer.c" "$out/gen/parser.c"; do
     obj=$out/obj/$(basename "$src" .c).o
     if [ ! "$obj" -nt "$src" ] || [ compiler/mixc.h -nt "$obj" ] || [ -n "$(find compiler -name '*.h' -newer "$obj")" ] || [ "$out/gen/parser.h" -nt "$obj" ]; then
       "$FUZZ_CC" $flags -Wno-unused-function $inc -c -o "$obj" "$src" || return 1
@@ -37,8 +42,11 @@ build() {
   done
   rm -f "$out/libmixc-fuzz.a"
   ar rcs "$out/libmixc-fuzz.a" "${objs[@]}" || return 1
-  "$FUZZ_CC" $flags -fsanitize=fuzzer $inc -o "$bin" tests/fuzz/fuzz_check.c "$out/libmixc-fuzz.a" \
-    -ljansson -lm || return 1
+  local t
+  for t in $TARGETS; do
+    "$FUZZ_CC" $flags -fsanitize=fuzzer $inc -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" "$out/libmixc-fuzz.a" \
+      -ljansson -lm || return 1
+  done
 }
 
 if ! build >"$out/build.log" 2>&1; then
@@ -52,7 +60,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # The sanitizer's verdict and the project's own stack frames, without libFuzzer's.
 report() {
-  grep -E 'ERROR:|SUMMARY:|runtime error|internal error|Test unit written| in .*(compiler|gen|tests/fuzz)/' "$1" |
+  grep -E 'ERROR:|SUMMARY:|runtime error|internal error|Test unit written| in .*(compiler|runtime|gen|tests/fuzz)/' "$1" |
     grep -v 'fuzzer::' | head -n 25 | cut -c1-220 | sed 's/^/    /'
 }
 
@@ -60,29 +68,61 @@ report() {
 status=0
 for f in tests/fuzz/crashes/*; do
   [ -f "$f" ] || continue
-  if ! "$bin" "$f" >"$out/replay.log" 2>&1; then
+  case $(basename "$f") in import-*) t=import ;; safetensors-*) t=safetensors ;; *) t=check ;; esac
+  if ! "$out/fuzz_$t" "$f" >"$out/replay.log" 2>&1; then
     echo "FAIL fuzz-replay/$(basename "$f")"
     report "$out/replay.log"
-    echo "    replay: $bin $f"
+    echo "    replay: $out/fuzz_$t $f"
     status=1
   else
     echo "PASS fuzz-replay/$(basename "$f")"
   fi
 done
 
-cp examples/*.mix tests/check/*.mix "$out/seed/"
-cp tests/check/pending/*.mix "$out/seed/" 2>/dev/null
-"$bin" -max_total_time="$SECONDS_TO_RUN" -dict=tests/fuzz/mix.dict -max_len=4096 -timeout=10 \
-  -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/artifacts/" \
-  "$out/corpus" "$out/seed" >"$out/fuzz.log" 2>&1
-rc=$?
-runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/fuzz.log" | tail -n 1)
-cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$out/fuzz.log" | tail -n 1)
-if [ "$rc" -ne 0 ]; then
-  echo "FAIL fuzz (exit $rc after ${runs:-?} runs)"
-  report "$out/fuzz.log"
-  echo "    reproducer: $(ls -t "$out"/artifacts/* 2>/dev/null | head -n 1)   log: $out/fuzz.log"
-  exit 1
-fi
-echo "PASS fuzz (${runs:-?} runs, $cov, ${SECONDS_TO_RUN}s)"
+# Seeds: the examples and check corpus; the import configs; small safetensors files.
+mkdir -p "$out/seed-check" "$out/seed-import" "$out/seed-safetensors"
+cp examples/*.mix tests/check/*.mix "$out/seed-check/"
+cp tests/check/pending/*.mix "$out/seed-check/" 2>/dev/null
+find tests/import -name '*.json' -exec cp {} "$out/seed-import/" \;
+printf '0_0_1s_1s_3s_3s' >"$out/seed-import/lckv.txt"
+python3 - "$out/seed-safetensors" <<'PY'
+import json, struct, sys, os
+def write(name, tensors):
+    header, data = {}, b''
+    for tname, dtype, shape, raw in tensors:
+        header[tname] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    h = json.dumps(header).encode()
+    open(os.path.join(sys.argv[1], name), 'wb').write(struct.pack('<Q', len(h)) + h + data)
+write('two.st', [("a", "F32", [2, 2], struct.pack('<4f', 1, 2, 3, 4)), ("b", "BF16", [3], b'\x80\x3f' * 3)])
+write('f16.st', [("w", "F16", [1, 4], b'\x00\x3c' * 4), ("e", "F32", [0], b'')])
+PY
+
+# fuzz_one TARGET SECONDS DICT_FLAG...: one bounded run; the corpus grows in $out/corpus-TARGET.
+fuzz_one() {
+  local t=$1 secs=$2 rc runs cov
+  shift 2
+  mkdir -p "$out/corpus-$t"
+  "$out/fuzz_$t" -max_total_time="$secs" "$@" -max_len=4096 -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" \
+    "$out/corpus-$t" "$out/seed-$t" >"$out/fuzz-$t.log" 2>&1
+  rc=$?
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/fuzz-$t.log" | tail -n 1)
+  cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$out/fuzz-$t.log" | tail -n 1)
+  local name=fuzz
+  [ "$t" = check ] || name=fuzz-$t
+  if [ "$rc" -ne 0 ]; then
+    echo "FAIL $name (exit $rc after ${runs:-?} runs)"
+    report "$out/fuzz-$t.log"
+    echo "    reproducer: $(ls -t "$out"/artifacts/"$t"-* 2>/dev/null | head -n 1)   log: $out/fuzz-$t.log"
+    status=1
+    return
+  fi
+  echo "PASS $name (${runs:-?} runs, $cov, ${secs}s)"
+}
+
+half=$(( (SECONDS_TO_RUN + 1) / 2 ))
+fuzz_one check "$SECONDS_TO_RUN" -dict=tests/fuzz/mix.dict
+fuzz_one import "${MIXC_FUZZ_IMPORT_SECONDS:-$half}" -dict=tests/fuzz/json.dict
+fuzz_one safetensors "${MIXC_FUZZ_SAFETENSORS_SECONDS:-$half}" -dict=tests/fuzz/json.dict
 exit $status

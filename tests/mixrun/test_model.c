@@ -446,6 +446,26 @@ static void edit_header(const char *src, const char *dst, const char *old, const
     free(out), free(json), free(buf);
 }
 
+/* A weight holding NaN or Inf is refused by name, with where it is. */
+static void test_nonfinite_weights(void) {
+    const float bad[2] = {NAN, -INFINITY};
+    const char *what[2] = {"NaN", "Inf"};
+    for (int k = 0; k < 2; k++) {
+        Model m;
+        model_init_random(&m, &st_layout, 7);
+        m.layer[2].w_up[3 * st_layout.model.hidden + 5] = bad[k];
+        char err[1024] = "", path[512], want[128], name[64];
+        snprintf(path, sizeof path, "%s", tmp_path(k ? "inf.st" : "nan.st"));
+        bool saved = model_save_safetensors(&m, path, err, sizeof err);
+        model_free(&m);
+        snprintf(want, sizeof want, "'model.layers.2.mlp.up_proj.weight' holds %s at element %lld (row 3, column 5)",
+                 what[k], (long long)(3 * st_layout.model.hidden + 5));
+        snprintf(name, sizeof name, "bad weights: %s in a tensor", what[k]);
+        if (!saved) result(false, name, "cannot save: %s", err);
+        else expect_load_error(name, path, want, NULL);
+    }
+}
+
 static void test_safetensors(void) {
     int64_t win[] = {0, 0, 8};
     int reads[] = {0, 0, 2};
@@ -513,6 +533,13 @@ static void test_safetensors(void) {
              "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, 0);
     expect_load_error("bad weights: overlapping tensors", tmp_path("overlap.st"), "overlap", NULL);
+    /* An empty tensor between two overlapping ones must not hide the overlap. */
+    write_st(tmp_path("overlap-empty.st"),
+             "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+             "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]},"
+             "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}", 20, 0);
+    expect_load_error("bad weights: overlap around an empty tensor", tmp_path("overlap-empty.st"), "'a' and 'b' overlap", NULL);
+    test_nonfinite_weights();
     write_st(tmp_path("offsets.st"), "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, 0);
     expect_load_error("bad weights: reversed data_offsets", tmp_path("offsets.st"), "tensor 'a': bad data_offsets", NULL);
     write_st(tmp_path("huge.st"),

@@ -210,6 +210,73 @@ static void test_arena_property(void) {
     REPORT("arena: greedy plans of random lifetime sets pass the verifier and the brute-force check");
 }
 
+/* A step-like set: long-lived tensors around everything, then `layers` groups drawn from a few
+ * random templates (short lifetimes chained within the group), in op order. */
+static int layered_items(ArenaItem *it, int layers, int templates) {
+    ArenaItem tpl[4][12];
+    int tn[4], tops[4];
+    for (int t = 0; t < templates; t++) {
+        tn[t] = (int)rnd_in(1, 12);
+        tops[t] = (int)rnd_in(1, 10);
+        for (int i = 0; i < tn[t]; i++) {
+            int a = (int)rnd_in(0, tops[t] - 1), len = (int)rnd_in(0, 3);
+            tpl[t][i] = (ArenaItem){rnd() % 8 == 0 ? 0 : rnd_in(1, 6) * 256, a, a + len, -1};
+        }
+        for (int i = 1; i < tn[t]; i++)   /* op order within the template */
+            for (int j = i; j > 0 && tpl[t][j].first < tpl[t][j - 1].first; j--) {
+                ArenaItem x = tpl[t][j];
+                tpl[t][j] = tpl[t][j - 1];
+                tpl[t][j - 1] = x;
+            }
+    }
+    int n = 0, op = 0, nlong = (int)rnd_in(1, 3);
+    for (int k = 0; k < nlong; k++) it[n++] = (ArenaItem){rnd_in(1, 6) * 256, 0, 0, -1};
+    for (int l = 0; l < layers; l++) {
+        int t = (int)rnd_in(0, templates - 1), base = op + (int)rnd_in(0, 2), end = base;
+        for (int i = 0; i < tn[t]; i++) {
+            it[n] = tpl[t][i];
+            it[n].first += base, it[n].last += base;
+            if (it[n].last > end) end = it[n].last;
+            n++;
+        }
+        op = end + 1;
+    }
+    for (int k = 0; k < nlong; k++) it[k].last = op + (int)rnd_in(0, 2);
+    it[n++] = (ArenaItem){rnd_in(1, 6) * 256, op, op + 1, -1};   /* after the layers */
+    return n;
+}
+
+static void test_arena_repeated_groups(void) {
+    bool ok = true;
+    enum { MAXN = 4 + 300 * 12 };
+    static ArenaItem a[MAXN], b[MAXN];
+    int sets = 0;
+    for (int round = 0; round < 300 && ok; round++, sets++) {
+        int n = layered_items(a, (int)rnd_in(1, 300), (int)rnd_in(1, 4));
+        memcpy(b, a, (size_t)n * sizeof *a);
+        int64_t fast = arena_assign(a, n), ref = arena_assign_reference(b, n);
+        CHECK(fast == ref);
+        for (int i = 0; i < n && ok; i++) CHECK(a[i].offset == b[i].offset);
+        CHECK(arena_verify(a, n, fast, stdout));
+    }
+    /* Sets in op order without structure take the same path. */
+    for (int round = 0; round < 2000 && ok; round++, sets++) {
+        int n = (int)rnd_in(1, 48);
+        random_items(a, n, (int)rnd_in(1, 200), 4096);
+        for (int i = 1; i < n; i++)
+            for (int j = i; j > 0 && a[j].first < a[j - 1].first; j--) {
+                ArenaItem x = a[j];
+                a[j] = a[j - 1];
+                a[j - 1] = x;
+            }
+        memcpy(b, a, (size_t)n * sizeof *a);
+        CHECK(arena_assign(a, n) == arena_assign_reference(b, n));
+        for (int i = 0; i < n && ok; i++) CHECK(a[i].offset == b[i].offset);
+    }
+    printf("  %d sets\n", sets);
+    REPORT("arena: the shortcut for repeated groups gives exactly the plain greedy's offsets");
+}
+
 static void test_arena_verifier_rejects(void) {
     bool ok = true;
     int caught = 0, tried = 0;
@@ -331,6 +398,7 @@ int main(void) {
     test_kv_bytes();
     test_weights();
     test_arena_known();
+    test_arena_repeated_groups();
     test_arena_property();
     test_arena_verifier_rejects();
     test_activations();

@@ -1,0 +1,196 @@
+/* output.c — the one way every command writes a file (docs/output.md has the rules):
+ *  - "-" is standard output;
+ *  - a path that is not a regular file once symlinks are followed (a device, a FIFO, /dev/stdout)
+ *    is written in place, never replaced;
+ *  - a symlink is followed to its target, which is written as below (the link stays);
+ *  - a regular file (or a new one) is replaced atomically: an unpredictable temporary name in the
+ *    same directory created exclusively (mkstemp), written, fsynced, renamed over the target, and
+ *    the directory fsynced. A failure leaves the old file as it was and no temporary behind.
+ */
+#include "mixc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static bool write_all(int fd, const char *data, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        data += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* The file a path names once every symlink in its last component is followed (the target may not
+ * exist yet). Caller frees. NULL with errno ELOOP after 40 links. */
+static char *follow_links(const char *path) {
+    char *cur = xstrdup(path);
+    for (int hops = 0; hops < 40; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode)) return cur;
+        char target[PATH_MAX];
+        ssize_t n = readlink(cur, target, sizeof target - 1);
+        if (n < 0) {
+            free(cur);
+            return NULL;
+        }
+        target[n] = '\0';
+        char *next;
+        if (target[0] == '/') {
+            next = xstrdup(target);
+        } else {
+            char *copy = xstrdup(cur);
+            Buf b = {0};
+            buf_printf(&b, "%s/%s", dirname(copy), target);
+            free(copy);
+            next = b.data;
+        }
+        free(cur);
+        cur = next;
+    }
+    free(cur);
+    errno = ELOOP;
+    return NULL;
+}
+
+/* Writes into an existing non-regular file (device, FIFO) without replacing it. */
+static bool write_in_place(const char *path, const char *data, size_t len) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool ok = write_all(fd, data, len);
+    int saved = errno;
+    ok = close(fd) == 0 && ok;
+    if (!ok && !errno) errno = saved ? saved : EIO;
+    return ok;
+}
+
+static void fsync_directory(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* The temporary file beside `target`: ".NAME.XXXXXX" in its directory, created exclusively. */
+static int make_temporary(const char *target, char **tmp_out, char **dir_out) {
+    char *dcopy = xstrdup(target), *bcopy = xstrdup(target);
+    Buf tmp = {0};
+    buf_printf(&tmp, "%s/.%s.XXXXXX", dirname(dcopy), basename(bcopy));
+    *dir_out = xstrdup(dcopy);
+    free(dcopy);
+    free(bcopy);
+    int fd = mkostemp(tmp.data, O_CLOEXEC);
+    if (fd < 0) {
+        int saved = errno;
+        buf_free(&tmp);
+        free(*dir_out);
+        errno = saved;
+        return -1;
+    }
+    *tmp_out = tmp.data;
+    return fd;
+}
+
+/* Replaces the regular file `target` (or creates it) atomically, keeping an existing file's mode
+ * (a new file gets new_mode less the umask, as open would give it). */
+static bool replace_regular(const char *target, const char *data, size_t len, mode_t new_mode) {
+    char *tmp, *dir;
+    int fd = make_temporary(target, &tmp, &dir);
+    if (fd < 0) return false;
+    struct stat st;
+    mode_t mode;
+    if (stat(target, &st) == 0) {
+        mode = st.st_mode & 07777;
+    } else {
+        mode_t mask = umask(0);
+        umask(mask);
+        mode = new_mode & ~mask;
+    }
+    bool ok = fchmod(fd, mode) == 0 && write_all(fd, data, len) && fsync(fd) == 0;
+    int saved = errno;
+    ok = close(fd) == 0 && ok;
+    if (ok) ok = rename(tmp, target) == 0;
+    if (!ok) {
+        saved = errno ? errno : saved;
+        unlink(tmp);
+        errno = saved;
+    } else {
+        fsync_directory(dir);
+    }
+    free(tmp);
+    free(dir);
+    return ok;
+}
+
+/* The regular file to replace for path: the file itself once every symlink is resolved when it
+ * exists, else (a new file, or a symlink to one) what its links name. Caller frees. */
+static char *regular_target(const char *path) {
+    char *real = realpath(path, NULL);
+    return real ? real : follow_links(path);
+}
+
+static bool write_output(const char *path, const char *data, size_t len, mode_t new_mode) {
+    if (strcmp(path, "-") == 0) return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        return false;
+    }
+    /* The kernel follows every link (also /dev/stdout's /proc/self/fd/1 -> pipe:[N]). */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return write_in_place(path, data, len);
+    char *target = regular_target(path);
+    if (!target) return false;
+    bool ok = replace_regular(target, data, len, new_mode);
+    int saved = errno;
+    free(target);
+    errno = saved;
+    return ok;
+}
+
+bool write_file_atomic(const char *path, const char *data, size_t len) {
+    return write_output(path, data, len, 0666);
+}
+
+bool write_executable_atomic(const char *path, const char *data, size_t len) {
+    return write_output(path, data, len, 0777);
+}
+
+bool output_path_usable(const char *path, char *err, size_t errlen) {
+    struct stat st;
+    if (strcmp(path, "-") == 0) return true;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "cannot write '%s': it is a directory", path);
+        return false;
+    }
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (access(path, W_OK) == 0) return true;
+        snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+        return false;
+    }
+    char *target = regular_target(path);
+    if (!target) {
+        snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+        return false;
+    }
+    char *copy = xstrdup(target);
+    const char *dir = dirname(copy);
+    bool ok = false;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        snprintf(err, errlen, "cannot write '%s': directory '%s' does not exist", path, dir);
+    else if (access(dir, W_OK) != 0)
+        snprintf(err, errlen, "cannot write '%s': directory '%s' is not writable", path, dir);
+    else
+        ok = true;
+    free(copy);
+    free(target);
+    return ok;
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Hostile and careless input (issue "Hostile and careless input"): each case runs one command on junk
+# under a generous timeout (a bound, not a benchmark), in its own temporary directory, and asserts
+# the exit status, the message, and that nothing outside that directory changed.
+set -u
+cd "$(dirname "$0")/../.."
+root=$PWD
+MIXC=${MIXC:-${BUILD:-build}/mixc}
+MIXC=$(cd "$(dirname "$MIXC")" && pwd)/$(basename "$MIXC")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export NO_COLOR=1
+failed=0
+
+fail() { echo "FAIL $1"; shift; [ $# -gt 0 ] && printf '%s\n' "$@" | sed 's/^/    /'; failed=1; }
+
+# The repository's state, to see that a run wrote nothing outside its directory.
+tree_state() { (cd "$root" && git status --porcelain --ignored=no 2>/dev/null; ls -la "$root"); }
+
+# run NAME WANT_RC SECONDS PATTERN -- command...: the command runs in $tmp/NAME; its stderr must
+# match PATTERN (grep -E; empty: stderr must be empty), its exit status be WANT_RC, and it must end within SECONDS.
+run() {
+  local name=$1 want=$2 secs=$3 pattern=$4
+  shift 5
+  local dir=$tmp/$name before rc
+  mkdir -p "$dir"
+  before=$(tree_state)
+  (cd "$dir" && timeout "$secs" "$@" >"$dir/.out" 2>"$dir/.err")
+  rc=$?
+  if [ "$rc" -eq 124 ]; then fail "hostile/$name" "did not finish within ${secs}s"; return; fi
+  if [ "$rc" -ne "$want" ]; then fail "hostile/$name" "exit $rc, expected $want" "$(head -c 600 "$dir/.err")"; return; fi
+  if { [ -z "$pattern" ] && [ -s "$dir/.err" ]; } || { [ -n "$pattern" ] && ! grep -qE -- "$pattern" "$dir/.err"; }; then
+    fail "hostile/$name" "stderr does not match /$pattern/:" "$(head -c 600 "$dir/.err")"; return
+  fi
+  if [ "$(tree_state)" != "$before" ]; then fail "hostile/$name" "the repository changed"; return; fi
+  echo "PASS hostile/$name"
+}
+
+junk=$tmp/junk
+mkdir -p "$junk"
+head -c 10000 /dev/zero >"$junk/zeros.mix"
+python3 - "$junk" <<'PY'
+import sys, os
+d = sys.argv[1]
+head = 'model "m" {\n  layers = 2\n  hidden = 64\n  heads = 2\n  ffn = 128\n  vocab = 100\n}\n'
+open(os.path.join(d, 'long-name.mix'), 'w').write(head + 'layer 0 : ' + 'a' * 10_000_000 + '\n')
+open(os.path.join(d, 'parens.mix'), 'w').write('(' * 8192 + '\n')
+open(os.path.join(d, 'many-bad.mix'), 'w').write(''.join('layer %d : bogus ]\n' % i for i in range(50000)))
+open(os.path.join(d, 'invalid-utf8.mix'), 'wb').write(b'model "m" {\n' + bytes(range(0x80, 0xc0)) * 4 + b'\n}\n')
+open(os.path.join(d, 'far-error.mix'), 'w').write(' ' * 5000 + '@\n')
+PY
+printf '\xEF\xBB\xBF' | cat - examples/ma.mix >"$junk/bom.mix"
+
+run zeros 1 10 "does not look like a text layout \(a NUL byte at offset 0" -- "$MIXC" check "$junk/zeros.mix"
+run binary-program 1 10 "does not look like a text layout" -- "$MIXC" check "$MIXC"
+run invalid-utf8 1 10 "does not look like a text layout \(bytes that are not UTF-8 at offset 12" -- "$MIXC" check "$junk/invalid-utf8.mix"
+run dev-zero 1 20 "larger than the 256 MiB a layout may take" -- "$MIXC" check /dev/zero
+run long-name 1 10 "long-name.mix:8:11: error" -- "$MIXC" check "$junk/long-name.mix"
+run parens 1 10 "too many errors \(20\); stopping" -- "$MIXC" check "$junk/parens.mix"
+run many-bad-statements 1 10 "too many errors \(20\); stopping" -- "$MIXC" check "$junk/many-bad.mix"
+run bom 0 10 "" -- "$MIXC" check -q "$junk/bom.mix"
+
+# Error counts and line widths of the flood cases: 20 errors shown, and no source line wider than
+# the clip (120 columns of source, a message with words cut at 64 bytes).
+for name in parens many-bad-statements long-name far-error; do
+  [ -f "$tmp/$name/.err" ] || "$MIXC" check "$junk/$name.mix" 2>"$tmp/$name.err" >/dev/null
+  f=$tmp/$name/.err; [ -f "$f" ] || f=$tmp/$name.err
+  errors=$(grep -c ': error: ' "$f")
+  widest=$(awk '{ if (length($0) > w) w = length($0) } END { print w + 0 }' "$f")
+  if [ "$errors" -gt 20 ]; then fail "hostile/$name-capped" "$errors errors shown"
+  elif [ "$widest" -gt 220 ]; then fail "hostile/$name-clipped" "a line of $widest columns"
+  else echo "PASS hostile/$name-capped-and-clipped"; fi
+done
+# The caret of a clipped line still points at the character.
+"$MIXC" check "$junk/far-error.mix" 2>"$tmp/far.err" >/dev/null
+src=$(grep -m1 '^ *1 | ' "$tmp/far.err"); caret=$(grep -m1 '^ *| *\^' "$tmp/far.err")
+before_at=${src%%@*}
+if [ "$before_at" != "$src" ] && [ "${#caret}" -eq $(( ${#before_at} + 1 )) ]; then echo "PASS hostile/clipped-caret"
+else fail "hostile/clipped-caret" "$src" "$caret"; fi
+
+# ---- scale: the largest layout mixc takes, in every report format, under a generous bound (the
+# timing itself is bench-report's: make bench).
+python3 - "$junk/layers-100000.mix" <<'PY'
+import sys
+open(sys.argv[1], 'w').write('model "big" {\n layers = 100000\n hidden = 4096\n heads = 32\n kv_heads = 8\n'
+    ' ffn = 14336\n vocab = 32000\n context = 32K\n}\nattention local = window 1024\n'
+    'layers 0..99999 : pattern [global, local, local reads prev, local, local reads 1, local reads 1]\n')
+PY
+for fmt in text json svg; do
+  run "report-100000-layers-$fmt" 0 120 "" -- "$MIXC" report "$junk/layers-100000.mix" --context 32K,1M --format "$fmt" -o out
+done
+
+# ---- mixrun: bounded reads of every input, and no leak on a failed write (the ASan pass checks)
+MIXRUN=$(dirname "$MIXC")/mixrun
+if [ -x "$MIXRUN" ]; then
+  cat >"$junk/tiny.mix" <<'MIX'
+model "tiny" {
+    layers = 2
+    hidden = 64
+    heads = 2
+    kv_heads = 1
+    ffn = 64
+    vocab = 64
+    context = 64
+    chunk = 8
+}
+layer 0 : global
+layer 1 : window 8 reads 0
+MIX
+  run mixrun-layout-dev-zero 1 20 "dev/zero.*(File too large|larger than)" -- "$MIXRUN" --layout /dev/zero --random-weights 1 --tokens 1
+  run mixrun-tokens-dev-zero 1 20 "dev/zero" -- "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --tokens-file /dev/zero
+  run mixrun-prompts-dev-zero 1 20 "dev/zero" -- "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --prompts /dev/zero
+  run mixrun-save-weights-bad-path 1 20 "cannot write" -- "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 \
+    --save-weights /nonexistent-mixc/w.safetensors
+fi
+
+# ---- outputs: the one writer (docs/output.md)
+out=$tmp/outputs
+mkdir -p "$out"
+ex=$root/examples/ma.mix
+echo old >"$out/real.txt"; chmod 600 "$out/real.txt"; ln -s real.txt "$out/link.txt"
+run out-symlink 0 10 "" -- "$MIXC" report "$ex" -o "$out/link.txt"
+if [ -L "$out/link.txt" ] && grep -q '^model "ma"' "$out/real.txt" && [ "$(stat -c %a "$out/real.txt")" = 600 ]; then
+  echo "PASS hostile/out-symlink-followed-mode-kept"
+else fail "hostile/out-symlink-followed-mode-kept" "$(ls -la "$out")"; fi
+ln -s new.txt "$out/dangling.txt"
+run out-dangling-symlink 0 10 "" -- "$MIXC" report "$ex" -o "$out/dangling.txt"
+if [ -L "$out/dangling.txt" ] && [ -f "$out/new.txt" ]; then echo "PASS hostile/out-dangling-symlink-creates-target"
+else fail "hostile/out-dangling-symlink-creates-target" "$(ls -la "$out")"; fi
+mkfifo "$out/fifo"
+cat "$out/fifo" >"$out/fifo.read" &
+reader=$!
+run out-fifo 0 10 "" -- "$MIXC" report "$ex" -o "$out/fifo"
+wait "$reader"
+if [ -p "$out/fifo" ] && grep -q '^model "ma"' "$out/fifo.read"; then echo "PASS hostile/out-fifo-written-in-place"
+else fail "hostile/out-fifo-written-in-place" "$(ls -la "$out")"; fi
+if mknod "$out/null" c 1 3 2>/dev/null; then
+  run out-device 0 10 "" -- "$MIXC" report "$ex" -o "$out/null"
+  if [ -c "$out/null" ]; then echo "PASS hostile/out-device-not-replaced"
+  else fail "hostile/out-device-not-replaced" "$(ls -la "$out/null")"; fi
+else
+  echo "SKIP hostile/out-device-not-replaced (mknod needs root)"
+fi
+if "$MIXC" report "$ex" -o /dev/stdout 2>"$tmp/stdout.err" | grep -q '^model "ma"'; then echo "PASS hostile/out-dev-stdout"
+else fail "hostile/out-dev-stdout" "$(cat "$tmp/stdout.err")"; fi
+leftover=$(cd "$out" && ls -A | grep -v -x -e real.txt -e link.txt -e dangling.txt -e new.txt -e fifo -e fifo.read -e null)
+if [ -z "$leftover" ]; then echo "PASS hostile/out-no-temporaries-left"
+else fail "hostile/out-no-temporaries-left" "$leftover"; fi
+run out-missing-dir 1 10 "cannot write '[^']*/missing/r.txt'" -- "$MIXC" report "$ex" -o "$out/missing/r.txt"
+if [ -x "$(dirname "$MIXC")/libmixcrt.a" ] || [ -f "$(dirname "$MIXC")/libmixcrt.a" ]; then
+  run build-missing-dir-first 1 10 "cannot write '/nonexistent-mixc/dir/bin': directory '/nonexistent-mixc/dir' does not exist" -- \
+    "$MIXC" build "$ex" -o /nonexistent-mixc/dir/bin
+  if grep -q -e compiling -e linking "$tmp/build-missing-dir-first/.err"; then
+    fail "hostile/build-checks-output-before-compiling" "$(cat "$tmp/build-missing-dir-first/.err")"
+  else echo "PASS hostile/build-checks-output-before-compiling"; fi
+fi
+
+[ "$failed" -eq 0 ]
