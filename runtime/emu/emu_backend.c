@@ -23,6 +23,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -190,16 +191,26 @@ static bool compile_source(const Buf *src, const char *out, char *err, size_t er
     return ok;
 }
 
-/* Compiles to a temporary name next to out, then renames: nothing half-written on failure. */
+/* Compiles to an unpredictable temporary name next to out, fsyncs it, then renames: nothing
+ * half-written on failure, and a crash after the rename leaves a whole file. */
 static bool compile_to(const Buf *src, const char *out, char *err, size_t errlen) {
     Buf tmp = {0};
-    buf_printf(&tmp, "%s.tmp.%ld", out, (long)getpid());
-    bool ok = compile_source(src, tmp.data, err, errlen);
-    if (ok && rename(tmp.data, out) != 0) {
+    buf_printf(&tmp, "%s.tmp.XXXXXX", out);
+    int fd = mkstemp(tmp.data);
+    if (fd < 0) {
         snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
-        unlink(tmp.data);
+        buf_free(&tmp);
+        return false;
+    }
+    close(fd);
+    bool ok = compile_source(src, tmp.data, err, errlen);
+    fd = ok ? open(tmp.data, O_RDONLY | O_CLOEXEC) : -1;
+    if (ok && (fd < 0 || fsync(fd) != 0 || rename(tmp.data, out) != 0)) {
+        snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
         ok = false;
     }
+    if (fd >= 0) close(fd);
+    if (!ok) unlink(tmp.data);
     buf_free(&tmp);
     return ok;
 }
@@ -245,6 +256,50 @@ static char *cache_path(const Buf *src) {
     buf_printf(&p, "%s/emu-%s.so", dir, hex);
     free(dir);
     return p.data;
+}
+
+/* A cache entry is the .so and, beside it, NAME.sha256 holding the SHA-256 of its bytes, written
+ * after it. A .so is loaded only when its bytes match: a truncated or corrupted file would crash
+ * dlopen or the kernels (SIGBUS, SIGILL) in every later run instead of being rebuilt. */
+#define EMU_SO_LIMIT ((size_t)1 << 30)
+
+static bool file_digest(const char *path, char hex[65]) {
+    size_t len = 0;
+    char *data = read_file_limited(path, EMU_SO_LIMIT, &len);
+    if (!data) return false;
+    hex_digest(data, len, hex);
+    free(data);
+    return true;
+}
+
+static char *digest_path(const char *so_path) {
+    Buf p = {0};
+    buf_printf(&p, "%s.sha256", so_path);
+    return p.data;
+}
+
+/* NULL when the entry at path is whole, else why not (for the warning). */
+static const char *entry_damage(const char *path) {
+    char want[65], got[65];
+    char *dp = digest_path(path);
+    size_t n = 0;
+    char *text = read_file_limited(dp, 4096, &n);
+    free(dp);
+    bool have = text && n >= 64;
+    if (have) memcpy(want, text, 64), want[64] = '\0';
+    free(text);
+    if (!have) return "no checksum beside it";
+    if (!file_digest(path, got)) return "unreadable";
+    return strcmp(want, got) == 0 ? NULL : "checksum mismatch";
+}
+
+static void store_digest(const char *path) {
+    char hex[65];
+    char *dp = digest_path(path);
+    if (!file_digest(path, hex) || !write_file_atomic(dp, hex, 64))
+        fprintf(stderr, "mixrun: warning: cannot write the checksum of the emu cache entry '%s': %s\n", path,
+                strerror(errno));
+    free(dp);
 }
 
 /* ------------------------------------------------------------------ loaded kernels */
@@ -530,7 +585,9 @@ static bool toolkit_headers_found(char *err, size_t errlen) {
  * it would have to be compiled and the toolkit is missing, else 1. */
 static void *compile_and_load(const Buf *src, const char *key, int *status, char *err, size_t errlen) {
     char *path = cache_path(src);
-    if (path && access(path, R_OK) == 0) {
+    const char *damage = path && access(path, F_OK) == 0 ? entry_damage(path) : NULL;
+    if (damage) fprintf(stderr, "mixrun: warning: emu cache entry '%s' is damaged (%s); recompiling\n", path, damage);
+    if (path && !damage && access(path, R_OK) == 0) {
         void *so = load_so(path, key, err, errlen);
         if (so && verbose()) fprintf(stderr, "mixrun: emu: kernels from the cache: %s\n", path);
         if (so) {
@@ -557,6 +614,7 @@ static void *compile_and_load(const Buf *src, const char *key, int *status, char
     void *so = NULL;
     if (compile_to(src, out.data, err, errlen)) {
         if (verbose()) fprintf(stderr, "mixrun: emu: compiled the kernels in %.2f s: %s\n", now_s() - t0, out.data);
+        if (path) store_digest(path);
         so = load_so(out.data, key, err, errlen);
         if (!path) unlink(out.data);   /* no cache: the mapping outlives the file */
     }

@@ -283,7 +283,7 @@ static const char *parse_entry(const uint8_t *d, size_t len, JitOutput output, c
     return NULL;
 }
 
-/* Atomic and safe between threads and processes: a unique temporary file, then rename. */
+/* Atomic and safe between threads and processes: a unique temporary file, fsynced, then rename. */
 static bool write_entry_atomic(const char *path, const char *data, size_t len) {
     Buf tmp = {0};
     buf_printf(&tmp, "%s.tmp.XXXXXX", path);
@@ -300,6 +300,7 @@ static bool write_entry_atomic(const char *path, const char *data, size_t len) {
         else off += (size_t)w;
     }
     fchmod(fd, 0644);
+    if (ok && fsync(fd) != 0) ok = false;   /* the bytes are on disk before the name points at them */
     if (close(fd) != 0) ok = false;
     if (ok) ok = rename(tmp.data, path) == 0;
     int saved = errno;

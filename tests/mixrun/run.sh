@@ -304,5 +304,34 @@ if MIXC_EMU_VERBOSE=1 run "damaged" 0 "${TE[@]}" --random-weights 3 --tokens $TP
   grep -q "warning: .*recompiling" "$T/err" && cmp -s "$T/e1.npy" "$T/e4.npy" && pass "emu: a damaged cache entry is recompiled" ||
     fail "emu: a damaged cache entry is recompiled" "$(head -c 600 "$T/err")"
 fi
+# A whole ELF file damaged in place would load and crash (SIGBUS, SIGILL): the checksum beside each
+# entry catches it before dlopen; the entry is rebuilt once and the next run takes it quietly.
+damage_so() {   # $1: truncate | scramble
+  for so in "$MIXC_CACHE_DIR"/emu-*.so; do
+    python3 - "$so" "$1" <<'PY'
+import os, sys
+path, how = sys.argv[1], sys.argv[2]
+size = os.path.getsize(path)
+if how == 'truncate':
+    os.truncate(path, size * 6 // 10)
+else:
+    with open(path, 'r+b') as f:
+        f.seek(size // 2)
+        f.write(b'\xff' * 4096)
+PY
+  done
+}
+for how in truncate scramble; do
+  damage_so "$how"
+  if run "damaged ($how)" 0 "${TE[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend emu --dump-logits "$T/e5.npy"; then
+    [ "$(grep -c "warning: emu cache entry .* is damaged (checksum mismatch); recompiling" "$T/err")" = 1 ] &&
+      cmp -s "$T/e1.npy" "$T/e5.npy" && pass "emu: a cache entry damaged in place ($how) is caught before loading and rebuilt" ||
+      fail "emu: a cache entry damaged in place ($how)" "$(head -c 600 "$T/err")"
+  fi
+  if run "healed ($how)" 0 "${TE[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend emu; then
+    ! grep -q -e "damaged" -e "recompiling" "$T/err" && pass "emu: the rebuilt entry ($how) is taken without a warning" ||
+      fail "emu: the rebuilt entry ($how)" "$(head -c 600 "$T/err")"
+  fi
+done
 
 [ "$fails" -eq 0 ]
