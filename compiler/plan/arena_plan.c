@@ -514,6 +514,7 @@ typedef struct {
     int64_t hidden, q_row, kv_row, ffn, vocab;
     DType act, logits;
     bool decode, kernel_args;
+    DecodeSplit split;
     int64_t context;
     int pos, seqs, chunk_args;  /* the step's int inputs (-1 when absent) */
 } StepShape;
@@ -544,9 +545,9 @@ static int64_t rows_x(Builder *b, int64_t rows, int64_t width) {
 /* attention through o-proj and the residual add: q is consumed, attn produced and consumed. */
 static void list_attention(Builder *b, const Layout *l, const StepShape *s, int i, int q, int x) {
     const ModelHeader *m = &l->model;
-    int64_t splits = s->decode ? plan_decode_splits(l->layer[i].window, s->context) : 1;
+    int64_t splits = s->decode && s->split != SPLIT_NEVER ? plan_decode_splits(l->layer[i].window, s->context) : 1;
     int attn;
-    if (splits > 1 || (s->decode && s->kernel_args)) {  /* split-KV: fp32 partials, then combine */
+    if (splits > 1 || (s->decode && s->split == SPLIT_ALWAYS)) {  /* split-KV: fp32 partials, then combine */
         int64_t part_rows = rows_x(b, rows_x(b, s->rows, m->heads), splits);
         begin(b, OP_ATTN_DECODE, i, WT_NONE);
         use(b, q);
@@ -622,7 +623,8 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
     const ModelHeader *m = &l->model;
     memset(out, 0, sizeof *out);
     StepShape s = {.rows = o->batch, .decode = o->kind == STEP_DECODE, .context = o->context, .act = o->act_dtype,
-                   .logits = o->logits_dtype, .kernel_args = o->kernel_args, .seqs = -1, .chunk_args = -1};
+                   .logits = o->logits_dtype, .kernel_args = o->kernel_args, .split = o->split,
+                   .seqs = -1, .chunk_args = -1};
     Builder b = {.ok = step_rows(m, &s)};
     if (s.decode)
         s.tokens = o->batch;
@@ -654,7 +656,7 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
 
 bool plan_activations(const Layout *l, StepKind kind, int64_t batch, int64_t chunk, int64_t context,
                       ActPlan *out) {
-    StepOptions o = {kind, batch, chunk, context, l->model.dtype, l->model.dtype, false};
+    StepOptions o = {kind, batch, chunk, context, l->model.dtype, l->model.dtype, SPLIT_BY_CONTEXT, false};
     return plan_step(l, &o, out);
 }
 

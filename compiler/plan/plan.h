@@ -142,13 +142,18 @@ typedef struct {
     int kernel;             /* the generated kernel that runs it (Codegen.kernel), -1: none (GEMMs) */
 } PlanOp;
 
+/* How decode attention is planned: split by the keys it sees (PLAN_SPLIT_KEYS, the report's
+ * default), never (the cpu backend attends in one pass), or always (the generated decode kernel
+ * writes partials even for one split). */
+typedef enum { SPLIT_BY_CONTEXT, SPLIT_NEVER, SPLIT_ALWAYS } DecodeSplit;
+
 typedef struct {
     StepKind kind;
     int64_t batch, chunk, context;
     DType act_dtype;        /* activations */
     DType logits_dtype;
-    /* The generated kernels' extra int arguments ("sequences" per row, "chunk_args" per sequence)
-     * and their decode attention, always split into partials and reduced. */
+    DecodeSplit split;
+    /* The generated kernels' extra int arguments: "sequences" per row, "chunk_args" per sequence. */
     bool kernel_args;
 } StepOptions;
 

@@ -67,7 +67,9 @@ static bool plan_kv_map(const Layout *l, RunPlan *p) {
     int64_t at = 0;
     for (int c = 0; c < l->ncaches; c++) {
         CacheMap *cm = &p->cache[c];
-        cm->capacity = p->has_kernels ? p->cg.capacity[c] : plan_cache_tokens(l, c, o->context, o->chunk);
+        cm->capacity = p->has_kernels ? p->cg.capacity[c]
+                       : o->full_caches ? o->context
+                                        : plan_cache_tokens(l, c, o->context, o->chunk);
         cm->ring = cm->capacity < (p->has_kernels ? p->cg.context : o->context);
         int64_t half;
         if (!mul_ok(cm->capacity, row + scales, &cm->seq_bytes) || !mul_ok(cm->seq_bytes, o->batch, &half) ||
@@ -105,7 +107,8 @@ static int op_kernel(const Codegen *cg, const PlanOp *op, bool decode) {
 static bool plan_steps(const Layout *l, RunPlan *p) {
     const RunOptions *o = &p->opt;
     int64_t context = p->has_kernels ? p->cg.context : o->context, chunk = p->has_kernels ? p->cg.chunk : o->chunk;
-    StepOptions prefill = {STEP_PREFILL, 1, chunk, context, o->act_dtype, o->logits_dtype, o->kernels};
+    StepOptions prefill = {STEP_PREFILL, 1, chunk, context, o->act_dtype, o->logits_dtype,
+                           o->kernels ? SPLIT_ALWAYS : SPLIT_NEVER, o->kernels};
     StepOptions decode = prefill;
     decode.kind = STEP_DECODE;
     decode.batch = o->batch;

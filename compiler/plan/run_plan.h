@@ -36,8 +36,10 @@ typedef struct {
     int64_t weight_align;   /* each weight tensor starts on this boundary (bytes) */
     bool kernels;           /* plan the generated kernels (and their int arguments) */
     const char *arch;       /* their architecture ("sm_80", "sm_90"); NULL: the default */
-    /* Kernels planned for another context and chunk (a prebuilt cubin: the model's); 0: the run's. */
+    /* Kernels planned for another context and chunk (a prebuilt cubin: the model's); 0: the run's.
+     * The caches then have the kernels' capacities. */
     int64_t kernel_context, kernel_chunk;
+    bool full_caches;       /* every cache holds `context` tokens, never a ring (no kernels; a testing aid) */
 } RunOptions;
 
 /* The target's dtypes and alignment, the layout's context and chunk, batch 1. */
