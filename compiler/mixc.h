@@ -262,6 +262,8 @@ void dump_graph(const Layout *l, FILE *out);
 /* load.c: read + parse + check one file ("-" = stdin). Returns 0 ok, 1 errors, 2 cannot read.
  * load_layout_ex also keeps the AST in `arena` for --dump=ast (both NULL: not kept). */
 int load_layout(const char *path, Layout *out, FILE *diag_out);
+/* load_layout with header overrides ("key=value", as load_layout_text); 2 for a bad override. */
+int load_layout_sets(const char *path, const char *const *sets, int nsets, Layout *out, FILE *diag_out);
 int load_layout_ex(const char *path, Layout *out, FILE *diag_out, Arena *arena, Ast *ast_out);
 /* Parses text, applies header overrides ("key=value", any header field; "window=N" replaces every
  * sliding window) between parsing and checking, then checks. 0 ok, 1 errors in the layout (reported

@@ -9,20 +9,28 @@
 
 /* ------------------------------------------------------------------ the pipeline up to the layout */
 
+/* The text of a layout file, or NULL with a message and *rc: 1 larger than READ_FILE_LIMIT, 2
+ * unreadable. */
+static char *read_layout_file(const char *path, size_t *len, FILE *diag_out, int *rc) {
+    char *text = read_file(path, len);
+    if (!text && errno == EFBIG) {
+        fprintf(diag_out, "mixc: '%s' is larger than the %zu MiB a layout may take\n", path, READ_FILE_LIMIT >> 20);
+        *rc = 1;
+    } else if (!text) {
+        fprintf(diag_out, "mixc: cannot read '%s': %s\n", path, strerror(errno));
+        *rc = 2;
+    }
+    return text;
+}
+
 /* Reads, parses and checks one file. Diagnostics go to diag_out. 0 ok, 1 input errors, 2 unreadable.
  * With ast_out/arena (both non-NULL), the AST is kept for --dump=ast; the caller frees the arena. */
 int load_layout_ex(const char *path, Layout *out, FILE *diag_out, Arena *arena, Ast *ast_out) {
     memset(out, 0, sizeof *out);
     size_t len;
-    char *text = read_file(path, &len);
-    if (!text && errno == EFBIG) {
-        fprintf(diag_out, "mixc: '%s' is larger than the %zu MiB a layout may take\n", path, READ_FILE_LIMIT >> 20);
-        return 1;
-    }
-    if (!text) {
-        fprintf(diag_out, "mixc: cannot read '%s': %s\n", path, strerror(errno));
-        return 2;
-    }
+    int rc = 0;
+    char *text = read_layout_file(path, &len, diag_out, &rc);
+    if (!text) return rc;
     SourceFile src = {strcmp(path, "-") == 0 ? "<stdin>" : path, text, len};
     Diag diag;
     diag_init(&diag, &src, diag_out);
@@ -152,6 +160,20 @@ int load_layout_text(const char *name, const char *text, size_t len, const char 
 
 int load_layout(const char *path, Layout *out, FILE *diag_out) {
     return load_layout_ex(path, out, diag_out, NULL, NULL);
+}
+
+int load_layout_sets(const char *path, const char *const *sets, int nsets, Layout *out, FILE *diag_out) {
+    if (nsets == 0) return load_layout(path, out, diag_out);
+    memset(out, 0, sizeof *out);
+    size_t len;
+    int rc = 0;
+    char *text = read_layout_file(path, &len, diag_out, &rc);
+    if (!text) return rc;
+    char err[256] = "";
+    rc = load_layout_text(path, text, len, sets, nsets, out, diag_out, err, sizeof err);
+    if (rc == 2) fprintf(diag_out, "mixc: --set: %s\n", err);
+    free(text);
+    return rc;
 }
 
 struct json_t *layout_json(const Layout *l) {

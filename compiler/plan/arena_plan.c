@@ -676,6 +676,23 @@ const char *op_kind_name(OpKind k) {
     return (unsigned)k < OP_COUNT ? names[k] : "?";
 }
 
+void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *out) {
+    int64_t d = m->hidden, qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim;
+    *in = w == WT_O ? qw : w == WT_DOWN ? m->ffn : d;
+    switch (w) {
+    case WT_EMBED:
+    case WT_LM_HEAD: *out = m->vocab; break;
+    case WT_Q: *out = qw; break;
+    case WT_K:
+    case WT_V: *out = kvw; break;
+    case WT_GATE:
+    case WT_UP: *out = m->ffn; break;
+    case WT_O:
+    case WT_DOWN: *out = d; break;
+    default: *out = 1; break;
+    }
+}
+
 const char *weight_ref_name(WeightRef w) {
     static const char *const names[WT_COUNT] = {
         [WT_NONE] = "", [WT_EMBED] = "embed", [WT_NORM_IN] = "norm_in", [WT_Q] = "wq", [WT_K] = "wk",

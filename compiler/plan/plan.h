@@ -178,6 +178,8 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out);
 bool plan_activations(const Layout *l, StepKind kind, int64_t batch, int64_t chunk, int64_t context,
                       ActPlan *out);
 void act_plan_free(ActPlan *p);
+/* The shape of weight w, as checkpoints store it: [out][in] (norm weights: in = hidden, out = 1). */
+void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *out);
 const char *op_kind_name(OpKind k);
 const char *weight_ref_name(WeightRef w);
 

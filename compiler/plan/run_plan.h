@@ -82,5 +82,10 @@ int64_t run_plan_weight_bytes(const RunOptions *o, int64_t rows, int64_t cols);
 json_t *run_plan_memory_json(const Layout *l, const RunPlan *p);
 json_t *run_plan_schedule_json(const Layout *l, const RunPlan *p);
 void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out);
+/* `mixc report --target`: the run planned from `base` at each of the contexts, as one text line
+ * each appended to text (may be NULL) and as the array "run" set in the object json (may be NULL).
+ * false with a message in err. */
+bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, Buf *text,
+                     json_t *json, char *err, size_t errlen);
 
 #endif

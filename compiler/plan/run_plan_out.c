@@ -119,3 +119,35 @@ void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out) {
         dump_ops(p, a, out);
     }
 }
+
+bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, Buf *text,
+                     json_t *json, char *err, size_t errlen) {
+    json_t *arr = json_array();
+    if (text) buf_puts(text, "\n");
+    for (int c = 0; c < n; c++) {
+        RunOptions o = *base;
+        o.context = contexts[c];
+        RunPlan p;
+        if (!plan_run(l, &o, &p, err, errlen)) {
+            json_decref(arr);
+            return false;
+        }
+        const RunOptions *po = &p.opt;
+        if (text)
+            buf_printf(text, "run plan (%s) at context %lld, chunk %lld, batch %lld: kv %lld bytes, arena %lld bytes, "
+                             "weights %lld bytes\n", run_target_name(po->target), (long long)po->context,
+                       (long long)po->chunk, (long long)po->batch, (long long)p.kv_bytes, (long long)p.arena_bytes,
+                       (long long)p.weights_bytes);
+        json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o, s:{s:s, s:s, s:s, s:s}, s:o, s:o, s:o}", "target",
+                                             run_target_name(po->target), "context", JI(po->context), "chunk",
+                                             JI(po->chunk), "batch", JI(po->batch), "dtypes", "activations",
+                                             dtype_name(po->act_dtype), "logits", dtype_name(po->logits_dtype), "kv",
+                                             dtype_name(po->kv_dtype), "weights", dtype_name(po->weight_dtype),
+                                             "kv_bytes", JI(p.kv_bytes), "arena_bytes", JI(p.arena_bytes),
+                                             "weights_bytes", JI(p.weights_bytes)));
+        run_plan_free(&p);
+    }
+    if (json) json_object_set_new(json, "run", arr);
+    else json_decref(arr);
+    return true;
+}

@@ -3,6 +3,7 @@
  * Every figure comes from the planners in plan.h; docs/report.md explains them and
  * docs/report-schema.md documents the JSON. */
 #include "plan.h"
+#include "run_plan.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -41,6 +42,11 @@ typedef struct {
     const char *output;     /* NULL: stdout */
     const char **files;
     int nfiles;
+    const char *sets[64];   /* --set key=value, as mixrun takes them */
+    int nsets;
+    bool has_target;        /* --target: also the run plan (act_dtype, kv_dtype: DT_COUNT unless given) */
+    RunTarget target;
+    DType act_dtype, kv_dtype;
 } Options;
 
 /* A count: digits with optional '_' separators and an optional K/M/G suffix (x1024), 1..2^62. */
@@ -101,6 +107,10 @@ static void report_usage(FILE *out) {
             "  --chunk C            prefill chunk (tokens); default: the layout's\n"
             "  --batch B            sequences per decode step, and per prefill chunk (default 1)\n"
             "  --gpu NAME|GiB       h100 (81559 MiB), h200 (143771 MiB), a100-80g (81920 MiB), or GiB\n"
+            "  --set key=value      override a model header field (as mixrun --set)\n"
+            "  --target T           also what backend T (cpu, emu, cuda) allocates: its run plan at each\n"
+            "                       context (decode batch B, prefill chunk C; docs/plan.md)\n"
+            "  --act-dtype D, --kv-dtype D   the run plan's activations and caches (bf16, fp16, fp32, ...)\n"
             "  --format FMT         text (default), json, dot (sharing graph), svg (KV chart)\n"
             "  -o FILE              write to FILE (atomically) instead of stdout\n"
             "  -h, --help           this help\n"
@@ -145,6 +155,7 @@ static bool is_option(const char *a, const char *opt) {
 /* 0: parsed; -1: --help printed; 2: usage error (reported). */
 static int parse_options(int argc, char **argv, Options *o, void (*usage)(FILE *)) {
     o->batch = 1;
+    o->act_dtype = o->kv_dtype = DT_COUNT;
     o->files = xcalloc((size_t)argc + 1, sizeof(char *));
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -161,6 +172,16 @@ static int parse_options(int argc, char **argv, Options *o, void (*usage)(FILE *
         } else if (is_option(a, "--gpu")) {
             bad = !(v = option_value(argc, argv, &i, "--gpu")) || !parse_gpu(v, &o->gpu);
             o->has_gpu = true;
+        } else if (is_option(a, "--set")) {
+            bad = !(v = option_value(argc, argv, &i, "--set")) || o->nsets == 64;
+            if (!bad) o->sets[o->nsets++] = v;
+        } else if (is_option(a, "--target") && !strcmp(o->cmd, "report")) {
+            bad = !(v = option_value(argc, argv, &i, "--target")) || !run_target_from_name(v, &o->target);
+            o->has_target = true;
+        } else if ((is_option(a, "--act-dtype") || is_option(a, "--kv-dtype")) && !strcmp(o->cmd, "report")) {
+            const char *opt = a[2] == 'a' ? "--act-dtype" : "--kv-dtype";
+            bad = !(v = option_value(argc, argv, &i, opt)) ||
+                  !dtype_from_name(v, true, a[2] == 'a' ? &o->act_dtype : &o->kv_dtype);
         } else if (is_option(a, "--format")) {
             v = option_value(argc, argv, &i, "--format");
             static const char *names[] = {"text", "json", "dot", "svg"};
@@ -181,6 +202,8 @@ static int parse_options(int argc, char **argv, Options *o, void (*usage)(FILE *
         if (bad) {
             fprintf(stderr, "mixc %s: bad or missing value for '%s'%s\n", o->cmd, a,
                     is_option(a, "--gpu") ? " (h100, h200, a100-80g or a size in GiB)"
+                    : is_option(a, "--target") ? " (cpu, emu or cuda)"
+                    : a[2] == 'a' || a[2] == 'k' ? " (a dtype: bf16, fp16, fp8, int8, fp32)"
                     : is_option(a, "--format") ? " (see --help)"
                     : (is_option(a, "-o") || is_option(a, "--output")) ? ""
                     : " (a positive count, K/M/G suffixes allowed)");
@@ -268,7 +291,7 @@ static int same_arena_as(const Report *r, int c) {
 static int report_build(const char *path, const Options *o, Report *r) {
     memset(r, 0, sizeof *r);
     r->path = path;
-    int rc = load_layout(path, &r->l, stderr);
+    int rc = load_layout_sets(path, o->sets, o->nsets, &r->l, stderr);
     if (rc) return rc;
     const ModelHeader *m = &r->l.model;
     r->chunk = o->chunk ? o->chunk : m->chunk;
@@ -607,6 +630,19 @@ static int write_output(const char *cmd, const char *path, const Buf *b) {
     return 0;
 }
 
+/* --target: the run plan's figures, appended to the text or set as the JSON's "run". */
+static int report_run(const Options *o, const Report *r, Buf *text, json_t *j) {
+    RunOptions base;
+    run_options_init(&r->l, o->target, &base);
+    base.chunk = r->chunk, base.batch = r->batch;
+    if (o->act_dtype != DT_COUNT) base.act_dtype = o->act_dtype;
+    if (o->kv_dtype != DT_COUNT) base.kv_dtype = o->kv_dtype;
+    char err[256];
+    if (run_plan_report(&r->l, &base, r->contexts, r->ncontexts, text, j, err, sizeof err)) return 0;
+    fprintf(stderr, "mixc report: '%s': %s\n", r->path, err);
+    return 1;
+}
+
 int cmd_report(int argc, char **argv) {
     Options o = {.cmd = "report"};
     int rc = parse_options(argc, argv, &o, report_usage);
@@ -622,9 +658,11 @@ int cmd_report(int argc, char **argv) {
         Buf b = {0};
         if (o.format == FMT_TEXT) {
             report_text(&b, &r);
+            if (o.has_target) rc = report_run(&o, &r, &b, NULL);
         } else if (o.format == FMT_JSON) {
             json_t *j = report_json_value(&r);
-            if (!dump_json(&b, j)) json_unencodable("report"), rc = 1;
+            if (o.has_target) rc = report_run(&o, &r, NULL, j);
+            if (rc == 0 && !dump_json(&b, j)) json_unencodable("report"), rc = 1;
             json_decref(j);
         } else if (o.format == FMT_DOT) {
             report_dot(&b, &r);

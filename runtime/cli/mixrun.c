@@ -10,6 +10,7 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -42,7 +43,7 @@ typedef struct {
     const char **sets;
     int nsets;
     Arena arena;            /* strings of the embedded overrides */
-    bool random_weights, bench, full_caches, max_new_given, info;
+    bool random_weights, bench, json, full_caches, max_new_given, info;
     uint64_t seed;
     int64_t max_new, batch, prompt_len;
     BackendKind backend;
@@ -53,7 +54,7 @@ static const char usage_text[] =
     "              (--tokens 1,2,3 | --tokens-file F) [--max-new N] [--backend cuda|cpu|emu]\n"
     "              [--dump-logits OUT.npy] [--save-weights F]\n"
     "       mixrun --layout FILE.mix ... --prompts F [--max-new N] [--dump-logits OUT.npy]\n"
-    "       mixrun --layout FILE.mix ... --bench [--batch B] [--prompt-len L] [--max-new G]\n"
+    "       mixrun --layout FILE.mix ... --bench [--batch B] [--prompt-len L] [--max-new G] [--json]\n"
     "\n"
     "Runs the model a .mix layout describes (docs/model.md) with greedy decoding and prints the\n"
     "generated token ids.\n"
@@ -75,6 +76,7 @@ static const char usage_text[] =
     "  --bench              B sequences of L prompt tokens, G new tokens each: prints prefill and\n"
     "                       decode tokens/s and memory (--batch B, default 1; --prompt-len L,\n"
     "                       default 128 or the --tokens count; --max-new G)\n"
+    "  --json               with --bench: one JSON object (timings; memory planned and allocated)\n"
     "  --full-caches        size every cache for the whole sequence, never a ring (testing aid)\n"
     "  --help               this text\n";
 
@@ -185,6 +187,7 @@ static int parse_options(int argc, char **argv, Options *o) {
             return 0;
         }
         if (strcmp(a, "--bench") == 0) { o->bench = true; continue; }
+        if (strcmp(a, "--json") == 0) { o->json = true; continue; }
         if (strcmp(a, "--info") == 0 && mixrun_embedded()) { o->info = true; continue; }
         if (strcmp(a, "--full-caches") == 0) { o->full_caches = true; continue; }
         size_t k = 0, nv = sizeof value_options / sizeof value_options[0];
@@ -211,6 +214,7 @@ static int parse_options(int argc, char **argv, Options *o) {
     if (!o->tokens && !o->tokens_file && !o->prompts_file && !o->bench && !o->save_weights)
         return usage_error("%s", "no prompt: give --tokens LIST, --tokens-file F or --prompts F");
     if (o->bench && o->dump_logits) return usage_error("%s", "--dump-logits does not go with --bench");
+    if (o->json && !o->bench) return usage_error("%s", "--json goes with --bench");
     return -1;
 }
 
@@ -479,7 +483,53 @@ static void print_memory(const Backend *b) {
            fmt_bytes((double)b->mem.weights_bytes), b->mem.weights_dtype ? b->mem.weights_dtype : "fp32");
 }
 
-static int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G) {
+/* What --bench measured. */
+typedef struct {
+    int64_t prompt, generated;  /* tokens per sequence */
+    double prefill_s, decode_s;
+} BenchFigures;
+
+static double per_second(int64_t tokens, double s) { return tokens ? (double)tokens / (s > 0 ? s : 1e-9) : 0.0; }
+
+static void print_bench_text(const Backend *b, const BenchFigures *f) {
+    int B = b->cfg.nseq;
+    printf("bench: %s backend, %d sequences x (%lld prompt + %lld new) tokens\n", b->name, B, (long long)f->prompt,
+           (long long)f->generated);
+    printf("prefill: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(f->prompt * B), f->prefill_s,
+           per_second(f->prompt * B, f->prefill_s));
+    printf("decode: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(f->generated * B), f->decode_s,
+           per_second(f->generated * B, f->decode_s));
+    print_memory(b);
+}
+
+/* --bench --json: the same figures, and the memory as planned (the run plan) and as allocated. */
+static int print_bench_json(const Backend *b, const BenchFigures *f) {
+    int64_t B = b->cfg.nseq;
+    const BackendMemory *m = &b->mem;
+#define JI(v) json_integer((json_int_t)(v))
+    json_t *j = json_pack(
+        "{s:s, s:o, s:o, s:o, s:o, s:{s:o, s:f, s:f}, s:{s:o, s:f, s:f}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s}}",
+        "backend", b->name, "sequences", JI(B), "prompt_tokens", JI(f->prompt), "new_tokens", JI(f->generated),
+        "context", JI(b->cfg.context), "prefill", "tokens", JI(f->prompt * B), "seconds", f->prefill_s,
+        "tokens_per_second", per_second(f->prompt * B, f->prefill_s), "decode", "tokens", JI(f->generated * B),
+        "seconds", f->decode_s, "tokens_per_second", per_second(f->generated * B, f->decode_s), "memory",
+        "kv_planned", JI(m->kv_planned), "kv_allocated", JI(m->kv_bytes), "arena_planned", JI(m->arena_planned),
+        "arena_allocated", JI(m->arena_bytes), "weights_planned", JI(m->weights_planned), "weights_allocated",
+        JI(m->weights_bytes), "kv_dtype", m->kv_dtype ? m->kv_dtype : "fp32", "weights_dtype",
+        m->weights_dtype ? m->weights_dtype : "fp32");
+#undef JI
+    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (!text) {
+        fprintf(stderr, "mixrun: cannot write the bench figures as JSON\n");
+        return 1;
+    }
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
+static int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
     int B = b->cfg.nseq;
     int64_t V = b->layout->model.vocab;
     float *logits = xcalloc((size_t)(B * V), sizeof(float));
@@ -504,13 +554,9 @@ static int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G) {
         fprintf(stderr, "mixrun: %s\n", b->err);
         return 1;
     }
-    printf("bench: %s backend, %d sequences x (%lld prompt + %lld new) tokens\n", b->name, B, (long long)L,
-           (long long)G);
-    printf("prefill: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(L * B), t_prefill,
-           (double)(L * B) / (t_prefill > 0 ? t_prefill : 1e-9));
-    printf("decode: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(G * B), t_decode,
-           G ? (double)(G * B) / (t_decode > 0 ? t_decode : 1e-9) : 0.0);
-    print_memory(b);
+    BenchFigures f = {L, G, t_prefill, t_decode};
+    if (json) return print_bench_json(b, &f);
+    print_bench_text(b, &f);
     return 0;
 }
 
@@ -662,7 +708,7 @@ static int run(const Options *o, const Layout *l) {
         if (rc) {
             fprintf(stderr, "mixrun: %s\n", err);
         } else {
-            rc = o->bench ? bench(&b, prompts.ids, longest, N) : generate(o, &b, &prompts, N);
+            rc = o->bench ? bench(&b, prompts.ids, longest, N, o->json) : generate(o, &b, &prompts, N);
             backend_close(&b);
         }
     }

@@ -159,27 +159,23 @@ static float *cache_rows(const Backend *b, int c, int seq, bool v) {
     return (float *)(s->kv + (v ? cm->v_offset : cm->k_offset) + seq * cm->seq_bytes);
 }
 
-/* The weight an op names: W [out][in] (norm weights: in = width, out = 1). */
+/* The weight an op names, and its shape (plan_weight_shape). */
 static const float *weight(const Backend *b, const PlanOp *op, int64_t *in, int64_t *out) {
-    const ModelHeader *m = &b->layout->model;
     const Model *md = b->model;
     const LayerWeights *w = op->layer >= 0 ? &md->layer[op->layer] : NULL;
-    int64_t d = m->hidden, qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim;
-    *in = d, *out = 1;
+    plan_weight_shape(&b->layout->model, op->weight, in, out);
+    const float *layer_weights[WT_COUNT] = {0};
+    if (w) {
+        const float *lw[WT_COUNT] = {[WT_NORM_IN] = w->norm_in, [WT_Q] = w->wq, [WT_K] = w->wk, [WT_V] = w->wv,
+                                     [WT_O] = w->wo, [WT_NORM_POST] = w->norm_post, [WT_GATE] = w->w_gate,
+                                     [WT_UP] = w->w_up, [WT_DOWN] = w->w_down};
+        memcpy(layer_weights, lw, sizeof lw);
+    }
     switch (op->weight) {
-    case WT_EMBED: *out = m->vocab; return md->embed;
-    case WT_NORM_IN: return w->norm_in;
-    case WT_NORM_POST: return w->norm_post;
+    case WT_EMBED: return md->embed;
     case WT_NORM_FINAL: return md->norm_final;
-    case WT_Q: *out = qw; return w->wq;
-    case WT_K: *out = kvw; return w->wk;
-    case WT_V: *out = kvw; return w->wv;
-    case WT_O: *in = qw, *out = d; return w->wo;
-    case WT_GATE: *out = m->ffn; return w->w_gate;
-    case WT_UP: *out = m->ffn; return w->w_up;
-    case WT_DOWN: *in = m->ffn, *out = d; return w->w_down;
-    case WT_LM_HEAD: *out = m->vocab; return md->lm_head;
-    default: return NULL;
+    case WT_LM_HEAD: return md->lm_head;
+    default: return layer_weights[op->weight];
     }
 }
 

@@ -116,7 +116,7 @@ void cuda_backend_print_plan(const Codegen *cg, const CudaLaunch *p, int n, FILE
 /* ------------------------------------------------------------------ state */
 
 typedef struct {
-    CUdeviceptr norm_in, wq, wk, wv, wo, norm_post, w_gate, w_up, w_down;
+    CUdeviceptr w[WT_COUNT];    /* by WeightRef */
 } DevLayer;
 
 /* The int inputs of a step, by tensor index (-1 when the step has none). */
@@ -196,28 +196,14 @@ static bool gemm(CudaState *s, CUdeviceptr y, cudaDataType yt, CUdeviceptr x, CU
     return true;
 }
 
-/* The weight an op names: W [out][in] (norm weights: in = width). */
+/* The weight an op names, and its shape (plan_weight_shape). */
 static CUdeviceptr weight(const Backend *b, const PlanOp *op, int64_t *in, int64_t *out) {
     const CudaState *s = b->impl;
-    const ModelHeader *m = &b->layout->model;
-    const DevLayer *w = op->layer >= 0 ? &s->layer[op->layer] : NULL;
-    int64_t d = m->hidden, qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim;
-    *in = d, *out = 1;
-    switch (op->weight) {
-    case WT_EMBED: return s->embed;
-    case WT_NORM_IN: return w->norm_in;
-    case WT_NORM_POST: return w->norm_post;
-    case WT_NORM_FINAL: return s->norm_final;
-    case WT_Q: *out = qw; return w->wq;
-    case WT_K: *out = kvw; return w->wk;
-    case WT_V: *out = kvw; return w->wv;
-    case WT_O: *in = qw, *out = d; return w->wo;
-    case WT_GATE: *out = m->ffn; return w->w_gate;
-    case WT_UP: *out = m->ffn; return w->w_up;
-    case WT_DOWN: *in = m->ffn, *out = d; return w->w_down;
-    case WT_LM_HEAD: *out = m->vocab; return s->lm_head;
-    default: return 0;
-    }
+    plan_weight_shape(&b->layout->model, op->weight, in, out);
+    if (op->weight == WT_EMBED) return s->embed;
+    if (op->weight == WT_NORM_FINAL) return s->norm_final;
+    if (op->weight == WT_LM_HEAD) return s->lm_head;
+    return op->layer >= 0 ? s->layer[op->layer].w[op->weight] : 0;
 }
 
 /* K (or V) of cache c from the step's first sequence on: the decode step sees every sequence. */
@@ -492,8 +478,9 @@ static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
     s->layer = xcalloc((size_t)b->layout->nlayers + 1, sizeof *s->layer);
     for (int i = 0; i < b->layout->nlayers; i++) {
         const LayerWeights *w = &m->layer[i];
-        s->layer[i] = (DevLayer){DEV(w->norm_in), DEV(w->wq),     DEV(w->wk),   DEV(w->wv),    DEV(w->wo),
-                                 DEV(w->norm_post), DEV(w->w_gate), DEV(w->w_up), DEV(w->w_down)};
+        s->layer[i] = (DevLayer){{[WT_NORM_IN] = DEV(w->norm_in), [WT_Q] = DEV(w->wq), [WT_K] = DEV(w->wk),
+                                  [WT_V] = DEV(w->wv), [WT_O] = DEV(w->wo), [WT_NORM_POST] = DEV(w->norm_post),
+                                  [WT_GATE] = DEV(w->w_gate), [WT_UP] = DEV(w->w_up), [WT_DOWN] = DEV(w->w_down)}};
     }
 #undef DEV
     goto done;

@@ -1,5 +1,6 @@
-/* kernel_params.c — the layout checks of the host instantiation of the parameter structs (kernel_params.h). */
-#define MIXC_DPTR(T) T *
+/* kernel_params.c — the layout checks of the parameter structs as the cuda backend instantiates them
+ * (kernel_params.h): its device pointers are CUdeviceptr, an unsigned long long. */
+#define MIXC_DPTR(T) unsigned long long
 #include "kernel_params.h"
 
 #include <stddef.h>

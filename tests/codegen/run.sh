@@ -103,6 +103,26 @@ for ex in examples/*.mix; do
   else fail "consistent-$base" "$(cat "$tmp/err")"; fi
 done
 
+# The run plan in the manifest (docs/plan.md): caches as the kernels', every op's kernel among the
+# kernels with its block and smem, constant grids as given, every arena tensor inside the arena,
+# caches inside the KV allocation, the arena = max of the steps; a manifest whose op names an unknown
+# kernel is caught.
+plan_consistent() {
+  jq -e '. as $m | ($m.kernels | map({(.name): .}) | add) as $k | $m.memory as $mem |
+    ([$m.caches[].capacity] == [$mem.kv.caches[].capacity]) and
+    ($mem.arena.bytes == ([$mem.arena.prefill.bytes, $mem.arena.decode.bytes] | max)) and
+    all($mem.arena.prefill.tensors[], $mem.arena.decode.tensors[]; .offset + .bytes <= $mem.arena.bytes) and
+    all($mem.kv.caches[]; .v_offset + .seq_bytes * $mem.batch <= $mem.kv.bytes) and
+    all($m.schedule.prefill[], $m.schedule.decode[]; if .kernel then ($k[.kernel] != null) and
+        (.block == $k[.kernel].block) and (.smem == $k[.kernel].dynamic_smem) and
+        (if ($k[.kernel].grid | all(type == "number")) then .grid == $k[.kernel].grid else true end)
+      else (.op == "gemm" or .op == "logits") end) and
+    ([$m.schedule.decode[] | select(.op == "attn_decode")] | length) == ($m.layers | length)' "$1" >/dev/null
+}
+check plan-in-manifest plan_consistent "$tmp/ex-gemma3-27b/manifest.json"
+jq '.schedule.decode[1].kernel = "no_such_kernel"' "$tmp/ex-gemma3-27b/manifest.json" >"$tmp/bad-plan.json"
+check plan-in-manifest-catches eval '! plan_consistent "$tmp/bad-plan.json"'
+
 # Deterministic output, and --context/--chunk change the ring capacities as plan_cache_tokens says.
 "$MIXC" emit examples/gemma3-27b.mix -o "$tmp/d1" && "$MIXC" emit examples/gemma3-27b.mix -o "$tmp/d2"
 check deterministic cmp -s "$tmp/d1/kernels.cu" "$tmp/d2/kernels.cu"
