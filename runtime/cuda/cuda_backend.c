@@ -1,16 +1,17 @@
 /* cuda_backend.c — the cuda backend: the model of docs/model.md on one GPU (cuda_backend.h,
  * docs/gpu.md).
  *
- * Device memory is three allocations: the weights (model dtype), the KV caches (one block; cache c
- * holds K then V for every sequence, [nseq][capacity][kv_heads][head_dim], capacity as planned), and
- * the arena (activations of one step in the model dtype, fp32 logits and decode partials, the int
- * arrays of the step). The residual stream is in the model dtype: the o_proj and down_proj GEMMs add
- * into it (beta = 1, one rounding per add, as the generated residual_add kernel would do).
+ * Device memory is three allocations, of the run plan's sizes (compiler/plan/run_plan.h): the weights
+ * (model dtype), the KV caches (one block; cache c holds K then V for every sequence,
+ * [nseq][capacity][kv_heads][head_dim], at the plan's offsets), and the arena (both steps' tensors at
+ * the plan's offsets: activations in the model dtype, fp32 logits and decode partials, the int inputs
+ * of the step). A step is its schedule's ops in order; the residual stream is in the model dtype and
+ * the residual adds run on the generated residual_add kernel.
  * Everything runs on the default stream; each step ends with a synchronizing copy (the logits) or a
  * synchronize, so errors surface in the step that caused them.
  *
- * NOTE: written and compiled on a machine without a GPU. The launch plan and the parameter-struct
- * mirrors are checked without one (tests/cuda); the numerics are checked by scripts/gpu-check.sh,
+ * NOTE: written and compiled on a machine without a GPU. The launches and the parameter structs' host
+ * layout are checked without one (tests/cuda); the numerics are checked by scripts/gpu-check.sh,
  * which needs a GPU.
  */
 #include "cuda_backend.h"
@@ -550,8 +551,8 @@ static int plan_kernels(Backend *b, CudaState *s, const char *arch, char *err, s
     o.context = b->cfg.context;
     o.batch = b->cfg.nseq;
     o.arch = cg_arch;
-    o.kernel_context = co.context;
-    o.kernel_chunk = co.chunk;
+    o.kernel_context = co.context ? co.context : l->model.context;   /* codegen's 0: the model's */
+    o.kernel_chunk = co.chunk ? co.chunk : l->model.chunk;
     char why[256];
     if (!plan_run(l, &o, &s->plan, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
     s->plan_ready = true;
