@@ -2,9 +2,10 @@
  *
  * Weights are fp32 already rounded to the model dtype (model.c); activations and KV caches are fp32
  * (so this backend is the numerical reference the GPU kernels are compared with, not a copy of
- * their bf16 rounding). Caches are sized exactly as the planner sizes them (plan_cache_tokens): one
- * per owning layer, a ring of retention + chunk - 1 tokens when the retention is bounded
- * (slot = position % capacity). Also here: backend_open, which picks a backend by kind. */
+ * their bf16 rounding). Memory and program are the run plan's (compiler/plan/run_plan.h, target cpu):
+ * one KV block (a cache per owning layer and sequence, a ring of retention + chunk - 1 tokens when
+ * the retention is bounded, slot = position % capacity) and one arena, each step its schedule's ops.
+ * Also here: backend_open, which picks a backend by kind. */
 #include "backend.h"
 #include "cuda_check.h"
 #include "run_plan.h"
