@@ -131,6 +131,11 @@ bool plan_run(const Layout *l, const RunOptions *o, RunPlan *out, char *err, siz
         snprintf(err, errlen, "the run needs a positive context, chunk, batch and weight alignment");
         return false;
     }
+    if (o->kernels && (o->act_dtype != l->model.dtype || o->kv_dtype != l->model.dtype)) {
+        snprintf(err, errlen, "the generated kernels take activations and caches in the model dtype (%s)",
+                 dtype_name(l->model.dtype));
+        return false;
+    }
     if (o->kernels) {
         CodegenOptions co = {o->arch, o->kernel_context ? o->kernel_context : p.opt.context,
                              o->kernel_chunk ? o->kernel_chunk : p.opt.chunk};

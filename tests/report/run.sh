@@ -167,6 +167,9 @@ expect_rc "report --kv-dtype with an unknown dtype is a usage error" 2 report "$
 expect_rc "report --set of an unknown field is an input error" 1 report "$ex" --set hiden=3
 expect_rc "report --set without = is a usage error" 2 report "$ex" --set hidden
 expect_rc "report --target cuda on a layout the kernels cannot run" 1 report examples/character-ai.mix --target cuda
+expect_rc "report --target cuda with fp32 activations (the kernels' are the model dtype)" 1 report examples/gemma3-27b.mix --target cuda --act-dtype fp32
+grep -q "the generated kernels take activations and caches in the model dtype (bf16)" "$tmp/err" &&
+  pass "report --target cuda --act-dtype fp32: says why" || fail "report --target cuda --act-dtype fp32: says why" "$(cat "$tmp/err")"
 
 # compare: one row per layout, the same figures as report.
 expect_rc "compare two layouts" 0 compare examples/character-ai.mix "$ex" --context 32K --gpu h100
