@@ -31,25 +31,32 @@ void run_options_init(const Layout *l, RunTarget target, RunOptions *o) {
 
 static int64_t align_up(int64_t n, int64_t a) { return (n + a - 1) / a * a; }
 
-int64_t run_plan_weight_bytes(const RunOptions *o, int64_t rows, int64_t cols) {
-    return align_up(rows * cols * dtype_bytes(o->weight_dtype), o->weight_align);
+/* Appends weight (layer, ref) at the end of the allocation. */
+static void add_weight(RunPlan *p, const ModelHeader *m, int layer, WeightRef ref) {
+    WeightSlot *w = &p->weight[p->nweights++];
+    int64_t in, out;
+    plan_weight_shape(m, ref, &in, &out);
+    *w = (WeightSlot){layer, ref, out, in, p->weights_bytes, 0};
+    if (ref == WT_NORM_IN || ref == WT_NORM_POST || ref == WT_NORM_FINAL) w->rows = in, w->cols = 1;
+    w->bytes = align_up(w->rows * w->cols * dtype_bytes(p->opt.weight_dtype), p->opt.weight_align);
+    p->weights_bytes += w->bytes;
 }
 
-/* The weights as model.c lists them (runtime/model/model.c, model_tensors); the sizes are checked
- * small by model_check_size before a backend runs, and by the caller's overflow checks here. */
-static bool plan_weight_bytes(const Layout *l, const RunOptions *o, int64_t *total) {
+/* The weights in model.c's order; the sizes were checked small (params x 8 fits) first. */
+static bool plan_weight_map(const Layout *l, RunPlan *p) {
     const ModelHeader *m = &l->model;
-    int64_t q = m->heads * m->head_dim, kv = m->kv_heads * m->head_dim, d = m->hidden, sum = 0;
-    WeightsPlan w;
-    if (!plan_weights(l, &w) || !mul_ok(w.params, 8, &sum)) return false;   /* every product below fits */
-    sum = run_plan_weight_bytes(o, m->vocab, d) + run_plan_weight_bytes(o, d, 1);
-    if (!m->tie_embeddings) sum += run_plan_weight_bytes(o, m->vocab, d);
+    WeightsPlan wp;
+    int64_t bound;
+    if (!plan_weights(l, &wp) || !mul_ok(wp.params, 8, &bound)) return false;
+    p->weight = xcalloc((size_t)l->nlayers * 9 + 4, sizeof(WeightSlot));
+    add_weight(p, m, -1, WT_EMBED);
     for (int i = 0; i < l->nlayers; i++) {
-        sum += 2 * run_plan_weight_bytes(o, d, 1) + run_plan_weight_bytes(o, q, d) + run_plan_weight_bytes(o, d, q);
-        if (l->layer[i].reads == i) sum += 2 * run_plan_weight_bytes(o, kv, d);
-        sum += 2 * run_plan_weight_bytes(o, m->ffn, d) + run_plan_weight_bytes(o, d, m->ffn);
+        static const WeightRef order[] = {WT_NORM_IN, WT_Q, WT_K, WT_V, WT_O, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN};
+        for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+            if ((order[k] != WT_K && order[k] != WT_V) || l->layer[i].reads == i) add_weight(p, m, i, order[k]);
     }
-    *total = sum;
+    add_weight(p, m, -1, WT_NORM_FINAL);
+    if (!m->tie_embeddings) add_weight(p, m, -1, WT_LM_HEAD);
     return true;
 }
 
@@ -142,7 +149,7 @@ bool plan_run(const Layout *l, const RunOptions *o, RunPlan *out, char *err, siz
         if (!codegen_plan(l, &co, &p.cg, err, errlen)) return false;
         p.has_kernels = true;
     }
-    bool ok = plan_kv_map(l, &p) && plan_weight_bytes(l, &p.opt, &p.weights_bytes) && plan_steps(l, &p);
+    bool ok = plan_kv_map(l, &p) && plan_weight_map(l, &p) && plan_steps(l, &p);
     if (!ok) snprintf(err, errlen, "the memory figures of the run overflow 2^62 bytes");
     if (ok && !run_plan_verify(l, &p, stderr)) {
         snprintf(err, errlen, "internal error: the run plan does not verify");
@@ -158,6 +165,7 @@ bool plan_run(const Layout *l, const RunOptions *o, RunPlan *out, char *err, siz
 
 void run_plan_free(RunPlan *p) {
     free(p->cache);
+    free(p->weight);
     act_plan_free(&p->prefill);
     act_plan_free(&p->decode);
     if (p->has_kernels) codegen_free(&p->cg);
@@ -239,8 +247,24 @@ static bool verify_caches(const RunPlan *p, FILE *err) {
     return true;
 }
 
+/* The weights one after the other, filling the allocation exactly. */
+static bool verify_weights(const RunPlan *p, FILE *err) {
+    int64_t end = 0;
+    for (int i = 0; i < p->nweights; i++) {
+        const WeightSlot *w = &p->weight[i];
+        if (w->offset != end || w->bytes < w->rows * w->cols * dtype_bytes(p->opt.weight_dtype))
+            return verify_fail(err, "weight %d (%lld bytes at %lld) is not where the previous one ends (%lld)", i,
+                               (long long)w->bytes, (long long)w->offset, (long long)end);
+        end += w->bytes;
+    }
+    if (end != p->weights_bytes)
+        return verify_fail(err, "the weights end at %lld, the allocation holds %lld", (long long)end,
+                           (long long)p->weights_bytes);
+    return true;
+}
+
 bool run_plan_verify(const Layout *l, const RunPlan *p, FILE *err) {
     if (p->ncaches != l->ncaches) return verify_fail(err, "%d caches planned, the layout has %d", p->ncaches, l->ncaches);
-    return verify_caches(p, err) && verify_step(p, &p->prefill, "prefill", err) &&
+    return verify_caches(p, err) && verify_weights(p, err) && verify_step(p, &p->prefill, "prefill", err) &&
            verify_step(p, &p->decode, "decode", err);
 }

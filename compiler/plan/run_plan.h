@@ -52,6 +52,16 @@ typedef struct {
     int64_t k_offset, v_offset;  /* sequence s: K at k_offset + s * seq_bytes, V likewise */
 } CacheMap;
 
+/* One weight tensor: the checkpoint's [rows][cols] (cols 1 for norm weights), in the order
+ * runtime/model/model.c lists them (model_tensors): the embedding; per layer norm_in, wq, wk and wv
+ * (cache owners), wo, norm_post, w_gate, w_up, w_down; norm_final; lm_head unless tied. */
+typedef struct {
+    int layer;              /* -1 outside the layers */
+    WeightRef ref;
+    int64_t rows, cols;
+    int64_t offset, bytes;  /* in the weights allocation; bytes aligned to weight_align */
+} WeightSlot;
+
 typedef struct {
     RunOptions opt;
     int ncaches;
@@ -59,6 +69,8 @@ typedef struct {
     int64_t kv_bytes;       /* the KV allocation */
     ActPlan prefill, decode; /* prefill: one sequence's chunk; decode: batch sequences */
     int64_t arena_bytes;    /* the arena both steps share */
+    int nweights;
+    WeightSlot *weight;     /* [nweights] */
     int64_t weights_bytes;
     bool has_kernels;
     Codegen cg;
@@ -69,14 +81,13 @@ typedef struct {
 bool plan_run(const Layout *l, const RunOptions *o, RunPlan *out, char *err, size_t errlen);
 void run_plan_free(RunPlan *p);
 /* No two live tensors share a byte, every op's tensors exist and fit in the arena, every kernel
- * exists and runs an op of its kind, every cache lies inside the KV allocation and no two overlap.
+ * exists and runs an op of its kind, every cache lies inside the KV allocation and no two overlap,
+ * the weights fill their allocation one after the other.
  * Prints the first violation to err (if not NULL). */
 bool run_plan_verify(const Layout *l, const RunPlan *p, FILE *err);
 
 /* The step that runs `tokens` rows: the decode step, or the prefill chunk. */
 const ActPlan *run_plan_step(const RunPlan *p, bool decode);
-/* Bytes of one weight tensor of the plan (rows x cols elements, aligned), summed into weights_bytes. */
-int64_t run_plan_weight_bytes(const RunOptions *o, int64_t rows, int64_t cols);
 
 /* manifest.json's "memory" and "schedule"; `mixc check --dump=plan`'s text. */
 json_t *run_plan_memory_json(const Layout *l, const RunPlan *p);

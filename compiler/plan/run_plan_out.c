@@ -40,9 +40,17 @@ json_t *run_plan_memory_json(const Layout *l, const RunPlan *p) {
     json_t *kv = json_pack("{s:o, s:o}", "bytes", JI(p->kv_bytes), "caches", caches);
     json_t *arena = json_pack("{s:o, s:o, s:o}", "bytes", JI(p->arena_bytes), "prefill",
                               step_memory_json(&p->prefill), "decode", step_memory_json(&p->decode));
-    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o}}", "target", run_target_name(o->target),
+    json_t *weights = json_array();
+    for (int i = 0; i < p->nweights; i++) {
+        const WeightSlot *w = &p->weight[i];
+        json_array_append_new(weights, json_pack("{s:i, s:s, s:o, s:o, s:o, s:o}", "layer", w->layer, "weight",
+                                                 weight_ref_name(w->ref), "rows", JI(w->rows), "cols", JI(w->cols),
+                                                 "offset", JI(w->offset), "bytes", JI(w->bytes)));
+    }
+    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}}", "target", run_target_name(o->target),
                      "context", JI(o->context), "chunk", JI(o->chunk), "batch", JI(o->batch), "dtypes", dtypes, "kv",
-                     kv, "arena", arena, "weights", "bytes", JI(p->weights_bytes), "align", JI(o->weight_align));
+                     kv, "arena", arena, "weights", "bytes", JI(p->weights_bytes), "align", JI(o->weight_align),
+                     "tensors", weights);
 }
 
 static json_t *ids_json(const int *ids, int n) {

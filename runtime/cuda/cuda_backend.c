@@ -446,18 +446,18 @@ static CUdeviceptr dev_of(const ModelTensor *t, int n, const int64_t *off, CUdev
 static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
     ModelTensor *t = NULL;
     int n = model_tensors((Model *)b->model, &t);
-    int64_t total = 0;
+    const RunPlan *p = &s->plan;
+    int64_t total = p->weights_bytes;
     int64_t *off = xcalloc((size_t)n + 1, sizeof *off);
-    for (int i = 0; i < n; i++) {
-        off[i] = total;
-        total += run_plan_weight_bytes(&s->plan.opt, t[i].shape[0], t[i].ndim == 2 ? t[i].shape[1] : 1);
-    }
     int rc = 0;
     uint16_t *staging = NULL;
-    if (total != s->plan.weights_bytes) {
-        rc = backend_open_error(err, errlen, 1, "internal error: the weights take %lld bytes, the plan says %lld",
-                                (long long)total, (long long)s->plan.weights_bytes);
-        goto done;
+    for (int i = 0; i < n; i++) {   /* the plan lists the model's tensors in its order */
+        const WeightSlot *w = i < p->nweights ? &p->weight[i] : NULL;
+        if (n != p->nweights || w->rows != t[i].shape[0] || w->cols != (t[i].ndim == 2 ? t[i].shape[1] : 1)) {
+            rc = backend_open_error(err, errlen, 1, "internal error: the run plan's weight %d is not %s", i, t[i].name);
+            goto done;
+        }
+        off[i] = w->offset;
     }
     CU_CHECK_GOTO(s->cu->cuMemAlloc(&s->weights, (size_t)total), fail);
     b->mem.weights_bytes = total;

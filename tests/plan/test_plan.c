@@ -425,6 +425,10 @@ static void test_run_plan_cpu(void) {
     CHECK(p.kv_bytes == kv);
     WeightsPlan w;
     CHECK(plan_weights(&l, &w) && p.weights_bytes == w.params * 4);
+    CHECK(p.nweights == 1 + 7 * 12 + 2 * l.ncaches + 2);   /* embed, 7 per layer, wk/wv per owner, norm, head */
+    CHECK(p.weight[0].ref == WT_EMBED && p.weight[0].rows == 1000 && p.weight[0].cols == 256);
+    CHECK(p.weight[1].ref == WT_NORM_IN && p.weight[1].rows == 256 && p.weight[1].cols == 1 &&
+          p.weight[1].offset == 1000 * 256 * 4);
     CHECK(p.arena_bytes == (p.prefill.planned_bytes > p.decode.planned_bytes ? p.prefill.planned_bytes
                                                                              : p.decode.planned_bytes));
     CHECK(p.decode.tokens == 3 && p.prefill.tokens == 256 && p.decode.rows == 3 && p.prefill.rows == 1);
@@ -513,6 +517,13 @@ static void test_run_plan_verifier(void) {
     rope->in[0] = a->ntensors;
     CHECK(!run_plan_verify(&l, &p, NULL));           /* a tensor that does not exist */
     rope->in[0] = q;
+    p.weight[1].offset += 256;
+    CHECK(!run_plan_verify(&l, &p, NULL));           /* a gap between two weights */
+    p.weight[1].offset -= 256;
+    p.weights_bytes += 256;
+    CHECK(!run_plan_verify(&l, &p, NULL));           /* weights not filling their allocation */
+    p.weights_bytes -= 256;
+    CHECK(run_plan_verify(&l, &p, NULL));            /* restored */
     p.cache[p.ncaches - 1].v_offset = p.kv_bytes;
     CHECK(!run_plan_verify(&l, &p, NULL));           /* a cache outside the KV allocation */
     p.cache[p.ncaches - 1].v_offset = p.cache[p.ncaches - 1].k_offset;
@@ -522,7 +533,7 @@ static void test_run_plan_verifier(void) {
     CHECK(!run_plan_verify(&l, &p, NULL));           /* a tensor past the arena's end */
     run_plan_free(&p);
     layout_free(&l);
-    REPORT("run plan verifier: overlapping live tensors, wrong or missing kernels, lifetimes, caches, arena size");
+    REPORT("run plan verifier: overlapping live tensors, wrong or missing kernels, lifetimes, weights, caches, arena size");
 }
 
 int main(void) {
