@@ -287,6 +287,8 @@ static int find_groups(const ArenaItem *items, int n, Group *groups) {
         if (g && items[i].first <= g->last && g->start + g->count == i) {
             g->count++;
             if (items[i].last > g->last) g->last = items[i].last;
+        } else if (g && items[i].first <= g->last) {
+            return -1;      /* two groups live at once (long-lived items between): no shortcut */
         } else {
             groups[ngroups++] = (Group){i, 1, items[i].first, items[i].last, 0, 0};
         }
@@ -633,9 +635,9 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
     if (!b.ok) return false;
     int tokens = tensor_new(&b, "tokens", -1, s.tokens, DT_INT32);   /* step inputs: ids and positions */
     s.pos = tensor_new(&b, "positions", -1, s.tokens, DT_INT32);
-    if (s.kernel_args) {
+    if (s.kernel_args) {   /* the chunk's triple only where the prefill kernel reads it */
         s.seqs = tensor_new(&b, "sequences", -1, s.tokens, DT_INT32);
-        s.chunk_args = tensor_new(&b, "chunk_args", -1, rows_x(&b, s.rows, 3), DT_INT32);
+        if (!s.decode) s.chunk_args = tensor_new(&b, "chunk_args", -1, rows_x(&b, s.rows, 3), DT_INT32);
     }
     int x = unary(&b, OP_EMBED, -1, WT_EMBED, tokens, -1, "x", rows_x(&b, s.tokens, s.hidden), s.act);
     for (int i = 0; i < l->nlayers && b.ok; i++) list_layer(&b, l, &s, i, x);

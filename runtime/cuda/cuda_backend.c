@@ -120,7 +120,7 @@ typedef struct {
     CUdeviceptr w[WT_COUNT];    /* by WeightRef */
 } DevLayer;
 
-/* The int inputs of a step, by tensor index (-1 when the step has none). */
+/* The int inputs of a step, by tensor index (-1 when the step has none: decode has no chunk_args). */
 typedef struct {
     int tokens, positions, sequences, chunk_args;
 } StepInts;
@@ -533,7 +533,7 @@ static int find_ints(CudaState *s, char *err, size_t errlen) {
             *slot = t;
             if (at->item.size > most) most = at->item.size;
         }
-        if (si->tokens < 0 || si->positions < 0 || si->sequences < 0 || si->chunk_args < 0)
+        if (si->tokens < 0 || si->positions < 0 || si->sequences < 0 || (k == 0 && si->chunk_args < 0))
             return backend_open_error(err, errlen, 1, "internal error: the run plan lacks the kernels' int inputs");
     }
     s->host_ints = xcalloc((size_t)most + 4, 1);

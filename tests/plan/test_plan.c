@@ -405,6 +405,20 @@ static bool has_op(const ActPlan *a, OpKind k) {
     return false;
 }
 
+/* Two short-lived tensors of the same shape live at once with a long-lived one listed between them
+ * (a step's int inputs): the repeated-group shortcut must not give them one offset. */
+static void test_arena_groups_live_at_once(void) {
+    bool ok = true;
+    ArenaItem items[5] = {{256, 0, 0, 0}, {256, 0, 200, 0}, {256, 0, 0, 0}, {512, 1, 1, 0}, {512, 2, 2, 0}};
+    ArenaItem ref[5];
+    memcpy(ref, items, sizeof ref);
+    int64_t size = arena_assign(items, 5);
+    CHECK(arena_verify(items, 5, size, stdout));
+    CHECK(size == arena_assign_reference(ref, 5));
+    for (int i = 0; i < 5; i++) CHECK(items[i].offset == ref[i].offset);
+    REPORT("arena: groups live at once (a long-lived tensor listed between) get the plain greedy's offsets");
+}
+
 static void test_run_plan_cpu(void) {
     bool ok = true;
     Layout l;
@@ -547,6 +561,7 @@ int main(void) {
     test_arena_verifier_rejects();
     test_activations();
     test_utf8();
+    test_arena_groups_live_at_once();
     test_run_plan_cpu();
     test_run_plan_verifier();
     return failures ? 1 : 0;
