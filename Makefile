@@ -18,7 +18,7 @@ CFLAGS   ?= -O2 -g
 CXXFLAGS ?= -O2 -g
 # Every part folder is on the include path: a header is included by its bare name.
 SRC_DIRS := compiler $(patsubst %/,%,$(sort $(wildcard compiler/*/ runtime/*/))) runtime
-CPPFLAGS += $(addprefix -I,$(SRC_DIRS)) -Itemplates -I$(BUILD)/gen -I$(CUDA_HOME)/include -MMD -MP
+CPPFLAGS += $(addprefix -I,$(SRC_DIRS)) -Itemplates -I$(BUILD)/gen -MMD -MP
 LDLIBS   += -ljansson -lm -ldl -lpthread
 ifeq ($(SANITIZE),1)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -29,23 +29,47 @@ endif
 ALL_CFLAGS   = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS)
 ALL_CXXFLAGS = -std=c++17 $(WARN) $(CXXFLAGS)
 
+# The CUDA toolkit, found by its own headers under CUDA_HOME (never by the copies a system include
+# directory may hold). Without it only what needs no CUDA header is built, and
+# runtime/jit/no_toolkit.c stands in for the rest (docs/jit.md, "Without the toolkit"). No CUDA
+# library is linked either way: the JIT, the cuda backend and the tests dlopen NVRTC, the driver and
+# cuBLAS. `make HAVE_CUDA=0` builds without the toolkit where it is installed.
+HAVE_CUDA ?= $(if $(and $(wildcard $(CUDA_HOME)/include/cuda.h),$(wildcard $(CUDA_HOME)/include/nvrtc.h)),1,0)
+ifeq ($(HAVE_CUDA),1)
+CPPFLAGS += -I$(CUDA_HOME)/include
+endif
+# Which it is, for the test scripts (tests/toolkit.sh): a suite that needs the toolkit skips without it.
+$(shell mkdir -p $(BUILD); t=$(if $(filter 1,$(HAVE_CUDA)),yes,no); \
+  [ "$$(cat $(BUILD)/toolkit 2>/dev/null)" = $$t ] || echo $$t >$(BUILD)/toolkit)
+
 # Generated scanner and parser.
 GEN_SRCS := $(BUILD)/gen/lexer.c $(BUILD)/gen/parser.c
 COMPILER_SRCS := $(wildcard compiler/*/*.c)
-RUNTIME_LIB_SRCS := $(filter-out runtime/cli/mixrun.c,$(wildcard runtime/*/*.c))
 
-COMPILER_OBJS := $(COMPILER_SRCS:%.c=$(BUILD)/%.o) $(GEN_SRCS:.c=.o)
-RUNTIME_LIB_OBJS := $(RUNTIME_LIB_SRCS:%.c=$(BUILD)/%.o)
-# Objects shared by every program (everything but the compiler's main).
-CORE_OBJS := $(filter-out $(BUILD)/compiler/cli/main.o,$(COMPILER_OBJS)) $(RUNTIME_LIB_OBJS)
+# The sources that need the toolkit (a CUDA header, NVRTC, the emulator), and what replaces them.
+TOOLKIT_SRCS    := compiler/cli/build.c runtime/jit/jit.c runtime/emu/emu_backend.c $(wildcard runtime/cuda/*.c)
+NO_TOOLKIT_SRCS := runtime/jit/no_toolkit.c
 
-CUDA_LDFLAGS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64
-CUDA_LDLIBS  := -lnvrtc
+# libmixc.a: the compiler as a library — read, check, plan, report, import/export, generate kernel
+# source. Pure C11 + jansson in every build. (cmd_emit's --resources calls jit_print_resources,
+# which each program takes from the JIT or from no_toolkit.c.)
+LIBMIXC := $(BUILD)/libmixc.a
+LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out compiler/cli/main.c $(TOOLKIT_SRCS),$(COMPILER_SRCS))) \
+            $(GEN_SRCS:.c=.o)
+RUNTIME_SRCS := $(filter-out runtime/cli/mixrun.c $(TOOLKIT_SRCS) $(NO_TOOLKIT_SRCS),$(wildcard runtime/*/*.c))
+ifeq ($(HAVE_CUDA),1)
+RUNTIME_SRCS += $(TOOLKIT_SRCS)
+else
+RUNTIME_SRCS += $(NO_TOOLKIT_SRCS)
+endif
+RUNTIME_OBJS := $(RUNTIME_SRCS:%.c=$(BUILD)/%.o)
+# What every program links (everything but the mains): the runtime's objects, then the library.
+CORE_OBJS := $(RUNTIME_OBJS) $(LIBMIXC)
 
 MIXC := $(BUILD)/mixc
 
 .PHONY: all deps demo test test-long bench fuzz clean test-progs
-all: $(MIXC)
+all: $(MIXC) $(LIBMIXC)
 
 deps: $(BUILD)/.deps-ok
 $(BUILD)/.deps-ok: scripts/install-deps.sh
@@ -53,9 +77,14 @@ $(BUILD)/.deps-ok: scripts/install-deps.sh
 	$(Q)bash scripts/install-deps.sh
 	$(Q)touch $@
 
-$(MIXC): $(COMPILER_OBJS) $(RUNTIME_LIB_OBJS)
+$(MIXC): $(BUILD)/compiler/cli/main.o $(CORE_OBJS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(LIBMIXC): $(LIB_OBJS)
+	@echo "  AR      $@"
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/gen/lexer.c $(BUILD)/gen/lexer.h: grammar/lexer.l | $(BUILD)/.deps-ok
 	@echo "  FLEX    $<"

@@ -6,6 +6,8 @@ $(BUILD)/compiler/kernels/codegen.o: $(wildcard templates/*.cuh templates/*.h)
 # emitted with mixc and its kernels.cu compiled for the emulator into a shared object; kdiff loads
 # it and compares every kernel with the fp32 references of ref.c. (EMU_KFLAGS comes from mk/emu.mk,
 # read after this file: it is used in recipes only, which make expands late.)
+# With the toolkit only: the kernels are compiled for the emulator.
+ifeq ($(HAVE_CUDA),1)
 KT_DIR := $(BUILD)/tests/kernels
 KT_SOS := $(patsubst tests/kernels/%.mix,$(KT_DIR)/%/kernels.so,$(wildcard tests/kernels/kt-*.mix))
 
@@ -26,3 +28,4 @@ $(KT_DIR)/kdiff: $(KT_DIR)/kdiff.o $(KT_DIR)/ref.o $(BUILD)/libmixcemu.a
 	$(Q)$(CXX) $(LDFLAGS) -rdynamic -o $@ $^ -ljansson -ldl -lpthread
 
 TEST_PROGS += $(KT_DIR)/kdiff $(KT_SOS)
+endif

@@ -1,5 +1,7 @@
 # The CUDA-on-CPU emulator (runtime/emu): libmixcemu.a and its known-answer tests (tests/emu).
 # Kernels compiled for the emulator: host C++17 with -DMIXC_EMU -include runtime/emu/mixc_emu.h.
+# With the toolkit only: the emulator compiles its kernels against the CUDA headers.
+ifeq ($(HAVE_CUDA),1)
 EMU_LIB      := $(BUILD)/libmixcemu.a
 EMU_OBJ      := $(BUILD)/runtime/emu/emu.o
 EMU_KFLAGS    = -std=c++17 $(WARN) $(CXXFLAGS) -fPIC -DMIXC_EMU -include runtime/emu/mixc_emu.h \
@@ -102,5 +104,6 @@ $(RACE_DIR)/unavailable:
 	$(Q)mkdir -p $(dir $@)
 	$(Q)echo "$(CXX) cannot link with -fsanitize=thread" >$@
 TEST_PROGS += $(RACE_DIR)/unavailable
+endif
 endif
 endif

@@ -1,11 +1,13 @@
 # The cuda backend of mixrun (runtime/cuda/cuda_backend.c, docs/gpu.md) and the GPU-only scripts.
-# cuda_backend.c is a runtime/*.c file, so it is already in CORE_OBJS and in mixrun; the driver and
-# cuBLAS are dlopen'ed (runtime/jit/jit.c), so nothing more is linked and mixrun starts without a GPU.
+# cuda_backend.c is one of the toolkit's sources (TOOLKIT_SRCS), in CORE_OBJS and in mixrun; the driver,
+# cuBLAS and NVRTC are dlopen'ed (runtime/jit/jit.c), so nothing more is linked and mixrun starts
+# without a GPU. Everything here needs the toolkit.
 
+ifeq ($(HAVE_CUDA),1)
 # tests/cuda: the launch plan against the manifest, and the backend's source through NVRTC.
 $(BUILD)/tests/cuda/plan_check: $(BUILD)/tests/cuda/plan_check.o $(CORE_OBJS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 TEST_PROGS += $(BUILD)/tests/cuda/plan_check
 
 # Need a GPU; never part of `make test`. Without one they exit 2 saying so.
@@ -33,5 +35,6 @@ TEST_PROGS += $(FAKE_CUDA_DIR)/libcuda.so.1 $(FAKE_CUDA_DIR)/libcublas.so.13
 # decode timing). Built with the tests so it always compiles; only the GPU scripts run it.
 $(BUILD)/tests/cuda/gpu_attn: $(BUILD)/tests/cuda/gpu_attn.o $(CORE_OBJS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 TEST_PROGS += $(BUILD)/tests/cuda/gpu_attn
+endif

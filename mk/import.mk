@@ -2,5 +2,5 @@
 # round-trip property test; tests/import/run.sh drives the mixc commands.
 $(BUILD)/tests/import/test_mixwriter: $(BUILD)/tests/import/test_mixwriter.o $(CORE_OBJS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 TEST_PROGS += $(BUILD)/tests/import/test_mixwriter

@@ -1,10 +1,12 @@
-# The NVRTC JIT and its disk cache (runtime/jit/jit.c): unit tests and the JIT benchmark.
+# The NVRTC JIT (runtime/jit/jit.c) and its disk cache (jit_cache.c): unit tests and the JIT
+# benchmark, with the toolkit only.
 # The compile-time default CUDA root, overridden at run time by $CUDA_HOME.
-$(BUILD)/runtime/jit/jit.o: CPPFLAGS += -DMIXC_CUDA_HOME='"$(CUDA_HOME)"'
+$(BUILD)/runtime/jit/jit_cache.o: CPPFLAGS += -DMIXC_CUDA_HOME='"$(CUDA_HOME)"'
 
+ifeq ($(HAVE_CUDA),1)
 $(BUILD)/tests/jit/test_jit: $(BUILD)/tests/jit/test_jit.o $(CORE_OBJS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 TEST_PROGS += $(BUILD)/tests/jit/test_jit
 
 # `make bench-jit`: cold and warm JIT time, and NVRTC against `nvcc -cubin`. Never gates.
@@ -15,4 +17,5 @@ BENCH_TARGETS += bench-jit
 
 $(BUILD)/bench/jit/jit_bench: $(BUILD)/bench/jit/jit_bench.o $(CORE_OBJS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+endif

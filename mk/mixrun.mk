@@ -2,18 +2,26 @@
 # program; tests/mixrun/test_model holds the C tests of the runtime, tests/mixrun/run.sh drives both.
 MIXRUN := $(BUILD)/mixrun
 
-# The emu backend plugs into the cpu backend through weak references to the emulator, which would not
-# pull emu.o out of the archive: the whole archive, exported (-rdynamic) for the kernels .so it loads.
+ifeq ($(HAVE_CUDA),1)
+# The emu backend reaches the emulator through weak references, which would not pull emu.o out of
+# the archive: the whole archive, exported (-rdynamic) for the kernels .so it loads.
 EMU_LINK = -Wl,--whole-archive $(EMU_LIB) -Wl,--no-whole-archive -rdynamic -lstdc++
-
-$(MIXRUN): $(BUILD)/runtime/cli/mixrun.o $(CORE_OBJS) $(EMU_LIB)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(BUILD)/runtime/cli/mixrun.o $(CORE_OBJS) $(EMU_LINK) $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(LDLIBS)
-
+MIXRUN_DEPS := $(EMU_LIB)
 # Binaries written by `mixc build` need the emulator too (absolute: mixc runs the link anywhere).
 BUILD_EXTRA_LIBS += -Wl,--whole-archive $(abspath $(EMU_LIB)) -Wl,--no-whole-archive -rdynamic -lstdc++
-all: $(EMU_LIB) $(MIXRUN)
 $(BUILD)/compiler/cli/build.o: mk/mixrun.mk
+
+# Two layouts open on the emu backend in one process (each backend holds its own kernels).
+$(BUILD)/tests/mixrun/test_emu_layouts: $(BUILD)/tests/mixrun/test_emu_layouts.o $(CORE_OBJS) $(EMU_LIB)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(BUILD)/tests/mixrun/test_emu_layouts.o $(CORE_OBJS) $(EMU_LINK) $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/mixrun/test_emu_layouts
+endif
+
+$(MIXRUN): $(BUILD)/runtime/cli/mixrun.o $(CORE_OBJS) $(MIXRUN_DEPS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(BUILD)/runtime/cli/mixrun.o $(CORE_OBJS) $(EMU_LINK) $(LDLIBS)
+all: $(MIXRUN)
 
 # emu_backend.o embeds the emulator's headers (.incbin), compiles kernels with this build's
 # sanitizer flags (so the sanitizer pass checks the kernels too); the CUDA root comes from jit.c.
@@ -22,7 +30,7 @@ $(BUILD)/runtime/emu/emu_backend.o: CPPFLAGS += -DMIXC_EMU_BUILD_FLAGS='"$(SANFL
 
 $(BUILD)/tests/mixrun/test_model: $(BUILD)/tests/mixrun/test_model.o $(CORE_OBJS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 TEST_PROGS += $(MIXRUN) $(BUILD)/tests/mixrun/test_model
 

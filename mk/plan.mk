@@ -2,7 +2,7 @@
 # the report benchmark.
 $(BUILD)/tests/plan/test_plan: $(BUILD)/tests/plan/test_plan.o $(CORE_OBJS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CUDA_LDFLAGS) $(CUDA_LDLIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 TEST_PROGS += $(BUILD)/tests/plan/test_plan
 
 # `make bench-report`: the whole `mixc report` process on a generated 1000-layer layout.

@@ -14,6 +14,7 @@
  */
 #include "mixc.h"
 
+#include "emu_backend.h"
 #include "jit.h"
 
 #include <errno.h>
@@ -27,9 +28,6 @@
 #define MIXC_LINK_FLAGS ""
 #endif
 
-/* From the emu backend (runtime/emu/emu_backend.c): the layout's kernels compiled for the emulator into
- * a shared object. Weak, so a mixc linked without that backend says so instead of failing to link. */
-bool emu_backend_compile_so(const Layout *l, const char *out_so, char *err, size_t errlen) __attribute__((weak));
 
 typedef struct {
     const char *input, *output, *arch;
@@ -213,7 +211,9 @@ static int compile_cubin(const Layout *l, const char *arch, Workspace *w) {
     JitOptions jo = {.arch = arch, .output = JIT_CUBIN, .name = "kernels.cu"};
     JitResult r;
     int rc = jit_compile(src.data, src.len, &jo, &r, err, sizeof err);
-    if (rc != 0) {
+    if (rc == 2) {
+        fprintf(stderr, "mixc build: needs the CUDA toolkit: %s\n", err);
+    } else if (rc != 0) {
         fprintf(stderr, "mixc build: the kernels do not compile: %s\n", err);
     } else {
         fprintf(stderr, "mixc build: kernels for %s: %zu bytes of cubin (%s, %.2f s)\n", arch, r.image_len,
@@ -225,16 +225,12 @@ static int compile_cubin(const Layout *l, const char *arch, Workspace *w) {
     }
     jit_result_free(&r);
     buf_free(&src);
-    return rc ? 1 : 0;
+    return rc;
 }
 
 static int compile_emu(const Layout *l, Workspace *w) {
     snprintf(w->so, sizeof w->so, "%s/kernels-emu.so", w->dir);
     char err[1024];
-    if (!emu_backend_compile_so) {
-        fprintf(stderr, "mixc build: this mixc has no emulator backend: build with --no-emu\n");
-        return 1;
-    }
     fprintf(stderr, "mixc build: compiling the kernels for the emulator\n");
     if (!emu_backend_compile_so(l, w->so, err, sizeof err)) {
         fprintf(stderr, "mixc build: the emulator kernels do not compile: %s\n", err);
@@ -264,8 +260,8 @@ static int link_binary(const BuildArgs *a, const Workspace *w, const char *libdi
     buf_puts(&cmd, " ");
     char lib[4200];
     snprintf(lib, sizeof lib, "%s/libmixcrt.a", libdir);
-    /* Whole archive: the backends are plugged in through weak references, which would not pull
-     * their objects out of an archive. */
+    /* Whole archive: every runtime object goes into the binary, also what only the kernels it
+     * loads at run time may call back (exported with -rdynamic). */
     buf_puts(&cmd, "-Wl,--whole-archive ");
     buf_shell_quote(&cmd, lib);
     buf_puts(&cmd, " -Wl,--no-whole-archive");

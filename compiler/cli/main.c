@@ -14,13 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* `mixc build` lives in build.c, which needs the runtime; a driver linked without it says so. */
-__attribute__((weak)) int cmd_build(int argc, char **argv) {
-    (void)argc, (void)argv;
-    fprintf(stderr, "mixc: the 'build' command is not available in this build\n");
-    return 2;
-}
-
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);

@@ -227,7 +227,7 @@ static bool check_supported(const Layout *l, int64_t context, char *err, size_t 
 }
 
 static bool check_smem(const Codegen *cg, char *err, size_t errlen) {
-    int64_t limit = jit_arch_max_smem(cg->arch);
+    int64_t limit = codegen_arch_max_smem(cg->arch);
     if (limit <= 0) limit = CODEGEN_STATIC_SMEM_LIMIT;
     for (int i = 0; i < cg->nkernels; i++)
         if (cg->kernel[i].dynamic_smem > limit)
@@ -591,7 +591,7 @@ int cmd_emit(int argc, char **argv) {
                               run_plan_schedule_json(&l, &plan));
     char *manifest = codegen_manifest(&l, cg, extra);
     rc = write_outputs(a.dir, &src, manifest);
-    if (rc == 0 && a.resources) rc = jit_print_resources(src.data, src.len, a.arch, stdout) ? 1 : 0;
+    if (rc == 0 && a.resources) rc = jit_print_resources(src.data, src.len, a.arch, stdout);
     free(manifest);
     buf_free(&src);
     run_plan_free(&plan);

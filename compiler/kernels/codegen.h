@@ -16,6 +16,10 @@
 #define CODEGEN_DEFAULT_ARCH "sm_90"
 #define CODEGEN_STATIC_SMEM_LIMIT 49152   /* more dynamic smem needs cudaFuncSetAttribute */
 
+/* The largest shared memory one block may use on arch (opt-in), in bytes; 0 when unknown. NULL =
+ * CODEGEN_DEFAULT_ARCH. (arch.c: a table of the GPUs' figures, so no toolkit is needed.) */
+int codegen_arch_max_smem(const char *arch);
+
 typedef struct {
     const char *arch;       /* "sm_80" or "sm_90" */
     int64_t context;        /* tokens per sequence; 0 = the model header's */

@@ -28,12 +28,6 @@ EMBEDDED(mixc_embedded_arch);
 EMBEDDED(mixc_embedded_cubin);
 EMBEDDED(mixc_embedded_emu_so);
 
-/* Where the backends take prebuilt kernels from (runtime/emu/emu_backend.c, runtime/cuda/cuda_backend.c);
- * weak, since a runtime may be linked without either backend. */
-extern const char *mixc_emu_prebuilt_so __attribute__((weak));
-extern const void *mixc_cuda_prebuilt_cubin __attribute__((weak));
-extern size_t mixc_cuda_prebuilt_cubin_size __attribute__((weak));
-
 static bool mixrun_embedded(void) {
     return mixc_embedded_mix != NULL;
 }
@@ -46,7 +40,7 @@ typedef struct {
     bool random_weights, bench, json, full_caches, max_new_given, info;
     uint64_t seed;
     int64_t max_new, batch, prompt_len;
-    BackendKind backend;
+    const char *backend;    /* a row of the backend table; NULL: backend_open's default */
 } Options;
 
 static const char usage_text[] =
@@ -115,11 +109,12 @@ static bool is_option(const char *arg, const char *name) {
     return strncmp(arg, name, n) == 0 && (arg[n] == 0 || arg[n] == '=');
 }
 
-static int parse_backend(const char *v, BackendKind *out) {
-    if (strcmp(v, "cpu") == 0) *out = BACKEND_CPU;
-    else if (strcmp(v, "cuda") == 0) *out = BACKEND_CUDA;
-    else if (strcmp(v, "emu") == 0) *out = BACKEND_EMU;
-    else return usage_error("unknown backend '%s' (cuda, cpu or emu)", v);
+static int parse_backend(const char *v, const char **out) {
+    const BackendEntry *e = backend_find(v);
+    char what[160];
+    snprintf(what, sizeof what, "unknown backend '%s' (%s)", v, backend_names());
+    if (e) *out = e->name;
+    else return usage_error("%s", what);
     return 0;
 }
 
@@ -172,7 +167,7 @@ static void take_embedded_sets(Options *o) {
 /* Returns -1 to go on, else an exit status (--help: 0). */
 static int parse_options(int argc, char **argv, Options *o) {
     memset(o, 0, sizeof *o);
-    o->backend = BACKEND_DEFAULT;
+    o->backend = NULL;
     o->max_new = 16;
     o->batch = 1;
     o->sets = xcalloc((size_t)argc + 1, sizeof(char *));
@@ -656,17 +651,16 @@ static void print_info(const Options *o, const Layout *l) {
         printf("emulator kernels: none (built with --no-emu)\n");
 }
 
-/* Hands the embedded kernels to the backend that will run: the cubin as is; the emulator's shared
- * object through an anonymous in-memory file, which dlopen can load by its /proc path. */
-static int use_embedded_kernels(BackendKind kind) {
+/* Hands the embedded kernels to the backend that will run, through its configuration: the cubin
+ * as is; the emulator's shared object through an anonymous in-memory file, which dlopen can load by
+ * its /proc path. */
+static int use_embedded_kernels(const char *backend, BackendConfig *cfg) {
     static char so_path[64];
     if (!mixrun_embedded()) return 0;
-    if (&mixc_cuda_prebuilt_cubin && &mixc_cuda_prebuilt_cubin_size) {
-        mixc_cuda_prebuilt_cubin = mixc_embedded_cubin;
-        mixc_cuda_prebuilt_cubin_size = (size_t)(mixc_embedded_cubin_end - mixc_embedded_cubin);
-    }
-    if (kind != BACKEND_EMU) return 0;
-    if (!mixc_embedded_emu_so || !&mixc_emu_prebuilt_so) {
+    cfg->cuda_cubin = mixc_embedded_cubin;
+    cfg->cuda_cubin_size = (size_t)(mixc_embedded_cubin_end - mixc_embedded_cubin);
+    if (!backend || strcmp(backend, "emu") != 0) return 0;
+    if (!mixc_embedded_emu_so) {
         fprintf(stderr, "mixrun: this binary has no emulator kernels (it was built with --no-emu)\n");
         return 2;
     }
@@ -678,7 +672,7 @@ static int use_embedded_kernels(BackendKind kind) {
         return 1;
     }
     snprintf(so_path, sizeof so_path, "/proc/self/fd/%d", fd);  /* kept open for the process's life */
-    mixc_emu_prebuilt_so = so_path;
+    cfg->emu_kernels_so = so_path;
     return 0;
 }
 
@@ -691,17 +685,17 @@ static int run(const Options *o, const Layout *l) {
         return 0;
     }
     Prompts prompts;
-    int64_t N;
+    int64_t N = 0;
     rc = plan_run(o, l, &prompts, &N);
+    int64_t longest = 0;
+    for (int64_t s = 0; rc < 0 && s < prompts.count; s++)
+        if (prompts.len[s] > longest) longest = prompts.len[s];
+    BackendConfig cfg = {.nseq = (int)prompts.count, .context = longest + N, .full_caches = o->full_caches};
     if (rc < 0) {
-        int staged = use_embedded_kernels(o->backend);
+        int staged = use_embedded_kernels(o->backend, &cfg);
         if (staged) rc = staged;
     }
     if (rc < 0) {
-        int64_t longest = 0;
-        for (int64_t s = 0; s < prompts.count; s++)
-            if (prompts.len[s] > longest) longest = prompts.len[s];
-        BackendConfig cfg = {(int)prompts.count, longest + N, o->full_caches};
         Backend b;
         char err[512];
         rc = backend_open(o->backend, &model, &cfg, &b, err, sizeof err);

@@ -1,4 +1,4 @@
-/* backend.h — the interface every mixrun backend implements (cpu now; emu and cuda later).
+/* backend.h — the interface every mixrun backend implements (cpu, emu, cuda).
  *
  * A backend holds the KV caches of `nseq` sequences and runs the model on them:
  *   prefill: appends a chunk of 1..chunk tokens to one sequence;
@@ -18,6 +18,11 @@ typedef struct {
     int nseq;               /* sequences held at once (>= 1) */
     int64_t context;        /* the longest sequence (prompt + generated); <= the model's context */
     bool full_caches;       /* every cache holds `context` tokens, never a ring (a testing aid) */
+    /* Prebuilt kernels of this layout (a binary written by `mixc build` embeds them), loaded as they
+     * are instead of compiled for the run; NULL for none. */
+    const char *emu_kernels_so;     /* the emu backend's: a shared object built for the emulator */
+    const void *cuda_cubin;         /* the cuda backend's: a cubin planned for the model's context */
+    size_t cuda_cubin_size;
 } BackendConfig;
 
 /* What a backend allocated (the sizes of its allocations, as made) and what its run plan says
@@ -87,28 +92,52 @@ typedef struct {
     int64_t written;            /* positions [0, written) have been appended to this cache */
 } AttentionArgs;
 
+/* Every entry takes the table's ctx first: what the kernels carry (the emu backend's loaded
+ * kernels, one per open backend, so several layouts can run in one process); NULL for the reference. */
 typedef struct {
+    void *ctx;
     /* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w, for rows r < n of width `width` */
-    void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, int64_t width, float eps);
-    void (*rope_append)(const RopeAppendArgs *a);
-    bool (*attention)(const AttentionArgs *a);
+    void (*rmsnorm)(void *ctx, float *out, const float *x, const float *w, int64_t n, int64_t width, float eps);
+    void (*rope_append)(void *ctx, const RopeAppendArgs *a);
+    bool (*attention)(void *ctx, const AttentionArgs *a);
     /* gate[i] = silu(gate[i]) * up[i] */
-    void (*silu_mul)(float *gate, const float *up, int64_t count);
+    void (*silu_mul)(void *ctx, float *gate, const float *up, int64_t count);
+    void (*release)(void *ctx);     /* frees ctx when the backend closes; NULL: nothing to free */
 } CpuKernels;
 
 extern const CpuKernels cpu_reference_kernels;
 
 /* ---------------------------------------------------------------- opening a backend */
 
-typedef enum { BACKEND_CPU, BACKEND_EMU, BACKEND_CUDA, BACKEND_DEFAULT } BackendKind;
+/* The backends, one row each (backends.c): a name and its open, which checks what the backend
+ * needs and installs its BackendOps (prefill, decode, close). The emu and cuda rows are there in
+ * every build: without the CUDA toolkit their open is runtime/jit/no_toolkit.c's, which says that
+ * the backend needs the toolkit (exit status 2). */
+typedef struct {
+    const char *name;
+    int (*open)(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen);
+} BackendEntry;
 
-/* Opens a backend for model m (its layout is m->layout). On failure returns the exit status to use
- * (2: the backend is unavailable here, e.g. no GPU; 1: the model cannot run) and a message in err. */
-int backend_open(BackendKind kind, const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen);
-/* The cpu backend with some kernels replaced (entries left NULL use the reference). */
+/* The row named name; NULL when there is none. */
+const BackendEntry *backend_find(const char *name);
+/* The backends' names for a message: "cpu, emu or cuda". */
+const char *backend_names(void);
+
+/* Opens the backend called name (NULL: cuda when a device can be used, else cpu) for model m (its
+ * layout is m->layout). On failure returns the exit status to use (2: the backend is unavailable
+ * here, e.g. no GPU or no toolkit, or an unknown name; 1: the model cannot run) and a message in err. */
+int backend_open(const char *name, const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen);
+void backend_close(Backend *b);
+
+/* The backends' opens, as backend_open calls them. The cuda backend's first asks
+ * backend_cuda_available; the emu backend's (runtime/emu/emu_backend.h) takes cfg->emu_kernels_so. */
+int cpu_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen);
+int emu_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen);
+int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen);
+/* The cpu backend with some kernels replaced (entries left NULL use the reference). On success
+ * the backend owns k->ctx (k->release frees it on close); on failure the caller still does. */
 int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConfig *cfg, Backend *b, char *err,
                           size_t errlen);
-void backend_close(Backend *b);
 
 /* For the backends' own open and close: writes a message into err and returns status (the exit
  * status backend_open documents); and frees what every backend allocates in Backend itself
@@ -122,17 +151,8 @@ bool backend_check_decode(Backend *b, const int32_t *tokens);
 /* The configuration against the model (sequences, context): 0, or the exit status with err set. */
 int backend_check_config(const Model *m, const BackendConfig *cfg, char *err, size_t errlen);
 
-/* Hooks for the backends still to come, weak references here: a file that defines one (the emulator
- * runtime, the cuda backend) plugs it in without touching backend_open.
- *  - emu_backend_kernels: the generated kernels run in the emulator, as a CpuKernels table (entries
- *    left NULL keep the reference); NULL with a message in err when they cannot be built or loaded.
- *  - cuda_backend_open: opens the cuda backend (backend_open has checked that a device exists);
- *    returns like backend_open. */
-const CpuKernels *emu_backend_kernels(const Model *m, char *err, size_t errlen) __attribute__((weak));
-int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen)
-    __attribute__((weak));
-
-/* Whether a CUDA device can be used: false with the reason in why. */
+/* Whether a CUDA device can be used: false with the reason in why (runtime/cuda/cuda_backend.c, or
+ * "built without the CUDA toolkit" from no_toolkit.c). */
 bool backend_cuda_available(char *why, size_t whylen);
 
 #endif

@@ -4,10 +4,8 @@
  * (so this backend is the numerical reference the GPU kernels are compared with, not a copy of
  * their bf16 rounding). Memory and program are the run plan's (compiler/plan/run_plan.h, target cpu):
  * one KV block (a cache per owning layer and sequence, a ring of retention + chunk - 1 tokens when
- * the retention is bounded, slot = position % capacity) and one arena, each step its schedule's ops.
- * Also here: backend_open, which picks a backend by kind. */
+ * the retention is bounded, slot = position % capacity) and one arena, each step its schedule's ops. */
 #include "backend.h"
-#include "cuda_check.h"
 #include "run_plan.h"
 
 #include <math.h>
@@ -17,7 +15,7 @@
 
 /* ------------------------------------------------------------------ reference kernels */
 
-static void ref_rmsnorm(float *out, const float *x, const float *w, int64_t n, int64_t width, float eps) {
+static void ref_rmsnorm(void *ctx, float *out, const float *x, const float *w, int64_t n, int64_t width, float eps) {
     for (int64_t r = 0; r < n; r++) {
         const float *xr = x + r * width;
         double ss = 0;
@@ -39,7 +37,7 @@ static void rope_head(float *x, int64_t head_dim, int64_t pos, double theta) {
     }
 }
 
-static void ref_rope_append(const RopeAppendArgs *a) {
+static void ref_rope_append(void *ctx, const RopeAppendArgs *a) {
     int64_t qw = a->heads * a->head_dim, kvw = a->kv_heads * a->head_dim;
     for (int64_t i = 0; i < a->n; i++) {
         int64_t pos = a->p0 + i;
@@ -83,7 +81,7 @@ static void attend_one(const AttentionArgs *a, const float *q, float *out, int64
     }
 }
 
-static bool ref_attention(const AttentionArgs *a) {
+static bool ref_attention(void *ctx, const AttentionArgs *a) {
     int64_t qw = a->heads * a->head_dim, group = a->heads / a->kv_heads;
     int64_t oldest = a->written > a->cap ? a->written - a->cap : 0;   /* the ring still holds [oldest, written) */
     float *scores = xmalloc((size_t)a->cap * sizeof(float));
@@ -103,11 +101,11 @@ static bool ref_attention(const AttentionArgs *a) {
     return ok;
 }
 
-static void ref_silu_mul(float *gate, const float *up, int64_t count) {
+static void ref_silu_mul(void *ctx, float *gate, const float *up, int64_t count) {
     for (int64_t i = 0; i < count; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-const CpuKernels cpu_reference_kernels = {ref_rmsnorm, ref_rope_append, ref_attention, ref_silu_mul};
+const CpuKernels cpu_reference_kernels = {NULL, ref_rmsnorm, ref_rope_append, ref_attention, ref_silu_mul, NULL};
 
 /* ------------------------------------------------------------------ the forward pass */
 
@@ -192,7 +190,7 @@ static bool run_rope(Backend *b, const StepRun *st, const PlanOp *op) {
                              owner ? in_f(b, st, op, 2) + sg->row0 * kvw : NULL, sg->n, sg->p0, m->heads,
                              m->kv_heads, m->head_dim, m->rope_theta, cache_rows(b, li->cache, sg->seq, false),
                              cache_rows(b, li->cache, sg->seq, true), cap};
-        s->k.rope_append(&ra);
+        s->k.rope_append(s->k.ctx, &ra);
     }
     return true;
 }
@@ -208,7 +206,7 @@ static bool run_attention(Backend *b, const StepRun *st, const PlanOp *op) {
                             m->heads, m->kv_heads, m->head_dim, li->window, (float)(1.0 / sqrt((double)m->head_dim)),
                             cache_rows(b, li->cache, sg->seq, false), cache_rows(b, li->cache, sg->seq, true), cap,
                             sg->p0 + sg->n};
-        if (!s->k.attention(&aa)) {
+        if (!s->k.attention(s->k.ctx, &aa)) {
             snprintf(b->err, sizeof b->err,
                      "internal error: layer %d (sequence %d, positions %lld..%lld) needs keys that cache %d "
                      "(%lld tokens) no longer holds",
@@ -247,7 +245,7 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     }
     case OP_RMSNORM: {
         int64_t r0 = op->weight == WT_NORM_FINAL ? st->first_logit : 0;
-        s->k.rmsnorm(out_f(b, st, op, 0) + r0 * in, in_f(b, st, op, 0) + r0 * in, w, R - r0, in, (float)m->norm_eps);
+        s->k.rmsnorm(s->k.ctx, out_f(b, st, op, 0) + r0 * in, in_f(b, st, op, 0) + r0 * in, w, R - r0, in, (float)m->norm_eps);
         return true;
     }
     case OP_GEMM: matmul(out_f(b, st, op, 0), in_f(b, st, op, 0), w, R, in, out); return true;
@@ -257,7 +255,7 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     case OP_RESIDUAL_ADD: add_into(in_f(b, st, op, 0), in_f(b, st, op, 1), R * m->hidden); return true;
     case OP_SILU_MUL:   /* the kernel works in place: act = gate, then act = silu(act) * up */
         memcpy(out_f(b, st, op, 0), in_f(b, st, op, 0), (size_t)(R * m->ffn) * sizeof(float));
-        s->k.silu_mul(out_f(b, st, op, 0), in_f(b, st, op, 1), R * m->ffn);
+        s->k.silu_mul(s->k.ctx, out_f(b, st, op, 0), in_f(b, st, op, 1), R * m->ffn);
         return true;
     case OP_LOGITS: run_logits(b, st, op); return true;
     default:
@@ -354,6 +352,7 @@ static void cpu_close(Backend *b) {
         free(s->kv);
         free(s->arena);
         run_plan_free(&s->plan);
+        if (s->k.release) s->k.release(s->k.ctx);
         free(s);
     }
     backend_release(b);
@@ -420,6 +419,8 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
     s->plan = plan;
     s->k = cpu_reference_kernels;
     if (k) {
+        s->k.ctx = k->ctx;
+        s->k.release = k->release;
         if (k->rmsnorm) s->k.rmsnorm = k->rmsnorm;
         if (k->rope_append) s->k.rope_append = k->rope_append;
         if (k->attention) s->k.attention = k->attention;
@@ -436,48 +437,6 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
     return 0;
 }
 
-bool backend_cuda_available(char *why, size_t whylen) {
-    const CudaDriver *cu = cuda_driver_load(why, whylen);
-    if (!cu) return false;
-    int count = 0;
-    CUresult r = cu->cuDeviceGetCount(&count);
-    if (r != CUDA_SUCCESS || count < 1) {
-        snprintf(why, whylen, "the CUDA driver sees no device");
-        return false;
-    }
-    return true;
-}
-
-int backend_open(BackendKind kind, const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
-    memset(b, 0, sizeof *b);
-    char why[256];
-    switch (kind) {
-    case BACKEND_CUDA:
-        if (!backend_cuda_available(why, sizeof why))
-            return backend_open_error(err, errlen, 2, "no CUDA device available (%s)", why);
-        if (!cuda_backend_open)
-            return backend_open_error(err, errlen, 2,
-                                      "the cuda backend is not part of this build yet; use --backend cpu");
-        return cuda_backend_open(m, cfg, b, err, errlen);
-    case BACKEND_EMU: {
-        if (!emu_backend_kernels)
-            return backend_open_error(err, errlen, 2,
-                                      "the emu backend is not part of this build yet; use --backend cpu");
-        const CpuKernels *k = emu_backend_kernels(m, err, errlen);
-        if (!k) return 1;
-        int rc = cpu_backend_open_with(k, m, cfg, b, err, errlen);
-        if (rc == 0) b->name = "emu";
-        return rc;
-    }
-    case BACKEND_DEFAULT:   /* cuda when it is built in and a device is there, else the reference */
-        if (cuda_backend_open && backend_cuda_available(why, sizeof why)) return cuda_backend_open(m, cfg, b, err, errlen);
-        break;
-    case BACKEND_CPU:
-        break;
-    }
+int cpu_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
     return cpu_backend_open_with(NULL, m, cfg, b, err, errlen);
-}
-
-void backend_close(Backend *b) {
-    if (b->ops) b->ops->close(b);
 }

@@ -24,9 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const void *mixc_cuda_prebuilt_cubin = NULL;
-size_t mixc_cuda_prebuilt_cubin_size = 0;
-
 /* The kernels' parameter structs, with device pointers as the driver API's CUdeviceptr. */
 #define MIXC_DPTR(T) CUdeviceptr
 #include "kernel_params.h"
@@ -397,10 +394,11 @@ static int open_device(CudaState *s, char arch[16], char *err, size_t errlen) {
     return 0;
 }
 
-/* The module: the prebuilt cubin, or the layout's kernels compiled for arch. */
-static int load_module(CudaState *s, const Layout *l, const char *arch, char *err, size_t errlen) {
-    if (mixc_cuda_prebuilt_cubin) {
-        CU_CHECK_RET(s->cu->cuModuleLoadData(&s->mod, mixc_cuda_prebuilt_cubin), last_cuda_error(err, errlen, 1));
+/* The module: the prebuilt cubin (when not NULL), or the layout's kernels compiled for arch. */
+static int load_module(CudaState *s, const Layout *l, const void *prebuilt_cubin, const char *arch, char *err,
+                       size_t errlen) {
+    if (prebuilt_cubin) {
+        CU_CHECK_RET(s->cu->cuModuleLoadData(&s->mod, prebuilt_cubin), last_cuda_error(err, errlen, 1));
         return 0;
     }
     JitResult r;
@@ -545,7 +543,7 @@ static int find_ints(CudaState *s, char *err, size_t errlen) {
 static int plan_kernels(Backend *b, CudaState *s, const char *arch, char *err, size_t errlen) {
     const Layout *l = b->layout;
     const char *cg_arch = strncmp(arch, "sm_8", 4) == 0 ? "sm_80" : "sm_90";
-    CodegenOptions co = cuda_backend_codegen_options(l, b->cfg.context, mixc_cuda_prebuilt_cubin != NULL, cg_arch);
+    CodegenOptions co = cuda_backend_codegen_options(l, b->cfg.context, b->cfg.cuda_cubin != NULL, cg_arch);
     RunOptions o;
     run_options_init(l, RUN_TARGET_CUDA, &o);
     o.context = b->cfg.context;
@@ -565,10 +563,25 @@ static bool env_flag(const char *name) {
     return v && *v && strcmp(v, "0") != 0;
 }
 
+bool backend_cuda_available(char *why, size_t whylen) {
+    const CudaDriver *cu = cuda_driver_load(why, whylen);
+    if (!cu) return false;
+    int count = 0;
+    CUresult r = cu->cuDeviceGetCount(&count);
+    if (r != CUDA_SUCCESS || count < 1) {
+        snprintf(why, whylen, "the CUDA driver sees no device");
+        return false;
+    }
+    return true;
+}
+
 int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
     memset(b, 0, sizeof *b);
     const Layout *l = m->layout;
     const ModelHeader *h = &l->model;
+    char why[256];
+    if (!backend_cuda_available(why, sizeof why))
+        return backend_open_error(err, errlen, 2, "no CUDA device available (%s)", why);
     int checked = backend_check_config(m, cfg, err, errlen);
     if (checked) return checked;
     if (cfg->full_caches)
@@ -597,7 +610,7 @@ int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char
     else if (!(s->bl = cublas_load(err, errlen))) rc = 2;
     if (!rc) rc = open_device(s, arch, err, errlen);
     if (!rc) rc = plan_kernels(b, s, arch, err, errlen);
-    if (!rc) rc = load_module(s, l, arch, err, errlen);
+    if (!rc) rc = load_module(s, l, cfg->cuda_cubin, arch, err, errlen);
     if (!rc) rc = resolve_functions(s, err, errlen);
     if (!rc && s->bl->cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS)
         rc = backend_open_error(err, errlen, 2, "cannot create a cuBLAS handle");

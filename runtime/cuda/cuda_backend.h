@@ -5,7 +5,8 @@
  * RMSNorm, RoPE + cache append, prefill and decode attention and SiLU-mul, JIT-compiled with NVRTC
  * for the device's architecture (runtime/jit/jit.c and its disk cache) or taken from a prebuilt cubin.
  * The driver and cuBLAS are loaded with dlopen (cuda_check.h), so a binary holding this backend
- * starts on a machine without a GPU; backend_open says "no CUDA device available" there.
+ * starts on a machine without a GPU; its open says "no CUDA device available" there. A cubin
+ * prebuilt by `mixc build` comes in through BackendConfig.cuda_cubin.
  *
  * Memory and program are the run plan's (compiler/plan/run_plan.h): one KV allocation and one arena
  * of its sizes, tensors at its offsets, each step its schedule's ops; every launch's geometry is
@@ -20,12 +21,7 @@
 #include "jit.h"
 #include "run_plan.h"
 
-/* A cubin to load instead of JIT-compiling (a binary of `mixc build` sets it); NULL by default.
- * It must hold the kernels of the same layout, planned for the model's context and chunk. */
-extern const void *mixc_cuda_prebuilt_cubin;
-extern size_t mixc_cuda_prebuilt_cubin_size;
-
-int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen);
+/* cuda_backend_open and backend_cuda_available: declared in backend.h. */
 
 /* ---- the kernels and their launches, also usable without a GPU */
 

@@ -13,7 +13,8 @@
  * the run's context (P + N tokens), possibly smaller (both capacities are in the plans: docs/plan.md). So every call builds the cache in the kernel's layout (CAP rows) from the
  * positions the cpu cache holds, and copies appended rows back by position.
  *
- * The CpuKernels entries have no context argument: the loaded kernels live in one static state.
+ * The loaded kernels are the CpuKernels table's ctx (an EmuState per open backend), so backends of
+ * different layouts can be open in one process at once.
  */
 #include "emu_backend.h"
 
@@ -38,8 +39,6 @@
 #pragma weak mixc_emu_dlopen_kernels
 #pragma weak mixc_emu_find_kernel
 #pragma weak mixc_emu_dlclose
-
-const char *mixc_emu_prebuilt_so = NULL;
 
 /* The emulator's headers, assembled into this object (paths relative to the repository root where
  * make runs; mk/mixrun.mk makes emu_backend.o depend on them), NUL-terminated. */
@@ -268,8 +267,6 @@ typedef struct {
     size_t f_cap[2];
 } EmuState;
 
-static EmuState emu;
-
 /* Grows p to n elements; new elements are zero (no uninitialised byte ever reaches a kernel). */
 static void *grow(void *p, size_t *cap, size_t n, size_t elem) {
     if (n <= *cap) return p;
@@ -279,24 +276,24 @@ static void *grow(void *p, size_t *cap, size_t n, size_t elem) {
     memset((char *)p + old * elem, 0, (*cap - old) * elem);
     return p;
 }
-static uint16_t *scratch16(int i, int64_t n) {
-    return emu.h[i] = grow(emu.h[i], &emu.h_cap[i], (size_t)n, sizeof(uint16_t));
+static uint16_t *scratch16(EmuState *emu, int i, int64_t n) {
+    return emu->h[i] = grow(emu->h[i], &emu->h_cap[i], (size_t)n, sizeof(uint16_t));
 }
-static int *scratch_int(int64_t n) {
-    return emu.ints = grow(emu.ints, &emu.ints_cap, (size_t)n, sizeof(int));
+static int *scratch_int(EmuState *emu, int64_t n) {
+    return emu->ints = grow(emu->ints, &emu->ints_cap, (size_t)n, sizeof(int));
 }
-static float *scratch_f32(int i, int64_t n) {
-    return emu.f[i] = grow(emu.f[i], &emu.f_cap[i], (size_t)n, sizeof(float));
+static float *scratch_f32(EmuState *emu, int i, int64_t n) {
+    return emu->f[i] = grow(emu->f[i], &emu->f_cap[i], (size_t)n, sizeof(float));
 }
 
-static void to_dtype(uint16_t *dst, const float *src, int64_t n) {
-    if (emu.dtype == DT_FP16)
+static void to_dtype(EmuState *emu, uint16_t *dst, const float *src, int64_t n) {
+    if (emu->dtype == DT_FP16)
         for (int64_t i = 0; i < n; i++) dst[i] = st_f32_to_f16(src[i]);
     else
         for (int64_t i = 0; i < n; i++) dst[i] = st_f32_to_bf16(src[i]);
 }
-static void from_dtype(float *dst, const uint16_t *src, int64_t n) {
-    if (emu.dtype == DT_FP16)
+static void from_dtype(EmuState *emu, float *dst, const uint16_t *src, int64_t n) {
+    if (emu->dtype == DT_FP16)
         for (int64_t i = 0; i < n; i++) dst[i] = st_f16_to_f32(src[i]);
     else
         for (int64_t i = 0; i < n; i++) dst[i] = st_bf16_to_f32(src[i]);
@@ -304,33 +301,33 @@ static void from_dtype(float *dst, const uint16_t *src, int64_t n) {
 
 /* Kernel k over `tokens` rows of `batch` sequences, with codegen's geometry. A failed launch is a bug
  * in a kernel or in this file: it must not pass silently. */
-static bool launch(int k, const void *params, int64_t tokens, int64_t batch) {
+static bool launch(EmuState *emu, int k, const void *params, int64_t tokens, int64_t batch) {
     char err[512];
-    KernelLaunch c = kernel_launch(&emu.cg.kernel[k], tokens, batch);
+    KernelLaunch c = kernel_launch(&emu->cg.kernel[k], tokens, batch);
     EmuDim3 grid = {c.grid[0], c.grid[1], c.grid[2]}, block = {c.block[0], c.block[1], c.block[2]};
-    if (mixc_emu_launch_c(emu.entry[k], params, grid, block, c.smem, err, sizeof err) == 0) return true;
-    fprintf(stderr, "mixrun: emu: kernel %s failed: %s\n", emu.cg.kernel[k].name, err);
+    if (mixc_emu_launch_c(emu->entry[k], params, grid, block, c.smem, err, sizeof err) == 0) return true;
+    fprintf(stderr, "mixrun: emu: kernel %s failed: %s\n", emu->cg.kernel[k].name, err);
     return false;
 }
 
 /* Kernel k of the variant list. */
-static const KernelVariant *variant(int k) {
-    return &emu.cg.kernel[k];
+static const KernelVariant *variant(EmuState *emu, int k) {
+    return &emu->cg.kernel[k];
 }
 
 /* The kernel (by field of LayerKernels) of a layer matching the call: window and owner, preferring
  * the layer whose cache has the cpu cache's capacity (the exact variant when the run's context is
  * the model's, or the cache is a ring); any layer with the window otherwise (the capacity only
  * decides slot addressing, which the caller maps). -1 when none. */
-static int find_kernel(size_t field, int64_t window, int owner, int64_t cap) {
+static int find_kernel(EmuState *emu, size_t field, int64_t window, int owner, int64_t cap) {
     int any = -1;
-    for (int i = 0; i < emu.layout->nlayers; i++) {
-        const LayerInfo *li = &emu.layout->layer[i];
+    for (int i = 0; i < emu->layout->nlayers; i++) {
+        const LayerInfo *li = &emu->layout->layer[i];
         if (window >= 0 && li->window != window) continue;
         if (owner >= 0 && (li->reads == i) != owner) continue;
-        int k = *(const int *)((const char *)&emu.cg.layer[i] + field);
+        int k = *(const int *)((const char *)&emu->cg.layer[i] + field);
         if (k < 0) continue;
-        if (emu.cg.capacity[li->cache] == cap) return k;
+        if (emu->cg.capacity[li->cache] == cap) return k;
         if (any < 0) any = k;
     }
     return any;
@@ -338,143 +335,150 @@ static int find_kernel(size_t field, int64_t window, int owner, int64_t cap) {
 
 /* ---- the CpuKernels entries */
 
-static void emu_rmsnorm(float *out, const float *x, const float *w, int64_t n, int64_t width, float eps) {
-    if (width != emu.hidden || emu.cg.rmsnorm < 0 || n <= 0 || n > INT32_MAX) {   /* not model rows: reference */
-        cpu_reference_kernels.rmsnorm(out, x, w, n, width, eps);
+static void emu_rmsnorm(void *ctx, float *out, const float *x, const float *w, int64_t n, int64_t width, float eps) {
+    EmuState *emu = ctx;
+    if (width != emu->hidden || emu->cg.rmsnorm < 0 || n <= 0 || n > INT32_MAX) {   /* not model rows: reference */
+        cpu_reference_kernels.rmsnorm(NULL, out, x, w, n, width, eps);
         return;
     }
-    uint16_t *hx = scratch16(0, n * width), *hw = scratch16(1, width);
-    to_dtype(hx, x, n * width);
-    to_dtype(hw, w, width);
+    uint16_t *hx = scratch16(emu, 0, n * width), *hw = scratch16(emu, 1, width);
+    to_dtype(emu, hx, x, n * width);
+    to_dtype(emu, hw, w, width);
     RmsNormParams p = {hx, hw, hx, (int)n};
-    if (launch(emu.cg.rmsnorm, &p, n, 1))
-        from_dtype(out, hx, n * width);
+    if (launch(emu, emu->cg.rmsnorm, &p, n, 1))
+        from_dtype(emu, out, hx, n * width);
     else
         for (int64_t i = 0; i < n * width; i++) out[i] = NAN;
 }
 
-static void emu_silu_mul(float *gate, const float *up, int64_t count) {
-    if (emu.cg.silu_mul < 0 || count <= 0) {
-        cpu_reference_kernels.silu_mul(gate, up, count);
+static void emu_silu_mul(void *ctx, float *gate, const float *up, int64_t count) {
+    EmuState *emu = ctx;
+    if (emu->cg.silu_mul < 0 || count <= 0) {
+        cpu_reference_kernels.silu_mul(NULL, gate, up, count);
         return;
     }
-    uint16_t *hg = scratch16(0, count), *hu = scratch16(1, count);
-    to_dtype(hg, gate, count);
-    to_dtype(hu, up, count);
+    uint16_t *hg = scratch16(emu, 0, count), *hu = scratch16(emu, 1, count);
+    to_dtype(emu, hg, gate, count);
+    to_dtype(emu, hu, up, count);
     SiluMulParams p = {hg, hu, hg, count};
-    if (launch(emu.cg.silu_mul, &p, count / emu.layout->model.ffn, 1))   /* count = tokens x ffn */
-        from_dtype(gate, hg, count);
+    if (launch(emu, emu->cg.silu_mul, &p, count / emu->layout->model.ffn, 1))   /* count = tokens x ffn */
+        from_dtype(emu, gate, hg, count);
     else
         for (int64_t i = 0; i < count; i++) gate[i] = NAN;
 }
 
-static void emu_rope_append(const RopeAppendArgs *a) {
+static void emu_rope_append(void *ctx, const RopeAppendArgs *a) {
+    EmuState *emu = ctx;
     const int64_t qw = a->heads * a->head_dim, kvw = a->kv_heads * a->head_dim;
     bool owner = a->k != NULL;
-    int k = find_kernel(offsetof(LayerKernels, rope), -1, owner, a->cap);
+    int k = find_kernel(emu, offsetof(LayerKernels, rope), -1, owner, a->cap);
     if (k < 0 || a->n <= 0) {
-        cpu_reference_kernels.rope_append(a);
+        cpu_reference_kernels.rope_append(NULL, a);
         return;
     }
-    const KernelVariant *v = variant(k);
+    const KernelVariant *v = variant(emu, k);
     const int64_t kcap = owner ? v->capacity : 1;
-    uint16_t *hq = scratch16(0, a->n * qw);
-    to_dtype(hq, a->q, a->n * qw);
+    uint16_t *hq = scratch16(emu, 0, a->n * qw);
+    to_dtype(emu, hq, a->q, a->n * qw);
     uint16_t *hk = NULL, *hv = NULL, *ck = NULL, *cv = NULL;
     if (owner) {
-        hk = scratch16(1, 2 * a->n * kvw);
+        hk = scratch16(emu, 1, 2 * a->n * kvw);
         hv = hk + a->n * kvw;
-        to_dtype(hk, a->k, a->n * kvw);
-        to_dtype(hv, a->v, a->n * kvw);
-        ck = scratch16(2, 2 * kcap * kvw);
+        to_dtype(emu, hk, a->k, a->n * kvw);
+        to_dtype(emu, hv, a->v, a->n * kvw);
+        ck = scratch16(emu, 2, 2 * kcap * kvw);
         cv = ck + kcap * kvw;
     }
-    int *pos = scratch_int(2 * a->n), *seq = pos + a->n;
+    int *pos = scratch_int(emu, 2 * a->n), *seq = pos + a->n;
     for (int64_t i = 0; i < a->n; i++) pos[i] = (int)(a->p0 + i), seq[i] = 0;
     RopeParams p = {hq, hk, hv, ck, cv, pos, seq, (int)a->n};
-    if (!launch(k, &p, a->n, 1)) {
+    if (!launch(emu, k, &p, a->n, 1)) {
         for (int64_t i = 0; i < a->n * qw; i++) a->q[i] = NAN;
         return;
     }
-    from_dtype(a->q, hq, a->n * qw);
+    from_dtype(emu, a->q, hq, a->n * qw);
     for (int64_t i = 0; owner && i < a->n; i++) {
         int64_t pp = a->p0 + i;
-        from_dtype(a->cache_k + (pp % a->cap) * kvw, ck + (pp % kcap) * kvw, kvw);
-        from_dtype(a->cache_v + (pp % a->cap) * kvw, cv + (pp % kcap) * kvw, kvw);
+        from_dtype(emu, a->cache_k + (pp % a->cap) * kvw, ck + (pp % kcap) * kvw, kvw);
+        from_dtype(emu, a->cache_v + (pp % a->cap) * kvw, cv + (pp % kcap) * kvw, kvw);
         /* The owner's k comes back rotated, as from the reference. */
         memcpy(a->k + i * kvw, a->cache_k + (pp % a->cap) * kvw, (size_t)kvw * sizeof(float));
     }
 }
 
 /* Positions [from, to) of the cpu cache into kernel-layout caches of kcap slots. */
-static void fill_kernel_cache(const AttentionArgs *a, uint16_t *ck, uint16_t *cv, int64_t kcap, int64_t from,
-                              int64_t to) {
+static void fill_kernel_cache(EmuState *emu, const AttentionArgs *a, uint16_t *ck, uint16_t *cv, int64_t kcap,
+                              int64_t from, int64_t to) {
     const int64_t kvw = a->kv_heads * a->head_dim;
     for (int64_t pp = from; pp < to; pp++) {
-        to_dtype(ck + (pp % kcap) * kvw, a->cache_k + (pp % a->cap) * kvw, kvw);
-        to_dtype(cv + (pp % kcap) * kvw, a->cache_v + (pp % a->cap) * kvw, kvw);
+        to_dtype(emu, ck + (pp % kcap) * kvw, a->cache_k + (pp % a->cap) * kvw, kvw);
+        to_dtype(emu, cv + (pp % kcap) * kvw, a->cache_v + (pp % a->cap) * kvw, kvw);
     }
 }
 
-static bool run_decode(const AttentionArgs *a, int kd, const uint16_t *hq, const uint16_t *ck, const uint16_t *cv,
-                       uint16_t *hout) {
-    const KernelVariant *v = variant(kd);
-    int kr = emu.cg.layer[0].decode_reduce;
+static bool run_decode(EmuState *emu, const AttentionArgs *a, int kd, const uint16_t *hq, const uint16_t *ck,
+                       const uint16_t *cv, uint16_t *hout) {
+    const KernelVariant *v = variant(emu, kd);
+    int kr = emu->cg.layer[0].decode_reduce;
     const int splits = v->splits > 0 ? v->splits : 1;
-    float *o_part = scratch_f32(0, a->heads * splits * a->head_dim), *ml = scratch_f32(1, a->heads * splits * 2);
-    int *pos = scratch_int(1);
+    float *o_part = scratch_f32(emu, 0, a->heads * splits * a->head_dim);
+    float *ml = scratch_f32(emu, 1, a->heads * splits * 2);
+    int *pos = scratch_int(emu, 1);
     pos[0] = (int)a->p0;
     DecodeParams dp = {hq, ck, cv, pos, o_part, ml, a->scale, 1};
-    if (!launch(kd, &dp, 1, 1)) return false;
+    if (!launch(emu, kd, &dp, 1, 1)) return false;
     DecodeReduceParams rp = {o_part, ml, hout, (int)a->heads, splits, 1};
-    return launch(kr, &rp, 1, 1);
+    return launch(emu, kr, &rp, 1, 1);
 }
 
-static bool run_prefill(const AttentionArgs *a, int kp, const uint16_t *hq, const uint16_t *ck, const uint16_t *cv,
-                        uint16_t *hout) {
-    int *ints = scratch_int(3);
+static bool run_prefill(EmuState *emu, const AttentionArgs *a, int kp, const uint16_t *hq, const uint16_t *ck,
+                        const uint16_t *cv, uint16_t *hout) {
+    int *ints = scratch_int(emu, 3);
     ints[0] = 0;
     ints[1] = (int)a->n;
     ints[2] = (int)a->p0;
     PrefillParams pp = {hq, hout, ck, cv, ints, ints + 1, ints + 2, a->scale, 1};
-    return launch(kp, &pp, a->n, 1);
+    return launch(emu, kp, &pp, a->n, 1);
 }
 
-static bool emu_attention(const AttentionArgs *a) {
+static bool emu_attention(void *ctx, const AttentionArgs *a) {
+    EmuState *emu = ctx;
     const int64_t qw = a->heads * a->head_dim, kvw = a->kv_heads * a->head_dim;
     bool decode = a->n == 1;
     size_t field = decode ? offsetof(LayerKernels, decode) : offsetof(LayerKernels, prefill);
-    int k = find_kernel(field, a->window, -1, a->cap);
-    if (k < 0 || a->n <= 0 || (decode && emu.cg.layer[0].decode_reduce < 0)) return cpu_reference_kernels.attention(a);
-    const int64_t kcap = variant(k)->capacity;
+    int k = find_kernel(emu, field, a->window, -1, a->cap);
+    if (k < 0 || a->n <= 0 || (decode && emu->cg.layer[0].decode_reduce < 0))
+        return cpu_reference_kernels.attention(NULL, a);
+    const int64_t kcap = variant(emu, k)->capacity;
     /* Keys the queries need: [lo of the first query, written); the cpu ring and the kernel's must
      * both hold them. */
     int64_t lo = a->window && a->p0 - a->window + 1 > 0 ? a->p0 - a->window + 1 : 0;
     int64_t oldest = a->written > a->cap ? a->written - a->cap : 0;
     if (lo < oldest || a->p0 + a->n > a->written || a->written - lo > kcap) return false;
-    uint16_t *ck = scratch16(2, 2 * kcap * kvw), *cv = ck + kcap * kvw;
-    fill_kernel_cache(a, ck, cv, kcap, lo, a->written);
-    uint16_t *hq = scratch16(0, 2 * a->n * qw), *hout = hq + a->n * qw;
-    to_dtype(hq, a->q, a->n * qw);
-    bool ok = decode ? run_decode(a, k, hq, ck, cv, hout) : run_prefill(a, k, hq, ck, cv, hout);
-    if (ok) from_dtype(a->out, hout, a->n * qw);
+    uint16_t *ck = scratch16(emu, 2, 2 * kcap * kvw), *cv = ck + kcap * kvw;
+    fill_kernel_cache(emu, a, ck, cv, kcap, lo, a->written);
+    uint16_t *hq = scratch16(emu, 0, 2 * a->n * qw), *hout = hq + a->n * qw;
+    to_dtype(emu, hq, a->q, a->n * qw);
+    bool ok = decode ? run_decode(emu, a, k, hq, ck, cv, hout) : run_prefill(emu, a, k, hq, ck, cv, hout);
+    if (ok) from_dtype(emu, a->out, hout, a->n * qw);
     else
         for (int64_t i = 0; i < a->n * qw; i++) a->out[i] = NAN;
     return true;   /* a failed launch was reported; its NaNs show in the logits */
 }
 
-static const CpuKernels emu_kernels = {emu_rmsnorm, emu_rope_append, emu_attention, emu_silu_mul};
-
 /* ------------------------------------------------------------------ loading */
 
-static void emu_reset(void) {
-    if (emu.so && mixc_emu_dlclose) mixc_emu_dlclose(emu.so);
-    if (emu.ready) codegen_free(&emu.cg);
-    free(emu.entry);
-    for (int i = 0; i < 4; i++) free(emu.h[i]);
-    for (int i = 0; i < 2; i++) free(emu.f[i]);
-    free(emu.ints);
-    memset(&emu, 0, sizeof emu);
+/* The CpuKernels release: everything one open backend's kernels hold. */
+static void emu_free(void *ctx) {
+    EmuState *emu = ctx;
+    if (!emu) return;
+    if (emu->so && mixc_emu_dlclose) mixc_emu_dlclose(emu->so);
+    if (emu->ready) codegen_free(&emu->cg);
+    free(emu->entry);
+    for (int i = 0; i < 4; i++) free(emu->h[i]);
+    for (int i = 0; i < 2; i++) free(emu->f[i]);
+    free(emu->ints);
+    free(emu);
 }
 
 /* Loads path and checks it was built from the source whose key is `key`. */
@@ -506,8 +510,20 @@ static bool dir_writable(const char *path) {
     return ok;
 }
 
-/* The .so for src: from the cache, or compiled (into the cache when there is one). */
-static void *compile_and_load(const Buf *src, const char *key, char *err, size_t errlen) {
+/* Whether the CUDA headers the kernels compile against are there (a program built with the toolkit
+ * may run where it is gone); false with a message in err. */
+static bool toolkit_headers_found(char *err, size_t errlen) {
+    Buf p = {0};
+    buf_printf(&p, "%s/include/cuda_runtime.h", jit_cuda_home());
+    bool found = access(p.data, R_OK) == 0;
+    if (!found) snprintf(err, errlen, "the emu backend needs the CUDA toolkit: no %s (set CUDA_HOME)", p.data);
+    buf_free(&p);
+    return found;
+}
+
+/* The .so for src: from the cache, or compiled (into the cache when there is one). *status: 2 when
+ * it would have to be compiled and the toolkit is missing, else 1. */
+static void *compile_and_load(const Buf *src, const char *key, int *status, char *err, size_t errlen) {
     char *path = cache_path(src);
     if (path && access(path, R_OK) == 0) {
         void *so = load_so(path, key, err, errlen);
@@ -517,6 +533,12 @@ static void *compile_and_load(const Buf *src, const char *key, char *err, size_t
             return so;
         }
         fprintf(stderr, "mixrun: warning: %s; recompiling\n", err);   /* a damaged entry */
+    }
+    *status = 1;
+    if (!toolkit_headers_found(err, errlen)) {
+        *status = 2;
+        free(path);
+        return NULL;
     }
     if (path && !dir_writable(path)) {   /* a read-only cache: compile for this run only */
         free(path);
@@ -538,49 +560,65 @@ static void *compile_and_load(const Buf *src, const char *key, char *err, size_t
     return so;
 }
 
-static bool resolve_entries(char *err, size_t errlen) {
-    emu.entry = xcalloc((size_t)emu.cg.nkernels + 1, sizeof *emu.entry);
-    for (int k = 0; k < emu.cg.nkernels; k++) {
-        emu.entry[k] = (MixcEmuEntry)mixc_emu_find_kernel(emu.so, emu.cg.kernel[k].name);
-        if (!emu.entry[k]) {
-            snprintf(err, errlen, "the emulator kernels lack %s", emu.cg.kernel[k].name);
+static bool resolve_entries(EmuState *emu, char *err, size_t errlen) {
+    emu->entry = xcalloc((size_t)emu->cg.nkernels + 1, sizeof *emu->entry);
+    for (int k = 0; k < emu->cg.nkernels; k++) {
+        emu->entry[k] = (MixcEmuEntry)mixc_emu_find_kernel(emu->so, emu->cg.kernel[k].name);
+        if (!emu->entry[k]) {
+            snprintf(err, errlen, "the emulator kernels lack %s", emu->cg.kernel[k].name);
             return false;
         }
     }
     return true;
 }
 
-const CpuKernels *emu_backend_kernels(const Model *m, char *err, size_t errlen) {
-    emu_reset();
+/* The generated kernels of m->layout, loaded: from prebuilt_so when non-NULL, else from the cache or
+ * compiled. NULL with a message in err and the exit status in *status. */
+static EmuState *emu_load(const Model *m, const char *prebuilt_so, int *status, char *err, size_t errlen) {
+    *status = 1;
     if (!mixc_emu_launch_c || !mixc_emu_dlopen_kernels || !mixc_emu_find_kernel || !mixc_emu_dlclose) {
         snprintf(err, errlen, "this program was linked without the emulator (libmixcemu.a); the emu backend "
                               "cannot run");
         return NULL;
     }
     const Layout *l = m->layout;
+    EmuState *emu = xcalloc(1, sizeof *emu);
     Buf src = {0};
     char key[65];
-    if (!make_source(l, &emu.cg, &src, key, err, errlen)) {
+    if (!make_source(l, &emu->cg, &src, key, err, errlen)) {
         buf_free(&src);
+        emu_free(emu);
         return NULL;
     }
-    emu.ready = true;
-    emu.layout = l;
-    emu.dtype = l->model.dtype;
-    emu.hidden = l->model.hidden;
-    emu.heads = l->model.heads;
-    emu.kv_heads = l->model.kv_heads;
-    emu.head_dim = l->model.head_dim;
-    if (mixc_emu_prebuilt_so) {
-        emu.so = load_so(mixc_emu_prebuilt_so, key, err, errlen);
-        if (emu.so && verbose()) fprintf(stderr, "mixrun: emu: prebuilt kernels\n");
+    emu->ready = true;
+    emu->layout = l;
+    emu->dtype = l->model.dtype;
+    emu->hidden = l->model.hidden;
+    emu->heads = l->model.heads;
+    emu->kv_heads = l->model.kv_heads;
+    emu->head_dim = l->model.head_dim;
+    if (prebuilt_so) {
+        emu->so = load_so(prebuilt_so, key, err, errlen);
+        if (emu->so && verbose()) fprintf(stderr, "mixrun: emu: prebuilt kernels\n");
     } else {
-        emu.so = compile_and_load(&src, key, err, errlen);
+        emu->so = compile_and_load(&src, key, status, err, errlen);
     }
     buf_free(&src);
-    if (!emu.so || !resolve_entries(err, errlen)) {
-        emu_reset();
+    if (!emu->so || !resolve_entries(emu, err, errlen)) {
+        emu_free(emu);
         return NULL;
     }
-    return &emu_kernels;
+    return emu;
+}
+
+int emu_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
+    memset(b, 0, sizeof *b);
+    int status;
+    EmuState *emu = emu_load(m, cfg->emu_kernels_so, &status, err, errlen);
+    if (!emu) return status;
+    CpuKernels k = {emu, emu_rmsnorm, emu_rope_append, emu_attention, emu_silu_mul, emu_free};
+    int rc = cpu_backend_open_with(&k, m, cfg, b, err, errlen);
+    if (rc) emu_free(emu);
+    else b->name = "emu";
+    return rc;
 }

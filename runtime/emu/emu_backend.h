@@ -3,8 +3,8 @@
  * and run in the CUDA-on-CPU emulator (runtime/emu). docs/model.md, "emu backend".
  *
  * The kernels come from, in order of preference:
- *   1. mixc_emu_prebuilt_so, when non-NULL (a binary written by `mixc build` embeds them): loaded as
- *      is, nothing compiled or cached; it must have been built from the same layout;
+ *   1. BackendConfig.emu_kernels_so, when non-NULL (a binary written by `mixc build` embeds them):
+ *      loaded as is, nothing compiled or cached; it must have been built from the same layout;
  *   2. the disk cache ($MIXC_CACHE_DIR, $XDG_CACHE_HOME/mixc or ~/.cache/mixc, as the NVRTC JIT):
  *      emu-<sha256 of source, headers and command>.so;
  *   3. a compile with the host C++ compiler ($MIXC_CXX, default c++; extra flags $MIXC_EMU_CXXFLAGS;
@@ -14,20 +14,19 @@
  * $MIXC_EMU_VERBOSE=1 says on stderr where the kernels came from.
  *
  * The program must be linked with libmixcemu.a (whole archive) and -rdynamic (see emu_api.h);
- * without it emu_backend_kernels fails with a message (emu_backend_compile_so still works).
- * One layout at a time per process: a second emu_backend_kernels call replaces the first's kernels.
+ * without it emu_backend_open fails with a message (emu_backend_compile_so still works).
+ * Each open backend holds its own kernels: backends of several layouts may be open at once.
+ * Needs the CUDA toolkit (its headers, at build and at run time): without it the emu row of the
+ * backend table is runtime/jit/no_toolkit.c's.
  */
 #ifndef MIXC_RUNTIME_EMU_BACKEND_H
 #define MIXC_RUNTIME_EMU_BACKEND_H
 
 #include "backend.h"
 
-/* A kernels .so to load instead of compiling (NULL by default). */
-extern const char *mixc_emu_prebuilt_so;
-
-/* The CpuKernels table of the generated kernels of m->layout; NULL with a message in err when they
- * cannot be generated, compiled or loaded (the compiler's log has then been printed on stderr). */
-const CpuKernels *emu_backend_kernels(const Model *m, char *err, size_t errlen);
+/* emu_backend_open (declared in backend.h): the cpu backend with the generated kernels of m->layout;
+ * fails with 1 and a message in err when they cannot be generated, compiled or loaded (the
+ * compiler's log has then been printed on stderr). */
 
 /* Compiles l's kernels for the emulator into out_so (atomically; no cache). For `mixc build`. */
 bool emu_backend_compile_so(const Layout *l, const char *out_so, char *err, size_t errlen);

@@ -1,8 +1,8 @@
 /* cuda_check.h — error checks for NVRTC, the CUDA driver API and cuBLAS, and the dlopen loaders.
  *
- * The driver (libcuda.so.1) and cuBLAS are loaded with dlopen, so every mixc binary starts on a
- * machine without a GPU driver and says "no CUDA driver found (libcuda.so.1): ..." only when a GPU
- * is actually asked for. NVRTC is linked directly (it needs no driver).
+ * The driver (libcuda.so.1), cuBLAS and NVRTC are loaded with dlopen, so no mixc binary links a
+ * CUDA library: each starts on a machine without a GPU driver or toolkit and says "no CUDA driver
+ * found (libcuda.so.1): ..." (or what else is missing) only when that library is actually needed.
  *
  * The checks never abort: on failure they record
  *     "CALL failed at FILE:LINE: NAME (DESCRIPTION)"
@@ -48,6 +48,11 @@
     X(cublasSetMathMode) X(cublasGemmEx) X(cublasGemmStridedBatchedEx) X(cublasGetStatusName)      \
     X(cublasGetStatusString)
 
+#define MIXC_NVRTC_FUNCS(X)                                                                        \
+    X(nvrtcVersion) X(nvrtcCreateProgram) X(nvrtcCompileProgram) X(nvrtcDestroyProgram)            \
+    X(nvrtcGetProgramLogSize) X(nvrtcGetProgramLog) X(nvrtcGetCUBINSize) X(nvrtcGetCUBIN)          \
+    X(nvrtcGetPTXSize) X(nvrtcGetPTX) X(nvrtcGetErrorString)
+
 #define MIXC_FN_FIELD_(fn) __typeof__(fn) *fn;
 typedef struct {
     MIXC_CU_FUNCS(MIXC_FN_FIELD_)
@@ -59,11 +64,20 @@ typedef struct {
     void *handle;
 } CublasApi;
 
+typedef struct {
+    MIXC_NVRTC_FUNCS(MIXC_FN_FIELD_)
+    void *handle;
+} NvrtcApi;
+
 /* Loads libcuda.so.1 once (thread-safe) and calls cuInit(0). NULL on failure, with
  * "no CUDA driver found (libcuda.so.1): <dlerror>" or the failing step in err. */
 const CudaDriver *cuda_driver_load(char *err, size_t errlen);
 /* Loads libcublas.so.13 (or libcublas.so, or $CUDA_HOME/lib64/...) once. NULL on failure. */
 const CublasApi *cublas_load(char *err, size_t errlen);
+
+/* Loads NVRTC (libnvrtc.so.<major> of the toolkit mixc was built with: by name, then under
+ * $CUDA_HOME/lib64) once. NULL on failure, with "no NVRTC found (libnvrtc.so.N): ..." in err. */
+const NvrtcApi *nvrtc_load(char *err, size_t errlen);
 
 /* Where failed checks are printed; NULL silences them (they are still recorded). */
 void cuda_check_set_stream(FILE *f);
@@ -74,12 +88,13 @@ void cuda_check_report(const char *call, const char *file, int line, const char 
 /* Names for driver / cuBLAS results, also when the library could not be loaded. */
 const char *cuda_cu_result_name(CUresult r, const char **desc);
 const char *cuda_cublas_status_name(cublasStatus_t s, const char **desc);
+const char *cuda_nvrtc_result_name(nvrtcResult r);
 
 #define MIXC_NVRTC_CHECK_(call, text, label)                                                       \
     do {                                                                                           \
         nvrtcResult mixc_rc_ = (call);                                                             \
         if (mixc_rc_ != NVRTC_SUCCESS) {                                                           \
-            cuda_check_report(text, __FILE__, __LINE__, nvrtcGetErrorString(mixc_rc_), NULL);      \
+            cuda_check_report(text, __FILE__, __LINE__, cuda_nvrtc_result_name(mixc_rc_), NULL); \
             goto label;                                                                            \
         }                                                                                          \
     } while (0)
@@ -111,7 +126,7 @@ const char *cuda_cublas_status_name(cublasStatus_t s, const char **desc);
     do {                                                                                           \
         nvrtcResult mixc_rc_ = (call);                                                             \
         if (mixc_rc_ != NVRTC_SUCCESS) {                                                           \
-            cuda_check_report(text, __FILE__, __LINE__, nvrtcGetErrorString(mixc_rc_), NULL);      \
+            cuda_check_report(text, __FILE__, __LINE__, cuda_nvrtc_result_name(mixc_rc_), NULL); \
             return (value);                                                                        \
         }                                                                                          \
     } while (0)

@@ -57,18 +57,17 @@ typedef struct {
 
 /* Compiles source (len bytes; need not be NUL-terminated). Returns 0 on success; on failure
  * returns 1 with a one-line message in err (the first error of the log) and the whole log in
- * out->log, which has also been printed. Free out with jit_result_free in both cases. */
+ * out->log, which has also been printed; 2 when NVRTC cannot be loaded (the toolkit is missing:
+ * "no NVRTC found ..." in err). Free out with jit_result_free in every case. */
 int jit_compile(const char *source, size_t len, const JitOptions *opt, JitResult *out, char *err,
                 size_t errlen);
 void jit_result_free(JitResult *r);
 
 /* Compiles to cubin for arch (NULL = sm_90) through the cache and prints one row per function:
  * name, registers, spill stores/loads, stack, smem, cmem. Returns 0 ok, 1 on compile failure
- * (the NVRTC log goes to stderr). Used by `mixc emit --resources`. */
+ * (the NVRTC log goes to stderr), 2 when the CUDA toolkit is missing (said on stderr). Used by
+ * `mixc emit --resources`; a mixc built without the toolkit has runtime/jit/no_toolkit.c's. */
 int jit_print_resources(const char *source, size_t len, const char *arch, FILE *out);
-
-/* The largest shared memory one block may use on arch (opt-in), in bytes; 0 when unknown. */
-int jit_arch_max_smem(const char *arch);
 
 /* The cache directory as resolved from the environment (NULL when none can be found). Caller frees. */
 char *jit_cache_dir(void);

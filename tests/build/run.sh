@@ -4,6 +4,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
+. tests/toolkit.sh
+needs_toolkit build
 MIXC=${MIXC:-$BUILD/mixc}
 MIXRUN=${MIXRUN:-$BUILD/mixrun}
 tmp=$(mktemp -d)

@@ -14,6 +14,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
+. tests/toolkit.sh
+needs_toolkit cuda
 MIXC=${MIXC:-$BUILD/mixc}
 RUN=$BUILD/mixrun
 CHECK=$BUILD/tests/cuda/plan_check
@@ -49,8 +51,9 @@ expect_err() {
 }
 
 # ---- linking and no driver
-if ldd "$RUN" | grep -qE 'libcuda\.so|libcublas'; then fail "mixrun does not link libcuda or libcublas (dlopen)" "$(ldd "$RUN")"
-else pass "mixrun does not link libcuda or libcublas (dlopen)"; fi
+if ldd "$RUN" "$MIXC" | grep -qiE 'libcuda|libcublas|nvrtc'; then
+  fail "mixc and mixrun link no NVRTC, libcuda or cuBLAS (all dlopen'ed)" "$(ldd "$RUN" "$MIXC")"
+else pass "mixc and mixrun link no NVRTC, libcuda or cuBLAS (all dlopen'ed)"; fi
 if nm "$RUN" | grep -qE ' [TW] cuda_backend_open$'; then pass "mixrun holds the cuda backend (cuda_backend_open defined)"
 else fail "mixrun holds the cuda backend (cuda_backend_open defined)"; fi
 if ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1'; then

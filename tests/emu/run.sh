@@ -5,6 +5,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
+. tests/toolkit.sh
+needs_toolkit emu
 rc=0
 emu=$BUILD/tests/emu/test_emu
 "$emu" || rc=1

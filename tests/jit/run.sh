@@ -5,6 +5,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
+. tests/toolkit.sh
+needs_toolkit jit
 MIXC=${MIXC:-$BUILD/mixc}
 rc=0
 "$BUILD/tests/jit/test_jit" || rc=1

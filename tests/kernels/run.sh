@@ -6,6 +6,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
+. tests/toolkit.sh
+needs_toolkit kernels
 MIXC=${MIXC:-$BUILD/mixc}
 KT=$BUILD/tests/kernels
 rc=0

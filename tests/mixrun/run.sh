@@ -74,9 +74,11 @@ printf '%s\n1,2\n' "$(seq -s, 1 120)" >"$T/long-prompts"
 run "prompts context" 1 --layout $TINY --random-weights 1 --prompts "$T/long-prompts" --max-new 20 &&
   expect_err "--prompts: the longest prompt + new tokens beyond the context" "the longest prompt: 120 prompt + 20 new tokens is more than the context (128)"
 
-# ---- --backend cuda on a machine without a GPU (or without the cuda backend) exits 2
+# ---- --backend cuda on a machine without a GPU (or a mixrun built without the toolkit) exits 2
+. tests/toolkit.sh
 if run "cuda" 2 --layout $TINY --random-weights 1 --tokens 1,2 --backend cuda; then
-  if grep -q "^mixrun: no CUDA device available (" "$T/err" || grep -q "^mixrun: the cuda backend is not part" "$T/err"; then
+  if { have_toolkit && grep -q "^mixrun: no CUDA device available (" "$T/err"; } ||
+     { ! have_toolkit && grep -q "^mixrun: the cuda backend needs the CUDA toolkit" "$T/err"; }; then
     pass "--backend cuda without a GPU exits 2 with a clear message"
   else fail "--backend cuda without a GPU exits 2 with a clear message" "$(cat "$T/err")"; fi
 fi
@@ -151,6 +153,15 @@ if run "bench" 0 --layout $TINY --random-weights 1 --bench --batch 3 --prompt-le
   if grep -q "^prefill: 60 tokens in .* tokens/s" "$T/out" && grep -q "^decode: 30 tokens in .* tokens/s" "$T/out" &&
      grep -q "^memory: KV .*arena .*weights" "$T/out"; then pass "--bench prints prefill, decode and memory"
   else fail "--bench prints prefill, decode and memory" "$(cat "$T/out")"; fi
+fi
+
+# ---- without the toolkit: --backend emu exits 2 saying so; the rest of this suite needs it
+if ! have_toolkit; then
+  run "emu no toolkit" 2 --layout $TINY --random-weights 3 --tokens 1,2 --backend emu &&
+    expect_err "--backend emu without the toolkit exits 2 saying so" "mixrun: the emu backend needs the CUDA toolkit"
+  echo "SKIP mixrun emu backend: needs the CUDA toolkit ($BUILD was built without it)"
+  [ "$fails" -eq 0 ]
+  exit
 fi
 
 # ---- the emu backend: the generated kernels in the CPU emulator against the fp32 cpu backend
@@ -302,6 +313,10 @@ if run "share cpu" 0 --layout "$T/share.mix" "${SH[@]}" --dump-logits "$T/sc.npy
     pass "emu: a reading layer sees its owner's K/V"
   else fail "emu: a reading layer sees its owner's K/V" "$(head -n 6 "$T/cmp")"; fi
 fi
+
+# Two layouts open on the emu backend in one process at once (each backend holds its own kernels):
+# each gives the logits it gives alone, bit for bit (the program prints its PASS/FAIL line).
+"$BUILD/tests/mixrun/test_emu_layouts" "$TINY" 2>"$T/err" || { grep -v "^ \|warning\|note" "$T/err" | head -n 5; fails=$((fails + 1)); }
 
 # Errors: no compiler, a failed compile, a damaged cache entry.
 mkdir -p "$T/c2"

@@ -75,7 +75,7 @@ typedef enum { BY_CHUNKS, BY_TOKENS } RunMode;
 static bool run_logits(const Model *m, const int32_t *t, int64_t T, RunMode mode, bool full, float *out, char *err,
                        size_t errlen) {
     const Layout *l = m->layout;
-    BackendConfig cfg = {1, T, full};
+    BackendConfig cfg = {.nseq = 1, .context = T, .full_caches = full};
     Backend b;
     if (cpu_backend_open_with(NULL, m, &cfg, &b, err, errlen) != 0) return false;
     int64_t V = l->model.vocab, step = mode == BY_CHUNKS ? l->model.chunk : 1;
@@ -332,7 +332,7 @@ static void test_ring(void) {
     Model m;
     model_init_random(&m, &l, 5);
     int64_t T = 61, V = 256;
-    BackendConfig cfg = {1, T, false};
+    BackendConfig cfg = {.nseq = 1, .context = T};
     Backend b;
     char err[512] = "";
     bool opened = cpu_backend_open_with(NULL, &m, &cfg, &b, err, sizeof err) == 0;
@@ -362,11 +362,17 @@ static void test_ring(void) {
     layout_free(&l);
 }
 
-/* The kernel table: a replaced entry is what runs (the emu backend's mechanism). */
-static int attention_calls;
-static bool counting_attention(const AttentionArgs *a) {
-    attention_calls++;
-    return cpu_reference_kernels.attention(a);
+/* The kernel table: a replaced entry is what runs (the emu backend's mechanism), with the table's
+ * ctx, which the backend releases when it closes. */
+typedef struct {
+    int attention_calls, releases;
+} CountingCtx;
+static bool counting_attention(void *ctx, const AttentionArgs *a) {
+    ((CountingCtx *)ctx)->attention_calls++;
+    return cpu_reference_kernels.attention(NULL, a);
+}
+static void counting_release(void *ctx) {
+    ((CountingCtx *)ctx)->releases++;
 }
 
 static void test_kernel_table(void) {
@@ -380,15 +386,17 @@ static void test_kernel_table(void) {
     float *a = xcalloc(10 * 256, sizeof(float)), *b = xcalloc(10 * 256, sizeof(float));
     char err[256] = "";
     bool ok = run_logits(&m, t, 10, BY_CHUNKS, false, a, err, sizeof err);
-    CpuKernels k = {.attention = counting_attention};
-    BackendConfig cfg = {1, 10, false};
+    CountingCtx counts = {0, 0};
+    CpuKernels k = {.ctx = &counts, .attention = counting_attention, .release = counting_release};
+    BackendConfig cfg = {.nseq = 1, .context = 10};
     Backend be;
     ok = ok && cpu_backend_open_with(&k, &m, &cfg, &be, err, sizeof err) == 0;
     for (int64_t off = 0; off < 10 && ok; off += 4) ok = be.ops->prefill(&be, 0, t + off, off + 4 <= 10 ? 4 : 2, b + off * 256, true);
     if (be.ops) backend_close(&be);
-    /* 3 chunks x 3 layers */
-    result(ok && attention_calls == 9 && max_diff(a, b, 10 * 256) == 0, "a replaced kernel-table entry runs in place of the reference",
-           "%s calls %d", err, attention_calls);
+    /* 3 chunks x 3 layers; the ctx released once, on close */
+    result(ok && counts.attention_calls == 9 && counts.releases == 1 && max_diff(a, b, 10 * 256) == 0,
+           "a replaced kernel-table entry runs in place of the reference", "%s calls %d releases %d", err,
+           counts.attention_calls, counts.releases);
     free(a), free(b), free(t);
     model_free(&m);
     layout_free(&l);

@@ -1,0 +1,48 @@
+/* backends.c — the table of mixrun's backends and backend_open, which looks a name up there.
+ *
+ * A backend is a row: its name and its open (which installs its BackendOps). The emu and cuda rows
+ * are always here; in a build without the CUDA toolkit their opens are runtime/jit/no_toolkit.c's,
+ * which say the backend needs the toolkit. Nothing is plugged in through weak symbols or globals:
+ * what a backend needs (prebuilt kernels among it) comes through BackendConfig.
+ */
+#include "backend.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const BackendEntry backends[] = {
+    {"cpu", cpu_backend_open},
+    {"emu", emu_backend_open},
+    {"cuda", cuda_backend_open},
+};
+#define NBACKENDS (sizeof backends / sizeof backends[0])
+
+const BackendEntry *backend_find(const char *name) {
+    for (size_t i = 0; name && i < NBACKENDS; i++)
+        if (strcmp(backends[i].name, name) == 0) return &backends[i];
+    return NULL;
+}
+
+const char *backend_names(void) {
+    static char names[64];
+    if (!names[0])
+        for (size_t i = 0, at = 0; i < NBACKENDS; i++)
+            at += (size_t)snprintf(names + at, sizeof names - at, "%s%s",
+                                   i == 0 ? "" : i + 1 < NBACKENDS ? ", " : " or ", backends[i].name);
+    return names;
+}
+
+int backend_open(const char *name, const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
+    memset(b, 0, sizeof *b);
+    if (!name) {   /* cuda when it can run here, else the reference */
+        char why[256];
+        name = backend_cuda_available(why, sizeof why) ? "cuda" : "cpu";
+    }
+    const BackendEntry *e = backend_find(name);
+    if (!e) return backend_open_error(err, errlen, 2, "unknown backend '%s' (%s)", name, backend_names());
+    return e->open(m, cfg, b, err, errlen);
+}
+
+void backend_close(Backend *b) {
+    if (b->ops) b->ops->close(b);
+}
