@@ -67,6 +67,11 @@ bool real_value_ok(double r);
 bool mul_ok(int64_t a, int64_t b, int64_t *out);
 bool add_ok(int64_t a, int64_t b, int64_t *out);
 
+/* A count as the command line and --set write it: digits with '_' separators after the first and an
+ * optional K, M or G suffix (x1024). true with the value when all of s is one below MIXC_MAX_VALUE;
+ * false otherwise, with *out = -1 when s is a count but too large, else 0. */
+bool parse_count(const char *s, int64_t *out);
+
 /* UTF-8: the length (1..4) of the well-formed sequence at s (n bytes available), 0 if malformed
  * (overlong forms, surrogates and code points past U+10FFFF are malformed); its code point in *cp. */
 int utf8_sequence(const unsigned char *s, size_t n, uint32_t *cp);
@@ -212,7 +217,7 @@ typedef struct {
 bool parse_source(const SourceFile *src, Arena *arena, Diag *diag, Ast *out);
 void dump_ast(const Ast *ast, FILE *out);
 
-/* ---------------------------------------------------------------- check.c: Ast -> Layout */
+/* ---------------------------------------------------------------- ir/layout.c: the Layout */
 
 typedef struct {
     char *name;
@@ -248,35 +253,56 @@ typedef struct {
     CacheInfo *cache;
 } Layout;
 
-void model_header_defaults(ModelHeader *m);  /* all defaults, required fields 0 */
-/* Checks the AST and builds the normalized layout. Returns false when errors were reported. */
-bool check_ast(const Ast *ast, Diag *diag, Layout *out);
-/* Builds caches[] from layer[].reads; used by check and by importers. */
+/* An attention as every message and view writes it: "global" or "window W". Returns buf. */
+#define ATTN_TEXT_MAX 32
+const char *attn_text(int64_t window, char buf[ATTN_TEXT_MAX]);
+/* Fills `l` with `nlayers` layers from window[] and reads[] (reads[i] == i for an owner; every
+ * reads[i] <= i and names an owner), builds the caches, and takes ownership of `header`'s name. */
+void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const int64_t *window,
+                        const int *reads);
+/* Builds caches[] from layer[].reads (layout_from_arrays calls it). */
 void layout_build_caches(Layout *l);
 /* Structural invariants (owners precede readers, ids dense, ...); prints the first violation. */
 bool verify_layout(const Layout *l, FILE *err);
 void layout_free(Layout *l);
+/* Text forms: the normalized layout (mixc check) and the sharing graph (--dump=graph). */
 void print_layout(const Layout *l, FILE *out);
 void dump_graph(const Layout *l, FILE *out);
-
-/* load.c: read + parse + check one file ("-" = stdin). Returns 0 ok, 1 errors, 2 cannot read.
- * load_layout_ex also keeps the AST in `arena` for --dump=ast (both NULL: not kept). */
-int load_layout(const char *path, Layout *out, FILE *diag_out);
-/* load_layout with header overrides ("key=value", as load_layout_text); 2 for a bad override. */
-int load_layout_sets(const char *path, const char *const *sets, int nsets, Layout *out, FILE *diag_out);
-int load_layout_ex(const char *path, Layout *out, FILE *diag_out, Arena *arena, Ast *ast_out);
-/* Parses text, applies header overrides ("key=value", any header field; "window=N" replaces every
- * sliding window) between parsing and checking, then checks. 0 ok, 1 errors in the layout (reported
- * to diag_out), 2 a malformed override (message in err). */
-int load_layout_text(const char *name, const char *text, size_t len, const char *const *sets, int nsets,
-                     Layout *out, FILE *diag_out, char *err, size_t errlen);
 /* The normalized layout as a jansson object {model, layers[], caches[]} (see docs/report-schema.md). */
 struct json_t;
 struct json_t *layout_json(const Layout *l);
 
+/* ---------------------------------------------------------------- check.c: Ast -> Layout */
+
+void model_header_defaults(ModelHeader *m);  /* all defaults, required fields 0 */
+/* Checks the AST and builds the normalized layout. Returns false when errors were reported. */
+bool check_ast(const Ast *ast, Diag *diag, Layout *out);
+
+/* ---------------------------------------------------------------- load.c: text -> Layout */
+
+/* How to load: every field may be 0 (and the options pointer NULL). */
+typedef struct {
+    const char *prog;           /* prefix of the loader's own messages; NULL: "mixc" */
+    const char *const *sets;    /* header overrides "key=value" (any header field; "window=N" replaces */
+    int nsets;                  /*   every sliding window), applied between parsing and checking */
+    Arena *arena;               /* with ast: the AST is kept in arena (for --dump=ast); the caller */
+    Ast *ast;                   /*   frees the arena */
+    char **text;                /* load_layout_file: when not NULL, hands over the file's text (and its */
+    size_t *len;                /*   length) for the caller to free, whatever the result */
+} LoadOptions;
+
+/* The one loader: parses .mix text, applies the overrides, checks. Diagnostics go to diag_out.
+ * Returns 0 ok, 1 errors in the layout, 2 a malformed override (reported as "PROG: message"). */
+int load_layout_text(const char *name, const char *text, size_t len, const LoadOptions *opt, Layout *out,
+                     FILE *diag_out);
+/* The same from a file ("-" = stdin); 2 also when it cannot be read, 1 when it is over READ_FILE_LIMIT. */
+int load_layout_file(const char *path, const LoadOptions *opt, Layout *out, FILE *diag_out);
+int load_layout(const char *path, Layout *out, FILE *diag_out);   /* no options */
+
 /* ---------------------------------------------------------------- commands (main.c dispatches)
- * Each takes argv[0] = the command name, handles --help itself, and returns the exit status:
- * 0 ok, 1 errors in the input, 2 usage errors. */
+ * Each takes argv[0] = the command name, parses its options with options.h (which prints --help and
+ * reports usage errors), and returns the exit status: 0 ok, 1 errors in the input, 2 usage errors
+ * or an unreadable input file. */
 int cmd_check(int argc, char **argv);    /* check.c     */
 int cmd_report(int argc, char **argv);   /* report.c    */
 int cmd_compare(int argc, char **argv);  /* report.c    */

@@ -171,6 +171,27 @@ bool add_ok(int64_t a, int64_t b, int64_t *out) {
     return true;
 }
 
+bool parse_count(const char *s, int64_t *out) {
+    int64_t v = 0, scale = 1;
+    bool digits = false, overflow = false;
+    *out = 0;
+    for (; (*s >= '0' && *s <= '9') || (*s == '_' && digits); s++) {
+        if (*s == '_') continue;
+        overflow |= !mul_ok(v, 10, &v) || !add_ok(v, *s - '0', &v);
+        digits = true;
+    }
+    if (*s == 'k' || *s == 'K') scale = INT64_C(1) << 10, s++;
+    else if (*s == 'm' || *s == 'M') scale = INT64_C(1) << 20, s++;
+    else if (*s == 'g' || *s == 'G') scale = INT64_C(1) << 30, s++;
+    if (!digits || *s) return false;
+    if (overflow || !mul_ok(v, scale, &v) || v >= MIXC_MAX_VALUE) {
+        *out = -1;
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 const char *fmt_bytes(double bytes) {
     static char bufs[8][32];
     static int next;

@@ -16,6 +16,7 @@
 
 #include "emu_backend.h"
 #include "jit.h"
+#include "options.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -31,76 +32,35 @@
 
 typedef struct {
     const char *input, *output, *arch;
-    const char **sets;
-    int nsets;
+    StringList sets;
     bool no_emu, verbose;
 } BuildArgs;
 
-static void build_usage(FILE *out) {
-    fprintf(out,
-            "usage: mixc build FILE.mix -o BIN [--arch sm_80|sm_90] [--set key=value ...] [--no-emu] [-v]\n"
-            "\n"
-            "Writes BIN, a mixrun specialized to this layout: the layout, its kernels compiled to cubin for\n"
-            "--arch (default %s) and the same kernels compiled for the CPU emulator are embedded, so\n"
-            "the binary JIT-compiles nothing at start-up. BIN takes mixrun's options except --layout and\n"
-            "--set (fixed here), plus --info. docs/model.md describes mixrun.\n"
-            "\n"
-            "  -o BIN           the executable to write (atomically)\n"
-            "  --arch ARCH      GPU architecture of the cubin: sm_80 or sm_90\n"
-            "  --set key=value  override a header field before checking, as mixrun --set (window=N too)\n"
-            "  --no-emu         do not embed emulator kernels (BIN --backend emu then fails)\n"
-            "  -v               show the compiler and linker commands\n"
-            "\n"
-            "environment: CC (host C compiler, default cc), MIXC_LIBDIR (where libmixcrt.a is), CUDA_HOME.\n"
-            "exit status: 0 ok, 1 errors in the layout or a failed compile/link, 2 usage errors.\n",
-            JIT_DEFAULT_ARCH);
-}
+static const OptSpec build_options[] = {
+    OPT(BuildArgs, output, OPT_STRING, "--output", .alias = "-o", .metavar = "BIN",
+        .help = "the executable to write (atomically)"),
+    OPT(BuildArgs, arch, OPT_WORD, "--arch", .choices = "sm_80|sm_90",
+        .help = "GPU architecture of the cubin (default " JIT_DEFAULT_ARCH ")"),
+    OPT(BuildArgs, sets, OPT_STRINGS, "--set", .metavar = "key=value",
+        .help = "override a header field before checking, as mixrun --set (window=N too)"),
+    OPT(BuildArgs, no_emu, OPT_FLAG, "--no-emu", .help = "do not embed emulator kernels (BIN --backend emu then fails)"),
+    OPT(BuildArgs, verbose, OPT_FLAG, "--verbose", .alias = "-v", .help = "show the compiler and linker commands"),
+};
 
-static int build_usage_error(const char *msg, const char *arg) {
-    fprintf(stderr, "mixc build: ");
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\nsee mixc build --help\n");
-    return 2;
-}
-
-/* Returns -1 to go on, else an exit status. */
-static int parse_build_args(int argc, char **argv, BuildArgs *a) {
-    memset(a, 0, sizeof *a);
-    a->arch = JIT_DEFAULT_ARCH;
-    a->sets = xcalloc((size_t)argc + 1, sizeof(char *));
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
-            build_usage(stdout);
-            return 0;
-        } else if (!strcmp(s, "-o") || !strcmp(s, "--arch") || !strcmp(s, "--set")) {
-            if (i + 1 >= argc) return build_usage_error("%s needs a value", s);
-            const char *v = argv[++i];
-            if (!strcmp(s, "-o")) a->output = v;
-            else if (!strcmp(s, "--arch")) a->arch = v;
-            else a->sets[a->nsets++] = v;
-        } else if (!strncmp(s, "--arch=", 7)) {
-            a->arch = s + 7;
-        } else if (!strncmp(s, "--set=", 6)) {
-            a->sets[a->nsets++] = s + 6;
-        } else if (!strcmp(s, "--no-emu")) {
-            a->no_emu = true;
-        } else if (!strcmp(s, "-v") || !strcmp(s, "--verbose")) {
-            a->verbose = true;
-        } else if (s[0] == '-' && s[1]) {
-            return build_usage_error("unknown option '%s'", s);
-        } else if (a->input) {
-            return build_usage_error("one layout at a time ('%s' is a second one)", s);
-        } else {
-            a->input = s;
-        }
-    }
-    if (!a->input) return build_usage_error("%s", "no layout file given");
-    if (!a->output) return build_usage_error("%s", "no output given (-o BIN)");
-    if (strcmp(a->arch, "sm_80") && strcmp(a->arch, "sm_90"))
-        return build_usage_error("unsupported --arch '%s' (sm_80 or sm_90)", a->arch);
-    return -1;
-}
+static const OptCommand build_command = {
+    .prog = "mixc build",
+    .usage = "mixc build FILE.mix -o BIN [--arch sm_80|sm_90] [--set key=value ...] [--no-emu] [-v]",
+    .about = "Writes BIN, a mixrun specialized to this layout: the layout, its kernels compiled to cubin for\n"
+             "--arch and the same kernels compiled for the CPU emulator are embedded, so the binary\n"
+             "JIT-compiles nothing at start-up. BIN takes mixrun's options except --layout and --set\n"
+             "(fixed here), plus --info. docs/model.md describes mixrun.\n",
+    OPT_TABLE(build_options),
+    .epilog = "environment: CC (host C compiler, default cc), MIXC_LIBDIR (where libmixcrt.a is), CUDA_HOME.\n"
+              "exit status: 0 ok, 1 errors in the layout or a failed compile/link, 2 usage errors or an\n"
+              "unreadable file.\n",
+    .min_args = 1,
+    .max_args = 1,
+};
 
 /* ------------------------------------------------------------------ files and commands */
 
@@ -277,7 +237,7 @@ static int link_binary(const BuildArgs *a, const Workspace *w, const char *libdi
  * the arch. */
 static bool write_layout_files(const BuildArgs *a, const Layout *l, const char *text, size_t len, Workspace *w) {
     Buf sets = {0};
-    for (int i = 0; i < a->nsets; i++) buf_printf(&sets, "%s\n", a->sets[i]);
+    for (int i = 0; i < a->sets.n; i++) buf_printf(&sets, "%s\n", a->sets.v[i]);
     bool ok = write_bytes(w->dir, "layout.mix", text, len, w->mix, sizeof w->mix) &&
               write_bytes(w->dir, "sets", sets.data ? sets.data : "", sets.len, w->sets, sizeof w->sets) &&
               write_bytes(w->dir, "name", a->input, strlen(a->input), w->name, sizeof w->name) &&
@@ -339,33 +299,32 @@ static int build(const BuildArgs *a, const Layout *l, const char *text, size_t l
 }
 
 int cmd_build(int argc, char **argv) {
-    BuildArgs a;
-    int rc = parse_build_args(argc, argv, &a);
+    BuildArgs a = {.arch = JIT_DEFAULT_ARCH};
+    StringList files;
+    int rc = opt_parse(&build_command, argc, argv, &a, &files);
+    if (rc == OPT_GO && !a.output) rc = opt_usage_error(&build_command, "no output given (-o BIN)");
     char err[256] = "";
-    if (rc < 0 && !output_path_usable(a.output, err, sizeof err)) {
+    if (rc == OPT_GO && !output_path_usable(a.output, err, sizeof err)) {
         fprintf(stderr, "mixc build: %s\n", err);
         rc = 1;
     }
-    if (rc < 0) {
-        size_t len;
-        char *text = read_file(a.input, &len);
-        if (!text) {
-            fprintf(stderr, "mixc build: cannot read '%s': %s\n", a.input, strerror(errno));
-            rc = 1;
-        } else if (!path_is_plain(a.input)) {
-            fprintf(stderr, "mixc build: unsupported characters in the file name '%s'\n", a.input);
-            rc = 1;
-        } else {
-            Layout l;
-            rc = load_layout_text(a.input, text, len, a.sets, a.nsets, &l, stderr, err, sizeof err);
-            if (rc == 2) fprintf(stderr, "mixc build: %s\n", err);
-            if (rc == 0) {
-                rc = build(&a, &l, text, len);
-                layout_free(&l);
-            }
-            free(text);
-        }
+    if (rc == OPT_GO && !path_is_plain(files.v[0])) {
+        fprintf(stderr, "mixc build: unsupported characters in the file name '%s'\n", files.v[0]);
+        rc = 1;
     }
-    free(a.sets);
+    if (rc == OPT_GO) {
+        a.input = files.v[0];
+        char *text = NULL;
+        size_t len = 0;
+        LoadOptions load = {.sets = a.sets.v, .nsets = a.sets.n, .text = &text, .len = &len};
+        Layout l;
+        rc = load_layout_file(a.input, &load, &l, stderr);
+        if (rc == 0) {
+            rc = build(&a, &l, text, len);
+            layout_free(&l);
+        }
+        free(text);
+    }
+    opt_free(&build_command, &a, &files);
     return rc;
 }

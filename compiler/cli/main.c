@@ -9,6 +9,7 @@
  *   build   : emit -> NVRTC cubin -> specialized executable
  */
 #include "mixc.h"
+#include "options.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -21,82 +22,70 @@ typedef struct {
 } Command;
 
 
-static void check_usage(FILE *out) {
-    fprintf(out,
-            "usage: mixc check [options] FILE.mix\n"
-            "\n"
-            "Checks a layout and prints it normalized: one row per layer with its attention, the layer\n"
-            "whose cache it reads and the cache id. Diagnostics go to stderr.\n"
-            "\n"
-            "options:\n"
-            "  --dump=ast       print the parse tree instead\n"
-            "  --dump=graph     print the sharing graph (caches, owners, readers)\n"
-            "  --dump=plan      print the KV and activation plan at the layout's context and chunk\n"
-            "  --format=json    print the normalized layout as JSON\n"
-            "  -q, --quiet      print nothing but diagnostics\n"
-            "  -h, --help       this help\n"
-            "\n"
-            "exit status: 0 valid (warnings allowed), 1 errors, 2 usage errors.\n");
+typedef struct {
+    const char *dump;       /* NULL, "ast", "graph" or "plan" */
+    int format;             /* 0 text, 1 json */
+    bool json, quiet;
+} CheckOptions;
+
+static const OptSpec check_options[] = {
+    OPT(CheckOptions, dump, OPT_WORD, "--dump", .choices = "ast|graph|plan",
+        .help = "print instead the parse tree (--dump=ast), the sharing graph (--dump=graph:\n"
+                "caches, owners, readers) or the KV and activation plan at the layout's\n"
+                "context and chunk (--dump=plan)"),
+    OPT(CheckOptions, format, OPT_CHOICE, "--format", .choices = "text|json",
+        .help = "print the normalized layout as text (default) or as JSON (--format=json)"),
+    OPT(CheckOptions, json, OPT_FLAG, "--json", .help = "the same as --format=json"),
+    OPT(CheckOptions, quiet, OPT_FLAG, "--quiet", .alias = "-q", .help = "print nothing but diagnostics"),
+};
+
+static const OptCommand check_command = {
+    .prog = "mixc check",
+    .usage = "mixc check [options] FILE.mix",
+    .about = "Checks a layout and prints it normalized: one row per layer with its attention, the layer\n"
+             "whose cache it reads and the cache id. Diagnostics go to stderr.\n",
+    OPT_TABLE(check_options),
+    .epilog = "exit status: 0 valid (warnings allowed), 1 errors, 2 usage errors or an unreadable file.\n",
+    .min_args = 1,
+    .max_args = 1,
+};
+
+static bool is_dump(const CheckOptions *o, const char *what) {
+    return o->dump && !strcmp(o->dump, what);
 }
 
-int cmd_check(int argc, char **argv) {
-    const char *path = NULL, *dump = NULL;
-    bool quiet = false, json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            check_usage(stdout);
-            return 0;
-        } else if (!strncmp(a, "--dump=", 7)) {
-            dump = a + 7;
-            if (strcmp(dump, "ast") && strcmp(dump, "graph") && strcmp(dump, "plan")) {
-                fprintf(stderr, "mixc check: unknown dump '%s' (ast, graph or plan)\n", dump);
-                return 2;
-            }
-        } else if (!strcmp(a, "--format=json") || !strcmp(a, "--json")) {
-            json = true;
-        } else if (!strcmp(a, "--format=text")) {
-            json = false;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = true;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "mixc check: unknown option '%s'\n", a);
-            check_usage(stderr);
-            return 2;
-        } else if (path) {
-            fprintf(stderr, "mixc check: one file at a time ('%s' and '%s')\n", path, a);
-            return 2;
-        } else {
-            path = a;
-        }
-    }
-    if (!path) {
-        fprintf(stderr, "mixc check: no input file\n");
-        check_usage(stderr);
-        return 2;
-    }
-    Arena arena = {0};
-    Ast ast;
-    Layout l;
-    bool want_ast = dump && !strcmp(dump, "ast");
-    int rc = load_layout_ex(path, &l, stderr, want_ast ? &arena : NULL, want_ast ? &ast : NULL);
-    if (want_ast && rc != 2) dump_ast(&ast, stdout);
-    arena_free(&arena);
-    if (rc != 0) return rc;
-    if (quiet || want_ast) {
-    } else if (dump && !strcmp(dump, "graph")) {
-        dump_graph(&l, stdout);
-    } else if (dump && !strcmp(dump, "plan")) {
-        dump_plan(&l, stdout);
-    } else if (json) {
-        json_t *j = layout_json(&l);
+static void print_checked(const Layout *l, const CheckOptions *o) {
+    if (o->quiet || is_dump(o, "ast")) {
+    } else if (is_dump(o, "graph")) {
+        dump_graph(l, stdout);
+    } else if (is_dump(o, "plan")) {
+        dump_plan(l, stdout);
+    } else if (o->json || o->format == 1) {
+        json_t *j = layout_json(l);
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
         json_decref(j);
     } else {
-        print_layout(&l, stdout);
+        print_layout(l, stdout);
     }
-    layout_free(&l);
+}
+
+int cmd_check(int argc, char **argv) {
+    CheckOptions o = {0};
+    StringList files;
+    int rc = opt_parse(&check_command, argc, argv, &o, &files);
+    if (rc == OPT_GO) {
+        Arena arena = {0};
+        Ast ast;
+        LoadOptions load = {.arena = &arena, .ast = &ast};
+        Layout l;
+        rc = load_layout_file(files.v[0], is_dump(&o, "ast") ? &load : NULL, &l, stderr);
+        if (is_dump(&o, "ast") && rc != 2) dump_ast(&ast, stdout);
+        arena_free(&arena);
+        if (rc == 0) print_checked(&l, &o);
+        layout_free(&l);
+    }
+    opt_free(&check_command, &o, &files);
     return rc;
 }
 

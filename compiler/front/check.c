@@ -566,14 +566,6 @@ static void apply_default(Checker *c, const AstStmt *def_stmt, int def_base, con
 
 /* ------------------------------------------------------------------ references */
 
-static const char *attn_text(int64_t window, char *buf, size_t n) {
-    if (window == 0)
-        snprintf(buf, n, "global");
-    else
-        snprintf(buf, n, "window %lld", (long long)window);
-    return buf;
-}
-
 /* Resolves layer i's reference to the owning layer; -1 on error (reported). */
 static int resolve_ref(Checker *c, int i, const int *reads) {
     const LayerDef *def = &c->defs[i];
@@ -588,9 +580,9 @@ static int resolve_ref(Checker *c, int i, const int *reads) {
         for (int j = i - 1; j >= 0; j--)
             if (reads[j] == j && c->defs[j].window == def->window) return j;
         if (elem_may_report(c, id)) {
-            char a[32];
+            char a[ATTN_TEXT_MAX];
             diag_at(c->d, DIAG_ERROR, ref->loc, "layer %d reads 'last', but no earlier layer with %s attention owns a cache",
-                    i, attn_text(def->window, a, sizeof a));
+                    i, attn_text(def->window, a));
             diag_hint(c->d, "'last' means the nearest earlier layer with the same attention that owns its cache");
         }
         return -1;
@@ -665,106 +657,29 @@ static void warn_longer_history(Checker *c, const Layout *l) {
         if (after <= before) continue;  /* at this context the owner keeps every token anyway */
         int64_t data, scales;
         double extra = plan_token_bytes(m, &data, &scales) ? (double)(after - before) * (double)(data + scales) : 0;
-        char a[32], b[32];
+        char a[ATTN_TEXT_MAX], b[ATTN_TEXT_MAX];
         int id = c->defs[forcer].elem_id;
         if (!elem_may_report(c, id)) continue;
         diag_at(c->d, DIAG_WARNING, c->defs[forcer].elem->ref.loc,
                 "layer %d (%s) reads the cache of layer %d (%s): that cache must keep %s history",
-                forcer, attn_text(l->layer[forcer].window, a, sizeof a), ci->owner,
-                attn_text(own, b, sizeof b), ci->retention == 0 ? "the whole" : "a longer");
+                forcer, attn_text(l->layer[forcer].window, a), ci->owner,
+                attn_text(own, b), ci->retention == 0 ? "the whole" : "a longer");
         diag_at(c->d, DIAG_NOTE, c->defs[ci->owner].loc,
                 "layer %d's cache grows from %lld to %lld tokens at context %lld: %s more per sequence",
                 ci->owner, (long long)before, (long long)after, (long long)L, fmt_bytes(extra));
     }
 }
 
-/* ------------------------------------------------------------------ layout */
-
-void layout_build_caches(Layout *l) {
-    int n = l->nlayers;
-    l->ncaches = 0;
-    for (int i = 0; i < n; i++)
-        if (l->layer[i].reads == i) l->layer[i].cache = l->ncaches++;
-    l->cache = xcalloc((size_t)l->ncaches + 1, sizeof(CacheInfo));
-    int *count = xcalloc((size_t)l->ncaches + 1, sizeof(int));
-    for (int i = 0; i < n; i++) {
-        LayerInfo *li = &l->layer[i];
-        li->cache = l->layer[li->reads].cache;
-        if (li->reads != i) count[li->cache]++;
-    }
-    for (int i = 0; i < n; i++) {
-        LayerInfo *li = &l->layer[i];
-        CacheInfo *ci = &l->cache[li->cache];
-        if (li->reads == i) {
-            ci->id = li->cache;
-            ci->owner = i;
-            ci->readers = xcalloc((size_t)count[li->cache] + 1, sizeof(int));
-            ci->retention = li->window;
-        } else {
-            ci->readers[ci->nreaders++] = i;
-            if (ci->retention != 0 && (li->window == 0 || li->window > ci->retention))
-                ci->retention = li->window;
-        }
-    }
-    free(count);
-}
-
-void layout_free(Layout *l) {
-    if (!l) return;
-    for (int k = 0; k < l->ncaches; k++) free(l->cache[k].readers);
-    for (int i = 0; i < l->nlayers; i++) free((char *)l->layer[i].kind_name);
-    free(l->cache);
-    free(l->layer);
-    free(l->model.name);
-    memset(l, 0, sizeof *l);
-}
-
-bool verify_layout(const Layout *l, FILE *err) {
-#define FAIL(...) do { fprintf(err, "mixc: internal error: layout invariant violated: " __VA_ARGS__); fputc('\n', err); return false; } while (0)
-    if (l->nlayers != l->model.layers) FAIL("%d layers but the header says %lld", l->nlayers, (long long)l->model.layers);
-    int owners = 0;
-    for (int i = 0; i < l->nlayers; i++) {
-        const LayerInfo *li = &l->layer[i];
-        if (li->index != i) FAIL("layer %d has index %d", i, li->index);
-        if (li->window < 0) FAIL("layer %d has window %lld", i, (long long)li->window);
-        if (li->reads < 0 || li->reads > i) FAIL("layer %d reads layer %d", i, li->reads);
-        if (l->layer[li->reads].reads != li->reads) FAIL("layer %d reads layer %d, which is not an owner", i, li->reads);
-        if (li->cache < 0 || li->cache >= l->ncaches) FAIL("layer %d has cache %d", i, li->cache);
-        if (l->cache[li->cache].owner != li->reads) FAIL("layer %d's cache %d is owned by %d", i, li->cache, l->cache[li->cache].owner);
-        if (li->reads == i) {
-            if (li->cache != owners) FAIL("cache ids are not in owner order at layer %d", i);
-            owners++;
-        }
-    }
-    if (owners != l->ncaches) FAIL("%d owners but %d caches", owners, l->ncaches);
-    for (int k = 0; k < l->ncaches; k++) {
-        const CacheInfo *ci = &l->cache[k];
-        int64_t ret = l->layer[ci->owner].window;
-        for (int r = 0; r < ci->nreaders; r++) {
-            int x = ci->readers[r];
-            if (l->layer[x].cache != k || x == ci->owner) FAIL("cache %d lists reader %d wrongly", k, x);
-            if (r && ci->readers[r - 1] >= x) FAIL("cache %d readers are not ascending", k);
-            int64_t w = l->layer[x].window;
-            if (ret != 0 && (w == 0 || w > ret)) ret = w;
-        }
-        if (ret != ci->retention) FAIL("cache %d retention %lld, expected %lld", k, (long long)ci->retention, (long long)ret);
-    }
-    return true;
-#undef FAIL
-}
-
-static void build_layout(Checker *c, const int *reads, Layout *out) {
-    out->nlayers = c->nlayers;
-    out->layer = xcalloc((size_t)c->nlayers + 1, sizeof(LayerInfo));
+/* The layout of a checked AST: reads[] resolved, every layer defined with a valid window. */
+static void build_layout(Checker *c, const ModelHeader *m, const int *reads, Layout *out) {
+    int64_t *window = xcalloc((size_t)c->nlayers + 1, sizeof(int64_t));
+    for (int i = 0; i < c->nlayers; i++) window[i] = c->defs[i].window;
+    layout_from_arrays(out, m, c->nlayers, window, reads);
     for (int i = 0; i < c->nlayers; i++) {
-        LayerInfo *li = &out->layer[i];
-        li->index = i;
-        li->window = c->defs[i].window;
-        li->reads = reads[i];
-        li->kind_name = c->defs[i].kind_name ? xstrdup(c->defs[i].kind_name) : NULL;
-        li->loc = c->defs[i].loc;
+        out->layer[i].kind_name = c->defs[i].kind_name ? xstrdup(c->defs[i].kind_name) : NULL;
+        out->layer[i].loc = c->defs[i].loc;
     }
-    layout_build_caches(out);
+    free(window);
 }
 
 static void check_layers(Checker *c, const Ast *ast) {
@@ -823,9 +738,8 @@ bool check_ast(const Ast *ast, Diag *d, Layout *out) {
     }
     bool ok = d->errors == errors_before && c.nlayers > 0 && !ast->partial && ast->errors == 0;
     if (ok) {
-        out->model = m;
+        build_layout(&c, &m, reads, out);
         m.name = NULL;
-        build_layout(&c, reads, out);
         warn_longer_history(&c, out);
         if (!verify_layout(out, d->out)) ok = false;
     }

@@ -1,51 +1,10 @@
-/* load.c — the pipeline up to the layout (read, parse, check), shared by every command and the
- * runtime, and the layout as JSON. */
+/* load.c — the one way to a layout from .mix text (read, parse, apply --set overrides, check), shared
+ * by every command, the importers and the runtime. */
 #include "mixc.h"
 
 #include <errno.h>
 #include <stdlib.h>
-#include <jansson.h>
 #include <string.h>
-
-/* ------------------------------------------------------------------ the pipeline up to the layout */
-
-/* The text of a layout file, or NULL with a message and *rc: 1 larger than READ_FILE_LIMIT, 2
- * unreadable. */
-static char *read_layout_file(const char *path, size_t *len, FILE *diag_out, int *rc) {
-    char *text = read_file(path, len);
-    if (!text && errno == EFBIG) {
-        fprintf(diag_out, "mixc: '%s' is larger than the %zu MiB a layout may take\n", path, READ_FILE_LIMIT >> 20);
-        *rc = 1;
-    } else if (!text) {
-        fprintf(diag_out, "mixc: cannot read '%s': %s\n", path, strerror(errno));
-        *rc = 2;
-    }
-    return text;
-}
-
-/* Reads, parses and checks one file. Diagnostics go to diag_out. 0 ok, 1 input errors, 2 unreadable.
- * With ast_out/arena (both non-NULL), the AST is kept for --dump=ast; the caller frees the arena. */
-int load_layout_ex(const char *path, Layout *out, FILE *diag_out, Arena *arena, Ast *ast_out) {
-    memset(out, 0, sizeof *out);
-    size_t len;
-    int rc = 0;
-    char *text = read_layout_file(path, &len, diag_out, &rc);
-    if (!text) return rc;
-    SourceFile src = {strcmp(path, "-") == 0 ? "<stdin>" : path, text, len};
-    Diag diag;
-    diag_init(&diag, &src, diag_out);
-    Arena local = {0};
-    Arena *a = arena ? arena : &local;
-    Ast ast;
-    bool parsed = parse_source(&src, a, &diag, &ast);
-    /* Check even a partial AST, so one run reports the syntax errors and the others. */
-    bool ok = check_ast(&ast, &diag, out) && parsed;
-    if (!ok) layout_free(out);
-    if (ast_out) *ast_out = ast;
-    arena_free(&local);
-    free(text);
-    return ok ? 0 : 1;
-}
 
 /* ------------------------------------------------------------------ overrides (--set) */
 
@@ -66,24 +25,14 @@ static bool parse_set_value(Arena *a, const char *s, AstValue *v) {
         v->ident = arena_strndup(a, s, strlen(s));
         return true;
     }
-    const char *p = s + (*s == '-');
-    int64_t x = 0, scale = 1;
-    bool digits = false;
-    for (; (*p >= '0' && *p <= '9') || (*p == '_' && digits); p++) {
-        if (*p == '_') continue;
-        digits = true;
-        if (!mul_ok(x, 10, &x) || !add_ok(x, *p - '0', &x)) return false;
-    }
-    if (digits && (*p == 'k' || *p == 'K')) scale = INT64_C(1) << 10, p++;
-    else if (digits && (*p == 'm' || *p == 'M')) scale = INT64_C(1) << 20, p++;
-    else if (digits && (*p == 'g' || *p == 'G')) scale = INT64_C(1) << 30, p++;
-    if (digits && !*p) {
-        if (!mul_ok(x, scale, &x) || x >= MIXC_MAX_VALUE) return false;
+    int64_t x;
+    if (parse_count(s + (*s == '-'), &x)) {
         v->kind = AV_INT;
         v->i = *s == '-' ? -x : x;
         v->r = (double)v->i;
         return true;
     }
+    if (x < 0) return false;    /* a count, but past the 2^62 values a .mix may hold */
     char *end;
     errno = 0;
     double r = strtod(s, &end);
@@ -139,70 +88,61 @@ static bool apply_set(Arena *a, Ast *ast, const char *set, char *err, size_t err
     return true;
 }
 
-int load_layout_text(const char *name, const char *text, size_t len, const char *const *sets, int nsets,
-                     Layout *out, FILE *diag_out, char *err, size_t errlen) {
+/* ------------------------------------------------------------------ the loader */
+
+static const char *prog_name(const LoadOptions *opt) {
+    return opt && opt->prog ? opt->prog : "mixc";
+}
+
+int load_layout_text(const char *name, const char *text, size_t len, const LoadOptions *opt, Layout *out,
+                     FILE *diag_out) {
     memset(out, 0, sizeof *out);
     SourceFile src = {name, text, len};
     Diag diag;
     diag_init(&diag, &src, diag_out);
-    Arena arena = {0};
+    Arena local = {0};
+    Arena *arena = opt && opt->arena && opt->ast ? opt->arena : &local;
     Ast ast;
-    bool parsed = parse_source(&src, &arena, &diag, &ast);
+    bool parsed = parse_source(&src, arena, &diag, &ast);
     int rc = 0;
-    for (int i = 0; i < nsets && rc == 0; i++)
-        if (!apply_set(&arena, &ast, sets[i], err, errlen)) rc = 2;
+    char err[256];
+    for (int i = 0; opt && i < opt->nsets && rc == 0; i++) {
+        if (!apply_set(arena, &ast, opt->sets[i], err, sizeof err)) {
+            fprintf(diag_out, "%s: %s\n", prog_name(opt), err);
+            rc = 2;
+        }
+    }
+    if (opt && opt->arena && opt->ast) *opt->ast = ast;
     /* Check even a partial AST, so one run reports the syntax errors and the others. */
     if (rc == 0 && !(check_ast(&ast, &diag, out) && parsed)) rc = 1;
     if (rc) layout_free(out);
-    arena_free(&arena);
+    arena_free(&local);
+    return rc;
+}
+
+int load_layout_file(const char *path, const LoadOptions *opt, Layout *out, FILE *diag_out) {
+    memset(out, 0, sizeof *out);
+    size_t len;
+    char *text = read_file(path, &len);
+    if (!text && errno == EFBIG) {  /* an input error, as a file of junk would be */
+        fprintf(diag_out, "%s: '%s' is larger than the %zu MiB a layout may take\n", prog_name(opt), path,
+                READ_FILE_LIMIT >> 20);
+        return 1;
+    }
+    if (!text) {
+        fprintf(diag_out, "%s: cannot read '%s': %s\n", prog_name(opt), path, strerror(errno));
+        return 2;
+    }
+    int rc = load_layout_text(strcmp(path, "-") == 0 ? "<stdin>" : path, text, len, opt, out, diag_out);
+    if (opt && opt->text) {
+        *opt->text = text;
+        *opt->len = len;
+    } else {
+        free(text);
+    }
     return rc;
 }
 
 int load_layout(const char *path, Layout *out, FILE *diag_out) {
-    return load_layout_ex(path, out, diag_out, NULL, NULL);
+    return load_layout_file(path, NULL, out, diag_out);
 }
-
-int load_layout_sets(const char *path, const char *const *sets, int nsets, Layout *out, FILE *diag_out) {
-    if (nsets == 0) return load_layout(path, out, diag_out);
-    memset(out, 0, sizeof *out);
-    size_t len;
-    int rc = 0;
-    char *text = read_layout_file(path, &len, diag_out, &rc);
-    if (!text) return rc;
-    char err[256] = "";
-    rc = load_layout_text(path, text, len, sets, nsets, out, diag_out, err, sizeof err);
-    if (rc == 2) fprintf(diag_out, "mixc: --set: %s\n", err);
-    free(text);
-    return rc;
-}
-
-struct json_t *layout_json(const Layout *l) {
-    const ModelHeader *m = &l->model;
-    json_t *model = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:f, s:f, s:I, s:I, s:b}",
-                              "name", m->name, "layers", (json_int_t)m->layers, "hidden", (json_int_t)m->hidden,
-                              "heads", (json_int_t)m->heads, "kv_heads", (json_int_t)m->kv_heads,
-                              "head_dim", (json_int_t)m->head_dim, "ffn", (json_int_t)m->ffn,
-                              "vocab", (json_int_t)m->vocab, "dtype", dtype_name(m->dtype),
-                              "kv_dtype", dtype_name(m->kv_dtype), "rope_theta", m->rope_theta,
-                              "norm_eps", m->norm_eps, "context", (json_int_t)m->context,
-                              "chunk", (json_int_t)m->chunk, "tie_embeddings", m->tie_embeddings);
-    json_t *layers = json_array();
-    for (int i = 0; i < l->nlayers; i++) {
-        const LayerInfo *li = &l->layer[i];
-        json_array_append_new(layers, json_pack("{s:i, s:s, s:o, s:i, s:i}", "index", i, "attention",
-                                                li->window ? "sliding" : "global", "window",
-                                                li->window ? json_integer(li->window) : json_null(),
-                                                "reads", li->reads, "cache", li->cache));
-    }
-    json_t *caches = json_array();
-    for (int k = 0; k < l->ncaches; k++) {
-        const CacheInfo *ci = &l->cache[k];
-        json_t *readers = json_array();
-        for (int r = 0; r < ci->nreaders; r++) json_array_append_new(readers, json_integer(ci->readers[r]));
-        json_array_append_new(caches, json_pack("{s:i, s:i, s:o, s:o}", "id", k, "owner", ci->owner, "readers",
-                                                readers, "retention",
-                                                ci->retention ? json_integer(ci->retention) : json_null()));
-    }
-    return json_pack("{s:o, s:o, s:o}", "model", model, "layers", layers, "caches", caches);
-}
-

@@ -2,6 +2,7 @@
  * so a layout authored in mixc goes back into a training or serving stack. `mixc import` reads both
  * back to the same layout (docs/interop.md). */
 #include "interop.h"
+#include "options.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -81,24 +82,33 @@ char *export_lckv(const Layout *l, FILE *err) {
 
 /* ------------------------------------------------------------------ the command */
 
-static void export_usage(FILE *out) {
-    fprintf(out,
-            "usage: mixc export FILE.mix [--hf | --lckv] [-o OUT]\n"
-            "\n"
-            "Writes a layout in another notation:\n"
-            "  --hf     (default) a Hugging Face config fragment: the model dimensions, layer_types,\n"
-            "           sliding_window and kv_sharing_target (per layer: the layer whose KV cache it\n"
-            "           reuses, null for layers that own theirs)\n"
-            "  --lckv   the LCKV string: per layer, the layer whose KV it reads, 's' for sliding layers;\n"
-            "           the window goes to stderr (import it back with --window W)\n"
-            "\n"
-            "options:\n"
-            "  -o FILE      write to FILE (atomically) instead of stdout\n"
-            "  -h, --help   this help\n"
-            "\n"
-            "`mixc import` reads both back to the same layout. See docs/interop.md.\n"
-            "exit status: 0 ok (warnings allowed), 1 errors in the input, 2 usage errors or unreadable input.\n");
-}
+typedef struct {
+    bool hf, lckv;
+    const char *out;
+} ExportArgs;
+
+static const OptSpec export_options[] = {
+    OPT(ExportArgs, hf, OPT_FLAG, "--hf",
+        .help = "(default) a Hugging Face config fragment: the model dimensions, layer_types,\n"
+                "sliding_window and kv_sharing_target (per layer: the layer whose KV cache it\n"
+                "reuses, null for layers that own theirs)"),
+    OPT(ExportArgs, lckv, OPT_FLAG, "--lckv",
+        .help = "the LCKV string: per layer, the layer whose KV it reads, 's' for sliding layers;\n"
+                "the window goes to stderr (import it back with --window W)"),
+    OPT(ExportArgs, out, OPT_STRING, "--output", .alias = "-o", .metavar = "FILE",
+        .help = "write to FILE (atomically) instead of stdout"),
+};
+
+static const OptCommand export_command = {
+    .prog = "mixc export",
+    .usage = "mixc export FILE.mix [--hf | --lckv] [-o OUT]",
+    .about = "Writes a layout in another notation, which `mixc import` reads back to the same layout.\n",
+    OPT_TABLE(export_options),
+    .epilog = "See docs/interop.md.\n"
+              "exit status: 0 ok (warnings allowed), 1 errors in the input, 2 usage errors or an unreadable file.\n",
+    .min_args = 1,
+    .max_args = 1,
+};
 
 static bool write_output(const char *path, const char *data, size_t len) {
     if (!path) return fwrite(data, 1, len, stdout) == len;
@@ -108,37 +118,16 @@ static bool write_output(const char *path, const char *data, size_t len) {
 }
 
 int cmd_export(int argc, char **argv) {
-    const char *path = NULL, *out = NULL;
-    bool lckv = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            export_usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--hf")) {
-            lckv = false;
-        } else if (!strcmp(a, "--lckv")) {
-            lckv = true;
-        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) {
-            out = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "mixc export: %s option '%s'\n", strcmp(a, "-o") ? "unknown" : "incomplete", a);
-            export_usage(stderr);
-            return 2;
-        } else if (path) {
-            fprintf(stderr, "mixc export: one file at a time ('%s' and '%s')\n", path, a);
-            return 2;
-        } else {
-            path = a;
-        }
-    }
-    if (!path) {
-        fprintf(stderr, "mixc export: no input file\n");
-        export_usage(stderr);
-        return 2;
-    }
+    ExportArgs a = {0};
+    StringList files;
+    int rc = opt_parse(&export_command, argc, argv, &a, &files);
+    const char *path = files.v[0], *out = a.out;
+    bool lckv = a.lckv;
+    if (rc == OPT_GO && a.hf && a.lckv) rc = opt_usage_error(&export_command, "give --hf or --lckv, not both");
+    opt_free(&export_command, &a, &files);
+    if (rc != OPT_GO) return rc;
     Layout l;
-    int rc = load_layout(path, &l, stderr);
+    rc = load_layout(path, &l, stderr);
     if (rc) return rc;
     char *text;
     if (lckv) {

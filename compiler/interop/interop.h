@@ -14,22 +14,14 @@
  * written first, each of its lines prefixed with "# ". The text parses back to the same layout. */
 void mix_write(const Layout *l, const char *comment, Buf *out);
 
-/* Parses and checks .mix text held in memory; diagnostics go to `diag_out` under the name `path`.
- * Returns true and fills `out` when the text is valid. */
-bool mix_parse_text(const char *path, const char *text, Layout *out, FILE *diag_out);
-
-/* Fills `l` with `nlayers` layers from window[] and reads[] (reads[i] == i for an owner; every
- * reads[i] <= i and names an owner), builds the caches, and takes ownership of `header`'s name. */
-void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const int64_t *window,
-                        const int *reads);
-
-/* ---------------------------------------------------------------- import.c */
+/* ---------------------------------------------------------------- hf_import.c, import.c */
 
 /* Options of the HF importer. */
 typedef struct {
     const char *name;       /* model name; NULL = derived from the input */
     FILE *err;              /* warnings and errors */
-    Buf *note;              /* when not NULL: which fields gave the layout, appended on success */
+    char **comment;         /* when not NULL: on success, the provenance comment of the written .mix
+                               (the input, its model_type, the fields that gave the layout; malloc'd) */
 } ImportOptions;
 
 /* Reads an HF config.json into a layout. Returns 0 ok (warnings allowed), 1 input errors, 2 when the

@@ -660,40 +660,11 @@ void mix_write(const Layout *l, const char *comment, Buf *out) {
     collect_kinds(l, &kinds);
     if (kinds.n) buf_puts(out, "\n");
     for (int j = 0; j < kinds.n; j++) {
-        char name[48];
-        buf_printf(out, "attention %s = window %lld\n", attn_name(&kinds, kinds.windows[j], name, sizeof name),
-                   (long long)kinds.windows[j]);
+        char name[48], attn[ATTN_TEXT_MAX];
+        buf_printf(out, "attention %s = %s\n", attn_name(&kinds, kinds.windows[j], name, sizeof name),
+                   attn_text(kinds.windows[j], attn));
     }
     buf_puts(out, "\n");
     if (l->nlayers > 0) write_layers(l, &kinds, out);
     free(kinds.windows);
-}
-
-/* ------------------------------------------------------------------ helpers for importers */
-
-bool mix_parse_text(const char *path, const char *text, Layout *out, FILE *diag_out) {
-    SourceFile src = {path, text, strlen(text)};
-    Diag diag;
-    diag_init(&diag, &src, diag_out);
-    Arena arena = {0};
-    Ast ast;
-    bool parsed = parse_source(&src, &arena, &diag, &ast);
-    bool ok = check_ast(&ast, &diag, out) && parsed;
-    if (!ok) layout_free(out);
-    arena_free(&arena);
-    return ok;
-}
-
-void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const int64_t *window,
-                        const int *reads) {
-    memset(l, 0, sizeof *l);
-    l->model = *header;
-    l->nlayers = nlayers;
-    l->layer = xcalloc((size_t)nlayers + 1, sizeof(LayerInfo));
-    for (int i = 0; i < nlayers; i++) {
-        l->layer[i].index = i;
-        l->layer[i].window = window[i];
-        l->layer[i].reads = reads[i];
-    }
-    layout_build_caches(l);
 }

@@ -18,6 +18,7 @@
 
 #include "jit.h"
 #include "mixc_params.h"
+#include "options.h"
 #include "plan.h"
 #include "run_plan.h"
 
@@ -459,82 +460,48 @@ char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
 
 /* ---------------------------------------------------------------- mixc emit */
 
-static const char emit_usage[] =
-    "usage: mixc emit FILE.mix -o DIR [--arch sm_80|sm_90] [--context L] [--chunk C] [--resources]\n";
-
-static void emit_help(void) {
-    printf("%s\n"
-           "Generates the specialized CUDA kernels of a layout: DIR/kernels.cu (self-contained,\n"
-           "compiles with NVRTC or nvcc given CUDA's include directory) and DIR/manifest.json\n"
-           "(every layer's kernels, launch geometry and cache).\n\n"
-           "  -o DIR          output directory (created if missing)\n"
-           "  --arch ARCH     target architecture: sm_80 or sm_90 (default sm_90)\n"
-           "  --context L     tokens per sequence (default: the model's context); K/M suffixes\n"
-           "  --chunk C       prefill chunk in tokens (default: the model's chunk)\n"
-           "  --resources     compile kernels.cu with NVRTC and print registers, spills and smem\n",
-           emit_usage);
-}
-
-static bool parse_count(const char *s, int64_t *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || v < 1) return false;
-    int64_t mul = 1;
-    if (*end == 'K' || *end == 'k') mul = 1024, end++;
-    else if (*end == 'M' || *end == 'm') mul = 1024 * 1024, end++;
-    return *end == '\0' && mul_ok(v, mul, out);
-}
-
 typedef struct {
     const char *input, *dir, *arch;
     int64_t context, chunk;
     bool resources;
 } EmitArgs;
 
-/* 0 ok, 2 usage error (message printed), -1 --help printed. */
+static const OptSpec emit_options[] = {
+    OPT(EmitArgs, dir, OPT_STRING, "--output", .alias = "-o", .metavar = "DIR",
+        .help = "output directory (created if missing)"),
+    OPT(EmitArgs, arch, OPT_WORD, "--arch", .choices = "sm_80|sm_90",
+        .help = "target architecture (default " CODEGEN_DEFAULT_ARCH ")"),
+    OPT(EmitArgs, context, OPT_COUNT, "--context", .metavar = "L", .min = 1, .max = INT_MAX,
+        .help = "tokens per sequence (default: the model's context); K, M, G suffixes"),
+    OPT(EmitArgs, chunk, OPT_COUNT, "--chunk", .metavar = "C", .min = 1, .max = INT_MAX,
+        .help = "prefill chunk in tokens (default: the model's chunk)"),
+    OPT(EmitArgs, resources, OPT_FLAG, "--resources",
+        .help = "compile kernels.cu with NVRTC and print registers, spills and smem"),
+};
+
+static const OptCommand emit_command = {
+    .prog = "mixc emit",
+    .usage = "mixc emit FILE.mix -o DIR [--arch sm_80|sm_90] [--context L] [--chunk C] [--resources]",
+    .about = "Generates the specialized CUDA kernels of a layout: DIR/kernels.cu (self-contained,\n"
+             "compiles with NVRTC or nvcc given CUDA's include directory) and DIR/manifest.json\n"
+             "(every layer's kernels, launch geometry and cache).\n",
+    OPT_TABLE(emit_options),
+    .epilog = "exit status: 0 ok, 1 errors in the layout or kernels it cannot generate, 2 usage errors\n"
+              "or an unreadable file.\n",
+    .min_args = 1,
+    .max_args = 1,
+};
+
+/* OPT_GO to go on, else the exit status (--help: 0). */
 static int parse_emit_args(int argc, char **argv, EmitArgs *a) {
     memset(a, 0, sizeof *a);
     a->arch = CODEGEN_DEFAULT_ARCH;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        const bool has_value = i + 1 < argc;
-        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
-            emit_help();
-            return -1;
-        } else if (strcmp(s, "-o") == 0 && has_value) {
-            a->dir = argv[++i];
-        } else if (strcmp(s, "--arch") == 0 && has_value) {
-            a->arch = argv[++i];
-            if (strcmp(a->arch, "sm_80") != 0 && strcmp(a->arch, "sm_90") != 0) {
-                fprintf(stderr, "mixc emit: unknown --arch '%s' (sm_80 or sm_90)\n", a->arch);
-                return 2;
-            }
-        } else if ((strcmp(s, "--context") == 0 || strcmp(s, "--chunk") == 0) && has_value) {
-            int64_t *dst = s[3] == 'o' ? &a->context : &a->chunk;
-            if (!parse_count(argv[++i], dst) || *dst > INT_MAX) {
-                fprintf(stderr, "mixc emit: %s needs a positive token count, got '%s'\n", s, argv[i]);
-                return 2;
-            }
-        } else if (strcmp(s, "--resources") == 0) {
-            a->resources = true;
-        } else if (s[0] == '-' && s[1] != '\0') {
-            fprintf(stderr, "mixc emit: %s option '%s'\n%s",
-                    strcmp(s, "-o") == 0 || s[1] == '-' ? "bad or incomplete" : "unknown", s, emit_usage);
-            return 2;
-        } else if (a->input) {
-            fprintf(stderr, "mixc emit: more than one input file\n%s", emit_usage);
-            return 2;
-        } else {
-            a->input = s;
-        }
-    }
-    if (!a->input || !a->dir) {
-        fprintf(stderr, "mixc emit: %s\n%s", !a->input ? "no input file" : "no output directory (-o DIR)",
-                emit_usage);
-        return 2;
-    }
-    return 0;
+    StringList files;
+    int rc = opt_parse(&emit_command, argc, argv, a, &files);
+    if (rc == OPT_GO) a->input = files.v[0];
+    if (rc == OPT_GO && !a->dir) rc = opt_usage_error(&emit_command, "no output directory (-o DIR)");
+    opt_free(&emit_command, a, &files);
+    return rc;
 }
 
 static char *join_path(const char *dir, const char *file) {
@@ -568,10 +535,10 @@ static int write_outputs(const char *dir, const Buf *src, const char *manifest) 
 int cmd_emit(int argc, char **argv) {
     EmitArgs a;
     int rc = parse_emit_args(argc, argv, &a);
-    if (rc) return rc < 0 ? 0 : rc;
+    if (rc != OPT_GO) return rc;
     Layout l;
     rc = load_layout(a.input, &l, stderr);
-    if (rc) return 1;
+    if (rc) return rc;
     RunOptions opt;     /* the cuda backend's plan of one sequence at this context and chunk */
     run_options_init(&l, RUN_TARGET_CUDA, &opt);
     opt.arch = a.arch;

@@ -68,18 +68,15 @@ void kv_plan_free(KvPlan *p) {
 }
 
 void plan_standard_layout(const Layout *l, Layout *out) {
-    memset(out, 0, sizeof *out);
-    out->model = l->model;
-    out->model.name = xstrdup(l->model.name ? l->model.name : "");
-    out->nlayers = l->nlayers;
-    out->layer = xcalloc((size_t)l->nlayers + 1, sizeof(LayerInfo));
-    for (int i = 0; i < l->nlayers; i++) {
-        out->layer[i] = l->layer[i];
-        out->layer[i].window = 0;
-        out->layer[i].reads = i;
-        out->layer[i].kind_name = NULL;
-    }
-    layout_build_caches(out);
+    int64_t *window = xcalloc((size_t)l->nlayers + 1, sizeof(int64_t));    /* every layer global */
+    int *reads = xcalloc((size_t)l->nlayers + 1, sizeof(int));
+    for (int i = 0; i < l->nlayers; i++) reads[i] = i;                     /* and owning its cache */
+    ModelHeader m = l->model;
+    m.name = xstrdup(l->model.name ? l->model.name : "");
+    layout_from_arrays(out, &m, l->nlayers, window, reads);
+    for (int i = 0; i < l->nlayers; i++) out->layer[i].loc = l->layer[i].loc;
+    free(window);
+    free(reads);
 }
 
 /* ---------------------------------------------------------------- dump */

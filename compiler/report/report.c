@@ -2,6 +2,7 @@
  * `mixc compare` (headline figures of several layouts side by side).
  * Every figure comes from the planners in plan.h; docs/report.md explains them and
  * docs/report-schema.md documents the JSON. */
+#include "options.h"
 #include "plan.h"
 #include "run_plan.h"
 
@@ -32,53 +33,21 @@ static const struct {
 
 typedef struct {
     const char *cmd;        /* "report" or "compare", for messages */
-    int64_t contexts[64];
-    int ncontexts;
+    CountList contexts;     /* none: the layout's own */
     int64_t chunk;          /* 0: the layout's own */
     int64_t batch;
     bool has_gpu;
     Gpu gpu;
-    Format format;
+    int format;             /* Format */
     const char *output;     /* NULL: stdout */
-    const char **files;
-    int nfiles;
-    const char *sets[64];   /* --set key=value, as mixrun takes them */
-    int nsets;
-    bool has_target;        /* --target: also the run plan (act_dtype, kv_dtype: DT_COUNT unless given) */
-    RunTarget target;
+    StringList files;
+    StringList sets;        /* --set key=value, as mixrun takes them */
+    const char *target;     /* --target: also the run plan (act_dtype, kv_dtype: DT_COUNT unless given) */
     DType act_dtype, kv_dtype;
 } Options;
 
-/* A count: digits with optional '_' separators and an optional K/M/G suffix (x1024), 1..2^62. */
-static bool parse_count(const char *s, int64_t *out) {
-    int64_t v = 0;
-    bool digits = false;
-    for (; *s && ((*s >= '0' && *s <= '9') || *s == '_'); s++) {
-        if (*s == '_') continue;
-        if (!mul_ok(v, 10, &v) || !add_ok(v, *s - '0', &v)) return false;
-        digits = true;
-    }
-    int64_t scale = 1;
-    if (*s == 'k' || *s == 'K') scale = INT64_C(1) << 10, s++;
-    else if (*s == 'm' || *s == 'M') scale = INT64_C(1) << 20, s++;
-    else if (*s == 'g' || *s == 'G') scale = INT64_C(1) << 30, s++;
-    return digits && *s == '\0' && mul_ok(v, scale, out) && *out >= 1;
-}
-
-static bool parse_contexts(const char *s, Options *o) {
-    char *copy = xstrdup(s), *save = NULL;
-    bool ok = true;
-    o->ncontexts = 0;
-    for (char *tok = strtok_r(copy, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save)) {
-        if (o->ncontexts == (int)(sizeof o->contexts / sizeof o->contexts[0])) ok = false;
-        else ok = parse_count(tok, &o->contexts[o->ncontexts++]);
-    }
-    free(copy);
-    /* strtok skips empty fields: refuse them here ("4K,,8K", a leading or trailing comma). */
-    return ok && o->ncontexts > 0 && s[strlen(s) - 1] != ',' && s[0] != ',' && !strstr(s, ",,");
-}
-
-static bool parse_gpu(const char *s, Gpu *g) {
+static bool parse_gpu(const char *s, void *slot) {
+    Gpu *g = slot;
     for (size_t i = 0; i < sizeof known_gpus / sizeof known_gpus[0]; i++)
         if (!strcmp(s, known_gpus[i].name)) {
             g->name = known_gpus[i].name;
@@ -94,123 +63,73 @@ static bool parse_gpu(const char *s, Gpu *g) {
     return g->memory_bytes > 0;
 }
 
-static void report_usage(FILE *out) {
-    fprintf(out,
-            "usage: mixc report [options] FILE.mix\n"
-            "\n"
-            "Static memory report of a layout: its KV caches (tokens and bytes per sequence, against the\n"
-            "same model with every layer global and with sliding windows not exploited), weights, the\n"
-            "activation arena, and how many sequences fit on a GPU.\n"
-            "\n"
-            "options:\n"
-            "  --context L[,L...]   context lengths (tokens; K, M, G suffixes); default: the layout's\n"
-            "  --chunk C            prefill chunk (tokens); default: the layout's\n"
-            "  --batch B            sequences per decode step, and per prefill chunk (default 1)\n"
-            "  --gpu NAME|GiB       h100 (81559 MiB), h200 (143771 MiB), a100-80g (81920 MiB), or GiB\n"
-            "  --set key=value      override a model header field (as mixrun --set)\n"
-            "  --target T           also what backend T (cpu, emu, cuda) allocates: its run plan at each\n"
-            "                       context (decode batch B, prefill chunk C; docs/plan.md)\n"
-            "  --act-dtype D, --kv-dtype D   the run plan's activations and caches (bf16, fp16, fp32, ...)\n"
-            "  --format FMT         text (default), json, dot (sharing graph), svg (KV chart)\n"
-            "  -o FILE              write to FILE (atomically) instead of stdout\n"
-            "  -h, --help           this help\n"
-            "\n"
-            "Figures are explained in docs/report.md; the JSON schema is docs/report-schema.md.\n"
-            "exit status: 0 ok, 1 errors in the input, 2 usage errors.\n");
-}
+#define GPU_EXPECTS "h100, h200, a100-80g or a size in GiB"
+#define COMMON_OPTIONS(gpu_help)                                                                          \
+    OPT(Options, contexts, OPT_COUNTS, "--context", .metavar = "L[,L...]",                                 \
+        .help = "context lengths (tokens; K, M, G suffixes); default: the layout's own"),                  \
+    OPT(Options, chunk, OPT_COUNT, "--chunk", .metavar = "C", .help = "prefill chunk (tokens); default: the layout's"), \
+    OPT(Options, batch, OPT_COUNT, "--batch", .metavar = "B",                                             \
+        .help = "sequences per decode step, and per prefill chunk (default 1)"),                          \
+    OPT(Options, gpu, OPT_CUSTOM, "--gpu", .metavar = "NAME|GiB", .parse = parse_gpu, .expects = GPU_EXPECTS, \
+        .help = gpu_help)
 
-static void compare_usage(FILE *out) {
-    fprintf(out,
-            "usage: mixc compare [options] FILE.mix FILE.mix...\n"
-            "\n"
-            "The headline memory figures of several layouts side by side, one row per layout: weights,\n"
-            "KV bytes per sequence at each context, the saving against the standard model (every layer\n"
-            "global), and with --gpu the most concurrent sequences.\n"
-            "\n"
-            "options:\n"
-            "  --context L[,L...]   context lengths (default: each layout's own)\n"
-            "  --chunk C            prefill chunk (default: each layout's own)\n"
-            "  --batch B            sequences per step, for the arena (default 1)\n"
-            "  --gpu NAME|GiB       h100, h200, a100-80g, or a size in GiB\n"
-            "  --format FMT         text (default) or json\n"
-            "  -o FILE              write to FILE instead of stdout\n"
-            "  -h, --help           this help\n");
-}
+static bool parse_run_dtype(const char *s, void *slot) { return dtype_from_name(s, true, slot); }
 
-/* --opt VALUE or --opt=VALUE: the value, advancing *i; NULL when missing. */
-static const char *option_value(int argc, char **argv, int *i, const char *opt) {
-    size_t n = strlen(opt);
-    const char *a = argv[*i];
-    if (strncmp(a, opt, n)) return NULL;
-    if (a[n] == '=') return a + n + 1;
-    if (a[n] == '\0' && *i + 1 < argc) return argv[++*i];
-    return NULL;
-}
+static const OptSpec report_options[] = {
+    COMMON_OPTIONS("h100 (81559 MiB), h200 (143771 MiB), a100-80g (81920 MiB), or GiB"),
+    OPT(Options, sets, OPT_STRINGS, "--set", .metavar = "key=value", .help = "override a model header field (as mixrun --set)"),
+    OPT(Options, target, OPT_WORD, "--target", .choices = "cpu|emu|cuda",
+        .help = "also what that backend allocates: its run plan at each context (docs/plan.md)"),
+    OPT(Options, act_dtype, OPT_CUSTOM, "--act-dtype", .metavar = "D", .parse = parse_run_dtype,
+        .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's activations"),
+    OPT(Options, kv_dtype, OPT_CUSTOM, "--kv-dtype", .metavar = "D", .parse = parse_run_dtype,
+        .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's caches"),
+    OPT(Options, format, OPT_CHOICE, "--format", .choices = "text|json|dot|svg",
+        .help = "text (default), json, dot (sharing graph), svg (KV chart)"),
+    OPT(Options, output, OPT_STRING, "--output", .alias = "-o", .metavar = "FILE",
+        .help = "write to FILE (atomically) instead of stdout"),
+};
 
-static bool is_option(const char *a, const char *opt) {
-    size_t n = strlen(opt);
-    return !strncmp(a, opt, n) && (a[n] == '\0' || a[n] == '=');
-}
+static const OptSpec compare_options[] = {
+    COMMON_OPTIONS("h100, h200, a100-80g, or a size in GiB"),
+    OPT(Options, format, OPT_CHOICE, "--format", .choices = "text|json", .help = "text (default) or json"),
+    OPT(Options, output, OPT_STRING, "--output", .alias = "-o", .metavar = "FILE",
+        .help = "write to FILE (atomically) instead of stdout"),
+};
 
-/* 0: parsed; -1: --help printed; 2: usage error (reported). */
-static int parse_options(int argc, char **argv, Options *o, void (*usage)(FILE *)) {
+static const OptCommand report_command = {
+    .prog = "mixc report",
+    .usage = "mixc report [options] FILE.mix",
+    .about = "Static memory report of a layout: its KV caches (tokens and bytes per sequence, against the\n"
+             "same model with every layer global and with sliding windows not exploited), weights, the\n"
+             "activation arena, and how many sequences fit on a GPU.\n",
+    OPT_TABLE(report_options),
+    .epilog = "Figures are explained in docs/report.md; the JSON schema is docs/report-schema.md.\n"
+              "exit status: 0 ok, 1 errors in the input, 2 usage errors or an unreadable file.\n",
+    .min_args = 1,
+    .max_args = 1,
+    .args_hint = "use 'mixc compare' for several",
+};
+
+static const OptCommand compare_command = {
+    .prog = "mixc compare",
+    .usage = "mixc compare [options] FILE.mix FILE.mix...",
+    .about = "The headline memory figures of several layouts side by side, one row per layout: weights,\n"
+             "KV bytes per sequence at each context, the saving against the standard model (every layer\n"
+             "global), and with --gpu the most concurrent sequences. Defaults are each layout's own.\n",
+    OPT_TABLE(compare_options),
+    .epilog = "exit status: 0 ok, 1 errors in the input, 2 usage errors or an unreadable file.\n",
+    .min_args = 1,
+    .max_args = -1,
+};
+
+/* OPT_GO to go on, else the exit status (--help: 0). */
+static int parse_options(const OptCommand *cmd, int argc, char **argv, Options *o) {
     o->batch = 1;
     o->act_dtype = o->kv_dtype = DT_COUNT;
-    o->files = xcalloc((size_t)argc + 1, sizeof(char *));
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        bool bad = false;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return -1;
-        } else if (is_option(a, "--context")) {
-            bad = !(v = option_value(argc, argv, &i, "--context")) || !parse_contexts(v, o);
-        } else if (is_option(a, "--chunk")) {
-            bad = !(v = option_value(argc, argv, &i, "--chunk")) || !parse_count(v, &o->chunk);
-        } else if (is_option(a, "--batch")) {
-            bad = !(v = option_value(argc, argv, &i, "--batch")) || !parse_count(v, &o->batch);
-        } else if (is_option(a, "--gpu")) {
-            bad = !(v = option_value(argc, argv, &i, "--gpu")) || !parse_gpu(v, &o->gpu);
-            o->has_gpu = true;
-        } else if (is_option(a, "--set")) {
-            bad = !(v = option_value(argc, argv, &i, "--set")) || o->nsets == 64;
-            if (!bad) o->sets[o->nsets++] = v;
-        } else if (is_option(a, "--target") && !strcmp(o->cmd, "report")) {
-            bad = !(v = option_value(argc, argv, &i, "--target")) || !run_target_from_name(v, &o->target);
-            o->has_target = true;
-        } else if ((is_option(a, "--act-dtype") || is_option(a, "--kv-dtype")) && !strcmp(o->cmd, "report")) {
-            const char *opt = a[2] == 'a' ? "--act-dtype" : "--kv-dtype";
-            bad = !(v = option_value(argc, argv, &i, opt)) ||
-                  !dtype_from_name(v, true, a[2] == 'a' ? &o->act_dtype : &o->kv_dtype);
-        } else if (is_option(a, "--format")) {
-            v = option_value(argc, argv, &i, "--format");
-            static const char *names[] = {"text", "json", "dot", "svg"};
-            int nformats = strcmp(o->cmd, "compare") ? 4 : 2;
-            bad = true;
-            for (int f = 0; v && f < nformats; f++)
-                if (!strcmp(v, names[f])) o->format = (Format)f, bad = false;
-        } else if (!strcmp(a, "-o") || is_option(a, "--output")) {
-            bad = !(v = option_value(argc, argv, &i, a[1] == 'o' ? "-o" : "--output")) || !*v;
-            o->output = v;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "mixc %s: unknown option '%s'\n", o->cmd, a);
-            usage(stderr);
-            return 2;
-        } else {
-            o->files[o->nfiles++] = a;
-        }
-        if (bad) {
-            fprintf(stderr, "mixc %s: bad or missing value for '%s'%s\n", o->cmd, a,
-                    is_option(a, "--gpu") ? " (h100, h200, a100-80g or a size in GiB)"
-                    : is_option(a, "--target") ? " (cpu, emu or cuda)"
-                    : a[2] == 'a' || a[2] == 'k' ? " (a dtype: bf16, fp16, fp8, int8, fp32)"
-                    : is_option(a, "--format") ? " (see --help)"
-                    : (is_option(a, "-o") || is_option(a, "--output")) ? ""
-                    : " (a positive count, K/M/G suffixes allowed)");
-            return 2;
-        }
-    }
-    return 0;
+    int rc = opt_parse(cmd, argc, argv, o, &o->files);
+    o->has_gpu = o->gpu.name != NULL;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- the figures */
@@ -291,14 +210,15 @@ static int same_arena_as(const Report *r, int c) {
 static int report_build(const char *path, const Options *o, Report *r) {
     memset(r, 0, sizeof *r);
     r->path = path;
-    int rc = load_layout_sets(path, o->sets, o->nsets, &r->l, stderr);
+    LoadOptions load = {.sets = o->sets.v, .nsets = o->sets.n};
+    int rc = load_layout_file(path, &load, &r->l, stderr);
     if (rc) return rc;
     const ModelHeader *m = &r->l.model;
     r->chunk = o->chunk ? o->chunk : m->chunk;
     r->batch = o->batch;
     r->gpu = o->has_gpu ? &o->gpu : NULL;
-    r->ncontexts = o->ncontexts ? o->ncontexts : 1;
-    r->contexts = o->ncontexts ? (int64_t *)o->contexts : &r->l.model.context;
+    r->ncontexts = o->contexts.n ? o->contexts.n : 1;
+    r->contexts = o->contexts.n ? (int64_t *)o->contexts.v : &r->l.model.context;
     r->ctx = xcalloc((size_t)r->ncontexts, sizeof(ContextFigures));
     Layout std;
     plan_standard_layout(&r->l, &std);
@@ -340,14 +260,6 @@ static int report_build(const char *path, const Options *o, Report *r) {
 
 /* ---------------------------------------------------------------- text */
 
-static const char *window_text(int64_t window, char *buf, size_t n) {
-    if (window)
-        snprintf(buf, n, "window %lld", (long long)window);
-    else
-        snprintf(buf, n, "global");
-    return buf;
-}
-
 static double ratio(int64_t a, int64_t b) { return b ? (double)a / (double)b : 0.0; }
 
 static void text_header(Buf *b, const Report *r) {
@@ -373,8 +285,8 @@ static void text_layers(Buf *b, const Report *r) {
     buf_printf(b, "\nlayers\n  layer  attention      reads  cache\n");
     for (int i = 0; i < r->l.nlayers; i++) {
         const LayerInfo *li = &r->l.layer[i];
-        char a[32];
-        buf_printf(b, "  %5d  %-13s  %5d  %5d\n", i, window_text(li->window, a, sizeof a), li->reads, li->cache);
+        char a[ATTN_TEXT_MAX];
+        buf_printf(b, "  %5d  %-13s  %5d  %5d\n", i, attn_text(li->window, a), li->reads, li->cache);
     }
 }
 
@@ -600,12 +512,10 @@ static void report_dot(Buf *b, const Report *r) {
     for (int i = 0; i < l->nlayers; i++) {
         const LayerInfo *li = &l->layer[i];
         bool owner = li->reads == i;
-        if (li->window)
-            buf_printf(b, "  L%d [label=\"%d\\nwindow %lld\", shape=ellipse, fillcolor=\"%s\"%s];\n", i, i,
-                       (long long)li->window, owner ? "#fdae6b" : "#fee6ce", owner ? ", penwidth=2" : "");
-        else
-            buf_printf(b, "  L%d [label=\"%d\\nglobal\", shape=box, fillcolor=\"%s\"%s];\n", i, i,
-                       owner ? "#6baed6" : "#deebf7", owner ? ", penwidth=2" : "");
+        char a[ATTN_TEXT_MAX];
+        const char *fill = li->window ? (owner ? "#fdae6b" : "#fee6ce") : (owner ? "#6baed6" : "#deebf7");
+        buf_printf(b, "  L%d [label=\"%d\\n%s\", shape=%s, fillcolor=\"%s\"%s];\n", i, i, attn_text(li->window, a),
+                   li->window ? "ellipse" : "box", fill, owner ? ", penwidth=2" : "");
     }
     /* Layer order (the data path), then reuse edges from each reader to the owner of its cache. */
     for (int i = 0; i + 1 < l->nlayers; i++) buf_printf(b, "  L%d -> L%d [color=\"#bdbdbd\"];\n", i, i + 1);
@@ -633,7 +543,9 @@ static int write_output(const char *cmd, const char *path, const Buf *b) {
 /* --target: the run plan's figures, appended to the text or set as the JSON's "run". */
 static int report_run(const Options *o, const Report *r, Buf *text, json_t *j) {
     RunOptions base;
-    run_options_init(&r->l, o->target, &base);
+    RunTarget target = RUN_TARGET_CPU;
+    run_target_from_name(o->target, &target);
+    run_options_init(&r->l, target, &base);
     base.chunk = r->chunk, base.batch = r->batch;
     if (o->act_dtype != DT_COUNT) base.act_dtype = o->act_dtype;
     if (o->kv_dtype != DT_COUNT) base.kv_dtype = o->kv_dtype;
@@ -645,23 +557,21 @@ static int report_run(const Options *o, const Report *r, Buf *text, json_t *j) {
 
 int cmd_report(int argc, char **argv) {
     Options o = {.cmd = "report"};
-    int rc = parse_options(argc, argv, &o, report_usage);
-    if (rc < 0) rc = 0, o.nfiles = -1;  /* help printed */
-    else if (rc == 0 && o.nfiles != 1) {
-        fprintf(stderr, o.nfiles ? "mixc report: one file at a time (use 'mixc compare' for several)\n"
-                                 : "mixc report: no input file\n");
-        if (!o.nfiles) report_usage(stderr);
-        rc = 2;
+    int rc = parse_options(&report_command, argc, argv, &o);
+    if (rc != OPT_GO) {
+        opt_free(&report_command, &o, &o.files);
+        return rc;
     }
+    rc = 0;
     Report r;
-    if (rc == 0 && o.nfiles == 1 && (rc = report_build(o.files[0], &o, &r)) == 0) {
+    if ((rc = report_build(o.files.v[0], &o, &r)) == 0) {
         Buf b = {0};
         if (o.format == FMT_TEXT) {
             report_text(&b, &r);
-            if (o.has_target) rc = report_run(&o, &r, &b, NULL);
+            if (o.target) rc = report_run(&o, &r, &b, NULL);
         } else if (o.format == FMT_JSON) {
             json_t *j = report_json_value(&r);
-            if (o.has_target) rc = report_run(&o, &r, NULL, j);
+            if (o.target) rc = report_run(&o, &r, NULL, j);
             if (rc == 0 && !dump_json(&b, j)) json_unencodable("report"), rc = 1;
             json_decref(j);
         } else if (o.format == FMT_DOT) {
@@ -674,7 +584,7 @@ int cmd_report(int argc, char **argv) {
         buf_free(&b);
         report_free(&r);
     }
-    free(o.files);
+    opt_free(&report_command, &o, &o.files);
     return rc;
 }
 
@@ -683,22 +593,22 @@ static void default_contexts(Options *o, const Report *reports, int n) {
     for (int f = 0; f < n; f++) {
         int64_t L = reports[f].l.model.context;
         int at = 0;
-        while (at < o->ncontexts && o->contexts[at] < L) at++;
-        if ((at < o->ncontexts && o->contexts[at] == L) || o->ncontexts == 64) continue;
-        memmove(&o->contexts[at + 1], &o->contexts[at], (size_t)(o->ncontexts - at) * sizeof(int64_t));
-        o->contexts[at] = L;
-        o->ncontexts++;
+        while (at < o->contexts.n && o->contexts.v[at] < L) at++;
+        if ((at < o->contexts.n && o->contexts.v[at] == L) || o->contexts.n == OPT_MAX_COUNTS) continue;
+        memmove(&o->contexts.v[at + 1], &o->contexts.v[at], (size_t)(o->contexts.n - at) * sizeof(int64_t));
+        o->contexts.v[at] = L;
+        o->contexts.n++;
     }
 }
 
 static void compare_text(Buf *b, const Report *reports, int n, const Options *o) {
     buf_printf(b, "%-24s %7s %7s %11s", "layout", "layers", "caches", "weights");
-    for (int c = 0; c < o->ncontexts; c++) {
+    for (int c = 0; c < o->contexts.n; c++) {
         char h[48];
-        snprintf(h, sizeof h, "KV/seq @%lld", (long long)o->contexts[c]);
+        snprintf(h, sizeof h, "KV/seq @%lld", (long long)o->contexts.v[c]);
         buf_printf(b, "  %16s %8s", h, "saving");
         if (o->has_gpu) {
-            snprintf(h, sizeof h, "seqs @%lld", (long long)o->contexts[c]);
+            snprintf(h, sizeof h, "seqs @%lld", (long long)o->contexts.v[c]);
             buf_printf(b, "  %14s %9s", h, "standard");
         }
     }
@@ -755,45 +665,41 @@ static json_t *compare_json(const Report *reports, int n) {
 
 int cmd_compare(int argc, char **argv) {
     Options o = {.cmd = "compare"};
-    int rc = parse_options(argc, argv, &o, compare_usage);
-    if (rc < 0) {
-        free(o.files);
-        return 0;
+    int rc = parse_options(&compare_command, argc, argv, &o);
+    if (rc != OPT_GO) {
+        opt_free(&compare_command, &o, &o.files);
+        return rc;
     }
-    if (rc == 0 && o.nfiles < 1) {
-        fprintf(stderr, "mixc compare: no input files\n");
-        compare_usage(stderr);
-        rc = 2;
-    }
-    Report *reports = xcalloc((size_t)o.nfiles + 1, sizeof(Report));
+    rc = 0;
+    Report *reports = xcalloc((size_t)o.files.n + 1, sizeof(Report));
     int built = 0;
-    if (rc == 0 && !o.ncontexts) {  /* the layouts' own contexts: load them first */
-        Layout *ls = xcalloc((size_t)o.nfiles + 1, sizeof(Layout));
-        for (int f = 0; f < o.nfiles && rc == 0; f++) {
-            rc = load_layout(o.files[f], &ls[f], stderr);
+    if (rc == 0 && !o.contexts.n) {  /* the layouts' own contexts: load them first */
+        Layout *ls = xcalloc((size_t)o.files.n + 1, sizeof(Layout));
+        for (int f = 0; f < o.files.n && rc == 0; f++) {
+            rc = load_layout(o.files.v[f], &ls[f], stderr);
             reports[f].l = ls[f];
         }
-        if (rc == 0) default_contexts(&o, reports, o.nfiles);
-        for (int f = 0; f < o.nfiles; f++) layout_free(&ls[f]);
-        memset(reports, 0, ((size_t)o.nfiles + 1) * sizeof(Report));
+        if (rc == 0) default_contexts(&o, reports, o.files.n);
+        for (int f = 0; f < o.files.n; f++) layout_free(&ls[f]);
+        memset(reports, 0, ((size_t)o.files.n + 1) * sizeof(Report));
         free(ls);
     }
-    for (; built < o.nfiles && rc == 0; built++)
-        if ((rc = report_build(o.files[built], &o, &reports[built])) != 0) break;
+    for (; built < o.files.n && rc == 0; built++)
+        if ((rc = report_build(o.files.v[built], &o, &reports[built])) != 0) break;
     if (rc == 0) {
         Buf b = {0};
         if (o.format == FMT_JSON) {
-            json_t *j = compare_json(reports, o.nfiles);
+            json_t *j = compare_json(reports, o.files.n);
             if (!dump_json(&b, j)) json_unencodable("compare"), rc = 1;
             json_decref(j);
         } else {
-            compare_text(&b, reports, o.nfiles, &o);
+            compare_text(&b, reports, o.files.n, &o);
         }
         if (rc == 0) rc = write_output("compare", o.output, &b);
         buf_free(&b);
     }
     for (int f = 0; f < built; f++) report_free(&reports[f]);
     free(reports);
-    free(o.files);
+    opt_free(&compare_command, &o, &o.files);
     return rc;
 }

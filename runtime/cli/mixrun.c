@@ -7,6 +7,7 @@
  * Exit status: 0 ok, 1 errors in the input (layout, weights, tokens), 2 usage errors or a backend
  * that is not available here. See docs/model.md. */
 #include "backend.h"
+#include "options.h"
 #include "plan.h"
 
 #include <errno.h>
@@ -34,120 +35,84 @@ static bool mixrun_embedded(void) {
 
 typedef struct {
     const char *layout, *weights, *save_weights, *tokens, *tokens_file, *prompts_file, *dump_logits;
-    const char **sets;
-    int nsets;
+    StringList sets;
     Arena arena;            /* strings of the embedded overrides */
     bool random_weights, bench, json, full_caches, max_new_given, info;
-    uint64_t seed;
-    int64_t max_new, batch, prompt_len;
+    int64_t seed;           /* -1 until --random-weights gives one */
+    int64_t max_new;        /* -1 until --max-new gives one */
+    int64_t batch, prompt_len;
     const char *backend;    /* a row of the backend table; NULL: backend_open's default */
 } Options;
 
-static const char usage_text[] =
-    "usage: mixrun --layout FILE.mix [--set key=value ...] (--weights F | --random-weights SEED)\n"
-    "              (--tokens 1,2,3 | --tokens-file F) [--max-new N] [--backend cuda|cpu|emu]\n"
-    "              [--dump-logits OUT.npy] [--save-weights F]\n"
-    "       mixrun --layout FILE.mix ... --prompts F [--max-new N] [--dump-logits OUT.npy]\n"
-    "       mixrun --layout FILE.mix ... --bench [--batch B] [--prompt-len L] [--max-new G] [--json]\n"
-    "\n"
-    "Runs the model a .mix layout describes (docs/model.md) with greedy decoding and prints the\n"
-    "generated token ids.\n"
-    "\n"
-    "  --layout FILE        the layout (.mix)\n"
-    "  --set key=value      override a model header field (hidden, heads, kv_heads, head_dim, ffn,\n"
-    "                       vocab, context, chunk, dtype, ...); window=N replaces every sliding window\n"
-    "  --weights F          weights in safetensors format, HF Llama tensor names\n"
-    "  --random-weights S   deterministic random weights from seed S\n"
-    "  --save-weights F     write the weights as safetensors (alone: write and exit)\n"
-    "  --tokens LIST        prompt token ids, comma-separated\n"
-    "  --tokens-file F      prompt token ids, separated by commas or white space\n"
-    "  --prompts F          one prompt per line: all run as one batch (each prefilled, then decoded\n"
-    "                       together); prints one line of generated ids per prompt\n"
-    "  --max-new N          tokens to generate (default 16, less if the context is shorter)\n"
-    "  --backend B          cuda (default when a GPU and the cuda backend are present), cpu, emu\n"
-    "  --dump-logits F      write the logits of every prompt and generated position as float32\n"
-    "                       .npy [positions, vocab]; with --prompts, every sequence's rows in turn\n"
-    "  --bench              B sequences of L prompt tokens, G new tokens each: prints prefill and\n"
-    "                       decode tokens/s and memory (--batch B, default 1; --prompt-len L,\n"
-    "                       default 128 or the --tokens count; --max-new G)\n"
-    "  --json               with --bench: one JSON object (timings; memory planned and allocated)\n"
-    "  --full-caches        size every cache for the whole sequence, never a ring (testing aid)\n"
-    "  --help               this text\n";
-
-static int usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "mixrun: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nusage: mixrun --layout FILE.mix (--weights F | --random-weights SEED) --tokens LIST; "
-                    "see mixrun --help\n");
-    return 2;
-}
-
-/* A whole decimal integer in [lo, hi]. */
-static bool parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out) {
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
-/* ------------------------------------------------------------------ options */
-
-/* The value of option argv[*i] (--opt value or --opt=value); NULL when missing. */
-static const char *option_value(int argc, char **argv, int *i, const char *name) {
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (a[n] == '=') return a + n + 1;
-    if (*i + 1 >= argc) return NULL;
-    return argv[++*i];
-}
-
-static bool is_option(const char *arg, const char *name) {
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == 0 || arg[n] == '=');
-}
-
-static int parse_backend(const char *v, const char **out) {
+/* A row of the backend table (runtime/cpu/backends.c). */
+static bool parse_backend(const char *v, void *slot) {
     const BackendEntry *e = backend_find(v);
-    char what[160];
-    snprintf(what, sizeof what, "unknown backend '%s' (%s)", v, backend_names());
-    if (e) *out = e->name;
-    else return usage_error("%s", what);
-    return 0;
+    if (e) *(const char **)slot = e->name;
+    return e != NULL;
 }
 
-/* Options taking a value. Returns 0, or the exit status of a usage error. */
-static int take_value_option(Options *o, const char *name, const char *v) {
-    int64_t n;
-    if (strcmp(name, "--layout") == 0) o->layout = v;
-    else if (strcmp(name, "--weights") == 0) o->weights = v;
-    else if (strcmp(name, "--save-weights") == 0) o->save_weights = v;
-    else if (strcmp(name, "--tokens") == 0) o->tokens = v;
-    else if (strcmp(name, "--tokens-file") == 0) o->tokens_file = v;
-    else if (strcmp(name, "--prompts") == 0) o->prompts_file = v;
-    else if (strcmp(name, "--dump-logits") == 0) o->dump_logits = v;
-    else if (strcmp(name, "--set") == 0) o->sets[o->nsets++] = v;
-    else if (strcmp(name, "--backend") == 0) return parse_backend(v, &o->backend);
-    else if (strcmp(name, "--random-weights") == 0) {
-        if (!parse_int(v, 0, INT64_MAX, &n)) return usage_error("--random-weights needs a seed >= 0, not '%s'", v);
-        o->random_weights = true;
-        o->seed = (uint64_t)n;
-    } else if (strcmp(name, "--max-new") == 0) {
-        if (!parse_int(v, 0, MIXC_MAX_VALUE, &o->max_new)) return usage_error("--max-new needs a count >= 0, not '%s'", v);
-        o->max_new_given = true;
-    } else if (strcmp(name, "--batch") == 0) {
-        if (!parse_int(v, 1, 1 << 16, &o->batch)) return usage_error("--batch needs a count in 1..65536, not '%s'", v);
-    } else if (strcmp(name, "--prompt-len") == 0) {
-        if (!parse_int(v, 1, MIXC_MAX_VALUE, &o->prompt_len)) return usage_error("--prompt-len needs a count >= 1, not '%s'", v);
-    }
-    return 0;
-}
+static const OptSpec mixrun_options[] = {
+    OPT(Options, layout, OPT_STRING, "--layout", .metavar = "FILE", .help = "the layout (.mix)"),
+    OPT(Options, sets, OPT_STRINGS, "--set", .metavar = "key=value",
+        .help = "override a model header field (hidden, heads, kv_heads, head_dim, ffn,\n"
+                "vocab, context, chunk, dtype, ...); window=N replaces every sliding window"),
+    OPT(Options, weights, OPT_STRING, "--weights", .metavar = "F", .help = "weights in safetensors format, HF Llama tensor names"),
+    OPT(Options, seed, OPT_COUNT, "--random-weights", .metavar = "S", .min = 0, .max = MIXC_MAX_VALUE - 1,
+        .help = "deterministic random weights from seed S"),
+    OPT(Options, save_weights, OPT_STRING, "--save-weights", .metavar = "F",
+        .help = "write the weights as safetensors (alone: write and exit)"),
+    OPT(Options, tokens, OPT_STRING, "--tokens", .metavar = "LIST", .help = "prompt token ids, comma-separated"),
+    OPT(Options, tokens_file, OPT_STRING, "--tokens-file", .metavar = "F",
+        .help = "prompt token ids, separated by commas or white space"),
+    OPT(Options, prompts_file, OPT_STRING, "--prompts", .metavar = "F",
+        .help = "one prompt per line: all run as one batch (each prefilled, then decoded\n"
+                "together); prints one line of generated ids per prompt"),
+    OPT(Options, max_new, OPT_COUNT, "--max-new", .metavar = "N", .min = 0, .max = MIXC_MAX_VALUE - 1,
+        .help = "tokens to generate (default 16, less if the context is shorter)"),
+    OPT(Options, backend, OPT_CUSTOM, "--backend", .metavar = "B", .parse = parse_backend, .expects = "cuda, cpu or emu",
+        .help = "cuda (default when a GPU and the cuda backend are present), cpu, emu"),
+    OPT(Options, dump_logits, OPT_STRING, "--dump-logits", .metavar = "F",
+        .help = "write the logits of every prompt and generated position as float32\n"
+                ".npy [positions, vocab]; with --prompts, every sequence's rows in turn"),
+    OPT(Options, bench, OPT_FLAG, "--bench",
+        .help = "B sequences of L prompt tokens, G new tokens each: prints prefill and\n"
+                "decode tokens/s and memory (--batch B, default 1; --prompt-len L,\n"
+                "default 128 or the --tokens count; --max-new G)"),
+    OPT(Options, json, OPT_FLAG, "--json", .help = "with --bench: one JSON object (timings; memory planned and allocated)"),
+    OPT(Options, batch, OPT_COUNT, "--batch", .metavar = "B", .min = 1, .max = 1 << 16, .help = "sequences of --bench"),
+    OPT(Options, prompt_len, OPT_COUNT, "--prompt-len", .metavar = "L", .help = "prompt tokens of --bench"),
+    OPT(Options, full_caches, OPT_FLAG, "--full-caches",
+        .help = "size every cache for the whole sequence, never a ring (testing aid)"),
+    /* last: only in a binary written by `mixc build` */
+    OPT(Options, info, OPT_FLAG, "--info", .help = "describe the layout, overrides and kernels built in"),
+};
 
-static const char *const value_options[] = {"--layout", "--weights", "--save-weights", "--tokens", "--tokens-file", "--prompts",
-                                            "--dump-logits", "--set", "--backend", "--random-weights", "--max-new",
-                                            "--batch", "--prompt-len"};
+/* The command line of plain mixrun, or of a binary `mixc build` specialized (--info, a note). */
+static const OptCommand *mixrun_command(void) {
+    static char about[512];
+    static OptCommand cmd = {
+        .prog = "mixrun",
+        .usage = "mixrun --layout FILE.mix [--set key=value ...] (--weights F | --random-weights SEED)\n"
+                 "       (--tokens 1,2,3 | --tokens-file F) [--max-new N] [--backend cuda|cpu|emu]\n"
+                 "       [--dump-logits OUT.npy] [--save-weights F]\n"
+                 "mixrun --layout FILE.mix ... --prompts F [--max-new N] [--dump-logits OUT.npy]\n"
+                 "mixrun --layout FILE.mix ... --bench [--batch B] [--prompt-len L] [--max-new G]",
+        .opts = mixrun_options,
+        .max_args = 0,
+        .epilog = "exit status: 0 ok; 1 errors in the input (layout, weights, tokens, context); 2 usage errors,\n"
+                  "an unreadable layout or an unavailable backend. See docs/model.md.\n",
+    };
+    cmd.nopts = (int)(sizeof mixrun_options / sizeof mixrun_options[0]) - !mixrun_embedded();
+    snprintf(about, sizeof about, "%s%s%s",
+             mixrun_embedded() ? "This is mixrun specialized by `mixc build` to the layout '" : "",
+             mixrun_embedded() ? mixc_embedded_name : "",
+             mixrun_embedded() ? "' (overrides fixed,\nkernels precompiled): --layout and --set are not "
+                                 "accepted; --info describes it.\n\n" : "");
+    strncat(about, "Runs the model a .mix layout describes (docs/model.md) with greedy decoding and prints the\n"
+                   "generated token ids.\n", sizeof about - strlen(about) - 1);
+    cmd.about = about;
+    return &cmd;
+}
 
 /* The overrides the binary was built with (one per line) become its --set list. */
 static void take_embedded_sets(Options *o) {
@@ -155,91 +120,67 @@ static void take_embedded_sets(Options *o) {
     char *copy = arena_strndup(&o->arena, mixc_embedded_sets, len);
     int n = 0;
     for (size_t i = 0; i < len; i++) n += copy[i] == '\n';
-    free(o->sets);
-    o->sets = xcalloc((size_t)n + 1, sizeof(char *));
-    o->nsets = 0;
+    free(o->sets.v);
+    o->sets.v = xcalloc((size_t)n + 1, sizeof(char *));
+    o->sets.n = 0;
     for (char *line = copy, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
         *nl = '\0';
-        o->sets[o->nsets++] = line;
+        o->sets.v[o->sets.n++] = line;
     }
 }
 
-/* Returns -1 to go on, else an exit status (--help: 0). */
+/* The combinations of options that make a run. OPT_GO, or 2 after a usage error. */
+static int check_options(const OptCommand *cmd, const Options *o) {
+    if (!o->layout && !mixrun_embedded()) return opt_usage_error(cmd, "no --layout given");
+    if (o->weights && o->random_weights) return opt_usage_error(cmd, "give --weights or --random-weights, not both");
+    if (!o->weights && !o->random_weights) return opt_usage_error(cmd, "no weights: give --weights F or --random-weights SEED");
+    if (!!o->tokens + !!o->tokens_file + !!o->prompts_file > 1)
+        return opt_usage_error(cmd, "give one of --tokens, --tokens-file and --prompts");
+    if (o->prompts_file && o->bench) return opt_usage_error(cmd, "--prompts does not go with --bench (give --batch)");
+    if (!o->tokens && !o->tokens_file && !o->prompts_file && !o->bench && !o->save_weights)
+        return opt_usage_error(cmd, "no prompt: give --tokens LIST, --tokens-file F or --prompts F");
+    if (o->bench && o->dump_logits) return opt_usage_error(cmd, "--dump-logits does not go with --bench");
+    if (o->json && !o->bench) return opt_usage_error(cmd, "--json goes with --bench");
+    return OPT_GO;
+}
+
+/* OPT_GO to go on, else an exit status (--help: 0). */
 static int parse_options(int argc, char **argv, Options *o) {
     memset(o, 0, sizeof *o);
     o->backend = NULL;
-    o->max_new = 16;
+    o->seed = -1;
+    o->max_new = -1;
     o->batch = 1;
-    o->sets = xcalloc((size_t)argc + 1, sizeof(char *));
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            if (mixrun_embedded())
-                printf("This is mixrun specialized by `mixc build` to the layout '%s' (overrides fixed,\n"
-                       "kernels precompiled): --layout and --set are not accepted; --info describes it.\n\n",
-                       mixc_embedded_name);
-            fputs(usage_text, stdout);
-            return 0;
-        }
-        if (strcmp(a, "--bench") == 0) { o->bench = true; continue; }
-        if (strcmp(a, "--json") == 0) { o->json = true; continue; }
-        if (strcmp(a, "--info") == 0 && mixrun_embedded()) { o->info = true; continue; }
-        if (strcmp(a, "--full-caches") == 0) { o->full_caches = true; continue; }
-        size_t k = 0, nv = sizeof value_options / sizeof value_options[0];
-        while (k < nv && !is_option(a, value_options[k])) k++;
-        if (k == nv) return usage_error(a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
-        const char *v = option_value(argc, argv, &i, value_options[k]);
-        if (!v) return usage_error("%s needs a value", value_options[k]);
-        int rc = take_value_option(o, value_options[k], v);
-        if (rc) return rc;
-    }
+    const OptCommand *cmd = mixrun_command();
+    StringList args;
+    int rc = opt_parse(cmd, argc, argv, o, &args);
+    free(args.v);
+    if (rc != OPT_GO) return rc;
+    o->random_weights = o->seed >= 0;
+    o->max_new_given = o->max_new >= 0;
+    if (!o->max_new_given) o->max_new = 16;
     if (mixrun_embedded()) {
-        if (o->layout || o->nsets)
-            return usage_error("this binary is specialized to '%s': its layout and --set overrides were fixed by "
-                               "mixc build", mixc_embedded_name);
+        if (o->layout || o->sets.n)
+            return opt_usage_error(cmd, "this binary is specialized to '%s': its layout and --set overrides were "
+                                   "fixed by mixc build", mixc_embedded_name);
         take_embedded_sets(o);
-        if (o->info) return -1;
+        if (o->info) return OPT_GO;
     }
-    if (!o->layout && !mixrun_embedded()) return usage_error("%s", "no --layout given");
-    if (o->weights && o->random_weights) return usage_error("%s", "give --weights or --random-weights, not both");
-    if (!o->weights && !o->random_weights) return usage_error("%s", "no weights: give --weights F or --random-weights SEED");
-    if (!!o->tokens + !!o->tokens_file + !!o->prompts_file > 1)
-        return usage_error("%s", "give one of --tokens, --tokens-file and --prompts");
-    if (o->prompts_file && o->bench) return usage_error("%s", "--prompts does not go with --bench (give --batch)");
-    if (!o->tokens && !o->tokens_file && !o->prompts_file && !o->bench && !o->save_weights)
-        return usage_error("%s", "no prompt: give --tokens LIST, --tokens-file F or --prompts F");
-    if (o->bench && o->dump_logits) return usage_error("%s", "--dump-logits does not go with --bench");
-    if (o->json && !o->bench) return usage_error("%s", "--json goes with --bench");
-    return -1;
+    return check_options(cmd, o);
 }
 
 /* ------------------------------------------------------------------ the layout, with --set */
 
 /* The layout file (or the embedded one of a specialized binary) with the --set overrides applied
- * between parsing and checking (load_layout_text), so they go through the checker's validation. */
+ * between parsing and checking, so they go through the checker's validation. */
 static int load_with_sets(const Options *o, Layout *out) {
-    const char *name = o->layout, *text;
-    size_t len;
-    char *owned = NULL;
-    if (mixrun_embedded()) {
-        name = mixc_embedded_name;
-        text = mixc_embedded_mix;
-        len = (size_t)(mixc_embedded_mix_end - mixc_embedded_mix);
-    } else {
-        owned = read_file(o->layout, &len);
-        if (!owned) {
-            fprintf(stderr, "mixrun: cannot open '%s': %s\n", o->layout, strerror(errno));
-            return 1;
-        }
-        text = owned;
-    }
-    char err[256] = "";
-    int rc = load_layout_text(strcmp(name, "-") == 0 ? "<stdin>" : name, text, len, o->sets, o->nsets, out, stderr,
-                              err, sizeof err);
-    if (rc == 2) usage_error("%s", err);
-    if (rc == 1 && o->nsets)
+    LoadOptions load = {.prog = "mixrun", .sets = o->sets.v, .nsets = o->sets.n};
+    int rc = mixrun_embedded()
+                 ? load_layout_text(mixc_embedded_name, mixc_embedded_mix,
+                                    (size_t)(mixc_embedded_mix_end - mixc_embedded_mix), &load, out, stderr)
+                 : load_layout_file(o->layout, &load, out, stderr);
+    if (rc == 1 && o->sets.n)
         fprintf(stderr, "mixrun: the layout is not valid (with the --set overrides applied)\n");
-    free(owned);
     return rc;
 }
 
@@ -283,7 +224,7 @@ static bool read_prompt(const Options *o, int32_t **tokens, int64_t *n) {
     size_t len;
     char *text = read_file(o->tokens_file, &len);
     if (!text) {
-        fprintf(stderr, "mixrun: cannot open '%s': %s\n", o->tokens_file, strerror(errno));
+        fprintf(stderr, "mixrun: cannot read '%s': %s\n", o->tokens_file, strerror(errno));
         return false;
     }
     bool ok = strlen(text) == len && parse_tokens(text, o->tokens_file, tokens, n);
@@ -350,7 +291,7 @@ static bool read_prompts_file(const char *path, int64_t vocab, Prompts *out) {
     size_t len;
     char *text = read_file(path, &len);
     if (!text) {
-        fprintf(stderr, "mixrun: cannot open '%s': %s\n", path, strerror(errno));
+        fprintf(stderr, "mixrun: cannot read '%s': %s\n", path, strerror(errno));
         return false;
     }
     bool ok = strlen(text) == len;
@@ -577,7 +518,7 @@ static int load_weights(const Options *o, const Layout *l, Model *m) {
         return 1;
     }
     if (o->random_weights) {
-        model_init_random(m, l, o->seed);
+        model_init_random(m, l, (uint64_t)o->seed);
     } else {
         int ignored = 0;
         if (!model_load_safetensors(m, l, o->weights, &ignored, err, sizeof err)) {
@@ -638,8 +579,8 @@ static void print_info(const Options *o, const Layout *l) {
     const ModelHeader *m = &l->model;
     printf("layout: %s (model \"%s\"), built by mixc build\n", mixc_embedded_name, m->name);
     printf("overrides:");
-    for (int i = 0; i < o->nsets; i++) printf(" %s", o->sets[i]);
-    printf("%s\n", o->nsets ? "" : " none");
+    for (int i = 0; i < o->sets.n; i++) printf(" %s", o->sets.v[i]);
+    printf("%s\n", o->sets.n ? "" : " none");
     printf("model: %lld layers, hidden %lld, heads %lld, kv_heads %lld, head_dim %lld, vocab %lld, context %lld, "
            "chunk %lld\n", (long long)m->layers, (long long)m->hidden, (long long)m->heads, (long long)m->kv_heads,
            (long long)m->head_dim, (long long)m->vocab, (long long)m->context, (long long)m->chunk);
@@ -714,7 +655,7 @@ static int run(const Options *o, const Layout *l) {
 int main(int argc, char **argv) {
     Options o;
     int rc = parse_options(argc, argv, &o);
-    if (rc < 0) {
+    if (rc == OPT_GO) {
         Layout l;
         rc = load_with_sets(&o, &l);
         if (rc == 0) {
@@ -723,7 +664,7 @@ int main(int argc, char **argv) {
             layout_free(&l);
         }
     }
-    free(o.sets);
+    free(o.sets.v);
     arena_free(&o.arena);
     if (fflush(stdout) != 0 && rc == 0) {
         fprintf(stderr, "mixrun: cannot write the output: %s\n", strerror(errno));

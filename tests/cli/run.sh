@@ -13,15 +13,15 @@ OUT=$tmp/out ERR=$tmp/err
 
 fail() { echo "FAIL cli/$1"; shift; [ $# -gt 0 ] && printf '%s\n' "$@" | sed 's/^/    /'; failed=1; }
 
-# run NAME EXPECTED_STATUS ARGS... : runs mixc with stdout/stderr in $OUT/$ERR; false (and FAIL) on
-# a wrong status. Input comes from $STDIN (default /dev/null).
+# run NAME EXPECTED_STATUS ARGS... : runs mixc (or $PROG) with stdout/stderr in $OUT/$ERR; false (and
+# FAIL) on a wrong status. Input comes from $STDIN (default /dev/null).
 run() {
   local name=$1 want=$2 rc
   shift 2
-  "$MIXC" "$@" <"${STDIN:-/dev/null}" >"$OUT" 2>"$ERR"
+  "${PROG:-$MIXC}" "$@" <"${STDIN:-/dev/null}" >"$OUT" 2>"$ERR"
   rc=$?
   if [ "$rc" -ne "$want" ]; then
-    fail "$name" "mixc $*: exit status $rc, expected $want" "stderr: $(head -n 5 "$ERR")"
+    fail "$name" "${PROG:-mixc} $*: exit status $rc, expected $want" "stderr: $(head -n 5 "$ERR")"
     return 1
   fi
 }
@@ -67,7 +67,7 @@ run unknown-command 2 nosuch examples/ma.mix &&
 run unknown-option 2 check --bogus examples/ma.mix &&
   check unknown-option out_empty "err_has \"unknown option '--bogus'\"" "err_has '^usage: mixc check'"
 run unknown-dump 2 check --dump=nothing examples/ma.mix &&
-  check unknown-dump out_empty "err_has \"unknown dump 'nothing'\""
+  check unknown-dump out_empty "err_has \"^mixc check: --dump: bad value 'nothing' (ast, graph or plan)\""
 run no-input-file 2 check && check no-input-file out_empty "err_has 'no input file'"
 run two-files 2 check examples/ma.mix examples/swa.mix &&
   check two-files out_empty "err_has 'one file at a time'"
@@ -105,5 +105,87 @@ STDIN=tests/check/reads-itself.mix run stdin-invalid 1 check - &&
 printf '' >"$tmp/empty"
 STDIN=$tmp/empty run stdin-empty 1 check - &&
   check stdin-empty out_empty "err_has '^<stdin>:1:1: error: '"
+
+# ---- one option parser: every command (and mixrun) parses the same way
+MIXRUN=${MIXRUN:-$(dirname "$MIXC")/mixrun}
+EX=examples/mistral-7b.mix TINY=tests/mixrun/tiny.mix
+# The commands with an input file, as "NAME ARGS..." that make a valid run but for the option tested.
+COMMANDS=("check $EX" "report $EX" "compare $EX" "export $EX" "import tests/import/configs/mistral-7b.json"
+          "emit $EX -o $tmp/emit" "build $EX -o $tmp/bin")
+for c in "${COMMANDS[@]}"; do
+  set -- $c
+  cmd=$1
+  run "help-$cmd" 0 "$cmd" --help &&
+    check "help-$cmd" "out_has '^usage: mixc $cmd'" "out_has '^  -h, --help '" err_empty
+  run "unknown-option-$cmd" 2 "$@" --frobnicate &&
+    check "unknown-option-$cmd" out_empty "err_has \"^mixc $cmd: unknown option '--frobnicate'\$\"" \
+      "err_has '^usage: mixc $cmd'" "err_has \"^run 'mixc $cmd --help' for the options\$\""
+  run "unknown-option-value-$cmd" 2 "$@" --frobnicate=3 &&
+    check "unknown-option-value-$cmd" "err_has \"unknown option '--frobnicate'\$\""
+  [ "$cmd" = compare ] || { run "two-files-$cmd" 2 "$@" "$EX" &&
+    check "two-files-$cmd" out_empty "err_has '^mixc $cmd: one file at a time'"; }
+  run "unreadable-$cmd" 2 "$cmd" "$tmp/no-such-file" "${@:3}" &&
+    check "unreadable-$cmd" out_empty "err_has \"^mixc: cannot read '$tmp/no-such-file'\""
+done
+PROG=$MIXRUN run help-mixrun 0 --help && check help-mixrun "out_has '^usage: mixrun'" err_empty
+PROG=$MIXRUN run unknown-option-mixrun 2 --layout $TINY --random-weights 1 --tokens 1 --frobnicate &&
+  check unknown-option-mixrun out_empty "err_has \"^mixrun: unknown option '--frobnicate'\$\"" "err_has '^usage: mixrun'"
+PROG=$MIXRUN run unreadable-mixrun 2 --layout "$tmp/no-such-file" --random-weights 1 --tokens 1 &&
+  check unreadable-mixrun "err_has \"^mixrun: cannot read '$tmp/no-such-file'\""
+PROG=$MIXRUN run argument-mixrun 2 --layout $TINY --random-weights 1 --tokens 1 stray &&
+  check argument-mixrun "err_has \"^mixrun: unexpected argument 'stray'\$\""
+
+# an option without its value, at the end of the line: exit 2, "--opt needs a value"
+missing_value() {  # NAME OPTION ARGS...
+  local name=$1 opt=$2; shift 2
+  run "missing-value-$name" 2 "$@" "$opt" && check "missing-value-$name" out_empty "err_has -- '$opt needs a value\$'"
+}
+missing_value check --dump check $EX
+missing_value report --context report $EX
+missing_value compare --gpu compare $EX
+missing_value export -o export $EX
+missing_value import --name import tests/import/configs/mistral-7b.json
+missing_value emit --arch emit $EX -o "$tmp/emit"
+missing_value build --set build $EX -o "$tmp/bin"
+PROG=$MIXRUN missing_value mixrun --max-new --layout $TINY --random-weights 1 --tokens 1
+
+# a bad value: "PROG: --opt: bad value 'V' (what a good one is)", exit 2
+run bad-value-report 2 report $EX --context 4K,x &&
+  check bad-value-report out_empty "err_has \"^mixc report: --context: bad value '4K,x' (a count >= 1, or several\""
+run bad-value-emit 2 emit $EX -o "$tmp/emit" --context 12Q &&
+  check bad-value-emit "err_has \"^mixc emit: --context: bad value '12Q' (a count in 1..2147483647; K, M, G suffixes)\$\""
+run bad-value-import 2 import --lckv 0_1s --window 0 &&
+  check bad-value-import "err_has \"^mixc import: --window: bad value '0' (a count >= 1; K, M, G suffixes)\$\""
+run bad-value-build 2 build $EX -o "$tmp/bin" --arch sm_75 &&
+  check bad-value-build "err_has \"^mixc build: --arch: bad value 'sm_75' (sm_80 or sm_90)\$\""
+PROG=$MIXRUN run bad-value-mixrun 2 --layout $TINY --random-weights 1 --tokens 1 --batch 100K &&
+  check bad-value-mixrun "err_has \"^mixrun: --batch: bad value '100K' (a count in 1..65536; K, M, G suffixes)\$\""
+run flag-value 2 check --quiet=yes $EX && check flag-value "err_has '^mixc check: --quiet takes no value\$'"
+
+# counts take K/M/G suffixes in every command that takes a count (a value too large for other,
+# factual reasons may still be refused, but not by the option parser)
+run kmg-report 0 report $EX --context 1G --chunk 1K --batch 2 --format json &&
+  check kmg-report "python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d[\"contexts\"][0][\"context\"]==1<<30' \$OUT"
+run kmg-compare 0 compare $EX --context 1M,1G --format json &&
+  check kmg-compare "grep -q '\"context\": 1073741824' \$OUT"
+run kmg-emit 0 emit $EX -o "$tmp/emit-g" --context 1G --chunk 1K &&
+  check kmg-emit "grep -q '1073741824' $tmp/emit-g/manifest.json"
+run kmg-import 0 import --lckv 0_1s_1s --window 4K && check kmg-import "out_has 'window 4096'"
+PROG=$MIXRUN run kmg-mixrun 0 --layout $TINY --random-weights 1K --save-weights "$tmp/w.safetensors" &&
+  check kmg-mixrun "test -s $tmp/w.safetensors"
+PROG=$MIXRUN run kmg-mixrun-context 1 --layout $TINY --random-weights 1 --tokens 1 --max-new 1M &&
+  check kmg-mixrun-context "err_has 'more than the context'"
+
+# --opt=value and --opt value are the same
+run equals-report 0 report --context=4K --format=json $EX && cp "$OUT" "$tmp/eq1" &&
+  run equals-report 0 report --context 4K --format json $EX && check equals-report "cmp -s \$OUT $tmp/eq1"
+run equals-export 0 export --output="$tmp/x.json" $EX && check equals-export "test -s $tmp/x.json" out_empty
+run equals-import 0 import --name=given tests/import/configs/mistral-7b.json &&
+  check equals-import "out_has '^model \"given\"'"
+run equals-emit 0 emit $EX --output="$tmp/emit-eq" --arch=sm_80 && check equals-emit "test -s $tmp/emit-eq/kernels.cu"
+run equals-build 2 build $EX -o "$tmp/bin" --set=hidden && check equals-build "err_has \"^mixc: --set needs key=value, not 'hidden'\""
+PROG=$MIXRUN run equals-mixrun 0 --layout=$TINY --random-weights=3 --tokens=1,2 --max-new=2 &&
+  check equals-mixrun "grep -Eqx '[0-9]+,[0-9]+' \$OUT"
+run double-dash 0 check -q -- $EX && check double-dash out_empty err_empty
 
 exit $failed

@@ -33,15 +33,16 @@ usage_case zero-chunk examples/mistral-7b.mix -o "$tmp/u" --chunk 0
 usage_case two-inputs examples/mistral-7b.mix examples/swa.mix -o "$tmp/u"
 usage_case missing-value examples/mistral-7b.mix -o
 
-input_error() {  # name, expected stderr substring, args...: exit 1, nothing written
+input_error() {  # name, expected stderr substring, args...: exit 1 (or $WANT_STATUS), nothing written
   local name=$1 want=$2; shift 2
   rm -rf "$tmp/e"; mkdir "$tmp/e"
   "$MIXC" emit "$@" -o "$tmp/e" >"$tmp/out" 2>"$tmp/err"; local st=$?
-  if [ $st -eq 1 ] && grep -qF -- "$want" "$tmp/err" && [ -z "$(ls -A "$tmp/e")" ]; then
+  if [ $st -eq "${WANT_STATUS:-1}" ] && grep -qF -- "$want" "$tmp/err" && [ -z "$(ls -A "$tmp/e")" ]; then
     pass "error-$name"
   else fail "error-$name" "exit $st, files: $(ls -A "$tmp/e")" "$(cat "$tmp/err")"; fi
 }
-input_error missing-file "no-such.mix" "$tmp/no-such.mix"
+# an unreadable file exits 2, as in every command
+WANT_STATUS=2 input_error missing-file "cannot read '$tmp/no-such.mix'" "$tmp/no-such.mix"
 input_error int8-kv "kv_dtype int8 is not supported by the kernels" examples/character-ai.mix
 printf 'model "x" {\n layers = 1\n hidden = 96\n heads = 1\n ffn = 8\n vocab = 8\n}\ndefault : global\n' \
   >"$tmp/hd96.mix"

@@ -34,7 +34,7 @@ static float uniform(void) {   /* splitmix64, uniform(-1, 1) */
 
 /* A one-layer layout with the attention under test. */
 static bool make_layout(const Args *a, Layout *l) {
-    char text[1024], err[256];
+    char text[1024];
     snprintf(text, sizeof text,
              "model \"probe\" {\n layers = 1\n hidden = %lld\n heads = %lld\n kv_heads = %lld\n head_dim = %lld\n"
              " ffn = 64\n vocab = 64\n context = %lld\n chunk = %lld\n}\n",
@@ -43,7 +43,7 @@ static bool make_layout(const Args *a, Layout *l) {
     size_t used = strlen(text);
     if (a->window) snprintf(text + used, sizeof text - used, "layer 0 : window %lld\n", (long long)a->window);
     else snprintf(text + used, sizeof text - used, "layer 0 : global\n");
-    return load_layout_text("probe.mix", text, strlen(text), NULL, 0, l, stderr, err, sizeof err) == 0;
+    return load_layout_text("probe.mix", text, strlen(text), NULL, l, stderr) == 0;
 }
 
 static bool write_npy(const char *dir, const char *name, const uint16_t *bf, int64_t rows, int64_t cols) {

@@ -179,17 +179,12 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--emu-so") == 0 && i + 1 < argc) emu_so = argv[++i];
         else return usage();
     }
-    size_t len = 0;
-    char *text = read_file(argv[1], &len), err[512] = "";
-    if (!text) {
-        fprintf(stderr, "plan_check: cannot read '%s'\n", argv[1]);
-        return 2;
-    }
+    char err[512] = "";
     Layout l;
-    int rc = load_layout_text(argv[1], text, len, sets, nsets, &l, stderr, err, sizeof err);
-    free(text);
+    LoadOptions load = {.prog = "plan_check", .sets = sets, .nsets = nsets};
+    int rc = load_layout_file(argv[1], &load, &l, stderr);
     if (rc) {
-        fprintf(stderr, "plan_check: %s: cannot load the layout %s\n", argv[1], err);
+        fprintf(stderr, "plan_check: %s: cannot load the layout\n", argv[1]);
         return 2;
     }
     if (emu_so) {   /* the layout's kernels for the emulator (the stand-in driver runs them) */

@@ -167,7 +167,7 @@ expect_err $B/not-object.json 1 "the top level is not a JSON object"
 expect_err $B/bad-int.json 1 "'num_hidden_layers' must be an integer"
 expect_err $B/invalid.json 1 "$B/invalid.json:3:23: error: invalid JSON:"
 expect_err $B/duplicate-key.json 1 "error: invalid JSON: duplicate object key"
-expect_err $T/no-such-config.json 2 "mixc: cannot open '$T/no-such-config.json': No such file or directory"
+expect_err $T/no-such-config.json 2 "mixc: cannot read '$T/no-such-config.json': No such file or directory"
 
 expect_warn() {  # file message-fragment: exit 0 with the warning on stderr
   local out rc; out=$("$MIXC" import "$1" 2>&1 >"$tmp/w.mix"); rc=$?

@@ -65,7 +65,7 @@ static bool round_trip(const Layout *l, char *why, size_t n, Buf *text) {
     char *diag = NULL;
     size_t dlen = 0;
     FILE *mem = open_memstream(&diag, &dlen);
-    bool ok = mix_parse_text("<written>", text->data, &back, mem);
+    bool ok = load_layout_text("<written>", text->data, text->len, NULL, &back, mem) == 0;
     fclose(mem);
     if (!ok) {
         snprintf(why, n, "does not check:\n%s", diag);
@@ -257,7 +257,7 @@ static void test_name_sanitized(void) {
     mix_write(&l, NULL, &text);
     Layout back;
     FILE *devnull = fopen("/dev/null", "w");
-    ok = ok && mix_parse_text("<t>", text.data, &back, devnull) && !strcmp(back.model.name, "a_b_c_d");
+    ok = ok && load_layout_text("<t>", text.data, text.len, NULL, &back, devnull) == 0 && !strcmp(back.model.name, "a_b_c_d");
     fclose(devnull);
     if (ok) layout_free(&back);
     buf_free(&text);

@@ -51,13 +51,13 @@ run "no layout" 2 --random-weights 1 --tokens 1 && expect_err "usage error: no -
 run "unknown option" 2 --layout $TINY --random-weights 1 --tokens 1 --frobnicate && expect_err "usage error: unknown option" "unknown option '--frobnicate'"
 run "both weights" 2 --layout $TINY --random-weights 1 --weights x --tokens 1 && expect_err "usage error: two weight sources" "not both"
 run "no weights" 2 --layout $TINY --tokens 1 && expect_err "usage error: no weights" "no weights"
-run "bad backend" 2 --layout $TINY --random-weights 1 --tokens 1 --backend tpu && expect_err "usage error: unknown backend" "unknown backend 'tpu'"
+run "bad backend" 2 --layout $TINY --random-weights 1 --tokens 1 --backend tpu && expect_err "usage error: unknown backend" "mixrun: --backend: bad value 'tpu' (cuda, cpu or emu)"
 run "missing value" 2 --layout $TINY --random-weights 1 --tokens && expect_err "usage error: option without its value" "--tokens needs a value"
 run "bad set" 2 --layout $TINY --random-weights 1 --tokens 1 --set hidden && expect_err "usage error: --set without =" "--set needs key=value"
 run "bad tokens" 1 --layout $TINY --random-weights 1 --tokens 1,x,3 && expect_err "input error: a token that is not a number" "'x' is not a token id"
 run "vocab" 1 --layout $TINY --random-weights 1 --tokens 1,256 && expect_err "input error: a token outside the vocabulary" "token 256 (position 1) is outside the vocabulary [0, 256)"
 run "context" 1 --layout $TINY --random-weights 1 --tokens 1,2 --max-new 127 && expect_err "input error: prompt + new tokens beyond the context" "more than the context (128)"
-run "layout" 1 --layout "$T/none.mix" --random-weights 1 --tokens 1 && expect_err "input error: unreadable layout" "none.mix"
+run "layout" 2 --layout "$T/none.mix" --random-weights 1 --tokens 1 && expect_err "unreadable layout: exit 2, as in every command" "mixrun: cannot read '$T/none.mix'"
 # --prompts: one prompt per line, all in one batch
 printf '1,2,3\n\n4 x 6\n' >"$T/bad-prompts"
 run "prompts bad id" 1 --layout $TINY --random-weights 1 --prompts "$T/bad-prompts" &&

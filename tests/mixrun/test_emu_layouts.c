@@ -30,13 +30,9 @@ static int64_t logits_rows(const Run *r) {
 static bool load(Run *r, const char *name, const char *path, const char *const *sets, int nsets) {
     memset(r, 0, sizeof *r);
     r->name = name;
-    size_t len = 0;
-    char *text = read_file(path, &len);
-    char err[256] = "";
-    int rc = text ? load_layout_text(path, text, len, sets, nsets, &r->l, stderr, err, sizeof err) : 1;
-    free(text);
-    if (rc) {
-        fprintf(stderr, "test_emu_layouts: %s: cannot load %s %s\n", name, path, err);
+    LoadOptions load = {.prog = "test_emu_layouts", .sets = sets, .nsets = nsets};
+    if (load_layout_file(path, &load, &r->l, stderr) != 0) {
+        fprintf(stderr, "test_emu_layouts: %s: cannot load %s\n", name, path);
         return false;
     }
     model_init_random(&r->m, &r->l, 11);

@@ -1,8 +1,10 @@
 /* test_core.c — unit tests of the shared core: arena, files, checked arithmetic, the layout
- * builder and its verifier. Prints PASS/FAIL per test. */
+ * builder and its verifier, the loader with overrides, the option parser. Prints PASS/FAIL per test. */
 #include "mixc.h"
+#include "options.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -155,6 +157,95 @@ static void test_load_layout(void) {
     REPORT("load_layout");
 }
 
+static void test_load_with_sets(void) {
+    bool ok = true;
+    const char *src = "model \"m\" { layers = 2; hidden = 64; heads = 4; ffn = 128; vocab = 100 }\n"
+                      "layers 0..1 : pattern [window 16, global]\n";
+    const char *sets[] = {"context=4K", "window=8", "hidden=128"};
+    LoadOptions opt = {.sets = sets, .nsets = 3};
+    FILE *devnull = fopen("/dev/null", "w");
+    Layout l;
+    CHECK(load_layout_text("m.mix", src, strlen(src), &opt, &l, devnull) == 0);
+    CHECK(l.model.context == 4096 && l.model.hidden == 128 && l.layer[0].window == 8 && l.layer[1].window == 0);
+    layout_free(&l);
+    const char *bad[] = {"hidden"};
+    opt = (LoadOptions){.sets = bad, .nsets = 1};
+    CHECK(load_layout_text("m.mix", src, strlen(src), &opt, &l, devnull) == 2 && l.layer == NULL);
+    const char *invalid[] = {"heads=3"};
+    opt = (LoadOptions){.sets = invalid, .nsets = 1};
+    CHECK(load_layout_text("m.mix", src, strlen(src), &opt, &l, devnull) == 1 && l.layer == NULL);
+    fclose(devnull);
+    char buf[ATTN_TEXT_MAX];
+    CHECK(!strcmp(attn_text(0, buf), "global") && !strcmp(attn_text(4096, buf), "window 4096"));
+    REPORT("load_layout_text with --set overrides; attn_text");
+}
+
+typedef struct {
+    int64_t count;
+    CountList counts;
+    StringList sets;
+    const char *word;
+    int choice;
+    bool flag;
+} TestOptions;
+
+static const OptSpec test_options[] = {
+    OPT(TestOptions, count, OPT_COUNT, "--count", .min = 0, .max = 1 << 20),
+    OPT(TestOptions, counts, OPT_COUNTS, "--counts"),
+    OPT(TestOptions, sets, OPT_STRINGS, "--set"),
+    OPT(TestOptions, word, OPT_WORD, "--word", .choices = "a|bb"),
+    OPT(TestOptions, choice, OPT_CHOICE, "--choice", .choices = "x|y|z"),
+    OPT(TestOptions, flag, OPT_FLAG, "--flag", .alias = "-f"),
+};
+static const OptCommand test_command = {.prog = "t", .usage = "t", OPT_TABLE(test_options), .max_args = -1};
+
+/* opt_parse on a space-separated command line; stderr silenced. */
+static int parse_line(const char *line, TestOptions *o, StringList *args) {
+    static char copy[256];
+    char *argv[32] = {"t"};
+    int argc = 1;
+    snprintf(copy, sizeof copy, "%s", line);
+    for (char *save, *tok = strtok_r(copy, " ", &save); tok && argc < 31; tok = strtok_r(NULL, " ", &save))
+        argv[argc++] = tok;
+    memset(o, 0, sizeof *o);
+    fflush(stderr);
+    int saved = dup(2), null = open("/dev/null", O_WRONLY);
+    dup2(null, 2);
+    int rc = opt_parse(&test_command, argc, argv, o, args);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(null);
+    return rc;
+}
+
+static void test_options_parser(void) {
+    bool ok = true;
+    int64_t v;
+    CHECK(opt_parse_count("1_000", 1, 2000, &v) && v == 1000);
+    CHECK(opt_parse_count("4K", 1, 1 << 20, &v) && v == 4096 && opt_parse_count("1g", 1, INT64_MAX, &v) && v == 1 << 30);
+    CHECK(!opt_parse_count("0", 1, 10, &v) && !opt_parse_count("11", 1, 10, &v) && !opt_parse_count("_1", 0, 10, &v));
+    CHECK(!opt_parse_count("", 0, 10, &v) && !opt_parse_count("1KB", 0, 1 << 20, &v) && !opt_parse_count("-1", -5, 5, &v));
+    CHECK(!opt_parse_count("99999999999999999999", 0, INT64_MAX, &v) && !opt_parse_count("9999999999G", 0, INT64_MAX, &v));
+    TestOptions o;
+    StringList args;
+    CHECK(parse_line("--count=2K in --counts 1,2K,3M --set a=1 --set=b=2 -f --word bb --choice=z - x", &o, &args) == OPT_GO);
+    CHECK(o.count == 2048 && o.counts.n == 3 && o.counts.v[1] == 2048 && o.counts.v[2] == 3 << 20);
+    CHECK(o.sets.n == 2 && !strcmp(o.sets.v[1], "b=2") && o.flag && !strcmp(o.word, "bb") && o.choice == 2);
+    CHECK(args.n == 3 && !strcmp(args.v[0], "in") && !strcmp(args.v[1], "-") && !strcmp(args.v[2], "x"));
+    opt_free(&test_command, &o, &args);
+    const char *bad[] = {"--count", "--count 2M", "--counts 1,,2", "--counts 1,", "--word c", "--choice",
+                         "--flag=1", "--nope", "--set=", "-x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = parse_line(bad[i], &o, &args);
+        if (rc != 2) printf("  '%s': status %d, expected 2\n", bad[i], rc), ok = false;
+        opt_free(&test_command, &o, &args);
+    }
+    CHECK(parse_line("-- --count", &o, &args) == OPT_GO && args.n == 1 && o.count == 0);
+    opt_free(&test_command, &o, &args);
+    REPORT("option parser: counts with K/M/G, --opt=value, lists, choices, usage errors");
+}
+
 int main(void) {
     test_arena();
     test_checked_arithmetic();
@@ -162,5 +253,7 @@ int main(void) {
     test_fmt_bytes();
     test_layout_caches();
     test_load_layout();
+    test_load_with_sets();
+    test_options_parser();
     return failures ? 1 : 0;
 }

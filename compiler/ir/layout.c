@@ -1,0 +1,190 @@
+/* layout.c — the normalized layout (mixc.h's Layout): how it is built from per-layer windows and
+ * reads, its invariants, its text forms (mixc check, --dump=graph), its JSON form and its release.
+ * The checker (front/check.c), the importers (interop/) and the planner build layouts through
+ * layout_from_arrays or layout_build_caches; every view prints attentions with attn_text. */
+#include "mixc.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ building */
+
+const char *attn_text(int64_t window, char buf[ATTN_TEXT_MAX]) {
+    if (window == 0)
+        snprintf(buf, ATTN_TEXT_MAX, "global");
+    else
+        snprintf(buf, ATTN_TEXT_MAX, "window %lld", (long long)window);
+    return buf;
+}
+
+void layout_build_caches(Layout *l) {
+    int n = l->nlayers;
+    l->ncaches = 0;
+    for (int i = 0; i < n; i++)
+        if (l->layer[i].reads == i) l->layer[i].cache = l->ncaches++;
+    l->cache = xcalloc((size_t)l->ncaches + 1, sizeof(CacheInfo));
+    int *count = xcalloc((size_t)l->ncaches + 1, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        LayerInfo *li = &l->layer[i];
+        li->cache = l->layer[li->reads].cache;
+        if (li->reads != i) count[li->cache]++;
+    }
+    for (int i = 0; i < n; i++) {
+        LayerInfo *li = &l->layer[i];
+        CacheInfo *ci = &l->cache[li->cache];
+        if (li->reads == i) {
+            ci->id = li->cache;
+            ci->owner = i;
+            ci->readers = xcalloc((size_t)count[li->cache] + 1, sizeof(int));
+            ci->retention = li->window;
+        } else {
+            ci->readers[ci->nreaders++] = i;
+            if (ci->retention != 0 && (li->window == 0 || li->window > ci->retention))
+                ci->retention = li->window;
+        }
+    }
+    free(count);
+}
+
+void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const int64_t *window,
+                        const int *reads) {
+    memset(l, 0, sizeof *l);
+    l->model = *header;
+    l->nlayers = nlayers;
+    l->layer = xcalloc((size_t)nlayers + 1, sizeof(LayerInfo));
+    for (int i = 0; i < nlayers; i++) {
+        l->layer[i].index = i;
+        l->layer[i].window = window[i];
+        l->layer[i].reads = reads[i];
+    }
+    layout_build_caches(l);
+}
+
+void layout_free(Layout *l) {
+    if (!l) return;
+    for (int k = 0; k < l->ncaches; k++) free(l->cache[k].readers);
+    for (int i = 0; i < l->nlayers; i++) free((char *)l->layer[i].kind_name);
+    free(l->cache);
+    free(l->layer);
+    free(l->model.name);
+    memset(l, 0, sizeof *l);
+}
+
+/* ------------------------------------------------------------------ invariants */
+
+#define FAIL(...) do { fprintf(err, "mixc: internal error: layout invariant violated: " __VA_ARGS__); fputc('\n', err); return false; } while (0)
+
+static bool verify_layers(const Layout *l, FILE *err) {
+    if (l->nlayers != l->model.layers) FAIL("%d layers but the header says %lld", l->nlayers, (long long)l->model.layers);
+    int owners = 0;
+    for (int i = 0; i < l->nlayers; i++) {
+        const LayerInfo *li = &l->layer[i];
+        if (li->index != i) FAIL("layer %d has index %d", i, li->index);
+        if (li->window < 0) FAIL("layer %d has window %lld", i, (long long)li->window);
+        if (li->reads < 0 || li->reads > i) FAIL("layer %d reads layer %d", i, li->reads);
+        if (l->layer[li->reads].reads != li->reads) FAIL("layer %d reads layer %d, which is not an owner", i, li->reads);
+        if (li->cache < 0 || li->cache >= l->ncaches) FAIL("layer %d has cache %d", i, li->cache);
+        if (l->cache[li->cache].owner != li->reads) FAIL("layer %d's cache %d is owned by %d", i, li->cache, l->cache[li->cache].owner);
+        if (li->reads == i) {
+            if (li->cache != owners) FAIL("cache ids are not in owner order at layer %d", i);
+            owners++;
+        }
+    }
+    if (owners != l->ncaches) FAIL("%d owners but %d caches", owners, l->ncaches);
+    return true;
+}
+
+static bool verify_caches(const Layout *l, FILE *err) {
+    for (int k = 0; k < l->ncaches; k++) {
+        const CacheInfo *ci = &l->cache[k];
+        int64_t ret = l->layer[ci->owner].window;
+        for (int r = 0; r < ci->nreaders; r++) {
+            int x = ci->readers[r];
+            if (l->layer[x].cache != k || x == ci->owner) FAIL("cache %d lists reader %d wrongly", k, x);
+            if (r && ci->readers[r - 1] >= x) FAIL("cache %d readers are not ascending", k);
+            int64_t w = l->layer[x].window;
+            if (ret != 0 && (w == 0 || w > ret)) ret = w;
+        }
+        if (ret != ci->retention) FAIL("cache %d retention %lld, expected %lld", k, (long long)ci->retention, (long long)ret);
+    }
+    return true;
+}
+#undef FAIL
+
+bool verify_layout(const Layout *l, FILE *err) {
+    return verify_layers(l, err) && verify_caches(l, err);
+}
+
+/* ------------------------------------------------------------------ text */
+
+void print_layout(const Layout *l, FILE *out) {
+    const ModelHeader *m = &l->model;
+    fprintf(out, "model \"%s\": %lld layers, hidden %lld, heads %lld, kv_heads %lld, head_dim %lld, ffn %lld, vocab %lld\n",
+            m->name, (long long)m->layers, (long long)m->hidden, (long long)m->heads, (long long)m->kv_heads,
+            (long long)m->head_dim, (long long)m->ffn, (long long)m->vocab);
+    fprintf(out, "dtype %s, kv_dtype %s, rope_theta %g, norm_eps %g, context %lld, chunk %lld, tie_embeddings %s\n",
+            dtype_name(m->dtype), dtype_name(m->kv_dtype), m->rope_theta, m->norm_eps, (long long)m->context,
+            (long long)m->chunk, m->tie_embeddings ? "true" : "false");
+    int global = 0, owners_global = 0;
+    for (int i = 0; i < l->nlayers; i++) {
+        global += l->layer[i].window == 0;
+        owners_global += l->layer[i].window == 0 && l->layer[i].reads == i;
+    }
+    fprintf(out, "%d layers (%d global, %d sliding), %d caches (%d global, %d sliding)\n\n", l->nlayers, global,
+            l->nlayers - global, l->ncaches, owners_global, l->ncaches - owners_global);
+    fprintf(out, "layer  attention      reads  cache\n");
+    for (int i = 0; i < l->nlayers; i++) {
+        const LayerInfo *li = &l->layer[i];
+        char a[ATTN_TEXT_MAX];
+        fprintf(out, "%5d  %-13s  %5d  %5d\n", i, attn_text(li->window, a), li->reads, li->cache);
+    }
+}
+
+void dump_graph(const Layout *l, FILE *out) {
+    for (int k = 0; k < l->ncaches; k++) {
+        const CacheInfo *ci = &l->cache[k];
+        char a[ATTN_TEXT_MAX];
+        fprintf(out, "cache %d: owner %d (%s), retention %s", k, ci->owner, attn_text(l->layer[ci->owner].window, a),
+                ci->retention ? "" : "unbounded");
+        if (ci->retention) fprintf(out, "%lld tokens", (long long)ci->retention);
+        fprintf(out, ", readers [");
+        for (int r = 0; r < ci->nreaders; r++) {
+            int x = ci->readers[r];
+            fprintf(out, "%s%d (%s)", r ? ", " : "", x, attn_text(l->layer[x].window, a));
+        }
+        fprintf(out, "]\n");
+    }
+}
+
+/* ------------------------------------------------------------------ JSON */
+
+struct json_t *layout_json(const Layout *l) {
+    const ModelHeader *m = &l->model;
+    json_t *model = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:f, s:f, s:I, s:I, s:b}",
+                              "name", m->name, "layers", (json_int_t)m->layers, "hidden", (json_int_t)m->hidden,
+                              "heads", (json_int_t)m->heads, "kv_heads", (json_int_t)m->kv_heads,
+                              "head_dim", (json_int_t)m->head_dim, "ffn", (json_int_t)m->ffn,
+                              "vocab", (json_int_t)m->vocab, "dtype", dtype_name(m->dtype),
+                              "kv_dtype", dtype_name(m->kv_dtype), "rope_theta", m->rope_theta,
+                              "norm_eps", m->norm_eps, "context", (json_int_t)m->context,
+                              "chunk", (json_int_t)m->chunk, "tie_embeddings", m->tie_embeddings);
+    json_t *layers = json_array();
+    for (int i = 0; i < l->nlayers; i++) {
+        const LayerInfo *li = &l->layer[i];
+        json_array_append_new(layers, json_pack("{s:i, s:s, s:o, s:i, s:i}", "index", i, "attention",
+                                                li->window ? "sliding" : "global", "window",
+                                                li->window ? json_integer(li->window) : json_null(),
+                                                "reads", li->reads, "cache", li->cache));
+    }
+    json_t *caches = json_array();
+    for (int k = 0; k < l->ncaches; k++) {
+        const CacheInfo *ci = &l->cache[k];
+        json_t *readers = json_array();
+        for (int r = 0; r < ci->nreaders; r++) json_array_append_new(readers, json_integer(ci->readers[r]));
+        json_array_append_new(caches, json_pack("{s:i, s:i, s:o, s:o}", "id", k, "owner", ci->owner, "readers",
+                                                readers, "retention",
+                                                ci->retention ? json_integer(ci->retention) : json_null()));
+    }
+    return json_pack("{s:o, s:o, s:o}", "model", model, "layers", layers, "caches", caches);
+}
