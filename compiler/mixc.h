@@ -126,9 +126,14 @@ bool source_is_binary(const char *text, size_t len, size_t *offset, const char *
 
 /* ---------------------------------------------------------------- ast (parse.y) */
 
-typedef enum { DT_BF16, DT_FP16, DT_FP8, DT_INT8, DT_COUNT } DType;
+/* The language's dtypes end at DT_COUNT (also "not given" while checking). DT_FP32 and DT_INT32 are
+ * plan and run options only (the cpu backend's fp32 tensors, fp32 logits and partials, int32 token
+ * ids): a layout cannot name them. */
+typedef enum { DT_BF16, DT_FP16, DT_FP8, DT_INT8, DT_COUNT, DT_FP32, DT_INT32 } DType;
 const char *dtype_name(DType t);
 int dtype_bytes(DType t);
+/* The dtype named `name`: the language's only, or also fp32 and int32 when run_only_too. */
+bool dtype_from_name(const char *name, bool run_only_too, DType *out);
 
 typedef enum {
     AV_INT, AV_REAL, AV_IDENT, AV_BOOL

@@ -1,6 +1,6 @@
 # Code generation (compiler/kernels/codegen.c) and the kernel templates (templates/): codegen.o embeds the
 # templates with .incbin, so it is rebuilt when one of them changes.
-$(BUILD)/compiler/kernels/codegen.o: $(wildcard templates/*.cuh)
+$(BUILD)/compiler/kernels/codegen.o: $(wildcard templates/*.cuh templates/*.h)
 
 # Differential tests of the kernels on the CPU emulator (tests/kernels): each small layout is
 # emitted with mixc and its kernels.cu compiled for the emulator into a shared object; kdiff loads

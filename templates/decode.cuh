@@ -8,38 +8,13 @@
  * Each block writes an unnormalized partial output and its softmax statistics (max in log2 units,
  * sum of exponentials); attn_decode_reduce_kernel (grid [HEADS, batch]) merges the partials.
  *
- * Dynamic shared memory (bytes): decode_smem_bytes(G, HD) below; the generator records it.
+ * Dynamic shared memory (bytes): DECODE_SMEM_BYTES(G, HD, ESIZE) (mixc_params.h); the generator records it.
  */
 #ifndef MIXC_DECODE_CUH
 #define MIXC_DECODE_CUH
 
 #include "mixc_arch.cuh"
-
-#define DECODE_THREADS 128
-#define DECODE_TILE 32                      /* keys per shared-memory tile: one per lane */
-
-struct DecodeParams {
-    const void *q;                          /* [batch, HEADS, HD] (RoPE applied) */
-    const void *k_cache, *v_cache;          /* [batch, CAP, KV_HEADS, HD] */
-    const int *pos;                         /* [batch] position of the new token */
-    float *o_part;                          /* [batch, HEADS, nsplit, HD] */
-    float *ml_part;                         /* [batch, HEADS, nsplit, 2]: max (log2 units), sum */
-    float scale;                            /* softmax scale, e.g. 1/sqrt(HD) */
-    int batch;
-};
-
-struct DecodeReduceParams {
-    const float *o_part, *ml_part;          /* as written by attn_decode_kernel */
-    void *out;                              /* [batch, HEADS, HD] */
-    int heads, nsplit, batch;
-};
-
-/* K tile rows are padded by 16 bytes: the 32 lanes of a warp read 32 different rows at the same
- * column in decode_scores, and the padding spreads those rows over all banks. */
-#define DECODE_KROW(HD) ((HD) + 8)
-/* q (fp32) | K tile (padded rows) | V tile | scores (fp32) | alpha, m, l (fp32) */
-#define DECODE_SMEM_BYTES(G, HD, ESIZE)                                                            \
-    ((G) * (HD) * 4 + DECODE_TILE * (2 * (HD) + 8) * (ESIZE) + (G) * DECODE_TILE * 4 + 3 * (G) * 4)
+#include "mixc_params.h"   /* DECODE_* geometry, DecodeParams, DecodeReduceParams */
 
 template <class T, int HD>
 __device__ __forceinline__ void decode_load_tile(T *k_s, T *v_s, const T *k_base, const T *v_base,

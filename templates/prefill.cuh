@@ -21,24 +21,7 @@
 #define MIXC_PREFILL_CUH
 
 #include "mixc_arch.cuh"
-
-#define PREFILL_THREADS 128
-#define PREFILL_BM 64
-/* Keys per tile: 64, or 32 at HD > 128 to keep the O accumulators and S in registers. */
-#define PREFILL_BN(HD) ((HD) <= 128 ? 64 : 32)
-/* The Q tile and two stages of K and V tiles. */
-#define PREFILL_SMEM_BYTES(HD, ESIZE) ((PREFILL_BM + 4 * PREFILL_BN(HD)) * (HD) * (ESIZE))
-
-struct PrefillParams {
-    const void *q;                  /* [rows, HEADS, HD], RoPE applied; packed over sequences */
-    void *out;                      /* [rows, HEADS, HD] */
-    const void *k_cache, *v_cache;  /* [batch, CAP, KV_HEADS, HD]; this chunk already appended */
-    const int *q_start;             /* [batch] first row of sequence b in q / out */
-    const int *q_len;               /* [batch] tokens of sequence b in this chunk */
-    const int *pos0;                /* [batch] absolute position of its first token */
-    float scale;                    /* softmax scale, e.g. 1/sqrt(HD) */
-    int batch;
-};
+#include "mixc_params.h"   /* PREFILL_* geometry and PrefillParams */
 
 /* Element offset of (row, col) in a swizzled [rows][HD] tile; col is a multiple of 8. */
 template <int HD> __device__ __forceinline__ int swz(int row, int col) {

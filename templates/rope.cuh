@@ -7,21 +7,13 @@
  * computed in fp32 and rounded once to T.
  * Ring caches: token position t lives in slot t % CAP. Sequence b's cache starts at element
  * b * CAP * KV_HEADS * HD of k_cache / v_cache.
- * Grid: [tokens], block: 128 threads.
+ * Grid: [tokens], block: ROPE_THREADS (mixc_params.h).
  */
 #ifndef MIXC_ROPE_CUH
 #define MIXC_ROPE_CUH
 
 #include "mixc_arch.cuh"
-
-struct RopeParams {
-    void *q;                /* [tokens, HEADS, HD], rotated in place */
-    const void *k, *v;      /* [tokens, KV_HEADS, HD] (owners only; NULL for readers) */
-    void *k_cache, *v_cache;/* [batch, CAP, KV_HEADS, HD] (owners only) */
-    const int *pos;         /* [tokens] absolute position of each token */
-    const int *seq;         /* [tokens] sequence (cache row) of each token */
-    int tokens;
-};
+#include "mixc_params.h"   /* ROPE_THREADS and RopeParams */
 
 template <int HD>
 __device__ __forceinline__ void rope_pair(float theta, int pos, int k, float x1, float x2, float *o1,

@@ -6,16 +6,9 @@
 #define MIXC_SMALL_CUH
 
 #include "mixc_arch.cuh"
+#include "mixc_params.h"   /* MIXC_SMALL_THREADS and the parameter structs */
 
-#define MIXC_SMALL_THREADS 256
-
-/* out[t][i] = x[t][i] / sqrt(mean_i(x[t][i]^2) + eps) * w[i].  Grid: [tokens], block: 256. */
-struct RmsNormParams {
-    const void *x;       /* [tokens, HIDDEN] */
-    const void *weight;  /* [HIDDEN] */
-    void *out;           /* [tokens, HIDDEN]; may alias x */
-    int tokens;
-};
+/* out[t][i] = x[t][i] / sqrt(mean_i(x[t][i]^2) + eps) * w[i].  Grid: [tokens], block: MIXC_SMALL_THREADS. */
 
 __device__ __forceinline__ float mixc_block_sum(float v, float *scratch /* [32] */) {
 #pragma unroll
@@ -48,12 +41,7 @@ __device__ __forceinline__ void rmsnorm_kernel(const RmsNormParams &p, float eps
 }
 
 /* out[i] = silu(gate[i]) * up[i] = gate / (1 + exp(-gate)) * up over n = tokens * FFN elements.
- * Grid: [ceil(n / 256)], block: 256. */
-struct SiluMulParams {
-    const void *gate, *up;  /* [tokens, FFN] each */
-    void *out;              /* [tokens, FFN]; may alias gate or up */
-    long long n;
-};
+ * Grid: [ceil(n / MIXC_SMALL_THREADS)], block: MIXC_SMALL_THREADS. */
 
 template <class T> __device__ __forceinline__ void silu_mul_kernel(const SiluMulParams &p) {
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -63,12 +51,7 @@ template <class T> __device__ __forceinline__ void silu_mul_kernel(const SiluMul
     static_cast<T *>(p.out)[i] = MixcElem<T>::from_float(g / (1.0f + __expf(-g)) * u);
 }
 
-/* out[i] = a[i] + b[i] in fp32, rounded once. Grid: [ceil(n / 256)], block: 256. */
-struct AddParams {
-    const void *a, *b;
-    void *out;              /* may alias a or b */
-    long long n;
-};
+/* out[i] = a[i] + b[i] in fp32, rounded once. Grid: [ceil(n / MIXC_SMALL_THREADS)], block: MIXC_SMALL_THREADS. */
 
 template <class T> __device__ __forceinline__ void residual_add_kernel(const AddParams &p) {
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -79,13 +62,7 @@ template <class T> __device__ __forceinline__ void residual_add_kernel(const Add
 }
 
 /* out[t][:] = table[ids[t]][:]; an id outside [0, VOCAB) gives a zero row (never a wild read).
- * Grid: [tokens], block: 256. */
-struct EmbedParams {
-    const int *ids;         /* [tokens] */
-    const void *table;      /* [VOCAB, HIDDEN] */
-    void *out;              /* [tokens, HIDDEN] */
-    int tokens;
-};
+ * Grid: [tokens], block: MIXC_SMALL_THREADS. */
 
 template <class T, int HIDDEN, long long VOCAB>
 __device__ __forceinline__ void embed_kernel(const EmbedParams &p) {

@@ -213,8 +213,21 @@ const char *fmt_bytes(double bytes) {
 static const char *const dtype_names[DT_COUNT] = {"bf16", "fp16", "fp8", "int8"};
 static const int dtype_sizes[DT_COUNT] = {2, 2, 1, 1};
 
-const char *dtype_name(DType t) { return (unsigned)t < DT_COUNT ? dtype_names[t] : "?"; }
-int dtype_bytes(DType t) { return (unsigned)t < DT_COUNT ? dtype_sizes[t] : 0; }
+const char *dtype_name(DType t) {
+    return t == DT_FP32 ? "fp32" : t == DT_INT32 ? "int32" : (unsigned)t < DT_COUNT ? dtype_names[t] : "?";
+}
+int dtype_bytes(DType t) { return t == DT_FP32 || t == DT_INT32 ? 4 : (unsigned)t < DT_COUNT ? dtype_sizes[t] : 0; }
+
+bool dtype_from_name(const char *name, bool run_only_too, DType *out) {
+    for (int t = 0; t <= DT_INT32; t++) {
+        if (t == DT_COUNT || (!run_only_too && t > DT_COUNT)) continue;
+        if (strcmp(name, dtype_name((DType)t)) == 0) {
+            *out = (DType)t;
+            return true;
+        }
+    }
+    return false;
+}
 
 int utf8_sequence(const unsigned char *s, size_t n, uint32_t *cp) {
     if (n == 0) return 0;

@@ -17,8 +17,10 @@
 #include <unistd.h>
 
 #include "jit.h"
+#include "mixc_params.h"
 #include "options.h"
 #include "plan.h"
+#include "run_plan.h"
 
 /* ---------------------------------------------------------------- embedded templates
  * The template headers are assembled into the binary (.incbin, paths relative to the repository
@@ -27,6 +29,7 @@
     __asm__(".section .rodata\n.global " #sym "\n.type " #sym ", @object\n.balign 16\n" #sym      \
             ":\n.incbin \"" path "\"\n.byte 0\n.previous\n");                                      \
     extern const char sym[];
+EMBED(mixc_tpl_params, "templates/mixc_params.h")
 EMBED(mixc_tpl_arch, "templates/mixc_arch.cuh")
 EMBED(mixc_tpl_small, "templates/small.cuh")
 EMBED(mixc_tpl_rope, "templates/rope.cuh")
@@ -37,7 +40,7 @@ static const struct {
     const char *name;
     const char *text;
 } templates[] = {
-    {"mixc_arch.cuh", mixc_tpl_arch}, {"small.cuh", mixc_tpl_small}, {"rope.cuh", mixc_tpl_rope},
+    {"mixc_params.h", mixc_tpl_params}, {"mixc_arch.cuh", mixc_tpl_arch}, {"small.cuh", mixc_tpl_small}, {"rope.cuh", mixc_tpl_rope},
     {"decode.cuh", mixc_tpl_decode}, {"prefill.cuh", mixc_tpl_prefill},
 };
 #define NTEMPLATES (int)(sizeof templates / sizeof templates[0])
@@ -48,20 +51,40 @@ const char *codegen_template_text(const char *name) {
     return NULL;
 }
 
-/* Geometry constants mirrored from the templates (tests/codegen checks them against the text). */
-#define PREFILL_BM 64
-#define PREFILL_THREADS 128
-#define DECODE_THREADS 128
-#define DECODE_TILE 32
-#define SMALL_THREADS 256
-#define ROPE_THREADS 128
+static int64_t prefill_smem(int64_t hd, int esize) { return PREFILL_SMEM_BYTES(hd, (int64_t)esize); }
+static int64_t decode_smem(int64_t g, int64_t hd, int esize) { return DECODE_SMEM_BYTES(g, hd, (int64_t)esize); }
 
-static int64_t prefill_bn(int64_t hd) { return hd <= 128 ? 64 : 32; }
-static int64_t prefill_smem(int64_t hd, int esize) {
-    return (PREFILL_BM + 4 * prefill_bn(hd)) * hd * esize;   /* Q + two stages of K and V */
+/* ---------------------------------------------------------------- launch geometry */
+
+static unsigned grid_value(const GridRule *r, int64_t tokens, int64_t batch) {
+    if (r->var == GRID_CONST) return (unsigned)r->mul;
+    int64_t x = r->var == GRID_BATCH ? batch : tokens;
+    return (unsigned)((x * r->mul + r->div - 1) / r->div);
 }
-static int64_t decode_smem(int64_t g, int64_t hd, int esize) {
-    return g * hd * 4 + DECODE_TILE * (2 * hd + 8) * esize + g * DECODE_TILE * 4 + 3 * g * 4;
+
+KernelLaunch kernel_launch(const KernelVariant *v, int64_t tokens, int64_t batch) {
+    KernelLaunch c = {{1, 1, 1}, {(unsigned)v->block, 1, 1}, (unsigned)v->dynamic_smem};
+    for (int d = 0; d < 3; d++) c.grid[d] = grid_value(&v->grid[d], tokens, batch);
+    return c;
+}
+
+void kernel_grid_formula(const KernelVariant *v, int d, char *s, size_t n, bool *is_const) {
+    const GridRule *r = &v->grid[d];
+    static const char *const vars[] = {"", "tokens", "batch", "max_chunk_tokens"};
+    *is_const = r->var == GRID_CONST;
+    if (*is_const) snprintf(s, n, "%lld", (long long)r->mul);
+    else if (r->div == 1 && !r->mul_name) snprintf(s, n, "%s", vars[r->var]);
+    else if (r->mul_name) snprintf(s, n, "ceil(%s*%s/%lld)", vars[r->var], r->mul_name, (long long)r->div);
+    else snprintf(s, n, "ceil(%s/%lld)", vars[r->var], (long long)r->div);
+}
+
+static GridRule grid_const(int64_t v) { return (GridRule){GRID_CONST, v, NULL, 1}; }
+static GridRule grid_of(GridVar var) { return (GridRule){var, 1, NULL, 1}; }
+
+static void set_grid(KernelVariant *v, GridRule x, GridRule y, GridRule z) {
+    v->grid[0] = x;
+    v->grid[1] = y;
+    v->grid[2] = z;
 }
 
 /* ---------------------------------------------------------------- variant collection */
@@ -82,56 +105,35 @@ static int add_variant(Codegen *cg, const KernelVariant *v) {
     return cg->nkernels++;
 }
 
-static void set_grid(KernelVariant *v, const char *x, const char *y, const char *z) {
-    snprintf(v->grid[0], sizeof v->grid[0], "%s", x);
-    snprintf(v->grid[1], sizeof v->grid[1], "%s", y);
-    snprintf(v->grid[2], sizeof v->grid[2], "%s", z);
-}
-
-static void fmt_int(char *s, size_t n, int64_t v) { snprintf(s, n, "%lld", (long long)v); }
-
-/* Decode splits: one per PLAN_SPLIT_KEYS visible keys, at most PLAN_MAX_SPLITS (the arena plan
- * reserves partials for exactly this many). */
-static int decode_splits(int64_t window, int64_t context) {
-    int64_t visible = window && window < context ? window : context;
-    int64_t s = (visible + PLAN_SPLIT_KEYS - 1) / PLAN_SPLIT_KEYS;
-    return (int)(s < 1 ? 1 : s > PLAN_MAX_SPLITS ? PLAN_MAX_SPLITS : s);
-}
-
 static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const LayerInfo *li,
                                        KernelKind kind) {
     const ModelHeader *m = &l->model;
     const int64_t hd = m->head_dim, g = m->heads / m->kv_heads;
     KernelVariant v = {.kind = kind, .head_dim = hd, .group = g, .window = li->window,
                        .capacity = cg->capacity[li->cache]};
-    char w[32], heads[24], kvh[24], splits[16];
+    char w[32];
     window_part(w, sizeof w, li->window);
-    fmt_int(heads, sizeof heads, m->heads);
-    fmt_int(kvh, sizeof kvh, m->kv_heads);
     snprintf(v.name, sizeof v.name, "attn_%s_hd%lld_g%lld_%s_cap%lld_%s",
              kind == KV_ATTN_PREFILL ? "prefill" : "decode", (long long)hd, (long long)g, w,
              (long long)v.capacity, dtype_name(m->dtype));
     if (kind == KV_ATTN_PREFILL) {
         v.block = PREFILL_THREADS;
         v.dynamic_smem = prefill_smem(hd, dtype_bytes(m->dtype));
-        set_grid(&v, "ceil(max_chunk_tokens/64)", heads, "batch");
+        set_grid(&v, (GridRule){GRID_CHUNK_TOKENS, 1, NULL, PREFILL_BM}, grid_const(m->heads), grid_of(GRID_BATCH));
     } else {
         v.block = DECODE_THREADS;
         v.dynamic_smem = decode_smem(g, hd, dtype_bytes(m->dtype));
-        v.splits = decode_splits(li->window, cg->context);
-        fmt_int(splits, sizeof splits, v.splits);
-        set_grid(&v, kvh, splits, "batch");
+        v.splits = (int)plan_decode_splits(li->window, cg->context);
+        set_grid(&v, grid_const(m->kv_heads), grid_const(v.splits), grid_of(GRID_BATCH));
     }
     return v;
 }
 
 static KernelVariant reduce_variant(const ModelHeader *m) {
     KernelVariant v = {.kind = KV_ATTN_DECODE_REDUCE, .head_dim = m->head_dim, .block = (int)m->head_dim};
-    char heads[24];
-    fmt_int(heads, sizeof heads, m->heads);
     snprintf(v.name, sizeof v.name, "attn_decode_reduce_hd%lld_%s", (long long)m->head_dim,
              dtype_name(m->dtype));
-    set_grid(&v, heads, "batch", "1");
+    set_grid(&v, grid_const(m->heads), grid_of(GRID_BATCH), grid_const(1));
     return v;
 }
 
@@ -149,7 +151,7 @@ static KernelVariant rope_variant(const Layout *l, const Codegen *cg, const Laye
     else
         snprintf(v.name, sizeof v.name, "rope_q_hd%lld_h%lld_%s", (long long)m->head_dim,
                  (long long)m->heads, dtype_name(m->dtype));
-    set_grid(&v, "tokens", "1", "1");
+    set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
     return v;
 }
 
@@ -169,25 +171,25 @@ static void layer_variants(const Layout *l, Codegen *cg, int i) {
 static void model_variants(const Layout *l, Codegen *cg) {
     const ModelHeader *m = &l->model;
     const char *dt = dtype_name(m->dtype);
-    KernelVariant v = {.kind = KV_RMSNORM, .block = SMALL_THREADS};
+    KernelVariant v = {.kind = KV_RMSNORM, .block = MIXC_SMALL_THREADS};
     snprintf(v.name, sizeof v.name, "rmsnorm_h%lld_%s", (long long)m->hidden, dt);
-    set_grid(&v, "tokens", "1", "1");
+    set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
     cg->rmsnorm = add_variant(cg, &v);
 
-    v = (KernelVariant){.kind = KV_SILU_MUL, .block = SMALL_THREADS};
+    v = (KernelVariant){.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS};
     snprintf(v.name, sizeof v.name, "silu_mul_%s", dt);
-    set_grid(&v, "ceil(tokens*ffn/256)", "1", "1");
+    set_grid(&v, (GridRule){GRID_TOKENS, m->ffn, "ffn", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
     cg->silu_mul = add_variant(cg, &v);
 
-    v = (KernelVariant){.kind = KV_RESIDUAL_ADD, .block = SMALL_THREADS};
+    v = (KernelVariant){.kind = KV_RESIDUAL_ADD, .block = MIXC_SMALL_THREADS};
     snprintf(v.name, sizeof v.name, "residual_add_%s", dt);
-    set_grid(&v, "ceil(tokens*hidden/256)", "1", "1");
+    set_grid(&v, (GridRule){GRID_TOKENS, m->hidden, "hidden", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
     cg->residual_add = add_variant(cg, &v);
 
-    v = (KernelVariant){.kind = KV_EMBED, .block = SMALL_THREADS};
+    v = (KernelVariant){.kind = KV_EMBED, .block = MIXC_SMALL_THREADS};
     snprintf(v.name, sizeof v.name, "embed_h%lld_v%lld_%s", (long long)m->hidden,
              (long long)m->vocab, dt);
-    set_grid(&v, "tokens", "1", "1");
+    set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
     cg->embed = add_variant(cg, &v);
 }
 
@@ -277,7 +279,7 @@ static void paste_template(Buf *out, const char *name, const char *text) {
     }
 }
 
-static const char *params_struct(KernelKind k) {
+const char *kernel_params_name(KernelKind k) {
     static const char *names[KV_COUNT] = {
         [KV_ATTN_PREFILL] = "PrefillParams", [KV_ATTN_DECODE] = "DecodeParams",
         [KV_ATTN_DECODE_REDUCE] = "DecodeReduceParams", [KV_ROPE_Q] = "RopeParams",
@@ -287,7 +289,7 @@ static const char *params_struct(KernelKind k) {
     return names[k];
 }
 
-static const char *kind_name(KernelKind k) {
+const char *kernel_kind_name(KernelKind k) {
     static const char *names[KV_COUNT] = {
         [KV_ATTN_PREFILL] = "attn_prefill", [KV_ATTN_DECODE] = "attn_decode",
         [KV_ATTN_DECODE_REDUCE] = "attn_decode_reduce", [KV_ROPE_Q] = "rope_q",
@@ -344,7 +346,7 @@ void codegen_source(const Layout *l, const Codegen *cg, Buf *out) {
     buf_puts(out, "\n/* ======== instantiations ======== */\n");
     for (int i = 0; i < cg->nkernels; i++) {
         const KernelVariant *v = &cg->kernel[i];
-        const char *ps = params_struct(v->kind);
+        const char *ps = kernel_params_name(v->kind);
         buf_printf(out, "\nextern \"C\" __global__ void __launch_bounds__(%d) %s(const %s p) {\n", v->block,
                    v->name, ps);
         instantiate(out, l, v);
@@ -356,10 +358,11 @@ void codegen_source(const Layout *l, const Codegen *cg, Buf *out) {
 
 static json_t *grid_json(const KernelVariant *v) {
     json_t *a = json_array();
-    for (int i = 0; i < 3; i++) {
-        char *end;
-        long long n = strtoll(v->grid[i], &end, 10);
-        json_array_append_new(a, *end == '\0' ? json_integer(n) : json_string(v->grid[i]));
+    for (int d = 0; d < 3; d++) {
+        char f[64];
+        bool is_const;
+        kernel_grid_formula(v, d, f, sizeof f, &is_const);
+        json_array_append_new(a, is_const ? json_integer(v->grid[d].mul) : json_string(f));
     }
     return a;
 }
@@ -367,8 +370,8 @@ static json_t *grid_json(const KernelVariant *v) {
 static json_t *kernel_json(const KernelVariant *v) {
     json_t *k = json_object();
     json_object_set_new(k, "name", json_string(v->name));
-    json_object_set_new(k, "kind", json_string(kind_name(v->kind)));
-    json_object_set_new(k, "params", json_string(params_struct(v->kind)));
+    json_object_set_new(k, "kind", json_string(kernel_kind_name(v->kind)));
+    json_object_set_new(k, "params", json_string(kernel_params_name(v->kind)));
     if (v->head_dim) json_object_set_new(k, "head_dim", json_integer(v->head_dim));
     if (v->group) json_object_set_new(k, "group", json_integer(v->group));
     if (v->kind == KV_ATTN_PREFILL || v->kind == KV_ATTN_DECODE)
@@ -400,7 +403,7 @@ static json_t *layer_json(const Layout *l, const Codegen *cg, int i) {
     return o;
 }
 
-char *codegen_manifest(const Layout *l, const Codegen *cg) {
+char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
     const ModelHeader *m = &l->model;
     json_t *root = json_object();
     json_object_set_new(root, "mixc_version", json_string(MIXC_VERSION));
@@ -441,6 +444,10 @@ char *codegen_manifest(const Layout *l, const Codegen *cg) {
     json_t *layers = json_array();
     for (int i = 0; i < l->nlayers; i++) json_array_append_new(layers, layer_json(l, cg, i));
     json_object_set_new(root, "layers", layers);
+    if (extra) {
+        json_object_update(root, extra);
+        json_decref(extra);
+    }
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     size_t n = strlen(text);
@@ -532,22 +539,29 @@ int cmd_emit(int argc, char **argv) {
     Layout l;
     rc = load_layout(a.input, &l, stderr);
     if (rc) return rc;
-    CodegenOptions opt = {.arch = a.arch, .context = a.context, .chunk = a.chunk};
-    Codegen cg;
+    RunOptions opt;     /* the cuda backend's plan of one sequence at this context and chunk */
+    run_options_init(&l, RUN_TARGET_CUDA, &opt);
+    opt.arch = a.arch;
+    if (a.context) opt.context = a.context;
+    if (a.chunk) opt.chunk = a.chunk;
+    RunPlan plan;
     char err[256];
-    if (!codegen_plan(&l, &opt, &cg, err, sizeof err)) {
+    if (!plan_run(&l, &opt, &plan, err, sizeof err)) {
         fprintf(stderr, "mixc: %s: %s\n", a.input, err);
         layout_free(&l);
         return 1;
     }
+    const Codegen *cg = &plan.cg;
     Buf src = {0};
-    codegen_source(&l, &cg, &src);
-    char *manifest = codegen_manifest(&l, &cg);
+    codegen_source(&l, cg, &src);
+    json_t *extra = json_pack("{s:o, s:o}", "memory", run_plan_memory_json(&l, &plan), "schedule",
+                              run_plan_schedule_json(&l, &plan));
+    char *manifest = codegen_manifest(&l, cg, extra);
     rc = write_outputs(a.dir, &src, manifest);
     if (rc == 0 && a.resources) rc = jit_print_resources(src.data, src.len, a.arch, stdout);
     free(manifest);
     buf_free(&src);
-    codegen_free(&cg);
+    run_plan_free(&plan);
     layout_free(&l);
     return rc;
 }

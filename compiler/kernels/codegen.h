@@ -11,6 +11,8 @@
 
 #include "mixc.h"
 
+#include <jansson.h>
+
 #define CODEGEN_DEFAULT_ARCH "sm_90"
 #define CODEGEN_STATIC_SMEM_LIMIT 49152   /* more dynamic smem needs cudaFuncSetAttribute */
 
@@ -37,6 +39,17 @@ typedef enum {
     KV_COUNT
 } KernelKind;
 
+/* One grid dimension: a number, or ceil(VAR x mul / div) of the call's rows (tokens), its
+ * sequences (batch) or the prefill chunk's rows. The launch (kernel_launch) and the manifest's
+ * formula (kernel_grid_formula) are both read from it. */
+typedef enum { GRID_CONST, GRID_TOKENS, GRID_BATCH, GRID_CHUNK_TOKENS } GridVar;
+typedef struct {
+    GridVar var;
+    int64_t mul;            /* GRID_CONST: the value */
+    const char *mul_name;   /* how the formula spells mul ("ffn"); NULL when mul is 1 */
+    int64_t div;            /* >= 1 */
+} GridRule;
+
 typedef struct {
     KernelKind kind;
     char name[128];         /* spells every parameter: attn_prefill_hd128_g4_w1024_cap1535_bf16 */
@@ -44,8 +57,21 @@ typedef struct {
     int block;              /* threads per block (1-D) */
     int64_t dynamic_smem;   /* bytes */
     int splits;             /* decode: grid.y (split-KV); 0 otherwise */
-    char grid[3][48];       /* formulas of tokens / batch / max_chunk */
+    GridRule grid[3];
 } KernelVariant;
+
+/* The geometry of one launch of v over `tokens` rows of `batch` sequences. */
+typedef struct {
+    unsigned grid[3], block[3];
+    unsigned smem;          /* dynamic shared memory, bytes */
+} KernelLaunch;
+KernelLaunch kernel_launch(const KernelVariant *v, int64_t tokens, int64_t batch);
+/* The manifest's spelling of grid dimension d: "tokens", "ceil(tokens*ffn/256)", or a number
+ * (*is_const set). */
+void kernel_grid_formula(const KernelVariant *v, int d, char *s, size_t n, bool *is_const);
+/* "attn_prefill", "rmsnorm", ...; and the parameter struct's name. */
+const char *kernel_kind_name(KernelKind k);
+const char *kernel_params_name(KernelKind k);
 
 typedef struct {
     int rope, prefill, decode, decode_reduce;   /* indexes into Codegen.kernel */
@@ -68,8 +94,9 @@ void codegen_free(Codegen *cg);
 
 /* The self-contained kernels.cu (compiles alone with NVRTC or nvcc given CUDA's include dir). */
 void codegen_source(const Layout *l, const Codegen *cg, Buf *out);
-/* manifest.json text (ends with a newline). */
-char *codegen_manifest(const Layout *l, const Codegen *cg);
+/* manifest.json text (ends with a newline); the members of `extra` (an object, may be NULL; its
+ * reference is taken) follow the kernels' (`mixc emit` adds the run plan's memory and schedule). */
+char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra);
 
 /* The embedded text of the templates, in inclusion order (for tests and tools). */
 const char *codegen_template_text(const char *name);

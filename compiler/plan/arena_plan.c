@@ -287,6 +287,8 @@ static int find_groups(const ArenaItem *items, int n, Group *groups) {
         if (g && items[i].first <= g->last && g->start + g->count == i) {
             g->count++;
             if (items[i].last > g->last) g->last = items[i].last;
+        } else if (g && items[i].first <= g->last) {
+            return -1;      /* two groups live at once (long-lived items between): no shortcut */
         } else {
             groups[ngroups++] = (Group){i, 1, items[i].first, items[i].last, 0, 0};
         }
@@ -447,33 +449,62 @@ bool arena_verify(const ArenaItem *items, int n, int64_t size, FILE *err) {
     return ok;
 }
 
-/* ---------------------------------------------------------------- the tensors of one step */
+/* ---------------------------------------------------------------- the ops and tensors of one step */
 
 typedef struct {
     ActTensor *t;
     int n, cap;
+    PlanOp *ops;
+    int ops_cap;
     int op;                 /* the op being listed */
     bool ok;                /* false once a size overflowed */
 } Builder;
 
-/* A new tensor of elems x elem_bytes bytes, written by the current op. */
-static int tensor_new(Builder *b, const char *name, int layer, int64_t elems, int64_t elem_bytes) {
+/* Starts op b->op: what it does; use() and tensor_new() then add its inputs and outputs. */
+static void begin(Builder *b, OpKind kind, int layer, WeightRef weight) {
+    if (b->op >= b->ops_cap) {
+        b->ops_cap = b->ops_cap ? b->ops_cap * 2 : 64;
+        b->ops = xrealloc(b->ops, (size_t)b->ops_cap * sizeof(PlanOp));
+    }
+    b->ops[b->op] = (PlanOp){.kind = kind, .layer = layer, .weight = weight, .kernel = -1};
+}
+
+/* A new tensor of elems elements of dtype, written by the current op (or, before the first op has
+ * begun, a step input the host fills). */
+static int tensor_new(Builder *b, const char *name, int layer, int64_t elems, DType dtype) {
     int64_t bytes = 0;
-    if (!mul_ok(elems, elem_bytes, &bytes) || !add_ok(bytes, PLAN_ARENA_ALIGN - 1, &bytes)) b->ok = false;
+    if (!mul_ok(elems, dtype_bytes(dtype), &bytes) || !add_ok(bytes, PLAN_ARENA_ALIGN - 1, &bytes)) b->ok = false;
     bytes -= bytes % PLAN_ARENA_ALIGN;
     if (b->n == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 64;
         b->t = xrealloc(b->t, (size_t)b->cap * sizeof(ActTensor));
     }
-    b->t[b->n] = (ActTensor){name, layer, {b->ok ? bytes : 0, b->op, b->op, 0}};
+    b->t[b->n] = (ActTensor){name, layer, dtype, {b->ok ? bytes : 0, b->op, b->op, 0}};
+    if (b->op < b->ops_cap) {
+        PlanOp *o = &b->ops[b->op];
+        if (o->nout == PLAN_OP_MAX_OUT) fatal("internal error: op %d writes too many tensors", b->op);
+        o->out[o->nout++] = b->n;
+    }
     return b->n++;
 }
 
 /* The current op reads (or updates in place) tensor t. */
-static void use(Builder *b, int t) { b->t[t].item.last = b->op; }
+static void use(Builder *b, int t) {
+    b->t[t].item.last = b->op;
+    PlanOp *o = &b->ops[b->op];
+    if (o->nin == PLAN_OP_MAX_IN) fatal("internal error: op %d reads too many tensors", b->op);
+    o->in[o->nin++] = t;
+}
+/* The current op reads tensor t and writes it in place. */
+static void update(Builder *b, int t) {
+    use(b, t);
+    PlanOp *o = &b->ops[b->op];
+    if (o->nout == PLAN_OP_MAX_OUT) fatal("internal error: op %d writes too many tensors", b->op);
+    o->out[o->nout++] = t;
+}
 static void next_op(Builder *b) { b->op++; }
 
-static int64_t decode_splits(int64_t window, int64_t context) {
+int64_t plan_decode_splits(int64_t window, int64_t context) {
     int64_t visible = window && window < context ? window : context;
     int64_t splits = (visible + PLAN_SPLIT_KEYS - 1) / PLAN_SPLIT_KEYS;
     return splits < 1 ? 1 : splits > PLAN_MAX_SPLITS ? PLAN_MAX_SPLITS : splits;
@@ -481,144 +512,194 @@ static int64_t decode_splits(int64_t window, int64_t context) {
 
 typedef struct {
     int64_t tokens, rows;   /* tokens in the step; sequences (rows of logits) */
-    /* bytes of one token's row, in the model dtype */
-    int64_t hidden_row, q_row, kv_row, ffn_row, vocab_row;
-    bool decode;
+    /* elements of one token's row */
+    int64_t hidden, q_row, kv_row, ffn, vocab;
+    DType act, logits;
+    bool decode, kernel_args;
+    DecodeSplit split;
     int64_t context;
+    int pos, seqs, chunk_args;  /* the step's int inputs (-1 when absent) */
 } StepShape;
 
-/* Row sizes in bytes; false on overflow. */
+/* Row widths; false on overflow. */
 static bool step_rows(const ModelHeader *m, StepShape *s) {
-    int64_t e = dtype_bytes(m->dtype), q, kv;
-    return mul_ok(m->heads, m->head_dim, &q) && mul_ok(m->kv_heads, m->head_dim, &kv) &&
-           mul_ok(q, e, &s->q_row) && mul_ok(kv, e, &s->kv_row) && mul_ok(m->hidden, e, &s->hidden_row) &&
-           mul_ok(m->ffn, e, &s->ffn_row) && mul_ok(m->vocab, e, &s->vocab_row);
+    s->hidden = m->hidden, s->ffn = m->ffn, s->vocab = m->vocab;
+    return mul_ok(m->heads, m->head_dim, &s->q_row) && mul_ok(m->kv_heads, m->head_dim, &s->kv_row);
 }
 
-/* attention through o-proj: q is consumed, attn produced and consumed. */
+/* An op of one output: begin, read `a` (and `b2` when >= 0), write a new tensor. */
+static int unary(Builder *b, OpKind kind, int layer, WeightRef w, int a, int b2, const char *name, int64_t elems,
+                 DType dt) {
+    begin(b, kind, layer, w);
+    use(b, a);
+    if (b2 >= 0) use(b, b2);
+    int t = tensor_new(b, name, layer, elems, dt);
+    next_op(b);
+    return t;
+}
+
+static int64_t rows_x(Builder *b, int64_t rows, int64_t width) {
+    int64_t n = 0;
+    if (!mul_ok(rows, width, &n)) b->ok = false;
+    return n;
+}
+
+/* attention through o-proj and the residual add: q is consumed, attn produced and consumed. */
 static void list_attention(Builder *b, const Layout *l, const StepShape *s, int i, int q, int x) {
     const ModelHeader *m = &l->model;
-    int64_t splits = s->decode ? decode_splits(l->layer[i].window, s->context) : 1;
+    int64_t splits = s->decode && s->split != SPLIT_NEVER ? plan_decode_splits(l->layer[i].window, s->context) : 1;
     int attn;
-    if (splits > 1) {   /* split-KV: fp32 partial outputs and (max, sum) per split, then combine */
-        int64_t part_rows = 0;
-        if (!mul_ok(s->rows, m->heads, &part_rows) || !mul_ok(part_rows, splits, &part_rows)) b->ok = false;
-        int po = tensor_new(b, "part_o", i, part_rows, m->head_dim * 4);
-        int ps = tensor_new(b, "part_stats", i, part_rows, 2 * 4);
+    if (splits > 1 || (s->decode && s->split == SPLIT_ALWAYS)) {  /* split-KV: fp32 partials, then combine */
+        int64_t part_rows = rows_x(b, rows_x(b, s->rows, m->heads), splits);
+        begin(b, OP_ATTN_DECODE, i, WT_NONE);
         use(b, q);
+        if (s->kernel_args) use(b, s->pos);
+        int po = tensor_new(b, "part_o", i, rows_x(b, part_rows, m->head_dim), DT_FP32);
+        int ps = tensor_new(b, "part_stats", i, rows_x(b, part_rows, 2), DT_FP32);
         next_op(b);
-        use(b, po);
-        use(b, ps);
-        attn = tensor_new(b, "attn", i, s->tokens, s->q_row);
+        attn = unary(b, OP_ATTN_REDUCE, i, WT_NONE, po, ps, "attn", rows_x(b, s->tokens, s->q_row), s->act);
     } else {
-        use(b, q);
-        attn = tensor_new(b, "attn", i, s->tokens, s->q_row);
+        attn = unary(b, OP_ATTENTION, i, WT_NONE, q, s->kernel_args ? s->decode ? s->pos : s->chunk_args : -1,
+                     "attn", rows_x(b, s->tokens, s->q_row), s->act);
     }
-    next_op(b);
-    use(b, attn);
-    int o = tensor_new(b, "o", i, s->tokens, s->hidden_row);
-    next_op(b);
-    use(b, o);              /* x += o */
-    use(b, x);
+    int o = unary(b, OP_GEMM, i, WT_O, attn, -1, "o", rows_x(b, s->tokens, s->hidden), s->act);
+    begin(b, OP_RESIDUAL_ADD, i, WT_NONE);  /* x += o */
+    update(b, x);
+    use(b, o);
     next_op(b);
 }
 
 static void list_mlp(Builder *b, const StepShape *s, int i, int x) {
-    use(b, x);
-    int h2 = tensor_new(b, "h2", i, s->tokens, s->hidden_row);
-    next_op(b);
-    use(b, h2);
-    int gate = tensor_new(b, "gate", i, s->tokens, s->ffn_row);
-    next_op(b);
-    use(b, h2);
-    int up = tensor_new(b, "up", i, s->tokens, s->ffn_row);
-    next_op(b);
-    use(b, gate);
-    use(b, up);
-    int act = tensor_new(b, "act", i, s->tokens, s->ffn_row);
-    next_op(b);
-    use(b, act);
-    int down = tensor_new(b, "down", i, s->tokens, s->hidden_row);
-    next_op(b);
-    use(b, down);           /* x += down */
-    use(b, x);
+    int64_t hidden = rows_x(b, s->tokens, s->hidden), ffn = rows_x(b, s->tokens, s->ffn);
+    int h2 = unary(b, OP_RMSNORM, i, WT_NORM_POST, x, -1, "h2", hidden, s->act);
+    int gate = unary(b, OP_GEMM, i, WT_GATE, h2, -1, "gate", ffn, s->act);
+    int up = unary(b, OP_GEMM, i, WT_UP, h2, -1, "up", ffn, s->act);
+    int act = unary(b, OP_SILU_MUL, i, WT_NONE, gate, up, "act", ffn, s->act);
+    int down = unary(b, OP_GEMM, i, WT_DOWN, act, -1, "down", hidden, s->act);
+    begin(b, OP_RESIDUAL_ADD, i, WT_NONE);  /* x += down */
+    update(b, x);
+    use(b, down);
     next_op(b);
 }
 
-static void list_layer(Builder *b, const Layout *l, const StepShape *s, int i, int x, int pos) {
-    use(b, x);
-    int h = tensor_new(b, "h", i, s->tokens, s->hidden_row);
-    next_op(b);
-    use(b, h);
-    int q = tensor_new(b, "q", i, s->tokens, s->q_row);
-    next_op(b);
+static void list_layer(Builder *b, const Layout *l, const StepShape *s, int i, int x) {
+    int64_t kv = rows_x(b, s->tokens, s->kv_row);
+    int h = unary(b, OP_RMSNORM, i, WT_NORM_IN, x, -1, "h", rows_x(b, s->tokens, s->hidden), s->act);
+    int q = unary(b, OP_GEMM, i, WT_Q, h, -1, "q", rows_x(b, s->tokens, s->q_row), s->act);
     if (l->layer[i].reads == i) {   /* owner: K, V projections, RoPE, cache write */
-        use(b, h);
-        int k = tensor_new(b, "k", i, s->tokens, s->kv_row);
-        next_op(b);
-        use(b, h);
-        int v = tensor_new(b, "v", i, s->tokens, s->kv_row);
-        next_op(b);
-        use(b, q);
-        use(b, k);
+        int k = unary(b, OP_GEMM, i, WT_K, h, -1, "k", kv, s->act);
+        int v = unary(b, OP_GEMM, i, WT_V, h, -1, "v", kv, s->act);
+        begin(b, OP_ROPE_APPEND, i, WT_NONE);
+        update(b, q);
+        update(b, k);
         use(b, v);
-        use(b, pos);
-        next_op(b);
     } else {                        /* reader: RoPE on q only */
-        use(b, q);
-        use(b, pos);
-        next_op(b);
+        begin(b, OP_ROPE_Q, i, WT_NONE);
+        update(b, q);
     }
+    use(b, s->pos);
+    if (s->kernel_args) use(b, s->seqs);
+    next_op(b);
     list_attention(b, l, s, i, q, x);
     list_mlp(b, s, i, x);
 }
 
-bool plan_activations(const Layout *l, StepKind kind, int64_t batch, int64_t chunk, int64_t context,
-                      ActPlan *out) {
-    const ModelHeader *m = &l->model;
-    memset(out, 0, sizeof *out);
-    StepShape s = {.rows = batch, .decode = kind == STEP_DECODE, .context = context};
-    Builder b = {.ok = step_rows(m, &s)};
-    if (s.decode)
-        s.tokens = batch;
-    else    /* a chunk never holds more tokens than the context */
-        b.ok = b.ok && mul_ok(batch, chunk < context ? chunk : context, &s.tokens);
-    if (!b.ok) return false;
-    int tokens = tensor_new(&b, "tokens", -1, s.tokens, 4);  /* int32 ids and positions */
-    int pos = tensor_new(&b, "positions", -1, s.tokens, 4);
-    use(&b, tokens);
-    int x = tensor_new(&b, "x", -1, s.tokens, s.hidden_row);
-    next_op(&b);
-    for (int i = 0; i < l->nlayers && b.ok; i++) list_layer(&b, l, &s, i, x, pos);
-    use(&b, x);
-    int xf = tensor_new(&b, "xf", -1, s.tokens, s.hidden_row);
-    next_op(&b);
-    use(&b, xf);            /* logits of each sequence's last token only */
-    tensor_new(&b, "logits", -1, s.rows, s.vocab_row);
-    b.op++;
-    ActPlan p = {.kind = kind, .tokens = s.tokens, .nops = b.op, .ntensors = b.n, .tensor = b.t};
-    ArenaItem *items = xcalloc((size_t)b.n + 1, sizeof(ArenaItem));
-    for (int t = 0; t < b.n; t++) {
-        items[t] = b.t[t].item;
-        b.ok = b.ok && add_ok(p.naive_bytes, items[t].size, &p.naive_bytes);
+/* The arena of the listed tensors: offsets, sizes and the verifier's word. */
+static void pack(Builder *b, ActPlan *p) {
+    ArenaItem *items = xcalloc((size_t)b->n + 1, sizeof(ArenaItem));
+    for (int t = 0; t < b->n; t++) {
+        items[t] = b->t[t].item;
+        b->ok = b->ok && add_ok(p->naive_bytes, items[t].size, &p->naive_bytes);
     }
-    if (b.ok) {
-        p.planned_bytes = arena_assign(items, b.n);
-        p.lower_bound_bytes = arena_lower_bound(items, b.n);
-        for (int t = 0; t < b.n; t++) b.t[t].item.offset = items[t].offset;
-        if (!arena_verify(items, b.n, p.planned_bytes, stderr))
+    if (b->ok) {
+        p->planned_bytes = arena_assign(items, b->n);
+        p->lower_bound_bytes = arena_lower_bound(items, b->n);
+        for (int t = 0; t < b->n; t++) b->t[t].item.offset = items[t].offset;
+        if (!arena_verify(items, b->n, p->planned_bytes, stderr))
             fatal("internal error: the activation arena plan overlaps live tensors");
     }
     free(items);
+}
+
+bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
+    const ModelHeader *m = &l->model;
+    memset(out, 0, sizeof *out);
+    StepShape s = {.rows = o->batch, .decode = o->kind == STEP_DECODE, .context = o->context, .act = o->act_dtype,
+                   .logits = o->logits_dtype, .kernel_args = o->kernel_args, .split = o->split,
+                   .seqs = -1, .chunk_args = -1};
+    Builder b = {.ok = step_rows(m, &s)};
+    if (s.decode)
+        s.tokens = o->batch;
+    else    /* a chunk never holds more tokens than the context */
+        b.ok = b.ok && mul_ok(o->batch, o->chunk < o->context ? o->chunk : o->context, &s.tokens);
+    if (!b.ok) return false;
+    int tokens = tensor_new(&b, "tokens", -1, s.tokens, DT_INT32);   /* step inputs: ids and positions */
+    s.pos = tensor_new(&b, "positions", -1, s.tokens, DT_INT32);
+    if (s.kernel_args) {   /* the chunk's triple only where the prefill kernel reads it */
+        s.seqs = tensor_new(&b, "sequences", -1, s.tokens, DT_INT32);
+        if (!s.decode) s.chunk_args = tensor_new(&b, "chunk_args", -1, rows_x(&b, s.rows, 3), DT_INT32);
+    }
+    int x = unary(&b, OP_EMBED, -1, WT_EMBED, tokens, -1, "x", rows_x(&b, s.tokens, s.hidden), s.act);
+    for (int i = 0; i < l->nlayers && b.ok; i++) list_layer(&b, l, &s, i, x);
+    int xf = unary(&b, OP_RMSNORM, -1, WT_NORM_FINAL, x, -1, "xf", rows_x(&b, s.tokens, s.hidden), s.act);
+    /* logits of each sequence's last token only */
+    unary(&b, OP_LOGITS, -1, WT_LM_HEAD, xf, -1, "logits", rows_x(&b, s.rows, s.vocab), s.logits);
+    ActPlan p = {.kind = o->kind, .tokens = s.tokens, .rows = s.rows, .nops = b.op, .op = b.ops,
+                 .ntensors = b.n, .tensor = b.t};
+    pack(&b, &p);
     if (!b.ok) {
         free(b.t);
+        free(b.ops);
         return false;
     }
     *out = p;
     return true;
 }
 
+bool plan_activations(const Layout *l, StepKind kind, int64_t batch, int64_t chunk, int64_t context,
+                      ActPlan *out) {
+    StepOptions o = {kind, batch, chunk, context, l->model.dtype, l->model.dtype, SPLIT_BY_CONTEXT, false};
+    return plan_step(l, &o, out);
+}
+
 void act_plan_free(ActPlan *p) {
     free(p->tensor);
+    free(p->op);
     memset(p, 0, sizeof *p);
+}
+
+const char *op_kind_name(OpKind k) {
+    static const char *const names[OP_COUNT] = {
+        [OP_EMBED] = "embed", [OP_RMSNORM] = "rmsnorm", [OP_GEMM] = "gemm", [OP_ROPE_APPEND] = "rope_append",
+        [OP_ROPE_Q] = "rope_q", [OP_ATTENTION] = "attention", [OP_ATTN_DECODE] = "attn_decode",
+        [OP_ATTN_REDUCE] = "attn_reduce", [OP_RESIDUAL_ADD] = "residual_add", [OP_SILU_MUL] = "silu_mul",
+        [OP_LOGITS] = "logits",
+    };
+    return (unsigned)k < OP_COUNT ? names[k] : "?";
+}
+
+void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *out) {
+    int64_t d = m->hidden, qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim;
+    *in = w == WT_O ? qw : w == WT_DOWN ? m->ffn : d;
+    switch (w) {
+    case WT_EMBED:
+    case WT_LM_HEAD: *out = m->vocab; break;
+    case WT_Q: *out = qw; break;
+    case WT_K:
+    case WT_V: *out = kvw; break;
+    case WT_GATE:
+    case WT_UP: *out = m->ffn; break;
+    case WT_O:
+    case WT_DOWN: *out = d; break;
+    default: *out = 1; break;
+    }
+}
+
+const char *weight_ref_name(WeightRef w) {
+    static const char *const names[WT_COUNT] = {
+        [WT_NONE] = "", [WT_EMBED] = "embed", [WT_NORM_IN] = "norm_in", [WT_Q] = "wq", [WT_K] = "wk",
+        [WT_V] = "wv", [WT_O] = "wo", [WT_NORM_POST] = "norm_post", [WT_GATE] = "w_gate", [WT_UP] = "w_up",
+        [WT_DOWN] = "w_down", [WT_NORM_FINAL] = "norm_final", [WT_LM_HEAD] = "lm_head",
+    };
+    return (unsigned)w < WT_COUNT ? names[w] : "?";
 }

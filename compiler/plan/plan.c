@@ -1,6 +1,7 @@
 /* plan.c — the KV plan: one cache per owning layer, sized at a context and a prefill chunk.
- * Also the plan dump behind `mixc check --dump=plan`. */
+ * Also the plan dump behind `mixc check --dump=plan` (with the run plans of run_plan.c). */
 #include "plan.h"
+#include "run_plan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -129,5 +130,17 @@ void dump_plan(const Layout *l, FILE *out) {
         }
         dump_act(&a, out);
         act_plan_free(&a);
+    }
+    for (int t = 0; t < RUN_TARGET_COUNT; t++) {   /* what each backend allocates and runs */
+        RunOptions o;
+        RunPlan p;
+        char err[256];
+        run_options_init(l, (RunTarget)t, &o);
+        if (plan_run(l, &o, &p, err, sizeof err)) {
+            run_plan_dump(l, &p, out);
+            run_plan_free(&p);
+        } else {
+            fprintf(out, "\nrun plan (%s): %s\n", run_target_name((RunTarget)t), err);
+        }
     }
 }

@@ -97,18 +97,72 @@ bool arena_verify(const ArenaItem *items, int n, int64_t size, FILE *err);
  * at its maximum or set by a window), and the prefill arena only up to the chunk. */
 #define PLAN_DECODE_CONTEXT_CAP ((int64_t)PLAN_SPLIT_KEYS * PLAN_MAX_SPLITS)
 
+/* Split-KV partials of a decode step whose layer has `window` (0 = global) at `context`. */
+int64_t plan_decode_splits(int64_t window, int64_t context);
+
 typedef enum { STEP_DECODE, STEP_PREFILL } StepKind;
 
 typedef struct {
     const char *name;       /* "x", "h", "q", ... (static) */
     int layer;              /* -1 outside the layers */
+    DType dtype;            /* element type */
     ArenaItem item;
 } ActTensor;
+
+/* What one op of a step does (docs/plan.md lists the semantics of each kind). */
+typedef enum {
+    OP_EMBED,               /* x = embedding rows of the token ids */
+    OP_RMSNORM,             /* out = rmsnorm(in) with a norm weight */
+    OP_GEMM,                /* out = in x weight^T */
+    OP_ROPE_APPEND,         /* RoPE on q and k in place, k and v appended to the layer's cache */
+    OP_ROPE_Q,              /* RoPE on q in place (a layer reading another layer's cache) */
+    OP_ATTENTION,           /* out = attention of q over the cache */
+    OP_ATTN_DECODE,         /* split-KV partials (outputs and softmax statistics) of q over the cache */
+    OP_ATTN_REDUCE,         /* out = the partials merged */
+    OP_RESIDUAL_ADD,        /* x += in (the first input is x) */
+    OP_SILU_MUL,            /* out = silu(gate) * up */
+    OP_LOGITS,              /* logits = the last row of each sequence x lm_head^T */
+    OP_COUNT
+} OpKind;
+
+typedef enum {
+    WT_NONE, WT_EMBED, WT_NORM_IN, WT_Q, WT_K, WT_V, WT_O, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN,
+    WT_NORM_FINAL, WT_LM_HEAD, WT_COUNT
+} WeightRef;
+
+#define PLAN_OP_MAX_IN 5
+#define PLAN_OP_MAX_OUT 2
+typedef struct {
+    OpKind kind;
+    int layer;              /* -1 outside the layers */
+    WeightRef weight;       /* of `layer`, or the model's */
+    int nin, nout;
+    int in[PLAN_OP_MAX_IN];   /* tensors read or updated in place, in the order docs/plan.md gives */
+    int out[PLAN_OP_MAX_OUT]; /* tensors written */
+    int kernel;             /* the generated kernel that runs it (Codegen.kernel), -1: none (GEMMs) */
+} PlanOp;
+
+/* How decode attention is planned: split by the keys it sees (PLAN_SPLIT_KEYS, the report's
+ * default), never (the cpu backend attends in one pass), or always (the generated decode kernel
+ * writes partials even for one split). */
+typedef enum { SPLIT_BY_CONTEXT, SPLIT_NEVER, SPLIT_ALWAYS } DecodeSplit;
+
+typedef struct {
+    StepKind kind;
+    int64_t batch, chunk, context;
+    DType act_dtype;        /* activations */
+    DType logits_dtype;
+    DecodeSplit split;
+    /* The generated kernels' extra int arguments: "sequences" per row, "chunk_args" per sequence. */
+    bool kernel_args;
+} StepOptions;
 
 typedef struct {
     StepKind kind;
     int64_t tokens;         /* tokens in the step: batch (decode) or batch x chunk (prefill) */
+    int64_t rows;           /* sequences: rows of logits */
     int nops;
+    PlanOp *op;             /* [nops], in execution order */
     int ntensors;
     ActTensor *tensor;
     int64_t planned_bytes;  /* the arena */
@@ -116,11 +170,18 @@ typedef struct {
     int64_t lower_bound_bytes;
 } ActPlan;
 
-/* Lists one step's intermediate tensors (model dtype; split partials and their softmax stats in
- * fp32) with their lifetimes and plans the arena. false on overflow. */
+/* Lists one step's ops and intermediate tensors with their lifetimes and plans the arena.
+ * false on overflow. */
+bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out);
+/* plan_step with the model dtype for activations and logits (split partials and their softmax
+ * stats in fp32), no kernel arguments: the report's arena. */
 bool plan_activations(const Layout *l, StepKind kind, int64_t batch, int64_t chunk, int64_t context,
                       ActPlan *out);
 void act_plan_free(ActPlan *p);
+/* The shape of weight w, as checkpoints store it: [out][in] (norm weights: in = hidden, out = 1). */
+void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *out);
+const char *op_kind_name(OpKind k);
+const char *weight_ref_name(WeightRef w);
 
 /* ---------------------------------------------------------------- svg.c */
 

@@ -4,6 +4,7 @@
  * docs/report-schema.md documents the JSON. */
 #include "options.h"
 #include "plan.h"
+#include "run_plan.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -40,6 +41,9 @@ typedef struct {
     int format;             /* Format */
     const char *output;     /* NULL: stdout */
     StringList files;
+    StringList sets;        /* --set key=value, as mixrun takes them */
+    const char *target;     /* --target: also the run plan (act_dtype, kv_dtype: DT_COUNT unless given) */
+    DType act_dtype, kv_dtype;
 } Options;
 
 static bool parse_gpu(const char *s, void *slot) {
@@ -69,8 +73,17 @@ static bool parse_gpu(const char *s, void *slot) {
     OPT(Options, gpu, OPT_CUSTOM, "--gpu", .metavar = "NAME|GiB", .parse = parse_gpu, .expects = GPU_EXPECTS, \
         .help = gpu_help)
 
+static bool parse_run_dtype(const char *s, void *slot) { return dtype_from_name(s, true, slot); }
+
 static const OptSpec report_options[] = {
     COMMON_OPTIONS("h100 (81559 MiB), h200 (143771 MiB), a100-80g (81920 MiB), or GiB"),
+    OPT(Options, sets, OPT_STRINGS, "--set", .metavar = "key=value", .help = "override a model header field (as mixrun --set)"),
+    OPT(Options, target, OPT_WORD, "--target", .choices = "cpu|emu|cuda",
+        .help = "also what that backend allocates: its run plan at each context (docs/plan.md)"),
+    OPT(Options, act_dtype, OPT_CUSTOM, "--act-dtype", .metavar = "D", .parse = parse_run_dtype,
+        .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's activations"),
+    OPT(Options, kv_dtype, OPT_CUSTOM, "--kv-dtype", .metavar = "D", .parse = parse_run_dtype,
+        .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's caches"),
     OPT(Options, format, OPT_CHOICE, "--format", .choices = "text|json|dot|svg",
         .help = "text (default), json, dot (sharing graph), svg (KV chart)"),
     OPT(Options, output, OPT_STRING, "--output", .alias = "-o", .metavar = "FILE",
@@ -113,6 +126,7 @@ static const OptCommand compare_command = {
 /* OPT_GO to go on, else the exit status (--help: 0). */
 static int parse_options(const OptCommand *cmd, int argc, char **argv, Options *o) {
     o->batch = 1;
+    o->act_dtype = o->kv_dtype = DT_COUNT;
     int rc = opt_parse(cmd, argc, argv, o, &o->files);
     o->has_gpu = o->gpu.name != NULL;
     return rc;
@@ -196,7 +210,8 @@ static int same_arena_as(const Report *r, int c) {
 static int report_build(const char *path, const Options *o, Report *r) {
     memset(r, 0, sizeof *r);
     r->path = path;
-    int rc = load_layout(path, &r->l, stderr);
+    LoadOptions load = {.sets = o->sets.v, .nsets = o->sets.n};
+    int rc = load_layout_file(path, &load, &r->l, stderr);
     if (rc) return rc;
     const ModelHeader *m = &r->l.model;
     r->chunk = o->chunk ? o->chunk : m->chunk;
@@ -525,6 +540,21 @@ static int write_output(const char *cmd, const char *path, const Buf *b) {
     return 0;
 }
 
+/* --target: the run plan's figures, appended to the text or set as the JSON's "run". */
+static int report_run(const Options *o, const Report *r, Buf *text, json_t *j) {
+    RunOptions base;
+    RunTarget target = RUN_TARGET_CPU;
+    run_target_from_name(o->target, &target);
+    run_options_init(&r->l, target, &base);
+    base.chunk = r->chunk, base.batch = r->batch;
+    if (o->act_dtype != DT_COUNT) base.act_dtype = o->act_dtype;
+    if (o->kv_dtype != DT_COUNT) base.kv_dtype = o->kv_dtype;
+    char err[256];
+    if (run_plan_report(&r->l, &base, r->contexts, r->ncontexts, text, j, err, sizeof err)) return 0;
+    fprintf(stderr, "mixc report: '%s': %s\n", r->path, err);
+    return 1;
+}
+
 int cmd_report(int argc, char **argv) {
     Options o = {.cmd = "report"};
     int rc = parse_options(&report_command, argc, argv, &o);
@@ -538,9 +568,11 @@ int cmd_report(int argc, char **argv) {
         Buf b = {0};
         if (o.format == FMT_TEXT) {
             report_text(&b, &r);
+            if (o.target) rc = report_run(&o, &r, &b, NULL);
         } else if (o.format == FMT_JSON) {
             json_t *j = report_json_value(&r);
-            if (!dump_json(&b, j)) json_unencodable("report"), rc = 1;
+            if (o.target) rc = report_run(&o, &r, NULL, j);
+            if (rc == 0 && !dump_json(&b, j)) json_unencodable("report"), rc = 1;
             json_decref(j);
         } else if (o.format == FMT_DOT) {
             report_dot(&b, &r);

@@ -11,6 +11,7 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -36,7 +37,7 @@ typedef struct {
     const char *layout, *weights, *save_weights, *tokens, *tokens_file, *prompts_file, *dump_logits;
     StringList sets;
     Arena arena;            /* strings of the embedded overrides */
-    bool random_weights, bench, full_caches, max_new_given, info;
+    bool random_weights, bench, json, full_caches, max_new_given, info;
     int64_t seed;           /* -1 until --random-weights gives one */
     int64_t max_new;        /* -1 until --max-new gives one */
     int64_t batch, prompt_len;
@@ -77,6 +78,7 @@ static const OptSpec mixrun_options[] = {
         .help = "B sequences of L prompt tokens, G new tokens each: prints prefill and\n"
                 "decode tokens/s and memory (--batch B, default 1; --prompt-len L,\n"
                 "default 128 or the --tokens count; --max-new G)"),
+    OPT(Options, json, OPT_FLAG, "--json", .help = "with --bench: one JSON object (timings; memory planned and allocated)"),
     OPT(Options, batch, OPT_COUNT, "--batch", .metavar = "B", .min = 1, .max = 1 << 16, .help = "sequences of --bench"),
     OPT(Options, prompt_len, OPT_COUNT, "--prompt-len", .metavar = "L", .help = "prompt tokens of --bench"),
     OPT(Options, full_caches, OPT_FLAG, "--full-caches",
@@ -138,6 +140,7 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     if (!o->tokens && !o->tokens_file && !o->prompts_file && !o->bench && !o->save_weights)
         return opt_usage_error(cmd, "no prompt: give --tokens LIST, --tokens-file F or --prompts F");
     if (o->bench && o->dump_logits) return opt_usage_error(cmd, "--dump-logits does not go with --bench");
+    if (o->json && !o->bench) return opt_usage_error(cmd, "--json goes with --bench");
     return OPT_GO;
 }
 
@@ -416,7 +419,53 @@ static void print_memory(const Backend *b) {
            fmt_bytes((double)b->mem.weights_bytes), b->mem.weights_dtype ? b->mem.weights_dtype : "fp32");
 }
 
-static int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G) {
+/* What --bench measured. */
+typedef struct {
+    int64_t prompt, generated;  /* tokens per sequence */
+    double prefill_s, decode_s;
+} BenchFigures;
+
+static double per_second(int64_t tokens, double s) { return tokens ? (double)tokens / (s > 0 ? s : 1e-9) : 0.0; }
+
+static void print_bench_text(const Backend *b, const BenchFigures *f) {
+    int B = b->cfg.nseq;
+    printf("bench: %s backend, %d sequences x (%lld prompt + %lld new) tokens\n", b->name, B, (long long)f->prompt,
+           (long long)f->generated);
+    printf("prefill: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(f->prompt * B), f->prefill_s,
+           per_second(f->prompt * B, f->prefill_s));
+    printf("decode: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(f->generated * B), f->decode_s,
+           per_second(f->generated * B, f->decode_s));
+    print_memory(b);
+}
+
+/* --bench --json: the same figures, and the memory as planned (the run plan) and as allocated. */
+static int print_bench_json(const Backend *b, const BenchFigures *f) {
+    int64_t B = b->cfg.nseq;
+    const BackendMemory *m = &b->mem;
+#define JI(v) json_integer((json_int_t)(v))
+    json_t *j = json_pack(
+        "{s:s, s:o, s:o, s:o, s:o, s:{s:o, s:f, s:f}, s:{s:o, s:f, s:f}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s}}",
+        "backend", b->name, "sequences", JI(B), "prompt_tokens", JI(f->prompt), "new_tokens", JI(f->generated),
+        "context", JI(b->cfg.context), "prefill", "tokens", JI(f->prompt * B), "seconds", f->prefill_s,
+        "tokens_per_second", per_second(f->prompt * B, f->prefill_s), "decode", "tokens", JI(f->generated * B),
+        "seconds", f->decode_s, "tokens_per_second", per_second(f->generated * B, f->decode_s), "memory",
+        "kv_planned", JI(m->kv_planned), "kv_allocated", JI(m->kv_bytes), "arena_planned", JI(m->arena_planned),
+        "arena_allocated", JI(m->arena_bytes), "weights_planned", JI(m->weights_planned), "weights_allocated",
+        JI(m->weights_bytes), "kv_dtype", m->kv_dtype ? m->kv_dtype : "fp32", "weights_dtype",
+        m->weights_dtype ? m->weights_dtype : "fp32");
+#undef JI
+    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (!text) {
+        fprintf(stderr, "mixrun: cannot write the bench figures as JSON\n");
+        return 1;
+    }
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
+static int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
     int B = b->cfg.nseq;
     int64_t V = b->layout->model.vocab;
     float *logits = xcalloc((size_t)(B * V), sizeof(float));
@@ -441,13 +490,9 @@ static int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G) {
         fprintf(stderr, "mixrun: %s\n", b->err);
         return 1;
     }
-    printf("bench: %s backend, %d sequences x (%lld prompt + %lld new) tokens\n", b->name, B, (long long)L,
-           (long long)G);
-    printf("prefill: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(L * B), t_prefill,
-           (double)(L * B) / (t_prefill > 0 ? t_prefill : 1e-9));
-    printf("decode: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(G * B), t_decode,
-           G ? (double)(G * B) / (t_decode > 0 ? t_decode : 1e-9) : 0.0);
-    print_memory(b);
+    BenchFigures f = {L, G, t_prefill, t_decode};
+    if (json) return print_bench_json(b, &f);
+    print_bench_text(b, &f);
     return 0;
 }
 
@@ -598,7 +643,7 @@ static int run(const Options *o, const Layout *l) {
         if (rc) {
             fprintf(stderr, "mixrun: %s\n", err);
         } else {
-            rc = o->bench ? bench(&b, prompts.ids, longest, N) : generate(o, &b, &prompts, N);
+            rc = o->bench ? bench(&b, prompts.ids, longest, N, o->json) : generate(o, &b, &prompts, N);
             backend_close(&b);
         }
     }

@@ -25,10 +25,13 @@ typedef struct {
     size_t cuda_cubin_size;
 } BackendConfig;
 
+/* What a backend allocated (the sizes of its allocations, as made) and what its run plan says
+ * (compiler/plan/run_plan.h): mixrun --bench --json prints both, tests/mixrun asserts they agree. */
 typedef struct {
     int64_t kv_bytes;       /* all caches of all sequences, as allocated */
-    int64_t arena_bytes;    /* activations of one step */
+    int64_t arena_bytes;    /* activations of one step, as allocated */
     int64_t weights_bytes;  /* weights, as held */
+    int64_t kv_planned, arena_planned, weights_planned;
     const char *kv_dtype;   /* element type of the caches as held ("fp32" when NULL) */
     const char *weights_dtype; /* element type of the weights as held ("fp32" when NULL) */
 } BackendMemory;

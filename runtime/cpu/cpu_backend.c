@@ -2,11 +2,11 @@
  *
  * Weights are fp32 already rounded to the model dtype (model.c); activations and KV caches are fp32
  * (so this backend is the numerical reference the GPU kernels are compared with, not a copy of
- * their bf16 rounding). Caches are sized exactly as the planner sizes them (plan_cache_tokens): one
- * per owning layer, a ring of retention + chunk - 1 tokens when the retention is bounded
- * (slot = position % capacity). */
+ * their bf16 rounding). Memory and program are the run plan's (compiler/plan/run_plan.h, target cpu):
+ * one KV block (a cache per owning layer and sequence, a ring of retention + chunk - 1 tokens when
+ * the retention is bounded, slot = position % capacity) and one arena, each step its schedule's ops. */
 #include "backend.h"
-#include "plan.h"
+#include "run_plan.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -109,11 +109,13 @@ const CpuKernels cpu_reference_kernels = {NULL, ref_rmsnorm, ref_rope_append, re
 
 /* ------------------------------------------------------------------ the forward pass */
 
+/* The run plan (compiler/plan/run_plan.c, fp32 throughout) is the memory and the program: one KV
+ * block and one arena of its sizes, every tensor at its offset, and a step is its schedule's ops in
+ * order. */
 typedef struct {
     CpuKernels k;
-    int64_t rows;               /* activation rows: max(chunk, nseq) */
-    float **cache_k, **cache_v; /* [nseq * ncaches] */
-    float *x, *h, *q, *kk, *vv, *att, *gate, *up;
+    RunPlan plan;
+    unsigned char *kv, *arena;
 } CpuState;
 
 /* Rows of one sequence at consecutive positions. */
@@ -121,6 +123,16 @@ typedef struct {
     int seq;
     int64_t p0, n, row0;
 } Segment;
+
+/* One step being run: its plan, rows, sequences, and which logits the caller wants. */
+typedef struct {
+    const ActPlan *a;
+    int64_t rows;
+    const Segment *seg;
+    int nseg;
+    float *logits;
+    int64_t first_logit;
+} StepRun;
 
 /* y[r][o] = x[r] . W[o] : W is [out][in], as checkpoints store projections. */
 static void matmul(float *y, const float *x, const float *w, int64_t rows, int64_t in, int64_t out) {
@@ -132,71 +144,138 @@ static void add_into(float *x, const float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-static bool run_attention(Backend *b, int layer, const Segment *seg, int nseg) {
+static void *tensor(const Backend *b, const StepRun *st, int t) {
+    const CpuState *s = b->impl;
+    return s->arena + st->a->tensor[t].item.offset;
+}
+static float *in_f(const Backend *b, const StepRun *st, const PlanOp *op, int k) { return tensor(b, st, op->in[k]); }
+static float *out_f(const Backend *b, const StepRun *st, const PlanOp *op, int k) { return tensor(b, st, op->out[k]); }
+
+/* Sequence seq's K (or V) rows of cache c. */
+static float *cache_rows(const Backend *b, int c, int seq, bool v) {
+    const CpuState *s = b->impl;
+    const CacheMap *cm = &s->plan.cache[c];
+    return (float *)(s->kv + (v ? cm->v_offset : cm->k_offset) + seq * cm->seq_bytes);
+}
+
+/* The weight an op names, and its shape (plan_weight_shape). */
+static const float *weight(const Backend *b, const PlanOp *op, int64_t *in, int64_t *out) {
+    const Model *md = b->model;
+    const LayerWeights *w = op->layer >= 0 ? &md->layer[op->layer] : NULL;
+    plan_weight_shape(&b->layout->model, op->weight, in, out);
+    const float *layer_weights[WT_COUNT] = {0};
+    if (w) {
+        const float *lw[WT_COUNT] = {[WT_NORM_IN] = w->norm_in, [WT_Q] = w->wq, [WT_K] = w->wk, [WT_V] = w->wv,
+                                     [WT_O] = w->wo, [WT_NORM_POST] = w->norm_post, [WT_GATE] = w->w_gate,
+                                     [WT_UP] = w->w_up, [WT_DOWN] = w->w_down};
+        memcpy(layer_weights, lw, sizeof lw);
+    }
+    switch (op->weight) {
+    case WT_EMBED: return md->embed;
+    case WT_NORM_FINAL: return md->norm_final;
+    case WT_LM_HEAD: return md->lm_head;
+    default: return layer_weights[op->weight];
+    }
+}
+
+static bool run_rope(Backend *b, const StepRun *st, const PlanOp *op) {
     CpuState *s = b->impl;
     const ModelHeader *m = &b->layout->model;
-    const LayerInfo *li = &b->layout->layer[layer];
-    bool owner = li->reads == layer;
-    int64_t qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim;
-    for (int g = 0; g < nseg; g++) {
-        const Segment *sg = &seg[g];
-        int ci = sg->seq * b->layout->ncaches + li->cache;
-        RopeAppendArgs ra = {s->q + sg->row0 * qw, owner ? s->kk + sg->row0 * kvw : NULL,
-                             owner ? s->vv + sg->row0 * kvw : NULL, sg->n, sg->p0, m->heads, m->kv_heads,
-                             m->head_dim, m->rope_theta, s->cache_k[ci], s->cache_v[ci], b->cache_tokens[li->cache]};
+    const LayerInfo *li = &b->layout->layer[op->layer];
+    bool owner = op->kind == OP_ROPE_APPEND;
+    int64_t qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim, cap = s->plan.cache[li->cache].capacity;
+    for (int g = 0; g < st->nseg; g++) {
+        const Segment *sg = &st->seg[g];
+        RopeAppendArgs ra = {in_f(b, st, op, 0) + sg->row0 * qw, owner ? in_f(b, st, op, 1) + sg->row0 * kvw : NULL,
+                             owner ? in_f(b, st, op, 2) + sg->row0 * kvw : NULL, sg->n, sg->p0, m->heads,
+                             m->kv_heads, m->head_dim, m->rope_theta, cache_rows(b, li->cache, sg->seq, false),
+                             cache_rows(b, li->cache, sg->seq, true), cap};
         s->k.rope_append(s->k.ctx, &ra);
-        AttentionArgs aa = {s->q + sg->row0 * qw, s->att + sg->row0 * qw, sg->n, sg->p0, m->heads, m->kv_heads,
-                            m->head_dim, li->window, (float)(1.0 / sqrt((double)m->head_dim)),
-                            s->cache_k[ci], s->cache_v[ci], b->cache_tokens[li->cache], sg->p0 + sg->n};
+    }
+    return true;
+}
+
+static bool run_attention(Backend *b, const StepRun *st, const PlanOp *op) {
+    CpuState *s = b->impl;
+    const ModelHeader *m = &b->layout->model;
+    const LayerInfo *li = &b->layout->layer[op->layer];
+    int64_t qw = m->heads * m->head_dim, cap = s->plan.cache[li->cache].capacity;
+    for (int g = 0; g < st->nseg; g++) {
+        const Segment *sg = &st->seg[g];
+        AttentionArgs aa = {in_f(b, st, op, 0) + sg->row0 * qw, out_f(b, st, op, 0) + sg->row0 * qw, sg->n, sg->p0,
+                            m->heads, m->kv_heads, m->head_dim, li->window, (float)(1.0 / sqrt((double)m->head_dim)),
+                            cache_rows(b, li->cache, sg->seq, false), cache_rows(b, li->cache, sg->seq, true), cap,
+                            sg->p0 + sg->n};
         if (!s->k.attention(s->k.ctx, &aa)) {
             snprintf(b->err, sizeof b->err,
                      "internal error: layer %d (sequence %d, positions %lld..%lld) needs keys that cache %d "
                      "(%lld tokens) no longer holds",
-                     layer, sg->seq, (long long)sg->p0, (long long)(sg->p0 + sg->n - 1), li->cache,
-                     (long long)b->cache_tokens[li->cache]);
+                     op->layer, sg->seq, (long long)sg->p0, (long long)(sg->p0 + sg->n - 1), li->cache,
+                     (long long)cap);
             return false;
         }
     }
     return true;
 }
 
-static bool run_layer(Backend *b, int layer, int64_t R, const Segment *seg, int nseg) {
-    CpuState *s = b->impl;
-    const ModelHeader *m = &b->layout->model;
-    const LayerWeights *w = &b->model->layer[layer];
-    int64_t d = m->hidden, qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim;
-    float eps = (float)m->norm_eps;
-    s->k.rmsnorm(s->k.ctx, s->h, s->x, w->norm_in, R, d, eps);
-    matmul(s->q, s->h, w->wq, R, d, qw);
-    if (w->wk) {
-        matmul(s->kk, s->h, w->wk, R, d, kvw);
-        matmul(s->vv, s->h, w->wv, R, d, kvw);
+/* The logits the caller asked for: rows [first_logit, rows) of xf, one lm_head row at a time
+ * through the plan's logits tensor (one row per sequence). */
+static void run_logits(Backend *b, const StepRun *st, const PlanOp *op) {
+    int64_t in, out;
+    const float *w = weight(b, op, &in, &out);
+    float *lt = out_f(b, st, op, 0), *xf = in_f(b, st, op, 0);
+    int64_t per = st->a->rows, done = 0, n = st->rows - st->first_logit;
+    for (; done < n; done += per) {
+        int64_t k = n - done < per ? n - done : per;
+        matmul(lt, xf + (st->first_logit + done) * in, w, k, in, out);
+        memcpy(st->logits + done * out, lt, (size_t)(k * out) * sizeof(float));
     }
-    if (!run_attention(b, layer, seg, nseg)) return false;
-    matmul(s->h, s->att, w->wo, R, qw, d);
-    add_into(s->x, s->h, R * d);
-    s->k.rmsnorm(s->k.ctx, s->h, s->x, w->norm_post, R, d, eps);
-    matmul(s->gate, s->h, w->w_gate, R, d, m->ffn);
-    matmul(s->up, s->h, w->w_up, R, d, m->ffn);
-    s->k.silu_mul(s->k.ctx, s->gate, s->up, R * m->ffn);
-    matmul(s->h, s->gate, w->w_down, R, m->ffn, d);
-    add_into(s->x, s->h, R * d);
-    return true;
 }
 
-/* Runs rows [0, R) (tokens[r]) through the model; logits of rows [first_logit, R) go to logits. */
-static bool forward(Backend *b, const int32_t *tokens, int64_t R, const Segment *seg, int nseg, float *logits,
-                    int64_t first_logit) {
+static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     CpuState *s = b->impl;
     const ModelHeader *m = &b->layout->model;
-    int64_t d = m->hidden;
-    for (int64_t r = 0; r < R; r++) memcpy(s->x + r * d, b->model->embed + tokens[r] * d, (size_t)d * sizeof(float));
-    for (int i = 0; i < b->layout->nlayers; i++)
-        if (!run_layer(b, i, R, seg, nseg)) return false;
-    if (logits) {
-        int64_t n = R - first_logit;
-        s->k.rmsnorm(s->k.ctx, s->h, s->x + first_logit * d, b->model->norm_final, n, d, (float)m->norm_eps);
-        matmul(logits, s->h, b->model->lm_head, n, d, m->vocab);
+    int64_t R = st->rows, in, out;
+    const float *w = weight(b, op, &in, &out);
+    switch (op->kind) {
+    case OP_EMBED: {
+        const int32_t *ids = tensor(b, st, op->in[0]);
+        for (int64_t r = 0; r < R; r++) memcpy(out_f(b, st, op, 0) + r * in, w + ids[r] * in, (size_t)in * sizeof(float));
+        return true;
+    }
+    case OP_RMSNORM: {
+        int64_t r0 = op->weight == WT_NORM_FINAL ? st->first_logit : 0;
+        s->k.rmsnorm(s->k.ctx, out_f(b, st, op, 0) + r0 * in, in_f(b, st, op, 0) + r0 * in, w, R - r0, in, (float)m->norm_eps);
+        return true;
+    }
+    case OP_GEMM: matmul(out_f(b, st, op, 0), in_f(b, st, op, 0), w, R, in, out); return true;
+    case OP_ROPE_APPEND:
+    case OP_ROPE_Q: return run_rope(b, st, op);
+    case OP_ATTENTION: return run_attention(b, st, op);
+    case OP_RESIDUAL_ADD: add_into(in_f(b, st, op, 0), in_f(b, st, op, 1), R * m->hidden); return true;
+    case OP_SILU_MUL:   /* the kernel works in place: act = gate, then act = silu(act) * up */
+        memcpy(out_f(b, st, op, 0), in_f(b, st, op, 0), (size_t)(R * m->ffn) * sizeof(float));
+        s->k.silu_mul(s->k.ctx, out_f(b, st, op, 0), in_f(b, st, op, 1), R * m->ffn);
+        return true;
+    case OP_LOGITS: run_logits(b, st, op); return true;
+    default:
+        snprintf(b->err, sizeof b->err, "internal error: the cpu backend cannot run a %s op", op_kind_name(op->kind));
+        return false;
+    }
+}
+
+/* Runs rows [0, R) (tokens[r]) through the step's schedule; logits of rows [first_logit, R) go to
+ * logits (the final norm and the logits are skipped when logits is NULL). */
+static bool forward(Backend *b, bool decode, const int32_t *tokens, int64_t R, const Segment *seg, int nseg,
+                    float *logits, int64_t first_logit) {
+    CpuState *s = b->impl;
+    StepRun st = {run_plan_step(&s->plan, decode), R, seg, nseg, logits, first_logit};
+    const PlanOp *first = &st.a->op[0];
+    memcpy(tensor(b, &st, first->in[0]), tokens, (size_t)R * sizeof(int32_t));   /* embed's ids */
+    for (int i = 0; i < st.a->nops; i++) {
+        const PlanOp *op = &st.a->op[i];
+        if (!logits && op->layer < 0 && op->kind != OP_EMBED) continue;
+        if (!run_op(b, &st, op)) return false;
     }
     return true;
 }
@@ -250,7 +329,7 @@ bool backend_check_decode(Backend *b, const int32_t *tokens) {
 static bool cpu_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits) {
     if (!backend_check_prefill(b, seq, tokens, n, b->layout->model.chunk)) return false;
     Segment sg = {seq, b->seq_len[seq], n, 0};
-    if (!forward(b, tokens, n, &sg, 1, logits, all_logits ? 0 : n - 1)) return false;
+    if (!forward(b, false, tokens, n, &sg, 1, logits, all_logits ? 0 : n - 1)) return false;
     b->seq_len[seq] += n;
     return true;
 }
@@ -260,7 +339,7 @@ static bool cpu_decode(Backend *b, const int32_t *tokens, float *logits) {
     if (!backend_check_decode(b, tokens)) return false;
     Segment *seg = xcalloc((size_t)nseq, sizeof *seg);
     for (int q = 0; q < nseq; q++) seg[q] = (Segment){q, b->seq_len[q], 1, q};
-    bool ok = forward(b, tokens, nseq, seg, nseq, logits, 0);
+    bool ok = forward(b, true, tokens, nseq, seg, nseq, logits, 0);
     free(seg);
     if (ok)
         for (int q = 0; q < nseq; q++) b->seq_len[q]++;
@@ -270,14 +349,9 @@ static bool cpu_decode(Backend *b, const int32_t *tokens, float *logits) {
 static void cpu_close(Backend *b) {
     CpuState *s = b->impl;
     if (s) {
-        for (int i = 0; i < b->cfg.nseq * b->layout->ncaches; i++) {
-            free(s->cache_k[i]);
-            free(s->cache_v[i]);
-        }
-        free(s->cache_k);
-        free(s->cache_v);
-        float *bufs[] = {s->x, s->h, s->q, s->kk, s->vv, s->att, s->gate, s->up};
-        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+        free(s->kv);
+        free(s->arena);
+        run_plan_free(&s->plan);
         if (s->k.release) s->k.release(s->k.ctx);
         free(s);
     }
@@ -302,38 +376,9 @@ int backend_open_error(char *err, size_t errlen, int status, const char *fmt, ..
     return status;
 }
 
-/* Allocates rows x width floats, counted into *bytes. */
-static float *alloc_rows(int64_t rows, int64_t width, int64_t *bytes) {
-    *bytes += rows * width * (int64_t)sizeof(float);
-    return xcalloc((size_t)(rows * width), sizeof(float));
-}
-
-static void alloc_state(Backend *b, CpuState *s) {
-    const Layout *l = b->layout;
-    const ModelHeader *m = &l->model;
-    int64_t kvw = m->kv_heads * m->head_dim, qw = m->heads * m->head_dim;
-    int n = b->cfg.nseq * l->ncaches;
-    s->cache_k = xcalloc((size_t)n + 1, sizeof(float *));
-    s->cache_v = xcalloc((size_t)n + 1, sizeof(float *));
-    for (int i = 0; i < n; i++) {
-        int64_t cap = b->cache_tokens[i % l->ncaches];
-        s->cache_k[i] = alloc_rows(cap, kvw, &b->mem.kv_bytes);
-        s->cache_v[i] = alloc_rows(cap, kvw, &b->mem.kv_bytes);
-    }
-    s->rows = m->chunk > b->cfg.nseq ? m->chunk : b->cfg.nseq;
-    int64_t *ab = &b->mem.arena_bytes;
-    s->x = alloc_rows(s->rows, m->hidden, ab);
-    s->h = alloc_rows(s->rows, m->hidden, ab);
-    s->q = alloc_rows(s->rows, qw, ab);
-    s->att = alloc_rows(s->rows, qw, ab);
-    s->kk = alloc_rows(s->rows, kvw, ab);
-    s->vv = alloc_rows(s->rows, kvw, ab);
-    s->gate = alloc_rows(s->rows, m->ffn, ab);
-    s->up = alloc_rows(s->rows, m->ffn, ab);
-}
-
-/* Everything the cpu backend needs of a layout and configuration; the exit status on failure. */
-static int validate(const Model *m, const BackendConfig *cfg, char *err, size_t errlen) {
+/* Everything the cpu backend needs of a layout and configuration, and its plan; the exit status
+ * on failure. */
+static int validate(const Model *m, const BackendConfig *cfg, RunPlan *plan, char *err, size_t errlen) {
     const Layout *l = m->layout;
     const ModelHeader *h = &l->model;
     int rc = backend_check_config(m, cfg, err, errlen);
@@ -342,17 +387,25 @@ static int validate(const Model *m, const BackendConfig *cfg, char *err, size_t 
         return backend_open_error(err, errlen, 1, "head_dim %lld is odd; RoPE needs an even head_dim",
                                   (long long)h->head_dim);
     if (!model_check_size(l, err, errlen)) return 1;
-    int64_t total = 0, per, kvw = h->kv_heads * h->head_dim;
-    for (int k = 0; k < l->ncaches; k++) total += plan_cache_tokens(l, k, cfg->context, h->chunk);
-    if (!mul_ok(total, kvw * 8, &per) || !mul_ok(per, cfg->nseq, &per) || per > (INT64_C(1) << 38))
-        return backend_open_error(err, errlen, 1, "the KV caches would take more than 256 GiB");
+    RunOptions o;
+    run_options_init(l, RUN_TARGET_CPU, &o);
+    o.context = cfg->context;
+    o.batch = cfg->nseq;
+    o.full_caches = cfg->full_caches;
+    char why[256];
+    if (!plan_run(l, &o, plan, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
+    if (plan->kv_bytes > (INT64_C(1) << 38) || plan->arena_bytes > (INT64_C(1) << 38)) {
+        run_plan_free(plan);
+        return backend_open_error(err, errlen, 1, "the KV caches or the activations would take more than 256 GiB");
+    }
     return 0;
 }
 
 int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConfig *cfg, Backend *b, char *err,
                           size_t errlen) {
     memset(b, 0, sizeof *b);
-    int rc = validate(m, cfg, err, errlen);
+    RunPlan plan;
+    int rc = validate(m, cfg, &plan, err, errlen);
     if (rc) return rc;
     b->ops = &cpu_ops;
     b->name = "cpu";
@@ -361,10 +414,9 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
     b->cfg = *cfg;
     b->seq_len = xcalloc((size_t)cfg->nseq, sizeof(int64_t));
     b->cache_tokens = xcalloc((size_t)b->layout->ncaches + 1, sizeof(int64_t));
-    for (int c = 0; c < b->layout->ncaches; c++)
-        b->cache_tokens[c] = cfg->full_caches ? cfg->context
-                                              : plan_cache_tokens(b->layout, c, cfg->context, b->layout->model.chunk);
+    for (int c = 0; c < b->layout->ncaches; c++) b->cache_tokens[c] = plan.cache[c].capacity;
     CpuState *s = xcalloc(1, sizeof *s);
+    s->plan = plan;
     s->k = cpu_reference_kernels;
     if (k) {
         s->k.ctx = k->ctx;
@@ -375,8 +427,13 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
         if (k->silu_mul) s->k.silu_mul = k->silu_mul;
     }
     b->impl = s;
-    alloc_state(b, s);
-    b->mem.weights_bytes = model_param_count((Model *)m) * (int64_t)sizeof(float);
+    /* Zeroed, as the kernels' caches are: no uninitialised byte is ever read. */
+    s->kv = xcalloc((size_t)plan.kv_bytes + 1, 1);
+    s->arena = xcalloc((size_t)plan.arena_bytes + 1, 1);
+    b->mem = (BackendMemory){.kv_bytes = plan.kv_bytes, .arena_bytes = plan.arena_bytes,
+                             .weights_bytes = model_param_count((Model *)m) * (int64_t)sizeof(float),
+                             .kv_planned = plan.kv_bytes, .arena_planned = plan.arena_bytes,
+                             .weights_planned = plan.weights_bytes};
     return 0;
 }
 

@@ -1,22 +1,23 @@
 /* cuda_backend.c — the cuda backend: the model of docs/model.md on one GPU (cuda_backend.h,
  * docs/gpu.md).
  *
- * Device memory is three allocations: the weights (model dtype), the KV caches (one block; cache c
- * holds K then V for every sequence, [nseq][capacity][kv_heads][head_dim], capacity as planned), and
- * the arena (activations of one step in the model dtype, fp32 logits and decode partials, the int
- * arrays of the step). The residual stream is in the model dtype: the o_proj and down_proj GEMMs add
- * into it (beta = 1, one rounding per add, as the generated residual_add kernel would do).
+ * Device memory is three allocations, of the run plan's sizes (compiler/plan/run_plan.h): the weights
+ * (model dtype), the KV caches (one block; cache c holds K then V for every sequence,
+ * [nseq][capacity][kv_heads][head_dim], at the plan's offsets), and the arena (both steps' tensors at
+ * the plan's offsets: activations in the model dtype, fp32 logits and decode partials, the int inputs
+ * of the step). A step is its schedule's ops in order; the residual stream is in the model dtype and
+ * the residual adds run on the generated residual_add kernel.
  * Everything runs on the default stream; each step ends with a synchronizing copy (the logits) or a
  * synchronize, so errors surface in the step that caused them.
  *
- * NOTE: written and compiled on a machine without a GPU. The launch plan and the parameter-struct
- * mirrors are checked without one (tests/cuda); the numerics are checked by scripts/gpu-check.sh,
+ * NOTE: written and compiled on a machine without a GPU. The launches and the parameter structs' host
+ * layout are checked without one (tests/cuda); the numerics are checked by scripts/gpu-check.sh,
  * which needs a GPU.
  */
 #include "cuda_backend.h"
 
 #include "cuda_check.h"
-#include "plan.h"
+#include "run_plan.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -55,102 +56,55 @@ int cuda_backend_compile(const Layout *l, const Codegen *cg, const char *arch, J
     return rc;
 }
 
-/* ------------------------------------------------------------------ launch geometry */
+/* ------------------------------------------------------------------ launches */
 
-static unsigned ceil_div(int64_t a, int64_t b) {
-    return (unsigned)((a + b - 1) / b);
+static CudaLaunchRole role_of(KernelKind k) {
+    switch (k) {
+    case KV_ATTN_PREFILL: return CL_PREFILL;
+    case KV_ATTN_DECODE: return CL_DECODE;
+    case KV_ATTN_DECODE_REDUCE: return CL_DECODE_REDUCE;
+    case KV_ROPE_Q:
+    case KV_ROPE_APPEND: return CL_ROPE;
+    case KV_RMSNORM: return CL_RMSNORM;
+    case KV_SILU_MUL: return CL_SILU_MUL;
+    case KV_RESIDUAL_ADD: return CL_RESIDUAL_ADD;
+    default: return CL_EMBED;
+    }
 }
 
-/* The rule of the templates, written out again from the kernel kind (not from the manifest's
- * formulas: tests/cuda compares the two). */
-CudaLaunch cuda_backend_launch(const Layout *l, const Codegen *cg, int k, int64_t tokens, int batch) {
-    const ModelHeader *m = &l->model;
-    const KernelVariant *v = &cg->kernel[k];
-    CudaLaunch c = {-1, CL_EMBED, k, {1, 1, 1}, {(unsigned)v->block, 1, 1}, (unsigned)v->dynamic_smem};
-    switch (v->kind) {
-    case KV_ATTN_PREFILL:   /* PREFILL_BM = 64 queries per block, one head, one sequence */
-        c.role = CL_PREFILL;
-        c.grid[0] = ceil_div(tokens, 64), c.grid[1] = (unsigned)m->heads, c.grid[2] = (unsigned)batch;
-        break;
-    case KV_ATTN_DECODE:    /* one KV head and one split of the keys per block */
-        c.role = CL_DECODE;
-        c.grid[0] = (unsigned)m->kv_heads, c.grid[1] = (unsigned)(v->splits > 0 ? v->splits : 1);
-        c.grid[2] = (unsigned)batch;
-        break;
-    case KV_ATTN_DECODE_REDUCE:
-        c.role = CL_DECODE_REDUCE;
-        c.grid[0] = (unsigned)m->heads, c.grid[1] = (unsigned)batch;
-        break;
-    case KV_ROPE_Q:
-    case KV_ROPE_APPEND:
-        c.role = CL_ROPE;
-        c.grid[0] = (unsigned)tokens;
-        break;
-    case KV_RMSNORM:
-        c.role = CL_RMSNORM;
-        c.grid[0] = (unsigned)tokens;
-        break;
-    case KV_SILU_MUL:
-        c.role = CL_SILU_MUL;
-        c.grid[0] = ceil_div(tokens * m->ffn, v->block);
-        break;
-    case KV_EMBED:
-        c.role = CL_EMBED;
-        c.grid[0] = (unsigned)tokens;
-        break;
-    case KV_RESIDUAL_ADD:   /* not launched: the GEMMs add into the residual (beta = 1) */
-    case KV_COUNT:
-        c.grid[0] = ceil_div(tokens * m->hidden, v->block);
-        break;
-    }
+CudaLaunch cuda_launch_of(const Codegen *cg, int k, int64_t tokens, int batch) {
+    KernelLaunch g = kernel_launch(&cg->kernel[k], tokens, batch);
+    CudaLaunch c = {-1, role_of(cg->kernel[k].kind), k, {0}, {0}, g.smem};
+    memcpy(c.grid, g.grid, sizeof c.grid);
+    memcpy(c.block, g.block, sizeof c.block);
     return c;
 }
 
-static void plan_push(CudaLaunch **p, int *n, int *cap, CudaLaunch c, int layer) {
-    if (*n == *cap) {
-        *cap = *cap ? 2 * *cap : 64;
-        *p = xrealloc(*p, (size_t)*cap * sizeof **p);
-    }
-    c.layer = layer;
-    (*p)[(*n)++] = c;
-}
+/* The final RMSNorm of the rows whose logits are asked: the one kernel op outside the layers after
+ * the embedding. */
+static bool final_norm(const PlanOp *op) { return op->layer < 0 && op->kind == OP_RMSNORM; }
 
-/* A prefill chunk of one token runs the decode kernels (batch 1), as the emu backend does. */
-static bool use_decode(bool decode, int64_t tokens) {
-    return decode || tokens == 1;
-}
-
-int cuda_backend_launch_plan(const Layout *l, const Codegen *cg, bool decode, int64_t tokens, int batch,
-                             CudaLaunch **out) {
-    CudaLaunch *p = NULL;
-    int n = 0, cap = 0;
-    int64_t rows = decode ? batch : tokens;
-    int sb = decode ? batch : 1;
-    plan_push(&p, &n, &cap, cuda_backend_launch(l, cg, cg->embed, rows, sb), -1);
-    for (int i = 0; i < l->nlayers; i++) {
-        const LayerKernels *lk = &cg->layer[i];
-        plan_push(&p, &n, &cap, cuda_backend_launch(l, cg, cg->rmsnorm, rows, sb), i);
-        plan_push(&p, &n, &cap, cuda_backend_launch(l, cg, lk->rope, rows, sb), i);
-        if (use_decode(decode, tokens)) {
-            plan_push(&p, &n, &cap, cuda_backend_launch(l, cg, lk->decode, rows, sb), i);
-            plan_push(&p, &n, &cap, cuda_backend_launch(l, cg, lk->decode_reduce, rows, sb), i);
-        } else {
-            plan_push(&p, &n, &cap, cuda_backend_launch(l, cg, lk->prefill, rows, sb), i);
-        }
-        plan_push(&p, &n, &cap, cuda_backend_launch(l, cg, cg->rmsnorm, rows, sb), i);
-        plan_push(&p, &n, &cap, cuda_backend_launch(l, cg, cg->silu_mul, rows, sb), i);
+int cuda_backend_launch_plan(const RunPlan *p, bool decode, int64_t tokens, CudaLaunch **out) {
+    const ActPlan *a = run_plan_step(p, decode);
+    int batch = decode ? (int)p->opt.batch : 1, n = 0;
+    CudaLaunch *c = xcalloc((size_t)a->nops + 1, sizeof *c);
+    for (int i = 0; i < a->nops; i++) {
+        const PlanOp *op = &a->op[i];
+        if (op->kernel < 0 || final_norm(op)) continue;
+        c[n] = cuda_launch_of(&p->cg, op->kernel, tokens, batch);
+        c[n++].layer = op->layer;
     }
-    *out = p;
+    *out = c;
     return n;
 }
 
 const char *cuda_launch_role_name(CudaLaunchRole r) {
-    static const char *names[] = {"embed", "rmsnorm", "rope", "prefill", "decode", "decode_reduce", "silu_mul"};
+    static const char *names[] = {"embed",  "rmsnorm",  "rope",        "prefill",
+                                  "decode", "decode_reduce", "silu_mul", "residual_add"};
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
 
-void cuda_backend_print_plan(const Layout *l, const Codegen *cg, const CudaLaunch *p, int n, FILE *out) {
-    (void)l;
+void cuda_backend_print_plan(const Codegen *cg, const CudaLaunch *p, int n, FILE *out) {
     for (int i = 0; i < n; i++)
         fprintf(out, "%d %s %s grid %u %u %u block %u %u %u smem %u\n", p[i].layer, cuda_launch_role_name(p[i].role),
                 cg->kernel[p[i].kernel].name, p[i].grid[0], p[i].grid[1], p[i].grid[2], p[i].block[0],
@@ -160,8 +114,13 @@ void cuda_backend_print_plan(const Layout *l, const Codegen *cg, const CudaLaunc
 /* ------------------------------------------------------------------ state */
 
 typedef struct {
-    CUdeviceptr norm_in, wq, wk, wv, wo, norm_post, w_gate, w_up, w_down;
+    CUdeviceptr w[WT_COUNT];    /* by WeightRef */
 } DevLayer;
+
+/* The int inputs of a step, by tensor index (-1 when the step has none: decode has no chunk_args). */
+typedef struct {
+    int tokens, positions, sequences, chunk_args;
+} StepInts;
 
 typedef struct {
     const CudaDriver *cu;
@@ -171,33 +130,21 @@ typedef struct {
     bool ctx_retained;
     cublasHandle_t blas;
     CUmodule mod;
-    Codegen cg;
-    bool cg_ready;
-    CUfunction *fn;             /* [cg.nkernels] */
-    cudaDataType dt;            /* CUDA_R_16BF or CUDA_R_16F */
+    RunPlan plan;           /* what is allocated and what runs */
+    bool plan_ready;
+    CUfunction *fn;         /* [plan.cg.nkernels] */
+    cudaDataType dt;        /* CUDA_R_16BF or CUDA_R_16F */
     size_t esize;
-    int64_t rows;               /* activation rows: max(chunk, nseq) */
     /* weights */
     CUdeviceptr weights, embed, lm_head, norm_final;
     DevLayer *layer;
-    /* caches: cache c of sequence s starts at kc[c] + s * cap * kvw elements */
-    CUdeviceptr caches, *kc, *vc;
-    /* arena */
-    CUdeviceptr arena, x, h, q, k, v, att, gate, up, logits, o_part, ml_part, ints;
-    int32_t *host_ints;         /* [3 * rows + 3] */
+    /* the KV allocation and the arena, laid out by the plan */
+    CUdeviceptr caches, arena;
+    StepInts ints[2];       /* prefill, decode */
+    int32_t *host_ints;     /* staging for the largest int input */
     float scale;
     bool print_plan;
 } CudaState;
-
-/* Layout of the int block of the arena: ids | pos | seq (rows each) | q_start, q_len, pos0. */
-#define INT_IDS(s) 0
-#define INT_POS(s) ((s)->rows)
-#define INT_SEQ(s) (2 * (s)->rows)
-#define INT_PREFILL(s) (3 * (s)->rows)
-
-static CUdeviceptr int_ptr(const CudaState *s, int64_t index) {
-    return s->ints + (CUdeviceptr)(index * (int64_t)sizeof(int32_t));
-}
 
 /* The last failed check, into the backend's error. */
 static bool step_failed(Backend *b) {
@@ -207,26 +154,38 @@ static bool step_failed(Backend *b) {
 
 /* ------------------------------------------------------------------ calls */
 
-static bool launch(CudaState *s, const CudaLaunch *c, void *params) {
+/* Rows of one sequence at consecutive positions (a prefill chunk), or one row per sequence. */
+typedef struct {
+    const ActPlan *a;
+    const StepInts *ints;
+    bool decode;
+    int seq;            /* prefill: the sequence */
+    int64_t rows, p0;   /* rows in this step; prefill: position of the first */
+    int batch;          /* sequences the kernels see */
+    float *logits;      /* may be NULL */
+    int64_t first_logit;
+} Step;
+
+static CUdeviceptr T(const CudaState *s, const Step *st, int t) {
+    return s->arena + (CUdeviceptr)st->a->tensor[t].item.offset;
+}
+
+static bool launch_op(Backend *b, const Step *st, const PlanOp *op, int64_t rows, void *params) {
+    CudaState *s = b->impl;
+    CudaLaunch c = cuda_launch_of(&s->plan.cg, op->kernel, rows, st->batch);
     void *args[] = {params};
-    CU_CHECK_RET(s->cu->cuLaunchKernel(s->fn[c->kernel], c->grid[0], c->grid[1], c->grid[2], c->block[0], c->block[1],
-                                       c->block[2], c->smem, NULL, args, NULL),
+    CU_CHECK_RET(s->cu->cuLaunchKernel(s->fn[c.kernel], c.grid[0], c.grid[1], c.grid[2], c.block[0], c.block[1],
+                                       c.block[2], c.smem, NULL, args, NULL),
                  false);
     return true;
 }
 
-static bool launch_kernel(Backend *b, int k, int64_t tokens, int batch, void *params) {
-    CudaState *s = b->impl;
-    CudaLaunch c = cuda_backend_launch(b->layout, &s->cg, k, tokens, batch);
-    return launch(s, &c, params);
-}
-
-/* y[r][o] = x[r] . W[o] (+ y[r][o] when beta = 1) for row-major x [rows][in], W [out][in],
- * y [rows][out]. cuBLAS is column-major: y is the out x rows matrix Y' = W X', where W's memory read
- * column-major is W' (hence OP_T, lda = in) and x's is X' (OP_N, ldb = in). */
+/* y[r][o] = x[r] . W[o] for row-major x [rows][in], W [out][in], y [rows][out]. cuBLAS is
+ * column-major: y is the out x rows matrix Y' = W X', where W's memory read column-major is W'
+ * (hence OP_T, lda = in) and x's is X' (OP_N, ldb = in). */
 static bool gemm(CudaState *s, CUdeviceptr y, cudaDataType yt, CUdeviceptr x, CUdeviceptr w, int64_t rows,
-                 int64_t in, int64_t out, float beta) {
-    const float alpha = 1.0f;
+                 int64_t in, int64_t out) {
+    const float alpha = 1.0f, beta = 0.0f;
     CUBLAS_CHECK_RET(s->bl->cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)out, (int)rows, (int)in, &alpha,
                                          (const void *)(uintptr_t)w, s->dt, (int)in, (const void *)(uintptr_t)x, s->dt,
                                          (int)in, &beta, (void *)(uintptr_t)y, yt, (int)out, CUBLAS_COMPUTE_32F,
@@ -235,102 +194,129 @@ static bool gemm(CudaState *s, CUdeviceptr y, cudaDataType yt, CUdeviceptr x, CU
     return true;
 }
 
-static bool rmsnorm(Backend *b, CUdeviceptr out, CUdeviceptr x, CUdeviceptr w, int64_t rows) {
-    CudaState *s = b->impl;
-    RmsNormParams p = {x, w, out, (int)rows};
-    return launch_kernel(b, s->cg.rmsnorm, rows, 1, &p);
-}
-
-/* Rows of one sequence at consecutive positions (a prefill chunk), or one row per sequence. */
-typedef struct {
-    bool decode;
-    int seq;            /* prefill: the sequence */
-    int64_t rows, p0;   /* rows in this step; prefill: position of the first */
-} Step;
-
-static int64_t kv_width(const Layout *l) {
-    return l->model.kv_heads * l->model.head_dim;
-}
-
-/* Offset of sequence seq in cache c, in bytes. */
-static CUdeviceptr seq_offset(const Backend *b, int cache, int seq) {
+/* The weight an op names, and its shape (plan_weight_shape). */
+static CUdeviceptr weight(const Backend *b, const PlanOp *op, int64_t *in, int64_t *out) {
     const CudaState *s = b->impl;
-    return (CUdeviceptr)((int64_t)seq * b->cache_tokens[cache] * kv_width(b->layout) * (int64_t)s->esize);
+    plan_weight_shape(&b->layout->model, op->weight, in, out);
+    if (op->weight == WT_EMBED) return s->embed;
+    if (op->weight == WT_NORM_FINAL) return s->norm_final;
+    if (op->weight == WT_LM_HEAD) return s->lm_head;
+    return op->layer >= 0 ? s->layer[op->layer].w[op->weight] : 0;
 }
 
-static bool attention(Backend *b, int layer, const Step *st) {
+/* K (or V) of cache c from the step's first sequence on: the decode step sees every sequence. */
+static CUdeviceptr cache_at(const Backend *b, const Step *st, int c, bool v) {
+    const CudaState *s = b->impl;
+    const CacheMap *cm = &s->plan.cache[c];
+    int64_t seq = st->decode ? 0 : st->seq;
+    return s->caches + (CUdeviceptr)((v ? cm->v_offset : cm->k_offset) + seq * cm->seq_bytes);
+}
+
+static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
     CudaState *s = b->impl;
-    const LayerInfo *li = &b->layout->layer[layer];
-    const LayerKernels *lk = &s->cg.layer[layer];
-    bool owner = li->reads == layer;
-    int c = li->cache;
-    RopeParams rp = {s->q, owner ? s->k : 0, owner ? s->v : 0, s->kc[c], s->vc[c], int_ptr(s, INT_POS(s)),
-                     int_ptr(s, INT_SEQ(s)), (int)st->rows};
-    if (!launch_kernel(b, lk->rope, st->rows, 1, &rp)) return false;
-    if (use_decode(st->decode, st->rows)) {
-        /* decode: every sequence (batch = rows, caches from sequence 0); a 1-token prefill: batch 1 */
-        int batch = st->decode ? (int)st->rows : 1;
-        CUdeviceptr off = st->decode ? 0 : seq_offset(b, c, st->seq);
-        DecodeParams dp = {s->q, s->kc[c] + off, s->vc[c] + off, int_ptr(s, INT_POS(s)), s->o_part, s->ml_part,
-                           s->scale, batch};
-        if (!launch_kernel(b, lk->decode, st->rows, batch, &dp)) return false;
-        CudaLaunch dl = cuda_backend_launch(b->layout, &s->cg, lk->decode, st->rows, batch);
-        DecodeReduceParams rr = {s->o_part, s->ml_part, s->att, (int)b->layout->model.heads, (int)dl.grid[1], batch};
-        return launch_kernel(b, lk->decode_reduce, st->rows, batch, &rr);
+    const int c = b->layout->layer[op->layer].cache;
+    const int32_t elem = (int32_t)sizeof(int32_t);
+    switch (op->kind) {
+    case OP_ROPE_APPEND:
+    case OP_ROPE_Q: {   /* the kernel offsets each row's cache by its sequence: caches from slot 0 */
+        bool owner = op->kind == OP_ROPE_APPEND;
+        const CacheMap *cm = &s->plan.cache[c];
+        RopeParams p = {T(s, st, op->in[0]), owner ? T(s, st, op->in[1]) : 0, owner ? T(s, st, op->in[2]) : 0,
+                        s->caches + (CUdeviceptr)cm->k_offset, s->caches + (CUdeviceptr)cm->v_offset,
+                        T(s, st, op->in[owner ? 3 : 1]), T(s, st, op->in[owner ? 4 : 2]), (int)st->rows};
+        return launch_op(b, st, op, st->rows, &p);
     }
-    CUdeviceptr off = seq_offset(b, c, st->seq);
-    PrefillParams pp = {s->q, s->att, s->kc[c] + off, s->vc[c] + off, int_ptr(s, INT_PREFILL(s)),
-                        int_ptr(s, INT_PREFILL(s) + 1), int_ptr(s, INT_PREFILL(s) + 2), s->scale, 1};
-    return launch_kernel(b, lk->prefill, st->rows, 1, &pp);
-}
-
-static bool run_layer(Backend *b, int layer, const Step *st) {
-    CudaState *s = b->impl;
-    const ModelHeader *m = &b->layout->model;
-    const DevLayer *w = &s->layer[layer];
-    int64_t R = st->rows, d = m->hidden, qw = m->heads * m->head_dim, kvw = kv_width(b->layout);
-    if (!rmsnorm(b, s->h, s->x, w->norm_in, R) || !gemm(s, s->q, s->dt, s->h, w->wq, R, d, qw, 0.0f)) return false;
-    if (w->wk && (!gemm(s, s->k, s->dt, s->h, w->wk, R, d, kvw, 0.0f) || !gemm(s, s->v, s->dt, s->h, w->wv, R, d, kvw, 0.0f)))
-        return false;
-    if (!attention(b, layer, st) || !gemm(s, s->x, s->dt, s->att, w->wo, R, qw, d, 1.0f)) return false;
-    if (!rmsnorm(b, s->h, s->x, w->norm_post, R) || !gemm(s, s->gate, s->dt, s->h, w->w_gate, R, d, m->ffn, 0.0f) ||
-        !gemm(s, s->up, s->dt, s->h, w->w_up, R, d, m->ffn, 0.0f))
-        return false;
-    SiluMulParams sp = {s->gate, s->up, s->gate, (long long)(R * m->ffn)};
-    return launch_kernel(b, s->cg.silu_mul, R, 1, &sp) && gemm(s, s->x, s->dt, s->gate, w->w_down, R, m->ffn, d, 1.0f);
-}
-
-/* Uploads the step's ints: token ids, positions, sequences and the prefill triple. */
-static bool upload_ints(Backend *b, const int32_t *tokens, const Step *st) {
-    CudaState *s = b->impl;
-    int32_t *hi = s->host_ints;
-    for (int64_t r = 0; r < st->rows; r++) {
-        hi[INT_IDS(s) + r] = tokens[r];
-        hi[INT_POS(s) + r] = (int32_t)(st->decode ? b->seq_len[r] : st->p0 + r);
-        hi[INT_SEQ(s) + r] = st->decode ? (int32_t)r : st->seq;
+    case OP_ATTENTION: {
+        CUdeviceptr args = T(s, st, op->in[1]);
+        PrefillParams p = {T(s, st, op->in[0]), T(s, st, op->out[0]), cache_at(b, st, c, false), cache_at(b, st, c, true),
+                           args, args + elem, args + 2 * elem, s->scale, st->batch};
+        return launch_op(b, st, op, st->rows, &p);
     }
-    hi[INT_PREFILL(s)] = 0;
-    hi[INT_PREFILL(s) + 1] = (int32_t)st->rows;
-    hi[INT_PREFILL(s) + 2] = (int32_t)st->p0;
-    CU_CHECK_RET(s->cu->cuMemcpyHtoD(s->ints, hi, (size_t)(3 * s->rows + 3) * sizeof(int32_t)), false);
+    case OP_ATTN_DECODE: {
+        DecodeParams p = {T(s, st, op->in[0]), cache_at(b, st, c, false), cache_at(b, st, c, true), T(s, st, op->in[1]),
+                          T(s, st, op->out[0]), T(s, st, op->out[1]), s->scale, st->batch};
+        return launch_op(b, st, op, st->rows, &p);
+    }
+    default: {   /* OP_ATTN_REDUCE: as many splits as the layer's decode kernel */
+        int splits = s->plan.cg.kernel[s->plan.cg.layer[op->layer].decode].splits;
+        DecodeReduceParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]),
+                                (int)b->layout->model.heads, splits, st->batch};
+        return launch_op(b, st, op, st->rows, &p);
+    }
+    }
+}
+
+/* The logits asked for: rows [first_logit, rows) of xf, as many at a time as the plan's logits
+ * tensor holds, copied to the host. */
+static bool run_logits(Backend *b, const Step *st, const PlanOp *op) {
+    CudaState *s = b->impl;
+    int64_t in, out, per = st->a->rows, n = st->rows - st->first_logit;
+    CUdeviceptr w = weight(b, op, &in, &out), lt = T(s, st, op->out[0]);
+    for (int64_t done = 0; done < n; done += per) {
+        int64_t k = n - done < per ? n - done : per;
+        CUdeviceptr xr = T(s, st, op->in[0]) + (CUdeviceptr)((st->first_logit + done) * in * (int64_t)s->esize);
+        if (!gemm(s, lt, CUDA_R_32F, xr, w, k, in, out)) return false;
+        CU_CHECK_RET(s->cu->cuMemcpyDtoH(st->logits + done * out, lt, (size_t)(k * out) * sizeof(float)), false);
+    }
     return true;
 }
 
-static bool forward(Backend *b, const int32_t *tokens, const Step *st, float *logits, int64_t first_logit) {
+static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
     CudaState *s = b->impl;
     const ModelHeader *m = &b->layout->model;
+    int64_t R = st->rows, in, out;
+    CUdeviceptr w = weight(b, op, &in, &out);
+    switch (op->kind) {
+    case OP_EMBED: {
+        EmbedParams p = {T(s, st, op->in[0]), w, T(s, st, op->out[0]), (int)R};
+        return launch_op(b, st, op, R, &p);
+    }
+    case OP_RMSNORM: {
+        int64_t r0 = final_norm(op) ? st->first_logit : 0;
+        CUdeviceptr skip = (CUdeviceptr)(r0 * in * (int64_t)s->esize);
+        RmsNormParams p = {T(s, st, op->in[0]) + skip, w, T(s, st, op->out[0]) + skip, (int)(R - r0)};
+        return launch_op(b, st, op, R - r0, &p);
+    }
+    case OP_GEMM: return gemm(s, T(s, st, op->out[0]), s->dt, T(s, st, op->in[0]), w, R, in, out);
+    case OP_RESIDUAL_ADD: {
+        AddParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->in[0]), (long long)(R * m->hidden)};
+        return launch_op(b, st, op, R, &p);
+    }
+    case OP_SILU_MUL: {
+        SiluMulParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]), (long long)(R * m->ffn)};
+        return launch_op(b, st, op, R, &p);
+    }
+    case OP_LOGITS: return run_logits(b, st, op);
+    default: return run_attention_op(b, st, op);
+    }
+}
+
+/* Uploads one int input of the step. */
+static bool upload(CudaState *s, const Step *st, int t, const int32_t *host, int64_t n) {
+    CU_CHECK_RET(s->cu->cuMemcpyHtoD(T(s, st, t), host, (size_t)n * sizeof(int32_t)), false);
+    return true;
+}
+
+/* The step's int inputs: token ids, positions, sequences and (prefill) the chunk's triple. */
+static bool upload_ints(Backend *b, const int32_t *tokens, const Step *st) {
+    CudaState *s = b->impl;
+    int32_t *hi = s->host_ints;
+    if (!upload(s, st, st->ints->tokens, tokens, st->rows)) return false;
+    for (int64_t r = 0; r < st->rows; r++) hi[r] = (int32_t)(st->decode ? b->seq_len[r] : st->p0 + r);
+    if (!upload(s, st, st->ints->positions, hi, st->rows)) return false;
+    for (int64_t r = 0; r < st->rows; r++) hi[r] = st->decode ? (int32_t)r : st->seq;
+    if (!upload(s, st, st->ints->sequences, hi, st->rows)) return false;
+    int32_t triple[3] = {0, (int32_t)st->rows, (int32_t)st->p0};
+    return st->decode || upload(s, st, st->ints->chunk_args, triple, 3);
+}
+
+static bool forward(Backend *b, const int32_t *tokens, const Step *st) {
+    CudaState *s = b->impl;
     if (!upload_ints(b, tokens, st)) return step_failed(b);
-    EmbedParams ep = {int_ptr(s, INT_IDS(s)), s->embed, s->x, (int)st->rows};
-    if (!launch_kernel(b, s->cg.embed, st->rows, 1, &ep)) return step_failed(b);
-    for (int i = 0; i < b->layout->nlayers; i++)
-        if (!run_layer(b, i, st)) return step_failed(b);
-    if (logits) {
-        int64_t n = st->rows - first_logit;
-        CUdeviceptr xr = s->x + (CUdeviceptr)(first_logit * m->hidden * (int64_t)s->esize);
-        if (!rmsnorm(b, s->h, xr, s->norm_final, n) ||
-            !gemm(s, s->logits, CUDA_R_32F, s->h, s->lm_head, n, m->hidden, m->vocab, 0.0f))
-            return step_failed(b);
-        CU_CHECK_RET(s->cu->cuMemcpyDtoH(logits, s->logits, (size_t)(n * m->vocab) * sizeof(float)), step_failed(b));
+    for (int i = 0; i < st->a->nops; i++) {
+        const PlanOp *op = &st->a->op[i];
+        if (!st->logits && op->layer < 0 && op->kind != OP_EMBED) continue;
+        if (!run_op(b, st, op)) return step_failed(b);
     }
     CU_CHECK_RET(s->cu->cuCtxSynchronize(), step_failed(b));
     return true;
@@ -338,18 +324,19 @@ static bool forward(Backend *b, const int32_t *tokens, const Step *st, float *lo
 
 static bool cuda_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits) {
     CudaState *s = b->impl;
-    if (!backend_check_prefill(b, seq, tokens, n, s->cg.chunk)) return false;
-    Step st = {false, seq, n, b->seq_len[seq]};
-    if (!forward(b, tokens, &st, logits, all_logits ? 0 : n - 1)) return false;
+    if (!backend_check_prefill(b, seq, tokens, n, s->plan.cg.chunk)) return false;
+    Step st = {&s->plan.prefill, &s->ints[0], false, seq, n, b->seq_len[seq], 1, logits, all_logits ? 0 : n - 1};
+    if (!forward(b, tokens, &st)) return false;
     b->seq_len[seq] += n;
     return true;
 }
 
 static bool cuda_decode(Backend *b, const int32_t *tokens, float *logits) {
+    CudaState *s = b->impl;
     int nseq = b->cfg.nseq;
     if (!backend_check_decode(b, tokens)) return false;
-    Step st = {true, 0, nseq, 0};
-    if (!forward(b, tokens, &st, logits, 0)) return false;
+    Step st = {&s->plan.decode, &s->ints[1], true, 0, nseq, 0, nseq, logits, 0};
+    if (!forward(b, tokens, &st)) return false;
     for (int q = 0; q < nseq; q++) b->seq_len[q]++;
     return true;
 }
@@ -368,11 +355,9 @@ static void free_state(CudaState *s) {
         if (s->mod) cu->cuModuleUnload(s->mod);
         cu->cuDevicePrimaryCtxRelease(s->dev);
     }
-    if (s->cg_ready) codegen_free(&s->cg);
+    if (s->plan_ready) run_plan_free(&s->plan);
     free(s->fn);
     free(s->layer);
-    free(s->kc);
-    free(s->vc);
     free(s->host_ints);
     free(s);
 }
@@ -388,10 +373,6 @@ static const BackendOps cuda_ops = {"cuda", cuda_prefill, cuda_decode, cuda_clos
 
 static int last_cuda_error(char *err, size_t errlen, int status) {
     return backend_open_error(err, errlen, status, "%s", *cuda_last_error() ? cuda_last_error() : "a CUDA call failed");
-}
-
-static int64_t align256(int64_t n) {
-    return (n + 255) & ~(int64_t)255;
 }
 
 /* Device 0's context and its architecture ("sm_XY"), compute capability 8.0 at least. */
@@ -421,7 +402,7 @@ static int load_module(CudaState *s, const Layout *l, const void *prebuilt_cubin
         return 0;
     }
     JitResult r;
-    int rc = cuda_backend_compile(l, &s->cg, arch, &r, err, errlen);
+    int rc = cuda_backend_compile(l, &s->plan.cg, arch, &r, err, errlen);
     if (rc == 0) {
         CUresult cr = s->cu->cuModuleLoadData(&s->mod, r.image);
         if (cr != CUDA_SUCCESS) {
@@ -437,9 +418,9 @@ static int load_module(CudaState *s, const Layout *l, const void *prebuilt_cubin
 
 /* Every kernel of the plan, with its opt-in shared memory. */
 static int resolve_functions(CudaState *s, char *err, size_t errlen) {
-    s->fn = xcalloc((size_t)s->cg.nkernels + 1, sizeof *s->fn);
-    for (int k = 0; k < s->cg.nkernels; k++) {
-        const KernelVariant *v = &s->cg.kernel[k];
+    s->fn = xcalloc((size_t)s->plan.cg.nkernels + 1, sizeof *s->fn);
+    for (int k = 0; k < s->plan.cg.nkernels; k++) {
+        const KernelVariant *v = &s->plan.cg.kernel[k];
         if (s->cu->cuModuleGetFunction(&s->fn[k], s->mod, v->name) != CUDA_SUCCESS)
             return backend_open_error(err, errlen, 1, "the kernels lack %s (a cubin built for another layout?)",
                                       v->name);
@@ -463,15 +444,19 @@ static CUdeviceptr dev_of(const ModelTensor *t, int n, const int64_t *off, CUdev
 static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
     ModelTensor *t = NULL;
     int n = model_tensors((Model *)b->model, &t);
-    int64_t total = 0;
+    const RunPlan *p = &s->plan;
+    int64_t total = p->weights_bytes;
     int64_t *off = xcalloc((size_t)n + 1, sizeof *off);
-    for (int i = 0; i < n; i++) {
-        off[i] = total;
-        int64_t count = t[i].shape[0] * (t[i].ndim == 2 ? t[i].shape[1] : 1);
-        total += align256(count * (int64_t)s->esize);
-    }
     int rc = 0;
     uint16_t *staging = NULL;
+    for (int i = 0; i < n; i++) {   /* the plan lists the model's tensors in its order */
+        const WeightSlot *w = i < p->nweights ? &p->weight[i] : NULL;
+        if (n != p->nweights || w->rows != t[i].shape[0] || w->cols != (t[i].ndim == 2 ? t[i].shape[1] : 1)) {
+            rc = backend_open_error(err, errlen, 1, "internal error: the run plan's weight %d is not %s", i, t[i].name);
+            goto done;
+        }
+        off[i] = w->offset;
+    }
     CU_CHECK_GOTO(s->cu->cuMemAlloc(&s->weights, (size_t)total), fail);
     b->mem.weights_bytes = total;
     b->mem.weights_dtype = dtype_name(b->layout->model.dtype);
@@ -492,8 +477,9 @@ static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
     s->layer = xcalloc((size_t)b->layout->nlayers + 1, sizeof *s->layer);
     for (int i = 0; i < b->layout->nlayers; i++) {
         const LayerWeights *w = &m->layer[i];
-        s->layer[i] = (DevLayer){DEV(w->norm_in), DEV(w->wq),     DEV(w->wk),   DEV(w->wv),    DEV(w->wo),
-                                 DEV(w->norm_post), DEV(w->w_gate), DEV(w->w_up), DEV(w->w_down)};
+        s->layer[i] = (DevLayer){{[WT_NORM_IN] = DEV(w->norm_in), [WT_Q] = DEV(w->wq), [WT_K] = DEV(w->wk),
+                                  [WT_V] = DEV(w->wv), [WT_O] = DEV(w->wo), [WT_NORM_POST] = DEV(w->norm_post),
+                                  [WT_GATE] = DEV(w->w_gate), [WT_UP] = DEV(w->w_up), [WT_DOWN] = DEV(w->w_down)}};
     }
 #undef DEV
     goto done;
@@ -506,84 +492,70 @@ done:
     return rc;
 }
 
-/* The caches (capacities of the plan the kernels were generated with) in one allocation. */
-static int alloc_caches(Backend *b, CudaState *s, char *err, size_t errlen) {
-    const Layout *l = b->layout;
-    int64_t kvw = kv_width(l), total = 0;
-    s->kc = xcalloc((size_t)l->ncaches + 1, sizeof *s->kc);
-    s->vc = xcalloc((size_t)l->ncaches + 1, sizeof *s->vc);
-    int64_t *off = xcalloc((size_t)l->ncaches + 1, sizeof *off);
-    for (int c = 0; c < l->ncaches; c++) {
-        off[c] = total;
-        total += 2 * align256((int64_t)b->cfg.nseq * b->cache_tokens[c] * kvw * (int64_t)s->esize);
-    }
-    CUresult r = s->cu->cuMemAlloc(&s->caches, (size_t)(total ? total : 256));
-    if (r != CUDA_SUCCESS) {
-        free(off);
+/* The plan's KV allocation and arena, zeroed: a masked key's value row is still multiplied by 0, and
+ * 0 * NaN garbage is NaN. */
+static int alloc_plan(Backend *b, CudaState *s, char *err, size_t errlen) {
+    const RunPlan *p = &s->plan;
+    if (s->cu->cuMemAlloc(&s->caches, (size_t)p->kv_bytes) != CUDA_SUCCESS)
         return backend_open_error(err, errlen, 1, "cannot allocate %s of KV caches on the GPU",
-                                  fmt_bytes((double)total));
-    }
-    for (int c = 0; c < l->ncaches; c++) {
-        int64_t half = align256((int64_t)b->cfg.nseq * b->cache_tokens[c] * kvw * (int64_t)s->esize);
-        s->kc[c] = s->caches + (CUdeviceptr)off[c];
-        s->vc[c] = s->kc[c] + (CUdeviceptr)half;
-    }
-    free(off);
-    b->mem.kv_bytes = total;
-    b->mem.kv_dtype = dtype_name(b->layout->model.dtype);   /* caches are held in the model dtype */
-    /* Zeroed: a masked key's value row is still multiplied by 0, and 0 * NaN garbage is NaN. */
-    CU_CHECK_RET(s->cu->cuMemsetD8(s->caches, 0, (size_t)(total ? total : 256)), last_cuda_error(err, errlen, 1));
-    return 0;
-}
-
-/* Activations of one step: rows = max(chunk, nseq). */
-static int alloc_arena(Backend *b, CudaState *s, char *err, size_t errlen) {
-    const ModelHeader *m = &b->layout->model;
-    int64_t R = s->rows, e = (int64_t)s->esize, qw = m->heads * m->head_dim, kvw = kv_width(b->layout);
-    int max_splits = 1;
-    for (int k = 0; k < s->cg.nkernels; k++)
-        if (s->cg.kernel[k].splits > max_splits) max_splits = s->cg.kernel[k].splits;
-    int64_t partial_rows = (int64_t)b->cfg.nseq * m->heads * max_splits;
-    int64_t sizes[] = {R * m->hidden * e, R * m->hidden * e, R * qw * e,      R * kvw * e, R * kvw * e,
-                       R * qw * e,        R * m->ffn * e,    R * m->ffn * e, R * m->vocab * 4,
-                       partial_rows * m->head_dim * 4, partial_rows * 2 * 4, (3 * R + 3) * 4};
-    CUdeviceptr *slots[] = {&s->x, &s->h, &s->q, &s->k, &s->v, &s->att, &s->gate, &s->up, &s->logits,
-                            &s->o_part, &s->ml_part, &s->ints};
-    int64_t total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += align256(sizes[i]);
-    if (s->cu->cuMemAlloc(&s->arena, (size_t)total) != CUDA_SUCCESS)
+                                  fmt_bytes((double)p->kv_bytes));
+    b->mem.kv_bytes = p->kv_bytes;
+    b->mem.kv_dtype = dtype_name(p->opt.kv_dtype);
+    CU_CHECK_RET(s->cu->cuMemsetD8(s->caches, 0, (size_t)p->kv_bytes), last_cuda_error(err, errlen, 1));
+    if (s->cu->cuMemAlloc(&s->arena, (size_t)p->arena_bytes) != CUDA_SUCCESS)
         return backend_open_error(err, errlen, 1, "cannot allocate %s of activations on the GPU",
-                                  fmt_bytes((double)total));
-    int64_t at = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        *slots[i] = s->arena + (CUdeviceptr)at;
-        at += align256(sizes[i]);
-    }
-    b->mem.arena_bytes = total;
-    s->host_ints = xcalloc((size_t)(3 * R + 3), sizeof(int32_t));
-    CU_CHECK_RET(s->cu->cuMemsetD8(s->arena, 0, (size_t)total), last_cuda_error(err, errlen, 1));
+                                  fmt_bytes((double)p->arena_bytes));
+    b->mem.arena_bytes = p->arena_bytes;
+    CU_CHECK_RET(s->cu->cuMemsetD8(s->arena, 0, (size_t)p->arena_bytes), last_cuda_error(err, errlen, 1));
+    b->mem.kv_planned = p->kv_bytes;
+    b->mem.arena_planned = p->arena_bytes;
+    b->mem.weights_planned = p->weights_bytes;
     return 0;
 }
 
-/* The kernels' plan for this run; the cache capacities must be the planner's. */
+/* The int inputs of each step, by name; the host staging holds the largest. */
+static int find_ints(CudaState *s, char *err, size_t errlen) {
+    int64_t most = 0;
+    for (int k = 0; k < 2; k++) {
+        const ActPlan *a = run_plan_step(&s->plan, k == 1);
+        StepInts *si = &s->ints[k];
+        *si = (StepInts){-1, -1, -1, -1};
+        for (int t = 0; t < a->ntensors; t++) {
+            const ActTensor *at = &a->tensor[t];
+            int *slot = !strcmp(at->name, "tokens")      ? &si->tokens
+                        : !strcmp(at->name, "positions") ? &si->positions
+                        : !strcmp(at->name, "sequences") ? &si->sequences
+                        : !strcmp(at->name, "chunk_args") ? &si->chunk_args
+                                                          : NULL;
+            if (!slot) continue;
+            *slot = t;
+            if (at->item.size > most) most = at->item.size;
+        }
+        if (si->tokens < 0 || si->positions < 0 || si->sequences < 0 || (k == 0 && si->chunk_args < 0))
+            return backend_open_error(err, errlen, 1, "internal error: the run plan lacks the kernels' int inputs");
+    }
+    s->host_ints = xcalloc((size_t)most + 4, 1);
+    return 0;
+}
+
+/* The run's plan: its kernels for this device (at the model's context and chunk for a prebuilt
+ * cubin: the caches then have the kernels' capacities), caches, arena and schedules. */
 static int plan_kernels(Backend *b, CudaState *s, const char *arch, char *err, size_t errlen) {
     const Layout *l = b->layout;
-    bool prebuilt = b->cfg.cuda_cubin != NULL;
     const char *cg_arch = strncmp(arch, "sm_8", 4) == 0 ? "sm_80" : "sm_90";
-    CodegenOptions o = cuda_backend_codegen_options(l, b->cfg.context, prebuilt, cg_arch);
+    CodegenOptions co = cuda_backend_codegen_options(l, b->cfg.context, b->cfg.cuda_cubin != NULL, cg_arch);
+    RunOptions o;
+    run_options_init(l, RUN_TARGET_CUDA, &o);
+    o.context = b->cfg.context;
+    o.batch = b->cfg.nseq;
+    o.arch = cg_arch;
+    o.kernel_context = co.context ? co.context : l->model.context;   /* codegen's 0: the model's */
+    o.kernel_chunk = co.chunk ? co.chunk : l->model.chunk;
     char why[256];
-    if (!codegen_plan(l, &o, &s->cg, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
-    s->cg_ready = true;
-    for (int c = 0; c < l->ncaches; c++) {
-        int64_t want = plan_cache_tokens(l, c, s->cg.context, s->cg.chunk);
-        if (s->cg.capacity[c] != want)
-            return backend_open_error(err, errlen, 1,
-                                      "internal error: cache %d: kernels planned for %lld tokens, the planner "
-                                      "says %lld",
-                                      c, (long long)s->cg.capacity[c], (long long)want);
-        b->cache_tokens[c] = s->cg.capacity[c];
-    }
-    return 0;
+    if (!plan_run(l, &o, &s->plan, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
+    s->plan_ready = true;
+    for (int c = 0; c < l->ncaches; c++) b->cache_tokens[c] = s->plan.cache[c].capacity;
+    return find_ints(s, err, errlen);
 }
 
 static bool env_flag(const char *name) {
@@ -642,25 +614,21 @@ int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char
     if (!rc) rc = resolve_functions(s, err, errlen);
     if (!rc && s->bl->cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS)
         rc = backend_open_error(err, errlen, 2, "cannot create a cuBLAS handle");
-    if (!rc) {
-        s->rows = s->cg.chunk > cfg->nseq ? s->cg.chunk : cfg->nseq;
-        rc = upload_weights(b, s, err, errlen);
-    }
-    if (!rc) rc = alloc_caches(b, s, err, errlen);
-    if (!rc) rc = alloc_arena(b, s, err, errlen);
+    if (!rc) rc = upload_weights(b, s, err, errlen);
+    if (!rc) rc = alloc_plan(b, s, err, errlen);
     if (rc) {
         cuda_close(b);
         return rc;
     }
     if (s->print_plan) {
         CudaLaunch *p = NULL;
-        int n = cuda_backend_launch_plan(l, &s->cg, false, s->cg.chunk, 1, &p);
-        fprintf(stderr, "mixrun: cuda: %s, prefill chunk of %lld tokens:\n", arch, (long long)s->cg.chunk);
-        cuda_backend_print_plan(l, &s->cg, p, n, stderr);
+        int n = cuda_backend_launch_plan(&s->plan, false, s->plan.cg.chunk, &p);
+        fprintf(stderr, "mixrun: cuda: %s, prefill chunk of %lld tokens:\n", arch, (long long)s->plan.cg.chunk);
+        cuda_backend_print_plan(&s->plan.cg, p, n, stderr);
         free(p);
-        n = cuda_backend_launch_plan(l, &s->cg, true, cfg->nseq, cfg->nseq, &p);
+        n = cuda_backend_launch_plan(&s->plan, true, cfg->nseq, &p);
         fprintf(stderr, "mixrun: cuda: decode of %d sequences:\n", cfg->nseq);
-        cuda_backend_print_plan(l, &s->cg, p, n, stderr);
+        cuda_backend_print_plan(&s->plan.cg, p, n, stderr);
         free(p);
     }
     return 0;

@@ -8,8 +8,9 @@
  * starts on a machine without a GPU; its open says "no CUDA device available" there. A cubin
  * prebuilt by `mixc build` comes in through BackendConfig.cuda_cubin.
  *
- * The launch plan (which kernel, grid, block and dynamic shared memory for each call) is computed by
- * one function, used both by the forward pass and by cuda_backend_launch_plan, which the tests
+ * Memory and program are the run plan's (compiler/plan/run_plan.h): one KV allocation and one arena
+ * of its sizes, tensors at its offsets, each step its schedule's ops; every launch's geometry is
+ * codegen's kernel_launch. cuda_backend_launch_plan lists a step's launches, which the tests
  * (tests/cuda) compare with the manifest of `mixc emit` without a GPU.
  */
 #ifndef MIXC_RUNTIME_CUDA_BACKEND_H
@@ -18,6 +19,7 @@
 #include "backend.h"
 #include "codegen.h"
 #include "jit.h"
+#include "run_plan.h"
 
 /* cuda_backend_open and backend_cuda_available: declared in backend.h. */
 
@@ -36,7 +38,9 @@ void cuda_backend_source(const Layout *l, const Codegen *cg, Buf *out);
 int cuda_backend_compile(const Layout *l, const Codegen *cg, const char *arch, JitResult *r, char *err,
                          size_t errlen);
 
-typedef enum { CL_EMBED, CL_RMSNORM, CL_ROPE, CL_PREFILL, CL_DECODE, CL_DECODE_REDUCE, CL_SILU_MUL } CudaLaunchRole;
+typedef enum {
+    CL_EMBED, CL_RMSNORM, CL_ROPE, CL_PREFILL, CL_DECODE, CL_DECODE_REDUCE, CL_SILU_MUL, CL_RESIDUAL_ADD
+} CudaLaunchRole;
 
 typedef struct {
     int layer;              /* -1 for model-level kernels */
@@ -46,18 +50,16 @@ typedef struct {
     unsigned smem;          /* dynamic shared memory, bytes */
 } CudaLaunch;
 
-/* The geometry of kernel k for a call over `tokens` rows (prefill chunk or decode batch) of `batch`
- * sequences. */
-CudaLaunch cuda_backend_launch(const Layout *l, const Codegen *cg, int k, int64_t tokens, int batch);
+/* The launch of kernel k over `tokens` rows of `batch` sequences (codegen's kernel_launch). */
+CudaLaunch cuda_launch_of(const Codegen *cg, int k, int64_t tokens, int batch);
 
-/* Every launch of one step through the layers, in order: a prefill chunk of `tokens` tokens of one
- * sequence when `decode` is false, else a decode step of `batch` sequences. The final RMSNorm of
- * the rows whose logits are asked (grid [rows]) follows when there are any; it is not listed.
- * Returns the count; *out malloc'ed. */
-int cuda_backend_launch_plan(const Layout *l, const Codegen *cg, bool decode, int64_t tokens, int batch,
-                             CudaLaunch **out);
+/* Every kernel launch of one step of the run plan p (a cuda plan), in order: a prefill chunk of
+ * `tokens` tokens of one sequence when `decode` is false, else its decode step of p->opt.batch
+ * sequences. The final RMSNorm of the rows whose logits are asked (grid [rows]) follows when there
+ * are any; it is not listed. Returns the count; *out malloc'ed. */
+int cuda_backend_launch_plan(const RunPlan *p, bool decode, int64_t tokens, CudaLaunch **out);
 const char *cuda_launch_role_name(CudaLaunchRole r);
 /* One line per launch: "layer ROLE NAME grid X Y Z block X Y Z smem S". */
-void cuda_backend_print_plan(const Layout *l, const Codegen *cg, const CudaLaunch *p, int n, FILE *out);
+void cuda_backend_print_plan(const Codegen *cg, const CudaLaunch *p, int n, FILE *out);
 
 #endif

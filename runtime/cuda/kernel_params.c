@@ -1,5 +1,6 @@
-/* kernel_params.c — the layout checks of the parameter-struct mirrors (kernel_params.h). */
-#define MIXC_DPTR(T) T *
+/* kernel_params.c — the layout checks of the parameter structs as the cuda backend instantiates them
+ * (kernel_params.h): its device pointers are CUdeviceptr, an unsigned long long. */
+#define MIXC_DPTR(T) unsigned long long
 #include "kernel_params.h"
 
 #include <stddef.h>
@@ -23,22 +24,23 @@ static const struct {
     FIELD(DecodeReduceParams, o_part), FIELD(DecodeReduceParams, ml_part), FIELD(DecodeReduceParams, out),
     FIELD(DecodeReduceParams, heads),  FIELD(DecodeReduceParams, nsplit), FIELD(DecodeReduceParams, batch),
     FIELD(EmbedParams, ids),           FIELD(EmbedParams, table),         FIELD(EmbedParams, out),
-    FIELD(EmbedParams, tokens),
+    FIELD(EmbedParams, tokens),        FIELD(AddParams, a),               FIELD(AddParams, b),
+    FIELD(AddParams, out),             FIELD(AddParams, n),
 };
 #define SIZE(S) {#S, sizeof(S)}
 static const struct {
     const char *type;
     size_t size;
 } param_sizes[] = {SIZE(RmsNormParams), SIZE(SiluMulParams),       SIZE(RopeParams), SIZE(PrefillParams),
-                   SIZE(DecodeParams),  SIZE(DecodeReduceParams), SIZE(EmbedParams)};
+                   SIZE(DecodeParams),  SIZE(DecodeReduceParams), SIZE(EmbedParams), SIZE(AddParams)};
 
 void kernel_params_asserts(Buf *out) {
-    buf_puts(out, "\n/* Appended by runtime/cuda/kernel_params.c: the C mirrors of the parameter structs. */\n");
+    buf_puts(out, "\n/* Appended by runtime/cuda/kernel_params.c: the host layout of the parameter structs. */\n");
     for (size_t i = 0; i < sizeof param_fields / sizeof param_fields[0]; i++)
-        buf_printf(out, "static_assert(offsetof(%s, %s) == %zu, \"runtime/cuda/kernel_params.h: %s.%s moved\");\n",
+        buf_printf(out, "static_assert(offsetof(%s, %s) == %zu, \"templates/mixc_params.h: %s.%s differs on the host\");\n",
                    param_fields[i].type, param_fields[i].field, param_fields[i].offset, param_fields[i].type,
                    param_fields[i].field);
     for (size_t i = 0; i < sizeof param_sizes / sizeof param_sizes[0]; i++)
-        buf_printf(out, "static_assert(sizeof(%s) == %zu, \"runtime/cuda/kernel_params.h: %s changed size\");\n",
+        buf_printf(out, "static_assert(sizeof(%s) == %zu, \"templates/mixc_params.h: %s differs in size on the host\");\n",
                    param_sizes[i].type, param_sizes[i].size, param_sizes[i].type);
 }

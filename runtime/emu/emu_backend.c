@@ -3,13 +3,14 @@
  * emu_backend.h says where the kernels come from; docs/model.md ("emu backend") how it works.
  *
  * Every call converts its fp32 arguments to the model dtype (bf16 or fp16), launches the kernel with
- * the geometry the templates and the manifest prescribe, and converts the results back. The cpu
+ * codegen's geometry (kernel_launch, as the manifest and the cuda backend), and converts the results
+ * back. The cpu
  * backend keeps its caches in fp32, but every value the kernels write there is exact in the model
  * dtype, so the round trip loses nothing: the caches hold what a GPU's would.
  *
  * Ring slots: the kernels address key j at slot j % CAP, CAP being the capacity the generator planned
- * for the model's context; the cpu backend sizes its caches for the run's context (P + N tokens),
- * possibly smaller. So every call builds the cache in the kernel's layout (CAP rows) from the
+ * for the model's context (one .so serves every run); the cpu backend's run plan sizes its caches for
+ * the run's context (P + N tokens), possibly smaller (both capacities are in the plans: docs/plan.md). So every call builds the cache in the kernel's layout (CAP rows) from the
  * positions the cpu cache holds, and copies appended rows back by position.
  *
  * The loaded kernels are the CpuKernels table's ctx (an EmuState per open backend), so backends of
@@ -353,10 +354,13 @@ static void from_dtype(EmuState *emu, float *dst, const uint16_t *src, int64_t n
         for (int64_t i = 0; i < n; i++) dst[i] = st_bf16_to_f32(src[i]);
 }
 
-/* A failed launch is a bug in a kernel or in this file: it must not pass silently. */
-static bool launch(EmuState *emu, int k, const void *params, EmuDim3 grid, EmuDim3 block, size_t smem) {
+/* Kernel k over `tokens` rows of `batch` sequences, with codegen's geometry. A failed launch is a bug
+ * in a kernel or in this file: it must not pass silently. */
+static bool launch(EmuState *emu, int k, const void *params, int64_t tokens, int64_t batch) {
     char err[512];
-    if (mixc_emu_launch_c(emu->entry[k], params, grid, block, smem, err, sizeof err) == 0) return true;
+    KernelLaunch c = kernel_launch(&emu->cg.kernel[k], tokens, batch);
+    EmuDim3 grid = {c.grid[0], c.grid[1], c.grid[2]}, block = {c.block[0], c.block[1], c.block[2]};
+    if (mixc_emu_launch_c(emu->entry[k], params, grid, block, c.smem, err, sizeof err) == 0) return true;
     fprintf(stderr, "mixrun: emu: kernel %s failed: %s\n", emu->cg.kernel[k].name, err);
     return false;
 }
@@ -396,8 +400,7 @@ static void emu_rmsnorm(void *ctx, float *out, const float *x, const float *w, i
     to_dtype(emu, hx, x, n * width);
     to_dtype(emu, hw, w, width);
     RmsNormParams p = {hx, hw, hx, (int)n};
-    const KernelVariant *v = variant(emu, emu->cg.rmsnorm);
-    if (launch(emu, emu->cg.rmsnorm, &p, (EmuDim3){(unsigned)n, 1, 1}, (EmuDim3){(unsigned)v->block, 1, 1}, 0))
+    if (launch(emu, emu->cg.rmsnorm, &p, n, 1))
         from_dtype(emu, out, hx, n * width);
     else
         for (int64_t i = 0; i < n * width; i++) out[i] = NAN;
@@ -413,9 +416,7 @@ static void emu_silu_mul(void *ctx, float *gate, const float *up, int64_t count)
     to_dtype(emu, hg, gate, count);
     to_dtype(emu, hu, up, count);
     SiluMulParams p = {hg, hu, hg, count};
-    const KernelVariant *v = variant(emu, emu->cg.silu_mul);
-    unsigned blocks = (unsigned)((count + v->block - 1) / v->block);
-    if (launch(emu, emu->cg.silu_mul, &p, (EmuDim3){blocks, 1, 1}, (EmuDim3){(unsigned)v->block, 1, 1}, 0))
+    if (launch(emu, emu->cg.silu_mul, &p, count / emu->layout->model.ffn, 1))   /* count = tokens x ffn */
         from_dtype(emu, gate, hg, count);
     else
         for (int64_t i = 0; i < count; i++) gate[i] = NAN;
@@ -446,7 +447,7 @@ static void emu_rope_append(void *ctx, const RopeAppendArgs *a) {
     int *pos = scratch_int(emu, 2 * a->n), *seq = pos + a->n;
     for (int64_t i = 0; i < a->n; i++) pos[i] = (int)(a->p0 + i), seq[i] = 0;
     RopeParams p = {hq, hk, hv, ck, cv, pos, seq, (int)a->n};
-    if (!launch(emu, k, &p, (EmuDim3){(unsigned)a->n, 1, 1}, (EmuDim3){(unsigned)v->block, 1, 1}, 0)) {
+    if (!launch(emu, k, &p, a->n, 1)) {
         for (int64_t i = 0; i < a->n * qw; i++) a->q[i] = NAN;
         return;
     }
@@ -480,25 +481,19 @@ static bool run_decode(EmuState *emu, const AttentionArgs *a, int kd, const uint
     int *pos = scratch_int(emu, 1);
     pos[0] = (int)a->p0;
     DecodeParams dp = {hq, ck, cv, pos, o_part, ml, a->scale, 1};
-    if (!launch(emu, kd, &dp, (EmuDim3){(unsigned)a->kv_heads, (unsigned)splits, 1},
-                (EmuDim3){(unsigned)v->block, 1, 1}, (size_t)v->dynamic_smem))
-        return false;
+    if (!launch(emu, kd, &dp, 1, 1)) return false;
     DecodeReduceParams rp = {o_part, ml, hout, (int)a->heads, splits, 1};
-    return launch(emu, kr, &rp, (EmuDim3){(unsigned)a->heads, 1, 1},
-                  (EmuDim3){(unsigned)variant(emu, kr)->block, 1, 1}, 0);
+    return launch(emu, kr, &rp, 1, 1);
 }
 
 static bool run_prefill(EmuState *emu, const AttentionArgs *a, int kp, const uint16_t *hq, const uint16_t *ck,
                         const uint16_t *cv, uint16_t *hout) {
-    const KernelVariant *v = variant(emu, kp);
     int *ints = scratch_int(emu, 3);
     ints[0] = 0;
     ints[1] = (int)a->n;
     ints[2] = (int)a->p0;
     PrefillParams pp = {hq, hout, ck, cv, ints, ints + 1, ints + 2, a->scale, 1};
-    const int64_t bm = 64;  /* PREFILL_BM: the manifest's grid.x is ceil(max_chunk_tokens/64) */
-    EmuDim3 grid = {(unsigned)((a->n + bm - 1) / bm), (unsigned)a->heads, 1};
-    return launch(emu, kp, &pp, grid, (EmuDim3){(unsigned)v->block, 1, 1}, (size_t)v->dynamic_smem);
+    return launch(emu, kp, &pp, a->n, 1);
 }
 
 static bool emu_attention(void *ctx, const AttentionArgs *a) {

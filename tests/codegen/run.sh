@@ -104,6 +104,44 @@ for ex in examples/*.mix; do
   else fail "consistent-$base" "$(cat "$tmp/err")"; fi
 done
 
+# The run plan in the manifest (docs/plan.md): caches as the kernels', every op's kernel among the
+# kernels with its block and smem, constant grids as given, every arena tensor inside the arena,
+# caches inside the KV allocation, the arena = max of the steps; a manifest whose op names an unknown
+# kernel is caught.
+plan_consistent() {
+  jq -e '. as $m | ($m.kernels | map({(.name): .}) | add) as $k | $m.memory as $mem |
+    ([$m.caches[].capacity] == [$mem.kv.caches[].capacity]) and
+    ($mem.arena.bytes == ([$mem.arena.prefill.bytes, $mem.arena.decode.bytes] | max)) and
+    all($mem.arena.prefill.tensors[], $mem.arena.decode.tensors[]; .offset + .bytes <= $mem.arena.bytes) and
+    all($mem.kv.caches[]; .v_offset + .seq_bytes * $mem.batch <= $mem.kv.bytes) and
+    all($m.schedule.prefill[], $m.schedule.decode[]; if .kernel then ($k[.kernel] != null) and
+        (.block == $k[.kernel].block) and (.smem == $k[.kernel].dynamic_smem) and
+        (if ($k[.kernel].grid | all(type == "number")) then .grid == $k[.kernel].grid else true end)
+      else (.op == "gemm" or .op == "logits") end) and
+    ([$m.schedule.decode[] | select(.op == "attn_decode")] | length) == ($m.layers | length)' "$1" >/dev/null
+}
+check plan-in-manifest plan_consistent "$tmp/ex-gemma3-27b/manifest.json"
+jq '.schedule.decode[1].kernel = "no_such_kernel"' "$tmp/ex-gemma3-27b/manifest.json" >"$tmp/bad-plan.json"
+check plan-in-manifest-catches eval '! plan_consistent "$tmp/bad-plan.json"'
+
+# Geometry constants and parameter structs are defined once, in templates/mixc_params.h: pasted once
+# into kernels.cu, defined nowhere else in the tree, and the manifest's blocks are its values.
+param() { sed -n "s/^#define $1 \([0-9]*\).*/\1/p" templates/mixc_params.h; }
+single_source() {
+  local cu=$tmp/ex-gemma3-27b/kernels.cu man=$tmp/ex-gemma3-27b/manifest.json name
+  for name in 'define PREFILL_BM' 'define DECODE_THREADS' 'define MIXC_SMALL_THREADS' 'struct PrefillParams {' \
+              'struct DecodeParams {' 'struct RopeParams {' 'struct AddParams {'; do
+    [ "$(grep -c "$name" "$cu")" = 1 ] || { echo "  kernels.cu: '$name' $(grep -c "$name" "$cu") times"; return 1; }
+    [ -z "$(grep -rl --include='*.c' --include='*.h' --include='*.cuh' "$name" compiler runtime templates | grep -v templates/mixc_params.h)" ] ||
+      { echo "  '$name' outside templates/mixc_params.h"; return 1; }
+  done
+  [ "$(jq '[.kernels[] | select(.kind == "attn_prefill") | .block[0]] | unique' -c "$man")" = "[$(param PREFILL_THREADS)]" ] &&
+  [ "$(jq '[.kernels[] | select(.kind == "attn_decode") | .block[0]] | unique' -c "$man")" = "[$(param DECODE_THREADS)]" ] &&
+  [ "$(jq '[.kernels[] | select(.kind | test("rope")) | .block[0]] | unique' -c "$man")" = "[$(param ROPE_THREADS)]" ] &&
+  [ "$(jq '[.kernels[] | select(.kind == "rmsnorm" or .kind == "silu_mul" or .kind == "embed") | .block[0]] | unique' -c "$man")" = "[$(param MIXC_SMALL_THREADS)]" ]
+}
+check geometry-single-source single_source
+
 # Deterministic output, and --context/--chunk change the ring capacities as plan_cache_tokens says.
 "$MIXC" emit examples/gemma3-27b.mix -o "$tmp/d1" && "$MIXC" emit examples/gemma3-27b.mix -o "$tmp/d2"
 check deterministic cmp -s "$tmp/d1/kernels.cu" "$tmp/d2/kernels.cu"

@@ -140,7 +140,7 @@ static int run_prefill(Probe *p, const Args *a, const char *dir) {
         }
         int ints[3] = {0, (int)n, (int)p0};
         CU_CHECK(p->cu->cuMemcpyHtoD(dint, ints, sizeof ints));
-        CudaLaunch c = cuda_backend_launch(&p->l, &p->cg, k_pre, n, 1);
+        CudaLaunch c = cuda_launch_of(&p->cg, k_pre, n, 1);
         PrefillParams pp = {dq + (CUdeviceptr)(p0 * qw * 2), dout + (CUdeviceptr)(p0 * qw * 2), dk, dv, dint,
                        dint + 4, dint + 8, (float)(1.0 / sqrt((double)a->head_dim)), 1};
         CU_CHECK(launch(p, f, &c, &pp));
@@ -168,7 +168,7 @@ static int cmp_float(const void *a, const void *b) {
 static int run_decode(Probe *p, const Args *a) {
     const int64_t B = a->batch, cap = p->cg.capacity[0], qw = a->heads * a->head_dim, kvw = a->kv_heads * a->head_dim;
     int kd = p->cg.layer[0].decode, kr = p->cg.layer[0].decode_reduce;
-    CudaLaunch cd = cuda_backend_launch(&p->l, &p->cg, kd, B, (int)B), cr = cuda_backend_launch(&p->l, &p->cg, kr, B, (int)B);
+    CudaLaunch cd = cuda_launch_of(&p->cg, kd, B, (int)B), cr = cuda_launch_of(&p->cg, kr, B, (int)B);
     int splits = (int)cd.grid[1];
     CUfunction fd = function(p, kd), fr = function(p, kr);
     CUdeviceptr dq = 0, dk = 0, dv = 0, dpos = 0, dop = 0, dml = 0, dout = 0;

@@ -3,12 +3,12 @@
  *   plan_check LAYOUT.mix MANIFEST.json [--set k=v ...] [--context L] [--batch B] [--print]
  *              [--compile ARCH] [--asserts OUT.cu]
  *
- * The backend derives every launch (kernel, grid, block, dynamic smem) from the kernel variants
- * (cuda_backend_launch_plan); the manifest writes the geometry as formulas ("tokens", "batch",
+ * The backend launches the kernel ops of the run plan's schedules (cuda_backend_launch_plan), each
+ * with codegen's kernel_launch; the manifest writes the geometry as formulas ("tokens", "batch",
  * "ceil(max_chunk_tokens/64)", ...). For a prefill chunk of the full chunk size, a prefill of
  * 1 and 37 tokens, and a decode of B sequences, each launch must name the kernel the manifest gives
  * its layer (or the model), with the block, smem and the formulas evaluated for that call. Every
- * manifest kernel but residual_add (the GEMMs add into the residual) must be launched somewhere.
+ * manifest kernel must be launched somewhere.
  * --compile ARCH: also compiles the backend's source (with its static_asserts of the parameter
  * structs) for ARCH with NVRTC and checks that the cubin holds every kernel.
  * --emu-so OUT.so: compiles the layout's kernels (planned for the model's context and chunk) for the
@@ -99,7 +99,7 @@ static json_t *find_kernel(json_t *man, const char *name) {
 /* The kernel name the manifest gives a launch: its layer's entry for the role, or the model's. */
 static const char *manifest_name(json_t *man, const CudaLaunch *c) {
     const char *role = cuda_launch_role_name(c->role);
-    if (c->layer < 0 || c->role == CL_RMSNORM || c->role == CL_SILU_MUL)
+    if (c->layer < 0 || c->role == CL_RMSNORM || c->role == CL_SILU_MUL || c->role == CL_RESIDUAL_ADD)
         return json_string_value(json_object_get(json_object_get(man, "model_kernels"), role));
     json_t *layer = json_array_get(json_object_get(man, "layers"), (size_t)c->layer);
     return json_string_value(json_object_get(layer, role));
@@ -203,15 +203,20 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *arch = json_string_value(json_object_get(man, "arch"));
-    CodegenOptions o = cuda_backend_codegen_options(&l, context ? context : l.model.context, false,
-                                                    arch ? arch : "sm_90");
-    Codegen cg;
-    if (!codegen_plan(&l, &o, &cg, err, sizeof err)) {
+    RunOptions o;   /* the cuda backend's plan for a run of `batch` sequences at this context */
+    run_options_init(&l, RUN_TARGET_CUDA, &o);
+    o.context = context ? context : l.model.context;
+    o.batch = batch;
+    o.arch = arch ? arch : "sm_90";
+    RunPlan plan;
+    if (!plan_run(&l, &o, &plan, err, sizeof err)) {
         fprintf(stderr, "plan_check: %s\n", err);
         json_decref(man);
         layout_free(&l);
         return 2;
     }
+    const Codegen *cgp = &plan.cg;
+#define cg (*cgp)
     int bad = 0, launches = 0;
     bool *used = xcalloc((size_t)cg.nkernels + 1, 1);
     struct { bool decode; int64_t tokens; int batch; const char *what; } calls[] = {
@@ -219,11 +224,11 @@ int main(int argc, char **argv) {
         {false, cg.chunk > 37 ? 37 : cg.chunk, 1, "prefill of 37"}, {true, batch, batch, "decode"}};
     for (size_t c = 0; c < sizeof calls / sizeof calls[0]; c++) {
         CudaLaunch *p = NULL;
-        int n = cuda_backend_launch_plan(&l, &cg, calls[c].decode, calls[c].tokens, calls[c].batch, &p);
+        int n = cuda_backend_launch_plan(&plan, calls[c].decode, calls[c].tokens, &p);
         Vars v = {(double)calls[c].tokens, (double)calls[c].batch, (double)l.model.ffn, (double)l.model.hidden};
         if (print) {
             printf("# %s (%lld tokens, batch %d)\n", calls[c].what, (long long)calls[c].tokens, calls[c].batch);
-            cuda_backend_print_plan(&l, &cg, p, n, stdout);
+            cuda_backend_print_plan(&cg, p, n, stdout);
         }
         for (int i = 0; i < n; i++) {
             bad |= check_launch(man, &cg, &p[i], &v, calls[c].what);
@@ -240,7 +245,7 @@ int main(int argc, char **argv) {
         for (int j = 0; j < cg.nkernels; j++)
             if (strcmp(cg.kernel[j].name, name) == 0) found = j;
         if (found < 0) printf("the manifest's %s is not among the backend's kernels\n", name), bad = 1;
-        else if (!used[found] && cg.kernel[found].kind != KV_RESIDUAL_ADD)
+        else if (!used[found])
             printf("the manifest's %s is never launched\n", name), bad = 1;
     }
     if (json_array_size(json_object_get(man, "kernels")) != (size_t)cg.nkernels)
@@ -256,7 +261,8 @@ int main(int argc, char **argv) {
     }
     if (!bad) printf("%d launches agree with the manifest (%d kernels)\n", launches, cg.nkernels);
     free(used);
-    codegen_free(&cg);
+#undef cg
+    run_plan_free(&plan);
     json_decref(man);
     layout_free(&l);
     return bad;

@@ -137,13 +137,14 @@ CMP=$BUILD/tests/mixrun/logitcmp
 CUDA_TOL="0.125 0.015625"
 real=(character-ai gemma3-27b yoco ma hymba-1.5b gpt-oss-20b mistral-7b)
 [ "$ASAN" = 1 ] && real=(character-ai yoco)
-# real_run NAME WINDOW_CPU ARGS...: cpu (window WINDOW_CPU) and emulated cuda (window 8) logits.
+# real_run NAME WINDOW_CPU ARGS...: cpu (window WINDOW_CPU) and emulated cuda (window 8) logits of the
+# prompt $PROMPT_TOKENS (default $EP) and $MAX_NEW (default 6) new tokens.
 real_run() {
-  local n=$1 wcpu=$2; shift 2
+  local n=$1 wcpu=$2 p=${PROMPT_TOKENS:-$EP} g=${MAX_NEW:-6}; shift 2
   "$CHECK" "examples/$n.mix" - "$@" --set window=8 --emu-so "$T/k.so" >"$T/pc" 2>&1 || { cat "$T/pc"; return 1; }
-  "$RUN" --layout "examples/$n.mix" "$@" --set window="$wcpu" --random-weights 5 --tokens $EP --max-new 6 --backend cpu     --dump-logits "$T/c.npy" >"$T/cpu.out" 2>"$T/err" || { cat "$T/err"; return 1; }
+  "$RUN" --layout "examples/$n.mix" "$@" --set window="$wcpu" --random-weights 5 --tokens $p --max-new $g --backend cpu     --dump-logits "$T/c.npy" >"$T/cpu.out" 2>"$T/err" || { cat "$T/err"; return 1; }
   FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k.so FAKE_CUBLAS_COMPUTE=1 LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
-    "$RUN" --layout "examples/$n.mix" "$@" --set window=8 --random-weights 5 --tokens $EP --max-new 6 --backend cuda \
+    "$RUN" --layout "examples/$n.mix" "$@" --set window=8 --random-weights 5 --tokens $p --max-new $g --backend cuda \
     --dump-logits "$T/g.npy" >"$T/gpu.out" 2>"$T/err" || { cat "$T/err"; return 1; }
   ! grep -q "fake_cuda:" "$T/err" || { cat "$T/err"; return 1; }
 }
@@ -169,6 +170,16 @@ if real_run character-ai 9 "${R[@]}" >"$T/why" 2>&1; then
   if "$CMP" "$T/c.npy" "$T/g.npy" $CUDA_TOL 26 >"$T/cmp" 2>&1; then fail "cuda vs cpu: window 9 vs 8 must differ beyond the tolerance" "$(tail -n 1 "$T/cmp")"
   else pass "cuda vs cpu: window 9 vs 8 differ beyond the tolerance (the check can fail)"; fi
 else fail "cuda (emulated) vs cpu: window 9 run" "$(head -c 600 "$T/why")"; fi
+
+# A last prefill chunk of one token runs the prefill kernel, as the schedule says: 25 = 8 + 8 + 8 + 1.
+R=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=128 --set ffn=128 --set vocab=128 --set context=32
+   --set chunk=8 --set kv_dtype=bf16)
+if PROMPT_TOKENS=${EP%,*} MAX_NEW=7 real_run gemma3-27b 8 "${R[@]}" >"$T/why" 2>&1; then
+  # shellcheck disable=SC2086
+  if "$CMP" "$T/c.npy" "$T/g.npy" $CUDA_TOL 25 >"$T/cmp" 2>&1 && [ "$(cat "$T/cpu.out")" = "$(cat "$T/gpu.out")" ]; then
+    pass "cuda (emulated) vs cpu: a prefill chunk of 1 token on the prefill kernel ($(tail -n 1 "$T/cmp" | sed 's/^ *//'))"
+  else fail "cuda (emulated) vs cpu: a prefill chunk of 1 token" "$(head -n 8 "$T/cmp")"; fi
+else fail "cuda (emulated) vs cpu: a prefill chunk of 1 token runs" "$(head -c 600 "$T/why")"; fi
 
 # Batched decode computed for real: three prompts of 26, 5 and 21 tokens (--prompts) decoded together
 # (one launch per kernel for the 3 sequences, each at its own length and ring offset) against the cpu

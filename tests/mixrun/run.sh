@@ -249,19 +249,48 @@ examples=(examples/*.mix)
 if [ "$ASAN" = 1 ]; then   # the emulator is ~10x slower under the sanitizers: a sharing subset
   examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix)
 fi
+# mem_check NAME BACKEND ARGS...: `mixrun ARGS --bench --json --backend BACKEND` (stand-in driver for
+# cuda): its memory planned = allocated for the KV caches, the arena and the weights, and equal to what
+# `mixc report --target BACKEND --format json` plans for the same --set overrides, context and batch.
+# SETS holds the overrides; prints why into $T/why on a mismatch.
+mem_check() {
+  local be=$1; shift
+  if [ "$be" = cuda ]; then
+    MIXC_CACHE_DIR=$BUILD/tests/cuda/jit-cache FAKE_CUDA=full LD_LIBRARY_PATH=$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+      "$RUN" "$@" --bench --json --backend "$be" >"$T/bench.json" 2>"$T/err"
+  else "$RUN" "$@" --bench --json --backend "$be" >"$T/bench.json" 2>"$T/err"; fi || { echo "mixrun: $(head -c 300 "$T/err")" >"$T/why"; return 1; }
+  local ctx batch
+  ctx=$(jq .context "$T/bench.json"); batch=$(jq .sequences "$T/bench.json")
+  "${MIXC:-$BUILD/mixc}" report "${SETS[@]}" --target "$be" --context "$ctx" --batch "$batch" --format json "$f" \
+    >"$T/report.json" 2>"$T/err" || { echo "mixc report: $(head -c 300 "$T/err")" >"$T/why"; return 1; }
+  jq -n --slurpfile b "$T/bench.json" --slurpfile r "$T/report.json" -e '$b[0].memory as $m | $r[0].run[0] as $p |
+      $m.kv_planned == $m.kv_allocated and $m.arena_planned == $m.arena_allocated and
+      $m.weights_planned == $m.weights_allocated and $m.kv_allocated > 0 and $m.arena_allocated > 0 and
+      $m.kv_planned == $p.kv_bytes and $m.arena_planned == $p.arena_bytes and $m.weights_planned == $p.weights_bytes' \
+    >/dev/null || { echo "$be: bench $(jq -c .memory "$T/bench.json"), report $(jq -c '.run[0]' "$T/report.json")" >"$T/why"; return 1; }
+}
+
+mem_fail=()
 for f in "${examples[@]}"; do
   n=$(basename "$f" .mix)
   kv=2; grep -qE '^\s*kv_heads\s*=\s*1\b' "$f" && kv=1
   hd=64; grep -qE '^\s*head_dim\s*=\s*(128|192|256)\b' "$f" && hd=128
-  S=(--layout "$f" --set hidden=128 --set heads=4 --set kv_heads=$kv --set head_dim=$hd --set ffn=128 --set vocab=128
-     --set context=32 --set chunk=8 --set window=8 --set kv_dtype=bf16 --random-weights 5 --tokens $EP --max-new 6)
+  SETS=(--set hidden=128 --set heads=4 --set kv_heads=$kv --set head_dim=$hd --set ffn=128 --set vocab=128
+        --set context=32 --set chunk=8 --set window=8 --set kv_dtype=bf16)
+  S=(--layout "$f" "${SETS[@]}" --random-weights 5 --tokens $EP --max-new 6)
+  # cuda at context 26 + 6 = 32: the kernels tests/cuda compiles (its NVRTC cache)
+  mem_check cpu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 || mem_fail+=("$n: $(cat "$T/why")")
+  mem_check cuda --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 26 --max-new 6 || mem_fail+=("$n: $(cat "$T/why")")
   run "cpu $n" 0 "${S[@]}" --backend cpu --dump-logits "$T/c-$n.npy" || continue
   ctok=$(cat "$T/out")
   run "emu $n" 0 "${S[@]}" --backend emu --dump-logits "$T/e-$n.npy" || continue
   cmp_logits "emu vs cpu: $n (head_dim $hd, kv_heads $kv)" "$T/c-$n.npy" "$T/e-$n.npy" "$BF16_TOL" 26
   # Same tokens, unless the checker saw the greedy choice diverge on an unclear margin (and passed).
   if [ "$(cat "$T/out")" = "$ctok" ] || grep -q "greedy token" "$T/cmp"; then :; else fail "emu vs cpu: $n greedy tokens" "cpu $ctok" "emu $(cat "$T/out")"; fi
+  mem_check emu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 || mem_fail+=("$n: $(cat "$T/why")")
 done
+[ ${#mem_fail[@]} -eq 0 ] && pass "${#examples[@]} examples at test size on cpu, emu and cuda (stand-in driver): memory planned = allocated (kv, arena, weights) = mixc report --target" ||
+  fail "memory planned = allocated = mixc report --target" "${mem_fail[@]}"
 
 # The tolerance is tight enough to see one key more in every window (cpu with window 9 vs emu 8).
 n=character-ai

@@ -1,7 +1,9 @@
 /* test_plan.c — unit and property tests of the planner: cache tokens and bytes, weights, the
- * arena allocator and its verifier (thousands of random lifetime sets), the activation lists.
+ * arena allocator and its verifier (thousands of random lifetime sets), the activation lists, the run
+ * plan (caches, arena, weights, kernels, schedules) and its verifier.
  * Layouts are built in C here, so these tests do not depend on the parser. Prints PASS/FAIL. */
 #include "plan.h"
+#include "run_plan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -392,6 +394,162 @@ static void test_utf8(void) {
     REPORT("utf-8 validation for SVG, DOT and JSON names");
 }
 
+
+/* ---------------------------------------------------------------- the run plan */
+
+static int64_t up256(int64_t n) { return (n + 255) / 256 * 256; }
+
+static bool has_op(const ActPlan *a, OpKind k) {
+    for (int i = 0; i < a->nops; i++)
+        if (a->op[i].kind == k) return true;
+    return false;
+}
+
+/* Two short-lived tensors of the same shape live at once with a long-lived one listed between them
+ * (a step's int inputs): the repeated-group shortcut must not give them one offset. */
+static void test_arena_groups_live_at_once(void) {
+    bool ok = true;
+    ArenaItem items[5] = {{256, 0, 0, 0}, {256, 0, 200, 0}, {256, 0, 0, 0}, {512, 1, 1, 0}, {512, 2, 2, 0}};
+    ArenaItem ref[5];
+    memcpy(ref, items, sizeof ref);
+    int64_t size = arena_assign(items, 5);
+    CHECK(arena_verify(items, 5, size, stdout));
+    CHECK(size == arena_assign_reference(ref, 5));
+    for (int i = 0; i < 5; i++) CHECK(items[i].offset == ref[i].offset);
+    REPORT("arena: groups live at once (a long-lived tensor listed between) get the plain greedy's offsets");
+}
+
+static void test_run_plan_cpu(void) {
+    bool ok = true;
+    Layout l;
+    character_ai(&l);
+    RunOptions o;
+    run_options_init(&l, RUN_TARGET_CPU, &o);
+    o.context = 3000, o.batch = 3;
+    RunPlan p;
+    char err[256];
+    CHECK(plan_run(&l, &o, &p, err, sizeof err));
+    int64_t kv = 0, kvw = l.model.kv_heads * l.model.head_dim;
+    for (int c = 0; c < l.ncaches; c++) {
+        CHECK(p.cache[c].capacity == plan_cache_tokens(&l, c, 3000, 256));
+        CHECK(p.cache[c].seq_bytes == p.cache[c].capacity * kvw * 4);
+        CHECK(p.cache[c].k_offset == kv && p.cache[c].v_offset == kv + up256(3 * p.cache[c].seq_bytes));
+        kv += 2 * up256(3 * p.cache[c].seq_bytes);
+    }
+    CHECK(p.kv_bytes == kv);
+    WeightsPlan w;
+    CHECK(plan_weights(&l, &w) && p.weights_bytes == w.params * 4);
+    CHECK(p.nweights == 1 + 7 * 12 + 2 * l.ncaches + 2);   /* embed, 7 per layer, wk/wv per owner, norm, head */
+    CHECK(p.weight[0].ref == WT_EMBED && p.weight[0].rows == 1000 && p.weight[0].cols == 256);
+    CHECK(p.weight[1].ref == WT_NORM_IN && p.weight[1].rows == 256 && p.weight[1].cols == 1 &&
+          p.weight[1].offset == 1000 * 256 * 4);
+    CHECK(p.arena_bytes == (p.prefill.planned_bytes > p.decode.planned_bytes ? p.prefill.planned_bytes
+                                                                             : p.decode.planned_bytes));
+    CHECK(p.decode.tokens == 3 && p.prefill.tokens == 256 && p.decode.rows == 3 && p.prefill.rows == 1);
+    CHECK(!has_op(&p.decode, OP_ATTN_DECODE) && has_op(&p.decode, OP_ATTENTION));   /* one pass on cpu */
+    CHECK(p.decode.op[0].kind == OP_EMBED && p.decode.op[p.decode.nops - 1].kind == OP_LOGITS);
+    /* an owner's layer: norm, q, k, v, rope+append, attention, o, add, norm, gate, up, silu, down, add */
+    static const OpKind owner[] = {OP_RMSNORM, OP_GEMM, OP_GEMM, OP_GEMM, OP_ROPE_APPEND, OP_ATTENTION, OP_GEMM,
+                                   OP_RESIDUAL_ADD, OP_RMSNORM, OP_GEMM, OP_GEMM, OP_SILU_MUL, OP_GEMM,
+                                   OP_RESIDUAL_ADD};
+    for (int i = 0; i < 14; i++) CHECK(p.decode.op[1 + i].kind == owner[i] && p.decode.op[1 + i].layer == 0);
+    for (int t = 0; t < p.decode.ntensors; t++) {
+        const ActTensor *at = &p.decode.tensor[t];
+        CHECK(at->dtype == (!strcmp(at->name, "tokens") || !strcmp(at->name, "positions") ? DT_INT32 : DT_FP32));
+    }
+    for (int i = 0; i < p.decode.nops; i++) CHECK(p.decode.op[i].kernel == -1);
+    run_plan_free(&p);
+    o.full_caches = true;
+    CHECK(plan_run(&l, &o, &p, err, sizeof err));
+    for (int c = 0; c < l.ncaches; c++) CHECK(p.cache[c].capacity == 3000 && !p.cache[c].ring);
+    run_plan_free(&p);
+    layout_free(&l);
+    REPORT("run plan (cpu): every slot's caches in one block, fp32 arena shared by both steps, schedule in order");
+}
+
+static void test_run_plan_cuda(RunPlan *p, Layout *l) {
+    bool ok = true;
+    character_ai(l);
+    l->model.head_dim = 64;
+    RunOptions o;
+    run_options_init(l, RUN_TARGET_CUDA, &o);
+    o.context = 3000, o.batch = 2;
+    char err[256];
+    CHECK(plan_run(l, &o, p, err, sizeof err));
+    if (!ok) {
+        printf("  %s\n", err);
+        REPORT("run plan (cuda)");
+        return;
+    }
+    for (int c = 0; c < l->ncaches; c++) CHECK(p->cache[c].capacity == p->cg.capacity[c]);
+    for (int s = 0; s < 2; s++) {
+        const ActPlan *a = run_plan_step(p, s == 1);
+        for (int i = 0; i < a->nops; i++) {
+            const PlanOp *op = &a->op[i];
+            bool gemm = op->kind == OP_GEMM || op->kind == OP_LOGITS;
+            CHECK(gemm ? op->kernel == -1 : op->kernel >= 0 && op->kernel < p->cg.nkernels);
+            CHECK(op->kind != OP_ATTENTION || p->cg.kernel[op->kernel].kind == KV_ATTN_PREFILL);
+        }
+        CHECK(s == 0 || (has_op(a, OP_ATTN_DECODE) && has_op(a, OP_ATTN_REDUCE) && !has_op(a, OP_ATTENTION)));
+        for (int t = 0; t < a->ntensors; t++) {
+            const ActTensor *at = &a->tensor[t];
+            if (!strcmp(at->name, "logits") || !strncmp(at->name, "part_", 5)) CHECK(at->dtype == DT_FP32);
+            if (!strcmp(at->name, "x") || !strcmp(at->name, "q")) CHECK(at->dtype == DT_BF16);
+        }
+    }
+    WeightsPlan w;
+    CHECK(plan_weights(l, &w) && p->weights_bytes >= w.params * 2 && p->weights_bytes % 256 == 0);
+    REPORT("run plan (cuda): kernels for every op but GEMMs, split decode, fp32 logits and partials, 256-aligned weights");
+}
+
+static void test_run_plan_verifier(void) {
+    bool ok = true;
+    Layout l;
+    RunPlan p;
+    test_run_plan_cuda(&p, &l);
+    if (!p.has_kernels) return;
+    CHECK(run_plan_verify(&l, &p, NULL));
+    ActPlan *a = &p.decode;
+    PlanOp *rope = NULL;
+    for (int i = 0; i < a->nops && !rope; i++)
+        if (a->op[i].kind == OP_ROPE_APPEND) rope = &a->op[i];
+    int q = rope->in[0], k = rope->in[1];            /* both live at the rope op */
+    int64_t off = a->tensor[k].item.offset;
+    a->tensor[k].item.offset = a->tensor[q].item.offset;
+    CHECK(!run_plan_verify(&l, &p, NULL));           /* two live tensors share bytes */
+    a->tensor[k].item.offset = off;
+    int kernel = rope->kernel;
+    rope->kernel = p.cg.rmsnorm;
+    CHECK(!run_plan_verify(&l, &p, NULL));           /* a kernel of another kind */
+    rope->kernel = p.cg.nkernels;
+    CHECK(!run_plan_verify(&l, &p, NULL));           /* a kernel that does not exist */
+    rope->kernel = kernel;
+    int last = a->tensor[q].item.last;
+    a->tensor[q].item.last = 0;
+    CHECK(!run_plan_verify(&l, &p, NULL));           /* read outside its lifetime */
+    a->tensor[q].item.last = last;
+    rope->in[0] = a->ntensors;
+    CHECK(!run_plan_verify(&l, &p, NULL));           /* a tensor that does not exist */
+    rope->in[0] = q;
+    p.weight[1].offset += 256;
+    CHECK(!run_plan_verify(&l, &p, NULL));           /* a gap between two weights */
+    p.weight[1].offset -= 256;
+    p.weights_bytes += 256;
+    CHECK(!run_plan_verify(&l, &p, NULL));           /* weights not filling their allocation */
+    p.weights_bytes -= 256;
+    CHECK(run_plan_verify(&l, &p, NULL));            /* restored */
+    p.cache[p.ncaches - 1].v_offset = p.kv_bytes;
+    CHECK(!run_plan_verify(&l, &p, NULL));           /* a cache outside the KV allocation */
+    p.cache[p.ncaches - 1].v_offset = p.cache[p.ncaches - 1].k_offset;
+    CHECK(!run_plan_verify(&l, &p, NULL));           /* K and V overlapping */
+    CHECK(p.arena_bytes > 0);
+    p.arena_bytes -= 1;
+    CHECK(!run_plan_verify(&l, &p, NULL));           /* a tensor past the arena's end */
+    run_plan_free(&p);
+    layout_free(&l);
+    REPORT("run plan verifier: overlapping live tensors, wrong or missing kernels, lifetimes, weights, caches, arena size");
+}
+
 int main(void) {
     test_cache_tokens();
     test_retention_from_readers();
@@ -403,5 +561,8 @@ int main(void) {
     test_arena_verifier_rejects();
     test_activations();
     test_utf8();
+    test_arena_groups_live_at_once();
+    test_run_plan_cpu();
+    test_run_plan_verifier();
     return failures ? 1 : 0;
 }

@@ -141,6 +141,36 @@ else
   fail "check --dump=plan: KV plan and both arenas" "$(head -n 12 "$tmp/out")"
 fi
 
+# The run plans follow in the dump: both targets, each schedule op by op (cpu: one-pass decode
+# attention; cuda: split decode on the generated kernels).
+cp "$tmp/out" "$tmp/dump-ma"
+expect_rc "check --dump=plan (cuda kernels)" 0 check --dump=plan examples/gemma3-27b.mix
+if grep -q '^run plan (cpu): context 32768, chunk 1024, batch 1; activations fp32' "$tmp/dump-ma" &&
+   grep -q '^run plan (cuda): kv_dtype fp8 is not supported by the kernels' "$tmp/dump-ma" &&
+   grep -q '^decode schedule: ' "$tmp/out" && grep -qE '^ +[0-9]+  attn_decode .* attn_decode_hd' "$tmp/out" &&
+   grep -qE '^ +[0-9]+  logits +-1  lm_head +xf -> logits$' "$tmp/out"; then
+  pass "check --dump=plan: the cpu and cuda run plans and their schedules"
+else
+  fail "check --dump=plan: the cpu and cuda run plans and their schedules" "$(grep -m3 '^run plan' "$tmp/out")"
+fi
+
+# --target: the run plan's figures per context; --set as mixrun's; usage errors.
+expect_rc "report --target cuda --set" 0 report "$ex" --target cuda --set hidden=1024 --set kv_dtype=bf16 --context 4K,8K --batch 4 --format json
+if [ "$(jq -c '[.run[] | [.target, .context, .batch, .dtypes.logits, (.kv_bytes > 0), (.arena_bytes > 0)]]' "$tmp/out")" = \
+     '[["cuda",4096,4,"fp32",true,true],["cuda",8192,4,"fp32",true,true]]' ] && [ "$(jq .model.hidden "$tmp/out")" = 1024 ]
+then pass "report --target: one run per context, --set applied"; else fail "report --target: one run per context" "$(jq -c .run "$tmp/out")"; fi
+expect_rc "report --target cpu --kv-dtype bf16" 0 report "$ex" --target cpu --kv-dtype bf16 --act-dtype fp32
+grep -qE '^run plan \(cpu\) at context 32768, chunk 1024, batch 1: kv [0-9]+ bytes, arena [0-9]+ bytes, weights [0-9]+ bytes$' "$tmp/out" &&
+  pass "report --target: a text line" || fail "report --target: a text line" "$(tail -n 2 "$tmp/out")"
+expect_rc "report --target with an unknown backend is a usage error" 2 report "$ex" --target tpu
+expect_rc "report --kv-dtype with an unknown dtype is a usage error" 2 report "$ex" --target cpu --kv-dtype fp64
+expect_rc "report --set of an unknown field is an input error" 1 report "$ex" --set hiden=3
+expect_rc "report --set without = is a usage error" 2 report "$ex" --set hidden
+expect_rc "report --target cuda on a layout the kernels cannot run" 1 report examples/character-ai.mix --target cuda
+expect_rc "report --target cuda with fp32 activations (the kernels' are the model dtype)" 1 report examples/gemma3-27b.mix --target cuda --act-dtype fp32
+grep -q "the generated kernels take activations and caches in the model dtype (bf16)" "$tmp/err" &&
+  pass "report --target cuda --act-dtype fp32: says why" || fail "report --target cuda --act-dtype fp32: says why" "$(cat "$tmp/err")"
+
 # compare: one row per layout, the same figures as report.
 expect_rc "compare two layouts" 0 compare examples/character-ai.mix "$ex" --context 32K --gpu h100
 rows=$(grep -cE '^(character-ai|ma-pairs) ' "$tmp/out")

@@ -1,0 +1,270 @@
+/* run_plan.c — the plan of one run: caches, arena, weights, kernels and step schedules
+ * (run_plan.h, docs/plan.md), and its verifier. run_plan_out.c prints it. */
+#include "run_plan.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const target_names[RUN_TARGET_COUNT] = {"cpu", "cuda"};
+
+const char *run_target_name(RunTarget t) { return (unsigned)t < RUN_TARGET_COUNT ? target_names[t] : "?"; }
+
+bool run_target_from_name(const char *name, RunTarget *out) {
+    if (strcmp(name, "emu") == 0) name = "cpu";     /* the cpu backend with kernels replaced */
+    for (int t = 0; t < RUN_TARGET_COUNT; t++)
+        if (strcmp(name, target_names[t]) == 0) {
+            *out = (RunTarget)t;
+            return true;
+        }
+    return false;
+}
+
+void run_options_init(const Layout *l, RunTarget target, RunOptions *o) {
+    const ModelHeader *m = &l->model;
+    bool cuda = target == RUN_TARGET_CUDA;
+    *o = (RunOptions){.target = target, .context = m->context, .chunk = m->chunk, .batch = 1,
+                      .act_dtype = cuda ? m->dtype : DT_FP32, .logits_dtype = DT_FP32,
+                      .kv_dtype = cuda ? m->dtype : DT_FP32, .weight_dtype = cuda ? m->dtype : DT_FP32,
+                      .weight_align = cuda ? PLAN_ARENA_ALIGN : (int64_t)sizeof(float), .kernels = cuda};
+}
+
+static int64_t align_up(int64_t n, int64_t a) { return (n + a - 1) / a * a; }
+
+/* Appends weight (layer, ref) at the end of the allocation. */
+static void add_weight(RunPlan *p, const ModelHeader *m, int layer, WeightRef ref) {
+    WeightSlot *w = &p->weight[p->nweights++];
+    int64_t in, out;
+    plan_weight_shape(m, ref, &in, &out);
+    *w = (WeightSlot){layer, ref, out, in, p->weights_bytes, 0};
+    if (ref == WT_NORM_IN || ref == WT_NORM_POST || ref == WT_NORM_FINAL) w->rows = in, w->cols = 1;
+    w->bytes = align_up(w->rows * w->cols * dtype_bytes(p->opt.weight_dtype), p->opt.weight_align);
+    p->weights_bytes += w->bytes;
+}
+
+/* The weights in model.c's order; the sizes were checked small (params x 8 fits) first. */
+static bool plan_weight_map(const Layout *l, RunPlan *p) {
+    const ModelHeader *m = &l->model;
+    WeightsPlan wp;
+    int64_t bound;
+    if (!plan_weights(l, &wp) || !mul_ok(wp.params, 8, &bound)) return false;
+    p->weight = xcalloc((size_t)l->nlayers * 9 + 4, sizeof(WeightSlot));
+    add_weight(p, m, -1, WT_EMBED);
+    for (int i = 0; i < l->nlayers; i++) {
+        static const WeightRef order[] = {WT_NORM_IN, WT_Q, WT_K, WT_V, WT_O, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN};
+        for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+            if ((order[k] != WT_K && order[k] != WT_V) || l->layer[i].reads == i) add_weight(p, m, i, order[k]);
+    }
+    add_weight(p, m, -1, WT_NORM_FINAL);
+    if (!m->tie_embeddings) add_weight(p, m, -1, WT_LM_HEAD);
+    return true;
+}
+
+/* Cache c of every slot: K of slot 0..batch-1, then V likewise, each half on a PLAN_ARENA_ALIGN
+ * boundary. */
+static bool plan_kv_map(const Layout *l, RunPlan *p) {
+    const ModelHeader *m = &l->model;
+    const RunOptions *o = &p->opt;
+    int64_t row, scales = 0;
+    bool quantized = o->kv_dtype == DT_INT8 || o->kv_dtype == DT_FP8;
+    if (!mul_ok(m->kv_heads * m->head_dim, dtype_bytes(o->kv_dtype), &row)) return false;
+    if (quantized) scales = m->kv_heads * PLAN_KV_SCALE_BYTES;
+    p->ncaches = l->ncaches;
+    p->cache = xcalloc((size_t)l->ncaches + 1, sizeof(CacheMap));
+    int64_t at = 0;
+    for (int c = 0; c < l->ncaches; c++) {
+        CacheMap *cm = &p->cache[c];
+        cm->capacity = p->has_kernels ? p->cg.capacity[c]
+                       : o->full_caches ? o->context
+                                        : plan_cache_tokens(l, c, o->context, o->chunk);
+        cm->ring = cm->capacity < (p->has_kernels ? p->cg.context : o->context);
+        int64_t half;
+        if (!mul_ok(cm->capacity, row + scales, &cm->seq_bytes) || !mul_ok(cm->seq_bytes, o->batch, &half) ||
+            !add_ok(half, PLAN_ARENA_ALIGN, &half))
+            return false;
+        half = align_up(half - PLAN_ARENA_ALIGN, PLAN_ARENA_ALIGN);
+        cm->k_offset = at;
+        cm->v_offset = at + half;
+        if (!add_ok(at, 2 * half, &at)) return false;
+    }
+    p->kv_bytes = at;
+    return true;
+}
+
+/* The kernel that runs op (of a step planned with kernel arguments), or -1 for a GEMM. */
+static int op_kernel(const Codegen *cg, const PlanOp *op, bool decode) {
+    const LayerKernels *lk = op->layer >= 0 ? &cg->layer[op->layer] : NULL;
+    switch (op->kind) {
+    case OP_EMBED: return cg->embed;
+    case OP_RMSNORM: return cg->rmsnorm;
+    case OP_ROPE_APPEND:
+    case OP_ROPE_Q: return lk->rope;
+    case OP_ATTENTION: return decode ? lk->decode : lk->prefill;
+    case OP_ATTN_DECODE: return lk->decode;
+    case OP_ATTN_REDUCE: return lk->decode_reduce;
+    case OP_RESIDUAL_ADD: return cg->residual_add;
+    case OP_SILU_MUL: return cg->silu_mul;
+    case OP_GEMM:
+    case OP_LOGITS:
+    case OP_COUNT: break;
+    }
+    return -1;
+}
+
+static bool plan_steps(const Layout *l, RunPlan *p) {
+    const RunOptions *o = &p->opt;
+    int64_t context = p->has_kernels ? p->cg.context : o->context, chunk = p->has_kernels ? p->cg.chunk : o->chunk;
+    StepOptions prefill = {STEP_PREFILL, 1, chunk, context, o->act_dtype, o->logits_dtype,
+                           o->kernels ? SPLIT_ALWAYS : SPLIT_NEVER, o->kernels};
+    StepOptions decode = prefill;
+    decode.kind = STEP_DECODE;
+    decode.batch = o->batch;
+    if (!plan_step(l, &prefill, &p->prefill)) return false;
+    if (!plan_step(l, &decode, &p->decode)) return false;
+    p->arena_bytes = p->prefill.planned_bytes > p->decode.planned_bytes ? p->prefill.planned_bytes
+                                                                       : p->decode.planned_bytes;
+    for (int s = 0; s < 2 && p->has_kernels; s++) {
+        ActPlan *a = s ? &p->decode : &p->prefill;
+        for (int i = 0; i < a->nops; i++) a->op[i].kernel = op_kernel(&p->cg, &a->op[i], s == 1);
+    }
+    return true;
+}
+
+bool plan_run(const Layout *l, const RunOptions *o, RunPlan *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    RunPlan p = {.opt = *o};
+    if (p.opt.chunk > p.opt.context) p.opt.chunk = p.opt.context;
+    if (p.opt.context < 1 || p.opt.chunk < 1 || p.opt.batch < 1 || p.opt.weight_align < 1) {
+        snprintf(err, errlen, "the run needs a positive context, chunk, batch and weight alignment");
+        return false;
+    }
+    if (o->kernels && (o->act_dtype != l->model.dtype || o->kv_dtype != l->model.dtype)) {
+        snprintf(err, errlen, "the generated kernels take activations and caches in the model dtype (%s)",
+                 dtype_name(l->model.dtype));
+        return false;
+    }
+    if (o->kernels) {
+        CodegenOptions co = {o->arch, o->kernel_context ? o->kernel_context : p.opt.context,
+                             o->kernel_chunk ? o->kernel_chunk : p.opt.chunk};
+        if (!codegen_plan(l, &co, &p.cg, err, errlen)) return false;
+        p.has_kernels = true;
+    }
+    bool ok = plan_kv_map(l, &p) && plan_weight_map(l, &p) && plan_steps(l, &p);
+    if (!ok) snprintf(err, errlen, "the memory figures of the run overflow 2^62 bytes");
+    if (ok && !run_plan_verify(l, &p, stderr)) {
+        snprintf(err, errlen, "internal error: the run plan does not verify");
+        ok = false;
+    }
+    if (!ok) {
+        run_plan_free(&p);
+        return false;
+    }
+    *out = p;
+    return true;
+}
+
+void run_plan_free(RunPlan *p) {
+    free(p->cache);
+    free(p->weight);
+    act_plan_free(&p->prefill);
+    act_plan_free(&p->decode);
+    if (p->has_kernels) codegen_free(&p->cg);
+    memset(p, 0, sizeof *p);
+}
+
+const ActPlan *run_plan_step(const RunPlan *p, bool decode) { return decode ? &p->decode : &p->prefill; }
+
+/* ---------------------------------------------------------------- the verifier */
+
+static bool verify_fail(FILE *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool verify_fail(FILE *err, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("run plan: ", err);
+        vfprintf(err, fmt, ap);
+        fputc('\n', err);
+        va_end(ap);
+    }
+    return false;
+}
+
+/* The kernel kinds an op may run on. */
+static bool kernel_fits(OpKind op, KernelKind k) {
+    switch (op) {
+    case OP_EMBED: return k == KV_EMBED;
+    case OP_RMSNORM: return k == KV_RMSNORM;
+    case OP_ROPE_APPEND: return k == KV_ROPE_APPEND;
+    case OP_ROPE_Q: return k == KV_ROPE_Q;
+    case OP_ATTENTION: return k == KV_ATTN_PREFILL || k == KV_ATTN_DECODE;
+    case OP_ATTN_DECODE: return k == KV_ATTN_DECODE;
+    case OP_ATTN_REDUCE: return k == KV_ATTN_DECODE_REDUCE;
+    case OP_RESIDUAL_ADD: return k == KV_RESIDUAL_ADD;
+    case OP_SILU_MUL: return k == KV_SILU_MUL;
+    default: return false;
+    }
+}
+
+static bool verify_step(const RunPlan *p, const ActPlan *a, const char *what, FILE *err) {
+    ArenaItem *items = xcalloc((size_t)a->ntensors + 1, sizeof(ArenaItem));
+    for (int t = 0; t < a->ntensors; t++) items[t] = a->tensor[t].item;
+    bool ok = arena_verify(items, a->ntensors, p->arena_bytes, err);
+    free(items);
+    for (int i = 0; i < a->nops && ok; i++) {
+        const PlanOp *op = &a->op[i];
+        for (int k = 0; k < op->nin + op->nout && ok; k++) {
+            int t = k < op->nin ? op->in[k] : op->out[k - op->nin];
+            if (t < 0 || t >= a->ntensors)
+                ok = verify_fail(err, "%s op %d (%s) names tensor %d of %d", what, i, op_kind_name(op->kind), t,
+                                 a->ntensors);
+            else if (a->tensor[t].item.first > i || a->tensor[t].item.last < i)
+                ok = verify_fail(err, "%s op %d (%s) uses %s outside its lifetime", what, i, op_kind_name(op->kind),
+                                 a->tensor[t].name);
+        }
+        if (!ok) break;
+        bool wants = p->has_kernels && op->kind != OP_GEMM && op->kind != OP_LOGITS;
+        if (wants && (op->kernel < 0 || op->kernel >= p->cg.nkernels ||
+                      !kernel_fits(op->kind, p->cg.kernel[op->kernel].kind)))
+            ok = verify_fail(err, "%s op %d (%s) has no kernel of its kind", what, i, op_kind_name(op->kind));
+        else if (!wants && op->kernel != -1)
+            ok = verify_fail(err, "%s op %d (%s) names a kernel it cannot have", what, i, op_kind_name(op->kind));
+    }
+    return ok;
+}
+
+/* Every half of every cache inside [0, kv_bytes), the halves in increasing order without overlap. */
+static bool verify_caches(const RunPlan *p, FILE *err) {
+    int64_t end = 0;
+    for (int c = 0; c < p->ncaches; c++) {
+        const CacheMap *cm = &p->cache[c];
+        int64_t half = cm->seq_bytes * p->opt.batch;
+        if (cm->k_offset < end || cm->v_offset < cm->k_offset + half || cm->v_offset + half > p->kv_bytes)
+            return verify_fail(err, "cache %d ([%lld, %lld) and [%lld, %lld)) overlaps another or leaves the KV "
+                               "allocation of %lld bytes", c, (long long)cm->k_offset, (long long)(cm->k_offset + half),
+                               (long long)cm->v_offset, (long long)(cm->v_offset + half), (long long)p->kv_bytes);
+        end = cm->v_offset + half;
+    }
+    return true;
+}
+
+/* The weights one after the other, filling the allocation exactly. */
+static bool verify_weights(const RunPlan *p, FILE *err) {
+    int64_t end = 0;
+    for (int i = 0; i < p->nweights; i++) {
+        const WeightSlot *w = &p->weight[i];
+        if (w->offset != end || w->bytes < w->rows * w->cols * dtype_bytes(p->opt.weight_dtype))
+            return verify_fail(err, "weight %d (%lld bytes at %lld) is not where the previous one ends (%lld)", i,
+                               (long long)w->bytes, (long long)w->offset, (long long)end);
+        end += w->bytes;
+    }
+    if (end != p->weights_bytes)
+        return verify_fail(err, "the weights end at %lld, the allocation holds %lld", (long long)end,
+                           (long long)p->weights_bytes);
+    return true;
+}
+
+bool run_plan_verify(const Layout *l, const RunPlan *p, FILE *err) {
+    if (p->ncaches != l->ncaches) return verify_fail(err, "%d caches planned, the layout has %d", p->ncaches, l->ncaches);
+    return verify_caches(p, err) && verify_weights(p, err) && verify_step(p, &p->prefill, "prefill", err) &&
+           verify_step(p, &p->decode, "decode", err);
+}

@@ -1,0 +1,102 @@
+/* run_plan.h — the plan of one run (run_plan.c, docs/plan.md): everything a backend allocates and
+ * executes, computed once from a layout and the run's options.
+ *
+ *   - the KV allocation: every cache of every sequence slot at a byte offset inside one block;
+ *   - the activation arena: the prefill chunk's and the decode step's tensors, each at an offset with
+ *     a lifetime, both steps sharing one arena;
+ *   - the weights' bytes as the target holds them;
+ *   - the kernel set (codegen's variants) when the target runs the generated kernels;
+ *   - the step schedules: the ordered ops of a prefill chunk and of a decode step, with the arena
+ *     tensors each reads and writes and the kernel that runs it.
+ * The backends (runtime/cpu, runtime/cuda) allocate exactly these sizes and run these ops; `mixc
+ * report --target` prints the same figures and `mixc emit` writes them into manifest.json.
+ */
+#ifndef MIXC_RUN_PLAN_H
+#define MIXC_RUN_PLAN_H
+
+#include "codegen.h"
+#include "plan.h"
+
+#include <jansson.h>
+
+/* The runs the plan knows: the cpu backend (and the emu backend, the cpu backend with kernels
+ * replaced): fp32 everything; the cuda backend: the model dtype, fp32 logits and partials, the
+ * generated kernels. */
+typedef enum { RUN_TARGET_CPU, RUN_TARGET_CUDA, RUN_TARGET_COUNT } RunTarget;
+const char *run_target_name(RunTarget t);
+/* false when name is none of "cpu", "emu", "cuda". */
+bool run_target_from_name(const char *name, RunTarget *out);
+
+typedef struct {
+    RunTarget target;
+    int64_t context;        /* tokens per sequence (> 0) */
+    int64_t chunk;          /* prefill chunk; capped at context */
+    int64_t batch;          /* sequence slots: the decode step's rows */
+    DType act_dtype, logits_dtype, kv_dtype, weight_dtype;
+    int64_t weight_align;   /* each weight tensor starts on this boundary (bytes) */
+    bool kernels;           /* plan the generated kernels (and their int arguments) */
+    const char *arch;       /* their architecture ("sm_80", "sm_90"); NULL: the default */
+    /* Kernels planned for another context and chunk (a prebuilt cubin: the model's); 0: the run's.
+     * The caches then have the kernels' capacities. */
+    int64_t kernel_context, kernel_chunk;
+    bool full_caches;       /* every cache holds `context` tokens, never a ring (no kernels; a testing aid) */
+} RunOptions;
+
+/* The target's dtypes and alignment, the layout's context and chunk, batch 1. */
+void run_options_init(const Layout *l, RunTarget target, RunOptions *o);
+
+typedef struct {
+    int64_t capacity;       /* tokens per sequence (a ring when < context) */
+    bool ring;
+    int64_t seq_bytes;      /* one sequence's K (or V) */
+    int64_t k_offset, v_offset;  /* sequence s: K at k_offset + s * seq_bytes, V likewise */
+} CacheMap;
+
+/* One weight tensor: the checkpoint's [rows][cols] (cols 1 for norm weights), in the order
+ * runtime/model/model.c lists them (model_tensors): the embedding; per layer norm_in, wq, wk and wv
+ * (cache owners), wo, norm_post, w_gate, w_up, w_down; norm_final; lm_head unless tied. */
+typedef struct {
+    int layer;              /* -1 outside the layers */
+    WeightRef ref;
+    int64_t rows, cols;
+    int64_t offset, bytes;  /* in the weights allocation; bytes aligned to weight_align */
+} WeightSlot;
+
+typedef struct {
+    RunOptions opt;
+    int ncaches;
+    CacheMap *cache;        /* [ncaches] */
+    int64_t kv_bytes;       /* the KV allocation */
+    ActPlan prefill, decode; /* prefill: one sequence's chunk; decode: batch sequences */
+    int64_t arena_bytes;    /* the arena both steps share */
+    int nweights;
+    WeightSlot *weight;     /* [nweights] */
+    int64_t weights_bytes;
+    bool has_kernels;
+    Codegen cg;
+} RunPlan;
+
+/* Plans a run and verifies the plan. false with a one-line message in err (overflow, kernels the
+ * layout cannot have) and nothing to free. */
+bool plan_run(const Layout *l, const RunOptions *o, RunPlan *out, char *err, size_t errlen);
+void run_plan_free(RunPlan *p);
+/* No two live tensors share a byte, every op's tensors exist and fit in the arena, every kernel
+ * exists and runs an op of its kind, every cache lies inside the KV allocation and no two overlap,
+ * the weights fill their allocation one after the other.
+ * Prints the first violation to err (if not NULL). */
+bool run_plan_verify(const Layout *l, const RunPlan *p, FILE *err);
+
+/* The step that runs `tokens` rows: the decode step, or the prefill chunk. */
+const ActPlan *run_plan_step(const RunPlan *p, bool decode);
+
+/* manifest.json's "memory" and "schedule"; `mixc check --dump=plan`'s text. */
+json_t *run_plan_memory_json(const Layout *l, const RunPlan *p);
+json_t *run_plan_schedule_json(const Layout *l, const RunPlan *p);
+void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out);
+/* `mixc report --target`: the run planned from `base` at each of the contexts, as one text line
+ * each appended to text (may be NULL) and as the array "run" set in the object json (may be NULL).
+ * false with a message in err. */
+bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, Buf *text,
+                     json_t *json, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,161 @@
+/* run_plan_out.c — the run plan as manifest.json's "memory" and "schedule" (docs/plan.md) and as
+ * the text of `mixc check --dump=plan`. */
+#include "run_plan.h"
+
+#include <string.h>
+
+#define JI(v) json_integer((json_int_t)(v))
+
+static json_t *tensors_json(const ActPlan *a) {
+    json_t *arr = json_array();
+    for (int t = 0; t < a->ntensors; t++) {
+        const ActTensor *at = &a->tensor[t];
+        json_array_append_new(arr, json_pack("{s:i, s:s, s:i, s:s, s:o, s:o, s:i, s:i}", "id", t, "name", at->name,
+                                             "layer", at->layer, "dtype", dtype_name(at->dtype), "offset",
+                                             JI(at->item.offset), "bytes", JI(at->item.size), "first", at->item.first,
+                                             "last", at->item.last));
+    }
+    return arr;
+}
+
+static json_t *step_memory_json(const ActPlan *a) {
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "tokens", JI(a->tokens), "sequences", JI(a->rows), "bytes",
+                     JI(a->planned_bytes), "lower_bound_bytes", JI(a->lower_bound_bytes), "tensors",
+                     tensors_json(a));
+}
+
+json_t *run_plan_memory_json(const Layout *l, const RunPlan *p) {
+    (void)l;
+    const RunOptions *o = &p->opt;
+    json_t *caches = json_array();
+    for (int c = 0; c < p->ncaches; c++) {
+        const CacheMap *cm = &p->cache[c];
+        json_array_append_new(caches, json_pack("{s:i, s:o, s:b, s:o, s:o, s:o}", "id", c, "capacity",
+                                                JI(cm->capacity), "ring", cm->ring, "seq_bytes", JI(cm->seq_bytes),
+                                                "k_offset", JI(cm->k_offset), "v_offset", JI(cm->v_offset)));
+    }
+    json_t *dtypes = json_pack("{s:s, s:s, s:s, s:s}", "activations", dtype_name(o->act_dtype), "logits",
+                               dtype_name(o->logits_dtype), "kv", dtype_name(o->kv_dtype), "weights",
+                               dtype_name(o->weight_dtype));
+    json_t *kv = json_pack("{s:o, s:o}", "bytes", JI(p->kv_bytes), "caches", caches);
+    json_t *arena = json_pack("{s:o, s:o, s:o}", "bytes", JI(p->arena_bytes), "prefill",
+                              step_memory_json(&p->prefill), "decode", step_memory_json(&p->decode));
+    json_t *weights = json_array();
+    for (int i = 0; i < p->nweights; i++) {
+        const WeightSlot *w = &p->weight[i];
+        json_array_append_new(weights, json_pack("{s:i, s:s, s:o, s:o, s:o, s:o}", "layer", w->layer, "weight",
+                                                 weight_ref_name(w->ref), "rows", JI(w->rows), "cols", JI(w->cols),
+                                                 "offset", JI(w->offset), "bytes", JI(w->bytes)));
+    }
+    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}}", "target", run_target_name(o->target),
+                     "context", JI(o->context), "chunk", JI(o->chunk), "batch", JI(o->batch), "dtypes", dtypes, "kv",
+                     kv, "arena", arena, "weights", "bytes", JI(p->weights_bytes), "align", JI(o->weight_align),
+                     "tensors", weights);
+}
+
+static json_t *ids_json(const int *ids, int n) {
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+    return a;
+}
+
+/* One op; a kernel's launch for the step's full size (prefill: the chunk of one sequence). */
+static json_t *op_json(const RunPlan *p, const ActPlan *a, const PlanOp *op) {
+    json_t *j = json_pack("{s:s, s:i, s:o, s:o}", "op", op_kind_name(op->kind), "layer", op->layer, "reads",
+                          ids_json(op->in, op->nin), "writes", ids_json(op->out, op->nout));
+    if (op->weight != WT_NONE) json_object_set_new(j, "weight", json_string(weight_ref_name(op->weight)));
+    if (op->kernel >= 0) {
+        const KernelVariant *v = &p->cg.kernel[op->kernel];
+        KernelLaunch c = kernel_launch(v, a->tokens, a->rows);
+        json_object_set_new(j, "kernel", json_string(v->name));
+        json_object_set_new(j, "grid", json_pack("[III]", (json_int_t)c.grid[0], (json_int_t)c.grid[1],
+                                                 (json_int_t)c.grid[2]));
+        json_object_set_new(j, "block", json_pack("[III]", (json_int_t)c.block[0], (json_int_t)c.block[1],
+                                                  (json_int_t)c.block[2]));
+        json_object_set_new(j, "smem", JI(c.smem));
+    }
+    return j;
+}
+
+json_t *run_plan_schedule_json(const Layout *l, const RunPlan *p) {
+    (void)l;
+    json_t *s = json_object();
+    for (int k = 0; k < 2; k++) {
+        const ActPlan *a = run_plan_step(p, k == 1);
+        json_t *ops = json_array();
+        for (int i = 0; i < a->nops; i++) json_array_append_new(ops, op_json(p, a, &a->op[i]));
+        json_object_set_new(s, k ? "decode" : "prefill", ops);
+    }
+    return s;
+}
+
+static void dump_ops(const RunPlan *p, const ActPlan *a, FILE *out) {
+    for (int i = 0; i < a->nops; i++) {
+        const PlanOp *op = &a->op[i];
+        fprintf(out, "%4d  %-12s %5d  %-10s", i, op_kind_name(op->kind), op->layer, weight_ref_name(op->weight));
+        for (int k = 0; k < op->nin; k++) fprintf(out, "%s%s", k ? "," : " ", a->tensor[op->in[k]].name);
+        fputs(" ->", out);
+        for (int k = 0; k < op->nout; k++) fprintf(out, "%s%s", k ? "," : " ", a->tensor[op->out[k]].name);
+        if (op->kernel >= 0) {
+            KernelLaunch c = kernel_launch(&p->cg.kernel[op->kernel], a->tokens, a->rows);
+            fprintf(out, "  %s grid %u %u %u block %u smem %u", p->cg.kernel[op->kernel].name, c.grid[0], c.grid[1],
+                    c.grid[2], c.block[0], c.smem);
+        }
+        fputc('\n', out);
+    }
+}
+
+void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out) {
+    (void)l;
+    const RunOptions *o = &p->opt;
+    fprintf(out, "\nrun plan (%s): context %lld, chunk %lld, batch %lld; activations %s, logits %s, kv %s, "
+                 "weights %s\n", run_target_name(o->target), (long long)o->context, (long long)o->chunk,
+            (long long)o->batch, dtype_name(o->act_dtype), dtype_name(o->logits_dtype), dtype_name(o->kv_dtype),
+            dtype_name(o->weight_dtype));
+    fprintf(out, "kv allocation %lld bytes, arena %lld bytes, weights %lld bytes\n", (long long)p->kv_bytes,
+            (long long)p->arena_bytes, (long long)p->weights_bytes);
+    fprintf(out, "cache  capacity  seq_bytes    k_offset    v_offset\n");
+    for (int c = 0; c < p->ncaches; c++) {
+        const CacheMap *cm = &p->cache[c];
+        fprintf(out, "%5d  %8lld%s %9lld  %10lld  %10lld\n", c, (long long)cm->capacity, cm->ring ? "r" : " ",
+                (long long)cm->seq_bytes, (long long)cm->k_offset, (long long)cm->v_offset);
+    }
+    for (int k = 0; k < 2; k++) {
+        const ActPlan *a = run_plan_step(p, k == 1);
+        fprintf(out, "%s schedule: %lld tokens of %lld sequences, %d ops\n", k ? "decode" : "prefill",
+                (long long)a->tokens, (long long)a->rows, a->nops);
+        dump_ops(p, a, out);
+    }
+}
+
+bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, Buf *text,
+                     json_t *json, char *err, size_t errlen) {
+    json_t *arr = json_array();
+    if (text) buf_puts(text, "\n");
+    for (int c = 0; c < n; c++) {
+        RunOptions o = *base;
+        o.context = contexts[c];
+        RunPlan p;
+        if (!plan_run(l, &o, &p, err, errlen)) {
+            json_decref(arr);
+            return false;
+        }
+        const RunOptions *po = &p.opt;
+        if (text)
+            buf_printf(text, "run plan (%s) at context %lld, chunk %lld, batch %lld: kv %lld bytes, arena %lld bytes, "
+                             "weights %lld bytes\n", run_target_name(po->target), (long long)po->context,
+                       (long long)po->chunk, (long long)po->batch, (long long)p.kv_bytes, (long long)p.arena_bytes,
+                       (long long)p.weights_bytes);
+        json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o, s:{s:s, s:s, s:s, s:s}, s:o, s:o, s:o}", "target",
+                                             run_target_name(po->target), "context", JI(po->context), "chunk",
+                                             JI(po->chunk), "batch", JI(po->batch), "dtypes", "activations",
+                                             dtype_name(po->act_dtype), "logits", dtype_name(po->logits_dtype), "kv",
+                                             dtype_name(po->kv_dtype), "weights", dtype_name(po->weight_dtype),
+                                             "kv_bytes", JI(p.kv_bytes), "arena_bytes", JI(p.arena_bytes),
+                                             "weights_bytes", JI(p.weights_bytes)));
+        run_plan_free(&p);
+    }
+    if (json) json_object_set_new(json, "run", arr);
+    else json_decref(arr);
+    return true;
+}

@@ -1,0 +1,119 @@
+/* mixc_params.h — the one definition of the kernels' launch geometry constants and parameter structs,
+ * plain C and C++: the templates include it (pasted first into the generated kernels.cu), and so do
+ * the host code that plans launches (compiler/kernels/codegen.c, compiler/plan) and the backends that
+ * fill the structs (runtime/cuda/kernel_params.h).
+ *
+ * MIXC_DPTR(T) is the type of a device pointer to T: T * by default (the GPU, and the emulator whose
+ * device memory is host memory); the cuda backend defines it as CUdeviceptr before including. Both are
+ * 8 bytes (LP64, as on the GPU), so every instantiation has one layout (tests/cuda checks it).
+ */
+#ifndef MIXC_PARAMS_H
+#define MIXC_PARAMS_H
+
+#ifndef MIXC_DPTR
+#define MIXC_DPTR(T) T *
+#endif
+
+/* ---- geometry (compiler/kernels/codegen.c computes every grid, block and smem from these) */
+
+/* prefill.cuh: PREFILL_BM queries of one head per block, 4 warps. */
+#define PREFILL_THREADS 128
+#define PREFILL_BM 64
+/* Keys per tile: 64, or 32 at HD > 128 to keep the O accumulators and S in registers. */
+#define PREFILL_BN(HD) ((HD) <= 128 ? 64 : 32)
+/* The Q tile and two stages of K and V tiles. */
+#define PREFILL_SMEM_BYTES(HD, ESIZE) ((PREFILL_BM + 4 * PREFILL_BN(HD)) * (HD) * (ESIZE))
+
+/* decode.cuh: one KV head and one split of the keys per block. */
+#define DECODE_THREADS 128
+#define DECODE_TILE 32                      /* keys per shared-memory tile: one per lane */
+/* K tile rows are padded by 16 bytes: the 32 lanes of a warp read 32 different rows at the same
+ * column in decode_scores, and the padding spreads those rows over all banks. */
+#define DECODE_KROW(HD) ((HD) + 8)
+/* q (fp32) | K tile (padded rows) | V tile | scores (fp32) | alpha, m, l (fp32) */
+#define DECODE_SMEM_BYTES(G, HD, ESIZE)                                                            \
+    ((G) * (HD) * 4 + DECODE_TILE * (2 * (HD) + 8) * (ESIZE) + (G) * DECODE_TILE * 4 + 3 * (G) * 4)
+
+/* rope.cuh: one token per block. */
+#define ROPE_THREADS 128
+
+/* small.cuh: RMSNorm and the gather one row per block; element-wise kernels SMALL_THREADS elements
+ * per block. */
+#define MIXC_SMALL_THREADS 256
+
+/* ---- parameter structs */
+
+/* rmsnorm: out[t][i] = x[t][i] / sqrt(mean_i(x[t][i]^2) + eps) * w[i]. */
+typedef struct RmsNormParams {
+    MIXC_DPTR(const void) x;        /* [tokens, HIDDEN] */
+    MIXC_DPTR(const void) weight;   /* [HIDDEN] */
+    MIXC_DPTR(void) out;            /* [tokens, HIDDEN]; may alias x */
+    int tokens;
+} RmsNormParams;
+
+/* silu_mul: out[i] = silu(gate[i]) * up[i] over n = tokens * FFN elements. */
+typedef struct SiluMulParams {
+    MIXC_DPTR(const void) gate;     /* [tokens, FFN] */
+    MIXC_DPTR(const void) up;       /* [tokens, FFN] */
+    MIXC_DPTR(void) out;            /* [tokens, FFN]; may alias gate or up */
+    long long n;
+} SiluMulParams;
+
+/* residual_add: out[i] = a[i] + b[i] in fp32, rounded once. */
+typedef struct AddParams {
+    MIXC_DPTR(const void) a;
+    MIXC_DPTR(const void) b;
+    MIXC_DPTR(void) out;            /* may alias a or b */
+    long long n;
+} AddParams;
+
+/* embed: out[t][:] = table[ids[t]][:]; an id outside [0, VOCAB) gives a zero row. */
+typedef struct EmbedParams {
+    MIXC_DPTR(const int) ids;       /* [tokens] */
+    MIXC_DPTR(const void) table;    /* [VOCAB, HIDDEN] */
+    MIXC_DPTR(void) out;            /* [tokens, HIDDEN] */
+    int tokens;
+} EmbedParams;
+
+typedef struct RopeParams {
+    MIXC_DPTR(void) q;              /* [tokens, HEADS, HD], rotated in place */
+    MIXC_DPTR(const void) k;        /* [tokens, KV_HEADS, HD] (owners only; NULL for readers) */
+    MIXC_DPTR(const void) v;
+    MIXC_DPTR(void) k_cache;        /* [batch, CAP, KV_HEADS, HD] (owners only) */
+    MIXC_DPTR(void) v_cache;
+    MIXC_DPTR(const int) pos;       /* [tokens] absolute position of each token */
+    MIXC_DPTR(const int) seq;       /* [tokens] sequence (cache row) of each token */
+    int tokens;
+} RopeParams;
+
+typedef struct PrefillParams {
+    MIXC_DPTR(const void) q;        /* [rows, HEADS, HD], RoPE applied; packed over sequences */
+    MIXC_DPTR(void) out;            /* [rows, HEADS, HD] */
+    MIXC_DPTR(const void) k_cache;  /* [batch, CAP, KV_HEADS, HD]; this chunk already appended */
+    MIXC_DPTR(const void) v_cache;
+    MIXC_DPTR(const int) q_start;   /* [batch] first row of sequence b in q / out */
+    MIXC_DPTR(const int) q_len;     /* [batch] tokens of sequence b in this chunk */
+    MIXC_DPTR(const int) pos0;      /* [batch] absolute position of its first token */
+    float scale;                    /* softmax scale, e.g. 1/sqrt(HD) */
+    int batch;
+} PrefillParams;
+
+typedef struct DecodeParams {
+    MIXC_DPTR(const void) q;        /* [batch, HEADS, HD] (RoPE applied) */
+    MIXC_DPTR(const void) k_cache;  /* [batch, CAP, KV_HEADS, HD] */
+    MIXC_DPTR(const void) v_cache;
+    MIXC_DPTR(const int) pos;       /* [batch] position of the new token */
+    MIXC_DPTR(float) o_part;        /* [batch, HEADS, nsplit, HD] */
+    MIXC_DPTR(float) ml_part;       /* [batch, HEADS, nsplit, 2]: max (log2 units), sum */
+    float scale;                    /* softmax scale, e.g. 1/sqrt(HD) */
+    int batch;
+} DecodeParams;
+
+typedef struct DecodeReduceParams {
+    MIXC_DPTR(const float) o_part;  /* as written by attn_decode_kernel */
+    MIXC_DPTR(const float) ml_part;
+    MIXC_DPTR(void) out;            /* [batch, HEADS, HD] */
+    int heads, nsplit, batch;
+} DecodeReduceParams;
+
+#endif /* MIXC_PARAMS_H */
