@@ -54,12 +54,16 @@ static bool is_dump(const CheckOptions *o, const char *what) {
     return o->dump && !strcmp(o->dump, what);
 }
 
-static void print_checked(const Layout *l, const CheckOptions *o) {
+/* The exit status: 1 when the plan's figures overflow (--dump=plan), else 0. */
+static int print_checked(const Layout *l, const CheckOptions *o) {
     if (o->quiet || is_dump(o, "ast")) {
     } else if (is_dump(o, "graph")) {
         dump_graph(l, stdout);
     } else if (is_dump(o, "plan")) {
-        dump_plan(l, stdout);
+        if (!dump_plan(l, stdout)) {
+            fprintf(stderr, "mixc check: the layout's memory figures overflow 2^62 bytes (see the plan above)\n");
+            return 1;
+        }
     } else if (o->json || o->format == 1) {
         json_t *j = layout_json(l);
         json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -68,6 +72,7 @@ static void print_checked(const Layout *l, const CheckOptions *o) {
     } else {
         print_layout(l, stdout);
     }
+    return 0;
 }
 
 int cmd_check(int argc, char **argv) {
@@ -82,7 +87,7 @@ int cmd_check(int argc, char **argv) {
         rc = load_layout_file(files.v[0], is_dump(&o, "ast") ? &load : NULL, &l, stderr);
         if (is_dump(&o, "ast") && rc != 2) dump_ast(&ast, stdout);
         arena_free(&arena);
-        if (rc == 0) print_checked(&l, &o);
+        if (rc == 0) rc = print_checked(&l, &o);
         layout_free(&l);
     }
     opt_free(&check_command, &o, &files);

@@ -112,12 +112,13 @@ static void dump_act(const ActPlan *a, FILE *out) {
     }
 }
 
-void dump_plan(const Layout *l, FILE *out) {
+bool dump_plan(const Layout *l, FILE *out) {
     const ModelHeader *m = &l->model;
     KvPlan kv;
+    bool ok = true;
     if (!plan_kv(l, m->context, m->chunk, &kv)) {
         fprintf(out, "kv plan: the figures overflow 2^62 bytes\n");
-        return;
+        return false;
     }
     dump_kv(l, &kv, out);
     kv_plan_free(&kv);
@@ -126,6 +127,7 @@ void dump_plan(const Layout *l, FILE *out) {
         ActPlan a;
         if (!plan_activations(l, kinds[i], 1, m->chunk, m->context, &a)) {
             fprintf(out, "\nactivation plan: the figures overflow 2^62 bytes\n");
+            ok = false;
             continue;
         }
         dump_act(&a, out);
@@ -143,4 +145,5 @@ void dump_plan(const Layout *l, FILE *out) {
             fprintf(out, "\nrun plan (%s): %s\n", run_target_name((RunTarget)t), err);
         }
     }
+    return ok;
 }

@@ -49,7 +49,9 @@ void kv_plan_free(KvPlan *p);
 void plan_standard_layout(const Layout *l, Layout *out);
 
 /* `mixc check --dump=plan`: the KV and arena plans at the layout's own context and chunk, batch 1. */
-void dump_plan(const Layout *l, FILE *out);
+/* false when a figure overflows 2^62 bytes (said in the dump; `check` then exits 1). A run plan the
+ * kernels cannot have (an unsupported kv_dtype on cuda) is a line of the dump, not a failure. */
+bool dump_plan(const Layout *l, FILE *out);
 
 /* ---------------------------------------------------------------- weights.c */
 

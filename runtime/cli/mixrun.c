@@ -11,6 +11,7 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <math.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,6 +344,20 @@ static bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float 
     return true;
 }
 
+/* Logits with NaN or Inf would make argmax pick token 0 again and again: the run fails, naming the
+ * sequence and the position (the cpu and emu backends already failed the step naming the layer). */
+static bool logits_finite(Backend *b, const float *last, const Prompts *pr, int64_t g) {
+    int64_t V = b->layout->model.vocab;
+    for (int64_t s = 0; s < pr->count; s++)
+        for (int64_t v = 0; v < V; v++)
+            if (!isfinite(last[s * V + v])) {
+                snprintf(b->err, sizeof b->err, "the logits of sequence %lld at position %lld hold %s (the %s backend)",
+                         (long long)s, (long long)(pr->len[s] + g - 1), isnan(last[s * V + v]) ? "NaN" : "Inf", b->name);
+                return false;
+            }
+    return true;
+}
+
 /* Greedy decoding of every prompt as one batch: each prefilled, then all decoded together, one
  * step per new token. Prints one line of generated ids per prompt; with --dump-logits, every
  * sequence's prompt and generated positions, one sequence after another. */
@@ -361,6 +376,7 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
         if (ok && dump) memcpy(last + s * V, out + (pr->len[s] - 1) * V, (size_t)V * sizeof(float));
     }
     for (int64_t g = 0; g < N && ok; g++) {
+        if (!(ok = logits_finite(b, last, pr, g))) break;
         for (int64_t s = 0; s < B; s++) gen[s * N + g] = next[s] = argmax(last + s * V, V);
         if (g == N - 1 && !dump) break;   /* the last token's logits are needed only for the dump */
         ok = b->ops->decode(b, next, last);

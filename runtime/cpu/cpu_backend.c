@@ -232,6 +232,24 @@ static void run_logits(Backend *b, const StepRun *st, const PlanOp *op) {
     }
 }
 
+/* NaN or Inf in the residual stream would only surface as NaN logits (and tokens 0, 0, 0): the
+ * step fails at the layer that produced it, naming the sequence and position. */
+static bool residual_finite(Backend *b, const StepRun *st, const PlanOp *op) {
+    const float *x = in_f(b, st, op, 0);
+    int64_t d = b->layout->model.hidden, n = st->rows * d;
+    for (int64_t i = 0; i < n; i++) {
+        if (isfinite(x[i])) continue;
+        int64_t row = i / d;
+        const Segment *sg = st->seg;
+        for (int g = 0; g < st->nseg; g++)
+            if (row >= st->seg[g].row0 && row < st->seg[g].row0 + st->seg[g].n) sg = &st->seg[g];
+        snprintf(b->err, sizeof b->err, "layer %d produced %s in the residual stream (sequence %d, position %lld)",
+                 op->layer, isnan(x[i]) ? "NaN" : "Inf", sg->seq, (long long)(sg->p0 + row - sg->row0));
+        return false;
+    }
+    return true;
+}
+
 static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     CpuState *s = b->impl;
     const ModelHeader *m = &b->layout->model;
@@ -252,7 +270,9 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     case OP_ROPE_APPEND:
     case OP_ROPE_Q: return run_rope(b, st, op);
     case OP_ATTENTION: return run_attention(b, st, op);
-    case OP_RESIDUAL_ADD: add_into(in_f(b, st, op, 0), in_f(b, st, op, 1), R * m->hidden); return true;
+    case OP_RESIDUAL_ADD:
+        add_into(in_f(b, st, op, 0), in_f(b, st, op, 1), R * m->hidden);
+        return residual_finite(b, st, op);
     case OP_SILU_MUL:   /* the kernel works in place: act = gate, then act = silu(act) * up */
         memcpy(out_f(b, st, op, 0), in_f(b, st, op, 0), (size_t)(R * m->ffn) * sizeof(float));
         s->k.silu_mul(s->k.ctx, out_f(b, st, op, 0), in_f(b, st, op, 1), R * m->ffn);

@@ -59,6 +59,19 @@ run long-name 1 10 "long-name.mix:8:11: error" -- "$MIXC" check "$junk/long-name
 run parens 1 10 "too many errors \(20\); stopping" -- "$MIXC" check "$junk/parens.mix"
 run many-bad-statements 1 10 "too many errors \(20\); stopping" -- "$MIXC" check "$junk/many-bad.mix"
 run bom 0 10 "" -- "$MIXC" check -q "$junk/bom.mix"
+cat >"$junk/overflow.mix" <<'MIX'
+model "overflow" {
+    layers = 2
+    hidden = 4611686018427387
+    heads = 1
+    ffn = 4611686018427387
+    vocab = 4611686018427387
+    context = 4611686018427387
+    chunk = 4611686018427387
+}
+default : global
+MIX
+run dump-plan-overflow 1 10 "mixc check: the layout's memory figures overflow 2\^62 bytes" -- "$MIXC" check --dump=plan "$junk/overflow.mix"
 
 # Error counts and line widths of the flood cases: 20 errors shown, and no source line wider than
 # the clip (120 columns of source, a message with words cut at 64 bytes).
@@ -112,6 +125,27 @@ MIX
   run mixrun-prompts-dev-zero 1 20 "dev/zero" -- "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --prompts /dev/zero
   run mixrun-save-weights-bad-path 1 20 "cannot write" -- "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 \
     --save-weights /nonexistent-mixc/w.safetensors
+  # Finite weights that overflow: the run fails naming the layer (cpu) or the position (any backend),
+  # never tokens 0,0,0 from NaN logits.
+  "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --save-weights "$junk/w.safetensors" 2>/dev/null
+  huge_tensor() {   # SRC DST TENSOR: every element of TENSOR set to bf16 3.39e38, the largest finite value
+    python3 - "$@" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', data[:8])[0]
+header = json.loads(data[8:8 + n])
+body = bytearray(data[8 + n:])
+lo, hi = header[sys.argv[3]]['data_offsets']
+body[lo:hi] = b'\x7f\x7f' * ((hi - lo) // 2)
+open(sys.argv[2], 'wb').write(data[:8 + n] + bytes(body))
+PY
+  }
+  huge_tensor "$junk/w.safetensors" "$junk/huge.safetensors" model.layers.1.mlp.up_proj.weight
+  run mixrun-overflow-names-layer 1 20 "layer 1 produced (NaN|Inf) in the residual stream" -- \
+    "$MIXRUN" --layout "$junk/tiny.mix" --weights "$junk/huge.safetensors" --tokens 1,2,3 --backend cpu
+  huge_tensor "$junk/w.safetensors" "$junk/huge-head.safetensors" lm_head.weight
+  run mixrun-overflow-in-logits 1 20 "the logits of sequence 0 at position 2 hold (NaN|Inf) \(the cpu backend\)" -- \
+    "$MIXRUN" --layout "$junk/tiny.mix" --weights "$junk/huge-head.safetensors" --tokens 1,2,3 --backend cpu
 fi
 
 # ---- outputs: the one writer (docs/output.md)

@@ -375,6 +375,30 @@ static void counting_release(void *ctx) {
     ((CountingCtx *)ctx)->releases++;
 }
 
+/* Finite weights that overflow (a projection of 3e38s) make NaN mid-model: the step fails, naming
+ * the layer, instead of returning NaN logits. */
+static void test_nan_names_layer(void) {
+    int64_t win[] = {0, 0, 8};
+    int reads[] = {0, 0, 2};
+    Layout l;
+    make_layout(&l, 3, win, reads, 4, 32);
+    Model m;
+    model_init_random(&m, &l, 21);
+    int64_t nw = l.model.ffn * l.model.hidden;
+    for (int64_t i = 0; i < nw; i++) m.layer[1].w_up[i] = 3e38f;
+    int64_t T = 10;
+    int32_t *t = test_tokens(T, 5);
+    float *out = xcalloc((size_t)(T * l.model.vocab), sizeof(float));
+    char err[512] = "";
+    bool ok = run_logits(&m, t, T, BY_CHUNKS, false, out, err, sizeof err);
+    result(!ok && strstr(err, "layer 1 produced") && strstr(err, "in the residual stream (sequence 0, position"),
+           "NaN or Inf in the residual stream fails the step, naming the layer", "%s", ok ? "the step succeeded" : err);
+    free(out);
+    free(t);
+    model_free(&m);
+    layout_free(&l);
+}
+
 static void test_kernel_table(void) {
     int64_t win[] = {0, 4, 4};
     int reads[] = {0, 1, 1};
@@ -583,6 +607,7 @@ int main(int argc, char **argv) {
     test_chunks_vs_tokens();
     test_ring();
     test_kernel_table();
+    test_nan_names_layer();
     test_safetensors();
     test_npy();
     return failures ? 1 : 0;
