@@ -44,6 +44,13 @@ char *read_file_limited(const char *path, size_t limit, size_t *len);
 bool write_file_atomic(const char *path, const char *data, size_t len);
 /* The same for a program: a new file gets mode 0777 less the umask. */
 bool write_executable_atomic(const char *path, const char *data, size_t len);
+/* Writes the n files names[i] (contents data[i], lens[i] bytes) as the directory dir: a new or
+ * emptied-by-us directory is built as a temporary sibling and renamed (or atomically exchanged)
+ * into place, so readers see the old set or the new one; a directory that also holds other files
+ * gets the files one by one, atomically each, under an exclusive lock on the directory. false with
+ * errno set; nothing is left half-written. */
+bool write_dir_atomic(const char *dir, const char *const *names, const char *const *data, const size_t *lens,
+                      int n);
 /* Whether path can be written (its directory exists and is writable, or it is a writable device),
  * checked before long work; false with a message "cannot write 'P': ..." in err. */
 bool output_path_usable(const char *path, char *err, size_t errlen);

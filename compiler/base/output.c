@@ -5,16 +5,21 @@
  *  - a symlink is followed to its target, which is written as below (the link stays);
  *  - a regular file (or a new one) is replaced atomically: an unpredictable temporary name in the
  *    same directory created exclusively (mkstemp), written, fsynced, renamed over the target, and
- *    the directory fsynced. A failure leaves the old file as it was and no temporary behind.
+ *    the directory fsynced. A failure leaves the old file as it was and no temporary behind;
+ *  - a directory of outputs (write_dir_atomic) is written into a temporary sibling and renamed (or
+ *    exchanged) into place, so readers see one complete set of files or the other.
  */
 #include "mixc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -100,6 +105,12 @@ static int make_temporary(const char *target, char **tmp_out, char **dir_out) {
     return fd;
 }
 
+static mode_t current_umask(void) {
+    mode_t mask = umask(0);
+    umask(mask);
+    return mask;
+}
+
 /* Replaces the regular file `target` (or creates it) atomically, keeping an existing file's mode
  * (a new file gets new_mode less the umask, as open would give it). */
 static bool replace_regular(const char *target, const char *data, size_t len, mode_t new_mode) {
@@ -111,9 +122,7 @@ static bool replace_regular(const char *target, const char *data, size_t len, mo
     if (stat(target, &st) == 0) {
         mode = st.st_mode & 07777;
     } else {
-        mode_t mask = umask(0);
-        umask(mask);
-        mode = new_mode & ~mask;
+        mode = new_mode & ~current_umask();
     }
     bool ok = fchmod(fd, mode) == 0 && write_all(fd, data, len) && fsync(fd) == 0;
     int saved = errno;
@@ -192,5 +201,111 @@ bool output_path_usable(const char *path, char *err, size_t errlen) {
         ok = true;
     free(copy);
     free(target);
+    return ok;
+}
+
+/* ---- a directory of outputs (emit -o DIR) */
+
+/* Writes one file into dir (a new private directory: plain create, then fsync). */
+static bool write_new_file(const char *dir, const char *name, const char *data, size_t len) {
+    Buf p = {0};
+    buf_printf(&p, "%s/%s", dir, name);
+    int fd = open(p.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    buf_free(&p);
+    if (fd < 0) return false;
+    bool ok = write_all(fd, data, len) && fsync(fd) == 0;
+    return close(fd) == 0 && ok;
+}
+
+/* Whether dir holds nothing but files named in names[] (so swapping it out loses nothing). */
+static bool holds_only(const char *dir, const char *const *names, int n) {
+    DIR *d = opendir(dir);
+    if (!d) return false;
+    bool only = true;
+    for (struct dirent *e; only && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        bool known = false;
+        for (int i = 0; i < n && !known; i++) known = !strcmp(e->d_name, names[i]);
+        only = known;
+    }
+    closedir(d);
+    return only;
+}
+
+static void remove_files(const char *dir, const char *const *names, int n) {
+    Buf p = {0};
+    for (int i = 0; i < n; i++) {
+        p.len = 0;
+        buf_printf(&p, "%s/%s", dir, names[i]);
+        unlink(p.data);
+    }
+    buf_free(&p);
+    rmdir(dir);
+}
+
+/* The files one by one into a directory that holds other files too, under an exclusive lock on it
+ * (two writers take turns: each leaves a consistent set). */
+static bool write_files_locked(const char *dir, const char *const *names, const char *const *data,
+                               const size_t *lens, int n) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        if (fd >= 0) close(fd);
+        return false;
+    }
+    bool ok = true;
+    Buf p = {0};
+    for (int i = 0; i < n && ok; i++) {
+        p.len = 0;
+        buf_printf(&p, "%s/%s", dir, names[i]);
+        ok = write_file_atomic(p.data, data[i], lens[i]);
+    }
+    buf_free(&p);
+    close(fd);   /* releases the lock */
+    return ok;
+}
+
+static bool write_dir_at(const char *dir, const char *const *names, const char *const *data, const size_t *lens,
+                         int n);
+
+bool write_dir_atomic(const char *dir, const char *const *names, const char *const *data, const size_t *lens,
+                      int n) {
+    char *target = regular_target(dir);   /* a symlink to a directory: the directory it names */
+    if (!target) return false;
+    bool ok = write_dir_at(target, names, data, lens, n);
+    int saved = errno;
+    free(target);
+    errno = saved;
+    return ok;
+}
+
+static bool write_dir_at(const char *dir, const char *const *names, const char *const *data, const size_t *lens,
+                         int n) {
+    struct stat st;
+    bool exists = stat(dir, &st) == 0;
+    if (exists && !S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return false;
+    }
+    if (exists && !holds_only(dir, names, n)) return write_files_locked(dir, names, data, lens, n);
+    char *dcopy = xstrdup(dir), *bcopy = xstrdup(dir);
+    Buf tmp = {0};
+    buf_printf(&tmp, "%s/.%s.XXXXXX", dirname(dcopy), basename(bcopy));
+    bool ok = mkdtemp(tmp.data) != NULL && chmod(tmp.data, 0777 & ~current_umask()) == 0;
+    for (int i = 0; ok && i < n; i++) ok = write_new_file(tmp.data, names[i], data[i], lens[i]);
+    /* Readers see the old set or the new one: a new directory is renamed into place, an existing
+     * one (holding only these files) is exchanged with it in one step, then removed. */
+    if (ok && !exists) {
+        ok = rename(tmp.data, dir) == 0;
+        if (!ok && (errno == EEXIST || errno == ENOTEMPTY) && holds_only(dir, names, n))
+            ok = exists = true;   /* another writer's set got there first: exchange with it */
+    }
+    if (ok && exists) ok = renameat2(AT_FDCWD, tmp.data, AT_FDCWD, dir, RENAME_EXCHANGE) == 0;
+    int saved = errno;
+    if (ok) fsync_directory(dcopy);
+    remove_files(tmp.data, names, n);   /* the old set after an exchange, or the unfinished new one */
+    free(dcopy);
+    free(bcopy);
+    buf_free(&tmp);
+    errno = saved;
     return ok;
 }

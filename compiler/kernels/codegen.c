@@ -504,32 +504,14 @@ static int parse_emit_args(int argc, char **argv, EmitArgs *a) {
     return rc;
 }
 
-static char *join_path(const char *dir, const char *file) {
-    size_t n = strlen(dir) + strlen(file) + 2;
-    char *p = xmalloc(n);
-    snprintf(p, n, "%s/%s", dir, file);
-    return p;
-}
-
-/* Writes both files or neither (the first is removed if the second cannot be written). */
+/* Both files or neither, and never one layout's kernels.cu beside another's manifest.json. */
 static int write_outputs(const char *dir, const Buf *src, const char *manifest) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "mixc: cannot create '%s': %s\n", dir, strerror(errno));
-        return 1;
-    }
-    char *cu = join_path(dir, "kernels.cu"), *mf = join_path(dir, "manifest.json");
-    int rc = 0;
-    if (!write_file_atomic(cu, src->data, src->len)) {
-        fprintf(stderr, "mixc: cannot write '%s': %s\n", cu, strerror(errno));
-        rc = 1;
-    } else if (!write_file_atomic(mf, manifest, strlen(manifest))) {
-        fprintf(stderr, "mixc: cannot write '%s': %s\n", mf, strerror(errno));
-        unlink(cu);
-        rc = 1;
-    }
-    free(cu);
-    free(mf);
-    return rc;
+    const char *names[] = {"kernels.cu", "manifest.json"};
+    const char *data[] = {src->data, manifest};
+    size_t lens[] = {src->len, strlen(manifest)};
+    if (write_dir_atomic(dir, names, data, lens, 2)) return 0;
+    fprintf(stderr, "mixc: cannot write '%s': %s\n", dir, strerror(errno));
+    return 1;
 }
 
 int cmd_emit(int argc, char **argv) {

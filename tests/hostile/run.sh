@@ -189,4 +189,24 @@ if [ -x "$(dirname "$MIXC")/libmixcrt.a" ] || [ -f "$(dirname "$MIXC")/libmixcrt
   else echo "PASS hostile/build-checks-output-before-compiling"; fi
 fi
 
+# emit -o DIR: two emits of different layouts racing into one directory leave one layout's
+# kernels.cu beside the same layout's manifest.json, every time; no temporary is left.
+mixed=0
+for round in 1 2 3 4 5 6; do
+  "$MIXC" emit "$root/examples/ma.mix" -o "$out/race" 2>>"$tmp/race.err" &
+  "$MIXC" emit "$root/examples/mistral-7b.mix" -o "$out/race" 2>>"$tmp/race.err" &
+  wait
+  cu=$(sed -n '1s/.*for model "\([^"]*\)".*/\1/p' "$out/race/kernels.cu")
+  mf=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["model"])' "$out/race/manifest.json")
+  [ "$cu" = "$mf" ] || mixed=$((mixed + 1))
+done
+left=$(ls -A "$out" | grep '^\.race' || true)
+if [ "$mixed" -eq 0 ] && [ -z "$left" ] && [ ! -s "$tmp/race.err" ]; then echo "PASS hostile/emit-dir-one-layout-or-the-other"
+else fail "hostile/emit-dir-one-layout-or-the-other" "$mixed mixed sets; left: $left" "$(head -c 400 "$tmp/race.err")"; fi
+mkdir -p "$out/shared"; echo keep >"$out/shared/notes.txt"
+run emit-into-shared-dir 0 30 "" -- "$MIXC" emit "$root/examples/ma.mix" -o "$out/shared"
+if [ "$(cat "$out/shared/notes.txt")" = keep ] && [ -f "$out/shared/kernels.cu" ] && [ -f "$out/shared/manifest.json" ]; then
+  echo "PASS hostile/emit-keeps-other-files"
+else fail "hostile/emit-keeps-other-files" "$(ls -la "$out/shared")"; fi
+
 [ "$failed" -eq 0 ]
