@@ -72,7 +72,9 @@ static void describe_expected(const OptSpec *o, char *buf, size_t n) {
         snprintf(range, sizeof range, "a count in %lld..%lld", (long long)min, (long long)max);
     switch (o->kind) {
     case OPT_COUNT: snprintf(buf, n, "%s; K, M, G suffixes", range); break;
-    case OPT_COUNTS: snprintf(buf, n, "%s, or several separated by commas; K, M, G suffixes", range); break;
+    case OPT_COUNTS:
+        snprintf(buf, n, "%s, or up to %d separated by commas; K, M, G suffixes", range, OPT_MAX_COUNTS);
+        break;
     case OPT_CHOICE:
     case OPT_WORD: list_choices(o->choices, buf, n); break;
     case OPT_CUSTOM: snprintf(buf, n, "%s", o->expects ? o->expects : "see --help"); break;
