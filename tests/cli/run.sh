@@ -150,8 +150,11 @@ missing_value build --set build $EX -o "$tmp/bin"
 PROG=$MIXRUN missing_value mixrun --max-new --layout $TINY --random-weights 1 --tokens 1
 
 # a bad value: "PROG: --opt: bad value 'V' (what a good one is)", exit 2
+ctx65=$(seq -s, 1024 1024 66560)   # 65 contexts: one more than a list takes
+run too-many-contexts 2 report $EX --context "$ctx65" &&
+  check too-many-contexts out_empty "err_has \"(a count >= 1, or up to 64 separated by commas\""
 run bad-value-report 2 report $EX --context 4K,x &&
-  check bad-value-report out_empty "err_has \"^mixc report: --context: bad value '4K,x' (a count >= 1, or several\""
+  check bad-value-report out_empty "err_has \"^mixc report: --context: bad value '4K,x' (a count >= 1, or up to 64 separated\""
 run bad-value-emit 2 emit $EX -o "$tmp/emit" --context 12Q &&
   check bad-value-emit "err_has \"^mixc emit: --context: bad value '12Q' (a count in 1..2147483647; K, M, G suffixes)\$\""
 run bad-value-import 2 import --lckv 0_1s --window 0 &&
