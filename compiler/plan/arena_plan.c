@@ -621,6 +621,16 @@ static void pack(Builder *b, ActPlan *p) {
     free(items);
 }
 
+/* Room for a step of nlayers layers at once (a layer lists at most ~20 tensors and ops): growing
+ * by doubling would copy, and touch, every array of a 100,000-layer step several times. */
+static void reserve(Builder *b, int nlayers) {
+    size_t per_layer = 24, n = (size_t)nlayers * per_layer + 32;
+    b->cap = (int)n;
+    b->t = xmalloc(n * sizeof(ActTensor));
+    b->ops_cap = (int)n;
+    b->ops = xmalloc(n * sizeof(PlanOp));
+}
+
 bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
     const ModelHeader *m = &l->model;
     memset(out, 0, sizeof *out);
@@ -628,6 +638,7 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
                    .logits = o->logits_dtype, .kernel_args = o->kernel_args, .split = o->split,
                    .seqs = -1, .chunk_args = -1};
     Builder b = {.ok = step_rows(m, &s)};
+    reserve(&b, l->nlayers);
     if (s.decode)
         s.tokens = o->batch;
     else    /* a chunk never holds more tokens than the context */
