@@ -621,14 +621,12 @@ static void pack(Builder *b, ActPlan *p) {
     free(items);
 }
 
-/* Room for a step of nlayers layers at once (a layer lists at most ~20 tensors and ops): growing
- * by doubling would copy, and touch, every array of a 100,000-layer step several times. */
+/* Room for the tensors of a step of nlayers layers at once (a layer lists at most ~20): growing by
+ * doubling would copy, and touch, the array of a 100,000-layer step several times. (The op array
+ * grows as ops begin: tensor_new tells step inputs from op outputs by ops_cap.) */
 static void reserve(Builder *b, int nlayers) {
-    size_t per_layer = 24, n = (size_t)nlayers * per_layer + 32;
-    b->cap = (int)n;
-    b->t = xmalloc(n * sizeof(ActTensor));
-    b->ops_cap = (int)n;
-    b->ops = xmalloc(n * sizeof(PlanOp));
+    b->cap = nlayers * 24 + 32;
+    b->t = xmalloc((size_t)b->cap * sizeof(ActTensor));
 }
 
 bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
