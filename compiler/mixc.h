@@ -263,6 +263,8 @@ typedef struct {
 /* An attention as every message and view writes it: "global" or "window W". Returns buf. */
 #define ATTN_TEXT_MAX 32
 const char *attn_text(int64_t window, char buf[ATTN_TEXT_MAX]);
+/* A cache's retention as text: "unbounded", or prefix followed by the token count. */
+const char *retention_text(const CacheInfo *ci, const char *prefix, char *buf, size_t n);
 /* Fills `l` with `nlayers` layers from window[] and reads[] (reads[i] == i for an owner; every
  * reads[i] <= i and names an owner), builds the caches, and takes ownership of `header`'s name. */
 void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const int64_t *window,

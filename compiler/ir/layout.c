@@ -188,3 +188,9 @@ struct json_t *layout_json(const Layout *l) {
     }
     return json_pack("{s:o, s:o, s:o}", "model", model, "layers", layers, "caches", caches);
 }
+
+const char *retention_text(const CacheInfo *ci, const char *prefix, char *buf, size_t n) {
+    if (ci->retention) snprintf(buf, n, "%s%lld", prefix, (long long)ci->retention);
+    else snprintf(buf, n, "unbounded");
+    return buf;
+}

@@ -89,10 +89,7 @@ static void dump_kv(const Layout *l, const KvPlan *kv, FILE *out) {
         const CacheInfo *ci = &l->cache[k];
         const CachePlan *c = &kv->cache[k];
         char ret[32];
-        if (ci->retention)
-            snprintf(ret, sizeof ret, "%lld", (long long)ci->retention);
-        else
-            snprintf(ret, sizeof ret, "unbounded");
+        retention_text(ci, "", ret, sizeof ret);
         fprintf(out, "%5d  %5d  %7d  %9s  %6lld%s  %lld\n", k, ci->owner, ci->nreaders, ret,
                 (long long)c->tokens, c->ring ? " ring" : "     ", (long long)c->bytes);
     }

@@ -499,10 +499,7 @@ static void report_dot(Buf *b, const Report *r) {
     for (int k = 0; k < l->ncaches; k++) {
         const CacheInfo *ci = &l->cache[k];
         char ret[48];
-        if (ci->retention)
-            snprintf(ret, sizeof ret, "retention %lld", (long long)ci->retention);
-        else
-            snprintf(ret, sizeof ret, "unbounded");
+        retention_text(ci, "retention ", ret, sizeof ret);
         buf_printf(b, "  subgraph cluster_cache%d {\n    label=\"cache %d (%s)\";\n    style=rounded;\n"
                       "    color=\"%s\";\n", k, k, ret, ci->retention ? "#e6550d" : "#3182bd");
         buf_printf(b, "    L%d;", ci->owner);

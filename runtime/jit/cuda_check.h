@@ -90,80 +90,39 @@ const char *cuda_cu_result_name(CUresult r, const char **desc);
 const char *cuda_cublas_status_name(cublasStatus_t s, const char **desc);
 const char *cuda_nvrtc_result_name(nvrtcResult r);
 
-#define MIXC_NVRTC_CHECK_(call, text, label)                                                       \
+/* One check for every API: run `call`, and unless it returned ok_value, report it with the result's
+ * name (name_expr, which may set mixc_desc_) and run on_fail (`goto label` or `return value`). */
+#define MIXC_API_CHECK_(type, ok_value, name_expr, call, text, on_fail)                            \
     do {                                                                                           \
-        nvrtcResult mixc_rc_ = (call);                                                             \
-        if (mixc_rc_ != NVRTC_SUCCESS) {                                                           \
-            cuda_check_report(text, __FILE__, __LINE__, cuda_nvrtc_result_name(mixc_rc_), NULL); \
-            goto label;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-#define MIXC_CU_CHECK_(call, text, label)                                                          \
-    do {                                                                                           \
-        CUresult mixc_rc_ = (call);                                                                \
-        if (mixc_rc_ != CUDA_SUCCESS) {                                                            \
-            const char *mixc_desc_;                                                                \
-            const char *mixc_name_ = cuda_cu_result_name(mixc_rc_, &mixc_desc_);                   \
+        type mixc_rc_ = (call);                                                                    \
+        if (mixc_rc_ != (ok_value)) {                                                              \
+            const char *mixc_desc_ = NULL;                                                         \
+            const char *mixc_name_ = (name_expr);                                                  \
             cuda_check_report(text, __FILE__, __LINE__, mixc_name_, mixc_desc_);                   \
-            goto label;                                                                            \
+            on_fail;                                                                               \
         }                                                                                          \
     } while (0)
 
-#define MIXC_CUBLAS_CHECK_(call, text, label)                                                      \
-    do {                                                                                           \
-        cublasStatus_t mixc_rc_ = (call);                                                          \
-        if (mixc_rc_ != CUBLAS_STATUS_SUCCESS) {                                                   \
-            const char *mixc_desc_;                                                                \
-            const char *mixc_name_ = cuda_cublas_status_name(mixc_rc_, &mixc_desc_);               \
-            cuda_check_report(text, __FILE__, __LINE__, mixc_name_, mixc_desc_);                   \
-            goto label;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-/* Return forms, for functions with nothing to clean up: `return value` on failure. */
-#define MIXC_NVRTC_RET_(call, text, value)                                                         \
-    do {                                                                                           \
-        nvrtcResult mixc_rc_ = (call);                                                             \
-        if (mixc_rc_ != NVRTC_SUCCESS) {                                                           \
-            cuda_check_report(text, __FILE__, __LINE__, cuda_nvrtc_result_name(mixc_rc_), NULL); \
-            return (value);                                                                        \
-        }                                                                                          \
-    } while (0)
-
-#define MIXC_CU_RET_(call, text, value)                                                            \
-    do {                                                                                           \
-        CUresult mixc_rc_ = (call);                                                                \
-        if (mixc_rc_ != CUDA_SUCCESS) {                                                            \
-            const char *mixc_desc_;                                                                \
-            const char *mixc_name_ = cuda_cu_result_name(mixc_rc_, &mixc_desc_);                   \
-            cuda_check_report(text, __FILE__, __LINE__, mixc_name_, mixc_desc_);                   \
-            return (value);                                                                        \
-        }                                                                                          \
-    } while (0)
-
-#define MIXC_CUBLAS_RET_(call, text, value)                                                        \
-    do {                                                                                           \
-        cublasStatus_t mixc_rc_ = (call);                                                          \
-        if (mixc_rc_ != CUBLAS_STATUS_SUCCESS) {                                                   \
-            const char *mixc_desc_;                                                                \
-            const char *mixc_name_ = cuda_cublas_status_name(mixc_rc_, &mixc_desc_);               \
-            cuda_check_report(text, __FILE__, __LINE__, mixc_name_, mixc_desc_);                   \
-            return (value);                                                                        \
-        }                                                                                          \
-    } while (0)
+#define MIXC_NVRTC_(call, text, on_fail)                                                           \
+    MIXC_API_CHECK_(nvrtcResult, NVRTC_SUCCESS, cuda_nvrtc_result_name(mixc_rc_), call, text, on_fail)
+#define MIXC_CU_(call, text, on_fail)                                                              \
+    MIXC_API_CHECK_(CUresult, CUDA_SUCCESS, cuda_cu_result_name(mixc_rc_, &mixc_desc_), call, text, on_fail)
+#define MIXC_CUBLAS_(call, text, on_fail)                                                          \
+    MIXC_API_CHECK_(cublasStatus_t, CUBLAS_STATUS_SUCCESS, cuda_cublas_status_name(mixc_rc_, &mixc_desc_), call, \
+                    text, on_fail)
 
 /* The public forms stringify the call here, before any macro inside it expands, so the report
  * shows the call as written. */
-#define NVRTC_CHECK_GOTO(call, label) MIXC_NVRTC_CHECK_(call, #call, label)
-#define CU_CHECK_GOTO(call, label) MIXC_CU_CHECK_(call, #call, label)
-#define CUBLAS_CHECK_GOTO(call, label) MIXC_CUBLAS_CHECK_(call, #call, label)
+#define NVRTC_CHECK_GOTO(call, label) MIXC_NVRTC_(call, #call, goto label)
+#define CU_CHECK_GOTO(call, label) MIXC_CU_(call, #call, goto label)
+#define CUBLAS_CHECK_GOTO(call, label) MIXC_CUBLAS_(call, #call, goto label)
 /* The common case: jump to the caller's `fail:` label. */
-#define NVRTC_CHECK(call) MIXC_NVRTC_CHECK_(call, #call, fail)
-#define CU_CHECK(call) MIXC_CU_CHECK_(call, #call, fail)
-#define CUBLAS_CHECK(call) MIXC_CUBLAS_CHECK_(call, #call, fail)
-#define NVRTC_CHECK_RET(call, value) MIXC_NVRTC_RET_(call, #call, value)
-#define CU_CHECK_RET(call, value) MIXC_CU_RET_(call, #call, value)
-#define CUBLAS_CHECK_RET(call, value) MIXC_CUBLAS_RET_(call, #call, value)
+#define NVRTC_CHECK(call) MIXC_NVRTC_(call, #call, goto fail)
+#define CU_CHECK(call) MIXC_CU_(call, #call, goto fail)
+#define CUBLAS_CHECK(call) MIXC_CUBLAS_(call, #call, goto fail)
+/* Return forms, for functions with nothing to clean up: `return value` on failure. */
+#define NVRTC_CHECK_RET(call, value) MIXC_NVRTC_(call, #call, return (value))
+#define CU_CHECK_RET(call, value) MIXC_CU_(call, #call, return (value))
+#define CUBLAS_CHECK_RET(call, value) MIXC_CUBLAS_(call, #call, return (value))
 
 #endif
