@@ -25,7 +25,7 @@ fi
 
 build() {
   local flags="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-  local inc="-Icompiler $(for d in compiler/*/ runtime/*/; do printf -- '-I%s ' "${d%/}"; done)-I$out/gen -Iruntime -I$CUDA_HOME/include"
+  local inc="-Icompiler -Itemplates $(for d in compiler/*/ runtime/*/; do printf -- '-I%s ' "${d%/}"; done)-I$out/gen -Iruntime"
   [ "$out/gen/lexer.c" -nt grammar/lexer.l ] ||
     flex --header-file="$out/gen/lexer.h" -o "$out/gen/lexer.c" grammar/lexer.l || return 1
   [ "$out/gen/parser.c" -nt grammar/parser.y ] ||
@@ -33,7 +33,7 @@ build() {
   local objs=() src obj
   # Every compiler source but the driver: each must build; the archive lets the linker take only
   # what parse + check need.
-  for src in $(ls compiler/*/*.c | grep -v '^compiler/cli/') runtime/model/safetensors.c "$out/gen/lexer.c" "$out/gen/parser.c"; do
+  for src in $(ls compiler/*/*.c | grep -vE '^compiler/cli/(main|build|emit)\.c$') runtime/model/safetensors.c "$out/gen/lexer.c" "$out/gen/parser.c"; do
     obj=$out/obj/$(basename "$src" .c).o
     if [ ! "$obj" -nt "$src" ] || [ compiler/mixc.h -nt "$obj" ] || [ -n "$(find compiler -name '*.h' -newer "$obj")" ] || [ "$out/gen/parser.h" -nt "$obj" ]; then
       "$FUZZ_CC" $flags -Wno-unused-function $inc -c -o "$obj" "$src" || return 1
