@@ -5,26 +5,12 @@
  * verify_layout, and a file with syntax errors is never accepted. Diagnostics and dumps go to
  * /dev/null, so the printing code is exercised too. */
 #include "mixc.h"
+#define FUZZ_NAME "fuzz_check"
+#include "fuzz_common.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-
-static FILE *devnull;
-
-/* A broken contract: say which one (run.sh shows "internal error" lines), then crash for libFuzzer. */
-static _Noreturn void contract_broken(const char *what) {
-    fprintf(stderr, "fuzz_check: internal error: %s\n", what);
-    abort();
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    devnull = fopen("/dev/null", "w");
-    if (!devnull) contract_broken("cannot open /dev/null");
-    return 0;
-}
 
 /* Prints the accepted layout every way mixc can, and checks its invariants. */
 static void exercise_layout(const Layout *l) {

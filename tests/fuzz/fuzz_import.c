@@ -3,25 +3,12 @@
  * layout that passes verify_layout and whose .mix text reads back to the same layout (the importer
  * writes that text for the user). */
 #include "mixc.h"
+#define FUZZ_NAME "fuzz_import"
+#include "fuzz_common.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-
-static FILE *devnull;
-
-static _Noreturn void contract_broken(const char *what) {
-    fprintf(stderr, "fuzz_import: internal error: %s\n", what);
-    abort();
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    devnull = fopen("/dev/null", "w");
-    if (!devnull) contract_broken("cannot open /dev/null");
-    return 0;
-}
 
 static bool same_layout(const Layout *a, const Layout *b) {
     if (a->nlayers != b->nlayers || a->ncaches != b->ncaches) return false;

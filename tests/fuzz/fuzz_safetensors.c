@@ -2,15 +2,12 @@
  * JSON header, data). Nothing may crash, leak or read out of bounds (ASan), and an accepted file's
  * tensors must lie inside the data, pairwise disjoint, with bytes = dtype size x shape. */
 #include "mixc.h"
+#define FUZZ_NAME "fuzz_safetensors"
+#include "fuzz_common.h"
 #include "safetensors.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static _Noreturn void contract_broken(const char *what) {
-    fprintf(stderr, "fuzz_safetensors: internal error: %s\n", what);
-    abort();
-}
 
 static void check_tensors(const StFile *f, const uint8_t *data, size_t size) {
     for (int i = 0; i < f->ntensors; i++) {
