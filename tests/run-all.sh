@@ -24,7 +24,9 @@ run_suites() {   # $1 = build dir, $2 = label
     echo "== $label: $name"
     BUILD=$b MIXC=$b/mixc bash "$suite" >"$out" 2>&1
     rc=$?
-    grep -E '^(PASS|FAIL|SKIP)' "$out" | sed "s/^/  /" | grep -v '^  PASS' || true
+    # FAIL and SKIP lines, each FAIL with (up to 15 of) the detail lines its suite printed under it
+    awk '/^FAIL/ { detail = 15; print "  " $0; next } /^(PASS|SKIP)/ { detail = 0 }
+         /^SKIP/ { print "  " $0; next } detail > 0 { detail--; print "    " $0 }' "$out"
     local p f s
     p=$(grep -c '^PASS' "$out"); f=$(grep -c '^FAIL' "$out"); s=$(grep -c '^SKIP' "$out")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then

@@ -14,8 +14,11 @@ failed=0
 
 fail() { echo "FAIL $1"; shift; [ $# -gt 0 ] && printf '%s\n' "$@" | sed 's/^/    /'; failed=1; }
 
-# The repository's state, to see that a run wrote nothing outside its directory.
-tree_state() { (cd "$root" && git status --porcelain --ignored=no 2>/dev/null; ls -la "$root"); }
+# The repository's state, to see that a run wrote nothing outside its directory: what git sees
+# changed (without letting git status rewrite its own index) and the names at the top level. Never
+# times: `ls -la` would show the mtime of ".." and ".git", which other programs change (a CI
+# harness writing beside the clone, git refreshing its index) and fail a case that wrote nothing.
+tree_state() { (cd "$root" && GIT_OPTIONAL_LOCKS=0 git status --porcelain --ignored=no 2>/dev/null; ls -A "$root"); }
 
 # run NAME WANT_RC SECONDS PATTERN -- command...: the command runs in $tmp/NAME; its stderr must
 # match PATTERN (grep -E; empty: stderr must be empty), its exit status be WANT_RC, and it must end within SECONDS.
