@@ -14,8 +14,6 @@ static int max_op(const ArenaItem *items, int n) {
     return m;
 }
 
-static const ArenaItem *sort_items;
-
 /* ---- the placement order: largest first; among equals, the longest lifetime, then the earliest,
  * then input order. A layout of 100,000 layers has millions of tensors but a few dozen distinct
  * (size, lifetime) classes, and a step lists its tensors in op order (`first` never decreases):
@@ -34,7 +32,7 @@ static int by_order_key(const void *a, const void *b) {
 }
 
 static void order_by_sort(const ArenaItem *items, int n, int *order) {
-    OrderKey *k = xcalloc((size_t)n + 1, sizeof *k);
+    OrderKey *k = xmalloc(((size_t)n + 1) * sizeof *k);
     for (int i = 0; i < n; i++) k[i] = (OrderKey){items[i].size, items[i].last - items[i].first, items[i].first, i};
     qsort(k, (size_t)n, sizeof *k, by_order_key);
     for (int i = 0; i < n; i++) order[i] = k[i].idx;
@@ -46,7 +44,9 @@ static uint64_t mix_hash(uint64_t a, uint64_t b) {
     return h ^ (h >> 29);
 }
 
-/* Open addressing over the classes found so far: doubled at half full (usually a few dozen). */
+/* Open addressing over the classes found so far: doubled at half full (usually a few dozen), the
+ * class array with it (it holds at most cap / 2 + 1). Nothing here is sized by the item count: a
+ * calloc of millions of entries that stay unused would still be cleared byte by byte. */
 typedef struct {
     int *slot;
     size_t cap;
@@ -64,6 +64,7 @@ static size_t class_slot(const ClassTable *t, int64_t size, int len) {
 static void class_table_grow(ClassTable *t) {
     t->cap = t->cap ? 2 * t->cap : 64;
     t->slot = xrealloc(t->slot, t->cap * sizeof *t->slot);
+    t->classes = xrealloc(t->classes, (t->cap / 2 + 1) * sizeof *t->classes);
     memset(t->slot, -1, t->cap * sizeof *t->slot);
     for (int c = 0; c < t->n; c++) t->slot[class_slot(t, t->classes[c].size, t->classes[c].len)] = c;
 }
@@ -77,12 +78,14 @@ static int class_id(ClassTable *t, int64_t size, int len) {
     return t->n - 1;
 }
 
-/* Class ids of (size, lifetime length), in first-seen order; returns the number of classes. */
-static int classify(const ArenaItem *items, int n, int *class_of, OrderKey *classes) {
-    ClassTable t = {.classes = classes};
+/* Class ids of (size, lifetime length), in first-seen order, and the classes (*classes, the
+ * caller frees); returns the number of classes. */
+static int classify(const ArenaItem *items, int n, int *class_of, OrderKey **classes) {
+    ClassTable t = {0};
     class_table_grow(&t);
     for (int i = 0; i < n; i++) class_of[i] = class_id(&t, items[i].size, items[i].last - items[i].first);
     free(t.slot);
+    *classes = t.classes;
     return t.n;
 }
 
@@ -92,9 +95,9 @@ static void placement_order(const ArenaItem *items, int n, int *order) {
             order_by_sort(items, n, order);
             return;
         }
-    int *class_of = xcalloc((size_t)n + 1, sizeof *class_of);
-    OrderKey *classes = xcalloc((size_t)n + 1, sizeof *classes);
-    int nclasses = classify(items, n, class_of, classes);
+    int *class_of = xmalloc(((size_t)n + 1) * sizeof *class_of);
+    OrderKey *classes;
+    int nclasses = classify(items, n, class_of, &classes);
     qsort(classes, (size_t)nclasses, sizeof *classes, by_order_key);
     int *start = xcalloc((size_t)nclasses + 1, sizeof *start), *rank = xcalloc((size_t)nclasses + 1, sizeof *rank);
     for (int c = 0; c < nclasses; c++) rank[classes[c].idx] = c;
@@ -157,19 +160,19 @@ static int64_t lowest_fit(Span *spans, int n, int64_t size) {
 
 static bool long_lived(const ArenaItem *it) { return it->last - it->first > ARENA_LONG_LIFETIME; }
 
-/* For each op, room for the ids of every short-lived item live at it, in one pool:
- * live[at[op] .. at[op] + n[op]). */
+/* For each op, room for the ids of every short-lived item to be placed (not skipped) live at it,
+ * in one pool: live[at[op] .. at[op] + n[op]). */
 typedef struct {
     size_t *at;
     int *n;
     int *ids;
 } LiveLists;
 
-static void live_lists_init(LiveLists *l, const ArenaItem *items, int n, int nops) {
-    l->at = xcalloc((size_t)nops + 1, sizeof(size_t));
+static void live_lists_init(LiveLists *l, const ArenaItem *items, int n, int nops, const bool *skip) {
+    l->at = xmalloc(((size_t)nops + 1) * sizeof(size_t));
     l->n = xcalloc((size_t)nops + 1, sizeof(int));
     for (int i = 0; i < n; i++)
-        if (!long_lived(&items[i]))
+        if (!long_lived(&items[i]) && !(skip && skip[i]))
             for (int op = items[i].first; op <= items[i].last; op++) l->n[op]++;
     size_t total = 0;
     for (int op = 0; op < nops; op++) {
@@ -277,9 +280,11 @@ static bool same_group(const ArenaItem *items, const Group *a, const Group *b, c
     return true;
 }
 
-/* Splits the short-lived items into groups; -1 when the input is not in op order. */
-static int find_groups(const ArenaItem *items, int n, Group *groups) {
-    int ngroups = 0;
+/* Splits the short-lived items into groups (*out, grown as found; the caller frees it); -1 when
+ * the input is not in op order. */
+static int find_groups(const ArenaItem *items, int n, Group **out) {
+    int ngroups = 0, cap = 0;
+    Group *groups = *out = NULL;
     for (int i = 0; i < n; i++) {
         if (i > 0 && items[i].first < items[i - 1].first) return -1;
         if (long_lived(&items[i])) continue;
@@ -290,6 +295,7 @@ static int find_groups(const ArenaItem *items, int n, Group *groups) {
         } else if (g && items[i].first <= g->last) {
             return -1;      /* two groups live at once (long-lived items between): no shortcut */
         } else {
+            if (ngroups == cap) *out = groups = xrealloc(groups, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *groups);
             groups[ngroups++] = (Group){i, 1, items[i].first, items[i].last, 0, 0};
         }
     }
@@ -316,15 +322,17 @@ static void match_groups(const ArenaItem *items, Group *groups, int ngroups, con
 static int64_t greedy(ArenaItem *items, int n, const int *order, const bool *skip);
 
 static int64_t assign_by_groups(ArenaItem *items, int n, const int *order) {
-    Group *groups = xcalloc((size_t)n + 1, sizeof *groups);
-    int ngroups = find_groups(items, n, groups);
+    Group *groups;
+    int ngroups = find_groups(items, n, &groups);
     if (ngroups < 0) {
         free(groups);
         return -1;
     }
-    int *longs = xcalloc((size_t)n + 1, sizeof *longs), nlongs = 0;
-    for (int i = 0; i < n; i++)
-        if (long_lived(&items[i])) longs[nlongs++] = i;
+    int nlongs = 0;
+    for (int i = 0; i < n; i++) nlongs += long_lived(&items[i]);
+    int *longs = xmalloc(((size_t)nlongs + 1) * sizeof *longs);
+    for (int i = 0, j = 0; i < n; i++)
+        if (long_lived(&items[i])) longs[j++] = i;
     match_groups(items, groups, ngroups, longs, nlongs);
     bool *skip = xcalloc((size_t)n + 1, sizeof *skip);
     for (int g = 0; g < ngroups; g++)
@@ -340,11 +348,15 @@ static int64_t assign_by_groups(ArenaItem *items, int n, const int *order) {
     return size;
 }
 
-/* The greedy over the items with skip[i] false (all when skip is NULL), in placement order. */
+/* The greedy over the items with skip[i] false (all when skip is NULL), in placement order. An
+ * item's conflicts and the long-lived items are among the placed ones: their arrays are sized by
+ * those, which the repeated-groups path keeps few. */
 static int64_t greedy(ArenaItem *items, int n, const int *order, const bool *skip) {
+    size_t placed = 0;
+    for (int i = 0; i < n; i++) placed += !(skip && skip[i]);
     Placer p = {.items = items, .stamp = xcalloc((size_t)n + 1, sizeof(int)),
-                .longs = xcalloc((size_t)n + 1, sizeof(int)), .conflicts = xcalloc((size_t)n + 1, sizeof(Span))};
-    live_lists_init(&p.live, items, n, max_op(items, n) + 1);
+                .longs = xmalloc((placed + 1) * sizeof(int)), .conflicts = xmalloc((placed + 1) * sizeof(Span))};
+    live_lists_init(&p.live, items, n, max_op(items, n) + 1, skip);
     int64_t size = 0;
     for (int k = 0; k < n; k++) {
         ArenaItem *it = &items[order[k]];
@@ -364,7 +376,7 @@ static int64_t greedy(ArenaItem *items, int n, const int *order, const bool *ski
 }
 
 int64_t arena_assign_reference(ArenaItem *items, int n) {
-    int *order = xcalloc((size_t)n + 1, sizeof(int));
+    int *order = xmalloc(((size_t)n + 1) * sizeof(int));
     order_by_sort(items, n, order);
     int64_t size = greedy(items, n, order, NULL);
     free(order);
@@ -372,7 +384,7 @@ int64_t arena_assign_reference(ArenaItem *items, int n) {
 }
 
 int64_t arena_assign(ArenaItem *items, int n) {
-    int *order = xcalloc((size_t)n + 1, sizeof(int));
+    int *order = xmalloc(((size_t)n + 1) * sizeof(int));
     placement_order(items, n, order);
     int64_t size = assign_by_groups(items, n, order);
     if (size < 0) size = greedy(items, n, order, NULL);
@@ -396,8 +408,9 @@ int64_t arena_lower_bound(const ArenaItem *items, int n) {
     return best;
 }
 
-static int by_first(const void *a, const void *b) {
-    const ArenaItem *x = &sort_items[*(const int *)a], *y = &sort_items[*(const int *)b];
+/* qsort_r, not a global: the report plans the decode step and the prefill chunk on two threads. */
+static int by_first(const void *a, const void *b, void *items) {
+    const ArenaItem *x = &((const ArenaItem *)items)[*(const int *)a], *y = &((const ArenaItem *)items)[*(const int *)b];
     if (x->first != y->first) return x->first < y->first ? -1 : 1;
     return *(const int *)a - *(const int *)b;
 }
@@ -405,8 +418,8 @@ static int by_first(const void *a, const void *b) {
 /* Two lifetime-overlapping items share an op: at the later one's first op both are live, so
  * checking each item against every item live when it starts covers every overlapping pair. */
 bool arena_verify(const ArenaItem *items, int n, int64_t size, FILE *err) {
-    int *order = xcalloc((size_t)n + 1, sizeof(int));
-    int *active = xcalloc((size_t)n + 1, sizeof(int));
+    int *order = xmalloc(((size_t)n + 1) * sizeof(int));   /* both written before read: no clearing */
+    int *active = xmalloc(((size_t)n + 1) * sizeof(int));
     int nactive = 0;
     bool ok = true;
     for (int i = 0; i < n && ok; i++) {
@@ -421,8 +434,7 @@ bool arena_verify(const ArenaItem *items, int n, int64_t size, FILE *err) {
     }
     bool in_first_order = true;
     for (int i = 1; i < n && in_first_order; i++) in_first_order = items[i].first >= items[i - 1].first;
-    sort_items = items;
-    if (ok && !in_first_order) qsort(order, (size_t)n, sizeof(int), by_first);
+    if (ok && !in_first_order) qsort_r(order, (size_t)n, sizeof(int), by_first, (void *)items);
     for (int k = 0; k < n && ok; k++) {
         const ArenaItem *it = &items[order[k]];
         int kept = 0;
@@ -453,15 +465,26 @@ bool arena_verify(const ArenaItem *items, int n, int64_t size, FILE *err) {
 
 typedef struct {
     ActTensor *t;
+    ArenaItem *item;        /* the tensors' sizes and lifetimes, parallel to t: what the arena packs */
     int n, cap;
-    PlanOp *ops;
+    PlanOp *ops;            /* NULL when only the arena is planned */
     int ops_cap;
     int op;                 /* the op being listed */
+    bool in_ops;            /* an op has begun: new tensors are op outputs, no longer step inputs */
     bool ok;                /* false once a size overflowed */
 } Builder;
 
+/* Both arrays grow by doubling; reserve() sizes them for the whole step up front. */
+static void grow_tensors(Builder *b, int cap) {
+    b->cap = cap;
+    b->t = xrealloc(b->t, (size_t)b->cap * sizeof(ActTensor));
+    b->item = xrealloc(b->item, (size_t)b->cap * sizeof(ArenaItem));
+}
+
 /* Starts op b->op: what it does; use() and tensor_new() then add its inputs and outputs. */
 static void begin(Builder *b, OpKind kind, int layer, WeightRef weight) {
+    b->in_ops = true;
+    if (!b->ops) return;
     if (b->op >= b->ops_cap) {
         b->ops_cap = b->ops_cap ? b->ops_cap * 2 : 64;
         b->ops = xrealloc(b->ops, (size_t)b->ops_cap * sizeof(PlanOp));
@@ -475,12 +498,10 @@ static int tensor_new(Builder *b, const char *name, int layer, int64_t elems, DT
     int64_t bytes = 0;
     if (!mul_ok(elems, dtype_bytes(dtype), &bytes) || !add_ok(bytes, PLAN_ARENA_ALIGN - 1, &bytes)) b->ok = false;
     bytes -= bytes % PLAN_ARENA_ALIGN;
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 64;
-        b->t = xrealloc(b->t, (size_t)b->cap * sizeof(ActTensor));
-    }
-    b->t[b->n] = (ActTensor){name, layer, dtype, {b->ok ? bytes : 0, b->op, b->op, 0}};
-    if (b->op < b->ops_cap) {
+    if (b->n == b->cap) grow_tensors(b, b->cap ? b->cap * 2 : 64);
+    b->t[b->n] = (ActTensor){name, layer, dtype};
+    b->item[b->n] = (ArenaItem){b->ok ? bytes : 0, b->op, b->op, 0};
+    if (b->in_ops && b->ops) {
         PlanOp *o = &b->ops[b->op];
         if (o->nout == PLAN_OP_MAX_OUT) fatal("internal error: op %d writes too many tensors", b->op);
         o->out[o->nout++] = b->n;
@@ -490,7 +511,8 @@ static int tensor_new(Builder *b, const char *name, int layer, int64_t elems, DT
 
 /* The current op reads (or updates in place) tensor t. */
 static void use(Builder *b, int t) {
-    b->t[t].item.last = b->op;
+    b->item[t].last = b->op;
+    if (!b->ops) return;
     PlanOp *o = &b->ops[b->op];
     if (o->nin == PLAN_OP_MAX_IN) fatal("internal error: op %d reads too many tensors", b->op);
     o->in[o->nin++] = t;
@@ -498,6 +520,7 @@ static void use(Builder *b, int t) {
 /* The current op reads tensor t and writes it in place. */
 static void update(Builder *b, int t) {
     use(b, t);
+    if (!b->ops) return;
     PlanOp *o = &b->ops[b->op];
     if (o->nout == PLAN_OP_MAX_OUT) fatal("internal error: op %d writes too many tensors", b->op);
     o->out[o->nout++] = t;
@@ -606,27 +629,22 @@ static void list_layer(Builder *b, const Layout *l, const StepShape *s, int i, i
 
 /* The arena of the listed tensors: offsets, sizes and the verifier's word. */
 static void pack(Builder *b, ActPlan *p) {
-    ArenaItem *items = xcalloc((size_t)b->n + 1, sizeof(ArenaItem));
-    for (int t = 0; t < b->n; t++) {
-        items[t] = b->t[t].item;
-        b->ok = b->ok && add_ok(p->naive_bytes, items[t].size, &p->naive_bytes);
-    }
-    if (b->ok) {
-        p->planned_bytes = arena_assign(items, b->n);
-        p->lower_bound_bytes = arena_lower_bound(items, b->n);
-        for (int t = 0; t < b->n; t++) b->t[t].item.offset = items[t].offset;
-        if (!arena_verify(items, b->n, p->planned_bytes, stderr))
-            fatal("internal error: the activation arena plan overlaps live tensors");
-    }
-    free(items);
+    for (int t = 0; t < b->n; t++) b->ok = b->ok && add_ok(p->naive_bytes, b->item[t].size, &p->naive_bytes);
+    if (!b->ok) return;
+    p->planned_bytes = arena_assign(b->item, b->n);
+    p->lower_bound_bytes = arena_lower_bound(b->item, b->n);
+    if (!arena_verify(b->item, b->n, p->planned_bytes, stderr))
+        fatal("internal error: the activation arena plan overlaps live tensors");
 }
 
-/* Room for the tensors of a step of nlayers layers at once (a layer lists at most ~20): growing by
- * doubling would copy, and touch, the array of a 100,000-layer step several times. (The op array
- * grows as ops begin: tensor_new tells step inputs from op outputs by ops_cap.) */
-static void reserve(Builder *b, int nlayers) {
-    b->cap = nlayers * 24 + 32;
-    b->t = xmalloc((size_t)b->cap * sizeof(ActTensor));
+/* Room for the tensors and ops of a step of nlayers layers at once (a layer lists at most ~20
+ * tensors and ~16 ops): growing by doubling would copy, and touch, the arrays of a 100,000-layer
+ * step several times. */
+static void reserve(Builder *b, int nlayers, bool ops) {
+    grow_tensors(b, nlayers * 24 + 32);
+    if (!ops) return;
+    b->ops_cap = nlayers * 16 + 16;
+    b->ops = xmalloc((size_t)b->ops_cap * sizeof(PlanOp));
 }
 
 bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
@@ -636,12 +654,12 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
                    .logits = o->logits_dtype, .kernel_args = o->kernel_args, .split = o->split,
                    .seqs = -1, .chunk_args = -1};
     Builder b = {.ok = step_rows(m, &s)};
-    reserve(&b, l->nlayers);
     if (s.decode)
         s.tokens = o->batch;
     else    /* a chunk never holds more tokens than the context */
         b.ok = b.ok && mul_ok(o->batch, o->chunk < o->context ? o->chunk : o->context, &s.tokens);
     if (!b.ok) return false;
+    reserve(&b, l->nlayers, !o->arena_only);
     int tokens = tensor_new(&b, "tokens", -1, s.tokens, DT_INT32);   /* step inputs: ids and positions */
     s.pos = tensor_new(&b, "positions", -1, s.tokens, DT_INT32);
     if (s.kernel_args) {   /* the chunk's triple only where the prefill kernel reads it */
@@ -654,11 +672,10 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
     /* logits of each sequence's last token only */
     unary(&b, OP_LOGITS, -1, WT_LM_HEAD, xf, -1, "logits", rows_x(&b, s.rows, s.vocab), s.logits);
     ActPlan p = {.kind = o->kind, .tokens = s.tokens, .rows = s.rows, .nops = b.op, .op = b.ops,
-                 .ntensors = b.n, .tensor = b.t};
+                 .ntensors = b.n, .tensor = b.t, .item = b.item};
     pack(&b, &p);
     if (!b.ok) {
-        free(b.t);
-        free(b.ops);
+        act_plan_free(&p);
         return false;
     }
     *out = p;
@@ -667,12 +684,13 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
 
 bool plan_activations(const Layout *l, StepKind kind, int64_t batch, int64_t chunk, int64_t context,
                       ActPlan *out) {
-    StepOptions o = {kind, batch, chunk, context, l->model.dtype, l->model.dtype, SPLIT_BY_CONTEXT, false};
+    StepOptions o = {kind, batch, chunk, context, l->model.dtype, l->model.dtype, SPLIT_BY_CONTEXT, false, false};
     return plan_step(l, &o, out);
 }
 
 void act_plan_free(ActPlan *p) {
     free(p->tensor);
+    free(p->item);
     free(p->op);
     memset(p, 0, sizeof *p);
 }

@@ -103,9 +103,9 @@ static void dump_act(const ActPlan *a, FILE *out) {
             (long long)a->planned_bytes, (long long)a->lower_bound_bytes, (long long)a->naive_bytes);
     fprintf(out, "tensor        layer  first   last        bytes       offset\n");
     for (int t = 0; t < a->ntensors; t++) {
-        const ActTensor *at = &a->tensor[t];
-        fprintf(out, "%-12s %6d %6d %6d %12lld %12lld\n", at->name, at->layer, at->item.first, at->item.last,
-                (long long)at->item.size, (long long)at->item.offset);
+        const ArenaItem *it = &a->item[t];
+        fprintf(out, "%-12s %6d %6d %6d %12lld %12lld\n", a->tensor[t].name, a->tensor[t].layer, it->first, it->last,
+                (long long)it->size, (long long)it->offset);
     }
 }
 

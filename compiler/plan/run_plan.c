@@ -115,7 +115,7 @@ static bool plan_steps(const Layout *l, RunPlan *p) {
     const RunOptions *o = &p->opt;
     int64_t context = p->has_kernels ? p->cg.context : o->context, chunk = p->has_kernels ? p->cg.chunk : o->chunk;
     StepOptions prefill = {STEP_PREFILL, 1, chunk, context, o->act_dtype, o->logits_dtype,
-                           o->kernels ? SPLIT_ALWAYS : SPLIT_NEVER, o->kernels};
+                           o->kernels ? SPLIT_ALWAYS : SPLIT_NEVER, o->kernels, false};
     StepOptions decode = prefill;
     decode.kind = STEP_DECODE;
     decode.batch = o->batch;
@@ -206,10 +206,7 @@ static bool kernel_fits(OpKind op, KernelKind k) {
 }
 
 static bool verify_step(const RunPlan *p, const ActPlan *a, const char *what, FILE *err) {
-    ArenaItem *items = xcalloc((size_t)a->ntensors + 1, sizeof(ArenaItem));
-    for (int t = 0; t < a->ntensors; t++) items[t] = a->tensor[t].item;
-    bool ok = arena_verify(items, a->ntensors, p->arena_bytes, err);
-    free(items);
+    bool ok = arena_verify(a->item, a->ntensors, p->arena_bytes, err);
     for (int i = 0; i < a->nops && ok; i++) {
         const PlanOp *op = &a->op[i];
         for (int k = 0; k < op->nin + op->nout && ok; k++) {
@@ -217,7 +214,7 @@ static bool verify_step(const RunPlan *p, const ActPlan *a, const char *what, FI
             if (t < 0 || t >= a->ntensors)
                 ok = verify_fail(err, "%s op %d (%s) names tensor %d of %d", what, i, op_kind_name(op->kind), t,
                                  a->ntensors);
-            else if (a->tensor[t].item.first > i || a->tensor[t].item.last < i)
+            else if (a->item[t].first > i || a->item[t].last < i)
                 ok = verify_fail(err, "%s op %d (%s) uses %s outside its lifetime", what, i, op_kind_name(op->kind),
                                  a->tensor[t].name);
         }

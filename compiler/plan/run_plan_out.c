@@ -10,10 +10,11 @@ static json_t *tensors_json(const ActPlan *a) {
     json_t *arr = json_array();
     for (int t = 0; t < a->ntensors; t++) {
         const ActTensor *at = &a->tensor[t];
+        const ArenaItem *it = &a->item[t];
         json_array_append_new(arr, json_pack("{s:i, s:s, s:i, s:s, s:o, s:o, s:i, s:i}", "id", t, "name", at->name,
                                              "layer", at->layer, "dtype", dtype_name(at->dtype), "offset",
-                                             JI(at->item.offset), "bytes", JI(at->item.size), "first", at->item.first,
-                                             "last", at->item.last));
+                                             JI(it->offset), "bytes", JI(it->size), "first", it->first,
+                                             "last", it->last));
     }
     return arr;
 }

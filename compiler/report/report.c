@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,22 +163,48 @@ typedef struct {
 
 #define MAX64(x, y) ((x) > (y) ? (x) : (y))
 
-static bool plan_arena(const Layout *l, int64_t batch, int64_t chunk, int64_t context, ArenaFigures *a) {
-    ActPlan d, p;
-    if (!plan_activations(l, STEP_DECODE, batch, chunk, context, &d)) return false;
-    if (!plan_activations(l, STEP_PREFILL, batch, chunk, context, &p)) {
-        act_plan_free(&d);
-        return false;
+/* One step's arena figures; its tensors are freed as soon as they are counted. */
+typedef struct {
+    const Layout *l;
+    StepKind kind;
+    int64_t batch, chunk, context;
+    int64_t planned, lower_bound, naive;
+    int tensors;
+    bool ok;
+} StepArena;
+
+static void *plan_step_arena(void *arg) {
+    StepArena *s = arg;
+    StepOptions o = {s->kind, s->batch, s->chunk, s->context, s->l->model.dtype, s->l->model.dtype,
+                     SPLIT_BY_CONTEXT, false, true};
+    ActPlan a;
+    s->ok = plan_step(s->l, &o, &a);
+    if (s->ok) {
+        s->planned = a.planned_bytes, s->lower_bound = a.lower_bound_bytes, s->naive = a.naive_bytes;
+        s->tensors = a.ntensors;
+        act_plan_free(&a);
     }
-    *a = (ArenaFigures){
-        .decode = d.planned_bytes, .decode_lb = d.lower_bound_bytes, .decode_naive = d.naive_bytes,
-        .prefill = p.planned_bytes, .prefill_lb = p.lower_bound_bytes, .prefill_naive = p.naive_bytes,
-        .decode_tensors = d.ntensors, .prefill_tensors = p.ntensors};
+    return NULL;
+}
+
+/* The decode step and the prefill chunk are planned at once, on two threads (a 100,000-layer layout
+ * lists over a million tensors in each); on one when a thread cannot be started. */
+static bool plan_arena(const Layout *l, int64_t batch, int64_t chunk, int64_t context, ArenaFigures *a) {
+    StepArena d = {.l = l, .kind = STEP_DECODE, .batch = batch, .chunk = chunk, .context = context};
+    StepArena p = d;
+    p.kind = STEP_PREFILL;
+    pthread_t decode_thread;
+    bool threaded = pthread_create(&decode_thread, NULL, plan_step_arena, &d) == 0;
+    if (!threaded) plan_step_arena(&d);
+    plan_step_arena(&p);
+    if (threaded) pthread_join(decode_thread, NULL);
+    if (!d.ok || !p.ok) return false;
+    *a = (ArenaFigures){.decode = d.planned, .decode_lb = d.lower_bound, .decode_naive = d.naive,
+                        .prefill = p.planned, .prefill_lb = p.lower_bound, .prefill_naive = p.naive,
+                        .decode_tensors = d.tensors, .prefill_tensors = p.tensors};
     a->bytes = MAX64(a->decode, a->prefill);
     a->lower_bound = MAX64(a->decode_lb, a->prefill_lb);
     a->naive = MAX64(a->decode_naive, a->prefill_naive);
-    act_plan_free(&d);
-    act_plan_free(&p);
     return true;
 }
 

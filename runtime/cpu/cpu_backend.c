@@ -146,7 +146,7 @@ static void add_into(float *x, const float *y, int64_t n) {
 
 static void *tensor(const Backend *b, const StepRun *st, int t) {
     const CpuState *s = b->impl;
-    return s->arena + st->a->tensor[t].item.offset;
+    return s->arena + st->a->item[t].offset;
 }
 static float *in_f(const Backend *b, const StepRun *st, const PlanOp *op, int k) { return tensor(b, st, op->in[k]); }
 static float *out_f(const Backend *b, const StepRun *st, const PlanOp *op, int k) { return tensor(b, st, op->out[k]); }

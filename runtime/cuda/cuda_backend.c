@@ -167,7 +167,7 @@ typedef struct {
 } Step;
 
 static CUdeviceptr T(const CudaState *s, const Step *st, int t) {
-    return s->arena + (CUdeviceptr)st->a->tensor[t].item.offset;
+    return s->arena + (CUdeviceptr)st->a->item[t].offset;
 }
 
 static bool launch_op(Backend *b, const Step *st, const PlanOp *op, int64_t rows, void *params) {
@@ -529,7 +529,7 @@ static int find_ints(CudaState *s, char *err, size_t errlen) {
                                                           : NULL;
             if (!slot) continue;
             *slot = t;
-            if (at->item.size > most) most = at->item.size;
+            if (a->item[t].size > most) most = a->item[t].size;
         }
         if (si->tokens < 0 || si->positions < 0 || si->sequences < 0 || (k == 0 && si->chunk_args < 0))
             return backend_open_error(err, errlen, 1, "internal error: the run plan lacks the kernels' int inputs");

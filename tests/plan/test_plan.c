@@ -330,9 +330,10 @@ static int count_named(const ActPlan *a, const char *name, int layer) {
     return n;
 }
 
-static const ActTensor *find(const ActPlan *a, const char *name, int layer) {
+/* The arena item (size, lifetime, offset) of the tensor named `name` of `layer`, or NULL. */
+static const ArenaItem *find(const ActPlan *a, const char *name, int layer) {
     for (int t = 0; t < a->ntensors; t++)
-        if (!strcmp(a->tensor[t].name, name) && a->tensor[t].layer == layer) return &a->tensor[t];
+        if (!strcmp(a->tensor[t].name, name) && a->tensor[t].layer == layer) return &a->item[t];
     return NULL;
 }
 
@@ -348,25 +349,38 @@ static void test_activations(void) {
     CHECK(count_named(&d, "k", -1) == 5 && count_named(&d, "v", -1) == 5);
     CHECK(find(&d, "k", 2) == NULL && find(&d, "k", 3) != NULL);
     CHECK(count_named(&p, "part_o", -1) == 0 && count_named(&d, "part_o", -1) == 12);
-    const ActTensor *g = find(&d, "part_o", 0), *s = find(&d, "part_o", 1);
-    CHECK(g && s && g->item.size == 4 * 8 * PLAN_MAX_SPLITS * 32 * 4 && s->item.size == 4 * 8 * 2 * 32 * 4);
+    const ArenaItem *g = find(&d, "part_o", 0), *s = find(&d, "part_o", 1);
+    CHECK(g && s && g->size == 4 * 8 * PLAN_MAX_SPLITS * 32 * 4 && s->size == 4 * 8 * 2 * 32 * 4);
     /* Sizes: h is tokens x hidden in bf16; gate tokens x ffn. */
-    CHECK(find(&p, "h", 0)->item.size == 2048 * 256 * 2 && find(&p, "gate", 5)->item.size == 2048 * 512 * 2);
-    CHECK(find(&p, "logits", -1)->item.size == 8192);  /* 4 x 1000 x 2 = 8000, aligned to 256 */
+    CHECK(find(&p, "h", 0)->size == 2048 * 256 * 2 && find(&p, "gate", 5)->size == 2048 * 512 * 2);
+    CHECK(find(&p, "logits", -1)->size == 8192);  /* 4 x 1000 x 2 = 8000, aligned to 256 */
     /* x lives from the embedding to the final norm; h dies before the layer's MLP starts. */
-    const ActTensor *x = find(&p, "x", -1), *h = find(&p, "h", 3), *h2 = find(&p, "h2", 3);
-    CHECK(x->item.first == 0 && x->item.last == p.nops - 2);
-    CHECK(h->item.last < h2->item.first);
+    const ArenaItem *x = find(&p, "x", -1), *h = find(&p, "h", 3), *h2 = find(&p, "h2", 3);
+    CHECK(x->first == 0 && x->last == p.nops - 2);
+    CHECK(h->last < h2->first);
     for (int k = 0; k < 2; k++) {
         const ActPlan *a = k ? &p : &d;
         ArenaItem *items = xcalloc((size_t)a->ntensors, sizeof(ArenaItem));
         int64_t naive = 0;
-        for (int t = 0; t < a->ntensors; t++) items[t] = a->tensor[t].item, naive += items[t].size;
+        for (int t = 0; t < a->ntensors; t++) items[t] = a->item[t], naive += items[t].size;
         CHECK(brute_force_disjoint(items, a->ntensors, a->planned_bytes));
         CHECK(a->naive_bytes == naive);
         CHECK(a->lower_bound_bytes <= a->planned_bytes && a->planned_bytes < a->naive_bytes);
         CHECK(items[0].size % PLAN_ARENA_ALIGN == 0 && items[0].offset % PLAN_ARENA_ALIGN == 0);
         free(items);
+    }
+    /* Planned arena_only (the report's way): the same tensors and arena, no op list. */
+    for (int k = 0; k < 2; k++) {
+        const ActPlan *full = k ? &p : &d;
+        StepOptions o = {k ? STEP_PREFILL : STEP_DECODE, 4, 512, 32768, l.model.dtype, l.model.dtype,
+                         SPLIT_BY_CONTEXT, false, true};
+        ActPlan lite;
+        CHECK(plan_step(&l, &o, &lite) && lite.op == NULL && lite.nops == full->nops);
+        CHECK(lite.ntensors == full->ntensors && lite.planned_bytes == full->planned_bytes &&
+              lite.lower_bound_bytes == full->lower_bound_bytes && lite.naive_bytes == full->naive_bytes);
+        for (int t = 0; t < lite.ntensors && ok; t++)
+            CHECK(!memcmp(&lite.item[t], &full->item[t], sizeof(ArenaItem)));
+        act_plan_free(&lite);
     }
     /* Batch scales the arena. */
     ActPlan p2;
@@ -377,7 +391,7 @@ static void test_activations(void) {
     l.model.ffn = INT64_C(1) << 61;
     CHECK(!plan_activations(&l, STEP_PREFILL, 8, 512, 32768, &p2));
     layout_free(&l);
-    REPORT("activations: tensors, lifetimes, split partials, arena within bounds");
+    REPORT("activations: tensors, lifetimes, split partials, arena within bounds, arena_only the same");
 }
 
 static void test_utf8(void) {
@@ -514,20 +528,20 @@ static void test_run_plan_verifier(void) {
     for (int i = 0; i < a->nops && !rope; i++)
         if (a->op[i].kind == OP_ROPE_APPEND) rope = &a->op[i];
     int q = rope->in[0], k = rope->in[1];            /* both live at the rope op */
-    int64_t off = a->tensor[k].item.offset;
-    a->tensor[k].item.offset = a->tensor[q].item.offset;
+    int64_t off = a->item[k].offset;
+    a->item[k].offset = a->item[q].offset;
     CHECK(!run_plan_verify(&l, &p, NULL));           /* two live tensors share bytes */
-    a->tensor[k].item.offset = off;
+    a->item[k].offset = off;
     int kernel = rope->kernel;
     rope->kernel = p.cg.rmsnorm;
     CHECK(!run_plan_verify(&l, &p, NULL));           /* a kernel of another kind */
     rope->kernel = p.cg.nkernels;
     CHECK(!run_plan_verify(&l, &p, NULL));           /* a kernel that does not exist */
     rope->kernel = kernel;
-    int last = a->tensor[q].item.last;
-    a->tensor[q].item.last = 0;
+    int last = a->item[q].last;
+    a->item[q].last = 0;
     CHECK(!run_plan_verify(&l, &p, NULL));           /* read outside its lifetime */
-    a->tensor[q].item.last = last;
+    a->item[q].last = last;
     rope->in[0] = a->ntensors;
     CHECK(!run_plan_verify(&l, &p, NULL));           /* a tensor that does not exist */
     rope->in[0] = q;
