@@ -123,23 +123,36 @@ char *read_file_limited(const char *path, size_t limit, size_t *len) {
 
 
 /* ---- growable strings */
+static void buf_reserve(Buf *b, size_t more) {
+    if (b->len + more + 1 <= b->cap) return;
+    b->cap = (b->len + more + 1) * 2;
+    b->data = xrealloc(b->data, b->cap);
+}
+
+/* Formats into the room left when it fits (most calls: the buffer doubles), else grows and
+ * formats again: one vsnprintf per call, not two. */
 void buf_printf(Buf *b, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    size_t room = b->cap - b->len;
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
     if (n < 0) return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        b->cap = (b->len + (size_t)n + 1) * 2;
-        b->data = xrealloc(b->data, b->cap);
+    if ((size_t)n >= room) {
+        buf_reserve(b, (size_t)n);
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
     }
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
     b->len += (size_t)n;
 }
 
-void buf_puts(Buf *b, const char *s) { buf_printf(b, "%s", s); }
+void buf_puts(Buf *b, const char *s) {
+    size_t n = strlen(s);
+    buf_reserve(b, n);
+    memcpy(b->data + b->len, s, n + 1);
+    b->len += n;
+}
 
 void buf_shell_quote(Buf *b, const char *s) {
     buf_puts(b, "'");
