@@ -538,7 +538,7 @@ typedef struct {
     /* elements of one token's row */
     int64_t hidden, q_row, kv_row, ffn, vocab;
     DType act, logits;
-    bool decode, kernel_args;
+    bool decode, kernel_args, scores;
     DecodeSplit split;
     int64_t context;
     int pos, seqs, chunk_args;  /* the step's int inputs (-1 when absent) */
@@ -581,6 +581,13 @@ static void list_attention(Builder *b, const Layout *l, const StepShape *s, int 
         int ps = tensor_new(b, "part_stats", i, rows_x(b, part_rows, 2), DT_FP32);
         next_op(b);
         attn = unary(b, OP_ATTN_REDUCE, i, WT_NONE, po, ps, "attn", rows_x(b, s->tokens, s->q_row), s->act);
+    } else if (s->scores) {     /* the reference: one score per key a query sees, all it holds */
+        int64_t visible = l->layer[i].window && l->layer[i].window < s->context ? l->layer[i].window : s->context;
+        begin(b, OP_ATTENTION, i, WT_NONE);
+        use(b, q);
+        attn = tensor_new(b, "attn", i, rows_x(b, s->tokens, s->q_row), s->act);
+        tensor_new(b, "scores", i, visible, DT_FP32);
+        next_op(b);
     } else {
         attn = unary(b, OP_ATTENTION, i, WT_NONE, q, s->kernel_args ? s->decode ? s->pos : s->chunk_args : -1,
                      "attn", rows_x(b, s->tokens, s->q_row), s->act);
@@ -651,7 +658,8 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
     const ModelHeader *m = &l->model;
     memset(out, 0, sizeof *out);
     StepShape s = {.rows = o->batch, .decode = o->kind == STEP_DECODE, .context = o->context, .act = o->act_dtype,
-                   .logits = o->logits_dtype, .kernel_args = o->kernel_args, .split = o->split,
+                   .logits = o->logits_dtype, .kernel_args = o->kernel_args, .scores = o->attention_scores,
+                   .split = o->split,
                    .seqs = -1, .chunk_args = -1};
     Builder b = {.ok = step_rows(m, &s)};
     if (s.decode)
@@ -684,7 +692,7 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
 
 bool plan_activations(const Layout *l, StepKind kind, int64_t batch, int64_t chunk, int64_t context,
                       ActPlan *out) {
-    StepOptions o = {kind, batch, chunk, context, l->model.dtype, l->model.dtype, SPLIT_BY_CONTEXT, false, false};
+    StepOptions o = {kind, batch, chunk, context, l->model.dtype, l->model.dtype, SPLIT_BY_CONTEXT, false, false, false};
     return plan_step(l, &o, out);
 }
 

@@ -156,6 +156,9 @@ typedef struct {
     DecodeSplit split;
     /* The generated kernels' extra int arguments: "sequences" per row, "chunk_args" per sequence. */
     bool kernel_args;
+    /* The cpu reference attention's fp32 score row ("scores", one per key a query can see), an
+     * output of each attention op: its scratch, planned like every other buffer. */
+    bool attention_scores;
     /* Only the tensors and their arena, no op list (ActPlan.op NULL, nops still counted): what the
      * report needs, at a third less memory on a 100,000-layer step. */
     bool arena_only;

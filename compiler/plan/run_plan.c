@@ -115,7 +115,7 @@ static bool plan_steps(const Layout *l, RunPlan *p) {
     const RunOptions *o = &p->opt;
     int64_t context = p->has_kernels ? p->cg.context : o->context, chunk = p->has_kernels ? p->cg.chunk : o->chunk;
     StepOptions prefill = {STEP_PREFILL, 1, chunk, context, o->act_dtype, o->logits_dtype,
-                           o->kernels ? SPLIT_ALWAYS : SPLIT_NEVER, o->kernels, false};
+                           o->kernels ? SPLIT_ALWAYS : SPLIT_NEVER, o->kernels, !o->kernels, false};
     StepOptions decode = prefill;
     decode.kind = STEP_DECODE;
     decode.batch = o->batch;

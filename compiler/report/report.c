@@ -176,7 +176,7 @@ typedef struct {
 static void *plan_step_arena(void *arg) {
     StepArena *s = arg;
     StepOptions o = {s->kind, s->batch, s->chunk, s->context, s->l->model.dtype, s->l->model.dtype,
-                     SPLIT_BY_CONTEXT, false, true};
+                     SPLIT_BY_CONTEXT, false, false, true};
     ActPlan a;
     s->ok = plan_step(s->l, &o, &a);
     if (s->ok) {

@@ -90,6 +90,8 @@ typedef struct {
     const float *cache_k, *cache_v;
     int64_t cap;
     int64_t written;            /* positions [0, written) have been appended to this cache */
+    float *scores;              /* the plan's "scores" tensor: room for scores_len keys */
+    int64_t scores_len;
 } AttentionArgs;
 
 /* Every entry takes the table's ctx first: what the kernels carry (the emu backend's loaded

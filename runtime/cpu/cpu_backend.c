@@ -84,21 +84,15 @@ static void attend_one(const AttentionArgs *a, const float *q, float *out, int64
 static bool ref_attention(void *ctx, const AttentionArgs *a) {
     int64_t qw = a->heads * a->head_dim, group = a->heads / a->kv_heads;
     int64_t oldest = a->written > a->cap ? a->written - a->cap : 0;   /* the ring still holds [oldest, written) */
-    float *scores = xmalloc((size_t)a->cap * sizeof(float));
-    bool ok = true;
-    for (int64_t i = 0; i < a->n && ok; i++) {
+    for (int64_t i = 0; i < a->n; i++) {
         int64_t pos = a->p0 + i;
         int64_t lo = a->window && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
-        if (lo < oldest || pos >= a->written) {
-            ok = false;
-            break;
-        }
+        if (lo < oldest || pos >= a->written || pos - lo + 1 > a->scores_len) return false;
         for (int64_t h = 0; h < a->heads; h++)
             attend_one(a, a->q + i * qw + h * a->head_dim, a->out + i * qw + h * a->head_dim, h / group, lo, pos,
-                       scores);
+                       a->scores);
     }
-    free(scores);
-    return ok;
+    return true;
 }
 
 static void ref_silu_mul(void *ctx, float *gate, const float *up, int64_t count) {
@@ -205,13 +199,13 @@ static bool run_attention(Backend *b, const StepRun *st, const PlanOp *op) {
         AttentionArgs aa = {in_f(b, st, op, 0) + sg->row0 * qw, out_f(b, st, op, 0) + sg->row0 * qw, sg->n, sg->p0,
                             m->heads, m->kv_heads, m->head_dim, li->window, (float)(1.0 / sqrt((double)m->head_dim)),
                             cache_rows(b, li->cache, sg->seq, false), cache_rows(b, li->cache, sg->seq, true), cap,
-                            sg->p0 + sg->n};
+                            sg->p0 + sg->n, out_f(b, st, op, 1), st->a->item[op->out[1]].size / (int64_t)sizeof(float)};
         if (!s->k.attention(s->k.ctx, &aa)) {
             snprintf(b->err, sizeof b->err,
                      "internal error: layer %d (sequence %d, positions %lld..%lld) needs keys that cache %d "
-                     "(%lld tokens) no longer holds",
+                     "(%lld tokens) no longer holds, or more than its scores row holds (%lld)",
                      op->layer, sg->seq, (long long)sg->p0, (long long)(sg->p0 + sg->n - 1), li->cache,
-                     (long long)cap);
+                     (long long)cap, (long long)aa.scores_len);
             return false;
         }
     }

@@ -373,7 +373,7 @@ static void test_activations(void) {
     for (int k = 0; k < 2; k++) {
         const ActPlan *full = k ? &p : &d;
         StepOptions o = {k ? STEP_PREFILL : STEP_DECODE, 4, 512, 32768, l.model.dtype, l.model.dtype,
-                         SPLIT_BY_CONTEXT, false, true};
+                         SPLIT_BY_CONTEXT, false, false, true};
         ActPlan lite;
         CHECK(plan_step(&l, &o, &lite) && lite.op == NULL && lite.nops == full->nops);
         CHECK(lite.ntensors == full->ntensors && lite.planned_bytes == full->planned_bytes &&
@@ -472,13 +472,27 @@ static void test_run_plan_cpu(void) {
         CHECK(at->dtype == (!strcmp(at->name, "tokens") || !strcmp(at->name, "positions") ? DT_INT32 : DT_FP32));
     }
     for (int i = 0; i < p.decode.nops; i++) CHECK(p.decode.op[i].kernel == -1);
+    /* The reference attention's score row is planned: an output of every attention op, one fp32 per
+     * key a query sees (the window, or the context for a global layer). */
+    for (int k = 0; k < 2; k++) {
+        const ActPlan *a = k ? &p.prefill : &p.decode;
+        for (int i = 0; i < a->nops; i++) {
+            const PlanOp *op = &a->op[i];
+            if (op->kind != OP_ATTENTION) continue;
+            int64_t window = l.layer[op->layer].window, visible = window && window < 3000 ? window : 3000;
+            CHECK(op->nout == 2 && !strcmp(a->tensor[op->out[1]].name, "scores"));
+            CHECK(a->item[op->out[1]].size == up256(visible * 4));
+            CHECK(a->item[op->out[1]].first == i && a->item[op->out[1]].last == i);
+        }
+    }
     run_plan_free(&p);
     o.full_caches = true;
     CHECK(plan_run(&l, &o, &p, err, sizeof err));
     for (int c = 0; c < l.ncaches; c++) CHECK(p.cache[c].capacity == 3000 && !p.cache[c].ring);
     run_plan_free(&p);
     layout_free(&l);
-    REPORT("run plan (cpu): every slot's caches in one block, fp32 arena shared by both steps, schedule in order");
+    REPORT("run plan (cpu): every slot's caches in one block, fp32 arena shared by both steps, schedule in order, "
+           "attention scores planned");
 }
 
 static void test_run_plan_cuda(RunPlan *p, Layout *l) {
