@@ -139,6 +139,8 @@ bool source_is_binary(const char *text, size_t len, size_t *offset, const char *
 typedef enum { DT_BF16, DT_FP16, DT_FP8, DT_INT8, DT_COUNT, DT_FP32, DT_INT32 } DType;
 const char *dtype_name(DType t);
 int dtype_bytes(DType t);
+/* int8 and fp8: 8-bit KV codes with one fp32 scale per token per KV head (docs/model.md). */
+bool dtype_quantized(DType t);
 /* The dtype named `name`: the language's only, or also fp32 and int32 when run_only_too. */
 bool dtype_from_name(const char *name, bool run_only_too, DType *out);
 

@@ -76,7 +76,7 @@ static const char *closest_field(const char *key) {
 
 static bool parse_dtype(const char *s, bool kv, DType *out) {
     for (int t = 0; t < DT_COUNT; t++) {
-        if (!kv && (t == DT_FP8 || t == DT_INT8)) continue;
+        if (!kv && dtype_quantized(t)) continue;
         if (strcmp(s, dtype_name((DType)t)) == 0) {
             *out = (DType)t;
             return true;

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool kv_is_quantized(DType t) { return t == DT_INT8 || t == DT_FP8; }
 
 int64_t plan_cache_tokens(const Layout *l, int cache_id, int64_t context, int64_t chunk) {
     if (cache_id < 0 || cache_id >= l->ncaches || context < 1) return 0;
@@ -24,7 +23,7 @@ bool plan_token_bytes(const ModelHeader *m, int64_t *data, int64_t *scales) {
     /* K and V: 2 x head_dim elements per KV head. */
     if (!mul_ok(m->head_dim, 2 * (int64_t)dtype_bytes(m->kv_dtype), &per_head)) return false;
     if (!mul_ok(per_head, m->kv_heads, &d)) return false;
-    if (kv_is_quantized(m->kv_dtype) && !mul_ok(m->kv_heads, 2 * PLAN_KV_SCALE_BYTES, &s)) return false;
+    if (dtype_quantized(m->kv_dtype) && !mul_ok(m->kv_heads, 2 * PLAN_KV_SCALE_BYTES, &s)) return false;
     *data = d;
     *scales = s;
     return true;

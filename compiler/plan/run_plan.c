@@ -20,12 +20,15 @@ bool run_target_from_name(const char *name, RunTarget *out) {
     return false;
 }
 
+/* The cpu reference keeps fp32 everywhere except an 8-bit KV cache, which it quantizes as the
+ * model says (an fp32 cache would silently compute another model). */
 void run_options_init(const Layout *l, RunTarget target, RunOptions *o) {
     const ModelHeader *m = &l->model;
     bool cuda = target == RUN_TARGET_CUDA;
+    DType cpu_kv = dtype_quantized(m->kv_dtype) ? m->kv_dtype : DT_FP32;
     *o = (RunOptions){.target = target, .context = m->context, .chunk = m->chunk, .batch = 1,
                       .act_dtype = cuda ? m->dtype : DT_FP32, .logits_dtype = DT_FP32,
-                      .kv_dtype = cuda ? m->dtype : DT_FP32, .weight_dtype = cuda ? m->dtype : DT_FP32,
+                      .kv_dtype = cuda ? m->dtype : cpu_kv, .weight_dtype = cuda ? m->dtype : DT_FP32,
                       .weight_align = cuda ? PLAN_ARENA_ALIGN : (int64_t)sizeof(float), .kernels = cuda};
 }
 
@@ -66,7 +69,7 @@ static bool plan_kv_map(const Layout *l, RunPlan *p) {
     const ModelHeader *m = &l->model;
     const RunOptions *o = &p->opt;
     int64_t row, scales = 0;
-    bool quantized = o->kv_dtype == DT_INT8 || o->kv_dtype == DT_FP8;
+    bool quantized = dtype_quantized(o->kv_dtype);
     if (!mul_ok(m->kv_heads * m->head_dim, dtype_bytes(o->kv_dtype), &row)) return false;
     if (quantized) scales = m->kv_heads * PLAN_KV_SCALE_BYTES;
     p->ncaches = l->ncaches;

@@ -63,6 +63,15 @@ struct Backend {
 
 /* ---------------------------------------------------------------- cpu kernels (replaceable) */
 
+/* One sequence's K (or V) cache: cap rows of kv_heads * head_dim values, row = position % cap.
+ * fp32 rows; or int8/fp8 codes followed by the rows' scales ([cap][kv_heads] fp32, unaligned:
+ * read with memcpy), as the run plan lays them out (docs/model.md, "Quantized KV caches"). */
+typedef struct {
+    void *data;
+    unsigned char *scales;      /* NULL for fp32 */
+    DType dtype;                /* DT_FP32, DT_INT8 or DT_FP8 */
+} KvRows;
+
 /* RoPE (HF rotate_half: dimension d pairs with d + head_dim/2, inv_freq[k] = theta^(-2k/head_dim))
  * on q [n][heads][head_dim] and, for an owner, k [n][kv_heads][head_dim], in place at positions
  * p0..p0+n-1; then k and v rows are written to the cache at slot = position % cap. k, v NULL for a
@@ -73,7 +82,7 @@ typedef struct {
     int64_t n, p0;
     int64_t heads, kv_heads, head_dim;
     double theta;
-    float *cache_k, *cache_v;   /* [cap][kv_heads*head_dim] */
+    KvRows cache_k, cache_v;
     int64_t cap;
 } RopeAppendArgs;
 
@@ -87,7 +96,7 @@ typedef struct {
     int64_t heads, kv_heads, head_dim;
     int64_t window;             /* 0 = global */
     float scale;
-    const float *cache_k, *cache_v;
+    KvRows cache_k, cache_v;
     int64_t cap;
     int64_t written;            /* positions [0, written) have been appended to this cache */
     float *scores;              /* the plan's "scores" tensor: room for scores_len keys */

@@ -6,6 +6,7 @@
  * one KV block (a cache per owning layer and sequence, a ring of retention + chunk - 1 tokens when
  * the retention is bounded, slot = position % capacity) and one arena, each step its schedule's ops. */
 #include "backend.h"
+#include "kv_quant.h"
 #include "run_plan.h"
 
 #include <math.h>
@@ -37,6 +38,27 @@ static void rope_head(float *x, int64_t head_dim, int64_t pos, double theta) {
     }
 }
 
+/* ---- the KV cache rows: fp32, or 8-bit codes and a scale per token per KV head */
+
+static float kv_scale(const KvRows *c, int64_t slot, int64_t kv_heads, int64_t h) {
+    float s;
+    memcpy(&s, c->scales + (size_t)(slot * kv_heads + h) * sizeof(float), sizeof s);
+    return s;
+}
+
+/* Writes one token's row (kv_heads x head_dim values) at slot, quantized when the cache is 8-bit. */
+static void kv_store(const KvRows *c, int64_t slot, const float *row, int64_t kv_heads, int64_t head_dim) {
+    int64_t kvw = kv_heads * head_dim;
+    if (c->dtype == DT_FP32) {
+        memcpy((float *)c->data + slot * kvw, row, (size_t)kvw * sizeof(float));
+        return;
+    }
+    for (int64_t h = 0; h < kv_heads; h++) {
+        float s = kv_quantize_head(c->dtype, row + h * head_dim, head_dim, (uint8_t *)c->data + slot * kvw + h * head_dim);
+        memcpy(c->scales + (size_t)(slot * kv_heads + h) * sizeof(float), &s, sizeof s);
+    }
+}
+
 static void ref_rope_append(void *ctx, const RopeAppendArgs *a) {
     int64_t qw = a->heads * a->head_dim, kvw = a->kv_heads * a->head_dim;
     for (int64_t i = 0; i < a->n; i++) {
@@ -45,8 +67,8 @@ static void ref_rope_append(void *ctx, const RopeAppendArgs *a) {
         if (!a->k) continue;
         for (int64_t h = 0; h < a->kv_heads; h++) rope_head(a->k + i * kvw + h * a->head_dim, a->head_dim, pos, a->theta);
         int64_t slot = pos % a->cap;
-        memcpy(a->cache_k + slot * kvw, a->k + i * kvw, (size_t)kvw * sizeof(float));
-        memcpy(a->cache_v + slot * kvw, a->v + i * kvw, (size_t)kvw * sizeof(float));
+        kv_store(&a->cache_k, slot, a->k + i * kvw, a->kv_heads, a->head_dim);
+        kv_store(&a->cache_v, slot, a->v + i * kvw, a->kv_heads, a->head_dim);
     }
 }
 
@@ -60,37 +82,56 @@ static float dot(const float *a, const float *b, int64_t n) {
     return t;
 }
 
-/* One query head against keys [lo, hi] of a cache. */
-static void attend_one(const AttentionArgs *a, const float *q, float *out, int64_t kv_head, int64_t lo, int64_t hi,
-                       float *scores) {
-    int64_t kvw = a->kv_heads * a->head_dim;
-    float max = -INFINITY;
+/* q . K[slot] of one KV head; an 8-bit key's scale multiplies the score, not each element. */
+static float key_score(const AttentionArgs *a, const float *values, const float *q, int64_t slot, int64_t kv_head) {
+    int64_t at = slot * a->kv_heads * a->head_dim + kv_head * a->head_dim;
+    if (a->cache_k.dtype == DT_FP32) return dot(q, (const float *)a->cache_k.data + at, a->head_dim);
+    const uint8_t *k = (const uint8_t *)a->cache_k.data + at;
+    float s = 0;
+    for (int64_t d = 0; d < a->head_dim; d++) s += q[d] * values[k[d]];
+    return s * kv_scale(&a->cache_k, slot, a->kv_heads, kv_head);
+}
+
+/* out += p . V[slot] of one KV head; an 8-bit value's scale multiplies the probability. */
+static void add_value(const AttentionArgs *a, const float *values, float *out, float p, int64_t slot, int64_t kv_head) {
+    int64_t at = slot * a->kv_heads * a->head_dim + kv_head * a->head_dim;
+    if (a->cache_v.dtype == DT_FP32) {
+        const float *v = (const float *)a->cache_v.data + at;
+        for (int64_t d = 0; d < a->head_dim; d++) out[d] += p * v[d];
+        return;
+    }
+    const uint8_t *v = (const uint8_t *)a->cache_v.data + at;
+    p *= kv_scale(&a->cache_v, slot, a->kv_heads, kv_head);
+    for (int64_t d = 0; d < a->head_dim; d++) out[d] += p * values[v[d]];
+}
+
+/* One query head against keys [lo, hi] of a cache (values: the 8-bit codes' values). */
+static void attend_one(const AttentionArgs *a, const float *values, const float *q, float *out, int64_t kv_head,
+                       int64_t lo, int64_t hi) {
+    float *scores = a->scores, max = -INFINITY;
     for (int64_t j = lo; j <= hi; j++) {
-        const float *k = a->cache_k + (j % a->cap) * kvw + kv_head * a->head_dim;
-        scores[j - lo] = dot(q, k, a->head_dim) * a->scale;
+        scores[j - lo] = key_score(a, values, q, j % a->cap, kv_head) * a->scale;
         if (scores[j - lo] > max) max = scores[j - lo];
     }
     double sum = 0;
     for (int64_t j = lo; j <= hi; j++) sum += scores[j - lo] = expf(scores[j - lo] - max);
     float inv = (float)(1.0 / sum);
     memset(out, 0, (size_t)a->head_dim * sizeof(float));
-    for (int64_t j = lo; j <= hi; j++) {
-        const float *v = a->cache_v + (j % a->cap) * kvw + kv_head * a->head_dim;
-        float p = scores[j - lo] * inv;
-        for (int64_t d = 0; d < a->head_dim; d++) out[d] += p * v[d];
-    }
+    for (int64_t j = lo; j <= hi; j++) add_value(a, values, out, scores[j - lo] * inv, j % a->cap, kv_head);
 }
 
 static bool ref_attention(void *ctx, const AttentionArgs *a) {
     int64_t qw = a->heads * a->head_dim, group = a->heads / a->kv_heads;
     int64_t oldest = a->written > a->cap ? a->written - a->cap : 0;   /* the ring still holds [oldest, written) */
+    float values[256];
+    if (a->cache_k.dtype != DT_FP32) kv_code_values(a->cache_k.dtype, values);
     for (int64_t i = 0; i < a->n; i++) {
         int64_t pos = a->p0 + i;
         int64_t lo = a->window && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
         if (lo < oldest || pos >= a->written || pos - lo + 1 > a->scores_len) return false;
         for (int64_t h = 0; h < a->heads; h++)
-            attend_one(a, a->q + i * qw + h * a->head_dim, a->out + i * qw + h * a->head_dim, h / group, lo, pos,
-                       a->scores);
+            attend_one(a, values, a->q + i * qw + h * a->head_dim, a->out + i * qw + h * a->head_dim, h / group, lo,
+                       pos);
     }
     return true;
 }
@@ -145,11 +186,16 @@ static void *tensor(const Backend *b, const StepRun *st, int t) {
 static float *in_f(const Backend *b, const StepRun *st, const PlanOp *op, int k) { return tensor(b, st, op->in[k]); }
 static float *out_f(const Backend *b, const StepRun *st, const PlanOp *op, int k) { return tensor(b, st, op->out[k]); }
 
-/* Sequence seq's K (or V) rows of cache c. */
-static float *cache_rows(const Backend *b, int c, int seq, bool v) {
+/* Sequence seq's K (or V) rows of cache c: the plan's seq_bytes hold capacity rows of codes (or
+ * fp32 values), then, for an 8-bit cache, capacity x kv_heads fp32 scales. */
+static KvRows cache_rows(const Backend *b, int c, int seq, bool v) {
     const CpuState *s = b->impl;
     const CacheMap *cm = &s->plan.cache[c];
-    return (float *)(s->kv + (v ? cm->v_offset : cm->k_offset) + seq * cm->seq_bytes);
+    const ModelHeader *m = &b->layout->model;
+    DType dt = s->plan.opt.kv_dtype;
+    unsigned char *base = s->kv + (v ? cm->v_offset : cm->k_offset) + seq * cm->seq_bytes;
+    unsigned char *scales = base + cm->capacity * m->kv_heads * m->head_dim * dtype_bytes(dt);
+    return (KvRows){base, dt == DT_FP32 ? NULL : scales, dt};
 }
 
 /* The weight an op names, and its shape (plan_weight_shape). */

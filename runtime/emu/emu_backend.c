@@ -454,20 +454,23 @@ static void emu_rope_append(void *ctx, const RopeAppendArgs *a) {
     from_dtype(emu, a->q, hq, a->n * qw);
     for (int64_t i = 0; owner && i < a->n; i++) {
         int64_t pp = a->p0 + i;
-        from_dtype(emu, a->cache_k + (pp % a->cap) * kvw, ck + (pp % kcap) * kvw, kvw);
-        from_dtype(emu, a->cache_v + (pp % a->cap) * kvw, cv + (pp % kcap) * kvw, kvw);
+        float *rows_k = a->cache_k.data, *rows_v = a->cache_v.data;   /* fp32: see fill_kernel_cache */
+        from_dtype(emu, rows_k + (pp % a->cap) * kvw, ck + (pp % kcap) * kvw, kvw);
+        from_dtype(emu, rows_v + (pp % a->cap) * kvw, cv + (pp % kcap) * kvw, kvw);
         /* The owner's k comes back rotated, as from the reference. */
-        memcpy(a->k + i * kvw, a->cache_k + (pp % a->cap) * kvw, (size_t)kvw * sizeof(float));
+        memcpy(a->k + i * kvw, rows_k + (pp % a->cap) * kvw, (size_t)kvw * sizeof(float));
     }
 }
 
-/* Positions [from, to) of the cpu cache into kernel-layout caches of kcap slots. */
+/* Positions [from, to) of the cpu cache into kernel-layout caches of kcap slots. The cpu caches
+ * are fp32 here: an 8-bit kv_dtype has no kernels yet, and the backend does not open (codegen). */
 static void fill_kernel_cache(EmuState *emu, const AttentionArgs *a, uint16_t *ck, uint16_t *cv, int64_t kcap,
                               int64_t from, int64_t to) {
     const int64_t kvw = a->kv_heads * a->head_dim;
+    const float *rows_k = a->cache_k.data, *rows_v = a->cache_v.data;
     for (int64_t pp = from; pp < to; pp++) {
-        to_dtype(emu, ck + (pp % kcap) * kvw, a->cache_k + (pp % a->cap) * kvw, kvw);
-        to_dtype(emu, cv + (pp % kcap) * kvw, a->cache_v + (pp % a->cap) * kvw, kvw);
+        to_dtype(emu, ck + (pp % kcap) * kvw, rows_k + (pp % a->cap) * kvw, kvw);
+        to_dtype(emu, cv + (pp % kcap) * kvw, rows_v + (pp % a->cap) * kvw, kvw);
     }
 }
 

@@ -1,10 +1,11 @@
 /* test_model.c — tests of the model runtime: fp16/bf16 rounding, the cpu backend against an
  * independent naive forward pass, reading layers using their owner's K/V, chunked prefill against
  * token-by-token decode, ring caches against full-length caches, safetensors round trips and every
- * kind of bad weights file, and the .npy writer.
+ * kind of bad weights file, the .npy writer, and 8-bit KV caches (codes, quantizer, attention).
  *
  * usage: test_model TMPDIR      (prints PASS/FAIL lines; exit 1 if anything failed) */
 #include "backend.h"
+#include "kv_quant.h"
 #include "model.h"
 #include "safetensors.h"
 
@@ -595,6 +596,67 @@ static void test_npy(void) {
     free(buf);
 }
 
+/* ---- 8-bit KV caches */
+
+static void test_kv_codes(void) {
+    float e4m3[256];
+    kv_code_values(DT_FP8, e4m3);
+    bool table = e4m3[0x38] == 1.0f && e4m3[0x7e] == 448.0f && e4m3[0x08] == ldexpf(1, -6) &&
+                 e4m3[0x01] == ldexpf(1, -9) && e4m3[0xb8] == -1.0f && isnan(e4m3[0x7f]) && isnan(e4m3[0xff]);
+    bool round_trip = true;
+    for (int c = 0; c < 256; c++)
+        if (!isnan(e4m3[c]) && e4m3[kv_encode(DT_FP8, e4m3[c])] != e4m3[c]) round_trip = false;
+    /* halfway between neighbours: to the even code; beyond 448: 448 */
+    bool ties = kv_encode(DT_FP8, 1.0625f) == 0x38 && kv_encode(DT_FP8, 1.1875f) == 0x3a &&
+                kv_encode(DT_FP8, -1.0625f) == 0xb8 && kv_encode(DT_FP8, 1000.0f) == 0x7e &&
+                kv_encode(DT_FP8, 1.06f) == 0x38 && kv_encode(DT_FP8, 1.07f) == 0x39;
+    bool int8 = kv_encode(DT_INT8, 2.5f) == 2 && kv_encode(DT_INT8, 3.5f) == 4 &&
+                (int8_t)kv_encode(DT_INT8, -2.5f) == -2 && kv_encode(DT_INT8, 200.0f) == 127 &&
+                (int8_t)kv_encode(DT_INT8, -200.0f) == -127;
+    result(table && round_trip && ties && int8, "kv codes: e4m3 values, every code round-trips, ties to even, saturation",
+           "table %d round trip %d ties %d int8 %d", table, round_trip, ties, int8);
+}
+
+/* Random K and V rows quantized into the layout of docs/model.md; attention over them equals
+ * attention over an fp32 cache holding their dequantized values, and each value is within half a
+ * step (int8) of what was stored. */
+enum { QCAP = 12, QKVH = 2, QHD = 16, QHEADS = 4 };
+static bool quantized_attention_matches(DType dt, double *worst_store) {
+    uint8_t codes[2][QCAP * QKVH * QHD], scales[2][QCAP * QKVH * sizeof(float)];
+    float deq[2][QCAP * QKVH * QHD], values[256], x[QHD], q[3 * QHEADS * QHD], o8[3 * QHEADS * QHD],
+        o32[3 * QHEADS * QHD], sc[QCAP + 4];
+    kv_code_values(dt, values);
+    uint32_t seed = 7;
+    *worst_store = 0;
+    for (int kv = 0; kv < 2; kv++)
+        for (int slot = 0; slot < QCAP * QKVH; slot++) {
+            for (int d = 0; d < QHD; d++) x[d] = (float)((seed = seed * 1664525u + 1013904223u) >> 8) / (1 << 24) * 4 - 2;
+            float sc1 = kv_quantize_head(dt, x, QHD, codes[kv] + slot * QHD);
+            memcpy(scales[kv] + slot * sizeof(float), &sc1, sizeof sc1);
+            for (int d = 0; d < QHD; d++) {
+                deq[kv][slot * QHD + d] = values[codes[kv][slot * QHD + d]] * sc1;
+                double err = fabs(deq[kv][slot * QHD + d] - x[d]) / sc1;
+                if (err > *worst_store) *worst_store = err;
+            }
+        }
+    for (int i = 0; i < 3 * QHEADS * QHD; i++) q[i] = (float)((seed = seed * 1664525u + 1013904223u) >> 8) / (1 << 24) - 0.5f;
+    AttentionArgs a = {q, o8, 3, 20, QHEADS, QKVH, QHD, 6, 0.25f, {codes[0], scales[0], dt}, {codes[1], scales[1], dt},
+                       QCAP, 23, sc, QCAP + 4};
+    AttentionArgs f = a;
+    f.out = o32, f.cache_k = (KvRows){deq[0], NULL, DT_FP32}, f.cache_v = (KvRows){deq[1], NULL, DT_FP32};
+    if (!cpu_reference_kernels.attention(NULL, &a) || !cpu_reference_kernels.attention(NULL, &f)) return false;
+    return max_diff(o8, o32, 3 * QHEADS * QHD) <= 1e-5 * (max_abs(o32, 3 * QHEADS * QHD) + 1e-3);
+}
+
+static void test_kv_attention(void) {
+    double int8_err, fp8_err;
+    bool i8 = quantized_attention_matches(DT_INT8, &int8_err), f8 = quantized_attention_matches(DT_FP8, &fp8_err);
+    /* int8: half a step; e4m3 (3 mantissa bits): at most 1/16 of a value, i.e. 448/16 steps of the scale */
+    result(i8 && f8 && int8_err <= 0.5 + 1e-6 && fp8_err <= 28.0 + 1e-6,
+           "kv attention: int8 and fp8 caches = attention over their dequantized values; stored within half a code",
+           "int8 %d (store error %.3g steps), fp8 %d (%.3g)", i8, int8_err, f8, fp8_err);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: test_model TMPDIR\n");
@@ -610,5 +672,7 @@ int main(int argc, char **argv) {
     test_nan_names_layer();
     test_safetensors();
     test_npy();
+    test_kv_codes();
+    test_kv_attention();
     return failures ? 1 : 0;
 }
