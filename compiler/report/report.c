@@ -124,12 +124,13 @@ static const OptCommand compare_command = {
     .max_args = -1,
 };
 
-/* OPT_GO to go on, else the exit status (--help: 0). */
-static int parse_options(const OptCommand *cmd, int argc, char **argv, Options *o) {
-    o->batch = 1;
-    o->act_dtype = o->kv_dtype = DT_COUNT;
+/* OPT_GO to go on, else the exit status (--help: 0), with the options freed. `name` ("report" or
+ * "compare") goes into messages. */
+static int parse_options(const OptCommand *cmd, const char *name, int argc, char **argv, Options *o) {
+    *o = (Options){.cmd = name, .batch = 1, .act_dtype = DT_COUNT, .kv_dtype = DT_COUNT};
     int rc = opt_parse(cmd, argc, argv, o, &o->files);
     o->has_gpu = o->gpu.name != NULL;
+    if (rc != OPT_GO) opt_free(cmd, o, &o->files);
     return rc;
 }
 
@@ -580,12 +581,9 @@ static int report_run(const Options *o, const Report *r, Buf *text, json_t *j) {
 }
 
 int cmd_report(int argc, char **argv) {
-    Options o = {.cmd = "report"};
-    int rc = parse_options(&report_command, argc, argv, &o);
-    if (rc != OPT_GO) {
-        opt_free(&report_command, &o, &o.files);
-        return rc;
-    }
+    Options o;
+    int rc = parse_options(&report_command, "report", argc, argv, &o);
+    if (rc != OPT_GO) return rc;
     rc = 0;
     Report r;
     if ((rc = report_build(o.files.v[0], &o, &r)) == 0) {
@@ -688,12 +686,9 @@ static json_t *compare_json(const Report *reports, int n) {
 }
 
 int cmd_compare(int argc, char **argv) {
-    Options o = {.cmd = "compare"};
-    int rc = parse_options(&compare_command, argc, argv, &o);
-    if (rc != OPT_GO) {
-        opt_free(&compare_command, &o, &o.files);
-        return rc;
-    }
+    Options o;
+    int rc = parse_options(&compare_command, "compare", argc, argv, &o);
+    if (rc != OPT_GO) return rc;
     rc = 0;
     Report *reports = xcalloc((size_t)o.files.n + 1, sizeof(Report));
     int built = 0;
