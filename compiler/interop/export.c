@@ -90,8 +90,7 @@ static const OptSpec export_options[] = {
     OPT(ExportArgs, lckv, OPT_FLAG, "--lckv",
         .help = "the LCKV string: per layer, the layer whose KV it reads, 's' for sliding layers;\n"
                 "the window goes to stderr (import it back with --window W)"),
-    OPT(ExportArgs, out, OPT_STRING, "--output", .alias = "-o", .metavar = "FILE",
-        .help = "write to FILE (atomically) instead of stdout"),
+    OPT_OUTPUT_FILE(ExportArgs, out),
 };
 
 static const OptCommand export_command = {

@@ -78,7 +78,7 @@ static bool parse_run_dtype(const char *s, void *slot) { return dtype_from_name(
 
 static const OptSpec report_options[] = {
     COMMON_OPTIONS("h100 (81559 MiB), h200 (143771 MiB), a100-80g (81920 MiB), or GiB"),
-    OPT(Options, sets, OPT_STRINGS, "--set", .metavar = "key=value", .help = "override a model header field (as mixrun --set)"),
+    OPT_SETS(Options, sets, "override a model header field (as mixrun --set)"),
     OPT(Options, target, OPT_WORD, "--target", .choices = "cpu|emu|cuda",
         .help = "also what that backend allocates: its run plan at each context (docs/plan.md)"),
     OPT(Options, act_dtype, OPT_CUSTOM, "--act-dtype", .metavar = "D", .parse = parse_run_dtype,
@@ -87,15 +87,13 @@ static const OptSpec report_options[] = {
         .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's caches"),
     OPT(Options, format, OPT_CHOICE, "--format", .choices = "text|json|dot|svg",
         .help = "text (default), json, dot (sharing graph), svg (KV chart)"),
-    OPT(Options, output, OPT_STRING, "--output", .alias = "-o", .metavar = "FILE",
-        .help = "write to FILE (atomically) instead of stdout"),
+    OPT_OUTPUT_FILE(Options, output),
 };
 
 static const OptSpec compare_options[] = {
     COMMON_OPTIONS("h100, h200, a100-80g, or a size in GiB"),
     OPT(Options, format, OPT_CHOICE, "--format", .choices = "text|json", .help = "text (default) or json"),
-    OPT(Options, output, OPT_STRING, "--output", .alias = "-o", .metavar = "FILE",
-        .help = "write to FILE (atomically) instead of stdout"),
+    OPT_OUTPUT_FILE(Options, output),
 };
 
 static const OptCommand report_command = {
