@@ -15,21 +15,14 @@ $(EMU_LIB): $(EMU_OBJ)
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
 
-# Known-answer tests: kernels and host checks in one C++ program.
-$(BUILD)/tests/emu/test_emu.o: tests/emu/test_emu.cpp runtime/emu/mixc_emu.h | $(BUILD)/.deps-ok
+# Kernels and host checks in one C++ program each: test_emu (known-answer tests) and test_attention
+# (an FA2-style attention kernel against a CPU reference; also `make bench-emu`, timings only).
+EMU_CXX_TESTS := $(BUILD)/tests/emu/test_emu $(BUILD)/tests/emu/test_attention
+$(EMU_CXX_TESTS:=.o): $(BUILD)/tests/emu/%.o: tests/emu/%.cpp runtime/emu/mixc_emu.h | $(BUILD)/.deps-ok
 	@echo "  CXX     $<"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CXX) $(EMU_KFLAGS) -c -o $@ $<
-$(BUILD)/tests/emu/test_emu: $(BUILD)/tests/emu/test_emu.o $(EMU_LIB)
-	@echo "  LD      $@"
-	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(EMU_LDLIBS)
-
-# An FA2-style attention kernel against a CPU reference; also `make bench-emu` (timings only).
-$(BUILD)/tests/emu/test_attention.o: tests/emu/test_attention.cpp runtime/emu/mixc_emu.h | $(BUILD)/.deps-ok
-	@echo "  CXX     $<"
-	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CXX) $(EMU_KFLAGS) -c -o $@ $<
-$(BUILD)/tests/emu/test_attention: $(BUILD)/tests/emu/test_attention.o $(EMU_LIB)
+$(EMU_CXX_TESTS): %: %.o $(EMU_LIB)
 	@echo "  LD      $@"
 	$(Q)$(CXX) $(LDFLAGS) -o $@ $^ $(EMU_LDLIBS)
 
@@ -51,7 +44,7 @@ $(BUILD)/tests/emu/test_dl: $(BUILD)/tests/emu/test_dl.o $(EMU_LIB)
 	@echo "  LD      $@"
 	$(Q)$(CXX) $(LDFLAGS) -rdynamic -o $@ $^ $(EMU_LDLIBS)
 
-TEST_PROGS += $(EMU_LIB) $(BUILD)/tests/emu/test_emu $(BUILD)/tests/emu/test_attention $(BUILD)/tests/emu/test_dl $(BUILD)/tests/emu/kernels_so.so
+TEST_PROGS += $(EMU_LIB) $(EMU_CXX_TESTS) $(BUILD)/tests/emu/test_dl $(BUILD)/tests/emu/kernels_so.so
 
 # The race check (docs/emulator.md): emu.cpp with -DMIXC_EMU_TSAN (not itself instrumented, see
 # its header comment), kernels and harnesses with -fsanitize=thread. A small separate build:

@@ -26,52 +26,39 @@ typedef long long int64_t;
 #define MIXC_DYNAMIC_SMEM(type, name) extern __shared__ __align__(16) type name[]
 #define MIXC_EMU_ENTRY(NAME, PARAMS)
 
-__device__ __forceinline__ void mma_bf16_16816(float d[4], const uint32_t a[4], const uint32_t b[2],
-                                               const float c[4]) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
-                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]),
-                   "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
-}
-
-__device__ __forceinline__ void mma_fp16_16816(float d[4], const uint32_t a[4], const uint32_t b[2],
-                                               const float c[4]) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
-                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]),
-                   "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
-}
+/* D = A*B + C on one m16n8k16 tile, f32 accumulators; TYPE is the PTX name of the inputs' type. */
+#define MIXC_MMA_16816(NAME, TYPE)                                                                  \
+    __device__ __forceinline__ void NAME(float d[4], const uint32_t a[4], const uint32_t b[2],       \
+                                         const float c[4]) {                                        \
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." TYPE "." TYPE ".f32 "                \
+                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"                 \
+                     : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])                               \
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]),            \
+                       "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));                                 \
+    }
+MIXC_MMA_16816(mma_bf16_16816, "bf16")
+MIXC_MMA_16816(mma_fp16_16816, "f16")
+#undef MIXC_MMA_16816
 
 __device__ __forceinline__ uint32_t mixc_smem_addr(const void *p) {
     return (uint32_t)__cvta_generic_to_shared(p);
 }
 
-__device__ __forceinline__ void ldmatrix_x1(uint32_t r[1], const void *smem_row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n"
-                 : "=r"(r[0]) : "r"(mixc_smem_addr(smem_row)));
-}
-__device__ __forceinline__ void ldmatrix_x2(uint32_t r[2], const void *smem_row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
-                 : "=r"(r[0]), "=r"(r[1]) : "r"(mixc_smem_addr(smem_row)));
-}
-__device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void *smem_row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(mixc_smem_addr(smem_row)));
-}
-__device__ __forceinline__ void ldmatrix_x1_trans(uint32_t r[1], const void *smem_row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%0}, [%1];\n"
-                 : "=r"(r[0]) : "r"(mixc_smem_addr(smem_row)));
-}
-__device__ __forceinline__ void ldmatrix_x2_trans(uint32_t r[2], const void *smem_row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n"
-                 : "=r"(r[0]), "=r"(r[1]) : "r"(mixc_smem_addr(smem_row)));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const void *smem_row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(mixc_smem_addr(smem_row)));
-}
+/* ldmatrix_xN loads N 8x8 b16 matrices from shared memory, one row address per lane;
+ * ldmatrix_xN_trans the same matrices transposed. REGS: the operand list; then the N outputs. */
+#define MIXC_LDMATRIX(NAME, SHAPE, N, REGS, ...)                                                     \
+    __device__ __forceinline__ void NAME(uint32_t r[N], const void *smem_row) {                      \
+        asm volatile("ldmatrix.sync.aligned.m8n8." SHAPE ".shared.b16 " REGS ";\n"                  \
+                     : __VA_ARGS__ : "r"(mixc_smem_addr(smem_row)));                                 \
+    }
+#define MIXC_LDMATRIX_PAIR(N, REGS, ...)                                                             \
+    MIXC_LDMATRIX(ldmatrix_x##N, "x" #N, N, REGS, __VA_ARGS__)                                       \
+    MIXC_LDMATRIX(ldmatrix_x##N##_trans, "x" #N ".trans", N, REGS, __VA_ARGS__)
+MIXC_LDMATRIX_PAIR(1, "{%0}, [%1]", "=r"(r[0]))
+MIXC_LDMATRIX_PAIR(2, "{%0,%1}, [%2]", "=r"(r[0]), "=r"(r[1]))
+MIXC_LDMATRIX_PAIR(4, "{%0,%1,%2,%3}, [%4]", "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]))
+#undef MIXC_LDMATRIX_PAIR
+#undef MIXC_LDMATRIX
 
 __device__ __forceinline__ void cp_async_16(void *smem_dst, const void *gmem_src) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"

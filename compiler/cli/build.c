@@ -37,12 +37,9 @@ typedef struct {
 } BuildArgs;
 
 static const OptSpec build_options[] = {
-    OPT(BuildArgs, output, OPT_STRING, "--output", .alias = "-o", .metavar = "BIN",
-        .help = "the executable to write (atomically)"),
-    OPT(BuildArgs, arch, OPT_WORD, "--arch", .choices = "sm_80|sm_90",
-        .help = "GPU architecture of the cubin (default " JIT_DEFAULT_ARCH ")"),
-    OPT(BuildArgs, sets, OPT_STRINGS, "--set", .metavar = "key=value",
-        .help = "override a header field before checking, as mixrun --set (window=N too)"),
+    OPT_OUTPUT(BuildArgs, output, "BIN", "the executable to write (atomically)"),
+    OPT_ARCH(BuildArgs, arch, "GPU architecture of the cubin (default " JIT_DEFAULT_ARCH ")"),
+    OPT_SETS(BuildArgs, sets, "override a header field before checking, as mixrun --set (window=N too)"),
     OPT(BuildArgs, no_emu, OPT_FLAG, "--no-emu", .help = "do not embed emulator kernels (BIN --backend emu then fails)"),
     OPT(BuildArgs, verbose, OPT_FLAG, "--verbose", .alias = "-v", .help = "show the compiler and linker commands"),
 };

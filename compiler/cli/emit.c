@@ -19,10 +19,8 @@ typedef struct {
 } EmitArgs;
 
 static const OptSpec emit_options[] = {
-    OPT(EmitArgs, dir, OPT_STRING, "--output", .alias = "-o", .metavar = "DIR",
-        .help = "output directory (created if missing)"),
-    OPT(EmitArgs, arch, OPT_WORD, "--arch", .choices = "sm_80|sm_90",
-        .help = "target architecture (default " CODEGEN_DEFAULT_ARCH ")"),
+    OPT_OUTPUT(EmitArgs, dir, "DIR", "output directory (created if missing)"),
+    OPT_ARCH(EmitArgs, arch, "target architecture (default " CODEGEN_DEFAULT_ARCH ")"),
     OPT(EmitArgs, context, OPT_COUNT, "--context", .metavar = "L", .min = 1, .max = INT_MAX,
         .help = "tokens per sequence (default: the model's context); K, M, G suffixes"),
     OPT(EmitArgs, chunk, OPT_COUNT, "--chunk", .metavar = "C", .min = 1, .max = INT_MAX,

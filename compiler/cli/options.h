@@ -57,6 +57,13 @@ typedef struct {
 #define OPT(type, field, kind_, name_, ...) \
     {.name = name_, .kind = kind_, .offset = offsetof(type, field), __VA_ARGS__}
 
+/* Rows several commands share, so each option's name, kind and value are written once. */
+#define OPT_OUTPUT(type, field, metavar_, help_) \
+    OPT(type, field, OPT_STRING, "--output", .alias = "-o", .metavar = metavar_, .help = help_)
+#define OPT_OUTPUT_FILE(type, field) OPT_OUTPUT(type, field, "FILE", "write to FILE (atomically) instead of stdout")
+#define OPT_SETS(type, field, help_) OPT(type, field, OPT_STRINGS, "--set", .metavar = "key=value", .help = help_)
+#define OPT_ARCH(type, field, help_) OPT(type, field, OPT_WORD, "--arch", .choices = "sm_80|sm_90", .help = help_)
+
 /* In an OptCommand initializer: the option table and its size. */
 #define OPT_TABLE(table) .opts = table, .nopts = (int)(sizeof table / sizeof table[0])
 

@@ -29,20 +29,15 @@ static const char *hf_dtype(DType t) {
 
 json_t *export_hf_json(const Layout *l, FILE *err) {
     const ModelHeader *m = &l->model;
-    json_t *o = json_object();
-    json_object_set_new(o, "_name_or_path", json_string(m->name ? m->name : ""));
-    json_object_set_new(o, "num_hidden_layers", json_integer(m->layers));
-    json_object_set_new(o, "hidden_size", json_integer(m->hidden));
-    json_object_set_new(o, "num_attention_heads", json_integer(m->heads));
-    json_object_set_new(o, "num_key_value_heads", json_integer(m->kv_heads));
-    json_object_set_new(o, "head_dim", json_integer(m->head_dim));
-    json_object_set_new(o, "intermediate_size", json_integer(m->ffn));
-    json_object_set_new(o, "vocab_size", json_integer(m->vocab));
-    json_object_set_new(o, "torch_dtype", json_string(hf_dtype(m->dtype)));
-    json_object_set_new(o, "rope_theta", json_real(m->rope_theta));
-    json_object_set_new(o, "rms_norm_eps", json_real(m->norm_eps));
-    json_object_set_new(o, "max_position_embeddings", json_integer(m->context));
-    json_object_set_new(o, "tie_word_embeddings", json_boolean(m->tie_embeddings));
+    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:f, s:f, s:I, s:b}",
+                          "_name_or_path", m->name ? m->name : "", "num_hidden_layers", (json_int_t)m->layers,
+                          "hidden_size", (json_int_t)m->hidden, "num_attention_heads", (json_int_t)m->heads,
+                          "num_key_value_heads", (json_int_t)m->kv_heads, "head_dim", (json_int_t)m->head_dim,
+                          "intermediate_size", (json_int_t)m->ffn, "vocab_size", (json_int_t)m->vocab,
+                          "torch_dtype", hf_dtype(m->dtype), "rope_theta", m->rope_theta,
+                          "rms_norm_eps", m->norm_eps, "max_position_embeddings", (json_int_t)m->context,
+                          "tie_word_embeddings", m->tie_embeddings);
+    if (!o) fatal("out of memory");     /* the name was checked as UTF-8 when the layout was read */
     /* What HF has no field for, under mixc_ names: only when it differs from what import assumes. */
     if (m->kv_dtype != m->dtype) json_object_set_new(o, "mixc_kv_dtype", json_string(dtype_name(m->kv_dtype)));
     if (m->chunk != (m->context < 512 ? m->context : 512)) json_object_set_new(o, "mixc_chunk", json_integer(m->chunk));
@@ -95,8 +90,7 @@ static const OptSpec export_options[] = {
     OPT(ExportArgs, lckv, OPT_FLAG, "--lckv",
         .help = "the LCKV string: per layer, the layer whose KV it reads, 's' for sliding layers;\n"
                 "the window goes to stderr (import it back with --window W)"),
-    OPT(ExportArgs, out, OPT_STRING, "--output", .alias = "-o", .metavar = "FILE",
-        .help = "write to FILE (atomically) instead of stdout"),
+    OPT_OUTPUT_FILE(ExportArgs, out),
 };
 
 static const OptCommand export_command = {
@@ -129,29 +123,23 @@ int cmd_export(int argc, char **argv) {
     Layout l;
     rc = load_layout(path, &l, stderr);
     if (rc) return rc;
-    char *text;
+    Buf text = {0};
     if (lckv) {
         char *s = export_lckv(&l, stderr);
         int64_t largest, w = common_window(&l, &largest);
         if (w > 0) fprintf(stderr, "mixc: window %lld (import with --window %lld)\n", (long long)w, (long long)w);
-        size_t n = strlen(s);
-        text = xmalloc(n + 2);
-        memcpy(text, s, n);
-        memcpy(text + n, "\n", 2);
+        buf_printf(&text, "%s\n", s);
         free(s);
     } else {
         json_t *j = export_hf_json(&l, stderr);
         char *dump = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
         json_decref(j);
         if (!dump) fatal("out of memory");
-        size_t n = strlen(dump);
-        text = xmalloc(n + 2);
-        memcpy(text, dump, n);
-        memcpy(text + n, "\n", 2);
+        buf_printf(&text, "%s\n", dump);
         free(dump);
     }
-    rc = write_output(out, text, strlen(text)) ? 0 : 1;
-    free(text);
+    rc = write_output(out, text.data, text.len) ? 0 : 1;
+    buf_free(&text);
     layout_free(&l);
     return rc;
 }

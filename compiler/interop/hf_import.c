@@ -33,12 +33,17 @@ typedef struct {
 static void ierror(Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void iwarn(Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* "mixc: PATH: " and `kind` ("" or "warning: ") before the message. */
+static void imessage(Ctx *c, const char *kind, const char *fmt, va_list ap) {
+    fprintf(c->err, "mixc: %s: %s", c->path, kind);
+    vfprintf(c->err, fmt, ap);
+    fputc('\n', c->err);
+}
+
 static void ierror(Ctx *c, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(c->err, "mixc: %s: ", c->path);
-    vfprintf(c->err, fmt, ap);
-    fputc('\n', c->err);
+    imessage(c, "", fmt, ap);
     va_end(ap);
     c->errors++;
 }
@@ -46,9 +51,7 @@ static void ierror(Ctx *c, const char *fmt, ...) {
 static void iwarn(Ctx *c, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(c->err, "mixc: %s: warning: ", c->path);
-    vfprintf(c->err, fmt, ap);
-    fputc('\n', c->err);
+    imessage(c, "warning: ", fmt, ap);
     va_end(ap);
 }
 

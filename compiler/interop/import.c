@@ -69,17 +69,12 @@ bool lckv_parse(const char *s, int64_t window, FILE *err, int *nlayers, int64_t 
 /* A stand-in header for an LCKV string imported without --config: the 24-layer dense model of
  * examples/standard.mix, so reports compare with the examples. */
 static void standin_header(ModelHeader *m, int n) {
-    model_header_defaults(m);
-    m->layers = n;
-    m->hidden = 2048;
-    m->heads = 16;
-    m->kv_heads = 8;
-    m->head_dim = 128;
-    m->ffn = 5632;
-    m->vocab = 100352;
-    m->context = 32768;
-    m->chunk = 512;
-    m->kv_dtype = m->dtype;
+    ModelHeader d;
+    model_header_defaults(&d);
+    /* head_dim and chunk as the checker derives them; the rest as the language's defaults. */
+    *m = (ModelHeader){.layers = n, .hidden = 2048, .heads = 16, .kv_heads = 8, .head_dim = 128, .ffn = 5632,
+                       .vocab = 100352, .context = 32768, .chunk = 512, .dtype = d.dtype, .kv_dtype = d.dtype,
+                       .rope_theta = d.rope_theta, .norm_eps = d.norm_eps, .tie_embeddings = d.tie_embeddings};
 }
 
 /* ------------------------------------------------------------------ the command */
@@ -90,8 +85,7 @@ typedef struct {
 } ImportArgs;
 
 static const OptSpec import_options[] = {
-    OPT(ImportArgs, out, OPT_STRING, "--output", .alias = "-o", .metavar = "FILE",
-        .help = "write the .mix to FILE (atomically) instead of stdout"),
+    OPT_OUTPUT(ImportArgs, out, "FILE", "write the .mix to FILE (atomically) instead of stdout"),
     OPT(ImportArgs, name, OPT_STRING, "--name", .metavar = "NAME",
         .help = "the model's name (default: _name_or_path, the file name, or model_type)"),
     OPT(ImportArgs, lckv, OPT_STRING, "--lckv", .metavar = "STRING", .help = "import an LCKV string instead of a config"),

@@ -399,22 +399,15 @@ static json_t *layer_json(const Layout *l, const Codegen *cg, int i) {
 
 char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
     const ModelHeader *m = &l->model;
-    json_t *root = json_object();
-    json_object_set_new(root, "mixc_version", json_string(MIXC_VERSION));
-    json_object_set_new(root, "model", json_string(m->name));
-    json_object_set_new(root, "arch", json_string(cg->arch));
-    json_object_set_new(root, "dtype", json_string(dtype_name(m->dtype)));
-    json_object_set_new(root, "context", json_integer(cg->context));
-    json_object_set_new(root, "chunk", json_integer(cg->chunk));
-    json_object_set_new(root, "heads", json_integer(m->heads));
-    json_object_set_new(root, "kv_heads", json_integer(m->kv_heads));
-    json_object_set_new(root, "head_dim", json_integer(m->head_dim));
-    json_object_set_new(root, "hidden", json_integer(m->hidden));
-    json_object_set_new(root, "ffn", json_integer(m->ffn));
-    json_object_set_new(root, "vocab", json_integer(m->vocab));
-    json_object_set_new(root, "rope_theta", json_real(m->rope_theta));
-    json_object_set_new(root, "norm_eps", json_real(m->norm_eps));
-    json_object_set_new(root, "softmax_scale", json_real(1.0 / __builtin_sqrt((double)m->head_dim)));
+    json_t *root = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f}",
+                             "mixc_version", MIXC_VERSION, "model", m->name, "arch", cg->arch, "dtype",
+                             dtype_name(m->dtype), "context", (json_int_t)cg->context, "chunk",
+                             (json_int_t)cg->chunk, "heads", (json_int_t)m->heads, "kv_heads",
+                             (json_int_t)m->kv_heads, "head_dim", (json_int_t)m->head_dim, "hidden",
+                             (json_int_t)m->hidden, "ffn", (json_int_t)m->ffn, "vocab", (json_int_t)m->vocab,
+                             "rope_theta", m->rope_theta, "norm_eps", m->norm_eps, "softmax_scale",
+                             1.0 / __builtin_sqrt((double)m->head_dim));
+    if (!root) fatal("out of memory");  /* the name was checked as UTF-8 when the layout was read */
     json_t *kernels = json_array();
     for (int i = 0; i < cg->nkernels; i++) json_array_append_new(kernels, kernel_json(&cg->kernel[i]));
     json_object_set_new(root, "kernels", kernels);
@@ -444,10 +437,9 @@ char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
     }
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
-    size_t n = strlen(text);
-    char *with_nl = xmalloc(n + 2);
-    memcpy(with_nl, text, n);
-    memcpy(with_nl + n, "\n", 2);
+    if (!text) fatal("out of memory");
+    Buf with_nl = {0};
+    buf_printf(&with_nl, "%s\n", text);
     free(text);
-    return with_nl;
+    return with_nl.data;
 }

@@ -78,7 +78,7 @@ static bool parse_run_dtype(const char *s, void *slot) { return dtype_from_name(
 
 static const OptSpec report_options[] = {
     COMMON_OPTIONS("h100 (81559 MiB), h200 (143771 MiB), a100-80g (81920 MiB), or GiB"),
-    OPT(Options, sets, OPT_STRINGS, "--set", .metavar = "key=value", .help = "override a model header field (as mixrun --set)"),
+    OPT_SETS(Options, sets, "override a model header field (as mixrun --set)"),
     OPT(Options, target, OPT_WORD, "--target", .choices = "cpu|emu|cuda",
         .help = "also what that backend allocates: its run plan at each context (docs/plan.md)"),
     OPT(Options, act_dtype, OPT_CUSTOM, "--act-dtype", .metavar = "D", .parse = parse_run_dtype,
@@ -87,15 +87,13 @@ static const OptSpec report_options[] = {
         .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's caches"),
     OPT(Options, format, OPT_CHOICE, "--format", .choices = "text|json|dot|svg",
         .help = "text (default), json, dot (sharing graph), svg (KV chart)"),
-    OPT(Options, output, OPT_STRING, "--output", .alias = "-o", .metavar = "FILE",
-        .help = "write to FILE (atomically) instead of stdout"),
+    OPT_OUTPUT_FILE(Options, output),
 };
 
 static const OptSpec compare_options[] = {
     COMMON_OPTIONS("h100, h200, a100-80g, or a size in GiB"),
     OPT(Options, format, OPT_CHOICE, "--format", .choices = "text|json", .help = "text (default) or json"),
-    OPT(Options, output, OPT_STRING, "--output", .alias = "-o", .metavar = "FILE",
-        .help = "write to FILE (atomically) instead of stdout"),
+    OPT_OUTPUT_FILE(Options, output),
 };
 
 static const OptCommand report_command = {
@@ -124,12 +122,13 @@ static const OptCommand compare_command = {
     .max_args = -1,
 };
 
-/* OPT_GO to go on, else the exit status (--help: 0). */
-static int parse_options(const OptCommand *cmd, int argc, char **argv, Options *o) {
-    o->batch = 1;
-    o->act_dtype = o->kv_dtype = DT_COUNT;
+/* OPT_GO to go on, else the exit status (--help: 0), with the options freed. `name` ("report" or
+ * "compare") goes into messages. */
+static int parse_options(const OptCommand *cmd, const char *name, int argc, char **argv, Options *o) {
+    *o = (Options){.cmd = name, .batch = 1, .act_dtype = DT_COUNT, .kv_dtype = DT_COUNT};
     int rc = opt_parse(cmd, argc, argv, o, &o->files);
     o->has_gpu = o->gpu.name != NULL;
+    if (rc != OPT_GO) opt_free(cmd, o, &o->files);
     return rc;
 }
 
@@ -580,12 +579,9 @@ static int report_run(const Options *o, const Report *r, Buf *text, json_t *j) {
 }
 
 int cmd_report(int argc, char **argv) {
-    Options o = {.cmd = "report"};
-    int rc = parse_options(&report_command, argc, argv, &o);
-    if (rc != OPT_GO) {
-        opt_free(&report_command, &o, &o.files);
-        return rc;
-    }
+    Options o;
+    int rc = parse_options(&report_command, "report", argc, argv, &o);
+    if (rc != OPT_GO) return rc;
     rc = 0;
     Report r;
     if ((rc = report_build(o.files.v[0], &o, &r)) == 0) {
@@ -688,12 +684,9 @@ static json_t *compare_json(const Report *reports, int n) {
 }
 
 int cmd_compare(int argc, char **argv) {
-    Options o = {.cmd = "compare"};
-    int rc = parse_options(&compare_command, argc, argv, &o);
-    if (rc != OPT_GO) {
-        opt_free(&compare_command, &o, &o.files);
-        return rc;
-    }
+    Options o;
+    int rc = parse_options(&compare_command, "compare", argc, argv, &o);
+    if (rc != OPT_GO) return rc;
     rc = 0;
     Report *reports = xcalloc((size_t)o.files.n + 1, sizeof(Report));
     int built = 0;

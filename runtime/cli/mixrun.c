@@ -54,9 +54,9 @@ static bool parse_backend(const char *v, void *slot) {
 
 static const OptSpec mixrun_options[] = {
     OPT(Options, layout, OPT_STRING, "--layout", .metavar = "FILE", .help = "the layout (.mix)"),
-    OPT(Options, sets, OPT_STRINGS, "--set", .metavar = "key=value",
-        .help = "override a model header field (hidden, heads, kv_heads, head_dim, ffn,\n"
-                "vocab, context, chunk, dtype, ...); window=N replaces every sliding window"),
+    OPT_SETS(Options, sets,
+             "override a model header field (hidden, heads, kv_heads, head_dim, ffn,\n"
+             "vocab, context, chunk, dtype, ...); window=N replaces every sliding window"),
     OPT(Options, weights, OPT_STRING, "--weights", .metavar = "F", .help = "weights in safetensors format, HF Llama tensor names"),
     OPT(Options, seed, OPT_COUNT, "--random-weights", .metavar = "S", .min = 0, .max = MIXC_MAX_VALUE - 1,
         .help = "deterministic random weights from seed S"),
