@@ -62,8 +62,44 @@ typedef struct {
 } Buf;
 void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_puts(Buf *b, const char *s);
+void buf_append(Buf *b, const char *data, size_t n);
 void buf_shell_quote(Buf *b, const char *s);   /* s as one single-quoted shell word */
 void buf_free(Buf *b);
+
+/* json_out.c: JSON streamed into a Buf, byte-identical to jansson's json_dumps(j, JSON_INDENT(2) |
+ * JSON_PRESERVE_ORDER) for the same values; for outputs too large for a jansson tree. Members are
+ * a jw_key then a value (jw_member_* do both). A string that is not valid UTF-8 sets `failed`
+ * (jansson refuses it too): the caller then discards the text. */
+typedef struct {
+    Buf *out;
+    int depth;
+    bool empty;             /* the open container has no member yet */
+    bool after_key;         /* a key was written: its value follows on the same line */
+    bool failed;
+} JsonWriter;
+void jw_init(JsonWriter *w, Buf *out);
+void jw_object_begin(JsonWriter *w);
+void jw_object_end(JsonWriter *w);
+void jw_array_begin(JsonWriter *w);
+void jw_array_end(JsonWriter *w);
+void jw_key(JsonWriter *w, const char *key);
+void jw_string(JsonWriter *w, const char *s);
+void jw_int(JsonWriter *w, int64_t v);
+void jw_real(JsonWriter *w, double v);
+void jw_bool(JsonWriter *w, bool v);
+void jw_null(JsonWriter *w);
+void jw_member_int(JsonWriter *w, const char *key, int64_t v);
+void jw_member_string(JsonWriter *w, const char *key, const char *s);
+void jw_member_bool(JsonWriter *w, const char *key, bool v);
+/* Integer members in order: JW_INT_MEMBERS(w, {"bytes", total}, {"tensors", n}). */
+typedef struct {
+    const char *key;
+    int64_t value;
+} JsonIntMember;
+void jw_int_members(JsonWriter *w, const JsonIntMember *members, size_t n);
+#define JW_INT_MEMBERS(w, ...)                                        \
+    jw_int_members((w), (const JsonIntMember[]){__VA_ARGS__},         \
+                   sizeof((const JsonIntMember[]){__VA_ARGS__}) / sizeof(JsonIntMember))
 
 /* A real header value (rope_theta, norm_eps) mixc takes: positive, at most MIXC_MAX_REAL and not
  * below the smallest normal double (the scanner refuses what strtod cannot read back exactly). */
@@ -279,9 +315,13 @@ void layout_free(Layout *l);
 /* Text forms: the normalized layout (mixc check) and the sharing graph (--dump=graph). */
 void print_layout(const Layout *l, FILE *out);
 void dump_graph(const Layout *l, FILE *out);
-/* The normalized layout as a jansson object {model, layers[], caches[]} (see docs/report-schema.md). */
+/* The normalized layout as JSON {model, layers[], caches[]} (see docs/report-schema.md):
+ * layout_json_members writes the three members into an open object (the report adds its own),
+ * layout_json the whole document and a newline. false when the name is not valid UTF-8. */
+void layout_json_members(const Layout *l, JsonWriter *w);
+bool layout_json(const Layout *l, Buf *out);
+/* jansson's value, which the importers (interop.h) take parsed. */
 struct json_t;
-struct json_t *layout_json(const Layout *l);
 
 /* ---------------------------------------------------------------- check.c: Ast -> Layout */
 

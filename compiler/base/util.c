@@ -147,12 +147,14 @@ void buf_printf(Buf *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
-void buf_puts(Buf *b, const char *s) {
-    size_t n = strlen(s);
+void buf_append(Buf *b, const char *data, size_t n) {
     buf_reserve(b, n);
-    memcpy(b->data + b->len, s, n + 1);
+    memcpy(b->data + b->len, data, n);
     b->len += n;
+    b->data[b->len] = '\0';
 }
+
+void buf_puts(Buf *b, const char *s) { buf_append(b, s, strlen(s)); }
 
 void buf_shell_quote(Buf *b, const char *s) {
     buf_puts(b, "'");

@@ -11,7 +11,6 @@
 #include "mixc.h"
 #include "options.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,7 +53,7 @@ static bool is_dump(const CheckOptions *o, const char *what) {
     return o->dump && !strcmp(o->dump, what);
 }
 
-/* The exit status: 1 when the plan's figures overflow (--dump=plan), else 0. */
+/* The exit status: 1 when the plan's figures overflow (--dump=plan) or the JSON cannot be written, else 0. */
 static int print_checked(const Layout *l, const CheckOptions *o) {
     if (o->quiet || is_dump(o, "ast")) {
     } else if (is_dump(o, "graph")) {
@@ -65,10 +64,14 @@ static int print_checked(const Layout *l, const CheckOptions *o) {
             return 1;
         }
     } else if (o->json || o->format == 1) {
-        json_t *j = layout_json(l);
-        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
-        json_decref(j);
+        Buf b = {0};
+        bool encodable = layout_json(l, &b);
+        if (encodable) fwrite(b.data, 1, b.len, stdout);
+        buf_free(&b);
+        if (!encodable) {
+            fprintf(stderr, "mixc check: cannot write JSON: the model name is not valid UTF-8\n");
+            return 1;
+        }
     } else {
         print_layout(l, stdout);
     }

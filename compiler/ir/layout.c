@@ -4,7 +4,6 @@
  * layout_from_arrays or layout_build_caches; every view prints attentions with attn_text. */
 #include "mixc.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,34 +158,71 @@ void dump_graph(const Layout *l, FILE *out) {
 
 /* ------------------------------------------------------------------ JSON */
 
-struct json_t *layout_json(const Layout *l) {
-    const ModelHeader *m = &l->model;
-    json_t *model = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:f, s:f, s:I, s:I, s:b}",
-                              "name", m->name, "layers", (json_int_t)m->layers, "hidden", (json_int_t)m->hidden,
-                              "heads", (json_int_t)m->heads, "kv_heads", (json_int_t)m->kv_heads,
-                              "head_dim", (json_int_t)m->head_dim, "ffn", (json_int_t)m->ffn,
-                              "vocab", (json_int_t)m->vocab, "dtype", dtype_name(m->dtype),
-                              "kv_dtype", dtype_name(m->kv_dtype), "rope_theta", m->rope_theta,
-                              "norm_eps", m->norm_eps, "context", (json_int_t)m->context,
-                              "chunk", (json_int_t)m->chunk, "tie_embeddings", m->tie_embeddings);
-    json_t *layers = json_array();
+static void model_json(const ModelHeader *m, JsonWriter *w) {
+    jw_object_begin(w);
+    jw_member_string(w, "name", m->name);
+    JW_INT_MEMBERS(w, {"layers", m->layers}, {"hidden", m->hidden}, {"heads", m->heads}, {"kv_heads", m->kv_heads},
+                   {"head_dim", m->head_dim}, {"ffn", m->ffn}, {"vocab", m->vocab});
+    jw_member_string(w, "dtype", dtype_name(m->dtype));
+    jw_member_string(w, "kv_dtype", dtype_name(m->kv_dtype));
+    jw_key(w, "rope_theta");
+    jw_real(w, m->rope_theta);
+    jw_key(w, "norm_eps");
+    jw_real(w, m->norm_eps);
+    jw_member_int(w, "context", m->context);
+    jw_member_int(w, "chunk", m->chunk);
+    jw_member_bool(w, "tie_embeddings", m->tie_embeddings);
+    jw_object_end(w);
+}
+
+/* A window or a retention: null for unbounded (0). */
+static void tokens_or_null(JsonWriter *w, const char *key, int64_t tokens) {
+    jw_key(w, key);
+    if (tokens) jw_int(w, tokens);
+    else jw_null(w);
+}
+
+void layout_json_members(const Layout *l, JsonWriter *w) {
+    jw_key(w, "model");
+    model_json(&l->model, w);
+    jw_key(w, "layers");
+    jw_array_begin(w);
     for (int i = 0; i < l->nlayers; i++) {
         const LayerInfo *li = &l->layer[i];
-        json_array_append_new(layers, json_pack("{s:i, s:s, s:o, s:i, s:i}", "index", i, "attention",
-                                                li->window ? "sliding" : "global", "window",
-                                                li->window ? json_integer(li->window) : json_null(),
-                                                "reads", li->reads, "cache", li->cache));
+        jw_object_begin(w);
+        jw_member_int(w, "index", i);
+        jw_member_string(w, "attention", li->window ? "sliding" : "global");
+        tokens_or_null(w, "window", li->window);
+        jw_member_int(w, "reads", li->reads);
+        jw_member_int(w, "cache", li->cache);
+        jw_object_end(w);
     }
-    json_t *caches = json_array();
+    jw_array_end(w);
+    jw_key(w, "caches");
+    jw_array_begin(w);
     for (int k = 0; k < l->ncaches; k++) {
         const CacheInfo *ci = &l->cache[k];
-        json_t *readers = json_array();
-        for (int r = 0; r < ci->nreaders; r++) json_array_append_new(readers, json_integer(ci->readers[r]));
-        json_array_append_new(caches, json_pack("{s:i, s:i, s:o, s:o}", "id", k, "owner", ci->owner, "readers",
-                                                readers, "retention",
-                                                ci->retention ? json_integer(ci->retention) : json_null()));
+        jw_object_begin(w);
+        jw_member_int(w, "id", k);
+        jw_member_int(w, "owner", ci->owner);
+        jw_key(w, "readers");
+        jw_array_begin(w);
+        for (int r = 0; r < ci->nreaders; r++) jw_int(w, ci->readers[r]);
+        jw_array_end(w);
+        tokens_or_null(w, "retention", ci->retention);
+        jw_object_end(w);
     }
-    return json_pack("{s:o, s:o, s:o}", "model", model, "layers", layers, "caches", caches);
+    jw_array_end(w);
+}
+
+bool layout_json(const Layout *l, Buf *out) {
+    JsonWriter w;
+    jw_init(&w, out);
+    jw_object_begin(&w);
+    layout_json_members(l, &w);
+    jw_object_end(&w);
+    buf_puts(out, "\n");
+    return !w.failed;
 }
 
 const char *retention_text(const CacheInfo *ci, const char *prefix, char *buf, size_t n) {

@@ -94,9 +94,9 @@ json_t *run_plan_memory_json(const Layout *l, const RunPlan *p);
 json_t *run_plan_schedule_json(const Layout *l, const RunPlan *p);
 void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out);
 /* `mixc report --target`: the run planned from `base` at each of the contexts, as one text line
- * each appended to text (may be NULL) and as the array "run" set in the object json (may be NULL).
- * false with a message in err. */
+ * each appended to text (may be NULL) and as the member "run" (an array) written into the object
+ * open in json (may be NULL). false with a message in err (json is then left unfinished). */
 bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, Buf *text,
-                     json_t *json, char *err, size_t errlen);
+                     JsonWriter *json, char *err, size_t errlen);
 
 #endif

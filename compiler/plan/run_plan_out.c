@@ -129,34 +129,44 @@ void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out) {
     }
 }
 
+static void run_json(JsonWriter *w, const RunPlan *p) {
+    const RunOptions *po = &p->opt;
+    jw_object_begin(w);
+    jw_member_string(w, "target", run_target_name(po->target));
+    JW_INT_MEMBERS(w, {"context", po->context}, {"chunk", po->chunk}, {"batch", po->batch});
+    jw_key(w, "dtypes");
+    jw_object_begin(w);
+    jw_member_string(w, "activations", dtype_name(po->act_dtype));
+    jw_member_string(w, "logits", dtype_name(po->logits_dtype));
+    jw_member_string(w, "kv", dtype_name(po->kv_dtype));
+    jw_member_string(w, "weights", dtype_name(po->weight_dtype));
+    jw_object_end(w);
+    JW_INT_MEMBERS(w, {"kv_bytes", p->kv_bytes}, {"arena_bytes", p->arena_bytes},
+                   {"weights_bytes", p->weights_bytes});
+    jw_object_end(w);
+}
+
 bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, Buf *text,
-                     json_t *json, char *err, size_t errlen) {
-    json_t *arr = json_array();
+                     JsonWriter *json, char *err, size_t errlen) {
     if (text) buf_puts(text, "\n");
+    if (json) {
+        jw_key(json, "run");
+        jw_array_begin(json);
+    }
     for (int c = 0; c < n; c++) {
         RunOptions o = *base;
         o.context = contexts[c];
         RunPlan p;
-        if (!plan_run(l, &o, &p, err, errlen)) {
-            json_decref(arr);
-            return false;
-        }
+        if (!plan_run(l, &o, &p, err, errlen)) return false;
         const RunOptions *po = &p.opt;
         if (text)
             buf_printf(text, "run plan (%s) at context %lld, chunk %lld, batch %lld: kv %lld bytes, arena %lld bytes, "
                              "weights %lld bytes\n", run_target_name(po->target), (long long)po->context,
                        (long long)po->chunk, (long long)po->batch, (long long)p.kv_bytes, (long long)p.arena_bytes,
                        (long long)p.weights_bytes);
-        json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o, s:{s:s, s:s, s:s, s:s}, s:o, s:o, s:o}", "target",
-                                             run_target_name(po->target), "context", JI(po->context), "chunk",
-                                             JI(po->chunk), "batch", JI(po->batch), "dtypes", "activations",
-                                             dtype_name(po->act_dtype), "logits", dtype_name(po->logits_dtype), "kv",
-                                             dtype_name(po->kv_dtype), "weights", dtype_name(po->weight_dtype),
-                                             "kv_bytes", JI(p.kv_bytes), "arena_bytes", JI(p.arena_bytes),
-                                             "weights_bytes", JI(p.weights_bytes)));
+        if (json) run_json(json, &p);
         run_plan_free(&p);
     }
-    if (json) json_object_set_new(json, "run", arr);
-    else json_decref(arr);
+    if (json) jw_array_end(json);
     return true;
 }

@@ -7,9 +7,9 @@
 #include "run_plan.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -419,81 +419,115 @@ static void report_text(Buf *b, const Report *r) {
 
 /* ---------------------------------------------------------------- json */
 
-#define JI(v) json_integer((json_int_t)(v))
-
-static json_t *arena_json(const ArenaFigures *a, int64_t batch, int64_t chunk) {
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o, s:i}, s:{s:o, s:o, s:o, s:i}}",
-                     "batch", JI(batch), "chunk", JI(chunk), "bytes", JI(a->bytes), "decode_bytes", JI(a->decode),
-                     "prefill_bytes", JI(a->prefill), "lower_bound_bytes", JI(a->lower_bound), "naive_bytes",
-                     JI(a->naive), "decode", "planned_bytes", JI(a->decode), "lower_bound_bytes", JI(a->decode_lb),
-                     "naive_bytes", JI(a->decode_naive), "tensors", a->decode_tensors, "prefill", "planned_bytes",
-                     JI(a->prefill), "lower_bound_bytes", JI(a->prefill_lb), "naive_bytes", JI(a->prefill_naive),
-                     "tensors", a->prefill_tensors);
+/* One step's arena (decode or prefill): planned, lower-bound and naive bytes, and its tensors. */
+static void step_arena_json(JsonWriter *w, const char *key, int64_t planned, int64_t lower_bound, int64_t naive,
+                            int tensors) {
+    jw_key(w, key);
+    jw_object_begin(w);
+    JW_INT_MEMBERS(w, {"planned_bytes", planned}, {"lower_bound_bytes", lower_bound}, {"naive_bytes", naive},
+                   {"tensors", tensors});
+    jw_object_end(w);
 }
 
-static json_t *context_json(const Report *r, int c) {
+static void arena_json(JsonWriter *w, const ArenaFigures *a, int64_t batch, int64_t chunk) {
+    jw_object_begin(w);
+    JW_INT_MEMBERS(w, {"batch", batch}, {"chunk", chunk}, {"bytes", a->bytes}, {"decode_bytes", a->decode},
+                   {"prefill_bytes", a->prefill}, {"lower_bound_bytes", a->lower_bound}, {"naive_bytes", a->naive});
+    step_arena_json(w, "decode", a->decode, a->decode_lb, a->decode_naive, a->decode_tensors);
+    step_arena_json(w, "prefill", a->prefill, a->prefill_lb, a->prefill_naive, a->prefill_tensors);
+    jw_object_end(w);
+}
+
+/* The per-sequence KV figures at one context, as the report (with_scale) and compare write them. */
+static void kv_figures_json(JsonWriter *w, const Report *r, int c, bool with_scale) {
+    const KvPlan *kv = &r->ctx[c].kv;
+    JW_INT_MEMBERS(w, {"context", r->contexts[c]}, {"chunk", r->chunk}, {"kv_bytes_per_sequence", kv->kv_bytes});
+    if (with_scale) jw_member_int(w, "scale_bytes_per_sequence", kv->scale_bytes);
+    jw_member_int(w, "standard_kv_bytes_per_sequence", kv->standard_bytes);
+    jw_member_int(w, "unexploited_kv_bytes_per_sequence", kv->unexploited_bytes);
+}
+
+static void context_json(JsonWriter *w, const Report *r, int c) {
     const ContextFigures *f = &r->ctx[c];
-    json_t *caches = json_array();
+    jw_object_begin(w);
+    kv_figures_json(w, r, c, true);
+    jw_key(w, "caches");
+    jw_array_begin(w);
     for (int k = 0; k < f->kv.ncaches; k++) {
         const CachePlan *p = &f->kv.cache[k];
-        json_array_append_new(caches, json_pack("{s:i, s:o, s:o, s:o, s:b}", "id", k, "tokens", JI(p->tokens),
-                                                "bytes", JI(p->bytes), "scale_bytes", JI(p->scale_bytes), "ring",
-                                                p->ring));
+        jw_object_begin(w);
+        JW_INT_MEMBERS(w, {"id", k}, {"tokens", p->tokens}, {"bytes", p->bytes}, {"scale_bytes", p->scale_bytes});
+        jw_member_bool(w, "ring", p->ring);
+        jw_object_end(w);
     }
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "context", JI(r->contexts[c]), "chunk",
-                     JI(r->chunk), "kv_bytes_per_sequence", JI(f->kv.kv_bytes), "scale_bytes_per_sequence",
-                     JI(f->kv.scale_bytes), "standard_kv_bytes_per_sequence", JI(f->kv.standard_bytes),
-                     "unexploited_kv_bytes_per_sequence", JI(f->kv.unexploited_bytes), "caches", caches, "arena",
-                     arena_json(&f->arena, r->batch, r->chunk));
+    jw_array_end(w);
+    jw_key(w, "arena");
+    arena_json(w, &f->arena, r->batch, r->chunk);
+    jw_object_end(w);
 }
 
-static json_t *weights_json(const WeightsPlan *w) {
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "bytes", JI(w->total), "parameters", JI(w->params),
-                     "embedding", JI(w->embedding), "lm_head", JI(w->lm_head), "attention", JI(w->attention),
-                     "mlp", JI(w->mlp), "norms", JI(w->norms));
+static void weights_json(JsonWriter *w, const WeightsPlan *p) {
+    jw_object_begin(w);
+    JW_INT_MEMBERS(w, {"bytes", p->total}, {"parameters", p->params}, {"embedding", p->embedding},
+                   {"lm_head", p->lm_head}, {"attention", p->attention}, {"mlp", p->mlp}, {"norms", p->norms});
+    jw_object_end(w);
 }
 
-static json_t *gpu_json(const Report *r) {
-    if (!r->gpu) return json_null();
-    json_t *seq = json_array(), *std = json_array(), *unexp = json_array(), *tokens = json_array();
+/* The int64_t at byte offset `field` of each context's figures, as an array. */
+static void per_context_json(JsonWriter *w, const Report *r, const char *key, size_t field) {
+    jw_key(w, key);
+    jw_array_begin(w);
     for (int c = 0; c < r->ncontexts; c++) {
-        const ContextFigures *f = &r->ctx[c];
-        int64_t served;
-        json_array_append_new(seq, JI(f->max_sequences));
-        json_array_append_new(std, JI(f->standard_max_sequences));
-        json_array_append_new(unexp, JI(f->unexploited_max_sequences));
-        json_array_append_new(tokens, mul_ok(f->max_sequences, r->contexts[c], &served) ? JI(served) : json_null());
+        int64_t v = *(const int64_t *)((const char *)&r->ctx[c] + field);
+        jw_int(w, v);
     }
-    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "name", r->gpu->name, "memory_bytes",
-                     JI(r->gpu->memory_bytes), "reserve_bytes", JI(0), "max_sequences", seq,
-                     "standard_max_sequences", std, "unexploited_max_sequences", unexp, "max_tokens", tokens);
+    jw_array_end(w);
 }
 
-static json_t *report_json_value(const Report *r) {
-    json_t *j = layout_json(&r->l);
-    json_t *contexts = json_array();
+static void gpu_json(JsonWriter *w, const Report *r) {
+    if (!r->gpu) {
+        jw_null(w);
+        return;
+    }
+    jw_object_begin(w);
+    jw_member_string(w, "name", r->gpu->name);
+    jw_member_int(w, "memory_bytes", r->gpu->memory_bytes);
+    jw_member_int(w, "reserve_bytes", 0);
+    per_context_json(w, r, "max_sequences", offsetof(ContextFigures, max_sequences));
+    per_context_json(w, r, "standard_max_sequences", offsetof(ContextFigures, standard_max_sequences));
+    per_context_json(w, r, "unexploited_max_sequences", offsetof(ContextFigures, unexploited_max_sequences));
+    jw_key(w, "max_tokens");
+    jw_array_begin(w);
+    for (int c = 0; c < r->ncontexts; c++) {
+        int64_t served;
+        if (mul_ok(r->ctx[c].max_sequences, r->contexts[c], &served)) jw_int(w, served);
+        else jw_null(w);
+    }
+    jw_array_end(w);
+    jw_object_end(w);
+}
+
+/* Every member of the report but "run" (--target), into the open top-level object. */
+static void report_json_members(JsonWriter *w, const Report *r) {
+    layout_json_members(&r->l, w);
+    jw_member_string(w, "schema", "mixc-report/1");
+    jw_key(w, "contexts");
+    jw_array_begin(w);
     int widest = 0;
     for (int c = 0; c < r->ncontexts; c++) {
-        json_array_append_new(contexts, context_json(r, c));
+        context_json(w, r, c);
         if (r->contexts[c] > r->contexts[widest]) widest = c;
     }
-    json_object_set_new(j, "schema", json_string("mixc-report/1"));
-    json_object_set_new(j, "contexts", contexts);
-    json_object_set_new(j, "weights_bytes", JI(r->weights.total));
-    json_object_set_new(j, "weights", weights_json(&r->weights));
-    json_object_set_new(j, "standard_weights_bytes", JI(r->standard_weights.total));
+    jw_array_end(w);
+    jw_member_int(w, "weights_bytes", r->weights.total);
+    jw_key(w, "weights");
+    weights_json(w, &r->weights);
+    jw_member_int(w, "standard_weights_bytes", r->standard_weights.total);
     /* The arena at the longest context: split-KV partials grow with the keys a decode step sees. */
-    json_object_set_new(j, "arena", arena_json(&r->ctx[widest].arena, r->batch, r->chunk));
-    json_object_set_new(j, "gpu", gpu_json(r));
-    return j;
-}
-
-/* false when jansson cannot encode the value (a name that is not valid UTF-8). */
-static bool dump_json(Buf *b, json_t *j) {
-    char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-    if (s) buf_printf(b, "%s\n", s);
-    free(s);
-    return s != NULL;
+    jw_key(w, "arena");
+    arena_json(w, &r->ctx[widest].arena, r->batch, r->chunk);
+    jw_key(w, "gpu");
+    gpu_json(w, r);
 }
 
 static void json_unencodable(const char *cmd) {
@@ -563,8 +597,8 @@ static int write_output(const char *cmd, const char *path, const Buf *b) {
     return 0;
 }
 
-/* --target: the run plan's figures, appended to the text or set as the JSON's "run". */
-static int report_run(const Options *o, const Report *r, Buf *text, json_t *j) {
+/* --target: the run plan's figures, appended to the text or as the JSON's member "run". */
+static int report_run(const Options *o, const Report *r, Buf *text, JsonWriter *json) {
     RunOptions base;
     RunTarget target = RUN_TARGET_CPU;
     run_target_from_name(o->target, &target);
@@ -573,7 +607,7 @@ static int report_run(const Options *o, const Report *r, Buf *text, json_t *j) {
     if (o->act_dtype != DT_COUNT) base.act_dtype = o->act_dtype;
     if (o->kv_dtype != DT_COUNT) base.kv_dtype = o->kv_dtype;
     char err[256];
-    if (run_plan_report(&r->l, &base, r->contexts, r->ncontexts, text, j, err, sizeof err)) return 0;
+    if (run_plan_report(&r->l, &base, r->contexts, r->ncontexts, text, json, err, sizeof err)) return 0;
     fprintf(stderr, "mixc report: '%s': %s\n", r->path, err);
     return 1;
 }
@@ -590,10 +624,14 @@ int cmd_report(int argc, char **argv) {
             report_text(&b, &r);
             if (o.target) rc = report_run(&o, &r, &b, NULL);
         } else if (o.format == FMT_JSON) {
-            json_t *j = report_json_value(&r);
-            if (o.target) rc = report_run(&o, &r, NULL, j);
-            if (rc == 0 && !dump_json(&b, j)) json_unencodable("report"), rc = 1;
-            json_decref(j);
+            JsonWriter w;
+            jw_init(&w, &b);
+            jw_object_begin(&w);
+            report_json_members(&w, &r);
+            if (o.target) rc = report_run(&o, &r, NULL, &w);
+            jw_object_end(&w);
+            buf_puts(&b, "\n");
+            if (rc == 0 && w.failed) json_unencodable("report"), rc = 1;
         } else if (o.format == FMT_DOT) {
             report_dot(&b, &r);
         } else if (!svg_kv_chart(&b, &r.l, r.chunk, r.contexts, r.ncontexts)) {
@@ -654,33 +692,40 @@ static void compare_text(Buf *b, const Report *reports, int n, const Options *o)
                    o->chunk ? "the chunk given" : "each layout's chunk");
 }
 
-static json_t *compare_json(const Report *reports, int n) {
-    json_t *rows = json_array();
-    for (int f = 0; f < n; f++) {
-        const Report *r = &reports[f];
-        json_t *ctx = json_array();
-        for (int c = 0; c < r->ncontexts; c++) {
-            const ContextFigures *x = &r->ctx[c];
-            json_t *row = json_pack("{s:o, s:o, s:o, s:o, s:o}", "context", JI(r->contexts[c]), "chunk",
-                                    JI(r->chunk), "kv_bytes_per_sequence", JI(x->kv.kv_bytes),
-                                    "standard_kv_bytes_per_sequence", JI(x->kv.standard_bytes),
-                                    "unexploited_kv_bytes_per_sequence", JI(x->kv.unexploited_bytes));
-            if (r->gpu) {
-                json_object_set_new(row, "max_sequences", JI(x->max_sequences));
-                json_object_set_new(row, "standard_max_sequences", JI(x->standard_max_sequences));
-            }
-            json_array_append_new(ctx, row);
+static void compare_row_json(JsonWriter *w, const Report *r) {
+    jw_object_begin(w);
+    jw_member_string(w, "name", r->l.model.name);
+    jw_member_string(w, "file", r->path);
+    JW_INT_MEMBERS(w, {"layers", r->l.nlayers}, {"caches", r->l.ncaches}, {"weights_bytes", r->weights.total});
+    jw_key(w, "contexts");
+    jw_array_begin(w);
+    for (int c = 0; c < r->ncontexts; c++) {
+        const ContextFigures *x = &r->ctx[c];
+        jw_object_begin(w);
+        kv_figures_json(w, r, c, false);
+        if (r->gpu) {
+            jw_member_int(w, "max_sequences", x->max_sequences);
+            jw_member_int(w, "standard_max_sequences", x->standard_max_sequences);
         }
-        json_t *row = json_pack("{s:s, s:s, s:i, s:i, s:o, s:o}", "name", r->l.model.name, "file", r->path,
-                                "layers", r->l.nlayers, "caches", r->l.ncaches, "weights_bytes",
-                                JI(r->weights.total), "contexts", ctx);
-        if (!row) {     /* not valid UTF-8 */
-            json_decref(rows);
-            return NULL;
-        }
-        json_array_append_new(rows, row);
+        jw_object_end(w);
     }
-    return json_pack("{s:s, s:o}", "schema", "mixc-compare/1", "layouts", rows);
+    jw_array_end(w);
+    jw_object_end(w);
+}
+
+/* false when a name or a file name is not valid UTF-8. */
+static bool compare_json(Buf *b, const Report *reports, int n) {
+    JsonWriter w;
+    jw_init(&w, b);
+    jw_object_begin(&w);
+    jw_member_string(&w, "schema", "mixc-compare/1");
+    jw_key(&w, "layouts");
+    jw_array_begin(&w);
+    for (int f = 0; f < n; f++) compare_row_json(&w, &reports[f]);
+    jw_array_end(&w);
+    jw_object_end(&w);
+    buf_puts(b, "\n");
+    return !w.failed;
 }
 
 int cmd_compare(int argc, char **argv) {
@@ -706,9 +751,7 @@ int cmd_compare(int argc, char **argv) {
     if (rc == 0) {
         Buf b = {0};
         if (o.format == FMT_JSON) {
-            json_t *j = compare_json(reports, o.files.n);
-            if (!dump_json(&b, j)) json_unencodable("compare"), rc = 1;
-            json_decref(j);
+            if (!compare_json(&b, reports, o.files.n)) json_unencodable("compare"), rc = 1;
         } else {
             compare_text(&b, reports, o.files.n, &o);
         }

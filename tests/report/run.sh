@@ -188,4 +188,46 @@ then pass "compare --format json agrees with report"; else fail "compare --forma
 expect_rc "compare: no files" 2 compare
 expect_rc "compare: svg is not a compare format" 2 compare "$ex" --format svg
 
+# JSON strings are escaped (compare's "file" is the path as given: quotes, backslashes, controls).
+odd="$tmp/$(printf 'q"b\\c\tn\x01 \xc3\xa9.mix')"
+cp "$ex" "$odd"
+"$MIXC" compare "$odd" --format json >"$tmp/odd.json" 2>"$tmp/err"
+if python3 - "$tmp/odd.json" "$odd" <<'EOF'
+import json, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+assert json.loads(text)["layouts"][0]["file"] == sys.argv[2]
+assert '\\u0001' in text and '\\t' in text and '\\"' in text and '\u00e9' in text
+EOF
+then pass "compare --format json: a file name with quotes and control characters is escaped"
+else fail "compare --format json: a file name with quotes and control characters is escaped" "$(head -c 300 "$tmp/odd.json")"; fi
+# A file name that is not UTF-8 cannot be JSON: an error, and nothing written (-o leaves no file).
+bad="$tmp/$(printf 'bad\xff.mix')"
+cp "$ex" "$bad"
+expect_rc "compare --format json: a file name that is not UTF-8 exits 1" 1 compare "$bad" --format json -o "$tmp/bad.json"
+if [ ! -s "$tmp/out" ] && [ ! -e "$tmp/bad.json" ] &&
+   grep -q '^mixc compare: cannot write JSON: a model name or file name is not valid UTF-8$' "$tmp/err"; then
+  pass "compare --format json: nothing written for a name that is not UTF-8, and says why"
+else
+  fail "compare --format json: nothing written for a name that is not UTF-8, and says why" "$(cat "$tmp/err")"
+fi
+# --target's "run" is the report's last member, one object per context.
+"$MIXC" report "$ex" --context 4K,32K --target cpu --format json >"$tmp/run.json" 2>/dev/null
+if python3 - "$tmp/run.json" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert list(j)[-2:] == ["gpu", "run"]
+assert [r["context"] for r in j["run"]] == [4096, 32768] and j["run"][0]["target"] == "cpu"
+assert list(j["run"][0]["dtypes"]) == ["activations", "logits", "kv", "weights"]
+EOF
+then pass "report --target --format json: the run plans as \"run\""; else fail "report --target --format json: the run plans as \"run\""; fi
+# check --format json is the report's first three members, to the byte.
+"$MIXC" check --format json "$ex" >"$tmp/check.json" 2>/dev/null
+"$MIXC" report "$ex" --format json >"$tmp/report.json" 2>/dev/null
+if python3 - "$tmp/check.json" "$tmp/report.json" <<'EOF'
+import sys
+check, report = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+assert check.endswith('\n}\n') and report.startswith(check[:-3] + ',\n  "schema": ')
+EOF
+then pass "check --format json: the report's model, layers and caches"; else fail "check --format json: the report's model, layers and caches"; fi
+
 exit $((fails > 0))

@@ -1,10 +1,13 @@
 /* test_core.c — unit tests of the shared core: arena, files, checked arithmetic, the layout
- * builder and its verifier, the loader with overrides, the option parser. Prints PASS/FAIL per test. */
+ * builder and its verifier, the loader with overrides, the option parser, the JSON writer against
+ * jansson. Prints PASS/FAIL per test. */
 #include "mixc.h"
 #include "options.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -246,6 +249,129 @@ static void test_options_parser(void) {
     REPORT("option parser: counts with K/M/G, --opt=value, lists, choices, usage errors");
 }
 
+/* ---- the JSON writer: byte-identical to json_dumps(JSON_INDENT(2) | JSON_PRESERVE_ORDER) */
+
+/* Whether the writer's text in b is what jansson writes for j (which this call releases). */
+static bool same_as_jansson(json_t *j, const Buf *b) {
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    bool same = s && b->data && strcmp(s, b->data) == 0;
+    if (!same) printf("  jansson: %s\n  writer:  %s\n", s ? s : "(null)", b->data ? b->data : "(null)");
+    free(s);
+    json_decref(j);
+    return same;
+}
+
+/* {s: [s], "k": s}: s as a key and as values, nested. */
+static bool string_matches(const char *s) {
+    Buf b = {0};
+    JsonWriter w;
+    jw_init(&w, &b);
+    jw_object_begin(&w);
+    jw_key(&w, s);
+    jw_array_begin(&w);
+    jw_string(&w, s);
+    jw_array_end(&w);
+    jw_member_string(&w, "k", s);
+    jw_object_end(&w);
+    json_t *j = json_pack("{s:[s], s:s}", s, s, "k", s);
+    bool same = !w.failed && j && same_as_jansson(j, &b);
+    buf_free(&b);
+    return same;
+}
+
+/* A string jansson refuses (not UTF-8) fails the writer, as a key and as a value. */
+static bool string_refused(const char *s) {
+    Buf b = {0};
+    JsonWriter key, value;
+    jw_init(&key, &b);
+    jw_object_begin(&key);
+    jw_key(&key, s);
+    jw_init(&value, &b);
+    jw_string(&value, s);
+    buf_free(&b);
+    json_t *j = json_string(s);
+    json_decref(j);
+    return key.failed && value.failed && j == NULL;
+}
+
+static bool real_matches(double v) {
+    Buf b = {0};
+    JsonWriter w;
+    jw_init(&w, &b);
+    jw_array_begin(&w);
+    jw_real(&w, v);
+    jw_real(&w, -v);
+    jw_array_end(&w);
+    bool same = same_as_jansson(json_pack("[f, f]", v, -v), &b);
+    buf_free(&b);
+    return same;
+}
+
+/* Empty and nested containers, every scalar, and nesting deeper than the indent's run of spaces. */
+static bool structure_matches(void) {
+    Buf b = {0};
+    JsonWriter w;
+    jw_init(&w, &b);
+    jw_object_begin(&w);
+    jw_key(&w, "o");
+    jw_object_begin(&w);
+    jw_object_end(&w);
+    jw_key(&w, "a");
+    jw_array_begin(&w);
+    jw_array_begin(&w);
+    jw_array_end(&w);
+    jw_object_begin(&w);
+    jw_key(&w, "n");
+    jw_null(&w);
+    jw_member_bool(&w, "t", true);
+    jw_member_bool(&w, "f", false);
+    jw_member_int(&w, "min", INT64_MIN);
+    jw_member_int(&w, "max", INT64_MAX);
+    jw_member_int(&w, "zero", 0);
+    jw_object_end(&w);
+    jw_array_end(&w);
+    jw_key(&w, "deep");
+    for (int d = 0; d < 45; d++) jw_array_begin(&w);
+    jw_int(&w, -7);
+    for (int d = 0; d < 45; d++) jw_array_end(&w);
+    jw_object_end(&w);
+    json_t *deep = json_integer(-7);
+    for (int d = 0; d < 45; d++) deep = json_pack("[o]", deep);
+    json_t *j = json_pack("{s:{}, s:[[], {s:n, s:b, s:b, s:I, s:I, s:I}], s:o}", "o", "a", "n", "t", 1, "f", 0, "min",
+                          (json_int_t)INT64_MIN, "max", (json_int_t)INT64_MAX, "zero", (json_int_t)0, "deep", deep);
+    bool same = !w.failed && same_as_jansson(j, &b);
+    buf_free(&b);
+    return same;
+}
+
+static void test_json_writer(void) {
+    bool ok = true;
+    CHECK(structure_matches());
+    for (int c = 1; c < 128; c++) {
+        char s[4] = {'a', (char)c, 'b', 0};
+        if (!string_matches(s)) printf("  byte 0x%02x\n", c), ok = false;
+    }
+    const char *utf8[] = {"", "\xc3\xa9t\xc3\xa9", "\xe2\x80\xa8 \xef\xbf\xbf", "\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf",
+                          "\x7f\x1f\"\\/"};
+    for (size_t i = 0; i < sizeof utf8 / sizeof *utf8; i++) CHECK(string_matches(utf8[i]));
+    const char *bad[] = {"\xff", "a\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "x\xe2\x82", "\x80"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) CHECK(string_refused(bad[i]));
+    const double reals[] = {10000.0, 1e6, 0.5, 0.1, 1e-5, 1e-6, 2.5e-7, 1e16, 1e17, 1e300, 1e-300, 5e-324,
+                            2.2250738585072014e-308, 1.7976931348623157e308, 123456789012345678.0, 0.0, 1.0 / 3};
+    for (size_t i = 0; i < sizeof reals / sizeof *reals; i++) CHECK(real_matches(reals[i]));
+    uint64_t x = 88172645463325252u;   /* xorshift64: doubles from every exponent */
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        memcpy(&v, &x, sizeof v);
+        if (isfinite(v) && !real_matches(v)) {
+            ok = false;
+            break;
+        }
+    }
+    REPORT("json writer: the text jansson writes (strings, escapes, UTF-8, reals, integers, nesting)");
+}
+
 int main(void) {
     test_arena();
     test_checked_arithmetic();
@@ -255,5 +381,6 @@ int main(void) {
     test_load_layout();
     test_load_with_sets();
     test_options_parser();
+    test_json_writer();
     return failures ? 1 : 0;
 }
