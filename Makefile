@@ -47,7 +47,7 @@ GEN_SRCS := $(BUILD)/gen/lexer.c $(BUILD)/gen/parser.c
 COMPILER_SRCS := $(wildcard compiler/*/*.c)
 
 # The sources that need the toolkit (a CUDA header, NVRTC, the emulator), and what replaces them.
-TOOLKIT_SRCS    := compiler/cli/build.c runtime/jit/jit.c runtime/emu/emu_backend.c $(wildcard runtime/cuda/*.c)
+TOOLKIT_SRCS    := compiler/cli/build.c runtime/jit/jit.c runtime/emu/emu_backend.c runtime/emu/emu_device.c $(wildcard runtime/cuda/*.c)
 NO_TOOLKIT_SRCS := runtime/jit/no_toolkit.c
 
 # libmixc.a: the compiler as a library — read, check, plan, report, import/export, generate kernel

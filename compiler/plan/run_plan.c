@@ -6,12 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const target_names[RUN_TARGET_COUNT] = {"cpu", "cuda"};
+static const char *const target_names[RUN_TARGET_COUNT] = {"cpu", "cuda", "emu"};
 
 const char *run_target_name(RunTarget t) { return (unsigned)t < RUN_TARGET_COUNT ? target_names[t] : "?"; }
 
 bool run_target_from_name(const char *name, RunTarget *out) {
-    if (strcmp(name, "emu") == 0) name = "cpu";     /* the cpu backend with kernels replaced */
     for (int t = 0; t < RUN_TARGET_COUNT; t++)
         if (strcmp(name, target_names[t]) == 0) {
             *out = (RunTarget)t;
@@ -24,12 +23,13 @@ bool run_target_from_name(const char *name, RunTarget *out) {
  * model says (an fp32 cache would silently compute another model). */
 void run_options_init(const Layout *l, RunTarget target, RunOptions *o) {
     const ModelHeader *m = &l->model;
-    bool cuda = target == RUN_TARGET_CUDA;
+    bool cuda = target == RUN_TARGET_CUDA || target == RUN_TARGET_EMU;
     DType cpu_kv = dtype_quantized(m->kv_dtype) ? m->kv_dtype : DT_FP32;
     *o = (RunOptions){.target = target, .context = m->context, .chunk = m->chunk, .batch = 1,
                       .act_dtype = cuda ? m->dtype : DT_FP32, .logits_dtype = DT_FP32,
                       .kv_dtype = cuda ? m->dtype : cpu_kv, .weight_dtype = cuda ? m->dtype : DT_FP32,
                       .weight_align = cuda ? PLAN_ARENA_ALIGN : (int64_t)sizeof(float), .kernels = cuda};
+    if (target == RUN_TARGET_EMU) o->arch = PLAN_EMU_ARCH, o->kernel_context = m->context, o->kernel_chunk = m->chunk;
 }
 
 static int64_t align_up(int64_t n, int64_t a) { return (n + a - 1) / a * a; }

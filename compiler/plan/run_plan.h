@@ -19,10 +19,11 @@
 
 #include <jansson.h>
 
-/* The runs the plan knows: the cpu backend (and the emu backend, the cpu backend with kernels
- * replaced): fp32 everything; the cuda backend: the model dtype, fp32 logits and partials, the
- * generated kernels. */
-typedef enum { RUN_TARGET_CPU, RUN_TARGET_CUDA, RUN_TARGET_COUNT } RunTarget;
+/* The runs the plan knows: the cpu backend: fp32 everything (but an 8-bit KV cache); the cuda
+ * backend: the model dtype, fp32 logits and partials, the generated kernels; emu is the cuda backend on the emulated device (runtime/emu/emu_device.c): the cuda plan with
+ * kernels for PLAN_EMU_ARCH at the model's context and chunk (one compiled module serves every run). */
+typedef enum { RUN_TARGET_CPU, RUN_TARGET_CUDA, RUN_TARGET_EMU, RUN_TARGET_COUNT } RunTarget;
+#define PLAN_EMU_ARCH "sm_80"
 const char *run_target_name(RunTarget t);
 /* false when name is none of "cpu", "emu", "cuda". */
 bool run_target_from_name(const char *name, RunTarget *out);

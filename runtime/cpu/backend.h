@@ -1,4 +1,5 @@
-/* backend.h — the interface every mixrun backend implements (cpu, emu, cuda).
+/* backend.h — the interface every mixrun backend implements (cpu, emu, cuda; emu is the cuda
+ * backend on an emulated device: runtime/emu/emu_backend.c).
  *
  * A backend holds the KV caches of `nseq` sequences and runs the model on them:
  *   prefill: appends a chunk of 1..chunk tokens to one sequence;
@@ -6,8 +7,8 @@
  * both return logits. Sequence positions are implicit: a sequence's next token goes at its length.
  *
  * The cpu backend (cpu_backend.c) is the fp32 reference. Its attention, RoPE/append and small ops go
- * through a CpuKernels table, so the emu backend can be the cpu backend with those entries replaced
- * one by one by the generated kernels run in the emulator (cpu_backend_open_with).
+ * through a CpuKernels table (cpu_reference_kernels), which a test may replace entry by entry
+ * (cpu_backend_open_with) to watch or perturb one kernel.
  */
 #ifndef MIXC_RUNTIME_BACKEND_H
 #define MIXC_RUNTIME_BACKEND_H
@@ -103,8 +104,8 @@ typedef struct {
     int64_t scores_len;
 } AttentionArgs;
 
-/* Every entry takes the table's ctx first: what the kernels carry (the emu backend's loaded
- * kernels, one per open backend, so several layouts can run in one process); NULL for the reference. */
+/* Every entry takes the table's ctx first (NULL for the reference; a test's replacement may carry
+ * state there). */
 typedef struct {
     void *ctx;
     /* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w, for rows r < n of width `width` */

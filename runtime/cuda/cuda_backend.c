@@ -123,7 +123,8 @@ typedef struct {
 } StepInts;
 
 typedef struct {
-    const CudaDriver *cu;
+    CudaDevice device;
+    const CudaDriver *cu;   /* device.cu, device.bl */
     const CublasApi *bl;
     CUdevice dev;
     CUcontext ctx;
@@ -368,6 +369,7 @@ static void cuda_close(Backend *b) {
 }
 
 static const BackendOps cuda_ops = {"cuda", cuda_prefill, cuda_decode, cuda_close};
+static const BackendOps emu_ops = {"emu", cuda_prefill, cuda_decode, cuda_close};
 
 /* ------------------------------------------------------------------ opening */
 
@@ -394,17 +396,17 @@ static int open_device(CudaState *s, char arch[16], char *err, size_t errlen) {
     return 0;
 }
 
-/* The module: the prebuilt cubin (when not NULL), or the layout's kernels compiled for arch. */
-static int load_module(CudaState *s, const Layout *l, const void *prebuilt_cubin, const char *arch, char *err,
-                       size_t errlen) {
-    if (prebuilt_cubin) {
-        CU_CHECK_RET(s->cu->cuModuleLoadData(&s->mod, prebuilt_cubin), last_cuda_error(err, errlen, 1));
+/* The GPU's module: the prebuilt cubin (when not NULL), or the layout's kernels compiled for arch. */
+static int gpu_load_module(const CudaDevice *d, const Layout *l, const Codegen *cg, const char *arch,
+                           const BackendConfig *cfg, CUmodule *mod, char *err, size_t errlen) {
+    if (cfg->cuda_cubin) {
+        CU_CHECK_RET(d->cu->cuModuleLoadData(mod, cfg->cuda_cubin), last_cuda_error(err, errlen, 1));
         return 0;
     }
     JitResult r;
-    int rc = cuda_backend_compile(l, &s->plan.cg, arch, &r, err, errlen);
+    int rc = cuda_backend_compile(l, cg, arch, &r, err, errlen);
     if (rc == 0) {
-        CUresult cr = s->cu->cuModuleLoadData(&s->mod, r.image);
+        CUresult cr = d->cu->cuModuleLoadData(mod, r.image);
         if (cr != CUDA_SUCCESS) {
             const char *desc;
             const char *name = cuda_cu_result_name(cr, &desc);
@@ -538,19 +540,21 @@ static int find_ints(CudaState *s, char *err, size_t errlen) {
     return 0;
 }
 
-/* The run's plan: its kernels for this device (at the model's context and chunk for a prebuilt
- * cubin: the caches then have the kernels' capacities), caches, arena and schedules. */
+/* The run's plan: the target's (for the GPU: kernels for this device's architecture, at the run's
+ * context, or at the model's for a prebuilt cubin: the caches then have the kernels' capacities),
+ * caches, arena and schedules. */
 static int plan_kernels(Backend *b, CudaState *s, const char *arch, char *err, size_t errlen) {
     const Layout *l = b->layout;
-    const char *cg_arch = strncmp(arch, "sm_8", 4) == 0 ? "sm_80" : "sm_90";
-    CodegenOptions co = cuda_backend_codegen_options(l, b->cfg.context, b->cfg.cuda_cubin != NULL, cg_arch);
     RunOptions o;
-    run_options_init(l, RUN_TARGET_CUDA, &o);
+    run_options_init(l, s->device.target, &o);
     o.context = b->cfg.context;
     o.batch = b->cfg.nseq;
-    o.arch = cg_arch;
-    o.kernel_context = co.context ? co.context : l->model.context;   /* codegen's 0: the model's */
-    o.kernel_chunk = co.chunk ? co.chunk : l->model.chunk;
+    if (!o.arch) {
+        o.arch = strncmp(arch, "sm_8", 4) == 0 ? "sm_80" : "sm_90";
+        CodegenOptions co = cuda_backend_codegen_options(l, b->cfg.context, b->cfg.cuda_cubin != NULL, o.arch);
+        o.kernel_context = co.context ? co.context : l->model.context;   /* codegen's 0: the model's */
+        o.kernel_chunk = co.chunk ? co.chunk : l->model.chunk;
+    }
     char why[256];
     if (!plan_run(l, &o, &s->plan, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
     s->plan_ready = true;
@@ -575,42 +579,60 @@ bool backend_cuda_available(char *why, size_t whylen) {
     return true;
 }
 
-int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
-    memset(b, 0, sizeof *b);
-    const Layout *l = m->layout;
-    const ModelHeader *h = &l->model;
-    char why[256];
-    if (!backend_cuda_available(why, sizeof why))
-        return backend_open_error(err, errlen, 2, "no CUDA device available (%s)", why);
+/* MIXC_CUDA_PLAN=1: every launch of a full prefill chunk and of a decode step, on stderr. */
+static void print_launch_plan(const CudaState *s, const char *arch, int nseq) {
+    CudaLaunch *p = NULL;
+    int n = cuda_backend_launch_plan(&s->plan, false, s->plan.cg.chunk, &p);
+    fprintf(stderr, "mixrun: %s: %s, prefill chunk of %lld tokens:\n", s->device.name, arch,
+            (long long)s->plan.cg.chunk);
+    cuda_backend_print_plan(&s->plan.cg, p, n, stderr);
+    free(p);
+    n = cuda_backend_launch_plan(&s->plan, true, nseq, &p);
+    fprintf(stderr, "mixrun: %s: decode of %d sequences:\n", s->device.name, nseq);
+    cuda_backend_print_plan(&s->plan.cg, p, n, stderr);
+    free(p);
+}
+
+/* What the model and the run ask that the kernels cannot do: 0, or an exit status with a message. */
+static int check_run(const CudaDevice *d, const Model *m, const BackendConfig *cfg, char *err, size_t errlen) {
     int checked = backend_check_config(m, cfg, err, errlen);
     if (checked) return checked;
     if (cfg->full_caches)
         return backend_open_error(err, errlen, 2,
-                                  "--full-caches is not supported by the cuda backend (its caches are the "
-                                  "kernels' planned rings)");
-    if (h->dtype != DT_BF16 && h->dtype != DT_FP16)
-        return backend_open_error(err, errlen, 1, "dtype must be bf16 or fp16");
-    if (!model_check_size(l, err, errlen)) return 1;
+                                  "--full-caches is not supported by the %s backend (its caches are the "
+                                  "kernels' planned rings)", d->name);
+    DType dt = m->layout->model.dtype;
+    if (dt != DT_BF16 && dt != DT_FP16) return backend_open_error(err, errlen, 1, "dtype must be bf16 or fp16");
+    return model_check_size(m->layout, err, errlen) ? 0 : 1;
+}
+
+int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfig *cfg, Backend *b, char *err,
+                         size_t errlen) {
+    memset(b, 0, sizeof *b);
+    const Layout *l = m->layout;
+    int rc = check_run(d, m, cfg, err, errlen);
+    if (rc) return rc;
     CudaState *s = xcalloc(1, sizeof *s);
-    b->ops = &cuda_ops;
-    b->name = "cuda";
+    bool emu = strcmp(d->name, "emu") == 0;
+    b->ops = emu ? &emu_ops : &cuda_ops;
+    b->name = d->name;
     b->model = m;
     b->layout = l;
     b->cfg = *cfg;
     b->impl = s;
     b->seq_len = xcalloc((size_t)cfg->nseq, sizeof(int64_t));
     b->cache_tokens = xcalloc((size_t)l->ncaches + 1, sizeof(int64_t));
-    s->dt = h->dtype == DT_FP16 ? CUDA_R_16F : CUDA_R_16BF;
+    s->device = *d;
+    s->cu = d->cu;
+    s->bl = d->bl;
+    s->dt = l->model.dtype == DT_FP16 ? CUDA_R_16F : CUDA_R_16BF;
     s->esize = 2;
-    s->scale = (float)(1.0 / sqrt((double)h->head_dim));
+    s->scale = (float)(1.0 / sqrt((double)l->model.head_dim));
     s->print_plan = env_flag("MIXC_CUDA_PLAN");
     char arch[16];
-    int rc = 0;
-    if (!(s->cu = cuda_driver_load(err, errlen))) rc = 2;
-    else if (!(s->bl = cublas_load(err, errlen))) rc = 2;
-    if (!rc) rc = open_device(s, arch, err, errlen);
+    rc = open_device(s, arch, err, errlen);
     if (!rc) rc = plan_kernels(b, s, arch, err, errlen);
-    if (!rc) rc = load_module(s, l, cfg->cuda_cubin, arch, err, errlen);
+    if (!rc) rc = d->load_module(d, l, &s->plan.cg, arch, cfg, &s->mod, err, errlen);
     if (!rc) rc = resolve_functions(s, err, errlen);
     if (!rc && s->bl->cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS)
         rc = backend_open_error(err, errlen, 2, "cannot create a cuBLAS handle");
@@ -620,16 +642,16 @@ int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char
         cuda_close(b);
         return rc;
     }
-    if (s->print_plan) {
-        CudaLaunch *p = NULL;
-        int n = cuda_backend_launch_plan(&s->plan, false, s->plan.cg.chunk, &p);
-        fprintf(stderr, "mixrun: cuda: %s, prefill chunk of %lld tokens:\n", arch, (long long)s->plan.cg.chunk);
-        cuda_backend_print_plan(&s->plan.cg, p, n, stderr);
-        free(p);
-        n = cuda_backend_launch_plan(&s->plan, true, cfg->nseq, &p);
-        fprintf(stderr, "mixrun: cuda: decode of %d sequences:\n", cfg->nseq);
-        cuda_backend_print_plan(&s->plan.cg, p, n, stderr);
-        free(p);
-    }
+    if (s->print_plan) print_launch_plan(s, arch, cfg->nseq);
     return 0;
+}
+
+int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
+    memset(b, 0, sizeof *b);
+    char why[256];
+    if (!backend_cuda_available(why, sizeof why))
+        return backend_open_error(err, errlen, 2, "no CUDA device available (%s)", why);
+    CudaDevice gpu = {"cuda", RUN_TARGET_CUDA, NULL, NULL, gpu_load_module};
+    if (!(gpu.cu = cuda_driver_load(err, errlen)) || !(gpu.bl = cublas_load(err, errlen))) return 2;
+    return cuda_backend_open_on(&gpu, m, cfg, b, err, errlen);
 }

@@ -18,10 +18,29 @@
 
 #include "backend.h"
 #include "codegen.h"
+#include "cuda_check.h"
 #include "jit.h"
 #include "run_plan.h"
 
 /* cuda_backend_open and backend_cuda_available: declared in backend.h. */
+
+/* Where the backend runs. The GPU: the driver and cuBLAS (dlopen'ed), the kernels compiled by
+ * NVRTC for the run's context or prebuilt for the model's. The emulated device (runtime/emu): host
+ * memory, the kernels run in the CUDA emulator, GEMMs on the CPU (the emu backend). Above it the
+ * backend is one: the plan's allocations, its schedules, its parameter structs and launches. */
+typedef struct CudaDevice {
+    const char *name;           /* the backend's: "cuda", "emu" */
+    RunTarget target;           /* its run plan's defaults (run_options_init) */
+    const CudaDriver *cu;
+    const CublasApi *bl;
+    /* Loads the module of cg's kernels for arch into *mod: 0, or an exit status with a message. */
+    int (*load_module)(const struct CudaDevice *d, const Layout *l, const Codegen *cg, const char *arch,
+                       const BackendConfig *cfg, CUmodule *mod, char *err, size_t errlen);
+} CudaDevice;
+
+/* The cuda backend on device d (cuda_backend_open: the GPU). */
+int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfig *cfg, Backend *b, char *err,
+                         size_t errlen);
 
 /* ---- the kernels and their launches, also usable without a GPU */
 

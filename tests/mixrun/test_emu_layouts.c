@@ -1,5 +1,5 @@
 /* test_emu_layouts.c — two layouts open on the emu backend in one process at once: each backend
- * holds its own loaded kernels (the CpuKernels ctx), so running them interleaved must give, bit for
+ * holds its own module (the kernels' shared object, the emulated device's CUmodule), so running them interleaved must give, bit for
  * bit, the logits each gives when run alone.
  *
  * usage: test_emu_layouts LAYOUT.mix     (the two layouts are LAYOUT with two sets of overrides;
