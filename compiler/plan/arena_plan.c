@@ -467,6 +467,7 @@ typedef struct {
     ActTensor *t;
     ArenaItem *item;        /* the tensors' sizes and lifetimes, parallel to t: what the arena packs */
     int n, cap;
+    bool arena_only;        /* items only: no names (t NULL) and no ops */
     PlanOp *ops;            /* NULL when only the arena is planned */
     int ops_cap;
     int op;                 /* the op being listed */
@@ -477,7 +478,7 @@ typedef struct {
 /* Both arrays grow by doubling; reserve() sizes them for the whole step up front. */
 static void grow_tensors(Builder *b, int cap) {
     b->cap = cap;
-    b->t = xrealloc(b->t, (size_t)b->cap * sizeof(ActTensor));
+    if (!b->arena_only) b->t = xrealloc(b->t, (size_t)b->cap * sizeof(ActTensor));
     b->item = xrealloc(b->item, (size_t)b->cap * sizeof(ArenaItem));
 }
 
@@ -499,7 +500,7 @@ static int tensor_new(Builder *b, const char *name, int layer, int64_t elems, DT
     if (!mul_ok(elems, dtype_bytes(dtype), &bytes) || !add_ok(bytes, PLAN_ARENA_ALIGN - 1, &bytes)) b->ok = false;
     bytes -= bytes % PLAN_ARENA_ALIGN;
     if (b->n == b->cap) grow_tensors(b, b->cap ? b->cap * 2 : 64);
-    b->t[b->n] = (ActTensor){name, layer, dtype};
+    if (b->t) b->t[b->n] = (ActTensor){name, layer, dtype};
     b->item[b->n] = (ArenaItem){b->ok ? bytes : 0, b->op, b->op, 0};
     if (b->in_ops && b->ops) {
         PlanOp *o = &b->ops[b->op];
@@ -647,9 +648,9 @@ static void pack(Builder *b, ActPlan *p) {
 /* Room for the tensors and ops of a step of nlayers layers at once (a layer lists at most ~20
  * tensors and ~16 ops): growing by doubling would copy, and touch, the arrays of a 100,000-layer
  * step several times. */
-static void reserve(Builder *b, int nlayers, bool ops) {
+static void reserve(Builder *b, int nlayers) {
     grow_tensors(b, nlayers * 24 + 32);
-    if (!ops) return;
+    if (b->arena_only) return;
     b->ops_cap = nlayers * 16 + 16;
     b->ops = xmalloc((size_t)b->ops_cap * sizeof(PlanOp));
 }
@@ -667,7 +668,8 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
     else    /* a chunk never holds more tokens than the context */
         b.ok = b.ok && mul_ok(o->batch, o->chunk < o->context ? o->chunk : o->context, &s.tokens);
     if (!b.ok) return false;
-    reserve(&b, l->nlayers, !o->arena_only);
+    b.arena_only = o->arena_only;
+    reserve(&b, l->nlayers);
     int tokens = tensor_new(&b, "tokens", -1, s.tokens, DT_INT32);   /* step inputs: ids and positions */
     s.pos = tensor_new(&b, "positions", -1, s.tokens, DT_INT32);
     if (s.kernel_args) {   /* the chunk's triple only where the prefill kernel reads it */

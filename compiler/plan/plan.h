@@ -159,8 +159,8 @@ typedef struct {
     /* The cpu reference attention's fp32 score row ("scores", one per key a query can see), an
      * output of each attention op: its scratch, planned like every other buffer. */
     bool attention_scores;
-    /* Only the tensors and their arena, no op list (ActPlan.op NULL, nops still counted): what the
-     * report needs, at a third less memory on a 100,000-layer step. */
+    /* Only the tensors' arena items, no op list and no names (ActPlan.op and .tensor NULL, nops
+     * still counted): what the report needs, at half the memory on a 100,000-layer step. */
     bool arena_only;
 } StepOptions;
 
@@ -171,7 +171,7 @@ typedef struct {
     int nops;
     PlanOp *op;             /* [nops], in execution order; NULL when planned arena_only */
     int ntensors;
-    ActTensor *tensor;
+    ActTensor *tensor;      /* NULL when planned arena_only */
     ArenaItem *item;        /* [ntensors]: tensor t's bytes, offset in the arena and lifetime (ops) */
     int64_t planned_bytes;  /* the arena */
     int64_t naive_bytes;    /* every tensor in its own buffer */
