@@ -37,6 +37,11 @@ static bool cache_bytes(int64_t tokens, int64_t data, int64_t scales, int64_t *b
     return true;
 }
 
+void kv_plan_free(KvPlan *p) {
+    free(p->cache);
+    memset(p, 0, sizeof *p);
+}
+
 bool plan_kv(const Layout *l, int64_t context, int64_t chunk, KvPlan *out) {
     memset(out, 0, sizeof *out);
     int64_t data, scales, per_full, per_full_scales;
@@ -53,17 +58,9 @@ bool plan_kv(const Layout *l, int64_t context, int64_t chunk, KvPlan *out) {
              add_ok(p.kv_bytes, c->bytes, &p.kv_bytes) && add_ok(p.scale_bytes, c->scale_bytes, &p.scale_bytes);
     }
     ok = ok && mul_ok(per_full, l->nlayers, &p.standard_bytes) && mul_ok(per_full, l->ncaches, &p.unexploited_bytes);
-    if (!ok) {
-        kv_plan_free(&p);
-        return false;
-    }
-    *out = p;
-    return true;
-}
-
-void kv_plan_free(KvPlan *p) {
-    free(p->cache);
-    memset(p, 0, sizeof *p);
+    if (ok) *out = p;
+    else kv_plan_free(&p);
+    return ok;
 }
 
 void plan_standard_layout(const Layout *l, Layout *out) {
