@@ -1,11 +1,13 @@
 /* model.c — the model's weights: the tensor table of a layout, deterministic random weights, and
  * loading/saving them as safetensors. See model.h and docs/model.md. */
 #include "model.h"
+#include "plan.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ the tensor table */
 
@@ -62,16 +64,30 @@ int model_tensors(Model *m, ModelTensor **out) {
 static int64_t tensor_elems(const ModelTensor *t) { return t->ndim == 1 ? t->shape[0] : t->shape[0] * t->shape[1]; }
 
 /* Every tensor's element count fits comfortably in memory arithmetic (the runtime holds fp32). */
+/* This machine's physical memory in bytes (0 when unknown). */
+static int64_t host_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (int64_t)pages * page : 0;
+}
+
+/* The runtime holds every weight in fp32 on the host (the cuda backend converts its device copy):
+ * the model's exact parameter count (plan_weights) times 4 must fit in this machine's memory. */
 bool model_check_size(const Layout *l, char *err, size_t errlen) {
-    const ModelHeader *h = &l->model;
-    int64_t dims[] = {h->hidden, h->heads * h->head_dim, h->kv_heads * h->head_dim, h->ffn, h->vocab};
-    int64_t widest = 0, total = 0, x;
-    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) widest = dims[i] > widest ? dims[i] : widest;
-    /* each layer holds at most 9 tensors of widest x hidden */
-    bool ok = mul_ok(widest, h->hidden, &x) && mul_ok(x, 9 * (int64_t)l->nlayers + 4, &total) &&
-              total <= (INT64_C(1) << 36);
-    if (!ok) snprintf(err, errlen, "the model is too large for the runtime (over 2^36 parameters)");
-    return ok;
+    WeightsPlan w;
+    int64_t bytes, memory = host_memory();
+    if (!plan_weights(l, &w) || !mul_ok(w.params, (int64_t)sizeof(float), &bytes)) {
+        snprintf(err, errlen, "the model's parameter count overflows 2^62");
+        return false;
+    }
+    if (memory > 0 && bytes > memory) {
+        char need[32], have[32];
+        snprintf(need, sizeof need, "%s", fmt_bytes((double)bytes));
+        snprintf(have, sizeof have, "%s", fmt_bytes((double)memory));
+        snprintf(err, errlen, "the model has %lld parameters: their fp32 copies need %s of host memory, and this "
+                              "machine has %s", (long long)w.params, need, have);
+        return false;
+    }
+    return true;
 }
 
 static void alloc_tensors(Model *m, const Layout *l, bool tied) {

@@ -52,7 +52,8 @@ typedef struct {
  * Returns the count; *out is malloc'ed. The slots point into `m`. */
 int model_tensors(Model *m, ModelTensor **out);
 
-/* Sizes that fit in memory: false (with a message in err) when a tensor is too large. */
+/* Whether the weights fit: the exact parameter count's fp32 copies within this machine's memory;
+ * false with a message in err (the count, the bytes needed and the memory there is). */
 bool model_check_size(const Layout *l, char *err, size_t errlen);
 
 /* Deterministic random weights: each tensor draws from splitmix64 seeded by mix(seed, FNV-1a(name)),

@@ -657,6 +657,27 @@ static void test_kv_attention(void) {
            "int8 %d (store error %.3g steps), fp8 %d (%.3g)", i8, int8_err, f8, fp8_err);
 }
 
+/* The size check counts the model's parameters exactly: a 1M-token vocabulary on a small model
+ * (335M parameters, tied) runs, where a bound of widest x hidden x 9 per layer refused it; a
+ * 405B-parameter model is refused for this machine's memory, naming the figures. */
+static void test_size_check(void) {
+    enum { N = 64 };
+    int64_t win[N] = {0};
+    int reads[N];
+    for (int i = 0; i < N; i++) reads[i] = i;
+    Layout l;
+    make_layout(&l, N, win, reads, 4, 32);
+    l.model.vocab = 1 << 20, l.model.hidden = 256, l.model.ffn = 1024, l.model.tie_embeddings = true;
+    char err[256] = "";
+    bool small = model_check_size(&l, err, sizeof err);
+    l.model.vocab = 128256, l.model.hidden = 16384, l.model.ffn = 53248, l.model.heads = 128, l.model.kv_heads = 8;
+    l.model.head_dim = 128, l.model.tie_embeddings = false;
+    bool huge = model_check_size(&l, err, sizeof err);
+    result(small && !huge && strstr(err, "parameters: their fp32 copies need") && strstr(err, "host memory"),
+           "the size check: exact parameters, refused for this machine's memory with the figures", "%s", err);
+    layout_free(&l);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: test_model TMPDIR\n");
@@ -674,5 +695,6 @@ int main(int argc, char **argv) {
     test_npy();
     test_kv_codes();
     test_kv_attention();
+    test_size_check();
     return failures ? 1 : 0;
 }
