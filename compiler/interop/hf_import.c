@@ -5,6 +5,7 @@
  * docs/interop.md for the table and its sources); they are read into two arrays, window[] and
  * reads[], checked against each other, then turned into a Layout by layout_from_arrays. */
 #include "interop.h"
+#include "hf_config.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -23,11 +24,11 @@ typedef struct {
     const char *path;
     FILE *err;
     int errors;
-    json_t *cfg;               /* the text config (text_config when nested, else the root) */
-    json_t *root;
-    json_t *defaults;          /* the config class's defaults for fields a config may omit, or NULL */
-    const char *model_type;    /* "" when absent */
+    HfConfig hf;
     Buf sources;               /* which fields drove the layout, for the header comment */
+    bool allow_unsupported;    /* --allow-unsupported: what mixc does not compute warns instead */
+    int refused;               /* things refused (counted in errors too) */
+    Buf unsupported;           /* under allow_unsupported: one "unsupported: ..." line each */
 } Ctx;
 
 static void ierror(Ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -57,12 +58,28 @@ static void iwarn(Ctx *c, const char *fmt, ...) {
 
 /* ------------------------------------------------------------------ field access */
 
-/* A field of the text config, else of the root (multimodal configs keep some fields at the top). */
-static json_t *field(Ctx *c, const char *key) {
+json_t *hf_field(const HfConfig *c, const char *key) {
     json_t *v = json_object_get(c->cfg, key);
     if (!v && c->root != c->cfg) v = json_object_get(c->root, key);
     if (!v && c->defaults) v = json_object_get(c->defaults, key);
     return json_is_null(v) ? NULL : v;
+}
+
+static json_t *field(Ctx *c, const char *key) {
+    return hf_field(&c->hf, key);
+}
+
+/* Something the config asks for that mixc does not compute (hf_support.c): an error, or under
+ * --allow-unsupported a warning and a line of the .mix's comment, so the file remembers it. */
+static void refuse(void *ctx, const char *what, const char *why) {
+    Ctx *c = ctx;
+    if (c->allow_unsupported) {
+        iwarn(c, "%s is not supported (%s); imported anyway (--allow-unsupported)", what, why);
+        buf_printf(&c->unsupported, "unsupported: %s ignored (%s)\n", what, why);
+        return;
+    }
+    ierror(c, "%s is not supported (%s)", what, why);
+    c->refused++;
 }
 
 static bool has_field(Ctx *c, const char *key) {
@@ -126,7 +143,7 @@ static bool get_bool(Ctx *c, const char *key, bool *out) {
 
 static bool type_is(Ctx *c, const char *const *names) {
     for (; *names; names++)
-        if (strcmp(c->model_type, *names) == 0) return true;
+        if (strcmp(c->hf.model_type, *names) == 0) return true;
     return false;
 }
 
@@ -134,9 +151,6 @@ static bool type_is(Ctx *c, const char *const *names) {
 
 static const char *const QWEN[] = {"qwen2", "qwen2_moe", "qwen3", "qwen3_moe", NULL};
 static const char *const HYMBA[] = {"hymba", NULL};
-static const char *const KNOWN[] = {
-    "llama", "mistral", "mixtral", "gemma", "gemma2", "gemma3", "gemma3_text", "gemma3n", "gemma3n_text",
-    "gpt_oss", "cohere2", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "hymba", "olmo3", NULL};
 
 /* The period of the family's default local:global alternation (layer i is global when
  * (i + 1) % period == 0), or 0 when the family has none. Values from the transformers config
@@ -147,32 +161,44 @@ static int64_t default_pattern(Ctx *c) {
         {"gemma3n", 5}, {"gemma3n_text", 5},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(c->model_type, table[i].type) == 0) return table[i].period;
+        if (strcmp(c->hf.model_type, table[i].type) == 0) return table[i].period;
     return 0;
 }
 
 /* Defaults of the transformers config classes for the fields that published configs omit (the
- * Gemma 3 4B/27B configs, for one, give no vocab_size, head_dim or rope_theta in text_config). */
+ * Gemma 3 4B/27B configs, for one, give no vocab_size, head_dim or rope_theta in text_config), and
+ * for the fields that change the computation (hf_support.c sees them as if the config gave them). */
+#define GEMMA2_COMPUTE "\"hidden_activation\": \"gelu_pytorch_tanh\", \"query_pre_attn_scalar\": 256"
+#define GEMMA3_COMPUTE GEMMA2_COMPUTE ", \"rope_local_base_freq\": 10000.0"
 static json_t *family_defaults(Ctx *c) {
     static const struct { const char *type, *json; } table[] = {
+        {"llama", "{\"rms_norm_eps\": 1e-6}"},
+        {"mistral", "{\"rms_norm_eps\": 1e-6, \"sliding_window\": 4096}"},
+        {"ministral", "{\"rms_norm_eps\": 1e-6, \"sliding_window\": 4096}"},
+        {"mixtral", "{\"rms_norm_eps\": 1e-5, \"num_local_experts\": 8}"},
+        {"qwen2_moe", "{\"num_experts\": 60}"},
+        {"qwen3_moe", "{\"num_experts\": 128}"},
+        {"gpt_oss", "{\"num_local_experts\": 128}"},
+        {"gemma", "{\"hidden_activation\": \"gelu_pytorch_tanh\"}"},
         {"gemma2", "{\"head_dim\": 256, \"rope_theta\": 10000.0, \"rms_norm_eps\": 1e-6, \"max_position_embeddings\": 8192,"
-                   " \"vocab_size\": 256000}"},
+                   " \"vocab_size\": 256000, \"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, "
+                   GEMMA2_COMPUTE "}"},
         {"gemma3", "{\"head_dim\": 256, \"num_key_value_heads\": 4, \"rope_theta\": 1000000.0, \"rms_norm_eps\": 1e-6,"
-                   " \"max_position_embeddings\": 131072, \"vocab_size\": 262208}"},
+                   " \"max_position_embeddings\": 131072, \"vocab_size\": 262208, " GEMMA3_COMPUTE "}"},
         {"gemma3_text", "{\"head_dim\": 256, \"num_key_value_heads\": 4, \"rope_theta\": 1000000.0, \"rms_norm_eps\": 1e-6,"
-                        " \"max_position_embeddings\": 131072, \"vocab_size\": 262208}"},
-        {"gemma3n", "{\"head_dim\": 256, \"rms_norm_eps\": 1e-6}"},
-        {"gemma3n_text", "{\"head_dim\": 256, \"rms_norm_eps\": 1e-6}"},
-        {"cohere2", "{\"layer_norm_eps\": 1e-5, \"max_position_embeddings\": 8192, \"vocab_size\": 256000}"},
+                        " \"max_position_embeddings\": 131072, \"vocab_size\": 262208, " GEMMA3_COMPUTE "}"},
+        {"gemma3n", "{\"head_dim\": 256, \"rms_norm_eps\": 1e-6, \"hidden_activation\": \"gelu_pytorch_tanh\"}"},
+        {"gemma3n_text", "{\"head_dim\": 256, \"rms_norm_eps\": 1e-6, \"hidden_activation\": \"gelu_pytorch_tanh\"}"},
+        {"cohere2", "{\"layer_norm_eps\": 1e-5, \"max_position_embeddings\": 8192, \"vocab_size\": 256000, \"logit_scale\": 0.0625}"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(c->model_type, table[i].type) == 0) return json_loads(table[i].json, 0, NULL);
+        if (strcmp(c->hf.model_type, table[i].type) == 0) return json_loads(table[i].json, 0, NULL);
     return NULL;
 }
 
 /* tie_word_embeddings when the config omits it: the config class's default (PretrainedConfig: true). */
 static bool default_tie(Ctx *c) {
-    static const char *const untied[] = {"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3",
+    static const char *const untied[] = {"llama", "mistral", "ministral", "mixtral", "qwen2", "qwen2_moe", "qwen3",
                                          "qwen3_moe", "gpt_oss", "hymba", "olmo3", NULL};
     return !type_is(c, untied);
 }
@@ -191,11 +217,13 @@ static void read_dtype(Ctx *c, ModelHeader *m) {
     } else if (!strcmp(s, "float16")) {
         m->dtype = DT_FP16;
     } else if (!strcmp(s, "float32")) {
-        iwarn(c, "'%s' is float32; mixc serves bf16 or fp16 weights: using bf16", key);
+        char what[64];
+        hf_describe(key, v, what, sizeof what);
+        refuse(c, what, "mixc rounds the weights to bf16 or fp16: imported as bf16");
     } else {
         ierror(c, "'%s' is '%s'; mixc knows bfloat16, float16 and float32", key, s);
     }
-    json_t *kv = json_object_get(c->root, "mixc_kv_dtype");
+    json_t *kv = json_object_get(c->hf.root, "mixc_kv_dtype");
     if (json_is_string(kv)) {
         const char *k = json_string_value(kv);
         for (int t = 0; t < DT_COUNT; t++)
@@ -227,9 +255,13 @@ static void read_ffn(Ctx *c, ModelHeader *m) {
         ierror(c, "'intermediate_size' is an empty list");
         return;
     }
-    if (lo != hi)
-        iwarn(c, "'intermediate_size' differs across layers (%lld..%lld); mixc has one ffn: using %lld",
-              (long long)lo, (long long)hi, (long long)hi);
+    if (lo != hi) {
+        char what[160], why[128];
+        hf_describe("intermediate_size", v, what, sizeof what);
+        snprintf(why, sizeof why, "sizes %lld..%lld; mixc has one ffn for every layer: imported as %lld", (long long)lo,
+                 (long long)hi, (long long)hi);
+        refuse(c, what, why);
+    }
     m->ffn = hi;
 }
 
@@ -268,7 +300,7 @@ static void read_header(Ctx *c, ModelHeader *m) {
     if (!get_real(c, field(c, "rms_norm_eps"), "rms_norm_eps", &m->norm_eps))
         get_real(c, field(c, "layer_norm_eps"), "layer_norm_eps", &m->norm_eps);
     get_int(c, "max_position_embeddings", 1, LARGEST, &m->context);
-    json_t *chunk = json_object_get(c->root, "mixc_chunk");   /* mixc's own, from `mixc export --hf` */
+    json_t *chunk = json_object_get(c->hf.root, "mixc_chunk");   /* mixc's own, from `mixc export --hf` */
     if (chunk) {
         if (json_is_integer(chunk) && json_integer_value(chunk) >= 1 && json_integer_value(chunk) <= m->context)
             m->chunk = json_integer_value(chunk);
@@ -278,17 +310,13 @@ static void read_header(Ctx *c, ModelHeader *m) {
     if (m->chunk == 0) m->chunk = m->context < 512 ? m->context : 512;
     m->tie_embeddings = default_tie(c);
     get_bool(c, "tie_word_embeddings", &m->tie_embeddings);
-    int64_t experts = 0;
-    if (get_int(c, "num_local_experts", 0, LARGEST, &experts) && experts > 1)
-        iwarn(c, "a mixture of %lld experts: mixc sizes a dense model whose ffn is one expert's 'intermediate_size'",
-              (long long)experts);
 }
 
 /* The model's name: --name, else the last part of _name_or_path, else the file's stem unless it is
  * "config", else model_type. */
 static char *model_name(Ctx *c, const char *given) {
     if (given) return xstrdup(given);
-    const char *s = json_string_value(json_object_get(c->root, "_name_or_path"));
+    const char *s = json_string_value(json_object_get(c->hf.root, "_name_or_path"));
     if (s && *s) {
         const char *slash = strrchr(s, '/');
         if (slash && slash[1]) return xstrdup(slash + 1);
@@ -304,7 +332,7 @@ static char *model_name(Ctx *c, const char *given) {
         name[len] = '\0';
         return name;
     }
-    return xstrdup(*c->model_type ? c->model_type : "imported");
+    return xstrdup(*c->hf.model_type ? c->hf.model_type : "imported");
 }
 
 /* ------------------------------------------------------------------ layer types */
@@ -403,7 +431,7 @@ static bool read_attention(Ctx *c, int n, int64_t *window) {
         buf_printf(&c->sources, "every %lld%s layer global (%s)", (long long)p, p == 2 ? "nd" : p == 3 ? "rd" : "th",
                    have_pattern ? "'sliding_window_pattern'" : "the family's default pattern");
         if (!w && !have_pattern) {
-            iwarn(c, "'sliding_window' is null: every layer of this %s model is global", c->model_type);
+            iwarn(c, "'sliding_window' is null: every layer of this %s model is global", c->hf.model_type);
             memset(sliding, 0, (size_t)n * sizeof(bool));
         }
     } else if (type_is(c, QWEN)) {
@@ -430,7 +458,7 @@ static bool read_attention(Ctx *c, int n, int64_t *window) {
 /* mixc's own extension (written by `mixc export --hf` when windows differ): one window per layer,
  * null for global layers. */
 static bool read_layer_windows(Ctx *c, int n, int64_t *window) {
-    json_t *v = json_object_get(c->root, "mixc_sliding_windows");
+    json_t *v = json_object_get(c->hf.root, "mixc_sliding_windows");
     if (!v) return true;
     if (!json_is_array(v) || (int)json_array_size(v) != n) {
         ierror(c, "'mixc_sliding_windows' must be a list of %d windows (null for global layers)", n);
@@ -574,7 +602,7 @@ static bool read_reuse_groups(Ctx *c, json_t *v, int n, int *reads) {
 
 static bool read_sharing(Ctx *c, int n, const int64_t *window, int *reads) {
     for (int i = 0; i < n; i++) reads[i] = i;
-    json_t *target = json_object_get(c->root, "kv_sharing_target");
+    json_t *target = json_object_get(c->hf.root, "kv_sharing_target");
     json_t *groups = field(c, "kv_reuse_group");
     bool shared = has_field(c, "num_kv_shared_layers");
     int64_t every = 0;
@@ -626,12 +654,9 @@ static void warn_unread(Ctx *c, json_t *obj) {
 /* ------------------------------------------------------------------ HF import */
 
 static void set_model_type(Ctx *c) {
-    const char *t = json_string_value(json_object_get(c->cfg, "model_type"));
-    if (!t) t = json_string_value(json_object_get(c->root, "model_type"));
-    c->model_type = t ? t : "";
-    if (t && !type_is(c, KNOWN))
-        iwarn(c, "unknown model_type '%s': reading the generic fields (layer_types, sliding_window_pattern, "
-                 "sliding_window, num_kv_shared_layers)", t);
+    const char *t = json_string_value(json_object_get(c->hf.cfg, "model_type"));
+    if (!t) t = json_string_value(json_object_get(c->hf.root, "model_type"));
+    c->hf.model_type = t ? t : "";
 }
 
 /* The provenance comment written at the top of an imported .mix. */
@@ -648,23 +673,39 @@ static char *hf_comment(const char *path, json_t *root, const char *sources) {
     return b.data;
 }
 
+/* After the refusals: how to import anyway, once. */
+static void refusal_hint(Ctx *c) {
+    if (!c->refused || c->errors > c->refused) return;   /* nothing to import anyway */
+    fprintf(c->err, "  hint: mixc computes the decoder of docs/model.md; --allow-unsupported imports the layout anyway "
+                    "(for memory reports), recording %s in the .mix\n", c->refused == 1 ? "this" : "each of these");
+}
+
+/* The end of an import: the hint, the unsupported lines handed over (or freed), the context freed. */
+static int finish(Ctx *c, const ImportOptions *opt, bool ok) {
+    refusal_hint(c);
+    if (ok && opt->unsupported) *opt->unsupported = c->unsupported.data;
+    else buf_free(&c->unsupported);
+    buf_free(&c->sources);
+    json_decref(c->hf.defaults);
+    return ok ? 0 : 1;
+}
+
 int import_hf_json(const char *path, json_t *root, const ImportOptions *opt, Layout *out) {
     memset(out, 0, sizeof *out);
-    Ctx c = {.path = path, .err = opt->err, .root = root, .cfg = root};
+    if (opt->unsupported) *opt->unsupported = NULL;
+    Ctx c = {.path = path, .err = opt->err, .hf = {.root = root, .cfg = root}, .allow_unsupported = opt->allow_unsupported};
     if (!json_is_object(root)) {
         ierror(&c, "the top level is not a JSON object");
         return 1;
     }
     json_t *text = json_object_get(root, "text_config");
-    if (json_is_object(text)) c.cfg = text;
+    if (json_is_object(text)) c.hf.cfg = text;
     set_model_type(&c);
-    c.defaults = family_defaults(&c);
+    c.hf.defaults = family_defaults(&c);
     ModelHeader m;
     read_header(&c, &m);
-    if (c.errors) {
-        json_decref(c.defaults);
-        return 1;
-    }
+    if (c.errors > c.refused) return finish(&c, opt, false);
+    hf_check_support(&c.hf, &m, refuse, &c);
     int n = (int)m.layers;
     int64_t *window = xcalloc((size_t)n + 1, sizeof(int64_t));
     int *reads = xcalloc((size_t)n + 1, sizeof(int));
@@ -672,16 +713,14 @@ int import_hf_json(const char *path, json_t *root, const ImportOptions *opt, Lay
               read_sharing(&c, n, window, reads) && c.errors == 0;
     if (ok) {
         if (opt->comment) *opt->comment = hf_comment(path, root, c.sources.data);
-        warn_unread(&c, c.cfg);
-        if (c.cfg != root) warn_unread(&c, root);
+        warn_unread(&c, c.hf.cfg);
+        if (c.hf.cfg != root) warn_unread(&c, root);
         m.name = model_name(&c, opt->name);
         layout_from_arrays(out, &m, n, window, reads);
     }
     free(window);
     free(reads);
-    buf_free(&c.sources);
-    json_decref(c.defaults);
-    return ok ? 0 : 1;
+    return finish(&c, opt, ok);
 }
 
 static json_t *load_json(const char *path, FILE *err, int *rc) {

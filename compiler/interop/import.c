@@ -82,6 +82,7 @@ static void standin_header(ModelHeader *m, int n) {
 typedef struct {
     const char *config, *lckv, *out, *name;
     int64_t window;
+    bool allow_unsupported;
 } ImportArgs;
 
 static const OptSpec import_options[] = {
@@ -94,17 +95,24 @@ static const OptSpec import_options[] = {
     OPT(ImportArgs, config, OPT_STRING, "--config", .metavar = "FILE",
         .help = "with --lckv: take the model dimensions from this config.json\n"
                 "(default: the 24-layer stand-in of examples/standard.mix, marked as such)"),
+    OPT(ImportArgs, allow_unsupported, OPT_FLAG, "--allow-unsupported",
+        .help = "import a config that asks for what mixc does not compute (rope_scaling,\n"
+                "biases, soft-capping, experts, Gemma's norms, ...): each is a warning and a\n"
+                "'# unsupported:' line in the .mix instead of an error"),
 };
 
 static const OptCommand import_command = {
     .prog = "mixc import",
-    .usage = "mixc import CONFIG.json [-o OUT.mix] [--name NAME]\n"
+    .usage = "mixc import CONFIG.json [-o OUT.mix] [--name NAME] [--allow-unsupported]\n"
              "mixc import --lckv STRING [--window W] [--config CONFIG.json] [-o OUT.mix] [--name NAME]",
     .about = "Writes a .mix layout from a Hugging Face config.json (Llama, Mistral, Gemma 2/3/3n, gpt-oss,\n"
              "Cohere2, Qwen2/3, Hymba, and any config with layer_types) or from an LCKV layer string\n"
              "(per layer, the layer whose KV it reads; 's' marks a sliding layer: 0_1s_1s_3s...).\n"
              "The .mix uses compact forms (patterns, ranges, strides, default) and is checked before it is\n"
-             "written. Warnings and errors name the config field they come from.\n",
+             "written. Warnings and errors name the config field they come from.\n"
+             "mixc computes one decoder (docs/model.md): a config whose model it would compute differently\n"
+             "(llama, mistral and ministral configs can pass; other families and fields like rope_scaling\n"
+             "or attention_bias cannot) is refused naming each field, unless --allow-unsupported.\n",
     OPT_TABLE(import_options),
     .epilog = "exit status: 0 ok (warnings allowed), 1 errors in the input, 2 usage errors or an unreadable file.\n"
               "See docs/interop.md.\n",
@@ -123,8 +131,19 @@ static int parse_import_args(int argc, char **argv, ImportArgs *a) {
         rc = opt_usage_error(&import_command, "no input (a config.json or --lckv STRING)");
     if (rc == OPT_GO && a->window && !a->lckv)
         rc = opt_usage_error(&import_command, "--window goes with --lckv (a config has its own sliding_window)");
+    if (rc == OPT_GO && a->allow_unsupported && !a->config)
+        rc = opt_usage_error(&import_command, "--allow-unsupported goes with a config.json");
     opt_free(&import_command, a, &files);
     return rc;
+}
+
+/* Appends the importer's "unsupported: ..." lines (freed) to the comment. */
+static void add_unsupported(Buf *comment, char *lines) {
+    if (!lines) return;
+    size_t n = strlen(lines);
+    if (n && lines[n - 1] == '\n') lines[n - 1] = '\0';
+    buf_printf(comment, "\n%s", lines);
+    free(lines);
 }
 
 /* --lckv: the layers from the string, the header from --config or the stand-in. */
@@ -138,7 +157,9 @@ static int import_lckv_layout(const ImportArgs *a, Layout *out, char **comment) 
     int rc = 0;
     if (a->config) {
         Layout base;
-        ImportOptions opt = {a->name, stderr, NULL};
+        char *unsupported = NULL;
+        ImportOptions opt = {.name = a->name, .err = stderr, .allow_unsupported = a->allow_unsupported,
+                             .unsupported = &unsupported};
         rc = import_hf_file(a->config, &opt, &base);
         if (rc == 0 && base.nlayers != n) {
             fprintf(stderr, "mixc: the LCKV string has %d layers but %s has num_hidden_layers %d\n", n, a->config,
@@ -149,6 +170,9 @@ static int import_lckv_layout(const ImportArgs *a, Layout *out, char **comment) 
             m = base.model;
             base.model.name = NULL;
             buf_printf(&note, "Imported by `mixc import` from an LCKV string; dimensions from %s.", a->config);
+            add_unsupported(&note, unsupported);
+        } else {
+            free(unsupported);
         }
         layout_free(&base);
     } else {
@@ -170,8 +194,18 @@ static int import_lckv_layout(const ImportArgs *a, Layout *out, char **comment) 
 }
 
 static int import_config_layout(const ImportArgs *a, Layout *out, char **comment) {
-    ImportOptions opt = {a->name, stderr, comment};
-    return import_hf_file(a->config, &opt, out);
+    char *unsupported = NULL;
+    ImportOptions opt = {.name = a->name, .err = stderr, .comment = comment,
+                         .allow_unsupported = a->allow_unsupported, .unsupported = &unsupported};
+    int rc = import_hf_file(a->config, &opt, out);
+    if (rc == 0 && unsupported) {
+        Buf b = {0};
+        buf_puts(&b, *comment ? *comment : "");
+        free(*comment);
+        add_unsupported(&b, unsupported);
+        *comment = b.data;
+    }
+    return rc;
 }
 
 /* Parses the written text back; it must check and give the same layers. Its diagnostics (the

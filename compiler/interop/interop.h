@@ -22,10 +22,14 @@ typedef struct {
     FILE *err;              /* warnings and errors */
     char **comment;         /* when not NULL: on success, the provenance comment of the written .mix
                                (the input, its model_type, the fields that gave the layout; malloc'd) */
+    bool allow_unsupported; /* what mixc does not compute (hf_support.c) warns instead of failing */
+    char **unsupported;     /* when not NULL: on success, one "unsupported: ..." line per thing
+                               imported anyway, for the .mix's comment (malloc'd), or NULL when none */
 } ImportOptions;
 
-/* Reads an HF config.json into a layout. Returns 0 ok (warnings allowed), 1 input errors, 2 when the
- * file cannot be read. */
+/* Reads an HF config.json into a layout. A config asking for a computation mixc does not do (a field
+ * or a family, hf_support.c) is refused naming the field and its value, unless allow_unsupported.
+ * Returns 0 ok (warnings allowed), 1 input errors, 2 when the file cannot be read. */
 int import_hf_file(const char *path, const ImportOptions *opt, Layout *out);
 /* The same from a parsed JSON object; `path` names the input in messages. */
 int import_hf_json(const char *path, struct json_t *root, const ImportOptions *opt, Layout *out);

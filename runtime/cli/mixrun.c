@@ -38,7 +38,7 @@ typedef struct {
     const char *layout, *weights, *save_weights, *tokens, *tokens_file, *prompts_file, *dump_logits;
     StringList sets;
     Arena arena;            /* strings of the embedded overrides */
-    bool random_weights, bench, json, full_caches, max_new_given, info;
+    bool random_weights, bench, json, full_caches, max_new_given, info, ignore_unused;
     int64_t seed;           /* -1 until --random-weights gives one */
     int64_t max_new;        /* -1 until --max-new gives one */
     int64_t batch, prompt_len;
@@ -58,6 +58,9 @@ static const OptSpec mixrun_options[] = {
              "override a model header field (hidden, heads, kv_heads, head_dim, ffn,\n"
              "vocab, context, chunk, dtype, ...); window=N replaces every sliding window"),
     OPT(Options, weights, OPT_STRING, "--weights", .metavar = "F", .help = "weights in safetensors format, HF Llama tensor names"),
+    OPT(Options, ignore_unused, OPT_FLAG, "--ignore-unused-tensors",
+        .help = "run weights that hold tensors the model does not use (biases, q/k norms,\n"
+                "experts: another computation) with a warning instead of refusing them"),
     OPT(Options, seed, OPT_COUNT, "--random-weights", .metavar = "S", .min = 0, .max = MIXC_MAX_VALUE - 1,
         .help = "deterministic random weights from seed S"),
     OPT(Options, save_weights, OPT_STRING, "--save-weights", .metavar = "F",
@@ -135,6 +138,7 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     if (!o->layout && !mixrun_embedded()) return opt_usage_error(cmd, "no --layout given");
     if (o->weights && o->random_weights) return opt_usage_error(cmd, "give --weights or --random-weights, not both");
     if (!o->weights && !o->random_weights) return opt_usage_error(cmd, "no weights: give --weights F or --random-weights SEED");
+    if (o->ignore_unused && !o->weights) return opt_usage_error(cmd, "--ignore-unused-tensors goes with --weights");
     if (!!o->tokens + !!o->tokens_file + !!o->prompts_file > 1)
         return opt_usage_error(cmd, "give one of --tokens, --tokens-file and --prompts");
     if (o->prompts_file && o->bench) return opt_usage_error(cmd, "--prompts does not go with --bench (give --batch)");
@@ -537,13 +541,13 @@ static int load_weights(const Options *o, const Layout *l, Model *m) {
         model_init_random(m, l, (uint64_t)o->seed);
     } else {
         int ignored = 0;
-        if (!model_load_safetensors(m, l, o->weights, &ignored, err, sizeof err)) {
+        if (!model_load_safetensors(m, l, o->weights, o->ignore_unused, &ignored, err, sizeof err)) {
             fprintf(stderr, "mixrun: %s\n", err);
             return 1;
         }
         if (ignored)
-            fprintf(stderr, "mixrun: warning: '%s': %d tensor%s not used by this layout\n", o->weights, ignored,
-                    ignored == 1 ? "" : "s");
+            fprintf(stderr, "mixrun: warning: '%s': %d tensor%s not used by this layout (--ignore-unused-tensors)\n",
+                    o->weights, ignored, ignored == 1 ? "" : "s");
     }
     if (o->save_weights && !model_save_safetensors(m, o->save_weights, err, sizeof err)) {
         fprintf(stderr, "mixrun: %s\n", err);

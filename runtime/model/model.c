@@ -236,7 +236,38 @@ static bool check_reader_kv(const StFile *f, const Layout *l, char *err, size_t 
     return true;
 }
 
-bool model_load_safetensors(Model *m, const Layout *l, const char *path, int *ignored, char *err, size_t errlen) {
+/* Tensors of the file the model does not use (a bias, a q_norm, an expert: the checkpoint computes
+ * something this model does not): their count, and unless allowed an error naming the first few. */
+static bool check_unused(const StFile *f, const ModelTensor *t, int n, bool allow, int *unused, char *err,
+                         size_t errlen) {
+    enum { NAMED = 3 };
+    bool *used = xcalloc((size_t)f->ntensors + 1, sizeof(bool));
+    for (int i = 0; i < n; i++) {
+        const StTensor *s = st_find(f, t[i].name);
+        if (s) used[s - f->tensor] = true;
+    }
+    int count = 0;
+    size_t pos = 0;
+    for (int i = 0; i < f->ntensors; i++) {
+        if (used[i]) continue;
+        if (count < NAMED && !allow && pos < errlen)
+            pos += (size_t)snprintf(err + pos, errlen - pos, "%s'%.100s'", count ? ", " : "", f->tensor[i].name);
+        count++;
+    }
+    free(used);
+    *unused = count;
+    if (allow || count == 0) return true;
+    char names[512];
+    snprintf(names, sizeof names, "%s%s", err, count > NAMED ? ", ..." : "");
+    snprintf(err, errlen,
+             "'%s': %d tensor%s not used by this layout (%s): the checkpoint computes something the model of "
+             "docs/model.md does not\n  hint: --ignore-unused-tensors runs without them",
+             f->path, count, count == 1 ? " is" : "s are", names);
+    return false;
+}
+
+bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
+                            size_t errlen) {
     StFile f;
     if (!st_open(path, &f, err, errlen)) return false;
     if (!check_reader_kv(&f, l, err, errlen)) {
@@ -246,9 +277,11 @@ bool model_load_safetensors(Model *m, const Layout *l, const char *path, int *ig
     alloc_tensors(m, l, st_find(&f, "lm_head.weight") == NULL);
     ModelTensor *t;
     int n = model_tensors(m, &t);
+    int extra = 0;
     bool ok = true;
     for (int i = 0; i < n && ok; i++) ok = load_one(&f, &t[i], l->model.dtype, err, errlen);
-    if (ok && ignored) *ignored = f.ntensors - n;
+    ok = ok && check_unused(&f, t, n, allow_unused, &extra, err, errlen);   /* after what is missing */
+    if (ok && unused) *unused = extra;
     free(t);
     st_close(&f);
     if (!ok) model_free(m);

@@ -63,8 +63,10 @@ void model_init_random(Model *m, const Layout *l, uint64_t seed);
 
 /* Loads weights from a safetensors file for layout l. Returns false with a message naming the file
  * and the tensor in err (a missing tensor, wrong shape or dtype, a reading layer with k/v_proj,
- * a malformed file). Unknown extra tensors are counted in *ignored (may be NULL). */
-bool model_load_safetensors(Model *m, const Layout *l, const char *path, int *ignored, char *err, size_t errlen);
+ * a malformed file, and unless allow_unused a tensor the model does not use: the first few named).
+ * Tensors not used are counted in *unused (may be NULL). */
+bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
+                            size_t errlen);
 
 /* Writes the weights as safetensors in the model dtype (atomically). false with a message in err. */
 bool model_save_safetensors(Model *m, const char *path, char *err, size_t errlen);

@@ -23,10 +23,36 @@ else cat "$tmp/unit.out"; grep -q '^FAIL' "$tmp/unit.out" || fail "test_mixwrite
 # The layer table and summary of `mixc check` (what a report is built from), without the header.
 layers_of() { "$MIXC" check "$1" | sed -n '3,$p'; }
 
-# ---- every fixture imports, checks, and matches its golden .mix
+# ---- what mixc does not compute is refused, or with --allow-unsupported warned about and recorded
+# expect_refused CONFIG EXPECTED_STDERR: without the flag exit 1, no output and exactly that stderr;
+# with --allow-unsupported each refusal becomes a warning on stderr and an "# unsupported:" line of the
+# .mix, which checks (exit 0, unless the expected stderr also holds errors that are not refusals).
+# The .mix is left in $tmp/NAME.mix.
+expect_refused() {
+  local cfg=$1 want=$2 name; name=$(basename "$1" .json)
+  local out rc; "$MIXC" import "$cfg" >"$tmp/r.out" 2>"$tmp/r.err"; rc=$?
+  if [ "$rc" = 1 ] && [ ! -s "$tmp/r.out" ] && diff -u "$want" "$tmp/r.err" >"$tmp/r.diff"; then pass "refused: $name"
+  else fail "refused: $name (rc $rc)" "$(head -20 "$tmp/r.diff")"; fi
+  local refusals=" is not supported (" want_rc=0
+  grep -v "$refusals" "$want" | grep -v '^mixc: [^:]*: warning: ' | grep -q '^mixc: ' && want_rc=1
+  sed -n "s/^\(mixc: [^:]*: \)\(.*$refusals.*\)\$/\1warning: \2; imported anyway (--allow-unsupported)/p" "$want" >"$tmp/want.warn"
+  sed -n "s/^mixc: [^:]*: \(.*\)$refusals\(.*\))\$/# unsupported: \1 ignored (\2)/p" "$want" >"$tmp/want.note"
+  "$MIXC" import --allow-unsupported "$cfg" >"$tmp/$name.mix" 2>"$tmp/a.err"; rc=$?
+  if [ "$rc" = "$want_rc" ] && diff "$tmp/want.warn" <(grep "$refusals" "$tmp/a.err") >"$tmp/a.diff" &&
+     { [ "$want_rc" = 1 ] || { diff "$tmp/want.note" <(grep '^# unsupported: ' "$tmp/$name.mix") >>"$tmp/a.diff" &&
+                               "$MIXC" check -q "$tmp/$name.mix" 2>>"$tmp/a.diff"; }; }; then
+    pass "--allow-unsupported: $name (rc $want_rc; refusals warned and recorded in the .mix: $(wc -l <"$tmp/want.warn"))"
+  else fail "--allow-unsupported: $name (rc $rc)" "$(head -20 "$tmp/a.diff")"; fi
+}
+for cfg in $T/unsupported/*.json; do expect_refused "$cfg" "${cfg%.json}.err"; done
+
+# ---- every fixture imports (the published models mixc does not compute with --allow-unsupported,
+# after their refusal, golden/NAME.refused), checks, and matches its golden .mix
 for cfg in $T/configs/*.json; do
   name=$(basename "$cfg" .json)
-  if ! "$MIXC" import "$cfg" >"$tmp/$name.mix" 2>"$tmp/$name.err"; then
+  if [ -f "$T/golden/$name.refused" ]; then
+    expect_refused "$cfg" "$T/golden/$name.refused"
+  elif ! "$MIXC" import "$cfg" >"$tmp/$name.mix" 2>"$tmp/$name.err"; then
     fail "import $name" "$(cat "$tmp/$name.err")"; continue
   fi
   if ! "$MIXC" check -q "$tmp/$name.mix" 2>"$tmp/$name.chk"; then
@@ -133,15 +159,17 @@ if "$MIXC" import --lckv "$ma" --window 1024 >"$tmp/ma.mix" 2>"$tmp/ma.err" &&
 else fail "lckv: MA-Pairs" "$(cat "$tmp/ma.err" "$tmp/ma.mix")"; fi
 
 # ---- pipes and output files
-if "$MIXC" import $T/configs/gemma3-1b.json | "$MIXC" check - >/dev/null 2>&1; then pass "import | check -"
+if "$MIXC" import --allow-unsupported $T/configs/gemma3-1b.json 2>/dev/null | "$MIXC" check - >/dev/null 2>&1; then pass "import | check -"
 else fail "import | check -"; fi
-if "$MIXC" import $T/configs/gpt-oss-20b.json -o "$tmp/out.mix" 2>/dev/null && cmp -s "$tmp/out.mix" "$T/golden/gpt-oss-20b.mix"; then
+if "$MIXC" import --allow-unsupported $T/configs/gpt-oss-20b.json -o "$tmp/out.mix" 2>/dev/null && cmp -s "$tmp/out.mix" "$T/golden/gpt-oss-20b.mix"; then
   pass "import -o writes the file"; else fail "import -o writes the file"; fi
-if ! "$MIXC" import $T/configs/gpt-oss-20b.json -o "$tmp/no/such/dir/out.mix" 2>"$tmp/o.err" && [ ! -e "$tmp/no/such/dir/out.mix" ] &&
+if ! "$MIXC" import --allow-unsupported $T/configs/gpt-oss-20b.json -o "$tmp/no/such/dir/out.mix" 2>"$tmp/o.err" && [ ! -e "$tmp/no/such/dir/out.mix" ] &&
    grep -q "cannot write" "$tmp/o.err"; then pass "import -o to an unwritable place fails cleanly"
 else fail "import -o to an unwritable place" "$(cat "$tmp/o.err")"; fi
 if ! "$MIXC" import $T/bad/heads-kv.json -o "$tmp/bad.mix" 2>/dev/null && [ ! -e "$tmp/bad.mix" ]; then
   pass "a failed import writes nothing"; else fail "a failed import writes nothing"; fi
+if ! "$MIXC" import $T/configs/gpt-oss-20b.json -o "$tmp/refused.mix" 2>/dev/null && [ ! -e "$tmp/refused.mix" ]; then
+  pass "a refused import writes nothing"; else fail "a refused import writes nothing"; fi
 
 # ---- errors name the field (exit 1), usage errors exit 2
 expect_err() {  # file rc message-fragment
@@ -169,20 +197,25 @@ expect_err $B/invalid.json 1 "$B/invalid.json:3:23: error: invalid JSON:"
 expect_err $B/duplicate-key.json 1 "error: invalid JSON: duplicate object key"
 expect_err $T/no-such-config.json 2 "mixc: cannot read '$T/no-such-config.json': No such file or directory"
 
-expect_warn() {  # file message-fragment: exit 0 with the warning on stderr
-  local out rc; out=$("$MIXC" import "$1" 2>&1 >"$tmp/w.mix"); rc=$?
-  if [ "$rc" = 0 ] && grep -qF -- "$2" <<<"$out" && "$MIXC" check -q "$tmp/w.mix"; then pass "warning: $(basename "$1"): $2"
-  else fail "warning: $1" "want rc 0 and: $2" "got rc $rc: $out"; fi
+expect_warn() {  # file message-fragment [options]: exit 0 with the warning on stderr
+  local f=$1 msg=$2; shift 2
+  local out rc; out=$("$MIXC" import "$@" "$f" 2>&1 >"$tmp/w.mix"); rc=$?
+  if [ "$rc" = 0 ] && grep -qF -- "$msg" <<<"$out" && "$MIXC" check -q "$tmp/w.mix"; then pass "warning: $(basename "$f"): $msg"
+  else fail "warning: $f" "want rc 0 and: $msg" "got rc $rc: $out"; fi
 }
-expect_warn $T/warn/unknown-model.json "warning: unknown model_type 'olmo9'"
+expect_err $T/warn/unknown-model.json 1 "'model_type' \"olmo9\" is not supported (a model mixc does not know;"
+expect_warn $T/warn/unknown-model.json "warning: 'model_type' \"olmo9\" is not supported" --allow-unsupported
 expect_warn $T/warn/odd-field.json "warning: ignoring 'swa_layers_every'"
-expect_warn $T/configs/gemma2-9b.json "'torch_dtype' is float32"
-expect_warn $T/configs/gpt-oss-20b.json "a mixture of 32 experts"
+expect_warn $T/configs/gemma2-9b.json "warning: 'torch_dtype' \"float32\" is not supported" --allow-unsupported
+expect_warn $T/configs/gpt-oss-20b.json "warning: 'num_local_experts' 32 is not supported" --allow-unsupported
+expect_err $T/bad/null-window.json 1 "'layer_types' makes layer 0 sliding but 'sliding_window' is null"
+if "$MIXC" import $T/bad/null-window.json 2>&1 | grep -q "hint: "; then fail "no --allow-unsupported hint when it would not help"
+else pass "no --allow-unsupported hint when another error remains"; fi
 # Hymba's kv_reuse_every_i_layer with no window: groups of 3 global layers; rope_parameters; dtype.
-"$MIXC" import $T/warn/every-i.json >"$tmp/ev.mix" 2>/dev/null
+"$MIXC" import --allow-unsupported $T/warn/every-i.json >"$tmp/ev.mix" 2>/dev/null
 if [ "$("$MIXC" export "$tmp/ev.mix" --lckv 2>/dev/null)" = "0_0_0_3_3_3" ]; then pass "kv_reuse_every_i_layer 3"
 else fail "kv_reuse_every_i_layer 3" "$(cat "$tmp/ev.mix")"; fi
-"$MIXC" import $T/warn/rope-parameters.json >"$tmp/rp.mix" 2>/dev/null
+"$MIXC" import --allow-unsupported $T/warn/rope-parameters.json >"$tmp/rp.mix" 2>/dev/null
 if grep -q 'rope_theta *= 1000000$' "$tmp/rp.mix" && grep -q 'dtype *= fp16' "$tmp/rp.mix"; then
   pass "rope_parameters.full_attention.rope_theta and dtype"; else fail "rope_parameters" "$(cat "$tmp/rp.mix")"; fi
 
@@ -199,6 +232,15 @@ expect_usage 2 import a.json b.json
 expect_usage 2 import --lckv 0_1s --window 0
 expect_usage 2 import $T/configs/mistral-7b.json --window 64
 expect_usage 1 import --lckv 0_2 --window 64
+expect_usage 2 import --lckv 0_1s --window 64 --allow-unsupported
+expect_usage 0 import --lckv 0_0_0_0 --config $T/unsupported/qwen3-qk-norm.json --allow-unsupported
+expect_usage 1 import --lckv 0_0_0_0 --config $T/unsupported/attention-bias.json
+if "$MIXC" import --lckv 0_0_0_0 --config $T/unsupported/attention-bias.json --allow-unsupported 2>/dev/null |
+   grep -qx "# unsupported: 'attention_bias' true ignored (mixc's attention projections have no biases)"; then
+  pass "--lckv --config --allow-unsupported records the config's unsupported fields"
+else fail "--lckv --config --allow-unsupported records the config's unsupported fields"; fi
+if "$MIXC" import --help | grep -q -- '--allow-unsupported'; then pass "--help lists --allow-unsupported"
+else fail "--help lists --allow-unsupported"; fi
 expect_usage 2 export
 expect_usage 2 export --bogus examples/standard.mix
 expect_usage 2 export $T/no-such.mix

@@ -115,6 +115,44 @@ if run "save own" 0 --layout "$T/own.mix" --random-weights 1 --save-weights "$T/
     expect_err "bad weights (cli): a missing tensor is named" "tensor 'model.layers.1.self_attn.k_proj.weight' is missing"
 fi
 run "absent" 1 --layout $TINY --weights "$T/absent.safetensors" --tokens 1 && expect_err "bad weights (cli): no such file" "absent.safetensors': cannot open"
+# Tensors the model does not use (a Qwen2-style q/k bias, a q_norm): the checkpoint computes something
+# else, so they are refused by name unless --ignore-unused-tensors.
+add_tensors() {  # SRC DST NAME...: SRC plus one F32 tensor [64] of ones per NAME
+  python3 - "$@" <<'PY'
+import json, struct, sys
+src, dst, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+data = open(src, 'rb').read()
+n = struct.unpack('<Q', data[:8])[0]
+header = json.loads(data[8:8 + n])
+body = data[8 + n:]
+for name in names:
+    header[name] = {"dtype": "F32", "shape": [64], "data_offsets": [len(body), len(body) + 256]}
+    body += struct.pack('<64f', *([1.0] * 64))
+text = json.dumps(header).encode()
+open(dst, 'wb').write(struct.pack('<Q', len(text)) + text + body)
+PY
+}
+if [ -f "$T/w.safetensors" ] &&
+   add_tensors "$T/w.safetensors" "$T/bias.safetensors" model.layers.0.self_attn.q_proj.bias &&
+   add_tensors "$T/w.safetensors" "$T/extra.safetensors" model.layers.0.self_attn.q_proj.bias \
+     model.layers.0.self_attn.k_proj.bias model.layers.0.self_attn.q_norm.weight model.layers.1.self_attn.k_norm.weight; then
+  run "unused tensor" 1 --layout $TINY --weights "$T/bias.safetensors" --tokens 1 &&
+    expect_err "unused tensors: refused, named" "bias.safetensors': 1 tensor is not used by this layout ('model.layers.0.self_attn.q_proj.bias')"
+  expect_err "unused tensors: the hint names --ignore-unused-tensors" "hint: --ignore-unused-tensors runs without them"
+  [ ! -s "$T/out" ] && pass "unused tensors: nothing runs" || fail "unused tensors: nothing runs" "$(head -c 300 "$T/out")"
+  run "unused tensors" 1 --layout $TINY --weights "$T/extra.safetensors" --tokens 1 &&
+    expect_err "unused tensors: the first three named, then ..." "4 tensors are not used by this layout ('model.layers.0.self_attn.q_proj.bias', 'model.layers.0.self_attn.k_proj.bias', 'model.layers.0.self_attn.q_norm.weight', ...)"
+  if run "ignore unused" 0 --layout $TINY --weights "$T/extra.safetensors" --ignore-unused-tensors --tokens 5,6,7 --max-new 5 \
+       --dump-logits "$T/s3.npy"; then
+    expect_err "--ignore-unused-tensors: a warning with the count" "mixrun: warning: '$T/extra.safetensors': 4 tensors not used by this layout (--ignore-unused-tensors)"
+    cmp -s "$T/s1.npy" "$T/s3.npy" && pass "--ignore-unused-tensors: the used tensors give the same logits" ||
+      fail "--ignore-unused-tensors: the used tensors give the same logits"
+  fi
+  run "ignore unused random" 2 --layout $TINY --random-weights 1 --ignore-unused-tensors --tokens 1 &&
+    expect_err "usage error: --ignore-unused-tensors without --weights" "--ignore-unused-tensors goes with --weights"
+else
+  fail "unused tensors: cannot write the test files"
+fi
 
 # ---- ring caches and chunking through the CLI (prompt of 40 tokens >> window 8 + chunk 4)
 if run "ring" 0 --layout $TINY --random-weights 3 --tokens $PROMPT --max-new 20 --dump-logits "$T/r1.npy" &&

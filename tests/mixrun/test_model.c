@@ -451,7 +451,7 @@ static Layout st_layout;
 static void expect_load_error(const char *name, const char *path, const char *needle1, const char *needle2) {
     Model m;
     char err[1024] = "";
-    bool ok = model_load_safetensors(&m, &st_layout, path, NULL, err, sizeof err);
+    bool ok = model_load_safetensors(&m, &st_layout, path, false, NULL, err, sizeof err);
     if (ok) model_free(&m);
     bool good = !ok && strstr(err, needle1) && (!needle2 || strstr(err, needle2)) && strstr(err, path);
     result(good, name, "ok=%d message: %s", ok, err);
@@ -509,7 +509,7 @@ static void test_safetensors(void) {
     char good[512];
     snprintf(good, sizeof good, "%s", tmp_path("good.safetensors"));
     bool ok = model_save_safetensors(&a, good, err, sizeof err) &&
-              model_load_safetensors(&b, &st_layout, good, NULL, err, sizeof err);
+              model_load_safetensors(&b, &st_layout, good, false, NULL, err, sizeof err);
     bool same = ok;
     if (ok) {
         ModelTensor *ta, *tb;

@@ -1,0 +1,33 @@
+/* hf_config.h — what the two halves of the Hugging Face importer share: hf_import.c reads the layout
+ * and the model header, hf_support.c finds what in the config mixc does not compute. */
+#ifndef MIXC_HF_CONFIG_H
+#define MIXC_HF_CONFIG_H
+
+#include "mixc.h"
+
+#include <jansson.h>
+
+typedef struct {
+    json_t *cfg;               /* the text config (text_config when nested, else the root) */
+    json_t *root;
+    json_t *defaults;          /* the config class's defaults for fields a config may omit, or NULL */
+    const char *model_type;    /* "" when absent */
+} HfConfig;
+
+/* A field of the text config, else of the root (multimodal configs keep some fields at the top),
+ * else the config class's default; NULL when absent or null. */
+json_t *hf_field(const HfConfig *c, const char *key);
+
+/* Receives one thing the config asks for that mixc does not compute: `what` names the field and its
+ * value ("'rope_scaling' {...}"), `why` says what mixc computes instead. */
+typedef void (*HfRefuse)(void *ctx, const char *what, const char *why);
+
+/* Reports through `refuse` every field whose value makes the model compute something other than
+ * mixc's decoder (docs/model.md), and, by model_type, what a family computes that no field states.
+ * `m` is the header read from the config (its head_dim and rope_theta are compared with fields). */
+void hf_check_support(const HfConfig *c, const ModelHeader *m, HfRefuse refuse, void *ctx);
+
+/* "'key' VALUE", the value as one line of ASCII JSON, shortened with "..." past about 60 characters. */
+void hf_describe(const char *key, json_t *v, char *out, size_t n);
+
+#endif
