@@ -406,6 +406,12 @@ static int64_t qwen_window(Ctx *c, int64_t window) {
 static bool read_attention(Ctx *c, int n, int64_t *window) {
     int64_t w = read_window(c), context = 0;
     if (type_is(c, QWEN)) w = qwen_window(c, w);
+    static const char *const llama[] = {"llama", NULL};
+    if (w && type_is(c, llama)) {   /* LlamaConfig has no window: the field is kept but never read */
+        iwarn(c, "'sliding_window' %lld is not read by transformers' llama, whose every layer attends globally: "
+                 "imported as global (model_type mistral attends in a window)", (long long)w);
+        w = 0;
+    }
     if (w && get_int(c, "max_position_embeddings", 1, LARGEST, &context) && w >= context)
         iwarn(c, "'sliding_window' (%lld) is not below 'max_position_embeddings' (%lld): its layers are effectively global",
               (long long)w, (long long)context);

@@ -206,6 +206,10 @@ expect_warn() {  # file message-fragment [options]: exit 0 with the warning on s
 expect_err $T/warn/unknown-model.json 1 "'model_type' \"olmo9\" is not supported (a model mixc does not know;"
 expect_warn $T/warn/unknown-model.json "warning: 'model_type' \"olmo9\" is not supported" --allow-unsupported
 expect_warn $T/warn/odd-field.json "warning: ignoring 'swa_layers_every'"
+# transformers' llama never reads sliding_window: every layer global, as the model computes
+expect_warn $T/warn/llama-window.json "warning: 'sliding_window' 2048 is not read by transformers' llama"
+if "$MIXC" import $T/warn/llama-window.json 2>/dev/null | "$MIXC" check - 2>/dev/null | grep -q "4 layers (4 global"; then
+  pass "llama's sliding_window: imported as 4 global layers"; else fail "llama's sliding_window: imported as global"; fi
 expect_warn $T/configs/gemma2-9b.json "warning: 'torch_dtype' \"float32\" is not supported" --allow-unsupported
 expect_warn $T/configs/gpt-oss-20b.json "warning: 'num_local_experts' 32 is not supported" --allow-unsupported
 expect_err $T/bad/null-window.json 1 "'layer_types' makes layer 0 sliding but 'sliding_window' is null"
