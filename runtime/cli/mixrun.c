@@ -57,7 +57,8 @@ static const OptSpec mixrun_options[] = {
     OPT_SETS(Options, sets,
              "override a model header field (hidden, heads, kv_heads, head_dim, ffn,\n"
              "vocab, context, chunk, dtype, ...); window=N replaces every sliding window"),
-    OPT(Options, weights, OPT_STRING, "--weights", .metavar = "F", .help = "weights in safetensors format, HF Llama tensor names"),
+    OPT(Options, weights, OPT_STRING, "--weights", .metavar = "F",
+        .help = "weights in safetensors format, HF Llama tensor names: a file, a\nmodel.safetensors.index.json with its shards, or a directory holding either"),
     OPT(Options, ignore_unused, OPT_FLAG, "--ignore-unused-tensors",
         .help = "run weights that hold tensors the model does not use (biases, q/k norms,\n"
                 "experts: another computation) with a warning instead of refusing them"),

@@ -193,11 +193,12 @@ static bool check_finite(const StFile *f, const ModelTensor *t, int64_t count, c
     return true;
 }
 
-/* Copies one expected tensor out of the file, or says why it cannot. */
-static bool load_one(const StFile *f, const ModelTensor *t, DType dtype, char *err, size_t errlen) {
-    const StTensor *s = st_find(f, t->name);
+/* Copies one expected tensor out of the checkpoint, or says why it cannot. */
+static bool load_one(const StCheckpoint *c, const ModelTensor *t, DType dtype, char *err, size_t errlen) {
+    const StFile *f;
+    const StTensor *s = st_checkpoint_find(c, t->name, &f);
     if (!s) {
-        snprintf(err, errlen, "'%s': tensor '%s' is missing", f->path, t->name);
+        snprintf(err, errlen, "'%s': tensor '%s' is missing", c->path, t->name);
         return false;
     }
     if (s->dtype == ST_OTHER) {
@@ -218,13 +219,13 @@ static bool load_one(const StFile *f, const ModelTensor *t, DType dtype, char *e
 }
 
 /* A reading layer must not come with K/V projections: the file was made for another layout. */
-static bool check_reader_kv(const StFile *f, const Layout *l, char *err, size_t errlen) {
+static bool check_reader_kv(const StCheckpoint *f, const Layout *l, char *err, size_t errlen) {
     for (int i = 0; i < l->nlayers; i++) {
         if (l->layer[i].reads == i) continue;
         for (int k = 0; k < 2; k++) {
             char name[96];
             snprintf(name, sizeof name, "model.layers.%d.self_attn.%c_proj.weight", i, k ? 'v' : 'k');
-            if (st_find(f, name)) {
+            if (st_checkpoint_find(f, name, NULL)) {
                 snprintf(err, errlen,
                          "'%s': tensor '%s' is present, but layer %d reads layer %d's cache and has no K/V "
                          "projection (the weights do not match this layout)",
@@ -238,23 +239,26 @@ static bool check_reader_kv(const StFile *f, const Layout *l, char *err, size_t 
 
 /* Tensors of the file the model does not use (a bias, a q_norm, an expert: the checkpoint computes
  * something this model does not): their count, and unless allowed an error naming the first few. */
-static bool check_unused(const StFile *f, const ModelTensor *t, int n, bool allow, int *unused, char *err,
+static bool check_unused(const StCheckpoint *f, const ModelTensor *t, int n, bool allow, int *unused, char *err,
                          size_t errlen) {
     enum { NAMED = 3 };
-    bool *used = xcalloc((size_t)f->ntensors + 1, sizeof(bool));
-    for (int i = 0; i < n; i++) {
-        const StTensor *s = st_find(f, t[i].name);
-        if (s) used[s - f->tensor] = true;
-    }
     int count = 0;
     size_t pos = 0;
-    for (int i = 0; i < f->ntensors; i++) {
-        if (used[i]) continue;
-        if (count < NAMED && !allow && pos < errlen)
-            pos += (size_t)snprintf(err + pos, errlen - pos, "%s'%.100s'", count ? ", " : "", f->tensor[i].name);
-        count++;
+    for (int k = 0; k < f->nfiles; k++) {
+        const StFile *file = &f->file[k];
+        bool *used = xcalloc((size_t)file->ntensors + 1, sizeof(bool));
+        for (int i = 0; i < n; i++) {
+            const StTensor *s = st_find(file, t[i].name);
+            if (s) used[s - file->tensor] = true;
+        }
+        for (int i = 0; i < file->ntensors; i++) {
+            if (used[i]) continue;
+            if (count < NAMED && !allow && pos < errlen)
+                pos += (size_t)snprintf(err + pos, errlen - pos, "%s'%.100s'", count ? ", " : "", file->tensor[i].name);
+            count++;
+        }
+        free(used);
     }
-    free(used);
     *unused = count;
     if (allow || count == 0) return true;
     char names[512];
@@ -268,13 +272,13 @@ static bool check_unused(const StFile *f, const ModelTensor *t, int n, bool allo
 
 bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
                             size_t errlen) {
-    StFile f;
-    if (!st_open(path, &f, err, errlen)) return false;
+    StCheckpoint f;
+    if (!st_checkpoint_open(path, &f, err, errlen)) return false;
     if (!check_reader_kv(&f, l, err, errlen)) {
-        st_close(&f);
+        st_checkpoint_close(&f);
         return false;
     }
-    alloc_tensors(m, l, st_find(&f, "lm_head.weight") == NULL);
+    alloc_tensors(m, l, st_checkpoint_find(&f, "lm_head.weight", NULL) == NULL);
     ModelTensor *t;
     int n = model_tensors(m, &t);
     int extra = 0;
@@ -283,7 +287,7 @@ bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool al
     ok = ok && check_unused(&f, t, n, allow_unused, &extra, err, errlen);   /* after what is missing */
     if (ok && unused) *unused = extra;
     free(t);
-    st_close(&f);
+    st_checkpoint_close(&f);
     if (!ok) model_free(m);
     return ok;
 }

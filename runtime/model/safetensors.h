@@ -46,6 +46,21 @@ bool st_open_memory(const char *name, const void *data, size_t len, StFile *f, c
 const StTensor *st_find(const StFile *f, const char *name);
 void st_close(StFile *f);
 
+/* A model's weights (checkpoint.c): one safetensors file; or model.safetensors.index.json and the
+ * shards it names beside it, validated to agree exactly; or a directory holding either (the index
+ * first). */
+typedef struct {
+    char *path;             /* the file or the index */
+    int nfiles;
+    StFile *file;
+} StCheckpoint;
+
+/* false with a message in err; nothing to close then. */
+bool st_checkpoint_open(const char *path, StCheckpoint *c, char *err, size_t errlen);
+/* The tensor called name and (in, when not NULL) the file holding it; NULL when absent. */
+const StTensor *st_checkpoint_find(const StCheckpoint *c, const char *name, const StFile **in);
+void st_checkpoint_close(StCheckpoint *c);
+
 /* Bytes per element of a dtype (0 for ST_OTHER) and its name in the format ("F32", "F16", "BF16"). */
 int st_dtype_size(StDType t);
 const char *st_dtype_name(StDType t);

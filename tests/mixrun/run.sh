@@ -115,6 +115,60 @@ if run "save own" 0 --layout "$T/own.mix" --random-weights 1 --save-weights "$T/
     expect_err "bad weights (cli): a missing tensor is named" "tensor 'model.layers.1.self_attn.k_proj.weight' is missing"
 fi
 run "absent" 1 --layout $TINY --weights "$T/absent.safetensors" --tokens 1 && expect_err "bad weights (cli): no such file" "absent.safetensors': cannot open"
+# Sharded checkpoints (model.safetensors.index.json, as save_pretrained writes them): the same
+# logits from the index or its directory as from the one file; an index that does not describe its
+# shards exactly is refused, naming the tensor and the shard.
+shard() {  # SRC DIR [MODE]: SRC split in two shards + index in DIR; MODE breaks the index one way
+  python3 - "$@" <<'PY2'
+import json, os, struct, sys
+src, out = sys.argv[1], sys.argv[2]
+mode = sys.argv[3] if len(sys.argv) > 3 else ""
+os.makedirs(out, exist_ok=True)
+data = open(src, 'rb').read()
+n = struct.unpack('<Q', data[:8])[0]
+header = json.loads(data[8:8 + n])
+body = data[8 + n:]
+names = sorted(k for k in header if k != "__metadata__")
+shards, weight_map = [{}, {}], {}
+for i, name in enumerate(names):
+    shards[i % 2][name] = header[name]
+for k, part in enumerate(shards):
+    fname = "model-%05d-of-00002.safetensors" % (k + 1)
+    h, blob = {}, b""
+    for name, e in part.items():
+        b, end = e["data_offsets"]
+        h[name] = {"dtype": e["dtype"], "shape": e["shape"], "data_offsets": [len(blob), len(blob) + end - b]}
+        blob += body[b:end]
+        weight_map[name] = fname
+    text = json.dumps(h).encode()
+    open(os.path.join(out, fname), 'wb').write(struct.pack('<Q', len(text)) + text + blob)
+if mode == "wrong-shard":
+    weight_map[names[0]] = "model-00002-of-00002.safetensors"
+elif mode == "unlisted":
+    del weight_map[names[1]]
+elif mode == "outside":
+    weight_map[names[0]] = "../elsewhere.safetensors"
+elif mode == "missing-shard":
+    os.remove(os.path.join(out, "model-00002-of-00002.safetensors"))
+json.dump({"metadata": {}, "weight_map": weight_map}, open(os.path.join(out, "model.safetensors.index.json"), 'w'))
+PY2
+}
+if [ -f "$T/w.safetensors" ] && shard "$T/w.safetensors" "$T/sharded"; then
+  if run "sharded index" 0 --layout $TINY --weights "$T/sharded/model.safetensors.index.json" --tokens 5,6,7 --max-new 5 --dump-logits "$T/sh1.npy" &&
+     run "sharded dir" 0 --layout $TINY --weights "$T/sharded" --tokens 5,6,7 --max-new 5 --dump-logits "$T/sh2.npy" &&
+     cmp -s "$T/s1.npy" "$T/sh1.npy" && cmp -s "$T/s1.npy" "$T/sh2.npy"; then
+    pass "sharded checkpoint (index, or its directory): the one file's logits"
+  else fail "sharded checkpoint: the one file's logits"; fi
+  for m in wrong-shard:"is mapped to shard 'model-00002-of-00002.safetensors', which does not hold it" \
+           unlisted:"which the index does not list" outside:"is not a file name beside the index" \
+           missing-shard:"model-00002-of-00002.safetensors': cannot open"; do
+    mode=${m%%:*}
+    shard "$T/w.safetensors" "$T/bad-$mode" "$mode"
+    run "sharded $mode" 1 --layout $TINY --weights "$T/bad-$mode" --tokens 1 &&
+      expect_err "sharded checkpoint: $mode refused" "${m#*:}"
+  done
+fi
+
 # Tensors the model does not use (a Qwen2-style q/k bias, a q_norm): the checkpoint computes something
 # else, so they are refused by name unless --ignore-unused-tensors.
 add_tensors() {  # SRC DST NAME...: SRC plus one F32 tensor [64] of ones per NAME
