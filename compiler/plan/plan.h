@@ -68,6 +68,21 @@ typedef struct {            /* parameter counts, and the total in bytes */
 /* false on overflow. */
 bool plan_weights(const Layout *l, WeightsPlan *out);
 
+/* What one GPU holds of the weights: one tensor-parallel rank of one pipeline stage. The caller
+ * checks that tp divides heads and ffn (report/parallel.c, as vLLM requires). */
+typedef struct {
+    int64_t tp;             /* Wq, Wo and the MLP are split tp ways */
+    int64_t kv_heads;       /* KV heads whose Wk, Wv this rank holds */
+    int64_t vocab_rows;     /* rows of the embedding and the LM head held */
+    int first_layer, end_layer; /* the stage's layers: [first_layer, end_layer) */
+    bool embedding, lm_head, final_norm;    /* held on this stage */
+} WeightsShard;
+
+/* The whole model on one GPU: plan_weights(l) is plan_weights_shard(l, that). */
+void plan_whole_model_shard(const Layout *l, WeightsShard *s);
+/* false on overflow. */
+bool plan_weights_shard(const Layout *l, const WeightsShard *s, WeightsPlan *out);
+
 /* ---------------------------------------------------------------- arena_plan.c: activations */
 
 /* One buffer with a lifetime: live from op `first` to op `last` inclusive. */

@@ -3,6 +3,7 @@
  * Every figure comes from the planners in plan.h; docs/report.md explains them and
  * docs/report-schema.md documents the JSON. */
 #include "options.h"
+#include "parallel.h"
 #include "plan.h"
 #include "run_plan.h"
 
@@ -45,6 +46,7 @@ typedef struct {
     StringList sets;        /* --set key=value, as mixrun takes them */
     const char *target;     /* --target: also the run plan (act_dtype, kv_dtype: DT_COUNT unless given) */
     DType act_dtype, kv_dtype;
+    int64_t tp, pp;         /* 0: not given (the report of one GPU only) */
 } Options;
 
 static bool parse_gpu(const char *s, void *slot) {
@@ -85,6 +87,10 @@ static const OptSpec report_options[] = {
         .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's activations"),
     OPT(Options, kv_dtype, OPT_CUSTOM, "--kv-dtype", .metavar = "D", .parse = parse_run_dtype,
         .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's caches"),
+    OPT(Options, tp, OPT_COUNT, "--tp", .metavar = "N", .min = 1, .max = 4096,
+        .help = "also what each GPU holds with N-way tensor parallelism (vLLM's split)"),
+    OPT(Options, pp, OPT_COUNT, "--pp", .metavar = "N", .min = 1, .max = 4096,
+        .help = "also what each GPU holds with N pipeline stages (vLLM's split)"),
     OPT(Options, format, OPT_CHOICE, "--format", .choices = "text|json|dot|svg",
         .help = "text (default), json, dot (sharing graph), svg (KV chart)"),
     OPT_OUTPUT_FILE(Options, output),
@@ -158,6 +164,8 @@ typedef struct {
     int64_t *contexts;      /* points into Options or at l.model.context */
     ContextFigures *ctx;
     const Gpu *gpu;         /* NULL without --gpu */
+    bool parallel;          /* --tp or --pp given: par is planned */
+    ParallelPlan par;
 } Report;
 
 #define MAX64(x, y) ((x) > (y) ? (x) : (y))
@@ -209,14 +217,13 @@ static bool plan_arena(const Layout *l, int64_t batch, int64_t chunk, int64_t co
 
 /* floor((memory - weights - arena) / per_sequence), 0 when nothing fits. */
 static int64_t max_sequences(const Gpu *g, int64_t weights, int64_t arena, int64_t per_sequence) {
-    int64_t left = g->memory_bytes - weights - arena;   /* each term <= 2^62: no overflow */
-    if (left <= 0 || per_sequence <= 0) return 0;
-    return left / per_sequence;
+    return gpu_max_sequences(g->memory_bytes, weights, arena, per_sequence);
 }
 
 static void report_free(Report *r) {
     for (int c = 0; c < r->ncontexts && r->ctx; c++) kv_plan_free(&r->ctx[c].kv);
     free(r->ctx);
+    parallel_free(&r->par);
     layout_free(&r->l);
     memset(r, 0, sizeof *r);
 }
@@ -230,6 +237,20 @@ static int same_arena_as(const Report *r, int c) {
             return e;
     }
     return -1;
+}
+
+/* --tp, --pp: what each GPU holds. 0 ok; else the exit status (said). */
+static int report_parallel(const Options *o, Report *r) {
+    char err[256];
+    r->parallel = true;
+    int rc = parallel_plan(&r->l, o->tp ? o->tp : 1, o->pp ? o->pp : 1, r->chunk, r->contexts, r->ncontexts,
+                           &r->par, err, sizeof err);
+    int64_t *arena = xcalloc((size_t)r->ncontexts, sizeof(int64_t));
+    for (int c = 0; c < r->ncontexts; c++) arena[c] = r->ctx[c].arena.bytes;
+    if (rc == 0 && r->gpu) parallel_fit(&r->par, r->gpu->name, r->gpu->memory_bytes, arena);
+    free(arena);
+    if (rc) fprintf(stderr, "mixc %s: '%s': %s\n", o->cmd, r->path, err), report_free(r);
+    return rc;
 }
 
 /* Loads and plans one layout. 0 ok; else the exit status (diagnostics printed). */
@@ -281,7 +302,7 @@ static int report_build(const char *path, const Options *o, Report *r) {
         report_free(r);
         return 1;
     }
-    return 0;
+    return o->tp || o->pp ? report_parallel(o, r) : 0;
 }
 
 /* ---------------------------------------------------------------- text */
@@ -415,6 +436,7 @@ static void report_text(Buf *b, const Report *r) {
     text_weights(b, r);
     text_arena(b, r);
     if (r->gpu) text_gpu(b, r);
+    if (r->parallel) parallel_text(b, &r->l, &r->par);
 }
 
 /* ---------------------------------------------------------------- json */
@@ -463,13 +485,6 @@ static void context_json(JsonWriter *w, const Report *r, int c) {
     jw_array_end(w);
     jw_key(w, "arena");
     arena_json(w, &f->arena, r->batch, r->chunk);
-    jw_object_end(w);
-}
-
-static void weights_json(JsonWriter *w, const WeightsPlan *p) {
-    jw_object_begin(w);
-    JW_INT_MEMBERS(w, {"bytes", p->total}, {"parameters", p->params}, {"embedding", p->embedding},
-                   {"lm_head", p->lm_head}, {"attention", p->attention}, {"mlp", p->mlp}, {"norms", p->norms});
     jw_object_end(w);
 }
 
@@ -528,6 +543,10 @@ static void report_json_members(JsonWriter *w, const Report *r) {
     arena_json(w, &r->ctx[widest].arena, r->batch, r->chunk);
     jw_key(w, "gpu");
     gpu_json(w, r);
+    if (r->parallel) {
+        jw_key(w, "parallel");
+        parallel_json(w, &r->par);
+    }
 }
 
 static void json_unencodable(const char *cmd) {

@@ -15,9 +15,10 @@ pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "  $l"; done; fails=$((fails + 1)); }
 
 # ---- golden files
-golden() {  # $1 = .mix, $2 = golden name, $3 = format
+golden() {  # $1 = .mix, $2 = golden name, $3 = format, rest = more arguments
   local mix=$1 name=$2 fmt=$3 want="$GOLDEN/$2.$3" got="$tmp/$2.$3"
-  if ! "$MIXC" report "$mix" "${ARGS[@]}" --format "$fmt" >"$got" 2>"$tmp/err"; then
+  shift 3
+  if ! "$MIXC" report "$mix" "${ARGS[@]}" "$@" --format "$fmt" >"$got" 2>"$tmp/err"; then
     fail "golden $name.$fmt" "mixc report exited non-zero: $(tail -n 3 "$tmp/err")"
     return
   fi
@@ -229,5 +230,109 @@ check, report = open(sys.argv[1]).read(), open(sys.argv[2]).read()
 assert check.endswith('\n}\n') and report.startswith(check[:-3] + ',\n  "schema": ')
 EOF
 then pass "check --format json: the report's model, layers and caches"; else fail "check --format json: the report's model, layers and caches"; fi
+
+# ---- several GPUs: --tp, --pp (docs/report.md, "Several GPUs")
+golden tests/report/cases/ma-pairs.mix parallel-ma-pairs text --tp 2 --pp 3
+golden tests/report/cases/ma-pairs.mix parallel-ma-pairs json --tp 2 --pp 3
+mistral=tests/report/cases/mistral-7b.mix
+# Mistral 7B (32 layers, hidden 4096, heads 32, kv_heads 8, head_dim 128, ffn 14336, vocab 32000,
+# bf16, untied; every layer owns a cache with window 4096, so at context 4096 each holds 4096 tokens):
+#   KV per sequence per rank = 32 caches x 4096 tokens x (8/tp) heads x 128 x 2 (K, V) x 2 bytes
+#     tp 1: 536870912   tp 2: 268435456   tp 8: 67108864
+#   weights per rank, parameters per layer = 2 x (32/tp) x 128 x 4096 (Wq, Wo) + 2 x (8/tp) x 128 x 4096
+#     (Wk, Wv) + 3 x (14336/tp) x 4096 (MLP) + 2 x 4096 (norms, replicated);
+#     plus 2 x (32000/tp) x 4096 (embedding, LM head) + 4096 (final norm); x 2 bytes:
+#     tp 1: (32 x 218112000 + 262144000 + 4096) x 2 = 14483464192
+#     tp 2: (32 x 109060096 + 131072000 + 4096) x 2 = 7241998336
+#     tp 8: (32 x 27271168 + 32768000 + 4096) x 2 = 1810898944
+for want in "1 536870912 14483464192 8" "2 268435456 7241998336 4" "8 67108864 1810898944 1"; do
+  set -- $want
+  "$MIXC" report "$mistral" --context 4K --tp "$1" --format json >"$tmp/tp$1.json" 2>"$tmp/err"
+  got=$(jq -r '[.parallel.stages[0].kv_bytes_per_sequence[0], .parallel.stages[0].weights_bytes,
+               .parallel.kv_heads_per_rank] | map(tostring) | join(" ")' "$tmp/tp$1.json" 2>/dev/null)
+  [ "$got" = "$2 $3 $4" ] && pass "report --tp $1: KV and weights per rank" ||
+    fail "report --tp $1: KV and weights per rank" "got '$got', want '$2 $3 $4'" "$(head -c 300 "$tmp/err")"
+done
+# --tp 1 is the single-GPU report (32000 is already a multiple of 64).
+jq -e '.parallel.stages[0].weights_bytes == .weights_bytes and
+       .parallel.stages[0].kv_bytes_per_sequence[0] == .contexts[0].kv_bytes_per_sequence' "$tmp/tp1.json" >/dev/null &&
+  pass "report --tp 1: the single-GPU figures" || fail "report --tp 1: the single-GPU figures"
+# Fewer KV heads than ranks: character-ai has 1; at tp 4 each rank holds it (4 replicas), so the KV
+# per rank is the whole KV, and Wk/Wv stay whole while Wq, Wo and the MLP are split.
+"$MIXC" report examples/character-ai.mix --context 32K --tp 4 --format json >"$tmp/rep.json" 2>/dev/null
+if python3 - "$tmp/rep.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1])); p = r["parallel"]; m = r["model"]
+assert (p["kv_heads_per_rank"], p["kv_head_replicas"], p["heads_per_rank"]) == (1, 4, 8), p
+assert p["stages"][0]["kv_bytes_per_sequence"] == [r["contexts"][0]["kv_bytes_per_sequence"]] == [10271712]
+w = p["stages"][0]["weights"]
+h, d = m["hidden"], m["head_dim"]
+want = 12 * 2 * (32 // 4) * d * h + 5 * 2 * 1 * d * h    # Wq, Wo split; Wk, Wv of 5 owners whole
+assert w["attention"] == want, (w["attention"], want)
+assert w["mlp"] == 12 * 3 * (m["ffn"] // 4) * h and w["norms"] == (2 * 12 + 1) * h
+assert w["embedding"] == w["lm_head"] == 8000 * h
+EOF
+then pass "report --tp above kv_heads: KV heads replicated"; else fail "report --tp above kv_heads: KV heads replicated"; fi
+# Splits vLLM refuses are usage errors naming both numbers.
+expect_rc "report --tp not dividing kv_heads" 2 report "$mistral" --set heads=48 --set kv_heads=12 --set head_dim=128 --tp 8
+grep -q "^mixc report: '.*': --tp 8 does not divide the 12 kv_heads$" "$tmp/err" &&
+  pass "report --tp not dividing kv_heads: says so" || fail "report --tp not dividing kv_heads: says so" "$(cat "$tmp/err")"
+expect_rc "report --tp above kv_heads, not a multiple" 2 report "$mistral" --set heads=48 --set kv_heads=12 --set head_dim=128 --tp 16
+grep -q -- "the 12 kv_heads do not divide --tp 16" "$tmp/err" &&
+  pass "report --tp above kv_heads, not a multiple: says so" || fail "report --tp above kv_heads: says so" "$(cat "$tmp/err")"
+expect_rc "report --tp not dividing heads" 2 report "$mistral" --tp 3
+grep -q -- "--tp 3 does not divide the 32 heads" "$tmp/err" && pass "report --tp not dividing heads: says so" ||
+  fail "report --tp not dividing heads: says so" "$(cat "$tmp/err")"
+expect_rc "report --pp above the layers" 2 report "$mistral" --pp 33
+grep -q -- "--pp 33 exceeds the 32 layers" "$tmp/err" && pass "report --pp above the layers: says so" ||
+  fail "report --pp above the layers: says so" "$(cat "$tmp/err")"
+for bad in 0 -1 x 5000; do expect_rc "report --tp '$bad' refused" 2 report "$mistral" --tp "$bad"; done
+expect_rc "report --pp without a value" 2 report "$mistral" --pp
+# vLLM's partition (get_pp_indices): n / pp layers each, the remainder one each on the stages before
+# the last, from the second-to-last backwards. Its documented case: 61 layers, pp 4 -> 15,15,16,15.
+printf 'model "l61" {\n layers = 61\n hidden = 64\n heads = 2\n ffn = 64\n vocab = 100\n}\ndefault : global\n' >"$tmp/l61.mix"
+for want in "4 15,15,16,15" "2 31,30" "3 20,21,20" "61 $(printf '1%.0s,' $(seq 60))1"; do
+  set -- $want
+  got=$("$MIXC" report "$tmp/l61.mix" --pp "$1" --format json 2>/dev/null | jq -r '[.parallel.stages[].layers] | map(tostring) | join(",")')
+  [ "$got" = "$2" ] && pass "report --pp $1 of 61 layers: $2" || fail "report --pp $1 of 61 layers" "got $got"
+done
+# ma-pairs at pp 2 and 3: stages, caches on their owner's stage, readers across a stage noted.
+"$MIXC" report "$ex" --pp 3 --tp 2 --context 4K,32K --gpu h100 --format json >"$tmp/pp.json" 2>/dev/null
+"$MIXC" report "$ex" --pp 2 --context 32K --format json >"$tmp/pp2.json" 2>/dev/null
+if python3 - "$tmp/pp.json" "$tmp/pp2.json" <<'EOF'
+import json, sys
+r, r2 = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+p = r["parallel"]
+assert list(r)[-2:] == ["gpu", "parallel"] and (p["tp"], p["pp"], p["gpus"]) == (2, 3, 6)
+assert [(s["first_layer"], s["layers"]) for s in p["stages"]] == [(0, 7), (7, 8), (15, 7)]
+assert [(s["first_layer"], s["layers"]) for s in r2["parallel"]["stages"]] == [(0, 11), (11, 11)]
+stage = lambda l: 0 if l < 7 else 1 if l < 15 else 2
+owners = [c["owner"] for c in r["caches"]]
+assert [s["caches"] for s in p["stages"]] == [sum(stage(o) == s for o in owners) for s in range(3)]
+cross = [(c["id"], x) for c in r["caches"] for x in c["readers"] if stage(x) != stage(c["owner"])]
+assert [(x["cache"], x["reader"]) for x in p["cross_stage_reads"]] == cross and cross, cross
+# KV per rank: half the heads, every cache on its owner's stage.
+for i, ctx in enumerate(r["contexts"]):
+    assert sum(s["kv_bytes_per_sequence"][i] for s in p["stages"]) * 2 == ctx["kv_bytes_per_sequence"]
+# Weights: the embedding on the first stage, LM head and final norm on the last.
+e = [s["weights"]["embedding"] for s in p["stages"]]; h = [s["weights"]["lm_head"] for s in p["stages"]]
+assert e[0] > 0 and e[1:] == [0, 0] and h[:2] == [0, 0] and h[2] > 0, (e, h)
+# --gpu: each stage's fit on its own GPU, the least of them binding.
+g = p["gpu"]
+for i in range(2):
+    fits = [(r["gpu"]["memory_bytes"] - s["weights_bytes"] - r["contexts"][i]["arena"]["bytes"])
+            // s["kv_bytes_per_sequence"][i] for s in p["stages"]]
+    assert [s["max_sequences"][i] for s in p["stages"]] == fits, fits
+    assert g["max_sequences"][i] == min(fits) and g["binding_stage"][i] == fits.index(min(fits))
+EOF
+then pass "report --pp/--tp --gpu: stages, caches, cross-stage readers, fit per GPU"
+else fail "report --pp/--tp --gpu: stages, caches, cross-stage readers, fit per GPU"; fi
+expect_rc "report --pp text" 0 report "$ex" --pp 3
+grep -q '^  note: cache 5 (owner layer 12, stage 1) is read on stage 2 by layer 18: its K/V would have to be sent from stage 1 to stage 2$' "$tmp/out" &&
+  pass "report --pp: a cross-stage reader noted" || fail "report --pp: a cross-stage reader noted" "$(grep note "$tmp/out")"
+# Tied embeddings with pp > 1: the last stage holds the embedding too (it is the LM head there).
+"$MIXC" report examples/gemma3-27b.mix --pp 2 --format json 2>/dev/null |
+  jq -e '.model.tie_embeddings and ([.parallel.stages[].weights | [.embedding > 0, .lm_head]] == [[true, 0], [true, 0]])' >/dev/null &&
+  pass "report --pp with tied embeddings: the embedding on both ends" || fail "report --pp with tied embeddings"
 
 exit $((fails > 0))
