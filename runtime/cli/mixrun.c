@@ -43,7 +43,11 @@ typedef struct {
     int64_t max_new;        /* -1 until --max-new gives one */
     int64_t batch, prompt_len;
     const char *backend;    /* a row of the backend table; NULL: backend_open's default */
+    int dtype;              /* --dtype: an index of DTYPE_CHOICES, -1 when not given */
 } Options;
+
+/* --dtype's values, in its choice order: fp32 keeps the weights exact (the cpu backend only). */
+static const DType DTYPE_CHOICES[] = {DT_BF16, DT_FP16, DT_FP32};
 
 /* A row of the backend table (runtime/cpu/backends.c). */
 static bool parse_backend(const char *v, void *slot) {
@@ -74,6 +78,9 @@ static const OptSpec mixrun_options[] = {
                 "together); prints one line of generated ids per prompt"),
     OPT(Options, max_new, OPT_COUNT, "--max-new", .metavar = "N", .min = 0, .max = MIXC_MAX_VALUE - 1,
         .help = "tokens to generate (default 16, less if the context is shorter)"),
+    OPT(Options, dtype, OPT_CHOICE, "--dtype", .choices = "bf16|fp16|fp32",
+        .help = "the model's dtype, instead of the layout's: weights are rounded to it;\n"
+                "fp32 keeps an fp32 checkpoint exact (cpu backend only)"),
     OPT(Options, backend, OPT_CUSTOM, "--backend", .metavar = "B", .parse = parse_backend, .expects = "cuda, cpu or emu",
         .help = "cuda (default when a GPU and the cuda backend are present), cpu, emu"),
     OPT(Options, dump_logits, OPT_STRING, "--dump-logits", .metavar = "F",
@@ -156,6 +163,7 @@ static int parse_options(int argc, char **argv, Options *o) {
     o->backend = NULL;
     o->seed = -1;
     o->max_new = -1;
+    o->dtype = -1;
     o->batch = 1;
     const OptCommand *cmd = mixrun_command();
     StringList args;
@@ -679,6 +687,7 @@ int main(int argc, char **argv) {
     if (rc == OPT_GO) {
         Layout l;
         rc = load_with_sets(&o, &l);
+        if (rc == 0 && o.dtype >= 0) l.model.dtype = DTYPE_CHOICES[o.dtype];
         if (rc == 0) {
             if (o.info) print_info(&o, &l);
             else rc = run(&o, &l);

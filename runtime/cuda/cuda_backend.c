@@ -602,7 +602,9 @@ static int check_run(const CudaDevice *d, const Model *m, const BackendConfig *c
                                   "--full-caches is not supported by the %s backend (its caches are the "
                                   "kernels' planned rings)", d->name);
     DType dt = m->layout->model.dtype;
-    if (dt != DT_BF16 && dt != DT_FP16) return backend_open_error(err, errlen, 1, "dtype must be bf16 or fp16");
+    if (dt != DT_BF16 && dt != DT_FP16)
+        return backend_open_error(err, errlen, 1, "dtype %s: the kernels take bf16 or fp16 (fp32 runs on the cpu backend)",
+                                  dtype_name(dt));
     return model_check_size(m->layout, err, errlen) ? 0 : 1;
 }
 

@@ -293,7 +293,8 @@ bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool al
 }
 
 bool model_save_safetensors(Model *m, const char *path, char *err, size_t errlen) {
-    StDType dt = m->layout->model.dtype == DT_FP16 ? ST_F16 : ST_BF16;
+    DType md = m->layout->model.dtype;
+    StDType dt = md == DT_FP32 ? ST_F32 : md == DT_FP16 ? ST_F16 : ST_BF16;
     StWriter w = {0};
     ModelTensor *t;
     int n = model_tensors(m, &t);

@@ -115,6 +115,20 @@ if run "save own" 0 --layout "$T/own.mix" --random-weights 1 --save-weights "$T/
     expect_err "bad weights (cli): a missing tensor is named" "tensor 'model.layers.1.self_attn.k_proj.weight' is missing"
 fi
 run "absent" 1 --layout $TINY --weights "$T/absent.safetensors" --tokens 1 && expect_err "bad weights (cli): no such file" "absent.safetensors': cannot open"
+# --dtype fp32: fp32 weights kept exact on the cpu backend (saved as F32 and read back bit for bit);
+# the same file without it is rounded to the layout's bf16, exactly as the bf16 random weights are.
+D32=(--layout $TINY --tokens 5,6,7 --max-new 5)
+if run "fp32 save" 0 "${D32[@]}" --random-weights 7 --dtype fp32 --save-weights "$T/w32.safetensors" --dump-logits "$T/f1.npy" &&
+   run "fp32 load" 0 "${D32[@]}" --weights "$T/w32.safetensors" --dtype fp32 --dump-logits "$T/f2.npy" &&
+   run "fp32 file, bf16 run" 0 "${D32[@]}" --weights "$T/w32.safetensors" --dump-logits "$T/f3.npy"; then
+  grep -q '"dtype":"F32"' <(head -c 2000 "$T/w32.safetensors") && cmp -s "$T/f1.npy" "$T/f2.npy" &&
+    cmp -s "$T/f3.npy" "$T/s1.npy" && ! cmp -s "$T/f1.npy" "$T/s1.npy" &&
+    pass "--dtype fp32: F32 weights kept exact; without it rounded to bf16 (= the bf16 run)" ||
+    fail "--dtype fp32: F32 weights kept exact; without it rounded to bf16"
+fi
+run "fp32 emu" 1 "${D32[@]}" --random-weights 7 --dtype fp32 --backend emu &&
+  expect_err "--dtype fp32 on emu: refused, exit 1" "dtype fp32: the kernels take bf16 or fp16 (fp32 runs on the cpu backend)"
+
 # Sharded checkpoints (model.safetensors.index.json, as save_pretrained writes them): the same
 # logits from the index or its directory as from the one file; an index that does not describe its
 # shards exactly is refused, naming the tensor and the shard.
