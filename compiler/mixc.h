@@ -175,6 +175,8 @@ bool source_is_binary(const char *text, size_t len, size_t *offset, const char *
 typedef enum { DT_BF16, DT_FP16, DT_FP8, DT_INT8, DT_COUNT, DT_FP32, DT_INT32 } DType;
 const char *dtype_name(DType t);
 int dtype_bytes(DType t);
+/* Formats a one-line message into err (errlen bytes) and returns false: `return errorf(...)`. */
+bool errorf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* int8 and fp8: 8-bit KV codes with one fp32 scale per token per KV head (docs/model.md). */
 bool dtype_quantized(DType t);
 /* The dtype named `name`: the language's only, or also fp32 and int32 when run_only_too. */

@@ -231,6 +231,14 @@ static const int dtype_sizes[DT_COUNT] = {2, 2, 1, 1};
 const char *dtype_name(DType t) {
     return t == DT_FP32 ? "fp32" : t == DT_INT32 ? "int32" : (unsigned)t < DT_COUNT ? dtype_names[t] : "?";
 }
+bool errorf(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
 bool dtype_quantized(DType t) { return t == DT_INT8 || t == DT_FP8; }
 int dtype_bytes(DType t) { return t == DT_FP32 || t == DT_INT32 ? 4 : (unsigned)t < DT_COUNT ? dtype_sizes[t] : 0; }
 

@@ -182,34 +182,40 @@ static void tokens_or_null(JsonWriter *w, const char *key, int64_t tokens) {
     else jw_null(w);
 }
 
+/* One layer's object: its index, attention, window (null when global), the layer whose cache it
+ * reads, and that cache. */
+static void layer_json(JsonWriter *w, int i, const LayerInfo *li) {
+    jw_object_begin(w);
+    jw_member_int(w, "index", i);
+    jw_member_string(w, "attention", li->window ? "sliding" : "global");
+    tokens_or_null(w, "window", li->window);
+    jw_member_int(w, "reads", li->reads);
+    jw_member_int(w, "cache", li->cache);
+    jw_object_end(w);
+}
+
+static void readers_json(JsonWriter *w, const CacheInfo *ci) {
+    jw_key(w, "readers");
+    jw_array_begin(w);
+    for (int r = 0; r < ci->nreaders; r++) jw_int(w, ci->readers[r]);
+    jw_array_end(w);
+}
+
 void layout_json_members(const Layout *l, JsonWriter *w) {
     jw_key(w, "model");
     model_json(&l->model, w);
     jw_key(w, "layers");
     jw_array_begin(w);
-    for (int i = 0; i < l->nlayers; i++) {
-        const LayerInfo *li = &l->layer[i];
-        jw_object_begin(w);
-        jw_member_int(w, "index", i);
-        jw_member_string(w, "attention", li->window ? "sliding" : "global");
-        tokens_or_null(w, "window", li->window);
-        jw_member_int(w, "reads", li->reads);
-        jw_member_int(w, "cache", li->cache);
-        jw_object_end(w);
-    }
+    for (int i = 0; i < l->nlayers; i++) layer_json(w, i, &l->layer[i]);
     jw_array_end(w);
     jw_key(w, "caches");
     jw_array_begin(w);
-    for (int k = 0; k < l->ncaches; k++) {
-        const CacheInfo *ci = &l->cache[k];
+    for (int k = 0; k < l->ncaches; k++) {   /* id, owner, readers, retention (null: unbounded) */
         jw_object_begin(w);
         jw_member_int(w, "id", k);
-        jw_member_int(w, "owner", ci->owner);
-        jw_key(w, "readers");
-        jw_array_begin(w);
-        for (int r = 0; r < ci->nreaders; r++) jw_int(w, ci->readers[r]);
-        jw_array_end(w);
-        tokens_or_null(w, "retention", ci->retention);
+        jw_member_int(w, "owner", l->cache[k].owner);
+        readers_json(w, &l->cache[k]);
+        tokens_or_null(w, "retention", l->cache[k].retention);
         jw_object_end(w);
     }
     jw_array_end(w);

@@ -187,37 +187,28 @@ static void model_variants(const Layout *l, Codegen *cg) {
     cg->embed = add_variant(cg, &v);
 }
 
-static bool fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool fail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
 /* What the kernels support today; everything else is a clear error at emit time. */
 static bool check_supported(const Layout *l, int64_t context, char *err, size_t errlen) {
     const ModelHeader *m = &l->model;
     if (m->kv_dtype != m->dtype)
-        return fail(err, errlen,
+        return errorf(err, errlen,
                     "kv_dtype %s is not supported by the kernels yet: they need kv_dtype = dtype (%s)",
                     dtype_name(m->kv_dtype), dtype_name(m->dtype));
     if (m->dtype != DT_BF16 && m->dtype != DT_FP16)
-        return fail(err, errlen, "dtype %s is not supported by the kernels", dtype_name(m->dtype));
+        return errorf(err, errlen, "dtype %s is not supported by the kernels", dtype_name(m->dtype));
     if (m->head_dim % 64 != 0 || m->head_dim > 256)
-        return fail(err, errlen, "head_dim %lld is not supported by the kernels (64, 128, 192 or 256)",
+        return errorf(err, errlen, "head_dim %lld is not supported by the kernels (64, 128, 192 or 256)",
                     (long long)m->head_dim);
     /* Decode keeps group * head_dim / DECODE_THREADS accumulators per thread in registers: up to
      * 128 (group 64 at head_dim 256) compiles without spills. */
     int64_t group_dim, q_dim;
     if (!mul_ok(m->heads / m->kv_heads, m->head_dim, &group_dim) || group_dim > 64 * 256)
-        return fail(err, errlen, "GQA group %lld at head_dim %lld is too large for the decode kernel "
+        return errorf(err, errlen, "GQA group %lld at head_dim %lld is too large for the decode kernel "
                     "(group x head_dim at most 16384)", (long long)(m->heads / m->kv_heads),
                     (long long)m->head_dim);
     if (context > INT_MAX || m->hidden > INT_MAX / 2 || !mul_ok(m->heads, m->head_dim, &q_dim) ||
         q_dim > INT_MAX / 2 || m->vocab > INT_MAX)
-        return fail(err, errlen, "sizes above 2^31 are not supported by the kernels");
+        return errorf(err, errlen, "sizes above 2^31 are not supported by the kernels");
     return true;
 }
 
@@ -226,7 +217,7 @@ static bool check_smem(const Codegen *cg, char *err, size_t errlen) {
     if (limit <= 0) limit = CODEGEN_STATIC_SMEM_LIMIT;
     for (int i = 0; i < cg->nkernels; i++)
         if (cg->kernel[i].dynamic_smem > limit)
-            return fail(err, errlen, "%s needs %lld bytes of shared memory, more than %s allows (%lld)",
+            return errorf(err, errlen, "%s needs %lld bytes of shared memory, more than %s allows (%lld)",
                         cg->kernel[i].name, (long long)cg->kernel[i].dynamic_smem, cg->arch,
                         (long long)limit);
     return true;

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +16,6 @@
 
 /* An index is JSON of a few hundred bytes per tensor: far below this. */
 #define INDEX_LIMIT ((size_t)64 << 20)
-
-static bool fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool fail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 static bool ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -47,7 +37,7 @@ static char *join(const char *dir, const char *name) {
  * shard number c->nfiles unless an earlier one has that name; its index in *at. */
 static bool open_shard(StCheckpoint *c, const char *dir, const char *name, int *at, char *err, size_t errlen) {
     if (!*name || strchr(name, '/') || strcmp(name, "..") == 0 || strcmp(name, ".") == 0)
-        return fail(err, errlen, "'%s': shard '%.100s' is not a file name beside the index", c->path, name);
+        return errorf(err, errlen, "'%s': shard '%.100s' is not a file name beside the index", c->path, name);
     char *path = join(dir, name);
     for (int i = 0; i < c->nfiles; i++)
         if (strcmp(c->file[i].path, path) == 0) {
@@ -71,7 +61,7 @@ static bool shards_match_index(const StCheckpoint *c, json_t *map, char *err, si
             const char *base = strrchr(c->file[i].path, '/');
             base = base ? base + 1 : c->file[i].path;
             if (!shard || strcmp(shard, base) != 0)
-                return fail(err, errlen, "'%s': shard '%s' holds tensor '%.100s', which the index %s%.100s%s", c->path,
+                return errorf(err, errlen, "'%s': shard '%s' holds tensor '%.100s', which the index %s%.100s%s", c->path,
                             base, name, shard ? "maps to '" : "does not list", shard ? shard : "", shard ? "'" : "");
         }
     return true;
@@ -81,14 +71,14 @@ static bool shards_match_index(const StCheckpoint *c, json_t *map, char *err, si
 static bool open_index(StCheckpoint *c, char *err, size_t errlen) {
     size_t len;
     char *text = read_file_limited(c->path, INDEX_LIMIT, &len);
-    if (!text) return fail(err, errlen, "'%s': %s", c->path, errno == EFBIG ? "larger than an index may be" : strerror(errno));
+    if (!text) return errorf(err, errlen, "'%s': %s", c->path, errno == EFBIG ? "larger than an index may be" : strerror(errno));
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     free(text);
     json_t *map = json_object_get(root, "weight_map");
     bool ok = json_is_object(map) && json_object_size(map) > 0;
-    if (!root) ok = fail(err, errlen, "'%s':%d:%d: invalid JSON: %s", c->path, je.line, je.column, je.text);
-    else if (!ok) fail(err, errlen, "'%s': no \"weight_map\" object naming each tensor's shard", c->path);
+    if (!root) ok = errorf(err, errlen, "'%s':%d:%d: invalid JSON: %s", c->path, je.line, je.column, je.text);
+    else if (!ok) errorf(err, errlen, "'%s': no \"weight_map\" object naming each tensor's shard", c->path);
     char *dir = xstrdup(c->path), *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
     const char *name;
@@ -96,10 +86,10 @@ static bool open_index(StCheckpoint *c, char *err, size_t errlen) {
     json_object_foreach(map, name, shard) {
         int at = -1;
         if (!ok) break;
-        if (!json_is_string(shard)) ok = fail(err, errlen, "'%s': tensor '%.100s' is mapped to a non-string", c->path, name);
+        if (!json_is_string(shard)) ok = errorf(err, errlen, "'%s': tensor '%.100s' is mapped to a non-string", c->path, name);
         else ok = open_shard(c, slash ? dir : ".", json_string_value(shard), &at, err, errlen);
         if (ok && !st_find(&c->file[at], name))
-            ok = fail(err, errlen, "'%s': tensor '%.100s' is mapped to shard '%s', which does not hold it", c->path, name,
+            ok = errorf(err, errlen, "'%s': tensor '%.100s' is mapped to shard '%s', which does not hold it", c->path, name,
                       json_string_value(shard));
     }
     ok = ok && shards_match_index(c, map, err, errlen);
