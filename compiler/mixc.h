@@ -273,6 +273,7 @@ typedef struct {
     double rope_theta, norm_eps;
     int64_t context, chunk;
     bool tie_embeddings;
+    bool qkv_bias;          /* q, k and v projections add a bias (Qwen2) */
 } ModelHeader;
 
 typedef struct {

@@ -29,6 +29,7 @@ static const FieldSpec field_specs[] = {
     FIELD(kv_dtype, F_KV_DTYPE, false), FIELD(rope_theta, F_REAL, false),
     FIELD(norm_eps, F_REAL, false),    FIELD(context, F_INT, false),
     FIELD(chunk, F_INT, false),        FIELD(tie_embeddings, F_BOOL, false),
+    FIELD(qkv_bias, F_BOOL, false),
 };
 #define NFIELDS (int)(sizeof field_specs / sizeof field_specs[0])
 

@@ -41,6 +41,7 @@ json_t *export_hf_json(const Layout *l, FILE *err) {
     /* What HF has no field for, under mixc_ names: only when it differs from what import assumes. */
     if (m->kv_dtype != m->dtype) json_object_set_new(o, "mixc_kv_dtype", json_string(dtype_name(m->kv_dtype)));
     if (m->chunk != (m->context < 512 ? m->context : 512)) json_object_set_new(o, "mixc_chunk", json_integer(m->chunk));
+    if (m->qkv_bias) json_object_set_new(o, "mixc_qkv_bias", json_true());   /* HF's field depends on the family */
 
     json_t *types = json_array(), *targets = json_array(), *windows = json_array();
     for (int i = 0; i < l->nlayers; i++) {

@@ -71,7 +71,7 @@ static const Rule FAMILIES[] = {
     {"mistral", NULL},
     {"ministral", NULL},
     {"mixtral", NULL},       /* Mistral with experts: refused by 'num_local_experts' */
-    {"qwen2", "its q_proj, k_proj and v_proj always have biases, as in transformers' Qwen2Attention; mixc's have none"},
+    {"qwen2", NULL},         /* q, k, v biases always (Qwen2Attention): imported as qkv_bias */
     {"qwen2_moe", "its q_proj, k_proj and v_proj always have biases and a shared expert runs beside the routed ones"},
     {"qwen3", "it normalizes each head's queries and keys with q_norm and k_norm; mixc does not"},
     {"qwen3_moe", "it normalizes each head's queries and keys with q_norm and k_norm; mixc does not"},

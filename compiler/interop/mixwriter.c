@@ -434,6 +434,7 @@ static void write_header(const ModelHeader *m, Buf *out) {
     int64_t default_chunk = m->context < 512 ? m->context : 512;
     if (m->chunk != default_chunk) KEY("chunk"), write_size(m->chunk, out), buf_puts(out, "\n");
     KEY("tie_embeddings"), buf_printf(out, "%s\n", m->tie_embeddings ? "true" : "false");
+    if (m->qkv_bias) KEY("qkv_bias"), buf_puts(out, "true\n");
 #undef KEY
     buf_puts(out, "}\n");
 }

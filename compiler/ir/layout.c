@@ -122,9 +122,9 @@ void print_layout(const Layout *l, FILE *out) {
     fprintf(out, "model \"%s\": %lld layers, hidden %lld, heads %lld, kv_heads %lld, head_dim %lld, ffn %lld, vocab %lld\n",
             m->name, (long long)m->layers, (long long)m->hidden, (long long)m->heads, (long long)m->kv_heads,
             (long long)m->head_dim, (long long)m->ffn, (long long)m->vocab);
-    fprintf(out, "dtype %s, kv_dtype %s, rope_theta %g, norm_eps %g, context %lld, chunk %lld, tie_embeddings %s\n",
+    fprintf(out, "dtype %s, kv_dtype %s, rope_theta %g, norm_eps %g, context %lld, chunk %lld, tie_embeddings %s%s\n",
             dtype_name(m->dtype), dtype_name(m->kv_dtype), m->rope_theta, m->norm_eps, (long long)m->context,
-            (long long)m->chunk, m->tie_embeddings ? "true" : "false");
+            (long long)m->chunk, m->tie_embeddings ? "true" : "false", m->qkv_bias ? ", qkv_bias true" : "");
     int global = 0, owners_global = 0;
     for (int i = 0; i < l->nlayers; i++) {
         global += l->layer[i].window == 0;
@@ -172,6 +172,7 @@ static void model_json(const ModelHeader *m, JsonWriter *w) {
     jw_member_int(w, "context", m->context);
     jw_member_int(w, "chunk", m->chunk);
     jw_member_bool(w, "tie_embeddings", m->tie_embeddings);
+    if (m->qkv_bias) jw_member_bool(w, "qkv_bias", true);   /* absent: false (the schema before it) */
     jw_object_end(w);
 }
 

@@ -613,13 +613,25 @@ static void list_mlp(Builder *b, const StepShape *s, int i, int x) {
     next_op(b);
 }
 
+/* A projection h x W^T into a new tensor, plus its bias when the model has one. */
+static int projection(Builder *b, const Layout *l, int i, WeightRef w, WeightRef bias, int h, const char *name,
+                      int64_t elems, DType dt) {
+    int t = unary(b, OP_GEMM, i, w, h, -1, name, elems, dt);
+    if (l->model.qkv_bias) {
+        begin(b, OP_BIAS_ADD, i, bias);
+        update(b, t);
+        next_op(b);
+    }
+    return t;
+}
+
 static void list_layer(Builder *b, const Layout *l, const StepShape *s, int i, int x) {
     int64_t kv = rows_x(b, s->tokens, s->kv_row);
     int h = unary(b, OP_RMSNORM, i, WT_NORM_IN, x, -1, "h", rows_x(b, s->tokens, s->hidden), s->act);
-    int q = unary(b, OP_GEMM, i, WT_Q, h, -1, "q", rows_x(b, s->tokens, s->q_row), s->act);
+    int q = projection(b, l, i, WT_Q, WT_Q_BIAS, h, "q", rows_x(b, s->tokens, s->q_row), s->act);
     if (l->layer[i].reads == i) {   /* owner: K, V projections, RoPE, cache write */
-        int k = unary(b, OP_GEMM, i, WT_K, h, -1, "k", kv, s->act);
-        int v = unary(b, OP_GEMM, i, WT_V, h, -1, "v", kv, s->act);
+        int k = projection(b, l, i, WT_K, WT_K_BIAS, h, "k", kv, s->act);
+        int v = projection(b, l, i, WT_V, WT_V_BIAS, h, "v", kv, s->act);
         begin(b, OP_ROPE_APPEND, i, WT_NONE);
         update(b, q);
         update(b, k);
@@ -651,7 +663,7 @@ static void pack(Builder *b, ActPlan *p) {
 static void reserve(Builder *b, int nlayers) {
     grow_tensors(b, nlayers * 24 + 32);
     if (b->arena_only) return;
-    b->ops_cap = nlayers * 16 + 16;
+    b->ops_cap = nlayers * 19 + 16;
     b->ops = xmalloc((size_t)b->ops_cap * sizeof(PlanOp));
 }
 
@@ -710,7 +722,7 @@ const char *op_kind_name(OpKind k) {
         [OP_EMBED] = "embed", [OP_RMSNORM] = "rmsnorm", [OP_GEMM] = "gemm", [OP_ROPE_APPEND] = "rope_append",
         [OP_ROPE_Q] = "rope_q", [OP_ATTENTION] = "attention", [OP_ATTN_DECODE] = "attn_decode",
         [OP_ATTN_REDUCE] = "attn_reduce", [OP_RESIDUAL_ADD] = "residual_add", [OP_SILU_MUL] = "silu_mul",
-        [OP_LOGITS] = "logits",
+        [OP_BIAS_ADD] = "bias_add", [OP_LOGITS] = "logits",
     };
     return (unsigned)k < OP_COUNT ? names[k] : "?";
 }
@@ -724,6 +736,9 @@ void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *
     case WT_Q: *out = qw; break;
     case WT_K:
     case WT_V: *out = kvw; break;
+    case WT_Q_BIAS: *in = qw, *out = 1; break;     /* a vector, stored as norms are: [in] */
+    case WT_K_BIAS:
+    case WT_V_BIAS: *in = kvw, *out = 1; break;
     case WT_GATE:
     case WT_UP: *out = m->ffn; break;
     case WT_O:
@@ -732,11 +747,14 @@ void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *
     }
 }
 
+bool plan_weight_is_bias(WeightRef w) { return w == WT_Q_BIAS || w == WT_K_BIAS || w == WT_V_BIAS; }
+
 const char *weight_ref_name(WeightRef w) {
     static const char *const names[WT_COUNT] = {
         [WT_NONE] = "", [WT_EMBED] = "embed", [WT_NORM_IN] = "norm_in", [WT_Q] = "wq", [WT_K] = "wk",
         [WT_V] = "wv", [WT_O] = "wo", [WT_NORM_POST] = "norm_post", [WT_GATE] = "w_gate", [WT_UP] = "w_up",
-        [WT_DOWN] = "w_down", [WT_NORM_FINAL] = "norm_final", [WT_LM_HEAD] = "lm_head",
+        [WT_DOWN] = "w_down", [WT_NORM_FINAL] = "norm_final", [WT_LM_HEAD] = "lm_head", [WT_Q_BIAS] = "bq",
+        [WT_K_BIAS] = "bk", [WT_V_BIAS] = "bv",
     };
     return (unsigned)w < WT_COUNT ? names[w] : "?";
 }

@@ -137,13 +137,14 @@ typedef enum {
     OP_ATTN_REDUCE,         /* out = the partials merged */
     OP_RESIDUAL_ADD,        /* x += in (the first input is x) */
     OP_SILU_MUL,            /* out = silu(gate) * up */
+    OP_BIAS_ADD,            /* x += bias, the weight's row added to every row of x (qkv_bias) */
     OP_LOGITS,              /* logits = the last row of each sequence x lm_head^T */
     OP_COUNT
 } OpKind;
 
 typedef enum {
     WT_NONE, WT_EMBED, WT_NORM_IN, WT_Q, WT_K, WT_V, WT_O, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN,
-    WT_NORM_FINAL, WT_LM_HEAD, WT_COUNT
+    WT_NORM_FINAL, WT_LM_HEAD, WT_Q_BIAS, WT_K_BIAS, WT_V_BIAS, WT_COUNT
 } WeightRef;
 
 #define PLAN_OP_MAX_IN 5
@@ -203,6 +204,8 @@ bool plan_activations(const Layout *l, StepKind kind, int64_t batch, int64_t chu
 void act_plan_free(ActPlan *p);
 /* The shape of weight w, as checkpoints store it: [out][in] (norm weights: in = hidden, out = 1). */
 void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *out);
+/* The bias vectors (qkv_bias): shaped [in], as norms are. */
+bool plan_weight_is_bias(WeightRef w);
 const char *op_kind_name(OpKind k);
 const char *weight_ref_name(WeightRef w);
 

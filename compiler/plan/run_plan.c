@@ -40,7 +40,8 @@ static void add_weight(RunPlan *p, const ModelHeader *m, int layer, WeightRef re
     int64_t in, out;
     plan_weight_shape(m, ref, &in, &out);
     *w = (WeightSlot){layer, ref, out, in, p->weights_bytes, 0};
-    if (ref == WT_NORM_IN || ref == WT_NORM_POST || ref == WT_NORM_FINAL) w->rows = in, w->cols = 1;
+    if (ref == WT_NORM_IN || ref == WT_NORM_POST || ref == WT_NORM_FINAL || plan_weight_is_bias(ref))
+        w->rows = in, w->cols = 1;
     w->bytes = align_up(w->rows * w->cols * dtype_bytes(p->opt.weight_dtype), p->opt.weight_align);
     p->weights_bytes += w->bytes;
 }
@@ -51,12 +52,16 @@ static bool plan_weight_map(const Layout *l, RunPlan *p) {
     WeightsPlan wp;
     int64_t bound;
     if (!plan_weights(l, &wp) || !mul_ok(wp.params, 8, &bound)) return false;
-    p->weight = xcalloc((size_t)l->nlayers * 9 + 4, sizeof(WeightSlot));
+    p->weight = xcalloc((size_t)l->nlayers * 12 + 4, sizeof(WeightSlot));
     add_weight(p, m, -1, WT_EMBED);
     for (int i = 0; i < l->nlayers; i++) {
-        static const WeightRef order[] = {WT_NORM_IN, WT_Q, WT_K, WT_V, WT_O, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN};
-        for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
-            if ((order[k] != WT_K && order[k] != WT_V) || l->layer[i].reads == i) add_weight(p, m, i, order[k]);
+        static const WeightRef order[] = {WT_NORM_IN, WT_Q, WT_Q_BIAS, WT_K, WT_K_BIAS, WT_V, WT_V_BIAS,
+                                          WT_O, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN};
+        for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+            WeightRef r = order[k];
+            bool kv = r == WT_K || r == WT_V || r == WT_K_BIAS || r == WT_V_BIAS;
+            if ((!kv || l->layer[i].reads == i) && (!plan_weight_is_bias(r) || m->qkv_bias)) add_weight(p, m, i, r);
+        }
     }
     add_weight(p, m, -1, WT_NORM_FINAL);
     if (!m->tie_embeddings) add_weight(p, m, -1, WT_LM_HEAD);
@@ -109,6 +114,7 @@ static int op_kernel(const Codegen *cg, const PlanOp *op, bool decode) {
     case OP_SILU_MUL: return cg->silu_mul;
     case OP_GEMM:
     case OP_LOGITS:
+    case OP_BIAS_ADD:   /* no kernel yet: codegen refuses qkv_bias (check_supported) */
     case OP_COUNT: break;
     }
     return -1;

@@ -1,4 +1,5 @@
-/* weights.c — weight bytes from the model dimensions (Llama-style decoder, no biases).
+/* weights.c — weight bytes from the model dimensions (Llama-style decoder; q, k, v biases with
+ * qkv_bias).
  * Layers that read another layer's cache have no K/V projections; the LM head is the embedding
  * matrix when tie_embeddings is set. A shard (one tensor-parallel rank of one pipeline stage) holds
  * its share of each matrix; docs/report.md says how `mixc report --tp/--pp` splits them. */
@@ -39,6 +40,8 @@ bool plan_weights_shard(const Layout *l, const WeightsShard *s, WeightsPlan *out
     if (s->embedding) w.embedding = vocab_matrix;
     if (s->lm_head) w.lm_head = vocab_matrix;
     ok = ok && mac(wq_wo, layers, &w.attention) && mac(wk_wv, owners, &w.attention);
+    if (m->qkv_bias)   /* bq in every layer; bk, bv with the cache's owner */
+        ok = ok && mac(q_width, layers, &w.attention) && mac(2 * kv_width, owners, &w.attention);
     ok = ok && mac(mlp, layers, &w.mlp);
     ok = ok && mac(2 * layers + s->final_norm, m->hidden, &w.norms);  /* two per layer, one final */
     ok = ok && add_ok(w.embedding, w.lm_head, &w.params) && add_ok(w.params, w.attention, &w.params) &&

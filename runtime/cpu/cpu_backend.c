@@ -207,7 +207,8 @@ static const float *weight(const Backend *b, const PlanOp *op, int64_t *in, int6
     if (w) {
         const float *lw[WT_COUNT] = {[WT_NORM_IN] = w->norm_in, [WT_Q] = w->wq, [WT_K] = w->wk, [WT_V] = w->wv,
                                      [WT_O] = w->wo, [WT_NORM_POST] = w->norm_post, [WT_GATE] = w->w_gate,
-                                     [WT_UP] = w->w_up, [WT_DOWN] = w->w_down};
+                                     [WT_UP] = w->w_up, [WT_DOWN] = w->w_down, [WT_Q_BIAS] = w->bq,
+                                     [WT_K_BIAS] = w->bk, [WT_V_BIAS] = w->bv};
         memcpy(layer_weights, lw, sizeof lw);
     }
     switch (op->weight) {
@@ -316,6 +317,9 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     case OP_SILU_MUL:   /* the kernel works in place: act = gate, then act = silu(act) * up */
         memcpy(out_f(b, st, op, 0), in_f(b, st, op, 0), (size_t)(R * m->ffn) * sizeof(float));
         s->k.silu_mul(s->k.ctx, out_f(b, st, op, 0), in_f(b, st, op, 1), R * m->ffn);
+        return true;
+    case OP_BIAS_ADD:   /* every row of the projection plus the bias */
+        for (int64_t r = 0; r < R; r++) add_into(in_f(b, st, op, 0) + r * in, w, in);
         return true;
     case OP_LOGITS: run_logits(b, st, op); return true;
     default:

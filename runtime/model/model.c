@@ -33,11 +33,16 @@ static void add_tensor(ModelTensor *t, int *n, float **slot, int64_t rows, int64
     }
 }
 
+/* A bias vector [rows] of a projection from fan_in inputs (random weights draw it as the projection). */
+#define add_bias(t, n, slot, rows, inputs, ...) \
+    (add_tensor(t, n, slot, rows, 0, true, __VA_ARGS__), (t)[*(n) - 1].fan_in = (inputs))
+
 int model_tensors(Model *m, ModelTensor **out) {
     const Layout *l = m->layout;
     const ModelHeader *h = &l->model;
     int64_t q = h->heads * h->head_dim, kv = h->kv_heads * h->head_dim, d = h->hidden;
-    ModelTensor *t = xcalloc((size_t)l->nlayers * 9 + 4, sizeof *t);
+    ModelTensor *t = xcalloc((size_t)l->nlayers * 12 + 4, sizeof *t);
+    bool bias = h->qkv_bias;
     int n = 0;
     add_tensor(t, &n, &m->embed, h->vocab, d, false, "model.embed_tokens.weight");
     for (int i = 0; i < l->nlayers; i++) {
@@ -45,9 +50,12 @@ int model_tensors(Model *m, ModelTensor **out) {
         const char *p = "model.layers.";
         add_tensor(t, &n, &w->norm_in, d, 0, true, "%s%d.input_layernorm.weight", p, i);
         add_tensor(t, &n, &w->wq, q, d, false, "%s%d.self_attn.q_proj.weight", p, i);
+        if (bias) add_bias(t, &n, &w->bq, q, d, "%s%d.self_attn.q_proj.bias", p, i);
         if (l->layer[i].reads == i) {   /* only a cache owner projects K and V */
             add_tensor(t, &n, &w->wk, kv, d, false, "%s%d.self_attn.k_proj.weight", p, i);
+            if (bias) add_bias(t, &n, &w->bk, kv, d, "%s%d.self_attn.k_proj.bias", p, i);
             add_tensor(t, &n, &w->wv, kv, d, false, "%s%d.self_attn.v_proj.weight", p, i);
+            if (bias) add_bias(t, &n, &w->bv, kv, d, "%s%d.self_attn.v_proj.bias", p, i);
         }
         add_tensor(t, &n, &w->wo, d, q, false, "%s%d.self_attn.o_proj.weight", p, i);
         add_tensor(t, &n, &w->norm_post, d, 0, true, "%s%d.post_attention_layernorm.weight", p, i);

@@ -28,6 +28,7 @@ typedef struct {
     float *norm_post;       /* [hidden] */
     float *w_gate, *w_up;   /* [ffn][hidden] */
     float *w_down;          /* [hidden][ffn] */
+    float *bq, *bk, *bv;    /* qkv_bias: [heads*head_dim], [kv_heads*head_dim] (owners); else NULL */
 } LayerWeights;
 
 typedef struct {

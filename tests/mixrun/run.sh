@@ -115,6 +115,21 @@ if run "save own" 0 --layout "$T/own.mix" --random-weights 1 --save-weights "$T/
     expect_err "bad weights (cli): a missing tensor is named" "tensor 'model.layers.1.self_attn.k_proj.weight' is missing"
 fi
 run "absent" 1 --layout $TINY --weights "$T/absent.safetensors" --tokens 1 && expect_err "bad weights (cli): no such file" "absent.safetensors': cannot open"
+# qkv_bias (Qwen2): the bias tensors are saved and read back (same logits), a checkpoint without them
+# is refused naming the first, and the kernels refuse the layout (cpu only for now).
+sed 's/^\(model "[^"]*" {\)$/\1\n    qkv_bias = true/' $TINY >"$T/qb.mix"
+QB=(--layout "$T/qb.mix" --tokens 5,6,7 --max-new 5)
+if run "qkv_bias save" 0 "${QB[@]}" --random-weights 7 --save-weights "$T/qb.safetensors" --dump-logits "$T/qb1.npy" &&
+   run "qkv_bias load" 0 "${QB[@]}" --weights "$T/qb.safetensors" --dump-logits "$T/qb2.npy"; then
+  grep -q 'q_proj.bias' <(head -c 8000 "$T/qb.safetensors") && cmp -s "$T/qb1.npy" "$T/qb2.npy" && ! cmp -s "$T/qb1.npy" "$T/s1.npy" &&
+    pass "qkv_bias: biases saved and read back, the same logits (and not the unbiased model's)" ||
+    fail "qkv_bias: biases saved and read back"
+  run "qkv_bias missing" 1 "${QB[@]}" --weights "$T/w.safetensors" &&
+    expect_err "qkv_bias: a checkpoint without the biases is refused naming one" "tensor 'model.layers.0.self_attn.q_proj.bias' is missing"
+fi
+run "qkv_bias emu" 1 "${QB[@]}" --random-weights 7 --backend emu &&
+  expect_err "qkv_bias on emu: refused, exit 1" "qkv_bias is not supported by the kernels yet"
+
 # --dtype fp32: fp32 weights kept exact on the cpu backend (saved as F32 and read back bit for bit);
 # the same file without it is rounded to the layout's bf16, exactly as the bf16 random weights are.
 D32=(--layout $TINY --tokens 5,6,7 --max-new 5)

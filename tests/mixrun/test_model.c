@@ -161,6 +161,11 @@ static void naive_attention(const Layout *l, int layer, const double *q, double 
     free(p);
 }
 
+/* y += b (qkv_bias), nothing when b is NULL. */
+static void add_bias(double *y, const float *b, int64_t n) {
+    for (int64_t i = 0; b && i < n; i++) y[i] += b[i];
+}
+
 static void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *out) {
     const Layout *l = mo->layout;
     const ModelHeader *m = &l->model;
@@ -181,10 +186,13 @@ static void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *
         for (int64_t t = 0; t < T; t++) {   /* projections of every position first */
             naive_rmsnorm(x + t * d, w->norm_in, h, d, m->norm_eps);
             naive_proj(h, w->wq, q + t * qw, d, qw);
+            add_bias(q + t * qw, w->bq, qw);
             naive_rope(q + t * qw, m->heads, m->head_dim, t, m->rope_theta);
             if (w->wk) {
                 naive_proj(h, w->wk, K[i] + t * kvw, d, kvw);
                 naive_proj(h, w->wv, V[i] + t * kvw, d, kvw);
+                add_bias(K[i] + t * kvw, w->bk, kvw);
+                add_bias(V[i] + t * kvw, w->bv, kvw);
                 naive_rope(K[i] + t * kvw, m->kv_heads, m->head_dim, t, m->rope_theta);
             }
         }
@@ -237,11 +245,12 @@ static void test_conversions(void) {
     result(badbf == 0, "bf16 rounding to nearest", "%d mismatches", badbf);
 }
 
-static void test_against_naive(void) {
+static void test_against_naive(bool qkv_bias) {
     int64_t win[] = {0, 0, 5, 9, 5, 0};
     int reads[] = {0, 0, 2, 2, 4, 0};
     Layout l;
     make_layout(&l, 6, win, reads, 4, 64);
+    l.model.qkv_bias = qkv_bias;
     Model m;
     model_init_random(&m, &l, 7);
     int64_t T = 23, V = l.model.vocab;
@@ -251,7 +260,10 @@ static void test_against_naive(void) {
     bool ok = run_logits(&m, t, T, BY_CHUNKS, false, a, err, sizeof err);
     naive_logits(&m, t, T, b);
     double d = max_diff(a, b, T * V), scale = max_abs(b, T * V);
-    result(ok && d <= 1e-4 * scale && scale > 0.1, "cpu backend equals a naive forward pass (GQA, windows, sharing, ring)",
+    bool biased = !qkv_bias || (m.layer[0].bq && m.layer[0].bk && !m.layer[3].bk && m.layer[0].bq[1] != 0);
+    result(ok && biased && d <= 1e-4 * scale && scale > 0.1,
+           qkv_bias ? "cpu backend equals a naive forward pass with q/k/v biases (owners' k/v only)"
+                    : "cpu backend equals a naive forward pass (GQA, windows, sharing, ring)",
            "%s max diff %.3g of %.3g", err, d, scale);
     free(a), free(b), free(t);
     model_free(&m);
@@ -685,7 +697,8 @@ int main(int argc, char **argv) {
     }
     tmpdir = argv[1];
     test_conversions();
-    test_against_naive();
+    test_against_naive(false);
+    test_against_naive(true);
     test_reader_uses_owner();
     test_chunks_vs_tokens();
     test_ring();

@@ -134,6 +134,25 @@ static void test_weights(void) {
     l.model.tie_embeddings = true;
     WeightsPlan t;
     CHECK(plan_weights(&l, &t) && t.lm_head == 0 && t.params == w.params - v * h);
+    /* qkv_bias: bq in all 12 layers, bk and bv in the 5 owners; the cpu run plan's slots follow
+     * model.c's order (bq after wq), and each projection's GEMM is followed by its bias add. */
+    l.model.qkv_bias = true;
+    CHECK(plan_weights(&l, &t) && t.attention == w.attention + 12 * q + 5 * 2 * kv);
+    RunOptions ro;
+    run_options_init(&l, RUN_TARGET_CPU, &ro);
+    RunPlan rp;
+    char why[256];
+    CHECK(plan_run(&l, &ro, &rp, why, sizeof why));
+    CHECK(rp.weight[2].ref == WT_Q && rp.weight[3].ref == WT_Q_BIAS && rp.weight[3].rows == q && rp.weight[3].cols == 1);
+    int biases = 0;
+    for (int i = 1; i < rp.decode.nops; i++)
+        if (rp.decode.op[i].kind == OP_BIAS_ADD) {
+            biases++;
+            CHECK(rp.decode.op[i - 1].kind == OP_GEMM && rp.decode.op[i].in[0] == rp.decode.op[i - 1].out[0]);
+        }
+    CHECK(biases == 12 + 2 * 5);
+    run_plan_free(&rp);
+    l.model.qkv_bias = false;
     Layout std;
     plan_standard_layout(&l, &std);
     CHECK(verify_layout(&std, stdout) && std.ncaches == 12);
@@ -143,7 +162,7 @@ static void test_weights(void) {
     l.model.hidden = INT64_C(1) << 30;
     CHECK(!plan_weights(&l, &t));
     layout_free(&l);
-    REPORT("weights: no K/V projections in readers, tied embeddings, standard model");
+    REPORT("weights: no K/V projections in readers, tied embeddings, q/k/v biases, standard model");
 }
 
 /* ---------------------------------------------------------------- the arena */
