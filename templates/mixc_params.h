@@ -67,6 +67,13 @@ typedef struct AddParams {
     long long n;
 } AddParams;
 
+/* bias_add: x[i] += bias[i % WIDTH] over n = tokens * WIDTH elements, in fp32, rounded once. */
+typedef struct BiasAddParams {
+    MIXC_DPTR(void) x;              /* [tokens, WIDTH], updated in place */
+    MIXC_DPTR(const void) bias;     /* [WIDTH] */
+    long long n;
+} BiasAddParams;
+
 /* embed: out[t][:] = table[ids[t]][:]; an id outside [0, VOCAB) gives a zero row. */
 typedef struct EmbedParams {
     MIXC_DPTR(const int) ids;       /* [tokens] */

@@ -61,6 +61,16 @@ template <class T> __device__ __forceinline__ void residual_add_kernel(const Add
     static_cast<T *>(p.out)[i] = MixcElem<T>::from_float(s);
 }
 
+/* x[i] += bias[i % WIDTH] in fp32, rounded once (qkv_bias). Grid: [ceil(n / MIXC_SMALL_THREADS)],
+ * block: MIXC_SMALL_THREADS. */
+
+template <class T, long long WIDTH> __device__ __forceinline__ void bias_add_kernel(const BiasAddParams &p) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= p.n) return;
+    T *x = static_cast<T *>(p.x);
+    x[i] = MixcElem<T>::from_float(mixc_to_float(x[i]) + mixc_to_float(static_cast<const T *>(p.bias)[i % WIDTH]));
+}
+
 /* out[t][:] = table[ids[t]][:]; an id outside [0, VOCAB) gives a zero row (never a wild read).
  * Grid: [tokens], block: MIXC_SMALL_THREADS. */
 

@@ -162,6 +162,14 @@ static void layer_variants(const Layout *l, Codegen *cg, int i) {
     lk->rope = add_variant(cg, &v);
 }
 
+/* x[r][:] += bias over rows of `width` elements (q's, or k's and v's). */
+static int bias_variant(Codegen *cg, int64_t width, const char *width_name, const char *dt) {
+    KernelVariant v = {.kind = KV_BIAS_ADD, .block = MIXC_SMALL_THREADS, .width = width};
+    snprintf(v.name, sizeof v.name, "bias_add_w%lld_%s", (long long)width, dt);
+    set_grid(&v, (GridRule){GRID_TOKENS, width, width_name, MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
+    return add_variant(cg, &v);
+}
+
 static void model_variants(const Layout *l, Codegen *cg) {
     const ModelHeader *m = &l->model;
     const char *dt = dtype_name(m->dtype);
@@ -180,6 +188,12 @@ static void model_variants(const Layout *l, Codegen *cg) {
     set_grid(&v, (GridRule){GRID_TOKENS, m->hidden, "hidden", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
     cg->residual_add = add_variant(cg, &v);
 
+    cg->bias_q = cg->bias_kv = -1;
+    if (m->qkv_bias) {
+        cg->bias_q = bias_variant(cg, m->heads * m->head_dim, "q_width", dt);
+        cg->bias_kv = bias_variant(cg, m->kv_heads * m->head_dim, "kv_width", dt);
+    }
+
     v = (KernelVariant){.kind = KV_EMBED, .block = MIXC_SMALL_THREADS};
     snprintf(v.name, sizeof v.name, "embed_h%lld_v%lld_%s", (long long)m->hidden,
              (long long)m->vocab, dt);
@@ -196,8 +210,6 @@ static bool check_supported(const Layout *l, int64_t context, char *err, size_t 
                     dtype_name(m->kv_dtype), dtype_name(m->dtype));
     if (m->dtype != DT_BF16 && m->dtype != DT_FP16)
         return errorf(err, errlen, "dtype %s is not supported by the kernels", dtype_name(m->dtype));
-    if (m->qkv_bias)
-        return errorf(err, errlen, "qkv_bias is not supported by the kernels yet (the cpu backend computes it)");
     if (m->head_dim % 64 != 0 || m->head_dim > 256)
         return errorf(err, errlen, "head_dim %lld is not supported by the kernels (64, 128, 192 or 256)",
                     (long long)m->head_dim);
@@ -272,6 +284,7 @@ const char *kernel_params_name(KernelKind k) {
         [KV_ATTN_DECODE_REDUCE] = "DecodeReduceParams", [KV_ROPE_Q] = "RopeParams",
         [KV_ROPE_APPEND] = "RopeParams", [KV_RMSNORM] = "RmsNormParams",
         [KV_SILU_MUL] = "SiluMulParams", [KV_RESIDUAL_ADD] = "AddParams", [KV_EMBED] = "EmbedParams",
+        [KV_BIAS_ADD] = "BiasAddParams",
     };
     return names[k];
 }
@@ -281,7 +294,7 @@ const char *kernel_kind_name(KernelKind k) {
         [KV_ATTN_PREFILL] = "attn_prefill", [KV_ATTN_DECODE] = "attn_decode",
         [KV_ATTN_DECODE_REDUCE] = "attn_decode_reduce", [KV_ROPE_Q] = "rope_q",
         [KV_ROPE_APPEND] = "rope_append", [KV_RMSNORM] = "rmsnorm", [KV_SILU_MUL] = "silu_mul",
-        [KV_RESIDUAL_ADD] = "residual_add", [KV_EMBED] = "embed",
+        [KV_RESIDUAL_ADD] = "residual_add", [KV_EMBED] = "embed", [KV_BIAS_ADD] = "bias_add",
     };
     return names[k];
 }
@@ -314,6 +327,7 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
         break;
     case KV_SILU_MUL: buf_printf(out, "    silu_mul_kernel<%s>(p);\n", T); break;
     case KV_RESIDUAL_ADD: buf_printf(out, "    residual_add_kernel<%s>(p);\n", T); break;
+    case KV_BIAS_ADD: buf_printf(out, "    bias_add_kernel<%s, %lld>(p);\n", T, (long long)v->width); break;
     case KV_EMBED:
         buf_printf(out, "    embed_kernel<%s, %lld, %lldLL>(p);\n", T, (long long)m->hidden,
                    (long long)m->vocab);
@@ -409,6 +423,10 @@ char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
     json_object_set_new(model, "silu_mul", json_string(cg->kernel[cg->silu_mul].name));
     json_object_set_new(model, "residual_add", json_string(cg->kernel[cg->residual_add].name));
     json_object_set_new(model, "embed", json_string(cg->kernel[cg->embed].name));
+    if (cg->bias_q >= 0) {
+        json_object_set_new(model, "bias_add_q", json_string(cg->kernel[cg->bias_q].name));
+        json_object_set_new(model, "bias_add_kv", json_string(cg->kernel[cg->bias_kv].name));
+    }
     json_object_set_new(root, "model_kernels", model);
     json_t *caches = json_array();
     for (int c = 0; c < l->ncaches; c++) {

@@ -36,6 +36,7 @@ typedef enum {
     KV_SILU_MUL,
     KV_RESIDUAL_ADD,
     KV_EMBED,
+    KV_BIAS_ADD,            /* qkv_bias: a projection's rows plus its bias */
     KV_COUNT
 } KernelKind;
 
@@ -54,6 +55,7 @@ typedef struct {
     KernelKind kind;
     char name[128];         /* spells every parameter: attn_prefill_hd128_g4_w1024_cap1535_bf16 */
     int64_t head_dim, group, window, capacity;   /* 0 where not relevant; window 0 = global */
+    int64_t width;          /* bias_add: elements per row (its bias's length); 0 otherwise */
     int block;              /* threads per block (1-D) */
     int64_t dynamic_smem;   /* bytes */
     int splits;             /* decode: grid.y (split-KV); 0 otherwise */
@@ -85,6 +87,7 @@ typedef struct {
     LayerKernels *layer;    /* [nlayers] */
     int64_t *capacity;      /* [ncaches] tokens per sequence */
     int rmsnorm, silu_mul, residual_add, embed;
+    int bias_q, bias_kv;    /* qkv_bias: bias_add over q rows and over k/v rows; -1 without */
 } Codegen;
 
 /* Collects the distinct variants. false with a one-line message in err (e.g. an unsupported

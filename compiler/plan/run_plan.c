@@ -112,9 +112,9 @@ static int op_kernel(const Codegen *cg, const PlanOp *op, bool decode) {
     case OP_ATTN_REDUCE: return lk->decode_reduce;
     case OP_RESIDUAL_ADD: return cg->residual_add;
     case OP_SILU_MUL: return cg->silu_mul;
+    case OP_BIAS_ADD: return op->weight == WT_Q_BIAS ? cg->bias_q : cg->bias_kv;
     case OP_GEMM:
     case OP_LOGITS:
-    case OP_BIAS_ADD:   /* no kernel yet: codegen refuses qkv_bias (check_supported) */
     case OP_COUNT: break;
     }
     return -1;
@@ -210,6 +210,7 @@ static bool kernel_fits(OpKind op, KernelKind k) {
     case OP_ATTN_REDUCE: return k == KV_ATTN_DECODE_REDUCE;
     case OP_RESIDUAL_ADD: return k == KV_RESIDUAL_ADD;
     case OP_SILU_MUL: return k == KV_SILU_MUL;
+    case OP_BIAS_ADD: return k == KV_BIAS_ADD;
     default: return false;
     }
 }

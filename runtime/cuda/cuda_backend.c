@@ -68,6 +68,7 @@ static CudaLaunchRole role_of(KernelKind k) {
     case KV_RMSNORM: return CL_RMSNORM;
     case KV_SILU_MUL: return CL_SILU_MUL;
     case KV_RESIDUAL_ADD: return CL_RESIDUAL_ADD;
+    case KV_BIAS_ADD: return CL_BIAS_ADD;
     default: return CL_EMBED;
     }
 }
@@ -100,7 +101,7 @@ int cuda_backend_launch_plan(const RunPlan *p, bool decode, int64_t tokens, Cuda
 
 const char *cuda_launch_role_name(CudaLaunchRole r) {
     static const char *names[] = {"embed",  "rmsnorm",  "rope",        "prefill",
-                                  "decode", "decode_reduce", "silu_mul", "residual_add"};
+                                  "decode", "decode_reduce", "silu_mul", "residual_add", "bias_add"};
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
 
@@ -281,6 +282,10 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
     case OP_GEMM: return gemm(s, T(s, st, op->out[0]), s->dt, T(s, st, op->in[0]), w, R, in, out);
     case OP_RESIDUAL_ADD: {
         AddParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->in[0]), (long long)(R * m->hidden)};
+        return launch_op(b, st, op, R, &p);
+    }
+    case OP_BIAS_ADD: {   /* the bias is the weight: [in] (plan_weight_shape) */
+        BiasAddParams p = {T(s, st, op->in[0]), w, (long long)(R * in)};
         return launch_op(b, st, op, R, &p);
     }
     case OP_SILU_MUL: {
@@ -481,7 +486,8 @@ static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
         const LayerWeights *w = &m->layer[i];
         s->layer[i] = (DevLayer){{[WT_NORM_IN] = DEV(w->norm_in), [WT_Q] = DEV(w->wq), [WT_K] = DEV(w->wk),
                                   [WT_V] = DEV(w->wv), [WT_O] = DEV(w->wo), [WT_NORM_POST] = DEV(w->norm_post),
-                                  [WT_GATE] = DEV(w->w_gate), [WT_UP] = DEV(w->w_up), [WT_DOWN] = DEV(w->w_down)}};
+                                  [WT_GATE] = DEV(w->w_gate), [WT_UP] = DEV(w->w_up), [WT_DOWN] = DEV(w->w_down),
+                                  [WT_Q_BIAS] = DEV(w->bq), [WT_K_BIAS] = DEV(w->bk), [WT_V_BIAS] = DEV(w->bv)}};
     }
 #undef DEV
     goto done;

@@ -58,7 +58,7 @@ int cuda_backend_compile(const Layout *l, const Codegen *cg, const char *arch, J
                          size_t errlen);
 
 typedef enum {
-    CL_EMBED, CL_RMSNORM, CL_ROPE, CL_PREFILL, CL_DECODE, CL_DECODE_REDUCE, CL_SILU_MUL, CL_RESIDUAL_ADD
+    CL_EMBED, CL_RMSNORM, CL_ROPE, CL_PREFILL, CL_DECODE, CL_DECODE_REDUCE, CL_SILU_MUL, CL_RESIDUAL_ADD, CL_BIAS_ADD
 } CudaLaunchRole;
 
 typedef struct {

@@ -25,14 +25,16 @@ static const struct {
     FIELD(DecodeReduceParams, heads),  FIELD(DecodeReduceParams, nsplit), FIELD(DecodeReduceParams, batch),
     FIELD(EmbedParams, ids),           FIELD(EmbedParams, table),         FIELD(EmbedParams, out),
     FIELD(EmbedParams, tokens),        FIELD(AddParams, a),               FIELD(AddParams, b),
-    FIELD(AddParams, out),             FIELD(AddParams, n),
+    FIELD(AddParams, out),             FIELD(AddParams, n),               FIELD(BiasAddParams, x),
+    FIELD(BiasAddParams, bias),        FIELD(BiasAddParams, n),
 };
 #define SIZE(S) {#S, sizeof(S)}
 static const struct {
     const char *type;
     size_t size;
 } param_sizes[] = {SIZE(RmsNormParams), SIZE(SiluMulParams),       SIZE(RopeParams), SIZE(PrefillParams),
-                   SIZE(DecodeParams),  SIZE(DecodeReduceParams), SIZE(EmbedParams), SIZE(AddParams)};
+                   SIZE(DecodeParams),  SIZE(DecodeReduceParams), SIZE(EmbedParams), SIZE(AddParams),
+                   SIZE(BiasAddParams)};
 
 void kernel_params_asserts(Buf *out) {
     buf_puts(out, "\n/* Appended by runtime/cuda/kernel_params.c: the host layout of the parameter structs. */\n");

@@ -29,7 +29,7 @@
 #include <string.h>
 
 typedef struct {
-    double tokens, batch, ffn, hidden;
+    double tokens, batch, ffn, hidden, q_width, kv_width;
 } Vars;
 
 typedef struct {
@@ -62,6 +62,8 @@ static double expr_atom(Expr *e) {
     if (IS("batch")) return e->v->batch;
     if (IS("ffn")) return e->v->ffn;
     if (IS("hidden")) return e->v->hidden;
+    if (IS("q_width")) return e->v->q_width;
+    if (IS("kv_width")) return e->v->kv_width;
 #undef IS
     e->ok = false;
     return 0;
@@ -97,16 +99,19 @@ static json_t *find_kernel(json_t *man, const char *name) {
 }
 
 /* The kernel name the manifest gives a launch: its layer's entry for the role, or the model's. */
-static const char *manifest_name(json_t *man, const CudaLaunch *c) {
+static const char *manifest_name(json_t *man, const Codegen *cg, const CudaLaunch *c) {
     const char *role = cuda_launch_role_name(c->role);
+    json_t *model = json_object_get(man, "model_kernels");
+    if (c->role == CL_BIAS_ADD)   /* q's or k/v's: the one of the two the launch's kernel is */
+        return json_string_value(json_object_get(model, c->kernel == cg->bias_q ? "bias_add_q" : "bias_add_kv"));
     if (c->layer < 0 || c->role == CL_RMSNORM || c->role == CL_SILU_MUL || c->role == CL_RESIDUAL_ADD)
-        return json_string_value(json_object_get(json_object_get(man, "model_kernels"), role));
+        return json_string_value(json_object_get(model, role));
     json_t *layer = json_array_get(json_object_get(man, "layers"), (size_t)c->layer);
     return json_string_value(json_object_get(layer, role));
 }
 
 static int check_launch(json_t *man, const Codegen *cg, const CudaLaunch *c, const Vars *v, const char *what) {
-    const char *name = cg->kernel[c->kernel].name, *want = manifest_name(man, c);
+    const char *name = cg->kernel[c->kernel].name, *want = manifest_name(man, cg, c);
     char where[160];
     snprintf(where, sizeof where, "%s: layer %d %s", what, c->layer, cuda_launch_role_name(c->role));
     if (!want || strcmp(want, name) != 0) {
@@ -225,7 +230,8 @@ int main(int argc, char **argv) {
     for (size_t c = 0; c < sizeof calls / sizeof calls[0]; c++) {
         CudaLaunch *p = NULL;
         int n = cuda_backend_launch_plan(&plan, calls[c].decode, calls[c].tokens, &p);
-        Vars v = {(double)calls[c].tokens, (double)calls[c].batch, (double)l.model.ffn, (double)l.model.hidden};
+        Vars v = {(double)calls[c].tokens, (double)calls[c].batch, (double)l.model.ffn, (double)l.model.hidden,
+                  (double)(l.model.heads * l.model.head_dim), (double)(l.model.kv_heads * l.model.head_dim)};
         if (print) {
             printf("# %s (%lld tokens, batch %d)\n", calls[c].what, (long long)calls[c].tokens, calls[c].batch);
             cuda_backend_print_plan(&cg, p, n, stdout);

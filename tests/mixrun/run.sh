@@ -127,8 +127,6 @@ if run "qkv_bias save" 0 "${QB[@]}" --random-weights 7 --save-weights "$T/qb.saf
   run "qkv_bias missing" 1 "${QB[@]}" --weights "$T/w.safetensors" &&
     expect_err "qkv_bias: a checkpoint without the biases is refused naming one" "tensor 'model.layers.0.self_attn.q_proj.bias' is missing"
 fi
-run "qkv_bias emu" 1 "${QB[@]}" --random-weights 7 --backend emu &&
-  expect_err "qkv_bias on emu: refused, exit 1" "qkv_bias is not supported by the kernels yet"
 
 # --dtype fp32: fp32 weights kept exact on the cpu backend (saved as F32 and read back bit for bit);
 # the same file without it is rounded to the layout's bf16, exactly as the bf16 random weights are.
@@ -412,6 +410,21 @@ for f in "${examples[@]}"; do
 done
 [ ${#mem_fail[@]} -eq 0 ] && pass "${#examples[@]} examples at test size on cpu, emu and cuda (stand-in driver): memory planned = allocated (kv, arena, weights) = mixc report --target" ||
   fail "memory planned = allocated = mixc report --target" "${mem_fail[@]}"
+
+# On emu (the cuda backend's bias_add kernels after the projections): the cpu backend's logits within
+# the bf16 tolerance, the unbiased model's well beyond it; memory planned = allocated = report.
+QE=(--layout "$T/qb.mix" --set head_dim=64 --random-weights 7 --tokens $(seq -s, 1 20) --max-new 6)
+if run "qkv_bias cpu" 0 "${QE[@]}" --dump-logits "$T/qbc.npy" && run "qkv_bias emu" 0 "${QE[@]}" --backend emu --dump-logits "$T/qbe.npy" &&
+   run "no bias cpu" 0 --layout $TINY "${QE[@]:2}" --dump-logits "$T/nbc.npy"; then
+  cmp_logits "emu vs cpu: qkv_bias" "$T/qbc.npy" "$T/qbe.npy" "$BF16_TOL" 20
+  if "$CMP" "$T/nbc.npy" "$T/qbe.npy" $BF16_TOL 20 >"$T/cmp" 2>&1; then fail "emu: the biases change the logits beyond the tolerance"
+  else pass "emu: the biases change the logits beyond the tolerance (the check can fail)"; fi
+  SETS=(--set head_dim=64)
+  f=$T/qb.mix
+  mem_check emu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 &&
+    pass "emu: qkv_bias memory planned = allocated = mixc report --target emu (bias weights included)" ||
+    fail "emu: qkv_bias memory planned = allocated" "$(cat "$T/why")"
+fi
 
 # 8-bit KV caches on cpu (docs/model.md, "Quantized KV caches"): character-ai says kv_dtype = int8.
 # The cpu backend quantizes as the model says (its logits differ from an fp32 cache's), allocates
