@@ -1,6 +1,6 @@
-/* emu_backend.h — the emu backend of mixrun: the cpu backend with RMSNorm, RoPE/append, attention
- * and SiLU-mul replaced by the layout's generated kernels (compiler/kernels/codegen.c) compiled as host C++
- * and run in the CUDA-on-CPU emulator (runtime/emu). docs/model.md, "emu backend".
+/* emu_backend.h — the emu backend of mixrun: the cuda backend (runtime/cuda) on the emulated device
+ * (emu_device.c), the layout's generated kernels (compiler/kernels/codegen.c) compiled as host C++ and
+ * run in the CUDA-on-CPU emulator (runtime/emu). docs/model.md, "emu backend".
  *
  * The kernels come from, in order of preference:
  *   1. BackendConfig.emu_kernels_so, when non-NULL (a binary written by `mixc build` embeds them):
@@ -24,7 +24,8 @@
 
 #include "backend.h"
 
-/* emu_backend_open (declared in backend.h): the cpu backend with the generated kernels of m->layout;
+/* emu_backend_open (declared in backend.h): the cuda backend on the emulated device, with the
+ * generated kernels of m->layout (the emu target's plan);
  * fails with 1 and a message in err when they cannot be generated, compiled or loaded (the
  * compiler's log has then been printed on stderr). */
 
