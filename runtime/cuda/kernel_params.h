@@ -1,6 +1,7 @@
 /* kernel_params.h — the kernels' parameter structs (templates/mixc_params.h, the one definition the
- * templates use too) for the backends that launch the generated kernels (runtime/cuda/cuda_backend.c,
- * runtime/emu/emu_backend.c), and the layout check of their host instantiation.
+ * templates use too) for the backend that launches the generated kernels (runtime/cuda/cuda_backend.c, on a GPU or
+ * on the emulated device), and the layout check of their host instantiation (which
+ * runtime/emu/emu_backend.c appends to the kernels it compiles for the emulator).
  *
  * Before including, a backend defines MIXC_DPTR(T): the type of its device pointer to T. The
  * emulator's "device" is host memory, so it uses T *; the driver API uses CUdeviceptr. Both are 8

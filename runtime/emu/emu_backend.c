@@ -19,8 +19,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -49,7 +47,8 @@ EMBED(mixc_emub_emu_api_h, "runtime/emu/emu_api.h")
 #define MIXC_EMU_BUILD_FLAGS ""
 #endif
 
-/* The kernels' parameter structs; the emulator's device memory is host memory. */
+/* kernel_params_asserts, for the kernels source: the structs' host layout as the emulator sees them
+ * (its device pointers are host pointers). */
 #define MIXC_DPTR(T) T *
 #include "kernel_params.h"
 
