@@ -389,8 +389,11 @@ mem_check() {
     >/dev/null || { echo "$be: bench $(jq -c .memory "$T/bench.json"), report $(jq -c '.run[0]' "$T/report.json")" >"$T/why"; return 1; }
 }
 
-mem_fail=()
-for f in "${examples[@]}"; do
+# example_check FILE: one example's runs and comparisons (PASS/FAIL lines; MEMFAIL lines for the
+# memory summary). Examples run $JOBS at a time, each in its own directory ($T is rebound); their
+# lines are printed in order once all have ended.
+example_check() {
+  local f=$1 n kv hd ctok
   n=$(basename "$f" .mix)
   kv=2; grep -qE '^\s*kv_heads\s*=\s*1\b' "$f" && kv=1
   hd=64; grep -qE '^\s*head_dim\s*=\s*(128|192|256)\b' "$f" && hd=128
@@ -398,15 +401,29 @@ for f in "${examples[@]}"; do
         --set context=32 --set chunk=8 --set window=8 --set kv_dtype=bf16)
   S=(--layout "$f" "${SETS[@]}" --random-weights 5 --tokens $EP --max-new 6)
   # cuda at context 26 + 6 = 32: the kernels tests/cuda compiles (its NVRTC cache)
-  mem_check cpu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 || mem_fail+=("$n: $(cat "$T/why")")
-  mem_check cuda --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 26 --max-new 6 || mem_fail+=("$n: $(cat "$T/why")")
-  run "cpu $n" 0 "${S[@]}" --backend cpu --dump-logits "$T/c-$n.npy" || continue
+  mem_check cpu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 || echo "MEMFAIL $n: $(cat "$T/why")"
+  mem_check cuda --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 26 --max-new 6 || echo "MEMFAIL $n: $(cat "$T/why")"
+  run "cpu $n" 0 "${S[@]}" --backend cpu --dump-logits "$T/c-$n.npy" || return
   ctok=$(cat "$T/out")
-  run "emu $n" 0 "${S[@]}" --backend emu --dump-logits "$T/e-$n.npy" || continue
+  run "emu $n" 0 "${S[@]}" --backend emu --dump-logits "$T/e-$n.npy" || return
   cmp_logits "emu vs cpu: $n (head_dim $hd, kv_heads $kv)" "$T/c-$n.npy" "$T/e-$n.npy" "$BF16_TOL" 26
   # Same tokens, unless the checker saw the greedy choice diverge on an unclear margin (and passed).
   if [ "$(cat "$T/out")" = "$ctok" ] || grep -q "greedy token" "$T/cmp"; then :; else fail "emu vs cpu: $n greedy tokens" "cpu $ctok" "emu $(cat "$T/out")"; fi
-  mem_check emu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 || mem_fail+=("$n: $(cat "$T/why")")
+  mem_check emu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 || echo "MEMFAIL $n: $(cat "$T/why")"
+}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+for f in "${examples[@]}"; do
+  n=$(basename "$f" .mix)
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+  (T=$T/example-$n; mkdir -p "$T"; example_check "$f") >"$T/example-$n.log" 2>&1 &
+done
+wait
+mem_fail=()
+for f in "${examples[@]}"; do
+  n=$(basename "$f" .mix)
+  grep -v '^MEMFAIL ' "$T/example-$n.log"
+  fails=$((fails + $(grep -c '^FAIL' "$T/example-$n.log")))
+  while IFS= read -r line; do mem_fail+=("${line#MEMFAIL }"); done < <(grep '^MEMFAIL ' "$T/example-$n.log")
 done
 [ ${#mem_fail[@]} -eq 0 ] && pass "${#examples[@]} examples at test size on cpu, emu and cuda (stand-in driver): memory planned = allocated (kv, arena, weights) = mixc report --target" ||
   fail "memory planned = allocated = mixc report --target" "${mem_fail[@]}"
@@ -451,10 +468,10 @@ fi
 
 # The tolerance is tight enough to see one key more in every window (cpu with window 9 vs emu 8).
 n=character-ai
-if [ -f "$T/e-$n.npy" ] &&
+if [ -f "$T/example-$n/e-$n.npy" ] &&
    run "cpu w9" 0 --layout examples/$n.mix --set hidden=128 --set heads=4 --set kv_heads=1 --set head_dim=64 --set ffn=128 --set vocab=128 \
      --set context=32 --set chunk=8 --set window=9 --set kv_dtype=bf16 --random-weights 5 --tokens $EP --max-new 6 --dump-logits "$T/c9.npy"; then
-  if "$CMP" "$T/c9.npy" "$T/e-$n.npy" $BF16_TOL 26 >"$T/cmp" 2>&1; then fail "emu vs cpu: window 9 vs 8 must differ beyond the tolerance" "$(tail -n 1 "$T/cmp")"
+  if "$CMP" "$T/c9.npy" "$T/example-$n/e-$n.npy" $BF16_TOL 26 >"$T/cmp" 2>&1; then fail "emu vs cpu: window 9 vs 8 must differ beyond the tolerance" "$(tail -n 1 "$T/cmp")"
   else pass "emu vs cpu: window 9 vs 8 differ beyond the tolerance (the check can fail)"; fi
 fi
 
