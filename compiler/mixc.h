@@ -239,6 +239,7 @@ typedef struct AstStmt {
     const char *name;
     SrcLoc name_loc;
     AstAttn attn;
+    AstField *props;        /* its properties: rope_theta R, nope */
     /* STMT_LAYERS / STMT_DEFAULT */
     AstSetItem *set;        /* NULL for default */
     bool is_pattern;
@@ -266,6 +267,18 @@ void dump_ast(const Ast *ast, FILE *out);
 
 /* ---------------------------------------------------------------- ir/layout.c: the Layout */
 
+/* RoPE scaling (docs/model.md, "RoPE"): how the inverse frequencies derive from rope_theta, as
+ * transformers' modeling_rope_utils computes them. Fields a type does not use stay 0. */
+typedef enum { ROPE_PLAIN, ROPE_LINEAR, ROPE_LLAMA3, ROPE_YARN, ROPE_SCALING_COUNT } RopeScalingType;
+typedef struct {
+    RopeScalingType type;
+    double factor;                              /* linear, llama3, yarn */
+    double low_freq_factor, high_freq_factor;   /* llama3 */
+    int64_t original_context;                   /* llama3, yarn: original_max_position_embeddings */
+    double beta_fast, beta_slow;                /* yarn */
+    double attention_factor;                    /* yarn: multiplies cos and sin */
+} RopeScaling;
+
 typedef struct {
     char *name;
     int64_t layers, hidden, heads, kv_heads, head_dim, ffn, vocab;
@@ -274,7 +287,15 @@ typedef struct {
     int64_t context, chunk;
     bool tie_embeddings;
     bool qkv_bias;          /* q, k and v projections add a bias (Qwen2) */
+    RopeScaling rope_scaling;   /* of the layers whose kind has no rope_theta of its own */
 } ModelHeader;
+
+/* The RoPE of a layer: the header's (rope_theta and rope_scaling; all zero), its kind's own base
+ * (plain RoPE at that theta), or none (NoPE: q and k are not rotated). */
+typedef struct {
+    bool nope;
+    double theta;           /* 0: the header's */
+} LayerRope;
 
 typedef struct {
     int index;
@@ -282,6 +303,7 @@ typedef struct {
     int reads;              /* owner of the cache this layer reads; == index for owners */
     int cache;              /* cache id (dense, in owner order) */
     const char *kind_name;  /* attention kind name as written (owned, freed by layout_free), or NULL */
+    LayerRope rope;         /* its kind's RoPE */
     SrcLoc loc;             /* where the layer was defined */
 } LayerInfo;
 
@@ -323,6 +345,47 @@ void dump_graph(const Layout *l, FILE *out);
  * layout_json the whole document and a newline. false when the name is not valid UTF-8. */
 void layout_json_members(const Layout *l, JsonWriter *w);
 bool layout_json(const Layout *l, Buf *out);
+/* ---------------------------------------------------------------- ir/rope.c: RoPE tables */
+
+/* The one computation of RoPE's parameters (docs/model.md, "RoPE"), which every backend takes as a
+ * table: inv_freq[k] for the head_dim / 2 rotated pairs of a layer, and *scale, the factor cos and
+ * sin are multiplied by. false for a NoPE layer (nothing written). */
+bool rope_table(const ModelHeader *m, const LayerRope *r, float *inv_freq, float *scale);
+/* Every layer's table, as the backends hold them: inv_freq [nlayers][half], scale [nlayers]. */
+typedef struct {
+    int64_t half;           /* head_dim / 2 */
+    float *inv_freq, *scale;
+    bool *rotated;          /* false: a NoPE layer */
+} RopeTables;
+void rope_tables(const Layout *l, RopeTables *t);
+void rope_tables_free(RopeTables *t);
+/* Layer i's inv_freq, NULL for a NoPE layer. */
+const float *rope_layer_table(const RopeTables *t, int i);
+bool rope_equal(const LayerRope *a, const LayerRope *b);
+/* "rope_theta 10000", "nope" or "" (the header's): a kind's RoPE as the language writes it. */
+const char *rope_text(const LayerRope *r, char *buf, size_t n);
+/* The scaling parameters, each once: its header key, transformers' rope_scaling key, where it is
+ * kept, and which scaling types take it (bit 1 << type) and need it. */
+typedef struct {
+    const char *key, *hf_key;
+    size_t offset;              /* into RopeScaling: a double, or the int64_t original_context */
+    bool is_int;
+    unsigned takes, needs;
+} RopeParam;
+extern const RopeParam rope_params[];
+extern const int rope_nparams;
+double rope_param_get(const RopeScaling *s, const RopeParam *p);
+void rope_param_set(RopeScaling *s, const RopeParam *p, double v);
+/* Fills the parameters a type takes but were not given (yarn: beta_fast 32, beta_slow 1,
+ * attention_factor 0.1 ln(factor) + 1 when factor > 1, else 1); given[i] says which were. */
+void rope_scaling_defaults(RopeScaling *s, const bool *given);
+bool rope_scaling_equal(const RopeScaling *a, const RopeScaling *b);
+/* "llama3 (factor 8, ...)": the scaling as the layout views print it. */
+void rope_scaling_text(const RopeScaling *s, char *buf, size_t n);
+/* Scaling type names as the language writes them ("linear", "llama3", "yarn"; "none" for plain). */
+const char *rope_scaling_name(RopeScalingType t);
+bool rope_scaling_from_name(const char *name, RopeScalingType *out);
+
 /* jansson's value, which the importers (interop.h) take parsed. */
 struct json_t;
 
@@ -331,6 +394,13 @@ struct json_t;
 void model_header_defaults(ModelHeader *m);  /* all defaults, required fields 0 */
 /* Checks the AST and builds the normalized layout. Returns false when errors were reported. */
 bool check_ast(const Ast *ast, Diag *diag, Layout *out);
+/* rope_check.c: the rope_* header fields against rope_scaling's type, then its defaults. */
+void check_rope_scaling(const Ast *ast, Diag *diag, ModelHeader *m);
+/* A kind's properties (rope_theta R, nope) as its layers' RoPE, from `base` (an alias's kind's). */
+LayerRope check_kind_rope(Diag *diag, const AstField *props, LayerRope base);
+/* Every reader uses the RoPE its owner's cache was written with (keys are stored rotated); false
+ * after reporting each that does not. */
+bool check_rope_sharing(Diag *diag, const Layout *l);
 
 /* ---------------------------------------------------------------- load.c: text -> Layout */
 

@@ -89,7 +89,7 @@ static AstSetItem *new_item(struct ParseCtx *ctx, int64_t lo, int64_t hi, int64_
 %token PATTERN "'pattern'" READS "'reads'" WINDOW "'window'" GLOBAL "'global'" STEP "'step'"
 %token TRUE_KW "'true'" FALSE_KW "'false'" PREV "'prev'" LAST "'last'"
 
-%type <value> value
+%type <value> value prop_value
 %type <attn> attn
 %type <ref> ref
 %type <elem> elem pelem
@@ -98,7 +98,7 @@ static AstSetItem *new_item(struct ParseCtx *ctx, int64_t lo, int64_t hi, int64_
 %type <items> set
 %type <integer> sint
 %type <text> model_name field_key
-%type <fields> fields
+%type <fields> fields kind_props
 
 %%
 
@@ -173,11 +173,12 @@ stmts
     ;
 
 stmt
-    : ATTENTION IDENT[name] '=' attn {
+    : ATTENTION IDENT[name] '=' attn kind_props {
           AstStmt *s = new_stmt(ctx, STMT_KIND, @$);
           s->name = $name;
           s->name_loc = loc_of(@name);
           s->attn = $attn;
+          s->props = $kind_props.head;
       }
     | LAYER set ':' elem {
           AstStmt *s = new_stmt(ctx, STMT_LAYERS, @$);
@@ -195,6 +196,24 @@ stmt
           s->elems = $elem;
       }
     | MODEL model_name '{' fields '}' { second_header(ctx, @MODEL); }
+    ;
+
+/* A kind's properties after its attention: 'rope_theta R', 'nope' (rope_check.c checks them). A bare
+ * name has the value true. */
+kind_props
+    : %empty                { $$.head = $$.tail = NULL; }
+    | kind_props[list] IDENT[key] prop_value {
+          AstField *f = new_field(ctx, $key, @key, $prop_value);
+          $$ = $list;
+          if ($$.tail) $$.tail->next = f; else $$.head = f;
+          $$.tail = f;
+      }
+    ;
+
+prop_value
+    : %empty       { $$ = (AstValue){.kind = AV_BOOL, .i = 1, .loc = loc_of(@$)}; }
+    | INT          { $$ = (AstValue){.kind = AV_INT, .i = $1, .r = (double)$1, .loc = loc_of(@$)}; }
+    | REAL         { $$ = (AstValue){.kind = AV_REAL, .r = $1, .loc = loc_of(@$)}; }
     ;
 
 set

@@ -101,7 +101,9 @@ typedef struct RopeParams {
     MIXC_DPTR(void) v_cache;
     MIXC_DPTR(const int) pos;       /* [tokens] absolute position of each token */
     MIXC_DPTR(const int) seq;       /* [tokens] sequence (cache row) of each token */
+    MIXC_DPTR(const float) inv_freq;    /* [HD/2] the layer's table (rope_table); NULL: NoPE */
     int tokens;
+    float scale;                    /* multiplies cos and sin (YaRN's attention factor; else 1) */
 } RopeParams;
 
 typedef struct PrefillParams {

@@ -2,9 +2,12 @@
  * only for the layers that own a cache (OWNER = true). Readers of a shared cache have no K/V.
  *
  * RoPE is HF Llama's "rotate_half": dimension d pairs with d + HD/2,
- *   inv_freq[k] = 1 / theta^(2k/HD),  angle = pos * inv_freq[k]  (fp32, absolute positions),
- *   out[k] = x[k] cos - x[k+HD/2] sin,  out[k+HD/2] = x[k+HD/2] cos + x[k] sin,
- * computed in fp32 and rounded once to T.
+ *   angle = pos * inv_freq[k]  (fp32, absolute positions; inv_freq the layer's table, computed once
+ *   on the host by rope_table, compiler/ir/rope.c, with the layer's theta and scaling),
+ *   c = cos(angle) * scale, s = sin(angle) * scale,
+ *   out[k] = x[k] c - x[k+HD/2] s,  out[k+HD/2] = x[k+HD/2] c + x[k] s,
+ * computed in fp32 and rounded once to T. A NoPE layer (inv_freq NULL) rotates nothing: Q stays,
+ * K is appended as it is.
  * Ring caches: token position t lives in slot t % CAP. Sequence b's cache starts at byte
  * b * MIXC_KV_SEQ_BYTES of k_cache / v_cache (kv8.cuh).
  * An 8-bit cache (KV = MixcInt8Kv, MixcE4m3Kv) gets codes and a scale per token per KV head
@@ -20,19 +23,22 @@
 #include "kv8.cuh"
 
 template <int HD>
-__device__ __forceinline__ void rope_pair(float theta, int pos, int k, float x1, float x2, float *o1,
+__device__ __forceinline__ void rope_pair(float inv_freq, float scale, int pos, float x1, float x2, float *o1,
                                           float *o2) {
-    const float inv_freq = 1.0f / powf(theta, (float)(2 * k) / (float)HD);
     float s, c;
     sincosf((float)pos * inv_freq, &s, &c);
+    c *= scale;
+    s *= scale;
     *o1 = x1 * c - x2 * s;
     *o2 = x2 * c + x1 * s;
 }
 
+/* Pair k of one head from src to dst (which may alias); unrotated under NoPE. */
 template <class T, int HD>
-__device__ __forceinline__ void rope_rotate(float theta, int pos, int k, const T *src, T *dst) {
-    float o1, o2;
-    rope_pair<HD>(theta, pos, k, mixc_to_float(src[k]), mixc_to_float(src[k + HD / 2]), &o1, &o2);
+__device__ __forceinline__ void rope_rotate(const RopeParams &p, int pos, int k, const T *src, T *dst) {
+    const float x1 = mixc_to_float(src[k]), x2 = mixc_to_float(src[k + HD / 2]);
+    float o1 = x1, o2 = x2;
+    if (p.inv_freq) rope_pair<HD>(p.inv_freq[k], p.scale, pos, x1, x2, &o1, &o2);
     dst[k] = MixcElem<T>::from_float(o1);
     dst[k + HD / 2] = MixcElem<T>::from_float(o2);
 }
@@ -40,7 +46,7 @@ __device__ __forceinline__ void rope_rotate(float theta, int pos, int k, const T
 /* The quantized append of one token: warp w takes (KV head, K or V) items w, w + warps, ...; lane l
  * the pairs (k, k + HD/2), k = l, l + 32, ... (rotated for K). */
 template <class T, class KV, int HD, int KV_HEADS, long long CAP>
-__device__ __forceinline__ void rope_append_kv8(const RopeParams &p, float theta, int t, int pos) {
+__device__ __forceinline__ void rope_append_kv8(const RopeParams &p, int t, int pos) {
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
     constexpr int PAIRS = (HD / 2 + 31) / 32;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, slot = pos % CAP;
@@ -56,7 +62,7 @@ __device__ __forceinline__ void rope_append_kv8(const RopeParams &p, float theta
             if (k >= HD / 2) continue;
             x1[i] = mixc_to_float(in[k]);
             x2[i] = mixc_to_float(in[k + HD / 2]);
-            if (!is_v) rope_pair<HD>(theta, pos, k, x1[i], x2[i], &x1[i], &x2[i]);
+            if (!is_v && p.inv_freq) rope_pair<HD>(p.inv_freq[k], p.scale, pos, x1[i], x2[i], &x1[i], &x2[i]);
             absmax = fmaxf(absmax, fmaxf(fabsf(x1[i]), fabsf(x2[i])));
         }
 #pragma unroll
@@ -78,18 +84,18 @@ __device__ __forceinline__ void rope_append_kv8(const RopeParams &p, float theta
 }
 
 template <class T, int HD, int HEADS, int KV_HEADS, bool OWNER, long long CAP, class KV = T>
-__device__ __forceinline__ void rope_append_kernel(const RopeParams &p, float theta) {
+__device__ __forceinline__ void rope_append_kernel(const RopeParams &p) {
     const int t = blockIdx.x;
     if (t >= p.tokens) return;
     const int pos = p.pos[t];
     T *q = static_cast<T *>(p.q) + (size_t)t * HEADS * HD;
-    for (int i = threadIdx.x; i < HEADS * (HD / 2); i += blockDim.x) {
+    for (int i = threadIdx.x; p.inv_freq && i < HEADS * (HD / 2); i += blockDim.x) {
         const int h = i / (HD / 2), k = i % (HD / 2);
-        rope_rotate<T, HD>(theta, pos, k, q + h * HD, q + h * HD);
+        rope_rotate<T, HD>(p, pos, k, q + h * HD, q + h * HD);
     }
     if (!OWNER) return;
     if constexpr (MixcKv<KV>::QUANT) {
-        rope_append_kv8<T, KV, HD, KV_HEADS, CAP>(p, theta, t, pos);
+        rope_append_kv8<T, KV, HD, KV_HEADS, CAP>(p, t, pos);
         return;
     }
     const size_t slot = (size_t)p.seq[t] * CAP + (size_t)(pos % CAP);
@@ -99,7 +105,7 @@ __device__ __forceinline__ void rope_append_kernel(const RopeParams &p, float th
     T *v_out = static_cast<T *>(p.v_cache) + slot * KV_HEADS * HD;
     for (int i = threadIdx.x; i < KV_HEADS * (HD / 2); i += blockDim.x) {
         const int h = i / (HD / 2), k = i % (HD / 2);
-        rope_rotate<T, HD>(theta, pos, k, k_in + h * HD, k_out + h * HD);
+        rope_rotate<T, HD>(p, pos, k, k_in + h * HD, k_out + h * HD);
     }
     /* V is copied as is, 16 bytes at a time (HD is a multiple of 8). */
     for (int i = threadIdx.x; i < KV_HEADS * HD / 8; i += blockDim.x)

@@ -11,7 +11,7 @@
 
 /* ------------------------------------------------------------------ header fields */
 
-typedef enum { F_INT, F_REAL, F_DTYPE, F_KV_DTYPE, F_BOOL } FieldType;
+typedef enum { F_INT, F_REAL, F_DTYPE, F_KV_DTYPE, F_BOOL, F_ROPE_SCALING } FieldType;
 
 typedef struct {
     const char *key;
@@ -30,6 +30,15 @@ static const FieldSpec field_specs[] = {
     FIELD(norm_eps, F_REAL, false),    FIELD(context, F_INT, false),
     FIELD(chunk, F_INT, false),        FIELD(tie_embeddings, F_BOOL, false),
     FIELD(qkv_bias, F_BOOL, false),
+    /* RoPE scaling (rope_check.c checks which apply to which type): the keys of rope_params */
+    {"rope_scaling", F_ROPE_SCALING, false, offsetof(ModelHeader, rope_scaling.type)},
+    {"rope_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.factor)},
+    {"rope_low_freq_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.low_freq_factor)},
+    {"rope_high_freq_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.high_freq_factor)},
+    {"rope_original_context", F_INT, false, offsetof(ModelHeader, rope_scaling.original_context)},
+    {"rope_beta_fast", F_REAL, false, offsetof(ModelHeader, rope_scaling.beta_fast)},
+    {"rope_beta_slow", F_REAL, false, offsetof(ModelHeader, rope_scaling.beta_slow)},
+    {"rope_attention_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.attention_factor)},
 };
 #define NFIELDS (int)(sizeof field_specs / sizeof field_specs[0])
 
@@ -120,6 +129,10 @@ static void set_field(Diag *d, const FieldSpec *spec, const AstField *f, ModelHe
         }
         break;
     }
+    case F_ROPE_SCALING:
+        if (v->kind != AV_IDENT || !rope_scaling_from_name(v->ident, (RopeScalingType *)slot))
+            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be one of none, linear, llama3, yarn", f->key);
+        break;
     case F_BOOL:
         if (v->kind != AV_BOOL)
             diag_at(d, DIAG_ERROR, v->loc, "'%s' must be true or false", f->key);
@@ -194,6 +207,7 @@ static void check_header_relations(const Ast *ast, Diag *d, ModelHeader *m) {
         diag_at(d, DIAG_ERROR, field_loc(ast, "chunk"), "chunk (%lld) is larger than context (%lld)",
                 (long long)m->chunk, (long long)m->context);
     }
+    check_rope_scaling(ast, d, m);
 }
 
 /* ------------------------------------------------------------------ attention kinds */
@@ -202,6 +216,7 @@ typedef struct {
     const char *name;
     int64_t window;  /* 0 = global, < 0 = invalid (already reported) */
     SrcLoc loc;
+    LayerRope rope;
 } Kind;
 
 typedef struct {
@@ -285,15 +300,15 @@ static void collect_kinds(const Ast *ast, Diag *d, const ModelHeader *m, KindTab
             if (!alias) {
                 if (!t->lost) diag_at(d, DIAG_ERROR, s->attn.loc, "unknown attention kind '%s'", s->attn.name);
                 /* declared, but invalid: its uses are not reported again */
-                t->v[t->n++] = (Kind){s->name, -1, s->name_loc};
+                t->v[t->n++] = (Kind){s->name, -1, s->name_loc, {0}};
                 continue;
             }
-            t->v[t->n++] = (Kind){s->name, alias->window, s->name_loc};
+            t->v[t->n++] = (Kind){s->name, alias->window, s->name_loc, check_kind_rope(d, s->props, alias->rope)};
             continue;
         }
         const char *unused;
         int64_t w = resolve_attn(d, t, &s->attn, m, &unused);
-        t->v[t->n++] = (Kind){s->name, w, s->name_loc};
+        t->v[t->n++] = (Kind){s->name, w, s->name_loc, check_kind_rope(d, s->props, (LayerRope){0})};
     }
 }
 
@@ -303,6 +318,7 @@ typedef struct {
     bool defined;
     int64_t window;        /* -1 invalid */
     const char *kind_name;
+    LayerRope rope;        /* its kind's */
     const AstElem *elem;   /* the element that defined the layer (its ref, its location) */
     int elem_id;           /* for flood control */
     SrcLoc loc;            /* the set item (or default statement) that named the layer */
@@ -387,8 +403,9 @@ static void define_layer(Checker *c, int64_t idx, int id, SrcLoc item_loc, int *
     }
     const char *kind_name;
     int64_t w = elem_window(c, id, &kind_name);
-    *def = (LayerDef){.defined = true, .window = w, .kind_name = kind_name, .elem = c->elems[id],
-                      .elem_id = id, .loc = item_loc};
+    const Kind *k = kind_name ? find_kind(c->kinds, kind_name) : NULL;
+    *def = (LayerDef){.defined = true, .window = w, .kind_name = kind_name, .rope = k ? k->rope : (LayerRope){0},
+                      .elem = c->elems[id], .elem_id = id, .loc = item_loc};
 }
 
 /* The layers an erroneous item or statement meant to define (between its two bounds, whichever is
@@ -579,7 +596,7 @@ static int resolve_ref(Checker *c, int i, const int *reads) {
     case REF_REL: target = (int64_t)i - ref->n; break;
     case REF_LAST:
         for (int j = i - 1; j >= 0; j--)
-            if (reads[j] == j && c->defs[j].window == def->window) return j;
+            if (reads[j] == j && c->defs[j].window == def->window && rope_equal(&c->defs[j].rope, &def->rope)) return j;
         if (elem_may_report(c, id)) {
             char a[ATTN_TEXT_MAX];
             diag_at(c->d, DIAG_ERROR, ref->loc, "layer %d reads 'last', but no earlier layer with %s attention owns a cache",
@@ -679,6 +696,7 @@ static void build_layout(Checker *c, const ModelHeader *m, const int *reads, Lay
     for (int i = 0; i < c->nlayers; i++) {
         out->layer[i].kind_name = c->defs[i].kind_name ? xstrdup(c->defs[i].kind_name) : NULL;
         out->layer[i].loc = c->defs[i].loc;
+        out->layer[i].rope = c->defs[i].rope;
     }
     free(window);
 }
@@ -742,7 +760,7 @@ bool check_ast(const Ast *ast, Diag *d, Layout *out) {
         build_layout(&c, &m, reads, out);
         m.name = NULL;
         warn_longer_history(&c, out);
-        if (!verify_layout(out, d->out)) ok = false;
+        if (!verify_layout(out, d->out) || !check_rope_sharing(d, out)) ok = false;
     }
     report_suppressed(&c);
     free(m.name);

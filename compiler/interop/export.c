@@ -1,6 +1,7 @@
 /* export.c — `mixc export`: a layout as a Hugging Face config fragment or an LCKV layer string,
  * so a layout authored in mixc goes back into a training or serving stack. `mixc import` reads both
  * back to the same layout (docs/interop.md). */
+#include "hf_config.h"
 #include "interop.h"
 #include "options.h"
 
@@ -42,6 +43,7 @@ json_t *export_hf_json(const Layout *l, FILE *err) {
     if (m->kv_dtype != m->dtype) json_object_set_new(o, "mixc_kv_dtype", json_string(dtype_name(m->kv_dtype)));
     if (m->chunk != (m->context < 512 ? m->context : 512)) json_object_set_new(o, "mixc_chunk", json_integer(m->chunk));
     if (m->qkv_bias) json_object_set_new(o, "mixc_qkv_bias", json_true());   /* HF's field depends on the family */
+    hf_export_rope(l, o, err);
 
     json_t *types = json_array(), *targets = json_array(), *windows = json_array();
     for (int i = 0; i < l->nlayers; i++) {

@@ -30,4 +30,22 @@ void hf_check_support(const HfConfig *c, const ModelHeader *m, HfRefuse refuse, 
 /* "'key' VALUE", the value as one line of ASCII JSON, shortened with "..." past about 60 characters. */
 void hf_describe(const char *key, json_t *v, char *out, size_t n);
 
+/* hf_rope.c: the object holding the RoPE scaling (its key in *key), NULL when none; the scaling it
+ * asks for, false (why says what mixc computes) when mixc does not compute it; and the header's
+ * rope_scaling read from the config (left plain when unsupported: hf_check_support refuses it). */
+json_t *hf_rope_scaling_object(const HfConfig *c, const char **key);
+bool hf_rope_scaling(json_t *o, int64_t context, RopeScaling *s, char *why, size_t n);
+void hf_read_rope_scaling(const HfConfig *c, ModelHeader *m);
+/* The RoPE of the sliding layers: Gemma 3's rope_local_base_freq, or transformers 5's
+ * rope_parameters.sliding_attention, as a kind's own (plain) base; the header's when equal. false
+ * when mixc cannot express it (a scaled second base, a bad value), with the field in *key, *value. */
+bool hf_sliding_rope(const HfConfig *c, const ModelHeader *m, LayerRope *out, const char **key, json_t **value);
+/* Whether layer i has no RoPE (no_rope_layers; SmolLM3's no_rope_layer_interval). */
+bool hf_nope_layer(const HfConfig *c, int64_t layers, int64_t i);
+/* The layers' RoPE: the sliding layers' base, NoPE layers. */
+void hf_read_layer_ropes(const HfConfig *c, Layout *l);
+/* Writes the layout's RoPE into an exported config: rope_scaling (without its defaults),
+ * rope_local_base_freq, no_rope_layers; warns on err about what HF cannot carry. */
+void hf_export_rope(const Layout *l, json_t *o, FILE *err);
+
 #endif

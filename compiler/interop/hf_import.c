@@ -174,6 +174,7 @@ static json_t *family_defaults(Ctx *c) {
     static const struct { const char *type, *json; } table[] = {
         {"llama", "{\"rms_norm_eps\": 1e-6}"},
         {"mistral", "{\"rms_norm_eps\": 1e-6, \"sliding_window\": 4096}"},
+        {"smollm3", "{\"rms_norm_eps\": 1e-6, \"rope_theta\": 2000000.0, \"no_rope_layer_interval\": 4}"},
         {"ministral", "{\"rms_norm_eps\": 1e-6, \"sliding_window\": 4096}"},
         {"mixtral", "{\"rms_norm_eps\": 1e-5, \"num_local_experts\": 8}"},
         {"qwen2_moe", "{\"num_experts\": 60}"},
@@ -300,6 +301,7 @@ static void read_header(Ctx *c, ModelHeader *m) {
     if (!get_real(c, field(c, "rms_norm_eps"), "rms_norm_eps", &m->norm_eps))
         get_real(c, field(c, "layer_norm_eps"), "layer_norm_eps", &m->norm_eps);
     get_int(c, "max_position_embeddings", 1, LARGEST, &m->context);
+    hf_read_rope_scaling(&c->hf, m);
     json_t *chunk = json_object_get(c->hf.root, "mixc_chunk");   /* mixc's own, from `mixc export --hf` */
     if (chunk) {
         if (json_is_integer(chunk) && json_integer_value(chunk) >= 1 && json_integer_value(chunk) <= m->context)
@@ -727,6 +729,7 @@ int import_hf_json(const char *path, json_t *root, const ImportOptions *opt, Lay
         if (c.hf.cfg != root) warn_unread(&c, root);
         m.name = model_name(&c, opt->name);
         layout_from_arrays(out, &m, n, window, reads);
+        hf_read_layer_ropes(&c.hf, out);
     }
     free(window);
     free(reads);

@@ -71,6 +71,7 @@ static const Rule FAMILIES[] = {
     {"mistral", NULL},
     {"ministral", NULL},
     {"mixtral", NULL},       /* Mistral with experts: refused by 'num_local_experts' */
+    {"smollm3", NULL},       /* Llama with NoPE layers: no_rope_layers, no_rope_layer_interval */
     {"qwen2", NULL},         /* q, k, v biases always (Qwen2Attention): imported as qkv_bias */
     {"qwen2_moe", "its q_proj, k_proj and v_proj always have biases and a shared expert runs beside the routed ones"},
     {"qwen3", "it normalizes each head's queries and keys with q_norm and k_norm; mixc does not"},
@@ -109,7 +110,6 @@ static const Rule MUST_BE_OFF[] = {
     {"attn_logit_softcapping", "mixc does not soft-cap attention scores"},
     {"final_logit_softcapping", "mixc does not soft-cap the logits"},
     {"attention_chunk_size", "mixc computes global or sliding-window attention, not chunked attention"},
-    {"no_rope_layers", "mixc applies RoPE on every layer"},
     {"attn_layer_period", "mixc computes attention on every layer, with no Mamba layers"},
     {"attn_layer_offset", "mixc computes attention on every layer, with no Mamba layers"},
     {"layers_block_type", "mixc computes attention on every layer, with no Mamba layers"},
@@ -167,46 +167,34 @@ static void check_scale(const Checker *k) {
 
 /* ------------------------------------------------------------------ RoPE */
 
-/* A rope_scaling / rope_parameters object that asks for plain RoPE (rope_type "default" or none). */
-static bool plain_rope(json_t *o) {
-    if (!json_is_object(o)) return false;
-    json_t *t = json_object_get(o, "rope_type");
-    if (!t) t = json_object_get(o, "type");
-    return !t || (json_is_string(t) && !strcmp(json_string_value(t), "default"));
+/* The scaling a rope_scaling / rope_parameters object asks for; false (reported) when mixc does not
+ * compute it. */
+static bool scaling_of(const Checker *k, const char *key, json_t *o, RopeScaling *s) {
+    char why[128];
+    if (!json_is_object(o)) return report(k, key, o, "mixc reads RoPE parameters from an object"), false;
+    if (hf_rope_scaling(o, k->m->context, s, why, sizeof why)) return true;
+    report(k, key, o, why);
+    return false;
 }
 
-/* One rope_theta for every layer: a per-layer-type base that differs from the one read is refused. */
-static void check_theta(const Checker *k, const char *key, json_t *theta) {
-    if (!theta || (json_is_number(theta) && json_number_value(theta) == k->m->rope_theta)) return;
-    char why[96];
-    snprintf(why, sizeof why, "mixc uses one rope_theta, %.15g, on every layer", k->m->rope_theta);
-    report(k, key, theta, why);
+/* no_rope_layers: one 0 or 1 per layer. */
+static void check_nope_layers(const Checker *k) {
+    json_t *v = hf_field(k->c, "no_rope_layers"), *x;
+    size_t i;
+    bool ok = !v || (json_is_array(v) && (int64_t)json_array_size(v) == k->m->layers);
+    json_array_foreach(ok ? v : NULL, i, x) ok = ok && json_is_integer(x) && (json_integer_value(x) >> 1) == 0;
+    if (!ok) report(k, "no_rope_layers", v, "mixc reads one 0 (no RoPE) or 1 (RoPE) per layer");
 }
 
 static void check_rope(const Checker *k) {
-    json_t *v = hf_field(k->c, "rope_scaling");
-    if (v && !plain_rope(v)) report(k, "rope_scaling", v, "mixc computes plain RoPE");
-    json_t *rp = hf_field(k->c, "rope_parameters");
-    if (!rp) {   /* transformers 5 moved Gemma 3's local base into rope_parameters */
-        check_theta(k, "rope_local_base_freq", hf_field(k->c, "rope_local_base_freq"));
-        return;
-    }
-    if (!json_object_get(rp, "full_attention") && !json_object_get(rp, "sliding_attention")) {
-        if (!plain_rope(rp)) report(k, "rope_parameters", rp, "mixc computes plain RoPE");
-        return;
-    }
-    const char *type;
-    json_t *sub;
-    json_object_foreach(rp, type, sub) {   /* transformers 5: one entry per layer type */
-        char key[96];
-        snprintf(key, sizeof key, "rope_parameters.%.60s", type);
-        if (!plain_rope(sub)) {
-            report(k, key, sub, "mixc computes plain RoPE");
-        } else {
-            snprintf(key, sizeof key, "rope_parameters.%.60s.rope_theta", type);
-            check_theta(k, key, json_object_get(sub, "rope_theta"));
-        }
-    }
+    const char *key;
+    json_t *o = hf_rope_scaling_object(k->c, &key), *value;
+    RopeScaling s;
+    LayerRope sliding;
+    if (o) scaling_of(k, key, o, &s);
+    if (!hf_sliding_rope(k->c, k->m, &sliding, &key, &value))
+        report(k, key, value, "mixc gives a second RoPE base plain RoPE, unscaled");
+    check_nope_layers(k);
 }
 
 void hf_check_support(const HfConfig *c, const ModelHeader *m, HfRefuse refuse, void *ctx) {

@@ -156,6 +156,7 @@ static int import_lckv_layout(const ImportArgs *a, Layout *out, char **comment) 
     ModelHeader m;
     Buf note = {0};
     int rc = 0;
+    LayerRope *ropes = NULL;
     if (a->config) {
         Layout base;
         char *unsupported = NULL;
@@ -170,6 +171,8 @@ static int import_lckv_layout(const ImportArgs *a, Layout *out, char **comment) 
         if (rc == 0) {
             m = base.model;
             base.model.name = NULL;
+            ropes = xcalloc((size_t)n + 1, sizeof *ropes);   /* the config's per-layer RoPE */
+            for (int i = 0; i < n; i++) ropes[i] = base.layer[i].rope;
             buf_printf(&note, "Imported by `mixc import` from an LCKV string; dimensions from %s.", a->config);
             add_unsupported(&note, unsupported);
         } else {
@@ -185,10 +188,12 @@ static int import_lckv_layout(const ImportArgs *a, Layout *out, char **comment) 
     if (rc == 0) {
         buf_printf(&note, "\nLCKV: %s", a->lckv);
         layout_from_arrays(out, &m, n, window, reads);
+        for (int i = 0; ropes && i < n; i++) out->layer[i].rope = ropes[i];
         *comment = note.data;
     } else {
         buf_free(&note);
     }
+    free(ropes);
     free(window);
     free(reads);
     return rc;

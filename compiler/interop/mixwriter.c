@@ -55,19 +55,20 @@ typedef struct {
 
 /* ------------------------------------------------------------------ tokens and classes */
 
-static LayerTok *make_tokens(const Layout *l) {
+/* `key` is each layer's attention as the writer compares them (Kinds.key): `window` below. */
+static LayerTok *make_tokens(const Layout *l, const int64_t *key) {
     int n = l->nlayers;
     LayerTok *t = xcalloc((size_t)n + 1, sizeof *t);
     for (int i = 0; i < n; i++) {
         const LayerInfo *li = &l->layer[i];
-        t[i].window = li->window;
+        t[i].window = key[i];
         t[i].owner = li->reads == i;
         if (t[i].owner) continue;
         t[i].rel = i - li->reads;
         t[i].abs = li->reads;
         int last = -1;
         for (int j = i - 1; j >= 0; j--)
-            if (l->layer[j].reads == j && l->layer[j].window == li->window) {
+            if (l->layer[j].reads == j && key[j] == key[i]) {
                 last = j;
                 break;
             }
@@ -332,15 +333,35 @@ static int write_set(const int *idx, int n, Buf *out) {
 
 /* ------------------------------------------------------------------ text */
 
+/* A layer's attention, as the writer compares and names them: its window when it has the header's
+ * RoPE (so such layouts are written as before), else -(1 + v), v its (window, RoPE) variant. */
 typedef struct {
     int64_t *windows;          /* distinct sliding windows, ascending */
     int n;
+    int64_t *key;              /* [nlayers] */
+    const LayerInfo **variant; /* a layer of each variant */
+    int nvariants;
 } Kinds;
 
-static const char *attn_name(const Kinds *k, int64_t window, char *buf, size_t len) {
+static const char *window_name(const Kinds *k, int64_t window, char *buf, size_t len) {
     if (window == 0) return "global";
     if (k->n == 1) return "local";
     snprintf(buf, len, "local_%lld", (long long)window);
+    return buf;
+}
+
+static const char *attn_name(const Kinds *k, int64_t key, char *buf, size_t len) {
+    if (key >= 0) return window_name(k, key, buf, len);
+    int v = (int)(-key - 1);
+    const LayerInfo *li = k->variant[v];
+    char base[48];
+    const char *b = window_name(k, li->window, base, sizeof base);
+    if (li->rope.nope)
+        snprintf(buf, len, "%s_nope", b);
+    else if (li->rope.theta == floor(li->rope.theta) && li->rope.theta < 1e15)
+        snprintf(buf, len, "%s_theta%.0f", b, li->rope.theta);
+    else
+        snprintf(buf, len, "%s_rope%d", b, v);
     return buf;
 }
 
@@ -370,6 +391,38 @@ static void collect_kinds(const Layout *l, Kinds *k) {
         memmove(&k->windows[j + 1], &k->windows[j], (size_t)(k->n - j) * sizeof(int64_t));
         k->windows[j] = w;
         k->n++;
+    }
+    k->key = xcalloc((size_t)l->nlayers + 1, sizeof(int64_t));
+    k->variant = xcalloc((size_t)l->nlayers + 1, sizeof *k->variant);
+    k->nvariants = 0;
+    for (int i = 0; i < l->nlayers; i++) {
+        const LayerInfo *li = &l->layer[i];
+        k->key[i] = li->window;
+        if (!li->rope.nope && !li->rope.theta) continue;
+        int v = 0;
+        while (v < k->nvariants && !(k->variant[v]->window == li->window && rope_equal(&k->variant[v]->rope, &li->rope)))
+            v++;
+        if (v == k->nvariants) k->variant[k->nvariants++] = li;
+        k->key[i] = -1 - v;
+    }
+}
+
+static void write_real(double v, Buf *out);
+
+/* The kind declarations: a sliding window's when a layer with the header's RoPE has it, each variant's. */
+static void write_kinds(const Layout *l, const Kinds *k, Buf *out) {
+    char name[64], attn[ATTN_TEXT_MAX];
+    for (int j = 0; j < k->n; j++) {
+        bool used = false;
+        for (int i = 0; i < l->nlayers && !used; i++) used = k->key[i] == k->windows[j];
+        if (used) buf_printf(out, "attention %s = %s\n", attn_name(k, k->windows[j], name, sizeof name),
+                             attn_text(k->windows[j], attn));
+    }
+    for (int v = 0; v < k->nvariants; v++) {
+        const LayerInfo *li = k->variant[v];
+        buf_printf(out, "attention %s = %s", attn_name(k, -1 - v, name, sizeof name), attn_text(li->window, attn));
+        if (li->rope.nope) buf_puts(out, " nope\n");
+        else buf_puts(out, " rope_theta "), write_real(li->rope.theta, out), buf_puts(out, "\n");
     }
 }
 
@@ -435,6 +488,14 @@ static void write_header(const ModelHeader *m, Buf *out) {
     if (m->chunk != default_chunk) KEY("chunk"), write_size(m->chunk, out), buf_puts(out, "\n");
     KEY("tie_embeddings"), buf_printf(out, "%s\n", m->tie_embeddings ? "true" : "false");
     if (m->qkv_bias) KEY("qkv_bias"), buf_puts(out, "true\n");
+    if (m->rope_scaling.type != ROPE_PLAIN) {
+        KEY("rope_scaling"), buf_printf(out, "%s\n", rope_scaling_name(m->rope_scaling.type));
+        for (int i = 0; i < rope_nparams; i++) {
+            const RopeParam *p = &rope_params[i];
+            if (!(p->takes & (1u << m->rope_scaling.type))) continue;
+            KEY(p->key), write_real(rope_param_get(&m->rope_scaling, p), out), buf_puts(out, "\n");
+        }
+    }
 #undef KEY
     buf_puts(out, "}\n");
 }
@@ -642,7 +703,7 @@ static void try_plans(const LayerTok *t, int n, const Kinds *kinds, Buf *best, i
  * last` is tried with and without, as it can hide a plainer plan behind a shorter segmentation. */
 static void write_layers(const Layout *l, const Kinds *kinds, Buf *out) {
     int n = l->nlayers;
-    LayerTok *t = make_tokens(l);
+    LayerTok *t = make_tokens(l, kinds->key);
     Buf best = {0};
     int best_size = -1;
     try_plans(t, n, kinds, &best, &best_size);
@@ -659,13 +720,11 @@ void mix_write(const Layout *l, const char *comment, Buf *out) {
     write_header(&l->model, out);
     Kinds kinds;
     collect_kinds(l, &kinds);
-    if (kinds.n) buf_puts(out, "\n");
-    for (int j = 0; j < kinds.n; j++) {
-        char name[48], attn[ATTN_TEXT_MAX];
-        buf_printf(out, "attention %s = %s\n", attn_name(&kinds, kinds.windows[j], name, sizeof name),
-                   attn_text(kinds.windows[j], attn));
-    }
+    if (kinds.n || kinds.nvariants) buf_puts(out, "\n");
+    write_kinds(l, &kinds, out);
     buf_puts(out, "\n");
     if (l->nlayers > 0) write_layers(l, &kinds, out);
     free(kinds.windows);
+    free(kinds.key);
+    free(kinds.variant);
 }

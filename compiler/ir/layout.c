@@ -122,9 +122,13 @@ void print_layout(const Layout *l, FILE *out) {
     fprintf(out, "model \"%s\": %lld layers, hidden %lld, heads %lld, kv_heads %lld, head_dim %lld, ffn %lld, vocab %lld\n",
             m->name, (long long)m->layers, (long long)m->hidden, (long long)m->heads, (long long)m->kv_heads,
             (long long)m->head_dim, (long long)m->ffn, (long long)m->vocab);
-    fprintf(out, "dtype %s, kv_dtype %s, rope_theta %g, norm_eps %g, context %lld, chunk %lld, tie_embeddings %s%s\n",
+    fprintf(out, "dtype %s, kv_dtype %s, rope_theta %g, norm_eps %g, context %lld, chunk %lld, tie_embeddings %s%s",
             dtype_name(m->dtype), dtype_name(m->kv_dtype), m->rope_theta, m->norm_eps, (long long)m->context,
             (long long)m->chunk, m->tie_embeddings ? "true" : "false", m->qkv_bias ? ", qkv_bias true" : "");
+    char scaling[256];
+    rope_scaling_text(&m->rope_scaling, scaling, sizeof scaling);
+    fprintf(out, "%s%s\n", m->rope_scaling.type != ROPE_PLAIN ? ", rope_scaling " : "",
+            m->rope_scaling.type != ROPE_PLAIN ? scaling : "");
     int global = 0, owners_global = 0;
     for (int i = 0; i < l->nlayers; i++) {
         global += l->layer[i].window == 0;
@@ -135,8 +139,10 @@ void print_layout(const Layout *l, FILE *out) {
     fprintf(out, "layer  attention      reads  cache\n");
     for (int i = 0; i < l->nlayers; i++) {
         const LayerInfo *li = &l->layer[i];
-        char a[ATTN_TEXT_MAX];
-        fprintf(out, "%5d  %-13s  %5d  %5d\n", i, attn_text(li->window, a), li->reads, li->cache);
+        char a[ATTN_TEXT_MAX], r[64], attn[ATTN_TEXT_MAX + 64];
+        rope_text(&li->rope, r, sizeof r);   /* a kind's own RoPE follows its attention */
+        snprintf(attn, sizeof attn, "%s%s%s", attn_text(li->window, a), *r ? " " : "", r);
+        fprintf(out, "%5d  %-13s  %5d  %5d\n", i, attn, li->reads, li->cache);
     }
 }
 
@@ -173,6 +179,18 @@ static void model_json(const ModelHeader *m, JsonWriter *w) {
     jw_member_int(w, "chunk", m->chunk);
     jw_member_bool(w, "tie_embeddings", m->tie_embeddings);
     if (m->qkv_bias) jw_member_bool(w, "qkv_bias", true);   /* absent: false (the schema before it) */
+    if (m->rope_scaling.type != ROPE_PLAIN) {   /* absent: plain RoPE */
+        jw_key(w, "rope_scaling");
+        jw_object_begin(w);
+        jw_member_string(w, "type", rope_scaling_name(m->rope_scaling.type));
+        for (int i = 0; i < rope_nparams; i++) {
+            const RopeParam *p = &rope_params[i];
+            if (!(p->takes & (1u << m->rope_scaling.type))) continue;
+            jw_key(w, p->key + strlen("rope_"));
+            jw_real(w, rope_param_get(&m->rope_scaling, p));
+        }
+        jw_object_end(w);
+    }
     jw_object_end(w);
 }
 
@@ -190,6 +208,8 @@ static void layer_json(JsonWriter *w, int i, const LayerInfo *li) {
     jw_member_int(w, "index", i);
     jw_member_string(w, "attention", li->window ? "sliding" : "global");
     tokens_or_null(w, "window", li->window);
+    if (li->rope.nope) jw_member_bool(w, "nope", true);   /* neither: the header's RoPE */
+    else if (li->rope.theta) jw_key(w, "rope_theta"), jw_real(w, li->rope.theta);
     jw_member_int(w, "reads", li->reads);
     jw_member_int(w, "cache", li->cache);
     jw_object_end(w);

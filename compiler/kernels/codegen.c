@@ -333,10 +333,9 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
     case KV_ROPE_Q:
     case KV_ROPE_APPEND:
         quant = quant && v->kind == KV_ROPE_APPEND;
-        buf_printf(out, "    rope_append_kernel<%s, %lld, %lld, %lld, %s, %lldLL%s%s>(p, %.9ef);\n", T, hd, h,
+        buf_printf(out, "    rope_append_kernel<%s, %lld, %lld, %lld, %s, %lldLL%s%s>(p);\n", T, hd, h,
                    kv, v->kind == KV_ROPE_APPEND ? "true" : "false",
-                   (long long)(v->capacity ? v->capacity : 1), quant ? ", " : "", quant ? kv_type(m) : "",
-                   m->rope_theta);
+                   (long long)(v->capacity ? v->capacity : 1), quant ? ", " : "", quant ? kv_type(m) : "");
         break;
     case KV_RMSNORM:
         buf_printf(out, "    rmsnorm_kernel<%s, %lld>(p, %.9ef);\n", T, (long long)m->hidden, m->norm_eps);

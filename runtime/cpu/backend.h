@@ -73,16 +73,18 @@ typedef struct {
     DType dtype;                /* DT_FP32, DT_INT8 or DT_FP8 */
 } KvRows;
 
-/* RoPE (HF rotate_half: dimension d pairs with d + head_dim/2, inv_freq[k] = theta^(-2k/head_dim))
- * on q [n][heads][head_dim] and, for an owner, k [n][kv_heads][head_dim], in place at positions
- * p0..p0+n-1; then k and v rows are written to the cache at slot = position % cap. k, v NULL for a
- * reading layer (only q is rotated). */
+/* RoPE (HF rotate_half: dimension d pairs with d + head_dim/2, angle = position * inv_freq[d], cos
+ * and sin multiplied by scale; the layer's table from rope_table) on q [n][heads][head_dim] and, for
+ * an owner, k [n][kv_heads][head_dim], in place at positions p0..p0+n-1; inv_freq NULL: a NoPE layer,
+ * nothing rotated. Then k and v rows are written to the cache at slot = position % cap. k, v NULL for
+ * a reading layer (only q is rotated). */
 typedef struct {
     float *q, *k;
     const float *v;
     int64_t n, p0;
     int64_t heads, kv_heads, head_dim;
-    double theta;
+    const float *inv_freq;      /* [head_dim / 2] */
+    float scale;
     KvRows cache_k, cache_v;
     int64_t cap;
 } RopeAppendArgs;

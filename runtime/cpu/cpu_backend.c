@@ -26,12 +26,12 @@ static void ref_rmsnorm(void *ctx, float *out, const float *x, const float *w, i
     }
 }
 
-/* Rotates one head vector in place (rotate_half convention). */
-static void rope_head(float *x, int64_t head_dim, int64_t pos, double theta) {
+/* Rotates one head vector in place (rotate_half convention); a NoPE layer (no table) keeps it. */
+static void rope_head(float *x, int64_t head_dim, int64_t pos, const float *inv_freq, float scale) {
     int64_t half = head_dim / 2;
-    for (int64_t k = 0; k < half; k++) {
-        double angle = (double)pos * pow(theta, -2.0 * (double)k / (double)head_dim);
-        float c = (float)cos(angle), s = (float)sin(angle);
+    for (int64_t k = 0; inv_freq && k < half; k++) {
+        double angle = (double)pos * inv_freq[k];
+        float c = (float)cos(angle) * scale, s = (float)sin(angle) * scale;
         float a = x[k], b = x[k + half];
         x[k] = a * c - b * s;
         x[k + half] = b * c + a * s;
@@ -63,9 +63,9 @@ static void ref_rope_append(void *ctx, const RopeAppendArgs *a) {
     int64_t qw = a->heads * a->head_dim, kvw = a->kv_heads * a->head_dim;
     for (int64_t i = 0; i < a->n; i++) {
         int64_t pos = a->p0 + i;
-        for (int64_t h = 0; h < a->heads; h++) rope_head(a->q + i * qw + h * a->head_dim, a->head_dim, pos, a->theta);
+        for (int64_t h = 0; h < a->heads; h++) rope_head(a->q + i * qw + h * a->head_dim, a->head_dim, pos, a->inv_freq, a->scale);
         if (!a->k) continue;
-        for (int64_t h = 0; h < a->kv_heads; h++) rope_head(a->k + i * kvw + h * a->head_dim, a->head_dim, pos, a->theta);
+        for (int64_t h = 0; h < a->kv_heads; h++) rope_head(a->k + i * kvw + h * a->head_dim, a->head_dim, pos, a->inv_freq, a->scale);
         int64_t slot = pos % a->cap;
         kv_store(&a->cache_k, slot, a->k + i * kvw, a->kv_heads, a->head_dim);
         kv_store(&a->cache_v, slot, a->v + i * kvw, a->kv_heads, a->head_dim);
@@ -150,6 +150,7 @@ const CpuKernels cpu_reference_kernels = {NULL, ref_rmsnorm, ref_rope_append, re
 typedef struct {
     CpuKernels k;
     RunPlan plan;
+    RopeTables rope;
     unsigned char *kv, *arena;
 } CpuState;
 
@@ -229,7 +230,8 @@ static bool run_rope(Backend *b, const StepRun *st, const PlanOp *op) {
         const Segment *sg = &st->seg[g];
         RopeAppendArgs ra = {in_f(b, st, op, 0) + sg->row0 * qw, owner ? in_f(b, st, op, 1) + sg->row0 * kvw : NULL,
                              owner ? in_f(b, st, op, 2) + sg->row0 * kvw : NULL, sg->n, sg->p0, m->heads,
-                             m->kv_heads, m->head_dim, m->rope_theta, cache_rows(b, li->cache, sg->seq, false),
+                             m->kv_heads, m->head_dim, rope_layer_table(&s->rope, op->layer), s->rope.scale[op->layer],
+                             cache_rows(b, li->cache, sg->seq, false),
                              cache_rows(b, li->cache, sg->seq, true), cap};
         s->k.rope_append(s->k.ctx, &ra);
     }
@@ -416,6 +418,7 @@ static void cpu_close(Backend *b) {
         free(s->kv);
         free(s->arena);
         run_plan_free(&s->plan);
+        rope_tables_free(&s->rope);
         if (s->k.release) s->k.release(s->k.ctx);
         free(s);
     }
@@ -481,6 +484,7 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
     for (int c = 0; c < b->layout->ncaches; c++) b->cache_tokens[c] = plan.cache[c].capacity;
     CpuState *s = xcalloc(1, sizeof *s);
     s->plan = plan;
+    rope_tables(b->layout, &s->rope);
     s->k = cpu_reference_kernels;
     if (k) {
         s->k.ctx = k->ctx;

@@ -140,6 +140,8 @@ typedef struct {
     /* weights */
     CUdeviceptr weights, embed, lm_head, norm_final;
     DevLayer *layer;
+    RopeTables rope;        /* every layer's RoPE table, and its device copy */
+    CUdeviceptr rope_dev;
     /* the KV allocation and the arena, laid out by the plan */
     CUdeviceptr caches, arena;
     StepInts ints[2];       /* prefill, decode */
@@ -214,6 +216,11 @@ static CUdeviceptr cache_at(const Backend *b, const Step *st, int c, bool v) {
     return s->caches + (CUdeviceptr)((v ? cm->v_offset : cm->k_offset) + seq * cm->seq_bytes);
 }
 
+/* Layer i's table on the device; 0 for a NoPE layer. */
+static CUdeviceptr rope_dev_table(const CudaState *s, int i) {
+    return s->rope.rotated[i] ? s->rope_dev + (CUdeviceptr)((size_t)(i * s->rope.half) * sizeof(float)) : 0;
+}
+
 static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
     CudaState *s = b->impl;
     const int c = b->layout->layer[op->layer].cache;
@@ -225,7 +232,8 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
         const CacheMap *cm = &s->plan.cache[c];
         RopeParams p = {T(s, st, op->in[0]), owner ? T(s, st, op->in[1]) : 0, owner ? T(s, st, op->in[2]) : 0,
                         s->caches + (CUdeviceptr)cm->k_offset, s->caches + (CUdeviceptr)cm->v_offset,
-                        T(s, st, op->in[owner ? 3 : 1]), T(s, st, op->in[owner ? 4 : 2]), (int)st->rows};
+                        T(s, st, op->in[owner ? 3 : 1]), T(s, st, op->in[owner ? 4 : 2]),
+                        rope_dev_table(s, op->layer), (int)st->rows, s->rope.scale[op->layer]};
         return launch_op(b, st, op, st->rows, &p);
     }
     case OP_ATTENTION: {
@@ -355,7 +363,7 @@ static void free_state(CudaState *s) {
     if (cu && s->ctx_retained) {
         cu->cuCtxSetCurrent(s->ctx);
         if (s->blas) s->bl->cublasDestroy(s->blas);
-        CUdeviceptr blocks[] = {s->weights, s->caches, s->arena};
+        CUdeviceptr blocks[] = {s->weights, s->caches, s->arena, s->rope_dev};
         for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
             if (blocks[i]) cu->cuMemFree(blocks[i]);
         if (s->mod) cu->cuModuleUnload(s->mod);
@@ -364,6 +372,7 @@ static void free_state(CudaState *s) {
     if (s->plan_ready) run_plan_free(&s->plan);
     free(s->fn);
     free(s->layer);
+    rope_tables_free(&s->rope);
     free(s->host_ints);
     free(s);
 }
@@ -498,6 +507,15 @@ done:
     free(off);
     free(t);
     return rc;
+}
+
+/* The layers' RoPE tables (rope_table), computed once here, on the device for the rope kernels. */
+static int upload_rope(Backend *b, CudaState *s, char *err, size_t errlen) {
+    rope_tables(b->layout, &s->rope);
+    size_t bytes = (size_t)(b->layout->nlayers * s->rope.half) * sizeof(float);
+    CU_CHECK_RET(s->cu->cuMemAlloc(&s->rope_dev, bytes), last_cuda_error(err, errlen, 1));
+    CU_CHECK_RET(s->cu->cuMemcpyHtoD(s->rope_dev, s->rope.inv_freq, bytes), last_cuda_error(err, errlen, 1));
+    return 0;
 }
 
 /* The plan's KV allocation and arena, zeroed: a masked key's value row is still multiplied by 0, and
@@ -646,6 +664,7 @@ int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfi
         rc = backend_open_error(err, errlen, 2, "cannot create a cuBLAS handle");
     if (!rc) rc = upload_weights(b, s, err, errlen);
     if (!rc) rc = alloc_plan(b, s, err, errlen);
+    if (!rc) rc = upload_rope(b, s, err, errlen);
     if (rc) {
         cuda_close(b);
         return rc;

@@ -384,9 +384,9 @@ static int run_append_check(Probe *p, const Args *a) {
     uint16_t *q = xmalloc((size_t)(T * qw) * 2), *k = xmalloc((size_t)(T * kvw) * 2), *v = xmalloc((size_t)(T * kvw) * 2);
     unsigned char *kc = xcalloc((size_t)seq, 1), *vc = xcalloc((size_t)seq, 1);
     int *ints = xcalloc((size_t)(2 * T), sizeof *ints);
-    CUdeviceptr dq = 0, dk = 0, dv = 0, dkc = 0, dvc = 0, dint = 0;
+    CUdeviceptr dq = 0, dk = 0, dv = 0, dkc = 0, dvc = 0, dint = 0, dtab = 0;
     int64_t misses = 0;
-    float values[256];
+    float values[256], inv_freq[128], scale = 1.0f;
     int rc = 1;
     CUfunction f = function(p, kr);
     if (!f) goto fail;
@@ -402,7 +402,13 @@ static int run_append_check(Probe *p, const Args *a) {
     CU_CHECK(p->cu->cuMemcpyHtoD(dk, k, (size_t)(T * kvw) * 2));
     CU_CHECK(p->cu->cuMemcpyHtoD(dv, v, (size_t)(T * kvw) * 2));
     CU_CHECK(p->cu->cuMemcpyHtoD(dint, ints, (size_t)(2 * T) * sizeof(int)));
-    RopeParams rp = {dq, dk, dv, dkc, dvc, dint, dint + (CUdeviceptr)(T * sizeof(int)), (int)T};
+    /* the layer's table, as the cuda backend uploads it (a plain layout: theta only, scale 1) */
+    rope_table(&p->l.model, &p->l.layer[0].rope, inv_freq, &scale);
+    CU_CHECK(p->cu->cuMemAlloc(&dtab, sizeof inv_freq));
+    CU_CHECK(p->cu->cuMemcpyHtoD(dtab, inv_freq, sizeof inv_freq));
+    RopeParams rp = {.q = dq, .k = dk, .v = dv, .k_cache = dkc, .v_cache = dvc, .pos = dint,
+                     .seq = dint + (CUdeviceptr)(T * sizeof(int)), .inv_freq = dtab, .tokens = (int)T,
+                     .scale = scale};
     CudaLaunch c = cuda_launch_of(&p->cg, kr, T, 1);
     CU_CHECK(launch(p, f, &c, &rp));
     CU_CHECK(p->cu->cuMemcpyDtoH(kc, dkc, (size_t)seq));
@@ -415,8 +421,8 @@ static int run_append_check(Probe *p, const Args *a) {
     printf("{\"check\": \"append\", \"kernel\": \"%s\", \"kv\": \"%s\", \"tokens\": %lld, \"misses\": %lld, \"pass\": %s}\n",
            p->cg.kernel[kr].name, dtype_name(a->kv), (long long)T, (long long)misses, rc ? "false" : "true");
 fail:;
-    CUdeviceptr all[] = {dq, dk, dv, dkc, dvc, dint};
-    for (int i = 0; i < 6; i++)
+    CUdeviceptr all[] = {dq, dk, dv, dkc, dvc, dint, dtab};
+    for (int i = 0; i < 7; i++)
         if (all[i]) p->cu->cuMemFree(all[i]);
     free(q), free(k), free(v), free(kc), free(vc), free(ints);
     return rc;

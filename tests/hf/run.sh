@@ -33,11 +33,9 @@ BF16_TOL="0.0625 0.015625"
 
 # Families the model description cannot express yet: the import must refuse them naming this field.
 declare -A REFUSED_FIELD=(
-  [llama3]=rope_parameters
   [qwen3]=q_norm
   [gemma2]=model_type
   [gemma3]=model_type
-  [smollm3]=model_type
 )
 
 . tests/toolkit.sh

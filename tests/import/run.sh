@@ -222,6 +222,47 @@ else fail "kv_reuse_every_i_layer 3" "$(cat "$tmp/ev.mix")"; fi
 "$MIXC" import --allow-unsupported $T/warn/rope-parameters.json >"$tmp/rp.mix" 2>/dev/null
 if grep -q 'rope_theta *= 1000000$' "$tmp/rp.mix" && grep -q 'dtype *= fp16' "$tmp/rp.mix"; then
   pass "rope_parameters.full_attention.rope_theta and dtype"; else fail "rope_parameters" "$(cat "$tmp/rp.mix")"; fi
+# RoPE scaling: yarn with transformers' defaults and attention factor (get_mscale(factor), or
+# mscale / mscale_all_dim), from rope_scaling and from transformers 5's rope_parameters; each imports
+# exactly, checks, and survives export --hf and import again.
+rope_lines() { grep '^ *rope_' "$1" | tr -s ' '; }
+expect_rope() {  # config, expected rope_* lines (one per line)
+  local cfg=$1 name; name=$(basename "$1" .json); shift
+  "$MIXC" import "$cfg" >"$tmp/$name.mix" 2>"$tmp/$name.err" &&
+    "$MIXC" export "$tmp/$name.mix" --hf -o "$tmp/$name.hf.json" 2>>"$tmp/$name.err" &&
+    "$MIXC" import "$tmp/$name.hf.json" >"$tmp/$name.rt.mix" 2>>"$tmp/$name.err"
+  if [ "$(rope_lines "$tmp/$name.mix")" = "$(printf '%s\n' "$@")" ] &&
+     [ "$(rope_lines "$tmp/$name.rt.mix")" = "$(printf '%s\n' "$@")" ] && "$MIXC" check -q "$tmp/$name.mix"; then
+    pass "rope scaling of $name imported, checked and round-tripped through export --hf"
+  else fail "rope scaling of $name" "$(cat "$tmp/$name.err")" "$(rope_lines "$tmp/$name.mix")"; fi
+}
+expect_rope $T/warn/qwen2.5-yarn.json " rope_theta = 1000000" " rope_scaling = yarn" " rope_factor = 4" \
+  " rope_original_context = 32768" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.138629436111989"
+expect_rope $T/warn/deepseek-yarn-mscale.json " rope_theta = 10000" " rope_scaling = yarn" " rope_factor = 40" \
+  " rope_original_context = 4096" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1"
+expect_rope $T/warn/rope-parameters-yarn.json " rope_theta = 500000" " rope_scaling = yarn" " rope_factor = 4" \
+  " rope_original_context = 1024" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.138629436111989"
+# Per-layer RoPE: SmolLM3's no_rope_layers (and its no_rope_layer_interval default) as a nope kind;
+# Gemma 3's rope_local_base_freq as the sliding kind's own, unscaled, base beside a linear-scaled header.
+nope_mix() { "$MIXC" import "$1" 2>&1 | grep -E '^(attention|layers?) '; }
+if [ "$(nope_mix $T/warn/smollm3-3b.json)" = "$(printf '%s\n' 'attention global_nope = global nope' 'layers 0..35 : pattern [global * 3, global_nope]')" ] &&
+   [ "$(nope_mix $T/warn/smollm3-interval.json)" = "$(printf '%s\n' 'attention global_nope = global nope' 'layers 0..7 : pattern [global * 3, global_nope]')" ]; then
+  pass "smollm3: no_rope_layers (and no_rope_layer_interval 4) import as a nope kind"
+else fail "smollm3 no_rope_layers" "$(nope_mix $T/warn/smollm3-3b.json)"; fi
+"$MIXC" import --allow-unsupported $T/warn/gemma3-local-base-linear.json >"$tmp/g3.mix" 2>/dev/null
+if grep -q '^attention local_theta10000 = window 512 rope_theta 10000$' "$tmp/g3.mix" && grep -q '^layer 5 *: global$' "$tmp/g3.mix" &&
+   grep -q 'rope_scaling *= linear' "$tmp/g3.mix" && "$MIXC" check -q "$tmp/g3.mix" &&
+   "$MIXC" export "$tmp/g3.mix" --hf -o "$tmp/g3.json" && [ "$(jq -c '[.rope_local_base_freq, .rope_scaling.rope_type]' "$tmp/g3.json")" = '[10000,"linear"]' ] &&
+   "$MIXC" import --allow-unsupported "$tmp/g3.json" 2>/dev/null | grep -q '^attention local_theta10000 = window 512 rope_theta 10000$'; then
+  pass "gemma3: rope_local_base_freq on the sliding kind (unscaled), linear scaling on the global layers; export --hf round trip"
+else fail "gemma3 rope_local_base_freq" "$(cat "$tmp/g3.mix")"; fi
+"$MIXC" export tests/check/rope-kinds-ok.mix --hf -o "$tmp/nope.json" 2>/dev/null
+if [ "$(jq -c .no_rope_layers "$tmp/nope.json")" = "[0,1,1,0,1,1]" ] &&
+   "$MIXC" import "$tmp/nope.json" 2>/dev/null | grep -q '^layer 3 *: global_nope reads 0$'; then
+  pass "export --hf writes no_rope_layers; import reads them back (a nope reader of a nope owner)"
+else fail "export no_rope_layers" "$(cat "$tmp/nope.json")"; fi
+expect_rope $T/configs/llama-3.1-8b.json " rope_theta = 500000" " rope_scaling = llama3" " rope_factor = 8" \
+  " rope_low_freq_factor = 1" " rope_high_freq_factor = 4" " rope_original_context = 8192"
 
 expect_usage() {  # rc, args...
   local want=$1; shift

@@ -48,7 +48,9 @@ static bool layouts_equal(const Layout *a, const Layout *b, char *why, size_t n)
         DIFF(p->index != q->index || p->window != q->window || p->reads != q->reads || p->cache != q->cache,
              "layer %d: window %lld reads %d cache %d vs window %lld reads %d cache %d", i, (long long)p->window,
              p->reads, p->cache, (long long)q->window, q->reads, q->cache);
+        DIFF(!rope_equal(&p->rope, &q->rope), "layer %d: RoPE differs", i);
     }
+    DIFF(!rope_scaling_equal(&x->rope_scaling, &y->rope_scaling), "rope_scaling differs");
     for (int k = 0; k < a->ncaches; k++) {
         const CacheInfo *p = &a->cache[k], *q = &b->cache[k];
         DIFF(p->owner != q->owner || p->nreaders != q->nreaders || p->retention != q->retention, "cache %d differs", k);
@@ -125,6 +127,13 @@ static void random_layout(Layout *l, int n) {
         if (d == 0) reads[i] = i;
     }
     layout_from_arrays(l, &m, n, w, reads);
+    /* Some owners with their own RoPE (a base, or none); their readers share it, as the checker wants. */
+    static const LayerRope ropes[] = {{0}, {0}, {.nope = true}, {.theta = 10000}, {.theta = 2.5e5}};
+    for (int i = 0; i < n; i++) l->layer[i].rope = ropes[rnd_below(5)];
+    for (int i = 0; i < n; i++) l->layer[i].rope = l->layer[l->layer[i].reads].rope;
+    if (rnd_below(3) == 0)
+        l->model.rope_scaling = (RopeScaling){ROPE_YARN, .factor = 4, .original_context = 4096, .beta_fast = 32,
+                                              .beta_slow = 1, .attention_factor = 1.25};
     free(w);
     free(reads);
     free(unit_w);

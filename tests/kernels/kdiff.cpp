@@ -366,7 +366,12 @@ bool check_append_kv8(const std::string &name, const Model &m, Cache &kc, Cache 
     return true;
 }
 
-void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool owner, long long cap) {
+/* The table the kernel gets: the plain one of the manifest's theta, one with every pair scaled
+ * differently and cos/sin scaled (as llama3 and yarn make them), or none (NoPE). */
+enum class RopeCase { Plain, Scaled, Nope };
+
+void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool owner, long long cap,
+               RopeCase rc) {
     const int T = 6, heads = m.heads, kvh = m.kv_heads, hd = m.hd;
     /* Tokens alternate between two sequences; consecutive positions per sequence past the ring. */
     const long long p0 = std::max(0LL, std::min(m.context - T, cap + 3));
@@ -380,15 +385,23 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
     Tensor kc((size_t)2 * ccap * kvh * hd, m.is_fp16), vc(kc.f.size(), m.is_fp16);
     std::fill(kc.raw.begin(), kc.raw.end(), (uint16_t)0x1234);   /* untouched slots keep it */
     std::fill(vc.raw.begin(), vc.raw.end(), (uint16_t)0x1234);
+    std::vector<float> inv_freq((size_t)hd / 2);
+    ref_rope_default_table(inv_freq.data(), hd, m.theta);
+    float scale = 1.0f;
+    if (rc == RopeCase::Scaled) {
+        for (int i = 0; i < hd / 2; i++) inv_freq[i] /= 1.0f + (float)(i % 7);
+        scale = 1.2079442f;   /* yarn's 0.1 ln(8) + 1 */
+    }
+    const float *table = rc == RopeCase::Nope ? nullptr : inv_freq.data();
     std::vector<float> want_q = q.f, want_k = k.f;
     for (int t = 0; t < T; t++) {
-        ref_rope(want_q.data() + (size_t)t * heads * hd, pos[t], heads, hd, m.theta);
-        ref_rope(want_k.data() + (size_t)t * kvh * hd, pos[t], kvh, hd, m.theta);
+        ref_rope(want_q.data() + (size_t)t * heads * hd, pos[t], heads, hd, table, scale);
+        ref_rope(want_k.data() + (size_t)t * kvh * hd, pos[t], kvh, hd, table, scale);
     }
     if (m.kv8 && owner) {   /* the cache's initial bytes: NaN scales, codes 0 */
         Cache kq(m, cap, 2), vq(m, cap, 2);
         const Cache before = kq;
-        RopeParams p = {q.data(), k.data(), v.data(), kq.data(), vq.data(), pos.data(), seq.data(), T};
+        RopeParams p = {q.data(), k.data(), v.data(), kq.data(), vq.data(), pos.data(), seq.data(), table, T, scale};
         bool ok = launch(entry, &p, {(unsigned)T, 1, 1}, {128, 1, 1}, 0, name);
         std::vector<float> got_q = q.decoded();
         const Tol t = tol_for(m);
@@ -396,7 +409,8 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
         return report(name, ok && check_append_kv8(name, m, kq, vq, before, v, want_k, pos, seq));
     }
     RopeParams p = {q.data(), owner ? k.data() : nullptr, owner ? v.data() : nullptr,
-                    owner ? kc.data() : nullptr, owner ? vc.data() : nullptr, pos.data(), seq.data(), T};
+                    owner ? kc.data() : nullptr, owner ? vc.data() : nullptr, pos.data(), seq.data(), table, T,
+                    scale};
     bool ok = launch(entry, &p, {(unsigned)T, 1, 1}, {128, 1, 1}, 0, name);
     const Tol t = tol_for(m);
     if (ok) {
@@ -537,8 +551,11 @@ int main(int argc, char **argv) {
             auto reduce = (MixcEmuEntry)mixc_emu_find_kernel(so, rname.c_str());
             if (!reduce) report(label + " (no " + rname + ")", false);
             else test_decode(label, entry, reduce, m, ak);
-        } else if (kind == "rope_append" || kind == "rope_q")
-            test_rope(label, entry, m, kind == "rope_append", ak.cap);
+        } else if (kind == "rope_append" || kind == "rope_q") {
+            test_rope(label, entry, m, kind == "rope_append", ak.cap, RopeCase::Plain);
+            test_rope(label + " scaled table", entry, m, kind == "rope_append", ak.cap, RopeCase::Scaled);
+            test_rope(label + " nope", entry, m, kind == "rope_append", ak.cap, RopeCase::Nope);
+        }
         else if (kind == "rmsnorm") test_rmsnorm(label, entry, m);
         else if (kind == "silu_mul" || kind == "residual_add")
             test_elementwise(label, entry, m, kind == "silu_mul");

@@ -76,14 +76,17 @@ void ref_attention(float *out, const float *q, const int *q_pos, int n, const fl
         }
 }
 
-void ref_rope(float *x, int pos, int nheads, int hd, float theta) {
-    for (int h = 0; h < nheads; h++) {
+void ref_rope_default_table(float *inv_freq, int hd, float theta) {
+    /* fp32, in the order HF computes it */
+    for (int k = 0; k < hd / 2; k++) inv_freq[k] = 1.0f / powf(theta, (float)(2 * k) / (float)hd);
+}
+
+void ref_rope(float *x, int pos, int nheads, int hd, const float *inv_freq, float scale) {
+    for (int h = 0; inv_freq && h < nheads; h++) {
         float *xh = x + (size_t)h * hd;
         for (int k = 0; k < hd / 2; k++) {
-            /* fp32, in the order HF computes it: inv_freq, then angle = pos * inv_freq. */
-            const float inv_freq = 1.0f / powf(theta, (float)(2 * k) / (float)hd);
-            const float angle = (float)pos * inv_freq;
-            const float c = cosf(angle), s = sinf(angle);
+            const float angle = (float)pos * inv_freq[k];
+            const float c = cosf(angle) * scale, s = sinf(angle) * scale;
             const float x1 = xh[k], x2 = xh[k + hd / 2];
             xh[k] = x1 * c - x2 * s;
             xh[k + hd / 2] = x2 * c + x1 * s;

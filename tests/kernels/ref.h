@@ -32,7 +32,9 @@ void ref_attention(float *out, const float *q, const int *q_pos, int n, const fl
                    int npos, int heads, int kv_heads, int hd, int64_t window, float scale);
 
 /* HF Llama rotate_half RoPE in place on x [nheads, hd] at absolute position pos. */
-void ref_rope(float *x, int pos, int nheads, int hd, float theta);
+/* RoPE with a table of hd/2 inverse frequencies, cos and sin times scale; NULL table: unchanged. */
+void ref_rope(float *x, int pos, int nheads, int hd, const float *inv_freq, float scale);
+void ref_rope_default_table(float *inv_freq, int hd, float theta);
 
 /* out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, rows of `hidden`. */
 void ref_rmsnorm(float *out, const float *x, const float *w, int tokens, int hidden, float eps);

@@ -459,6 +459,18 @@ if run "qkv_bias cpu" 0 "${QE[@]}" --dump-logits "$T/qbc.npy" && run "qkv_bias e
     fail "emu: qkv_bias memory planned = allocated" "$(cat "$T/why")"
 fi
 
+# RoPE tables on emu (rope_scaling yarn, NoPE layers, a kind's own base; docs/model.md, "RoPE"): the
+# cpu backend's logits within the bf16 tolerance; the same model without them well beyond it.
+RE=(--set head_dim=64 --random-weights 7 --tokens $(seq -s, 1 20) --max-new 6)
+sed '/^ *rope_/d; s/ rope_theta 500//; s/ nope$//' tests/mixrun/rope.mix >"$T/plain-rope.mix"
+if run "rope cpu" 0 --layout tests/mixrun/rope.mix "${RE[@]}" --dump-logits "$T/rc.npy" &&
+   run "rope emu" 0 --layout tests/mixrun/rope.mix "${RE[@]}" --backend emu --dump-logits "$T/re.npy" &&
+   run "plain rope cpu" 0 --layout "$T/plain-rope.mix" "${RE[@]}" --dump-logits "$T/pc.npy"; then
+  cmp_logits "emu vs cpu: rope_scaling yarn, NoPE layers and a kind's own rope_theta" "$T/rc.npy" "$T/re.npy" "$BF16_TOL" 20
+  if "$CMP" "$T/pc.npy" "$T/re.npy" $BF16_TOL 20 >"$T/cmp" 2>&1; then fail "emu: the RoPE variants change the logits beyond the tolerance"
+  else pass "emu: the RoPE variants change the logits beyond the tolerance (the check can fail)"; fi
+fi
+
 # 8-bit KV caches (docs/model.md, "Quantized KV caches"): character-ai says kv_dtype = int8.
 # The cpu backend quantizes as the model says (its logits differ from an fp32 cache's) and allocates
 # the plan's codes and scales (= mixc report --target cpu); so do emu and cuda (stand-in driver), and

@@ -124,13 +124,37 @@ static void naive_proj(const double *x, const float *w, double *y, int64_t in, i
     }
 }
 
-static void naive_rope(double *x, int64_t nheads, int64_t hd, int64_t pos, double theta) {
-    for (int64_t h = 0; h < nheads; h++) {
+/* RoPE's inverse frequency of pair k, straight from transformers' formulas (modeling_rope_utils.py),
+ * independently of compiler/ir/rope.c: plain, linear, llama3, yarn; a kind's own theta is plain. */
+static double naive_inv_freq(const ModelHeader *m, const LayerRope *r, int64_t k) {
+    const RopeScaling *s = &m->rope_scaling;
+    double theta = r->theta ? r->theta : m->rope_theta, hd = (double)m->head_dim, orig = (double)s->original_context;
+    double inv = 1 / pow(theta, 2.0 * (double)k / hd);
+    if (r->theta || s->type == ROPE_PLAIN) return inv;
+    if (s->type == ROPE_LINEAR) return inv / s->factor;
+    if (s->type == ROPE_LLAMA3) {
+        double wavelen = 2 * M_PI / inv, smooth = (orig / wavelen - s->low_freq_factor) /
+                                                  (s->high_freq_factor - s->low_freq_factor);
+        if (wavelen < orig / s->high_freq_factor) return inv;
+        if (wavelen > orig / s->low_freq_factor) return inv / s->factor;
+        return (1 - smooth) * inv / s->factor + smooth * inv;
+    }
+    double lo = floor(hd * log(orig / (s->beta_fast * 2 * M_PI)) / (2 * log(theta)));
+    double hi = ceil(hd * log(orig / (s->beta_slow * 2 * M_PI)) / (2 * log(theta)));
+    lo = fmax(lo, 0), hi = fmin(hi, hd - 1);
+    double ramp = fmin(fmax(((double)k - lo) / (hi == lo ? 0.001 : hi - lo), 0), 1);
+    return inv / s->factor * ramp + inv * (1 - ramp);
+}
+
+static void naive_rope(double *x, int64_t nheads, const ModelHeader *m, const LayerRope *r, int64_t pos) {
+    int64_t hd = m->head_dim;
+    double scale = !r->theta && m->rope_scaling.type == ROPE_YARN ? m->rope_scaling.attention_factor : 1;
+    for (int64_t h = 0; h < nheads && !r->nope; h++) {
         double *v = x + h * hd;
         for (int64_t k = 0; k < hd / 2; k++) {
-            double a = pos / pow(theta, 2.0 * k / hd), x1 = v[k], x2 = v[k + hd / 2];
-            v[k] = x1 * cos(a) - x2 * sin(a);
-            v[k + hd / 2] = x2 * cos(a) + x1 * sin(a);
+            double a = (double)pos * naive_inv_freq(m, r, k), x1 = v[k], x2 = v[k + hd / 2];
+            v[k] = (x1 * cos(a) - x2 * sin(a)) * scale;
+            v[k + hd / 2] = (x2 * cos(a) + x1 * sin(a)) * scale;
         }
     }
 }
@@ -187,13 +211,13 @@ static void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *
             naive_rmsnorm(x + t * d, w->norm_in, h, d, m->norm_eps);
             naive_proj(h, w->wq, q + t * qw, d, qw);
             add_bias(q + t * qw, w->bq, qw);
-            naive_rope(q + t * qw, m->heads, m->head_dim, t, m->rope_theta);
+            naive_rope(q + t * qw, m->heads, m, &l->layer[i].rope, t);
             if (w->wk) {
                 naive_proj(h, w->wk, K[i] + t * kvw, d, kvw);
                 naive_proj(h, w->wv, V[i] + t * kvw, d, kvw);
                 add_bias(K[i] + t * kvw, w->bk, kvw);
                 add_bias(V[i] + t * kvw, w->bv, kvw);
-                naive_rope(K[i] + t * kvw, m->kv_heads, m->head_dim, t, m->rope_theta);
+                naive_rope(K[i] + t * kvw, m->kv_heads, m, &l->layer[i].rope, t);
             }
         }
         for (int64_t t = 0; t < T; t++) {
@@ -245,12 +269,21 @@ static void test_conversions(void) {
     result(badbf == 0, "bf16 rounding to nearest", "%d mismatches", badbf);
 }
 
-static void test_against_naive(bool qkv_bias) {
+/* A variant of the naive test's model: RoPE scaling, NoPE and a kind's own theta. */
+typedef struct {
+    const char *name;
+    RopeScaling scaling;
+    bool kinds;     /* layers 0 and 5 (one cache) NoPE, layer 4 rope_theta 500 */
+} RopeVariant;
+
+static void test_against_naive_rope(bool qkv_bias, const RopeVariant *rv) {
     int64_t win[] = {0, 0, 5, 9, 5, 0};
     int reads[] = {0, 0, 2, 2, 4, 0};
     Layout l;
     make_layout(&l, 6, win, reads, 4, 64);
     l.model.qkv_bias = qkv_bias;
+    if (rv) l.model.rope_scaling = rv->scaling;
+    if (rv && rv->kinds) l.layer[0].rope.nope = l.layer[5].rope.nope = true, l.layer[4].rope.theta = 500;
     Model m;
     model_init_random(&m, &l, 7);
     int64_t T = 23, V = l.model.vocab;
@@ -262,12 +295,34 @@ static void test_against_naive(bool qkv_bias) {
     double d = max_diff(a, b, T * V), scale = max_abs(b, T * V);
     bool biased = !qkv_bias || (m.layer[0].bq && m.layer[0].bk && !m.layer[3].bk && m.layer[0].bq[1] != 0);
     result(ok && biased && d <= 1e-4 * scale && scale > 0.1,
-           qkv_bias ? "cpu backend equals a naive forward pass with q/k/v biases (owners' k/v only)"
-                    : "cpu backend equals a naive forward pass (GQA, windows, sharing, ring)",
+           rv ? rv->name
+           : qkv_bias ? "cpu backend equals a naive forward pass with q/k/v biases (owners' k/v only)"
+                      : "cpu backend equals a naive forward pass (GQA, windows, sharing, ring)",
            "%s max diff %.3g of %.3g", err, d, scale);
     free(a), free(b), free(t);
     model_free(&m);
     layout_free(&l);
+}
+
+static void test_against_naive(bool qkv_bias) {
+    test_against_naive_rope(qkv_bias, NULL);
+}
+
+/* Scalings with a short original context (64), so that the 23 positions and head_dim 16 meet every
+ * region: llama3's kept, smoothed and divided wavelengths, yarn's ramp. */
+static void test_rope_variants(void) {
+    static const RopeVariant v[] = {
+        {"cpu backend equals a naive forward pass: rope_scaling linear", {ROPE_LINEAR, .factor = 4}, false},
+        {"cpu backend equals a naive forward pass: rope_scaling llama3",
+         {ROPE_LLAMA3, .factor = 8, .low_freq_factor = 1, .high_freq_factor = 4, .original_context = 64}, false},
+        {"cpu backend equals a naive forward pass: rope_scaling yarn (attention factor on cos/sin)",
+         {ROPE_YARN, .factor = 8, .original_context = 64, .beta_fast = 32, .beta_slow = 1,
+          .attention_factor = 1.2079441541679836},
+         false},
+        {"cpu backend equals a naive forward pass: NoPE layers and a kind's own rope_theta (unscaled)",
+         {ROPE_LINEAR, .factor = 4}, true},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) test_against_naive_rope(false, &v[i]);
 }
 
 /* Logits of a 2-layer model whose layer 0 adds nothing to the residual stream (Wo = 0, down = 0):
@@ -737,6 +792,7 @@ int main(int argc, char **argv) {
     test_conversions();
     test_against_naive(false);
     test_against_naive(true);
+    test_rope_variants();
     test_reader_uses_owner();
     test_chunks_vs_tokens();
     test_ring();

@@ -372,6 +372,39 @@ static void test_json_writer(void) {
     REPORT("json writer: the text jansson writes (strings, escapes, UTF-8, reals, integers, nesting)");
 }
 
+/* rope_table against numbers recomputed by a plain Python transcription of transformers'
+ * _compute_llama3_parameters and _compute_yarn_parameters (math only, rounded to fp32). */
+static void test_rope_tables(void) {
+    bool ok = true;
+    ModelHeader m;
+    model_header_defaults(&m);
+    m.head_dim = 128, m.rope_theta = 500000;   /* Llama 3.1 8B */
+    m.rope_scaling = (RopeScaling){ROPE_LLAMA3, .factor = 8, .low_freq_factor = 1, .high_freq_factor = 4,
+                                   .original_context = 8192};
+    static const struct { int k; float want; } llama3[] = {
+        {0, 1.0f}, {1, 0.8146172165870667f}, {20, 0.016560440883040428f}, {40, 3.428102354519069e-05f},
+        {45, 1.2297638932068367e-05f}, {46, 1.0017868589784484e-05f}, {47, 8.160728611983359e-06f},
+        {48, 6.647869668086059e-06f}, {50, 4.411534519022098e-06f}, {63, 3.068925877869333e-07f}};
+    float inv[64], scale = 0;
+    LayerRope header = {0}, nope = {.nope = true};
+    CHECK(rope_table(&m, &header, inv, &scale) && scale == 1.0f);
+    for (size_t i = 0; i < sizeof llama3 / sizeof llama3[0]; i++)
+        CHECK(fabsf(inv[llama3[i].k] - llama3[i].want) <= 1e-7f * llama3[i].want);
+    m.rope_theta = 1e6;   /* Qwen2.5's yarn: factor 4, original 32768 (ramp over pairs 23..40) */
+    m.rope_scaling = (RopeScaling){ROPE_YARN, .factor = 4, .original_context = 32768, .beta_fast = 32,
+                                   .beta_slow = 1, .attention_factor = 0.1 * log(4.0) + 1};
+    static const struct { int k; float want; } yarn[] = {
+        {0, 1.0f}, {10, 0.11547819525003433f}, {20, 0.013335213996469975f}, {30, 0.0010643609566614032f},
+        {40, 4.4456985051510856e-05f}, {63, 3.102344408034696e-07f}};
+    CHECK(rope_table(&m, &header, inv, &scale) && fabsf(scale - 1.138629436111989f) < 1e-7f);
+    for (size_t i = 0; i < sizeof yarn / sizeof yarn[0]; i++)
+        CHECK(fabsf(inv[yarn[i].k] - yarn[i].want) <= 1e-7f * yarn[i].want);
+    LayerRope local = {.theta = 10000};   /* a kind's own base: plain, unscaled */
+    CHECK(rope_table(&m, &local, inv, &scale) && scale == 1.0f && inv[1] == (float)pow(10000, -2.0 / 128));
+    CHECK(!rope_table(&m, &nope, inv, &scale));
+    REPORT("rope_table: llama3 and yarn inverse frequencies equal transformers' (Python recomputation)");
+}
+
 int main(void) {
     test_arena();
     test_checked_arithmetic();
@@ -382,5 +415,6 @@ int main(void) {
     test_load_with_sets();
     test_options_parser();
     test_json_writer();
+    test_rope_tables();
     return failures ? 1 : 0;
 }
