@@ -266,6 +266,11 @@ void dump_ast(const Ast *ast, FILE *out);
 
 /* ---------------------------------------------------------------- ir/layout.c: the Layout */
 
+typedef enum { ACT_SILU, ACT_GELU_TANH, ACT_COUNT } Activation;
+typedef enum { NORM_RMS, NORM_RMS_PLUS_ONE, NORM_COUNT } NormKind;
+const char *activation_name(Activation a);     /* "silu", "gelu_tanh" */
+const char *norm_kind_name(NormKind k);        /* "rms", "rms_plus_one" */
+
 typedef struct {
     char *name;
     int64_t layers, hidden, heads, kv_heads, head_dim, ffn, vocab;
@@ -274,7 +279,20 @@ typedef struct {
     int64_t context, chunk;
     bool tie_embeddings;
     bool qkv_bias;          /* q, k and v projections add a bias (Qwen2) */
+    /* The families' variations (docs/model.md); each default is Llama's computation. */
+    Activation activation;  /* of the gated MLP */
+    NormKind norm;          /* every RMSNorm's weight: w, or 1 + w (Gemma) */
+    bool qk_norm;           /* an RMSNorm per query and key head before RoPE (Qwen3, Gemma 3) */
+    bool sandwich_norms;    /* norms on the attention and MLP outputs, before the residual adds (Gemma 2/3) */
+    bool embed_scale;       /* the embedding rows times sqrt(hidden), rounded to dtype (Gemma) */
+    double attn_softcap;    /* attention scores c * tanh(s / c) before the mask; 0: none (Gemma 2) */
+    double logit_softcap;   /* the same on the final logits; 0: none */
+    double query_pre_attn_scalar;   /* the attention scale is its -1/2 power; 0: head_dim (Gemma) */
 } ModelHeader;
+
+/* The header's fields beyond Llama's, as the .mix writes them ("activation gelu_tanh, qk_norm, ..."),
+ * into buf; "" when the header has none. */
+const char *model_variation_text(const ModelHeader *m, char *buf, size_t n);
 
 typedef struct {
     int index;

@@ -210,6 +210,9 @@ static bool check_supported(const Layout *l, int64_t context, char *err, size_t 
                     dtype_name(m->kv_dtype), dtype_name(m->dtype));
     if (m->dtype != DT_BF16 && m->dtype != DT_FP16)
         return errorf(err, errlen, "dtype %s is not supported by the kernels", dtype_name(m->dtype));
+    char variation[256];
+    if (*model_variation_text(m, variation, sizeof variation))
+        return errorf(err, errlen, "%s: not supported by the kernels yet (the cpu backend computes it)", variation);
     if (m->head_dim % 64 != 0 || m->head_dim > 256)
         return errorf(err, errlen, "head_dim %lld is not supported by the kernels (64, 128, 192 or 256)",
                     (long long)m->head_dim);

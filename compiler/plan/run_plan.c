@@ -40,8 +40,7 @@ static void add_weight(RunPlan *p, const ModelHeader *m, int layer, WeightRef re
     int64_t in, out;
     plan_weight_shape(m, ref, &in, &out);
     *w = (WeightSlot){layer, ref, out, in, p->weights_bytes, 0};
-    if (ref == WT_NORM_IN || ref == WT_NORM_POST || ref == WT_NORM_FINAL || plan_weight_is_bias(ref))
-        w->rows = in, w->cols = 1;
+    if (plan_weight_is_vector(ref)) w->rows = in, w->cols = 1;
     w->bytes = align_up(w->rows * w->cols * dtype_bytes(p->opt.weight_dtype), p->opt.weight_align);
     p->weights_bytes += w->bytes;
 }
@@ -52,17 +51,11 @@ static bool plan_weight_map(const Layout *l, RunPlan *p) {
     WeightsPlan wp;
     int64_t bound;
     if (!plan_weights(l, &wp) || !mul_ok(wp.params, 8, &bound)) return false;
-    p->weight = xcalloc((size_t)l->nlayers * 12 + 4, sizeof(WeightSlot));
+    p->weight = xcalloc((size_t)l->nlayers * plan_layer_weight_count + 4, sizeof(WeightSlot));
     add_weight(p, m, -1, WT_EMBED);
-    for (int i = 0; i < l->nlayers; i++) {
-        static const WeightRef order[] = {WT_NORM_IN, WT_Q, WT_Q_BIAS, WT_K, WT_K_BIAS, WT_V, WT_V_BIAS,
-                                          WT_O, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN};
-        for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
-            WeightRef r = order[k];
-            bool kv = r == WT_K || r == WT_V || r == WT_K_BIAS || r == WT_V_BIAS;
-            if ((!kv || l->layer[i].reads == i) && (!plan_weight_is_bias(r) || m->qkv_bias)) add_weight(p, m, i, r);
-        }
-    }
+    for (int i = 0; i < l->nlayers; i++)
+        for (int k = 0; k < plan_layer_weight_count; k++)
+            if (plan_layer_has_weight(l, i, plan_layer_weight_order[k])) add_weight(p, m, i, plan_layer_weight_order[k]);
     add_weight(p, m, -1, WT_NORM_FINAL);
     if (!m->tie_embeddings) add_weight(p, m, -1, WT_LM_HEAD);
     return true;
@@ -115,6 +108,8 @@ static int op_kernel(const Codegen *cg, const PlanOp *op, bool decode) {
     case OP_BIAS_ADD: return op->weight == WT_Q_BIAS ? cg->bias_q : cg->bias_kv;
     case OP_GEMM:
     case OP_LOGITS:
+    case OP_HEAD_NORM:        /* no kernels yet: codegen refuses qk_norm and gelu_tanh (check_supported) */
+    case OP_GELU_TANH_MUL:
     case OP_COUNT: break;
     }
     return -1;

@@ -128,6 +128,29 @@ if run "qkv_bias save" 0 "${QB[@]}" --random-weights 7 --save-weights "$T/qb.saf
     expect_err "qkv_bias: a checkpoint without the biases is refused naming one" "tensor 'model.layers.0.self_attn.q_proj.bias' is missing"
 fi
 
+# The families' variations (Gemma 3's, with Gemma 2's soft-caps): the q/k norms and the sandwich norms
+# are saved under their HF names and read back (same logits); a Llama checkpoint is refused naming
+# the first missing norm, and these weights on the plain layout name the tensors it does not use.
+sed 's/^\(model "[^"]*" {\)$/\1\n    qk_norm = true\n    sandwich_norms = true\n    norm = rms_plus_one\n    activation = gelu_tanh\n    embed_scale = true\n    attn_softcap = 20\n    logit_softcap = 30\n    query_pre_attn_scalar = 24/' $TINY >"$T/gm.mix"
+GM=(--layout "$T/gm.mix" --tokens 5,6,7 --max-new 5)
+if run "variations save" 0 "${GM[@]}" --random-weights 7 --save-weights "$T/gm.safetensors" --dump-logits "$T/gm1.npy" &&
+   run "variations load" 0 "${GM[@]}" --weights "$T/gm.safetensors" --dump-logits "$T/gm2.npy"; then
+  head -c 20000 "$T/gm.safetensors" >"$T/gm.head"
+  grep -q 'layers.0.self_attn.q_norm.weight' "$T/gm.head" && grep -q 'layers.0.self_attn.k_norm.weight' "$T/gm.head" &&
+    grep -q 'pre_feedforward_layernorm' "$T/gm.head" && grep -q 'post_feedforward_layernorm' "$T/gm.head" &&
+    cmp -s "$T/gm1.npy" "$T/gm2.npy" && ! cmp -s "$T/gm1.npy" "$T/s1.npy" &&
+    pass "variations: q/k and sandwich norms saved under HF names and read back, the same logits" ||
+    fail "variations: q/k and sandwich norms saved and read back"
+  run "variations missing" 1 "${GM[@]}" --weights "$T/w.safetensors" &&
+    expect_err "variations: a Llama checkpoint is refused naming the first missing norm" "tensor 'model.layers.0.self_attn.q_norm.weight' is missing"
+  run "variations unused" 1 --layout $TINY --tokens 5 --weights "$T/gm.safetensors" &&
+    expect_err "variations: their tensors on the plain layout are refused as unused" "not used by this layout ('model.layers.0.self_attn.q_norm.weight'"
+fi
+if have_toolkit; then
+  run "variations emu" 1 "${GM[@]}" --random-weights 7 --backend emu &&
+    expect_err "variations on emu: refused naming them, exit 1" "qk_norm true, sandwich_norms true, embed_scale true, attn_softcap 20, logit_softcap 30, query_pre_attn_scalar 24: not supported by the kernels yet"
+fi
+
 # --dtype fp32: fp32 weights kept exact on the cpu backend (saved as F32 and read back bit for bit);
 # the same file without it is rounded to the layout's bf16, exactly as the bf16 random weights are.
 D32=(--layout $TINY --tokens 5,6,7 --max-new 5)
