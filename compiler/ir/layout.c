@@ -149,11 +149,12 @@ void print_layout(const Layout *l, FILE *out) {
     fprintf(out, "model \"%s\": %lld layers, hidden %lld, heads %lld, kv_heads %lld, head_dim %lld, ffn %lld, vocab %lld\n",
             m->name, (long long)m->layers, (long long)m->hidden, (long long)m->heads, (long long)m->kv_heads,
             (long long)m->head_dim, (long long)m->ffn, (long long)m->vocab);
-    fprintf(out, "dtype %s, kv_dtype %s, rope_theta %g, norm_eps %g, context %lld, chunk %lld, tie_embeddings %s%s\n",
-            dtype_name(m->dtype), dtype_name(m->kv_dtype), m->rope_theta, m->norm_eps, (long long)m->context,
-            (long long)m->chunk, m->tie_embeddings ? "true" : "false", m->qkv_bias ? ", qkv_bias true" : "");
     char var[256];
-    if (*model_variation_text(m, var, sizeof var)) fprintf(out, "%s\n", var);
+    model_variation_text(m, var, sizeof var);
+    fprintf(out, "dtype %s, kv_dtype %s, rope_theta %g, norm_eps %g, context %lld, chunk %lld, tie_embeddings %s%s%s%s\n",
+            dtype_name(m->dtype), dtype_name(m->kv_dtype), m->rope_theta, m->norm_eps, (long long)m->context,
+            (long long)m->chunk, m->tie_embeddings ? "true" : "false", m->qkv_bias ? ", qkv_bias true" : "",
+            *var ? ", " : "", var);
     int global = 0, owners_global = 0;
     for (int i = 0; i < l->nlayers; i++) {
         global += l->layer[i].window == 0;
