@@ -293,6 +293,11 @@ typedef struct {
 /* The header's fields beyond Llama's, as the .mix writes them ("activation gelu_tanh, qk_norm, ..."),
  * into buf; "" when the header has none. */
 const char *model_variation_text(const ModelHeader *m, char *buf, size_t n);
+/* What embed_scale multiplies the embedding rows by: sqrt(hidden) rounded to the model dtype (as
+ * transformers' torch.tensor(hidden ** 0.5, dtype) is); 1 without embed_scale. */
+float model_embed_scale(const ModelHeader *m);
+/* The attention scores' scale: query_pre_attn_scalar^-1/2, or head_dim^-1/2 without one. */
+double model_attention_scale(const ModelHeader *m);
 
 typedef struct {
     int index;

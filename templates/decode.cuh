@@ -33,10 +33,11 @@ __device__ __forceinline__ void decode_load_tile(T *k_s, T *v_s, const T *k_base
     }
 }
 
-/* Scores of the tile, pre-multiplied by scale * log2(e); -inf for keys past the range. */
+/* Scores of the tile, pre-multiplied by scale * log2(e) (soft-capped with attn_softcap); -inf for keys
+ * past the range. */
 template <class T, int HD, int G>
 __device__ __forceinline__ void decode_scores(float *s_s, const float *q_s, const T *k_s, int first,
-                                              int end, float scale_log2) {
+                                              int end, float scale_log2, float softcap) {
     for (int it = threadIdx.x; it < G * DECODE_TILE; it += blockDim.x) {
         const int g = it / DECODE_TILE, j = it % DECODE_TILE;
         float dot = 0.0f;
@@ -47,7 +48,7 @@ __device__ __forceinline__ void decode_scores(float *s_s, const float *q_s, cons
 #pragma unroll
             for (int e = 0; e < 8; e++) dot += q_s[g * HD + d + e] * k8[e];
         }
-        s_s[it] = first + j < end ? dot * scale_log2 : -INFINITY;
+        s_s[it] = first + j < end ? mixc_score_log2(dot, scale_log2, softcap) : -INFINITY;
     }
 }
 
@@ -79,7 +80,7 @@ __device__ __forceinline__ void decode_softmax(float *s_s, float *alpha_s, float
 }
 
 template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP>
-__device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p) {
+__device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float softcap = 0.0f) {
     constexpr int VECS = HD / 8;
     constexpr int ITEMS = (G * VECS + DECODE_THREADS - 1) / DECODE_THREADS;
     constexpr int HEADS = KV_HEADS * G;
@@ -119,7 +120,7 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p) {
     for (int t0 = first; t0 < end; t0 += DECODE_TILE) {
         decode_load_tile<T, HD>(k_s, v_s, k_base, v_base, CAP, KV_HEADS * HD, t0, end);
         __syncthreads();
-        decode_scores<T, HD, G>(s_s, q_s, k_s, t0, end, scale_log2);
+        decode_scores<T, HD, G>(s_s, q_s, k_s, t0, end, scale_log2, softcap);
         __syncthreads();
         decode_softmax<G>(s_s, alpha_s, m_s, l_s);
         __syncthreads();

@@ -1,5 +1,5 @@
 /* hf_support.c — which parts of a Hugging Face config mixc computes exactly (docs/interop.md, "What
- * is refused", and "Header fields").
+ * is refused" and "What is read").
  *
  * mixc runs one decoder (docs/model.md): plain RoPE over the whole head with one rope_theta, a gated
  * dense MLP, softmax attention on every layer, and the header's variations (q/k/v biases, q/k norms,

@@ -4,6 +4,7 @@
  * layout_from_arrays or layout_build_caches; every view prints attentions with attn_text. */
 #include "mixc.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +126,18 @@ const char *activation_name(Activation a) {
 const char *norm_kind_name(NormKind k) {
     static const char *const names[NORM_COUNT] = {"rms", "rms_plus_one"};
     return (unsigned)k < NORM_COUNT ? names[k] : "?";
+}
+
+double model_attention_scale(const ModelHeader *m) {
+    return 1.0 / sqrt(m->query_pre_attn_scalar ? m->query_pre_attn_scalar : (double)m->head_dim);
+}
+
+float model_embed_scale(const ModelHeader *m) {
+    if (!m->embed_scale) return 1.0f;
+    double x = sqrt((double)m->hidden);
+    int bits = m->dtype == DT_BF16 ? 8 : m->dtype == DT_FP16 ? 11 : 24, e;   /* significant bits */
+    double f = frexp(x, &e);
+    return (float)ldexp(nearbyint(ldexp(f, bits)), e - bits);   /* to nearest, ties to even */
 }
 
 const char *model_variation_text(const ModelHeader *m, char *buf, size_t n) {

@@ -104,12 +104,12 @@ static int op_kernel(const Codegen *cg, const PlanOp *op, bool decode) {
     case OP_ATTN_DECODE: return lk->decode;
     case OP_ATTN_REDUCE: return lk->decode_reduce;
     case OP_RESIDUAL_ADD: return cg->residual_add;
-    case OP_SILU_MUL: return cg->silu_mul;
+    case OP_SILU_MUL:
+    case OP_GELU_TANH_MUL: return cg->silu_mul;   /* the model's gated activation */
     case OP_BIAS_ADD: return op->weight == WT_Q_BIAS ? cg->bias_q : cg->bias_kv;
+    case OP_HEAD_NORM: return op->weight == WT_Q_NORM ? cg->head_norm_q : cg->head_norm_k;
     case OP_GEMM:
     case OP_LOGITS:
-    case OP_HEAD_NORM:        /* no kernels yet: codegen refuses qk_norm and gelu_tanh (check_supported) */
-    case OP_GELU_TANH_MUL:
     case OP_COUNT: break;
     }
     return -1;
@@ -197,14 +197,16 @@ static bool verify_fail(FILE *err, const char *fmt, ...) {
 static bool kernel_fits(OpKind op, KernelKind k) {
     switch (op) {
     case OP_EMBED: return k == KV_EMBED;
-    case OP_RMSNORM: return k == KV_RMSNORM;
+    case OP_RMSNORM:
+    case OP_HEAD_NORM: return k == KV_RMSNORM;
     case OP_ROPE_APPEND: return k == KV_ROPE_APPEND;
     case OP_ROPE_Q: return k == KV_ROPE_Q;
     case OP_ATTENTION: return k == KV_ATTN_PREFILL || k == KV_ATTN_DECODE;
     case OP_ATTN_DECODE: return k == KV_ATTN_DECODE;
     case OP_ATTN_REDUCE: return k == KV_ATTN_DECODE_REDUCE;
     case OP_RESIDUAL_ADD: return k == KV_RESIDUAL_ADD;
-    case OP_SILU_MUL: return k == KV_SILU_MUL;
+    case OP_SILU_MUL:
+    case OP_GELU_TANH_MUL: return k == KV_SILU_MUL;
     case OP_BIAS_ADD: return k == KV_BIAS_ADD;
     default: return false;
     }

@@ -240,11 +240,6 @@ static bool run_rope(Backend *b, const StepRun *st, const PlanOp *op) {
     return true;
 }
 
-/* 1/sqrt(query_pre_attn_scalar), or 1/sqrt(head_dim) without one. */
-static float attention_scale(const ModelHeader *m) {
-    return (float)(1.0 / sqrt(m->query_pre_attn_scalar ? m->query_pre_attn_scalar : (double)m->head_dim));
-}
-
 static bool run_attention(Backend *b, const StepRun *st, const PlanOp *op) {
     CpuState *s = b->impl;
     const ModelHeader *m = &b->layout->model;
@@ -253,7 +248,7 @@ static bool run_attention(Backend *b, const StepRun *st, const PlanOp *op) {
     for (int g = 0; g < st->nseg; g++) {
         const Segment *sg = &st->seg[g];
         AttentionArgs aa = {in_f(b, st, op, 0) + sg->row0 * qw, out_f(b, st, op, 0) + sg->row0 * qw, sg->n, sg->p0,
-                            m->heads, m->kv_heads, m->head_dim, li->window, attention_scale(m),
+                            m->heads, m->kv_heads, m->head_dim, li->window, (float)model_attention_scale(m),
                             cache_rows(b, li->cache, sg->seq, false), cache_rows(b, li->cache, sg->seq, true), cap,
                             sg->p0 + sg->n, out_f(b, st, op, 1), st->a->item[op->out[1]].size / (int64_t)sizeof(float),
                             (float)m->attn_softcap};
@@ -306,13 +301,6 @@ static bool residual_finite(Backend *b, const StepRun *st, const PlanOp *op) {
 /* What every RMSNorm adds to its weight: 1 for Gemma's (1 + w), else 0. */
 static float norm_offset(const ModelHeader *m) { return m->norm == NORM_RMS_PLUS_ONE ? 1.0f : 0.0f; }
 
-/* embed_scale: sqrt(hidden) rounded to the model dtype, as transformers multiplies in it; else 1. */
-static float embed_scale(const ModelHeader *m) {
-    float s = m->embed_scale ? (float)sqrt((double)m->hidden) : 1.0f;
-    model_round_to_dtype(&s, 1, m->dtype);
-    return s;
-}
-
 static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     CpuState *s = b->impl;
     const ModelHeader *m = &b->layout->model;
@@ -321,7 +309,7 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     switch (op->kind) {
     case OP_EMBED: {
         const int32_t *ids = tensor(b, st, op->in[0]);
-        float *x = out_f(b, st, op, 0), scale = embed_scale(m);
+        float *x = out_f(b, st, op, 0), scale = model_embed_scale(m);
         for (int64_t r = 0; r < R; r++) memcpy(x + r * in, w + ids[r] * in, (size_t)in * sizeof(float));
         for (int64_t i = 0; scale != 1.0f && i < R * in; i++) x[i] *= scale;
         return true;

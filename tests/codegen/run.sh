@@ -168,11 +168,15 @@ nvcc_clean() {   # arch, kernels.cu
   "$NVCC" -cubin -arch="$1" -Xptxas -v -o "$log.cubin" "$2" >"$log" 2>&1 || { tail -20 "$log"; return 1; }
   ptxas_clean "$log"
 }
-# Distinct variants of four layouts (head_dim 64/128/256/192, groups 4/1/8/2, bf16 and fp16), each
-# compiled once per arch; the compiles run two at a time.
+# Distinct variants of four layouts (head_dim 64/128/256/192, groups 4/1/8/2, bf16 and fp16), of
+# kt-e (the variations, attn_softcap among them) and of kt-c with a soft-cap (the tanh in the widest
+# prefill and decode), each compiled once per arch; the compiles run two at a time.
 if [ -x "$NVCC" ]; then
   jobs_list=()
-  for lay in tests/kernels/kt-a.mix tests/kernels/kt-b.mix tests/kernels/kt-c.mix tests/kernels/kt-d.mix; do
+  sed 's/^\(model "[^"]*" {\)$/\1\n    attn_softcap = 50/' tests/kernels/kt-c.mix >"$tmp/kt-c-softcap.mix"
+  grep -q "attn_softcap = 50" "$tmp/kt-c-softcap.mix" || fail "nvcc-kt-c-softcap" "the test could not add attn_softcap"
+  for lay in tests/kernels/kt-a.mix tests/kernels/kt-b.mix tests/kernels/kt-c.mix tests/kernels/kt-d.mix \
+             tests/kernels/kt-e.mix "$tmp/kt-c-softcap.mix"; do
     base=$(basename "$lay" .mix)
     "$MIXC" emit "$lay" -o "$tmp/n-$base" >/dev/null || { fail "nvcc-$base" "emit failed"; continue; }
     for arch in sm_80 sm_90; do jobs_list+=("$base $arch"); done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Differential tests of the generated kernels on the CPU emulator against the fp32 references
-# (tests/kernels/ref.c): every kernel of the layouts kt-a, kt-b, kt-c, kt-d (built by mk/codegen.mk into
+# (tests/kernels/ref.c): every kernel of the layouts kt-a to kt-f (built by mk/codegen.mk into
 # $BUILD/tests/kernels/kt-*/kernels.so, kt-long included). MIXC_TEST_LONG=1 adds kt-long (context 6000, chunks of
 # 300 tokens, 12 decode splits) and longer prefill chunks everywhere.
 set -u
@@ -11,7 +11,7 @@ needs_toolkit kernels
 MIXC=${MIXC:-$BUILD/mixc}
 KT=$BUILD/tests/kernels
 rc=0
-layouts="kt-a kt-b kt-c kt-d"
+layouts="kt-a kt-b kt-c kt-d kt-e kt-f"
 long=()
 if [ "${MIXC_TEST_LONG:-0}" = 1 ]; then
   long=(--long)

@@ -124,7 +124,7 @@ void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *out) {
     double *o = xcalloc((size_t)d, sizeof(double));
     double **K = xcalloc((size_t)l->nlayers, sizeof(double *)), **V = xcalloc((size_t)l->nlayers, sizeof(double *));
     float scale = m->embed_scale ? (float)sqrt((double)d) : 1.0f;   /* in the model dtype, as transformers has it */
-    model_round_to_dtype(&scale, 1, m->dtype);
+    model_round_to_dtype(&scale, 1, m->dtype);   /* (the runtime's rounding, not model_embed_scale's) */
     for (int64_t t = 0; t < T; t++)
         for (int64_t i = 0; i < d; i++) x[t * d + i] = mo->embed[tok[t] * d + i] * (double)scale;
     for (int i = 0; i < l->nlayers; i++) {
