@@ -67,6 +67,9 @@ RUNTIME_OBJS := $(RUNTIME_SRCS:%.c=$(BUILD)/%.o)
 CORE_OBJS := $(RUNTIME_OBJS) $(LIBMIXC)
 
 MIXC := $(BUILD)/mixc
+# Named here, before the fragments that use it in prerequisites (mk/gpu.mk, mk/hf.mk), which make
+# expands as it reads them; mk/mixrun.mk builds it.
+MIXRUN := $(BUILD)/mixrun
 
 .PHONY: all deps demo test test-long bench fuzz clean test-progs
 all: $(MIXC) $(LIBMIXC)

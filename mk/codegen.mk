@@ -11,14 +11,14 @@ ifeq ($(HAVE_CUDA),1)
 KT_DIR := $(BUILD)/tests/kernels
 KT_SOS := $(patsubst tests/kernels/%.mix,$(KT_DIR)/%/kernels.so,$(wildcard tests/kernels/kt-*.mix))
 
-$(KT_DIR)/kt-%/kernels.so: tests/kernels/kt-%.mix $(MIXC) $(wildcard templates/*.cuh) runtime/emu/mixc_emu.h
+$(KT_DIR)/kt-%/kernels.so: tests/kernels/kt-%.mix $(MIXC) $(wildcard templates/*.cuh templates/*.h) runtime/emu/mixc_emu.h
 	@echo "  EMIT    $<"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(MIXC) emit $< -o $(dir $@)
 	@echo "  CXX     $(dir $@)kernels.cu"
 	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -O1 -x c++ -shared $(LDFLAGS) -o $@ $(dir $@)kernels.cu
 
-$(KT_DIR)/kdiff.o: tests/kernels/kdiff.cpp tests/kernels/ref.h $(wildcard templates/*.cuh) | $(BUILD)/.deps-ok
+$(KT_DIR)/kdiff.o: tests/kernels/kdiff.cpp tests/kernels/ref.h $(wildcard templates/*.cuh templates/*.h) | $(BUILD)/.deps-ok
 	@echo "  CXX     $<"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -c -o $@ $<

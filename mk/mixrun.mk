@@ -1,6 +1,5 @@
 # The model runtime (runtime/model/model.c, safetensors.c, cpu_backend.c, emu_backend.c, npy.c) and the mixrun
 # program; tests/mixrun/test_model holds the C tests of the runtime, tests/mixrun/run.sh drives both.
-MIXRUN := $(BUILD)/mixrun
 
 ifeq ($(HAVE_CUDA),1)
 # The emu backend reaches the emulator through weak references, which would not pull emu.o out of

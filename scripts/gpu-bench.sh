@@ -3,7 +3,9 @@
 #
 #  1. Decode attention alone (tests/cuda/gpu_attn decode): median time of split-KV decode + reduce
 #     against the time the K/V bytes take at the device's peak HBM bandwidth (memory clock x bus
-#     width x 2), for global and sliding layers, several batches and lengths.
+#     width x 2), for global and sliding layers, several batches and lengths; each point with a bf16,
+#     an int8 and an fp8 cache (codes + scales: ~0.52x the bytes), and the 8-bit times relative to
+#     bf16's (expected ~0.55x where the K/V reads dominate).
 #  2. mixrun --bench prefill and decode tokens/s, examples/standard.mix and examples/ma.mix at full
 #     size (random weights), B sequences x L prompt + G new tokens.
 #  3. The MixAttention paper's scenario, scaled: N prompts of 31K tokens then 1K new tokens each
@@ -35,23 +37,28 @@ device=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n
 echo "gpu-bench on ${device:-an unnamed GPU}"
 
 # ---- 1. decode attention vs HBM bandwidth
-part 1 && echo "== decode attention (split-KV + reduce), head_dim 128, 16 heads / 8 KV heads, bf16"
-part 1 && printf '%-8s %-7s %-7s %7s %10s %10s %9s %s\n' window batch len splits "us" "bound us" "GB/s" "of peak"
+part 1 && echo "== decode attention (split-KV + reduce), head_dim 128, 16 heads / 8 KV heads, bf16; bf16, int8 and fp8 caches"
+part 1 && printf '%-5s %-8s %-7s %-7s %7s %10s %10s %9s %-8s %s\n' kv window batch len splits "us" "bound us" "GB/s" "of peak" "vs bf16"
 points=("0 1 4096" "0 8 4096" "0 32 4096" "0 8 32768" "0 32 32768" "1024 8 32768" "1024 32 32768" "1024 128 32768")
 [ "${GPU_BENCH_QUICK:-0}" = 1 ] && points=("0 8 4096" "0 8 32768" "1024 32 32768")
 part 1 || points=()
 for pt in "${points[@]}"; do
   read -r w b len <<<"$pt"
-  if line=$("$ATTN" decode --window "$w" --batch "$b" --len "$len" --iters 50 2>"$T/err"); then
-    attn_json+=("$line")
-    python3 - "$line" <<'EOF' 2>/dev/null || echo "  $line"
+  base_us=0
+  for kv in bf16 int8 fp8; do
+    if line=$("$ATTN" decode --window "$w" --batch "$b" --len "$len" --iters 50 --kv $kv 2>"$T/err"); then
+      attn_json+=("$line")
+      [ $kv = bf16 ] && base_us=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["us"])' "$line" 2>/dev/null || echo 0)
+      python3 - "$line" "$base_us" <<'EOF' 2>/dev/null || echo "  $line"
 import json, sys
-r = json.loads(sys.argv[1])
+r, base = json.loads(sys.argv[1]), float(sys.argv[2])
 eff = r["bound_us"] / r["us"] if r["us"] > 0 else 0
-print(f'{r["window"]:<8} {r["batch"]:<7} {r["len"]:<7} {r["splits"]:>7} {r["us"]:>10.1f} {r["bound_us"]:>10.1f} '
-      f'{r["achieved_GBps"]:>9.0f} {eff:.0%}')
+rel = f'{r["us"] / base:.2f}x' if base > 0 and r["kv"] != "bf16" else ""
+print(f'{r["kv"]:<5} {r["window"]:<8} {r["batch"]:<7} {r["len"]:<7} {r["splits"]:>7} {r["us"]:>10.1f} {r["bound_us"]:>10.1f} '
+      f'{r["achieved_GBps"]:>9.0f} {eff:<8.0%} {rel}')
 EOF
-  else echo "FAIL decode attention $pt: $(head -n 3 "$T/err")"; fails=$((fails + 1)); fi
+    else echo "FAIL decode attention $pt ($kv cache): $(head -n 3 "$T/err")"; fails=$((fails + 1)); fi
+  done
 done
 
 # bench NAME LAYOUT B L G [--set ...]: one mixrun --bench, its figures as JSON into $T/row.

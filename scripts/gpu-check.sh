@@ -8,6 +8,11 @@
 #     (scripts/batch-check.sh), and a 3-sequence --bench that must run.
 #  2. prefill attention (tests/cuda/gpu_attn) against PyTorch's scaled_dot_product_attention in fp32
 #     with the same causal / sliding-window mask, when torch can be imported (else skipped, said so).
+#  3. 8-bit KV caches (docs/kernels.md): decode attention over bf16, int8 and fp8 caches against an
+#     fp64 host reference over the values the cache holds (gpu_attn decode-check, 1e-2); the
+#     RoPE+append kernel's codes against the cpu quantizer's (gpu_attn append-check: V bit for bit,
+#     which on sm_89+ checks the hardware e4m3 conversions); character-ai as written (int8) and with
+#     fp8, cuda vs cpu logits within the 8-bit tolerances of tests/mixrun.
 # Results: printed, and $BUILD/gpu-check.json. Exit 0 all passed, 1 a failure, 2 no GPU here.
 #
 # Tolerances (docs/gpu.md): logits |cuda - cpu| <= ATOL * rms(row) + RTOL * |cpu| with bf16
@@ -122,6 +127,29 @@ EOF
 else
   echo "SKIP prefill vs PyTorch SDPA: torch (and numpy) cannot be imported by python3"
 fi
+
+# ---- 8-bit KV caches
+Q8_TOL=${GPU_CHECK_TOL_INT8:-"0.15625 0.0390625"}
+F8_TOL=${GPU_CHECK_TOL_FP8:-"0.5625 0.140625"}
+for kv in bf16 int8 fp8; do
+  for cfg in "--len 4096 --batch 4 --head-dim 128 --heads 16 --kv-heads 8" \
+             "--len 3000 --batch 3 --head-dim 64 --heads 8 --kv-heads 1 --window 1024 --chunk 128" \
+             "--len 700 --batch 2 --head-dim 256 --heads 8 --kv-heads 2 --chunk 64"; do
+    # shellcheck disable=SC2086
+    if "$ATTN" decode-check $cfg --kv $kv >"$T/attn" 2>&1; then pass "decode over a $kv cache ($cfg)" "$(tail -n 1 "$T/attn")"
+    else fail "decode over a $kv cache ($cfg)" "$(head -n 5 "$T/attn")"; fi
+  done
+  [ $kv = bf16 ] && continue
+  for cfg in "--len 300 --chunk 64 --head-dim 128 --heads 16 --kv-heads 8" "--len 200 --chunk 64 --head-dim 64 --heads 4 --kv-heads 1"; do
+    # shellcheck disable=SC2086
+    if "$ATTN" append-check $cfg --kv $kv >"$T/attn" 2>&1; then pass "append into a $kv cache ($cfg)" "$(tail -n 1 "$T/attn")"
+    else fail "append into a $kv cache ($cfg)" "$(head -n 5 "$T/attn")"; fi
+  done
+done
+CAI=(--layout examples/character-ai.mix --set hidden=128 --set heads=4 --set kv_heads=1 --set head_dim=64 --set ffn=128
+     --set vocab=128 --set context=32 --set chunk=8 --set window=8 --random-weights 5 --tokens $EP --max-new 6)
+compare "cuda vs cpu: character-ai as written (int8 cache)" "$Q8_TOL" 26 "${CAI[@]}"
+compare "cuda vs cpu: character-ai with an fp8 cache" "$F8_TOL" 26 "${CAI[@]}" --set kv_dtype=fp8
 
 {
   echo "{\"device\": \"$(esc "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)")\", \"results\": ["

@@ -8,53 +8,89 @@
  * Each block writes an unnormalized partial output and its softmax statistics (max in log2 units,
  * sum of exponentials); attn_decode_reduce_kernel (grid [HEADS, batch]) merges the partials.
  *
- * Dynamic shared memory (bytes): DECODE_SMEM_BYTES(G, HD, ESIZE) (mixc_params.h); the generator records it.
+ * 8-bit caches (KV = MixcInt8Kv, MixcE4m3Kv; kv8.cuh): the tiles hold the codes and the keys' and
+ * values' scales; a key's scale multiplies its score and a value's scale its probability (after the
+ * sum of probabilities is taken), so no element is multiplied by a scale.
+ *
+ * Dynamic shared memory (bytes): DECODE_SMEM_BYTES(G, HD, ESIZE) (mixc_params.h), ESIZE the cache's
+ * element size; the generator records it.
  */
 #ifndef MIXC_DECODE_CUH
 #define MIXC_DECODE_CUH
 
 #include "mixc_arch.cuh"
 #include "mixc_params.h"   /* DECODE_* geometry, DecodeParams, DecodeReduceParams */
+#include "kv8.cuh"
 
-template <class T, int HD>
-__device__ __forceinline__ void decode_load_tile(T *k_s, T *v_s, const T *k_base, const T *v_base,
+/* S: the cache's storage type (T, or an 8-bit code); PER: its elements per 16-byte vector. */
+template <class S, int HD>
+__device__ __forceinline__ void decode_load_tile(S *k_s, S *v_s, const S *k_base, const S *v_base,
                                                  long long cap, int row_stride, int first, int end) {
-    constexpr int VECS = HD / 8;
+    constexpr int PER = 16 / (int)sizeof(S), VECS = HD / PER;
     for (int i = threadIdx.x; i < DECODE_TILE * VECS; i += blockDim.x) {
         const int r = i / VECS, c = i % VECS, key = first + r;
         uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
         if (key < end) {   /* zero-fill past the range: 0 * garbage could be NaN */
-            const size_t off = (size_t)(key % cap) * row_stride + c * 8;
+            const size_t off = (size_t)(key % cap) * row_stride + c * PER;
             kv = *reinterpret_cast<const uint4 *>(k_base + off);
             vv = *reinterpret_cast<const uint4 *>(v_base + off);
         }
-        *reinterpret_cast<uint4 *>(k_s + r * DECODE_KROW(HD) + c * 8) = kv;
+        *reinterpret_cast<uint4 *>(k_s + r * DECODE_KROW(HD, (int)sizeof(S)) + c * PER) = kv;
         reinterpret_cast<uint4 *>(v_s)[i] = vv;
     }
 }
 
-/* Scores of the tile, pre-multiplied by scale * log2(e) (soft-capped with attn_softcap); -inf for keys
- * past the range. */
-template <class T, int HD, int G>
-__device__ __forceinline__ void decode_scores(float *s_s, const float *q_s, const T *k_s, int first,
-                                              int end, float scale_log2, float softcap) {
+/* An 8-bit cache's scales of the tile's keys (0 past the range). */
+template <int KV_HEADS>
+__device__ __forceinline__ void decode_load_scales(float *ks_s, float *vs_s, const float *k_scales,
+                                                   const float *v_scales, long long cap, int first, int end) {
+    for (int r = threadIdx.x; r < DECODE_TILE; r += blockDim.x) {
+        const int key = first + r;
+        const size_t at = (size_t)(key % cap) * KV_HEADS;
+        ks_s[r] = key < end ? k_scales[at] : 0.0f;
+        vs_s[r] = key < end ? v_scales[at] : 0.0f;
+    }
+}
+
+/* The tile of keys [first, end) of KV head kvh: its rows and, for an 8-bit cache, its scales. */
+template <class KV, int HD, int KV_HEADS, long long CAP>
+__device__ __forceinline__ void decode_load(typename MixcKv<KV>::Store *k_s, typename MixcKv<KV>::Store *v_s,
+                                            float *ks_s, float *vs_s, unsigned char *k_seq, unsigned char *v_seq,
+                                            int kvh, int first, int end) {
+    typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
+    decode_load_tile<typename Cache::Store, HD>(k_s, v_s, Cache::head(k_seq, kvh), Cache::head(v_seq, kvh), CAP,
+                                                KV_HEADS * HD, first, end);
+    if constexpr (MixcKv<KV>::QUANT)
+        decode_load_scales<KV_HEADS>(ks_s, vs_s, Cache::scales(k_seq, kvh), Cache::scales(v_seq, kvh), CAP, first, end);
+}
+
+/* Scores of the tile, pre-multiplied by scale * log2(e) (and an 8-bit key's scale, ks_s; soft-capped
+ * with attn_softcap); -inf for keys past the range. */
+template <class KV, int HD, int G>
+__device__ __forceinline__ void decode_scores(float *s_s, const float *q_s,
+                                              const typename MixcKv<KV>::Store *k_s, const float *ks_s,
+                                              int first, int end, float scale_log2, float softcap) {
+    constexpr int KROW = DECODE_KROW(HD, MixcKv<KV>::BYTES);
     for (int it = threadIdx.x; it < G * DECODE_TILE; it += blockDim.x) {
         const int g = it / DECODE_TILE, j = it % DECODE_TILE;
         float dot = 0.0f;
 #pragma unroll 4
         for (int d = 0; d < HD; d += 8) {
             float k8[8];
-            mixc_load8(k8, k_s + j * DECODE_KROW(HD) + d);
+            mixc_kv_load8<KV>(k8, k_s + j * KROW + d);
 #pragma unroll
             for (int e = 0; e < 8; e++) dot += q_s[g * HD + d + e] * k8[e];
         }
+        if constexpr (MixcKv<KV>::QUANT) dot *= ks_s[j];
         s_s[it] = first + j < end ? mixc_score_log2(dot, scale_log2, softcap) : -INFINITY;
     }
 }
 
-/* Online softmax for each head: one warp per head, one key per lane. */
+/* Online softmax for each head: one warp per head, one key per lane. With an 8-bit cache (vs_s not
+ * NULL) the probability stored for P V carries its value's scale; the sum l does not. */
 template <int G>
-__device__ __forceinline__ void decode_softmax(float *s_s, float *alpha_s, float *m_s, float *l_s) {
+__device__ __forceinline__ void decode_softmax(float *s_s, float *alpha_s, float *m_s, float *l_s,
+                                               const float *vs_s) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     for (int g = warp; g < G; g += DECODE_THREADS / 32) {
         const float s = s_s[g * DECODE_TILE + lane];
@@ -68,7 +104,7 @@ __device__ __forceinline__ void decode_softmax(float *s_s, float *alpha_s, float
         float sum = p;
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-        s_s[g * DECODE_TILE + lane] = p;
+        s_s[g * DECODE_TILE + lane] = vs_s ? p * vs_s[lane] : p;
         __syncwarp();
         if (lane == 0) {
             const float alpha = exp2f(m_old - m_use);
@@ -79,17 +115,21 @@ __device__ __forceinline__ void decode_softmax(float *s_s, float *alpha_s, float
     }
 }
 
-template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP>
+/* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache. */
+template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T>
 __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float softcap = 0.0f) {
+    typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
+    typedef typename Cache::Store S;
     constexpr int VECS = HD / 8;
     constexpr int ITEMS = (G * VECS + DECODE_THREADS - 1) / DECODE_THREADS;
     constexpr int HEADS = KV_HEADS * G;
     MIXC_DYNAMIC_SMEM(float, mixc_decode_smem);   /* a distinct name: extern arrays alias */
     float *q_s = mixc_decode_smem;
-    T *k_s = reinterpret_cast<T *>(q_s + G * HD);
-    T *v_s = k_s + DECODE_TILE * DECODE_KROW(HD);
+    S *k_s = reinterpret_cast<S *>(q_s + G * HD);
+    S *v_s = k_s + DECODE_TILE * DECODE_KROW(HD, MixcKv<KV>::BYTES);
     float *s_s = reinterpret_cast<float *>(v_s + DECODE_TILE * HD);
     float *alpha_s = s_s + G * DECODE_TILE, *m_s = alpha_s + G, *l_s = m_s + G;
+    float *ks_s = l_s + G, *vs_s = ks_s + DECODE_TILE;   /* 8-bit caches only */
 
     const int kvh = blockIdx.x, split = blockIdx.y, nsplit = gridDim.y, b = blockIdx.z;
     if (b >= p.batch) return;
@@ -112,17 +152,15 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
 #pragma unroll
         for (int e = 0; e < 8; e++) acc[it][e] = 0.0f;
 
-    const size_t seq_off = (size_t)b * CAP * KV_HEADS * HD + (size_t)kvh * HD;
-    const T *k_base = static_cast<const T *>(p.k_cache) + seq_off;
-    const T *v_base = static_cast<const T *>(p.v_cache) + seq_off;
+    unsigned char *k_seq = Cache::seq(p.k_cache, b), *v_seq = Cache::seq(p.v_cache, b);
     const float scale_log2 = p.scale * MIXC_LOG2E;
     __syncthreads();
     for (int t0 = first; t0 < end; t0 += DECODE_TILE) {
-        decode_load_tile<T, HD>(k_s, v_s, k_base, v_base, CAP, KV_HEADS * HD, t0, end);
+        decode_load<KV, HD, KV_HEADS, CAP>(k_s, v_s, ks_s, vs_s, k_seq, v_seq, kvh, t0, end);
         __syncthreads();
-        decode_scores<T, HD, G>(s_s, q_s, k_s, t0, end, scale_log2, softcap);
+        decode_scores<KV, HD, G>(s_s, q_s, k_s, ks_s, t0, end, scale_log2, softcap);
         __syncthreads();
-        decode_softmax<G>(s_s, alpha_s, m_s, l_s);
+        decode_softmax<G>(s_s, alpha_s, m_s, l_s, MixcKv<KV>::QUANT ? vs_s : nullptr);
         __syncthreads();
 #pragma unroll
         for (int it = 0; it < ITEMS; it++) {
@@ -135,7 +173,7 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
             for (int j = 0; j < DECODE_TILE; j++) {
                 const float pj = s_s[g * DECODE_TILE + j];
                 float v8[8];
-                mixc_load8(v8, v_s + j * HD + vec * 8);
+                mixc_kv_load8<KV>(v8, v_s + j * HD + vec * 8);
 #pragma unroll
                 for (int e = 0; e < 8; e++) acc[it][e] += pj * v8[e];
             }

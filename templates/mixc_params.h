@@ -27,12 +27,23 @@
 /* decode.cuh: one KV head and one split of the keys per block. */
 #define DECODE_THREADS 128
 #define DECODE_TILE 32                      /* keys per shared-memory tile: one per lane */
-/* K tile rows are padded by 16 bytes: the 32 lanes of a warp read 32 different rows at the same
- * column in decode_scores, and the padding spreads those rows over all banks. */
-#define DECODE_KROW(HD) ((HD) + 8)
-/* q (fp32) | K tile (padded rows) | V tile | scores (fp32) | alpha, m, l (fp32) */
+/* K tile rows (elements of ESIZE bytes: the cache's) are padded by 16 bytes: the 32 lanes of a warp
+ * read 32 different rows at the same column in decode_scores, and the padding spreads those rows over
+ * all banks. */
+#define DECODE_KROW(HD, ESIZE) ((HD) + 16 / (ESIZE))
+/* An 8-bit cache's tile also stages its keys' and values' scales (fp32). */
+#define DECODE_SCALE_SMEM(ESIZE) ((ESIZE) == 1 ? 2 * DECODE_TILE * 4 : 0)
+/* q (fp32) | K tile (padded rows) | V tile | scores (fp32) | alpha, m, l (fp32) | K, V scales */
 #define DECODE_SMEM_BYTES(G, HD, ESIZE)                                                            \
-    ((G) * (HD) * 4 + DECODE_TILE * (2 * (HD) + 8) * (ESIZE) + (G) * DECODE_TILE * 4 + 3 * (G) * 4)
+    ((G) * (HD) * 4 + DECODE_TILE * (2 * (HD) * (ESIZE) + 16) + (G) * DECODE_TILE * 4 + 3 * (G) * 4 + \
+     DECODE_SCALE_SMEM(ESIZE))
+
+/* The KV caches (docs/model.md): one sequence's K (or V) block is CAP rows of KV_HEADS x HD elements
+ * of ESIZE bytes, then, for an 8-bit cache (ESIZE 1: int8, e4m3), CAP x KV_HEADS fp32 scales (row =
+ * slot). The run plan allocates it (compiler/plan), the kernels address it. */
+#define MIXC_KV_SCALE_BYTES 4
+#define MIXC_KV_SEQ_BYTES(CAP, KV_HEADS, HD, ESIZE)                                                \
+    ((CAP) * (KV_HEADS) * ((HD) * (ESIZE) + ((ESIZE) == 1 ? MIXC_KV_SCALE_BYTES : 0)))
 
 /* rope.cuh: one token per block. */
 #define ROPE_THREADS 128
@@ -86,7 +97,7 @@ typedef struct RopeParams {
     MIXC_DPTR(void) q;              /* [tokens, HEADS, HD], rotated in place */
     MIXC_DPTR(const void) k;        /* [tokens, KV_HEADS, HD] (owners only; NULL for readers) */
     MIXC_DPTR(const void) v;
-    MIXC_DPTR(void) k_cache;        /* [batch, CAP, KV_HEADS, HD] (owners only) */
+    MIXC_DPTR(void) k_cache;        /* sequence blocks (MIXC_KV_SEQ_BYTES) from sequence 0 (owners only) */
     MIXC_DPTR(void) v_cache;
     MIXC_DPTR(const int) pos;       /* [tokens] absolute position of each token */
     MIXC_DPTR(const int) seq;       /* [tokens] sequence (cache row) of each token */
@@ -96,7 +107,7 @@ typedef struct RopeParams {
 typedef struct PrefillParams {
     MIXC_DPTR(const void) q;        /* [rows, HEADS, HD], RoPE applied; packed over sequences */
     MIXC_DPTR(void) out;            /* [rows, HEADS, HD] */
-    MIXC_DPTR(const void) k_cache;  /* [batch, CAP, KV_HEADS, HD]; this chunk already appended */
+    MIXC_DPTR(const void) k_cache;  /* sequence blocks (MIXC_KV_SEQ_BYTES); this chunk already appended */
     MIXC_DPTR(const void) v_cache;
     MIXC_DPTR(const int) q_start;   /* [batch] first row of sequence b in q / out */
     MIXC_DPTR(const int) q_len;     /* [batch] tokens of sequence b in this chunk */
@@ -107,7 +118,7 @@ typedef struct PrefillParams {
 
 typedef struct DecodeParams {
     MIXC_DPTR(const void) q;        /* [batch, HEADS, HD] (RoPE applied) */
-    MIXC_DPTR(const void) k_cache;  /* [batch, CAP, KV_HEADS, HD] */
+    MIXC_DPTR(const void) k_cache;  /* sequence blocks (MIXC_KV_SEQ_BYTES) */
     MIXC_DPTR(const void) v_cache;
     MIXC_DPTR(const int) pos;       /* [batch] position of the new token */
     MIXC_DPTR(float) o_part;        /* [batch, HEADS, nsplit, HD] */

@@ -14,6 +14,10 @@
  * Partial tiles (chunk lengths that are not multiples of the tile) are zero-filled and masked.
  * GQA: query head h reads KV head h / G.
  *
+ * 8-bit caches (KV = MixcInt8Kv, MixcE4m3Kv; kv8.cuh): K and V tiles are dequantized (code x its
+ * token's scale, rounded to T) into the same shared-memory tiles as they arrive, with plain loads
+ * instead of cp.async; everything after the load is the T path.
+ *
  * Shared memory rows are XOR-swizzled in 16-byte chunks (chunk c of row r is stored at c ^ (r % 8)),
  * so the 8 row addresses of every ldmatrix hit 8 different bank groups. Needs HD % 64 == 0.
  */
@@ -22,6 +26,7 @@
 
 #include "mixc_arch.cuh"
 #include "mixc_params.h"   /* PREFILL_* geometry and PrefillParams */
+#include "kv8.cuh"
 
 /* Element offset of (row, col) in a swizzled [rows][HD] tile; col is a multiple of 8. */
 template <int HD> __device__ __forceinline__ int swz(int row, int col) {
@@ -41,6 +46,57 @@ __device__ __forceinline__ void prefill_load(T *dst, RowSrc row_src) {
             cp_async_16(d, src + c * 8);
         else
             *reinterpret_cast<uint4 *>(d) = make_uint4(0, 0, 0, 0);
+    }
+}
+
+/* An 8-bit cache's rows of a tile into shared memory as T: row_src returns a row's codes and sets
+ * its scale, or NULL for rows to zero-fill. 8 codes per thread and step. */
+template <class T, class KV, int HD, int ROWS, class RowSrc>
+__device__ __forceinline__ void prefill_load_kv8(T *dst, RowSrc row_src) {
+    constexpr int VECS = HD / 8;
+    for (int i = threadIdx.x; i < ROWS * VECS; i += PREFILL_THREADS) {
+        const int r = i / VECS, c = i % VECS;
+        float scale = 0.0f, x[8];
+        const unsigned char *src = row_src(r, &scale);
+        T *d = dst + swz<HD>(r, c * 8);
+        if (!src) {
+            *reinterpret_cast<uint4 *>(d) = make_uint4(0, 0, 0, 0);
+            continue;
+        }
+        mixc_kv_load8<KV>(x, src + c * 8);
+#pragma unroll
+        for (int e = 0; e < 8; e++) x[e] *= scale;
+        mixc_store8(d, x);
+    }
+}
+
+/* The loads of the key tile at n0 into k_dst and v_dst (KV head kvh): cp.async of T rows, or an 8-bit
+ * cache's rows dequantized; keys outside [kmin, qhi] zero-filled. */
+template <class T, class KV, int HD, int KV_HEADS, long long CAP, int BN>
+__device__ __forceinline__ void prefill_load_kv(T *k_dst, T *v_dst, unsigned char *k_seq, unsigned char *v_seq,
+                                                int kvh, long long n0, long long kmin, long long qhi) {
+    typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
+    const typename Cache::Store *k_base = Cache::head(k_seq, kvh), *v_base = Cache::head(v_seq, kvh);
+    if constexpr (MixcKv<KV>::QUANT) {
+        auto key_row = [&](const unsigned char *base, const float *scales) {
+            return [=](int r, float *scale) -> const unsigned char * {
+                const long long kp = n0 + r;
+                if (kp < kmin || kp > qhi) return nullptr;
+                *scale = scales[(size_t)(kp % CAP) * KV_HEADS];
+                return base + (size_t)(kp % CAP) * KV_HEADS * HD;
+            };
+        };
+        prefill_load_kv8<T, KV, HD, BN>(k_dst, key_row(k_base, Cache::scales(k_seq, kvh)));
+        prefill_load_kv8<T, KV, HD, BN>(v_dst, key_row(v_base, Cache::scales(v_seq, kvh)));
+    } else {
+        auto key_row = [&](const T *base) {
+            return [=](int r) -> const T * {
+                const long long kp = n0 + r;
+                return kp >= kmin && kp <= qhi ? base + (size_t)(kp % CAP) * KV_HEADS * HD : nullptr;
+            };
+        };
+        prefill_load<T, HD, BN>(k_dst, key_row(k_base));
+        prefill_load<T, HD, BN>(v_dst, key_row(v_base));
     }
 }
 
@@ -134,8 +190,10 @@ __device__ __forceinline__ void prefill_softmax(float s[BN / 8][4], float o[HD /
     }
 }
 
-template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP>
+/* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache. */
+template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T>
 __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, float softcap = 0.0f) {
+    typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
     constexpr int BN = PREFILL_BN(HD);
     constexpr int HEADS = KV_HEADS * G;
     MIXC_DYNAMIC_SMEM(T, mixc_prefill_smem);   /* a distinct name: extern arrays alias */
@@ -154,9 +212,7 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
     prefill_load<T, HD, PREFILL_BM>(q_s, [&](int r) -> const T * {
         return m0 + r < qlen ? q + (size_t)r * HEADS * HD : nullptr;
     });
-    const size_t seq_off = (size_t)b * CAP * KV_HEADS * HD + (size_t)kvh * HD;
-    const T *k_base = static_cast<const T *>(p.k_cache) + seq_off;
-    const T *v_base = static_cast<const T *>(p.v_cache) + seq_off;
+    unsigned char *k_seq = Cache::seq(p.k_cache, b), *v_seq = Cache::seq(p.v_cache, b);
 
     float o[HD / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll
@@ -167,14 +223,8 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
 
     /* Issues the copies of the key tile starting at n0 into stage `stage` (one cp.async group). */
     auto issue = [&](long long n0, int stage) {
-        auto key_row = [&](const T *base) {
-            return [=](int r) -> const T * {
-                const long long kp = n0 + r;
-                return kp >= kmin && kp <= qhi ? base + (size_t)(kp % CAP) * KV_HEADS * HD : nullptr;
-            };
-        };
-        prefill_load<T, HD, BN>(kv_s + stage * 2 * BN * HD, key_row(k_base));
-        prefill_load<T, HD, BN>(kv_s + stage * 2 * BN * HD + BN * HD, key_row(v_base));
+        T *k_dst = kv_s + stage * 2 * BN * HD;
+        prefill_load_kv<T, KV, HD, KV_HEADS, CAP, BN>(k_dst, k_dst + BN * HD, k_seq, v_seq, kvh, n0, kmin, qhi);
         cp_async_commit();
     };
     /* Double buffering: tile i + 1 is copied while tile i is computed. The only wait is "all

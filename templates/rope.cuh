@@ -5,8 +5,11 @@
  *   inv_freq[k] = 1 / theta^(2k/HD),  angle = pos * inv_freq[k]  (fp32, absolute positions),
  *   out[k] = x[k] cos - x[k+HD/2] sin,  out[k+HD/2] = x[k+HD/2] cos + x[k] sin,
  * computed in fp32 and rounded once to T.
- * Ring caches: token position t lives in slot t % CAP. Sequence b's cache starts at element
- * b * CAP * KV_HEADS * HD of k_cache / v_cache.
+ * Ring caches: token position t lives in slot t % CAP. Sequence b's cache starts at byte
+ * b * MIXC_KV_SEQ_BYTES of k_cache / v_cache (kv8.cuh).
+ * An 8-bit cache (KV = MixcInt8Kv, MixcE4m3Kv) gets codes and a scale per token per KV head
+ * (mixc_kv8.h): one warp per (KV head, K or V) takes the absmax of the fp32 values (K after RoPE,
+ * not rounded to T) and writes the codes of value / scale.
  * Grid: [tokens], block: ROPE_THREADS (mixc_params.h).
  */
 #ifndef MIXC_ROPE_CUH
@@ -14,6 +17,7 @@
 
 #include "mixc_arch.cuh"
 #include "mixc_params.h"   /* ROPE_THREADS and RopeParams */
+#include "kv8.cuh"
 
 template <int HD>
 __device__ __forceinline__ void rope_pair(float theta, int pos, int k, float x1, float x2, float *o1,
@@ -33,7 +37,47 @@ __device__ __forceinline__ void rope_rotate(float theta, int pos, int k, const T
     dst[k + HD / 2] = MixcElem<T>::from_float(o2);
 }
 
-template <class T, int HD, int HEADS, int KV_HEADS, bool OWNER, long long CAP>
+/* The quantized append of one token: warp w takes (KV head, K or V) items w, w + warps, ...; lane l
+ * the pairs (k, k + HD/2), k = l, l + 32, ... (rotated for K). */
+template <class T, class KV, int HD, int KV_HEADS, long long CAP>
+__device__ __forceinline__ void rope_append_kv8(const RopeParams &p, float theta, int t, int pos) {
+    typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
+    constexpr int PAIRS = (HD / 2 + 31) / 32;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, slot = pos % CAP;
+    for (int item = warp; item < 2 * KV_HEADS; item += blockDim.x / 32) {
+        const bool is_v = item >= KV_HEADS;
+        const int h = item % KV_HEADS;
+        const T *in = static_cast<const T *>(is_v ? p.v : p.k) + ((size_t)t * KV_HEADS + h) * HD;
+        float x1[PAIRS], x2[PAIRS], absmax = 0.0f;
+#pragma unroll
+        for (int i = 0; i < PAIRS; i++) {
+            const int k = lane + 32 * i;
+            x1[i] = x2[i] = 0.0f;
+            if (k >= HD / 2) continue;
+            x1[i] = mixc_to_float(in[k]);
+            x2[i] = mixc_to_float(in[k + HD / 2]);
+            if (!is_v) rope_pair<HD>(theta, pos, k, x1[i], x2[i], &x1[i], &x2[i]);
+            absmax = fmaxf(absmax, fmaxf(fabsf(x1[i]), fabsf(x2[i])));
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) absmax = fmaxf(absmax, __shfl_xor_sync(0xffffffffu, absmax, o));
+        const float scale = mixc_kv8_scale(MixcKv<KV>::FP8, absmax);
+        unsigned char *seq = Cache::seq(is_v ? p.v_cache : p.k_cache, p.seq[t]);
+        unsigned char *codes = Cache::head(seq, h) + (size_t)slot * KV_HEADS * HD;
+#pragma unroll
+        for (int i = 0; i < PAIRS; i++) {
+            const int k = lane + 32 * i;
+            if (k >= HD / 2) continue;
+            unsigned char c[2];
+            MixcKv<KV>::encode2(c, x1[i], x2[i], scale);
+            codes[k] = c[0];
+            codes[k + HD / 2] = c[1];
+        }
+        if (lane == 0) Cache::scales(seq, h)[(size_t)slot * KV_HEADS] = scale;
+    }
+}
+
+template <class T, int HD, int HEADS, int KV_HEADS, bool OWNER, long long CAP, class KV = T>
 __device__ __forceinline__ void rope_append_kernel(const RopeParams &p, float theta) {
     const int t = blockIdx.x;
     if (t >= p.tokens) return;
@@ -44,6 +88,10 @@ __device__ __forceinline__ void rope_append_kernel(const RopeParams &p, float th
         rope_rotate<T, HD>(theta, pos, k, q + h * HD, q + h * HD);
     }
     if (!OWNER) return;
+    if constexpr (MixcKv<KV>::QUANT) {
+        rope_append_kv8<T, KV, HD, KV_HEADS, CAP>(p, theta, t, pos);
+        return;
+    }
     const size_t slot = (size_t)p.seq[t] * CAP + (size_t)(pos % CAP);
     const T *k_in = static_cast<const T *>(p.k) + (size_t)t * KV_HEADS * HD;
     const T *v_in = static_cast<const T *>(p.v) + (size_t)t * KV_HEADS * HD;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite: each tests/<suite>/run.sh prints "PASS name" / "FAIL name" lines.
-# Pass 1 uses the normal build; pass 2 rebuilds with AddressSanitizer + UBSan (build/asan) and runs
-# the suites again; then the fuzz target runs for a bounded time. Ends with "N passed, N failed,
+# Suites run $JOBS at a time (default: the number of cores). Pass 1 uses the normal build; pass 2
+# rebuilds with AddressSanitizer + UBSan (build/asan) and runs the suites again; then the fuzz
+# target runs for a bounded time. Ends with "N passed, N failed,
 # N skipped": a SKIP line is a suite or a part of one that cannot run here (the CUDA toolkit's part in
 # a build without it, a tool this machine lacks), said with its reason.
 set -u
@@ -12,29 +13,59 @@ log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
 pass=0; fail=0; skip=0
-run_suites() {   # $1 = build dir, $2 = label
-  local b=$1 label=$2 suite out
-  for suite in tests/*/run.sh; do
-    name=$(basename "$(dirname "$suite")")
+
+# summarize LABEL NAME: the suite's FAIL and SKIP lines, each FAIL with (up to 15 of) the detail
+# lines its suite printed under it, and its counts; adds them to the totals.
+summarize() {
+  local label=$1 name=$2 out="$log/$1-$2.out" rc p f s
+  rc=$(cat "$log/$label-$name.rc")
+  echo "== $label: $name"
+  awk '/^FAIL/ { detail = 15; print "  " $0; next } /^(PASS|SKIP)/ { detail = 0 }
+       /^SKIP/ { print "  " $0; next } detail > 0 { detail--; print "    " $0 }' "$out"
+  p=$(grep -c '^PASS' "$out"); f=$(grep -c '^FAIL' "$out"); s=$(grep -c '^SKIP' "$out")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "  FAIL $name: suite exited $rc"; tail -n 20 "$out" | sed 's/^/    /'; f=1
+  fi
+  echo "  $p passed, $f failed, $s skipped ($(cat "$log/$label-$name.secs") s)"
+  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+}
+
+# run_suite BUILD_DIR LABEL NAME: runs tests/NAME/run.sh; its output, status and seconds into $log.
+run_suite() {
+  local started=$SECONDS
+  BUILD=$1 MIXC=$1/mixc bash "tests/$3/run.sh" >"$log/$2-$3.out" 2>&1
+  echo $? >"$log/$2-$3.rc.tmp"
+  echo $((SECONDS - started)) >"$log/$2-$3.secs"
+  mv "$log/$2-$3.rc.tmp" "$log/$2-$3.rc"
+}
+
+# run_suites BUILD_DIR LABEL: every suite, $JOBS at a time (each suite is sequential inside, and
+# none shares files with another: each works in its own temporary directory), the longest (mixrun)
+# first so that the others fill the remaining workers around it. Each suite's lines are printed
+# together when it ends.
+run_suites() {
+  local b=$1 label=$2 name names=() reported=()
+  for name in mixrun $(ls tests/*/run.sh | xargs -n1 dirname | xargs -n1 basename); do
     [ "$name" = fuzz ] && continue
+    [[ " ${names[*]} " == *" $name "* ]] && continue
     if [ "$label" = asan ] && [ "$name" = nocuda ]; then   # builds its own; the normal pass covers it
       echo "== $label: $name"; echo "  SKIP nocuda: run in the normal pass only"; skip=$((skip + 1)); continue
     fi
-    out="$log/$label-$name.out"
-    echo "== $label: $name"
-    BUILD=$b MIXC=$b/mixc bash "$suite" >"$out" 2>&1
-    rc=$?
-    # FAIL and SKIP lines, each FAIL with (up to 15 of) the detail lines its suite printed under it
-    awk '/^FAIL/ { detail = 15; print "  " $0; next } /^(PASS|SKIP)/ { detail = 0 }
-         /^SKIP/ { print "  " $0; next } detail > 0 { detail--; print "    " $0 }' "$out"
-    local p f s
-    p=$(grep -c '^PASS' "$out"); f=$(grep -c '^FAIL' "$out"); s=$(grep -c '^SKIP' "$out")
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-      echo "  FAIL $name: suite exited $rc"; tail -n 20 "$out" | sed 's/^/    /'; f=1
-    fi
-    echo "  $p passed, $f failed, $s skipped"
-    pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+    names+=("$name")
   done
+  report_ended() {
+    local n
+    for n in "${names[@]}"; do
+      [ -f "$log/$label-$n.rc" ] && [[ " ${reported[*]} " != *" $n "* ]] || continue
+      summarize "$label" "$n"; reported+=("$n")
+    done
+  }
+  for name in "${names[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; report_ended; done
+    run_suite "$b" "$label" "$name" &
+  done
+  wait
+  report_ended
 }
 
 run_suites "$BUILD" normal

@@ -155,7 +155,7 @@ static void print_option(FILE *out, const char *label, const char *help, int col
 void opt_print_help(const OptCommand *cmd, FILE *out) {
     print_synopsis(cmd, out);
     if (cmd->about) fprintf(out, "\n%s", cmd->about);
-    fprintf(out, "\noptions:\n");
+    if (!cmd->nopts || !cmd->opts[0].section) fprintf(out, "\noptions:\n");
     int column = 0;
     char label[128];
     for (int i = 0; i < cmd->nopts; i++) {
@@ -164,6 +164,7 @@ void opt_print_help(const OptCommand *cmd, FILE *out) {
     }
     if (column < 17) column = 17;
     for (int i = 0; i < cmd->nopts; i++) {
+        if (cmd->opts[i].section) fprintf(out, "\n%s options:\n", cmd->opts[i].section);
         option_label(&cmd->opts[i], label, sizeof label);
         print_option(out, label, cmd->opts[i].help ? cmd->opts[i].help : "", column);
     }

@@ -51,6 +51,7 @@ typedef struct {
     int64_t min, max;       /* OPT_COUNT(S); both 0: 1..MIXC_MAX_VALUE-1 */
     bool (*parse)(const char *value, void *slot);   /* OPT_CUSTOM */
     const char *expects;    /* OPT_CUSTOM: appended to "bad value" messages */
+    const char *section;    /* a heading the help prints above this option ("prompts"), or NULL */
 } OptSpec;
 
 /* One table entry: OPT(Struct, field, KIND, "--name", .metavar = ..., .help = ...). */

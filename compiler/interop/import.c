@@ -86,19 +86,20 @@ typedef struct {
 } ImportArgs;
 
 static const OptSpec import_options[] = {
-    OPT_OUTPUT(ImportArgs, out, "FILE", "write the .mix to FILE (atomically) instead of stdout"),
-    OPT(ImportArgs, name, OPT_STRING, "--name", .metavar = "NAME",
+    OPT(ImportArgs, name, OPT_STRING, "--name", .metavar = "NAME", .section = "import",
         .help = "the model's name (default: _name_or_path, the file name, or model_type)"),
-    OPT(ImportArgs, lckv, OPT_STRING, "--lckv", .metavar = "STRING", .help = "import an LCKV string instead of a config"),
+    OPT_OUTPUT(ImportArgs, out, "FILE", "write the .mix to FILE (atomically) instead of stdout"),
+    OPT(ImportArgs, allow_unsupported, OPT_FLAG, "--allow-unsupported",
+        .help = "import a config that asks for what mixc does not compute (rope_scaling,\n"
+                "biases, soft-capping, experts, Gemma's norms, ...): each is a warning and a\n"
+                "'# unsupported:' line in the .mix instead of an error"),
+    OPT(ImportArgs, lckv, OPT_STRING, "--lckv", .metavar = "STRING", .section = "LCKV",
+        .help = "import an LCKV string instead of a config"),
     OPT(ImportArgs, window, OPT_COUNT, "--window", .metavar = "W",
         .help = "the window of the LCKV string's sliding layers"),
     OPT(ImportArgs, config, OPT_STRING, "--config", .metavar = "FILE",
         .help = "with --lckv: take the model dimensions from this config.json\n"
                 "(default: the 24-layer stand-in of examples/standard.mix, marked as such)"),
-    OPT(ImportArgs, allow_unsupported, OPT_FLAG, "--allow-unsupported",
-        .help = "import a config that asks for what mixc does not compute (rope_scaling,\n"
-                "biases, soft-capping, experts, Gemma's norms, ...): each is a warning and a\n"
-                "'# unsupported:' line in the .mix instead of an error"),
 };
 
 static const OptCommand import_command = {

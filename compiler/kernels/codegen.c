@@ -25,6 +25,8 @@
     extern const char sym[];
 EMBED(mixc_tpl_params, "templates/mixc_params.h")
 EMBED(mixc_tpl_arch, "templates/mixc_arch.cuh")
+EMBED(mixc_tpl_kv8h, "templates/mixc_kv8.h")
+EMBED(mixc_tpl_kv8, "templates/kv8.cuh")
 EMBED(mixc_tpl_small, "templates/small.cuh")
 EMBED(mixc_tpl_rope, "templates/rope.cuh")
 EMBED(mixc_tpl_decode, "templates/decode.cuh")
@@ -34,7 +36,8 @@ static const struct {
     const char *name;
     const char *text;
 } templates[] = {
-    {"mixc_params.h", mixc_tpl_params}, {"mixc_arch.cuh", mixc_tpl_arch}, {"small.cuh", mixc_tpl_small}, {"rope.cuh", mixc_tpl_rope},
+    {"mixc_params.h", mixc_tpl_params}, {"mixc_arch.cuh", mixc_tpl_arch}, {"mixc_kv8.h", mixc_tpl_kv8h},
+    {"kv8.cuh", mixc_tpl_kv8}, {"small.cuh", mixc_tpl_small}, {"rope.cuh", mixc_tpl_rope},
     {"decode.cuh", mixc_tpl_decode}, {"prefill.cuh", mixc_tpl_prefill},
 };
 #define NTEMPLATES (int)(sizeof templates / sizeof templates[0])
@@ -44,6 +47,8 @@ const char *codegen_template_text(const char *name) {
         if (strcmp(templates[i].name, name) == 0) return templates[i].text;
     return NULL;
 }
+
+_Static_assert(PLAN_KV_SCALE_BYTES == MIXC_KV_SCALE_BYTES, "the plan and the kernels lay out one scale size");
 
 static int64_t prefill_smem(int64_t hd, int esize) { return PREFILL_SMEM_BYTES(hd, (int64_t)esize); }
 static int64_t decode_smem(int64_t g, int64_t hd, int esize) { return DECODE_SMEM_BYTES(g, hd, (int64_t)esize); }
@@ -85,6 +90,16 @@ static void set_grid(KernelVariant *v, GridRule x, GridRule y, GridRule z) {
 
 static const char *elem_type(DType t) { return t == DT_FP16 ? "__half" : "__nv_bfloat16"; }
 
+/* The cache's element type argument of the attention and append templates (kv8.cuh). */
+static const char *kv_type(const ModelHeader *m) {
+    return m->kv_dtype == DT_INT8 ? "MixcInt8Kv" : m->kv_dtype == DT_FP8 ? "MixcE4m3Kv" : elem_type(m->dtype);
+}
+
+/* The name's suffix for an 8-bit cache ("_kvint8"), empty for a cache in the model dtype. */
+static const char *kv_suffix(const ModelHeader *m) {
+    return m->kv_dtype == DT_INT8 ? "_kvint8" : m->kv_dtype == DT_FP8 ? "_kvfp8" : "";
+}
+
 static void window_part(char *s, size_t n, int64_t window) {
     if (window) snprintf(s, n, "w%lld", (long long)window);
     else snprintf(s, n, "global");
@@ -110,16 +125,16 @@ static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const
     char cap[40] = "";   /* attn_softcap, when the model has one: _sc50 */
     if (m->attn_softcap) snprintf(cap, sizeof cap, "_sc%g", m->attn_softcap);
     for (char *c = cap; *c; c++) *c = *c == '.' ? 'p' : *c == '+' || *c == '-' ? '_' : *c;   /* a C identifier */
-    snprintf(v.name, sizeof v.name, "attn_%s_hd%lld_g%lld_%s_cap%lld%s_%s",
+    snprintf(v.name, sizeof v.name, "attn_%s_hd%lld_g%lld_%s_cap%lld%s_%s%s",
              kind == KV_ATTN_PREFILL ? "prefill" : "decode", (long long)hd, (long long)g, w,
-             (long long)v.capacity, cap, dtype_name(m->dtype));
+             (long long)v.capacity, cap, dtype_name(m->dtype), kv_suffix(m));
     if (kind == KV_ATTN_PREFILL) {
         v.block = PREFILL_THREADS;
         v.dynamic_smem = prefill_smem(hd, dtype_bytes(m->dtype));
         set_grid(&v, (GridRule){GRID_CHUNK_TOKENS, 1, NULL, PREFILL_BM}, grid_const(m->heads), grid_of(GRID_BATCH));
     } else {
         v.block = DECODE_THREADS;
-        v.dynamic_smem = decode_smem(g, hd, dtype_bytes(m->dtype));
+        v.dynamic_smem = decode_smem(g, hd, dtype_bytes(m->kv_dtype));
         v.splits = (int)plan_decode_splits(li->window, cg->context);
         set_grid(&v, grid_const(m->kv_heads), grid_const(v.splits), grid_of(GRID_BATCH));
     }
@@ -142,9 +157,9 @@ static KernelVariant rope_variant(const Layout *l, const Codegen *cg, const Laye
                        .group = m->heads / m->kv_heads, .block = ROPE_THREADS,
                        .capacity = owner ? cg->capacity[li->cache] : 0};
     if (owner)
-        snprintf(v.name, sizeof v.name, "rope_append_hd%lld_h%lld_kv%lld_cap%lld_%s",
+        snprintf(v.name, sizeof v.name, "rope_append_hd%lld_h%lld_kv%lld_cap%lld_%s%s",
                  (long long)m->head_dim, (long long)m->heads, (long long)m->kv_heads,
-                 (long long)v.capacity, dtype_name(m->dtype));
+                 (long long)v.capacity, dtype_name(m->dtype), kv_suffix(m));
     else
         snprintf(v.name, sizeof v.name, "rope_q_hd%lld_h%lld_%s", (long long)m->head_dim,
                  (long long)m->heads, dtype_name(m->dtype));
@@ -219,9 +234,9 @@ static void model_variants(const Layout *l, Codegen *cg) {
 /* What the kernels support today; everything else is a clear error at emit time. */
 static bool check_supported(const Layout *l, int64_t context, char *err, size_t errlen) {
     const ModelHeader *m = &l->model;
-    if (m->kv_dtype != m->dtype)
+    if (m->kv_dtype != m->dtype && !dtype_quantized(m->kv_dtype))
         return errorf(err, errlen,
-                    "kv_dtype %s is not supported by the kernels yet: they need kv_dtype = dtype (%s)",
+                    "kv_dtype %s is not supported by the kernels: they take kv_dtype = dtype (%s), int8 or fp8",
                     dtype_name(m->kv_dtype), dtype_name(m->dtype));
     if (m->dtype != DT_BF16 && m->dtype != DT_FP16)
         return errorf(err, errlen, "dtype %s is not supported by the kernels", dtype_name(m->dtype));
@@ -319,21 +334,24 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
     const ModelHeader *m = &l->model;
     const char *T = elem_type(m->dtype);
     const long long hd = v->head_dim, g = v->group, kv = m->kv_heads, h = m->heads;
+    bool quant = dtype_quantized(m->kv_dtype);   /* the KV argument, after the others (its default: T) */
     switch (v->kind) {
     case KV_ATTN_PREFILL:
     case KV_ATTN_DECODE:   /* attn_softcap, a constant (0: none) */
-        buf_printf(out, "    attn_%s_kernel<%s, %lld, %lld, %lld, %lldLL, %lldLL>(p, %.9ef);\n",
+        buf_printf(out, "    attn_%s_kernel<%s, %lld, %lld, %lld, %lldLL, %lldLL%s%s>(p, %.9ef);\n",
                    v->kind == KV_ATTN_PREFILL ? "prefill" : "decode", T, hd, g, kv, (long long)v->window,
-                   (long long)v->capacity, m->attn_softcap);
+                   (long long)v->capacity, quant ? ", " : "", quant ? kv_type(m) : "", m->attn_softcap);
         break;
     case KV_ATTN_DECODE_REDUCE:
         buf_printf(out, "    attn_decode_reduce_kernel<%s, %lld>(p);\n", T, hd);
         break;
     case KV_ROPE_Q:
     case KV_ROPE_APPEND:
-        buf_printf(out, "    rope_append_kernel<%s, %lld, %lld, %lld, %s, %lldLL>(p, %.9ef);\n", T, hd, h,
+        quant = quant && v->kind == KV_ROPE_APPEND;
+        buf_printf(out, "    rope_append_kernel<%s, %lld, %lld, %lld, %s, %lldLL%s%s>(p, %.9ef);\n", T, hd, h,
                    kv, v->kind == KV_ROPE_APPEND ? "true" : "false",
-                   (long long)(v->capacity ? v->capacity : 1), m->rope_theta);
+                   (long long)(v->capacity ? v->capacity : 1), quant ? ", " : "", quant ? kv_type(m) : "",
+                   m->rope_theta);
         break;
     case KV_RMSNORM:
         buf_printf(out, "    rmsnorm_kernel<%s, %lld>(p, %.9ef, %s);\n", T, (long long)(v->width ? v->width : m->hidden),
@@ -421,9 +439,9 @@ static json_t *layer_json(const Layout *l, const Codegen *cg, int i) {
 
 char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
     const ModelHeader *m = &l->model;
-    json_t *root = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f}",
+    json_t *root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f}",
                              "mixc_version", MIXC_VERSION, "model", m->name, "arch", cg->arch, "dtype",
-                             dtype_name(m->dtype), "context", (json_int_t)cg->context, "chunk",
+                             dtype_name(m->dtype), "kv_dtype", dtype_name(m->kv_dtype), "context", (json_int_t)cg->context, "chunk",
                              (json_int_t)cg->chunk, "heads", (json_int_t)m->heads, "kv_heads",
                              (json_int_t)m->kv_heads, "head_dim", (json_int_t)m->head_dim, "hidden",
                              (json_int_t)m->hidden, "ffn", (json_int_t)m->ffn, "vocab", (json_int_t)m->vocab,

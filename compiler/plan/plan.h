@@ -12,7 +12,9 @@
 /* ---------------------------------------------------------------- plan.c: KV caches */
 
 /* int8/fp8 caches need dequantization scales: one fp32 scale per token, per KV head, for K and
- * one for V. bf16/fp16 caches need none. */
+ * one for V. bf16/fp16 caches need none. The kernels address them: MIXC_KV_SCALE_BYTES in
+ * templates/mixc_params.h, which codegen.c asserts equal (mixc_params.h is not included here: the cuda
+ * backend includes it after choosing its device pointer type). */
 #define PLAN_KV_SCALE_BYTES 4
 
 /* Tokens the cache must hold at `context` with prefill chunk `chunk`: `context` when its retention

@@ -20,14 +20,15 @@ bool run_target_from_name(const char *name, RunTarget *out) {
 }
 
 /* The cpu reference keeps fp32 everywhere except an 8-bit KV cache, which it quantizes as the
- * model says (an fp32 cache would silently compute another model). */
+ * model says (an fp32 cache would silently compute another model); the kernels keep the model dtype
+ * and an 8-bit KV cache likewise. */
 void run_options_init(const Layout *l, RunTarget target, RunOptions *o) {
     const ModelHeader *m = &l->model;
     bool cuda = target == RUN_TARGET_CUDA || target == RUN_TARGET_EMU;
-    DType cpu_kv = dtype_quantized(m->kv_dtype) ? m->kv_dtype : DT_FP32;
+    DType kv = dtype_quantized(m->kv_dtype) ? m->kv_dtype : cuda ? m->dtype : DT_FP32;
     *o = (RunOptions){.target = target, .context = m->context, .chunk = m->chunk, .batch = 1,
                       .act_dtype = cuda ? m->dtype : DT_FP32, .logits_dtype = DT_FP32,
-                      .kv_dtype = cuda ? m->dtype : cpu_kv, .weight_dtype = cuda ? m->dtype : DT_FP32,
+                      .kv_dtype = kv, .weight_dtype = cuda ? m->dtype : DT_FP32,
                       .weight_align = cuda ? PLAN_ARENA_ALIGN : (int64_t)sizeof(float), .kernels = cuda};
     if (target == RUN_TARGET_EMU) o->arch = PLAN_EMU_ARCH, o->kernel_context = m->context, o->kernel_chunk = m->chunk;
 }
@@ -142,9 +143,10 @@ bool plan_run(const Layout *l, const RunOptions *o, RunPlan *out, char *err, siz
         snprintf(err, errlen, "the run needs a positive context, chunk, batch and weight alignment");
         return false;
     }
-    if (o->kernels && (o->act_dtype != l->model.dtype || o->kv_dtype != l->model.dtype)) {
-        snprintf(err, errlen, "the generated kernels take activations and caches in the model dtype (%s)",
-                 dtype_name(l->model.dtype));
+    DType kernel_kv = dtype_quantized(l->model.kv_dtype) ? l->model.kv_dtype : l->model.dtype;
+    if (o->kernels && (o->act_dtype != l->model.dtype || o->kv_dtype != kernel_kv)) {
+        snprintf(err, errlen, "the generated kernels take activations in the model dtype (%s) and caches in %s",
+                 dtype_name(l->model.dtype), dtype_name(kernel_kv));
         return false;
     }
     if (o->kernels) {

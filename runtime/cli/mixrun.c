@@ -57,7 +57,7 @@ static bool parse_backend(const char *v, void *slot) {
 }
 
 static const OptSpec mixrun_options[] = {
-    OPT(Options, layout, OPT_STRING, "--layout", .metavar = "FILE", .help = "the layout (.mix)"),
+    OPT(Options, layout, OPT_STRING, "--layout", .metavar = "FILE", .section = "model", .help = "the layout (.mix)"),
     OPT_SETS(Options, sets,
              "override a model header field (hidden, heads, kv_heads, head_dim, ffn,\n"
              "vocab, context, chunk, dtype, ...); window=N replaces every sliding window"),
@@ -70,7 +70,15 @@ static const OptSpec mixrun_options[] = {
         .help = "deterministic random weights from seed S"),
     OPT(Options, save_weights, OPT_STRING, "--save-weights", .metavar = "F",
         .help = "write the weights as safetensors (alone: write and exit)"),
-    OPT(Options, tokens, OPT_STRING, "--tokens", .metavar = "LIST", .help = "prompt token ids, comma-separated"),
+    OPT(Options, dtype, OPT_CHOICE, "--dtype", .choices = "bf16|fp16|fp32",
+        .help = "the model's dtype, instead of the layout's: weights are rounded to it;\n"
+                "fp32 keeps an fp32 checkpoint exact (cpu backend only)"),
+    OPT(Options, backend, OPT_CUSTOM, "--backend", .metavar = "B", .parse = parse_backend, .expects = "cuda, cpu or emu",
+        .help = "cuda (default when a GPU and the cuda backend are present), cpu, emu"),
+    OPT(Options, full_caches, OPT_FLAG, "--full-caches",
+        .help = "size every cache for the whole sequence, never a ring (testing aid)"),
+    OPT(Options, tokens, OPT_STRING, "--tokens", .metavar = "LIST", .section = "prompt",
+        .help = "prompt token ids, comma-separated"),
     OPT(Options, tokens_file, OPT_STRING, "--tokens-file", .metavar = "F",
         .help = "prompt token ids, separated by commas or white space"),
     OPT(Options, prompts_file, OPT_STRING, "--prompts", .metavar = "F",
@@ -78,25 +86,18 @@ static const OptSpec mixrun_options[] = {
                 "together); prints one line of generated ids per prompt"),
     OPT(Options, max_new, OPT_COUNT, "--max-new", .metavar = "N", .min = 0, .max = MIXC_MAX_VALUE - 1,
         .help = "tokens to generate (default 16, less if the context is shorter)"),
-    OPT(Options, dtype, OPT_CHOICE, "--dtype", .choices = "bf16|fp16|fp32",
-        .help = "the model's dtype, instead of the layout's: weights are rounded to it;\n"
-                "fp32 keeps an fp32 checkpoint exact (cpu backend only)"),
-    OPT(Options, backend, OPT_CUSTOM, "--backend", .metavar = "B", .parse = parse_backend, .expects = "cuda, cpu or emu",
-        .help = "cuda (default when a GPU and the cuda backend are present), cpu, emu"),
     OPT(Options, dump_logits, OPT_STRING, "--dump-logits", .metavar = "F",
         .help = "write the logits of every prompt and generated position as float32\n"
                 ".npy [positions, vocab]; with --prompts, every sequence's rows in turn"),
-    OPT(Options, bench, OPT_FLAG, "--bench",
+    OPT(Options, bench, OPT_FLAG, "--bench", .section = "benchmark",
         .help = "B sequences of L prompt tokens, G new tokens each: prints prefill and\n"
                 "decode tokens/s and memory (--batch B, default 1; --prompt-len L,\n"
                 "default 128 or the --tokens count; --max-new G)"),
     OPT(Options, json, OPT_FLAG, "--json", .help = "with --bench: one JSON object (timings; memory planned and allocated)"),
     OPT(Options, batch, OPT_COUNT, "--batch", .metavar = "B", .min = 1, .max = 1 << 16, .help = "sequences of --bench"),
     OPT(Options, prompt_len, OPT_COUNT, "--prompt-len", .metavar = "L", .help = "prompt tokens of --bench"),
-    OPT(Options, full_caches, OPT_FLAG, "--full-caches",
-        .help = "size every cache for the whole sequence, never a ring (testing aid)"),
     /* last: only in a binary written by `mixc build` */
-    OPT(Options, info, OPT_FLAG, "--info", .help = "describe the layout, overrides and kernels built in"),
+    OPT(Options, info, OPT_FLAG, "--info", .section = "built binary", .help = "describe the layout, overrides and kernels built in"),
 };
 
 /* The command line of plain mixrun, or of a binary `mixc build` specialized (--info, a note). */

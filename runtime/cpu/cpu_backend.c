@@ -521,7 +521,7 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
     b->mem = (BackendMemory){.kv_bytes = plan.kv_bytes, .arena_bytes = plan.arena_bytes,
                              .weights_bytes = model_param_count((Model *)m) * (int64_t)sizeof(float),
                              .kv_planned = plan.kv_bytes, .arena_planned = plan.arena_bytes,
-                             .weights_planned = plan.weights_bytes};
+                             .weights_planned = plan.weights_bytes, .kv_dtype = dtype_name(plan.opt.kv_dtype)};
     return 0;
 }
 

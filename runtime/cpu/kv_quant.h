@@ -1,7 +1,7 @@
 /* kv_quant.h — 8-bit KV cache rows (docs/model.md, "Quantized KV caches"): int8 or fp8 (e4m3)
  * values with one fp32 scale per token per KV head, symmetric: scale = absmax / 127 (int8) or
  * absmax / 448 (e4m3), value = code x scale. The cpu reference quantizes when a token is appended,
- * as the kernels are to. */
+ * as the kernels do, with the same rounding (templates/mixc_kv8.h). */
 #ifndef MIXC_KV_QUANT_H
 #define MIXC_KV_QUANT_H
 

@@ -43,7 +43,8 @@ input_error() {  # name, expected stderr substring, args...: exit 1 (or $WANT_ST
 }
 # an unreadable file exits 2, as in every command
 WANT_STATUS=2 input_error missing-file "cannot read '$tmp/no-such.mix'" "$tmp/no-such.mix"
-input_error int8-kv "kv_dtype int8 is not supported by the kernels" examples/character-ai.mix
+sed 's/kv_dtype = int8/kv_dtype = fp16/' examples/character-ai.mix >"$tmp/fp16kv.mix"
+input_error fp16-kv-in-bf16 "kv_dtype fp16 is not supported by the kernels" "$tmp/fp16kv.mix"
 printf 'model "x" {\n layers = 1\n hidden = 96\n heads = 1\n ffn = 8\n vocab = 8\n}\ndefault : global\n' \
   >"$tmp/hd96.mix"
 input_error head-dim-96 "head_dim 96 is not supported" "$tmp/hd96.mix"
@@ -103,6 +104,24 @@ for ex in examples/*.mix; do
     pass "consistent-$base (unsupported: $(sed 's/.*: //' "$tmp/err"))"
   else fail "consistent-$base" "$(cat "$tmp/err")"; fi
 done
+
+# 8-bit caches: the attention and append kernels are variants keyed by the cache's dtype (the name
+# spells it, the template gets the code type; the JIT and emu caches key on the source), the manifest
+# says it, and readers' rope_q and the small kernels are the model dtype's.
+kv8_variants() {   # $1 dir, $2 int8|fp8, $3 the code type
+  local d=$1
+  jq -e --arg kv "$2" '.kv_dtype == $kv and
+      ([.kernels[] | select(.kind == "attn_prefill" or .kind == "attn_decode" or .kind == "rope_append")
+        | .name | endswith("_kv" + $kv)] | length > 0 and all) and
+      ([.kernels[] | select(.kind == "rope_q" or .kind == "rmsnorm" or .kind == "attn_decode_reduce") | .name
+        | test("_kv")] | any | not)' "$d/manifest.json" >/dev/null &&
+  [ "$(grep -c "_kernel<.*, $3>(p" "$d/kernels.cu")" -eq "$(jq '[.kernels[] | select(.kind == "attn_prefill" or .kind == "attn_decode" or .kind == "rope_append")] | length' "$d/manifest.json")" ]
+}
+check kv8-int8-variants kv8_variants "$tmp/ex-character-ai" int8 MixcInt8Kv
+sed 's/kv_dtype = int8/kv_dtype = fp8/' examples/character-ai.mix >"$tmp/cai-fp8.mix"
+"$MIXC" emit "$tmp/cai-fp8.mix" -o "$tmp/cai-fp8" >/dev/null 2>&1
+check kv8-fp8-variants kv8_variants "$tmp/cai-fp8" fp8 MixcE4m3Kv
+check kv8-sources-differ eval '! cmp -s "$tmp/cai-fp8/kernels.cu" "$tmp/ex-character-ai/kernels.cu"'
 
 # The run plan in the manifest (docs/plan.md): caches as the kernels', every op's kernel among the
 # kernels with its block and smem, constant grids as given, every arena tensor inside the arena,
@@ -169,14 +188,17 @@ nvcc_clean() {   # arch, kernels.cu
   ptxas_clean "$log"
 }
 # Distinct variants of four layouts (head_dim 64/128/256/192, groups 4/1/8/2, bf16 and fp16), of
-# kt-e (the variations, attn_softcap among them) and of kt-c with a soft-cap (the tanh in the widest
-# prefill and decode), each compiled once per arch; the compiles run two at a time.
+# 8-bit caches: kt-q8 (int8, head_dim 64) and kt-c with an fp8 cache (head_dim 256: the most registers;
+# sm_90 takes the hardware e4m3 conversions, sm_80 the software ones), of kt-e (the variations,
+# attn_softcap among them) and of kt-c with a soft-cap (the tanh in the widest prefill and decode),
+# each compiled once per arch; the compiles run two at a time.
 if [ -x "$NVCC" ]; then
   jobs_list=()
+  sed 's/^\(model "[^"]*" {\)$/\1\n    kv_dtype = fp8/' tests/kernels/kt-c.mix >"$tmp/kt-c-fp8.mix"
   sed 's/^\(model "[^"]*" {\)$/\1\n    attn_softcap = 50/' tests/kernels/kt-c.mix >"$tmp/kt-c-softcap.mix"
   grep -q "attn_softcap = 50" "$tmp/kt-c-softcap.mix" || fail "nvcc-kt-c-softcap" "the test could not add attn_softcap"
   for lay in tests/kernels/kt-a.mix tests/kernels/kt-b.mix tests/kernels/kt-c.mix tests/kernels/kt-d.mix \
-             tests/kernels/kt-e.mix "$tmp/kt-c-softcap.mix"; do
+             tests/kernels/kt-q8.mix "$tmp/kt-c-fp8.mix" tests/kernels/kt-e.mix "$tmp/kt-c-softcap.mix"; do
     base=$(basename "$lay" .mix)
     "$MIXC" emit "$lay" -o "$tmp/n-$base" >/dev/null || { fail "nvcc-$base" "emit failed"; continue; }
     for arch in sm_80 sm_90; do jobs_list+=("$base $arch"); done

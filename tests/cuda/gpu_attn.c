@@ -5,15 +5,25 @@
  *       One sequence of L tokens with random bf16 q, k, v (k, v written straight into the cache),
  *       the prefill kernel run chunk by chunk; writes q.npy [L, H*D], k.npy, v.npy [L, G*D] and
  *       out.npy [L, H*D] (float32) into OUTDIR for a comparison with PyTorch SDPA.
- *   gpu_attn decode [--window W] ... [--len L] [--batch B] [--iters N]
+ *   gpu_attn decode [--window W] ... [--len L] [--batch B] [--iters N] [--kv bf16|int8|fp8]
  *       Times the decode kernel + reduce for B sequences at position L-1 (cuEvent, median of N) and
- *       prints one JSON line: microseconds, bytes of K/V read, and the HBM peak of the device.
- * Exit 0 ok, 1 on a CUDA or compile error, 2 without a GPU or on usage errors.
+ *       prints one JSON line: microseconds, bytes of K/V read (codes and scales for an 8-bit cache),
+ *       and the HBM peak of the device.
+ *   gpu_attn decode-check [options]
+ *       The same launch, once, against an fp64 host reference over the values the cache holds
+ *       (dequantized codes for an 8-bit cache): |out - ref| <= 1e-2 (the bf16 tolerance of
+ *       docs/kernels.md); one JSON line with the largest error, exit 1 beyond it.
+ *   gpu_attn append-check [options] --kv int8|fp8
+ *       The RoPE+append kernel on L random tokens: V's codes and scales equal the cpu quantizer's
+ *       (runtime/cpu/kv_quant.c) bit for bit (sm_89+: the hardware e4m3 conversions), K's dequantize
+ *       to the host's RoPE within 1e-2 plus the quantization error. One JSON line, exit 1 on a miss.
+ * Exit 0 ok, 1 on a CUDA or compile error or a failed check, 2 without a GPU or on usage errors.
  */
 #include "cuda_backend.h"
 #include "cuda_check.h"
 #define MIXC_DPTR(T) CUdeviceptr
 #include "kernel_params.h"   /* the kernels' parameter structs, as the backend launches them */
+#include "kv_quant.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -22,6 +32,7 @@
 typedef struct {
     int64_t window, head_dim, heads, kv_heads, len, chunk;
     int batch, iters;
+    DType kv;               /* the cache: DT_BF16, DT_INT8 or DT_FP8 */
 } Args;
 
 static uint64_t rng = 0x1234567ull;
@@ -37,9 +48,9 @@ static bool make_layout(const Args *a, Layout *l) {
     char text[1024];
     snprintf(text, sizeof text,
              "model \"probe\" {\n layers = 1\n hidden = %lld\n heads = %lld\n kv_heads = %lld\n head_dim = %lld\n"
-             " ffn = 64\n vocab = 64\n context = %lld\n chunk = %lld\n}\n",
+             " ffn = 64\n vocab = 64\n context = %lld\n chunk = %lld\n kv_dtype = %s\n}\n",
              (long long)(a->heads * a->head_dim), (long long)a->heads, (long long)a->kv_heads,
-             (long long)a->head_dim, (long long)a->len, (long long)a->chunk);
+             (long long)a->head_dim, (long long)a->len, (long long)a->chunk, dtype_name(a->kv));
     size_t used = strlen(text);
     if (a->window) snprintf(text + used, sizeof text - used, "layer 0 : window %lld\n", (long long)a->window);
     else snprintf(text + used, sizeof text - used, "layer 0 : global\n");
@@ -164,44 +175,100 @@ static int cmp_float(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Decode attention of B sequences at position L-1 (every cache full of random K/V), timed. */
+/* One cache (K or V) of B sequences in the kernels' layout (MIXC_KV_SEQ_BYTES), every slot random:
+ * bf16 values, or an 8-bit cache's codes and scales quantized from them (kv_quant.c). deq (NULL, or
+ * B x cap x kv_heads x head_dim floats) gets the values the kernel reads. */
+static unsigned char *host_cache(const Args *a, int64_t B, int64_t cap, float *deq, size_t *bytes) {
+    const bool q8 = dtype_quantized(a->kv);
+    const int64_t kvw = a->kv_heads * a->head_dim, seq = MIXC_KV_SEQ_BYTES(cap, a->kv_heads, a->head_dim, q8 ? 1LL : 2LL);
+    unsigned char *c = xcalloc((size_t)(B * seq), 1);
+    float *x = xmalloc((size_t)a->head_dim * sizeof *x), values[256];
+    if (q8) kv_code_values(a->kv, values);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t r = 0; r < cap * a->kv_heads; r++) {   /* row r = slot x kv_heads + head */
+            float *d = deq ? deq + (b * cap * a->kv_heads + r) * a->head_dim : NULL;
+            for (int64_t e = 0; e < a->head_dim; e++) x[e] = st_bf16_to_f32(st_f32_to_bf16(uniform()));
+            if (!q8) {
+                for (int64_t e = 0; e < a->head_dim; e++) ((uint16_t *)(c + b * seq))[r * a->head_dim + e] = st_f32_to_bf16(x[e]);
+                if (d) memcpy(d, x, (size_t)a->head_dim * sizeof *x);
+                continue;
+            }
+            uint8_t *codes = c + b * seq + r * a->head_dim;
+            float sc = kv_quantize_head(a->kv, x, a->head_dim, codes);
+            memcpy(c + b * seq + cap * kvw + r * 4, &sc, 4);
+            for (int64_t e = 0; d && e < a->head_dim; e++) d[e] = values[codes[e]] * sc;
+        }
+    free(x);
+    *bytes = (size_t)(B * seq);
+    return c;
+}
+
+typedef struct {
+    int kd, kr, splits;
+    CudaLaunch cd, cr;
+    CUfunction fd, fr;
+    CUdeviceptr dq, dk, dv, dpos, dop, dml, dout;
+    DecodeParams dp;
+    DecodeReduceParams rp;
+    uint16_t *q;            /* [B, heads, head_dim] bf16 */
+    float *kdeq, *vdeq;     /* the caches' values (decode-check), else NULL */
+} Decode;
+
+/* B sequences at position L-1, every cache slot random: the device buffers and the parameters. */
+static int decode_setup(Probe *p, const Args *a, Decode *d, bool keep_values) {
+    const int64_t B = a->batch, cap = p->cg.capacity[0], qw = a->heads * a->head_dim;
+    d->kd = p->cg.layer[0].decode, d->kr = p->cg.layer[0].decode_reduce;
+    d->cd = cuda_launch_of(&p->cg, d->kd, B, (int)B), d->cr = cuda_launch_of(&p->cg, d->kr, B, (int)B);
+    d->splits = (int)d->cd.grid[1];
+    d->fd = function(p, d->kd), d->fr = function(p, d->kr);
+    if (!d->fd || !d->fr) return 1;
+    size_t n = (size_t)(B * cap * a->kv_heads * a->head_dim), bytes;
+    if (keep_values) d->kdeq = xmalloc(n * sizeof(float)), d->vdeq = xmalloc(n * sizeof(float));
+    d->q = xmalloc((size_t)(B * qw) * 2);
+    fill(d->q, B * qw);
+    int *pos = xmalloc((size_t)B * sizeof *pos);
+    for (int64_t b = 0; b < B; b++) pos[b] = (int)(a->len - 1);
+    int rc = 1;
+    unsigned char *kc = host_cache(a, B, cap, d->kdeq, &bytes), *vc = host_cache(a, B, cap, d->vdeq, &bytes);
+    CU_CHECK(p->cu->cuMemAlloc(&d->dq, (size_t)(B * qw) * 2));
+    CU_CHECK(p->cu->cuMemAlloc(&d->dk, bytes));
+    CU_CHECK(p->cu->cuMemAlloc(&d->dv, bytes));
+    CU_CHECK(p->cu->cuMemAlloc(&d->dpos, (size_t)B * sizeof(int)));
+    CU_CHECK(p->cu->cuMemAlloc(&d->dop, (size_t)(B * a->heads * d->splits * a->head_dim) * 4));
+    CU_CHECK(p->cu->cuMemAlloc(&d->dml, (size_t)(B * a->heads * d->splits * 2) * 4));
+    CU_CHECK(p->cu->cuMemAlloc(&d->dout, (size_t)(B * qw) * 2));
+    CU_CHECK(p->cu->cuMemcpyHtoD(d->dk, kc, bytes));
+    CU_CHECK(p->cu->cuMemcpyHtoD(d->dv, vc, bytes));
+    CU_CHECK(p->cu->cuMemcpyHtoD(d->dq, d->q, (size_t)(B * qw) * 2));
+    CU_CHECK(p->cu->cuMemcpyHtoD(d->dpos, pos, (size_t)B * sizeof(int)));
+    d->dp = (DecodeParams){d->dq, d->dk, d->dv, d->dpos, d->dop, d->dml, (float)(1.0 / sqrt((double)a->head_dim)), (int)B};
+    d->rp = (DecodeReduceParams){d->dop, d->dml, d->dout, (int)a->heads, d->splits, (int)B};
+    rc = 0;
+fail:
+    free(kc), free(vc), free(pos);
+    return rc;
+}
+
+static void decode_free(Probe *p, Decode *d) {
+    CUdeviceptr all[] = {d->dq, d->dk, d->dv, d->dpos, d->dop, d->dml, d->dout};
+    for (int i = 0; i < 7; i++)
+        if (all[i]) p->cu->cuMemFree(all[i]);
+    free(d->q), free(d->kdeq), free(d->vdeq);
+}
+
+/* Decode attention of B sequences at position L-1, timed (median of iters after 3 warm-ups). */
 static int run_decode(Probe *p, const Args *a) {
-    const int64_t B = a->batch, cap = p->cg.capacity[0], qw = a->heads * a->head_dim, kvw = a->kv_heads * a->head_dim;
-    int kd = p->cg.layer[0].decode, kr = p->cg.layer[0].decode_reduce;
-    CudaLaunch cd = cuda_launch_of(&p->cg, kd, B, (int)B), cr = cuda_launch_of(&p->cg, kr, B, (int)B);
-    int splits = (int)cd.grid[1];
-    CUfunction fd = function(p, kd), fr = function(p, kr);
-    CUdeviceptr dq = 0, dk = 0, dv = 0, dpos = 0, dop = 0, dml = 0, dout = 0;
+    Decode d = {0};
     CUevent e0 = NULL, e1 = NULL;
     float *ms = xcalloc((size_t)a->iters + 1, sizeof *ms);
-    uint16_t *host = NULL;
-    int *pos = xmalloc((size_t)B * sizeof *pos);
     int rc = 1;
-    if (!fd || !fr) goto fail;
-    size_t cache_bytes = (size_t)(B * cap * kvw) * 2;
-    CU_CHECK(p->cu->cuMemAlloc(&dq, (size_t)(B * qw) * 2));
-    CU_CHECK(p->cu->cuMemAlloc(&dk, cache_bytes));
-    CU_CHECK(p->cu->cuMemAlloc(&dv, cache_bytes));
-    CU_CHECK(p->cu->cuMemAlloc(&dpos, (size_t)B * sizeof(int)));
-    CU_CHECK(p->cu->cuMemAlloc(&dop, (size_t)(B * a->heads * splits * a->head_dim) * 4));
-    CU_CHECK(p->cu->cuMemAlloc(&dml, (size_t)(B * a->heads * splits * 2) * 4));
-    CU_CHECK(p->cu->cuMemAlloc(&dout, (size_t)(B * qw) * 2));
-    host = xmalloc(cache_bytes > (size_t)(B * qw) * 2 ? cache_bytes : (size_t)(B * qw) * 2);
-    fill(host, (int64_t)(cache_bytes / 2));
-    CU_CHECK(p->cu->cuMemcpyHtoD(dk, host, cache_bytes));
-    CU_CHECK(p->cu->cuMemcpyHtoD(dv, host, cache_bytes));
-    CU_CHECK(p->cu->cuMemcpyHtoD(dq, host, (size_t)(B * qw) * 2));
-    for (int64_t b = 0; b < B; b++) pos[b] = (int)(a->len - 1);
-    CU_CHECK(p->cu->cuMemcpyHtoD(dpos, pos, (size_t)B * sizeof(int)));
+    if (decode_setup(p, a, &d, false)) goto fail;
     CU_CHECK(p->cu->cuEventCreate(&e0, 0));
     CU_CHECK(p->cu->cuEventCreate(&e1, 0));
-    float scale = (float)(1.0 / sqrt((double)a->head_dim));
-    DecodeParams dp = {dq, dk, dv, dpos, dop, dml, scale, (int)B};
-    DecodeReduceParams rp = {dop, dml, dout, (int)a->heads, splits, (int)B};
-    for (int it = -3; it < a->iters; it++) {   /* 3 warm-up runs */
+    for (int it = -3; it < a->iters; it++) {
         CU_CHECK(p->cu->cuEventRecord(e0, NULL));
-        CU_CHECK(launch(p, fd, &cd, &dp));
-        CU_CHECK(launch(p, fr, &cr, &rp));
+        CU_CHECK(launch(p, d.fd, &d.cd, &d.dp));
+        CU_CHECK(launch(p, d.fr, &d.cr, &d.rp));
         CU_CHECK(p->cu->cuEventRecord(e1, NULL));
         CU_CHECK(p->cu->cuEventSynchronize(e1));
         if (it >= 0) CU_CHECK(p->cu->cuEventElapsedTime(&ms[it], e0, e1));
@@ -210,33 +277,163 @@ static int run_decode(Probe *p, const Args *a) {
     int clock_khz = 0, bus_bits = 0;
     p->cu->cuDeviceGetAttribute(&clock_khz, CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE, p->dev);
     p->cu->cuDeviceGetAttribute(&bus_bits, CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, p->dev);
-    int64_t visible = a->window && a->window < a->len ? a->window : a->len;
-    double bytes = (double)B * (double)visible * (double)kvw * 2.0 * 2.0 + (double)B * (double)qw * 4.0;
+    const int64_t visible = a->window && a->window < a->len ? a->window : a->len, B = a->batch;
+    const double per_key = dtype_quantized(a->kv) ? (double)a->kv_heads * (a->head_dim + MIXC_KV_SCALE_BYTES)
+                                                  : (double)a->kv_heads * a->head_dim * 2.0;
+    double bytes = (double)B * (double)visible * per_key * 2.0 + (double)B * (double)(a->heads * a->head_dim) * 4.0;
     double peak = 2.0 * clock_khz * 1e3 * bus_bits / 8.0;   /* DDR: two transfers per clock */
     double us = ms[a->iters / 2] * 1e3;
-    printf("{\"kernel\": \"%s\", \"batch\": %lld, \"len\": %lld, \"window\": %lld, \"splits\": %d, \"us\": %.3f, "
-           "\"bytes\": %.0f, \"achieved_GBps\": %.1f, \"peak_GBps\": %.1f, \"bound_us\": %.3f}\n",
-           p->cg.kernel[kd].name, (long long)B, (long long)a->len, (long long)a->window, splits, us, bytes,
-           us > 0 ? bytes / (us * 1e-6) / 1e9 : 0.0, peak / 1e9, peak > 0 ? bytes / peak * 1e6 : 0.0);
+    printf("{\"kernel\": \"%s\", \"kv\": \"%s\", \"batch\": %lld, \"len\": %lld, \"window\": %lld, \"splits\": %d, "
+           "\"us\": %.3f, \"bytes\": %.0f, \"achieved_GBps\": %.1f, \"peak_GBps\": %.1f, \"bound_us\": %.3f}\n",
+           p->cg.kernel[d.kd].name, dtype_name(a->kv), (long long)B, (long long)a->len, (long long)a->window,
+           d.splits, us, bytes, us > 0 ? bytes / (us * 1e-6) / 1e9 : 0.0, peak / 1e9, peak > 0 ? bytes / peak * 1e6 : 0.0);
     rc = 0;
 fail:
     if (e0) p->cu->cuEventDestroy(e0);
     if (e1) p->cu->cuEventDestroy(e1);
-    CUdeviceptr all[] = {dq, dk, dv, dpos, dop, dml, dout};
-    for (int i = 0; i < 7; i++)
+    decode_free(p, &d);
+    free(ms);
+    return rc;
+}
+
+/* fp64 attention of query head h of sequence b at position L-1 over the cache's values. */
+static void decode_reference(const Args *a, const Decode *d, int64_t cap, int64_t b, int64_t h, double *out) {
+    const int64_t hd = a->head_dim, kvh = h / (a->heads / a->kv_heads), pos = a->len - 1;
+    const int64_t lo = a->window && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
+    const uint16_t *q = d->q + (b * a->heads + h) * hd;
+    double m = -INFINITY, l = 0;
+    for (int64_t e = 0; e < hd; e++) out[e] = 0;
+    for (int64_t j = lo; j <= pos; j++) {
+        const int64_t at = ((b * cap + j % cap) * a->kv_heads + kvh) * hd;
+        double s = 0;
+        for (int64_t e = 0; e < hd; e++) s += st_bf16_to_f32(q[e]) * (double)d->kdeq[at + e];
+        s /= sqrt((double)hd);
+        double m_new = s > m ? s : m, alpha = exp(m - m_new), w = exp(s - m_new);
+        for (int64_t e = 0; e < hd; e++) out[e] = out[e] * alpha + w * d->vdeq[at + e];
+        l = l * alpha + w, m = m_new;
+    }
+    for (int64_t e = 0; e < hd; e++) out[e] /= l;
+}
+
+static int run_decode_check(Probe *p, const Args *a) {
+    Decode d = {0};
+    const int64_t qw = a->heads * a->head_dim, cap = p->cg.capacity[0];
+    uint16_t *out = xmalloc((size_t)(a->batch * qw) * 2);
+    double *ref = xmalloc((size_t)a->head_dim * sizeof *ref), worst = 0;
+    int rc = 1;
+    if (decode_setup(p, a, &d, true)) goto fail;
+    CU_CHECK(launch(p, d.fd, &d.cd, &d.dp));
+    CU_CHECK(launch(p, d.fr, &d.cr, &d.rp));
+    CU_CHECK(p->cu->cuMemcpyDtoH(out, d.dout, (size_t)(a->batch * qw) * 2));
+    for (int64_t b = 0; b < a->batch; b++)
+        for (int64_t h = 0; h < a->heads; h++) {
+            decode_reference(a, &d, cap, b, h, ref);
+            for (int64_t e = 0; e < a->head_dim; e++) {
+                double err = fabs(st_bf16_to_f32(out[(b * a->heads + h) * a->head_dim + e]) - ref[e]) - 1e-2 * fabs(ref[e]);
+                if (!(err <= worst)) worst = err;   /* NaN sticks */
+            }
+        }
+    rc = worst <= 1e-2 ? 0 : 1;
+    printf("{\"check\": \"decode\", \"kernel\": \"%s\", \"kv\": \"%s\", \"len\": %lld, \"window\": %lld, "
+           "\"max_err_over_rtol\": %.5f, \"atol\": 0.01, \"pass\": %s}\n", p->cg.kernel[d.kd].name, dtype_name(a->kv),
+           (long long)a->len, (long long)a->window, worst, rc ? "false" : "true");
+fail:
+    decode_free(p, &d);
+    free(out), free(ref);
+    return rc;
+}
+
+/* HF rotate_half RoPE of one head at position pos, in fp64. */
+static void host_rope(double *x, int64_t hd, int64_t pos, double theta) {
+    for (int64_t k = 0; k < hd / 2; k++) {
+        double ang = (double)pos * pow(theta, -2.0 * (double)k / (double)hd), c = cos(ang), sn = sin(ang);
+        double x1 = x[k], x2 = x[k + hd / 2];
+        x[k] = x1 * c - x2 * sn;
+        x[k + hd / 2] = x2 * c + x1 * sn;
+    }
+}
+
+/* Checks one token's K (dequantized against the fp64 RoPE of k) and V (codes and scale against the
+ * cpu quantizer's) of KV head h; returns the number of misses. */
+static int64_t append_misses(const Args *a, const unsigned char *kc, const unsigned char *vc, int64_t cap, int64_t t,
+                             int64_t h, const uint16_t *k, const uint16_t *v, double theta, const float values[256]) {
+    const int64_t hd = a->head_dim, row = (t * a->kv_heads + h) * hd, slot = t % cap;
+    const int64_t at = (slot * a->kv_heads + h) * hd, sc_at = cap * a->kv_heads * hd + (slot * a->kv_heads + h) * 4;
+    float x[256], ks, vs, want_s;
+    uint8_t want[256];
+    double kr[256];
+    int64_t misses = 0;
+    for (int64_t e = 0; e < hd; e++) x[e] = st_bf16_to_f32(v[row + e]), kr[e] = st_bf16_to_f32(k[row + e]);
+    want_s = kv_quantize_head(a->kv, x, hd, want);
+    memcpy(&vs, vc + sc_at, 4), memcpy(&ks, kc + sc_at, 4);
+    misses += memcmp(want, vc + at, (size_t)hd) != 0 || memcmp(&want_s, &vs, 4) != 0;
+    host_rope(kr, hd, t, theta);
+    for (int64_t e = 0; e < hd; e++) {
+        double got = values[kc[at + e]] * (double)ks, ref = kr[e];
+        double q_err = a->kv == DT_FP8 ? fmax(fabs(ref) / 16, ks / 1024.0) : ks / 2.0;
+        misses += !(fabs(got - ref) <= 1e-2 + 1e-2 * fabs(ref) + q_err);
+    }
+    return misses;
+}
+
+/* The RoPE+append kernel of the layer on min(L, capacity) tokens of sequence 0 at positions 0, 1, ... */
+static int run_append_check(Probe *p, const Args *a) {
+    const int64_t cap = p->cg.capacity[0], T = a->len < cap ? a->len : cap, qw = a->heads * a->head_dim;
+    const int64_t kvw = a->kv_heads * a->head_dim, seq = MIXC_KV_SEQ_BYTES(cap, a->kv_heads, a->head_dim, 1LL);
+    const int kr = p->cg.layer[0].rope;
+    uint16_t *q = xmalloc((size_t)(T * qw) * 2), *k = xmalloc((size_t)(T * kvw) * 2), *v = xmalloc((size_t)(T * kvw) * 2);
+    unsigned char *kc = xcalloc((size_t)seq, 1), *vc = xcalloc((size_t)seq, 1);
+    int *ints = xcalloc((size_t)(2 * T), sizeof *ints);
+    CUdeviceptr dq = 0, dk = 0, dv = 0, dkc = 0, dvc = 0, dint = 0;
+    int64_t misses = 0;
+    float values[256];
+    int rc = 1;
+    CUfunction f = function(p, kr);
+    if (!f) goto fail;
+    fill(q, T * qw), fill(k, T * kvw), fill(v, T * kvw);
+    for (int64_t t = 0; t < T; t++) ints[t] = (int)t;   /* positions; sequences (the second half) 0 */
+    CU_CHECK(p->cu->cuMemAlloc(&dq, (size_t)(T * qw) * 2));
+    CU_CHECK(p->cu->cuMemAlloc(&dk, (size_t)(T * kvw) * 2));
+    CU_CHECK(p->cu->cuMemAlloc(&dv, (size_t)(T * kvw) * 2));
+    CU_CHECK(p->cu->cuMemAlloc(&dkc, (size_t)seq));
+    CU_CHECK(p->cu->cuMemAlloc(&dvc, (size_t)seq));
+    CU_CHECK(p->cu->cuMemAlloc(&dint, (size_t)(2 * T) * sizeof(int)));
+    CU_CHECK(p->cu->cuMemcpyHtoD(dq, q, (size_t)(T * qw) * 2));
+    CU_CHECK(p->cu->cuMemcpyHtoD(dk, k, (size_t)(T * kvw) * 2));
+    CU_CHECK(p->cu->cuMemcpyHtoD(dv, v, (size_t)(T * kvw) * 2));
+    CU_CHECK(p->cu->cuMemcpyHtoD(dint, ints, (size_t)(2 * T) * sizeof(int)));
+    RopeParams rp = {dq, dk, dv, dkc, dvc, dint, dint + (CUdeviceptr)(T * sizeof(int)), (int)T};
+    CudaLaunch c = cuda_launch_of(&p->cg, kr, T, 1);
+    CU_CHECK(launch(p, f, &c, &rp));
+    CU_CHECK(p->cu->cuMemcpyDtoH(kc, dkc, (size_t)seq));
+    CU_CHECK(p->cu->cuMemcpyDtoH(vc, dvc, (size_t)seq));
+    kv_code_values(a->kv, values);
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t h = 0; h < a->kv_heads; h++)
+            misses += append_misses(a, kc, vc, cap, t, h, k, v, p->l.model.rope_theta, values);
+    rc = misses ? 1 : 0;
+    printf("{\"check\": \"append\", \"kernel\": \"%s\", \"kv\": \"%s\", \"tokens\": %lld, \"misses\": %lld, \"pass\": %s}\n",
+           p->cg.kernel[kr].name, dtype_name(a->kv), (long long)T, (long long)misses, rc ? "false" : "true");
+fail:;
+    CUdeviceptr all[] = {dq, dk, dv, dkc, dvc, dint};
+    for (int i = 0; i < 6; i++)
         if (all[i]) p->cu->cuMemFree(all[i]);
-    free(ms), free(host), free(pos);
+    free(q), free(k), free(v), free(kc), free(vc), free(ints);
     return rc;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || (strcmp(argv[1], "prefill") && strcmp(argv[1], "decode"))) {
-        fprintf(stderr, "usage: gpu_attn prefill OUTDIR [options] | gpu_attn decode [options]\n");
+    static const char *const modes[] = {"prefill", "decode", "decode-check", "append-check"};
+    int mode = -1;
+    for (int m = 0; argc >= 2 && m < 4; m++)
+        if (!strcmp(argv[1], modes[m])) mode = m;
+    if (mode < 0) {
+        fprintf(stderr, "usage: gpu_attn prefill OUTDIR [options] | gpu_attn decode|decode-check|append-check [options]\n");
         return 2;
     }
-    bool prefill = strcmp(argv[1], "prefill") == 0;
+    bool prefill = mode == 0;
     if (prefill && argc < 3) return 2;
-    Args a = {0, 128, 16, 8, 1024, 256, 8, 20};
+    Args a = {0, 128, 16, 8, 1024, 256, 8, 20, DT_BF16};
     for (int i = prefill ? 3 : 2; i + 1 < argc; i += 2) {
         long long v = atoll(argv[i + 1]);
         if (!strcmp(argv[i], "--window")) a.window = v;
@@ -247,15 +444,22 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--chunk")) a.chunk = v;
         else if (!strcmp(argv[i], "--batch")) a.batch = (int)v;
         else if (!strcmp(argv[i], "--iters")) a.iters = (int)v;
+        else if (!strcmp(argv[i], "--kv") && dtype_from_name(argv[i + 1], false, &a.kv) &&
+                 (a.kv == DT_BF16 || dtype_quantized(a.kv))) continue;
         else {
-            fprintf(stderr, "gpu_attn: unknown option '%s'\n", argv[i]);
+            fprintf(stderr, "gpu_attn: unknown option or value '%s %s'\n", argv[i], argv[i + 1]);
             return 2;
         }
     }
-    if (a.iters < 1 || a.batch < 1 || a.len < 1 || a.chunk < 1) return 2;
+    if (a.iters < 1 || a.batch < 1 || a.len < 1 || a.chunk < 1 || a.head_dim > 256 ||
+        ((prefill || mode == 3) && (prefill ? a.kv != DT_BF16 : !dtype_quantized(a.kv)))) {
+        fprintf(stderr, "gpu_attn: bad arguments (prefill takes a bf16 cache, append-check an 8-bit one)\n");
+        return 2;
+    }
     Probe p = {0};
     int rc = probe_open(&p, &a);
-    if (rc == 0) rc = prefill ? run_prefill(&p, &a, argv[2]) : run_decode(&p, &a);
+    if (rc == 0) rc = prefill ? run_prefill(&p, &a, argv[2]) : mode == 1 ? run_decode(&p, &a)
+                      : mode == 2 ? run_decode_check(&p, &a) : run_append_check(&p, &a);
     if (p.mod) p.cu->cuModuleUnload(p.mod);
     if (p.ctx) p.cu->cuDevicePrimaryCtxRelease(p.dev);
     if (p.cg.kernel) codegen_free(&p.cg);

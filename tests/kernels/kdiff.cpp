@@ -5,7 +5,11 @@
  *
  * For each kernel of the manifest (whose name contains SUBSTRING), builds inputs from a fixed seed,
  * launches it with the manifest's geometry and compares with the reference:
- * |out - ref| <= atol + rtol * |ref| (tolerances in docs/kernels.md). Prints "PASS name" or
+ * |out - ref| <= atol + rtol * |ref| (tolerances in docs/kernels.md). A layout with an 8-bit cache
+ * (kv_dtype int8 or fp8) fills its caches with the cpu quantizer's codes and scales (mixc_kv8.h) and
+ * compares against attention over their dequantized values, then against attention over the
+ * unquantized keys and values within the bound docs/kernels.md derives (the measured error and the
+ * bound are printed). Prints "PASS name" or
  * "FAIL name" and the first mismatches; exits 1 if anything failed. --long: longer prefill chunks
  * (up to 300 and 177 tokens instead of 70 and 37).
  *
@@ -20,7 +24,9 @@
 #include <jansson.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -31,6 +37,7 @@ namespace {
 
 struct Model {
     int heads, kv_heads, hd, hidden, ffn, vocab, is_fp16;
+    int kv8, fp8;           /* an 8-bit cache; e4m3 (else int8) */
     long long context, chunk;
     float theta, eps, scale;
     float norm_offset, embed_scale;   /* norm = rms_plus_one: 1; embed_scale: sqrt(hidden) in dtype */
@@ -101,30 +108,152 @@ struct AttnKernel {
     int splits;
 };
 
-/* Keys and values of one sequence by absolute position, and the ring cache holding them. */
+/* One head's values quantized as the cpu backend does (mixc_kv8.h); returns the scale and writes the
+ * codes and their dequantized values. */
+float quantize_row(const Model &m, const float *x, unsigned char *codes, float *deq) {
+    float absmax = 0.0f;
+    for (int d = 0; d < m.hd; d++) absmax = std::max(absmax, std::fabs(x[d]));
+    const float scale = mixc_kv8_scale(m.fp8, absmax);
+    for (int d = 0; d < m.hd; d++) {
+        codes[d] = mixc_kv8_code(m.fp8, x[d], scale);
+        deq[d] = mixc_kv8_value(m.fp8, codes[d]) * scale;
+    }
+    return scale;
+}
+
+/* The largest error of quantizing x in a head of scale s: half a step (int8); half a unit in the
+ * last of e4m3's 3 mantissa bits, 2^-4 |x|, or half the subnormal step 2^-9 s (docs/kernels.md). */
+float quant_error(const Model &m, float x, float s) {
+    return m.fp8 ? std::max(std::ldexp(std::fabs(x), -4), std::ldexp(s, -10)) : s / 2;
+}
+
+/* Keys and values of one sequence by absolute position; for an 8-bit cache also their codes, scales
+ * and dequantized values (kq, vq: the values themselves otherwise). */
 struct History {
     Tensor k, v;
     int npos;
+    std::vector<unsigned char> kc, vc;
+    std::vector<float> kq, vq, ks, vs;   /* ks, vs: [npos][kv_heads] */
     History(const Model &m, int npos_) : k((size_t)npos_ * m.kv_heads * m.hd, m.is_fp16),
                                          v((size_t)npos_ * m.kv_heads * m.hd, m.is_fp16), npos(npos_) {
         k.fill_random(1.0f);
         v.fill_random(1.0f);
+        kq = k.f, vq = v.f;
+        if (!m.kv8) return;
+        kc.resize(k.f.size()), vc.resize(v.f.size());
+        ks.resize((size_t)npos * m.kv_heads), vs.resize(ks.size());
+        for (size_t r = 0; r < ks.size(); r++) {
+            ks[r] = quantize_row(m, &k.f[r * m.hd], &kc[r * m.hd], &kq[r * m.hd]);
+            vs[r] = quantize_row(m, &v.f[r * m.hd], &vc[r * m.hd], &vq[r * m.hd]);
+        }
     }
 };
 
-/* Writes positions 0..npos-1 of h into sequence b's ring (later positions overwrite earlier ones,
- * as the appends did). Slots never written keep a NaN pattern: reading one would show. */
-void fill_cache(Tensor &cache, const Tensor &src, const Model &m, long long cap, int b, int npos) {
-    const size_t row = (size_t)m.kv_heads * m.hd;
-    for (int p = 0; p < npos; p++)
-        for (size_t e = 0; e < row; e++)
-            cache.raw[((size_t)b * cap + p % cap) * row + e] = src.raw[(size_t)p * row + e];
+/* A K or V cache of `batch` sequences in the kernels' layout (MIXC_KV_SEQ_BYTES): elements of the
+ * model dtype, or codes then scales. Slots never written hold NaN (an element, or a scale):
+ * reading one would show. */
+struct Cache {
+    size_t seq_bytes, row;
+    long long cap;
+    int kv_heads;
+    std::vector<unsigned char> bytes;
+    Cache(const Model &m, long long cap_, int batch)
+        : seq_bytes((size_t)MIXC_KV_SEQ_BYTES(cap_, (long long)m.kv_heads, (long long)m.hd, m.kv8 ? 1LL : 2LL)),
+          row((size_t)m.kv_heads * m.hd), cap(cap_), kv_heads(m.kv_heads), bytes(seq_bytes * batch, 0) {
+        const uint16_t nan16 = m.is_fp16 ? 0x7e00 : 0x7fc0;
+        const float nan32 = std::nanf("");
+        for (int b = 0; b < batch; b++)
+            for (long long i = 0; i < cap * (long long)(m.kv8 ? m.kv_heads : row); i++) {
+                if (m.kv8) memcpy(scales(b, 0) + i, &nan32, 4);
+                else memcpy(&bytes[b * seq_bytes + i * 2], &nan16, 2);
+            }
+    }
+    /* Sequence b's scales from slot on (8-bit caches). */
+    float *scales(int b, long long slot) {
+        return reinterpret_cast<float *>(&bytes[b * seq_bytes + cap * row]) + slot * kv_heads;
+    }
+    /* Positions 0..npos-1 of h into sequence b's ring (later positions overwrite earlier ones, as
+     * the appends did). */
+    void fill(const Model &m, const History &h, const Tensor &src, const std::vector<unsigned char> &codes,
+              const std::vector<float> &sc, int b) {
+        for (int p = 0; p < h.npos; p++) {
+            const long long slot = p % cap;
+            if (!m.kv8) {
+                memcpy(&bytes[b * seq_bytes + slot * row * 2], &src.raw[(size_t)p * row], row * 2);
+                continue;
+            }
+            memcpy(&bytes[b * seq_bytes + slot * row], &codes[(size_t)p * row], row);
+            memcpy(scales(b, slot), &sc[(size_t)p * kv_heads], (size_t)kv_heads * 4);
+        }
+    }
+    void *data() { return bytes.data(); }
+};
+
+/* Both caches of `batch` sequences with their histories. */
+struct Caches {
+    Cache k, v;
+    Caches(const Model &m, long long cap, const std::vector<History> &hist)
+        : k(m, cap, (int)hist.size()), v(m, cap, (int)hist.size()) {
+        for (size_t b = 0; b < hist.size(); b++) {
+            k.fill(m, hist[b], hist[b].k, hist[b].kc, hist[b].ks, (int)b);
+            v.fill(m, hist[b], hist[b].v, hist[b].vc, hist[b].vs, (int)b);
+        }
+    }
+};
+
+/* docs/kernels.md, "8-bit caches": keys off by at most ek[j][d] and values by ev[j][d] move an
+ * attention output by at most (e^(2 eps) - 1) max|v| + max ev, eps = scale max_j sum_d |q_d| ek[j][d].
+ * vs_exact: against the unquantized keys and values (the quantization error and, in prefill, the
+ * rounding of the dequantized values to the model dtype); else against the dequantized ones (that
+ * rounding only). Taken over every key of the history: a superset of the visible ones. */
+float attention_bound(const Model &m, const float *q, int kvh, const History &h, bool prefill, bool vs_exact) {
+    const float u = m.is_fp16 ? std::ldexp(1.0f, -11) : std::ldexp(1.0f, -8);
+    double eps = 0, ev_max = 0, v_max = 0;
+    for (int j = 0; j < h.npos; j++) {
+        const size_t r = (size_t)j * m.kv_heads + kvh;
+        double sk = 0;
+        for (int d = 0; d < m.hd; d++) {
+            const size_t i = r * m.hd + d;
+            const double ek = (vs_exact ? quant_error(m, h.k.f[i], h.ks[r]) : 0) + (prefill ? u * std::fabs(h.kq[i]) : 0);
+            const double ev = (vs_exact ? quant_error(m, h.v.f[i], h.vs[r]) : 0) + (prefill ? u * std::fabs(h.vq[i]) : 0);
+            sk += std::fabs(q[d]) * ek;
+            ev_max = std::max(ev_max, ev);
+            v_max = std::max(v_max, (double)std::fabs(vs_exact ? h.v.f[i] : h.vq[i]));
+        }
+        eps = std::max(eps, (double)m.scale * sk);
+    }
+    return (float)(std::expm1(2 * eps) * v_max + ev_max);
 }
 
-Tensor nan_cache(const Model &m, long long cap, int batch) {
-    Tensor c((size_t)batch * cap * m.kv_heads * m.hd, m.is_fp16);
-    std::fill(c.raw.begin(), c.raw.end(), (uint16_t)(m.is_fp16 ? 0x7e00 : 0x7fc0));
-    return c;
+/* n queries of one sequence (q [n][heads][hd], got likewise) against the reference over the cache's
+ * values; with an 8-bit cache also against the unquantized values within attention_bound (vs_exact),
+ * adding "measured / bound" to *note. */
+bool check_attention(const std::string &name, const Model &m, const float *got, const float *q,
+                     const int *qpos, int n, const History &h, long long window, bool prefill, std::string *note) {
+    const Tol t = tol_for(m);
+    const size_t width = (size_t)m.heads * m.hd;
+    for (int exact = 0; exact <= (m.kv8 ? 1 : 0); exact++) {
+        std::vector<float> want((size_t)n * width);
+        ref_attention(want.data(), q, qpos, n, (exact ? h.k.f : h.kq).data(), (exact ? h.v.f : h.vq).data(),
+                      h.npos, m.heads, m.kv_heads, m.hd, window, m.scale, m.softcap);
+        double worst = 0, bound_max = 0;
+        for (size_t r = 0; r < (size_t)n * m.heads; r++) {
+            const float bound = m.kv8 ? attention_bound(m, q + r * m.hd, (int)(r % m.heads) / (m.heads / m.kv_heads),
+                                                        h, prefill, exact) : 0.0f;
+            bound_max = std::max(bound_max, (double)bound);
+            for (int d = 0; d < m.hd; d++) worst = std::max(worst, (double)std::fabs(got[r * m.hd + d] - want[r * m.hd + d]));
+            if (ref_compare((name + (exact ? " vs fp32 K/V" : "")).c_str(), got + r * m.hd, want.data() + r * m.hd,
+                            m.hd, t.atol + bound, t.rtol, 3) != 0)
+                return false;
+        }
+        if (exact) {
+            char buf[160];
+            snprintf(buf, sizeof buf, "; vs fp32 K/V over %d keys: measured %.4f, bound %.4f + tolerance", h.npos,
+                     worst, bound_max);
+            *note += buf;
+        }
+    }
+    return true;
 }
 
 /* The manifest's dynamic smem (computed by codegen.c) must be what the template carves up. */
@@ -144,69 +273,100 @@ void test_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, c
     const int heads = m.heads, hd = m.hd;
     Tensor q((size_t)(len[0] + len[1]) * heads * hd, m.is_fp16), out(q.f.size(), m.is_fp16);
     q.fill_random(2.0f);
-    Tensor kc = nan_cache(m, ak.cap, 2), vc = nan_cache(m, ak.cap, 2);
     std::vector<History> hist;
-    for (int b = 0; b < 2; b++) {
-        hist.emplace_back(m, pos0[b] + len[b]);
-        fill_cache(kc, hist[b].k, m, ak.cap, b, hist[b].npos);
-        fill_cache(vc, hist[b].v, m, ak.cap, b, hist[b].npos);
-    }
+    for (int b = 0; b < 2; b++) hist.emplace_back(m, pos0[b] + len[b]);
+    Caches c(m, ak.cap, hist);
     int q_start[2] = {0, len[0]};
-    PrefillParams p = {q.data(), out.data(), kc.data(), vc.data(), q_start, len, pos0, m.scale, 2};
+    PrefillParams p = {q.data(), out.data(), c.k.data(), c.v.data(), q_start, len, pos0, m.scale, 2};
     const unsigned gx = (unsigned)((std::max(len[0], len[1]) + PREFILL_BM - 1) / PREFILL_BM);
     bool ok = launch(entry, &p, {gx, (unsigned)heads, 2}, {PREFILL_THREADS, 1, 1}, ak.smem, name);
     std::vector<float> got = out.decoded();
-    const Tol t = tol_for(m);
+    std::string note, unused;   /* the first (longer) sequence's figures are the ones reported */
     for (int b = 0; ok && b < 2; b++) {
         std::vector<int> qpos(len[b]);
         for (int i = 0; i < len[b]; i++) qpos[i] = pos0[b] + i;
-        std::vector<float> want((size_t)len[b] * heads * hd);
-        ref_attention(want.data(), q.f.data() + (size_t)q_start[b] * heads * hd, qpos.data(), len[b],
-                      hist[b].k.f.data(), hist[b].v.f.data(), hist[b].npos, heads, m.kv_heads, hd,
-                      ak.window, m.scale, m.softcap);
-        ok = ref_compare((name + " seq" + std::to_string(b)).c_str(),
-                         got.data() + (size_t)q_start[b] * heads * hd, want.data(), want.size(), t.atol,
-                         t.rtol, 5) == 0;
+        const size_t at = (size_t)q_start[b] * heads * hd;
+        ok = check_attention(name + " seq" + std::to_string(b), m, got.data() + at, q.f.data() + at, qpos.data(),
+                             len[b], hist[b], ak.window, true, b == 0 ? &note : &unused);
     }
-    report(name, ok);
+    report(name + (m.kv8 ? " (" + note.substr(2) + ")" : ""), ok);
 }
 
 void test_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduce, const Model &m,
                  const AttnKernel &ak) {
-    if (!smem_matches(name, ak.smem, DECODE_SMEM_BYTES(ak.g, m.hd, 2))) return report(name, false);
+    if (!smem_matches(name, ak.smem, DECODE_SMEM_BYTES(ak.g, m.hd, m.kv8 ? 1 : 2))) return report(name, false);
     /* The first token, a short prefix, a position just past the ring, the last position. */
     const long long last = m.context - 1;
     const int pos[4] = {0, (int)std::min(last, 37LL), (int)std::min(last, ak.cap + 5), (int)last};
     const int batch = 4, heads = m.heads, hd = m.hd, splits = ak.splits;
     Tensor q((size_t)batch * heads * hd, m.is_fp16), out(q.f.size(), m.is_fp16);
     q.fill_random(2.0f);
-    Tensor kc = nan_cache(m, ak.cap, batch), vc = nan_cache(m, ak.cap, batch);
     std::vector<History> hist;
-    for (int b = 0; b < batch; b++) {
-        hist.emplace_back(m, pos[b] + 1);
-        fill_cache(kc, hist[b].k, m, ak.cap, b, hist[b].npos);
-        fill_cache(vc, hist[b].v, m, ak.cap, b, hist[b].npos);
-    }
+    for (int b = 0; b < batch; b++) hist.emplace_back(m, pos[b] + 1);
+    Caches c(m, ak.cap, hist);
     std::vector<float> o_part((size_t)batch * heads * splits * hd), ml((size_t)batch * heads * splits * 2);
-    DecodeParams p = {q.data(), kc.data(), vc.data(), pos, o_part.data(), ml.data(), m.scale, batch};
+    DecodeParams p = {q.data(), c.k.data(), c.v.data(), pos, o_part.data(), ml.data(), m.scale, batch};
     bool ok = launch(entry, &p, {(unsigned)m.kv_heads, (unsigned)splits, (unsigned)batch},
                      {DECODE_THREADS, 1, 1}, ak.smem, name);
     DecodeReduceParams r = {o_part.data(), ml.data(), out.data(), heads, splits, batch};
     ok = ok && launch(reduce, &r, {(unsigned)heads, (unsigned)batch, 1}, {(unsigned)hd, 1, 1}, 0, name);
     std::vector<float> got = out.decoded();
-    const Tol t = tol_for(m);
+    std::string note;
     for (int b = 0; ok && b < batch; b++) {
-        std::vector<float> want((size_t)heads * hd);
-        ref_attention(want.data(), q.f.data() + (size_t)b * heads * hd, &pos[b], 1, hist[b].k.f.data(),
-                      hist[b].v.f.data(), hist[b].npos, heads, m.kv_heads, hd, ak.window, m.scale, m.softcap);
-        ok = ref_compare((name + " pos" + std::to_string(pos[b])).c_str(),
-                         got.data() + (size_t)b * heads * hd, want.data(), want.size(), t.atol, t.rtol,
-                         5) == 0;
+        std::string nb;   /* the longest history's figures are the ones reported */
+        ok = check_attention(name + " pos" + std::to_string(pos[b]), m, got.data() + (size_t)b * heads * hd,
+                             q.f.data() + (size_t)b * heads * hd, &pos[b], 1, hist[b], ak.window, false, &nb);
+        if (b == batch - 1) note = nb;
     }
-    report(name + " (splits " + std::to_string(splits) + ")", ok);
+    report(name + " (splits " + std::to_string(splits) + note + ")", ok);
 }
 
 /* ------------------------------------------------------------------ rope + append */
+
+/* An 8-bit append: V's codes and scales are the cpu quantizer's, bit for bit; K's (quantized after
+ * RoPE in fp32) dequantize to the rotated reference within the tolerance plus the quantization
+ * error; every slot not written keeps its bytes. */
+bool check_append_kv8(const std::string &name, const Model &m, Cache &kc, Cache &vc, const Cache &before,
+                      const Tensor &v, const std::vector<float> &want_k, const std::vector<int> &pos,
+                      const std::vector<int> &seq) {
+    const Tol t = tol_for(m);
+    const size_t row = kc.row;
+    std::vector<char> written(2 * kc.cap, 0);
+    std::vector<unsigned char> codes(m.hd);
+    std::vector<float> deq(m.hd);
+    for (size_t tk = 0; tk < pos.size(); tk++) {
+        const long long slot = pos[tk] % kc.cap;
+        written[seq[tk] * kc.cap + slot] = 1;
+        for (int h = 0; h < m.kv_heads; h++) {
+            const size_t at = seq[tk] * kc.seq_bytes + slot * row + (size_t)h * m.hd;
+            const float sv = quantize_row(m, &v.f[tk * row + h * m.hd], codes.data(), deq.data());
+            if (memcmp(&vc.bytes[at], codes.data(), m.hd) != 0 || vc.scales(seq[tk], slot)[h] != sv) {
+                fprintf(stderr, "  %s: token %zu head %d: V codes or scale differ from the cpu quantizer's\n", name.c_str(), tk, h);
+                return false;
+            }
+            const float sk = kc.scales(seq[tk], slot)[h];
+            for (int d = 0; d < m.hd; d++) {
+                const float ref = want_k[tk * row + h * m.hd + d];
+                const float got = mixc_kv8_value(m.fp8, kc.bytes[at + d]) * sk;
+                if (!(std::fabs(got - ref) <= t.atol + t.rtol * std::fabs(ref) + quant_error(m, ref, sk))) {
+                    fprintf(stderr, "  %s: token %zu head %d dim %d: K %g, reference %g (scale %g)\n", name.c_str(), tk, h, d,
+                            got, ref, sk);
+                    return false;
+                }
+            }
+        }
+    }
+    for (int b = 0; b < 2; b++)
+        for (long long slot = 0; slot < kc.cap; slot++) {
+            if (written[b * kc.cap + slot]) continue;
+            const size_t at = b * kc.seq_bytes + slot * row;
+            if (memcmp(&kc.bytes[at], &before.bytes[at], row) || memcmp(kc.scales(b, slot), const_cast<Cache &>(before).scales(b, slot), 4 * m.kv_heads)) {
+                fprintf(stderr, "  %s: slot %lld of sequence %d was written\n", name.c_str(), slot, b);
+                return false;
+            }
+        }
+    return true;
+}
 
 void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool owner, long long cap) {
     const int T = 6, heads = m.heads, kvh = m.kv_heads, hd = m.hd;
@@ -226,6 +386,16 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
     for (int t = 0; t < T; t++) {
         ref_rope(want_q.data() + (size_t)t * heads * hd, pos[t], heads, hd, m.theta);
         ref_rope(want_k.data() + (size_t)t * kvh * hd, pos[t], kvh, hd, m.theta);
+    }
+    if (m.kv8 && owner) {   /* the cache's initial bytes: NaN scales, codes 0 */
+        Cache kq(m, cap, 2), vq(m, cap, 2);
+        const Cache before = kq;
+        RopeParams p = {q.data(), k.data(), v.data(), kq.data(), vq.data(), pos.data(), seq.data(), T};
+        bool ok = launch(entry, &p, {(unsigned)T, 1, 1}, {128, 1, 1}, 0, name);
+        std::vector<float> got_q = q.decoded();
+        const Tol t = tol_for(m);
+        ok = ok && ref_compare((name + " q").c_str(), got_q.data(), want_q.data(), want_q.size(), t.atol, t.rtol, 5) == 0;
+        return report(name, ok && check_append_kv8(name, m, kq, vq, before, v, want_k, pos, seq));
     }
     RopeParams p = {q.data(), owner ? k.data() : nullptr, owner ? v.data() : nullptr,
                     owner ? kc.data() : nullptr, owner ? vc.data() : nullptr, pos.data(), seq.data(), T};
@@ -345,6 +515,9 @@ int main(int argc, char **argv) {
     m.context = jint(man, "context");
     m.chunk = jint(man, "chunk");
     m.is_fp16 = std::string(json_string_value(json_object_get(man, "dtype"))) == "fp16";
+    const std::string kv_dtype = json_string_value(json_object_get(man, "kv_dtype"));
+    m.kv8 = kv_dtype == "int8" || kv_dtype == "fp8";
+    m.fp8 = kv_dtype == "fp8";
     m.theta = (float)json_real_value(json_object_get(man, "rope_theta"));
     m.eps = (float)json_real_value(json_object_get(man, "norm_eps"));
     m.scale = (float)json_real_value(json_object_get(man, "softmax_scale"));

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Differential tests of the generated kernels on the CPU emulator against the fp32 references
-# (tests/kernels/ref.c): every kernel of the layouts kt-a to kt-f (built by mk/codegen.mk into
-# $BUILD/tests/kernels/kt-*/kernels.so, kt-long included). MIXC_TEST_LONG=1 adds kt-long (context 6000, chunks of
+# (tests/kernels/ref.c): every kernel of the layouts kt-a, kt-b, kt-c, kt-d (built by mk/codegen.mk into
+# $BUILD/tests/kernels/kt-*/kernels.so, kt-long included), kt-q8 / kt-f8 with int8 / fp8 caches (against the cpu
+# quantizer's codes, and against fp32 K/V within the derived bound), and kt-e / kt-f with the header's variations
+# (norms, GELU, embedding scale, soft-capped scores). MIXC_TEST_LONG=1 adds kt-long (context 6000, chunks of
 # 300 tokens, 12 decode splits) and longer prefill chunks everywhere.
 set -u
 cd "$(dirname "$0")/../.."
@@ -11,7 +13,7 @@ needs_toolkit kernels
 MIXC=${MIXC:-$BUILD/mixc}
 KT=$BUILD/tests/kernels
 rc=0
-layouts="kt-a kt-b kt-c kt-d kt-e kt-f"
+layouts="kt-a kt-b kt-c kt-d kt-q8 kt-f8 kt-e kt-f"
 long=()
 if [ "${MIXC_TEST_LONG:-0}" = 1 ]; then
   long=(--long)
@@ -35,4 +37,8 @@ done
 MIXC_EMU_SCHEDULE=reverse "$KT/kdiff" "$KT/kt-a/kernels.so" "$KT/kt-a/manifest.json" attn_ >"$KT/reverse.out" 2>&1
 if [ $? -eq 0 ]; then echo "PASS kernels/kt-a reverse-schedule ($(grep -c '^PASS' "$KT/reverse.out") kernels)"
 else echo "FAIL kernels/kt-a reverse-schedule"; grep -A5 '^FAIL' "$KT/reverse.out" | head -20; rc=1; fi
+# and the 8-bit paths (scales staged in shared memory, the warp-per-head quantized append)
+MIXC_EMU_SCHEDULE=reverse "$KT/kdiff" "$KT/kt-q8/kernels.so" "$KT/kt-q8/manifest.json" _kvint8 >"$KT/reverse-q8.out" 2>&1
+if [ $? -eq 0 ]; then echo "PASS kernels/kt-q8 reverse-schedule ($(grep -c '^PASS' "$KT/reverse-q8.out") kernels)"
+else echo "FAIL kernels/kt-q8 reverse-schedule"; grep -A5 '^FAIL' "$KT/reverse-q8.out" | head -20; rc=1; fi
 exit $rc

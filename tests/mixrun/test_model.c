@@ -566,6 +566,44 @@ static void test_kv_codes(void) {
            "table %d round trip %d ties %d int8 %d", table, round_trip, ties, int8);
 }
 
+/* The shared e4m3 encoder (templates/mixc_kv8.h: integer rounding on the float's bits, as the kernels
+ * run it in the emulator and on GPUs without e4m3 conversions) gives, for every float in [0, 512) a
+ * stride apart and for the codes' values and midpoints +-1 ulp, the code a search over the 255 values
+ * finds nearest (ties to the even code; 448 beyond). */
+static uint8_t e4m3_nearest_by_search(const float values[256], float a) {
+    int best = 0;
+    for (int c = 1; c <= 0x7e; c++) {
+        float d = fabsf(values[c] - a), db = fabsf(values[best] - a);
+        if (d < db || (d == db && (c & 1) == 0)) best = c;
+    }
+    return (uint8_t)best;
+}
+
+static void test_e4m3_encoder(void) {
+    float values[256];
+    kv_code_values(DT_FP8, values);
+    long checked = 0, wrong = 0;
+    float first_wrong = 0;
+    for (uint32_t bits = 0; bits < 0x44000000u; bits += 4099) {   /* 0 .. 512, every exponent */
+        float a;
+        memcpy(&a, &bits, sizeof a);
+        float probes[2] = {a, -a};
+        for (int k = 0; k < 2; k++) {
+            uint8_t want = e4m3_nearest_by_search(values, fabsf(probes[k]));
+            if (probes[k] < 0 && want) want |= 0x80;
+            checked++;
+            if (kv_encode(DT_FP8, probes[k]) != want && !wrong++) first_wrong = probes[k];
+        }
+    }
+    for (int c = 0; c < 0x7e; c++) {   /* each midpoint, and one ulp either side of it */
+        float mid = (values[c] + values[c + 1]) / 2, probes[3] = {mid, nextafterf(mid, 0), nextafterf(mid, 1000)};
+        for (int k = 0; k < 3; k++, checked++)
+            if (kv_encode(DT_FP8, probes[k]) != e4m3_nearest_by_search(values, probes[k]) && !wrong++) first_wrong = probes[k];
+    }
+    result(wrong == 0, "kv codes: the shared e4m3 encoder = the nearest code by search (sweep, midpoints +-1 ulp)",
+           "%ld of %ld wrong, first at %.9g", wrong, checked, first_wrong);
+}
+
 /* Random K and V rows quantized into the layout of docs/model.md; attention over them equals
  * attention over an fp32 cache holding their dequantized values, and each value is within half a
  * step (int8) of what was stored. */
@@ -643,6 +681,7 @@ int main(int argc, char **argv) {
     test_safetensors();
     test_npy();
     test_kv_codes();
+    test_e4m3_encoder();
     test_kv_attention();
     test_size_check();
     return failures ? 1 : 0;

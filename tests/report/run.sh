@@ -143,11 +143,12 @@ else
 fi
 
 # The run plans follow in the dump: both targets, each schedule op by op (cpu: one-pass decode
-# attention; cuda: split decode on the generated kernels).
+# attention; cuda: split decode on the generated kernels, the fp8 cache's variants for ma).
 cp "$tmp/out" "$tmp/dump-ma"
 expect_rc "check --dump=plan (cuda kernels)" 0 check --dump=plan examples/gemma3-27b.mix
 if grep -q '^run plan (cpu): context 32768, chunk 1024, batch 1; activations fp32' "$tmp/dump-ma" &&
-   grep -q '^run plan (cuda): kv_dtype fp8 is not supported by the kernels' "$tmp/dump-ma" &&
+   grep -q '^run plan (cuda): context 32768, chunk 1024, batch 1; activations bf16, logits fp32, kv fp8' "$tmp/dump-ma" &&
+   grep -qE '^ +[0-9]+  attn_decode .* attn_decode_hd[0-9]+_.*_kvfp8 ' "$tmp/dump-ma" &&
    grep -q '^decode schedule: ' "$tmp/out" && grep -qE '^ +[0-9]+  attn_decode .* attn_decode_hd' "$tmp/out" &&
    grep -qE '^ +[0-9]+  logits +-1  lm_head +xf -> logits$' "$tmp/out"; then
   pass "check --dump=plan: the cpu and cuda run plans and their schedules"
@@ -167,9 +168,12 @@ expect_rc "report --target with an unknown backend is a usage error" 2 report "$
 expect_rc "report --kv-dtype with an unknown dtype is a usage error" 2 report "$ex" --target cpu --kv-dtype fp64
 expect_rc "report --set of an unknown field is an input error" 1 report "$ex" --set hiden=3
 expect_rc "report --set without = is a usage error" 2 report "$ex" --set hidden
-expect_rc "report --target cuda on a layout the kernels cannot run" 1 report examples/character-ai.mix --target cuda
+expect_rc "report --target cuda on a layout the kernels cannot run (an fp16 cache in a bf16 model)" 1 report examples/character-ai.mix --target cuda --set kv_dtype=fp16
+expect_rc "report --target cuda: character-ai's int8 cache (codes and scales)" 0 report examples/character-ai.mix --target cuda --format json
+jq -e '.run[0].dtypes.kv == "int8" and .run[0].kv_bytes > 0' "$tmp/out" >/dev/null 2>&1 &&
+  pass "report --target cuda: the run's caches are int8" || fail "report --target cuda: the run's caches are int8" "$(head -c 400 "$tmp/out")"
 expect_rc "report --target cuda with fp32 activations (the kernels' are the model dtype)" 1 report examples/gemma3-27b.mix --target cuda --act-dtype fp32
-grep -q "the generated kernels take activations and caches in the model dtype (bf16)" "$tmp/err" &&
+grep -q "the generated kernels take activations in the model dtype (bf16) and caches in bf16" "$tmp/err" &&
   pass "report --target cuda --act-dtype fp32: says why" || fail "report --target cuda --act-dtype fp32: says why" "$(cat "$tmp/err")"
 
 # compare: one row per layout, the same figures as report.

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Prints the path of a Python virtual environment that holds what the Python-based tests and the
+# fixture refresh need (tests/hf/requirements.txt: torch, transformers, safetensors, numpy), making it
+# when needed. Reused as they are, in this order: $MIXC_VENV, then ../mixc-venv beside the clone (one
+# venv for every clone of a machine: torch is large); otherwise build/venv is made and filled.
+# Progress goes to stderr; exit 1 with the reason when a venv cannot be made.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+req=tests/hf/requirements.txt
+has_all() { "$1/bin/python" -c 'import torch, transformers, safetensors, numpy' 2>/dev/null; }
+
+for v in "${MIXC_VENV:-}" ../mixc-venv; do
+  if [ -n "$v" ] && [ -x "$v/bin/python" ]; then
+    if has_all "$v"; then (cd "$v" && pwd); exit 0; fi
+    echo "python-venv: $v lacks some of $req; installing them there" >&2
+    "$v/bin/pip" install -q -r "$req" >&2 || { echo "python-venv: pip install into $v failed" >&2; exit 1; }
+    (cd "$v" && pwd); exit 0
+  fi
+done
+
+v=build/venv
+if ! has_all "$v"; then
+  command -v python3 >/dev/null || { echo "python-venv: python3 is needed" >&2; exit 1; }
+  echo "python-venv: making $v (torch, transformers: a few GB, several minutes)" >&2
+  python3 -m venv "$v" >&2 || { echo "python-venv: python3 -m venv failed (Debian: apt-get install python3-venv)" >&2; exit 1; }
+  "$v/bin/pip" install -q -r "$req" >&2 || { echo "python-venv: pip install -r $req failed" >&2; exit 1; }
+fi
+(cd "$v" && pwd)
