@@ -279,6 +279,11 @@ typedef struct {
     double attention_factor;                    /* yarn: multiplies cos and sin */
 } RopeScaling;
 
+typedef enum { ACT_SILU, ACT_GELU_TANH, ACT_COUNT } Activation;
+typedef enum { NORM_RMS, NORM_RMS_PLUS_ONE, NORM_COUNT } NormKind;
+const char *activation_name(Activation a);     /* "silu", "gelu_tanh" */
+const char *norm_kind_name(NormKind k);        /* "rms", "rms_plus_one" */
+
 typedef struct {
     char *name;
     int64_t layers, hidden, heads, kv_heads, head_dim, ffn, vocab;
@@ -288,7 +293,25 @@ typedef struct {
     bool tie_embeddings;
     bool qkv_bias;          /* q, k and v projections add a bias (Qwen2) */
     RopeScaling rope_scaling;   /* of the layers whose kind has no rope_theta of its own */
+    /* The families' variations (docs/model.md); each default is Llama's computation. */
+    Activation activation;  /* of the gated MLP */
+    NormKind norm;          /* every RMSNorm's weight: w, or 1 + w (Gemma) */
+    bool qk_norm;           /* an RMSNorm per query and key head before RoPE (Qwen3, Gemma 3) */
+    bool sandwich_norms;    /* norms on the attention and MLP outputs, before the residual adds (Gemma 2/3) */
+    bool embed_scale;       /* the embedding rows times sqrt(hidden), rounded to dtype (Gemma) */
+    double attn_softcap;    /* attention scores c * tanh(s / c) before the mask; 0: none (Gemma 2) */
+    double logit_softcap;   /* the same on the final logits; 0: none */
+    double query_pre_attn_scalar;   /* the attention scale is its -1/2 power; 0: head_dim (Gemma) */
 } ModelHeader;
+
+/* The header's fields beyond Llama's, as the .mix writes them ("activation gelu_tanh, qk_norm, ..."),
+ * into buf; "" when the header has none. */
+const char *model_variation_text(const ModelHeader *m, char *buf, size_t n);
+/* What embed_scale multiplies the embedding rows by: sqrt(hidden) rounded to the model dtype (as
+ * transformers' torch.tensor(hidden ** 0.5, dtype) is); 1 without embed_scale. */
+float model_embed_scale(const ModelHeader *m);
+/* The attention scores' scale: query_pre_attn_scalar^-1/2, or head_dim^-1/2 without one. */
+double model_attention_scale(const ModelHeader *m);
 
 /* The RoPE of a layer: the header's (rope_theta and rope_scaling; all zero), its kind's own base
  * (plain RoPE at that theta), or none (NoPE: q and k are not rotated). */
@@ -384,7 +407,6 @@ bool rope_scaling_equal(const RopeScaling *a, const RopeScaling *b);
 void rope_scaling_text(const RopeScaling *s, char *buf, size_t n);
 /* Scaling type names as the language writes them ("linear", "llama3", "yarn"; "none" for plain). */
 const char *rope_scaling_name(RopeScalingType t);
-bool rope_scaling_from_name(const char *name, RopeScalingType *out);
 
 /* jansson's value, which the importers (interop.h) take parsed. */
 struct json_t;

@@ -27,7 +27,7 @@ all: $(MIXRUN)
 $(BUILD)/runtime/emu/emu_backend.o: runtime/emu/mixc_emu.h runtime/emu/emu_api.h
 $(BUILD)/runtime/emu/emu_backend.o: CPPFLAGS += -DMIXC_EMU_BUILD_FLAGS='"$(SANFLAGS)"'
 
-$(BUILD)/tests/mixrun/test_model: $(BUILD)/tests/mixrun/test_model.o $(CORE_OBJS)
+$(BUILD)/tests/mixrun/test_model: $(BUILD)/tests/mixrun/test_model.o $(BUILD)/tests/mixrun/naive.o $(CORE_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -64,12 +64,12 @@ __device__ __forceinline__ void decode_load(typename MixcKv<KV>::Store *k_s, typ
         decode_load_scales<KV_HEADS>(ks_s, vs_s, Cache::scales(k_seq, kvh), Cache::scales(v_seq, kvh), CAP, first, end);
 }
 
-/* Scores of the tile, pre-multiplied by scale * log2(e) (and an 8-bit key's scale, ks_s); -inf for
- * keys past the range. */
+/* Scores of the tile, pre-multiplied by scale * log2(e) (and an 8-bit key's scale, ks_s; soft-capped
+ * with attn_softcap); -inf for keys past the range. */
 template <class KV, int HD, int G>
 __device__ __forceinline__ void decode_scores(float *s_s, const float *q_s,
                                               const typename MixcKv<KV>::Store *k_s, const float *ks_s,
-                                              int first, int end, float scale_log2) {
+                                              int first, int end, float scale_log2, float softcap) {
     constexpr int KROW = DECODE_KROW(HD, MixcKv<KV>::BYTES);
     for (int it = threadIdx.x; it < G * DECODE_TILE; it += blockDim.x) {
         const int g = it / DECODE_TILE, j = it % DECODE_TILE;
@@ -82,7 +82,7 @@ __device__ __forceinline__ void decode_scores(float *s_s, const float *q_s,
             for (int e = 0; e < 8; e++) dot += q_s[g * HD + d + e] * k8[e];
         }
         if constexpr (MixcKv<KV>::QUANT) dot *= ks_s[j];
-        s_s[it] = first + j < end ? dot * scale_log2 : -INFINITY;
+        s_s[it] = first + j < end ? mixc_score_log2(dot, scale_log2, softcap) : -INFINITY;
     }
 }
 
@@ -117,7 +117,7 @@ __device__ __forceinline__ void decode_softmax(float *s_s, float *alpha_s, float
 
 /* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache. */
 template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T>
-__device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p) {
+__device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float softcap = 0.0f) {
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
     typedef typename Cache::Store S;
     constexpr int VECS = HD / 8;
@@ -158,7 +158,7 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p) {
     for (int t0 = first; t0 < end; t0 += DECODE_TILE) {
         decode_load<KV, HD, KV_HEADS, CAP>(k_s, v_s, ks_s, vs_s, k_seq, v_seq, kvh, t0, end);
         __syncthreads();
-        decode_scores<KV, HD, G>(s_s, q_s, k_s, ks_s, t0, end, scale_log2);
+        decode_scores<KV, HD, G>(s_s, q_s, k_s, ks_s, t0, end, scale_log2, softcap);
         __syncthreads();
         decode_softmax<G>(s_s, alpha_s, m_s, l_s, MixcKv<KV>::QUANT ? vs_s : nullptr);
         __syncthreads();

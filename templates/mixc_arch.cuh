@@ -123,4 +123,11 @@ template <class T> __device__ __forceinline__ void mixc_store8(T *dst, const flo
 #define INFINITY __int_as_float(0x7f800000)
 #endif
 
+/* An attention score q.k in the softmax's log2 units: times scale (scale_log2 = scale * log2(e)), or
+ * with attn_softcap c > 0 (a constant the generator bakes in) c * tanh(q.k * scale / c) first. */
+__device__ __forceinline__ float mixc_score_log2(float dot, float scale_log2, float softcap) {
+    if (softcap > 0.0f) return softcap * tanhf(dot * (scale_log2 / MIXC_LOG2E) / softcap) * MIXC_LOG2E;
+    return dot * scale_log2;
+}
+
 #endif /* MIXC_ARCH_CUH */

@@ -149,12 +149,12 @@ __device__ __forceinline__ void prefill_pv(float o[HD / 8][4], const float s[BN 
 template <int HD, int BN, long long WINDOW>
 __device__ __forceinline__ void prefill_softmax(float s[BN / 8][4], float o[HD / 8][4], float m[2],
                                                 float l[2], bool need_mask, long long qpos0,
-                                                long long kpos0, float scale_log2, int lane) {
+                                                long long kpos0, float scale_log2, float softcap, int lane) {
 #pragma unroll
     for (int nb = 0; nb < BN / 8; nb++)
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            float v = s[nb][i] * scale_log2;
+            float v = mixc_score_log2(s[nb][i], scale_log2, softcap);
             if (need_mask) {
                 const long long qp = qpos0 + lane / 4 + (i >= 2 ? 8 : 0);
                 const long long kp = kpos0 + nb * 8 + (lane % 4) * 2 + (i & 1);
@@ -192,7 +192,7 @@ __device__ __forceinline__ void prefill_softmax(float s[BN / 8][4], float o[HD /
 
 /* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache. */
 template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T>
-__device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p) {
+__device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, float softcap = 0.0f) {
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
     constexpr int BN = PREFILL_BN(HD);
     constexpr int HEADS = KV_HEADS * G;
@@ -241,7 +241,7 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p) {
         prefill_scores<T, HD, BN>(s, q_s, k_s, warp, lane);
         /* Element masks only where the tile crosses the diagonal or the window's lower edge. */
         const bool need_mask = n0 + BN - 1 > qlo || (WINDOW > 0 && n0 <= qhi - WINDOW);
-        prefill_softmax<HD, BN, WINDOW>(s, o, m, l, need_mask, qlo + warp * 16, n0, scale_log2, lane);
+        prefill_softmax<HD, BN, WINDOW>(s, o, m, l, need_mask, qlo + warp * 16, n0, scale_log2, softcap, lane);
         prefill_pv<T, HD, BN>(o, s, v_s, lane);
     }
 

@@ -8,7 +8,9 @@
 #include "mixc_arch.cuh"
 #include "mixc_params.h"   /* MIXC_SMALL_THREADS and the parameter structs */
 
-/* out[t][i] = x[t][i] / sqrt(mean_i(x[t][i]^2) + eps) * w[i].  Grid: [tokens], block: MIXC_SMALL_THREADS. */
+/* out[t][i] = x[t][i] / sqrt(mean_i(x[t][i]^2) + eps) * (w_offset + w[i]) (w_offset 1 for
+ * norm = rms_plus_one). Grid: [rows], block: MIXC_SMALL_THREADS; rows are tokens, or with qk_norm
+ * tokens x heads rows of head_dim (in place: each thread reads its elements before writing them). */
 
 __device__ __forceinline__ float mixc_block_sum(float v, float *scratch /* [32] */) {
 #pragma unroll
@@ -23,7 +25,7 @@ __device__ __forceinline__ float mixc_block_sum(float v, float *scratch /* [32] 
 }
 
 template <class T, int HIDDEN>
-__device__ __forceinline__ void rmsnorm_kernel(const RmsNormParams &p, float eps) {
+__device__ __forceinline__ void rmsnorm_kernel(const RmsNormParams &p, float eps, float w_offset = 0.0f) {
     __shared__ float scratch[32];
     const int t = blockIdx.x;
     if (t >= p.tokens) return;
@@ -37,7 +39,7 @@ __device__ __forceinline__ void rmsnorm_kernel(const RmsNormParams &p, float eps
     }
     const float inv = rsqrtf(mixc_block_sum(sq, scratch) / (float)HIDDEN + eps);
     for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x)
-        out[i] = MixcElem<T>::from_float(mixc_to_float(x[i]) * inv * mixc_to_float(w[i]));
+        out[i] = MixcElem<T>::from_float(mixc_to_float(x[i]) * inv * (w_offset + mixc_to_float(w[i])));
 }
 
 /* out[i] = silu(gate[i]) * up[i] = gate / (1 + exp(-gate)) * up over n = tokens * FFN elements.
@@ -49,6 +51,17 @@ template <class T> __device__ __forceinline__ void silu_mul_kernel(const SiluMul
     const float g = mixc_to_float(static_cast<const T *>(p.gate)[i]);
     const float u = mixc_to_float(static_cast<const T *>(p.up)[i]);
     static_cast<T *>(p.out)[i] = MixcElem<T>::from_float(g / (1.0f + __expf(-g)) * u);
+}
+
+/* out[i] = gelu_tanh(gate[i]) * up[i] (activation = gelu_tanh), the grid of silu_mul_kernel. */
+
+template <class T> __device__ __forceinline__ void gelu_tanh_mul_kernel(const SiluMulParams &p) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= p.n) return;
+    const float g = mixc_to_float(static_cast<const T *>(p.gate)[i]);
+    const float u = mixc_to_float(static_cast<const T *>(p.up)[i]);
+    const float inner = 0.7978845608028654f * (g + 0.044715f * g * g * g);   /* sqrt(2/pi) (x + 0.044715 x^3) */
+    static_cast<T *>(p.out)[i] = MixcElem<T>::from_float(0.5f * g * (1.0f + tanhf(inner)) * u);
 }
 
 /* out[i] = a[i] + b[i] in fp32, rounded once. Grid: [ceil(n / MIXC_SMALL_THREADS)], block: MIXC_SMALL_THREADS. */
@@ -71,11 +84,12 @@ template <class T, long long WIDTH> __device__ __forceinline__ void bias_add_ker
     x[i] = MixcElem<T>::from_float(mixc_to_float(x[i]) + mixc_to_float(static_cast<const T *>(p.bias)[i % WIDTH]));
 }
 
-/* out[t][:] = table[ids[t]][:]; an id outside [0, VOCAB) gives a zero row (never a wild read).
+/* out[t][:] = table[ids[t]][:] (times scale: embed_scale's sqrt(hidden) in the model dtype); an id
+ * outside [0, VOCAB) gives a zero row (never a wild read).
  * Grid: [tokens], block: MIXC_SMALL_THREADS. */
 
 template <class T, int HIDDEN, long long VOCAB>
-__device__ __forceinline__ void embed_kernel(const EmbedParams &p) {
+__device__ __forceinline__ void embed_kernel(const EmbedParams &p, float scale = 1.0f) {
     const int t = blockIdx.x;
     if (t >= p.tokens) return;
     const int id = p.ids[t];
@@ -83,7 +97,8 @@ __device__ __forceinline__ void embed_kernel(const EmbedParams &p) {
     const bool ok = id >= 0 && (long long)id < VOCAB;
     const T *row = static_cast<const T *>(p.table) + (size_t)(ok ? id : 0) * HIDDEN;
     for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x)
-        out[i] = ok ? row[i] : MixcElem<T>::from_float(0.0f);
+        out[i] = !ok ? MixcElem<T>::from_float(0.0f)
+                 : scale == 1.0f ? row[i] : MixcElem<T>::from_float(mixc_to_float(row[i]) * scale);
 }
 
 #endif /* MIXC_SMALL_CUH */

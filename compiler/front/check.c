@@ -11,16 +11,18 @@
 
 /* ------------------------------------------------------------------ header fields */
 
-typedef enum { F_INT, F_REAL, F_DTYPE, F_KV_DTYPE, F_BOOL, F_ROPE_SCALING } FieldType;
+typedef enum { F_INT, F_REAL, F_DTYPE, F_KV_DTYPE, F_BOOL, F_ENUM } FieldType;
 
 typedef struct {
     const char *key;
     FieldType type;
     bool required;
     size_t offset;  /* into ModelHeader */
+    const char *(*enum_name)(int);  /* F_ENUM: the value's name, "?" past the last */
 } FieldSpec;
 
-#define FIELD(k, t, req) {#k, t, req, offsetof(ModelHeader, k)}
+#define FIELD(k, t, req) {#k, t, req, offsetof(ModelHeader, k), NULL}
+#define ENUM_FIELD(k, name_of) {#k, F_ENUM, false, offsetof(ModelHeader, k), (const char *(*)(int))name_of}
 static const FieldSpec field_specs[] = {
     FIELD(layers, F_INT, true),        FIELD(hidden, F_INT, true),
     FIELD(heads, F_INT, true),         FIELD(kv_heads, F_INT, false),
@@ -30,15 +32,20 @@ static const FieldSpec field_specs[] = {
     FIELD(norm_eps, F_REAL, false),    FIELD(context, F_INT, false),
     FIELD(chunk, F_INT, false),        FIELD(tie_embeddings, F_BOOL, false),
     FIELD(qkv_bias, F_BOOL, false),
+    /* the families' variations (docs/language.md) */
+    ENUM_FIELD(activation, activation_name), ENUM_FIELD(norm, norm_kind_name),
+    FIELD(qk_norm, F_BOOL, false),     FIELD(sandwich_norms, F_BOOL, false),
+    FIELD(embed_scale, F_BOOL, false), FIELD(attn_softcap, F_REAL, false),
+    FIELD(logit_softcap, F_REAL, false), FIELD(query_pre_attn_scalar, F_REAL, false),
     /* RoPE scaling (rope_check.c checks which apply to which type): the keys of rope_params */
-    {"rope_scaling", F_ROPE_SCALING, false, offsetof(ModelHeader, rope_scaling.type)},
-    {"rope_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.factor)},
-    {"rope_low_freq_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.low_freq_factor)},
-    {"rope_high_freq_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.high_freq_factor)},
-    {"rope_original_context", F_INT, false, offsetof(ModelHeader, rope_scaling.original_context)},
-    {"rope_beta_fast", F_REAL, false, offsetof(ModelHeader, rope_scaling.beta_fast)},
-    {"rope_beta_slow", F_REAL, false, offsetof(ModelHeader, rope_scaling.beta_slow)},
-    {"rope_attention_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.attention_factor)},
+    {"rope_scaling", F_ENUM, false, offsetof(ModelHeader, rope_scaling.type), (const char *(*)(int))rope_scaling_name},
+    {"rope_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.factor), NULL},
+    {"rope_low_freq_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.low_freq_factor), NULL},
+    {"rope_high_freq_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.high_freq_factor), NULL},
+    {"rope_original_context", F_INT, false, offsetof(ModelHeader, rope_scaling.original_context), NULL},
+    {"rope_beta_fast", F_REAL, false, offsetof(ModelHeader, rope_scaling.beta_fast), NULL},
+    {"rope_beta_slow", F_REAL, false, offsetof(ModelHeader, rope_scaling.beta_slow), NULL},
+    {"rope_attention_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.attention_factor), NULL},
 };
 #define NFIELDS (int)(sizeof field_specs / sizeof field_specs[0])
 
@@ -95,6 +102,20 @@ static bool parse_dtype(const char *s, bool kv, DType *out) {
     return false;
 }
 
+/* An identifier among the names spec->enum_name gives; an error listing them otherwise. */
+static void set_enum(Diag *d, const FieldSpec *spec, const AstField *f, void *slot) {
+    const AstValue *v = &f->value;
+    char names[128] = "";
+    for (int k = 0; strcmp(spec->enum_name(k), "?") != 0; k++) {
+        if (v->kind == AV_IDENT && strcmp(v->ident, spec->enum_name(k)) == 0) {
+            *(int *)slot = k;
+            return;
+        }
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? ", " : "", spec->enum_name(k));
+    }
+    diag_at(d, DIAG_ERROR, v->loc, "'%s' must be one of %s", f->key, names);
+}
+
 static void set_field(Diag *d, const FieldSpec *spec, const AstField *f, ModelHeader *m) {
     const AstValue *v = &f->value;
     void *slot = (char *)m + spec->offset;
@@ -129,16 +150,13 @@ static void set_field(Diag *d, const FieldSpec *spec, const AstField *f, ModelHe
         }
         break;
     }
-    case F_ROPE_SCALING:
-        if (v->kind != AV_IDENT || !rope_scaling_from_name(v->ident, (RopeScalingType *)slot))
-            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be one of none, linear, llama3, yarn", f->key);
-        break;
     case F_BOOL:
         if (v->kind != AV_BOOL)
             diag_at(d, DIAG_ERROR, v->loc, "'%s' must be true or false", f->key);
         else
             *(bool *)slot = v->i != 0;
         break;
+    case F_ENUM: set_enum(d, spec, f, slot); break;
     }
 }
 

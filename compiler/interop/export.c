@@ -28,6 +28,19 @@ static const char *hf_dtype(DType t) {
     return t == DT_FP16 ? "float16" : "bfloat16";
 }
 
+/* The header's variations: under their HF names where transformers has a field (Gemma 2's), else
+ * under mixc_ names (what a family's modeling code implies has no field); only those that are set. */
+static void export_variations(const ModelHeader *m, json_t *o) {
+    if (m->activation == ACT_GELU_TANH) json_object_set_new(o, "hidden_act", json_string("gelu_pytorch_tanh"));
+    if (m->attn_softcap) json_object_set_new(o, "attn_logit_softcapping", json_real(m->attn_softcap));
+    if (m->logit_softcap) json_object_set_new(o, "final_logit_softcapping", json_real(m->logit_softcap));
+    if (m->query_pre_attn_scalar) json_object_set_new(o, "query_pre_attn_scalar", json_real(m->query_pre_attn_scalar));
+    if (m->norm != NORM_RMS) json_object_set_new(o, "mixc_norm", json_string(norm_kind_name(m->norm)));
+    if (m->qk_norm) json_object_set_new(o, "mixc_qk_norm", json_true());
+    if (m->sandwich_norms) json_object_set_new(o, "mixc_sandwich_norms", json_true());
+    if (m->embed_scale) json_object_set_new(o, "mixc_embed_scale", json_true());
+}
+
 json_t *export_hf_json(const Layout *l, FILE *err) {
     const ModelHeader *m = &l->model;
     json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:f, s:f, s:I, s:b}",
@@ -44,6 +57,7 @@ json_t *export_hf_json(const Layout *l, FILE *err) {
     if (m->chunk != (m->context < 512 ? m->context : 512)) json_object_set_new(o, "mixc_chunk", json_integer(m->chunk));
     if (m->qkv_bias) json_object_set_new(o, "mixc_qkv_bias", json_true());   /* HF's field depends on the family */
     hf_export_rope(l, o, err);
+    export_variations(m, o);
 
     json_t *types = json_array(), *targets = json_array(), *windows = json_array();
     for (int i = 0; i < l->nlayers; i++) {

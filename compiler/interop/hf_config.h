@@ -22,10 +22,11 @@ json_t *hf_field(const HfConfig *c, const char *key);
  * value ("'rope_scaling' {...}"), `why` says what mixc computes instead. */
 typedef void (*HfRefuse)(void *ctx, const char *what, const char *why);
 
-/* Reports through `refuse` every field whose value makes the model compute something other than
- * mixc's decoder (docs/model.md), and, by model_type, what a family computes that no field states.
- * `m` is the header read from the config (its head_dim and rope_theta are compared with fields). */
-void hf_check_support(const HfConfig *c, const ModelHeader *m, HfRefuse refuse, void *ctx);
+/* Sets in `m` the header's variations (docs/language.md) that the config's fields and its family
+ * ask for, and reports through `refuse` every field whose value makes the model compute something
+ * else than mixc's decoder (docs/model.md), and, by model_type, what a family computes that no field
+ * states. `m` is the header read from the config (its head_dim and rope_theta are compared with fields). */
+void hf_check_support(const HfConfig *c, ModelHeader *m, HfRefuse refuse, void *ctx);
 
 /* "'key' VALUE", the value as one line of ASCII JSON, shortened with "..." past about 60 characters. */
 void hf_describe(const char *key, json_t *v, char *out, size_t n);

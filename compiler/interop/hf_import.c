@@ -184,9 +184,9 @@ static json_t *family_defaults(Ctx *c) {
         {"gemma2", "{\"head_dim\": 256, \"rope_theta\": 10000.0, \"rms_norm_eps\": 1e-6, \"max_position_embeddings\": 8192,"
                    " \"vocab_size\": 256000, \"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, "
                    GEMMA2_COMPUTE "}"},
-        {"gemma3", "{\"head_dim\": 256, \"num_key_value_heads\": 4, \"rope_theta\": 1000000.0, \"rms_norm_eps\": 1e-6,"
+        {"gemma3", "{\"head_dim\": 256, \"num_attention_heads\": 8, \"num_key_value_heads\": 4, \"rope_theta\": 1000000.0, \"rms_norm_eps\": 1e-6,"
                    " \"max_position_embeddings\": 131072, \"vocab_size\": 262208, " GEMMA3_COMPUTE "}"},
-        {"gemma3_text", "{\"head_dim\": 256, \"num_key_value_heads\": 4, \"rope_theta\": 1000000.0, \"rms_norm_eps\": 1e-6,"
+        {"gemma3_text", "{\"head_dim\": 256, \"num_attention_heads\": 8, \"num_key_value_heads\": 4, \"rope_theta\": 1000000.0, \"rms_norm_eps\": 1e-6,"
                         " \"max_position_embeddings\": 131072, \"vocab_size\": 262208, " GEMMA3_COMPUTE "}"},
         {"gemma3n", "{\"head_dim\": 256, \"rms_norm_eps\": 1e-6, \"hidden_activation\": \"gelu_pytorch_tanh\"}"},
         {"gemma3n_text", "{\"head_dim\": 256, \"rms_norm_eps\": 1e-6, \"hidden_activation\": \"gelu_pytorch_tanh\"}"},

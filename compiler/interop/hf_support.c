@@ -1,15 +1,18 @@
 /* hf_support.c — which parts of a Hugging Face config mixc computes exactly (docs/interop.md, "What
- * is refused").
+ * is refused" and "What is read").
  *
- * mixc runs one decoder (docs/model.md): RMSNorm times its weight, a SiLU-gated dense MLP, plain RoPE
- * over the whole head with one rope_theta, no biases, scores scaled by 1/sqrt(head_dim), no
- * soft-capping, softmax attention on every layer. A config asking for anything else would import to a
- * layout that runs and gives other logits than the model's, so every such field is reported here by
- * name and value (hf_import.c refuses it, or under --allow-unsupported warns and records it in the
- * .mix). What a family's modeling code does that no config field states is reported by model_type. */
+ * mixc runs one decoder (docs/model.md): plain RoPE over the whole head with one rope_theta, a gated
+ * dense MLP, softmax attention on every layer, and the header's variations (q/k/v biases, q/k norms,
+ * Gemma's (1 + w) and sandwich norms, GELU, the embedding scale, soft-caps, query_pre_attn_scalar).
+ * What a config asks for among the variations is mapped into the header here; anything else would
+ * import to a layout that runs and gives other logits than the model's, so every such field is
+ * reported by name and value (hf_import.c refuses it, or under --allow-unsupported warns and records
+ * it in the .mix). What a family's modeling code does that no config field states is mapped, or
+ * reported, by model_type. */
 #include "hf_config.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +24,7 @@ typedef struct {
 
 typedef struct {
     const HfConfig *c;
-    const ModelHeader *m;
+    ModelHeader *m;
     HfRefuse refuse;
     void *ctx;
 } Checker;
@@ -61,7 +64,6 @@ void hf_describe(const char *key, json_t *v, char *out, size_t n) {
 /* ------------------------------------------------------------------ families */
 
 #define GEMMA_NORMS "Gemma's RMSNorm scales by 1 + weight and its embedding by sqrt(hidden_size)"
-#define SANDWICH ", and each layer also normalizes its attention and MLP outputs"
 
 /* What each family computes that no config field states (transformers' modeling code); NULL where
  * mixc computes the family's decoder once its fields pass the checks below. */
@@ -74,12 +76,12 @@ static const Rule FAMILIES[] = {
     {"smollm3", NULL},       /* Llama with NoPE layers: no_rope_layers, no_rope_layer_interval */
     {"qwen2", NULL},         /* q, k, v biases always (Qwen2Attention): imported as qkv_bias */
     {"qwen2_moe", "its q_proj, k_proj and v_proj always have biases and a shared expert runs beside the routed ones"},
-    {"qwen3", "it normalizes each head's queries and keys with q_norm and k_norm; mixc does not"},
-    {"qwen3_moe", "it normalizes each head's queries and keys with q_norm and k_norm; mixc does not"},
-    {"gemma", GEMMA_NORMS "; mixc scales by the weight and not at all"},
-    {"gemma2", GEMMA_NORMS SANDWICH},
-    {"gemma3", GEMMA_NORMS SANDWICH ", its queries and its keys"},
-    {"gemma3_text", GEMMA_NORMS SANDWICH ", its queries and its keys"},
+    {"qwen3", NULL},         /* q/k norms: qk_norm (FAMILY_VARIATIONS) */
+    {"qwen3_moe", "a mixture of experts"},   /* refused by 'num_experts' too */
+    {"gemma", GEMMA_NORMS ", and Gemma 1's activation depends on the transformers version"},
+    {"gemma2", NULL},        /* FAMILY_VARIATIONS */
+    {"gemma3", NULL},
+    {"gemma3_text", NULL},
     {"gemma3n", "Gemma 3n's AltUp, LAuReL, per-layer embeddings and q/k/v norms; mixc computes none of them"},
     {"gemma3n_text", "Gemma 3n's AltUp, LAuReL, per-layer embeddings and q/k/v norms; mixc computes none of them"},
     {"gpt_oss", "attention sinks, biases on every projection and a clamped SwiGLU; mixc computes none of them"},
@@ -99,6 +101,64 @@ static void check_family(const Checker *k) {
     report(k, "model_type", type, "a model mixc does not know; it computes the decoder of llama, mistral and ministral configs");
 }
 
+/* What the families compute beyond Llama's decoder that the header states (transformers' modeling
+ * code): Qwen3Attention's and Gemma3Attention's q_norm/k_norm; Gemma2/3's RMSNorm (1 + w), their
+ * sandwich norms (post_attention, pre_ and post_feedforward_layernorm) and their embedding scale. */
+static const struct {
+    const char *type;
+    bool qk_norm, gemma;
+} FAMILY_VARIATIONS[] = {
+    {"qwen3", true, false}, {"gemma2", false, true}, {"gemma3", true, true}, {"gemma3_text", true, true},
+};
+
+/* The family's variations, and those `mixc export --hf` writes under mixc_ names (its own decoder
+ * has no model_type to imply them). */
+static void map_family(const Checker *k) {
+    ModelHeader *m = k->m;
+    for (size_t i = 0; i < sizeof FAMILY_VARIATIONS / sizeof FAMILY_VARIATIONS[0]; i++) {
+        if (strcmp(k->c->model_type, FAMILY_VARIATIONS[i].type)) continue;
+        m->qk_norm = FAMILY_VARIATIONS[i].qk_norm;
+        if (FAMILY_VARIATIONS[i].gemma) m->norm = NORM_RMS_PLUS_ONE, m->sandwich_norms = m->embed_scale = true;
+    }
+    static const struct { const char *key; size_t offset; } flags[] = {
+        {"mixc_qk_norm", offsetof(ModelHeader, qk_norm)}, {"mixc_sandwich_norms", offsetof(ModelHeader, sandwich_norms)},
+        {"mixc_embed_scale", offsetof(ModelHeader, embed_scale)},
+    };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        json_t *v = json_object_get(k->c->root, flags[i].key);
+        if (json_is_true(v)) *(bool *)((char *)m + flags[i].offset) = true;
+        else if (v && !json_is_false(v)) report(k, flags[i].key, v, "it must be true or false");
+    }
+    json_t *norm = json_object_get(k->c->root, "mixc_norm");
+    if (norm && json_is_string(norm) && !strcmp(json_string_value(norm), norm_kind_name(NORM_RMS_PLUS_ONE)))
+        m->norm = NORM_RMS_PLUS_ONE;
+    else if (norm && !(json_is_string(norm) && !strcmp(json_string_value(norm), norm_kind_name(NORM_RMS))))
+        report(k, "mixc_norm", norm, "mixc computes rms and rms_plus_one");
+}
+
+/* A positive number into *out (soft-caps, query_pre_attn_scalar); false, and reported, otherwise. */
+static bool positive(const Checker *k, const char *key, json_t *v, double *out) {
+    if (json_is_number(v) && json_number_value(v) > 0 && real_value_ok(json_number_value(v))) {
+        *out = json_number_value(v);
+        return true;
+    }
+    report(k, key, v, "mixc takes a positive number here");
+    return false;
+}
+
+/* attn_logit_softcapping, final_logit_softcapping (null or 0: none) and query_pre_attn_scalar (its
+ * -1/2 power scales the scores: written only when it is not head_dim). */
+static void map_scales(const Checker *k) {
+    ModelHeader *m = k->m;
+    json_t *v = hf_field(k->c, "attn_logit_softcapping");
+    if (v && !(json_is_number(v) && json_number_value(v) == 0)) positive(k, "attn_logit_softcapping", v, &m->attn_softcap);
+    v = hf_field(k->c, "final_logit_softcapping");
+    if (v && !(json_is_number(v) && json_number_value(v) == 0)) positive(k, "final_logit_softcapping", v, &m->logit_softcap);
+    double s;
+    v = hf_field(k->c, "query_pre_attn_scalar");
+    if (v && positive(k, "query_pre_attn_scalar", v, &s) && s != (double)m->head_dim) m->query_pre_attn_scalar = s;
+}
+
 /* ------------------------------------------------------------------ fields */
 
 /* Fields whose every value but null, false, 0 or [] asks for something mixc does not compute. */
@@ -107,8 +167,6 @@ static const Rule MUST_BE_OFF[] = {
     {"qkv_bias", "mixc's attention projections have no biases"},
     {"mlp_bias", "mixc's MLP projections have no biases"},
     {"use_qk_norm", "mixc does not normalize queries and keys"},
-    {"attn_logit_softcapping", "mixc does not soft-cap attention scores"},
-    {"final_logit_softcapping", "mixc does not soft-cap the logits"},
     {"attention_chunk_size", "mixc computes global or sliding-window attention, not chunked attention"},
     {"attn_layer_period", "mixc computes attention on every layer, with no Mamba layers"},
     {"attn_layer_offset", "mixc computes attention on every layer, with no Mamba layers"},
@@ -149,20 +207,17 @@ static void check_switches(const Checker *k) {
     }
 }
 
-/* Gemma's hidden_activation wins over hidden_act, as in its config class. */
-static void check_activation(const Checker *k) {
+/* Gemma's hidden_activation wins over hidden_act, as in its config class. gelu_pytorch_tanh and
+ * gelu_new are both GELU's tanh approximation in transformers (activations.py); gelu is the exact one. */
+static void map_activation(const Checker *k) {
     const char *key = hf_field(k->c, "hidden_activation") ? "hidden_activation" : "hidden_act";
     json_t *v = hf_field(k->c, key);
     const char *s = json_string_value(v);
-    if (v && !(s && (!strcmp(s, "silu") || !strcmp(s, "swish")))) report(k, key, v, "mixc computes SiLU");
-}
-
-static void check_scale(const Checker *k) {
-    json_t *v = hf_field(k->c, "query_pre_attn_scalar");
-    if (!v || (json_is_number(v) && json_number_value(v) == (double)k->m->head_dim)) return;
-    char why[96];
-    snprintf(why, sizeof why, "mixc scales scores by 1/sqrt(head_dim), head_dim %lld", (long long)k->m->head_dim);
-    report(k, "query_pre_attn_scalar", v, why);
+    if (!v || (s && (!strcmp(s, "silu") || !strcmp(s, "swish")))) return;
+    if (s && (!strcmp(s, "gelu_pytorch_tanh") || !strcmp(s, "gelu_new")))
+        k->m->activation = ACT_GELU_TANH;
+    else
+        report(k, key, v, "mixc computes SiLU and GELU's tanh approximation (gelu_pytorch_tanh)");
 }
 
 /* ------------------------------------------------------------------ RoPE */
@@ -197,11 +252,12 @@ static void check_rope(const Checker *k) {
     check_nope_layers(k);
 }
 
-void hf_check_support(const HfConfig *c, const ModelHeader *m, HfRefuse refuse, void *ctx) {
+void hf_check_support(const HfConfig *c, ModelHeader *m, HfRefuse refuse, void *ctx) {
     Checker k = {c, m, refuse, ctx};
     check_family(&k);
-    check_activation(&k);
+    map_family(&k);
+    map_activation(&k);
     check_rope(&k);
-    check_scale(&k);
+    map_scales(&k);
     check_switches(&k);
 }

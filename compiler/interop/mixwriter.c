@@ -496,6 +496,16 @@ static void write_header(const ModelHeader *m, Buf *out) {
             KEY(p->key), write_real(rope_param_get(&m->rope_scaling, p), out), buf_puts(out, "\n");
         }
     }
+    /* the families' variations, each only when it is not Llama's */
+    if (m->activation != ACT_SILU) KEY("activation"), buf_printf(out, "%s\n", activation_name(m->activation));
+    if (m->norm != NORM_RMS) KEY("norm"), buf_printf(out, "%s\n", norm_kind_name(m->norm));
+    if (m->qk_norm) KEY("qk_norm"), buf_puts(out, "true\n");
+    if (m->sandwich_norms) KEY("sandwich_norms"), buf_puts(out, "true\n");
+    if (m->embed_scale) KEY("embed_scale"), buf_puts(out, "true\n");
+    if (m->attn_softcap) KEY("attn_softcap"), write_real(m->attn_softcap, out), buf_puts(out, "\n");
+    if (m->logit_softcap) KEY("logit_softcap"), write_real(m->logit_softcap, out), buf_puts(out, "\n");
+    if (m->query_pre_attn_scalar)
+        KEY("query_pre_attn_scalar"), write_real(m->query_pre_attn_scalar, out), buf_puts(out, "\n");
 #undef KEY
     buf_puts(out, "}\n");
 }

@@ -4,6 +4,7 @@
  * layout_from_arrays or layout_build_caches; every view prints attentions with attn_text. */
 #include "mixc.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,18 +118,58 @@ bool verify_layout(const Layout *l, FILE *err) {
 
 /* ------------------------------------------------------------------ text */
 
+const char *activation_name(Activation a) {
+    static const char *const names[ACT_COUNT] = {"silu", "gelu_tanh"};
+    return (unsigned)a < ACT_COUNT ? names[a] : "?";
+}
+
+const char *norm_kind_name(NormKind k) {
+    static const char *const names[NORM_COUNT] = {"rms", "rms_plus_one"};
+    return (unsigned)k < NORM_COUNT ? names[k] : "?";
+}
+
+double model_attention_scale(const ModelHeader *m) {
+    return 1.0 / sqrt(m->query_pre_attn_scalar ? m->query_pre_attn_scalar : (double)m->head_dim);
+}
+
+float model_embed_scale(const ModelHeader *m) {
+    if (!m->embed_scale) return 1.0f;
+    double x = sqrt((double)m->hidden);
+    int bits = m->dtype == DT_BF16 ? 8 : m->dtype == DT_FP16 ? 11 : 24, e;   /* significant bits */
+    double f = frexp(x, &e);
+    return (float)ldexp(nearbyint(ldexp(f, bits)), e - bits);   /* to nearest, ties to even */
+}
+
+const char *model_variation_text(const ModelHeader *m, char *buf, size_t n) {
+    size_t at = 0;
+    buf[0] = 0;
+#define ADD(...) (at += (size_t)snprintf(buf + at, at < n ? n - at : 0, "%s", at ? ", " : ""), \
+                  at += (size_t)snprintf(buf + at, at < n ? n - at : 0, __VA_ARGS__))
+    if (m->activation != ACT_SILU) ADD("activation %s", activation_name(m->activation));
+    if (m->norm != NORM_RMS) ADD("norm %s", norm_kind_name(m->norm));
+    if (m->qk_norm) ADD("qk_norm true");
+    if (m->sandwich_norms) ADD("sandwich_norms true");
+    if (m->embed_scale) ADD("embed_scale true");
+    if (m->attn_softcap) ADD("attn_softcap %g", m->attn_softcap);
+    if (m->logit_softcap) ADD("logit_softcap %g", m->logit_softcap);
+    if (m->query_pre_attn_scalar) ADD("query_pre_attn_scalar %g", m->query_pre_attn_scalar);
+#undef ADD
+    return buf;
+}
+
 void print_layout(const Layout *l, FILE *out) {
     const ModelHeader *m = &l->model;
     fprintf(out, "model \"%s\": %lld layers, hidden %lld, heads %lld, kv_heads %lld, head_dim %lld, ffn %lld, vocab %lld\n",
             m->name, (long long)m->layers, (long long)m->hidden, (long long)m->heads, (long long)m->kv_heads,
             (long long)m->head_dim, (long long)m->ffn, (long long)m->vocab);
+    char scaling[256], var[256];
+    rope_scaling_text(&m->rope_scaling, scaling, sizeof scaling);
+    model_variation_text(m, var, sizeof var);
     fprintf(out, "dtype %s, kv_dtype %s, rope_theta %g, norm_eps %g, context %lld, chunk %lld, tie_embeddings %s%s",
             dtype_name(m->dtype), dtype_name(m->kv_dtype), m->rope_theta, m->norm_eps, (long long)m->context,
             (long long)m->chunk, m->tie_embeddings ? "true" : "false", m->qkv_bias ? ", qkv_bias true" : "");
-    char scaling[256];
-    rope_scaling_text(&m->rope_scaling, scaling, sizeof scaling);
-    fprintf(out, "%s%s\n", m->rope_scaling.type != ROPE_PLAIN ? ", rope_scaling " : "",
-            m->rope_scaling.type != ROPE_PLAIN ? scaling : "");
+    fprintf(out, "%s%s%s%s\n", m->rope_scaling.type != ROPE_PLAIN ? ", rope_scaling " : "",
+            m->rope_scaling.type != ROPE_PLAIN ? scaling : "", *var ? ", " : "", var);
     int global = 0, owners_global = 0;
     for (int i = 0; i < l->nlayers; i++) {
         global += l->layer[i].window == 0;
@@ -191,6 +232,16 @@ static void model_json(const ModelHeader *m, JsonWriter *w) {
         }
         jw_object_end(w);
     }
+    /* The same for each variation: present only when it differs from Llama's. */
+    if (m->activation != ACT_SILU) jw_member_string(w, "activation", activation_name(m->activation));
+    if (m->norm != NORM_RMS) jw_member_string(w, "norm", norm_kind_name(m->norm));
+    if (m->qk_norm) jw_member_bool(w, "qk_norm", true);
+    if (m->sandwich_norms) jw_member_bool(w, "sandwich_norms", true);
+    if (m->embed_scale) jw_member_bool(w, "embed_scale", true);
+    const struct { const char *key; double v; } reals[] = {{"attn_softcap", m->attn_softcap},
+        {"logit_softcap", m->logit_softcap}, {"query_pre_attn_scalar", m->query_pre_attn_scalar}};
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
+        if (reals[i].v) jw_key(w, reals[i].key), jw_real(w, reals[i].v);
     jw_object_end(w);
 }
 

@@ -20,12 +20,6 @@ const char *rope_scaling_name(RopeScalingType t) {
     return (unsigned)t < ROPE_SCALING_COUNT ? scaling_names[t] : "?";
 }
 
-bool rope_scaling_from_name(const char *name, RopeScalingType *out) {
-    for (int t = 0; t < ROPE_SCALING_COUNT; t++)
-        if (strcmp(name, scaling_names[t]) == 0) return *out = (RopeScalingType)t, true;
-    return false;
-}
-
 bool rope_equal(const LayerRope *a, const LayerRope *b) {
     return a->nope == b->nope && (a->nope || a->theta == b->theta);
 }

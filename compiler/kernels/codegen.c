@@ -122,9 +122,12 @@ static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const
                        .capacity = cg->capacity[li->cache]};
     char w[32];
     window_part(w, sizeof w, li->window);
-    snprintf(v.name, sizeof v.name, "attn_%s_hd%lld_g%lld_%s_cap%lld_%s%s",
+    char cap[40] = "";   /* attn_softcap, when the model has one: _sc50 */
+    if (m->attn_softcap) snprintf(cap, sizeof cap, "_sc%g", m->attn_softcap);
+    for (char *c = cap; *c; c++) *c = *c == '.' ? 'p' : *c == '+' || *c == '-' ? '_' : *c;   /* a C identifier */
+    snprintf(v.name, sizeof v.name, "attn_%s_hd%lld_g%lld_%s_cap%lld%s_%s%s",
              kind == KV_ATTN_PREFILL ? "prefill" : "decode", (long long)hd, (long long)g, w,
-             (long long)v.capacity, dtype_name(m->dtype), kv_suffix(m));
+             (long long)v.capacity, cap, dtype_name(m->dtype), kv_suffix(m));
     if (kind == KV_ATTN_PREFILL) {
         v.block = PREFILL_THREADS;
         v.dynamic_smem = prefill_smem(hd, dtype_bytes(m->dtype));
@@ -185,16 +188,28 @@ static int bias_variant(Codegen *cg, int64_t width, const char *width_name, cons
     return add_variant(cg, &v);
 }
 
+/* qk_norm: an rmsnorm over each head of q (or k), rows of head_dim: `heads` rows per token. */
+static int head_norm_variant(const ModelHeader *m, Codegen *cg, char which, int64_t heads, const char *heads_name) {
+    KernelVariant v = {.kind = KV_RMSNORM, .block = MIXC_SMALL_THREADS, .width = m->head_dim};
+    snprintf(v.name, sizeof v.name, "head_norm_%c_hd%lld%s_%s", which, (long long)m->head_dim,
+             m->norm == NORM_RMS_PLUS_ONE ? "_p1" : "", dtype_name(m->dtype));
+    set_grid(&v, (GridRule){GRID_TOKENS, heads, heads_name, 1}, grid_const(1), grid_const(1));
+    return add_variant(cg, &v);
+}
+
 static void model_variants(const Layout *l, Codegen *cg) {
     const ModelHeader *m = &l->model;
     const char *dt = dtype_name(m->dtype);
     KernelVariant v = {.kind = KV_RMSNORM, .block = MIXC_SMALL_THREADS};
-    snprintf(v.name, sizeof v.name, "rmsnorm_h%lld_%s", (long long)m->hidden, dt);
+    snprintf(v.name, sizeof v.name, "rmsnorm_h%lld%s_%s", (long long)m->hidden, m->norm == NORM_RMS_PLUS_ONE ? "_p1" : "",
+             dt);
     set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
     cg->rmsnorm = add_variant(cg, &v);
+    cg->head_norm_q = m->qk_norm ? head_norm_variant(m, cg, 'q', m->heads, "heads") : -1;
+    cg->head_norm_k = m->qk_norm ? head_norm_variant(m, cg, 'k', m->kv_heads, "kv_heads") : -1;
 
-    v = (KernelVariant){.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS};
-    snprintf(v.name, sizeof v.name, "silu_mul_%s", dt);
+    v = (KernelVariant){.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS};   /* the gated activation */
+    snprintf(v.name, sizeof v.name, "%s_mul_%s", activation_name(m->activation), dt);
     set_grid(&v, (GridRule){GRID_TOKENS, m->ffn, "ffn", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
     cg->silu_mul = add_variant(cg, &v);
 
@@ -322,10 +337,10 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
     bool quant = dtype_quantized(m->kv_dtype);   /* the KV argument, after the others (its default: T) */
     switch (v->kind) {
     case KV_ATTN_PREFILL:
-    case KV_ATTN_DECODE:
-        buf_printf(out, "    attn_%s_kernel<%s, %lld, %lld, %lld, %lldLL, %lldLL%s%s>(p);\n",
+    case KV_ATTN_DECODE:   /* attn_softcap, a constant (0: none) */
+        buf_printf(out, "    attn_%s_kernel<%s, %lld, %lld, %lld, %lldLL, %lldLL%s%s>(p, %.9ef);\n",
                    v->kind == KV_ATTN_PREFILL ? "prefill" : "decode", T, hd, g, kv, (long long)v->window,
-                   (long long)v->capacity, quant ? ", " : "", quant ? kv_type(m) : "");
+                   (long long)v->capacity, quant ? ", " : "", quant ? kv_type(m) : "", m->attn_softcap);
         break;
     case KV_ATTN_DECODE_REDUCE:
         buf_printf(out, "    attn_decode_reduce_kernel<%s, %lld>(p);\n", T, hd);
@@ -338,14 +353,15 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
                    (long long)(v->capacity ? v->capacity : 1), quant ? ", " : "", quant ? kv_type(m) : "");
         break;
     case KV_RMSNORM:
-        buf_printf(out, "    rmsnorm_kernel<%s, %lld>(p, %.9ef);\n", T, (long long)m->hidden, m->norm_eps);
+        buf_printf(out, "    rmsnorm_kernel<%s, %lld>(p, %.9ef, %s);\n", T, (long long)(v->width ? v->width : m->hidden),
+                   m->norm_eps, m->norm == NORM_RMS_PLUS_ONE ? "1.0f" : "0.0f");
         break;
-    case KV_SILU_MUL: buf_printf(out, "    silu_mul_kernel<%s>(p);\n", T); break;
+    case KV_SILU_MUL: buf_printf(out, "    %s_mul_kernel<%s>(p);\n", activation_name(m->activation), T); break;
     case KV_RESIDUAL_ADD: buf_printf(out, "    residual_add_kernel<%s>(p);\n", T); break;
     case KV_BIAS_ADD: buf_printf(out, "    bias_add_kernel<%s, %lld>(p);\n", T, (long long)v->width); break;
     case KV_EMBED:
-        buf_printf(out, "    embed_kernel<%s, %lld, %lldLL>(p);\n", T, (long long)m->hidden,
-                   (long long)m->vocab);
+        buf_printf(out, "    embed_kernel<%s, %lld, %lldLL>(p, %.9ef);\n", T, (long long)m->hidden,
+                   (long long)m->vocab, model_embed_scale(m));
         break;
     case KV_COUNT: break;
     }
@@ -393,6 +409,7 @@ static json_t *kernel_json(const KernelVariant *v) {
     if (v->kind == KV_ATTN_PREFILL || v->kind == KV_ATTN_DECODE)
         json_object_set_new(k, "window", json_integer(v->window));
     if (v->capacity) json_object_set_new(k, "capacity", json_integer(v->capacity));
+    if (v->width) json_object_set_new(k, "width", json_integer(v->width));
     json_t *block = json_pack("[iii]", v->block, 1, 1);
     json_object_set_new(k, "block", block);
     json_object_set_new(k, "grid", grid_json(v));
@@ -428,8 +445,12 @@ char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
                              (json_int_t)m->kv_heads, "head_dim", (json_int_t)m->head_dim, "hidden",
                              (json_int_t)m->hidden, "ffn", (json_int_t)m->ffn, "vocab", (json_int_t)m->vocab,
                              "rope_theta", m->rope_theta, "norm_eps", m->norm_eps, "softmax_scale",
-                             1.0 / __builtin_sqrt((double)m->head_dim));
+                             model_attention_scale(m));
     if (!root) fatal("out of memory");  /* the name was checked as UTF-8 when the layout was read */
+    /* what the small kernels bake in beside the sizes (the emulator tests read them) */
+    json_object_set_new(root, "norm_weight_offset", json_real(m->norm == NORM_RMS_PLUS_ONE ? 1.0 : 0.0));
+    json_object_set_new(root, "embed_scale", json_real(model_embed_scale(m)));
+    json_object_set_new(root, "attn_softcap", json_real(m->attn_softcap));
     json_t *kernels = json_array();
     for (int i = 0; i < cg->nkernels; i++) json_array_append_new(kernels, kernel_json(&cg->kernel[i]));
     json_object_set_new(root, "kernels", kernels);
@@ -441,6 +462,10 @@ char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
     if (cg->bias_q >= 0) {
         json_object_set_new(model, "bias_add_q", json_string(cg->kernel[cg->bias_q].name));
         json_object_set_new(model, "bias_add_kv", json_string(cg->kernel[cg->bias_kv].name));
+    }
+    if (cg->head_norm_q >= 0) {
+        json_object_set_new(model, "head_norm_q", json_string(cg->kernel[cg->head_norm_q].name));
+        json_object_set_new(model, "head_norm_k", json_string(cg->kernel[cg->head_norm_k].name));
     }
     json_object_set_new(root, "model_kernels", model);
     json_t *caches = json_array();

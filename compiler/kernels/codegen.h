@@ -55,7 +55,7 @@ typedef struct {
     KernelKind kind;
     char name[128];         /* spells every parameter: attn_prefill_hd128_g4_w1024_cap1535_bf16 */
     int64_t head_dim, group, window, capacity;   /* 0 where not relevant; window 0 = global */
-    int64_t width;          /* bias_add: elements per row (its bias's length); 0 otherwise */
+    int64_t width;          /* bias_add, and rmsnorm over heads (qk_norm): elements per row; 0 otherwise */
     int block;              /* threads per block (1-D) */
     int64_t dynamic_smem;   /* bytes */
     int splits;             /* decode: grid.y (split-KV); 0 otherwise */
@@ -88,6 +88,7 @@ typedef struct {
     int64_t *capacity;      /* [ncaches] tokens per sequence */
     int rmsnorm, silu_mul, residual_add, embed;
     int bias_q, bias_kv;    /* qkv_bias: bias_add over q rows and over k/v rows; -1 without */
+    int head_norm_q, head_norm_k;   /* qk_norm: rmsnorm over q's and k's heads (rows of head_dim); -1 without */
 } Codegen;
 
 /* Collects the distinct variants. false with a one-line message in err (e.g. an unsupported

@@ -594,19 +594,23 @@ static void list_attention(Builder *b, const Layout *l, const StepShape *s, int 
                      "attn", rows_x(b, s->tokens, s->q_row), s->act);
     }
     int o = unary(b, OP_GEMM, i, WT_O, attn, -1, "o", rows_x(b, s->tokens, s->hidden), s->act);
+    if (m->sandwich_norms)
+        o = unary(b, OP_RMSNORM, i, WT_NORM_ATTN_OUT, o, -1, "o_norm", rows_x(b, s->tokens, s->hidden), s->act);
     begin(b, OP_RESIDUAL_ADD, i, WT_NONE);  /* x += o */
     update(b, x);
     use(b, o);
     next_op(b);
 }
 
-static void list_mlp(Builder *b, const StepShape *s, int i, int x) {
+static void list_mlp(Builder *b, const ModelHeader *m, const StepShape *s, int i, int x) {
     int64_t hidden = rows_x(b, s->tokens, s->hidden), ffn = rows_x(b, s->tokens, s->ffn);
     int h2 = unary(b, OP_RMSNORM, i, WT_NORM_POST, x, -1, "h2", hidden, s->act);
     int gate = unary(b, OP_GEMM, i, WT_GATE, h2, -1, "gate", ffn, s->act);
     int up = unary(b, OP_GEMM, i, WT_UP, h2, -1, "up", ffn, s->act);
-    int act = unary(b, OP_SILU_MUL, i, WT_NONE, gate, up, "act", ffn, s->act);
+    OpKind gated = m->activation == ACT_GELU_TANH ? OP_GELU_TANH_MUL : OP_SILU_MUL;
+    int act = unary(b, gated, i, WT_NONE, gate, up, "act", ffn, s->act);
     int down = unary(b, OP_GEMM, i, WT_DOWN, act, -1, "down", hidden, s->act);
+    if (m->sandwich_norms) down = unary(b, OP_RMSNORM, i, WT_NORM_MLP_OUT, down, -1, "down_norm", hidden, s->act);
     begin(b, OP_RESIDUAL_ADD, i, WT_NONE);  /* x += down */
     update(b, x);
     use(b, down);
@@ -625,12 +629,22 @@ static int projection(Builder *b, const Layout *l, int i, WeightRef w, WeightRef
     return t;
 }
 
+/* qk_norm: each head of q (or k) normed in place, before RoPE. */
+static void head_norm(Builder *b, const Layout *l, int i, WeightRef w, int t) {
+    if (!l->model.qk_norm) return;
+    begin(b, OP_HEAD_NORM, i, w);
+    update(b, t);
+    next_op(b);
+}
+
 static void list_layer(Builder *b, const Layout *l, const StepShape *s, int i, int x) {
     int64_t kv = rows_x(b, s->tokens, s->kv_row);
     int h = unary(b, OP_RMSNORM, i, WT_NORM_IN, x, -1, "h", rows_x(b, s->tokens, s->hidden), s->act);
     int q = projection(b, l, i, WT_Q, WT_Q_BIAS, h, "q", rows_x(b, s->tokens, s->q_row), s->act);
+    head_norm(b, l, i, WT_Q_NORM, q);
     if (l->layer[i].reads == i) {   /* owner: K, V projections, RoPE, cache write */
         int k = projection(b, l, i, WT_K, WT_K_BIAS, h, "k", kv, s->act);
+        head_norm(b, l, i, WT_K_NORM, k);
         int v = projection(b, l, i, WT_V, WT_V_BIAS, h, "v", kv, s->act);
         begin(b, OP_ROPE_APPEND, i, WT_NONE);
         update(b, q);
@@ -644,7 +658,7 @@ static void list_layer(Builder *b, const Layout *l, const StepShape *s, int i, i
     if (s->kernel_args) use(b, s->seqs);
     next_op(b);
     list_attention(b, l, s, i, q, x);
-    list_mlp(b, s, i, x);
+    list_mlp(b, &l->model, s, i, x);
 }
 
 /* The arena of the listed tensors: offsets, sizes and the verifier's word. */
@@ -657,13 +671,13 @@ static void pack(Builder *b, ActPlan *p) {
         fatal("internal error: the activation arena plan overlaps live tensors");
 }
 
-/* Room for the tensors and ops of a step of nlayers layers at once (a layer lists at most ~20
- * tensors and ~16 ops): growing by doubling would copy, and touch, the arrays of a 100,000-layer
+/* Room for the tensors and ops of a step of nlayers layers at once (a layer lists at most ~22
+ * tensors and ~20 ops): growing by doubling would copy, and touch, the arrays of a 100,000-layer
  * step several times. */
 static void reserve(Builder *b, int nlayers) {
-    grow_tensors(b, nlayers * 24 + 32);
+    grow_tensors(b, nlayers * 26 + 32);
     if (b->arena_only) return;
-    b->ops_cap = nlayers * 19 + 16;
+    b->ops_cap = nlayers * 23 + 16;
     b->ops = xmalloc((size_t)b->ops_cap * sizeof(PlanOp));
 }
 
@@ -722,39 +736,8 @@ const char *op_kind_name(OpKind k) {
         [OP_EMBED] = "embed", [OP_RMSNORM] = "rmsnorm", [OP_GEMM] = "gemm", [OP_ROPE_APPEND] = "rope_append",
         [OP_ROPE_Q] = "rope_q", [OP_ATTENTION] = "attention", [OP_ATTN_DECODE] = "attn_decode",
         [OP_ATTN_REDUCE] = "attn_reduce", [OP_RESIDUAL_ADD] = "residual_add", [OP_SILU_MUL] = "silu_mul",
-        [OP_BIAS_ADD] = "bias_add", [OP_LOGITS] = "logits",
+        [OP_BIAS_ADD] = "bias_add", [OP_HEAD_NORM] = "head_norm", [OP_GELU_TANH_MUL] = "gelu_tanh_mul",
+        [OP_LOGITS] = "logits",
     };
     return (unsigned)k < OP_COUNT ? names[k] : "?";
-}
-
-void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *out) {
-    int64_t d = m->hidden, qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim;
-    *in = w == WT_O ? qw : w == WT_DOWN ? m->ffn : d;
-    switch (w) {
-    case WT_EMBED:
-    case WT_LM_HEAD: *out = m->vocab; break;
-    case WT_Q: *out = qw; break;
-    case WT_K:
-    case WT_V: *out = kvw; break;
-    case WT_Q_BIAS: *in = qw, *out = 1; break;     /* a vector, stored as norms are: [in] */
-    case WT_K_BIAS:
-    case WT_V_BIAS: *in = kvw, *out = 1; break;
-    case WT_GATE:
-    case WT_UP: *out = m->ffn; break;
-    case WT_O:
-    case WT_DOWN: *out = d; break;
-    default: *out = 1; break;
-    }
-}
-
-bool plan_weight_is_bias(WeightRef w) { return w == WT_Q_BIAS || w == WT_K_BIAS || w == WT_V_BIAS; }
-
-const char *weight_ref_name(WeightRef w) {
-    static const char *const names[WT_COUNT] = {
-        [WT_NONE] = "", [WT_EMBED] = "embed", [WT_NORM_IN] = "norm_in", [WT_Q] = "wq", [WT_K] = "wk",
-        [WT_V] = "wv", [WT_O] = "wo", [WT_NORM_POST] = "norm_post", [WT_GATE] = "w_gate", [WT_UP] = "w_up",
-        [WT_DOWN] = "w_down", [WT_NORM_FINAL] = "norm_final", [WT_LM_HEAD] = "lm_head", [WT_Q_BIAS] = "bq",
-        [WT_K_BIAS] = "bk", [WT_V_BIAS] = "bv",
-    };
-    return (unsigned)w < WT_COUNT ? names[w] : "?";
 }

@@ -140,13 +140,18 @@ typedef enum {
     OP_RESIDUAL_ADD,        /* x += in (the first input is x) */
     OP_SILU_MUL,            /* out = silu(gate) * up */
     OP_BIAS_ADD,            /* x += bias, the weight's row added to every row of x (qkv_bias) */
+    OP_HEAD_NORM,           /* x = rmsnorm of each head_dim slice of x, in place (qk_norm) */
+    OP_GELU_TANH_MUL,       /* out = gelu_tanh(gate) * up (activation = gelu_tanh) */
     OP_LOGITS,              /* logits = the last row of each sequence x lm_head^T */
     OP_COUNT
 } OpKind;
 
 typedef enum {
     WT_NONE, WT_EMBED, WT_NORM_IN, WT_Q, WT_K, WT_V, WT_O, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN,
-    WT_NORM_FINAL, WT_LM_HEAD, WT_Q_BIAS, WT_K_BIAS, WT_V_BIAS, WT_COUNT
+    WT_NORM_FINAL, WT_LM_HEAD, WT_Q_BIAS, WT_K_BIAS, WT_V_BIAS,
+    WT_Q_NORM, WT_K_NORM,           /* qk_norm: [head_dim] */
+    WT_NORM_ATTN_OUT, WT_NORM_MLP_OUT,  /* sandwich_norms: on the attention's and the MLP's outputs */
+    WT_COUNT
 } WeightRef;
 
 #define PLAN_OP_MAX_IN 5
@@ -208,6 +213,13 @@ void act_plan_free(ActPlan *p);
 void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *out);
 /* The bias vectors (qkv_bias): shaped [in], as norms are. */
 bool plan_weight_is_bias(WeightRef w);
+/* Norms and biases: vectors, shaped [in]. */
+bool plan_weight_is_vector(WeightRef w);
+/* Whether layer i has weight w: K and V's only in cache owners, the variations' only with them. */
+bool plan_layer_has_weight(const Layout *l, int i, WeightRef w);
+/* A layer's weights in the order checkpoints and run plans list them (model.c, run_plan.c). */
+extern const WeightRef plan_layer_weight_order[];
+extern const int plan_layer_weight_count;
 const char *op_kind_name(OpKind k);
 const char *weight_ref_name(WeightRef w);
 

@@ -41,8 +41,7 @@ static void add_weight(RunPlan *p, const ModelHeader *m, int layer, WeightRef re
     int64_t in, out;
     plan_weight_shape(m, ref, &in, &out);
     *w = (WeightSlot){layer, ref, out, in, p->weights_bytes, 0};
-    if (ref == WT_NORM_IN || ref == WT_NORM_POST || ref == WT_NORM_FINAL || plan_weight_is_bias(ref))
-        w->rows = in, w->cols = 1;
+    if (plan_weight_is_vector(ref)) w->rows = in, w->cols = 1;
     w->bytes = align_up(w->rows * w->cols * dtype_bytes(p->opt.weight_dtype), p->opt.weight_align);
     p->weights_bytes += w->bytes;
 }
@@ -53,17 +52,11 @@ static bool plan_weight_map(const Layout *l, RunPlan *p) {
     WeightsPlan wp;
     int64_t bound;
     if (!plan_weights(l, &wp) || !mul_ok(wp.params, 8, &bound)) return false;
-    p->weight = xcalloc((size_t)l->nlayers * 12 + 4, sizeof(WeightSlot));
+    p->weight = xcalloc((size_t)l->nlayers * plan_layer_weight_count + 4, sizeof(WeightSlot));
     add_weight(p, m, -1, WT_EMBED);
-    for (int i = 0; i < l->nlayers; i++) {
-        static const WeightRef order[] = {WT_NORM_IN, WT_Q, WT_Q_BIAS, WT_K, WT_K_BIAS, WT_V, WT_V_BIAS,
-                                          WT_O, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN};
-        for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
-            WeightRef r = order[k];
-            bool kv = r == WT_K || r == WT_V || r == WT_K_BIAS || r == WT_V_BIAS;
-            if ((!kv || l->layer[i].reads == i) && (!plan_weight_is_bias(r) || m->qkv_bias)) add_weight(p, m, i, r);
-        }
-    }
+    for (int i = 0; i < l->nlayers; i++)
+        for (int k = 0; k < plan_layer_weight_count; k++)
+            if (plan_layer_has_weight(l, i, plan_layer_weight_order[k])) add_weight(p, m, i, plan_layer_weight_order[k]);
     add_weight(p, m, -1, WT_NORM_FINAL);
     if (!m->tie_embeddings) add_weight(p, m, -1, WT_LM_HEAD);
     return true;
@@ -112,8 +105,10 @@ static int op_kernel(const Codegen *cg, const PlanOp *op, bool decode) {
     case OP_ATTN_DECODE: return lk->decode;
     case OP_ATTN_REDUCE: return lk->decode_reduce;
     case OP_RESIDUAL_ADD: return cg->residual_add;
-    case OP_SILU_MUL: return cg->silu_mul;
+    case OP_SILU_MUL:
+    case OP_GELU_TANH_MUL: return cg->silu_mul;   /* the model's gated activation */
     case OP_BIAS_ADD: return op->weight == WT_Q_BIAS ? cg->bias_q : cg->bias_kv;
+    case OP_HEAD_NORM: return op->weight == WT_Q_NORM ? cg->head_norm_q : cg->head_norm_k;
     case OP_GEMM:
     case OP_LOGITS:
     case OP_COUNT: break;
@@ -204,14 +199,16 @@ static bool verify_fail(FILE *err, const char *fmt, ...) {
 static bool kernel_fits(OpKind op, KernelKind k) {
     switch (op) {
     case OP_EMBED: return k == KV_EMBED;
-    case OP_RMSNORM: return k == KV_RMSNORM;
+    case OP_RMSNORM:
+    case OP_HEAD_NORM: return k == KV_RMSNORM;
     case OP_ROPE_APPEND: return k == KV_ROPE_APPEND;
     case OP_ROPE_Q: return k == KV_ROPE_Q;
     case OP_ATTENTION: return k == KV_ATTN_PREFILL || k == KV_ATTN_DECODE;
     case OP_ATTN_DECODE: return k == KV_ATTN_DECODE;
     case OP_ATTN_REDUCE: return k == KV_ATTN_DECODE_REDUCE;
     case OP_RESIDUAL_ADD: return k == KV_RESIDUAL_ADD;
-    case OP_SILU_MUL: return k == KV_SILU_MUL;
+    case OP_SILU_MUL:
+    case OP_GELU_TANH_MUL: return k == KV_SILU_MUL;
     case OP_BIAS_ADD: return k == KV_BIAS_ADD;
     default: return false;
     }

@@ -1,5 +1,6 @@
-/* weights.c — weight bytes from the model dimensions (Llama-style decoder; q, k, v biases with
- * qkv_bias).
+/* weights.c — the weights of a layout: which a layer has, their shapes and names, and their bytes
+ * from the model dimensions (Llama-style decoder; q, k, v biases with qkv_bias; q/k norms and
+ * sandwich norms with qk_norm and sandwich_norms).
  * Layers that read another layer's cache have no K/V projections; the LM head is the embedding
  * matrix when tie_embeddings is set. A shard (one tensor-parallel rank of one pipeline stage) holds
  * its share of each matrix; docs/report.md says how `mixc report --tp/--pp` splits them. */
@@ -43,7 +44,10 @@ bool plan_weights_shard(const Layout *l, const WeightsShard *s, WeightsPlan *out
     if (m->qkv_bias)   /* bq in every layer; bk, bv with the cache's owner */
         ok = ok && mac(q_width, layers, &w.attention) && mac(2 * kv_width, owners, &w.attention);
     ok = ok && mac(mlp, layers, &w.mlp);
-    ok = ok && mac(2 * layers + s->final_norm, m->hidden, &w.norms);  /* two per layer, one final */
+    int64_t per_layer = m->sandwich_norms ? 4 : 2;   /* input and pre-MLP; the outputs' with sandwich_norms */
+    ok = ok && mac(per_layer * layers + s->final_norm, m->hidden, &w.norms);  /* and one final */
+    if (m->qk_norm)   /* q_norm in every layer, k_norm with the cache's owner */
+        ok = ok && mac(layers + owners, m->head_dim, &w.norms);
     ok = ok && add_ok(w.embedding, w.lm_head, &w.params) && add_ok(w.params, w.attention, &w.params) &&
          add_ok(w.params, w.mlp, &w.params) && add_ok(w.params, w.norms, &w.params) &&
          mul_ok(w.params, dtype_bytes(m->dtype), &w.total);
@@ -56,4 +60,62 @@ bool plan_weights(const Layout *l, WeightsPlan *out) {
     WeightsShard whole;
     plan_whole_model_shard(l, &whole);
     return plan_weights_shard(l, &whole, out);
+}
+
+void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *out) {
+    int64_t d = m->hidden, qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim;
+    *in = w == WT_O ? qw : w == WT_DOWN ? m->ffn : d;
+    switch (w) {
+    case WT_EMBED:
+    case WT_LM_HEAD: *out = m->vocab; break;
+    case WT_Q: *out = qw; break;
+    case WT_K:
+    case WT_V: *out = kvw; break;
+    case WT_Q_BIAS: *in = qw, *out = 1; break;     /* a vector, stored as norms are: [in] */
+    case WT_K_BIAS:
+    case WT_V_BIAS: *in = kvw, *out = 1; break;
+    case WT_Q_NORM:
+    case WT_K_NORM: *in = m->head_dim, *out = 1; break;
+    case WT_GATE:
+    case WT_UP: *out = m->ffn; break;
+    case WT_O:
+    case WT_DOWN: *out = d; break;
+    default: *out = 1; break;
+    }
+}
+
+bool plan_weight_is_bias(WeightRef w) { return w == WT_Q_BIAS || w == WT_K_BIAS || w == WT_V_BIAS; }
+
+bool plan_weight_is_vector(WeightRef w) {
+    int64_t in, out;
+    ModelHeader probe = {.hidden = 2, .heads = 1, .kv_heads = 1, .head_dim = 2, .ffn = 2, .vocab = 2};
+    plan_weight_shape(&probe, w, &in, &out);
+    return out == 1;
+}
+
+const WeightRef plan_layer_weight_order[] = {
+    WT_NORM_IN, WT_Q, WT_Q_BIAS, WT_Q_NORM, WT_K, WT_K_BIAS, WT_K_NORM, WT_V, WT_V_BIAS, WT_O,
+    WT_NORM_ATTN_OUT, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN, WT_NORM_MLP_OUT,
+};
+const int plan_layer_weight_count = (int)(sizeof plan_layer_weight_order / sizeof plan_layer_weight_order[0]);
+
+bool plan_layer_has_weight(const Layout *l, int i, WeightRef w) {
+    const ModelHeader *m = &l->model;
+    bool kv = w == WT_K || w == WT_V || w == WT_K_BIAS || w == WT_V_BIAS || w == WT_K_NORM;
+    if (kv && l->layer[i].reads != i) return false;
+    if (plan_weight_is_bias(w)) return m->qkv_bias;
+    if (w == WT_Q_NORM || w == WT_K_NORM) return m->qk_norm;
+    if (w == WT_NORM_ATTN_OUT || w == WT_NORM_MLP_OUT) return m->sandwich_norms;
+    return w != WT_NONE && w != WT_EMBED && w != WT_NORM_FINAL && w != WT_LM_HEAD && w < WT_COUNT;
+}
+
+const char *weight_ref_name(WeightRef w) {
+    static const char *const names[WT_COUNT] = {
+        [WT_NONE] = "", [WT_EMBED] = "embed", [WT_NORM_IN] = "norm_in", [WT_Q] = "wq", [WT_K] = "wk",
+        [WT_V] = "wv", [WT_O] = "wo", [WT_NORM_POST] = "norm_post", [WT_GATE] = "w_gate", [WT_UP] = "w_up",
+        [WT_DOWN] = "w_down", [WT_NORM_FINAL] = "norm_final", [WT_LM_HEAD] = "lm_head", [WT_Q_BIAS] = "bq",
+        [WT_K_BIAS] = "bk", [WT_V_BIAS] = "bv", [WT_Q_NORM] = "q_norm", [WT_K_NORM] = "k_norm",
+        [WT_NORM_ATTN_OUT] = "norm_attn_out", [WT_NORM_MLP_OUT] = "norm_mlp_out",
+    };
+    return (unsigned)w < WT_COUNT ? names[w] : "?";
 }

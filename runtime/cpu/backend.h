@@ -104,18 +104,23 @@ typedef struct {
     int64_t written;            /* positions [0, written) have been appended to this cache */
     float *scores;              /* the plan's "scores" tensor: room for scores_len keys */
     int64_t scores_len;
+    float softcap;              /* attn_softcap: each score becomes softcap * tanh(score / softcap); 0: none */
 } AttentionArgs;
 
 /* Every entry takes the table's ctx first (NULL for the reference; a test's replacement may carry
  * state there). */
 typedef struct {
     void *ctx;
-    /* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w, for rows r < n of width `width` */
-    void (*rmsnorm)(void *ctx, float *out, const float *x, const float *w, int64_t n, int64_t width, float eps);
+    /* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * (offset + w), for rows r < n of width `width`
+     * (offset 1 for norm = rms_plus_one, else 0) */
+    void (*rmsnorm)(void *ctx, float *out, const float *x, const float *w, float offset, int64_t n, int64_t width,
+                    float eps);
     void (*rope_append)(void *ctx, const RopeAppendArgs *a);
     bool (*attention)(void *ctx, const AttentionArgs *a);
     /* gate[i] = silu(gate[i]) * up[i] */
     void (*silu_mul)(void *ctx, float *gate, const float *up, int64_t count);
+    /* gate[i] = gelu_tanh(gate[i]) * up[i] (activation = gelu_tanh) */
+    void (*gelu_tanh_mul)(void *ctx, float *gate, const float *up, int64_t count);
     void (*release)(void *ctx);     /* frees ctx when the backend closes; NULL: nothing to free */
 } CpuKernels;
 

@@ -16,13 +16,14 @@
 
 /* ------------------------------------------------------------------ reference kernels */
 
-static void ref_rmsnorm(void *ctx, float *out, const float *x, const float *w, int64_t n, int64_t width, float eps) {
+static void ref_rmsnorm(void *ctx, float *out, const float *x, const float *w, float offset, int64_t n, int64_t width,
+                        float eps) {
     for (int64_t r = 0; r < n; r++) {
         const float *xr = x + r * width;
         double ss = 0;
         for (int64_t i = 0; i < width; i++) ss += (double)xr[i] * xr[i];
         float inv = (float)(1.0 / sqrt(ss / (double)width + eps));
-        for (int64_t i = 0; i < width; i++) out[r * width + i] = xr[i] * inv * w[i];
+        for (int64_t i = 0; i < width; i++) out[r * width + i] = xr[i] * inv * (offset + w[i]);
     }
 }
 
@@ -111,6 +112,7 @@ static void attend_one(const AttentionArgs *a, const float *values, const float 
     float *scores = a->scores, max = -INFINITY;
     for (int64_t j = lo; j <= hi; j++) {
         scores[j - lo] = key_score(a, values, q, j % a->cap, kv_head) * a->scale;
+        if (a->softcap) scores[j - lo] = tanhf(scores[j - lo] / a->softcap) * a->softcap;
         if (scores[j - lo] > max) max = scores[j - lo];
     }
     double sum = 0;
@@ -140,7 +142,17 @@ static void ref_silu_mul(void *ctx, float *gate, const float *up, int64_t count)
     for (int64_t i = 0; i < count; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-const CpuKernels cpu_reference_kernels = {NULL, ref_rmsnorm, ref_rope_append, ref_attention, ref_silu_mul, NULL};
+/* GELU, tanh approximation (PyTorch's approximate="tanh"), in fp32. */
+static void ref_gelu_tanh_mul(void *ctx, float *gate, const float *up, int64_t count) {
+    const float k = 0.7978845608028654f;   /* sqrt(2 / pi) */
+    for (int64_t i = 0; i < count; i++) {
+        float x = gate[i];
+        gate[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * up[i];
+    }
+}
+
+const CpuKernels cpu_reference_kernels = {NULL,         ref_rmsnorm, ref_rope_append, ref_attention,
+                                          ref_silu_mul, ref_gelu_tanh_mul, NULL};
 
 /* ------------------------------------------------------------------ the forward pass */
 
@@ -202,21 +214,13 @@ static KvRows cache_rows(const Backend *b, int c, int seq, bool v) {
 /* The weight an op names, and its shape (plan_weight_shape). */
 static const float *weight(const Backend *b, const PlanOp *op, int64_t *in, int64_t *out) {
     const Model *md = b->model;
-    const LayerWeights *w = op->layer >= 0 ? &md->layer[op->layer] : NULL;
     plan_weight_shape(&b->layout->model, op->weight, in, out);
-    const float *layer_weights[WT_COUNT] = {0};
-    if (w) {
-        const float *lw[WT_COUNT] = {[WT_NORM_IN] = w->norm_in, [WT_Q] = w->wq, [WT_K] = w->wk, [WT_V] = w->wv,
-                                     [WT_O] = w->wo, [WT_NORM_POST] = w->norm_post, [WT_GATE] = w->w_gate,
-                                     [WT_UP] = w->w_up, [WT_DOWN] = w->w_down, [WT_Q_BIAS] = w->bq,
-                                     [WT_K_BIAS] = w->bk, [WT_V_BIAS] = w->bv};
-        memcpy(layer_weights, lw, sizeof lw);
-    }
     switch (op->weight) {
     case WT_EMBED: return md->embed;
     case WT_NORM_FINAL: return md->norm_final;
     case WT_LM_HEAD: return md->lm_head;
-    default: return layer_weights[op->weight];
+    case WT_NONE: return NULL;
+    default: return *model_layer_slot(&md->layer[op->layer], op->weight);
     }
 }
 
@@ -246,9 +250,10 @@ static bool run_attention(Backend *b, const StepRun *st, const PlanOp *op) {
     for (int g = 0; g < st->nseg; g++) {
         const Segment *sg = &st->seg[g];
         AttentionArgs aa = {in_f(b, st, op, 0) + sg->row0 * qw, out_f(b, st, op, 0) + sg->row0 * qw, sg->n, sg->p0,
-                            m->heads, m->kv_heads, m->head_dim, li->window, (float)(1.0 / sqrt((double)m->head_dim)),
+                            m->heads, m->kv_heads, m->head_dim, li->window, (float)model_attention_scale(m),
                             cache_rows(b, li->cache, sg->seq, false), cache_rows(b, li->cache, sg->seq, true), cap,
-                            sg->p0 + sg->n, out_f(b, st, op, 1), st->a->item[op->out[1]].size / (int64_t)sizeof(float)};
+                            sg->p0 + sg->n, out_f(b, st, op, 1), st->a->item[op->out[1]].size / (int64_t)sizeof(float),
+                            (float)m->attn_softcap};
         if (!s->k.attention(s->k.ctx, &aa)) {
             snprintf(b->err, sizeof b->err,
                      "internal error: layer %d (sequence %d, positions %lld..%lld) needs keys that cache %d "
@@ -271,6 +276,8 @@ static void run_logits(Backend *b, const StepRun *st, const PlanOp *op) {
     for (; done < n; done += per) {
         int64_t k = n - done < per ? n - done : per;
         matmul(lt, xf + (st->first_logit + done) * in, w, k, in, out);
+        float cap = (float)b->layout->model.logit_softcap;
+        for (int64_t i = 0; cap && i < k * out; i++) lt[i] = tanhf(lt[i] / cap) * cap;
         memcpy(st->logits + done * out, lt, (size_t)(k * out) * sizeof(float));
     }
 }
@@ -293,6 +300,9 @@ static bool residual_finite(Backend *b, const StepRun *st, const PlanOp *op) {
     return true;
 }
 
+/* What every RMSNorm adds to its weight: 1 for Gemma's (1 + w), else 0. */
+static float norm_offset(const ModelHeader *m) { return m->norm == NORM_RMS_PLUS_ONE ? 1.0f : 0.0f; }
+
 static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     CpuState *s = b->impl;
     const ModelHeader *m = &b->layout->model;
@@ -301,12 +311,21 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     switch (op->kind) {
     case OP_EMBED: {
         const int32_t *ids = tensor(b, st, op->in[0]);
-        for (int64_t r = 0; r < R; r++) memcpy(out_f(b, st, op, 0) + r * in, w + ids[r] * in, (size_t)in * sizeof(float));
+        float *x = out_f(b, st, op, 0), scale = model_embed_scale(m);
+        for (int64_t r = 0; r < R; r++) memcpy(x + r * in, w + ids[r] * in, (size_t)in * sizeof(float));
+        for (int64_t i = 0; scale != 1.0f && i < R * in; i++) x[i] *= scale;
         return true;
     }
     case OP_RMSNORM: {
         int64_t r0 = op->weight == WT_NORM_FINAL ? st->first_logit : 0;
-        s->k.rmsnorm(s->k.ctx, out_f(b, st, op, 0) + r0 * in, in_f(b, st, op, 0) + r0 * in, w, R - r0, in, (float)m->norm_eps);
+        s->k.rmsnorm(s->k.ctx, out_f(b, st, op, 0) + r0 * in, in_f(b, st, op, 0) + r0 * in, w, norm_offset(m), R - r0,
+                     in, (float)m->norm_eps);
+        return true;
+    }
+    case OP_HEAD_NORM: {   /* qk_norm: every head_dim slice of q (or k) in place */
+        float *x = in_f(b, st, op, 0);
+        int64_t heads = op->weight == WT_Q_NORM ? m->heads : m->kv_heads;
+        s->k.rmsnorm(s->k.ctx, x, x, w, norm_offset(m), R * heads, in, (float)m->norm_eps);
         return true;
     }
     case OP_GEMM: matmul(out_f(b, st, op, 0), in_f(b, st, op, 0), w, R, in, out); return true;
@@ -319,6 +338,10 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     case OP_SILU_MUL:   /* the kernel works in place: act = gate, then act = silu(act) * up */
         memcpy(out_f(b, st, op, 0), in_f(b, st, op, 0), (size_t)(R * m->ffn) * sizeof(float));
         s->k.silu_mul(s->k.ctx, out_f(b, st, op, 0), in_f(b, st, op, 1), R * m->ffn);
+        return true;
+    case OP_GELU_TANH_MUL:
+        memcpy(out_f(b, st, op, 0), in_f(b, st, op, 0), (size_t)(R * m->ffn) * sizeof(float));
+        s->k.gelu_tanh_mul(s->k.ctx, out_f(b, st, op, 0), in_f(b, st, op, 1), R * m->ffn);
         return true;
     case OP_BIAS_ADD:   /* every row of the projection plus the bias */
         for (int64_t r = 0; r < R; r++) add_into(in_f(b, st, op, 0) + r * in, w, in);
@@ -493,6 +516,7 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
         if (k->rope_append) s->k.rope_append = k->rope_append;
         if (k->attention) s->k.attention = k->attention;
         if (k->silu_mul) s->k.silu_mul = k->silu_mul;
+        if (k->gelu_tanh_mul) s->k.gelu_tanh_mul = k->gelu_tanh_mul;
     }
     b->impl = s;
     /* Zeroed, as the kernels' caches are: no uninitialised byte is ever read. */

@@ -268,6 +268,8 @@ static bool run_logits(Backend *b, const Step *st, const PlanOp *op) {
         if (!gemm(s, lt, CUDA_R_32F, xr, w, k, in, out)) return false;
         CU_CHECK_RET(s->cu->cuMemcpyDtoH(st->logits + done * out, lt, (size_t)(k * out) * sizeof(float)), false);
     }
+    float cap = (float)b->layout->model.logit_softcap;   /* logit_softcap on the fp32 logits, here on the host */
+    for (int64_t i = 0; cap && i < n * out; i++) st->logits[i] = tanhf(st->logits[i] / cap) * cap;
     return true;
 }
 
@@ -296,7 +298,13 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
         BiasAddParams p = {T(s, st, op->in[0]), w, (long long)(R * in)};
         return launch_op(b, st, op, R, &p);
     }
-    case OP_SILU_MUL: {
+    case OP_HEAD_NORM: {   /* qk_norm: every head of q (or k) in place, rows of head_dim */
+        int64_t heads = op->weight == WT_Q_NORM ? m->heads : m->kv_heads;
+        RmsNormParams p = {T(s, st, op->in[0]), w, T(s, st, op->in[0]), (int)(R * heads)};
+        return launch_op(b, st, op, R, &p);
+    }
+    case OP_SILU_MUL:
+    case OP_GELU_TANH_MUL: {
         SiluMulParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]), (long long)(R * m->ffn)};
         return launch_op(b, st, op, R, &p);
     }
@@ -496,7 +504,10 @@ static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
         s->layer[i] = (DevLayer){{[WT_NORM_IN] = DEV(w->norm_in), [WT_Q] = DEV(w->wq), [WT_K] = DEV(w->wk),
                                   [WT_V] = DEV(w->wv), [WT_O] = DEV(w->wo), [WT_NORM_POST] = DEV(w->norm_post),
                                   [WT_GATE] = DEV(w->w_gate), [WT_UP] = DEV(w->w_up), [WT_DOWN] = DEV(w->w_down),
-                                  [WT_Q_BIAS] = DEV(w->bq), [WT_K_BIAS] = DEV(w->bk), [WT_V_BIAS] = DEV(w->bv)}};
+                                  [WT_Q_BIAS] = DEV(w->bq), [WT_K_BIAS] = DEV(w->bk), [WT_V_BIAS] = DEV(w->bv),
+                                  [WT_Q_NORM] = DEV(w->q_norm), [WT_K_NORM] = DEV(w->k_norm),
+                                  [WT_NORM_ATTN_OUT] = DEV(w->norm_attn_out),
+                                  [WT_NORM_MLP_OUT] = DEV(w->norm_mlp_out)}};
     }
 #undef DEV
     goto done;
@@ -653,7 +664,7 @@ int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfi
     s->bl = d->bl;
     s->dt = l->model.dtype == DT_FP16 ? CUDA_R_16F : CUDA_R_16BF;
     s->esize = 2;
-    s->scale = (float)(1.0 / sqrt((double)l->model.head_dim));
+    s->scale = (float)model_attention_scale(&l->model);
     s->print_plan = env_flag("MIXC_CUDA_PLAN");
     char arch[16];
     rc = open_device(s, arch, err, errlen);

@@ -33,36 +33,64 @@ static void add_tensor(ModelTensor *t, int *n, float **slot, int64_t rows, int64
     }
 }
 
-/* A bias vector [rows] of a projection from fan_in inputs (random weights draw it as the projection). */
-#define add_bias(t, n, slot, rows, inputs, ...) \
-    (add_tensor(t, n, slot, rows, 0, true, __VA_ARGS__), (t)[*(n) - 1].fan_in = (inputs))
+float **model_layer_slot(LayerWeights *w, int ref) {
+    switch ((WeightRef)ref) {
+    case WT_NORM_IN: return &w->norm_in;
+    case WT_Q: return &w->wq;
+    case WT_K: return &w->wk;
+    case WT_V: return &w->wv;
+    case WT_O: return &w->wo;
+    case WT_NORM_POST: return &w->norm_post;
+    case WT_GATE: return &w->w_gate;
+    case WT_UP: return &w->w_up;
+    case WT_DOWN: return &w->w_down;
+    case WT_Q_BIAS: return &w->bq;
+    case WT_K_BIAS: return &w->bk;
+    case WT_V_BIAS: return &w->bv;
+    case WT_Q_NORM: return &w->q_norm;
+    case WT_K_NORM: return &w->k_norm;
+    case WT_NORM_ATTN_OUT: return &w->norm_attn_out;
+    case WT_NORM_MLP_OUT: return &w->norm_mlp_out;
+    default: return NULL;
+    }
+}
+
+/* A layer weight's checkpoint name after "model.layers.{i}.". With sandwich_norms (Gemma 2/3),
+ * post_attention_layernorm is the attention output's norm and the MLP's input norm is
+ * pre_feedforward_layernorm. */
+static const char *layer_tensor_name(const ModelHeader *h, WeightRef r) {
+    static const char *const names[WT_COUNT] = {
+        [WT_NORM_IN] = "input_layernorm.weight", [WT_Q] = "self_attn.q_proj.weight",
+        [WT_K] = "self_attn.k_proj.weight", [WT_V] = "self_attn.v_proj.weight",
+        [WT_O] = "self_attn.o_proj.weight", [WT_NORM_POST] = "post_attention_layernorm.weight",
+        [WT_GATE] = "mlp.gate_proj.weight", [WT_UP] = "mlp.up_proj.weight", [WT_DOWN] = "mlp.down_proj.weight",
+        [WT_Q_BIAS] = "self_attn.q_proj.bias", [WT_K_BIAS] = "self_attn.k_proj.bias",
+        [WT_V_BIAS] = "self_attn.v_proj.bias", [WT_Q_NORM] = "self_attn.q_norm.weight",
+        [WT_K_NORM] = "self_attn.k_norm.weight", [WT_NORM_ATTN_OUT] = "post_attention_layernorm.weight",
+        [WT_NORM_MLP_OUT] = "post_feedforward_layernorm.weight",
+    };
+    if (r == WT_NORM_POST && h->sandwich_norms) return "pre_feedforward_layernorm.weight";
+    return names[r];
+}
 
 int model_tensors(Model *m, ModelTensor **out) {
     const Layout *l = m->layout;
     const ModelHeader *h = &l->model;
-    int64_t q = h->heads * h->head_dim, kv = h->kv_heads * h->head_dim, d = h->hidden;
-    ModelTensor *t = xcalloc((size_t)l->nlayers * 12 + 4, sizeof *t);
-    bool bias = h->qkv_bias;
+    int64_t d = h->hidden;
+    ModelTensor *t = xcalloc((size_t)l->nlayers * plan_layer_weight_count + 4, sizeof *t);
     int n = 0;
     add_tensor(t, &n, &m->embed, h->vocab, d, false, "model.embed_tokens.weight");
-    for (int i = 0; i < l->nlayers; i++) {
-        LayerWeights *w = &m->layer[i];
-        const char *p = "model.layers.";
-        add_tensor(t, &n, &w->norm_in, d, 0, true, "%s%d.input_layernorm.weight", p, i);
-        add_tensor(t, &n, &w->wq, q, d, false, "%s%d.self_attn.q_proj.weight", p, i);
-        if (bias) add_bias(t, &n, &w->bq, q, d, "%s%d.self_attn.q_proj.bias", p, i);
-        if (l->layer[i].reads == i) {   /* only a cache owner projects K and V */
-            add_tensor(t, &n, &w->wk, kv, d, false, "%s%d.self_attn.k_proj.weight", p, i);
-            if (bias) add_bias(t, &n, &w->bk, kv, d, "%s%d.self_attn.k_proj.bias", p, i);
-            add_tensor(t, &n, &w->wv, kv, d, false, "%s%d.self_attn.v_proj.weight", p, i);
-            if (bias) add_bias(t, &n, &w->bv, kv, d, "%s%d.self_attn.v_proj.bias", p, i);
+    for (int i = 0; i < l->nlayers; i++)
+        for (int k = 0; k < plan_layer_weight_count; k++) {
+            WeightRef r = plan_layer_weight_order[k];
+            if (!plan_layer_has_weight(l, i, r)) continue;
+            int64_t in, rows;
+            plan_weight_shape(h, r, &in, &rows);
+            bool vector = plan_weight_is_vector(r);
+            add_tensor(t, &n, model_layer_slot(&m->layer[i], r), vector ? in : rows, in, vector,
+                       "model.layers.%d.%s", i, layer_tensor_name(h, r));
+            if (plan_weight_is_bias(r)) t[n - 1].fan_in = d;   /* drawn as its projection is */
         }
-        add_tensor(t, &n, &w->wo, d, q, false, "%s%d.self_attn.o_proj.weight", p, i);
-        add_tensor(t, &n, &w->norm_post, d, 0, true, "%s%d.post_attention_layernorm.weight", p, i);
-        add_tensor(t, &n, &w->w_gate, h->ffn, d, false, "%s%d.mlp.gate_proj.weight", p, i);
-        add_tensor(t, &n, &w->w_up, h->ffn, d, false, "%s%d.mlp.up_proj.weight", p, i);
-        add_tensor(t, &n, &w->w_down, d, h->ffn, false, "%s%d.mlp.down_proj.weight", p, i);
-    }
     add_tensor(t, &n, &m->norm_final, d, 0, true, "model.norm.weight");
     if (!m->tied) add_tensor(t, &n, &m->lm_head, h->vocab, d, false, "lm_head.weight");
     *out = t;

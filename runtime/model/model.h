@@ -13,6 +13,7 @@
  *   model.layers.{i}.mlp.down_proj.weight           [hidden, ffn]
  *   model.norm.weight                               [hidden]
  *   lm_head.weight                                  [vocab, hidden]   absent = tied to the embedding
+ * and the header's variations' (biases, q/k norms, Gemma's sandwich norms): docs/model.md, "Weights".
  */
 #ifndef MIXC_RUNTIME_MODEL_H
 #define MIXC_RUNTIME_MODEL_H
@@ -29,7 +30,13 @@ typedef struct {
     float *w_gate, *w_up;   /* [ffn][hidden] */
     float *w_down;          /* [hidden][ffn] */
     float *bq, *bk, *bv;    /* qkv_bias: [heads*head_dim], [kv_heads*head_dim] (owners); else NULL */
+    float *q_norm, *k_norm; /* qk_norm: [head_dim] (k_norm in owners); else NULL */
+    float *norm_attn_out, *norm_mlp_out;  /* sandwich_norms: [hidden]; else NULL */
 } LayerWeights;
+
+/* Where layer weights w keeps weight ref (a WeightRef of compiler/plan/plan.h); NULL for the
+ * model's own (embedding, final norm, LM head). */
+float **model_layer_slot(LayerWeights *w, int ref);
 
 typedef struct {
     const Layout *layout;   /* not owned */

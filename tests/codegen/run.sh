@@ -187,15 +187,18 @@ nvcc_clean() {   # arch, kernels.cu
   "$NVCC" -cubin -arch="$1" -Xptxas -v -o "$log.cubin" "$2" >"$log" 2>&1 || { tail -20 "$log"; return 1; }
   ptxas_clean "$log"
 }
-# Distinct variants of four layouts (head_dim 64/128/256/192, groups 4/1/8/2, bf16 and fp16), and of
+# Distinct variants of four layouts (head_dim 64/128/256/192, groups 4/1/8/2, bf16 and fp16), of
 # 8-bit caches: kt-q8 (int8, head_dim 64) and kt-c with an fp8 cache (head_dim 256: the most registers;
-# sm_90 takes the hardware e4m3 conversions, sm_80 the software ones), each compiled once per arch;
-# the compiles run two at a time.
+# sm_90 takes the hardware e4m3 conversions, sm_80 the software ones), of kt-e (the variations,
+# attn_softcap among them) and of kt-c with a soft-cap (the tanh in the widest prefill and decode),
+# each compiled once per arch; the compiles run two at a time.
 if [ -x "$NVCC" ]; then
   jobs_list=()
   sed 's/^\(model "[^"]*" {\)$/\1\n    kv_dtype = fp8/' tests/kernels/kt-c.mix >"$tmp/kt-c-fp8.mix"
+  sed 's/^\(model "[^"]*" {\)$/\1\n    attn_softcap = 50/' tests/kernels/kt-c.mix >"$tmp/kt-c-softcap.mix"
+  grep -q "attn_softcap = 50" "$tmp/kt-c-softcap.mix" || fail "nvcc-kt-c-softcap" "the test could not add attn_softcap"
   for lay in tests/kernels/kt-a.mix tests/kernels/kt-b.mix tests/kernels/kt-c.mix tests/kernels/kt-d.mix \
-             tests/kernels/kt-q8.mix "$tmp/kt-c-fp8.mix"; do
+             tests/kernels/kt-q8.mix "$tmp/kt-c-fp8.mix" tests/kernels/kt-e.mix "$tmp/kt-c-softcap.mix"; do
     base=$(basename "$lay" .mix)
     "$MIXC" emit "$lay" -o "$tmp/n-$base" >/dev/null || { fail "nvcc-$base" "emit failed"; continue; }
     for arch in sm_80 sm_90; do jobs_list+=("$base $arch"); done

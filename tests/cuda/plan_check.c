@@ -29,7 +29,7 @@
 #include <string.h>
 
 typedef struct {
-    double tokens, batch, ffn, hidden, q_width, kv_width;
+    double tokens, batch, ffn, hidden, q_width, kv_width, heads, kv_heads;
 } Vars;
 
 typedef struct {
@@ -64,6 +64,8 @@ static double expr_atom(Expr *e) {
     if (IS("hidden")) return e->v->hidden;
     if (IS("q_width")) return e->v->q_width;
     if (IS("kv_width")) return e->v->kv_width;
+    if (IS("heads")) return e->v->heads;
+    if (IS("kv_heads")) return e->v->kv_heads;
 #undef IS
     e->ok = false;
     return 0;
@@ -104,6 +106,8 @@ static const char *manifest_name(json_t *man, const Codegen *cg, const CudaLaunc
     json_t *model = json_object_get(man, "model_kernels");
     if (c->role == CL_BIAS_ADD)   /* q's or k/v's: the one of the two the launch's kernel is */
         return json_string_value(json_object_get(model, c->kernel == cg->bias_q ? "bias_add_q" : "bias_add_kv"));
+    if (c->role == CL_RMSNORM && c->kernel >= 0 && (c->kernel == cg->head_norm_q || c->kernel == cg->head_norm_k))
+        return json_string_value(json_object_get(model, c->kernel == cg->head_norm_q ? "head_norm_q" : "head_norm_k"));
     if (c->layer < 0 || c->role == CL_RMSNORM || c->role == CL_SILU_MUL || c->role == CL_RESIDUAL_ADD)
         return json_string_value(json_object_get(model, role));
     json_t *layer = json_array_get(json_object_get(man, "layers"), (size_t)c->layer);
@@ -231,7 +235,8 @@ int main(int argc, char **argv) {
         CudaLaunch *p = NULL;
         int n = cuda_backend_launch_plan(&plan, calls[c].decode, calls[c].tokens, &p);
         Vars v = {(double)calls[c].tokens, (double)calls[c].batch, (double)l.model.ffn, (double)l.model.hidden,
-                  (double)(l.model.heads * l.model.head_dim), (double)(l.model.kv_heads * l.model.head_dim)};
+                  (double)(l.model.heads * l.model.head_dim), (double)(l.model.kv_heads * l.model.head_dim),
+                  (double)l.model.heads, (double)l.model.kv_heads};
         if (print) {
             printf("# %s (%lld tokens, batch %d)\n", calls[c].what, (long long)calls[c].tokens, calls[c].batch);
             cuda_backend_print_plan(&cg, p, n, stdout);

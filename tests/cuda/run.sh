@@ -203,14 +203,18 @@ pc_fail=()
 mkdir -p "$T/src"   # apart from $T, where the loop writes each layout it checks
 sed 's/^\(model "[^"]*" {\)$/\1\n    qkv_bias = true/' examples/ma.mix >"$T/src/ma-qkv-bias.mix"
 grep -q "qkv_bias = true" "$T/src/ma-qkv-bias.mix" || pc_fail+=("ma-qkv-bias: the test could not add qkv_bias")
-for e in examples/*.mix "$T/src/ma-qkv-bias.mix"; do
+# and ma with Gemma 3's variations (the head_norm launches, the sandwich norms', gelu_tanh_mul)
+sed 's/^\(model "[^"]*" {\)$/\1\n    qk_norm = true\n    sandwich_norms = true\n    norm = rms_plus_one\n    activation = gelu_tanh\n    embed_scale = true/' \
+  examples/ma.mix >"$T/src/ma-gemma3.mix"
+grep -q "sandwich_norms = true" "$T/src/ma-gemma3.mix" || pc_fail+=("ma-gemma3: the test could not add the variations")
+for e in examples/*.mix "$T/src/ma-qkv-bias.mix" "$T/src/ma-gemma3.mix"; do
   n=$(basename "$e" .mix)
   f=$T/$n.mix   # the example as written (character-ai: its int8 cache)
   cp "$e" "$f"
   if ! "$MIXC" emit "$f" -o "$T/emit-$n" --context 4096 >/dev/null 2>"$T/emit-err"; then pc_fail+=("$n: mixc emit failed: $(head -c 200 "$T/emit-err")"); continue; fi
   if ! "$CHECK" "$f" "$T/emit-$n/manifest.json" --context 4096 --batch 5 >"$T/pc" 2>&1; then pc_fail+=("$n: $(head -n 3 "$T/pc")"); fi
 done
-[ ${#pc_fail[@]} -eq 0 ] && pass "launch plan = manifest (grid, block, smem, names) for every example and ma with qkv_bias at context 4096 (prefill 1/37/chunk, decode of 5)" ||
+[ ${#pc_fail[@]} -eq 0 ] && pass "launch plan = manifest (grid, block, smem, names) for every example, ma with qkv_bias and ma with Gemma 3's variations at context 4096 (prefill 1/37/chunk, decode of 5)" ||
   fail "launch plan = manifest" "${pc_fail[@]}"
 
 # The check can fail: one decode split, one smem and one layer's kernel changed in the manifest.

@@ -90,6 +90,12 @@ expect_arch qwen2-7b-instruct 'model "qwen2-7b-instruct": 28 layers, hidden 3584
   '28 layers (28 global, 0 sliding), 28 caches (28 global, 0 sliding)'
 expect_arch qwen3-8b 'model "qwen3-8b": 36 layers, hidden 4096, heads 32, kv_heads 8, head_dim 128, ffn 12288, vocab 151936' \
   '36 layers (36 global, 0 sliding), 36 caches (36 global, 0 sliding)'
+expect_arch qwen3-0.6b 'model "qwen3-0.6b": 28 layers, hidden 1024, heads 16, kv_heads 8, head_dim 128, ffn 3072, vocab 151936' \
+  '28 layers (28 global, 0 sliding), 28 caches (28 global, 0 sliding)'
+expect_arch gemma2-2b-it 'model "gemma2-2b-it": 26 layers, hidden 2304, heads 8, kv_heads 4, head_dim 256, ffn 9216, vocab 256000' \
+  '26 layers (13 global, 13 sliding), 26 caches (13 global, 13 sliding)'
+expect_arch gemma3-4b 'model "gemma3-4b": 34 layers, hidden 2560, heads 8, kv_heads 4, head_dim 256, ffn 10240, vocab 262208' \
+  '34 layers (5 global, 29 sliding), 34 caches (5 global, 29 sliding)'
 expect_arch qwen2-swa-synthetic 'model "qwen2-swa-synthetic": 28 layers, hidden 3584, heads 28, kv_heads 4, head_dim 128, ffn 18944, vocab 152064' \
   '28 layers (21 global, 7 sliding), 28 caches (21 global, 7 sliding)'
 expect_arch hymba-1.5b 'model "hymba-1.5b": 32 layers, hidden 1600, heads 25, kv_heads 5, head_dim 64, ffn 5504, vocab 32001' \
@@ -113,6 +119,10 @@ expect_row gemma3n-e4b 34 "global reads 19"
 expect_row hymba-1.5b 15 "global reads 15"
 expect_row hymba-1.5b 18 "window 1024 reads 16"
 expect_row hymba-1.5b 30 "window 1024 reads 29"
+expect_row gemma2-2b-it 0 "window 4096 reads 0"
+expect_row gemma2-2b-it 1 "global reads 1"
+expect_row gemma3-4b 5 "global reads 5"
+expect_row gemma3-4b 4 "window 1024 reads 4"
 expect_row qwen2-swa-synthetic 20 "global reads 20"
 expect_row qwen2-swa-synthetic 21 "window 4096 reads 21"
 
@@ -278,7 +288,7 @@ expect_usage 2 import --lckv 0_1s --window 0
 expect_usage 2 import $T/configs/mistral-7b.json --window 64
 expect_usage 1 import --lckv 0_2 --window 64
 expect_usage 2 import --lckv 0_1s --window 64 --allow-unsupported
-expect_usage 0 import --lckv 0_0_0_0 --config $T/unsupported/qwen3-qk-norm.json --allow-unsupported
+expect_usage 0 import --lckv 0_0_0_0 --config $T/unsupported/gemma3-local-base.json --allow-unsupported
 expect_usage 1 import --lckv 0_0_0_0 --config $T/unsupported/attention-bias.json
 if "$MIXC" import --lckv 0_0_0_0 --config $T/unsupported/attention-bias.json --allow-unsupported 2>/dev/null |
    grep -qx "# unsupported: 'attention_bias' true ignored (mixc's attention projections have no biases)"; then

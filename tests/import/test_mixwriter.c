@@ -42,6 +42,11 @@ static bool layouts_equal(const Layout *a, const Layout *b, char *why, size_t n)
     DIFF(x->norm_eps != y->norm_eps, "norm_eps %.17g vs %.17g", x->norm_eps, y->norm_eps);
     DIFF(x->context != y->context || x->chunk != y->chunk, "context/chunk differ");
     DIFF(x->tie_embeddings != y->tie_embeddings, "tie_embeddings differs");
+    DIFF(x->qkv_bias != y->qkv_bias || x->activation != y->activation || x->norm != y->norm ||
+         x->qk_norm != y->qk_norm || x->sandwich_norms != y->sandwich_norms || x->embed_scale != y->embed_scale,
+         "the variations differ");
+    DIFF(x->attn_softcap != y->attn_softcap || x->logit_softcap != y->logit_softcap ||
+         x->query_pre_attn_scalar != y->query_pre_attn_scalar, "soft-caps or query_pre_attn_scalar differ");
     DIFF(a->nlayers != b->nlayers || a->ncaches != b->ncaches, "counts differ");
     for (int i = 0; i < a->nlayers; i++) {
         const LayerInfo *p = &a->layer[i], *q = &b->layer[i];
@@ -101,6 +106,12 @@ static void random_header(ModelHeader *m, int n) {
     m->context = 1 + rnd_below(4) * 32768 + rnd_below(3) * 1000;
     m->chunk = rnd_below(2) ? (m->context < 512 ? m->context : 512) : 1 + rnd_below((int)m->context);
     m->tie_embeddings = rnd_below(2);
+    m->qkv_bias = rnd_below(2), m->qk_norm = rnd_below(2), m->sandwich_norms = rnd_below(2);
+    m->embed_scale = rnd_below(2);
+    m->activation = (Activation)rnd_below(ACT_COUNT), m->norm = (NormKind)rnd_below(NORM_COUNT);
+    static const double caps[] = {0, 0, 50, 30.0, 0.1 + 1.0 / 3.0, 168};
+    m->attn_softcap = caps[rnd_below(6)], m->logit_softcap = caps[rnd_below(6)];
+    m->query_pre_attn_scalar = caps[rnd_below(6)];
 }
 
 /* Random layers, biased toward structure (few windows, short distances, periodic bits). */

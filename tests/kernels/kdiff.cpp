@@ -40,6 +40,8 @@ struct Model {
     int kv8, fp8;           /* an 8-bit cache; e4m3 (else int8) */
     long long context, chunk;
     float theta, eps, scale;
+    float norm_offset, embed_scale;   /* norm = rms_plus_one: 1; embed_scale: sqrt(hidden) in dtype */
+    float softcap;                    /* attn_softcap; 0: none */
 };
 
 struct Tol {
@@ -233,7 +235,7 @@ bool check_attention(const std::string &name, const Model &m, const float *got, 
     for (int exact = 0; exact <= (m.kv8 ? 1 : 0); exact++) {
         std::vector<float> want((size_t)n * width);
         ref_attention(want.data(), q, qpos, n, (exact ? h.k.f : h.kq).data(), (exact ? h.v.f : h.vq).data(),
-                      h.npos, m.heads, m.kv_heads, m.hd, window, m.scale);
+                      h.npos, m.heads, m.kv_heads, m.hd, window, m.scale, m.softcap);
         double worst = 0, bound_max = 0;
         for (size_t r = 0; r < (size_t)n * m.heads; r++) {
             const float bound = m.kv8 ? attention_bound(m, q + r * m.hd, (int)(r % m.heads) / (m.heads / m.kv_heads),
@@ -441,19 +443,22 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
 
 /* ------------------------------------------------------------------ small kernels */
 
-void test_rmsnorm(const std::string &name, MixcEmuEntry entry, const Model &m) {
+/* width: the rows' (hidden, or head_dim for qk_norm's head norms); (offset + w) with norm = rms_plus_one. */
+void test_rmsnorm(const std::string &name, MixcEmuEntry entry, const Model &m, int width) {
     const int T = 3;
-    Tensor x((size_t)T * m.hidden, m.is_fp16), w(m.hidden, m.is_fp16), out(x.f.size(), m.is_fp16);
+    Tensor x((size_t)T * width, m.is_fp16), w(width, m.is_fp16), out(x.f.size(), m.is_fp16);
     x.fill_random(3.0f);
     w.fill_random(1.5f);
     RmsNormParams p = {x.data(), w.data(), out.data(), T};
     bool ok = launch(entry, &p, {T, 1, 1}, {256, 1, 1}, 0, name);
-    std::vector<float> want(x.f.size()), got = out.decoded();
-    ref_rmsnorm(want.data(), x.f.data(), w.f.data(), T, m.hidden, m.eps);
+    std::vector<float> want(x.f.size()), got = out.decoded(), wo(w.f);
+    for (float &v : wo) v += m.norm_offset;
+    ref_rmsnorm(want.data(), x.f.data(), wo.data(), T, width, m.eps);
     const Tol t = tol_for(m);
     report(name, ok && ref_compare(name.c_str(), got.data(), want.data(), want.size(), t.atol, t.rtol, 5) == 0);
 }
 
+/* silu_mul (silu false: residual_add); the gated activation is gelu_tanh_mul when the name says so. */
 void test_elementwise(const std::string &name, MixcEmuEntry entry, const Model &m, bool silu) {
     const long long n = 1000;   /* not a multiple of the 256-thread block */
     Tensor a(n, m.is_fp16), b(n, m.is_fp16), out(n, m.is_fp16);
@@ -468,7 +473,8 @@ void test_elementwise(const std::string &name, MixcEmuEntry entry, const Model &
         ok = launch(entry, &p, {(unsigned)((n + 255) / 256), 1, 1}, {256, 1, 1}, 0, name);
     }
     std::vector<float> want(n), got = out.decoded();
-    if (silu) ref_silu_mul(want.data(), a.f.data(), b.f.data(), n);
+    if (silu && name.find("/gelu_tanh_mul_") != std::string::npos) ref_gelu_tanh_mul(want.data(), a.f.data(), b.f.data(), n);
+    else if (silu) ref_silu_mul(want.data(), a.f.data(), b.f.data(), n);
     else ref_add(want.data(), a.f.data(), b.f.data(), n);
     const Tol t = tol_for(m);
     report(name, ok && ref_compare(name.c_str(), got.data(), want.data(), n, t.atol, t.rtol, 5) == 0);
@@ -488,7 +494,9 @@ void test_embed(const std::string &name, MixcEmuEntry entry, const Model &m) {
     bool ok = launch(entry, &p, {T, 1, 1}, {256, 1, 1}, 0, name);
     std::vector<float> want(out.f.size()), got = out.decoded();
     ref_embed(want.data(), ids, table.f.data(), T, m.hidden, m.vocab);
-    report(name, ok && ref_compare(name.c_str(), got.data(), want.data(), want.size(), 0, 0, 5) == 0);
+    for (float &v : want) v *= m.embed_scale;   /* exact without embed_scale; one rounding with it */
+    const Tol t = m.embed_scale == 1.0f ? Tol{0, 0} : tol_for(m);
+    report(name, ok && ref_compare(name.c_str(), got.data(), want.data(), want.size(), t.atol, t.rtol, 5) == 0);
 }
 
 } // namespace
@@ -527,6 +535,9 @@ int main(int argc, char **argv) {
     m.theta = (float)json_real_value(json_object_get(man, "rope_theta"));
     m.eps = (float)json_real_value(json_object_get(man, "norm_eps"));
     m.scale = (float)json_real_value(json_object_get(man, "softmax_scale"));
+    m.norm_offset = (float)json_real_value(json_object_get(man, "norm_weight_offset"));
+    m.embed_scale = (float)json_real_value(json_object_get(man, "embed_scale"));
+    m.softcap = (float)json_real_value(json_object_get(man, "attn_softcap"));
     const std::string model = json_string_value(json_object_get(man, "model"));
     const char *filter = argc > 3 ? argv[3] : "";
 
@@ -556,7 +567,7 @@ int main(int argc, char **argv) {
             test_rope(label + " scaled table", entry, m, kind == "rope_append", ak.cap, RopeCase::Scaled);
             test_rope(label + " nope", entry, m, kind == "rope_append", ak.cap, RopeCase::Nope);
         }
-        else if (kind == "rmsnorm") test_rmsnorm(label, entry, m);
+        else if (kind == "rmsnorm") test_rmsnorm(label, entry, m, json_object_get(k, "width") ? (int)jint(k, "width") : m.hidden);
         else if (kind == "silu_mul" || kind == "residual_add")
             test_elementwise(label, entry, m, kind == "silu_mul");
         else if (kind == "embed") test_embed(label, entry, m);

@@ -42,8 +42,10 @@ static int visible(int64_t qpos, int64_t kpos, int64_t window) {
     return kpos <= qpos && (window <= 0 || kpos > qpos - window);
 }
 
+static double capped(double s, double softcap) { return softcap > 0 ? softcap * tanh(s / softcap) : s; }
+
 void ref_attention(float *out, const float *q, const int *q_pos, int n, const float *k, const float *v,
-                   int npos, int heads, int kv_heads, int hd, int64_t window, float scale) {
+                   int npos, int heads, int kv_heads, int hd, int64_t window, float scale, float softcap) {
     const int group = heads / kv_heads;
     for (int i = 0; i < n; i++)
         for (int h = 0; h < heads; h++) {
@@ -56,7 +58,8 @@ void ref_attention(float *out, const float *q, const int *q_pos, int n, const fl
                 const float *kj = k + ((size_t)j * kv_heads + kvh) * hd;
                 double s = 0;
                 for (int d = 0; d < hd; d++) s += (double)qi[d] * kj[d];
-                if (s * scale > mx) mx = s * scale;
+                s = capped(s * scale, softcap);
+                if (s > mx) mx = s;
             }
             double den = 0;
             for (int d = 0; d < hd; d++) o[d] = 0;
@@ -68,7 +71,7 @@ void ref_attention(float *out, const float *q, const int *q_pos, int n, const fl
                 const float *vj = v + ((size_t)j * kv_heads + kvh) * hd;
                 double s = 0;
                 for (int d = 0; d < hd; d++) s += (double)qi[d] * kj[d];
-                const double p = exp(s * scale - mx);
+                const double p = exp(capped(s * scale, softcap) - mx);
                 den += p;
                 for (int d = 0; d < hd; d++) acc[d] += p * vj[d];
             }
@@ -106,6 +109,13 @@ void ref_rmsnorm(float *out, const float *x, const float *w, int tokens, int hid
 
 void ref_silu_mul(float *out, const float *gate, const float *up, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+void ref_gelu_tanh_mul(float *out, const float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        double g = gate[i];
+        out[i] = (float)(0.5 * g * (1 + tanh(sqrt(2 / M_PI) * (g + 0.044715 * g * g * g))) * up[i]);
+    }
 }
 
 void ref_add(float *out, const float *a, const float *b, size_t n) {

@@ -27,9 +27,10 @@ float ref_round(float x, int is_fp16);
  *   k, v [npos, kv_heads, hd] keys and values by ABSOLUTE position 0..npos-1 (no ring)
  *   out  [n, heads, hd]
  * Query at position i sees keys j <= i, and j > i - window when window > 0.
- * Query head h reads KV head h / (heads / kv_heads). */
+ * Query head h reads KV head h / (heads / kv_heads). Scores s * scale, then softcap * tanh(. / softcap)
+ * when softcap > 0. */
 void ref_attention(float *out, const float *q, const int *q_pos, int n, const float *k, const float *v,
-                   int npos, int heads, int kv_heads, int hd, int64_t window, float scale);
+                   int npos, int heads, int kv_heads, int hd, int64_t window, float scale, float softcap);
 
 /* HF Llama rotate_half RoPE in place on x [nheads, hd] at absolute position pos. */
 /* RoPE with a table of hd/2 inverse frequencies, cos and sin times scale; NULL table: unchanged. */
@@ -40,6 +41,8 @@ void ref_rope_default_table(float *inv_freq, int hd, float theta);
 void ref_rmsnorm(float *out, const float *x, const float *w, int tokens, int hidden, float eps);
 /* out = silu(gate) * up */
 void ref_silu_mul(float *out, const float *gate, const float *up, size_t n);
+/* gelu_tanh(gate) * up: GELU's tanh approximation (activation = gelu_tanh). */
+void ref_gelu_tanh_mul(float *out, const float *gate, const float *up, size_t n);
 /* out = a + b */
 void ref_add(float *out, const float *a, const float *b, size_t n);
 /* out[t] = table[ids[t]], a zero row for an id outside [0, vocab). */

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Differential tests of the generated kernels on the CPU emulator against the fp32 references
 # (tests/kernels/ref.c): every kernel of the layouts kt-a, kt-b, kt-c, kt-d (built by mk/codegen.mk into
-# $BUILD/tests/kernels/kt-*/kernels.so, kt-long included), and kt-q8 / kt-f8 with int8 / fp8 caches (against the cpu
-# quantizer's codes, and against fp32 K/V within the derived bound). MIXC_TEST_LONG=1 adds kt-long (context 6000, chunks of
+# $BUILD/tests/kernels/kt-*/kernels.so, kt-long included), kt-q8 / kt-f8 with int8 / fp8 caches (against the cpu
+# quantizer's codes, and against fp32 K/V within the derived bound), and kt-e / kt-f with the header's variations
+# (norms, GELU, embedding scale, soft-capped scores). MIXC_TEST_LONG=1 adds kt-long (context 6000, chunks of
 # 300 tokens, 12 decode splits) and longer prefill chunks everywhere.
 set -u
 cd "$(dirname "$0")/../.."
@@ -12,7 +13,7 @@ needs_toolkit kernels
 MIXC=${MIXC:-$BUILD/mixc}
 KT=$BUILD/tests/kernels
 rc=0
-layouts="kt-a kt-b kt-c kt-d kt-q8 kt-f8"
+layouts="kt-a kt-b kt-c kt-d kt-q8 kt-f8 kt-e kt-f"
 long=()
 if [ "${MIXC_TEST_LONG:-0}" = 1 ]; then
   long=(--long)

@@ -128,6 +128,25 @@ if run "qkv_bias save" 0 "${QB[@]}" --random-weights 7 --save-weights "$T/qb.saf
     expect_err "qkv_bias: a checkpoint without the biases is refused naming one" "tensor 'model.layers.0.self_attn.q_proj.bias' is missing"
 fi
 
+# The families' variations (Gemma 3's, with Gemma 2's soft-caps): the q/k norms and the sandwich norms
+# are saved under their HF names and read back (same logits); a Llama checkpoint is refused naming
+# the first missing norm, and these weights on the plain layout name the tensors it does not use.
+sed 's/^\(model "[^"]*" {\)$/\1\n    qk_norm = true\n    sandwich_norms = true\n    norm = rms_plus_one\n    activation = gelu_tanh\n    embed_scale = true\n    attn_softcap = 20\n    logit_softcap = 30\n    query_pre_attn_scalar = 24/' $TINY >"$T/gm.mix"
+GM=(--layout "$T/gm.mix" --tokens 5,6,7 --max-new 5)
+if run "variations save" 0 "${GM[@]}" --random-weights 7 --save-weights "$T/gm.safetensors" --dump-logits "$T/gm1.npy" &&
+   run "variations load" 0 "${GM[@]}" --weights "$T/gm.safetensors" --dump-logits "$T/gm2.npy"; then
+  head -c 20000 "$T/gm.safetensors" >"$T/gm.head"
+  grep -q 'layers.0.self_attn.q_norm.weight' "$T/gm.head" && grep -q 'layers.0.self_attn.k_norm.weight' "$T/gm.head" &&
+    grep -q 'pre_feedforward_layernorm' "$T/gm.head" && grep -q 'post_feedforward_layernorm' "$T/gm.head" &&
+    cmp -s "$T/gm1.npy" "$T/gm2.npy" && ! cmp -s "$T/gm1.npy" "$T/s1.npy" &&
+    pass "variations: q/k and sandwich norms saved under HF names and read back, the same logits" ||
+    fail "variations: q/k and sandwich norms saved and read back"
+  run "variations missing" 1 "${GM[@]}" --weights "$T/w.safetensors" &&
+    expect_err "variations: a Llama checkpoint is refused naming the first missing norm" "tensor 'model.layers.0.self_attn.q_norm.weight' is missing"
+  run "variations unused" 1 --layout $TINY --tokens 5 --weights "$T/gm.safetensors" &&
+    expect_err "variations: their tensors on the plain layout are refused as unused" "not used by this layout ('model.layers.0.self_attn.q_norm.weight'"
+fi
+
 # --dtype fp32: fp32 weights kept exact on the cpu backend (saved as F32 and read back bit for bit);
 # the same file without it is rounded to the layout's bf16, exactly as the bf16 random weights are.
 D32=(--layout $TINY --tokens 5,6,7 --max-new 5)
@@ -469,6 +488,33 @@ if run "rope cpu" 0 --layout tests/mixrun/rope.mix "${RE[@]}" --dump-logits "$T/
   cmp_logits "emu vs cpu: rope_scaling yarn, NoPE layers and a kind's own rope_theta" "$T/rc.npy" "$T/re.npy" "$BF16_TOL" 20
   if "$CMP" "$T/pc.npy" "$T/re.npy" $BF16_TOL 20 >"$T/cmp" 2>&1; then fail "emu: the RoPE variants change the logits beyond the tolerance"
   else pass "emu: the RoPE variants change the logits beyond the tolerance (the check can fail)"; fi
+fi
+
+# The variations on emu (head_norm and gelu_tanh_mul kernels, (1 + w) norms, the sandwich norms'
+# rmsnorm launches, the embedding scale, query_pre_attn_scalar's scale, the soft-capped scores in
+# the attention kernels and the soft-capped logits): each alone within the bf16 tolerance of the cpu
+# backend's logits (soft-caps small enough to bend this model's scores and logits), and all of
+# Gemma 2's and 3's at once (without Gemma 3's local rope base) in fp16 within the fp16 tolerance:
+# in bf16 their extra roundings with norm weights of 2 measured 0.075 of rms, past the tolerance
+# measured on plain models. Memory planned = allocated = report.
+VE=(--set head_dim=64 --random-weights 7 --tokens $(seq -s, 1 20) --max-new 6)
+for v in "qk_norm = true" "sandwich_norms = true" "norm = rms_plus_one" "activation = gelu_tanh" "embed_scale = true" \
+         "query_pre_attn_scalar = 24" "attn_softcap = 1" "logit_softcap = 1.5"; do
+  sed "s/^\(model \"[^\"]*\" {\)\$/\1\n    $v/" $TINY >"$T/var.mix"
+  grep -q "^    $v\$" "$T/var.mix" || { fail "emu vs cpu: $v (the test could not add it)"; continue; }
+  if run "$v cpu" 0 --layout "$T/var.mix" "${VE[@]}" --dump-logits "$T/varc.npy" &&
+     run "$v emu" 0 --layout "$T/var.mix" "${VE[@]}" --backend emu --dump-logits "$T/vare.npy"; then
+    cmp_logits "emu vs cpu: $v" "$T/varc.npy" "$T/vare.npy" "$BF16_TOL" 20
+  fi
+done
+if run "gemma cpu" 0 --layout "$T/gm.mix" "${VE[@]}" --set dtype=fp16 --dump-logits "$T/g3c.npy" &&
+   run "gemma emu" 0 --layout "$T/gm.mix" "${VE[@]}" --set dtype=fp16 --backend emu --dump-logits "$T/g3e.npy"; then
+  cmp_logits "emu vs cpu: Gemma 2's and 3's variations at once (fp16)" "$T/g3c.npy" "$T/g3e.npy" "$FP16_TOL" 20
+  SETS=(--set head_dim=64)
+  f=$T/gm.mix
+  mem_check emu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 &&
+    pass "emu: the variations' memory planned = allocated = mixc report --target emu (their norm weights included)" ||
+    fail "emu: the variations' memory planned = allocated" "$(cat "$T/why")"
 fi
 
 # 8-bit KV caches (docs/model.md, "Quantized KV caches"): character-ai says kv_dtype = int8.

@@ -7,6 +7,7 @@
 #include "backend.h"
 #include "kv_quant.h"
 #include "model.h"
+#include "naive.h"
 #include "safetensors.h"
 
 #include <math.h>
@@ -105,143 +106,6 @@ static double max_diff(const float *a, const float *b, int64_t n) {
     return m;
 }
 
-/* ------------------------------------------------------------------ an independent reference */
-
-/* The model of docs/model.md written the plainest way: no caches, every layer's K/V kept for all
- * positions, masks applied directly, double precision. */
-static void naive_rmsnorm(const double *x, const float *w, double *out, int64_t d, double eps) {
-    double ss = 0;
-    for (int64_t i = 0; i < d; i++) ss += x[i] * x[i];
-    double inv = 1 / sqrt(ss / d + eps);
-    for (int64_t i = 0; i < d; i++) out[i] = x[i] * inv * w[i];
-}
-
-static void naive_proj(const double *x, const float *w, double *y, int64_t in, int64_t out) {
-    for (int64_t o = 0; o < out; o++) {
-        double s = 0;
-        for (int64_t i = 0; i < in; i++) s += x[i] * w[o * in + i];
-        y[o] = s;
-    }
-}
-
-/* RoPE's inverse frequency of pair k, straight from transformers' formulas (modeling_rope_utils.py),
- * independently of compiler/ir/rope.c: plain, linear, llama3, yarn; a kind's own theta is plain. */
-static double naive_inv_freq(const ModelHeader *m, const LayerRope *r, int64_t k) {
-    const RopeScaling *s = &m->rope_scaling;
-    double theta = r->theta ? r->theta : m->rope_theta, hd = (double)m->head_dim, orig = (double)s->original_context;
-    double inv = 1 / pow(theta, 2.0 * (double)k / hd);
-    if (r->theta || s->type == ROPE_PLAIN) return inv;
-    if (s->type == ROPE_LINEAR) return inv / s->factor;
-    if (s->type == ROPE_LLAMA3) {
-        double wavelen = 2 * M_PI / inv, smooth = (orig / wavelen - s->low_freq_factor) /
-                                                  (s->high_freq_factor - s->low_freq_factor);
-        if (wavelen < orig / s->high_freq_factor) return inv;
-        if (wavelen > orig / s->low_freq_factor) return inv / s->factor;
-        return (1 - smooth) * inv / s->factor + smooth * inv;
-    }
-    double lo = floor(hd * log(orig / (s->beta_fast * 2 * M_PI)) / (2 * log(theta)));
-    double hi = ceil(hd * log(orig / (s->beta_slow * 2 * M_PI)) / (2 * log(theta)));
-    lo = fmax(lo, 0), hi = fmin(hi, hd - 1);
-    double ramp = fmin(fmax(((double)k - lo) / (hi == lo ? 0.001 : hi - lo), 0), 1);
-    return inv / s->factor * ramp + inv * (1 - ramp);
-}
-
-static void naive_rope(double *x, int64_t nheads, const ModelHeader *m, const LayerRope *r, int64_t pos) {
-    int64_t hd = m->head_dim;
-    double scale = !r->theta && m->rope_scaling.type == ROPE_YARN ? m->rope_scaling.attention_factor : 1;
-    for (int64_t h = 0; h < nheads && !r->nope; h++) {
-        double *v = x + h * hd;
-        for (int64_t k = 0; k < hd / 2; k++) {
-            double a = (double)pos * naive_inv_freq(m, r, k), x1 = v[k], x2 = v[k + hd / 2];
-            v[k] = (x1 * cos(a) - x2 * sin(a)) * scale;
-            v[k + hd / 2] = (x2 * cos(a) + x1 * sin(a)) * scale;
-        }
-    }
-}
-
-static void naive_attention(const Layout *l, int layer, const double *q, double **K, double **V, int64_t t,
-                            double *out) {
-    const ModelHeader *m = &l->model;
-    int64_t hd = m->head_dim, kvw = m->kv_heads * hd, w = l->layer[layer].window;
-    int src = l->layer[layer].reads;
-    double *p = xmalloc((size_t)(t + 1) * sizeof(double));
-    for (int64_t h = 0; h < m->heads; h++) {
-        int64_t g = h / (m->heads / m->kv_heads);
-        double mx = -1e300, sum = 0;
-        for (int64_t j = 0; j <= t; j++) {
-            bool visible = w == 0 || j > t - w;
-            double s = 0;
-            for (int64_t d = 0; d < hd; d++) s += q[h * hd + d] * K[src][j * kvw + g * hd + d];
-            p[j] = visible ? s / sqrt((double)hd) : -1e300;
-            mx = p[j] > mx ? p[j] : mx;
-        }
-        for (int64_t j = 0; j <= t; j++) sum += p[j] = p[j] <= -1e299 ? 0 : exp(p[j] - mx);
-        for (int64_t d = 0; d < hd; d++) {
-            double acc = 0;
-            for (int64_t j = 0; j <= t; j++) acc += p[j] / sum * V[src][j * kvw + g * hd + d];
-            out[h * hd + d] = acc;
-        }
-    }
-    free(p);
-}
-
-/* y += b (qkv_bias), nothing when b is NULL. */
-static void add_bias(double *y, const float *b, int64_t n) {
-    for (int64_t i = 0; b && i < n; i++) y[i] += b[i];
-}
-
-static void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *out) {
-    const Layout *l = mo->layout;
-    const ModelHeader *m = &l->model;
-    int64_t d = m->hidden, qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim, F = m->ffn;
-    double *x = xcalloc((size_t)(T * d), sizeof(double)), *h = xcalloc((size_t)d, sizeof(double));
-    double *q = xcalloc((size_t)(T * qw), sizeof(double)), *att = xcalloc((size_t)qw, sizeof(double));
-    double *o = xcalloc((size_t)d, sizeof(double)), *g = xcalloc((size_t)F, sizeof(double)),
-           *u = xcalloc((size_t)F, sizeof(double));
-    double **K = xcalloc((size_t)l->nlayers, sizeof(double *)), **V = xcalloc((size_t)l->nlayers, sizeof(double *));
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t i = 0; i < d; i++) x[t * d + i] = mo->embed[tok[t] * d + i];
-    for (int i = 0; i < l->nlayers; i++) {
-        const LayerWeights *w = &mo->layer[i];
-        if (w->wk) {
-            K[i] = xcalloc((size_t)(T * kvw), sizeof(double));
-            V[i] = xcalloc((size_t)(T * kvw), sizeof(double));
-        }
-        for (int64_t t = 0; t < T; t++) {   /* projections of every position first */
-            naive_rmsnorm(x + t * d, w->norm_in, h, d, m->norm_eps);
-            naive_proj(h, w->wq, q + t * qw, d, qw);
-            add_bias(q + t * qw, w->bq, qw);
-            naive_rope(q + t * qw, m->heads, m, &l->layer[i].rope, t);
-            if (w->wk) {
-                naive_proj(h, w->wk, K[i] + t * kvw, d, kvw);
-                naive_proj(h, w->wv, V[i] + t * kvw, d, kvw);
-                add_bias(K[i] + t * kvw, w->bk, kvw);
-                add_bias(V[i] + t * kvw, w->bv, kvw);
-                naive_rope(K[i] + t * kvw, m->kv_heads, m, &l->layer[i].rope, t);
-            }
-        }
-        for (int64_t t = 0; t < T; t++) {
-            naive_attention(l, i, q + t * qw, K, V, t, att);
-            naive_proj(att, w->wo, o, qw, d);
-            for (int64_t k = 0; k < d; k++) x[t * d + k] += o[k];
-            naive_rmsnorm(x + t * d, w->norm_post, h, d, m->norm_eps);
-            naive_proj(h, w->w_gate, g, d, F);
-            naive_proj(h, w->w_up, u, d, F);
-            for (int64_t k = 0; k < F; k++) g[k] = g[k] / (1 + exp(-g[k])) * u[k];
-            naive_proj(g, w->w_down, o, F, d);
-            for (int64_t k = 0; k < d; k++) x[t * d + k] += o[k];
-        }
-    }
-    double *lg = xcalloc((size_t)m->vocab, sizeof(double));
-    for (int64_t t = 0; t < T; t++) {
-        naive_rmsnorm(x + t * d, mo->norm_final, h, d, m->norm_eps);
-        naive_proj(h, mo->lm_head, lg, d, m->vocab);
-        for (int64_t k = 0; k < m->vocab; k++) out[t * m->vocab + k] = (float)lg[k];
-    }
-    for (int i = 0; i < l->nlayers; i++) free(K[i]), free(V[i]);
-    free(K), free(V), free(x), free(h), free(q), free(att), free(o), free(g), free(u), free(lg);
-}
-
 /* ------------------------------------------------------------------ tests */
 
 static void test_conversions(void) {
@@ -269,60 +133,99 @@ static void test_conversions(void) {
     result(badbf == 0, "bf16 rounding to nearest", "%d mismatches", badbf);
 }
 
-/* A variant of the naive test's model: RoPE scaling, NoPE and a kind's own theta. */
-typedef struct {
-    const char *name;
-    RopeScaling scaling;
-    bool kinds;     /* layers 0 and 5 (one cache) NoPE, layer 4 rope_theta 500 */
-} RopeVariant;
+/* Norm weights away from 1 (random weights make them 1), so that q/k norms, (1 + w) and the
+ * sandwich norms each change the logits visibly. */
+static void vary_norms(Model *m) {
+    ModelTensor *t;
+    int n = model_tensors(m, &t);
+    for (int i = 0; i < n; i++)
+        for (int64_t k = 0; t[i].ndim == 1 && !t[i].fan_in && k < t[i].shape[0]; k++)
+            (*t[i].slot)[k] = 0.75f + 0.5f * (float)((k * 7919 + i * 31) % 13) / 13.0f;
+    free(t);
+}
 
-static void test_against_naive_rope(bool qkv_bias, const RopeVariant *rv) {
+/* The cpu backend against the naive reference on the 6-layer GQA / windows / sharing / ring model,
+ * with the header changed by `vary` (NULL: Llama's); a variation must also change the logits. */
+static void test_against_naive(const char *what, void (*vary)(Layout *)) {
     int64_t win[] = {0, 0, 5, 9, 5, 0};
     int reads[] = {0, 0, 2, 2, 4, 0};
     Layout l;
     make_layout(&l, 6, win, reads, 4, 64);
-    l.model.qkv_bias = qkv_bias;
-    if (rv) l.model.rope_scaling = rv->scaling;
-    if (rv && rv->kinds) l.layer[0].rope.nope = l.layer[5].rope.nope = true, l.layer[4].rope.theta = 500;
-    Model m;
-    model_init_random(&m, &l, 7);
     int64_t T = 23, V = l.model.vocab;
     int32_t *t = test_tokens(T, 3);
     float *a = xcalloc((size_t)(T * V), sizeof(float)), *b = xcalloc((size_t)(T * V), sizeof(float));
+    float *plain = xcalloc((size_t)(T * V), sizeof(float));
     char err[512] = "";
-    bool ok = run_logits(&m, t, T, BY_CHUNKS, false, a, err, sizeof err);
+    Model m;
+    model_init_random(&m, &l, 7);
+    if (vary) vary_norms(&m);
+    bool ok = !vary || run_logits(&m, t, T, BY_CHUNKS, false, plain, err, sizeof err);
+    model_free(&m);
+    if (vary) vary(&l);
+    model_init_random(&m, &l, 7);
+    if (vary) vary_norms(&m);
+    ok = ok && run_logits(&m, t, T, BY_CHUNKS, false, a, err, sizeof err);
     naive_logits(&m, t, T, b);
-    double d = max_diff(a, b, T * V), scale = max_abs(b, T * V);
-    bool biased = !qkv_bias || (m.layer[0].bq && m.layer[0].bk && !m.layer[3].bk && m.layer[0].bq[1] != 0);
-    result(ok && biased && d <= 1e-4 * scale && scale > 0.1,
-           rv ? rv->name
-           : qkv_bias ? "cpu backend equals a naive forward pass with q/k/v biases (owners' k/v only)"
-                      : "cpu backend equals a naive forward pass (GQA, windows, sharing, ring)",
-           "%s max diff %.3g of %.3g", err, d, scale);
-    free(a), free(b), free(t);
+    double d = max_diff(a, b, T * V), scale = max_abs(b, T * V), change = vary ? max_diff(a, plain, T * V) : 1;
+    result(ok && d <= 1e-4 * scale && scale > 0.1 && change > 1e-2 * scale, what,
+           "%s max diff %.3g of %.3g (the variation changes the logits by %.3g)", err, d, scale, change);
+    free(a), free(b), free(plain), free(t);
     model_free(&m);
     layout_free(&l);
 }
 
-static void test_against_naive(bool qkv_bias) {
-    test_against_naive_rope(qkv_bias, NULL);
+static void with_qkv_bias(Layout *l) { l->model.qkv_bias = true; }
+static void with_qk_norm(Layout *l) { l->model.qk_norm = true; }
+static void with_gelu(Layout *l) { l->model.activation = ACT_GELU_TANH; }
+static void with_plus_one(Layout *l) { l->model.norm = NORM_RMS_PLUS_ONE; }
+static void with_sandwich(Layout *l) { l->model.sandwich_norms = true; }
+static void with_embed_scale(Layout *l) { l->model.embed_scale = true; }
+static void with_attn_softcap(Layout *l) { l->model.attn_softcap = 1.0; }
+static void with_logit_softcap(Layout *l) { l->model.logit_softcap = 1.5; }
+static void with_scalar(Layout *l) { l->model.query_pre_attn_scalar = 3; }
+/* Gemma 2 and Gemma 3 (without Gemma 3's per-kind rope theta) at once. */
+static void like_gemma2(Layout *m) {
+    with_gelu(m), with_plus_one(m), with_sandwich(m), with_embed_scale(m), with_attn_softcap(m);
+    with_logit_softcap(m), with_scalar(m);
+}
+static void like_gemma3(Layout *m) {
+    with_gelu(m), with_plus_one(m), with_sandwich(m), with_embed_scale(m), with_qk_norm(m), with_scalar(m);
 }
 
-/* Scalings with a short original context (64), so that the 23 positions and head_dim 16 meet every
+/* Scalings with a short original context (64), so that the 23 positions and head_dim 64 meet every
  * region: llama3's kept, smoothed and divided wavelengths, yarn's ramp. */
-static void test_rope_variants(void) {
-    static const RopeVariant v[] = {
-        {"cpu backend equals a naive forward pass: rope_scaling linear", {ROPE_LINEAR, .factor = 4}, false},
-        {"cpu backend equals a naive forward pass: rope_scaling llama3",
-         {ROPE_LLAMA3, .factor = 8, .low_freq_factor = 1, .high_freq_factor = 4, .original_context = 64}, false},
-        {"cpu backend equals a naive forward pass: rope_scaling yarn (attention factor on cos/sin)",
-         {ROPE_YARN, .factor = 8, .original_context = 64, .beta_fast = 32, .beta_slow = 1,
-          .attention_factor = 1.2079441541679836},
-         false},
-        {"cpu backend equals a naive forward pass: NoPE layers and a kind's own rope_theta (unscaled)",
-         {ROPE_LINEAR, .factor = 4}, true},
-    };
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) test_against_naive_rope(false, &v[i]);
+static void with_linear(Layout *l) { l->model.rope_scaling = (RopeScaling){ROPE_LINEAR, .factor = 4}; }
+static void with_llama3(Layout *l) {
+    l->model.rope_scaling = (RopeScaling){ROPE_LLAMA3, .factor = 8, .low_freq_factor = 1, .high_freq_factor = 4,
+                                          .original_context = 64};
+}
+static void with_yarn(Layout *l) {
+    l->model.rope_scaling = (RopeScaling){ROPE_YARN, .factor = 8, .original_context = 64, .beta_fast = 32,
+                                          .beta_slow = 1, .attention_factor = 1.2079441541679836};
+}
+/* layers 0 and 5 (one cache) NoPE, layer 4 its kind's own rope_theta 500 (unscaled) */
+static void with_rope_kinds(Layout *l) {
+    with_linear(l);
+    l->layer[0].rope.nope = l->layer[5].rope.nope = true, l->layer[4].rope.theta = 500;
+}
+
+static void test_variations_against_naive(void) {
+    test_against_naive("cpu backend equals a naive forward pass (GQA, windows, sharing, ring)", NULL);
+    test_against_naive("cpu backend equals a naive forward pass with q/k/v biases (owners' k/v only)", with_qkv_bias);
+    test_against_naive("... with q/k norms per head (qk_norm; k_norm in owners only)", with_qk_norm);
+    test_against_naive("... with activation gelu_tanh", with_gelu);
+    test_against_naive("... with norm rms_plus_one", with_plus_one);
+    test_against_naive("... with sandwich_norms", with_sandwich);
+    test_against_naive("... with embed_scale", with_embed_scale);
+    test_against_naive("... with attn_softcap", with_attn_softcap);
+    test_against_naive("... with logit_softcap", with_logit_softcap);
+    test_against_naive("... with query_pre_attn_scalar", with_scalar);
+    test_against_naive("... as Gemma 2 computes (all of its variations)", like_gemma2);
+    test_against_naive("... as Gemma 3 computes (all of its variations)", like_gemma3);
+    test_against_naive("... with rope_scaling linear", with_linear);
+    test_against_naive("... with rope_scaling llama3", with_llama3);
+    test_against_naive("... with rope_scaling yarn (attention factor on cos/sin)", with_yarn);
+    test_against_naive("... with NoPE layers and a kind's own rope_theta (unscaled)", with_rope_kinds);
 }
 
 /* Logits of a 2-layer model whose layer 0 adds nothing to the residual stream (Wo = 0, down = 0):
@@ -746,7 +649,7 @@ static bool quantized_attention_matches(DType dt, double *worst_store) {
         }
     for (int i = 0; i < 3 * QHEADS * QHD; i++) q[i] = (float)((seed = seed * 1664525u + 1013904223u) >> 8) / (1 << 24) - 0.5f;
     AttentionArgs a = {q, o8, 3, 20, QHEADS, QKVH, QHD, 6, 0.25f, {codes[0], scales[0], dt}, {codes[1], scales[1], dt},
-                       QCAP, 23, sc, QCAP + 4};
+                       QCAP, 23, sc, QCAP + 4, 0};
     AttentionArgs f = a;
     f.out = o32, f.cache_k = (KvRows){deq[0], NULL, DT_FP32}, f.cache_v = (KvRows){deq[1], NULL, DT_FP32};
     if (!cpu_reference_kernels.attention(NULL, &a) || !cpu_reference_kernels.attention(NULL, &f)) return false;
@@ -790,9 +693,7 @@ int main(int argc, char **argv) {
     }
     tmpdir = argv[1];
     test_conversions();
-    test_against_naive(false);
-    test_against_naive(true);
-    test_rope_variants();
+    test_variations_against_naive();
     test_reader_uses_owner();
     test_chunks_vs_tokens();
     test_ring();

@@ -153,6 +153,25 @@ static void test_weights(void) {
     CHECK(biases == 12 + 2 * 5);
     run_plan_free(&rp);
     l.model.qkv_bias = false;
+    /* qk_norm, sandwich_norms, gelu_tanh: q_norm in all 12 layers and k_norm in the 5 owners (head_dim
+     * each), two more hidden norms per layer; each head_norm updates the GEMM's output it follows, a
+     * gelu_tanh_mul replaces every silu_mul, and four rmsnorms per layer (one final). */
+    l.model.qk_norm = l.model.sandwich_norms = true, l.model.activation = ACT_GELU_TANH;
+    CHECK(plan_weights(&l, &t) && t.norms == w.norms + (12 + 5) * 32 + 2 * 12 * h);
+    CHECK(plan_run(&l, &ro, &rp, why, sizeof why));
+    CHECK(rp.weight[3].ref == WT_Q_NORM && rp.weight[3].rows == 32 && rp.weight[3].cols == 1);
+    int counts[OP_COUNT] = {0};
+    for (int i = 0; i < rp.decode.nops; i++) {
+        const PlanOp *op = &rp.decode.op[i];
+        counts[op->kind]++;
+        if (op->kind == OP_HEAD_NORM)
+            CHECK(rp.decode.op[i - 1].kind == OP_GEMM && op->in[0] == rp.decode.op[i - 1].out[0] &&
+                  (op->weight == WT_Q_NORM || op->weight == WT_K_NORM));
+    }
+    CHECK(counts[OP_HEAD_NORM] == 12 + 5 && counts[OP_GELU_TANH_MUL] == 12 && counts[OP_SILU_MUL] == 0);
+    CHECK(counts[OP_RMSNORM] == 4 * 12 + 1);
+    run_plan_free(&rp);
+    l.model.qk_norm = l.model.sandwich_norms = false, l.model.activation = ACT_SILU;
     Layout std;
     plan_standard_layout(&l, &std);
     CHECK(verify_layout(&std, stdout) && std.ncaches == 12);
@@ -162,7 +181,7 @@ static void test_weights(void) {
     l.model.hidden = INT64_C(1) << 30;
     CHECK(!plan_weights(&l, &t));
     layout_free(&l);
-    REPORT("weights: no K/V projections in readers, tied embeddings, q/k/v biases, standard model");
+    REPORT("weights: no K/V projections in readers, tied embeddings, q/k/v biases, q/k and sandwich norms, standard model");
 }
 
 /* ---------------------------------------------------------------- the arena */
