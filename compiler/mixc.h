@@ -292,6 +292,7 @@ typedef struct {
     int64_t context, chunk;
     bool tie_embeddings;
     bool qkv_bias;          /* q, k and v projections add a bias (Qwen2) */
+    bool o_bias;            /* the o projection adds a bias (HF's attention_bias, with qkv_bias) */
     RopeScaling rope_scaling;   /* of the layers whose kind has no rope_theta of its own */
     /* The families' variations (docs/model.md); each default is Llama's computation. */
     Activation activation;  /* of the gated MLP */

@@ -31,7 +31,7 @@ static const FieldSpec field_specs[] = {
     FIELD(kv_dtype, F_KV_DTYPE, false), FIELD(rope_theta, F_REAL, false),
     FIELD(norm_eps, F_REAL, false),    FIELD(context, F_INT, false),
     FIELD(chunk, F_INT, false),        FIELD(tie_embeddings, F_BOOL, false),
-    FIELD(qkv_bias, F_BOOL, false),
+    FIELD(qkv_bias, F_BOOL, false),    FIELD(o_bias, F_BOOL, false),
     /* the families' variations (docs/language.md) */
     ENUM_FIELD(activation, activation_name), ENUM_FIELD(norm, norm_kind_name),
     FIELD(qk_norm, F_BOOL, false),     FIELD(sandwich_norms, F_BOOL, false),

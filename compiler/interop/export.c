@@ -56,6 +56,7 @@ json_t *export_hf_json(const Layout *l, FILE *err) {
     if (m->kv_dtype != m->dtype) json_object_set_new(o, "mixc_kv_dtype", json_string(dtype_name(m->kv_dtype)));
     if (m->chunk != (m->context < 512 ? m->context : 512)) json_object_set_new(o, "mixc_chunk", json_integer(m->chunk));
     if (m->qkv_bias) json_object_set_new(o, "mixc_qkv_bias", json_true());   /* HF's field depends on the family */
+    if (m->o_bias) json_object_set_new(o, "mixc_o_bias", json_true());
     hf_export_rope(l, o, err);
     export_variations(m, o);
 

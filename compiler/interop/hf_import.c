@@ -312,9 +312,10 @@ static void read_header(Ctx *c, ModelHeader *m) {
     if (m->chunk == 0) m->chunk = m->context < 512 ? m->context : 512;
     m->tie_embeddings = default_tie(c);
     static const char *const qkv_biased[] = {"qwen2", NULL};   /* Qwen2Attention: bias=True on q, k, v */
-    bool mixc_bias = false;     /* what `mixc export --hf` writes for a layout with qkv_bias */
+    bool mixc_bias = false;     /* what `mixc export --hf` writes for a layout with qkv_bias, o_bias */
     get_bool(c, "mixc_qkv_bias", &mixc_bias);
     m->qkv_bias = type_is(c, qkv_biased) || mixc_bias;
+    get_bool(c, "mixc_o_bias", &m->o_bias);
     get_bool(c, "tie_word_embeddings", &m->tie_embeddings);
 }
 

@@ -163,7 +163,7 @@ static void map_scales(const Checker *k) {
 
 /* Fields whose every value but null, false, 0 or [] asks for something mixc does not compute. */
 static const Rule MUST_BE_OFF[] = {
-    {"attention_bias", "mixc's attention projections have no biases"},
+    {"attention_bias", "mixc computes attention_bias (q, k, v and o biases) in llama configs only"},   /* first */
     {"qkv_bias", "mixc's attention projections have no biases"},
     {"mlp_bias", "mixc's MLP projections have no biases"},
     {"use_qk_norm", "mixc does not normalize queries and keys"},
@@ -191,9 +191,20 @@ static bool is_off(json_t *v) {
            (json_is_array(v) && json_array_size(v) == 0);
 }
 
+/* attention_bias in LlamaAttention: one switch for the q, k, v and o projections' biases, which
+ * qkv_bias and o_bias compute (checked against transformers in tests/hf); true elsewhere is refused. */
+static bool map_attention_bias(const Checker *k) {
+    json_t *v = hf_field(k->c, "attention_bias");
+    if (!json_is_true(v) || strcmp(k->c->model_type, "llama") != 0) return false;
+    k->m->qkv_bias = k->m->o_bias = true;
+    return true;
+}
+
 static void check_switches(const Checker *k) {
+    bool biases = map_attention_bias(k);
     for (size_t i = 0; i < sizeof MUST_BE_OFF / sizeof MUST_BE_OFF[0]; i++) {
         json_t *v = hf_field(k->c, MUST_BE_OFF[i].name);
+        if (biases && i == 0) continue;   /* attention_bias, mapped */
         if (!is_off(v)) report(k, MUST_BE_OFF[i].name, v, MUST_BE_OFF[i].why);
     }
     for (size_t i = 0; i < sizeof MUST_BE_ONE / sizeof MUST_BE_ONE[0]; i++) {

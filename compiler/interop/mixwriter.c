@@ -488,6 +488,7 @@ static void write_header(const ModelHeader *m, Buf *out) {
     if (m->chunk != default_chunk) KEY("chunk"), write_size(m->chunk, out), buf_puts(out, "\n");
     KEY("tie_embeddings"), buf_printf(out, "%s\n", m->tie_embeddings ? "true" : "false");
     if (m->qkv_bias) KEY("qkv_bias"), buf_puts(out, "true\n");
+    if (m->o_bias) KEY("o_bias"), buf_puts(out, "true\n");
     if (m->rope_scaling.type != ROPE_PLAIN) {
         KEY("rope_scaling"), buf_printf(out, "%s\n", rope_scaling_name(m->rope_scaling.type));
         for (int i = 0; i < rope_nparams; i++) {

@@ -168,6 +168,7 @@ void print_layout(const Layout *l, FILE *out) {
     fprintf(out, "dtype %s, kv_dtype %s, rope_theta %g, norm_eps %g, context %lld, chunk %lld, tie_embeddings %s%s",
             dtype_name(m->dtype), dtype_name(m->kv_dtype), m->rope_theta, m->norm_eps, (long long)m->context,
             (long long)m->chunk, m->tie_embeddings ? "true" : "false", m->qkv_bias ? ", qkv_bias true" : "");
+    if (m->o_bias) fputs(", o_bias true", out);
     fprintf(out, "%s%s%s%s\n", m->rope_scaling.type != ROPE_PLAIN ? ", rope_scaling " : "",
             m->rope_scaling.type != ROPE_PLAIN ? scaling : "", *var ? ", " : "", var);
     int global = 0, owners_global = 0;
@@ -220,6 +221,7 @@ static void model_json(const ModelHeader *m, JsonWriter *w) {
     jw_member_int(w, "chunk", m->chunk);
     jw_member_bool(w, "tie_embeddings", m->tie_embeddings);
     if (m->qkv_bias) jw_member_bool(w, "qkv_bias", true);   /* absent: false (the schema before it) */
+    if (m->o_bias) jw_member_bool(w, "o_bias", true);
     if (m->rope_scaling.type != ROPE_PLAIN) {   /* absent: plain RoPE */
         jw_key(w, "rope_scaling");
         jw_object_begin(w);

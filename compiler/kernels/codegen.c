@@ -223,6 +223,7 @@ static void model_variants(const Layout *l, Codegen *cg) {
         cg->bias_q = bias_variant(cg, m->heads * m->head_dim, "q_width", dt);
         cg->bias_kv = bias_variant(cg, m->kv_heads * m->head_dim, "kv_width", dt);
     }
+    cg->bias_o = m->o_bias ? bias_variant(cg, m->hidden, "hidden", dt) : -1;
 
     v = (KernelVariant){.kind = KV_EMBED, .block = MIXC_SMALL_THREADS};
     snprintf(v.name, sizeof v.name, "embed_h%lld_v%lld_%s", (long long)m->hidden,
@@ -463,6 +464,7 @@ char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
         json_object_set_new(model, "bias_add_q", json_string(cg->kernel[cg->bias_q].name));
         json_object_set_new(model, "bias_add_kv", json_string(cg->kernel[cg->bias_kv].name));
     }
+    if (cg->bias_o >= 0) json_object_set_new(model, "bias_add_o", json_string(cg->kernel[cg->bias_o].name));
     if (cg->head_norm_q >= 0) {
         json_object_set_new(model, "head_norm_q", json_string(cg->kernel[cg->head_norm_q].name));
         json_object_set_new(model, "head_norm_k", json_string(cg->kernel[cg->head_norm_k].name));

@@ -88,6 +88,7 @@ typedef struct {
     int64_t *capacity;      /* [ncaches] tokens per sequence */
     int rmsnorm, silu_mul, residual_add, embed;
     int bias_q, bias_kv;    /* qkv_bias: bias_add over q rows and over k/v rows; -1 without */
+    int bias_o;             /* o_bias: bias_add over the o projection's rows (hidden); -1 without */
     int head_norm_q, head_norm_k;   /* qk_norm: rmsnorm over q's and k's heads (rows of head_dim); -1 without */
 } Codegen;
 

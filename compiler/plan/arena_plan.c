@@ -568,6 +568,18 @@ static int64_t rows_x(Builder *b, int64_t rows, int64_t width) {
     return n;
 }
 
+/* A projection h x W^T into a new tensor, plus its bias when the model has one. */
+static int projection(Builder *b, const Layout *l, int i, WeightRef w, WeightRef bias, int h, const char *name,
+                      int64_t elems, DType dt) {
+    int t = unary(b, OP_GEMM, i, w, h, -1, name, elems, dt);
+    if (plan_layer_has_weight(l, i, bias)) {
+        begin(b, OP_BIAS_ADD, i, bias);
+        update(b, t);
+        next_op(b);
+    }
+    return t;
+}
+
 /* attention through o-proj and the residual add: q is consumed, attn produced and consumed. */
 static void list_attention(Builder *b, const Layout *l, const StepShape *s, int i, int q, int x) {
     const ModelHeader *m = &l->model;
@@ -593,7 +605,7 @@ static void list_attention(Builder *b, const Layout *l, const StepShape *s, int 
         attn = unary(b, OP_ATTENTION, i, WT_NONE, q, s->kernel_args ? s->decode ? s->pos : s->chunk_args : -1,
                      "attn", rows_x(b, s->tokens, s->q_row), s->act);
     }
-    int o = unary(b, OP_GEMM, i, WT_O, attn, -1, "o", rows_x(b, s->tokens, s->hidden), s->act);
+    int o = projection(b, l, i, WT_O, WT_O_BIAS, attn, "o", rows_x(b, s->tokens, s->hidden), s->act);
     if (m->sandwich_norms)
         o = unary(b, OP_RMSNORM, i, WT_NORM_ATTN_OUT, o, -1, "o_norm", rows_x(b, s->tokens, s->hidden), s->act);
     begin(b, OP_RESIDUAL_ADD, i, WT_NONE);  /* x += o */
@@ -615,18 +627,6 @@ static void list_mlp(Builder *b, const ModelHeader *m, const StepShape *s, int i
     update(b, x);
     use(b, down);
     next_op(b);
-}
-
-/* A projection h x W^T into a new tensor, plus its bias when the model has one. */
-static int projection(Builder *b, const Layout *l, int i, WeightRef w, WeightRef bias, int h, const char *name,
-                      int64_t elems, DType dt) {
-    int t = unary(b, OP_GEMM, i, w, h, -1, name, elems, dt);
-    if (l->model.qkv_bias) {
-        begin(b, OP_BIAS_ADD, i, bias);
-        update(b, t);
-        next_op(b);
-    }
-    return t;
 }
 
 /* qk_norm: each head of q (or k) normed in place, before RoPE. */

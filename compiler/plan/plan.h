@@ -139,7 +139,7 @@ typedef enum {
     OP_ATTN_REDUCE,         /* out = the partials merged */
     OP_RESIDUAL_ADD,        /* x += in (the first input is x) */
     OP_SILU_MUL,            /* out = silu(gate) * up */
-    OP_BIAS_ADD,            /* x += bias, the weight's row added to every row of x (qkv_bias) */
+    OP_BIAS_ADD,            /* x += bias, the weight's row added to every row of x (qkv_bias, o_bias) */
     OP_HEAD_NORM,           /* x = rmsnorm of each head_dim slice of x, in place (qk_norm) */
     OP_GELU_TANH_MUL,       /* out = gelu_tanh(gate) * up (activation = gelu_tanh) */
     OP_LOGITS,              /* logits = the last row of each sequence x lm_head^T */
@@ -151,6 +151,7 @@ typedef enum {
     WT_NORM_FINAL, WT_LM_HEAD, WT_Q_BIAS, WT_K_BIAS, WT_V_BIAS,
     WT_Q_NORM, WT_K_NORM,           /* qk_norm: [head_dim] */
     WT_NORM_ATTN_OUT, WT_NORM_MLP_OUT,  /* sandwich_norms: on the attention's and the MLP's outputs */
+    WT_O_BIAS,                      /* o_bias: [hidden] */
     WT_COUNT
 } WeightRef;
 

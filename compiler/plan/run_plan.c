@@ -107,7 +107,7 @@ static int op_kernel(const Codegen *cg, const PlanOp *op, bool decode) {
     case OP_RESIDUAL_ADD: return cg->residual_add;
     case OP_SILU_MUL:
     case OP_GELU_TANH_MUL: return cg->silu_mul;   /* the model's gated activation */
-    case OP_BIAS_ADD: return op->weight == WT_Q_BIAS ? cg->bias_q : cg->bias_kv;
+    case OP_BIAS_ADD: return op->weight == WT_Q_BIAS ? cg->bias_q : op->weight == WT_O_BIAS ? cg->bias_o : cg->bias_kv;
     case OP_HEAD_NORM: return op->weight == WT_Q_NORM ? cg->head_norm_q : cg->head_norm_k;
     case OP_GEMM:
     case OP_LOGITS:

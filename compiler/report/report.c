@@ -320,9 +320,9 @@ static void text_header(Buf *b, const Report *r) {
     buf_printf(b, "  hidden %lld, heads %lld, kv_heads %lld, head_dim %lld, ffn %lld, vocab %lld\n",
                (long long)m->hidden, (long long)m->heads, (long long)m->kv_heads, (long long)m->head_dim,
                (long long)m->ffn, (long long)m->vocab);
-    buf_printf(b, "  dtype %s, kv_dtype %s, tie_embeddings %s%s, chunk %lld, batch %lld\n", dtype_name(m->dtype),
+    buf_printf(b, "  dtype %s, kv_dtype %s, tie_embeddings %s%s%s, chunk %lld, batch %lld\n", dtype_name(m->dtype),
                dtype_name(m->kv_dtype), m->tie_embeddings ? "true" : "false", m->qkv_bias ? ", qkv_bias true" : "",
-               (long long)r->chunk, (long long)r->batch);
+               m->o_bias ? ", o_bias true" : "", (long long)r->chunk, (long long)r->batch);
     if (r->ctx[0].kv.scale_bytes)
         buf_printf(b, "  %s KV: counts one fp32 scale per token, per KV head, for K and for V (%d bytes/token/cache)\n",
                    dtype_name(m->kv_dtype), (int)(m->kv_heads * 2 * PLAN_KV_SCALE_BYTES));

@@ -504,7 +504,7 @@ static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
         s->layer[i] = (DevLayer){{[WT_NORM_IN] = DEV(w->norm_in), [WT_Q] = DEV(w->wq), [WT_K] = DEV(w->wk),
                                   [WT_V] = DEV(w->wv), [WT_O] = DEV(w->wo), [WT_NORM_POST] = DEV(w->norm_post),
                                   [WT_GATE] = DEV(w->w_gate), [WT_UP] = DEV(w->w_up), [WT_DOWN] = DEV(w->w_down),
-                                  [WT_Q_BIAS] = DEV(w->bq), [WT_K_BIAS] = DEV(w->bk), [WT_V_BIAS] = DEV(w->bv),
+                                  [WT_Q_BIAS] = DEV(w->bq), [WT_K_BIAS] = DEV(w->bk), [WT_V_BIAS] = DEV(w->bv), [WT_O_BIAS] = DEV(w->bo),
                                   [WT_Q_NORM] = DEV(w->q_norm), [WT_K_NORM] = DEV(w->k_norm),
                                   [WT_NORM_ATTN_OUT] = DEV(w->norm_attn_out),
                                   [WT_NORM_MLP_OUT] = DEV(w->norm_mlp_out)}};

@@ -47,6 +47,7 @@ float **model_layer_slot(LayerWeights *w, int ref) {
     case WT_Q_BIAS: return &w->bq;
     case WT_K_BIAS: return &w->bk;
     case WT_V_BIAS: return &w->bv;
+    case WT_O_BIAS: return &w->bo;
     case WT_Q_NORM: return &w->q_norm;
     case WT_K_NORM: return &w->k_norm;
     case WT_NORM_ATTN_OUT: return &w->norm_attn_out;
@@ -67,7 +68,7 @@ static const char *layer_tensor_name(const ModelHeader *h, WeightRef r) {
         [WT_Q_BIAS] = "self_attn.q_proj.bias", [WT_K_BIAS] = "self_attn.k_proj.bias",
         [WT_V_BIAS] = "self_attn.v_proj.bias", [WT_Q_NORM] = "self_attn.q_norm.weight",
         [WT_K_NORM] = "self_attn.k_norm.weight", [WT_NORM_ATTN_OUT] = "post_attention_layernorm.weight",
-        [WT_NORM_MLP_OUT] = "post_feedforward_layernorm.weight",
+        [WT_NORM_MLP_OUT] = "post_feedforward_layernorm.weight", [WT_O_BIAS] = "self_attn.o_proj.bias",
     };
     if (r == WT_NORM_POST && h->sandwich_norms) return "pre_feedforward_layernorm.weight";
     return names[r];

@@ -30,6 +30,7 @@ typedef struct {
     float *w_gate, *w_up;   /* [ffn][hidden] */
     float *w_down;          /* [hidden][ffn] */
     float *bq, *bk, *bv;    /* qkv_bias: [heads*head_dim], [kv_heads*head_dim] (owners); else NULL */
+    float *bo;              /* o_bias: [hidden]; else NULL */
     float *q_norm, *k_norm; /* qk_norm: [head_dim] (k_norm in owners); else NULL */
     float *norm_attn_out, *norm_mlp_out;  /* sandwich_norms: [hidden]; else NULL */
 } LayerWeights;

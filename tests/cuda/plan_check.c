@@ -104,8 +104,10 @@ static json_t *find_kernel(json_t *man, const char *name) {
 static const char *manifest_name(json_t *man, const Codegen *cg, const CudaLaunch *c) {
     const char *role = cuda_launch_role_name(c->role);
     json_t *model = json_object_get(man, "model_kernels");
-    if (c->role == CL_BIAS_ADD)   /* q's or k/v's: the one of the two the launch's kernel is */
-        return json_string_value(json_object_get(model, c->kernel == cg->bias_q ? "bias_add_q" : "bias_add_kv"));
+    if (c->role == CL_BIAS_ADD)   /* q's, o's or k/v's: the one the launch's kernel is */
+        return json_string_value(json_object_get(model, c->kernel == cg->bias_q   ? "bias_add_q"
+                                                        : c->kernel == cg->bias_o ? "bias_add_o"
+                                                                                  : "bias_add_kv"));
     if (c->role == CL_RMSNORM && c->kernel >= 0 && (c->kernel == cg->head_norm_q || c->kernel == cg->head_norm_k))
         return json_string_value(json_object_get(model, c->kernel == cg->head_norm_q ? "head_norm_q" : "head_norm_k"));
     if (c->layer < 0 || c->role == CL_RMSNORM || c->role == CL_SILU_MUL || c->role == CL_RESIDUAL_ADD)

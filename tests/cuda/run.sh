@@ -199,10 +199,10 @@ else fail "cuda (emulated) batched decode: emulator kernels" "$(head -c 600 "$T/
 
 # ---- the launch plan against the manifest of `mixc emit`, every example at its real size
 pc_fail=()
-# and ma with q/k/v biases (qkv_bias: the bias_add launches after the projections)
+# and ma with q/k/v/o biases (qkv_bias, o_bias: the bias_add launches after the projections)
 mkdir -p "$T/src"   # apart from $T, where the loop writes each layout it checks
-sed 's/^\(model "[^"]*" {\)$/\1\n    qkv_bias = true/' examples/ma.mix >"$T/src/ma-qkv-bias.mix"
-grep -q "qkv_bias = true" "$T/src/ma-qkv-bias.mix" || pc_fail+=("ma-qkv-bias: the test could not add qkv_bias")
+sed 's/^\(model "[^"]*" {\)$/\1\n    qkv_bias = true\n    o_bias = true/' examples/ma.mix >"$T/src/ma-qkv-bias.mix"
+grep -q "o_bias = true" "$T/src/ma-qkv-bias.mix" || pc_fail+=("ma-qkv-bias: the test could not add qkv_bias, o_bias")
 # and ma with Gemma 3's variations (the head_norm launches, the sandwich norms', gelu_tanh_mul)
 sed 's/^\(model "[^"]*" {\)$/\1\n    qk_norm = true\n    sandwich_norms = true\n    norm = rms_plus_one\n    activation = gelu_tanh\n    embed_scale = true/' \
   examples/ma.mix >"$T/src/ma-gemma3.mix"
@@ -214,7 +214,7 @@ for e in examples/*.mix "$T/src/ma-qkv-bias.mix" "$T/src/ma-gemma3.mix"; do
   if ! "$MIXC" emit "$f" -o "$T/emit-$n" --context 4096 >/dev/null 2>"$T/emit-err"; then pc_fail+=("$n: mixc emit failed: $(head -c 200 "$T/emit-err")"); continue; fi
   if ! "$CHECK" "$f" "$T/emit-$n/manifest.json" --context 4096 --batch 5 >"$T/pc" 2>&1; then pc_fail+=("$n: $(head -n 3 "$T/pc")"); fi
 done
-[ ${#pc_fail[@]} -eq 0 ] && pass "launch plan = manifest (grid, block, smem, names) for every example, ma with qkv_bias and ma with Gemma 3's variations at context 4096 (prefill 1/37/chunk, decode of 5)" ||
+[ ${#pc_fail[@]} -eq 0 ] && pass "launch plan = manifest (grid, block, smem, names) for every example, ma with qkv_bias and o_bias and ma with Gemma 3's variations at context 4096 (prefill 1/37/chunk, decode of 5)" ||
   fail "launch plan = manifest" "${pc_fail[@]}"
 
 # The check can fail: one decode split, one smem and one layer's kernel changed in the manifest.

@@ -40,6 +40,8 @@ FAMILIES = {
         rope_theta=500000.0,
         rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
                           original_max_position_embeddings=64))),
+    # attention_bias: q, k, v and o projections with biases (mixc's qkv_bias and o_bias)
+    "llama-bias": ("LlamaConfig", "LlamaForCausalLM", dict(rope_theta=10000.0, attention_bias=True)),
     "mistral": ("MistralConfig", "MistralForCausalLM", dict(sliding_window=WINDOW, rope_theta=10000.0)),
     "ministral": ("MinistralConfig", "MinistralForCausalLM", dict(
         sliding_window=WINDOW, layer_types=SLIDING_THEN_FULL, rope_theta=100000.0)),

@@ -181,6 +181,14 @@ if ! "$MIXC" import $T/bad/heads-kv.json -o "$tmp/bad.mix" 2>/dev/null && [ ! -e
 if ! "$MIXC" import $T/configs/gpt-oss-20b.json -o "$tmp/refused.mix" 2>/dev/null && [ ! -e "$tmp/refused.mix" ]; then
   pass "a refused import writes nothing"; else fail "a refused import writes nothing"; fi
 
+# attention_bias in a llama config: q, k, v and o biases (LlamaAttention), imported as qkv_bias and
+# o_bias and exported back as mixc's own fields; in a qwen3 config it stays refused (unsupported/).
+if "$MIXC" import $T/llama-attention-bias.json -o "$tmp/lab.mix" 2>"$tmp/lab.err" &&
+   grep -qE '^ *qkv_bias *= true$' "$tmp/lab.mix" && grep -qE '^ *o_bias *= true$' "$tmp/lab.mix" && [ ! -s "$tmp/lab.err" ] &&
+   "$MIXC" export "$tmp/lab.mix" --hf | jq -e '.mixc_qkv_bias == true and .mixc_o_bias == true' >/dev/null; then
+  pass "llama attention_bias imports as qkv_bias + o_bias and exports back"
+else fail "llama attention_bias imports as qkv_bias + o_bias" "$(cat "$tmp/lab.err")"; fi
+
 # ---- errors name the field (exit 1), usage errors exit 2
 expect_err() {  # file rc message-fragment
   local out rc; out=$("$MIXC" import "$1" 2>&1 >/dev/null); rc=$?
@@ -289,9 +297,9 @@ expect_usage 2 import $T/configs/mistral-7b.json --window 64
 expect_usage 1 import --lckv 0_2 --window 64
 expect_usage 2 import --lckv 0_1s --window 64 --allow-unsupported
 expect_usage 0 import --lckv 0_0_0_0 --config $T/unsupported/gemma3-local-base.json --allow-unsupported
-expect_usage 1 import --lckv 0_0_0_0 --config $T/unsupported/attention-bias.json
-if "$MIXC" import --lckv 0_0_0_0 --config $T/unsupported/attention-bias.json --allow-unsupported 2>/dev/null |
-   grep -qx "# unsupported: 'attention_bias' true ignored (mixc's attention projections have no biases)"; then
+expect_usage 1 import --lckv 0_0_0_0 --config $T/unsupported/qwen3-attention-bias.json
+if "$MIXC" import --lckv 0_0_0_0 --config $T/unsupported/qwen3-attention-bias.json --allow-unsupported 2>/dev/null |
+   grep -qx "# unsupported: 'attention_bias' true ignored (mixc computes attention_bias (q, k, v and o biases) in llama configs only)"; then
   pass "--lckv --config --allow-unsupported records the config's unsupported fields"
 else fail "--lckv --config --allow-unsupported records the config's unsupported fields"; fi
 if "$MIXC" import --help | grep -q -- '--allow-unsupported'; then pass "--help lists --allow-unsupported"

@@ -161,6 +161,7 @@ void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *out) {
         for (int64_t t = 0; t < T; t++) {
             naive_attention(l, i, q + t * qw, K, V, t, att);
             naive_proj(att, w->wo, o, qw, d);
+            add_bias(o, w->bo, d);
             if (w->norm_attn_out) naive_rmsnorm(m, o, w->norm_attn_out, o, d);
             for (int64_t k = 0; k < d; k++) x[t * d + k] += o[k];
             naive_mlp(mo, w, x + t * d);

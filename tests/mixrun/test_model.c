@@ -175,6 +175,7 @@ static void test_against_naive(const char *what, void (*vary)(Layout *)) {
 }
 
 static void with_qkv_bias(Layout *l) { l->model.qkv_bias = true; }
+static void with_o_bias(Layout *l) { l->model.o_bias = true; }
 static void with_qk_norm(Layout *l) { l->model.qk_norm = true; }
 static void with_gelu(Layout *l) { l->model.activation = ACT_GELU_TANH; }
 static void with_plus_one(Layout *l) { l->model.norm = NORM_RMS_PLUS_ONE; }
@@ -212,6 +213,7 @@ static void with_rope_kinds(Layout *l) {
 static void test_variations_against_naive(void) {
     test_against_naive("cpu backend equals a naive forward pass (GQA, windows, sharing, ring)", NULL);
     test_against_naive("cpu backend equals a naive forward pass with q/k/v biases (owners' k/v only)", with_qkv_bias);
+    test_against_naive("... with an o projection bias (o_bias)", with_o_bias);
     test_against_naive("... with q/k norms per head (qk_norm; k_norm in owners only)", with_qk_norm);
     test_against_naive("... with activation gelu_tanh", with_gelu);
     test_against_naive("... with norm rms_plus_one", with_plus_one);
