@@ -40,10 +40,14 @@
 
 /* The KV caches (docs/model.md): one sequence's K (or V) block is CAP rows of KV_HEADS x HD elements
  * of ESIZE bytes, then, for an 8-bit cache (ESIZE 1: int8, e4m3), CAP x KV_HEADS fp32 scales (row =
- * slot). The run plan allocates it (compiler/plan), the kernels address it. */
+ * slot), padded to MIXC_KV_SEQ_ALIGN bytes: the kernels load a sequence's rows 8 and 16 bytes at a
+ * time, and CAP x KV_HEADS scales of 4 bytes would leave the next sequence's block misaligned. The
+ * run plan allocates it (compiler/plan), the kernels address it. */
 #define MIXC_KV_SCALE_BYTES 4
+#define MIXC_KV_SEQ_ALIGN 16
 #define MIXC_KV_SEQ_BYTES(CAP, KV_HEADS, HD, ESIZE)                                                \
-    ((CAP) * (KV_HEADS) * ((HD) * (ESIZE) + ((ESIZE) == 1 ? MIXC_KV_SCALE_BYTES : 0)))
+    (((CAP) * (KV_HEADS) * ((HD) * (ESIZE) + ((ESIZE) == 1 ? MIXC_KV_SCALE_BYTES : 0)) + MIXC_KV_SEQ_ALIGN - 1) / \
+     MIXC_KV_SEQ_ALIGN * MIXC_KV_SEQ_ALIGN)
 
 /* rope.cuh: one token per block. */
 #define ROPE_THREADS 128

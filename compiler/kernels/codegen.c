@@ -49,6 +49,7 @@ const char *codegen_template_text(const char *name) {
 }
 
 _Static_assert(PLAN_KV_SCALE_BYTES == MIXC_KV_SCALE_BYTES, "the plan and the kernels lay out one scale size");
+_Static_assert(PLAN_KV_SEQ_ALIGN == MIXC_KV_SEQ_ALIGN, "the plan and the kernels pad sequence blocks alike");
 
 static int64_t prefill_smem(int64_t hd, int esize) { return PREFILL_SMEM_BYTES(hd, (int64_t)esize); }
 static int64_t decode_smem(int64_t g, int64_t hd, int esize) { return DECODE_SMEM_BYTES(g, hd, (int64_t)esize); }

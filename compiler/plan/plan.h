@@ -16,6 +16,9 @@
  * templates/mixc_params.h, which codegen.c asserts equal (mixc_params.h is not included here: the cuda
  * backend includes it after choosing its device pointer type). */
 #define PLAN_KV_SCALE_BYTES 4
+/* Each sequence's K (or V) block is padded to this (MIXC_KV_SEQ_ALIGN), so that every block starts
+ * aligned for the kernels' 16-byte loads. */
+#define PLAN_KV_SEQ_ALIGN 16
 
 /* Tokens the cache must hold at `context` with prefill chunk `chunk`: `context` when its retention
  * is unbounded, else min(context, retention + chunk - 1) as a ring (the exact minimum chunked

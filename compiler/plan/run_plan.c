@@ -81,9 +81,10 @@ static bool plan_kv_map(const Layout *l, RunPlan *p) {
                                         : plan_cache_tokens(l, c, o->context, o->chunk);
         cm->ring = cm->capacity < (p->has_kernels ? p->cg.context : o->context);
         int64_t half;
-        if (!mul_ok(cm->capacity, row + scales, &cm->seq_bytes) || !mul_ok(cm->seq_bytes, o->batch, &half) ||
-            !add_ok(half, PLAN_ARENA_ALIGN, &half))
+        if (!mul_ok(cm->capacity, row + scales, &cm->seq_bytes) || !add_ok(cm->seq_bytes, PLAN_KV_SEQ_ALIGN, &half))
             return false;
+        cm->seq_bytes = align_up(cm->seq_bytes, PLAN_KV_SEQ_ALIGN);   /* MIXC_KV_SEQ_BYTES */
+        if (!mul_ok(cm->seq_bytes, o->batch, &half) || !add_ok(half, PLAN_ARENA_ALIGN, &half)) return false;
         half = align_up(half - PLAN_ARENA_ALIGN, PLAN_ARENA_ALIGN);
         cm->k_offset = at;
         cm->v_offset = at + half;
