@@ -163,7 +163,7 @@ static void map_scales(const Checker *k) {
 
 /* Fields whose every value but null, false, 0 or [] asks for something mixc does not compute. */
 static const Rule MUST_BE_OFF[] = {
-    {"attention_bias", "mixc computes attention_bias (q, k, v and o biases) in llama configs only"},   /* first */
+    {"attention_bias", "mixc computes attention_bias (q, k, v and o biases) in llama configs only"},
     {"qkv_bias", "mixc's attention projections have no biases"},
     {"mlp_bias", "mixc's MLP projections have no biases"},
     {"use_qk_norm", "mixc does not normalize queries and keys"},
@@ -204,7 +204,7 @@ static void check_switches(const Checker *k) {
     bool biases = map_attention_bias(k);
     for (size_t i = 0; i < sizeof MUST_BE_OFF / sizeof MUST_BE_OFF[0]; i++) {
         json_t *v = hf_field(k->c, MUST_BE_OFF[i].name);
-        if (biases && i == 0) continue;   /* attention_bias, mapped */
+        if (biases && !strcmp(MUST_BE_OFF[i].name, "attention_bias")) continue;   /* mapped */
         if (!is_off(v)) report(k, MUST_BE_OFF[i].name, v, MUST_BE_OFF[i].why);
     }
     for (size_t i = 0; i < sizeof MUST_BE_ONE / sizeof MUST_BE_ONE[0]; i++) {

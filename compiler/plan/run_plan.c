@@ -35,6 +35,13 @@ void run_options_init(const Layout *l, RunTarget target, RunOptions *o) {
 
 static int64_t align_up(int64_t n, int64_t a) { return (n + a - 1) / a * a; }
 
+/* *out = n rounded up to a multiple of a; false when that overflows. */
+static bool align_up_ok(int64_t n, int64_t a, int64_t *out) {
+    if (!add_ok(n, a - 1, out)) return false;
+    *out = *out / a * a;
+    return true;
+}
+
 /* Appends weight (layer, ref) at the end of the allocation. */
 static void add_weight(RunPlan *p, const ModelHeader *m, int layer, WeightRef ref) {
     WeightSlot *w = &p->weight[p->nweights++];
@@ -80,12 +87,10 @@ static bool plan_kv_map(const Layout *l, RunPlan *p) {
                        : o->full_caches ? o->context
                                         : plan_cache_tokens(l, c, o->context, o->chunk);
         cm->ring = cm->capacity < (p->has_kernels ? p->cg.context : o->context);
-        int64_t half;
-        if (!mul_ok(cm->capacity, row + scales, &cm->seq_bytes) || !add_ok(cm->seq_bytes, PLAN_KV_SEQ_ALIGN, &half))
+        int64_t block, half;   /* one sequence's K (or V), as MIXC_KV_SEQ_BYTES pads it; every sequence's */
+        if (!mul_ok(cm->capacity, row + scales, &block) || !align_up_ok(block, PLAN_KV_SEQ_ALIGN, &cm->seq_bytes) ||
+            !mul_ok(cm->seq_bytes, o->batch, &half) || !align_up_ok(half, PLAN_ARENA_ALIGN, &half))
             return false;
-        cm->seq_bytes = align_up(cm->seq_bytes, PLAN_KV_SEQ_ALIGN);   /* MIXC_KV_SEQ_BYTES */
-        if (!mul_ok(cm->seq_bytes, o->batch, &half) || !add_ok(half, PLAN_ARENA_ALIGN, &half)) return false;
-        half = align_up(half - PLAN_ARENA_ALIGN, PLAN_ARENA_ALIGN);
         cm->k_offset = at;
         cm->v_offset = at + half;
         if (!add_ok(at, 2 * half, &at)) return false;
