@@ -313,6 +313,9 @@ const char *model_variation_text(const ModelHeader *m, char *buf, size_t n);
 float model_embed_scale(const ModelHeader *m);
 /* The attention scores' scale: query_pre_attn_scalar^-1/2, or head_dim^-1/2 without one. */
 double model_attention_scale(const ModelHeader *m);
+/* logit_softcap on n fp32 logits in place, c * tanh(x / c) as every backend applies it; nothing
+ * without one. */
+void model_softcap_logits(const ModelHeader *m, float *logits, int64_t n);
 
 /* The RoPE of a layer: the header's (rope_theta and rope_scaling; all zero), its kind's own base
  * (plain RoPE at that theta), or none (NoPE: q and k are not rotated). */

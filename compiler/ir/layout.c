@@ -128,6 +128,11 @@ const char *norm_kind_name(NormKind k) {
     return (unsigned)k < NORM_COUNT ? names[k] : "?";
 }
 
+void model_softcap_logits(const ModelHeader *m, float *logits, int64_t n) {
+    const float cap = (float)m->logit_softcap;
+    for (int64_t i = 0; cap && i < n; i++) logits[i] = tanhf(logits[i] / cap) * cap;
+}
+
 double model_attention_scale(const ModelHeader *m) {
     return 1.0 / sqrt(m->query_pre_attn_scalar ? m->query_pre_attn_scalar : (double)m->head_dim);
 }

@@ -276,8 +276,7 @@ static void run_logits(Backend *b, const StepRun *st, const PlanOp *op) {
     for (; done < n; done += per) {
         int64_t k = n - done < per ? n - done : per;
         matmul(lt, xf + (st->first_logit + done) * in, w, k, in, out);
-        float cap = (float)b->layout->model.logit_softcap;
-        for (int64_t i = 0; cap && i < k * out; i++) lt[i] = tanhf(lt[i] / cap) * cap;
+        model_softcap_logits(&b->layout->model, lt, k * out);
         memcpy(st->logits + done * out, lt, (size_t)(k * out) * sizeof(float));
     }
 }

@@ -268,8 +268,7 @@ static bool run_logits(Backend *b, const Step *st, const PlanOp *op) {
         if (!gemm(s, lt, CUDA_R_32F, xr, w, k, in, out)) return false;
         CU_CHECK_RET(s->cu->cuMemcpyDtoH(st->logits + done * out, lt, (size_t)(k * out) * sizeof(float)), false);
     }
-    float cap = (float)b->layout->model.logit_softcap;   /* logit_softcap on the fp32 logits, here on the host */
-    for (int64_t i = 0; cap && i < n * out; i++) st->logits[i] = tanhf(st->logits[i] / cap) * cap;
+    model_softcap_logits(&b->layout->model, st->logits, n * out);   /* on the fp32 logits, here on the host */
     return true;
 }
 
