@@ -729,7 +729,7 @@ int import_hf_json(const char *path, json_t *root, const ImportOptions *opt, Lay
         warn_unread(&c, c.hf.cfg);
         if (c.hf.cfg != root) warn_unread(&c, root);
         m.name = model_name(&c, opt->name);
-        layout_from_arrays(out, &m, n, window, reads);
+        layout_from_arrays(out, &m, n, window, NULL, reads);
         hf_read_layer_ropes(&c.hf, out);
     }
     free(window);

@@ -136,7 +136,7 @@ static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const
     } else {
         v.block = DECODE_THREADS;
         v.dynamic_smem = decode_smem(g, hd, dtype_bytes(m->kv_dtype));
-        v.splits = (int)plan_decode_splits(li->window, cg->context);
+        v.splits = (int)plan_decode_splits(layer_history(li), cg->context);
         set_grid(&v, grid_const(m->kv_heads), grid_const(v.splits), grid_of(GRID_BATCH));
     }
     return v;

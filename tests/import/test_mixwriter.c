@@ -137,7 +137,7 @@ static void random_layout(Layout *l, int n) {
         reads[i] = reads[t];   /* resolve to the owner, as the checker does */
         if (d == 0) reads[i] = i;
     }
-    layout_from_arrays(l, &m, n, w, reads);
+    layout_from_arrays(l, &m, n, w, NULL, reads);
     /* Some owners with their own RoPE (a base, or none); their readers share it, as the checker wants. */
     static const LayerRope ropes[] = {{0}, {0}, {.nope = true}, {.theta = 10000}, {.theta = 2.5e5}};
     for (int i = 0; i < n; i++) l->layer[i].rope = ropes[rnd_below(5)];
@@ -184,7 +184,7 @@ static bool lckv_layout(const char *s, int64_t window, Layout *l) {
     m.name = xstrdup("t");
     m.layers = n, m.hidden = 1024, m.heads = 8, m.kv_heads = 8, m.head_dim = 128, m.ffn = 4096, m.vocab = 1000;
     m.kv_dtype = m.dtype, m.chunk = 512;
-    layout_from_arrays(l, &m, n, w, reads);
+    layout_from_arrays(l, &m, n, w, NULL, reads);
     free(w);
     free(reads);
     return true;
@@ -319,7 +319,7 @@ static void test_large(void) {
         else w[i] = (i * 7919) % 3 ? 4096 : 0, reads[i] = i;
         if (reads[i] != i && w[reads[i]] != w[i]) reads[i] = i;
     }
-    layout_from_arrays(&l, &m, n, w, reads);
+    layout_from_arrays(&l, &m, n, w, NULL, reads);
     free(w);
     free(reads);
     clock_t t0 = clock();
