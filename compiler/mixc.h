@@ -451,7 +451,8 @@ bool check_rope_sharing(Diag *diag, const Layout *l);
 typedef struct {
     const char *prog;           /* prefix of the loader's own messages; NULL: "mixc" */
     const char *const *sets;    /* header overrides "key=value" (any header field; "window=N" replaces */
-    int nsets;                  /*   every sliding window), applied between parsing and checking */
+    int nsets;                  /*   every sliding window, "chunked=N" every chunk size), applied between
+                                 *   parsing and checking */
     Arena *arena;               /* with ast: the AST is kept in arena (for --dump=ast); the caller */
     Ast *ast;                   /*   frees the arena */
     char **text;                /* load_layout_file: when not NULL, hands over the file's text (and its */

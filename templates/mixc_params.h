@@ -56,6 +56,22 @@
  * per block. */
 #define MIXC_SMALL_THREADS 256
 
+/* ---- masks */
+
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#define MIXC_HOST_DEVICE __host__ __device__
+#else
+#define MIXC_HOST_DEVICE
+#endif
+/* The first key the query at position pos sees (docs/language.md), its last being pos itself: 0 for
+ * a global layer (window and chunk 0), pos - window + 1 (at least 0) for window W, and the start of
+ * its chunk, floor(pos / chunk) * chunk, for chunked C. The one formula of the masks: the prefill and
+ * decode kernels, and the cpu reference. */
+static inline MIXC_HOST_DEVICE long long mixc_first_key(long long pos, long long window, long long chunk) {
+    if (chunk > 0) return pos / chunk * chunk;
+    return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+}
+
 /* ---- parameter structs */
 
 /* rmsnorm: out[t][i] = x[t][i] / sqrt(mean_i(x[t][i]^2) + eps) * w[i]. */

@@ -7,6 +7,7 @@
  * the retention is bounded, slot = position % capacity) and one arena, each step its schedule's ops. */
 #include "backend.h"
 #include "kv_quant.h"
+#include "mixc_params.h"   /* mixc_first_key: the masks */
 #include "run_plan.h"
 
 #include <math.h>
@@ -129,7 +130,7 @@ static bool ref_attention(void *ctx, const AttentionArgs *a) {
     if (a->cache_k.dtype != DT_FP32) kv_code_values(a->cache_k.dtype, values);
     for (int64_t i = 0; i < a->n; i++) {
         int64_t pos = a->p0 + i;
-        int64_t lo = a->window && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
+        int64_t lo = mixc_first_key(pos, a->window, a->chunked);
         if (lo < oldest || pos >= a->written || pos - lo + 1 > a->scores_len) return false;
         for (int64_t h = 0; h < a->heads; h++)
             attend_one(a, values, a->q + i * qw + h * a->head_dim, a->out + i * qw + h * a->head_dim, h / group, lo,
@@ -253,7 +254,7 @@ static bool run_attention(Backend *b, const StepRun *st, const PlanOp *op) {
                             m->heads, m->kv_heads, m->head_dim, li->window, (float)model_attention_scale(m),
                             cache_rows(b, li->cache, sg->seq, false), cache_rows(b, li->cache, sg->seq, true), cap,
                             sg->p0 + sg->n, out_f(b, st, op, 1), st->a->item[op->out[1]].size / (int64_t)sizeof(float),
-                            (float)m->attn_softcap};
+                            (float)m->attn_softcap, li->chunked};
         if (!s->k.attention(s->k.ctx, &aa)) {
             snprintf(b->err, sizeof b->err,
                      "internal error: layer %d (sequence %d, positions %lld..%lld) needs keys that cache %d "

@@ -68,7 +68,7 @@ static double softcap(double s, double c) { return c ? c * tanh(s / c) : s; }
 static void naive_attention(const Layout *l, int layer, const double *q, double **K, double **V, int64_t t,
                             double *out) {
     const ModelHeader *m = &l->model;
-    int64_t hd = m->head_dim, kvw = m->kv_heads * hd, w = l->layer[layer].window;
+    int64_t hd = m->head_dim, kvw = m->kv_heads * hd, w = l->layer[layer].window, c = l->layer[layer].chunked;
     int src = l->layer[layer].reads;
     double scale = 1 / sqrt(m->query_pre_attn_scalar ? m->query_pre_attn_scalar : (double)hd);
     double *p = xmalloc((size_t)(t + 1) * sizeof(double));
@@ -76,7 +76,8 @@ static void naive_attention(const Layout *l, int layer, const double *q, double 
         int64_t g = h / (m->heads / m->kv_heads);
         double mx = -1e300, sum = 0;
         for (int64_t j = 0; j <= t; j++) {
-            bool visible = w == 0 || j > t - w;
+            /* chunked C: keys of t's own chunk [C * (t div C), t]; window W: (t - W, t] */
+            bool visible = c ? j / c == t / c : w == 0 || j > t - w;
             double s = 0;
             for (int64_t d = 0; d < hd; d++) s += q[h * hd + d] * K[src][j * kvw + g * hd + d];
             p[j] = visible ? softcap(s * scale, m->attn_softcap) : -1e300;
