@@ -53,6 +53,7 @@ static bool layouts_equal(const Layout *a, const Layout *b, char *why, size_t n)
         DIFF(p->index != q->index || p->window != q->window || p->reads != q->reads || p->cache != q->cache,
              "layer %d: window %lld reads %d cache %d vs window %lld reads %d cache %d", i, (long long)p->window,
              p->reads, p->cache, (long long)q->window, q->reads, q->cache);
+        DIFF(p->chunked != q->chunked, "layer %d: chunked %lld vs %lld", i, (long long)p->chunked, (long long)q->chunked);
         DIFF(!rope_equal(&p->rope, &q->rope), "layer %d: RoPE differs", i);
     }
     DIFF(!rope_scaling_equal(&x->rope_scaling, &y->rope_scaling), "rope_scaling differs");
@@ -114,12 +115,14 @@ static void random_header(ModelHeader *m, int n) {
     m->query_pre_attn_scalar = caps[rnd_below(6)];
 }
 
-/* Random layers, biased toward structure (few windows, short distances, periodic bits). */
+/* Random layers, biased toward structure (few windows and chunk sizes, short distances, periodic bits). */
 static void random_layout(Layout *l, int n) {
     ModelHeader m;
     random_header(&m, n);
     int64_t windows[3] = {0, 128 + rnd_below(4096), 1 + rnd_below(100)};
-    int64_t *w = xcalloc((size_t)n, sizeof(int64_t));
+    /* one in four layouts has chunked layers (of one or two sizes), in place of the second window */
+    int64_t chunk_sizes[2] = {rnd_below(4) ? 0 : 1 + rnd_below(8192), rnd_below(2) ? 1 + rnd_below(64) : 0};
+    int64_t *w = xcalloc((size_t)n, sizeof(int64_t)), *chunked = xcalloc((size_t)n, sizeof(int64_t));
     int *reads = xcalloc((size_t)n, sizeof(int));
     int period = 1 + rnd_below(7);
     int64_t *unit_w = xcalloc((size_t)period, sizeof(int64_t));
@@ -137,7 +140,9 @@ static void random_layout(Layout *l, int n) {
         reads[i] = reads[t];   /* resolve to the owner, as the checker does */
         if (d == 0) reads[i] = i;
     }
-    layout_from_arrays(l, &m, n, w, NULL, reads);
+    for (int i = 0; chunk_sizes[0] && i < n; i++)
+        if (w[i] == windows[2]) w[i] = 0, chunked[i] = chunk_sizes[(i / 3) % 2] ? chunk_sizes[(i / 3) % 2] : chunk_sizes[0];
+    layout_from_arrays(l, &m, n, w, chunked, reads);
     /* Some owners with their own RoPE (a base, or none); their readers share it, as the checker wants. */
     static const LayerRope ropes[] = {{0}, {0}, {.nope = true}, {.theta = 10000}, {.theta = 2.5e5}};
     for (int i = 0; i < n; i++) l->layer[i].rope = ropes[rnd_below(5)];
@@ -146,6 +151,7 @@ static void random_layout(Layout *l, int n) {
         l->model.rope_scaling = (RopeScaling){ROPE_YARN, .factor = 4, .original_context = 4096, .beta_fast = 32,
                                               .beta_slow = 1, .attention_factor = 1.25};
     free(w);
+    free(chunked);
     free(reads);
     free(unit_w);
     free(unit_d);
