@@ -334,6 +334,8 @@ typedef struct {
     int cache;              /* cache id (dense, in owner order) */
     const char *kind_name;  /* attention kind name as written (owned, freed by layout_free), or NULL */
     LayerRope rope;         /* its kind's RoPE */
+    bool sinks;             /* its kind's `sinks`: a learned logit per query head joins the softmax's
+                             * denominator (gpt-oss; weights self_attn.sinks [heads]) */
     SrcLoc loc;             /* where the layer was defined */
 } LayerInfo;
 
@@ -441,6 +443,8 @@ SrcLoc header_field_loc(const Ast *ast, const char *key);
 void check_rope_scaling(const Ast *ast, Diag *diag, ModelHeader *m);
 /* A kind's properties (rope_theta R, nope) as its layers' RoPE, from `base` (an alias's kind's). */
 LayerRope check_kind_rope(Diag *diag, const AstField *props, LayerRope base);
+/* A kind's `sinks` property (no value, at most once), or `base` (an alias's kind's) without it. */
+bool check_kind_sinks(Diag *diag, const AstField *props, bool base);
 /* Every reader uses the RoPE its owner's cache was written with (keys are stored rotated); false
  * after reporting each that does not. */
 bool check_rope_sharing(Diag *diag, const Layout *l);

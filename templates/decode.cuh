@@ -197,7 +197,8 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
     }
 }
 
-/* out = sum_s o_s * 2^(m_s - M) / sum_s l_s * 2^(m_s - M), M = max_s m_s. Block: HD threads. */
+/* out = sum_s o_s * 2^(m_s - M) / (sum_s l_s * 2^(m_s - M) + 2^(sink - M)), M = max_s m_s, the sink
+ * term only with sinks (its logit in log2 units). Block: HD threads. */
 template <class T, int HD>
 __device__ __forceinline__ void attn_decode_reduce_kernel(const DecodeReduceParams &p) {
     const int h = blockIdx.x, b = blockIdx.y;
@@ -214,6 +215,7 @@ __device__ __forceinline__ void attn_decode_reduce_kernel(const DecodeReducePara
             num += p.o_part[(row0 + s) * HD + d] * w;
             den += l * w;
         }
+        if (p.sinks) den += exp2f(mixc_to_float(static_cast<const T *>(p.sinks)[h]) * MIXC_LOG2E - m_max);
         static_cast<T *>(p.out)[((size_t)b * p.heads + h) * HD + d] =
             MixcElem<T>::from_float(den > 0.0f ? num / den : 0.0f);
     }

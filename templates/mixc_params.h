@@ -136,6 +136,8 @@ typedef struct PrefillParams {
     MIXC_DPTR(const int) pos0;      /* [batch] absolute position of its first token */
     float scale;                    /* softmax scale, e.g. 1/sqrt(HD) */
     int batch;
+    MIXC_DPTR(const void) sinks;    /* [HEADS] in the model dtype: a logit per head joining each softmax's
+                                     * denominator (attention sinks); 0: none */
 } PrefillParams;
 
 typedef struct DecodeParams {
@@ -154,6 +156,7 @@ typedef struct DecodeReduceParams {
     MIXC_DPTR(const float) ml_part;
     MIXC_DPTR(void) out;            /* [batch, HEADS, HD] */
     int heads, nsplit, batch;
+    MIXC_DPTR(const void) sinks;    /* as PrefillParams.sinks: the decode's sinks join here, once */
 } DecodeReduceParams;
 
 #endif /* MIXC_PARAMS_H */

@@ -15,7 +15,8 @@
  * masked element by element.
  * Keys live in the cache of the owning layer: key j of sequence b in slot j % CAP.
  * Partial tiles (chunk lengths that are not multiples of the tile) are zero-filled and masked.
- * GQA: query head h reads KV head h / G.
+ * GQA: query head h reads KV head h / G. Attention sinks (p.sinks): the head's logit s joins every
+ * row's denominator, sum_j 2^(x_j - m) + 2^(s - m), added once at the end.
  *
  * 8-bit caches (KV = MixcInt8Kv, MixcE4m3Kv; kv8.cuh): K and V tiles are dequantized (code x its
  * token's scale, rounded to T) into the same shared-memory tiles as they arrive, with plain loads
@@ -254,6 +255,8 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
         float lsum = l[r];
         lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
         lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
+        if (p.sinks)   /* the head's sink logit joins the denominator: 2^(sink - m) in log2 units */
+            lsum += exp2f(mixc_to_float(static_cast<const T *>(p.sinks)[h]) * MIXC_LOG2E - m[r]);
         const int row = warp * 16 + lane / 4 + r * 8;
         if (m0 + row >= qlen) continue;
         const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;

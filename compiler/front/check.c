@@ -25,6 +25,7 @@ typedef struct {
     Mask mask;
     SrcLoc loc;
     LayerRope rope;
+    bool sinks;
 } Kind;
 
 typedef struct {
@@ -117,15 +118,17 @@ static void collect_kinds(const Ast *ast, Diag *d, const ModelHeader *m, KindTab
             if (!alias) {
                 if (!t->lost) diag_at(d, DIAG_ERROR, s->attn.loc, "unknown attention kind '%s'", s->attn.name);
                 /* declared, but invalid: its uses are not reported again */
-                t->v[t->n++] = (Kind){s->name, INVALID_MASK, s->name_loc, {0}};
+                t->v[t->n++] = (Kind){s->name, INVALID_MASK, s->name_loc, {0}, false};
                 continue;
             }
-            t->v[t->n++] = (Kind){s->name, alias->mask, s->name_loc, check_kind_rope(d, s->props, alias->rope)};
+            t->v[t->n++] = (Kind){s->name, alias->mask, s->name_loc, check_kind_rope(d, s->props, alias->rope),
+                                  check_kind_sinks(d, s->props, alias->sinks)};
             continue;
         }
         const char *unused;
         Mask mask = resolve_attn(d, t, &s->attn, m, &unused);
-        t->v[t->n++] = (Kind){s->name, mask, s->name_loc, check_kind_rope(d, s->props, (LayerRope){0})};
+        t->v[t->n++] = (Kind){s->name, mask, s->name_loc, check_kind_rope(d, s->props, (LayerRope){0}),
+                              check_kind_sinks(d, s->props, false)};
     }
 }
 
@@ -520,6 +523,8 @@ static void build_layout(Checker *c, const ModelHeader *m, const int *reads, Lay
         out->layer[i].kind_name = c->defs[i].kind_name ? xstrdup(c->defs[i].kind_name) : NULL;
         out->layer[i].loc = c->defs[i].loc;
         out->layer[i].rope = c->defs[i].rope;
+        const Kind *k = c->defs[i].kind_name ? find_kind(c->kinds, c->defs[i].kind_name) : NULL;
+        out->layer[i].sinks = k && k->sinks;
     }
     free(window);
     free(chunked);

@@ -226,7 +226,7 @@ static int verify_text(const Layout *l, const char *text) {
     ok = ok && back.nlayers == l->nlayers;
     for (int i = 0; ok && i < l->nlayers; i++)
         ok = back.layer[i].window == l->layer[i].window && back.layer[i].chunked == l->layer[i].chunked &&
-             back.layer[i].reads == l->layer[i].reads;
+             back.layer[i].sinks == l->layer[i].sinks && back.layer[i].reads == l->layer[i].reads;
     if (!ok)
         fprintf(stderr, "mixc: internal error: the written layout does not read back the same:\n%s%s",
                 diag ? diag : "", text);

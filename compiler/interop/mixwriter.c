@@ -366,14 +366,15 @@ static const char *attn_name(const Kinds *k, int64_t key, char *buf, size_t len)
     char base[48];
     const char *b = li->chunked ? chunked_name(k, li->chunked, base, sizeof base)
                                 : window_name(k, li->window, base, sizeof base);
-    if (!li->rope.nope && !li->rope.theta)   /* a chunked layer with the header's RoPE */
-        snprintf(buf, len, "%s", b);
+    const char *sinks = li->sinks ? "_sinks" : "";
+    if (!li->rope.nope && !li->rope.theta)   /* a chunked layer or sinks with the header's RoPE */
+        snprintf(buf, len, "%s%s", b, sinks);
     else if (li->rope.nope)
-        snprintf(buf, len, "%s_nope", b);
+        snprintf(buf, len, "%s_nope%s", b, sinks);
     else if (li->rope.theta == floor(li->rope.theta) && li->rope.theta < 1e15)
-        snprintf(buf, len, "%s_theta%.0f", b, li->rope.theta);
+        snprintf(buf, len, "%s_theta%.0f%s", b, li->rope.theta, sinks);
     else
-        snprintf(buf, len, "%s_rope%d", b, v);
+        snprintf(buf, len, "%s_rope%d", b, v);   /* v alone tells the variants apart */
     return buf;
 }
 
@@ -415,10 +416,10 @@ static void collect_kinds(const Layout *l, Kinds *k) {
     for (int i = 0; i < l->nlayers; i++) {
         const LayerInfo *li = &l->layer[i];
         k->key[i] = li->window;
-        if (!li->chunked && !li->rope.nope && !li->rope.theta) continue;
+        if (!li->chunked && !li->sinks && !li->rope.nope && !li->rope.theta) continue;
         int v = 0;
         while (v < k->nvariants && !(k->variant[v]->window == li->window && k->variant[v]->chunked == li->chunked &&
-                                     rope_equal(&k->variant[v]->rope, &li->rope)))
+                                     k->variant[v]->sinks == li->sinks && rope_equal(&k->variant[v]->rope, &li->rope)))
             v++;
         if (v == k->nvariants) k->variant[k->nvariants++] = li;
         k->key[i] = -1 - v;
@@ -442,7 +443,7 @@ static void write_kinds(const Layout *l, const Kinds *k, Buf *out) {
                    attn_text(li->window, li->chunked, attn));
         if (li->rope.nope) buf_puts(out, " nope");
         else if (li->rope.theta) buf_puts(out, " rope_theta "), write_real(li->rope.theta, out);
-        buf_puts(out, "\n");
+        buf_puts(out, li->sinks ? " sinks\n" : "\n");
     }
 }
 

@@ -205,9 +205,10 @@ void print_layout(const Layout *l, FILE *out) {
     fprintf(out, "layer  attention      reads  cache\n");
     for (int i = 0; i < l->nlayers; i++) {
         const LayerInfo *li = &l->layer[i];
-        char a[ATTN_TEXT_MAX], r[64], attn[ATTN_TEXT_MAX + 64];
-        rope_text(&li->rope, r, sizeof r);   /* a kind's own RoPE follows its attention */
-        snprintf(attn, sizeof attn, "%s%s%s", attn_text(li->window, li->chunked, a), *r ? " " : "", r);
+        char a[ATTN_TEXT_MAX], r[64], attn[ATTN_TEXT_MAX + 72];
+        rope_text(&li->rope, r, sizeof r);   /* a kind's own RoPE and its sinks follow its attention */
+        snprintf(attn, sizeof attn, "%s%s%s%s", attn_text(li->window, li->chunked, a), *r ? " " : "", r,
+                 li->sinks ? " sinks" : "");
         fprintf(out, "%5d  %-13s  %5d  %5d\n", i, attn, li->reads, li->cache);
     }
 }
@@ -287,6 +288,7 @@ static void layer_json(JsonWriter *w, int i, const LayerInfo *li) {
     jw_member_string(w, "attention", li->chunked ? "chunked" : li->window ? "sliding" : "global");
     tokens_or_null(w, "window", li->window);
     if (li->chunked) jw_member_int(w, "chunk_size", li->chunked);
+    if (li->sinks) jw_member_bool(w, "sinks", true);      /* absent: none */
     if (li->rope.nope) jw_member_bool(w, "nope", true);   /* neither: the header's RoPE */
     else if (li->rope.theta) jw_key(w, "rope_theta"), jw_real(w, li->rope.theta);
     jw_member_int(w, "reads", li->reads);

@@ -156,6 +156,7 @@ typedef enum {
     WT_Q_NORM, WT_K_NORM,           /* qk_norm: [head_dim] */
     WT_NORM_ATTN_OUT, WT_NORM_MLP_OUT,  /* sandwich_norms: on the attention's and the MLP's outputs */
     WT_O_BIAS,                      /* o_bias: [hidden] */
+    WT_SINKS,                       /* a layer with sinks: one logit per query head, [heads] */
     WT_COUNT
 } WeightRef;
 

@@ -44,6 +44,9 @@ bool plan_weights_shard(const Layout *l, const WeightsShard *s, WeightsPlan *out
     if (m->qkv_bias)   /* bq in every layer; bk, bv with the cache's owner */
         ok = ok && mac(q_width, layers, &w.attention) && mac(2 * kv_width, owners, &w.attention);
     if (m->o_bias) ok = ok && mac(m->hidden, layers, &w.attention);   /* bo in every layer */
+    int64_t sink_layers = 0;   /* a logit per query head in each layer with sinks */
+    for (int i = s->first_layer; i < s->end_layer; i++) sink_layers += l->layer[i].sinks;
+    ok = ok && mac(m->heads / s->tp, sink_layers, &w.attention);
     ok = ok && mac(mlp, layers, &w.mlp);
     int64_t per_layer = m->sandwich_norms ? 4 : 2;   /* input and pre-MLP; the outputs' with sandwich_norms */
     ok = ok && mac(per_layer * layers + s->final_norm, m->hidden, &w.norms);  /* and one final */
@@ -76,6 +79,7 @@ void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *
     case WT_K_BIAS:
     case WT_V_BIAS: *in = kvw, *out = 1; break;
     case WT_O_BIAS: *in = d, *out = 1; break;
+    case WT_SINKS: *in = m->heads, *out = 1; break;
     case WT_Q_NORM:
     case WT_K_NORM: *in = m->head_dim, *out = 1; break;
     case WT_GATE:
@@ -99,7 +103,7 @@ bool plan_weight_is_vector(WeightRef w) {
 
 const WeightRef plan_layer_weight_order[] = {
     WT_NORM_IN, WT_Q, WT_Q_BIAS, WT_Q_NORM, WT_K, WT_K_BIAS, WT_K_NORM, WT_V, WT_V_BIAS, WT_O,
-    WT_O_BIAS, WT_NORM_ATTN_OUT, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN, WT_NORM_MLP_OUT,
+    WT_O_BIAS, WT_SINKS, WT_NORM_ATTN_OUT, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN, WT_NORM_MLP_OUT,
 };
 const int plan_layer_weight_count = (int)(sizeof plan_layer_weight_order / sizeof plan_layer_weight_order[0]);
 
@@ -108,6 +112,7 @@ bool plan_layer_has_weight(const Layout *l, int i, WeightRef w) {
     bool kv = w == WT_K || w == WT_V || w == WT_K_BIAS || w == WT_V_BIAS || w == WT_K_NORM;
     if (kv && l->layer[i].reads != i) return false;
     if (w == WT_O_BIAS) return m->o_bias;
+    if (w == WT_SINKS) return l->layer[i].sinks;
     if (plan_weight_is_bias(w)) return m->qkv_bias;
     if (w == WT_Q_NORM || w == WT_K_NORM) return m->qk_norm;
     if (w == WT_NORM_ATTN_OUT || w == WT_NORM_MLP_OUT) return m->sandwich_norms;
@@ -121,6 +126,7 @@ const char *weight_ref_name(WeightRef w) {
         [WT_DOWN] = "w_down", [WT_NORM_FINAL] = "norm_final", [WT_LM_HEAD] = "lm_head", [WT_Q_BIAS] = "bq",
         [WT_K_BIAS] = "bk", [WT_V_BIAS] = "bv", [WT_Q_NORM] = "q_norm", [WT_K_NORM] = "k_norm",
         [WT_NORM_ATTN_OUT] = "norm_attn_out", [WT_NORM_MLP_OUT] = "norm_mlp_out", [WT_O_BIAS] = "bo",
+        [WT_SINKS] = "sinks",
     };
     return (unsigned)w < WT_COUNT ? names[w] : "?";
 }

@@ -107,6 +107,7 @@ typedef struct {
     int64_t scores_len;
     float softcap;              /* attn_softcap: each score becomes softcap * tanh(score / softcap); 0: none */
     int64_t chunked;            /* chunked attention over chunks of this many tokens; 0: none (then window) */
+    const float *sinks;         /* [heads]: each head's sink logit joins its softmax's denominator; NULL: none */
 } AttentionArgs;
 
 /* Every entry takes the table's ctx first (NULL for the reference; a test's replacement may carry

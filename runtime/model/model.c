@@ -52,6 +52,7 @@ float **model_layer_slot(LayerWeights *w, int ref) {
     case WT_K_NORM: return &w->k_norm;
     case WT_NORM_ATTN_OUT: return &w->norm_attn_out;
     case WT_NORM_MLP_OUT: return &w->norm_mlp_out;
+    case WT_SINKS: return &w->sinks;
     default: return NULL;
     }
 }
@@ -69,6 +70,7 @@ static const char *layer_tensor_name(const ModelHeader *h, WeightRef r) {
         [WT_V_BIAS] = "self_attn.v_proj.bias", [WT_Q_NORM] = "self_attn.q_norm.weight",
         [WT_K_NORM] = "self_attn.k_norm.weight", [WT_NORM_ATTN_OUT] = "post_attention_layernorm.weight",
         [WT_NORM_MLP_OUT] = "post_feedforward_layernorm.weight", [WT_O_BIAS] = "self_attn.o_proj.bias",
+        [WT_SINKS] = "self_attn.sinks",   /* gpt-oss */
     };
     if (r == WT_NORM_POST && h->sandwich_norms) return "pre_feedforward_layernorm.weight";
     return names[r];
@@ -91,6 +93,7 @@ int model_tensors(Model *m, ModelTensor **out) {
             add_tensor(t, &n, model_layer_slot(&m->layer[i], r), vector ? in : rows, in, vector,
                        "model.layers.%d.%s", i, layer_tensor_name(h, r));
             if (plan_weight_is_bias(r)) t[n - 1].fan_in = d;   /* drawn as its projection is */
+            if (r == WT_SINKS) t[n - 1].fan_in = 1;            /* logits: uniform(-1, 1) */
         }
     add_tensor(t, &n, &m->norm_final, d, 0, true, "model.norm.weight");
     if (!m->tied) add_tensor(t, &n, &m->lm_head, h->vocab, d, false, "lm_head.weight");

@@ -33,6 +33,7 @@ typedef struct {
     float *bo;              /* o_bias: [hidden]; else NULL */
     float *q_norm, *k_norm; /* qk_norm: [head_dim] (k_norm in owners); else NULL */
     float *norm_attn_out, *norm_mlp_out;  /* sandwich_norms: [hidden]; else NULL */
+    float *sinks;           /* a layer with sinks: [heads], one logit each; else NULL */
 } LayerWeights;
 
 /* Where layer weights w keeps weight ref (a WeightRef of compiler/plan/plan.h); NULL for the

@@ -54,6 +54,7 @@ static bool layouts_equal(const Layout *a, const Layout *b, char *why, size_t n)
              "layer %d: window %lld reads %d cache %d vs window %lld reads %d cache %d", i, (long long)p->window,
              p->reads, p->cache, (long long)q->window, q->reads, q->cache);
         DIFF(p->chunked != q->chunked, "layer %d: chunked %lld vs %lld", i, (long long)p->chunked, (long long)q->chunked);
+        DIFF(p->sinks != q->sinks, "layer %d: sinks differ", i);
         DIFF(!rope_equal(&p->rope, &q->rope), "layer %d: RoPE differs", i);
     }
     DIFF(!rope_scaling_equal(&x->rope_scaling, &y->rope_scaling), "rope_scaling differs");
@@ -147,6 +148,8 @@ static void random_layout(Layout *l, int n) {
     static const LayerRope ropes[] = {{0}, {0}, {.nope = true}, {.theta = 10000}, {.theta = 2.5e5}};
     for (int i = 0; i < n; i++) l->layer[i].rope = ropes[rnd_below(5)];
     for (int i = 0; i < n; i++) l->layer[i].rope = l->layer[l->layer[i].reads].rope;
+    bool sinks = rnd_below(3) == 0;   /* attention sinks are each layer's own: no sharing rule */
+    for (int i = 0; sinks && i < n; i++) l->layer[i].sinks = rnd_below(2);
     if (rnd_below(3) == 0)
         l->model.rope_scaling = (RopeScaling){ROPE_YARN, .factor = 4, .original_context = 4096, .beta_fast = 32,
                                               .beta_slow = 1, .attention_factor = 1.25};

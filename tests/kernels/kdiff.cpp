@@ -234,13 +234,13 @@ float attention_bound(const Model &m, const float *q, int kvh, const History &h,
  * adding "measured / bound" to *note. */
 bool check_attention(const std::string &name, const Model &m, const float *got, const float *q,
                      const int *qpos, int n, const History &h, const AttnKernel &ak, bool prefill,
-                     std::string *note) {
+                     const float *sinks, std::string *note) {
     const Tol t = tol_for(m);
     const size_t width = (size_t)m.heads * m.hd;
     for (int exact = 0; exact <= (m.kv8 ? 1 : 0); exact++) {
         std::vector<float> want((size_t)n * width);
         ref_attention(want.data(), q, qpos, n, (exact ? h.k.f : h.kq).data(), (exact ? h.v.f : h.vq).data(),
-                      h.npos, m.heads, m.kv_heads, m.hd, ak.window, ak.chunked, m.scale, m.softcap);
+                      h.npos, m.heads, m.kv_heads, m.hd, ak.window, ak.chunked, m.scale, m.softcap, sinks);
         double worst = 0, bound_max = 0;
         for (size_t r = 0; r < (size_t)n * m.heads; r++) {
             const float bound = m.kv8 ? attention_bound(m, q + r * m.hd, (int)(r % m.heads) / (m.heads / m.kv_heads),
@@ -259,6 +259,14 @@ bool check_attention(const std::string &name, const Model &m, const float *got, 
         }
     }
     return true;
+}
+
+/* Attention sinks for every attention test: a logit per head in the model dtype, of the scores' size
+ * (the kernels' no-sink path runs in test_prefill_tiles and in every model-level emu run). */
+Tensor head_sinks(const Model &m) {
+    Tensor t((size_t)m.heads, m.is_fp16);
+    t.fill_random(2.0f);
+    return t;
 }
 
 /* The manifest's dynamic smem (computed by codegen.c) must be what the template carves up. */
@@ -307,7 +315,7 @@ void test_prefill_tiles(const std::string &name, MixcEmuEntry entry, const Model
     std::vector<History> hist;
     hist.emplace_back(m, len[0]);
     Caches c(m, ak.cap, hist);
-    PrefillParams p = {q.data(), out.data(), c.k.data(), c.v.data(), q_start, len, pos0, m.scale, 1};
+    PrefillParams p = {q.data(), out.data(), c.k.data(), c.v.data(), q_start, len, pos0, m.scale, 1, nullptr};
     const int bn = PREFILL_BN(m.hd);
     long long got = -1, want = prefill_tiles(len, pos0, 1, m.heads, ak, bn);
     const AttnKernel global = {ak.g, 0, ak.cap, 0, ak.smem, ak.splits};
@@ -337,7 +345,8 @@ void test_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, c
     for (int b = 0; b < 2; b++) hist.emplace_back(m, pos0[b] + len[b]);
     Caches c(m, ak.cap, hist);
     int q_start[2] = {0, len[0]};
-    PrefillParams p = {q.data(), out.data(), c.k.data(), c.v.data(), q_start, len, pos0, m.scale, 2};
+    Tensor sinks = head_sinks(m);
+    PrefillParams p = {q.data(), out.data(), c.k.data(), c.v.data(), q_start, len, pos0, m.scale, 2, sinks.raw.data()};
     const unsigned gx = (unsigned)((std::max(len[0], len[1]) + PREFILL_BM - 1) / PREFILL_BM);
     long long tiles = -1, want_tiles = prefill_tiles(len, pos0, 2, heads, ak, PREFILL_BN(hd));
     bool ok = launch_counting(entry, p, gx, m, ak, name, &tiles);
@@ -351,7 +360,7 @@ void test_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, c
         for (int i = 0; i < len[b]; i++) qpos[i] = pos0[b] + i;
         const size_t at = (size_t)q_start[b] * heads * hd;
         ok = check_attention(name + " seq" + std::to_string(b), m, got.data() + at, q.f.data() + at, qpos.data(),
-                             len[b], hist[b], ak, true, b == 0 ? &note : &unused);
+                             len[b], hist[b], ak, true, sinks.f.data(), b == 0 ? &note : &unused);
     }
     report(name + (m.kv8 ? " (" + note.substr(2) + ")" : ""), ok);
 }
@@ -372,14 +381,15 @@ void test_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduc
     DecodeParams p = {q.data(), c.k.data(), c.v.data(), pos, o_part.data(), ml.data(), m.scale, batch};
     bool ok = launch(entry, &p, {(unsigned)m.kv_heads, (unsigned)splits, (unsigned)batch},
                      {DECODE_THREADS, 1, 1}, ak.smem, name);
-    DecodeReduceParams r = {o_part.data(), ml.data(), out.data(), heads, splits, batch};
+    Tensor sinks = head_sinks(m);
+    DecodeReduceParams r = {o_part.data(), ml.data(), out.data(), heads, splits, batch, sinks.raw.data()};
     ok = ok && launch(reduce, &r, {(unsigned)heads, (unsigned)batch, 1}, {(unsigned)hd, 1, 1}, 0, name);
     std::vector<float> got = out.decoded();
     std::string note;
     for (int b = 0; ok && b < batch; b++) {
         std::string nb;   /* the longest history's figures are the ones reported */
         ok = check_attention(name + " pos" + std::to_string(pos[b]), m, got.data() + (size_t)b * heads * hd,
-                             q.f.data() + (size_t)b * heads * hd, &pos[b], 1, hist[b], ak, false, &nb);
+                             q.f.data() + (size_t)b * heads * hd, &pos[b], 1, hist[b], ak, false, sinks.f.data(), &nb);
         if (b == batch - 1) note = nb;
     }
     report(name + " (splits " + std::to_string(splits) + note + ")", ok);

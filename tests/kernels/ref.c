@@ -47,7 +47,7 @@ static double capped(double s, double softcap) { return softcap > 0 ? softcap * 
 
 void ref_attention(float *out, const float *q, const int *q_pos, int n, const float *k, const float *v,
                    int npos, int heads, int kv_heads, int hd, int64_t window, int64_t chunked, float scale,
-                   float softcap) {
+                   float softcap, const float *sinks) {
     const int group = heads / kv_heads;
     for (int i = 0; i < n; i++)
         for (int h = 0; h < heads; h++) {
@@ -63,7 +63,8 @@ void ref_attention(float *out, const float *q, const int *q_pos, int n, const fl
                 s = capped(s * scale, softcap);
                 if (s > mx) mx = s;
             }
-            double den = 0;
+            if (sinks && sinks[h] > mx) mx = sinks[h];
+            double den = sinks ? exp(sinks[h] - mx) : 0;   /* the sink: in the denominator, no value */
             for (int d = 0; d < hd; d++) o[d] = 0;
             double acc[256 * 2];
             for (int d = 0; d < hd; d++) acc[d] = 0;

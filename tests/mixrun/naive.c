@@ -65,8 +65,9 @@ static void naive_rope(double *x, int64_t nheads, const ModelHeader *m, const La
 /* c * tanh(s / c), or s when c is 0. */
 static double softcap(double s, double c) { return c ? c * tanh(s / c) : s; }
 
+/* sinks: the layer's sink logits (gpt-oss; NULL: none), one more term of each head's denominator. */
 static void naive_attention(const Layout *l, int layer, const double *q, double **K, double **V, int64_t t,
-                            double *out) {
+                            const float *sinks, double *out) {
     const ModelHeader *m = &l->model;
     int64_t hd = m->head_dim, kvw = m->kv_heads * hd, w = l->layer[layer].window, c = l->layer[layer].chunked;
     int src = l->layer[layer].reads;
@@ -83,6 +84,8 @@ static void naive_attention(const Layout *l, int layer, const double *q, double 
             p[j] = visible ? softcap(s * scale, m->attn_softcap) : -1e300;
             mx = p[j] > mx ? p[j] : mx;
         }
+        if (sinks && sinks[h] > mx) mx = sinks[h];
+        if (sinks) sum = exp(sinks[h] - mx);
         for (int64_t j = 0; j <= t; j++) sum += p[j] = p[j] <= -1e299 ? 0 : exp(p[j] - mx);
         for (int64_t d = 0; d < hd; d++) {
             double acc = 0;
@@ -160,7 +163,7 @@ void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *out) {
         }
         naive_projections(mo, i, x, T, q, K[i], V[i]);   /* of every position first */
         for (int64_t t = 0; t < T; t++) {
-            naive_attention(l, i, q + t * qw, K, V, t, att);
+            naive_attention(l, i, q + t * qw, K, V, t, w->sinks, att);
             naive_proj(att, w->wo, o, qw, d);
             add_bias(o, w->bo, d);
             if (w->norm_attn_out) naive_rmsnorm(m, o, w->norm_attn_out, o, d);

@@ -391,8 +391,9 @@ if run "cpu fp16" 0 "${TE[@]}" "${F16[@]}" --random-weights 3 --tokens $TP --max
    run "emu fp16" 0 "${TE[@]}" "${F16[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend emu --dump-logits "$T/e16.npy"; then
   cmp_logits "emu vs cpu: tiny, fp16" "$T/c16.npy" "$T/e16.npy" "$FP16_TOL" 40
 fi
-# Chunked attention (tests/mixrun/chunked.mix): the kernels' masks, rings and sharing against the cpu
-# backend's at the bf16 tolerance, which sees one chunk size more (chunked 7 on cpu must fail it).
+# Chunked attention and sinks (tests/mixrun/chunked.mix): the kernels' masks, rings, sharing and sink
+# terms against the cpu backend's at the bf16 tolerance, which sees one chunk size more (chunked 7 on
+# cpu must fail it) and the sinks (the layout without them must fail it).
 CP=3,1,4,1,5,9,2,6,5,3,5,8,9,7,9,3,2,3,8,4,6,2,6,4,3,3
 CH=(--layout tests/mixrun/chunked.mix --random-weights 5 --tokens $CP --max-new 6)
 if run "cpu chunked" 0 "${CH[@]}" --dump-logits "$T/cch.npy" && run "emu chunked" 0 "${CH[@]}" --backend emu --dump-logits "$T/ech.npy" &&
@@ -400,6 +401,11 @@ if run "cpu chunked" 0 "${CH[@]}" --dump-logits "$T/cch.npy" && run "emu chunked
   cmp_logits "emu vs cpu: chunked layers (chunks across prefill chunks, shared with windows, rings)" "$T/cch.npy" "$T/ech.npy" "$BF16_TOL" 26
   if ! "$CMP" "$T/cch7.npy" "$T/ech.npy" $BF16_TOL 26 >/dev/null 2>&1; then pass "emu vs cpu: chunked 7 on cpu fails the chunked 6 comparison"
   else fail "emu vs cpu: chunked 7 on cpu passes the chunked 6 comparison: the tolerance does not see the mask"; fi
+  # its layer 5 has attention sinks: without them the cpu's logits are beyond the tolerance
+  sed 's/ sinks$//' tests/mixrun/chunked.mix >"$T/nosinks.mix"
+  if run "cpu no sinks" 0 --layout "$T/nosinks.mix" --random-weights 5 --tokens $CP --max-new 6 --dump-logits "$T/cns.npy" &&
+     ! "$CMP" "$T/cns.npy" "$T/ech.npy" $BF16_TOL 26 >/dev/null 2>&1; then pass "emu: the attention sinks change the logits beyond the tolerance"
+  else fail "emu: the attention sinks do not change the logits beyond the tolerance"; fi
 fi
 
 # Every example at test size: prompt of 26 tokens > window 8 + chunk 8 (rings of 15 wrap, chunks of

@@ -228,6 +228,8 @@ static void with_embed_scale(Layout *l) { l->model.embed_scale = true; }
 static void with_attn_softcap(Layout *l) { l->model.attn_softcap = 1.0; }
 static void with_logit_softcap(Layout *l) { l->model.logit_softcap = 1.5; }
 static void with_scalar(Layout *l) { l->model.query_pre_attn_scalar = 3; }
+/* attention sinks on a global owner, a window reader and a window owner */
+static void with_sinks(Layout *l) { l->layer[1].sinks = l->layer[3].sinks = l->layer[4].sinks = true; }
 /* Gemma 2 and Gemma 3 (without Gemma 3's per-kind rope theta) at once. */
 static void like_gemma2(Layout *m) {
     with_gelu(m), with_plus_one(m), with_sandwich(m), with_embed_scale(m), with_attn_softcap(m);
@@ -267,6 +269,7 @@ static void test_variations_against_naive(void) {
     test_against_naive("... with attn_softcap", with_attn_softcap);
     test_against_naive("... with logit_softcap", with_logit_softcap);
     test_against_naive("... with query_pre_attn_scalar", with_scalar);
+    test_against_naive("... with attention sinks (a logit per head in the denominator)", with_sinks);
     test_against_naive("... as Gemma 2 computes (all of its variations)", like_gemma2);
     test_against_naive("... as Gemma 3 computes (all of its variations)", like_gemma3);
     test_against_naive("... with rope_scaling linear", with_linear);
@@ -696,7 +699,7 @@ static bool quantized_attention_matches(DType dt, double *worst_store) {
         }
     for (int i = 0; i < 3 * QHEADS * QHD; i++) q[i] = (float)((seed = seed * 1664525u + 1013904223u) >> 8) / (1 << 24) - 0.5f;
     AttentionArgs a = {q, o8, 3, 20, QHEADS, QKVH, QHD, 6, 0.25f, {codes[0], scales[0], dt}, {codes[1], scales[1], dt},
-                       QCAP, 23, sc, QCAP + 4, 0, 0};
+                       QCAP, 23, sc, QCAP + 4, 0, 0, NULL};
     AttentionArgs f = a;
     f.out = o32, f.cache_k = (KvRows){deq[0], NULL, DT_FP32}, f.cache_v = (KvRows){deq[1], NULL, DT_FP32};
     if (!cpu_reference_kernels.attention(NULL, &a) || !cpu_reference_kernels.attention(NULL, &f)) return false;
