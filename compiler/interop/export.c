@@ -102,12 +102,25 @@ json_t *export_hf_json(const Layout *l, FILE *err) {
         json_decref(windows);
     }
     if (chunk) json_object_set_new(o, "attention_chunk_size", json_integer(chunk));
+    json_t *sinks = json_array();   /* mixc's own: which layers have attention sinks, when any has */
+    bool any_sinks = false;
+    for (int i = 0; i < l->nlayers; i++) {
+        any_sinks |= l->layer[i].sinks;
+        json_array_append_new(sinks, json_boolean(l->layer[i].sinks));
+    }
+    if (any_sinks) json_object_set_new(o, "mixc_sinks", sinks);
+    else json_decref(sinks);
     json_object_set_new(o, "kv_sharing_target", targets);
     return o;
 }
 
 char *export_lckv(const Layout *l, FILE *err) {
     if (common_chunk(l, "an LCKV string", false, err) < 0) return NULL;
+    for (int i = 0; i < l->nlayers; i++)
+        if (l->layer[i].sinks) {
+            fprintf(err, "mixc: layer %d has attention sinks: an LCKV string cannot say them\n", i);
+            return NULL;
+        }
     int64_t largest, w = common_window(l, &largest);
     if (w < 0)
         fprintf(err, "mixc: warning: the sliding layers use different windows, which an LCKV string cannot carry "

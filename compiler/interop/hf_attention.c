@@ -82,6 +82,24 @@ bool hf_llama4_chunked(const HfConfig *c, int n, int64_t *chunked, char *err, si
     return C != 0;
 }
 
+bool hf_read_layer_sinks(const HfConfig *c, Layout *l, char *err, size_t errlen) {
+    if (!strcmp(c->model_type, "gpt_oss")) {   /* GptOssAttention: sinks in every layer */
+        for (int i = 0; i < l->nlayers; i++) l->layer[i].sinks = true;
+        return true;
+    }
+    json_t *v = json_object_get(c->root, "mixc_sinks"), *x;
+    size_t i;
+    if (!v) return true;
+    bool ok = json_is_array(v) && (int)json_array_size(v) == l->nlayers;
+    json_array_foreach(ok ? v : NULL, i, x) ok = ok && json_is_boolean(x);
+    if (!ok) {
+        snprintf(err, errlen, "'mixc_sinks' must be a list of %d booleans (true: the layer has attention sinks)", l->nlayers);
+        return false;
+    }
+    json_array_foreach(v, i, x) l->layer[i].sinks = json_is_true(x);
+    return true;
+}
+
 bool hf_layer_types(const HfConfig *c, json_t *v, int n, bool *sliding, int64_t *chunked, char *err, size_t errlen) {
     if (!json_is_array(v)) {
         snprintf(err, errlen, "'layer_types' must be a list of strings");

@@ -39,6 +39,9 @@ void hf_describe(const char *key, json_t *v, char *out, size_t n);
  * RoPE layers (no_rope_layers) and 0 for the NoPE ones, which are global. */
 bool hf_layer_types(const HfConfig *c, json_t *v, int n, bool *sliding, int64_t *chunked, char *err, size_t errlen);
 bool hf_is_llama4(const HfConfig *c);
+/* Attention sinks: every layer of a gpt_oss config, the layers `mixc export --hf` marks in mixc_sinks
+ * (one boolean per layer); false with a message in err when mixc_sinks is malformed. */
+bool hf_read_layer_sinks(const HfConfig *c, Layout *l, char *err, size_t errlen);
 void hf_llama4_support(const HfConfig *c, ModelHeader *m, HfRefuse refuse, void *ctx);
 bool hf_llama4_chunked(const HfConfig *c, int n, int64_t *chunked, char *err, size_t errlen);
 

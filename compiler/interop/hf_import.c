@@ -727,12 +727,15 @@ int import_hf_json(const char *path, json_t *root, const ImportOptions *opt, Lay
     bool ok = (llama4 ? read_llama4(&c, n, chunked) : read_attention(&c, n, window, chunked)) &&
               read_layer_windows(&c, n, window) && read_sharing(&c, n, window, reads) && c.errors == 0;
     if (ok) {
-        if (opt->comment) *opt->comment = hf_comment(path, root, c.sources.data);
         warn_unread(&c, c.hf.cfg);
         if (c.hf.cfg != root) warn_unread(&c, root);
         m.name = model_name(&c, opt->name);
         layout_from_arrays(out, &m, n, window, chunked, reads);
         hf_read_layer_ropes(&c.hf, out);
+        char err[160];
+        ok = hf_read_layer_sinks(&c.hf, out, err, sizeof err);
+        if (!ok) ierror(&c, "%s", err), layout_free(out);
+        else if (opt->comment) *opt->comment = hf_comment(path, root, c.sources.data);
     }
     free(window);
     free(chunked);

@@ -84,7 +84,7 @@ static const Rule FAMILIES[] = {
     {"gemma3_text", NULL},
     {"gemma3n", "Gemma 3n's AltUp, LAuReL, per-layer embeddings and q/k/v norms; mixc computes none of them"},
     {"gemma3n_text", "Gemma 3n's AltUp, LAuReL, per-layer embeddings and q/k/v norms; mixc computes none of them"},
-    {"gpt_oss", "attention sinks, biases on every projection and a clamped SwiGLU; mixc computes none of them"},
+    {"gpt_oss", "biases on every projection and a clamped SwiGLU; mixc computes neither"},   /* sinks: it does */
     {"cohere2", "LayerNorm, attention and MLP in parallel, and no RoPE on global layers; mixc computes RMSNorm, "
                 "one after the other, RoPE everywhere"},
     {"hymba", "Mamba heads beside attention, and meta tokens; mixc computes attention only"},

@@ -167,9 +167,10 @@ for ex in examples/*.mix; do
      diff <("$MIXC" check "$ex") <("$MIXC" check "$tmp/x.mix") >"$tmp/rt.diff"; then
     pass "round trip examples/$name: export --hf, import"
   else fail "round trip examples/$name (hf)" "$(cat "$tmp/e.err" "$tmp/i.err" "$tmp/rt.diff" | head -20)"; fi
-  if "$MIXC" check "$ex" | grep -q ' chunked [0-9]'; then   # an LCKV string cannot say chunked layers
-    if ! "$MIXC" export "$ex" --lckv >/dev/null 2>"$tmp/e.err" && grep -q "^mixc: layer [0-9]* is chunked [0-9]*: an LCKV string cannot say chunked attention$" "$tmp/e.err"; then
-      pass "export --lckv examples/$name: refused, naming the chunked layer"
+  if "$MIXC" check "$ex" | grep -q ' chunked [0-9]\| sinks '; then   # an LCKV string cannot say these
+    if ! "$MIXC" export "$ex" --lckv >/dev/null 2>"$tmp/e.err" &&
+       grep -qx "mixc: layer [0-9]* \(is chunked [0-9]*: an LCKV string cannot say chunked attention\|has attention sinks: an LCKV string cannot say them\)" "$tmp/e.err"; then
+      pass "export --lckv examples/$name: refused, naming the chunked layer or the one with sinks"
     else fail "export --lckv examples/$name: not refused" "$(cat "$tmp/e.err")"; fi
     continue
   fi
@@ -236,6 +237,7 @@ expect_err $B/invalid.json 1 "$B/invalid.json:3:23: error: invalid JSON:"
 expect_err $B/duplicate-key.json 1 "error: invalid JSON: duplicate object key"
 expect_err $B/llama4-chunk-size.json 1 "'attention_chunk_size' must be a positive integer"
 expect_err $B/chunked-no-size.json 1 "'attention_chunk_size' must be a positive integer (chunked layers need it)"
+expect_err $B/sinks-length.json 1 "'mixc_sinks' must be a list of 2 booleans (true: the layer has attention sinks)"
 # HF has one attention_chunk_size: two chunk sizes are refused by --hf, naming the layer
 printf 'model "two" {\n layers = 3\n hidden = 256\n heads = 4\n ffn = 512\n vocab = 100\n}\nlayer 0 : chunked 64\nlayer 1 : global\nlayer 2 : chunked 128\n' >"$tmp/two.mix"
 if ! "$MIXC" export "$tmp/two.mix" --hf >"$tmp/two.json" 2>"$tmp/two.err" && [ ! -s "$tmp/two.json" ] &&
