@@ -139,6 +139,7 @@ typedef struct {
     Mask mask;             /* window -1: invalid */
     const char *kind_name;
     LayerRope rope;        /* its kind's */
+    bool sinks;            /* its kind's */
     const AstElem *elem;   /* the element that defined the layer (its ref, its location) */
     int elem_id;           /* for flood control */
     SrcLoc loc;            /* the set item (or default statement) that named the layer */
@@ -225,6 +226,7 @@ static void define_layer(Checker *c, int64_t idx, int id, SrcLoc item_loc, int *
     Mask mask = elem_mask(c, id, &kind_name);
     const Kind *k = kind_name ? find_kind(c->kinds, kind_name) : NULL;
     *def = (LayerDef){.defined = true, .mask = mask, .kind_name = kind_name, .rope = k ? k->rope : (LayerRope){0},
+                      .sinks = k && k->sinks,
                       .elem = c->elems[id], .elem_id = id, .loc = item_loc};
 }
 
@@ -416,7 +418,8 @@ static int resolve_ref(Checker *c, int i, const int *reads) {
     case REF_REL: target = (int64_t)i - ref->n; break;
     case REF_LAST:
         for (int j = i - 1; j >= 0; j--)
-            if (reads[j] == j && mask_equal(c->defs[j].mask, def->mask) && rope_equal(&c->defs[j].rope, &def->rope))
+            if (reads[j] == j && mask_equal(c->defs[j].mask, def->mask) && rope_equal(&c->defs[j].rope, &def->rope) &&
+                c->defs[j].sinks == def->sinks)   /* the same attention, as the .mix writer compares them */
                 return j;
         if (elem_may_report(c, id)) {
             char a[ATTN_TEXT_MAX];
@@ -523,8 +526,7 @@ static void build_layout(Checker *c, const ModelHeader *m, const int *reads, Lay
         out->layer[i].kind_name = c->defs[i].kind_name ? xstrdup(c->defs[i].kind_name) : NULL;
         out->layer[i].loc = c->defs[i].loc;
         out->layer[i].rope = c->defs[i].rope;
-        const Kind *k = c->defs[i].kind_name ? find_kind(c->kinds, c->defs[i].kind_name) : NULL;
-        out->layer[i].sinks = k && k->sinks;
+        out->layer[i].sinks = c->defs[i].sinks;
     }
     free(window);
     free(chunked);

@@ -342,12 +342,34 @@ static void test_large(void) {
     layout_free(&l);
 }
 
+/* Layers alike but for sinks: the writer declares two kinds, and each reader reads back the owner
+ * with its own sinks, not a nearer owner without them. */
+static void test_sinks_last(void) {
+    enum { N = 15 };
+    ModelHeader m;
+    random_header(&m, N);
+    int64_t w[N], chunked[N] = {0};
+    int reads[N];
+    Layout l;
+    /* period 5: owner A (sinks), owner B (none), then three readers of A (sinks) */
+    for (int i = 0; i < N; i++) w[i] = 8, reads[i] = i % 5 < 2 ? i : i - i % 5;
+    layout_from_arrays(&l, &m, N, w, chunked, reads);
+    for (int i = 0; i < N; i++) l.layer[i].sinks = i % 5 != 1;
+    char why[256] = "";
+    Buf text = {0};
+    bool ok = round_trip(&l, why, sizeof why, &text);
+    report(ok, "writer: kinds that differ only in sinks, and their readers", why);
+    buf_free(&text);
+    layout_free(&l);
+}
+
 int main(void) {
     test_compact_forms();
     test_lckv_parser();
     test_export_json();
     test_name_sanitized();
     test_random_round_trips();
+    test_sinks_last();
     test_large();
     return failures ? 1 : 0;
 }
