@@ -201,12 +201,13 @@ typedef struct AstField {
     struct AstField *next;
 } AstField;
 
-/* An attention: a named kind, or inline global / window W. */
-typedef enum { ATTN_NAMED, ATTN_GLOBAL, ATTN_WINDOW } AttnSyntax;
+/* An attention: a named kind, or inline global / window W / chunked C. */
+typedef enum { ATTN_NAMED, ATTN_GLOBAL, ATTN_WINDOW, ATTN_CHUNKED } AttnSyntax;
 typedef struct {
     AttnSyntax syntax;
     const char *name;       /* ATTN_NAMED */
     int64_t window;         /* ATTN_WINDOW */
+    int64_t chunked;        /* ATTN_CHUNKED */
     SrcLoc loc;
 } AstAttn;
 
@@ -336,10 +337,14 @@ typedef struct {
 typedef struct {
     int index;
     int64_t window;         /* 0 = global; else sliding window W >= 1 */
+    int64_t chunked;        /* 0, or chunked attention over aligned chunks of C >= 1 tokens (window 0):
+                             * the query at p sees keys [floor(p / C) * C, p] (docs/model.md) */
     int reads;              /* owner of the cache this layer reads; == index for owners */
     int cache;              /* cache id (dense, in owner order) */
     const char *kind_name;  /* attention kind name as written (owned, freed by layout_free), or NULL */
     LayerRope rope;         /* its kind's RoPE */
+    bool sinks;             /* its kind's `sinks`: a learned logit per query head joins the softmax's
+                             * denominator (gpt-oss; weights self_attn.sinks [heads]) */
     SrcLoc loc;             /* where the layer was defined */
 } LayerInfo;
 
@@ -348,7 +353,7 @@ typedef struct {
     int owner;
     int nreaders;           /* layers other than the owner that read it */
     int *readers;           /* ascending */
-    int64_t retention;      /* 0 = unbounded (some user is global); else largest window */
+    int64_t retention;      /* 0 = unbounded (some user is global); else the largest layer_history */
 } CacheInfo;
 
 typedef struct {
@@ -359,15 +364,24 @@ typedef struct {
     CacheInfo *cache;
 } Layout;
 
-/* An attention as every message and view writes it: "global" or "window W". Returns buf. */
+/* An attention as every message and view writes it: "global", "window W" or "chunked C" (chunked
+ * when chunked > 0, else window W when window > 0). Returns buf. */
 #define ATTN_TEXT_MAX 32
-const char *attn_text(int64_t window, char buf[ATTN_TEXT_MAX]);
+const char *attn_text(int64_t window, int64_t chunked, char buf[ATTN_TEXT_MAX]);
+/* The tokens of history a layer's mask can reach, its own included: W for window W, C for chunked C
+ * (the query at p sees back to floor(p / C) * C >= p - C + 1), 0 for global (unbounded). A cache
+ * keeps the largest over its owner and readers (CacheInfo.retention). */
+int64_t layer_history(const LayerInfo *li);
 /* A cache's retention as text: "unbounded", or prefix followed by the token count. */
 const char *retention_text(const CacheInfo *ci, const char *prefix, char *buf, size_t n);
-/* Fills `l` with `nlayers` layers from window[] and reads[] (reads[i] == i for an owner; every
- * reads[i] <= i and names an owner), builds the caches, and takes ownership of `header`'s name. */
+/* "G global, S sliding" and ", C chunked" when there are any: the layers' attentions (only the
+ * caches' owners when owners_only), as the layout and the report count them. Returns buf. */
+const char *layer_kinds_text(const Layout *l, bool owners_only, char *buf, size_t n);
+/* Fills `l` with `nlayers` layers from window[], chunked[] (NULL: none chunked) and reads[] (reads[i]
+ * == i for an owner; every reads[i] <= i and names an owner), builds the caches, and takes ownership
+ * of `header`'s name. */
 void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const int64_t *window,
-                        const int *reads);
+                        const int64_t *chunked, const int *reads);
 /* Builds caches[] from layer[].reads (layout_from_arrays calls it). */
 void layout_build_caches(Layout *l);
 /* Structural invariants (owners precede readers, ids dense, ...); prints the first violation. */
@@ -429,12 +443,19 @@ struct json_t;
 void model_header_defaults(ModelHeader *m);  /* all defaults, required fields 0 */
 /* Checks the AST and builds the normalized layout. Returns false when errors were reported. */
 bool check_ast(const Ast *ast, Diag *diag, Layout *out);
+/* header_check.c: the header's fields into m (defaults first), then their relations; and where a
+ * field was given (the header's location when it was not). */
+void check_header(const Ast *ast, Diag *diag, ModelHeader *m);
+void check_header_relations(const Ast *ast, Diag *diag, ModelHeader *m);
+SrcLoc header_field_loc(const Ast *ast, const char *key);
 /* rope_check.c: the rope_* header fields against rope_scaling's type, then its defaults. */
 void check_rope_scaling(const Ast *ast, Diag *diag, ModelHeader *m);
 /* moe_check.c: the mixture-of-experts fields go together (experts_per_token with experts, ...). */
 void check_experts(const Ast *ast, Diag *diag, ModelHeader *m);
 /* A kind's properties (rope_theta R, nope) as its layers' RoPE, from `base` (an alias's kind's). */
 LayerRope check_kind_rope(Diag *diag, const AstField *props, LayerRope base);
+/* A kind's `sinks` property (no value, at most once), or `base` (an alias's kind's) without it. */
+bool check_kind_sinks(Diag *diag, const AstField *props, bool base);
 /* Every reader uses the RoPE its owner's cache was written with (keys are stored rotated); false
  * after reporting each that does not. */
 bool check_rope_sharing(Diag *diag, const Layout *l);
@@ -445,7 +466,8 @@ bool check_rope_sharing(Diag *diag, const Layout *l);
 typedef struct {
     const char *prog;           /* prefix of the loader's own messages; NULL: "mixc" */
     const char *const *sets;    /* header overrides "key=value" (any header field; "window=N" replaces */
-    int nsets;                  /*   every sliding window), applied between parsing and checking */
+    int nsets;                  /*   every sliding window, "chunked=N" every chunk size), applied between
+                                 *   parsing and checking */
     Arena *arena;               /* with ast: the AST is kept in arena (for --dump=ast); the caller */
     Ast *ast;                   /*   frees the arena */
     char **text;                /* load_layout_file: when not NULL, hands over the file's text (and its */

@@ -86,7 +86,7 @@ static AstSetItem *new_item(struct ParseCtx *ctx, int64_t lo, int64_t hi, int64_
 %token DOTDOT ".."
 %token MODEL "'model'" ATTENTION "'attention'" DEFAULT "'default'"
 %token <text> LAYER "'layers'"
-%token PATTERN "'pattern'" READS "'reads'" WINDOW "'window'" GLOBAL "'global'" STEP "'step'"
+%token PATTERN "'pattern'" READS "'reads'" WINDOW "'window'" CHUNKED "'chunked'" GLOBAL "'global'" STEP "'step'"
 %token TRUE_KW "'true'" FALSE_KW "'false'" PREV "'prev'" LAST "'last'"
 
 %type <value> value prop_value
@@ -165,7 +165,7 @@ stmts
     | stmts LAYER set error EOS { RECOVERED("a layer statement is 'layers 0..11 : ATTENTION [reads LAYER]'"); }
     | stmts DEFAULT error EOS { RECOVERED("the default statement is 'default : ATTENTION [reads LAYER]'"); }
     | stmts ATTENTION error EOS {
-          RECOVERED("an attention kind is declared as 'attention NAME = global' or 'attention NAME = window W'");
+          RECOVERED("an attention kind is declared as 'attention NAME = global', 'attention NAME = window W' or 'attention NAME = chunked C'");
           ctx->ast->kinds_lost = true;
       }
     | stmts MODEL error EOS { RECOVERED("the model header comes once, at the top of the file"); }
@@ -257,6 +257,7 @@ attn
     : IDENT         { $$ = (AstAttn){.syntax = ATTN_NAMED, .name = $1, .loc = loc_of(@$)}; }
     | GLOBAL        { $$ = (AstAttn){.syntax = ATTN_GLOBAL, .loc = loc_of(@$)}; }
     | WINDOW sint   { $$ = (AstAttn){.syntax = ATTN_WINDOW, .window = $sint, .loc = loc_of(@$)}; }
+    | CHUNKED sint  { $$ = (AstAttn){.syntax = ATTN_CHUNKED, .chunked = $sint, .loc = loc_of(@$)}; }
     ;
 
 sint

@@ -3,7 +3,8 @@
  * attn_decode_kernel: grid [KV_HEADS, nsplit, batch], block DECODE_THREADS. A block takes one KV
  * head and one contiguous range of the visible keys; the G query heads that share that KV head are
  * processed together so every K/V row is loaded once (16-byte vector loads into shared memory).
- * Keys of the token at position pos: j in [max(0, pos - WINDOW + 1), pos] (WINDOW = 0: global);
+ * Keys of the token at position pos: j in [mixc_first_key(pos, WINDOW, CHUNK), pos] (both 0: global;
+ * CHUNK = C > 0: chunked attention, the keys of pos's chunk up to pos);
  * key j lives in cache slot j % CAP (ring caches). The new token's K/V must already be appended.
  * Each block writes an unnormalized partial output and its softmax statistics (max in log2 units,
  * sum of exponentials); attn_decode_reduce_kernel (grid [HEADS, batch]) merges the partials.
@@ -116,7 +117,7 @@ __device__ __forceinline__ void decode_softmax(float *s_s, float *alpha_s, float
 }
 
 /* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache. */
-template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T>
+template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T, long long CHUNK = 0>
 __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float softcap = 0.0f) {
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
     typedef typename Cache::Store S;
@@ -134,7 +135,7 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
     const int kvh = blockIdx.x, split = blockIdx.y, nsplit = gridDim.y, b = blockIdx.z;
     if (b >= p.batch) return;
     const int pos = p.pos[b];
-    const long long lo = WINDOW > 0 && pos - WINDOW + 1 > 0 ? pos - WINDOW + 1 : 0;
+    const long long lo = mixc_first_key(pos, WINDOW, CHUNK);
     const int nkeys = (int)(pos - lo + 1);
     const int per = (nkeys + nsplit - 1) / nsplit;
     const int first = (int)lo + split * per;
@@ -196,7 +197,8 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
     }
 }
 
-/* out = sum_s o_s * 2^(m_s - M) / sum_s l_s * 2^(m_s - M), M = max_s m_s. Block: HD threads. */
+/* out = sum_s o_s * 2^(m_s - M) / (sum_s l_s * 2^(m_s - M) + 2^(sink - M)), M = max_s m_s, the sink
+ * term only with sinks (its logit in log2 units). Block: HD threads. */
 template <class T, int HD>
 __device__ __forceinline__ void attn_decode_reduce_kernel(const DecodeReduceParams &p) {
     const int h = blockIdx.x, b = blockIdx.y;
@@ -213,6 +215,7 @@ __device__ __forceinline__ void attn_decode_reduce_kernel(const DecodeReducePara
             num += p.o_part[(row0 + s) * HD + d] * w;
             den += l * w;
         }
+        if (p.sinks) den += exp2f(mixc_to_float(static_cast<const T *>(p.sinks)[h]) * MIXC_LOG2E - m_max);
         static_cast<T *>(p.out)[((size_t)b * p.heads + h) * HD + d] =
             MixcElem<T>::from_float(den > 0.0f ? num / den : 0.0f);
     }

@@ -56,6 +56,22 @@
  * per block. */
 #define MIXC_SMALL_THREADS 256
 
+/* ---- masks */
+
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#define MIXC_HOST_DEVICE __host__ __device__
+#else
+#define MIXC_HOST_DEVICE
+#endif
+/* The first key the query at position pos sees (docs/language.md), its last being pos itself: 0 for
+ * a global layer (window and chunk 0), pos - window + 1 (at least 0) for window W, and the start of
+ * its chunk, floor(pos / chunk) * chunk, for chunked C. The one formula of the masks: the prefill and
+ * decode kernels, and the cpu reference. */
+static inline MIXC_HOST_DEVICE long long mixc_first_key(long long pos, long long window, long long chunk) {
+    if (chunk > 0) return pos / chunk * chunk;
+    return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+}
+
 /* ---- parameter structs */
 
 /* rmsnorm: out[t][i] = x[t][i] / sqrt(mean_i(x[t][i]^2) + eps) * w[i]. */
@@ -120,6 +136,8 @@ typedef struct PrefillParams {
     MIXC_DPTR(const int) pos0;      /* [batch] absolute position of its first token */
     float scale;                    /* softmax scale, e.g. 1/sqrt(HD) */
     int batch;
+    MIXC_DPTR(const void) sinks;    /* [HEADS] in the model dtype: a logit per head joining each softmax's
+                                     * denominator (attention sinks); 0: none */
 } PrefillParams;
 
 typedef struct DecodeParams {
@@ -138,6 +156,7 @@ typedef struct DecodeReduceParams {
     MIXC_DPTR(const float) ml_part;
     MIXC_DPTR(void) out;            /* [batch, HEADS, HD] */
     int heads, nsplit, batch;
+    MIXC_DPTR(const void) sinks;    /* as PrefillParams.sinks: the decode's sinks join here, once */
 } DecodeReduceParams;
 
 #endif /* MIXC_PARAMS_H */

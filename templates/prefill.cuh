@@ -7,12 +7,16 @@
  * (online softmax in log2 units), and P is re-packed from the S accumulators straight into the A
  * fragments of the second mma, never touching shared memory.
  *
- * Masks (absolute positions): query i sees keys j with j <= i and, for WINDOW = W > 0, j > i - W.
- * Key tiles entirely outside every row's range are never loaded (whole-tile skipping: a window-W
- * layer does O(L * W) work); only tiles crossing a boundary are masked element by element.
+ * Masks (absolute positions): query i sees keys j with mixc_first_key(i, WINDOW, CHUNK) <= j <= i:
+ * for WINDOW = W > 0, j > i - W; for CHUNK = C > 0 (chunked attention), j >= floor(i / C) * C.
+ * Key tiles entirely outside every row's range are never loaded (whole-tile skipping: the rows of a
+ * block see one contiguous run of keys, from its first row's first key to its last row, so a
+ * window-W or chunked-C layer does O(L * W) or O(L * C) work); only tiles crossing a boundary are
+ * masked element by element.
  * Keys live in the cache of the owning layer: key j of sequence b in slot j % CAP.
  * Partial tiles (chunk lengths that are not multiples of the tile) are zero-filled and masked.
- * GQA: query head h reads KV head h / G.
+ * GQA: query head h reads KV head h / G. Attention sinks (p.sinks): the head's logit s joins every
+ * row's denominator, sum_j 2^(x_j - m) + 2^(s - m), added once at the end.
  *
  * 8-bit caches (KV = MixcInt8Kv, MixcE4m3Kv; kv8.cuh): K and V tiles are dequantized (code x its
  * token's scale, rounded to T) into the same shared-memory tiles as they arrive, with plain loads
@@ -146,7 +150,7 @@ __device__ __forceinline__ void prefill_pv(float o[HD / 8][4], const float s[BN 
 
 /* Online softmax over one tile for this thread's two rows (r = 0: row lane/4, r = 1: +8):
  * masks, updates m and l, rescales O, and turns s into probabilities. */
-template <int HD, int BN, long long WINDOW>
+template <int HD, int BN, long long WINDOW, long long CHUNK>
 __device__ __forceinline__ void prefill_softmax(float s[BN / 8][4], float o[HD / 8][4], float m[2],
                                                 float l[2], bool need_mask, long long qpos0,
                                                 long long kpos0, float scale_log2, float softcap, int lane) {
@@ -158,7 +162,7 @@ __device__ __forceinline__ void prefill_softmax(float s[BN / 8][4], float o[HD /
             if (need_mask) {
                 const long long qp = qpos0 + lane / 4 + (i >= 2 ? 8 : 0);
                 const long long kp = kpos0 + nb * 8 + (lane % 4) * 2 + (i & 1);
-                if (kp > qp || (WINDOW > 0 && kp <= qp - WINDOW)) v = -INFINITY;
+                if (kp > qp || kp < mixc_first_key(qp, WINDOW, CHUNK)) v = -INFINITY;
             }
             s[nb][i] = v;
         }
@@ -191,7 +195,7 @@ __device__ __forceinline__ void prefill_softmax(float s[BN / 8][4], float o[HD /
 }
 
 /* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache. */
-template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T>
+template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T, long long CHUNK = 0>
 __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, float softcap = 0.0f) {
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
     constexpr int BN = PREFILL_BN(HD);
@@ -206,7 +210,7 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
     const int kvh = h / G, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const long long qlo = (long long)p.pos0[b] + m0;                     /* first query position */
     const long long qhi = (long long)p.pos0[b] + min(m0 + PREFILL_BM, qlen) - 1;
-    const long long kmin = WINDOW > 0 && qlo - WINDOW + 1 > 0 ? qlo - WINDOW + 1 : 0;
+    const long long kmin = mixc_first_key(qlo, WINDOW, CHUNK);   /* the first row's first key */
 
     const T *q = static_cast<const T *>(p.q) + ((size_t)(p.q_start[b] + m0) * HEADS + h) * HD;
     prefill_load<T, HD, PREFILL_BM>(q_s, [&](int r) -> const T * {
@@ -239,9 +243,9 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
         const T *k_s = kv_s + stage * 2 * BN * HD, *v_s = k_s + BN * HD;
         float s[BN / 8][4];
         prefill_scores<T, HD, BN>(s, q_s, k_s, warp, lane);
-        /* Element masks only where the tile crosses the diagonal or the window's lower edge. */
-        const bool need_mask = n0 + BN - 1 > qlo || (WINDOW > 0 && n0 <= qhi - WINDOW);
-        prefill_softmax<HD, BN, WINDOW>(s, o, m, l, need_mask, qlo + warp * 16, n0, scale_log2, softcap, lane);
+        /* Element masks only where the tile crosses the diagonal or the last row's first key. */
+        const bool need_mask = n0 + BN - 1 > qlo || n0 < mixc_first_key(qhi, WINDOW, CHUNK);
+        prefill_softmax<HD, BN, WINDOW, CHUNK>(s, o, m, l, need_mask, qlo + warp * 16, n0, scale_log2, softcap, lane);
         prefill_pv<T, HD, BN>(o, s, v_s, lane);
     }
 
@@ -251,6 +255,8 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
         float lsum = l[r];
         lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
         lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
+        if (p.sinks)   /* the head's sink logit joins the denominator: 2^(sink - m) in log2 units */
+            lsum += exp2f(mixc_to_float(static_cast<const T *>(p.sinks)[h]) * MIXC_LOG2E - m[r]);
         const int row = warp * 16 + lane / 4 + r * 8;
         if (m0 + row >= qlen) continue;
         const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;

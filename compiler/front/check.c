@@ -1,243 +1,31 @@
 /* check.c — the checker: Ast -> Layout.
  *
- * Validates the header, the attention kinds and the layer statements, resolves every `reads`
+ * Validates the header (header_check.c), the attention kinds and the layer statements, resolves every `reads`
  * reference to the layer that owns the cache, and reports every problem in one run. Floods are
  * capped: one diagnostic per statement element and kind of problem, then a count. */
 #include "mixc.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------ header fields */
-
-typedef enum { F_INT, F_REAL, F_DTYPE, F_KV_DTYPE, F_BOOL, F_ENUM } FieldType;
-
-typedef struct {
-    const char *key;
-    FieldType type;
-    bool required;
-    size_t offset;  /* into ModelHeader */
-    const char *(*enum_name)(int);  /* F_ENUM: the value's name, "?" past the last */
-} FieldSpec;
-
-#define FIELD(k, t, req) {#k, t, req, offsetof(ModelHeader, k), NULL}
-#define ENUM_FIELD(k, name_of) {#k, F_ENUM, false, offsetof(ModelHeader, k), (const char *(*)(int))name_of}
-static const FieldSpec field_specs[] = {
-    FIELD(layers, F_INT, true),        FIELD(hidden, F_INT, true),
-    FIELD(heads, F_INT, true),         FIELD(kv_heads, F_INT, false),
-    FIELD(head_dim, F_INT, false),     FIELD(ffn, F_INT, true),
-    FIELD(vocab, F_INT, true),         FIELD(dtype, F_DTYPE, false),
-    FIELD(kv_dtype, F_KV_DTYPE, false), FIELD(rope_theta, F_REAL, false),
-    FIELD(norm_eps, F_REAL, false),    FIELD(context, F_INT, false),
-    FIELD(chunk, F_INT, false),        FIELD(tie_embeddings, F_BOOL, false),
-    FIELD(qkv_bias, F_BOOL, false),    FIELD(o_bias, F_BOOL, false),
-    /* the families' variations (docs/language.md) */
-    ENUM_FIELD(activation, activation_name), ENUM_FIELD(norm, norm_kind_name),
-    FIELD(qk_norm, F_BOOL, false),     FIELD(sandwich_norms, F_BOOL, false),
-    FIELD(embed_scale, F_BOOL, false), FIELD(attn_softcap, F_REAL, false),
-    FIELD(logit_softcap, F_REAL, false), FIELD(query_pre_attn_scalar, F_REAL, false),
-    FIELD(experts, F_INT, false),      FIELD(experts_per_token, F_INT, false),    /* moe_check.c */
-    FIELD(shared_expert_ffn, F_INT, false), ENUM_FIELD(router, router_kind_name), FIELD(moe_bias, F_BOOL, false),
-    /* RoPE scaling (rope_check.c checks which apply to which type): the keys of rope_params */
-    {"rope_scaling", F_ENUM, false, offsetof(ModelHeader, rope_scaling.type), (const char *(*)(int))rope_scaling_name},
-    {"rope_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.factor), NULL},
-    {"rope_low_freq_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.low_freq_factor), NULL},
-    {"rope_high_freq_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.high_freq_factor), NULL},
-    {"rope_original_context", F_INT, false, offsetof(ModelHeader, rope_scaling.original_context), NULL},
-    {"rope_beta_fast", F_REAL, false, offsetof(ModelHeader, rope_scaling.beta_fast), NULL},
-    {"rope_beta_slow", F_REAL, false, offsetof(ModelHeader, rope_scaling.beta_slow), NULL},
-    {"rope_attention_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.attention_factor), NULL},
-};
-#define NFIELDS (int)(sizeof field_specs / sizeof field_specs[0])
-
-void model_header_defaults(ModelHeader *m) {
-    memset(m, 0, sizeof *m);
-    m->dtype = DT_BF16;
-    m->kv_dtype = DT_COUNT;     /* = dtype unless given */
-    m->rope_theta = 10000.0;
-    m->norm_eps = 1e-5;
-    m->context = 8192;
-    m->chunk = 0;               /* = min(512, context) unless given */
-}
-
-/* Levenshtein distance, for "did you mean" hints on short identifiers. */
-static int edit_distance(const char *a, const char *b) {
-    int la = (int)strlen(a), lb = (int)strlen(b);
-    if (la > 63 || lb > 63) return 99;
-    int d[64][64];
-    for (int i = 0; i <= la; i++) d[i][0] = i;
-    for (int j = 0; j <= lb; j++) d[0][j] = j;
-    for (int i = 1; i <= la; i++)
-        for (int j = 1; j <= lb; j++) {
-            int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
-            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-    return d[la][lb];
-}
-
-static const FieldSpec *find_field(const char *key) {
-    for (int i = 0; i < NFIELDS; i++)
-        if (strcmp(field_specs[i].key, key) == 0) return &field_specs[i];
-    return NULL;
-}
-
-static const char *closest_field(const char *key) {
-    const char *best = NULL;
-    int best_d = 3;
-    for (int i = 0; i < NFIELDS; i++) {
-        int d = edit_distance(key, field_specs[i].key);
-        if (d < best_d) best_d = d, best = field_specs[i].key;
-    }
-    return best;
-}
-
-static bool parse_dtype(const char *s, bool kv, DType *out) {
-    for (int t = 0; t < DT_COUNT; t++) {
-        if (!kv && dtype_quantized(t)) continue;
-        if (strcmp(s, dtype_name((DType)t)) == 0) {
-            *out = (DType)t;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* An identifier among the names spec->enum_name gives; an error listing them otherwise. */
-static void set_enum(Diag *d, const FieldSpec *spec, const AstField *f, void *slot) {
-    const AstValue *v = &f->value;
-    char names[128] = "";
-    for (int k = 0; strcmp(spec->enum_name(k), "?") != 0; k++) {
-        if (v->kind == AV_IDENT && strcmp(v->ident, spec->enum_name(k)) == 0) {
-            *(int *)slot = k;
-            return;
-        }
-        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? ", " : "", spec->enum_name(k));
-    }
-    diag_at(d, DIAG_ERROR, v->loc, "'%s' must be one of %s", f->key, names);
-}
-
-static void set_field(Diag *d, const FieldSpec *spec, const AstField *f, ModelHeader *m) {
-    const AstValue *v = &f->value;
-    void *slot = (char *)m + spec->offset;
-    switch (spec->type) {
-    case F_INT:
-        if (v->kind != AV_INT) {
-            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be an integer", f->key);
-        } else if (v->i < 1) {
-            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be at least 1, not %lld", f->key, (long long)v->i);
-        } else if (v->i >= MIXC_MAX_VALUE) {
-            /* the scanner has reported it */
-        } else {
-            *(int64_t *)slot = v->i;
-        }
-        break;
-    case F_REAL:
-        if (v->kind != AV_INT && v->kind != AV_REAL)
-            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be a number", f->key);
-        else if (isnan(v->r))
-            ; /* out of range: the scanner has reported it */
-        else if (!(v->r > 0) || !real_value_ok(v->r))
-            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be positive and finite", f->key);
-        else
-            *(double *)slot = v->r;
-        break;
-    case F_DTYPE:
-    case F_KV_DTYPE: {
-        bool kv = spec->type == F_KV_DTYPE;
-        if (v->kind != AV_IDENT || !parse_dtype(v->ident, kv, (DType *)slot)) {
-            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be one of %s", f->key,
-                    kv ? "bf16, fp16, fp8, int8" : "bf16, fp16");
-        }
-        break;
-    }
-    case F_BOOL:
-        if (v->kind != AV_BOOL)
-            diag_at(d, DIAG_ERROR, v->loc, "'%s' must be true or false", f->key);
-        else
-            *(bool *)slot = v->i != 0;
-        break;
-    case F_ENUM: set_enum(d, spec, f, slot); break;
-    }
-}
-
-static void check_header(const Ast *ast, Diag *d, ModelHeader *m) {
-    model_header_defaults(m);
-    m->name = xstrdup(ast->name ? ast->name : "");
-    const AstField *seen[NFIELDS] = {0};
-    for (const AstField *f = ast->fields; f; f = f->next) {
-        const FieldSpec *spec = find_field(f->key);
-        if (!spec) {
-            diag_at(d, DIAG_ERROR, f->loc, "unknown header field '%s'", f->key);
-            const char *near = closest_field(f->key);
-            if (near) diag_hint(d, "did you mean '%s'?", near);
-            continue;
-        }
-        int idx = (int)(spec - field_specs);
-        if (seen[idx]) {
-            diag_at(d, DIAG_ERROR, f->loc, "header field '%s' is given twice", f->key);
-            diag_at(d, DIAG_NOTE, seen[idx]->loc, "first given here");
-            continue;
-        }
-        seen[idx] = f;
-        set_field(d, spec, f, m);
-    }
-    for (int i = 0; i < NFIELDS && ast->has_header && !ast->partial; i++) {
-        if (field_specs[i].required && !seen[i]) {
-            diag_at(d, DIAG_ERROR, ast->header_loc, "the header has no '%s'", field_specs[i].key);
-            diag_hint(d, "add '%s = N' to the model block", field_specs[i].key);
-        }
-    }
-}
-
-/* Defaults that depend on other fields, then cross-field rules. Locations come from `fields`. */
-static SrcLoc field_loc(const Ast *ast, const char *key) {
-    for (const AstField *f = ast->fields; f; f = f->next)
-        if (strcmp(f->key, key) == 0) return f->value.loc;
-    return ast->header_loc;
-}
-
-static void check_header_relations(const Ast *ast, Diag *d, ModelHeader *m) {
-    if (m->layers > MIXC_MAX_LAYERS) {
-        diag_at(d, DIAG_ERROR, field_loc(ast, "layers"), "%lld layers is more than mixc supports (%d)",
-                (long long)m->layers, MIXC_MAX_LAYERS);
-        m->layers = 0;
-    }
-    if (m->kv_heads == 0) m->kv_heads = m->heads;
-    if (m->heads && m->kv_heads && m->heads % m->kv_heads != 0) {
-        diag_at(d, DIAG_ERROR, field_loc(ast, "kv_heads"),
-                "heads (%lld) is not a multiple of kv_heads (%lld)", (long long)m->heads,
-                (long long)m->kv_heads);
-        diag_hint(d, "grouped-query attention needs every KV head to serve the same number of query heads");
-    }
-    if (m->head_dim == 0 && m->heads && m->hidden) {
-        if (m->hidden % m->heads == 0) {
-            m->head_dim = m->hidden / m->heads;
-        } else {
-            diag_at(d, DIAG_ERROR, field_loc(ast, "heads"),
-                    "heads (%lld) does not divide hidden (%lld) and no head_dim is given",
-                    (long long)m->heads, (long long)m->hidden);
-            diag_hint(d, "add 'head_dim = N' to the model block");
-        }
-    }
-    if (m->kv_dtype == DT_COUNT) m->kv_dtype = m->dtype;
-    if (m->chunk == 0) m->chunk = m->context < 512 ? m->context : 512;
-    if (m->chunk > m->context) {
-        diag_at(d, DIAG_ERROR, field_loc(ast, "chunk"), "chunk (%lld) is larger than context (%lld)",
-                (long long)m->chunk, (long long)m->context);
-    }
-    check_rope_scaling(ast, d, m);
-    check_experts(ast, d, m);
-}
-
 /* ------------------------------------------------------------------ attention kinds */
+
+/* A resolved attention: global (both 0), window W or chunked C; window < 0 when invalid (reported). */
+typedef struct {
+    int64_t window, chunked;
+} Mask;
+static const Mask INVALID_MASK = {-1, 0};
+
+static bool mask_equal(Mask a, Mask b) {
+    return a.window == b.window && a.chunked == b.chunked;
+}
 
 typedef struct {
     const char *name;
-    int64_t window;  /* 0 = global, < 0 = invalid (already reported) */
+    Mask mask;
     SrcLoc loc;
     LayerRope rope;
+    bool sinks;
 } Kind;
 
 typedef struct {
@@ -252,16 +40,21 @@ static const Kind *find_kind(const KindTable *t, const char *name) {
     return NULL;
 }
 
-static int64_t check_window_value(Diag *d, int64_t w, SrcLoc loc, const ModelHeader *m) {
+/* The size of a window W or a chunked C (`what`); -1 when invalid (reported). */
+static int64_t check_mask_size(Diag *d, const char *what, int64_t w, SrcLoc loc, const ModelHeader *m) {
     if (w < 1) {
-        diag_at(d, DIAG_ERROR, loc, "window must be at least 1, not %lld", (long long)w);
-        diag_hint(d, "window W lets a query see the W most recent keys, itself included");
+        diag_at(d, DIAG_ERROR, loc, "%s must be at least 1, not %lld", what, (long long)w);
+        if (strcmp(what, "window") == 0)
+            diag_hint(d, "window W lets a query see the W most recent keys, itself included");
+        else
+            diag_hint(d, "chunked C cuts the sequence into aligned chunks of C tokens; a query sees the keys of its "
+                         "own chunk up to itself");
         return -1;
     }
     if (w >= MIXC_MAX_VALUE) return -1;  /* the scanner has reported it */
     if (m->context && w >= m->context) {
-        diag_at(d, DIAG_WARNING, loc, "window %lld is not smaller than the context (%lld): the layer is effectively global",
-                (long long)w, (long long)m->context);
+        diag_at(d, DIAG_WARNING, loc, "%s %lld is not smaller than the context (%lld): the layer is effectively global",
+                what, (long long)w, (long long)m->context);
     }
     return w;
 }
@@ -270,16 +63,20 @@ static bool loc_before(SrcLoc a, SrcLoc b) {
     return a.line < b.line || (a.line == b.line && a.col < b.col);
 }
 
-/* Resolves an attention to a window (0 = global); -1 when invalid (reported). */
-static int64_t resolve_attn(Diag *d, const KindTable *kinds, const AstAttn *a, const ModelHeader *m,
+/* Resolves an attention to its mask; INVALID_MASK when invalid (reported). */
+static Mask resolve_attn(Diag *d, const KindTable *kinds, const AstAttn *a, const ModelHeader *m,
                             const char **kind_name) {
     *kind_name = NULL;
     switch (a->syntax) {
-    case ATTN_GLOBAL: return 0;
-    case ATTN_WINDOW: return check_window_value(d, a->window, a->loc, m);
+    case ATTN_GLOBAL: return (Mask){0, 0};
+    case ATTN_WINDOW: return (Mask){check_mask_size(d, "window", a->window, a->loc, m), 0};
+    case ATTN_CHUNKED: {
+        int64_t c = check_mask_size(d, "chunked", a->chunked, a->loc, m);
+        return c < 0 ? INVALID_MASK : (Mask){0, c};
+    }
     case ATTN_NAMED: {
         const Kind *k = find_kind(kinds, a->name);
-        if (!k && kinds->lost) return -1;  /* its declaration may be the statement that was lost */
+        if (!k && kinds->lost) return INVALID_MASK;  /* its declaration may be the statement that was lost */
         if (!k) {
             diag_at(d, DIAG_ERROR, a->loc, "unknown attention kind '%s'", a->name);
             if (kinds->n)
@@ -288,7 +85,7 @@ static int64_t resolve_attn(Diag *d, const KindTable *kinds, const AstAttn *a, c
             else
                 diag_hint(d, "declare it first: 'attention %s = window 1024' or 'attention %s = global'",
                           a->name, a->name);
-            return -1;
+            return INVALID_MASK;
         }
         if (loc_before(a->loc, k->loc)) {
             diag_at(d, DIAG_ERROR, a->loc, "attention kind '%s' is used before it is declared", a->name);
@@ -296,10 +93,10 @@ static int64_t resolve_attn(Diag *d, const KindTable *kinds, const AstAttn *a, c
             diag_hint(d, "move the 'attention %s' line above its first use", a->name);
         }
         *kind_name = k->name;
-        return k->window;
+        return k->mask;
     }
     }
-    return -1;
+    return INVALID_MASK;
 }
 
 static void collect_kinds(const Ast *ast, Diag *d, const ModelHeader *m, KindTable *t) {
@@ -321,15 +118,17 @@ static void collect_kinds(const Ast *ast, Diag *d, const ModelHeader *m, KindTab
             if (!alias) {
                 if (!t->lost) diag_at(d, DIAG_ERROR, s->attn.loc, "unknown attention kind '%s'", s->attn.name);
                 /* declared, but invalid: its uses are not reported again */
-                t->v[t->n++] = (Kind){s->name, -1, s->name_loc, {0}};
+                t->v[t->n++] = (Kind){s->name, INVALID_MASK, s->name_loc, {0}, false};
                 continue;
             }
-            t->v[t->n++] = (Kind){s->name, alias->window, s->name_loc, check_kind_rope(d, s->props, alias->rope)};
+            t->v[t->n++] = (Kind){s->name, alias->mask, s->name_loc, check_kind_rope(d, s->props, alias->rope),
+                                  check_kind_sinks(d, s->props, alias->sinks)};
             continue;
         }
         const char *unused;
-        int64_t w = resolve_attn(d, t, &s->attn, m, &unused);
-        t->v[t->n++] = (Kind){s->name, w, s->name_loc, check_kind_rope(d, s->props, (LayerRope){0})};
+        Mask mask = resolve_attn(d, t, &s->attn, m, &unused);
+        t->v[t->n++] = (Kind){s->name, mask, s->name_loc, check_kind_rope(d, s->props, (LayerRope){0}),
+                              check_kind_sinks(d, s->props, false)};
     }
 }
 
@@ -337,9 +136,10 @@ static void collect_kinds(const Ast *ast, Diag *d, const ModelHeader *m, KindTab
 
 typedef struct {
     bool defined;
-    int64_t window;        /* -1 invalid */
+    Mask mask;             /* window -1: invalid */
     const char *kind_name;
     LayerRope rope;        /* its kind's */
+    bool sinks;            /* its kind's */
     const AstElem *elem;   /* the element that defined the layer (its ref, its location) */
     int elem_id;           /* for flood control */
     SrcLoc loc;            /* the set item (or default statement) that named the layer */
@@ -358,7 +158,7 @@ typedef struct {
     int *elem_suppressed;   /* per element id: diagnostics not shown */
     const AstElem **elems;  /* element id -> element (in statement order) */
     int nelems;
-    int64_t *elem_window;   /* per element id: resolved window (-1 invalid) */
+    Mask *elem_mask;        /* per element id: resolved mask (window -1: invalid) */
     const char **elem_kind; /* per element id: kind name or NULL */
     bool *elem_resolved;
 } Checker;
@@ -403,13 +203,13 @@ static bool pattern_period(Checker *c, const AstStmt *s, int64_t *period) {
 }
 
 /* Resolves an element's attention once (so its diagnostics appear once, not once per layer). */
-static int64_t elem_window(Checker *c, int id, const char **kind_name) {
+static Mask elem_mask(Checker *c, int id, const char **kind_name) {
     if (!c->elem_resolved[id]) {
         c->elem_resolved[id] = true;
-        c->elem_window[id] = resolve_attn(c->d, c->kinds, &c->elems[id]->attn, c->m, &c->elem_kind[id]);
+        c->elem_mask[id] = resolve_attn(c->d, c->kinds, &c->elems[id]->attn, c->m, &c->elem_kind[id]);
     }
     *kind_name = c->elem_kind[id];
-    return c->elem_window[id];
+    return c->elem_mask[id];
 }
 
 static void define_layer(Checker *c, int64_t idx, int id, SrcLoc item_loc, int *dup_count, int64_t *first_dup) {
@@ -423,9 +223,10 @@ static void define_layer(Checker *c, int64_t idx, int id, SrcLoc item_loc, int *
         return;
     }
     const char *kind_name;
-    int64_t w = elem_window(c, id, &kind_name);
+    Mask mask = elem_mask(c, id, &kind_name);
     const Kind *k = kind_name ? find_kind(c->kinds, kind_name) : NULL;
-    *def = (LayerDef){.defined = true, .window = w, .kind_name = kind_name, .rope = k ? k->rope : (LayerRope){0},
+    *def = (LayerDef){.defined = true, .mask = mask, .kind_name = kind_name, .rope = k ? k->rope : (LayerRope){0},
+                      .sinks = k && k->sinks,
                       .elem = c->elems[id], .elem_id = id, .loc = item_loc};
 }
 
@@ -510,7 +311,7 @@ static void check_unused_elems(Checker *c, const AstStmt *s, int base, const int
     int j = 0, unused = 0, first_j = 0;
     for (const AstElem *e = s->elems; e; e = e->next, j++) {
         const char *kind_name;
-        elem_window(c, base + j, &kind_name);
+        elem_mask(c, base + j, &kind_name);
         if (n < 0 || cum[j] < n) continue;
         if (!unused++) first_unused = e, first_j = j;
     }
@@ -595,7 +396,7 @@ static void apply_default(Checker *c, const AstStmt *def_stmt, int def_base, con
     if (nmissing && !c->partial) {
         char runs[256];
         format_index_runs(missing, c->nlayers, runs, sizeof runs);
-        diag_at(c->d, DIAG_ERROR, field_loc(ast, "layers"), "%s %s %s never defined",
+        diag_at(c->d, DIAG_ERROR, header_field_loc(ast, "layers"), "%s %s %s never defined",
                 nmissing == 1 ? "layer" : "layers", runs, nmissing == 1 ? "is" : "are");
         diag_hint(c->d, "define %s with a 'layers' statement, or add 'default : ATTENTION'",
                   nmissing == 1 ? "it" : "them");
@@ -617,11 +418,13 @@ static int resolve_ref(Checker *c, int i, const int *reads) {
     case REF_REL: target = (int64_t)i - ref->n; break;
     case REF_LAST:
         for (int j = i - 1; j >= 0; j--)
-            if (reads[j] == j && c->defs[j].window == def->window && rope_equal(&c->defs[j].rope, &def->rope)) return j;
+            if (reads[j] == j && mask_equal(c->defs[j].mask, def->mask) && rope_equal(&c->defs[j].rope, &def->rope) &&
+                c->defs[j].sinks == def->sinks)   /* the same attention, as the .mix writer compares them */
+                return j;
         if (elem_may_report(c, id)) {
             char a[ATTN_TEXT_MAX];
             diag_at(c->d, DIAG_ERROR, ref->loc, "layer %d reads 'last', but no earlier layer with %s attention owns a cache",
-                    i, attn_text(def->window, a));
+                    i, attn_text(def->mask.window, def->mask.chunked, a));
             diag_hint(c->d, "'last' means the nearest earlier layer with the same attention that owns its cache");
         }
         return -1;
@@ -678,12 +481,13 @@ static void warn_longer_history(Checker *c, const Layout *l) {
     const ModelHeader *m = c->m;
     for (int k = 0; k < l->ncaches; k++) {
         const CacheInfo *ci = &l->cache[k];
-        int64_t own = l->layer[ci->owner].window;
+        const LayerInfo *owner = &l->layer[ci->owner];
+        int64_t own = layer_history(owner);
         if (own == 0 || (ci->retention != 0 && ci->retention <= own)) continue;
-        /* The reader that forces it: a global one, else the widest window. */
+        /* The reader that forces it: a global one, else the one reaching furthest back. */
         int forcer = -1;
         for (int r = 0; r < ci->nreaders; r++) {
-            int64_t w = l->layer[ci->readers[r]].window;
+            int64_t w = layer_history(&l->layer[ci->readers[r]]);
             if (w == ci->retention) {
                 forcer = ci->readers[r];
                 break;
@@ -701,25 +505,31 @@ static void warn_longer_history(Checker *c, const Layout *l) {
         if (!elem_may_report(c, id)) continue;
         diag_at(c->d, DIAG_WARNING, c->defs[forcer].elem->ref.loc,
                 "layer %d (%s) reads the cache of layer %d (%s): that cache must keep %s history",
-                forcer, attn_text(l->layer[forcer].window, a), ci->owner,
-                attn_text(own, b), ci->retention == 0 ? "the whole" : "a longer");
+                forcer, attn_text(l->layer[forcer].window, l->layer[forcer].chunked, a), ci->owner,
+                attn_text(owner->window, owner->chunked, b), ci->retention == 0 ? "the whole" : "a longer");
         diag_at(c->d, DIAG_NOTE, c->defs[ci->owner].loc,
                 "layer %d's cache grows from %lld to %lld tokens at context %lld: %s more per sequence",
                 ci->owner, (long long)before, (long long)after, (long long)L, fmt_bytes(extra));
+        if (l->layer[forcer].chunked)
+            diag_hint(c->d, "a chunked %lld query reaches back to its chunk's first key, up to %lld keys before it",
+                      (long long)l->layer[forcer].chunked, (long long)l->layer[forcer].chunked - 1);
     }
 }
 
 /* The layout of a checked AST: reads[] resolved, every layer defined with a valid window. */
 static void build_layout(Checker *c, const ModelHeader *m, const int *reads, Layout *out) {
     int64_t *window = xcalloc((size_t)c->nlayers + 1, sizeof(int64_t));
-    for (int i = 0; i < c->nlayers; i++) window[i] = c->defs[i].window;
-    layout_from_arrays(out, m, c->nlayers, window, reads);
+    int64_t *chunked = xcalloc((size_t)c->nlayers + 1, sizeof(int64_t));
+    for (int i = 0; i < c->nlayers; i++) window[i] = c->defs[i].mask.window, chunked[i] = c->defs[i].mask.chunked;
+    layout_from_arrays(out, m, c->nlayers, window, chunked, reads);
     for (int i = 0; i < c->nlayers; i++) {
         out->layer[i].kind_name = c->defs[i].kind_name ? xstrdup(c->defs[i].kind_name) : NULL;
         out->layer[i].loc = c->defs[i].loc;
         out->layer[i].rope = c->defs[i].rope;
+        out->layer[i].sinks = c->defs[i].sinks;
     }
     free(window);
+    free(chunked);
 }
 
 static void check_layers(Checker *c, const Ast *ast) {
@@ -749,7 +559,7 @@ static void number_elems(Checker *c, const Ast *ast) {
     c->elems = xcalloc((size_t)n + 1, sizeof *c->elems);
     c->elem_diags = xcalloc((size_t)n + 1, sizeof(int));
     c->elem_suppressed = xcalloc((size_t)n + 1, sizeof(int));
-    c->elem_window = xcalloc((size_t)n + 1, sizeof(int64_t));
+    c->elem_mask = xcalloc((size_t)n + 1, sizeof(Mask));
     c->elem_kind = xcalloc((size_t)n + 1, sizeof(char *));
     c->elem_resolved = xcalloc((size_t)n + 1, sizeof(bool));
     for (const AstStmt *s = ast->stmts; s; s = s->next)
@@ -774,7 +584,7 @@ bool check_ast(const Ast *ast, Diag *d, Layout *out) {
     int *reads = xcalloc((size_t)c.nlayers + 1, sizeof(int));
     for (int i = 0; i < c.nlayers; i++) {
         reads[i] = -1;
-        if (c.defs[i].defined && c.defs[i].window >= 0) reads[i] = resolve_ref(&c, i, reads);
+        if (c.defs[i].defined && c.defs[i].mask.window >= 0) reads[i] = resolve_ref(&c, i, reads);
     }
     bool ok = d->errors == errors_before && c.nlayers > 0 && !ast->partial && ast->errors == 0;
     if (ok) {
@@ -791,7 +601,7 @@ bool check_ast(const Ast *ast, Diag *d, Layout *out) {
     free(c.elems);
     free(c.elem_diags);
     free(c.elem_suppressed);
-    free(c.elem_window);
+    free(c.elem_mask);
     free(c.elem_kind);
     free(c.elem_resolved);
     free(kinds.v);

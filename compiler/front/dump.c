@@ -9,6 +9,7 @@ static void dump_attn(FILE *out, const AstAttn *a) {
     case ATTN_NAMED: fprintf(out, "kind %s", a->name); break;
     case ATTN_GLOBAL: fprintf(out, "global"); break;
     case ATTN_WINDOW: fprintf(out, "window %lld", (long long)a->window); break;   /* as written, 0 too */
+    case ATTN_CHUNKED: fprintf(out, "chunked %lld", (long long)a->chunked); break;
     }
 }
 

@@ -42,12 +42,18 @@ static bool parse_set_value(Arena *a, const char *s, AstValue *v) {
     return true;
 }
 
-/* Replaces every sliding window of the AST (kind declarations and inline windows) by w. */
-static void set_all_windows(Ast *ast, int64_t w) {
+/* Replaces the size of every sliding window (syntax ATTN_WINDOW) or every chunked attention
+ * (ATTN_CHUNKED) of the AST, in kind declarations and inline, by w. */
+static void set_attn_sizes(AttnSyntax syntax, AstAttn *a, int64_t w) {
+    if (a->syntax != syntax) return;
+    if (syntax == ATTN_WINDOW) a->window = w;
+    else a->chunked = w;
+}
+
+static void set_all_sizes(Ast *ast, AttnSyntax syntax, int64_t w) {
     for (AstStmt *s = ast->stmts; s; s = s->next) {
-        if (s->kind == STMT_KIND && s->attn.syntax == ATTN_WINDOW) s->attn.window = w;
-        for (AstElem *e = s->elems; e; e = e->next)
-            if (e->attn.syntax == ATTN_WINDOW) e->attn.window = w;
+        if (s->kind == STMT_KIND) set_attn_sizes(syntax, &s->attn, w);
+        for (AstElem *e = s->elems; e; e = e->next) set_attn_sizes(syntax, &e->attn, w);
     }
 }
 
@@ -65,12 +71,12 @@ static bool apply_set(Arena *a, Ast *ast, const char *set, char *err, size_t err
         snprintf(err, errlen, "--set: cannot read the value in '%s'", set);
         return false;
     }
-    if (strcmp(key, "window") == 0) {
+    if (strcmp(key, "window") == 0 || strcmp(key, "chunked") == 0) {
         if (v.kind != AV_INT || v.i < 1) {
-            snprintf(err, errlen, "--set window needs an integer >= 1, not '%s'", eq + 1);
+            snprintf(err, errlen, "--set %s needs an integer >= 1, not '%s'", key, eq + 1);
             return false;
         }
-        set_all_windows(ast, v.i);
+        set_all_sizes(ast, strcmp(key, "window") == 0 ? ATTN_WINDOW : ATTN_CHUNKED, v.i);
         return true;
     }
     for (AstField *f = ast->fields; f; f = f->next) {

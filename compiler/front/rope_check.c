@@ -52,9 +52,11 @@ LayerRope check_kind_rope(Diag *d, const AstField *props, LayerRope rope) {
     for (const AstField *f = props; f; f = f->next) {
         bool is_theta = !strcmp(f->key, "rope_theta"), is_nope = !strcmp(f->key, "nope");
         const AstField **seen = is_theta ? &theta : is_nope ? &nope : NULL;
+        if (!strcmp(f->key, "sinks")) continue;   /* check_kind_sinks */
         if (!seen) {
             diag_at(d, DIAG_ERROR, f->loc, "unknown attention property '%s'", f->key);
-            diag_hint(d, "an attention kind takes 'rope_theta R' (its own RoPE base) or 'nope' (no RoPE)");
+            diag_hint(d, "an attention kind takes 'rope_theta R' (its own RoPE base), 'nope' (no RoPE) or 'sinks' "
+                         "(a learned sink logit per head)");
         } else if (*seen) {
             diag_at(d, DIAG_ERROR, f->loc, "'%s' is given twice", f->key);
             diag_at(d, DIAG_NOTE, (*seen)->loc, "first given here");
@@ -74,6 +76,22 @@ LayerRope check_kind_rope(Diag *d, const AstField *props, LayerRope rope) {
     if (theta) rope = (LayerRope){.theta = theta->value.r};
     if (nope) rope = (LayerRope){.nope = true};
     return rope;
+}
+
+bool check_kind_sinks(Diag *d, const AstField *props, bool base) {
+    const AstField *seen = NULL;
+    for (const AstField *f = props; f; f = f->next) {
+        if (strcmp(f->key, "sinks")) continue;
+        if (seen) {
+            diag_at(d, DIAG_ERROR, f->loc, "'sinks' is given twice");
+            diag_at(d, DIAG_NOTE, seen->loc, "first given here");
+        } else if (f->value.kind != AV_BOOL || !f->value.i) {
+            diag_at(d, DIAG_ERROR, f->value.loc, "'sinks' takes no value");
+            diag_hint(d, "its values are weights: one learned logit per query head, self_attn.sinks");
+        }
+        seen = seen ? seen : f;
+    }
+    return base || seen;
 }
 
 bool check_rope_sharing(Diag *d, const Layout *l) {

@@ -24,6 +24,26 @@ static int64_t common_window(const Layout *l, int64_t *largest) {
     return w;
 }
 
+/* The one chunk size of the chunked layers, 0 when there are none; -1 after an error on `err` naming
+ * the first layer that `format` cannot say: one of another size (when one_size), or any. */
+static int64_t common_chunk(const Layout *l, const char *format, bool one_size, FILE *err) {
+    int64_t c = 0;
+    for (int i = 0; i < l->nlayers; i++) {
+        int64_t x = l->layer[i].chunked;
+        if (!x || (one_size && (c == 0 || c == x))) {
+            c = x ? x : c;
+            continue;
+        }
+        if (one_size)
+            fprintf(err, "mixc: layer %d is chunked %lld but an earlier layer chunked %lld: %s has one "
+                         "attention_chunk_size\n", i, (long long)x, (long long)c, format);
+        else
+            fprintf(err, "mixc: layer %d is chunked %lld: %s cannot say chunked attention\n", i, (long long)x, format);
+        return -1;
+    }
+    return c;
+}
+
 static const char *hf_dtype(DType t) {
     return t == DT_FP16 ? "float16" : "bfloat16";
 }
@@ -50,6 +70,8 @@ static void export_variations(const ModelHeader *m, json_t *o) {
 
 json_t *export_hf_json(const Layout *l, FILE *err) {
     const ModelHeader *m = &l->model;
+    int64_t chunk = common_chunk(l, "an HF config", true, err);
+    if (chunk < 0) return NULL;
     json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:f, s:f, s:I, s:b}",
                           "_name_or_path", m->name ? m->name : "", "num_hidden_layers", (json_int_t)m->layers,
                           "hidden_size", (json_int_t)m->hidden, "num_attention_heads", (json_int_t)m->heads,
@@ -70,7 +92,8 @@ json_t *export_hf_json(const Layout *l, FILE *err) {
     json_t *types = json_array(), *targets = json_array(), *windows = json_array();
     for (int i = 0; i < l->nlayers; i++) {
         const LayerInfo *li = &l->layer[i];
-        json_array_append_new(types, json_string(li->window ? "sliding_attention" : "full_attention"));
+        json_array_append_new(types, json_string(li->chunked  ? "chunked_attention"
+                                                 : li->window ? "sliding_attention" : "full_attention"));
         json_array_append_new(targets, li->reads == i ? json_null() : json_integer(li->reads));
         json_array_append_new(windows, li->window ? json_integer(li->window) : json_null());
     }
@@ -85,11 +108,26 @@ json_t *export_hf_json(const Layout *l, FILE *err) {
     } else {
         json_decref(windows);
     }
+    if (chunk) json_object_set_new(o, "attention_chunk_size", json_integer(chunk));
+    json_t *sinks = json_array();   /* mixc's own: which layers have attention sinks, when any has */
+    bool any_sinks = false;
+    for (int i = 0; i < l->nlayers; i++) {
+        any_sinks |= l->layer[i].sinks;
+        json_array_append_new(sinks, json_boolean(l->layer[i].sinks));
+    }
+    if (any_sinks) json_object_set_new(o, "mixc_sinks", sinks);
+    else json_decref(sinks);
     json_object_set_new(o, "kv_sharing_target", targets);
     return o;
 }
 
 char *export_lckv(const Layout *l, FILE *err) {
+    if (common_chunk(l, "an LCKV string", false, err) < 0) return NULL;
+    for (int i = 0; i < l->nlayers; i++)
+        if (l->layer[i].sinks) {
+            fprintf(err, "mixc: layer %d has attention sinks: an LCKV string cannot say them\n", i);
+            return NULL;
+        }
     int64_t largest, w = common_window(l, &largest);
     if (w < 0)
         fprintf(err, "mixc: warning: the sliding layers use different windows, which an LCKV string cannot carry "
@@ -149,14 +187,18 @@ int cmd_export(int argc, char **argv) {
     rc = load_layout(path, &l, stderr);
     if (rc) return rc;
     Buf text = {0};
+    char *s = lckv ? export_lckv(&l, stderr) : NULL;
+    json_t *j = lckv ? NULL : export_hf_json(&l, stderr);
+    if (!s && !j) {   /* refused: a layer the format cannot say (reported) */
+        layout_free(&l);
+        return 1;
+    }
     if (lckv) {
-        char *s = export_lckv(&l, stderr);
         int64_t largest, w = common_window(&l, &largest);
         if (w > 0) fprintf(stderr, "mixc: window %lld (import with --window %lld)\n", (long long)w, (long long)w);
         buf_printf(&text, "%s\n", s);
         free(s);
     } else {
-        json_t *j = export_hf_json(&l, stderr);
         char *dump = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
         json_decref(j);
         if (!dump) fatal("out of memory");

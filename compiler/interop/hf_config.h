@@ -35,6 +35,20 @@ void hf_map_experts(const HfConfig *c, ModelHeader *m, HfRefuse refuse, void *ct
 /* "'key' VALUE", the value as one line of ASCII JSON, shortened with "..." past about 60 characters. */
 void hf_describe(const char *key, json_t *v, char *out, size_t n);
 
+/* hf_attention.c: layer_types (a list v of n entries) into sliding[] and chunked[] (attention_chunk_size
+ * for chunked_attention entries, else left 0); false with a message in err when malformed. And Llama 4
+ * text configs (model_type llama4, llama4_text): hf_llama4_support refuses mixture-of-experts layers by
+ * name (moe_layers, interleave_moe_layer_step) and sets a dense model's ffn to intermediate_size_mlp;
+ * hf_llama4_chunked, for a config without layer_types, sets chunked[i] to attention_chunk_size for the
+ * RoPE layers (no_rope_layers) and 0 for the NoPE ones, which are global. */
+bool hf_layer_types(const HfConfig *c, json_t *v, int n, bool *sliding, int64_t *chunked, char *err, size_t errlen);
+bool hf_is_llama4(const HfConfig *c);
+/* Attention sinks: every layer of a gpt_oss config, the layers `mixc export --hf` marks in mixc_sinks
+ * (one boolean per layer); false with a message in err when mixc_sinks is malformed. */
+bool hf_read_layer_sinks(const HfConfig *c, Layout *l, char *err, size_t errlen);
+void hf_llama4_support(const HfConfig *c, ModelHeader *m, HfRefuse refuse, void *ctx);
+bool hf_llama4_chunked(const HfConfig *c, int n, int64_t *chunked, char *err, size_t errlen);
+
 /* hf_rope.c: the object holding the RoPE scaling (its key in *key), NULL when none; the scaling it
  * asks for, false (why says what mixc computes) when mixc does not compute it; and the header's
  * rope_scaling read from the config (left plain when unsupported: hf_check_support refuses it). */

@@ -170,6 +170,9 @@ static int64_t default_pattern(Ctx *c) {
  * for the fields that change the computation (hf_support.c sees them as if the config gave them). */
 #define GEMMA2_COMPUTE "\"hidden_activation\": \"gelu_pytorch_tanh\", \"query_pre_attn_scalar\": 256"
 #define GEMMA3_COMPUTE GEMMA2_COMPUTE ", \"rope_local_base_freq\": 10000.0"
+#define LLAMA4_DEFAULTS "{\"rms_norm_eps\": 1e-5, \"rope_theta\": 500000.0, \"head_dim\": 128, \"attention_chunk_size\": 8192," \
+    " \"no_rope_layer_interval\": 4, \"interleave_moe_layer_step\": 1, \"intermediate_size_mlp\": 16384," \
+    " \"use_qk_norm\": true, \"attn_temperature_tuning\": true}"
 static json_t *family_defaults(Ctx *c) {
     static const struct { const char *type, *json; } table[] = {
         {"llama", "{\"rms_norm_eps\": 1e-6}"},
@@ -191,6 +194,8 @@ static json_t *family_defaults(Ctx *c) {
         {"gemma3n", "{\"head_dim\": 256, \"rms_norm_eps\": 1e-6, \"hidden_activation\": \"gelu_pytorch_tanh\"}"},
         {"gemma3n_text", "{\"head_dim\": 256, \"rms_norm_eps\": 1e-6, \"hidden_activation\": \"gelu_pytorch_tanh\"}"},
         {"cohere2", "{\"layer_norm_eps\": 1e-5, \"max_position_embeddings\": 8192, \"vocab_size\": 256000, \"logit_scale\": 0.0625}"},
+        {"llama4", LLAMA4_DEFAULTS},
+        {"llama4_text", LLAMA4_DEFAULTS},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(c->hf.model_type, table[i].type) == 0) return json_loads(table[i].json, 0, NULL);
@@ -200,7 +205,7 @@ static json_t *family_defaults(Ctx *c) {
 /* tie_word_embeddings when the config omits it: the config class's default (PretrainedConfig: true). */
 static bool default_tie(Ctx *c) {
     static const char *const untied[] = {"llama", "mistral", "ministral", "mixtral", "qwen2", "qwen2_moe", "qwen3",
-                                         "qwen3_moe", "gpt_oss", "hymba", "olmo3", NULL};
+                                         "qwen3_moe", "gpt_oss", "hymba", "olmo3", "llama4", "llama4_text", NULL};
     return !type_is(c, untied);
 }
 
@@ -352,30 +357,6 @@ static int64_t read_window(Ctx *c) {
 }
 
 /* layer_types: true where sliding. false on error (reported). */
-static bool read_layer_types(Ctx *c, json_t *v, int n, bool *sliding) {
-    if (!json_is_array(v)) {
-        ierror(c, "'layer_types' must be a list of strings");
-        return false;
-    }
-    if ((int)json_array_size(v) != n) {
-        ierror(c, "'layer_types' has %zu entries but num_hidden_layers is %d", json_array_size(v), n);
-        return false;
-    }
-    for (int i = 0; i < n; i++) {
-        const char *s = json_string_value(json_array_get(v, (size_t)i));
-        if (s && !strcmp(s, "sliding_attention"))
-            sliding[i] = true;
-        else if (s && !strcmp(s, "full_attention"))
-            sliding[i] = false;
-        else {
-            ierror(c, "'layer_types' entry %d is %s%s%s; mixc knows sliding_attention and full_attention", i,
-                   s ? "'" : "", s ? s : "not a string", s ? "'" : "");
-            return false;
-        }
-    }
-    return true;
-}
-
 static bool pattern_sliding(int64_t period, int i) {
     return (i + 1) % period != 0;
 }
@@ -409,8 +390,17 @@ static int64_t qwen_window(Ctx *c, int64_t window) {
     return window;
 }
 
-/* Sets window[i] for every layer from whichever fields the config has; returns false on error. */
-static bool read_attention(Ctx *c, int n, int64_t *window) {
+/* layer_types (hf_attention.c): sliding[] and chunked[] of each layer; false (reported) when malformed. */
+static bool read_layer_types(Ctx *c, json_t *types, int n, bool *sliding, int64_t *chunked) {
+    char err[160];
+    if (hf_layer_types(&c->hf, types, n, sliding, chunked, err, sizeof err)) return true;
+    ierror(c, "%s", err);
+    return false;
+}
+
+/* Sets window[i] (and chunked[i] for chunked layers) for every layer from whichever fields the config
+ * has; returns false on error. */
+static bool read_attention(Ctx *c, int n, int64_t *window, int64_t *chunked) {
     int64_t w = read_window(c), context = 0;
     if (type_is(c, QWEN)) w = qwen_window(c, w);
     static const char *const llama[] = {"llama", NULL};
@@ -428,7 +418,7 @@ static bool read_attention(Ctx *c, int n, int64_t *window) {
     bool have_pattern = get_int(c, "sliding_window_pattern", 1, LARGEST, &pattern);
     json_t *types = field(c, "layer_types");
     if (types) {
-        ok = read_layer_types(c, types, n, sliding);
+        ok = read_layer_types(c, types, n, sliding, chunked);
         buf_puts(&c->sources, "layer types from 'layer_types'");
         for (int i = 0; ok && have_pattern && i < n; i++)
             if (sliding[i] != pattern_sliding(pattern, i)) {
@@ -466,6 +456,17 @@ static bool read_attention(Ctx *c, int n, int64_t *window) {
     }
     free(sliding);
     return ok;
+}
+
+/* Llama 4 without layer_types: its RoPE layers chunked (hf_attention.c), no sliding windows. */
+static bool read_llama4(Ctx *c, int n, int64_t *chunked) {
+    char err[160];
+    if (!hf_llama4_chunked(&c->hf, n, chunked, err, sizeof err)) {
+        ierror(c, "%s", err);
+        return false;
+    }
+    buf_puts(&c->sources, "chunked layers ('attention_chunk_size') where 'no_rope_layers' is 1");
+    return true;
 }
 
 /* mixc's own extension (written by `mixc export --hf` when windows differ): one window per layer,
@@ -720,19 +721,24 @@ int import_hf_json(const char *path, json_t *root, const ImportOptions *opt, Lay
     if (c.errors > c.refused) return finish(&c, opt, false);
     hf_check_support(&c.hf, &m, refuse, &c);
     int n = (int)m.layers;
-    int64_t *window = xcalloc((size_t)n + 1, sizeof(int64_t));
+    int64_t *window = xcalloc((size_t)n + 1, sizeof(int64_t)), *chunked = xcalloc((size_t)n + 1, sizeof(int64_t));
     int *reads = xcalloc((size_t)n + 1, sizeof(int));
-    bool ok = read_attention(&c, n, window) && read_layer_windows(&c, n, window) &&
-              read_sharing(&c, n, window, reads) && c.errors == 0;
+    bool llama4 = hf_is_llama4(&c.hf) && !has_field(&c, "layer_types");   /* its layers from no_rope_layers */
+    bool ok = (llama4 ? read_llama4(&c, n, chunked) : read_attention(&c, n, window, chunked)) &&
+              read_layer_windows(&c, n, window) && read_sharing(&c, n, window, reads) && c.errors == 0;
     if (ok) {
-        if (opt->comment) *opt->comment = hf_comment(path, root, c.sources.data);
         warn_unread(&c, c.hf.cfg);
         if (c.hf.cfg != root) warn_unread(&c, root);
         m.name = model_name(&c, opt->name);
-        layout_from_arrays(out, &m, n, window, reads);
+        layout_from_arrays(out, &m, n, window, chunked, reads);
         hf_read_layer_ropes(&c.hf, out);
+        char err[160];
+        ok = hf_read_layer_sinks(&c.hf, out, err, sizeof err);
+        if (!ok) ierror(&c, "%s", err), layout_free(out);
+        else if (opt->comment) *opt->comment = hf_comment(path, root, c.sources.data);
     }
     free(window);
+    free(chunked);
     free(reads);
     return finish(&c, opt, ok);
 }

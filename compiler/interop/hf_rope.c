@@ -120,13 +120,14 @@ bool hf_sliding_rope(const HfConfig *c, const ModelHeader *m, LayerRope *out, co
     return s.type == ROPE_PLAIN;   /* a kind's own base is plain RoPE */
 }
 
-/* SmolLM3's and Llama 4's no_rope_layers: one 0 (NoPE) or 1 (RoPE) per layer; absent, SmolLM3 makes
- * every no_rope_layer_interval-th layer NoPE (SmolLM3Config). NULL list: none. */
+/* SmolLM3's and Llama 4's no_rope_layers: one 0 (NoPE) or 1 (RoPE) per layer; absent, both make
+ * every no_rope_layer_interval-th layer NoPE (SmolLM3Config, Llama4TextConfig). NULL list: none. */
 bool hf_nope_layer(const HfConfig *c, int64_t layers, int64_t i) {
     json_t *list = hf_field(c, "no_rope_layers"), *interval = hf_field(c, "no_rope_layer_interval");
     if (json_is_array(list) && (int64_t)json_array_size(list) == layers)
         return json_is_integer(json_array_get(list, (size_t)i)) && json_integer_value(json_array_get(list, (size_t)i)) == 0;
-    if (!list && json_is_integer(interval) && json_integer_value(interval) > 0 && !strcmp(c->model_type, "smollm3"))
+    if (!list && json_is_integer(interval) && json_integer_value(interval) > 0 &&
+        (!strcmp(c->model_type, "smollm3") || hf_is_llama4(c)))
         return (i + 1) % json_integer_value(interval) == 0;
     return false;
 }

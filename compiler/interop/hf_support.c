@@ -84,11 +84,13 @@ static const Rule FAMILIES[] = {
     {"gemma3_text", NULL},
     {"gemma3n", "Gemma 3n's AltUp, LAuReL, per-layer embeddings and q/k/v norms; mixc computes none of them"},
     {"gemma3n_text", "Gemma 3n's AltUp, LAuReL, per-layer embeddings and q/k/v norms; mixc computes none of them"},
-    {"gpt_oss", "attention sinks and a clamped SwiGLU in its experts; mixc computes neither"},
+    {"gpt_oss", "a clamped SwiGLU in its experts; mixc computes SiLU"},   /* sinks, biases, experts: it does */
     {"cohere2", "LayerNorm, attention and MLP in parallel, and no RoPE on global layers; mixc computes RMSNorm, "
                 "one after the other, RoPE everywhere"},
     {"hymba", "Mamba heads beside attention, and meta tokens; mixc computes attention only"},
     {"olmo3", "norms after attention and MLP instead of before, and q/k norms; mixc computes pre-norms only"},
+    {"llama4", NULL},        /* chunked and NoPE layers (hf_llama4.c); experts, q/k norms refused by field */
+    {"llama4_text", NULL},
 };
 
 static void check_family(const Checker *k) {
@@ -167,7 +169,9 @@ static const Rule MUST_BE_OFF[] = {
     {"qkv_bias", "mixc's attention projections have no biases"},
     {"mlp_bias", "mixc's MLP projections have no biases"},
     {"use_qk_norm", "mixc does not normalize queries and keys"},
-    {"attention_chunk_size", "mixc computes global or sliding-window attention, not chunked attention"},
+    {"attention_chunk_size", "transformers reads chunked attention in llama4 configs only (model_type llama4 or llama4_text)"},
+    {"attn_temperature_tuning", "Llama 4 scales its NoPE layers' queries by 1 + attn_scale * log(1 + floor((i + 1) / "
+                                "floor_scale)) at position i; mixc does not"},
     {"attn_layer_period", "mixc computes attention on every layer, with no Mamba layers"},
     {"attn_layer_offset", "mixc computes attention on every layer, with no Mamba layers"},
     {"layers_block_type", "mixc computes attention on every layer, with no Mamba layers"},
@@ -204,13 +208,16 @@ static void check_switches(const Checker *k) {
     for (size_t i = 0; i < sizeof MUST_BE_OFF / sizeof MUST_BE_OFF[0]; i++) {
         json_t *v = hf_field(k->c, MUST_BE_OFF[i].name);
         if (biases && !strcmp(MUST_BE_OFF[i].name, "attention_bias")) continue;   /* mapped */
+        if ((hf_is_llama4(k->c) || !*k->c->model_type) && !strcmp(MUST_BE_OFF[i].name, "attention_chunk_size"))
+            continue;   /* their chunked layers (mixc's own export has no model_type) */
         if (!is_off(v)) report(k, MUST_BE_OFF[i].name, v, MUST_BE_OFF[i].why);
     }
     for (size_t i = 0; i < sizeof MUST_BE_ONE / sizeof MUST_BE_ONE[0]; i++) {
         json_t *v = hf_field(k->c, MUST_BE_ONE[i].name);
         if (v && !(json_is_number(v) && json_number_value(v) == 1)) report(k, MUST_BE_ONE[i].name, v, MUST_BE_ONE[i].why);
     }
-    hf_map_experts(k->c, k->m, k->refuse, k->ctx);
+    if (hf_is_llama4(k->c)) hf_llama4_support(k->c, k->m, k->refuse, k->ctx);   /* its MoE layers, by moe_layers */
+    else hf_map_experts(k->c, k->m, k->refuse, k->ctx);
 }
 
 /* Gemma's hidden_activation wins over hidden_act, as in its config class. gelu_pytorch_tanh and

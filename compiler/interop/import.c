@@ -187,7 +187,7 @@ static int import_lckv_layout(const ImportArgs *a, Layout *out, char **comment) 
     }
     if (rc == 0) {
         buf_printf(&note, "\nLCKV: %s", a->lckv);
-        layout_from_arrays(out, &m, n, window, reads);
+        layout_from_arrays(out, &m, n, window, NULL, reads);
         for (int i = 0; ropes && i < n; i++) out->layer[i].rope = ropes[i];
         *comment = note.data;
     } else {
@@ -225,7 +225,8 @@ static int verify_text(const Layout *l, const char *text) {
     if (mem) fclose(mem);
     ok = ok && back.nlayers == l->nlayers;
     for (int i = 0; ok && i < l->nlayers; i++)
-        ok = back.layer[i].window == l->layer[i].window && back.layer[i].reads == l->layer[i].reads;
+        ok = back.layer[i].window == l->layer[i].window && back.layer[i].chunked == l->layer[i].chunked &&
+             back.layer[i].sinks == l->layer[i].sinks && back.layer[i].reads == l->layer[i].reads;
     if (!ok)
         fprintf(stderr, "mixc: internal error: the written layout does not read back the same:\n%s%s",
                 diag ? diag : "", text);

@@ -44,10 +44,12 @@ bool lckv_parse(const char *s, int64_t window, FILE *err, int *nlayers, int64_t 
 
 /* The HF config fragment of a layout: model dimensions, layer_types, sliding_window and
  * kv_sharing_target (null for owners). Layers with differing windows add "mixc_sliding_windows"
- * (per layer, null for global layers) and a warning to `err`. */
+ * (per layer, null for global layers) and a warning to `err`. Chunked layers are "chunked_attention"
+ * with one attention_chunk_size (Llama 4's); NULL, after an error on `err` naming the layer, when they
+ * differ in size (HF has one). */
 struct json_t *export_hf_json(const Layout *l, FILE *err);
 /* The LCKV string of a layout (malloc'd). Warns on `err` when sliding windows differ (the string
- * cannot carry them). */
+ * cannot carry them); NULL after an error naming the first chunked layer, which it cannot say. */
 char *export_lckv(const Layout *l, FILE *err);
 
 #endif

@@ -333,11 +333,13 @@ static int write_set(const int *idx, int n, Buf *out) {
 
 /* ------------------------------------------------------------------ text */
 
-/* A layer's attention, as the writer compares and names them: its window when it has the header's
- * RoPE (so such layouts are written as before), else -(1 + v), v its (window, RoPE) variant. */
+/* A layer's attention, as the writer compares and names them: its window when it is global or
+ * sliding with the header's RoPE (so such layouts are written as before), else -(1 + v), v its
+ * (window, chunked, RoPE) variant. */
 typedef struct {
     int64_t *windows;          /* distinct sliding windows, ascending */
     int n;
+    int64_t chunked;           /* a chunked layer's C; -1 when layers are chunked with different Cs */
     int64_t *key;              /* [nlayers] */
     const LayerInfo **variant; /* a layer of each variant */
     int nvariants;
@@ -350,18 +352,29 @@ static const char *window_name(const Kinds *k, int64_t window, char *buf, size_t
     return buf;
 }
 
+/* "local" when every bounded layer is chunked with one C, else "chunked_C" ("chunked" is a keyword). */
+static const char *chunked_name(const Kinds *k, int64_t chunked, char *buf, size_t len) {
+    if (k->n == 0 && k->chunked == chunked) return "local";
+    snprintf(buf, len, "chunked_%lld", (long long)chunked);
+    return buf;
+}
+
 static const char *attn_name(const Kinds *k, int64_t key, char *buf, size_t len) {
     if (key >= 0) return window_name(k, key, buf, len);
     int v = (int)(-key - 1);
     const LayerInfo *li = k->variant[v];
     char base[48];
-    const char *b = window_name(k, li->window, base, sizeof base);
-    if (li->rope.nope)
-        snprintf(buf, len, "%s_nope", b);
+    const char *b = li->chunked ? chunked_name(k, li->chunked, base, sizeof base)
+                                : window_name(k, li->window, base, sizeof base);
+    const char *sinks = li->sinks ? "_sinks" : "";
+    if (!li->rope.nope && !li->rope.theta)   /* a chunked layer or sinks with the header's RoPE */
+        snprintf(buf, len, "%s%s", b, sinks);
+    else if (li->rope.nope)
+        snprintf(buf, len, "%s_nope%s", b, sinks);
     else if (li->rope.theta == floor(li->rope.theta) && li->rope.theta < 1e15)
-        snprintf(buf, len, "%s_theta%.0f", b, li->rope.theta);
+        snprintf(buf, len, "%s_theta%.0f%s", b, li->rope.theta, sinks);
     else
-        snprintf(buf, len, "%s_rope%d", b, v);
+        snprintf(buf, len, "%s_rope%d", b, v);   /* v alone tells the variants apart */
     return buf;
 }
 
@@ -392,15 +405,21 @@ static void collect_kinds(const Layout *l, Kinds *k) {
         k->windows[j] = w;
         k->n++;
     }
+    k->chunked = 0;
+    for (int i = 0; i < l->nlayers; i++) {
+        int64_t c = l->layer[i].chunked;
+        if (c) k->chunked = k->chunked == 0 || k->chunked == c ? c : -1;
+    }
     k->key = xcalloc((size_t)l->nlayers + 1, sizeof(int64_t));
     k->variant = xcalloc((size_t)l->nlayers + 1, sizeof *k->variant);
     k->nvariants = 0;
     for (int i = 0; i < l->nlayers; i++) {
         const LayerInfo *li = &l->layer[i];
         k->key[i] = li->window;
-        if (!li->rope.nope && !li->rope.theta) continue;
+        if (!li->chunked && !li->sinks && !li->rope.nope && !li->rope.theta) continue;
         int v = 0;
-        while (v < k->nvariants && !(k->variant[v]->window == li->window && rope_equal(&k->variant[v]->rope, &li->rope)))
+        while (v < k->nvariants && !(k->variant[v]->window == li->window && k->variant[v]->chunked == li->chunked &&
+                                     k->variant[v]->sinks == li->sinks && rope_equal(&k->variant[v]->rope, &li->rope)))
             v++;
         if (v == k->nvariants) k->variant[k->nvariants++] = li;
         k->key[i] = -1 - v;
@@ -416,13 +435,15 @@ static void write_kinds(const Layout *l, const Kinds *k, Buf *out) {
         bool used = false;
         for (int i = 0; i < l->nlayers && !used; i++) used = k->key[i] == k->windows[j];
         if (used) buf_printf(out, "attention %s = %s\n", attn_name(k, k->windows[j], name, sizeof name),
-                             attn_text(k->windows[j], attn));
+                             attn_text(k->windows[j], 0, attn));
     }
     for (int v = 0; v < k->nvariants; v++) {
         const LayerInfo *li = k->variant[v];
-        buf_printf(out, "attention %s = %s", attn_name(k, -1 - v, name, sizeof name), attn_text(li->window, attn));
-        if (li->rope.nope) buf_puts(out, " nope\n");
-        else buf_puts(out, " rope_theta "), write_real(li->rope.theta, out), buf_puts(out, "\n");
+        buf_printf(out, "attention %s = %s", attn_name(k, -1 - v, name, sizeof name),
+                   attn_text(li->window, li->chunked, attn));
+        if (li->rope.nope) buf_puts(out, " nope");
+        else if (li->rope.theta) buf_puts(out, " rope_theta "), write_real(li->rope.theta, out);
+        buf_puts(out, li->sinks ? " sinks\n" : "\n");
     }
 }
 

@@ -10,12 +10,23 @@
 
 /* ------------------------------------------------------------------ building */
 
-const char *attn_text(int64_t window, char buf[ATTN_TEXT_MAX]) {
-    if (window == 0)
+const char *attn_text(int64_t window, int64_t chunked, char buf[ATTN_TEXT_MAX]) {
+    if (chunked > 0)
+        snprintf(buf, ATTN_TEXT_MAX, "chunked %lld", (long long)chunked);
+    else if (window == 0)
         snprintf(buf, ATTN_TEXT_MAX, "global");
     else
         snprintf(buf, ATTN_TEXT_MAX, "window %lld", (long long)window);
     return buf;
+}
+
+int64_t layer_history(const LayerInfo *li) {
+    return li->chunked > 0 ? li->chunked : li->window;
+}
+
+/* The retention a cache needs for one more user of history h (0: unbounded). */
+static int64_t widen_retention(int64_t retention, int64_t h) {
+    return retention != 0 && (h == 0 || h > retention) ? h : retention;
 }
 
 void layout_build_caches(Layout *l) {
@@ -37,18 +48,17 @@ void layout_build_caches(Layout *l) {
             ci->id = li->cache;
             ci->owner = i;
             ci->readers = xcalloc((size_t)count[li->cache] + 1, sizeof(int));
-            ci->retention = li->window;
+            ci->retention = layer_history(li);
         } else {
             ci->readers[ci->nreaders++] = i;
-            if (ci->retention != 0 && (li->window == 0 || li->window > ci->retention))
-                ci->retention = li->window;
+            ci->retention = widen_retention(ci->retention, layer_history(li));
         }
     }
     free(count);
 }
 
 void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const int64_t *window,
-                        const int *reads) {
+                        const int64_t *chunked, const int *reads) {
     memset(l, 0, sizeof *l);
     l->model = *header;
     l->nlayers = nlayers;
@@ -56,6 +66,7 @@ void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const
     for (int i = 0; i < nlayers; i++) {
         l->layer[i].index = i;
         l->layer[i].window = window[i];
+        l->layer[i].chunked = chunked ? chunked[i] : 0;
         l->layer[i].reads = reads[i];
     }
     layout_build_caches(l);
@@ -82,6 +93,8 @@ static bool verify_layers(const Layout *l, FILE *err) {
         const LayerInfo *li = &l->layer[i];
         if (li->index != i) FAIL("layer %d has index %d", i, li->index);
         if (li->window < 0) FAIL("layer %d has window %lld", i, (long long)li->window);
+        if (li->chunked < 0 || (li->chunked && li->window))
+            FAIL("layer %d has chunked %lld with window %lld", i, (long long)li->chunked, (long long)li->window);
         if (li->reads < 0 || li->reads > i) FAIL("layer %d reads layer %d", i, li->reads);
         if (l->layer[li->reads].reads != li->reads) FAIL("layer %d reads layer %d, which is not an owner", i, li->reads);
         if (li->cache < 0 || li->cache >= l->ncaches) FAIL("layer %d has cache %d", i, li->cache);
@@ -98,13 +111,12 @@ static bool verify_layers(const Layout *l, FILE *err) {
 static bool verify_caches(const Layout *l, FILE *err) {
     for (int k = 0; k < l->ncaches; k++) {
         const CacheInfo *ci = &l->cache[k];
-        int64_t ret = l->layer[ci->owner].window;
+        int64_t ret = layer_history(&l->layer[ci->owner]);
         for (int r = 0; r < ci->nreaders; r++) {
             int x = ci->readers[r];
             if (l->layer[x].cache != k || x == ci->owner) FAIL("cache %d lists reader %d wrongly", k, x);
             if (r && ci->readers[r - 1] >= x) FAIL("cache %d readers are not ascending", k);
-            int64_t w = l->layer[x].window;
-            if (ret != 0 && (w == 0 || w > ret)) ret = w;
+            ret = widen_retention(ret, layer_history(&l->layer[x]));
         }
         if (ret != ci->retention) FAIL("cache %d retention %lld, expected %lld", k, (long long)ci->retention, (long long)ret);
     }
@@ -171,6 +183,17 @@ const char *model_variation_text(const ModelHeader *m, char *buf, size_t n) {
     return buf;
 }
 
+const char *layer_kinds_text(const Layout *l, bool owners_only, char *buf, size_t n) {
+    int count[3] = {0};   /* global, sliding, chunked */
+    for (int i = 0; i < l->nlayers; i++) {
+        const LayerInfo *li = &l->layer[i];
+        if (!owners_only || li->reads == i) count[li->chunked ? 2 : li->window ? 1 : 0]++;
+    }
+    size_t at = (size_t)snprintf(buf, n, "%d global, %d sliding", count[0], count[1]);
+    if (count[2] && at < n) snprintf(buf + at, n - at, ", %d chunked", count[2]);
+    return buf;
+}
+
 void print_layout(const Layout *l, FILE *out) {
     const ModelHeader *m = &l->model;
     fprintf(out, "model \"%s\": %lld layers, hidden %lld, heads %lld, kv_heads %lld, head_dim %lld, ffn %lld, vocab %lld\n",
@@ -185,19 +208,16 @@ void print_layout(const Layout *l, FILE *out) {
     if (m->o_bias) fputs(", o_bias true", out);
     fprintf(out, "%s%s%s%s\n", m->rope_scaling.type != ROPE_PLAIN ? ", rope_scaling " : "",
             m->rope_scaling.type != ROPE_PLAIN ? scaling : "", *var ? ", " : "", var);
-    int global = 0, owners_global = 0;
-    for (int i = 0; i < l->nlayers; i++) {
-        global += l->layer[i].window == 0;
-        owners_global += l->layer[i].window == 0 && l->layer[i].reads == i;
-    }
-    fprintf(out, "%d layers (%d global, %d sliding), %d caches (%d global, %d sliding)\n\n", l->nlayers, global,
-            l->nlayers - global, l->ncaches, owners_global, l->ncaches - owners_global);
+    char layers[96], caches[96];
+    fprintf(out, "%d layers (%s), %d caches (%s)\n\n", l->nlayers, layer_kinds_text(l, false, layers, sizeof layers),
+            l->ncaches, layer_kinds_text(l, true, caches, sizeof caches));
     fprintf(out, "layer  attention      reads  cache\n");
     for (int i = 0; i < l->nlayers; i++) {
         const LayerInfo *li = &l->layer[i];
-        char a[ATTN_TEXT_MAX], r[64], attn[ATTN_TEXT_MAX + 64];
-        rope_text(&li->rope, r, sizeof r);   /* a kind's own RoPE follows its attention */
-        snprintf(attn, sizeof attn, "%s%s%s", attn_text(li->window, a), *r ? " " : "", r);
+        char a[ATTN_TEXT_MAX], r[64], attn[ATTN_TEXT_MAX + 72];
+        rope_text(&li->rope, r, sizeof r);   /* a kind's own RoPE and its sinks follow its attention */
+        snprintf(attn, sizeof attn, "%s%s%s%s", attn_text(li->window, li->chunked, a), *r ? " " : "", r,
+                 li->sinks ? " sinks" : "");
         fprintf(out, "%5d  %-13s  %5d  %5d\n", i, attn, li->reads, li->cache);
     }
 }
@@ -206,13 +226,14 @@ void dump_graph(const Layout *l, FILE *out) {
     for (int k = 0; k < l->ncaches; k++) {
         const CacheInfo *ci = &l->cache[k];
         char a[ATTN_TEXT_MAX];
-        fprintf(out, "cache %d: owner %d (%s), retention %s", k, ci->owner, attn_text(l->layer[ci->owner].window, a),
+        const LayerInfo *owner = &l->layer[ci->owner];
+        fprintf(out, "cache %d: owner %d (%s), retention %s", k, ci->owner, attn_text(owner->window, owner->chunked, a),
                 ci->retention ? "" : "unbounded");
         if (ci->retention) fprintf(out, "%lld tokens", (long long)ci->retention);
         fprintf(out, ", readers [");
         for (int r = 0; r < ci->nreaders; r++) {
             int x = ci->readers[r];
-            fprintf(out, "%s%d (%s)", r ? ", " : "", x, attn_text(l->layer[x].window, a));
+            fprintf(out, "%s%d (%s)", r ? ", " : "", x, attn_text(l->layer[x].window, l->layer[x].chunked, a));
         }
         fprintf(out, "]\n");
     }
@@ -274,13 +295,15 @@ static void tokens_or_null(JsonWriter *w, const char *key, int64_t tokens) {
     else jw_null(w);
 }
 
-/* One layer's object: its index, attention, window (null when global), the layer whose cache it
- * reads, and that cache. */
+/* One layer's object: its index, attention ("global", "sliding" or "chunked"), window (null unless
+ * sliding), chunk_size (chunked layers only), the layer whose cache it reads, and that cache. */
 static void layer_json(JsonWriter *w, int i, const LayerInfo *li) {
     jw_object_begin(w);
     jw_member_int(w, "index", i);
-    jw_member_string(w, "attention", li->window ? "sliding" : "global");
+    jw_member_string(w, "attention", li->chunked ? "chunked" : li->window ? "sliding" : "global");
     tokens_or_null(w, "window", li->window);
+    if (li->chunked) jw_member_int(w, "chunk_size", li->chunked);
+    if (li->sinks) jw_member_bool(w, "sinks", true);      /* absent: none */
     if (li->rope.nope) jw_member_bool(w, "nope", true);   /* neither: the header's RoPE */
     else if (li->rope.theta) jw_key(w, "rope_theta"), jw_real(w, li->rope.theta);
     jw_member_int(w, "reads", li->reads);

@@ -101,8 +101,9 @@ static const char *kv_suffix(const ModelHeader *m) {
     return m->kv_dtype == DT_INT8 ? "_kvint8" : m->kv_dtype == DT_FP8 ? "_kvfp8" : "";
 }
 
-static void window_part(char *s, size_t n, int64_t window) {
-    if (window) snprintf(s, n, "w%lld", (long long)window);
+static void mask_part(char *s, size_t n, const LayerInfo *li) {
+    if (li->chunked) snprintf(s, n, "c%lld", (long long)li->chunked);
+    else if (li->window) snprintf(s, n, "w%lld", (long long)li->window);
     else snprintf(s, n, "global");
 }
 
@@ -119,10 +120,10 @@ static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const
                                        KernelKind kind) {
     const ModelHeader *m = &l->model;
     const int64_t hd = m->head_dim, g = m->heads / m->kv_heads;
-    KernelVariant v = {.kind = kind, .head_dim = hd, .group = g, .window = li->window,
+    KernelVariant v = {.kind = kind, .head_dim = hd, .group = g, .window = li->window, .chunked = li->chunked,
                        .capacity = cg->capacity[li->cache]};
     char w[32];
-    window_part(w, sizeof w, li->window);
+    mask_part(w, sizeof w, li);
     char cap[40] = "";   /* attn_softcap, when the model has one: _sc50 */
     if (m->attn_softcap) snprintf(cap, sizeof cap, "_sc%g", m->attn_softcap);
     for (char *c = cap; *c; c++) *c = *c == '.' ? 'p' : *c == '+' || *c == '-' ? '_' : *c;   /* a C identifier */
@@ -136,7 +137,7 @@ static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const
     } else {
         v.block = DECODE_THREADS;
         v.dynamic_smem = decode_smem(g, hd, dtype_bytes(m->kv_dtype));
-        v.splits = (int)plan_decode_splits(li->window, cg->context);
+        v.splits = (int)plan_decode_splits(layer_history(li), cg->context);
         set_grid(&v, grid_const(m->kv_heads), grid_const(v.splits), grid_of(GRID_BATCH));
     }
     return v;
@@ -339,11 +340,15 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
     bool quant = dtype_quantized(m->kv_dtype);   /* the KV argument, after the others (its default: T) */
     switch (v->kind) {
     case KV_ATTN_PREFILL:
-    case KV_ATTN_DECODE:   /* attn_softcap, a constant (0: none) */
-        buf_printf(out, "    attn_%s_kernel<%s, %lld, %lld, %lld, %lldLL, %lldLL%s%s>(p, %.9ef);\n",
+    case KV_ATTN_DECODE: {  /* attn_softcap, a constant (0: none); the KV type when 8-bit or before CHUNK */
+        char chunk[40] = "";
+        if (v->chunked) snprintf(chunk, sizeof chunk, ", %lldLL", (long long)v->chunked);
+        buf_printf(out, "    attn_%s_kernel<%s, %lld, %lld, %lld, %lldLL, %lldLL%s%s%s>(p, %.9ef);\n",
                    v->kind == KV_ATTN_PREFILL ? "prefill" : "decode", T, hd, g, kv, (long long)v->window,
-                   (long long)v->capacity, quant ? ", " : "", quant ? kv_type(m) : "", m->attn_softcap);
+                   (long long)v->capacity, quant || v->chunked ? ", " : "", quant || v->chunked ? kv_type(m) : "",
+                   chunk, m->attn_softcap);
         break;
+    }
     case KV_ATTN_DECODE_REDUCE:
         buf_printf(out, "    attn_decode_reduce_kernel<%s, %lld>(p);\n", T, hd);
         break;
@@ -410,6 +415,7 @@ static json_t *kernel_json(const KernelVariant *v) {
     if (v->group) json_object_set_new(k, "group", json_integer(v->group));
     if (v->kind == KV_ATTN_PREFILL || v->kind == KV_ATTN_DECODE)
         json_object_set_new(k, "window", json_integer(v->window));
+    if (v->chunked) json_object_set_new(k, "chunked", json_integer(v->chunked));   /* absent: not chunked */
     if (v->capacity) json_object_set_new(k, "capacity", json_integer(v->capacity));
     if (v->width) json_object_set_new(k, "width", json_integer(v->width));
     json_t *block = json_pack("[iii]", v->block, 1, 1);
@@ -428,6 +434,7 @@ static json_t *layer_json(const Layout *l, const Codegen *cg, int i) {
     json_t *o = json_object();
     json_object_set_new(o, "index", json_integer(li->index));
     json_object_set_new(o, "window", json_integer(li->window));
+    if (li->chunked) json_object_set_new(o, "chunked", json_integer(li->chunked));
     json_object_set_new(o, "cache", json_integer(li->cache));
     json_object_set_new(o, "owner", json_boolean(li->reads == li->index));
     json_object_set_new(o, "reads", json_integer(li->reads));

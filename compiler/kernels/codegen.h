@@ -55,6 +55,7 @@ typedef struct {
     KernelKind kind;
     char name[128];         /* spells every parameter: attn_prefill_hd128_g4_w1024_cap1535_bf16 */
     int64_t head_dim, group, window, capacity;   /* 0 where not relevant; window 0 = global */
+    int64_t chunked;        /* attention: chunked C (the kernels' CHUNK); 0 otherwise */
     int64_t width;          /* bias_add, and rmsnorm over heads (qk_norm): elements per row; 0 otherwise */
     int block;              /* threads per block (1-D) */
     int64_t dynamic_smem;   /* bytes */

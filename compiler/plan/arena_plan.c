@@ -528,8 +528,8 @@ static void update(Builder *b, int t) {
 }
 static void next_op(Builder *b) { b->op++; }
 
-int64_t plan_decode_splits(int64_t window, int64_t context) {
-    int64_t visible = window && window < context ? window : context;
+int64_t plan_decode_splits(int64_t history, int64_t context) {
+    int64_t visible = history && history < context ? history : context;
     int64_t splits = (visible + PLAN_SPLIT_KEYS - 1) / PLAN_SPLIT_KEYS;
     return splits < 1 ? 1 : splits > PLAN_MAX_SPLITS ? PLAN_MAX_SPLITS : splits;
 }
@@ -583,7 +583,8 @@ static int projection(Builder *b, const Layout *l, int i, WeightRef w, WeightRef
 /* attention through o-proj and the residual add: q is consumed, attn produced and consumed. */
 static void list_attention(Builder *b, const Layout *l, const StepShape *s, int i, int q, int x) {
     const ModelHeader *m = &l->model;
-    int64_t splits = s->decode && s->split != SPLIT_NEVER ? plan_decode_splits(l->layer[i].window, s->context) : 1;
+    const WeightRef sinks = l->layer[i].sinks ? WT_SINKS : WT_NONE;   /* read by the attention's softmax */
+    int64_t splits = s->decode && s->split != SPLIT_NEVER ? plan_decode_splits(layer_history(&l->layer[i]), s->context) : 1;
     int attn;
     if (splits > 1 || (s->decode && s->split == SPLIT_ALWAYS)) {  /* split-KV: fp32 partials, then combine */
         int64_t part_rows = rows_x(b, rows_x(b, s->rows, m->heads), splits);
@@ -593,16 +594,17 @@ static void list_attention(Builder *b, const Layout *l, const StepShape *s, int 
         int po = tensor_new(b, "part_o", i, rows_x(b, part_rows, m->head_dim), DT_FP32);
         int ps = tensor_new(b, "part_stats", i, rows_x(b, part_rows, 2), DT_FP32);
         next_op(b);
-        attn = unary(b, OP_ATTN_REDUCE, i, WT_NONE, po, ps, "attn", rows_x(b, s->tokens, s->q_row), s->act);
+        attn = unary(b, OP_ATTN_REDUCE, i, sinks, po, ps, "attn", rows_x(b, s->tokens, s->q_row), s->act);
     } else if (s->scores) {     /* the reference: one score per key a query sees, all it holds */
-        int64_t visible = l->layer[i].window && l->layer[i].window < s->context ? l->layer[i].window : s->context;
-        begin(b, OP_ATTENTION, i, WT_NONE);
+        int64_t history = layer_history(&l->layer[i]);
+        int64_t visible = history && history < s->context ? history : s->context;
+        begin(b, OP_ATTENTION, i, sinks);
         use(b, q);
         attn = tensor_new(b, "attn", i, rows_x(b, s->tokens, s->q_row), s->act);
         tensor_new(b, "scores", i, visible, DT_FP32);
         next_op(b);
     } else {
-        attn = unary(b, OP_ATTENTION, i, WT_NONE, q, s->kernel_args ? s->decode ? s->pos : s->chunk_args : -1,
+        attn = unary(b, OP_ATTENTION, i, sinks, q, s->kernel_args ? s->decode ? s->pos : s->chunk_args : -1,
                      "attn", rows_x(b, s->tokens, s->q_row), s->act);
     }
     int o = projection(b, l, i, WT_O, WT_O_BIAS, attn, "o", rows_x(b, s->tokens, s->hidden), s->act);

@@ -69,7 +69,7 @@ void plan_standard_layout(const Layout *l, Layout *out) {
     for (int i = 0; i < l->nlayers; i++) reads[i] = i;                     /* and owning its cache */
     ModelHeader m = l->model;
     m.name = xstrdup(l->model.name ? l->model.name : "");
-    layout_from_arrays(out, &m, l->nlayers, window, reads);
+    layout_from_arrays(out, &m, l->nlayers, window, NULL, reads);
     for (int i = 0; i < l->nlayers; i++) out->layer[i].loc = l->layer[i].loc;
     free(window);
     free(reads);

@@ -121,8 +121,9 @@ bool arena_verify(const ArenaItem *items, int n, int64_t size, FILE *err);
  * at its maximum or set by a window), and the prefill arena only up to the chunk. */
 #define PLAN_DECODE_CONTEXT_CAP ((int64_t)PLAN_SPLIT_KEYS * PLAN_MAX_SPLITS)
 
-/* Split-KV partials of a decode step whose layer has `window` (0 = global) at `context`. */
-int64_t plan_decode_splits(int64_t window, int64_t context);
+/* Split-KV partials of a decode step whose layer reaches `history` keys back (layer_history: a
+ * window or a chunk; 0 = global) at `context`. */
+int64_t plan_decode_splits(int64_t history, int64_t context);
 
 typedef enum { STEP_DECODE, STEP_PREFILL } StepKind;
 
@@ -165,6 +166,7 @@ typedef enum {
      * biases with moe_bias; the shared expert's projections as a dense MLP's */
     WT_ROUTER, WT_ROUTER_BIAS, WT_EXPERT_GATE, WT_EXPERT_GATE_BIAS, WT_EXPERT_UP, WT_EXPERT_UP_BIAS,
     WT_EXPERT_DOWN, WT_EXPERT_DOWN_BIAS, WT_SHARED_GATE, WT_SHARED_UP, WT_SHARED_DOWN,
+    WT_SINKS,                       /* a layer with sinks: one logit per query head, [heads] */
     WT_COUNT
 } WeightRef;
 

@@ -64,6 +64,9 @@ bool plan_weights_shard(const Layout *l, const WeightsShard *s, WeightsPlan *out
     if (m->qkv_bias)   /* bq in every layer; bk, bv with the cache's owner */
         ok = ok && mac(q_width, layers, &w.attention) && mac(2 * kv_width, owners, &w.attention);
     if (m->o_bias) ok = ok && mac(m->hidden, layers, &w.attention);   /* bo in every layer */
+    int64_t sink_layers = 0;   /* a logit per query head in each layer with sinks */
+    for (int i = s->first_layer; i < s->end_layer; i++) sink_layers += l->layer[i].sinks;
+    ok = ok && mac(m->heads / s->tp, sink_layers, &w.attention);
     ok = ok && mac(mlp, layers, &w.mlp) && mac(mlp_active, layers, &w.mlp_active);
     int64_t per_layer = m->sandwich_norms ? 4 : 2;   /* input and pre-MLP; the outputs' with sandwich_norms */
     ok = ok && mac(per_layer * layers + s->final_norm, m->hidden, &w.norms);  /* and one final */
@@ -97,6 +100,7 @@ void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *
     case WT_K_BIAS:
     case WT_V_BIAS: *in = kvw, *out = 1; break;
     case WT_O_BIAS: *in = d, *out = 1; break;
+    case WT_SINKS: *in = m->heads, *out = 1; break;
     case WT_Q_NORM:
     case WT_K_NORM: *in = m->head_dim, *out = 1; break;
     case WT_GATE:
@@ -132,7 +136,7 @@ bool plan_weight_is_vector(WeightRef w) {
 
 const WeightRef plan_layer_weight_order[] = {
     WT_NORM_IN, WT_Q, WT_Q_BIAS, WT_Q_NORM, WT_K, WT_K_BIAS, WT_K_NORM, WT_V, WT_V_BIAS, WT_O,
-    WT_O_BIAS, WT_NORM_ATTN_OUT, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN, WT_ROUTER, WT_ROUTER_BIAS,
+    WT_O_BIAS, WT_SINKS, WT_NORM_ATTN_OUT, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN, WT_ROUTER, WT_ROUTER_BIAS,
     WT_EXPERT_GATE, WT_EXPERT_GATE_BIAS, WT_EXPERT_UP, WT_EXPERT_UP_BIAS, WT_EXPERT_DOWN, WT_EXPERT_DOWN_BIAS,
     WT_SHARED_GATE, WT_SHARED_UP, WT_SHARED_DOWN, WT_NORM_MLP_OUT,
 };
@@ -146,6 +150,7 @@ bool plan_layer_has_weight(const Layout *l, int i, WeightRef w) {
     if (w == WT_GATE || w == WT_UP || w == WT_DOWN) return !m->experts;
     if (w >= WT_ROUTER && w <= WT_EXPERT_DOWN_BIAS) return m->experts && (!plan_weight_is_bias(w) || m->moe_bias);
     if (w >= WT_SHARED_GATE && w <= WT_SHARED_DOWN) return m->shared_expert_ffn != 0;
+    if (w == WT_SINKS) return l->layer[i].sinks;
     if (plan_weight_is_bias(w)) return m->qkv_bias;
     if (w == WT_Q_NORM || w == WT_K_NORM) return m->qk_norm;
     if (w == WT_NORM_ATTN_OUT || w == WT_NORM_MLP_OUT) return m->sandwich_norms;
@@ -164,6 +169,7 @@ const char *weight_ref_name(WeightRef w) {
         [WT_EXPERT_UP_BIAS] = "experts_up_bias", [WT_EXPERT_DOWN] = "experts_down",
         [WT_EXPERT_DOWN_BIAS] = "experts_down_bias", [WT_SHARED_GATE] = "shared_gate",
         [WT_SHARED_UP] = "shared_up", [WT_SHARED_DOWN] = "shared_down",
+        [WT_SINKS] = "sinks",
     };
     return (unsigned)w < WT_COUNT ? names[w] : "?";
 }

@@ -311,12 +311,13 @@ static double ratio(int64_t a, int64_t b) { return b ? (double)a / (double)b : 0
 
 static void text_header(Buf *b, const Report *r) {
     const ModelHeader *m = &r->l.model;
-    int global = 0, global_caches = 0;
-    for (int i = 0; i < r->l.nlayers; i++) global += r->l.layer[i].window == 0;
+    int global_caches = 0;
     for (int k = 0; k < r->l.ncaches; k++) global_caches += r->l.cache[k].retention == 0;
+    char kinds[96];
     buf_printf(b, "model \"%s\" (%s)\n", m->name, r->path);
-    buf_printf(b, "  layers: %d (%d global, %d sliding); caches: %d (%d unbounded, %d rings)\n", r->l.nlayers, global,
-               r->l.nlayers - global, r->l.ncaches, global_caches, r->l.ncaches - global_caches);
+    buf_printf(b, "  layers: %d (%s); caches: %d (%d unbounded, %d rings)\n", r->l.nlayers,
+               layer_kinds_text(&r->l, false, kinds, sizeof kinds), r->l.ncaches, global_caches,
+               r->l.ncaches - global_caches);
     buf_printf(b, "  hidden %lld, heads %lld, kv_heads %lld, head_dim %lld, ffn %lld, vocab %lld\n",
                (long long)m->hidden, (long long)m->heads, (long long)m->kv_heads, (long long)m->head_dim,
                (long long)m->ffn, (long long)m->vocab);
@@ -333,7 +334,8 @@ static void text_layers(Buf *b, const Report *r) {
     for (int i = 0; i < r->l.nlayers; i++) {
         const LayerInfo *li = &r->l.layer[i];
         char a[ATTN_TEXT_MAX];
-        buf_printf(b, "  %5d  %-13s  %5d  %5d\n", i, attn_text(li->window, a), li->reads, li->cache);
+        buf_printf(b, "  %5d  %-13s  %5d  %5d\n", i, attn_text(li->window, li->chunked, a), li->reads,
+                   li->cache);
     }
 }
 
@@ -594,9 +596,10 @@ static void report_dot(Buf *b, const Report *r) {
         const LayerInfo *li = &l->layer[i];
         bool owner = li->reads == i;
         char a[ATTN_TEXT_MAX];
-        const char *fill = li->window ? (owner ? "#fdae6b" : "#fee6ce") : (owner ? "#6baed6" : "#deebf7");
-        buf_printf(b, "  L%d [label=\"%d\\n%s\", shape=%s, fillcolor=\"%s\"%s];\n", i, i, attn_text(li->window, a),
-                   li->window ? "ellipse" : "box", fill, owner ? ", penwidth=2" : "");
+        bool bounded = layer_history(li) != 0;   /* sliding and chunked layers: ellipses in orange */
+        const char *fill = bounded ? (owner ? "#fdae6b" : "#fee6ce") : (owner ? "#6baed6" : "#deebf7");
+        buf_printf(b, "  L%d [label=\"%d\\n%s\", shape=%s, fillcolor=\"%s\"%s];\n", i, i,
+                   attn_text(li->window, li->chunked, a), bounded ? "ellipse" : "box", fill, owner ? ", penwidth=2" : "");
     }
     /* Layer order (the data path), then reuse edges from each reader to the owner of its cache. */
     for (int i = 0; i + 1 < l->nlayers; i++) buf_printf(b, "  L%d -> L%d [color=\"#bdbdbd\"];\n", i, i + 1);

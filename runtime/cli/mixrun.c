@@ -60,7 +60,8 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, layout, OPT_STRING, "--layout", .metavar = "FILE", .section = "model", .help = "the layout (.mix)"),
     OPT_SETS(Options, sets,
              "override a model header field (hidden, heads, kv_heads, head_dim, ffn,\n"
-             "vocab, context, chunk, dtype, ...); window=N replaces every sliding window"),
+             "vocab, context, chunk, dtype, ...); window=N replaces every sliding window,\n"
+             "chunked=N every chunked attention's chunk size"),
     OPT(Options, weights, OPT_STRING, "--weights", .metavar = "F",
         .help = "weights in safetensors format, HF Llama tensor names: a file, a\nmodel.safetensors.index.json with its shards, or a directory holding either"),
     OPT(Options, ignore_unused, OPT_FLAG, "--ignore-unused-tensors",

@@ -90,8 +90,9 @@ typedef struct {
 } RopeAppendArgs;
 
 /* Attention of n queries at positions p0..p0+n-1 over a cache (GQA: query head h uses KV head
- * h / (heads / kv_heads)); query i sees keys j in [lo, p0+i] with lo = 0 (global) or
- * p0+i-window+1. out [n][heads*head_dim]. Returns false if a key it needs has left the ring. */
+ * h / (heads / kv_heads)); query i sees keys j in [lo, p0+i] with lo = mixc_first_key(p0+i, window,
+ * chunked) (mixc_params.h: 0 global, p0+i-window+1, or the start of its chunk). out
+ * [n][heads*head_dim]. Returns false if a key it needs has left the ring. */
 typedef struct {
     const float *q;
     float *out;
@@ -105,6 +106,8 @@ typedef struct {
     float *scores;              /* the plan's "scores" tensor: room for scores_len keys */
     int64_t scores_len;
     float softcap;              /* attn_softcap: each score becomes softcap * tanh(score / softcap); 0: none */
+    int64_t chunked;            /* chunked attention over chunks of this many tokens; 0: none (then window) */
+    const float *sinks;         /* [heads]: each head's sink logit joins its softmax's denominator; NULL: none */
 } AttentionArgs;
 
 /* Every entry takes the table's ctx first (NULL for the reference; a test's replacement may carry

@@ -7,6 +7,7 @@
  * the retention is bounded, slot = position % capacity) and one arena, each step its schedule's ops. */
 #include "backend.h"
 #include "kv_quant.h"
+#include "mixc_params.h"   /* mixc_first_key: the masks */
 #include "run_plan.h"
 
 #include <math.h>
@@ -106,16 +107,17 @@ static void add_value(const AttentionArgs *a, const float *values, float *out, f
     for (int64_t d = 0; d < a->head_dim; d++) out[d] += p * values[v[d]];
 }
 
-/* One query head against keys [lo, hi] of a cache (values: the 8-bit codes' values). */
+/* One query head against keys [lo, hi] of a cache (values: the 8-bit codes' values); `sink` is its
+ * sink logit (-INFINITY: none), in the denominator only. */
 static void attend_one(const AttentionArgs *a, const float *values, const float *q, float *out, int64_t kv_head,
-                       int64_t lo, int64_t hi) {
-    float *scores = a->scores, max = -INFINITY;
+                       int64_t lo, int64_t hi, float sink) {
+    float *scores = a->scores, max = sink;
     for (int64_t j = lo; j <= hi; j++) {
         scores[j - lo] = key_score(a, values, q, j % a->cap, kv_head) * a->scale;
         if (a->softcap) scores[j - lo] = tanhf(scores[j - lo] / a->softcap) * a->softcap;
         if (scores[j - lo] > max) max = scores[j - lo];
     }
-    double sum = 0;
+    double sum = sink == -INFINITY ? 0 : exp((double)sink - max);
     for (int64_t j = lo; j <= hi; j++) sum += scores[j - lo] = expf(scores[j - lo] - max);
     float inv = (float)(1.0 / sum);
     memset(out, 0, (size_t)a->head_dim * sizeof(float));
@@ -129,11 +131,11 @@ static bool ref_attention(void *ctx, const AttentionArgs *a) {
     if (a->cache_k.dtype != DT_FP32) kv_code_values(a->cache_k.dtype, values);
     for (int64_t i = 0; i < a->n; i++) {
         int64_t pos = a->p0 + i;
-        int64_t lo = a->window && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
+        int64_t lo = mixc_first_key(pos, a->window, a->chunked);
         if (lo < oldest || pos >= a->written || pos - lo + 1 > a->scores_len) return false;
         for (int64_t h = 0; h < a->heads; h++)
             attend_one(a, values, a->q + i * qw + h * a->head_dim, a->out + i * qw + h * a->head_dim, h / group, lo,
-                       pos);
+                       pos, a->sinks ? a->sinks[h] : -INFINITY);
     }
     return true;
 }
@@ -253,7 +255,7 @@ static bool run_attention(Backend *b, const StepRun *st, const PlanOp *op) {
                             m->heads, m->kv_heads, m->head_dim, li->window, (float)model_attention_scale(m),
                             cache_rows(b, li->cache, sg->seq, false), cache_rows(b, li->cache, sg->seq, true), cap,
                             sg->p0 + sg->n, out_f(b, st, op, 1), st->a->item[op->out[1]].size / (int64_t)sizeof(float),
-                            (float)m->attn_softcap};
+                            (float)m->attn_softcap, li->chunked, b->model->layer[op->layer].sinks};
         if (!s->k.attention(s->k.ctx, &aa)) {
             snprintf(b->err, sizeof b->err,
                      "internal error: layer %d (sequence %d, positions %lld..%lld) needs keys that cache %d "

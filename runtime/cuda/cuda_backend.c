@@ -239,7 +239,7 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
     case OP_ATTENTION: {
         CUdeviceptr args = T(s, st, op->in[1]);
         PrefillParams p = {T(s, st, op->in[0]), T(s, st, op->out[0]), cache_at(b, st, c, false), cache_at(b, st, c, true),
-                           args, args + elem, args + 2 * elem, s->scale, st->batch};
+                           args, args + elem, args + 2 * elem, s->scale, st->batch, s->layer[op->layer].w[WT_SINKS]};
         return launch_op(b, st, op, st->rows, &p);
     }
     case OP_ATTN_DECODE: {
@@ -250,7 +250,7 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
     default: {   /* OP_ATTN_REDUCE: as many splits as the layer's decode kernel */
         int splits = s->plan.cg.kernel[s->plan.cg.layer[op->layer].decode].splits;
         DecodeReduceParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]),
-                                (int)b->layout->model.heads, splits, st->batch};
+                                (int)b->layout->model.heads, splits, st->batch, s->layer[op->layer].w[WT_SINKS]};
         return launch_op(b, st, op, st->rows, &p);
     }
     }
@@ -506,7 +506,7 @@ static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
                                   [WT_Q_BIAS] = DEV(w->bq), [WT_K_BIAS] = DEV(w->bk), [WT_V_BIAS] = DEV(w->bv), [WT_O_BIAS] = DEV(w->bo),
                                   [WT_Q_NORM] = DEV(w->q_norm), [WT_K_NORM] = DEV(w->k_norm),
                                   [WT_NORM_ATTN_OUT] = DEV(w->norm_attn_out),
-                                  [WT_NORM_MLP_OUT] = DEV(w->norm_mlp_out)}};
+                                  [WT_NORM_MLP_OUT] = DEV(w->norm_mlp_out), [WT_SINKS] = DEV(w->sinks)}};
     }
 #undef DEV
     goto done;

@@ -659,6 +659,10 @@ void cp_async_16(void *dst, const void *src, const char *file, int line) {
     memcpy(dst, src, 16);
 }
 
+void cp_async_commit() {
+    if (current("cp_async_commit")->view.linear == 0) E.stats.async_groups++;
+}
+
 void kernel_error(const char *file, int line, const char *what) {
     current(what);
     fail("%s:%d: %s", base_name(file), line, what);

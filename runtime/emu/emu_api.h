@@ -53,9 +53,11 @@ void mixc_emu_set_schedule(int reverse);
 /* Frees the cached fiber stacks of the calling OS thread (they are reused between launches). */
 void mixc_emu_release(void);
 
-/* Counters of the calling OS thread since it started (for benchmarks). */
+/* Counters of the calling OS thread since it started (for benchmarks; async_groups, the cp.async
+ * groups committed by thread 0 of each block, counts the tiles a kernel loads, for tests). */
 typedef struct MixcEmuStats {
     unsigned long long launches, blocks, threads, context_switches, barriers, warp_collectives;
+    unsigned long long async_groups;
 } MixcEmuStats;
 void mixc_emu_get_stats(MixcEmuStats *out);
 

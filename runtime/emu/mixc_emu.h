@@ -138,6 +138,7 @@ void mma_16816(bool bf16, float d[4], const uint32_t a[4], const uint32_t b[2], 
                const char *file, int line);
 void ldmatrix(int nmat, bool trans, uint32_t *r, const void *row, const char *file, int line);
 void cp_async_16(void *dst, const void *src, const char *file, int line);
+void cp_async_commit();
 /* Aborts the launch with a located message (used for misuse detected in the header). */
 [[noreturn]] void kernel_error(const char *file, int line, const char *what);
 
@@ -252,7 +253,8 @@ inline void cp_async_16(void *smem_dst, const void *gmem_src, const char *file =
     MIXC_EMU_TSAN_ACCESS(__tsan_write_range, smem_dst);
     mixc_emu::cp_async_16(smem_dst, gmem_src, file, line);
 }
-inline void cp_async_commit() {}
+/* Counted once per block (thread 0's) in MixcEmuStats.async_groups: a kernel's tiles, for tests. */
+inline void cp_async_commit() { mixc_emu::cp_async_commit(); }
 inline void cp_async_wait_all() {}
 
 /* ------------------------------------------------------------------ atomics

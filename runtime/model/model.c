@@ -64,6 +64,7 @@ float **model_layer_slot(LayerWeights *w, int ref) {
     case WT_SHARED_GATE: return &w->shared_gate;
     case WT_SHARED_UP: return &w->shared_up;
     case WT_SHARED_DOWN: return &w->shared_down;
+    case WT_SINKS: return &w->sinks;
     default: return NULL;
     }
 }
@@ -88,6 +89,7 @@ static const char *layer_tensor_name(const ModelHeader *h, WeightRef r) {
         [WT_EXPERT_DOWN] = "down_proj.weight", [WT_EXPERT_DOWN_BIAS] = "down_proj.bias",
         [WT_SHARED_GATE] = "mlp.shared_expert.gate_proj.weight", [WT_SHARED_UP] = "mlp.shared_expert.up_proj.weight",
         [WT_SHARED_DOWN] = "mlp.shared_expert.down_proj.weight",
+        [WT_SINKS] = "self_attn.sinks",   /* gpt-oss */
     };
     if (r == WT_NORM_POST && h->sandwich_norms) return "pre_feedforward_layernorm.weight";
     return names[r];
@@ -115,6 +117,7 @@ static void add_layer_weight(Model *m, int i, WeightRef r, ModelTensor *t, int *
         x->offset = e * (vector ? in : rows * in);
         x->alloc_elems = e ? 0 : experts * (vector ? in : rows * in);
         if (plan_weight_is_bias(r)) x->fan_in = h->hidden;   /* drawn as its projection is */
+        if (r == WT_SINKS) x->fan_in = 1;                      /* logits: uniform(-1, 1) */
     }
 }
 

@@ -34,6 +34,7 @@ typedef struct {
     float *bo;              /* o_bias: [hidden]; else NULL */
     float *q_norm, *k_norm; /* qk_norm: [head_dim] (k_norm in owners); else NULL */
     float *norm_attn_out, *norm_mlp_out;  /* sandwich_norms: [hidden]; else NULL */
+    float *sinks;           /* a layer with sinks: [heads], one logit each; else NULL */
     /* a mixture of experts (experts E; the dense w_gate, w_up, w_down are then NULL): the router
      * [E][hidden]; expert e's projections stacked at e x rows: gate, up [E x ffn][hidden], down
      * [E x hidden][ffn]; their biases with moe_bias; the shared expert's as a dense MLP's */

@@ -153,7 +153,7 @@ static int run_prefill(Probe *p, const Args *a, const char *dir) {
         CU_CHECK(p->cu->cuMemcpyHtoD(dint, ints, sizeof ints));
         CudaLaunch c = cuda_launch_of(&p->cg, k_pre, n, 1);
         PrefillParams pp = {dq + (CUdeviceptr)(p0 * qw * 2), dout + (CUdeviceptr)(p0 * qw * 2), dk, dv, dint,
-                       dint + 4, dint + 8, (float)(1.0 / sqrt((double)a->head_dim)), 1};
+                       dint + 4, dint + 8, (float)(1.0 / sqrt((double)a->head_dim)), 1, 0};
         CU_CHECK(launch(p, f, &c, &pp));
         CU_CHECK(p->cu->cuCtxSynchronize());   /* dint is rewritten for the next chunk */
     }
@@ -242,7 +242,7 @@ static int decode_setup(Probe *p, const Args *a, Decode *d, bool keep_values) {
     CU_CHECK(p->cu->cuMemcpyHtoD(d->dq, d->q, (size_t)(B * qw) * 2));
     CU_CHECK(p->cu->cuMemcpyHtoD(d->dpos, pos, (size_t)B * sizeof(int)));
     d->dp = (DecodeParams){d->dq, d->dk, d->dv, d->dpos, d->dop, d->dml, (float)(1.0 / sqrt((double)a->head_dim)), (int)B};
-    d->rp = (DecodeReduceParams){d->dop, d->dml, d->dout, (int)a->heads, d->splits, (int)B};
+    d->rp = (DecodeReduceParams){d->dop, d->dml, d->dout, (int)a->heads, d->splits, (int)B, 0};
     rc = 0;
 fail:
     free(kc), free(vc), free(pos);

@@ -63,7 +63,7 @@ for cfg in $T/configs/*.json; do
 done
 
 # ---- a mixture of experts: the imported header reports the published sizes (Qwen3-30B-A3B's model
-# card: 30.5B parameters; gpt-oss-20b's: 20.9B, sinks not counted); other families' experts are refused
+# card: 30.5B parameters; gpt-oss-20b's: 20.9B in tests/report); other families' experts are refused
 if "$MIXC" report "$tmp/qwen3-30b-a3b.mix" --format json 2>/dev/null |
    jq -e '.weights.parameters == 30532122624 and .weights.active_parameters == 3353032704 and .model.router == "topk_softmax"' >/dev/null
 then pass "import qwen3_moe: experts, norm_topk_prob, 30.5B parameters"
@@ -113,6 +113,11 @@ expect_arch qwen2-swa-synthetic 'model "qwen2-swa-synthetic": 28 layers, hidden 
   '28 layers (21 global, 7 sliding), 28 caches (21 global, 7 sliding)'
 expect_arch hymba-1.5b 'model "hymba-1.5b": 32 layers, hidden 1600, heads 25, kv_heads 5, head_dim 64, ffn 5504, vocab 32001' \
   '32 layers (3 global, 29 sliding), 17 caches (3 global, 14 sliding)'
+# Llama 4: every 4th layer global (NoPE), the others chunked 8192; ffn one expert's width (MoE refused)
+expect_arch llama4-scout 'model "llama4-scout": 48 layers, hidden 5120, heads 40, kv_heads 8, head_dim 128, ffn 8192, vocab 202048' \
+  '48 layers (12 global, 0 sliding, 36 chunked), 48 caches (12 global, 0 sliding, 36 chunked)'
+expect_arch llama4-dense-synthetic 'model "llama4-dense-synthetic": 8 layers, hidden 512, heads 8, kv_heads 2, head_dim 64, ffn 1024, vocab 1000' \
+  '8 layers (2 global, 0 sliding, 6 chunked), 8 caches (2 global, 0 sliding, 6 chunked)'
 
 # Exact per-layer facts of the published layouts (REFERENCES / configs): who is global, who reads whom.
 row() { "$MIXC" check "$tmp/$1.mix" | awk -v i="$2" '$1 == i { print $2 == "global" ? "global" : $2 " " $3, "reads", $(NF-1) }'; }
@@ -138,9 +143,19 @@ expect_row gemma3-4b 5 "global reads 5"
 expect_row gemma3-4b 4 "window 1024 reads 4"
 expect_row qwen2-swa-synthetic 20 "global reads 20"
 expect_row qwen2-swa-synthetic 21 "window 4096 reads 21"
+expect_row llama4-scout 0 "chunked 8192 reads 0"
+expect_row llama4-scout 3 "global reads 3"
+expect_row llama4-scout 46 "chunked 8192 reads 46"
+expect_row llama4-layer-types-synthetic 3 "global reads 3"
+# Llama 4's KV per sequence at 32K: 12 full caches + 36 rings of 8192 + 512 - 1 tokens, against 48
+# full ones when its chunked layers were global (2.23x; the issue's over-count)
+if "$MIXC" report "$tmp/llama4-scout.mix" --context 32K --format json 2>/dev/null |
+   jq -e '.contexts[0].kv_bytes_per_sequence == (12 * 32768 + 36 * 8703) * 4096 and .contexts[0].standard_kv_bytes_per_sequence == 48 * 32768 * 4096' >/dev/null; then
+  pass "llama4-scout: KV per sequence at 32K counts its chunked layers as rings"
+else fail "llama4-scout: KV per sequence at 32K" "$("$MIXC" report "$tmp/llama4-scout.mix" --context 32K --format json 2>&1 | head -c 400)"; fi
 
 # ---- imports agree with the hand-written examples (layer tables of `mixc check`)
-for pair in mistral-7b gemma2-9b gemma3-27b gemma3n-e4b gpt-oss-20b hymba-1.5b; do
+for pair in mistral-7b gemma2-9b gemma3-27b gemma3n-e4b gpt-oss-20b hymba-1.5b llama4-scout; do
   if [ ! -f "examples/$pair.mix" ]; then echo "SKIP example $pair (examples/$pair.mix absent)"; continue; fi
   if diff <(layers_of "examples/$pair.mix") <(layers_of "$tmp/$pair.mix") >"$tmp/ex.diff"; then
     pass "import $pair has the layers of examples/$pair.mix"
@@ -165,6 +180,13 @@ for ex in examples/*.mix; do
      diff <("$MIXC" check "$ex") <("$MIXC" check "$tmp/x.mix") >"$tmp/rt.diff"; then
     pass "round trip examples/$name: export --hf, import"
   else fail "round trip examples/$name (hf)" "$(cat "$tmp/e.err" "$tmp/i.err" "$tmp/rt.diff" | head -20)"; fi
+  if "$MIXC" check "$ex" | grep -q ' chunked [0-9]\| sinks '; then   # an LCKV string cannot say these
+    if ! "$MIXC" export "$ex" --lckv >/dev/null 2>"$tmp/e.err" &&
+       grep -qx "mixc: layer [0-9]* \(is chunked [0-9]*: an LCKV string cannot say chunked attention\|has attention sinks: an LCKV string cannot say them\)" "$tmp/e.err"; then
+      pass "export --lckv examples/$name: refused, naming the chunked layer or the one with sinks"
+    else fail "export --lckv examples/$name: not refused" "$(cat "$tmp/e.err")"; fi
+    continue
+  fi
   lckv=$("$MIXC" export "$ex" --lckv 2>"$tmp/e.err") || { fail "export --lckv examples/$name" "$(cat "$tmp/e.err")"; continue; }
   win=$(sed -n 's/.*--window \([0-9]*\).*/\1/p' "$tmp/e.err")
   if "$MIXC" import --lckv "$lckv" ${win:+--window $win} --config "$tmp/x.json" >"$tmp/l.mix" 2>"$tmp/i.err" &&
@@ -226,6 +248,15 @@ expect_err $B/not-object.json 1 "the top level is not a JSON object"
 expect_err $B/bad-int.json 1 "'num_hidden_layers' must be an integer"
 expect_err $B/invalid.json 1 "$B/invalid.json:3:23: error: invalid JSON:"
 expect_err $B/duplicate-key.json 1 "error: invalid JSON: duplicate object key"
+expect_err $B/llama4-chunk-size.json 1 "'attention_chunk_size' must be a positive integer"
+expect_err $B/chunked-no-size.json 1 "'attention_chunk_size' must be a positive integer (chunked layers need it)"
+expect_err $B/sinks-length.json 1 "'mixc_sinks' must be a list of 2 booleans (true: the layer has attention sinks)"
+# HF has one attention_chunk_size: two chunk sizes are refused by --hf, naming the layer
+printf 'model "two" {\n layers = 3\n hidden = 256\n heads = 4\n ffn = 512\n vocab = 100\n}\nlayer 0 : chunked 64\nlayer 1 : global\nlayer 2 : chunked 128\n' >"$tmp/two.mix"
+if ! "$MIXC" export "$tmp/two.mix" --hf >"$tmp/two.json" 2>"$tmp/two.err" && [ ! -s "$tmp/two.json" ] &&
+   grep -qx "mixc: layer 2 is chunked 128 but an earlier layer chunked 64: an HF config has one attention_chunk_size" "$tmp/two.err"; then
+  pass "export --hf refuses chunked layers of two sizes, naming the layer"
+else fail "export --hf with two chunk sizes" "$(cat "$tmp/two.err")"; fi
 expect_err $T/no-such-config.json 2 "mixc: cannot read '$T/no-such-config.json': No such file or directory"
 
 expect_warn() {  # file message-fragment [options]: exit 0 with the warning on stderr
@@ -242,7 +273,7 @@ expect_warn $T/warn/llama-window.json "warning: 'sliding_window' 2048 is not rea
 if "$MIXC" import $T/warn/llama-window.json 2>/dev/null | "$MIXC" check - 2>/dev/null | grep -q "4 layers (4 global"; then
   pass "llama's sliding_window: imported as 4 global layers"; else fail "llama's sliding_window: imported as global"; fi
 expect_warn $T/configs/gemma2-9b.json "warning: 'torch_dtype' \"float32\" is not supported" --allow-unsupported
-expect_warn $T/configs/gpt-oss-20b.json "warning: 'model_type' \"gpt_oss\" is not supported (attention sinks and a clamped SwiGLU in its experts" --allow-unsupported
+expect_warn $T/configs/gpt-oss-20b.json "warning: 'model_type' \"gpt_oss\" is not supported (a clamped SwiGLU in its experts" --allow-unsupported
 expect_err $T/bad/null-window.json 1 "'layer_types' makes layer 0 sliding but 'sliding_window' is null"
 if "$MIXC" import $T/bad/null-window.json 2>&1 | grep -q "hint: "; then fail "no --allow-unsupported hint when it would not help"
 else pass "no --allow-unsupported hint when another error remains"; fi

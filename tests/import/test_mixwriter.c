@@ -53,6 +53,8 @@ static bool layouts_equal(const Layout *a, const Layout *b, char *why, size_t n)
         DIFF(p->index != q->index || p->window != q->window || p->reads != q->reads || p->cache != q->cache,
              "layer %d: window %lld reads %d cache %d vs window %lld reads %d cache %d", i, (long long)p->window,
              p->reads, p->cache, (long long)q->window, q->reads, q->cache);
+        DIFF(p->chunked != q->chunked, "layer %d: chunked %lld vs %lld", i, (long long)p->chunked, (long long)q->chunked);
+        DIFF(p->sinks != q->sinks, "layer %d: sinks differ", i);
         DIFF(!rope_equal(&p->rope, &q->rope), "layer %d: RoPE differs", i);
     }
     DIFF(!rope_scaling_equal(&x->rope_scaling, &y->rope_scaling), "rope_scaling differs");
@@ -114,12 +116,14 @@ static void random_header(ModelHeader *m, int n) {
     m->query_pre_attn_scalar = caps[rnd_below(6)];
 }
 
-/* Random layers, biased toward structure (few windows, short distances, periodic bits). */
+/* Random layers, biased toward structure (few windows and chunk sizes, short distances, periodic bits). */
 static void random_layout(Layout *l, int n) {
     ModelHeader m;
     random_header(&m, n);
     int64_t windows[3] = {0, 128 + rnd_below(4096), 1 + rnd_below(100)};
-    int64_t *w = xcalloc((size_t)n, sizeof(int64_t));
+    /* one in four layouts has chunked layers (of one or two sizes), in place of the second window */
+    int64_t chunk_sizes[2] = {rnd_below(4) ? 0 : 1 + rnd_below(8192), rnd_below(2) ? 1 + rnd_below(64) : 0};
+    int64_t *w = xcalloc((size_t)n, sizeof(int64_t)), *chunked = xcalloc((size_t)n, sizeof(int64_t));
     int *reads = xcalloc((size_t)n, sizeof(int));
     int period = 1 + rnd_below(7);
     int64_t *unit_w = xcalloc((size_t)period, sizeof(int64_t));
@@ -137,15 +141,20 @@ static void random_layout(Layout *l, int n) {
         reads[i] = reads[t];   /* resolve to the owner, as the checker does */
         if (d == 0) reads[i] = i;
     }
-    layout_from_arrays(l, &m, n, w, reads);
+    for (int i = 0; chunk_sizes[0] && i < n; i++)
+        if (w[i] == windows[2]) w[i] = 0, chunked[i] = chunk_sizes[(i / 3) % 2] ? chunk_sizes[(i / 3) % 2] : chunk_sizes[0];
+    layout_from_arrays(l, &m, n, w, chunked, reads);
     /* Some owners with their own RoPE (a base, or none); their readers share it, as the checker wants. */
     static const LayerRope ropes[] = {{0}, {0}, {.nope = true}, {.theta = 10000}, {.theta = 2.5e5}};
     for (int i = 0; i < n; i++) l->layer[i].rope = ropes[rnd_below(5)];
     for (int i = 0; i < n; i++) l->layer[i].rope = l->layer[l->layer[i].reads].rope;
+    bool sinks = rnd_below(3) == 0;   /* attention sinks are each layer's own: no sharing rule */
+    for (int i = 0; sinks && i < n; i++) l->layer[i].sinks = rnd_below(2);
     if (rnd_below(3) == 0)
         l->model.rope_scaling = (RopeScaling){ROPE_YARN, .factor = 4, .original_context = 4096, .beta_fast = 32,
                                               .beta_slow = 1, .attention_factor = 1.25};
     free(w);
+    free(chunked);
     free(reads);
     free(unit_w);
     free(unit_d);
@@ -184,7 +193,7 @@ static bool lckv_layout(const char *s, int64_t window, Layout *l) {
     m.name = xstrdup("t");
     m.layers = n, m.hidden = 1024, m.heads = 8, m.kv_heads = 8, m.head_dim = 128, m.ffn = 4096, m.vocab = 1000;
     m.kv_dtype = m.dtype, m.chunk = 512;
-    layout_from_arrays(l, &m, n, w, reads);
+    layout_from_arrays(l, &m, n, w, NULL, reads);
     free(w);
     free(reads);
     return true;
@@ -319,7 +328,7 @@ static void test_large(void) {
         else w[i] = (i * 7919) % 3 ? 4096 : 0, reads[i] = i;
         if (reads[i] != i && w[reads[i]] != w[i]) reads[i] = i;
     }
-    layout_from_arrays(&l, &m, n, w, reads);
+    layout_from_arrays(&l, &m, n, w, NULL, reads);
     free(w);
     free(reads);
     clock_t t0 = clock();
@@ -333,12 +342,34 @@ static void test_large(void) {
     layout_free(&l);
 }
 
+/* Layers alike but for sinks: the writer declares two kinds, and each reader reads back the owner
+ * with its own sinks, not a nearer owner without them. */
+static void test_sinks_last(void) {
+    enum { N = 15 };
+    ModelHeader m;
+    random_header(&m, N);
+    int64_t w[N], chunked[N] = {0};
+    int reads[N];
+    Layout l;
+    /* period 5: owner A (sinks), owner B (none), then three readers of A (sinks) */
+    for (int i = 0; i < N; i++) w[i] = 8, reads[i] = i % 5 < 2 ? i : i - i % 5;
+    layout_from_arrays(&l, &m, N, w, chunked, reads);
+    for (int i = 0; i < N; i++) l.layer[i].sinks = i % 5 != 1;
+    char why[256] = "";
+    Buf text = {0};
+    bool ok = round_trip(&l, why, sizeof why, &text);
+    report(ok, "writer: kinds that differ only in sinks, and their readers", why);
+    buf_free(&text);
+    layout_free(&l);
+}
+
 int main(void) {
     test_compact_forms();
     test_lckv_parser();
     test_export_json();
     test_name_sanitized();
     test_random_round_trips();
+    test_sinks_last();
     test_large();
     return failures ? 1 : 0;
 }

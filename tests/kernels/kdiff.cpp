@@ -9,7 +9,10 @@
  * (kv_dtype int8 or fp8) fills its caches with the cpu quantizer's codes and scales (mixc_kv8.h) and
  * compares against attention over their dequantized values, then against attention over the
  * unquantized keys and values within the bound docs/kernels.md derives (the measured error and the
- * bound are printed). Prints "PASS name" or
+ * bound are printed). Every prefill launch also counts the key tiles its blocks load (the emulator's
+ * cp.async groups) against the count of the masks' whole-tile skipping; a chunked layer's prefill is
+ * also run over a chunk of up to 1024 tokens, where that count must be a fraction of a global
+ * layer's (O(L * C) work, not O(L^2)). Prints "PASS name" or
  * "FAIL name" and the first mismatches; exits 1 if anything failed. --long: longer prefill chunks
  * (up to 300 and 177 tokens instead of 70 and 37).
  *
@@ -104,6 +107,7 @@ long long jint(json_t *o, const char *key) { return json_integer_value(json_obje
 struct AttnKernel {
     int g;
     long long window, cap;
+    long long chunked;   /* 0: not chunked (absent from the manifest) */
     size_t smem;
     int splits;
 };
@@ -229,13 +233,14 @@ float attention_bound(const Model &m, const float *q, int kvh, const History &h,
  * values; with an 8-bit cache also against the unquantized values within attention_bound (vs_exact),
  * adding "measured / bound" to *note. */
 bool check_attention(const std::string &name, const Model &m, const float *got, const float *q,
-                     const int *qpos, int n, const History &h, long long window, bool prefill, std::string *note) {
+                     const int *qpos, int n, const History &h, const AttnKernel &ak, bool prefill,
+                     const float *sinks, std::string *note) {
     const Tol t = tol_for(m);
     const size_t width = (size_t)m.heads * m.hd;
     for (int exact = 0; exact <= (m.kv8 ? 1 : 0); exact++) {
         std::vector<float> want((size_t)n * width);
         ref_attention(want.data(), q, qpos, n, (exact ? h.k.f : h.kq).data(), (exact ? h.v.f : h.vq).data(),
-                      h.npos, m.heads, m.kv_heads, m.hd, window, m.scale, m.softcap);
+                      h.npos, m.heads, m.kv_heads, m.hd, ak.window, ak.chunked, m.scale, m.softcap, sinks);
         double worst = 0, bound_max = 0;
         for (size_t r = 0; r < (size_t)n * m.heads; r++) {
             const float bound = m.kv8 ? attention_bound(m, q + r * m.hd, (int)(r % m.heads) / (m.heads / m.kv_heads),
@@ -256,11 +261,74 @@ bool check_attention(const std::string &name, const Model &m, const float *got, 
     return true;
 }
 
+/* Attention sinks for every attention test: a logit per head in the model dtype, of the scores' size
+ * (the kernels' no-sink path runs in test_prefill_tiles and in every model-level emu run). */
+Tensor head_sinks(const Model &m) {
+    Tensor t((size_t)m.heads, m.is_fp16);
+    t.fill_random(2.0f);
+    return t;
+}
+
 /* The manifest's dynamic smem (computed by codegen.c) must be what the template carves up. */
 bool smem_matches(const std::string &name, size_t manifest, size_t tmpl) {
     if (manifest == tmpl) return true;
     fprintf(stderr, "  %s: manifest dynamic_smem %zu, template needs %zu\n", name.c_str(), manifest, tmpl);
     return false;
+}
+
+/* The key tiles one prefill block loads under whole-tile skipping: from the tile of its first query's
+ * first key to the tile of its last query (the masks of docs/language.md, written here apart from the
+ * kernels' mixc_first_key). */
+long long block_tiles(long long qlo, long long qhi, const AttnKernel &ak, int bn) {
+    const long long kmin = ak.chunked > 0 ? qlo - qlo % ak.chunked
+                           : ak.window > 0 ? std::max(0LL, qlo - ak.window + 1) : 0;
+    return qhi / bn - kmin / bn + 1;
+}
+
+/* The tiles of a launch: every block of every sequence, for every head. */
+long long prefill_tiles(const int *len, const int *pos0, int nseq, int heads, const AttnKernel &ak, int bn) {
+    long long n = 0;
+    for (int b = 0; b < nseq; b++)
+        for (int m0 = 0; m0 < len[b]; m0 += PREFILL_BM)
+            n += block_tiles(pos0[b] + m0, pos0[b] + std::min(m0 + PREFILL_BM, len[b]) - 1, ak, bn);
+    return n * heads;
+}
+
+/* Launches a prefill and counts the key tiles its blocks loaded (cp.async groups, one per tile). */
+bool launch_counting(MixcEmuEntry entry, const PrefillParams &p, unsigned gx, const Model &m, const AttnKernel &ak,
+                     const std::string &name, long long *tiles) {
+    MixcEmuStats before, after;
+    mixc_emu_get_stats(&before);
+    bool ok = launch(entry, &p, {gx, (unsigned)m.heads, (unsigned)p.batch}, {PREFILL_THREADS, 1, 1}, ak.smem, name);
+    mixc_emu_get_stats(&after);
+    *tiles = (long long)(after.async_groups - before.async_groups);
+    return ok;
+}
+
+/* A chunked layer's prefill over one long chunk (up to 1024 tokens from position 0): its tiles are
+ * the analytic count, and a fraction of what a global layer's blocks would load. Only counted: the
+ * values are test_prefill's. */
+void test_prefill_tiles(const std::string &name, MixcEmuEntry entry, const Model &m, const AttnKernel &ak) {
+    int len[1] = {(int)std::min<long long>(m.chunk, 1024)}, pos0[1] = {0}, q_start[1] = {0};
+    Tensor q((size_t)len[0] * m.heads * m.hd, m.is_fp16), out(q.f.size(), m.is_fp16);
+    q.fill_random(2.0f);
+    std::vector<History> hist;
+    hist.emplace_back(m, len[0]);
+    Caches c(m, ak.cap, hist);
+    PrefillParams p = {q.data(), out.data(), c.k.data(), c.v.data(), q_start, len, pos0, m.scale, 1, nullptr};
+    const int bn = PREFILL_BN(m.hd);
+    long long got = -1, want = prefill_tiles(len, pos0, 1, m.heads, ak, bn);
+    const AttnKernel global = {ak.g, 0, ak.cap, 0, ak.smem, ak.splits};
+    const long long dense = prefill_tiles(len, pos0, 1, m.heads, global, bn);
+    /* O(L * C): a block's queries reach at most C - 1 + BM keys, so at most that many tiles' worth
+     * plus one for alignment */
+    const long long blocks = (len[0] + PREFILL_BM - 1) / PREFILL_BM;
+    const long long bound = blocks * m.heads * ((ak.chunked - 1 + PREFILL_BM + bn - 1) / bn + 1);
+    bool ok = launch_counting(entry, p, (unsigned)blocks, m, ak, name, &got);
+    report(name + " tiles over " + std::to_string(len[0]) + " tokens: " + std::to_string(got) + ", expected " +
+               std::to_string(want) + ", at most " + std::to_string(bound) + ", a global layer's " +
+               std::to_string(dense),
+           ok && got == want && got <= bound && 2 * got <= dense);
 }
 
 void test_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, const AttnKernel &ak) {
@@ -277,9 +345,14 @@ void test_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, c
     for (int b = 0; b < 2; b++) hist.emplace_back(m, pos0[b] + len[b]);
     Caches c(m, ak.cap, hist);
     int q_start[2] = {0, len[0]};
-    PrefillParams p = {q.data(), out.data(), c.k.data(), c.v.data(), q_start, len, pos0, m.scale, 2};
+    Tensor sinks = head_sinks(m);
+    PrefillParams p = {q.data(), out.data(), c.k.data(), c.v.data(), q_start, len, pos0, m.scale, 2, sinks.raw.data()};
     const unsigned gx = (unsigned)((std::max(len[0], len[1]) + PREFILL_BM - 1) / PREFILL_BM);
-    bool ok = launch(entry, &p, {gx, (unsigned)heads, 2}, {PREFILL_THREADS, 1, 1}, ak.smem, name);
+    long long tiles = -1, want_tiles = prefill_tiles(len, pos0, 2, heads, ak, PREFILL_BN(hd));
+    bool ok = launch_counting(entry, p, gx, m, ak, name, &tiles);
+    if (ok && tiles != want_tiles)
+        fprintf(stderr, "  %s: loaded %lld key tiles, whole-tile skipping loads %lld\n", name.c_str(), tiles, want_tiles);
+    ok = ok && tiles == want_tiles;
     std::vector<float> got = out.decoded();
     std::string note, unused;   /* the first (longer) sequence's figures are the ones reported */
     for (int b = 0; ok && b < 2; b++) {
@@ -287,7 +360,7 @@ void test_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, c
         for (int i = 0; i < len[b]; i++) qpos[i] = pos0[b] + i;
         const size_t at = (size_t)q_start[b] * heads * hd;
         ok = check_attention(name + " seq" + std::to_string(b), m, got.data() + at, q.f.data() + at, qpos.data(),
-                             len[b], hist[b], ak.window, true, b == 0 ? &note : &unused);
+                             len[b], hist[b], ak, true, sinks.f.data(), b == 0 ? &note : &unused);
     }
     report(name + (m.kv8 ? " (" + note.substr(2) + ")" : ""), ok);
 }
@@ -308,14 +381,15 @@ void test_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduc
     DecodeParams p = {q.data(), c.k.data(), c.v.data(), pos, o_part.data(), ml.data(), m.scale, batch};
     bool ok = launch(entry, &p, {(unsigned)m.kv_heads, (unsigned)splits, (unsigned)batch},
                      {DECODE_THREADS, 1, 1}, ak.smem, name);
-    DecodeReduceParams r = {o_part.data(), ml.data(), out.data(), heads, splits, batch};
+    Tensor sinks = head_sinks(m);
+    DecodeReduceParams r = {o_part.data(), ml.data(), out.data(), heads, splits, batch, sinks.raw.data()};
     ok = ok && launch(reduce, &r, {(unsigned)heads, (unsigned)batch, 1}, {(unsigned)hd, 1, 1}, 0, name);
     std::vector<float> got = out.decoded();
     std::string note;
     for (int b = 0; ok && b < batch; b++) {
         std::string nb;   /* the longest history's figures are the ones reported */
         ok = check_attention(name + " pos" + std::to_string(pos[b]), m, got.data() + (size_t)b * heads * hd,
-                             q.f.data() + (size_t)b * heads * hd, &pos[b], 1, hist[b], ak.window, false, &nb);
+                             q.f.data() + (size_t)b * heads * hd, &pos[b], 1, hist[b], ak, false, sinks.f.data(), &nb);
         if (b == batch - 1) note = nb;
     }
     report(name + " (splits " + std::to_string(splits) + note + ")", ok);
@@ -553,9 +627,12 @@ int main(int argc, char **argv) {
             report(label + " (no entry point)", false);
             continue;
         }
-        AttnKernel ak = {(int)jint(k, "group"), jint(k, "window"), jint(k, "capacity"),
+        AttnKernel ak = {(int)jint(k, "group"), jint(k, "window"), jint(k, "capacity"), jint(k, "chunked"),
                          (size_t)jint(k, "dynamic_smem"), (int)jint(k, "splits")};
-        if (kind == "attn_prefill") test_prefill(label, entry, m, ak);
+        if (kind == "attn_prefill") {
+            test_prefill(label, entry, m, ak);
+            if (ak.chunked) test_prefill_tiles(label, entry, m, ak);
+        }
         else if (kind == "attn_decode") {
             const std::string rname = "attn_decode_reduce_hd" + std::to_string(m.hd) +
                                       (m.is_fp16 ? "_fp16" : "_bf16");

@@ -38,14 +38,16 @@ float ref_round(float x, int is_fp16) {
     return is_fp16 ? ref_fp16_to_f32(ref_f32_to_fp16(x)) : ref_bf16_to_f32(ref_f32_to_bf16(x));
 }
 
-static int visible(int64_t qpos, int64_t kpos, int64_t window) {
+static int visible(int64_t qpos, int64_t kpos, int64_t window, int64_t chunked) {
+    if (chunked > 0) return kpos <= qpos && kpos / chunked == qpos / chunked;
     return kpos <= qpos && (window <= 0 || kpos > qpos - window);
 }
 
 static double capped(double s, double softcap) { return softcap > 0 ? softcap * tanh(s / softcap) : s; }
 
 void ref_attention(float *out, const float *q, const int *q_pos, int n, const float *k, const float *v,
-                   int npos, int heads, int kv_heads, int hd, int64_t window, float scale, float softcap) {
+                   int npos, int heads, int kv_heads, int hd, int64_t window, int64_t chunked, float scale,
+                   float softcap, const float *sinks) {
     const int group = heads / kv_heads;
     for (int i = 0; i < n; i++)
         for (int h = 0; h < heads; h++) {
@@ -54,19 +56,20 @@ void ref_attention(float *out, const float *q, const int *q_pos, int n, const fl
             float *o = out + ((size_t)i * heads + h) * hd;
             double mx = -INFINITY;
             for (int j = 0; j < npos; j++) {   /* pass 1: the largest visible score */
-                if (!visible(q_pos[i], j, window)) continue;
+                if (!visible(q_pos[i], j, window, chunked)) continue;
                 const float *kj = k + ((size_t)j * kv_heads + kvh) * hd;
                 double s = 0;
                 for (int d = 0; d < hd; d++) s += (double)qi[d] * kj[d];
                 s = capped(s * scale, softcap);
                 if (s > mx) mx = s;
             }
-            double den = 0;
+            if (sinks && sinks[h] > mx) mx = sinks[h];
+            double den = sinks ? exp(sinks[h] - mx) : 0;   /* the sink: in the denominator, no value */
             for (int d = 0; d < hd; d++) o[d] = 0;
             double acc[256 * 2];
             for (int d = 0; d < hd; d++) acc[d] = 0;
             for (int j = 0; j < npos; j++) {   /* pass 2: softmax-weighted sum of V */
-                if (!visible(q_pos[i], j, window)) continue;
+                if (!visible(q_pos[i], j, window, chunked)) continue;
                 const float *kj = k + ((size_t)j * kv_heads + kvh) * hd;
                 const float *vj = v + ((size_t)j * kv_heads + kvh) * hd;
                 double s = 0;

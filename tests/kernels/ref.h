@@ -26,11 +26,14 @@ float ref_round(float x, int is_fp16);
  *   q    [n, heads, hd]       query i at absolute position q_pos[i]
  *   k, v [npos, kv_heads, hd] keys and values by ABSOLUTE position 0..npos-1 (no ring)
  *   out  [n, heads, hd]
- * Query at position i sees keys j <= i, and j > i - window when window > 0.
+ * Query at position i sees keys j <= i, and j > i - window when window > 0, or only the keys of its
+ * own chunk (j / chunked == i / chunked) when chunked > 0. sinks (NULL: none): a logit per head that
+ * joins the softmax's denominator, exp(sinks[h] - max) with max over the scores and the sink.
  * Query head h reads KV head h / (heads / kv_heads). Scores s * scale, then softcap * tanh(. / softcap)
  * when softcap > 0. */
 void ref_attention(float *out, const float *q, const int *q_pos, int n, const float *k, const float *v,
-                   int npos, int heads, int kv_heads, int hd, int64_t window, float scale, float softcap);
+                   int npos, int heads, int kv_heads, int hd, int64_t window, int64_t chunked, float scale,
+                   float softcap, const float *sinks);
 
 /* HF Llama rotate_half RoPE in place on x [nheads, hd] at absolute position pos. */
 /* RoPE with a table of hd/2 inverse frequencies, cos and sin times scale; NULL table: unchanged. */

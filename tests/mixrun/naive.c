@@ -66,10 +66,11 @@ static void naive_rope(double *x, int64_t nheads, const ModelHeader *m, const La
 /* c * tanh(s / c), or s when c is 0. */
 static double softcap(double s, double c) { return c ? c * tanh(s / c) : s; }
 
+/* sinks: the layer's sink logits (gpt-oss; NULL: none), one more term of each head's denominator. */
 static void naive_attention(const Layout *l, int layer, const double *q, double **K, double **V, int64_t t,
-                            double *out) {
+                            const float *sinks, double *out) {
     const ModelHeader *m = &l->model;
-    int64_t hd = m->head_dim, kvw = m->kv_heads * hd, w = l->layer[layer].window;
+    int64_t hd = m->head_dim, kvw = m->kv_heads * hd, w = l->layer[layer].window, c = l->layer[layer].chunked;
     int src = l->layer[layer].reads;
     double scale = 1 / sqrt(m->query_pre_attn_scalar ? m->query_pre_attn_scalar : (double)hd);
     double *p = xmalloc((size_t)(t + 1) * sizeof(double));
@@ -77,12 +78,15 @@ static void naive_attention(const Layout *l, int layer, const double *q, double 
         int64_t g = h / (m->heads / m->kv_heads);
         double mx = -1e300, sum = 0;
         for (int64_t j = 0; j <= t; j++) {
-            bool visible = w == 0 || j > t - w;
+            /* chunked C: keys of t's own chunk [C * (t div C), t]; window W: (t - W, t] */
+            bool visible = c ? j / c == t / c : w == 0 || j > t - w;
             double s = 0;
             for (int64_t d = 0; d < hd; d++) s += q[h * hd + d] * K[src][j * kvw + g * hd + d];
             p[j] = visible ? softcap(s * scale, m->attn_softcap) : -1e300;
             mx = p[j] > mx ? p[j] : mx;
         }
+        if (sinks && sinks[h] > mx) mx = sinks[h];
+        if (sinks) sum = exp(sinks[h] - mx);
         for (int64_t j = 0; j <= t; j++) sum += p[j] = p[j] <= -1e299 ? 0 : exp(p[j] - mx);
         for (int64_t d = 0; d < hd; d++) {
             double acc = 0;
@@ -210,7 +214,7 @@ void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *out) {
         }
         naive_projections(mo, i, x, T, q, K[i], V[i]);   /* of every position first */
         for (int64_t t = 0; t < T; t++) {
-            naive_attention(l, i, q + t * qw, K, V, t, att);
+            naive_attention(l, i, q + t * qw, K, V, t, w->sinks, att);
             naive_proj(att, w->wo, o, qw, d);
             add_bias(o, w->bo, d);
             if (w->norm_attn_out) naive_rmsnorm(m, o, w->norm_attn_out, o, d);

@@ -44,7 +44,8 @@ static char *tmp_path(const char *name) {
 
 /* A tiny model (hidden 64, 4 query heads / 2 KV heads of 16, ffn 96, vocab 256) with the given
  * per-layer windows (0 = global) and owners. */
-static void make_layout(Layout *l, int n, const int64_t *window, const int *reads, int64_t chunk, int64_t context) {
+static void make_layout_chunked(Layout *l, int n, const int64_t *window, const int64_t *chunked, const int *reads,
+                                int64_t chunk, int64_t context) {
     memset(l, 0, sizeof *l);
     model_header_defaults(&l->model);
     ModelHeader *m = &l->model;
@@ -56,9 +57,14 @@ static void make_layout(Layout *l, int n, const int64_t *window, const int *read
     m->chunk = chunk;
     l->nlayers = n;
     l->layer = xcalloc((size_t)n, sizeof(LayerInfo));
-    for (int i = 0; i < n; i++) l->layer[i] = (LayerInfo){.index = i, .window = window[i], .reads = reads[i]};
+    for (int i = 0; i < n; i++)
+        l->layer[i] = (LayerInfo){.index = i, .window = window[i], .chunked = chunked ? chunked[i] : 0, .reads = reads[i]};
     layout_build_caches(l);
     if (!verify_layout(l, stderr)) abort();
+}
+
+static void make_layout(Layout *l, int n, const int64_t *window, const int *reads, int64_t chunk, int64_t context) {
+    make_layout_chunked(l, n, window, NULL, reads, chunk, context);
 }
 
 static int32_t *test_tokens(int64_t n, uint32_t seed) {
@@ -174,6 +180,44 @@ static void test_against_naive(const char *what, void (*vary)(Layout *)) {
     layout_free(&l);
 }
 
+/* The largest |difference| between the cpu backend's logits (23 positions, by `mode`) and the naive
+ * pass's on random weights of `seed`, with the naive logits' largest magnitude in *scale; -1 when the
+ * run fails (err says why). */
+static double naive_max_diff(const Layout *l, RunMode mode, uint64_t seed, double *scale, char *err, size_t n) {
+    int64_t T = 23, V = l->model.vocab;
+    int32_t *t = test_tokens(T, 5);
+    float *got = xcalloc((size_t)(T * V), sizeof(float)), *want = xcalloc((size_t)(T * V), sizeof(float));
+    Model m;
+    model_init_random(&m, l, seed);
+    bool ok = run_logits(&m, t, T, mode, false, got, err, n);
+    naive_logits(&m, t, T, want);
+    double d = ok ? max_diff(got, want, T * V) : -1;
+    *scale = max_abs(want, T * V);
+    free(got), free(want), free(t);
+    model_free(&m);
+    return d;
+}
+
+/* Chunked layers at sizes below, at and across the prefill chunk of 4 (chunks of 3 start inside a
+ * prefill chunk, 6 across two), one reading a window-5 owner and a window reading a chunked owner,
+ * with rings: the cpu backend against the naive mask, by chunks and token by token. */
+static void test_chunked_against_naive(void) {
+    int64_t win[] = {0, 5, 0, 0, 2, 0}, chunked[] = {3, 0, 6, 6, 0, 0};
+    int reads[] = {0, 1, 1, 3, 3, 5};
+    Layout l;
+    make_layout_chunked(&l, 6, win, chunked, reads, 4, 64);
+    char err[512] = "";
+    double scale;
+    double d = naive_max_diff(&l, BY_CHUNKS, 11, &scale, err, sizeof err);
+    double dt = d < 0 ? -1 : naive_max_diff(&l, BY_TOKENS, 11, &scale, err, sizeof err);
+    bool rings = l.cache[0].retention == 3 && l.cache[1].retention == 6 && l.cache[2].retention == 6;
+    result(rings && d >= 0 && dt >= 0 && d <= 1e-4 * scale && dt <= 1e-4 * scale && scale > 0.1,
+           "cpu backend equals a naive forward pass (chunked layers, shared with windows, rings)",
+           "%s max diff %.3g (by tokens %.3g) of %.3g, retentions %lld %lld %lld", err, d, dt, scale,
+           (long long)l.cache[0].retention, (long long)l.cache[1].retention, (long long)l.cache[2].retention);
+    layout_free(&l);
+}
+
 static void with_qkv_bias(Layout *l) { l->model.qkv_bias = true; }
 static void with_o_bias(Layout *l) { l->model.o_bias = true; }
 static void with_qk_norm(Layout *l) { l->model.qk_norm = true; }
@@ -184,6 +228,8 @@ static void with_embed_scale(Layout *l) { l->model.embed_scale = true; }
 static void with_attn_softcap(Layout *l) { l->model.attn_softcap = 1.0; }
 static void with_logit_softcap(Layout *l) { l->model.logit_softcap = 1.5; }
 static void with_scalar(Layout *l) { l->model.query_pre_attn_scalar = 3; }
+/* attention sinks on a global owner, a window reader and a window owner */
+static void with_sinks(Layout *l) { l->layer[1].sinks = l->layer[3].sinks = l->layer[4].sinks = true; }
 /* Gemma 2 and Gemma 3 (without Gemma 3's per-kind rope theta) at once. */
 static void like_gemma2(Layout *m) {
     with_gelu(m), with_plus_one(m), with_sandwich(m), with_embed_scale(m), with_attn_softcap(m);
@@ -221,6 +267,7 @@ static void with_rope_kinds(Layout *l) {
 
 static void test_variations_against_naive(void) {
     test_against_naive("cpu backend equals a naive forward pass (GQA, windows, sharing, ring)", NULL);
+    test_chunked_against_naive();
     test_against_naive("cpu backend equals a naive forward pass with q/k/v biases (owners' k/v only)", with_qkv_bias);
     test_against_naive("... with an o projection bias (o_bias)", with_o_bias);
     test_against_naive("... with q/k norms per head (qk_norm; k_norm in owners only)", with_qk_norm);
@@ -231,6 +278,7 @@ static void test_variations_against_naive(void) {
     test_against_naive("... with attn_softcap", with_attn_softcap);
     test_against_naive("... with logit_softcap", with_logit_softcap);
     test_against_naive("... with query_pre_attn_scalar", with_scalar);
+    test_against_naive("... with attention sinks (a logit per head in the denominator)", with_sinks);
     test_against_naive("... as Gemma 2 computes (all of its variations)", like_gemma2);
     test_against_naive("... as Gemma 3 computes (all of its variations)", like_gemma3);
     test_against_naive("... with rope_scaling linear", with_linear);
@@ -664,7 +712,7 @@ static bool quantized_attention_matches(DType dt, double *worst_store) {
         }
     for (int i = 0; i < 3 * QHEADS * QHD; i++) q[i] = (float)((seed = seed * 1664525u + 1013904223u) >> 8) / (1 << 24) - 0.5f;
     AttentionArgs a = {q, o8, 3, 20, QHEADS, QKVH, QHD, 6, 0.25f, {codes[0], scales[0], dt}, {codes[1], scales[1], dt},
-                       QCAP, 23, sc, QCAP + 4, 0};
+                       QCAP, 23, sc, QCAP + 4, 0, 0, NULL};
     AttentionArgs f = a;
     f.out = o32, f.cache_k = (KvRows){deq[0], NULL, DT_FP32}, f.cache_v = (KvRows){deq[1], NULL, DT_FP32};
     if (!cpu_reference_kernels.attention(NULL, &a) || !cpu_reference_kernels.attention(NULL, &f)) return false;

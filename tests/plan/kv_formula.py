@@ -5,7 +5,9 @@ with `mixc report --format json`.
 The formula is written here from the issue's text, using only the model header and each layer's
 window and `reads` (not mixc's cache table or retention):
   a cache per owning layer o (reads == o); its users are o and every layer reading o;
-  retention = unbounded if any user is global, else the largest window;
+  retention = unbounded if any user is global, else the largest reach: W for a window, C for a chunked
+  layer (its query at p sees keys from floor(p / C) * C >= p - C + 1, so a prefill chunk of n tokens
+  starting at s needs s + n - floor(s / C) * C <= C - 1 + n of them at once);
   tokens = L if unbounded, else min(L, retention + C - 1);
   bytes = tokens * kv_heads * head_dim * 2 * bytes(kv_dtype)
           + (int8/fp8 only) tokens * kv_heads * 2 * 4   (fp32 scale per token, KV head, K and V)
@@ -28,7 +30,8 @@ def expected(model, layers, L, C):
         per_token += model["kv_heads"] * 2 * 4
     users = {}
     for i, layer in enumerate(layers):
-        users.setdefault(layer["reads"], []).append(layer["window"])
+        reach = layer["chunk_size"] if layer["attention"] == "chunked" else layer["window"]
+        users.setdefault(layer["reads"], []).append(reach)
     total = 0
     tokens = []
     for owner in sorted(users):

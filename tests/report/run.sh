@@ -340,17 +340,17 @@ grep -q '^  note: cache 5 (owner layer 12, stage 1) is read on stage 2 by layer 
   pass "report --pp with tied embeddings: the embedding on both ends" || fail "report --pp with tied embeddings"
 
 # A mixture of experts: gpt-oss-20b's weights by hand. Per layer: attention 2 x 4096 x 2880 (q, o) +
-# 2 x 512 x 2880 (k, v) + biases 4096 + 1024 + 2880 = 26,550,080; router 32 x (2880 + 1) = 92,192;
+# 2 x 512 x 2880 (k, v) + biases 4096 + 1024 + 2880 + 64 sinks = 26,550,144; router 32 x (2880 + 1) = 92,192;
 # one expert 3 x 2880 x 2880 + biases 2 x 2880 + 2880 = 24,891,840; norms 2 x 2880. Whole model:
-# 24 x (26,550,080 + 92,192 + 32 x 24,891,840 + 5,760) + 2 x 201088 x 2880 + 2880 = 20,914,755,648;
-# active: the same with 4 experts of 32 per layer = 4,187,439,168 (the embedding and LM head in both).
+# 24 x (26,550,144 + 92,192 + 32 x 24,891,840 + 5,760) + 2 x 201088 x 2880 + 2880 = 20,914,757,184;
+# active: the same with 4 experts of 32 per layer = 4,187,440,704 (the embedding and LM head in both).
 "$MIXC" report examples/gpt-oss-20b.mix --format json 2>/dev/null >"$tmp/moe.json"
-if jq -e '.weights.parameters == 20914755648 and .weights.active_parameters == 4187439168 and
+if jq -e '.weights.parameters == 20914757184 and .weights.active_parameters == 4187440704 and
           .weights.mlp == 24 * (92192 + 32 * 24891840) and .weights.mlp_active == 24 * (92192 + 4 * 24891840)' \
      "$tmp/moe.json" >/dev/null; then pass "report: gpt-oss-20b's experts, total and active parameters by hand"
 else fail "report: gpt-oss-20b's experts" "$(jq -c .weights "$tmp/moe.json")"; fi
 "$MIXC" report examples/gpt-oss-20b.mix >"$tmp/moe.txt" 2>&1
-grep -q '^  active per token: 4187439168 parameters (4 experts of 32, mlp 2391829248)$' "$tmp/moe.txt" &&
+grep -q '^  active per token: 4187440704 parameters (4 experts of 32, mlp 2391829248)$' "$tmp/moe.txt" &&
   pass "report: the active parameters line" || fail "report: the active parameters line" "$(grep -A3 '^weights' "$tmp/moe.txt")"
 # A dense model has no active figures; --tp splits each expert's ffn (and the shared expert's) and
 # replicates the router; a shared expert --tp does not divide is refused.

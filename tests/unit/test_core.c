@@ -179,7 +179,8 @@ static void test_load_with_sets(void) {
     CHECK(load_layout_text("m.mix", src, strlen(src), &opt, &l, devnull) == 1 && l.layer == NULL);
     fclose(devnull);
     char buf[ATTN_TEXT_MAX];
-    CHECK(!strcmp(attn_text(0, buf), "global") && !strcmp(attn_text(4096, buf), "window 4096"));
+    CHECK(!strcmp(attn_text(0, 0, buf), "global") && !strcmp(attn_text(4096, 0, buf), "window 4096"));
+    CHECK(!strcmp(attn_text(0, 8192, buf), "chunked 8192"));
     REPORT("load_layout_text with --set overrides; attn_text");
 }
 
@@ -405,12 +406,39 @@ static void test_rope_tables(void) {
     REPORT("rope_table: llama3 and yarn inverse frequencies equal transformers' (Python recomputation)");
 }
 
+/* Chunked layers: a chunked C mask reaches C keys back (its own included), like window C; a cache
+ * keeps the furthest its owner and readers reach, and a layer is never both windowed and chunked. */
+static void test_chunked_retention(void) {
+    bool ok = true;
+    ModelHeader m;
+    model_header_defaults(&m);
+    m.name = xstrdup("unit");
+    m.layers = 4;
+    int64_t window[4] = {4, 0, 0, 2}, chunked[4] = {0, 16, 8, 0};
+    int reads[4] = {0, 0, 2, 2};   /* chunked 16 reads window 4; window 2 reads chunked 8 */
+    Layout l;
+    layout_from_arrays(&l, &m, 4, window, chunked, reads);
+    CHECK(layer_history(&l.layer[1]) == 16 && layer_history(&l.layer[3]) == 2);
+    CHECK(l.ncaches == 2 && l.cache[0].retention == 16 && l.cache[1].retention == 8);
+    FILE *devnull = fopen("/dev/null", "w");
+    CHECK(verify_layout(&l, devnull));
+    char kinds[96];
+    CHECK(!strcmp(layer_kinds_text(&l, false, kinds, sizeof kinds), "0 global, 2 sliding, 2 chunked"));
+    CHECK(!strcmp(layer_kinds_text(&l, true, kinds, sizeof kinds), "0 global, 1 sliding, 1 chunked"));
+    l.layer[1].window = 3;   /* both: invalid */
+    CHECK(!verify_layout(&l, devnull));
+    fclose(devnull);
+    layout_free(&l);
+    REPORT("chunked retention");
+}
+
 int main(void) {
     test_arena();
     test_checked_arithmetic();
     test_files();
     test_fmt_bytes();
     test_layout_caches();
+    test_chunked_retention();
     test_load_layout();
     test_load_with_sets();
     test_options_parser();
