@@ -148,6 +148,20 @@ if run "budget: one sequence's bytes" 0 "${TINY[@]}" "${SYN[@]}" --max-seqs 1; t
   else fail "--kv-budget 1G" "$(jq -c .summary "$T/out" 2>/dev/null)"; fi
 fi
 
+# A request of the whole context costs what the run plan gives one slot (ma at context 32: no padding
+# between the caches' halves), the bytes `mixc report --target cpu --batch 1` prints.
+MA=(--layout examples/ma.mix --set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128
+    --set vocab=128 --set context=32 --set chunk=8 --set window=8)
+echo "{\"id\": \"whole\", \"prompt_tokens\": [$(seq -s, 1 26)], \"max_new_tokens\": 6}" >"$T/whole.jsonl"
+if run "budget: a whole-context request" 0 "${MA[@]}" --random-weights 1 --requests "$T/whole.jsonl" --json --backend cpu &&
+   "${MIXC:-$BUILD/mixc}" report "${MA[@]:2}" --target cpu --context 32 --batch 1 --format json examples/ma.mix \
+     >"$T/report.json" 2>/dev/null; then
+  want=$(jq '.run[0].kv_bytes' "$T/report.json")
+  if [ "$(jq .summary.kv_peak_bytes "$T/out")" = "$want" ]; then
+    pass "a request of the whole context costs one slot's planned KV bytes ($want = mixc report --target cpu --batch 1)"
+  else fail "a whole-context request's bytes" "served $(jq .summary.kv_peak_bytes "$T/out"), report $want"; fi
+fi
+
 # ---- chunked prefill mixed with decode: a long prompt arrives while a short one decodes
 printf '%s\n' '{"id": "short", "prompt_tokens": [5, 6, 7], "max_new_tokens": 12}' \
   "{\"id\": \"long\", \"prompt_tokens\": [$(seq -s, 1 100)], \"max_new_tokens\": 2}" >"$T/long.jsonl"
