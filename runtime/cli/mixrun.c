@@ -10,7 +10,7 @@
 #include "options.h"
 #include "plan.h"
 #include "progress.h"
-#include "scheduler.h"
+#include "sweep.h"
 
 #include <errno.h>
 #include <math.h>
@@ -46,6 +46,8 @@ typedef struct {
     int64_t batch, prompt_len;
     const char *backend;    /* a row of the backend table; NULL: backend_open's default */
     SyntheticSpec synthetic;    /* --synthetic; count 0 when not given */
+    RateList rates;             /* --rates; n 0 when not given */
+    const char *svg;
     int64_t seed_requests, max_seqs, kv_budget, step_tokens;   /* -1 / 0 when not given */
     bool trace;
     int dtype;              /* --dtype: an index of DTYPE_CHOICES, -1 when not given */
@@ -118,6 +120,9 @@ static const OptSpec mixrun_options[] = {
         .help = "tokens a step runs: a decode of every running sequence, the rest\n"
                 "prefill chunks (default: the slots + the plan's chunk)"),
     OPT(Options, trace, OPT_FLAG, "--trace", .help = "one line per scheduler step on stderr"),
+    OPT(Options, rates, OPT_CUSTOM, "--rates", .metavar = "R1,R2,...", .parse = serve_parse_rates,
+        .expects = "rates > 0, comma-separated", .help = "serve the --synthetic requests at each offered load (requests/s)"),
+    OPT(Options, svg, OPT_STRING, "--svg", .metavar = "F", .help = "with --rates: the chart of throughput and p90 latency"),
     /* last: only in a binary written by `mixc build` */
     OPT(Options, info, OPT_FLAG, "--info", .section = "built binary", .help = "describe the layout, overrides and kernels built in"),
 };
@@ -133,7 +138,7 @@ static const OptCommand *mixrun_command(void) {
                  "mixrun --layout FILE.mix ... --prompts F [--max-new N] [--dump-logits OUT.npy]\n"
                  "mixrun --layout FILE.mix ... --bench [--batch B] [--prompt-len L] [--max-new G]\n"
                  "mixrun --layout FILE.mix ... (--requests F | --synthetic N,P,G[,R]) [--max-seqs N]\n"
-                 "       [--kv-budget BYTES] [--step-tokens T] [--json]",
+                 "       [--kv-budget BYTES] [--step-tokens T] [--json] [--rates R1,R2,... [--svg F]]",
         .opts = mixrun_options,
         .max_args = 0,
         .epilog = "exit status: 0 ok; 1 errors in the input (layout, weights, tokens, context); 2 usage errors,\n"
@@ -176,7 +181,9 @@ static int check_serving(const OptCommand *cmd, const Options *o) {
     if (!serving && (o->seed_requests >= 0 || o->max_seqs || o->kv_budget || o->step_tokens || o->trace))
         return opt_usage_error(cmd, "--seed, --max-seqs, --kv-budget, --step-tokens and --trace go with --requests or "
                                     "--synthetic");
-    if (o->seed_requests >= 0 && !o->synthetic.count) return opt_usage_error(cmd, "--seed goes with --synthetic");
+    if ((o->seed_requests >= 0 || o->rates.n) && !o->synthetic.count)
+        return opt_usage_error(cmd, "--seed and --rates go with --synthetic");
+    if (o->svg && !o->rates.n) return opt_usage_error(cmd, "--svg goes with --rates");
     return OPT_GO;
 }
 
@@ -504,15 +511,7 @@ static int print_bench_json(const Backend *b, const BenchFigures *f) {
         JI(m->weights_bytes), "kv_dtype", m->kv_dtype ? m->kv_dtype : "fp32", "weights_dtype",
         m->weights_dtype ? m->weights_dtype : "fp32");
 #undef JI
-    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(j);
-    if (!text) {
-        fprintf(stderr, "mixrun: cannot write the bench figures as JSON\n");
-        return 1;
-    }
-    printf("%s\n", text);
-    free(text);
-    return 0;
+    return serve_print_json(j, "bench figures");
 }
 
 static int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
@@ -665,18 +664,23 @@ static int use_embedded_kernels(const char *backend, BackendConfig *cfg) {
     return 0;
 }
 
+/* --synthetic's seed: --seed, else --random-weights', else 1. */
+static uint64_t request_seed(const Options *o) {
+    return o->seed_requests >= 0 ? (uint64_t)o->seed_requests : o->random_weights ? (uint64_t)o->seed : 1;
+}
+
 /* --requests or --synthetic: the requests, and the backend they need; the exit status on failure,
  * -1 to go on. */
 static int load_requests(const Options *o, const Layout *l, ServeRequests *rq, BackendConfig *cfg) {
     if (o->requests && !serve_read_requests(o->requests, l->model.vocab, rq)) return 1;
-    uint64_t seed = o->seed_requests >= 0 ? (uint64_t)o->seed_requests : o->random_weights ? (uint64_t)o->seed : 1;
-    if (!o->requests) serve_synthetic(&o->synthetic, seed, l->model.vocab, rq);
+    if (!o->requests) serve_synthetic(&o->synthetic, request_seed(o), l->model.vocab, rq);
     serve_backend_config(rq, l->model.context, (int)o->max_seqs, cfg);
     return -1;
 }
 
 static int serve(const Options *o, Backend *b, const ServeRequests *rq) {
     ServeOptions so = {o->step_tokens, o->kv_budget, b->layout->model.context, o->trace, true};
+    if (o->rates.n) return serve_sweep(b, &o->synthetic, request_seed(o), &o->rates, &so, o->json, o->svg);
     ServeRun sr;
     int rc = serve_run(b, rq, &so, &sr) ? serve_print(rq, &sr, o->json) : 1;
     if (rc == 1 && *b->err) fprintf(stderr, "mixrun: %s\n", b->err);

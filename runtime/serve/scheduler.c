@@ -68,13 +68,17 @@ static void refuse_impossible(Sched *s) {
     }
 }
 
+/* The head past the refused requests: they are never admitted, nor waited for. */
+static void skip_refused(Sched *s) {
+    while (s->head < s->rq->n && s->run->result[s->head].refused[0]) s->head++;
+}
+
 /* Admits requests in order while the head has arrived, a slot is free and the budget allows it. The
  * head is never overtaken: a request that must wait for memory holds back those behind it. */
 static bool admit(Sched *s, double now) {
     const ServeRequests *rq = s->rq;
-    for (; s->head < rq->n; s->head++) {
+    for (skip_refused(s); s->head < rq->n; s->head++, skip_refused(s)) {
         const ServeRequest *r = &rq->v[s->head];
-        if (s->run->result[s->head].refused[0]) continue;
         int64_t cost = serve_request_cost(s->b, r);
         if (now - s->start < r->arrival_s || s->busy == s->b->cfg.nseq || s->kv_used + cost > s->run->kv_budget_bytes)
             break;
@@ -159,6 +163,7 @@ static int64_t prefill_some(Sched *s, int64_t budget) {
 
 /* Waits for the next arrival when nothing runs and the head has not arrived. */
 static void wait_for_arrival(Sched *s) {
+    skip_refused(s);
     if (s->busy || s->head >= s->rq->n) return;
     double wait = s->rq->v[s->head].arrival_s - (mono_seconds() - s->start);
     if (wait <= 0) return;

@@ -51,8 +51,26 @@ int64_t serve_request_cost(const Backend *b, const ServeRequest *r);
 bool serve_run(Backend *b, const ServeRequests *rq, const ServeOptions *o, ServeRun *out);
 void serve_run_free(ServeRun *r, int n);
 
-/* The run's figures (serve_report.c): text, or --json's object; returns the exit status (1 when a
- * request was refused or the output cannot be written). */
+/* ---- the run's figures (serve_report.c, docs/serving.md "Metrics") */
+
+typedef struct {
+    double mean, p50, p90, p99;
+} ServeStats;
+
+typedef struct {
+    int ran;                /* requests that ran (not refused) */
+    double requests_per_s, input_tokens_per_s, output_tokens_per_s;
+    ServeStats ttft, tpot, e2e;
+} ServeSummary;
+
+ServeSummary serve_summarize(const ServeRequests *rq, const ServeRun *run);
+/* --json's "summary" object. */
+json_t *serve_summary_json(const ServeRequests *rq, const ServeRun *run);
+/* Prints j (taken over) on stdout, indented; 1 with "cannot write the WHAT as JSON" when it cannot
+ * be written, else 0. mixrun's --bench --json prints through it too. */
+int serve_print_json(json_t *j, const char *what);
+/* Text, or --json's object; returns the exit status (1 when a request was refused or the output
+ * cannot be written). */
 int serve_print(const ServeRequests *rq, const ServeRun *run, bool json);
 
 #endif

@@ -9,10 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    double mean, p50, p90, p99;
-} Stats;
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -28,7 +24,7 @@ static double quantile(const double *v, int n, double q) {
 
 /* Stats of the `which` figure (0 ttft, 1 tpot, 2 e2e) over the requests that ran (tpot: those with
  * two tokens or more); zeros when there are none. */
-static Stats stats_of(const ServeRequests *rq, const ServeRun *run, int which) {
+static ServeStats stats_of(const ServeRequests *rq, const ServeRun *run, int which) {
     double *v = xcalloc((size_t)rq->n + 1, sizeof *v);
     int n = 0;
     double sum = 0;
@@ -38,34 +34,32 @@ static Stats stats_of(const ServeRequests *rq, const ServeRun *run, int which) {
         v[n] = which == 0 ? r->ttft_s : which == 1 ? r->tpot_s : r->e2e_s;
         sum += v[n++];
     }
-    Stats s = {0, 0, 0, 0};
+    ServeStats s = {0, 0, 0, 0};
     if (n) {
         qsort(v, (size_t)n, sizeof *v, cmp_double);
-        s = (Stats){sum / n, quantile(v, n, 0.5), quantile(v, n, 0.9), quantile(v, n, 0.99)};
+        s = (ServeStats){sum / n, quantile(v, n, 0.5), quantile(v, n, 0.9), quantile(v, n, 0.99)};
     }
     free(v);
     return s;
 }
 
-/* The run's totals: requests that ran, their prompt and output tokens. */
-typedef struct {
-    int ran;
-    int64_t input, output;
-    double per_s;   /* 1 / elapsed */
-} Totals;
-
-static Totals totals_of(const ServeRequests *rq, const ServeRun *run) {
-    Totals t = {0, 0, 0, 1.0 / (run->elapsed_s > 0 ? run->elapsed_s : 1e-9)};
+ServeSummary serve_summarize(const ServeRequests *rq, const ServeRun *run) {
+    ServeSummary m = {.ttft = stats_of(rq, run, 0), .tpot = stats_of(rq, run, 1), .e2e = stats_of(rq, run, 2)};
+    double per_s = 1.0 / (run->elapsed_s > 0 ? run->elapsed_s : 1e-9);
+    int64_t input = 0, output = 0;
     for (int i = 0; i < rq->n; i++) {
         if (run->result[i].refused[0]) continue;
-        t.ran++;
-        t.input += rq->v[i].prompt_len;
-        t.output += run->result[i].noutput;
+        m.ran++;
+        input += rq->v[i].prompt_len;
+        output += run->result[i].noutput;
     }
-    return t;
+    m.requests_per_s = m.ran * per_s;
+    m.input_tokens_per_s = (double)input * per_s;
+    m.output_tokens_per_s = (double)output * per_s;
+    return m;
 }
 
-static json_t *stats_json(Stats s) {
+static json_t *stats_json(ServeStats s) {
     return json_pack("{s:f, s:f, s:f, s:f}", "mean", s.mean, "p50", s.p50, "p90", s.p90, "p99", s.p99);
 }
 
@@ -79,20 +73,20 @@ static json_t *request_json(const ServeRequest *rq, const ServeResult *r) {
                      r->tpot_s, "e2e_s", r->e2e_s);
 }
 
-static int print_json(const ServeRequests *rq, const ServeRun *run) {
-    json_t *reqs = json_array();
-    for (int i = 0; i < rq->n; i++) json_array_append_new(reqs, request_json(&rq->v[i], &run->result[i]));
-    Totals t = totals_of(rq, run);
-    json_t *j = json_pack("{s:o, s:{s:f, s:f, s:f, s:o, s:o, s:o, s:i, s:I, s:I}}", "requests", reqs, "summary",
-                          "requests_per_s", t.ran * t.per_s, "input_tokens_per_s", (double)t.input * t.per_s,
-                          "output_tokens_per_s", (double)t.output * t.per_s, "ttft_s", stats_json(stats_of(rq, run, 0)),
-                          "tpot_s", stats_json(stats_of(rq, run, 1)), "e2e_s", stats_json(stats_of(rq, run, 2)),
-                          "peak_sequences", run->peak_sequences, "kv_budget_bytes", (json_int_t)run->kv_budget_bytes,
-                          "kv_peak_bytes", (json_int_t)run->kv_peak_bytes);
+json_t *serve_summary_json(const ServeRequests *rq, const ServeRun *run) {
+    ServeSummary m = serve_summarize(rq, run);
+    return json_pack("{s:f, s:f, s:f, s:o, s:o, s:o, s:i, s:I, s:I}", "requests_per_s", m.requests_per_s,
+                     "input_tokens_per_s", m.input_tokens_per_s, "output_tokens_per_s", m.output_tokens_per_s,
+                     "ttft_s", stats_json(m.ttft), "tpot_s", stats_json(m.tpot), "e2e_s", stats_json(m.e2e),
+                     "peak_sequences", run->peak_sequences, "kv_budget_bytes", (json_int_t)run->kv_budget_bytes,
+                     "kv_peak_bytes", (json_int_t)run->kv_peak_bytes);
+}
+
+int serve_print_json(json_t *j, const char *what) {
     char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(j);
     if (!text) {
-        fprintf(stderr, "mixrun: cannot write the serving figures as JSON\n");
+        fprintf(stderr, "mixrun: cannot write the %s as JSON\n", what);
         return 1;
     }
     printf("%s\n", text);
@@ -100,7 +94,13 @@ static int print_json(const ServeRequests *rq, const ServeRun *run) {
     return 0;
 }
 
-static void print_stats(const char *name, Stats s) {
+static int print_json(const ServeRequests *rq, const ServeRun *run) {
+    json_t *reqs = json_array();
+    for (int i = 0; i < rq->n; i++) json_array_append_new(reqs, request_json(&rq->v[i], &run->result[i]));
+    return serve_print_json(json_pack("{s:o, s:o}", "requests", reqs, "summary", serve_summary_json(rq, run)), "serving figures");
+}
+
+static void print_stats(const char *name, ServeStats s) {
     printf("%s: mean %.4f s, p50 %.4f s, p90 %.4f s, p99 %.4f s\n", name, s.mean, s.p50, s.p90, s.p99);
 }
 
@@ -115,12 +115,12 @@ static void print_text(const ServeRequests *rq, const ServeRun *run) {
         for (int64_t k = 0; k < r->noutput; k++) printf("%s%d", k ? "," : " ", r->output[k]);
         printf(" (ttft %.4f s, tpot %.4f s, e2e %.4f s)\n", r->ttft_s, r->tpot_s, r->e2e_s);
     }
-    Totals t = totals_of(rq, run);
+    ServeSummary m = serve_summarize(rq, run);
     printf("serve: %d requests in %.3f s (%d refused): %.2f requests/s, %.1f input tokens/s, %.1f output tokens/s\n",
-           t.ran, run->elapsed_s, run->refused, t.ran * t.per_s, (double)t.input * t.per_s, (double)t.output * t.per_s);
-    print_stats("ttft", stats_of(rq, run, 0));
-    print_stats("tpot", stats_of(rq, run, 1));
-    print_stats("e2e", stats_of(rq, run, 2));
+           m.ran, run->elapsed_s, run->refused, m.requests_per_s, m.input_tokens_per_s, m.output_tokens_per_s);
+    print_stats("ttft", m.ttft);
+    print_stats("tpot", m.tpot);
+    print_stats("e2e", m.e2e);
     printf("in flight: peak %d sequences, KV peak %s of a %s budget (%lld of %lld bytes)\n", run->peak_sequences,
            fmt_bytes((double)run->kv_peak_bytes), fmt_bytes((double)run->kv_budget_bytes),
            (long long)run->kv_peak_bytes, (long long)run->kv_budget_bytes);

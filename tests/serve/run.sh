@@ -233,5 +233,24 @@ if run "text" 0 "${TINY[@]}" --synthetic 3,5,2,1000 && grep -q '^s1: [0-9]*,[0-9
 then pass "text output: each request's tokens and latencies, throughput, the latency quantiles, peaks"
 else fail "text output" "$(head -c 600 "$T/out")"; fi
 
+# ---- a load sweep: the same requests at each offered load, the figures and the chart
+if run "sweep" 0 "${TINY[@]}" --synthetic 6,6,3 --rates 40,400 --json --svg "$T/sweep.svg"; then
+  if jq -e '(.sweep | length == 2) and ([.sweep[].offered_requests_per_s] == [40, 400]) and
+       (.sweep | all(.summary.output_tokens_per_s > 0 and .summary.peak_sequences >= 1 and (.summary.e2e_s | has("p90"))))' \
+       "$T/out" >/dev/null && head -c 5 "$T/sweep.svg" | grep -q '^<svg' && [ "$(grep -c '<polyline' "$T/sweep.svg")" -eq 3 ] &&
+     { ! command -v xmllint >/dev/null || xmllint --noout "$T/sweep.svg" 2>/dev/null; }
+  then pass "--rates 40,400: one summary per offered load; --svg: throughput and the p90 latencies against the load"
+  else fail "--rates sweep" "$(head -c 400 "$T/out")"; fi
+fi
+if run "sweep text" 0 "${TINY[@]}" --synthetic 3,4,2 --rates 100,1000 &&
+   [ "$(grep -c '^offered [0-9]* requests/s: .* output tokens/s, p90 ttft .* p90 e2e .* peak [0-9]* sequences$' "$T/out")" -eq 2 ]
+then pass "--rates: a text line per offered load"
+else fail "--rates text" "$(head -c 400 "$T/out")"; fi
+run "usage: --rates without --synthetic" 2 "${TINY[@]}" --requests "$T/mixed.jsonl" --rates 1 &&
+  expect_err "usage: --rates without --synthetic" "--seed and --rates go with --synthetic"
+run "usage: --svg without --rates" 2 "${TINY[@]}" --synthetic 2,2,2 --svg "$T/x.svg" &&
+  expect_err "usage: --svg without --rates" "--svg goes with --rates"
+run "usage: a rate of 0" 2 "${TINY[@]}" --synthetic 2,2,2 --rates 1,0 && expect_err "usage: a rate of 0" "--rates: bad value '1,0'"
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]
