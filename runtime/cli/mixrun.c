@@ -100,7 +100,8 @@ static const OptSpec mixrun_options[] = {
         .help = "B sequences of L prompt tokens, G new tokens each: prints prefill and\n"
                 "decode tokens/s and memory (--batch B, default 1; --prompt-len L,\n"
                 "default 128 or the --tokens count; --max-new G)"),
-    OPT(Options, json, OPT_FLAG, "--json", .help = "with --bench: one JSON object (timings; memory planned and allocated)"),
+    OPT(Options, json, OPT_FLAG, "--json", .help = "with --bench: one JSON object (timings; memory planned and allocated);\n"
+                                                 "serving: the requests and the metrics (docs/serving.md)"),
     OPT(Options, batch, OPT_COUNT, "--batch", .metavar = "B", .min = 1, .max = 1 << 16, .help = "sequences of --bench"),
     OPT(Options, prompt_len, OPT_COUNT, "--prompt-len", .metavar = "L", .help = "prompt tokens of --bench"),
     OPT(Options, requests, OPT_STRING, "--requests", .metavar = "F", .section = "serving (docs/serving.md)",
@@ -141,8 +142,9 @@ static const OptCommand *mixrun_command(void) {
                  "       [--kv-budget BYTES] [--step-tokens T] [--json] [--rates R1,R2,... [--svg F]]",
         .opts = mixrun_options,
         .max_args = 0,
-        .epilog = "exit status: 0 ok; 1 errors in the input (layout, weights, tokens, context); 2 usage errors,\n"
-                  "an unreadable layout or an unavailable backend. See docs/model.md.\n",
+        .epilog = "exit status: 0 ok; 1 errors in the input (layout, weights, tokens, context, requests; a request\n"
+                  "refused); 2 usage errors, an unreadable layout or an unavailable backend. See docs/model.md\n"
+                  "and docs/serving.md.\n",
     };
     cmd.nopts = (int)(sizeof mixrun_options / sizeof mixrun_options[0]) - !mixrun_embedded();
     snprintf(about, sizeof about, "%s%s%s",

@@ -148,19 +148,23 @@ if run "budget: one sequence's bytes" 0 "${TINY[@]}" "${SYN[@]}" --max-seqs 1; t
   else fail "--kv-budget 1G" "$(jq -c .summary "$T/out" 2>/dev/null)"; fi
 fi
 
-# A request of the whole context costs what the run plan gives one slot (ma at context 32: no padding
-# between the caches' halves), the bytes `mixc report --target cpu --batch 1` prints.
-MA=(--layout examples/ma.mix --set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128
-    --set vocab=128 --set context=32 --set chunk=8 --set window=8)
+# A request of the whole context costs what the run plan gives one slot (at context 32 no padding
+# between the caches' halves), the bytes `mixc report --target cpu --batch 1` prints: ma (fp32 caches
+# on cpu) and character-ai (int8 caches: codes and scales).
+SMALL=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128
+       --set context=32 --set chunk=8 --set window=8)
 echo "{\"id\": \"whole\", \"prompt_tokens\": [$(seq -s, 1 26)], \"max_new_tokens\": 6}" >"$T/whole.jsonl"
-if run "budget: a whole-context request" 0 "${MA[@]}" --random-weights 1 --requests "$T/whole.jsonl" --json --backend cpu &&
-   "${MIXC:-$BUILD/mixc}" report "${MA[@]:2}" --target cpu --context 32 --batch 1 --format json examples/ma.mix \
-     >"$T/report.json" 2>/dev/null; then
-  want=$(jq '.run[0].kv_bytes' "$T/report.json")
-  if [ "$(jq .summary.kv_peak_bytes "$T/out")" = "$want" ]; then
-    pass "a request of the whole context costs one slot's planned KV bytes ($want = mixc report --target cpu --batch 1)"
-  else fail "a whole-context request's bytes" "served $(jq .summary.kv_peak_bytes "$T/out"), report $want"; fi
-fi
+for ex in ma character-ai; do
+  if run "budget: a whole-context request ($ex)" 0 --layout examples/$ex.mix "${SMALL[@]}" --random-weights 1 \
+       --requests "$T/whole.jsonl" --json --backend cpu &&
+     "${MIXC:-$BUILD/mixc}" report "${SMALL[@]}" --target cpu --context 32 --batch 1 --format json examples/$ex.mix \
+       >"$T/report.json" 2>/dev/null; then
+    want=$(jq '.run[0].kv_bytes' "$T/report.json")
+    if [ "$(jq .summary.kv_peak_bytes "$T/out")" = "$want" ]; then
+      pass "$ex: a request of the whole context costs one slot's planned KV bytes ($want, $(jq -r '.run[0].dtypes.kv' "$T/report.json") caches = mixc report --batch 1)"
+    else fail "$ex: a whole-context request's bytes" "served $(jq .summary.kv_peak_bytes "$T/out"), report $want"; fi
+  fi
+done
 
 # ---- chunked prefill mixed with decode: a long prompt arrives while a short one decodes
 printf '%s\n' '{"id": "short", "prompt_tokens": [5, 6, 7], "max_new_tokens": 12}' \
@@ -246,6 +250,10 @@ if run "sweep text" 0 "${TINY[@]}" --synthetic 3,4,2 --rates 100,1000 &&
    [ "$(grep -c '^offered [0-9]* requests/s: .* output tokens/s, p90 ttft .* p90 e2e .* peak [0-9]* sequences$' "$T/out")" -eq 2 ]
 then pass "--rates: a text line per offered load"
 else fail "--rates text" "$(head -c 400 "$T/out")"; fi
+run "sweep: an unwritable --svg" 1 "${TINY[@]}" --synthetic 2,2,2 --rates 1 --svg "$T/no/such/dir/s.svg" &&
+  if grep -q "cannot write '$T/no/such/dir/s.svg'" "$T/err" && ! grep -q '^offered' "$T/out"; then
+    pass "--svg that cannot be written: exit 1 before the sweep runs"
+  else fail "--svg unwritable" "$(head -c 300 "$T/err")"; fi
 run "usage: --rates without --synthetic" 2 "${TINY[@]}" --requests "$T/mixed.jsonl" --rates 1 &&
   expect_err "usage: --rates without --synthetic" "--seed and --rates go with --synthetic"
 run "usage: --svg without --rates" 2 "${TINY[@]}" --synthetic 2,2,2 --svg "$T/x.svg" &&
