@@ -156,6 +156,7 @@ bool serve_parse_synthetic(const char *text, void *slot) {
     char *save = NULL, *part = strtok_r(buf, ",", &save);
     for (int i = 0; i < 3; i++, part = strtok_r(NULL, ",", &save))
         if (!part || !opt_parse_count(part, 1, i == 0 ? 1 << 20 : 1 << 24, counts[i])) return false;
+    if (s->count * s->prompt > 1 << 28) return false;   /* the prompts are held at once: 1 GiB of ids at most */
     s->rate = 0;
     if (part) {
         char *end;

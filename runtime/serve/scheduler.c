@@ -86,6 +86,7 @@ static bool admit(Sched *s, double now) {
         while (s->slot[q].req >= 0) q++;
         if (!backend_reset(s->b, q)) return false;
         s->slot[q] = (Slot){.req = s->head, .cost = cost};
+        s->run->result[s->head].output = xcalloc((size_t)r->max_new, sizeof(int32_t));   /* bounded by the context */
         s->order[s->busy++] = q;
         s->kv_used += cost;
         if (s->o->trace) buf_printf(&s->trace, " admit %s", r->id);
@@ -194,7 +195,6 @@ bool serve_run(Backend *b, const ServeRequests *rq, const ServeOptions *o, Serve
     int nslots = b->cfg.nseq;
     Sched s = {.b = b, .rq = rq, .o = o, .run = out, .vocab = b->layout->model.vocab, .chunk = run_plan_chunk(b->plan)};
     out->result = xcalloc((size_t)rq->n + 1, sizeof *out->result);
-    for (int i = 0; i < rq->n; i++) out->result[i].output = xcalloc((size_t)rq->v[i].max_new, sizeof(int32_t));
     s.step_tokens = o->step_tokens > 0 ? o->step_tokens : s.chunk + nslots;
     out->kv_budget_bytes = o->kv_budget > 0 && o->kv_budget < b->plan->kv_bytes ? o->kv_budget : b->plan->kv_bytes;
     s.slot = xcalloc((size_t)nslots, sizeof *s.slot);
