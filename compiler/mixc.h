@@ -281,7 +281,10 @@ typedef struct {
 
 typedef enum { ACT_SILU, ACT_GELU_TANH, ACT_COUNT } Activation;
 typedef enum { NORM_RMS, NORM_RMS_PLUS_ONE, NORM_COUNT } NormKind;
+/* How a mixture of experts weighs the experts it picks from the router's logits (docs/model.md). */
+typedef enum { ROUTER_TOPK_SOFTMAX, ROUTER_SOFTMAX_TOPK, ROUTER_SIGMOID_INPUT, ROUTER_COUNT } RouterKind;
 const char *activation_name(Activation a);     /* "silu", "gelu_tanh" */
+const char *router_kind_name(RouterKind r);    /* "topk_softmax", "softmax_topk", "sigmoid_input" */
 const char *norm_kind_name(NormKind k);        /* "rms", "rms_plus_one" */
 
 typedef struct {
@@ -303,6 +306,12 @@ typedef struct {
     double attn_softcap;    /* attention scores c * tanh(s / c) before the mask; 0: none (Gemma 2) */
     double logit_softcap;   /* the same on the final logits; 0: none */
     double query_pre_attn_scalar;   /* the attention scale is its -1/2 power; 0: head_dim (Gemma) */
+    /* A mixture of experts in every layer instead of the dense MLP (docs/model.md): `experts` gated
+     * MLPs of width ffn, experts_per_token of them chosen per token by the router; 0: dense. */
+    int64_t experts, experts_per_token;
+    int64_t shared_expert_ffn;  /* an ungated expert of this width every token runs too; 0: none */
+    RouterKind router;
+    bool moe_bias;          /* the router and every expert's projections add a bias (gpt-oss) */
 } ModelHeader;
 
 /* The header's fields beyond Llama's, as the .mix writes them ("activation gelu_tanh, qk_norm, ..."),
@@ -422,6 +431,8 @@ void model_header_defaults(ModelHeader *m);  /* all defaults, required fields 0 
 bool check_ast(const Ast *ast, Diag *diag, Layout *out);
 /* rope_check.c: the rope_* header fields against rope_scaling's type, then its defaults. */
 void check_rope_scaling(const Ast *ast, Diag *diag, ModelHeader *m);
+/* moe_check.c: the mixture-of-experts fields go together (experts_per_token with experts, ...). */
+void check_experts(const Ast *ast, Diag *diag, ModelHeader *m);
 /* A kind's properties (rope_theta R, nope) as its layers' RoPE, from `base` (an alias's kind's). */
 LayerRope check_kind_rope(Diag *diag, const AstField *props, LayerRope base);
 /* Every reader uses the RoPE its owner's cache was written with (keys are stored rotated); false

@@ -11,3 +11,14 @@ needs_toolkit() {
   echo "SKIP $1: needs the CUDA toolkit (${BUILD:-build} was built without it)"
   exit 0
 }
+
+# runnable_layout FILE DIR: FILE, or for a layout with a mixture of experts (which the emu and cuda
+# backends do not run yet: they refuse `experts` by name) a copy in DIR without the experts fields, so
+# that the suites that run every example on them still run its attention layout, with a dense MLP.
+# Prints the path to use.
+runnable_layout() {
+  grep -qE '^\s*experts\s*=' "$1" || { echo "$1"; return; }
+  mkdir -p "$2"
+  sed -E '/^\s*(experts|experts_per_token|router|shared_expert_ffn|moe_bias)\s*=/d' "$1" >"$2/$(basename "$1")"
+  echo "$2/$(basename "$1")"
+}

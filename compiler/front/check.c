@@ -37,6 +37,8 @@ static const FieldSpec field_specs[] = {
     FIELD(qk_norm, F_BOOL, false),     FIELD(sandwich_norms, F_BOOL, false),
     FIELD(embed_scale, F_BOOL, false), FIELD(attn_softcap, F_REAL, false),
     FIELD(logit_softcap, F_REAL, false), FIELD(query_pre_attn_scalar, F_REAL, false),
+    FIELD(experts, F_INT, false),      FIELD(experts_per_token, F_INT, false),    /* moe_check.c */
+    FIELD(shared_expert_ffn, F_INT, false), ENUM_FIELD(router, router_kind_name), FIELD(moe_bias, F_BOOL, false),
     /* RoPE scaling (rope_check.c checks which apply to which type): the keys of rope_params */
     {"rope_scaling", F_ENUM, false, offsetof(ModelHeader, rope_scaling.type), (const char *(*)(int))rope_scaling_name},
     {"rope_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.factor), NULL},
@@ -226,6 +228,7 @@ static void check_header_relations(const Ast *ast, Diag *d, ModelHeader *m) {
                 (long long)m->chunk, (long long)m->context);
     }
     check_rope_scaling(ast, d, m);
+    check_experts(ast, d, m);
 }
 
 /* ------------------------------------------------------------------ attention kinds */

@@ -39,6 +39,13 @@ static void export_variations(const ModelHeader *m, json_t *o) {
     if (m->qk_norm) json_object_set_new(o, "mixc_qk_norm", json_true());
     if (m->sandwich_norms) json_object_set_new(o, "mixc_sandwich_norms", json_true());
     if (m->embed_scale) json_object_set_new(o, "mixc_embed_scale", json_true());
+    if (m->experts) {   /* Mixtral's names for the counts; the rest is mixc's (hf_experts.c reads them back) */
+        json_object_set_new(o, "num_local_experts", json_integer(m->experts));
+        json_object_set_new(o, "num_experts_per_tok", json_integer(m->experts_per_token));
+        json_object_set_new(o, "mixc_router", json_string(router_kind_name(m->router)));
+        if (m->shared_expert_ffn) json_object_set_new(o, "mixc_shared_expert_ffn", json_integer(m->shared_expert_ffn));
+        if (m->moe_bias) json_object_set_new(o, "mixc_moe_bias", json_true());
+    }
 }
 
 json_t *export_hf_json(const Layout *l, FILE *err) {

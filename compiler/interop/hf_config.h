@@ -28,6 +28,10 @@ typedef void (*HfRefuse)(void *ctx, const char *what, const char *why);
  * states. `m` is the header read from the config (its head_dim and rope_theta are compared with fields). */
 void hf_check_support(const HfConfig *c, ModelHeader *m, HfRefuse refuse, void *ctx);
 
+/* hf_experts.c: the config's mixture of experts as the header's experts fields (its family's router,
+ * expert width, shared expert and biases); reports a mixture mixc does not map. */
+void hf_map_experts(const HfConfig *c, ModelHeader *m, HfRefuse refuse, void *ctx);
+
 /* "'key' VALUE", the value as one line of ASCII JSON, shortened with "..." past about 60 characters. */
 void hf_describe(const char *key, json_t *v, char *out, size_t n);
 

@@ -72,19 +72,19 @@ static const Rule FAMILIES[] = {
     {"llama", NULL},
     {"mistral", NULL},
     {"ministral", NULL},
-    {"mixtral", NULL},       /* Mistral with experts: refused by 'num_local_experts' */
+    {"mixtral", NULL},       /* Mistral with experts (hf_experts.c) */
     {"smollm3", NULL},       /* Llama with NoPE layers: no_rope_layers, no_rope_layer_interval */
     {"qwen2", NULL},         /* q, k, v biases always (Qwen2Attention): imported as qkv_bias */
     {"qwen2_moe", "its q_proj, k_proj and v_proj always have biases and a shared expert runs beside the routed ones"},
     {"qwen3", NULL},         /* q/k norms: qk_norm (FAMILY_VARIATIONS) */
-    {"qwen3_moe", "a mixture of experts"},   /* refused by 'num_experts' too */
+    {"qwen3_moe", NULL},     /* Qwen3 with experts (hf_experts.c) */
     {"gemma", GEMMA_NORMS ", and Gemma 1's activation depends on the transformers version"},
     {"gemma2", NULL},        /* FAMILY_VARIATIONS */
     {"gemma3", NULL},
     {"gemma3_text", NULL},
     {"gemma3n", "Gemma 3n's AltUp, LAuReL, per-layer embeddings and q/k/v norms; mixc computes none of them"},
     {"gemma3n_text", "Gemma 3n's AltUp, LAuReL, per-layer embeddings and q/k/v norms; mixc computes none of them"},
-    {"gpt_oss", "attention sinks, biases on every projection and a clamped SwiGLU; mixc computes none of them"},
+    {"gpt_oss", "attention sinks and a clamped SwiGLU in its experts; mixc computes neither"},
     {"cohere2", "LayerNorm, attention and MLP in parallel, and no RoPE on global layers; mixc computes RMSNorm, "
                 "one after the other, RoPE everywhere"},
     {"hymba", "Mamba heads beside attention, and meta tokens; mixc computes attention only"},
@@ -108,7 +108,7 @@ static const struct {
     const char *type;
     bool qk_norm, gemma;
 } FAMILY_VARIATIONS[] = {
-    {"qwen3", true, false}, {"gemma2", false, true}, {"gemma3", true, true}, {"gemma3_text", true, true},
+    {"qwen3", true, false}, {"qwen3_moe", true, false}, {"gemma2", false, true}, {"gemma3", true, true}, {"gemma3_text", true, true},
 };
 
 /* The family's variations, and those `mixc export --hf` writes under mixc_ names (its own decoder
@@ -163,7 +163,7 @@ static void map_scales(const Checker *k) {
 
 /* Fields whose every value but null, false, 0 or [] asks for something mixc does not compute. */
 static const Rule MUST_BE_OFF[] = {
-    {"attention_bias", "mixc computes attention_bias (q, k, v and o biases) in llama configs only"},
+    {"attention_bias", "mixc computes attention_bias (q, k, v and o biases) in llama and gpt_oss configs only"},
     {"qkv_bias", "mixc's attention projections have no biases"},
     {"mlp_bias", "mixc's MLP projections have no biases"},
     {"use_qk_norm", "mixc does not normalize queries and keys"},
@@ -174,8 +174,6 @@ static const Rule MUST_BE_OFF[] = {
     {"full_attention_interval", "mixc computes softmax attention on every layer, no linear attention"},
 };
 
-/* Expert counts: above 1, a mixture of experts (one expert computes a dense MLP). */
-static const char *const EXPERTS[] = {"num_local_experts", "num_experts", "n_routed_experts"};
 
 /* Factors mixc computes as 1. */
 static const Rule MUST_BE_ONE[] = {
@@ -191,11 +189,12 @@ static bool is_off(json_t *v) {
            (json_is_array(v) && json_array_size(v) == 0);
 }
 
-/* attention_bias in LlamaAttention: one switch for the q, k, v and o projections' biases, which
- * qkv_bias and o_bias compute (checked against transformers in tests/hf); true elsewhere is refused. */
+/* attention_bias in LlamaAttention (and GptOssAttention): one switch for the q, k, v and o
+ * projections' biases, which qkv_bias and o_bias compute (checked against transformers in tests/hf
+ * for llama); true elsewhere is refused. */
 static bool map_attention_bias(const Checker *k) {
     json_t *v = hf_field(k->c, "attention_bias");
-    if (!json_is_true(v) || strcmp(k->c->model_type, "llama") != 0) return false;
+    if (!json_is_true(v) || (strcmp(k->c->model_type, "llama") && strcmp(k->c->model_type, "gpt_oss"))) return false;
     k->m->qkv_bias = k->m->o_bias = true;
     return true;
 }
@@ -211,11 +210,7 @@ static void check_switches(const Checker *k) {
         json_t *v = hf_field(k->c, MUST_BE_ONE[i].name);
         if (v && !(json_is_number(v) && json_number_value(v) == 1)) report(k, MUST_BE_ONE[i].name, v, MUST_BE_ONE[i].why);
     }
-    for (size_t i = 0; i < sizeof EXPERTS / sizeof EXPERTS[0]; i++) {
-        json_t *v = hf_field(k->c, EXPERTS[i]);
-        if (v && !(json_is_number(v) && json_number_value(v) <= 1))
-            report(k, EXPERTS[i], v, "mixc computes a dense MLP, not a mixture of experts");
-    }
+    hf_map_experts(k->c, k->m, k->refuse, k->ctx);
 }
 
 /* Gemma's hidden_activation wins over hidden_act, as in its config class. gelu_pytorch_tanh and

@@ -507,6 +507,13 @@ static void write_header(const ModelHeader *m, Buf *out) {
     if (m->logit_softcap) KEY("logit_softcap"), write_real(m->logit_softcap, out), buf_puts(out, "\n");
     if (m->query_pre_attn_scalar)
         KEY("query_pre_attn_scalar"), write_real(m->query_pre_attn_scalar, out), buf_puts(out, "\n");
+    if (m->experts) {   /* a mixture of experts: ffn above is each expert's width */
+        KEY("experts"), buf_printf(out, "%lld\n", (long long)m->experts);
+        KEY("experts_per_token"), buf_printf(out, "%lld\n", (long long)m->experts_per_token);
+        if (m->router != ROUTER_TOPK_SOFTMAX) KEY("router"), buf_printf(out, "%s\n", router_kind_name(m->router));
+        if (m->shared_expert_ffn) KEY("shared_expert_ffn"), buf_printf(out, "%lld\n", (long long)m->shared_expert_ffn);
+        if (m->moe_bias) KEY("moe_bias"), buf_puts(out, "true\n");
+    }
 #undef KEY
     buf_puts(out, "}\n");
 }

@@ -123,6 +123,11 @@ const char *activation_name(Activation a) {
     return (unsigned)a < ACT_COUNT ? names[a] : "?";
 }
 
+const char *router_kind_name(RouterKind r) {
+    static const char *const names[ROUTER_COUNT] = {"topk_softmax", "softmax_topk", "sigmoid_input"};
+    return (unsigned)r < ROUTER_COUNT ? names[r] : "?";
+}
+
 const char *norm_kind_name(NormKind k) {
     static const char *const names[NORM_COUNT] = {"rms", "rms_plus_one"};
     return (unsigned)k < NORM_COUNT ? names[k] : "?";
@@ -158,6 +163,10 @@ const char *model_variation_text(const ModelHeader *m, char *buf, size_t n) {
     if (m->attn_softcap) ADD("attn_softcap %g", m->attn_softcap);
     if (m->logit_softcap) ADD("logit_softcap %g", m->logit_softcap);
     if (m->query_pre_attn_scalar) ADD("query_pre_attn_scalar %g", m->query_pre_attn_scalar);
+    if (m->experts) ADD("experts %lld, experts_per_token %lld, router %s", (long long)m->experts,
+                        (long long)m->experts_per_token, router_kind_name(m->router));
+    if (m->shared_expert_ffn) ADD("shared_expert_ffn %lld", (long long)m->shared_expert_ffn);
+    if (m->moe_bias) ADD("moe_bias true");
 #undef ADD
     return buf;
 }
@@ -249,6 +258,12 @@ static void model_json(const ModelHeader *m, JsonWriter *w) {
         {"logit_softcap", m->logit_softcap}, {"query_pre_attn_scalar", m->query_pre_attn_scalar}};
     for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
         if (reals[i].v) jw_key(w, reals[i].key), jw_real(w, reals[i].v);
+    if (m->experts) {   /* absent: a dense MLP */
+        JW_INT_MEMBERS(w, {"experts", m->experts}, {"experts_per_token", m->experts_per_token});
+        jw_member_string(w, "router", router_kind_name(m->router));
+        if (m->shared_expert_ffn) jw_member_int(w, "shared_expert_ffn", m->shared_expert_ffn);
+        if (m->moe_bias) jw_member_bool(w, "moe_bias", true);
+    }
     jw_object_end(w);
 }
 

@@ -617,14 +617,51 @@ static void list_attention(Builder *b, const Layout *l, const StepShape *s, int 
     next_op(b);
 }
 
-static void list_mlp(Builder *b, const ModelHeader *m, const StepShape *s, int i, int x) {
-    int64_t hidden = rows_x(b, s->tokens, s->hidden), ffn = rows_x(b, s->tokens, s->ffn);
-    int h2 = unary(b, OP_RMSNORM, i, WT_NORM_POST, x, -1, "h2", hidden, s->act);
-    int gate = unary(b, OP_GEMM, i, WT_GATE, h2, -1, "gate", ffn, s->act);
-    int up = unary(b, OP_GEMM, i, WT_UP, h2, -1, "up", ffn, s->act);
+/* A gated MLP of width `width` over `rows` rows of in: gate and up by `gemm` with weights w, w + 1
+ * (their names), the gated activation, down by `gemm` with weight w_down. Returns down. */
+static int gated_mlp(Builder *b, const ModelHeader *m, const StepShape *s, int i, OpKind gemm, const WeightRef w[3],
+                     int in, int route, int64_t rows, int64_t width) {
+    static const char *const names[3][4] = {{"gate", "up", "act", "down"},
+                                            {"expert_gate", "expert_up", "expert_act", "expert_down"},
+                                            {"shared_gate", "shared_up", "shared_act", "shared_down"}};
+    const char *const *n = names[gemm == OP_MOE_GEMM ? 1 : w[0] == WT_SHARED_GATE ? 2 : 0];
+    int64_t inner = rows_x(b, rows, width), out = rows_x(b, rows, s->hidden);
+    int gate = unary(b, gemm, i, w[0], in, route, n[0], inner, s->act);
+    int up = unary(b, gemm, i, w[1], in, route, n[1], inner, s->act);
     OpKind gated = m->activation == ACT_GELU_TANH ? OP_GELU_TANH_MUL : OP_SILU_MUL;
-    int act = unary(b, gated, i, WT_NONE, gate, up, "act", ffn, s->act);
-    int down = unary(b, OP_GEMM, i, WT_DOWN, act, -1, "down", hidden, s->act);
+    int act = unary(b, gated, i, WT_NONE, gate, up, n[2], inner, s->act);
+    return unary(b, gemm, i, w[2], act, route, n[3], out, s->act);
+}
+
+/* A mixture of experts on h2 (docs/plan.md): the router, the route, the chosen experts' MLPs over
+ * tokens x experts_per_token rows, their weighted sum, and the shared expert added to it. */
+static int list_experts(Builder *b, const ModelHeader *m, const StepShape *s, int i, int h2) {
+    int router = unary(b, OP_GEMM, i, WT_ROUTER, h2, -1, "router", rows_x(b, s->tokens, m->experts), DT_FP32);
+    if (m->moe_bias) {
+        begin(b, OP_BIAS_ADD, i, WT_ROUTER_BIAS);
+        update(b, router);
+        next_op(b);
+    }
+    int64_t rows = rows_x(b, s->tokens, m->experts_per_token);   /* (token, choice) pairs */
+    int route = unary(b, OP_MOE_ROUTE, i, WT_NONE, router, -1, "route", rows_x(b, rows, 2), DT_FP32);
+    static const WeightRef experts[3] = {WT_EXPERT_GATE, WT_EXPERT_UP, WT_EXPERT_DOWN};
+    int down = gated_mlp(b, m, s, i, OP_MOE_GEMM, experts, h2, route, rows, s->ffn);
+    int moe = unary(b, OP_MOE_COMBINE, i, WT_NONE, down, route, "moe", rows_x(b, s->tokens, s->hidden), s->act);
+    if (!m->shared_expert_ffn) return moe;
+    static const WeightRef shared[3] = {WT_SHARED_GATE, WT_SHARED_UP, WT_SHARED_DOWN};
+    int sd = gated_mlp(b, m, s, i, OP_GEMM, shared, h2, -1, s->tokens, m->shared_expert_ffn);
+    begin(b, OP_RESIDUAL_ADD, i, WT_NONE);  /* moe += the shared expert's */
+    update(b, moe);
+    use(b, sd);
+    next_op(b);
+    return moe;
+}
+
+static void list_mlp(Builder *b, const ModelHeader *m, const StepShape *s, int i, int x) {
+    int64_t hidden = rows_x(b, s->tokens, s->hidden);
+    int h2 = unary(b, OP_RMSNORM, i, WT_NORM_POST, x, -1, "h2", hidden, s->act);
+    static const WeightRef dense[3] = {WT_GATE, WT_UP, WT_DOWN};
+    int down = m->experts ? list_experts(b, m, s, i, h2) : gated_mlp(b, m, s, i, OP_GEMM, dense, h2, -1, s->tokens, s->ffn);
     if (m->sandwich_norms) down = unary(b, OP_RMSNORM, i, WT_NORM_MLP_OUT, down, -1, "down_norm", hidden, s->act);
     begin(b, OP_RESIDUAL_ADD, i, WT_NONE);  /* x += down */
     update(b, x);
@@ -740,6 +777,7 @@ const char *op_kind_name(OpKind k) {
         [OP_ROPE_Q] = "rope_q", [OP_ATTENTION] = "attention", [OP_ATTN_DECODE] = "attn_decode",
         [OP_ATTN_REDUCE] = "attn_reduce", [OP_RESIDUAL_ADD] = "residual_add", [OP_SILU_MUL] = "silu_mul",
         [OP_BIAS_ADD] = "bias_add", [OP_HEAD_NORM] = "head_norm", [OP_GELU_TANH_MUL] = "gelu_tanh_mul",
+        [OP_MOE_ROUTE] = "moe_route", [OP_MOE_GEMM] = "moe_gemm", [OP_MOE_COMBINE] = "moe_combine",
         [OP_LOGITS] = "logits",
     };
     return (unsigned)k < OP_COUNT ? names[k] : "?";

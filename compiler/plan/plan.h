@@ -64,10 +64,12 @@ typedef struct {            /* parameter counts, and the total in bytes */
     int64_t embedding;      /* vocab x hidden */
     int64_t lm_head;        /* vocab x hidden, 0 when tied to the embedding */
     int64_t attention;      /* Wq, Wo of every layer; Wk, Wv of cache owners only */
-    int64_t mlp;            /* gate, up, down of every layer */
+    int64_t mlp;            /* gate, up, down of every layer (a mixture of experts: router and all experts) */
+    int64_t mlp_active;     /* the part of mlp one token runs (== mlp without experts) */
     int64_t norms;          /* two RMSNorm weights per layer and the final one */
     int64_t total;          /* bytes: parameters x bytes of dtype */
     int64_t params;         /* parameter count */
+    int64_t active_params;  /* the parameters one token runs: params less the experts it does not */
 } WeightsPlan;
 
 /* false on overflow. */
@@ -145,6 +147,9 @@ typedef enum {
     OP_BIAS_ADD,            /* x += bias, the weight's row added to every row of x (qkv_bias, o_bias) */
     OP_HEAD_NORM,           /* x = rmsnorm of each head_dim slice of x, in place (qk_norm) */
     OP_GELU_TANH_MUL,       /* out = gelu_tanh(gate) * up (activation = gelu_tanh) */
+    OP_MOE_ROUTE,           /* route = each token's experts_per_token experts and weights, from the router logits */
+    OP_MOE_GEMM,            /* out row (t, j) = in row (t or (t, j)) x the j-th chosen expert's weight^T */
+    OP_MOE_COMBINE,         /* out row t = the sum over j of row (t, j), weighted by the route (docs/plan.md) */
     OP_LOGITS,              /* logits = the last row of each sequence x lm_head^T */
     OP_COUNT
 } OpKind;
@@ -155,6 +160,11 @@ typedef enum {
     WT_Q_NORM, WT_K_NORM,           /* qk_norm: [head_dim] */
     WT_NORM_ATTN_OUT, WT_NORM_MLP_OUT,  /* sandwich_norms: on the attention's and the MLP's outputs */
     WT_O_BIAS,                      /* o_bias: [hidden] */
+    /* a mixture of experts: the router [experts][hidden]; each expert's projections stacked, expert
+     * e's rows at e x rows (gate, up: [experts x ffn][hidden], down: [experts x hidden][ffn]); their
+     * biases with moe_bias; the shared expert's projections as a dense MLP's */
+    WT_ROUTER, WT_ROUTER_BIAS, WT_EXPERT_GATE, WT_EXPERT_GATE_BIAS, WT_EXPERT_UP, WT_EXPERT_UP_BIAS,
+    WT_EXPERT_DOWN, WT_EXPERT_DOWN_BIAS, WT_SHARED_GATE, WT_SHARED_UP, WT_SHARED_DOWN,
     WT_COUNT
 } WeightRef;
 

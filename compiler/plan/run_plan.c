@@ -133,6 +133,9 @@ static int op_kernel(const Codegen *cg, const PlanOp *op, bool decode) {
     case OP_BIAS_ADD: return op->weight == WT_Q_BIAS ? cg->bias_q : op->weight == WT_O_BIAS ? cg->bias_o : cg->bias_kv;
     case OP_HEAD_NORM: return op->weight == WT_Q_NORM ? cg->head_norm_q : cg->head_norm_k;
     case OP_GEMM:
+    case OP_MOE_ROUTE:
+    case OP_MOE_GEMM:
+    case OP_MOE_COMBINE:
     case OP_LOGITS:
     case OP_COUNT: break;
     }
@@ -253,7 +256,9 @@ static bool verify_step(const RunPlan *p, const ActPlan *a, const char *what, FI
                                  a->tensor[t].name);
         }
         if (!ok) break;
-        bool wants = p->has_kernels && op->kind != OP_GEMM && op->kind != OP_LOGITS;
+        /* GEMMs are cuBLAS's; the mixture of experts' route, grouped GEMMs and sum are the backend's */
+        bool wants = p->has_kernels && op->kind != OP_GEMM && op->kind != OP_LOGITS && op->kind != OP_MOE_ROUTE &&
+                     op->kind != OP_MOE_GEMM && op->kind != OP_MOE_COMBINE;
         if (wants && (op->kernel < 0 || op->kernel >= p->cg.nkernels ||
                       !kernel_fits(op->kind, p->cg.kernel[op->kernel].kind)))
             ok = verify_fail(err, "%s op %d (%s) has no kernel of its kind", what, i, op_kind_name(op->kind));

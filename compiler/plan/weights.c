@@ -19,6 +19,27 @@ static bool mul3(int64_t a, int64_t b, int64_t c, int64_t *out) {
     return mul_ok(a, b, out) && mul_ok(*out, c, out);
 }
 
+/* One layer's MLP parameters on a rank of tp, all and those one token runs. Dense: gate, up (hidden
+ * -> ffn) and down (ffn -> hidden). A mixture of experts: the router (hidden -> experts, replicated
+ * on every rank), `experts` such MLPs with their biases (moe_bias) of which a token runs
+ * experts_per_token, and the shared expert, which every token runs. Each expert's ffn is split tp
+ * ways, as vLLM's tensor-parallel MoE does. */
+static bool layer_mlp_params(const ModelHeader *m, int64_t tp, int64_t *all, int64_t *active) {
+    int64_t one, router = 0, shared = 0;
+    bool ok = mul3(3, m->ffn / tp, m->hidden, &one);
+    if (m->moe_bias) ok = ok && add_ok(one, 2 * (m->ffn / tp) + m->hidden, &one);   /* gate, up, down biases */
+    if (!m->experts) {
+        *all = *active = one;
+        return ok;
+    }
+    ok = ok && mul_ok(m->experts, m->hidden + (m->moe_bias ? 1 : 0), &router) &&
+         mul3(3, m->shared_expert_ffn / tp, m->hidden, &shared);
+    int64_t routed, routed_active;
+    ok = ok && mul_ok(one, m->experts, &routed) && mul_ok(one, m->experts_per_token, &routed_active) &&
+         add_ok(routed, router + shared, all) && add_ok(routed_active, router + shared, active);
+    return ok;
+}
+
 void plan_whole_model_shard(const Layout *l, WeightsShard *s) {
     const ModelHeader *m = &l->model;
     *s = (WeightsShard){.tp = 1, .kv_heads = m->kv_heads, .vocab_rows = m->vocab, .first_layer = 0,
@@ -32,19 +53,18 @@ bool plan_weights_shard(const Layout *l, const WeightsShard *s, WeightsPlan *out
     int64_t layers = s->end_layer - s->first_layer, owners = 0;
     for (int k = 0; k < l->ncaches; k++)    /* Wk, Wv live with the cache's owner */
         owners += l->cache[k].owner >= s->first_layer && l->cache[k].owner < s->end_layer;
-    int64_t q_width, kv_width, wq_wo, wk_wv, mlp, vocab_matrix;
+    int64_t q_width, kv_width, wq_wo, wk_wv, mlp, mlp_active, vocab_matrix;
     bool ok = mul_ok(m->heads / s->tp, m->head_dim, &q_width) && mul_ok(s->kv_heads, m->head_dim, &kv_width) &&
               mul3(2, q_width, m->hidden, &wq_wo) &&         /* Wq: hidden -> q, Wo: q -> hidden */
               mul3(2, kv_width, m->hidden, &wk_wv) &&        /* Wk, Wv: hidden -> kv, owners only */
-              mul3(3, m->ffn / s->tp, m->hidden, &mlp) &&    /* gate, up: hidden -> ffn; down: ffn -> hidden */
-              mul_ok(s->vocab_rows, m->hidden, &vocab_matrix);
+              layer_mlp_params(m, s->tp, &mlp, &mlp_active) && mul_ok(s->vocab_rows, m->hidden, &vocab_matrix);
     if (s->embedding) w.embedding = vocab_matrix;
     if (s->lm_head) w.lm_head = vocab_matrix;
     ok = ok && mac(wq_wo, layers, &w.attention) && mac(wk_wv, owners, &w.attention);
     if (m->qkv_bias)   /* bq in every layer; bk, bv with the cache's owner */
         ok = ok && mac(q_width, layers, &w.attention) && mac(2 * kv_width, owners, &w.attention);
     if (m->o_bias) ok = ok && mac(m->hidden, layers, &w.attention);   /* bo in every layer */
-    ok = ok && mac(mlp, layers, &w.mlp);
+    ok = ok && mac(mlp, layers, &w.mlp) && mac(mlp_active, layers, &w.mlp_active);
     int64_t per_layer = m->sandwich_norms ? 4 : 2;   /* input and pre-MLP; the outputs' with sandwich_norms */
     ok = ok && mac(per_layer * layers + s->final_norm, m->hidden, &w.norms);  /* and one final */
     if (m->qk_norm)   /* q_norm in every layer, k_norm with the cache's owner */
@@ -52,6 +72,7 @@ bool plan_weights_shard(const Layout *l, const WeightsShard *s, WeightsPlan *out
     ok = ok && add_ok(w.embedding, w.lm_head, &w.params) && add_ok(w.params, w.attention, &w.params) &&
          add_ok(w.params, w.mlp, &w.params) && add_ok(w.params, w.norms, &w.params) &&
          mul_ok(w.params, dtype_bytes(m->dtype), &w.total);
+    w.active_params = w.params - w.mlp + w.mlp_active;   /* <= params: no overflow */
     if (!ok) return false;
     *out = w;
     return true;
@@ -82,12 +103,24 @@ void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *
     case WT_UP: *out = m->ffn; break;
     case WT_O:
     case WT_DOWN: *out = d; break;
+    case WT_ROUTER: *out = m->experts; break;
+    case WT_ROUTER_BIAS: *in = m->experts, *out = 1; break;
+    case WT_EXPERT_GATE:
+    case WT_EXPERT_UP: *out = m->experts * m->ffn; break;
+    case WT_EXPERT_GATE_BIAS:
+    case WT_EXPERT_UP_BIAS: *in = m->experts * m->ffn, *out = 1; break;
+    case WT_EXPERT_DOWN: *in = m->ffn, *out = m->experts * d; break;
+    case WT_EXPERT_DOWN_BIAS: *in = m->experts * d, *out = 1; break;
+    case WT_SHARED_GATE:
+    case WT_SHARED_UP: *out = m->shared_expert_ffn; break;
+    case WT_SHARED_DOWN: *in = m->shared_expert_ffn, *out = d; break;
     default: *out = 1; break;
     }
 }
 
 bool plan_weight_is_bias(WeightRef w) {
-    return w == WT_Q_BIAS || w == WT_K_BIAS || w == WT_V_BIAS || w == WT_O_BIAS;
+    return w == WT_Q_BIAS || w == WT_K_BIAS || w == WT_V_BIAS || w == WT_O_BIAS || w == WT_ROUTER_BIAS ||
+           w == WT_EXPERT_GATE_BIAS || w == WT_EXPERT_UP_BIAS || w == WT_EXPERT_DOWN_BIAS;
 }
 
 bool plan_weight_is_vector(WeightRef w) {
@@ -99,7 +132,9 @@ bool plan_weight_is_vector(WeightRef w) {
 
 const WeightRef plan_layer_weight_order[] = {
     WT_NORM_IN, WT_Q, WT_Q_BIAS, WT_Q_NORM, WT_K, WT_K_BIAS, WT_K_NORM, WT_V, WT_V_BIAS, WT_O,
-    WT_O_BIAS, WT_NORM_ATTN_OUT, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN, WT_NORM_MLP_OUT,
+    WT_O_BIAS, WT_NORM_ATTN_OUT, WT_NORM_POST, WT_GATE, WT_UP, WT_DOWN, WT_ROUTER, WT_ROUTER_BIAS,
+    WT_EXPERT_GATE, WT_EXPERT_GATE_BIAS, WT_EXPERT_UP, WT_EXPERT_UP_BIAS, WT_EXPERT_DOWN, WT_EXPERT_DOWN_BIAS,
+    WT_SHARED_GATE, WT_SHARED_UP, WT_SHARED_DOWN, WT_NORM_MLP_OUT,
 };
 const int plan_layer_weight_count = (int)(sizeof plan_layer_weight_order / sizeof plan_layer_weight_order[0]);
 
@@ -108,6 +143,9 @@ bool plan_layer_has_weight(const Layout *l, int i, WeightRef w) {
     bool kv = w == WT_K || w == WT_V || w == WT_K_BIAS || w == WT_V_BIAS || w == WT_K_NORM;
     if (kv && l->layer[i].reads != i) return false;
     if (w == WT_O_BIAS) return m->o_bias;
+    if (w == WT_GATE || w == WT_UP || w == WT_DOWN) return !m->experts;
+    if (w >= WT_ROUTER && w <= WT_EXPERT_DOWN_BIAS) return m->experts && (!plan_weight_is_bias(w) || m->moe_bias);
+    if (w >= WT_SHARED_GATE && w <= WT_SHARED_DOWN) return m->shared_expert_ffn != 0;
     if (plan_weight_is_bias(w)) return m->qkv_bias;
     if (w == WT_Q_NORM || w == WT_K_NORM) return m->qk_norm;
     if (w == WT_NORM_ATTN_OUT || w == WT_NORM_MLP_OUT) return m->sandwich_norms;
@@ -121,6 +159,11 @@ const char *weight_ref_name(WeightRef w) {
         [WT_DOWN] = "w_down", [WT_NORM_FINAL] = "norm_final", [WT_LM_HEAD] = "lm_head", [WT_Q_BIAS] = "bq",
         [WT_K_BIAS] = "bk", [WT_V_BIAS] = "bv", [WT_Q_NORM] = "q_norm", [WT_K_NORM] = "k_norm",
         [WT_NORM_ATTN_OUT] = "norm_attn_out", [WT_NORM_MLP_OUT] = "norm_mlp_out", [WT_O_BIAS] = "bo",
+        [WT_ROUTER] = "router", [WT_ROUTER_BIAS] = "router_bias", [WT_EXPERT_GATE] = "experts_gate",
+        [WT_EXPERT_GATE_BIAS] = "experts_gate_bias", [WT_EXPERT_UP] = "experts_up",
+        [WT_EXPERT_UP_BIAS] = "experts_up_bias", [WT_EXPERT_DOWN] = "experts_down",
+        [WT_EXPERT_DOWN_BIAS] = "experts_down_bias", [WT_SHARED_GATE] = "shared_gate",
+        [WT_SHARED_UP] = "shared_up", [WT_SHARED_DOWN] = "shared_down",
     };
     return (unsigned)w < WT_COUNT ? names[w] : "?";
 }

@@ -35,6 +35,9 @@ static bool split_heads(const ModelHeader *m, ParallelPlan *p, char *err, size_t
                  "each on tp / kv_heads ranks)", (long long)kv, (long long)tp);
     else if (m->ffn % tp)
         snprintf(err, errsize, "--tp %lld does not divide ffn %lld", (long long)tp, (long long)m->ffn);
+    else if (m->shared_expert_ffn % tp)
+        snprintf(err, errsize, "--tp %lld does not divide shared_expert_ffn %lld", (long long)tp,
+                 (long long)m->shared_expert_ffn);
     else if (p->vocab_padded % tp)
         snprintf(err, errsize, "--tp %lld does not divide the vocab padded to a multiple of %d (%lld)", (long long)tp,
                  VOCAB_PADDING, (long long)p->vocab_padded);
@@ -241,6 +244,8 @@ void weights_json(JsonWriter *w, const WeightsPlan *p) {
     jw_object_begin(w);
     JW_INT_MEMBERS(w, {"bytes", p->total}, {"parameters", p->params}, {"embedding", p->embedding},
                    {"lm_head", p->lm_head}, {"attention", p->attention}, {"mlp", p->mlp}, {"norms", p->norms});
+    if (p->active_params != p->params)   /* a mixture of experts; absent: every parameter runs */
+        JW_INT_MEMBERS(w, {"active_parameters", p->active_params}, {"mlp_active", p->mlp_active});
     jw_object_end(w);
 }
 

@@ -390,6 +390,11 @@ static void text_weights(Buf *b, const Report *r) {
                   "cache owners), mlp %lld, norms %lld\n",
                (long long)w->embedding, (long long)w->lm_head, r->l.model.tie_embeddings ? " (tied)" : "",
                (long long)w->attention, r->l.ncaches, (long long)w->mlp, (long long)w->norms);
+    const ModelHeader *m = &r->l.model;
+    if (w->active_params != w->params)
+        buf_printf(b, "  active per token: %lld parameters (%lld experts of %lld, mlp %lld)\n",
+                   (long long)w->active_params, (long long)m->experts_per_token, (long long)m->experts,
+                   (long long)w->mlp_active);
     buf_printf(b, "  standard model: %s (%lld bytes)\n", fmt_bytes((double)r->standard_weights.total),
                (long long)r->standard_weights.total);
 }

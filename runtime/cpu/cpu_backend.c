@@ -299,6 +299,83 @@ static bool residual_finite(Backend *b, const StepRun *st, const PlanOp *op) {
     return true;
 }
 
+/* ---- a mixture of experts (docs/model.md): route holds (expert, weight) pairs as fp32, row t * k + j
+ * for token t's j-th choice */
+
+/* The k largest of the E logits (ties: the lower index first) and their weights by the router. */
+static void route_token(const ModelHeader *m, const float *logits, float *route) {
+    int64_t E = m->experts, k = m->experts_per_token;
+    float max_all = -INFINITY, sum_all = 0, sum_chosen = 0;
+    for (int64_t e = 0; e < E; e++) max_all = fmaxf(max_all, logits[e]);
+    for (int64_t e = 0; e < E; e++) sum_all += expf(logits[e] - max_all);
+    for (int64_t j = 0; j < k; j++) {
+        int64_t best = -1;
+        for (int64_t e = 0; e < E; e++) {
+            bool taken = false;
+            for (int64_t i = 0; i < j; i++) taken = taken || (int64_t)route[2 * i] == e;
+            if (!taken && (best < 0 || logits[e] > logits[best])) best = e;
+        }
+        route[2 * j] = (float)best;
+        route[2 * j + 1] = logits[best];
+    }
+    float max_chosen = route[1];    /* the first choice is the largest */
+    for (int64_t j = 0; j < k; j++) sum_chosen += expf(route[2 * j + 1] - max_chosen);
+    for (int64_t j = 0; j < k; j++) {
+        float x = route[2 * j + 1];
+        route[2 * j + 1] = m->router == ROUTER_TOPK_SOFTMAX   ? expf(x - max_chosen) / sum_chosen
+                           : m->router == ROUTER_SOFTMAX_TOPK ? expf(x - max_all) / sum_all
+                                                              : 1.0f / (1.0f + expf(-x));
+    }
+}
+
+/* The bias of a stacked expert weight (moe_bias), or NULL. */
+static const float *expert_bias(const Backend *b, const PlanOp *op) {
+    WeightRef bias = op->weight == WT_EXPERT_GATE ? WT_EXPERT_GATE_BIAS
+                     : op->weight == WT_EXPERT_UP ? WT_EXPERT_UP_BIAS : WT_EXPERT_DOWN_BIAS;
+    return b->layout->model.moe_bias ? *model_layer_slot(&b->model->layer[op->layer], bias) : NULL;
+}
+
+/* Row (t, j) = the input row (h2's t, or the expert rows' (t, j)) x the chosen expert's weight. */
+static void run_moe_gemm(Backend *b, const StepRun *st, const PlanOp *op) {
+    const ModelHeader *m = &b->layout->model;
+    int64_t in, out, k = m->experts_per_token;
+    const float *w = weight(b, op, &in, &out), *x = in_f(b, st, op, 0), *route = in_f(b, st, op, 1);
+    const float *bias = expert_bias(b, op);
+    float *y = out_f(b, st, op, 0);
+    bool down = op->weight == WT_EXPERT_DOWN, scale_input = !down && m->router == ROUTER_SIGMOID_INPUT;
+    out /= m->experts;  /* one expert's rows */
+    for (int64_t r = 0; r < st->rows * k; r++) {
+        int64_t e = (int64_t)route[2 * r];
+        matmul(y + r * out, x + (down ? r : r / k) * in, w + e * out * in, 1, in, out);
+        for (int64_t o = 0; bias && o < out; o++) y[r * out + o] += bias[e * out + o];
+        for (int64_t o = 0; scale_input && o < out; o++) y[r * out + o] *= route[2 * r + 1];
+    }
+}
+
+/* Row t = the sum of its k expert rows, each times its weight (sigmoid_input: weighted already). */
+static void run_moe_combine(Backend *b, const StepRun *st, const PlanOp *op) {
+    const ModelHeader *m = &b->layout->model;
+    int64_t d = m->hidden, k = m->experts_per_token;
+    const float *x = in_f(b, st, op, 0), *route = in_f(b, st, op, 1);
+    float *y = out_f(b, st, op, 0);
+    for (int64_t t = 0; t < st->rows; t++)
+        for (int64_t o = 0; o < d; o++) {
+            float sum = 0;
+            for (int64_t j = 0; j < k; j++)
+                sum += (m->router == ROUTER_SIGMOID_INPUT ? 1.0f : route[2 * (t * k + j) + 1]) * x[(t * k + j) * d + o];
+            y[t * d + o] = sum;
+        }
+}
+
+/* Elements per token of a gated activation's rows: the dense MLP's, the chosen experts' or the
+ * shared expert's (arena_plan.c names them). */
+static int64_t gated_width(const Backend *b, const StepRun *st, const PlanOp *op) {
+    const ModelHeader *m = &b->layout->model;
+    const char *name = st->a->tensor[op->out[0]].name;
+    return !strcmp(name, "expert_act") ? m->experts_per_token * m->ffn
+           : !strcmp(name, "shared_act") ? m->shared_expert_ffn : m->ffn;
+}
+
 /* What every RMSNorm adds to its weight: 1 for Gemma's (1 + w), else 0. */
 static float norm_offset(const ModelHeader *m) { return m->norm == NORM_RMS_PLUS_ONE ? 1.0f : 0.0f; }
 
@@ -335,13 +412,18 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
         add_into(in_f(b, st, op, 0), in_f(b, st, op, 1), R * m->hidden);
         return residual_finite(b, st, op);
     case OP_SILU_MUL:   /* the kernel works in place: act = gate, then act = silu(act) * up */
-        memcpy(out_f(b, st, op, 0), in_f(b, st, op, 0), (size_t)(R * m->ffn) * sizeof(float));
-        s->k.silu_mul(s->k.ctx, out_f(b, st, op, 0), in_f(b, st, op, 1), R * m->ffn);
+    case OP_GELU_TANH_MUL: {
+        int64_t n = R * gated_width(b, st, op);
+        memcpy(out_f(b, st, op, 0), in_f(b, st, op, 0), (size_t)n * sizeof(float));
+        (op->kind == OP_SILU_MUL ? s->k.silu_mul : s->k.gelu_tanh_mul)(s->k.ctx, out_f(b, st, op, 0), in_f(b, st, op, 1), n);
         return true;
-    case OP_GELU_TANH_MUL:
-        memcpy(out_f(b, st, op, 0), in_f(b, st, op, 0), (size_t)(R * m->ffn) * sizeof(float));
-        s->k.gelu_tanh_mul(s->k.ctx, out_f(b, st, op, 0), in_f(b, st, op, 1), R * m->ffn);
+    }
+    case OP_MOE_ROUTE:
+        for (int64_t t = 0; t < R; t++)
+            route_token(m, in_f(b, st, op, 0) + t * m->experts, out_f(b, st, op, 0) + 2 * t * m->experts_per_token);
         return true;
+    case OP_MOE_GEMM: run_moe_gemm(b, st, op); return true;
+    case OP_MOE_COMBINE: run_moe_combine(b, st, op); return true;
     case OP_BIAS_ADD:   /* every row of the projection plus the bias */
         for (int64_t r = 0; r < R; r++) add_into(in_f(b, st, op, 0) + r * in, w, in);
         return true;

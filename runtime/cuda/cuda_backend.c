@@ -641,6 +641,9 @@ static int check_run(const CudaDevice *d, const Model *m, const BackendConfig *c
     if (dt != DT_BF16 && dt != DT_FP16)
         return backend_open_error(err, errlen, 1, "dtype %s: the kernels take bf16 or fp16 (fp32 runs on the cpu backend)",
                                   dtype_name(dt));
+    if (m->layout->model.experts)   /* its route, grouped GEMMs and sum have no device code yet */
+        return backend_open_error(err, errlen, 1, "experts: the %s backend does not run a mixture of experts yet (the "
+                                  "cpu backend does)", d->name);
     return model_check_size(m->layout, err, errlen) ? 0 : 1;
 }
 

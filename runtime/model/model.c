@@ -22,6 +22,7 @@ static void add_tensor(ModelTensor *t, int *n, float **slot, int64_t rows, int64
     vsnprintf(e->name, sizeof e->name, fmt, ap);
     va_end(ap);
     e->slot = slot;
+    e->alloc_elems = is_norm ? rows : rows * cols;
     if (is_norm) {
         e->ndim = 1;
         e->shape[0] = rows;
@@ -52,6 +53,17 @@ float **model_layer_slot(LayerWeights *w, int ref) {
     case WT_K_NORM: return &w->k_norm;
     case WT_NORM_ATTN_OUT: return &w->norm_attn_out;
     case WT_NORM_MLP_OUT: return &w->norm_mlp_out;
+    case WT_ROUTER: return &w->router;
+    case WT_ROUTER_BIAS: return &w->router_bias;
+    case WT_EXPERT_GATE: return &w->experts_gate;
+    case WT_EXPERT_GATE_BIAS: return &w->experts_gate_bias;
+    case WT_EXPERT_UP: return &w->experts_up;
+    case WT_EXPERT_UP_BIAS: return &w->experts_up_bias;
+    case WT_EXPERT_DOWN: return &w->experts_down;
+    case WT_EXPERT_DOWN_BIAS: return &w->experts_down_bias;
+    case WT_SHARED_GATE: return &w->shared_gate;
+    case WT_SHARED_UP: return &w->shared_up;
+    case WT_SHARED_DOWN: return &w->shared_down;
     default: return NULL;
     }
 }
@@ -69,29 +81,55 @@ static const char *layer_tensor_name(const ModelHeader *h, WeightRef r) {
         [WT_V_BIAS] = "self_attn.v_proj.bias", [WT_Q_NORM] = "self_attn.q_norm.weight",
         [WT_K_NORM] = "self_attn.k_norm.weight", [WT_NORM_ATTN_OUT] = "post_attention_layernorm.weight",
         [WT_NORM_MLP_OUT] = "post_feedforward_layernorm.weight", [WT_O_BIAS] = "self_attn.o_proj.bias",
+        /* a mixture of experts, as Qwen3-MoE names it (expert e's: mlp.experts.{e}. + these) */
+        [WT_ROUTER] = "mlp.gate.weight", [WT_ROUTER_BIAS] = "mlp.gate.bias",
+        [WT_EXPERT_GATE] = "gate_proj.weight", [WT_EXPERT_GATE_BIAS] = "gate_proj.bias",
+        [WT_EXPERT_UP] = "up_proj.weight", [WT_EXPERT_UP_BIAS] = "up_proj.bias",
+        [WT_EXPERT_DOWN] = "down_proj.weight", [WT_EXPERT_DOWN_BIAS] = "down_proj.bias",
+        [WT_SHARED_GATE] = "mlp.shared_expert.gate_proj.weight", [WT_SHARED_UP] = "mlp.shared_expert.up_proj.weight",
+        [WT_SHARED_DOWN] = "mlp.shared_expert.down_proj.weight",
     };
     if (r == WT_NORM_POST && h->sandwich_norms) return "pre_feedforward_layernorm.weight";
     return names[r];
+}
+
+/* Whether r is stacked over the experts: one checkpoint tensor per expert. */
+static bool per_expert(WeightRef r) { return r >= WT_EXPERT_GATE && r <= WT_EXPERT_DOWN_BIAS; }
+
+/* Layer i's weight r: one tensor, or E (expert e's rows of the stacked one, named per expert). */
+static void add_layer_weight(Model *m, int i, WeightRef r, ModelTensor *t, int *n) {
+    const ModelHeader *h = &m->layout->model;
+    int64_t in, rows, experts = per_expert(r) ? h->experts : 1;
+    plan_weight_shape(h, r, &in, &rows);
+    bool vector = plan_weight_is_vector(r);
+    if (vector) in /= experts;
+    else rows /= experts;
+    for (int64_t e = 0; e < experts; e++) {
+        float **slot = model_layer_slot(&m->layer[i], r);
+        if (per_expert(r))
+            add_tensor(t, n, slot, vector ? in : rows, in, vector, "model.layers.%d.mlp.experts.%lld.%s", i,
+                       (long long)e, layer_tensor_name(h, r));
+        else
+            add_tensor(t, n, slot, vector ? in : rows, in, vector, "model.layers.%d.%s", i, layer_tensor_name(h, r));
+        ModelTensor *x = &t[*n - 1];
+        x->offset = e * (vector ? in : rows * in);
+        x->alloc_elems = e ? 0 : experts * (vector ? in : rows * in);
+        if (plan_weight_is_bias(r)) x->fan_in = h->hidden;   /* drawn as its projection is */
+    }
 }
 
 int model_tensors(Model *m, ModelTensor **out) {
     const Layout *l = m->layout;
     const ModelHeader *h = &l->model;
     int64_t d = h->hidden;
-    ModelTensor *t = xcalloc((size_t)l->nlayers * plan_layer_weight_count + 4, sizeof *t);
+    int64_t per_layer = plan_layer_weight_count + 6 * h->experts;   /* the experts' 6 stacked refs */
+    ModelTensor *t = xcalloc((size_t)(l->nlayers * per_layer + 4), sizeof *t);
     int n = 0;
     add_tensor(t, &n, &m->embed, h->vocab, d, false, "model.embed_tokens.weight");
     for (int i = 0; i < l->nlayers; i++)
-        for (int k = 0; k < plan_layer_weight_count; k++) {
-            WeightRef r = plan_layer_weight_order[k];
-            if (!plan_layer_has_weight(l, i, r)) continue;
-            int64_t in, rows;
-            plan_weight_shape(h, r, &in, &rows);
-            bool vector = plan_weight_is_vector(r);
-            add_tensor(t, &n, model_layer_slot(&m->layer[i], r), vector ? in : rows, in, vector,
-                       "model.layers.%d.%s", i, layer_tensor_name(h, r));
-            if (plan_weight_is_bias(r)) t[n - 1].fan_in = d;   /* drawn as its projection is */
-        }
+        for (int k = 0; k < plan_layer_weight_count; k++)
+            if (plan_layer_has_weight(l, i, plan_layer_weight_order[k]))
+                add_layer_weight(m, i, plan_layer_weight_order[k], t, &n);
     add_tensor(t, &n, &m->norm_final, d, 0, true, "model.norm.weight");
     if (!m->tied) add_tensor(t, &n, &m->lm_head, h->vocab, d, false, "lm_head.weight");
     *out = t;
@@ -99,6 +137,8 @@ int model_tensors(Model *m, ModelTensor **out) {
 }
 
 static int64_t tensor_elems(const ModelTensor *t) { return t->ndim == 1 ? t->shape[0] : t->shape[0] * t->shape[1]; }
+
+float *model_tensor_data(const ModelTensor *t) { return *t->slot + t->offset; }
 
 /* Every tensor's element count fits comfortably in memory arithmetic (the runtime holds fp32). */
 /* This machine's physical memory in bytes (0 when unknown). */
@@ -134,7 +174,8 @@ static void alloc_tensors(Model *m, const Layout *l, bool tied) {
     m->layer = xcalloc((size_t)l->nlayers + 1, sizeof(LayerWeights));
     ModelTensor *t;
     int n = model_tensors(m, &t);
-    for (int i = 0; i < n; i++) *t[i].slot = xcalloc((size_t)tensor_elems(&t[i]), sizeof(float));
+    for (int i = 0; i < n; i++)
+        if (t[i].offset == 0) *t[i].slot = xcalloc((size_t)t[i].alloc_elems, sizeof(float));
     if (tied) m->lm_head = m->embed;
     free(t);
 }
@@ -143,7 +184,8 @@ void model_free(Model *m) {
     if (!m->layer) return;
     ModelTensor *t;
     int n = model_tensors(m, &t);
-    for (int i = 0; i < n; i++) free(*t[i].slot);
+    for (int i = 0; i < n; i++)
+        if (t[i].offset == 0) free(*t[i].slot);
     free(t);
     free(m->layer);
     memset(m, 0, sizeof *m);
@@ -191,7 +233,7 @@ void model_init_random(Model *m, const Layout *l, uint64_t seed) {
         /* a stream per tensor: the same name gets the same values whatever else the layout has */
         uint64_t state = seed ^ fnv1a(t[i].name);
         splitmix64(&state);
-        float *x = *t[i].slot;
+        float *x = model_tensor_data(&t[i]);
         int64_t count = tensor_elems(&t[i]);
         float scale = t[i].fan_in && strcmp(t[i].name, "model.embed_tokens.weight") != 0
                           ? 1.0f / sqrtf((float)t[i].fan_in) : 1.0f;
@@ -219,7 +261,7 @@ static void format_shape(char *out, size_t n, int ndim, const int64_t *shape) {
 
 /* NaN or Inf in a weight would only show up as NaN logits (or tokens 0,0,0): refused by name. */
 static bool check_finite(const StFile *f, const ModelTensor *t, int64_t count, char *err, size_t errlen) {
-    const float *x = *t->slot;
+    const float *x = model_tensor_data(t);
     for (int64_t i = 0; i < count; i++) {
         if (isfinite(x[i])) continue;
         int64_t cols = t->ndim == 1 ? count : t->shape[1];
@@ -251,8 +293,8 @@ static bool load_one(const StCheckpoint *c, const ModelTensor *t, DType dtype, c
         return false;
     }
     int64_t count = tensor_elems(t);
-    st_to_f32(s, *t->slot, count);
-    return check_finite(f, t, count, err, errlen) && (model_round_to_dtype(*t->slot, count, dtype), true);
+    st_to_f32(s, model_tensor_data(t), count);
+    return check_finite(f, t, count, err, errlen) && (model_round_to_dtype(model_tensor_data(t), count, dtype), true);
 }
 
 /* A reading layer must not come with K/V projections: the file was made for another layout. */
@@ -335,7 +377,7 @@ bool model_save_safetensors(Model *m, const char *path, char *err, size_t errlen
     StWriter w = {0};
     ModelTensor *t;
     int n = model_tensors(m, &t);
-    for (int i = 0; i < n; i++) st_writer_add(&w, t[i].name, dt, t[i].ndim, t[i].shape, *t[i].slot);
+    for (int i = 0; i < n; i++) st_writer_add(&w, t[i].name, dt, t[i].ndim, t[i].shape, model_tensor_data(&t[i]));
     free(t);
     bool ok = st_writer_save(&w, path, err, errlen);
     st_writer_free(&w);

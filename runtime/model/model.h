@@ -13,7 +13,8 @@
  *   model.layers.{i}.mlp.down_proj.weight           [hidden, ffn]
  *   model.norm.weight                               [hidden]
  *   lm_head.weight                                  [vocab, hidden]   absent = tied to the embedding
- * and the header's variations' (biases, q/k norms, Gemma's sandwich norms): docs/model.md, "Weights".
+ * and the header's variations' (biases, q/k norms, Gemma's sandwich norms, a mixture of experts's
+ * mlp.gate and mlp.experts.{e}.*): docs/model.md, "Weights".
  */
 #ifndef MIXC_RUNTIME_MODEL_H
 #define MIXC_RUNTIME_MODEL_H
@@ -33,6 +34,12 @@ typedef struct {
     float *bo;              /* o_bias: [hidden]; else NULL */
     float *q_norm, *k_norm; /* qk_norm: [head_dim] (k_norm in owners); else NULL */
     float *norm_attn_out, *norm_mlp_out;  /* sandwich_norms: [hidden]; else NULL */
+    /* a mixture of experts (experts E; the dense w_gate, w_up, w_down are then NULL): the router
+     * [E][hidden]; expert e's projections stacked at e x rows: gate, up [E x ffn][hidden], down
+     * [E x hidden][ffn]; their biases with moe_bias; the shared expert's as a dense MLP's */
+    float *router, *router_bias;
+    float *experts_gate, *experts_gate_bias, *experts_up, *experts_up_bias, *experts_down, *experts_down_bias;
+    float *shared_gate, *shared_up, *shared_down;
 } LayerWeights;
 
 /* Where layer weights w keeps weight ref (a WeightRef of compiler/plan/plan.h); NULL for the
@@ -53,9 +60,14 @@ typedef struct {
     char name[96];
     int ndim;               /* 1 or 2 */
     int64_t shape[2];
-    float **slot;           /* where the model keeps it */
+    float **slot;           /* where the model keeps it: the tensor starts `offset` floats into *slot */
+    int64_t offset;         /* 0, or expert e's place in a stacked tensor of a mixture of experts */
+    int64_t alloc_elems;    /* floats *slot holds: allocated with the tensor at offset 0 */
     int64_t fan_in;         /* columns (the random scale); 0 for norms (initialised to 1) */
 } ModelTensor;
+
+/* The tensor's values: *t->slot + t->offset. */
+float *model_tensor_data(const ModelTensor *t);
 
 /* Every tensor the layout's model has (lm_head only when not tied), in checkpoint order.
  * Returns the count; *out is malloc'ed. The slots point into `m`. */

@@ -87,6 +87,7 @@ plan_lines() {
 # (one sequence), then --bench with 3 sequences; launches as planned, nothing out of bounds or leaked.
 examples=(examples/*.mix)
 [ "$ASAN" = 1 ] && examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix examples/ma.mix)
+for i in "${!examples[@]}"; do examples[i]=$(runnable_layout "${examples[i]}" "$T/dense"); done
 ex_fail=()
 for f in "${examples[@]}"; do
   n=$(basename "$f" .mix)
@@ -140,11 +141,12 @@ real=(character-ai gemma3-27b yoco ma hymba-1.5b gpt-oss-20b mistral-7b)
 # real_run NAME WINDOW_CPU ARGS...: cpu (window WINDOW_CPU) and emulated cuda (window 8) logits of the
 # prompt $PROMPT_TOKENS (default $EP) and $MAX_NEW (default 6) new tokens.
 real_run() {
-  local n=$1 wcpu=$2 p=${PROMPT_TOKENS:-$EP} g=${MAX_NEW:-6}; shift 2
-  "$CHECK" "examples/$n.mix" - "$@" --set window=8 --emu-so "$T/k.so" >"$T/pc" 2>&1 || { cat "$T/pc"; return 1; }
-  "$RUN" --layout "examples/$n.mix" "$@" --set window="$wcpu" --random-weights 5 --tokens $p --max-new $g --backend cpu     --dump-logits "$T/c.npy" >"$T/cpu.out" 2>"$T/err" || { cat "$T/err"; return 1; }
+  local n=$1 wcpu=$2 p=${PROMPT_TOKENS:-$EP} g=${MAX_NEW:-6} ex; shift 2
+  ex=$(runnable_layout "examples/$n.mix" "$T/dense")
+  "$CHECK" "$ex" - "$@" --set window=8 --emu-so "$T/k.so" >"$T/pc" 2>&1 || { cat "$T/pc"; return 1; }
+  "$RUN" --layout "$ex" "$@" --set window="$wcpu" --random-weights 5 --tokens $p --max-new $g --backend cpu     --dump-logits "$T/c.npy" >"$T/cpu.out" 2>"$T/err" || { cat "$T/err"; return 1; }
   FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k.so FAKE_CUBLAS_COMPUTE=1 LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
-    "$RUN" --layout "examples/$n.mix" "$@" --set window=8 --random-weights 5 --tokens $p --max-new $g --backend cuda \
+    "$RUN" --layout "$ex" "$@" --set window=8 --random-weights 5 --tokens $p --max-new $g --backend cuda \
     --dump-logits "$T/g.npy" >"$T/gpu.out" 2>"$T/err" || { cat "$T/err"; return 1; }
   ! grep -q "fake_cuda:" "$T/err" || { cat "$T/err"; return 1; }
 }

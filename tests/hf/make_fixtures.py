@@ -58,6 +58,11 @@ FAMILIES = {
         tie_word_embeddings=True, rms_norm_eps=1e-6)),
     "smollm3": ("SmolLM3Config", "SmolLM3ForCausalLM", dict(
         rope_theta=2000000.0, no_rope_layers=[1, 0], use_sliding_window=False)),
+    # a mixture of experts: 6 of width 32, 2 per token, softmax over the chosen (norm_topk_prob)
+    "qwen3-moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM", dict(
+        rope_theta=1000000.0, use_sliding_window=False, attention_bias=False, num_experts=6,
+        num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=True, decoder_sparse_step=1,
+        mlp_only_layers=[])),
 }
 
 

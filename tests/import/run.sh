@@ -62,6 +62,19 @@ for cfg in $T/configs/*.json; do
   else fail "import $name: differs from golden" "$(head -30 "$tmp/$name.diff")"; fi
 done
 
+# ---- a mixture of experts: the imported header reports the published sizes (Qwen3-30B-A3B's model
+# card: 30.5B parameters; gpt-oss-20b's: 20.9B, sinks not counted); other families' experts are refused
+if "$MIXC" report "$tmp/qwen3-30b-a3b.mix" --format json 2>/dev/null |
+   jq -e '.weights.parameters == 30532122624 and .weights.active_parameters == 3353032704 and .model.router == "topk_softmax"' >/dev/null
+then pass "import qwen3_moe: experts, norm_topk_prob, 30.5B parameters"
+else fail "import qwen3_moe: experts and sizes"; fi
+sed 's/"norm_topk_prob": true/"norm_topk_prob": false/' $T/configs/qwen3-30b-a3b.json >"$tmp/q3f.json"
+"$MIXC" import "$tmp/q3f.json" 2>/dev/null | grep -q '^ *router *= softmax_topk$' &&
+  pass "import qwen3_moe without norm_topk_prob: router softmax_topk" || fail "import qwen3_moe without norm_topk_prob"
+sed 's/"mlp_only_layers": \[\]/"mlp_only_layers": [0]/' $T/configs/qwen3-30b-a3b.json >"$tmp/q3d.json"
+"$MIXC" import "$tmp/q3d.json" 2>&1 | grep -q "'mlp_only_layers' \[0\] is not supported (mixc computes a mixture of experts in every layer or in none)" &&
+  pass "import qwen3_moe with dense layers: refused by name" || fail "import qwen3_moe with dense layers: refused by name"
+
 # ---- the imported layouts against the published architectures
 # header line of `mixc check` (dimensions from the published config.json files) and layer summary
 expect_arch() {  # name, expected header line, expected summary line
@@ -229,7 +242,7 @@ expect_warn $T/warn/llama-window.json "warning: 'sliding_window' 2048 is not rea
 if "$MIXC" import $T/warn/llama-window.json 2>/dev/null | "$MIXC" check - 2>/dev/null | grep -q "4 layers (4 global"; then
   pass "llama's sliding_window: imported as 4 global layers"; else fail "llama's sliding_window: imported as global"; fi
 expect_warn $T/configs/gemma2-9b.json "warning: 'torch_dtype' \"float32\" is not supported" --allow-unsupported
-expect_warn $T/configs/gpt-oss-20b.json "warning: 'num_local_experts' 32 is not supported" --allow-unsupported
+expect_warn $T/configs/gpt-oss-20b.json "warning: 'model_type' \"gpt_oss\" is not supported (attention sinks and a clamped SwiGLU in its experts" --allow-unsupported
 expect_err $T/bad/null-window.json 1 "'layer_types' makes layer 0 sliding but 'sliding_window' is null"
 if "$MIXC" import $T/bad/null-window.json 2>&1 | grep -q "hint: "; then fail "no --allow-unsupported hint when it would not help"
 else pass "no --allow-unsupported hint when another error remains"; fi
@@ -299,7 +312,7 @@ expect_usage 2 import --lckv 0_1s --window 64 --allow-unsupported
 expect_usage 0 import --lckv 0_0_0_0 --config $T/unsupported/gemma3-local-base.json --allow-unsupported
 expect_usage 1 import --lckv 0_0_0_0 --config $T/unsupported/qwen3-attention-bias.json
 if "$MIXC" import --lckv 0_0_0_0 --config $T/unsupported/qwen3-attention-bias.json --allow-unsupported 2>/dev/null |
-   grep -qx "# unsupported: 'attention_bias' true ignored (mixc computes attention_bias (q, k, v and o biases) in llama configs only)"; then
+   grep -qx "# unsupported: 'attention_bias' true ignored (mixc computes attention_bias (q, k, v and o biases) in llama and gpt_oss configs only)"; then
   pass "--lckv --config --allow-unsupported records the config's unsupported fields"
 else fail "--lckv --config --allow-unsupported records the config's unsupported fields"; fi
 if "$MIXC" import --help | grep -q -- '--allow-unsupported'; then pass "--help lists --allow-unsupported"

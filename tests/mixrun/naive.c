@@ -1,6 +1,7 @@
 /* naive.c — the independent reference of test_model (naive.h): the decoder of docs/model.md with
  * every variation of the header (biases, q/k norms, (1 + w) norms, sandwich norms, GELU, embedding
- * scale, soft-caps, query_pre_attn_scalar), each written out where the model applies it. */
+ * scale, soft-caps, query_pre_attn_scalar, a mixture of experts), each written out where the model
+ * applies it. */
 #include "naive.h"
 
 #include <math.h>
@@ -120,23 +121,73 @@ static void naive_projections(const Model *mo, int i, const double *x, int64_t T
     free(h);
 }
 
-/* x += the MLP of x (sandwich_norms: its output normed first). */
-static void naive_mlp(const Model *mo, const LayerWeights *w, double *x) {
-    const ModelHeader *m = &mo->layout->model;
-    int64_t d = m->hidden, F = m->ffn;
-    double *h = xcalloc((size_t)d, sizeof(double)), *o = xcalloc((size_t)d, sizeof(double));
+/* out += scale x the gated MLP of h with gate, up [F][d] and down [d][F] (biases when not NULL;
+ * scale_input: h scaled instead, as Llama 4's router does). */
+static void naive_gated(const ModelHeader *m, const double *h, const float *const w[3], const float *const b[3],
+                        int64_t F, double scale, bool scale_input, double *out) {
+    int64_t d = m->hidden;
+    double *x = xcalloc((size_t)d, sizeof(double)), *o = xcalloc((size_t)d, sizeof(double));
     double *g = xcalloc((size_t)F, sizeof(double)), *u = xcalloc((size_t)F, sizeof(double));
-    naive_rmsnorm(m, x, w->norm_post, h, d);
-    naive_proj(h, w->w_gate, g, d, F);
-    naive_proj(h, w->w_up, u, d, F);
+    for (int64_t k = 0; k < d; k++) x[k] = scale_input ? h[k] * scale : h[k];
+    naive_proj(x, w[0], g, d, F);
+    naive_proj(x, w[1], u, d, F);
+    add_bias(g, b[0], F);
+    add_bias(u, b[1], F);
     for (int64_t k = 0; k < F; k++)
         g[k] = (m->activation == ACT_GELU_TANH
                     ? 0.5 * g[k] * (1 + tanh(sqrt(2 / M_PI) * (g[k] + 0.044715 * g[k] * g[k] * g[k])))
                     : g[k] / (1 + exp(-g[k]))) * u[k];
-    naive_proj(g, w->w_down, o, F, d);
+    naive_proj(g, w[2], o, F, d);
+    add_bias(o, b[2], d);
+    for (int64_t k = 0; k < d; k++) out[k] += scale_input ? o[k] : scale * o[k];
+    free(x), free(o), free(g), free(u);
+}
+
+static const double *sort_logits;
+static int by_logit(const void *a, const void *b) {   /* descending, ties: the lower index first */
+    int i = *(const int *)a, j = *(const int *)b;
+    return sort_logits[i] > sort_logits[j] ? -1 : sort_logits[i] < sort_logits[j] ? 1 : i - j;
+}
+
+/* out = the mixture of experts of h (docs/model.md): router, the k best, their weights, the experts
+ * and the shared expert. */
+static void naive_experts(const ModelHeader *m, const LayerWeights *w, const double *h, double *out) {
+    int64_t E = m->experts, k = m->experts_per_token, d = m->hidden, F = m->ffn;
+    double *logit = xcalloc((size_t)E, sizeof(double)), all = 0, chosen = 0;
+    int *order = xcalloc((size_t)E, sizeof(int));
+    naive_proj(h, w->router, logit, d, E);
+    add_bias(logit, w->router_bias, E);
+    for (int e = 0; e < E; e++) order[e] = e, all += exp(logit[e]);
+    sort_logits = logit;
+    qsort(order, (size_t)E, sizeof(int), by_logit);
+    for (int64_t j = 0; j < k; j++) chosen += exp(logit[order[j]]);
+    for (int64_t j = 0; j < k; j++) {
+        int e = order[j];
+        double p = m->router == ROUTER_TOPK_SOFTMAX ? exp(logit[e]) / chosen
+                   : m->router == ROUTER_SOFTMAX_TOPK ? exp(logit[e]) / all : 1 / (1 + exp(-logit[e]));
+        const float *ew[3] = {w->experts_gate + e * F * d, w->experts_up + e * F * d, w->experts_down + e * d * F};
+        const float *eb[3] = {w->experts_gate_bias ? w->experts_gate_bias + e * F : NULL,
+                              w->experts_up_bias ? w->experts_up_bias + e * F : NULL,
+                              w->experts_down_bias ? w->experts_down_bias + e * d : NULL};
+        naive_gated(m, h, ew, eb, F, p, m->router == ROUTER_SIGMOID_INPUT, out);
+    }
+    const float *sw[3] = {w->shared_gate, w->shared_up, w->shared_down}, *none[3] = {NULL, NULL, NULL};
+    if (m->shared_expert_ffn) naive_gated(m, h, sw, none, m->shared_expert_ffn, 1, false, out);
+    free(logit), free(order);
+}
+
+/* x += the MLP of x, dense or a mixture of experts (sandwich_norms: its output normed first). */
+static void naive_mlp(const Model *mo, const LayerWeights *w, double *x) {
+    const ModelHeader *m = &mo->layout->model;
+    int64_t d = m->hidden;
+    double *h = xcalloc((size_t)d, sizeof(double)), *o = xcalloc((size_t)d, sizeof(double));
+    naive_rmsnorm(m, x, w->norm_post, h, d);
+    const float *dense[3] = {w->w_gate, w->w_up, w->w_down}, *none[3] = {NULL, NULL, NULL};
+    if (m->experts) naive_experts(m, w, h, o);
+    else naive_gated(m, h, dense, none, m->ffn, 1, false, o);
     if (w->norm_mlp_out) naive_rmsnorm(m, o, w->norm_mlp_out, o, d);
     for (int64_t k = 0; k < d; k++) x[k] += o[k];
-    free(h), free(o), free(g), free(u);
+    free(h), free(o);
 }
 
 void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *out) {

@@ -394,6 +394,17 @@ examples=(examples/*.mix)
 if [ "$ASAN" = 1 ]; then   # the emulator is ~10x slower under the sanitizers: a sharing subset
   examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix)
 fi
+for i in "${!examples[@]}"; do examples[i]=$(runnable_layout "${examples[i]}" "$T/dense"); done
+# ... and the examples with experts themselves are refused by name there (the cpu backend runs them:
+# tests/mixrun/test_model checks it against the naive reference)
+for f in examples/*.mix; do
+  grep -qE '^\s*experts\s*=' "$f" || continue
+  run "$(basename "$f" .mix): emu refuses experts" 1 --layout "$f" --random-weights 1 --tokens 1,2 --max-new 1 \
+      --set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=16 --set ffn=64 --set vocab=256 --backend emu &&
+    { grep -q "mixrun: experts: the emu backend does not run a mixture of experts yet" "$T/err" &&
+      pass "$(basename "$f" .mix): the emu backend refuses its experts by name" ||
+      fail "$(basename "$f" .mix): the refusal names experts" "$(cat "$T/err")"; }
+done
 # mem_check NAME BACKEND ARGS...: `mixrun ARGS --bench --json --backend BACKEND` (stand-in driver for
 # cuda): its memory planned = allocated for the KV caches, the arena and the weights, and equal to what
 # `mixc report --target BACKEND --format json` plans for the same --set overrides, context and batch.

@@ -193,6 +193,15 @@ static void like_gemma3(Layout *m) {
     with_gelu(m), with_plus_one(m), with_sandwich(m), with_embed_scale(m), with_qk_norm(m), with_scalar(m);
 }
 
+/* A mixture of experts: 6 experts of width 32 (ffn), 2 per token, each router; with a shared expert
+ * of width 48 and gpt-oss's biases; Llama 4's top-1 sigmoid scaling the input. */
+static void with_experts(Layout *l) { l->model.experts = 6, l->model.experts_per_token = 2; }
+static void with_softmax_topk(Layout *l) { with_experts(l), l->model.router = ROUTER_SOFTMAX_TOPK; }
+static void with_moe_bias_shared(Layout *l) { with_experts(l), l->model.moe_bias = true, l->model.shared_expert_ffn = 48; }
+static void like_llama4_moe(Layout *l) {
+    with_experts(l), l->model.experts_per_token = 1, l->model.router = ROUTER_SIGMOID_INPUT, l->model.shared_expert_ffn = 32;
+}
+
 /* Scalings with a short original context (64), so that the 23 positions and head_dim 64 meet every
  * region: llama3's kept, smoothed and divided wavelengths, yarn's ramp. */
 static void with_linear(Layout *l) { l->model.rope_scaling = (RopeScaling){ROPE_LINEAR, .factor = 4}; }
@@ -228,6 +237,10 @@ static void test_variations_against_naive(void) {
     test_against_naive("... with rope_scaling llama3", with_llama3);
     test_against_naive("... with rope_scaling yarn (attention factor on cos/sin)", with_yarn);
     test_against_naive("... with NoPE layers and a kind's own rope_theta (unscaled)", with_rope_kinds);
+    test_against_naive("... with experts (router topk_softmax, 2 of 6)", with_experts);
+    test_against_naive("... with experts (router softmax_topk)", with_softmax_topk);
+    test_against_naive("... with experts, their biases (moe_bias) and a shared expert", with_moe_bias_shared);
+    test_against_naive("... with experts as Llama 4 routes (top-1 sigmoid on the input, shared expert)", like_llama4_moe);
 }
 
 /* Logits of a 2-layer model whose layer 0 adds nothing to the residual stream (Wo = 0, down = 0):

@@ -339,4 +339,30 @@ grep -q '^  note: cache 5 (owner layer 12, stage 1) is read on stage 2 by layer 
   jq -e '.model.tie_embeddings and ([.parallel.stages[].weights | [.embedding > 0, .lm_head]] == [[true, 0], [true, 0]])' >/dev/null &&
   pass "report --pp with tied embeddings: the embedding on both ends" || fail "report --pp with tied embeddings"
 
+# A mixture of experts: gpt-oss-20b's weights by hand. Per layer: attention 2 x 4096 x 2880 (q, o) +
+# 2 x 512 x 2880 (k, v) + biases 4096 + 1024 + 2880 = 26,550,080; router 32 x (2880 + 1) = 92,192;
+# one expert 3 x 2880 x 2880 + biases 2 x 2880 + 2880 = 24,891,840; norms 2 x 2880. Whole model:
+# 24 x (26,550,080 + 92,192 + 32 x 24,891,840 + 5,760) + 2 x 201088 x 2880 + 2880 = 20,914,755,648;
+# active: the same with 4 experts of 32 per layer = 4,187,439,168 (the embedding and LM head in both).
+"$MIXC" report examples/gpt-oss-20b.mix --format json 2>/dev/null >"$tmp/moe.json"
+if jq -e '.weights.parameters == 20914755648 and .weights.active_parameters == 4187439168 and
+          .weights.mlp == 24 * (92192 + 32 * 24891840) and .weights.mlp_active == 24 * (92192 + 4 * 24891840)' \
+     "$tmp/moe.json" >/dev/null; then pass "report: gpt-oss-20b's experts, total and active parameters by hand"
+else fail "report: gpt-oss-20b's experts" "$(jq -c .weights "$tmp/moe.json")"; fi
+"$MIXC" report examples/gpt-oss-20b.mix >"$tmp/moe.txt" 2>&1
+grep -q '^  active per token: 4187439168 parameters (4 experts of 32, mlp 2391829248)$' "$tmp/moe.txt" &&
+  pass "report: the active parameters line" || fail "report: the active parameters line" "$(grep -A3 '^weights' "$tmp/moe.txt")"
+# A dense model has no active figures; --tp splits each expert's ffn (and the shared expert's) and
+# replicates the router; a shared expert --tp does not divide is refused.
+"$MIXC" report examples/mistral-7b.mix --format json 2>/dev/null | jq -e '.weights | has("active_parameters") | not' >/dev/null &&
+  pass "report: no active parameters for a dense model" || fail "report: no active parameters for a dense model"
+printf 'model "m" {\n layers = 2\n hidden = 64\n heads = 4\n ffn = 32\n vocab = 128\n experts = 8\n experts_per_token = 2\n shared_expert_ffn = 48\n}\nlayers 0..1 : global\n' >"$tmp/moe.mix"
+got=$("$MIXC" report "$tmp/moe.mix" --tp 2 --format json 2>/dev/null | jq -c '.parallel.stages[0].weights.mlp')
+# per layer and rank: router 8 x 64 + 8 experts x 3 x 16 x 64 + shared 3 x 24 x 64 = 512 + 24576 + 4608
+[ "$got" = $((2 * (512 + 24576 + 4608))) ] && pass "report --tp 2: experts split, router replicated" ||
+  fail "report --tp 2: experts split, router replicated" "mlp per rank: $got"
+sed 's/shared_expert_ffn = 48/shared_expert_ffn = 47/' "$tmp/moe.mix" >"$tmp/moe47.mix"
+expect_rc "report --tp 2 refuses a shared_expert_ffn it does not divide" 2 report "$tmp/moe47.mix" --tp 2
+grep -q 'does not divide shared_expert_ffn 47' "$tmp/err" || fail "the --tp refusal names shared_expert_ffn" "$(cat "$tmp/err")"
+
 exit $((fails > 0))

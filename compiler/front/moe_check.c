@@ -1,0 +1,48 @@
+/* moe_check.c — the checker's rules for a mixture of experts (docs/language.md, "Mixture of
+ * experts"): `experts` asks for one, `experts_per_token` says how many a token runs, and the other
+ * fields describe it, so none of them means anything without `experts`. */
+#include "mixc.h"
+
+#include <string.h>
+
+static const AstField *given_field(const Ast *ast, const char *key) {
+    for (const AstField *f = ast->fields; f; f = f->next)
+        if (strcmp(f->key, key) == 0) return f;
+    return NULL;
+}
+
+/* The fields that describe the experts: an error each, in the file's order, when there are none. */
+static void check_no_expert_fields(const Ast *ast, Diag *d) {
+    static const char *const keys[] = {"experts_per_token", "shared_expert_ffn", "router", "moe_bias"};
+    for (const AstField *f = ast->fields; f; f = f->next)
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            if (strcmp(f->key, keys[i])) continue;
+            diag_at(d, DIAG_ERROR, f->loc, "'%s' is given, but no experts are", keys[i]);
+            diag_hint(d, "a mixture of experts needs 'experts = N' (N >= 2) and 'experts_per_token = K'");
+        }
+}
+
+void check_experts(const Ast *ast, Diag *d, ModelHeader *m) {
+    const AstField *experts = given_field(ast, "experts");
+    if (!experts) {
+        check_no_expert_fields(ast, d);
+        return;
+    }
+    bool ok = m->experts != 0;  /* 0: set_field reported the value */
+    if (m->experts == 1) {
+        diag_at(d, DIAG_ERROR, experts->value.loc, "'experts' must be at least 2");
+        diag_hint(d, "one expert is a dense MLP: remove 'experts' and give its width as 'ffn'");
+        ok = false;
+    }
+    const AstField *per_token = given_field(ast, "experts_per_token");
+    if (!per_token && !ast->partial && m->experts != 1) {
+        diag_at(d, DIAG_ERROR, experts->value.loc, "'experts' needs 'experts_per_token'");
+        diag_hint(d, "add 'experts_per_token = K': how many experts each token runs");
+        ok = false;
+    } else if (ok && m->experts_per_token > m->experts) {
+        diag_at(d, DIAG_ERROR, per_token->value.loc, "experts_per_token (%lld) is more than experts (%lld)",
+                (long long)m->experts_per_token, (long long)m->experts);
+        ok = false;
+    }
+    if (!ok || m->experts_per_token == 0) m->experts = m->experts_per_token = 0;
+}
