@@ -1,6 +1,7 @@
 /* decode.cuh — decode attention: one new token per sequence, split-KV ("flash-decoding").
  *
- * attn_decode_kernel: grid [KV_HEADS, nsplit, batch], block DECODE_THREADS. A block takes one KV
+ * attn_decode_kernel: grid [KV_HEADS, nsplit, batch], block DECODE_THREADS. Row b is the new token of
+ * the sequence whose cache block is seq[b] (a scheduler decodes some of the blocks, in any order). A block takes one KV
  * head and one contiguous range of the visible keys; the G query heads that share that KV head are
  * processed together so every K/V row is loaded once (16-byte vector loads into shared memory).
  * Keys of the token at position pos: j in [mixc_first_key(pos, WINDOW, CHUNK), pos] (both 0: global;
@@ -153,7 +154,8 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
 #pragma unroll
         for (int e = 0; e < 8; e++) acc[it][e] = 0.0f;
 
-    unsigned char *k_seq = Cache::seq(p.k_cache, b), *v_seq = Cache::seq(p.v_cache, b);
+    const int slot = p.seq[b];   /* row b's cache block: the scheduler's active slots, in any order */
+    unsigned char *k_seq = Cache::seq(p.k_cache, slot), *v_seq = Cache::seq(p.v_cache, slot);
     const float scale_log2 = p.scale * MIXC_LOG2E;
     __syncthreads();
     for (int t0 = first; t0 < end; t0 += DECODE_TILE) {

@@ -145,6 +145,7 @@ typedef struct DecodeParams {
     MIXC_DPTR(const void) k_cache;  /* sequence blocks (MIXC_KV_SEQ_BYTES) */
     MIXC_DPTR(const void) v_cache;
     MIXC_DPTR(const int) pos;       /* [batch] position of the new token */
+    MIXC_DPTR(const int) seq;       /* [batch] cache slot (sequence block) of each row: any subset, any order */
     MIXC_DPTR(float) o_part;        /* [batch, HEADS, nsplit, HD] */
     MIXC_DPTR(float) ml_part;       /* [batch, HEADS, nsplit, 2]: max (log2 units), sum */
     float scale;                    /* softmax scale, e.g. 1/sqrt(HD) */

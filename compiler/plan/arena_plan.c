@@ -590,7 +590,10 @@ static void list_attention(Builder *b, const Layout *l, const StepShape *s, int 
         int64_t part_rows = rows_x(b, rows_x(b, s->rows, m->heads), splits);
         begin(b, OP_ATTN_DECODE, i, WT_NONE);
         use(b, q);
-        if (s->kernel_args) use(b, s->pos);
+        if (s->kernel_args) {   /* each row's position and cache block (the scheduler's slots) */
+            use(b, s->pos);
+            use(b, s->seqs);
+        }
         int po = tensor_new(b, "part_o", i, rows_x(b, part_rows, m->head_dim), DT_FP32);
         int ps = tensor_new(b, "part_stats", i, rows_x(b, part_rows, 2), DT_FP32);
         next_op(b);

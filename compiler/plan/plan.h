@@ -248,5 +248,15 @@ bool svg_kv_chart(Buf *out, const Layout *l, int64_t chunk, const int64_t *marks
 /* The length of the valid UTF-8 sequence starting at s (1 for ASCII), or 0 when the bytes there are
  * not valid UTF-8 (SVG, DOT and JSON need valid text; names in a .mix may hold any bytes). */
 int utf8_char_len(const char *s);
+/* s as XML text: markup characters escaped, control characters and invalid UTF-8 as U+FFFD. */
+void xml_escaped(Buf *b, const char *s);
+/* A chart's size and the margins around its plot area (pixels). */
+typedef struct {
+    int w, h, left, right, top, bottom;
+} SvgBox;
+/* The <svg> element of a chart (Helvetica 12) and its white background. */
+void svg_begin(Buf *b, const SvgBox *box);
+/* The plot area's frame and the x axis title (XML text) under it. */
+void svg_frame(Buf *b, const SvgBox *box, const char *xtitle);
 
 #endif

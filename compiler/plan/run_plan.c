@@ -69,15 +69,32 @@ static bool plan_weight_map(const Layout *l, RunPlan *p) {
     return true;
 }
 
+/* One sequence's K (or V) block of `tokens` rows, as MIXC_KV_SEQ_BYTES pads it. false on overflow. */
+static bool kv_seq_block(const RunPlan *p, int64_t tokens, int64_t *out) {
+    int64_t block;
+    return mul_ok(tokens, p->kv_row_bytes, &block) && align_up_ok(block, PLAN_KV_SEQ_ALIGN, out);
+}
+
+int64_t run_plan_seq_kv_bytes(const RunPlan *p, int64_t tokens) {
+    int64_t total = 0;
+    for (int c = 0; c < p->ncaches; c++) {
+        const CacheMap *cm = &p->cache[c];
+        int64_t block = cm->seq_bytes;
+        if (!cm->ring && !kv_seq_block(p, tokens < cm->capacity ? tokens : cm->capacity, &block)) return -1;
+        if (!add_ok(total, 2 * block, &total)) return -1;   /* K and V */
+    }
+    return total;
+}
+
 /* Cache c of every slot: K of slot 0..batch-1, then V likewise, each half on a PLAN_ARENA_ALIGN
  * boundary. */
 static bool plan_kv_map(const Layout *l, RunPlan *p) {
     const ModelHeader *m = &l->model;
     const RunOptions *o = &p->opt;
-    int64_t row, scales = 0;
+    int64_t row;
     bool quantized = dtype_quantized(o->kv_dtype);
     if (!mul_ok(m->kv_heads * m->head_dim, dtype_bytes(o->kv_dtype), &row)) return false;
-    if (quantized) scales = m->kv_heads * PLAN_KV_SCALE_BYTES;
+    p->kv_row_bytes = row + (quantized ? m->kv_heads * PLAN_KV_SCALE_BYTES : 0);
     p->ncaches = l->ncaches;
     p->cache = xcalloc((size_t)l->ncaches + 1, sizeof(CacheMap));
     int64_t at = 0;
@@ -87,9 +104,9 @@ static bool plan_kv_map(const Layout *l, RunPlan *p) {
                        : o->full_caches ? o->context
                                         : plan_cache_tokens(l, c, o->context, o->chunk);
         cm->ring = cm->capacity < (p->has_kernels ? p->cg.context : o->context);
-        int64_t block, half;   /* one sequence's K (or V), as MIXC_KV_SEQ_BYTES pads it; every sequence's */
-        if (!mul_ok(cm->capacity, row + scales, &block) || !align_up_ok(block, PLAN_KV_SEQ_ALIGN, &cm->seq_bytes) ||
-            !mul_ok(cm->seq_bytes, o->batch, &half) || !align_up_ok(half, PLAN_ARENA_ALIGN, &half))
+        int64_t half;   /* every sequence's K (or V) */
+        if (!kv_seq_block(p, cm->capacity, &cm->seq_bytes) || !mul_ok(cm->seq_bytes, o->batch, &half) ||
+            !align_up_ok(half, PLAN_ARENA_ALIGN, &half))
             return false;
         cm->k_offset = at;
         cm->v_offset = at + half;
@@ -125,9 +142,11 @@ static int op_kernel(const Codegen *cg, const PlanOp *op, bool decode) {
     return -1;
 }
 
+int64_t run_plan_chunk(const RunPlan *p) { return p->has_kernels ? p->cg.chunk : p->opt.chunk; }
+
 static bool plan_steps(const Layout *l, RunPlan *p) {
     const RunOptions *o = &p->opt;
-    int64_t context = p->has_kernels ? p->cg.context : o->context, chunk = p->has_kernels ? p->cg.chunk : o->chunk;
+    int64_t context = p->has_kernels ? p->cg.context : o->context, chunk = run_plan_chunk(p);
     StepOptions prefill = {STEP_PREFILL, 1, chunk, context, o->act_dtype, o->logits_dtype,
                            o->kernels ? SPLIT_ALWAYS : SPLIT_NEVER, o->kernels, !o->kernels, false};
     StepOptions decode = prefill;

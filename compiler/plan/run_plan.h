@@ -68,6 +68,7 @@ typedef struct {
     int ncaches;
     CacheMap *cache;        /* [ncaches] */
     int64_t kv_bytes;       /* the KV allocation */
+    int64_t kv_row_bytes;   /* one token's K (or V) row of a cache: its codes or values, then its scales */
     ActPlan prefill, decode; /* prefill: one sequence's chunk; decode: batch sequences */
     int64_t arena_bytes;    /* the arena both steps share */
     int nweights;
@@ -86,6 +87,14 @@ void run_plan_free(RunPlan *p);
  * the weights fill their allocation one after the other.
  * Prints the first violation to err (if not NULL). */
 bool run_plan_verify(const Layout *l, const RunPlan *p, FILE *err);
+
+/* The KV bytes one sequence of `tokens` tokens holds (a scheduler's admission cost, docs/serving.md):
+ * its ring caches in full, its other caches' K and V rows for `tokens` tokens (at most their
+ * capacity), each block padded as the plan pads a sequence's block. -1 on overflow. */
+int64_t run_plan_seq_kv_bytes(const RunPlan *p, int64_t tokens);
+
+/* The most tokens one prefill call takes: the prefill step's chunk. */
+int64_t run_plan_chunk(const RunPlan *p);
 
 /* The step that runs `tokens` rows: the decode step, or the prefill chunk. */
 const ActPlan *run_plan_step(const RunPlan *p, bool decode);

@@ -40,8 +40,7 @@ int utf8_char_len(const char *str) {
     return cp < min || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF ? 0 : n;
 }
 
-/* Text content for XML: markup characters escaped, control characters and invalid UTF-8 as U+FFFD. */
-static void xml_escaped(Buf *b, const char *s) {
+void xml_escaped(Buf *b, const char *s) {
     while (*s) {
         int n = utf8_char_len(s);
         if (*s == '<') buf_puts(b, "&lt;");
@@ -126,10 +125,8 @@ static void grid(Buf *b, const Axes *a) {
         buf_printf(b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", LEFT - 6, y + 4,
                    short_bytes(exp2(e), t, sizeof t));
     }
-    buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#444\"/>\n", LEFT, TOP,
-               W - LEFT - RIGHT, H - TOP - BOTTOM);
-    buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">context length (tokens, log scale)</text>\n",
-               (LEFT + W - RIGHT) / 2, H - 18);
+    SvgBox box = {W, H, LEFT, RIGHT, TOP, BOTTOM};
+    svg_frame(b, &box, "context length (tokens, log scale)");
     buf_printf(b, "<text transform=\"translate(18,%d) rotate(-90)\" text-anchor=\"middle\">KV cache per sequence "
                   "(bytes, log scale)</text>\n", (TOP + H - BOTTOM) / 2);
 }
@@ -182,6 +179,19 @@ static void context_range(const Layout *l, int64_t chunk, const int64_t *marks, 
     if (*hi <= *lo) *hi = *lo + 1;
 }
 
+void svg_begin(Buf *b, const SvgBox *box) {
+    buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+                  "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n", box->w, box->h, box->w, box->h);
+    buf_printf(b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", box->w, box->h);
+}
+
+void svg_frame(Buf *b, const SvgBox *box, const char *xtitle) {
+    buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#444\"/>\n", box->left,
+               box->top, box->w - box->left - box->right, box->h - box->top - box->bottom);
+    buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", (box->left + box->w - box->right) / 2,
+               box->h - 18, xtitle);
+}
+
 bool svg_kv_chart(Buf *b, const Layout *l, int64_t chunk, const int64_t *marks, int nmarks) {
     int lo, hi;
     context_range(l, chunk, marks, nmarks, &lo, &hi);
@@ -197,9 +207,8 @@ bool svg_kv_chart(Buf *b, const Layout *l, int64_t chunk, const int64_t *marks, 
     }
     Axes a = {lo, hi, floor(log2(ymin > 1 ? ymin : 1)), ceil(log2(ymax > 2 ? ymax : 2))};
     if (a.y1 <= a.y0) a.y1 = a.y0 + 1;
-    buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-                  "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n", W, H, W, H);
-    buf_printf(b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
+    SvgBox box = {W, H, LEFT, RIGHT, TOP, BOTTOM};
+    svg_begin(b, &box);
     buf_printf(b, "<text x=\"%d\" y=\"26\" font-size=\"16\" font-weight=\"bold\">KV cache per sequence: ", LEFT);
     xml_escaped(b, l->model.name);
     buf_printf(b, "</text>\n<text x=\"%d\" y=\"42\" fill=\"#555\">%d layers, %d caches, kv_dtype %s, prefill chunk "

@@ -9,6 +9,8 @@
 #include "backend.h"
 #include "options.h"
 #include "plan.h"
+#include "progress.h"
+#include "sweep.h"
 
 #include <errno.h>
 #include <math.h>
@@ -35,7 +37,7 @@ static bool mixrun_embedded(void) {
 }
 
 typedef struct {
-    const char *layout, *weights, *save_weights, *tokens, *tokens_file, *prompts_file, *dump_logits;
+    const char *layout, *weights, *save_weights, *tokens, *tokens_file, *prompts_file, *dump_logits, *requests;
     StringList sets;
     Arena arena;            /* strings of the embedded overrides */
     bool random_weights, bench, json, full_caches, max_new_given, info, ignore_unused;
@@ -43,6 +45,11 @@ typedef struct {
     int64_t max_new;        /* -1 until --max-new gives one */
     int64_t batch, prompt_len;
     const char *backend;    /* a row of the backend table; NULL: backend_open's default */
+    SyntheticSpec synthetic;    /* --synthetic; count 0 when not given */
+    RateList rates;             /* --rates; n 0 when not given */
+    const char *svg;
+    int64_t seed_requests, max_seqs, kv_budget, step_tokens;   /* -1 / 0 when not given */
+    bool trace;
     int dtype;              /* --dtype: an index of DTYPE_CHOICES, -1 when not given */
 } Options;
 
@@ -94,9 +101,30 @@ static const OptSpec mixrun_options[] = {
         .help = "B sequences of L prompt tokens, G new tokens each: prints prefill and\n"
                 "decode tokens/s and memory (--batch B, default 1; --prompt-len L,\n"
                 "default 128 or the --tokens count; --max-new G)"),
-    OPT(Options, json, OPT_FLAG, "--json", .help = "with --bench: one JSON object (timings; memory planned and allocated)"),
+    OPT(Options, json, OPT_FLAG, "--json", .help = "with --bench: one JSON object (timings; memory planned and allocated);\n"
+                                                 "serving: the requests and the metrics (docs/serving.md)"),
     OPT(Options, batch, OPT_COUNT, "--batch", .metavar = "B", .min = 1, .max = 1 << 16, .help = "sequences of --bench"),
     OPT(Options, prompt_len, OPT_COUNT, "--prompt-len", .metavar = "L", .help = "prompt tokens of --bench"),
+    OPT(Options, requests, OPT_STRING, "--requests", .metavar = "F", .section = "serving (docs/serving.md)",
+        .help = "serve the requests of a JSONL file: {\"id\", \"prompt_tokens\", \"max_new_tokens\",\n"
+                "\"arrival_s\"} a line; prints each one's tokens and the run's metrics"),
+    OPT(Options, synthetic, OPT_CUSTOM, "--synthetic", .metavar = "N,P,G[,R]", .parse = serve_parse_synthetic,
+        .expects = "N,PROMPT,NEW[,RATE]", .help = "serve N generated requests of P prompt and G new tokens, R a\n"
+                                                  "second (Poisson arrivals; none or 0: all at once)"),
+    OPT(Options, seed_requests, OPT_COUNT, "--seed", .metavar = "S", .min = 0, .max = MIXC_MAX_VALUE - 1,
+        .help = "--synthetic's seed (default: --random-weights' seed, else 1)"),
+    OPT(Options, max_seqs, OPT_COUNT, "--max-seqs", .metavar = "N", .min = 1, .max = 1 << 16,
+        .help = "sequence slots held at once (default: the requests, at most 16)"),
+    OPT(Options, kv_budget, OPT_COUNT, "--kv-budget", .metavar = "BYTES",
+        .help = "KV bytes the sequences in flight may hold (default and most: the slots'\n"
+                "allocation)"),
+    OPT(Options, step_tokens, OPT_COUNT, "--step-tokens", .metavar = "T",
+        .help = "tokens a step runs: a decode of every running sequence, the rest\n"
+                "prefill chunks (default: the slots + the plan's chunk)"),
+    OPT(Options, trace, OPT_FLAG, "--trace", .help = "one line per scheduler step on stderr"),
+    OPT(Options, rates, OPT_CUSTOM, "--rates", .metavar = "R1,R2,...", .parse = serve_parse_rates,
+        .expects = "rates > 0, comma-separated", .help = "serve the --synthetic requests at each offered load (requests/s)"),
+    OPT(Options, svg, OPT_STRING, "--svg", .metavar = "F", .help = "with --rates: the chart of throughput and p90 latency"),
     /* last: only in a binary written by `mixc build` */
     OPT(Options, info, OPT_FLAG, "--info", .section = "built binary", .help = "describe the layout, overrides and kernels built in"),
 };
@@ -110,11 +138,14 @@ static const OptCommand *mixrun_command(void) {
                  "       (--tokens 1,2,3 | --tokens-file F) [--max-new N] [--backend cuda|cpu|emu]\n"
                  "       [--dump-logits OUT.npy] [--save-weights F]\n"
                  "mixrun --layout FILE.mix ... --prompts F [--max-new N] [--dump-logits OUT.npy]\n"
-                 "mixrun --layout FILE.mix ... --bench [--batch B] [--prompt-len L] [--max-new G]",
+                 "mixrun --layout FILE.mix ... --bench [--batch B] [--prompt-len L] [--max-new G]\n"
+                 "mixrun --layout FILE.mix ... (--requests F | --synthetic N,P,G[,R]) [--max-seqs N]\n"
+                 "       [--kv-budget BYTES] [--step-tokens T] [--json] [--rates R1,R2,... [--svg F]]",
         .opts = mixrun_options,
         .max_args = 0,
-        .epilog = "exit status: 0 ok; 1 errors in the input (layout, weights, tokens, context); 2 usage errors,\n"
-                  "an unreadable layout or an unavailable backend. See docs/model.md.\n",
+        .epilog = "exit status: 0 ok; 1 errors in the input (layout, weights, tokens, context, requests; a request\n"
+                  "refused); 2 usage errors, an unreadable layout or an unavailable backend. See docs/model.md\n"
+                  "and docs/serving.md.\n",
     };
     cmd.nopts = (int)(sizeof mixrun_options / sizeof mixrun_options[0]) - !mixrun_embedded();
     snprintf(about, sizeof about, "%s%s%s",
@@ -143,19 +174,37 @@ static void take_embedded_sets(Options *o) {
     }
 }
 
+/* Serving's options: alone, with nothing of the other runs. OPT_GO, or 2 after a usage error. */
+static int check_serving(const OptCommand *cmd, const Options *o) {
+    bool serving = o->requests || o->synthetic.count;
+    if (o->requests && o->synthetic.count) return opt_usage_error(cmd, "give --requests or --synthetic, not both");
+    if (serving && (o->tokens || o->tokens_file || o->prompts_file || o->bench || o->dump_logits || o->max_new_given))
+        return opt_usage_error(cmd, "--requests and --synthetic do not go with --tokens, --tokens-file, --prompts, "
+                                    "--bench, --dump-logits or --max-new");
+    if (!serving && (o->seed_requests >= 0 || o->max_seqs || o->kv_budget || o->step_tokens || o->trace))
+        return opt_usage_error(cmd, "--seed, --max-seqs, --kv-budget, --step-tokens and --trace go with --requests or "
+                                    "--synthetic");
+    if ((o->seed_requests >= 0 || o->rates.n) && !o->synthetic.count)
+        return opt_usage_error(cmd, "--seed and --rates go with --synthetic");
+    if (o->svg && !o->rates.n) return opt_usage_error(cmd, "--svg goes with --rates");
+    return OPT_GO;
+}
+
 /* The combinations of options that make a run. OPT_GO, or 2 after a usage error. */
 static int check_options(const OptCommand *cmd, const Options *o) {
     if (!o->layout && !mixrun_embedded()) return opt_usage_error(cmd, "no --layout given");
     if (o->weights && o->random_weights) return opt_usage_error(cmd, "give --weights or --random-weights, not both");
     if (!o->weights && !o->random_weights) return opt_usage_error(cmd, "no weights: give --weights F or --random-weights SEED");
     if (o->ignore_unused && !o->weights) return opt_usage_error(cmd, "--ignore-unused-tensors goes with --weights");
+    if (check_serving(cmd, o) != OPT_GO) return 2;
+    if (o->requests || o->synthetic.count) return OPT_GO;
     if (!!o->tokens + !!o->tokens_file + !!o->prompts_file > 1)
         return opt_usage_error(cmd, "give one of --tokens, --tokens-file and --prompts");
     if (o->prompts_file && o->bench) return opt_usage_error(cmd, "--prompts does not go with --bench (give --batch)");
     if (!o->tokens && !o->tokens_file && !o->prompts_file && !o->bench && !o->save_weights)
         return opt_usage_error(cmd, "no prompt: give --tokens LIST, --tokens-file F or --prompts F");
     if (o->bench && o->dump_logits) return opt_usage_error(cmd, "--dump-logits does not go with --bench");
-    if (o->json && !o->bench) return opt_usage_error(cmd, "--json goes with --bench");
+    if (o->json && !o->bench) return opt_usage_error(cmd, "--json goes with --bench, --requests or --synthetic");
     return OPT_GO;
 }
 
@@ -167,6 +216,7 @@ static int parse_options(int argc, char **argv, Options *o) {
     o->max_new = -1;
     o->dtype = -1;
     o->batch = 1;
+    o->seed_requests = -1;
     const OptCommand *cmd = mixrun_command();
     StringList args;
     int rc = opt_parse(cmd, argc, argv, o, &args);
@@ -342,13 +392,6 @@ static bool read_prompts_file(const char *path, int64_t vocab, Prompts *out) {
 
 /* ------------------------------------------------------------------ generation */
 
-static int32_t argmax(const float *x, int64_t n) {
-    int64_t best = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return (int32_t)best;
-}
-
 /* Prefills sequence seq in chunks. logits: [n][vocab] when all, else [vocab] (the last). */
 static bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float *logits, bool all) {
     int64_t chunk = b->layout->model.chunk, vocab = b->layout->model.vocab;
@@ -392,7 +435,7 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
     }
     for (int64_t g = 0; g < N && ok; g++) {
         if (!(ok = logits_finite(b, last, pr, g))) break;
-        for (int64_t s = 0; s < B; s++) gen[s * N + g] = next[s] = argmax(last + s * V, V);
+        for (int64_t s = 0; s < B; s++) gen[s * N + g] = next[s] = model_greedy_token(last + s * V, V);
         if (g == N - 1 && !dump) break;   /* the last token's logits are needed only for the dump */
         ok = b->ops->decode(b, next, last);
         for (int64_t s = 0; s < B && ok && dump; s++)
@@ -421,20 +464,6 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
 }
 
 /* ------------------------------------------------------------------ benchmark */
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* A progress line on stderr, at most once a second and only after the first 2 seconds. */
-static void progress(double start, double *last, const char *what, int64_t done, int64_t total) {
-    double t = now_seconds();
-    if (t - start < 2 || t - *last < 1) return;
-    *last = t;
-    fprintf(stderr, "mixrun: %s %lld/%lld (%.0f s)\n", what, (long long)done, (long long)total, t - start);
-}
 
 static void print_memory(const Backend *b) {
     KvPlan plan;
@@ -485,15 +514,7 @@ static int print_bench_json(const Backend *b, const BenchFigures *f) {
         JI(m->weights_bytes), "kv_dtype", m->kv_dtype ? m->kv_dtype : "fp32", "weights_dtype",
         m->weights_dtype ? m->weights_dtype : "fp32");
 #undef JI
-    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(j);
-    if (!text) {
-        fprintf(stderr, "mixrun: cannot write the bench figures as JSON\n");
-        return 1;
-    }
-    printf("%s\n", text);
-    free(text);
-    return 0;
+    return serve_print_json(j, "bench figures");
 }
 
 static int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
@@ -501,20 +522,20 @@ static int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool j
     int64_t V = b->layout->model.vocab;
     float *logits = xcalloc((size_t)(B * V), sizeof(float));
     int32_t *next = xcalloc((size_t)B, sizeof *next);
-    double start = now_seconds(), last = start;
+    double start = mono_seconds(), last = start;
     bool ok = true;
     for (int s = 0; s < B && ok; s++) {
         ok = prefill_all(b, s, prompt + (int64_t)s * L, L, logits + (int64_t)s * V, false);
-        next[s] = argmax(logits + (int64_t)s * V, V);
-        progress(start, &last, "prefill: sequence", s + 1, B);
+        next[s] = model_greedy_token(logits + (int64_t)s * V, V);
+        progress_line(start, &last, "prefill: sequence", s + 1, B);
     }
-    double t_prefill = now_seconds() - start, start_decode = now_seconds();
+    double t_prefill = mono_seconds() - start, start_decode = mono_seconds();
     for (int64_t g = 0; g < G && ok; g++) {
         ok = b->ops->decode(b, next, logits);
-        for (int s = 0; s < B; s++) next[s] = argmax(logits + (int64_t)s * V, V);
-        progress(start, &last, "decode: step", g + 1, G);
+        for (int s = 0; s < B; s++) next[s] = model_greedy_token(logits + (int64_t)s * V, V);
+        progress_line(start, &last, "decode: step", g + 1, G);
     }
-    double t_decode = now_seconds() - start_decode;
+    double t_decode = mono_seconds() - start_decode;
     free(next);
     free(logits);
     if (!ok) {
@@ -532,10 +553,8 @@ static int32_t *bench_prompts(const int32_t *given, int64_t ngiven, int64_t B, i
     int32_t *t = xmalloc((size_t)(B * L) * sizeof *t);
     uint64_t state = 0x6d6978727563ull;
     for (int64_t i = 0; i < B * L; i++) {
-        uint64_t z = (state += 0x9e3779b97f4a7c15u);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-        t[i] = given ? given[i % ngiven] : (int32_t)((z ^ (z >> 31)) % (uint64_t)vocab);
+        uint64_t z = splitmix64(&state);
+        t[i] = given ? given[i % ngiven] : (int32_t)(z % (uint64_t)vocab);
     }
     return t;
 }
@@ -569,7 +588,7 @@ static int load_weights(const Options *o, const Layout *l, Model *m) {
 }
 
 /* Prompts and new tokens of the run; the exit status on failure, -1 to go on. */
-static int plan_run(const Options *o, const Layout *l, Prompts *pr, int64_t *N) {
+static int plan_prompts(const Options *o, const Layout *l, Prompts *pr, int64_t *N) {
     int64_t C = l->model.context, V = l->model.vocab;
     memset(pr, 0, sizeof *pr);
     int64_t given = 0, P = 0;
@@ -648,21 +667,52 @@ static int use_embedded_kernels(const char *backend, BackendConfig *cfg) {
     return 0;
 }
 
+/* --synthetic's seed: --seed, else --random-weights', else 1. */
+static uint64_t request_seed(const Options *o) {
+    return o->seed_requests >= 0 ? (uint64_t)o->seed_requests : o->random_weights ? (uint64_t)o->seed : 1;
+}
+
+/* --requests or --synthetic: the requests, and the backend they need; the exit status on failure,
+ * -1 to go on. */
+static int load_requests(const Options *o, const Layout *l, ServeRequests *rq, BackendConfig *cfg) {
+    if (o->requests && !serve_read_requests(o->requests, l->model.vocab, rq)) return 1;
+    if (!o->requests) serve_synthetic(&o->synthetic, request_seed(o), l->model.vocab, rq);
+    serve_backend_config(rq, l->model.context, (int)o->max_seqs, cfg);
+    return -1;
+}
+
+static int serve(const Options *o, Backend *b, const ServeRequests *rq) {
+    ServeOptions so = {o->step_tokens, o->kv_budget, b->layout->model.context, o->trace, true};
+    if (o->rates.n) return serve_sweep(b, &o->synthetic, request_seed(o), &o->rates, &so, o->json, o->svg);
+    ServeRun sr;
+    int rc = serve_run(b, rq, &so, &sr) ? serve_print(rq, &sr, o->json) : 1;
+    if (rc == 1 && *b->err) fprintf(stderr, "mixrun: %s\n", b->err);
+    serve_run_free(&sr, rq->n);
+    return rc;
+}
+
 static int run(const Options *o, const Layout *l) {
     Model model;
     int rc = load_weights(o, l, &model);
     if (rc) return rc;
-    if (!o->tokens && !o->tokens_file && !o->prompts_file && !o->bench) {   /* --save-weights alone */
+    bool serving = o->requests || o->synthetic.count;
+    if (!serving && !o->tokens && !o->tokens_file && !o->prompts_file && !o->bench) {   /* --save-weights alone */
         model_free(&model);
         return 0;
     }
-    Prompts prompts;
-    int64_t N = 0;
-    rc = plan_run(o, l, &prompts, &N);
-    int64_t longest = 0;
-    for (int64_t s = 0; rc < 0 && s < prompts.count; s++)
-        if (prompts.len[s] > longest) longest = prompts.len[s];
-    BackendConfig cfg = {.nseq = (int)prompts.count, .context = longest + N, .full_caches = o->full_caches};
+    Prompts prompts = {0};
+    ServeRequests rq = {0};
+    int64_t N = 0, longest = 0;
+    BackendConfig cfg = {.full_caches = o->full_caches};
+    if (serving) {
+        rc = load_requests(o, l, &rq, &cfg);
+    } else {
+        rc = plan_prompts(o, l, &prompts, &N);
+        for (int64_t s = 0; rc < 0 && s < prompts.count; s++)
+            if (prompts.len[s] > longest) longest = prompts.len[s];
+        cfg.nseq = (int)prompts.count;
+        cfg.context = longest + N;
+    }
     if (rc < 0) {
         int staged = use_embedded_kernels(o->backend, &cfg);
         if (staged) rc = staged;
@@ -674,10 +724,12 @@ static int run(const Options *o, const Layout *l) {
         if (rc) {
             fprintf(stderr, "mixrun: %s\n", err);
         } else {
-            rc = o->bench ? bench(&b, prompts.ids, longest, N, o->json) : generate(o, &b, &prompts, N);
+            rc = serving ? serve(o, &b, &rq)
+                 : o->bench ? bench(&b, prompts.ids, longest, N, o->json) : generate(o, &b, &prompts, N);
             backend_close(&b);
         }
     }
+    serve_requests_free(&rq);
     prompts_free(&prompts);
     model_free(&model);
     return rc;

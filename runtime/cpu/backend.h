@@ -1,10 +1,13 @@
 /* backend.h — the interface every mixrun backend implements (cpu, emu, cuda; emu is the cuda
  * backend on an emulated device: runtime/emu/emu_backend.c).
  *
- * A backend holds the KV caches of `nseq` sequences and runs the model on them:
- *   prefill: appends a chunk of 1..chunk tokens to one sequence;
- *   decode:  appends one token to every sequence (a batched step);
- * both return logits. Sequence positions are implicit: a sequence's next token goes at its length.
+ * A backend holds the KV caches of `nseq` sequences (slots 0..nseq-1) and runs the model on them:
+ *   prefill:      appends a chunk of 1..chunk tokens to one slot;
+ *   decode_slots: appends one token to each listed slot (a batched step over the active slots);
+ *   decode:       decode_slots over every slot, in order (backend_decode_all);
+ * all return logits. Positions are implicit: a slot's next token goes at its length. backend_reset
+ * empties a slot for a new sequence (a scheduler's slot reuse): its length goes back to 0 and its
+ * caches, ring or global, are overwritten from position 0 (no key is read before it is written).
  *
  * The cpu backend (cpu_backend.c) is the fp32 reference. Its attention, RoPE/append and small ops go
  * through a CpuKernels table (cpu_reference_kernels), which a test may replace entry by entry
@@ -14,6 +17,7 @@
 #define MIXC_RUNTIME_BACKEND_H
 
 #include "model.h"
+#include "run_plan.h"
 
 typedef struct {
     int nseq;               /* sequences held at once (>= 1) */
@@ -46,6 +50,9 @@ typedef struct {
     bool (*prefill)(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits);
     /* Appends tokens[s] to every sequence s; logits (may be NULL): [nseq][vocab]. */
     bool (*decode)(Backend *b, const int32_t *tokens, float *logits);
+    /* Appends tokens[i] to slot slots[i] for i < n (1 <= n <= nseq, distinct slots in any order);
+     * logits (may be NULL): [n][vocab], row i for slots[i]. */
+    bool (*decode_slots)(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits);
     void (*close)(Backend *b);
 } BackendOps;
 
@@ -58,6 +65,7 @@ struct Backend {
     int64_t *seq_len;       /* [nseq]: tokens each sequence holds */
     int64_t *cache_tokens;  /* [ncaches]: capacity of each cache (ring when < context) */
     BackendMemory mem;
+    const RunPlan *plan;    /* the run plan it allocated and runs: slots, caches, bytes (run_plan.h) */
     char err[512];          /* why the last prefill/decode failed */
     void *impl;
 };
@@ -169,7 +177,12 @@ void backend_release(Backend *b);
 /* The arguments of ops->prefill (chunk: the most tokens one call may take) and ops->decode, checked
  * against the backend's sequences, context and vocabulary; false with a message in b->err. */
 bool backend_check_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, int64_t chunk);
-bool backend_check_decode(Backend *b, const int32_t *tokens);
+bool backend_check_decode(Backend *b, const int *slots, int n, const int32_t *tokens);
+/* ops->decode of every backend: decode_slots over slots 0..nseq-1. */
+bool backend_decode_all(Backend *b, const int32_t *tokens, float *logits);
+/* Empties slot `slot` for a new sequence (see the top of this file); false with b->err when out of
+ * range. */
+bool backend_reset(Backend *b, int slot);
 /* The configuration against the model (sequences, context): 0, or the exit status with err set. */
 int backend_check_config(const Model *m, const BackendConfig *cfg, char *err, size_t errlen);
 

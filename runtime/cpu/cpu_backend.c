@@ -487,15 +487,45 @@ bool backend_check_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n
     return check_tokens(b, tokens, n);
 }
 
-bool backend_check_decode(Backend *b, const int32_t *tokens) {
-    for (int q = 0; q < b->cfg.nseq; q++) {
-        if (b->seq_len[q] + 1 > b->cfg.context) {
+bool backend_check_decode(Backend *b, const int *slots, int n, const int32_t *tokens) {
+    if (n < 1 || n > b->cfg.nseq) {
+        snprintf(b->err, sizeof b->err, "decode of %d sequences: out of range (%d held)", n, b->cfg.nseq);
+        return false;
+    }
+    bool *listed = xcalloc((size_t)b->cfg.nseq, sizeof *listed);
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++) {
+        int q = slots[i];
+        if (q < 0 || q >= b->cfg.nseq || listed[q]) {
+            snprintf(b->err, sizeof b->err, "decode: slot %d is %s", q,
+                     q < 0 || q >= b->cfg.nseq ? "out of range" : "listed twice");
+            ok = false;
+        } else if (b->seq_len[q] + 1 > b->cfg.context) {
             snprintf(b->err, sizeof b->err, "sequence %d would pass the context of %lld tokens", q,
                      (long long)b->cfg.context);
-            return false;
+            ok = false;
         }
+        if (ok) listed[q] = true;
     }
-    return check_tokens(b, tokens, b->cfg.nseq);
+    free(listed);
+    return ok && check_tokens(b, tokens, n);
+}
+
+bool backend_decode_all(Backend *b, const int32_t *tokens, float *logits) {
+    int *slots = xcalloc((size_t)b->cfg.nseq, sizeof *slots);
+    for (int q = 0; q < b->cfg.nseq; q++) slots[q] = q;
+    bool ok = b->ops->decode_slots(b, slots, b->cfg.nseq, tokens, logits);
+    free(slots);
+    return ok;
+}
+
+bool backend_reset(Backend *b, int slot) {
+    if (slot < 0 || slot >= b->cfg.nseq) {
+        snprintf(b->err, sizeof b->err, "reset of slot %d: out of range (%d held)", slot, b->cfg.nseq);
+        return false;
+    }
+    b->seq_len[slot] = 0;
+    return true;
 }
 
 static bool cpu_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits) {
@@ -506,15 +536,13 @@ static bool cpu_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, f
     return true;
 }
 
-static bool cpu_decode(Backend *b, const int32_t *tokens, float *logits) {
-    int nseq = b->cfg.nseq;
-    if (!backend_check_decode(b, tokens)) return false;
-    Segment *seg = xcalloc((size_t)nseq, sizeof *seg);
-    for (int q = 0; q < nseq; q++) seg[q] = (Segment){q, b->seq_len[q], 1, q};
-    bool ok = forward(b, true, tokens, nseq, seg, nseq, logits, 0);
+static bool cpu_decode_slots(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits) {
+    if (!backend_check_decode(b, slots, n, tokens)) return false;
+    Segment *seg = xcalloc((size_t)n, sizeof *seg);
+    for (int i = 0; i < n; i++) seg[i] = (Segment){slots[i], b->seq_len[slots[i]], 1, i};
+    bool ok = forward(b, true, tokens, n, seg, n, logits, 0);
     free(seg);
-    if (ok)
-        for (int q = 0; q < nseq; q++) b->seq_len[q]++;
+    for (int i = 0; i < n && ok; i++) b->seq_len[slots[i]]++;
     return ok;
 }
 
@@ -537,7 +565,7 @@ void backend_release(Backend *b) {
     memset(b, 0, sizeof *b);
 }
 
-static const BackendOps cpu_ops = {"cpu", cpu_prefill, cpu_decode, cpu_close};
+static const BackendOps cpu_ops = {"cpu", cpu_prefill, backend_decode_all, cpu_decode_slots, cpu_close};
 
 /* ------------------------------------------------------------------ opening */
 
@@ -602,6 +630,7 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
         if (k->gelu_tanh_mul) s->k.gelu_tanh_mul = k->gelu_tanh_mul;
     }
     b->impl = s;
+    b->plan = &s->plan;
     /* Zeroed, as the kernels' caches are: no uninitialised byte is ever read. */
     s->kv = xcalloc((size_t)plan.kv_bytes + 1, 1);
     s->arena = xcalloc((size_t)plan.arena_bytes + 1, 1);

@@ -168,6 +168,7 @@ typedef struct {
     int batch;          /* sequences the kernels see */
     float *logits;      /* may be NULL */
     int64_t first_logit;
+    const int *slots;   /* decode: [rows] the cache block (slot) of each row */
 } Step;
 
 static CUdeviceptr T(const CudaState *s, const Step *st, int t) {
@@ -208,7 +209,8 @@ static CUdeviceptr weight(const Backend *b, const PlanOp *op, int64_t *in, int64
     return op->layer >= 0 ? s->layer[op->layer].w[op->weight] : 0;
 }
 
-/* K (or V) of cache c from the step's first sequence on: the decode step sees every sequence. */
+/* K (or V) of cache c from the step's sequence on; decode: from slot 0 (its kernel finds each row's
+ * block through the step's sequences). */
 static CUdeviceptr cache_at(const Backend *b, const Step *st, int c, bool v) {
     const CudaState *s = b->impl;
     const CacheMap *cm = &s->plan.cache[c];
@@ -244,7 +246,7 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
     }
     case OP_ATTN_DECODE: {
         DecodeParams p = {T(s, st, op->in[0]), cache_at(b, st, c, false), cache_at(b, st, c, true), T(s, st, op->in[1]),
-                          T(s, st, op->out[0]), T(s, st, op->out[1]), s->scale, st->batch};
+                          T(s, st, op->in[2]), T(s, st, op->out[0]), T(s, st, op->out[1]), s->scale, st->batch};
         return launch_op(b, st, op, st->rows, &p);
     }
     default: {   /* OP_ATTN_REDUCE: as many splits as the layer's decode kernel */
@@ -323,9 +325,9 @@ static bool upload_ints(Backend *b, const int32_t *tokens, const Step *st) {
     CudaState *s = b->impl;
     int32_t *hi = s->host_ints;
     if (!upload(s, st, st->ints->tokens, tokens, st->rows)) return false;
-    for (int64_t r = 0; r < st->rows; r++) hi[r] = (int32_t)(st->decode ? b->seq_len[r] : st->p0 + r);
+    for (int64_t r = 0; r < st->rows; r++) hi[r] = (int32_t)(st->decode ? b->seq_len[st->slots[r]] : st->p0 + r);
     if (!upload(s, st, st->ints->positions, hi, st->rows)) return false;
-    for (int64_t r = 0; r < st->rows; r++) hi[r] = st->decode ? (int32_t)r : st->seq;
+    for (int64_t r = 0; r < st->rows; r++) hi[r] = st->decode ? st->slots[r] : st->seq;
     if (!upload(s, st, st->ints->sequences, hi, st->rows)) return false;
     int32_t triple[3] = {0, (int32_t)st->rows, (int32_t)st->p0};
     return st->decode || upload(s, st, st->ints->chunk_args, triple, 3);
@@ -346,19 +348,18 @@ static bool forward(Backend *b, const int32_t *tokens, const Step *st) {
 static bool cuda_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits) {
     CudaState *s = b->impl;
     if (!backend_check_prefill(b, seq, tokens, n, s->plan.cg.chunk)) return false;
-    Step st = {&s->plan.prefill, &s->ints[0], false, seq, n, b->seq_len[seq], 1, logits, all_logits ? 0 : n - 1};
+    Step st = {&s->plan.prefill, &s->ints[0], false, seq, n, b->seq_len[seq], 1, logits, all_logits ? 0 : n - 1, NULL};
     if (!forward(b, tokens, &st)) return false;
     b->seq_len[seq] += n;
     return true;
 }
 
-static bool cuda_decode(Backend *b, const int32_t *tokens, float *logits) {
+static bool cuda_decode_slots(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits) {
     CudaState *s = b->impl;
-    int nseq = b->cfg.nseq;
-    if (!backend_check_decode(b, tokens)) return false;
-    Step st = {&s->plan.decode, &s->ints[1], true, 0, nseq, 0, nseq, logits, 0};
+    if (!backend_check_decode(b, slots, n, tokens)) return false;
+    Step st = {&s->plan.decode, &s->ints[1], true, 0, n, 0, n, logits, 0, slots};
     if (!forward(b, tokens, &st)) return false;
-    for (int q = 0; q < nseq; q++) b->seq_len[q]++;
+    for (int i = 0; i < n; i++) b->seq_len[slots[i]]++;
     return true;
 }
 
@@ -389,8 +390,8 @@ static void cuda_close(Backend *b) {
     backend_release(b);
 }
 
-static const BackendOps cuda_ops = {"cuda", cuda_prefill, cuda_decode, cuda_close};
-static const BackendOps emu_ops = {"emu", cuda_prefill, cuda_decode, cuda_close};
+static const BackendOps cuda_ops = {"cuda", cuda_prefill, backend_decode_all, cuda_decode_slots, cuda_close};
+static const BackendOps emu_ops = {"emu", cuda_prefill, backend_decode_all, cuda_decode_slots, cuda_close};
 
 /* ------------------------------------------------------------------ opening */
 
@@ -592,6 +593,7 @@ static int plan_kernels(Backend *b, CudaState *s, const char *arch, char *err, s
     char why[256];
     if (!plan_run(l, &o, &s->plan, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
     s->plan_ready = true;
+    b->plan = &s->plan;
     for (int c = 0; c < l->ncaches; c++) b->cache_tokens[c] = s->plan.cache[c].capacity;
     return find_ints(s, err, errlen);
 }

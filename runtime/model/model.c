@@ -212,7 +212,7 @@ void model_round_to_dtype(float *x, int64_t n, DType t) {
 
 /* ------------------------------------------------------------------ random weights */
 
-static uint64_t splitmix64(uint64_t *state) {
+uint64_t splitmix64(uint64_t *state) {
     uint64_t z = (*state += 0x9e3779b97f4a7c15u);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
@@ -385,4 +385,11 @@ bool model_save_safetensors(Model *m, const char *path, char *err, size_t errlen
     bool ok = st_writer_save(&w, path, err, errlen);
     st_writer_free(&w);
     return ok;
+}
+
+int32_t model_greedy_token(const float *logits, int64_t vocab) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < vocab; i++)
+        if (logits[i] > logits[best]) best = i;
+    return (int32_t)best;
 }

@@ -101,6 +101,13 @@ int64_t model_param_count(Model *m);
 /* Rounds n floats in place to the model dtype (bf16 or fp16; others untouched). */
 void model_round_to_dtype(float *x, int64_t n, DType t);
 
+/* The splitmix64 generator: the next value of the sequence from *state (random weights, the bench's
+ * and the synthetic requests' tokens). */
+uint64_t splitmix64(uint64_t *state);
+
+/* Greedy decoding's choice: the lowest id among the largest logits. */
+int32_t model_greedy_token(const float *logits, int64_t vocab);
+
 /* npy.c: writes a float32 array [rows, cols] as a version 1.0 .npy file ('<f4', C order), atomically. */
 bool npy_write_f32(const char *path, const float *data, int64_t rows, int64_t cols);
 

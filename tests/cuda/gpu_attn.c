@@ -207,7 +207,7 @@ typedef struct {
     int kd, kr, splits;
     CudaLaunch cd, cr;
     CUfunction fd, fr;
-    CUdeviceptr dq, dk, dv, dpos, dop, dml, dout;
+    CUdeviceptr dq, dk, dv, dpos, dseq, dop, dml, dout;
     DecodeParams dp;
     DecodeReduceParams rp;
     uint16_t *q;            /* [B, heads, head_dim] bf16 */
@@ -227,13 +227,15 @@ static int decode_setup(Probe *p, const Args *a, Decode *d, bool keep_values) {
     d->q = xmalloc((size_t)(B * qw) * 2);
     fill(d->q, B * qw);
     int *pos = xmalloc((size_t)B * sizeof *pos);
-    for (int64_t b = 0; b < B; b++) pos[b] = (int)(a->len - 1);
+    int *seq = xmalloc((size_t)B * sizeof *seq);   /* row b reads cache block b */
+    for (int64_t b = 0; b < B; b++) pos[b] = (int)(a->len - 1), seq[b] = (int)b;
     int rc = 1;
     unsigned char *kc = host_cache(a, B, cap, d->kdeq, &bytes), *vc = host_cache(a, B, cap, d->vdeq, &bytes);
     CU_CHECK(p->cu->cuMemAlloc(&d->dq, (size_t)(B * qw) * 2));
     CU_CHECK(p->cu->cuMemAlloc(&d->dk, bytes));
     CU_CHECK(p->cu->cuMemAlloc(&d->dv, bytes));
     CU_CHECK(p->cu->cuMemAlloc(&d->dpos, (size_t)B * sizeof(int)));
+    CU_CHECK(p->cu->cuMemAlloc(&d->dseq, (size_t)B * sizeof(int)));
     CU_CHECK(p->cu->cuMemAlloc(&d->dop, (size_t)(B * a->heads * d->splits * a->head_dim) * 4));
     CU_CHECK(p->cu->cuMemAlloc(&d->dml, (size_t)(B * a->heads * d->splits * 2) * 4));
     CU_CHECK(p->cu->cuMemAlloc(&d->dout, (size_t)(B * qw) * 2));
@@ -241,17 +243,18 @@ static int decode_setup(Probe *p, const Args *a, Decode *d, bool keep_values) {
     CU_CHECK(p->cu->cuMemcpyHtoD(d->dv, vc, bytes));
     CU_CHECK(p->cu->cuMemcpyHtoD(d->dq, d->q, (size_t)(B * qw) * 2));
     CU_CHECK(p->cu->cuMemcpyHtoD(d->dpos, pos, (size_t)B * sizeof(int)));
-    d->dp = (DecodeParams){d->dq, d->dk, d->dv, d->dpos, d->dop, d->dml, (float)(1.0 / sqrt((double)a->head_dim)), (int)B};
+    CU_CHECK(p->cu->cuMemcpyHtoD(d->dseq, seq, (size_t)B * sizeof(int)));
+    d->dp = (DecodeParams){d->dq, d->dk, d->dv, d->dpos, d->dseq, d->dop, d->dml, (float)(1.0 / sqrt((double)a->head_dim)), (int)B};
     d->rp = (DecodeReduceParams){d->dop, d->dml, d->dout, (int)a->heads, d->splits, (int)B, 0};
     rc = 0;
 fail:
-    free(kc), free(vc), free(pos);
+    free(kc), free(vc), free(pos), free(seq);
     return rc;
 }
 
 static void decode_free(Probe *p, Decode *d) {
-    CUdeviceptr all[] = {d->dq, d->dk, d->dv, d->dpos, d->dop, d->dml, d->dout};
-    for (int i = 0; i < 7; i++)
+    CUdeviceptr all[] = {d->dq, d->dk, d->dv, d->dpos, d->dseq, d->dop, d->dml, d->dout};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i]) p->cu->cuMemFree(all[i]);
     free(d->q), free(d->kdeq), free(d->vdeq);
 }

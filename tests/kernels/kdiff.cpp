@@ -372,13 +372,19 @@ void test_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduc
     const long long last = m.context - 1;
     const int pos[4] = {0, (int)std::min(last, 37LL), (int)std::min(last, ak.cap + 5), (int)last};
     const int batch = 4, heads = m.heads, hd = m.hd, splits = ak.splits;
+    /* Row b reads cache block slot[b]: blocks out of order, as a scheduler's active slots are, and
+     * block 3 (a history of its own) read by no row. */
+    const int slot[4] = {2, 0, 4, 1}, blocks = 5;
     Tensor q((size_t)batch * heads * hd, m.is_fp16), out(q.f.size(), m.is_fp16);
     q.fill_random(2.0f);
-    std::vector<History> hist;
-    for (int b = 0; b < batch; b++) hist.emplace_back(m, pos[b] + 1);
-    Caches c(m, ak.cap, hist);
+    std::vector<History> blocks_hist;
+    for (int k = 0; k < blocks; k++) {
+        int row = (int)(std::find(slot, slot + batch, k) - slot);
+        blocks_hist.emplace_back(m, row < batch ? pos[row] + 1 : 9);
+    }
+    Caches c(m, ak.cap, blocks_hist);
     std::vector<float> o_part((size_t)batch * heads * splits * hd), ml((size_t)batch * heads * splits * 2);
-    DecodeParams p = {q.data(), c.k.data(), c.v.data(), pos, o_part.data(), ml.data(), m.scale, batch};
+    DecodeParams p = {q.data(), c.k.data(), c.v.data(), pos, slot, o_part.data(), ml.data(), m.scale, batch};
     bool ok = launch(entry, &p, {(unsigned)m.kv_heads, (unsigned)splits, (unsigned)batch},
                      {DECODE_THREADS, 1, 1}, ak.smem, name);
     Tensor sinks = head_sinks(m);
@@ -389,7 +395,8 @@ void test_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduc
     for (int b = 0; ok && b < batch; b++) {
         std::string nb;   /* the longest history's figures are the ones reported */
         ok = check_attention(name + " pos" + std::to_string(pos[b]), m, got.data() + (size_t)b * heads * hd,
-                             q.f.data() + (size_t)b * heads * hd, &pos[b], 1, hist[b], ak, false, sinks.f.data(), &nb);
+                             q.f.data() + (size_t)b * heads * hd, &pos[b], 1, blocks_hist[slot[b]], ak, false,
+                             sinks.f.data(), &nb);
         if (b == batch - 1) note = nb;
     }
     report(name + " (splits " + std::to_string(splits) + note + ")", ok);

@@ -1,0 +1,191 @@
+/* requests.c — reading and generating a serving run's requests (requests.h). */
+#include "requests.h"
+
+#include "model.h"
+#include "options.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void serve_requests_free(ServeRequests *r) {
+    for (int i = 0; i < r->n; i++) {
+        free(r->v[i].id);
+        free(r->v[i].prompt);
+    }
+    free(r->v);
+    memset(r, 0, sizeof *r);
+}
+
+/* A line's problem: "mixrun: FILE:LINE: message" on stderr; returns false. */
+static bool line_error(const char *path, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool line_error(const char *path, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mixrun: %s:%d: ", path, line);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return false;
+}
+
+/* A count field (max_new_tokens): an integer in [1, MIXC_MAX_VALUE). */
+static bool count_field(json_t *v, const char *path, int line, const char *name, int64_t *out) {
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) >= MIXC_MAX_VALUE)
+        return line_error(path, line, "field '%s' must be an integer >= 1", name);
+    *out = (int64_t)json_integer_value(v);
+    return true;
+}
+
+static bool prompt_field(json_t *v, const char *path, int line, int64_t vocab, ServeRequest *r) {
+    size_t n = json_is_array(v) ? json_array_size(v) : 0;
+    if (n == 0 || n >= (size_t)MIXC_MAX_VALUE)
+        return line_error(path, line, "field 'prompt_tokens' must be a non-empty array of token ids");
+    r->prompt = xcalloc(n, sizeof *r->prompt);
+    r->prompt_len = (int64_t)n;
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(v, i);
+        if (!json_is_integer(t) || json_integer_value(t) < 0)
+            return line_error(path, line, "field 'prompt_tokens': element %zu is not a token id", i);
+        if (json_integer_value(t) >= vocab)
+            return line_error(path, line, "field 'prompt_tokens': token %lld (position %zu) is outside the vocabulary [0, %lld)",
+                              (long long)json_integer_value(t), i, (long long)vocab);
+        r->prompt[i] = (int32_t)json_integer_value(t);
+    }
+    return true;
+}
+
+/* One line's object into r (its fields checked); false with a message. */
+static bool parse_request(json_t *o, const char *path, int line, int64_t vocab, ServeRequest *r) {
+    if (!json_is_object(o)) return line_error(path, line, "not a JSON object");
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v) {
+        bool ok;
+        if (!strcmp(key, "id")) {
+            ok = json_is_string(v) && json_string_length(v) > 0 && strlen(json_string_value(v)) == json_string_length(v);
+            if (!ok) return line_error(path, line, "field 'id' must be a non-empty string");
+            r->id = xstrdup(json_string_value(v));
+        } else if (!strcmp(key, "prompt_tokens")) {
+            ok = prompt_field(v, path, line, vocab, r);
+        } else if (!strcmp(key, "max_new_tokens")) {
+            ok = count_field(v, path, line, key, &r->max_new);
+        } else if (!strcmp(key, "arrival_s")) {
+            ok = json_is_number(v) && json_number_value(v) >= 0 && isfinite(json_number_value(v));
+            if (!ok) return line_error(path, line, "field 'arrival_s' must be a number >= 0");
+            r->arrival_s = json_number_value(v);
+        } else {
+            return line_error(path, line, "unknown field '%s' (id, prompt_tokens, max_new_tokens, arrival_s)", key);
+        }
+        if (!ok) return false;
+    }
+    const char *missing = !r->id ? "id" : !r->prompt ? "prompt_tokens" : r->max_new < 1 ? "max_new_tokens" : NULL;
+    if (missing) return line_error(path, line, "missing field '%s'", missing);
+    return true;
+}
+
+/* Stable by arrival: the admission order (FIFO). */
+static void sort_by_arrival(ServeRequests *r) {
+    for (int i = 1; i < r->n; i++) {
+        ServeRequest x = r->v[i];
+        int j = i;
+        for (; j > 0 && r->v[j - 1].arrival_s > x.arrival_s; j--) r->v[j] = r->v[j - 1];
+        r->v[j] = x;
+    }
+}
+
+static bool unique_ids(const char *path, const ServeRequests *r, const int *lines) {
+    for (int i = 0; i < r->n; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(r->v[i].id, r->v[j].id))
+                return line_error(path, lines[i], "id '%s' was already used on line %d", r->v[i].id, lines[j]);
+    return true;
+}
+
+bool serve_read_requests(const char *path, int64_t vocab, ServeRequests *out) {
+    memset(out, 0, sizeof *out);
+    size_t len;
+    char *text = read_file(path, &len);
+    if (!text) {
+        fprintf(stderr, "mixrun: cannot read '%s': %s\n", path, strerror(errno));
+        return false;
+    }
+    bool ok = strlen(text) == len || line_error(path, 1, "the file holds a NUL byte");
+    int cap = 0, line = 0, *lines = NULL;
+    for (char *p = text, *next; ok && p && *p; p = next) {
+        next = strchr(p, '\n');
+        if (next) *next++ = '\0';
+        line++;
+        if (strspn(p, " \t\r") == strlen(p)) continue;
+        if (out->n == 1 << 20) {
+            ok = line_error(path, line, "more than %d requests", 1 << 20);
+            break;
+        }
+        if (out->n == cap) {
+            cap = cap ? 2 * cap : 16;
+            out->v = xrealloc(out->v, (size_t)cap * sizeof *out->v);
+            lines = xrealloc(lines, (size_t)cap * sizeof *lines);
+        }
+        ServeRequest *r = &out->v[out->n++];
+        memset(r, 0, sizeof *r);
+        lines[out->n - 1] = line;
+        json_error_t je;
+        json_t *o = json_loads(p, JSON_REJECT_DUPLICATES, &je);
+        ok = o ? parse_request(o, path, line, vocab, r) : line_error(path, line, "not JSON: %s", je.text);
+        json_decref(o);
+    }
+    if (ok && out->n == 0) ok = line_error(path, line ? line : 1, "no request in the file");
+    ok = ok && unique_ids(path, out, lines);
+    free(lines);
+    free(text);
+    if (!ok) serve_requests_free(out);
+    else sort_by_arrival(out);
+    return ok;
+}
+
+bool serve_parse_synthetic(const char *text, void *slot) {
+    SyntheticSpec *s = slot;
+    char buf[128];
+    if (strlen(text) >= sizeof buf) return false;
+    strcpy(buf, text);
+    int64_t *counts[] = {&s->count, &s->prompt, &s->new_tokens};
+    char *save = NULL, *part = strtok_r(buf, ",", &save);
+    for (int i = 0; i < 3; i++, part = strtok_r(NULL, ",", &save))
+        if (!part || !opt_parse_count(part, 1, i == 0 ? 1 << 20 : 1 << 24, counts[i])) return false;
+    if (s->count * s->prompt > 1 << 28) return false;   /* the prompts are held at once: 1 GiB of ids at most */
+    s->rate = 0;
+    if (part) {
+        char *end;
+        errno = 0;
+        s->rate = strtod(part, &end);
+        if (errno || *end || end == part || !(s->rate >= 0) || !isfinite(s->rate)) return false;
+        if (strtok_r(NULL, ",", &save)) return false;
+    }
+    return true;
+}
+
+void serve_synthetic(const SyntheticSpec *spec, uint64_t seed, int64_t vocab, ServeRequests *out) {
+    uint64_t state = seed ^ 0x73657276650aull;   /* its own stream, apart from the weights' */
+    out->n = (int)spec->count;
+    out->v = xcalloc((size_t)out->n, sizeof *out->v);
+    double at = 0;
+    for (int i = 0; i < out->n; i++) {
+        ServeRequest *r = &out->v[i];
+        char id[32];
+        snprintf(id, sizeof id, "s%d", i + 1);
+        r->id = xstrdup(id);
+        r->prompt_len = spec->prompt;
+        r->max_new = spec->new_tokens;
+        r->prompt = xcalloc((size_t)spec->prompt, sizeof *r->prompt);
+        for (int64_t t = 0; t < spec->prompt; t++) r->prompt[t] = (int32_t)(splitmix64(&state) % (uint64_t)vocab);
+        if (spec->rate > 0 && i > 0) {   /* exponential gaps: u in (0, 1] */
+            double u = (double)((splitmix64(&state) >> 11) + 1) / 9007199254740992.0;
+            at += -log(u) / spec->rate;
+        }
+        r->arrival_s = at;
+    }
+}

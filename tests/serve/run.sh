@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# The serving scheduler (runtime/serve, docs/serving.md) through `mixrun --requests/--synthetic`:
+#  - malformed request files and option misuse give clear errors (file:line and the field);
+#  - every request's tokens equal its prompt run alone (`mixrun --tokens ... --max-new N`), with slots
+#    reused and prefill chunks split differently, on the cpu backend, on emu, and on cuda under the
+#    stand-in driver (kernels in the emulator, GEMMs on the host);
+#  - admission by the exact KV budget (peak sequences = what the budget allows, kv_peak <= budget);
+#  - prefill chunks mixed into decode steps (a long prompt does not stall running sequences);
+#  - a request that can never fit is refused by id, the others still run, exit status 1;
+#  - FIFO admission: a big request at the head is not overtaken;
+#  - --json is the issue's object; --synthetic is deterministic.
+# Prints PASS/FAIL lines and "N passed, N failed"; exits 1 on failure.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+RUN=$BUILD/mixrun
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+passes=0 fails=0
+pass() { echo "PASS $1"; passes=$((passes + 1)); }
+fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "    $l"; done; fails=$((fails + 1)); }
+ASAN=0
+nm "$RUN" 2>/dev/null | grep -q __asan_init && ASAN=1
+
+TINY=(--layout tests/mixrun/tiny.mix --random-weights 3)
+
+# run NAME EXPECTED_RC ARGS...: mixrun, stdout in $T/out, stderr in $T/err; checks the status.
+run() {
+  local name=$1 want=$2; shift 2
+  "$RUN" "$@" >"$T/out" 2>"$T/err"
+  local rc=$?
+  [ "$rc" -eq "$want" ] && return 0
+  fail "$name" "exit $rc, expected $want: mixrun $*" "$(grep -v '^ \|warning:\|note:' "$T/err" | head -c 600)"
+  return 1
+}
+expect_err() {
+  if grep -qF -- "$2" "$T/err"; then pass "$1"; else fail "$1" "stderr lacks '$2':" "$(grep -v '^ \|warning:\|note:' "$T/err" | head -c 600)"; fi
+}
+
+# ---- malformed request files: exit 1, file:line and the field named
+bad() {   # bad NAME LINE2 MESSAGE: a good first line, then LINE2
+  printf '%s\n%s\n' '{"id": "ok", "prompt_tokens": [1, 2], "max_new_tokens": 2}' "$2" >"$T/bad.jsonl"
+  run "requests: $1" 1 "${TINY[@]}" --requests "$T/bad.jsonl" && expect_err "requests: $1" "bad.jsonl:2: $3"
+}
+bad "unknown field" '{"id": "r", "prompt_tokens": [1], "max_new_tokens": 2, "temperature": 0.7}' "unknown field 'temperature'"
+bad "max_new_tokens of the wrong type" '{"id": "r", "prompt_tokens": [1], "max_new_tokens": "8"}' "field 'max_new_tokens' must be an integer >= 1"
+bad "max_new_tokens 0" '{"id": "r", "prompt_tokens": [1], "max_new_tokens": 0}' "field 'max_new_tokens' must be an integer >= 1"
+bad "id of the wrong type" '{"id": 7, "prompt_tokens": [1], "max_new_tokens": 2}' "field 'id' must be a non-empty string"
+bad "a prompt token that is not an id" '{"id": "r", "prompt_tokens": [1, "x"], "max_new_tokens": 2}' "field 'prompt_tokens': element 1 is not a token id"
+bad "an empty prompt" '{"id": "r", "prompt_tokens": [], "max_new_tokens": 2}' "field 'prompt_tokens' must be a non-empty array"
+bad "a token outside the vocabulary" '{"id": "r", "prompt_tokens": [1, 256], "max_new_tokens": 2}' "field 'prompt_tokens': token 256 (position 1) is outside the vocabulary [0, 256)"
+bad "a negative arrival" '{"id": "r", "prompt_tokens": [1], "max_new_tokens": 2, "arrival_s": -1}' "field 'arrival_s' must be a number >= 0"
+bad "a missing field" '{"id": "r", "max_new_tokens": 2}' "missing field 'prompt_tokens'"
+bad "not JSON" '{"id": "r", "prompt_tokens": [1' "not JSON"
+bad "not an object" '[1, 2]' "not a JSON object"
+bad "a duplicate id" '{"id": "ok", "prompt_tokens": [1], "max_new_tokens": 2}' "id 'ok' was already used on line 1"
+printf '\n \n' >"$T/empty.jsonl"
+run "requests: an empty file" 1 "${TINY[@]}" --requests "$T/empty.jsonl" && expect_err "requests: an empty file" "no request in the file"
+run "requests: a missing file" 1 "${TINY[@]}" --requests "$T/none.jsonl" && expect_err "requests: a missing file" "cannot read '$T/none.jsonl'"
+# usage errors: exit 2
+run "usage: --requests with --tokens" 2 "${TINY[@]}" --requests "$T/empty.jsonl" --tokens 1 &&
+  expect_err "usage: --requests with --tokens" "--requests and --synthetic do not go with --tokens"
+run "usage: --kv-budget alone" 2 "${TINY[@]}" --tokens 1 --kv-budget 1M &&
+  expect_err "usage: --kv-budget without serving" "go with --requests or --synthetic"
+run "usage: bad --synthetic" 2 "${TINY[@]}" --synthetic 3,x,2 && expect_err "usage: bad --synthetic" "(N,PROMPT,NEW[,RATE])"
+run "usage: --synthetic with a negative rate" 2 "${TINY[@]}" --synthetic 3,4,2,-1 && expect_err "usage: --synthetic rate" "--synthetic: bad value"
+
+# ---- every request = its prompt alone
+# same_as_alone NAME JSON REQUESTS BACKEND_ARGS...: each request's output_tokens in JSON equal
+# `mixrun --tokens PROMPT --max-new N` with the same arguments.
+same_as_alone() {
+  local name=$1 json=$2 req=$3 id p g want got bad=(); shift 3
+  while IFS=$'\t' read -r id p g; do
+    "$RUN" "$@" --tokens "$p" --max-new "$g" >"$T/alone" 2>/dev/null || { bad+=("$id: the run alone failed"); continue; }
+    want=$(cat "$T/alone")
+    got=$(jq -r --arg id "$id" '.requests[] | select(.id == $id) | .output_tokens | map(tostring) | join(",")' "$json")
+    [ "$want" = "$got" ] || bad+=("$id: served $got, alone $want")
+  done < <(jq -r '[.id, (.prompt_tokens | map(tostring) | join(",")), .max_new_tokens] | @tsv' "$req")
+  if [ ${#bad[@]} -eq 0 ]; then pass "$name"; else fail "$name" "${bad[@]}"; fi
+}
+EP=3,1,4,1,5,9,2,6,5,3,5,8,9,7,9,3,2,3,8,4,6,2,6,4,3,3
+cat >"$T/mixed.jsonl" <<EOF
+{"id": "a", "prompt_tokens": [3,1,4,1,5,9,2,6,5,3], "max_new_tokens": 6}
+{"id": "b", "prompt_tokens": [$EP], "max_new_tokens": 6}
+{"id": "c", "prompt_tokens": [7,7,7,1,2], "max_new_tokens": 8}
+{"id": "d", "prompt_tokens": [9,8,7,6,5,4,3,2,1,0,11,12,13,14,15,16,17], "max_new_tokens": 4, "arrival_s": 0.0}
+{"id": "e", "prompt_tokens": [42], "max_new_tokens": 3}
+EOF
+if run "cpu: served" 0 "${TINY[@]}" --requests "$T/mixed.jsonl" --max-seqs 2 --step-tokens 5 --json --backend cpu; then
+  cp "$T/out" "$T/cpu.json"
+  same_as_alone "cpu: 5 requests on 2 slots (reused), step 5 tokens: each one's tokens = its prompt run alone" \
+    "$T/cpu.json" "$T/mixed.jsonl" "${TINY[@]}" --backend cpu
+fi
+if run "cpu: served, one slot" 0 "${TINY[@]}" --requests "$T/mixed.jsonl" --max-seqs 1 --step-tokens 3 --json; then
+  same_as_alone "cpu: 5 requests through one slot, 3-token steps: each = alone" "$T/out" "$T/mixed.jsonl" "${TINY[@]}" --backend cpu
+fi
+
+# emu and cuda (stand-in driver, kernels emulated): the longest request needs 26 + 6 = 32 tokens =
+# the model's context, as tests/cuda plans; 3 slots, so d takes a as it leaves (slots out of order).
+. tests/toolkit.sh
+TS=(--layout examples/ma.mix --set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128
+    --set vocab=128 --set context=32 --set chunk=8 --set window=8 --set kv_dtype=bf16 --random-weights 5)
+if ! have_toolkit; then
+  echo "SKIP serve on emu and cuda: needs the CUDA toolkit ($BUILD was built without it)"
+elif [ "$ASAN" = 1 ]; then
+  echo "SKIP serve on emu and cuda: the emulator is ~10x slower under the sanitizers (the normal pass runs it)"
+else
+  export MIXC_CACHE_DIR=${MIXC_CACHE_DIR:-$BUILD/tests/cuda/jit-cache}
+  mkdir -p "$MIXC_CACHE_DIR"
+  head -n 4 "$T/mixed.jsonl" >"$T/four.jsonl"
+  if run "emu: served" 0 "${TS[@]}" --requests "$T/four.jsonl" --max-seqs 3 --step-tokens 7 --json --backend emu --trace; then
+    cp "$T/out" "$T/emu.json"
+    if grep -q "admit d decode 2" "$T/err"; then
+      same_as_alone "emu: 4 requests on 3 slots (d reuses a's slot, decoded out of slot order): each = alone" \
+        "$T/emu.json" "$T/four.jsonl" "${TS[@]}" --backend emu
+    else fail "emu: d admitted into a freed slot and decoded with the others" "$(grep step "$T/err")"; fi
+  fi
+  if "$BUILD/tests/cuda/plan_check" examples/ma.mix - "${TS[@]:2:20}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
+    FAKE=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO="$T/k.so" FAKE_CUBLAS_COMPUTE=1
+          LD_LIBRARY_PATH="$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+    if "${FAKE[@]}" "$RUN" "${TS[@]}" --requests "$T/four.jsonl" --max-seqs 3 --step-tokens 7 --json --backend cuda \
+         >"$T/cuda.json" 2>"$T/err" && ! grep -q "fake_cuda:" "$T/err"; then
+      # alone on emu: the stand-in runs the emulator's kernels, planned for context 32 only, and emu is
+      # the cuda backend on the emulated device with those kernels
+      same_as_alone "cuda (stand-in driver, kernels emulated): 4 requests on 3 slots: each = its prompt alone (emu)" \
+        "$T/cuda.json" "$T/four.jsonl" "${TS[@]}" --backend emu
+    else fail "cuda (stand-in driver): served" "$(grep -v '^ \|warning:\|note:' "$T/err" | head -c 600)"; fi
+  else fail "cuda (stand-in driver): the emulator's kernels" "$(head -c 600 "$T/pc")"; fi
+fi
+
+# ---- admission by the exact KV budget: one sequence's bytes (kv_peak with one slot) sets it
+SYN=(--synthetic 6,10,4 --json)
+if run "budget: one sequence's bytes" 0 "${TINY[@]}" "${SYN[@]}" --max-seqs 1; then
+  SYN+=(--max-seqs 6)
+  one=$(jq .summary.kv_peak_bytes "$T/out")
+  for k in 1 2 3; do
+    budget=$((k * one + one / 2))
+    if run "budget $k" 0 "${TINY[@]}" "${SYN[@]}" --kv-budget $budget; then
+      if jq -e --argjson k $k --argjson b $budget --argjson one "$one" '.summary | .peak_sequences == $k and
+           .kv_peak_bytes == $k * $one and .kv_peak_bytes <= $b and .kv_budget_bytes == $b' "$T/out" >/dev/null
+      then pass "budget of $k.5 sequences' bytes ($budget): peak $k sequences in flight, KV peak $((k * one)) <= budget"
+      else fail "budget $k: peak sequences and bytes" "$(jq -c .summary "$T/out")"; fi
+    fi
+  done
+  if run "budget: G suffix" 0 "${TINY[@]}" "${SYN[@]}" --kv-budget 1G && jq -e '.summary | .peak_sequences == 6 and
+       .kv_budget_bytes < 1073741824' "$T/out" >/dev/null
+  then pass "--kv-budget 1G above the slots' allocation: the allocation is the budget, all 6 slots in flight"
+  else fail "--kv-budget 1G" "$(jq -c .summary "$T/out" 2>/dev/null)"; fi
+fi
+
+# A request of the whole context costs what the run plan gives one slot (at context 32 no padding
+# between the caches' halves), the bytes `mixc report --target cpu --batch 1` prints: ma (fp32 caches
+# on cpu) and character-ai (int8 caches: codes and scales).
+SMALL=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128
+       --set context=32 --set chunk=8 --set window=8)
+echo "{\"id\": \"whole\", \"prompt_tokens\": [$(seq -s, 1 26)], \"max_new_tokens\": 6}" >"$T/whole.jsonl"
+for ex in ma character-ai; do
+  if run "budget: a whole-context request ($ex)" 0 --layout examples/$ex.mix "${SMALL[@]}" --random-weights 1 \
+       --requests "$T/whole.jsonl" --json --backend cpu &&
+     "${MIXC:-$BUILD/mixc}" report "${SMALL[@]}" --target cpu --context 32 --batch 1 --format json examples/$ex.mix \
+       >"$T/report.json" 2>/dev/null; then
+    want=$(jq '.run[0].kv_bytes' "$T/report.json")
+    if [ "$(jq .summary.kv_peak_bytes "$T/out")" = "$want" ]; then
+      pass "$ex: a request of the whole context costs one slot's planned KV bytes ($want, $(jq -r '.run[0].dtypes.kv' "$T/report.json") caches = mixc report --batch 1)"
+    else fail "$ex: a whole-context request's bytes" "served $(jq .summary.kv_peak_bytes "$T/out"), report $want"; fi
+  fi
+done
+
+# ---- chunked prefill mixed with decode: a long prompt arrives while a short one decodes
+printf '%s\n' '{"id": "short", "prompt_tokens": [5, 6, 7], "max_new_tokens": 12}' \
+  "{\"id\": \"long\", \"prompt_tokens\": [$(seq -s, 1 100)], \"max_new_tokens\": 2}" >"$T/long.jsonl"
+if run "mixed steps" 0 "${TINY[@]}" --requests "$T/long.jsonl" --step-tokens 5 --trace --json; then
+  steps=$(grep -c 'decode 1 prefill long@' "$T/err")
+  finish_short=$(grep -n 'finish short' "$T/err" | cut -d: -f1)
+  last_long=$(grep -n 'prefill long@' "$T/err" | tail -n 1 | cut -d: -f1)
+  if [ "$steps" -ge 10 ] && [ -n "$finish_short" ] && [ "$finish_short" -lt "$last_long" ]; then
+    pass "a 100-token prompt prefills in chunks beside the running sequence's decodes ($steps mixed steps; short finishes first)"
+  else fail "mixed steps" "$(grep step "$T/err" | head -n 20)"; fi
+  same_as_alone "mixed steps: both = alone" "$T/out" "$T/long.jsonl" "${TINY[@]}" --backend cpu
+fi
+
+# ---- refusal of what can never fit: named by id, the others run, exit 1
+cp "$T/mixed.jsonl" "$T/refuse.jsonl"
+echo "{\"id\": \"huge\", \"prompt_tokens\": [$(seq -s, 1 120)], \"max_new_tokens\": 20}" >>"$T/refuse.jsonl"
+if run "refusal: context" 1 "${TINY[@]}" --requests "$T/refuse.jsonl" --json --max-seqs 2 --step-tokens 5; then
+  expect_err "refusal: a request beyond the context is named" "request 'huge' refused: 120 prompt + 20 new tokens is more than the context (128)"
+  if jq -e '(.requests[] | select(.id == "huge") | .output_tokens == [] and (.refused | length > 0)) and
+       ([.requests[] | select(.id != "huge") | .output_tokens | length] == [6, 6, 8, 4, 3])' "$T/out" >/dev/null
+  then same_as_alone "refusal: the other requests still run, each = alone" "$T/out" "$T/mixed.jsonl" "${TINY[@]}" --backend cpu
+  else fail "refusal: the output" "$(jq -c '.requests[] | [.id, .output_tokens, .refused]' "$T/out")"; fi
+fi
+if run "refusal: budget" 1 "${TINY[@]}" --requests "$T/mixed.jsonl" --kv-budget 100; then
+  expect_err "refusal: a request beyond the KV budget is named" "request 'a' refused: its KV caches take"
+fi
+
+# ---- FIFO: a big request at the head waits for memory; the small ones behind it do not pass it
+printf '%s\n' '{"id": "s1", "prompt_tokens": [1, 2], "max_new_tokens": 3}' \
+  '{"id": "s2", "prompt_tokens": [3, 4], "max_new_tokens": 9}' \
+  "{\"id\": \"big\", \"prompt_tokens\": [$(seq -s, 1 40)], \"max_new_tokens\": 40}" \
+  '{"id": "s3", "prompt_tokens": [5, 6], "max_new_tokens": 3}' \
+  '{"id": "s4", "prompt_tokens": [7, 8], "max_new_tokens": 3}' >"$T/fifo.jsonl"
+# the budget: big's bytes (alone on one slot), less than big + a small one
+if run "fifo: big's bytes" 0 "${TINY[@]}" --requests <(sed -n 3p "$T/fifo.jsonl") --json; then
+  big=$(jq .summary.kv_peak_bytes "$T/out")
+  if run "fifo" 0 "${TINY[@]}" --requests "$T/fifo.jsonl" --kv-budget "$big" --max-seqs 4 --trace --json; then
+    order=$(grep -o 'admit [a-z0-9]*' "$T/err" | cut -d' ' -f2 | tr '\n' ' ')
+    if [ "$order" = "s1 s2 big s3 s4 " ] && jq -e '.summary.peak_sequences == 2' "$T/out" >/dev/null; then
+      pass "FIFO: big waits at the head until s1 and s2 leave; s3 and s4 are not admitted before it"
+    else fail "FIFO admission" "order: $order" "$(grep step "$T/err" | head -n 12)"; fi
+  fi
+fi
+
+# ---- --json: the issue's object, nothing more; --synthetic deterministic
+if run "json" 0 "${TINY[@]}" --synthetic 4,6,3 --json; then
+  cp "$T/out" "$T/syn1.json"
+  if jq -e '(keys == ["requests", "summary"]) and
+       (.summary | keys == ["e2e_s", "input_tokens_per_s", "kv_budget_bytes", "kv_peak_bytes", "output_tokens_per_s",
+                             "peak_sequences", "requests_per_s", "tpot_s", "ttft_s"]) and
+       ([.summary.ttft_s, .summary.tpot_s, .summary.e2e_s] | all(keys == ["mean", "p50", "p90", "p99"])) and
+       (.requests | length == 4 and all(keys == ["e2e_s", "id", "output_tokens", "tpot_s", "ttft_s"])) and
+       ([.requests[].id] == ["s1", "s2", "s3", "s4"]) and (.summary.ttft_s.p50 <= .summary.ttft_s.p99) and
+       (.summary.output_tokens_per_s > 0)' "$T/out" >/dev/null
+  then pass "--json: the issue's object (requests: id, output_tokens, ttft_s, tpot_s, e2e_s; the summary's figures)"
+  else fail "--json shape" "$(head -c 600 "$T/out")"; fi
+  run "synthetic again" 0 "${TINY[@]}" --synthetic 4,6,3 --json &&
+    if [ "$(jq -c '[.requests[].output_tokens]' "$T/out")" = "$(jq -c '[.requests[].output_tokens]' "$T/syn1.json")" ]
+    then pass "--synthetic: the same seed gives the same requests and tokens"
+    else fail "--synthetic is not deterministic"; fi
+  run "synthetic seed" 0 "${TINY[@]}" --synthetic 4,6,3 --seed 99 --json &&
+    if [ "$(jq -c '[.requests[].output_tokens]' "$T/out")" != "$(jq -c '[.requests[].output_tokens]' "$T/syn1.json")" ]
+    then pass "--synthetic --seed: another seed, other prompts"
+    else fail "--synthetic --seed changes nothing"; fi
+fi
+if run "text" 0 "${TINY[@]}" --synthetic 3,5,2,1000 && grep -q '^s1: [0-9]*,[0-9]* (ttft ' "$T/out" &&
+   grep -q '^serve: 3 requests in .* (0 refused): .* requests/s, .* input tokens/s, .* output tokens/s$' "$T/out" &&
+   grep -q '^tpot: mean .* s, p50 .* s, p90 .* s, p99 .* s$' "$T/out" && grep -q '^in flight: peak [0-9] sequences' "$T/out"
+then pass "text output: each request's tokens and latencies, throughput, the latency quantiles, peaks"
+else fail "text output" "$(head -c 600 "$T/out")"; fi
+
+# ---- a load sweep: the same requests at each offered load, the figures and the chart
+if run "sweep" 0 "${TINY[@]}" --synthetic 6,6,3 --rates 40,400 --json --svg "$T/sweep.svg"; then
+  if jq -e '(.sweep | length == 2) and ([.sweep[].offered_requests_per_s] == [40, 400]) and
+       (.sweep | all(.summary.output_tokens_per_s > 0 and .summary.peak_sequences >= 1 and (.summary.e2e_s | has("p90"))))' \
+       "$T/out" >/dev/null && head -c 5 "$T/sweep.svg" | grep -q '^<svg' && [ "$(grep -c '<polyline' "$T/sweep.svg")" -eq 3 ] &&
+     { ! command -v xmllint >/dev/null || xmllint --noout "$T/sweep.svg" 2>/dev/null; }
+  then pass "--rates 40,400: one summary per offered load; --svg: throughput and the p90 latencies against the load"
+  else fail "--rates sweep" "$(head -c 400 "$T/out")"; fi
+fi
+if run "sweep text" 0 "${TINY[@]}" --synthetic 3,4,2 --rates 100,1000 &&
+   [ "$(grep -c '^offered [0-9]* requests/s: .* output tokens/s, p90 ttft .* p90 e2e .* peak [0-9]* sequences$' "$T/out")" -eq 2 ]
+then pass "--rates: a text line per offered load"
+else fail "--rates text" "$(head -c 400 "$T/out")"; fi
+run "sweep: an unwritable --svg" 1 "${TINY[@]}" --synthetic 2,2,2 --rates 1 --svg "$T/no/such/dir/s.svg" &&
+  if grep -q "cannot write '$T/no/such/dir/s.svg'" "$T/err" && ! grep -q '^offered' "$T/out"; then
+    pass "--svg that cannot be written: exit 1 before the sweep runs"
+  else fail "--svg unwritable" "$(head -c 300 "$T/err")"; fi
+run "usage: --rates without --synthetic" 2 "${TINY[@]}" --requests "$T/mixed.jsonl" --rates 1 &&
+  expect_err "usage: --rates without --synthetic" "--seed and --rates go with --synthetic"
+run "usage: --svg without --rates" 2 "${TINY[@]}" --synthetic 2,2,2 --svg "$T/x.svg" &&
+  expect_err "usage: --svg without --rates" "--svg goes with --rates"
+run "usage: a rate of 0" 2 "${TINY[@]}" --synthetic 2,2,2 --rates 1,0 && expect_err "usage: a rate of 0" "--rates: bad value '1,0'"
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
