@@ -13,3 +13,6 @@ test-python: $(MIXC) $(MIXRUN) $(BUILD)/tests/mixrun/logitcmp
 	$(Q)venv=$$(bash scripts/python-venv.sh) && rm -rf $(BUILD)/hf-fixtures && \
 	  "$$venv/bin/python" tests/hf/make_fixtures.py --out $(BUILD)/hf-fixtures && \
 	  BUILD=$(BUILD) MIXC_HF_FIXTURES=$(BUILD)/hf-fixtures bash tests/hf/run.sh
+
+# `mixc export --transformers` (compiler/interop/hf_export.c) embeds the Python model with .incbin.
+$(BUILD)/compiler/interop/hf_export.o: $(wildcard templates/python/*.py)

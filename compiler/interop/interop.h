@@ -50,4 +50,18 @@ struct json_t *export_hf_json(const Layout *l, FILE *err);
  * cannot carry them). */
 char *export_lckv(const Layout *l, FILE *err);
 
+/* ---------------------------------------------------------------- hf_export.c */
+
+/* Whether the generated transformers model computes `l`: false with why naming the field that it
+ * does not (an 8-bit KV cache). */
+bool hf_model_refusal(const Layout *l, char *why, size_t n);
+/* config.json of the generated model (model_type "mixc", auto_map to configuration_mixc.py and
+ * modeling_mixc.py): the model dimensions and, under mixc_ names, every layer's window, cache owner
+ * and RoPE, and every variation of the header. */
+struct json_t *export_mixc_config(const Layout *l);
+/* Writes DIR atomically: with builtin_if_exact, a built-in family's config.json where one computes
+ * the layout exactly (llama, mistral, ministral), else the generated model (config.json and the two
+ * Python files; a note on err says why). Returns 0 ok, 1 a refused layout or an unwritable DIR. */
+int export_transformers_dir(const Layout *l, const char *dir, bool builtin_if_exact, FILE *err);
+
 #endif
