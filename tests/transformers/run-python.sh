@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `make test-python`: every example (at test size) and this suite's layouts exported with `mixc export
+# --transformers`, loaded by transformers with mixrun's random weights, compared with mixrun's cpu
+# backend in fp32 (logits, greedy generation) and trained one step (check.py). The examples that a
+# built-in family computes are also exported with `--hf DIR` and loaded without remote code.
+# Needs torch and transformers: PYTHON, else the venv of scripts/python-venv.sh. MIXC_PY_LAYOUTS="A.mix
+# B.mix" checks only those layouts.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+MIXC=${MIXC:-$BUILD/mixc}
+RUN=$BUILD/mixrun
+PYTHON=${PYTHON:-$(bash scripts/python-venv.sh)/bin/python} || exit 1
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0
+fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "    $l"; done; fails=$((fails + 1)); }
+
+PROMPT=3,14,15,92,65,35,89,79,32,38,46,26,43,38,32,79,50,28,84,19   # longer than every test window
+# Test size for the examples (as tests/mixrun); their 8-bit KV caches in the model dtype.
+SIZE=(--set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=16 --set ffn=64 --set vocab=256
+      --set context=64 --set chunk=8 --set window=8 --set kv_dtype=bf16)
+dirs=()
+# prepare DIR LAYOUT SETS...: mixrun's weights, logits and greedy tokens into DIR
+prepare() {
+  local d=$1 f=$2; shift 2
+  echo "$PROMPT" >"$d/prompt.txt"
+  "$RUN" --layout "$f" "$@" --random-weights 1 --dtype fp32 --save-weights "$d/model.safetensors" 2>"$T/err" &&
+    "$RUN" --layout "$f" "$@" --weights "$d/model.safetensors" --dtype fp32 --backend cpu --tokens $PROMPT \
+      --max-new 6 --dump-logits "$d/ref.npy" >"$d/tokens.txt" 2>>"$T/err"
+}
+for f in ${MIXC_PY_LAYOUTS:-examples/*.mix tests/transformers/*.mix}; do
+  name=$(basename "$f" .mix)
+  sets=()
+  [[ $f == examples/* ]] && sets=("${SIZE[@]}")
+  if ! "$MIXC" export "$f" --transformers "$T/$name" "${sets[@]}" 2>"$T/err" || ! prepare "$T/$name" "$f" "${sets[@]}"; then
+    fail "$name: export and mixrun" "$(head -c 400 "$T/err")"; continue
+  fi
+  dirs+=("$T/$name")
+  "$MIXC" export "$f" --hf "$T/$name-hf" "${sets[@]}" 2>/dev/null || { fail "$name: export --hf DIR"; continue; }
+  if ! grep -q '"model_type": "mixc"' "$T/$name-hf/config.json"; then
+    cp "$T/$name"/{model.safetensors,ref.npy,prompt.txt,tokens.txt} "$T/$name-hf/" && dirs+=("$T/$name-hf")
+  fi
+done
+"$PYTHON" tests/transformers/check.py "${dirs[@]}" || fails=$((fails + 1))
+[ "$fails" -eq 0 ]
