@@ -5,6 +5,7 @@
  * The generated model is one static Python file kept in templates/python and assembled into this
  * binary (as the kernel templates are, compiler/kernels/codegen.c); every fact of the layout goes into
  * config.json, which that file reads. docs/interop.md, "transformers". */
+#include "embed.h"
 #include "interop.h"
 
 #include <errno.h>
@@ -12,13 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The Python files, NUL-terminated (mk/hf.mk makes this object depend on them). */
-#define EMBED_PY(sym, path)                                                                        \
-    __asm__(".section .rodata\n.global " #sym "\n.type " #sym ", @object\n.balign 16\n" #sym      \
-            ":\n.incbin \"" path "\"\n.byte 0\n.previous\n");                                      \
-    extern const char sym[];
-EMBED_PY(mixc_py_configuration, "templates/python/configuration_mixc.py")
-EMBED_PY(mixc_py_modeling, "templates/python/modeling_mixc.py")
+/* The Python files (embed.h; mk/hf.mk makes this object depend on them). */
+EMBED(mixc_py_configuration, "templates/python/configuration_mixc.py")
+EMBED(mixc_py_modeling, "templates/python/modeling_mixc.py")
 
 /* ------------------------------------------------------------------ what the model cannot compute */
 
