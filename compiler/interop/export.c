@@ -103,7 +103,7 @@ char *export_lckv(const Layout *l, FILE *err) {
 /* ------------------------------------------------------------------ the command */
 
 typedef struct {
-    bool hf, lckv;
+    bool hf, lckv, foundry;
     const char *transformers, *out;
     StringList sets;
 } ExportArgs;
@@ -121,13 +121,16 @@ static const OptSpec export_options[] = {
     OPT(ExportArgs, lckv, OPT_FLAG, "--lckv",
         .help = "the LCKV string: per layer, the layer whose KV it reads, 's' for sliding layers;\n"
                 "the window goes to stderr (import it back with --window W)"),
+    OPT(ExportArgs, foundry, OPT_FLAG, "--foundry",
+        .help = "an llm-foundry (MPT) model config in YAML: the layers as block_overrides\n"
+                "(order/repeat, overrides with sliding_window_size and reuse_kv_layer_idx)"),
     OPT_SETS(ExportArgs, sets, "override a header field before checking, as mixrun --set (window=N too)"),
     OPT_OUTPUT_FILE(ExportArgs, out),
 };
 
 static const OptCommand export_command = {
     .prog = "mixc export",
-    .usage = "mixc export FILE.mix [--hf | --lckv] [-o OUT] [--set key=value ...]\n"
+    .usage = "mixc export FILE.mix [--hf | --lckv | --foundry] [-o OUT] [--set key=value ...]\n"
              "mixc export FILE.mix --hf DIR\n"
              "mixc export FILE.mix --transformers DIR",
     .about = "Writes a layout in another notation, which `mixc import` reads back to the same layout,\n"
@@ -148,10 +151,15 @@ static bool write_output(const char *path, const char *data, size_t len) {
     return false;
 }
 
-/* The text forms: the HF fragment or the LCKV string, to stdout or -o. */
-static int export_text(const Layout *l, bool lckv, const char *out) {
+/* The text forms: the HF fragment, the LCKV string or the llm-foundry YAML, to stdout or -o. */
+static int export_text(const Layout *l, const ExportArgs *a) {
     Buf text = {0};
-    if (lckv) {
+    if (a->foundry) {
+        if (export_foundry(l, &text, stderr)) {
+            buf_free(&text);
+            return 1;
+        }
+    } else if (a->lckv) {
         char *s = export_lckv(l, stderr);
         int64_t largest, w = common_window(l, &largest);
         if (w > 0) fprintf(stderr, "mixc: window %lld (import with --window %lld)\n", (long long)w, (long long)w);
@@ -165,15 +173,15 @@ static int export_text(const Layout *l, bool lckv, const char *out) {
         buf_printf(&text, "%s\n", dump);
         free(dump);
     }
-    int rc = write_output(out, text.data, text.len) ? 0 : 1;
+    int rc = write_output(a->out, text.data, text.len) ? 0 : 1;
     buf_free(&text);
     return rc;
 }
 
 /* The forms exclude each other; a directory goes with --hf only. */
 static int check_form(const ExportArgs *a, const StringList *files) {
-    int forms = a->hf + a->lckv + (a->transformers != NULL);
-    if (forms > 1) return opt_usage_error(&export_command, "give one of --hf, --lckv and --transformers");
+    int forms = a->hf + a->lckv + a->foundry + (a->transformers != NULL);
+    if (forms > 1) return opt_usage_error(&export_command, "give one of --hf, --lckv, --foundry and --transformers");
     if (files->n == 2 && !a->hf)
         return opt_usage_error(&export_command, "one file at a time (a directory follows --hf only)");
     if ((files->n == 2 || a->transformers) && a->out)
@@ -195,7 +203,7 @@ int cmd_export(int argc, char **argv) {
     rc = load_layout_file(files.v[0], &load, &l, stderr);
     if (!rc) {
         const char *dir = a.transformers ? a.transformers : files.n == 2 ? files.v[1] : NULL;
-        rc = dir ? export_transformers_dir(&l, dir, a.hf, stderr) : export_text(&l, a.lckv, a.out);
+        rc = dir ? export_transformers_dir(&l, dir, a.hf, stderr) : export_text(&l, &a);
         layout_free(&l);
     }
     opt_free(&export_command, &a, &files);

@@ -64,4 +64,15 @@ struct json_t *export_mixc_config(const Layout *l);
  * Python files; a note on err says why). Returns 0 ok, 1 a refused layout or an unwritable DIR. */
 int export_transformers_dir(const Layout *l, const char *dir, bool builtin_if_exact, FILE *err);
 
+/* ---------------------------------------------------------------- foundry.c */
+
+/* The llm-foundry (MPT) model config of `l` as YAML: the header, and the layers as block_overrides
+ * (order/repeat, overrides with sliding_window_size and relative reuse_kv_layer_idx). 1 when the
+ * header has what an MPT config cannot say (each named on err), else 0. */
+int export_foundry(const Layout *l, Buf *out, FILE *err);
+/* Reads the `model:` of an llm-foundry YAML (the subset of yaml_subset.c) into a layout named `name`
+ * (NULL: the file name without its extension). What mixc does not compute is refused naming the key
+ * and its line. 0 ok, 1 input errors, 2 an unreadable file. */
+int import_foundry_file(const char *path, const char *name, Layout *out, FILE *err);
+
 #endif
