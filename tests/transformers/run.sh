@@ -71,6 +71,9 @@ hf_family standard examples/standard.mix llama '.architectures == ["LlamaForCaus
 hf_family swa examples/swa.mix mistral '.sliding_window == 8 and has("layer_types") == false and has("kv_sharing_target") == false'
 hf_family gemma2-9b examples/gemma2-9b.mix ministral '.architectures == ["MinistralForCausalLM"] and .sliding_window == 8 and
   (.layer_types | length) == 42'
+hf_family llama-builtin tests/transformers/llama-builtin.mix llama '.attention_bias == true and .rope_scaling.rope_type == "llama3"'
+hf_family mistral-yarn tests/transformers/mistral-yarn.mix mistral '.sliding_window == 8 and .rope_scaling.rope_type == "yarn"'
+hf_family llama-like tests/transformers/llama-like.mix mixc 'true' "layer 2 reads layer 1's cache"
 hf_family ma examples/ma.mix mixc '.auto_map != null' "no transformers family computes this layout (layer 2 reads layer 1's cache"
 hf_family gemma3-27b examples/gemma3-27b.mix mixc 'true' "layer 0 has its own RoPE"
 if [ -f "$T/hf-ma/modeling_mixc.py" ] && [ ! -e "$T/hf-standard/modeling_mixc.py" ]; then
@@ -102,7 +105,7 @@ usage() {   # NAME MESSAGE ARGS...
   local rc=$?
   [ $rc -eq 2 ] && grep -q -- "$msg" "$T/err" && pass "usage: $name" || fail "usage: $name (exit $rc)" "$(cat "$T/err")"
 }
-usage "two forms" "give one of --hf, --lckv and --transformers" examples/ma.mix --lckv --transformers "$T/x"
+usage "two forms" "give one of --hf, --lckv, --foundry and --transformers" examples/ma.mix --lckv --transformers "$T/x"
 usage "a directory without --hf" "a directory follows --hf only" examples/ma.mix "$T/x"
 usage "-o with a directory" "-o goes with the text forms" examples/ma.mix --hf "$T/x" -o "$T/y"
 usage "-o with --transformers" "-o goes with the text forms" examples/ma.mix --transformers "$T/x" -o "$T/y"
