@@ -16,5 +16,5 @@ test-python: $(MIXC) $(MIXRUN) $(BUILD)/tests/mixrun/logitcmp
 	  BUILD=$(BUILD) MIXC_HF_FIXTURES=$(BUILD)/hf-fixtures bash tests/hf/run.sh && \
 	  BUILD=$(BUILD) PYTHON="$$venv/bin/python" bash tests/transformers/run-python.sh
 
-# `mixc export --transformers` (compiler/interop/hf_export.c) embeds the Python model with .incbin.
-$(BUILD)/compiler/interop/hf_export.o: $(wildcard templates/python/*.py)
+# `mixc export --transformers` and `--vllm` (compiler/interop/hf_export.c) embed templates/python (embed.h).
+$(BUILD)/compiler/interop/hf_export.o: $(wildcard templates/python/*)

@@ -104,7 +104,8 @@ char *export_lckv(const Layout *l, FILE *err) {
 
 typedef struct {
     bool hf, lckv, foundry;
-    const char *transformers, *out;
+    const char *transformers, *vllm, *out;
+    int64_t pp;
     StringList sets;
 } ExportArgs;
 
@@ -118,6 +119,11 @@ static const OptSpec export_options[] = {
     OPT(ExportArgs, transformers, OPT_STRING, "--transformers", .metavar = "DIR",
         .help = "the layout as a transformers model in DIR (trust_remote_code): config.json,\n"
                 "configuration_mixc.py, modeling_mixc.py; loads mixrun's safetensors"),
+    OPT(ExportArgs, vllm, OPT_STRING, "--vllm", .metavar = "DIR",
+        .help = "the mixc-vllm plugin package in DIR (pip install DIR; it serves a --transformers\n"
+                "directory), after checking vLLM's rules for the layout"),
+    OPT(ExportArgs, pp, OPT_COUNT, "--pp", .metavar = "N", .max = 1 << 16,
+        .help = "with --vllm: vLLM's pipeline stages; sharing groups must not cross them"),
     OPT(ExportArgs, lckv, OPT_FLAG, "--lckv",
         .help = "the LCKV string: per layer, the layer whose KV it reads, 's' for sliding layers;\n"
                 "the window goes to stderr (import it back with --window W)"),
@@ -132,7 +138,8 @@ static const OptCommand export_command = {
     .prog = "mixc export",
     .usage = "mixc export FILE.mix [--hf | --lckv | --foundry] [-o OUT] [--set key=value ...]\n"
              "mixc export FILE.mix --hf DIR\n"
-             "mixc export FILE.mix --transformers DIR",
+             "mixc export FILE.mix --transformers DIR\n"
+             "mixc export FILE.mix --vllm DIR [--pp N]",
     .about = "Writes a layout in another notation, which `mixc import` reads back to the same layout,\n"
              "or as a model that transformers loads.\n",
     OPT_TABLE(export_options),
@@ -180,11 +187,12 @@ static int export_text(const Layout *l, const ExportArgs *a) {
 
 /* The forms exclude each other; a directory goes with --hf only. */
 static int check_form(const ExportArgs *a, const StringList *files) {
-    int forms = a->hf + a->lckv + a->foundry + (a->transformers != NULL);
-    if (forms > 1) return opt_usage_error(&export_command, "give one of --hf, --lckv, --foundry and --transformers");
+    int forms = a->hf + a->lckv + a->foundry + (a->transformers != NULL) + (a->vllm != NULL);
+    if (forms > 1) return opt_usage_error(&export_command, "give one of --hf, --lckv, --foundry, --transformers and --vllm");
+    if (a->pp && !a->vllm) return opt_usage_error(&export_command, "--pp goes with --vllm");
     if (files->n == 2 && !a->hf)
         return opt_usage_error(&export_command, "one file at a time (a directory follows --hf only)");
-    if ((files->n == 2 || a->transformers) && a->out)
+    if ((files->n == 2 || a->transformers || a->vllm) && a->out)
         return opt_usage_error(&export_command, "-o goes with the text forms; a directory form writes its directory");
     return OPT_GO;
 }
@@ -203,7 +211,8 @@ int cmd_export(int argc, char **argv) {
     rc = load_layout_file(files.v[0], &load, &l, stderr);
     if (!rc) {
         const char *dir = a.transformers ? a.transformers : files.n == 2 ? files.v[1] : NULL;
-        rc = dir ? export_transformers_dir(&l, dir, a.hf, stderr) : export_text(&l, &a);
+        if (a.vllm) rc = export_vllm_dir(&l, a.vllm, a.pp ? (int)a.pp : 1, stderr);
+        else rc = dir ? export_transformers_dir(&l, dir, a.hf, stderr) : export_text(&l, &a);
         layout_free(&l);
     }
     opt_free(&export_command, &a, &files);

@@ -305,9 +305,11 @@ static void expand_order(FoundryReader *r, json_t *order, const char *path, cons
         sub[strlen(sub) - strlen(".repeat")] = 0;
         strcat(sub, ".order");
         for (int64_t k = 0; k < times && !r->errors; k++) {
+            int before = *n;
             if (name && *n >= max) return ferr(r, path, "gives more layers than n_layers (%d)", max);
             if (name) names[(*n)++] = json_string_value(name);
             else expand_order(r, inner, sub, names, n, max, depth + 1);
+            if (*n == before) break;   /* an empty order: repeating it adds nothing */
         }
     }
 }

@@ -16,6 +16,9 @@
 /* The Python files (embed.h; mk/hf.mk makes this object depend on them). */
 EMBED(mixc_py_configuration, "templates/python/configuration_mixc.py")
 EMBED(mixc_py_modeling, "templates/python/modeling_mixc.py")
+EMBED(mixc_vllm_model, "templates/python/vllm_mixc.py")
+EMBED(mixc_vllm_init, "templates/python/vllm_init.py")
+EMBED(mixc_vllm_pyproject, "templates/python/vllm_pyproject.toml")
 
 /* ------------------------------------------------------------------ what the model cannot compute */
 
@@ -178,4 +181,60 @@ int export_transformers_dir(const Layout *l, const char *dir, bool builtin_if_ex
                      : write_package(dir, export_mixc_config(l), true);
     if (!ok) fprintf(err, "mixc: cannot write '%s': %s\n", dir, strerror(errno));
     return ok ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------ the vLLM plugin */
+
+/* vLLM's pipeline split (vllm.distributed.utils.get_pp_indices): num_layers / pp layers per stage, the
+ * remainder one each to the stages before the last, counted from the end. The stage of layer i. */
+static int pp_stage(int nlayers, int pp, int i) {
+    int base = nlayers / pp, extra = nlayers % pp, end = 0;
+    for (int s = 0; s < pp; s++) {
+        end += base + (s >= pp - 1 - extra && s < pp - 1);
+        if (i < end) return s;
+    }
+    return pp - 1;
+}
+
+/* What vLLM cannot do with a layout (docs/interop.md, "vLLM"): each named on err. false when any. */
+static bool vllm_rules(const Layout *l, int pp, FILE *err) {
+    bool ok = true;
+    char a[ATTN_TEXT_MAX], b[ATTN_TEXT_MAX];
+    for (int i = 0; i < l->nlayers; i++) {
+        const LayerInfo *li = &l->layer[i], *owner = &l->layer[li->reads];
+        if (li->reads == i) continue;
+        if (li->window != owner->window) {
+            fprintf(err, "mixc: layer %d (%s) reads layer %d's cache (%s): vLLM shares a cache only between layers "
+                         "of the same attention type and window\n  hint: give the reader its owner's window, or "
+                         "let it own its cache\n", i, attn_text(li->window, a), li->reads, attn_text(owner->window, b));
+            ok = false;
+        }
+        if (pp > 1 && pp_stage(l->nlayers, pp, i) != pp_stage(l->nlayers, pp, li->reads)) {
+            fprintf(err, "mixc: layer %d reads layer %d's cache, which vLLM places in pipeline stage %d of %d, not "
+                         "stage %d: a sharing group must stay in one stage\n  hint: another --pp, or a layout whose "
+                         "groups do not cross the stage boundaries\n",
+                    i, li->reads, pp_stage(l->nlayers, pp, li->reads), pp, pp_stage(l->nlayers, pp, i));
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+int export_vllm_dir(const Layout *l, const char *dir, int pp, FILE *err) {
+    char why[300];
+    if (!hf_model_refusal(l, why, sizeof why)) {
+        fprintf(err, "mixc: %s\n", why);
+        return 1;
+    }
+    if (pp > l->nlayers) {
+        fprintf(err, "mixc: --pp %d is more pipeline stages than the model's %d layers\n", pp, l->nlayers);
+        return 1;
+    }
+    if (!vllm_rules(l, pp, err)) return 1;
+    const char *names[] = {"pyproject.toml", "mixc_vllm.py", "mixc_vllm_model.py"};
+    const char *data[] = {mixc_vllm_pyproject, mixc_vllm_init, mixc_vllm_model};
+    size_t lens[] = {strlen(data[0]), strlen(data[1]), strlen(data[2])};
+    if (write_dir_atomic(dir, names, data, lens, 3)) return 0;
+    fprintf(err, "mixc: cannot write '%s': %s\n", dir, strerror(errno));
+    return 1;
 }

@@ -63,6 +63,11 @@ struct json_t *export_mixc_config(const Layout *l);
  * the layout exactly (llama, mistral, ministral), else the generated model (config.json and the two
  * Python files; a note on err says why). Returns 0 ok, 1 a refused layout or an unwritable DIR. */
 int export_transformers_dir(const Layout *l, const char *dir, bool builtin_if_exact, FILE *err);
+/* Writes the mixc-vllm plugin package as DIR (pyproject.toml with the vllm.general_plugins entry point,
+ * mixc_vllm.py, mixc_vllm_model.py), after vLLM's rules for the layout: a reader has its owner's window;
+ * with pp > 1 pipeline stages, each sharing group in one stage. 0 ok, 1 a refused layout (each reason
+ * on err) or an unwritable DIR. */
+int export_vllm_dir(const Layout *l, const char *dir, int pp, FILE *err);
 
 /* ---------------------------------------------------------------- foundry.c */
 

@@ -22,6 +22,7 @@ typedef struct {
     YLine *l;
     int n, at;
     json_t *lines;          /* "a.b[2].c" -> line */
+    int depth;              /* of nested blocks, bounded: the recursion must not exhaust the stack */
     char err[300];
 } YParser;
 
@@ -136,6 +137,7 @@ static json_t *mapping(YParser *p, int indent, const char *path) {
             return json_decref(o), yfail(p, l->line, "'%s': expected 'key: value' at this indentation", l->text), NULL;
         *colon = 0;
         const char *key = l->text;
+        if (!utf8_valid(key, strlen(key))) return json_decref(o), yfail(p, l->line, "a key that is not UTF-8"), NULL;
         if (json_object_get(o, key)) return json_decref(o), yfail(p, l->line, "'%s' is given twice", key), NULL;
         char sub[512];
         snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
@@ -147,9 +149,15 @@ static json_t *mapping(YParser *p, int indent, const char *path) {
     return o;
 }
 
+#define YAML_MAX_DEPTH 64
+
 static json_t *node(YParser *p, int indent, const char *path) {
     const char *t = p->l[p->at].text;
-    return t[0] == '-' && (t[1] == ' ' || !t[1]) ? sequence(p, indent, path) : mapping(p, indent, path);
+    if (p->depth >= YAML_MAX_DEPTH) return yfail(p, p->l[p->at].line, "blocks nest deeper than %d", YAML_MAX_DEPTH), NULL;
+    p->depth++;
+    json_t *v = t[0] == '-' && (t[1] == ' ' || !t[1]) ? sequence(p, indent, path) : mapping(p, indent, path);
+    p->depth--;
+    return v;
 }
 
 json_t *yaml_subset_read(const char *path, const char *text, json_t **lines, char *err, size_t errlen) {

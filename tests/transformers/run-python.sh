@@ -43,4 +43,14 @@ for f in ${MIXC_PY_LAYOUTS:-examples/*.mix tests/transformers/*.mix}; do
   fi
 done
 "$PYTHON" tests/transformers/check.py "${dirs[@]}" || fails=$((fails + 1))
+
+# The vLLM plugin against an installed vLLM: its modules import (every vLLM name it uses resolves).
+if "$PYTHON" -c 'import vllm' 2>/dev/null; then
+  "$MIXC" export examples/ma.mix --vllm "$T/vllm" 2>"$T/err" &&
+    PYTHONPATH="$T/vllm" "$PYTHON" -c 'import mixc_vllm, mixc_vllm_model; mixc_vllm.register()' 2>>"$T/err" &&
+    echo "PASS the vLLM plugin imports against the installed vLLM and registers MixcForCausalLM" ||
+    fail "the vLLM plugin imports against the installed vLLM" "$(tail -n 5 "$T/err")"
+else
+  echo "SKIP the vLLM plugin against vLLM: vLLM is not installed in $PYTHON's environment"
+fi
 [ "$fails" -eq 0 ]

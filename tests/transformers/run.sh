@@ -98,6 +98,38 @@ if "$MIXC" export examples/ma.mix --transformers /proc/no/such 2>"$T/err"; then 
 elif grep -q "^mixc: cannot write '/proc/no/such'" "$T/err"; then pass "an unwritable directory: exit 1 naming it"
 else fail "an unwritable directory: exit 1 naming it" "$(cat "$T/err")"; fi
 
+# --vllm DIR: the plugin package, checked statically (no vLLM here): the Python compiles, the entry point
+# registers the model class the model file defines; vLLM's rules for sharing are checked first.
+if "$MIXC" export examples/ma.mix --vllm "$T/vllm" 2>"$T/err" &&
+   python3 -m py_compile "$T/vllm/mixc_vllm.py" "$T/vllm/mixc_vllm_model.py" 2>>"$T/err" &&
+   python3 - "$T/vllm" <<'PY' 2>>"$T/err"
+import ast, sys, tomllib
+d = sys.argv[1]
+meta = tomllib.load(open(d + "/pyproject.toml", "rb"))
+assert meta["project"]["entry-points"]["vllm.general_plugins"] == {"mixc": "mixc_vllm:register"}, meta
+assert set(meta["tool"]["setuptools"]["py-modules"]) == {"mixc_vllm", "mixc_vllm_model"}
+init = open(d + "/mixc_vllm.py").read()
+assert 'register_model("MixcForCausalLM", "mixc_vllm_model:MixcForCausalLM")' in init
+classes = {n.name for n in ast.walk(ast.parse(open(d + "/mixc_vllm_model.py").read())) if isinstance(n, ast.ClassDef)}
+assert "MixcForCausalLM" in classes, classes
+PY
+then pass "--vllm DIR writes the plugin: it compiles, its entry point registers MixcForCausalLM"
+else fail "--vllm DIR writes the plugin" "$(cat "$T/err")"; fi
+vllm_refused() {   # NAME WANT ARGS...
+  local name=$1 want=$2; shift 2
+  if "$MIXC" export "$@" --vllm "$T/vr" 2>"$T/err"; then fail "vLLM rule: $name" "exit 0"
+  elif grep -qF -- "$want" "$T/err" && [ ! -e "$T/vr" ]; then pass "vLLM rule: $name"
+  else fail "vLLM rule: $name" "$(cat "$T/err")"; fi
+}
+vllm_refused "a reader with another window than its owner's" \
+  "mixc: layer 2 (window 9) reads layer 1's cache (window 5): vLLM shares a cache only between layers of the same attention type and window" \
+  tests/transformers/llama-like.mix
+vllm_refused "a sharing group across pipeline stages" \
+  "mixc: layer 6 reads layer 0's cache, which vLLM places in pipeline stage 0 of 4, not stage 1" examples/ma.mix --pp 4
+"$MIXC" export examples/ma-noshare.mix --vllm "$T/pp4" --pp 4 2>"$T/err" && pass "vLLM rule: ma-noshare's groups fit four pipeline stages" ||
+  fail "vLLM rule: ma-noshare's groups fit four pipeline stages" "$(cat "$T/err")"
+vllm_refused "an 8-bit cache" "'kv_dtype' int8" examples/character-ai.mix
+
 # Usage errors (exit 2).
 usage() {   # NAME MESSAGE ARGS...
   local name=$1 msg=$2; shift 2
@@ -105,10 +137,11 @@ usage() {   # NAME MESSAGE ARGS...
   local rc=$?
   [ $rc -eq 2 ] && grep -q -- "$msg" "$T/err" && pass "usage: $name" || fail "usage: $name (exit $rc)" "$(cat "$T/err")"
 }
-usage "two forms" "give one of --hf, --lckv, --foundry and --transformers" examples/ma.mix --lckv --transformers "$T/x"
+usage "two forms" "give one of --hf, --lckv, --foundry, --transformers and --vllm" examples/ma.mix --lckv --transformers "$T/x"
 usage "a directory without --hf" "a directory follows --hf only" examples/ma.mix "$T/x"
 usage "-o with a directory" "-o goes with the text forms" examples/ma.mix --hf "$T/x" -o "$T/y"
 usage "-o with --transformers" "-o goes with the text forms" examples/ma.mix --transformers "$T/x" -o "$T/y"
+usage "--pp without --vllm" "--pp goes with --vllm" examples/ma.mix --transformers "$T/x" --pp 2
 [ ! -e "$T/x" ] && [ ! -e "$T/y" ] && pass "usage errors write nothing" || fail "usage errors write nothing"
 
 [ "$fails" -eq 0 ]
