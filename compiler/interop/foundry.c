@@ -363,7 +363,7 @@ int import_foundry_file(const char *path, const char *name, Layout *out, FILE *e
     model_header_defaults(&m);
     int64_t window = -1, *win = NULL;
     int *reads = NULL;
-    if (!json_is_object(model)) ferr(&r, "model", "is missing (the model config of an llm-foundry YAML)");
+    if (!json_is_object(model)) ferr(&r, "model", "is missing or not a mapping (the model config of an llm-foundry YAML)");
     else read_header(&r, model, &m, &window);
     m.kv_dtype = m.dtype;
     if (!r.errors && m.heads % m.kv_heads) ferr(&r, "model.attn_config.kv_n_heads", "does not divide n_heads");

@@ -76,7 +76,7 @@ bad_yaml "an undefined override" "names 'sliding_window_layer', which overrides 
 bad_yaml "a flow collection" "bad.yaml:21: '{name: silu}': flow collections" '/^      name: silu$/d; s/^    ffn_act_fn:$/    ffn_act_fn: {name: silu}/'
 bad_yaml "a tab" "bad.yaml:10: a tab in the indentation" 's/^  vocab_size: 256$/\tvocab_size: 256/'
 bad_yaml "a duplicate key" "'d_model' is given twice" 's/^  d_model: 64$/  d_model: 64\n  d_model: 32/'
-bad_yaml "no model" "'model' is missing" 's/^model:$/modle:/'
+bad_yaml "no model" "'model' is missing or not a mapping" 's/^model:$/modle:/'
 
 "$MIXC" import --foundry tests/foundry/character-ai.yaml tests/import/configs/mistral-7b.json >/dev/null 2>"$T/err"
 [ $? -eq 2 ] && grep -q "one input at a time" "$T/err" && pass "usage: --foundry with a config.json" || fail "usage: --foundry with a config.json" "$(cat "$T/err")"
