@@ -17,9 +17,8 @@ fails=0
 fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "    $l"; done; fails=$((fails + 1)); }
 
 PROMPT=3,14,15,92,65,35,89,79,32,38,46,26,43,38,32,79,50,28,84,19   # longer than every test window
-# Test size for the examples (as tests/mixrun); their 8-bit KV caches in the model dtype.
-SIZE=(--set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=16 --set ffn=64 --set vocab=256
-      --set context=64 --set chunk=8 --set window=8 --set kv_dtype=bf16)
+. tests/example-size.sh
+SIZE=("${EXAMPLE_TEST_SIZE[@]}")
 dirs=()
 # prepare DIR LAYOUT SETS...: mixrun's weights, logits and greedy tokens into DIR
 prepare() {

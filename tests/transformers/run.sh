@@ -14,8 +14,8 @@ trap 'rm -rf "$T"' EXIT
 fails=0
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "    $l"; done; fails=$((fails + 1)); }
-SIZE=(--set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=16 --set ffn=64 --set vocab=256
-      --set context=64 --set chunk=8 --set window=8 --set kv_dtype=bf16)
+. tests/example-size.sh
+SIZE=("${EXAMPLE_TEST_SIZE[@]}")
 
 # The per-layer facts of config.json against the layout's own export: windows, owners (the fragment's
 # kv_sharing_target), NoPE layers.
