@@ -196,8 +196,11 @@ static int pp_stage(int nlayers, int pp, int i) {
     return pp - 1;
 }
 
-/* What vLLM cannot do with a layout (docs/interop.md, "vLLM"): each named on err. false when any. */
-static bool vllm_rules(const Layout *l, int pp, FILE *err) {
+bool vllm_layout_ok(const Layout *l, int pp, FILE *err) {
+    if (pp > l->nlayers) {
+        fprintf(err, "mixc: %d pipeline stages are more than the model's %d layers\n", pp, l->nlayers);
+        return false;
+    }
     bool ok = true;
     char a[ATTN_TEXT_MAX], b[ATTN_TEXT_MAX];
     for (int i = 0; i < l->nlayers; i++) {
@@ -226,11 +229,7 @@ int export_vllm_dir(const Layout *l, const char *dir, int pp, FILE *err) {
         fprintf(err, "mixc: %s\n", why);
         return 1;
     }
-    if (pp > l->nlayers) {
-        fprintf(err, "mixc: --pp %d is more pipeline stages than the model's %d layers\n", pp, l->nlayers);
-        return 1;
-    }
-    if (!vllm_rules(l, pp, err)) return 1;
+    if (!vllm_layout_ok(l, pp, err)) return 1;
     const char *names[] = {"pyproject.toml", "mixc_vllm.py", "mixc_vllm_model.py"};
     const char *data[] = {mixc_vllm_pyproject, mixc_vllm_init, mixc_vllm_model};
     size_t lens[] = {strlen(data[0]), strlen(data[1]), strlen(data[2])};

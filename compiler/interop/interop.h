@@ -68,6 +68,10 @@ int export_transformers_dir(const Layout *l, const char *dir, bool builtin_if_ex
  * with pp > 1 pipeline stages, each sharing group in one stage. 0 ok, 1 a refused layout (each reason
  * on err) or an unwritable DIR. */
 int export_vllm_dir(const Layout *l, const char *dir, int pp, FILE *err);
+/* vLLM's rules for a layout (`mixc check --target vllm`, `mixc export --vllm`): a reader has its
+ * owner's attention type and window; with pp > 1 pipeline stages (split as vLLM splits them), each
+ * sharing group lies in one stage. Each violation on err with a hint; false when any. */
+bool vllm_layout_ok(const Layout *l, int pp, FILE *err);
 
 /* ---------------------------------------------------------------- foundry.c */
 

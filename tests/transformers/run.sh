@@ -129,6 +129,13 @@ vllm_refused "a sharing group across pipeline stages" \
 "$MIXC" export examples/ma-noshare.mix --vllm "$T/pp4" --pp 4 2>"$T/err" && pass "vLLM rule: ma-noshare's groups fit four pipeline stages" ||
   fail "vLLM rule: ma-noshare's groups fit four pipeline stages" "$(cat "$T/err")"
 vllm_refused "an 8-bit cache" "'kv_dtype' int8" examples/character-ai.mix
+# The same rules in the checker: mixc check --target vllm [--pp N].
+"$MIXC" check --target vllm tests/transformers/llama-like.mix >/dev/null 2>"$T/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "layer 2 (window 9) reads layer 1's cache (window 5)" "$T/err" &&
+  "$MIXC" check --target vllm examples/ma-noshare.mix --pp 4 >/dev/null 2>&1 &&
+  ! "$MIXC" check --target vllm examples/ma.mix --pp 2 >/dev/null 2>&1 &&
+  pass "mixc check --target vllm [--pp N] applies vLLM's rules" || fail "mixc check --target vllm (exit $rc)" "$(cat "$T/err")"
 
 # Usage errors (exit 2).
 usage() {   # NAME MESSAGE ARGS...
