@@ -239,7 +239,9 @@ class MixcModel(MixcPreTrainedModel):
         return tables
 
     def masks(self, past, t, attention_mask, device):
-        """Per distinct window: [batch|1, 1, t, past + t] booleans, True where a query sees a key."""
+        """Per distinct window: [batch|1, 1, t, past + t] booleans, True where a query sees a key. With
+        padding (a 2D attention_mask), padded keys are hidden; a padded query still sees itself, so
+        that no row is empty (an empty row would give NaN, which 0 weights would carry on)."""
         q = torch.arange(past, past + t, device=device)[:, None]
         k = torch.arange(past + t, device=device)[None, :]
         keep = None if attention_mask is None else attention_mask[:, None, None, -(past + t):].bool()
@@ -249,7 +251,7 @@ class MixcModel(MixcPreTrainedModel):
             if w:
                 m = m & (k > q - w)
             m = m[None, None]
-            out[w] = m if keep is None else m & keep
+            out[w] = m if keep is None else (m & keep) | (k == q)
         return out
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, cache=None, past_key_values=None,

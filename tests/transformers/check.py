@@ -33,8 +33,12 @@ def report(ok, name, detail=""):
             print("    " + line)
 
 
+def ids_of_line(line):
+    return [int(t) for t in line.replace(",", " ").split()]
+
+
 def ids_of(path):
-    return [int(t) for t in open(path).read().replace(",", " ").split()]
+    return ids_of_line(open(path).read())
 
 
 def load(d, remote):
@@ -57,6 +61,22 @@ def within_tolerance(got, ref):
     err = np.abs(got - ref)
     worst = float((err / rms).max())
     return bool((err <= TOL * rms + TOL * np.abs(ref)).all()), "max |diff| %.2g of rms" % worst
+
+
+def batch_generate(model, name, d):
+    """Two prompts of different lengths in one left-padded batch (attention_mask): mixrun's tokens
+    for each (mixrun --prompts runs them as one batch too)."""
+    prompts = [ids_of_line(line) for line in open(os.path.join(d, "batch.txt")).read().splitlines()]
+    want = [ids_of_line(line) for line in open(os.path.join(d, "batch-tokens.txt")).read().splitlines()]
+    width = max(len(p) for p in prompts)
+    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    with torch.no_grad():
+        out = model.generate(ids, attention_mask=mask, max_new_tokens=len(want[0]), min_new_tokens=len(want[0]),
+                             do_sample=False, pad_token_id=0)
+    got = out[:, width:].tolist()
+    report(got == want, "%s: generate on a left-padded batch of two prompts = mixrun --prompts" % name,
+           "%s, mixrun %s" % (got, want))
 
 
 def window_sensitivity(d, tokens, ref):
@@ -111,6 +131,7 @@ def check(d):
     steps = torch.stack([l[0] for l in out.logits]).numpy()
     ok, detail = within_tolerance(steps, ref[len(prompt) - 1:len(prompt) - 1 + len(generated)])
     report(ok, "%s: generate's logits at every cached step = mixrun cpu fp32" % name, detail)
+    batch_generate(model, name, d)
     if name == "ma":
         window_sensitivity(d, prompt + generated, ref)
     ok, detail = train_step(model, prompt + generated)
