@@ -121,11 +121,13 @@ static const char *builtin_family(const Layout *l, char *why, size_t n) {
     return sliding == l->nlayers ? "mistral" : "ministral";
 }
 
-/* The fragment (export_hf_json) as a complete config of `family`: what it does not read removed. */
+/* The fragment (export_hf_json) as a complete config of `family`: what it does not read removed.
+ * transformers picks its class by model_type, vLLM by architectures: a ministral config names
+ * MistralForCausalLM, the class vLLM registers for both (its Llama, which reads layer_types). */
 static json_t *builtin_config(const Layout *l, const char *family) {
     json_t *o = export_hf_json(l, stderr);
     static const char *const arch[][2] = {
-        {"llama", "LlamaForCausalLM"}, {"mistral", "MistralForCausalLM"}, {"ministral", "MinistralForCausalLM"}};
+        {"llama", "LlamaForCausalLM"}, {"mistral", "MistralForCausalLM"}, {"ministral", "MistralForCausalLM"}};
     for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++)
         if (!strcmp(arch[i][0], family)) json_object_set_new(o, "architectures", json_pack("[s]", arch[i][1]));
     json_object_set_new(o, "model_type", json_string(family));

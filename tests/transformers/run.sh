@@ -69,7 +69,7 @@ hf_family() {   # NAME LAYOUT WANT_TYPE JQ_CHECK [NOTE]
 hf_family standard examples/standard.mix llama '.architectures == ["LlamaForCausalLM"] and has("layer_types") == false and
   has("sliding_window") == false and .attention_bias == false and ([keys[] | select(startswith("mixc_"))] == [])'
 hf_family swa examples/swa.mix mistral '.sliding_window == 8 and has("layer_types") == false and has("kv_sharing_target") == false'
-hf_family gemma2-9b examples/gemma2-9b.mix ministral '.architectures == ["MinistralForCausalLM"] and .sliding_window == 8 and
+hf_family gemma2-9b examples/gemma2-9b.mix ministral '.architectures == ["MistralForCausalLM"] and .sliding_window == 8 and
   (.layer_types | length) == 42'
 hf_family llama-builtin tests/transformers/llama-builtin.mix llama '.attention_bias == true and .rope_scaling.rope_type == "llama3"'
 hf_family mistral-yarn tests/transformers/mistral-yarn.mix mistral '.sliding_window == 8 and .rope_scaling.rope_type == "yarn"'
