@@ -10,6 +10,7 @@ sharing (a reader has its owner's attention type and window; an owner and its re
 pipeline stage) are checked by `mixc export --vllm` and again here.
 """
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -46,9 +47,13 @@ def rope_of(config, layer):
     rope = config.mixc_rope[layer]
     if rope is None:
         return None
-    scaling = config.mixc_rope_scaling if rope["scaled"] else None
+    scaling = dict(config.mixc_rope_scaling) if rope["scaled"] and config.mixc_rope_scaling else None
+    if scaling and scaling["rope_type"] == "yarn":
+        # vLLM multiplies its own get_mscale(factor) by attn_factor; mixc's attention_factor is the product.
+        factor = scaling["factor"]
+        scaling["attn_factor"] = scaling.pop("attention_factor") / (0.1 * math.log(factor) + 1 if factor > 1 else 1)
     return get_rope(config.head_dim, rotary_dim=config.head_dim, max_position=config.max_position_embeddings,
-                    base=rope["theta"], is_neox_style=True, rope_scaling=dict(scaling) if scaling else None)
+                    base=rope["theta"], is_neox_style=True, rope_scaling=scaling)
 
 
 class MixcAttention(nn.Module):
