@@ -89,6 +89,25 @@ def window_sensitivity(d, tokens, ref):
     report(not ok, "the comparison sees one key more in a window (ma, windows + 1)", detail)
 
 
+def unknown_feature(d):
+    """A config.json with a mixc_ key this modeling_mixc.py does not compute is refused by name."""
+    import shutil
+    import tempfile
+    from transformers import AutoConfig
+    what = "a mixc_ key the model does not compute is refused by name"
+    with tempfile.TemporaryDirectory() as t:
+        for f in ("configuration_mixc.py", "modeling_mixc.py"):
+            shutil.copy(os.path.join(d, f), t)
+        config = json.load(open(os.path.join(d, "config.json")))
+        config["mixc_sliding_sinks"] = 4
+        json.dump(config, open(os.path.join(t, "config.json"), "w"))
+        try:
+            AutoConfig.from_pretrained(t, trust_remote_code=True)
+            report(False, what, "loaded")
+        except ValueError as e:
+            report("mixc_sliding_sinks" in str(e), what, str(e))
+
+
 def train_step(model, tokens):
     """One AdamW step: the loss and every gradient finite, every parameter that takes part updated."""
     model.train()
@@ -134,6 +153,7 @@ def check(d):
     batch_generate(model, name, d)
     if name == "ma":
         window_sensitivity(d, prompt + generated, ref)
+        unknown_feature(d)
     ok, detail = train_step(model, prompt + generated)
     report(ok, "%s: one training step (loss.backward, AdamW)" % name, detail)
 
