@@ -38,6 +38,7 @@ static bool foundry_expressible(const Layout *l, FILE *err) {
         {m->logit_softcap != 0, "'logit_softcap'"},
         {m->query_pre_attn_scalar != 0 && m->query_pre_attn_scalar != m->head_dim, "'query_pre_attn_scalar'"},
         {dtype_quantized(m->kv_dtype), "an 8-bit 'kv_dtype' (export with --set kv_dtype=bf16)"},
+        {m->experts != 0, "'experts' (mixc's mixture of experts; MPT's MoE FFNs compute others)"},
     };
     bool ok = true;
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)

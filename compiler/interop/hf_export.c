@@ -24,6 +24,9 @@ EMBED(mixc_vllm_pyproject, "templates/python/vllm_pyproject.toml")
 
 bool hf_model_refusal(const Layout *l, char *why, size_t n) {
     const ModelHeader *m = &l->model;
+    if (m->experts)
+        return errorf(why, n, "'experts' %lld (a mixture of experts) is not computed by the exported models (they "
+                              "have a dense MLP in every layer)", (long long)m->experts);
     if (dtype_quantized(m->kv_dtype))
         return errorf(why, n,
                       "'kv_dtype' %s is not computed by the transformers model (its cache holds %s keys and values; "
@@ -112,6 +115,7 @@ static const char *builtin_family(const Layout *l, char *why, size_t n) {
         if (li->window) window = li->window, sliding++;
     }
     char buf[256];
+    if (m->experts) return errorf(why, n, "a mixture of experts"), NULL;
     if (m->activation != ACT_SILU || m->norm != NORM_RMS || m->qk_norm || m->sandwich_norms || m->embed_scale ||
         m->attn_softcap || m->logit_softcap || (m->query_pre_attn_scalar && m->query_pre_attn_scalar != m->head_dim))
         return errorf(why, n, "the model's variations (%s)", model_variation_text(m, buf, sizeof buf)), NULL;

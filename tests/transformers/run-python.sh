@@ -19,6 +19,7 @@ fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "    $l"; done; fails=$((
 PROMPT=3,14,15,92,65,35,89,79,32,38,46,26,43,38,32,79,50,28,84,19   # longer than every test window
 SHORT=27,18,28,18,28,45,90,45,23,53,60,28,74                         # batched with it: left-padded by 7
 . tests/example-size.sh
+. tests/transformers/refused.sh
 SIZE=("${EXAMPLE_TEST_SIZE[@]}")
 dirs=()
 # prepare DIR LAYOUT SETS...: mixrun's weights, logits and greedy tokens into DIR
@@ -34,6 +35,7 @@ prepare() {
 }
 for f in ${MIXC_PY_LAYOUTS:-examples/*.mix tests/transformers/*.mix}; do
   name=$(basename "$f" .mix)
+  [ -n "${EXPORT_REFUSED[$name]:-}" ] && continue   # refused by name (run.sh checks it)
   sets=()
   [[ $f == examples/* ]] && sets=("${SIZE[@]}")
   if ! "$MIXC" export "$f" --transformers "$T/$name" "${sets[@]}" 2>"$T/err" || ! prepare "$T/$name" "$f" "${sets[@]}"; then

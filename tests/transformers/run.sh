@@ -28,12 +28,19 @@ layout_matches() {   # DIR FRAGMENT
     "$1/config.json" >/dev/null
 }
 
+. tests/transformers/refused.sh
 n=0; bad=()
 for f in examples/*.mix tests/transformers/*.mix; do
   name=$(basename "$f" .mix)
   sets=()
   [[ $f == examples/* ]] && sets=("${SIZE[@]}")
   d=$T/$name
+  if [ -n "${EXPORT_REFUSED[$name]:-}" ]; then
+    if ! "$MIXC" export "$f" --transformers "$d" "${sets[@]}" 2>"$T/err" && grep -qF "${EXPORT_REFUSED[$name]}" "$T/err" &&
+       [ ! -e "$d" ]; then n=$((n + 1))
+    else bad+=("$name: not refused naming ${EXPORT_REFUSED[$name]}: $(head -c 300 "$T/err")"); fi
+    continue
+  fi
   if ! "$MIXC" export "$f" --transformers "$d" "${sets[@]}" 2>"$T/err"; then bad+=("$name: export: $(head -c 300 "$T/err")"); continue; fi
   "$MIXC" export "$f" "${sets[@]}" >"$T/$name.fragment.json" 2>/dev/null
   if ! python3 -m py_compile "$d/configuration_mixc.py" "$d/modeling_mixc.py" 2>"$T/err"; then bad+=("$name: py_compile: $(head -c 300 "$T/err")")
@@ -45,7 +52,7 @@ for f in examples/*.mix tests/transformers/*.mix; do
   elif ! layout_matches "$d" "$T/$name.fragment.json"; then bad+=("$name: config.json's per-layer lists differ from the layout")
   else n=$((n + 1)); fi
 done
-[ ${#bad[@]} -eq 0 ] && pass "$n layouts (every example at test size): --transformers writes the package, its Python compiles, config.json carries the layout" ||
+[ ${#bad[@]} -eq 0 ] && pass "$n layouts (every example at test size): --transformers writes the package, its Python compiles, config.json carries the layout (or refuses naming what it does not compute)" ||
   fail "--transformers on every example" "${bad[@]}"
 
 # Every variation of the header reaches config.json under its mixc_ name.
@@ -88,6 +95,11 @@ else fail "an 8-bit KV cache is refused by name" "$(cat "$T/err")"; fi
 if ! "$MIXC" export examples/character-ai.mix --hf "$T/q8" 2>"$T/err" && grep -q "'kv_dtype' int8" "$T/err" && [ ! -e "$T/q8" ]; then
   pass "--hf DIR refuses it too"
 else fail "--hf DIR refuses an 8-bit KV cache" "$(cat "$T/err")"; fi
+# A mixture of experts on an otherwise Llama layout: never written as a (dense) llama config.
+if ! "$MIXC" export examples/standard.mix --hf "$T/moe" --set experts=4 --set experts_per_token=2 2>"$T/err" &&
+   grep -q "'experts' 4 (a mixture of experts) is not computed" "$T/err" && [ ! -e "$T/moe" ]; then
+  pass "--hf DIR refuses a mixture of experts by name, never a dense llama config"
+else fail "--hf DIR refuses a mixture of experts" "$(cat "$T/err")"; fi
 
 # Into a directory that holds the weights: they stay, the package is added.
 mkdir -p "$T/w" && echo weights >"$T/w/model.safetensors"
