@@ -78,6 +78,19 @@ bad_yaml "a tab" "bad.yaml:10: a tab in the indentation" 's/^  vocab_size: 256$/
 bad_yaml "a duplicate key" "'d_model' is given twice" 's/^  d_model: 64$/  d_model: 64\n  d_model: 32/'
 bad_yaml "no model" "'model' is missing or not a mapping" 's/^model:$/modle:/'
 
+# Hostile YAML: deep nesting is bounded (no stack exhaustion), a key must be UTF-8, a huge repeat of a
+# nested order that adds nothing ends at once.
+hostile() {   # NAME WANT (the YAML on stdin)
+  cat >"$T/h.yaml"
+  if timeout 10 "$MIXC" import --foundry "$T/h.yaml" >/dev/null 2>"$T/err"; then fail "hostile: $1" "exit 0"
+  elif [ $? -eq 1 ] && grep -qF -- "$2" "$T/err"; then pass "hostile: $1"
+  else fail "hostile: $1" "wanted: $2" "$(head -c 300 "$T/err")"; fi
+}
+awk 'BEGIN { for (i = 0; i < 5000; i++) printf "%*sk%d:\n", i, "", i }' | hostile "5000 nested blocks" "h.yaml:65: blocks nest deeper than 64"
+printf 'model:\n  \xff: 1\n' | hostile "a key that is not UTF-8" "h.yaml:2: a key that is not UTF-8"
+sed 's/^      - name: reuse_kv_layer$/      - repeat: 3\n        order:\n        - repeat: 13\n          order:\n          - name: default\n            repeat: 0/' \
+  tests/foundry/character-ai.yaml | hostile "repeats of an order that adds no layer" "gives 11 layers but n_layers is 13"
+
 "$MIXC" import --foundry tests/foundry/character-ai.yaml tests/import/configs/mistral-7b.json >/dev/null 2>"$T/err"
 [ $? -eq 2 ] && grep -q "one input at a time" "$T/err" && pass "usage: --foundry with a config.json" || fail "usage: --foundry with a config.json" "$(cat "$T/err")"
 "$MIXC" export examples/ma.mix --foundry --lckv >/dev/null 2>"$T/err"
