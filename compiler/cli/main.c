@@ -8,6 +8,7 @@
  *   emit    : parse -> check -> plan -> codegen   (kernels.cu + manifest.json)
  *   build   : emit -> NVRTC cubin -> specialized executable
  */
+#include "interop.h"
 #include "mixc.h"
 #include "options.h"
 
@@ -23,6 +24,8 @@ typedef struct {
 
 typedef struct {
     const char *dump;       /* NULL, "ast", "graph" or "plan" */
+    const char *target;     /* NULL or "vllm": that engine's rules too */
+    int64_t pp;             /* with target: its pipeline stages (0: one) */
     int format;             /* 0 text, 1 json */
     bool json, quiet;
 } CheckOptions;
@@ -36,6 +39,11 @@ static const OptSpec check_options[] = {
         .help = "print the normalized layout as text (default) or as JSON (--format=json)"),
     OPT(CheckOptions, json, OPT_FLAG, "--json", .help = "the same as --format=json"),
     OPT(CheckOptions, quiet, OPT_FLAG, "--quiet", .alias = "-q", .help = "print nothing but diagnostics"),
+    OPT(CheckOptions, target, OPT_WORD, "--target", .choices = "vllm",
+        .help = "also check what a serving engine can do with the layout (vllm: a reader has\n"
+                "its owner's window; with --pp, sharing groups stay in one pipeline stage)"),
+    OPT(CheckOptions, pp, OPT_COUNT, "--pp", .metavar = "N", .max = 1 << 16,
+        .help = "with --target: the pipeline stages"),
 };
 
 static const OptCommand check_command = {
@@ -82,6 +90,7 @@ int cmd_check(int argc, char **argv) {
     CheckOptions o = {0};
     StringList files;
     int rc = opt_parse(&check_command, argc, argv, &o, &files);
+    if (rc == OPT_GO && o.pp && !o.target) rc = opt_usage_error(&check_command, "--pp goes with --target");
     if (rc == OPT_GO) {
         Arena arena = {0};
         Ast ast;
@@ -90,6 +99,7 @@ int cmd_check(int argc, char **argv) {
         rc = load_layout_file(files.v[0], is_dump(&o, "ast") ? &load : NULL, &l, stderr);
         if (is_dump(&o, "ast") && rc != 2) dump_ast(&ast, stdout);
         arena_free(&arena);
+        if (rc == 0 && o.target && !vllm_layout_ok(&l, o.pp ? (int)o.pp : 1, stderr)) rc = 1;
         if (rc == 0) rc = print_checked(&l, &o);
         layout_free(&l);
     }
@@ -102,7 +112,7 @@ static const Command commands[] = {
     {"report", cmd_report, "static memory report: KV caches, weights, arena, GPU fit"},
     {"compare", cmd_compare, "headline memory figures of several layouts side by side"},
     {"import", cmd_import, "write a .mix from a Hugging Face config.json or an LCKV string"},
-    {"export", cmd_export, "write a layout as an HF config fragment or an LCKV string"},
+    {"export", cmd_export, "write a layout in another notation, or as a transformers or vLLM model"},
     {"emit", cmd_emit, "generate the layout's specialized CUDA kernels and manifest"},
     {"build", cmd_build, "build a specialized executable for the layout"},
 };

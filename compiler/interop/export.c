@@ -141,30 +141,52 @@ char *export_lckv(const Layout *l, FILE *err) {
 /* ------------------------------------------------------------------ the command */
 
 typedef struct {
-    bool hf, lckv;
-    const char *out;
+    bool hf, lckv, foundry;
+    const char *transformers, *vllm, *out;
+    int64_t pp;
+    StringList sets;
 } ExportArgs;
 
 static const OptSpec export_options[] = {
     OPT(ExportArgs, hf, OPT_FLAG, "--hf",
         .help = "(default) a Hugging Face config fragment: the model dimensions, layer_types,\n"
                 "sliding_window and kv_sharing_target (per layer: the layer whose KV cache it\n"
-                "reuses, null for layers that own theirs)"),
+                "reuses, null for layers that own theirs); with a directory after FILE.mix\n"
+                "(`--hf DIR`): a complete config.json there, of llama, mistral or ministral where\n"
+                "that family computes the layout exactly, else the --transformers model"),
+    OPT(ExportArgs, transformers, OPT_STRING, "--transformers", .metavar = "DIR",
+        .help = "the layout as a transformers model in DIR (trust_remote_code): config.json,\n"
+                "configuration_mixc.py, modeling_mixc.py; loads mixrun's safetensors"),
+    OPT(ExportArgs, vllm, OPT_STRING, "--vllm", .metavar = "DIR",
+        .help = "the mixc-vllm plugin package in DIR (pip install DIR; it serves a --transformers\n"
+                "directory), after checking vLLM's rules for the layout"),
+    OPT(ExportArgs, pp, OPT_COUNT, "--pp", .metavar = "N", .max = 1 << 16,
+        .help = "with --vllm: vLLM's pipeline stages; sharing groups must not cross them"),
     OPT(ExportArgs, lckv, OPT_FLAG, "--lckv",
         .help = "the LCKV string: per layer, the layer whose KV it reads, 's' for sliding layers;\n"
                 "the window goes to stderr (import it back with --window W)"),
+    OPT(ExportArgs, foundry, OPT_FLAG, "--foundry",
+        .help = "an llm-foundry (MPT) model config in YAML: the layers as block_overrides\n"
+                "(order/repeat, overrides with sliding_window_size and reuse_kv_layer_idx)"),
+    OPT_SETS(ExportArgs, sets, "override a header field before checking, as mixrun --set (window=N too)"),
     OPT_OUTPUT_FILE(ExportArgs, out),
 };
 
 static const OptCommand export_command = {
     .prog = "mixc export",
-    .usage = "mixc export FILE.mix [--hf | --lckv] [-o OUT]",
-    .about = "Writes a layout in another notation, which `mixc import` reads back to the same layout.\n",
+    .usage = "mixc export FILE.mix [--hf | --lckv | --foundry] [-o OUT] [--set key=value ...]\n"
+             "mixc export FILE.mix --hf DIR\n"
+             "mixc export FILE.mix --transformers DIR\n"
+             "mixc export FILE.mix --vllm DIR [--pp N]",
+    .about = "Writes a layout in another notation, which `mixc import` reads back to the same layout,\n"
+             "or as a model that transformers loads.\n",
     OPT_TABLE(export_options),
     .epilog = "See docs/interop.md.\n"
-              "exit status: 0 ok (warnings allowed), 1 errors in the input, 2 usage errors or an unreadable file.\n",
+              "exit status: 0 ok (warnings allowed), 1 errors in the input (or a layout the exported\n"
+              "model does not compute), 2 usage errors or an unreadable file.\n",
     .min_args = 1,
-    .max_args = 1,
+    .max_args = 2,
+    .args_hint = "(FILE.mix, and the directory of --hf DIR)",
 };
 
 static bool write_output(const char *path, const char *data, size_t len) {
@@ -174,39 +196,66 @@ static bool write_output(const char *path, const char *data, size_t len) {
     return false;
 }
 
-int cmd_export(int argc, char **argv) {
-    ExportArgs a = {0};
-    StringList files;
-    int rc = opt_parse(&export_command, argc, argv, &a, &files);
-    const char *path = files.v[0], *out = a.out;
-    bool lckv = a.lckv;
-    if (rc == OPT_GO && a.hf && a.lckv) rc = opt_usage_error(&export_command, "give --hf or --lckv, not both");
-    opt_free(&export_command, &a, &files);
-    if (rc != OPT_GO) return rc;
-    Layout l;
-    rc = load_layout(path, &l, stderr);
-    if (rc) return rc;
+/* The text forms: the HF fragment, the LCKV string or the llm-foundry YAML, to stdout or -o; 1 when
+ * the form cannot say a layer of the layout (reported), nothing written. */
+static int export_text(const Layout *l, const ExportArgs *a) {
     Buf text = {0};
-    char *s = lckv ? export_lckv(&l, stderr) : NULL;
-    json_t *j = lckv ? NULL : export_hf_json(&l, stderr);
-    if (!s && !j) {   /* refused: a layer the format cannot say (reported) */
-        layout_free(&l);
-        return 1;
-    }
-    if (lckv) {
-        int64_t largest, w = common_window(&l, &largest);
+    if (a->foundry) {
+        if (export_foundry(l, &text, stderr)) {
+            buf_free(&text);
+            return 1;
+        }
+    } else if (a->lckv) {
+        char *s = export_lckv(l, stderr);
+        if (!s) return 1;
+        int64_t largest, w = common_window(l, &largest);
         if (w > 0) fprintf(stderr, "mixc: window %lld (import with --window %lld)\n", (long long)w, (long long)w);
         buf_printf(&text, "%s\n", s);
         free(s);
     } else {
+        json_t *j = export_hf_json(l, stderr);
+        if (!j) return 1;
         char *dump = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
         json_decref(j);
         if (!dump) fatal("out of memory");
         buf_printf(&text, "%s\n", dump);
         free(dump);
     }
-    rc = write_output(out, text.data, text.len) ? 0 : 1;
+    int rc = write_output(a->out, text.data, text.len) ? 0 : 1;
     buf_free(&text);
-    layout_free(&l);
+    return rc;
+}
+
+/* The forms exclude each other; a directory goes with --hf only. */
+static int check_form(const ExportArgs *a, const StringList *files) {
+    int forms = a->hf + a->lckv + a->foundry + (a->transformers != NULL) + (a->vllm != NULL);
+    if (forms > 1) return opt_usage_error(&export_command, "give one of --hf, --lckv, --foundry, --transformers and --vllm");
+    if (a->pp && !a->vllm) return opt_usage_error(&export_command, "--pp goes with --vllm");
+    if (files->n == 2 && !a->hf)
+        return opt_usage_error(&export_command, "one file at a time (a directory follows --hf only)");
+    if ((files->n == 2 || a->transformers || a->vllm) && a->out)
+        return opt_usage_error(&export_command, "-o goes with the text forms; a directory form writes its directory");
+    return OPT_GO;
+}
+
+int cmd_export(int argc, char **argv) {
+    ExportArgs a = {0};
+    StringList files;
+    int rc = opt_parse(&export_command, argc, argv, &a, &files);
+    if (rc == OPT_GO) rc = check_form(&a, &files);
+    if (rc != OPT_GO) {
+        opt_free(&export_command, &a, &files);
+        return rc;
+    }
+    Layout l;
+    LoadOptions load = {.sets = a.sets.v, .nsets = a.sets.n};
+    rc = load_layout_file(files.v[0], &load, &l, stderr);
+    if (!rc) {
+        const char *dir = a.transformers ? a.transformers : files.n == 2 ? files.v[1] : NULL;
+        if (a.vllm) rc = export_vllm_dir(&l, a.vllm, a.pp ? (int)a.pp : 1, stderr);
+        else rc = dir ? export_transformers_dir(&l, dir, a.hf, stderr) : export_text(&l, &a);
+        layout_free(&l);
+    }
+    opt_free(&export_command, &a, &files);
     return rc;
 }

@@ -80,7 +80,7 @@ static void standin_header(ModelHeader *m, int n) {
 /* ------------------------------------------------------------------ the command */
 
 typedef struct {
-    const char *config, *lckv, *out, *name;
+    const char *config, *lckv, *foundry, *out, *name;
     int64_t window;
     bool allow_unsupported;
 } ImportArgs;
@@ -97,6 +97,9 @@ static const OptSpec import_options[] = {
         .help = "import an LCKV string instead of a config"),
     OPT(ImportArgs, window, OPT_COUNT, "--window", .metavar = "W",
         .help = "the window of the LCKV string's sliding layers"),
+    OPT(ImportArgs, foundry, OPT_STRING, "--foundry", .metavar = "FILE.yaml", .section = "llm-foundry",
+        .help = "import the model config of an llm-foundry YAML (MPT: block_overrides with\n"
+                "sliding_window_size and reuse_kv_layer_idx) instead of a config.json"),
     OPT(ImportArgs, config, OPT_STRING, "--config", .metavar = "FILE",
         .help = "with --lckv: take the model dimensions from this config.json\n"
                 "(default: the 24-layer stand-in of examples/standard.mix, marked as such)"),
@@ -105,7 +108,8 @@ static const OptSpec import_options[] = {
 static const OptCommand import_command = {
     .prog = "mixc import",
     .usage = "mixc import CONFIG.json [-o OUT.mix] [--name NAME] [--allow-unsupported]\n"
-             "mixc import --lckv STRING [--window W] [--config CONFIG.json] [-o OUT.mix] [--name NAME]",
+             "mixc import --lckv STRING [--window W] [--config CONFIG.json] [-o OUT.mix] [--name NAME]\n"
+             "mixc import --foundry FILE.yaml [-o OUT.mix] [--name NAME]",
     .about = "Writes a .mix layout from a Hugging Face config.json (Llama, Mistral, Gemma 2/3/3n, gpt-oss,\n"
              "Cohere2, Qwen2/3, Hymba, and any config with layer_types) or from an LCKV layer string\n"
              "(per layer, the layer whose KV it reads; 's' marks a sliding layer: 0_1s_1s_3s...).\n"
@@ -128,8 +132,10 @@ static int parse_import_args(int argc, char **argv, ImportArgs *a) {
     if (rc == OPT_GO && files.n && a->config)
         rc = opt_usage_error(&import_command, "one config at a time ('%s' and '%s')", a->config, files.v[0]);
     if (rc == OPT_GO && files.n) a->config = files.v[0];
-    if (rc == OPT_GO && !a->config && !a->lckv)
-        rc = opt_usage_error(&import_command, "no input (a config.json or --lckv STRING)");
+    if (rc == OPT_GO && a->foundry && (a->config || a->lckv))
+        rc = opt_usage_error(&import_command, "one input at a time (a config.json, --lckv STRING or --foundry FILE.yaml)");
+    if (rc == OPT_GO && !a->config && !a->lckv && !a->foundry)
+        rc = opt_usage_error(&import_command, "no input (a config.json, --lckv STRING or --foundry FILE.yaml)");
     if (rc == OPT_GO && a->window && !a->lckv)
         rc = opt_usage_error(&import_command, "--window goes with --lckv (a config has its own sliding_window)");
     if (rc == OPT_GO && a->allow_unsupported && !a->config)
@@ -214,6 +220,16 @@ static int import_config_layout(const ImportArgs *a, Layout *out, char **comment
     return rc;
 }
 
+/* --foundry: the layers and the header from an llm-foundry YAML's model config (foundry.c). */
+static int import_foundry_layout(const ImportArgs *a, Layout *out, char **comment) {
+    int rc = import_foundry_file(a->foundry, a->name, out, stderr);
+    if (rc) return rc;
+    Buf note = {0};
+    buf_printf(&note, "Imported by `mixc import --foundry` from %s (llm-foundry block_overrides).", a->foundry);
+    *comment = note.data;
+    return 0;
+}
+
 /* Parses the written text back; it must check and give the same layers. Its diagnostics (the
  * checker's warnings about generated text) are shown only when it fails. */
 static int verify_text(const Layout *l, const char *text) {
@@ -241,7 +257,10 @@ int cmd_import(int argc, char **argv) {
     if (rc != OPT_GO) return rc;
     Layout l;
     char *comment = NULL;
-    rc = a.lckv ? import_lckv_layout(&a, &l, &comment) : import_config_layout(&a, &l, &comment);
+    if (a.foundry)
+        rc = import_foundry_layout(&a, &l, &comment);
+    else
+        rc = a.lckv ? import_lckv_layout(&a, &l, &comment) : import_config_layout(&a, &l, &comment);
     if (rc) return rc;
     Buf text = {0};
     mix_write(&l, comment, &text);

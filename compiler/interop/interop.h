@@ -52,4 +52,38 @@ struct json_t *export_hf_json(const Layout *l, FILE *err);
  * cannot carry them); NULL after an error naming the first chunked layer, which it cannot say. */
 char *export_lckv(const Layout *l, FILE *err);
 
+/* ---------------------------------------------------------------- hf_export.c */
+
+/* Whether the generated transformers model computes `l`: false with why naming the field that it
+ * does not (an 8-bit KV cache). */
+bool hf_model_refusal(const Layout *l, char *why, size_t n);
+/* config.json of the generated model (model_type "mixc", auto_map to configuration_mixc.py and
+ * modeling_mixc.py): the model dimensions and, under mixc_ names, every layer's window, cache owner
+ * and RoPE, and every variation of the header. */
+struct json_t *export_mixc_config(const Layout *l);
+/* Writes DIR atomically: with builtin_if_exact, a built-in family's config.json where one computes
+ * the layout exactly (llama, mistral, ministral), else the generated model (config.json and the two
+ * Python files; a note on err says why). Returns 0 ok, 1 a refused layout or an unwritable DIR. */
+int export_transformers_dir(const Layout *l, const char *dir, bool builtin_if_exact, FILE *err);
+/* Writes the mixc-vllm plugin package as DIR (pyproject.toml with the vllm.general_plugins entry point,
+ * mixc_vllm.py, mixc_vllm_model.py), after vLLM's rules for the layout: a reader has its owner's window;
+ * with pp > 1 pipeline stages, each sharing group in one stage. 0 ok, 1 a refused layout (each reason
+ * on err) or an unwritable DIR. */
+int export_vllm_dir(const Layout *l, const char *dir, int pp, FILE *err);
+/* vLLM's rules for a layout (`mixc check --target vllm`, `mixc export --vllm`): a reader has its
+ * owner's attention type and window; with pp > 1 pipeline stages (split as vLLM splits them), each
+ * sharing group lies in one stage. Each violation on err with a hint; false when any. */
+bool vllm_layout_ok(const Layout *l, int pp, FILE *err);
+
+/* ---------------------------------------------------------------- foundry.c */
+
+/* The llm-foundry (MPT) model config of `l` as YAML: the header, and the layers as block_overrides
+ * (order/repeat, overrides with sliding_window_size and relative reuse_kv_layer_idx). 1 when the
+ * header has what an MPT config cannot say (each named on err), else 0. */
+int export_foundry(const Layout *l, Buf *out, FILE *err);
+/* Reads the `model:` of an llm-foundry YAML (the subset of yaml_subset.c) into a layout named `name`
+ * (NULL: the file name without its extension). What mixc does not compute is refused naming the key
+ * and its line. 0 ok, 1 input errors, 2 an unreadable file. */
+int import_foundry_file(const char *path, const char *name, Layout *out, FILE *err);
+
 #endif

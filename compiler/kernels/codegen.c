@@ -13,16 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "embed.h"
 #include "mixc_params.h"
 #include "plan.h"
 
 /* ---------------------------------------------------------------- embedded templates
- * The template headers are assembled into the binary (.incbin, paths relative to the repository
- * root where make runs; mk/codegen.mk makes codegen.o depend on them), NUL-terminated. */
-#define EMBED(sym, path)                                                                           \
-    __asm__(".section .rodata\n.global " #sym "\n.type " #sym ", @object\n.balign 16\n" #sym      \
-            ":\n.incbin \"" path "\"\n.byte 0\n.previous\n");                                      \
-    extern const char sym[];
+ * The template headers are assembled into the binary (embed.h; mk/codegen.mk makes codegen.o depend
+ * on them). */
 EMBED(mixc_tpl_params, "templates/mixc_params.h")
 EMBED(mixc_tpl_arch, "templates/mixc_arch.cuh")
 EMBED(mixc_tpl_kv8h, "templates/mixc_kv8.h")
