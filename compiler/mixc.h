@@ -38,6 +38,12 @@ _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 #define READ_FILE_LIMIT ((size_t)256 << 20)
 char *read_file(const char *path, size_t *len);
 char *read_file_limited(const char *path, size_t limit, size_t *len);
+/* A text file read whole for reading line by line (next_text_line): NULL, with "PROG: 'PATH': why"
+ * on stderr, when it cannot be read or holds a NUL byte. */
+char *read_text_file(const char *prog, const char *path);
+/* The next line at *cursor that holds a character outside `blank`, terminated in place; *cursor
+ * moves past it and *line_no counts every line passed (blank ones too). NULL at the end. */
+char *next_text_line(char **cursor, const char *blank, int64_t *line_no);
 /* output.c: the one writer of every output file. "-" is stdout; a device or FIFO (after following
  * symlinks) is written in place; a regular file is replaced atomically (exclusive temporary beside
  * it, fsync, rename, directory fsync): nothing half-written on failure. false with errno set. */

@@ -87,6 +87,25 @@ char *read_file(const char *path, size_t *len) {
     return read_file_limited(path, READ_FILE_LIMIT, len);
 }
 
+char *read_text_file(const char *prog, const char *path) {
+    size_t len;
+    char *text = read_file(path, &len);
+    if (!text) fprintf(stderr, "%s: cannot read '%s': %s\n", prog, path, strerror(errno));
+    else if (strlen(text) != len) fprintf(stderr, "%s: '%s' holds a NUL byte\n", prog, path), free(text), text = NULL;
+    return text;
+}
+
+char *next_text_line(char **cursor, const char *blank, int64_t *line_no) {
+    while (*cursor && **cursor) {
+        char *line = *cursor, *end = strchr(line, '\n');
+        if (end) *end++ = '\0';
+        *cursor = end;
+        ++*line_no;
+        if (strspn(line, blank) != strlen(line)) return line;
+    }
+    return NULL;
+}
+
 /* The limit is applied while reading, so /dev/zero, a FIFO or a huge file costs at most `limit`
  * bytes of memory and the time to read them. */
 char *read_file_limited(const char *path, size_t limit, size_t *len) {

@@ -354,20 +354,10 @@ static void prompts_append(Prompts *p, int64_t *cap, const int32_t *t, int64_t n
 
 /* A --prompts file: one prompt per line, blank lines skipped. false with a message on stderr. */
 static bool read_prompts_file(const char *path, int64_t vocab, Prompts *out) {
-    size_t len;
-    char *text = read_file(path, &len);
-    if (!text) {
-        fprintf(stderr, "mixrun: cannot read '%s': %s\n", path, strerror(errno));
-        return false;
-    }
-    bool ok = strlen(text) == len;
-    if (!ok) fprintf(stderr, "mixrun: '%s' holds a NUL byte\n", path);
+    char *text = read_text_file("mixrun", path), *cursor = text, *line;
+    bool ok = text != NULL;
     int64_t cap = 0, line_no = 0;
-    for (char *line = text, *next; ok && line && *line; line = next) {
-        next = strchr(line, '\n');
-        if (next) *next++ = '\0';
-        line_no++;
-        if (strspn(line, " \t\r,") == strlen(line)) continue;
+    while (ok && (line = next_text_line(&cursor, " \t\r,", &line_no))) {
         if (out->count == 1 << 16) {
             fprintf(stderr, "mixrun: '%s': more than 65536 prompts\n", path);
             ok = false;

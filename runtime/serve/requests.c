@@ -13,10 +13,7 @@
 #include <string.h>
 
 void serve_requests_free(ServeRequests *r) {
-    for (int i = 0; i < r->n; i++) {
-        free(r->v[i].id);
-        free(r->v[i].prompt);
-    }
+    for (ServeRequest *q = r->v; q && q < r->v + r->n; q++) free(q->id), free(q->prompt);
     free(r->v);
     memset(r, 0, sizeof *r);
 }
@@ -108,19 +105,12 @@ static bool unique_ids(const char *path, const ServeRequests *r, const int *line
 
 bool serve_read_requests(const char *path, int64_t vocab, ServeRequests *out) {
     memset(out, 0, sizeof *out);
-    size_t len;
-    char *text = read_file(path, &len);
-    if (!text) {
-        fprintf(stderr, "mixrun: cannot read '%s': %s\n", path, strerror(errno));
-        return false;
-    }
-    bool ok = strlen(text) == len || line_error(path, 1, "the file holds a NUL byte");
-    int cap = 0, line = 0, *lines = NULL;
-    for (char *p = text, *next; ok && p && *p; p = next) {
-        next = strchr(p, '\n');
-        if (next) *next++ = '\0';
-        line++;
-        if (strspn(p, " \t\r") == strlen(p)) continue;
+    char *text = read_text_file("mixrun", path), *cursor = text, *p;
+    if (!text) return false;
+    bool ok = true;
+    int cap = 0, *lines = NULL;
+    int64_t line = 0;
+    while (ok && (p = next_text_line(&cursor, " \t\r", &line))) {
         if (out->n == 1 << 20) {
             ok = line_error(path, line, "more than %d requests", 1 << 20);
             break;
