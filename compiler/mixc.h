@@ -286,11 +286,13 @@ typedef struct {
     double attention_factor;                    /* yarn: multiplies cos and sin */
 } RopeScaling;
 
-typedef enum { ACT_SILU, ACT_GELU_TANH, ACT_COUNT } Activation;
+/* The gated MLP's activation: silu(g)·u, gelu_tanh(g)·u, or gpt-oss's clamped SwiGLU
+ * (min(g, L)·sigmoid(α·min(g, L))·(clamp(u, −L, L) + 1), L = swiglu_limit, α = swiglu_alpha). */
+typedef enum { ACT_SILU, ACT_GELU_TANH, ACT_CLAMPED_SWIGLU, ACT_COUNT } Activation;
 typedef enum { NORM_RMS, NORM_RMS_PLUS_ONE, NORM_COUNT } NormKind;
 /* How a mixture of experts weighs the experts it picks from the router's logits (docs/model.md). */
 typedef enum { ROUTER_TOPK_SOFTMAX, ROUTER_SOFTMAX_TOPK, ROUTER_SIGMOID_INPUT, ROUTER_COUNT } RouterKind;
-const char *activation_name(Activation a);     /* "silu", "gelu_tanh" */
+const char *activation_name(Activation a);     /* "silu", "gelu_tanh", "clamped_swiglu" */
 const char *router_kind_name(RouterKind r);    /* "topk_softmax", "softmax_topk", "sigmoid_input" */
 const char *norm_kind_name(NormKind k);        /* "rms", "rms_plus_one" */
 
@@ -319,6 +321,7 @@ typedef struct {
     int64_t shared_expert_ffn;  /* an ungated expert of this width every token runs too; 0: none */
     RouterKind router;
     bool moe_bias;          /* the router and every expert's projections add a bias (gpt-oss) */
+    double swiglu_limit, swiglu_alpha;  /* activation clamped_swiglu's L and α; 0 otherwise */
 } ModelHeader;
 
 /* The header's fields beyond Llama's, as the .mix writes them ("activation gelu_tanh, qk_norm, ..."),
@@ -456,8 +459,12 @@ void check_header_relations(const Ast *ast, Diag *diag, ModelHeader *m);
 SrcLoc header_field_loc(const Ast *ast, const char *key);
 /* rope_check.c: the rope_* header fields against rope_scaling's type, then its defaults. */
 void check_rope_scaling(const Ast *ast, Diag *diag, ModelHeader *m);
-/* moe_check.c: the mixture-of-experts fields go together (experts_per_token with experts, ...). */
+/* moe_check.c: the FFN's fields go together: experts_per_token with experts, ..., swiglu_limit and
+ * swiglu_alpha with activation clamped_swiglu. */
 void check_experts(const Ast *ast, Diag *diag, ModelHeader *m);
+void check_swiglu(const Ast *ast, Diag *diag, ModelHeader *m);
+/* The gated activation of one element, as every backend and the reference compute it. */
+float model_gated_activation(const ModelHeader *m, float gate, float up);
 /* A kind's properties (rope_theta R, nope) as its layers' RoPE, from `base` (an alias's kind's). */
 LayerRope check_kind_rope(Diag *diag, const AstField *props, LayerRope base);
 /* A kind's `sinks` property (no value, at most once), or `base` (an alias's kind's) without it. */

@@ -64,6 +64,18 @@ template <class T> __device__ __forceinline__ void gelu_tanh_mul_kernel(const Si
     static_cast<T *>(p.out)[i] = MixcElem<T>::from_float(0.5f * g * (1.0f + tanhf(inner)) * u);
 }
 
+/* out[i] = gpt-oss's clamped SwiGLU (activation = clamped_swiglu): with g = min(gate[i], limit) and
+ * u = clamp(up[i], -limit, limit), g * sigmoid(alpha * g) * (u + 1); the grid of silu_mul_kernel. */
+
+template <class T> __device__ __forceinline__ void clamped_swiglu_mul_kernel(const SiluMulParams &p, float limit,
+                                                                            float alpha) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= p.n) return;
+    const float g = fminf(mixc_to_float(static_cast<const T *>(p.gate)[i]), limit);
+    const float u = fminf(fmaxf(mixc_to_float(static_cast<const T *>(p.up)[i]), -limit), limit);
+    static_cast<T *>(p.out)[i] = MixcElem<T>::from_float(g / (1.0f + __expf(-alpha * g)) * (u + 1.0f));
+}
+
 /* out[i] = a[i] + b[i] in fp32, rounded once. Grid: [ceil(n / MIXC_SMALL_THREADS)], block: MIXC_SMALL_THREADS. */
 
 template <class T> __device__ __forceinline__ void residual_add_kernel(const AddParams &p) {

@@ -1,6 +1,7 @@
-/* moe_check.c — the checker's rules for a mixture of experts (docs/language.md, "Mixture of
- * experts"): `experts` asks for one, `experts_per_token` says how many a token runs, and the other
- * fields describe it, so none of them means anything without `experts`. */
+/* moe_check.c — the checker's rules for the FFN's fields (docs/language.md): a mixture of experts
+ * (`experts` asks for one, `experts_per_token` says how many a token runs, and the other fields
+ * describe it, so none of them means anything without `experts`), and the clamped SwiGLU's
+ * parameters, which only `activation = clamped_swiglu` takes. */
 #include "mixc.h"
 
 #include <string.h>
@@ -45,4 +46,23 @@ void check_experts(const Ast *ast, Diag *d, ModelHeader *m) {
         ok = false;
     }
     if (!ok || m->experts_per_token == 0) m->experts = m->experts_per_token = 0;
+}
+
+void check_swiglu(const Ast *ast, Diag *d, ModelHeader *m) {
+    const AstField *limit = given_field(ast, "swiglu_limit"), *alpha = given_field(ast, "swiglu_alpha");
+    if (m->activation != ACT_CLAMPED_SWIGLU) {
+        for (const AstField *f = ast->fields; f; f = f->next)
+            if (f == limit || f == alpha) {
+                diag_at(d, DIAG_ERROR, f->loc, "'%s' is given, but the activation is not clamped_swiglu", f->key);
+                diag_hint(d, "add 'activation = clamped_swiglu' (gpt-oss's experts), or remove '%s'", f->key);
+            }
+        m->swiglu_limit = m->swiglu_alpha = 0;
+        return;
+    }
+    if (!limit && !ast->partial) {
+        const AstField *act = given_field(ast, "activation");
+        diag_at(d, DIAG_ERROR, act ? act->value.loc : ast->header_loc, "activation clamped_swiglu needs 'swiglu_limit'");
+        diag_hint(d, "add 'swiglu_limit = L' (gpt-oss: 7)");
+    }
+    if (!alpha) m->swiglu_alpha = 1.702;    /* gpt-oss's, transformers' default */
 }

@@ -52,6 +52,11 @@ static const char *hf_dtype(DType t) {
  * under mixc_ names (what a family's modeling code implies has no field); only those that are set. */
 static void export_variations(const ModelHeader *m, json_t *o) {
     if (m->activation == ACT_GELU_TANH) json_object_set_new(o, "hidden_act", json_string("gelu_pytorch_tanh"));
+    if (m->activation == ACT_CLAMPED_SWIGLU) {   /* gpt-oss's, under its names; no hidden_act says it */
+        json_object_set_new(o, "mixc_activation", json_string(activation_name(m->activation)));
+        json_object_set_new(o, "swiglu_limit", json_real(m->swiglu_limit));
+        json_object_set_new(o, "swiglu_alpha", json_real(m->swiglu_alpha));
+    }
     if (m->attn_softcap) json_object_set_new(o, "attn_logit_softcapping", json_real(m->attn_softcap));
     if (m->logit_softcap) json_object_set_new(o, "final_logit_softcapping", json_real(m->logit_softcap));
     if (m->query_pre_attn_scalar) json_object_set_new(o, "query_pre_attn_scalar", json_real(m->query_pre_attn_scalar));

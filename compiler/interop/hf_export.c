@@ -27,6 +27,8 @@ bool hf_model_refusal(const Layout *l, char *why, size_t n) {
     if (m->experts)
         return errorf(why, n, "'experts' %lld (a mixture of experts) is not computed by the exported models (they "
                               "have a dense MLP in every layer)", (long long)m->experts);
+    if (m->activation == ACT_CLAMPED_SWIGLU)
+        return errorf(why, n, "'activation' clamped_swiglu (gpt-oss's) is not computed by the exported models");
     for (int i = 0; i < l->nlayers; i++)
         if (l->layer[i].chunked || l->layer[i].sinks)
             return errorf(why, n, "layer %d has %s, which the exported models do not compute", i,

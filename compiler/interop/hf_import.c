@@ -182,7 +182,9 @@ static json_t *family_defaults(Ctx *c) {
         {"mixtral", "{\"rms_norm_eps\": 1e-5, \"num_local_experts\": 8, \"num_experts_per_tok\": 2}"},
         {"qwen2_moe", "{\"num_experts\": 60, \"num_experts_per_tok\": 4}"},
         {"qwen3_moe", "{\"num_experts\": 128, \"num_experts_per_tok\": 8, \"moe_intermediate_size\": 768}"},
-        {"gpt_oss", "{\"num_local_experts\": 128, \"num_experts_per_tok\": 4}"},
+        {"gpt_oss", "{\"num_local_experts\": 128, \"num_experts_per_tok\": 4, \"rope_scaling\": "
+                    "{\"rope_type\": \"yarn\", \"factor\": 32.0, \"beta_fast\": 32.0, \"beta_slow\": 1.0, \"truncate\": false, "
+                    "\"original_max_position_embeddings\": 4096}}"},
         {"gemma", "{\"hidden_activation\": \"gelu_pytorch_tanh\"}"},
         {"gemma2", "{\"head_dim\": 256, \"rope_theta\": 10000.0, \"rms_norm_eps\": 1e-6, \"max_position_embeddings\": 8192,"
                    " \"vocab_size\": 256000, \"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, "

@@ -10,10 +10,18 @@
 
 /* The object that holds the scaling: rope_scaling, else rope_parameters (its full_attention entry
  * when it has one per layer type); NULL when the config has none. */
+/* Whether the config file itself has `key` (null included), not only its class's defaults. */
+static bool in_file(const HfConfig *c, const char *key) {
+    return json_object_get(c->cfg, key) || json_object_get(c->root, key);
+}
+
 json_t *hf_rope_scaling_object(const HfConfig *c, const char **key) {
-    json_t *o = hf_field(c, "rope_scaling");
+    /* a class default (gpt-oss's yarn) applies only when the file says neither form */
+    bool given = in_file(c, "rope_scaling") || in_file(c, "rope_parameters");
+    json_t *o = given ? json_object_get(c->cfg, "rope_scaling") : hf_field(c, "rope_scaling");
+    if (given && !o) o = json_object_get(c->root, "rope_scaling");
     *key = "rope_scaling";
-    if (o) return o;
+    if (o && !json_is_null(o)) return o;
     o = hf_field(c, "rope_parameters");
     *key = "rope_parameters";
     json_t *full = json_is_object(o) ? json_object_get(o, "full_attention") : NULL;

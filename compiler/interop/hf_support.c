@@ -84,7 +84,7 @@ static const Rule FAMILIES[] = {
     {"gemma3_text", NULL},
     {"gemma3n", "Gemma 3n's AltUp, LAuReL, per-layer embeddings and q/k/v norms; mixc computes none of them"},
     {"gemma3n_text", "Gemma 3n's AltUp, LAuReL, per-layer embeddings and q/k/v norms; mixc computes none of them"},
-    {"gpt_oss", "a clamped SwiGLU in its experts; mixc computes SiLU"},   /* sinks, biases, experts: it does */
+    {"gpt_oss", NULL},       /* sinks, biases, experts (hf_experts.c) and its clamped SwiGLU (map_activation) */
     {"cohere2", "LayerNorm, attention and MLP in parallel, and no RoPE on global layers; mixc computes RMSNorm, "
                 "one after the other, RoPE everywhere"},
     {"hymba", "Mamba heads beside attention, and meta tokens; mixc computes attention only"},
@@ -220,9 +220,33 @@ static void check_switches(const Checker *k) {
     else hf_map_experts(k->c, k->m, k->refuse, k->ctx);
 }
 
+/* A positive real field of the config (its class's default `dflt` when absent) into *out. */
+static void positive_real(const Checker *k, const char *key, double dflt, double *out) {
+    json_t *v = hf_field(k->c, key);
+    *out = v ? (json_is_number(v) ? json_number_value(v) : -1) : dflt;
+    if (!(*out > 0) || !isfinite(*out)) report(k, key, v, "it must be a positive number"), *out = dflt;
+}
+
+/* gpt-oss's experts (GptOssExperts._apply_gate) compute the clamped SwiGLU whatever hidden_act says;
+ * `mixc export --hf` writes it as mixc_activation. */
+static void map_clamped_swiglu(const Checker *k) {
+    json_t *own = json_object_get(k->c->root, "mixc_activation");
+    if (own && !(json_is_string(own) && !strcmp(json_string_value(own), activation_name(ACT_CLAMPED_SWIGLU)))) {
+        report(k, "mixc_activation", own, "mixc_activation names clamped_swiglu only (hidden_act says the others)");
+        return;
+    }
+    k->m->activation = ACT_CLAMPED_SWIGLU;
+    positive_real(k, "swiglu_limit", 7.0, &k->m->swiglu_limit);   /* GptOssConfig's defaults */
+    positive_real(k, "swiglu_alpha", 1.702, &k->m->swiglu_alpha);
+}
+
 /* Gemma's hidden_activation wins over hidden_act, as in its config class. gelu_pytorch_tanh and
  * gelu_new are both GELU's tanh approximation in transformers (activations.py); gelu is the exact one. */
 static void map_activation(const Checker *k) {
+    if (!strcmp(k->c->model_type, "gpt_oss") || json_object_get(k->c->root, "mixc_activation")) {
+        map_clamped_swiglu(k);
+        return;
+    }
     const char *key = hf_field(k->c, "hidden_activation") ? "hidden_activation" : "hidden_act";
     json_t *v = hf_field(k->c, key);
     const char *s = json_string_value(v);

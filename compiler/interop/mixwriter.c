@@ -520,6 +520,8 @@ static void write_header(const ModelHeader *m, Buf *out) {
     }
     /* the families' variations, each only when it is not Llama's */
     if (m->activation != ACT_SILU) KEY("activation"), buf_printf(out, "%s\n", activation_name(m->activation));
+    if (m->swiglu_limit) KEY("swiglu_limit"), write_real(m->swiglu_limit, out), buf_puts(out, "\n");
+    if (m->swiglu_alpha) KEY("swiglu_alpha"), write_real(m->swiglu_alpha, out), buf_puts(out, "\n");
     if (m->norm != NORM_RMS) KEY("norm"), buf_printf(out, "%s\n", norm_kind_name(m->norm));
     if (m->qk_norm) KEY("qk_norm"), buf_puts(out, "true\n");
     if (m->sandwich_norms) KEY("sandwich_norms"), buf_puts(out, "true\n");

@@ -131,7 +131,7 @@ bool verify_layout(const Layout *l, FILE *err) {
 /* ------------------------------------------------------------------ text */
 
 const char *activation_name(Activation a) {
-    static const char *const names[ACT_COUNT] = {"silu", "gelu_tanh"};
+    static const char *const names[ACT_COUNT] = {"silu", "gelu_tanh", "clamped_swiglu"};
     return (unsigned)a < ACT_COUNT ? names[a] : "?";
 }
 
@@ -143,6 +143,17 @@ const char *router_kind_name(RouterKind r) {
 const char *norm_kind_name(NormKind k) {
     static const char *const names[NORM_COUNT] = {"rms", "rms_plus_one"};
     return (unsigned)k < NORM_COUNT ? names[k] : "?";
+}
+
+float model_gated_activation(const ModelHeader *m, float g, float u) {
+    switch (m->activation) {
+    case ACT_GELU_TANH: return 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g))) * u;
+    case ACT_CLAMPED_SWIGLU: {
+        const float limit = (float)m->swiglu_limit, gc = fminf(g, limit), uc = fminf(fmaxf(u, -limit), limit);
+        return gc / (1.0f + expf(-(float)m->swiglu_alpha * gc)) * (uc + 1.0f);
+    }
+    default: return g / (1.0f + expf(-g)) * u;
+    }
 }
 
 void model_softcap_logits(const ModelHeader *m, float *logits, int64_t n) {
@@ -168,6 +179,7 @@ const char *model_variation_text(const ModelHeader *m, char *buf, size_t n) {
 #define ADD(...) (at += (size_t)snprintf(buf + at, at < n ? n - at : 0, "%s", at ? ", " : ""), \
                   at += (size_t)snprintf(buf + at, at < n ? n - at : 0, __VA_ARGS__))
     if (m->activation != ACT_SILU) ADD("activation %s", activation_name(m->activation));
+    if (m->activation == ACT_CLAMPED_SWIGLU) ADD("swiglu_limit %g, swiglu_alpha %g", m->swiglu_limit, m->swiglu_alpha);
     if (m->norm != NORM_RMS) ADD("norm %s", norm_kind_name(m->norm));
     if (m->qk_norm) ADD("qk_norm true");
     if (m->sandwich_norms) ADD("sandwich_norms true");
@@ -276,7 +288,8 @@ static void model_json(const ModelHeader *m, JsonWriter *w) {
     if (m->sandwich_norms) jw_member_bool(w, "sandwich_norms", true);
     if (m->embed_scale) jw_member_bool(w, "embed_scale", true);
     const struct { const char *key; double v; } reals[] = {{"attn_softcap", m->attn_softcap},
-        {"logit_softcap", m->logit_softcap}, {"query_pre_attn_scalar", m->query_pre_attn_scalar}};
+        {"logit_softcap", m->logit_softcap}, {"query_pre_attn_scalar", m->query_pre_attn_scalar},
+        {"swiglu_limit", m->swiglu_limit}, {"swiglu_alpha", m->swiglu_alpha}};
     for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
         if (reals[i].v) jw_key(w, reals[i].key), jw_real(w, reals[i].v);
     if (m->experts) {   /* absent: a dense MLP */

@@ -360,7 +360,11 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
         buf_printf(out, "    rmsnorm_kernel<%s, %lld>(p, %.9ef, %s);\n", T, (long long)(v->width ? v->width : m->hidden),
                    m->norm_eps, m->norm == NORM_RMS_PLUS_ONE ? "1.0f" : "0.0f");
         break;
-    case KV_SILU_MUL: buf_printf(out, "    %s_mul_kernel<%s>(p);\n", activation_name(m->activation), T); break;
+    case KV_SILU_MUL:
+        buf_printf(out, "    %s_mul_kernel<%s>(p", activation_name(m->activation), T);
+        if (m->activation == ACT_CLAMPED_SWIGLU) buf_printf(out, ", %.9ef, %.9ef", m->swiglu_limit, m->swiglu_alpha);
+        buf_puts(out, ");\n");
+        break;
     case KV_RESIDUAL_ADD: buf_printf(out, "    residual_add_kernel<%s>(p);\n", T); break;
     case KV_BIAS_ADD: buf_printf(out, "    bias_add_kernel<%s, %lld>(p);\n", T, (long long)v->width); break;
     case KV_EMBED:

@@ -630,7 +630,8 @@ static int gated_mlp(Builder *b, const ModelHeader *m, const StepShape *s, int i
     int64_t inner = rows_x(b, rows, width), out = rows_x(b, rows, s->hidden);
     int gate = unary(b, gemm, i, w[0], in, route, n[0], inner, s->act);
     int up = unary(b, gemm, i, w[1], in, route, n[1], inner, s->act);
-    OpKind gated = m->activation == ACT_GELU_TANH ? OP_GELU_TANH_MUL : OP_SILU_MUL;
+    static const OpKind gated_ops[ACT_COUNT] = {OP_SILU_MUL, OP_GELU_TANH_MUL, OP_CLAMPED_SWIGLU_MUL};
+    OpKind gated = gated_ops[m->activation];
     int act = unary(b, gated, i, WT_NONE, gate, up, n[2], inner, s->act);
     return unary(b, gemm, i, w[2], act, route, n[3], out, s->act);
 }
@@ -779,6 +780,7 @@ const char *op_kind_name(OpKind k) {
         [OP_ROPE_Q] = "rope_q", [OP_ATTENTION] = "attention", [OP_ATTN_DECODE] = "attn_decode",
         [OP_ATTN_REDUCE] = "attn_reduce", [OP_RESIDUAL_ADD] = "residual_add", [OP_SILU_MUL] = "silu_mul",
         [OP_BIAS_ADD] = "bias_add", [OP_HEAD_NORM] = "head_norm", [OP_GELU_TANH_MUL] = "gelu_tanh_mul",
+        [OP_CLAMPED_SWIGLU_MUL] = "clamped_swiglu_mul",
         [OP_MOE_ROUTE] = "moe_route", [OP_MOE_GEMM] = "moe_gemm", [OP_MOE_COMBINE] = "moe_combine",
         [OP_LOGITS] = "logits",
     };

@@ -148,6 +148,7 @@ typedef enum {
     OP_BIAS_ADD,            /* x += bias, the weight's row added to every row of x (qkv_bias, o_bias) */
     OP_HEAD_NORM,           /* x = rmsnorm of each head_dim slice of x, in place (qk_norm) */
     OP_GELU_TANH_MUL,       /* out = gelu_tanh(gate) * up (activation = gelu_tanh) */
+    OP_CLAMPED_SWIGLU_MUL,  /* out = gpt-oss's clamped SwiGLU of gate and up (activation = clamped_swiglu) */
     OP_MOE_ROUTE,           /* route = each token's experts_per_token experts and weights, from the router logits */
     OP_MOE_GEMM,            /* out row (t, j) = in row (t or (t, j)) x the j-th chosen expert's weight^T */
     OP_MOE_COMBINE,         /* out row t = the sum over j of row (t, j), weighted by the route (docs/plan.md) */

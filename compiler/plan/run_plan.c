@@ -129,7 +129,8 @@ static int op_kernel(const Codegen *cg, const PlanOp *op, bool decode) {
     case OP_ATTN_REDUCE: return lk->decode_reduce;
     case OP_RESIDUAL_ADD: return cg->residual_add;
     case OP_SILU_MUL:
-    case OP_GELU_TANH_MUL: return cg->silu_mul;   /* the model's gated activation */
+    case OP_GELU_TANH_MUL:
+    case OP_CLAMPED_SWIGLU_MUL: return cg->silu_mul;   /* the model's gated activation */
     case OP_BIAS_ADD: return op->weight == WT_Q_BIAS ? cg->bias_q : op->weight == WT_O_BIAS ? cg->bias_o : cg->bias_kv;
     case OP_HEAD_NORM: return op->weight == WT_Q_NORM ? cg->head_norm_q : cg->head_norm_k;
     case OP_GEMM:
@@ -236,7 +237,8 @@ static bool kernel_fits(OpKind op, KernelKind k) {
     case OP_ATTN_REDUCE: return k == KV_ATTN_DECODE_REDUCE;
     case OP_RESIDUAL_ADD: return k == KV_RESIDUAL_ADD;
     case OP_SILU_MUL:
-    case OP_GELU_TANH_MUL: return k == KV_SILU_MUL;
+    case OP_GELU_TANH_MUL:
+    case OP_CLAMPED_SWIGLU_MUL: return k == KV_SILU_MUL;
     case OP_BIAS_ADD: return k == KV_BIAS_ADD;
     default: return false;
     }

@@ -420,6 +420,13 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
         (op->kind == OP_SILU_MUL ? s->k.silu_mul : s->k.gelu_tanh_mul)(s->k.ctx, out_f(b, st, op, 0), in_f(b, st, op, 1), n);
         return true;
     }
+    case OP_CLAMPED_SWIGLU_MUL: {
+        int64_t n = R * gated_width(b, st, op);
+        const float *gate = in_f(b, st, op, 0), *up = in_f(b, st, op, 1);
+        float *act = out_f(b, st, op, 0);   /* may alias gate or up: each element read before written */
+        for (int64_t i = 0; i < n; i++) act[i] = model_gated_activation(m, gate[i], up[i]);
+        return true;
+    }
     case OP_MOE_ROUTE:
         for (int64_t t = 0; t < R; t++)
             route_token(m, in_f(b, st, op, 0) + t * m->experts, out_f(b, st, op, 0) + 2 * t * m->experts_per_token);

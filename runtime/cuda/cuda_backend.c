@@ -305,7 +305,8 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
         return launch_op(b, st, op, R, &p);
     }
     case OP_SILU_MUL:
-    case OP_GELU_TANH_MUL: {
+    case OP_GELU_TANH_MUL:
+    case OP_CLAMPED_SWIGLU_MUL: {
         SiluMulParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]), (long long)(R * m->ffn)};
         return launch_op(b, st, op, R, &p);
     }

@@ -321,8 +321,9 @@ static bool check_reader_kv(const StCheckpoint *f, const Layout *l, char *err, s
 
 /* Tensors of the file the model does not use (a bias, a q_norm, an expert: the checkpoint computes
  * something this model does not): their count, and unless allowed an error naming the first few. */
-static bool check_unused(const StCheckpoint *f, const ModelTensor *t, int n, bool allow, int *unused, char *err,
-                         size_t errlen) {
+/* fused_layers: the layers whose experts came from gpt-oss's fused tensors (0: none). */
+static bool check_unused(const StCheckpoint *f, const ModelTensor *t, int n, int fused_layers, bool allow,
+                         int *unused, char *err, size_t errlen) {
     enum { NAMED = 3 };
     int count = 0;
     size_t pos = 0;
@@ -334,7 +335,7 @@ static bool check_unused(const StCheckpoint *f, const ModelTensor *t, int n, boo
             if (s) used[s - file->tensor] = true;
         }
         for (int i = 0; i < file->ntensors; i++) {
-            if (used[i]) continue;
+            if (used[i] || model_fused_name(file->tensor[i].name, fused_layers)) continue;
             if (count < NAMED && !allow && pos < errlen)
                 pos += (size_t)snprintf(err + pos, errlen - pos, "%s'%.100s'", count ? ", " : "", file->tensor[i].name);
             count++;
@@ -364,9 +365,12 @@ bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool al
     ModelTensor *t;
     int n = model_tensors(m, &t);
     int extra = 0;
-    bool ok = true;
-    for (int i = 0; i < n && ok; i++) ok = load_one(&f, &t[i], l->model.dtype, err, errlen);
-    ok = ok && check_unused(&f, t, n, allow_unused, &extra, err, errlen);   /* after what is missing */
+    bool ok = true, fused = l->model.experts && model_fused_experts(&f);   /* gpt-oss's form (fused_experts.c) */
+    for (int i = 0; i < n && ok; i++)
+        if (!fused || !(strstr(t[i].name, ".mlp.experts.") || strstr(t[i].name, ".mlp.gate.")))
+            ok = load_one(&f, &t[i], l->model.dtype, err, errlen);
+    for (int i = 0; fused && i < l->nlayers && ok; i++) ok = model_load_fused_experts(&f, m, i, err, errlen);
+    ok = ok && check_unused(&f, t, n, fused ? l->nlayers : 0, allow_unused, &extra, err, errlen);   /* after what is missing */
     if (ok && unused) *unused = extra;
     free(t);
     st_checkpoint_close(&f);

@@ -90,6 +90,13 @@ void model_init_random(Model *m, const Layout *l, uint64_t seed);
 bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
                             size_t errlen);
 
+/* fused_experts.c: gpt-oss's checkpoints, whose experts are four fused tensors per layer and whose
+ * router is mlp.router: whether c is one, whether a tensor name is one of those, and layer i's
+ * router and experts read from them (false with a message naming the file and tensor). */
+bool model_fused_experts(const StCheckpoint *c);
+bool model_fused_name(const char *name, int nlayers);
+bool model_load_fused_experts(const StCheckpoint *c, Model *m, int i, char *err, size_t errlen);
+
 /* Writes the weights as safetensors in the model dtype (atomically). false with a message in err. */
 bool model_save_safetensors(Model *m, const char *path, char *err, size_t errlen);
 

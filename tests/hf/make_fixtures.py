@@ -58,6 +58,12 @@ FAMILIES = {
         tie_word_embeddings=True, rms_norm_eps=1e-6)),
     "smollm3": ("SmolLM3Config", "SmolLM3ForCausalLM", dict(
         rope_theta=2000000.0, no_rope_layers=[1, 0], use_sliding_window=False)),
+    # gpt-oss: sinks, q/k/v/o biases, 4 experts with biases (fused checkpoint tensors), 2 per token,
+    # the clamped SwiGLU at a limit this model's gates and ups pass; plain RoPE (mixc refuses its
+    # yarn with truncate false)
+    "gpt-oss": ("GptOssConfig", "GptOssForCausalLM", dict(
+        sliding_window=WINDOW, layer_types=SLIDING_THEN_FULL, num_local_experts=4, num_experts_per_tok=2,
+        swiglu_limit=0.75, attention_bias=True, rope_parameters=dict(rope_type="default", rope_theta=10000.0))),
     # a mixture of experts: 6 of width 32, 2 per token, softmax over the chosen (norm_topk_prob)
     "qwen3-moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM", dict(
         rope_theta=1000000.0, use_sliding_window=False, attention_bias=False, num_experts=6,
@@ -82,7 +88,7 @@ def redraw(model, family, gen):
                 v = 0.1 * r + (0.0 if norm_offset(family) else 1.0)
             elif name.endswith("bias"):
                 v = 0.3 * r
-            elif "embed_tokens" in name:
+            elif "embed_tokens" in name or name.endswith("sinks"):
                 v = r
             else:
                 gain = QK_GAIN if ("q_proj" in name or "k_proj" in name) else 1.0

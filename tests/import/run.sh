@@ -273,7 +273,7 @@ expect_warn $T/warn/llama-window.json "warning: 'sliding_window' 2048 is not rea
 if "$MIXC" import $T/warn/llama-window.json 2>/dev/null | "$MIXC" check - 2>/dev/null | grep -q "4 layers (4 global"; then
   pass "llama's sliding_window: imported as 4 global layers"; else fail "llama's sliding_window: imported as global"; fi
 expect_warn $T/configs/gemma2-9b.json "warning: 'torch_dtype' \"float32\" is not supported" --allow-unsupported
-expect_warn $T/configs/gpt-oss-20b.json "warning: 'model_type' \"gpt_oss\" is not supported (a clamped SwiGLU in its experts" --allow-unsupported
+expect_warn $T/configs/gpt-oss-20b.json "warning: 'rope_scaling' {\"beta_fast\": 32.0" --allow-unsupported
 expect_err $T/bad/null-window.json 1 "'layer_types' makes layer 0 sliding but 'sliding_window' is null"
 if "$MIXC" import $T/bad/null-window.json 2>&1 | grep -q "hint: "; then fail "no --allow-unsupported hint when it would not help"
 else pass "no --allow-unsupported hint when another error remains"; fi

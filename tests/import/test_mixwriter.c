@@ -114,6 +114,12 @@ static void random_header(ModelHeader *m, int n) {
     static const double caps[] = {0, 0, 50, 30.0, 0.1 + 1.0 / 3.0, 168};
     m->attn_softcap = caps[rnd_below(6)], m->logit_softcap = caps[rnd_below(6)];
     m->query_pre_attn_scalar = caps[rnd_below(6)];
+    if (m->activation == ACT_CLAMPED_SWIGLU) m->swiglu_limit = 7, m->swiglu_alpha = caps[2 + rnd_below(4)];
+    if (rnd_below(3) == 0) {   /* a mixture of experts, every field */
+        m->experts = 2 + rnd_below(64), m->experts_per_token = 1 + rnd_below((int)m->experts);
+        m->router = (RouterKind)rnd_below(ROUTER_COUNT), m->moe_bias = rnd_below(2);
+        m->shared_expert_ffn = rnd_below(2) ? 0 : 1 + rnd_below(4096);
+    }
 }
 
 /* Random layers, biased toward structure (few windows and chunk sizes, short distances, periodic bits). */

@@ -137,10 +137,13 @@ static void naive_gated(const ModelHeader *m, const double *h, const float *cons
     naive_proj(x, w[1], u, d, F);
     add_bias(g, b[0], F);
     add_bias(u, b[1], F);
-    for (int64_t k = 0; k < F; k++)
-        g[k] = (m->activation == ACT_GELU_TANH
-                    ? 0.5 * g[k] * (1 + tanh(sqrt(2 / M_PI) * (g[k] + 0.044715 * g[k] * g[k] * g[k])))
-                    : g[k] / (1 + exp(-g[k]))) * u[k];
+    for (int64_t k = 0; k < F; k++) {
+        double L = m->swiglu_limit, gc = g[k] < L ? g[k] : L, uc = u[k] < -L ? -L : u[k] > L ? L : u[k];
+        g[k] = m->activation == ACT_CLAMPED_SWIGLU ? gc / (1 + exp(-m->swiglu_alpha * gc)) * (uc + 1)
+               : (m->activation == ACT_GELU_TANH
+                      ? 0.5 * g[k] * (1 + tanh(sqrt(2 / M_PI) * (g[k] + 0.044715 * g[k] * g[k] * g[k])))
+                      : g[k] / (1 + exp(-g[k]))) * u[k];
+    }
     naive_proj(g, w[2], o, F, d);
     add_bias(o, b[2], d);
     for (int64_t k = 0; k < d; k++) out[k] += scale_input ? o[k] : scale * o[k];

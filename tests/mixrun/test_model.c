@@ -222,6 +222,10 @@ static void with_qkv_bias(Layout *l) { l->model.qkv_bias = true; }
 static void with_o_bias(Layout *l) { l->model.o_bias = true; }
 static void with_qk_norm(Layout *l) { l->model.qk_norm = true; }
 static void with_gelu(Layout *l) { l->model.activation = ACT_GELU_TANH; }
+/* a limit the random gates and ups pass: the clamp matters */
+static void with_clamped_swiglu(Layout *l) {
+    l->model.activation = ACT_CLAMPED_SWIGLU, l->model.swiglu_limit = 0.25, l->model.swiglu_alpha = 1.702;
+}
 static void with_plus_one(Layout *l) { l->model.norm = NORM_RMS_PLUS_ONE; }
 static void with_sandwich(Layout *l) { l->model.sandwich_norms = true; }
 static void with_embed_scale(Layout *l) { l->model.embed_scale = true; }
@@ -272,6 +276,7 @@ static void test_variations_against_naive(void) {
     test_against_naive("... with an o projection bias (o_bias)", with_o_bias);
     test_against_naive("... with q/k norms per head (qk_norm; k_norm in owners only)", with_qk_norm);
     test_against_naive("... with activation gelu_tanh", with_gelu);
+    test_against_naive("... with activation clamped_swiglu (limit 0.25)", with_clamped_swiglu);
     test_against_naive("... with norm rms_plus_one", with_plus_one);
     test_against_naive("... with sandwich_norms", with_sandwich);
     test_against_naive("... with embed_scale", with_embed_scale);
