@@ -394,7 +394,7 @@ static void text_weights(Buf *b, const Report *r) {
                (long long)w->attention, r->l.ncaches, (long long)w->mlp, (long long)w->norms);
     const ModelHeader *m = &r->l.model;
     if (w->active_params != w->params)
-        buf_printf(b, "  active per token: %lld parameters (%lld experts of %lld, mlp %lld)\n",
+        buf_printf(b, "  active per token: %lld parameters (%lld of %lld experts, mlp %lld)\n",
                    (long long)w->active_params, (long long)m->experts_per_token, (long long)m->experts,
                    (long long)w->mlp_active);
     buf_printf(b, "  standard model: %s (%lld bytes)\n", fmt_bytes((double)r->standard_weights.total),

@@ -350,7 +350,7 @@ if jq -e '.weights.parameters == 20914757184 and .weights.active_parameters == 4
      "$tmp/moe.json" >/dev/null; then pass "report: gpt-oss-20b's experts, total and active parameters by hand"
 else fail "report: gpt-oss-20b's experts" "$(jq -c .weights "$tmp/moe.json")"; fi
 "$MIXC" report examples/gpt-oss-20b.mix >"$tmp/moe.txt" 2>&1
-grep -q '^  active per token: 4187440704 parameters (4 experts of 32, mlp 2391829248)$' "$tmp/moe.txt" &&
+grep -q '^  active per token: 4187440704 parameters (4 of 32 experts, mlp 2391829248)$' "$tmp/moe.txt" &&
   pass "report: the active parameters line" || fail "report: the active parameters line" "$(grep -A3 '^weights' "$tmp/moe.txt")"
 # A dense model has no active figures; --tp splits each expert's ffn (and the shared expert's) and
 # replicates the router; a shared expert --tp does not divide is refused.
