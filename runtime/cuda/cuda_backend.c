@@ -148,6 +148,7 @@ typedef struct {
     int32_t *host_ints;     /* staging for the largest int input */
     float scale;
     bool print_plan;
+    int sm_count;           /* the device's multiprocessors (0 when the driver does not say) */
 } CudaState;
 
 /* The last failed check, into the backend's error. */
@@ -175,14 +176,34 @@ static CUdeviceptr T(const CudaState *s, const Step *st, int t) {
     return s->arena + (CUdeviceptr)st->a->item[t].offset;
 }
 
-static bool launch_op(Backend *b, const Step *st, const PlanOp *op, int64_t rows, void *params) {
+/* Launches op's kernel; splits > 0: a decode kernel's grid.y, chosen for this step. */
+static bool launch_split(Backend *b, const Step *st, const PlanOp *op, int64_t rows, void *params, int splits) {
     CudaState *s = b->impl;
     CudaLaunch c = cuda_launch_of(&s->plan.cg, op->kernel, rows, st->batch);
+    if (splits > 0) c.grid[1] = (unsigned)splits;
     void *args[] = {params};
     CU_CHECK_RET(s->cu->cuLaunchKernel(s->fn[c.kernel], c.grid[0], c.grid[1], c.grid[2], c.block[0], c.block[1],
                                        c.block[2], c.smem, NULL, args, NULL),
                  false);
     return true;
+}
+
+static bool launch_op(Backend *b, const Step *st, const PlanOp *op, int64_t rows, void *params) {
+    return launch_split(b, st, op, rows, params, 0);
+}
+
+/* The split count of layer i's decode attention in this step (plan_decode_launch_splits): from the
+ * rows, the most keys a row sees and the SM count, within the partials the plan reserved. */
+static int step_splits(const Backend *b, const Step *st, int i) {
+    const CudaState *s = b->impl;
+    int64_t live = 1;
+    for (int64_t r = 0; r < st->rows; r++)
+        if (b->seq_len[st->slots[r]] + 1 > live) live = b->seq_len[st->slots[r]] + 1;
+    const int64_t history = layer_history(&b->layout->layer[i]);
+    if (history && history < live) live = history;
+    DecodeLaunchFigures f = {st->batch, s->plan.opt.batch, b->layout->model.kv_heads, live, history,
+                             s->plan.cg.context, s->sm_count};
+    return (int)plan_decode_launch_splits(&f);
 }
 
 /* y[r][o] = x[r] . W[o] for row-major x [rows][in], W [out][in], y [rows][out]. cuBLAS is
@@ -247,12 +268,12 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
     case OP_ATTN_DECODE: {
         DecodeParams p = {T(s, st, op->in[0]), cache_at(b, st, c, false), cache_at(b, st, c, true), T(s, st, op->in[1]),
                           T(s, st, op->in[2]), T(s, st, op->out[0]), T(s, st, op->out[1]), s->scale, st->batch};
-        return launch_op(b, st, op, st->rows, &p);
+        return launch_split(b, st, op, st->rows, &p, step_splits(b, st, op->layer));
     }
-    default: {   /* OP_ATTN_REDUCE: as many splits as the layer's decode kernel */
-        int splits = s->plan.cg.kernel[s->plan.cg.layer[op->layer].decode].splits;
+    default: {   /* OP_ATTN_REDUCE: as many splits as the layer's decode launch */
         DecodeReduceParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]),
-                                (int)b->layout->model.heads, splits, st->batch, s->layer[op->layer].w[WT_SINKS]};
+                                (int)b->layout->model.heads, step_splits(b, st, op->layer), st->batch,
+                                s->layer[op->layer].w[WT_SINKS]};
         return launch_op(b, st, op, st->rows, &p);
     }
     }
@@ -412,6 +433,8 @@ static int open_device(CudaState *s, char arch[16], char *err, size_t errlen) {
         return backend_open_error(err, errlen, 2, "the GPU has compute capability %d.%d; the kernels need 8.0 or newer",
                                   major, minor);
     snprintf(arch, 16, "sm_%d%d", major, minor);
+    if (cu->cuDeviceGetAttribute(&s->sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, s->dev) != CUDA_SUCCESS)
+        s->sm_count = 0;   /* unknown: the split rule then goes by the keys alone */
     CU_CHECK_RET(cu->cuDevicePrimaryCtxRetain(&s->ctx, s->dev), last_cuda_error(err, errlen, 2));
     s->ctx_retained = true;
     CU_CHECK_RET(cu->cuCtxSetCurrent(s->ctx), last_cuda_error(err, errlen, 2));

@@ -31,11 +31,15 @@ static CUresult dev_driver_version(int *v) { *v = CUDA_VERSION; return CUDA_SUCC
 static CUresult dev_get(CUdevice *d, int ordinal) { *d = ordinal; return ordinal == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE; }
 static CUresult dev_count(int *n) { *n = 1; return CUDA_SUCCESS; }
 static CUresult dev_name(char *name, int len, CUdevice d) { (void)d; snprintf(name, (size_t)len, "mixc CUDA emulator"); return CUDA_SUCCESS; }
+/* An H100's multiprocessors, so the decode split rule (plan_decode_launch_splits) runs as on a GPU. */
+#define EMU_SM_COUNT 132
+
 static CUresult dev_attribute(int *v, CUdevice_attribute a, CUdevice d) {
     (void)d;
     /* the architecture the emu plan's kernels are for: PLAN_EMU_ARCH, "sm_XY" */
     *v = a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR   ? PLAN_EMU_ARCH[3] - '0'
          : a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR ? PLAN_EMU_ARCH[4] - '0'
+         : a == CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT     ? EMU_SM_COUNT
                                                              : 0;
     return CUDA_SUCCESS;
 }

@@ -25,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The stand-in sm_90's multiprocessors (an H100 SXM's and an H200's): the decode split rule reads it. */
+#define FAKE_SM_COUNT 132
+
 static const char *mode(void) {
     const char *m = getenv("FAKE_CUDA");
     return m ? m : "nodevice";
@@ -81,6 +84,7 @@ CUresult cuDeviceGetAttribute(int *v, CUdevice_attribute a, CUdevice d) {
     bool old = strcmp(mode(), "old") == 0;
     if (a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) *v = old ? 7 : 9;
     else if (a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR) *v = old ? 5 : 0;
+    else if (a == CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT) *v = FAKE_SM_COUNT;
     else *v = 0;
     return CUDA_SUCCESS;
 }
