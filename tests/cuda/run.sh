@@ -199,6 +199,32 @@ if "$CHECK" examples/ma.mix - "${R[@]}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
   else fail "cuda (emulated) batched decode of 3 prompts vs cpu" "$(head -c 800 "$T/bc.err")"; fi
 else fail "cuda (emulated) batched decode: emulator kernels" "$(head -c 600 "$T/pc")"; fi
 
+# The decode split count chosen per launch (plan_decode_launch_splits, docs/kernels.md): one request of
+# 156 tokens (+ 4 new = the context, so a run alone plans the same kernels) served on 3 slots decodes
+# alone, so the partials the plan reserved for 3 rows (1 split each at context 160) hold 3 splits of
+# its global layer (157 to 160 keys: ceil(keys / 64) = 3); alone on 1 slot it has 1. Both on the
+# emulated kernels: the same greedy tokens, and the launches logged say 3 and 1.
+R=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128 --set context=160
+   --set chunk=32 --set kv_dtype=bf16 --set window=8)
+LONG=$(seq -s, 1 156 | awk -v RS=, -v ORS=, '{print ($1 * 7) % 128}' | sed 's/,*$//')
+printf '{"id": "long", "prompt_tokens": [%s], "max_new_tokens": 4}\n' "$LONG" >"$T/long.jsonl"
+FAKE_RUN=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k160.so FAKE_CUBLAS_COMPUTE=1 FAKE_CUDA_LOG=$T/log
+          LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH})
+rm -f "$T/log"
+if "$CHECK" examples/ma.mix - "${R[@]}" --emu-so "$T/k160.so" >"$T/pc" 2>&1 &&
+   "${FAKE_RUN[@]}" "$RUN" --layout examples/ma.mix "${R[@]}" --random-weights 5 --requests "$T/long.jsonl" --max-seqs 3 \
+     --json --backend cuda >"$T/served.json" 2>"$T/err" && grep -E '^attn_decode_\S*global' "$T/log" >"$T/split3" &&
+   rm -f "$T/log" &&
+   "${FAKE_RUN[@]}" "$RUN" --layout examples/ma.mix "${R[@]}" --random-weights 5 --tokens "$LONG" --max-new 4 \
+     --backend cuda >"$T/alone" 2>>"$T/err" && grep -E '^attn_decode_\S*global' "$T/log" >"$T/split1"; then
+  got=$(jq -r '.requests[0].output_tokens | map(tostring) | join(",")' "$T/served.json")
+  if grep -q "fake_cuda:" "$T/err"; then fail "cuda (emulated): decode splits per launch" "$(grep -m1 fake_cuda: "$T/err")"
+  elif [ "$(cut -d' ' -f3 "$T/split3" | sort -u)" != 3 ] || [ "$(cut -d' ' -f3 "$T/split1" | sort -u)" != 1 ]; then
+    fail "cuda (emulated): decode splits per launch: 3 on 3 slots, 1 alone" "$(head -n 2 "$T/split3")" "$(head -n 2 "$T/split1")"
+  elif [ "$got" != "$(cat "$T/alone")" ]; then fail "cuda (emulated): 3 splits and 1 split give the same tokens" "served $got" "alone $(cat "$T/alone")"
+  else pass "cuda (emulated): a 156-token request alone on 3 slots decodes its global layer in 3 splits (1 on 1 slot), same tokens"; fi
+else fail "cuda (emulated): decode splits per launch runs" "$(head -c 600 "$T/pc")" "$(head -c 600 "$T/err")"; fi
+
 # ---- the launch plan against the manifest of `mixc emit`, every example at its real size
 pc_fail=()
 # and ma with q/k/v/o biases (qkv_bias, o_bias: the bias_add launches after the projections)
