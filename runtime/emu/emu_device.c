@@ -70,10 +70,13 @@ static CUresult func_set_attribute(CUfunction f, CUfunction_attribute a, int v) 
  * misaligned access, ...) is printed and returned as a launch failure. */
 static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                        unsigned smem, CUstream s, void **params, void **extra) {
-    (void)s, (void)extra;
+    (void)s;
     char err[512] = "";
-    if (!params || !params[0]) return CUDA_ERROR_INVALID_VALUE;
-    if (mixc_emu_launch_c((MixcEmuEntry)(void *)f, params[0], (EmuDim3){gx, gy, gz}, (EmuDim3){bx, by, bz}, smem, err,
+    const void *buf = params ? params[0] : NULL;   /* kernelParams, or extra's parameter buffer */
+    for (int i = 0; !params && extra && extra[i] != CU_LAUNCH_PARAM_END; i += 2)
+        if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) buf = extra[i + 1];
+    if (!buf) return CUDA_ERROR_INVALID_VALUE;
+    if (mixc_emu_launch_c((MixcEmuEntry)(void *)f, buf, (EmuDim3){gx, gy, gz}, (EmuDim3){bx, by, bz}, smem, err,
                           sizeof err) == 0)
         return CUDA_SUCCESS;
     fprintf(stderr, "mixrun: emu: a kernel failed: %s\n", err);

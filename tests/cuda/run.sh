@@ -7,6 +7,8 @@
 #    copy or GEMM operand, nothing leaked, and the launches made are the launch plan it prints;
 #  - the same stand-in running the generated kernels in the CPU emulator and the GEMMs on the host:
 #    the backend's logits against the cpu backend's, within the bf16 tolerance, for several examples;
+#  - decode split counts chosen per launch, and the decode step as a CUDA graph (MIXC_CUDA_GRAPHS=1)
+#    replayed by the stand-in through the emulator: the same logits as the eager step, bit for bit;
 #  - the launch plan (kernel, grid, block, smem) agrees with `mixc emit`'s manifest for every example,
 #    and a manifest with one changed value is caught;
 #  - the backend's source compiles with NVRTC for sm_80 and sm_90 (through the JIT cache), and its
@@ -224,6 +226,33 @@ if "$CHECK" examples/ma.mix - "${R[@]}" --emu-so "$T/k160.so" >"$T/pc" 2>&1 &&
   elif [ "$got" != "$(cat "$T/alone")" ]; then fail "cuda (emulated): 3 splits and 1 split give the same tokens" "served $got" "alone $(cat "$T/alone")"
   else pass "cuda (emulated): a 156-token request alone on 3 slots decodes its global layer in 3 splits (1 on 1 slot), same tokens"; fi
 else fail "cuda (emulated): decode splits per launch runs" "$(head -c 600 "$T/pc")" "$(head -c 600 "$T/err")"; fi
+
+# CUDA graphs (MIXC_CUDA_GRAPHS=1, docs/gpu.md): the decode step captured on the backend's stream and
+# replayed by the stand-in driver through the emulator. Over 6 new tokens of 1 and of 3 prompts: the
+# logits equal the eager run's bit for bit, every decode step is a replay of one capture (the rows and
+# split counts do not change), and nothing is allocated, freed or copied synchronously while capturing
+# (the stand-in refuses it: "fake_cuda: ... during stream capture").
+R=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128 --set context=32
+   --set chunk=8 --set kv_dtype=bf16 --set window=8)
+printf '%s\n' "$EP" "7 7 7 1 2" "10,20,30,40,50,60,70,80,90,100,110,120,5,6,7,8,9,10,11,12,13" >"$T/prompts3"
+head -n 1 "$T/prompts3" >"$T/prompts1"
+if "$CHECK" examples/ma.mix - "${R[@]}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
+  for np in 1 3; do
+    G=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k.so FAKE_CUBLAS_COMPUTE=1 FAKE_CUDA_LOG=$T/glog
+       LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$RUN" --layout examples/ma.mix "${R[@]}"
+       --random-weights 5 --prompts "$T/prompts$np" --max-new 6 --backend cuda)
+    rm -f "$T/glog"
+    if "${G[@]}" --dump-logits "$T/eager.npy" >"$T/eager.out" 2>"$T/err" && ! grep -q graph_ "$T/glog" && rm -f "$T/glog" &&
+       MIXC_CUDA_GRAPHS=1 "${G[@]}" --dump-logits "$T/graph.npy" >"$T/graph.out" 2>>"$T/err"; then
+      made=$(grep -c '^graph_instantiate' "$T/glog"); ran=$(grep -c '^graph_launch' "$T/glog")
+      if grep -q "fake_cuda:" "$T/err"; then fail "cuda graphs ($np prompts): replayed" "$(grep -m1 fake_cuda: "$T/err")"
+      elif [ "$made" != 1 ] || [ "$ran" -lt 5 ]; then fail "cuda graphs ($np prompts): one capture, a replay per decode step" "$made captures, $ran replays"
+      elif ! cmp -s "$T/eager.npy" "$T/graph.npy" || ! cmp -s "$T/eager.out" "$T/graph.out"; then
+        fail "cuda graphs ($np prompts): replayed logits = eager logits bit for bit" "$(cmp "$T/eager.npy" "$T/graph.npy")"
+      else pass "cuda graphs ($np prompts, kernels emulated): $ran decode steps replayed from 1 capture, logits = the eager run's bit for bit, nothing allocated or copied while capturing"; fi
+    else fail "cuda graphs ($np prompts) run" "$(head -c 600 "$T/err")"; fi
+  done
+else fail "cuda graphs: emulator kernels" "$(head -c 600 "$T/pc")"; fi
 
 # ---- the launch plan against the manifest of `mixc emit`, every example at its real size
 pc_fail=()
