@@ -18,6 +18,22 @@ int64_t plan_cache_tokens(const Layout *l, int cache_id, int64_t context, int64_
     return ring < context ? ring : context;
 }
 
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int64_t plan_decode_launch_splits(const DecodeLaunchFigures *f) {
+    if (f->batch < 1 || f->kv_heads < 1 || f->live_keys < 1) return 1;
+    const int64_t reserved = plan_decode_splits(f->history, f->context);
+    const int64_t room = reserved * (f->plan_batch > 0 ? f->plan_batch : f->batch) / f->batch;
+    const int64_t blocks = f->batch * f->kv_heads;
+    const int64_t fill = f->sm_count > 0 ? ceil_div(PLAN_DECODE_WAVES * f->sm_count, blocks) : 1;
+    const int64_t by_length = ceil_div(f->live_keys, PLAN_SPLIT_KEYS);
+    const int64_t most_useful = ceil_div(f->live_keys, PLAN_SPLIT_MIN_KEYS);
+    int64_t splits = fill > by_length ? fill : by_length;
+    if (splits > most_useful) splits = most_useful;
+    if (splits > room) splits = room;
+    return splits < 1 ? 1 : splits;
+}
+
 bool plan_token_bytes(const ModelHeader *m, int64_t *data, int64_t *scales) {
     int64_t per_head, d, s = 0;
     /* K and V: 2 x head_dim elements per KV head. */

@@ -125,6 +125,24 @@ bool arena_verify(const ArenaItem *items, int n, int64_t size, FILE *err);
  * window or a chunk; 0 = global) at `context`. */
 int64_t plan_decode_splits(int64_t history, int64_t context);
 
+/* The split count of one decode launch, chosen from the live figures (docs/kernels.md, "Split
+ * count per launch"): enough blocks (batch x kv_heads x splits) for PLAN_DECODE_WAVES waves of the
+ * device's SMs, at least one split per PLAN_SPLIT_KEYS live keys, no split shorter than
+ * PLAN_SPLIT_MIN_KEYS keys, and never more partials than the plan reserved: plan_decode_splits per
+ * (row, head) for plan_batch rows, so a step of fewer rows may split further. The plan is the truth:
+ * this rule's maximum is that reservation. */
+#define PLAN_DECODE_WAVES 2
+#define PLAN_SPLIT_MIN_KEYS 64
+typedef struct {
+    int64_t batch;          /* rows of this step (<= plan_batch) */
+    int64_t plan_batch;     /* rows the plan's partial buffers are sized for */
+    int64_t kv_heads;
+    int64_t live_keys;      /* the most keys any row of the step sees (its position + 1, or its window) */
+    int64_t history, context;   /* the layer's layer_history and the planned context */
+    int64_t sm_count;       /* the device's multiprocessors; 0 when unknown (then no filling term) */
+} DecodeLaunchFigures;
+int64_t plan_decode_launch_splits(const DecodeLaunchFigures *f);
+
 typedef enum { STEP_DECODE, STEP_PREFILL } StepKind;
 
 typedef struct {

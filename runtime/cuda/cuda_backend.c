@@ -7,8 +7,9 @@
  * the plan's offsets: activations in the model dtype, fp32 logits and decode partials, the int inputs
  * of the step). A step is its schedule's ops in order; the residual stream is in the model dtype and
  * the residual adds run on the generated residual_add kernel.
- * Everything runs on the default stream; each step ends with a synchronizing copy (the logits) or a
- * synchronize, so errors surface in the step that caused them.
+ * Everything runs on the backend's stream (kernels and cuBLAS); each step ends with a synchronize, so
+ * errors surface in the step that caused them. MIXC_CUDA_GRAPHS=1 captures the decode step as a CUDA
+ * graph and replays it (replay_step); tests/cuda checks its logits equal the eager step's bit for bit.
  *
  * NOTE: written and compiled on a machine without a GPU. The launches and the parameter structs' host
  * layout are checked without one (tests/cuda); the numerics are checked by scripts/gpu-check.sh,
@@ -148,6 +149,14 @@ typedef struct {
     int32_t *host_ints;     /* staging for the largest int input */
     float scale;
     bool print_plan;
+    int sm_count;           /* the device's multiprocessors (0 when the driver does not say) */
+    CUstream stream;        /* every launch and GEMM */
+    /* MIXC_CUDA_GRAPHS=1: the decode step's kernels and GEMMs (all but the logits) captured once per
+     * key (rows, logits asked, each layer's split count) and replayed; positions and tokens are read
+     * on the device, so a step only uploads them. */
+    bool graphs;
+    CUgraphExec graph;
+    int *graph_key;         /* [nlayers + 2]; graph_key[0] = 0: none captured */
 } CudaState;
 
 /* The last failed check, into the backend's error. */
@@ -175,14 +184,36 @@ static CUdeviceptr T(const CudaState *s, const Step *st, int t) {
     return s->arena + (CUdeviceptr)st->a->item[t].offset;
 }
 
-static bool launch_op(Backend *b, const Step *st, const PlanOp *op, int64_t rows, void *params) {
+/* Launches op's kernel; splits > 0: a decode kernel's grid.y, chosen for this step. */
+static bool launch_split(Backend *b, const Step *st, const PlanOp *op, int64_t rows, void *params, size_t bytes,
+                         int splits) {
     CudaState *s = b->impl;
     CudaLaunch c = cuda_launch_of(&s->plan.cg, op->kernel, rows, st->batch);
-    void *args[] = {params};
+    if (splits > 0) c.grid[1] = (unsigned)splits;
+    /* the parameter buffer form: its size is known, so a capture copies the struct */
+    void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, params, CU_LAUNCH_PARAM_BUFFER_SIZE, &bytes, CU_LAUNCH_PARAM_END};
     CU_CHECK_RET(s->cu->cuLaunchKernel(s->fn[c.kernel], c.grid[0], c.grid[1], c.grid[2], c.block[0], c.block[1],
-                                       c.block[2], c.smem, NULL, args, NULL),
+                                       c.block[2], c.smem, s->stream, NULL, extra),
                  false);
     return true;
+}
+
+static bool launch_op(Backend *b, const Step *st, const PlanOp *op, int64_t rows, void *params, size_t bytes) {
+    return launch_split(b, st, op, rows, params, bytes, 0);
+}
+
+/* The split count of layer i's decode attention in this step (plan_decode_launch_splits): from the
+ * rows, the most keys a row sees and the SM count, within the partials the plan reserved. */
+static int step_splits(const Backend *b, const Step *st, int i) {
+    const CudaState *s = b->impl;
+    int64_t live = 1;
+    for (int64_t r = 0; r < st->rows; r++)
+        if (b->seq_len[st->slots[r]] + 1 > live) live = b->seq_len[st->slots[r]] + 1;
+    const int64_t history = layer_history(&b->layout->layer[i]);
+    if (history && history < live) live = history;
+    DecodeLaunchFigures f = {st->batch, s->plan.opt.batch, b->layout->model.kv_heads, live, history,
+                             s->plan.cg.context, s->sm_count};
+    return (int)plan_decode_launch_splits(&f);
 }
 
 /* y[r][o] = x[r] . W[o] for row-major x [rows][in], W [out][in], y [rows][out]. cuBLAS is
@@ -236,24 +267,24 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
                         s->caches + (CUdeviceptr)cm->k_offset, s->caches + (CUdeviceptr)cm->v_offset,
                         T(s, st, op->in[owner ? 3 : 1]), T(s, st, op->in[owner ? 4 : 2]),
                         rope_dev_table(s, op->layer), (int)st->rows, s->rope.scale[op->layer]};
-        return launch_op(b, st, op, st->rows, &p);
+        return launch_op(b, st, op, st->rows, &p, sizeof p);
     }
     case OP_ATTENTION: {
         CUdeviceptr args = T(s, st, op->in[1]);
         PrefillParams p = {T(s, st, op->in[0]), T(s, st, op->out[0]), cache_at(b, st, c, false), cache_at(b, st, c, true),
                            args, args + elem, args + 2 * elem, s->scale, st->batch, s->layer[op->layer].w[WT_SINKS]};
-        return launch_op(b, st, op, st->rows, &p);
+        return launch_op(b, st, op, st->rows, &p, sizeof p);
     }
     case OP_ATTN_DECODE: {
         DecodeParams p = {T(s, st, op->in[0]), cache_at(b, st, c, false), cache_at(b, st, c, true), T(s, st, op->in[1]),
                           T(s, st, op->in[2]), T(s, st, op->out[0]), T(s, st, op->out[1]), s->scale, st->batch};
-        return launch_op(b, st, op, st->rows, &p);
+        return launch_split(b, st, op, st->rows, &p, sizeof p, step_splits(b, st, op->layer));
     }
-    default: {   /* OP_ATTN_REDUCE: as many splits as the layer's decode kernel */
-        int splits = s->plan.cg.kernel[s->plan.cg.layer[op->layer].decode].splits;
+    default: {   /* OP_ATTN_REDUCE: as many splits as the layer's decode launch */
         DecodeReduceParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]),
-                                (int)b->layout->model.heads, splits, st->batch, s->layer[op->layer].w[WT_SINKS]};
-        return launch_op(b, st, op, st->rows, &p);
+                                (int)b->layout->model.heads, step_splits(b, st, op->layer), st->batch,
+                                s->layer[op->layer].w[WT_SINKS]};
+        return launch_op(b, st, op, st->rows, &p, sizeof p);
     }
     }
 }
@@ -282,33 +313,33 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
     switch (op->kind) {
     case OP_EMBED: {
         EmbedParams p = {T(s, st, op->in[0]), w, T(s, st, op->out[0]), (int)R};
-        return launch_op(b, st, op, R, &p);
+        return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_RMSNORM: {
         int64_t r0 = final_norm(op) ? st->first_logit : 0;
         CUdeviceptr skip = (CUdeviceptr)(r0 * in * (int64_t)s->esize);
         RmsNormParams p = {T(s, st, op->in[0]) + skip, w, T(s, st, op->out[0]) + skip, (int)(R - r0)};
-        return launch_op(b, st, op, R - r0, &p);
+        return launch_op(b, st, op, R - r0, &p, sizeof p);
     }
     case OP_GEMM: return gemm(s, T(s, st, op->out[0]), s->dt, T(s, st, op->in[0]), w, R, in, out);
     case OP_RESIDUAL_ADD: {
         AddParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->in[0]), (long long)(R * m->hidden)};
-        return launch_op(b, st, op, R, &p);
+        return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_BIAS_ADD: {   /* the bias is the weight: [in] (plan_weight_shape) */
         BiasAddParams p = {T(s, st, op->in[0]), w, (long long)(R * in)};
-        return launch_op(b, st, op, R, &p);
+        return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_HEAD_NORM: {   /* qk_norm: every head of q (or k) in place, rows of head_dim */
         int64_t heads = op->weight == WT_Q_NORM ? m->heads : m->kv_heads;
         RmsNormParams p = {T(s, st, op->in[0]), w, T(s, st, op->in[0]), (int)(R * heads)};
-        return launch_op(b, st, op, R, &p);
+        return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_SILU_MUL:
     case OP_GELU_TANH_MUL:
     case OP_CLAMPED_SWIGLU_MUL: {
         SiluMulParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]), (long long)(R * m->ffn)};
-        return launch_op(b, st, op, R, &p);
+        return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_LOGITS: return run_logits(b, st, op);
     default: return run_attention_op(b, st, op);
@@ -334,14 +365,59 @@ static bool upload_ints(Backend *b, const int32_t *tokens, const Step *st) {
     return st->decode || upload(s, st, st->ints->chunk_args, triple, 3);
 }
 
+/* The step's ops [from, to) that it needs (the final norm and the logits only when asked). */
+static bool run_ops(Backend *b, const Step *st, int from, int to) {
+    for (int i = from; i < to; i++) {
+        const PlanOp *op = &st->a->op[i];
+        if (!st->logits && op->layer < 0 && op->kind != OP_EMBED) continue;
+        if (!run_op(b, st, op)) return false;
+    }
+    return true;
+}
+
+/* Captures ops [0, body) of the decode step into s->graph (replacing the one there). */
+static bool capture_step(Backend *b, const Step *st, int body) {
+    CudaState *s = b->impl;
+    if (s->graph) s->cu->cuGraphExecDestroy(s->graph);
+    s->graph = NULL;
+    CUgraph g = NULL;
+    CU_CHECK_RET(s->cu->cuStreamBeginCapture(s->stream, CU_STREAM_CAPTURE_MODE_GLOBAL), false);
+    bool ran = run_ops(b, st, 0, body);
+    CUresult ended = s->cu->cuStreamEndCapture(s->stream, &g);
+    if (ran) CU_CHECK_RET(ended, false);
+    if (!ran) {
+        if (ended == CUDA_SUCCESS) s->cu->cuGraphDestroy(g);
+        return false;
+    }
+    CUresult made = s->cu->cuGraphInstantiate(&s->graph, g, 0);
+    s->cu->cuGraphDestroy(g);
+    CU_CHECK_RET(made, false);
+    return true;
+}
+
+/* A decode step as its graph: captured again when the key (rows, logits asked, every layer's split
+ * count) changed, then replayed; the logits (a GEMM and the copy to the host) run after it. */
+static bool replay_step(Backend *b, const Step *st) {
+    CudaState *s = b->impl;
+    const int n = b->layout->nlayers + 2;
+    int body = st->a->nops;
+    if (body > 0 && st->a->op[body - 1].kind == OP_LOGITS) body--;
+    int *key = xcalloc((size_t)n, sizeof *key);
+    key[0] = (int)st->rows;
+    key[1] = st->logits != NULL;
+    for (int i = 0; i < b->layout->nlayers; i++) key[i + 2] = step_splits(b, st, i);
+    bool same = s->graph && memcmp(key, s->graph_key, (size_t)n * sizeof *key) == 0;
+    memcpy(s->graph_key, key, (size_t)n * sizeof *key);
+    free(key);
+    if (!same && !capture_step(b, st, body)) return false;
+    CU_CHECK_RET(s->cu->cuGraphLaunch(s->graph, s->stream), false);
+    return run_ops(b, st, body, st->a->nops);
+}
+
 static bool forward(Backend *b, const int32_t *tokens, const Step *st) {
     CudaState *s = b->impl;
     if (!upload_ints(b, tokens, st)) return step_failed(b);
-    for (int i = 0; i < st->a->nops; i++) {
-        const PlanOp *op = &st->a->op[i];
-        if (!st->logits && op->layer < 0 && op->kind != OP_EMBED) continue;
-        if (!run_op(b, st, op)) return step_failed(b);
-    }
+    if (!(s->graphs && st->decode ? replay_step(b, st) : run_ops(b, st, 0, st->a->nops))) return step_failed(b);
     CU_CHECK_RET(s->cu->cuCtxSynchronize(), step_failed(b));
     return true;
 }
@@ -372,6 +448,8 @@ static void free_state(CudaState *s) {
     if (cu && s->ctx_retained) {
         cu->cuCtxSetCurrent(s->ctx);
         if (s->blas) s->bl->cublasDestroy(s->blas);
+        if (s->graph) cu->cuGraphExecDestroy(s->graph);
+        if (s->stream) cu->cuStreamDestroy(s->stream);
         CUdeviceptr blocks[] = {s->weights, s->caches, s->arena, s->rope_dev};
         for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
             if (blocks[i]) cu->cuMemFree(blocks[i]);
@@ -383,6 +461,7 @@ static void free_state(CudaState *s) {
     free(s->layer);
     rope_tables_free(&s->rope);
     free(s->host_ints);
+    free(s->graph_key);
     free(s);
 }
 
@@ -413,6 +492,8 @@ static int open_device(CudaState *s, char arch[16], char *err, size_t errlen) {
         return backend_open_error(err, errlen, 2, "the GPU has compute capability %d.%d; the kernels need 8.0 or newer",
                                   major, minor);
     snprintf(arch, 16, "sm_%d%d", major, minor);
+    if (cu->cuDeviceGetAttribute(&s->sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, s->dev) != CUDA_SUCCESS)
+        s->sm_count = 0;   /* unknown: the split rule then goes by the keys alone */
     CU_CHECK_RET(cu->cuDevicePrimaryCtxRetain(&s->ctx, s->dev), last_cuda_error(err, errlen, 2));
     s->ctx_retained = true;
     CU_CHECK_RET(cu->cuCtxSetCurrent(s->ctx), last_cuda_error(err, errlen, 2));
@@ -671,13 +752,18 @@ int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfi
     s->esize = 2;
     s->scale = (float)model_attention_scale(&l->model);
     s->print_plan = env_flag("MIXC_CUDA_PLAN");
+    s->graphs = env_flag("MIXC_CUDA_GRAPHS") && d->cu->cuStreamBeginCapture;   /* the emulated device has none */
+    s->graph_key = xcalloc((size_t)l->nlayers + 2, sizeof *s->graph_key);
     char arch[16];
     rc = open_device(s, arch, err, errlen);
     if (!rc) rc = plan_kernels(b, s, arch, err, errlen);
     if (!rc) rc = d->load_module(d, l, &s->plan.cg, arch, cfg, &s->mod, err, errlen);
     if (!rc) rc = resolve_functions(s, err, errlen);
-    if (!rc && s->bl->cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS)
-        rc = backend_open_error(err, errlen, 2, "cannot create a cuBLAS handle");
+    if (!rc && s->cu->cuStreamCreate(&s->stream, CU_STREAM_DEFAULT) != CUDA_SUCCESS)
+        rc = last_cuda_error(err, errlen, 2);
+    if (!rc && (s->bl->cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS ||
+                s->bl->cublasSetStream(s->blas, (cudaStream_t)s->stream) != CUBLAS_STATUS_SUCCESS))
+        rc = backend_open_error(err, errlen, 2, "cannot create a cuBLAS handle on the backend's stream");
     if (!rc) rc = upload_weights(b, s, err, errlen);
     if (!rc) rc = alloc_plan(b, s, err, errlen);
     if (!rc) rc = upload_rope(b, s, err, errlen);

@@ -31,11 +31,15 @@ static CUresult dev_driver_version(int *v) { *v = CUDA_VERSION; return CUDA_SUCC
 static CUresult dev_get(CUdevice *d, int ordinal) { *d = ordinal; return ordinal == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE; }
 static CUresult dev_count(int *n) { *n = 1; return CUDA_SUCCESS; }
 static CUresult dev_name(char *name, int len, CUdevice d) { (void)d; snprintf(name, (size_t)len, "mixc CUDA emulator"); return CUDA_SUCCESS; }
+/* An H100's multiprocessors, so the decode split rule (plan_decode_launch_splits) runs as on a GPU. */
+#define EMU_SM_COUNT 132
+
 static CUresult dev_attribute(int *v, CUdevice_attribute a, CUdevice d) {
     (void)d;
     /* the architecture the emu plan's kernels are for: PLAN_EMU_ARCH, "sm_XY" */
     *v = a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR   ? PLAN_EMU_ARCH[3] - '0'
          : a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR ? PLAN_EMU_ARCH[4] - '0'
+         : a == CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT     ? EMU_SM_COUNT
                                                              : 0;
     return CUDA_SUCCESS;
 }
@@ -66,10 +70,13 @@ static CUresult func_set_attribute(CUfunction f, CUfunction_attribute a, int v) 
  * misaligned access, ...) is printed and returned as a launch failure. */
 static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                        unsigned smem, CUstream s, void **params, void **extra) {
-    (void)s, (void)extra;
+    (void)s;
     char err[512] = "";
-    if (!params || !params[0]) return CUDA_ERROR_INVALID_VALUE;
-    if (mixc_emu_launch_c((MixcEmuEntry)(void *)f, params[0], (EmuDim3){gx, gy, gz}, (EmuDim3){bx, by, bz}, smem, err,
+    const void *buf = params ? params[0] : NULL;   /* kernelParams, or extra's parameter buffer */
+    for (int i = 0; !params && extra && extra[i] != CU_LAUNCH_PARAM_END; i += 2)
+        if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) buf = extra[i + 1];
+    if (!buf) return CUDA_ERROR_INVALID_VALUE;
+    if (mixc_emu_launch_c((MixcEmuEntry)(void *)f, buf, (EmuDim3){gx, gy, gz}, (EmuDim3){bx, by, bz}, smem, err,
                           sizeof err) == 0)
         return CUDA_SUCCESS;
     fprintf(stderr, "mixrun: emu: a kernel failed: %s\n", err);

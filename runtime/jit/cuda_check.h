@@ -41,7 +41,8 @@
     X(cuMemcpyDtoH) X(cuMemcpyDtoD) X(cuMemsetD8) X(cuMemGetInfo) X(cuStreamCreate)                \
     X(cuStreamDestroy) X(cuStreamSynchronize) X(cuEventCreate) X(cuEventRecord)                    \
     X(cuEventSynchronize) X(cuEventElapsedTime) X(cuEventDestroy) X(cuGetErrorName)                \
-    X(cuGetErrorString)
+    X(cuGetErrorString) X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuGraphInstantiate)        \
+    X(cuGraphLaunch) X(cuGraphExecDestroy) X(cuGraphDestroy)
 
 #define MIXC_CUBLAS_FUNCS(X)                                                                       \
     X(cublasCreate) X(cublasDestroy) X(cublasSetStream) X(cublasSetWorkspace)                      \

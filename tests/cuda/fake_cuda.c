@@ -15,6 +15,13 @@
  *              the emulator, planned like the backend's), and with FAKE_CUBLAS_COMPUTE=1 the GEMMs
  *              are computed on the host (fp32 accumulation, bf16/fp32 operands): the whole backend
  *              then computes real logits on the CPU, to compare with the cpu backend.
+ *   Streams and graphs (full): cuStreamBeginCapture records what is issued on the stream instead of
+ *              running it (kernel launches, with a copy of their parameter buffer, and cuBLAS GEMMs,
+ *              with their arguments); cuGraphInstantiate keeps the list and cuGraphLaunch replays it
+ *              in order (through the emulator and the host GEMM when those compute). An allocation,
+ *              a free or a synchronous (pageable) copy while a stream captures is refused, as a
+ *              capture must not hold one. Every instantiation and replay is logged
+ *              ("graph_instantiate NODES", "graph_launch NODES").
  * Leaks: everything allocated must be freed again (checked by the sanitizer pass through mixrun).
  */
 #include <cublas_v2.h>
@@ -24,6 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The stand-in sm_90's multiprocessors (an H100 SXM's and an H200's): the decode split rule reads it. */
+#define FAKE_SM_COUNT 132
 
 static const char *mode(void) {
     const char *m = getenv("FAKE_CUDA");
@@ -35,6 +45,9 @@ static const char *mode(void) {
 /* Whether [p, p + n) lies inside one allocation (of the driver library: each .so has its own
  * list, so cuBLAS asks the driver through fake_cuda_in_bounds). */
 int fake_cuda_in_bounds(uintptr_t p, size_t n);
+/* Records run(arg) (n bytes, copied) into the capture of stream s: 1 when s captures, 0 when the
+ * call must run now (cuBLAS finds it through the driver's handle, as fake_cuda_in_bounds). */
+int fake_cuda_record(CUstream s, void (*run)(const void *arg), const void *arg, size_t n);
 
 #ifdef FAKE_DRIVER
 #include <dlfcn.h>
@@ -81,6 +94,7 @@ CUresult cuDeviceGetAttribute(int *v, CUdevice_attribute a, CUdevice d) {
     bool old = strcmp(mode(), "old") == 0;
     if (a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) *v = old ? 7 : 9;
     else if (a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR) *v = old ? 5 : 0;
+    else if (a == CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT) *v = FAKE_SM_COUNT;
     else *v = 0;
     return CUDA_SUCCESS;
 }
@@ -89,7 +103,8 @@ static int ctx_refs;
 CUresult cuDevicePrimaryCtxRetain(CUcontext *c, CUdevice d) { (void)d; ctx_refs++; *c = (CUcontext)&ctx_refs; return CUDA_SUCCESS; }
 CUresult cuDevicePrimaryCtxRelease(CUdevice d) { (void)d; ctx_refs--; return CUDA_SUCCESS; }
 CUresult cuCtxSetCurrent(CUcontext c) { (void)c; return CUDA_SUCCESS; }
-CUresult cuCtxSynchronize(void) { return CUDA_SUCCESS; }
+static CUresult refuse_in_capture(const char *what);
+CUresult cuCtxSynchronize(void) { return refuse_in_capture("cuCtxSynchronize"); }
 
 /* Modules: any image loads; functions are named handles, with their opt-in shared memory. */
 typedef struct Func {
@@ -153,30 +168,186 @@ CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int v) {
     }
     return CUDA_SUCCESS;
 }
+/* A line "WHAT N" in $FAKE_CUDA_LOG. */
+static void log_line(const char *what, int n) {
+    FILE *out = getenv("FAKE_CUDA_LOG") ? fopen(getenv("FAKE_CUDA_LOG"), "a") : NULL;
+    if (!out) return;
+    fprintf(out, "%s %d\n", what, n);
+    fclose(out);
+}
+
+/* ---- streams and graphs: a capture is a list of nodes, each a call and a copy of its arguments */
+typedef struct Node {
+    void (*run)(const void *arg);
+    struct Node *next;
+    size_t n;
+    _Alignas(16) unsigned char arg[];
+} Node;
+typedef struct {
+    Node *head, **tail;
+    int nodes;
+} NodeList;
+typedef struct {
+    bool capturing;
+    NodeList rec;
+} Stream;
+static int capturing;       /* streams capturing now */
+static bool replay_failed;  /* a replayed launch failed */
+
+static void list_init(NodeList *l) { *l = (NodeList){NULL, &l->head, 0}; }
+static void list_add(NodeList *l, void (*run)(const void *), const void *arg, size_t n) {
+    Node *node = malloc(sizeof *node + n);
+    node->run = run, node->next = NULL, node->n = n;
+    memcpy(node->arg, arg, n);
+    *l->tail = node;
+    l->tail = &node->next;
+    l->nodes++;
+}
+static void list_free(NodeList *l) {
+    while (l->head) {
+        Node *next = l->head->next;
+        free(l->head);
+        l->head = next;
+    }
+    list_init(l);
+}
+
+int fake_cuda_record(CUstream s, void (*run)(const void *arg), const void *arg, size_t n) {
+    Stream *st = (Stream *)s;
+    if (!st || !st->capturing) return 0;
+    list_add(&st->rec, run, arg, n);
+    return 1;
+}
+
+static CUresult refuse_in_capture(const char *what) {
+    if (!capturing) return CUDA_SUCCESS;
+    fprintf(stderr, "fake_cuda: %s during stream capture\n", what);
+    return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+}
+
+CUresult cuStreamCreate(CUstream *s, unsigned flags) {
+    (void)flags;
+    Stream *st = calloc(1, sizeof *st);
+    list_init(&st->rec);
+    *s = (CUstream)st;
+    return CUDA_SUCCESS;
+}
+CUresult cuStreamDestroy(CUstream s) {
+    Stream *st = (Stream *)s;
+    if (!st) return CUDA_SUCCESS;
+    if (st->capturing) capturing--;
+    list_free(&st->rec);
+    free(st);
+    return CUDA_SUCCESS;
+}
+CUresult cuStreamSynchronize(CUstream s) {
+    return s && ((Stream *)s)->capturing ? bad("cuStreamSynchronize of a capturing stream") : CUDA_SUCCESS;
+}
+CUresult cuStreamBeginCapture(CUstream s, CUstreamCaptureMode mode) {
+    (void)mode;
+    Stream *st = (Stream *)s;
+    if (!st) return bad("capture of the NULL stream");
+    if (st->capturing) return bad("cuStreamBeginCapture of a capturing stream");
+    st->capturing = true;
+    capturing++;
+    return CUDA_SUCCESS;
+}
+CUresult cuStreamEndCapture(CUstream s, CUgraph *g) {
+    Stream *st = (Stream *)s;
+    if (!st || !st->capturing) return bad("cuStreamEndCapture of a stream not capturing");
+    NodeList *graph = malloc(sizeof *graph);
+    *graph = st->rec;
+    if (!graph->head) graph->tail = &graph->head;
+    list_init(&st->rec);
+    st->capturing = false;
+    capturing--;
+    *g = (CUgraph)graph;
+    return CUDA_SUCCESS;
+}
+CUresult cuGraphInstantiate(CUgraphExec *e, CUgraph g, unsigned long long flags) {
+    (void)flags;
+    NodeList *exec = malloc(sizeof *exec);
+    list_init(exec);
+    for (Node *n = ((NodeList *)g)->head; n; n = n->next) list_add(exec, n->run, n->arg, n->n);
+    log_line("graph_instantiate", exec->nodes);
+    *e = (CUgraphExec)exec;
+    return CUDA_SUCCESS;
+}
+CUresult cuGraphLaunch(CUgraphExec e, CUstream s) {
+    NodeList *exec = (NodeList *)e;
+    if (s && ((Stream *)s)->capturing) return bad("cuGraphLaunch into a capture");
+    log_line("graph_launch", exec->nodes);
+    replay_failed = false;
+    for (Node *n = exec->head; n && !replay_failed; n = n->next) n->run(n->arg);
+    return replay_failed ? CUDA_ERROR_LAUNCH_FAILED : CUDA_SUCCESS;
+}
+static CUresult destroy_list(void *l) {
+    list_free(l);
+    free(l);
+    return CUDA_SUCCESS;
+}
+CUresult cuGraphExecDestroy(CUgraphExec e) { return destroy_list(e); }
+CUresult cuGraphDestroy(CUgraph g) { return destroy_list(g); }
+
+/* ---- launches */
+typedef struct {
+    Func *fn;
+    unsigned grid[3], block[3], smem;
+    size_t bytes;           /* of params; 0: the caller's struct at direct (a launch run at once) */
+    const void *direct;
+    _Alignas(16) unsigned char params[256];
+} LaunchNode;
+
+static void run_launch(const void *arg) {
+    const LaunchNode *l = arg;
+    FILE *out = getenv("FAKE_CUDA_LOG") ? fopen(getenv("FAKE_CUDA_LOG"), "a") : NULL;
+    if (out) {
+        fprintf(out, "%s %u %u %u %u %u %u %u\n", l->fn->name, l->grid[0], l->grid[1], l->grid[2], l->block[0],
+                l->block[1], l->block[2], l->smem);
+        fclose(out);
+    }
+    if (!l->fn->entry) return;
+    char err[512] = "";
+    EmuLaunch run = (EmuLaunch)dlsym(RTLD_DEFAULT, "mixc_emu_launch_c");
+    if (run(l->fn->entry, l->bytes ? (const void *)l->params : l->direct, (Dim3){l->grid[0], l->grid[1], l->grid[2]},
+            (Dim3){l->block[0], l->block[1], l->block[2]}, l->smem, err, sizeof err) != 0) {
+        fprintf(stderr, "fake_cuda: %s: %s\n", l->fn->name, err);
+        replay_failed = true;
+    }
+}
+
+/* The parameter buffer: extra's CU_LAUNCH_PARAM_BUFFER_POINTER and _SIZE (its size known, so a capture
+ * can copy it), else kernelParams[0] (the one struct every mixc kernel takes; size unknown: 0). */
+static const void *launch_buffer(void **params, void **extra, size_t *bytes) {
+    *bytes = 0;
+    if (params) return params[0];
+    const void *buf = NULL;
+    for (int i = 0; extra && extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
+        if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) buf = extra[i + 1];
+        else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE) *bytes = *(const size_t *)extra[i + 1];
+    }
+    return buf;
+}
+
 CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned smem, CUstream s, void **params, void **extra) {
-    (void)s, (void)extra;
     Func *fn = (Func *)f;
     if (!gx || !gy || !gz || !bx || !by || !bz || bx * by * bz > 1024) return bad("launch with a bad geometry");
     if (smem > 48 * 1024 && (int)smem > fn->max_dynamic_smem) return bad("dynamic smem above 48 KiB without the opt-in");
-    if (!params || !params[0]) return bad("launch without parameters");
-    const char *log = getenv("FAKE_CUDA_LOG");
-    FILE *out = log ? fopen(log, "a") : NULL;
-    if (out) {
-        fprintf(out, "%s %u %u %u %u %u %u %u\n", fn->name, gx, gy, gz, bx, by, bz, smem);
-        fclose(out);
-    }
-    if (fn->entry) {
-        char err[512] = "";
-        EmuLaunch run = (EmuLaunch)dlsym(RTLD_DEFAULT, "mixc_emu_launch_c");
-        if (run(fn->entry, params[0], (Dim3){gx, gy, gz}, (Dim3){bx, by, bz}, smem, err, sizeof err) != 0) {
-            fprintf(stderr, "fake_cuda: %s: %s\n", fn->name, err);
-            return CUDA_ERROR_LAUNCH_FAILED;
-        }
-    }
-    return CUDA_SUCCESS;
+    LaunchNode l = {fn, {gx, gy, gz}, {bx, by, bz}, smem, 0, NULL, {0}};
+    const void *buf = launch_buffer(params, extra, &l.bytes);
+    if (!buf) return bad("launch without parameters");
+    if (l.bytes > sizeof l.params) return bad("a parameter buffer above 256 bytes");
+    if (s && ((Stream *)s)->capturing && !l.bytes) return bad("a captured launch without its parameter buffer's size");
+    memcpy(l.params, buf, l.bytes);
+    l.direct = buf;
+    if (fake_cuda_record(s, run_launch, &l, sizeof l)) return CUDA_SUCCESS;
+    replay_failed = false;
+    run_launch(&l);
+    return replay_failed ? CUDA_ERROR_LAUNCH_FAILED : CUDA_SUCCESS;
 }
 CUresult cuMemAlloc(CUdeviceptr *p, size_t n) {
+    if (refuse_in_capture("cuMemAlloc")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     Alloc *a = calloc(1, sizeof *a);
     void *mem = malloc(n ? n : 1);
     if (!a || !mem) {
@@ -191,6 +362,7 @@ CUresult cuMemAlloc(CUdeviceptr *p, size_t n) {
     return CUDA_SUCCESS;
 }
 CUresult cuMemFree(CUdeviceptr p) {
+    if (refuse_in_capture("cuMemFree")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     for (Alloc **a = &allocs; *a; a = &(*a)->next)
         if ((*a)->base == (uintptr_t)p) {
             Alloc *dead = *a;
@@ -202,29 +374,30 @@ CUresult cuMemFree(CUdeviceptr p) {
     return bad("cuMemFree of an unknown pointer");
 }
 CUresult cuMemcpyHtoD(CUdeviceptr d, const void *h, size_t n) {
+    if (refuse_in_capture("cuMemcpyHtoD (synchronous)")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     if (!fake_cuda_in_bounds((uintptr_t)d, n)) return bad("cuMemcpyHtoD out of bounds");
     memcpy((void *)(uintptr_t)d, h, n);
     return CUDA_SUCCESS;
 }
 CUresult cuMemcpyDtoH(void *h, CUdeviceptr d, size_t n) {
+    if (refuse_in_capture("cuMemcpyDtoH (synchronous)")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     if (!fake_cuda_in_bounds((uintptr_t)d, n)) return bad("cuMemcpyDtoH out of bounds");
     memcpy(h, (void *)(uintptr_t)d, n);
     return CUDA_SUCCESS;
 }
 CUresult cuMemcpyDtoD(CUdeviceptr d, CUdeviceptr s, size_t n) {
+    if (refuse_in_capture("cuMemcpyDtoD (synchronous)")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     if (!fake_cuda_in_bounds((uintptr_t)d, n) || !fake_cuda_in_bounds((uintptr_t)s, n)) return bad("cuMemcpyDtoD out of bounds");
     memmove((void *)(uintptr_t)d, (void *)(uintptr_t)s, n);
     return CUDA_SUCCESS;
 }
 CUresult cuMemsetD8(CUdeviceptr d, unsigned char v, size_t n) {
+    if (refuse_in_capture("cuMemsetD8 (synchronous)")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     if (!fake_cuda_in_bounds((uintptr_t)d, n)) return bad("cuMemsetD8 out of bounds");
     memset((void *)(uintptr_t)d, v, n);
     return CUDA_SUCCESS;
 }
 CUresult cuMemGetInfo(size_t *f, size_t *t) { *f = *t = (size_t)1 << 34; return CUDA_SUCCESS; }
-CUresult cuStreamCreate(CUstream *s, unsigned flags) { (void)flags; *s = NULL; return CUDA_SUCCESS; }
-CUresult cuStreamDestroy(CUstream s) { (void)s; return CUDA_SUCCESS; }
-CUresult cuStreamSynchronize(CUstream s) { (void)s; return CUDA_SUCCESS; }
 CUresult cuEventCreate(CUevent *e, unsigned flags) { (void)flags; *e = NULL; return CUDA_SUCCESS; }
 CUresult cuEventRecord(CUevent e, CUstream s) { (void)e, (void)s; return CUDA_SUCCESS; }
 CUresult cuEventSynchronize(CUevent e) { (void)e; return CUDA_SUCCESS; }
@@ -248,21 +421,23 @@ __attribute__((destructor)) static void report_leaks(void) {
 #ifdef FAKE_CUBLAS
 #include <dlfcn.h>
 
-/* The driver's bounds check (both fakes are loaded RTLD_LOCAL: found through the driver's handle). */
+/* A function of the driver (both fakes are loaded RTLD_LOCAL: found through the driver's handle). */
+static void *driver_fn(const char *name) {
+    void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD), *f = h ? dlsym(h, name) : NULL;
+    if (h) dlclose(h);
+    return f;
+}
 static int in_bounds(uintptr_t p, size_t n) {
     static int (*check)(uintptr_t, size_t);
-    if (!check) {
-        void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-        if (h) check = (int (*)(uintptr_t, size_t))dlsym(h, "fake_cuda_in_bounds");
-        if (h) dlclose(h);
-    }
+    if (!check) check = (int (*)(uintptr_t, size_t))driver_fn("fake_cuda_in_bounds");
     return check ? check(p, n) : 0;
 }
+static CUstream blas_stream;   /* cublasSetStream's: a capture records the GEMMs issued on it */
 
 static int handles;
 cublasStatus_t cublasCreate(cublasHandle_t *h) { handles++; *h = (cublasHandle_t)&handles; return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasDestroy(cublasHandle_t h) { (void)h; handles--; return CUBLAS_STATUS_SUCCESS; }
-cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) { (void)h, (void)s; return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) { (void)h; blas_stream = (CUstream)s; return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *w, size_t n) { (void)h, (void)w, (void)n; return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m) { (void)h, (void)m; return CUBLAS_STATUS_SUCCESS; }
 
@@ -294,6 +469,47 @@ static int operand_ok(const void *p, cudaDataType t, int rows, int cols, int ld)
     return in_bounds((uintptr_t)p, ((size_t)ld * (size_t)(cols - 1) + (size_t)rows) * elem(t));
 }
 
+/* One GEMM's arguments (alpha and beta by value: a replay runs after the caller's are gone). */
+typedef struct {
+    cublasOperation_t ta, tb;
+    int m, n, k;
+    float alpha;
+    const void *A;
+    cudaDataType at;
+    int lda;
+    const void *B;
+    cudaDataType bt;
+    int ldb;
+    float beta;
+    void *C;
+    cudaDataType ct;
+    int ldc;
+} Gemm;
+
+/* Logs it, and computes it with FAKE_CUBLAS_COMPUTE=1 (fp32 accumulation). */
+static void gemm_run(const void *arg) {
+    const Gemm *g = arg;
+    const char *log = getenv("FAKE_CUDA_LOG");
+    FILE *out = log ? fopen(log, "a") : NULL;
+    if (out) {
+        fprintf(out, "gemm %d %d %d\n", g->m, g->n, g->k);
+        fclose(out);
+    }
+    const char *compute = getenv("FAKE_CUBLAS_COMPUTE");
+    if (!compute || strcmp(compute, "1") != 0) return;
+    for (int j = 0; j < g->n; j++)
+        for (int i = 0; i < g->m; i++) {
+            float acc = 0.0f;
+            for (int l = 0; l < g->k; l++) {
+                float a = load(g->A, g->at, g->ta == CUBLAS_OP_N ? (size_t)i + (size_t)l * g->lda : (size_t)l + (size_t)i * g->lda);
+                float b = load(g->B, g->bt, g->tb == CUBLAS_OP_N ? (size_t)l + (size_t)j * g->ldb : (size_t)j + (size_t)l * g->ldb);
+                acc += a * b;
+            }
+            size_t c = (size_t)i + (size_t)j * g->ldc;
+            store(g->C, g->ct, c, g->alpha * acc + (g->beta != 0.0f ? g->beta * load(g->C, g->ct, c) : 0.0f));
+        }
+}
+
 cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                             const void *alpha, const void *A, cudaDataType at, int lda, const void *B, cudaDataType bt,
                             int ldb, const void *beta, void *C, cudaDataType ct, int ldc, cublasComputeType_t ctype,
@@ -308,28 +524,13 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                 m, n, k, lda, ldb, ldc);
         return CUBLAS_STATUS_INVALID_VALUE;
     }
-    const char *log = getenv("FAKE_CUDA_LOG");
-    FILE *out = log ? fopen(log, "a") : NULL;
-    if (out) {
-        fprintf(out, "gemm %d %d %d\n", m, n, k);
-        fclose(out);
-    }
-    const char *compute = getenv("FAKE_CUBLAS_COMPUTE");
-    if (compute && strcmp(compute, "1") == 0) {
-        if (at == CUDA_R_16F || ct == CUDA_R_16F) return CUBLAS_STATUS_NOT_SUPPORTED;   /* bf16 and fp32 only */
-        float al = *(const float *)alpha, be = *(const float *)beta;
-        for (int j = 0; j < n; j++)
-            for (int i = 0; i < m; i++) {
-                float acc = 0.0f;
-                for (int l = 0; l < k; l++) {
-                    float a = load(A, at, ta == CUBLAS_OP_N ? (size_t)i + (size_t)l * lda : (size_t)l + (size_t)i * lda);
-                    float b = load(B, bt, tb == CUBLAS_OP_N ? (size_t)l + (size_t)j * ldb : (size_t)j + (size_t)l * ldb);
-                    acc += a * b;
-                }
-                size_t c = (size_t)i + (size_t)j * ldc;
-                store(C, ct, c, al * acc + (be != 0.0f ? be * load(C, ct, c) : 0.0f));
-            }
-    }
+    Gemm g = {ta, tb, m, n, k, *(const float *)alpha, A, at, lda, B, bt, ldb, *(const float *)beta, C, ct, ldc};
+    if (getenv("FAKE_CUBLAS_COMPUTE") && strcmp(getenv("FAKE_CUBLAS_COMPUTE"), "1") == 0 &&
+        (at == CUDA_R_16F || ct == CUDA_R_16F))
+        return CUBLAS_STATUS_NOT_SUPPORTED;   /* bf16 and fp32 only */
+    static int (*record)(CUstream, void (*)(const void *), const void *, size_t);
+    if (!record) record = (int (*)(CUstream, void (*)(const void *), const void *, size_t))driver_fn("fake_cuda_record");
+    if (!record || !record(blas_stream, gemm_run, &g, sizeof g)) gemm_run(&g);
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,

@@ -7,6 +7,8 @@
 #    copy or GEMM operand, nothing leaked, and the launches made are the launch plan it prints;
 #  - the same stand-in running the generated kernels in the CPU emulator and the GEMMs on the host:
 #    the backend's logits against the cpu backend's, within the bf16 tolerance, for several examples;
+#  - decode split counts chosen per launch, and the decode step as a CUDA graph (MIXC_CUDA_GRAPHS=1)
+#    replayed by the stand-in through the emulator: the same logits as the eager step, bit for bit;
 #  - the launch plan (kernel, grid, block, smem) agrees with `mixc emit`'s manifest for every example,
 #    and a manifest with one changed value is caught;
 #  - the backend's source compiles with NVRTC for sm_80 and sm_90 (through the JIT cache), and its
@@ -198,6 +200,64 @@ if "$CHECK" examples/ma.mix - "${R[@]}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
   then pass "cuda (emulated) batched decode of 3 prompts (26, 5, 21 tokens) = cpu running each alone ($(sed 's/ rows compared.*rms(row) \([^,]*\),.*/: \1·rms/' "$T/bc" | tr '\n' ';'))"
   else fail "cuda (emulated) batched decode of 3 prompts vs cpu" "$(head -c 800 "$T/bc.err")"; fi
 else fail "cuda (emulated) batched decode: emulator kernels" "$(head -c 600 "$T/pc")"; fi
+
+# The decode split count chosen per launch (plan_decode_launch_splits, docs/kernels.md): one request of
+# 126 tokens (+ 4 new = the context, so a run alone plans the same kernels) served on 3 slots decodes
+# alone, so the partials the plan reserved for 3 rows (1 split each at context 130) hold more splits
+# of its global layer: ceil(keys / 64), 2 at 127 and 128 keys, 3 at 129 and 130; alone on 1 slot it
+# has 1. On the emulated kernels: the same greedy tokens, and the launches logged say so. Served again
+# as a CUDA graph (MIXC_CUDA_GRAPHS=1): captured again when the split count changes (2 captures).
+# (Not under the sanitizers: the emulator is ~10x slower there; the normal pass runs it.)
+R=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128 --set context=130
+   --set chunk=32 --set kv_dtype=bf16 --set window=8)
+LONG=$(seq -s, 1 126 | awk -v RS=, -v ORS=, '{print ($1 * 7) % 128}' | sed 's/,*$//')
+printf '{"id": "long", "prompt_tokens": [%s], "max_new_tokens": 4}\n' "$LONG" >"$T/long.jsonl"
+FAKE_RUN=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k130.so FAKE_CUBLAS_COMPUTE=1 FAKE_CUDA_LOG=$T/log
+          LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$RUN" --layout examples/ma.mix "${R[@]}" --random-weights 5)
+SERVE=(--requests "$T/long.jsonl" --max-seqs 3 --json --backend cuda)
+global_splits() { grep -E '^attn_decode_\S*global' "$T/log" | cut -d' ' -f3 | uniq | tr '\n' ' '; }
+if [ "$ASAN" = 1 ]; then echo "SKIP cuda (emulated): decode splits per launch (under the sanitizers)"
+elif rm -f "$T/log" && "$CHECK" examples/ma.mix - "${R[@]}" --emu-so "$T/k130.so" >"$T/pc" 2>&1 &&
+   "${FAKE_RUN[@]}" "${SERVE[@]}" >"$T/served.json" 2>"$T/err" && served=$(global_splits) && rm -f "$T/log" &&
+   "${FAKE_RUN[@]}" --tokens "$LONG" --max-new 4 --backend cuda >"$T/alone" 2>>"$T/err" && alone=$(global_splits) &&
+   rm -f "$T/log" && MIXC_CUDA_GRAPHS=1 "${FAKE_RUN[@]}" "${SERVE[@]}" >"$T/graph.json" 2>>"$T/err"; then
+  got=$(jq -r '.requests[0].output_tokens | map(tostring) | join(",")' "$T/served.json")
+  captures=$(grep -c '^graph_instantiate' "$T/log")
+  if grep -q "fake_cuda:" "$T/err"; then fail "cuda (emulated): decode splits per launch" "$(grep -m1 fake_cuda: "$T/err")"
+  elif [ "$served" != "2 3 " ] || [ "$alone" != "1 " ]; then
+    fail "cuda (emulated): decode splits per launch: 2 then 3 on 3 slots, 1 alone" "served: $served" "alone: $alone"
+  elif [ "$got" != "$(cat "$T/alone")" ]; then fail "cuda (emulated): 2-3 splits and 1 split give the same tokens" "served $got" "alone $(cat "$T/alone")"
+  elif [ "$captures" != 2 ] || ! cmp -s <(jq .requests[0].output_tokens "$T/served.json") <(jq .requests[0].output_tokens "$T/graph.json"); then
+    fail "cuda (emulated): served as a graph: captured again when the splits change, same tokens" "$captures captures"
+  else pass "cuda (emulated): a 126-token request alone on 3 slots decodes its global layer in 2 then 3 splits (1 alone), same tokens; as a graph, 2 captures"; fi
+else fail "cuda (emulated): decode splits per launch runs" "$(head -c 600 "$T/pc")" "$(head -c 600 "$T/err")"; fi
+
+# CUDA graphs (MIXC_CUDA_GRAPHS=1, docs/gpu.md): the decode step captured on the backend's stream and
+# replayed by the stand-in driver through the emulator. Over 6 new tokens of 1 and of 3 prompts: the
+# logits equal the eager run's bit for bit, every decode step is a replay of one capture (the rows and
+# split counts do not change), and nothing is allocated, freed or copied synchronously while capturing
+# (the stand-in refuses it: "fake_cuda: ... during stream capture").
+R=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128 --set context=32
+   --set chunk=8 --set kv_dtype=bf16 --set window=8)
+printf '%s\n' "$EP" "7 7 7 1 2" "10,20,30,40,50,60,70,80,90,100,110,120,5,6,7,8,9,10,11,12,13" >"$T/prompts3"
+head -n 1 "$T/prompts3" >"$T/prompts1"
+if "$CHECK" examples/ma.mix - "${R[@]}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
+  for np in 1 3; do
+    G=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k.so FAKE_CUBLAS_COMPUTE=1 FAKE_CUDA_LOG=$T/glog
+       LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$RUN" --layout examples/ma.mix "${R[@]}"
+       --random-weights 5 --prompts "$T/prompts$np" --max-new 6 --backend cuda)
+    rm -f "$T/glog"
+    if "${G[@]}" --dump-logits "$T/eager.npy" >"$T/eager.out" 2>"$T/err" && ! grep -q graph_ "$T/glog" && rm -f "$T/glog" &&
+       MIXC_CUDA_GRAPHS=1 "${G[@]}" --dump-logits "$T/graph.npy" >"$T/graph.out" 2>>"$T/err"; then
+      made=$(grep -c '^graph_instantiate' "$T/glog"); ran=$(grep -c '^graph_launch' "$T/glog")
+      if grep -q "fake_cuda:" "$T/err"; then fail "cuda graphs ($np prompts): replayed" "$(grep -m1 fake_cuda: "$T/err")"
+      elif [ "$made" != 1 ] || [ "$ran" -lt 5 ]; then fail "cuda graphs ($np prompts): one capture, a replay per decode step" "$made captures, $ran replays"
+      elif ! cmp -s "$T/eager.npy" "$T/graph.npy" || ! cmp -s "$T/eager.out" "$T/graph.out"; then
+        fail "cuda graphs ($np prompts): replayed logits = eager logits bit for bit" "$(cmp "$T/eager.npy" "$T/graph.npy")"
+      else pass "cuda graphs ($np prompts, kernels emulated): $ran decode steps replayed from 1 capture, logits = the eager run's bit for bit, nothing allocated or copied while capturing"; fi
+    else fail "cuda graphs ($np prompts) run" "$(head -c 600 "$T/err")"; fi
+  done
+else fail "cuda graphs: emulator kernels" "$(head -c 600 "$T/pc")"; fi
 
 # ---- the launch plan against the manifest of `mixc emit`, every example at its real size
 pc_fail=()

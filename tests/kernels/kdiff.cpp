@@ -365,13 +365,15 @@ void test_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, c
     report(name + (m.kv8 ? " (" + note.substr(2) + ")" : ""), ok);
 }
 
-void test_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduce, const Model &m,
-                 const AttnKernel &ak) {
-    if (!smem_matches(name, ak.smem, DECODE_SMEM_BYTES(ak.g, m.hd, m.kv8 ? 1 : 2))) return report(name, false);
+/* One decode step of 4 rows over `splits` splits (grid.y: the backend chooses it per launch,
+ * plan_decode_launch_splits), then the reduce; every row against the reference. note: the longest
+ * history's error figures. */
+bool run_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduce, const Model &m,
+                const AttnKernel &ak, int splits, std::string *note) {
     /* The first token, a short prefix, a position just past the ring, the last position. */
     const long long last = m.context - 1;
     const int pos[4] = {0, (int)std::min(last, 37LL), (int)std::min(last, ak.cap + 5), (int)last};
-    const int batch = 4, heads = m.heads, hd = m.hd, splits = ak.splits;
+    const int batch = 4, heads = m.heads, hd = m.hd;
     /* Row b reads cache block slot[b]: blocks out of order, as a scheduler's active slots are, and
      * block 3 (a history of its own) read by no row. */
     const int slot[4] = {2, 0, 4, 1}, blocks = 5;
@@ -383,7 +385,8 @@ void test_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduc
         blocks_hist.emplace_back(m, row < batch ? pos[row] + 1 : 9);
     }
     Caches c(m, ak.cap, blocks_hist);
-    std::vector<float> o_part((size_t)batch * heads * splits * hd), ml((size_t)batch * heads * splits * 2);
+    /* NaN until written: a split that leaves its partial unwritten fails */
+    std::vector<float> o_part((size_t)batch * heads * splits * hd, NAN), ml((size_t)batch * heads * splits * 2, NAN);
     DecodeParams p = {q.data(), c.k.data(), c.v.data(), pos, slot, o_part.data(), ml.data(), m.scale, batch};
     bool ok = launch(entry, &p, {(unsigned)m.kv_heads, (unsigned)splits, (unsigned)batch},
                      {DECODE_THREADS, 1, 1}, ak.smem, name);
@@ -391,15 +394,30 @@ void test_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduc
     DecodeReduceParams r = {o_part.data(), ml.data(), out.data(), heads, splits, batch, sinks.raw.data()};
     ok = ok && launch(reduce, &r, {(unsigned)heads, (unsigned)batch, 1}, {(unsigned)hd, 1, 1}, 0, name);
     std::vector<float> got = out.decoded();
-    std::string note;
     for (int b = 0; ok && b < batch; b++) {
         std::string nb;   /* the longest history's figures are the ones reported */
         ok = check_attention(name + " pos" + std::to_string(pos[b]), m, got.data() + (size_t)b * heads * hd,
                              q.f.data() + (size_t)b * heads * hd, &pos[b], 1, blocks_hist[slot[b]], ak, false,
                              sinks.f.data(), &nb);
-        if (b == batch - 1) note = nb;
+        if (b == batch - 1) *note = nb;
     }
-    report(name + " (splits " + std::to_string(splits) + note + ")", ok);
+    return ok;
+}
+
+void test_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduce, const Model &m,
+                 const AttnKernel &ak) {
+    if (!smem_matches(name, ak.smem, DECODE_SMEM_BYTES(ak.g, m.hd, m.kv8 ? 1 : 2))) return report(name, false);
+    std::string note;
+    bool ok = run_decode(name, entry, reduce, m, ak, ak.splits, &note);
+    report(name + " (splits " + std::to_string(ak.splits) + note + ")", ok);
+    /* The split counts a launch may choose: 1 to 256, so at the short positions (0 and 37) most splits
+     * are empty (more splits than keys, let alone key tiles) and write m = -inf, l = 0. */
+    static const int sweep[] = {1, 2, 3, 7, 16, 64, 256};
+    std::string failed;
+    for (int n : sweep)
+        if (!run_decode(name, entry, reduce, m, ak, n, &note)) failed += " " + std::to_string(n);
+    report(name + " split counts 1 2 3 7 16 64 256 (empty splits included)" +
+               (failed.empty() ? "" : ": wrong at" + failed), failed.empty());
 }
 
 /* ------------------------------------------------------------------ rope + append */

@@ -375,6 +375,41 @@ static const ArenaItem *find(const ActPlan *a, const char *name, int layer) {
     return NULL;
 }
 
+/* The per-launch split rule: it fills the SMs at small batch, splits long histories, never makes a
+ * split shorter than PLAN_SPLIT_MIN_KEYS, and never writes more partials than the plan reserved. */
+static void test_decode_launch_splits(void) {
+    bool ok = true;
+    /* B=1 at 4K on 132 SMs, 2 KV heads: 132 blocks wanted, but the plan reserved 8 partials per head
+     * at batch 1; at plan batch 32 a step of 1 row may use 8 x 32 = 256: 64, one per 64 keys. */
+    DecodeLaunchFigures f = {1, 1, 2, 4096, 0, 4096, 132};
+    CHECK(plan_decode_launch_splits(&f) == 8);
+    f.plan_batch = 32;
+    CHECK(plan_decode_launch_splits(&f) == 64);
+    /* a short live length: no split under 64 keys (300 keys: 5) */
+    f.live_keys = 300;
+    CHECK(plan_decode_launch_splits(&f) == 5);
+    /* the full plan batch at the full context: exactly the reservation (the manifest's splits) */
+    f = (DecodeLaunchFigures){32, 32, 2, 4096, 0, 4096, 132};
+    CHECK(plan_decode_launch_splits(&f) == plan_decode_splits(0, 4096));
+    /* a window of 100 keys: at most 2 splits; an unknown SM count goes by the keys alone */
+    f = (DecodeLaunchFigures){1, 8, 8, 100, 100, 4096, 132};
+    CHECK(plan_decode_launch_splits(&f) == 2);   /* reserved 1 per head for 8 rows; 100 keys: 2 */
+    f = (DecodeLaunchFigures){1, 1, 8, 20000, 0, 1 << 20, 0};
+    CHECK(plan_decode_launch_splits(&f) == 16);
+    f.live_keys = 1;
+    CHECK(plan_decode_launch_splits(&f) == 1);
+    /* every combination stays within the reservation and at least 1 */
+    for (int64_t batch = 1; batch <= 64; batch *= 3)
+        for (int64_t live = 1; live <= 70000; live = live * 5 + 1)
+            for (int64_t sms = 0; sms <= 264; sms += 66) {
+                f = (DecodeLaunchFigures){batch, 64, 4, live, 0, 65536, sms};
+                int64_t n = plan_decode_launch_splits(&f);
+                CHECK(n >= 1 && n * batch <= plan_decode_splits(0, 65536) * 64);
+                CHECK(n == 1 || (live + n - 1) / n >= PLAN_SPLIT_MIN_KEYS / 2);
+            }
+    REPORT("decode split count per launch (plan_decode_launch_splits) within the plan's reservation");
+}
+
 static void test_activations(void) {
     bool ok = true;
     Layout l;
@@ -626,6 +661,7 @@ int main(void) {
     test_arena_property();
     test_arena_verifier_rejects();
     test_activations();
+    test_decode_launch_splits();
     test_utf8();
     test_arena_groups_live_at_once();
     test_run_plan_cpu();
