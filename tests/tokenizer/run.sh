@@ -51,4 +51,60 @@ printf '{"model": ' >"$T/truncated.json"
 expect_ok tokenizer-refuses-bad-json "$TT" refuse "$T/truncated.json" "not valid JSON"
 expect_ok tokenizer-refuses-missing-file "$TT" refuse "$T/none.json" "No such file"
 
+# ------------------------------------------------------------------ mixrun --text
+# mixrun FAM ARGS...: tests/mixrun/tiny.mix with FAM's tokenizer's vocabulary size and random weights on the cpu
+# backend; stdout in $T/out, stderr in $T/err, the exit status in $rc.
+mixrun() {
+  local fam=$1; shift
+  local vocab; vocab=$("$TT" vocab "$FIX/$fam/tokenizer.json")
+  "$RUN" --layout tests/mixrun/tiny.mix --set vocab=$vocab --backend cpu --max-new 6 "$@" >"$T/out" 2>"$T/err"
+  rc=$?
+}
+TEXT="Héllo, wörld: 中文 😀 <|endoftext|> 12345"
+for fam in gpt2 llama3; do
+  ids=$("$TT" encode "$FIX/$fam/tokenizer.json" "$TEXT")
+  mixrun $fam --random-weights 5 --tokens "$ids"; want=$(cat "$T/out")
+  mixrun $fam --random-weights 5 --tokenizer "$FIX/$fam" --text "$TEXT" --print-ids
+  got_ids=$(head -n 1 "$T/out")
+  if [ "$rc" -eq 0 ] && [ -n "$want" ] && [ "$got_ids" = "$want" ] && [ "$(wc -l <"$T/out")" -eq 2 ]; then
+    pass "mixrun-text-equals-tokens-$fam"
+  else
+    fail "mixrun-text-equals-tokens-$fam" "rc $rc, --tokens gave '$want', --text gave:" "$(cat "$T/out" "$T/err")"
+  fi
+  want_text=$(tail -n 1 "$T/out")
+  printf '%s' "$TEXT" >"$T/prompt.txt"
+  mixrun $fam --random-weights 5 --tokenizer "$FIX/$fam/tokenizer.json" --text-file "$T/prompt.txt"
+  [ "$rc" -eq 0 ] && [ "$(cat "$T/out")" = "$want_text" ] && pass "mixrun-text-file-$fam" ||
+    fail "mixrun-text-file-$fam" "rc $rc, got '$(cat "$T/out" "$T/err")', want '$want_text'"
+done
+
+# The tokenizer beside --weights: tokenizer.json in the weights' directory.
+mkdir -p "$T/ckpt"
+mixrun gpt2 --random-weights 5 --save-weights "$T/ckpt/model.safetensors"
+cp "$FIX/gpt2/tokenizer.json" "$T/ckpt/"
+mixrun gpt2 --random-weights 5 --tokenizer "$FIX/gpt2" --text "$TEXT"; want=$(cat "$T/out")
+mixrun gpt2 --weights "$T/ckpt" --text "$TEXT"
+[ "$rc" -eq 0 ] && [ "$(cat "$T/out")" = "$want" ] && pass mixrun-tokenizer-beside-weights ||
+  fail mixrun-tokenizer-beside-weights "rc $rc: $(cat "$T/out" "$T/err")"
+
+# expect_rc NAME RC MESSAGE ARGS...: mixrun (gpt2 vocabulary) exits RC with MESSAGE on stderr.
+expect_rc() {
+  local name=$1 want_rc=$2 msg=$3; shift 3
+  mixrun gpt2 "$@"
+  if [ "$rc" -eq "$want_rc" ] && grep -qF -- "$msg" "$T/err"; then pass "$name"
+  else fail "$name" "rc $rc (want $want_rc), stderr:" "$(head -n 3 "$T/err")"; fi
+}
+expect_rc mixrun-text-and-tokens 2 "give one of --tokens, --tokens-file, --prompts, --text and --text-file" \
+  --random-weights 1 --tokenizer "$FIX/gpt2" --text hi --tokens 1
+expect_rc mixrun-print-ids-alone 2 "--tokenizer and --print-ids go with --text" --random-weights 1 --tokens 1 --print-ids
+expect_rc mixrun-text-no-tokenizer 2 "--text needs --tokenizer or --weights" --random-weights 1 --text hi
+expect_rc mixrun-text-bench 2 "--text does not go with --bench" --random-weights 1 --tokenizer "$FIX/gpt2" --text hi --bench
+expect_rc mixrun-text-not-utf8 1 "not UTF-8" --random-weights 1 --tokenizer "$FIX/gpt2" --text $'bad \xff byte'
+expect_rc mixrun-text-empty 1 "the text makes no tokens" --random-weights 1 --tokenizer "$FIX/gpt2" --text-file /dev/null
+expect_rc mixrun-tokenizer-refused 1 "the normalizer 'NFKC' is not supported" \
+  --random-weights 1 --tokenizer "$FIX/refuse/normalizer_nfkc.json" --text hi
+rm "$T/ckpt/tokenizer.json"
+expect_rc mixrun-tokenizer-missing 1 "'$T/ckpt/tokenizer.json': No such file" --weights "$T/ckpt/model.safetensors" --text hi
+expect_rc mixrun-no-tokenizer-beside-weights 1 "give --tokenizer" --weights "$T/ckpt" --text hi
+
 [ "$fails" -eq 0 ]

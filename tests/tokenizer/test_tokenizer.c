@@ -3,6 +3,7 @@
  *                                   the decoded text (with and without special tokens)
  *   test_tokenizer refuse FILE NAME loading FILE fails with an error that names NAME
  *   test_tokenizer encode FILE TEXT prints TEXT's ids, comma-separated
+ *   test_tokenizer vocab FILE       prints the vocabulary size (one more than the largest id)
  *   test_tokenizer stress FILE MIB  MIB MiB of mixed text: encodes, decodes back to the same text
  * Prints what differs; exits 0 when all holds, 1 otherwise. */
 #include <jansson.h>
@@ -103,6 +104,15 @@ static int encode(const char *file, const char *text) {
     return 0;
 }
 
+static int vocab(const char *file) {
+    char err[512];
+    Tokenizer *t = tokenizer_load(file, err, sizeof err);
+    if (!t) return fprintf(stderr, "%s\n", err), 1;
+    printf("%lld\n", (long long)tokenizer_vocab_size(t));
+    tokenizer_free(t);
+    return 0;
+}
+
 /* What decoding adds before a text (a space for add_prefix_space): decode(encode("x")) less its "x"
  * (that decoding is checked against the package's by `check`). */
 static size_t decoded_prefix(const Tokenizer *t, char *prefix, size_t cap) {
@@ -160,7 +170,8 @@ int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "check")) return check(argv[2]);
     if (argc == 4 && !strcmp(argv[1], "refuse")) return refuse(argv[2], argv[3]);
     if (argc == 4 && !strcmp(argv[1], "encode")) return encode(argv[2], argv[3]);
+    if (argc == 3 && !strcmp(argv[1], "vocab")) return vocab(argv[2]);
     if (argc == 4 && !strcmp(argv[1], "stress")) return stress(argv[2], atoi(argv[3]));
-    fprintf(stderr, "usage: test_tokenizer check DIR | refuse FILE NAME | encode FILE TEXT | stress FILE MIB\n");
+    fprintf(stderr, "usage: test_tokenizer check DIR | refuse FILE NAME | encode FILE TEXT | vocab FILE | stress FILE MIB\n");
     return 2;
 }
