@@ -205,6 +205,7 @@ static bool load_pre_tokenizer(Tokenizer *t, json_t *pt, char *err, size_t errle
     bool sequence = !strcmp(type, "Sequence");
     json_t *list = sequence ? json_object_get(pt, "pretokenizers") : NULL;
     size_t n = sequence ? json_array_size(list) : 1;
+    if (!n) return fail(err, errlen, "the pre-tokenizer Sequence is empty (it must end with ByteLevel)");
     for (size_t i = 0; i < n; i++) {
         json_t *step = sequence ? json_array_get(list, i) : pt;
         const char *st = type_of(step);

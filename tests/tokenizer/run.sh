@@ -50,6 +50,24 @@ nrefuse=$(grep -c '": "' "$FIX/refuse/refuse.json")
 printf '{"model": ' >"$T/truncated.json"
 expect_ok tokenizer-refuses-bad-json "$TT" refuse "$T/truncated.json" "not valid JSON"
 expect_ok tokenizer-refuses-missing-file "$TT" refuse "$T/none.json" "No such file"
+# Broken files: each refused with what is wrong in it.
+BL='"decoder":{"type":"ByteLevel"},"pre_tokenizer":{"type":"ByteLevel"}'
+bad_file() {   # bad_file NAME MESSAGE JSON
+  printf '%s' "$3" >"$T/$1.json"
+  expect_ok "tokenizer-refuses-$1" "$TT" refuse "$T/$1.json" "$2"
+}
+bad_file empty-sequence "Sequence is empty" \
+  '{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"decoder":{"type":"ByteLevel"},"pre_tokenizer":{"type":"Sequence","pretokenizers":[]}}'
+bad_file split-last "'Split' is not supported here" \
+  '{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"decoder":{"type":"ByteLevel"},"pre_tokenizer":{"type":"Split","pattern":{"Regex":"a"},"behavior":"Isolated"}}'
+bad_file bad-regex "does not compile" \
+  '{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"decoder":{"type":"ByteLevel"},"pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"(a"},"behavior":"Isolated"},{"type":"ByteLevel"}]}}'
+bad_file no-vocab "model.vocab is not an object" '{"model":{"type":"BPE","merges":[]},'"$BL"'}'
+bad_file huge-id "is not in [0, 16777216)" '{"model":{"type":"BPE","vocab":{"a":16777216},"merges":[]},'"$BL"'}'
+bad_file merge-unknown "model.merges[0]" '{"model":{"type":"BPE","vocab":{"a":0,"b":1},"merges":["a b"]},'"$BL"'}'
+bad_file duplicate-key "duplicate" '{"model":{"type":"BPE","vocab":{"a":0},"vocab":{"a":0},"merges":[]},'"$BL"'}'
+bad_file no-decoder "the decoder '(no type)'" '{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"pre_tokenizer":{"type":"ByteLevel"}}'
+bad_file unknown-field "the field 'chat_template'" '{"chat_template":"x","model":{"type":"BPE","vocab":{"a":0},"merges":[]},'"$BL"'}'
 
 # ------------------------------------------------------------------ mixrun --text
 # mixrun FAM ARGS...: tests/mixrun/tiny.mix with FAM's tokenizer's vocabulary size and random weights on the cpu
