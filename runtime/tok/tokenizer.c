@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <utf8proc.h>
 
 #include "tok_bpe.h"
 
@@ -40,6 +41,7 @@ struct Tokenizer {
     PreStep pre[MAX_PRE_STEPS];
     int npre;
     IdList prefix, suffix;     /* TemplateProcessing's special tokens around a single sequence */
+    bool nfc;                  /* the NFC normalizer (Qwen2) */
     int64_t vocab_size;
 };
 
@@ -298,11 +300,6 @@ static bool check_top_level(json_t *root, char *err, size_t errlen) {
     for (int i = 0; i < 2; i++)
         if ((v = json_object_get(root, must_be_null[i])) && !json_is_null(v))
             return fail(err, errlen, "%s is not supported (it must be null)", must_be_null[i]);
-    if ((v = json_object_get(root, "normalizer")) && !json_is_null(v)) {
-        json_t *first = json_array_get(json_object_get(v, "normalizers"), 0);
-        return fail(err, errlen, "the normalizer '%s'%s%s is not supported", type_of(v), first ? " of " : "",
-                    first ? type_of(first) : "");
-    }
     const char *model = type_of(json_object_get(root, "model"));
     if (strcmp(model, "BPE")) return fail(err, errlen, "the model type '%s' is not supported (only BPE)", model);
     const char *decoder = type_of(json_object_get(root, "decoder"));
@@ -326,9 +323,18 @@ static void set_vocab_size(Tokenizer *t) {
     for (int i = 0; i < t->nadded; i++) t->added_of_id[t->added[i].id] = i;
 }
 
+/* null, or NFC (utf8proc: no hand-written Unicode tables). */
+static bool load_normalizer(Tokenizer *t, json_t *n, char *err, size_t errlen) {
+    if (!n || json_is_null(n)) return true;
+    if (!strcmp(type_of(n), "NFC") && json_object_size(n) == 1) return t->nfc = true;
+    json_t *first = json_array_get(json_object_get(n, "normalizers"), 0);
+    return fail(err, errlen, "the normalizer '%s'%s%s%s is not supported (only NFC)", type_of(n), first ? " of '" : "",
+                first ? type_of(first) : "", first ? "'" : "");
+}
+
 static bool load_json(Tokenizer *t, json_t *root, char *err, size_t errlen) {
     if (!json_is_object(root)) return fail(err, errlen, "not a JSON object");
-    return check_top_level(root, err, errlen) && bpe_load(&t->model, json_object_get(root, "model"), err, errlen) &&
+    return check_top_level(root, err, errlen) && load_normalizer(t, json_object_get(root, "normalizer"), err, errlen) && bpe_load(&t->model, json_object_get(root, "model"), err, errlen) &&
            load_added(t, json_object_get(root, "added_tokens"), err, errlen) &&
            load_pre_tokenizer(t, json_object_get(root, "pre_tokenizer"), err, errlen) &&
            load_post_processor(t, json_object_get(root, "post_processor"), err, errlen);
@@ -424,6 +430,19 @@ static void apply_pre_step(const PreStep *step, PieceList *pieces) {
     *pieces = out;
 }
 
+/* The pieces that are not added tokens in NFC (each a NUL-terminated copy of valid UTF-8). */
+static void normalize_nfc(PieceList *pieces) {
+    for (size_t i = 0; i < pieces->n; i++) {
+        Piece *p = &pieces->v[i];
+        if (p->added >= 0) continue;
+        char *nfc = (char *)utf8proc_NFC((const utf8proc_uint8_t *)p->s);
+        if (!nfc) fatal("out of memory");   /* valid UTF-8 in: only allocation fails */
+        free(p->s);
+        p->s = nfc;
+        p->n = strlen(nfc);
+    }
+}
+
 static bool text_checked(const char *text, size_t len, char *err, size_t errlen) {
     if (len > TOK_MAX_TEXT) return fail(err, errlen, "the text is longer than %zu bytes", TOK_MAX_TEXT);
     for (size_t i = 0; i < len; ) {
@@ -442,6 +461,7 @@ bool tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add
     PieceList pieces = {0};
     piece_push(&pieces, text, len, -1);
     split_added(t, false, &pieces);
+    if (t->nfc) normalize_nfc(&pieces);
     split_added(t, true, &pieces);
     for (int i = 0; i < t->npre; i++) apply_pre_step(&t->pre[i], &pieces);
     IdList out = {0};

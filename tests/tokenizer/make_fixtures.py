@@ -7,7 +7,7 @@ with the name its error must give (refuse.json). `make refresh-tokenizer-fixture
 import argparse, copy, json, os
 
 import tokenizers
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 CORPUS = [
     "Hello, world! The quick brown fox jumps over the lazy dog.",
@@ -31,6 +31,7 @@ CORPUS = [
     " ",
     "\n",
     "a",
+    "Decomposed: Cafe\u0301, A\u030angstro\u0308m, n\u0303, \u1100\u1161\u11a8 and composed Café, Ångström",
 ]
 
 GPT2_REGEX = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -76,6 +77,21 @@ def llama3_style():
     return tok
 
 
+QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def qwen2_style():
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    return train(tok, ["<|endoftext|>", "<|im_start|>"], ["<tool>"])
+
+
 def expected(tok):
     cases = []
     for text in CORPUS:
@@ -94,6 +110,10 @@ def refusals(base):
         edit(j)
         out.append((name, j, must_name))
     variant("normalizer_nfkc", "NFKC", lambda j: j.__setitem__("normalizer", {"type": "NFKC"}))
+    variant("normalizer_sequence", "Sequence' of 'Prepend",
+            lambda j: j.__setitem__("normalizer", {"type": "Sequence", "normalizers": [
+                {"type": "Prepend", "prepend": "\u2581"}, {"type": "Replace", "pattern": {"String": " "},
+                                                           "content": "\u2581"}]}))
     variant("model_wordpiece", "WordPiece", lambda j: j["model"].__setitem__("type", "WordPiece"))
     variant("model_unigram", "Unigram", lambda j: j["model"].__setitem__("type", "Unigram"))
     variant("pretok_digits", "Digits",
@@ -116,7 +136,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    families = {"gpt2": gpt2_style(), "gpt2_prefix": gpt2_prefix_space(), "llama3": llama3_style()}
+    families = {"gpt2": gpt2_style(), "gpt2_prefix": gpt2_prefix_space(), "llama3": llama3_style(),
+                "qwen2": qwen2_style()}
     for name, tok in families.items():
         d = os.path.join(args.out, name)
         os.makedirs(d, exist_ok=True)

@@ -36,7 +36,7 @@ for dir in "$FIX"/*/; do
   expect_ok "tokenizer-$fam-ids-and-decode" "$TT" check "$dir"
   expect_ok "tokenizer-$fam-long-text-round-trip" "$TT" stress "$dir/tokenizer.json" 2
 done
-[ "$families" -ge 3 ] && pass tokenizer-families || fail tokenizer-families "only $families fixture families in $FIX"
+[ "$families" -ge 4 ] && pass tokenizer-families || fail tokenizer-families "only $families fixture families in $FIX"
 
 # refuse.json: {"file name without .json": "the name its error must give"}.
 while IFS=$'\t' read -r file name; do
@@ -44,7 +44,7 @@ while IFS=$'\t' read -r file name; do
   expect_ok "tokenizer-refuses-$file" "$TT" refuse "$FIX/refuse/$file.json" "$name"
 done < <(sed -n 's/^ *"\([a-z0-9_]*\)": "\([^"]*\)",\{0,1\}$/\1\t\2/p' "$FIX/refuse/refuse.json")
 nrefuse=$(grep -c '": "' "$FIX/refuse/refuse.json")
-[ "$nrefuse" -ge 7 ] && pass tokenizer-refusal-cases || fail tokenizer-refusal-cases "only $nrefuse refusal cases"
+[ "$nrefuse" -ge 8 ] && pass tokenizer-refusal-cases || fail tokenizer-refusal-cases "only $nrefuse refusal cases"
 
 # Files that are not tokenizers at all.
 printf '{"model": ' >"$T/truncated.json"
@@ -119,7 +119,7 @@ expect_rc mixrun-text-no-tokenizer 2 "--text needs --tokenizer or --weights" --r
 expect_rc mixrun-text-bench 2 "--text does not go with --bench" --random-weights 1 --tokenizer "$FIX/gpt2" --text hi --bench
 expect_rc mixrun-text-not-utf8 1 "not UTF-8" --random-weights 1 --tokenizer "$FIX/gpt2" --text $'bad \xff byte'
 expect_rc mixrun-text-empty 1 "the text makes no tokens" --random-weights 1 --tokenizer "$FIX/gpt2" --text-file /dev/null
-expect_rc mixrun-tokenizer-refused 1 "the normalizer 'NFKC' is not supported" \
+expect_rc mixrun-tokenizer-refused 1 "the normalizer 'NFKC' is not supported (only NFC)" \
   --random-weights 1 --tokenizer "$FIX/refuse/normalizer_nfkc.json" --text hi
 rm "$T/ckpt/tokenizer.json"
 expect_rc mixrun-tokenizer-missing 1 "'$T/ckpt/tokenizer.json': No such file" --weights "$T/ckpt/model.safetensors" --text hi
