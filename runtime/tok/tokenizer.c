@@ -38,6 +38,7 @@ struct Tokenizer {
     AddedToken *added;
     int nadded;
     int32_t *added_of_id;      /* id -> index in added, or -1 */
+    bool added_starts[256];    /* the first bytes of added tokens: other bytes start none */
     PreStep pre[MAX_PRE_STEPS];
     int npre;
     IdList prefix, suffix;     /* TemplateProcessing's special tokens around a single sequence */
@@ -110,6 +111,7 @@ static bool load_added(Tokenizer *t, json_t *list, char *err, size_t errlen) {
         at->id = (int32_t)json_integer_value(id);
         at->special = json_is_true(json_object_get(a, "special"));
         at->normalized = json_is_true(json_object_get(a, "normalized"));
+        t->added_starts[(unsigned char)content[0]] = true;
     }
     return true;
 }
@@ -128,7 +130,7 @@ static void split_added(const Tokenizer *t, bool normalized, PieceList *in) {
         size_t start = 0;
         for (size_t i = 0; i < pc->n; ) {
             int best = -1;
-            for (int k = 0; k < t->nadded; k++) {
+            for (int k = 0; k < t->nadded && t->added_starts[(unsigned char)pc->s[i]]; k++) {
                 const AddedToken *a = &t->added[k];
                 if (a->normalized == normalized && a->len <= pc->n - i && (best < 0 || a->len > t->added[best].len) &&
                     !memcmp(pc->s + i, a->content, a->len))
