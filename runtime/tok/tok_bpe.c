@@ -282,7 +282,7 @@ bool bpe_load(BpeModel *m, json_t *model, char *err, size_t errlen) {
 }
 
 void bpe_free(BpeModel *m) {
-    for (int64_t i = 0; i < m->nids; i++) free(m->token[i]);
+    for (int64_t i = 0; m->token && i < m->nids; i++) free(m->token[i]);   /* token: NULL after a bad id */
     free(m->token);
     free(m->token_len);
     free(m->slots);

@@ -336,7 +336,8 @@ static bool load_normalizer(Tokenizer *t, json_t *n, char *err, size_t errlen) {
 
 static bool load_json(Tokenizer *t, json_t *root, char *err, size_t errlen) {
     if (!json_is_object(root)) return fail(err, errlen, "not a JSON object");
-    return check_top_level(root, err, errlen) && load_normalizer(t, json_object_get(root, "normalizer"), err, errlen) && bpe_load(&t->model, json_object_get(root, "model"), err, errlen) &&
+    return check_top_level(root, err, errlen) && load_normalizer(t, json_object_get(root, "normalizer"), err, errlen) &&
+           bpe_load(&t->model, json_object_get(root, "model"), err, errlen) &&
            load_added(t, json_object_get(root, "added_tokens"), err, errlen) &&
            load_pre_tokenizer(t, json_object_get(root, "pre_tokenizer"), err, errlen) &&
            load_post_processor(t, json_object_get(root, "post_processor"), err, errlen);

@@ -64,6 +64,7 @@ bad_file bad-regex "does not compile" \
   '{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"decoder":{"type":"ByteLevel"},"pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"(a"},"behavior":"Isolated"},{"type":"ByteLevel"}]}}'
 bad_file no-vocab "model.vocab is not an object" '{"model":{"type":"BPE","merges":[]},'"$BL"'}'
 bad_file huge-id "is not in [0, 16777216)" '{"model":{"type":"BPE","vocab":{"a":16777216},"merges":[]},'"$BL"'}'
+bad_file negative-id "the id of 'b'" '{"model":{"type":"BPE","vocab":{"a":0,"b":-1},"merges":[]},'"$BL"'}'
 bad_file merge-unknown "model.merges[0]" '{"model":{"type":"BPE","vocab":{"a":0,"b":1},"merges":["a b"]},'"$BL"'}'
 bad_file duplicate-key "duplicate" '{"model":{"type":"BPE","vocab":{"a":0},"vocab":{"a":0},"merges":[]},'"$BL"'}'
 bad_file no-decoder "the decoder '(no type)'" '{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"pre_tokenizer":{"type":"ByteLevel"}}'
