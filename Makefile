@@ -19,7 +19,7 @@ CXXFLAGS ?= -O2 -g
 # Every part folder is on the include path: a header is included by its bare name.
 SRC_DIRS := compiler $(patsubst %/,%,$(sort $(wildcard compiler/*/ runtime/*/))) runtime
 CPPFLAGS += $(addprefix -I,$(SRC_DIRS)) -Itemplates -I$(BUILD)/gen -MMD -MP
-LDLIBS   += -ljansson -lm -ldl -lpthread
+LDLIBS   += -ljansson -lpcre2-8 -lutf8proc -lm -ldl -lpthread
 ifeq ($(SANITIZE),1)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 CFLAGS   := -O1 -g $(SANFLAGS)

@@ -11,6 +11,7 @@
 #include "plan.h"
 #include "progress.h"
 #include "sweep.h"
+#include "tok_prompt.h"
 
 #include <errno.h>
 #include <math.h>
@@ -38,6 +39,9 @@ static bool mixrun_embedded(void) {
 
 typedef struct {
     const char *layout, *weights, *save_weights, *tokens, *tokens_file, *prompts_file, *dump_logits, *requests;
+    const char *text, *text_file, *tokenizer;
+    Tokenizer *tok;         /* loaded for --text / --text-file */
+    bool print_ids;
     StringList sets;
     Arena arena;            /* strings of the embedded overrides */
     bool random_weights, bench, json, full_caches, max_new_given, info, ignore_unused;
@@ -92,6 +96,11 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, prompts_file, OPT_STRING, "--prompts", .metavar = "F",
         .help = "one prompt per line: all run as one batch (each prefilled, then decoded\n"
                 "together); prints one line of generated ids per prompt"),
+    OPT(Options, text, OPT_STRING, "--text", .metavar = "TEXT", .help = "a text prompt: prints the generated text"),
+    OPT(Options, text_file, OPT_STRING, "--text-file", .metavar = "F", .help = "a text prompt: the whole file"),
+    OPT(Options, tokenizer, OPT_STRING, "--tokenizer", .metavar = "F|DIR",
+        .help = "tokenizer.json of --text (default: beside --weights; docs/tokenizer.md)"),
+    OPT(Options, print_ids, OPT_FLAG, "--print-ids", .help = "with --text: the generated ids too, before the text"),
     OPT(Options, max_new, OPT_COUNT, "--max-new", .metavar = "N", .min = 0, .max = MIXC_MAX_VALUE - 1,
         .help = "tokens to generate (default 16, less if the context is shorter)"),
     OPT(Options, dump_logits, OPT_STRING, "--dump-logits", .metavar = "F",
@@ -138,6 +147,7 @@ static const OptCommand *mixrun_command(void) {
                  "       (--tokens 1,2,3 | --tokens-file F) [--max-new N] [--backend cuda|cpu|emu]\n"
                  "       [--dump-logits OUT.npy] [--save-weights F]\n"
                  "mixrun --layout FILE.mix ... --prompts F [--max-new N] [--dump-logits OUT.npy]\n"
+                 "mixrun --layout FILE.mix ... (--text TEXT | --text-file F) [--tokenizer F|DIR] [--print-ids]\n"
                  "mixrun --layout FILE.mix ... --bench [--batch B] [--prompt-len L] [--max-new G]\n"
                  "mixrun --layout FILE.mix ... (--requests F | --synthetic N,P,G[,R]) [--max-seqs N]\n"
                  "       [--kv-budget BYTES] [--step-tokens T] [--json] [--rates R1,R2,... [--svg F]]",
@@ -196,13 +206,20 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     if (o->weights && o->random_weights) return opt_usage_error(cmd, "give --weights or --random-weights, not both");
     if (!o->weights && !o->random_weights) return opt_usage_error(cmd, "no weights: give --weights F or --random-weights SEED");
     if (o->ignore_unused && !o->weights) return opt_usage_error(cmd, "--ignore-unused-tensors goes with --weights");
+    bool text = o->text || o->text_file;
+    if ((o->tokenizer || o->print_ids) && !text) return opt_usage_error(cmd, "--tokenizer and --print-ids go with --text");
+    if (text && !o->tokenizer && !o->weights) return opt_usage_error(cmd, "--text needs --tokenizer or --weights");
+    if (text && (o->requests || o->synthetic.count || o->bench))
+        return opt_usage_error(cmd, "--text does not go with --bench, --requests or --synthetic");
     if (check_serving(cmd, o) != OPT_GO) return 2;
     if (o->requests || o->synthetic.count) return OPT_GO;
+    if (text && !!o->tokens + !!o->tokens_file + !!o->prompts_file + !!o->text + !!o->text_file > 1)
+        return opt_usage_error(cmd, "give one of --tokens, --tokens-file, --prompts, --text and --text-file");
     if (!!o->tokens + !!o->tokens_file + !!o->prompts_file > 1)
         return opt_usage_error(cmd, "give one of --tokens, --tokens-file and --prompts");
     if (o->prompts_file && o->bench) return opt_usage_error(cmd, "--prompts does not go with --bench (give --batch)");
-    if (!o->tokens && !o->tokens_file && !o->prompts_file && !o->bench && !o->save_weights)
-        return opt_usage_error(cmd, "no prompt: give --tokens LIST, --tokens-file F or --prompts F");
+    if (!o->tokens && !o->tokens_file && !o->prompts_file && !text && !o->bench && !o->save_weights)
+        return opt_usage_error(cmd, "no prompt: give --tokens LIST, --tokens-file F, --prompts F or --text TEXT");
     if (o->bench && o->dump_logits) return opt_usage_error(cmd, "--dump-logits does not go with --bench");
     if (o->json && !o->bench) return opt_usage_error(cmd, "--json goes with --bench, --requests or --synthetic");
     return OPT_GO;
@@ -286,6 +303,7 @@ static bool parse_tokens(const char *text, const char *what, int32_t **out, int6
 }
 
 static bool read_prompt(const Options *o, int32_t **tokens, int64_t *n) {
+    if (o->tok) return text_prompt(o->tok, o->text, o->text_file, tokens, n);
     if (o->tokens) return parse_tokens(o->tokens, "--tokens", tokens, n);
     size_t len;
     char *text = read_file(o->tokens_file, &len);
@@ -436,10 +454,11 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
         fprintf(stderr, "mixrun: %s\n", b->err);
         rc = 1;
     } else {
-        for (int64_t s = 0; s < B; s++) {
+        for (int64_t s = 0; s < B && !o->tok; s++) {
             for (int64_t g = 0; g < N; g++) printf("%s%d", g ? "," : "", gen[s * N + g]);
             printf("\n");
         }
+        if (o->tok && !text_print_generated(o->tok, gen, N, o->print_ids)) rc = 1;
         if (dump && !npy_write_f32(o->dump_logits, rows, row0[B], V)) {
             fprintf(stderr, "mixrun: cannot write '%s': %s\n", o->dump_logits, strerror(errno));
             rc = 1;
@@ -588,7 +607,7 @@ static int plan_prompts(const Options *o, const Layout *l, Prompts *pr, int64_t 
         for (int64_t s = 0; s < pr->count; s++)
             if (pr->len[s] > P) P = pr->len[s];
     } else {
-        if ((o->tokens || o->tokens_file) && !read_prompt(o, &t, &given)) return 1;
+        if ((o->tokens || o->tokens_file || o->tok) && !read_prompt(o, &t, &given)) return 1;
         if (t && !check_vocab(t, given, V, 0)) {
             free(t);
             return 1;
@@ -686,7 +705,7 @@ static int run(const Options *o, const Layout *l) {
     int rc = load_weights(o, l, &model);
     if (rc) return rc;
     bool serving = o->requests || o->synthetic.count;
-    if (!serving && !o->tokens && !o->tokens_file && !o->prompts_file && !o->bench) {   /* --save-weights alone */
+    if (!serving && !o->tokens && !o->tokens_file && !o->prompts_file && !o->tok && !o->bench) {   /* --save-weights alone */
         model_free(&model);
         return 0;
     }
@@ -728,6 +747,7 @@ static int run(const Options *o, const Layout *l) {
 int main(int argc, char **argv) {
     Options o;
     int rc = parse_options(argc, argv, &o);
+    if (rc == OPT_GO && (o.text || o.text_file) && !(o.tok = text_tokenizer_open(o.tokenizer, o.weights))) rc = 1;
     if (rc == OPT_GO) {
         Layout l;
         rc = load_with_sets(&o, &l);
@@ -739,6 +759,7 @@ int main(int argc, char **argv) {
         }
     }
     free(o.sets.v);
+    tokenizer_free(o.tok);
     arena_free(&o.arena);
     if (fflush(stdout) != 0 && rc == 0) {
         fprintf(stderr, "mixrun: cannot write the output: %s\n", strerror(errno));

@@ -1,0 +1,20 @@
+# The tokenizers of runtime/tok (docs/tokenizer.md): tests/tokenizer/test_tokenizer compares them with
+# the committed fixtures of the tokenizers package (tests/tokenizer/run.sh).
+$(BUILD)/tests/tokenizer/test_tokenizer: $(BUILD)/tests/tokenizer/test_tokenizer.o $(CORE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/tokenizer/test_tokenizer
+
+# Rewrites tests/tokenizer/fixtures with the venv's tokenizers package (commit the result).
+.PHONY: refresh-tokenizer-fixtures
+refresh-tokenizer-fixtures:
+	$(Q)venv=$$(bash scripts/python-venv.sh) && "$$venv/bin/python" tests/tokenizer/make_fixtures.py
+
+# `make test-python` (mk/hf.mk) also trains the tokenizers afresh into $(BUILD)/tokenizer-fixtures and
+# runs tests/tokenizer/run.sh on them: the committed files are not trusted there.
+test-python: test-python-tokenizer
+.PHONY: test-python-tokenizer
+test-python-tokenizer: $(MIXRUN) $(BUILD)/tests/tokenizer/test_tokenizer
+	$(Q)venv=$$(bash scripts/python-venv.sh) && rm -rf $(BUILD)/tokenizer-fixtures && \
+	  "$$venv/bin/python" tests/tokenizer/make_fixtures.py --out $(BUILD)/tokenizer-fixtures && \
+	  BUILD=$(BUILD) MIXC_TOKENIZER_FIXTURES=$(BUILD)/tokenizer-fixtures bash tests/tokenizer/run.sh

@@ -1,0 +1,67 @@
+/* tok_prompt.c — mixrun's text prompts and text output (tok_prompt.h). */
+#include "tok_prompt.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "mixc.h"
+
+Tokenizer *text_tokenizer_open(const char *tokenizer, const char *weights) {
+    char *where = NULL;
+    if (!tokenizer) {
+        struct stat st;
+        char *copy = xstrdup(weights);
+        where = !stat(weights, &st) && S_ISDIR(st.st_mode) ? xstrdup(weights) : xstrdup(dirname(copy));
+        free(copy);
+    }
+    char err[1024];
+    Tokenizer *t = tokenizer_load(tokenizer ? tokenizer : where, err, sizeof err);
+    if (!t) fprintf(stderr, "mixrun: %s%s\n", err, tokenizer ? "" : " (give --tokenizer FILE|DIR)");
+    free(where);
+    return t;
+}
+
+bool text_prompt(const Tokenizer *t, const char *text, const char *text_file, int32_t **ids, int64_t *n) {
+    size_t len = text ? strlen(text) : 0;
+    char *owned = NULL, err[512];
+    if (text_file) {
+        owned = read_file_limited(text_file, TOK_MAX_TEXT, &len);
+        if (!owned) {
+            fprintf(stderr, "mixrun: cannot read '%s': %s\n", text_file, strerror(errno));
+            return false;
+        }
+        text = owned;
+    }
+    bool ok = tokenizer_encode(t, text, len, true, ids, n, err, sizeof err);
+    if (!ok) fprintf(stderr, "mixrun: %s: %s\n", text_file ? text_file : "--text", err);
+    if (ok && *n == 0) {
+        fprintf(stderr, "mixrun: %s: the text makes no tokens\n", text_file ? text_file : "--text");
+        free(*ids);
+        *ids = NULL;
+        ok = false;
+    }
+    free(owned);
+    return ok;
+}
+
+bool text_print_generated(const Tokenizer *t, const int32_t *ids, int64_t n, bool print_ids) {
+    char err[512];
+    size_t len;
+    char *text = tokenizer_decode(t, ids, n, false, &len, err, sizeof err);
+    if (!text) {
+        fprintf(stderr, "mixrun: the generated %s\n", err);
+        return false;
+    }
+    if (print_ids) {
+        for (int64_t i = 0; i < n; i++) printf("%s%d", i ? "," : "", ids[i]);
+        printf("\n");
+    }
+    fwrite(text, 1, len, stdout);
+    printf("\n");
+    free(text);
+    return true;
+}

@@ -1,0 +1,44 @@
+/* tokenizer.h — Hugging Face tokenizers read from a tokenizer.json (docs/tokenizer.md).
+ *
+ * Supported: the BPE model with the byte-level pre-tokenizer and decoder (GPT-2, Llama 3, Qwen2,
+ * gpt-oss), the NFC normalizer (utf8proc), the Split pre-tokenizer with a regex (PCRE2, Unicode
+ * properties), ignore_merges, added and special tokens matched before pre-tokenization,
+ * TemplateProcessing for single sequences.
+ * Everything else a tokenizer.json may hold is refused at load, by name: a file is never read as a
+ * different tokenization. */
+#ifndef MIXC_TOKENIZER_H
+#define MIXC_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bounds of what is read and tokenized. */
+#define TOK_MAX_FILE  ((size_t)256 << 20)   /* bytes of a tokenizer.json */
+#define TOK_MAX_VOCAB (1 << 24)             /* token ids are below this */
+#define TOK_MAX_TEXT  ((size_t)16 << 20)    /* bytes of one text to encode */
+
+typedef struct Tokenizer Tokenizer;
+
+/* Reads path: a tokenizer.json, or a directory holding one. NULL with a message naming the file
+ * (and what is refused in it) in err. */
+Tokenizer *tokenizer_load(const char *path, char *err, size_t errlen);
+void tokenizer_free(Tokenizer *t);
+
+/* Token ids of text (len bytes of UTF-8), with the post-processor's special tokens when
+ * add_special. false with a message in err (text that is not UTF-8, or too long). *ids is malloc'd. */
+bool tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add_special, int32_t **ids,
+                      int64_t *n, char *err, size_t errlen);
+
+/* The text of n ids (malloc'd, NUL-terminated, *len bytes), special tokens left out when
+ * skip_special. Bytes that are not UTF-8 become U+FFFD, as the tokenizers package does. NULL with
+ * a message in err for an id outside the vocabulary. */
+char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int64_t n, bool skip_special, size_t *len,
+                       char *err, size_t errlen);
+
+/* One more than the largest token id. */
+int64_t tokenizer_vocab_size(const Tokenizer *t);
+/* The file it was read from. */
+const char *tokenizer_path(const Tokenizer *t);
+
+#endif
