@@ -235,8 +235,8 @@ static bool optional_string(json_t *model, const char *key, const char **out) {
     return !v || json_is_null(v) || json_is_string(v);
 }
 
-static bool optional_bool(json_t *model, const char *key, bool *out) {
-    json_t *v = json_object_get(model, key);
+bool tok_optional_bool(json_t *o, const char *key, bool *out) {
+    json_t *v = json_object_get(o, key);
     *out = json_is_true(v);
     return !v || json_is_boolean(v);
 }
@@ -270,9 +270,9 @@ bool bpe_load(BpeModel *m, json_t *model, char *err, size_t errlen) {
     m->unk = -1;
     if (!check_model_fields(model, err, errlen)) return false;
     const char *unk;
-    if (!optional_string(model, "unk_token", &unk) || !optional_bool(model, "fuse_unk", &m->fuse_unk) ||
-        !optional_bool(model, "byte_fallback", &m->byte_fallback) ||
-        !optional_bool(model, "ignore_merges", &m->ignore_merges))
+    if (!optional_string(model, "unk_token", &unk) || !tok_optional_bool(model, "fuse_unk", &m->fuse_unk) ||
+        !tok_optional_bool(model, "byte_fallback", &m->byte_fallback) ||
+        !tok_optional_bool(model, "ignore_merges", &m->ignore_merges))
         return snprintf(err, errlen, "the BPE model's unk_token, fuse_unk, byte_fallback or ignore_merges has a bad type"),
                false;
     if (!load_vocab(m, json_object_get(model, "vocab"), err, errlen)) return false;

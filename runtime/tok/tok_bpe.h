@@ -31,6 +31,9 @@ typedef struct {
 
 /* Reads model (its "type" is "BPE"); false with the refused or bad field named in err. */
 bool bpe_load(BpeModel *m, json_t *model, char *err, size_t errlen);
+/* o's boolean field `key` into *out (false when absent or null); false when it is there but not a
+ * boolean, so that no flag is read as another value than the package reads. */
+bool tok_optional_bool(json_t *o, const char *key, bool *out);
 void bpe_free(BpeModel *m);
 /* The id of the token s[0..n), or -1. */
 int32_t bpe_lookup(const BpeModel *m, const char *s, size_t n);

@@ -102,15 +102,18 @@ static bool load_added(Tokenizer *t, json_t *list, char *err, size_t errlen) {
             !content || !*content)
             return fail(err, errlen, "added_tokens[%d] has no id in [0, %d) or no content", i, TOK_MAX_VOCAB);
         static const char *const refused[] = {"single_word", "lstrip", "rstrip"};
-        for (int k = 0; k < 3; k++)
-            if (json_is_true(json_object_get(a, refused[k])))
-                return fail(err, errlen, "added token '%.40s': %s is not supported", content, refused[k]);
+        bool set;
+        for (int k = 0; k < 3; k++) {
+            if (!tok_optional_bool(a, refused[k], &set))
+                return fail(err, errlen, "added token '%.40s': %s is not a boolean", content, refused[k]);
+            if (set) return fail(err, errlen, "added token '%.40s': %s is not supported", content, refused[k]);
+        }
         AddedToken *at = &t->added[i];
+        if (!tok_optional_bool(a, "special", &at->special) || !tok_optional_bool(a, "normalized", &at->normalized))
+            return fail(err, errlen, "added token '%.40s': special and normalized must be booleans", content);
         at->content = xstrdup(content);
         at->len = strlen(content);
         at->id = (int32_t)json_integer_value(id);
-        at->special = json_is_true(json_object_get(a, "special"));
-        at->normalized = json_is_true(json_object_get(a, "normalized"));
         t->added_starts[(unsigned char)content[0]] = true;
     }
     return true;
@@ -185,8 +188,9 @@ static bool load_split(Tokenizer *t, json_t *pt, char *err, size_t errlen) {
     if (!behavior || strcmp(behavior, "Isolated"))
         return fail(err, errlen, "the Split pre-tokenizer's behavior '%s' is not supported (only Isolated)",
                     behavior ? behavior : "(none)");
-    if (json_is_true(json_object_get(pt, "invert")))
-        return fail(err, errlen, "the Split pre-tokenizer's invert is not supported");
+    bool invert;
+    if (!tok_optional_bool(pt, "invert", &invert) || invert)
+        return fail(err, errlen, "the Split pre-tokenizer's invert is not supported (only false)");
     if (!regex && !literal) return fail(err, errlen, "the Split pre-tokenizer has no Regex or String pattern");
     pcre2_code *re = compile_regex(regex ? regex : literal, !regex, err, errlen);
     return re && add_step(t, (PreStep){re, false}, err, errlen);
@@ -194,7 +198,9 @@ static bool load_split(Tokenizer *t, json_t *pt, char *err, size_t errlen) {
 
 static bool load_byte_level(Tokenizer *t, json_t *pt, char *err, size_t errlen) {
     json_t *use_regex = json_object_get(pt, "use_regex");
-    PreStep step = {NULL, json_is_true(json_object_get(pt, "add_prefix_space"))};
+    PreStep step = {NULL, false};
+    if (!tok_optional_bool(pt, "add_prefix_space", &step.add_prefix_space) || (use_regex && !json_is_boolean(use_regex)))
+        return fail(err, errlen, "the ByteLevel pre-tokenizer's add_prefix_space and use_regex must be booleans");
     if (!use_regex || json_is_true(use_regex)) {   /* the package's default is true */
         step.re = compile_regex(GPT2_PATTERN, false, err, errlen);
         if (!step.re) return false;

@@ -69,6 +69,13 @@ bad_file merge-unknown "model.merges[0]" '{"model":{"type":"BPE","vocab":{"a":0,
 bad_file duplicate-key "duplicate" '{"model":{"type":"BPE","vocab":{"a":0},"vocab":{"a":0},"merges":[]},'"$BL"'}'
 bad_file no-decoder "the decoder '(no type)'" '{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"pre_tokenizer":{"type":"ByteLevel"}}'
 bad_file unknown-field "the field 'chat_template'" '{"chat_template":"x","model":{"type":"BPE","vocab":{"a":0},"merges":[]},'"$BL"'}'
+# Flags that are not booleans: refused, never read as another value than the package reads.
+bad_file special-number "special and normalized must be booleans" \
+  '{"added_tokens":[{"id":0,"content":"a","special":1.5}],"model":{"type":"BPE","vocab":{"a":0},"merges":[]},'"$BL"'}'
+bad_file prefix-space-string "add_prefix_space and use_regex must be booleans" \
+  '{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"decoder":{"type":"ByteLevel"},"pre_tokenizer":{"type":"ByteLevel","add_prefix_space":"x"}}'
+bad_file lstrip-number "lstrip is not a boolean" \
+  '{"added_tokens":[{"id":0,"content":"a","lstrip":0}],"model":{"type":"BPE","vocab":{"a":0},"merges":[]},'"$BL"'}'
 
 # ------------------------------------------------------------------ mixrun --text
 # mixrun FAM ARGS...: tests/mixrun/tiny.mix with FAM's tokenizer's vocabulary size and random weights on the cpu
