@@ -42,10 +42,11 @@ static float *read_fused(const StCheckpoint *c, int i, const char *what, int ndi
     int64_t n = 1;
     for (int d = 0; ok && d < ndim; d++) ok = s->shape[d] == shape[d], n *= shape[d];
     if (!ok) {
-        snprintf(err, errlen, "'%s': tensor '%s' is %s; the layout needs %s%lld x %lld%s%s", c->path, name,
-                 !s ? "missing" : s->dtype == ST_OTHER ? "not BF16, F16 or F32" : "of another shape",
-                 ndim == 3 ? "3-d " : "", (long long)shape[0], (long long)shape[1], ndim == 3 ? " x ..." : "",
-                 ndim == 1 ? " (1-d)" : "");
+        char want[64], got[128] = "";
+        model_format_shape(want, sizeof want, ndim, shape);
+        if (s && s->dtype != ST_OTHER) model_format_shape(got, sizeof got, s->ndim, s->shape);
+        snprintf(err, errlen, "'%s': tensor '%s' is %s%s; the layout needs %s", c->path, name,
+                 !s ? "missing" : s->dtype == ST_OTHER ? "not BF16, F16 or F32" : "of shape ", got, want);
         return NULL;
     }
     float *x = xmalloc((size_t)n * sizeof(float));

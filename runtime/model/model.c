@@ -255,7 +255,7 @@ static bool shape_matches(const StTensor *s, const ModelTensor *t) {
     return true;
 }
 
-static void format_shape(char *out, size_t n, int ndim, const int64_t *shape) {
+void model_format_shape(char *out, size_t n, int ndim, const int64_t *shape) {
     size_t pos = (size_t)snprintf(out, n, "[");
     for (int d = 0; d < ndim && pos < n; d++)
         pos += (size_t)snprintf(out + pos, n - pos, "%s%lld", d ? ", " : "", (long long)shape[d]);
@@ -290,8 +290,8 @@ static bool load_one(const StCheckpoint *c, const ModelTensor *t, DType dtype, c
     }
     if (!shape_matches(s, t)) {
         char got[128], want[64];
-        format_shape(got, sizeof got, s->ndim, s->shape);
-        format_shape(want, sizeof want, t->ndim, t->shape);
+        model_format_shape(got, sizeof got, s->ndim, s->shape);
+        model_format_shape(want, sizeof want, t->ndim, t->shape);
         snprintf(err, errlen, "'%s': tensor '%s' has shape %s; the layout needs %s", f->path, t->name, got, want);
         return false;
     }

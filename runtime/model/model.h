@@ -90,6 +90,9 @@ void model_init_random(Model *m, const Layout *l, uint64_t seed);
 bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
                             size_t errlen);
 
+/* "[4, 64, 128]": a shape as the loader's messages print it. */
+void model_format_shape(char *out, size_t n, int ndim, const int64_t *shape);
+
 /* fused_experts.c: gpt-oss's checkpoints, whose experts are four fused tensors per layer and whose
  * router is mlp.router: whether c is one, whether a tensor name is one of those, and layer i's
  * router and experts read from them (false with a message naming the file and tensor). */

@@ -89,6 +89,15 @@ if [ -f "$FIX/mistral/config.json" ] && [ -f "$T/mistral.mix" ]; then
     pass "the cpu tolerance sees one key more in a window (mistral, window 9: $(tail -n 1 "$T/cmp" | sed 's/^ *//'))"
   else fail "the cpu tolerance sees one key more in a window" "$(head -c 400 "$T/err")" "$(tail -n 2 "$T/cmp")"; fi
 fi
+# gpt-oss's fused expert tensors are checked against the layout: another expert width is refused,
+# naming the tensor and both shapes.
+if [ -f "$FIX/gpt-oss/config.json" ] && [ -f "$T/gpt-oss.mix" ]; then
+  if ! "$RUN" --layout "$T/gpt-oss.mix" --set ffn=32 --set context=32 --weights "$FIX/gpt-oss" --tokens 1,2 --max-new 0 \
+       --backend cpu >"$T/out" 2>"$T/err" &&
+     grep -q "tensor 'model.layers.0.mlp.experts.gate_up_proj' is of shape \[4, 128, 128\]; the layout needs \[4, 128, 64\]" "$T/err"
+  then pass "gpt-oss: a fused expert tensor of another shape is refused, naming it"
+  else fail "gpt-oss: a fused expert tensor of another shape is refused" "$(head -c 400 "$T/err")"; fi
+fi
 
 [ "$n_fam" -ge 9 ] && pass "$n_fam families have fixtures" || fail "fixtures: $n_fam families in $FIX, expected 9"
 
