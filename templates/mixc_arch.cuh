@@ -65,9 +65,11 @@ __device__ __forceinline__ void cp_async_16(void *smem_dst, const void *gmem_src
                  :: "r"(mixc_smem_addr(smem_dst)), "l"(gmem_src));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void cp_async_wait_all() {
-    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+/* Waits until at most N of this thread's committed groups are still in flight. */
+template <int N> __device__ __forceinline__ void cp_async_wait_group() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
+__device__ __forceinline__ void cp_async_wait_all() { cp_async_wait_group<0>(); }
 
 #endif /* !MIXC_EMU */
 

@@ -151,6 +151,13 @@ struct LaneIn {
     uint32_t *r;             /* ldmatrix: destination registers */
 };
 
+/* A cp.async copy issued and not yet waited for: it lands at the wait that covers its group. */
+struct AsyncCopy {
+    void *dst;
+    const void *src;
+    unsigned group;          /* the thread's commit count when it was issued */
+};
+
 struct Fiber {
     void *sp = nullptr;
     char *map = nullptr;      /* mmap'ed region: guard page + stack */
@@ -171,6 +178,8 @@ struct Fiber {
     void *tsan_fiber = nullptr; /* race check: this thread's ThreadSanitizer context */
     char tsan_arrive = 0;       /* race check: sync object addresses (never read or written) */
     char tsan_wake = 0;
+    std::vector<AsyncCopy> async; /* cp.async copies in flight, in issue order */
+    unsigned async_commits = 0;   /* cp_async_commit calls: the group the next copy joins */
 };
 
 struct Warp {
@@ -417,6 +426,8 @@ void init_context(Fiber &f) {
     if (f.dirty) __asan_unpoison_memory_region(f.stack, f.stack_size);
 #endif
     f.dirty = false;
+    f.async.clear();   /* a block's copies left in flight die with its shared memory */
+    f.async_commits = 0;
     uint32_t mxcsr;
     uint16_t fcw;
     asm volatile("stmxcsr %0" : "=m"(mxcsr));
@@ -651,16 +662,37 @@ void ldmatrix(int nmat, bool trans, uint32_t *r, const void *row, const char *fi
     arrive(f, Coll::Ldmatrix, FULL, name, file, line);
 }
 
+/* cp.async as the GPU may run it, at its latest: the copy lands only at the wait that covers its
+ * group, and until then its destination holds MIXC_EMU_ASYNC_POISON (0xff bytes: NaN in bf16, fp16
+ * and fp32), so that a tile read before its wait, or a wait count that leaves its group pending,
+ * gives wrong results instead of the right ones by luck. The source is read when the copy lands. */
 void cp_async_16(void *dst, const void *src, const char *file, int line) {
-    current("cp_async_16");
+    Fiber *f = current("cp_async_16");
     if (!dst || !src || (uintptr_t)dst % 16 || (uintptr_t)src % 16)
         fail("cp_async_16 (%s:%d): addresses %p <- %p must be 16-byte aligned", base_name(file),
              line, dst, src);
-    memcpy(dst, src, 16);
+    f->async.push_back({dst, src, f->async_commits});
+    memset(dst, MIXC_EMU_ASYNC_POISON, 16);
 }
 
 void cp_async_commit() {
-    if (current("cp_async_commit")->view.linear == 0) E.stats.async_groups++;
+    Fiber *f = current("cp_async_commit");
+    if (f->view.linear == 0) E.stats.async_groups++;
+    f->async_commits++;
+}
+
+/* cp.async.wait_group n: every committed group but the n most recent lands; copies not yet
+ * committed stay in flight (as in PTX: wait_group waits for committed groups only). */
+void cp_async_wait_group(unsigned pending) {
+    Fiber *f = current("cp_async_wait_group");
+    if (f->async_commits <= pending) return;
+    const unsigned landed = f->async_commits - pending;   /* groups 0 .. landed - 1 */
+    size_t kept = 0;
+    for (const AsyncCopy &c : f->async) {
+        if (c.group < landed) memcpy(c.dst, c.src, 16);
+        else f->async[kept++] = c;
+    }
+    f->async.resize(kept);
 }
 
 void kernel_error(const char *file, int line, const char *what) {

@@ -139,6 +139,9 @@ void mma_16816(bool bf16, float d[4], const uint32_t a[4], const uint32_t b[2], 
 void ldmatrix(int nmat, bool trans, uint32_t *r, const void *row, const char *file, int line);
 void cp_async_16(void *dst, const void *src, const char *file, int line);
 void cp_async_commit();
+void cp_async_wait_group(unsigned pending);
+/* The byte a cp.async destination holds from the copy's issue until its wait. */
+#define MIXC_EMU_ASYNC_POISON 0xff
 /* Aborts the launch with a located message (used for misuse detected in the header). */
 [[noreturn]] void kernel_error(const char *file, int line, const char *what);
 
@@ -246,7 +249,8 @@ MIXC_EMU_LDMATRIX(ldmatrix_x2_trans, 2, true)
 MIXC_EMU_LDMATRIX(ldmatrix_x4_trans, 4, true)
 #undef MIXC_EMU_LDMATRIX
 
-/* cp.async.cg 16 bytes: an immediate copy (both addresses must be 16-byte aligned, as on GPU). */
+/* cp.async.cg 16 bytes (both addresses 16-byte aligned, as on GPU): deferred to the wait that covers
+ * its group, its destination poisoned until then (emu.cpp, cp_async_16). */
 inline void cp_async_16(void *smem_dst, const void *gmem_src, const char *file = __builtin_FILE(),
                         int line = __builtin_LINE()) {
     MIXC_EMU_TSAN_ACCESS(__tsan_read_range, gmem_src);
@@ -255,7 +259,8 @@ inline void cp_async_16(void *smem_dst, const void *gmem_src, const char *file =
 }
 /* Counted once per block (thread 0's) in MixcEmuStats.async_groups: a kernel's tiles, for tests. */
 inline void cp_async_commit() { mixc_emu::cp_async_commit(); }
-inline void cp_async_wait_all() {}
+template <int N> inline void cp_async_wait_group() { mixc_emu::cp_async_wait_group(N); }
+inline void cp_async_wait_all() { cp_async_wait_group<0>(); }
 
 /* ------------------------------------------------------------------ atomics
  * Fibers switch only at barriers and collectives, so a plain read-modify-write is atomic. Under

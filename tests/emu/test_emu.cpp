@@ -792,12 +792,58 @@ static int sanitizer_probe(const char *what) {
 }
 
 /* ------------------------------------------------------------------ main */
+/* ------------------------------------------------------------------ cp.async groups
+ * Each thread copies 3 chunks of 16 bytes (groups 0 and 1 committed, the third never) and records
+ * each chunk's first word after its issue and after wait_group 1, wait_group 0 and the end. */
+struct AsyncParams {
+    const uint32_t *src;   /* [3][4] words per thread */
+    uint32_t *seen;        /* [4 points][3 chunks] per thread */
+};
+
+extern "C" __global__ void k_async_groups(const AsyncParams p) {
+    __shared__ __align__(16) uint32_t s[32][3][4];
+    const int t = threadIdx.x;
+    uint32_t *seen = p.seen + t * 12;
+    for (int c = 0; c < 3; c++) {
+        cp_async_16(s[t][c], p.src + (t * 3 + c) * 4);
+        if (c < 2) cp_async_commit();
+    }
+    for (int c = 0; c < 3; c++) seen[c] = s[t][c][0];          /* issued: none landed */
+    cp_async_wait_group<1>();
+    for (int c = 0; c < 3; c++) seen[3 + c] = s[t][c][0];      /* group 0 landed */
+    cp_async_wait_all();
+    for (int c = 0; c < 3; c++) seen[6 + c] = s[t][c][0];      /* group 1 too; not the uncommitted */
+    cp_async_commit();
+    cp_async_wait_all();
+    for (int c = 0; c < 3; c++) seen[9 + c] = s[t][c][0];      /* all */
+}
+MIXC_EMU_ENTRY(k_async_groups, AsyncParams)
+
+static void test_async_groups() {
+    std::vector<uint32_t> src(32 * 3 * 4), seen(32 * 12, 0);
+    for (size_t i = 0; i < src.size(); i++) src[i] = 1000 + (uint32_t)i;
+    AsyncParams p{src.data(), seen.data()};
+    if (run(k_async_groups_emu_entry, &p, dim3(1), dim3(32)) != 0) return report("cp_async_groups", false, launch_err);
+    const uint32_t poison = 0x01010101u * MIXC_EMU_ASYNC_POISON;
+    int wrong = 0;
+    for (int t = 0; t < 32; t++)
+        for (int point = 0; point < 4; point++)
+            for (int c = 0; c < 3; c++) {
+                /* landed: group 0 after wait_group 1, group 1 after wait_group 0, the third at the end */
+                const bool landed = point == 3 || (point >= 1 && c == 0) || (point == 2 && c == 1);
+                const uint32_t want = landed ? src[(t * 3 + c) * 4] : poison;
+                if (seen[t * 12 + point * 3 + c] != want) wrong++;
+            }
+    report("cp_async_groups_land_at_their_wait", wrong == 0, std::to_string(wrong) + " of 384 reads wrong");
+}
+
 int main(int argc, char **argv) {
     if (argc == 2) return sanitizer_probe(argv[1]);
     setvbuf(stdout, nullptr, _IOLBF, 0); /* keep the lines if a sanitizer ends the run */
     test_mma_units();
     test_ldmatrix();
     test_gemm_tile();
+    test_async_groups();
     test_shuffles();
     test_votes();
     test_barrier_shapes();

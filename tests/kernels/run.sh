@@ -4,7 +4,7 @@
 # $BUILD/tests/kernels/kt-*/kernels.so, kt-long included), kt-q8 / kt-f8 with int8 / fp8 caches (against the cpu
 # quantizer's codes, and against fp32 K/V within the derived bound), and kt-e / kt-f with the header's variations
 # (norms, GELU, embedding scale, soft-capped scores), kt-g with chunked attention (and its prefill tile
-# counts), kt-h with 32 query heads per KV head. Every decode kernel also runs at split counts 1 to 256
+# counts), kt-h with 32 query heads per KV head; kt-a's prefill with a wrong cp.async wait count must fail. Every decode kernel also runs at split counts 1 to 256
 # (empty splits included: the count is chosen per launch). MIXC_TEST_LONG=1 adds kt-long (context 6000, chunks of
 # 300 tokens, 12 decode splits) and longer prefill chunks everywhere.
 set -u
@@ -35,6 +35,14 @@ for lay in $layouts; do
   "$KT/kdiff" "$so" "$KT/$lay/manifest.json" "" "${long[@]}" | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 kernels\//"
   [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 done
+# cp.async copies land only at their wait (poisoned until then): kt-a's prefill with a wait that
+# leaves the tile just issued in flight (mk/codegen.mk, kt-a-wait1) must fail on every prefill kernel.
+"$KT/kdiff" "$KT/kt-a-wait1/kernels.so" "$KT/kt-a/manifest.json" attn_prefill >"$KT/wait1.out" 2>&1
+w1_rc=$? w1_fail=$(grep -c '^FAIL' "$KT/wait1.out") w1_all=$(grep -c '^\(PASS\|FAIL\)' "$KT/wait1.out")
+if [ $w1_rc -ne 0 ] && [ "$w1_fail" -gt 0 ] && [ "$w1_fail" -eq "$w1_all" ] && grep -q 'got nan' "$KT/wait1.out"; then
+  echo "PASS kernels/kt-a prefill with a wrong cp.async wait count fails ($w1_fail of $w1_all kernels read poisoned tiles)"
+else echo "FAIL kernels/kt-a prefill with a wrong cp.async wait count: exit $w1_rc, $w1_fail of $w1_all kernels failed"
+  head -n 8 "$KT/wait1.out"; rc=1; fi
 # Race check: the same kernels with the fibers of every block scheduled in reverse order.
 MIXC_EMU_SCHEDULE=reverse "$KT/kdiff" "$KT/kt-a/kernels.so" "$KT/kt-a/manifest.json" attn_ >"$KT/reverse.out" 2>&1
 if [ $? -eq 0 ]; then echo "PASS kernels/kt-a reverse-schedule ($(grep -c '^PASS' "$KT/reverse.out") kernels)"
