@@ -27,6 +27,13 @@
 /* decode.cuh: one KV head and one split of the keys per block. */
 #define DECODE_THREADS 128
 #define DECODE_TILE 32                      /* keys per shared-memory tile: one per lane */
+/* Its designed occupancy: the blocks per SM its registers must allow (`mixc emit --resources` checks
+ * the cubin's). A thread keeps G x HD / DECODE_THREADS fp32 accumulators: 8 blocks (half an SM's
+ * warps) up to 16 of them, 4 up to 64, 2 above. Its shared memory (DECODE_SMEM_BYTES) may allow
+ * fewer: the report shows both. Not passed to __launch_bounds__: a minimum there lets ptxas use every
+ * register it leaves (character-ai's decode went from 64 to 128 registers, 8 to 4 blocks). */
+#define DECODE_MIN_BLOCKS(G, HD) \
+    ((G) * (HD) <= 16 * DECODE_THREADS ? 8 : (G) * (HD) <= 64 * DECODE_THREADS ? 4 : 2)
 /* K tile rows (elements of ESIZE bytes: the cache's) are padded by 16 bytes: the 32 lanes of a warp
  * read 32 different rows at the same column in decode_scores, and the padding spreads those rows over
  * all banks. */

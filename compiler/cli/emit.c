@@ -26,7 +26,8 @@ static const OptSpec emit_options[] = {
     OPT(EmitArgs, chunk, OPT_COUNT, "--chunk", .metavar = "C", .min = 1, .max = INT_MAX,
         .help = "prefill chunk in tokens (default: the model's chunk)"),
     OPT(EmitArgs, resources, OPT_FLAG, "--resources",
-        .help = "compile kernels.cu with NVRTC and print registers, spills and smem"),
+        .help = "compile kernels.cu with NVRTC and print registers, spills, smem and blocks\n"
+                "per SM; exit 1 if a kernel spills or misses its designed occupancy"),
 };
 
 static const OptCommand emit_command = {
@@ -90,7 +91,7 @@ int cmd_emit(int argc, char **argv) {
                               run_plan_schedule_json(&l, &plan));
     char *manifest = codegen_manifest(&l, cg, extra);
     rc = write_outputs(a.dir, &src, manifest);
-    if (rc == 0 && a.resources) rc = jit_print_resources(src.data, src.len, a.arch, stdout);
+    if (rc == 0 && a.resources) rc = jit_print_resources(src.data, src.len, a.arch, cg, stdout);
     free(manifest);
     buf_free(&src);
     run_plan_free(&plan);

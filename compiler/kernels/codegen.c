@@ -133,6 +133,7 @@ static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const
         set_grid(&v, (GridRule){GRID_CHUNK_TOKENS, 1, NULL, PREFILL_BM}, grid_const(m->heads), grid_of(GRID_BATCH));
     } else {
         v.block = DECODE_THREADS;
+        v.min_blocks = (int)DECODE_MIN_BLOCKS(g, hd);
         v.dynamic_smem = decode_smem(g, hd, dtype_bytes(m->kv_dtype));
         v.splits = (int)plan_decode_splits(layer_history(li), cg->context);
         set_grid(&v, grid_const(m->kv_heads), grid_const(v.splits), grid_of(GRID_BATCH));
@@ -421,6 +422,7 @@ static json_t *kernel_json(const KernelVariant *v) {
     if (v->width) json_object_set_new(k, "width", json_integer(v->width));
     json_t *block = json_pack("[iii]", v->block, 1, 1);
     json_object_set_new(k, "block", block);
+    if (v->min_blocks) json_object_set_new(k, "min_blocks_per_sm", json_integer(v->min_blocks));
     json_object_set_new(k, "grid", grid_json(v));
     json_object_set_new(k, "dynamic_smem", json_integer(v->dynamic_smem));
     /* Above 48 KiB the launcher must raise cudaFuncAttributeMaxDynamicSharedMemorySize first. */

@@ -20,6 +20,14 @@
  * CODEGEN_DEFAULT_ARCH. (arch.c: a table of the GPUs' figures, so no toolkit is needed.) */
 int codegen_arch_max_smem(const char *arch);
 
+/* Blocks of one kernel resident on an SM of arch, and what each resource alone allows: threads (and
+ * the SM's block limit), registers per thread (ptxas's figure), shared memory per block (static +
+ * dynamic, bytes). All 0 for an unknown arch or a block that cannot launch there. */
+typedef struct {
+    int blocks, by_threads, by_registers, by_smem;
+} ArchOccupancy;
+ArchOccupancy codegen_arch_occupancy(const char *arch, int threads, int registers, int64_t smem);
+
 typedef struct {
     const char *arch;       /* "sm_80" or "sm_90" */
     int64_t context;        /* tokens per sequence; 0 = the model header's */
@@ -58,6 +66,8 @@ typedef struct {
     int64_t chunked;        /* attention: chunked C (the kernels' CHUNK); 0 otherwise */
     int64_t width;          /* bias_add, and rmsnorm over heads (qk_norm): elements per row; 0 otherwise */
     int block;              /* threads per block (1-D) */
+    int min_blocks;         /* the blocks per SM its registers must allow (checked on the cubin by
+                               `mixc emit --resources`); 0: no design */
     int64_t dynamic_smem;   /* bytes */
     int splits;             /* decode: grid.y (split-KV); 0 otherwise */
     GridRule grid[3];

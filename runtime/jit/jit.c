@@ -554,7 +554,47 @@ static void print_count(FILE *out, int v, int width) {
     else fprintf(out, " %*d", width, v);
 }
 
-int jit_print_resources(const char *source, size_t len, const char *arch, FILE *out) {
+static const KernelVariant *find_variant(const Codegen *cg, const char *name) {
+    for (int i = 0; cg && i < cg->nkernels; i++)
+        if (!strcmp(cg->kernel[i].name, name)) return &cg->kernel[i];
+    return NULL;
+}
+
+/* One row: ptxas's figures, and for a kernel of cg its threads, the blocks per SM it gets on arch
+ * and the blocks its design asks of its registers. Returns false (after saying why on stderr) for
+ * spills in a kernel, or registers that allow fewer blocks than its design. */
+static bool print_resource_row(FILE *out, const KernelResources *k, const KernelVariant *v, const char *arch) {
+    char name[200];   /* a device function ptxas kept out of line is shown in brackets */
+    snprintf(name, sizeof name, k->entry ? "%s" : "[%s]", k->name);
+    fprintf(out, "%-40s", name);
+    const int counts[] = {k->registers, k->spill_store_bytes, k->spill_load_bytes, k->stack_bytes, k->smem_bytes,
+                          k->cmem_bytes};
+    const int widths[] = {5, 9, 9, 7, 7, 6};
+    for (int i = 0; i < 6; i++) print_count(out, counts[i], widths[i]);
+    ArchOccupancy o = {0};
+    if (v && k->registers >= 0 && k->smem_bytes >= 0)
+        o = codegen_arch_occupancy(arch, v->block, k->registers, k->smem_bytes + v->dynamic_smem);
+    const int by_regs = o.by_registers < o.by_threads ? o.by_registers : o.by_threads;
+    print_count(out, v ? v->block : -1, 7);
+    print_count(out, v && o.blocks ? o.blocks : -1, 9);
+    print_count(out, v && o.blocks ? by_regs : -1, 7);
+    print_count(out, v && v->min_blocks ? v->min_blocks : -1, 6);
+    fputc('\n', out);
+    bool ok = true;
+    if (k->entry && (k->spill_store_bytes > 0 || k->spill_load_bytes > 0)) {
+        fprintf(stderr, "mixc emit: %s spills registers on %s (%d bytes stored, %d loaded): a kernel is designed "
+                "for none\n", k->name, arch, k->spill_store_bytes, k->spill_load_bytes);
+        ok = false;
+    }
+    if (v && v->min_blocks && by_regs < v->min_blocks) {
+        fprintf(stderr, "mixc emit: %s: its %d threads of %d registers allow %d blocks per SM on %s, designed "
+                "for at least %d\n", k->name, v->block, k->registers, by_regs, arch, v->min_blocks);
+        ok = false;
+    }
+    return ok;
+}
+
+int jit_print_resources(const char *source, size_t len, const char *arch, const Codegen *cg, FILE *out) {
     JitOptions opt = {.arch = arch, .output = JIT_CUBIN};
     JitResult r;
     char err[1024];
@@ -566,28 +606,22 @@ int jit_print_resources(const char *source, size_t len, const char *arch, FILE *
         return rc;
     }
     if (!arch) arch = JIT_DEFAULT_ARCH;
-    fprintf(out, "%-40s %5s %9s %9s %7s %7s %6s\n", "function", "regs", "spill-st", "spill-ld",
-            "stack", "smem", "cmem");
-    for (int i = 0; i < r.nres; i++) {
-        const KernelResources *k = &r.res[i];
-        /* A device function ptxas kept out of line is shown in brackets. */
-        char name[200];
-        snprintf(name, sizeof name, k->entry ? "%s" : "[%s]", k->name);
-        fprintf(out, "%-40s", name);
-        print_count(out, k->registers, 5);
-        print_count(out, k->spill_store_bytes, 9);
-        print_count(out, k->spill_load_bytes, 9);
-        print_count(out, k->stack_bytes, 7);
-        print_count(out, k->smem_bytes, 7);
-        print_count(out, k->cmem_bytes, 6);
-        fputc('\n', out);
-    }
+    fprintf(out, "%-40s %5s %9s %9s %7s %7s %6s %7s %9s %7s %6s\n", "function", "regs", "spill-st", "spill-ld",
+            "stack", "smem", "cmem", "threads", "blocks/SM", "by-regs", "design");
+    bool ok = true;
+    for (int i = 0; i < r.nres; i++)
+        ok &= print_resource_row(out, &r.res[i], find_variant(cg, r.res[i].name), arch);
     int limit = codegen_arch_max_smem(arch);
     fprintf(out, "%d function%s for %s%s", r.nres, r.nres == 1 ? "" : "s", arch,
             r.cache_hit ? " (cached)" : "");
     if (limit) fprintf(out, "; shared memory limit per block %d bytes", limit);
     fputc('\n', out);
-    if (!r.resources_known) fprintf(out, "resources unknown: the ptxas log was missing\n");
+    if (cg) fprintf(out, "blocks/SM: resident on one SM (threads, registers, static + dynamic shared memory); "
+                    "by-regs: what threads and registers alone allow; design: what they must allow\n");
+    if (!r.resources_known) {
+        fprintf(out, "resources unknown: the ptxas log was missing\n");
+        ok = ok && !cg;   /* nothing of the kernels' design could be checked */
+    }
     jit_result_free(&r);
-    return 0;
+    return ok ? 0 : 1;
 }

@@ -7,6 +7,8 @@
 #ifndef MIXC_JIT_H
 #define MIXC_JIT_H
 
+#include "codegen.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,10 +66,13 @@ int jit_compile(const char *source, size_t len, const JitOptions *opt, JitResult
 void jit_result_free(JitResult *r);
 
 /* Compiles to cubin for arch (NULL = sm_90) through the cache and prints one row per function:
- * name, registers, spill stores/loads, stack, smem, cmem. Returns 0 ok, 1 on compile failure
- * (the NVRTC log goes to stderr), 2 when the CUDA toolkit is missing (said on stderr). Used by
+ * name, registers, spill stores/loads, stack, smem, cmem, and for a kernel of cg (may be NULL) its
+ * threads, the blocks per SM it gets on arch (registers, static + the plan's dynamic shared memory)
+ * and its designed minimum (KernelVariant.min_blocks). Returns 0 ok; 1 on compile failure (the
+ * NVRTC log goes to stderr), on spills in any kernel, or on registers that allow a kernel of cg
+ * fewer blocks than its design (each said on stderr); 2 when the CUDA toolkit is missing. Used by
  * `mixc emit --resources`; a mixc built without the toolkit has runtime/jit/no_toolkit.c's. */
-int jit_print_resources(const char *source, size_t len, const char *arch, FILE *out);
+int jit_print_resources(const char *source, size_t len, const char *arch, const Codegen *cg, FILE *out);
 
 /* The cache directory as resolved from the environment (NULL when none can be found). Caller frees. */
 char *jit_cache_dir(void);

@@ -20,8 +20,8 @@ int cmd_build(int argc, char **argv) {
     return 2;
 }
 
-int jit_print_resources(const char *source, size_t len, const char *arch, FILE *out) {
-    (void)source, (void)len, (void)arch, (void)out;
+int jit_print_resources(const char *source, size_t len, const char *arch, const Codegen *cg, FILE *out) {
+    (void)source, (void)len, (void)arch, (void)cg, (void)out;
     fprintf(stderr, "mixc emit: --resources %s\n", NO_TOOLKIT);
     return 2;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The NVRTC JIT: cache hit/miss, damaged entries, concurrent writers, compile errors, resources
 # (tests/jit/test_jit.c). Then, once `mixc emit` works, every emitted kernel of one example must
-# compile for sm_80 and sm_90 with no spills and shared memory within the arch limit.
+# compile for sm_80 and sm_90 with no spills and shared memory within the arch limit, and `mixc emit
+# --resources` must find every decode kernel of four layouts within its designed occupancy.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -26,4 +27,20 @@ if "$MIXC" emit --help >/dev/null 2>&1 && "$MIXC" emit "$example" -o "$tmp/out" 
 else
   echo "SKIP emitted kernels: mixc emit is not available yet"
 fi
+
+# The static check of the cubin (`mixc emit --resources`): no kernel spills, and every decode kernel's
+# registers allow its designed blocks per SM (DECODE_MIN_BLOCKS: GQA groups 2 to 32, head_dim 64 to
+# 256, int8 and bf16 caches), on sm_80 and sm_90.
+for f in examples/character-ai.mix examples/gemma2-9b.mix examples/gemma3-27b.mix tests/kernels/kt-h.mix; do
+  for arch in sm_80 sm_90; do
+    MIXC_CACHE_DIR="$tmp/cache" "$MIXC" emit "$f" -o "$tmp/res" --resources --arch "$arch" >"$tmp/res.out" 2>"$tmp/res.err"
+    st=$?
+    rows=$(awk '$1 ~ /^attn_decode_hd/ && $9 ~ /^[0-9]+$/ && $11 ~ /^[0-9]+$/ && $10 >= $11' "$tmp/res.out" | wc -l)
+    if [ $st -eq 0 ] && [ "$rows" -gt 0 ] && ! grep -q 'resources unknown' "$tmp/res.out"; then
+      echo "PASS resources $(basename "$f" .mix) $arch: no spills, $rows decode kernels within their designed occupancy (blocks/SM: $(awk '$1 ~ /^attn_decode_hd/ {print $9 ", registers allow " $10 " >= " $11}' "$tmp/res.out" | sort -u | paste -sd';'))"
+    else
+      echo "FAIL resources $(basename "$f" .mix) $arch: exit $st, $rows decode rows"; head -n 5 "$tmp/res.err"; rc=1
+    fi
+  done
+done
 exit $rc

@@ -608,7 +608,7 @@ static void test_print_resources(void) {
     char *cache = make_temp_dir();
     setenv("MIXC_CACHE_DIR", cache, 1);
     FILE *f = tmpfile();
-    CHECK(jit_print_resources(smem_kernel, strlen(smem_kernel), "sm_90", f) == 0);
+    CHECK(jit_print_resources(smem_kernel, strlen(smem_kernel), "sm_90", NULL, f) == 0);
     long n = ftell(f);
     char *text = xcalloc((size_t)n + 1, 1);
     rewind(f);
@@ -626,7 +626,7 @@ static void test_print_resources(void) {
     fflush(stdout);
     int saved = dup(2), null = open("/dev/null", 1);
     dup2(null, 2);
-    int rc = jit_print_resources(bad_kernel, strlen(bad_kernel), NULL, f);
+    int rc = jit_print_resources(bad_kernel, strlen(bad_kernel), NULL, NULL, f);
     dup2(saved, 2);
     close(saved);
     close(null);
@@ -640,6 +640,54 @@ static void test_print_resources(void) {
     unsetenv("MIXC_CACHE_DIR");
     remove_tree(cache);
     REPORT("jit_print_resources table");
+}
+
+/* jit_print_resources of src against cg; its stdout and stderr text (caller frees both). */
+static int print_resources_captured(const char *src, const char *arch, const Codegen *cg, char **out, char **err) {
+    Capture o = {0}, e = {0};
+    capture_begin(&o);
+    capture_begin(&e);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fileno(e.f), 2);
+    int rc = jit_print_resources(src, strlen(src), arch, cg, o.f);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    capture_end(&o);
+    capture_end(&e);
+    *out = o.text;
+    *err = e.text;
+    return rc;
+}
+
+/* A kernel of the plan is checked against its design: threads and blocks per SM shown in its row,
+ * and a design its registers (here: its 1024 threads) cannot meet fails with the figures said. */
+static void test_resources_design(void) {
+    bool ok = true;
+    char *cache = make_temp_dir();
+    setenv("MIXC_CACHE_DIR", cache, 1);
+    KernelVariant v = {.kind = KV_RMSNORM, .name = "k", .block = 1024, .min_blocks = 1};
+    Codegen cg = {.arch = "sm_90", .nkernels = 1, .kernel = &v};
+    char *out, *err;
+    CHECK(print_resources_captured(smem_kernel, "sm_90", &cg, &out, &err) == 0);
+    /* k: 1024 threads, 4096 bytes of shared memory: 2 blocks (64 warps an SM), designed for 1 */
+    const char *row = strstr(out, "\nk ");
+    CHECK(row && strstr(row, " 1024 ") && strstr(out, "blocks/SM"));
+    int threads = 0, blocks = 0, by_regs = 0, design = 0;
+    CHECK(row && sscanf(row, "\nk %*d %*d %*d %*d %*d %*d %d %d %d %d", &threads, &blocks, &by_regs, &design) == 4);
+    CHECK(threads == 1024 && blocks == 2 && by_regs == 2 && design == 1);
+    CHECK(err[0] == '\0');
+    if (!ok) printf("%s%s", out, err);
+    free(out), free(err);
+    v.min_blocks = 4;
+    CHECK(print_resources_captured(smem_kernel, "sm_90", &cg, &out, &err) == 1);
+    CHECK(strstr(err, "k: its 1024 threads of") && strstr(err, "allow 2 blocks per SM on sm_90, designed for at least 4"));
+    if (!ok) printf("%s%s", out, err);
+    free(out), free(err);
+    unsetenv("MIXC_CACHE_DIR");
+    remove_tree(cache);
+    REPORT("resources against a kernel's designed occupancy");
 }
 
 static void test_cache_dir_env(void) {
@@ -728,5 +776,6 @@ int main(int argc, char **argv) {
     test_forced_spills();
     test_ptx_and_unwritable_cache();
     test_print_resources();
+    test_resources_design();
     return failures ? 1 : 0;
 }

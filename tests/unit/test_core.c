@@ -1,6 +1,7 @@
 /* test_core.c — unit tests of the shared core: arena, files, checked arithmetic, the layout
  * builder and its verifier, the loader with overrides, the option parser, the JSON writer against
  * jansson. Prints PASS/FAIL per test. */
+#include "codegen.h"
 #include "mixc.h"
 #include "options.h"
 
@@ -432,8 +433,29 @@ static void test_chunked_retention(void) {
     REPORT("chunked retention");
 }
 
+/* Known answers of the occupancy calculator's rules (register allocation per warp in 256s, 1 KB of
+ * shared memory reserved per block, in 128-byte units; the SM's warp and block limits). */
+static void test_arch_occupancy(void) {
+    bool ok = true;
+    /* sm_90, 128 threads, 48 registers (1536 a warp: 42 warps), 10288 bytes (11392 a block) */
+    ArchOccupancy o = codegen_arch_occupancy("sm_90", 128, 48, 10288);
+    CHECK(o.by_threads == 16 && o.by_registers == 10 && o.by_smem == 20 && o.blocks == 10);
+    o = codegen_arch_occupancy("sm_80", 128, 128, 0);   /* 4096 registers a warp: 16 warps */
+    CHECK(o.by_registers == 4 && o.blocks == 4);
+    o = codegen_arch_occupancy("sm_80", 128, 56, 37760);   /* 38784 a block of 167936: 4 */
+    CHECK(o.by_smem == 4 && o.by_registers == 9 && o.blocks == 4);
+    o = codegen_arch_occupancy("sm_86", 1024, 16, 0);   /* 48 warps an SM: one block of 32 */
+    CHECK(o.by_threads == 1 && o.blocks == 1);
+    o = codegen_arch_occupancy("sm_90", 32, 16, 0);     /* the SM's 32-block limit */
+    CHECK(o.by_threads == 32 && o.blocks == 32);
+    CHECK(codegen_arch_occupancy("sm_90", 128, 32, 232449).blocks == 0);   /* over the opt-in limit */
+    CHECK(codegen_arch_occupancy("sm_75", 128, 32, 0).blocks == 0);        /* unknown arch */
+    REPORT("arch occupancy: blocks per SM by threads, registers and shared memory");
+}
+
 int main(void) {
     test_arena();
+    test_arch_occupancy();
     test_checked_arithmetic();
     test_files();
     test_fmt_bytes();
