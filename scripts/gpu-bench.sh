@@ -11,16 +11,27 @@
 #  3. The MixAttention paper's scenario, scaled: N prompts of 31K tokens then 1K new tokens each
 #     (context 32K), for examples/standard.mix against every examples/ma*.mix: tokens/s and the KV
 #     memory each layout holds.
-# Results: printed, and $BUILD/gpu-bench.json. Exit 0, 1 when a run fails, 2 without a GPU.
+#  4. The same scenario served as the paper served it (docs/serving.md): GPU_SERVE_N requests (300)
+#     of 31K prompt and 1K new tokens through mixrun's continuous-batching scheduler, as many
+#     sequences in flight as `mixc report --gpu` says fit, for standard, swa and every ma* layout:
+#     output tokens/s (and the ratio to standard's), peak sequences against the report's maximum, p90
+#     TPOT; then a load sweep (--rates) of standard and ma with its SVG chart.
+# Results: printed, and $OUT/gpu-bench.json (+ $OUT/gpu-serve-LAYOUT.svg; OUT: $GPU_BENCH_OUT, default
+# $BUILD). Exit 0, 1 when a run fails, 2 without a GPU.
 # Knobs: GPU_BENCH_N (sequences of the scenario, default 4), GPU_BENCH_SCALE (divides the scenario's
-# 31K + 1K tokens, default 1), GPU_BENCH_QUICK=1 (fewer decode-attention points, skip part 3),
-# GPU_BENCH_PARTS (which parts run, default "1 2 3").
+# 31K + 1K tokens, default 1), GPU_BENCH_QUICK=1 (fewer decode-attention points, skip parts 3 and 4),
+# GPU_BENCH_PARTS (which parts run, default "1 2 3 4"). Part 4: GPU_SERVE_N (300), GPU_SERVE_RATES
+# (requests/s of the sweep, default 0.25,0.5,1,2), GPU_BENCH_GPU (the device memory as `mixc report
+# --gpu` takes it; default: nvidia-smi's total), GPU_BENCH_LAYOUTS (names under examples/, default
+# "standard swa ma*"), GPU_BENCH_SET (--set overrides for every run: a tiny scale under the stand-in
+# driver, as tests/serve runs it).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 RUN=${MIXRUN:-$BUILD/mixrun}
 ATTN=$BUILD/tests/cuda/gpu_attn
 N=${GPU_BENCH_N:-4}
+OUT=${GPU_BENCH_OUT:-$BUILD}   # where gpu-bench.json and the charts go
 SCALE=${GPU_BENCH_SCALE:-1}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -28,11 +39,12 @@ trap 'rm -rf "$T"' EXIT
 . scripts/gpu-preflight.sh
 gpu_preflight gpu-bench "$RUN" "$ATTN"
 
-PARTS=" ${GPU_BENCH_PARTS:-1 2 3} "
-[ "${GPU_BENCH_QUICK:-0}" = 1 ] && PARTS=${PARTS/ 3 / }
+PARTS=" ${GPU_BENCH_PARTS:-1 2 3 4} "
+[ "${GPU_BENCH_QUICK:-0}" = 1 ] && PARTS=${PARTS/ 3 / } && PARTS=${PARTS/ 4 / }
 part() { [[ $PARTS == *" $1 "* ]]; }
 fails=0
-attn_json=(); bench_json=(); scen_json=()
+attn_json=(); bench_json=(); scen_json=(); serve_json=(); sweep_json=()
+read -ra SETS <<<"${GPU_BENCH_SET:-}"
 device=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
 echo "gpu-bench on ${device:-an unnamed GPU}"
 
@@ -93,13 +105,61 @@ if part 3; then
   done
 fi
 
+# ---- 4. the scenario served: continuous batching under the exact KV budget, then a load sweep
+# serve_one NAME LAYOUT ARGS...: mixrun --synthetic ... --json into $T/serve.json; 1 on failure.
+serve_one() {
+  local name=$1 layout=$2; shift 2
+  "$RUN" --layout "$layout" "${SETS[@]}" --set context=$CTX --random-weights 1 --backend cuda --json "$@" \
+    >"$T/serve.json" 2>"$T/err" && return 0
+  echo "FAIL serve $name: $(grep -m 3 -v '^\s*$' "$T/err")"; fails=$((fails + 1)); return 1
+}
+# serve_row NAME MAX STANDARD_TPS: the table's row of $T/serve.json, then its JSON entry.
+serve_row() {
+  python3 - "$T/serve.json" "$@" <<'EOF'
+import json, sys
+s, name, mx, std = json.load(open(sys.argv[1]))["summary"], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+tps = s["output_tokens_per_s"]
+vs = f"{tps / std:.2f}x" if std > 0 else "-"
+print(f'{name:<16} {mx:>8} {s["peak_sequences"]:>8} {tps:>12.1f} {vs:>8} {s["tpot_s"]["p90"] * 1e3:>8.2f}ms {s["kv_peak_bytes"]:>12}')
+print(json.dumps({"layout": name, "report_max_sequences": mx, "summary": s}))
+EOF
+}
+if part 4; then
+  SN=${GPU_SERVE_N:-300}; L=$((31744 / SCALE)); G=$((1024 / SCALE)); CTX=$((L + G))
+  GPU=${GPU_BENCH_GPU:-$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null |
+                         awk 'NR == 1 {printf "%.3f", $1 / 1024}')}
+  echo "== MixAttention scenario served: $SN requests of $L prompt + $G new tokens (context $CTX), ${GPU:-?} GiB"
+  printf '%-16s %8s %8s %12s %8s %10s %12s\n' layout "max seq" "peak" "output tok/s" "vs std" "p90 TPOT" "KV peak"
+  std_tps=0
+  for name in ${GPU_BENCH_LAYOUTS:-standard swa $(cd examples && ls ma*.mix | sed 's/\.mix$//')}; do
+    f=examples/$name.mix
+    max=$("${MIXC:-$BUILD/mixc}" report "$f" "${SETS[@]}" --context "$CTX" --gpu "$GPU" --format json 2>"$T/err" |
+          python3 -c 'import json, sys; print(json.load(sys.stdin)["gpu"]["max_sequences"][0])') ||
+      { echo "FAIL report $name: $(head -n 2 "$T/err")"; fails=$((fails + 1)); continue; }
+    slots=$((max < SN ? max : SN))
+    serve_one "$name" "$f" --synthetic "$SN,$L,$G" --max-seqs "$slots" || continue
+    row=$(serve_row "$name" "$max" "$std_tps") || { echo "FAIL serve $name: unreadable JSON"; fails=$((fails + 1)); continue; }
+    head -n 1 <<<"$row"; serve_json+=("$(tail -n 1 <<<"$row")")
+    [ "$name" = standard ] &&
+      std_tps=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["summary"]["output_tokens_per_s"])' "$T/serve.json")
+  done
+  for name in standard ma; do
+    slots=$((SN < 64 ? SN : 64))
+    serve_one "$name sweep" "examples/$name.mix" --synthetic "$SN,$L,$G" --max-seqs "$slots" \
+      --rates "${GPU_SERVE_RATES:-0.25,0.5,1,2}" --svg "$OUT/gpu-serve-$name.svg" || continue
+    sweep_json+=("{\"layout\": \"$name\", \"sweep\": $(python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))["sweep"]))' "$T/serve.json")}")
+    echo "$name: load sweep at ${GPU_SERVE_RATES:-0.25,0.5,1,2} requests/s: $OUT/gpu-serve-$name.svg"
+  done
+fi
+
 join() { local IFS=,; echo "$*"; }
-cat >"$BUILD/gpu-bench.json" <<EOF
+cat >"$OUT/gpu-bench.json" <<EOF
 {"device": "$device",
  "decode_attention": [$(join "${attn_json[@]}")],
  "bench": [$(join "${bench_json[@]}")],
  "mixattention_scenario": {"sequences": $N, "prompt": $((31744 / SCALE)), "new": $((1024 / SCALE)), "runs": [$(join "${scen_json[@]}")]},
+ "served_scenario": {"requests": ${SN:-0}, "gpu_gib": "${GPU:-}", "runs": [$(join "${serve_json[@]}")], "sweeps": [$(join "${sweep_json[@]}")]},
  "failed": $fails}
 EOF
-echo "gpu-bench: results in $BUILD/gpu-bench.json"
+echo "gpu-bench: results in $OUT/gpu-bench.json"
 [ $fails -eq 0 ]
