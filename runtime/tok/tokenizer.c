@@ -13,23 +13,31 @@
 #include <utf8proc.h>
 
 #include "tok_bpe.h"
+#include "tok_steps.h"
 
 /* The regex of the ByteLevel pre-tokenizer's use_regex (GPT-2). */
 #define GPT2_PATTERN "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 #define MAX_PRE_STEPS 8
 
+/* An added token: its content (what it decodes to) and what it matches: the content, or for a
+ * normalized one the content normalized (as the package builds its pattern: Llama 2's Prepend
+ * makes '<tool>' match '▁<tool>'). */
 typedef struct {
-    char *content;
-    size_t len;
+    char *content, *match;
+    size_t len, match_len;
     int32_t id;
     bool special, normalized;
 } AddedToken;
 
 /* One pre-tokenizer step: a regex split (Split, or ByteLevel's use_regex) after an optional prefix
- * space (ByteLevel's add_prefix_space). */
+ * space (ByteLevel's add_prefix_space); or Metaspace (metaspace set: spaces replaced, the
+ * replacement prepended by its scheme, split before each replacement when split). */
 typedef struct {
     pcre2_code *re;            /* NULL: no split */
     bool add_prefix_space;
+    char *metaspace;           /* Metaspace's replacement character; NULL: not Metaspace */
+    TokPrepend scheme;
+    bool split;
 } PreStep;
 
 struct Tokenizer {
@@ -42,15 +50,18 @@ struct Tokenizer {
     PreStep pre[MAX_PRE_STEPS];
     int npre;
     IdList prefix, suffix;     /* TemplateProcessing's special tokens around a single sequence */
-    bool nfc;                  /* the NFC normalizer (Qwen2) */
+    TokSteps steps;            /* normalizers and decoders */
+    bool byte_level;           /* a ByteLevel pre-tokenizer: pieces in the byte-level alphabet */
     int64_t vocab_size;
 };
 
-/* A piece of text being tokenized; added >= 0 when it is that added token. */
+/* A piece of text being tokenized; added >= 0 when it is that added token; first when it starts
+ * the input text (Metaspace's prepend_scheme first). */
 typedef struct {
     char *s;
     size_t n;
     int32_t added;
+    bool first;
 } Piece;
 typedef struct {
     Piece *v;
@@ -66,7 +77,7 @@ static void piece_push(PieceList *l, const char *s, size_t n, int32_t added) {
     char *copy = xmalloc(n + 1);
     memcpy(copy, s, n);
     copy[n] = '\0';
-    l->v[l->n++] = (Piece){copy, n, added};
+    l->v[l->n++] = (Piece){copy, n, added, false};
 }
 
 static void pieces_free(PieceList *l) {
@@ -114,14 +125,18 @@ static bool load_added(Tokenizer *t, json_t *list, char *err, size_t errlen) {
         at->content = xstrdup(content);
         at->len = strlen(content);
         at->id = (int32_t)json_integer_value(id);
-        t->added_starts[(unsigned char)content[0]] = true;
+        at->match = xstrdup(content);
+        at->match_len = at->len;
+        if (at->normalized) tok_normalize(&t->steps, &at->match, &at->match_len);
+        if (!at->match_len) return fail(err, errlen, "added token '%.40s' normalizes to nothing", content);
+        t->added_starts[(unsigned char)at->match[0]] = true;
     }
     return true;
 }
 
 /* Splits the non-added pieces of in at the added tokens whose `normalized` flag is `normalized`,
  * the leftmost-longest match first (the package's two passes: tokens matched on the raw text,
- * then those matched on the normalized text, the same text here since no normalizer is applied). */
+ * then those matched on the normalized text). */
 static void split_added(const Tokenizer *t, bool normalized, PieceList *in) {
     PieceList out = {0};
     for (size_t p = 0; p < in->n; p++) {
@@ -130,13 +145,13 @@ static void split_added(const Tokenizer *t, bool normalized, PieceList *in) {
             piece_push(&out, pc->s, pc->n, pc->added);
             continue;
         }
-        size_t start = 0;
+        size_t start = 0, before = out.n;
         for (size_t i = 0; i < pc->n; ) {
             int best = -1;
             for (int k = 0; k < t->nadded && t->added_starts[(unsigned char)pc->s[i]]; k++) {
                 const AddedToken *a = &t->added[k];
-                if (a->normalized == normalized && a->len <= pc->n - i && (best < 0 || a->len > t->added[best].len) &&
-                    !memcmp(pc->s + i, a->content, a->len))
+                if (a->normalized == normalized && a->match_len <= pc->n - i &&
+                    (best < 0 || a->match_len > t->added[best].match_len) && !memcmp(pc->s + i, a->match, a->match_len))
                     best = k;
             }
             if (best < 0) {
@@ -144,11 +159,13 @@ static void split_added(const Tokenizer *t, bool normalized, PieceList *in) {
                 continue;
             }
             piece_push(&out, pc->s + start, i - start, -1);
-            piece_push(&out, pc->s + i, t->added[best].len, t->added[best].id);
-            i += t->added[best].len;
+            piece_push(&out, pc->s + i, t->added[best].match_len, t->added[best].id);
+            i += t->added[best].match_len;
             start = i;
         }
         piece_push(&out, pc->s + start, pc->n - start, -1);
+        /* the first piece cut from a first piece starts the text too, unless it is an added token */
+        if (pc->first && out.n > before) out.v[before].first = out.v[before].added < 0;
     }
     pieces_free(in);
     *in = out;
@@ -193,12 +210,13 @@ static bool load_split(Tokenizer *t, json_t *pt, char *err, size_t errlen) {
         return fail(err, errlen, "the Split pre-tokenizer's invert is not supported (only false)");
     if (!regex && !literal) return fail(err, errlen, "the Split pre-tokenizer has no Regex or String pattern");
     pcre2_code *re = compile_regex(regex ? regex : literal, !regex, err, errlen);
-    return re && add_step(t, (PreStep){re, false}, err, errlen);
+    return re && add_step(t, (PreStep){.re = re}, err, errlen);
 }
 
 static bool load_byte_level(Tokenizer *t, json_t *pt, char *err, size_t errlen) {
     json_t *use_regex = json_object_get(pt, "use_regex");
-    PreStep step = {NULL, false};
+    PreStep step = {0};
+    t->byte_level = true;
     if (!tok_optional_bool(pt, "add_prefix_space", &step.add_prefix_space) || (use_regex && !json_is_boolean(use_regex)))
         return fail(err, errlen, "the ByteLevel pre-tokenizer's add_prefix_space and use_regex must be booleans");
     if (!use_regex || json_is_true(use_regex)) {   /* the package's default is true */
@@ -208,26 +226,50 @@ static bool load_byte_level(Tokenizer *t, json_t *pt, char *err, size_t errlen) 
     return add_step(t, step, err, errlen);
 }
 
-/* The pre-tokenizer: Split steps, then a ByteLevel one last (the byte-level alphabet is applied
- * once, to the final pieces). */
+/* Metaspace: its replacement character, prepend_scheme and split. */
+static bool load_metaspace(Tokenizer *t, json_t *pt, char *err, size_t errlen) {
+    const char *r = json_string_value(json_object_get(pt, "replacement"));
+    PreStep step = {0};
+    const char *key;
+    json_t *v;
+    json_object_foreach(pt, key, v)
+        if (strcmp(key, "type") && strcmp(key, "replacement") && strcmp(key, "prepend_scheme") && strcmp(key, "split"))
+            return fail(err, errlen, "the Metaspace pre-tokenizer's field '%.40s' is not supported", key);
+    if (!r || !*r || utf8_sequence_len((const unsigned char *)r, strlen(r)) != strlen(r))
+        return fail(err, errlen, "the Metaspace pre-tokenizer's replacement is not one character");
+    if (!tok_prepend_scheme(pt, &step.scheme))
+        return fail(err, errlen, "the Metaspace pre-tokenizer's prepend_scheme is not never, first or always");
+    json_t *split = json_object_get(pt, "split");
+    if (split && !json_is_boolean(split)) return fail(err, errlen, "the Metaspace pre-tokenizer's split is not a boolean");
+    step.split = !split || json_is_true(split);   /* the package's default is true */
+    step.metaspace = xstrdup(r);
+    if (!add_step(t, step, err, errlen)) return free(step.metaspace), false;
+    return true;
+}
+
+/* The pre-tokenizer: none, or Split steps, then at most one ByteLevel or Metaspace, last (the
+ * byte-level alphabet is applied once, to the final pieces). */
 static bool load_pre_tokenizer(Tokenizer *t, json_t *pt, char *err, size_t errlen) {
+    if (!pt || json_is_null(pt)) return true;
     const char *type = type_of(pt);
     bool sequence = !strcmp(type, "Sequence");
     json_t *list = sequence ? json_object_get(pt, "pretokenizers") : NULL;
     size_t n = sequence ? json_array_size(list) : 1;
-    if (!n) return fail(err, errlen, "the pre-tokenizer Sequence is empty (it must end with ByteLevel)");
+    if (!n) return fail(err, errlen, "the pre-tokenizer Sequence is empty");
     for (size_t i = 0; i < n; i++) {
         json_t *step = sequence ? json_array_get(list, i) : pt;
         const char *st = type_of(step);
         bool last = i + 1 == n;
         if (!strcmp(st, "ByteLevel") && last) {
             if (!load_byte_level(t, step, err, errlen)) return false;
-        } else if (!strcmp(st, "Split") && !last) {
+        } else if (!strcmp(st, "Metaspace") && last) {
+            if (!load_metaspace(t, step, err, errlen)) return false;
+        } else if (!strcmp(st, "Split")) {
             if (!load_split(t, step, err, errlen)) return false;
         } else {
             return fail(err, errlen, "the pre-tokenizer '%s' is not supported%s", st,
-                        !strcmp(st, "ByteLevel") || !strcmp(st, "Split")
-                            ? " here (supported: Split pre-tokenizers, then one ByteLevel)" : "");
+                        !strcmp(st, "ByteLevel") || !strcmp(st, "Metaspace")
+                            ? " here (supported: Split pre-tokenizers, then one ByteLevel or Metaspace)" : "");
         }
     }
     return true;
@@ -310,9 +352,6 @@ static bool check_top_level(json_t *root, char *err, size_t errlen) {
             return fail(err, errlen, "%s is not supported (it must be null)", must_be_null[i]);
     const char *model = type_of(json_object_get(root, "model"));
     if (strcmp(model, "BPE")) return fail(err, errlen, "the model type '%s' is not supported (only BPE)", model);
-    const char *decoder = type_of(json_object_get(root, "decoder"));
-    if (strcmp(decoder, "ByteLevel"))
-        return fail(err, errlen, "the decoder '%s' is not supported (only ByteLevel)", decoder);
     return true;
 }
 
@@ -331,18 +370,10 @@ static void set_vocab_size(Tokenizer *t) {
     for (int i = 0; i < t->nadded; i++) t->added_of_id[t->added[i].id] = i;
 }
 
-/* null, or NFC (utf8proc: no hand-written Unicode tables). */
-static bool load_normalizer(Tokenizer *t, json_t *n, char *err, size_t errlen) {
-    if (!n || json_is_null(n)) return true;
-    if (!strcmp(type_of(n), "NFC") && json_object_size(n) == 1) return t->nfc = true;
-    json_t *first = json_array_get(json_object_get(n, "normalizers"), 0);
-    return fail(err, errlen, "the normalizer '%s'%s%s%s is not supported (only NFC)", type_of(n), first ? " of '" : "",
-                first ? type_of(first) : "", first ? "'" : "");
-}
-
 static bool load_json(Tokenizer *t, json_t *root, char *err, size_t errlen) {
     if (!json_is_object(root)) return fail(err, errlen, "not a JSON object");
-    return check_top_level(root, err, errlen) && load_normalizer(t, json_object_get(root, "normalizer"), err, errlen) &&
+    return check_top_level(root, err, errlen) && tok_load_normalizer(&t->steps, json_object_get(root, "normalizer"), err, errlen) &&
+           tok_load_decoder(&t->steps, json_object_get(root, "decoder"), err, errlen) &&
            bpe_load(&t->model, json_object_get(root, "model"), err, errlen) &&
            load_added(t, json_object_get(root, "added_tokens"), err, errlen) &&
            load_pre_tokenizer(t, json_object_get(root, "pre_tokenizer"), err, errlen) &&
@@ -383,10 +414,11 @@ Tokenizer *tokenizer_load(const char *path, char *err, size_t errlen) {
 void tokenizer_free(Tokenizer *t) {
     if (!t) return;
     bpe_free(&t->model);
-    for (int i = 0; i < t->nadded; i++) free(t->added[i].content);
+    for (int i = 0; i < t->nadded; i++) free(t->added[i].content), free(t->added[i].match);
     free(t->added);
     free(t->added_of_id);
-    for (int i = 0; i < t->npre; i++) pcre2_code_free(t->pre[i].re);
+    for (int i = 0; i < t->npre; i++) pcre2_code_free(t->pre[i].re), free(t->pre[i].metaspace);
+    tok_steps_free(&t->steps);
     free(t->prefix.v);
     free(t->suffix.v);
     free(t->path);
@@ -420,36 +452,54 @@ static void split_regex(const pcre2_code *re, const char *s, size_t n, PieceList
     pcre2_match_data_free(md);
 }
 
+/* Metaspace on one piece: spaces replaced, the replacement prepended by the scheme, then split
+ * before each replacement (MergedWithNext) when split. */
+static void metaspace_piece(const PreStep *step, const Piece *p, PieceList *out) {
+    Buf text = {0};
+    const size_t k = strlen(step->metaspace);
+    const bool starts = p->n >= 1 && (p->s[0] == ' ' || (p->n >= k && !memcmp(p->s, step->metaspace, k)));
+    if ((step->scheme == PREPEND_ALWAYS || (step->scheme == PREPEND_FIRST && p->first)) && !starts)
+        buf_puts(&text, step->metaspace);
+    tok_replace_all(p->s, p->n, " ", step->metaspace, &text);
+    size_t start = 0;
+    for (size_t i = step->split ? 1 : text.len; i < text.len; i++)
+        if (i + k <= text.len && !memcmp(text.data + i, step->metaspace, k)) {
+            piece_push(out, text.data + start, i - start, -1);
+            start = i;
+        }
+    piece_push(out, text.data + start, text.len - start, -1);
+    buf_free(&text);
+}
+
 static void apply_pre_step(const PreStep *step, PieceList *pieces) {
     PieceList out = {0};
     for (size_t i = 0; i < pieces->n; i++) {
         Piece *p = &pieces->v[i];
+        size_t before = out.n;
         if (p->added >= 0) {
             piece_push(&out, p->s, p->n, p->added);
             continue;
         }
-        Buf text = {0};
-        if (step->add_prefix_space && p->s[0] != ' ') buf_puts(&text, " ");
-        buf_append(&text, p->s, p->n);
-        if (step->re) split_regex(step->re, text.data, text.len, &out);
-        else piece_push(&out, text.data, text.len, -1);
-        buf_free(&text);
+        if (step->metaspace) {
+            metaspace_piece(step, p, &out);
+        } else {
+            Buf text = {0};
+            if (step->add_prefix_space && p->s[0] != ' ') buf_puts(&text, " ");
+            buf_append(&text, p->s, p->n);
+            if (step->re) split_regex(step->re, text.data, text.len, &out);
+            else piece_push(&out, text.data, text.len, -1);
+            buf_free(&text);
+        }
+        if (out.n > before) out.v[before].first = p->first;
     }
     pieces_free(pieces);
     *pieces = out;
 }
 
-/* The pieces that are not added tokens in NFC (each a NUL-terminated copy of valid UTF-8). */
-static void normalize_nfc(PieceList *pieces) {
-    for (size_t i = 0; i < pieces->n; i++) {
-        Piece *p = &pieces->v[i];
-        if (p->added >= 0) continue;
-        char *nfc = (char *)utf8proc_NFC((const utf8proc_uint8_t *)p->s);
-        if (!nfc) fatal("out of memory");   /* valid UTF-8 in: only allocation fails */
-        free(p->s);
-        p->s = nfc;
-        p->n = strlen(nfc);
-    }
+/* The normalizers on the pieces that are not added tokens (each a NUL-terminated copy of UTF-8). */
+static void normalize_pieces(const Tokenizer *t, PieceList *pieces) {
+    for (size_t i = 0; i < pieces->n; i++)
+        if (pieces->v[i].added < 0) tok_normalize(&t->steps, &pieces->v[i].s, &pieces->v[i].n);
 }
 
 static bool text_checked(const char *text, size_t len, char *err, size_t errlen) {
@@ -469,8 +519,9 @@ bool tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add
     if (!text_checked(text, len, err, errlen)) return false;
     PieceList pieces = {0};
     piece_push(&pieces, text, len, -1);
+    if (pieces.n) pieces.v[0].first = true;
     split_added(t, false, &pieces);
-    if (t->nfc) normalize_nfc(&pieces);
+    normalize_pieces(t, &pieces);
     split_added(t, true, &pieces);
     for (int i = 0; i < t->npre; i++) apply_pre_step(&t->pre[i], &pieces);
     IdList out = {0};
@@ -480,6 +531,10 @@ bool tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add
     for (size_t i = 0; i < pieces.n; i++) {
         if (pieces.v[i].added >= 0) {
             idlist_push(&out, pieces.v[i].added);
+            continue;
+        }
+        if (!t->byte_level) {
+            bpe_encode_word(&t->model, pieces.v[i].s, pieces.v[i].n, &out);
             continue;
         }
         mapped.len = 0;
@@ -499,22 +554,27 @@ bool tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add
 
 char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int64_t n, bool skip_special, size_t *len,
                        char *err, size_t errlen) {
-    Buf bytes = {0}, text = {0};
+    char **tokens = xcalloc((size_t)n + 1, sizeof *tokens);
+    size_t *lens = xcalloc((size_t)n + 1, sizeof *lens);
+    int64_t kept = 0;
     for (int64_t i = 0; i < n; i++) {
         int32_t id = ids[i];
         int32_t added = id >= 0 && id < t->vocab_size ? t->added_of_id[id] : -1;
-        const char *tok = added >= 0 ? t->added[added].content : id >= 0 && id < t->model.nids ? t->model.token[id] : NULL;
+        /* an added token is its match: a normalized one decodes as the package's id_to_token gives it */
+        char *tok = added >= 0 ? t->added[added].match : id >= 0 && id < t->model.nids ? t->model.token[id] : NULL;
         if (!tok) {
-            buf_free(&bytes);
+            free(tokens), free(lens);
             fail(err, errlen, "token %d (position %lld) is not in the tokenizer's vocabulary", id, (long long)i);
             return NULL;
         }
         if (skip_special && added >= 0 && t->added[added].special) continue;
-        /* every token goes through the ByteLevel decoder, added ones too, as in the package */
-        byte_level_unmap(tok, added >= 0 ? t->added[added].len : t->model.token_len[id], &bytes);
+        /* every token goes through the decoders, added ones too, as in the package */
+        tokens[kept] = tok;
+        lens[kept++] = added >= 0 ? t->added[added].match_len : t->model.token_len[id];
     }
-    utf8_lossy(bytes.data ? bytes.data : "", bytes.len, &text);
-    buf_free(&bytes);
+    Buf text = {0};
+    tok_decode_strings(&t->steps, tokens, lens, kept, &text);
+    free(tokens), free(lens);
     buf_append(&text, "", 0);
     *len = text.len;
     return text.data ? text.data : xstrdup("");

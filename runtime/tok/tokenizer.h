@@ -1,9 +1,11 @@
 /* tokenizer.h — Hugging Face tokenizers read from a tokenizer.json (docs/tokenizer.md).
  *
  * Supported: the BPE model with the byte-level pre-tokenizer and decoder (GPT-2, Llama 3, Qwen2,
- * gpt-oss), the NFC normalizer (utf8proc), the Split pre-tokenizer with a regex (PCRE2, Unicode
- * properties), ignore_merges, added and special tokens matched before pre-tokenization,
- * TemplateProcessing for single sequences.
+ * gpt-oss), or with byte fallback and a Metaspace pre-tokenizer or Prepend/Replace normalizers and
+ * the Replace/ByteFallback/Fuse/Strip/Metaspace decoders (Llama 2, Mistral v0.1, Gemma); the NFC
+ * normalizer (utf8proc), the Split pre-tokenizer with a regex (PCRE2, Unicode properties),
+ * ignore_merges, added and special tokens matched before pre-tokenization, TemplateProcessing for
+ * single sequences.
  * Everything else a tokenizer.json may hold is refused at load, by name: a file is never read as a
  * different tokenization. */
 #ifndef MIXC_TOKENIZER_H

@@ -92,6 +92,66 @@ def qwen2_style():
     return train(tok, ["<|endoftext|>", "<|im_start|>"], ["<tool>"])
 
 
+def with_byte_tokens(tok):
+    """The tokenizer with <0x00>..<0xFF> appended to its vocabulary (as sentencepiece conversions hold
+    them) so that byte_fallback has them: read back through the package, which makes the expectations."""
+    j = json.loads(tok.to_str())
+    vocab = j["model"]["vocab"]
+    for b in range(256):
+        vocab.setdefault(f"<0x{b:02X}>", len(vocab))
+    return Tokenizer.from_str(json.dumps(j))
+
+
+def sentencepiece_bpe(normalizer, pre_tokenizer, decoder, special, added, template=True, vocab_size=500):
+    """A BPE of a sentencepiece conversion: byte_fallback, an unk token, a small alphabet (so that the
+    rarer characters fall back to bytes), a Metaspace-like normalizer or pre-tokenizer."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
+    tok.decoder = decoder
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special, show_progress=False,
+                                  limit_alphabet=80)
+    tok.train_from_iterator(CORPUS * 3, trainer=trainer)
+    tok.add_tokens(added)
+    tok = with_byte_tokens(tok)
+    if template:
+        bos = tok.token_to_id("<s>")
+        tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B",
+                                                           special_tokens=[("<s>", bos)])
+    return tok
+
+
+SP_DECODER = [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()]
+
+
+def llama2_style():
+    """Llama 2 and Mistral v0.1 (legacy conversion): Prepend and Replace normalizers, no pre-tokenizer."""
+    return sentencepiece_bpe(normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")]),
+                             None, decoders.Sequence(SP_DECODER + [decoders.Strip(" ", 1, 0)]),
+                             ["<unk>", "<s>", "</s>"], ["<tool>"])
+
+
+def metaspace_first():
+    """The newer conversion: a Metaspace pre-tokenizer prepending to the first piece only."""
+    return sentencepiece_bpe(None, pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False),
+                             decoders.Sequence(SP_DECODER + [decoders.Strip(" ", 1, 0)]),
+                             ["<unk>", "<s>", "</s>"], ["<tool>"])
+
+
+def metaspace_split():
+    """Metaspace splitting at every space (words), always prepending."""
+    return sentencepiece_bpe(None, pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True),
+                             decoders.Sequence([decoders.Metaspace(replacement="\u2581", prepend_scheme="always",
+                                                                   split=True), decoders.ByteFallback(), decoders.Fuse()]),
+                             ["<unk>", "<s>", "</s>"], [], template=False)
+
+
+def gemma_style():
+    """Gemma: spaces replaced, nothing prepended, no pre-tokenizer, no Strip."""
+    return sentencepiece_bpe(normalizers.Replace(" ", "\u2581"), None, decoders.Sequence(SP_DECODER),
+                             ["<pad>", "<eos>", "<s>", "<unk>", "<start_of_turn>", "<end_of_turn>"], [])
+
+
 def expected(tok):
     cases = []
     for text in CORPUS:
@@ -110,10 +170,16 @@ def refusals(base):
         edit(j)
         out.append((name, j, must_name))
     variant("normalizer_nfkc", "NFKC", lambda j: j.__setitem__("normalizer", {"type": "NFKC"}))
-    variant("normalizer_sequence", "Sequence' of 'Prepend",
+    variant("normalizer_sequence", "Lowercase",
             lambda j: j.__setitem__("normalizer", {"type": "Sequence", "normalizers": [
-                {"type": "Prepend", "prepend": "\u2581"}, {"type": "Replace", "pattern": {"String": " "},
-                                                           "content": "\u2581"}]}))
+                {"type": "Prepend", "prepend": "\u2581"}, {"type": "Lowercase"}]}))
+    variant("normalizer_replace_regex", "Regex",
+            lambda j: j.__setitem__("normalizer", {"type": "Replace", "pattern": {"Regex": " +"}, "content": " "}))
+    variant("decoder_ctc", "CTC", lambda j: j.__setitem__("decoder", {"type": "CTC", "pad_token": "<pad>",
+                                                                        "word_delimiter_token": "|", "cleanup": True}))
+    variant("pretok_metaspace_bad_scheme", "prepend_scheme",
+            lambda j: j.__setitem__("pre_tokenizer", {"type": "Metaspace", "replacement": "\u2581",
+                                                      "prepend_scheme": "sometimes", "split": False}))
     variant("model_wordpiece", "WordPiece", lambda j: j["model"].__setitem__("type", "WordPiece"))
     variant("model_unigram", "Unigram", lambda j: j["model"].__setitem__("type", "Unigram"))
     variant("pretok_digits", "Digits",
@@ -137,7 +203,8 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     families = {"gpt2": gpt2_style(), "gpt2_prefix": gpt2_prefix_space(), "llama3": llama3_style(),
-                "qwen2": qwen2_style()}
+                "qwen2": qwen2_style(), "llama2": llama2_style(), "metaspace_first": metaspace_first(),
+                "metaspace_split": metaspace_split(), "gemma": gemma_style()}
     for name, tok in families.items():
         d = os.path.join(args.out, name)
         os.makedirs(d, exist_ok=True)
