@@ -4,7 +4,6 @@
  * groups decoded as UTF-8 or one U+FFFD per byte, Strip per token, Metaspace's first token). */
 #include "tok_steps.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +11,7 @@
 
 #include "tok_bpe.h"
 
-static bool refuse(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool refuse(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
-static const char *type_name(json_t *o) {
+const char *tok_type(json_t *o) {
     const char *t = json_string_value(json_object_get(o, "type"));
     return t ? t : "(no type)";
 }
@@ -33,8 +23,8 @@ static bool only_fields(json_t *o, const char *const *known, const char *what, c
     json_object_foreach(o, key, v) {
         size_t i = 0;
         while (known[i] && strcmp(known[i], key)) i++;
-        if (!known[i]) return refuse(err, errlen, "the %s '%s' has the field '%.40s', which is not supported", what,
-                                     type_name(o), key);
+        if (!known[i]) return errorf(err, errlen, "the %s '%s' has the field '%.40s', which is not supported", what,
+                                     tok_type(o), key);
     }
     return true;
 }
@@ -44,8 +34,8 @@ static bool string_pattern(json_t *o, const char *what, char **out, char *err, s
     json_t *pattern = json_object_get(o, "pattern");
     const char *s = json_string_value(json_object_get(pattern, "String"));
     if (json_object_get(pattern, "Regex"))
-        return refuse(err, errlen, "the %s Replace with a Regex pattern is not supported (only a String)", what);
-    if (!s || !*s) return refuse(err, errlen, "the %s Replace has no String pattern", what);
+        return errorf(err, errlen, "the %s Replace with a Regex pattern is not supported (only a String)", what);
+    if (!s || !*s) return errorf(err, errlen, "the %s Replace has no String pattern", what);
     *out = xstrdup(s);
     return true;
 }
@@ -54,7 +44,7 @@ static bool string_pattern(json_t *o, const char *what, char **out, char *err, s
 static bool one_char(json_t *o, const char *key, const char *what, char **out, char *err, size_t errlen) {
     const char *s = json_string_value(json_object_get(o, key));
     if (!s || !*s || utf8_sequence_len((const unsigned char *)s, strlen(s)) != strlen(s))
-        return refuse(err, errlen, "the %s's %s is not one character", what, key);
+        return errorf(err, errlen, "the %s's %s is not one character", what, key);
     *out = xstrdup(s);
     return true;
 }
@@ -73,8 +63,8 @@ bool tok_prepend_scheme(json_t *o, TokPrepend *out) {
 /* ------------------------------------------------------------------ normalizers */
 
 static bool load_norm_step(TokSteps *s, json_t *n, char *err, size_t errlen) {
-    const char *type = type_name(n);
-    if (s->nnorm == TOK_MAX_STEPS) return refuse(err, errlen, "more than %d normalizers", TOK_MAX_STEPS);
+    const char *type = tok_type(n);
+    if (s->nnorm == TOK_MAX_STEPS) return errorf(err, errlen, "more than %d normalizers", TOK_MAX_STEPS);
     NormStep *st = &s->norm[s->nnorm];
     static const char *const nfc_fields[] = {"type", NULL}, *const prepend_fields[] = {"type", "prepend", NULL},
                              *const replace_fields[] = {"type", "pattern", "content", NULL};
@@ -84,35 +74,41 @@ static bool load_norm_step(TokSteps *s, json_t *n, char *err, size_t errlen) {
     } else if (!strcmp(type, "Prepend")) {
         const char *p = json_string_value(json_object_get(n, "prepend"));
         if (!only_fields(n, prepend_fields, "normalizer", err, errlen)) return false;
-        if (!p) return refuse(err, errlen, "the normalizer Prepend has no prepend string");
+        if (!p) return errorf(err, errlen, "the normalizer Prepend has no prepend string");
         *st = (NormStep){.kind = NORM_PREPEND, .text = xstrdup(p)};
     } else if (!strcmp(type, "Replace")) {
         const char *c = json_string_value(json_object_get(n, "content"));
         if (!only_fields(n, replace_fields, "normalizer", err, errlen)) return false;
-        if (!c) return refuse(err, errlen, "the normalizer Replace has no content string");
+        if (!c) return errorf(err, errlen, "the normalizer Replace has no content string");
         *st = (NormStep){.kind = NORM_REPLACE};
         if (!string_pattern(n, "normalizer", &st->text, err, errlen)) return false;
         st->content = xstrdup(c);
     } else {
-        return refuse(err, errlen, "the normalizer '%s' is not supported (supported: NFC, Prepend, Replace of a "
+        return errorf(err, errlen, "the normalizer '%s' is not supported (supported: NFC, Prepend, Replace of a "
                       "String, and a Sequence of them)", type);
     }
     s->nnorm++;
     return true;
 }
 
-bool tok_load_normalizer(TokSteps *s, json_t *normalizer, char *err, size_t errlen) {
-    if (!normalizer || json_is_null(normalizer)) return true;
-    if (strcmp(type_name(normalizer), "Sequence")) return load_norm_step(s, normalizer, err, errlen);
-    static const char *const fields[] = {"type", "normalizers", NULL};
-    if (!only_fields(normalizer, fields, "normalizer", err, errlen)) return false;
+/* o: one step, or a Sequence of them under key (not nested); each read by load. */
+static bool load_sequence(TokSteps *s, json_t *o, const char *key, const char *what,
+                          bool (*load)(TokSteps *, json_t *, char *, size_t), char *err, size_t errlen) {
+    if (strcmp(tok_type(o), "Sequence")) return load(s, o, err, errlen);
+    const char *const fields[] = {"type", key, NULL};
+    if (!only_fields(o, fields, what, err, errlen)) return false;
     size_t i;
-    json_t *n;
-    json_array_foreach(json_object_get(normalizer, "normalizers"), i, n)
-        if (!strcmp(type_name(n), "Sequence") ? !refuse(err, errlen, "a normalizer Sequence in a Sequence is not supported")
-                                              : !load_norm_step(s, n, err, errlen))
+    json_t *step;
+    json_array_foreach(json_object_get(o, key), i, step)
+        if (!strcmp(tok_type(step), "Sequence") ? !errorf(err, errlen, "a %s Sequence in a Sequence is not supported", what)
+                                                : !load(s, step, err, errlen))
             return false;
     return true;
+}
+
+bool tok_load_normalizer(TokSteps *s, json_t *normalizer, char *err, size_t errlen) {
+    if (!normalizer || json_is_null(normalizer)) return true;
+    return load_sequence(s, normalizer, "normalizers", "normalizer", load_norm_step, err, errlen);
 }
 
 void tok_replace_all(const char *s, size_t n, const char *from, const char *to, Buf *out) {
@@ -153,8 +149,8 @@ void tok_normalize(const TokSteps *s, char **text, size_t *len) {
 /* ------------------------------------------------------------------ decoders */
 
 static bool load_dec_step(TokSteps *s, json_t *d, char *err, size_t errlen) {
-    const char *type = type_name(d);
-    if (s->ndec == TOK_MAX_STEPS) return refuse(err, errlen, "more than %d decoders", TOK_MAX_STEPS);
+    const char *type = tok_type(d);
+    if (s->ndec == TOK_MAX_STEPS) return errorf(err, errlen, "more than %d decoders", TOK_MAX_STEPS);
     DecStep *st = &s->dec[s->ndec];
     *st = (DecStep){0};
     static const char *const byte_level[] = {"type", "add_prefix_space", "trim_offsets", "use_regex", NULL},
@@ -172,7 +168,7 @@ static bool load_dec_step(TokSteps *s, json_t *d, char *err, size_t errlen) {
         st->kind = DEC_REPLACE;
         if (!only_fields(d, replace, "decoder", err, errlen) || !string_pattern(d, "decoder", &st->text, err, errlen))
             return false;
-        if (!c) return refuse(err, errlen, "the decoder Replace has no content string");
+        if (!c) return errorf(err, errlen, "the decoder Replace has no content string");
         st->content = xstrdup(c);
     } else if (!strcmp(type, "Strip")) {
         json_t *a = json_object_get(d, "start"), *b = json_object_get(d, "stop");
@@ -180,7 +176,7 @@ static bool load_dec_step(TokSteps *s, json_t *d, char *err, size_t errlen) {
         if (!only_fields(d, strip, "decoder", err, errlen) || !one_char(d, "content", "Strip decoder", &st->content, err, errlen))
             return false;
         if (!json_is_integer(a) || !json_is_integer(b) || json_integer_value(a) < 0 || json_integer_value(b) < 0)
-            return refuse(err, errlen, "the decoder Strip's start and stop must be counts");
+            return errorf(err, errlen, "the decoder Strip's start and stop must be counts");
         st->start = json_integer_value(a), st->stop = json_integer_value(b);
     } else if (!strcmp(type, "Metaspace")) {
         bool split;
@@ -189,9 +185,9 @@ static bool load_dec_step(TokSteps *s, json_t *d, char *err, size_t errlen) {
             !one_char(d, "replacement", "Metaspace decoder", &st->text, err, errlen))
             return false;
         if (!tok_prepend_scheme(d, &st->scheme) || !tok_optional_bool(d, "split", &split))
-            return refuse(err, errlen, "the decoder Metaspace's prepend_scheme (never, first, always) or split is bad");
+            return errorf(err, errlen, "the decoder Metaspace's prepend_scheme (never, first, always) or split is bad");
     } else {
-        return refuse(err, errlen, "the decoder '%s' is not supported (supported: ByteLevel, Replace of a String, "
+        return errorf(err, errlen, "the decoder '%s' is not supported (supported: ByteLevel, Replace of a String, "
                       "ByteFallback, Fuse, Strip, Metaspace, and a Sequence of them)", type);
     }
     s->ndec++;
@@ -199,16 +195,7 @@ static bool load_dec_step(TokSteps *s, json_t *d, char *err, size_t errlen) {
 }
 
 bool tok_load_decoder(TokSteps *s, json_t *decoder, char *err, size_t errlen) {
-    if (strcmp(type_name(decoder), "Sequence")) return load_dec_step(s, decoder, err, errlen);
-    static const char *const fields[] = {"type", "decoders", NULL};
-    if (!only_fields(decoder, fields, "decoder", err, errlen)) return false;
-    size_t i;
-    json_t *d;
-    json_array_foreach(json_object_get(decoder, "decoders"), i, d)
-        if (!strcmp(type_name(d), "Sequence") ? !refuse(err, errlen, "a decoder Sequence in a Sequence is not supported")
-                                              : !load_dec_step(s, d, err, errlen))
-            return false;
-    return true;
+    return load_sequence(s, decoder, "decoders", "decoder", load_dec_step, err, errlen);
 }
 
 void tok_steps_free(TokSteps *s) {

@@ -37,6 +37,9 @@ typedef struct {
     int ndec;
 } TokSteps;
 
+/* The "type" of a tokenizer.json object, or "(no type)". */
+const char *tok_type(json_t *o);
+
 /* normalizer (null, one, or a Sequence) into s; false with what is refused named in err. */
 bool tok_load_normalizer(TokSteps *s, json_t *normalizer, char *err, size_t errlen);
 /* decoder (one, or a Sequence) into s; false with what is refused named in err. */

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <pcre2.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,24 +85,10 @@ static void pieces_free(PieceList *l) {
     memset(l, 0, sizeof *l);
 }
 
-static bool fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool fail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
-static const char *type_of(json_t *j) {
-    const char *t = json_string_value(json_object_get(j, "type"));
-    return t ? t : "(no type)";
-}
-
 /* ------------------------------------------------------------------ added tokens */
 
 static bool load_added(Tokenizer *t, json_t *list, char *err, size_t errlen) {
-    if (list && !json_is_array(list)) return fail(err, errlen, "added_tokens is not an array");
+    if (list && !json_is_array(list)) return errorf(err, errlen, "added_tokens is not an array");
     t->nadded = (int)json_array_size(list);
     t->added = xcalloc((size_t)t->nadded + 1, sizeof *t->added);
     for (int i = 0; i < t->nadded; i++) {
@@ -111,24 +96,24 @@ static bool load_added(Tokenizer *t, json_t *list, char *err, size_t errlen) {
         const char *content = json_string_value(json_object_get(a, "content"));
         if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= TOK_MAX_VOCAB ||
             !content || !*content)
-            return fail(err, errlen, "added_tokens[%d] has no id in [0, %d) or no content", i, TOK_MAX_VOCAB);
+            return errorf(err, errlen, "added_tokens[%d] has no id in [0, %d) or no content", i, TOK_MAX_VOCAB);
         static const char *const refused[] = {"single_word", "lstrip", "rstrip"};
         bool set;
         for (int k = 0; k < 3; k++) {
             if (!tok_optional_bool(a, refused[k], &set))
-                return fail(err, errlen, "added token '%.40s': %s is not a boolean", content, refused[k]);
-            if (set) return fail(err, errlen, "added token '%.40s': %s is not supported", content, refused[k]);
+                return errorf(err, errlen, "added token '%.40s': %s is not a boolean", content, refused[k]);
+            if (set) return errorf(err, errlen, "added token '%.40s': %s is not supported", content, refused[k]);
         }
         AddedToken *at = &t->added[i];
         if (!tok_optional_bool(a, "special", &at->special) || !tok_optional_bool(a, "normalized", &at->normalized))
-            return fail(err, errlen, "added token '%.40s': special and normalized must be booleans", content);
+            return errorf(err, errlen, "added token '%.40s': special and normalized must be booleans", content);
         at->content = xstrdup(content);
         at->len = strlen(content);
         at->id = (int32_t)json_integer_value(id);
         at->match = xstrdup(content);
         at->match_len = at->len;
         if (at->normalized) tok_normalize(&t->steps, &at->match, &at->match_len);
-        if (!at->match_len) return fail(err, errlen, "added token '%.40s' normalizes to nothing", content);
+        if (!at->match_len) return errorf(err, errlen, "added token '%.40s' normalizes to nothing", content);
         t->added_starts[(unsigned char)at->match[0]] = true;
     }
     return true;
@@ -181,7 +166,7 @@ static pcre2_code *compile_regex(const char *pattern, bool literal, char *err, s
     if (!re) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(code, msg, sizeof msg);
-        fail(err, errlen, "the pre-tokenizer regex does not compile at offset %zu: %s", (size_t)at, (char *)msg);
+        errorf(err, errlen, "the pre-tokenizer regex does not compile at offset %zu: %s", (size_t)at, (char *)msg);
         return NULL;
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);   /* faster where PCRE2 has a JIT; the same matches */
@@ -191,7 +176,7 @@ static pcre2_code *compile_regex(const char *pattern, bool literal, char *err, s
 static bool add_step(Tokenizer *t, PreStep step, char *err, size_t errlen) {
     if (t->npre == MAX_PRE_STEPS) {
         pcre2_code_free(step.re);
-        return fail(err, errlen, "more than %d pre-tokenizers", MAX_PRE_STEPS);
+        return errorf(err, errlen, "more than %d pre-tokenizers", MAX_PRE_STEPS);
     }
     t->pre[t->npre++] = step;
     return true;
@@ -203,12 +188,12 @@ static bool load_split(Tokenizer *t, json_t *pt, char *err, size_t errlen) {
     const char *regex = json_string_value(json_object_get(pattern, "Regex"));
     const char *literal = json_string_value(json_object_get(pattern, "String"));
     if (!behavior || strcmp(behavior, "Isolated"))
-        return fail(err, errlen, "the Split pre-tokenizer's behavior '%s' is not supported (only Isolated)",
+        return errorf(err, errlen, "the Split pre-tokenizer's behavior '%s' is not supported (only Isolated)",
                     behavior ? behavior : "(none)");
     bool invert;
     if (!tok_optional_bool(pt, "invert", &invert) || invert)
-        return fail(err, errlen, "the Split pre-tokenizer's invert is not supported (only false)");
-    if (!regex && !literal) return fail(err, errlen, "the Split pre-tokenizer has no Regex or String pattern");
+        return errorf(err, errlen, "the Split pre-tokenizer's invert is not supported (only false)");
+    if (!regex && !literal) return errorf(err, errlen, "the Split pre-tokenizer has no Regex or String pattern");
     pcre2_code *re = compile_regex(regex ? regex : literal, !regex, err, errlen);
     return re && add_step(t, (PreStep){.re = re}, err, errlen);
 }
@@ -218,7 +203,7 @@ static bool load_byte_level(Tokenizer *t, json_t *pt, char *err, size_t errlen) 
     PreStep step = {0};
     t->byte_level = true;
     if (!tok_optional_bool(pt, "add_prefix_space", &step.add_prefix_space) || (use_regex && !json_is_boolean(use_regex)))
-        return fail(err, errlen, "the ByteLevel pre-tokenizer's add_prefix_space and use_regex must be booleans");
+        return errorf(err, errlen, "the ByteLevel pre-tokenizer's add_prefix_space and use_regex must be booleans");
     if (!use_regex || json_is_true(use_regex)) {   /* the package's default is true */
         step.re = compile_regex(GPT2_PATTERN, false, err, errlen);
         if (!step.re) return false;
@@ -234,13 +219,13 @@ static bool load_metaspace(Tokenizer *t, json_t *pt, char *err, size_t errlen) {
     json_t *v;
     json_object_foreach(pt, key, v)
         if (strcmp(key, "type") && strcmp(key, "replacement") && strcmp(key, "prepend_scheme") && strcmp(key, "split"))
-            return fail(err, errlen, "the Metaspace pre-tokenizer's field '%.40s' is not supported", key);
+            return errorf(err, errlen, "the Metaspace pre-tokenizer's field '%.40s' is not supported", key);
     if (!r || !*r || utf8_sequence_len((const unsigned char *)r, strlen(r)) != strlen(r))
-        return fail(err, errlen, "the Metaspace pre-tokenizer's replacement is not one character");
+        return errorf(err, errlen, "the Metaspace pre-tokenizer's replacement is not one character");
     if (!tok_prepend_scheme(pt, &step.scheme))
-        return fail(err, errlen, "the Metaspace pre-tokenizer's prepend_scheme is not never, first or always");
+        return errorf(err, errlen, "the Metaspace pre-tokenizer's prepend_scheme is not never, first or always");
     json_t *split = json_object_get(pt, "split");
-    if (split && !json_is_boolean(split)) return fail(err, errlen, "the Metaspace pre-tokenizer's split is not a boolean");
+    if (split && !json_is_boolean(split)) return errorf(err, errlen, "the Metaspace pre-tokenizer's split is not a boolean");
     step.split = !split || json_is_true(split);   /* the package's default is true */
     step.metaspace = xstrdup(r);
     if (!add_step(t, step, err, errlen)) return free(step.metaspace), false;
@@ -251,14 +236,14 @@ static bool load_metaspace(Tokenizer *t, json_t *pt, char *err, size_t errlen) {
  * byte-level alphabet is applied once, to the final pieces). */
 static bool load_pre_tokenizer(Tokenizer *t, json_t *pt, char *err, size_t errlen) {
     if (!pt || json_is_null(pt)) return true;
-    const char *type = type_of(pt);
+    const char *type = tok_type(pt);
     bool sequence = !strcmp(type, "Sequence");
     json_t *list = sequence ? json_object_get(pt, "pretokenizers") : NULL;
     size_t n = sequence ? json_array_size(list) : 1;
-    if (!n) return fail(err, errlen, "the pre-tokenizer Sequence is empty");
+    if (!n) return errorf(err, errlen, "the pre-tokenizer Sequence is empty");
     for (size_t i = 0; i < n; i++) {
         json_t *step = sequence ? json_array_get(list, i) : pt;
-        const char *st = type_of(step);
+        const char *st = tok_type(step);
         bool last = i + 1 == n;
         if (!strcmp(st, "ByteLevel") && last) {
             if (!load_byte_level(t, step, err, errlen)) return false;
@@ -267,7 +252,7 @@ static bool load_pre_tokenizer(Tokenizer *t, json_t *pt, char *err, size_t errle
         } else if (!strcmp(st, "Split")) {
             if (!load_split(t, step, err, errlen)) return false;
         } else {
-            return fail(err, errlen, "the pre-tokenizer '%s' is not supported%s", st,
+            return errorf(err, errlen, "the pre-tokenizer '%s' is not supported%s", st,
                         !strcmp(st, "ByteLevel") || !strcmp(st, "Metaspace")
                             ? " here (supported: Split pre-tokenizers, then one ByteLevel or Metaspace)" : "");
         }
@@ -280,12 +265,12 @@ static bool load_pre_tokenizer(Tokenizer *t, json_t *pt, char *err, size_t errle
 /* The ids of one TemplateProcessing special token, appended to out. */
 static bool template_special(json_t *specials, const char *name, IdList *out, char *err, size_t errlen) {
     json_t *ids = json_object_get(json_object_get(specials, name), "ids");
-    if (!json_is_array(ids)) return fail(err, errlen, "TemplateProcessing: no ids for the special token '%.40s'", name);
+    if (!json_is_array(ids)) return errorf(err, errlen, "TemplateProcessing: no ids for the special token '%.40s'", name);
     size_t i;
     json_t *id;
     json_array_foreach(ids, i, id) {
         if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= TOK_MAX_VOCAB)
-            return fail(err, errlen, "TemplateProcessing: a bad id for the special token '%.40s'", name);
+            return errorf(err, errlen, "TemplateProcessing: a bad id for the special token '%.40s'", name);
         idlist_push(out, (int32_t)json_integer_value(id));
     }
     return true;
@@ -297,7 +282,7 @@ static bool load_template(Tokenizer *t, json_t *pp, char *err, size_t errlen) {
     bool seen_sequence = false;
     size_t i;
     json_t *item;
-    if (!json_is_array(single)) return fail(err, errlen, "TemplateProcessing has no single template");
+    if (!json_is_array(single)) return errorf(err, errlen, "TemplateProcessing has no single template");
     json_array_foreach(single, i, item) {
         json_t *sp = json_object_get(item, "SpecialToken"), *seq = json_object_get(item, "Sequence");
         const char *seq_id = json_string_value(json_object_get(seq, "id"));
@@ -308,31 +293,31 @@ static bool load_template(Tokenizer *t, json_t *pp, char *err, size_t errlen) {
                                   seen_sequence ? &t->suffix : &t->prefix, err, errlen))
                 return false;
         } else {
-            return fail(err, errlen, "TemplateProcessing: single template item %zu is not supported", i);
+            return errorf(err, errlen, "TemplateProcessing: single template item %zu is not supported", i);
         }
     }
-    if (!seen_sequence) return fail(err, errlen, "TemplateProcessing: the single template has no $A");
+    if (!seen_sequence) return errorf(err, errlen, "TemplateProcessing: the single template has no $A");
     return true;
 }
 
 /* null, ByteLevel (it changes offsets only), TemplateProcessing, or a Sequence of them. */
 static bool load_post_processor(Tokenizer *t, json_t *pp, char *err, size_t errlen) {
     if (!pp || json_is_null(pp)) return true;
-    const char *type = type_of(pp);
+    const char *type = tok_type(pp);
     if (!strcmp(type, "ByteLevel")) return true;
     if (!strcmp(type, "TemplateProcessing")) {
-        if (t->prefix.n || t->suffix.n) return fail(err, errlen, "two TemplateProcessing post-processors");
+        if (t->prefix.n || t->suffix.n) return errorf(err, errlen, "two TemplateProcessing post-processors");
         return load_template(t, pp, err, errlen);
     }
     if (!strcmp(type, "Sequence")) {
         size_t i;
         json_t *p;
         json_array_foreach(json_object_get(pp, "processors"), i, p)
-            if (!json_is_object(p) || !strcmp(type_of(p), "Sequence") || !load_post_processor(t, p, err, errlen))
-                return err[0] ? false : fail(err, errlen, "the post-processor Sequence item %zu is not supported", i);
+            if (!json_is_object(p) || !strcmp(tok_type(p), "Sequence") || !load_post_processor(t, p, err, errlen))
+                return err[0] ? false : errorf(err, errlen, "the post-processor Sequence item %zu is not supported", i);
         return true;
     }
-    return fail(err, errlen, "the post-processor '%s' is not supported", type);
+    return errorf(err, errlen, "the post-processor '%s' is not supported", type);
 }
 
 /* The fields of a tokenizer.json, and those that must be null. */
@@ -344,14 +329,14 @@ static bool check_top_level(json_t *root, char *err, size_t errlen) {
     json_object_foreach(root, key, v) {
         size_t i = 0;
         while (i < sizeof known / sizeof *known && strcmp(known[i], key)) i++;
-        if (i == sizeof known / sizeof *known) return fail(err, errlen, "the field '%.40s' is not supported", key);
+        if (i == sizeof known / sizeof *known) return errorf(err, errlen, "the field '%.40s' is not supported", key);
     }
     static const char *const must_be_null[] = {"truncation", "padding"};
     for (int i = 0; i < 2; i++)
         if ((v = json_object_get(root, must_be_null[i])) && !json_is_null(v))
-            return fail(err, errlen, "%s is not supported (it must be null)", must_be_null[i]);
-    const char *model = type_of(json_object_get(root, "model"));
-    if (strcmp(model, "BPE")) return fail(err, errlen, "the model type '%s' is not supported (only BPE)", model);
+            return errorf(err, errlen, "%s is not supported (it must be null)", must_be_null[i]);
+    const char *model = tok_type(json_object_get(root, "model"));
+    if (strcmp(model, "BPE")) return errorf(err, errlen, "the model type '%s' is not supported (only BPE)", model);
     return true;
 }
 
@@ -371,7 +356,7 @@ static void set_vocab_size(Tokenizer *t) {
 }
 
 static bool load_json(Tokenizer *t, json_t *root, char *err, size_t errlen) {
-    if (!json_is_object(root)) return fail(err, errlen, "not a JSON object");
+    if (!json_is_object(root)) return errorf(err, errlen, "not a JSON object");
     return check_top_level(root, err, errlen) && tok_load_normalizer(&t->steps, json_object_get(root, "normalizer"), err, errlen) &&
            tok_load_decoder(&t->steps, json_object_get(root, "decoder"), err, errlen) &&
            bpe_load(&t->model, json_object_get(root, "model"), err, errlen) &&
@@ -397,8 +382,8 @@ Tokenizer *tokenizer_load(const char *path, char *err, size_t errlen) {
     json_error_t jerr;
     json_t *root = text ? json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     bool ok;
-    if (!text) ok = fail(why, sizeof why, "%s", strerror(errno));
-    else if (!root) ok = fail(why, sizeof why, "not valid JSON: line %d: %s", jerr.line, jerr.text);
+    if (!text) ok = errorf(why, sizeof why, "%s", strerror(errno));
+    else if (!root) ok = errorf(why, sizeof why, "not valid JSON: line %d: %s", jerr.line, jerr.text);
     else ok = load_json(t, root, why, sizeof why);
     json_decref(root);
     free(text);
@@ -503,10 +488,10 @@ static void normalize_pieces(const Tokenizer *t, PieceList *pieces) {
 }
 
 static bool text_checked(const char *text, size_t len, char *err, size_t errlen) {
-    if (len > TOK_MAX_TEXT) return fail(err, errlen, "the text is longer than %zu bytes", TOK_MAX_TEXT);
+    if (len > TOK_MAX_TEXT) return errorf(err, errlen, "the text is longer than %zu bytes", TOK_MAX_TEXT);
     for (size_t i = 0; i < len; ) {
         size_t n = utf8_sequence_len((const unsigned char *)text + i, len - i);
-        if (!n || !text[i]) return fail(err, errlen, "the text is not UTF-8 without NUL (byte %zu)", i);
+        if (!n || !text[i]) return errorf(err, errlen, "the text is not UTF-8 without NUL (byte %zu)", i);
         i += n;
     }
     return true;
@@ -564,7 +549,7 @@ char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int64_t n, bool s
         char *tok = added >= 0 ? t->added[added].match : id >= 0 && id < t->model.nids ? t->model.token[id] : NULL;
         if (!tok) {
             free(tokens), free(lens);
-            fail(err, errlen, "token %d (position %lld) is not in the tokenizer's vocabulary", id, (long long)i);
+            errorf(err, errlen, "token %d (position %lld) is not in the tokenizer's vocabulary", id, (long long)i);
             return NULL;
         }
         if (skip_special && added >= 0 && t->added[added].special) continue;
