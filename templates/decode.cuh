@@ -24,16 +24,22 @@
 #include "mixc_params.h"   /* DECODE_* geometry, DecodeParams, DecodeReduceParams */
 #include "kv8.cuh"
 
+/* A key's ring slot: 32-bit arithmetic by the compile-time capacity (a multiply and a shift, a mask
+ * for a power of two; keys and capacities are below 2^31: codegen checks the sizes). */
+template <long long CAP> __device__ __forceinline__ unsigned decode_slot(int key) {
+    return (unsigned)key % (unsigned)CAP;
+}
+
 /* S: the cache's storage type (T, or an 8-bit code); PER: its elements per 16-byte vector. */
-template <class S, int HD>
+template <class S, int HD, long long CAP>
 __device__ __forceinline__ void decode_load_tile(S *k_s, S *v_s, const S *k_base, const S *v_base,
-                                                 long long cap, int row_stride, int first, int end) {
+                                                 int row_stride, int first, int end) {
     constexpr int PER = 16 / (int)sizeof(S), VECS = HD / PER;
     for (int i = threadIdx.x; i < DECODE_TILE * VECS; i += blockDim.x) {
         const int r = i / VECS, c = i % VECS, key = first + r;
         uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
         if (key < end) {   /* zero-fill past the range: 0 * garbage could be NaN */
-            const size_t off = (size_t)(key % cap) * row_stride + c * PER;
+            const size_t off = (size_t)decode_slot<CAP>(key) * row_stride + c * PER;
             kv = *reinterpret_cast<const uint4 *>(k_base + off);
             vv = *reinterpret_cast<const uint4 *>(v_base + off);
         }
@@ -43,12 +49,12 @@ __device__ __forceinline__ void decode_load_tile(S *k_s, S *v_s, const S *k_base
 }
 
 /* An 8-bit cache's scales of the tile's keys (0 past the range). */
-template <int KV_HEADS>
+template <int KV_HEADS, long long CAP>
 __device__ __forceinline__ void decode_load_scales(float *ks_s, float *vs_s, const float *k_scales,
-                                                   const float *v_scales, long long cap, int first, int end) {
+                                                   const float *v_scales, int first, int end) {
     for (int r = threadIdx.x; r < DECODE_TILE; r += blockDim.x) {
         const int key = first + r;
-        const size_t at = (size_t)(key % cap) * KV_HEADS;
+        const size_t at = (size_t)decode_slot<CAP>(key) * KV_HEADS;
         ks_s[r] = key < end ? k_scales[at] : 0.0f;
         vs_s[r] = key < end ? v_scales[at] : 0.0f;
     }
@@ -60,10 +66,10 @@ __device__ __forceinline__ void decode_load(typename MixcKv<KV>::Store *k_s, typ
                                             float *ks_s, float *vs_s, unsigned char *k_seq, unsigned char *v_seq,
                                             int kvh, int first, int end) {
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
-    decode_load_tile<typename Cache::Store, HD>(k_s, v_s, Cache::head(k_seq, kvh), Cache::head(v_seq, kvh), CAP,
-                                                KV_HEADS * HD, first, end);
+    decode_load_tile<typename Cache::Store, HD, CAP>(k_s, v_s, Cache::head(k_seq, kvh), Cache::head(v_seq, kvh),
+                                                     KV_HEADS * HD, first, end);
     if constexpr (MixcKv<KV>::QUANT)
-        decode_load_scales<KV_HEADS>(ks_s, vs_s, Cache::scales(k_seq, kvh), Cache::scales(v_seq, kvh), CAP, first, end);
+        decode_load_scales<KV_HEADS, CAP>(ks_s, vs_s, Cache::scales(k_seq, kvh), Cache::scales(v_seq, kvh), first, end);
 }
 
 /* Scores of the tile, pre-multiplied by scale * log2(e) (and an 8-bit key's scale, ks_s; soft-capped
