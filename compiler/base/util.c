@@ -168,7 +168,7 @@ void buf_printf(Buf *b, const char *fmt, ...) {
 
 void buf_append(Buf *b, const char *data, size_t n) {
     buf_reserve(b, n);
-    memcpy(b->data + b->len, data, n);
+    if (n) memcpy(b->data + b->len, data, n);   /* data may be NULL when n is 0 (an empty Buf's) */
     b->len += n;
     b->data[b->len] = '\0';
 }

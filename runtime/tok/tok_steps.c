@@ -277,7 +277,7 @@ static void strip(Strings *l, const char *c, int64_t start, int64_t stop) {
         for (int64_t j = 0; j < start && to - from >= k && !memcmp(t->data + from, c, k); j++) from += k;
         for (int64_t j = 0; j < stop && to - from >= k && !memcmp(t->data + to - k, c, k); j++) to -= k;
         Buf b = {0};
-        buf_append(&b, t->data + from, to - from);
+        buf_append(&b, t->data ? t->data + from : "", to - from);
         buf_free(t);
         *t = b;
     }
