@@ -82,26 +82,39 @@ static int32_t hook_pick(void *user, const float *logits, int64_t vocab) {
     return sample_token(&g->srv->scratch, logits, g->temperature, g->top_p, &g->rng);
 }
 
-/* Bytes at the end of text[0, len) that may still change or begin a stop string: an incomplete
- * UTF-8 sequence (decoded as U+FFFD until its next bytes come) and the longest suffix that is a
- * proper prefix of a stop string. */
-static size_t unsettled(const Gen *g, const char *text, size_t len) {
+/* Bytes at the end of text[0, len) that may still change: an incomplete UTF-8 sequence, decoded
+ * as U+FFFD until its next bytes come. */
+static size_t unsettled(const char *text, size_t len) {
     size_t keep = 0;
     while (len - keep >= 3 && !memcmp(text + len - keep - 3, "\xEF\xBF\xBD", 3)) keep += 3;
-    size_t settled = len - keep, hold = 0;
-    for (int i = 0; i < g->nstop; i++) {
-        size_t sl = strlen(g->stop[i]);
-        for (size_t k = sl - 1; k > hold; k--)
+    return keep;
+}
+
+/* Cuts g's text at the first stop string that starts at or after `ready` and ends within
+ * [0, settled); true when one does. Else `ready` moves up to settled less the longest suffix that
+ * is a proper prefix of a stop string. g->mu held. */
+static bool find_stop(Gen *g, size_t settled) {
+    const char *text = g->text, *first = NULL;
+    for (int i = 0; i < g->nstop && g->ready <= settled; i++) {
+        const char *at = memmem(text + g->ready, settled - g->ready, g->stop[i], strlen(g->stop[i]));
+        if (at && (!first || at < first)) first = at;
+    }
+    if (first) {
+        g->text_len = g->ready = (size_t)(first - text);
+        return true;
+    }
+    size_t hold = 0;
+    for (int i = 0; i < g->nstop; i++)
+        for (size_t k = strlen(g->stop[i]) - 1; k > hold; k--)
             if (k <= settled && !memcmp(text + settled - k, g->stop[i], k)) {
                 hold = k;
                 break;
             }
-    }
-    return keep + hold;
+    if (settled - hold > g->ready) g->ready = settled - hold;
+    return false;
 }
 
-/* The text of g's visible ids, cut at the first stop string at or after `ready`; true at a stop.
- * g->mu held. */
+/* The text of g's visible ids, cut at a stop string; true at a stop. g->mu held. */
 static bool update_text(Gen *g) {
     const Tokenizer *tok = g->srv->tok;
     if (!tok) return false;
@@ -115,19 +128,7 @@ static bool update_text(Gen *g) {
     free(g->text);
     g->text = text;
     g->text_len = len;
-    const char *first = NULL;
-    for (int i = 0; i < g->nstop && g->ready <= len; i++) {
-        const char *at = memmem(text + g->ready, len - g->ready, g->stop[i], strlen(g->stop[i]));
-        if (at && (!first || at < first)) first = at;
-    }
-    if (first) {
-        g->text_len = (size_t)(first - text);
-        g->ready = g->text_len;
-        return true;
-    }
-    size_t ready = len - unsettled(g, text, len);
-    if (ready > g->ready) g->ready = ready;
-    return false;
+    return find_stop(g, len - unsettled(text, len));
 }
 
 static bool hook_emitted(void *user, int32_t tok) {
@@ -167,6 +168,7 @@ static void hook_finished(void *user) {
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_lock(&g->mu);
     g->state = GEN_DONE;
+    if (g->text && !g->finish && find_stop(g, g->text_len)) g->finish = "stop";   /* in its last bytes */
     if (!g->finish) g->finish = "length";
     g->ready = g->text_len;
     pthread_cond_broadcast(&g->cv);
