@@ -21,6 +21,7 @@
 typedef struct {
     Buf body;
     bool too_big;
+    bool answered;          /* a response was queued before the body came: the rest is read and dropped */
     Gen *gen;
 } Conn;
 
@@ -184,6 +185,15 @@ static enum MHD_Result respond_stream(HttpServer *s, struct MHD_Connection *c, G
 
 /* ------------------------------------------------------------------ routes */
 
+/* Whether the backend failed, and why (into why). */
+static bool server_failed(HttpServer *s, char *why, size_t len) {
+    pthread_mutex_lock(&s->mu);
+    bool failed = s->failed;
+    snprintf(why, len, "%s", s->fail_msg);
+    pthread_mutex_unlock(&s->mu);
+    return failed;
+}
+
 static enum MHD_Result generate(HttpServer *s, struct MHD_Connection *c, Conn *cn, bool chat) {
     json_error_t je;
     json_t *body = json_loadb(cn->body.data ? cn->body.data : "", cn->body.len, JSON_REJECT_DUPLICATES, &je);
@@ -193,8 +203,10 @@ static enum MHD_Result generate(HttpServer *s, struct MHD_Connection *c, Conn *c
     bool ok = api_parse_request(s, body, g, &err);
     json_decref(body);
     if (!ok) return respond(s, c, (unsigned)err.status, "application/json", api_error_json(&err));
-    if (!gen_submit(s, g))
-        return respond_error(s, c, 503, "%s", s->failed ? s->fail_msg : "the server is shutting down");
+    if (!gen_submit(s, g)) {
+        char why[sizeof s->fail_msg];
+        return respond_error(s, c, 503, "%s", server_failed(s, why, sizeof why) ? why : "the server is shutting down");
+    }
     if (g->stream) return respond_stream(s, c, g);
     pthread_mutex_lock(&g->mu);
     while (g->state != GEN_DONE) {
@@ -225,7 +237,8 @@ static enum MHD_Result route(HttpServer *s, struct MHD_Connection *c, const char
     if (!strcmp(url, "/metrics")) return respond(s, c, 200, "text/plain; version=0.0.4", http_metrics_text(s));
     json_t *j;
     if (!strcmp(url, "/health")) {
-        if (s->failed) return respond_error(s, c, 503, "%s", s->fail_msg);
+        char why[sizeof s->fail_msg];
+        if (server_failed(s, why, sizeof why)) return respond_error(s, c, 503, "%s", why);
         j = json_pack("{s:s}", "status", "ok");
     } else {
         j = json_pack("{s:s, s:[{s:s, s:s, s:I, s:s, s:I}]}", "object", "list", "data", "id", s->model, "object",
@@ -248,10 +261,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         s->active++;
         bool stopping = s->stopping;
         pthread_mutex_unlock(&s->mu);
-        if (stopping) return respond_error(s, c, 503, "the server is shutting down");
         const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (length && strtoull(length, NULL, 10) > (unsigned long long)s->opt.max_body)
+        cn->answered = stopping || (length && strtoull(length, NULL, 10) > (unsigned long long)s->opt.max_body);
+        if (stopping) return respond_error(s, c, 503, "the server is shutting down");
+        if (cn->answered)
             return respond_error(s, c, 413, "the body is larger than the server's limit (%lld bytes)", (long long)s->opt.max_body);
+        return MHD_YES;
+    }
+    if (cn->answered) {
+        *size = 0;
         return MHD_YES;
     }
     if (*size) {

@@ -165,6 +165,8 @@ refused empty-messages 400 "'messages' must be a non-empty array" /v1/chat/compl
 head -c 100000 /dev/zero | tr '\0' 'a' >"$T/huge"
 CODE=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 30 "$U/v1/completions" --data-binary @"$T/huge")
 check huge-body-413 "$CODE:$(jq -r .error.message "$T/body")" "413:the body is larger than the server's limit (65536 bytes)"
+CODE=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 30 -H 'Transfer-Encoding: chunked' "$U/v1/completions" --data-binary @"$T/huge")
+check huge-chunked-body-413 "$CODE:$(jq -r .error.message "$T/body")" "413:the body is larger than the server's limit (65536 bytes)"
 check unknown-route-404 "$(curl -s -o /dev/null -w '%{http_code}' "$U/v2/nothing")" 404
 check wrong-method-405 "$(curl -s -o /dev/null -w '%{http_code}' "$U/v1/completions")" 405
 
@@ -216,6 +218,12 @@ kill -INT "$SPID"; wait "$SPID"
 check sigint-exits-0 "$?" 0
 start notemplate --tokenizer tests/tokenizer/fixtures/llama3 || exit 1
 refused chat-template-missing 400 "only the Llama 3 template is rendered" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}]}'
+kill -TERM "$SPID"; wait "$SPID"
+
+# ---- a port in use: exit 1, saying so
+start taken || exit 1
+"$RUN" serve "${MODEL[@]}" --port "$PORT" >/dev/null 2>"$T/err"
+check port-in-use "$?:$(grep -c "cannot listen on 127.0.0.1 port $PORT" "$T/err")" "1:1"
 kill -TERM "$SPID"; wait "$SPID"
 
 # ---- usage errors
