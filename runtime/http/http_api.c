@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 /* v is the JSON string s. */
 static bool is_str(json_t *v, const char *s) { return json_is_string(v) && !strcmp(json_string_value(v), s); }
@@ -220,7 +221,8 @@ static bool chat_prompt(Parse *p, ApiError *err) {
     bool ok = true;
     for (size_t i = 0; i < n && ok; i++) {
         json_t *msg = json_array_get(v, i), *role = json_object_get(msg, "role");
-        if (!json_is_string(role) || json_object_size(msg) != 2 || !json_object_get(msg, "content"))
+        if (!json_is_string(role) || strlen(json_string_value(role)) != json_string_length(role) ||
+            json_object_size(msg) != 2 || !json_object_get(msg, "content"))
             ok = bad(err, 400, "messages[%zu] must be {\"role\": ..., \"content\": ...} (other fields are not supported)", i);
         else ok = message_content(json_object_get(msg, "content"), (int)i, &content[i], err);
         if (!ok) break;
@@ -266,9 +268,26 @@ bool api_parse_request(HttpServer *s, json_t *body, Gen *g, ApiError *err) {
 
 /* ------------------------------------------------------------------ answers */
 
+/* s with every byte that does not make valid UTF-8 replaced by '?' (a field cut by %.Ns, a URL's
+ * bytes): jansson writes valid UTF-8 only. */
+static void utf8_clean(char *s) {
+    for (size_t i = 0, n = strlen(s); i < n;) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &c);
+        if (k > 0) {
+            i += (size_t)k;
+        } else {
+            s[i++] = '?';
+        }
+    }
+}
+
 char *api_error_json(const ApiError *err) {
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    utf8_clean(msg);
     const char *type = err->status == 404 ? "not_found_error" : err->status >= 500 ? "server_error" : "invalid_request_error";
-    json_t *j = json_pack("{s:{s:s, s:s, s:n, s:i}}", "error", "message", err->msg, "type", type, "param", "code",
+    json_t *j = json_pack("{s:{s:s, s:s, s:n, s:i}}", "error", "message", msg, "type", type, "param", "code",
                           err->status);
     char *out = json_dumps(j, JSON_COMPACT);
     json_decref(j);

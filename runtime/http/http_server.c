@@ -247,7 +247,7 @@ static enum MHD_Result route(HttpServer *s, struct MHD_Connection *c, const char
     }
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    return respond(s, c, 200, "application/json", text);
+    return respond(s, c, 200, "application/json", text ? text : xstrdup("{}"));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -367,6 +367,12 @@ static void drain(HttpServer *s, struct MHD_Daemon *d, int sig) {
 }
 
 int http_serve(Backend *b, const Tokenizer *tok, const char *model, const ServeOptions *so, const HttpOptions *ho) {
+    json_t *name = json_string(model);
+    if (!name) {
+        fprintf(stderr, "mixrun serve: the model's name is not UTF-8 (--model-name)\n");
+        return 1;
+    }
+    json_decref(name);
     HttpServer s = {.opt = *ho, .b = b, .tok = tok, .model = model, .so = *so, .context = b->cfg.context,
                     .vocab = b->layout->model.vocab};
     pthread_mutex_init(&s.mu, NULL);

@@ -71,7 +71,7 @@ refused() {
 sse_text() { sed -n 's/^data: \({.*\)$/\1/p' "$1" | jq -j "$2 // \"\""; }
 
 start main --tokenizer "$T/tok" --max-seqs 4 --max-body 64K || exit 1
-MAIN=$SPID
+MAIN=$SPID MAINPORT=$PORT
 U="http://127.0.0.1:$PORT"
 check health "$(curl -s "$U/health")" '{"status":"ok"}'
 check models "$(curl -s "$U/v1/models" | jq -c '[.object, .data[0].id, .data[0].max_model_len]')" '["list","tiny",4096]'
@@ -168,6 +168,9 @@ check huge-body-413 "$CODE:$(jq -r .error.message "$T/body")" "413:the body is l
 CODE=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 30 -H 'Transfer-Encoding: chunked' "$U/v1/completions" --data-binary @"$T/huge")
 check huge-chunked-body-413 "$CODE:$(jq -r .error.message "$T/body")" "413:the body is larger than the server's limit (65536 bytes)"
 check unknown-route-404 "$(curl -s -o /dev/null -w '%{http_code}' "$U/v2/nothing")" 404
+CODE=$(curl -s -o "$T/body" -w '%{http_code}' "$U/%ff%fe$(printf '%%e4%%b8%%ad%.0s' $(seq 80))")
+check bad-bytes-url-404 "$CODE:$(jq -r '.error.message[0:11]' "$T/body")" "404:no route /?"
+refused cut-utf8-field-name 400 "unknown field '中中" /v1/completions "{\"prompt\": [1], \"$(printf '中%.0s' $(seq 60))\": 1}"
 check wrong-method-405 "$(curl -s -o /dev/null -w '%{http_code}' "$U/v1/completions")" 405
 
 # ---- a slow client and 200 idle connections do not stop the others
@@ -180,12 +183,18 @@ check served-beside-slow-and-200-idle "$CODE:${#conns[@]}" "200:200"
 for fd in "${conns[@]}"; do exec {fd}>&-; done
 exec {slow}>&-
 
-# ---- clients gone mid-request: cancelled, their slots freed
-metric() { curl -s "$U/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
-curl -sN --max-time 0.5 "$U/v1/completions" -d '{"prompt": [1, 2, 3], "max_tokens": 4000, "stream": true}' >/dev/null
-curl -s --max-time 0.5 "$U/v1/completions" -d '{"prompt": [1, 2, 3], "max_tokens": 4000}' >/dev/null
-for _ in $(seq 100); do [ "$(metric mixc_generations_cancelled_total)" = 2 ] && [ "$(metric mixc_sequences_running)" = 0 ] && break; sleep 0.1; done
-check disconnect-cancels "$(metric mixc_generations_cancelled_total):$(metric mixc_sequences_running):$(metric mixc_kv_bytes_in_use)" "2:0:0"
+# ---- clients gone mid-request: cancelled, their slots freed (a wider model: 4000 tokens take seconds)
+start wide --set hidden=512 --set ffn=2048 --max-seqs 2 || exit 1
+W="http://127.0.0.1:$PORT"
+metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
+curl -sN --max-time 0.5 "$W/v1/completions" -d '{"prompt": [1, 2, 3], "max_tokens": 4000, "stream": true}' >/dev/null
+curl -s --max-time 0.5 "$W/v1/completions" -d '{"prompt": [1, 2, 3], "max_tokens": 4000}' >/dev/null
+for _ in $(seq 100); do [ "$(metric "$W" mixc_generations_cancelled_total)" = 2 ] && [ "$(metric "$W" mixc_sequences_running)" = 0 ] && break; sleep 0.1; done
+check disconnect-cancels "$(metric "$W" mixc_generations_cancelled_total):$(metric "$W" mixc_sequences_running):$(metric "$W" mixc_kv_bytes_in_use):$(metric "$W" mixc_generations_finished_total)" "2:0:0:0"
+post /v1/completions '{"prompt": [1, 2, 3], "max_tokens": 2}'
+check served-after-cancels "$CODE" 200
+kill -TERM "$SPID"; wait "$SPID"
+PORT=$MAINPORT
 
 # ---- metrics
 curl -s "$U/metrics" >"$T/metrics"
@@ -216,6 +225,18 @@ post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 9, "temperature
 check no-tokenizer-token-ids "$CODE:$(jq -r '.choices[0].token_ids | length' "$T/body")" "200:9"
 kill -INT "$SPID"; wait "$SPID"
 check sigint-exits-0 "$?" 0
+
+# ---- past --max-connections: the extra connections are dropped; once they close, all is served
+start few --max-connections 8 || exit 1
+conns=()
+for _ in $(seq 12); do exec {fd}<>/dev/tcp/127.0.0.1/"$PORT" && conns+=("$fd"); done
+sleep 0.2
+check max-connections-drops "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$PORT/health")" 000
+for fd in "${conns[@]}"; do exec {fd}>&-; done
+ok=
+for _ in $(seq 50); do ok=$(curl -s --max-time 10 "http://127.0.0.1:$PORT/health") && [ -n "$ok" ] && break; sleep 0.1; done
+check max-connections-serves-after "$ok" '{"status":"ok"}'
+kill -TERM "$SPID"; wait "$SPID"
 start notemplate --tokenizer tests/tokenizer/fixtures/llama3 || exit 1
 refused chat-template-missing 400 "only the Llama 3 template is rendered" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}]}'
 kill -TERM "$SPID"; wait "$SPID"
