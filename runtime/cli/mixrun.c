@@ -103,7 +103,7 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, text, OPT_STRING, "--text", .metavar = "TEXT", .help = "a text prompt: prints the generated text"),
     OPT(Options, text_file, OPT_STRING, "--text-file", .metavar = "F", .help = "a text prompt: the whole file"),
     OPT(Options, tokenizer, OPT_STRING, "--tokenizer", .metavar = "F|DIR",
-        .help = "tokenizer.json of --text (default: beside --weights; docs/tokenizer.md)"),
+        .help = "tokenizer.json of --text and serve (default: beside --weights;\ndocs/tokenizer.md)"),
     OPT(Options, print_ids, OPT_FLAG, "--print-ids", .help = "with --text: the generated ids too, before the text"),
     OPT(Options, max_new, OPT_COUNT, "--max-new", .metavar = "N", .min = 0, .max = MIXC_MAX_VALUE - 1,
         .help = "tokens to generate (default 16, less if the context is shorter)"),
@@ -127,7 +127,7 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, seed_requests, OPT_COUNT, "--seed", .metavar = "S", .min = 0, .max = MIXC_MAX_VALUE - 1,
         .help = "--synthetic's seed (default: --random-weights' seed, else 1)"),
     OPT(Options, max_seqs, OPT_COUNT, "--max-seqs", .metavar = "N", .min = 1, .max = 1 << 16,
-        .help = "sequence slots held at once (default: the requests, at most 16)"),
+        .help = "sequence slots held at once (default: the requests, at most 16;\nserve: 8)"),
     OPT(Options, kv_budget, OPT_COUNT, "--kv-budget", .metavar = "BYTES",
         .help = "KV bytes the sequences in flight may hold (default and most: the slots'\n"
                 "allocation)"),
@@ -181,7 +181,8 @@ static const OptCommand *mixrun_command(void) {
              mixrun_embedded() ? "' (overrides fixed,\nkernels precompiled): --layout and --set are not "
                                  "accepted; --info describes it.\n\n" : "");
     strncat(about, "Runs the model a .mix layout describes (docs/model.md) with greedy decoding and prints the\n"
-                   "generated token ids.\n", sizeof about - strlen(about) - 1);
+                   "generated token ids; `mixrun serve` serves it over HTTP (the OpenAI API, docs/serving.md).\n",
+            sizeof about - strlen(about) - 1);
     cmd.about = about;
     return &cmd;
 }

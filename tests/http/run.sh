@@ -207,14 +207,14 @@ done
 [ $ok = 1 ] && pass metrics-prometheus
 
 # ---- SIGTERM: the stream in flight finishes, then exit 0
-curl -sN --max-time 60 "$U/v1/completions" -d '{"prompt": [1, 2, 3], "max_tokens": 1500, "temperature": 0, "stream": true}' >"$T/sse" &
+curl -sN --max-time 60 "$U/v1/completions" -d '{"prompt": [1, 2, 3], "max_tokens": 3000, "temperature": 0, "stream": true}' >"$T/sse" &
 client=$!
-sleep 0.3
+for _ in $(seq 200); do grep -q '^data: {' "$T/sse" && break; sleep 0.05; done   # in flight
 kill -TERM "$MAIN"
 wait "$client"
 wait "$MAIN"
 rc=$?
-check sigterm-drains "$rc:$(tail -n 2 "$T/sse" | head -n 1):$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -s 'map(.choices[0].token_ids | length) | add')" "0:data: [DONE]:1500"
+check sigterm-drains "$rc:$(tail -n 2 "$T/sse" | head -n 1):$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -s 'map(.choices[0].token_ids | length) | add'):$(grep -c 'finishing 1 request in flight' "$T/main.err")" "0:data: [DONE]:3000:1"
 
 # ---- servers without a tokenizer, and with one that has no chat template
 start notok || exit 1
