@@ -61,6 +61,8 @@ typedef struct Gen {
     char *text;                 /* their decoded text, cut at a stop string */
     size_t text_len;
     size_t ready;               /* bytes of text that will not change any more */
+    int64_t dec_ids;            /* ids whose text, text[0, dec_bytes), ends on a whole character */
+    size_t dec_bytes;
     const char *finish;         /* "length" or "stop" once known */
     char error[700];            /* the engine failed: the request gets 500 */
 } Gen;

@@ -114,21 +114,30 @@ static bool find_stop(Gen *g, size_t settled) {
     return false;
 }
 
-/* The text of g's visible ids, cut at a stop string; true at a stop. g->mu held. */
+/* The text of g's visible ids, cut at a stop string; true at a stop. Only the ids after the last
+ * point where the text ended on a whole character are decoded again (the byte-level decoder maps
+ * ids to bytes one by one: the text of ids[0, k) is a prefix of the text of ids[0, n) when it ends
+ * on a whole character). g->mu held. */
 static bool update_text(Gen *g) {
     const Tokenizer *tok = g->srv->tok;
     if (!tok) return false;
     char err[256];
     size_t len;
-    char *text = tokenizer_decode(tok, g->res.output, g->nvisible, false, &len, err, sizeof err);
-    if (!text) {   /* an id past the tokenizer's vocabulary: the model's vocabulary is larger */
+    char *tail = tokenizer_decode(tok, g->res.output + g->dec_ids, g->nvisible - g->dec_ids, false, &len, err, sizeof err);
+    if (!tail) {   /* an id past the tokenizer's vocabulary: the model's vocabulary is larger */
         snprintf(g->error, sizeof g->error, "the generated %s", err);
         return true;
     }
-    free(g->text);
-    g->text = text;
-    g->text_len = len;
-    return find_stop(g, len - unsettled(text, len));
+    g->text = xrealloc(g->text, g->dec_bytes + len + 1);
+    memcpy(g->text + g->dec_bytes, tail, len + 1);
+    free(tail);
+    g->text_len = g->dec_bytes + len;
+    size_t loose = unsettled(g->text, g->text_len);
+    if (!loose) {
+        g->dec_ids = g->nvisible;
+        g->dec_bytes = g->text_len;
+    }
+    return find_stop(g, g->text_len - loose);
 }
 
 static bool hook_emitted(void *user, int32_t tok) {

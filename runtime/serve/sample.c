@@ -25,6 +25,28 @@ static int by_prob(const void *a, const void *b, void *prob) {
     return x < y ? -1 : x > y;
 }
 
+/* The nucleus: s->index[0, n) the most probable tokens, in order, until their mass reaches want.
+ * Only the tokens above a threshold are sorted: when their mass reaches want, the nucleus is a
+ * prefix of them (every token below comes after them in the order); else the threshold goes down. */
+static int64_t nucleus(SampleScratch *s, double want) {
+    float top = 0;
+    for (int64_t i = 0; i < s->vocab; i++)
+        if (s->prob[i] > top) top = s->prob[i];
+    for (int shift = 8;; shift += 8) {
+        float t = shift >= 128 ? 0 : ldexpf(top, -shift);
+        int64_t m = 0;
+        double mass = 0;
+        for (int64_t i = 0; i < s->vocab; i++)
+            if (s->prob[i] >= t) s->index[m++] = (int32_t)i, mass += s->prob[i];
+        if (mass < want && t > 0) continue;
+        qsort_r(s->index, (size_t)m, sizeof *s->index, by_prob, s->prob);
+        double cum = 0;
+        int64_t n = 0;
+        while (n < m && (n == 0 || cum < want)) cum += s->prob[s->index[n++]];
+        return n;
+    }
+}
+
 int32_t sample_token(SampleScratch *s, const float *logits, double temperature, double top_p, uint64_t *state) {
     int64_t V = s->vocab;
     int32_t best = model_greedy_token(logits, V);
@@ -39,10 +61,9 @@ int32_t sample_token(SampleScratch *s, const float *logits, double temperature, 
     if (!(total > 0) || !isfinite(total)) return best;
     int64_t n = V;
     if (top_p < 1) {
-        qsort_r(s->index, (size_t)V, sizeof *s->index, by_prob, s->prob);
-        double cum = 0, want = top_p * total;
-        for (n = 0; n < V && (n == 0 || cum < want); n++) cum += s->prob[s->index[n]];
-        total = cum;
+        n = nucleus(s, top_p * total);
+        total = 0;
+        for (int64_t k = 0; k < n; k++) total += s->prob[s->index[k]];
     }
     double u = (double)(splitmix64(state) >> 11) * 0x1.0p-53 * total, cum = 0;
     for (int64_t k = 0; k < n; k++) {

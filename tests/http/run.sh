@@ -9,7 +9,8 @@
 #  - hostile clients: malformed JSON, wrong types, unknown fields, n > 1, prompts past the context,
 #    huge bodies (413), a slow client, 200 idle connections, clients gone mid-stream (cancelled,
 #    slot freed); servers without a tokenizer or a template refuse text and chat with 400;
-#  - SIGTERM lets a stream in flight finish and exits 0.
+#  - SIGTERM lets a stream in flight finish and exits 0;
+#  - test_http: sampling (softmax draws, the top_p nucleus, seeds, greedy at 0) and the chat template.
 # Prints PASS/FAIL lines; exits 1 on failure.
 set -u
 cd "$(dirname "$0")/../.."
@@ -36,6 +37,9 @@ mkdir -p "$T/tok"
 jq '.added_tokens += [{"id":601,"content":"<|start_header_id|>"},{"id":602,"content":"<|end_header_id|>"},{"id":603,"content":"<|eot_id|>"}]
     | .added_tokens |= map({single_word:false,lstrip:false,rstrip:false,normalized:false,special:true} + .)' \
   tests/tokenizer/fixtures/llama3/tokenizer.json >"$T/tok/tokenizer.json"
+# Sampling and the chat template below HTTP (test_http.c).
+"$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 || fails=$((fails + 1))
+
 MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --random-weights 5 --backend cpu)
 
 # start NAME ARGS...: a server on a free port; its port in $PORT, its pid in $SPID.
