@@ -382,7 +382,10 @@ int http_serve(Backend *b, const Tokenizer *tok, const char *model, const ServeO
     sample_scratch_init(&s.scratch, s.vocab);
     s.e = serve_engine_open(b, &s.so, &http_engine_hooks);
     s.m.kv_budget = serve_engine_budget(s.e);
-    /* The signals are taken by sigwait below: blocked in every thread, those started next too. */
+    /* The signals are taken by sigwait below: blocked in every thread, those started next too (and
+     * not ignored, as a shell leaves SIGINT for a background job). */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);

@@ -231,7 +231,13 @@ kill -INT "$SPID"; wait "$SPID"
 check sigint-exits-0 "$?" 0
 
 # ---- past --max-connections: the extra connections are dropped; once they close, all is served
-start few --max-connections 8 || exit 1
+start few --max-connections 8 --timeout 1 || exit 1
+exec {fd}<>/dev/tcp/127.0.0.1/"$PORT"
+printf 'POST /v1/completions HTTP/1.1\r\nHost: x\r\n' >&"$fd"   # and then nothing
+sleep 2.5
+timeout 5 cat <&"$fd" >/dev/null
+check timeout-closes-a-silent-client "$?" 0
+exec {fd}>&-
 conns=()
 for _ in $(seq 12); do exec {fd}<>/dev/tcp/127.0.0.1/"$PORT" && conns+=("$fd"); done
 sleep 0.2
