@@ -3,14 +3,17 @@
 A tiny random model (tests/mixrun/tiny.mix) with the llama3 tokenizer fixture and Llama 3's chat
 tokens added; the `tokenizers` package renders the reference ids and text. Checks: completions and
 chat, streamed and not, greedy text equal to `mixrun --text` / the chat template's ids run alone;
-16 concurrent clients each equal to their request alone; the client's errors for bad requests;
+16 concurrent clients each equal to their request alone; 200 clients beside 1,000 idle connections;
+the client's errors for bad requests;
 SIGTERM exits 0. Prints PASS/FAIL lines; exits 1 on failure.
 """
 import concurrent.futures
 import json
 import os
 import re
+import resource
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -55,7 +58,8 @@ def chat_tokenizer(tmp):
 
 def start(tmp, tok):
     err = open(os.path.join(tmp, "serve.err"), "w+")
-    p = subprocess.Popen([MIXRUN, "serve", *MODEL, "--tokenizer", tok, "--port", "0", "--max-seqs", "4"],
+    p = subprocess.Popen([MIXRUN, "serve", *MODEL, "--tokenizer", tok, "--port", "0", "--max-seqs", "4",
+                          "--max-connections", "1500"],
                          cwd=ROOT, stderr=err)
     for _ in range(600):
         err.seek(0)
@@ -113,6 +117,22 @@ def concurrency(client):
     check("openai-16-concurrent-clients-equal-alone", got, want)
 
 
+def crowd(client, url):
+    """1,000 idle connections held open while 200 clients are served, each its own answer."""
+    port = int(url.rsplit(":", 1)[1])
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(1000)]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(200) as pool:
+            got = list(pool.map(lambda i: client.completions.create(
+                model="tiny", prompt=[1 + i % 3, 2, 3], max_tokens=3, temperature=0).choices[0].model_extra["token_ids"],
+                range(200)))
+    finally:
+        for s in idle:
+            s.close()
+    want = [[int(t) for t in mixrun("--tokens", f"{1 + i},2,3", "--max-new", "3").split(",")] for i in range(3)]
+    check("openai-1000-idle-connections-200-clients", got, [want[i % 3] for i in range(200)])
+
+
 def errors(client):
     cases = [("n-above-one", openai.BadRequestError, dict(prompt=[1], n=2)),
              ("unknown-model", openai.NotFoundError, dict(prompt=[1], model="gpt-4")),
@@ -128,6 +148,10 @@ def errors(client):
 
 
 def main():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)   # 1,200 sockets here and in the server
+    want = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     with tempfile.TemporaryDirectory() as tmp:
         tok = chat_tokenizer(tmp)
         server, url = start(tmp, tok)
@@ -137,6 +161,7 @@ def main():
             completions(client, tok)
             chat(client, tok)
             concurrency(client)
+            crowd(client, url)
             errors(client)
         finally:
             server.send_signal(signal.SIGTERM)
