@@ -3,6 +3,7 @@
 
 #include "progress.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,9 +77,18 @@ void gen_cancel(Gen *g) {
 
 /* ------------------------------------------------------------------ the engine's hooks */
 
+/* Logits with NaN or Inf would pick some token silently: the generation fails instead, naming the
+ * position (hook_emitted ends it). */
 static int32_t hook_pick(void *user, const float *logits, int64_t vocab) {
     Gen *g = user;
-    (void)vocab;
+    for (int64_t v = 0; v < vocab; v++)
+        if (!isfinite(logits[v])) {
+            pthread_mutex_lock(&g->mu);
+            snprintf(g->error, sizeof g->error, "the logits at position %lld hold %s (the %s backend)",
+                     (long long)(g->req.prompt_len + g->nvisible), isnan(logits[v]) ? "NaN" : "Inf", g->srv->b->name);
+            pthread_mutex_unlock(&g->mu);
+            return 0;
+        }
     return sample_token(&g->srv->scratch, logits, g->temperature, g->top_p, &g->rng);
 }
 
@@ -143,7 +153,7 @@ static bool update_text(Gen *g) {
 static bool hook_emitted(void *user, int32_t tok) {
     Gen *g = user;
     pthread_mutex_lock(&g->mu);
-    bool stop = false;
+    bool stop = g->error[0] != 0;
     for (int i = 0; i < g->nstop_ids; i++) stop |= tok == g->stop_ids[i];
     if (!stop) {
         g->nvisible++;

@@ -251,6 +251,40 @@ start notemplate --tokenizer tests/tokenizer/fixtures/llama3 || exit 1
 refused chat-template-missing 400 "only the Llama 3 template is rendered" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}]}'
 kill -TERM "$SPID"; wait "$SPID"
 
+# ---- weights that overflow (every element of a tensor the largest bf16): never tokens from NaN
+if command -v python3 >/dev/null; then
+  "$RUN" "${MODEL[@]}" --save-weights "$T/w.safetensors" 2>/dev/null
+  huge_tensor() {   # DST TENSOR
+    python3 - "$T/w.safetensors" "$1" "$2" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', data[:8])[0]
+lo, hi = json.loads(data[8:8 + n])[sys.argv[3]]['data_offsets']
+body = bytearray(data[8 + n:])
+body[lo:hi] = b'\x7f\x7f' * ((hi - lo) // 2)
+open(sys.argv[2], 'wb').write(data[:8 + n] + bytes(body))
+PY
+  }
+  huge_tensor "$T/head.safetensors" lm_head.weight
+  MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --weights "$T/head.safetensors" --backend cpu)
+  start inf-logits || exit 1
+  refused inf-logits-500 500 "the logits at position 3 hold" /v1/completions '{"prompt": [1, 2, 3], "max_tokens": 4}'
+  check inf-logits-server-still-healthy "$(curl -s "http://127.0.0.1:$PORT/health")" '{"status":"ok"}'
+  kill -TERM "$SPID"; wait "$SPID"
+  huge_tensor "$T/mlp.safetensors" model.layers.1.mlp.up_proj.weight
+  MODEL[7]=$T/mlp.safetensors
+  start backend-fails || exit 1
+  refused backend-failure-500 500 "the cpu backend failed: layer 1 produced" /v1/completions '{"prompt": [1, 2, 3], "max_tokens": 4}'
+  CODE=$(curl -s -o "$T/body" -w '%{http_code}' "http://127.0.0.1:$PORT/health")
+  check backend-failure-health-503 "$CODE:$(jq -r '.error.message[0:22]' "$T/body")" "503:the cpu backend failed"
+  refused backend-failure-then-503 503 "the cpu backend failed" /v1/completions '{"prompt": [1, 2, 3], "max_tokens": 4}'
+  kill -TERM "$SPID"; wait "$SPID"
+  check backend-failure-exit-0 "$?" 0
+  MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --random-weights 5 --backend cpu)
+else
+  echo "SKIP http: weights that overflow (no python3 to write them)"
+fi
+
 # ---- a port in use: exit 1, saying so
 start taken || exit 1
 "$RUN" serve "${MODEL[@]}" --port "$PORT" >/dev/null 2>"$T/err"
