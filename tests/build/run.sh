@@ -87,7 +87,7 @@ if command -v curl >/dev/null && command -v jq >/dev/null; then
   spid=$!
   port=
   for _ in $(seq 300); do
-    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$tmp/serve.err")
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$tmp/serve.err" 2>/dev/null)
     [ -n "$port" ] || ! kill -0 $spid 2>/dev/null && break
     sleep 0.1
   done

@@ -50,7 +50,7 @@ start() {
   pids+=("$SPID")
   PORT=
   for _ in $(seq 300); do
-    PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$T/$name.err")
+    PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$T/$name.err" 2>/dev/null)
     [ -n "$PORT" ] && return 0
     kill -0 "$SPID" 2>/dev/null || break
     sleep 0.1
