@@ -231,13 +231,7 @@ kill -INT "$SPID"; wait "$SPID"
 check sigint-exits-0 "$?" 0
 
 # ---- past --max-connections: the extra connections are dropped; once they close, all is served
-start few --max-connections 8 --timeout 1 || exit 1
-exec {fd}<>/dev/tcp/127.0.0.1/"$PORT"
-printf 'POST /v1/completions HTTP/1.1\r\nHost: x\r\n' >&"$fd"   # and then nothing
-sleep 2.5
-timeout 5 cat <&"$fd" >/dev/null
-check timeout-closes-a-silent-client "$?" 0
-exec {fd}>&-
+start few --max-connections 8 || exit 1
 conns=()
 for _ in $(seq 12); do exec {fd}<>/dev/tcp/127.0.0.1/"$PORT" && conns+=("$fd"); done
 sleep 0.2
@@ -247,7 +241,13 @@ ok=
 for _ in $(seq 50); do ok=$(curl -s --max-time 10 "http://127.0.0.1:$PORT/health") && [ -n "$ok" ] && break; sleep 0.1; done
 check max-connections-serves-after "$ok" '{"status":"ok"}'
 kill -TERM "$SPID"; wait "$SPID"
-start notemplate --tokenizer tests/tokenizer/fixtures/llama3 || exit 1
+start notemplate --tokenizer tests/tokenizer/fixtures/llama3 --timeout 1 || exit 1
+exec {fd}<>/dev/tcp/127.0.0.1/"$PORT"
+printf 'POST /v1/completions HTTP/1.1\r\nHost: x\r\n' >&"$fd"   # and then nothing
+sleep 2.5
+timeout 5 cat <&"$fd" >/dev/null
+check timeout-closes-a-silent-client "$?" 0
+exec {fd}>&-
 refused chat-template-missing 400 "only the Llama 3 template is rendered" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}]}'
 kill -TERM "$SPID"; wait "$SPID"
 
