@@ -44,6 +44,12 @@ bool chat_template_render(const Tokenizer *t, const ChatMessage *m, int n, Buf *
                      "'%s' has no special token %s", tokenizer_path(t), LLAMA3_TOKENS[i]);
             return false;
         }
+    if (tokenizer_special_id(t, "<|python_tag|>") >= 0) {   /* Llama 3.1 and later */
+        snprintf(err, errlen, "no chat template for this tokenizer: '%s' is Llama 3.1's or later (it has "
+                 "<|python_tag|>), whose template (a knowledge-date system header, tools) is not rendered; only "
+                 "Llama 3's is", tokenizer_path(t));
+        return false;
+    }
     for (int i = 0; i < n; i++)
         if (strcmp(m[i].role, "system") && strcmp(m[i].role, "user") && strcmp(m[i].role, "assistant")) {
             snprintf(err, errlen, "messages[%d]: the role '%.40s' is not supported (system, user, assistant)", i, m[i].role);

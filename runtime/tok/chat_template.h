@@ -6,7 +6,9 @@
  *   <|begin_of_text|> then for each message
  *   <|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT(trimmed)<|eot_id|>
  *   then <|start_header_id|>assistant<|end_header_id|>\n\n (the generation prompt).
- * Any other tokenizer is refused, naming what it lacks: no template is guessed. */
+ * Any other tokenizer is refused, naming what it lacks: no template is guessed. A Llama 3.1 or later
+ * tokenizer (it has <|python_tag|>) is refused too: its template differs (a knowledge-date system
+ * header). */
 #ifndef MIXC_CHAT_TEMPLATE_H
 #define MIXC_CHAT_TEMPLATE_H
 

@@ -1,6 +1,6 @@
 /* test_http.c — the pieces of `mixrun serve` below HTTP: sampling (runtime/serve/sample.c) and the
  * Llama 3 chat template (runtime/tok/chat_template.c). Prints PASS/FAIL lines; exit 1 on failure.
- * Usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT */
+ * Usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1 */
 #include "chat_template.h"
 #include "model.h"
 #include "sample.h"
@@ -81,7 +81,7 @@ static void test_nucleus_large(void) {
     free(logits);
 }
 
-static void test_chat(const char *with, const char *without) {
+static void test_chat(const char *with, const char *without, const char *llama31) {
     char err[600];
     Tokenizer *t = tokenizer_load(with, err, sizeof err), *plain = tokenizer_load(without, err, sizeof err);
     if (!t || !plain) {
@@ -108,17 +108,22 @@ static void test_chat(const char *with, const char *without) {
     ok = chat_template_render(plain, m, 1, &out, stop, &nstop, err, sizeof err);
     check("chat-no-template-refused", !ok && strstr(err, "has no special token <|start_header_id|>"), err);
     buf_free(&out);
+    Tokenizer *t31 = tokenizer_load(llama31, err, sizeof err);
+    ok = t31 && chat_template_render(t31, m, 1, &out, stop, &nstop, err, sizeof err);
+    check("chat-llama31-refused", t31 && !ok && strstr(err, "is Llama 3.1's or later"), err);
+    buf_free(&out);
+    tokenizer_free(t31);
     tokenizer_free(t);
     tokenizer_free(plain);
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT\n");
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1\n");
         return 2;
     }
     test_draws();
     test_nucleus_large();
-    test_chat(argv[1], argv[2]);
+    test_chat(argv[1], argv[2], argv[3]);
     return fails != 0;
 }
