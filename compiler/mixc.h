@@ -310,6 +310,8 @@ typedef struct {
     Activation activation;  /* of the gated MLP */
     NormKind norm;          /* every RMSNorm's weight: w, or 1 + w (Gemma) */
     bool qk_norm;           /* an RMSNorm per query and key head before RoPE (Qwen3, Gemma 3) */
+    bool rope_interleaved;  /* RoPE rotates adjacent pairs (2i, 2i+1) (Llama 4): computed as rotate_half on
+                             * q/k projection rows permuted at load (docs/model.md, "RoPE") */
     bool sandwich_norms;    /* norms on the attention and MLP outputs, before the residual adds (Gemma 2/3) */
     bool embed_scale;       /* the embedding rows times sqrt(hidden), rounded to dtype (Gemma) */
     double attn_softcap;    /* attention scores c * tanh(s / c) before the mask; 0: none (Gemma 2) */

@@ -33,6 +33,7 @@ static const FieldSpec field_specs[] = {
     /* the families' variations (docs/language.md) */
     ENUM_FIELD(activation, activation_name), ENUM_FIELD(norm, norm_kind_name),
     FIELD(qk_norm, F_BOOL, false),     FIELD(sandwich_norms, F_BOOL, false),
+    FIELD(rope_interleaved, F_BOOL, false),
     FIELD(embed_scale, F_BOOL, false), FIELD(attn_softcap, F_REAL, false),
     FIELD(logit_softcap, F_REAL, false), FIELD(query_pre_attn_scalar, F_REAL, false),
     FIELD(experts, F_INT, false),      FIELD(experts_per_token, F_INT, false),    /* moe_check.c */

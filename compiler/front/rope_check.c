@@ -36,11 +36,11 @@ void check_rope_scaling(const Ast *ast, Diag *d, ModelHeader *m) {
         }
     }
     if (s->type == ROPE_LLAMA3 && s->low_freq_factor && s->high_freq_factor &&
-        !(s->high_freq_factor > s->low_freq_factor)) {
+        !(s->high_freq_factor >= s->low_freq_factor)) {
         const AstField *f = given_field(ast, "rope_high_freq_factor");
-        diag_at(d, DIAG_ERROR, f ? f->value.loc : ast->header_loc, "rope_high_freq_factor (%g) must be greater than rope_low_freq_factor (%g)",
+        diag_at(d, DIAG_ERROR, f ? f->value.loc : ast->header_loc, "rope_high_freq_factor (%g) must be at least rope_low_freq_factor (%g)",
                 s->high_freq_factor, s->low_freq_factor);
-        diag_hint(d, "llama3 scaling interpolates between the two wavelengths they define");
+        diag_hint(d, "llama3 scaling interpolates between the two wavelengths they define (equal: none between, as Llama 4's)");
     }
     rope_scaling_defaults(s, given);
 }

@@ -36,6 +36,7 @@ static bool foundry_expressible(const Layout *l, FILE *err) {
         {m->activation == ACT_CLAMPED_SWIGLU, "'activation' clamped_swiglu"},
         {m->norm != NORM_RMS, "'norm' rms_plus_one"},
         {m->qk_norm, "'qk_norm'"},
+        {m->rope_interleaved, "'rope_interleaved'"},
         {m->sandwich_norms, "'sandwich_norms'"},
         {m->embed_scale, "'embed_scale'"},
         {m->attn_softcap != 0, "'attn_softcap'"},

@@ -122,9 +122,11 @@ static void map_family(const Checker *k) {
         m->qk_norm = FAMILY_VARIATIONS[i].qk_norm;
         if (FAMILY_VARIATIONS[i].gemma) m->norm = NORM_RMS_PLUS_ONE, m->sandwich_norms = m->embed_scale = true;
     }
+    m->rope_interleaved = hf_is_llama4(k->c);   /* apply_rotary_emb: complex products of adjacent pairs */
     static const struct { const char *key; size_t offset; } flags[] = {
         {"mixc_qk_norm", offsetof(ModelHeader, qk_norm)}, {"mixc_sandwich_norms", offsetof(ModelHeader, sandwich_norms)},
         {"mixc_embed_scale", offsetof(ModelHeader, embed_scale)},
+        {"mixc_rope_interleaved", offsetof(ModelHeader, rope_interleaved)},
     };
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         json_t *v = json_object_get(k->c->root, flags[i].key);

@@ -35,7 +35,9 @@ const char *rope_text(const LayerRope *r, char *buf, size_t n) {
 }
 
 /* Llama 3.1: wavelengths longer than original / low_freq_factor are divided by factor, shorter than
- * original / high_freq_factor kept, and those between interpolated smoothly. */
+ * original / high_freq_factor kept, and those between interpolated smoothly. With equal factors
+ * (Llama 4) nothing lies strictly between; a wavelength exactly at the boundary divides 0 by 0 here as
+ * in transformers (NaN, which the backends' finiteness checks report). */
 static double llama3_inv_freq(const RopeScaling *s, double inv) {
     double wavelen = 2 * M_PI / inv, orig = (double)s->original_context;
     double low_wavelen = orig / s->low_freq_factor, high_wavelen = orig / s->high_freq_factor;

@@ -89,6 +89,22 @@ if [ -f "$FIX/mistral/config.json" ] && [ -f "$T/mistral.mix" ]; then
     pass "the cpu tolerance sees one key more in a window (mistral, window 9: $(tail -n 1 "$T/cmp" | sed 's/^ *//'))"
   else fail "the cpu tolerance sees one key more in a window" "$(head -c 400 "$T/err")" "$(tail -n 2 "$T/cmp")"; fi
 fi
+# Llama 4 rotates interleaved pairs: the loader's permutation of q_proj/k_proj rows (rope_interleaved)
+# is what matches; the same weights with rotate_half on the rows as stored must fail the tolerance.
+if [ -f "$FIX/llama4/config.json" ] && [ -f "$T/llama4.mix" ]; then
+  dir=$FIX/llama4
+  if grep -q '^ *rope_interleaved *= *true' "$T/llama4.mix" &&
+     "$RUN" --layout "$T/llama4.mix" --set chunk=8 --set context=32 --set rope_interleaved=false --weights "$dir" \
+       --tokens "$(cat "$dir/prompt.txt")" --max-new 0 --backend cpu --dtype fp32 --dump-logits "$T/l4.npy" >"$T/out" 2>"$T/err" &&
+     ! "$CMP" "$dir/logits.npy" "$T/l4.npy" $CPU_TOL 26 >"$T/cmp" 2>&1; then
+    pass "llama4: imported with rope_interleaved, which the logits need ($(tail -n 1 "$T/cmp" | sed 's/^ *//') without)"
+  else fail "llama4: rope_interleaved is what matches" "$(head -c 400 "$T/err")" "$(tail -n 2 "$T/cmp")"; fi
+  if ! "$RUN" --layout "$T/llama4.mix" --set ffn=16 --set context=32 --weights "$dir" --tokens 1,2 --max-new 0 \
+       --backend cpu >"$T/out" 2>"$T/err" &&
+     grep -q "tensor 'model.layers.0.feed_forward.experts.gate_up_proj' is of shape \[4, 128, 64\]; the layout needs \[4, 128, 32\]" "$T/err"
+  then pass "llama4: a fused expert tensor of another shape is refused, naming it"
+  else fail "llama4: a fused expert tensor of another shape is refused" "$(head -c 400 "$T/err")"; fi
+fi
 # gpt-oss's fused expert tensors are checked against the layout: another expert width is refused,
 # naming the tensor and both shapes.
 if [ -f "$FIX/gpt-oss/config.json" ] && [ -f "$T/gpt-oss.mix" ]; then
