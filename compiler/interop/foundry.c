@@ -37,6 +37,8 @@ static bool foundry_expressible(const Layout *l, FILE *err) {
         {m->norm != NORM_RMS, "'norm' rms_plus_one"},
         {m->qk_norm, "'qk_norm'"},
         {m->rope_interleaved, "'rope_interleaved'"},
+        {m->qk_l2_norm, "'qk_l2_norm'"},
+        {m->nope_temperature_floor != 0, "'nope_temperature_floor'"},
         {m->sandwich_norms, "'sandwich_norms'"},
         {m->embed_scale, "'embed_scale'"},
         {m->attn_softcap != 0, "'attn_softcap'"},

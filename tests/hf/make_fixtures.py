@@ -69,14 +69,21 @@ FAMILIES = {
         rope_theta=1000000.0, use_sliding_window=False, attention_bias=False, num_experts=6,
         num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=True, decoder_sparse_step=1,
         mlp_only_layers=[])),
+    # Mixtral: every layer sliding, 4 experts of width 32, 2 per token (softmax over the chosen); its
+    # checkpoint names the experts block_sparse_moe.experts.{e}.w1 / w3 / w2 and the router
+    # block_sparse_moe.gate
+    "mixtral": ("MixtralConfig", "MixtralForCausalLM", dict(
+        sliding_window=WINDOW, rope_theta=1000000.0, num_local_experts=4, num_experts_per_tok=2,
+        intermediate_size=32)),
     # Llama 4 text: 4 layers, the first three chunked (attention_chunk_size 8) with RoPE on interleaved
-    # pairs, the last global without RoPE (no_rope_layers' default); experts in every layer (4 of width
+    # pairs and the L2 q/k norm, the last global without RoPE (no_rope_layers' default) and with the
+    # attention temperature (floor_scale 4: positions 3 on scaled); experts in every layer (4 of width
     # 32, 2 per token, the router's sigmoid scaling their input) beside a shared expert; llama3 RoPE
     # scaling with equal low and high frequency factors (Scout's form) biting at pair 3
     "llama4": ("Llama4TextConfig", "Llama4ForCausalLM", dict(
         num_hidden_layers=4, intermediate_size=32, intermediate_size_mlp=64, num_local_experts=4,
         num_experts_per_tok=2, interleave_moe_layer_step=1, attention_chunk_size=WINDOW,
-        use_qk_norm=False, attn_temperature_tuning=False,
+        use_qk_norm=True, attn_temperature_tuning=True, floor_scale=4, attn_scale=0.5,
         rope_parameters=dict(rope_type="llama3", rope_theta=500000.0, factor=16.0, low_freq_factor=1.0,
                              high_freq_factor=1.0, original_max_position_embeddings=16))),
 }
