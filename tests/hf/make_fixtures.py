@@ -86,6 +86,13 @@ FAMILIES = {
         use_qk_norm=True, attn_temperature_tuning=True, floor_scale=4, attn_scale=0.5,
         rope_parameters=dict(rope_type="llama3", rope_theta=500000.0, factor=16.0, low_freq_factor=1.0,
                              high_freq_factor=1.0, original_max_position_embeddings=16))),
+    # Llama 4 text without experts (moe_layers []: every layer's feed forward the dense
+    # feed_forward.{gate,up,down}_proj of intermediate_size_mlp), plain RoPE, the L2 q/k norm and the
+    # default attention temperature (floor_scale 8192: every factor 1 here), so that emu runs it too
+    "llama4-dense": ("Llama4TextConfig", "Llama4ForCausalLM", dict(
+        num_hidden_layers=4, intermediate_size=32, intermediate_size_mlp=64, moe_layers=[],
+        attention_chunk_size=WINDOW, use_qk_norm=True, attn_temperature_tuning=True,
+        rope_parameters=dict(rope_type="default", rope_theta=500000.0))),
 }
 
 

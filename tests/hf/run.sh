@@ -116,6 +116,14 @@ if [ -f "$FIX/llama4/config.json" ] && [ -f "$T/llama4.mix" ]; then
   then pass "llama4: a fused expert tensor of another shape is refused, naming it"
   else fail "llama4: a fused expert tensor of another shape is refused" "$(head -c 400 "$T/err")"; fi
 fi
+# Mixtral's names are checked as Qwen3-MoE's are: another expert width is refused naming its tensor
+if [ -f "$FIX/mixtral/config.json" ] && [ -f "$T/mixtral.mix" ]; then
+  if ! "$RUN" --layout "$T/mixtral.mix" --set ffn=16 --set context=32 --weights "$FIX/mixtral" --tokens 1,2 --max-new 0 \
+       --backend cpu >"$T/out" 2>"$T/err" &&
+     grep -q "tensor 'model.layers.0.block_sparse_moe.experts.0.w1.weight' has shape \[32, 128\]; the layout needs \[16, 128\]" "$T/err"
+  then pass "mixtral: an expert of another width is refused, naming its block_sparse_moe tensor"
+  else fail "mixtral: an expert of another width is refused by name" "$(head -c 400 "$T/err")"; fi
+fi
 # gpt-oss's fused expert tensors are checked against the layout: another expert width is refused,
 # naming the tensor and both shapes.
 if [ -f "$FIX/gpt-oss/config.json" ] && [ -f "$T/gpt-oss.mix" ]; then
