@@ -17,7 +17,11 @@
  *   P.experts.down_proj    [E, ffn, hidden]   input-major
  *   P.experts.down_proj_bias    [E, hidden]   gpt-oss only
  * with P = model.layers.{i}.mlp (gpt-oss) or model.layers.{i}.feed_forward (Llama 4), read
- * transposed (and de-interleaved) into the per-expert tensors. */
+ * transposed (and de-interleaved) into the per-expert tensors.
+ * A multimodal Llama 4 checkpoint (Llama4ForConditionalGeneration, the published ones) holds the text
+ * model under language_model. (every name above with that prefix) beside its vision tower
+ * (vision_model.*, multi_modal_projector.*), which text tokens never reach: those are not counted as
+ * unused. */
 #include "model.h"
 
 #include <math.h>
@@ -50,22 +54,38 @@ static bool has_prefix(const StCheckpoint *c, const char *prefix) {
     return false;
 }
 
-const FusedForm *model_fused_experts(const StCheckpoint *c) {
+/* The fused form of c's experts (names after `prefix`), NULL when they are not fused. */
+static const FusedForm *fused_form(const StCheckpoint *c, const char *prefix) {
     for (size_t k = 0; k < sizeof FUSED_FORMS / sizeof FUSED_FORMS[0]; k++) {
-        char name[96];
-        snprintf(name, sizeof name, "model.layers.0.%sexperts.gate_up_proj", FUSED_FORMS[k].prefix);
+        char name[128];
+        snprintf(name, sizeof name, "%smodel.layers.0.%sexperts.gate_up_proj", prefix, FUSED_FORMS[k].prefix);
         if (st_checkpoint_find(c, name, NULL)) return &FUSED_FORMS[k];
     }
     return NULL;
 }
 
-bool model_fused_name(const FusedForm *f, const char *name, int nlayers) {
+void model_checkpoint_form(const StCheckpoint *c, bool experts, CheckpointForm *form) {
+    form->prefix = st_checkpoint_find(c, "language_model.model.embed_tokens.weight", NULL) ? "language_model." : "";
+    char head[64];
+    snprintf(head, sizeof head, "%smodel.layers.0.feed_forward.", form->prefix);
+    form->names = has_prefix(c, head) ? CKPT_LLAMA4 : CKPT_HF;
+    snprintf(head, sizeof head, "%smodel.layers.0.block_sparse_moe.", form->prefix);
+    if (has_prefix(c, head)) form->names = CKPT_MIXTRAL;
+    form->fused = experts ? fused_form(c, form->prefix) : NULL;
+}
+
+bool model_form_skips(const CheckpointForm *form, const char *name, int nlayers) {
+    size_t p = strlen(form->prefix);
+    if (p && (!strncmp(name, "vision_model.", 13) || !strncmp(name, "multi_modal_projector.", 22))) return true;
     int layer, n = 0;
-    if (!f || sscanf(name, "model.layers.%d.%n", &layer, &n) != 1 || n == 0 || layer < 0 || layer >= nlayers) return false;
-    size_t p = strlen(f->prefix);
-    if (strncmp(name + n, f->prefix, p)) return false;
+    const FusedForm *f = form->fused;
+    if (!f || strncmp(name, form->prefix, p) || sscanf(name + p, "model.layers.%d.%n", &layer, &n) != 1 || n == 0 ||
+        layer < 0 || layer >= nlayers)
+        return false;
+    size_t fp = strlen(f->prefix);
+    if (strncmp(name + p + n, f->prefix, fp)) return false;
     for (int k = 0; k < N_FUSED; k++)
-        if (!strcmp(name + n + p, FUSED[k])) return true;
+        if (!strcmp(name + p + n + fp, FUSED[k])) return true;
     return false;
 }
 
@@ -93,20 +113,16 @@ static void mixtral_name(const char *rest, char *out, size_t n, const char *head
     snprintf(out, n, "%sblock_sparse_moe.%s", head, rest);
 }
 
-CheckpointNames model_checkpoint_names(const StCheckpoint *c) {
-    if (has_prefix(c, "model.layers.0.feed_forward.")) return CKPT_LLAMA4;
-    if (has_prefix(c, "model.layers.0.block_sparse_moe.")) return CKPT_MIXTRAL;
-    return CKPT_HF;
-}
-
-void model_rename_tensors(CheckpointNames form, ModelTensor *t, int n) {
-    for (int i = 0; form != CKPT_HF && i < n; i++) {
+void model_rename_tensors(const CheckpointForm *form, ModelTensor *t, int n) {
+    for (int i = 0; i < n; i++) {
         char *mlp = strstr(t[i].name, ".mlp."), head[sizeof t[i].name], out[2 * sizeof t[i].name];
-        if (!mlp) continue;
-        snprintf(head, sizeof head, "%.*s.", (int)(mlp - t[i].name), t[i].name);
-        if (form == CKPT_LLAMA4) snprintf(out, sizeof out, "%sfeed_forward.%s", head, mlp + 5);
-        else mixtral_name(mlp + 5, out, sizeof out, head);
-        size_t len = strlen(out);   /* "model.layers.{i}.block_sparse_moe.experts.{e}.w1.weight": far below */
+        if (form->names == CKPT_HF || !mlp) snprintf(out, sizeof out, "%s%s", form->prefix, t[i].name);
+        else {
+            snprintf(head, sizeof head, "%s%.*s.", form->prefix, (int)(mlp - t[i].name), t[i].name);
+            if (form->names == CKPT_LLAMA4) snprintf(out, sizeof out, "%sfeed_forward.%s", head, mlp + 5);
+            else mixtral_name(mlp + 5, out, sizeof out, head);
+        }
+        size_t len = strlen(out);   /* "language_model.model.layers.{i}.feed_forward.shared_expert.gate_proj.weight": below */
         if (len < sizeof t[i].name) memcpy(t[i].name, out, len + 1);
     }
 }
@@ -114,10 +130,10 @@ void model_rename_tensors(CheckpointNames form, ModelTensor *t, int n) {
 /* ------------------------------------------------------------------ fused experts */
 
 /* Tensor `what` of layer i, of the given shape, as fp32 (malloc'ed); NULL with a message. */
-static float *read_fused(const StCheckpoint *c, const FusedForm *f, int i, const char *what, int ndim,
+static float *read_fused(const StCheckpoint *c, const CheckpointForm *form, int i, const char *what, int ndim,
                          const int64_t *shape, char *err, size_t errlen) {
-    char name[128];
-    snprintf(name, sizeof name, "model.layers.%d.%s%s", i, f->prefix, what);
+    char name[160];
+    snprintf(name, sizeof name, "%smodel.layers.%d.%s%s", form->prefix, i, form->fused->prefix, what);
     const StFile *file;
     const StTensor *s = st_checkpoint_find(c, name, &file);
     bool ok = s && s->dtype != ST_OTHER && s->ndim == ndim;
@@ -161,7 +177,9 @@ static void split_gate_up(LayerWeights *w, const float *gu, const float *gub, bo
         }
 }
 
-bool model_load_fused_experts(const StCheckpoint *c, const FusedForm *f, Model *m, int i, char *err, size_t errlen) {
+bool model_load_fused_experts(const StCheckpoint *c, const CheckpointForm *form, Model *m, int i, char *err,
+                              size_t errlen) {
+    const FusedForm *f = form->fused;
     const ModelHeader *h = &m->layout->model;
     LayerWeights *w = &m->layer[i];
     int64_t E = h->experts, H = h->hidden, F = h->ffn;
@@ -177,7 +195,7 @@ bool model_load_fused_experts(const StCheckpoint *c, const FusedForm *f, Model *
     float *x[N_FUSED] = {0};
     bool ok = true;
     for (int k = 0; k < N_FUSED && ok; k++)
-        if (f->biases || k % 2 == 0) ok = (x[k] = read_fused(c, f, i, FUSED[k], ndim[k], shapes[k], err, errlen)) != NULL;
+        if (f->biases || k % 2 == 0) ok = (x[k] = read_fused(c, form, i, FUSED[k], ndim[k], shapes[k], err, errlen)) != NULL;
     if (ok) {
         memcpy(w->router, x[0], (size_t)(E * H) * sizeof(float));
         if (f->biases) memcpy(w->router_bias, x[1], (size_t)E * sizeof(float));

@@ -301,12 +301,12 @@ static bool load_one(const StCheckpoint *c, const ModelTensor *t, DType dtype, c
 }
 
 /* A reading layer must not come with K/V projections: the file was made for another layout. */
-static bool check_reader_kv(const StCheckpoint *f, const Layout *l, char *err, size_t errlen) {
+static bool check_reader_kv(const StCheckpoint *f, const Layout *l, const char *prefix, char *err, size_t errlen) {
     for (int i = 0; i < l->nlayers; i++) {
         if (l->layer[i].reads == i) continue;
         for (int k = 0; k < 2; k++) {
-            char name[96];
-            snprintf(name, sizeof name, "model.layers.%d.self_attn.%c_proj.weight", i, k ? 'v' : 'k');
+            char name[128];
+            snprintf(name, sizeof name, "%smodel.layers.%d.self_attn.%c_proj.weight", prefix, i, k ? 'v' : 'k');
             if (st_checkpoint_find(f, name, NULL)) {
                 snprintf(err, errlen,
                          "'%s': tensor '%s' is present, but layer %d reads layer %d's cache and has no K/V "
@@ -321,8 +321,8 @@ static bool check_reader_kv(const StCheckpoint *f, const Layout *l, char *err, s
 
 /* Tensors of the file the model does not use (a bias, a q_norm, an expert: the checkpoint computes
  * something this model does not): their count, and unless allowed an error naming the first few. */
-/* fused: the form of the fused experts the layers' experts came from (NULL: none). */
-static bool check_unused(const StCheckpoint *f, const ModelTensor *t, int n, const FusedForm *fused, int nlayers,
+/* form: what the checkpoint holds beyond the table's names (fused experts, a vision tower). */
+static bool check_unused(const StCheckpoint *f, const ModelTensor *t, int n, const CheckpointForm *form, int nlayers,
                          bool allow, int *unused, char *err, size_t errlen) {
     enum { NAMED = 3 };
     int count = 0;
@@ -335,7 +335,7 @@ static bool check_unused(const StCheckpoint *f, const ModelTensor *t, int n, con
             if (s) used[s - file->tensor] = true;
         }
         for (int i = 0; i < file->ntensors; i++) {
-            if (used[i] || model_fused_name(fused, file->tensor[i].name, nlayers)) continue;
+            if (used[i] || model_form_skips(form, file->tensor[i].name, nlayers)) continue;
             if (count < NAMED && !allow && pos < errlen)
                 pos += (size_t)snprintf(err + pos, errlen - pos, "%s'%.100s'", count ? ", " : "", file->tensor[i].name);
             count++;
@@ -392,21 +392,24 @@ bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool al
                             size_t errlen) {
     StCheckpoint f;
     if (!st_checkpoint_open(path, &f, err, errlen)) return false;
-    if (!check_reader_kv(&f, l, err, errlen)) {
+    CheckpointForm form;   /* Llama 4's, Mixtral's names, fused experts, language_model. (fused_experts.c) */
+    model_checkpoint_form(&f, l->model.experts != 0, &form);
+    if (!check_reader_kv(&f, l, form.prefix, err, errlen)) {
         st_checkpoint_close(&f);
         return false;
     }
-    alloc_tensors(m, l, st_checkpoint_find(&f, "lm_head.weight", NULL) == NULL);
+    char head[64];
+    snprintf(head, sizeof head, "%slm_head.weight", form.prefix);
+    alloc_tensors(m, l, st_checkpoint_find(&f, head, NULL) == NULL);
     ModelTensor *t;
     int n = model_tensors(m, &t);
-    model_rename_tensors(model_checkpoint_names(&f), t, n);   /* Llama 4's, Mixtral's names (fused_experts.c) */
+    model_rename_tensors(&form, t, n);
     int extra = 0;
-    const FusedForm *fused = l->model.experts ? model_fused_experts(&f) : NULL;   /* gpt-oss's, Llama 4's */
     bool ok = true;
     for (int i = 0; i < n && ok; i++)
-        if (!fused || !model_fused_target(t[i].name)) ok = load_one(&f, &t[i], l->model.dtype, err, errlen);
-    for (int i = 0; fused && i < l->nlayers && ok; i++) ok = model_load_fused_experts(&f, fused, m, i, err, errlen);
-    ok = ok && check_unused(&f, t, n, fused, l->nlayers, allow_unused, &extra, err, errlen);   /* after what is missing */
+        if (!form.fused || !model_fused_target(t[i].name)) ok = load_one(&f, &t[i], l->model.dtype, err, errlen);
+    for (int i = 0; form.fused && i < l->nlayers && ok; i++) ok = model_load_fused_experts(&f, &form, m, i, err, errlen);
+    ok = ok && check_unused(&f, t, n, &form, l->nlayers, allow_unused, &extra, err, errlen);   /* after what is missing */
     if (ok && unused) *unused = extra;
     if (ok) model_permute_rope_pairs(m, true);
     free(t);

@@ -93,23 +93,30 @@ bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool al
 /* "[4, 64, 128]": a shape as the loader's messages print it. */
 void model_format_shape(char *out, size_t n, int ndim, const int64_t *shape);
 
-/* fused_experts.c: the checkpoint forms of the feed forward (docs/model.md, "Checkpoint forms").
- * How c names its layers' feed forward (detected from its names): Qwen3-MoE's and Llama's mlp.*,
- * Llama 4's feed_forward.*, Mixtral's block_sparse_moe.*; model_rename_tensors gives the model's
- * tensor table those names (in place) before the load. */
+/* fused_experts.c: the checkpoint forms of the feed forward (docs/model.md, "Checkpoint forms"),
+ * told by c's names: how its layers' feed forward is named (Qwen3-MoE's and Llama's mlp.*, Llama 4's
+ * feed_forward.*, Mixtral's block_sparse_moe.*), whether the text model sits under language_model.
+ * (a multimodal Llama 4), and (with experts) the fused form of its experts (gpt-oss's
+ * mlp.experts.gate_up_proj ..., Llama 4's feed_forward.experts.*), NULL when not fused. */
 typedef enum { CKPT_HF, CKPT_LLAMA4, CKPT_MIXTRAL } CheckpointNames;
-CheckpointNames model_checkpoint_names(const StCheckpoint *c);
-void model_rename_tensors(CheckpointNames form, ModelTensor *t, int n);
-/* Fused experts (gpt-oss's mlp.experts.gate_up_proj ..., Llama 4's feed_forward.experts.*): c's
- * form, NULL when its experts are not fused; whether a tensor name is one of the form's fused
- * tensors (the router included) of a layer below nlayers; whether a model tensor's name (renamed)
- * is one those replace (a router or an expert's); layer i's router and experts read from them (false
- * with a message naming the file and the tensor). */
 typedef struct FusedForm FusedForm;
-const FusedForm *model_fused_experts(const StCheckpoint *c);
-bool model_fused_name(const FusedForm *f, const char *name, int nlayers);
+typedef struct {
+    const char *prefix;     /* "" or "language_model." */
+    CheckpointNames names;
+    const FusedForm *fused;
+} CheckpointForm;
+void model_checkpoint_form(const StCheckpoint *c, bool experts, CheckpointForm *form);
+/* The model's tensor table renamed (in place) to the form's names, before the load. */
+void model_rename_tensors(const CheckpointForm *form, ModelTensor *t, int n);
+/* Whether a checkpoint tensor is read otherwise or not the text model's: one of the fused tensors
+ * (the router included) of a layer below nlayers, or a multimodal checkpoint's vision tower. */
+bool model_form_skips(const CheckpointForm *form, const char *name, int nlayers);
+/* Whether a model tensor's name (renamed) is one the fused tensors replace (a router or an expert's). */
 bool model_fused_target(const char *name);
-bool model_load_fused_experts(const StCheckpoint *c, const FusedForm *f, Model *m, int i, char *err, size_t errlen);
+/* Layer i's router and experts read from the fused tensors (false with a message naming the file and
+ * the tensor). */
+bool model_load_fused_experts(const StCheckpoint *c, const CheckpointForm *form, Model *m, int i, char *err,
+                              size_t errlen);
 
 /* rope_interleaved: q_proj and k_proj rows (and their biases, q/k norm weights) of every head permuted
  * from the checkpoint's interleaved RoPE pairs to the rotate_half order the backends compute (to_mixc),

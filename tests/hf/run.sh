@@ -110,30 +110,22 @@ if [ -f "$FIX/llama4/config.json" ] && [ -f "$T/llama4.mix" ]; then
      "$RUN" "${l4[@]}" --weights "$T/l4-saved.safetensors" --dump-logits "$T/l4b.npy" >"$T/out" 2>>"$T/err" &&
      cmp -s "$T/l4a.npy" "$T/l4b.npy"; then pass "llama4: --save-weights then --weights: the same logits (rope_interleaved rows written back)"
   else fail "llama4: --save-weights round trip" "$(head -c 400 "$T/err")"; fi
-  if ! "$RUN" --layout "$T/llama4.mix" --set ffn=16 --set context=32 --weights "$dir" --tokens 1,2 --max-new 0 \
-       --backend cpu >"$T/out" 2>"$T/err" &&
-     grep -q "tensor 'model.layers.0.feed_forward.experts.gate_up_proj' is of shape \[4, 128, 64\]; the layout needs \[4, 128, 32\]" "$T/err"
-  then pass "llama4: a fused expert tensor of another shape is refused, naming it"
-  else fail "llama4: a fused expert tensor of another shape is refused" "$(head -c 400 "$T/err")"; fi
 fi
-# Mixtral's names are checked as Qwen3-MoE's are: another expert width is refused naming its tensor
-if [ -f "$FIX/mixtral/config.json" ] && [ -f "$T/mixtral.mix" ]; then
-  if ! "$RUN" --layout "$T/mixtral.mix" --set ffn=16 --set context=32 --weights "$FIX/mixtral" --tokens 1,2 --max-new 0 \
-       --backend cpu >"$T/out" 2>"$T/err" &&
-     grep -q "tensor 'model.layers.0.block_sparse_moe.experts.0.w1.weight' has shape \[32, 128\]; the layout needs \[16, 128\]" "$T/err"
-  then pass "mixtral: an expert of another width is refused, naming its block_sparse_moe tensor"
-  else fail "mixtral: an expert of another width is refused by name" "$(head -c 400 "$T/err")"; fi
-fi
-# gpt-oss's fused expert tensors are checked against the layout: another expert width is refused,
-# naming the tensor and both shapes.
-if [ -f "$FIX/gpt-oss/config.json" ] && [ -f "$T/gpt-oss.mix" ]; then
-  if ! "$RUN" --layout "$T/gpt-oss.mix" --set ffn=32 --set context=32 --weights "$FIX/gpt-oss" --tokens 1,2 --max-new 0 \
-       --backend cpu >"$T/out" 2>"$T/err" &&
-     grep -q "tensor 'model.layers.0.mlp.experts.gate_up_proj' is of shape \[4, 128, 128\]; the layout needs \[4, 128, 64\]" "$T/err"
-  then pass "gpt-oss: a fused expert tensor of another shape is refused, naming it"
-  else fail "gpt-oss: a fused expert tensor of another shape is refused" "$(head -c 400 "$T/err")"; fi
-fi
+# An expert width other than the checkpoint's is refused, naming the tensor and both shapes: gpt-oss's
+# and Llama 4's fused tensors, Mixtral's block_sparse_moe names.
+width_refused() {   # FAMILY FFN MESSAGE WHAT
+  [ -f "$FIX/$1/config.json" ] && [ -f "$T/$1.mix" ] || return 0
+  if ! "$RUN" --layout "$T/$1.mix" --set ffn="$2" --set context=32 --weights "$FIX/$1" --tokens 1,2 --max-new 0 \
+       --backend cpu >"$T/out" 2>"$T/err" && grep -qF "$3" "$T/err"
+  then pass "$1: $4"; else fail "$1: $4" "$(head -c 400 "$T/err")"; fi
+}
+width_refused gpt-oss 32 "tensor 'model.layers.0.mlp.experts.gate_up_proj' is of shape [4, 128, 128]; the layout needs [4, 128, 64]" \
+  "a fused expert tensor of another shape is refused, naming it"
+width_refused llama4 16 "tensor 'model.layers.0.feed_forward.experts.gate_up_proj' is of shape [4, 128, 64]; the layout needs [4, 128, 32]" \
+  "a fused expert tensor of another shape is refused, naming it"
+width_refused mixtral 16 "tensor 'model.layers.0.block_sparse_moe.experts.0.w1.weight' has shape [32, 128]; the layout needs [16, 128]" \
+  "an expert of another width is refused, naming its block_sparse_moe tensor"
 
-[ "$n_fam" -ge 9 ] && pass "$n_fam families have fixtures" || fail "fixtures: $n_fam families in $FIX, expected 9"
+[ "$n_fam" -ge 14 ] && pass "$n_fam families have fixtures" || fail "fixtures: $n_fam families in $FIX, expected 14"
 
 [ "$fails" -eq 0 ]

@@ -576,8 +576,9 @@ cat >"$T/temp.mix" <<'MIX'
 model "temp" {
     layers   = 2
     hidden   = 64
-    heads    = 4
-    kv_heads = 2
+    heads    = 2
+    kv_heads = 1
+    head_dim = 64
     ffn      = 128
     vocab    = 256
     context  = 128
