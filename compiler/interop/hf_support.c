@@ -171,7 +171,7 @@ static const Rule MUST_BE_OFF[] = {
     {"attention_bias", "mixc computes attention_bias (q, k, v and o biases) in llama and gpt_oss configs only"},
     {"qkv_bias", "mixc's attention projections have no biases"},
     {"mlp_bias", "mixc's MLP projections have no biases"},
-    {"use_qk_norm", "mixc does not normalize queries and keys"},
+    {"use_qk_norm", "transformers reads it in llama4 configs only; other families' q/k norms come with their model_type"},
     {"attention_chunk_size", "transformers reads chunked attention in llama4 configs only (model_type llama4 or llama4_text)"},
     {"attn_temperature_tuning", "transformers reads it in llama4 configs only (model_type llama4 or llama4_text)"},
     {"attn_layer_period", "mixc computes attention on every layer, with no Mamba layers"},
