@@ -56,7 +56,12 @@ NO_TOOLKIT_SRCS := runtime/jit/no_toolkit.c
 LIBMIXC := $(BUILD)/libmixc.a
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out compiler/cli/main.c $(TOOLKIT_SRCS),$(COMPILER_SRCS))) \
             $(GEN_SRCS:.c=.o)
-RUNTIME_SRCS := $(filter-out runtime/cli/mixrun.c $(TOOLKIT_SRCS) $(NO_TOOLKIT_SRCS),$(wildcard runtime/*/*.c))
+# `mixrun serve` (runtime/http) is mixrun's alone: only mixrun and the binaries of `mixc build` link
+# it and libmicrohttpd (mk/mixrun.mk, mk/build.mk); mixc, libmixc.a and the test programs do not.
+HTTP_SRCS := $(wildcard runtime/http/*.c)
+HTTP_OBJS := $(HTTP_SRCS:%.c=$(BUILD)/%.o)
+HTTP_LIBS := -lmicrohttpd
+RUNTIME_SRCS := $(filter-out runtime/cli/mixrun.c $(HTTP_SRCS) $(TOOLKIT_SRCS) $(NO_TOOLKIT_SRCS),$(wildcard runtime/*/*.c))
 ifeq ($(HAVE_CUDA),1)
 RUNTIME_SRCS += $(TOOLKIT_SRCS)
 else

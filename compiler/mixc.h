@@ -310,6 +310,14 @@ typedef struct {
     Activation activation;  /* of the gated MLP */
     NormKind norm;          /* every RMSNorm's weight: w, or 1 + w (Gemma) */
     bool qk_norm;           /* an RMSNorm per query and key head before RoPE (Qwen3, Gemma 3) */
+    bool qk_l2_norm;        /* each query and key head divided by its RMS, no weight, on the layers with RoPE
+                             * (Llama 4's use_qk_norm, Llama4TextL2Norm); not with qk_norm */
+    /* Llama 4's attn_temperature_tuning: on the NoPE layers q at position p is multiplied by
+     * 1 + nope_temperature_scale * ln(1 + floor((p + 1) / nope_temperature_floor)); floor 0: none */
+    int64_t nope_temperature_floor;
+    double nope_temperature_scale;
+    bool rope_interleaved;  /* RoPE rotates adjacent pairs (2i, 2i+1) (Llama 4): computed as rotate_half on
+                             * q/k projection rows permuted at load (docs/model.md, "RoPE") */
     bool sandwich_norms;    /* norms on the attention and MLP outputs, before the residual adds (Gemma 2/3) */
     bool embed_scale;       /* the embedding rows times sqrt(hidden), rounded to dtype (Gemma) */
     double attn_softcap;    /* attention scores c * tanh(s / c) before the mask; 0: none (Gemma 2) */
@@ -410,6 +418,11 @@ bool layout_json(const Layout *l, Buf *out);
  * table: inv_freq[k] for the head_dim / 2 rotated pairs of a layer, and *scale, the factor cos and
  * sin are multiplied by. false for a NoPE layer (nothing written). */
 bool rope_table(const ModelHeader *m, const LayerRope *r, float *inv_freq, float *scale);
+/* nope_temperature_*: the factor q of a NoPE layer at position pos is multiplied by, in fp32 as
+ * transformers computes it (1 without the fields); and whether any NoPE layer's factor differs from 1
+ * at a position below `context` (context >= nope_temperature_floor). */
+float model_nope_temperature(const ModelHeader *m, int64_t pos);
+bool model_nope_temperature_bites(const Layout *l, int64_t context);
 /* Every layer's table, as the backends hold them: inv_freq [nlayers][half], scale [nlayers]. */
 typedef struct {
     int64_t half;           /* head_dim / 2 */

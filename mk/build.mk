@@ -4,7 +4,7 @@
 ifeq ($(HAVE_CUDA),1)
 RT_LIB := $(BUILD)/libmixcrt.a
 
-$(RT_LIB): $(RUNTIME_OBJS) $(LIB_OBJS) $(BUILD)/runtime/cli/mixrun.o
+$(RT_LIB): $(RUNTIME_OBJS) $(LIB_OBJS) $(BUILD)/runtime/cli/mixrun.o $(HTTP_OBJS)
 	@echo "  AR      $@"
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
@@ -14,6 +14,6 @@ all: $(RT_LIB)
 TEST_PROGS += $(RT_LIB)
 
 # The flags a specialized binary is linked with, absolute where they name this build.
-BUILD_LINK_FLAGS = $(LDFLAGS) $(BUILD_EXTRA_LIBS) $(LDLIBS)
+BUILD_LINK_FLAGS = $(LDFLAGS) $(BUILD_EXTRA_LIBS) $(HTTP_LIBS) $(LDLIBS)
 $(BUILD)/compiler/cli/build.o: CPPFLAGS += -DMIXC_LINK_FLAGS='"$(BUILD_LINK_FLAGS)"'
 endif

@@ -9,6 +9,7 @@ command -v bison >/dev/null 2>&1 || need+=(bison)
 [ -f /usr/include/jansson.h ] || need+=(libjansson-dev)
 [ -f /usr/include/pcre2.h ] || need+=(libpcre2-dev)
 [ -f /usr/include/utf8proc.h ] || need+=(libutf8proc-dev)
+[ -f /usr/include/microhttpd.h ] || need+=(libmicrohttpd-dev)
 command -v clang >/dev/null 2>&1 || need+=(clang)
 
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Prints the path of a Python virtual environment that holds what the Python-based tests and the
-# fixture refresh need (tests/hf/requirements.txt: torch, transformers, safetensors, numpy), making it
+# fixture refresh need (tests/hf/requirements.txt: torch, transformers, safetensors, numpy, openai), making it
 # when needed. Reused as they are, in this order: $MIXC_VENV, then ../mixc-venv beside the clone (one
 # venv for every clone of a machine: torch is large); otherwise build/venv is made and filled.
 # Progress goes to stderr; exit 1 with the reason when a venv cannot be made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 req=tests/hf/requirements.txt
-has_all() { "$1/bin/python" -c 'import torch, transformers, safetensors, numpy' 2>/dev/null; }
+has_all() { "$1/bin/python" -c 'import torch, transformers, safetensors, numpy, openai' 2>/dev/null; }
 
 for v in "${MIXC_VENV:-}" ../mixc-venv; do
   if [ -n "$v" ] && [ -x "$v/bin/python" ]; then

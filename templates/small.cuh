@@ -9,8 +9,9 @@
 #include "mixc_params.h"   /* MIXC_SMALL_THREADS and the parameter structs */
 
 /* out[t][i] = x[t][i] / sqrt(mean_i(x[t][i]^2) + eps) * (w_offset + w[i]) (w_offset 1 for
- * norm = rms_plus_one). Grid: [rows], block: MIXC_SMALL_THREADS; rows are tokens, or with qk_norm
- * tokens x heads rows of head_dim (in place: each thread reads its elements before writing them). */
+ * norm = rms_plus_one; without WEIGHTED, qk_l2_norm's x / rms(x): w unread, w_offset 1). Grid: [rows],
+ * block: MIXC_SMALL_THREADS; rows are tokens, or with qk_norm tokens x heads rows of head_dim (in
+ * place: each thread reads its elements before writing them). */
 
 __device__ __forceinline__ float mixc_block_sum(float v, float *scratch /* [32] */) {
 #pragma unroll
@@ -24,7 +25,7 @@ __device__ __forceinline__ float mixc_block_sum(float v, float *scratch /* [32] 
     return total;
 }
 
-template <class T, int HIDDEN>
+template <class T, int HIDDEN, bool WEIGHTED = true>
 __device__ __forceinline__ void rmsnorm_kernel(const RmsNormParams &p, float eps, float w_offset = 0.0f) {
     __shared__ float scratch[32];
     const int t = blockIdx.x;
@@ -39,7 +40,7 @@ __device__ __forceinline__ void rmsnorm_kernel(const RmsNormParams &p, float eps
     }
     const float inv = rsqrtf(mixc_block_sum(sq, scratch) / (float)HIDDEN + eps);
     for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x)
-        out[i] = MixcElem<T>::from_float(mixc_to_float(x[i]) * inv * (w_offset + mixc_to_float(w[i])));
+        out[i] = MixcElem<T>::from_float(mixc_to_float(x[i]) * inv * (w_offset + (WEIGHTED ? mixc_to_float(w[i]) : 0.0f)));
 }
 
 /* out[i] = silu(gate[i]) * up[i] = gate / (1 + exp(-gate)) * up over n = tokens * FFN elements.

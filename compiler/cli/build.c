@@ -50,7 +50,8 @@ static const OptCommand build_command = {
     .about = "Writes BIN, a mixrun specialized to this layout: the layout, its kernels compiled to cubin for\n"
              "--arch and the same kernels compiled for the CPU emulator are embedded, so the binary\n"
              "JIT-compiles nothing at start-up. BIN takes mixrun's options except --layout and --set\n"
-             "(fixed here), plus --info. docs/model.md describes mixrun.\n",
+             "(fixed here), plus --info; `BIN serve ...` is mixrun serve, the OpenAI-compatible HTTP\n"
+             "server (docs/serving.md). docs/model.md describes mixrun.\n",
     OPT_TABLE(build_options),
     .epilog = "environment: CC (host C compiler, default cc), MIXC_LIBDIR (where libmixcrt.a is), CUDA_HOME.\n"
               "exit status: 0 ok, 1 errors in the layout or a failed compile/link, 2 usage errors or an\n"

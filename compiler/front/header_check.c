@@ -33,6 +33,8 @@ static const FieldSpec field_specs[] = {
     /* the families' variations (docs/language.md) */
     ENUM_FIELD(activation, activation_name), ENUM_FIELD(norm, norm_kind_name),
     FIELD(qk_norm, F_BOOL, false),     FIELD(sandwich_norms, F_BOOL, false),
+    FIELD(rope_interleaved, F_BOOL, false), FIELD(qk_l2_norm, F_BOOL, false),
+    FIELD(nope_temperature_floor, F_INT, false), FIELD(nope_temperature_scale, F_REAL, false),   /* rope_check.c */
     FIELD(embed_scale, F_BOOL, false), FIELD(attn_softcap, F_REAL, false),
     FIELD(logit_softcap, F_REAL, false), FIELD(query_pre_attn_scalar, F_REAL, false),
     FIELD(experts, F_INT, false),      FIELD(experts_per_token, F_INT, false),    /* moe_check.c */
@@ -225,6 +227,11 @@ void check_header_relations(const Ast *ast, Diag *d, ModelHeader *m) {
     if (m->chunk > m->context) {
         diag_at(d, DIAG_ERROR, header_field_loc(ast, "chunk"), "chunk (%lld) is larger than context (%lld)",
                 (long long)m->chunk, (long long)m->context);
+    }
+    if (m->qk_norm && m->qk_l2_norm) {
+        diag_at(d, DIAG_ERROR, header_field_loc(ast, "qk_l2_norm"), "qk_l2_norm and qk_norm both normalize queries and keys");
+        diag_hint(d, "qk_norm is an RMSNorm with weights on every layer (Qwen3, Gemma 3); qk_l2_norm has no weights and "
+                     "normalizes the layers with RoPE only (Llama 4): give one");
     }
     check_rope_scaling(ast, d, m);
     check_experts(ast, d, m);

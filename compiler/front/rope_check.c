@@ -12,6 +12,8 @@ static const AstField *given_field(const Ast *ast, const char *key) {
     return NULL;
 }
 
+static void check_nope_temperature(const Ast *ast, Diag *d, ModelHeader *m);
+
 void check_rope_scaling(const Ast *ast, Diag *d, ModelHeader *m) {
     RopeScaling *s = &m->rope_scaling;
     const char *type = rope_scaling_name(s->type);
@@ -36,13 +38,27 @@ void check_rope_scaling(const Ast *ast, Diag *d, ModelHeader *m) {
         }
     }
     if (s->type == ROPE_LLAMA3 && s->low_freq_factor && s->high_freq_factor &&
-        !(s->high_freq_factor > s->low_freq_factor)) {
+        !(s->high_freq_factor >= s->low_freq_factor)) {
         const AstField *f = given_field(ast, "rope_high_freq_factor");
-        diag_at(d, DIAG_ERROR, f ? f->value.loc : ast->header_loc, "rope_high_freq_factor (%g) must be greater than rope_low_freq_factor (%g)",
+        diag_at(d, DIAG_ERROR, f ? f->value.loc : ast->header_loc, "rope_high_freq_factor (%g) must be at least rope_low_freq_factor (%g)",
                 s->high_freq_factor, s->low_freq_factor);
-        diag_hint(d, "llama3 scaling interpolates between the two wavelengths they define");
+        diag_hint(d, "llama3 scaling interpolates between the two wavelengths they define (equal: none between, as Llama 4's)");
     }
     rope_scaling_defaults(s, given);
+    check_nope_temperature(ast, d, m);
+}
+
+/* nope_temperature_floor and nope_temperature_scale go together. */
+static void check_nope_temperature(const Ast *ast, Diag *d, ModelHeader *m) {
+    const AstField *floor = given_field(ast, "nope_temperature_floor"), *scale = given_field(ast, "nope_temperature_scale");
+    if (floor && !scale) {
+        diag_at(d, DIAG_ERROR, floor->loc, "nope_temperature_floor is given without nope_temperature_scale");
+        diag_hint(d, "Llama 4's attention temperature needs both (its floor_scale and attn_scale)");
+    } else if (scale && !floor) {
+        diag_at(d, DIAG_ERROR, scale->loc, "nope_temperature_scale is given without nope_temperature_floor");
+        diag_hint(d, "Llama 4's attention temperature needs both (its floor_scale and attn_scale)");
+    }   /* a floor below 1 is the header field's own error */
+    if (!floor || !scale || m->nope_temperature_floor < 1) m->nope_temperature_floor = 0, m->nope_temperature_scale = 0;
 }
 
 /* ------------------------------------------------------------------ kinds and sharing */

@@ -62,6 +62,13 @@ static void export_variations(const ModelHeader *m, json_t *o) {
     if (m->query_pre_attn_scalar) json_object_set_new(o, "query_pre_attn_scalar", json_real(m->query_pre_attn_scalar));
     if (m->norm != NORM_RMS) json_object_set_new(o, "mixc_norm", json_string(norm_kind_name(m->norm)));
     if (m->qk_norm) json_object_set_new(o, "mixc_qk_norm", json_true());
+    if (m->qk_l2_norm) json_object_set_new(o, "mixc_qk_l2_norm", json_true());
+    if (m->rope_interleaved) json_object_set_new(o, "mixc_rope_interleaved", json_true());
+    if (m->nope_temperature_floor) {   /* Llama 4's names (hf_support.c reads them back) */
+        json_object_set_new(o, "attn_temperature_tuning", json_true());
+        json_object_set_new(o, "floor_scale", json_integer(m->nope_temperature_floor));
+        json_object_set_new(o, "attn_scale", json_real(m->nope_temperature_scale));
+    }
     if (m->sandwich_norms) json_object_set_new(o, "mixc_sandwich_norms", json_true());
     if (m->embed_scale) json_object_set_new(o, "mixc_embed_scale", json_true());
     if (m->experts) {   /* Mixtral's names for the counts; the rest is mixc's (hf_experts.c reads them back) */

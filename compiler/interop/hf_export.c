@@ -29,6 +29,14 @@ bool hf_model_refusal(const Layout *l, char *why, size_t n) {
                               "have a dense MLP in every layer)", (long long)m->experts);
     if (m->activation == ACT_CLAMPED_SWIGLU)
         return errorf(why, n, "'activation' clamped_swiglu (gpt-oss's) is not computed by the exported models");
+    if (m->nope_temperature_floor)
+        return errorf(why, n, "'nope_temperature_floor' (Llama 4's attention temperature) is not computed by the "
+                              "exported models");
+    if (m->qk_l2_norm)
+        return errorf(why, n, "'qk_l2_norm' (Llama 4's q/k norm) is not computed by the exported models");
+    if (m->rope_interleaved)   /* mixrun's --save-weights writes Llama 4's interleaved q/k rows */
+        return errorf(why, n, "'rope_interleaved' (Llama 4's RoPE on adjacent pairs) is not computed by the exported "
+                              "models (they rotate half-split pairs)");
     for (int i = 0; i < l->nlayers; i++)
         if (l->layer[i].chunked || l->layer[i].sinks)
             return errorf(why, n, "layer %d has %s, which the exported models do not compute", i,
@@ -123,6 +131,7 @@ static const char *builtin_family(const Layout *l, char *why, size_t n) {
     char buf[256];
     if (m->experts) return errorf(why, n, "a mixture of experts"), NULL;
     if (m->activation != ACT_SILU || m->norm != NORM_RMS || m->qk_norm || m->sandwich_norms || m->embed_scale ||
+        m->rope_interleaved || m->qk_l2_norm || m->nope_temperature_floor ||
         m->attn_softcap || m->logit_softcap || (m->query_pre_attn_scalar && m->query_pre_attn_scalar != m->head_dim))
         return errorf(why, n, "the model's variations (%s)", model_variation_text(m, buf, sizeof buf)), NULL;
     if (m->qkv_bias != m->o_bias) return errorf(why, n, "q/k/v biases without the o bias, or the reverse"), NULL;

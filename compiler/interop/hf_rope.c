@@ -81,7 +81,7 @@ bool hf_rope_scaling(json_t *o, int64_t context, RopeScaling *s, char *why, size
         ok = number(o, "factor", &s->factor) && number(o, "low_freq_factor", &s->low_freq_factor) &&
              number(o, "high_freq_factor", &s->high_freq_factor) && number(o, "original_max_position_embeddings", &orig);
         s->original_context = isfinite(orig) ? (int64_t)orig : 0;
-        ok = ok && s->high_freq_factor > s->low_freq_factor && orig == (double)s->original_context;
+        ok = ok && s->high_freq_factor >= s->low_freq_factor && orig == (double)s->original_context;
     } else if (!strcmp(type, "yarn")) {
         s->type = ROPE_YARN;
         if (!read_yarn(o, context, s, why, n)) return false;

@@ -122,9 +122,12 @@ static void map_family(const Checker *k) {
         m->qk_norm = FAMILY_VARIATIONS[i].qk_norm;
         if (FAMILY_VARIATIONS[i].gemma) m->norm = NORM_RMS_PLUS_ONE, m->sandwich_norms = m->embed_scale = true;
     }
+    m->rope_interleaved = hf_is_llama4(k->c);   /* apply_rotary_emb: complex products of adjacent pairs */
     static const struct { const char *key; size_t offset; } flags[] = {
         {"mixc_qk_norm", offsetof(ModelHeader, qk_norm)}, {"mixc_sandwich_norms", offsetof(ModelHeader, sandwich_norms)},
         {"mixc_embed_scale", offsetof(ModelHeader, embed_scale)},
+        {"mixc_rope_interleaved", offsetof(ModelHeader, rope_interleaved)},
+        {"mixc_qk_l2_norm", offsetof(ModelHeader, qk_l2_norm)},
     };
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
         json_t *v = json_object_get(k->c->root, flags[i].key);
@@ -168,10 +171,9 @@ static const Rule MUST_BE_OFF[] = {
     {"attention_bias", "mixc computes attention_bias (q, k, v and o biases) in llama and gpt_oss configs only"},
     {"qkv_bias", "mixc's attention projections have no biases"},
     {"mlp_bias", "mixc's MLP projections have no biases"},
-    {"use_qk_norm", "mixc does not normalize queries and keys"},
+    {"use_qk_norm", "transformers reads it in llama4 configs only; other families' q/k norms come with their model_type"},
     {"attention_chunk_size", "transformers reads chunked attention in llama4 configs only (model_type llama4 or llama4_text)"},
-    {"attn_temperature_tuning", "Llama 4 scales its NoPE layers' queries by 1 + attn_scale * log(1 + floor((i + 1) / "
-                                "floor_scale)) at position i; mixc does not"},
+    {"attn_temperature_tuning", "transformers reads it in llama4 configs only (model_type llama4 or llama4_text)"},
     {"attn_layer_period", "mixc computes attention on every layer, with no Mamba layers"},
     {"attn_layer_offset", "mixc computes attention on every layer, with no Mamba layers"},
     {"layers_block_type", "mixc computes attention on every layer, with no Mamba layers"},
@@ -203,6 +205,17 @@ static bool map_attention_bias(const Checker *k) {
     return true;
 }
 
+/* attn_temperature_tuning (Llama4TextAttention): floor_scale, a positive integer, and attn_scale. */
+static void map_temperature(const Checker *k) {
+    json_t *floor = hf_field(k->c, "floor_scale"), *scale = hf_field(k->c, "attn_scale");
+    if (!json_is_integer(floor) || json_integer_value(floor) < 1 || json_integer_value(floor) > MIXC_MAX_VALUE)
+        report(k, "floor_scale", floor, "mixc needs Llama 4's floor_scale as a positive integer");
+    else if (!json_is_number(scale) || !real_value_ok(json_number_value(scale)))
+        report(k, "attn_scale", scale, "mixc needs Llama 4's attn_scale as a number");
+    else
+        k->m->nope_temperature_floor = json_integer_value(floor), k->m->nope_temperature_scale = json_number_value(scale);
+}
+
 static void check_switches(const Checker *k) {
     bool biases = map_attention_bias(k);
     for (size_t i = 0; i < sizeof MUST_BE_OFF / sizeof MUST_BE_OFF[0]; i++) {
@@ -210,6 +223,14 @@ static void check_switches(const Checker *k) {
         if (biases && !strcmp(MUST_BE_OFF[i].name, "attention_bias")) continue;   /* mapped */
         if ((hf_is_llama4(k->c) || !*k->c->model_type) && !strcmp(MUST_BE_OFF[i].name, "attention_chunk_size"))
             continue;   /* their chunked layers (mixc's own export has no model_type) */
+        if ((hf_is_llama4(k->c) || !*k->c->model_type) && !strcmp(MUST_BE_OFF[i].name, "attn_temperature_tuning")) {
+            if (!is_off(v)) map_temperature(k);   /* its NoPE layers' (mixc's own export writes these names) */
+            continue;
+        }
+        if (hf_is_llama4(k->c) && !strcmp(MUST_BE_OFF[i].name, "use_qk_norm")) {
+            k->m->qk_l2_norm = !is_off(v);   /* Llama4TextL2Norm on the RoPE layers */
+            continue;
+        }
         if (!is_off(v)) report(k, MUST_BE_OFF[i].name, v, MUST_BE_OFF[i].why);
     }
     for (size_t i = 0; i < sizeof MUST_BE_ONE / sizeof MUST_BE_ONE[0]; i++) {

@@ -524,6 +524,12 @@ static void write_header(const ModelHeader *m, Buf *out) {
     if (m->swiglu_alpha) KEY("swiglu_alpha"), write_real(m->swiglu_alpha, out), buf_puts(out, "\n");
     if (m->norm != NORM_RMS) KEY("norm"), buf_printf(out, "%s\n", norm_kind_name(m->norm));
     if (m->qk_norm) KEY("qk_norm"), buf_puts(out, "true\n");
+    if (m->qk_l2_norm) KEY("qk_l2_norm"), buf_puts(out, "true\n");
+    if (m->rope_interleaved) KEY("rope_interleaved"), buf_puts(out, "true\n");
+    if (m->nope_temperature_floor) {
+        KEY("nope_temperature_floor"), buf_printf(out, "%lld\n", (long long)m->nope_temperature_floor);
+        KEY("nope_temperature_scale"), write_real(m->nope_temperature_scale, out), buf_puts(out, "\n");
+    }
     if (m->sandwich_norms) KEY("sandwich_norms"), buf_puts(out, "true\n");
     if (m->embed_scale) KEY("embed_scale"), buf_puts(out, "true\n");
     if (m->attn_softcap) KEY("attn_softcap"), write_real(m->attn_softcap, out), buf_puts(out, "\n");

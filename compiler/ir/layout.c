@@ -182,6 +182,11 @@ const char *model_variation_text(const ModelHeader *m, char *buf, size_t n) {
     if (m->activation == ACT_CLAMPED_SWIGLU) ADD("swiglu_limit %g, swiglu_alpha %g", m->swiglu_limit, m->swiglu_alpha);
     if (m->norm != NORM_RMS) ADD("norm %s", norm_kind_name(m->norm));
     if (m->qk_norm) ADD("qk_norm true");
+    if (m->qk_l2_norm) ADD("qk_l2_norm true");
+    if (m->rope_interleaved) ADD("rope_interleaved true");
+    if (m->nope_temperature_floor)
+        ADD("nope_temperature_floor %lld, nope_temperature_scale %g", (long long)m->nope_temperature_floor,
+            m->nope_temperature_scale);
     if (m->sandwich_norms) ADD("sandwich_norms true");
     if (m->embed_scale) ADD("embed_scale true");
     if (m->attn_softcap) ADD("attn_softcap %g", m->attn_softcap);
@@ -285,11 +290,15 @@ static void model_json(const ModelHeader *m, JsonWriter *w) {
     if (m->activation != ACT_SILU) jw_member_string(w, "activation", activation_name(m->activation));
     if (m->norm != NORM_RMS) jw_member_string(w, "norm", norm_kind_name(m->norm));
     if (m->qk_norm) jw_member_bool(w, "qk_norm", true);
+    if (m->qk_l2_norm) jw_member_bool(w, "qk_l2_norm", true);
+    if (m->rope_interleaved) jw_member_bool(w, "rope_interleaved", true);
+    if (m->nope_temperature_floor) jw_key(w, "nope_temperature_floor"), jw_int(w, m->nope_temperature_floor);
     if (m->sandwich_norms) jw_member_bool(w, "sandwich_norms", true);
     if (m->embed_scale) jw_member_bool(w, "embed_scale", true);
     const struct { const char *key; double v; } reals[] = {{"attn_softcap", m->attn_softcap},
         {"logit_softcap", m->logit_softcap}, {"query_pre_attn_scalar", m->query_pre_attn_scalar},
-        {"swiglu_limit", m->swiglu_limit}, {"swiglu_alpha", m->swiglu_alpha}};
+        {"swiglu_limit", m->swiglu_limit}, {"swiglu_alpha", m->swiglu_alpha},
+        {"nope_temperature_scale", m->nope_temperature_scale}};
     for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
         if (reals[i].v) jw_key(w, reals[i].key), jw_real(w, reals[i].v);
     if (m->experts) {   /* absent: a dense MLP */

@@ -35,7 +35,9 @@ const char *rope_text(const LayerRope *r, char *buf, size_t n) {
 }
 
 /* Llama 3.1: wavelengths longer than original / low_freq_factor are divided by factor, shorter than
- * original / high_freq_factor kept, and those between interpolated smoothly. */
+ * original / high_freq_factor kept, and those between interpolated smoothly. With equal factors
+ * (Llama 4) nothing lies strictly between; a wavelength exactly at the boundary divides 0 by 0 here as
+ * in transformers (NaN, which the backends' finiteness checks report). */
 static double llama3_inv_freq(const RopeScaling *s, double inv) {
     double wavelen = 2 * M_PI / inv, orig = (double)s->original_context;
     double low_wavelen = orig / s->low_freq_factor, high_wavelen = orig / s->high_freq_factor;
@@ -65,6 +67,20 @@ static void yarn_table(const RopeScaling *s, int64_t dim, double base, float *in
         double keep = 1 - ramp;
         inv_freq[k] = (float)(interpolated * (1 - keep) + extrapolated * keep);
     }
+}
+
+/* Llama4TextAttention: log1p(floor((pos + 1.0) / floor_scale)) * attn_scale + 1.0, in float32. */
+float model_nope_temperature(const ModelHeader *m, int64_t pos) {
+    if (!m->nope_temperature_floor) return 1.0f;
+    float steps = floorf(((float)pos + 1.0f) / (float)m->nope_temperature_floor);
+    return log1pf(steps) * (float)m->nope_temperature_scale + 1.0f;
+}
+
+bool model_nope_temperature_bites(const Layout *l, int64_t context) {
+    bool nope = false;
+    for (int i = 0; i < l->nlayers; i++) nope |= l->layer[i].rope.nope;
+    return nope && l->model.nope_temperature_floor && l->model.nope_temperature_scale &&
+           context >= l->model.nope_temperature_floor;
 }
 
 bool rope_table(const ModelHeader *m, const LayerRope *r, float *inv_freq, float *scale) {

@@ -188,11 +188,13 @@ static int bias_variant(Codegen *cg, int64_t width, const char *width_name, cons
     return add_variant(cg, &v);
 }
 
-/* qk_norm: an rmsnorm over each head of q (or k), rows of head_dim: `heads` rows per token. */
+/* qk_norm: an rmsnorm over each head of q (or k), rows of head_dim: `heads` rows per token;
+ * qk_l2_norm: the same without a weight. */
 static int head_norm_variant(const ModelHeader *m, Codegen *cg, char which, int64_t heads, const char *heads_name) {
-    KernelVariant v = {.kind = KV_RMSNORM, .block = MIXC_SMALL_THREADS, .width = m->head_dim};
-    snprintf(v.name, sizeof v.name, "head_norm_%c_hd%lld%s_%s", which, (long long)m->head_dim,
-             m->norm == NORM_RMS_PLUS_ONE ? "_p1" : "", dtype_name(m->dtype));
+    KernelVariant v = {.kind = KV_RMSNORM, .block = MIXC_SMALL_THREADS, .width = m->head_dim,
+                       .unweighted = m->qk_l2_norm};
+    snprintf(v.name, sizeof v.name, "head_%s_%c_hd%lld%s_%s", m->qk_l2_norm ? "l2norm" : "norm", which,
+             (long long)m->head_dim, m->norm == NORM_RMS_PLUS_ONE && !m->qk_l2_norm ? "_p1" : "", dtype_name(m->dtype));
     set_grid(&v, (GridRule){GRID_TOKENS, heads, heads_name, 1}, grid_const(1), grid_const(1));
     return add_variant(cg, &v);
 }
@@ -205,8 +207,9 @@ static void model_variants(const Layout *l, Codegen *cg) {
              dt);
     set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
     cg->rmsnorm = add_variant(cg, &v);
-    cg->head_norm_q = m->qk_norm ? head_norm_variant(m, cg, 'q', m->heads, "heads") : -1;
-    cg->head_norm_k = m->qk_norm ? head_norm_variant(m, cg, 'k', m->kv_heads, "kv_heads") : -1;
+    bool head_norms = m->qk_norm || m->qk_l2_norm;
+    cg->head_norm_q = head_norms ? head_norm_variant(m, cg, 'q', m->heads, "heads") : -1;
+    cg->head_norm_k = head_norms ? head_norm_variant(m, cg, 'k', m->kv_heads, "kv_heads") : -1;
 
     v = (KernelVariant){.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS};   /* the gated activation */
     snprintf(v.name, sizeof v.name, "%s_mul_%s", activation_name(m->activation), dt);
@@ -358,8 +361,11 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
                    (long long)(v->capacity ? v->capacity : 1), quant ? ", " : "", quant ? kv_type(m) : "");
         break;
     case KV_RMSNORM:
-        buf_printf(out, "    rmsnorm_kernel<%s, %lld>(p, %.9ef, %s);\n", T, (long long)(v->width ? v->width : m->hidden),
-                   m->norm_eps, m->norm == NORM_RMS_PLUS_ONE ? "1.0f" : "0.0f");
+        if (v->unweighted)   /* qk_l2_norm: x / rms(x), p.weight unused */
+            buf_printf(out, "    rmsnorm_kernel<%s, %lld, false>(p, %.9ef, 1.0f);\n", T, (long long)v->width, m->norm_eps);
+        else
+            buf_printf(out, "    rmsnorm_kernel<%s, %lld>(p, %.9ef, %s);\n", T, (long long)(v->width ? v->width : m->hidden),
+                       m->norm_eps, m->norm == NORM_RMS_PLUS_ONE ? "1.0f" : "0.0f");
         break;
     case KV_SILU_MUL:
         buf_printf(out, "    %s_mul_kernel<%s>(p", activation_name(m->activation), T);

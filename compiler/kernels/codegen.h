@@ -65,6 +65,7 @@ typedef struct {
     int64_t head_dim, group, window, capacity;   /* 0 where not relevant; window 0 = global */
     int64_t chunked;        /* attention: chunked C (the kernels' CHUNK); 0 otherwise */
     int64_t width;          /* bias_add, and rmsnorm over heads (qk_norm): elements per row; 0 otherwise */
+    bool unweighted;        /* rmsnorm over heads without a weight (qk_l2_norm) */
     int block;              /* threads per block (1-D) */
     int min_blocks;         /* the blocks per SM its registers must allow (checked on the cubin by
                                `mixc emit --resources`); 0: no design */
@@ -100,7 +101,7 @@ typedef struct {
     int rmsnorm, silu_mul, residual_add, embed;
     int bias_q, bias_kv;    /* qkv_bias: bias_add over q rows and over k/v rows; -1 without */
     int bias_o;             /* o_bias: bias_add over the o projection's rows (hidden); -1 without */
-    int head_norm_q, head_norm_k;   /* qk_norm: rmsnorm over q's and k's heads (rows of head_dim); -1 without */
+    int head_norm_q, head_norm_k;   /* qk_norm, qk_l2_norm: rmsnorm over q's and k's heads (rows of head_dim); -1 without */
 } Codegen;
 
 /* Collects the distinct variants. false with a one-line message in err (e.g. an unsupported

@@ -672,9 +672,11 @@ static void list_mlp(Builder *b, const ModelHeader *m, const StepShape *s, int i
     next_op(b);
 }
 
-/* qk_norm: each head of q (or k) normed in place, before RoPE. */
+/* qk_norm: each head of q (or k) normed in place, before RoPE; qk_l2_norm: the same without a weight
+ * on the layers with RoPE (the op names WT_Q_NORM or WT_K_NORM for its heads; the layer has no such
+ * weight). */
 static void head_norm(Builder *b, const Layout *l, int i, WeightRef w, int t) {
-    if (!l->model.qk_norm) return;
+    if (!l->model.qk_norm && !(l->model.qk_l2_norm && !l->layer[i].rope.nope)) return;
     begin(b, OP_HEAD_NORM, i, w);
     update(b, t);
     next_op(b);

@@ -7,6 +7,8 @@
  * Exit status: 0 ok, 1 errors in the input (layout, weights, tokens), 2 usage errors or a backend
  * that is not available here. See docs/model.md. */
 #include "backend.h"
+#include "bench.h"
+#include "http.h"
 #include "options.h"
 #include "plan.h"
 #include "progress.h"
@@ -55,6 +57,8 @@ typedef struct {
     int64_t seed_requests, max_seqs, kv_budget, step_tokens;   /* -1 / 0 when not given */
     bool trace;
     int dtype;              /* --dtype: an index of DTYPE_CHOICES, -1 when not given */
+    bool serve;             /* `mixrun serve`: the HTTP server (runtime/http) */
+    HttpOptions http;       /* its options; port -1 until given */
 } Options;
 
 /* --dtype's values, in its choice order: fp32 keeps the weights exact (the cpu backend only). */
@@ -99,7 +103,7 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, text, OPT_STRING, "--text", .metavar = "TEXT", .help = "a text prompt: prints the generated text"),
     OPT(Options, text_file, OPT_STRING, "--text-file", .metavar = "F", .help = "a text prompt: the whole file"),
     OPT(Options, tokenizer, OPT_STRING, "--tokenizer", .metavar = "F|DIR",
-        .help = "tokenizer.json of --text (default: beside --weights; docs/tokenizer.md)"),
+        .help = "tokenizer.json of --text and serve (default: beside --weights;\ndocs/tokenizer.md)"),
     OPT(Options, print_ids, OPT_FLAG, "--print-ids", .help = "with --text: the generated ids too, before the text"),
     OPT(Options, max_new, OPT_COUNT, "--max-new", .metavar = "N", .min = 0, .max = MIXC_MAX_VALUE - 1,
         .help = "tokens to generate (default 16, less if the context is shorter)"),
@@ -123,7 +127,7 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, seed_requests, OPT_COUNT, "--seed", .metavar = "S", .min = 0, .max = MIXC_MAX_VALUE - 1,
         .help = "--synthetic's seed (default: --random-weights' seed, else 1)"),
     OPT(Options, max_seqs, OPT_COUNT, "--max-seqs", .metavar = "N", .min = 1, .max = 1 << 16,
-        .help = "sequence slots held at once (default: the requests, at most 16)"),
+        .help = "sequence slots held at once (default: the requests, at most 16;\nserve: 8)"),
     OPT(Options, kv_budget, OPT_COUNT, "--kv-budget", .metavar = "BYTES",
         .help = "KV bytes the sequences in flight may hold (default and most: the slots'\n"
                 "allocation)"),
@@ -134,6 +138,17 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, rates, OPT_CUSTOM, "--rates", .metavar = "R1,R2,...", .parse = serve_parse_rates,
         .expects = "rates > 0, comma-separated", .help = "serve the --synthetic requests at each offered load (requests/s)"),
     OPT(Options, svg, OPT_STRING, "--svg", .metavar = "F", .help = "with --rates: the chart of throughput and p90 latency"),
+    OPT(Options, http.host, OPT_STRING, "--host", .metavar = "H", .section = "mixrun serve (docs/serving.md)",
+        .help = "the address to listen on (default 127.0.0.1)"),
+    OPT(Options, http.port, OPT_COUNT, "--port", .metavar = "P", .min = 0, .max = 65535,
+        .help = "the port (default 8000; 0: a free one, printed on stderr)"),
+    OPT(Options, http.model_name, OPT_STRING, "--model-name", .metavar = "NAME",
+        .help = "the model's id in /v1/models and the requests (default: the layout's)"),
+    OPT(Options, http.max_body, OPT_COUNT, "--max-body", .metavar = "BYTES", .help = "the largest request body (default 1M; 413 past it)"),
+    OPT(Options, http.max_connections, OPT_COUNT, "--max-connections", .metavar = "N", .min = 1, .max = 65536,
+        .help = "connections served at once (default 512; more are refused)"),
+    OPT(Options, http.timeout_s, OPT_COUNT, "--timeout", .metavar = "S", .min = 1, .max = 86400,
+        .help = "seconds a connection may stay silent (default 60)"),
     /* last: only in a binary written by `mixc build` */
     OPT(Options, info, OPT_FLAG, "--info", .section = "built binary", .help = "describe the layout, overrides and kernels built in"),
 };
@@ -150,7 +165,9 @@ static const OptCommand *mixrun_command(void) {
                  "mixrun --layout FILE.mix ... (--text TEXT | --text-file F) [--tokenizer F|DIR] [--print-ids]\n"
                  "mixrun --layout FILE.mix ... --bench [--batch B] [--prompt-len L] [--max-new G]\n"
                  "mixrun --layout FILE.mix ... (--requests F | --synthetic N,P,G[,R]) [--max-seqs N]\n"
-                 "       [--kv-budget BYTES] [--step-tokens T] [--json] [--rates R1,R2,... [--svg F]]",
+                 "       [--kv-budget BYTES] [--step-tokens T] [--json] [--rates R1,R2,... [--svg F]]\n"
+                 "mixrun serve --layout FILE.mix ... [--tokenizer F|DIR] [--host H] [--port P] [--max-seqs N]\n"
+                 "       [--kv-budget BYTES] [--step-tokens T]",
         .opts = mixrun_options,
         .max_args = 0,
         .epilog = "exit status: 0 ok; 1 errors in the input (layout, weights, tokens, context, requests; a request\n"
@@ -164,7 +181,8 @@ static const OptCommand *mixrun_command(void) {
              mixrun_embedded() ? "' (overrides fixed,\nkernels precompiled): --layout and --set are not "
                                  "accepted; --info describes it.\n\n" : "");
     strncat(about, "Runs the model a .mix layout describes (docs/model.md) with greedy decoding and prints the\n"
-                   "generated token ids.\n", sizeof about - strlen(about) - 1);
+                   "generated token ids; `mixrun serve` serves it over HTTP (the OpenAI API, docs/serving.md).\n",
+            sizeof about - strlen(about) - 1);
     cmd.about = about;
     return &cmd;
 }
@@ -200,12 +218,30 @@ static int check_serving(const OptCommand *cmd, const Options *o) {
     return OPT_GO;
 }
 
+/* mixrun serve: the model's options, --tokenizer, the slots and the budget, and the server's; its
+ * prompts come from its clients. OPT_GO, or 2 after a usage error. */
+static int check_serve(const OptCommand *cmd, const Options *o) {
+    const HttpOptions *h = &o->http;
+    bool server = h->host || h->port >= 0 || h->model_name || h->max_body || h->max_connections || h->timeout_s;
+    if (!o->serve)
+        return server ? opt_usage_error(cmd, "--host, --port, --model-name, --max-body, --max-connections and "
+                                             "--timeout go with mixrun serve") : OPT_GO;
+    if (o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->print_ids || o->bench ||
+        o->requests || o->synthetic.count || o->dump_logits || o->max_new_given || o->json || o->rates.n ||
+        o->seed_requests >= 0 || o->save_weights)
+        return opt_usage_error(cmd, "mixrun serve takes the model's options, --tokenizer, --max-seqs, --kv-budget, "
+                                    "--step-tokens, --trace and the server's: the prompts come from its clients");
+    return OPT_GO;
+}
+
 /* The combinations of options that make a run. OPT_GO, or 2 after a usage error. */
 static int check_options(const OptCommand *cmd, const Options *o) {
     if (!o->layout && !mixrun_embedded()) return opt_usage_error(cmd, "no --layout given");
     if (o->weights && o->random_weights) return opt_usage_error(cmd, "give --weights or --random-weights, not both");
     if (!o->weights && !o->random_weights) return opt_usage_error(cmd, "no weights: give --weights F or --random-weights SEED");
     if (o->ignore_unused && !o->weights) return opt_usage_error(cmd, "--ignore-unused-tensors goes with --weights");
+    int rc = check_serve(cmd, o);
+    if (rc != OPT_GO || o->serve) return rc;
     bool text = o->text || o->text_file;
     if ((o->tokenizer || o->print_ids) && !text) return opt_usage_error(cmd, "--tokenizer and --print-ids go with --text");
     if (text && !o->tokenizer && !o->weights) return opt_usage_error(cmd, "--text needs --tokenizer or --weights");
@@ -228,6 +264,9 @@ static int check_options(const OptCommand *cmd, const Options *o) {
 /* OPT_GO to go on, else an exit status (--help: 0). */
 static int parse_options(int argc, char **argv, Options *o) {
     memset(o, 0, sizeof *o);
+    o->serve = argc > 1 && !strcmp(argv[1], "serve");
+    argc -= o->serve, argv += o->serve;
+    o->http.port = -1;
     o->backend = NULL;
     o->seed = -1;
     o->max_new = -1;
@@ -400,16 +439,6 @@ static bool read_prompts_file(const char *path, int64_t vocab, Prompts *out) {
 
 /* ------------------------------------------------------------------ generation */
 
-/* Prefills sequence seq in chunks. logits: [n][vocab] when all, else [vocab] (the last). */
-static bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float *logits, bool all) {
-    int64_t chunk = b->layout->model.chunk, vocab = b->layout->model.vocab;
-    for (int64_t off = 0; off < n; off += chunk) {
-        int64_t len = n - off < chunk ? n - off : chunk;
-        if (!b->ops->prefill(b, seq, t + off, len, all ? logits + off * vocab : logits, all)) return false;
-    }
-    return true;
-}
-
 /* Logits with NaN or Inf would make argmax pick token 0 again and again: the run fails, naming the
  * sequence and the position (the cpu and emu backends already failed the step naming the layer). */
 static bool logits_finite(Backend *b, const float *last, const Prompts *pr, int64_t g) {
@@ -470,102 +499,6 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
     free(rows);
     free(row0);
     return rc;
-}
-
-/* ------------------------------------------------------------------ benchmark */
-
-static void print_memory(const Backend *b) {
-    KvPlan plan;
-    const Layout *l = b->layout;
-    printf("memory: KV %s (%s caches, %d sequences)", fmt_bytes((double)b->mem.kv_bytes),
-           b->mem.kv_dtype ? b->mem.kv_dtype : "fp32", b->cfg.nseq);
-    if (plan_kv(l, b->cfg.context, l->model.chunk, &plan)) {
-        printf("; planned in %s: %s", dtype_name(l->model.kv_dtype),
-               fmt_bytes((double)plan.kv_bytes * (double)b->cfg.nseq));
-        kv_plan_free(&plan);
-    }
-    printf(", arena %s, weights %s (%s)\n", fmt_bytes((double)b->mem.arena_bytes),
-           fmt_bytes((double)b->mem.weights_bytes), b->mem.weights_dtype ? b->mem.weights_dtype : "fp32");
-}
-
-/* What --bench measured. */
-typedef struct {
-    int64_t prompt, generated;  /* tokens per sequence */
-    double prefill_s, decode_s;
-} BenchFigures;
-
-static double per_second(int64_t tokens, double s) { return tokens ? (double)tokens / (s > 0 ? s : 1e-9) : 0.0; }
-
-static void print_bench_text(const Backend *b, const BenchFigures *f) {
-    int B = b->cfg.nseq;
-    printf("bench: %s backend, %d sequences x (%lld prompt + %lld new) tokens\n", b->name, B, (long long)f->prompt,
-           (long long)f->generated);
-    printf("prefill: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(f->prompt * B), f->prefill_s,
-           per_second(f->prompt * B, f->prefill_s));
-    printf("decode: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(f->generated * B), f->decode_s,
-           per_second(f->generated * B, f->decode_s));
-    print_memory(b);
-}
-
-/* --bench --json: the same figures, and the memory as planned (the run plan) and as allocated. */
-static int print_bench_json(const Backend *b, const BenchFigures *f) {
-    int64_t B = b->cfg.nseq;
-    const BackendMemory *m = &b->mem;
-#define JI(v) json_integer((json_int_t)(v))
-    json_t *j = json_pack(
-        "{s:s, s:o, s:o, s:o, s:o, s:{s:o, s:f, s:f}, s:{s:o, s:f, s:f}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s}}",
-        "backend", b->name, "sequences", JI(B), "prompt_tokens", JI(f->prompt), "new_tokens", JI(f->generated),
-        "context", JI(b->cfg.context), "prefill", "tokens", JI(f->prompt * B), "seconds", f->prefill_s,
-        "tokens_per_second", per_second(f->prompt * B, f->prefill_s), "decode", "tokens", JI(f->generated * B),
-        "seconds", f->decode_s, "tokens_per_second", per_second(f->generated * B, f->decode_s), "memory",
-        "kv_planned", JI(m->kv_planned), "kv_allocated", JI(m->kv_bytes), "arena_planned", JI(m->arena_planned),
-        "arena_allocated", JI(m->arena_bytes), "weights_planned", JI(m->weights_planned), "weights_allocated",
-        JI(m->weights_bytes), "kv_dtype", m->kv_dtype ? m->kv_dtype : "fp32", "weights_dtype",
-        m->weights_dtype ? m->weights_dtype : "fp32");
-#undef JI
-    return serve_print_json(j, "bench figures");
-}
-
-static int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
-    int B = b->cfg.nseq;
-    int64_t V = b->layout->model.vocab;
-    float *logits = xcalloc((size_t)(B * V), sizeof(float));
-    int32_t *next = xcalloc((size_t)B, sizeof *next);
-    double start = mono_seconds(), last = start;
-    bool ok = true;
-    for (int s = 0; s < B && ok; s++) {
-        ok = prefill_all(b, s, prompt + (int64_t)s * L, L, logits + (int64_t)s * V, false);
-        next[s] = model_greedy_token(logits + (int64_t)s * V, V);
-        progress_line(start, &last, "prefill: sequence", s + 1, B);
-    }
-    double t_prefill = mono_seconds() - start, start_decode = mono_seconds();
-    for (int64_t g = 0; g < G && ok; g++) {
-        ok = b->ops->decode(b, next, logits);
-        for (int s = 0; s < B; s++) next[s] = model_greedy_token(logits + (int64_t)s * V, V);
-        progress_line(start, &last, "decode: step", g + 1, G);
-    }
-    double t_decode = mono_seconds() - start_decode;
-    free(next);
-    free(logits);
-    if (!ok) {
-        fprintf(stderr, "mixrun: %s\n", b->err);
-        return 1;
-    }
-    BenchFigures f = {L, G, t_prefill, t_decode};
-    if (json) return print_bench_json(b, &f);
-    print_bench_text(b, &f);
-    return 0;
-}
-
-/* Deterministic bench prompts: B x L ids (the --tokens prompt repeated, else splitmix-random). */
-static int32_t *bench_prompts(const int32_t *given, int64_t ngiven, int64_t B, int64_t L, int64_t vocab) {
-    int32_t *t = xmalloc((size_t)(B * L) * sizeof *t);
-    uint64_t state = 0x6d6978727563ull;
-    for (int64_t i = 0; i < B * L; i++) {
-        uint64_t z = splitmix64(&state);
-        t[i] = given ? given[i % ngiven] : (int32_t)(z % (uint64_t)vocab);
-    }
-    return t;
 }
 
 /* ------------------------------------------------------------------ main */
@@ -700,10 +633,43 @@ static int serve(const Options *o, Backend *b, const ServeRequests *rq) {
     return rc;
 }
 
+/* mixrun serve: a backend of --max-seqs slots (default 8) of the model's whole context, and the
+ * tokenizer when one is given or lies beside --weights (else token-id prompts only). */
+static int serve_http(const Options *o, const Layout *l, Model *model) {
+    Tokenizer *tok = NULL;
+    if ((o->tokenizer || (o->weights && text_tokenizer_beside(o->weights))) &&
+        !(tok = text_tokenizer_open(o->tokenizer, o->weights)))
+        return 1;
+    BackendConfig cfg = {.full_caches = o->full_caches, .nseq = o->max_seqs ? (int)o->max_seqs : 8,
+                         .context = l->model.context};
+    int rc = use_embedded_kernels(o->backend, &cfg);
+    Backend b;
+    char err[512];
+    if (!rc && (rc = backend_open(o->backend, model, &cfg, &b, err, sizeof err))) fprintf(stderr, "mixrun: %s\n", err);
+    if (!rc) {
+        ServeOptions so = {o->step_tokens, o->kv_budget, l->model.context, o->trace, false};
+        HttpOptions h = o->http;
+        h.host = h.host ? h.host : "127.0.0.1";
+        h.port = h.port >= 0 ? h.port : 8000;
+        h.max_body = h.max_body ? h.max_body : 1 << 20;
+        h.max_connections = h.max_connections ? h.max_connections : 512;
+        h.timeout_s = h.timeout_s ? h.timeout_s : 60;
+        rc = http_serve(&b, tok, h.model_name ? h.model_name : l->model.name, &so, &h);
+        backend_close(&b);
+    }
+    tokenizer_free(tok);
+    return rc;
+}
+
 static int run(const Options *o, const Layout *l) {
     Model model;
     int rc = load_weights(o, l, &model);
     if (rc) return rc;
+    if (o->serve) {
+        rc = serve_http(o, l, &model);
+        model_free(&model);
+        return rc;
+    }
     bool serving = o->requests || o->synthetic.count;
     if (!serving && !o->tokens && !o->tokens_file && !o->prompts_file && !o->tok && !o->bench) {   /* --save-weights alone */
         model_free(&model);

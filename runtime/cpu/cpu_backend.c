@@ -166,6 +166,7 @@ typedef struct {
     RunPlan plan;
     RopeTables rope;
     unsigned char *kv, *arena;
+    float *ones;            /* qk_l2_norm: [head_dim] of 1, the weight of its unweighted head norms */
 } CpuState;
 
 /* Rows of one sequence at consecutive positions. */
@@ -240,6 +241,10 @@ static bool run_rope(Backend *b, const StepRun *st, const PlanOp *op) {
                              cache_rows(b, li->cache, sg->seq, false),
                              cache_rows(b, li->cache, sg->seq, true), cap};
         s->k.rope_append(s->k.ctx, &ra);
+        for (int64_t i = 0; li->rope.nope && m->nope_temperature_floor && i < sg->n; i++) {   /* Llama 4's */
+            float t = model_nope_temperature(m, sg->p0 + i), *q = ra.q + i * qw;
+            for (int64_t j = 0; j < qw; j++) q[j] *= t;
+        }
     }
     return true;
 }
@@ -400,10 +405,10 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
                      in, (float)m->norm_eps);
         return true;
     }
-    case OP_HEAD_NORM: {   /* qk_norm: every head_dim slice of q (or k) in place */
+    case OP_HEAD_NORM: {   /* qk_norm: every head_dim slice of q (or k) in place; qk_l2_norm: no weight */
         float *x = in_f(b, st, op, 0);
         int64_t heads = op->weight == WT_Q_NORM ? m->heads : m->kv_heads;
-        s->k.rmsnorm(s->k.ctx, x, x, w, norm_offset(m), R * heads, in, (float)m->norm_eps);
+        s->k.rmsnorm(s->k.ctx, x, x, w ? w : s->ones, w ? norm_offset(m) : 0.0f, R * heads, in, (float)m->norm_eps);
         return true;
     }
     case OP_GEMM: matmul(out_f(b, st, op, 0), in_f(b, st, op, 0), w, R, in, out); return true;
@@ -560,6 +565,7 @@ static void cpu_close(Backend *b) {
         free(s->arena);
         run_plan_free(&s->plan);
         rope_tables_free(&s->rope);
+        free(s->ones);
         if (s->k.release) s->k.release(s->k.ctx);
         free(s);
     }
@@ -626,6 +632,10 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
     CpuState *s = xcalloc(1, sizeof *s);
     s->plan = plan;
     rope_tables(b->layout, &s->rope);
+    if (b->layout->model.qk_l2_norm) {
+        s->ones = xmalloc((size_t)b->layout->model.head_dim * sizeof(float));
+        for (int64_t i = 0; i < b->layout->model.head_dim; i++) s->ones[i] = 1.0f;
+    }
     s->k = cpu_reference_kernels;
     if (k) {
         s->k.ctx = k->ctx;

@@ -726,6 +726,10 @@ static int check_run(const CudaDevice *d, const Model *m, const BackendConfig *c
     if (m->layout->model.experts)   /* its route, grouped GEMMs and sum have no device code yet */
         return backend_open_error(err, errlen, 1, "experts: the %s backend does not run a mixture of experts yet (the "
                                   "cpu backend does)", d->name);
+    if (model_nope_temperature_bites(m->layout, cfg->context))   /* below its floor every factor is 1 */
+        return backend_open_error(err, errlen, 1, "nope_temperature_floor: the %s backend does not scale the NoPE layers' "
+                                  "queries (Llama 4's attention temperature, from position %lld on; the cpu backend does)",
+                                  d->name, (long long)m->layout->model.nope_temperature_floor - 1);
     return model_check_size(m->layout, err, errlen) ? 0 : 1;
 }
 

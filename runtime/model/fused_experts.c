@@ -1,12 +1,27 @@
-/* fused_experts.c — gpt-oss's checkpoints keep a layer's experts in four fused tensors and name its
- * router differently (transformers' GptOssExperts, GptOssTopKRouter):
- *   model.layers.{i}.mlp.router.weight        [E, hidden]      and .bias [E]
- *   model.layers.{i}.mlp.experts.gate_up_proj [E, hidden, 2 ffn]   input-major; gate and up interleaved
- *                                                                   (gate = columns 0, 2, ..., up = 1, 3, ...)
- *   model.layers.{i}.mlp.experts.gate_up_proj_bias [E, 2 ffn]
- *   model.layers.{i}.mlp.experts.down_proj    [E, ffn, hidden]    input-major
- *   model.layers.{i}.mlp.experts.down_proj_bias    [E, hidden]
- * They are read here into the model's per-expert tensors (model.h), transposed and de-interleaved. */
+/* fused_experts.c — the checkpoint forms of the feed forward beyond Qwen3-MoE's names (docs/model.md,
+ * "Checkpoint forms"): where a family's checkpoints name the MLP, the router and the experts
+ * differently, or keep a layer's experts in fused tensors, they are read here into the model's
+ * tensors (model.h).
+ *
+ * Names (model_checkpoint_names, renaming the model's tensor table before the load):
+ *   Llama 4 (Llama4TextMoe, Llama4TextMLP):  model.layers.{i}.feed_forward.* for mlp.*
+ *     (the dense feed_forward.{gate,up,down}_proj, the shared expert feed_forward.shared_expert.*)
+ *   Mixtral (MixtralSparseMoeBlock):  block_sparse_moe.gate for the router mlp.gate,
+ *     block_sparse_moe.experts.{e}.w1 / w3 / w2 for expert e's gate_proj / up_proj / down_proj
+ * Fused experts (model_load_fused_experts; transformers' GptOssExperts, Llama4TextExperts):
+ *   P.router.weight        [E, hidden]       (and .bias [E] with biases)
+ *   P.experts.gate_up_proj [E, hidden, 2 ffn]   input-major: gpt-oss interleaves gate and up
+ *                          (gate = columns 0, 2, ..., up = 1, 3, ...), Llama 4 concatenates them
+ *                          (gate = columns 0..ffn-1, up = ffn..2 ffn-1: gate_up.chunk(2, dim=-1))
+ *   P.experts.gate_up_proj_bias [E, 2 ffn]   gpt-oss only, as its gate_up_proj
+ *   P.experts.down_proj    [E, ffn, hidden]   input-major
+ *   P.experts.down_proj_bias    [E, hidden]   gpt-oss only
+ * with P = model.layers.{i}.mlp (gpt-oss) or model.layers.{i}.feed_forward (Llama 4), read
+ * transposed (and de-interleaved) into the per-expert tensors.
+ * A multimodal Llama 4 checkpoint (Llama4ForConditionalGeneration, the published ones) holds the text
+ * model under language_model. (every name above with that prefix) beside its vision tower
+ * (vision_model.*, multi_modal_projector.*), which text tokens never reach: those are not counted as
+ * unused. */
 #include "model.h"
 
 #include <math.h>
@@ -14,30 +29,113 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const FUSED[] = {"mlp.router.weight", "mlp.router.bias", "mlp.experts.gate_up_proj",
-                                    "mlp.experts.gate_up_proj_bias", "mlp.experts.down_proj",
-                                    "mlp.experts.down_proj_bias"};
+struct FusedForm {
+    const char *prefix;         /* after "model.layers.{i}." */
+    bool interleaved;           /* gate and up columns alternate (gpt-oss), else halves (Llama 4) */
+    bool biases;                /* the router and the experts have biases (gpt-oss) */
+    const char *family;
+};
+
+static const FusedForm FUSED_FORMS[] = {
+    {"mlp.", true, true, "gpt-oss"},
+    {"feed_forward.", false, false, "Llama 4"},
+};
+
+static const char *const FUSED[] = {"router.weight", "router.bias", "experts.gate_up_proj",
+                                    "experts.gate_up_proj_bias", "experts.down_proj", "experts.down_proj_bias"};
 enum { N_FUSED = sizeof FUSED / sizeof FUSED[0] };
 
-bool model_fused_experts(const StCheckpoint *c) {
-    return st_checkpoint_find(c, "model.layers.0.mlp.experts.gate_up_proj", NULL) != NULL;
-}
-
-bool model_fused_name(const char *name, int nlayers) {
-    int layer, n = 0;
-    if (sscanf(name, "model.layers.%d.%n", &layer, &n) != 1 || n == 0 || layer < 0 || layer >= nlayers) return false;
-    for (int k = 0; k < N_FUSED; k++)
-        if (!strcmp(name + n, FUSED[k])) return true;
+/* Whether any tensor of c is named `prefix...`. */
+static bool has_prefix(const StCheckpoint *c, const char *prefix) {
+    size_t n = strlen(prefix);
+    for (int k = 0; k < c->nfiles; k++)
+        for (int i = 0; i < c->file[k].ntensors; i++)
+            if (!strncmp(c->file[k].tensor[i].name, prefix, n)) return true;
     return false;
 }
 
+/* The fused form of c's experts (names after `prefix`), NULL when they are not fused. */
+static const FusedForm *fused_form(const StCheckpoint *c, const char *prefix) {
+    for (size_t k = 0; k < sizeof FUSED_FORMS / sizeof FUSED_FORMS[0]; k++) {
+        char name[128];
+        snprintf(name, sizeof name, "%smodel.layers.0.%sexperts.gate_up_proj", prefix, FUSED_FORMS[k].prefix);
+        if (st_checkpoint_find(c, name, NULL)) return &FUSED_FORMS[k];
+    }
+    return NULL;
+}
+
+void model_checkpoint_form(const StCheckpoint *c, bool experts, CheckpointForm *form) {
+    form->prefix = st_checkpoint_find(c, "language_model.model.embed_tokens.weight", NULL) ? "language_model." : "";
+    char head[64];
+    snprintf(head, sizeof head, "%smodel.layers.0.feed_forward.", form->prefix);
+    form->names = has_prefix(c, head) ? CKPT_LLAMA4 : CKPT_HF;
+    snprintf(head, sizeof head, "%smodel.layers.0.block_sparse_moe.", form->prefix);
+    if (has_prefix(c, head)) form->names = CKPT_MIXTRAL;
+    form->fused = experts ? fused_form(c, form->prefix) : NULL;
+}
+
+bool model_form_skips(const CheckpointForm *form, const char *name, int nlayers) {
+    size_t p = strlen(form->prefix);
+    if (p && (!strncmp(name, "vision_model.", 13) || !strncmp(name, "multi_modal_projector.", 22))) return true;
+    int layer, n = 0;
+    const FusedForm *f = form->fused;
+    if (!f || strncmp(name, form->prefix, p) || sscanf(name + p, "model.layers.%d.%n", &layer, &n) != 1 || n == 0 ||
+        layer < 0 || layer >= nlayers)
+        return false;
+    size_t fp = strlen(f->prefix);
+    if (strncmp(name + p + n, f->prefix, fp)) return false;
+    for (int k = 0; k < N_FUSED; k++)
+        if (!strcmp(name + p + n + fp, FUSED[k])) return true;
+    return false;
+}
+
+bool model_fused_target(const char *name) {
+    const char *mlp = strstr(name, ".mlp.");
+    if (!mlp) mlp = strstr(name, ".feed_forward.");
+    if (!mlp) return false;
+    const char *rest = strchr(mlp + 1, '.') + 1;
+    return !strncmp(rest, "experts.", 8) || !strncmp(rest, "gate.", 5);
+}
+
+/* ------------------------------------------------------------------ names */
+
+/* One tensor name of the model in the Mixtral form: mlp.gate -> block_sparse_moe.gate, and an
+ * expert's gate_proj / up_proj / down_proj -> w1 / w3 / w2. */
+static void mixtral_name(const char *rest, char *out, size_t n, const char *head) {
+    static const char *const experts[][2] = {{"gate_proj.", "w1."}, {"up_proj.", "w3."}, {"down_proj.", "w2."}};
+    int e = 0, k = 0;
+    if (sscanf(rest, "experts.%d.%n", &e, &k) == 1 && k > 0)
+        for (size_t j = 0; j < 3; j++)
+            if (!strncmp(rest + k, experts[j][0], strlen(experts[j][0]))) {
+                snprintf(out, n, "%sblock_sparse_moe.experts.%d.%s%s", head, e, experts[j][1], rest + k + strlen(experts[j][0]));
+                return;
+            }
+    snprintf(out, n, "%sblock_sparse_moe.%s", head, rest);
+}
+
+void model_rename_tensors(const CheckpointForm *form, ModelTensor *t, int n) {
+    for (int i = 0; i < n; i++) {
+        char *mlp = strstr(t[i].name, ".mlp."), head[sizeof t[i].name], out[2 * sizeof t[i].name];
+        if (form->names == CKPT_HF || !mlp) snprintf(out, sizeof out, "%s%s", form->prefix, t[i].name);
+        else {
+            snprintf(head, sizeof head, "%s%.*s.", form->prefix, (int)(mlp - t[i].name), t[i].name);
+            if (form->names == CKPT_LLAMA4) snprintf(out, sizeof out, "%sfeed_forward.%s", head, mlp + 5);
+            else mixtral_name(mlp + 5, out, sizeof out, head);
+        }
+        size_t len = strlen(out);   /* "language_model.model.layers.{i}.feed_forward.shared_expert.gate_proj.weight": below */
+        if (len < sizeof t[i].name) memcpy(t[i].name, out, len + 1);
+    }
+}
+
+/* ------------------------------------------------------------------ fused experts */
+
 /* Tensor `what` of layer i, of the given shape, as fp32 (malloc'ed); NULL with a message. */
-static float *read_fused(const StCheckpoint *c, int i, const char *what, int ndim, const int64_t *shape, char *err,
-                         size_t errlen) {
-    char name[128];
-    snprintf(name, sizeof name, "model.layers.%d.%s", i, what);
-    const StFile *f;
-    const StTensor *s = st_checkpoint_find(c, name, &f);
+static float *read_fused(const StCheckpoint *c, const CheckpointForm *form, int i, const char *what, int ndim,
+                         const int64_t *shape, char *err, size_t errlen) {
+    char name[160];
+    snprintf(name, sizeof name, "%smodel.layers.%d.%s%s", form->prefix, i, form->fused->prefix, what);
+    const StFile *file;
+    const StTensor *s = st_checkpoint_find(c, name, &file);
     bool ok = s && s->dtype != ST_OTHER && s->ndim == ndim;
     int64_t n = 1;
     for (int d = 0; ok && d < ndim; d++) ok = s->shape[d] == shape[d], n *= shape[d];
@@ -53,7 +151,7 @@ static float *read_fused(const StCheckpoint *c, int i, const char *what, int ndi
     st_to_f32(s, x, n);
     for (int64_t k = 0; k < n; k++)
         if (!isfinite(x[k])) {
-            snprintf(err, errlen, "'%s': tensor '%s' holds %s at element %lld", f->path, name, isnan(x[k]) ? "NaN" : "Inf",
+            snprintf(err, errlen, "'%s': tensor '%s' holds %s at element %lld", file->path, name, isnan(x[k]) ? "NaN" : "Inf",
                      (long long)k);
             free(x);
             return NULL;
@@ -61,50 +159,57 @@ static float *read_fused(const StCheckpoint *c, int i, const char *what, int ndi
     return x;
 }
 
-/* gate_up [E][H][2F] and its bias [E][2F] into the stacked gate and up ([E x F][H], [E x F]). */
-static void split_gate_up(LayerWeights *w, const float *gu, const float *gub, int64_t E, int64_t H, int64_t F) {
+/* gate_up [E][H][2F] (and its bias [E][2F], or NULL) into the stacked gate and up ([E x F][H], [E x F]):
+ * gate j is column 2j and up j column 2j + 1 (interleaved), else columns j and F + j. */
+static void split_gate_up(LayerWeights *w, const float *gu, const float *gub, bool interleaved, int64_t E, int64_t H,
+                          int64_t F) {
+    int64_t g0 = 0, u0 = interleaved ? 1 : F, step = interleaved ? 2 : 1;
     for (int64_t e = 0; e < E; e++)
         for (int64_t j = 0; j < F; j++) {
             for (int64_t i = 0; i < H; i++) {
-                const float *col = gu + (e * H + i) * 2 * F + 2 * j;
-                w->experts_gate[(e * F + j) * H + i] = col[0];
-                w->experts_up[(e * F + j) * H + i] = col[1];
+                const float *row = gu + (e * H + i) * 2 * F;
+                w->experts_gate[(e * F + j) * H + i] = row[g0 + step * j];
+                w->experts_up[(e * F + j) * H + i] = row[u0 + step * j];
             }
-            w->experts_gate_bias[e * F + j] = gub[e * 2 * F + 2 * j];
-            w->experts_up_bias[e * F + j] = gub[e * 2 * F + 2 * j + 1];
+            if (!gub) continue;
+            w->experts_gate_bias[e * F + j] = gub[e * 2 * F + g0 + step * j];
+            w->experts_up_bias[e * F + j] = gub[e * 2 * F + u0 + step * j];
         }
 }
 
-bool model_load_fused_experts(const StCheckpoint *c, Model *m, int i, char *err, size_t errlen) {
+bool model_load_fused_experts(const StCheckpoint *c, const CheckpointForm *form, Model *m, int i, char *err,
+                              size_t errlen) {
+    const FusedForm *f = form->fused;
     const ModelHeader *h = &m->layout->model;
     LayerWeights *w = &m->layer[i];
     int64_t E = h->experts, H = h->hidden, F = h->ffn;
-    if (!h->moe_bias) {
-        snprintf(err, errlen, "'%s': its experts are gpt-oss's fused tensors, which have biases: the layout needs "
-                              "moe_bias = true", c->path);
+    if (h->moe_bias != f->biases) {
+        snprintf(err, errlen, "'%s': its experts are %s's fused tensors, which have %sbiases: the layout needs "
+                              "moe_bias = %s", c->path, f->family, f->biases ? "" : "no ", f->biases ? "true" : "false");
         return false;
     }
     const int64_t s_router[] = {E, H}, s_rbias[] = {E}, s_gu[] = {E, H, 2 * F}, s_gub[] = {E, 2 * F},
                   s_down[] = {E, F, H}, s_db[] = {E, H};
-    float *r = read_fused(c, i, FUSED[0], 2, s_router, err, errlen), *rb = r ? read_fused(c, i, FUSED[1], 1, s_rbias, err, errlen) : NULL;
-    float *gu = rb ? read_fused(c, i, FUSED[2], 3, s_gu, err, errlen) : NULL;
-    float *gub = gu ? read_fused(c, i, FUSED[3], 2, s_gub, err, errlen) : NULL;
-    float *dp = gub ? read_fused(c, i, FUSED[4], 3, s_down, err, errlen) : NULL;
-    float *db = dp ? read_fused(c, i, FUSED[5], 2, s_db, err, errlen) : NULL;
-    bool ok = db != NULL;
+    const int64_t *shapes[N_FUSED] = {s_router, s_rbias, s_gu, s_gub, s_down, s_db};
+    static const int ndim[N_FUSED] = {2, 1, 3, 2, 3, 2};
+    float *x[N_FUSED] = {0};
+    bool ok = true;
+    for (int k = 0; k < N_FUSED && ok; k++)
+        if (f->biases || k % 2 == 0) ok = (x[k] = read_fused(c, form, i, FUSED[k], ndim[k], shapes[k], err, errlen)) != NULL;
     if (ok) {
-        memcpy(w->router, r, (size_t)(E * H) * sizeof(float));
-        memcpy(w->router_bias, rb, (size_t)E * sizeof(float));
-        split_gate_up(w, gu, gub, E, H, F);
+        memcpy(w->router, x[0], (size_t)(E * H) * sizeof(float));
+        if (f->biases) memcpy(w->router_bias, x[1], (size_t)E * sizeof(float));
+        split_gate_up(w, x[2], x[3], f->interleaved, E, H, F);
         for (int64_t e = 0; e < E; e++)    /* down [E][F][H] -> [E x H][F] */
             for (int64_t j = 0; j < F; j++)
-                for (int64_t o = 0; o < H; o++) w->experts_down[(e * H + o) * F + j] = dp[(e * F + j) * H + o];
-        memcpy(w->experts_down_bias, db, (size_t)(E * H) * sizeof(float));
+                for (int64_t o = 0; o < H; o++) w->experts_down[(e * H + o) * F + j] = x[4][(e * F + j) * H + o];
+        if (f->biases) memcpy(w->experts_down_bias, x[5], (size_t)(E * H) * sizeof(float));
         float *const all[] = {w->router, w->router_bias, w->experts_gate, w->experts_gate_bias, w->experts_up,
                               w->experts_up_bias, w->experts_down, w->experts_down_bias};
         const int64_t n[] = {E * H, E, E * F * H, E * F, E * F * H, E * F, E * H * F, E * H};
-        for (int k = 0; k < 8; k++) model_round_to_dtype(all[k], n[k], h->dtype);
+        for (int k = 0; k < 8; k++)
+            if (all[k]) model_round_to_dtype(all[k], n[k], h->dtype);
     }
-    free(r), free(rb), free(gu), free(gub), free(dp), free(db);
+    for (int k = 0; k < N_FUSED; k++) free(x[k]);
     return ok;
 }

@@ -301,12 +301,12 @@ static bool load_one(const StCheckpoint *c, const ModelTensor *t, DType dtype, c
 }
 
 /* A reading layer must not come with K/V projections: the file was made for another layout. */
-static bool check_reader_kv(const StCheckpoint *f, const Layout *l, char *err, size_t errlen) {
+static bool check_reader_kv(const StCheckpoint *f, const Layout *l, const char *prefix, char *err, size_t errlen) {
     for (int i = 0; i < l->nlayers; i++) {
         if (l->layer[i].reads == i) continue;
         for (int k = 0; k < 2; k++) {
-            char name[96];
-            snprintf(name, sizeof name, "model.layers.%d.self_attn.%c_proj.weight", i, k ? 'v' : 'k');
+            char name[128];
+            snprintf(name, sizeof name, "%smodel.layers.%d.self_attn.%c_proj.weight", prefix, i, k ? 'v' : 'k');
             if (st_checkpoint_find(f, name, NULL)) {
                 snprintf(err, errlen,
                          "'%s': tensor '%s' is present, but layer %d reads layer %d's cache and has no K/V "
@@ -321,9 +321,9 @@ static bool check_reader_kv(const StCheckpoint *f, const Layout *l, char *err, s
 
 /* Tensors of the file the model does not use (a bias, a q_norm, an expert: the checkpoint computes
  * something this model does not): their count, and unless allowed an error naming the first few. */
-/* fused_layers: the layers whose experts came from gpt-oss's fused tensors (0: none). */
-static bool check_unused(const StCheckpoint *f, const ModelTensor *t, int n, int fused_layers, bool allow,
-                         int *unused, char *err, size_t errlen) {
+/* form: what the checkpoint holds beyond the table's names (fused experts, a vision tower). */
+static bool check_unused(const StCheckpoint *f, const ModelTensor *t, int n, const CheckpointForm *form, int nlayers,
+                         bool allow, int *unused, char *err, size_t errlen) {
     enum { NAMED = 3 };
     int count = 0;
     size_t pos = 0;
@@ -335,7 +335,7 @@ static bool check_unused(const StCheckpoint *f, const ModelTensor *t, int n, int
             if (s) used[s - file->tensor] = true;
         }
         for (int i = 0; i < file->ntensors; i++) {
-            if (used[i] || model_fused_name(file->tensor[i].name, fused_layers)) continue;
+            if (used[i] || model_form_skips(form, file->tensor[i].name, nlayers)) continue;
             if (count < NAMED && !allow && pos < errlen)
                 pos += (size_t)snprintf(err + pos, errlen - pos, "%s'%.100s'", count ? ", " : "", file->tensor[i].name);
             count++;
@@ -353,25 +353,65 @@ static bool check_unused(const StCheckpoint *f, const ModelTensor *t, int n, int
     return false;
 }
 
+/* rope_interleaved (Llama 4): the checkpoint's q and k rows pair dimensions 2i and 2i + 1 of each head
+ * for RoPE; mixc's kernels rotate i with i + D/2. Row j of a head in mixc's order is the checkpoint's
+ * row 2j (j < D/2), else 2(j - D/2) + 1: rotate_half on those rows is the checkpoint's rotation, and
+ * as q and k are permuted alike, q.k (the scores) and each head's RMS (qk_norm) are unchanged. The
+ * biases and q/k norm weights of each head move with their rows. to_mixc: checkpoint -> mixc (load),
+ * else back (save). */
+static void permute_heads(float *x, int64_t heads, int64_t D, int64_t cols, bool to_mixc) {
+    if (!x) return;
+    float *tmp = xmalloc((size_t)(D * cols) * sizeof(float));
+    for (int64_t h = 0; h < heads; h++) {
+        float *head = x + h * D * cols;
+        memcpy(tmp, head, (size_t)(D * cols) * sizeof(float));
+        for (int64_t j = 0; j < D; j++) {
+            int64_t c = j < D / 2 ? 2 * j : 2 * (j - D / 2) + 1;
+            memcpy(to_mixc ? head + j * cols : head + c * cols, to_mixc ? tmp + c * cols : tmp + j * cols,
+                   (size_t)cols * sizeof(float));
+        }
+    }
+    free(tmp);
+}
+
+void model_permute_rope_pairs(Model *m, bool to_mixc) {
+    const ModelHeader *h = &m->layout->model;
+    if (!h->rope_interleaved) return;
+    for (int i = 0; i < m->layout->nlayers; i++) {
+        LayerWeights *w = &m->layer[i];
+        permute_heads(w->wq, h->heads, h->head_dim, h->hidden, to_mixc);
+        permute_heads(w->wk, h->kv_heads, h->head_dim, h->hidden, to_mixc);
+        permute_heads(w->bq, h->heads, h->head_dim, 1, to_mixc);
+        permute_heads(w->bk, h->kv_heads, h->head_dim, 1, to_mixc);
+        permute_heads(w->q_norm, 1, h->head_dim, 1, to_mixc);
+        permute_heads(w->k_norm, 1, h->head_dim, 1, to_mixc);
+    }
+}
+
 bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
                             size_t errlen) {
     StCheckpoint f;
     if (!st_checkpoint_open(path, &f, err, errlen)) return false;
-    if (!check_reader_kv(&f, l, err, errlen)) {
+    CheckpointForm form;   /* Llama 4's, Mixtral's names, fused experts, language_model. (fused_experts.c) */
+    model_checkpoint_form(&f, l->model.experts != 0, &form);
+    if (!check_reader_kv(&f, l, form.prefix, err, errlen)) {
         st_checkpoint_close(&f);
         return false;
     }
-    alloc_tensors(m, l, st_checkpoint_find(&f, "lm_head.weight", NULL) == NULL);
+    char head[64];
+    snprintf(head, sizeof head, "%slm_head.weight", form.prefix);
+    alloc_tensors(m, l, st_checkpoint_find(&f, head, NULL) == NULL);
     ModelTensor *t;
     int n = model_tensors(m, &t);
+    model_rename_tensors(&form, t, n);
     int extra = 0;
-    bool ok = true, fused = l->model.experts && model_fused_experts(&f);   /* gpt-oss's form (fused_experts.c) */
+    bool ok = true;
     for (int i = 0; i < n && ok; i++)
-        if (!fused || !(strstr(t[i].name, ".mlp.experts.") || strstr(t[i].name, ".mlp.gate.")))
-            ok = load_one(&f, &t[i], l->model.dtype, err, errlen);
-    for (int i = 0; fused && i < l->nlayers && ok; i++) ok = model_load_fused_experts(&f, m, i, err, errlen);
-    ok = ok && check_unused(&f, t, n, fused ? l->nlayers : 0, allow_unused, &extra, err, errlen);   /* after what is missing */
+        if (!form.fused || !model_fused_target(t[i].name)) ok = load_one(&f, &t[i], l->model.dtype, err, errlen);
+    for (int i = 0; form.fused && i < l->nlayers && ok; i++) ok = model_load_fused_experts(&f, &form, m, i, err, errlen);
+    ok = ok && check_unused(&f, t, n, &form, l->nlayers, allow_unused, &extra, err, errlen);   /* after what is missing */
     if (ok && unused) *unused = extra;
+    if (ok) model_permute_rope_pairs(m, true);
     free(t);
     st_checkpoint_close(&f);
     if (!ok) model_free(m);
@@ -384,7 +424,9 @@ bool model_save_safetensors(Model *m, const char *path, char *err, size_t errlen
     StWriter w = {0};
     ModelTensor *t;
     int n = model_tensors(m, &t);
+    model_permute_rope_pairs(m, false);   /* written in the checkpoint's order, as loaded */
     for (int i = 0; i < n; i++) st_writer_add(&w, t[i].name, dt, t[i].ndim, t[i].shape, model_tensor_data(&t[i]));
+    model_permute_rope_pairs(m, true);
     free(t);
     bool ok = st_writer_save(&w, path, err, errlen);
     st_writer_free(&w);

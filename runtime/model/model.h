@@ -93,12 +93,35 @@ bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool al
 /* "[4, 64, 128]": a shape as the loader's messages print it. */
 void model_format_shape(char *out, size_t n, int ndim, const int64_t *shape);
 
-/* fused_experts.c: gpt-oss's checkpoints, whose experts are four fused tensors per layer and whose
- * router is mlp.router: whether c is one, whether a tensor name is one of those, and layer i's
- * router and experts read from them (false with a message naming the file and tensor). */
-bool model_fused_experts(const StCheckpoint *c);
-bool model_fused_name(const char *name, int nlayers);
-bool model_load_fused_experts(const StCheckpoint *c, Model *m, int i, char *err, size_t errlen);
+/* fused_experts.c: the checkpoint forms of the feed forward (docs/model.md, "Checkpoint forms"),
+ * told by c's names: how its layers' feed forward is named (Qwen3-MoE's and Llama's mlp.*, Llama 4's
+ * feed_forward.*, Mixtral's block_sparse_moe.*), whether the text model sits under language_model.
+ * (a multimodal Llama 4), and (with experts) the fused form of its experts (gpt-oss's
+ * mlp.experts.gate_up_proj ..., Llama 4's feed_forward.experts.*), NULL when not fused. */
+typedef enum { CKPT_HF, CKPT_LLAMA4, CKPT_MIXTRAL } CheckpointNames;
+typedef struct FusedForm FusedForm;
+typedef struct {
+    const char *prefix;     /* "" or "language_model." */
+    CheckpointNames names;
+    const FusedForm *fused;
+} CheckpointForm;
+void model_checkpoint_form(const StCheckpoint *c, bool experts, CheckpointForm *form);
+/* The model's tensor table renamed (in place) to the form's names, before the load. */
+void model_rename_tensors(const CheckpointForm *form, ModelTensor *t, int n);
+/* Whether a checkpoint tensor is read otherwise or not the text model's: one of the fused tensors
+ * (the router included) of a layer below nlayers, or a multimodal checkpoint's vision tower. */
+bool model_form_skips(const CheckpointForm *form, const char *name, int nlayers);
+/* Whether a model tensor's name (renamed) is one the fused tensors replace (a router or an expert's). */
+bool model_fused_target(const char *name);
+/* Layer i's router and experts read from the fused tensors (false with a message naming the file and
+ * the tensor). */
+bool model_load_fused_experts(const StCheckpoint *c, const CheckpointForm *form, Model *m, int i, char *err,
+                              size_t errlen);
+
+/* rope_interleaved: q_proj and k_proj rows (and their biases, q/k norm weights) of every head permuted
+ * from the checkpoint's interleaved RoPE pairs to the rotate_half order the backends compute (to_mixc),
+ * or back; nothing without rope_interleaved. The loader and --save-weights call it (docs/model.md). */
+void model_permute_rope_pairs(Model *m, bool to_mixc);
 
 /* Writes the weights as safetensors in the model dtype (atomically). false with a message in err. */
 bool model_save_safetensors(Model *m, const char *path, char *err, size_t errlen);

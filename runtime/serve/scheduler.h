@@ -6,7 +6,8 @@
  * max_new tokens). Each step decodes every sequence that has its first token once (one
  * decode_slots call), then spends the rest of step_tokens on prefill chunks (at most the plan's chunk
  * per call) of the sequences still prefilling, in admission order. A sequence leaves when it has
- * max_new tokens; its slot is reset and taken at the next step. Greedy decoding.
+ * max_new tokens; its slot is reset and taken at the next step. Greedy decoding. The slots and the
+ * steps are the engine's (engine.h), which `mixrun serve` feeds too.
  */
 #ifndef MIXC_SERVE_SCHEDULER_H
 #define MIXC_SERVE_SCHEDULER_H

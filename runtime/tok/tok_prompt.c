@@ -10,14 +10,25 @@
 
 #include "mixc.h"
 
+/* The directory of --weights' tokenizer: weights itself when a directory, else the one holding it. */
+static char *beside(const char *weights) {
+    struct stat st;
+    char *copy = xstrdup(weights);
+    char *where = !stat(weights, &st) && S_ISDIR(st.st_mode) ? xstrdup(weights) : xstrdup(dirname(copy));
+    free(copy);
+    return where;
+}
+
+bool text_tokenizer_beside(const char *weights) {
+    char *dir = beside(weights), path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    free(dir);
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
 Tokenizer *text_tokenizer_open(const char *tokenizer, const char *weights) {
-    char *where = NULL;
-    if (!tokenizer) {
-        struct stat st;
-        char *copy = xstrdup(weights);
-        where = !stat(weights, &st) && S_ISDIR(st.st_mode) ? xstrdup(weights) : xstrdup(dirname(copy));
-        free(copy);
-    }
+    char *where = tokenizer ? NULL : beside(weights);
     char err[1024];
     Tokenizer *t = tokenizer_load(tokenizer ? tokenizer : where, err, sizeof err);
     if (!t) fprintf(stderr, "mixrun: %s%s\n", err, tokenizer ? "" : " (give --tokenizer FILE|DIR)");

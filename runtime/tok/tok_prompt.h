@@ -12,6 +12,8 @@
  * `weights` when that is a directory, or beside it when it is a file. NULL with "mixrun: ..." on
  * stderr. */
 Tokenizer *text_tokenizer_open(const char *tokenizer, const char *weights);
+/* Whether a tokenizer.json lies where text_tokenizer_open looks for one beside `weights`. */
+bool text_tokenizer_beside(const char *weights);
 /* The prompt ids of --text `text` or of the whole file `text_file` (one of the two), with the
  * tokenizer's special tokens. false with "mixrun: ..." on stderr (unreadable file, text that is not
  * UTF-8, no ids). */

@@ -413,6 +413,12 @@ void tokenizer_free(Tokenizer *t) {
 int64_t tokenizer_vocab_size(const Tokenizer *t) { return t->vocab_size; }
 const char *tokenizer_path(const Tokenizer *t) { return t->path; }
 
+int32_t tokenizer_special_id(const Tokenizer *t, const char *content) {
+    for (int i = 0; i < t->nadded; i++)
+        if (t->added[i].special && !strcmp(t->added[i].content, content)) return t->added[i].id;
+    return -1;
+}
+
 /* ------------------------------------------------------------------ encoding */
 
 /* Each match of re in s a piece, and each stretch between matches (Isolated). */

@@ -40,6 +40,8 @@ char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int64_t n, bool s
 
 /* One more than the largest token id. */
 int64_t tokenizer_vocab_size(const Tokenizer *t);
+/* The id of the special added token whose text is content, -1 when there is none. */
+int32_t tokenizer_special_id(const Tokenizer *t, const char *content);
 /* The file it was read from. */
 const char *tokenizer_path(const Tokenizer *t);
 

@@ -81,6 +81,26 @@ run_pair() {  # $1 = name, $2 = backend, rest: env for the built binary
 }
 run_pair "built binary, cpu" cpu
 
+# The built binary serves HTTP as `mixrun serve` does (runtime/http; tests/http covers the server).
+if command -v curl >/dev/null && command -v jq >/dev/null; then
+  "$bin" serve --random-weights 7 --backend cpu --port 0 2>"$tmp/serve.err" &
+  spid=$!
+  port=
+  for _ in $(seq 300); do
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$tmp/serve.err" 2>/dev/null)
+    [ -n "$port" ] || ! kill -0 $spid 2>/dev/null && break
+    sleep 0.1
+  done
+  want=$("$MIXRUN" --layout "$ex" "${SETS[@]}" --random-weights 7 --tokens $PROMPT --max-new 12 --backend cpu 2>/dev/null)
+  got=$(curl -s --max-time 60 "http://127.0.0.1:$port/v1/completions" \
+    -d "{\"prompt\": [$PROMPT], \"max_tokens\": 12, \"temperature\": 0}" | jq -r '.choices[0].token_ids | map(tostring) | join(",")')
+  kill -TERM $spid
+  wait $spid
+  rc=$?
+  [ -n "$want" ] && [ "$got" = "$want" ] && [ $rc -eq 0 ] && pass "built binary: serve answers as mixrun runs, exits 0 on SIGTERM" ||
+    fail "built binary: serve" "served '$got', mixrun '$want', exit $rc" "$(tail -n 3 "$tmp/serve.err")"
+fi
+
 # ---- with emulator kernels: the emu path, no compiler and no JIT cache at start-up
 bin=$tmp/cai-emu
 if "$MIXC" build "$ex" "${SETS[@]}" -o "$bin" 2>"$tmp/build.err" && [ -x "$bin" ]; then

@@ -69,6 +69,40 @@ FAMILIES = {
         rope_theta=1000000.0, use_sliding_window=False, attention_bias=False, num_experts=6,
         num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=True, decoder_sparse_step=1,
         mlp_only_layers=[])),
+    # Mixtral: every layer sliding, 4 experts of width 32, 2 per token (softmax over the chosen); its
+    # checkpoint names the experts block_sparse_moe.experts.{e}.w1 / w3 / w2 and the router
+    # block_sparse_moe.gate
+    "mixtral": ("MixtralConfig", "MixtralForCausalLM", dict(
+        sliding_window=WINDOW, rope_theta=1000000.0, num_local_experts=4, num_experts_per_tok=2,
+        intermediate_size=32)),
+    # Llama 4 text: 4 layers, the first three chunked (attention_chunk_size 8) with RoPE on interleaved
+    # pairs and the L2 q/k norm, the last global without RoPE (no_rope_layers' default) and with the
+    # attention temperature (floor_scale 4: positions 3 on scaled); experts in every layer (4 of width
+    # 32, 2 per token, the router's sigmoid scaling their input) beside a shared expert; llama3 RoPE
+    # scaling with equal low and high frequency factors (Scout's form) biting at pair 3
+    "llama4": ("Llama4TextConfig", "Llama4ForCausalLM", dict(
+        num_hidden_layers=4, intermediate_size=32, intermediate_size_mlp=64, num_local_experts=4,
+        num_experts_per_tok=2, interleave_moe_layer_step=1, attention_chunk_size=WINDOW,
+        use_qk_norm=True, attn_temperature_tuning=True, floor_scale=4, attn_scale=0.5,
+        rope_parameters=dict(rope_type="llama3", rope_theta=500000.0, factor=16.0, low_freq_factor=1.0,
+                             high_freq_factor=1.0, original_max_position_embeddings=16))),
+    # Llama 4 text without experts (moe_layers []: every layer's feed forward the dense
+    # feed_forward.{gate,up,down}_proj of intermediate_size_mlp), plain RoPE, the L2 q/k norm and the
+    # default attention temperature (floor_scale 8192: every factor 1 here), so that emu runs it too
+    "llama4-dense": ("Llama4TextConfig", "Llama4ForCausalLM", dict(
+        num_hidden_layers=4, intermediate_size=32, intermediate_size_mlp=64, moe_layers=[],
+        attention_chunk_size=WINDOW, use_qk_norm=True, attn_temperature_tuning=True,
+        rope_parameters=dict(rope_type="default", rope_theta=500000.0))),
+    # A multimodal Llama 4 (Llama4ForConditionalGeneration, as the published checkpoints are): the text
+    # model of "llama4" (2 layers) under language_model., beside a one-layer vision tower that text
+    # tokens never reach; config.json is Llama4Config's, with text_config
+    "llama4-multimodal": ("Llama4Config", "Llama4ForConditionalGeneration", dict(
+        text_config=dict(num_hidden_layers=2, intermediate_size=32, intermediate_size_mlp=64, num_local_experts=4,
+                         num_experts_per_tok=2, attention_chunk_size=WINDOW, no_rope_layers=[1, 0],
+                         floor_scale=4, attn_scale=0.5),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=28, patch_size=14, vision_output_dim=32, projector_input_dim=32,
+                           projector_output_dim=32))),
 }
 
 
@@ -90,6 +124,8 @@ def redraw(model, family, gen):
                 v = 0.3 * r
             elif "embed_tokens" in name or name.endswith("sinks"):
                 v = r
+            elif p.dim() < 2:   # the vision tower's embeddings (llama4-multimodal)
+                v = 0.1 * r
             else:
                 gain = QK_GAIN if ("q_proj" in name or "k_proj" in name) else 1.0
                 v = r * (gain / math.sqrt(p.shape[1]))
@@ -100,6 +136,8 @@ def make(family, out_dir):
     config_name, model_name, extra = FAMILIES[family]
     fields = dict(COMMON)
     fields.update(extra)
+    if "text_config" in extra:   # a multimodal config: COMMON describes its text model
+        fields = dict(extra, text_config=dict(COMMON, **extra["text_config"]))
     config = getattr(transformers, config_name)(**fields)
     config._attn_implementation = "eager"
     torch.manual_seed(SEED)
@@ -111,7 +149,12 @@ def make(family, out_dir):
             p.copy_(p.to(torch.bfloat16).float())
     prompt = torch.randint(0, COMMON["vocab_size"], (1, PROMPT_LEN), generator=gen)
     with torch.no_grad():   # fp32 throughout (buffers such as RoPE's inv_freq stay fp32 too)
-        logits = model(input_ids=prompt, use_cache=False).logits[0].float().numpy()
+        if "text_config" in extra:   # transformers 5.24's Llama4ForConditionalGeneration.forward fails to
+            # build its output without an image (image_outputs); for text it embeds the tokens with the
+            # language model's embedding and runs the language model, as this does
+            logits = model.language_model(input_ids=prompt, use_cache=False).logits[0].float().numpy()
+        else:
+            logits = model(input_ids=prompt, use_cache=False).logits[0].float().numpy()
 
     os.makedirs(out_dir, exist_ok=True)
     model.to(torch.bfloat16).save_pretrained(out_dir, safe_serialization=True)

@@ -22,10 +22,10 @@ fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "    $l"; done; fails=$((
 
 # Tolerances (logitcmp: |got - ref| <= ATOL * rms(ref row) + RTOL * |ref|).
 # cpu, fp32 from the same bf16-rounded weights: both sides compute in fp32 and differ only in the order
-# of their sums (dot products of 64-128 terms, softmax over at most 26 keys, two layers), a few fp32
-# ulps (2^-24 = 6e-8) per operation; measured 2.2e-6 to 3.5e-6 of a row's rms (and a float64 model
-# is as far from transformers as mixc is). Chosen 2^-16 (1.5e-5, 5x) for both parts; one key more in
-# a window exceeds it by orders (checked below).
+# of their sums (dot products of 64-128 terms, softmax over at most 26 keys, two layers, llama4 four),
+# a few fp32 ulps (2^-24 = 6e-8) per operation; measured 2.2e-6 to 3.5e-6 of a row's rms (llama4 and
+# mixtral: 4.2e-6), and a float64 model is as far from transformers as mixc is. Chosen 2^-16 (1.5e-5,
+# 3.6x the largest) for both parts; one key more in a window exceeds it by orders (checked below).
 CPU_TOL="0.0000152587890625 0.0000152587890625"
 # emu, bf16: the kernels' tolerance against the fp32 cpu backend (derived in tests/mixrun/run.sh and
 # docs/kernels.md: bf16 roundings of each kernel's inputs and outputs).
@@ -89,16 +89,43 @@ if [ -f "$FIX/mistral/config.json" ] && [ -f "$T/mistral.mix" ]; then
     pass "the cpu tolerance sees one key more in a window (mistral, window 9: $(tail -n 1 "$T/cmp" | sed 's/^ *//'))"
   else fail "the cpu tolerance sees one key more in a window" "$(head -c 400 "$T/err")" "$(tail -n 2 "$T/cmp")"; fi
 fi
-# gpt-oss's fused expert tensors are checked against the layout: another expert width is refused,
-# naming the tensor and both shapes.
-if [ -f "$FIX/gpt-oss/config.json" ] && [ -f "$T/gpt-oss.mix" ]; then
-  if ! "$RUN" --layout "$T/gpt-oss.mix" --set ffn=32 --set context=32 --weights "$FIX/gpt-oss" --tokens 1,2 --max-new 0 \
-       --backend cpu >"$T/out" 2>"$T/err" &&
-     grep -q "tensor 'model.layers.0.mlp.experts.gate_up_proj' is of shape \[4, 128, 128\]; the layout needs \[4, 128, 64\]" "$T/err"
-  then pass "gpt-oss: a fused expert tensor of another shape is refused, naming it"
-  else fail "gpt-oss: a fused expert tensor of another shape is refused" "$(head -c 400 "$T/err")"; fi
+# Llama 4: what the import maps from its config is what matches. Without each of them (rotate_half on
+# the q/k rows as stored instead of rope_interleaved's permutation at load, no L2 q/k norm, no
+# attention temperature on the NoPE layer) the same weights must fail the tolerance.
+if [ -f "$FIX/llama4/config.json" ] && [ -f "$T/llama4.mix" ]; then
+  dir=$FIX/llama4
+  for field in rope_interleaved qk_l2_norm nope_temperature_floor; do   # the floor with its scale
+    grep -vE "^ *($field|${field/%floor/scale}) *=" "$T/llama4.mix" >"$T/l4-no.mix"
+    if grep -q "^ *$field *= " "$T/llama4.mix" &&
+       "$RUN" --layout "$T/l4-no.mix" --set chunk=8 --set context=32 --weights "$dir" --tokens "$(cat "$dir/prompt.txt")" \
+         --max-new 0 --backend cpu --dtype fp32 --dump-logits "$T/l4.npy" >"$T/out" 2>"$T/err" &&
+       ! "$CMP" "$dir/logits.npy" "$T/l4.npy" $CPU_TOL 26 >"$T/cmp" 2>&1; then
+      pass "llama4: imported with $field, which the logits need ($(tail -n 1 "$T/cmp" | sed 's/^ *//') without)"
+    else fail "llama4: $field is what matches" "$(head -c 400 "$T/err")" "$(tail -n 2 "$T/cmp")"; fi
+  done
+  # --save-weights writes the q/k rows back in the checkpoint's order (and mixc's names): reloaded,
+  # they give the same logits bit for bit
+  l4=(--layout "$T/llama4.mix" --set chunk=8 --set context=32 --tokens "$(cat "$dir/prompt.txt")" --max-new 0 --backend cpu --dtype fp32)
+  if "$RUN" "${l4[@]}" --weights "$dir" --save-weights "$T/l4-saved.safetensors" --dump-logits "$T/l4a.npy" >"$T/out" 2>"$T/err" &&
+     "$RUN" "${l4[@]}" --weights "$T/l4-saved.safetensors" --dump-logits "$T/l4b.npy" >"$T/out" 2>>"$T/err" &&
+     cmp -s "$T/l4a.npy" "$T/l4b.npy"; then pass "llama4: --save-weights then --weights: the same logits (rope_interleaved rows written back)"
+  else fail "llama4: --save-weights round trip" "$(head -c 400 "$T/err")"; fi
 fi
+# An expert width other than the checkpoint's is refused, naming the tensor and both shapes: gpt-oss's
+# and Llama 4's fused tensors, Mixtral's block_sparse_moe names.
+width_refused() {   # FAMILY FFN MESSAGE WHAT
+  [ -f "$FIX/$1/config.json" ] && [ -f "$T/$1.mix" ] || return 0
+  if ! "$RUN" --layout "$T/$1.mix" --set ffn="$2" --set context=32 --weights "$FIX/$1" --tokens 1,2 --max-new 0 \
+       --backend cpu >"$T/out" 2>"$T/err" && grep -qF "$3" "$T/err"
+  then pass "$1: $4"; else fail "$1: $4" "$(head -c 400 "$T/err")"; fi
+}
+width_refused gpt-oss 32 "tensor 'model.layers.0.mlp.experts.gate_up_proj' is of shape [4, 128, 128]; the layout needs [4, 128, 64]" \
+  "a fused expert tensor of another shape is refused, naming it"
+width_refused llama4 16 "tensor 'model.layers.0.feed_forward.experts.gate_up_proj' is of shape [4, 128, 64]; the layout needs [4, 128, 32]" \
+  "a fused expert tensor of another shape is refused, naming it"
+width_refused mixtral 16 "tensor 'model.layers.0.block_sparse_moe.experts.0.w1.weight' has shape [32, 128]; the layout needs [16, 128]" \
+  "an expert of another width is refused, naming its block_sparse_moe tensor"
 
-[ "$n_fam" -ge 9 ] && pass "$n_fam families have fixtures" || fail "fixtures: $n_fam families in $FIX, expected 9"
+[ "$n_fam" -ge 15 ] && pass "$n_fam families have fixtures" || fail "fixtures: $n_fam families in $FIX, expected 15"
 
 [ "$fails" -eq 0 ]

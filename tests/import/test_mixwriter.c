@@ -45,6 +45,9 @@ static bool layouts_equal(const Layout *a, const Layout *b, char *why, size_t n)
     DIFF(x->qkv_bias != y->qkv_bias || x->activation != y->activation || x->norm != y->norm ||
          x->qk_norm != y->qk_norm || x->sandwich_norms != y->sandwich_norms || x->embed_scale != y->embed_scale,
          "the variations differ");
+    DIFF(x->qk_l2_norm != y->qk_l2_norm || x->rope_interleaved != y->rope_interleaved ||
+         x->nope_temperature_floor != y->nope_temperature_floor || x->nope_temperature_scale != y->nope_temperature_scale,
+         "Llama 4's variations differ");
     DIFF(x->attn_softcap != y->attn_softcap || x->logit_softcap != y->logit_softcap ||
          x->query_pre_attn_scalar != y->query_pre_attn_scalar, "soft-caps or query_pre_attn_scalar differ");
     DIFF(a->nlayers != b->nlayers || a->ncaches != b->ncaches, "counts differ");
@@ -110,6 +113,8 @@ static void random_header(ModelHeader *m, int n) {
     m->tie_embeddings = rnd_below(2);
     m->qkv_bias = rnd_below(2), m->qk_norm = rnd_below(2), m->sandwich_norms = rnd_below(2);
     m->embed_scale = rnd_below(2);
+    m->qk_l2_norm = !m->qk_norm && rnd_below(2), m->rope_interleaved = rnd_below(2);   /* Llama 4's */
+    if (rnd_below(3) == 0) m->nope_temperature_floor = 1 + rnd_below(16384), m->nope_temperature_scale = 0.1 + 1.0 / 3.0;
     m->activation = (Activation)rnd_below(ACT_COUNT), m->norm = (NormKind)rnd_below(NORM_COUNT);
     static const double caps[] = {0, 0, 50, 30.0, 0.1 + 1.0 / 3.0, 168};
     m->attn_softcap = caps[rnd_below(6)], m->logit_softcap = caps[rnd_below(6)];

@@ -548,7 +548,7 @@ fi
 VE=(--set head_dim=64 --random-weights 7 --tokens $(seq -s, 1 20) --max-new 6)
 VARIATIONS=("o_bias = true" "qk_norm = true" "sandwich_norms = true" "norm = rms_plus_one" "activation = gelu_tanh"
             "embed_scale = true" "query_pre_attn_scalar = 24" "attn_softcap = 1" "logit_softcap = 1.5"
-            "activation = clamped_swiglu; swiglu_limit = 0.5")
+            "activation = clamped_swiglu; swiglu_limit = 0.5" "qk_l2_norm = true")
 # Under the sanitizers each variation's emulated kernels compile ~10x slower: two that change kernel
 # code (the normal pass checks them all).
 [ "$ASAN" = 1 ] && VARIATIONS=("qk_norm = true" "activation = clamped_swiglu; swiglu_limit = 0.5")
@@ -569,6 +569,38 @@ if run "gemma cpu" 0 --layout "$T/gm.mix" "${VE[@]}" --set dtype=fp16 --dump-log
     pass "emu: the variations' memory planned = allocated = mixc report --target emu (their norm weights included)" ||
     fail "emu: the variations' memory planned = allocated" "$(cat "$T/why")"
 fi
+
+# Llama 4's attention temperature on its NoPE layer: the cpu backend computes it; the emu backend runs
+# the layout while every factor is 1 (a context below the floor) and refuses it by name beyond.
+cat >"$T/temp.mix" <<'MIX'
+model "temp" {
+    layers   = 2
+    hidden   = 64
+    heads    = 2
+    kv_heads = 1
+    head_dim = 64
+    ffn      = 128
+    vocab    = 256
+    context  = 128
+    chunk    = 4
+    nope_temperature_floor = 16
+    nope_temperature_scale = 0.5
+}
+attention g = global nope
+layer 0 : global
+layer 1 : g
+MIX
+if run "temperature cpu" 0 --layout "$T/temp.mix" --random-weights 7 --tokens $(seq -s, 1 10) --max-new 5 --dump-logits "$T/tc.npy" &&
+   run "temperature emu" 0 --layout "$T/temp.mix" --random-weights 7 --tokens $(seq -s, 1 10) --max-new 5 --backend emu --dump-logits "$T/te.npy"; then
+  cmp_logits "emu vs cpu: nope_temperature below its floor (every factor 1)" "$T/tc.npy" "$T/te.npy" "$BF16_TOL" 10
+fi
+run "temperature emu beyond" 1 --layout "$T/temp.mix" --random-weights 7 --tokens $(seq -s, 1 10) --max-new 6 --backend emu &&
+  expect_err "emu: nope_temperature refused by name once the context reaches its floor" \
+    "nope_temperature_floor: the emu backend does not scale the NoPE layers' queries"
+if run "temperature cpu 16" 0 --layout "$T/temp.mix" --random-weights 7 --tokens $(seq -s, 1 10) --max-new 6 --dump-logits "$T/t16.npy" &&
+   run "no temperature cpu 16" 0 --layout "$T/temp.mix" --set nope_temperature_scale=0.001 --random-weights 7 --tokens $(seq -s, 1 10) --max-new 6 --dump-logits "$T/t16b.npy" &&
+   ! cmp -s "$T/t16.npy" "$T/t16b.npy"; then pass "cpu: the NoPE layer's temperature changes the logits from position 15 on"
+else fail "cpu: the NoPE layer's temperature changes the logits"; fi
 
 # 8-bit KV caches (docs/model.md, "Quantized KV caches"): character-ai says kv_dtype = int8.
 # The cpu backend quantizes as the model says (its logits differ from an fp32 cache's) and allocates

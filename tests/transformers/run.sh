@@ -111,6 +111,15 @@ if ! "$MIXC" export "$T/cs.mix" --hf "$T/cs" 2>"$T/err" && grep -q "layer 0 has 
    [ ! -e "$T/cs" ]; then pass "attention sinks are refused naming the layer (--hf DIR too)"
 else fail "attention sinks are refused naming the layer" "$(cat "$T/err")"; fi
 
+# Llama 4's variations: not in the generated model (its RoPE rotates half-split pairs, its q/k norms
+# have weights), refused by name with nothing written.
+for v in "rope_interleaved = true" "qk_l2_norm = true" "nope_temperature_floor = 8; nope_temperature_scale = 0.1"; do
+  printf 'model "m" { layers = 2; hidden = 64; heads = 4; ffn = 64; vocab = 100; context = 64; %s }\ndefault : global\n' "$v" >"$T/l4.mix"
+  if ! "$MIXC" export "$T/l4.mix" --transformers "$T/l4" 2>"$T/err" && grep -q "'${v%% =*}' (Llama 4's .*) is not computed" "$T/err" &&
+     [ ! -e "$T/l4" ]; then pass "${v%% =*} is refused by name, nothing written"
+  else fail "${v%% =*} is refused by name" "$(cat "$T/err")"; fi
+done
+
 # Into a directory that holds the weights: they stay, the package is added.
 mkdir -p "$T/w" && echo weights >"$T/w/model.safetensors"
 if "$MIXC" export examples/ma.mix --transformers "$T/w" 2>"$T/err" && [ "$(cat "$T/w/model.safetensors")" = weights ] &&

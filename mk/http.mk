@@ -1,0 +1,12 @@
+# `mixrun serve` (runtime/http, docs/serving.md "The HTTP server"): tests/http/run.sh (curl) is in
+# `make test`; `make test-python` also runs the official openai client against it.
+test-python: test-python-http
+.PHONY: test-python-http
+test-python-http: $(MIXRUN) $(BUILD)/tests/tokenizer/test_tokenizer
+	$(Q)venv=$$(bash scripts/python-venv.sh) && BUILD=$(BUILD) "$$venv/bin/python" tests/http/test_openai.py
+
+# Sampling and the chat template, below HTTP (tests/http/run.sh runs it).
+$(BUILD)/tests/http/test_http: $(BUILD)/tests/http/test_http.o $(CORE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/http/test_http

@@ -1,0 +1,117 @@
+/* bench.c — mixrun's prefill in chunks and its --bench (tokens/s and memory, text or JSON). */
+#include "bench.h"
+
+#include "plan.h"
+#include "progress.h"
+#include "scheduler.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Prefills sequence seq in chunks. logits: [n][vocab] when all, else [vocab] (the last). */
+bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float *logits, bool all) {
+    int64_t chunk = b->layout->model.chunk, vocab = b->layout->model.vocab;
+    for (int64_t off = 0; off < n; off += chunk) {
+        int64_t len = n - off < chunk ? n - off : chunk;
+        if (!b->ops->prefill(b, seq, t + off, len, all ? logits + off * vocab : logits, all)) return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ benchmark */
+
+static void print_memory(const Backend *b) {
+    KvPlan plan;
+    const Layout *l = b->layout;
+    printf("memory: KV %s (%s caches, %d sequences)", fmt_bytes((double)b->mem.kv_bytes),
+           b->mem.kv_dtype ? b->mem.kv_dtype : "fp32", b->cfg.nseq);
+    if (plan_kv(l, b->cfg.context, l->model.chunk, &plan)) {
+        printf("; planned in %s: %s", dtype_name(l->model.kv_dtype),
+               fmt_bytes((double)plan.kv_bytes * (double)b->cfg.nseq));
+        kv_plan_free(&plan);
+    }
+    printf(", arena %s, weights %s (%s)\n", fmt_bytes((double)b->mem.arena_bytes),
+           fmt_bytes((double)b->mem.weights_bytes), b->mem.weights_dtype ? b->mem.weights_dtype : "fp32");
+}
+
+/* What --bench measured. */
+typedef struct {
+    int64_t prompt, generated;  /* tokens per sequence */
+    double prefill_s, decode_s;
+} BenchFigures;
+
+static double per_second(int64_t tokens, double s) { return tokens ? (double)tokens / (s > 0 ? s : 1e-9) : 0.0; }
+
+static void print_bench_text(const Backend *b, const BenchFigures *f) {
+    int B = b->cfg.nseq;
+    printf("bench: %s backend, %d sequences x (%lld prompt + %lld new) tokens\n", b->name, B, (long long)f->prompt,
+           (long long)f->generated);
+    printf("prefill: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(f->prompt * B), f->prefill_s,
+           per_second(f->prompt * B, f->prefill_s));
+    printf("decode: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(f->generated * B), f->decode_s,
+           per_second(f->generated * B, f->decode_s));
+    print_memory(b);
+}
+
+/* --bench --json: the same figures, and the memory as planned (the run plan) and as allocated. */
+static int print_bench_json(const Backend *b, const BenchFigures *f) {
+    int64_t B = b->cfg.nseq;
+    const BackendMemory *m = &b->mem;
+#define JI(v) json_integer((json_int_t)(v))
+    json_t *j = json_pack(
+        "{s:s, s:o, s:o, s:o, s:o, s:{s:o, s:f, s:f}, s:{s:o, s:f, s:f}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s}}",
+        "backend", b->name, "sequences", JI(B), "prompt_tokens", JI(f->prompt), "new_tokens", JI(f->generated),
+        "context", JI(b->cfg.context), "prefill", "tokens", JI(f->prompt * B), "seconds", f->prefill_s,
+        "tokens_per_second", per_second(f->prompt * B, f->prefill_s), "decode", "tokens", JI(f->generated * B),
+        "seconds", f->decode_s, "tokens_per_second", per_second(f->generated * B, f->decode_s), "memory",
+        "kv_planned", JI(m->kv_planned), "kv_allocated", JI(m->kv_bytes), "arena_planned", JI(m->arena_planned),
+        "arena_allocated", JI(m->arena_bytes), "weights_planned", JI(m->weights_planned), "weights_allocated",
+        JI(m->weights_bytes), "kv_dtype", m->kv_dtype ? m->kv_dtype : "fp32", "weights_dtype",
+        m->weights_dtype ? m->weights_dtype : "fp32");
+#undef JI
+    return serve_print_json(j, "bench figures");
+}
+
+int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
+    int B = b->cfg.nseq;
+    int64_t V = b->layout->model.vocab;
+    float *logits = xcalloc((size_t)(B * V), sizeof(float));
+    int32_t *next = xcalloc((size_t)B, sizeof *next);
+    double start = mono_seconds(), last = start;
+    bool ok = true;
+    for (int s = 0; s < B && ok; s++) {
+        ok = prefill_all(b, s, prompt + (int64_t)s * L, L, logits + (int64_t)s * V, false);
+        next[s] = model_greedy_token(logits + (int64_t)s * V, V);
+        progress_line(start, &last, "prefill: sequence", s + 1, B);
+    }
+    double t_prefill = mono_seconds() - start, start_decode = mono_seconds();
+    for (int64_t g = 0; g < G && ok; g++) {
+        ok = b->ops->decode(b, next, logits);
+        for (int s = 0; s < B; s++) next[s] = model_greedy_token(logits + (int64_t)s * V, V);
+        progress_line(start, &last, "decode: step", g + 1, G);
+    }
+    double t_decode = mono_seconds() - start_decode;
+    free(next);
+    free(logits);
+    if (!ok) {
+        fprintf(stderr, "mixrun: %s\n", b->err);
+        return 1;
+    }
+    BenchFigures f = {L, G, t_prefill, t_decode};
+    if (json) return print_bench_json(b, &f);
+    print_bench_text(b, &f);
+    return 0;
+}
+
+/* Deterministic bench prompts: B x L ids (the --tokens prompt repeated, else splitmix-random). */
+int32_t *bench_prompts(const int32_t *given, int64_t ngiven, int64_t B, int64_t L, int64_t vocab) {
+    int32_t *t = xmalloc((size_t)(B * L) * sizeof *t);
+    uint64_t state = 0x6d6978727563ull;
+    for (int64_t i = 0; i < B * L; i++) {
+        uint64_t z = splitmix64(&state);
+        t[i] = given ? given[i % ngiven] : (int32_t)(z % (uint64_t)vocab);
+    }
+    return t;
+}
+

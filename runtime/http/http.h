@@ -1,0 +1,146 @@
+/* http.h — `mixrun serve`: an OpenAI-compatible HTTP server on libmicrohttpd (docs/serving.md,
+ * "The HTTP server").
+ *
+ * One engine thread runs the serving engine (runtime/serve/engine.h) on the backend: it admits the
+ * queued generations FIFO under the KV budget and steps them. Each HTTP request runs in its
+ * connection's thread (libmicrohttpd's thread per connection): it parses the body, queues a Gen,
+ * and waits on the Gen's condition variable for its text, streaming it as server-sent events or
+ * answering once it is done. A client that goes away cancels its Gen: its slot is freed at the
+ * engine's next turn.
+ *
+ * Locks: the server's mutex (queue, cancellations, metrics) is taken before a Gen's, never after.
+ */
+#ifndef MIXC_HTTP_H
+#define MIXC_HTTP_H
+
+#include "chat_template.h"
+#include "engine.h"
+#include "sample.h"
+#include "tokenizer.h"
+
+#include <jansson.h>
+#include <pthread.h>
+
+/* What `mixrun serve` was given (its options: runtime/cli/mixrun.c). */
+typedef struct {
+    const char *host;       /* "127.0.0.1" by default */
+    int64_t port;           /* 0: any free port */
+    const char *model_name; /* the id in /v1/models; requests naming another model get 404 */
+    int64_t max_body;       /* bytes of a request body (413 past it) */
+    int64_t max_connections;
+    int64_t timeout_s;      /* an idle or stalled connection is closed after this */
+} HttpOptions;
+
+typedef enum { GEN_QUEUED, GEN_RUNNING, GEN_DONE } GenState;
+
+typedef struct HttpServer HttpServer;
+
+/* One generation: a completion or a chat completion. */
+typedef struct Gen {
+    HttpServer *srv;
+    struct Gen *next;           /* in the server's queue */
+    bool chat, stream, include_usage;
+    ServeRequest req;           /* id, prompt ids, max_new */
+    double temperature, top_p;
+    uint64_t rng;
+    char **stop;                /* stop strings (never in the text) */
+    int nstop;
+    size_t stop_max;            /* the longest stop string's bytes */
+    int32_t stop_ids[CHAT_MAX_STOP];   /* tokens that end it (chat: the end of the turn), not in the text */
+    int nstop_ids;
+    int64_t created;            /* Unix seconds */
+    double arrived_at;          /* mono_seconds() when queued */
+    bool cancelled;             /* under the server's mutex */
+    /* Under mu: */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    GenState state;
+    ServeResult res;            /* its ids (the engine writes them), TTFT and TPOT */
+    int64_t nvisible;           /* ids that make the text (a stop token does not) */
+    char *text;                 /* their decoded text, cut at a stop string */
+    size_t text_len;
+    size_t ready;               /* bytes of text that will not change any more */
+    int64_t dec_ids;            /* ids whose text, text[0, dec_bytes), ends on a whole character */
+    size_t dec_bytes;
+    const char *finish;         /* "length" or "stop" once known */
+    char error[700];            /* the engine failed: the request gets 500 */
+} Gen;
+
+/* Prometheus histogram of seconds, cumulative buckets. */
+#define HTTP_BUCKETS 12
+typedef struct {
+    int64_t count[HTTP_BUCKETS + 1];    /* the last: +Inf */
+    double sum;
+    int64_t n;
+} Histogram;
+
+typedef struct {
+    int64_t requests[6];        /* by status class: 2xx, 400, 404/405, 413, 5xx, other 4xx */
+    int64_t prompt_tokens, generation_tokens, finished, cancelled;
+    Histogram ttft, tpot;
+    int running, queued;
+    int64_t kv_used, kv_budget;
+} HttpMetrics;
+
+struct HttpServer {
+    HttpOptions opt;
+    Backend *b;
+    const Tokenizer *tok;       /* NULL: token-id prompts only */
+    const char *model;          /* the model's id */
+    int64_t context, vocab;
+    ServeOptions so;
+    ServeEngine *e;
+    SampleScratch scratch;
+    pthread_t engine;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;        /* the engine: a Gen queued or cancelled, or the end */
+    pthread_cond_t idle;        /* active went to 0 */
+    Gen *head, *tail;           /* queued, FIFO */
+    Gen **running;              /* [nseq] admitted (the engine thread's) */
+    int nrunning;
+    bool stopping, failed;
+    char fail_msg[600];
+    int active;                 /* HTTP requests being answered */
+    int64_t next_id;
+    HttpMetrics m;
+};
+
+/* ---- http_gen.c: Gens and the engine thread */
+Gen *gen_new(HttpServer *s, bool chat);
+void gen_release(Gen *g);
+/* Queues g (a second reference goes to the engine); false when the server is stopping or failed. */
+bool gen_submit(HttpServer *s, Gen *g);
+/* Cancels g if it has not ended (the engine frees its slot). */
+void gen_cancel(Gen *g);
+/* The engine thread's loop: s->e opened with http_engine_hooks. */
+extern const ServeHooks http_engine_hooks;
+void *http_engine_main(void *server);
+
+/* ---- http_api.c: the OpenAI request bodies and responses */
+typedef struct {
+    int status;                 /* 400, 404, 413, 503 ... */
+    char msg[700];
+} ApiError;
+/* Fills g from a /v1/completions (g->chat false) or /v1/chat/completions body; false with the
+ * status and message in err. */
+bool api_parse_request(HttpServer *s, json_t *body, Gen *g, ApiError *err);
+/* The error object OpenAI sends: {"error": {"message", "type", "param", "code"}} (malloc'd). */
+char *api_error_json(const ApiError *err);
+/* The whole response of a finished g (malloc'd; g->mu held). */
+char *api_response_json(const Gen *g);
+/* One server-sent event "data: {...}\n\n" of g's stream: the text bytes [from, to) and the ids
+ * [id_from, id_to) as its delta; finish the finish reason or NULL; usage: the usage chunk. */
+char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to, const char *finish,
+                      bool first, bool usage);
+
+/* ---- http_metrics.c */
+void http_metrics_observe(Histogram *h, double seconds);
+/* The Prometheus text of s's metrics (malloc'd; takes the server's mutex). */
+char *http_metrics_text(HttpServer *s);
+
+/* ---- http_server.c: the entry of `mixrun serve`. Runs until SIGTERM or SIGINT, then lets the
+ * requests in flight finish; 0, or 1 when the server cannot start (a message on stderr). */
+int http_serve(Backend *b, const Tokenizer *tok, const char *model, const ServeOptions *so, const HttpOptions *ho);
+
+#endif

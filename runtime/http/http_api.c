@@ -1,0 +1,361 @@
+/* http_api.c — the bodies of /v1/completions and /v1/chat/completions, and their answers, as the
+ * OpenAI API has them (http.h; docs/serving.md, "The HTTP server"). */
+#include "http.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+/* v is the JSON string s. */
+static bool is_str(json_t *v, const char *s) { return json_is_string(v) && !strcmp(json_string_value(v), s); }
+
+static bool bad(ApiError *err, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool bad(ApiError *err, int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    err->status = status;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* What the parse of one body gathers before the prompt is known. */
+typedef struct {
+    HttpServer *s;
+    Gen *g;
+    int64_t max_tokens;         /* -1: not given */
+    json_t *prompt, *messages;
+} Parse;
+
+/* ------------------------------------------------------------------ fields */
+
+static bool f_model(Parse *p, json_t *v, ApiError *err) {
+    if (!json_is_string(v)) return bad(err, 400, "field 'model' must be a string");
+    if (strcmp(json_string_value(v), p->s->model))
+        return bad(err, 404, "the model '%.200s' does not exist: this server serves '%s'", json_string_value(v), p->s->model);
+    return true;
+}
+
+static bool f_max_tokens(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (!json_is_integer(v) || json_integer_value(v) < 1)
+        return bad(err, 400, "field 'max_tokens' must be an integer >= 1");
+    p->max_tokens = json_integer_value(v) < MIXC_MAX_VALUE ? (int64_t)json_integer_value(v) : MIXC_MAX_VALUE;
+    return true;
+}
+
+static bool f_temperature(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (!json_is_number(v) || !(json_number_value(v) >= 0 && json_number_value(v) <= 2))
+        return bad(err, 400, "field 'temperature' must be a number in [0, 2]");
+    p->g->temperature = json_number_value(v);
+    return true;
+}
+
+static bool f_top_p(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (!json_is_number(v) || !(json_number_value(v) > 0 && json_number_value(v) <= 1))
+        return bad(err, 400, "field 'top_p' must be a number in (0, 1]");
+    p->g->top_p = json_number_value(v);
+    return true;
+}
+
+static bool f_seed(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (!json_is_integer(v)) return bad(err, 400, "field 'seed' must be an integer");
+    p->g->rng = (uint64_t)json_integer_value(v);
+    return true;
+}
+
+static bool f_stop(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    json_t *one = json_is_string(v) ? v : NULL;
+    size_t n = one ? 1 : json_is_array(v) ? json_array_size(v) : 0;
+    if (!one && (!json_is_array(v) || n > 16))
+        return bad(err, 400, "field 'stop' must be a string or an array of at most 16 strings");
+    Gen *g = p->g;
+    g->stop = xcalloc(n + 1, sizeof *g->stop);
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = one ? one : json_array_get(v, i);
+        if (!json_is_string(s) || !json_string_length(s) || strlen(json_string_value(s)) != json_string_length(s))
+            return bad(err, 400, "field 'stop': element %zu is not a non-empty string", i);
+        g->stop[g->nstop++] = xstrdup(json_string_value(s));
+        if (json_string_length(s) > g->stop_max) g->stop_max = json_string_length(s);
+    }
+    if (n && !p->s->tok) return bad(err, 400, "field 'stop' needs a tokenizer: the server has none (--tokenizer)");
+    return true;
+}
+
+static bool f_n(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v) || (json_is_integer(v) && json_integer_value(v) == 1)) return true;
+    return bad(err, 400, "field 'n': only n = 1 is supported");
+}
+
+static bool f_stream(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (!json_is_boolean(v)) return bad(err, 400, "field 'stream' must be a boolean");
+    p->g->stream = json_is_true(v);
+    return true;
+}
+
+static bool f_stream_options(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    json_t *u = json_object_get(v, "include_usage");
+    if (!json_is_object(v) || json_object_size(v) != (u != NULL) || (u && !json_is_boolean(u)))
+        return bad(err, 400, "field 'stream_options' must be {\"include_usage\": true|false}");
+    p->g->include_usage = json_is_true(u);
+    return true;
+}
+
+static bool f_prompt(Parse *p, json_t *v, ApiError *err) { return (p->prompt = v), true; }
+static bool f_messages(Parse *p, json_t *v, ApiError *err) { return (p->messages = v), true; }
+static bool f_ignored(Parse *p, json_t *v, ApiError *err) { return true; }
+
+/* OpenAI fields whose value asks for nothing mixc would have to do: accepted at that value only. */
+static bool f_neutral(const char *name, json_t *v, ApiError *err) {
+    bool ok = json_is_null(v) || (json_is_false(v) && (!strcmp(name, "echo") || !strcmp(name, "logprobs"))) ||
+              (json_is_number(v) && json_number_value(v) == 0 && strstr(name, "penalty")) ||
+              (json_is_integer(v) && json_integer_value(v) == 1 && !strcmp(name, "best_of")) ||
+              (json_is_object(v) && !json_object_size(v) && !strcmp(name, "logit_bias")) ||
+              (json_is_array(v) && !json_array_size(v) && !strcmp(name, "tools")) ||
+              (json_is_string(v) && !strcmp(json_string_value(v), "none") && !strcmp(name, "tool_choice")) ||
+              (json_is_object(v) && json_object_size(v) == 1 &&
+               is_str(json_object_get(v, "type"), "text") && !strcmp(name, "response_format"));
+    return ok || bad(err, 400, "field '%s': this value is not supported (docs/serving.md lists what is)", name);
+}
+
+typedef struct {
+    const char *name;
+    bool (*take)(Parse *p, json_t *v, ApiError *err);
+    int where;      /* 1 completions, 2 chat, 3 both */
+} Field;
+
+static const Field FIELDS[] = {
+    {"model", f_model, 3}, {"prompt", f_prompt, 1}, {"messages", f_messages, 2}, {"max_tokens", f_max_tokens, 3},
+    {"max_completion_tokens", f_max_tokens, 2}, {"temperature", f_temperature, 3}, {"top_p", f_top_p, 3},
+    {"seed", f_seed, 3}, {"stop", f_stop, 3}, {"n", f_n, 3}, {"stream", f_stream, 3},
+    {"stream_options", f_stream_options, 3}, {"user", f_ignored, 3},
+    {"echo", NULL, 1}, {"logprobs", NULL, 3}, {"best_of", NULL, 1}, {"suffix", NULL, 1}, {"top_logprobs", NULL, 2},
+    {"frequency_penalty", NULL, 3}, {"presence_penalty", NULL, 3}, {"logit_bias", NULL, 3},
+    {"response_format", NULL, 2}, {"tools", NULL, 2}, {"tool_choice", NULL, 2},
+};
+
+static bool take_fields(Parse *p, json_t *body, ApiError *err) {
+    const char *key;
+    json_t *v;
+    int where = p->g->chat ? 2 : 1;
+    json_object_foreach(body, key, v) {
+        const Field *f = NULL;
+        for (size_t i = 0; i < sizeof FIELDS / sizeof *FIELDS && !f; i++)
+            if (!strcmp(FIELDS[i].name, key) && (FIELDS[i].where & where)) f = &FIELDS[i];
+        if (!f) return bad(err, 400, "unknown field '%.100s'", key);
+        if (!(f->take ? f->take(p, v, err) : f_neutral(key, v, err))) return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ prompts */
+
+static bool text_ids(Parse *p, const char *text, size_t len, bool add_special, ApiError *err) {
+    char e[512];
+    if (!p->s->tok)
+        return bad(err, 400, "a text prompt needs a tokenizer, and this server has none: start it with --tokenizer "
+                             "(or a tokenizer.json beside --weights), or send token ids");
+    if (!tokenizer_encode(p->s->tok, text, len, add_special, &p->g->req.prompt, &p->g->req.prompt_len, e, sizeof e))
+        return bad(err, 400, "the prompt: %s", e);
+    for (int64_t i = 0; i < p->g->req.prompt_len; i++)
+        if (p->g->req.prompt[i] >= p->s->vocab)
+            return bad(err, 400, "the prompt's token %d is outside the model's vocabulary [0, %lld)", p->g->req.prompt[i],
+                       (long long)p->s->vocab);
+    return true;
+}
+
+static bool token_ids(Parse *p, json_t *a, ApiError *err) {
+    size_t n = json_array_size(a);
+    ServeRequest *r = &p->g->req;
+    r->prompt = xcalloc(n + 1, sizeof *r->prompt);
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(a, i);
+        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= p->s->vocab)
+            return bad(err, 400, "field 'prompt': element %zu is not a token id in [0, %lld)", i, (long long)p->s->vocab);
+        r->prompt[r->prompt_len++] = (int32_t)json_integer_value(t);
+    }
+    return true;
+}
+
+static bool completion_prompt(Parse *p, ApiError *err) {
+    json_t *v = p->prompt;
+    if (!v) return bad(err, 400, "missing field 'prompt'");
+    if (json_is_array(v) && json_array_size(v) == 1 && !json_is_integer(json_array_get(v, 0)))
+        v = json_array_get(v, 0);   /* a batch of one prompt */
+    if (json_is_string(v)) return text_ids(p, json_string_value(v), json_string_length(v), true, err);
+    if (!json_is_array(v) || !json_array_size(v))
+        return bad(err, 400, "field 'prompt' must be a string or a non-empty array of token ids (one prompt a request)");
+    return token_ids(p, v, err);
+}
+
+/* A message's content: a string, or an array of {"type": "text", "text": ...} parts (joined). */
+static bool message_content(json_t *c, int i, Buf *joined, ApiError *err) {
+    if (json_is_string(c)) return buf_append(joined, json_string_value(c), json_string_length(c)), true;
+    if (!json_is_array(c)) return bad(err, 400, "messages[%d]: 'content' must be a string or an array of text parts", i);
+    for (size_t k = 0; k < json_array_size(c); k++) {
+        json_t *part = json_array_get(c, k), *text = json_object_get(part, "text");
+        if (!is_str(json_object_get(part, "type"), "text") || !json_is_string(text) ||
+            json_object_size(part) != 2)
+            return bad(err, 400, "messages[%d]: content part %zu is not {\"type\": \"text\", \"text\": ...}", i, k);
+        buf_append(joined, json_string_value(text), json_string_length(text));
+    }
+    return true;
+}
+
+static bool chat_prompt(Parse *p, ApiError *err) {
+    json_t *v = p->messages;
+    size_t n = json_is_array(v) ? json_array_size(v) : 0;
+    if (!n || n > 4096) return bad(err, 400, "field 'messages' must be a non-empty array of messages");
+    if (!p->s->tok) return bad(err, 400, "chat needs a tokenizer, and this server has none: start it with --tokenizer");
+    ChatMessage *m = xcalloc(n, sizeof *m);
+    Buf *content = xcalloc(n, sizeof *content), text = {0};
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        json_t *msg = json_array_get(v, i), *role = json_object_get(msg, "role");
+        if (!json_is_string(role) || strlen(json_string_value(role)) != json_string_length(role) ||
+            json_object_size(msg) != 2 || !json_object_get(msg, "content"))
+            ok = bad(err, 400, "messages[%zu] must be {\"role\": ..., \"content\": ...} (other fields are not supported)", i);
+        else ok = message_content(json_object_get(msg, "content"), (int)i, &content[i], err);
+        if (!ok) break;
+        buf_append(&content[i], "", 0);
+        m[i] = (ChatMessage){json_string_value(role), content[i].data ? content[i].data : "", content[i].len};
+    }
+    char e[600];
+    if (ok && !chat_template_render(p->s->tok, m, (int)n, &text, p->g->stop_ids, &p->g->nstop_ids, e, sizeof e))
+        ok = bad(err, 400, "%s", e);
+    if (ok) ok = text_ids(p, text.data, text.len, false, err);
+    for (size_t i = 0; i < n; i++) buf_free(&content[i]);
+    free(content);
+    free(m);
+    buf_free(&text);
+    return ok;
+}
+
+/* The prompt and max_tokens against the context and the KV budget. */
+static bool check_fit(Parse *p, ApiError *err) {
+    ServeRequest *r = &p->g->req;
+    int64_t C = p->s->context;
+    if (r->prompt_len == 0) return bad(err, 400, "the prompt makes no tokens");
+    if (p->max_tokens < 0) p->max_tokens = p->g->chat ? (C > r->prompt_len ? C - r->prompt_len : 1) : 16;
+    r->max_new = p->max_tokens;
+    if (r->prompt_len + r->max_new > C)
+        return bad(err, 400, "this model's context is %lld tokens; the request has %lld prompt tokens and asks for "
+                   "%lld new ones (%lld in all)", (long long)C, (long long)r->prompt_len, (long long)r->max_new,
+                   (long long)(r->prompt_len + r->max_new));
+    int64_t cost = serve_request_cost(p->s->b, r), budget = p->s->m.kv_budget;
+    if (budget > 0 && (cost < 0 || cost > budget))
+        return bad(err, 400, "the request's KV caches take %lld bytes, more than the server's budget (%lld)",
+                   (long long)cost, (long long)budget);
+    return true;
+}
+
+bool api_parse_request(HttpServer *s, json_t *body, Gen *g, ApiError *err) {
+    Parse p = {.s = s, .g = g, .max_tokens = -1};
+    if (!json_is_object(body)) return bad(err, 400, "the body is not a JSON object");
+    if (!take_fields(&p, body, err)) return false;
+    if (g->chat ? !chat_prompt(&p, err) : !completion_prompt(&p, err)) return false;
+    return check_fit(&p, err);
+}
+
+/* ------------------------------------------------------------------ answers */
+
+/* s with every byte that does not make valid UTF-8 replaced by '?' (a field cut by %.Ns, a URL's
+ * bytes): jansson writes valid UTF-8 only. */
+static void utf8_clean(char *s) {
+    for (size_t i = 0, n = strlen(s); i < n;) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &c);
+        if (k > 0) {
+            i += (size_t)k;
+        } else {
+            s[i++] = '?';
+        }
+    }
+}
+
+char *api_error_json(const ApiError *err) {
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    utf8_clean(msg);
+    const char *type = err->status == 404 ? "not_found_error" : err->status >= 500 ? "server_error" : "invalid_request_error";
+    json_t *j = json_pack("{s:{s:s, s:s, s:n, s:i}}", "error", "message", msg, "type", type, "param", "code",
+                          err->status);
+    char *out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return out;
+}
+
+static json_t *ids_json(const Gen *g, int64_t from, int64_t to) {
+    json_t *a = json_array();
+    for (int64_t i = from; i < to; i++) json_array_append_new(a, json_integer(g->res.output[i]));
+    return a;
+}
+
+static json_t *usage_json(const Gen *g) {
+    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)g->req.prompt_len, "completion_tokens",
+                     (json_int_t)g->res.noutput, "total_tokens", (json_int_t)(g->req.prompt_len + g->res.noutput));
+}
+
+/* The fields every answer starts with. */
+static json_t *answer_head(const Gen *g, const char *object) {
+    return json_pack("{s:s, s:s, s:I, s:s}", "id", g->req.id, "object", object, "created", (json_int_t)g->created,
+                     "model", g->srv->model);
+}
+
+static char *dump(json_t *j) {
+    char *out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return out ? out : xstrdup("{}");
+}
+
+char *api_response_json(const Gen *g) {
+    json_t *j = answer_head(g, g->chat ? "chat.completion" : "text_completion");
+    json_t *text = json_stringn(g->text ? g->text : "", g->text ? g->text_len : 0);
+    json_t *choice = json_pack("{s:i, s:n, s:s, s:o}", "index", 0, "logprobs", "finish_reason", g->finish ? g->finish : "length",
+                               "token_ids", ids_json(g, 0, g->nvisible));
+    if (g->chat) json_object_set_new(choice, "message", json_pack("{s:s, s:o}", "role", "assistant", "content", text));
+    else json_object_set_new(choice, "text", text);
+    json_object_set_new(j, "choices", json_pack("[o]", choice));
+    json_object_set_new(j, "usage", usage_json(g));
+    return dump(j);
+}
+
+char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to, const char *finish,
+                      bool first, bool usage) {
+    json_t *j = answer_head(g, g->chat ? "chat.completion.chunk" : "text_completion");
+    if (usage) {
+        json_object_set_new(j, "choices", json_array());
+        json_object_set_new(j, "usage", usage_json(g));
+    } else {
+        json_t *text = json_stringn(g->text ? g->text + from : "", to - from);
+        json_t *choice = json_pack("{s:i, s:n, s:o, s:o}", "index", 0, "logprobs", "finish_reason",
+                                   finish ? json_string(finish) : json_null(), "token_ids", ids_json(g, id_from, id_to));
+        if (!g->chat) {
+            json_object_set_new(choice, "text", text);
+        } else {
+            json_t *delta = json_object();
+            if (first) json_object_set_new(delta, "role", json_string("assistant"));
+            if (!finish || to > from) json_object_set_new(delta, "content", text);
+            else json_decref(text);
+            json_object_set_new(choice, "delta", delta);
+        }
+        json_object_set_new(j, "choices", json_pack("[o]", choice));
+    }
+    char *body = dump(j);
+    size_t n = strlen(body);
+    char *event = xmalloc(n + 9);
+    memcpy(event, "data: ", 6);
+    memcpy(event + 6, body, n);
+    memcpy(event + 6 + n, "\n\n", 3);
+    free(body);
+    return event;
+}

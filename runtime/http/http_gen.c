@@ -1,0 +1,298 @@
+/* http_gen.c — generations and the engine thread of `mixrun serve` (http.h). */
+#include "http.h"
+
+#include "progress.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+Gen *gen_new(HttpServer *s, bool chat) {
+    Gen *g = xcalloc(1, sizeof *g);
+    g->srv = s;
+    g->chat = chat;
+    g->refs = 1;
+    g->temperature = 1.0;
+    g->top_p = 1.0;
+    g->created = (int64_t)time(NULL);
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    pthread_mutex_lock(&s->mu);
+    int64_t id = ++s->next_id;
+    pthread_mutex_unlock(&s->mu);
+    char name[48];
+    snprintf(name, sizeof name, "%s-%lld", chat ? "chatcmpl" : "cmpl", (long long)id);
+    g->req.id = xstrdup(name);
+    g->rng = (uint64_t)id * 0x9E3779B97F4A7C15ull ^ (uint64_t)time(NULL);   /* without a seed */
+    return g;
+}
+
+void gen_release(Gen *g) {
+    if (!g) return;
+    pthread_mutex_lock(&g->mu);
+    int left = --g->refs;
+    pthread_mutex_unlock(&g->mu);
+    if (left) return;
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+    free(g->req.id);
+    free(g->req.prompt);
+    free(g->res.output);
+    free(g->text);
+    for (int i = 0; i < g->nstop; i++) free(g->stop[i]);
+    free(g->stop);
+    free(g);
+}
+
+bool gen_submit(HttpServer *s, Gen *g) {
+    pthread_mutex_lock(&s->mu);
+    bool ok = !s->stopping && !s->failed;
+    if (ok) {
+        g->refs++;   /* the engine's; no other thread has g yet */
+        g->arrived_at = mono_seconds();
+        if (s->tail) s->tail->next = g;
+        else s->head = g;
+        s->tail = g;
+        s->m.queued++;
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+void gen_cancel(Gen *g) {
+    HttpServer *s = g->srv;
+    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&g->mu);
+    bool done = g->state == GEN_DONE;
+    pthread_mutex_unlock(&g->mu);
+    if (!done && !g->cancelled) {
+        g->cancelled = true;
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ------------------------------------------------------------------ the engine's hooks */
+
+/* Logits with NaN or Inf would pick some token silently: the generation fails instead, naming the
+ * position (hook_emitted ends it). */
+static int32_t hook_pick(void *user, const float *logits, int64_t vocab) {
+    Gen *g = user;
+    for (int64_t v = 0; v < vocab; v++)
+        if (!isfinite(logits[v])) {
+            pthread_mutex_lock(&g->mu);
+            snprintf(g->error, sizeof g->error, "the logits at position %lld hold %s (the %s backend)",
+                     (long long)(g->req.prompt_len + g->nvisible), isnan(logits[v]) ? "NaN" : "Inf", g->srv->b->name);
+            pthread_mutex_unlock(&g->mu);
+            return 0;
+        }
+    return sample_token(&g->srv->scratch, logits, g->temperature, g->top_p, &g->rng);
+}
+
+/* Bytes at the end of text[0, len) that may still change: an incomplete UTF-8 sequence, decoded
+ * as U+FFFD until its next bytes come. */
+static size_t unsettled(const char *text, size_t len) {
+    size_t keep = 0;
+    while (len - keep >= 3 && !memcmp(text + len - keep - 3, "\xEF\xBF\xBD", 3)) keep += 3;
+    return keep;
+}
+
+/* Cuts g's text at the first stop string that starts at or after `ready` and ends within
+ * [0, settled); true when one does. Else `ready` moves up to settled less the longest suffix that
+ * is a proper prefix of a stop string. g->mu held. */
+static bool find_stop(Gen *g, size_t settled) {
+    const char *text = g->text, *first = NULL;
+    for (int i = 0; i < g->nstop && g->ready <= settled; i++) {
+        const char *at = memmem(text + g->ready, settled - g->ready, g->stop[i], strlen(g->stop[i]));
+        if (at && (!first || at < first)) first = at;
+    }
+    if (first) {
+        g->text_len = g->ready = (size_t)(first - text);
+        return true;
+    }
+    size_t hold = 0;
+    for (int i = 0; i < g->nstop; i++)
+        for (size_t k = strlen(g->stop[i]) - 1; k > hold; k--)
+            if (k <= settled && !memcmp(text + settled - k, g->stop[i], k)) {
+                hold = k;
+                break;
+            }
+    if (settled - hold > g->ready) g->ready = settled - hold;
+    return false;
+}
+
+/* The text of g's visible ids, cut at a stop string; true at a stop. Only the ids after the last
+ * point where the text ended on a whole character are decoded again (the byte-level decoder maps
+ * ids to bytes one by one: the text of ids[0, k) is a prefix of the text of ids[0, n) when it ends
+ * on a whole character). g->mu held. */
+static bool update_text(Gen *g) {
+    const Tokenizer *tok = g->srv->tok;
+    if (!tok) return false;
+    char err[256];
+    size_t len;
+    char *tail = tokenizer_decode(tok, g->res.output + g->dec_ids, g->nvisible - g->dec_ids, false, &len, err, sizeof err);
+    if (!tail) {   /* an id past the tokenizer's vocabulary: the model's vocabulary is larger */
+        snprintf(g->error, sizeof g->error, "the generated %s", err);
+        return true;
+    }
+    g->text = xrealloc(g->text, g->dec_bytes + len + 1);
+    memcpy(g->text + g->dec_bytes, tail, len + 1);
+    free(tail);
+    g->text_len = g->dec_bytes + len;
+    size_t loose = unsettled(g->text, g->text_len);
+    if (!loose) {
+        g->dec_ids = g->nvisible;
+        g->dec_bytes = g->text_len;
+    }
+    return find_stop(g, g->text_len - loose);
+}
+
+static bool hook_emitted(void *user, int32_t tok) {
+    Gen *g = user;
+    pthread_mutex_lock(&g->mu);
+    bool stop = g->error[0] != 0;
+    for (int i = 0; i < g->nstop_ids; i++) stop |= tok == g->stop_ids[i];
+    if (!stop) {
+        g->nvisible++;
+        stop = update_text(g);
+    }
+    if (stop && !g->error[0]) g->finish = "stop";
+    if (g->state == GEN_QUEUED) g->state = GEN_RUNNING;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    return stop;
+}
+
+/* g leaves the engine's running list (the engine thread's). */
+static void unlist(HttpServer *s, Gen *g) {
+    for (int i = 0; i < s->nrunning; i++)
+        if (s->running[i] == g) {
+            s->running[i] = s->running[--s->nrunning];
+            return;
+        }
+}
+
+static void hook_finished(void *user) {
+    Gen *g = user;
+    HttpServer *s = g->srv;
+    pthread_mutex_lock(&s->mu);
+    unlist(s, g);
+    s->m.finished++;
+    s->m.generation_tokens += g->res.noutput;
+    http_metrics_observe(&s->m.ttft, g->res.ttft_s);
+    if (g->res.noutput > 1) http_metrics_observe(&s->m.tpot, g->res.tpot_s);
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&g->mu);
+    g->state = GEN_DONE;
+    if (g->text && !g->finish && find_stop(g, g->text_len)) g->finish = "stop";   /* in its last bytes */
+    if (!g->finish) g->finish = "length";
+    g->ready = g->text_len;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    gen_release(g);
+}
+
+/* ------------------------------------------------------------------ the engine thread */
+
+/* g ends without running further: cancelled, or the engine failed (error set). Server mutex held. */
+static void end_gen(HttpServer *s, Gen *g, const char *error) {
+    pthread_mutex_lock(&g->mu);
+    g->state = GEN_DONE;
+    if (error) snprintf(g->error, sizeof g->error, "%s", error);
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    gen_release(g);
+    (void)s;
+}
+
+/* The cancelled Gens leave the queue and the engine. Server mutex held. */
+static void drop_cancelled(HttpServer *s) {
+    for (int i = 0; i < s->nrunning; i++) {
+        Gen *g = s->running[i];
+        if (!g->cancelled) continue;
+        serve_engine_cancel(s->e, g);
+        s->running[i--] = s->running[--s->nrunning];
+        s->m.cancelled++;
+        end_gen(s, g, NULL);
+    }
+    for (Gen **p = &s->head; *p;) {
+        Gen *g = *p;
+        if (!g->cancelled) {
+            p = &g->next;
+            continue;
+        }
+        *p = g->next;
+        if (s->tail == g) s->tail = NULL;
+        s->m.queued--;
+        s->m.cancelled++;
+        end_gen(s, g, NULL);
+    }
+    if (!s->tail)
+        for (Gen *g = s->head; g; g = g->next) s->tail = g;
+}
+
+/* Admits queued Gens in order while the engine takes them; false when the backend failed. Server
+ * mutex held. */
+static bool admit_queued(HttpServer *s) {
+    while (s->head) {
+        Gen *g = s->head;
+        int got = serve_engine_admit(s->e, &g->req, &g->res, g->arrived_at, g);
+        if (got < 0) return false;
+        if (got == 0) break;
+        s->head = g->next;
+        if (!s->head) s->tail = NULL;
+        g->next = NULL;
+        s->running[s->nrunning++] = g;
+        s->m.queued--;
+        s->m.prompt_tokens += g->req.prompt_len;
+    }
+    return true;
+}
+
+/* The backend failed: every Gen ends with its error, and the server answers 503 from now on. */
+static void fail_all(HttpServer *s) {
+    snprintf(s->fail_msg, sizeof s->fail_msg, "the %s backend failed: %s", s->b->name, s->b->err);
+    fprintf(stderr, "mixrun serve: %s\n", s->fail_msg);
+    s->failed = true;
+    while (s->nrunning) end_gen(s, s->running[--s->nrunning], s->fail_msg);
+    while (s->head) {
+        Gen *g = s->head;
+        s->head = g->next;
+        end_gen(s, g, s->fail_msg);
+    }
+    s->tail = NULL;
+    s->m.queued = 0;
+}
+
+const ServeHooks http_engine_hooks = {hook_pick, hook_emitted, hook_finished};
+
+void *http_engine_main(void *server) {
+    HttpServer *s = server;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        drop_cancelled(s);
+        bool ok = admit_queued(s);
+        ServeEngineStats st = serve_engine_stats(s->e);
+        s->m.running = st.busy;
+        s->m.kv_used = st.kv_used;
+        if (ok && !st.busy) {
+            if (s->stopping && !s->head) break;
+            pthread_cond_wait(&s->wake, &s->mu);
+            continue;
+        }
+        if (ok) {
+            pthread_mutex_unlock(&s->mu);
+            ok = serve_engine_step(s->e) >= 0;
+            pthread_mutex_lock(&s->mu);
+        }
+        if (!ok) {
+            fail_all(s);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}

@@ -1,0 +1,418 @@
+/* http_server.c — `mixrun serve`: the libmicrohttpd daemon, its routes, the streams of server-sent
+ * events, and the drain on SIGTERM/SIGINT (http.h). */
+#include "http.h"
+
+#include "progress.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* One HTTP request's state, from its headers to its end. */
+typedef struct {
+    Buf body;
+    bool too_big;
+    bool answered;          /* a response was queued before the body came: the rest is read and dropped */
+    Gen *gen;
+} Conn;
+
+/* A stream of server-sent events: the event being sent and how far the Gen's text went out. */
+typedef struct {
+    Gen *g;
+    struct MHD_Connection *c;
+    char *event;
+    size_t len, off;
+    size_t sent;            /* text bytes sent */
+    int64_t ids_sent;
+    bool first, finish_sent, usage_sent, done;
+} Stream;
+
+/* ------------------------------------------------------------------ answering */
+
+static int status_class(unsigned status) {
+    return status < 300 ? 0 : status == 400 ? 1 : status == 404 || status == 405 ? 2 : status == 413 ? 3
+           : status >= 500 ? 4 : 5;
+}
+
+static void count(HttpServer *s, unsigned status) {
+    pthread_mutex_lock(&s->mu);
+    s->m.requests[status_class(status)]++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Answers with body (malloc'd, taken). */
+static enum MHD_Result respond(HttpServer *s, struct MHD_Connection *c, unsigned status, const char *type, char *body) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", type);
+    if (status == 405) MHD_add_response_header(r, "Allow", "GET, POST");
+    enum MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    count(s, status);
+    return ok;
+}
+
+static enum MHD_Result respond_error(HttpServer *s, struct MHD_Connection *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static enum MHD_Result respond_error(HttpServer *s, struct MHD_Connection *c, int status, const char *fmt, ...) {
+    ApiError e = {.status = status};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
+    va_end(ap);
+    return respond(s, c, (unsigned)status, "application/json", api_error_json(&e));
+}
+
+/* Whether the client closed its side (or the connection broke). */
+static bool client_gone(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!i) return true;
+    struct pollfd p = {.fd = i->connect_fd, .events = POLLIN | POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* Waits up to 100 ms on g's condition variable (g->mu held). */
+static void wait_a_little(Gen *g) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_nsec += 100 * 1000 * 1000;
+    if (t.tv_nsec >= 1000000000) t.tv_sec++, t.tv_nsec -= 1000000000;
+    pthread_cond_timedwait(&g->cv, &g->mu, &t);
+}
+
+/* ------------------------------------------------------------------ streams */
+
+/* The next event of st into st->event; false when the client went away. */
+static bool next_event(Stream *st) {
+    Gen *g = st->g;
+    pthread_mutex_lock(&g->mu);
+    for (;;) {
+        if (g->error[0]) {
+            ApiError e = {.status = 500};
+            snprintf(e.msg, sizeof e.msg, "%s", g->error);
+            char *body = api_error_json(&e);
+            st->event = xmalloc(strlen(body) + 9);
+            sprintf(st->event, "data: %s\n\n", body);
+            free(body);
+            st->done = true;
+            break;
+        }
+        if (g->ready > st->sent || g->nvisible > st->ids_sent) {
+            st->event = api_chunk_event(g, st->sent, g->ready, st->ids_sent, g->nvisible, NULL, st->first, false);
+            st->sent = g->ready;
+            st->ids_sent = g->nvisible;
+            st->first = false;
+            break;
+        }
+        if (g->state == GEN_DONE && !st->finish_sent) {
+            st->event = api_chunk_event(g, st->sent, st->sent, st->ids_sent, st->ids_sent, g->finish, st->first, false);
+            st->finish_sent = true;
+            break;
+        }
+        if (g->state == GEN_DONE && g->include_usage && !st->usage_sent) {
+            st->event = api_chunk_event(g, 0, 0, 0, 0, NULL, false, true);
+            st->usage_sent = true;
+            break;
+        }
+        if (g->state == GEN_DONE) {
+            st->event = xstrdup("data: [DONE]\n\n");
+            st->done = true;
+            break;
+        }
+        wait_a_little(g);
+        if (client_gone(st->c)) {
+            pthread_mutex_unlock(&g->mu);
+            return false;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    st->len = strlen(st->event);
+    st->off = 0;
+    return true;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    Stream *st = cls;
+    (void)pos;
+    while (st->off == st->len) {
+        free(st->event);
+        st->event = NULL;
+        st->off = st->len = 0;
+        if (st->done) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (!next_event(st)) {
+            gen_cancel(st->g);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+    size_t n = st->len - st->off < max ? st->len - st->off : max;
+    memcpy(buf, st->event + st->off, n);
+    st->off += n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls) {
+    Stream *st = cls;
+    free(st->event);
+    gen_cancel(st->g);
+    gen_release(st->g);
+    free(st);
+}
+
+static enum MHD_Result respond_stream(HttpServer *s, struct MHD_Connection *c, Gen *g) {
+    Stream *st = xcalloc(1, sizeof *st);
+    st->g = g;
+    st->c = c;
+    st->first = true;
+    pthread_mutex_lock(&g->mu);
+    g->refs++;
+    pthread_mutex_unlock(&g->mu);
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, st, stream_free);
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    count(s, 200);
+    return ok;
+}
+
+/* ------------------------------------------------------------------ routes */
+
+/* Whether the backend failed, and why (into why). */
+static bool server_failed(HttpServer *s, char *why, size_t len) {
+    pthread_mutex_lock(&s->mu);
+    bool failed = s->failed;
+    snprintf(why, len, "%s", s->fail_msg);
+    pthread_mutex_unlock(&s->mu);
+    return failed;
+}
+
+static enum MHD_Result generate(HttpServer *s, struct MHD_Connection *c, Conn *cn, bool chat) {
+    json_error_t je;
+    json_t *body = json_loadb(cn->body.data ? cn->body.data : "", cn->body.len, JSON_REJECT_DUPLICATES, &je);
+    if (!body) return respond_error(s, c, 400, "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+    Gen *g = cn->gen = gen_new(s, chat);
+    ApiError err = {0};
+    bool ok = api_parse_request(s, body, g, &err);
+    json_decref(body);
+    if (!ok) return respond(s, c, (unsigned)err.status, "application/json", api_error_json(&err));
+    if (!gen_submit(s, g)) {
+        char why[sizeof s->fail_msg];
+        return respond_error(s, c, 503, "%s", server_failed(s, why, sizeof why) ? why : "the server is shutting down");
+    }
+    if (g->stream) return respond_stream(s, c, g);
+    pthread_mutex_lock(&g->mu);
+    while (g->state != GEN_DONE) {
+        wait_a_little(g);
+        if (g->state != GEN_DONE && client_gone(c)) {
+            pthread_mutex_unlock(&g->mu);
+            gen_cancel(g);
+            return MHD_NO;   /* nobody to answer: the connection is closed */
+        }
+    }
+    char *answer = g->error[0] ? NULL : api_response_json(g);
+    char error[sizeof g->error];
+    snprintf(error, sizeof error, "%s", g->error);
+    pthread_mutex_unlock(&g->mu);
+    if (!answer) return respond_error(s, c, 500, "%s", error);
+    return respond(s, c, 200, "application/json", answer);
+}
+
+static enum MHD_Result route(HttpServer *s, struct MHD_Connection *c, const char *url, const char *method, Conn *cn) {
+    bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+    if (!strcmp(url, "/v1/completions") || !strcmp(url, "/v1/chat/completions")) {
+        if (!post) return respond_error(s, c, 405, "%s takes POST", url);
+        return generate(s, c, cn, !strcmp(url, "/v1/chat/completions"));
+    }
+    if (strcmp(url, "/health") && strcmp(url, "/v1/models") && strcmp(url, "/metrics"))
+        return respond_error(s, c, 404, "no route %.200s", url);
+    if (!get) return respond_error(s, c, 405, "%s takes GET", url);
+    if (!strcmp(url, "/metrics")) return respond(s, c, 200, "text/plain; version=0.0.4", http_metrics_text(s));
+    json_t *j;
+    if (!strcmp(url, "/health")) {
+        char why[sizeof s->fail_msg];
+        if (server_failed(s, why, sizeof why)) return respond_error(s, c, 503, "%s", why);
+        j = json_pack("{s:s}", "status", "ok");
+    } else {
+        j = json_pack("{s:s, s:[{s:s, s:s, s:I, s:s, s:I}]}", "object", "list", "data", "id", s->model, "object",
+                      "model", "created", (json_int_t)time(NULL), "owned_by", "mixc", "max_model_len",
+                      (json_int_t)s->context);
+    }
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return respond(s, c, 200, "application/json", text ? text : xstrdup("{}"));
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *data, size_t *size, void **ctx) {
+    HttpServer *s = cls;
+    Conn *cn = *ctx;
+    (void)version;
+    if (!cn) {   /* the headers: the body follows in further calls */
+        *ctx = cn = xcalloc(1, sizeof *cn);
+        pthread_mutex_lock(&s->mu);
+        s->active++;
+        bool stopping = s->stopping;
+        pthread_mutex_unlock(&s->mu);
+        const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        cn->answered = stopping || (length && strtoull(length, NULL, 10) > (unsigned long long)s->opt.max_body);
+        if (stopping) return respond_error(s, c, 503, "the server is shutting down");
+        if (cn->answered)
+            return respond_error(s, c, 413, "the body is larger than the server's limit (%lld bytes)", (long long)s->opt.max_body);
+        return MHD_YES;
+    }
+    if (cn->answered) {
+        *size = 0;
+        return MHD_YES;
+    }
+    if (*size) {
+        if (!cn->too_big && cn->body.len + *size > (size_t)s->opt.max_body) cn->too_big = true;
+        if (!cn->too_big) buf_append(&cn->body, data, *size);
+        *size = 0;
+        return MHD_YES;
+    }
+    if (cn->too_big)
+        return respond_error(s, c, 413, "the body is larger than the server's limit (%lld bytes)", (long long)s->opt.max_body);
+    return route(s, c, url, method, cn);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTerminationCode why) {
+    HttpServer *s = cls;
+    Conn *cn = *ctx;
+    (void)c, (void)why;
+    if (!cn) return;
+    if (cn->gen) {
+        gen_cancel(cn->gen);
+        gen_release(cn->gen);
+    }
+    buf_free(&cn->body);
+    free(cn);
+    *ctx = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (--s->active == 0) pthread_cond_broadcast(&s->idle);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ------------------------------------------------------------------ the daemon */
+
+static void log_mhd(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    fprintf(stderr, "mixrun serve: libmicrohttpd: ");
+    vfprintf(stderr, fmt, ap);
+}
+
+/* host:port as a socket address (the first getaddrinfo gives); false with a message. */
+static bool resolve(const HttpOptions *o, struct sockaddr_storage *addr) {
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+    char port[16];
+    snprintf(port, sizeof port, "%lld", (long long)o->port);
+    int rc = getaddrinfo(o->host, port, &hints, &res);
+    if (rc) {
+        fprintf(stderr, "mixrun serve: --host '%s': %s\n", o->host, gai_strerror(rc));
+        return false;
+    }
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return true;
+}
+
+static struct MHD_Daemon *start_daemon(HttpServer *s) {
+    struct sockaddr_storage addr = {0};
+    if (!resolve(&s->opt, &addr)) return NULL;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_POLL |
+                     MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)s->opt.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opt.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)s->opt.timeout_s, MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "mixrun serve: cannot listen on %s port %lld: %s\n", s->opt.host, (long long)s->opt.port,
+                errno ? strerror(errno) : "libmicrohttpd refused to start");
+        return NULL;
+    }
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    char host[INET6_ADDRSTRLEN] = "";
+    const void *a = addr.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&addr)->sin6_addr
+                                               : (const void *)&((struct sockaddr_in *)&addr)->sin_addr;
+    inet_ntop(addr.ss_family, a, host, sizeof host);
+    fprintf(stderr, "mixrun serve: listening on http://%s%s%s:%u\n", addr.ss_family == AF_INET6 ? "[" : "", host,
+            addr.ss_family == AF_INET6 ? "]" : "", i ? (unsigned)i->port : (unsigned)s->opt.port);
+    return d;
+}
+
+/* SIGTERM or SIGINT: no new request; those in flight finish; then the daemon and the engine stop. */
+static void drain(HttpServer *s, struct MHD_Daemon *d, int sig) {
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    fprintf(stderr, "mixrun serve: %s: finishing %d request%s in flight\n", strsignal(sig), s->active,
+            s->active == 1 ? "" : "s");
+    pthread_mutex_unlock(&s->mu);
+    MHD_socket listen = MHD_quiesce_daemon(d);
+    if (listen != MHD_INVALID_SOCKET) close(listen);
+    pthread_mutex_lock(&s->mu);
+    while (s->active) pthread_cond_wait(&s->idle, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    MHD_stop_daemon(d);
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int http_serve(Backend *b, const Tokenizer *tok, const char *model, const ServeOptions *so, const HttpOptions *ho) {
+    json_t *name = json_string(model);
+    if (!name) {
+        fprintf(stderr, "mixrun serve: the model's name is not UTF-8 (--model-name)\n");
+        return 1;
+    }
+    json_decref(name);
+    HttpServer s = {.opt = *ho, .b = b, .tok = tok, .model = model, .so = *so, .context = b->cfg.context,
+                    .vocab = b->layout->model.vocab};
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.wake, NULL);
+    pthread_cond_init(&s.idle, NULL);
+    s.running = xcalloc((size_t)b->cfg.nseq, sizeof *s.running);
+    sample_scratch_init(&s.scratch, s.vocab);
+    s.e = serve_engine_open(b, &s.so, &http_engine_hooks);
+    s.m.kv_budget = serve_engine_budget(s.e);
+    /* The signals are taken by sigwait below: blocked in every thread, those started next too (and
+     * not ignored, as a shell leaves SIGINT for a background job). */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int rc = 1;
+    struct MHD_Daemon *d = NULL;
+    if (pthread_create(&s.engine, NULL, http_engine_main, &s) == 0) {
+        d = start_daemon(&s);
+        int sig = SIGTERM;
+        if (d && sigwait(&sigs, &sig) == 0) rc = 0;
+        if (d) drain(&s, d, sig);
+        pthread_mutex_lock(&s.mu);
+        s.stopping = true;
+        pthread_cond_signal(&s.wake);
+        pthread_mutex_unlock(&s.mu);
+        pthread_join(s.engine, NULL);
+    } else {
+        fprintf(stderr, "mixrun serve: cannot start the engine thread\n");
+    }
+    if (!rc) fprintf(stderr, "mixrun serve: stopped\n");
+    serve_engine_close(s.e);
+    sample_scratch_free(&s.scratch);
+    free(s.running);
+    pthread_cond_destroy(&s.idle);
+    pthread_cond_destroy(&s.wake);
+    pthread_mutex_destroy(&s.mu);
+    return rc;
+}

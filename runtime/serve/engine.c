@@ -1,0 +1,188 @@
+/* engine.c — continuous batching with chunked prefill mixed into decode steps (engine.h). */
+#include "engine.h"
+
+#include "progress.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A slot of the backend: the request it serves (r NULL: free) and how far that request is. */
+typedef struct {
+    const ServeRequest *r;
+    ServeResult *res;
+    void *user;
+    int64_t prefilled;      /* prompt tokens appended */
+    int32_t next;           /* the last generated token, appended by the next decode */
+    int64_t cost;           /* its KV bytes (serve_request_cost) */
+    double arrived_at, first_token_at;
+} Slot;
+
+struct ServeEngine {
+    Backend *b;
+    const ServeOptions *o;
+    ServeHooks hooks;
+    Slot *slot;
+    int *order;             /* [nslots] the busy slots in admission order */
+    int64_t kv_budget, chunk, vocab, step_tokens;
+    float *logits;          /* [nslots][vocab] */
+    int32_t *tokens;
+    int *slots;
+    int *pending;           /* [nslots] the busy slots as a prefill began (leave may drop one from order) */
+    Buf trace;
+    ServeEngineStats st;
+};
+
+int64_t serve_request_cost(const Backend *b, const ServeRequest *r) {
+    return run_plan_seq_kv_bytes(b->plan, r->prompt_len + r->max_new);
+}
+
+ServeEngine *serve_engine_open(Backend *b, const ServeOptions *o, const ServeHooks *hooks) {
+    ServeEngine *e = xcalloc(1, sizeof *e);
+    int nslots = b->cfg.nseq;
+    *e = (ServeEngine){.b = b, .o = o, .vocab = b->layout->model.vocab, .chunk = run_plan_chunk(b->plan)};
+    if (hooks) e->hooks = *hooks;
+    e->step_tokens = o->step_tokens > 0 ? o->step_tokens : e->chunk + nslots;
+    e->kv_budget = o->kv_budget > 0 && o->kv_budget < b->plan->kv_bytes ? o->kv_budget : b->plan->kv_bytes;
+    e->slot = xcalloc((size_t)nslots, sizeof *e->slot);
+    e->order = xcalloc((size_t)nslots, sizeof *e->order);
+    e->slots = xcalloc((size_t)nslots, sizeof *e->slots);
+    e->pending = xcalloc((size_t)nslots, sizeof *e->pending);
+    e->tokens = xcalloc((size_t)nslots, sizeof *e->tokens);
+    e->logits = xcalloc((size_t)(nslots * e->vocab), sizeof(float));
+    return e;
+}
+
+void serve_engine_close(ServeEngine *e) {
+    if (!e) return;
+    free(e->slot);
+    free(e->order);
+    free(e->slots);
+    free(e->pending);
+    free(e->tokens);
+    free(e->logits);
+    buf_free(&e->trace);
+    free(e);
+}
+
+int64_t serve_engine_budget(const ServeEngine *e) { return e->kv_budget; }
+
+ServeEngineStats serve_engine_stats(const ServeEngine *e) { return e->st; }
+
+int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user) {
+    int64_t cost = serve_request_cost(e->b, r);
+    if (e->st.busy == e->b->cfg.nseq || cost < 0 || e->st.kv_used + cost > e->kv_budget) return 0;
+    int q = 0;
+    while (e->slot[q].r) q++;
+    if (!backend_reset(e->b, q)) return -1;
+    e->slot[q] = (Slot){.r = r, .res = res, .user = user, .cost = cost, .arrived_at = arrived_at};
+    res->output = xcalloc((size_t)r->max_new, sizeof(int32_t));   /* bounded by the context */
+    res->noutput = 0;
+    e->order[e->st.busy++] = q;
+    e->st.kv_used += cost;
+    if (e->o->trace) buf_printf(&e->trace, " admit %s", r->id);
+    if (e->st.busy > e->st.peak_sequences) e->st.peak_sequences = e->st.busy;
+    if (e->st.kv_used > e->st.kv_peak) e->st.kv_peak = e->st.kv_used;
+    return 1;
+}
+
+/* Slot q's sequence leaves: its slot and bytes are free. */
+static void leave(ServeEngine *e, int q) {
+    e->st.kv_used -= e->slot[q].cost;
+    e->slot[q].r = NULL;
+    int k = 0;
+    while (e->order[k] != q) k++;
+    memmove(e->order + k, e->order + k + 1, (size_t)(e->st.busy - k - 1) * sizeof *e->order);
+    e->st.busy--;
+}
+
+bool serve_engine_cancel(ServeEngine *e, const void *user) {
+    for (int k = 0; k < e->st.busy; k++) {
+        int q = e->order[k];
+        if (e->slot[q].user != user) continue;
+        if (e->o->trace) buf_printf(&e->trace, " cancel %s", e->slot[q].r->id);
+        leave(e, q);
+        return true;
+    }
+    return false;
+}
+
+/* The sequence in slot q chose a token from logits: it leaves with max_new tokens (or when the
+ * caller ends it), else decodes it next. */
+static void emit(ServeEngine *e, int q, const float *logits, double now) {
+    Slot *sl = &e->slot[q];
+    ServeResult *res = sl->res;
+    int32_t tok = e->hooks.pick ? e->hooks.pick(sl->user, logits, e->vocab) : model_greedy_token(logits, e->vocab);
+    if (res->noutput == 0) {
+        sl->first_token_at = now;
+        res->ttft_s = now - sl->arrived_at;
+    }
+    res->output[res->noutput++] = tok;
+    sl->next = tok;
+    bool stop = e->hooks.emitted && e->hooks.emitted(sl->user, tok);
+    if (!stop && res->noutput < sl->r->max_new) return;
+    res->e2e_s = now - sl->arrived_at;
+    res->tpot_s = res->noutput > 1 ? (now - sl->first_token_at) / (double)(res->noutput - 1) : 0.0;
+    if (e->o->trace) buf_printf(&e->trace, " finish %s", sl->r->id);
+    void *user = sl->user;
+    leave(e, q);
+    e->st.finished++;
+    if (e->hooks.finished) e->hooks.finished(user);
+}
+
+/* One decode step over every sequence past its prefill; the count decoded, -1 on failure. */
+static int decode_running(ServeEngine *e) {
+    int n = 0;
+    for (int k = 0; k < e->st.busy; k++) {
+        const Slot *sl = &e->slot[e->order[k]];
+        if (sl->prefilled < sl->r->prompt_len) continue;
+        e->slots[n] = e->order[k];
+        e->tokens[n++] = sl->next;
+    }
+    if (n == 0) return 0;
+    if (e->o->trace) buf_printf(&e->trace, " decode %d", n);
+    if (!e->b->ops->decode_slots(e->b, e->slots, n, e->tokens, e->logits)) return -1;
+    double now = mono_seconds();
+    for (int i = 0; i < n; i++) emit(e, e->slots[i], e->logits + (int64_t)i * e->vocab, now);
+    return n;
+}
+
+/* Prefill chunks of the sequences still prefilling, in admission order, up to `budget` tokens;
+ * the tokens run, -1 on failure. */
+static int64_t prefill_some(ServeEngine *e, int64_t budget) {
+    int64_t spent = 0;
+    int npending = e->st.busy;
+    memcpy(e->pending, e->order, (size_t)npending * sizeof *e->order);
+    for (int k = 0; k < npending && spent < budget; k++) {
+        int q = e->pending[k];
+        Slot *sl = &e->slot[q];
+        if (!sl->r) continue;
+        const ServeRequest *r = sl->r;
+        while (sl->prefilled < r->prompt_len && spent < budget) {
+            int64_t n = r->prompt_len - sl->prefilled, room = budget - spent;
+            if (n > e->chunk) n = e->chunk;
+            if (n > room) n = room;
+            if (e->o->trace) buf_printf(&e->trace, " prefill %s@%lld+%lld", r->id, (long long)sl->prefilled, (long long)n);
+            if (!e->b->ops->prefill(e->b, q, r->prompt + sl->prefilled, n, e->logits, false)) return -1;
+            sl->prefilled += n;
+            spent += n;
+            if (sl->prefilled == r->prompt_len) emit(e, q, e->logits, mono_seconds());
+        }
+    }
+    return spent;
+}
+
+int64_t serve_engine_step(ServeEngine *e) {
+    int decoded = decode_running(e);
+    if (decoded < 0) return -1;
+    int64_t budget = e->step_tokens - decoded, prefilled = budget > 0 ? prefill_some(e, budget) : 0;
+    if (prefilled < 0) return -1;
+    e->st.steps++;
+    e->st.mixed_steps += decoded > 0 && prefilled > 0;
+    if (e->o->trace) {
+        fprintf(stderr, "mixrun: step %lld:%s\n", (long long)e->st.steps, e->trace.data ? e->trace.data : "");
+        e->trace.len = 0;
+        if (e->trace.data) e->trace.data[0] = '\0';
+    }
+    return decoded + prefilled;
+}

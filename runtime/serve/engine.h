@@ -1,0 +1,55 @@
+/* engine.h — the continuous-batching core of serving (docs/serving.md, "A step"): sequence slots on
+ * one backend, admission under the KV budget, steps that decode every running sequence once and
+ * spend the rest of the step's tokens on prefill chunks.
+ *
+ * `mixrun --requests/--synthetic` (scheduler.c) feeds it a list of requests by arrival time;
+ * `mixrun serve` (runtime/http) feeds it the requests of HTTP clients as they come, picks tokens by
+ * sampling and ends sequences early (stop strings, a client gone). Not thread-safe: one thread
+ * calls every function of an engine.
+ */
+#ifndef MIXC_SERVE_ENGINE_H
+#define MIXC_SERVE_ENGINE_H
+
+#include "scheduler.h"
+
+typedef struct ServeEngine ServeEngine;
+
+/* What a caller may decide per sequence; each hook gets the `user` pointer given at admission. */
+typedef struct {
+    /* The token the sequence generates from its logits [vocab]; NULL: greedy (model_greedy_token). */
+    int32_t (*pick)(void *user, const float *logits, int64_t vocab);
+    /* The sequence generated tok (res->output[res->noutput - 1]); true ends it now (a stop). NULL:
+     * sequences end at max_new only. */
+    bool (*emitted)(void *user, int32_t tok);
+    /* The sequence left (max_new reached or ended by `emitted`; not called on cancel). */
+    void (*finished)(void *user);
+} ServeHooks;
+
+/* An engine on b (opened with the slots and context the requests need); hooks may be NULL. */
+ServeEngine *serve_engine_open(Backend *b, const ServeOptions *o, const ServeHooks *hooks);
+void serve_engine_close(ServeEngine *e);
+
+/* The budget the engine admits under (the --kv-budget, capped at the plan's KV allocation). */
+int64_t serve_engine_budget(const ServeEngine *e);
+/* Admits r (with res to fill: its output is allocated here, r->max_new ids) into a free slot when
+ * one is free and its bytes fit the budget beside the sequences in flight. arrived_at: the
+ * mono_seconds() of its arrival (TTFT and end-to-end latency count from it). 1 admitted, 0 not now,
+ * -1 when the backend fails (b->err). r and res must live until the sequence leaves. */
+int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user);
+/* One step: a decode of every running sequence past its prefill, then prefill chunks. The tokens
+ * run (0: nothing in flight), -1 when the backend fails (b->err). */
+int64_t serve_engine_step(ServeEngine *e);
+/* Ends the sequence admitted with `user` now (its slot and bytes free for the next admission);
+ * false when no sequence has it. */
+bool serve_engine_cancel(ServeEngine *e, const void *user);
+
+typedef struct {
+    int busy;               /* sequences in flight */
+    int peak_sequences;
+    int64_t kv_used, kv_peak;
+    int64_t steps, mixed_steps;
+    int64_t finished;       /* sequences that left (not cancelled) */
+} ServeEngineStats;
+ServeEngineStats serve_engine_stats(const ServeEngine *e);
+
+#endif

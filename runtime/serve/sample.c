@@ -1,0 +1,74 @@
+/* sample.c — temperature and top-p sampling on the host (sample.h). */
+#include "sample.h"
+
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+void sample_scratch_init(SampleScratch *s, int64_t vocab) {
+    s->vocab = vocab;
+    s->prob = xcalloc((size_t)vocab, sizeof *s->prob);
+    s->index = xcalloc((size_t)vocab, sizeof *s->index);
+}
+
+void sample_scratch_free(SampleScratch *s) {
+    free(s->prob);
+    free(s->index);
+}
+
+/* Most probable first; ties by index. */
+static int by_prob(const void *a, const void *b, void *prob) {
+    const float *p = prob;
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (p[x] != p[y]) return p[x] > p[y] ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+/* The nucleus: s->index[0, n) the most probable tokens, in order, until their mass reaches want.
+ * Only the tokens above a threshold are sorted: when their mass reaches want, the nucleus is a
+ * prefix of them (every token below comes after them in the order); else the threshold goes down. */
+static int64_t nucleus(SampleScratch *s, double want) {
+    float top = 0;
+    for (int64_t i = 0; i < s->vocab; i++)
+        if (s->prob[i] > top) top = s->prob[i];
+    for (int shift = 8;; shift += 8) {
+        float t = shift >= 128 ? 0 : ldexpf(top, -shift);
+        int64_t m = 0;
+        double mass = 0;
+        for (int64_t i = 0; i < s->vocab; i++)
+            if (s->prob[i] >= t) s->index[m++] = (int32_t)i, mass += s->prob[i];
+        if (mass < want && t > 0) continue;
+        qsort_r(s->index, (size_t)m, sizeof *s->index, by_prob, s->prob);
+        double cum = 0;
+        int64_t n = 0;
+        while (n < m && (n == 0 || cum < want)) cum += s->prob[s->index[n++]];
+        return n;
+    }
+}
+
+int32_t sample_token(SampleScratch *s, const float *logits, double temperature, double top_p, uint64_t *state) {
+    int64_t V = s->vocab;
+    int32_t best = model_greedy_token(logits, V);
+    if (temperature <= 0) return best;
+    double total = 0;
+    for (int64_t i = 0; i < V; i++) {
+        double p = exp(((double)logits[i] - (double)logits[best]) / temperature);
+        s->prob[i] = isfinite(p) ? (float)p : 0.0f;
+        total += s->prob[i];
+        s->index[i] = (int32_t)i;
+    }
+    if (!(total > 0) || !isfinite(total)) return best;
+    int64_t n = V;
+    if (top_p < 1) {
+        n = nucleus(s, top_p * total);
+        total = 0;
+        for (int64_t k = 0; k < n; k++) total += s->prob[s->index[k]];
+    }
+    double u = (double)(splitmix64(state) >> 11) * 0x1.0p-53 * total, cum = 0;
+    for (int64_t k = 0; k < n; k++) {
+        cum += s->prob[s->index[k]];
+        if (u < cum) return s->index[k];
+    }
+    return s->index[n - 1];
+}

@@ -1,0 +1,23 @@
+/* sample.h — picking a token from logits on the host (docs/serving.md, "Sampling"): greedy at
+ * temperature 0, else softmax(logits / temperature) cut to the nucleus of top_p, drawn with
+ * splitmix64 from a per-request state (the same seed gives the same tokens). */
+#ifndef MIXC_SERVE_SAMPLE_H
+#define MIXC_SERVE_SAMPLE_H
+
+#include <stdint.h>
+
+typedef struct {
+    float *prob;            /* [vocab] */
+    int32_t *index;         /* [vocab] */
+    int64_t vocab;
+} SampleScratch;
+
+void sample_scratch_init(SampleScratch *s, int64_t vocab);
+void sample_scratch_free(SampleScratch *s);
+
+/* temperature 0: model_greedy_token (the greedy path, exactly); else a draw from the softmax of
+ * logits / temperature over the smallest set of most probable tokens whose probability reaches
+ * top_p (in (0, 1]), ties in index order. */
+int32_t sample_token(SampleScratch *s, const float *logits, double temperature, double top_p, uint64_t *state);
+
+#endif

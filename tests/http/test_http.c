@@ -1,0 +1,129 @@
+/* test_http.c — the pieces of `mixrun serve` below HTTP: sampling (runtime/serve/sample.c) and the
+ * Llama 3 chat template (runtime/tok/chat_template.c). Prints PASS/FAIL lines; exit 1 on failure.
+ * Usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1 */
+#include "chat_template.h"
+#include "model.h"
+#include "sample.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fails;
+
+static void check(const char *name, bool ok, const char *detail) {
+    printf("%s %s\n", ok ? "PASS" : "FAIL", name);
+    if (!ok) {
+        printf("    %s\n", detail);
+        fails++;
+    }
+}
+
+/* Probabilities 0.1, 0.2, 0.3, 0.4: draw counts at temperature 1 follow them; top_p cuts them. */
+static void test_draws(void) {
+    float logits[4] = {logf(1), logf(2), logf(3), logf(4)};
+    SampleScratch s;
+    sample_scratch_init(&s, 4);
+    uint64_t st = 42;
+    int count[4] = {0}, n = 40000;
+    for (int i = 0; i < n; i++) count[sample_token(&s, logits, 1.0, 1.0, &st)]++;
+    char d[200];
+    snprintf(d, sizeof d, "counts %d %d %d %d of %d", count[0], count[1], count[2], count[3], n);
+    bool ok = true;
+    for (int k = 0; k < 4; k++) ok &= fabs(count[k] / (double)n - 0.1 * (k + 1)) < 0.01;
+    check("sample-temperature-1-follows-softmax", ok, d);
+    memset(count, 0, sizeof count);
+    for (int i = 0; i < n; i++) count[sample_token(&s, logits, 1.0, 0.65, &st)]++;
+    snprintf(d, sizeof d, "counts %d %d %d %d of %d", count[0], count[1], count[2], count[3], n);
+    check("sample-top-p-keeps-the-nucleus", !count[0] && !count[1] && fabs(count[3] / (double)n - 4.0 / 7) < 0.01, d);
+    bool greedy = true;
+    for (int i = 0; i < 100; i++) greedy &= sample_token(&s, logits, 0.0, 0.5, &st) == 3;
+    check("sample-temperature-0-is-greedy", greedy, "a draw at temperature 0 was not the argmax");
+    uint64_t a = 7, b = 7;
+    bool same = true;
+    for (int i = 0; i < 100; i++) same &= sample_token(&s, logits, 1.5, 0.9, &a) == sample_token(&s, logits, 1.5, 0.9, &b);
+    check("sample-same-seed-same-draws", same, "two states of one seed drew differently");
+    sample_scratch_free(&s);
+}
+
+/* A large vocabulary: the nucleus found through thresholds is the one of a full sort. */
+static void test_nucleus_large(void) {
+    int64_t V = 50000;
+    float *logits = xcalloc((size_t)V, sizeof *logits);
+    uint64_t r = 3;
+    for (int64_t i = 0; i < V; i++) logits[i] = (float)((splitmix64(&r) >> 40) % 1000) / 5.0f;
+    SampleScratch s;
+    sample_scratch_init(&s, V);
+    /* The nucleus by brute force: every token's probability, the most probable first. */
+    double *p = xcalloc((size_t)V, sizeof *p), total = 0, want, cum = 0, cut = 0;
+    int32_t best = model_greedy_token(logits, V);
+    for (int64_t i = 0; i < V; i++) total += p[i] = (float)exp((double)logits[i] - logits[best]);
+    want = 0.3 * total;
+    double *sorted = xcalloc((size_t)V, sizeof *sorted);
+    memcpy(sorted, p, (size_t)V * sizeof *p);
+    for (int64_t i = 0; i < V && cum < want; i++) {   /* a selection sort of the few on top */
+        for (int64_t j = i + 1; j < V; j++)
+            if (sorted[j] > sorted[i]) {
+                double x = sorted[i];
+                sorted[i] = sorted[j];
+                sorted[j] = x;
+            }
+        cum += cut = sorted[i];
+    }
+    uint64_t st = 9;
+    bool ok = true;
+    for (int i = 0; i < 200; i++) ok &= p[sample_token(&s, logits, 1.0, 0.3, &st)] >= cut;
+    check("sample-top-p-large-vocabulary", ok, "a draw fell outside the nucleus");
+    sample_scratch_free(&s);
+    free(sorted);
+    free(p);
+    free(logits);
+}
+
+static void test_chat(const char *with, const char *without, const char *llama31) {
+    char err[600];
+    Tokenizer *t = tokenizer_load(with, err, sizeof err), *plain = tokenizer_load(without, err, sizeof err);
+    if (!t || !plain) {
+        check("chat-tokenizers-load", false, err);
+        return;
+    }
+    /* U+3000 and U+00A0 are white space to Python's strip(), U+200B is not. */
+    const char *content = "\xE3\x80\x80\xC2\xA0 Hi\n\t\xE2\x80\x8B";
+    ChatMessage m[2] = {{"system", " sys ", 5}, {"user", content, strlen(content)}};
+    Buf out = {0};
+    int32_t stop[CHAT_MAX_STOP];
+    int nstop = 0;
+    bool ok = chat_template_render(t, m, 2, &out, stop, &nstop, err, sizeof err);
+    const char *want = "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nsys<|eot_id|><|start_header_id|>user"
+                       "<|end_header_id|>\n\nHi\n\t\xE2\x80\x8B<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+    check("chat-llama3-rendered-and-trimmed", ok && out.len == strlen(want) && !memcmp(out.data, want, out.len),
+          ok ? out.data : err);
+    check("chat-llama3-stops-at-eot", nstop >= 1 && stop[0] == tokenizer_special_id(t, "<|eot_id|>"), "no <|eot_id|> stop");
+    buf_free(&out);
+    ChatMessage tool = {"tool", "x", 1};
+    ok = chat_template_render(t, &tool, 1, &out, stop, &nstop, err, sizeof err);
+    check("chat-unknown-role-refused", !ok && strstr(err, "the role 'tool' is not supported"), err);
+    buf_free(&out);
+    ok = chat_template_render(plain, m, 1, &out, stop, &nstop, err, sizeof err);
+    check("chat-no-template-refused", !ok && strstr(err, "has no special token <|start_header_id|>"), err);
+    buf_free(&out);
+    Tokenizer *t31 = tokenizer_load(llama31, err, sizeof err);
+    ok = t31 && chat_template_render(t31, m, 1, &out, stop, &nstop, err, sizeof err);
+    check("chat-llama31-refused", t31 && !ok && strstr(err, "is Llama 3.1's or later"), err);
+    buf_free(&out);
+    tokenizer_free(t31);
+    tokenizer_free(t);
+    tokenizer_free(plain);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1\n");
+        return 2;
+    }
+    test_draws();
+    test_nucleus_large();
+    test_chat(argv[1], argv[2], argv[3]);
+    return fails != 0;
+}

@@ -1,0 +1,173 @@
+"""The official `openai` Python client against `mixrun serve` (make test-python; docs/serving.md).
+
+A tiny random model (tests/mixrun/tiny.mix) with the llama3 tokenizer fixture and Llama 3's chat
+tokens added; the `tokenizers` package renders the reference ids and text. Checks: completions and
+chat, streamed and not, greedy text equal to `mixrun --text` / the chat template's ids run alone;
+16 concurrent clients each equal to their request alone; 200 clients beside 1,000 idle connections;
+the client's errors for bad requests;
+SIGTERM exits 0. Prints PASS/FAIL lines; exits 1 on failure.
+"""
+import concurrent.futures
+import json
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import openai
+import tokenizers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("BUILD", "build")
+MIXRUN = os.path.join(ROOT, BUILD, "mixrun")
+MODEL = ["--layout", "tests/mixrun/tiny.mix", "--set", "vocab=604", "--set", "context=4096",
+         "--random-weights", "5", "--backend", "cpu"]
+fails = 0
+
+
+def check(name, got, want):
+    global fails
+    if got == want:
+        print(f"PASS {name}")
+    else:
+        fails += 1
+        print(f"FAIL {name}\n    got:  {got!r}\n    want: {want!r}")
+
+
+def mixrun(*args):
+    out = subprocess.run([MIXRUN, *MODEL, *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+def chat_tokenizer(tmp):
+    with open(os.path.join(ROOT, "tests/tokenizer/fixtures/llama3/tokenizer.json")) as f:
+        j = json.load(f)
+    for i, t in enumerate(["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]):
+        j["added_tokens"].append({"id": 601 + i, "content": t, "single_word": False, "lstrip": False,
+                                  "rstrip": False, "normalized": False, "special": True})
+    path = os.path.join(tmp, "tokenizer.json")
+    with open(path, "w") as f:
+        json.dump(j, f)
+    return path
+
+
+def start(tmp, tok):
+    err = open(os.path.join(tmp, "serve.err"), "w+")
+    p = subprocess.Popen([MIXRUN, "serve", *MODEL, "--tokenizer", tok, "--port", "0", "--max-seqs", "4",
+                          "--max-connections", "1500"],
+                         cwd=ROOT, stderr=err)
+    for _ in range(600):
+        err.seek(0)
+        m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", err.read())
+        if m:
+            return p, m.group(1)
+        if p.poll() is not None:
+            break
+        time.sleep(0.1)
+    err.seek(0)
+    sys.exit(f"FAIL the server did not start: {err.read()[-800:]}")
+
+
+def completions(client, tok_path):
+    prompt = "Héllo, wörld: 中文 😀 12345"
+    alone = mixrun("--tokenizer", tok_path, "--text", prompt, "--max-new", "12", "--print-ids").split("\n", 1)
+    r = client.completions.create(model="tiny", prompt=prompt, max_tokens=12, temperature=0)
+    check("openai-completion-text-equals-mixrun-text", r.choices[0].text, alone[1][:-1])
+    check("openai-completion-ids", ",".join(map(str, r.choices[0].model_extra["token_ids"])), alone[0])
+    check("openai-completion-usage", (r.usage.completion_tokens, r.choices[0].finish_reason), (12, "length"))
+    chunks = list(client.completions.create(model="tiny", prompt=prompt, max_tokens=12, temperature=0, stream=True))
+    check("openai-completion-stream", "".join(c.choices[0].text for c in chunks if c.choices), r.choices[0].text)
+    r = client.completions.create(model="tiny", prompt=[5, 17, 300, 42], max_tokens=9, temperature=0)
+    check("openai-completion-token-ids", ",".join(map(str, r.choices[0].model_extra["token_ids"])),
+          mixrun("--tokens", "5,17,300,42", "--max-new", "9").strip())
+
+
+def chat(client, tok_path):
+    ref = tokenizers.Tokenizer.from_file(tok_path)
+    messages = [{"role": "system", "content": " Be brief."}, {"role": "user", "content": "Hi there\n"}]
+    text = "<|begin_of_text|>" + "".join(f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content'].strip()}<|eot_id|>"
+                                         for m in messages) + "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    ids = ref.encode(text, add_special_tokens=False).ids
+    alone = [int(t) for t in mixrun("--tokens", ",".join(map(str, ids)), "--max-new", "24").split(",")]
+    want = alone[:alone.index(603)] if 603 in alone else alone
+    r = client.chat.completions.create(model="tiny", messages=messages, max_tokens=24, temperature=0)
+    check("openai-chat-prompt-tokens", r.usage.prompt_tokens, len(ids))
+    check("openai-chat-text-equals-template-run-alone", r.choices[0].message.content,
+          ref.decode(want, skip_special_tokens=False))
+    check("openai-chat-finish", r.choices[0].finish_reason, "stop" if 603 in alone else "length")
+    chunks = list(client.chat.completions.create(model="tiny", messages=messages, max_tokens=24, temperature=0,
+                                                 stream=True, stream_options={"include_usage": True}))
+    check("openai-chat-stream", "".join(c.choices[0].delta.content or "" for c in chunks if c.choices),
+          r.choices[0].message.content)
+    check("openai-chat-stream-usage", chunks[-1].usage.completion_tokens, r.usage.completion_tokens)
+
+
+def concurrency(client):
+    prompts = [[(i * 7) % 600, (i * 13) % 600, (i * 29) % 600] for i in range(1, 17)]
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        got = list(pool.map(lambda p: client.completions.create(
+            model="tiny", prompt=p, max_tokens=4 + p[0] % 9, temperature=0).choices[0].model_extra["token_ids"], prompts))
+    want = [[int(t) for t in mixrun("--tokens", ",".join(map(str, p)), "--max-new", str(4 + p[0] % 9)).split(",")]
+            for p in prompts]
+    check("openai-16-concurrent-clients-equal-alone", got, want)
+
+
+def crowd(client, url):
+    """1,000 idle connections held open while 200 clients are served, each its own answer."""
+    port = int(url.rsplit(":", 1)[1])
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(1000)]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(200) as pool:
+            got = list(pool.map(lambda i: client.completions.create(
+                model="tiny", prompt=[1 + i % 3, 2, 3], max_tokens=3, temperature=0).choices[0].model_extra["token_ids"],
+                range(200)))
+    finally:
+        for s in idle:
+            s.close()
+    want = [[int(t) for t in mixrun("--tokens", f"{1 + i},2,3", "--max-new", "3").split(",")] for i in range(3)]
+    check("openai-1000-idle-connections-200-clients", got, [want[i % 3] for i in range(200)])
+
+
+def errors(client):
+    cases = [("n-above-one", openai.BadRequestError, dict(prompt=[1], n=2)),
+             ("unknown-model", openai.NotFoundError, dict(prompt=[1], model="gpt-4")),
+             ("past-the-context", openai.BadRequestError, dict(prompt=[1] * 4100)),
+             ("unknown-field", openai.BadRequestError, dict(prompt=[1], extra_body={"frobnicate": 1}))]
+    for name, error, kw in cases:
+        kw.setdefault("model", "tiny")
+        try:
+            client.completions.create(max_tokens=4, **kw)
+            check(f"openai-error-{name}", "answered", error.__name__)
+        except error as e:
+            check(f"openai-error-{name}", bool(e.body and e.body.get("message")), True)
+
+
+def main():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)   # 1,200 sockets here and in the server
+    want = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = chat_tokenizer(tmp)
+        server, url = start(tmp, tok)
+        try:
+            client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=120)
+            check("openai-models", [m.id for m in client.models.list()], ["tiny"])
+            completions(client, tok)
+            chat(client, tok)
+            concurrency(client)
+            crowd(client, url)
+            errors(client)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            check("openai-sigterm-exit-0", server.wait(timeout=60), 0)
+    sys.exit(1 if fails else 0)
+
+
+if __name__ == "__main__":
+    main()
