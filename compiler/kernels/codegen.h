@@ -19,6 +19,10 @@
 /* The largest shared memory one block may use on arch (opt-in), in bytes; 0 when unknown. NULL =
  * CODEGEN_DEFAULT_ARCH. (arch.c: a table of the GPUs' figures, so no toolkit is needed.) */
 int codegen_arch_max_smem(const char *arch);
+/* The cuBLAS workspace the cuda backend gives its handle on arch (cublasSetWorkspace: the cuBLAS API
+ * reference's recommendation, 32 MiB on Hopper and 4 MiB on the others), so that no GEMM allocates,
+ * in a captured graph or out of it. NULL = CODEGEN_DEFAULT_ARCH. */
+int64_t codegen_arch_cublas_workspace(const char *arch);
 
 /* Blocks of one kernel resident on an SM of arch, and what each resource alone allows: threads (and
  * the SM's block limit), registers per thread (ptxas's figure), shared memory per block (static +

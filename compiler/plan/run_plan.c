@@ -185,6 +185,7 @@ bool plan_run(const Layout *l, const RunOptions *o, RunPlan *out, char *err, siz
         p.has_kernels = true;
     }
     bool ok = plan_kv_map(l, &p) && plan_weight_map(l, &p) && plan_steps(l, &p);
+    if (p.opt.target == RUN_TARGET_CUDA) p.workspace_bytes = codegen_arch_cublas_workspace(p.opt.arch);
     if (!ok) snprintf(err, errlen, "the memory figures of the run overflow 2^62 bytes");
     if (ok && !run_plan_verify(l, &p, stderr)) {
         snprintf(err, errlen, "internal error: the run plan does not verify");

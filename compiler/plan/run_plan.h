@@ -74,6 +74,7 @@ typedef struct {
     int nweights;
     WeightSlot *weight;     /* [nweights] */
     int64_t weights_bytes;
+    int64_t workspace_bytes; /* the cuBLAS workspace (target cuda; 0 elsewhere): codegen_arch_cublas_workspace */
     bool has_kernels;
     Codegen cg;
 } RunPlan;

@@ -145,6 +145,7 @@ typedef struct {
     CUdeviceptr rope_dev;
     /* the KV allocation and the arena, laid out by the plan */
     CUdeviceptr caches, arena;
+    CUdeviceptr workspace;  /* cuBLAS's (the plan's workspace_bytes; cuda only) */
     StepInts ints[2];       /* prefill, decode */
     int32_t *host_ints;     /* staging for the largest int input */
     float scale;
@@ -450,7 +451,7 @@ static void free_state(CudaState *s) {
         if (s->blas) s->bl->cublasDestroy(s->blas);
         if (s->graph) cu->cuGraphExecDestroy(s->graph);
         if (s->stream) cu->cuStreamDestroy(s->stream);
-        CUdeviceptr blocks[] = {s->weights, s->caches, s->arena, s->rope_dev};
+        CUdeviceptr blocks[] = {s->weights, s->caches, s->arena, s->rope_dev, s->workspace};
         for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
             if (blocks[i]) cu->cuMemFree(blocks[i]);
         if (s->mod) cu->cuModuleUnload(s->mod);
@@ -629,6 +630,15 @@ static int alloc_plan(Backend *b, CudaState *s, char *err, size_t errlen) {
     b->mem.kv_planned = p->kv_bytes;
     b->mem.arena_planned = p->arena_bytes;
     b->mem.weights_planned = p->weights_bytes;
+    b->mem.workspace_planned = p->workspace_bytes;
+    if (!p->workspace_bytes) return 0;   /* emu: host GEMMs */
+    if (s->cu->cuMemAlloc(&s->workspace, (size_t)p->workspace_bytes) != CUDA_SUCCESS)
+        return backend_open_error(err, errlen, 1, "cannot allocate the %s cuBLAS workspace on the GPU",
+                                  fmt_bytes((double)p->workspace_bytes));
+    b->mem.workspace_bytes = p->workspace_bytes;
+    if (s->bl->cublasSetWorkspace(s->blas, (void *)s->workspace, (size_t)p->workspace_bytes) != CUBLAS_STATUS_SUCCESS)
+        return backend_open_error(err, errlen, 2, "cuBLAS refuses the plan's %s workspace",
+                                  fmt_bytes((double)p->workspace_bytes));
     return 0;
 }
 

@@ -100,7 +100,11 @@ for f in "${examples[@]}"; do
     ex_fail+=("$n: exit status"); continue
   fi
   if grep -q "fake_cuda:" "$T/err"; then ex_fail+=("$n: $(grep -m1 fake_cuda: "$T/err")"); continue; fi
-  grep -v '^gemm ' "$T/log" >"$T/launches"
+  # the plan's cuBLAS workspace (sm_90: 32 MiB), given to the handle once, before any launch
+  if [ "$(head -n 1 "$T/log")" != "cublas_workspace 33554432" ] || [ "$(grep -c '^cublas_workspace' "$T/log")" != 1 ]; then
+    ex_fail+=("$n: the cuBLAS workspace is not the plan's 32 MiB, set once first: $(grep -m2 cublas_workspace "$T/log")"); continue
+  fi
+  grep -v '^gemm \|^cublas_workspace ' "$T/log" >"$T/launches"
   plan_lines prefill >"$T/pp"
   plan_lines decode >"$T/pd"
   np=$(wc -l <"$T/pp"); nd=$(wc -l <"$T/pd")
@@ -112,12 +116,12 @@ for f in "${examples[@]}"; do
   ng=$(grep -c '^gemm ' "$T/log")
   [ "$ng" -gt 0 ] || { ex_fail+=("$n: no GEMM"); continue; }
 done
-[ ${#ex_fail[@]} -eq 0 ] && pass "fake sm_90: ${#examples[@]} examples at test size run, launches = the printed plan, no out-of-bounds copy/GEMM, nothing leaked" ||
+[ ${#ex_fail[@]} -eq 0 ] && pass "fake sm_90: ${#examples[@]} examples at test size run, launches = the printed plan, the plan's cuBLAS workspace set once, no out-of-bounds copy/GEMM, nothing leaked" ||
   fail "fake sm_90: examples at test size" "${ex_fail[@]}"
 
 if MIXC_CUDA_PLAN=1 run_fake "fake bench" full 0 --layout examples/character-ai.mix "${TS[@]}" --set kv_heads=1 --set head_dim=64 \
      --random-weights 2 --bench --batch 3 --prompt-len 20 --max-new 4 --backend cuda; then
-  grep -v '^gemm ' "$T/log" >"$T/launches"
+  grep -v '^gemm \|^cublas_workspace ' "$T/log" >"$T/launches"
   plan_lines decode >"$T/pd"
   nd=$(wc -l <"$T/pd")
   if grep -q "fake_cuda:" "$T/err"; then fail "fake sm_90: --bench of 3 sequences" "$(grep -m1 fake_cuda: "$T/err")"

@@ -442,10 +442,12 @@ mem_check() {
   ctx=$(jq .context "$T/bench.json"); batch=$(jq .sequences "$T/bench.json")
   "${MIXC:-$BUILD/mixc}" report "${SETS[@]}" --target "$be" --context "$ctx" --batch "$batch" --format json "$f" \
     >"$T/report.json" 2>"$T/err" || { echo "mixc report: $(head -c 300 "$T/err")" >"$T/why"; return 1; }
-  jq -n --slurpfile b "$T/bench.json" --slurpfile r "$T/report.json" -e '$b[0].memory as $m | $r[0].run[0] as $p |
+  jq -n --arg be "$be" --slurpfile b "$T/bench.json" --slurpfile r "$T/report.json" -e '$b[0].memory as $m | $r[0].run[0] as $p |
       $m.kv_planned == $m.kv_allocated and $m.arena_planned == $m.arena_allocated and
       $m.weights_planned == $m.weights_allocated and $m.kv_allocated > 0 and $m.arena_allocated > 0 and
-      $m.kv_planned == $p.kv_bytes and $m.arena_planned == $p.arena_bytes and $m.weights_planned == $p.weights_bytes' \
+      $m.kv_planned == $p.kv_bytes and $m.arena_planned == $p.arena_bytes and $m.weights_planned == $p.weights_bytes and
+      $m.workspace_planned == $m.workspace_allocated and $m.workspace_planned == $p.workspace_bytes and
+      (($be == "cuda") == ($m.workspace_allocated > 0))' \
     >/dev/null || { echo "$be: bench $(jq -c .memory "$T/bench.json"), report $(jq -c '.run[0]' "$T/report.json")" >"$T/why"; return 1; }
 }
 
@@ -508,7 +510,7 @@ for f in "${examples[@]}"; do
   fails=$((fails + $(grep -c '^FAIL' "$T/example-$n.log")))
   while IFS= read -r line; do mem_fail+=("${line#MEMFAIL }"); done < <(grep '^MEMFAIL ' "$T/example-$n.log")
 done
-[ ${#mem_fail[@]} -eq 0 ] && pass "${#examples[@]} examples at test size on cpu, emu and cuda (stand-in driver): memory planned = allocated (kv, arena, weights) = mixc report --target" ||
+[ ${#mem_fail[@]} -eq 0 ] && pass "${#examples[@]} examples at test size on cpu, emu and cuda (stand-in driver): memory planned = allocated (kv, arena, weights, the cuBLAS workspace on cuda) = mixc report --target" ||
   fail "memory planned = allocated = mixc report --target" "${mem_fail[@]}"
 
 # On emu (the cuda backend's bias_add kernels after the projections): the cpu backend's logits within
