@@ -56,6 +56,18 @@
  * per block. */
 #define MIXC_SMALL_THREADS 256
 
+/* moe.cuh: the route one token per thread, MOE_ROUTE_THREADS tokens per block; the expert GEMM one
+ * (token, choice) row per block and MOE_GEMM_COLS of its output columns (grid.y), one warp per column
+ * at a time; the combine and the router's bias element-wise (MIXC_SMALL_THREADS per block). */
+#define MOE_ROUTE_THREADS 64
+#define MOE_GEMM_THREADS 128
+#define MOE_GEMM_COLS 32
+/* The routers (docs/model.md), as the template argument ROUTER spells them: compiler/mixc.h's
+ * RouterKind in the same order (codegen.c asserts it). */
+#define MIXC_ROUTER_TOPK_SOFTMAX 0
+#define MIXC_ROUTER_SOFTMAX_TOPK 1
+#define MIXC_ROUTER_SIGMOID_INPUT 2
+
 /* ---- masks */
 
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
@@ -159,5 +171,35 @@ typedef struct DecodeReduceParams {
     int heads, nsplit, batch;
     MIXC_DPTR(const void) sinks;    /* as PrefillParams.sinks: the decode's sinks join here, once */
 } DecodeReduceParams;
+
+/* A mixture of experts (docs/model.md, docs/kernels.md): route holds, for row r = t * K + j (token t's
+ * j-th choice), the expert's index and its weight as two fp32s at route[2 r] and route[2 r + 1]. */
+
+/* moe_route: each token's K experts and weights from its E router logits (fp32). */
+typedef struct MoeRouteParams {
+    MIXC_DPTR(const float) logits;  /* [tokens, E] */
+    MIXC_DPTR(float) route;         /* [tokens * K, 2] */
+    int tokens;
+} MoeRouteParams;
+
+/* moe_gate_up / moe_down: out row r = x row (r / K, or r for down) x W_e^T (+ bias_e), W_e the
+ * chosen expert's [OUT, IN] slice of the stacked weight; sigmoid_input: gate and up times the weight. */
+typedef struct MoeGemmParams {
+    MIXC_DPTR(const void) x;        /* [tokens, IN] (gate, up) or [tokens * K, IN] (down) */
+    MIXC_DPTR(const float) route;   /* [tokens * K, 2] */
+    MIXC_DPTR(const void) weight;   /* [E * OUT, IN] */
+    MIXC_DPTR(const void) bias;     /* [E * OUT] (moe_bias); 0: none */
+    MIXC_DPTR(void) out;            /* [tokens * K, OUT] */
+    int tokens;
+} MoeGemmParams;
+
+/* moe_combine: out row t = sum over j of row (t, j) of x times its weight (sigmoid_input: times 1,
+ * the weight already scaled its input), in fp32, rounded once. */
+typedef struct MoeCombineParams {
+    MIXC_DPTR(const void) x;        /* [tokens * K, HIDDEN] */
+    MIXC_DPTR(const float) route;   /* [tokens * K, 2] */
+    MIXC_DPTR(void) out;            /* [tokens, HIDDEN] */
+    int tokens;
+} MoeCombineParams;
 
 #endif /* MIXC_PARAMS_H */

@@ -369,15 +369,6 @@ static void run_moe_combine(Backend *b, const StepRun *st, const PlanOp *op) {
         }
 }
 
-/* Elements per token of a gated activation's rows: the dense MLP's, the chosen experts' or the
- * shared expert's (arena_plan.c names them). */
-static int64_t gated_width(const Backend *b, const StepRun *st, const PlanOp *op) {
-    const ModelHeader *m = &b->layout->model;
-    const char *name = st->a->tensor[op->out[0]].name;
-    return !strcmp(name, "expert_act") ? m->experts_per_token * m->ffn
-           : !strcmp(name, "shared_act") ? m->shared_expert_ffn : m->ffn;
-}
-
 /* What every RMSNorm adds to its weight: 1 for Gemma's (1 + w), else 0. */
 static float norm_offset(const ModelHeader *m) { return m->norm == NORM_RMS_PLUS_ONE ? 1.0f : 0.0f; }
 
@@ -415,13 +406,13 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
         return residual_finite(b, st, op);
     case OP_SILU_MUL:   /* the kernel works in place: act = gate, then act = silu(act) * up */
     case OP_GELU_TANH_MUL: {
-        int64_t n = R * gated_width(b, st, op);
+        int64_t n = R * plan_gated_width(m, st->a->tensor[op->out[0]].name);
         memcpy(out_f(b, st, op, 0), in_f(b, st, op, 0), (size_t)n * sizeof(float));
         (op->kind == OP_SILU_MUL ? s->k.silu_mul : s->k.gelu_tanh_mul)(s->k.ctx, out_f(b, st, op, 0), in_f(b, st, op, 1), n);
         return true;
     }
     case OP_CLAMPED_SWIGLU_MUL: {
-        int64_t n = R * gated_width(b, st, op);
+        int64_t n = R * plan_gated_width(m, st->a->tensor[op->out[0]].name);
         const float *gate = in_f(b, st, op, 0), *up = in_f(b, st, op, 1);
         float *act = out_f(b, st, op, 0);   /* may alias gate or up: each element read before written */
         for (int64_t i = 0; i < n; i++) act[i] = model_gated_activation(m, gate[i], up[i]);

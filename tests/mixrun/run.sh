@@ -417,17 +417,7 @@ examples=(examples/*.mix)
 if [ "$ASAN" = 1 ]; then   # the emulator is ~10x slower under the sanitizers: a sharing subset
   examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix)
 fi
-for i in "${!examples[@]}"; do examples[i]=$(runnable_layout "${examples[i]}" "$T/dense"); done
-# ... and the examples with experts themselves are refused by name there (the cpu backend runs them:
-# tests/mixrun/test_model checks it against the naive reference)
-for f in examples/*.mix; do
-  grep -qE '^\s*experts\s*=' "$f" || continue
-  run "$(basename "$f" .mix): emu refuses experts" 1 --layout "$f" --random-weights 1 --tokens 1,2 --max-new 1 \
-      --set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=16 --set ffn=64 --set vocab=256 --backend emu &&
-    { grep -q "mixrun: experts: the emu backend does not run a mixture of experts yet" "$T/err" &&
-      pass "$(basename "$f" .mix): the emu backend refuses its experts by name" ||
-      fail "$(basename "$f" .mix): the refusal names experts" "$(cat "$T/err")"; }
-done
+for i in "${!examples[@]}"; do examples[i]=$(comparable_layout "${examples[i]}" "$T/comparable"); done
 # mem_check NAME BACKEND ARGS...: `mixrun ARGS --bench --json --backend BACKEND` (stand-in driver for
 # cuda): its memory planned = allocated for the KV caches, the arena and the weights, and equal to what
 # `mixc report --target BACKEND --format json` plans for the same --set overrides, context and batch.
@@ -449,16 +439,40 @@ mem_check() {
     >/dev/null || { echo "$be: bench $(jq -c .memory "$T/bench.json"), report $(jq -c '.run[0]' "$T/report.json")" >"$T/why"; return 1; }
 }
 
-# The examples with experts on the cpu backend, which runs them: memory planned = allocated = report
-# (the stacked expert weights, the route and the expert rows in the arena).
+# The examples with experts, as they are (all their experts, a few chosen a token), on every backend:
+# memory planned = allocated = report (the stacked expert weights, the router's fp32 logits, the route
+# and the expert rows in the arena).
 for f in examples/*.mix; do
   grep -qE '^\s*experts\s*=' "$f" || continue
   SETS=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128
-        --set context=32 --set chunk=8 --set window=8 --set kv_dtype=bf16)
-  mem_check cpu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 &&
-    pass "$(basename "$f" .mix) (experts) on cpu: memory planned = allocated = mixc report --target cpu" ||
-    fail "$(basename "$f" .mix) (experts) on cpu: memory planned = allocated" "$(cat "$T/why")"
+        --set context=32 --set chunk=8 --set window=8 --set chunked=6 --set kv_dtype=bf16)
+  for be in cpu emu cuda; do
+    mem_check $be --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 &&
+      pass "$(basename "$f" .mix) (experts) on $be: memory planned = allocated = mixc report --target $be" ||
+      fail "$(basename "$f" .mix) (experts) on $be: memory planned = allocated" "$(cat "$T/why")"
+  done
 done
+
+# A mixture of experts on emu against cpu with the top-k choice in play (moe.mix: 2 layers, 8 experts),
+# each router with one of the activations, a shared expert, moe_bias: the bf16 tolerance. Seed 5 makes
+# no choice between two router logits closer than the roundings (seed 7 makes one, and its logits
+# differ beyond any tolerance: see comparable_layout in tests/toolkit.sh). Another router on the cpu
+# side (another function of the same logits) fails the check.
+MOE=(--layout tests/mixrun/moe.mix --random-weights 5 --tokens $EP --max-new 6)
+for v in "topk_softmax silu" "softmax_topk gelu_tanh --set shared_expert_ffn=64" \
+         "sigmoid_input clamped_swiglu --set swiglu_limit=7 --set moe_bias=true --set experts_per_token=1"; do
+  read -r router act extra <<<"$v"
+  V=(--set router="$router" --set activation="$act" $extra)
+  if run "moe cpu $router" 0 "${MOE[@]}" "${V[@]}" --dump-logits "$T/mc.npy" &&
+     run "moe emu $router" 0 "${MOE[@]}" "${V[@]}" --backend emu --dump-logits "$T/me.npy"; then
+    cmp_logits "emu vs cpu: experts, router $router, $act${extra:+ ($extra)}" "$T/mc.npy" "$T/me.npy" "$BF16_TOL" 26
+  fi
+done
+if run "moe cpu softmax_topk" 0 "${MOE[@]}" --set router=softmax_topk --dump-logits "$T/mc2.npy" &&
+   run "moe emu topk_softmax" 0 "${MOE[@]}" --backend emu --dump-logits "$T/me2.npy"; then
+  if "$CMP" "$T/mc2.npy" "$T/me2.npy" $BF16_TOL 26 >"$T/cmp" 2>&1; then fail "emu vs cpu: another router passes the experts' check"
+  else pass "emu vs cpu: another router on cpu fails the experts' check (the check can fail)"; fi
+fi
 
 # example_check FILE: one example's runs and comparisons (PASS/FAIL lines; MEMFAIL lines for the
 # memory summary). Examples run $JOBS at a time, each in its own directory ($T is rebound); their
