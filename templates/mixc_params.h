@@ -14,6 +14,10 @@
 #define MIXC_DPTR(T) T *
 #endif
 
+#if !defined(__CUDACC_RTC__)
+#include <math.h>   /* expf, fmaxf: mixc_route_token on the host (NVRTC has them built in) */
+#endif
+
 /* ---- geometry (compiler/kernels/codegen.c computes every grid, block and smem from these) */
 
 /* prefill.cuh: PREFILL_BM queries of one head per block, 4 warps. */
@@ -82,6 +86,38 @@
 static inline MIXC_HOST_DEVICE long long mixc_first_key(long long pos, long long window, long long chunk) {
     if (chunk > 0) return pos / chunk * chunk;
     return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+}
+
+/* ---- a mixture of experts' route (docs/model.md)
+ *
+ * One token's choice: the K largest of its E router logits (ties: the lower index first), written as
+ * (index, logit) pairs into route[0 .. 2K) while choosing, then each logit replaced by its weight by the
+ * router: a softmax over the K chosen (MIXC_ROUTER_TOPK_SOFTMAX), its share of the softmax over all E
+ * (MIXC_ROUTER_SOFTMAX_TOPK), or its sigmoid (MIXC_ROUTER_SIGMOID_INPUT). The one definition: the
+ * route kernel (moe.cuh) and the cpu backend. */
+static inline MIXC_HOST_DEVICE void mixc_route_token(const float *logits, float *route, long long experts,
+                                                     long long k, int router) {
+    float max_all = logits[0], sum_all = 0.0f, sum_chosen = 0.0f;
+    for (long long e = 1; e < experts; e++) max_all = fmaxf(max_all, logits[e]);
+    for (long long e = 0; e < experts; e++) sum_all += expf(logits[e] - max_all);
+    for (long long j = 0; j < k; j++) {
+        long long best = -1;
+        for (long long e = 0; e < experts; e++) {
+            int taken = 0;
+            for (long long i = 0; i < j; i++) taken = taken || (long long)route[2 * i] == e;
+            if (!taken && (best < 0 || logits[e] > logits[best])) best = e;
+        }
+        route[2 * j] = (float)best;
+        route[2 * j + 1] = logits[best];
+    }
+    const float max_chosen = route[1];   /* the first choice is the largest */
+    for (long long j = 0; j < k; j++) sum_chosen += expf(route[2 * j + 1] - max_chosen);
+    for (long long j = 0; j < k; j++) {
+        const float x = route[2 * j + 1];
+        route[2 * j + 1] = router == MIXC_ROUTER_TOPK_SOFTMAX   ? expf(x - max_chosen) / sum_chosen
+                           : router == MIXC_ROUTER_SOFTMAX_TOPK ? expf(x - max_all) / sum_all
+                                                                : 1.0f / (1.0f + expf(-x));
+    }
 }
 
 /* ---- parameter structs */

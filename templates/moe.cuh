@@ -21,38 +21,14 @@ template <class T, int E> __device__ __forceinline__ void router_bias_add_kernel
     x[i] += mixc_to_float(static_cast<const T *>(p.bias)[i % E]);
 }
 
-/* The K largest of a token's E logits (ties: the lower index first), then their weights by ROUTER:
- * topk_softmax: a softmax over the K chosen; softmax_topk: their share of the softmax over all E;
- * sigmoid_input: the sigmoid of each. The chosen (index, logit) pairs are kept in the route row itself
- * while choosing. Grid: [ceil(tokens / MOE_ROUTE_THREADS)], block: MOE_ROUTE_THREADS, a token per
- * thread. */
+/* Each token's K experts and their weights by ROUTER (mixc_route_token, mixc_params.h: the cpu
+ * backend's arithmetic). Grid: [ceil(tokens / MOE_ROUTE_THREADS)], block: MOE_ROUTE_THREADS, a token
+ * per thread. */
 
 template <int E, int K, int ROUTER> __device__ __forceinline__ void moe_route_kernel(const MoeRouteParams &p) {
     const int t = blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= p.tokens) return;
-    const float *l = p.logits + (size_t)t * E;
-    float *r = p.route + (size_t)t * K * 2;
-    float max_all = -INFINITY, sum_all = 0.0f, sum_chosen = 0.0f;
-    for (int e = 0; e < E; e++) max_all = fmaxf(max_all, l[e]);
-    for (int e = 0; e < E; e++) sum_all += expf(l[e] - max_all);
-    for (int j = 0; j < K; j++) {
-        int best = -1;
-        for (int e = 0; e < E; e++) {
-            bool taken = false;
-            for (int i = 0; i < j; i++) taken = taken || (int)r[2 * i] == e;
-            if (!taken && (best < 0 || l[e] > l[best])) best = e;
-        }
-        r[2 * j] = (float)best;
-        r[2 * j + 1] = l[best];
-    }
-    const float max_chosen = r[1];   /* the first choice is the largest */
-    for (int j = 0; j < K; j++) sum_chosen += expf(r[2 * j + 1] - max_chosen);
-    for (int j = 0; j < K; j++) {
-        const float x = r[2 * j + 1];
-        r[2 * j + 1] = ROUTER == MIXC_ROUTER_TOPK_SOFTMAX   ? expf(x - max_chosen) / sum_chosen
-                       : ROUTER == MIXC_ROUTER_SOFTMAX_TOPK ? expf(x - max_all) / sum_all
-                                                            : 1.0f / (1.0f + expf(-x));
-    }
+    mixc_route_token(p.logits + (size_t)t * E, p.route + (size_t)t * K * 2, E, K, ROUTER);
 }
 
 /* Row r of out = x's row (r / K for gate and up: the token's; r for down: the expert row's) times the

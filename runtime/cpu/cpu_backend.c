@@ -7,7 +7,7 @@
  * the retention is bounded, slot = position % capacity) and one arena, each step its schedule's ops. */
 #include "backend.h"
 #include "kv_quant.h"
-#include "mixc_params.h"   /* mixc_first_key: the masks */
+#include "mixc_params.h"   /* mixc_first_key: the masks; mixc_route_token: the experts' route */
 #include "run_plan.h"
 
 #include <math.h>
@@ -304,32 +304,6 @@ static bool residual_finite(Backend *b, const StepRun *st, const PlanOp *op) {
 /* ---- a mixture of experts (docs/model.md): route holds (expert, weight) pairs as fp32, row t * k + j
  * for token t's j-th choice */
 
-/* The k largest of the E logits (ties: the lower index first) and their weights by the router. */
-static void route_token(const ModelHeader *m, const float *logits, float *route) {
-    int64_t E = m->experts, k = m->experts_per_token;
-    float max_all = -INFINITY, sum_all = 0, sum_chosen = 0;
-    for (int64_t e = 0; e < E; e++) max_all = fmaxf(max_all, logits[e]);
-    for (int64_t e = 0; e < E; e++) sum_all += expf(logits[e] - max_all);
-    for (int64_t j = 0; j < k; j++) {
-        int64_t best = -1;
-        for (int64_t e = 0; e < E; e++) {
-            bool taken = false;
-            for (int64_t i = 0; i < j; i++) taken = taken || (int64_t)route[2 * i] == e;
-            if (!taken && (best < 0 || logits[e] > logits[best])) best = e;
-        }
-        route[2 * j] = (float)best;
-        route[2 * j + 1] = logits[best];
-    }
-    float max_chosen = route[1];    /* the first choice is the largest */
-    for (int64_t j = 0; j < k; j++) sum_chosen += expf(route[2 * j + 1] - max_chosen);
-    for (int64_t j = 0; j < k; j++) {
-        float x = route[2 * j + 1];
-        route[2 * j + 1] = m->router == ROUTER_TOPK_SOFTMAX   ? expf(x - max_chosen) / sum_chosen
-                           : m->router == ROUTER_SOFTMAX_TOPK ? expf(x - max_all) / sum_all
-                                                              : 1.0f / (1.0f + expf(-x));
-    }
-}
-
 /* The bias of a stacked expert weight (moe_bias), or NULL. */
 static const float *expert_bias(const Backend *b, const PlanOp *op) {
     WeightRef bias = op->weight == WT_EXPERT_GATE ? WT_EXPERT_GATE_BIAS
@@ -420,7 +394,8 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     }
     case OP_MOE_ROUTE:
         for (int64_t t = 0; t < R; t++)
-            route_token(m, in_f(b, st, op, 0) + t * m->experts, out_f(b, st, op, 0) + 2 * t * m->experts_per_token);
+            mixc_route_token(in_f(b, st, op, 0) + t * m->experts, out_f(b, st, op, 0) + 2 * t * m->experts_per_token,
+                             m->experts, m->experts_per_token, (int)m->router);
         return true;
     case OP_MOE_GEMM: run_moe_gemm(b, st, op); return true;
     case OP_MOE_COMBINE: run_moe_combine(b, st, op); return true;
