@@ -306,9 +306,7 @@ static bool residual_finite(Backend *b, const StepRun *st, const PlanOp *op) {
 
 /* The bias of a stacked expert weight (moe_bias), or NULL. */
 static const float *expert_bias(const Backend *b, const PlanOp *op) {
-    WeightRef bias = op->weight == WT_EXPERT_GATE ? WT_EXPERT_GATE_BIAS
-                     : op->weight == WT_EXPERT_UP ? WT_EXPERT_UP_BIAS : WT_EXPERT_DOWN_BIAS;
-    return b->layout->model.moe_bias ? *model_layer_slot(&b->model->layer[op->layer], bias) : NULL;
+    return b->layout->model.moe_bias ? *model_layer_slot(&b->model->layer[op->layer], plan_expert_bias(op->weight)) : NULL;
 }
 
 /* Row (t, j) = the input row (h2's t, or the expert rows' (t, j)) x the chosen expert's weight. */

@@ -231,10 +231,8 @@ static bool run_moe_op(Backend *b, const Step *st, const PlanOp *op, CUdeviceptr
         return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_MOE_GEMM: {   /* moe_bias: the stacked weight's stacked bias */
-        WeightRef bias = op->weight == WT_EXPERT_GATE ? WT_EXPERT_GATE_BIAS
-                         : op->weight == WT_EXPERT_UP ? WT_EXPERT_UP_BIAS : WT_EXPERT_DOWN_BIAS;
-        MoeGemmParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), w,
-                           b->layout->model.moe_bias ? s->layer[op->layer].w[bias] : 0, T(s, st, op->out[0]), R};
+        CUdeviceptr bias = b->layout->model.moe_bias ? s->layer[op->layer].w[plan_expert_bias(op->weight)] : 0;
+        MoeGemmParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), w, bias, T(s, st, op->out[0]), R};
         return launch_op(b, st, op, R, &p, sizeof p);
     }
     default: {   /* OP_MOE_COMBINE */
