@@ -90,16 +90,12 @@ static inline MIXC_HOST_DEVICE long long mixc_first_key(long long pos, long long
 
 /* ---- a mixture of experts' route (docs/model.md)
  *
- * One token's choice: the K largest of its E router logits (ties: the lower index first), written as
- * (index, logit) pairs into route[0 .. 2K) while choosing, then each logit replaced by its weight by the
- * router: a softmax over the K chosen (MIXC_ROUTER_TOPK_SOFTMAX), its share of the softmax over all E
- * (MIXC_ROUTER_SOFTMAX_TOPK), or its sigmoid (MIXC_ROUTER_SIGMOID_INPUT). The one definition: the
- * route kernel (moe.cuh) and the cpu backend. */
-static inline MIXC_HOST_DEVICE void mixc_route_token(const float *logits, float *route, long long experts,
-                                                     long long k, int router) {
-    float max_all = logits[0], sum_all = 0.0f, sum_chosen = 0.0f;
-    for (long long e = 1; e < experts; e++) max_all = fmaxf(max_all, logits[e]);
-    for (long long e = 0; e < experts; e++) sum_all += expf(logits[e] - max_all);
+ * One token's choice: the K largest of its E router logits (ties: the lower index first) as (index,
+ * logit) pairs in route[0 .. 2K) (mixc_route_choose); then each chosen logit replaced by its weight by
+ * the router (mixc_route_weigh): a softmax over the K chosen (MIXC_ROUTER_TOPK_SOFTMAX), its share of
+ * the softmax over all E (MIXC_ROUTER_SOFTMAX_TOPK), or its sigmoid (MIXC_ROUTER_SIGMOID_INPUT). The
+ * one definition: the route kernel (moe.cuh) and the cpu backend. */
+static inline MIXC_HOST_DEVICE void mixc_route_choose(const float *logits, float *route, long long experts, long long k) {
     for (long long j = 0; j < k; j++) {
         long long best = -1;
         for (long long e = 0; e < experts; e++) {
@@ -110,7 +106,14 @@ static inline MIXC_HOST_DEVICE void mixc_route_token(const float *logits, float 
         route[2 * j] = (float)best;
         route[2 * j + 1] = logits[best];
     }
-    const float max_chosen = route[1];   /* the first choice is the largest */
+}
+
+static inline MIXC_HOST_DEVICE void mixc_route_weigh(const float *logits, float *route, long long experts, long long k,
+                                                     int router) {
+    float max_all = logits[0], max_chosen = route[1], sum_all = 0.0f, sum_chosen = 0.0f;
+    for (long long e = 1; e < experts; e++) max_all = fmaxf(max_all, logits[e]);
+    for (long long e = 0; e < experts; e++) sum_all += expf(logits[e] - max_all);
+    for (long long j = 1; j < k; j++) max_chosen = fmaxf(max_chosen, route[2 * j + 1]);
     for (long long j = 0; j < k; j++) sum_chosen += expf(route[2 * j + 1] - max_chosen);
     for (long long j = 0; j < k; j++) {
         const float x = route[2 * j + 1];
@@ -118,6 +121,12 @@ static inline MIXC_HOST_DEVICE void mixc_route_token(const float *logits, float 
                            : router == MIXC_ROUTER_SOFTMAX_TOPK ? expf(x - max_all) / sum_all
                                                                 : 1.0f / (1.0f + expf(-x));
     }
+}
+
+static inline MIXC_HOST_DEVICE void mixc_route_token(const float *logits, float *route, long long experts,
+                                                     long long k, int router) {
+    mixc_route_choose(logits, route, experts, k);
+    mixc_route_weigh(logits, route, experts, k, router);
 }
 
 /* ---- parameter structs */

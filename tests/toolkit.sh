@@ -18,7 +18,9 @@ needs_toolkit() {
 # experts chosen than there are, two router logits closer than the bf16 roundings (about 1 in 100
 # choices at test size) pick another expert on one side, and another expert is another function: the
 # logits then differ by far more than any rounding tolerance. The top-k choice itself is checked on
-# the same logits (tests/kernels, kt-m*) and end to end over two layers (tests/mixrun, moe.mix).
+# the same logits (tests/kernels, kt-m*), end to end over two layers (tests/mixrun, moe.mix), and on
+# the examples as they are with the cpu backend replaying emu's choices (tests/mixrun,
+# MIXC_ROUTE_REPLAY).
 # Prints the path to use.
 comparable_layout() {
   grep -qE '^\s*experts\s*=' "$1" || { echo "$1"; return; }

@@ -166,6 +166,11 @@ typedef struct {
     RunPlan plan;
     RopeTables rope;
     unsigned char *kv, *arena;
+    /* MIXC_ROUTE_REPLAY (replay_route): the file, a step's routes, and what the replay found */
+    FILE *route_replay;
+    float *replayed;
+    long long replay_choices, replay_differ;
+    float replay_gap;
 } CpuState;
 
 /* Rows of one sequence at consecutive positions. */
@@ -304,6 +309,42 @@ static bool residual_finite(Backend *b, const StepRun *st, const PlanOp *op) {
 /* ---- a mixture of experts (docs/model.md): route holds (expert, weight) pairs as fp32, row t * k + j
  * for token t's j-th choice */
 
+/* MIXC_ROUTE_REPLAY=FILE, a test aid (docs/model.md): every token runs the experts another backend chose
+ * (its MIXC_ROUTE_LOG: each route op's (expert, weight) rows, in order), weighed by this backend's own
+ * router logits; cpu_close says how many choices differ from this backend's own and how far the
+ * farthest lies below its own k-th logit. */
+static bool replay_route(Backend *b, const StepRun *st, const PlanOp *op) {
+    CpuState *s = b->impl;
+    const ModelHeader *m = &b->layout->model;
+    int64_t E = m->experts, K = m->experts_per_token;
+    size_t n = (size_t)(st->rows * K * 2);
+    s->replayed = xrealloc(s->replayed, n * sizeof(float));
+    if (fread(s->replayed, sizeof(float), n, s->route_replay) != n) {
+        snprintf(b->err, sizeof b->err, "MIXC_ROUTE_REPLAY: the routes end before layer %d's", op->layer);
+        return false;
+    }
+    for (int64_t t = 0; t < st->rows; t++) {
+        const float *l = in_f(b, st, op, 0) + t * E, *given = s->replayed + t * 2 * K;
+        float *r = out_f(b, st, op, 0) + t * 2 * K;
+        mixc_route_choose(l, r, E, K);
+        for (int64_t j = 0; j < K; j++) {
+            int64_t e = (int64_t)given[2 * j];
+            bool own = false;
+            for (int64_t i = 0; i < K; i++) own = own || (int64_t)r[2 * i] == e;
+            if (e < 0 || e >= E) {
+                snprintf(b->err, sizeof b->err, "MIXC_ROUTE_REPLAY: layer %d: expert %lld of %lld", op->layer,
+                         (long long)e, (long long)E);
+                return false;
+            }
+            s->replay_choices++;
+            if (!own) s->replay_differ++, s->replay_gap = fmaxf(s->replay_gap, r[2 * K - 1] - l[e]);
+        }
+        for (int64_t j = 0; j < K; j++) r[2 * j] = given[2 * j], r[2 * j + 1] = l[(int64_t)given[2 * j]];
+        mixc_route_weigh(l, r, E, K, (int)m->router);
+    }
+    return true;
+}
+
 /* The bias of a stacked expert weight (moe_bias), or NULL. */
 static const float *expert_bias(const Backend *b, const PlanOp *op) {
     return b->layout->model.moe_bias ? *model_layer_slot(&b->model->layer[op->layer], plan_expert_bias(op->weight)) : NULL;
@@ -391,6 +432,7 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
         return true;
     }
     case OP_MOE_ROUTE:
+        if (s->route_replay) return replay_route(b, st, op);
         for (int64_t t = 0; t < R; t++)
             mixc_route_token(in_f(b, st, op, 0) + t * m->experts, out_f(b, st, op, 0) + 2 * t * m->experts_per_token,
                              m->experts, m->experts_per_token, (int)m->router);
@@ -525,6 +567,13 @@ static void cpu_close(Backend *b) {
         run_plan_free(&s->plan);
         rope_tables_free(&s->rope);
         if (s->k.release) s->k.release(s->k.ctx);
+        if (s->route_replay) {
+            fprintf(stderr, "mixrun: route replay: %lld of %lld choices differ from the cpu backend's own, the "
+                    "farthest %.6g below its k-th logit%s\n", s->replay_differ, s->replay_choices, s->replay_gap,
+                    fgetc(s->route_replay) == EOF ? "" : " (routes left unread)");
+            fclose(s->route_replay);
+        }
+        free(s->replayed);
         free(s);
     }
     backend_release(b);
@@ -602,6 +651,12 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
     }
     b->impl = s;
     b->plan = &s->plan;
+    const char *replay = getenv("MIXC_ROUTE_REPLAY");
+    if (replay && *replay && !(s->route_replay = fopen(replay, "rb"))) {
+        int rc = backend_open_error(err, errlen, 2, "MIXC_ROUTE_REPLAY: cannot read %s", replay);
+        cpu_close(b);
+        return rc;
+    }
     /* Zeroed, as the kernels' caches are: no uninitialised byte is ever read. */
     s->kv = xcalloc((size_t)plan.kv_bytes + 1, 1);
     s->arena = xcalloc((size_t)plan.arena_bytes + 1, 1);

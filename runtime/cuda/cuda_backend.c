@@ -73,6 +73,8 @@ typedef struct {
     bool graphs;
     CUgraphExec graph;
     int *graph_key;         /* [nlayers + 2]; graph_key[0] = 0: none captured */
+    FILE *route_log;        /* MIXC_ROUTE_LOG: every route op's rows, for the cpu's MIXC_ROUTE_REPLAY */
+    float *route_host;
 } CudaState;
 
 /* The last failed check, into the backend's error. */
@@ -226,9 +228,15 @@ static bool run_moe_op(Backend *b, const Step *st, const PlanOp *op, CUdeviceptr
     CudaState *s = b->impl;
     int R = (int)st->rows;
     switch (op->kind) {
-    case OP_MOE_ROUTE: {
+    case OP_MOE_ROUTE: {   /* MIXC_ROUTE_LOG: its rows appended to the log, as fp32 */
         MoeRouteParams p = {T(s, st, op->in[0]), T(s, st, op->out[0]), R};
-        return launch_op(b, st, op, R, &p, sizeof p);
+        size_t n = (size_t)R * (size_t)b->layout->model.experts_per_token * 2;
+        bool launched = launch_op(b, st, op, R, &p, sizeof p);
+        if (!launched || !s->route_log) return launched;
+        s->route_host = xrealloc(s->route_host, n * sizeof(float));
+        CU_CHECK_RET(s->cu->cuCtxSynchronize(), false);
+        CU_CHECK_RET(s->cu->cuMemcpyDtoH(s->route_host, T(s, st, op->out[0]), n * sizeof(float)), false);
+        return fwrite(s->route_host, sizeof(float), n, s->route_log) == n;
     }
     case OP_MOE_GEMM: {   /* moe_bias: the stacked weight's stacked bias */
         CUdeviceptr bias = b->layout->model.moe_bias ? s->layer[op->layer].w[plan_expert_bias(op->weight)] : 0;
@@ -406,6 +414,8 @@ static void free_state(CudaState *s) {
     rope_tables_free(&s->rope);
     free(s->host_ints);
     free(s->graph_key);
+    if (s->route_log) fclose(s->route_log);
+    free(s->route_host);
     free(s);
 }
 
@@ -689,6 +699,13 @@ int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfi
     s->print_plan = env_flag("MIXC_CUDA_PLAN");
     s->graphs = env_flag("MIXC_CUDA_GRAPHS") && d->cu->cuStreamBeginCapture;   /* the emulated device has none */
     s->graph_key = xcalloc((size_t)l->nlayers + 2, sizeof *s->graph_key);
+    const char *route_log = getenv("MIXC_ROUTE_LOG");
+    if (route_log && *route_log && (s->graphs || !(s->route_log = fopen(route_log, "wb")))) {
+        rc = backend_open_error(err, errlen, 2, s->graphs ? "MIXC_ROUTE_LOG: not with MIXC_CUDA_GRAPHS (a log copies "
+                                "each route to the host)" : "MIXC_ROUTE_LOG: cannot write %s", route_log);
+        cuda_close(b);
+        return rc;
+    }
     char arch[16];
     rc = open_device(s, arch, err, errlen);
     if (!rc) rc = plan_kernels(b, s, arch, err, errlen);

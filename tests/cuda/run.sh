@@ -75,6 +75,9 @@ run_fake "fake old" old 2 --layout examples/ma.mix "${TS[@]}" --set kv_heads=2 -
   expect_err "--backend cuda on a compute capability 7.5 GPU: exit 2" "compute capability 7.5; the kernels need 8.0 or newer"
 run_fake "fake full-caches" full 2 --layout examples/ma.mix "${TS[@]}" --set kv_heads=2 --set head_dim=64 --random-weights 1 --tokens 1,2,3 --backend cuda --full-caches &&
   expect_err "--backend cuda --full-caches is refused (exit 2)" "--full-caches is not supported by the cuda backend"
+MIXC_CUDA_GRAPHS=1 MIXC_ROUTE_LOG=$T/routes run_fake "fake route log graphs" full 2 --layout examples/gpt-oss-20b.mix "${TS[@]}" \
+    --set kv_heads=2 --set head_dim=64 --random-weights 1 --tokens 1,2,3 --backend cuda &&
+  expect_err "MIXC_ROUTE_LOG with MIXC_CUDA_GRAPHS is refused (exit 2)" "MIXC_ROUTE_LOG: not with MIXC_CUDA_GRAPHS"
 run_fake "fake hd16" full 1 --layout examples/ma.mix "${TS[@]}" --set kv_heads=2 --set head_dim=16 --random-weights 1 --tokens 1,2,3 --backend cuda &&
   expect_err "--backend cuda with a head_dim the kernels lack: exit 1, says why" "head_dim 16"
 

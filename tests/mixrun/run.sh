@@ -453,6 +453,25 @@ for f in examples/*.mix; do
   done
 done
 
+# Replayed expert choices (MIXC_ROUTE_REPLAY, docs/model.md) may differ from the cpu's own only where
+# emu's router logits, off by the bf16 path's roundings, ordered two experts the other way: measured
+# at most 0.019 below the cpu's k-th logit (router logits of order 1) over gpt-oss-20b and
+# llama4-scout at test size (17 of 3072 and 13 of 1536 choices). Chosen: the logits' ATOL, 2^-4.
+ROUTE_GAP=0.0625
+# route_gap_within: the last cpu run's route replay (its stderr line) found every choice that differs
+# from its own within ROUTE_GAP of its own k-th logit, and read every route. route_gap_ok NAME: PASS/FAIL.
+route_gap_within() {
+  local line gap
+  line=$(grep '^mixrun: route replay:' "$T/err")
+  gap=$(sed -n 's/.*, the farthest \([^ ]*\) below.*/\1/p' <<<"$line")
+  [ -n "$gap" ] && ! grep -q "left unread" <<<"$line" && awk -v g="$gap" -v b="$ROUTE_GAP" 'BEGIN {exit !(g <= b)}'
+}
+route_gap_ok() {
+  local line
+  line=$(grep '^mixrun: route replay:' "$T/err")
+  if route_gap_within; then pass "$1 (${line#mixrun: route replay: })"; else fail "$1" "${line:-no route replay line}"; fi
+}
+
 # A mixture of experts on emu against cpu with the top-k choice in play (moe.mix: 2 layers, 8 experts),
 # each router with one of the activations, a shared expert, moe_bias: the bf16 tolerance. Seed 5 makes
 # no choice between two router logits closer than the roundings (seed 7 makes one, and its logits
@@ -464,8 +483,8 @@ for v in "topk_softmax silu" "softmax_topk gelu_tanh --set shared_expert_ffn=64"
   read -r router act extra <<<"$v"
   V=(--set router="$router" --set activation="$act" $extra)
   if run "moe cpu $router" 0 "${MOE[@]}" "${V[@]}" --dump-logits "$T/mc.npy" &&
-     run "moe emu $router" 0 "${MOE[@]}" "${V[@]}" --backend emu --dump-logits "$T/me.npy"; then
-    cmp_logits "emu vs cpu: experts, router $router, $act${extra:+ ($extra)}" "$T/mc.npy" "$T/me.npy" "$BF16_TOL" 26
+     MIXC_ROUTE_LOG=$T/routes-$router run "moe emu $router" 0 "${MOE[@]}" "${V[@]}" --backend emu --dump-logits "$T/me-$router.npy"; then
+    cmp_logits "emu vs cpu: experts, router $router, $act${extra:+ ($extra)}" "$T/mc.npy" "$T/me-$router.npy" "$BF16_TOL" 26
   fi
 done
 if run "moe cpu softmax_topk" 0 "${MOE[@]}" --set router=softmax_topk --dump-logits "$T/mc2.npy" &&
@@ -473,6 +492,23 @@ if run "moe cpu softmax_topk" 0 "${MOE[@]}" --set router=softmax_topk --dump-log
   if "$CMP" "$T/mc2.npy" "$T/me2.npy" $BF16_TOL 26 >"$T/cmp" 2>&1; then fail "emu vs cpu: another router passes the experts' check"
   else pass "emu vs cpu: another router on cpu fails the experts' check (the check can fail)"; fi
 fi
+# The replay: emu's choices of seed 5 replayed on the cpu with seed 5 differ from its own nowhere; with
+# seed 7's weights they are other experts, far from its own choice; a log too short is refused.
+if MIXC_ROUTE_REPLAY=$T/routes-topk_softmax run "moe replay" 0 "${MOE[@]}" --max-new 6 --dump-logits "$T/mr.npy"; then
+  if grep -qE '^mixrun: route replay: 0 of [0-9]+ choices differ' "$T/err" && route_gap_within; then
+    cmp_logits "moe: the cpu replaying emu's choices, which are its own" "$T/mr.npy" "$T/me-topk_softmax.npy" "$BF16_TOL" 26
+  else fail "moe: the cpu replaying emu's own choices" "$(grep 'route replay' "$T/err")"; fi
+fi
+M7=("${MOE[@]}")
+M7[3]=7   # --random-weights 7
+if MIXC_ROUTE_REPLAY=$T/routes-topk_softmax run "moe replay seed 7" 0 "${M7[@]}"; then
+  if route_gap_within; then fail "moe: another model's choices replayed pass the gap check" "$(grep 'route replay' "$T/err")"
+  else pass "moe: another model's choices replayed lie far from the cpu's own (the gap check can fail: $(sed -n 's/^mixrun: route replay: //p' "$T/err"))"; fi
+fi
+head -c 100 "$T/routes-topk_softmax" >"$T/routes-short"
+MIXC_ROUTE_REPLAY=$T/routes-short run "moe replay short" 1 "${MOE[@]}" &&
+  expect_err "moe: a route log that ends early is refused by name" "MIXC_ROUTE_REPLAY: the routes end before layer"
+
 
 # example_check FILE: one example's runs and comparisons (PASS/FAIL lines; MEMFAIL lines for the
 # memory summary). Examples run $JOBS at a time, each in its own directory ($T is rebound); their
@@ -496,6 +532,18 @@ example_check() {
   # Same tokens, unless the checker saw the greedy choice diverge on an unclear margin (and passed).
   if [ "$(cat "$T/out")" = "$ctok" ] || grep -q "greedy token" "$T/cmp"; then :; else fail "emu vs cpu: $n greedy tokens" "cpu $ctok" "emu $(cat "$T/out")"; fi
   mem_check emu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 || echo "MEMFAIL $n: $(cat "$T/why")"
+  # An example with experts as it is (all its experts, a few chosen a token): the cpu backend replays
+  # the experts emu chose (MIXC_ROUTE_LOG, MIXC_ROUTE_REPLAY), each weighed by its own logits; the
+  # logits within the same tolerance, and a choice differs from the cpu's own only between two logits
+  # closer than $ROUTE_GAP.
+  if grep -qE '^\s*experts\s*=' "examples/$n.mix"; then
+    local R=(--layout "examples/$n.mix" "${SETS[@]}" --random-weights 5 --tokens $EP --max-new 6)
+    if MIXC_ROUTE_LOG=$T/routes run "emu $n routes" 0 "${R[@]}" --backend emu --dump-logits "$T/er-$n.npy" &&
+       MIXC_ROUTE_REPLAY=$T/routes run "cpu $n replay" 0 "${R[@]}" --backend cpu --dump-logits "$T/cr-$n.npy"; then
+      cmp_logits "emu vs cpu: $n with its own experts, the cpu replaying emu's choices" "$T/cr-$n.npy" "$T/er-$n.npy" "$tol" 26
+      route_gap_ok "$n: emu's expert choices differ from the cpu's only at near ties"
+    fi
+  fi
   # 8-bit caches on emu within their derived tolerance of the bf16 run: every example with
   # MIXC_TEST_LONG=1 (each dtype compiles its own kernels: ~30 s a run), else one of each head_dim;
   # not under the sanitizers (10x slower there), where the 8-bit section below runs them on emu.
