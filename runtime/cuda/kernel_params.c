@@ -27,6 +27,11 @@ static const struct {
     FIELD(EmbedParams, ids), FIELD(EmbedParams, table), FIELD(EmbedParams, out), FIELD(EmbedParams, tokens),
     FIELD(AddParams, a), FIELD(AddParams, b), FIELD(AddParams, out), FIELD(AddParams, n),
     FIELD(BiasAddParams, x), FIELD(BiasAddParams, bias), FIELD(BiasAddParams, n),
+    FIELD(MoeRouteParams, logits), FIELD(MoeRouteParams, route), FIELD(MoeRouteParams, tokens),
+    FIELD(MoeGemmParams, x), FIELD(MoeGemmParams, route), FIELD(MoeGemmParams, weight), FIELD(MoeGemmParams, bias),
+        FIELD(MoeGemmParams, out), FIELD(MoeGemmParams, tokens),
+    FIELD(MoeCombineParams, x), FIELD(MoeCombineParams, route), FIELD(MoeCombineParams, out),
+        FIELD(MoeCombineParams, tokens),
 };
 #define SIZE(S) {#S, sizeof(S)}
 static const struct {
@@ -34,7 +39,7 @@ static const struct {
     size_t size;
 } param_sizes[] = {SIZE(RmsNormParams), SIZE(SiluMulParams),       SIZE(RopeParams), SIZE(PrefillParams),
                    SIZE(DecodeParams),  SIZE(DecodeReduceParams), SIZE(EmbedParams), SIZE(AddParams),
-                   SIZE(BiasAddParams)};
+                   SIZE(BiasAddParams), SIZE(MoeRouteParams), SIZE(MoeGemmParams), SIZE(MoeCombineParams)};
 
 void kernel_params_asserts(Buf *out) {
     buf_puts(out, "\n/* Appended by runtime/cuda/kernel_params.c: the host layout of the parameter structs. */\n");

@@ -75,6 +75,9 @@ run_fake "fake old" old 2 --layout examples/ma.mix "${TS[@]}" --set kv_heads=2 -
   expect_err "--backend cuda on a compute capability 7.5 GPU: exit 2" "compute capability 7.5; the kernels need 8.0 or newer"
 run_fake "fake full-caches" full 2 --layout examples/ma.mix "${TS[@]}" --set kv_heads=2 --set head_dim=64 --random-weights 1 --tokens 1,2,3 --backend cuda --full-caches &&
   expect_err "--backend cuda --full-caches is refused (exit 2)" "--full-caches is not supported by the cuda backend"
+MIXC_CUDA_GRAPHS=1 MIXC_ROUTE_LOG=$T/routes run_fake "fake route log graphs" full 2 --layout examples/gpt-oss-20b.mix "${TS[@]}" \
+    --set kv_heads=2 --set head_dim=64 --random-weights 1 --tokens 1,2,3 --backend cuda &&
+  expect_err "MIXC_ROUTE_LOG with MIXC_CUDA_GRAPHS is refused (exit 2)" "MIXC_ROUTE_LOG: not with MIXC_CUDA_GRAPHS"
 run_fake "fake hd16" full 1 --layout examples/ma.mix "${TS[@]}" --set kv_heads=2 --set head_dim=16 --random-weights 1 --tokens 1,2,3 --backend cuda &&
   expect_err "--backend cuda with a head_dim the kernels lack: exit 1, says why" "head_dim 16"
 
@@ -87,9 +90,9 @@ plan_lines() {
 
 # ---- every example at test size under the stand-in sm_90: open, 4 prefill chunks, 6 decode steps
 # (one sequence), then --bench with 3 sequences; launches as planned, nothing out of bounds or leaked.
+# The examples with experts run as they are (route, expert GEMMs and combine launched as planned).
 examples=(examples/*.mix)
 [ "$ASAN" = 1 ] && examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix examples/ma.mix)
-for i in "${!examples[@]}"; do examples[i]=$(runnable_layout "${examples[i]}" "$T/dense"); done
 ex_fail=()
 for f in "${examples[@]}"; do
   n=$(basename "$f" .mix)
@@ -142,13 +145,13 @@ fi
 # gives 0.5 * rms).
 CMP=$BUILD/tests/mixrun/logitcmp
 CUDA_TOL="0.125 0.015625"
-real=(character-ai gemma3-27b yoco ma hymba-1.5b gpt-oss-20b mistral-7b)
+real=(character-ai gemma3-27b yoco ma hymba-1.5b gpt-oss-20b llama4-scout mistral-7b)
 [ "$ASAN" = 1 ] && real=(character-ai yoco)
 # real_run NAME WINDOW_CPU ARGS...: cpu (window WINDOW_CPU) and emulated cuda (window 8) logits of the
 # prompt $PROMPT_TOKENS (default $EP) and $MAX_NEW (default 6) new tokens.
 real_run() {
   local n=$1 wcpu=$2 p=${PROMPT_TOKENS:-$EP} g=${MAX_NEW:-6} ex; shift 2
-  ex=$(runnable_layout "examples/$n.mix" "$T/dense")
+  ex=$(comparable_layout "examples/$n.mix" "$T/comparable")
   "$CHECK" "$ex" - "$@" --set window=8 --emu-so "$T/k.so" >"$T/pc" 2>&1 || { cat "$T/pc"; return 1; }
   "$RUN" --layout "$ex" "$@" --set window="$wcpu" --random-weights 5 --tokens $p --max-new $g --backend cpu     --dump-logits "$T/c.npy" >"$T/cpu.out" 2>"$T/err" || { cat "$T/err"; return 1; }
   FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k.so FAKE_CUBLAS_COMPUTE=1 LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \

@@ -33,74 +33,12 @@
 #include <string>
 #include <vector>
 
-#include "emu_api.h"
-#include "ref.h"
+#include "kdiff.h"
 
 namespace {
 
-struct Model {
-    int heads, kv_heads, hd, hidden, ffn, vocab, is_fp16;
-    int kv8, fp8;           /* an 8-bit cache; e4m3 (else int8) */
-    long long context, chunk;
-    float theta, eps, scale;
-    float norm_offset, embed_scale;   /* norm = rms_plus_one: 1; embed_scale: sqrt(hidden) in dtype */
-    float softcap;                    /* attn_softcap; 0: none */
-};
+using namespace kdiff;
 
-struct Tol {
-    float atol, rtol;
-};
-/* bf16 keeps 8 significant bits (unit roundoff 2^-8 = 0.0039), fp16 11 bits (2^-11). */
-Tol tol_for(const Model &m) { return m.is_fp16 ? Tol{2e-3f, 2e-3f} : Tol{1e-2f, 1e-2f}; }
-
-uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-float uniform() {   /* xorshift64*, in [-1, 1) */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (float)((rng_state * 0x2545f4914f6cdd1dull) >> 40) / (float)(1 << 23) - 1.0f;
-}
-
-/* A tensor held both ways: fp32 values already rounded to the storage type, and the raw bits. */
-struct Tensor {
-    std::vector<float> f;
-    std::vector<uint16_t> raw;
-    int is_fp16 = 0;
-    Tensor(size_t n, int fp16) : f(n, 0.0f), raw(n, 0), is_fp16(fp16) {}
-    void set(size_t i, float x) {
-        raw[i] = is_fp16 ? ref_f32_to_fp16(x) : ref_f32_to_bf16(x);
-        f[i] = is_fp16 ? ref_fp16_to_f32(raw[i]) : ref_bf16_to_f32(raw[i]);
-    }
-    void fill_random(float amp) {
-        for (size_t i = 0; i < f.size(); i++) set(i, amp * uniform());
-    }
-    std::vector<float> decoded() const {
-        std::vector<float> out(raw.size());
-        for (size_t i = 0; i < raw.size(); i++)
-            out[i] = is_fp16 ? ref_fp16_to_f32(raw[i]) : ref_bf16_to_f32(raw[i]);
-        return out;
-    }
-    void *data() { return raw.data(); }
-};
-
-int failures = 0;
-bool long_mode = false;
-
-bool launch(MixcEmuEntry entry, const void *params, EmuDim3 grid, EmuDim3 block, size_t smem,
-            const std::string &name) {
-    char err[512];
-    if (mixc_emu_launch_c(entry, params, grid, block, smem, err, sizeof err) == 0) return true;
-    fprintf(stderr, "  %s: launch failed: %s\n", name.c_str(), err);
-    return false;
-}
-
-void report(const std::string &name, bool ok) {
-    printf("%s %s\n", ok ? "PASS" : "FAIL", name.c_str());
-    fflush(stdout);
-    if (!ok) failures++;
-}
-
-long long jint(json_t *o, const char *key) { return json_integer_value(json_object_get(o, key)); }
 
 /* ------------------------------------------------------------------ attention */
 
@@ -557,7 +495,8 @@ void test_rmsnorm(const std::string &name, MixcEmuEntry entry, const Model &m, i
     report(name, ok && ref_compare(name.c_str(), got.data(), want.data(), want.size(), t.atol, t.rtol, 5) == 0);
 }
 
-/* silu_mul (silu false: residual_add); the gated activation is gelu_tanh_mul when the name says so. */
+/* silu_mul (silu false: residual_add); the gated activation is gelu_tanh_mul or clamped_swiglu_mul when
+ * the name says so (the dense MLP's, or a mixture of experts' over its experts' or shared expert's rows). */
 void test_elementwise(const std::string &name, MixcEmuEntry entry, const Model &m, bool silu) {
     const long long n = 1000;   /* not a multiple of the 256-thread block */
     Tensor a(n, m.is_fp16), b(n, m.is_fp16), out(n, m.is_fp16);
@@ -572,7 +511,9 @@ void test_elementwise(const std::string &name, MixcEmuEntry entry, const Model &
         ok = launch(entry, &p, {(unsigned)((n + 255) / 256), 1, 1}, {256, 1, 1}, 0, name);
     }
     std::vector<float> want(n), got = out.decoded();
-    if (silu && name.find("/gelu_tanh_mul_") != std::string::npos) ref_gelu_tanh_mul(want.data(), a.f.data(), b.f.data(), n);
+    if (silu && name.find("gelu_tanh_mul_") != std::string::npos) ref_gelu_tanh_mul(want.data(), a.f.data(), b.f.data(), n);
+    else if (silu && name.find("clamped_swiglu_mul_") != std::string::npos)
+        ref_clamped_swiglu_mul(want.data(), a.f.data(), b.f.data(), n, m.swiglu_limit, m.swiglu_alpha);
     else if (silu) ref_silu_mul(want.data(), a.f.data(), b.f.data(), n);
     else ref_add(want.data(), a.f.data(), b.f.data(), n);
     const Tol t = tol_for(m);
@@ -637,6 +578,8 @@ int main(int argc, char **argv) {
     m.norm_offset = (float)json_real_value(json_object_get(man, "norm_weight_offset"));
     m.embed_scale = (float)json_real_value(json_object_get(man, "embed_scale"));
     m.softcap = (float)json_real_value(json_object_get(man, "attn_softcap"));
+    m.swiglu_limit = (float)json_real_value(json_object_get(man, "swiglu_limit"));
+    m.swiglu_alpha = (float)json_real_value(json_object_get(man, "swiglu_alpha"));
     const std::string model = json_string_value(json_object_get(man, "model"));
     const char *filter = argc > 3 ? argv[3] : "";
 
@@ -673,6 +616,7 @@ int main(int argc, char **argv) {
         else if (kind == "silu_mul" || kind == "residual_add")
             test_elementwise(label, entry, m, kind == "silu_mul");
         else if (kind == "embed") test_embed(label, entry, m);
+        else if (kind == "router_bias_add" || kind.compare(0, 4, "moe_") == 0) test_moe_kernel(label, kind, entry, m, man, k);
         /* attn_decode_reduce is exercised by every attn_decode test. */
     }
     json_decref(man);
