@@ -15,7 +15,8 @@
 #endif
 
 #if !defined(__CUDACC_RTC__)
-#include <math.h>   /* expf, fmaxf: mixc_route_token on the host (NVRTC has them built in) */
+#include <math.h>   /* expf, fmaxf, floorf, log1pf: mixc_route_token and mixc_nope_temperature on the host
+                       (NVRTC has them built in) */
 #endif
 
 /* ---- geometry (compiler/kernels/codegen.c computes every grid, block and smem from these) */
@@ -136,6 +137,15 @@ static inline MIXC_HOST_DEVICE void mixc_route_token(const float *logits, float 
     mixc_route_weigh(logits, route, experts, k, router);
 }
 
+/* Llama 4's attention temperature (nope_temperature_floor/scale, Llama4TextAttention): the factor q
+ * of a NoPE layer at position pos is multiplied by, log1p(floor((pos + 1) / floor)) * scale + 1 in
+ * float32; 1 without a floor. The one formula: the rope kernel and the cpu backend. */
+static inline MIXC_HOST_DEVICE float mixc_nope_temperature(long long pos, long long floor_tokens, float scale) {
+    if (floor_tokens <= 0) return 1.0f;
+    const float steps = floorf(((float)pos + 1.0f) / (float)floor_tokens);
+    return log1pf(steps) * scale + 1.0f;
+}
+
 /* ---- parameter structs */
 
 /* rmsnorm: out[t][i] = x[t][i] / sqrt(mean_i(x[t][i]^2) + eps) * w[i]. */
@@ -188,6 +198,8 @@ typedef struct RopeParams {
     MIXC_DPTR(const float) inv_freq;    /* [HD/2] the layer's table (rope_table); NULL: NoPE */
     int tokens;
     float scale;                    /* multiplies cos and sin (YaRN's attention factor; else 1) */
+    int temp_floor;                 /* a NoPE layer's attention temperature (mixc_nope_temperature) scales */
+    float temp_scale;               /* q: its floor and scale; temp_floor 0: none */
 } RopeParams;
 
 typedef struct PrefillParams {

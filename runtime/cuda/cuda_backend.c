@@ -185,7 +185,11 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
         RopeParams p = {T(s, st, op->in[0]), owner ? T(s, st, op->in[1]) : 0, owner ? T(s, st, op->in[2]) : 0,
                         s->caches + (CUdeviceptr)cm->k_offset, s->caches + (CUdeviceptr)cm->v_offset,
                         T(s, st, op->in[owner ? 3 : 1]), T(s, st, op->in[owner ? 4 : 2]),
-                        rope_dev_table(s, op->layer), (int)st->rows, s->rope.scale[op->layer]};
+                        rope_dev_table(s, op->layer), (int)st->rows, s->rope.scale[op->layer], 0, 0.0f};
+        const ModelHeader *m = &b->layout->model;
+        if (b->layout->layer[op->layer].rope.nope && m->nope_temperature_floor)   /* Llama 4's temperature */
+            p.temp_floor = (int)(m->nope_temperature_floor < INT_MAX ? m->nope_temperature_floor : INT_MAX),
+            p.temp_scale = (float)m->nope_temperature_scale;   /* a floor past every position: factor 1 */
         return launch_op(b, st, op, st->rows, &p, sizeof p);
     }
     case OP_ATTENTION: {
@@ -681,10 +685,6 @@ static int check_run(const CudaDevice *d, const Model *m, const BackendConfig *c
     if (dt != DT_BF16 && dt != DT_FP16)
         return backend_open_error(err, errlen, 1, "dtype %s: the kernels take bf16 or fp16 (fp32 runs on the cpu backend)",
                                   dtype_name(dt));
-    if (model_nope_temperature_bites(m->layout, cfg->context))   /* below its floor every factor is 1 */
-        return backend_open_error(err, errlen, 1, "nope_temperature_floor: the %s backend does not scale the NoPE layers' "
-                                  "queries (Llama 4's attention temperature, from position %lld on; the cpu backend does)",
-                                  d->name, (long long)m->layout->model.nope_temperature_floor - 1);
     return model_check_size(m->layout, err, errlen) ? 0 : 1;
 }
 

@@ -14,7 +14,7 @@ static const struct {
     FIELD(SiluMulParams, gate), FIELD(SiluMulParams, up), FIELD(SiluMulParams, out), FIELD(SiluMulParams, n),
     FIELD(RopeParams, q), FIELD(RopeParams, k), FIELD(RopeParams, v), FIELD(RopeParams, k_cache),
         FIELD(RopeParams, v_cache), FIELD(RopeParams, pos), FIELD(RopeParams, seq), FIELD(RopeParams, inv_freq),
-        FIELD(RopeParams, scale), FIELD(RopeParams, tokens),
+        FIELD(RopeParams, scale), FIELD(RopeParams, tokens), FIELD(RopeParams, temp_floor), FIELD(RopeParams, temp_scale),
     FIELD(PrefillParams, q), FIELD(PrefillParams, out), FIELD(PrefillParams, k_cache), FIELD(PrefillParams, v_cache),
         FIELD(PrefillParams, q_start), FIELD(PrefillParams, q_len), FIELD(PrefillParams, pos0),
         FIELD(PrefillParams, scale), FIELD(PrefillParams, batch), FIELD(PrefillParams, sinks),

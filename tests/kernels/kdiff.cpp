@@ -406,8 +406,9 @@ bool check_append_kv8(const std::string &name, const Model &m, Cache &kc, Cache 
 }
 
 /* The table the kernel gets: the plain one of the manifest's theta, one with every pair scaled
- * differently and cos/sin scaled (as llama3 and yarn make them), or none (NoPE). */
-enum class RopeCase { Plain, Scaled, Nope };
+ * differently and cos/sin scaled (as llama3 and yarn make them), or none (NoPE; NopeTemperature: with
+ * Llama 4's attention temperature, floor 2 and scale 0.37, so each position has its factor). */
+enum class RopeCase { Plain, Scaled, Nope, NopeTemperature };
 
 void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool owner, long long cap,
                RopeCase rc) {
@@ -431,16 +432,22 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
         for (int i = 0; i < hd / 2; i++) inv_freq[i] /= 1.0f + (float)(i % 7);
         scale = 1.2079442f;   /* yarn's 0.1 ln(8) + 1 */
     }
-    const float *table = rc == RopeCase::Nope ? nullptr : inv_freq.data();
+    const bool temperature = rc == RopeCase::NopeTemperature;
+    const float *table = rc == RopeCase::Nope || temperature ? nullptr : inv_freq.data();
     std::vector<float> want_q = q.f, want_k = k.f;
     for (int t = 0; t < T; t++) {
         ref_rope(want_q.data() + (size_t)t * heads * hd, pos[t], heads, hd, table, scale);
         ref_rope(want_k.data() + (size_t)t * kvh * hd, pos[t], kvh, hd, table, scale);
+        for (int i = 0; temperature && i < heads * hd; i++)   /* transformers' formula, written out */
+            want_q[(size_t)t * heads * hd + i] *= std::log1p(std::floor((pos[t] + 1.0f) / 2.0f)) * 0.37f + 1.0f;
     }
+    const int temp_floor = temperature ? 2 : 0;
+    const float temp_scale = temperature ? 0.37f : 0.0f;
     if (m.kv8 && owner) {   /* the cache's initial bytes: NaN scales, codes 0 */
         Cache kq(m, cap, 2), vq(m, cap, 2);
         const Cache before = kq;
-        RopeParams p = {q.data(), k.data(), v.data(), kq.data(), vq.data(), pos.data(), seq.data(), table, T, scale};
+        RopeParams p = {q.data(), k.data(), v.data(), kq.data(), vq.data(), pos.data(), seq.data(), table, T, scale,
+                        temp_floor, temp_scale};
         bool ok = launch(entry, &p, {(unsigned)T, 1, 1}, {128, 1, 1}, 0, name);
         std::vector<float> got_q = q.decoded();
         const Tol t = tol_for(m);
@@ -449,7 +456,7 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
     }
     RopeParams p = {q.data(), owner ? k.data() : nullptr, owner ? v.data() : nullptr,
                     owner ? kc.data() : nullptr, owner ? vc.data() : nullptr, pos.data(), seq.data(), table, T,
-                    scale};
+                    scale, temp_floor, temp_scale};
     bool ok = launch(entry, &p, {(unsigned)T, 1, 1}, {128, 1, 1}, 0, name);
     const Tol t = tol_for(m);
     if (ok) {
@@ -611,6 +618,7 @@ int main(int argc, char **argv) {
             test_rope(label, entry, m, kind == "rope_append", ak.cap, RopeCase::Plain);
             test_rope(label + " scaled table", entry, m, kind == "rope_append", ak.cap, RopeCase::Scaled);
             test_rope(label + " nope", entry, m, kind == "rope_append", ak.cap, RopeCase::Nope);
+            test_rope(label + " nope temperature", entry, m, kind == "rope_append", ak.cap, RopeCase::NopeTemperature);
         }
         else if (kind == "rmsnorm") test_rmsnorm(label, entry, m, json_object_get(k, "width") ? (int)jint(k, "width") : m.hidden);
         else if (kind == "silu_mul" || kind == "residual_add")

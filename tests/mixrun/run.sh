@@ -634,8 +634,9 @@ if run "gemma cpu" 0 --layout "$T/gm.mix" "${VE[@]}" --set dtype=fp16 --dump-log
     fail "emu: the variations' memory planned = allocated" "$(cat "$T/why")"
 fi
 
-# Llama 4's attention temperature on its NoPE layer: the cpu backend computes it; the emu backend runs
-# the layout while every factor is 1 (a context below the floor) and refuses it by name beyond.
+# Llama 4's attention temperature on its NoPE layer: the cpu backend and the rope kernel
+# (mixc_nope_temperature) compute it; emu equals cpu below the floor (every factor 1) and beyond
+# (context 128 with a floor of 16: factors up to 1 + 0.5 ln 8 = 2.04 by the last tokens).
 cat >"$T/temp.mix" <<'MIX'
 model "temp" {
     layers   = 2
@@ -658,9 +659,10 @@ if run "temperature cpu" 0 --layout "$T/temp.mix" --random-weights 7 --tokens $(
    run "temperature emu" 0 --layout "$T/temp.mix" --random-weights 7 --tokens $(seq -s, 1 10) --max-new 5 --backend emu --dump-logits "$T/te.npy"; then
   cmp_logits "emu vs cpu: nope_temperature below its floor (every factor 1)" "$T/tc.npy" "$T/te.npy" "$BF16_TOL" 10
 fi
-run "temperature emu beyond" 1 --layout "$T/temp.mix" --random-weights 7 --tokens $(seq -s, 1 10) --max-new 6 --backend emu &&
-  expect_err "emu: nope_temperature refused by name once the context reaches its floor" \
-    "nope_temperature_floor: the emu backend does not scale the NoPE layers' queries"
+if run "temperature cpu beyond" 0 --layout "$T/temp.mix" --random-weights 7 --tokens $(seq -s, 1 60) --max-new 40 --dump-logits "$T/tcb.npy" &&
+   run "temperature emu beyond" 0 --layout "$T/temp.mix" --random-weights 7 --tokens $(seq -s, 1 60) --max-new 40 --backend emu --dump-logits "$T/teb.npy"; then
+  cmp_logits "emu vs cpu: nope_temperature beyond its floor (positions 0 to 99, factors 1 to 2.04)" "$T/tcb.npy" "$T/teb.npy" "$BF16_TOL" 60
+fi
 if run "temperature cpu 16" 0 --layout "$T/temp.mix" --random-weights 7 --tokens $(seq -s, 1 10) --max-new 6 --dump-logits "$T/t16.npy" &&
    run "no temperature cpu 16" 0 --layout "$T/temp.mix" --set nope_temperature_scale=0.001 --random-weights 7 --tokens $(seq -s, 1 10) --max-new 6 --dump-logits "$T/t16b.npy" &&
    ! cmp -s "$T/t16.npy" "$T/t16b.npy"; then pass "cpu: the NoPE layer's temperature changes the logits from position 15 on"
