@@ -71,13 +71,6 @@ for dir in "$FIX"/*/; do
   else fail "$fam: mixrun cpu fp32" "$(head -c 400 "$T/err")"; fi
   if [ "$have_emu" = 0 ]; then echo "SKIP $fam: emu (built without the CUDA toolkit)"; continue; fi
   [ -n "$EMU_ONLY" ] && [ "$fam" != "$EMU_ONLY" ] && continue
-  # Llama 4's attention temperature runs on cpu only: emu refuses it by name where a factor is not 1
-  if grep -qE '^\s*nope_temperature_floor\s*=' "$T/$fam.mix" && ! "$RUN" "${common[@]}" --backend emu >"$T/out" 2>"$T/err"; then
-    if grep -q "nope_temperature_floor: the emu backend does not scale the NoPE layers' queries" "$T/err"; then
-      pass "$fam: emu refuses the NoPE layers' attention temperature by name (the cpu backend computes it)"
-    else fail "$fam: mixrun emu" "$(head -c 400 "$T/err")"; fi
-    continue
-  fi
   if ! grep -qE '^\s*experts\s*=' "$T/$fam.mix"; then
     if "$RUN" "${common[@]}" --backend emu --dump-logits "$T/$fam-emu.npy" >"$T/out" 2>"$T/err"; then
       cmp_logits "$fam: emu bf16 = transformers fp32 within the bf16 tolerance" "$dir/logits.npy" "$T/$fam-emu.npy" "$BF16_TOL"
