@@ -128,6 +128,15 @@ static Expr *parse_primary(Parser *P) {
     return e;
 }
 
+static const char *const FILTERS[] = {"trim", "length", NULL};
+static const char *const TESTS[] = {"defined", "undefined", "none", "string", NULL};
+
+static bool listed(const char *const *list, const char *s) {
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(list[i], s)) return true;
+    return false;
+}
+
 /* e[...]: an index or a slice [a:b]. */
 static Expr *parse_subscript(Parser *P, Expr *obj, Tok *at) {
     Expr *lo = is_op(P, ":") ? NULL : parse_expr(P);
@@ -165,6 +174,13 @@ static Expr *parse_postfix(Parser *P, Expr *e) {
                 s->a = e;
                 e = s;
             } else {
+                static const char *const LOOP[] = {"index0", "index", "first", "last", "length", "revindex",
+                                                   "revindex0", NULL};
+                if (e->k == E_NAME && !strcmp(e->s, "loop") && !listed(LOOP, n->s)) {
+                    lex_fail(P->L, n->pos, "loop.%s is not supported (only index0, index, first, last, length, "
+                             "revindex, revindex0)", n->s);
+                    return NULL;
+                }
                 Expr *a = node(P, E_ATTR, n);
                 a->a = e;
                 a->s = n->s;
@@ -177,15 +193,6 @@ static Expr *parse_postfix(Parser *P, Expr *e) {
         }
     }
     return e;
-}
-
-static const char *const FILTERS[] = {"trim", "length", NULL};
-static const char *const TESTS[] = {"defined", "undefined", "none", "string", NULL};
-
-static bool listed(const char *const *list, const char *s) {
-    for (int i = 0; list[i]; i++)
-        if (!strcmp(list[i], s)) return true;
-    return false;
 }
 
 /* e | filter and e is [not] test, in a row. */

@@ -110,6 +110,7 @@ REFUSED = {
     "for-if": ("{% for m in messages if m.role == 'user' %}{{ m.content }}{% endfor %}", "a for loop's 'if' filter"),
     "loop-cycle": ("{% for m in messages %}{{ loop.cycle('a', 'b') }}{% endfor %}", "the method 'cycle' is not supported"),
     "test-divisibleby": ("{% for m in messages %}{{ loop.index is divisibleby(2) }}{% endfor %}", "the test 'divisibleby' is not supported"),
+    "loop-previtem": ("{% for m in messages %}{{ loop.previtem }}{% endfor %}", "loop.previtem is not supported"),
     "division": ("{{ messages | length / 2 }}", "the operators / // ** are not supported"),
 }
 
