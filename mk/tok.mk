@@ -29,3 +29,12 @@ TEST_PROGS += $(BUILD)/tests/tokenizer/test_jinja
 .PHONY: refresh-chat-fixtures
 refresh-chat-fixtures:
 	$(Q)venv=$$(bash scripts/python-venv.sh) && "$$venv/bin/python" tests/tokenizer/make_chat_fixtures.py
+
+# `make test-python` also renders 3000 random templates with jinja2 and compares (fuzz_chat_templates.py).
+test-python: test-python-jinja
+.PHONY: test-python-jinja
+test-python-jinja: $(BUILD)/tests/tokenizer/test_jinja
+	$(Q)venv=$$(bash scripts/python-venv.sh) && for seed in 1 2; do \
+	  "$$venv/bin/python" tests/tokenizer/fuzz_chat_templates.py $$seed 1500 $(BUILD)/jinja-fuzz.json >/dev/null && \
+	  { $(BUILD)/tests/tokenizer/test_jinja $(BUILD)/jinja-fuzz.json >$(BUILD)/jinja-fuzz.out; rc=$$?; } ; \
+	  tail -n 1 $(BUILD)/jinja-fuzz.out; [ $$rc = 0 ] || { grep -A3 '^FAIL' $(BUILD)/jinja-fuzz.out | head -n 40; exit 1; }; done

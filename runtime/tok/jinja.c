@@ -286,6 +286,15 @@ static int64_t py_mod(int64_t a, int64_t b) {
 static Val arith(Render *R, const Expr *e, Val a, Val b) {
     bool na = a.k == V_INT || a.k == V_BOOL, nb = b.k == V_INT || b.k == V_BOOL;
     if (e->op == OP_ADD && a.k == V_STR && b.k == V_STR) return concat(R, a, b);
+    if (e->op == OP_MUL && ((a.k == V_STR && nb) || (na && b.k == V_STR))) {   /* Python's repetition */
+        Val str = a.k == V_STR ? a : b;
+        int64_t k = a.k == V_STR ? b.i : a.i;
+        if (k <= 0 || !str.n) return str_val("", 0);
+        if (k > ((int64_t)1 << 24) / (int64_t)str.n) return fail(R, e->pos, "a string of more than 16 MiB");
+        char *d = arena_alloc(&R->A, str.n * (size_t)k + 1);
+        for (int64_t i = 0; i < k; i++) memcpy(d + (size_t)i * str.n, str.s, str.n);
+        return str_val(d, str.n * (size_t)k);
+    }
     if (!na || !nb)
         return fail(R, e->pos, "the operator '%s' on %s and %s is not supported", e->op == OP_ADD ? "+" : e->op == OP_SUB ? "-"
                     : e->op == OP_MUL ? "*" : "%", KIND_NAME[a.k], KIND_NAME[b.k]);
@@ -298,6 +307,7 @@ static Val member(Render *R, const Expr *e, Val x, Val in) {
     bool r = false;
     if (in.k == V_STR && x.k == V_STR) r = x.n <= in.n && (x.n == 0 || memmem(in.s, in.n, x.s, x.n));
     else if (in.k == V_MSG && x.k == V_STR) r = get_key(R, in, x.s, x.n, e->pos).k != V_UNDEF;
+    else if (in.k == V_UNDEF) r = false;   /* an undefined value iterates as empty */
     else if (in.k == V_LIST)
         for (int64_t k = in.i; k < in.hi && !r; k++) r = equal(R, x, int_val(V_MSG, k));
     else return fail(R, e->pos, "'in' with %s and %s is not supported", KIND_NAME[x.k], KIND_NAME[in.k]);

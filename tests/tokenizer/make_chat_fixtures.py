@@ -64,7 +64,7 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 {% endfor %}
 {%- set tail = messages[1:] %}
 {{- '(' ~ (tail | length) ~ ',' ~ (messages[:-1] | length) ~ ',' ~ (messages[5:2] | length) ~ ')' }}
-{{- bos_token or 'no-bos' }}|{{ eos_token and 'eos' }}|{{ none }}|{{ true }}|{{ 3 > 2 and 'b' >= 'a' }}|{{ bos_token is none }}|{{ eos_token is string }}|{{ messages[9] is defined }}|{{ messages[0] == messages[0] }}|{{ 'x' "y" }}|{{ "q\"\t" }}
+{{- bos_token or 'no-bos' }}|{{ eos_token and 'eos' }}|{{ none }}|{{ true }}|{{ 3 > 2 and 'b' >= 'a' }}|{{ bos_token is none }}|{{ eos_token is string }}|{{ messages[9] is defined }}|{{ messages[0] == messages[0] }}|{{ 'x' "y" }}|{{ "q\"\t" }}|{{ '=' * 3 }}{{ 2 * 'ab' }}{{ 'x' * -1 }}|{{ 'x' in bos_token }}
 {%- if add_generation_prompt %}
 <|im_start|>assistant
 {% endif %}

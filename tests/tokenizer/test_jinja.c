@@ -52,7 +52,7 @@ static void run_case(json_t *c, json_t *templates) {
     bool raised = false, ok = jinja_render(t, &ctx, &out, &raised, err, sizeof err);
     const char *want = str_or_null(json_object_get(c, "expected")), *raises = str_or_null(json_object_get(c, "raises"));
     if (want)
-        result(name, ok && out.len == strlen(want) && !memcmp(out.data, want, out.len), ok ? "text differs" : err,
+        result(name, ok && out.len == strlen(want) && (!out.len || !memcmp(out.data, want, out.len)), ok ? "text differs" : err,
                out.data ? out.data : "", out.len, want);
     else if (raises)
         result(name, !ok && raised && !strcmp(err, raises), ok ? "rendered, want raise_exception" : "another failure",
