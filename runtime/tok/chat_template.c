@@ -82,9 +82,13 @@ static const char *template_text(ChatTemplate *ct, json_t *v) {
     return NULL;
 }
 
-static const char *const TURN_ENDS[] = {"<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>"};
+/* {a token the template's text holds, a token that then ends the turn}: each template's own end of
+ * turn, and Llama 3's <|end_of_text|> beside <|eot_id|> (as its template rendered by hand). */
+static const char *const TURN_ENDS[][2] = {{"<|eot_id|>", "<|eot_id|>"}, {"<|eot_id|>", "<|end_of_text|>"},
+                                           {"<|im_end|>", "<|im_end|>"}, {"<end_of_turn>", "<end_of_turn>"},
+                                           {"<|end|>", "<|end|>"}};
 
-/* The ids that end the turn: eos_token's, then the end-of-turn tokens the template writes. */
+/* The ids that end the turn: eos_token's, then those of TURN_ENDS. */
 static void turn_ends(ChatTemplate *ct, const Tokenizer *t, const char *src) {
     int32_t id = ct->eos ? tokenizer_special_id(t, ct->eos) : -1;
     if (ct->eos && id < 0) {
@@ -94,8 +98,10 @@ static void turn_ends(ChatTemplate *ct, const Tokenizer *t, const char *src) {
     }
     if (id >= 0) ct->stop[ct->nstop++] = id;
     for (size_t i = 0; i < sizeof TURN_ENDS / sizeof *TURN_ENDS && ct->nstop < CHAT_MAX_STOP; i++) {
-        int32_t e = strstr(src, TURN_ENDS[i]) ? tokenizer_special_id(t, TURN_ENDS[i]) : -1;
-        if (e >= 0 && e != id) ct->stop[ct->nstop++] = e;
+        int32_t e = strstr(src, TURN_ENDS[i][0]) ? tokenizer_special_id(t, TURN_ENDS[i][1]) : -1;
+        bool seen = false;
+        for (int k = 0; k < ct->nstop; k++) seen |= ct->stop[k] == e;
+        if (e >= 0 && !seen) ct->stop[ct->nstop++] = e;
     }
     if (!ct->nstop)
         snprintf(ct->err, sizeof ct->err, "'%s': no eos_token: the end of the assistant's turn is not known", ct->path);

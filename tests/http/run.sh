@@ -52,7 +52,11 @@ jq '.added_tokens += [{"id":601,"content":"<|im_start|>"},{"id":602,"content":"<
 jq --arg check "{% if messages[-1]['role'] == 'assistant' %}{{ raise_exception('the last message must not be the assistant\\'s') }}{% endif %}" \
   '{chat_template: [{name: "tool_use", template: "{{ tools }}"}, {name: "default", template: ($check + .templates.qwen2_chatml)}],
     bos_token: null, eos_token: {content: "<|im_end|>"}}' tests/tokenizer/fixtures/chat_templates.json >"$T/chatml/tokenizer_config.json"
-"$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" || fails=$((fails + 1))
+mkdir -p "$T/llama3cfg"   # Llama 3's template from a tokenizer_config.json: as the one by hand
+cp "$T/tok/tokenizer.json" "$T/llama3cfg/"
+jq '{chat_template: .templates.llama3, bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>"}' \
+  tests/tokenizer/fixtures/chat_templates.json >"$T/llama3cfg/tokenizer_config.json"
+"$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" "$T/llama3cfg" || fails=$((fails + 1))
 
 MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --random-weights 5 --backend cpu)
 

@@ -147,14 +147,41 @@ static void test_config_template(const char *dir) {
     tokenizer_free(t);
 }
 
+/* dir: the Llama 3 tokenizer with tokenizer_config.json holding Llama 3's template: rendered by
+ * jinja.c, the same text and stop ids as the template by hand. */
+static void test_llama3_config(const char *dir) {
+    char err[600];
+    Tokenizer *t = tokenizer_load(dir, err, sizeof err);
+    ChatTemplate *ct = t ? chat_template_load(t) : NULL;
+    check("chat-llama3-config-loads", ct && !chat_template_error(ct), ct ? chat_template_error(ct) : err);
+    if (ct && !chat_template_error(ct)) {
+        ChatMessage m[3] = {{"system", " S\n", 3}, {"user", "\xE3\x80\x80u", 4}, {"assistant", "a ", 2}};
+        Buf a = {0}, b = {0};
+        int32_t sa[CHAT_MAX_STOP], sb[CHAT_MAX_STOP];
+        int na = 0, nb = 0;
+        bool ok = chat_template_render(ct, t, m, 3, &a, sa, &na, err, sizeof err) &&
+                  chat_template_render(NULL, t, m, 3, &b, sb, &nb, err, sizeof err);
+        check("chat-llama3-config-equals-by-hand", ok && a.len == b.len && !memcmp(a.data, b.data, a.len), ok ? a.data : err);
+        bool same = na == nb;
+        for (int i = 0; i < na && same; i++) same = sa[i] == sb[i];
+        check("chat-llama3-config-stops-as-by-hand", ok && same, "the stop ids differ");
+        buf_free(&a);
+        buf_free(&b);
+    }
+    chat_template_free(ct);
+    tokenizer_free(t);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1 CHATML_DIR\n");
+    if (argc != 6) {
+        fprintf(stderr, "usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1 CHATML_DIR "
+                        "LLAMA3_CONFIG_DIR\n");
         return 2;
     }
     test_draws();
     test_nucleus_large();
     test_chat(argv[1], argv[2], argv[3]);
     test_config_template(argv[4]);
+    test_llama3_config(argv[5]);
     return fails != 0;
 }
