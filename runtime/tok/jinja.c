@@ -75,15 +75,9 @@ static const Val UNDEF = {V_UNDEF};
 static Val fail(Render *R, size_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static Val fail(Render *R, size_t pos, const char *fmt, ...) {
     if (R->failed) return UNDEF;
-    int line = 1, col = 1;
-    for (size_t i = 0; i < pos && R->t->src[i]; i++) {
-        if (R->t->src[i] == '\n') line++, col = 1;
-        else if (((unsigned char)R->t->src[i] & 0xC0) != 0x80) col++;
-    }
-    int k = snprintf(R->err, R->errlen, "%d:%d: ", line, col);
     va_list ap;
     va_start(ap, fmt);
-    if (k >= 0 && (size_t)k < R->errlen) vsnprintf(R->err + k, R->errlen - (size_t)k, fmt, ap);
+    jinja_verror(R->t->src, pos, R->err, R->errlen, fmt, ap);
     va_end(ap);
     R->failed = true;
     return UNDEF;

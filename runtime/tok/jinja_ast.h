@@ -2,6 +2,8 @@
 #ifndef MIXC_JINJA_AST_H
 #define MIXC_JINJA_AST_H
 
+#include <stdarg.h>
+
 #include "jinja.h"
 
 /* The length of the Python white-space character at s[0, len), or 0 (jinja.c). */
@@ -29,6 +31,8 @@ typedef struct {
 /* L->A, L->err and L->errlen set: the tokens of src in L (ending in T_EOF), or false with
  * "LINE:COL: what" in L->err. */
 bool jinja_lex(Lex *L, const char *src);
+/* "LINE:COL: what" at src[pos] into err. */
+void jinja_verror(const char *src, size_t pos, char *err, size_t errlen, const char *fmt, va_list ap);
 /* An error "LINE:COL: what" at src[pos] into L->err (the first one only). */
 void lex_fail(Lex *L, size_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -14,17 +14,21 @@ static size_t skip_space(const char *s, size_t len, size_t i) {
     return i;
 }
 
+void jinja_verror(const char *src, size_t pos, char *err, size_t errlen, const char *fmt, va_list ap) {
+    int line = 1, col = 1;
+    for (size_t i = 0; i < pos && src[i]; i++) {
+        if (src[i] == '\n') line++, col = 1;
+        else if (((unsigned char)src[i] & 0xC0) != 0x80) col++;
+    }
+    int k = snprintf(err, errlen, "%d:%d: ", line, col);
+    if (k >= 0 && (size_t)k < errlen) vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+}
+
 void lex_fail(Lex *L, size_t pos, const char *fmt, ...) {
     if (L->failed) return;
-    int line = 1, col = 1;
-    for (size_t i = 0; i < pos && i < L->len; i++) {
-        if (L->src[i] == '\n') line++, col = 1;
-        else if (((unsigned char)L->src[i] & 0xC0) != 0x80) col++;
-    }
-    int k = snprintf(L->err, L->errlen, "%d:%d: ", line, col);
     va_list ap;
     va_start(ap, fmt);
-    if (k >= 0 && (size_t)k < L->errlen) vsnprintf(L->err + k, L->errlen - (size_t)k, fmt, ap);
+    jinja_verror(L->src, pos, L->err, L->errlen, fmt, ap);
     va_end(ap);
     L->failed = true;
 }
