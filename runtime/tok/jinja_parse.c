@@ -256,11 +256,15 @@ static Expr *parse_math2(Parser *P) {
     return e;
 }
 
-static Expr *parse_concat(Parser *P) {
-    Expr *e = parse_math2(P);
-    for (Tok *at = cur(P); !failed(P) && take_op(P, "~"); at = cur(P)) e = binary(P, at, OP_CAT, e, parse_math2(P));
+/* next (tok next)*, left to right; tok a word (and, or) or an operator. */
+static Expr *left_assoc(Parser *P, Expr *(*next)(Parser *), bool word, const char *tok, int op) {
+    Expr *e = next(P);
+    for (Tok *at = cur(P); !failed(P) && (word ? take_name(P, tok) : take_op(P, tok)); at = cur(P))
+        e = binary(P, at, op, e, next(P));
     return e;
 }
+
+static Expr *parse_concat(Parser *P) { return left_assoc(P, parse_math2, false, "~", OP_CAT); }
 
 static Expr *parse_math1(Parser *P) {
     Expr *e = parse_concat(P);
@@ -305,17 +309,8 @@ static Expr *parse_not(Parser *P) {
     return parse_compare(P);
 }
 
-static Expr *parse_and(Parser *P) {
-    Expr *e = parse_not(P);
-    for (Tok *at = cur(P); !failed(P) && take_name(P, "and"); at = cur(P)) e = binary(P, at, OP_AND, e, parse_not(P));
-    return e;
-}
-
-static Expr *parse_or(Parser *P) {
-    Expr *e = parse_and(P);
-    for (Tok *at = cur(P); !failed(P) && take_name(P, "or"); at = cur(P)) e = binary(P, at, OP_OR, e, parse_and(P));
-    return e;
-}
+static Expr *parse_and(Parser *P) { return left_assoc(P, parse_not, true, "and", OP_AND); }
+static Expr *parse_or(Parser *P) { return left_assoc(P, parse_and, true, "or", OP_OR); }
 
 /* B if A else C, Jinja's conditional expression (C may be absent: undefined). */
 static Expr *parse_expr(Parser *P) {
