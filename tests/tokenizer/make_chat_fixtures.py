@@ -35,6 +35,8 @@ TEMPLATES = {
 ' + message['content'] + '<|end|>
 '}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>
 ' }}{% else %}{{ eos_token }}{% endif %}""",
+    # TinyLlama-1.1B-Chat / Zephyr: one statement a line, trim_blocks at work.
+    "zephyr": "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] + eos_token }}\n{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + eos_token }}\n{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% endif %}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}",
     # Not a model's: the rest of the subset, in the multi-line style of newer templates (white-space
     # control, trim_blocks and lstrip_blocks at work, namespaces, loop scoping).
     "features": r"""{#- a comment #}
@@ -79,7 +81,7 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "llama3": ("<|begin_of_text|>", "<|eot_id|>"), "gemma": ("<bos>", "<eos>"), "mistral_v01": ("<s>", "</s>"),
     "llama2": ("<s>", "</s>"), "qwen2_chatml": (None, "<|im_end|>"), "phi3": ("<s>", "<|endoftext|>"),
-    "features": (None, "</s>"), "crlf": ("<s>", "</s>"), "type-error": ("<s>", "</s>"),
+    "features": (None, "</s>"), "crlf": ("<s>", "</s>"), "zephyr": ("<s>", "</s>"), "type-error": ("<s>", "</s>"),
     "undefined-attr": ("<s>", "</s>"),
 }
 
