@@ -47,7 +47,7 @@ static bool llama3_render(const Tokenizer *t, const ChatMessage *m, int n, Buf *
 }
 
 struct ChatTemplate {
-    char *path;                 /* tokenizer_config.json */
+    char *path;                 /* the template's file: tokenizer_config.json or chat_template.jinja */
     JinjaTemplate *jt;
     char *bos, *eos;            /* NULL: not set */
     int32_t stop[CHAT_MAX_STOP];
@@ -92,7 +92,7 @@ static const char *const TURN_ENDS[][2] = {{"<|eot_id|>", "<|eot_id|>"}, {"<|eot
 static void turn_ends(ChatTemplate *ct, const Tokenizer *t, const char *src) {
     int32_t id = ct->eos ? tokenizer_special_id(t, ct->eos) : -1;
     if (ct->eos && id < 0) {
-        snprintf(ct->err, sizeof ct->err, "'%s': the eos_token '%.60s' is not a special token of '%s'", ct->path,
+        snprintf(ct->err, sizeof ct->err, "the eos_token '%.60s' of tokenizer_config.json is not a special token of '%s'",
                  ct->eos, tokenizer_path(t));
         return;
     }
@@ -104,32 +104,58 @@ static void turn_ends(ChatTemplate *ct, const Tokenizer *t, const char *src) {
         if (e >= 0 && !seen) ct->stop[ct->nstop++] = e;
     }
     if (!ct->nstop)
-        snprintf(ct->err, sizeof ct->err, "'%s': no eos_token: the end of the assistant's turn is not known", ct->path);
+        snprintf(ct->err, sizeof ct->err, "'%s': no eos_token in tokenizer_config.json and no end-of-turn token known: the end of the assistant's "
+                 "turn is not known", ct->path);
+}
+
+/* name in the directory of t's tokenizer.json (malloc'ed); *there: it exists. */
+static char *beside(const Tokenizer *t, const char *name, bool *there) {
+    const char *tp = tokenizer_path(t), *slash = strrchr(tp, '/');
+    Buf path = {0};
+    buf_printf(&path, "%.*s%s", slash ? (int)(slash - tp + 1) : 0, tp, name);
+    struct stat st;
+    *there = !(stat(path.data, &st) && errno == ENOENT);
+    return path.data;
+}
+
+/* chat_template.jinja, which transformers prefers to tokenizer_config.json's chat_template. */
+static char *read_jinja_file(ChatTemplate *ct, char *file) {
+    size_t len;
+    char *text = read_file_limited(file, (size_t)1 << 20, &len);
+    if (!text) snprintf(ct->err, sizeof ct->err, "'%s': %s", file, strerror(errno));
+    free(ct->path);
+    ct->path = file;
+    return text;
 }
 
 ChatTemplate *chat_template_load(const Tokenizer *t) {
-    const char *tp = tokenizer_path(t), *slash = strrchr(tp, '/');
-    Buf path = {0};
-    buf_printf(&path, "%.*stokenizer_config.json", slash ? (int)(slash - tp + 1) : 0, tp);
-    struct stat st;
-    if (stat(path.data, &st) && errno == ENOENT) return buf_free(&path), NULL;
+    bool has_cfg, has_file;
+    char *cfg = beside(t, "tokenizer_config.json", &has_cfg), *file = beside(t, "chat_template.jinja", &has_file);
     ChatTemplate *ct = xcalloc(1, sizeof *ct);
-    ct->path = path.data;
-    json_error_t je;
-    json_t *root = json_load_file(ct->path, JSON_REJECT_DUPLICATES, &je), *v = json_object_get(root, "chat_template");
+    ct->path = cfg;
+    json_t *root = NULL;
     const char *src = NULL;
-    if (!root) snprintf(ct->err, sizeof ct->err, "'%s':%d:%d: %s", ct->path, je.line, je.column, je.text);
-    else if (!v || json_is_null(v)) {
-        json_decref(root);
-        chat_template_free(ct);
-        return NULL;
-    } else if ((src = template_text(ct, v)) && token_field(ct, root, "bos_token", &ct->bos) &&
-               token_field(ct, root, "eos_token", &ct->eos)) {
+    char *text = NULL;
+    if (has_cfg) {
+        json_error_t je;
+        json_t *v = (root = json_load_file(cfg, JSON_REJECT_DUPLICATES, &je)) ? json_object_get(root, "chat_template") : NULL;
+        if (!root) snprintf(ct->err, sizeof ct->err, "'%s':%d:%d: %s", cfg, je.line, je.column, je.text);
+        else if (token_field(ct, root, "bos_token", &ct->bos) && token_field(ct, root, "eos_token", &ct->eos) &&
+                 !has_file && v && !json_is_null(v))
+            src = template_text(ct, v);
+    }
+    if (has_file && !ct->err[0]) src = text = read_jinja_file(ct, file);
+    else free(file);
+    if (src) {
         char e[500];
         if (!(ct->jt = jinja_parse(src, e, sizeof e)))
             snprintf(ct->err, sizeof ct->err, "'%s': chat_template:%s", ct->path, e);
         else turn_ends(ct, t, src);
+    } else if (!ct->err[0]) {   /* no template: Llama 3's by hand */
+        chat_template_free(ct);
+        ct = NULL;
     }
+    free(text);
     json_decref(root);
     return ct;
 }

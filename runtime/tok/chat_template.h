@@ -1,7 +1,8 @@
 /* chat_template.h — the chat template of a checkpoint (docs/tokenizer.md, "Chat templates"):
  * messages in, the prompt text out, for `mixrun serve`'s /v1/chat/completions.
  *
- * tokenizer_config.json beside the tokenizer's tokenizer.json, with a "chat_template": that template,
+ * tokenizer_config.json beside the tokenizer's tokenizer.json, with a "chat_template" (or
+ * chat_template.jinja beside it, which transformers prefers): that template,
  * rendered by runtime/tok/jinja.c (a Jinja2 subset, exactly as transformers renders it) with
  * add_generation_prompt true and the file's bos_token and eos_token. The turn ends at eos_token, and
  * at the end-of-turn tokens the template writes (<|eot_id|>, <|im_end|>, <end_of_turn>, <|end|>)
@@ -27,8 +28,9 @@
 
 typedef struct ChatTemplate ChatTemplate;
 
-/* The chat template of tokenizer_config.json beside t's tokenizer.json; NULL when there is no such
- * file or it has no chat_template (the Llama 3 template by hand then). A file or template that
+/* The chat template beside t's tokenizer.json (chat_template.jinja, else tokenizer_config.json's
+ * chat_template; bos_token and eos_token from tokenizer_config.json); NULL when there is none (the
+ * Llama 3 template by hand then). A file or template that
  * cannot be used is returned too, holding its error (chat_template_error). */
 ChatTemplate *chat_template_load(const Tokenizer *t);
 /* NULL, or why ct cannot render ("'P': chat_template:LINE:COL: the filter 'x' is not supported ..."). */

@@ -56,7 +56,12 @@ mkdir -p "$T/llama3cfg"   # Llama 3's template from a tokenizer_config.json: as 
 cp "$T/tok/tokenizer.json" "$T/llama3cfg/"
 jq '{chat_template: .templates.llama3, bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>"}' \
   tests/tokenizer/fixtures/chat_templates.json >"$T/llama3cfg/tokenizer_config.json"
-"$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" "$T/llama3cfg" || fails=$((fails + 1))
+mkdir -p "$T/jinjafile"   # chat_template.jinja beside: transformers prefers it to the config's template
+cp "$T/chatml/tokenizer.json" "$T/jinjafile/"
+jq -n '{chat_template: "{{ tools }}", eos_token: "<|im_end|>"}' >"$T/jinjafile/tokenizer_config.json"
+jq -r '.templates.qwen2_chatml' tests/tokenizer/fixtures/chat_templates.json >"$T/jinjafile/chat_template.jinja"
+"$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" "$T/llama3cfg" "$T/jinjafile" ||
+  fails=$((fails + 1))
 
 MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --random-weights 5 --backend cpu)
 

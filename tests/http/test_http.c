@@ -120,13 +120,20 @@ static void test_chat(const char *with, const char *without, const char *llama31
     tokenizer_free(plain);
 }
 
-/* dir: a ChatML tokenizer.json with tokenizer_config.json (tests/http/run.sh): its template rendered,
- * the turn ended at its eos_token <|im_end|>. */
-static void test_config_template(const char *dir) {
+/* check() named chat-WHAT-KEY. */
+static void check_of(const char *what, const char *key, bool ok, const char *msg) {
+    char name[100];
+    snprintf(name, sizeof name, "chat-%s-%s", what, key);
+    check(name, ok, msg);
+}
+
+/* dir: a ChatML tokenizer.json with tokenizer_config.json (tests/http/run.sh), or with
+ * chat_template.jinja too (which wins): its template rendered, the turn ended at eos_token <|im_end|>. */
+static void test_config_template(const char *dir, const char *what) {
     char err[600];
     Tokenizer *t = tokenizer_load(dir, err, sizeof err);
     ChatTemplate *ct = t ? chat_template_load(t) : NULL;
-    check("chat-config-template-loads", ct && !chat_template_error(ct), ct ? chat_template_error(ct) : err);
+    check_of(what, "loads", ct && !chat_template_error(ct), ct ? chat_template_error(ct) : err);
     if (!ct || chat_template_error(ct)) {
         chat_template_free(ct);
         tokenizer_free(t);
@@ -138,9 +145,9 @@ static void test_config_template(const char *dir) {
     int nstop = 0;
     bool ok = chat_template_render(ct, t, m, 2, &out, stop, &nstop, err, sizeof err);
     const char *want = "<|im_start|>system\nS<|im_end|>\n<|im_start|>tool\nT<|im_end|>\n<|im_start|>assistant\n";
-    check("chat-config-template-rendered", ok && out.len == strlen(want) && !memcmp(out.data, want, out.len),
+    check_of(what, "rendered", ok && out.len == strlen(want) && !memcmp(out.data, want, out.len),
           ok ? out.data : err);
-    check("chat-config-template-stops-at-eos", nstop == 1 && stop[0] == tokenizer_special_id(t, "<|im_end|>"),
+    check_of(what, "stops-at-eos", nstop == 1 && stop[0] == tokenizer_special_id(t, "<|im_end|>"),
           "the stop ids are not {<|im_end|>}");
     buf_free(&out);
     chat_template_free(ct);
@@ -173,15 +180,16 @@ static void test_llama3_config(const char *dir) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
+    if (argc != 7) {
         fprintf(stderr, "usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1 CHATML_DIR "
-                        "LLAMA3_CONFIG_DIR\n");
+                        "LLAMA3_CONFIG_DIR JINJA_FILE_DIR\n");
         return 2;
     }
     test_draws();
     test_nucleus_large();
     test_chat(argv[1], argv[2], argv[3]);
-    test_config_template(argv[4]);
+    test_config_template(argv[4], "config-template");
+    test_config_template(argv[6], "jinja-file");
     test_llama3_config(argv[5]);
     return fails != 0;
 }
