@@ -293,7 +293,10 @@ static Val arith(Render *R, const Expr *e, Val a, Val b) {
         return fail(R, e->pos, "the operator '%s' on %s and %s is not supported", e->op == OP_ADD ? "+" : e->op == OP_SUB ? "-"
                     : e->op == OP_MUL ? "*" : "%", KIND_NAME[a.k], KIND_NAME[b.k]);
     if (e->op == OP_MOD && b.i == 0) return fail(R, e->pos, "modulo by zero");
-    int64_t r = e->op == OP_ADD ? a.i + b.i : e->op == OP_SUB ? a.i - b.i : e->op == OP_MUL ? a.i * b.i : py_mod(a.i, b.i);
+    int64_t r = 0;
+    bool over = e->op == OP_ADD ? __builtin_add_overflow(a.i, b.i, &r) : e->op == OP_SUB ? __builtin_sub_overflow(a.i, b.i, &r)
+              : e->op == OP_MUL ? __builtin_mul_overflow(a.i, b.i, &r) : (r = py_mod(a.i, b.i), false);
+    if (over) return fail(R, e->pos, "an integer past 64 bits");
     return int_val(V_INT, r);
 }
 

@@ -101,7 +101,11 @@ static size_t lex_one(Lex *L, size_t pos) {
 /* The tokens of a {{ or {% tag whose body starts at pos; the position after its end. */
 static size_t lex_tag(Lex *L, size_t pos, bool block) {
     const char *s = L->src, *end = block ? "%}" : "}}";
-    for (;;) {
+    for (int n = 0;; n++) {
+        if (n == 1000) {   /* an expression's depth is at most its tokens: the render's recursion stays small */
+            lex_fail(L, pos, "a tag of more than 1000 tokens");
+            return pos;
+        }
         pos = skip_space(s, L->len, pos);
         if (pos >= L->len) {
             lex_fail(L, pos, "the tag is not closed with '%s'", end);

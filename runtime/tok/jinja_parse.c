@@ -12,7 +12,10 @@ typedef struct {
     int nbound, capbound;
     Expr **names;            /* every E_NAME, checked at the end */
     int nnames, capnames;
+    int depth;               /* of expressions and blocks being parsed */
 } Parser;
+
+#define MAX_DEPTH 500
 
 static Tok *cur(Parser *P) { return &P->L->t[P->i]; }
 static bool failed(Parser *P) { return P->L->failed; }
@@ -225,8 +228,10 @@ static Expr *parse_unary(Parser *P, bool filters) {
     Tok *at = cur(P);
     Expr *e;
     if (take_op(P, "-")) {
+        if (++P->depth > MAX_DEPTH) return fail_here(P, "the template nests too deeply"), NULL;
         e = node(P, E_NEG, at);
         e->a = parse_unary(P, false);
+        P->depth--;
     } else if (is_op(P, "+")) {
         return fail_here(P, "the unary '+' is not supported"), NULL;
     } else {
@@ -302,8 +307,10 @@ static Expr *parse_not(Parser *P) {
     Tok *at = cur(P);
     if (is_name(P, "not") && compare_op(P) != OP_NOTIN) {
         P->i++;
+        if (++P->depth > MAX_DEPTH) return fail_here(P, "the template nests too deeply"), NULL;
         Expr *e = node(P, E_NOT, at);
         e->a = parse_not(P);
+        P->depth--;
         return e;
     }
     return parse_compare(P);
@@ -313,7 +320,7 @@ static Expr *parse_and(Parser *P) { return left_assoc(P, parse_not, true, "and",
 static Expr *parse_or(Parser *P) { return left_assoc(P, parse_and, true, "or", OP_OR); }
 
 /* B if A else C, Jinja's conditional expression (C may be absent: undefined). */
-static Expr *parse_expr(Parser *P) {
+static Expr *parse_cond(Parser *P) {
     Expr *e = parse_or(P);
     while (!failed(P)) {
         Tok *at = cur(P);
@@ -324,6 +331,13 @@ static Expr *parse_expr(Parser *P) {
         c->c = take_name(P, "else") ? parse_expr(P) : NULL;
         e = c;
     }
+    return e;
+}
+
+static Expr *parse_expr(Parser *P) {
+    if (++P->depth > MAX_DEPTH) return fail_here(P, "the template nests too deeply"), NULL;
+    Expr *e = parse_cond(P);
+    P->depth--;
     return e;
 }
 
@@ -414,8 +428,13 @@ static Stmt *parse_statement(Parser *P, const char *const *stops, const char **s
     for (int i = 0; stops && stops[i]; i++)
         if (!strcmp(w->s, stops[i])) return P->i++, *stopped = stops[i], NULL;
     P->i++;
-    if (!strcmp(w->s, "if")) return parse_if(P, w);
-    if (!strcmp(w->s, "for")) return parse_for(P, w);
+    if (P->depth > MAX_DEPTH) return fail_here(P, "the template nests too deeply"), NULL;
+    if (!strcmp(w->s, "if") || !strcmp(w->s, "for")) {
+        P->depth += 2;   /* a block's body */
+        Stmt *s = !strcmp(w->s, "if") ? parse_if(P, w) : parse_for(P, w);
+        P->depth -= 2;
+        return s;
+    }
     if (!strcmp(w->s, "set")) return parse_set(P, w);
     if (listed(REFUSED_STATEMENT_WORDS, w->s))
         lex_fail(P->L, w->pos, "the statement '%s' is not supported (only if, for and set)", w->s);
