@@ -18,3 +18,23 @@ test-python-tokenizer: $(MIXRUN) $(BUILD)/tests/tokenizer/test_tokenizer
 	$(Q)venv=$$(bash scripts/python-venv.sh) && rm -rf $(BUILD)/tokenizer-fixtures && \
 	  "$$venv/bin/python" tests/tokenizer/make_fixtures.py --out $(BUILD)/tokenizer-fixtures && \
 	  BUILD=$(BUILD) MIXC_TOKENIZER_FIXTURES=$(BUILD)/tokenizer-fixtures bash tests/tokenizer/run.sh
+
+# runtime/tok/jinja.c against jinja2's renderings (tests/tokenizer/fixtures/chat_templates.json,
+# made by tests/tokenizer/make_chat_fixtures.py; `make refresh-chat-fixtures` remakes it).
+$(BUILD)/tests/tokenizer/test_jinja: $(BUILD)/tests/tokenizer/test_jinja.o $(CORE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/tokenizer/test_jinja
+
+.PHONY: refresh-chat-fixtures
+refresh-chat-fixtures:
+	$(Q)venv=$$(bash scripts/python-venv.sh) && "$$venv/bin/python" tests/tokenizer/make_chat_fixtures.py
+
+# `make test-python` also renders 3000 random templates with jinja2 and compares (fuzz_chat_templates.py).
+test-python: test-python-jinja
+.PHONY: test-python-jinja
+test-python-jinja: $(BUILD)/tests/tokenizer/test_jinja
+	$(Q)venv=$$(bash scripts/python-venv.sh) && for seed in 1 2; do \
+	  "$$venv/bin/python" tests/tokenizer/fuzz_chat_templates.py $$seed 1500 $(BUILD)/jinja-fuzz.json >/dev/null && \
+	  { $(BUILD)/tests/tokenizer/test_jinja $(BUILD)/jinja-fuzz.json >$(BUILD)/jinja-fuzz.out; rc=$$?; } ; \
+	  tail -n 1 $(BUILD)/jinja-fuzz.out; [ $$rc = 0 ] || { grep -A3 '^FAIL' $(BUILD)/jinja-fuzz.out | head -n 40; exit 1; }; done

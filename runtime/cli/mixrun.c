@@ -103,7 +103,7 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, text, OPT_STRING, "--text", .metavar = "TEXT", .help = "a text prompt: prints the generated text"),
     OPT(Options, text_file, OPT_STRING, "--text-file", .metavar = "F", .help = "a text prompt: the whole file"),
     OPT(Options, tokenizer, OPT_STRING, "--tokenizer", .metavar = "F|DIR",
-        .help = "tokenizer.json of --text and serve (default: beside --weights;\ndocs/tokenizer.md)"),
+        .help = "tokenizer.json of --text and serve (default: beside --weights);\nserve's chat template is tokenizer_config.json's beside it\n(docs/tokenizer.md)"),
     OPT(Options, print_ids, OPT_FLAG, "--print-ids", .help = "with --text: the generated ids too, before the text"),
     OPT(Options, max_new, OPT_COUNT, "--max-new", .metavar = "N", .min = 0, .max = MIXC_MAX_VALUE - 1,
         .help = "tokens to generate (default 16, less if the context is shorter)"),

@@ -87,6 +87,7 @@ struct HttpServer {
     HttpOptions opt;
     Backend *b;
     const Tokenizer *tok;       /* NULL: token-id prompts only */
+    ChatTemplate *chat;         /* tokenizer_config.json's; NULL: Llama 3's by hand (chat_template.h) */
     const char *model;          /* the model's id */
     int64_t context, vocab;
     ServeOptions so;

@@ -230,7 +230,7 @@ static bool chat_prompt(Parse *p, ApiError *err) {
         m[i] = (ChatMessage){json_string_value(role), content[i].data ? content[i].data : "", content[i].len};
     }
     char e[600];
-    if (ok && !chat_template_render(p->s->tok, m, (int)n, &text, p->g->stop_ids, &p->g->nstop_ids, e, sizeof e))
+    if (ok && !chat_template_render(p->s->chat, p->s->tok, m, (int)n, &text, p->g->stop_ids, &p->g->nstop_ids, e, sizeof e))
         ok = bad(err, 400, "%s", e);
     if (ok) ok = text_ids(p, text.data, text.len, false, err);
     for (size_t i = 0; i < n; i++) buf_free(&content[i]);

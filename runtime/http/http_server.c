@@ -375,6 +375,9 @@ int http_serve(Backend *b, const Tokenizer *tok, const char *model, const ServeO
     json_decref(name);
     HttpServer s = {.opt = *ho, .b = b, .tok = tok, .model = model, .so = *so, .context = b->cfg.context,
                     .vocab = b->layout->model.vocab};
+    s.chat = tok ? chat_template_load(tok) : NULL;
+    if (chat_template_error(s.chat))
+        fprintf(stderr, "mixrun serve: warning: %s; /v1/chat/completions answers 400 with this\n", chat_template_error(s.chat));
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.wake, NULL);
     pthread_cond_init(&s.idle, NULL);
@@ -410,6 +413,7 @@ int http_serve(Backend *b, const Tokenizer *tok, const char *model, const ServeO
     if (!rc) fprintf(stderr, "mixrun serve: stopped\n");
     serve_engine_close(s.e);
     sample_scratch_free(&s.scratch);
+    chat_template_free(s.chat);
     free(s.running);
     pthread_cond_destroy(&s.idle);
     pthread_cond_destroy(&s.wake);

@@ -1,42 +1,17 @@
-/* chat_template.c — the Llama 3 chat template, rendered by hand (chat_template.h). */
+/* chat_template.c — a checkpoint's chat template (tokenizer_config.json, rendered by jinja.c), or the
+ * Llama 3 template by hand (chat_template.h). */
 #include "chat_template.h"
 
+#include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
-
-/* Python's str.isspace, which Jinja's trim uses: bidirectional class WS, B or S, or category Zs. */
-static bool py_space(utf8proc_int32_t c) {
-    const utf8proc_property_t *p = utf8proc_get_property(c);
-    return p->bidi_class == UTF8PROC_BIDI_CLASS_WS || p->bidi_class == UTF8PROC_BIDI_CLASS_B ||
-           p->bidi_class == UTF8PROC_BIDI_CLASS_S || p->category == UTF8PROC_CATEGORY_ZS;
-}
-
-/* s[*from, *to) without the white space at both ends, as Jinja's `trim` (Python's strip()). */
-static void trim(const char *s, size_t len, size_t *from, size_t *to) {
-    const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)s;
-    size_t a = 0, b = len;
-    while (a < b) {
-        utf8proc_int32_t c;
-        utf8proc_ssize_t n = utf8proc_iterate(u + a, (utf8proc_ssize_t)(b - a), &c);
-        if (n <= 0 || !py_space(c)) break;
-        a += (size_t)n;
-    }
-    while (b > a) {   /* back to the start of the last character */
-        size_t k = b - 1;
-        while (k > a && (u[k] & 0xC0) == 0x80) k--;
-        utf8proc_int32_t c;
-        utf8proc_ssize_t n = utf8proc_iterate(u + k, (utf8proc_ssize_t)(b - k), &c);
-        if (n <= 0 || !py_space(c)) break;
-        b = k;
-    }
-    *from = a;
-    *to = b;
-}
+#include <sys/stat.h>
 
 static const char *const LLAMA3_TOKENS[] = {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
 
-bool chat_template_render(const Tokenizer *t, const ChatMessage *m, int n, Buf *out, int32_t stop_ids[CHAT_MAX_STOP],
+static bool llama3_render(const Tokenizer *t, const ChatMessage *m, int n, Buf *out, int32_t stop_ids[CHAT_MAX_STOP],
                           int *nstop, char *err, size_t errlen) {
     for (size_t i = 0; i < sizeof LLAMA3_TOKENS / sizeof *LLAMA3_TOKENS; i++)
         if (tokenizer_special_id(t, LLAMA3_TOKENS[i]) < 0) {
@@ -58,7 +33,7 @@ bool chat_template_render(const Tokenizer *t, const ChatMessage *m, int n, Buf *
     buf_puts(out, "<|begin_of_text|>");
     for (int i = 0; i < n; i++) {
         size_t a, b;
-        trim(m[i].content, m[i].len, &a, &b);
+        jinja_strip(m[i].content, m[i].len, true, true, &a, &b);
         buf_printf(out, "<|start_header_id|>%s<|end_header_id|>\n\n", m[i].role);
         buf_append(out, m[i].content + a, b - a);
         buf_puts(out, "<|eot_id|>");
@@ -68,5 +43,150 @@ bool chat_template_render(const Tokenizer *t, const ChatMessage *m, int n, Buf *
     stop_ids[(*nstop)++] = tokenizer_special_id(t, "<|eot_id|>");
     int32_t end = tokenizer_special_id(t, "<|end_of_text|>");
     if (end >= 0) stop_ids[(*nstop)++] = end;
+    return true;
+}
+
+struct ChatTemplate {
+    char *path;                 /* the template's file: tokenizer_config.json or chat_template.jinja */
+    JinjaTemplate *jt;
+    char *bos, *eos;            /* NULL: not set */
+    int32_t stop[CHAT_MAX_STOP];
+    int nstop;
+    char err[700];              /* non-empty: why it cannot render */
+};
+
+/* bos_token / eos_token: a string, {"content": ...}, or null / absent. */
+static bool token_field(ChatTemplate *ct, json_t *root, const char *key, char **out) {
+    json_t *v = json_object_get(root, key);
+    if (json_is_object(v)) v = json_object_get(v, "content");
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_string(v)) {
+        snprintf(ct->err, sizeof ct->err, "'%s': %s is not a string or {\"content\": string}", ct->path, key);
+        return false;
+    }
+    *out = xstrdup(json_string_value(v));
+    return true;
+}
+
+/* The template text: a string, or the one named "default" in a list of {name, template}. */
+static const char *template_text(ChatTemplate *ct, json_t *v) {
+    if (json_is_string(v)) return json_string_value(v);
+    for (size_t i = 0; json_is_array(v) && i < json_array_size(v); i++) {
+        json_t *e = json_array_get(v, i);
+        if (json_is_string(json_object_get(e, "name")) && !strcmp(json_string_value(json_object_get(e, "name")), "default") &&
+            json_is_string(json_object_get(e, "template")))
+            return json_string_value(json_object_get(e, "template"));
+    }
+    snprintf(ct->err, sizeof ct->err, "'%s': chat_template is %s", ct->path, json_is_array(v)
+             ? "a list without a template named 'default'" : "not a string or a list of {name, template}");
+    return NULL;
+}
+
+/* {a token the template's text holds, a token that then ends the turn}: each template's own end of
+ * turn, and Llama 3's <|end_of_text|> beside <|eot_id|> (as its template rendered by hand). */
+static const char *const TURN_ENDS[][2] = {{"<|eot_id|>", "<|eot_id|>"}, {"<|eot_id|>", "<|end_of_text|>"},
+                                           {"<|im_end|>", "<|im_end|>"}, {"<end_of_turn>", "<end_of_turn>"},
+                                           {"<|end|>", "<|end|>"}};
+
+/* The ids that end the turn: eos_token's, then those of TURN_ENDS. */
+static void turn_ends(ChatTemplate *ct, const Tokenizer *t, const char *src) {
+    int32_t id = ct->eos ? tokenizer_special_id(t, ct->eos) : -1;
+    if (ct->eos && id < 0) {
+        snprintf(ct->err, sizeof ct->err, "the eos_token '%.60s' of tokenizer_config.json is not a special token of '%s'",
+                 ct->eos, tokenizer_path(t));
+        return;
+    }
+    if (id >= 0) ct->stop[ct->nstop++] = id;
+    for (size_t i = 0; i < sizeof TURN_ENDS / sizeof *TURN_ENDS && ct->nstop < CHAT_MAX_STOP; i++) {
+        int32_t e = strstr(src, TURN_ENDS[i][0]) ? tokenizer_special_id(t, TURN_ENDS[i][1]) : -1;
+        bool seen = false;
+        for (int k = 0; k < ct->nstop; k++) seen |= ct->stop[k] == e;
+        if (e >= 0 && !seen) ct->stop[ct->nstop++] = e;
+    }
+    if (!ct->nstop)
+        snprintf(ct->err, sizeof ct->err, "'%s': no eos_token in tokenizer_config.json and no end-of-turn token known: the end of the assistant's "
+                 "turn is not known", ct->path);
+}
+
+/* name in the directory of t's tokenizer.json (malloc'ed); *there: it exists. */
+static char *beside(const Tokenizer *t, const char *name, bool *there) {
+    const char *tp = tokenizer_path(t), *slash = strrchr(tp, '/');
+    Buf path = {0};
+    buf_printf(&path, "%.*s%s", slash ? (int)(slash - tp + 1) : 0, tp, name);
+    struct stat st;
+    *there = !(stat(path.data, &st) && errno == ENOENT);
+    return path.data;
+}
+
+/* chat_template.jinja, which transformers prefers to tokenizer_config.json's chat_template. */
+static char *read_jinja_file(ChatTemplate *ct, char *file) {
+    size_t len;
+    char *text = read_file_limited(file, (size_t)1 << 20, &len);
+    if (!text) snprintf(ct->err, sizeof ct->err, "'%s': %s", file, strerror(errno));
+    free(ct->path);
+    ct->path = file;
+    return text;
+}
+
+ChatTemplate *chat_template_load(const Tokenizer *t) {
+    bool has_cfg, has_file;
+    char *cfg = beside(t, "tokenizer_config.json", &has_cfg), *file = beside(t, "chat_template.jinja", &has_file);
+    ChatTemplate *ct = xcalloc(1, sizeof *ct);
+    ct->path = cfg;
+    json_t *root = NULL;
+    const char *src = NULL;
+    char *text = NULL;
+    if (has_cfg) {
+        json_error_t je;
+        json_t *v = (root = json_load_file(cfg, JSON_REJECT_DUPLICATES, &je)) ? json_object_get(root, "chat_template") : NULL;
+        if (!root) snprintf(ct->err, sizeof ct->err, "'%s':%d:%d: %s", cfg, je.line, je.column, je.text);
+        else if (token_field(ct, root, "bos_token", &ct->bos) && token_field(ct, root, "eos_token", &ct->eos) &&
+                 !has_file && v && !json_is_null(v))
+            src = template_text(ct, v);
+    }
+    if (has_file && !ct->err[0]) src = text = read_jinja_file(ct, file);
+    else free(file);
+    if (src) {
+        char e[500];
+        if (!(ct->jt = jinja_parse(src, e, sizeof e)))
+            snprintf(ct->err, sizeof ct->err, "'%s': chat_template:%s", ct->path, e);
+        else turn_ends(ct, t, src);
+    } else if (!ct->err[0]) {   /* no template: Llama 3's by hand */
+        chat_template_free(ct);
+        ct = NULL;
+    }
+    free(text);
+    json_decref(root);
+    return ct;
+}
+
+const char *chat_template_error(const ChatTemplate *ct) { return ct && ct->err[0] ? ct->err : NULL; }
+
+void chat_template_free(ChatTemplate *ct) {
+    if (!ct) return;
+    jinja_free(ct->jt);
+    free(ct->bos);
+    free(ct->eos);
+    free(ct->path);
+    free(ct);
+}
+
+bool chat_template_render(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, Buf *out,
+                          int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen) {
+    if (!ct) return llama3_render(t, m, n, out, stop_ids, nstop, err, errlen);
+    if (ct->err[0]) {
+        snprintf(err, errlen, "the chat template cannot be rendered: %s", ct->err);
+        return false;
+    }
+    JinjaContext c = {m, n, ct->bos, ct->eos, true};
+    bool raised = false;
+    char e[500];
+    if (!jinja_render(ct->jt, &c, out, &raised, e, sizeof e)) {
+        if (raised) snprintf(err, errlen, "the chat template refuses the messages: %s", e);
+        else snprintf(err, errlen, "the chat template of '%s' fails at chat_template:%s", ct->path, e);
+        return false;
+    }
+    memcpy(stop_ids, ct->stop, sizeof ct->stop);
+    *nstop = ct->nstop;
     return true;
 }

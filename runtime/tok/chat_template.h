@@ -1,7 +1,15 @@
-/* chat_template.h — the chat templates mixc renders by hand (docs/tokenizer.md, "Chat templates"):
+/* chat_template.h — the chat template of a checkpoint (docs/tokenizer.md, "Chat templates"):
  * messages in, the prompt text out, for `mixrun serve`'s /v1/chat/completions.
  *
- * Llama 3 (a tokenizer holding the special tokens <|begin_of_text|>, <|start_header_id|>,
+ * tokenizer_config.json beside the tokenizer's tokenizer.json, with a "chat_template" (or
+ * chat_template.jinja beside it, which transformers prefers): that template,
+ * rendered by runtime/tok/jinja.c (a Jinja2 subset, exactly as transformers renders it) with
+ * add_generation_prompt true and the file's bos_token and eos_token. The turn ends at eos_token, and
+ * at the end-of-turn tokens the template writes (<|eot_id|>, <|im_end|>, <end_of_turn>, <|end|>)
+ * when the tokenizer has them as special tokens. A template the subset refuses is kept as that
+ * error: each chat request is answered with it.
+ *
+ * Without a tokenizer_config.json (or without a chat_template in it), by hand: Llama 3 (a tokenizer holding the special tokens <|begin_of_text|>, <|start_header_id|>,
  * <|end_header_id|> and <|eot_id|>): its tokenizer_config.json template,
  *   <|begin_of_text|> then for each message
  *   <|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT(trimmed)<|eot_id|>
@@ -12,21 +20,28 @@
 #ifndef MIXC_CHAT_TEMPLATE_H
 #define MIXC_CHAT_TEMPLATE_H
 
+#include "jinja.h"
 #include "mixc.h"
 #include "tokenizer.h"
 
-typedef struct {
-    const char *role;       /* "system", "user" or "assistant" */
-    const char *content;    /* UTF-8, len bytes */
-    size_t len;
-} ChatMessage;
+#define CHAT_MAX_STOP 4
 
-#define CHAT_MAX_STOP 2
+typedef struct ChatTemplate ChatTemplate;
 
-/* Appends the prompt text of the n messages to out, and the ids of the special tokens that end
- * the assistant's turn to stop_ids (*nstop of them). false with a message in err when the
- * tokenizer has no template mixc renders, or a role is not one of the three. */
-bool chat_template_render(const Tokenizer *t, const ChatMessage *m, int n, Buf *out, int32_t stop_ids[CHAT_MAX_STOP],
-                          int *nstop, char *err, size_t errlen);
+/* The chat template beside t's tokenizer.json (chat_template.jinja, else tokenizer_config.json's
+ * chat_template; bos_token and eos_token from tokenizer_config.json); NULL when there is none (the
+ * Llama 3 template by hand then). A file or template that
+ * cannot be used is returned too, holding its error (chat_template_error). */
+ChatTemplate *chat_template_load(const Tokenizer *t);
+/* NULL, or why ct cannot render ("'P': chat_template:LINE:COL: the filter 'x' is not supported ..."). */
+const char *chat_template_error(const ChatTemplate *ct);
+void chat_template_free(ChatTemplate *ct);
+
+/* Appends the prompt text of the n messages to out (ct's template, or the Llama 3 one by hand when
+ * ct is NULL), and the ids of the special tokens that end the assistant's turn to stop_ids (*nstop
+ * of them). false with a message in err: ct's error, the template's raise_exception message or
+ * failure, or (by hand) a tokenizer without Llama 3's tokens or a role not one of the three. */
+bool chat_template_render(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, Buf *out,
+                          int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen);
 
 #endif

@@ -4,7 +4,9 @@
 #  - /health, /v1/models, /metrics;
 #  - greedy completions equal `mixrun --text` (text and ids) and `mixrun --tokens` (token-id prompts);
 #  - streamed chunks concatenate to the answer, then `data: [DONE]`; chat with the Llama 3 template
-#    equals the template's ids run alone, streamed and not; stop strings; seeded sampling;
+#    equals the template's ids run alone, streamed and not; stop strings; seeded sampling; chat with
+#    the template of a tokenizer_config.json (runtime/tok/jinja.c), its raise_exception and a
+#    template it refuses (400 naming the construct);
 #  - concurrent clients each get their request's run alone;
 #  - hostile clients: malformed JSON, wrong types, unknown fields, n > 1, prompts past the context,
 #    huge bodies (413), a slow client, 200 idle connections, clients gone mid-stream (cancelled,
@@ -41,7 +43,25 @@ jq '.added_tokens += [{"id":601,"content":"<|start_header_id|>"},{"id":602,"cont
 mkdir -p "$T/tok31"   # Llama 3.1's tokenizers add <|python_tag|>: their template is another
 jq '.added_tokens += [{"id":604,"content":"<|python_tag|>","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":true}]' \
   "$T/tok/tokenizer.json" >"$T/tok31/tokenizer.json"
-"$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" || fails=$((fails + 1))
+# A checkpoint's own template: tokenizer_config.json beside tokenizer.json (ChatML, Qwen2's, from the
+# jinja2 fixtures, behind a raise_exception check), rendered by runtime/tok/jinja.c.
+mkdir -p "$T/chatml"
+jq '.added_tokens += [{"id":601,"content":"<|im_start|>"},{"id":602,"content":"<|im_end|>"}]
+    | .added_tokens |= map({single_word:false,lstrip:false,rstrip:false,normalized:false,special:true} + .)' \
+  tests/tokenizer/fixtures/llama3/tokenizer.json >"$T/chatml/tokenizer.json"
+jq --arg check "{% if messages[-1]['role'] == 'assistant' %}{{ raise_exception('the last message must not be the assistant\\'s') }}{% endif %}" \
+  '{chat_template: [{name: "tool_use", template: "{{ tools }}"}, {name: "default", template: ($check + .templates.qwen2_chatml)}],
+    bos_token: null, eos_token: {content: "<|im_end|>"}}' tests/tokenizer/fixtures/chat_templates.json >"$T/chatml/tokenizer_config.json"
+mkdir -p "$T/llama3cfg"   # Llama 3's template from a tokenizer_config.json: as the one by hand
+cp "$T/tok/tokenizer.json" "$T/llama3cfg/"
+jq '{chat_template: .templates.llama3, bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>"}' \
+  tests/tokenizer/fixtures/chat_templates.json >"$T/llama3cfg/tokenizer_config.json"
+mkdir -p "$T/jinjafile"   # chat_template.jinja beside: transformers prefers it to the config's template
+cp "$T/chatml/tokenizer.json" "$T/jinjafile/"
+jq -n '{chat_template: "{{ tools }}", eos_token: "<|im_end|>"}' >"$T/jinjafile/tokenizer_config.json"
+jq -r '.templates.qwen2_chatml' tests/tokenizer/fixtures/chat_templates.json >"$T/jinjafile/chat_template.jinja"
+"$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" "$T/llama3cfg" "$T/jinjafile" ||
+  fails=$((fails + 1))
 
 MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --random-weights 5 --backend cpu)
 
@@ -138,6 +158,31 @@ curl -sN --max-time 60 "$U/v1/chat/completions" -d "$(jq -nc --argjson m "$MSGS"
 check chat-stream-concatenates "$(sse_text "$T/sse" '.choices[0].delta.content')" "$(jq -r '.choices[0].message.content' "$T/chat")"
 check chat-stream-first-role "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | head -n 1 | jq -r '.object + " " + .choices[0].delta.role')" "chat.completion.chunk assistant"
 refused chat-role-refused 400 "the role 'tool' is not supported" /v1/chat/completions '{"messages": [{"role": "tool", "content": "x"}]}'
+
+# ---- chat with the checkpoint's own template ($T/chatml, above)
+start chatml --tokenizer "$T/chatml" || exit 1
+CHATML=$'<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n'
+ids=$("$TT" encode "$T/chatml/tokenizer.json" "$CHATML" | cut -d, -f2-)   # without the post-processor's BOS
+"$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 20 >"$T/alone" 2>/dev/null
+want=$(tr ',' '\n' <"$T/alone" | awk '$1 == 602 { exit } { print }' | paste -sd,)
+post /v1/chat/completions '{"messages": [{"role": "user", "content": "Hi there"}], "max_tokens": 20, "temperature": 0}'
+check chat-config-template-ids-equal-run-alone "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body"):$(jq '.usage.prompt_tokens' "$T/body")" \
+  "$want:$(tr ',' '\n' <<<"$ids" | wc -l)"
+refused chat-config-template-raise-exception 400 "the chat template refuses the messages: the last message must not be the assistant's" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}'
+kill -TERM "$SPID"; wait "$SPID"
+# A template the subset does not render: the server starts, says so, and chat answers 400 naming it.
+mkdir -p "$T/refusedtpl"
+cp "$T/chatml/tokenizer.json" "$T/refusedtpl/"
+jq -n '{chat_template: "{% for m in messages %}{{ m.content | tojson }}{% endfor %}", eos_token: "<|im_end|>"}' >"$T/refusedtpl/tokenizer_config.json"
+start refusedtpl --tokenizer "$T/refusedtpl" || exit 1
+refused chat-config-template-refused 400 "chat_template:1:39: the filter 'tojson' is not supported" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}]}'
+check chat-config-template-refused-warned "$(grep -c "warning: .*the filter 'tojson' is not supported" "$T/refusedtpl.err")" 1
+post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 3, "temperature": 0}'
+check chat-config-template-refused-completions-served "$CODE" 200
+kill -TERM "$SPID"; wait "$SPID"
+PORT=$MAINPORT
 
 # ---- concurrency: 12 clients at once on 4 slots, each equal to its request run alone
 for i in $(seq 12); do

@@ -94,22 +94,25 @@ static void test_chat(const char *with, const char *without, const char *llama31
     Buf out = {0};
     int32_t stop[CHAT_MAX_STOP];
     int nstop = 0;
-    bool ok = chat_template_render(t, m, 2, &out, stop, &nstop, err, sizeof err);
+    bool ok = chat_template_render(NULL, t, m, 2, &out, stop, &nstop, err, sizeof err);
     const char *want = "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nsys<|eot_id|><|start_header_id|>user"
                        "<|end_header_id|>\n\nHi\n\t\xE2\x80\x8B<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
     check("chat-llama3-rendered-and-trimmed", ok && out.len == strlen(want) && !memcmp(out.data, want, out.len),
           ok ? out.data : err);
     check("chat-llama3-stops-at-eot", nstop >= 1 && stop[0] == tokenizer_special_id(t, "<|eot_id|>"), "no <|eot_id|> stop");
     buf_free(&out);
+    ChatTemplate *none = chat_template_load(t);   /* no tokenizer_config.json: Llama 3's by hand */
+    check("chat-no-config-file-no-template", !none, "a template without tokenizer_config.json");
+    chat_template_free(none);
     ChatMessage tool = {"tool", "x", 1};
-    ok = chat_template_render(t, &tool, 1, &out, stop, &nstop, err, sizeof err);
+    ok = chat_template_render(NULL, t, &tool, 1, &out, stop, &nstop, err, sizeof err);
     check("chat-unknown-role-refused", !ok && strstr(err, "the role 'tool' is not supported"), err);
     buf_free(&out);
-    ok = chat_template_render(plain, m, 1, &out, stop, &nstop, err, sizeof err);
+    ok = chat_template_render(NULL, plain, m, 1, &out, stop, &nstop, err, sizeof err);
     check("chat-no-template-refused", !ok && strstr(err, "has no special token <|start_header_id|>"), err);
     buf_free(&out);
     Tokenizer *t31 = tokenizer_load(llama31, err, sizeof err);
-    ok = t31 && chat_template_render(t31, m, 1, &out, stop, &nstop, err, sizeof err);
+    ok = t31 && chat_template_render(NULL, t31, m, 1, &out, stop, &nstop, err, sizeof err);
     check("chat-llama31-refused", t31 && !ok && strstr(err, "is Llama 3.1's or later"), err);
     buf_free(&out);
     tokenizer_free(t31);
@@ -117,13 +120,76 @@ static void test_chat(const char *with, const char *without, const char *llama31
     tokenizer_free(plain);
 }
 
+/* check() named chat-WHAT-KEY. */
+static void check_of(const char *what, const char *key, bool ok, const char *msg) {
+    char name[100];
+    snprintf(name, sizeof name, "chat-%s-%s", what, key);
+    check(name, ok, msg);
+}
+
+/* dir: a ChatML tokenizer.json with tokenizer_config.json (tests/http/run.sh), or with
+ * chat_template.jinja too (which wins): its template rendered, the turn ended at eos_token <|im_end|>. */
+static void test_config_template(const char *dir, const char *what) {
+    char err[600];
+    Tokenizer *t = tokenizer_load(dir, err, sizeof err);
+    ChatTemplate *ct = t ? chat_template_load(t) : NULL;
+    check_of(what, "loads", ct && !chat_template_error(ct), ct ? chat_template_error(ct) : err);
+    if (!ct || chat_template_error(ct)) {
+        chat_template_free(ct);
+        tokenizer_free(t);
+        return;
+    }
+    ChatMessage m[2] = {{"system", "S", 1}, {"tool", "T", 1}};
+    Buf out = {0};
+    int32_t stop[CHAT_MAX_STOP];
+    int nstop = 0;
+    bool ok = chat_template_render(ct, t, m, 2, &out, stop, &nstop, err, sizeof err);
+    const char *want = "<|im_start|>system\nS<|im_end|>\n<|im_start|>tool\nT<|im_end|>\n<|im_start|>assistant\n";
+    check_of(what, "rendered", ok && out.len == strlen(want) && !memcmp(out.data, want, out.len),
+          ok ? out.data : err);
+    check_of(what, "stops-at-eos", nstop == 1 && stop[0] == tokenizer_special_id(t, "<|im_end|>"),
+          "the stop ids are not {<|im_end|>}");
+    buf_free(&out);
+    chat_template_free(ct);
+    tokenizer_free(t);
+}
+
+/* dir: the Llama 3 tokenizer with tokenizer_config.json holding Llama 3's template: rendered by
+ * jinja.c, the same text and stop ids as the template by hand. */
+static void test_llama3_config(const char *dir) {
+    char err[600];
+    Tokenizer *t = tokenizer_load(dir, err, sizeof err);
+    ChatTemplate *ct = t ? chat_template_load(t) : NULL;
+    check("chat-llama3-config-loads", ct && !chat_template_error(ct), ct ? chat_template_error(ct) : err);
+    if (ct && !chat_template_error(ct)) {
+        ChatMessage m[3] = {{"system", " S\n", 3}, {"user", "\xE3\x80\x80u", 4}, {"assistant", "a ", 2}};
+        Buf a = {0}, b = {0};
+        int32_t sa[CHAT_MAX_STOP], sb[CHAT_MAX_STOP];
+        int na = 0, nb = 0;
+        bool ok = chat_template_render(ct, t, m, 3, &a, sa, &na, err, sizeof err) &&
+                  chat_template_render(NULL, t, m, 3, &b, sb, &nb, err, sizeof err);
+        check("chat-llama3-config-equals-by-hand", ok && a.len == b.len && !memcmp(a.data, b.data, a.len), ok ? a.data : err);
+        bool same = na == nb;
+        for (int i = 0; i < na && same; i++) same = sa[i] == sb[i];
+        check("chat-llama3-config-stops-as-by-hand", ok && same, "the stop ids differ");
+        buf_free(&a);
+        buf_free(&b);
+    }
+    chat_template_free(ct);
+    tokenizer_free(t);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1\n");
+    if (argc != 7) {
+        fprintf(stderr, "usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1 CHATML_DIR "
+                        "LLAMA3_CONFIG_DIR JINJA_FILE_DIR\n");
         return 2;
     }
     test_draws();
     test_nucleus_large();
     test_chat(argv[1], argv[2], argv[3]);
+    test_config_template(argv[4], "config-template");
+    test_config_template(argv[6], "jinja-file");
+    test_llama3_config(argv[5]);
     return fails != 0;
 }

@@ -77,6 +77,21 @@ bad_file prefix-space-string "add_prefix_space and use_regex must be booleans" \
 bad_file lstrip-number "lstrip is not a boolean" \
   '{"added_tokens":[{"id":0,"content":"a","lstrip":0}],"model":{"type":"BPE","vocab":{"a":0},"merges":[]},'"$BL"'}'
 
+# Chat templates (runtime/tok/jinja.c) against jinja2's renderings, as transformers sets it up
+# (fixtures/chat_templates.json, make_chat_fixtures.py): one PASS/FAIL line per case; then its limits
+# (fixtures/chat_limits.json, by hand: deep nesting and long tags refused, 64-bit integers).
+TJ=$BUILD/tests/tokenizer/test_jinja
+while IFS= read -r line; do
+  case "$line" in
+    PASS*) echo "$line" ;;
+    FAIL*) echo "$line"; fails=$((fails + 1)) ;;
+    *) echo "$line" ;;
+  esac
+done < <("$TJ" tests/tokenizer/fixtures/chat_templates.json 2>&1 || echo "FAIL chat-templates (test_jinja exited $?)"
+         "$TJ" tests/tokenizer/fixtures/chat_limits.json 2>&1 || echo "FAIL chat-limits (test_jinja exited $?)")
+njinja=$(grep -c '"name":' tests/tokenizer/fixtures/chat_templates.json)
+[ "$njinja" -ge 100 ] && pass chat-template-cases || fail chat-template-cases "only $njinja cases"
+
 # ------------------------------------------------------------------ mixrun --text
 # mixrun FAM ARGS...: tests/mixrun/tiny.mix with FAM's tokenizer's vocabulary size and random weights on the cpu
 # backend; stdout in $T/out, stderr in $T/err, the exit status in $rc.

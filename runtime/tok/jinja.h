@@ -1,0 +1,49 @@
+/* jinja.h — a Jinja2 subset, enough to render the chat templates of tokenizer_config.json exactly as
+ * Hugging Face transformers does (jinja2 with trim_blocks and lstrip_blocks; docs/tokenizer.md,
+ * "Chat templates"). What the subset lacks is refused when the template is read, naming the
+ * construct: a template is never rendered as another text.
+ *
+ * Supported: text; {{ expr }}, {% if %}/{% elif %}/{% else %}/{% endif %}, {% for x in expr %}
+ * (loop.index0, loop.index, loop.first, loop.last, loop.length), {% set x = expr %},
+ * {% set ns.attr = expr %}, {# comments #}; whitespace control {%- -%} {{- -}} {#- -#} and {%+;
+ * string literals ('...', "..." with \n \t \r \\ \' \" escapes), integers, true/false/none (any
+ * case as Jinja), ( ), + - * % on integers, + and ~ on strings, == != < > <= >=, and or not,
+ * in / not in, x if c else y, indexing m['role'], m.content, messages[0], messages[-1],
+ * messages[1:], the filters trim and length, the tests defined, undefined, none, string,
+ * .strip(), raise_exception('...'), namespace(a=...), the variables messages, bos_token,
+ * eos_token, add_generation_prompt. */
+#ifndef MIXC_JINJA_H
+#define MIXC_JINJA_H
+
+#include "mixc.h"
+
+typedef struct {
+    const char *role;       /* UTF-8, NUL-terminated */
+    const char *content;    /* UTF-8, len bytes */
+    size_t len;
+} ChatMessage;
+
+typedef struct {
+    const ChatMessage *messages;
+    int nmessages;
+    const char *bos_token, *eos_token;   /* NULL: undefined */
+    bool add_generation_prompt;
+} JinjaContext;
+
+typedef struct JinjaTemplate JinjaTemplate;
+
+/* The template src (NUL-terminated), or NULL with "LINE:COL: what" in err: a syntax error, or a
+ * construct of Jinja the subset does not render, named. */
+JinjaTemplate *jinja_parse(const char *src, char *err, size_t errlen);
+
+/* Appends the rendering to out. false with a message in err: raise_exception's message (*raised
+ * true), or an operation Jinja would fail on or the subset does not do (adding a string to a
+ * number, printing a list, ...). */
+bool jinja_render(const JinjaTemplate *t, const JinjaContext *c, Buf *out, bool *raised, char *err, size_t errlen);
+
+void jinja_free(JinjaTemplate *t);
+
+/* s[*from, *to) without Python's str.strip() white space at the ends (left and/or right). */
+void jinja_strip(const char *s, size_t len, bool left, bool right, size_t *from, size_t *to);
+
+#endif

@@ -1,0 +1,513 @@
+/* jinja_parse.c — Jinja's statements and expressions, the subset of jinja.h; every other construct
+ * refused by name (jinja_ast.h). */
+#include "jinja_ast.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    Lex *L;
+    int i;
+    const char **bound;      /* names that set and for bind */
+    int nbound, capbound;
+    Expr **names;            /* every E_NAME, checked at the end */
+    int nnames, capnames;
+    int depth;               /* of expressions and blocks being parsed */
+} Parser;
+
+#define MAX_DEPTH 500
+
+static Tok *cur(Parser *P) { return &P->L->t[P->i]; }
+static bool failed(Parser *P) { return P->L->failed; }
+static bool is_name(Parser *P, const char *w) { return cur(P)->k == T_NAME && !strcmp(cur(P)->s, w); }
+static bool is_op(Parser *P, const char *o) {
+    return cur(P)->k == T_OP && cur(P)->n == strlen(o) && !strncmp(cur(P)->s, o, cur(P)->n);
+}
+static bool take_op(Parser *P, const char *o) { return is_op(P, o) ? (P->i++, true) : false; }
+static bool take_name(Parser *P, const char *w) { return is_name(P, w) ? (P->i++, true) : false; }
+
+static void fail_here(Parser *P, const char *what) {
+    Tok *t = cur(P);
+    if (t->k == T_EOF) lex_fail(P->L, t->pos, "%s, found the end of the template", what);
+    else if (t->k == T_TEXT) lex_fail(P->L, t->pos, "%s, found text", what);
+    else lex_fail(P->L, t->pos, "%s, found '%.*s'", what, (int)(t->n > 40 ? 40 : t->n), t->s);
+}
+
+static void expect_op(Parser *P, const char *o) {
+    if (!take_op(P, o) && !failed(P)) {
+        char m[64];
+        snprintf(m, sizeof m, "expected '%s'", o);
+        fail_here(P, m);
+    }
+}
+
+static Expr *node(Parser *P, ExprKind k, Tok *at) {
+    Expr *e = arena_alloc(P->L->A, sizeof *e);
+    e->k = k;
+    e->pos = at->pos;
+    return e;
+}
+
+static void *grow(void *p, int n, int *cap, size_t size) {
+    if (n < *cap) return p;
+    *cap = *cap ? 2 * *cap : 16;
+    return xrealloc(p, (size_t)*cap * size);
+}
+
+static Expr *parse_expr(Parser *P);
+static Expr *parse_or(Parser *P);
+static Expr *parse_unary(Parser *P, bool filters);
+
+static const char *const REFUSED_STATEMENT_WORDS[] = {"macro", "call", "filter", "include", "import", "from",
+    "extends", "block", "with", "break", "continue", "generation", "do", "autoescape", "trans", NULL};
+
+/* name(args) at a primary: raise_exception(msg) and namespace(key=value, ...). */
+static Expr *parse_call(Parser *P, Tok *name) {
+    Expr *e;
+    if (!strcmp(name->s, "raise_exception")) {
+        e = node(P, E_RAISE, name);
+        e->a = parse_expr(P);
+        expect_op(P, ")");
+        return e;
+    }
+    if (strcmp(name->s, "namespace")) {
+        lex_fail(P->L, name->pos, "the function '%s' is not supported (only raise_exception and namespace)", name->s);
+        return NULL;
+    }
+    e = node(P, E_NAMESPACE, name);
+    e->keys = arena_alloc(P->L->A, 16 * sizeof *e->keys);
+    e->args = arena_alloc(P->L->A, 16 * sizeof *e->args);
+    while (!failed(P) && !take_op(P, ")")) {
+        if (e->nargs && !take_op(P, ",")) return fail_here(P, "expected ',' or ')'"), NULL;
+        if (cur(P)->k != T_NAME || !is_op(&(Parser){.L = P->L, .i = P->i + 1}, "="))
+            return fail_here(P, "namespace() takes key=value arguments only"), NULL;
+        if (e->nargs == 16) return fail_here(P, "namespace() takes at most 16 arguments"), NULL;
+        e->keys[e->nargs] = cur(P)->s;
+        P->i += 2;
+        e->args[e->nargs++] = parse_expr(P);
+    }
+    return e;
+}
+
+static Expr *parse_primary(Parser *P) {
+    Tok *t = cur(P);
+    Expr *e = NULL;
+    if (t->k == T_STR) {
+        Buf b = {0};
+        while (cur(P)->k == T_STR) buf_append(&b, cur(P)->s, cur(P)->n), P->i++;   /* 'a' 'b' is 'ab' */
+        e = node(P, E_STR, t);
+        e->s = arena_strndup(P->L->A, b.data ? b.data : "", b.len);
+        e->n = b.len;
+        buf_free(&b);
+    } else if (t->k == T_INT) {
+        P->i++;
+        e = node(P, E_INT, t);
+        e->i = t->i;
+    } else if (t->k == T_NAME) {
+        P->i++;
+        const char *s = t->s;
+        if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "false") || !strcmp(s, "False")) {
+            e = node(P, E_BOOL, t);
+            e->i = s[0] == 't' || s[0] == 'T';
+        } else if (!strcmp(s, "none") || !strcmp(s, "None")) {
+            e = node(P, E_NONE, t);
+        } else if (take_op(P, "(")) {
+            e = parse_call(P, t);
+        } else {
+            e = node(P, E_NAME, t);
+            e->s = s;
+            P->names = grow(P->names, P->nnames, &P->capnames, sizeof *P->names);
+            P->names[P->nnames++] = e;
+        }
+    } else if (take_op(P, "(")) {
+        e = parse_expr(P);
+        if (is_op(P, ",")) return fail_here(P, "tuples are not supported"), NULL;
+        expect_op(P, ")");
+    } else if (is_op(P, "[") || is_op(P, "{")) {
+        lex_fail(P->L, t->pos, "%s literals are not supported", is_op(P, "[") ? "list" : "dict");
+    } else {
+        fail_here(P, "expected an expression");
+    }
+    return e;
+}
+
+static const char *const FILTERS[] = {"trim", "length", NULL};
+static const char *const TESTS[] = {"defined", "undefined", "none", "string", NULL};
+
+static bool listed(const char *const *list, const char *s) {
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(list[i], s)) return true;
+    return false;
+}
+
+/* e[...]: an index or a slice [a:b]. */
+static Expr *parse_subscript(Parser *P, Expr *obj, Tok *at) {
+    Expr *lo = is_op(P, ":") ? NULL : parse_expr(P);
+    if (!take_op(P, ":")) {
+        expect_op(P, "]");
+        Expr *e = node(P, E_INDEX, at);
+        e->a = obj;
+        e->b = lo;
+        return e;
+    }
+    Expr *e = node(P, E_SLICE, at);
+    e->a = obj;
+    e->b = lo;
+    e->c = is_op(P, "]") || is_op(P, ":") ? NULL : parse_expr(P);
+    if (is_op(P, ":")) return fail_here(P, "slices with a step are not supported"), NULL;
+    expect_op(P, "]");
+    return e;
+}
+
+static Expr *parse_postfix(Parser *P, Expr *e) {
+    while (e && !failed(P)) {
+        Tok *at = cur(P);
+        if (take_op(P, "[")) {
+            e = parse_subscript(P, e, at);
+        } else if (take_op(P, ".")) {
+            Tok *n = cur(P);
+            if (n->k != T_NAME) return fail_here(P, "expected an attribute name after '.'"), NULL;
+            P->i++;
+            if (take_op(P, "(")) {
+                if (strcmp(n->s, "strip") || !take_op(P, ")")) {
+                    lex_fail(P->L, n->pos, "the method '%s' is not supported (only strip())", n->s);
+                    return NULL;
+                }
+                Expr *s = node(P, E_STRIP, n);
+                s->a = e;
+                e = s;
+            } else {
+                static const char *const LOOP[] = {"index0", "index", "first", "last", "length", "revindex",
+                                                   "revindex0", NULL};
+                if (e->k == E_NAME && !strcmp(e->s, "loop") && !listed(LOOP, n->s)) {
+                    lex_fail(P->L, n->pos, "loop.%s is not supported (only index0, index, first, last, length, "
+                             "revindex, revindex0)", n->s);
+                    return NULL;
+                }
+                Expr *a = node(P, E_ATTR, n);
+                a->a = e;
+                a->s = n->s;
+                e = a;
+            }
+        } else if (is_op(P, "(")) {
+            return fail_here(P, "calling this is not supported"), NULL;
+        } else {
+            break;
+        }
+    }
+    return e;
+}
+
+/* e | filter and e is [not] test, in a row. */
+static Expr *parse_filters(Parser *P, Expr *e) {
+    while (e && !failed(P)) {
+        bool pipe = is_op(P, "|");
+        if (!pipe && !is_name(P, "is")) break;
+        P->i++;
+        bool neg = !pipe && take_name(P, "not");
+        Tok *n = cur(P);
+        if (n->k != T_NAME) return fail_here(P, pipe ? "expected a filter name" : "expected a test name"), NULL;
+        P->i++;
+        if (!listed(pipe ? FILTERS : TESTS, n->s)) {
+            lex_fail(P->L, n->pos, pipe ? "the filter '%s' is not supported (only trim and length)"
+                                        : "the test '%s' is not supported (only defined, undefined, none and string)", n->s);
+            return NULL;
+        }
+        if (is_op(P, "(") || (!pipe && (cur(P)->k == T_STR || cur(P)->k == T_INT || cur(P)->k == T_NAME)))
+            return fail_here(P, "arguments to a filter or a test are not supported"), NULL;
+        Expr *f = node(P, pipe ? E_FILTER : E_TEST, n);
+        f->a = e;
+        f->s = n->s;
+        f->op = neg;
+        e = f;
+    }
+    return e;
+}
+
+static Expr *parse_unary(Parser *P, bool filters) {
+    Tok *at = cur(P);
+    Expr *e;
+    if (take_op(P, "-")) {
+        if (++P->depth > MAX_DEPTH) return fail_here(P, "the template nests too deeply"), NULL;
+        e = node(P, E_NEG, at);
+        e->a = parse_unary(P, false);
+        P->depth--;
+    } else if (is_op(P, "+")) {
+        return fail_here(P, "the unary '+' is not supported"), NULL;
+    } else {
+        e = parse_postfix(P, parse_primary(P));
+    }
+    return filters ? parse_filters(P, e) : e;
+}
+
+static Expr *binary(Parser *P, Tok *at, int op, Expr *a, Expr *b) {
+    Expr *e = node(P, E_BIN, at);
+    e->op = op;
+    e->a = a;
+    e->b = b;
+    return e;
+}
+
+static Expr *parse_math2(Parser *P) {
+    Expr *e = parse_unary(P, true);
+    while (!failed(P)) {
+        Tok *at = cur(P);
+        if (is_op(P, "/") || is_op(P, "//") || is_op(P, "**"))
+            return fail_here(P, "the operators / // ** are not supported"), NULL;
+        if (take_op(P, "*")) e = binary(P, at, OP_MUL, e, parse_unary(P, true));
+        else if (take_op(P, "%")) e = binary(P, at, OP_MOD, e, parse_unary(P, true));
+        else break;
+    }
+    return e;
+}
+
+/* next (tok next)*, left to right; tok a word (and, or) or an operator. */
+static Expr *left_assoc(Parser *P, Expr *(*next)(Parser *), bool word, const char *tok, int op) {
+    Expr *e = next(P);
+    for (Tok *at = cur(P); !failed(P) && (word ? take_name(P, tok) : take_op(P, tok)); at = cur(P))
+        e = binary(P, at, op, e, next(P));
+    return e;
+}
+
+static Expr *parse_concat(Parser *P) { return left_assoc(P, parse_math2, false, "~", OP_CAT); }
+
+static Expr *parse_math1(Parser *P) {
+    Expr *e = parse_concat(P);
+    while (!failed(P)) {
+        Tok *at = cur(P);
+        if (take_op(P, "+")) e = binary(P, at, OP_ADD, e, parse_concat(P));
+        else if (take_op(P, "-")) e = binary(P, at, OP_SUB, e, parse_concat(P));
+        else break;
+    }
+    return e;
+}
+
+static const char *const CMP[] = {"==", "!=", "<", ">", "<=", ">="};
+
+static int compare_op(Parser *P) {
+    for (int k = 0; k < 6; k++)
+        if (is_op(P, CMP[k])) return OP_EQ + k;
+    if (is_name(P, "in")) return OP_IN;
+    if (is_name(P, "not") && P->L->t[P->i + 1].k == T_NAME && !strcmp(P->L->t[P->i + 1].s, "in")) return OP_NOTIN;
+    return -1;
+}
+
+static Expr *parse_compare(Parser *P) {
+    Expr *e = parse_math1(P);
+    Tok *at = cur(P);
+    int op = failed(P) ? -1 : compare_op(P);
+    if (op < 0) return e;
+    P->i += op == OP_NOTIN ? 2 : 1;
+    e = binary(P, at, op, e, parse_math1(P));
+    if (!failed(P) && compare_op(P) >= 0) return fail_here(P, "chained comparisons are not supported"), NULL;
+    return e;
+}
+
+static Expr *parse_not(Parser *P) {
+    Tok *at = cur(P);
+    if (is_name(P, "not") && compare_op(P) != OP_NOTIN) {
+        P->i++;
+        if (++P->depth > MAX_DEPTH) return fail_here(P, "the template nests too deeply"), NULL;
+        Expr *e = node(P, E_NOT, at);
+        e->a = parse_not(P);
+        P->depth--;
+        return e;
+    }
+    return parse_compare(P);
+}
+
+static Expr *parse_and(Parser *P) { return left_assoc(P, parse_not, true, "and", OP_AND); }
+static Expr *parse_or(Parser *P) { return left_assoc(P, parse_and, true, "or", OP_OR); }
+
+/* B if A else C, Jinja's conditional expression (C may be absent: undefined). */
+static Expr *parse_cond(Parser *P) {
+    Expr *e = parse_or(P);
+    while (!failed(P)) {
+        Tok *at = cur(P);
+        if (!take_name(P, "if")) break;
+        Expr *c = node(P, E_COND, at);
+        c->b = e;
+        c->a = parse_or(P);
+        c->c = take_name(P, "else") ? parse_expr(P) : NULL;
+        e = c;
+    }
+    return e;
+}
+
+static Expr *parse_expr(Parser *P) {
+    if (++P->depth > MAX_DEPTH) return fail_here(P, "the template nests too deeply"), NULL;
+    Expr *e = parse_cond(P);
+    P->depth--;
+    return e;
+}
+
+/* ------------------------------------------------------------------ statements */
+
+static Stmt *stmt(Parser *P, JStmtKind k, Tok *at) {
+    Stmt *s = arena_alloc(P->L->A, sizeof *s);
+    s->k = k;
+    s->pos = at->pos;
+    return s;
+}
+
+static void bind(Parser *P, const char *name) {
+    P->bound = grow(P->bound, P->nbound, &P->capbound, sizeof *P->bound);
+    P->bound[P->nbound++] = name;
+}
+
+static void expect_end(Parser *P, TokKind k) {
+    if (failed(P)) return;
+    if (cur(P)->k == k) P->i++;
+    else fail_here(P, k == T_BEND ? "expected '%}'" : "expected '}}'");
+}
+
+static Stmt *parse_body(Parser *P, const char *const *stops, const char **stopped);
+
+/* After {% if: the condition, the branches, {% endif %}. */
+static Stmt *parse_if(Parser *P, Tok *at) {
+    Stmt *s = stmt(P, S_IF, at);
+    s->e = parse_expr(P);
+    expect_end(P, T_BEND);
+    static const char *const stops[] = {"elif", "else", "endif", NULL};
+    const char *w = NULL;
+    s->body = parse_body(P, stops, &w);
+    if (failed(P)) return s;
+    if (!strcmp(w, "elif")) return s->els = parse_if(P, at), s;
+    expect_end(P, T_BEND);
+    if (!strcmp(w, "else")) {
+        static const char *const endif[] = {"endif", NULL};
+        s->els = parse_body(P, endif, &w);
+        expect_end(P, T_BEND);
+    }
+    return s;
+}
+
+static Stmt *parse_for(Parser *P, Tok *at) {
+    Stmt *s = stmt(P, S_FOR, at);
+    if (cur(P)->k != T_NAME) return fail_here(P, "expected the loop variable"), s;
+    s->name = cur(P)->s;
+    bind(P, s->name);
+    P->i++;
+    if (is_op(P, ",")) return fail_here(P, "unpacking in a for loop is not supported"), s;
+    if (!take_name(P, "in")) return fail_here(P, "expected 'in'"), s;
+    s->e = parse_or(P);
+    if (is_name(P, "if") || is_name(P, "recursive"))
+        return fail_here(P, "a for loop's 'if' filter and 'recursive' are not supported"), s;
+    expect_end(P, T_BEND);
+    static const char *const stops[] = {"else", "endfor", NULL};
+    const char *w = NULL;
+    s->body = parse_body(P, stops, &w);
+    if (!failed(P) && !strcmp(w, "else")) return lex_fail(P->L, P->L->t[P->i - 1].pos, "for ... else is not supported"), s;
+    expect_end(P, T_BEND);
+    return s;
+}
+
+static Stmt *parse_set(Parser *P, Tok *at) {
+    Stmt *s = stmt(P, S_SET, at);
+    if (cur(P)->k != T_NAME) return fail_here(P, "expected a name to set"), s;
+    s->name = cur(P)->s;
+    P->i++;
+    if (take_op(P, ".")) {
+        if (cur(P)->k != T_NAME) return fail_here(P, "expected an attribute name"), s;
+        s->attr = cur(P)->s;
+        P->i++;
+    } else {
+        bind(P, s->name);
+    }
+    if (cur(P)->k == T_BEND) return fail_here(P, "a block {% set %}...{% endset %} is not supported"), s;
+    if (!take_op(P, "=")) return fail_here(P, "expected '=' (only one name is set at a time)"), s;
+    s->e = parse_expr(P);
+    expect_end(P, T_BEND);
+    return s;
+}
+
+/* One {% statement %} (its {% taken); NULL with *stopped set at a word of stops. */
+static Stmt *parse_statement(Parser *P, const char *const *stops, const char **stopped) {
+    Tok *w = cur(P);
+    if (w->k != T_NAME) return fail_here(P, "expected a statement name"), NULL;
+    for (int i = 0; stops && stops[i]; i++)
+        if (!strcmp(w->s, stops[i])) return P->i++, *stopped = stops[i], NULL;
+    P->i++;
+    if (P->depth > MAX_DEPTH) return fail_here(P, "the template nests too deeply"), NULL;
+    if (!strcmp(w->s, "if") || !strcmp(w->s, "for")) {
+        P->depth += 2;   /* a block's body */
+        Stmt *s = !strcmp(w->s, "if") ? parse_if(P, w) : parse_for(P, w);
+        P->depth -= 2;
+        return s;
+    }
+    if (!strcmp(w->s, "set")) return parse_set(P, w);
+    if (listed(REFUSED_STATEMENT_WORDS, w->s))
+        lex_fail(P->L, w->pos, "the statement '%s' is not supported (only if, for and set)", w->s);
+    else lex_fail(P->L, w->pos, "unexpected '%s'", w->s);
+    return NULL;
+}
+
+/* Statements up to a {% word %} of stops (*stopped, its %} not taken), or to the end when stops is NULL. */
+static Stmt *parse_body(Parser *P, const char *const *stops, const char **stopped) {
+    Stmt *head = NULL, **tail = &head;
+    while (!failed(P)) {
+        Tok *t = cur(P);
+        Stmt *s = NULL;
+        if (t->k == T_EOF) {
+            if (stops) lex_fail(P->L, t->pos, "the template ends before {%% %s %%}", stops[0][0] == 'e' ? stops[0] : stops[1] ? stops[1] : stops[0]);
+            break;
+        }
+        P->i++;
+        if (t->k == T_TEXT) {
+            s = stmt(P, S_TEXT, t);
+            s->s = t->s;
+            s->n = t->n;
+        } else if (t->k == T_VBEGIN) {
+            s = stmt(P, S_PRINT, t);
+            s->e = parse_expr(P);
+            expect_end(P, T_VEND);
+        } else if (t->k == T_BBEGIN) {
+            s = parse_statement(P, stops, stopped);
+            if (!s && stopped && *stopped) break;
+        } else {
+            P->i--;
+            fail_here(P, "unexpected");
+        }
+        if (s) *tail = s, tail = &s->next;
+    }
+    return head;
+}
+
+static const char *const GLOBALS[] = {"messages", "bos_token", "eos_token", "add_generation_prompt", "loop", NULL};
+
+/* Every name read is one the template binds or one mixc gives it: no other variable (tools, ...) is read. */
+static void check_names(Parser *P) {
+    for (int i = 0; i < P->nnames && !failed(P); i++) {
+        const char *n = P->names[i]->s;
+        bool ok = listed(GLOBALS, n);
+        for (int k = 0; k < P->nbound && !ok; k++) ok = !strcmp(P->bound[k], n);
+        if (!ok)
+            lex_fail(P->L, P->names[i]->pos, "the variable '%s' is not supported (only messages, bos_token, "
+                     "eos_token, add_generation_prompt and the names the template sets)", n);
+    }
+}
+
+JinjaTemplate *jinja_parse(const char *src, char *err, size_t errlen) {
+    JinjaTemplate *t = xcalloc(1, sizeof *t);
+    Lex L = {.A = &t->arena, .err = err, .errlen = errlen};
+    Parser P = {.L = &L};
+    if (jinja_lex(&L, src)) {
+        t->body = parse_body(&P, NULL, NULL);
+        check_names(&P);
+    }
+    t->src = L.src;
+    free(L.t);
+    free(P.bound);
+    free(P.names);
+    if (L.failed) {
+        jinja_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void jinja_free(JinjaTemplate *t) {
+    if (!t) return;
+    arena_free(&t->arena);
+    free(t);
+}

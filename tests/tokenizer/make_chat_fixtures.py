@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Renders chat templates x conversations with jinja2 as transformers sets it up (its own
+_compile_jinja_template: trim_blocks, lstrip_blocks, raise_exception) and writes
+tests/tokenizer/fixtures/chat_templates.json, which tests/tokenizer/test_jinja compares
+runtime/tok/jinja.c against (tests/tokenizer/run.sh). Run with the venv (transformers installed):
+    /work/mixc-venv/bin/python tests/tokenizer/make_chat_fixtures.py
+and commit the result. Each case holds the expected text, or "raises" (raise_exception's message),
+or "error": true (jinja2 fails otherwise: mixc must fail too), or "refused" (a construct mixc does not
+render: the template must be refused at load naming it; jinja2 must render it, so it is real)."""
+import json
+import os
+import sys
+
+from transformers.utils.chat_template_utils import _compile_jinja_template
+
+# As in the models' tokenizer_config.json (the Jinja text, after JSON decoding).
+TEMPLATES = {
+    "llama3": r"""{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>
+
+'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>
+
+' }}{% endif %}""",
+    "gemma": r"""{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '
+' + message['content'] | trim + '<end_of_turn>
+' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model
+'}}{% endif %}""",
+    "mistral_v01": r"""{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token + ' ' }}{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}""",
+    "llama2": r"""{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\n' + system_message + '\n<</SYS>>\n\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}""",
+    "qwen2_chatml": r"""{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}""",
+    "phi3": r"""{% for message in messages %}{% if message['role'] == 'system' %}{{'<|system|>
+' + message['content'] + '<|end|>
+'}}{% elif message['role'] == 'user' %}{{'<|user|>
+' + message['content'] + '<|end|>
+'}}{% elif message['role'] == 'assistant' %}{{'<|assistant|>
+' + message['content'] + '<|end|>
+'}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>
+' }}{% else %}{{ eos_token }}{% endif %}""",
+    # TinyLlama-1.1B-Chat / Zephyr: one statement a line, trim_blocks at work.
+    "zephyr": "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] + eos_token }}\n{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + eos_token }}\n{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n{% endif %}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}",
+    # Not a model's: the rest of the subset, in the multi-line style of newer templates (white-space
+    # control, trim_blocks and lstrip_blocks at work, namespaces, loop scoping).
+    "features": r"""{#- a comment #}
+{%- set ns = namespace(system=false, count=0, last='') %}
+{%- set outer = 'outer' %}
+{%- for message in messages %}
+    {%- if message.role == 'system' %}
+        {%- set ns.system = true %}
+    {%- endif %}
+    {%- set outer = 'inner' %}
+    {%- set ns.count = ns.count + 1 %}
+    {%- set ns.last = message['role'] %}
+{%- endfor %}
+{%- if not ns.system %}
+<|im_start|>system
+Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1].role }}/{{ ns.last }}, {{ outer }}.<|im_end|>
+{% endif %}
+{% for message in messages %}
+    {% if message['role'] not in 'system assistant' %}
+<|im_start|>{{ message.role ~ '#' ~ loop.index }}
+{{ message.content | trim }}<|im_end|>{{ '\n' if not loop.last else "" }}
+    {% else %}
+  <|im_start|>{{ message.role }}{% if loop.first %} first{% endif %} {# inline #} {{ 'sys' in message.role }}
+{{ message['content'].strip() | length }} chars
+    {%+ if loop.index is defined %}[{{ loop.index0 * 2 - 1 }}|{{ -7 % 3 }}|{{ loop.length }}|{{ loop.revindex }}]{% endif +%}
+    {% endif %}
+{% endfor %}
+{%- set tail = messages[1:] %}
+{{- '(' ~ (tail | length) ~ ',' ~ (messages[:-1] | length) ~ ',' ~ (messages[5:2] | length) ~ ')' }}
+{{- bos_token or 'no-bos' }}|{{ eos_token and 'eos' }}|{{ none }}|{{ true }}|{{ 3 > 2 and 'b' >= 'a' }}|{{ bos_token is none }}|{{ eos_token is string }}|{{ messages[9] is defined }}|{{ messages[0] == messages[0] }}|{{ 'x' "y" }}|{{ "q\"\t" }}|{{ '=' * 3 }}{{ 2 * 'ab' }}{{ 'x' * -1 }}|{{ 'x' in bos_token }}
+{%- if add_generation_prompt %}
+<|im_start|>assistant
+{% endif %}
+""",
+    # Windows line ends and a final newline (Jinja makes them \n and drops the last).
+    "crlf": "{% for m in messages %}\r\n  {{- m.role }}: {{ m.content }}\r\n  {% endfor %}\r\n{{ 'end' }}\r\n",
+    # Jinja fails on these (a string plus a number, an undefined value's attribute): mixc must fail too.
+    "type-error": "{{ messages[0].content }}{% if messages | length > 1 %}{{ messages[1].content + 1 }}{% endif %}",
+    "undefined-attr": "{% for m in messages %}{{ m.nothing.deeper }}{% endfor %}",
+}
+
+TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
+    "llama3": ("<|begin_of_text|>", "<|eot_id|>"), "gemma": ("<bos>", "<eos>"), "mistral_v01": ("<s>", "</s>"),
+    "llama2": ("<s>", "</s>"), "qwen2_chatml": (None, "<|im_end|>"), "phi3": ("<s>", "<|endoftext|>"),
+    "features": (None, "</s>"), "crlf": ("<s>", "</s>"), "zephyr": ("<s>", "</s>"), "type-error": ("<s>", "</s>"),
+    "undefined-attr": ("<s>", "</s>"),
+}
+
+def conv(*pairs):
+    return [{"role": r, "content": c} for r, c in pairs]
+
+CONVERSATIONS = {
+    "user": conv(("user", "Hello!")),
+    "system-user": conv(("system", "  Be brief.\n"), ("user", "Hi there  ")),
+    "multi-turn": conv(("user", "Héllo, wörld: 中文 😀"), ("assistant", " Hi!\n\nHow can I help? "),
+                       ("user", "Say \"quotes\" and 'apostrophes' {{ not_jinja }} <s> [INST]")),
+    "system-multi-turn": conv(("system", "\u3000sys\u00a0"), ("user", "a"), ("assistant", "b"), ("user", "\tc\u200b")),
+    "assistant-first": conv(("assistant", "x"), ("user", "y")),
+    "user-user": conv(("user", "x"), ("user", "y")),
+    "empty-content": conv(("user", "")),
+    "tool-role": conv(("user", "x"), ("tool", "y")),
+}
+
+# Templates jinja2 renders and mixc refuses at load, with the words its error must hold.
+REFUSED = {
+    "filter-tojson": ("{{ messages[0]['content'] | tojson }}", "the filter 'tojson' is not supported"),
+    "macro": ("{% macro f(x) %}[{{ x }}]{% endmacro %}{{ f(messages[0]['content']) }}", "the statement 'macro' is not supported"),
+    "strftime-now": ("{{ strftime_now('%d %b %Y') }}", "the function 'strftime_now' is not supported"),
+    "tools": ("{% if tools %}tools{% endif %}{{ messages[0]['content'] }}", "the variable 'tools' is not supported"),
+    "method-split": ("{{ messages[0]['content'].split(' ')[0] }}", "the method 'split' is not supported"),
+    "list-literal": ("{% if messages[0]['role'] in ['user', 'system'] %}x{% endif %}", "list literals are not supported"),
+    "break": ("{% for m in messages %}{{ m.role }}{% break %}{% endfor %}", "the statement 'break' is not supported"),
+    "for-if": ("{% for m in messages if m.role == 'user' %}{{ m.content }}{% endfor %}", "a for loop's 'if' filter"),
+    "loop-cycle": ("{% for m in messages %}{{ loop.cycle('a', 'b') }}{% endfor %}", "the method 'cycle' is not supported"),
+    "test-divisibleby": ("{% for m in messages %}{{ loop.index is divisibleby(2) }}{% endfor %}", "the test 'divisibleby' is not supported"),
+    "loop-previtem": ("{% for m in messages %}{{ loop.previtem }}{% endfor %}", "loop.previtem is not supported"),
+    "division": ("{{ messages | length / 2 }}", "the operators / // ** are not supported"),
+}
+
+
+def render(tmpl, messages, bos, eos, gen):
+    kw = {"messages": messages, "add_generation_prompt": gen}
+    if bos is not None:
+        kw["bos_token"] = bos
+    if eos is not None:
+        kw["eos_token"] = eos
+    return _compile_jinja_template(tmpl).render(**kw)
+
+
+def main():
+    out = sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else os.path.join(
+        os.path.dirname(__file__), "fixtures", "chat_templates.json")
+    import jinja2
+    cases = []
+    for name, tmpl in TEMPLATES.items():
+        bos, eos = TOKENS[name]
+        for cname, messages in CONVERSATIONS.items():
+            for gen in (True, False):
+                if not gen and cname not in ("multi-turn", "system-user"):
+                    continue
+                case = {"name": f"{name}-{cname}" + ("" if gen else "-no-gen"), "template": name,
+                        "messages": messages, "bos_token": bos, "eos_token": eos, "add_generation_prompt": gen}
+                try:
+                    case["expected"] = render(tmpl, messages, bos, eos, gen)
+                except Exception as e:   # noqa: BLE001 (jinja2 raises Python's errors too)
+                    if type(e) is jinja2.exceptions.TemplateError:   # raise_exception's
+                        case["raises"] = str(e)
+                    else:
+                        case["error"] = True
+                cases.append(case)
+    templates = dict(TEMPLATES)
+    for name, (tmpl, words) in REFUSED.items():
+        render(tmpl, CONVERSATIONS["multi-turn"], "<s>", "</s>", True)   # jinja2 renders it
+        templates["refused-" + name] = tmpl
+        cases.append({"name": "refused-" + name, "template": "refused-" + name, "refused": words})
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump({"made_with": {"jinja2": jinja2.__version__}, "templates": templates, "cases": cases}, f,
+                  ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"{out}: {len(cases)} cases")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+/* test_jinja — runtime/tok/jinja.c against jinja2: each case of a fixture made by
+ * make_chat_fixtures.py (jinja2 as transformers sets it up) renders to the same text, raises the
+ * same raise_exception message, fails where jinja2 fails, or is refused at load naming the construct.
+ *   test_jinja FIXTURE.json    prints PASS/FAIL NAME lines; exits 1 on a failure */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jinja.h"
+
+static int fails;
+
+static void result(const char *name, bool ok, const char *why, const char *got, size_t glen, const char *want) {
+    printf("%s chat-template-%s\n", ok ? "PASS" : "FAIL", name);
+    if (ok) return;
+    fails++;
+    printf("    %s\n", why);
+    if (got) printf("    got:  [%.*s]\n", (int)glen, got);
+    if (want) printf("    want: [%s]\n", want);
+}
+
+static const char *str_or_null(json_t *v) { return json_is_string(v) ? json_string_value(v) : NULL; }
+
+static void run_case(json_t *c, json_t *templates) {
+    const char *name = json_string_value(json_object_get(c, "name"));
+    const char *src = json_string_value(json_object_get(templates, json_string_value(json_object_get(c, "template"))));
+    const char *refused = str_or_null(json_object_get(c, "refused"));
+    char err[600] = "";
+    JinjaTemplate *t = jinja_parse(src, err, sizeof err);
+    if (refused) {
+        result(name, !t && strstr(err, refused), t ? "loaded, want refused" : "refused with another message", err,
+               strlen(err), refused);
+        jinja_free(t);
+        return;
+    }
+    if (!t) {
+        result(name, false, "refused at load", err, strlen(err), NULL);
+        return;
+    }
+    json_t *msgs = json_object_get(c, "messages");
+    size_t n = json_array_size(msgs);
+    ChatMessage *m = calloc(n + 1, sizeof *m);
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(msgs, i), *content = json_object_get(x, "content");
+        m[i] = (ChatMessage){json_string_value(json_object_get(x, "role")), json_string_value(content),
+                             json_string_length(content)};
+    }
+    JinjaContext ctx = {m, (int)n, str_or_null(json_object_get(c, "bos_token")), str_or_null(json_object_get(c, "eos_token")),
+                        json_is_true(json_object_get(c, "add_generation_prompt"))};
+    Buf out = {0};
+    bool raised = false, ok = jinja_render(t, &ctx, &out, &raised, err, sizeof err);
+    const char *want = str_or_null(json_object_get(c, "expected")), *raises = str_or_null(json_object_get(c, "raises"));
+    if (want)
+        result(name, ok && out.len == strlen(want) && (!out.len || !memcmp(out.data, want, out.len)), ok ? "text differs" : err,
+               out.data ? out.data : "", out.len, want);
+    else if (raises)
+        result(name, !ok && raised && !strcmp(err, raises), ok ? "rendered, want raise_exception" : "another failure",
+               err, strlen(err), raises);
+    else
+        result(name, !ok && !raised, ok ? "rendered where jinja2 fails" : "raised where jinja2 fails otherwise",
+               ok ? out.data : err, ok ? out.len : strlen(err), NULL);
+    buf_free(&out);
+    free(m);
+    jinja_free(t);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_jinja FIXTURE.json\n");
+        return 2;
+    }
+    json_error_t je;
+    json_t *root = json_load_file(argv[1], 0, &je);
+    if (!root) {
+        fprintf(stderr, "%s:%d: %s\n", argv[1], je.line, je.text);
+        return 2;
+    }
+    json_t *cases = json_object_get(root, "cases"), *templates = json_object_get(root, "templates");
+    for (size_t i = 0; i < json_array_size(cases); i++) run_case(json_array_get(cases, i), templates);
+    printf("%zu chat template cases, %d failed\n", json_array_size(cases), fails);
+    json_decref(root);
+    return fails != 0;
+}
