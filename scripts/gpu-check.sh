@@ -42,11 +42,16 @@ pass() { echo "PASS $1"; results+=("{\"name\": \"$(esc "$1")\", \"pass\": true, 
 fail() { local name=$1; shift; echo "FAIL $name"; for l in "$@"; do echo "    $l"; done; fails=$((fails + 1))
          results+=("{\"name\": \"$(esc "$name")\", \"pass\": false, \"detail\": \"$(esc "$*")\"}"); }
 
-# compare NAME TOL PROMPT_LEN ARGS...: cpu and cuda logits of the same run.
+# compare NAME TOL PROMPT_LEN ARGS...: cpu and cuda logits of the same run. REPLAY=1 (a layout with
+# experts): the cpu backend runs the experts the cuda backend chose (MIXC_ROUTE_LOG, MIXC_ROUTE_REPLAY;
+# docs/model.md), as tests/mixrun does: two router logits closer than the bf16 roundings may order
+# two experts the other way on the GPU, and another expert is another function.
 compare() {
-  local name=$1 tol=$2 plen=$3; shift 3
-  if ! "$RUN" "$@" --backend cpu --dump-logits "$T/c.npy" >"$T/cpu.out" 2>"$T/err"; then fail "$name: cpu run" "$(head -c 300 "$T/err")"; return; fi
-  if ! "$RUN" "$@" --backend cuda --dump-logits "$T/g.npy" >"$T/gpu.out" 2>"$T/err"; then fail "$name: cuda run" "$(head -c 600 "$T/err")"; return; fi
+  local name=$1 tol=$2 plen=$3 log=() replay=(); shift 3
+  [ "${REPLAY:-0}" = 1 ] && log=(MIXC_ROUTE_LOG="$T/routes") && replay=(MIXC_ROUTE_REPLAY="$T/routes")
+  if ! env "${log[@]}" "$RUN" "$@" --backend cuda --dump-logits "$T/g.npy" >"$T/gpu.out" 2>"$T/err"; then fail "$name: cuda run" "$(head -c 600 "$T/err")"; return; fi
+  if ! env "${replay[@]}" "$RUN" "$@" --backend cpu --dump-logits "$T/c.npy" >"$T/cpu.out" 2>"$T/err"; then fail "$name: cpu run" "$(head -c 300 "$T/err")"; return; fi
+  [ "${REPLAY:-0}" = 1 ] && echo "    $(grep '^mixrun: route replay' "$T/err")"
   # shellcheck disable=SC2086
   if "$CMP" "$T/c.npy" "$T/g.npy" $tol "$plen" >"$T/cmp" 2>&1; then
     pass "$name" "$(tail -n 1 "$T/cmp" | sed 's/^ *//')"
@@ -59,7 +64,8 @@ for f in examples/*.mix; do
   n=$(basename "$f" .mix)
   kv=2; grep -qE '^\s*kv_heads\s*=\s*1\b' "$f" && kv=1
   hd=64; grep -qE '^\s*head_dim\s*=\s*(128|192|256)\b' "$f" && hd=128
-  compare "cuda vs cpu: $n (test size, head_dim $hd, kv_heads $kv)" "$BF16_TOL" 26 --layout "$f" --set hidden=128 \
+  REPLAY=0; grep -qE '^\s*experts\s*=' "$f" && REPLAY=1
+  REPLAY=$REPLAY compare "cuda vs cpu: $n (test size, head_dim $hd, kv_heads $kv)" "$BF16_TOL" 26 --layout "$f" --set hidden=128 \
     --set heads=4 --set kv_heads=$kv --set head_dim=$hd --set ffn=128 --set vocab=128 --set context=32 --set chunk=8 \
     --set window=8 --set kv_dtype=bf16 --random-weights 5 --tokens $EP --max-new 6
 done

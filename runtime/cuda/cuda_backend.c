@@ -241,7 +241,9 @@ static bool run_moe_op(Backend *b, const Step *st, const PlanOp *op, CUdeviceptr
         s->route_host = xrealloc(s->route_host, n * sizeof(float));
         CU_CHECK_RET(s->cu->cuCtxSynchronize(), false);
         CU_CHECK_RET(s->cu->cuMemcpyDtoH(s->route_host, T(s, st, op->out[0]), n * sizeof(float)), false);
-        return fwrite(s->route_host, sizeof(float), n, s->route_log) == n;
+        if (fwrite(s->route_host, sizeof(float), n, s->route_log) == n) return true;
+        cuda_check_report("fwrite", __FILE__, __LINE__, "MIXC_ROUTE_LOG", "cannot write the route log");
+        return false;
     }
     case OP_MOE_GEMM: {   /* moe_bias: the stacked weight's stacked bias */
         CUdeviceptr bias = b->layout->model.moe_bias ? s->layer[op->layer].w[plan_expert_bias(op->weight)] : 0;
