@@ -71,7 +71,7 @@ LayerRope check_kind_rope(Diag *d, const AstField *props, LayerRope rope) {
         if (!strcmp(f->key, "sinks") || is_kind_shape_prop(f->key)) continue;   /* check_kind_sinks, check_kind_shape */
         if (!seen) {
             diag_at(d, DIAG_ERROR, f->loc, "unknown attention property '%s'", f->key);
-            diag_hint(d, "an attention kind takes 'rope_theta R' (its own RoPE base), 'nope' (no RoPE) , 'sinks' "
+            diag_hint(d, "an attention kind takes 'rope_theta R' (its own RoPE base), 'nope' (no RoPE), 'sinks' "
                          "(a learned sink logit per head), 'kv_heads K' and 'head_dim D' (its own KV shape)");
         } else if (*seen) {
             diag_at(d, DIAG_ERROR, f->loc, "'%s' is given twice", f->key);
