@@ -238,6 +238,11 @@ then pass "check --format json: the report's model, layers and caches"; else fai
 # ---- several GPUs: --tp, --pp (docs/report.md, "Several GPUs")
 golden tests/report/cases/ma-pairs.mix parallel-ma-pairs text --tp 2 --pp 3
 golden tests/report/cases/ma-pairs.mix parallel-ma-pairs json --tp 2 --pp 3
+# Per-kind KV shapes under --tp 4: the sliding caches' 4 KV heads split one per rank, the global
+# caches' single KV head replicated on every rank (max(1, kv_heads / tp)); KV per rank
+# = 25 x 1023 x 1 x 256 x 4 + 5 x 131072 x 1 x 512 x 4 = 1368366080 bytes.
+golden examples/gemma4-style.mix parallel-gemma4-style text --tp 4
+golden examples/gemma4-style.mix parallel-gemma4-style json --tp 4
 mistral=tests/report/cases/mistral-7b.mix
 # Mistral 7B (32 layers, hidden 4096, heads 32, kv_heads 8, head_dim 128, ffn 14336, vocab 32000,
 # bf16, untied; every layer owns a cache with window 4096, so at context 4096 each holds 4096 tokens):
