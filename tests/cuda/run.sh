@@ -271,8 +271,8 @@ sed 's/^\(model "[^"]*" {\)$/\1\n    qk_norm = true\n    sandwich_norms = true\n
 grep -q "sandwich_norms = true" "$T/src/ma-gemma3.mix" || pc_fail+=("ma-gemma3: the test could not add the variations")
 for e in examples/*.mix "$T/src/ma-qkv-bias.mix" "$T/src/ma-gemma3.mix"; do
   n=$(basename "$e" .mix)
-  f=$T/$n.mix   # the example as written (character-ai: its int8 cache)
-  cp "$e" "$f"
+  f=$T/$n.mix   # the example as written (character-ai: its int8 cache; per-layer shapes: one_shape_layout's)
+  cp "$(one_shape_layout "$e" "$T/src")" "$f"
   if ! "$MIXC" emit "$f" -o "$T/emit-$n" --context 4096 >/dev/null 2>"$T/emit-err"; then pc_fail+=("$n: mixc emit failed: $(head -c 200 "$T/emit-err")"); continue; fi
   if ! "$CHECK" "$f" "$T/emit-$n/manifest.json" --context 4096 --batch 5 >"$T/pc" 2>&1; then pc_fail+=("$n: $(head -n 3 "$T/pc")"); fi
 done

@@ -428,6 +428,16 @@ for f in examples/*.mix; do
       pass "$(basename "$f" .mix): the emu backend refuses its experts by name" ||
       fail "$(basename "$f" .mix): the refusal names experts" "$(cat "$T/err")"; }
 done
+# ... and the examples with per-layer KV shapes are refused by name there too (the cpu backend runs
+# them: tests/mixrun/test_model checks it against the naive reference)
+for f in examples/*.mix; do
+  [ "$(one_shape_layout "$f" "$T/shapes")" = "$f" ] && continue
+  run "$(basename "$f" .mix): emu refuses per-layer shapes" 1 --layout "$f" --random-weights 1 --tokens 1,2 --max-new 1 \
+      --set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=64 --set vocab=256 --backend emu &&
+    { grep -q "mixrun: per-layer KV shapes are not supported by the kernels yet: layer [0-9]* has kv_heads" "$T/err" &&
+      pass "$(basename "$f" .mix): the emu backend refuses its per-layer KV shapes by name" ||
+      fail "$(basename "$f" .mix): the refusal names per-layer KV shapes" "$(cat "$T/err")"; }
+done
 # mem_check NAME BACKEND ARGS...: `mixrun ARGS --bench --json --backend BACKEND` (stand-in driver for
 # cuda): its memory planned = allocated for the KV caches, the arena and the weights, and equal to what
 # `mixc report --target BACKEND --format json` plans for the same --set overrides, context and batch.
