@@ -418,25 +418,21 @@ if [ "$ASAN" = 1 ]; then   # the emulator is ~10x slower under the sanitizers: a
   examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix)
 fi
 for i in "${!examples[@]}"; do examples[i]=$(runnable_layout "${examples[i]}" "$T/dense"); done
-# ... and the examples with experts themselves are refused by name there (the cpu backend runs them:
-# tests/mixrun/test_model checks it against the naive reference)
-for f in examples/*.mix; do
-  grep -qE '^\s*experts\s*=' "$f" || continue
-  run "$(basename "$f" .mix): emu refuses experts" 1 --layout "$f" --random-weights 1 --tokens 1,2 --max-new 1 \
-      --set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=16 --set ffn=64 --set vocab=256 --backend emu &&
-    { grep -q "mixrun: experts: the emu backend does not run a mixture of experts yet" "$T/err" &&
-      pass "$(basename "$f" .mix): the emu backend refuses its experts by name" ||
-      fail "$(basename "$f" .mix): the refusal names experts" "$(cat "$T/err")"; }
-done
-# ... and the examples with per-layer KV shapes are refused by name there too (the cpu backend runs
-# them: tests/mixrun/test_model checks it against the naive reference)
-for f in examples/*.mix; do
-  [ "$(one_shape_layout "$f" "$T/shapes")" = "$f" ] && continue
-  run "$(basename "$f" .mix): emu refuses per-layer shapes" 1 --layout "$f" --random-weights 1 --tokens 1,2 --max-new 1 \
+# emu_refuses FILE WHAT MESSAGE: the emu backend refuses FILE (at test size) with MESSAGE on stderr.
+emu_refuses() {
+  local n; n=$(basename "$1" .mix)
+  run "$n: emu refuses $2" 1 --layout "$1" --random-weights 1 --tokens 1,2 --max-new 1 \
       --set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=64 --set vocab=256 --backend emu &&
-    { grep -q "mixrun: per-layer KV shapes are not supported by the kernels yet: layer [0-9]* has kv_heads" "$T/err" &&
-      pass "$(basename "$f" .mix): the emu backend refuses its per-layer KV shapes by name" ||
-      fail "$(basename "$f" .mix): the refusal names per-layer KV shapes" "$(cat "$T/err")"; }
+    { grep -q "$3" "$T/err" && pass "$n: the emu backend refuses its $2 by name" ||
+      fail "$n: the refusal names $2" "$(cat "$T/err")"; }
+}
+# ... and the examples with experts themselves are refused by name there, and those with per-layer
+# KV shapes (the cpu backend runs both: tests/mixrun/test_model checks it against the naive reference)
+for f in examples/*.mix; do
+  grep -qE '^\s*experts\s*=' "$f" &&
+    emu_refuses "$f" experts "mixrun: experts: the emu backend does not run a mixture of experts yet"
+  [ "$(one_shape_layout "$f" "$T/shapes")" = "$f" ] ||
+    emu_refuses "$f" "per-layer KV shapes" "mixrun: per-layer KV shapes are not supported by the kernels yet: layer [0-9]* has kv_heads"
 done
 # mem_check NAME BACKEND ARGS...: `mixrun ARGS --bench --json --backend BACKEND` (stand-in driver for
 # cuda): its memory planned = allocated for the KV caches, the arena and the weights, and equal to what
