@@ -455,15 +455,16 @@ mem_check() {
     >/dev/null || { echo "$be: bench $(jq -c .memory "$T/bench.json"), report $(jq -c '.run[0]' "$T/report.json")" >"$T/why"; return 1; }
 }
 
-# The examples with experts on the cpu backend, which runs them: memory planned = allocated = report
-# (the stacked expert weights, the route and the expert rows in the arena).
+# The examples with experts or per-layer KV shapes on the cpu backend, which runs them: memory planned
+# = allocated = report (the stacked expert weights, the route and the expert rows in the arena; caches,
+# tensors and weights of each layer's own shape).
 for f in examples/*.mix; do
-  grep -qE '^\s*experts\s*=' "$f" || continue
+  grep -qE '^\s*experts\s*=' "$f" || [ "$(one_shape_layout "$f" "$T/shapes")" != "$f" ] || continue
   SETS=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128
         --set context=32 --set chunk=8 --set window=8 --set kv_dtype=bf16)
   mem_check cpu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 &&
-    pass "$(basename "$f" .mix) (experts) on cpu: memory planned = allocated = mixc report --target cpu" ||
-    fail "$(basename "$f" .mix) (experts) on cpu: memory planned = allocated" "$(cat "$T/why")"
+    pass "$(basename "$f" .mix) (experts or per-layer shapes) on cpu: memory planned = allocated = mixc report --target cpu" ||
+    fail "$(basename "$f" .mix) (experts or per-layer shapes) on cpu: memory planned = allocated" "$(cat "$T/why")"
 done
 
 # example_check FILE: one example's runs and comparisons (PASS/FAIL lines; MEMFAIL lines for the
