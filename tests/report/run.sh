@@ -289,6 +289,14 @@ grep -q "^mixc report: '.*': --tp 8 does not divide the 12 kv_heads$" "$tmp/err"
 expect_rc "report --tp above kv_heads, not a multiple" 2 report "$mistral" --set heads=48 --set kv_heads=12 --set head_dim=128 --tp 16
 grep -q -- "the 12 kv_heads do not divide --tp 16" "$tmp/err" &&
   pass "report --tp above kv_heads, not a multiple: says so" || fail "report --tp above kv_heads: says so" "$(cat "$tmp/err")"
+# A kind's own kv_heads is split by the same two rules, refused naming its first layer.
+sed 's/kv_heads 1 head_dim 512/kv_heads 6 head_dim 512/' examples/gemma4-style.mix >"$tmp/kv6.mix"
+expect_rc "report --tp not dividing a kind's kv_heads" 2 report "$tmp/kv6.mix" --set heads=24 --tp 4
+grep -q "^mixc report: '.*': --tp 4 does not divide the 6 kv_heads of layer 5$" "$tmp/err" &&
+  pass "report --tp not dividing a kind's kv_heads: names the layer" || fail "report --tp and a kind's kv_heads" "$(cat "$tmp/err")"
+expect_rc "report --tp above a kind's kv_heads, not a multiple" 2 report "$tmp/kv6.mix" --set heads=24 --tp 8
+grep -q "the 6 kv_heads of layer 5 do not divide --tp 8" "$tmp/err" &&
+  pass "report --tp above a kind's kv_heads, not a multiple: names the layer" || fail "report --tp 8 and a kind's kv_heads" "$(cat "$tmp/err")"
 expect_rc "report --tp not dividing heads" 2 report "$mistral" --tp 3
 grep -q -- "--tp 3 does not divide the 32 heads" "$tmp/err" && pass "report --tp not dividing heads: says so" ||
   fail "report --tp not dividing heads: says so" "$(cat "$tmp/err")"
