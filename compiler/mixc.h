@@ -431,7 +431,6 @@ bool rope_table(const ModelHeader *m, const LayerRope *r, float *inv_freq, float
  * transformers computes it (1 without the fields); and whether any NoPE layer's factor differs from 1
  * at a position below `context` (context >= nope_temperature_floor). */
 float model_nope_temperature(const ModelHeader *m, int64_t pos);
-bool model_nope_temperature_bites(const Layout *l, int64_t context);
 /* Every layer's table, as the backends hold them: inv_freq [nlayers][half], scale [nlayers]. */
 typedef struct {
     int64_t half;           /* head_dim / 2 */

@@ -18,12 +18,12 @@ $(KT_DIR)/kt-%/kernels.so: tests/kernels/kt-%.mix $(MIXC) $(wildcard templates/*
 	@echo "  CXX     $(dir $@)kernels.cu"
 	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -O1 -x c++ -shared $(LDFLAGS) -o $@ $(dir $@)kernels.cu
 
-$(KT_DIR)/kdiff.o: tests/kernels/kdiff.cpp tests/kernels/ref.h $(wildcard templates/*.cuh templates/*.h) | $(BUILD)/.deps-ok
+$(KT_DIR)/kdiff.o $(KT_DIR)/kdiff_moe.o: $(KT_DIR)/%.o: tests/kernels/%.cpp tests/kernels/kdiff.h tests/kernels/ref.h $(wildcard templates/*.cuh templates/*.h) | $(BUILD)/.deps-ok
 	@echo "  CXX     $<"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -c -o $@ $<
 
-$(KT_DIR)/kdiff: $(KT_DIR)/kdiff.o $(KT_DIR)/ref.o $(BUILD)/libmixcemu.a
+$(KT_DIR)/kdiff: $(KT_DIR)/kdiff.o $(KT_DIR)/kdiff_moe.o $(KT_DIR)/ref.o $(BUILD)/libmixcemu.a
 	@echo "  LD      $@"
 	$(Q)$(CXX) $(LDFLAGS) -rdynamic -o $@ $^ -ljansson -ldl -lpthread
 

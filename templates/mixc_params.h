@@ -14,6 +14,11 @@
 #define MIXC_DPTR(T) T *
 #endif
 
+#if !defined(__CUDACC_RTC__)
+#include <math.h>   /* expf, fmaxf, floorf, log1pf: mixc_route_token and mixc_nope_temperature on the host
+                       (NVRTC has them built in) */
+#endif
+
 /* ---- geometry (compiler/kernels/codegen.c computes every grid, block and smem from these) */
 
 /* prefill.cuh: PREFILL_BM queries of one head per block, 4 warps. */
@@ -63,6 +68,18 @@
  * per block. */
 #define MIXC_SMALL_THREADS 256
 
+/* moe.cuh: the route one token per thread, MOE_ROUTE_THREADS tokens per block; the expert GEMM one
+ * (token, choice) row per block and MOE_GEMM_COLS of its output columns (grid.y), one warp per column
+ * at a time; the combine and the router's bias element-wise (MIXC_SMALL_THREADS per block). */
+#define MOE_ROUTE_THREADS 64
+#define MOE_GEMM_THREADS 128
+#define MOE_GEMM_COLS 32
+/* The routers (docs/model.md), as the template argument ROUTER spells them: compiler/mixc.h's
+ * RouterKind in the same order (codegen.c asserts it). */
+#define MIXC_ROUTER_TOPK_SOFTMAX 0
+#define MIXC_ROUTER_SOFTMAX_TOPK 1
+#define MIXC_ROUTER_SIGMOID_INPUT 2
+
 /* ---- masks */
 
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
@@ -77,6 +94,56 @@
 static inline MIXC_HOST_DEVICE long long mixc_first_key(long long pos, long long window, long long chunk) {
     if (chunk > 0) return pos / chunk * chunk;
     return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+}
+
+/* ---- a mixture of experts' route (docs/model.md)
+ *
+ * One token's choice: the K largest of its E router logits (ties: the lower index first) as (index,
+ * logit) pairs in route[0 .. 2K) (mixc_route_choose); then each chosen logit replaced by its weight by
+ * the router (mixc_route_weigh): a softmax over the K chosen (MIXC_ROUTER_TOPK_SOFTMAX), its share of
+ * the softmax over all E (MIXC_ROUTER_SOFTMAX_TOPK), or its sigmoid (MIXC_ROUTER_SIGMOID_INPUT). The
+ * one definition: the route kernel (moe.cuh) and the cpu backend. */
+static inline MIXC_HOST_DEVICE void mixc_route_choose(const float *logits, float *route, long long experts, long long k) {
+    for (long long j = 0; j < k; j++) {
+        long long best = -1;
+        for (long long e = 0; e < experts; e++) {
+            int taken = 0;
+            for (long long i = 0; i < j; i++) taken = taken || (long long)route[2 * i] == e;
+            if (!taken && (best < 0 || logits[e] > logits[best])) best = e;
+        }
+        route[2 * j] = (float)best;
+        route[2 * j + 1] = logits[best];
+    }
+}
+
+static inline MIXC_HOST_DEVICE void mixc_route_weigh(const float *logits, float *route, long long experts, long long k,
+                                                     int router) {
+    float max_all = logits[0], max_chosen = route[1], sum_all = 0.0f, sum_chosen = 0.0f;
+    for (long long e = 1; e < experts; e++) max_all = fmaxf(max_all, logits[e]);
+    for (long long e = 0; e < experts; e++) sum_all += expf(logits[e] - max_all);
+    for (long long j = 1; j < k; j++) max_chosen = fmaxf(max_chosen, route[2 * j + 1]);
+    for (long long j = 0; j < k; j++) sum_chosen += expf(route[2 * j + 1] - max_chosen);
+    for (long long j = 0; j < k; j++) {
+        const float x = route[2 * j + 1];
+        route[2 * j + 1] = router == MIXC_ROUTER_TOPK_SOFTMAX   ? expf(x - max_chosen) / sum_chosen
+                           : router == MIXC_ROUTER_SOFTMAX_TOPK ? expf(x - max_all) / sum_all
+                                                                : 1.0f / (1.0f + expf(-x));
+    }
+}
+
+static inline MIXC_HOST_DEVICE void mixc_route_token(const float *logits, float *route, long long experts,
+                                                     long long k, int router) {
+    mixc_route_choose(logits, route, experts, k);
+    mixc_route_weigh(logits, route, experts, k, router);
+}
+
+/* Llama 4's attention temperature (nope_temperature_floor/scale, Llama4TextAttention): the factor q
+ * of a NoPE layer at position pos is multiplied by, log1p(floor((pos + 1) / floor)) * scale + 1 in
+ * float32; 1 without a floor. The one formula: the rope kernel and the cpu backend. */
+static inline MIXC_HOST_DEVICE float mixc_nope_temperature(long long pos, long long floor_tokens, float scale) {
+    if (floor_tokens <= 0) return 1.0f;
+    const float steps = floorf(((float)pos + 1.0f) / (float)floor_tokens);
+    return log1pf(steps) * scale + 1.0f;
 }
 
 /* ---- parameter structs */
@@ -131,6 +198,8 @@ typedef struct RopeParams {
     MIXC_DPTR(const float) inv_freq;    /* [HD/2] the layer's table (rope_table); NULL: NoPE */
     int tokens;
     float scale;                    /* multiplies cos and sin (YaRN's attention factor; else 1) */
+    int temp_floor;                 /* a NoPE layer's attention temperature (mixc_nope_temperature) scales */
+    float temp_scale;               /* q: its floor and scale; temp_floor 0: none */
 } RopeParams;
 
 typedef struct PrefillParams {
@@ -166,5 +235,35 @@ typedef struct DecodeReduceParams {
     int heads, nsplit, batch;
     MIXC_DPTR(const void) sinks;    /* as PrefillParams.sinks: the decode's sinks join here, once */
 } DecodeReduceParams;
+
+/* A mixture of experts (docs/model.md, docs/kernels.md): route holds, for row r = t * K + j (token t's
+ * j-th choice), the expert's index and its weight as two fp32s at route[2 r] and route[2 r + 1]. */
+
+/* moe_route: each token's K experts and weights from its E router logits (fp32). */
+typedef struct MoeRouteParams {
+    MIXC_DPTR(const float) logits;  /* [tokens, E] */
+    MIXC_DPTR(float) route;         /* [tokens * K, 2] */
+    int tokens;
+} MoeRouteParams;
+
+/* moe_gate_up / moe_down: out row r = x row (r / K, or r for down) x W_e^T (+ bias_e), W_e the
+ * chosen expert's [OUT, IN] slice of the stacked weight; sigmoid_input: gate and up times the weight. */
+typedef struct MoeGemmParams {
+    MIXC_DPTR(const void) x;        /* [tokens, IN] (gate, up) or [tokens * K, IN] (down) */
+    MIXC_DPTR(const float) route;   /* [tokens * K, 2] */
+    MIXC_DPTR(const void) weight;   /* [E * OUT, IN] */
+    MIXC_DPTR(const void) bias;     /* [E * OUT] (moe_bias); 0: none */
+    MIXC_DPTR(void) out;            /* [tokens * K, OUT] */
+    int tokens;
+} MoeGemmParams;
+
+/* moe_combine: out row t = sum over j of row (t, j) of x times its weight (sigmoid_input: times 1,
+ * the weight already scaled its input), in fp32, rounded once. */
+typedef struct MoeCombineParams {
+    MIXC_DPTR(const void) x;        /* [tokens * K, HIDDEN] */
+    MIXC_DPTR(const float) route;   /* [tokens * K, 2] */
+    MIXC_DPTR(void) out;            /* [tokens, HIDDEN] */
+    int tokens;
+} MoeCombineParams;
 
 #endif /* MIXC_PARAMS_H */

@@ -93,6 +93,10 @@ __device__ __forceinline__ void rope_append_kernel(const RopeParams &p) {
         const int h = i / (HD / 2), k = i % (HD / 2);
         rope_rotate<T, HD>(p, pos, k, q + h * HD, q + h * HD);
     }
+    if (!p.inv_freq && p.temp_floor) {   /* a NoPE layer's attention temperature: q * factor, rounded once */
+        const float f = mixc_nope_temperature(pos, p.temp_floor, p.temp_scale);
+        for (int i = threadIdx.x; i < HEADS * HD; i += blockDim.x) q[i] = MixcElem<T>::from_float(mixc_to_float(q[i]) * f);
+    }
     if (!OWNER) return;
     if constexpr (MixcKv<KV>::QUANT) {
         rope_append_kv8<T, KV, HD, KV_HEADS, CAP>(p, t, pos);

@@ -22,14 +22,21 @@ one_shape_layout() {
   echo "$2/one-shape/$(basename "$1")"
 }
 
-# runnable_layout FILE DIR: FILE (one_shape_layout's), or for a layout with a mixture of experts (which the emu and cuda
-# backends do not run yet: they refuse `experts` by name) a copy in DIR without the experts fields, so
-# that the suites that run every example on them still run its attention layout, with a dense MLP.
+# comparable_layout FILE DIR: FILE, or for a layout with a mixture of experts a copy in DIR in which
+# every token runs every expert (experts = experts_per_token = 4), for the suites that compare the
+# emu or cuda backend's logits with the cpu backend's through every layer of an example. With fewer
+# experts chosen than there are, two router logits closer than the bf16 roundings (about 1 in 100
+# choices at test size) pick another expert on one side, and another expert is another function: the
+# logits then differ by far more than any rounding tolerance. The top-k choice itself is checked on
+# the same logits (tests/kernels, kt-m*), end to end over two layers (tests/mixrun, moe.mix), and on
+# the examples as they are with the cpu backend replaying emu's choices (tests/mixrun,
+# MIXC_ROUTE_REPLAY).
+# A layout with per-layer KV shapes is first made one-shaped (one_shape_layout).
 # Prints the path to use.
-runnable_layout() {
+comparable_layout() {
   set -- "$(one_shape_layout "$1" "$2")" "$2"
   grep -qE '^\s*experts\s*=' "$1" || { echo "$1"; return; }
   mkdir -p "$2"
-  sed -E '/^\s*(experts|experts_per_token|router|shared_expert_ffn|moe_bias)\s*=/d' "$1" >"$2/$(basename "$1")"
+  sed -E -e 's/^(\s*experts\s*=\s*)[0-9]+/\14/' -e 's/^(\s*experts_per_token\s*=\s*)[0-9]+/\14/' "$1" >"$2/$(basename "$1")"
   echo "$2/$(basename "$1")"
 }

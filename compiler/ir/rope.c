@@ -6,6 +6,7 @@
  * _compute_linear_scaling_rope_parameters, _compute_llama3_parameters and _compute_yarn_parameters
  * (docs/model.md, "RoPE", writes them out). Computed in double, rounded once to fp32. */
 #include "mixc.h"
+#include "mixc_params.h"   /* mixc_nope_temperature: the kernels' formula */
 
 #include <math.h>
 #include <stddef.h>
@@ -71,17 +72,9 @@ static void yarn_table(const RopeScaling *s, int64_t dim, double base, float *in
 
 /* Llama4TextAttention: log1p(floor((pos + 1.0) / floor_scale)) * attn_scale + 1.0, in float32. */
 float model_nope_temperature(const ModelHeader *m, int64_t pos) {
-    if (!m->nope_temperature_floor) return 1.0f;
-    float steps = floorf(((float)pos + 1.0f) / (float)m->nope_temperature_floor);
-    return log1pf(steps) * (float)m->nope_temperature_scale + 1.0f;
+    return mixc_nope_temperature(pos, m->nope_temperature_floor, (float)m->nope_temperature_scale);
 }
 
-bool model_nope_temperature_bites(const Layout *l, int64_t context) {
-    bool nope = false;
-    for (int i = 0; i < l->nlayers; i++) nope |= l->layer[i].rope.nope;
-    return nope && l->model.nope_temperature_floor && l->model.nope_temperature_scale &&
-           context >= l->model.nope_temperature_floor;
-}
 
 bool rope_table(const ModelHeader *m, const LayerRope *r, float *inv_freq, float *scale) {
     if (r->nope) return false;

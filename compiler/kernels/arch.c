@@ -31,6 +31,11 @@ int codegen_arch_max_smem(const char *arch) {
     return a ? a->smem_block : 0;
 }
 
+int64_t codegen_arch_cublas_workspace(const char *arch) {
+    if (!arch) arch = CODEGEN_DEFAULT_ARCH;
+    return (!strncmp(arch, "sm_90", 5) ? 32 : 4) * ((int64_t)1 << 20);
+}
+
 static int min_int(int a, int b) { return a < b ? a : b; }
 
 ArchOccupancy codegen_arch_occupancy(const char *arch, int threads, int registers, int64_t smem) {

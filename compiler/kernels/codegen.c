@@ -28,6 +28,7 @@ EMBED(mixc_tpl_small, "templates/small.cuh")
 EMBED(mixc_tpl_rope, "templates/rope.cuh")
 EMBED(mixc_tpl_decode, "templates/decode.cuh")
 EMBED(mixc_tpl_prefill, "templates/prefill.cuh")
+EMBED(mixc_tpl_moe, "templates/moe.cuh")
 
 static const struct {
     const char *name;
@@ -35,7 +36,7 @@ static const struct {
 } templates[] = {
     {"mixc_params.h", mixc_tpl_params}, {"mixc_arch.cuh", mixc_tpl_arch}, {"mixc_kv8.h", mixc_tpl_kv8h},
     {"kv8.cuh", mixc_tpl_kv8}, {"small.cuh", mixc_tpl_small}, {"rope.cuh", mixc_tpl_rope},
-    {"decode.cuh", mixc_tpl_decode}, {"prefill.cuh", mixc_tpl_prefill},
+    {"decode.cuh", mixc_tpl_decode}, {"prefill.cuh", mixc_tpl_prefill}, {"moe.cuh", mixc_tpl_moe},
 };
 #define NTEMPLATES (int)(sizeof templates / sizeof templates[0])
 
@@ -47,6 +48,9 @@ const char *codegen_template_text(const char *name) {
 
 _Static_assert(PLAN_KV_SCALE_BYTES == MIXC_KV_SCALE_BYTES, "the plan and the kernels lay out one scale size");
 _Static_assert(PLAN_KV_SEQ_ALIGN == MIXC_KV_SEQ_ALIGN, "the plan and the kernels pad sequence blocks alike");
+_Static_assert(ROUTER_TOPK_SOFTMAX == MIXC_ROUTER_TOPK_SOFTMAX && ROUTER_SOFTMAX_TOPK == MIXC_ROUTER_SOFTMAX_TOPK &&
+                   ROUTER_SIGMOID_INPUT == MIXC_ROUTER_SIGMOID_INPUT,
+               "the kernels' router numbers are RouterKind's");
 
 static int64_t prefill_smem(int64_t hd, int esize) { return PREFILL_SMEM_BYTES(hd, (int64_t)esize); }
 static int64_t decode_smem(int64_t g, int64_t hd, int esize) { return DECODE_SMEM_BYTES(g, hd, (int64_t)esize); }
@@ -211,10 +215,13 @@ static void model_variants(const Layout *l, Codegen *cg) {
     cg->head_norm_q = head_norms ? head_norm_variant(m, cg, 'q', m->heads, "heads") : -1;
     cg->head_norm_k = head_norms ? head_norm_variant(m, cg, 'k', m->kv_heads, "kv_heads") : -1;
 
-    v = (KernelVariant){.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS};   /* the gated activation */
-    snprintf(v.name, sizeof v.name, "%s_mul_%s", activation_name(m->activation), dt);
-    set_grid(&v, (GridRule){GRID_TOKENS, m->ffn, "ffn", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
-    cg->silu_mul = add_variant(cg, &v);
+    cg->silu_mul = -1;   /* the dense MLP's gated activation (a mixture of experts has its own: moe_variants) */
+    if (!m->experts) {
+        v = (KernelVariant){.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS};
+        snprintf(v.name, sizeof v.name, "%s_mul_%s", activation_name(m->activation), dt);
+        set_grid(&v, (GridRule){GRID_TOKENS, m->ffn, "ffn", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
+        cg->silu_mul = add_variant(cg, &v);
+    }
 
     v = (KernelVariant){.kind = KV_RESIDUAL_ADD, .block = MIXC_SMALL_THREADS};
     snprintf(v.name, sizeof v.name, "residual_add_%s", dt);
@@ -233,6 +240,62 @@ static void model_variants(const Layout *l, Codegen *cg) {
              (long long)m->vocab, dt);
     set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
     cg->embed = add_variant(cg, &v);
+}
+
+/* The gated activation over rows of `width` elements a token (the experts' k x ffn, the shared
+ * expert's): the model's activation kernel with its own grid. */
+static int act_variant(const ModelHeader *m, Codegen *cg, const char *prefix, int64_t width, const char *width_name) {
+    KernelVariant v = {.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS};
+    snprintf(v.name, sizeof v.name, "%s_%s_mul_%s", prefix, activation_name(m->activation), dtype_name(m->dtype));
+    set_grid(&v, (GridRule){GRID_TOKENS, width, width_name, MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
+    return add_variant(cg, &v);
+}
+
+/* An expert projection [out][in] over the (token, choice) rows: gate and up (one kernel), or down. */
+static int moe_gemm_variant(const ModelHeader *m, Codegen *cg, bool down) {
+    KernelVariant v = {.kind = KV_MOE_GEMM, .block = MOE_GEMM_THREADS, .moe_in = down ? m->ffn : m->hidden,
+                       .moe_out = down ? m->hidden : m->ffn, .moe_down = down};
+    bool scale = !down && m->router == ROUTER_SIGMOID_INPUT;
+    snprintf(v.name, sizeof v.name, "moe_%s_in%lld_out%lld_e%lld_k%lld%s_%s", down ? "down" : "gate_up",
+             (long long)v.moe_in, (long long)v.moe_out, (long long)m->experts, (long long)m->experts_per_token,
+             scale ? "_scaled" : "", dtype_name(m->dtype));
+    set_grid(&v, (GridRule){GRID_TOKENS, m->experts_per_token, "experts_per_token", 1},
+             grid_const((v.moe_out + MOE_GEMM_COLS - 1) / MOE_GEMM_COLS), grid_const(1));
+    return add_variant(cg, &v);
+}
+
+static void moe_variants(const Layout *l, Codegen *cg) {
+    const ModelHeader *m = &l->model;
+    const char *dt = dtype_name(m->dtype);
+    const long long E = m->experts, K = m->experts_per_token;
+    cg->router_bias = cg->moe_route = cg->moe_gate_up = cg->moe_down = -1;
+    cg->expert_act = cg->shared_act = cg->moe_combine = -1;
+    if (!m->experts) return;
+    KernelVariant v;
+    if (m->moe_bias) {
+        v = (KernelVariant){.kind = KV_ROUTER_BIAS_ADD, .block = MIXC_SMALL_THREADS, .width = E};
+        snprintf(v.name, sizeof v.name, "router_bias_add_e%lld_%s", E, dt);
+        set_grid(&v, (GridRule){GRID_TOKENS, E, "experts", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
+        cg->router_bias = add_variant(cg, &v);
+    }
+    v = (KernelVariant){.kind = KV_MOE_ROUTE, .block = MOE_ROUTE_THREADS};
+    snprintf(v.name, sizeof v.name, "moe_route_%s_e%lld_k%lld", router_kind_name(m->router), E, K);
+    set_grid(&v, (GridRule){GRID_TOKENS, 1, NULL, MOE_ROUTE_THREADS}, grid_const(1), grid_const(1));
+    cg->moe_route = add_variant(cg, &v);
+    cg->moe_gate_up = moe_gemm_variant(m, cg, false);
+    cg->moe_down = moe_gemm_variant(m, cg, true);
+    char name[32];
+    snprintf(name, sizeof name, "expert_k%lld_f%lld", K, (long long)m->ffn);
+    cg->expert_act = act_variant(m, cg, name, K * m->ffn, "experts_per_token*ffn");
+    if (m->shared_expert_ffn) {
+        snprintf(name, sizeof name, "shared_f%lld", (long long)m->shared_expert_ffn);
+        cg->shared_act = act_variant(m, cg, name, m->shared_expert_ffn, "shared_expert_ffn");
+    }
+    bool sig = m->router == ROUTER_SIGMOID_INPUT;
+    v = (KernelVariant){.kind = KV_MOE_COMBINE, .block = MIXC_SMALL_THREADS};
+    snprintf(v.name, sizeof v.name, "moe_combine_h%lld_k%lld%s_%s", (long long)m->hidden, K, sig ? "_unweighted" : "", dt);
+    set_grid(&v, (GridRule){GRID_TOKENS, m->hidden, "hidden", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
+    cg->moe_combine = add_variant(cg, &v);
 }
 
 /* What the kernels support today; everything else is a clear error at emit time. */
@@ -263,6 +326,11 @@ static bool check_supported(const Layout *l, int64_t context, char *err, size_t 
     if (context > INT_MAX || m->hidden > INT_MAX / 2 || !mul_ok(m->heads, m->head_dim, &q_dim) ||
         q_dim > INT_MAX / 2 || m->vocab > INT_MAX)
         return errorf(err, errlen, "sizes above 2^31 are not supported by the kernels");
+    int64_t expert_rows;   /* the experts' k x ffn row of a token, and the stacked weights' rows */
+    if (m->experts && (!mul_ok(m->experts_per_token, m->ffn, &expert_rows) || expert_rows > INT_MAX / 2 ||
+                       !mul_ok(m->experts, m->ffn > m->hidden ? m->ffn : m->hidden, &expert_rows) ||
+                       expert_rows > INT_MAX / 2 || m->shared_expert_ffn > INT_MAX / 2))
+        return errorf(err, errlen, "experts: sizes above 2^30 are not supported by the kernels");
     return true;
 }
 
@@ -290,6 +358,7 @@ bool codegen_plan(const Layout *l, const CodegenOptions *opt, Codegen *out, char
     out->layer = xcalloc((size_t)l->nlayers, sizeof *out->layer);
     for (int i = 0; i < l->nlayers; i++) layer_variants(l, out, i);
     model_variants(l, out);
+    moe_variants(l, out);
     if (!check_smem(out, err, errlen)) {
         codegen_free(out);
         return false;
@@ -324,7 +393,8 @@ const char *kernel_params_name(KernelKind k) {
         [KV_ATTN_DECODE_REDUCE] = "DecodeReduceParams", [KV_ROPE_Q] = "RopeParams",
         [KV_ROPE_APPEND] = "RopeParams", [KV_RMSNORM] = "RmsNormParams",
         [KV_SILU_MUL] = "SiluMulParams", [KV_RESIDUAL_ADD] = "AddParams", [KV_EMBED] = "EmbedParams",
-        [KV_BIAS_ADD] = "BiasAddParams",
+        [KV_BIAS_ADD] = "BiasAddParams", [KV_ROUTER_BIAS_ADD] = "BiasAddParams",
+        [KV_MOE_ROUTE] = "MoeRouteParams", [KV_MOE_GEMM] = "MoeGemmParams", [KV_MOE_COMBINE] = "MoeCombineParams",
     };
     return names[k];
 }
@@ -335,6 +405,8 @@ const char *kernel_kind_name(KernelKind k) {
         [KV_ATTN_DECODE_REDUCE] = "attn_decode_reduce", [KV_ROPE_Q] = "rope_q",
         [KV_ROPE_APPEND] = "rope_append", [KV_RMSNORM] = "rmsnorm", [KV_SILU_MUL] = "silu_mul",
         [KV_RESIDUAL_ADD] = "residual_add", [KV_EMBED] = "embed", [KV_BIAS_ADD] = "bias_add",
+        [KV_ROUTER_BIAS_ADD] = "router_bias_add", [KV_MOE_ROUTE] = "moe_route", [KV_MOE_GEMM] = "moe_gemm",
+        [KV_MOE_COMBINE] = "moe_combine",
     };
     return names[k];
 }
@@ -384,6 +456,20 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
         buf_printf(out, "    embed_kernel<%s, %lld, %lldLL>(p, %.9ef);\n", T, (long long)m->hidden,
                    (long long)m->vocab, model_embed_scale(m));
         break;
+    case KV_ROUTER_BIAS_ADD: buf_printf(out, "    router_bias_add_kernel<%s, %lld>(p);\n", T, (long long)v->width); break;
+    case KV_MOE_ROUTE:
+        buf_printf(out, "    moe_route_kernel<%lld, %lld, %d>(p);\n", (long long)m->experts, (long long)m->experts_per_token,
+                   (int)m->router);
+        break;
+    case KV_MOE_GEMM:
+        buf_printf(out, "    moe_gemm_kernel<%s, %lld, %lld, %lld, %lld, %s, %s>(p);\n", T, (long long)v->moe_in,
+                   (long long)v->moe_out, (long long)m->experts, (long long)m->experts_per_token,
+                   v->moe_down ? "true" : "false", !v->moe_down && m->router == ROUTER_SIGMOID_INPUT ? "true" : "false");
+        break;
+    case KV_MOE_COMBINE:
+        buf_printf(out, "    moe_combine_kernel<%s, %lld, %lld, %s>(p);\n", T, (long long)m->hidden,
+                   (long long)m->experts_per_token, m->router == ROUTER_SIGMOID_INPUT ? "true" : "false");
+        break;
     case KV_COUNT: break;
     }
 }
@@ -432,6 +518,9 @@ static json_t *kernel_json(const KernelVariant *v) {
     if (v->chunked) json_object_set_new(k, "chunked", json_integer(v->chunked));   /* absent: not chunked */
     if (v->capacity) json_object_set_new(k, "capacity", json_integer(v->capacity));
     if (v->width) json_object_set_new(k, "width", json_integer(v->width));
+    if (v->kind == KV_MOE_GEMM)
+        json_object_set_new(k, "moe", json_pack("{s:I, s:I, s:b}", "in", (json_int_t)v->moe_in, "out",
+                                                (json_int_t)v->moe_out, "down", v->moe_down));
     json_t *block = json_pack("[iii]", v->block, 1, 1);
     json_object_set_new(k, "block", block);
     if (v->min_blocks) json_object_set_new(k, "min_blocks_per_sm", json_integer(v->min_blocks));
@@ -441,6 +530,24 @@ static json_t *kernel_json(const KernelVariant *v) {
     json_object_set_new(k, "smem_optin", json_boolean(v->dynamic_smem > CODEGEN_STATIC_SMEM_LIMIT));
     if (v->splits) json_object_set_new(k, "splits", json_integer(v->splits));
     return k;
+}
+
+/* A mixture of experts: what its kernels bake in (the kernel tests read it) and their names. */
+static void moe_manifest(const Layout *l, const Codegen *cg, json_t *root, json_t *model) {
+    const ModelHeader *m = &l->model;
+    if (!m->experts) return;
+    json_object_set_new(root, "experts", json_pack("{s:I, s:I, s:s, s:I, s:b}", "experts", (json_int_t)m->experts,
+                                                   "experts_per_token", (json_int_t)m->experts_per_token, "router",
+                                                   router_kind_name(m->router), "shared_expert_ffn",
+                                                   (json_int_t)m->shared_expert_ffn, "moe_bias", m->moe_bias));
+    const struct {
+        const char *key;
+        int k;
+    } names[] = {{"router_bias_add", cg->router_bias}, {"moe_route", cg->moe_route}, {"moe_gate_up", cg->moe_gate_up},
+                 {"moe_down", cg->moe_down}, {"expert_act", cg->expert_act}, {"shared_act", cg->shared_act},
+                 {"moe_combine", cg->moe_combine}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].k >= 0) json_object_set_new(model, names[i].key, json_string(cg->kernel[names[i].k].name));
 }
 
 static json_t *layer_json(const Layout *l, const Codegen *cg, int i) {
@@ -475,12 +582,16 @@ char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
     json_object_set_new(root, "norm_weight_offset", json_real(m->norm == NORM_RMS_PLUS_ONE ? 1.0 : 0.0));
     json_object_set_new(root, "embed_scale", json_real(model_embed_scale(m)));
     json_object_set_new(root, "attn_softcap", json_real(m->attn_softcap));
+    if (m->activation == ACT_CLAMPED_SWIGLU) {   /* the gated activation's constants */
+        json_object_set_new(root, "swiglu_limit", json_real(m->swiglu_limit));
+        json_object_set_new(root, "swiglu_alpha", json_real(m->swiglu_alpha));
+    }
     json_t *kernels = json_array();
     for (int i = 0; i < cg->nkernels; i++) json_array_append_new(kernels, kernel_json(&cg->kernel[i]));
     json_object_set_new(root, "kernels", kernels);
     json_t *model = json_object();
     json_object_set_new(model, "rmsnorm", json_string(cg->kernel[cg->rmsnorm].name));
-    json_object_set_new(model, "silu_mul", json_string(cg->kernel[cg->silu_mul].name));
+    if (cg->silu_mul >= 0) json_object_set_new(model, "silu_mul", json_string(cg->kernel[cg->silu_mul].name));
     json_object_set_new(model, "residual_add", json_string(cg->kernel[cg->residual_add].name));
     json_object_set_new(model, "embed", json_string(cg->kernel[cg->embed].name));
     if (cg->bias_q >= 0) {
@@ -492,6 +603,7 @@ char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
         json_object_set_new(model, "head_norm_q", json_string(cg->kernel[cg->head_norm_q].name));
         json_object_set_new(model, "head_norm_k", json_string(cg->kernel[cg->head_norm_k].name));
     }
+    moe_manifest(l, cg, root, model);
     json_object_set_new(root, "model_kernels", model);
     json_t *caches = json_array();
     for (int c = 0; c < l->ncaches; c++) {

@@ -19,6 +19,10 @@
 /* The largest shared memory one block may use on arch (opt-in), in bytes; 0 when unknown. NULL =
  * CODEGEN_DEFAULT_ARCH. (arch.c: a table of the GPUs' figures, so no toolkit is needed.) */
 int codegen_arch_max_smem(const char *arch);
+/* The cuBLAS workspace the cuda backend gives its handle on arch (cublasSetWorkspace: the cuBLAS API
+ * reference's recommendation, 32 MiB on Hopper and 4 MiB on the others), so that no GEMM allocates,
+ * in a captured graph or out of it. NULL = CODEGEN_DEFAULT_ARCH. */
+int64_t codegen_arch_cublas_workspace(const char *arch);
 
 /* Blocks of one kernel resident on an SM of arch, and what each resource alone allows: threads (and
  * the SM's block limit), registers per thread (ptxas's figure), shared memory per block (static +
@@ -45,6 +49,10 @@ typedef enum {
     KV_RESIDUAL_ADD,
     KV_EMBED,
     KV_BIAS_ADD,            /* qkv_bias: a projection's rows plus its bias */
+    KV_ROUTER_BIAS_ADD,     /* moe_bias: the router's fp32 logits plus its bias */
+    KV_MOE_ROUTE,           /* a mixture of experts: each token's experts and weights */
+    KV_MOE_GEMM,            /* the chosen experts' gate and up, or down, projections */
+    KV_MOE_COMBINE,         /* the weighted sum of each token's expert rows */
     KV_COUNT
 } KernelKind;
 
@@ -64,7 +72,10 @@ typedef struct {
     char name[128];         /* spells every parameter: attn_prefill_hd128_g4_w1024_cap1535_bf16 */
     int64_t head_dim, group, window, capacity;   /* 0 where not relevant; window 0 = global */
     int64_t chunked;        /* attention: chunked C (the kernels' CHUNK); 0 otherwise */
-    int64_t width;          /* bias_add, and rmsnorm over heads (qk_norm): elements per row; 0 otherwise */
+    int64_t width;          /* bias_add, and rmsnorm over heads (qk_norm): elements per row; router_bias_add:
+                             * the experts; 0 otherwise */
+    int64_t moe_in, moe_out;    /* moe_gate_up, moe_down: the expert projection's [out][in]; 0 otherwise */
+    bool moe_down;          /* moe_down: each row's input is its own expert row (else its token's) */
     bool unweighted;        /* rmsnorm over heads without a weight (qk_l2_norm) */
     int block;              /* threads per block (1-D) */
     int min_blocks;         /* the blocks per SM its registers must allow (checked on the cubin by
@@ -98,10 +109,14 @@ typedef struct {
     KernelVariant *kernel;
     LayerKernels *layer;    /* [nlayers] */
     int64_t *capacity;      /* [ncaches] tokens per sequence */
-    int rmsnorm, silu_mul, residual_add, embed;
+    int rmsnorm, silu_mul, residual_add, embed;   /* silu_mul: the dense MLP's gated activation (-1 with experts) */
     int bias_q, bias_kv;    /* qkv_bias: bias_add over q rows and over k/v rows; -1 without */
     int bias_o;             /* o_bias: bias_add over the o projection's rows (hidden); -1 without */
     int head_norm_q, head_norm_k;   /* qk_norm, qk_l2_norm: rmsnorm over q's and k's heads (rows of head_dim); -1 without */
+    /* A mixture of experts (-1 without): the router's bias (moe_bias), the route, the experts' gate and
+     * up GEMM (one kernel for both) and down GEMM, the gated activation over the experts' rows and over
+     * the shared expert's (shared_expert_ffn), the combine. */
+    int router_bias, moe_route, moe_gate_up, moe_down, expert_act, shared_act, moe_combine;
 } Codegen;
 
 /* Collects the distinct variants. false with a one-line message in err (e.g. an unsupported

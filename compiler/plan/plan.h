@@ -250,6 +250,8 @@ void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *
 bool plan_weight_is_bias(WeightRef w);
 /* Norms and biases: vectors, shaped [in]. */
 bool plan_weight_is_vector(WeightRef w);
+/* The bias of a stacked expert projection (WT_EXPERT_GATE, _UP or _DOWN: its _BIAS, with moe_bias). */
+WeightRef plan_expert_bias(WeightRef w);
 /* Whether layer i has weight w: K and V's only in cache owners, the variations' only with them. */
 bool plan_layer_has_weight(const Layout *l, int i, WeightRef w);
 /* A layer's weights in the order checkpoints and run plans list them (model.c, run_plan.c). */

@@ -117,8 +117,20 @@ static bool plan_kv_map(const Layout *l, RunPlan *p) {
     return true;
 }
 
+int64_t plan_gated_width(const ModelHeader *m, const char *tensor_name) {
+    return !strcmp(tensor_name, "expert_act") ? m->experts_per_token * m->ffn
+           : !strcmp(tensor_name, "shared_act") ? m->shared_expert_ffn : m->ffn;
+}
+
+/* The gated activation's kernel: the dense MLP's, or over the experts' rows or the shared expert's
+ * (the tensors plan_gated_width reads). */
+static int gated_kernel(const Codegen *cg, const ActPlan *a, const PlanOp *op) {
+    const char *name = a->tensor[op->out[0]].name;
+    return !strcmp(name, "expert_act") ? cg->expert_act : !strcmp(name, "shared_act") ? cg->shared_act : cg->silu_mul;
+}
+
 /* The kernel that runs op (of a step planned with kernel arguments), or -1 for a GEMM. */
-static int op_kernel(const Codegen *cg, const PlanOp *op, bool decode) {
+static int op_kernel(const Codegen *cg, const ActPlan *a, const PlanOp *op, bool decode) {
     const LayerKernels *lk = op->layer >= 0 ? &cg->layer[op->layer] : NULL;
     switch (op->kind) {
     case OP_EMBED: return cg->embed;
@@ -131,13 +143,17 @@ static int op_kernel(const Codegen *cg, const PlanOp *op, bool decode) {
     case OP_RESIDUAL_ADD: return cg->residual_add;
     case OP_SILU_MUL:
     case OP_GELU_TANH_MUL:
-    case OP_CLAMPED_SWIGLU_MUL: return cg->silu_mul;   /* the model's gated activation */
-    case OP_BIAS_ADD: return op->weight == WT_Q_BIAS ? cg->bias_q : op->weight == WT_O_BIAS ? cg->bias_o : cg->bias_kv;
+    case OP_CLAMPED_SWIGLU_MUL: return gated_kernel(cg, a, op);   /* the model's gated activation */
+    case OP_BIAS_ADD:
+        return op->weight == WT_Q_BIAS         ? cg->bias_q
+               : op->weight == WT_O_BIAS       ? cg->bias_o
+               : op->weight == WT_ROUTER_BIAS  ? cg->router_bias
+                                               : cg->bias_kv;
     case OP_HEAD_NORM: return op->weight == WT_Q_NORM ? cg->head_norm_q : cg->head_norm_k;
+    case OP_MOE_ROUTE: return cg->moe_route;
+    case OP_MOE_GEMM: return op->weight == WT_EXPERT_DOWN ? cg->moe_down : cg->moe_gate_up;
+    case OP_MOE_COMBINE: return cg->moe_combine;
     case OP_GEMM:
-    case OP_MOE_ROUTE:
-    case OP_MOE_GEMM:
-    case OP_MOE_COMBINE:
     case OP_LOGITS:
     case OP_COUNT: break;
     }
@@ -160,7 +176,7 @@ static bool plan_steps(const Layout *l, RunPlan *p) {
                                                                        : p->decode.planned_bytes;
     for (int s = 0; s < 2 && p->has_kernels; s++) {
         ActPlan *a = s ? &p->decode : &p->prefill;
-        for (int i = 0; i < a->nops; i++) a->op[i].kernel = op_kernel(&p->cg, &a->op[i], s == 1);
+        for (int i = 0; i < a->nops; i++) a->op[i].kernel = op_kernel(&p->cg, a, &a->op[i], s == 1);
     }
     return true;
 }
@@ -186,6 +202,7 @@ bool plan_run(const Layout *l, const RunOptions *o, RunPlan *out, char *err, siz
         p.has_kernels = true;
     }
     bool ok = plan_kv_map(l, &p) && plan_weight_map(l, &p) && plan_steps(l, &p);
+    if (p.opt.target == RUN_TARGET_CUDA) p.workspace_bytes = codegen_arch_cublas_workspace(p.opt.arch);
     if (!ok) snprintf(err, errlen, "the memory figures of the run overflow 2^62 bytes");
     if (ok && !run_plan_verify(l, &p, stderr)) {
         snprintf(err, errlen, "internal error: the run plan does not verify");
@@ -240,7 +257,10 @@ static bool kernel_fits(OpKind op, KernelKind k) {
     case OP_SILU_MUL:
     case OP_GELU_TANH_MUL:
     case OP_CLAMPED_SWIGLU_MUL: return k == KV_SILU_MUL;
-    case OP_BIAS_ADD: return k == KV_BIAS_ADD;
+    case OP_BIAS_ADD: return k == KV_BIAS_ADD || k == KV_ROUTER_BIAS_ADD;
+    case OP_MOE_ROUTE: return k == KV_MOE_ROUTE;
+    case OP_MOE_GEMM: return k == KV_MOE_GEMM;
+    case OP_MOE_COMBINE: return k == KV_MOE_COMBINE;
     default: return false;
     }
 }
@@ -259,9 +279,8 @@ static bool verify_step(const RunPlan *p, const ActPlan *a, const char *what, FI
                                  a->tensor[t].name);
         }
         if (!ok) break;
-        /* GEMMs are cuBLAS's; the mixture of experts' route, grouped GEMMs and sum are the backend's */
-        bool wants = p->has_kernels && op->kind != OP_GEMM && op->kind != OP_LOGITS && op->kind != OP_MOE_ROUTE &&
-                     op->kind != OP_MOE_GEMM && op->kind != OP_MOE_COMBINE;
+        /* GEMMs are cuBLAS's (the experts' gathered GEMMs are kernels: moe.cuh) */
+        bool wants = p->has_kernels && op->kind != OP_GEMM && op->kind != OP_LOGITS;
         if (wants && (op->kernel < 0 || op->kernel >= p->cg.nkernels ||
                       !kernel_fits(op->kind, p->cg.kernel[op->kernel].kind)))
             ok = verify_fail(err, "%s op %d (%s) has no kernel of its kind", what, i, op_kind_name(op->kind));

@@ -75,6 +75,7 @@ typedef struct {
     int nweights;
     WeightSlot *weight;     /* [nweights] */
     int64_t weights_bytes;
+    int64_t workspace_bytes; /* the cuBLAS workspace (target cuda; 0 elsewhere): codegen_arch_cublas_workspace */
     bool has_kernels;
     Codegen cg;
 } RunPlan;
@@ -96,6 +97,10 @@ int64_t run_plan_seq_kv_bytes(const RunPlan *p, int64_t tokens);
 
 /* The most tokens one prefill call takes: the prefill step's chunk. */
 int64_t run_plan_chunk(const RunPlan *p);
+
+/* Elements per token of a gated activation's tensor (arena_plan.c names them): the experts' rows
+ * ("expert_act": experts_per_token x ffn), the shared expert's ("shared_act") or the dense MLP's. */
+int64_t plan_gated_width(const ModelHeader *m, const char *tensor_name);
 
 /* The step that runs `tokens` rows: the decode step, or the prefill chunk. */
 const ActPlan *run_plan_step(const RunPlan *p, bool decode);

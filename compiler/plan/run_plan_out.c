@@ -48,10 +48,11 @@ json_t *run_plan_memory_json(const Layout *l, const RunPlan *p) {
                                                  weight_ref_name(w->ref), "rows", JI(w->rows), "cols", JI(w->cols),
                                                  "offset", JI(w->offset), "bytes", JI(w->bytes)));
     }
-    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}}", "target", run_target_name(o->target),
-                     "context", JI(o->context), "chunk", JI(o->chunk), "batch", JI(o->batch), "dtypes", dtypes, "kv",
-                     kv, "arena", arena, "weights", "bytes", JI(p->weights_bytes), "align", JI(o->weight_align),
-                     "tensors", weights);
+    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}, s:{s:o}}", "target",
+                     run_target_name(o->target), "context", JI(o->context), "chunk", JI(o->chunk), "batch",
+                     JI(o->batch), "dtypes", dtypes, "kv", kv, "arena", arena, "weights", "bytes",
+                     JI(p->weights_bytes), "align", JI(o->weight_align), "tensors", weights, "workspace", "bytes",
+                     JI(p->workspace_bytes));
 }
 
 static json_t *ids_json(const int *ids, int n) {
@@ -113,8 +114,9 @@ void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out) {
                  "weights %s\n", run_target_name(o->target), (long long)o->context, (long long)o->chunk,
             (long long)o->batch, dtype_name(o->act_dtype), dtype_name(o->logits_dtype), dtype_name(o->kv_dtype),
             dtype_name(o->weight_dtype));
-    fprintf(out, "kv allocation %lld bytes, arena %lld bytes, weights %lld bytes\n", (long long)p->kv_bytes,
-            (long long)p->arena_bytes, (long long)p->weights_bytes);
+    fprintf(out, "kv allocation %lld bytes, arena %lld bytes, weights %lld bytes, cuBLAS workspace %lld bytes\n",
+            (long long)p->kv_bytes, (long long)p->arena_bytes, (long long)p->weights_bytes,
+            (long long)p->workspace_bytes);
     fprintf(out, "cache  capacity  seq_bytes    k_offset    v_offset\n");
     for (int c = 0; c < p->ncaches; c++) {
         const CacheMap *cm = &p->cache[c];
@@ -142,7 +144,7 @@ static void run_json(JsonWriter *w, const RunPlan *p) {
     jw_member_string(w, "weights", dtype_name(po->weight_dtype));
     jw_object_end(w);
     JW_INT_MEMBERS(w, {"kv_bytes", p->kv_bytes}, {"arena_bytes", p->arena_bytes},
-                   {"weights_bytes", p->weights_bytes});
+                   {"weights_bytes", p->weights_bytes}, {"workspace_bytes", p->workspace_bytes});
     jw_object_end(w);
 }
 
@@ -161,9 +163,9 @@ bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *con
         const RunOptions *po = &p.opt;
         if (text)
             buf_printf(text, "run plan (%s) at context %lld, chunk %lld, batch %lld: kv %lld bytes, arena %lld bytes, "
-                             "weights %lld bytes\n", run_target_name(po->target), (long long)po->context,
-                       (long long)po->chunk, (long long)po->batch, (long long)p.kv_bytes, (long long)p.arena_bytes,
-                       (long long)p.weights_bytes);
+                             "weights %lld bytes, cuBLAS workspace %lld bytes\n", run_target_name(po->target),
+                       (long long)po->context, (long long)po->chunk, (long long)po->batch, (long long)p.kv_bytes,
+                       (long long)p.arena_bytes, (long long)p.weights_bytes, (long long)p.workspace_bytes);
         if (json) run_json(json, &p);
         run_plan_free(&p);
     }

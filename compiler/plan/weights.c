@@ -134,6 +134,10 @@ bool plan_weight_is_bias(WeightRef w) {
            w == WT_EXPERT_GATE_BIAS || w == WT_EXPERT_UP_BIAS || w == WT_EXPERT_DOWN_BIAS;
 }
 
+WeightRef plan_expert_bias(WeightRef w) {
+    return w == WT_EXPERT_GATE ? WT_EXPERT_GATE_BIAS : w == WT_EXPERT_UP ? WT_EXPERT_UP_BIAS : WT_EXPERT_DOWN_BIAS;
+}
+
 bool plan_weight_is_vector(WeightRef w) {
     int64_t in, out;
     ModelHeader probe = {.hidden = 2, .heads = 1, .kv_heads = 1, .head_dim = 2, .ffn = 2, .vocab = 2};

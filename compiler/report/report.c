@@ -45,6 +45,7 @@ typedef struct {
     StringList files;
     StringList sets;        /* --set key=value, as mixrun takes them */
     const char *target;     /* --target: also the run plan (act_dtype, kv_dtype: DT_COUNT unless given) */
+    const char *arch;       /* --arch of the cuda run plan (its kernels' limits, its cuBLAS workspace) */
     DType act_dtype, kv_dtype;
     int64_t tp, pp;         /* 0: not given (the report of one GPU only) */
 } Options;
@@ -83,6 +84,7 @@ static const OptSpec report_options[] = {
     OPT_SETS(Options, sets, "override a model header field (as mixrun --set)"),
     OPT(Options, target, OPT_WORD, "--target", .choices = "cpu|emu|cuda",
         .help = "also what that backend allocates: its run plan at each context (docs/plan.md)"),
+    OPT_ARCH(Options, arch, "with --target cuda: the GPU architecture (default sm_90)"),
     OPT(Options, act_dtype, OPT_CUSTOM, "--act-dtype", .metavar = "D", .parse = parse_run_dtype,
         .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's activations"),
     OPT(Options, kv_dtype, OPT_CUSTOM, "--kv-dtype", .metavar = "D", .parse = parse_run_dtype,
@@ -134,6 +136,10 @@ static int parse_options(const OptCommand *cmd, const char *name, int argc, char
     *o = (Options){.cmd = name, .batch = 1, .act_dtype = DT_COUNT, .kv_dtype = DT_COUNT};
     int rc = opt_parse(cmd, argc, argv, o, &o->files);
     o->has_gpu = o->gpu.name != NULL;
+    if (rc == OPT_GO && !o->target && (o->act_dtype != DT_COUNT || o->kv_dtype != DT_COUNT || o->arch))
+        rc = opt_usage_error(cmd, "--act-dtype, --kv-dtype and --arch go with --target");
+    else if (rc == OPT_GO && o->arch && strcmp(o->target, "cuda"))
+        rc = opt_usage_error(cmd, "--arch goes with --target cuda");
     if (rc != OPT_GO) opt_free(cmd, o, &o->files);
     return rc;
 }
@@ -606,6 +612,7 @@ static int report_run(const Options *o, const Report *r, Buf *text, JsonWriter *
     base.chunk = r->chunk, base.batch = r->batch;
     if (o->act_dtype != DT_COUNT) base.act_dtype = o->act_dtype;
     if (o->kv_dtype != DT_COUNT) base.kv_dtype = o->kv_dtype;
+    if (o->arch) base.arch = o->arch;
     char err[256];
     if (run_plan_report(&r->l, &base, r->contexts, r->ncontexts, text, json, err, sizeof err)) return 0;
     fprintf(stderr, "mixc report: '%s': %s\n", r->path, err);

@@ -60,14 +60,16 @@ static int print_bench_json(const Backend *b, const BenchFigures *f) {
     const BackendMemory *m = &b->mem;
 #define JI(v) json_integer((json_int_t)(v))
     json_t *j = json_pack(
-        "{s:s, s:o, s:o, s:o, s:o, s:{s:o, s:f, s:f}, s:{s:o, s:f, s:f}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s}}",
+        "{s:s, s:o, s:o, s:o, s:o, s:{s:o, s:f, s:f}, s:{s:o, s:f, s:f}, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, "
+        "s:s}}",
         "backend", b->name, "sequences", JI(B), "prompt_tokens", JI(f->prompt), "new_tokens", JI(f->generated),
         "context", JI(b->cfg.context), "prefill", "tokens", JI(f->prompt * B), "seconds", f->prefill_s,
         "tokens_per_second", per_second(f->prompt * B, f->prefill_s), "decode", "tokens", JI(f->generated * B),
         "seconds", f->decode_s, "tokens_per_second", per_second(f->generated * B, f->decode_s), "memory",
         "kv_planned", JI(m->kv_planned), "kv_allocated", JI(m->kv_bytes), "arena_planned", JI(m->arena_planned),
         "arena_allocated", JI(m->arena_bytes), "weights_planned", JI(m->weights_planned), "weights_allocated",
-        JI(m->weights_bytes), "kv_dtype", m->kv_dtype ? m->kv_dtype : "fp32", "weights_dtype",
+        JI(m->weights_bytes), "workspace_planned", JI(m->workspace_planned), "workspace_allocated",
+        JI(m->workspace_bytes), "kv_dtype", m->kv_dtype ? m->kv_dtype : "fp32", "weights_dtype",
         m->weights_dtype ? m->weights_dtype : "fp32");
 #undef JI
     return serve_print_json(j, "bench figures");

@@ -36,7 +36,8 @@ typedef struct {
     int64_t kv_bytes;       /* all caches of all sequences, as allocated */
     int64_t arena_bytes;    /* activations of one step, as allocated */
     int64_t weights_bytes;  /* weights, as held */
-    int64_t kv_planned, arena_planned, weights_planned;
+    int64_t workspace_bytes; /* the cuBLAS workspace, as allocated (cuda; 0 elsewhere) */
+    int64_t kv_planned, arena_planned, weights_planned, workspace_planned;
     const char *kv_dtype;   /* element type of the caches as held ("fp32" when NULL) */
     const char *weights_dtype; /* element type of the weights as held ("fp32" when NULL) */
 } BackendMemory;

@@ -7,7 +7,7 @@
  * the retention is bounded, slot = position % capacity) and one arena, each step its schedule's ops. */
 #include "backend.h"
 #include "kv_quant.h"
-#include "mixc_params.h"   /* mixc_first_key: the masks */
+#include "mixc_params.h"   /* mixc_first_key: the masks; mixc_route_token: the experts' route */
 #include "run_plan.h"
 
 #include <math.h>
@@ -167,6 +167,11 @@ typedef struct {
     RopeTables rope;
     unsigned char *kv, *arena;
     float *ones;            /* qk_l2_norm: [head_dim] of 1, the weight of its unweighted head norms */
+    /* MIXC_ROUTE_REPLAY (replay_route): the file, a step's routes, and what the replay found */
+    FILE *route_replay;
+    float *replayed;
+    long long replay_choices, replay_differ;
+    float replay_gap;
 } CpuState;
 
 /* Rows of one sequence at consecutive positions. */
@@ -310,37 +315,45 @@ static bool residual_finite(Backend *b, const StepRun *st, const PlanOp *op) {
 /* ---- a mixture of experts (docs/model.md): route holds (expert, weight) pairs as fp32, row t * k + j
  * for token t's j-th choice */
 
-/* The k largest of the E logits (ties: the lower index first) and their weights by the router. */
-static void route_token(const ModelHeader *m, const float *logits, float *route) {
-    int64_t E = m->experts, k = m->experts_per_token;
-    float max_all = -INFINITY, sum_all = 0, sum_chosen = 0;
-    for (int64_t e = 0; e < E; e++) max_all = fmaxf(max_all, logits[e]);
-    for (int64_t e = 0; e < E; e++) sum_all += expf(logits[e] - max_all);
-    for (int64_t j = 0; j < k; j++) {
-        int64_t best = -1;
-        for (int64_t e = 0; e < E; e++) {
-            bool taken = false;
-            for (int64_t i = 0; i < j; i++) taken = taken || (int64_t)route[2 * i] == e;
-            if (!taken && (best < 0 || logits[e] > logits[best])) best = e;
+/* MIXC_ROUTE_REPLAY=FILE, a test aid (docs/model.md): every token runs the experts another backend chose
+ * (its MIXC_ROUTE_LOG: each route op's (expert, weight) rows, in order), weighed by this backend's own
+ * router logits; cpu_close says how many choices differ from this backend's own and how far the
+ * farthest lies below its own k-th logit. */
+static bool replay_route(Backend *b, const StepRun *st, const PlanOp *op) {
+    CpuState *s = b->impl;
+    const ModelHeader *m = &b->layout->model;
+    int64_t E = m->experts, K = m->experts_per_token;
+    size_t n = (size_t)(st->rows * K * 2);
+    s->replayed = xrealloc(s->replayed, n * sizeof(float));
+    if (fread(s->replayed, sizeof(float), n, s->route_replay) != n) {
+        snprintf(b->err, sizeof b->err, "MIXC_ROUTE_REPLAY: the routes end before layer %d's", op->layer);
+        return false;
+    }
+    for (int64_t t = 0; t < st->rows; t++) {
+        const float *l = in_f(b, st, op, 0) + t * E, *given = s->replayed + t * 2 * K;
+        float *r = out_f(b, st, op, 0) + t * 2 * K;
+        mixc_route_choose(l, r, E, K);
+        for (int64_t j = 0; j < K; j++) {
+            int64_t e = (int64_t)given[2 * j];
+            bool own = false;
+            for (int64_t i = 0; i < K; i++) own = own || (int64_t)r[2 * i] == e;
+            if (e < 0 || e >= E) {
+                snprintf(b->err, sizeof b->err, "MIXC_ROUTE_REPLAY: layer %d: expert %lld of %lld", op->layer,
+                         (long long)e, (long long)E);
+                return false;
+            }
+            s->replay_choices++;
+            if (!own) s->replay_differ++, s->replay_gap = fmaxf(s->replay_gap, r[2 * K - 1] - l[e]);
         }
-        route[2 * j] = (float)best;
-        route[2 * j + 1] = logits[best];
+        for (int64_t j = 0; j < K; j++) r[2 * j] = given[2 * j], r[2 * j + 1] = l[(int64_t)given[2 * j]];
+        mixc_route_weigh(l, r, E, K, (int)m->router);
     }
-    float max_chosen = route[1];    /* the first choice is the largest */
-    for (int64_t j = 0; j < k; j++) sum_chosen += expf(route[2 * j + 1] - max_chosen);
-    for (int64_t j = 0; j < k; j++) {
-        float x = route[2 * j + 1];
-        route[2 * j + 1] = m->router == ROUTER_TOPK_SOFTMAX   ? expf(x - max_chosen) / sum_chosen
-                           : m->router == ROUTER_SOFTMAX_TOPK ? expf(x - max_all) / sum_all
-                                                              : 1.0f / (1.0f + expf(-x));
-    }
+    return true;
 }
 
 /* The bias of a stacked expert weight (moe_bias), or NULL. */
 static const float *expert_bias(const Backend *b, const PlanOp *op) {
-    WeightRef bias = op->weight == WT_EXPERT_GATE ? WT_EXPERT_GATE_BIAS
-                     : op->weight == WT_EXPERT_UP ? WT_EXPERT_UP_BIAS : WT_EXPERT_DOWN_BIAS;
-    return b->layout->model.moe_bias ? *model_layer_slot(&b->model->layer[op->layer], bias) : NULL;
+    return b->layout->model.moe_bias ? *model_layer_slot(&b->model->layer[op->layer], plan_expert_bias(op->weight)) : NULL;
 }
 
 /* Row (t, j) = the input row (h2's t, or the expert rows' (t, j)) x the chosen expert's weight. */
@@ -373,15 +386,6 @@ static void run_moe_combine(Backend *b, const StepRun *st, const PlanOp *op) {
                 sum += (m->router == ROUTER_SIGMOID_INPUT ? 1.0f : route[2 * (t * k + j) + 1]) * x[(t * k + j) * d + o];
             y[t * d + o] = sum;
         }
-}
-
-/* Elements per token of a gated activation's rows: the dense MLP's, the chosen experts' or the
- * shared expert's (arena_plan.c names them). */
-static int64_t gated_width(const Backend *b, const StepRun *st, const PlanOp *op) {
-    const ModelHeader *m = &b->layout->model;
-    const char *name = st->a->tensor[op->out[0]].name;
-    return !strcmp(name, "expert_act") ? m->experts_per_token * m->ffn
-           : !strcmp(name, "shared_act") ? m->shared_expert_ffn : m->ffn;
 }
 
 /* What every RMSNorm adds to its weight: 1 for Gemma's (1 + w), else 0. */
@@ -421,21 +425,23 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
         return residual_finite(b, st, op);
     case OP_SILU_MUL:   /* the kernel works in place: act = gate, then act = silu(act) * up */
     case OP_GELU_TANH_MUL: {
-        int64_t n = R * gated_width(b, st, op);
+        int64_t n = R * plan_gated_width(m, st->a->tensor[op->out[0]].name);
         memcpy(out_f(b, st, op, 0), in_f(b, st, op, 0), (size_t)n * sizeof(float));
         (op->kind == OP_SILU_MUL ? s->k.silu_mul : s->k.gelu_tanh_mul)(s->k.ctx, out_f(b, st, op, 0), in_f(b, st, op, 1), n);
         return true;
     }
     case OP_CLAMPED_SWIGLU_MUL: {
-        int64_t n = R * gated_width(b, st, op);
+        int64_t n = R * plan_gated_width(m, st->a->tensor[op->out[0]].name);
         const float *gate = in_f(b, st, op, 0), *up = in_f(b, st, op, 1);
         float *act = out_f(b, st, op, 0);   /* may alias gate or up: each element read before written */
         for (int64_t i = 0; i < n; i++) act[i] = model_gated_activation(m, gate[i], up[i]);
         return true;
     }
     case OP_MOE_ROUTE:
+        if (s->route_replay) return replay_route(b, st, op);
         for (int64_t t = 0; t < R; t++)
-            route_token(m, in_f(b, st, op, 0) + t * m->experts, out_f(b, st, op, 0) + 2 * t * m->experts_per_token);
+            mixc_route_token(in_f(b, st, op, 0) + t * m->experts, out_f(b, st, op, 0) + 2 * t * m->experts_per_token,
+                             m->experts, m->experts_per_token, (int)m->router);
         return true;
     case OP_MOE_GEMM: run_moe_gemm(b, st, op); return true;
     case OP_MOE_COMBINE: run_moe_combine(b, st, op); return true;
@@ -568,6 +574,13 @@ static void cpu_close(Backend *b) {
         rope_tables_free(&s->rope);
         free(s->ones);
         if (s->k.release) s->k.release(s->k.ctx);
+        if (s->route_replay) {
+            fprintf(stderr, "mixrun: route replay: %lld of %lld choices differ from the cpu backend's own, the "
+                    "farthest %.6g below its k-th logit%s\n", s->replay_differ, s->replay_choices, s->replay_gap,
+                    fgetc(s->route_replay) == EOF ? "" : " (routes left unread)");
+            fclose(s->route_replay);
+        }
+        free(s->replayed);
         free(s);
     }
     backend_release(b);
@@ -652,6 +665,12 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
     }
     b->impl = s;
     b->plan = &s->plan;
+    const char *replay = getenv("MIXC_ROUTE_REPLAY");
+    if (replay && *replay && !(s->route_replay = fopen(replay, "rb"))) {
+        int rc = backend_open_error(err, errlen, 2, "MIXC_ROUTE_REPLAY: cannot read %s", replay);
+        cpu_close(b);
+        return rc;
+    }
     /* Zeroed, as the kernels' caches are: no uninitialised byte is ever read. */
     s->kv = xcalloc((size_t)plan.kv_bytes + 1, 1);
     s->arena = xcalloc((size_t)plan.arena_bytes + 1, 1);

@@ -29,90 +29,6 @@
 #define MIXC_DPTR(T) CUdeviceptr
 #include "kernel_params.h"
 
-/* ------------------------------------------------------------------ source and compile */
-
-CodegenOptions cuda_backend_codegen_options(const Layout *l, int64_t context, bool prebuilt, const char *arch) {
-    CodegenOptions o = {arch, 0, 0};
-    if (!prebuilt) {
-        o.context = context;
-        o.chunk = l->model.chunk < context ? l->model.chunk : context;
-    }
-    return o;
-}
-
-void cuda_backend_source(const Layout *l, const Codegen *cg, Buf *out) {
-    codegen_source(l, cg, out);
-}
-
-int cuda_backend_compile(const Layout *l, const Codegen *cg, const char *arch, JitResult *r, char *err,
-                         size_t errlen) {
-    Buf src = {0};
-    cuda_backend_source(l, cg, &src);
-    JitOptions jo = {0};
-    jo.arch = arch;
-    jo.output = JIT_CUBIN;
-    jo.name = "kernels.cu";
-    int rc = jit_compile(src.data, src.len, &jo, r, err, errlen);
-    buf_free(&src);
-    return rc;
-}
-
-/* ------------------------------------------------------------------ launches */
-
-static CudaLaunchRole role_of(KernelKind k) {
-    switch (k) {
-    case KV_ATTN_PREFILL: return CL_PREFILL;
-    case KV_ATTN_DECODE: return CL_DECODE;
-    case KV_ATTN_DECODE_REDUCE: return CL_DECODE_REDUCE;
-    case KV_ROPE_Q:
-    case KV_ROPE_APPEND: return CL_ROPE;
-    case KV_RMSNORM: return CL_RMSNORM;
-    case KV_SILU_MUL: return CL_SILU_MUL;
-    case KV_RESIDUAL_ADD: return CL_RESIDUAL_ADD;
-    case KV_BIAS_ADD: return CL_BIAS_ADD;
-    default: return CL_EMBED;
-    }
-}
-
-CudaLaunch cuda_launch_of(const Codegen *cg, int k, int64_t tokens, int batch) {
-    KernelLaunch g = kernel_launch(&cg->kernel[k], tokens, batch);
-    CudaLaunch c = {-1, role_of(cg->kernel[k].kind), k, {0}, {0}, g.smem};
-    memcpy(c.grid, g.grid, sizeof c.grid);
-    memcpy(c.block, g.block, sizeof c.block);
-    return c;
-}
-
-/* The final RMSNorm of the rows whose logits are asked: the one kernel op outside the layers after
- * the embedding. */
-static bool final_norm(const PlanOp *op) { return op->layer < 0 && op->kind == OP_RMSNORM; }
-
-int cuda_backend_launch_plan(const RunPlan *p, bool decode, int64_t tokens, CudaLaunch **out) {
-    const ActPlan *a = run_plan_step(p, decode);
-    int batch = decode ? (int)p->opt.batch : 1, n = 0;
-    CudaLaunch *c = xcalloc((size_t)a->nops + 1, sizeof *c);
-    for (int i = 0; i < a->nops; i++) {
-        const PlanOp *op = &a->op[i];
-        if (op->kernel < 0 || final_norm(op)) continue;
-        c[n] = cuda_launch_of(&p->cg, op->kernel, tokens, batch);
-        c[n++].layer = op->layer;
-    }
-    *out = c;
-    return n;
-}
-
-const char *cuda_launch_role_name(CudaLaunchRole r) {
-    static const char *names[] = {"embed",  "rmsnorm",  "rope",        "prefill",
-                                  "decode", "decode_reduce", "silu_mul", "residual_add", "bias_add"};
-    return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
-}
-
-void cuda_backend_print_plan(const Codegen *cg, const CudaLaunch *p, int n, FILE *out) {
-    for (int i = 0; i < n; i++)
-        fprintf(out, "%d %s %s grid %u %u %u block %u %u %u smem %u\n", p[i].layer, cuda_launch_role_name(p[i].role),
-                cg->kernel[p[i].kernel].name, p[i].grid[0], p[i].grid[1], p[i].grid[2], p[i].block[0],
-                p[i].block[1], p[i].block[2], p[i].smem);
-}
-
 /* ------------------------------------------------------------------ state */
 
 typedef struct {
@@ -145,6 +61,7 @@ typedef struct {
     CUdeviceptr rope_dev;
     /* the KV allocation and the arena, laid out by the plan */
     CUdeviceptr caches, arena;
+    CUdeviceptr workspace;  /* cuBLAS's (the plan's workspace_bytes; cuda only) */
     StepInts ints[2];       /* prefill, decode */
     int32_t *host_ints;     /* staging for the largest int input */
     float scale;
@@ -157,6 +74,8 @@ typedef struct {
     bool graphs;
     CUgraphExec graph;
     int *graph_key;         /* [nlayers + 2]; graph_key[0] = 0: none captured */
+    FILE *route_log;        /* MIXC_ROUTE_LOG: every route op's rows, for the cpu's MIXC_ROUTE_REPLAY */
+    float *route_host;
 } CudaState;
 
 /* The last failed check, into the backend's error. */
@@ -266,7 +185,11 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
         RopeParams p = {T(s, st, op->in[0]), owner ? T(s, st, op->in[1]) : 0, owner ? T(s, st, op->in[2]) : 0,
                         s->caches + (CUdeviceptr)cm->k_offset, s->caches + (CUdeviceptr)cm->v_offset,
                         T(s, st, op->in[owner ? 3 : 1]), T(s, st, op->in[owner ? 4 : 2]),
-                        rope_dev_table(s, op->layer), (int)st->rows, s->rope.scale[op->layer]};
+                        rope_dev_table(s, op->layer), (int)st->rows, s->rope.scale[op->layer], 0, 0.0f};
+        const ModelHeader *m = &b->layout->model;
+        if (b->layout->layer[op->layer].rope.nope && m->nope_temperature_floor)   /* Llama 4's temperature */
+            p.temp_floor = (int)(m->nope_temperature_floor < INT_MAX ? m->nope_temperature_floor : INT_MAX),
+            p.temp_scale = (float)m->nope_temperature_scale;   /* a floor past every position: factor 1 */
         return launch_op(b, st, op, st->rows, &p, sizeof p);
     }
     case OP_ATTENTION: {
@@ -305,6 +228,33 @@ static bool run_logits(Backend *b, const Step *st, const PlanOp *op) {
     return true;
 }
 
+/* A mixture of experts' kernels (moe.cuh): the route, the gathered expert GEMMs, the combine. */
+static bool run_moe_op(Backend *b, const Step *st, const PlanOp *op, CUdeviceptr w) {
+    CudaState *s = b->impl;
+    int R = (int)st->rows;
+    switch (op->kind) {
+    case OP_MOE_ROUTE: {   /* MIXC_ROUTE_LOG: its rows appended to the log, as fp32 */
+        MoeRouteParams p = {T(s, st, op->in[0]), T(s, st, op->out[0]), R};
+        size_t n = (size_t)R * (size_t)b->layout->model.experts_per_token * 2;
+        bool launched = launch_op(b, st, op, R, &p, sizeof p);
+        if (!launched || !s->route_log) return launched;
+        s->route_host = xrealloc(s->route_host, n * sizeof(float));
+        CU_CHECK_RET(s->cu->cuCtxSynchronize(), false);
+        CU_CHECK_RET(s->cu->cuMemcpyDtoH(s->route_host, T(s, st, op->out[0]), n * sizeof(float)), false);
+        return fwrite(s->route_host, sizeof(float), n, s->route_log) == n;
+    }
+    case OP_MOE_GEMM: {   /* moe_bias: the stacked weight's stacked bias */
+        CUdeviceptr bias = b->layout->model.moe_bias ? s->layer[op->layer].w[plan_expert_bias(op->weight)] : 0;
+        MoeGemmParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), w, bias, T(s, st, op->out[0]), R};
+        return launch_op(b, st, op, R, &p, sizeof p);
+    }
+    default: {   /* OP_MOE_COMBINE */
+        MoeCombineParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]), R};
+        return launch_op(b, st, op, R, &p, sizeof p);
+    }
+    }
+}
+
 static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
     CudaState *s = b->impl;
     const ModelHeader *m = &b->layout->model;
@@ -316,12 +266,18 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
         return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_RMSNORM: {
-        int64_t r0 = final_norm(op) ? st->first_logit : 0;
+        int64_t r0 = cuda_final_norm(op) ? st->first_logit : 0;
         CUdeviceptr skip = (CUdeviceptr)(r0 * in * (int64_t)s->esize);
         RmsNormParams p = {T(s, st, op->in[0]) + skip, w, T(s, st, op->out[0]) + skip, (int)(R - r0)};
         return launch_op(b, st, op, R - r0, &p, sizeof p);
     }
-    case OP_GEMM: return gemm(s, T(s, st, op->out[0]), s->dt, T(s, st, op->in[0]), w, R, in, out);
+    case OP_GEMM: {   /* into the model dtype, or fp32 (the router's logits) */
+        cudaDataType yt = st->a->tensor[op->out[0]].dtype == DT_FP32 ? CUDA_R_32F : s->dt;
+        return gemm(s, T(s, st, op->out[0]), yt, T(s, st, op->in[0]), w, R, in, out);
+    }
+    case OP_MOE_ROUTE:
+    case OP_MOE_GEMM:
+    case OP_MOE_COMBINE: return run_moe_op(b, st, op, w);
     case OP_RESIDUAL_ADD: {
         AddParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->in[0]), (long long)(R * m->hidden)};
         return launch_op(b, st, op, R, &p, sizeof p);
@@ -338,7 +294,8 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
     case OP_SILU_MUL:
     case OP_GELU_TANH_MUL:
     case OP_CLAMPED_SWIGLU_MUL: {
-        SiluMulParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]), (long long)(R * m->ffn)};
+        SiluMulParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]),
+                           (long long)(R * plan_gated_width(m, st->a->tensor[op->out[0]].name))};
         return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_LOGITS: return run_logits(b, st, op);
@@ -450,7 +407,7 @@ static void free_state(CudaState *s) {
         if (s->blas) s->bl->cublasDestroy(s->blas);
         if (s->graph) cu->cuGraphExecDestroy(s->graph);
         if (s->stream) cu->cuStreamDestroy(s->stream);
-        CUdeviceptr blocks[] = {s->weights, s->caches, s->arena, s->rope_dev};
+        CUdeviceptr blocks[] = {s->weights, s->caches, s->arena, s->rope_dev, s->workspace};
         for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
             if (blocks[i]) cu->cuMemFree(blocks[i]);
         if (s->mod) cu->cuModuleUnload(s->mod);
@@ -462,6 +419,8 @@ static void free_state(CudaState *s) {
     rope_tables_free(&s->rope);
     free(s->host_ints);
     free(s->graph_key);
+    if (s->route_log) fclose(s->route_log);
+    free(s->route_host);
     free(s);
 }
 
@@ -538,68 +497,62 @@ static int resolve_functions(CudaState *s, char *err, size_t errlen) {
     return 0;
 }
 
-/* The device copy of the tensor whose host data is `host` (0 for NULL: a reader's k/v). */
-static CUdeviceptr dev_of(const ModelTensor *t, int n, const int64_t *off, CUdeviceptr base, const float *host) {
-    if (!host) return 0;
-    for (int i = 0; i < n; i++)
-        if (*t[i].slot == host) return base + (CUdeviceptr)off[i];
-    return 0;
+/* The host values of a weight of the plan: the model's whole array (a mixture of experts' stacked
+ * weights are one array, E slices of the checkpoint's tensors). */
+static const float *host_weight(const Model *m, const WeightSlot *w) {
+    if (w->layer >= 0) return *model_layer_slot(&m->layer[w->layer], w->ref);
+    return w->ref == WT_EMBED ? m->embed : w->ref == WT_NORM_FINAL ? m->norm_final : m->lm_head;
 }
 
-/* Weights of the model, converted to the model dtype, in one allocation. */
-static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
+/* Where the backend finds weight w on the device. */
+static void set_dev_weight(CudaState *s, const WeightSlot *w, CUdeviceptr at) {
+    if (w->layer >= 0) s->layer[w->layer].w[w->ref] = at;
+    else if (w->ref == WT_EMBED) s->embed = at;
+    else if (w->ref == WT_NORM_FINAL) s->norm_final = at;
+    else s->lm_head = at;
+}
+
+/* The model's values, as many as the plan's weights hold (its tensors, an expert's slices included). */
+static bool weights_match(const Model *m, const RunPlan *p) {
     ModelTensor *t = NULL;
-    int n = model_tensors((Model *)b->model, &t);
+    int n = model_tensors((Model *)m, &t);
+    int64_t model = 0, plan = 0;
+    for (int i = 0; i < n; i++) model += t[i].shape[0] * (t[i].ndim == 2 ? t[i].shape[1] : 1);
+    free(t);
+    for (int i = 0; i < p->nweights; i++) plan += p->weight[i].rows * p->weight[i].cols;
+    return model == plan;
+}
+
+/* Weights of the model, converted to the model dtype, in one allocation at the plan's offsets. */
+static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
     const RunPlan *p = &s->plan;
-    int64_t total = p->weights_bytes;
-    int64_t *off = xcalloc((size_t)n + 1, sizeof *off);
-    int rc = 0;
+    if (!weights_match(b->model, p))
+        return backend_open_error(err, errlen, 1, "internal error: the run plan's weights are not the model's tensors");
     uint16_t *staging = NULL;
-    for (int i = 0; i < n; i++) {   /* the plan lists the model's tensors in its order */
-        const WeightSlot *w = i < p->nweights ? &p->weight[i] : NULL;
-        if (n != p->nweights || w->rows != t[i].shape[0] || w->cols != (t[i].ndim == 2 ? t[i].shape[1] : 1)) {
-            rc = backend_open_error(err, errlen, 1, "internal error: the run plan's weight %d is not %s", i, t[i].name);
-            goto done;
-        }
-        off[i] = w->offset;
-    }
-    CU_CHECK_GOTO(s->cu->cuMemAlloc(&s->weights, (size_t)total), fail);
-    b->mem.weights_bytes = total;
+    CU_CHECK_GOTO(s->cu->cuMemAlloc(&s->weights, (size_t)p->weights_bytes), fail);
+    b->mem.weights_bytes = p->weights_bytes;
     b->mem.weights_dtype = dtype_name(b->layout->model.dtype);
-    for (int i = 0; i < n; i++) {
-        int64_t count = t[i].shape[0] * (t[i].ndim == 2 ? t[i].shape[1] : 1);
+    s->layer = xcalloc((size_t)b->layout->nlayers + 1, sizeof *s->layer);
+    for (int i = 0; i < p->nweights; i++) {
+        const WeightSlot *w = &p->weight[i];
+        const float *src = host_weight(b->model, w);
+        int64_t count = w->rows * w->cols;
+        if (!src) {
+            free(staging);
+            return backend_open_error(err, errlen, 1, "internal error: the model lacks the run plan's weight %d", i);
+        }
         staging = xrealloc(staging, (size_t)count * sizeof *staging);
-        const float *src = *t[i].slot;
         for (int64_t j = 0; j < count; j++)
             staging[j] = s->dt == CUDA_R_16F ? st_f32_to_f16(src[j]) : st_f32_to_bf16(src[j]);
-        CU_CHECK_GOTO(s->cu->cuMemcpyHtoD(s->weights + (CUdeviceptr)off[i], staging, (size_t)count * s->esize), fail);
+        CU_CHECK_GOTO(s->cu->cuMemcpyHtoD(s->weights + (CUdeviceptr)w->offset, staging, (size_t)count * s->esize), fail);
+        set_dev_weight(s, w, s->weights + (CUdeviceptr)w->offset);
     }
-    /* Device pointers by host pointer: every weight of the model is one of the tensors. */
-    const Model *m = b->model;
-#define DEV(host) dev_of(t, n, off, s->weights, (host))
-    s->embed = DEV(m->embed);
-    s->lm_head = m->tied ? s->embed : DEV(m->lm_head);
-    s->norm_final = DEV(m->norm_final);
-    s->layer = xcalloc((size_t)b->layout->nlayers + 1, sizeof *s->layer);
-    for (int i = 0; i < b->layout->nlayers; i++) {
-        const LayerWeights *w = &m->layer[i];
-        s->layer[i] = (DevLayer){{[WT_NORM_IN] = DEV(w->norm_in), [WT_Q] = DEV(w->wq), [WT_K] = DEV(w->wk),
-                                  [WT_V] = DEV(w->wv), [WT_O] = DEV(w->wo), [WT_NORM_POST] = DEV(w->norm_post),
-                                  [WT_GATE] = DEV(w->w_gate), [WT_UP] = DEV(w->w_up), [WT_DOWN] = DEV(w->w_down),
-                                  [WT_Q_BIAS] = DEV(w->bq), [WT_K_BIAS] = DEV(w->bk), [WT_V_BIAS] = DEV(w->bv), [WT_O_BIAS] = DEV(w->bo),
-                                  [WT_Q_NORM] = DEV(w->q_norm), [WT_K_NORM] = DEV(w->k_norm),
-                                  [WT_NORM_ATTN_OUT] = DEV(w->norm_attn_out),
-                                  [WT_NORM_MLP_OUT] = DEV(w->norm_mlp_out), [WT_SINKS] = DEV(w->sinks)}};
-    }
-#undef DEV
-    goto done;
-fail:
-    rc = last_cuda_error(err, errlen, 1);
-done:
+    if (b->model->tied) s->lm_head = s->embed;
     free(staging);
-    free(off);
-    free(t);
-    return rc;
+    return 0;
+fail:
+    free(staging);
+    return last_cuda_error(err, errlen, 1);
 }
 
 /* The layers' RoPE tables (rope_table), computed once here, on the device for the rope kernels. */
@@ -629,6 +582,15 @@ static int alloc_plan(Backend *b, CudaState *s, char *err, size_t errlen) {
     b->mem.kv_planned = p->kv_bytes;
     b->mem.arena_planned = p->arena_bytes;
     b->mem.weights_planned = p->weights_bytes;
+    b->mem.workspace_planned = p->workspace_bytes;
+    if (!p->workspace_bytes) return 0;   /* emu: host GEMMs */
+    if (s->cu->cuMemAlloc(&s->workspace, (size_t)p->workspace_bytes) != CUDA_SUCCESS)
+        return backend_open_error(err, errlen, 1, "cannot allocate the %s cuBLAS workspace on the GPU",
+                                  fmt_bytes((double)p->workspace_bytes));
+    b->mem.workspace_bytes = p->workspace_bytes;
+    if (s->bl->cublasSetWorkspace(s->blas, (void *)s->workspace, (size_t)p->workspace_bytes) != CUBLAS_STATUS_SUCCESS)
+        return backend_open_error(err, errlen, 2, "cuBLAS refuses the plan's %s workspace",
+                                  fmt_bytes((double)p->workspace_bytes));
     return 0;
 }
 
@@ -723,13 +685,6 @@ static int check_run(const CudaDevice *d, const Model *m, const BackendConfig *c
     if (dt != DT_BF16 && dt != DT_FP16)
         return backend_open_error(err, errlen, 1, "dtype %s: the kernels take bf16 or fp16 (fp32 runs on the cpu backend)",
                                   dtype_name(dt));
-    if (m->layout->model.experts)   /* its route, grouped GEMMs and sum have no device code yet */
-        return backend_open_error(err, errlen, 1, "experts: the %s backend does not run a mixture of experts yet (the "
-                                  "cpu backend does)", d->name);
-    if (model_nope_temperature_bites(m->layout, cfg->context))   /* below its floor every factor is 1 */
-        return backend_open_error(err, errlen, 1, "nope_temperature_floor: the %s backend does not scale the NoPE layers' "
-                                  "queries (Llama 4's attention temperature, from position %lld on; the cpu backend does)",
-                                  d->name, (long long)m->layout->model.nope_temperature_floor - 1);
     return model_check_size(m->layout, err, errlen) ? 0 : 1;
 }
 
@@ -758,6 +713,13 @@ int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfi
     s->print_plan = env_flag("MIXC_CUDA_PLAN");
     s->graphs = env_flag("MIXC_CUDA_GRAPHS") && d->cu->cuStreamBeginCapture;   /* the emulated device has none */
     s->graph_key = xcalloc((size_t)l->nlayers + 2, sizeof *s->graph_key);
+    const char *route_log = getenv("MIXC_ROUTE_LOG");
+    if (route_log && *route_log && (s->graphs || !(s->route_log = fopen(route_log, "wb")))) {
+        rc = backend_open_error(err, errlen, 2, s->graphs ? "MIXC_ROUTE_LOG: not with MIXC_CUDA_GRAPHS (a log copies "
+                                "each route to the host)" : "MIXC_ROUTE_LOG: cannot write %s", route_log);
+        cuda_close(b);
+        return rc;
+    }
     char arch[16];
     rc = open_device(s, arch, err, errlen);
     if (!rc) rc = plan_kernels(b, s, arch, err, errlen);

@@ -58,8 +58,13 @@ int cuda_backend_compile(const Layout *l, const Codegen *cg, const char *arch, J
                          size_t errlen);
 
 typedef enum {
-    CL_EMBED, CL_RMSNORM, CL_ROPE, CL_PREFILL, CL_DECODE, CL_DECODE_REDUCE, CL_SILU_MUL, CL_RESIDUAL_ADD, CL_BIAS_ADD
+    CL_EMBED, CL_RMSNORM, CL_ROPE, CL_PREFILL, CL_DECODE, CL_DECODE_REDUCE, CL_SILU_MUL, CL_RESIDUAL_ADD, CL_BIAS_ADD,
+    CL_ROUTER_BIAS_ADD, CL_MOE_ROUTE, CL_MOE_GEMM, CL_MOE_COMBINE
 } CudaLaunchRole;
+
+/* The final RMSNorm of the rows whose logits are asked: the one kernel op outside the layers after
+ * the embedding (its launch covers only those rows). */
+static inline bool cuda_final_norm(const PlanOp *op) { return op->layer < 0 && op->kind == OP_RMSNORM; }
 
 typedef struct {
     int layer;              /* -1 for model-level kernels */

@@ -14,7 +14,7 @@ static const struct {
     FIELD(SiluMulParams, gate), FIELD(SiluMulParams, up), FIELD(SiluMulParams, out), FIELD(SiluMulParams, n),
     FIELD(RopeParams, q), FIELD(RopeParams, k), FIELD(RopeParams, v), FIELD(RopeParams, k_cache),
         FIELD(RopeParams, v_cache), FIELD(RopeParams, pos), FIELD(RopeParams, seq), FIELD(RopeParams, inv_freq),
-        FIELD(RopeParams, scale), FIELD(RopeParams, tokens),
+        FIELD(RopeParams, scale), FIELD(RopeParams, tokens), FIELD(RopeParams, temp_floor), FIELD(RopeParams, temp_scale),
     FIELD(PrefillParams, q), FIELD(PrefillParams, out), FIELD(PrefillParams, k_cache), FIELD(PrefillParams, v_cache),
         FIELD(PrefillParams, q_start), FIELD(PrefillParams, q_len), FIELD(PrefillParams, pos0),
         FIELD(PrefillParams, scale), FIELD(PrefillParams, batch), FIELD(PrefillParams, sinks),
@@ -27,6 +27,11 @@ static const struct {
     FIELD(EmbedParams, ids), FIELD(EmbedParams, table), FIELD(EmbedParams, out), FIELD(EmbedParams, tokens),
     FIELD(AddParams, a), FIELD(AddParams, b), FIELD(AddParams, out), FIELD(AddParams, n),
     FIELD(BiasAddParams, x), FIELD(BiasAddParams, bias), FIELD(BiasAddParams, n),
+    FIELD(MoeRouteParams, logits), FIELD(MoeRouteParams, route), FIELD(MoeRouteParams, tokens),
+    FIELD(MoeGemmParams, x), FIELD(MoeGemmParams, route), FIELD(MoeGemmParams, weight), FIELD(MoeGemmParams, bias),
+        FIELD(MoeGemmParams, out), FIELD(MoeGemmParams, tokens),
+    FIELD(MoeCombineParams, x), FIELD(MoeCombineParams, route), FIELD(MoeCombineParams, out),
+        FIELD(MoeCombineParams, tokens),
 };
 #define SIZE(S) {#S, sizeof(S)}
 static const struct {
@@ -34,7 +39,7 @@ static const struct {
     size_t size;
 } param_sizes[] = {SIZE(RmsNormParams), SIZE(SiluMulParams),       SIZE(RopeParams), SIZE(PrefillParams),
                    SIZE(DecodeParams),  SIZE(DecodeReduceParams), SIZE(EmbedParams), SIZE(AddParams),
-                   SIZE(BiasAddParams)};
+                   SIZE(BiasAddParams), SIZE(MoeRouteParams), SIZE(MoeGemmParams), SIZE(MoeCombineParams)};
 
 void kernel_params_asserts(Buf *out) {
     buf_puts(out, "\n/* Appended by runtime/cuda/kernel_params.c: the host layout of the parameter structs. */\n");

@@ -164,6 +164,25 @@ single_source() {
 }
 check geometry-single-source single_source
 
+# A mixture of experts (gpt-oss-20b: 32 experts, 4 a token, moe_bias, the clamped SwiGLU): its kernels,
+# named after their arguments, with the grids codegen computes, and no dense MLP's activation.
+moe_kernels() {
+  local man=$tmp/moe/manifest.json
+  "$MIXC" emit examples/gpt-oss-20b.mix -o "$tmp/moe" >/dev/null || return 1
+  jq -e '.model_kernels as $k | $k.router_bias_add == "router_bias_add_e32_bf16" and
+      $k.moe_route == "moe_route_topk_softmax_e32_k4" and $k.moe_gate_up == "moe_gate_up_in2880_out2880_e32_k4_bf16" and
+      $k.moe_down == "moe_down_in2880_out2880_e32_k4_bf16" and $k.expert_act == "expert_k4_f2880_clamped_swiglu_mul_bf16" and
+      $k.moe_combine == "moe_combine_h2880_k4_bf16" and ($k | has("silu_mul") | not) and ($k | has("shared_act") | not) and
+      ([.kernels[] | select(.name == $k.moe_gate_up)][0] | .grid == ["ceil(tokens*experts_per_token/1)", 90, 1] and
+        .block == [128, 1, 1] and .moe == {"in": 2880, "out": 2880, "down": false}) and
+      ([.kernels[] | select(.name == $k.moe_route)][0].grid == ["ceil(tokens/64)", 1, 1]) and
+      .experts == {"experts": 32, "experts_per_token": 4, "router": "topk_softmax", "shared_expert_ffn": 0, "moe_bias": true} and
+      .swiglu_limit == 7' "$man" >/dev/null &&
+    grep -q "moe_gemm_kernel<__nv_bfloat16, 2880, 2880, 32, 4, false, false>(p);" "$tmp/moe/kernels.cu" &&
+    grep -q "moe_route_kernel<32, 4, 0>(p);" "$tmp/moe/kernels.cu"
+}
+check moe-kernels moe_kernels
+
 # Deterministic output, and --context/--chunk change the ring capacities as plan_cache_tokens says.
 "$MIXC" emit examples/gemma3-27b.mix -o "$tmp/d1" && "$MIXC" emit examples/gemma3-27b.mix -o "$tmp/d2"
 check deterministic cmp -s "$tmp/d1/kernels.cu" "$tmp/d2/kernels.cu"
@@ -205,7 +224,8 @@ elif [ -x "$NVCC" ]; then
   sed 's/^\(model "[^"]*" {\)$/\1\n    attn_softcap = 50/' tests/kernels/kt-c.mix >"$tmp/kt-c-softcap.mix"
   grep -q "attn_softcap = 50" "$tmp/kt-c-softcap.mix" || fail "nvcc-kt-c-softcap" "the test could not add attn_softcap"
   for lay in tests/kernels/kt-a.mix tests/kernels/kt-b.mix tests/kernels/kt-c.mix tests/kernels/kt-d.mix \
-             tests/kernels/kt-q8.mix "$tmp/kt-c-fp8.mix" tests/kernels/kt-e.mix "$tmp/kt-c-softcap.mix"; do
+             tests/kernels/kt-q8.mix "$tmp/kt-c-fp8.mix" tests/kernels/kt-e.mix "$tmp/kt-c-softcap.mix" \
+             tests/kernels/kt-m2.mix tests/kernels/kt-m3.mix; do
     base=$(basename "$lay" .mix)
     "$MIXC" emit "$lay" -o "$tmp/n-$base" >/dev/null || { fail "nvcc-$base" "emit failed"; continue; }
     for arch in sm_80 sm_90; do jobs_list+=("$base $arch"); done

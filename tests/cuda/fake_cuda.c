@@ -438,7 +438,18 @@ static int handles;
 cublasStatus_t cublasCreate(cublasHandle_t *h) { handles++; *h = (cublasHandle_t)&handles; return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasDestroy(cublasHandle_t h) { (void)h; handles--; return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) { (void)h; blas_stream = (CUstream)s; return CUBLAS_STATUS_SUCCESS; }
-cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *w, size_t n) { (void)h, (void)w, (void)n; return CUBLAS_STATUS_SUCCESS; }
+/* The workspace must lie inside one live allocation; logged as "cublas_workspace BYTES". */
+cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *w, size_t n) {
+    (void)h;
+    if (!w || !n || !in_bounds((uintptr_t)w, n)) {
+        fprintf(stderr, "fake_cuda: cublasSetWorkspace of %zu bytes: not inside a live allocation\n", n);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    const char *log = getenv("FAKE_CUDA_LOG");
+    FILE *out = log ? fopen(log, "a") : NULL;
+    if (out) fprintf(out, "cublas_workspace %zu\n", n), fclose(out);
+    return CUBLAS_STATUS_SUCCESS;
+}
 cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m) { (void)h, (void)m; return CUBLAS_STATUS_SUCCESS; }
 
 /* bf16 <-> fp32 (round to nearest even; the values here are finite). */

@@ -30,6 +30,7 @@
 
 typedef struct {
     double tokens, batch, ffn, hidden, q_width, kv_width, heads, kv_heads;
+    double experts, experts_per_token, shared_expert_ffn;
 } Vars;
 
 typedef struct {
@@ -66,6 +67,9 @@ static double expr_atom(Expr *e) {
     if (IS("kv_width")) return e->v->kv_width;
     if (IS("heads")) return e->v->heads;
     if (IS("kv_heads")) return e->v->kv_heads;
+    if (IS("experts")) return e->v->experts;
+    if (IS("experts_per_token")) return e->v->experts_per_token;
+    if (IS("shared_expert_ffn")) return e->v->shared_expert_ffn;
 #undef IS
     e->ok = false;
     return 0;
@@ -110,7 +114,12 @@ static const char *manifest_name(json_t *man, const Codegen *cg, const CudaLaunc
                                                                                   : "bias_add_kv"));
     if (c->role == CL_RMSNORM && c->kernel >= 0 && (c->kernel == cg->head_norm_q || c->kernel == cg->head_norm_k))
         return json_string_value(json_object_get(model, c->kernel == cg->head_norm_q ? "head_norm_q" : "head_norm_k"));
-    if (c->layer < 0 || c->role == CL_RMSNORM || c->role == CL_SILU_MUL || c->role == CL_RESIDUAL_ADD)
+    if (c->role == CL_SILU_MUL && (c->kernel == cg->expert_act || c->kernel == cg->shared_act))
+        return json_string_value(json_object_get(model, c->kernel == cg->expert_act ? "expert_act" : "shared_act"));
+    if (c->role == CL_MOE_GEMM)
+        return json_string_value(json_object_get(model, c->kernel == cg->moe_down ? "moe_down" : "moe_gate_up"));
+    if (c->layer < 0 || c->role == CL_RMSNORM || c->role == CL_SILU_MUL || c->role == CL_RESIDUAL_ADD ||
+        c->role == CL_ROUTER_BIAS_ADD || c->role == CL_MOE_ROUTE || c->role == CL_MOE_COMBINE)
         return json_string_value(json_object_get(model, role));
     json_t *layer = json_array_get(json_object_get(man, "layers"), (size_t)c->layer);
     return json_string_value(json_object_get(layer, role));
@@ -238,7 +247,8 @@ int main(int argc, char **argv) {
         int n = cuda_backend_launch_plan(&plan, calls[c].decode, calls[c].tokens, &p);
         Vars v = {(double)calls[c].tokens, (double)calls[c].batch, (double)l.model.ffn, (double)l.model.hidden,
                   (double)(l.model.heads * l.model.head_dim), (double)(l.model.kv_heads * l.model.head_dim),
-                  (double)l.model.heads, (double)l.model.kv_heads};
+                  (double)l.model.heads, (double)l.model.kv_heads, (double)l.model.experts,
+                  (double)l.model.experts_per_token, (double)l.model.shared_expert_ffn};
         if (print) {
             printf("# %s (%lld tokens, batch %d)\n", calls[c].what, (long long)calls[c].tokens, calls[c].batch);
             cuda_backend_print_plan(&cg, p, n, stdout);

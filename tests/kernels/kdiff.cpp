@@ -33,74 +33,12 @@
 #include <string>
 #include <vector>
 
-#include "emu_api.h"
-#include "ref.h"
+#include "kdiff.h"
 
 namespace {
 
-struct Model {
-    int heads, kv_heads, hd, hidden, ffn, vocab, is_fp16;
-    int kv8, fp8;           /* an 8-bit cache; e4m3 (else int8) */
-    long long context, chunk;
-    float theta, eps, scale;
-    float norm_offset, embed_scale;   /* norm = rms_plus_one: 1; embed_scale: sqrt(hidden) in dtype */
-    float softcap;                    /* attn_softcap; 0: none */
-};
+using namespace kdiff;
 
-struct Tol {
-    float atol, rtol;
-};
-/* bf16 keeps 8 significant bits (unit roundoff 2^-8 = 0.0039), fp16 11 bits (2^-11). */
-Tol tol_for(const Model &m) { return m.is_fp16 ? Tol{2e-3f, 2e-3f} : Tol{1e-2f, 1e-2f}; }
-
-uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-float uniform() {   /* xorshift64*, in [-1, 1) */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (float)((rng_state * 0x2545f4914f6cdd1dull) >> 40) / (float)(1 << 23) - 1.0f;
-}
-
-/* A tensor held both ways: fp32 values already rounded to the storage type, and the raw bits. */
-struct Tensor {
-    std::vector<float> f;
-    std::vector<uint16_t> raw;
-    int is_fp16 = 0;
-    Tensor(size_t n, int fp16) : f(n, 0.0f), raw(n, 0), is_fp16(fp16) {}
-    void set(size_t i, float x) {
-        raw[i] = is_fp16 ? ref_f32_to_fp16(x) : ref_f32_to_bf16(x);
-        f[i] = is_fp16 ? ref_fp16_to_f32(raw[i]) : ref_bf16_to_f32(raw[i]);
-    }
-    void fill_random(float amp) {
-        for (size_t i = 0; i < f.size(); i++) set(i, amp * uniform());
-    }
-    std::vector<float> decoded() const {
-        std::vector<float> out(raw.size());
-        for (size_t i = 0; i < raw.size(); i++)
-            out[i] = is_fp16 ? ref_fp16_to_f32(raw[i]) : ref_bf16_to_f32(raw[i]);
-        return out;
-    }
-    void *data() { return raw.data(); }
-};
-
-int failures = 0;
-bool long_mode = false;
-
-bool launch(MixcEmuEntry entry, const void *params, EmuDim3 grid, EmuDim3 block, size_t smem,
-            const std::string &name) {
-    char err[512];
-    if (mixc_emu_launch_c(entry, params, grid, block, smem, err, sizeof err) == 0) return true;
-    fprintf(stderr, "  %s: launch failed: %s\n", name.c_str(), err);
-    return false;
-}
-
-void report(const std::string &name, bool ok) {
-    printf("%s %s\n", ok ? "PASS" : "FAIL", name.c_str());
-    fflush(stdout);
-    if (!ok) failures++;
-}
-
-long long jint(json_t *o, const char *key) { return json_integer_value(json_object_get(o, key)); }
 
 /* ------------------------------------------------------------------ attention */
 
@@ -468,8 +406,9 @@ bool check_append_kv8(const std::string &name, const Model &m, Cache &kc, Cache 
 }
 
 /* The table the kernel gets: the plain one of the manifest's theta, one with every pair scaled
- * differently and cos/sin scaled (as llama3 and yarn make them), or none (NoPE). */
-enum class RopeCase { Plain, Scaled, Nope };
+ * differently and cos/sin scaled (as llama3 and yarn make them), or none (NoPE; NopeTemperature: with
+ * Llama 4's attention temperature, floor 2 and scale 0.37, so each position has its factor). */
+enum class RopeCase { Plain, Scaled, Nope, NopeTemperature };
 
 void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool owner, long long cap,
                RopeCase rc) {
@@ -493,16 +432,22 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
         for (int i = 0; i < hd / 2; i++) inv_freq[i] /= 1.0f + (float)(i % 7);
         scale = 1.2079442f;   /* yarn's 0.1 ln(8) + 1 */
     }
-    const float *table = rc == RopeCase::Nope ? nullptr : inv_freq.data();
+    const bool temperature = rc == RopeCase::NopeTemperature;
+    const float *table = rc == RopeCase::Nope || temperature ? nullptr : inv_freq.data();
     std::vector<float> want_q = q.f, want_k = k.f;
     for (int t = 0; t < T; t++) {
         ref_rope(want_q.data() + (size_t)t * heads * hd, pos[t], heads, hd, table, scale);
         ref_rope(want_k.data() + (size_t)t * kvh * hd, pos[t], kvh, hd, table, scale);
+        for (int i = 0; temperature && i < heads * hd; i++)   /* transformers' formula, written out */
+            want_q[(size_t)t * heads * hd + i] *= std::log1p(std::floor((pos[t] + 1.0f) / 2.0f)) * 0.37f + 1.0f;
     }
+    const int temp_floor = temperature ? 2 : 0;
+    const float temp_scale = temperature ? 0.37f : 0.0f;
     if (m.kv8 && owner) {   /* the cache's initial bytes: NaN scales, codes 0 */
         Cache kq(m, cap, 2), vq(m, cap, 2);
         const Cache before = kq;
-        RopeParams p = {q.data(), k.data(), v.data(), kq.data(), vq.data(), pos.data(), seq.data(), table, T, scale};
+        RopeParams p = {q.data(), k.data(), v.data(), kq.data(), vq.data(), pos.data(), seq.data(), table, T, scale,
+                        temp_floor, temp_scale};
         bool ok = launch(entry, &p, {(unsigned)T, 1, 1}, {128, 1, 1}, 0, name);
         std::vector<float> got_q = q.decoded();
         const Tol t = tol_for(m);
@@ -511,7 +456,7 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
     }
     RopeParams p = {q.data(), owner ? k.data() : nullptr, owner ? v.data() : nullptr,
                     owner ? kc.data() : nullptr, owner ? vc.data() : nullptr, pos.data(), seq.data(), table, T,
-                    scale};
+                    scale, temp_floor, temp_scale};
     bool ok = launch(entry, &p, {(unsigned)T, 1, 1}, {128, 1, 1}, 0, name);
     const Tol t = tol_for(m);
     if (ok) {
@@ -557,7 +502,8 @@ void test_rmsnorm(const std::string &name, MixcEmuEntry entry, const Model &m, i
     report(name, ok && ref_compare(name.c_str(), got.data(), want.data(), want.size(), t.atol, t.rtol, 5) == 0);
 }
 
-/* silu_mul (silu false: residual_add); the gated activation is gelu_tanh_mul when the name says so. */
+/* silu_mul (silu false: residual_add); the gated activation is gelu_tanh_mul or clamped_swiglu_mul when
+ * the name says so (the dense MLP's, or a mixture of experts' over its experts' or shared expert's rows). */
 void test_elementwise(const std::string &name, MixcEmuEntry entry, const Model &m, bool silu) {
     const long long n = 1000;   /* not a multiple of the 256-thread block */
     Tensor a(n, m.is_fp16), b(n, m.is_fp16), out(n, m.is_fp16);
@@ -572,7 +518,9 @@ void test_elementwise(const std::string &name, MixcEmuEntry entry, const Model &
         ok = launch(entry, &p, {(unsigned)((n + 255) / 256), 1, 1}, {256, 1, 1}, 0, name);
     }
     std::vector<float> want(n), got = out.decoded();
-    if (silu && name.find("/gelu_tanh_mul_") != std::string::npos) ref_gelu_tanh_mul(want.data(), a.f.data(), b.f.data(), n);
+    if (silu && name.find("gelu_tanh_mul_") != std::string::npos) ref_gelu_tanh_mul(want.data(), a.f.data(), b.f.data(), n);
+    else if (silu && name.find("clamped_swiglu_mul_") != std::string::npos)
+        ref_clamped_swiglu_mul(want.data(), a.f.data(), b.f.data(), n, m.swiglu_limit, m.swiglu_alpha);
     else if (silu) ref_silu_mul(want.data(), a.f.data(), b.f.data(), n);
     else ref_add(want.data(), a.f.data(), b.f.data(), n);
     const Tol t = tol_for(m);
@@ -637,6 +585,8 @@ int main(int argc, char **argv) {
     m.norm_offset = (float)json_real_value(json_object_get(man, "norm_weight_offset"));
     m.embed_scale = (float)json_real_value(json_object_get(man, "embed_scale"));
     m.softcap = (float)json_real_value(json_object_get(man, "attn_softcap"));
+    m.swiglu_limit = (float)json_real_value(json_object_get(man, "swiglu_limit"));
+    m.swiglu_alpha = (float)json_real_value(json_object_get(man, "swiglu_alpha"));
     const std::string model = json_string_value(json_object_get(man, "model"));
     const char *filter = argc > 3 ? argv[3] : "";
 
@@ -668,11 +618,13 @@ int main(int argc, char **argv) {
             test_rope(label, entry, m, kind == "rope_append", ak.cap, RopeCase::Plain);
             test_rope(label + " scaled table", entry, m, kind == "rope_append", ak.cap, RopeCase::Scaled);
             test_rope(label + " nope", entry, m, kind == "rope_append", ak.cap, RopeCase::Nope);
+            test_rope(label + " nope temperature", entry, m, kind == "rope_append", ak.cap, RopeCase::NopeTemperature);
         }
         else if (kind == "rmsnorm") test_rmsnorm(label, entry, m, json_object_get(k, "width") ? (int)jint(k, "width") : m.hidden);
         else if (kind == "silu_mul" || kind == "residual_add")
             test_elementwise(label, entry, m, kind == "silu_mul");
         else if (kind == "embed") test_embed(label, entry, m);
+        else if (kind == "router_bias_add" || kind.compare(0, 4, "moe_") == 0) test_moe_kernel(label, kind, entry, m, man, k);
         /* attn_decode_reduce is exercised by every attn_decode test. */
     }
     json_decref(man);

@@ -121,6 +121,13 @@ void ref_gelu_tanh_mul(float *out, const float *gate, const float *up, size_t n)
     }
 }
 
+void ref_clamped_swiglu_mul(float *out, const float *gate, const float *up, size_t n, float limit, float alpha) {
+    for (size_t i = 0; i < n; i++) {
+        double g = fmin(gate[i], limit), u = fmin(fmax(up[i], -limit), limit);
+        out[i] = (float)(g / (1 + exp(-alpha * g)) * (u + 1));
+    }
+}
+
 void ref_add(float *out, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
@@ -149,4 +156,63 @@ size_t ref_compare(const char *what, const float *got, const float *want, size_t
     }
     if (bad) fprintf(stderr, "  %s: %zu of %zu elements outside tolerance\n", what, bad, n);
     return bad;
+}
+
+/* ---- a mixture of experts */
+
+void ref_moe_route(float *route, const float *logits, int tokens, int e, int k, int router) {
+    for (int t = 0; t < tokens; t++) {
+        const float *l = logits + (size_t)t * e;
+        float *r = route + (size_t)t * k * 2;
+        double max_all = -INFINITY, sum_all = 0, sum_chosen = 0;
+        for (int i = 0; i < e; i++) max_all = fmax(max_all, l[i]);
+        for (int i = 0; i < e; i++) sum_all += exp(l[i] - max_all);
+        int chosen[256];
+        for (int j = 0; j < k; j++) {
+            int best = -1;
+            for (int i = 0; i < e; i++) {
+                int taken = 0;
+                for (int c = 0; c < j; c++) taken |= chosen[c] == i;
+                if (!taken && (best < 0 || l[i] > l[best])) best = i;
+            }
+            chosen[j] = best;
+        }
+        for (int j = 0; j < k; j++) sum_chosen += exp(l[chosen[j]] - l[chosen[0]]);
+        for (int j = 0; j < k; j++) {
+            double x = l[chosen[j]];
+            r[2 * j] = (float)chosen[j];
+            r[2 * j + 1] = (float)(router == 0   ? exp(x - l[chosen[0]]) / sum_chosen
+                                   : router == 1 ? exp(x - max_all) / sum_all
+                                                 : 1 / (1 + exp(-x)));
+        }
+    }
+}
+
+void ref_moe_gemm(float *y, const float *x, const float *route, const float *w, const float *bias, int rows, int k,
+                  int experts, int in, int out, int down, int scale) {
+    for (int r = 0; r < rows; r++) {
+        int ex = (int)route[2 * r];
+        const float *xr = x + (size_t)(down ? r : r / k) * in;
+        for (int o = 0; o < out; o++) {
+            double acc = 0;
+            if (ex < 0 || ex >= experts) {
+                y[(size_t)r * out + o] = 0;
+                continue;
+            }
+            const float *wr = w + ((size_t)ex * out + o) * in;
+            for (int i = 0; i < in; i++) acc += (double)xr[i] * wr[i];
+            if (bias) acc += bias[(size_t)ex * out + o];
+            y[(size_t)r * out + o] = (float)(scale ? acc * route[2 * r + 1] : acc);
+        }
+    }
+}
+
+void ref_moe_combine(float *y, const float *x, const float *route, int tokens, int k, int hidden, int unweighted) {
+    for (int t = 0; t < tokens; t++)
+        for (int o = 0; o < hidden; o++) {
+            double sum = 0;
+            for (int j = 0; j < k; j++)
+                sum += (unweighted ? 1.0 : route[2 * (t * k + j) + 1]) * x[(size_t)(t * k + j) * hidden + o];
+            y[(size_t)t * hidden + o] = (float)sum;
+        }
 }

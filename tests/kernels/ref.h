@@ -46,10 +46,23 @@ void ref_rmsnorm(float *out, const float *x, const float *w, int tokens, int hid
 void ref_silu_mul(float *out, const float *gate, const float *up, size_t n);
 /* gelu_tanh(gate) * up: GELU's tanh approximation (activation = gelu_tanh). */
 void ref_gelu_tanh_mul(float *out, const float *gate, const float *up, size_t n);
+/* gpt-oss's clamped SwiGLU: g = min(gate, limit), u = clamp(up, -limit, limit), g sigmoid(alpha g) (u + 1). */
+void ref_clamped_swiglu_mul(float *out, const float *gate, const float *up, size_t n, float limit, float alpha);
 /* out = a + b */
 void ref_add(float *out, const float *a, const float *b, size_t n);
 /* out[t] = table[ids[t]], a zero row for an id outside [0, vocab). */
 void ref_embed(float *out, const int *ids, const float *table, int tokens, int hidden, int vocab);
+
+/* A mixture of experts (docs/model.md), as the cpu backend computes it; route row t * k + j holds token
+ * t's j-th choice as (expert, weight). router: 0 topk_softmax, 1 softmax_topk, 2 sigmoid_input. */
+/* The k largest of each token's e logits (ties: the lower index first) and their weights. */
+void ref_moe_route(float *route, const float *logits, int tokens, int e, int k, int router);
+/* out row r = x row (down: r, else r / k) . W_e^T (+ bias_e) (x weight when scale), W [e * out][in]; an
+ * expert index outside [0, e) gives a zero row. */
+void ref_moe_gemm(float *y, const float *x, const float *route, const float *w, const float *bias, int rows, int k,
+                  int experts, int in, int out, int down, int scale);
+/* out row t = sum over j of route weight (1 when unweighted) x row t * k + j, rows of `hidden`. */
+void ref_moe_combine(float *y, const float *x, const float *route, int tokens, int k, int hidden, int unweighted);
 
 /* |got - want| <= atol + rtol * |want| for every element (NaN never passes). Prints the first
  * `max_print` mismatches to stderr with `what` and returns how many elements failed. */

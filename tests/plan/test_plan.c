@@ -603,6 +603,56 @@ static void test_run_plan_cuda(RunPlan *p, Layout *l) {
     REPORT("run plan (cuda): kernels for every op but GEMMs, split decode, fp32 logits and partials, 256-aligned weights");
 }
 
+/* A mixture of experts on the cuda target: each op its kernel (the router's bias, the route, the gate
+ * and up GEMMs on one kernel, down on another, the activations over the experts' and the shared
+ * expert's rows, the combine), the router's logits in fp32; the verifier rejects a kernel of another
+ * kind on an expert GEMM. */
+static void test_run_plan_cuda_experts(void) {
+    bool ok = true;
+    Layout l;
+    RunPlan p;
+    character_ai(&l);
+    l.model.head_dim = 64, l.model.experts = 8, l.model.experts_per_token = 2, l.model.moe_bias = true;
+    l.model.shared_expert_ffn = 64;
+    RunOptions o;
+    run_options_init(&l, RUN_TARGET_EMU, &o);
+    o.context = 3000, o.batch = 2;
+    char err[256];
+    CHECK(plan_run(&l, &o, &p, err, sizeof err));
+    for (int s = 0; ok && s < 2; s++) {
+        const ActPlan *a = run_plan_step(&p, s == 1);
+        int seen = 0;
+        for (int i = 0; i < a->nops; i++) {
+            const PlanOp *op = &a->op[i];
+            const char *out = a->tensor[op->out[0]].name;
+            int want = op->kind == OP_MOE_ROUTE                                   ? p.cg.moe_route
+                       : op->kind == OP_MOE_GEMM && op->weight == WT_EXPERT_DOWN ? p.cg.moe_down
+                       : op->kind == OP_MOE_GEMM                                 ? p.cg.moe_gate_up
+                       : op->kind == OP_MOE_COMBINE                              ? p.cg.moe_combine
+                       : op->weight == WT_ROUTER_BIAS                            ? p.cg.router_bias
+                       : !strcmp(out, "expert_act")                              ? p.cg.expert_act
+                       : !strcmp(out, "shared_act")                              ? p.cg.shared_act
+                                                                                 : -2;
+            if (want == -2) continue;
+            seen++;
+            CHECK(want >= 0 && op->kernel == want);
+        }
+        CHECK(seen == 8 * l.nlayers);   /* bias, route, gate, up, act, down, combine, shared act */
+        for (int t = 0; t < a->ntensors; t++)
+            if (!strcmp(a->tensor[t].name, "router") || !strcmp(a->tensor[t].name, "route")) CHECK(a->tensor[t].dtype == DT_FP32);
+    }
+    CHECK(p.cg.silu_mul == -1 && run_plan_verify(&l, &p, NULL));
+    for (int i = 0; ok && i < p.decode.nops; i++)
+        if (p.decode.op[i].kind == OP_MOE_GEMM) {
+            p.decode.op[i].kernel = p.cg.moe_route;
+            CHECK(!run_plan_verify(&l, &p, NULL));
+            break;
+        }
+    run_plan_free(&p);
+    layout_free(&l);
+    REPORT("run plan (emu) with experts: a kernel of its kind for every expert op, fp32 router logits and route");
+}
+
 static void test_run_plan_verifier(void) {
     bool ok = true;
     Layout l;
@@ -653,6 +703,7 @@ static void test_run_plan_verifier(void) {
 
 int main(void) {
     test_cache_tokens();
+    test_run_plan_cuda_experts();
     test_retention_from_readers();
     test_kv_bytes();
     test_weights();

@@ -158,11 +158,18 @@ fi
 
 # --target: the run plan's figures per context; --set as mixrun's; usage errors.
 expect_rc "report --target cuda --set" 0 report "$ex" --target cuda --set hidden=1024 --set kv_dtype=bf16 --context 4K,8K --batch 4 --format json
-if [ "$(jq -c '[.run[] | [.target, .context, .batch, .dtypes.logits, (.kv_bytes > 0), (.arena_bytes > 0)]]' "$tmp/out")" = \
-     '[["cuda",4096,4,"fp32",true,true],["cuda",8192,4,"fp32",true,true]]' ] && [ "$(jq .model.hidden "$tmp/out")" = 1024 ]
-then pass "report --target: one run per context, --set applied"; else fail "report --target: one run per context" "$(jq -c .run "$tmp/out")"; fi
+if [ "$(jq -c '[.run[] | [.target, .context, .batch, .dtypes.logits, (.kv_bytes > 0), (.arena_bytes > 0), .workspace_bytes]]' "$tmp/out")" = \
+     '[["cuda",4096,4,"fp32",true,true,33554432],["cuda",8192,4,"fp32",true,true,33554432]]' ] && [ "$(jq .model.hidden "$tmp/out")" = 1024 ]
+then pass "report --target: one run per context, --set applied, the cuBLAS workspace of sm_90 (32 MiB)"; else fail "report --target: one run per context" "$(jq -c .run "$tmp/out")"; fi
+expect_rc "report --arch without --target" 2 report "$ex" --arch sm_80
+grep -q -- "--act-dtype, --kv-dtype and --arch go with --target" "$tmp/err" || fail "report --arch without --target: the message" "$(cat "$tmp/err")"
+expect_rc "report --kv-dtype without --target" 2 report "$ex" --kv-dtype bf16
+expect_rc "report --arch with --target cpu" 2 report "$ex" --target cpu --arch sm_80
+expect_rc "report --target cuda --arch sm_80" 0 report "$ex" --target cuda --arch sm_80 --format json
+[ "$(jq -c '[.run[].workspace_bytes]' "$tmp/out")" = '[4194304]' ] && pass "report --target cuda --arch sm_80: a 4 MiB cuBLAS workspace" ||
+  fail "report --target cuda --arch sm_80: the cuBLAS workspace" "$(jq -c .run "$tmp/out")"
 expect_rc "report --target cpu --kv-dtype bf16" 0 report "$ex" --target cpu --kv-dtype bf16 --act-dtype fp32
-grep -qE '^run plan \(cpu\) at context 32768, chunk 1024, batch 1: kv [0-9]+ bytes, arena [0-9]+ bytes, weights [0-9]+ bytes$' "$tmp/out" &&
+grep -qE '^run plan \(cpu\) at context 32768, chunk 1024, batch 1: kv [0-9]+ bytes, arena [0-9]+ bytes, weights [0-9]+ bytes, cuBLAS workspace 0 bytes$' "$tmp/out" &&
   pass "report --target: a text line" || fail "report --target: a text line" "$(tail -n 2 "$tmp/out")"
 expect_rc "report --target with an unknown backend is a usage error" 2 report "$ex" --target tpu
 expect_rc "report --kv-dtype with an unknown dtype is a usage error" 2 report "$ex" --target cpu --kv-dtype fp64
