@@ -362,6 +362,8 @@ typedef struct {
     LayerRope rope;         /* its kind's RoPE */
     bool sinks;             /* its kind's `sinks`: a learned logit per query head joins the softmax's
                              * denominator (gpt-oss; weights self_attn.sinks [heads]) */
+    int64_t kv_heads, head_dim; /* its kind's own KV shape (`kv_heads K head_dim D`); 0: the header's.
+                             * layer_model gives the effective values */
     SrcLoc loc;             /* where the layer was defined */
 } LayerInfo;
 
@@ -399,6 +401,13 @@ const char *layer_kinds_text(const Layout *l, bool owners_only, char *buf, size_
  * of `header`'s name. */
 void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const int64_t *window,
                         const int64_t *chunked, const int *reads);
+/* The header as layer i computes with it: kv_heads and head_dim its kind's when it has its own. */
+ModelHeader layer_model(const Layout *l, int i);
+/* The first layer whose kv_heads or head_dim differs from the header's, or -1: the exports, and the
+ * backends that take one shape for every layer, refuse a layout with per-layer shapes by it. */
+int layout_first_own_shape(const Layout *l);
+/* The largest kv_heads x head_dim and heads x head_dim over the layers (the arena's widest rows). */
+void layout_widest_rows(const Layout *l, int64_t *kv_row, int64_t *q_row);
 /* Builds caches[] from layer[].reads (layout_from_arrays calls it). */
 void layout_build_caches(Layout *l);
 /* Structural invariants (owners precede readers, ids dense, ...); prints the first violation. */
@@ -481,6 +490,16 @@ float model_gated_activation(const ModelHeader *m, float gate, float up);
 LayerRope check_kind_rope(Diag *diag, const AstField *props, LayerRope base);
 /* A kind's `sinks` property (no value, at most once), or `base` (an alias's kind's) without it. */
 bool check_kind_sinks(Diag *diag, const AstField *props, bool base);
+/* shape_check.c: a kind's own `kv_heads K` and `head_dim D` (0: the header's; a value equal to the
+ * header's is stored as 0), from `base` (an alias's kind's); `nope`: the kind has no RoPE (an odd D
+ * is then allowed). */
+typedef struct {
+    int64_t kv_heads, head_dim;
+} KindShape;
+KindShape check_kind_shape(Diag *diag, const AstField *props, const ModelHeader *m, bool nope, KindShape base);
+bool is_kind_shape_prop(const char *key);
+/* Every reader has its owner's kv_heads and head_dim; false after reporting each that does not. */
+bool check_shape_sharing(Diag *diag, const Layout *l);
 /* Every reader uses the RoPE its owner's cache was written with (keys are stored rotated); false
  * after reporting each that does not. */
 bool check_rope_sharing(Diag *diag, const Layout *l);

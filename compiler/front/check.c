@@ -26,6 +26,7 @@ typedef struct {
     SrcLoc loc;
     LayerRope rope;
     bool sinks;
+    KindShape shape;
 } Kind;
 
 typedef struct {
@@ -118,17 +119,19 @@ static void collect_kinds(const Ast *ast, Diag *d, const ModelHeader *m, KindTab
             if (!alias) {
                 if (!t->lost) diag_at(d, DIAG_ERROR, s->attn.loc, "unknown attention kind '%s'", s->attn.name);
                 /* declared, but invalid: its uses are not reported again */
-                t->v[t->n++] = (Kind){s->name, INVALID_MASK, s->name_loc, {0}, false};
+                t->v[t->n++] = (Kind){s->name, INVALID_MASK, s->name_loc, {0}, false, {0, 0}};
                 continue;
             }
-            t->v[t->n++] = (Kind){s->name, alias->mask, s->name_loc, check_kind_rope(d, s->props, alias->rope),
-                                  check_kind_sinks(d, s->props, alias->sinks)};
+            LayerRope rope = check_kind_rope(d, s->props, alias->rope);
+            t->v[t->n++] = (Kind){s->name, alias->mask, s->name_loc, rope, check_kind_sinks(d, s->props, alias->sinks),
+                                  check_kind_shape(d, s->props, m, rope.nope, alias->shape)};
             continue;
         }
         const char *unused;
         Mask mask = resolve_attn(d, t, &s->attn, m, &unused);
-        t->v[t->n++] = (Kind){s->name, mask, s->name_loc, check_kind_rope(d, s->props, (LayerRope){0}),
-                              check_kind_sinks(d, s->props, false)};
+        LayerRope rope = check_kind_rope(d, s->props, (LayerRope){0});
+        t->v[t->n++] = (Kind){s->name, mask, s->name_loc, rope, check_kind_sinks(d, s->props, false),
+                              check_kind_shape(d, s->props, m, rope.nope, (KindShape){0})};
     }
 }
 
@@ -140,6 +143,7 @@ typedef struct {
     const char *kind_name;
     LayerRope rope;        /* its kind's */
     bool sinks;            /* its kind's */
+    KindShape shape;       /* its kind's (0: the header's) */
     const AstElem *elem;   /* the element that defined the layer (its ref, its location) */
     int elem_id;           /* for flood control */
     SrcLoc loc;            /* the set item (or default statement) that named the layer */
@@ -226,7 +230,7 @@ static void define_layer(Checker *c, int64_t idx, int id, SrcLoc item_loc, int *
     Mask mask = elem_mask(c, id, &kind_name);
     const Kind *k = kind_name ? find_kind(c->kinds, kind_name) : NULL;
     *def = (LayerDef){.defined = true, .mask = mask, .kind_name = kind_name, .rope = k ? k->rope : (LayerRope){0},
-                      .sinks = k && k->sinks,
+                      .sinks = k && k->sinks, .shape = k ? k->shape : (KindShape){0},
                       .elem = c->elems[id], .elem_id = id, .loc = item_loc};
 }
 
@@ -419,7 +423,8 @@ static int resolve_ref(Checker *c, int i, const int *reads) {
     case REF_LAST:
         for (int j = i - 1; j >= 0; j--)
             if (reads[j] == j && mask_equal(c->defs[j].mask, def->mask) && rope_equal(&c->defs[j].rope, &def->rope) &&
-                c->defs[j].sinks == def->sinks)   /* the same attention, as the .mix writer compares them */
+                c->defs[j].sinks == def->sinks && c->defs[j].shape.kv_heads == def->shape.kv_heads &&
+                c->defs[j].shape.head_dim == def->shape.head_dim)   /* the same attention, as the .mix writer compares them */
                 return j;
         if (elem_may_report(c, id)) {
             char a[ATTN_TEXT_MAX];
@@ -499,7 +504,8 @@ static void warn_longer_history(Checker *c, const Layout *l) {
         int64_t after = plan_cache_tokens(l, k, L, C);
         if (after <= before) continue;  /* at this context the owner keeps every token anyway */
         int64_t data, scales;
-        double extra = plan_token_bytes(m, &data, &scales) ? (double)(after - before) * (double)(data + scales) : 0;
+        ModelHeader om = layer_model(l, ci->owner);
+        double extra = plan_token_bytes(&om, &data, &scales) ? (double)(after - before) * (double)(data + scales) : 0;
         char a[ATTN_TEXT_MAX], b[ATTN_TEXT_MAX];
         int id = c->defs[forcer].elem_id;
         if (!elem_may_report(c, id)) continue;
@@ -527,6 +533,8 @@ static void build_layout(Checker *c, const ModelHeader *m, const int *reads, Lay
         out->layer[i].loc = c->defs[i].loc;
         out->layer[i].rope = c->defs[i].rope;
         out->layer[i].sinks = c->defs[i].sinks;
+        out->layer[i].kv_heads = c->defs[i].shape.kv_heads;
+        out->layer[i].head_dim = c->defs[i].shape.head_dim;
     }
     free(window);
     free(chunked);
@@ -591,7 +599,8 @@ bool check_ast(const Ast *ast, Diag *d, Layout *out) {
         build_layout(&c, &m, reads, out);
         m.name = NULL;
         warn_longer_history(&c, out);
-        if (!verify_layout(out, d->out) || !check_rope_sharing(d, out)) ok = false;
+        if (!verify_layout(out, d->out)) ok = false;
+        else if (!check_rope_sharing(d, out) + !check_shape_sharing(d, out)) ok = false;   /* both reported */
     }
     report_suppressed(&c);
     free(m.name);

@@ -68,11 +68,11 @@ LayerRope check_kind_rope(Diag *d, const AstField *props, LayerRope rope) {
     for (const AstField *f = props; f; f = f->next) {
         bool is_theta = !strcmp(f->key, "rope_theta"), is_nope = !strcmp(f->key, "nope");
         const AstField **seen = is_theta ? &theta : is_nope ? &nope : NULL;
-        if (!strcmp(f->key, "sinks")) continue;   /* check_kind_sinks */
+        if (!strcmp(f->key, "sinks") || is_kind_shape_prop(f->key)) continue;   /* check_kind_sinks, check_kind_shape */
         if (!seen) {
             diag_at(d, DIAG_ERROR, f->loc, "unknown attention property '%s'", f->key);
-            diag_hint(d, "an attention kind takes 'rope_theta R' (its own RoPE base), 'nope' (no RoPE) or 'sinks' "
-                         "(a learned sink logit per head)");
+            diag_hint(d, "an attention kind takes 'rope_theta R' (its own RoPE base), 'nope' (no RoPE), 'sinks' "
+                         "(a learned sink logit per head), 'kv_heads K' and 'head_dim D' (its own KV shape)");
         } else if (*seen) {
             diag_at(d, DIAG_ERROR, f->loc, "'%s' is given twice", f->key);
             diag_at(d, DIAG_NOTE, (*seen)->loc, "first given here");

@@ -238,6 +238,20 @@ static int export_text(const Layout *l, const ExportArgs *a) {
     return rc;
 }
 
+/* Every form says one kv_heads and head_dim for all layers: a layout with per-layer shapes is refused
+ * by its first such layer (true, reported). */
+static bool refuse_own_shapes(const Layout *l, const ExportArgs *a) {
+    int i = layout_first_own_shape(l);
+    if (i < 0) return false;
+    const char *form = a->foundry ? "an llm-foundry MPT config" : a->lckv ? "an LCKV string"
+                       : a->vllm ? "the vLLM plugin" : a->transformers ? "the transformers model" : "an HF config";
+    const ModelHeader m = layer_model(l, i);
+    fprintf(stderr, "mixc: layer %d has its own kv_heads %lld and head_dim %lld (header: %lld and %lld): %s cannot "
+                    "say per-layer KV shapes\n", i, (long long)m.kv_heads, (long long)m.head_dim,
+            (long long)l->model.kv_heads, (long long)l->model.head_dim, form);
+    return true;
+}
+
 /* The forms exclude each other; a directory goes with --hf only. */
 static int check_form(const ExportArgs *a, const StringList *files) {
     int forms = a->hf + a->lckv + a->foundry + (a->transformers != NULL) + (a->vllm != NULL);
@@ -262,7 +276,10 @@ int cmd_export(int argc, char **argv) {
     Layout l;
     LoadOptions load = {.sets = a.sets.v, .nsets = a.sets.n};
     rc = load_layout_file(files.v[0], &load, &l, stderr);
-    if (!rc) {
+    if (!rc && refuse_own_shapes(&l, &a)) {
+        layout_free(&l);
+        rc = 1;
+    } else if (!rc) {
         const char *dir = a.transformers ? a.transformers : files.n == 2 ? files.v[1] : NULL;
         if (a.vllm) rc = export_vllm_dir(&l, a.vllm, a.pp ? (int)a.pp : 1, stderr);
         else rc = dir ? export_transformers_dir(&l, dir, a.hf, stderr) : export_text(&l, &a);

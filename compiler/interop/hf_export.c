@@ -41,6 +41,11 @@ bool hf_model_refusal(const Layout *l, char *why, size_t n) {
         if (l->layer[i].chunked || l->layer[i].sinks)
             return errorf(why, n, "layer %d has %s, which the exported models do not compute", i,
                           l->layer[i].chunked ? "chunked attention" : "attention sinks");
+    int shaped = layout_first_own_shape(l);
+    if (shaped >= 0)
+        return errorf(why, n, "layer %d has its own kv_heads %lld and head_dim %lld (per-layer KV shapes), which the "
+                              "exported models do not compute (one shape for every layer)", shaped,
+                      (long long)layer_model(l, shaped).kv_heads, (long long)layer_model(l, shaped).head_dim);
     if (dtype_quantized(m->kv_dtype))
         return errorf(why, n,
                       "'kv_dtype' %s is not computed by the transformers model (its cache holds %s keys and values; "

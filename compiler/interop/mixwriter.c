@@ -334,8 +334,8 @@ static int write_set(const int *idx, int n, Buf *out) {
 /* ------------------------------------------------------------------ text */
 
 /* A layer's attention, as the writer compares and names them: its window when it is global or
- * sliding with the header's RoPE (so such layouts are written as before), else -(1 + v), v its
- * (window, chunked, RoPE) variant. */
+ * sliding with the header's RoPE and shape (so such layouts are written as before), else -(1 + v), v
+ * its (window, chunked, RoPE, sinks, shape) variant. */
 typedef struct {
     int64_t *windows;          /* distinct sliding windows, ascending */
     int n;
@@ -363,16 +363,19 @@ static const char *attn_name(const Kinds *k, int64_t key, char *buf, size_t len)
     if (key >= 0) return window_name(k, key, buf, len);
     int v = (int)(-key - 1);
     const LayerInfo *li = k->variant[v];
-    char base[48];
+    char base[48], shape[48] = "";
+    if (li->kv_heads || li->head_dim)   /* its own shape: "_kvK" and "_dD", each where it has its own */
+        snprintf(shape, sizeof shape, "%s%.0lld%s%.0lld", li->kv_heads ? "_kv" : "", (long long)li->kv_heads,
+                 li->head_dim ? "_d" : "", (long long)li->head_dim);
     const char *b = li->chunked ? chunked_name(k, li->chunked, base, sizeof base)
                                 : window_name(k, li->window, base, sizeof base);
     const char *sinks = li->sinks ? "_sinks" : "";
-    if (!li->rope.nope && !li->rope.theta)   /* a chunked layer or sinks with the header's RoPE */
-        snprintf(buf, len, "%s%s", b, sinks);
+    if (!li->rope.nope && !li->rope.theta)   /* a chunked layer, sinks or a shape with the header's RoPE */
+        snprintf(buf, len, "%s%s%s", b, sinks, shape);
     else if (li->rope.nope)
-        snprintf(buf, len, "%s_nope%s", b, sinks);
+        snprintf(buf, len, "%s_nope%s%s", b, sinks, shape);
     else if (li->rope.theta == floor(li->rope.theta) && li->rope.theta < 1e15)
-        snprintf(buf, len, "%s_theta%.0f%s", b, li->rope.theta, sinks);
+        snprintf(buf, len, "%s_theta%.0f%s%s", b, li->rope.theta, sinks, shape);
     else
         snprintf(buf, len, "%s_rope%d", b, v);   /* v alone tells the variants apart */
     return buf;
@@ -416,10 +419,11 @@ static void collect_kinds(const Layout *l, Kinds *k) {
     for (int i = 0; i < l->nlayers; i++) {
         const LayerInfo *li = &l->layer[i];
         k->key[i] = li->window;
-        if (!li->chunked && !li->sinks && !li->rope.nope && !li->rope.theta) continue;
+        if (!li->chunked && !li->sinks && !li->rope.nope && !li->rope.theta && !li->kv_heads && !li->head_dim) continue;
         int v = 0;
         while (v < k->nvariants && !(k->variant[v]->window == li->window && k->variant[v]->chunked == li->chunked &&
-                                     k->variant[v]->sinks == li->sinks && rope_equal(&k->variant[v]->rope, &li->rope)))
+                                     k->variant[v]->sinks == li->sinks && rope_equal(&k->variant[v]->rope, &li->rope) &&
+                                     k->variant[v]->kv_heads == li->kv_heads && k->variant[v]->head_dim == li->head_dim))
             v++;
         if (v == k->nvariants) k->variant[k->nvariants++] = li;
         k->key[i] = -1 - v;
@@ -443,7 +447,10 @@ static void write_kinds(const Layout *l, const Kinds *k, Buf *out) {
                    attn_text(li->window, li->chunked, attn));
         if (li->rope.nope) buf_puts(out, " nope");
         else if (li->rope.theta) buf_puts(out, " rope_theta "), write_real(li->rope.theta, out);
-        buf_puts(out, li->sinks ? " sinks\n" : "\n");
+        if (li->sinks) buf_puts(out, " sinks");
+        if (li->kv_heads) buf_printf(out, " kv_heads %lld", (long long)li->kv_heads);
+        if (li->head_dim) buf_printf(out, " head_dim %lld", (long long)li->head_dim);
+        buf_puts(out, "\n");
     }
 }
 

@@ -72,6 +72,32 @@ void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const
     layout_build_caches(l);
 }
 
+ModelHeader layer_model(const Layout *l, int i) {
+    ModelHeader m = l->model;
+    if (i >= 0 && i < l->nlayers) {
+        if (l->layer[i].kv_heads) m.kv_heads = l->layer[i].kv_heads;
+        if (l->layer[i].head_dim) m.head_dim = l->layer[i].head_dim;
+    }
+    return m;
+}
+
+int layout_first_own_shape(const Layout *l) {
+    for (int i = 0; i < l->nlayers; i++) {
+        ModelHeader m = layer_model(l, i);
+        if (m.kv_heads != l->model.kv_heads || m.head_dim != l->model.head_dim) return i;
+    }
+    return -1;
+}
+
+void layout_widest_rows(const Layout *l, int64_t *kv_row, int64_t *q_row) {
+    *kv_row = l->model.kv_heads * l->model.head_dim, *q_row = l->model.heads * l->model.head_dim;
+    for (int i = 0; i < l->nlayers; i++) {
+        ModelHeader m = layer_model(l, i);   /* the checker bounds each product below 2^62 */
+        if (m.kv_heads * m.head_dim > *kv_row) *kv_row = m.kv_heads * m.head_dim;
+        if (m.heads * m.head_dim > *q_row) *q_row = m.heads * m.head_dim;
+    }
+}
+
 void layout_free(Layout *l) {
     if (!l) return;
     for (int k = 0; k < l->ncaches; k++) free(l->cache[k].readers);
@@ -231,10 +257,13 @@ void print_layout(const Layout *l, FILE *out) {
     fprintf(out, "layer  attention      reads  cache\n");
     for (int i = 0; i < l->nlayers; i++) {
         const LayerInfo *li = &l->layer[i];
-        char a[ATTN_TEXT_MAX], r[64], attn[ATTN_TEXT_MAX + 72];
-        rope_text(&li->rope, r, sizeof r);   /* a kind's own RoPE and its sinks follow its attention */
-        snprintf(attn, sizeof attn, "%s%s%s%s", attn_text(li->window, li->chunked, a), *r ? " " : "", r,
-                 li->sinks ? " sinks" : "");
+        char a[ATTN_TEXT_MAX], r[64], shape[64] = "", attn[ATTN_TEXT_MAX + 136];
+        rope_text(&li->rope, r, sizeof r);   /* a kind's own RoPE, sinks and shape follow its attention */
+        ModelHeader lm = layer_model(l, i);
+        if (li->kv_heads || li->head_dim)
+            snprintf(shape, sizeof shape, " kv_heads %lld head_dim %lld", (long long)lm.kv_heads, (long long)lm.head_dim);
+        snprintf(attn, sizeof attn, "%s%s%s%s%s", attn_text(li->window, li->chunked, a), *r ? " " : "", r,
+                 li->sinks ? " sinks" : "", shape);
         fprintf(out, "%5d  %-13s  %5d  %5d\n", i, attn, li->reads, li->cache);
     }
 }
@@ -318,8 +347,8 @@ static void tokens_or_null(JsonWriter *w, const char *key, int64_t tokens) {
 }
 
 /* One layer's object: its index, attention ("global", "sliding" or "chunked"), window (null unless
- * sliding), chunk_size (chunked layers only), the layer whose cache it reads, and that cache. */
-static void layer_json(JsonWriter *w, int i, const LayerInfo *li) {
+ * sliding), chunk_size (chunked layers only), kv_heads and head_dim (a kind's own only), the layer whose cache it reads, and that cache. */
+static void layer_json(JsonWriter *w, int i, const LayerInfo *li, const ModelHeader *lm) {
     jw_object_begin(w);
     jw_member_int(w, "index", i);
     jw_member_string(w, "attention", li->chunked ? "chunked" : li->window ? "sliding" : "global");
@@ -328,6 +357,8 @@ static void layer_json(JsonWriter *w, int i, const LayerInfo *li) {
     if (li->sinks) jw_member_bool(w, "sinks", true);      /* absent: none */
     if (li->rope.nope) jw_member_bool(w, "nope", true);   /* neither: the header's RoPE */
     else if (li->rope.theta) jw_key(w, "rope_theta"), jw_real(w, li->rope.theta);
+    if (li->kv_heads || li->head_dim)   /* absent: the header's */
+        JW_INT_MEMBERS(w, {"kv_heads", lm->kv_heads}, {"head_dim", lm->head_dim});
     jw_member_int(w, "reads", li->reads);
     jw_member_int(w, "cache", li->cache);
     jw_object_end(w);
@@ -345,7 +376,10 @@ void layout_json_members(const Layout *l, JsonWriter *w) {
     model_json(&l->model, w);
     jw_key(w, "layers");
     jw_array_begin(w);
-    for (int i = 0; i < l->nlayers; i++) layer_json(w, i, &l->layer[i]);
+    for (int i = 0; i < l->nlayers; i++) {
+        ModelHeader lm = layer_model(l, i);
+        layer_json(w, i, &l->layer[i], &lm);
+    }
     jw_array_end(w);
     jw_key(w, "caches");
     jw_array_begin(w);

@@ -96,12 +96,15 @@ bool rope_table(const ModelHeader *m, const LayerRope *r, float *inv_freq, float
 }
 
 void rope_tables(const Layout *l, RopeTables *t) {
-    t->half = l->model.head_dim / 2;
+    t->half = l->model.head_dim / 2;   /* the stride: the widest layer's pairs (a kind's own head_dim) */
+    for (int i = 0; i < l->nlayers; i++)
+        if (layer_model(l, i).head_dim / 2 > t->half) t->half = layer_model(l, i).head_dim / 2;
     t->inv_freq = xcalloc((size_t)(l->nlayers * t->half) + 1, sizeof(float));
     t->scale = xcalloc((size_t)l->nlayers + 1, sizeof(float));
     t->rotated = xcalloc((size_t)l->nlayers + 1, sizeof(bool));
     for (int i = 0; i < l->nlayers; i++)
-        t->rotated[i] = rope_table(&l->model, &l->layer[i].rope, t->inv_freq + i * t->half, &t->scale[i]);
+        t->rotated[i] = rope_table((const ModelHeader[]){layer_model(l, i)}, &l->layer[i].rope, t->inv_freq + i * t->half,
+                                   &t->scale[i]);
 }
 
 void rope_tables_free(RopeTables *t) {

@@ -307,6 +307,12 @@ static bool check_supported(const Layout *l, int64_t context, char *err, size_t 
                     dtype_name(m->kv_dtype), dtype_name(m->dtype));
     if (m->dtype != DT_BF16 && m->dtype != DT_FP16)
         return errorf(err, errlen, "dtype %s is not supported by the kernels", dtype_name(m->dtype));
+    int shaped = layout_first_own_shape(l);   /* every kernel and launch takes the header's shape today */
+    if (shaped >= 0)
+        return errorf(err, errlen, "per-layer KV shapes are not supported by the kernels yet: layer %d has kv_heads %lld "
+                    "and head_dim %lld, the header %lld and %lld (the cpu backend runs them)", shaped,
+                    (long long)layer_model(l, shaped).kv_heads, (long long)layer_model(l, shaped).head_dim,
+                    (long long)m->kv_heads, (long long)m->head_dim);
     if (m->head_dim % 64 != 0 || m->head_dim > 256)
         return errorf(err, errlen, "head_dim %lld is not supported by the kernels (64, 128, 192 or 256)",
                     (long long)m->head_dim);

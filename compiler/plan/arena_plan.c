@@ -594,7 +594,7 @@ static void list_attention(Builder *b, const Layout *l, const StepShape *s, int 
             use(b, s->pos);
             use(b, s->seqs);
         }
-        int po = tensor_new(b, "part_o", i, rows_x(b, part_rows, m->head_dim), DT_FP32);
+        int po = tensor_new(b, "part_o", i, rows_x(b, part_rows, layer_model(l, i).head_dim), DT_FP32);
         int ps = tensor_new(b, "part_stats", i, rows_x(b, part_rows, 2), DT_FP32);
         next_op(b);
         attn = unary(b, OP_ATTN_REDUCE, i, sinks, po, ps, "attn", rows_x(b, s->tokens, s->q_row), s->act);
@@ -682,7 +682,11 @@ static void head_norm(Builder *b, const Layout *l, int i, WeightRef w, int t) {
     next_op(b);
 }
 
-static void list_layer(Builder *b, const Layout *l, const StepShape *s, int i, int x) {
+static void list_layer(Builder *b, const Layout *l, const StepShape *step, int i, int x) {
+    StepShape shaped = *step;   /* q, k, v and attn rows by the layer's own kv_heads and head_dim */
+    const ModelHeader lm = layer_model(l, i);
+    if (!step_rows(&lm, &shaped)) b->ok = false;
+    const StepShape *s = &shaped;
     int64_t kv = rows_x(b, s->tokens, s->kv_row);
     int h = unary(b, OP_RMSNORM, i, WT_NORM_IN, x, -1, "h", rows_x(b, s->tokens, s->hidden), s->act);
     int q = projection(b, l, i, WT_Q, WT_Q_BIAS, h, "q", rows_x(b, s->tokens, s->q_row), s->act);

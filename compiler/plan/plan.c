@@ -58,22 +58,30 @@ void kv_plan_free(KvPlan *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* Layer i's K and V at `tokens` tokens with its own shape: bytes and the part that is scales. */
+static bool layer_cache_bytes(const Layout *l, int i, int64_t tokens, int64_t *bytes, int64_t *scale_bytes) {
+    ModelHeader m = layer_model(l, i);
+    int64_t data, scales;
+    return plan_token_bytes(&m, &data, &scales) && cache_bytes(tokens, data, scales, bytes, scale_bytes);
+}
+
 bool plan_kv(const Layout *l, int64_t context, int64_t chunk, KvPlan *out) {
     memset(out, 0, sizeof *out);
-    int64_t data, scales, per_full, per_full_scales;
-    if (!plan_token_bytes(&l->model, &data, &scales)) return false;
-    if (!cache_bytes(context, data, scales, &per_full, &per_full_scales)) return false;
     KvPlan p = {.context = context, .chunk = chunk, .ncaches = l->ncaches};
     p.cache = xcalloc((size_t)l->ncaches + 1, sizeof(CachePlan));
     bool ok = true;
-    for (int k = 0; k < l->ncaches && ok; k++) {
+    int64_t full, unused;   /* a cache or a layer at the whole context, by its owner's shape */
+    for (int k = 0; k < l->ncaches && ok; k++) {   /* each cache by its owner's shape */
         CachePlan *c = &p.cache[k];
         c->tokens = plan_cache_tokens(l, k, context, chunk);
         c->ring = c->tokens < context;
-        ok = cache_bytes(c->tokens, data, scales, &c->bytes, &c->scale_bytes) &&
-             add_ok(p.kv_bytes, c->bytes, &p.kv_bytes) && add_ok(p.scale_bytes, c->scale_bytes, &p.scale_bytes);
+        ok = layer_cache_bytes(l, l->cache[k].owner, c->tokens, &c->bytes, &c->scale_bytes) &&
+             add_ok(p.kv_bytes, c->bytes, &p.kv_bytes) && add_ok(p.scale_bytes, c->scale_bytes, &p.scale_bytes) &&
+             layer_cache_bytes(l, l->cache[k].owner, context, &full, &unused) &&
+             add_ok(p.unexploited_bytes, full, &p.unexploited_bytes);
     }
-    ok = ok && mul_ok(per_full, l->nlayers, &p.standard_bytes) && mul_ok(per_full, l->ncaches, &p.unexploited_bytes);
+    for (int i = 0; i < l->nlayers && ok; i++)
+        ok = layer_cache_bytes(l, i, context, &full, &unused) && add_ok(p.standard_bytes, full, &p.standard_bytes);
     if (ok) *out = p;
     else kv_plan_free(&p);
     return ok;
@@ -86,7 +94,9 @@ void plan_standard_layout(const Layout *l, Layout *out) {
     ModelHeader m = l->model;
     m.name = xstrdup(l->model.name ? l->model.name : "");
     layout_from_arrays(out, &m, l->nlayers, window, NULL, reads);
-    for (int i = 0; i < l->nlayers; i++) out->layer[i].loc = l->layer[i].loc;
+    for (int i = 0; i < l->nlayers; i++)   /* each layer keeps its own shape */
+        out->layer[i].loc = l->layer[i].loc, out->layer[i].kv_heads = l->layer[i].kv_heads,
+        out->layer[i].head_dim = l->layer[i].head_dim;
     free(window);
     free(reads);
 }

@@ -262,6 +262,9 @@ const char *weight_ref_name(WeightRef w);
 
 /* ---------------------------------------------------------------- svg.c */
 
+/* The KV sharing graph as Graphviz DOT (mixc report --format dot). */
+void layout_dot(Buf *b, const Layout *l);
+
 /* A log-log chart of KV bytes per sequence against context length, for this layout, the standard
  * model and this layout with its windows not exploited; the contexts in `marks` are labelled.
  * false when a figure overflows. */

@@ -61,18 +61,20 @@ static bool plan_weight_map(const Layout *l, RunPlan *p) {
     if (!plan_weights(l, &wp) || !mul_ok(wp.params, 8, &bound)) return false;
     p->weight = xcalloc((size_t)l->nlayers * plan_layer_weight_count + 4, sizeof(WeightSlot));
     add_weight(p, m, -1, WT_EMBED);
-    for (int i = 0; i < l->nlayers; i++)
+    for (int i = 0; i < l->nlayers; i++) {
+        const ModelHeader lm = layer_model(l, i);   /* q/k/v/o and head norms by the layer's own shape */
         for (int k = 0; k < plan_layer_weight_count; k++)
-            if (plan_layer_has_weight(l, i, plan_layer_weight_order[k])) add_weight(p, m, i, plan_layer_weight_order[k]);
+            if (plan_layer_has_weight(l, i, plan_layer_weight_order[k])) add_weight(p, &lm, i, plan_layer_weight_order[k]);
+    }
     add_weight(p, m, -1, WT_NORM_FINAL);
     if (!m->tie_embeddings) add_weight(p, m, -1, WT_LM_HEAD);
     return true;
 }
 
 /* One sequence's K (or V) block of `tokens` rows, as MIXC_KV_SEQ_BYTES pads it. false on overflow. */
-static bool kv_seq_block(const RunPlan *p, int64_t tokens, int64_t *out) {
+static bool kv_seq_block(const CacheMap *cm, int64_t tokens, int64_t *out) {
     int64_t block;
-    return mul_ok(tokens, p->kv_row_bytes, &block) && align_up_ok(block, PLAN_KV_SEQ_ALIGN, out);
+    return mul_ok(tokens, cm->row_bytes, &block) && align_up_ok(block, PLAN_KV_SEQ_ALIGN, out);
 }
 
 int64_t run_plan_seq_kv_bytes(const RunPlan *p, int64_t tokens) {
@@ -80,7 +82,7 @@ int64_t run_plan_seq_kv_bytes(const RunPlan *p, int64_t tokens) {
     for (int c = 0; c < p->ncaches; c++) {
         const CacheMap *cm = &p->cache[c];
         int64_t block = cm->seq_bytes;
-        if (!cm->ring && !kv_seq_block(p, tokens < cm->capacity ? tokens : cm->capacity, &block)) return -1;
+        if (!cm->ring && !kv_seq_block(cm, tokens < cm->capacity ? tokens : cm->capacity, &block)) return -1;
         if (!add_ok(total, 2 * block, &total)) return -1;   /* K and V */
     }
     return total;
@@ -89,23 +91,22 @@ int64_t run_plan_seq_kv_bytes(const RunPlan *p, int64_t tokens) {
 /* Cache c of every slot: K of slot 0..batch-1, then V likewise, each half on a PLAN_ARENA_ALIGN
  * boundary. */
 static bool plan_kv_map(const Layout *l, RunPlan *p) {
-    const ModelHeader *m = &l->model;
     const RunOptions *o = &p->opt;
-    int64_t row;
     bool quantized = dtype_quantized(o->kv_dtype);
-    if (!mul_ok(m->kv_heads * m->head_dim, dtype_bytes(o->kv_dtype), &row)) return false;
-    p->kv_row_bytes = row + (quantized ? m->kv_heads * PLAN_KV_SCALE_BYTES : 0);
     p->ncaches = l->ncaches;
     p->cache = xcalloc((size_t)l->ncaches + 1, sizeof(CacheMap));
     int64_t at = 0;
     for (int c = 0; c < l->ncaches; c++) {
         CacheMap *cm = &p->cache[c];
+        const ModelHeader m = layer_model(l, l->cache[c].owner);   /* the cache's rows: its owner's shape */
+        if (!mul_ok(m.kv_heads * m.head_dim, dtype_bytes(o->kv_dtype), &cm->row_bytes)) return false;
+        cm->row_bytes += quantized ? m.kv_heads * PLAN_KV_SCALE_BYTES : 0;
         cm->capacity = p->has_kernels ? p->cg.capacity[c]
                        : o->full_caches ? o->context
                                         : plan_cache_tokens(l, c, o->context, o->chunk);
         cm->ring = cm->capacity < (p->has_kernels ? p->cg.context : o->context);
         int64_t half;   /* every sequence's K (or V) */
-        if (!kv_seq_block(p, cm->capacity, &cm->seq_bytes) || !mul_ok(cm->seq_bytes, o->batch, &half) ||
+        if (!kv_seq_block(cm, cm->capacity, &cm->seq_bytes) || !mul_ok(cm->seq_bytes, o->batch, &half) ||
             !align_up_ok(half, PLAN_ARENA_ALIGN, &half))
             return false;
         cm->k_offset = at;

@@ -49,6 +49,8 @@ void run_options_init(const Layout *l, RunTarget target, RunOptions *o);
 typedef struct {
     int64_t capacity;       /* tokens per sequence (a ring when < context) */
     bool ring;
+    int64_t row_bytes;      /* one token's K (or V) row, by the owner's kv_heads and head_dim: its codes or
+                             * values, then its scales */
     int64_t seq_bytes;      /* one sequence's K (or V) */
     int64_t k_offset, v_offset;  /* sequence s: K at k_offset + s * seq_bytes, V likewise */
 } CacheMap;
@@ -68,7 +70,6 @@ typedef struct {
     int ncaches;
     CacheMap *cache;        /* [ncaches] */
     int64_t kv_bytes;       /* the KV allocation */
-    int64_t kv_row_bytes;   /* one token's K (or V) row of a cache: its codes or values, then its scales */
     ActPlan prefill, decode; /* prefill: one sequence's chunk; decode: batch sequences */
     int64_t arena_bytes;    /* the arena both steps share */
     int nweights;

@@ -47,31 +47,38 @@ void plan_whole_model_shard(const Layout *l, WeightsShard *s) {
                         .final_norm = true};
 }
 
+/* Layer i's attention parameters on shard s: Wq, Wo (and bq) in every layer; Wk, Wv (bk, bv) with
+ * the cache's owner; its sinks; its q/k norms (qk_norm). Each by the layer's own kv_heads and
+ * head_dim; a kind's own kv_heads is split as the header's (max(1, kv_heads / tp)). */
+static bool layer_attention_params(const Layout *l, const WeightsShard *s, int i, int64_t *attention, int64_t *norms) {
+    const ModelHeader m = layer_model(l, i);
+    bool owner = l->layer[i].reads == i;
+    int64_t kv_heads = l->layer[i].kv_heads ? (m.kv_heads >= s->tp ? m.kv_heads / s->tp : 1) : s->kv_heads;
+    int64_t q_width, kv_width, wq_wo, wk_wv;
+    bool ok = mul_ok(m.heads / s->tp, m.head_dim, &q_width) && mul_ok(kv_heads, m.head_dim, &kv_width) &&
+              mul3(2, q_width, m.hidden, &wq_wo) &&         /* Wq: hidden -> q, Wo: q -> hidden */
+              mul3(2, kv_width, m.hidden, &wk_wv) &&        /* Wk, Wv: hidden -> kv, owners only */
+              add_ok(*attention, wq_wo, attention) && (!owner || add_ok(*attention, wk_wv, attention));
+    if (m.qkv_bias)   /* bq in every layer; bk, bv with the cache's owner */
+        ok = ok && add_ok(*attention, q_width, attention) && (!owner || mac(2, kv_width, attention));
+    if (m.o_bias) ok = ok && add_ok(*attention, m.hidden, attention);   /* bo in every layer */
+    if (l->layer[i].sinks) ok = ok && add_ok(*attention, m.heads / s->tp, attention);   /* a logit per query head */
+    if (m.qk_norm) ok = ok && mac(owner ? 2 : 1, m.head_dim, norms);   /* q_norm; k_norm with the owner */
+    return ok;
+}
+
 bool plan_weights_shard(const Layout *l, const WeightsShard *s, WeightsPlan *out) {
     const ModelHeader *m = &l->model;
     WeightsPlan w = {0};
-    int64_t layers = s->end_layer - s->first_layer, owners = 0;
-    for (int k = 0; k < l->ncaches; k++)    /* Wk, Wv live with the cache's owner */
-        owners += l->cache[k].owner >= s->first_layer && l->cache[k].owner < s->end_layer;
-    int64_t q_width, kv_width, wq_wo, wk_wv, mlp, mlp_active, vocab_matrix;
-    bool ok = mul_ok(m->heads / s->tp, m->head_dim, &q_width) && mul_ok(s->kv_heads, m->head_dim, &kv_width) &&
-              mul3(2, q_width, m->hidden, &wq_wo) &&         /* Wq: hidden -> q, Wo: q -> hidden */
-              mul3(2, kv_width, m->hidden, &wk_wv) &&        /* Wk, Wv: hidden -> kv, owners only */
-              layer_mlp_params(m, s->tp, &mlp, &mlp_active) && mul_ok(s->vocab_rows, m->hidden, &vocab_matrix);
+    int64_t layers = s->end_layer - s->first_layer;
+    int64_t mlp, mlp_active, vocab_matrix;
+    bool ok = layer_mlp_params(m, s->tp, &mlp, &mlp_active) && mul_ok(s->vocab_rows, m->hidden, &vocab_matrix);
     if (s->embedding) w.embedding = vocab_matrix;
     if (s->lm_head) w.lm_head = vocab_matrix;
-    ok = ok && mac(wq_wo, layers, &w.attention) && mac(wk_wv, owners, &w.attention);
-    if (m->qkv_bias)   /* bq in every layer; bk, bv with the cache's owner */
-        ok = ok && mac(q_width, layers, &w.attention) && mac(2 * kv_width, owners, &w.attention);
-    if (m->o_bias) ok = ok && mac(m->hidden, layers, &w.attention);   /* bo in every layer */
-    int64_t sink_layers = 0;   /* a logit per query head in each layer with sinks */
-    for (int i = s->first_layer; i < s->end_layer; i++) sink_layers += l->layer[i].sinks;
-    ok = ok && mac(m->heads / s->tp, sink_layers, &w.attention);
+    for (int i = s->first_layer; i < s->end_layer && ok; i++) ok = layer_attention_params(l, s, i, &w.attention, &w.norms);
     ok = ok && mac(mlp, layers, &w.mlp) && mac(mlp_active, layers, &w.mlp_active);
     int64_t per_layer = m->sandwich_norms ? 4 : 2;   /* input and pre-MLP; the outputs' with sandwich_norms */
     ok = ok && mac(per_layer * layers + s->final_norm, m->hidden, &w.norms);  /* and one final */
-    if (m->qk_norm)   /* q_norm in every layer, k_norm with the cache's owner */
-        ok = ok && mac(layers + owners, m->head_dim, &w.norms);
     ok = ok && add_ok(w.embedding, w.lm_head, &w.params) && add_ok(w.params, w.attention, &w.params) &&
          add_ok(w.params, w.mlp, &w.params) && add_ok(w.params, w.norms, &w.params) &&
          mul_ok(w.params, dtype_bytes(m->dtype), &w.total);

@@ -52,6 +52,20 @@ static bool split_heads(const ModelHeader *m, ParallelPlan *p, char *err, size_t
     return false;
 }
 
+/* A kind's own kv_heads split as the header's: false (err set, naming the first layer) when tp cannot. */
+static bool split_layer_kv_heads(const Layout *l, int64_t tp, char *err, size_t errsize) {
+    for (int i = 0; i < l->nlayers; i++) {
+        int64_t kv = l->layer[i].kv_heads;
+        if (!kv || (kv >= tp ? kv % tp == 0 : tp % kv == 0)) continue;
+        if (kv >= tp)
+            snprintf(err, errsize, "--tp %lld does not divide the %lld kv_heads of layer %d", (long long)tp, (long long)kv, i);
+        else
+            snprintf(err, errsize, "the %lld kv_heads of layer %d do not divide --tp %lld", (long long)kv, i, (long long)tp);
+        return false;
+    }
+    return true;
+}
+
 /* vLLM's default partition (get_pp_indices). */
 static void split_layers(int nlayers, ParallelPlan *p) {
     int pp = (int)p->pp, at = 0;
@@ -103,17 +117,25 @@ static bool plan_stages(const Layout *l, int64_t chunk, ParallelPlan *p) {
         st->kv_bytes = xcalloc((size_t)p->ncontexts, sizeof(int64_t));
         st->max_sequences = xcalloc((size_t)p->ncontexts, sizeof(int64_t));
     }
-    Layout rank = *l;   /* the same caches with this rank's KV heads */
+    Layout rank = *l;   /* the same caches with this rank's KV heads (a kind's own split likewise) */
     rank.model.kv_heads = p->kv_heads;
+    rank.layer = xmalloc(((size_t)l->nlayers + 1) * sizeof(LayerInfo));
+    memcpy(rank.layer, l->layer, (size_t)l->nlayers * sizeof(LayerInfo));
+    for (int i = 0; i < l->nlayers; i++) {
+        int64_t kv = l->layer[i].kv_heads;
+        if (kv) rank.layer[i].kv_heads = kv >= p->tp ? kv / p->tp : 1;
+    }
     for (int c = 0; c < p->ncontexts && ok; c++) {
         KvPlan kv;
-        if (!plan_kv(&rank, p->contexts[c], chunk, &kv)) return false;
+        if (!plan_kv(&rank, p->contexts[c], chunk, &kv)) ok = false;
+        if (!ok) break;
         for (int k = 0; k < kv.ncaches && ok; k++) {
             StagePlan *st = &p->stage[stage_of(p, l->cache[k].owner)];
             ok = add_ok(st->kv_bytes[c], kv.cache[k].bytes, &st->kv_bytes[c]);
         }
         kv_plan_free(&kv);
     }
+    free(rank.layer);
     return ok;
 }
 
@@ -121,7 +143,7 @@ int parallel_plan(const Layout *l, int64_t tp, int64_t pp, int64_t chunk, const 
                   ParallelPlan *out, char *err, size_t errsize) {
     memset(out, 0, sizeof *out);
     out->tp = tp, out->pp = pp, out->contexts = contexts, out->ncontexts = ncontexts;
-    if (!split_heads(&l->model, out, err, errsize)) return 2;
+    if (!split_heads(&l->model, out, err, errsize) || !split_layer_kv_heads(l, tp, err, errsize)) return 2;
     if (pp > l->nlayers) {
         snprintf(err, errsize, "--pp %lld exceeds the %d layers", (long long)pp, l->nlayers);
         return 2;
@@ -172,6 +194,18 @@ static void text_split(Buf *b, const Layout *l, const ParallelPlan *p) {
     if (p->kv_replicas > 1) buf_printf(b, " (each replicated on %lld ranks)", (long long)p->kv_replicas);
     buf_printf(b, ", ffn %lld of %lld, vocab rows %lld of %lld (padded to %lld)\n", (long long)p->ffn,
                (long long)m->ffn, (long long)p->vocab_rows, (long long)m->vocab, (long long)p->vocab_padded);
+    int64_t *seen = xcalloc((size_t)l->nlayers + 1, sizeof(int64_t));   /* the distinct own kv_heads (a few kinds) */
+    int nseen = 0;
+    for (int i = 0; i < l->nlayers; i++) {   /* each kind's own kv_heads, once, at its first layer */
+        int64_t kv = l->layer[i].kv_heads;
+        int j = 0;
+        while (j < nseen && seen[j] != kv) j++;
+        if (!kv || j < nseen) continue;
+        seen[nseen++] = kv;
+        buf_printf(b, "  per rank, layers of kv_heads %lld (from layer %d): kv_heads %lld of %lld\n", (long long)kv, i,
+                   (long long)(kv >= p->tp ? kv / p->tp : 1), (long long)kv);
+    }
+    free(seen);
 }
 
 static void text_stages(Buf *b, const ParallelPlan *p) {

@@ -330,23 +330,33 @@ static void text_header(Buf *b, const Report *r) {
     buf_printf(b, "  dtype %s, kv_dtype %s, tie_embeddings %s%s%s, chunk %lld, batch %lld\n", dtype_name(m->dtype),
                dtype_name(m->kv_dtype), m->tie_embeddings ? "true" : "false", m->qkv_bias ? ", qkv_bias true" : "",
                m->o_bias ? ", o_bias true" : "", (long long)r->chunk, (long long)r->batch);
-    if (r->ctx[0].kv.scale_bytes)
+    if (r->ctx[0].kv.scale_bytes && layout_first_own_shape(&r->l) < 0)
         buf_printf(b, "  %s KV: counts one fp32 scale per token, per KV head, for K and for V (%d bytes/token/cache)\n",
                    dtype_name(m->kv_dtype), (int)(m->kv_heads * 2 * PLAN_KV_SCALE_BYTES));
+    else if (r->ctx[0].kv.scale_bytes)   /* caches of different kv_heads */
+        buf_printf(b, "  %s KV: counts one fp32 scale per token, per KV head, for K and for V (%d bytes/token per KV "
+                      "head of a cache)\n", dtype_name(m->kv_dtype), 2 * PLAN_KV_SCALE_BYTES);
+    if (layout_first_own_shape(&r->l) >= 0)
+        buf_printf(b, "  per-layer shapes: the kv_heads and head_dim above are the header's; layers and caches show their own\n");
 }
 
 static void text_layers(Buf *b, const Report *r) {
     buf_printf(b, "\nlayers\n  layer  attention      reads  cache\n");
     for (int i = 0; i < r->l.nlayers; i++) {
         const LayerInfo *li = &r->l.layer[i];
-        char a[ATTN_TEXT_MAX];
-        buf_printf(b, "  %5d  %-13s  %5d  %5d\n", i, attn_text(li->window, li->chunked, a), li->reads,
-                   li->cache);
+        char a[ATTN_TEXT_MAX], shape[80] = "";
+        const ModelHeader lm = layer_model(&r->l, i);
+        if (li->kv_heads || li->head_dim)   /* a kind's own shape */
+            snprintf(shape, sizeof shape, "  kv_heads %lld, head_dim %lld", (long long)lm.kv_heads, (long long)lm.head_dim);
+        buf_printf(b, "  %5d  %-13s  %5d  %5d%s\n", i, attn_text(li->window, li->chunked, a), li->reads,
+                   li->cache, shape);
     }
 }
 
 static void text_caches(Buf *b, const Report *r) {
-    buf_printf(b, "\ncaches (tokens and bytes per sequence at each context)\n  cache  owner  retention");
+    bool shapes = layout_first_own_shape(&r->l) >= 0;   /* a column of each cache's kv_heads x head_dim */
+    buf_printf(b, "\ncaches (tokens and bytes per sequence at each context)\n  cache  owner%s  retention",
+               shapes ? "     shape" : "");
     for (int c = 0; c < r->ncontexts; c++) {
         char h[40];
         snprintf(h, sizeof h, "context %lld", (long long)r->contexts[c]);
@@ -360,7 +370,14 @@ static void text_caches(Buf *b, const Report *r) {
             snprintf(ret, sizeof ret, "%lld", (long long)ci->retention);
         else
             snprintf(ret, sizeof ret, "unbounded");
-        buf_printf(b, "  %5d  %5d  %9s", k, ci->owner, ret);
+        buf_printf(b, "  %5d  %5d", k, ci->owner);
+        if (shapes) {
+            const ModelHeader om = layer_model(&r->l, ci->owner);
+            char shape[48];
+            snprintf(shape, sizeof shape, "%lldx%lld", (long long)om.kv_heads, (long long)om.head_dim);
+            buf_printf(b, "  %8s", shape);
+        }
+        buf_printf(b, "  %9s", ret);
         for (int c = 0; c < r->ncontexts; c++) {
             const CachePlan *p = &r->ctx[c].kv.cache[k];
             char cell[64];
@@ -492,6 +509,10 @@ static void context_json(JsonWriter *w, const Report *r, int c) {
         const CachePlan *p = &f->kv.cache[k];
         jw_object_begin(w);
         JW_INT_MEMBERS(w, {"id", k}, {"tokens", p->tokens}, {"bytes", p->bytes}, {"scale_bytes", p->scale_bytes});
+        if (layout_first_own_shape(&r->l) >= 0) {   /* per-layer shapes only: the owner's */
+            const ModelHeader om = layer_model(&r->l, r->l.cache[k].owner);
+            JW_INT_MEMBERS(w, {"kv_heads", om.kv_heads}, {"head_dim", om.head_dim});
+        }
         jw_member_bool(w, "ring", p->ring);
         jw_object_end(w);
     }
@@ -568,54 +589,6 @@ static void json_unencodable(const char *cmd) {
 
 /* ---------------------------------------------------------------- dot */
 
-/* A DOT double-quoted string body: quotes and backslashes escaped. */
-static void dot_escaped(Buf *b, const char *s) {
-    while (*s) {
-        int n = utf8_char_len(s);
-        if (*s == '"' || *s == '\\') buf_printf(b, "\\%c", *s);
-        else if (n == 0 || (unsigned char)*s < 0x20) buf_puts(b, "?");  /* Graphviz reads UTF-8 */
-        else buf_printf(b, "%.*s", n, s);
-        s += n ? n : 1;
-    }
-}
-
-static void report_dot(Buf *b, const Report *r) {
-    const Layout *l = &r->l;
-    buf_printf(b, "// The KV sharing graph of \"");
-    dot_escaped(b, l->model.name);
-    buf_printf(b, "\" (mixc report --format dot). Render: dot -Tsvg\ndigraph layout {\n  label=\"");
-    dot_escaped(b, l->model.name);
-    buf_printf(b, ": %d layers, %d caches\";\n  labelloc=t;\n  rankdir=TB;\n  newrank=true;\n"
-                  "  node [fontname=\"Helvetica\", fontsize=10, style=filled];\n"
-                  "  edge [fontname=\"Helvetica\", fontsize=9];\n", l->nlayers, l->ncaches);
-    for (int k = 0; k < l->ncaches; k++) {
-        const CacheInfo *ci = &l->cache[k];
-        char ret[48];
-        retention_text(ci, "retention ", ret, sizeof ret);
-        buf_printf(b, "  subgraph cluster_cache%d {\n    label=\"cache %d (%s)\";\n    style=rounded;\n"
-                      "    color=\"%s\";\n", k, k, ret, ci->retention ? "#e6550d" : "#3182bd");
-        buf_printf(b, "    L%d;", ci->owner);
-        for (int j = 0; j < ci->nreaders; j++) buf_printf(b, " L%d;", ci->readers[j]);
-        buf_printf(b, "\n  }\n");
-    }
-    for (int i = 0; i < l->nlayers; i++) {
-        const LayerInfo *li = &l->layer[i];
-        bool owner = li->reads == i;
-        char a[ATTN_TEXT_MAX];
-        bool bounded = layer_history(li) != 0;   /* sliding and chunked layers: ellipses in orange */
-        const char *fill = bounded ? (owner ? "#fdae6b" : "#fee6ce") : (owner ? "#6baed6" : "#deebf7");
-        buf_printf(b, "  L%d [label=\"%d\\n%s\", shape=%s, fillcolor=\"%s\"%s];\n", i, i,
-                   attn_text(li->window, li->chunked, a), bounded ? "ellipse" : "box", fill, owner ? ", penwidth=2" : "");
-    }
-    /* Layer order (the data path), then reuse edges from each reader to the owner of its cache. */
-    for (int i = 0; i + 1 < l->nlayers; i++) buf_printf(b, "  L%d -> L%d [color=\"#bdbdbd\"];\n", i, i + 1);
-    for (int i = 0; i < l->nlayers; i++)
-        if (l->layer[i].reads != i)
-            buf_printf(b, "  L%d -> L%d [label=\"reads\", style=dashed, color=\"#636363\", constraint=false];\n", i,
-                       l->layer[i].reads);
-    buf_printf(b, "}\n");
-}
-
 /* ---------------------------------------------------------------- commands */
 
 static int write_output(const char *cmd, const char *path, const Buf *b) {
@@ -667,7 +640,7 @@ int cmd_report(int argc, char **argv) {
             buf_puts(&b, "\n");
             if (rc == 0 && w.failed) json_unencodable("report"), rc = 1;
         } else if (o.format == FMT_DOT) {
-            report_dot(&b, &r);
+            layout_dot(&b, &r.l);
         } else if (!svg_kv_chart(&b, &r.l, r.chunk, r.contexts, r.ncontexts)) {
             fprintf(stderr, "mixc report: '%s': the chart's figures overflow 2^62 bytes\n", r.path);
             rc = 1;

@@ -1,4 +1,4 @@
-/* svg.c — the KV chart: bytes per sequence against context length, log-log, for the layout, the
+/* svg.c — the report's drawings: the sharing graph as DOT (layout_dot), and the KV chart: bytes per sequence against context length, log-log, for the layout, the
  * standard model (every layer global) and the layout with its windows not exploited. Written by
  * hand (no library): a fixed-size SVG a browser or README renders directly. */
 #include "plan.h"
@@ -222,4 +222,53 @@ bool svg_kv_chart(Buf *b, const Layout *l, int64_t chunk, const int64_t *marks, 
     buf_printf(b, "</svg>\n");
     series_free(&s);
     return true;
+}
+
+/* ---------------------------------------------------------------- the sharing graph (DOT) */
+
+/* A DOT double-quoted string body: quotes and backslashes escaped. */
+static void dot_escaped(Buf *b, const char *s) {
+    while (*s) {
+        int n = utf8_char_len(s);
+        if (*s == '"' || *s == '\\') buf_printf(b, "\\%c", *s);
+        else if (n == 0 || (unsigned char)*s < 0x20) buf_puts(b, "?");  /* Graphviz reads UTF-8 */
+        else buf_printf(b, "%.*s", n, s);
+        s += n ? n : 1;
+    }
+}
+
+void layout_dot(Buf *b, const Layout *l) {
+    buf_printf(b, "// The KV sharing graph of \"");
+    dot_escaped(b, l->model.name);
+    buf_printf(b, "\" (mixc report --format dot). Render: dot -Tsvg\ndigraph layout {\n  label=\"");
+    dot_escaped(b, l->model.name);
+    buf_printf(b, ": %d layers, %d caches\";\n  labelloc=t;\n  rankdir=TB;\n  newrank=true;\n"
+                  "  node [fontname=\"Helvetica\", fontsize=10, style=filled];\n"
+                  "  edge [fontname=\"Helvetica\", fontsize=9];\n", l->nlayers, l->ncaches);
+    for (int k = 0; k < l->ncaches; k++) {
+        const CacheInfo *ci = &l->cache[k];
+        char ret[48];
+        retention_text(ci, "retention ", ret, sizeof ret);
+        buf_printf(b, "  subgraph cluster_cache%d {\n    label=\"cache %d (%s)\";\n    style=rounded;\n"
+                      "    color=\"%s\";\n", k, k, ret, ci->retention ? "#e6550d" : "#3182bd");
+        buf_printf(b, "    L%d;", ci->owner);
+        for (int j = 0; j < ci->nreaders; j++) buf_printf(b, " L%d;", ci->readers[j]);
+        buf_printf(b, "\n  }\n");
+    }
+    for (int i = 0; i < l->nlayers; i++) {
+        const LayerInfo *li = &l->layer[i];
+        bool owner = li->reads == i;
+        char a[ATTN_TEXT_MAX];
+        bool bounded = layer_history(li) != 0;   /* sliding and chunked layers: ellipses in orange */
+        const char *fill = bounded ? (owner ? "#fdae6b" : "#fee6ce") : (owner ? "#6baed6" : "#deebf7");
+        buf_printf(b, "  L%d [label=\"%d\\n%s\", shape=%s, fillcolor=\"%s\"%s];\n", i, i,
+                   attn_text(li->window, li->chunked, a), bounded ? "ellipse" : "box", fill, owner ? ", penwidth=2" : "");
+    }
+    /* Layer order (the data path), then reuse edges from each reader to the owner of its cache. */
+    for (int i = 0; i + 1 < l->nlayers; i++) buf_printf(b, "  L%d -> L%d [color=\"#bdbdbd\"];\n", i, i + 1);
+    for (int i = 0; i < l->nlayers; i++)
+        if (l->layer[i].reads != i)
+            buf_printf(b, "  L%d -> L%d [label=\"reads\", style=dashed, color=\"#636363\", constraint=false];\n", i,
+                       l->layer[i].reads);
+    buf_printf(b, "}\n");
 }

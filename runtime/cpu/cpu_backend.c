@@ -212,7 +212,7 @@ static float *out_f(const Backend *b, const StepRun *st, const PlanOp *op, int k
 static KvRows cache_rows(const Backend *b, int c, int seq, bool v) {
     const CpuState *s = b->impl;
     const CacheMap *cm = &s->plan.cache[c];
-    const ModelHeader *m = &b->layout->model;
+    const ModelHeader om = layer_model(b->layout, b->layout->cache[c].owner), *m = &om;   /* the owner's rows */
     DType dt = s->plan.opt.kv_dtype;
     unsigned char *base = s->kv + (v ? cm->v_offset : cm->k_offset) + seq * cm->seq_bytes;
     unsigned char *scales = base + cm->capacity * m->kv_heads * m->head_dim * dtype_bytes(dt);
@@ -222,7 +222,8 @@ static KvRows cache_rows(const Backend *b, int c, int seq, bool v) {
 /* The weight an op names, and its shape (plan_weight_shape). */
 static const float *weight(const Backend *b, const PlanOp *op, int64_t *in, int64_t *out) {
     const Model *md = b->model;
-    plan_weight_shape(&b->layout->model, op->weight, in, out);
+    const ModelHeader lm = layer_model(b->layout, op->layer);   /* the layer's own shape (the header's for -1) */
+    plan_weight_shape(&lm, op->weight, in, out);
     switch (op->weight) {
     case WT_EMBED: return md->embed;
     case WT_NORM_FINAL: return md->norm_final;
@@ -234,7 +235,7 @@ static const float *weight(const Backend *b, const PlanOp *op, int64_t *in, int6
 
 static bool run_rope(Backend *b, const StepRun *st, const PlanOp *op) {
     CpuState *s = b->impl;
-    const ModelHeader *m = &b->layout->model;
+    const ModelHeader lm = layer_model(b->layout, op->layer), *m = &lm;   /* its kv_heads and head_dim */
     const LayerInfo *li = &b->layout->layer[op->layer];
     bool owner = op->kind == OP_ROPE_APPEND;
     int64_t qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim, cap = s->plan.cache[li->cache].capacity;
@@ -256,7 +257,7 @@ static bool run_rope(Backend *b, const StepRun *st, const PlanOp *op) {
 
 static bool run_attention(Backend *b, const StepRun *st, const PlanOp *op) {
     CpuState *s = b->impl;
-    const ModelHeader *m = &b->layout->model;
+    const ModelHeader lm = layer_model(b->layout, op->layer), *m = &lm;   /* its kv_heads and head_dim */
     const LayerInfo *li = &b->layout->layer[op->layer];
     int64_t qw = m->heads * m->head_dim, cap = s->plan.cache[li->cache].capacity;
     for (int g = 0; g < st->nseg; g++) {
@@ -411,7 +412,7 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     }
     case OP_HEAD_NORM: {   /* qk_norm: every head_dim slice of q (or k) in place; qk_l2_norm: no weight */
         float *x = in_f(b, st, op, 0);
-        int64_t heads = op->weight == WT_Q_NORM ? m->heads : m->kv_heads;
+        int64_t heads = op->weight == WT_Q_NORM ? m->heads : layer_model(b->layout, op->layer).kv_heads;
         s->k.rmsnorm(s->k.ctx, x, x, w ? w : s->ones, w ? norm_offset(m) : 0.0f, R * heads, in, (float)m->norm_eps);
         return true;
     }
@@ -646,8 +647,11 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
     s->plan = plan;
     rope_tables(b->layout, &s->rope);
     if (b->layout->model.qk_l2_norm) {
-        s->ones = xmalloc((size_t)b->layout->model.head_dim * sizeof(float));
-        for (int64_t i = 0; i < b->layout->model.head_dim; i++) s->ones[i] = 1.0f;
+        int64_t kv_row, q_row, dim;   /* the widest layer's head_dim */
+        layout_widest_rows(b->layout, &kv_row, &q_row);
+        dim = q_row / b->layout->model.heads;
+        s->ones = xmalloc((size_t)dim * sizeof(float));
+        for (int64_t i = 0; i < dim; i++) s->ones[i] = 1.0f;
     }
     s->k = cpu_reference_kernels;
     if (k) {

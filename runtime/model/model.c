@@ -100,7 +100,7 @@ static bool per_expert(WeightRef r) { return r >= WT_EXPERT_GATE && r <= WT_EXPE
 
 /* Layer i's weight r: one tensor, or E (expert e's rows of the stacked one, named per expert). */
 static void add_layer_weight(Model *m, int i, WeightRef r, ModelTensor *t, int *n) {
-    const ModelHeader *h = &m->layout->model;
+    const ModelHeader lm = layer_model(m->layout, i), *h = &lm;   /* q/k/v/o and head norms by its own shape */
     int64_t in, rows, experts = per_expert(r) ? h->experts : 1;
     plan_weight_shape(h, r, &in, &rows);
     bool vector = plan_weight_is_vector(r);
@@ -379,6 +379,7 @@ void model_permute_rope_pairs(Model *m, bool to_mixc) {
     if (!h->rope_interleaved) return;
     for (int i = 0; i < m->layout->nlayers; i++) {
         LayerWeights *w = &m->layer[i];
+        const ModelHeader lm = layer_model(m->layout, i), *h = &lm;   /* its own kv_heads and head_dim */
         permute_heads(w->wq, h->heads, h->head_dim, h->hidden, to_mixc);
         permute_heads(w->wk, h->kv_heads, h->head_dim, h->hidden, to_mixc);
         permute_heads(w->bq, h->heads, h->head_dim, 1, to_mixc);

@@ -93,6 +93,8 @@ plan_lines() {
 # The examples with experts run as they are (route, expert GEMMs and combine launched as planned).
 examples=(examples/*.mix)
 [ "$ASAN" = 1 ] && examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix examples/ma.mix)
+# (one-shaped: the kernels refuse per-layer KV shapes by name, tests/codegen and tests/mixrun check it)
+for i in "${!examples[@]}"; do examples[i]=$(one_shape_layout "${examples[i]}" "$T/src"); done
 ex_fail=()
 for f in "${examples[@]}"; do
   n=$(basename "$f" .mix)
@@ -278,8 +280,8 @@ sed 's/^\(model "[^"]*" {\)$/\1\n    qk_norm = true\n    sandwich_norms = true\n
 grep -q "sandwich_norms = true" "$T/src/ma-gemma3.mix" || pc_fail+=("ma-gemma3: the test could not add the variations")
 for e in examples/*.mix "$T/src/ma-qkv-bias.mix" "$T/src/ma-gemma3.mix"; do
   n=$(basename "$e" .mix)
-  f=$T/$n.mix   # the example as written (character-ai: its int8 cache)
-  cp "$e" "$f"
+  f=$T/$n.mix   # the example as written (character-ai: its int8 cache; per-layer shapes: one_shape_layout's)
+  cp "$(one_shape_layout "$e" "$T/src")" "$f"
   if ! "$MIXC" emit "$f" -o "$T/emit-$n" --context 4096 >/dev/null 2>"$T/emit-err"; then pc_fail+=("$n: mixc emit failed: $(head -c 200 "$T/emit-err")"); continue; fi
   if ! "$CHECK" "$f" "$T/emit-$n/manifest.json" --context 4096 --batch 5 >"$T/pc" 2>&1; then pc_fail+=("$n: $(head -n 3 "$T/pc")"); fi
 done

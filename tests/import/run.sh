@@ -176,6 +176,19 @@ done
 # every example: .mix -> --hf -> .mix (names, kv_dtype and chunk included) and, with one window, --lckv
 for ex in examples/*.mix; do
   name=$(basename "$ex" .mix)
+  if "$MIXC" check "$ex" | grep -q ' kv_heads [0-9]* head_dim [0-9]* '; then   # per-layer shapes: no form says them
+    first=$("$MIXC" check "$ex" | awk '/ kv_heads [0-9]* head_dim [0-9]* / {print $1; exit}')
+    refused=0
+    for form in --hf --lckv --foundry "--transformers $tmp/tx" "--vllm $tmp/vl"; do
+      # shellcheck disable=SC2086
+      ! "$MIXC" export "$ex" $form >/dev/null 2>"$tmp/e.err" && [ ! -e "$tmp/tx" ] && [ ! -e "$tmp/vl" ] &&
+        grep -q "^mixc: layer $first has its own kv_heads [0-9]* and head_dim [0-9]* (header: [0-9]* and [0-9]*): .* cannot say per-layer KV shapes$" "$tmp/e.err" &&
+        refused=$((refused + 1))
+    done
+    [ "$refused" = 5 ] && pass "export examples/$name: every form refuses per-layer KV shapes, naming layer $first" ||
+      fail "export examples/$name: per-layer shapes not refused by every form" "$(cat "$tmp/e.err")"
+    continue
+  fi
   if "$MIXC" export "$ex" -o "$tmp/x.json" 2>"$tmp/e.err" && "$MIXC" import "$tmp/x.json" >"$tmp/x.mix" 2>"$tmp/i.err" &&
      diff <("$MIXC" check "$ex") <("$MIXC" check "$tmp/x.mix") >"$tmp/rt.diff"; then
     pass "round trip examples/$name: export --hf, import"

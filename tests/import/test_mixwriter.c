@@ -58,6 +58,8 @@ static bool layouts_equal(const Layout *a, const Layout *b, char *why, size_t n)
              p->reads, p->cache, (long long)q->window, q->reads, q->cache);
         DIFF(p->chunked != q->chunked, "layer %d: chunked %lld vs %lld", i, (long long)p->chunked, (long long)q->chunked);
         DIFF(p->sinks != q->sinks, "layer %d: sinks differ", i);
+        DIFF(p->kv_heads != q->kv_heads || p->head_dim != q->head_dim, "layer %d: kv_heads %lld head_dim %lld vs %lld %lld",
+             i, (long long)p->kv_heads, (long long)p->head_dim, (long long)q->kv_heads, (long long)q->head_dim);
         DIFF(!rope_equal(&p->rope, &q->rope), "layer %d: RoPE differs", i);
     }
     DIFF(!rope_scaling_equal(&x->rope_scaling, &y->rope_scaling), "rope_scaling differs");
@@ -127,6 +129,24 @@ static void random_header(ModelHeader *m, int n) {
     }
 }
 
+/* Some owners with their own kv_heads (a divisor of heads) or an even head_dim, as the checker
+ * stores them (0 where equal to the header's); their readers share the owner's, as it wants. */
+static void random_shapes(Layout *l) {
+    const ModelHeader *m = &l->model;
+    for (int i = 0; i < l->nlayers; i++) {
+        LayerInfo *li = &l->layer[i];
+        if (rnd_below(2)) continue;
+        int64_t kv = 1 + rnd_below((int)m->heads), dim = 2 * (1 + rnd_below(256));
+        while (m->heads % kv) kv--;
+        li->kv_heads = rnd_below(2) && kv != m->kv_heads ? kv : 0;
+        li->head_dim = rnd_below(2) && dim != m->head_dim ? dim : 0;
+    }
+    for (int i = 0; i < l->nlayers; i++) {
+        l->layer[i].kv_heads = l->layer[l->layer[i].reads].kv_heads;
+        l->layer[i].head_dim = l->layer[l->layer[i].reads].head_dim;
+    }
+}
+
 /* Random layers, biased toward structure (few windows and chunk sizes, short distances, periodic bits). */
 static void random_layout(Layout *l, int n) {
     ModelHeader m;
@@ -161,6 +181,7 @@ static void random_layout(Layout *l, int n) {
     for (int i = 0; i < n; i++) l->layer[i].rope = l->layer[l->layer[i].reads].rope;
     bool sinks = rnd_below(3) == 0;   /* attention sinks are each layer's own: no sharing rule */
     for (int i = 0; sinks && i < n; i++) l->layer[i].sinks = rnd_below(2);
+    if (rnd_below(3) == 0) random_shapes(l);
     if (rnd_below(3) == 0)
         l->model.rope_scaling = (RopeScaling){ROPE_YARN, .factor = 4, .original_context = 4096, .beta_fast = 32,
                                               .beta_slow = 1, .attention_factor = 1.25};
@@ -374,6 +395,28 @@ static void test_sinks_last(void) {
     layout_free(&l);
 }
 
+/* Layers alike but for their shape: the writer declares two kinds, and each reader reads back the
+ * owner of its own shape, not a nearer owner of the header's. */
+static void test_shapes_last(void) {
+    enum { N = 15 };
+    ModelHeader m;
+    random_header(&m, N);
+    m.heads = 8, m.kv_heads = 4, m.head_dim = 64;
+    int64_t w[N], chunked[N] = {0};
+    int reads[N];
+    Layout l;
+    for (int i = 0; i < N; i++) w[i] = 0, reads[i] = i % 5 < 2 ? i : i - i % 5;
+    layout_from_arrays(&l, &m, N, w, chunked, reads);
+    for (int i = 0; i < N; i++)
+        if (i % 5 != 1) l.layer[i].kv_heads = 2, l.layer[i].head_dim = 256;
+    char why[256] = "";
+    Buf text = {0};
+    bool ok = round_trip(&l, why, sizeof why, &text) && strstr(text.data, "kv_heads 2 head_dim 256");
+    report(ok, "writer: kinds that differ only in kv_heads and head_dim, and their readers", why);
+    buf_free(&text);
+    layout_free(&l);
+}
+
 int main(void) {
     test_compact_forms();
     test_lckv_parser();
@@ -381,6 +424,7 @@ int main(void) {
     test_name_sanitized();
     test_random_round_trips();
     test_sinks_last();
+    test_shapes_last();
     test_large();
     return failures ? 1 : 0;
 }

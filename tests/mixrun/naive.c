@@ -63,13 +63,22 @@ static void naive_rope(double *x, int64_t nheads, const ModelHeader *m, const La
     }
 }
 
+/* The header with layer i's own kv_heads and head_dim where its kind gives them (read here from the
+ * layer, not through layer_model). */
+static ModelHeader shaped(const Layout *l, int i) {
+    ModelHeader m = l->model;
+    if (l->layer[i].kv_heads) m.kv_heads = l->layer[i].kv_heads;
+    if (l->layer[i].head_dim) m.head_dim = l->layer[i].head_dim;
+    return m;
+}
+
 /* c * tanh(s / c), or s when c is 0. */
 static double softcap(double s, double c) { return c ? c * tanh(s / c) : s; }
 
 /* sinks: the layer's sink logits (gpt-oss; NULL: none), one more term of each head's denominator. */
 static void naive_attention(const Layout *l, int layer, const double *q, double **K, double **V, int64_t t,
                             const float *sinks, double *out) {
-    const ModelHeader *m = &l->model;
+    const ModelHeader lm = shaped(l, layer), *m = &lm;   /* the owner's shape too (the checker's rule) */
     int64_t hd = m->head_dim, kvw = m->kv_heads * hd, w = l->layer[layer].window, c = l->layer[layer].chunked;
     int src = l->layer[layer].reads;
     double scale = 1 / sqrt(m->query_pre_attn_scalar ? m->query_pre_attn_scalar : (double)hd);
@@ -104,7 +113,7 @@ static void add_bias(double *y, const float *b, int64_t n) {
 
 /* The layer's q, and its K and V when it owns a cache, of every position. */
 static void naive_projections(const Model *mo, int i, const double *x, int64_t T, double *q, double *K, double *V) {
-    const ModelHeader *m = &mo->layout->model;
+    const ModelHeader lm = shaped(mo->layout, i), *m = &lm;
     const LayerWeights *w = &mo->layer[i];
     int64_t d = m->hidden, qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim;
     double *h = xcalloc((size_t)d, sizeof(double));
@@ -200,9 +209,8 @@ static void naive_mlp(const Model *mo, const LayerWeights *w, double *x) {
 void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *out) {
     const Layout *l = mo->layout;
     const ModelHeader *m = &l->model;
-    int64_t d = m->hidden, qw = m->heads * m->head_dim, kvw = m->kv_heads * m->head_dim;
+    int64_t d = m->hidden;
     double *x = xcalloc((size_t)(T * d), sizeof(double)), *h = xcalloc((size_t)d, sizeof(double));
-    double *q = xcalloc((size_t)(T * qw), sizeof(double)), *att = xcalloc((size_t)qw, sizeof(double));
     double *o = xcalloc((size_t)d, sizeof(double));
     double **K = xcalloc((size_t)l->nlayers, sizeof(double *)), **V = xcalloc((size_t)l->nlayers, sizeof(double *));
     float scale = m->embed_scale ? (float)sqrt((double)d) : 1.0f;   /* in the model dtype, as transformers has it */
@@ -211,6 +219,9 @@ void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *out) {
         for (int64_t i = 0; i < d; i++) x[t * d + i] = mo->embed[tok[t] * d + i] * (double)scale;
     for (int i = 0; i < l->nlayers; i++) {
         const LayerWeights *w = &mo->layer[i];
+        const ModelHeader lm = shaped(l, i);   /* q, K, V and attn rows of this layer's shape */
+        int64_t qw = lm.heads * lm.head_dim, kvw = lm.kv_heads * lm.head_dim;
+        double *q = xcalloc((size_t)(T * qw), sizeof(double)), *att = xcalloc((size_t)qw, sizeof(double));
         if (w->wk) {
             K[i] = xcalloc((size_t)(T * kvw), sizeof(double));
             V[i] = xcalloc((size_t)(T * kvw), sizeof(double));
@@ -224,6 +235,7 @@ void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *out) {
             for (int64_t k = 0; k < d; k++) x[t * d + k] += o[k];
             naive_mlp(mo, w, x + t * d);
         }
+        free(q), free(att);
     }
     double *lg = xcalloc((size_t)m->vocab, sizeof(double));
     for (int64_t t = 0; t < T; t++) {
@@ -232,5 +244,5 @@ void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *out) {
         for (int64_t k = 0; k < m->vocab; k++) out[t * m->vocab + k] = (float)softcap(lg[k], m->logit_softcap);
     }
     for (int i = 0; i < l->nlayers; i++) free(K[i]), free(V[i]);
-    free(K), free(V), free(x), free(h), free(q), free(att), free(o), free(lg);
+    free(K), free(V), free(x), free(h), free(o), free(lg);
 }

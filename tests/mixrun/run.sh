@@ -418,6 +418,17 @@ if [ "$ASAN" = 1 ]; then   # the emulator is ~10x slower under the sanitizers: a
   examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix)
 fi
 for i in "${!examples[@]}"; do examples[i]=$(comparable_layout "${examples[i]}" "$T/comparable"); done
+# ... and the examples with per-layer KV shapes are refused by name there (the cpu backend runs them:
+# tests/mixrun/test_model checks it against the naive reference; comparable_layout runs them one-shaped)
+for f in examples/*.mix; do
+  [ "$(one_shape_layout "$f" "$T/shapes")" = "$f" ] && continue
+  n=$(basename "$f" .mix)
+  run "$n: emu refuses per-layer KV shapes" 1 --layout "$f" --random-weights 1 --tokens 1,2 --max-new 1 \
+      --set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=64 --set vocab=256 --backend emu &&
+    { grep -q "mixrun: per-layer KV shapes are not supported by the kernels yet: layer [0-9]* has kv_heads" "$T/err" &&
+      pass "$n: the emu backend refuses its per-layer KV shapes by name" ||
+      fail "$n: the refusal names per-layer KV shapes" "$(cat "$T/err")"; }
+done
 # mem_check NAME BACKEND ARGS...: `mixrun ARGS --bench --json --backend BACKEND` (stand-in driver for
 # cuda): its memory planned = allocated for the KV caches, the arena and the weights, and equal to what
 # `mixc report --target BACKEND --format json` plans for the same --set overrides, context and batch.
@@ -455,6 +466,16 @@ for f in examples/*.mix; do
       pass "$(basename "$f" .mix) (experts) on $be: memory planned = allocated = mixc report --target $be" ||
       fail "$(basename "$f" .mix) (experts) on $be: memory planned = allocated" "$(cat "$T/why")"
   done
+done
+# ... and those with per-layer KV shapes on the cpu backend, which runs them (caches, tensors and
+# weights of each layer's own shape).
+for f in examples/*.mix; do
+  [ "$(one_shape_layout "$f" "$T/shapes")" != "$f" ] || continue
+  SETS=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128
+        --set context=32 --set chunk=8 --set window=8 --set kv_dtype=bf16)
+  mem_check cpu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 &&
+    pass "$(basename "$f" .mix) (per-layer shapes) on cpu: memory planned = allocated = mixc report --target cpu" ||
+    fail "$(basename "$f" .mix) (per-layer shapes) on cpu: memory planned = allocated" "$(cat "$T/why")"
 done
 
 # Replayed expert choices (MIXC_ROUTE_REPLAY, docs/model.md) may differ from the cpu's own only where

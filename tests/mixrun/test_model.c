@@ -234,6 +234,12 @@ static void with_logit_softcap(Layout *l) { l->model.logit_softcap = 1.5; }
 static void with_scalar(Layout *l) { l->model.query_pre_attn_scalar = 3; }
 /* attention sinks on a global owner, a window reader and a window owner */
 static void with_sinks(Layout *l) { l->layer[1].sinks = l->layer[3].sinks = l->layer[4].sinks = true; }
+/* Per-kind shapes (header: 2 KV heads of 16): layers 0, 5 one KV head of 32; 2, 3 (a ring) heads of 8;
+ * 4 four KV heads of 16 (a reader has its owner's shape, the checker's rule). */
+static void with_shapes(Layout *l) {
+    l->layer[0].kv_heads = l->layer[5].kv_heads = 1, l->layer[0].head_dim = l->layer[5].head_dim = 32;
+    l->layer[2].head_dim = l->layer[3].head_dim = 8, l->layer[4].kv_heads = 4;
+}
 /* Gemma 2 and Gemma 3 (without Gemma 3's per-kind rope theta) at once. */
 static void like_gemma2(Layout *m) {
     with_gelu(m), with_plus_one(m), with_sandwich(m), with_embed_scale(m), with_attn_softcap(m);
@@ -242,6 +248,7 @@ static void like_gemma2(Layout *m) {
 static void like_gemma3(Layout *m) {
     with_gelu(m), with_plus_one(m), with_sandwich(m), with_embed_scale(m), with_qk_norm(m), with_scalar(m);
 }
+static void like_gemma3_shapes(Layout *l) { like_gemma3(l), l->model.query_pre_attn_scalar = 0, with_shapes(l); }
 
 /* A mixture of experts: 6 experts of width 32 (ffn), 2 per token, each router; with a shared expert
  * of width 48 and gpt-oss's biases; Llama 4's top-1 sigmoid scaling the input. */
@@ -268,8 +275,21 @@ static void with_rope_kinds(Layout *l) {
     with_linear(l);
     l->layer[0].rope.nope = l->layer[5].rope.nope = true, l->layer[4].rope.theta = 500;
 }
+/* Per-kind shapes token by token too (decode steps read caches of three row widths). */
+static void test_shapes_by_tokens(void) {
+    int64_t win[] = {0, 0, 5, 9, 5, 0};
+    int reads[] = {0, 0, 2, 2, 4, 0};
+    Layout l;
+    char err[512] = "";
+    make_layout(&l, 6, win, reads, 4, 64), with_shapes(&l);
+    double scale, d = naive_max_diff(&l, BY_TOKENS, 13, &scale, err, sizeof err);
+    result(d >= 0 && d <= 1e-4 * scale && scale > 0.1, "cpu backend equals a naive pass token by token (per-kind shapes)",
+           "%s max diff %.3g of %.3g", err, d, scale);
+    layout_free(&l);
+}
 
 static void test_variations_against_naive(void) {
+    test_shapes_by_tokens();
     test_against_naive("cpu backend equals a naive forward pass (GQA, windows, sharing, ring)", NULL);
     test_chunked_against_naive();
     test_against_naive("cpu backend equals a naive forward pass with q/k/v biases (owners' k/v only)", with_qkv_bias);
@@ -284,6 +304,9 @@ static void test_variations_against_naive(void) {
     test_against_naive("... with logit_softcap", with_logit_softcap);
     test_against_naive("... with query_pre_attn_scalar", with_scalar);
     test_against_naive("... with attention sinks (a logit per head in the denominator)", with_sinks);
+    test_against_naive("... with per-kind kv_heads and head_dim (caches of three shapes, shared, a ring)", with_shapes);
+    test_against_naive("... with per-kind shapes and Gemma 3's variations (q/k norms of each head_dim)",
+                       like_gemma3_shapes);
     test_against_naive("... as Gemma 2 computes (all of its variations)", like_gemma2);
     test_against_naive("... as Gemma 3 computes (all of its variations)", like_gemma3);
     test_against_naive("... with rope_scaling linear", with_linear);

@@ -11,7 +11,10 @@ window and `reads` (not mixc's cache table or retention):
   tokens = L if unbounded, else min(L, retention + C - 1);
   bytes = tokens * kv_heads * head_dim * 2 * bytes(kv_dtype)
           + (int8/fp8 only) tokens * kv_heads * 2 * 4   (fp32 scale per token, KV head, K and V)
-  standard = every layer global with its own cache; unexploited = the same caches at L tokens.
+  with kv_heads and head_dim the owner's own (a layer's kind may give its own: the layer's "kv_heads"
+  and "head_dim" in the JSON; absent: the header's);
+  standard = every layer global with its own cache (each layer's own shape); unexploited = the same
+  caches at L tokens.
 Usage: kv_formula.py MIXC FILE.mix...   Prints one PASS/FAIL line per file.
 """
 import json
@@ -23,11 +26,17 @@ CONTEXTS = [1, 100, 1000, 1535, 4096, 32768, 131072, 1 << 20]
 CHUNKS = [1, 64, 512]
 
 
-def expected(model, layers, L, C):
+def per_token_bytes(model, layer):
     kvb = DTYPE_BYTES[model["kv_dtype"]]
-    per_token = model["kv_heads"] * model["head_dim"] * 2 * kvb
+    kv_heads = layer.get("kv_heads", model["kv_heads"])
+    head_dim = layer.get("head_dim", model["head_dim"])
+    per_token = kv_heads * head_dim * 2 * kvb
     if model["kv_dtype"] in ("int8", "fp8"):
-        per_token += model["kv_heads"] * 2 * 4
+        per_token += kv_heads * 2 * 4
+    return per_token
+
+
+def expected(model, layers, L, C):
     users = {}
     for i, layer in enumerate(layers):
         reach = layer["chunk_size"] if layer["attention"] == "chunked" else layer["window"]
@@ -41,8 +50,10 @@ def expected(model, layers, L, C):
         else:
             t = min(L, max(windows) + C - 1)
         tokens.append(t)
-        total += t * per_token
-    return total, len(layers) * L * per_token, len(users) * L * per_token, tokens
+        total += t * per_token_bytes(model, layers[owner])
+    standard = sum(L * per_token_bytes(model, layer) for layer in layers)
+    unexploited = sum(L * per_token_bytes(model, layers[owner]) for owner in users)
+    return total, standard, unexploited, tokens
 
 
 def check_file(mixc, path):
@@ -63,6 +74,12 @@ def check_file(mixc, path):
             for key, want in pairs:
                 if got[key] != want:
                     problems.append("L=%d C=%d %s: mixc %d, formula %d" % (L, C, key, got[key], want))
+            owners = [i for i, layer in enumerate(report["layers"]) if layer["reads"] == i]
+            for c, o in zip(got["caches"], owners):   # per-layer shapes: each cache says its owner's
+                layer, model = report["layers"][o], report["model"]
+                if "kv_heads" in c and (c["kv_heads"], c["head_dim"]) != (layer.get("kv_heads", model["kv_heads"]),
+                                                                        layer.get("head_dim", model["head_dim"])):
+                    problems.append("L=%d C=%d cache %d: shape is not its owner's" % (L, C, c["id"]))
             if [c["tokens"] for c in got["caches"]] != tokens:
                 problems.append("L=%d C=%d cache tokens differ" % (L, C))
             if got["context"] != L or got["chunk"] != C:

@@ -245,6 +245,11 @@ then pass "check --format json: the report's model, layers and caches"; else fai
 # ---- several GPUs: --tp, --pp (docs/report.md, "Several GPUs")
 golden tests/report/cases/ma-pairs.mix parallel-ma-pairs text --tp 2 --pp 3
 golden tests/report/cases/ma-pairs.mix parallel-ma-pairs json --tp 2 --pp 3
+# Per-kind KV shapes under --tp 4: the sliding caches' 4 KV heads split one per rank, the global
+# caches' single KV head replicated on every rank (max(1, kv_heads / tp)); KV per rank
+# = 25 x 1023 x 1 x 256 x 4 + 5 x 131072 x 1 x 512 x 4 = 1368366080 bytes.
+golden examples/gemma4-style.mix parallel-gemma4-style text --tp 4
+golden examples/gemma4-style.mix parallel-gemma4-style json --tp 4
 mistral=tests/report/cases/mistral-7b.mix
 # Mistral 7B (32 layers, hidden 4096, heads 32, kv_heads 8, head_dim 128, ffn 14336, vocab 32000,
 # bf16, untied; every layer owns a cache with window 4096, so at context 4096 each holds 4096 tokens):
@@ -291,6 +296,14 @@ grep -q "^mixc report: '.*': --tp 8 does not divide the 12 kv_heads$" "$tmp/err"
 expect_rc "report --tp above kv_heads, not a multiple" 2 report "$mistral" --set heads=48 --set kv_heads=12 --set head_dim=128 --tp 16
 grep -q -- "the 12 kv_heads do not divide --tp 16" "$tmp/err" &&
   pass "report --tp above kv_heads, not a multiple: says so" || fail "report --tp above kv_heads: says so" "$(cat "$tmp/err")"
+# A kind's own kv_heads is split by the same two rules, refused naming its first layer.
+sed 's/kv_heads 1 head_dim 512/kv_heads 6 head_dim 512/' examples/gemma4-style.mix >"$tmp/kv6.mix"
+expect_rc "report --tp not dividing a kind's kv_heads" 2 report "$tmp/kv6.mix" --set heads=24 --tp 4
+grep -q "^mixc report: '.*': --tp 4 does not divide the 6 kv_heads of layer 5$" "$tmp/err" &&
+  pass "report --tp not dividing a kind's kv_heads: names the layer" || fail "report --tp and a kind's kv_heads" "$(cat "$tmp/err")"
+expect_rc "report --tp above a kind's kv_heads, not a multiple" 2 report "$tmp/kv6.mix" --set heads=24 --tp 8
+grep -q "the 6 kv_heads of layer 5 do not divide --tp 8" "$tmp/err" &&
+  pass "report --tp above a kind's kv_heads, not a multiple: names the layer" || fail "report --tp 8 and a kind's kv_heads" "$(cat "$tmp/err")"
 expect_rc "report --tp not dividing heads" 2 report "$mistral" --tp 3
 grep -q -- "--tp 3 does not divide the 32 heads" "$tmp/err" && pass "report --tp not dividing heads: says so" ||
   fail "report --tp not dividing heads: says so" "$(cat "$tmp/err")"
