@@ -11,6 +11,8 @@ command -v bison >/dev/null 2>&1 || need+=(bison)
 [ -f /usr/include/utf8proc.h ] || need+=(libutf8proc-dev)
 [ -f /usr/include/microhttpd.h ] || need+=(libmicrohttpd-dev)
 command -v clang >/dev/null 2>&1 || need+=(clang)
+# make test-python's venv (scripts/python-venv.sh): Debian's python3 makes one only with python3-venv
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 
