@@ -505,11 +505,12 @@ static void context_json(JsonWriter *w, const Report *r, int c) {
     kv_figures_json(w, r, c, true);
     jw_key(w, "caches");
     jw_array_begin(w);
+    const bool shapes = layout_first_own_shape(&r->l) >= 0;   /* once: it walks the layers */
     for (int k = 0; k < f->kv.ncaches; k++) {
         const CachePlan *p = &f->kv.cache[k];
         jw_object_begin(w);
         JW_INT_MEMBERS(w, {"id", k}, {"tokens", p->tokens}, {"bytes", p->bytes}, {"scale_bytes", p->scale_bytes});
-        if (layout_first_own_shape(&r->l) >= 0) {   /* per-layer shapes only: the owner's */
+        if (shapes) {   /* per-layer shapes only: the owner's */
             const ModelHeader om = layer_model(&r->l, r->l.cache[k].owner);
             JW_INT_MEMBERS(w, {"kv_heads", om.kv_heads}, {"head_dim", om.head_dim});
         }
