@@ -197,10 +197,15 @@ static bool completion_prompt(Parse *p, ApiError *err) {
     return token_ids(p, v, err);
 }
 
-/* A message's content: a string, or an array of {"type": "text", "text": ...} parts (joined). */
+/* A message's content: a string, or an array of one {"type": "text", "text": ...} part. Several parts
+ * are refused: how they join is each engine's choice (vLLM puts a newline between them, transformers
+ * hands the list to the template), and no join here would be the checkpoint's. */
 static bool message_content(json_t *c, int i, Buf *joined, ApiError *err) {
     if (json_is_string(c)) return buf_append(joined, json_string_value(c), json_string_length(c)), true;
     if (!json_is_array(c)) return bad(err, 400, "messages[%d]: 'content' must be a string or an array of text parts", i);
+    if (json_array_size(c) > 1)
+        return bad(err, 400, "messages[%d]: content in %zu parts is not supported (how parts join is each engine's "
+                   "choice): send it as one string", i, json_array_size(c));
     for (size_t k = 0; k < json_array_size(c); k++) {
         json_t *part = json_array_get(c, k), *text = json_object_get(part, "text");
         if (!is_str(json_object_get(part, "type"), "text") || !json_is_string(text) ||

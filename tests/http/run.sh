@@ -145,7 +145,7 @@ post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 
 check sampling-top-p-tiny-is-greedy "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body")" "$(cat "$T/alone")"
 
 # ---- chat with the Llama 3 template: the template's ids run alone, stopped at <|eot_id|>
-MSGS='[{"role": "system", "content": "  Be brief. "}, {"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": " there"}]}]'
+MSGS='[{"role": "system", "content": "  Be brief. "}, {"role": "user", "content": [{"type": "text", "text": "Hi there"}]}]'
 TEMPLATE=$'<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'
 ids=$("$TT" encode "$T/tok/tokenizer.json" "$TEMPLATE" | cut -d, -f2-)   # its own BOS is in the text
 "$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 20 >"$T/alone" 2>/dev/null
@@ -158,6 +158,8 @@ curl -sN --max-time 60 "$U/v1/chat/completions" -d "$(jq -nc --argjson m "$MSGS"
 check chat-stream-concatenates "$(sse_text "$T/sse" '.choices[0].delta.content')" "$(jq -r '.choices[0].message.content' "$T/chat")"
 check chat-stream-first-role "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | head -n 1 | jq -r '.object + " " + .choices[0].delta.role')" "chat.completion.chunk assistant"
 refused chat-role-refused 400 "the role 'tool' is not supported" /v1/chat/completions '{"messages": [{"role": "tool", "content": "x"}]}'
+refused chat-content-parts-refused 400 "messages[0]: content in 2 parts is not supported" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": " there"}]}]}'
 
 # ---- chat with the checkpoint's own template ($T/chatml, above)
 start chatml --tokenizer "$T/chatml" || exit 1
