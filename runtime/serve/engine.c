@@ -166,7 +166,10 @@ static int64_t prefill_some(ServeEngine *e, int64_t budget) {
             if (!e->b->ops->prefill(e->b, q, r->prompt + sl->prefilled, n, e->logits, false)) return -1;
             sl->prefilled += n;
             spent += n;
-            if (sl->prefilled == r->prompt_len) emit(e, q, e->logits, mono_seconds());
+            if (sl->prefilled == r->prompt_len) {
+                emit(e, q, e->logits, mono_seconds());   /* may finish the request: r is freed then */
+                break;
+            }
         }
     }
     return spent;
