@@ -284,6 +284,7 @@ typedef struct {
     int64_t original_context;                   /* llama3, yarn: original_max_position_embeddings */
     double beta_fast, beta_slow;                /* yarn */
     double attention_factor;                    /* yarn: multiplies cos and sin */
+    bool truncate;                              /* yarn: the ramp's bounds floored and ceiled (default) */
 } RopeScaling;
 
 /* The gated MLP's activation: silu(g)·u, gelu_tanh(g)·u, or gpt-oss's clamped SwiGLU
@@ -445,19 +446,20 @@ bool rope_equal(const LayerRope *a, const LayerRope *b);
 /* "rope_theta 10000", "nope" or "" (the header's): a kind's RoPE as the language writes it. */
 const char *rope_text(const LayerRope *r, char *buf, size_t n);
 /* The scaling parameters, each once: its header key, transformers' rope_scaling key, where it is
- * kept, and which scaling types take it (bit 1 << type) and need it. */
+ * kept, its type, and which scaling types take it (bit 1 << type) and need it. */
+typedef enum { ROPE_PARAM_REAL, ROPE_PARAM_INT, ROPE_PARAM_BOOL } RopeParamType;
 typedef struct {
     const char *key, *hf_key;
-    size_t offset;              /* into RopeScaling: a double, or the int64_t original_context */
-    bool is_int;
+    size_t offset;              /* into RopeScaling: a double, the int64_t original_context or the bool truncate */
+    RopeParamType type;
     unsigned takes, needs;
 } RopeParam;
 extern const RopeParam rope_params[];
 extern const int rope_nparams;
-double rope_param_get(const RopeScaling *s, const RopeParam *p);
+double rope_param_get(const RopeScaling *s, const RopeParam *p);   /* a bool: 0 or 1 */
 void rope_param_set(RopeScaling *s, const RopeParam *p, double v);
 /* Fills the parameters a type takes but were not given (yarn: beta_fast 32, beta_slow 1,
- * attention_factor 0.1 ln(factor) + 1 when factor > 1, else 1); given[i] says which were. */
+ * attention_factor 0.1 ln(factor) + 1 when factor > 1, else 1, truncate true); given[i] says which were. */
 void rope_scaling_defaults(RopeScaling *s, const bool *given);
 bool rope_scaling_equal(const RopeScaling *a, const RopeScaling *b);
 /* "llama3 (factor 8, ...)": the scaling as the layout views print it. */

@@ -49,6 +49,7 @@ static const FieldSpec field_specs[] = {
     {"rope_beta_fast", F_REAL, false, offsetof(ModelHeader, rope_scaling.beta_fast), NULL},
     {"rope_beta_slow", F_REAL, false, offsetof(ModelHeader, rope_scaling.beta_slow), NULL},
     {"rope_attention_factor", F_REAL, false, offsetof(ModelHeader, rope_scaling.attention_factor), NULL},
+    {"rope_truncate", F_BOOL, false, offsetof(ModelHeader, rope_scaling.truncate), NULL},
 };
 #define NFIELDS (int)(sizeof field_specs / sizeof field_specs[0])
 

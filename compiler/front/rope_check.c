@@ -29,7 +29,7 @@ void check_rope_scaling(const Ast *ast, Diag *d, ModelHeader *m) {
                 diag_at(d, DIAG_ERROR, f->loc, "'%s' does not apply to rope_scaling %s", p->key, type);
             diag_hint(d, "rope_scaling linear takes rope_factor; llama3 also rope_low_freq_factor, "
                          "rope_high_freq_factor and rope_original_context; yarn rope_factor, rope_original_context, "
-                         "rope_beta_fast, rope_beta_slow and rope_attention_factor");
+                         "rope_beta_fast, rope_beta_slow, rope_attention_factor and rope_truncate");
             rope_param_set(s, p, 0);
         } else if (!f && (p->needs & (1u << s->type)) && !ast->partial) {
             const AstField *at = given_field(ast, "rope_scaling");

@@ -66,5 +66,7 @@ void hf_read_layer_ropes(const HfConfig *c, Layout *l);
 /* Writes the layout's RoPE into an exported config: rope_scaling (without its defaults),
  * rope_local_base_freq, no_rope_layers; warns on err about what HF cannot carry. */
 void hf_export_rope(const Layout *l, json_t *o, FILE *err);
+/* One scaling parameter as transformers' rope_scaling holds it: a number, an integer or a bool. */
+json_t *hf_rope_param_json(const RopeScaling *s, const RopeParam *p);
 
 #endif

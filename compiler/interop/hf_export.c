@@ -6,6 +6,7 @@
  * binary (as the kernel templates are, compiler/kernels/codegen.c); every fact of the layout goes into
  * config.json, which that file reads. docs/interop.md, "transformers". */
 #include "embed.h"
+#include "hf_config.h"
 #include "interop.h"
 
 #include <errno.h>
@@ -62,8 +63,7 @@ static json_t *rope_scaling_json(const RopeScaling *s) {
     for (int i = 0; i < rope_nparams; i++) {
         const RopeParam *p = &rope_params[i];
         if (!(p->takes & (1u << s->type))) continue;
-        double v = rope_param_get(s, p);
-        json_object_set_new(o, p->hf_key, p->is_int ? json_integer((json_int_t)v) : json_real(v));
+        json_object_set_new(o, p->hf_key, hf_rope_param_json(s, p));
     }
     return o;
 }

@@ -52,8 +52,9 @@ static bool read_yarn(json_t *o, int64_t context, RopeScaling *s, char *why, siz
     if (!number(o, "factor", &s->factor)) s->factor = (double)context / orig;
     s->original_context = (int64_t)orig;
     json_t *truncate = json_object_get(o, "truncate");
-    if (truncate && !json_is_true(truncate))
-        return snprintf(why, n, "mixc computes yarn with truncate true (a floored and ceiled ramp)"), false;
+    if (truncate && !json_is_boolean(truncate))
+        return snprintf(why, n, "mixc needs yarn's truncate true or false"), false;
+    s->truncate = !truncate || json_is_true(truncate);
     s->beta_fast = 32, s->beta_slow = 1;
     number(o, "beta_fast", &s->beta_fast);
     number(o, "beta_slow", &s->beta_slow);
@@ -90,7 +91,7 @@ bool hf_rope_scaling(json_t *o, int64_t context, RopeScaling *s, char *why, size
     }
     for (int i = 0; ok && i < rope_nparams; i++) {
         double v = rope_param_get(s, &rope_params[i]);
-        ok = !(rope_params[i].takes & (1u << s->type)) || (v > 0 && real_value_ok(v));
+        ok = !(rope_params[i].takes & (1u << s->type)) || rope_params[i].type == ROPE_PARAM_BOOL || (v > 0 && real_value_ok(v));
     }
     if (!ok) snprintf(why, n, "mixc needs every parameter of %s scaling, each a positive number", type);
     return ok;
@@ -168,6 +169,13 @@ static double local_base(const Layout *l) {
     return base;
 }
 
+json_t *hf_rope_param_json(const RopeScaling *s, const RopeParam *p) {
+    double v = rope_param_get(s, p);
+    return p->type == ROPE_PARAM_BOOL ? json_boolean(v != 0)
+           : p->type == ROPE_PARAM_INT ? json_integer((json_int_t)v)
+                                       : json_real(v);
+}
+
 void hf_export_rope(const Layout *l, json_t *o, FILE *err) {
     const ModelHeader *m = &l->model;
     if (m->rope_scaling.type != ROPE_PLAIN) {
@@ -181,7 +189,7 @@ void hf_export_rope(const Layout *l, json_t *o, FILE *err) {
             double v = rope_param_get(&m->rope_scaling, p);
             bool is_default = !(p->needs & (1u << m->rope_scaling.type)) && v == rope_param_get(&defaults, p);
             if ((p->takes & (1u << m->rope_scaling.type)) && !is_default)
-                json_object_set_new(rs, p->hf_key, p->is_int ? json_integer((json_int_t)v) : json_real(v));
+                json_object_set_new(rs, p->hf_key, hf_rope_param_json(&m->rope_scaling, p));
         }
         json_object_set_new(o, "rope_scaling", rs);
     }

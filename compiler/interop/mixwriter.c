@@ -522,7 +522,12 @@ static void write_header(const ModelHeader *m, Buf *out) {
         for (int i = 0; i < rope_nparams; i++) {
             const RopeParam *p = &rope_params[i];
             if (!(p->takes & (1u << m->rope_scaling.type))) continue;
-            KEY(p->key), write_real(rope_param_get(&m->rope_scaling, p), out), buf_puts(out, "\n");
+            double v = rope_param_get(&m->rope_scaling, p);
+            KEY(p->key);
+            if (p->type == ROPE_PARAM_BOOL)
+                buf_puts(out, v ? "true\n" : "false\n");
+            else
+                write_real(v, out), buf_puts(out, "\n");
         }
     }
     /* the families' variations, each only when it is not Llama's */

@@ -310,8 +310,12 @@ static void model_json(const ModelHeader *m, JsonWriter *w) {
         for (int i = 0; i < rope_nparams; i++) {
             const RopeParam *p = &rope_params[i];
             if (!(p->takes & (1u << m->rope_scaling.type))) continue;
+            double v = rope_param_get(&m->rope_scaling, p);
             jw_key(w, p->key + strlen("rope_"));
-            jw_real(w, rope_param_get(&m->rope_scaling, p));
+            if (p->type == ROPE_PARAM_BOOL)
+                jw_bool(w, v != 0);
+            else
+                jw_real(w, v);
         }
         jw_object_end(w);
     }

@@ -54,10 +54,11 @@ static double yarn_correction_dim(double rotations, int64_t dim, double base, in
 }
 
 /* YaRN: pairs below `low` keep their frequency (extrapolation), pairs above `high` are divided by
- * factor (interpolation), a linear ramp between. */
+ * factor (interpolation), a linear ramp between; the bounds are whole pairs unless truncate is false. */
 static void yarn_table(const RopeScaling *s, int64_t dim, double base, float *inv_freq) {
-    double low = floor(yarn_correction_dim(s->beta_fast, dim, base, s->original_context));
-    double high = ceil(yarn_correction_dim(s->beta_slow, dim, base, s->original_context));
+    double low = yarn_correction_dim(s->beta_fast, dim, base, s->original_context);
+    double high = yarn_correction_dim(s->beta_slow, dim, base, s->original_context);
+    if (s->truncate) low = floor(low), high = ceil(high);   /* gpt-oss publishes truncate false */
     if (low < 0) low = 0;
     if (high > (double)(dim - 1)) high = (double)(dim - 1);
     if (low == high) high += 0.001;   /* transformers' guard against a zero-width ramp */
@@ -121,30 +122,35 @@ const float *rope_layer_table(const RopeTables *t, int i) {
 /* ------------------------------------------------------------------ the parameters */
 
 #define TYPE_BIT(t) (1u << (t))
-#define PARAM(key, hf, member, is_int, takes, needs) {key, hf, offsetof(RopeScaling, member), is_int, takes, needs}
+#define PARAM(key, hf, member, type, takes, needs) {key, hf, offsetof(RopeScaling, member), type, takes, needs}
 const RopeParam rope_params[] = {
-    PARAM("rope_factor", "factor", factor, false, TYPE_BIT(ROPE_LINEAR) | TYPE_BIT(ROPE_LLAMA3) | TYPE_BIT(ROPE_YARN),
+    PARAM("rope_factor", "factor", factor, ROPE_PARAM_REAL, TYPE_BIT(ROPE_LINEAR) | TYPE_BIT(ROPE_LLAMA3) | TYPE_BIT(ROPE_YARN),
           TYPE_BIT(ROPE_LINEAR) | TYPE_BIT(ROPE_LLAMA3) | TYPE_BIT(ROPE_YARN)),
-    PARAM("rope_low_freq_factor", "low_freq_factor", low_freq_factor, false, TYPE_BIT(ROPE_LLAMA3), TYPE_BIT(ROPE_LLAMA3)),
-    PARAM("rope_high_freq_factor", "high_freq_factor", high_freq_factor, false, TYPE_BIT(ROPE_LLAMA3),
+    PARAM("rope_low_freq_factor", "low_freq_factor", low_freq_factor, ROPE_PARAM_REAL, TYPE_BIT(ROPE_LLAMA3), TYPE_BIT(ROPE_LLAMA3)),
+    PARAM("rope_high_freq_factor", "high_freq_factor", high_freq_factor, ROPE_PARAM_REAL, TYPE_BIT(ROPE_LLAMA3),
           TYPE_BIT(ROPE_LLAMA3)),
-    PARAM("rope_original_context", "original_max_position_embeddings", original_context, true,
+    PARAM("rope_original_context", "original_max_position_embeddings", original_context, ROPE_PARAM_INT,
           TYPE_BIT(ROPE_LLAMA3) | TYPE_BIT(ROPE_YARN), TYPE_BIT(ROPE_LLAMA3) | TYPE_BIT(ROPE_YARN)),
-    PARAM("rope_beta_fast", "beta_fast", beta_fast, false, TYPE_BIT(ROPE_YARN), 0),
-    PARAM("rope_beta_slow", "beta_slow", beta_slow, false, TYPE_BIT(ROPE_YARN), 0),
-    PARAM("rope_attention_factor", "attention_factor", attention_factor, false, TYPE_BIT(ROPE_YARN), 0),
+    PARAM("rope_beta_fast", "beta_fast", beta_fast, ROPE_PARAM_REAL, TYPE_BIT(ROPE_YARN), 0),
+    PARAM("rope_beta_slow", "beta_slow", beta_slow, ROPE_PARAM_REAL, TYPE_BIT(ROPE_YARN), 0),
+    PARAM("rope_attention_factor", "attention_factor", attention_factor, ROPE_PARAM_REAL, TYPE_BIT(ROPE_YARN), 0),
+    PARAM("rope_truncate", "truncate", truncate, ROPE_PARAM_BOOL, TYPE_BIT(ROPE_YARN), 0),
 };
 const int rope_nparams = (int)(sizeof rope_params / sizeof rope_params[0]);
 
 double rope_param_get(const RopeScaling *s, const RopeParam *p) {
     const char *at = (const char *)s + p->offset;
-    return p->is_int ? (double)*(const int64_t *)at : *(const double *)at;
+    return p->type == ROPE_PARAM_INT    ? (double)*(const int64_t *)at
+           : p->type == ROPE_PARAM_BOOL ? (double)*(const bool *)at
+                                        : *(const double *)at;
 }
 
 void rope_param_set(RopeScaling *s, const RopeParam *p, double v) {
     char *at = (char *)s + p->offset;
-    if (p->is_int)
+    if (p->type == ROPE_PARAM_INT)
         *(int64_t *)at = (int64_t)v;
+    else if (p->type == ROPE_PARAM_BOOL)
+        *(bool *)at = v != 0;
     else
         *(double *)at = v;
 }
@@ -156,6 +162,7 @@ void rope_scaling_defaults(RopeScaling *s, const bool *given) {
         const RopeParam *p = &rope_params[i];
         if (p->offset == offsetof(RopeScaling, beta_fast)) s->beta_fast = 32;
         if (p->offset == offsetof(RopeScaling, beta_slow)) s->beta_slow = 1;
+        if (p->offset == offsetof(RopeScaling, truncate)) s->truncate = true;
         if (p->offset == offsetof(RopeScaling, attention_factor))
             s->attention_factor = s->factor > 1 ? 0.1 * log(s->factor) + 1 : 1;
     }
@@ -173,7 +180,12 @@ void rope_scaling_text(const RopeScaling *s, char *buf, size_t n) {
     for (int i = 0; i < rope_nparams && len < n; i++) {
         const RopeParam *p = &rope_params[i];
         if (!(p->takes & TYPE_BIT(s->type))) continue;
-        len += (size_t)snprintf(buf + len, n - len, "%s%s %.17g", sep, p->key + strlen("rope_"), rope_param_get(s, p));
+        const char *key = p->key + strlen("rope_");
+        double v = rope_param_get(s, p);
+        if (p->type == ROPE_PARAM_BOOL)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s %s", sep, key, v ? "true" : "false");
+        else
+            len += (size_t)snprintf(buf + len, n - len, "%s%s %.17g", sep, key, v);
         sep = ", ";
     }
     if (len < n && s->type != ROPE_PLAIN) snprintf(buf + len, n - len, ")");

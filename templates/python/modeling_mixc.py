@@ -65,8 +65,10 @@ def _yarn(s, dim, base):
     def correction_dim(rotations):
         return dim * math.log(orig / (rotations * 2 * math.pi)) / (2 * math.log(base))
 
-    low = max(math.floor(correction_dim(s["beta_fast"])), 0)
-    high = min(math.ceil(correction_dim(s["beta_slow"])), dim - 1)
+    low, high = correction_dim(s["beta_fast"]), correction_dim(s["beta_slow"])
+    if s.get("truncate", True):
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, dim - 1)
     if low == high:
         high += 0.001
     inv = []

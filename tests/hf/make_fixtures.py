@@ -59,11 +59,17 @@ FAMILIES = {
     "smollm3": ("SmolLM3Config", "SmolLM3ForCausalLM", dict(
         rope_theta=2000000.0, no_rope_layers=[1, 0], use_sliding_window=False)),
     # gpt-oss: sinks, q/k/v/o biases, 4 experts with biases (fused checkpoint tensors), 2 per token,
-    # the clamped SwiGLU at a limit this model's gates and ups pass; plain RoPE (mixc refuses its
-    # yarn with truncate false)
+    # the clamped SwiGLU at a limit this model's gates and ups pass; plain RoPE
     "gpt-oss": ("GptOssConfig", "GptOssForCausalLM", dict(
         sliding_window=WINDOW, layer_types=SLIDING_THEN_FULL, num_local_experts=4, num_experts_per_tok=2,
         swiglu_limit=0.75, attention_bias=True, rope_parameters=dict(rope_type="default", rope_theta=10000.0))),
+    # gpt-oss with its published RoPE: yarn x32 over 4096 tokens, rope_theta 150000, truncate false
+    # (the ramp's bounds 8.09 and 17.4 pairs at head_dim 64, not rounded to 8 and 18)
+    "gpt-oss-yarn": ("GptOssConfig", "GptOssForCausalLM", dict(
+        sliding_window=WINDOW, layer_types=SLIDING_THEN_FULL, num_local_experts=4, num_experts_per_tok=2,
+        swiglu_limit=0.75, attention_bias=True,
+        rope_parameters=dict(rope_type="yarn", rope_theta=150000.0, factor=32.0, beta_fast=32.0, beta_slow=1.0,
+                             truncate=False, original_max_position_embeddings=4096))),
     # a mixture of experts: 6 of width 32, 2 per token, softmax over the chosen (norm_topk_prob)
     "qwen3-moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM", dict(
         rope_theta=1000000.0, use_sliding_window=False, attention_bias=False, num_experts=6,

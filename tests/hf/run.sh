@@ -123,6 +123,17 @@ if [ -f "$FIX/llama4/config.json" ] && [ -f "$T/llama4.mix" ]; then
      cmp -s "$T/l4a.npy" "$T/l4b.npy"; then pass "llama4: --save-weights then --weights: the same logits (rope_interleaved rows written back)"
   else fail "llama4: --save-weights round trip" "$(head -c 400 "$T/err")"; fi
 fi
+# gpt-oss's published yarn has truncate false: the same weights with the ramp's bounds rounded to whole
+# pairs (truncate true) must fail the tolerance.
+if [ -f "$FIX/gpt-oss-yarn/config.json" ] && [ -f "$T/gpt-oss-yarn.mix" ]; then
+  dir=$FIX/gpt-oss-yarn
+  if grep -q '^ *rope_truncate *= *false' "$T/gpt-oss-yarn.mix" &&
+     "$RUN" --layout "$T/gpt-oss-yarn.mix" --set rope_truncate=true --set chunk=8 --set context=32 --weights "$dir" \
+       --tokens "$(cat "$dir/prompt.txt")" --max-new 0 --backend cpu --dtype fp32 --dump-logits "$T/yt.npy" >"$T/out" 2>"$T/err" &&
+     ! "$CMP" "$dir/logits.npy" "$T/yt.npy" $CPU_TOL 26 >"$T/cmp" 2>&1; then
+    pass "gpt-oss-yarn: imported with rope_truncate false, which the logits need ($(tail -n 1 "$T/cmp" | sed 's/^ *//') with true)"
+  else fail "gpt-oss-yarn: rope_truncate false is what matches" "$(head -c 400 "$T/err")" "$(tail -n 2 "$T/cmp")"; fi
+fi
 # An expert width other than the checkpoint's is refused, naming the tensor and both shapes: gpt-oss's
 # and Llama 4's fused tensors, Mixtral's block_sparse_moe names.
 width_refused() {   # FAMILY FFN MESSAGE WHAT
@@ -138,6 +149,6 @@ width_refused llama4 16 "tensor 'model.layers.0.feed_forward.experts.gate_up_pro
 width_refused mixtral 16 "tensor 'model.layers.0.block_sparse_moe.experts.0.w1.weight' has shape [32, 128]; the layout needs [16, 128]" \
   "an expert of another width is refused, naming its block_sparse_moe tensor"
 
-[ "$n_fam" -ge 15 ] && pass "$n_fam families have fixtures" || fail "fixtures: $n_fam families in $FIX, expected 15"
+[ "$n_fam" -ge 16 ] && pass "$n_fam families have fixtures" || fail "fixtures: $n_fam families in $FIX, expected 16"
 
 [ "$fails" -eq 0 ]

@@ -226,7 +226,7 @@ if ! "$MIXC" import --allow-unsupported $T/configs/gpt-oss-20b.json -o "$tmp/no/
 else fail "import -o to an unwritable place" "$(cat "$tmp/o.err")"; fi
 if ! "$MIXC" import $T/bad/heads-kv.json -o "$tmp/bad.mix" 2>/dev/null && [ ! -e "$tmp/bad.mix" ]; then
   pass "a failed import writes nothing"; else fail "a failed import writes nothing"; fi
-if ! "$MIXC" import $T/configs/gpt-oss-20b.json -o "$tmp/refused.mix" 2>/dev/null && [ ! -e "$tmp/refused.mix" ]; then
+if ! "$MIXC" import $T/configs/command-r7b.json -o "$tmp/refused.mix" 2>/dev/null && [ ! -e "$tmp/refused.mix" ]; then
   pass "a refused import writes nothing"; else fail "a refused import writes nothing"; fi
 
 # attention_bias in a llama config: q, k, v and o biases (LlamaAttention), imported as qkv_bias and
@@ -286,7 +286,6 @@ expect_warn $T/warn/llama-window.json "warning: 'sliding_window' 2048 is not rea
 if "$MIXC" import $T/warn/llama-window.json 2>/dev/null | "$MIXC" check - 2>/dev/null | grep -q "4 layers (4 global"; then
   pass "llama's sliding_window: imported as 4 global layers"; else fail "llama's sliding_window: imported as global"; fi
 expect_warn $T/configs/gemma2-9b.json "warning: 'torch_dtype' \"float32\" is not supported" --allow-unsupported
-expect_warn $T/configs/gpt-oss-20b.json "warning: 'rope_scaling' {\"beta_fast\": 32.0" --allow-unsupported
 expect_err $T/bad/null-window.json 1 "'layer_types' makes layer 0 sliding but 'sliding_window' is null"
 if "$MIXC" import $T/bad/null-window.json 2>&1 | grep -q "hint: "; then fail "no --allow-unsupported hint when it would not help"
 else pass "no --allow-unsupported hint when another error remains"; fi
@@ -312,11 +311,18 @@ expect_rope() {  # config, expected rope_* lines (one per line)
   else fail "rope scaling of $name" "$(cat "$tmp/$name.err")" "$(rope_lines "$tmp/$name.mix")"; fi
 }
 expect_rope $T/warn/qwen2.5-yarn.json " rope_theta = 1000000" " rope_scaling = yarn" " rope_factor = 4" \
-  " rope_original_context = 32768" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.138629436111989"
+  " rope_original_context = 32768" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.138629436111989" " rope_truncate = true"
 expect_rope $T/warn/deepseek-yarn-mscale.json " rope_theta = 10000" " rope_scaling = yarn" " rope_factor = 40" \
-  " rope_original_context = 4096" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1"
+  " rope_original_context = 4096" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1" " rope_truncate = true"
 expect_rope $T/warn/rope-parameters-yarn.json " rope_theta = 500000" " rope_scaling = yarn" " rope_factor = 4" \
-  " rope_original_context = 1024" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.138629436111989"
+  " rope_original_context = 1024" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.138629436111989" " rope_truncate = true"
+# yarn's truncate false (gpt-oss: the ramp's bounds not floored and ceiled), given and as gpt_oss's default
+expect_rope $T/warn/yarn-no-truncate.json " rope_theta = 150000" " rope_scaling = yarn" " rope_factor = 32" \
+  " rope_original_context = 4096" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.3465735902799727" \
+  " rope_truncate = false"
+expect_rope $T/warn/gpt-oss-default-rope.json " rope_theta = 10000" " rope_scaling = yarn" " rope_factor = 32" \
+  " rope_original_context = 4096" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.3465735902799727" \
+  " rope_truncate = false"
 # Per-layer RoPE: SmolLM3's no_rope_layers (and its no_rope_layer_interval default) as a nope kind;
 # Gemma 3's rope_local_base_freq as the sliding kind's own, unscaled, base beside a linear-scaled header.
 nope_mix() { "$MIXC" import "$1" 2>&1 | grep -E '^(attention|layers?) '; }

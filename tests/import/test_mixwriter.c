@@ -184,7 +184,7 @@ static void random_layout(Layout *l, int n) {
     if (rnd_below(3) == 0) random_shapes(l);
     if (rnd_below(3) == 0)
         l->model.rope_scaling = (RopeScaling){ROPE_YARN, .factor = 4, .original_context = 4096, .beta_fast = 32,
-                                              .beta_slow = 1, .attention_factor = 1.25};
+                                              .beta_slow = 1, .attention_factor = 1.25, .truncate = rnd_below(2) == 0};
     free(w);
     free(chunked);
     free(reads);

@@ -268,7 +268,7 @@ static void with_llama3(Layout *l) {
 }
 static void with_yarn(Layout *l) {
     l->model.rope_scaling = (RopeScaling){ROPE_YARN, .factor = 8, .original_context = 64, .beta_fast = 32,
-                                          .beta_slow = 1, .attention_factor = 1.2079441541679836};
+                                          .beta_slow = 1, .attention_factor = 1.2079441541679836, .truncate = true};
 }
 /* layers 0 and 5 (one cache) NoPE, layer 4 its kind's own rope_theta 500 (unscaled) */
 static void with_rope_kinds(Layout *l) {

@@ -50,13 +50,24 @@ for f in ${MIXC_PY_LAYOUTS:-examples/*.mix tests/transformers/*.mix}; do
 done
 "$PYTHON" tests/transformers/check.py "${dirs[@]}" || fails=$((fails + 1))
 
-# The vLLM plugin against an installed vLLM: its modules import (every vLLM name it uses resolves).
-if "$PYTHON" -c 'import vllm' 2>/dev/null; then
+# The vLLM plugin against an installed vLLM (in $PYTHON's environment, or MIXC_VLLM_PYTHON's: vLLM
+# pins its own torch): its modules import (every vLLM name it uses resolves), and pip-installed, vLLM's
+# plugin loader finds its entry point and registers MixcForCausalLM.
+VLLM_PYTHON=${MIXC_VLLM_PYTHON:-$PYTHON}
+if "$VLLM_PYTHON" -c 'import vllm' 2>/dev/null; then
   "$MIXC" export examples/ma.mix --vllm "$T/vllm" 2>"$T/err" &&
-    PYTHONPATH="$T/vllm" "$PYTHON" -c 'import mixc_vllm, mixc_vllm_model; mixc_vllm.register()' 2>>"$T/err" &&
+    PYTHONPATH="$T/vllm" "$VLLM_PYTHON" -c 'import mixc_vllm, mixc_vllm_model; mixc_vllm.register()' 2>>"$T/err" &&
     echo "PASS the vLLM plugin imports against the installed vLLM and registers MixcForCausalLM" ||
     fail "the vLLM plugin imports against the installed vLLM" "$(tail -n 5 "$T/err")"
+  "$VLLM_PYTHON" -m pip install -q --no-deps --target "$T/vllm-site" "$T/vllm" >>"$T/err" 2>&1 &&
+    PYTHONPATH="$T/vllm-site" "$VLLM_PYTHON" -c '
+from vllm.plugins import load_general_plugins
+from vllm import ModelRegistry
+load_general_plugins()
+assert "MixcForCausalLM" in ModelRegistry.get_supported_archs(), "not registered"' >>"$T/err" 2>&1 &&
+    echo "PASS the vLLM plugin, pip-installed, is loaded by vLLM's plugin loader (vllm.general_plugins)" ||
+    fail "the pip-installed vLLM plugin is loaded by vLLM's plugin loader" "$(tail -n 5 "$T/err")"
 else
-  echo "SKIP the vLLM plugin against vLLM: vLLM is not installed in $PYTHON's environment"
+  echo "SKIP the vLLM plugin against vLLM: vLLM is not installed in $VLLM_PYTHON's environment (MIXC_VLLM_PYTHON)"
 fi
 [ "$fails" -eq 0 ]

@@ -80,6 +80,7 @@ hf_family gemma2-9b examples/gemma2-9b.mix ministral '.architectures == ["Mistra
   (.layer_types | length) == 42'
 hf_family llama-builtin tests/transformers/llama-builtin.mix llama '.attention_bias == true and .rope_scaling.rope_type == "llama3"'
 hf_family mistral-yarn tests/transformers/mistral-yarn.mix mistral '.sliding_window == 8 and .rope_scaling.rope_type == "yarn"'
+hf_family llama-yarn-no-truncate tests/transformers/llama-yarn-no-truncate.mix llama '.rope_scaling.rope_type == "yarn" and .rope_scaling.truncate == false'
 hf_family llama-like tests/transformers/llama-like.mix mixc 'true' "layer 2 reads layer 1's cache"
 hf_family ma examples/ma.mix mixc '.auto_map != null' "no transformers family computes this layout (layer 2 reads layer 1's cache"
 hf_family gemma3-27b examples/gemma3-27b.mix mixc 'true' "layer 0 has its own RoPE"

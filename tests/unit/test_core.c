@@ -394,17 +394,30 @@ static void test_rope_tables(void) {
         CHECK(fabsf(inv[llama3[i].k] - llama3[i].want) <= 1e-7f * llama3[i].want);
     m.rope_theta = 1e6;   /* Qwen2.5's yarn: factor 4, original 32768 (ramp over pairs 23..40) */
     m.rope_scaling = (RopeScaling){ROPE_YARN, .factor = 4, .original_context = 32768, .beta_fast = 32,
-                                   .beta_slow = 1, .attention_factor = 0.1 * log(4.0) + 1};
+                                   .beta_slow = 1, .attention_factor = 0.1 * log(4.0) + 1, .truncate = true};
     static const struct { int k; float want; } yarn[] = {
         {0, 1.0f}, {10, 0.11547819525003433f}, {20, 0.013335213996469975f}, {30, 0.0010643609566614032f},
         {40, 4.4456985051510856e-05f}, {63, 3.102344408034696e-07f}};
     CHECK(rope_table(&m, &header, inv, &scale) && fabsf(scale - 1.138629436111989f) < 1e-7f);
     for (size_t i = 0; i < sizeof yarn / sizeof yarn[0]; i++)
         CHECK(fabsf(inv[yarn[i].k] - yarn[i].want) <= 1e-7f * yarn[i].want);
+    /* gpt-oss's yarn (head_dim 64 there; 128 here): truncate false, the ramp over pairs 16.2..34.8 */
+    m.rope_theta = 150000;
+    m.rope_scaling = (RopeScaling){ROPE_YARN, .factor = 32, .original_context = 4096, .beta_fast = 32,
+                                   .beta_slow = 1, .attention_factor = 0.1 * log(32.0) + 1, .truncate = false};
+    static const struct { int k; float want; } untruncated[] = {
+        {0, 1.0f}, {10, 0.15532298386096954f}, {17, 0.040391240268945694f}, {18, 0.031705696135759354f},
+        {20, 0.019334999844431877f}, {30, 0.00105260219424963f}, {36, 3.830881178146228e-05f},
+        {40, 1.818833698052913e-05f}, {63, 2.50977734594926e-07f}};
+    CHECK(rope_table(&m, &header, inv, &scale) && fabsf(scale - 1.3465735902799727f) < 1e-7f);
+    for (size_t i = 0; i < sizeof untruncated / sizeof untruncated[0]; i++)   /* its ramp is fp32: one ulp */
+        CHECK(fabsf(inv[untruncated[i].k] - untruncated[i].want) <= 0x1p-23f * untruncated[i].want);
+    m.rope_scaling.truncate = true;   /* transformers' 0.04002884030342102 at pair 17 */
+    CHECK(rope_table(&m, &header, inv, &scale) && fabsf(inv[17] - 0.04002884030342102f) <= 1e-7f * inv[17]);
     LayerRope local = {.theta = 10000};   /* a kind's own base: plain, unscaled */
     CHECK(rope_table(&m, &local, inv, &scale) && scale == 1.0f && inv[1] == (float)pow(10000, -2.0 / 128));
     CHECK(!rope_table(&m, &nope, inv, &scale));
-    REPORT("rope_table: llama3 and yarn inverse frequencies equal transformers' (Python recomputation)");
+    REPORT("rope_table: llama3 and yarn (truncated or not) inverse frequencies equal transformers'");
 }
 
 /* Chunked layers: a chunked C mask reaches C keys back (its own included), like window C; a cache
