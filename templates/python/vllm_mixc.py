@@ -4,25 +4,24 @@ Written by `mixc export --vllm DIR` (templates/python/vllm_mixc.py in mixc, embe
 binary). It serves the model directory that `mixc export --transformers` writes (config.json with
 model_type "mixc", read with trust_remote_code; mixrun's safetensors), and reads the layout from that
 config: per layer the window, the layer whose KV cache it reads (vLLM's kv_sharing_target_layer_name)
-and the RoPE, and the model's variations. Written against vLLM's Llama-style building blocks, so
-tensor and pipeline parallelism come from vLLM. A reader has only a q projection; vLLM's rules for
+and the RoPE, and the model's variations. Written against vLLM 0.33's Llama-style building blocks
+(the module layout, get_rope's rope_parameters, embed_input_ids), so tensor and pipeline parallelism
+come from vLLM. A reader has only a q projection and hands Attention no k or v; vLLM's rules for
 sharing (a reader has its owner's attention type and window; an owner and its readers sit in one
 pipeline stage) are checked by `mixc export --vllm` and again here.
 """
 
-import math
 from collections.abc import Iterable
+from itertools import islice
 
 import torch
 from torch import nn
 
-try:  # vLLM moved Attention in later releases
-    from vllm.attention import Attention
-except ImportError:  # pragma: no cover
-    from vllm.model_executor.layers.attention import Attention
+from vllm.compilation.decorators import support_torch_compile
 from vllm.config import VllmConfig
 from vllm.distributed import get_pp_group, get_tensor_model_parallel_world_size
 from vllm.model_executor.layers.activation import GeluAndMul, SiluAndMul
+from vllm.model_executor.layers.attention import Attention
 from vllm.model_executor.layers.layernorm import GemmaRMSNorm, RMSNorm
 from vllm.model_executor.layers.linear import (ColumnParallelLinear, MergedColumnParallelLinear,
                                                QKVParallelLinear, RowParallelLinear)
@@ -30,36 +29,55 @@ from vllm.model_executor.layers.logits_processor import LogitsProcessor
 from vllm.model_executor.layers.rotary_embedding import get_rope
 from vllm.model_executor.layers.vocab_parallel_embedding import ParallelLMHead, VocabParallelEmbedding
 from vllm.model_executor.model_loader.weight_utils import default_weight_loader
-from vllm.model_executor.models.utils import is_pp_missing_parameter, make_layers, maybe_prefix
+from vllm.model_executor.models.interfaces import SupportsPP
+from vllm.model_executor.models.utils import (PPMissingLayer, extract_layer_index, is_pp_missing_parameter,
+                                              make_empty_intermediate_tensors_factory, make_layers, maybe_prefix)
 from vllm.sequence import IntermediateTensors
 
-
-def layer_index(prefix):
-    return int(prefix.split(".")[-1])
+# What vLLM's get_rope reads of each scaling that mixc exports (mixc's keys have vLLM's names): yarn's
+# attention_factor is the whole factor on cos and sin (mixc's, used as is), truncate whether the ramp's
+# bounds are rounded (false for gpt-oss's yarn).
+ROPE_SCALING_KEYS = {
+    "linear": ("factor",),
+    "llama3": ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"),
+    "yarn": ("factor", "original_max_position_embeddings", "beta_fast", "beta_slow", "attention_factor", "truncate"),
+}
 
 
 def norm_class(config):
     return GemmaRMSNorm if config.mixc_norm == "rms_plus_one" else RMSNorm
 
 
-def rope_of(config, layer):
-    """vLLM's rotary embedding of one layer, or None for NoPE."""
+def rope_parameters(config, layer):
+    """vLLM's rope_parameters of one layer (its base, and the header's scaling if the layer is scaled),
+    or None for NoPE."""
     rope = config.mixc_rope[layer]
     if rope is None:
         return None
-    scaling = dict(config.mixc_rope_scaling) if rope["scaled"] and config.mixc_rope_scaling else None
-    if scaling and scaling["rope_type"] == "yarn":
-        # vLLM multiplies its own get_mscale(factor) by attn_factor; mixc's attention_factor is the product.
-        factor = scaling["factor"]
-        scaling["attn_factor"] = scaling.pop("attention_factor") / (0.1 * math.log(factor) + 1 if factor > 1 else 1)
-    return get_rope(config.head_dim, rotary_dim=config.head_dim, max_position=config.max_position_embeddings,
-                    base=rope["theta"], is_neox_style=True, rope_scaling=scaling)
+    params = {"rope_type": "default", "rope_theta": float(rope["theta"])}
+    scaling = config.mixc_rope_scaling if rope["scaled"] else None
+    if scaling:
+        kind = scaling["rope_type"]
+        if kind not in ROPE_SCALING_KEYS:
+            raise ValueError(f"'mixc_rope_scaling' type {kind!r} is not computed by this plugin (linear, llama3, yarn)")
+        params["rope_type"] = kind
+        params.update({k: scaling[k] for k in ROPE_SCALING_KEYS[kind] if k in scaling})
+    return params
+
+
+def rope_of(config, layer):
+    """vLLM's rotary embedding of one layer (neox style: mixrun's rotate_half), or None for NoPE."""
+    params = rope_parameters(config, layer)
+    if params is None:
+        return None
+    return get_rope(config.head_dim, max_position=config.max_position_embeddings, is_neox_style=True,
+                    rope_parameters=params)
 
 
 class MixcAttention(nn.Module):
     def __init__(self, config, cache_config, quant_config, prefix):
         super().__init__()
-        i = layer_index(prefix.rsplit(".", 1)[0])
+        i = extract_layer_index(prefix)
         self.owner = config.mixc_kv_owner[i]
         self.is_owner = self.owner == i
         tp = get_tensor_model_parallel_world_size()
@@ -77,17 +95,17 @@ class MixcAttention(nn.Module):
                                                bias=bias, quant_config=quant_config, prefix=f"{prefix}.q_proj")
         self.o_proj = RowParallelLinear(config.num_attention_heads * self.head_dim, config.hidden_size,
                                         bias=config.mixc_o_bias, quant_config=quant_config, prefix=f"{prefix}.o_proj")
+        self.q_norm = self.k_norm = None
         if config.mixc_qk_norm:
             self.q_norm = norm_class(config)(self.head_dim, eps=config.rms_norm_eps)
             if self.is_owner:
                 self.k_norm = norm_class(config)(self.head_dim, eps=config.rms_norm_eps)
         self.rotary_emb = rope_of(config, i)
-        window = config.mixc_windows[i]
         owner_prefix = prefix.replace(f".layers.{i}.", f".layers.{self.owner}.")
         self.attn = Attention(self.num_heads, self.head_dim, (config.mixc_query_pre_attn_scalar or self.head_dim) ** -0.5,
                               num_kv_heads=self.num_kv_heads, cache_config=cache_config, quant_config=quant_config,
-                              per_layer_sliding_window=window or None,
                               logits_soft_cap=config.mixc_attn_softcap or None,
+                              per_layer_sliding_window=config.mixc_windows[i] or None,
                               kv_sharing_target_layer_name=None if self.is_owner else f"{owner_prefix}.attn",
                               prefix=f"{prefix}.attn")
 
@@ -100,14 +118,13 @@ class MixcAttention(nn.Module):
         if self.is_owner:
             qkv, _ = self.qkv_proj(hidden_states)
             q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
-            k = self.head_norm(k, getattr(self, "k_norm", None), self.num_kv_heads)
+            k = self.head_norm(k, self.k_norm, self.num_kv_heads)
         else:   # reads its owner's cache: no k or v of its own
             q, _ = self.q_proj(hidden_states)
             k = v = None
-        q = self.head_norm(q, getattr(self, "q_norm", None), self.num_heads)
+        q = self.head_norm(q, self.q_norm, self.num_heads)
         if self.rotary_emb is not None:
-            q, rotated = self.rotary_emb(positions, q, k if k is not None else q.clone())
-            k = rotated if k is not None else None
+            q, k = self.rotary_emb(positions, q, k)
         out, _ = self.o_proj(self.attn(q, k, v))
         return out
 
@@ -149,12 +166,19 @@ class MixcDecoderLayer(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
+@support_torch_compile(dynamic_arg_dims={"input_ids": 0, "positions": 0, "intermediate_tensors": 0,
+                                         "inputs_embeds": 0})
 class MixcModel(nn.Module):
     def __init__(self, *, vllm_config: VllmConfig, prefix: str = ""):
         super().__init__()
         config = vllm_config.model_config.hf_config
         self.config = config
-        self.embed_tokens = VocabParallelEmbedding(config.vocab_size, config.hidden_size)
+        pp = get_pp_group()
+        if pp.is_first_rank or (config.tie_word_embeddings and pp.is_last_rank):
+            self.embed_tokens = VocabParallelEmbedding(config.vocab_size, config.hidden_size,
+                                                       quant_config=vllm_config.quant_config)
+        else:
+            self.embed_tokens = PPMissingLayer()
         self.start_layer, self.end_layer, self.layers = make_layers(
             config.num_hidden_layers,
             lambda prefix: MixcDecoderLayer(config, vllm_config.cache_config, vllm_config.quant_config, prefix),
@@ -164,54 +188,66 @@ class MixcModel(nn.Module):
             if owner < self.start_layer:
                 raise ValueError(f"layer {i} reads layer {owner}'s cache, which is in an earlier pipeline stage; "
                                  "vLLM shares caches within a stage (choose another pipeline_parallel_size)")
-        self.norm = norm_class(config)(config.hidden_size, eps=config.rms_norm_eps)
+        self.norm = norm_class(config)(config.hidden_size, eps=config.rms_norm_eps) if pp.is_last_rank else PPMissingLayer()
         self.normalizer = config.hidden_size ** 0.5 if config.mixc_embed_scale else None
+        self.make_empty_intermediate_tensors = make_empty_intermediate_tensors_factory(["hidden_states"],
+                                                                                       config.hidden_size)
 
-    def get_input_embeddings(self, input_ids):
+    def embed_input_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
         x = self.embed_tokens(input_ids)
         return x * torch.tensor(self.normalizer, dtype=x.dtype) if self.normalizer else x
 
-    def forward(self, input_ids, positions, intermediate_tensors=None, inputs_embeds=None):
+    def forward(self, input_ids: torch.Tensor | None, positions: torch.Tensor,
+                intermediate_tensors: IntermediateTensors | None = None,
+                inputs_embeds: torch.Tensor | None = None) -> torch.Tensor | IntermediateTensors:
         if get_pp_group().is_first_rank:
-            x = inputs_embeds if inputs_embeds is not None else self.get_input_embeddings(input_ids)
+            x = inputs_embeds if inputs_embeds is not None else self.embed_input_ids(input_ids)
         else:
             x = intermediate_tensors["hidden_states"]
-        for layer in self.layers[self.start_layer:self.end_layer]:
+        for layer in islice(self.layers, self.start_layer, self.end_layer):
             x = layer(positions, x)
         if not get_pp_group().is_last_rank:
             return IntermediateTensors({"hidden_states": x})
         return self.norm(x)
 
 
-class MixcForCausalLM(nn.Module):
+class MixcForCausalLM(nn.Module, SupportsPP):
     # mixrun's (HF Llama's) separate projections, loaded into vLLM's fused ones.
     stacked_params_mapping = [(".qkv_proj", ".q_proj", "q"), (".qkv_proj", ".k_proj", "k"),
                               (".qkv_proj", ".v_proj", "v"), (".gate_up_proj", ".gate_proj", 0),
                               (".gate_up_proj", ".up_proj", 1)]
+    packed_modules_mapping = {"qkv_proj": ["q_proj", "k_proj", "v_proj"], "gate_up_proj": ["gate_proj", "up_proj"]}
 
     def __init__(self, *, vllm_config: VllmConfig, prefix: str = ""):
         super().__init__()
         config = vllm_config.model_config.hf_config
         self.config = config
         self.model = MixcModel(vllm_config=vllm_config, prefix=maybe_prefix(prefix, "model"))
-        if config.tie_word_embeddings:
-            self.lm_head = self.model.embed_tokens
+        if get_pp_group().is_last_rank:
+            self.lm_head = ParallelLMHead(config.vocab_size, config.hidden_size, quant_config=vllm_config.quant_config,
+                                          prefix=maybe_prefix(prefix, "lm_head"))
+            if config.tie_word_embeddings:
+                self.lm_head = self.lm_head.tie_weights(self.model.embed_tokens)
+            self.logits_processor = LogitsProcessor(config.vocab_size, soft_cap=config.mixc_logit_softcap or None)
         else:
-            self.lm_head = ParallelLMHead(config.vocab_size, config.hidden_size, prefix=maybe_prefix(prefix, "lm_head"))
-        self.logits_processor = LogitsProcessor(config.vocab_size, soft_cap=config.mixc_logit_softcap or None)
+            self.lm_head = PPMissingLayer()
+        self.make_empty_intermediate_tensors = self.model.make_empty_intermediate_tensors
 
-    def get_input_embeddings(self, input_ids):
-        return self.model.get_input_embeddings(input_ids)
+    def embed_input_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.model.embed_input_ids(input_ids)
 
-    def forward(self, input_ids, positions, intermediate_tensors=None, inputs_embeds=None):
+    def forward(self, input_ids: torch.Tensor | None, positions: torch.Tensor,
+                intermediate_tensors: IntermediateTensors | None = None,
+                inputs_embeds: torch.Tensor | None = None) -> torch.Tensor | IntermediateTensors:
         return self.model(input_ids, positions, intermediate_tensors, inputs_embeds)
 
-    def compute_logits(self, hidden_states, sampling_metadata=None):
-        if sampling_metadata is None:
-            return self.logits_processor(self.lm_head, hidden_states)
-        return self.logits_processor(self.lm_head, hidden_states, sampling_metadata)
+    def compute_logits(self, hidden_states: torch.Tensor) -> torch.Tensor | None:
+        return self.logits_processor(self.lm_head, hidden_states)
 
     def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> set[str]:
+        """mixrun's tensors into this stage's parameters; a tensor that is no parameter of the model is
+        refused by name (a checkpoint of another layout). Returns the names loaded, which vLLM's loader
+        compares with the model's parameters."""
         params = dict(self.named_parameters())
         loaded = set()
         for name, tensor in weights:
@@ -222,8 +258,10 @@ class MixcForCausalLM(nn.Module):
                 if single in name and name.replace(single, fused) in params:   # a reader's q_proj stays
                     target, shard = name.replace(single, fused), shard_id
                     break
-            if target not in params or is_pp_missing_parameter(target, self):
+            if is_pp_missing_parameter(target, self):
                 continue
+            if target not in params:
+                raise ValueError(f"the checkpoint's tensor '{name}' is not a parameter of this layout's model")
             param = params[target]
             loader = getattr(param, "weight_loader", default_weight_loader)
             if shard is None:

@@ -158,9 +158,10 @@ def check(d):
     report(ok, "%s: one training step (loss.backward, AdamW)" % name, detail)
 
 
-for d in sys.argv[1:]:
-    try:
-        check(d)
-    except Exception:
-        report(False, "%s: runs" % os.path.basename(d.rstrip("/")), traceback.format_exc())
-sys.exit(1 if failures else 0)
+if __name__ == "__main__":   # check_vllm.py imports the helpers
+    for d in sys.argv[1:]:
+        try:
+            check(d)
+        except Exception:
+            report(False, "%s: runs" % os.path.basename(d.rstrip("/")), traceback.format_exc())
+    sys.exit(1 if failures else 0)

@@ -51,14 +51,33 @@ done
 "$PYTHON" tests/transformers/check.py "${dirs[@]}" || fails=$((fails + 1))
 
 # The vLLM plugin against an installed vLLM (in $PYTHON's environment, or MIXC_VLLM_PYTHON's: vLLM
-# pins its own torch): its modules import (every vLLM name it uses resolves), and pip-installed, vLLM's
-# plugin loader finds its entry point and registers MixcForCausalLM.
+# pins its own torch). check_vllm.py builds the plugin's model on vLLM's CPU platform for layouts with
+# windows, KV sharing, Gemma's variations and each RoPE scaling (VLLM_LAYOUTS, examples at test size),
+# loads mixrun's weights, checks each Attention's window and KV owner and each RoPE against mixrun's,
+# and compares the model's logits with mixrun's (attention by a reference: vLLM's kernels need a GPU
+# or vllm._C). Pip-installed, vLLM's plugin loader finds its entry point and registers MixcForCausalLM.
 VLLM_PYTHON=${MIXC_VLLM_PYTHON:-$PYTHON}
+VLLM_LAYOUTS="examples/ma.mix tests/transformers/gemma-like.mix tests/transformers/mistral-yarn.mix
+              tests/transformers/llama-yarn-no-truncate.mix tests/transformers/llama-builtin.mix"
 if "$VLLM_PYTHON" -c 'import vllm' 2>/dev/null; then
-  "$MIXC" export examples/ma.mix --vllm "$T/vllm" 2>"$T/err" &&
-    PYTHONPATH="$T/vllm" "$VLLM_PYTHON" -c 'import mixc_vllm, mixc_vllm_model; mixc_vllm.register()' 2>>"$T/err" &&
-    echo "PASS the vLLM plugin imports against the installed vLLM and registers MixcForCausalLM" ||
-    fail "the vLLM plugin imports against the installed vLLM" "$(tail -n 5 "$T/err")"
+  vdirs=()
+  mkdir -p "$T/vllm-models"
+  if "$MIXC" export examples/ma.mix --vllm "$T/vllm" 2>"$T/err"; then
+    for f in $VLLM_LAYOUTS; do
+      name=$(basename "$f" .mix) sets=()
+      [[ $f == examples/* ]] && sets=("${SIZE[@]}")
+      "$MIXC" export "$f" --transformers "$T/vllm-models/$name" "${sets[@]}" 2>"$T/err" &&
+        prepare "$T/vllm-models/$name" "$f" "${sets[@]}" && vdirs+=("$T/vllm-models/$name") ||
+        fail "vLLM: $name: export and mixrun" "$(head -c 400 "$T/err")"
+    done
+    # vLLM logs to stdout: only the check's own lines are shown.
+    PYTHONPATH="$T/vllm" "$VLLM_PYTHON" tests/transformers/check_vllm.py "${vdirs[@]}" >"$T/vllm-out" 2>"$T/vllm-err"
+    rc=$?
+    grep -E '^(PASS|FAIL|    )' "$T/vllm-out"
+    [ "$rc" -eq 0 ] || fail "the vLLM plugin's model against mixrun (check_vllm.py, exit $rc)" "$(tail -n 5 "$T/vllm-err")"
+  else
+    fail "mixc export --vllm" "$(cat "$T/err")"
+  fi
   "$VLLM_PYTHON" -m pip install -q --no-deps --target "$T/vllm-site" "$T/vllm" >>"$T/err" 2>&1 &&
     PYTHONPATH="$T/vllm-site" "$VLLM_PYTHON" -c '
 from vllm.plugins import load_general_plugins
