@@ -41,7 +41,8 @@ static const OptSpec check_options[] = {
     OPT(CheckOptions, quiet, OPT_FLAG, "--quiet", .alias = "-q", .help = "print nothing but diagnostics"),
     OPT(CheckOptions, target, OPT_WORD, "--target", .choices = "vllm",
         .help = "also check what a serving engine can do with the layout (vllm: a reader has\n"
-                "its owner's window; with --pp, sharing groups stay in one pipeline stage)"),
+                "its owner's window; with --pp, sharing groups stay in one pipeline stage;\n"
+                "yarn's table covers the context)"),
     OPT(CheckOptions, pp, OPT_COUNT, "--pp", .metavar = "N", .max = 1 << 16,
         .help = "with --target: the pipeline stages"),
 };

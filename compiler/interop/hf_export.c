@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,12 +223,27 @@ static int pp_stage(int nlayers, int pp, int i) {
     return pp - 1;
 }
 
+/* vLLM's yarn (YaRNScalingRotaryEmbedding) tabulates cos and sin for original_context * factor
+ * positions whatever max_position_embeddings is: a longer context would read past the table. */
+static bool vllm_yarn_covers_context(const Layout *l, FILE *err) {
+    const RopeScaling *s = &l->model.rope_scaling;
+    if (s->type != ROPE_YARN) return true;
+    bool scaled = false;   /* the header's scaling applies to the layers without a base of their own */
+    for (int i = 0; i < l->nlayers; i++) scaled |= !l->layer[i].rope.nope && l->layer[i].rope.theta == 0;
+    double covered = ceil((double)s->original_context * s->factor);
+    if (!scaled || (double)l->model.context <= covered) return true;
+    fprintf(err, "mixc: context %lld is longer than the %.0f positions vLLM's yarn RoPE covers (rope_original_context "
+                 "%lld x rope_factor %g)\n  hint: a context of at most %.0f, or a larger rope_factor\n",
+            (long long)l->model.context, covered, (long long)s->original_context, s->factor, covered);
+    return false;
+}
+
 bool vllm_layout_ok(const Layout *l, int pp, FILE *err) {
     if (pp > l->nlayers) {
         fprintf(err, "mixc: %d pipeline stages are more than the model's %d layers\n", pp, l->nlayers);
         return false;
     }
-    bool ok = true;
+    bool ok = vllm_yarn_covers_context(l, err);
     char a[ATTN_TEXT_MAX], b[ATTN_TEXT_MAX];
     for (int i = 0; i < l->nlayers; i++) {
         const LayerInfo *li = &l->layer[i], *owner = &l->layer[li->reads];

@@ -72,7 +72,8 @@ int export_transformers_dir(const Layout *l, const char *dir, bool builtin_if_ex
 int export_vllm_dir(const Layout *l, const char *dir, int pp, FILE *err);
 /* vLLM's rules for a layout (`mixc check --target vllm`, `mixc export --vllm`): a reader has its
  * owner's attention type and window; with pp > 1 pipeline stages (split as vLLM splits them), each
- * sharing group lies in one stage. Each violation on err with a hint; false when any. */
+ * sharing group lies in one stage; with yarn, the context fits the positions vLLM's yarn tabulates
+ * (rope_original_context x rope_factor). Each violation on err with a hint; false when any. */
 bool vllm_layout_ok(const Layout *l, int pp, FILE *err);
 
 /* ---------------------------------------------------------------- foundry.c */

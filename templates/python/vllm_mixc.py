@@ -70,8 +70,15 @@ def rope_of(config, layer):
     params = rope_parameters(config, layer)
     if params is None:
         return None
-    return get_rope(config.head_dim, max_position=config.max_position_embeddings, is_neox_style=True,
-                    rope_parameters=params)
+    rotary = get_rope(config.head_dim, max_position=config.max_position_embeddings, is_neox_style=True,
+                      rope_parameters=params)
+    # vLLM's yarn tabulates original_max_position_embeddings * factor positions, whatever the context:
+    # a longer context would read past the table.
+    if rotary.cos_sin_cache.shape[0] < config.max_position_embeddings:
+        raise ValueError(f"layer {layer}: vLLM's {params['rope_type']} RoPE covers {rotary.cos_sin_cache.shape[0]} "
+                         f"positions (original_max_position_embeddings x factor), fewer than the context "
+                         f"{config.max_position_embeddings}")
+    return rotary
 
 
 class MixcAttention(nn.Module):

@@ -154,6 +154,8 @@ def check_rope(name, model, config):
     report(not bad, "%s: every layer's rotary cos/sin cache = mixrun's RoPE (%s)" % (name, ", ".join(sorted(kinds))
            or "NoPE"), "\n".join(bad))
     scaling = config.mixc_rope_scaling
+    if scaling and scaling["rope_type"] == "yarn":   # a context past vLLM's yarn table is refused
+        check_yarn_table(name, config)
     if scaling and scaling.get("truncate") is False:   # the check sees truncate dropped
         i = next(i for i, r in enumerate(config.mixc_rope) if r and r["scaled"])
         import mixc_vllm_model
@@ -161,6 +163,21 @@ def check_rope(name, model, config):
         rounded = get_rope(config.head_dim, config.max_position_embeddings, True, params)
         worst = rope_differs(rounded, *reference_rope(config, i))
         report(worst > 1, "%s: the RoPE comparison sees yarn's truncate dropped" % name, "%.3g" % worst)
+
+
+def check_yarn_table(name, config):
+    import copy
+    import mixc_vllm_model
+    longer = copy.copy(config)
+    scaling = config.mixc_rope_scaling
+    longer.max_position_embeddings = int(scaling["original_max_position_embeddings"] * scaling["factor"]) + 1
+    i = next(i for i, r in enumerate(config.mixc_rope) if r and r["scaled"])
+    try:
+        mixc_vllm_model.rope_of(longer, i)
+        report(False, "%s: a context past vLLM's yarn table is refused" % name, "built")
+    except ValueError as e:
+        report("fewer than the context %d" % longer.max_position_embeddings in str(e),
+               "%s: a context past vLLM's yarn table is refused" % name, str(e))
 
 
 def logits(model, tokens):

@@ -161,6 +161,9 @@ vllm_refused "a sharing group across pipeline stages" \
 "$MIXC" export examples/ma-noshare.mix --vllm "$T/pp4" --pp 4 2>"$T/err" && pass "vLLM rule: ma-noshare's groups fit four pipeline stages" ||
   fail "vLLM rule: ma-noshare's groups fit four pipeline stages" "$(cat "$T/err")"
 vllm_refused "an 8-bit cache" "'kv_dtype' int8" examples/character-ai.mix
+vllm_refused "a context past the positions vLLM's yarn tabulates" \
+  "mixc: context 128 is longer than the 64 positions vLLM's yarn RoPE covers (rope_original_context 16 x rope_factor 4)" \
+  tests/transformers/mistral-yarn.mix --set context=128
 # The same rules in the checker: mixc check --target vllm [--pp N].
 "$MIXC" check --target vllm tests/transformers/llama-like.mix >/dev/null 2>"$T/err"
 rc=$?
