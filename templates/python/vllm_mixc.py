@@ -81,6 +81,20 @@ def rope_of(config, layer):
     return rotary
 
 
+def check_sharing(config, start, end):
+    """vLLM's rules for the readers among layers start..end-1 (this pipeline stage), as `mixc export
+    --vllm` checks them: a reader has its owner's window, and its owner is in the same stage."""
+    for i in range(start, end):
+        owner = config.mixc_kv_owner[i]
+        if config.mixc_windows[i] != config.mixc_windows[owner]:
+            raise ValueError(f"layer {i} (window {config.mixc_windows[i]}) reads layer {owner}'s cache (window "
+                             f"{config.mixc_windows[owner]}): vLLM shares a cache only between layers of the same "
+                             "attention type and window")
+        if owner < start:
+            raise ValueError(f"layer {i} reads layer {owner}'s cache, which is in an earlier pipeline stage; "
+                             "vLLM shares caches within a stage (choose another pipeline_parallel_size)")
+
+
 class MixcAttention(nn.Module):
     def __init__(self, config, cache_config, quant_config, prefix):
         super().__init__()
@@ -190,11 +204,7 @@ class MixcModel(nn.Module):
             config.num_hidden_layers,
             lambda prefix: MixcDecoderLayer(config, vllm_config.cache_config, vllm_config.quant_config, prefix),
             prefix=f"{prefix}.layers")
-        for i in range(self.start_layer, self.end_layer):
-            owner = config.mixc_kv_owner[i]
-            if owner < self.start_layer:
-                raise ValueError(f"layer {i} reads layer {owner}'s cache, which is in an earlier pipeline stage; "
-                                 "vLLM shares caches within a stage (choose another pipeline_parallel_size)")
+        check_sharing(config, self.start_layer, self.end_layer)
         self.norm = norm_class(config)(config.hidden_size, eps=config.rms_norm_eps) if pp.is_last_rank else PPMissingLayer()
         self.normalizer = config.hidden_size ** 0.5 if config.mixc_embed_scale else None
         self.make_empty_intermediate_tensors = make_empty_intermediate_tensors_factory(["hidden_states"],

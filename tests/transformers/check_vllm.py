@@ -2,8 +2,8 @@
 
 Arguments: the plugin directory (on PYTHONPATH), then directories as check.py's (a `--transformers`
 export with mixrun's fp32 random weights, ref.npy, prompt.txt, tokens.txt). For each: vLLM's own
-VllmConfig from the directory (CPU platform, eager), a single-process gloo group, the model built by
-the plugin's MixcForCausalLM; then
+VllmConfig from the directory (CPU platform, eager), a single-process gloo group, and the model that
+vLLM's loader (get_model) makes with the plugin's MixcForCausalLM and mixrun's safetensors; then
   - load_weights takes every tensor of mixrun's safetensors and fills every parameter (none missing;
     a tensor of no parameter is refused by name);
   - each layer's Attention has the layout's window, scale, soft-cap and kv_sharing_target_layer_name
@@ -32,7 +32,8 @@ from vllm.config import (CompilationConfig, CompilationMode, DeviceConfig, Model
 from vllm.distributed import init_distributed_environment, initialize_model_parallel  # noqa: E402
 from vllm.model_executor.layers.attention import Attention  # noqa: E402
 from vllm.model_executor.layers.rotary_embedding import get_rope  # noqa: E402
-from vllm.model_executor.model_loader.utils import get_model_architecture, process_weights_after_loading  # noqa: E402
+from vllm.model_executor.model_loader import get_model  # noqa: E402
+from vllm.model_executor.model_loader.utils import get_model_architecture  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from check import ids_of, report, within_tolerance  # noqa: E402
@@ -70,7 +71,9 @@ def causal_window_attention(self, query, key, value, output_shape=None, output_d
 
 
 def build(d):
-    """vLLM's config of the export directory and the plugin's model in it, fp32 on CPU, eager."""
+    """vLLM's config of the export directory and the model vLLM's loader makes of it (get_model: the
+    class the registry resolves, mixrun's safetensors read and loaded by its load_weights, vLLM's check
+    that every parameter was loaded, process_weights_after_loading), fp32 on CPU, eager."""
     model_config = ModelConfig(model=d, trust_remote_code=True, dtype="float32", skip_tokenizer_init=True,
                                max_model_len=64)
     vllm_config = VllmConfig(model_config=model_config, device_config=DeviceConfig(device="cpu"),
@@ -80,13 +83,12 @@ def build(d):
             init_distributed_environment(world_size=1, rank=0, local_rank=0, backend="gloo",
                                          distributed_init_method="file://" + tempfile.mktemp())
             initialize_model_parallel(1, 1)
-        model_class, arch = get_model_architecture(model_config)
-        assert arch == "MixcForCausalLM", arch
-        torch.set_default_dtype(torch.float32)
-        return vllm_config, model_class(vllm_config=vllm_config, prefix="")
+        assert get_model_architecture(model_config)[1] == "MixcForCausalLM"
+        return vllm_config, get_model(vllm_config=vllm_config)
 
 
 def check_load(name, model, d):
+    """get_model loaded the weights; loading them again shows what load_weights took."""
     weights = load_file(os.path.join(d, "model.safetensors"))
     loaded = model.load_weights(weights.items())
     params = set(dict(model.named_parameters()))
@@ -115,9 +117,29 @@ def check_attention(name, model, config):
         has_kv = hasattr(layer.self_attn, "qkv_proj")
         if got != want or has_kv != (owner == i):
             bad.append("layer %d: %s, want %s (k/v projection: %s)" % (i, got, want, has_kv))
-    readers = sum(o != i for i, o in enumerate(config.mixc_kv_owner))
+    readers = [i for i, o in enumerate(config.mixc_kv_owner) if o != i]
     report(not bad, "%s: every Attention has the layout's window, scale, soft-cap and KV owner (%d readers)"
-           % (name, readers), "\n".join(bad))
+           % (name, len(readers)), "\n".join(bad))
+    if readers:   # the plugin refuses what vLLM cannot share, as mixc export --vllm does
+        check_sharing_refused(name, config, readers[-1])
+
+
+def check_sharing_refused(name, config, reader):
+    import copy
+    import mixc_vllm_model
+    owner, n = config.mixc_kv_owner[reader], config.num_hidden_layers
+    for what, want, edit, start in (
+            ("a reader with another window than its owner's", "vLLM shares a cache only between layers",
+             lambda c: c.mixc_windows.__setitem__(reader, c.mixc_windows[owner] + 1), 0),
+            ("a reader in a later pipeline stage than its owner", "in an earlier pipeline stage", None, owner + 1)):
+        bad = copy.deepcopy(config)
+        if edit:
+            edit(bad)
+        try:
+            mixc_vllm_model.check_sharing(bad, start, n)
+            report(False, "%s: the plugin refuses %s" % (name, what), "accepted")
+        except ValueError as e:
+            report(want in str(e), "%s: the plugin refuses %s" % (name, what), str(e))
 
 
 def reference_rope(config, layer):
@@ -208,7 +230,6 @@ def check(d):
     with set_current_vllm_config(vllm_config):
         model.eval()
         check_load(name, model, d)
-        process_weights_after_loading(model, vllm_config.model_config, torch.device("cpu"))   # as vLLM's loader
         check_attention(name, model, config)
         check_rope(name, model, config)
         check_forward(name, model, d)
