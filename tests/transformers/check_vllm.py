@@ -7,7 +7,7 @@ vLLM's loader (get_model) makes with the plugin's MixcForCausalLM and mixrun's s
   - load_weights takes every tensor of mixrun's safetensors and fills every parameter (none missing;
     a tensor of no parameter is refused by name);
   - each layer's Attention has the layout's window, scale, soft-cap and kv_sharing_target_layer_name
-    (a reader names its owner's attention);
+    (a reader names its owner's attention), and vLLM's KV cache manager groups the caches so;
   - each layer's rotary cos/sin cache equals mixrun's RoPE (modeling_mixc.rope_inv_freq);
   - the model's forward gives mixrun's cpu logits (check.py's tolerance). vLLM's attention kernels
     need vllm._C (and a KV cache bound by the engine), so Attention.forward is replaced by
@@ -124,6 +124,32 @@ def check_attention(name, model, config):
         check_sharing_refused(name, config, readers[-1])
 
 
+def check_kv_cache_groups(name, vllm_config, config):
+    """vLLM's KV cache manager on the model, as the engine sets it up (the runner's get_kv_cache_spec:
+    a spec per owner, none for a reader; get_kv_cache_groups; add_kv_sharing_layers_to_kv_cache_groups):
+    every layer in one group, whose cache has the layer's window, a reader in its owner's group."""
+    from vllm.config import get_layers_from_vllm_config
+    from vllm.v1.core.kv_cache_planning import get_kv_cache_groups
+    from vllm.v1.worker.utils import add_kv_sharing_layers_to_kv_cache_groups
+    layers = get_layers_from_vllm_config(vllm_config, Attention)
+    shared = {n: a.kv_sharing_target_layer_name for n, a in layers.items() if a.kv_sharing_target_layer_name}
+    specs = {n: a.get_kv_cache_spec(vllm_config) for n, a in layers.items() if n not in shared}
+    vllm_config.cache_config.kv_cache_layout = "NHD"   # what the engine core resolves before grouping
+    groups = get_kv_cache_groups(vllm_config, specs)
+    add_kv_sharing_layers_to_kv_cache_groups(shared, groups)
+    group_of = {n: g for g in groups for n in g.layer_names}
+    bad = []
+    for i in range(config.num_hidden_layers):
+        layer, owner = "model.layers.%d.self_attn.attn" % i, "model.layers.%d.self_attn.attn" % config.mixc_kv_owner[i]
+        group = group_of.get(layer)
+        window = getattr(group.kv_cache_spec, "sliding_window", None) if group else "no group"
+        if sum(layer in g.layer_names for g in groups) != 1 or window != (config.mixc_windows[i] or None) \
+                or group is not group_of.get(owner):
+            bad.append("layer %d: cache window %s, group of its owner: %s" % (i, window, group is group_of.get(owner)))
+    report(not bad, "%s: vLLM's KV cache manager gives every layer a cache of its window, a reader its owner's "
+           "(%d groups)" % (name, len(groups)), "\n".join(bad))
+
+
 def check_sharing_refused(name, config, reader):
     import copy
     import mixc_vllm_model
@@ -231,6 +257,7 @@ def check(d):
         model.eval()
         check_load(name, model, d)
         check_attention(name, model, config)
+        check_kv_cache_groups(name, vllm_config, config)
         check_rope(name, model, config)
         check_forward(name, model, d)
 
