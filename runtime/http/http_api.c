@@ -94,11 +94,17 @@ static bool f_n(Parse *p, json_t *v, ApiError *err) {
     return bad(err, 400, "field 'n': only n = 1 is supported");
 }
 
-static bool f_stream(Parse *p, json_t *v, ApiError *err) {
+/* A boolean field (null: the default) into *out. */
+static bool take_bool(json_t *v, const char *name, bool *out, ApiError *err) {
     if (json_is_null(v)) return true;
-    if (!json_is_boolean(v)) return bad(err, 400, "field 'stream' must be a boolean");
-    p->g->stream = json_is_true(v);
+    if (!json_is_boolean(v)) return bad(err, 400, "field '%s' must be a boolean", name);
+    *out = json_is_true(v);
     return true;
+}
+
+static bool f_stream(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "stream", &p->g->stream, err); }
+static bool f_ignore_eos(Parse *p, json_t *v, ApiError *err) {
+    return take_bool(v, "ignore_eos", &p->g->ignore_eos, err);
 }
 
 static bool f_stream_options(Parse *p, json_t *v, ApiError *err) {
@@ -137,7 +143,7 @@ static const Field FIELDS[] = {
     {"model", f_model, 3}, {"prompt", f_prompt, 1}, {"messages", f_messages, 2}, {"max_tokens", f_max_tokens, 3},
     {"max_completion_tokens", f_max_tokens, 2}, {"temperature", f_temperature, 3}, {"top_p", f_top_p, 3},
     {"seed", f_seed, 3}, {"stop", f_stop, 3}, {"n", f_n, 3}, {"stream", f_stream, 3},
-    {"stream_options", f_stream_options, 3}, {"user", f_ignored, 3},
+    {"stream_options", f_stream_options, 3}, {"user", f_ignored, 3}, {"ignore_eos", f_ignore_eos, 3},
     {"echo", NULL, 1}, {"logprobs", NULL, 3}, {"best_of", NULL, 1}, {"suffix", NULL, 1}, {"top_logprobs", NULL, 2},
     {"frequency_penalty", NULL, 3}, {"presence_penalty", NULL, 3}, {"logit_bias", NULL, 3},
     {"response_format", NULL, 2}, {"tools", NULL, 2}, {"tool_choice", NULL, 2},

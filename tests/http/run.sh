@@ -186,6 +186,56 @@ check chat-config-template-refused-completions-served "$CODE" 200
 kill -TERM "$SPID"; wait "$SPID"
 PORT=$MAINPORT
 
+# ---- the end of sequence (runtime/tok/eos.c): generation_config.json's eos_token_id, else
+# tokenizer_config.json's eos_token. The EOS is the token greedy decoding emits 4th for PROMPT (one
+# not emitted before it): the completion stops there, "stop", its text without the EOS, the EOS
+# counted in usage, and equal to `mixrun --text` (which prints the EOS among its ids).
+"$RUN" "${MODEL[@]}" --tokenizer "$T/tok" --text "$PROMPT" --max-new 12 --print-ids 2>/dev/null | head -n 1 | tr ',' '\n' >"$T/greedy.ids"
+EOS=$(sed -n 4p "$T/greedy.ids")
+BEFORE=$(head -n 3 "$T/greedy.ids" | paste -sd,)
+[ "$(head -n 3 "$T/greedy.ids" | grep -cx "$EOS")" = 0 ] || fail eos-fixture "the 4th greedy token $EOS came before"
+mkdir -p "$T/eos-int" "$T/eos-list" "$T/eos-bad" "$T/eos-empty" "$T/eos-cfg"
+for d in eos-int eos-list eos-bad eos-empty eos-cfg; do cp "$T/tok/tokenizer.json" "$T/$d/"; done
+echo "{\"eos_token_id\": $EOS, \"do_sample\": false}" >"$T/eos-int/generation_config.json"
+echo "{\"bos_token_id\": 1, \"eos_token_id\": [599, $EOS]}" >"$T/eos-list/generation_config.json"
+echo '{"eos_token_id": "</s>"}' >"$T/eos-bad/generation_config.json"
+echo '{"eos_token_id": []}' >"$T/eos-empty/generation_config.json"
+jq -n '{eos_token: {content: "<|eot_id|>"}}' >"$T/eos-cfg/tokenizer_config.json"   # id 603
+"$RUN" "${MODEL[@]}" --tokenizer "$T/eos-int" --text "$PROMPT" --max-new 12 --print-ids >"$T/alone" 2>/dev/null
+check eos-mixrun-text-stops "$(head -n 1 "$T/alone")" "$BEFORE,$EOS"
+for d in eos-int eos-list; do
+  start "$d" --tokenizer "$T/$d" || exit 1
+  post /v1/completions "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 12, temperature: 0}')"
+  check "$d-completion" "$(jq -c '[.choices[0].finish_reason, (.choices[0].token_ids | map(tostring) | join(",")), .usage.completion_tokens]' "$T/body")" \
+    "[\"stop\",\"$BEFORE\",4]"
+  check "$d-text-equals-mixrun-text" "$(jq -r '.choices[0].text' "$T/body")" "$(tail -n +2 "$T/alone")"
+  curl -sN --max-time 60 "http://127.0.0.1:$PORT/v1/completions" -d "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 12, temperature: 0, stream: true, stream_options: {include_usage: true}}')" >"$T/sse"
+  check "$d-streamed" "$(sse_text "$T/sse" '.choices[0].text'):$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -r '(.choices[0].finish_reason // empty), (.usage.completion_tokens // empty)' | paste -sd,)" \
+    "$(tail -n +2 "$T/alone"):stop,4"
+  post /v1/completions "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 12, temperature: 0, ignore_eos: true}')"
+  check "$d-ignore-eos" "$(jq -c '[.choices[0].finish_reason, .usage.completion_tokens]' "$T/body")" '["length",12]'
+  ids=$("$TT" encode "$T/tok/tokenizer.json" "$TEMPLATE" | cut -d, -f2-)   # chat: the end of turn or the EOS
+  want=$("$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 20 2>/dev/null | tr ',' '\n' | awk -v e="$EOS" '$1 == 603 || $1 == e { exit } { print }' | paste -sd,)
+  post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 20, temperature: 0}')"
+  check "$d-chat" "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body")" "$want"
+  kill -TERM "$SPID"; wait "$SPID"
+done
+PORT=$MAINPORT
+refused ignore-eos-type 400 "field 'ignore_eos' must be a boolean" /v1/completions '{"prompt": [1], "ignore_eos": 1}'
+start eos-cfg --tokenizer "$T/eos-cfg" || exit 1   # prompt [59, 413] makes 421,27,458,389,173,603,...
+post /v1/completions '{"prompt": [59, 413], "max_tokens": 10, "temperature": 0}'
+check eos-tokenizer-config-fallback "$(jq -c '[.choices[0].finish_reason, (.choices[0].token_ids | map(tostring) | join(",")), .usage.completion_tokens]' "$T/body")" \
+  "[\"stop\",\"$("$RUN" "${MODEL[@]}" --tokens 59,413 --max-new 5 2>/dev/null)\",6]"
+check eos-fixture-603 "$("$RUN" "${MODEL[@]}" --tokens 59,413 --max-new 6 2>/dev/null | cut -d, -f6)" 603
+kill -TERM "$SPID"; wait "$SPID"
+for d in eos-bad eos-empty; do
+  "$RUN" serve "${MODEL[@]}" --port 0 --tokenizer "$T/$d" >/dev/null 2>"$T/err"
+  check "$d-refused-at-start" "$?:$(grep -c "mixrun serve: '$T/$d/generation_config.json': eos_token_id" "$T/err")" "1:1"
+done
+"$RUN" "${MODEL[@]}" --tokenizer "$T/eos-bad" --text hi >/dev/null 2>"$T/err"
+check eos-bad-refused-by-mixrun-text "$?:$(grep -c "'$T/eos-bad/generation_config.json': eos_token_id must be a token id in \[0, 604)" "$T/err")" "1:1"
+PORT=$MAINPORT
+
 # ---- concurrency: 12 clients at once on 4 slots, each equal to its request run alone
 for i in $(seq 12); do
   p="$((i * 7 % 600)),$((i * 13 % 600)),$((i * 29 % 600))"; n=$((4 + i % 9))
