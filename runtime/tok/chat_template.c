@@ -178,7 +178,7 @@ bool chat_template_render(const ChatTemplate *ct, const Tokenizer *t, const Chat
         snprintf(err, errlen, "the chat template cannot be rendered: %s", ct->err);
         return false;
     }
-    JinjaContext c = {m, n, ct->bos, ct->eos, true};
+    JinjaContext c = {m, n, ct->bos, ct->eos, true, NULL};   /* strftime_now: the local time, as transformers' */
     bool raised = false;
     char e[500];
     if (!jinja_render(ct->jt, &c, out, &raised, e, sizeof e)) {

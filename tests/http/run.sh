@@ -5,8 +5,9 @@
 #  - greedy completions equal `mixrun --text` (text and ids) and `mixrun --tokens` (token-id prompts);
 #  - streamed chunks concatenate to the answer, then `data: [DONE]`; chat with the Llama 3 template
 #    equals the template's ids run alone, streamed and not; stop strings; seeded sampling; chat with
-#    the template of a tokenizer_config.json (runtime/tok/jinja.c), its raise_exception and a
-#    template it refuses (400 naming the construct);
+#    the template of a tokenizer_config.json (runtime/tok/jinja.c; ChatML, Llama 3.1 Instruct's with
+#    its tool branches), its raise_exception and a template it refuses (400 naming the construct);
+#  - the end of sequence (generation_config.json, tokenizer_config.json's eos_token), ignore_eos;
 #  - concurrent clients each get their request's run alone;
 #  - hostile clients: malformed JSON, wrong types, unknown fields, n > 1, prompts past the context,
 #    huge bodies (413), a slow client, 200 idle connections, clients gone mid-stream (cancelled,
@@ -173,14 +174,30 @@ check chat-config-template-ids-equal-run-alone "$(jq -r '.choices[0].token_ids |
 refused chat-config-template-raise-exception 400 "the chat template refuses the messages: the last message must not be the assistant's" \
   /v1/chat/completions '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}'
 kill -TERM "$SPID"; wait "$SPID"
+# Llama 3.1 Instruct's own template (tools, builtin_tools, date_string, namespace; rendered without
+# tools, its "Cutting Knowledge Date" header with the fixed date): the template's ids run alone.
+mkdir -p "$T/llama31cfg"
+cp "$T/tok31/tokenizer.json" "$T/llama31cfg/"
+jq -n --rawfile t tests/tokenizer/fixtures/chat/llama3.1.jinja \
+  '{chat_template: $t, bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>"}' >"$T/llama31cfg/tokenizer_config.json"
+start llama31 --tokenizer "$T/llama31cfg" || exit 1
+L31=$'<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'
+ids=$("$TT" encode "$T/llama31cfg/tokenizer.json" "$L31" | cut -d, -f2-)
+want=$("$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 20 2>/dev/null | tr ',' '\n' | awk '$1 == 603 { exit } { print }' | paste -sd,)
+post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 20, temperature: 0}')"
+check chat-llama31-template-ids-equal-run-alone "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body"):$(jq '.usage.prompt_tokens' "$T/body")" \
+  "$want:$(tr ',' '\n' <<<"$ids" | wc -l)"
+check chat-llama31-template-no-warning "$(grep -c 'mixrun serve: warning' "$T/llama31.err")" 0
+refused chat-tools-refused 400 "field 'tools'" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}'
+kill -TERM "$SPID"; wait "$SPID"
 # A template the subset does not render: the server starts, says so, and chat answers 400 naming it.
 mkdir -p "$T/refusedtpl"
 cp "$T/chatml/tokenizer.json" "$T/refusedtpl/"
-jq -n '{chat_template: "{% for m in messages %}{{ m.content | tojson }}{% endfor %}", eos_token: "<|im_end|>"}' >"$T/refusedtpl/tokenizer_config.json"
+jq -n '{chat_template: "{% for m in messages %}{{ m.content | wordcount }}{% endfor %}", eos_token: "<|im_end|>"}' >"$T/refusedtpl/tokenizer_config.json"
 start refusedtpl --tokenizer "$T/refusedtpl" || exit 1
-refused chat-config-template-refused 400 "chat_template:1:39: the filter 'tojson' is not supported" \
+refused chat-config-template-refused 400 "chat_template:1:39: the filter 'wordcount' is not supported" \
   /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}]}'
-check chat-config-template-refused-warned "$(grep -c "warning: .*the filter 'tojson' is not supported" "$T/refusedtpl.err")" 1
+check chat-config-template-refused-warned "$(grep -c "warning: .*the filter 'wordcount' is not supported" "$T/refusedtpl.err")" 1
 post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 3, "temperature": 0}'
 check chat-config-template-refused-completions-served "$CODE" 200
 kill -TERM "$SPID"; wait "$SPID"
