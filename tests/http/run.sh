@@ -190,6 +190,22 @@ check chat-llama31-template-ids-equal-run-alone "$(jq -r '.choices[0].token_ids 
 check chat-llama31-template-no-warning "$(grep -c 'mixrun serve: warning' "$T/llama31.err")" 0
 refused chat-tools-refused 400 "field 'tools'" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}'
 kill -TERM "$SPID"; wait "$SPID"
+# Llama 3.2 Instruct's: its date is strftime_now("%d %b %Y"), the server's local time (as transformers').
+mkdir -p "$T/llama32cfg"
+cp "$T/tok31/tokenizer.json" "$T/llama32cfg/"
+jq -n --rawfile t tests/tokenizer/fixtures/chat/llama3.2.jinja \
+  '{chat_template: $t, bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>"}' >"$T/llama32cfg/tokenizer_config.json"
+start llama32 --tokenizer "$T/llama32cfg" || exit 1
+day1=$(LC_ALL=C date +'%d %b %Y')
+post /v1/chat/completions '{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 12, "temperature": 0, "ignore_eos": true}'
+day2=$(LC_ALL=C date +'%d %b %Y')
+ids=$("$TT" encode "$T/llama32cfg/tokenizer.json" $'<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: '"$day1"$'\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n' | cut -d, -f2-)
+want=$("$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 12 2>/dev/null)
+if [ "$day1" = "$day2" ]; then
+  check chat-llama32-strftime-now-today "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body"):$(jq '.usage.prompt_tokens' "$T/body")" \
+    "$want:$(tr ',' '\n' <<<"$ids" | wc -l)"
+else echo "SKIP chat-llama32-strftime-now-today (midnight passed)"; fi
+kill -TERM "$SPID"; wait "$SPID"
 # A template the subset does not render: the server starts, says so, and chat answers 400 naming it.
 mkdir -p "$T/refusedtpl"
 cp "$T/chatml/tokenizer.json" "$T/refusedtpl/"
