@@ -130,6 +130,7 @@ static Val lookup(Render *R, const char *name) {
     if (!strcmp(name, "bos_token")) return c->bos_token ? str_val(c->bos_token, strlen(c->bos_token)) : UNDEF;
     if (!strcmp(name, "eos_token")) return c->eos_token ? str_val(c->eos_token, strlen(c->eos_token)) : UNDEF;
     if (!strcmp(name, "add_generation_prompt")) return int_val(V_BOOL, c->add_generation_prompt);
+    if (!strcmp(name, "tools") && c->tools_empty) return (Val){.k = V_LIST};   /* [] */
     if (!strcmp(name, "tools") || !strcmp(name, "documents")) return (Val){.k = V_NONE};
     if (!strcmp(name, "strftime_now")) return (Val){.k = V_FUNC};
     return UNDEF;
@@ -204,11 +205,13 @@ static Val get_key(Render *R, Val o, const char *key, size_t n, size_t pos) {
     }
     if (o.k == V_UNDEF) return fail(R, pos, "'%.*s' of an undefined value", (int)n, key);
     if (o.k == V_NONE) return UNDEF;   /* Jinja: no such attribute */
-    if (o.k == V_STR) {   /* a string has its methods as attributes, no other */
+    if (o.k == V_STR || o.k == V_LIST) {   /* a string or a list has its methods as attributes, no other */
         static const char *const M[] = {"strip", "lstrip", "rstrip", "split", "startswith", "endswith", "lower",
-                                        "upper", "replace", "format", "join", "title", "find", "count", NULL};
+                                        "upper", "replace", "format", "join", "title", "find", "count", "index",
+                                        "append", "extend", "pop", "insert", "remove", "sort", "reverse", "copy", NULL};
         for (int i = 0; M[i]; i++)
-            if (strlen(M[i]) == n && !memcmp(M[i], key, n)) return fail(R, pos, "'%s' of a string is not supported", M[i]);
+            if (strlen(M[i]) == n && !memcmp(M[i], key, n))
+                return fail(R, pos, "'%s' of %s is not supported", M[i], KIND_NAME[o.k]);
         return UNDEF;
     }
     return fail(R, pos, "'%.*s' of %s is not supported", (int)n, key, KIND_NAME[o.k]);

@@ -34,6 +34,7 @@ typedef struct {
     const char *bos_token, *eos_token;   /* NULL: undefined */
     bool add_generation_prompt;
     const struct tm *now;   /* strftime_now's clock; NULL: the local time when rendered (transformers') */
+    bool tools_empty;       /* tools is [] (a request's "tools": [], as transformers passes it), else none */
 } JinjaContext;
 
 typedef struct JinjaTemplate JinjaTemplate;

@@ -189,6 +189,14 @@ check chat-llama31-template-ids-equal-run-alone "$(jq -r '.choices[0].token_ids 
   "$want:$(tr ',' '\n' <<<"$ids" | wc -l)"
 check chat-llama31-template-no-warning "$(grep -c 'mixrun serve: warning' "$T/llama31.err")" 0
 refused chat-tools-refused 400 "field 'tools'" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}'
+# "tools": [] reaches the template as [] (its "Environment: ipython" header), as jinja2 rendered it
+jq -c '.cases[] | select(.name == "llama3.1-system-user-tools-empty")' tests/tokenizer/fixtures/chat_templates.json >"$T/case"
+text=$(jq -j .expected "$T/case"; echo x)
+ids=$("$TT" encode "$T/llama31cfg/tokenizer.json" "${text%x}" | cut -d, -f2-)
+want=$("$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 8 2>/dev/null)
+post /v1/chat/completions "$(jq -c '{messages: .messages, tools: [], max_tokens: 8, temperature: 0, ignore_eos: true}' "$T/case")"
+check chat-llama31-tools-empty-as-jinja2 "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body"):$(jq '.usage.prompt_tokens' "$T/body")" \
+  "$want:$(tr ',' '\n' <<<"$ids" | wc -l)"
 kill -TERM "$SPID"; wait "$SPID"
 # Llama 3.2 Instruct's: its date is strftime_now("%d %b %Y"), the server's local time (as transformers').
 mkdir -p "$T/llama32cfg"

@@ -153,9 +153,10 @@ REFUSED = {
 }
 
 
-def render(tmpl, messages, bos, eos, gen):
-    # as transformers' render_jinja_template: tools and documents None; strftime_now on a fixed clock
-    kw = {"messages": messages, "add_generation_prompt": gen, "tools": None, "documents": None,
+def render(tmpl, messages, bos, eos, gen, tools=None):
+    # as transformers' render_jinja_template: tools and documents None (tools [] for a request's
+    # "tools": []); strftime_now on a fixed clock
+    kw = {"messages": messages, "add_generation_prompt": gen, "tools": tools, "documents": None,
           "strftime_now": lambda fmt: NOW.strftime(fmt)}
     if bos is not None:
         kw["bos_token"] = bos
@@ -186,6 +187,18 @@ def main():
                     else:
                         case["error"] = True
                 cases.append(case)
+    # tools=[] (a request's "tools": []): templates that tell [] from none render their tool headers
+    for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-tools"):
+        bos, eos = TOKENS[name]
+        for cname in ("user", "system-user", "multi-turn"):
+            case = {"name": f"{name}-{cname}-tools-empty", "template": name, "messages": CONVERSATIONS[cname],
+                    "bos_token": bos, "eos_token": eos, "add_generation_prompt": True,
+                    "now": NOW.strftime("%Y-%m-%d %H:%M:%S"), "tools": []}
+            try:
+                case["expected"] = render(TEMPLATES[name], CONVERSATIONS[cname], bos, eos, True, tools=[])
+            except jinja2.exceptions.TemplateError as e:
+                case["raises"] = str(e)
+            cases.append(case)
     templates = dict(TEMPLATES)
     for name, (tmpl, words) in REFUSED.items():
         render(tmpl, CONVERSATIONS["multi-turn"], "<s>", "</s>", True)   # jinja2 renders it
