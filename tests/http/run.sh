@@ -176,18 +176,22 @@ refused chat-config-template-raise-exception 400 "the chat template refuses the 
 kill -TERM "$SPID"; wait "$SPID"
 # Llama 3.1 Instruct's own template (tools, builtin_tools, date_string, namespace; rendered without
 # tools, its "Cutting Knowledge Date" header with the fixed date): the template's ids run alone.
-mkdir -p "$T/llama31cfg"
-cp "$T/tok31/tokenizer.json" "$T/llama31cfg/"
-jq -n --rawfile t tests/tokenizer/fixtures/chat/llama3.1.jinja \
-  '{chat_template: $t, bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>"}' >"$T/llama31cfg/tokenizer_config.json"
-start llama31 --tokenizer "$T/llama31cfg" || exit 1
+# llama_checkpoint NAME VERSION: $T/NAME, Llama 3.1's tokenizer and the Llama VERSION template, served.
+llama_checkpoint() {
+  mkdir -p "$T/$1"
+  cp "$T/tok31/tokenizer.json" "$T/$1/"
+  jq -n --rawfile t "tests/tokenizer/fixtures/chat/llama$2.jinja" \
+    '{chat_template: $t, bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>"}' >"$T/$1/tokenizer_config.json"
+  start "$1" --tokenizer "$T/$1"
+}
+llama_checkpoint llama31cfg 3.1 || exit 1
 L31=$'<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'
 ids=$("$TT" encode "$T/llama31cfg/tokenizer.json" "$L31" | cut -d, -f2-)
 want=$("$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 20 2>/dev/null | tr ',' '\n' | awk '$1 == 603 { exit } { print }' | paste -sd,)
 post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 20, temperature: 0}')"
 check chat-llama31-template-ids-equal-run-alone "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body"):$(jq '.usage.prompt_tokens' "$T/body")" \
   "$want:$(tr ',' '\n' <<<"$ids" | wc -l)"
-check chat-llama31-template-no-warning "$(grep -c 'mixrun serve: warning' "$T/llama31.err")" 0
+check chat-llama31-template-no-warning "$(grep -c 'mixrun serve: warning' "$T/llama31cfg.err")" 0
 refused chat-tools-refused 400 "field 'tools'" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}'
 # "tools": [] reaches the template as [] (its "Environment: ipython" header), as jinja2 rendered it
 jq -c '.cases[] | select(.name == "llama3.1-system-user-tools-empty")' tests/tokenizer/fixtures/chat_templates.json >"$T/case"
@@ -199,11 +203,7 @@ check chat-llama31-tools-empty-as-jinja2 "$(jq -r '.choices[0].token_ids | map(t
   "$want:$(tr ',' '\n' <<<"$ids" | wc -l)"
 kill -TERM "$SPID"; wait "$SPID"
 # Llama 3.2 Instruct's: its date is strftime_now("%d %b %Y"), the server's local time (as transformers').
-mkdir -p "$T/llama32cfg"
-cp "$T/tok31/tokenizer.json" "$T/llama32cfg/"
-jq -n --rawfile t tests/tokenizer/fixtures/chat/llama3.2.jinja \
-  '{chat_template: $t, bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>"}' >"$T/llama32cfg/tokenizer_config.json"
-start llama32 --tokenizer "$T/llama32cfg" || exit 1
+llama_checkpoint llama32cfg 3.2 || exit 1
 day1=$(LC_ALL=C date +'%d %b %Y')
 post /v1/chat/completions '{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 12, "temperature": 0, "ignore_eos": true}'
 day2=$(LC_ALL=C date +'%d %b %Y')
