@@ -235,16 +235,19 @@ PORT=$MAINPORT
 EOS=$(sed -n 4p "$T/greedy.ids")
 BEFORE=$(head -n 3 "$T/greedy.ids" | paste -sd,)
 [ "$(head -n 3 "$T/greedy.ids" | grep -cx "$EOS")" = 0 ] || fail eos-fixture "the 4th greedy token $EOS came before"
-mkdir -p "$T/eos-int" "$T/eos-list" "$T/eos-bad" "$T/eos-empty" "$T/eos-cfg"
-for d in eos-int eos-list eos-bad eos-empty eos-cfg; do cp "$T/tok/tokenizer.json" "$T/$d/"; done
+mkdir -p "$T/eos-int" "$T/eos-list" "$T/eos-config" "$T/eos-bad" "$T/eos-empty" "$T/eos-cfg"
+for d in eos-int eos-list eos-config eos-bad eos-empty eos-cfg; do cp "$T/tok/tokenizer.json" "$T/$d/"; done
 echo "{\"eos_token_id\": $EOS, \"do_sample\": false}" >"$T/eos-int/generation_config.json"
 echo "{\"bos_token_id\": 1, \"eos_token_id\": [599, $EOS]}" >"$T/eos-list/generation_config.json"
+echo '{"eos_token_id": null}' >"$T/eos-config/generation_config.json"   # null: config.json's, before eos_token
+echo "{\"model_type\": \"llama\", \"eos_token_id\": [$EOS]}" >"$T/eos-config/config.json"
+jq -n '{eos_token: "<|start_header_id|>"}' >"$T/eos-config/tokenizer_config.json"
 echo '{"eos_token_id": "</s>"}' >"$T/eos-bad/generation_config.json"
 echo '{"eos_token_id": []}' >"$T/eos-empty/generation_config.json"
 jq -n '{eos_token: {content: "<|eot_id|>"}}' >"$T/eos-cfg/tokenizer_config.json"   # id 603
 "$RUN" "${MODEL[@]}" --tokenizer "$T/eos-int" --text "$PROMPT" --max-new 12 --print-ids >"$T/alone" 2>/dev/null
 check eos-mixrun-text-stops "$(head -n 1 "$T/alone")" "$BEFORE,$EOS"
-for d in eos-int eos-list; do
+for d in eos-int eos-list eos-config; do
   start "$d" --tokenizer "$T/$d" || exit 1
   post /v1/completions "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 12, temperature: 0}')"
   check "$d-completion" "$(jq -c '[.choices[0].finish_reason, (.choices[0].token_ids | map(tostring) | join(",")), .usage.completion_tokens]' "$T/body")" \
