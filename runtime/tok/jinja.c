@@ -354,7 +354,7 @@ static Val eval_now(Render *R, const Expr *e) {
     const struct tm *tm = R->c->now;
     if (!tm) {
         time_t t = time(NULL);
-        tm = localtime_r(&t, &local);
+        if (!(tm = localtime_r(&t, &local))) return fail(R, e->pos, "strftime_now: the local time is not known");
     }
     char fmt[256], text[512];
     if (f.n >= sizeof fmt) return fail(R, e->pos, "strftime_now's format is longer than 255 bytes");
