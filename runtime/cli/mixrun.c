@@ -13,6 +13,7 @@
 #include "plan.h"
 #include "progress.h"
 #include "sweep.h"
+#include "eos.h"
 #include "tok_prompt.h"
 
 #include <errno.h>
@@ -43,6 +44,7 @@ typedef struct {
     const char *layout, *weights, *save_weights, *tokens, *tokens_file, *prompts_file, *dump_logits, *requests;
     const char *text, *text_file, *tokenizer;
     Tokenizer *tok;         /* loaded for --text / --text-file */
+    EosIds eos;             /* with tok: the model's end-of-sequence ids (eos.h), where --text stops */
     bool print_ids;
     StringList sets;
     Arena arena;            /* strings of the embedded overrides */
@@ -470,10 +472,12 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
         ok = prefill_all(b, (int)s, pr->ids + pr->start[s], pr->len[s], out, dump);
         if (ok && dump) memcpy(last + s * V, out + (pr->len[s] - 1) * V, (size_t)V * sizeof(float));
     }
-    for (int64_t g = 0; g < N && ok; g++) {
+    int64_t made = N;   /* tokens generated: fewer when --text's sequence ends at its EOS */
+    for (int64_t g = 0; g < made && ok; g++) {
         if (!(ok = logits_finite(b, last, pr, g))) break;
         for (int64_t s = 0; s < B; s++) gen[s * N + g] = next[s] = model_greedy_token(last + s * V, V);
-        if (g == N - 1 && !dump) break;   /* the last token's logits are needed only for the dump */
+        if (B == 1 && eos_ids_has(&o->eos, next[0])) made = g + 1;   /* the EOS is kept in the ids */
+        if (g == made - 1 && !dump) break;   /* the last token's logits are needed only for the dump */
         ok = b->ops->decode(b, next, last);
         for (int64_t s = 0; s < B && ok && dump; s++)
             memcpy(rows + (row0[s] + pr->len[s] + g) * V, last + s * V, (size_t)V * sizeof(float));
@@ -487,8 +491,8 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
             for (int64_t g = 0; g < N; g++) printf("%s%d", g ? "," : "", gen[s * N + g]);
             printf("\n");
         }
-        if (o->tok && !text_print_generated(o->tok, gen, N, o->print_ids)) rc = 1;
-        if (dump && !npy_write_f32(o->dump_logits, rows, row0[B], V)) {
+        if (o->tok && !text_print_generated(o->tok, gen, made, o->print_ids, &o->eos)) rc = 1;
+        if (dump && !npy_write_f32(o->dump_logits, rows, row0[B] - (N - made), V)) {
             fprintf(stderr, "mixrun: cannot write '%s': %s\n", o->dump_logits, strerror(errno));
             rc = 1;
         }
@@ -714,6 +718,11 @@ int main(int argc, char **argv) {
     Options o;
     int rc = parse_options(argc, argv, &o);
     if (rc == OPT_GO && (o.text || o.text_file) && !(o.tok = text_tokenizer_open(o.tokenizer, o.weights))) rc = 1;
+    char err[600];
+    if (rc == OPT_GO && o.tok && !eos_ids_load(o.tok, &o.eos, err, sizeof err)) {
+        fprintf(stderr, "mixrun: %s\n", err);
+        rc = 1;
+    }
     if (rc == OPT_GO) {
         Layout l;
         rc = load_with_sets(&o, &l);

@@ -15,6 +15,7 @@
 
 #include "chat_template.h"
 #include "engine.h"
+#include "eos.h"
 #include "sample.h"
 #include "tokenizer.h"
 
@@ -48,6 +49,7 @@ typedef struct Gen {
     size_t stop_max;            /* the longest stop string's bytes */
     int32_t stop_ids[CHAT_MAX_STOP];   /* tokens that end it (chat: the end of the turn), not in the text */
     int nstop_ids;
+    bool ignore_eos;            /* vLLM's extension: neither stop_ids nor the model's EOS ends it */
     int64_t created;            /* Unix seconds */
     double arrived_at;          /* mono_seconds() when queued */
     bool cancelled;             /* under the server's mutex */
@@ -88,6 +90,7 @@ struct HttpServer {
     Backend *b;
     const Tokenizer *tok;       /* NULL: token-id prompts only */
     ChatTemplate *chat;         /* tokenizer_config.json's; NULL: Llama 3's by hand (chat_template.h) */
+    EosIds eos;                 /* the model's end-of-sequence ids (eos.h); none without a tokenizer */
     const char *model;          /* the model's id */
     int64_t context, vocab;
     ServeOptions so;

@@ -28,6 +28,7 @@ typedef struct {
     Gen *g;
     int64_t max_tokens;         /* -1: not given */
     json_t *prompt, *messages;
+    bool tools_empty;           /* "tools": [] (the template sees [], not none) */
 } Parse;
 
 /* ------------------------------------------------------------------ fields */
@@ -94,11 +95,17 @@ static bool f_n(Parse *p, json_t *v, ApiError *err) {
     return bad(err, 400, "field 'n': only n = 1 is supported");
 }
 
-static bool f_stream(Parse *p, json_t *v, ApiError *err) {
+/* A boolean field (null: the default) into *out. */
+static bool take_bool(json_t *v, const char *name, bool *out, ApiError *err) {
     if (json_is_null(v)) return true;
-    if (!json_is_boolean(v)) return bad(err, 400, "field 'stream' must be a boolean");
-    p->g->stream = json_is_true(v);
+    if (!json_is_boolean(v)) return bad(err, 400, "field '%s' must be a boolean", name);
+    *out = json_is_true(v);
     return true;
+}
+
+static bool f_stream(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "stream", &p->g->stream, err); }
+static bool f_ignore_eos(Parse *p, json_t *v, ApiError *err) {
+    return take_bool(v, "ignore_eos", &p->g->ignore_eos, err);
 }
 
 static bool f_stream_options(Parse *p, json_t *v, ApiError *err) {
@@ -114,13 +121,20 @@ static bool f_prompt(Parse *p, json_t *v, ApiError *err) { return (p->prompt = v
 static bool f_messages(Parse *p, json_t *v, ApiError *err) { return (p->messages = v), true; }
 static bool f_ignored(Parse *p, json_t *v, ApiError *err) { return true; }
 
+/* tools: null or [] only (tool calling is not done); [] reaches the template as [] (transformers'). */
+static bool f_tools(Parse *p, json_t *v, ApiError *err) {
+    if (!json_is_null(v) && !(json_is_array(v) && !json_array_size(v)))
+        return bad(err, 400, "field 'tools': this value is not supported (docs/serving.md lists what is)");
+    p->tools_empty = json_is_array(v);
+    return true;
+}
+
 /* OpenAI fields whose value asks for nothing mixc would have to do: accepted at that value only. */
 static bool f_neutral(const char *name, json_t *v, ApiError *err) {
     bool ok = json_is_null(v) || (json_is_false(v) && (!strcmp(name, "echo") || !strcmp(name, "logprobs"))) ||
               (json_is_number(v) && json_number_value(v) == 0 && strstr(name, "penalty")) ||
               (json_is_integer(v) && json_integer_value(v) == 1 && !strcmp(name, "best_of")) ||
               (json_is_object(v) && !json_object_size(v) && !strcmp(name, "logit_bias")) ||
-              (json_is_array(v) && !json_array_size(v) && !strcmp(name, "tools")) ||
               (json_is_string(v) && !strcmp(json_string_value(v), "none") && !strcmp(name, "tool_choice")) ||
               (json_is_object(v) && json_object_size(v) == 1 &&
                is_str(json_object_get(v, "type"), "text") && !strcmp(name, "response_format"));
@@ -137,10 +151,10 @@ static const Field FIELDS[] = {
     {"model", f_model, 3}, {"prompt", f_prompt, 1}, {"messages", f_messages, 2}, {"max_tokens", f_max_tokens, 3},
     {"max_completion_tokens", f_max_tokens, 2}, {"temperature", f_temperature, 3}, {"top_p", f_top_p, 3},
     {"seed", f_seed, 3}, {"stop", f_stop, 3}, {"n", f_n, 3}, {"stream", f_stream, 3},
-    {"stream_options", f_stream_options, 3}, {"user", f_ignored, 3},
+    {"stream_options", f_stream_options, 3}, {"user", f_ignored, 3}, {"ignore_eos", f_ignore_eos, 3},
     {"echo", NULL, 1}, {"logprobs", NULL, 3}, {"best_of", NULL, 1}, {"suffix", NULL, 1}, {"top_logprobs", NULL, 2},
     {"frequency_penalty", NULL, 3}, {"presence_penalty", NULL, 3}, {"logit_bias", NULL, 3},
-    {"response_format", NULL, 2}, {"tools", NULL, 2}, {"tool_choice", NULL, 2},
+    {"response_format", NULL, 2}, {"tools", f_tools, 2}, {"tool_choice", NULL, 2},
 };
 
 static bool take_fields(Parse *p, json_t *body, ApiError *err) {
@@ -235,7 +249,8 @@ static bool chat_prompt(Parse *p, ApiError *err) {
         m[i] = (ChatMessage){json_string_value(role), content[i].data ? content[i].data : "", content[i].len};
     }
     char e[600];
-    if (ok && !chat_template_render(p->s->chat, p->s->tok, m, (int)n, &text, p->g->stop_ids, &p->g->nstop_ids, e, sizeof e))
+    if (ok && !chat_template_render_tools(p->s->chat, p->s->tok, m, (int)n, p->tools_empty, &text, p->g->stop_ids,
+                                          &p->g->nstop_ids, e, sizeof e))
         ok = bad(err, 400, "%s", e);
     if (ok) ok = text_ids(p, text.data, text.len, false, err);
     for (size_t i = 0; i < n; i++) buf_free(&content[i]);

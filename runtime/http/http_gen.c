@@ -154,7 +154,8 @@ static bool hook_emitted(void *user, int32_t tok) {
     Gen *g = user;
     pthread_mutex_lock(&g->mu);
     bool stop = g->error[0] != 0;
-    for (int i = 0; i < g->nstop_ids; i++) stop |= tok == g->stop_ids[i];
+    for (int i = 0; i < g->nstop_ids && !g->ignore_eos; i++) stop |= tok == g->stop_ids[i];
+    stop |= !g->ignore_eos && eos_ids_has(&g->srv->eos, tok);   /* counted in usage, not in the text */
     if (!stop) {
         g->nvisible++;
         stop = update_text(g);

@@ -375,6 +375,11 @@ int http_serve(Backend *b, const Tokenizer *tok, const char *model, const ServeO
     json_decref(name);
     HttpServer s = {.opt = *ho, .b = b, .tok = tok, .model = model, .so = *so, .context = b->cfg.context,
                     .vocab = b->layout->model.vocab};
+    char err[600];
+    if (tok && !eos_ids_load(tok, &s.eos, err, sizeof err)) {
+        fprintf(stderr, "mixrun serve: %s\n", err);
+        return 1;
+    }
     s.chat = tok ? chat_template_load(tok) : NULL;
     if (chat_template_error(s.chat))
         fprintf(stderr, "mixrun serve: warning: %s; /v1/chat/completions answers 400 with this\n", chat_template_error(s.chat));

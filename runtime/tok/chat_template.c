@@ -173,12 +173,17 @@ void chat_template_free(ChatTemplate *ct) {
 
 bool chat_template_render(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, Buf *out,
                           int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen) {
+    return chat_template_render_tools(ct, t, m, n, false, out, stop_ids, nstop, err, errlen);
+}
+
+bool chat_template_render_tools(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, bool tools_empty,
+                                Buf *out, int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen) {
     if (!ct) return llama3_render(t, m, n, out, stop_ids, nstop, err, errlen);
     if (ct->err[0]) {
         snprintf(err, errlen, "the chat template cannot be rendered: %s", ct->err);
         return false;
     }
-    JinjaContext c = {m, n, ct->bos, ct->eos, true};
+    JinjaContext c = {m, n, ct->bos, ct->eos, true, NULL, tools_empty};   /* strftime_now: the local time */
     bool raised = false;
     char e[500];
     if (!jinja_render(ct->jt, &c, out, &raised, e, sizeof e)) {

@@ -43,5 +43,10 @@ void chat_template_free(ChatTemplate *ct);
  * failure, or (by hand) a tokenizer without Llama 3's tokens or a role not one of the three. */
 bool chat_template_render(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, Buf *out,
                           int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen);
+/* As chat_template_render, the template's `tools` an empty list when tools_empty (a request's
+ * "tools": [], which transformers and vLLM hand the template as []; Llama 3.1's tells it from none),
+ * else none. */
+bool chat_template_render_tools(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, bool tools_empty,
+                                Buf *out, int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen);
 
 #endif

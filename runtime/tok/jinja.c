@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <utf8proc.h>
 
 /* Python's str.isspace: bidirectional class WS, B or S, or category Zs. */
@@ -33,18 +34,22 @@ void jinja_strip(const char *s, size_t len, bool left, bool right, size_t *from,
     *to = b;
 }
 
-typedef enum { V_UNDEF, V_NONE, V_BOOL, V_INT, V_STR, V_LIST, V_MSG, V_NS, V_LOOP } ValKind;
+typedef enum { V_UNDEF, V_NONE, V_BOOL, V_INT, V_STR, V_LIST, V_MSG, V_NS, V_LOOP, V_FUNC } ValKind;
 static const char *const KIND_NAME[] = {"undefined", "none", "a boolean", "an integer", "a string", "a list",
-                                        "a message", "a namespace", "loop"};
+                                        "a message", "a namespace", "loop", "a function"};
 
 typedef struct {
     ValKind k;
-    int64_t i;          /* V_BOOL, V_INT, V_MSG (its index); V_LIST: messages[i, hi) */
+    int64_t i;          /* V_BOOL, V_INT, V_MSG (its index); V_LIST: its items [i, hi) */
     int64_t hi;
     const char *s;      /* V_STR: n bytes */
-    size_t n;
-    void *p;            /* V_NS: Ns; V_LOOP: int64_t[2] {index0, length} */
+    size_t n;           /* V_LIST: 1 for a generator (selectattr's, before | list) */
+    void *p;            /* V_NS: Ns; V_LOOP: int64_t[2] {index0, length}; V_LIST: int32_t message indices, or
+                         * NULL when item k is messages[k] */
 } Val;
+
+/* The message index of a list's k-th item. */
+static int64_t list_at(Val v, int64_t k) { return v.p ? ((const int32_t *)v.p)[v.i + k] : v.i + k; }
 
 #define NS_MAX 32
 typedef struct {
@@ -91,7 +96,7 @@ static bool truthy(Val v) {
     case V_UNDEF: case V_NONE: return false;
     case V_BOOL: case V_INT: return v.i != 0;
     case V_STR: return v.n > 0;
-    case V_LIST: return v.hi > v.i;
+    case V_LIST: return v.n || v.hi > v.i;   /* a generator is true, as in Python */
     default: return true;
     }
 }
@@ -125,6 +130,9 @@ static Val lookup(Render *R, const char *name) {
     if (!strcmp(name, "bos_token")) return c->bos_token ? str_val(c->bos_token, strlen(c->bos_token)) : UNDEF;
     if (!strcmp(name, "eos_token")) return c->eos_token ? str_val(c->eos_token, strlen(c->eos_token)) : UNDEF;
     if (!strcmp(name, "add_generation_prompt")) return int_val(V_BOOL, c->add_generation_prompt);
+    if (!strcmp(name, "tools") && c->tools_empty) return (Val){.k = V_LIST};   /* [] */
+    if (!strcmp(name, "tools") || !strcmp(name, "documents")) return (Val){.k = V_NONE};
+    if (!strcmp(name, "strftime_now")) return (Val){.k = V_FUNC};
     return UNDEF;
 }
 
@@ -156,7 +164,7 @@ static bool equal(Render *R, Val a, Val b) {
     case V_LIST: {
         if (a.hi - a.i != b.hi - b.i) return false;
         for (int64_t k = 0; k < a.hi - a.i; k++)
-            if (!equal(R, int_val(V_MSG, a.i + k), int_val(V_MSG, b.i + k))) return false;
+            if (!equal(R, int_val(V_MSG, list_at(a, k)), int_val(V_MSG, list_at(b, k)))) return false;
         return true;
     }
     default: return a.p == b.p;
@@ -196,6 +204,16 @@ static Val get_key(Render *R, Val o, const char *key, size_t n, size_t pos) {
                     "revindex0)", (int)n, key);
     }
     if (o.k == V_UNDEF) return fail(R, pos, "'%.*s' of an undefined value", (int)n, key);
+    if (o.k == V_NONE) return UNDEF;   /* Jinja: no such attribute */
+    if (o.k == V_STR || o.k == V_LIST) {   /* a string or a list has its methods as attributes, no other */
+        static const char *const M[] = {"strip", "lstrip", "rstrip", "split", "startswith", "endswith", "lower",
+                                        "upper", "replace", "format", "join", "title", "find", "count", "index",
+                                        "append", "extend", "pop", "insert", "remove", "sort", "reverse", "copy", NULL};
+        for (int i = 0; M[i]; i++)
+            if (strlen(M[i]) == n && !memcmp(M[i], key, n))
+                return fail(R, pos, "'%s' of %s is not supported", M[i], KIND_NAME[o.k]);
+        return UNDEF;
+    }
     return fail(R, pos, "'%.*s' of %s is not supported", (int)n, key, KIND_NAME[o.k]);
 }
 
@@ -203,9 +221,10 @@ static Val eval_index(Render *R, const Expr *e) {
     Val o = eval(R, e->a), k = eval(R, e->b);
     if (R->failed) return UNDEF;
     if (k.k == V_STR) return get_key(R, o, k.s, k.n, e->pos);
+    if (o.k == V_LIST && o.n) return fail(R, e->pos, "indexing a generator (selectattr's: add | list)");
     if (o.k == V_LIST && (k.k == V_INT || k.k == V_BOOL)) {
         int64_t n = o.hi - o.i, i = k.i < 0 ? k.i + n : k.i;
-        return i >= 0 && i < n ? int_val(V_MSG, o.i + i) : UNDEF;
+        return i >= 0 && i < n ? int_val(V_MSG, list_at(o, i)) : UNDEF;
     }
     return fail(R, e->pos, "indexing %s with %s is not supported", KIND_NAME[o.k], KIND_NAME[k.k]);
 }
@@ -223,10 +242,10 @@ static bool slice_bound(Render *R, const Expr *b, int64_t n, int64_t dflt, int64
 static Val eval_slice(Render *R, const Expr *e) {
     Val o = eval(R, e->a);
     if (R->failed) return UNDEF;
-    if (o.k != V_LIST) return fail(R, e->pos, "slicing %s is not supported (only lists)", KIND_NAME[o.k]);
+    if (o.k != V_LIST || o.n) return fail(R, e->pos, "slicing %s is not supported (only lists)", o.n ? "a generator" : KIND_NAME[o.k]);
     int64_t n = o.hi - o.i, lo, hi;
     if (!slice_bound(R, e->b, n, 0, &lo) || !slice_bound(R, e->c, n, n, &hi)) return UNDEF;
-    return (Val){.k = V_LIST, .i = o.i + lo, .hi = o.i + (hi > lo ? hi : lo)};
+    return (Val){.k = V_LIST, .i = o.i + lo, .hi = o.i + (hi > lo ? hi : lo), .p = o.p};
 }
 
 static Val strip_val(Render *R, Val v, size_t pos) {
@@ -236,19 +255,113 @@ static Val strip_val(Render *R, Val v, size_t pos) {
     return str_val(v.s + a, b - a);
 }
 
+/* Jinja's tests (of jinja_parse.c's list) on v. */
+static bool test_is(const char *name, Val v) {
+    if (!strcmp(name, "defined")) return v.k != V_UNDEF;
+    if (!strcmp(name, "undefined")) return v.k == V_UNDEF;
+    if (!strcmp(name, "none")) return v.k == V_NONE;
+    if (!strcmp(name, "string")) return v.k == V_STR;
+    if (!strcmp(name, "mapping")) return v.k == V_MSG;
+    /* iterable: iter() succeeds (an undefined value iterates as empty) */
+    return v.k == V_STR || v.k == V_LIST || v.k == V_MSG || v.k == V_UNDEF || v.k == V_LOOP;
+}
+
+/* The string argument k of filter e, or NULL when it is absent or not a string. */
+static const char *str_arg(Render *R, const Expr *e, int k, size_t *n) {
+    if (k >= e->nargs || e->keys[k]) return NULL;
+    Val v = eval(R, e->args[k]);
+    *n = v.n;
+    return v.k == V_STR ? v.s : NULL;
+}
+
+/* selectattr / rejectattr(attr[, test[, value]]) of a list of messages: a generator. */
+static Val select_attr(Render *R, const Expr *e, Val v) {
+    size_t an = 0, tn = 0;
+    const char *attr = str_arg(R, e, 0, &an), *test = e->nargs > 1 ? str_arg(R, e, 1, &tn) : "";
+    if (R->failed) return UNDEF;
+    if (!attr || !test || e->nargs > 3 || (v.k != V_LIST && v.k != V_UNDEF))
+        return fail(R, e->pos, "%s of %s with these arguments is not supported", e->s, KIND_NAME[v.k]);
+    static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", NULL};
+    bool eq = !strcmp(test, "equalto") || !strcmp(test, "eq") || !strcmp(test, "=="), known = !*test;
+    for (int i = 0; TESTS[i]; i++) known |= !strcmp(TESTS[i], test);
+    if (eq ? e->nargs != 3 : !known || e->nargs > 2)
+        return fail(R, e->pos, "%s with the test '%.40s' and %d arguments is not supported", e->s, test, e->nargs);
+    Val want = e->nargs > 2 ? eval(R, e->args[2]) : UNDEF;
+    int64_t n = v.k == V_LIST ? v.hi - v.i : 0, kept = 0;
+    int32_t *ix = arena_alloc(&R->A, (size_t)(n + 1) * sizeof *ix);
+    for (int64_t k = 0; k < n && !R->failed; k++) {
+        Val x = get_key(R, int_val(V_MSG, list_at(v, k)), attr, an, e->pos);
+        bool hit = eq ? equal(R, x, want) : *test ? test_is(test, x) : truthy(x);
+        if (hit == !strcmp(e->s, "selectattr")) ix[kept++] = (int32_t)list_at(v, k);
+    }
+    return (Val){.k = V_LIST, .i = 0, .hi = kept, .n = 1, .p = ix};
+}
+
+/* v as Python's json.dumps(v, ensure_ascii=False) writes it (transformers' tojson), for a string,
+ * a number, a boolean or none. */
+static Val to_json(Render *R, const Expr *e, Val v) {
+    for (int k = 0; k < e->nargs; k++)
+        if (!e->keys[k] || strcmp(e->keys[k], "indent"))   /* indent changes nothing of a scalar */
+            return fail(R, e->pos, "tojson's arguments other than indent are not supported");
+    Buf b = {0};
+    if (v.k == V_NONE) buf_puts(&b, "null");
+    else if (v.k == V_BOOL) buf_puts(&b, v.i ? "true" : "false");
+    else if (v.k == V_INT) buf_printf(&b, "%lld", (long long)v.i);
+    else if (v.k != V_STR) return fail(R, e->pos, "tojson of %s is not supported", KIND_NAME[v.k]);
+    for (size_t i = 0; v.k == V_STR && i <= v.n; i++) {
+        unsigned char c = i < v.n ? (unsigned char)v.s[i] : 0;
+        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t"
+                        : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+        if (i == 0) buf_puts(&b, "\"");
+        if (i == v.n) buf_puts(&b, "\"");
+        else if (esc) buf_puts(&b, esc);
+        else if (c < 0x20) buf_printf(&b, "\\u%04x", c);
+        else buf_append(&b, (const char *)&c, 1);
+    }
+    Val out = str_val(arena_strndup(&R->A, b.data ? b.data : "", b.len), b.len);
+    buf_free(&b);
+    return out;
+}
+
 static Val eval_filter(Render *R, const Expr *e) {
     Val v = eval(R, e->a);
     if (R->failed) return UNDEF;
-    if (e->k == E_TEST) {
-        bool r = !strcmp(e->s, "defined") ? v.k != V_UNDEF : !strcmp(e->s, "undefined") ? v.k == V_UNDEF
-               : !strcmp(e->s, "none") ? v.k == V_NONE : v.k == V_STR;
-        return int_val(V_BOOL, r != (e->op != 0));
-    }
+    if (e->k == E_TEST) return int_val(V_BOOL, test_is(e->s, v) != (e->op != 0));
     if (!strcmp(e->s, "trim")) return strip_val(R, v, e->pos);
+    if (!strcmp(e->s, "string")) return as_str(R, v, e->pos);
+    if (!strcmp(e->s, "tojson")) return to_json(R, e, v);
+    if (!strcmp(e->s, "selectattr") || !strcmp(e->s, "rejectattr")) return select_attr(R, e, v);
+    if (!strcmp(e->s, "list") && (v.k == V_LIST || v.k == V_UNDEF))
+        return v.k == V_UNDEF ? (Val){.k = V_LIST} : (v.n = 0, v);
+    if (strcmp(e->s, "length")) return fail(R, e->pos, "the filter '%s' of %s is not supported", e->s, KIND_NAME[v.k]);
     if (v.k == V_STR) return int_val(V_INT, chars(v.s, v.n));
-    if (v.k == V_LIST) return int_val(V_INT, v.hi - v.i);
+    if (v.k == V_LIST && !v.n) return int_val(V_INT, v.hi - v.i);
     if (v.k == V_UNDEF) return int_val(V_INT, 0);
-    return fail(R, e->pos, "the length of %s is not supported", KIND_NAME[v.k]);
+    return fail(R, e->pos, "the length of %s is not supported", v.n ? "a generator" : KIND_NAME[v.k]);
+}
+
+/* strftime_now(format): the clock's local time as Python's datetime.strftime writes it, for the
+ * conversions whose text the C library writes the same in the C locale. */
+static Val eval_now(Render *R, const Expr *e) {
+    Val f = eval(R, e->args[0]);
+    if (R->failed) return UNDEF;
+    if (f.k != V_STR || memchr(f.s, 0, f.n)) return fail(R, e->pos, "strftime_now's format must be a string");
+    for (size_t i = 0; i < f.n; i++)
+        if (f.s[i] == '%' && (++i == f.n || !strchr("dbBYmyHMSaAjp%", f.s[i])))
+            return fail(R, e->pos, "strftime_now: the conversion '%%%.1s' is not supported (only %%d %%b %%B %%Y %%m "
+                        "%%y %%H %%M %%S %%a %%A %%j %%p %%%%)", i < f.n ? f.s + i : "");
+    struct tm local;
+    const struct tm *tm = R->c->now;
+    if (!tm) {
+        time_t t = time(NULL);
+        if (!(tm = localtime_r(&t, &local))) return fail(R, e->pos, "strftime_now: the local time is not known");
+    }
+    char fmt[256], text[512];
+    if (f.n >= sizeof fmt) return fail(R, e->pos, "strftime_now's format is longer than 255 bytes");
+    memcpy(fmt, f.s, f.n);
+    fmt[f.n] = 0;
+    size_t n = f.n ? strftime(text, sizeof text, fmt, tm) : 0;
+    return str_val(arena_strndup(&R->A, text, n), n);
 }
 
 static Val eval_namespace(Render *R, const Expr *e) {
@@ -306,7 +419,7 @@ static Val member(Render *R, const Expr *e, Val x, Val in) {
     else if (in.k == V_MSG && x.k == V_STR) r = get_key(R, in, x.s, x.n, e->pos).k != V_UNDEF;
     else if (in.k == V_UNDEF) r = false;   /* an undefined value iterates as empty */
     else if (in.k == V_LIST)
-        for (int64_t k = in.i; k < in.hi && !r; k++) r = equal(R, x, int_val(V_MSG, k));
+        for (int64_t k = 0; k < in.hi - in.i && !r; k++) r = equal(R, x, int_val(V_MSG, list_at(in, k)));
     else return fail(R, e->pos, "'in' with %s and %s is not supported", KIND_NAME[x.k], KIND_NAME[in.k]);
     return int_val(V_BOOL, r != (e->op == OP_NOTIN));
 }
@@ -361,6 +474,8 @@ static Val eval(Render *R, const Expr *e) {
     case E_NOT: return int_val(V_BOOL, !truthy(eval(R, e->a)));
     case E_COND: return truthy(eval(R, e->a)) ? eval(R, e->b) : e->c ? eval(R, e->c) : UNDEF;
     case E_NAMESPACE: return eval_namespace(R, e);
+    case E_NOW: return eval_now(R, e);
+    case E_METHOD: return eval(R, e->a), fail(R, e->pos, "the method '%s()' is not supported", e->s);
     case E_STRIP: {
         Val v = eval(R, e->a);
         if (!R->failed && v.k != V_STR) return fail(R, e->pos, "strip() of %s", KIND_NAME[v.k]);
@@ -386,6 +501,19 @@ static Val eval(Render *R, const Expr *e) {
 
 static void exec(Render *R, const Stmt *s);
 
+/* The items of `for x in it if cond`: those for which cond is true with x bound (Jinja's loop then
+ * counts these only). */
+static Val loop_filter(Render *R, const Stmt *s, Val it) {
+    int64_t n = it.hi - it.i, kept = 0;
+    int32_t *ix = arena_alloc(&R->A, (size_t)(n + 1) * sizeof *ix);
+    for (int64_t k = 0; k < n && !R->failed; k++) {
+        R->nvars = R->frame;
+        assign(R, s->name, int_val(V_MSG, list_at(it, k)));
+        if (truthy(eval(R, s->cond))) ix[kept++] = (int32_t)list_at(it, k);
+    }
+    return (Val){.k = V_LIST, .i = 0, .hi = kept, .p = ix};
+}
+
 static void exec_for(Render *R, const Stmt *s) {
     Val it = eval(R, s->e);
     if (R->failed || it.k == V_UNDEF) return;
@@ -393,13 +521,18 @@ static void exec_for(Render *R, const Stmt *s) {
         fail(R, s->e->pos, "a for loop over %s is not supported (only lists)", KIND_NAME[it.k]);
         return;
     }
+    if (s->name2) {
+        fail(R, s->pos, "unpacking a message into two loop variables is not supported");
+        return;
+    }
     int saved_n = R->nvars, saved_frame = R->frame;
+    R->frame = R->nvars;
+    if (s->cond) it = loop_filter(R, s, it);
     int64_t *loop = arena_alloc(&R->A, 2 * sizeof *loop);
     loop[1] = it.hi - it.i;
-    R->frame = R->nvars;
     for (loop[0] = 0; loop[0] < loop[1] && !R->failed; loop[0]++) {
         R->nvars = R->frame;   /* each iteration starts from the loop's outside */
-        assign(R, s->name, int_val(V_MSG, it.i + loop[0]));
+        assign(R, s->name, int_val(V_MSG, list_at(it, loop[0])));
         assign(R, "loop", (Val){.k = V_LOOP, .p = loop});
         exec(R, s->body);
     }

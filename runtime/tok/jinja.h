@@ -3,19 +3,24 @@
  * "Chat templates"). What the subset lacks is refused when the template is read, naming the
  * construct: a template is never rendered as another text.
  *
- * Supported: text; {{ expr }}, {% if %}/{% elif %}/{% else %}/{% endif %}, {% for x in expr %}
+ * Supported: text; {{ expr }}, {% if %}/{% elif %}/{% else %}/{% endif %}, {% for x in expr [if c] %}
  * (loop.index0, loop.index, loop.first, loop.last, loop.length), {% set x = expr %},
  * {% set ns.attr = expr %}, {# comments #}; whitespace control {%- -%} {{- -}} {#- -#} and {%+;
  * string literals ('...', "..." with \n \t \r \\ \' \" escapes), integers, true/false/none (any
  * case as Jinja), ( ), + - * % on integers, + and ~ on strings, == != < > <= >=, and or not,
  * in / not in, x if c else y, indexing m['role'], m.content, messages[0], messages[-1],
- * messages[1:], the filters trim and length, the tests defined, undefined, none, string,
- * .strip(), raise_exception('...'), namespace(a=...), the variables messages, bos_token,
- * eos_token, add_generation_prompt. */
+ * messages[1:], the filters trim, length, string, list, tojson, selectattr and rejectattr, the
+ * tests defined, undefined, none, string, mapping, iterable, .strip(), raise_exception('...'),
+ * namespace(a=...), strftime_now('%d %b %Y'), the variables messages, bos_token, eos_token,
+ * add_generation_prompt, tools and documents (none, as transformers without tools). The tool
+ * branches of Llama 3.1's and Mistral v0.3's templates are read (| items, | reject, | join,
+ * .items(), for a, b in) and fail if a render reaches them. */
 #ifndef MIXC_JINJA_H
 #define MIXC_JINJA_H
 
 #include "mixc.h"
+
+#include <time.h>
 
 typedef struct {
     const char *role;       /* UTF-8, NUL-terminated */
@@ -28,6 +33,8 @@ typedef struct {
     int nmessages;
     const char *bos_token, *eos_token;   /* NULL: undefined */
     bool add_generation_prompt;
+    const struct tm *now;   /* strftime_now's clock; NULL: the local time when rendered (transformers') */
+    bool tools_empty;       /* tools is [] (a request's "tools": [], as transformers passes it), else none */
 } JinjaContext;
 
 typedef struct JinjaTemplate JinjaTemplate;

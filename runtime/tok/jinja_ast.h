@@ -38,7 +38,7 @@ void lex_fail(Lex *L, size_t pos, const char *fmt, ...) __attribute__((format(pr
 
 typedef enum {
     E_STR, E_INT, E_BOOL, E_NONE, E_NAME, E_ATTR, E_INDEX, E_SLICE, E_FILTER, E_TEST, E_BIN, E_NOT, E_NEG,
-    E_COND, E_RAISE, E_NAMESPACE, E_STRIP
+    E_COND, E_RAISE, E_NAMESPACE, E_STRIP, E_NOW, E_METHOD
 } ExprKind;
 
 /* Binary operators of E_BIN. */
@@ -51,8 +51,8 @@ typedef struct Expr {
     size_t n;
     int64_t i;               /* E_INT, E_BOOL */
     struct Expr *a, *b, *c;  /* operands; E_SLICE: a[b:c] (b, c may be NULL); E_COND: b if a else c */
-    const char **keys;       /* E_NAMESPACE: keys[i] = args[i] */
-    struct Expr **args;
+    const char **keys;       /* E_NAMESPACE: keys[i] = args[i]; E_FILTER: a keyword argument's name or NULL */
+    struct Expr **args;      /* E_NAMESPACE, E_FILTER (its arguments), E_NOW (args[0] the format) */
     int nargs;
     size_t pos;              /* in the normalized source */
 } Expr;
@@ -65,6 +65,8 @@ typedef struct Stmt {
     size_t n;
     Expr *e;                 /* S_PRINT, S_SET value, S_IF condition, S_FOR iterable */
     const char *name, *attr; /* S_SET target name[.attr], S_FOR variable */
+    const char *name2;       /* S_FOR: the second variable of `for a, b in` (not rendered) */
+    struct Expr *cond;       /* S_FOR: the `if` filter of its items, or NULL */
     struct Stmt *body, *els; /* S_IF, S_FOR */
     struct Stmt *next;
     size_t pos;              /* in the normalized source */

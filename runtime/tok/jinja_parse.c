@@ -61,7 +61,26 @@ static Expr *parse_unary(Parser *P, bool filters);
 static const char *const REFUSED_STATEMENT_WORDS[] = {"macro", "call", "filter", "include", "import", "from",
     "extends", "block", "with", "break", "continue", "generation", "do", "autoescape", "trans", NULL};
 
-/* name(args) at a primary: raise_exception(msg) and namespace(key=value, ...). */
+/* The arguments of e up to ')' (its '(' taken): expressions and key=value ones (only these when
+ * named_only), into e->args and e->keys. */
+static bool parse_args(Parser *P, Expr *e, bool named_only) {
+    e->keys = arena_alloc(P->L->A, 16 * sizeof *e->keys);
+    e->args = arena_alloc(P->L->A, 16 * sizeof *e->args);
+    while (!failed(P) && !take_op(P, ")")) {
+        if (e->nargs && !take_op(P, ",")) return fail_here(P, "expected ',' or ')'"), false;
+        bool named = cur(P)->k == T_NAME && is_op(&(Parser){.L = P->L, .i = P->i + 1}, "=");
+        if (named_only && !named) return fail_here(P, "namespace() takes key=value arguments only"), false;
+        if (e->nargs == 16) return fail_here(P, "at most 16 arguments"), false;
+        if (named) {
+            e->keys[e->nargs] = cur(P)->s;
+            P->i += 2;
+        }
+        e->args[e->nargs++] = parse_expr(P);
+    }
+    return !failed(P);
+}
+
+/* name(args) at a primary: raise_exception(msg), namespace(key=value, ...) and strftime_now(format). */
 static Expr *parse_call(Parser *P, Tok *name) {
     Expr *e;
     if (!strcmp(name->s, "raise_exception")) {
@@ -70,23 +89,20 @@ static Expr *parse_call(Parser *P, Tok *name) {
         expect_op(P, ")");
         return e;
     }
+    if (!strcmp(name->s, "strftime_now")) {
+        e = node(P, E_NOW, name);
+        e->args = arena_alloc(P->L->A, sizeof *e->args);
+        e->args[e->nargs++] = parse_expr(P);
+        expect_op(P, ")");
+        return e;
+    }
     if (strcmp(name->s, "namespace")) {
-        lex_fail(P->L, name->pos, "the function '%s' is not supported (only raise_exception and namespace)", name->s);
+        lex_fail(P->L, name->pos, "the function '%s' is not supported (only raise_exception, namespace and "
+                 "strftime_now)", name->s);
         return NULL;
     }
     e = node(P, E_NAMESPACE, name);
-    e->keys = arena_alloc(P->L->A, 16 * sizeof *e->keys);
-    e->args = arena_alloc(P->L->A, 16 * sizeof *e->args);
-    while (!failed(P) && !take_op(P, ")")) {
-        if (e->nargs && !take_op(P, ",")) return fail_here(P, "expected ',' or ')'"), NULL;
-        if (cur(P)->k != T_NAME || !is_op(&(Parser){.L = P->L, .i = P->i + 1}, "="))
-            return fail_here(P, "namespace() takes key=value arguments only"), NULL;
-        if (e->nargs == 16) return fail_here(P, "namespace() takes at most 16 arguments"), NULL;
-        e->keys[e->nargs] = cur(P)->s;
-        P->i += 2;
-        e->args[e->nargs++] = parse_expr(P);
-    }
-    return e;
+    return parse_args(P, e, true) ? e : NULL;
 }
 
 static Expr *parse_primary(Parser *P) {
@@ -131,8 +147,12 @@ static Expr *parse_primary(Parser *P) {
     return e;
 }
 
-static const char *const FILTERS[] = {"trim", "length", NULL};
-static const char *const TESTS[] = {"defined", "undefined", "none", "string", NULL};
+/* jinja.c renders the filters trim, length, string, list, tojson (of a string, number, boolean or
+ * none), selectattr and rejectattr (of messages); items, reject and join are read (the tool branches
+ * of Llama 3.1's template hold them) and fail if a render reaches them. */
+static const char *const FILTERS[] = {"trim", "length", "string", "list", "tojson", "selectattr", "rejectattr",
+                                      "items", "reject", "join", NULL};
+static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", NULL};
 
 static bool listed(const char *const *list, const char *s) {
     for (int i = 0; list[i]; i++)
@@ -168,13 +188,14 @@ static Expr *parse_postfix(Parser *P, Expr *e) {
             Tok *n = cur(P);
             if (n->k != T_NAME) return fail_here(P, "expected an attribute name after '.'"), NULL;
             P->i++;
-            if (take_op(P, "(")) {
-                if (strcmp(n->s, "strip") || !take_op(P, ")")) {
-                    lex_fail(P->L, n->pos, "the method '%s' is not supported (only strip())", n->s);
+            if (take_op(P, "(")) {   /* .items() is read (Mistral's tool branch) and fails if rendered */
+                if ((strcmp(n->s, "strip") && strcmp(n->s, "items")) || !take_op(P, ")")) {
+                    lex_fail(P->L, n->pos, "the method '%s' is not supported (only strip() and items())", n->s);
                     return NULL;
                 }
-                Expr *s = node(P, E_STRIP, n);
+                Expr *s = node(P, strcmp(n->s, "strip") ? E_METHOD : E_STRIP, n);
                 s->a = e;
+                s->s = n->s;
                 e = s;
             } else {
                 static const char *const LOOP[] = {"index0", "index", "first", "last", "length", "revindex",
@@ -209,16 +230,20 @@ static Expr *parse_filters(Parser *P, Expr *e) {
         if (n->k != T_NAME) return fail_here(P, pipe ? "expected a filter name" : "expected a test name"), NULL;
         P->i++;
         if (!listed(pipe ? FILTERS : TESTS, n->s)) {
-            lex_fail(P->L, n->pos, pipe ? "the filter '%s' is not supported (only trim and length)"
-                                        : "the test '%s' is not supported (only defined, undefined, none and string)", n->s);
+            lex_fail(P->L, n->pos, pipe ? "the filter '%s' is not supported (only trim, length, string, list, tojson, "
+                                          "selectattr, rejectattr, items, reject and join)"
+                                        : "the test '%s' is not supported (only defined, undefined, none, string, "
+                                          "mapping and iterable)", n->s);
             return NULL;
         }
-        if (is_op(P, "(") || (!pipe && (cur(P)->k == T_STR || cur(P)->k == T_INT || cur(P)->k == T_NAME)))
-            return fail_here(P, "arguments to a filter or a test are not supported"), NULL;
+        bool word_after = cur(P)->k == T_NAME && !is_name(P, "else") && !is_name(P, "or") && !is_name(P, "and");
+        if (!pipe && (is_op(P, "(") || cur(P)->k == T_STR || cur(P)->k == T_INT || word_after))   /* Jinja's rule */
+            return fail_here(P, "arguments to a test are not supported"), NULL;
         Expr *f = node(P, pipe ? E_FILTER : E_TEST, n);
         f->a = e;
         f->s = n->s;
         f->op = neg;
+        if (pipe && take_op(P, "(") && !parse_args(P, f, false)) return NULL;
         e = f;
     }
     return e;
@@ -388,11 +413,17 @@ static Stmt *parse_for(Parser *P, Tok *at) {
     s->name = cur(P)->s;
     bind(P, s->name);
     P->i++;
-    if (is_op(P, ",")) return fail_here(P, "unpacking in a for loop is not supported"), s;
+    if (take_op(P, ",")) {   /* read (Llama 3.1's and Mistral's tool branches); fails if rendered */
+        if (cur(P)->k != T_NAME) return fail_here(P, "expected the second loop variable"), s;
+        s->name2 = cur(P)->s;
+        bind(P, s->name2);
+        P->i++;
+        if (is_op(P, ",")) return fail_here(P, "unpacking into more than two variables is not supported"), s;
+    }
     if (!take_name(P, "in")) return fail_here(P, "expected 'in'"), s;
     s->e = parse_or(P);
-    if (is_name(P, "if") || is_name(P, "recursive"))
-        return fail_here(P, "a for loop's 'if' filter and 'recursive' are not supported"), s;
+    if (take_name(P, "if")) s->cond = parse_expr(P);
+    if (is_name(P, "recursive")) return fail_here(P, "a for loop's 'recursive' is not supported"), s;
     expect_end(P, T_BEND);
     static const char *const stops[] = {"else", "endfor", NULL};
     const char *w = NULL;
@@ -473,9 +504,15 @@ static Stmt *parse_body(Parser *P, const char *const *stops, const char **stoppe
     return head;
 }
 
-static const char *const GLOBALS[] = {"messages", "bos_token", "eos_token", "add_generation_prompt", "loop", NULL};
+/* The names transformers' apply_chat_template gives a template without tools or extra arguments:
+ * tools and documents are none; custom_tools, builtin_tools, date_string and tools_in_user_message
+ * (Llama 3.1's arguments) are undefined; strftime_now is a function. */
+static const char *const GLOBALS[] = {"messages", "bos_token", "eos_token", "add_generation_prompt", "loop", "tools",
+                                      "documents", "custom_tools", "builtin_tools", "date_string",
+                                      "tools_in_user_message", "strftime_now", NULL};
 
-/* Every name read is one the template binds or one mixc gives it: no other variable (tools, ...) is read. */
+/* Every name read is one the template binds or one mixc gives it: no other variable (pad_token, ...) is
+ * read, since transformers may give it a value. */
 static void check_names(Parser *P) {
     for (int i = 0; i < P->nnames && !failed(P); i++) {
         const char *n = P->names[i]->s;
@@ -483,7 +520,8 @@ static void check_names(Parser *P) {
         for (int k = 0; k < P->nbound && !ok; k++) ok = !strcmp(P->bound[k], n);
         if (!ok)
             lex_fail(P->L, P->names[i]->pos, "the variable '%s' is not supported (only messages, bos_token, "
-                     "eos_token, add_generation_prompt and the names the template sets)", n);
+                     "eos_token, add_generation_prompt, tools, documents, custom_tools, builtin_tools, date_string, "
+                     "tools_in_user_message, strftime_now and the names the template sets)", n);
     }
 }
 

@@ -59,10 +59,11 @@ bool text_prompt(const Tokenizer *t, const char *text, const char *text_file, in
     return ok;
 }
 
-bool text_print_generated(const Tokenizer *t, const int32_t *ids, int64_t n, bool print_ids) {
+bool text_print_generated(const Tokenizer *t, const int32_t *ids, int64_t n, bool print_ids, const EosIds *eos) {
     char err[512];
     size_t len;
-    char *text = tokenizer_decode(t, ids, n, false, &len, err, sizeof err);
+    bool ended = n > 0 && eos_ids_has(eos, ids[n - 1]);
+    char *text = tokenizer_decode(t, ids, n - ended, false, &len, err, sizeof err);
     if (!text) {
         fprintf(stderr, "mixrun: the generated %s\n", err);
         return false;

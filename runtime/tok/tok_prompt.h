@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "eos.h"
 #include "tokenizer.h"
 
 /* The tokenizer of a run: `tokenizer` (a file or a directory) when given, else tokenizer.json in
@@ -19,7 +20,8 @@ bool text_tokenizer_beside(const char *weights);
  * UTF-8, no ids). */
 bool text_prompt(const Tokenizer *t, const char *text, const char *text_file, int32_t **ids, int64_t *n);
 /* Prints the generated ids (with print_ids, as a comma-separated line) and then their text and a
- * newline. false with "mixrun: ..." on stderr when an id is not in the tokenizer's vocabulary. */
-bool text_print_generated(const Tokenizer *t, const int32_t *ids, int64_t n, bool print_ids);
+ * newline; a last id that is one of eos's is not in the text (as the server's). false with
+ * "mixrun: ..." on stderr when an id is not in the tokenizer's vocabulary. */
+bool text_print_generated(const Tokenizer *t, const int32_t *ids, int64_t n, bool print_ids, const EosIds *eos);
 
 #endif

@@ -5,8 +5,9 @@
 #  - greedy completions equal `mixrun --text` (text and ids) and `mixrun --tokens` (token-id prompts);
 #  - streamed chunks concatenate to the answer, then `data: [DONE]`; chat with the Llama 3 template
 #    equals the template's ids run alone, streamed and not; stop strings; seeded sampling; chat with
-#    the template of a tokenizer_config.json (runtime/tok/jinja.c), its raise_exception and a
-#    template it refuses (400 naming the construct);
+#    the template of a tokenizer_config.json (runtime/tok/jinja.c; ChatML, Llama 3.1 Instruct's with
+#    its tool branches), its raise_exception and a template it refuses (400 naming the construct);
+#  - the end of sequence (generation_config.json, tokenizer_config.json's eos_token), ignore_eos;
 #  - concurrent clients each get their request's run alone;
 #  - hostile clients: malformed JSON, wrong types, unknown fields, n > 1, prompts past the context,
 #    huge bodies (413), a slow client, 200 idle connections, clients gone mid-stream (cancelled,
@@ -173,17 +174,110 @@ check chat-config-template-ids-equal-run-alone "$(jq -r '.choices[0].token_ids |
 refused chat-config-template-raise-exception 400 "the chat template refuses the messages: the last message must not be the assistant's" \
   /v1/chat/completions '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}'
 kill -TERM "$SPID"; wait "$SPID"
+# Llama 3.1 Instruct's own template (tools, builtin_tools, date_string, namespace; rendered without
+# tools, its "Cutting Knowledge Date" header with the fixed date): the template's ids run alone.
+# llama_checkpoint NAME VERSION: $T/NAME, Llama 3.1's tokenizer and the Llama VERSION template, served.
+llama_checkpoint() {
+  mkdir -p "$T/$1"
+  cp "$T/tok31/tokenizer.json" "$T/$1/"
+  jq -n --rawfile t "tests/tokenizer/fixtures/chat/llama$2.jinja" \
+    '{chat_template: $t, bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>"}' >"$T/$1/tokenizer_config.json"
+  start "$1" --tokenizer "$T/$1"
+}
+llama_checkpoint llama31cfg 3.1 || exit 1
+L31=$'<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'
+ids=$("$TT" encode "$T/llama31cfg/tokenizer.json" "$L31" | cut -d, -f2-)
+want=$("$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 20 2>/dev/null | tr ',' '\n' | awk '$1 == 603 { exit } { print }' | paste -sd,)
+post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 20, temperature: 0}')"
+check chat-llama31-template-ids-equal-run-alone "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body"):$(jq '.usage.prompt_tokens' "$T/body")" \
+  "$want:$(tr ',' '\n' <<<"$ids" | wc -l)"
+check chat-llama31-template-no-warning "$(grep -c 'mixrun serve: warning' "$T/llama31cfg.err")" 0
+refused chat-tools-refused 400 "field 'tools'" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}'
+# "tools": [] reaches the template as [] (its "Environment: ipython" header), as jinja2 rendered it
+jq -c '.cases[] | select(.name == "llama3.1-system-user-tools-empty")' tests/tokenizer/fixtures/chat_templates.json >"$T/case"
+text=$(jq -j .expected "$T/case"; echo x)
+ids=$("$TT" encode "$T/llama31cfg/tokenizer.json" "${text%x}" | cut -d, -f2-)
+want=$("$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 8 2>/dev/null)
+post /v1/chat/completions "$(jq -c '{messages: .messages, tools: [], max_tokens: 8, temperature: 0, ignore_eos: true}' "$T/case")"
+check chat-llama31-tools-empty-as-jinja2 "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body"):$(jq '.usage.prompt_tokens' "$T/body")" \
+  "$want:$(tr ',' '\n' <<<"$ids" | wc -l)"
+kill -TERM "$SPID"; wait "$SPID"
+# Llama 3.2 Instruct's: its date is strftime_now("%d %b %Y"), the server's local time (as transformers').
+llama_checkpoint llama32cfg 3.2 || exit 1
+day1=$(LC_ALL=C date +'%d %b %Y')
+post /v1/chat/completions '{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 12, "temperature": 0, "ignore_eos": true}'
+day2=$(LC_ALL=C date +'%d %b %Y')
+ids=$("$TT" encode "$T/llama32cfg/tokenizer.json" $'<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: '"$day1"$'\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n' | cut -d, -f2-)
+want=$("$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 12 2>/dev/null)
+if [ "$day1" = "$day2" ]; then
+  check chat-llama32-strftime-now-today "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body"):$(jq '.usage.prompt_tokens' "$T/body")" \
+    "$want:$(tr ',' '\n' <<<"$ids" | wc -l)"
+else echo "SKIP chat-llama32-strftime-now-today (midnight passed)"; fi
+kill -TERM "$SPID"; wait "$SPID"
 # A template the subset does not render: the server starts, says so, and chat answers 400 naming it.
 mkdir -p "$T/refusedtpl"
 cp "$T/chatml/tokenizer.json" "$T/refusedtpl/"
-jq -n '{chat_template: "{% for m in messages %}{{ m.content | tojson }}{% endfor %}", eos_token: "<|im_end|>"}' >"$T/refusedtpl/tokenizer_config.json"
+jq -n '{chat_template: "{% for m in messages %}{{ m.content | wordcount }}{% endfor %}", eos_token: "<|im_end|>"}' >"$T/refusedtpl/tokenizer_config.json"
 start refusedtpl --tokenizer "$T/refusedtpl" || exit 1
-refused chat-config-template-refused 400 "chat_template:1:39: the filter 'tojson' is not supported" \
+refused chat-config-template-refused 400 "chat_template:1:39: the filter 'wordcount' is not supported" \
   /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}]}'
-check chat-config-template-refused-warned "$(grep -c "warning: .*the filter 'tojson' is not supported" "$T/refusedtpl.err")" 1
+check chat-config-template-refused-warned "$(grep -c "warning: .*the filter 'wordcount' is not supported" "$T/refusedtpl.err")" 1
 post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 3, "temperature": 0}'
 check chat-config-template-refused-completions-served "$CODE" 200
 kill -TERM "$SPID"; wait "$SPID"
+PORT=$MAINPORT
+
+# ---- the end of sequence (runtime/tok/eos.c): generation_config.json's eos_token_id, else
+# tokenizer_config.json's eos_token. The EOS is the token greedy decoding emits 4th for PROMPT (one
+# not emitted before it): the completion stops there, "stop", its text without the EOS, the EOS
+# counted in usage, and equal to `mixrun --text` (which prints the EOS among its ids).
+"$RUN" "${MODEL[@]}" --tokenizer "$T/tok" --text "$PROMPT" --max-new 12 --print-ids 2>/dev/null | head -n 1 | tr ',' '\n' >"$T/greedy.ids"
+EOS=$(sed -n 4p "$T/greedy.ids")
+BEFORE=$(head -n 3 "$T/greedy.ids" | paste -sd,)
+[ "$(head -n 3 "$T/greedy.ids" | grep -cx "$EOS")" = 0 ] || fail eos-fixture "the 4th greedy token $EOS came before"
+mkdir -p "$T/eos-int" "$T/eos-list" "$T/eos-config" "$T/eos-bad" "$T/eos-empty" "$T/eos-cfg"
+for d in eos-int eos-list eos-config eos-bad eos-empty eos-cfg; do cp "$T/tok/tokenizer.json" "$T/$d/"; done
+echo "{\"eos_token_id\": $EOS, \"do_sample\": false}" >"$T/eos-int/generation_config.json"
+echo "{\"bos_token_id\": 1, \"eos_token_id\": [599, $EOS]}" >"$T/eos-list/generation_config.json"
+echo '{"eos_token_id": null}' >"$T/eos-config/generation_config.json"   # null: config.json's, before eos_token
+echo "{\"model_type\": \"llama\", \"eos_token_id\": [$EOS]}" >"$T/eos-config/config.json"
+jq -n '{eos_token: "<|start_header_id|>"}' >"$T/eos-config/tokenizer_config.json"
+echo '{"eos_token_id": "</s>"}' >"$T/eos-bad/generation_config.json"
+echo '{"eos_token_id": []}' >"$T/eos-empty/generation_config.json"
+jq -n '{eos_token: {content: "<|eot_id|>"}}' >"$T/eos-cfg/tokenizer_config.json"   # id 603
+"$RUN" "${MODEL[@]}" --tokenizer "$T/eos-int" --text "$PROMPT" --max-new 12 --print-ids >"$T/alone" 2>/dev/null
+check eos-mixrun-text-stops "$(head -n 1 "$T/alone")" "$BEFORE,$EOS"
+for d in eos-int eos-list eos-config; do
+  start "$d" --tokenizer "$T/$d" || exit 1
+  post /v1/completions "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 12, temperature: 0}')"
+  check "$d-completion" "$(jq -c '[.choices[0].finish_reason, (.choices[0].token_ids | map(tostring) | join(",")), .usage.completion_tokens]' "$T/body")" \
+    "[\"stop\",\"$BEFORE\",4]"
+  check "$d-text-equals-mixrun-text" "$(jq -r '.choices[0].text' "$T/body")" "$(tail -n +2 "$T/alone")"
+  curl -sN --max-time 60 "http://127.0.0.1:$PORT/v1/completions" -d "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 12, temperature: 0, stream: true, stream_options: {include_usage: true}}')" >"$T/sse"
+  check "$d-streamed" "$(sse_text "$T/sse" '.choices[0].text'):$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -r '(.choices[0].finish_reason // empty), (.usage.completion_tokens // empty)' | paste -sd,)" \
+    "$(tail -n +2 "$T/alone"):stop,4"
+  post /v1/completions "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 12, temperature: 0, ignore_eos: true}')"
+  check "$d-ignore-eos" "$(jq -c '[.choices[0].finish_reason, .usage.completion_tokens]' "$T/body")" '["length",12]'
+  ids=$("$TT" encode "$T/tok/tokenizer.json" "$TEMPLATE" | cut -d, -f2-)   # chat: the end of turn or the EOS
+  want=$("$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 20 2>/dev/null | tr ',' '\n' | awk -v e="$EOS" '$1 == 603 || $1 == e { exit } { print }' | paste -sd,)
+  post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 20, temperature: 0}')"
+  check "$d-chat" "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body")" "$want"
+  kill -TERM "$SPID"; wait "$SPID"
+done
+PORT=$MAINPORT
+refused ignore-eos-type 400 "field 'ignore_eos' must be a boolean" /v1/completions '{"prompt": [1], "ignore_eos": 1}'
+start eos-cfg --tokenizer "$T/eos-cfg" || exit 1   # prompt [59, 413] makes 421,27,458,389,173,603,...
+post /v1/completions '{"prompt": [59, 413], "max_tokens": 10, "temperature": 0}'
+check eos-tokenizer-config-fallback "$(jq -c '[.choices[0].finish_reason, (.choices[0].token_ids | map(tostring) | join(",")), .usage.completion_tokens]' "$T/body")" \
+  "[\"stop\",\"$("$RUN" "${MODEL[@]}" --tokens 59,413 --max-new 5 2>/dev/null)\",6]"
+check eos-fixture-603 "$("$RUN" "${MODEL[@]}" --tokens 59,413 --max-new 6 2>/dev/null | cut -d, -f6)" 603
+kill -TERM "$SPID"; wait "$SPID"
+for d in eos-bad eos-empty; do
+  "$RUN" serve "${MODEL[@]}" --port 0 --tokenizer "$T/$d" >/dev/null 2>"$T/err"
+  check "$d-refused-at-start" "$?:$(grep -c "mixrun serve: '$T/$d/generation_config.json': eos_token_id" "$T/err")" "1:1"
+done
+"$RUN" "${MODEL[@]}" --tokenizer "$T/eos-bad" --text hi >/dev/null 2>"$T/err"
+check eos-bad-refused-by-mixrun-text "$?:$(grep -c "'$T/eos-bad/generation_config.json': eos_token_id must be a token id in \[0, 604)" "$T/err")" "1:1"
 PORT=$MAINPORT
 
 # ---- concurrency: 12 clients at once on 4 slots, each equal to its request run alone

@@ -3,6 +3,7 @@
 A tiny random model (tests/mixrun/tiny.mix) with the llama3 tokenizer fixture and Llama 3's chat
 tokens added; the `tokenizers` package renders the reference ids and text. Checks: completions and
 chat, streamed and not, greedy text equal to `mixrun --text` / the chat template's ids run alone;
+a generation_config.json's end of sequence (and ignore_eos);
 16 concurrent clients each equal to their request alone; 200 clients beside 1,000 idle connections;
 the client's errors for bad requests;
 SIGTERM exits 0. Prints PASS/FAIL lines; exits 1 on failure.
@@ -12,6 +13,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -107,6 +109,32 @@ def chat(client, tok_path):
     check("openai-chat-stream-usage", chunks[-1].usage.completion_tokens, r.usage.completion_tokens)
 
 
+def end_of_sequence(tmp, tok_path):
+    """A checkpoint directory whose generation_config.json makes the 4th greedy token the EOS: the
+    completion stops there ("stop", the EOS counted in usage, not in the text), as `mixrun --text`."""
+    prompt = "Héllo, wörld: 中文 😀 12345"
+    greedy = mixrun("--tokenizer", tok_path, "--text", prompt, "--max-new", "12", "--print-ids").split("\n")[0].split(",")
+    ckpt = os.path.join(tmp, "eos")
+    os.makedirs(ckpt)
+    shutil.copy(tok_path, ckpt)
+    with open(os.path.join(ckpt, "generation_config.json"), "w") as f:
+        json.dump({"eos_token_id": [int(greedy[3])]}, f)
+    alone = mixrun("--tokenizer", ckpt, "--text", prompt, "--max-new", "12", "--print-ids").split("\n", 1)
+    check("openai-eos-mixrun-text-ids", alone[0], ",".join(greedy[:4]))
+    server, url = start(ckpt, ckpt)
+    try:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=120)
+        r = client.completions.create(model="tiny", prompt=prompt, max_tokens=12, temperature=0)
+        check("openai-eos-completion", (r.choices[0].text, r.choices[0].finish_reason, r.usage.completion_tokens),
+              (alone[1][:-1], "stop", 4))
+        r = client.completions.create(model="tiny", prompt=prompt, max_tokens=12, temperature=0,
+                                      extra_body={"ignore_eos": True})
+        check("openai-eos-ignored", (r.choices[0].finish_reason, r.usage.completion_tokens), ("length", 12))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
 def concurrency(client):
     prompts = [[(i * 7) % 600, (i * 13) % 600, (i * 29) % 600] for i in range(1, 17)]
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
@@ -166,6 +194,7 @@ def main():
         finally:
             server.send_signal(signal.SIGTERM)
             check("openai-sigterm-exit-0", server.wait(timeout=60), 0)
+        end_of_sequence(tmp, tok)
     sys.exit(1 if fails else 0)
 
 

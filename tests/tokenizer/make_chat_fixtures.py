@@ -7,6 +7,7 @@ runtime/tok/jinja.c against (tests/tokenizer/run.sh). Run with the venv (transfo
 and commit the result. Each case holds the expected text, or "raises" (raise_exception's message),
 or "error": true (jinja2 fails otherwise: mixc must fail too), or "refused" (a construct mixc does not
 render: the template must be refused at load naming it; jinja2 must render it, so it is real)."""
+import datetime
 import json
 import os
 import sys
@@ -71,6 +72,27 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 <|im_start|>assistant
 {% endif %}
 """,
+    # Not a model's: what the checkpoints' templates with tools added (for ... if, selectattr,
+    # rejectattr, tojson, string, list, strftime_now, tools and documents none, the tests mapping and
+    # iterable, attributes of none and of strings undefined).
+    "features-tools": r"""{%- set users = messages | selectattr('role', 'equalto', 'user') | list %}
+{%- set others = messages | rejectattr('role', 'eq', 'user') | list %}
+{{- users | length }}/{{ others | length }}/{{ (messages | selectattr('content') | list) | length }}/
+{{- (messages | selectattr('role', 'defined') | list | length) }}/{{ (messages | rejectattr('nothing', 'undefined') | list | length) }}
+{%- if users %}|{{ users[-1].content | tojson }}|{{ users[0] == messages[0] }}{% endif %}
+{%- for m in messages if m.role != 'user' %}
+[{{ loop.index }}/{{ loop.length }} {{ m.role | tojson(indent=2) }} {{ m.content | string }}]
+{%- endfor %}
+{%- for a, b in custom_tools %}{{ a }}{% endfor %}
+{%- for t in builtin_tools if t %}{{ t }}{% endfor %}
+|{{ 3 | tojson }} {{ true | tojson }} {{ none | tojson }} {{ 7 | string }} {{ none | string }}|{{ tools is none }} {{ documents is none }} {{ builtin_tools is defined }} {{ date_string is undefined }} {{ custom_tools is iterable }}
+|{{ strftime_now('%d %b %Y, %A %B %j %H:%M:%S %p %y %m %a %%') }}|{{ strftime_now is defined }}
+|{{ messages[0] is mapping }} {{ messages[0].content is iterable }} {{ messages is iterable }} {{ 3 is iterable }} {{ none is mapping }}
+|{{ tools.function is defined }} {{ messages[0].content.content is defined }} {{ (messages | list)[0].role }}
+{%- if add_generation_prompt %}<gen>{% endif %}""",
+    # jinja2 fails on these: the length of a generator, tojson of an undefined value, str.strip unbound.
+    "generator-length": "{{ messages | selectattr('role', 'equalto', 'user') | length }}",
+    "tojson-undefined": "{{ messages[0].nothing | tojson }}",
     # Windows line ends and a final newline (Jinja makes them \n and drops the last).
     "crlf": "{% for m in messages %}\r\n  {{- m.role }}: {{ m.content }}\r\n  {% endfor %}\r\n{{ 'end' }}\r\n",
     # Jinja fails on these (a string plus a number, an undefined value's attribute): mixc must fail too.
@@ -78,11 +100,23 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
     "undefined-attr": "{% for m in messages %}{{ m.nothing.deeper }}{% endfor %}",
 }
 
+# Checkpoints' templates with tool branches, dates and namespaces, verbatim from their
+# tokenizer_config.json (fixtures/chat/README.md), rendered as transformers does without tools.
+CHAT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "chat")
+for _name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3"):
+    with open(os.path.join(CHAT_DIR, _name + ".jinja"), encoding="utf-8") as _f:
+        TEMPLATES[_name] = _f.read()
+
+# strftime_now's clock in the fixtures (transformers: datetime.now()): test_jinja sets the same.
+NOW = datetime.datetime(2024, 9, 5, 13, 7, 9)
+
 TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "llama3": ("<|begin_of_text|>", "<|eot_id|>"), "gemma": ("<bos>", "<eos>"), "mistral_v01": ("<s>", "</s>"),
     "llama2": ("<s>", "</s>"), "qwen2_chatml": (None, "<|im_end|>"), "phi3": ("<s>", "<|endoftext|>"),
     "features": (None, "</s>"), "crlf": ("<s>", "</s>"), "zephyr": ("<s>", "</s>"), "type-error": ("<s>", "</s>"),
-    "undefined-attr": ("<s>", "</s>"),
+    "undefined-attr": ("<s>", "</s>"), "features-tools": (None, None), "generator-length": (None, None),
+    "tojson-undefined": (None, None), "llama3.1": ("<|begin_of_text|>", "<|eot_id|>"),
+    "llama3.2": ("<|begin_of_text|>", "<|eot_id|>"), "qwen2.5": (None, "<|im_end|>"), "mistral-v0.3": ("<s>", "</s>"),
 }
 
 def conv(*pairs):
@@ -98,18 +132,20 @@ CONVERSATIONS = {
     "user-user": conv(("user", "x"), ("user", "y")),
     "empty-content": conv(("user", "")),
     "tool-role": conv(("user", "x"), ("tool", "y")),
+    "tool-escapes": conv(("system", "s"), ("user", "x"), ("tool", "a \"q\" \\ \n\t\u0001\u007f é 中 😀 </s>"),
+                         ("tool", "second")),
 }
 
 # Templates jinja2 renders and mixc refuses at load, with the words its error must hold.
 REFUSED = {
-    "filter-tojson": ("{{ messages[0]['content'] | tojson }}", "the filter 'tojson' is not supported"),
+    "filter-map": ("{{ messages | map(attribute='content') | join }}", "the filter 'map' is not supported"),
+    "variable-pad-token": ("{{ pad_token }}{{ messages[0]['content'] }}", "the variable 'pad_token' is not supported"),
     "macro": ("{% macro f(x) %}[{{ x }}]{% endmacro %}{{ f(messages[0]['content']) }}", "the statement 'macro' is not supported"),
-    "strftime-now": ("{{ strftime_now('%d %b %Y') }}", "the function 'strftime_now' is not supported"),
-    "tools": ("{% if tools %}tools{% endif %}{{ messages[0]['content'] }}", "the variable 'tools' is not supported"),
+    "function-range": ("{% for i in range(2) %}{{ i }}{% endfor %}", "the function 'range' is not supported"),
     "method-split": ("{{ messages[0]['content'].split(' ')[0] }}", "the method 'split' is not supported"),
     "list-literal": ("{% if messages[0]['role'] in ['user', 'system'] %}x{% endif %}", "list literals are not supported"),
     "break": ("{% for m in messages %}{{ m.role }}{% break %}{% endfor %}", "the statement 'break' is not supported"),
-    "for-if": ("{% for m in messages if m.role == 'user' %}{{ m.content }}{% endfor %}", "a for loop's 'if' filter"),
+    "for-recursive": ("{% for m in messages recursive %}{{ m.content }}{% endfor %}", "'recursive' is not supported"),
     "loop-cycle": ("{% for m in messages %}{{ loop.cycle('a', 'b') }}{% endfor %}", "the method 'cycle' is not supported"),
     "test-divisibleby": ("{% for m in messages %}{{ loop.index is divisibleby(2) }}{% endfor %}", "the test 'divisibleby' is not supported"),
     "loop-previtem": ("{% for m in messages %}{{ loop.previtem }}{% endfor %}", "loop.previtem is not supported"),
@@ -117,8 +153,11 @@ REFUSED = {
 }
 
 
-def render(tmpl, messages, bos, eos, gen):
-    kw = {"messages": messages, "add_generation_prompt": gen}
+def render(tmpl, messages, bos, eos, gen, tools=None):
+    # as transformers' render_jinja_template: tools and documents None (tools [] for a request's
+    # "tools": []); strftime_now on a fixed clock
+    kw = {"messages": messages, "add_generation_prompt": gen, "tools": tools, "documents": None,
+          "strftime_now": lambda fmt: NOW.strftime(fmt)}
     if bos is not None:
         kw["bos_token"] = bos
     if eos is not None:
@@ -138,7 +177,8 @@ def main():
                 if not gen and cname not in ("multi-turn", "system-user"):
                     continue
                 case = {"name": f"{name}-{cname}" + ("" if gen else "-no-gen"), "template": name,
-                        "messages": messages, "bos_token": bos, "eos_token": eos, "add_generation_prompt": gen}
+                        "messages": messages, "bos_token": bos, "eos_token": eos, "add_generation_prompt": gen,
+                        "now": NOW.strftime("%Y-%m-%d %H:%M:%S")}
                 try:
                     case["expected"] = render(tmpl, messages, bos, eos, gen)
                 except Exception as e:   # noqa: BLE001 (jinja2 raises Python's errors too)
@@ -147,6 +187,18 @@ def main():
                     else:
                         case["error"] = True
                 cases.append(case)
+    # tools=[] (a request's "tools": []): templates that tell [] from none render their tool headers
+    for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-tools"):
+        bos, eos = TOKENS[name]
+        for cname in ("user", "system-user", "multi-turn"):
+            case = {"name": f"{name}-{cname}-tools-empty", "template": name, "messages": CONVERSATIONS[cname],
+                    "bos_token": bos, "eos_token": eos, "add_generation_prompt": True,
+                    "now": NOW.strftime("%Y-%m-%d %H:%M:%S"), "tools": []}
+            try:
+                case["expected"] = render(TEMPLATES[name], CONVERSATIONS[cname], bos, eos, True, tools=[])
+            except jinja2.exceptions.TemplateError as e:
+                case["raises"] = str(e)
+            cases.append(case)
     templates = dict(TEMPLATES)
     for name, (tmpl, words) in REFUSED.items():
         render(tmpl, CONVERSATIONS["multi-turn"], "<s>", "</s>", True)   # jinja2 renders it

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "jinja.h"
 
@@ -46,8 +47,18 @@ static void run_case(json_t *c, json_t *templates) {
         m[i] = (ChatMessage){json_string_value(json_object_get(x, "role")), json_string_value(content),
                              json_string_length(content)};
     }
+    struct tm now = {0};   /* strftime_now's clock: the fixture's "now", "YYYY-MM-DD HH:MM:SS" */
+    const char *when = str_or_null(json_object_get(c, "now"));
+    if (when && sscanf(when, "%d-%d-%d %d:%d:%d", &now.tm_year, &now.tm_mon, &now.tm_mday, &now.tm_hour, &now.tm_min,
+                       &now.tm_sec) == 6) {
+        now.tm_year -= 1900;
+        now.tm_mon -= 1;
+        time_t t = timegm(&now);
+        gmtime_r(&t, &now);   /* the weekday and the day of the year */
+    }
     JinjaContext ctx = {m, (int)n, str_or_null(json_object_get(c, "bos_token")), str_or_null(json_object_get(c, "eos_token")),
-                        json_is_true(json_object_get(c, "add_generation_prompt"))};
+                        json_is_true(json_object_get(c, "add_generation_prompt")), when ? &now : NULL,
+                        json_is_array(json_object_get(c, "tools"))};   /* "tools": [] */
     Buf out = {0};
     bool raised = false, ok = jinja_render(t, &ctx, &out, &raised, err, sizeof err);
     const char *want = str_or_null(json_object_get(c, "expected")), *raises = str_or_null(json_object_get(c, "raises"));

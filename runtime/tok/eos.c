@@ -1,0 +1,112 @@
+/* eos.c — the model's end-of-sequence tokens (eos.h). */
+#include "eos.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The directory of t's tokenizer.json, with its final '/' (or "" for the working directory). */
+static void file_beside(const Tokenizer *t, const char *name, char *out, size_t len) {
+    const char *tp = tokenizer_path(t), *slash = strrchr(tp, '/');
+    snprintf(out, len, "%.*s%s", slash ? (int)(slash - tp + 1) : 0, tp, name);
+}
+
+/* path as JSON into *root; true with *root NULL when the file does not exist. */
+static bool read_json(const char *path, json_t **root, char *err, size_t errlen) {
+    struct stat st;
+    *root = NULL;
+    if (stat(path, &st) && errno == ENOENT) return true;
+    json_error_t je;
+    if (!(*root = json_load_file(path, JSON_REJECT_DUPLICATES, &je))) {
+        snprintf(err, errlen, "'%s':%d:%d: %s", path, je.line, je.column, je.text);
+        return false;
+    }
+    if (!json_is_object(*root)) {
+        snprintf(err, errlen, "'%s' is not a JSON object", path);
+        json_decref(*root);
+        *root = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* One id of eos_token_id: an integer in the tokenizer's vocabulary (true is not one: jansson keeps
+ * booleans apart, as Python's json does not, but no generation config writes one). */
+static bool take_id(const Tokenizer *t, json_t *v, EosIds *e, const char *path, char *err, size_t errlen) {
+    int64_t vocab = tokenizer_vocab_size(t);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= vocab) {
+        snprintf(err, errlen, "'%s': eos_token_id must be a token id in [0, %lld) or a non-empty list of them",
+                 path, (long long)vocab);
+        return false;
+    }
+    if (e->n == EOS_MAX) {
+        snprintf(err, errlen, "'%s': eos_token_id lists more than %d ids", path, EOS_MAX);
+        return false;
+    }
+    if (!eos_ids_has(e, (int32_t)json_integer_value(v))) e->ids[e->n++] = (int32_t)json_integer_value(v);
+    return true;
+}
+
+/* eos_token_id of the JSON file `name` (1. and 2. of eos.h); *found: the file gave the ids. */
+static bool from_eos_token_id(const Tokenizer *t, const char *name, EosIds *e, bool *found, char *err, size_t errlen) {
+    char path[sizeof e->from];
+    json_t *root;
+    file_beside(t, name, path, sizeof path);
+    *found = false;
+    if (!read_json(path, &root, err, errlen)) return false;
+    json_t *v = root ? json_object_get(root, "eos_token_id") : NULL;
+    bool ok = true;
+    if (v && !json_is_null(v)) {
+        if (json_is_array(v) && !json_array_size(v)) {
+            snprintf(err, errlen, "'%s': eos_token_id is an empty list", path);
+            ok = false;
+        }
+        for (size_t i = 0; ok && i < (json_is_array(v) ? json_array_size(v) : 1); i++)
+            ok = take_id(t, json_is_array(v) ? json_array_get(v, i) : v, e, path, err, errlen);
+        *found = ok;
+        if (ok) snprintf(e->from, sizeof e->from, "%s", path);
+    }
+    json_decref(root);
+    return ok;
+}
+
+/* tokenizer_config.json's eos_token (3. of eos.h). */
+static bool from_eos_token(const Tokenizer *t, EosIds *e, char *err, size_t errlen) {
+    char path[sizeof e->from];
+    json_t *root;
+    file_beside(t, "tokenizer_config.json", path, sizeof path);
+    if (!read_json(path, &root, err, errlen)) return false;
+    json_t *v = root ? json_object_get(root, "eos_token") : NULL;
+    if (json_is_object(v)) v = json_object_get(v, "content");
+    bool ok = true;
+    if (v && !json_is_null(v)) {
+        int32_t id = json_is_string(v) ? tokenizer_special_id(t, json_string_value(v)) : -1;
+        if (id < 0) {
+            snprintf(err, errlen, "'%s': eos_token %s%.60s%s is not a special token of '%s'", path,
+                     json_is_string(v) ? "'" : "", json_is_string(v) ? json_string_value(v) : "(not a string)",
+                     json_is_string(v) ? "'" : "", tokenizer_path(t));
+            ok = false;
+        } else {
+            e->ids[e->n++] = id;
+            snprintf(e->from, sizeof e->from, "%s", path);
+        }
+    }
+    json_decref(root);
+    return ok;
+}
+
+bool eos_ids_load(const Tokenizer *t, EosIds *e, char *err, size_t errlen) {
+    memset(e, 0, sizeof *e);
+    bool found = false;
+    if (!from_eos_token_id(t, "generation_config.json", e, &found, err, errlen)) return false;
+    if (!found && !from_eos_token_id(t, "config.json", e, &found, err, errlen)) return false;
+    return found || from_eos_token(t, e, err, errlen);
+}
+
+bool eos_ids_has(const EosIds *e, int32_t id) {
+    for (int i = 0; e && i < e->n; i++)
+        if (e->ids[i] == id) return true;
+    return false;
+}
