@@ -136,10 +136,10 @@ else
   head -n 4 "$T/mixed.jsonl" >"$T/four.jsonl"
   if run "emu: served" 0 "${TS[@]}" --requests "$T/four.jsonl" --max-seqs 3 --step-tokens 7 --json --backend emu --trace; then
     cp "$T/out" "$T/emu.json"
-    if grep -q "admit d decode 2" "$T/err"; then
-      same_as_alone "emu: 4 requests on 3 slots (d reuses a's slot, decoded out of slot order): each = alone" \
+    if grep -q "admit d decode 2" "$T/err" && grep -q "prefill [a-d]@[0-9]*+[0-9]* prefill [a-d]@" "$T/err"; then
+      same_as_alone "emu: 4 requests on 3 slots (d reuses a's slot, decoded out of slot order; batched prefill steps): each = alone" \
         "$T/emu.json" "$T/four.jsonl" "${TS[@]}" --backend emu
-    else fail "emu: d admitted into a freed slot and decoded with the others" "$(grep step "$T/err")"; fi
+    else fail "emu: d admitted into a freed slot and decoded with the others, steps prefilling several sequences" "$(grep step "$T/err")"; fi
   fi
   BPSETS=(hidden=128 heads=4 kv_heads=2 head_dim=64 ffn=128 vocab=128 context=32 chunk=8 window=8 kv_dtype=bf16)
   bp emu "$BP" emu examples/ma.mix "${BPSETS[@]}"
