@@ -64,6 +64,7 @@ typedef struct {
     CUdeviceptr workspace;  /* cuBLAS's (the plan's workspace_bytes; cuda only) */
     StepInts ints[2];       /* prefill, decode */
     int32_t *host_ints;     /* staging for the largest int input */
+    int32_t *prefill_rows;  /* a prefill step's ids, positions and slots ([3][chunk]) */
     float scale;
     bool print_plan;
     int sm_count;           /* the device's multiprocessors (0 when the driver does not say) */
@@ -328,25 +329,16 @@ static bool upload_decode_ints(Backend *b, const int32_t *tokens, const Step *st
     return upload(s, st, st->ints->sequences, hi, st->rows);
 }
 
-/* A batched prefill's int inputs: each part's token ids, positions and slot per row, then the part
- * and tile tables (chunk_args, mixc_prefill_args), whose tile count goes to st->ntiles. */
+/* A batched prefill's int inputs (cuda_prefill_ints): token ids, positions and slots per row, then
+ * chunk_args, whose tile count goes to st->ntiles. */
 static bool upload_prefill_ints(Backend *b, Step *st) {
     CudaState *s = b->impl;
-    int32_t *hi = s->host_ints;
-    const PrefillPart *pp = st->parts;
-    for (int i = 0, r = 0; i < st->batch; r += (int)pp[i].n, i++) memcpy(hi + r, pp[i].tokens, (size_t)pp[i].n * sizeof *hi);
-    if (!upload(s, st, st->ints->tokens, hi, st->rows)) return false;
-    for (int i = 0, r = 0; i < st->batch; i++)
-        for (int64_t j = 0; j < pp[i].n; j++) hi[r++] = (int32_t)(b->seq_len[pp[i].slot] + j);
-    if (!upload(s, st, st->ints->positions, hi, st->rows)) return false;
-    for (int i = 0, r = 0; i < st->batch; i++)
-        for (int64_t j = 0; j < pp[i].n; j++) hi[r++] = pp[i].slot;
-    if (!upload(s, st, st->ints->sequences, hi, st->rows)) return false;
-    int *len = xcalloc((size_t)st->batch * 3, sizeof *len), *pos0 = len + st->batch, *slot = pos0 + st->batch;
-    for (int i = 0; i < st->batch; i++) len[i] = (int)pp[i].n, pos0[i] = (int)b->seq_len[pp[i].slot], slot[i] = pp[i].slot;
-    st->ntiles = mixc_prefill_args(hi, (int)st->a->parts, st->batch, len, pos0, slot);
-    free(len);
-    return upload(s, st, st->ints->chunk_args, hi, PREFILL_ARGS_INTS(st->a->tokens, st->a->parts));
+    int32_t *rows = s->prefill_rows;
+    const int64_t R = st->rows;
+    st->ntiles = cuda_prefill_ints(b->seq_len, st->parts, st->batch, R, st->a->parts, rows, s->host_ints);
+    return upload(s, st, st->ints->tokens, rows, R) && upload(s, st, st->ints->positions, rows + R, R) &&
+           upload(s, st, st->ints->sequences, rows + 2 * R, R) &&
+           upload(s, st, st->ints->chunk_args, s->host_ints, PREFILL_ARGS_INTS(st->a->tokens, st->a->parts));
 }
 
 /* The step's ops [from, to) that it needs (the final norm and the logits only when asked). */
@@ -453,6 +445,7 @@ static void free_state(CudaState *s) {
     free(s->layer);
     rope_tables_free(&s->rope);
     free(s->host_ints);
+    free(s->prefill_rows);
     free(s->graph_key);
     if (s->route_log) fclose(s->route_log);
     free(s->route_host);
@@ -651,6 +644,7 @@ static int find_ints(CudaState *s, char *err, size_t errlen) {
             return backend_open_error(err, errlen, 1, "internal error: the run plan lacks the kernels' int inputs");
     }
     s->host_ints = xcalloc((size_t)most + 4, 1);
+    s->prefill_rows = xcalloc((size_t)(3 * s->plan.prefill.tokens), sizeof *s->prefill_rows);
     return 0;
 }
 
