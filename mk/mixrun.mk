@@ -38,3 +38,10 @@ $(BUILD)/tests/mixrun/logitcmp: $(BUILD)/tests/mixrun/logitcmp.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lm
 TEST_PROGS += $(BUILD)/tests/mixrun/logitcmp
+
+# The batched prefill against each sequence alone, on cpu, emu and cuda under the stand-in driver
+# (tests/serve/run.sh): with the toolkit, the emulator linked and exported as for mixrun.
+$(BUILD)/tests/serve/test_batch_prefill: $(BUILD)/tests/serve/test_batch_prefill.o $(CORE_OBJS) $(MIXRUN_DEPS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(BUILD)/tests/serve/test_batch_prefill.o $(CORE_OBJS) $(EMU_LINK) $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/serve/test_batch_prefill

@@ -24,6 +24,15 @@
 /* prefill.cuh: PREFILL_BM queries of one head per block, 4 warps. */
 #define PREFILL_THREADS 128
 #define PREFILL_BM 64
+/* Batched prefill: one launch takes the chunks ("parts") of several sequences, PREFILL_BM queries of
+ * one part per block, the blocks mapped to (part, first query) through a tile table, heaviest first.
+ * The step's int table (the run plan's "chunk_args", sized by compiler/plan for the step's tokens and
+ * its most parts P) holds PREFILL_PART_INTS arrays of P ints, q_start, q_len, pos0 and slot, then the
+ * tile table: a (part, first query) pair per tile. Tiles: sum ceil(q_len / BM) <= ceil(tokens / BM)
+ * + parts - 1, which the grid [ceil(tokens / BM), HEADS, parts] covers (blocks past the table exit). */
+#define PREFILL_PART_INTS 4
+#define PREFILL_MAX_TILES(TOKENS, PARTS) (((TOKENS) + PREFILL_BM - 1) / PREFILL_BM + (PARTS) - 1)
+#define PREFILL_ARGS_INTS(TOKENS, PARTS) (PREFILL_PART_INTS * (PARTS) + 2 * PREFILL_MAX_TILES(TOKENS, PARTS))
 /* Keys per tile: 64, or 32 at HD > 128 to keep the O accumulators and S in registers. */
 #define PREFILL_BN(HD) ((HD) <= 128 ? 64 : 32)
 /* The Q tile and two stages of K and V tiles. */
@@ -146,6 +155,39 @@ static inline MIXC_HOST_DEVICE float mixc_nope_temperature(long long pos, long l
     return log1pf(steps) * scale + 1.0f;
 }
 
+/* ---- the batched prefill's int table (host only: the backends and the kernel tests fill it) */
+
+#if !defined(__CUDACC_RTC__) && !defined(__CUDA_ARCH__)
+/* Fills args (PREFILL_ARGS_INTS(tokens, max_parts) ints, the layout above) for `parts` parts (<=
+ * max_parts, their q_len together <= tokens) packed one after the other, part i of q_len[i] queries
+ * from position pos0[i] in cache slot slot[i]; the tiles heaviest first: by the keys their last query
+ * sees (its position + 1), ties in part and query order. Returns the tile count. */
+static inline int mixc_prefill_args(int *args, int max_parts, int parts, const int *q_len, const int *pos0,
+                                    const int *slot) {
+    int *tiles = args + PREFILL_PART_INTS * max_parts, n = 0;
+    for (int i = 0, row = 0; i < parts; row += q_len[i], i++) {
+        args[i] = row;
+        args[max_parts + i] = q_len[i];
+        args[2 * max_parts + i] = pos0[i];
+        args[3 * max_parts + i] = slot[i];
+        for (int m0 = 0; m0 < q_len[i]; m0 += PREFILL_BM, n++) {   /* insertion: heaviest first, stable */
+            const long long keys = (long long)pos0[i] + (m0 + PREFILL_BM < q_len[i] ? m0 + PREFILL_BM : q_len[i]);
+            int at = n;
+            for (; at > 0; at--) {
+                const int pp = tiles[2 * (at - 1)], pm = tiles[2 * (at - 1) + 1];
+                const long long pk = (long long)pos0[pp] + (pm + PREFILL_BM < q_len[pp] ? pm + PREFILL_BM : q_len[pp]);
+                if (pk >= keys) break;
+                tiles[2 * at] = pp;
+                tiles[2 * at + 1] = pm;
+            }
+            tiles[2 * at] = i;
+            tiles[2 * at + 1] = m0;
+        }
+    }
+    return n;
+}
+#endif
+
 /* ---- parameter structs */
 
 /* rmsnorm: out[t][i] = x[t][i] / sqrt(mean_i(x[t][i]^2) + eps) * w[i]. */
@@ -202,16 +244,21 @@ typedef struct RopeParams {
     float temp_scale;               /* q: its floor and scale; temp_floor 0: none */
 } RopeParams;
 
+/* A batched prefill (see PREFILL_PART_INTS): part b's rows of q and out, its positions and its cache
+ * slot; the blocks take the tile table's entries, tile = blockIdx.z * gridDim.x + blockIdx.x. */
 typedef struct PrefillParams {
-    MIXC_DPTR(const void) q;        /* [rows, HEADS, HD], RoPE applied; packed over sequences */
+    MIXC_DPTR(const void) q;        /* [rows, HEADS, HD], RoPE applied; packed over the parts */
     MIXC_DPTR(void) out;            /* [rows, HEADS, HD] */
-    MIXC_DPTR(const void) k_cache;  /* sequence blocks (MIXC_KV_SEQ_BYTES); this chunk already appended */
+    MIXC_DPTR(const void) k_cache;  /* sequence blocks (MIXC_KV_SEQ_BYTES) from slot 0; this chunk already appended */
     MIXC_DPTR(const void) v_cache;
-    MIXC_DPTR(const int) q_start;   /* [batch] first row of sequence b in q / out */
-    MIXC_DPTR(const int) q_len;     /* [batch] tokens of sequence b in this chunk */
+    MIXC_DPTR(const int) q_start;   /* [batch] first row of part b in q / out */
+    MIXC_DPTR(const int) q_len;     /* [batch] tokens of part b in this chunk */
     MIXC_DPTR(const int) pos0;      /* [batch] absolute position of its first token */
+    MIXC_DPTR(const int) slot;      /* [batch] its sequence's cache block */
+    MIXC_DPTR(const int) tiles;     /* [ntiles][2] (part, first query) of each block, heaviest first */
     float scale;                    /* softmax scale, e.g. 1/sqrt(HD) */
-    int batch;
+    int batch;                      /* parts */
+    int ntiles;
     MIXC_DPTR(const void) sinks;    /* [HEADS] in the model dtype: a logit per head joining each softmax's
                                      * denominator (attention sinks); 0: none */
 } PrefillParams;

@@ -1,7 +1,9 @@
 /* prefill.cuh — prefill attention, the FlashAttention-2 algorithm (Dao, arXiv 2307.08691).
  *
- * Grid [ceil(max_chunk / PREFILL_BM), HEADS, batch], block PREFILL_THREADS (4 warps). A block owns
- * PREFILL_BM = 64 queries of one query head of one sequence; each warp owns 16 query rows. K/V tiles
+ * Grid [ceil(tokens / PREFILL_BM), HEADS, parts], block PREFILL_THREADS (4 warps): a batched prefill
+ * (mixc_params.h, PREFILL_PART_INTS), the chunks of several sequences in one launch. Block (x, h, z)
+ * takes tile z * gridDim.x + x of the host's tile table, (part, first query) heaviest first, and owns
+ * those PREFILL_BM = 64 queries of query head h of that part; each warp owns 16 query rows. K/V tiles
  * of BN keys go through shared memory (cp.async, double-buffered); S = Q K^T and O += P V run on tensor cores
  * (mma.m16n8k16, fragments loaded with ldmatrix), softmax statistics stay in fp32 registers
  * (online softmax in log2 units), and P is re-packed from the S accumulators straight into the A
@@ -13,7 +15,7 @@
  * block see one contiguous run of keys, from its first row's first key to its last row, so a
  * window-W or chunked-C layer does O(L * W) or O(L * C) work); only tiles crossing a boundary are
  * masked element by element.
- * Keys live in the cache of the owning layer: key j of sequence b in slot j % CAP.
+ * Keys live in the cache of the owning layer: key j of part b in row j % CAP of cache block slot[b].
  * Partial tiles (chunk lengths that are not multiples of the tile) are zero-filled and masked.
  * GQA: query head h reads KV head h / G. Attention sinks (p.sinks): the head's logit s joins every
  * row's denominator, sum_j 2^(x_j - m) + 2^(s - m), added once at the end.
@@ -203,10 +205,10 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
     MIXC_DYNAMIC_SMEM(T, mixc_prefill_smem);   /* a distinct name: extern arrays alias */
     T *q_s = mixc_prefill_smem, *kv_s = q_s + PREFILL_BM * HD;   /* Q | K0 V0 | K1 V1 */
 
-    const int h = blockIdx.y, b = blockIdx.z, m0 = blockIdx.x * PREFILL_BM;
-    if (b >= p.batch) return;
+    const int h = blockIdx.y, tile = blockIdx.z * gridDim.x + blockIdx.x;
+    if (tile >= p.ntiles) return;   /* the whole block leaves together, before any barrier */
+    const int b = p.tiles[2 * tile], m0 = p.tiles[2 * tile + 1];
     const int qlen = p.q_len[b];
-    if (m0 >= qlen) return;   /* the whole block leaves together, before any barrier */
     const int kvh = h / G, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const long long qlo = (long long)p.pos0[b] + m0;                     /* first query position */
     const long long qhi = (long long)p.pos0[b] + min(m0 + PREFILL_BM, qlen) - 1;
@@ -216,7 +218,7 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
     prefill_load<T, HD, PREFILL_BM>(q_s, [&](int r) -> const T * {
         return m0 + r < qlen ? q + (size_t)r * HEADS * HD : nullptr;
     });
-    unsigned char *k_seq = Cache::seq(p.k_cache, b), *v_seq = Cache::seq(p.v_cache, b);
+    unsigned char *k_seq = Cache::seq(p.k_cache, p.slot[b]), *v_seq = Cache::seq(p.v_cache, p.slot[b]);
 
     float o[HD / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll

@@ -2,6 +2,8 @@
  * chunk, with its lifetime, packed into one buffer by a lifetime-aware allocator, and a verifier. */
 #include "plan.h"
 
+#include "mixc_params.h"   /* PREFILL_ARGS_INTS: a batched prefill's table */
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -743,20 +745,23 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
     else    /* a chunk never holds more tokens than the context */
         b.ok = b.ok && mul_ok(o->batch, o->chunk < o->context ? o->chunk : o->context, &s.tokens);
     if (!b.ok) return false;
+    /* a part has a token at least, so no more parts than tokens */
+    const int64_t parts = o->parts < 1 ? 1 : o->parts < s.tokens ? o->parts : s.tokens;
     b.arena_only = o->arena_only;
     reserve(&b, l->nlayers);
     int tokens = tensor_new(&b, "tokens", -1, s.tokens, DT_INT32);   /* step inputs: ids and positions */
     s.pos = tensor_new(&b, "positions", -1, s.tokens, DT_INT32);
     if (s.kernel_args) {   /* the chunk's triple only where the prefill kernel reads it */
         s.seqs = tensor_new(&b, "sequences", -1, s.tokens, DT_INT32);
-        if (!s.decode) s.chunk_args = tensor_new(&b, "chunk_args", -1, rows_x(&b, s.rows, 3), DT_INT32);
+        if (!s.decode) s.chunk_args = tensor_new(&b, "chunk_args", -1, PREFILL_ARGS_INTS(s.tokens, parts), DT_INT32);
     }
     int x = unary(&b, OP_EMBED, -1, WT_EMBED, tokens, -1, "x", rows_x(&b, s.tokens, s.hidden), s.act);
     for (int i = 0; i < l->nlayers && b.ok; i++) list_layer(&b, l, &s, i, x);
     int xf = unary(&b, OP_RMSNORM, -1, WT_NORM_FINAL, x, -1, "xf", rows_x(&b, s.tokens, s.hidden), s.act);
     /* logits of each sequence's last token only */
     unary(&b, OP_LOGITS, -1, WT_LM_HEAD, xf, -1, "logits", rows_x(&b, s.rows, s.vocab), s.logits);
-    ActPlan p = {.kind = o->kind, .tokens = s.tokens, .rows = s.rows, .nops = b.op, .op = b.ops,
+    ActPlan p = {.kind = o->kind, .tokens = s.tokens, .rows = s.rows, .parts = s.chunk_args >= 0 ? parts : 0,
+                 .nops = b.op, .op = b.ops,
                  .ntensors = b.n, .tensor = b.t, .item = b.item};
     pack(&b, &p);
     if (!b.ok) {
@@ -769,7 +774,7 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
 
 bool plan_activations(const Layout *l, StepKind kind, int64_t batch, int64_t chunk, int64_t context,
                       ActPlan *out) {
-    StepOptions o = {kind, batch, chunk, context, l->model.dtype, l->model.dtype, SPLIT_BY_CONTEXT, false, false, false};
+    StepOptions o = {kind, batch, chunk, context, l->model.dtype, l->model.dtype, SPLIT_BY_CONTEXT, false, false, false, 0};
     return plan_step(l, &o, out);
 }
 

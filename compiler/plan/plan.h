@@ -220,12 +220,16 @@ typedef struct {
     /* Only the tensors' arena items, no op list and no names (ActPlan.op and .tensor NULL, nops
      * still counted): what the report needs, at half the memory on a 100,000-layer step. */
     bool arena_only;
+    /* A prefill step with kernel arguments: the most sequences whose chunks it holds (a batched
+     * prefill: chunk_args holds their table, PREFILL_ARGS_INTS); 0 counts as 1. */
+    int64_t parts;
 } StepOptions;
 
 typedef struct {
     StepKind kind;
     int64_t tokens;         /* tokens in the step: batch (decode) or batch x chunk (prefill) */
     int64_t rows;           /* sequences: rows of logits */
+    int64_t parts;          /* prefill with kernel arguments: the most parts chunk_args holds; else 0 */
     int nops;
     PlanOp *op;             /* [nops], in execution order; NULL when planned arena_only */
     int ntensors;

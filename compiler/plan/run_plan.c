@@ -166,9 +166,11 @@ static bool plan_steps(const Layout *l, RunPlan *p) {
     const RunOptions *o = &p->opt;
     int64_t context = p->has_kernels ? p->cg.context : o->context, chunk = run_plan_chunk(p);
     StepOptions prefill = {STEP_PREFILL, 1, chunk, context, o->act_dtype, o->logits_dtype,
-                           o->kernels ? SPLIT_ALWAYS : SPLIT_NEVER, o->kernels, !o->kernels, false};
+                           o->kernels ? SPLIT_ALWAYS : SPLIT_NEVER, o->kernels, !o->kernels, false,
+                           o->batch};   /* a batched prefill: a chunk of every slot at most (plan_step caps it) */
     StepOptions decode = prefill;
     decode.kind = STEP_DECODE;
+    decode.parts = 0;
     decode.batch = o->batch;
     if (!plan_step(l, &prefill, &p->prefill)) return false;
     if (!plan_step(l, &decode, &p->decode)) return false;

@@ -70,7 +70,7 @@ typedef struct {
     int ncaches;
     CacheMap *cache;        /* [ncaches] */
     int64_t kv_bytes;       /* the KV allocation */
-    ActPlan prefill, decode; /* prefill: one sequence's chunk; decode: batch sequences */
+    ActPlan prefill, decode; /* prefill: a chunk of tokens, of one sequence or several (batched); decode: batch sequences */
     int64_t arena_bytes;    /* the arena both steps share */
     int nweights;
     WeightSlot *weight;     /* [nweights] */

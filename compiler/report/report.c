@@ -189,7 +189,7 @@ typedef struct {
 static void *plan_step_arena(void *arg) {
     StepArena *s = arg;
     StepOptions o = {s->kind, s->batch, s->chunk, s->context, s->l->model.dtype, s->l->model.dtype,
-                     SPLIT_BY_CONTEXT, false, false, true};
+                     SPLIT_BY_CONTEXT, false, false, true, 0};
     ActPlan a;
     s->ok = plan_step(s->l, &o, &a);
     if (s->ok) {

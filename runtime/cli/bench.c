@@ -14,7 +14,7 @@ bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float *logits
     int64_t chunk = b->layout->model.chunk, vocab = b->layout->model.vocab;
     for (int64_t off = 0; off < n; off += chunk) {
         int64_t len = n - off < chunk ? n - off : chunk;
-        if (!b->ops->prefill(b, seq, t + off, len, all ? logits + off * vocab : logits, all)) return false;
+        if (!backend_prefill(b, seq, t + off, len, all ? logits + off * vocab : logits, all)) return false;
     }
     return true;
 }

@@ -2,7 +2,8 @@
  * backend on an emulated device: runtime/emu/emu_backend.c).
  *
  * A backend holds the KV caches of `nseq` sequences (slots 0..nseq-1) and runs the model on them:
- *   prefill:      appends a chunk of 1..chunk tokens to one slot;
+ *   prefill:      appends a chunk to each of several slots in one step (a batched prefill, the plan's
+ *                 chunk of tokens at most across them); backend_prefill is its one-slot case;
  *   decode_slots: appends one token to each listed slot (a batched step over the active slots);
  *   decode:       decode_slots over every slot, in order (backend_decode_all);
  * all return logits. Positions are implicit: a slot's next token goes at its length. backend_reset
@@ -44,11 +45,27 @@ typedef struct {
 
 typedef struct Backend Backend;
 
+/* One sequence's chunk in a batched prefill: tokens[0..n) appended to slot `slot` at its length. */
+typedef struct {
+    int slot;
+    const int32_t *tokens;
+    int64_t n;              /* >= 1 */
+    bool all_logits;        /* logits of every token, else of the last only */
+} PrefillPart;
+
+/* The step rows whose logits a prefill returns, adjacent rows merged: rows [from, from + n) of the
+ * step go to logits rows [to, to + n). */
+typedef struct {
+    int64_t from, n, to;
+} LogitRows;
+
 typedef struct {
     const char *name;
-    /* Appends tokens[0..n) (1 <= n <= chunk) to sequence seq. logits (may be NULL): [n][vocab] when
-     * all_logits, else only the last token's [vocab]. */
-    bool (*prefill)(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits);
+    /* Appends parts[i] for i < n (distinct slots, 1 <= n; the parts' tokens together at most the
+     * plan's chunk, run_plan_chunk) in one step: the GEMMs over all its tokens, attention per part
+     * against its own slot's caches. logits (may be NULL): the parts' rows one after the other, n_i
+     * rows of [vocab] for a part with all_logits, else one (its last token's). */
+    bool (*prefill_batch)(Backend *b, const PrefillPart *parts, int n, float *logits);
     /* Appends tokens[s] to every sequence s; logits (may be NULL): [nseq][vocab]. */
     bool (*decode)(Backend *b, const int32_t *tokens, float *logits);
     /* Appends tokens[i] to slot slots[i] for i < n (1 <= n <= nseq, distinct slots in any order);
@@ -175,9 +192,16 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
  * (seq_len, cache_tokens), then zeroes it. */
 int backend_open_error(char *err, size_t errlen, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void backend_release(Backend *b);
-/* The arguments of ops->prefill (chunk: the most tokens one call may take) and ops->decode, checked
- * against the backend's sequences, context and vocabulary; false with a message in b->err. */
-bool backend_check_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, int64_t chunk);
+/* The arguments of ops->prefill_batch (the plan's chunk: the most tokens one call may take, across
+ * its parts) and ops->decode, checked against the backend's sequences, context and vocabulary; false
+ * with a message in b->err. */
+bool backend_check_prefill(Backend *b, const PrefillPart *parts, int n);
+/* The one-sequence prefill: ops->prefill_batch of one part (logits: [n][vocab] when all_logits, else
+ * the last token's [vocab]). */
+bool backend_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits);
+/* The logit rows of a prefill of parts[0..n) (the parts' rows packed in order): at most n ranges in
+ * out, adjacent ones merged; their count. */
+int backend_logit_rows(const PrefillPart *parts, int n, LogitRows *out);
 bool backend_check_decode(Backend *b, const int *slots, int n, const int32_t *tokens);
 /* ops->decode of every backend: decode_slots over slots 0..nseq-1. */
 bool backend_decode_all(Backend *b, const int32_t *tokens, float *logits);

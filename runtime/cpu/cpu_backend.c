@@ -187,7 +187,9 @@ typedef struct {
     const Segment *seg;
     int nseg;
     float *logits;
-    int64_t first_logit;
+    const LogitRows *lr;    /* the rows whose logits go to `logits` (backend_logit_rows) */
+    int nlr;
+    int64_t first_logit;    /* the first of them: the final norm starts there */
 } StepRun;
 
 /* y[r][o] = x[r] . W[o] : W is [out][in], as checkpoints store projections. */
@@ -279,19 +281,20 @@ static bool run_attention(Backend *b, const StepRun *st, const PlanOp *op) {
     return true;
 }
 
-/* The logits the caller asked for: rows [first_logit, rows) of xf, one lm_head row at a time
- * through the plan's logits tensor (one row per sequence). */
+/* The logits the caller asked for: each range of rows of xf, as many rows at a time as the plan's
+ * logits tensor holds (one per sequence). */
 static void run_logits(Backend *b, const StepRun *st, const PlanOp *op) {
     int64_t in, out;
     const float *w = weight(b, op, &in, &out);
     float *lt = out_f(b, st, op, 0), *xf = in_f(b, st, op, 0);
-    int64_t per = st->a->rows, done = 0, n = st->rows - st->first_logit;
-    for (; done < n; done += per) {
-        int64_t k = n - done < per ? n - done : per;
-        matmul(lt, xf + (st->first_logit + done) * in, w, k, in, out);
-        model_softcap_logits(&b->layout->model, lt, k * out);
-        memcpy(st->logits + done * out, lt, (size_t)(k * out) * sizeof(float));
-    }
+    int64_t per = st->a->rows;
+    for (int g = 0; g < st->nlr; g++)
+        for (int64_t done = 0, n = st->lr[g].n; done < n; done += per) {
+            int64_t k = n - done < per ? n - done : per;
+            matmul(lt, xf + (st->lr[g].from + done) * in, w, k, in, out);
+            model_softcap_logits(&b->layout->model, lt, k * out);
+            memcpy(st->logits + (st->lr[g].to + done) * out, lt, (size_t)(k * out) * sizeof(float));
+        }
 }
 
 /* NaN or Inf in the residual stream would only surface as NaN logits (and tokens 0, 0, 0): the
@@ -455,12 +458,12 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
     }
 }
 
-/* Runs rows [0, R) (tokens[r]) through the step's schedule; logits of rows [first_logit, R) go to
+/* Runs rows [0, R) (tokens[r]) through the step's schedule; the logits of the rows in lr go to
  * logits (the final norm and the logits are skipped when logits is NULL). */
 static bool forward(Backend *b, bool decode, const int32_t *tokens, int64_t R, const Segment *seg, int nseg,
-                    float *logits, int64_t first_logit) {
+                    float *logits, const LogitRows *lr, int nlr) {
     CpuState *s = b->impl;
-    StepRun st = {run_plan_step(&s->plan, decode), R, seg, nseg, logits, first_logit};
+    StepRun st = {run_plan_step(&s->plan, decode), R, seg, nseg, logits, lr, nlr, lr[0].from};
     const PlanOp *first = &st.a->op[0];
     memcpy(tensor(b, &st, first->in[0]), tokens, (size_t)R * sizeof(int32_t));   /* embed's ids */
     for (int i = 0; i < st.a->nops; i++) {
@@ -492,18 +495,44 @@ int backend_check_config(const Model *m, const BackendConfig *cfg, char *err, si
     return 0;
 }
 
-bool backend_check_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, int64_t chunk) {
-    if (seq < 0 || seq >= b->cfg.nseq || n < 1 || n > chunk) {
-        snprintf(b->err, sizeof b->err, "prefill of %lld tokens for sequence %d: out of range (chunk %lld)",
-                 (long long)n, seq, (long long)chunk);
+/* Slot q appended `add` tokens by a step of `what` (listed: the slots seen so far in the call): in
+ * range, listed once, within the context. */
+static bool check_slot(Backend *b, bool *listed, int q, int64_t add, const char *what) {
+    if (q < 0 || q >= b->cfg.nseq || listed[q]) {
+        snprintf(b->err, sizeof b->err, "%s: slot %d is %s", what, q,
+                 q < 0 || q >= b->cfg.nseq ? "out of range" : "listed twice");
         return false;
     }
-    if (b->seq_len[seq] + n > b->cfg.context) {
-        snprintf(b->err, sizeof b->err, "sequence %d would pass the context of %lld tokens", seq,
+    if (b->seq_len[q] + add > b->cfg.context) {
+        snprintf(b->err, sizeof b->err, "sequence %d would pass the context of %lld tokens", q,
                  (long long)b->cfg.context);
         return false;
     }
-    return check_tokens(b, tokens, n);
+    listed[q] = true;
+    return true;
+}
+
+bool backend_check_prefill(Backend *b, const PrefillPart *parts, int n) {
+    int64_t chunk = run_plan_chunk(b->plan), total = 0;
+    if (n < 1 || n > b->cfg.nseq) {
+        snprintf(b->err, sizeof b->err, "prefill of %d sequences: out of range (%d held)", n, b->cfg.nseq);
+        return false;
+    }
+    bool *listed = xcalloc((size_t)b->cfg.nseq, sizeof *listed);
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++) {
+        const PrefillPart *p = &parts[i];
+        total += p->n > 0 && p->n <= chunk ? p->n : chunk + 1;
+        if (p->n < 1 || total > chunk) {
+            snprintf(b->err, sizeof b->err, "prefill of %lld tokens for sequence %d: out of range (%lld tokens of "
+                     "the chunk of %lld left)", (long long)p->n, p->slot, (long long)(chunk - (total - p->n)),
+                     (long long)chunk);
+            ok = false;
+        }
+        ok = ok && check_slot(b, listed, p->slot, p->n, "prefill") && check_tokens(b, p->tokens, p->n);
+    }
+    free(listed);
+    return ok;
 }
 
 bool backend_check_decode(Backend *b, const int *slots, int n, const int32_t *tokens) {
@@ -513,21 +542,25 @@ bool backend_check_decode(Backend *b, const int *slots, int n, const int32_t *to
     }
     bool *listed = xcalloc((size_t)b->cfg.nseq, sizeof *listed);
     bool ok = true;
-    for (int i = 0; i < n && ok; i++) {
-        int q = slots[i];
-        if (q < 0 || q >= b->cfg.nseq || listed[q]) {
-            snprintf(b->err, sizeof b->err, "decode: slot %d is %s", q,
-                     q < 0 || q >= b->cfg.nseq ? "out of range" : "listed twice");
-            ok = false;
-        } else if (b->seq_len[q] + 1 > b->cfg.context) {
-            snprintf(b->err, sizeof b->err, "sequence %d would pass the context of %lld tokens", q,
-                     (long long)b->cfg.context);
-            ok = false;
-        }
-        if (ok) listed[q] = true;
-    }
+    for (int i = 0; i < n && ok; i++) ok = check_slot(b, listed, slots[i], 1, "decode");
     free(listed);
     return ok && check_tokens(b, tokens, n);
+}
+
+bool backend_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits) {
+    PrefillPart part = {seq, tokens, n, all_logits};
+    return b->ops->prefill_batch(b, &part, 1, logits);
+}
+
+int backend_logit_rows(const PrefillPart *parts, int n, LogitRows *out) {
+    int k = 0;
+    for (int64_t i = 0, row = 0, to = 0; i < n; row += parts[i].n, i++) {
+        int64_t first = parts[i].all_logits ? row : row + parts[i].n - 1, count = row + parts[i].n - first;
+        if (k > 0 && out[k - 1].from + out[k - 1].n == first) out[k - 1].n += count;
+        else out[k++] = (LogitRows){first, count, to};
+        to += count;
+    }
+    return k;
 }
 
 bool backend_decode_all(Backend *b, const int32_t *tokens, float *logits) {
@@ -547,19 +580,32 @@ bool backend_reset(Backend *b, int slot) {
     return true;
 }
 
-static bool cpu_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits) {
-    if (!backend_check_prefill(b, seq, tokens, n, b->layout->model.chunk)) return false;
-    Segment sg = {seq, b->seq_len[seq], n, 0};
-    if (!forward(b, false, tokens, n, &sg, 1, logits, all_logits ? 0 : n - 1)) return false;
-    b->seq_len[seq] += n;
-    return true;
+/* The parts' chunks as segments of one step: rows packed in order, at each slot's length. */
+static bool cpu_prefill_batch(Backend *b, const PrefillPart *parts, int n, float *logits) {
+    if (!backend_check_prefill(b, parts, n)) return false;
+    Segment *seg = xcalloc((size_t)n, sizeof *seg);
+    int32_t *tokens = xcalloc((size_t)run_plan_chunk(b->plan), sizeof *tokens);
+    LogitRows *lr = xcalloc((size_t)n, sizeof *lr);
+    int64_t rows = 0;
+    for (int i = 0; i < n; rows += parts[i].n, i++) {
+        seg[i] = (Segment){parts[i].slot, b->seq_len[parts[i].slot], parts[i].n, rows};
+        memcpy(tokens + rows, parts[i].tokens, (size_t)parts[i].n * sizeof *tokens);
+    }
+    int nlr = backend_logit_rows(parts, n, lr);
+    bool ok = forward(b, false, tokens, rows, seg, n, logits, lr, nlr);
+    for (int i = 0; i < n && ok; i++) b->seq_len[parts[i].slot] += parts[i].n;
+    free(seg);
+    free(tokens);
+    free(lr);
+    return ok;
 }
 
 static bool cpu_decode_slots(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits) {
     if (!backend_check_decode(b, slots, n, tokens)) return false;
     Segment *seg = xcalloc((size_t)n, sizeof *seg);
     for (int i = 0; i < n; i++) seg[i] = (Segment){slots[i], b->seq_len[slots[i]], 1, i};
-    bool ok = forward(b, true, tokens, n, seg, n, logits, 0);
+    LogitRows all = {0, n, 0};
+    bool ok = forward(b, true, tokens, n, seg, n, logits, &all, 1);
     free(seg);
     for (int i = 0; i < n && ok; i++) b->seq_len[slots[i]]++;
     return ok;
@@ -592,7 +638,7 @@ void backend_release(Backend *b) {
     memset(b, 0, sizeof *b);
 }
 
-static const BackendOps cpu_ops = {"cpu", cpu_prefill, backend_decode_all, cpu_decode_slots, cpu_close};
+static const BackendOps cpu_ops = {"cpu", cpu_prefill_batch, backend_decode_all, cpu_decode_slots, cpu_close};
 
 /* ------------------------------------------------------------------ opening */
 

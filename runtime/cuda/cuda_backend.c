@@ -64,6 +64,7 @@ typedef struct {
     CUdeviceptr workspace;  /* cuBLAS's (the plan's workspace_bytes; cuda only) */
     StepInts ints[2];       /* prefill, decode */
     int32_t *host_ints;     /* staging for the largest int input */
+    int32_t *prefill_rows;  /* a prefill step's ids, positions and slots ([3][chunk]) */
     float scale;
     bool print_plan;
     int sm_count;           /* the device's multiprocessors (0 when the driver does not say) */
@@ -86,17 +87,19 @@ static bool step_failed(Backend *b) {
 
 /* ------------------------------------------------------------------ calls */
 
-/* Rows of one sequence at consecutive positions (a prefill chunk), or one row per sequence. */
+/* A batched prefill (the chunks of several sequences, packed in order), or one row per sequence. */
 typedef struct {
     const ActPlan *a;
     const StepInts *ints;
     bool decode;
-    int seq;            /* prefill: the sequence */
-    int64_t rows, p0;   /* rows in this step; prefill: position of the first */
-    int batch;          /* sequences the kernels see */
+    int64_t rows;       /* rows in this step */
+    int batch;          /* sequences the kernels see: decode rows, prefill parts */
     float *logits;      /* may be NULL */
-    int64_t first_logit;
+    const LogitRows *lr;    /* the rows whose logits go to `logits` (backend_logit_rows) */
+    int nlr;
     const int *slots;   /* decode: [rows] the cache block (slot) of each row */
+    const PrefillPart *parts;   /* prefill: [batch] */
+    int ntiles;         /* prefill: the tile table's entries (mixc_prefill_args) */
 } Step;
 
 static CUdeviceptr T(const CudaState *s, const Step *st, int t) {
@@ -159,13 +162,12 @@ static CUdeviceptr weight(const Backend *b, const PlanOp *op, int64_t *in, int64
     return op->layer >= 0 ? s->layer[op->layer].w[op->weight] : 0;
 }
 
-/* K (or V) of cache c from the step's sequence on; decode: from slot 0 (its kernel finds each row's
- * block through the step's sequences). */
-static CUdeviceptr cache_at(const Backend *b, const Step *st, int c, bool v) {
+/* K (or V) of cache c from slot 0 on: the attention kernels find each row's (or part's) block
+ * through the step's slots. */
+static CUdeviceptr cache_at(const Backend *b, int c, bool v) {
     const CudaState *s = b->impl;
     const CacheMap *cm = &s->plan.cache[c];
-    int64_t seq = st->decode ? 0 : st->seq;
-    return s->caches + (CUdeviceptr)((v ? cm->v_offset : cm->k_offset) + seq * cm->seq_bytes);
+    return s->caches + (CUdeviceptr)(v ? cm->v_offset : cm->k_offset);
 }
 
 /* Layer i's table on the device; 0 for a NoPE layer. */
@@ -192,14 +194,16 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
             p.temp_scale = (float)m->nope_temperature_scale;   /* a floor past every position: factor 1 */
         return launch_op(b, st, op, st->rows, &p, sizeof p);
     }
-    case OP_ATTENTION: {
+    case OP_ATTENTION: {   /* chunk_args: the part table, then the tiles (PREFILL_PART_INTS) */
         CUdeviceptr args = T(s, st, op->in[1]);
-        PrefillParams p = {T(s, st, op->in[0]), T(s, st, op->out[0]), cache_at(b, st, c, false), cache_at(b, st, c, true),
-                           args, args + elem, args + 2 * elem, s->scale, st->batch, s->layer[op->layer].w[WT_SINKS]};
+        const CUdeviceptr part = (CUdeviceptr)(st->a->parts * elem);
+        PrefillParams p = {T(s, st, op->in[0]), T(s, st, op->out[0]), cache_at(b, c, false), cache_at(b, c, true),
+                           args, args + part, args + 2 * part, args + 3 * part, args + PREFILL_PART_INTS * part,
+                           s->scale, st->batch, st->ntiles, s->layer[op->layer].w[WT_SINKS]};
         return launch_op(b, st, op, st->rows, &p, sizeof p);
     }
     case OP_ATTN_DECODE: {
-        DecodeParams p = {T(s, st, op->in[0]), cache_at(b, st, c, false), cache_at(b, st, c, true), T(s, st, op->in[1]),
+        DecodeParams p = {T(s, st, op->in[0]), cache_at(b, c, false), cache_at(b, c, true), T(s, st, op->in[1]),
                           T(s, st, op->in[2]), T(s, st, op->out[0]), T(s, st, op->out[1]), s->scale, st->batch};
         return launch_split(b, st, op, st->rows, &p, sizeof p, step_splits(b, st, op->layer));
     }
@@ -212,19 +216,22 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
     }
 }
 
-/* The logits asked for: rows [first_logit, rows) of xf, as many at a time as the plan's logits
- * tensor holds, copied to the host. */
+/* The logits asked for: each range of rows of xf, as many at a time as the plan's logits tensor
+ * holds, copied to the host. */
 static bool run_logits(Backend *b, const Step *st, const PlanOp *op) {
     CudaState *s = b->impl;
-    int64_t in, out, per = st->a->rows, n = st->rows - st->first_logit;
+    int64_t in, out, per = st->a->rows, total = 0;
     CUdeviceptr w = weight(b, op, &in, &out), lt = T(s, st, op->out[0]);
-    for (int64_t done = 0; done < n; done += per) {
-        int64_t k = n - done < per ? n - done : per;
-        CUdeviceptr xr = T(s, st, op->in[0]) + (CUdeviceptr)((st->first_logit + done) * in * (int64_t)s->esize);
-        if (!gemm(s, lt, CUDA_R_32F, xr, w, k, in, out)) return false;
-        CU_CHECK_RET(s->cu->cuMemcpyDtoH(st->logits + done * out, lt, (size_t)(k * out) * sizeof(float)), false);
-    }
-    model_softcap_logits(&b->layout->model, st->logits, n * out);   /* on the fp32 logits, here on the host */
+    for (int g = 0; g < st->nlr; g++)
+        for (int64_t done = 0, n = st->lr[g].n; done < n; done += per) {
+            int64_t k = n - done < per ? n - done : per;
+            CUdeviceptr xr = T(s, st, op->in[0]) + (CUdeviceptr)((st->lr[g].from + done) * in * (int64_t)s->esize);
+            if (!gemm(s, lt, CUDA_R_32F, xr, w, k, in, out)) return false;
+            CU_CHECK_RET(s->cu->cuMemcpyDtoH(st->logits + (st->lr[g].to + done) * out, lt, (size_t)(k * out) * sizeof(float)),
+                         false);
+            total += k;
+        }
+    model_softcap_logits(&b->layout->model, st->logits, total * out);   /* on the fp32 logits, here on the host */
     return true;
 }
 
@@ -268,7 +275,7 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
         return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_RMSNORM: {
-        int64_t r0 = cuda_final_norm(op) ? st->first_logit : 0;
+        int64_t r0 = cuda_final_norm(op) ? st->lr[0].from : 0;
         CUdeviceptr skip = (CUdeviceptr)(r0 * in * (int64_t)s->esize);
         RmsNormParams p = {T(s, st, op->in[0]) + skip, w, T(s, st, op->out[0]) + skip, (int)(R - r0)};
         return launch_op(b, st, op, R - r0, &p, sizeof p);
@@ -311,17 +318,27 @@ static bool upload(CudaState *s, const Step *st, int t, const int32_t *host, int
     return true;
 }
 
-/* The step's int inputs: token ids, positions, sequences and (prefill) the chunk's triple. */
-static bool upload_ints(Backend *b, const int32_t *tokens, const Step *st) {
+/* A decode step's int inputs: token ids, positions, sequences. */
+static bool upload_decode_ints(Backend *b, const int32_t *tokens, const Step *st) {
     CudaState *s = b->impl;
     int32_t *hi = s->host_ints;
     if (!upload(s, st, st->ints->tokens, tokens, st->rows)) return false;
-    for (int64_t r = 0; r < st->rows; r++) hi[r] = (int32_t)(st->decode ? b->seq_len[st->slots[r]] : st->p0 + r);
+    for (int64_t r = 0; r < st->rows; r++) hi[r] = (int32_t)b->seq_len[st->slots[r]];
     if (!upload(s, st, st->ints->positions, hi, st->rows)) return false;
-    for (int64_t r = 0; r < st->rows; r++) hi[r] = st->decode ? st->slots[r] : st->seq;
-    if (!upload(s, st, st->ints->sequences, hi, st->rows)) return false;
-    int32_t triple[3] = {0, (int32_t)st->rows, (int32_t)st->p0};
-    return st->decode || upload(s, st, st->ints->chunk_args, triple, 3);
+    for (int64_t r = 0; r < st->rows; r++) hi[r] = st->slots[r];
+    return upload(s, st, st->ints->sequences, hi, st->rows);
+}
+
+/* A batched prefill's int inputs (cuda_prefill_ints): token ids, positions and slots per row, then
+ * chunk_args, whose tile count goes to st->ntiles. */
+static bool upload_prefill_ints(Backend *b, Step *st) {
+    CudaState *s = b->impl;
+    int32_t *rows = s->prefill_rows;
+    const int64_t R = st->rows;
+    st->ntiles = cuda_prefill_ints(b->seq_len, st->parts, st->batch, R, st->a->parts, rows, s->host_ints);
+    return upload(s, st, st->ints->tokens, rows, R) && upload(s, st, st->ints->positions, rows + R, R) &&
+           upload(s, st, st->ints->sequences, rows + 2 * R, R) &&
+           upload(s, st, st->ints->chunk_args, s->host_ints, PREFILL_ARGS_INTS(st->a->tokens, st->a->parts));
 }
 
 /* The step's ops [from, to) that it needs (the final norm and the logits only when asked). */
@@ -373,27 +390,35 @@ static bool replay_step(Backend *b, const Step *st) {
     return run_ops(b, st, body, st->a->nops);
 }
 
-static bool forward(Backend *b, const int32_t *tokens, const Step *st) {
+/* Runs a step: decode of tokens, or (tokens NULL) the prefill of st->parts. */
+static bool forward(Backend *b, const int32_t *tokens, Step *st) {
     CudaState *s = b->impl;
-    if (!upload_ints(b, tokens, st)) return step_failed(b);
+    if (!(st->decode ? upload_decode_ints(b, tokens, st) : upload_prefill_ints(b, st))) return step_failed(b);
     if (!(s->graphs && st->decode ? replay_step(b, st) : run_ops(b, st, 0, st->a->nops))) return step_failed(b);
     CU_CHECK_RET(s->cu->cuCtxSynchronize(), step_failed(b));
     return true;
 }
 
-static bool cuda_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits) {
+/* One launch of every kernel for all the parts (docs/kernels.md, "Batched prefill"). */
+static bool cuda_prefill_batch(Backend *b, const PrefillPart *parts, int n, float *logits) {
     CudaState *s = b->impl;
-    if (!backend_check_prefill(b, seq, tokens, n, s->plan.cg.chunk)) return false;
-    Step st = {&s->plan.prefill, &s->ints[0], false, seq, n, b->seq_len[seq], 1, logits, all_logits ? 0 : n - 1, NULL};
-    if (!forward(b, tokens, &st)) return false;
-    b->seq_len[seq] += n;
-    return true;
+    if (!backend_check_prefill(b, parts, n)) return false;
+    LogitRows *lr = xcalloc((size_t)n, sizeof *lr);
+    int64_t rows = 0;
+    for (int i = 0; i < n; i++) rows += parts[i].n;
+    Step st = {&s->plan.prefill, &s->ints[0], false, rows, n, logits, lr, backend_logit_rows(parts, n, lr), NULL,
+               parts, 0};
+    bool ok = forward(b, NULL, &st);
+    free(lr);
+    for (int i = 0; i < n && ok; i++) b->seq_len[parts[i].slot] += parts[i].n;
+    return ok;
 }
 
 static bool cuda_decode_slots(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits) {
     CudaState *s = b->impl;
     if (!backend_check_decode(b, slots, n, tokens)) return false;
-    Step st = {&s->plan.decode, &s->ints[1], true, 0, n, 0, n, logits, 0, slots};
+    LogitRows all = {0, n, 0};
+    Step st = {&s->plan.decode, &s->ints[1], true, n, n, logits, &all, 1, slots, NULL, 0};
     if (!forward(b, tokens, &st)) return false;
     for (int i = 0; i < n; i++) b->seq_len[slots[i]]++;
     return true;
@@ -420,6 +445,7 @@ static void free_state(CudaState *s) {
     free(s->layer);
     rope_tables_free(&s->rope);
     free(s->host_ints);
+    free(s->prefill_rows);
     free(s->graph_key);
     if (s->route_log) fclose(s->route_log);
     free(s->route_host);
@@ -431,8 +457,8 @@ static void cuda_close(Backend *b) {
     backend_release(b);
 }
 
-static const BackendOps cuda_ops = {"cuda", cuda_prefill, backend_decode_all, cuda_decode_slots, cuda_close};
-static const BackendOps emu_ops = {"emu", cuda_prefill, backend_decode_all, cuda_decode_slots, cuda_close};
+static const BackendOps cuda_ops = {"cuda", cuda_prefill_batch, backend_decode_all, cuda_decode_slots, cuda_close};
+static const BackendOps emu_ops = {"emu", cuda_prefill_batch, backend_decode_all, cuda_decode_slots, cuda_close};
 
 /* ------------------------------------------------------------------ opening */
 
@@ -618,6 +644,7 @@ static int find_ints(CudaState *s, char *err, size_t errlen) {
             return backend_open_error(err, errlen, 1, "internal error: the run plan lacks the kernels' int inputs");
     }
     s->host_ints = xcalloc((size_t)most + 4, 1);
+    s->prefill_rows = xcalloc((size_t)(3 * s->plan.prefill.tokens), sizeof *s->prefill_rows);
     return 0;
 }
 

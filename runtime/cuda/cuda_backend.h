@@ -83,6 +83,12 @@ CudaLaunch cuda_launch_of(const Codegen *cg, int k, int64_t tokens, int batch);
  * are any; it is not listed. Returns the count; *out malloc'ed. */
 int cuda_backend_launch_plan(const RunPlan *p, bool decode, int64_t tokens, CudaLaunch **out);
 const char *cuda_launch_role_name(CudaLaunchRole r);
+/* A batched prefill's int inputs (docs/kernels.md) for parts[0..n) at the slots' lengths seq_len:
+ * rows[0..R) the token ids, rows[R..2R) the positions, rows[2R..3R) the slots (R: the parts'
+ * tokens), and args the plan's chunk_args for up to max_parts parts (mixc_prefill_args). Returns the
+ * tile count. */
+int cuda_prefill_ints(const int64_t *seq_len, const PrefillPart *parts, int n, int64_t rows, int64_t max_parts,
+                      int32_t *row_ints, int *args);
 /* One line per launch: "layer ROLE NAME grid X Y Z block X Y Z smem S". */
 void cuda_backend_print_plan(const Codegen *cg, const CudaLaunch *p, int n, FILE *out);
 

@@ -1,6 +1,9 @@
 /* cuda_launch.c — the cuda backend's kernels and launches, usable without a GPU (cuda_backend.h): the
- * source it compiles, and each launch's geometry as codegen's kernel_launch computes it. */
+ * source it compiles, each launch's geometry as codegen's kernel_launch computes it, and a batched
+ * prefill's int inputs. */
 #include "cuda_backend.h"
+
+#include "mixc_params.h"   /* mixc_prefill_args: a batched prefill's table */
 
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +78,22 @@ int cuda_backend_launch_plan(const RunPlan *p, bool decode, int64_t tokens, Cuda
     }
     *out = c;
     return n;
+}
+
+int cuda_prefill_ints(const int64_t *seq_len, const PrefillPart *parts, int n, int64_t rows, int64_t max_parts,
+                      int32_t *row_ints, int *args) {
+    int *len = xcalloc((size_t)n * 3, sizeof *len), *pos0 = len + n, *slot = pos0 + n;
+    for (int i = 0, r = 0; i < n; i++) {
+        len[i] = (int)parts[i].n, pos0[i] = (int)seq_len[parts[i].slot], slot[i] = parts[i].slot;
+        for (int64_t j = 0; j < parts[i].n; j++, r++) {
+            row_ints[r] = parts[i].tokens[j];
+            row_ints[rows + r] = (int32_t)(pos0[i] + j);
+            row_ints[2 * rows + r] = slot[i];
+        }
+    }
+    int ntiles = mixc_prefill_args(args, (int)max_parts, n, len, pos0, slot);
+    free(len);
+    return ntiles;
 }
 
 const char *cuda_launch_role_name(CudaLaunchRole r) {

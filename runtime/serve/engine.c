@@ -28,7 +28,7 @@ struct ServeEngine {
     float *logits;          /* [nslots][vocab] */
     int32_t *tokens;
     int *slots;
-    int *pending;           /* [nslots] the busy slots as a prefill began (leave may drop one from order) */
+    PrefillPart *parts;     /* [nslots] a prefill step's chunks, one per sequence */
     Buf trace;
     ServeEngineStats st;
 };
@@ -47,7 +47,7 @@ ServeEngine *serve_engine_open(Backend *b, const ServeOptions *o, const ServeHoo
     e->slot = xcalloc((size_t)nslots, sizeof *e->slot);
     e->order = xcalloc((size_t)nslots, sizeof *e->order);
     e->slots = xcalloc((size_t)nslots, sizeof *e->slots);
-    e->pending = xcalloc((size_t)nslots, sizeof *e->pending);
+    e->parts = xcalloc((size_t)nslots, sizeof *e->parts);
     e->tokens = xcalloc((size_t)nslots, sizeof *e->tokens);
     e->logits = xcalloc((size_t)(nslots * e->vocab), sizeof(float));
     return e;
@@ -58,7 +58,7 @@ void serve_engine_close(ServeEngine *e) {
     free(e->slot);
     free(e->order);
     free(e->slots);
-    free(e->pending);
+    free(e->parts);
     free(e->tokens);
     free(e->logits);
     buf_free(&e->trace);
@@ -147,30 +147,32 @@ static int decode_running(ServeEngine *e) {
     return n;
 }
 
-/* Prefill chunks of the sequences still prefilling, in admission order, up to `budget` tokens;
- * the tokens run, -1 on failure. */
+/* One prefill step (ops->prefill_batch): a chunk of each sequence still prefilling, in admission
+ * order, up to `budget` tokens and the plan's chunk across them; then the sequences whose prompt is
+ * done choose their first token. The tokens run, -1 on failure. */
 static int64_t prefill_some(ServeEngine *e, int64_t budget) {
     int64_t spent = 0;
-    int npending = e->st.busy;
-    memcpy(e->pending, e->order, (size_t)npending * sizeof *e->order);
-    for (int k = 0; k < npending && spent < budget; k++) {
-        int q = e->pending[k];
-        Slot *sl = &e->slot[q];
-        if (!sl->r) continue;
+    int nparts = 0;
+    if (budget > e->chunk) budget = e->chunk;
+    for (int k = 0; k < e->st.busy && spent < budget; k++) {
+        int q = e->order[k];
+        const Slot *sl = &e->slot[q];
         const ServeRequest *r = sl->r;
-        while (sl->prefilled < r->prompt_len && spent < budget) {
-            int64_t n = r->prompt_len - sl->prefilled, room = budget - spent;
-            if (n > e->chunk) n = e->chunk;
-            if (n > room) n = room;
-            if (e->o->trace) buf_printf(&e->trace, " prefill %s@%lld+%lld", r->id, (long long)sl->prefilled, (long long)n);
-            if (!e->b->ops->prefill(e->b, q, r->prompt + sl->prefilled, n, e->logits, false)) return -1;
-            sl->prefilled += n;
-            spent += n;
-            if (sl->prefilled == r->prompt_len) {
-                emit(e, q, e->logits, mono_seconds());   /* may finish the request: r is freed then */
-                break;
-            }
-        }
+        if (sl->prefilled == r->prompt_len) continue;
+        int64_t n = r->prompt_len - sl->prefilled, room = budget - spent;
+        if (n > room) n = room;
+        if (e->o->trace) buf_printf(&e->trace, " prefill %s@%lld+%lld", r->id, (long long)sl->prefilled, (long long)n);
+        e->parts[nparts++] = (PrefillPart){q, r->prompt + sl->prefilled, n, false};
+        spent += n;
+    }
+    if (nparts == 0) return 0;
+    if (!e->b->ops->prefill_batch(e->b, e->parts, nparts, e->logits)) return -1;
+    double now = mono_seconds();
+    for (int i = 0; i < nparts; i++) {   /* the parts' slots, not e->order: an emit may finish a request */
+        Slot *sl = &e->slot[e->parts[i].slot];
+        if (!sl->r) continue;   /* a hook of an earlier emit cancelled it */
+        sl->prefilled += e->parts[i].n;
+        if (sl->prefilled == sl->r->prompt_len) emit(e, e->parts[i].slot, e->logits + (int64_t)i * e->vocab, now);
     }
     return spent;
 }

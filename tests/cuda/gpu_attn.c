@@ -130,6 +130,8 @@ static int run_prefill(Probe *p, const Args *a, const char *dir) {
     const int64_t L = a->len, qw = a->heads * a->head_dim, kvw = a->kv_heads * a->head_dim, cap = p->cg.capacity[0];
     uint16_t *q = xmalloc((size_t)(L * qw) * 2), *k = xmalloc((size_t)(L * kvw) * 2), *v = xmalloc((size_t)(L * kvw) * 2);
     uint16_t *out = xcalloc((size_t)(L * qw), 2);
+    const size_t nints = (size_t)PREFILL_ARGS_INTS(p->cg.chunk, 1);   /* the batched prefill's table, one part */
+    int *ints = xcalloc(nints, sizeof(int));
     fill(q, L * qw), fill(k, L * kvw), fill(v, L * kvw);
     CUdeviceptr dq = 0, dout = 0, dk = 0, dv = 0, dint = 0;
     int rc = 1;
@@ -140,7 +142,7 @@ static int run_prefill(Probe *p, const Args *a, const char *dir) {
     CU_CHECK(p->cu->cuMemAlloc(&dout, (size_t)(L * qw) * 2));
     CU_CHECK(p->cu->cuMemAlloc(&dk, (size_t)(cap * kvw) * 2));
     CU_CHECK(p->cu->cuMemAlloc(&dv, (size_t)(cap * kvw) * 2));
-    CU_CHECK(p->cu->cuMemAlloc(&dint, 3 * sizeof(int)));
+    CU_CHECK(p->cu->cuMemAlloc(&dint, nints * sizeof(int)));
     CU_CHECK(p->cu->cuMemcpyHtoD(dq, q, (size_t)(L * qw) * 2));
     for (int64_t p0 = 0; p0 < L; p0 += p->cg.chunk) {
         int64_t n = L - p0 < p->cg.chunk ? L - p0 : p->cg.chunk;
@@ -149,11 +151,13 @@ static int run_prefill(Probe *p, const Args *a, const char *dir) {
             CU_CHECK(p->cu->cuMemcpyHtoD(dk + slot, k + t * kvw, (size_t)kvw * 2));
             CU_CHECK(p->cu->cuMemcpyHtoD(dv + slot, v + t * kvw, (size_t)kvw * 2));
         }
-        int ints[3] = {0, (int)n, (int)p0};
-        CU_CHECK(p->cu->cuMemcpyHtoD(dint, ints, sizeof ints));
+        int len = (int)n, pos0 = (int)p0, slot = 0;   /* one part */
+        int ntiles = mixc_prefill_args(ints, 1, 1, &len, &pos0, &slot);
+        CU_CHECK(p->cu->cuMemcpyHtoD(dint, ints, nints * sizeof(int)));
         CudaLaunch c = cuda_launch_of(&p->cg, k_pre, n, 1);
         PrefillParams pp = {dq + (CUdeviceptr)(p0 * qw * 2), dout + (CUdeviceptr)(p0 * qw * 2), dk, dv, dint,
-                       dint + 4, dint + 8, (float)(1.0 / sqrt((double)a->head_dim)), 1, 0};
+                            dint + 4, dint + 8, dint + 12, dint + 16, (float)(1.0 / sqrt((double)a->head_dim)), 1,
+                            ntiles, 0};
         CU_CHECK(launch(p, f, &c, &pp));
         CU_CHECK(p->cu->cuCtxSynchronize());   /* dint is rewritten for the next chunk */
     }
@@ -166,7 +170,7 @@ fail:;
     CUdeviceptr all[] = {dq, dout, dk, dv, dint};
     for (int i = 0; i < 5; i++)
         if (all[i]) p->cu->cuMemFree(all[i]);
-    free(q), free(k), free(v), free(out);
+    free(q), free(k), free(v), free(out), free(ints);
     return rc;
 }
 

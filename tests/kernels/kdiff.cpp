@@ -232,11 +232,37 @@ long long prefill_tiles(const int *len, const int *pos0, int nseq, int heads, co
     return n * heads;
 }
 
-/* Launches a prefill and counts the key tiles its blocks loaded (cp.async groups, one per tile). */
-bool launch_counting(MixcEmuEntry entry, const PrefillParams &p, unsigned gx, const Model &m, const AttnKernel &ak,
+/* A batched prefill's int table (mixc_prefill_args, as the backends fill it) for parts packed in order,
+ * sized for `tokens` tokens and exactly these parts; sets p's part and tile pointers, batch, ntiles. */
+struct PrefillTable {
+    std::vector<int> args;
+    PrefillTable(PrefillParams &p, int parts, int tokens, const int *len, const int *pos0, const int *slot)
+        : args((size_t)PREFILL_ARGS_INTS(tokens, parts)) {
+        p.ntiles = mixc_prefill_args(args.data(), parts, parts, len, pos0, slot);
+        p.q_start = args.data(), p.q_len = p.q_start + parts, p.pos0 = p.q_len + parts, p.slot = p.pos0 + parts;
+        p.tiles = args.data() + PREFILL_PART_INTS * parts;
+        p.batch = parts;
+    }
+    /* heaviest first: the keys each tile's last query sees never grow along the table */
+    bool heaviest_first(const PrefillParams &p) const {
+        long long last = -1;
+        for (int t = 0; t < p.ntiles; t++) {
+            const int b = p.tiles[2 * t], m0 = p.tiles[2 * t + 1];
+            const long long keys = (long long)p.pos0[b] + std::min(m0 + PREFILL_BM, p.q_len[b]);
+            if (last >= 0 && keys > last) return false;
+            last = keys;
+        }
+        return true;
+    }
+};
+
+/* Launches a prefill over `tokens` tokens and counts the key tiles its blocks loaded (cp.async
+ * groups, one per tile). The backends' grid: [ceil(tokens / BM), heads, parts]. */
+bool launch_counting(MixcEmuEntry entry, const PrefillParams &p, int tokens, const Model &m, const AttnKernel &ak,
                      const std::string &name, long long *tiles) {
     MixcEmuStats before, after;
     mixc_emu_get_stats(&before);
+    const unsigned gx = (unsigned)((tokens + PREFILL_BM - 1) / PREFILL_BM);
     bool ok = launch(entry, &p, {gx, (unsigned)m.heads, (unsigned)p.batch}, {PREFILL_THREADS, 1, 1}, ak.smem, name);
     mixc_emu_get_stats(&after);
     *tiles = (long long)(after.async_groups - before.async_groups);
@@ -247,13 +273,15 @@ bool launch_counting(MixcEmuEntry entry, const PrefillParams &p, unsigned gx, co
  * the analytic count, and a fraction of what a global layer's blocks would load. Only counted: the
  * values are test_prefill's. */
 void test_prefill_tiles(const std::string &name, MixcEmuEntry entry, const Model &m, const AttnKernel &ak) {
-    int len[1] = {(int)std::min<long long>(m.chunk, 1024)}, pos0[1] = {0}, q_start[1] = {0};
+    int len[1] = {(int)std::min<long long>(m.chunk, 1024)}, pos0[1] = {0}, slot[1] = {0};
     Tensor q((size_t)len[0] * m.heads * m.hd, m.is_fp16), out(q.f.size(), m.is_fp16);
     q.fill_random(2.0f);
     std::vector<History> hist;
     hist.emplace_back(m, len[0]);
     Caches c(m, ak.cap, hist);
-    PrefillParams p = {q.data(), out.data(), c.k.data(), c.v.data(), q_start, len, pos0, m.scale, 1, nullptr};
+    PrefillParams p = {};
+    p.q = q.data(), p.out = out.data(), p.k_cache = c.k.data(), p.v_cache = c.v.data(), p.scale = m.scale;
+    PrefillTable table(p, 1, len[0], len, pos0, slot);
     const int bn = PREFILL_BN(m.hd);
     long long got = -1, want = prefill_tiles(len, pos0, 1, m.heads, ak, bn);
     const AttnKernel global = {ak.g, 0, ak.cap, 0, ak.smem, ak.splits};
@@ -262,43 +290,54 @@ void test_prefill_tiles(const std::string &name, MixcEmuEntry entry, const Model
      * plus one for alignment */
     const long long blocks = (len[0] + PREFILL_BM - 1) / PREFILL_BM;
     const long long bound = blocks * m.heads * ((ak.chunked - 1 + PREFILL_BM + bn - 1) / bn + 1);
-    bool ok = launch_counting(entry, p, (unsigned)blocks, m, ak, name, &got);
+    bool ok = launch_counting(entry, p, len[0], m, ak, name, &got);
     report(name + " tiles over " + std::to_string(len[0]) + " tokens: " + std::to_string(got) + ", expected " +
                std::to_string(want) + ", at most " + std::to_string(bound) + ", a global layer's " +
                std::to_string(dense),
            ok && got == want && got <= bound && 2 * got <= dense);
 }
 
+/* A batched prefill (docs/kernels.md): three sequences' chunks in one launch, lengths not multiples of
+ * the 64-query tile; the second starts late enough to wrap around a ring cache, the third mid-prompt.
+ * Part b reads cache block slot[b], out of order, and block 3 (a history of its own) is read by none.
+ * Chunks never exceed the planned chunk (the ring's guarantee). */
 void test_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, const AttnKernel &ak) {
     if (!smem_matches(name, ak.smem, PREFILL_SMEM_BYTES(m.hd, 2))) return report(name, false);
-    /* Two sequences, lengths not multiples of the 64-query tile; the second starts late enough to
-     * wrap around a ring cache. Chunks never exceed the planned chunk (the ring's guarantee). */
-    const int len[2] = {(int)std::min<long long>(m.chunk, long_mode ? 300 : 70),
-                        (int)std::min<long long>(m.chunk, long_mode ? 177 : 37)};
-    const int pos0[2] = {0, (int)std::max(0LL, std::min(m.context - len[1], ak.cap + 29))};
-    const int heads = m.heads, hd = m.hd;
-    Tensor q((size_t)(len[0] + len[1]) * heads * hd, m.is_fp16), out(q.f.size(), m.is_fp16);
+    const int parts = 3, blocks = 4;
+    const int len[parts] = {(int)std::min<long long>(m.chunk, long_mode ? 300 : 70),
+                            (int)std::min<long long>(m.chunk, long_mode ? 177 : 37),
+                            (int)std::min<long long>(m.chunk, long_mode ? 9 : 5)};
+    const int pos0[parts] = {0, (int)std::max(0LL, std::min(m.context - len[1], ak.cap + 29)),
+                             (int)std::max(0LL, std::min(m.context - len[2], 41LL))};
+    const int slot[parts] = {2, 0, 1};
+    const int heads = m.heads, hd = m.hd, tokens = len[0] + len[1] + len[2];
+    Tensor q((size_t)tokens * heads * hd, m.is_fp16), out(q.f.size(), m.is_fp16);
     q.fill_random(2.0f);
     std::vector<History> hist;
-    for (int b = 0; b < 2; b++) hist.emplace_back(m, pos0[b] + len[b]);
+    for (int k = 0; k < blocks; k++) {
+        const int b = (int)(std::find(slot, slot + parts, k) - slot);
+        hist.emplace_back(m, b < parts ? pos0[b] + len[b] : 13);
+    }
     Caches c(m, ak.cap, hist);
-    int q_start[2] = {0, len[0]};
     Tensor sinks = head_sinks(m);
-    PrefillParams p = {q.data(), out.data(), c.k.data(), c.v.data(), q_start, len, pos0, m.scale, 2, sinks.raw.data()};
-    const unsigned gx = (unsigned)((std::max(len[0], len[1]) + PREFILL_BM - 1) / PREFILL_BM);
-    long long tiles = -1, want_tiles = prefill_tiles(len, pos0, 2, heads, ak, PREFILL_BN(hd));
-    bool ok = launch_counting(entry, p, gx, m, ak, name, &tiles);
+    PrefillParams p = {};
+    p.q = q.data(), p.out = out.data(), p.k_cache = c.k.data(), p.v_cache = c.v.data(), p.scale = m.scale;
+    p.sinks = sinks.raw.data();
+    PrefillTable table(p, parts, tokens, len, pos0, slot);
+    long long tiles = -1, want_tiles = prefill_tiles(len, pos0, parts, heads, ak, PREFILL_BN(hd));
+    bool ok = table.heaviest_first(p) && launch_counting(entry, p, tokens, m, ak, name, &tiles);
+    if (!table.heaviest_first(p)) fprintf(stderr, "  %s: the tile table is not heaviest first\n", name.c_str());
     if (ok && tiles != want_tiles)
         fprintf(stderr, "  %s: loaded %lld key tiles, whole-tile skipping loads %lld\n", name.c_str(), tiles, want_tiles);
     ok = ok && tiles == want_tiles;
     std::vector<float> got = out.decoded();
-    std::string note, unused;   /* the first (longer) sequence's figures are the ones reported */
-    for (int b = 0; ok && b < 2; b++) {
+    std::string note, unused;   /* the first (longest) part's figures are the ones reported */
+    for (int b = 0; ok && b < parts; b++) {
         std::vector<int> qpos(len[b]);
         for (int i = 0; i < len[b]; i++) qpos[i] = pos0[b] + i;
-        const size_t at = (size_t)q_start[b] * heads * hd;
-        ok = check_attention(name + " seq" + std::to_string(b), m, got.data() + at, q.f.data() + at, qpos.data(),
-                             len[b], hist[b], ak, true, sinks.f.data(), b == 0 ? &note : &unused);
+        const size_t at = (size_t)p.q_start[b] * heads * hd;
+        ok = check_attention(name + " part" + std::to_string(b), m, got.data() + at, q.f.data() + at, qpos.data(),
+                             len[b], hist[slot[b]], ak, true, sinks.f.data(), b == 0 ? &note : &unused);
     }
     report(name + (m.kv8 ? " (" + note.substr(2) + ")" : ""), ok);
 }

@@ -56,7 +56,7 @@ static bool step(Run *r, int i) {
     if (i < PROMPT_CHUNKS) {
         int32_t t[64];
         for (int64_t j = 0; j < r->chunk; j++) t[j] = (int32_t)((7 * (i * r->chunk + j) + 3) % r->vocab);
-        return r->b.ops->prefill(&r->b, 0, t, r->chunk, r->logits + i * r->chunk * r->vocab, true);
+        return backend_prefill(&r->b, 0, t, r->chunk, r->logits + i * r->chunk * r->vocab, true);
     }
     int32_t t = (int32_t)((5 * i + 1) % r->vocab);
     return r->b.ops->decode(&r->b, &t, r->logits + (PROMPT_CHUNKS * r->chunk + i - PROMPT_CHUNKS) * r->vocab);

@@ -93,7 +93,7 @@ static bool run_logits(const Model *m, const int32_t *t, int64_t T, RunMode mode
         if (mode == BY_TOKENS && off > 0)
             ok = b.ops->decode(&b, t + off, out + off * V);
         else
-            ok = b.ops->prefill(&b, 0, t + off, n, out + off * V, true);
+            ok = backend_prefill(&b, 0, t + off, n, out + off * V, true);
     }
     if (!ok) snprintf(err, errlen, "%s", b.err);
     backend_close(&b);
@@ -477,7 +477,7 @@ static void test_kernel_table(void) {
     BackendConfig cfg = {.nseq = 1, .context = 10};
     Backend be;
     ok = ok && cpu_backend_open_with(&k, &m, &cfg, &be, err, sizeof err) == 0;
-    for (int64_t off = 0; off < 10 && ok; off += 4) ok = be.ops->prefill(&be, 0, t + off, off + 4 <= 10 ? 4 : 2, b + off * 256, true);
+    for (int64_t off = 0; off < 10 && ok; off += 4) ok = backend_prefill(&be, 0, t + off, off + 4 <= 10 ? 4 : 2, b + off * 256, true);
     if (be.ops) backend_close(&be);
     /* 3 chunks x 3 layers; the ctx released once, on close */
     result(ok && counts.attention_calls == 9 && counts.releases == 1 && max_diff(a, b, 10 * 256) == 0,

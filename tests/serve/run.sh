@@ -4,6 +4,10 @@
 #  - every request's tokens equal its prompt run alone (`mixrun --tokens ... --max-new N`), with slots
 #    reused and prefill chunks split differently, on the cpu backend, on emu, and on cuda under the
 #    stand-in driver (kernels in the emulator, GEMMs on the host);
+#  - batched prefill: a step's chunks of several sequences in one prefill_batch call (the trace shows
+#    them), each request = alone; tests/serve/test_batch_prefill: every logits row of batched steps
+#    (ring caches wrapping, chunks starting mid-prompt, slots out of order) = its sequence alone, bit
+#    for bit, and one launch per kernel per step, on cpu, emu and cuda (stand-in driver);
 #  - admission by the exact KV budget (peak sequences = what the budget allows, kv_peak <= budget);
 #  - prefill chunks mixed into decode steps (a long prompt does not stall running sequences);
 #  - a request that can never fit is refused by id, the others still run, exit status 1;
@@ -95,6 +99,28 @@ if run "cpu: served, one slot" 0 "${TINY[@]}" --requests "$T/mixed.jsonl" --max-
   same_as_alone "cpu: 5 requests through one slot, 3-token steps: each = alone" "$T/out" "$T/mixed.jsonl" "${TINY[@]}" --backend cpu
 fi
 
+# ---- batched prefill: several sequences' chunks in one step
+# (the 5 requests on 4 slots, steps of 6 tokens, chunk 4: a step's prefill holds up to 4 tokens
+# across the sequences still prefilling: "prefill a@8+2 prefill b@0+2")
+if run "cpu: batched prefill, served" 0 "${TINY[@]}" --requests "$T/mixed.jsonl" --max-seqs 4 --step-tokens 6 --json --trace; then
+  cp "$T/out" "$T/batched.json"
+  if grep -Eq "prefill [a-e]@[1-9][0-9]*\+[0-9]+ prefill [a-e]@0\+" "$T/err" && [ "$(grep -c "prefill .* prefill " "$T/err")" -ge 3 ]; then
+    same_as_alone "cpu: batched prefill (steps with several sequences' chunks, one mid-prompt): each = alone" \
+      "$T/batched.json" "$T/mixed.jsonl" "${TINY[@]}" --backend cpu
+  else fail "cpu: a step prefills chunks of several sequences, one starting mid-prompt" "$(grep step "$T/err" | head -n 8)"; fi
+fi
+BP=$BUILD/tests/serve/test_batch_prefill
+# bp NAME ENV... -- ARGS: test_batch_prefill's PASS/FAIL lines counted here
+bp() {
+  local name=$1 line; shift
+  if "$@" >"$T/bp" 2>"$T/bperr"; then :; fi
+  grep -q '^PASS\|^FAIL' "$T/bp" || { fail "$name: test_batch_prefill" "$(grep -v '^ \|warning:\|note:' "$T/bperr" | head -c 600)"; return; }
+  while IFS= read -r line; do
+    case $line in PASS\ *) pass "${line#PASS }" ;; FAIL\ *) fail "${line#FAIL }" "$(grep -v '^ \|warning:\|note:' "$T/bperr" | head -c 600)" ;; esac
+  done <"$T/bp"
+}
+bp cpu "$BP" cpu tests/mixrun/tiny.mix
+
 # emu and cuda (stand-in driver, kernels emulated): the longest request needs 26 + 6 = 32 tokens =
 # the model's context, as tests/cuda plans; 3 slots, so d takes a as it leaves (slots out of order).
 . tests/toolkit.sh
@@ -110,14 +136,17 @@ else
   head -n 4 "$T/mixed.jsonl" >"$T/four.jsonl"
   if run "emu: served" 0 "${TS[@]}" --requests "$T/four.jsonl" --max-seqs 3 --step-tokens 7 --json --backend emu --trace; then
     cp "$T/out" "$T/emu.json"
-    if grep -q "admit d decode 2" "$T/err"; then
-      same_as_alone "emu: 4 requests on 3 slots (d reuses a's slot, decoded out of slot order): each = alone" \
+    if grep -q "admit d decode 2" "$T/err" && grep -q "prefill [a-d]@[0-9]*+[0-9]* prefill [a-d]@" "$T/err"; then
+      same_as_alone "emu: 4 requests on 3 slots (d reuses a's slot, decoded out of slot order; batched prefill steps): each = alone" \
         "$T/emu.json" "$T/four.jsonl" "${TS[@]}" --backend emu
-    else fail "emu: d admitted into a freed slot and decoded with the others" "$(grep step "$T/err")"; fi
+    else fail "emu: d admitted into a freed slot and decoded with the others, steps prefilling several sequences" "$(grep step "$T/err")"; fi
   fi
+  BPSETS=(hidden=128 heads=4 kv_heads=2 head_dim=64 ffn=128 vocab=128 context=32 chunk=8 window=8 kv_dtype=bf16)
+  bp emu "$BP" emu examples/ma.mix "${BPSETS[@]}"
   if "$BUILD/tests/cuda/plan_check" examples/ma.mix - "${TS[@]:2:20}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
     FAKE=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO="$T/k.so" FAKE_CUBLAS_COMPUTE=1
           LD_LIBRARY_PATH="$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+    bp cuda "${FAKE[@]}" "$BP" cuda examples/ma.mix "${BPSETS[@]}"
     if "${FAKE[@]}" "$RUN" "${TS[@]}" --requests "$T/four.jsonl" --max-seqs 3 --step-tokens 7 --json --backend cuda \
          >"$T/cuda.json" 2>"$T/err" && ! grep -q "fake_cuda:" "$T/err"; then
       # alone on emu: the stand-in runs the emulator's kernels, planned for context 32 only, and emu is
