@@ -147,13 +147,12 @@ static int decode_running(ServeEngine *e) {
     return n;
 }
 
-/* One prefill step (ops->prefill_batch): a chunk of each sequence still prefilling, in admission
- * order, up to `budget` tokens and the plan's chunk across them; then the sequences whose prompt is
- * done choose their first token. The tokens run, -1 on failure. */
-static int64_t prefill_some(ServeEngine *e, int64_t budget) {
+/* One prefill call (ops->prefill_batch): a chunk of each sequence still prefilling, in admission
+ * order, up to `budget` tokens (at most the plan's chunk across them); then the sequences whose prompt
+ * is done choose their first token. The tokens run, -1 on failure. */
+static int64_t prefill_batch(ServeEngine *e, int64_t budget) {
     int64_t spent = 0;
     int nparts = 0;
-    if (budget > e->chunk) budget = e->chunk;
     for (int k = 0; k < e->st.busy && spent < budget; k++) {
         int q = e->order[k];
         const Slot *sl = &e->slot[q];
@@ -173,6 +172,18 @@ static int64_t prefill_some(ServeEngine *e, int64_t budget) {
         if (!sl->r) continue;   /* a hook of an earlier emit cancelled it */
         sl->prefilled += e->parts[i].n;
         if (sl->prefilled == sl->r->prompt_len) emit(e, e->parts[i].slot, e->logits + (int64_t)i * e->vocab, now);
+    }
+    return spent;
+}
+
+/* The step's prefill: calls of at most the plan's chunk until `budget` tokens ran or no sequence is
+ * left prefilling (a --step-tokens above the chunk runs several calls). */
+static int64_t prefill_some(ServeEngine *e, int64_t budget) {
+    int64_t spent = 0;
+    while (spent < budget) {
+        int64_t n = prefill_batch(e, budget - spent < e->chunk ? budget - spent : e->chunk);
+        if (n <= 0) return n < 0 ? -1 : spent;
+        spent += n;
     }
     return spent;
 }

@@ -223,6 +223,13 @@ if run "mixed steps" 0 "${TINY[@]}" --requests "$T/long.jsonl" --step-tokens 5 -
   same_as_alone "mixed steps: both = alone" "$T/out" "$T/long.jsonl" "${TINY[@]}" --backend cpu
 fi
 
+# --step-tokens above the chunk (4): a step runs several prefill calls of at most a chunk each
+if run "step tokens above the chunk" 0 "${TINY[@]}" --requests "$T/long.jsonl" --step-tokens 13 --trace --json; then
+  if grep -Eq 'step [0-9]+:.* prefill long@[0-9]+\+4 prefill long@[0-9]+\+4 prefill long@[0-9]+\+4' "$T/err"; then
+    same_as_alone "a step of 13 tokens prefills three chunks of the long prompt; both = alone" "$T/out" "$T/long.jsonl" "${TINY[@]}" --backend cpu
+  else fail "a step of 13 tokens prefills three chunks" "$(grep step "$T/err" | head -n 6)"; fi
+fi
+
 # ---- refusal of what can never fit: named by id, the others run, exit 1
 cp "$T/mixed.jsonl" "$T/refuse.jsonl"
 echo "{\"id\": \"huge\", \"prompt_tokens\": [$(seq -s, 1 120)], \"max_new_tokens\": 20}" >>"$T/refuse.jsonl"
