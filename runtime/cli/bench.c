@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Prefills sequence seq in chunks. logits: [n][vocab] when all, else [vocab] (the last). */
 bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float *logits, bool all) {
@@ -39,6 +40,7 @@ static void print_memory(const Backend *b) {
 typedef struct {
     int64_t prompt, generated;  /* tokens per sequence */
     double prefill_s, decode_s;
+    json_t *first_tokens;       /* each sequence's greedy token after its prefill (a check of the packing) */
 } BenchFigures;
 
 static double per_second(int64_t tokens, double s) { return tokens ? (double)tokens / (s > 0 ? s : 1e-9) : 0.0; }
@@ -72,7 +74,37 @@ static int print_bench_json(const Backend *b, const BenchFigures *f) {
         JI(m->workspace_bytes), "kv_dtype", m->kv_dtype ? m->kv_dtype : "fp32", "weights_dtype",
         m->weights_dtype ? m->weights_dtype : "fp32");
 #undef JI
+    json_object_set(j, "first_tokens", f->first_tokens);
     return serve_print_json(j, "bench figures");
+}
+
+/* Prefills the B sequences of L tokens as a server would: each call (ops->prefill_batch) packs up to
+ * the plan's chunk of tokens, a chunk of each sequence in turn, so short prompts share a call.
+ * logits: [B][vocab], each sequence's last token's. */
+static bool prefill_packed(Backend *b, const int32_t *prompt, int64_t L, int B, float *logits, double start) {
+    int64_t chunk = run_plan_chunk(b->plan), V = b->layout->model.vocab, off = 0;
+    int most = B < chunk ? B : (int)chunk, s = 0;
+    PrefillPart *parts = xcalloc((size_t)most, sizeof *parts);
+    float *rows = xcalloc((size_t)most * (size_t)V, sizeof(float));
+    double last = start;
+    bool ok = true;
+    while (ok && s < B) {
+        int n = 0, first = s;
+        for (int64_t room = chunk; room > 0 && s < B;) {
+            int64_t len = L - off < room ? L - off : room;
+            parts[n++] = (PrefillPart){s, prompt + (int64_t)s * L + off, len, false};
+            room -= len, off += len;
+            if (off == L) s++, off = 0;
+        }
+        ok = b->ops->prefill_batch(b, parts, n, rows);
+        for (int i = 0; ok && i < n; i++)   /* a part that ends its prompt: that sequence's logits */
+            if (parts[i].tokens + parts[i].n == prompt + (int64_t)parts[i].slot * L + L)
+                memcpy(logits + (int64_t)parts[i].slot * V, rows + (int64_t)i * V, (size_t)V * sizeof(float));
+        if (s > first) progress_line(start, &last, "prefill: sequence", s, B);
+    }
+    free(parts);
+    free(rows);
+    return ok;
 }
 
 int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
@@ -81,11 +113,11 @@ int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
     float *logits = xcalloc((size_t)(B * V), sizeof(float));
     int32_t *next = xcalloc((size_t)B, sizeof *next);
     double start = mono_seconds(), last = start;
-    bool ok = true;
-    for (int s = 0; s < B && ok; s++) {
-        ok = prefill_all(b, s, prompt + (int64_t)s * L, L, logits + (int64_t)s * V, false);
+    bool ok = prefill_packed(b, prompt, L, B, logits, start);
+    json_t *first = json_array();
+    for (int s = 0; ok && s < B; s++) {
         next[s] = model_greedy_token(logits + (int64_t)s * V, V);
-        progress_line(start, &last, "prefill: sequence", s + 1, B);
+        json_array_append_new(first, json_integer(next[s]));
     }
     double t_prefill = mono_seconds() - start, start_decode = mono_seconds();
     for (int64_t g = 0; g < G && ok; g++) {
@@ -96,14 +128,16 @@ int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
     double t_decode = mono_seconds() - start_decode;
     free(next);
     free(logits);
-    if (!ok) {
-        fprintf(stderr, "mixrun: %s\n", b->err);
-        return 1;
-    }
-    BenchFigures f = {L, G, t_prefill, t_decode};
-    if (json) return print_bench_json(b, &f);
-    print_bench_text(b, &f);
-    return 0;
+    int rc = 0;
+    BenchFigures f = {L, G, t_prefill, t_decode, first};
+    if (!ok)
+        fprintf(stderr, "mixrun: %s\n", b->err), rc = 1;
+    else if (json)
+        rc = print_bench_json(b, &f);
+    else
+        print_bench_text(b, &f);
+    json_decref(first);
+    return rc;
 }
 
 /* Deterministic bench prompts: B x L ids (the --tokens prompt repeated, else splitmix-random). */

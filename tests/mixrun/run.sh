@@ -293,6 +293,18 @@ if run "bench" 0 --layout $TINY --random-weights 1 --bench --batch 3 --prompt-le
   else fail "--bench prints prefill, decode and memory" "$(cat "$T/out")"; fi
 fi
 
+# --bench packs its sequences' prompts into prefill calls of up to the chunk (three 5-token prompts,
+# chunk 8: sequence 1 split across two calls): each sequence's first token = its prompt run alone
+# (the --tokens prompt repeated: 11..15, 16 17 11 12 13, 14..17 11)
+if run "bench packed" 0 --layout $TINY --random-weights 1 --bench --json --batch 3 --prompt-len 5 \
+     --tokens 11,12,13,14,15,16,17 --max-new 2 --set chunk=8; then
+  alone=$(for p in 11,12,13,14,15 16,17,11,12,13 14,15,16,17,11; do
+    "$RUN" --layout $TINY --random-weights 1 --tokens $p --max-new 1 --set chunk=8 2>/dev/null; done | paste -sd,)
+  if [ -n "$alone" ] && [ "$(jq -c '.first_tokens | map(tostring) | join(",")' -r "$T/out")" = "$alone" ]; then
+    pass "--bench packs prompts into prefill calls: each sequence's first token = alone ($alone)"
+  else fail "--bench packs prompts: first tokens = alone" "bench $(jq -c .first_tokens "$T/out"), alone $alone"; fi
+fi
+
 # ---- without the toolkit: --backend emu exits 2 saying so; the rest of this suite needs it
 if ! have_toolkit; then
   run "emu no toolkit" 2 --layout $TINY --random-weights 3 --tokens 1,2 --backend emu &&

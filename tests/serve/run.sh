@@ -141,6 +141,15 @@ else
         "$T/emu.json" "$T/four.jsonl" "${TS[@]}" --backend emu
     else fail "emu: d admitted into a freed slot and decoded with the others, steps prefilling several sequences" "$(grep step "$T/err")"; fi
   fi
+  # --bench on emu: three 5-token prompts packed into prefill calls of the chunk (8): first tokens = alone
+  if "$RUN" "${TS[@]}" --bench --json --batch 3 --prompt-len 5 --tokens 11,12,13,14,15,16,17 --max-new 1 --backend emu \
+       >"$T/bench.json" 2>"$T/err"; then
+    alone=$(for p in 11,12,13,14,15 16,17,11,12,13 14,15,16,17,11; do
+      "$RUN" "${TS[@]}" --tokens $p --max-new 1 --backend emu 2>/dev/null; done | paste -sd,)
+    [ -n "$alone" ] && [ "$(jq -r '.first_tokens | map(tostring) | join(",")' "$T/bench.json")" = "$alone" ] &&
+      pass "emu: --bench packs prompts into prefill calls: first tokens = alone ($alone)" ||
+      fail "emu: --bench first tokens = alone" "bench $(jq -c .first_tokens "$T/bench.json"), alone $alone"
+  else fail "emu: --bench" "$(grep -v '^ \|warning:\|note:' "$T/err" | head -c 400)"; fi
   BPSETS=(hidden=128 heads=4 kv_heads=2 head_dim=64 ffn=128 vocab=128 context=32 chunk=8 window=8 kv_dtype=bf16)
   bp emu "$BP" emu examples/ma.mix "${BPSETS[@]}"
   if "$BUILD/tests/cuda/plan_check" examples/ma.mix - "${TS[@]:2:20}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
