@@ -550,7 +550,10 @@ example_check() {
   ctok=$(cat "$T/out")
   run "emu $n" 0 "${S[@]}" --backend emu --dump-logits "$T/e-$n.npy" || return
   local tol=$BF16_TOL; [ "$n" = llama4-scout ] && tol=$DEEP_BF16_TOL
-  cmp_logits "emu vs cpu: $n (head_dim $hd, kv_heads $kv)" "$T/c-$n.npy" "$T/e-$n.npy" "$tol" 26
+  local shape="head_dim $hd, kv_heads $kv"
+  has_own_shapes "$f" && shape+="; its kinds' own: $(grep -oE '^\s*attention\s+\S+\s*=.*\s(kv_heads|head_dim)\s+[0-9]+.*' "$f" |
+                                                     grep -oE '(kv_heads|head_dim) [0-9]+' | paste -sd' ')"
+  cmp_logits "emu vs cpu: $n ($shape)" "$T/c-$n.npy" "$T/e-$n.npy" "$tol" 26
   # Same tokens, unless the checker saw the greedy choice diverge on an unclear margin (and passed).
   if [ "$(cat "$T/out")" = "$ctok" ] || grep -q "greedy token" "$T/cmp"; then :; else fail "emu vs cpu: $n greedy tokens" "cpu $ctok" "emu $(cat "$T/out")"; fi
   mem_check emu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 || echo "MEMFAIL $n: $(cat "$T/why")"
