@@ -404,8 +404,8 @@ void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const
                         const int64_t *chunked, const int *reads);
 /* The header as layer i computes with it: kv_heads and head_dim its kind's when it has its own. */
 ModelHeader layer_model(const Layout *l, int i);
-/* The first layer whose kv_heads or head_dim differs from the header's, or -1: the exports, and the
- * backends that take one shape for every layer, refuse a layout with per-layer shapes by it. */
+/* The first layer whose kv_heads or head_dim differs from the header's, or -1: the exports refuse a
+ * layout with per-layer shapes by it (no format they write can say them), the report marks them. */
 int layout_first_own_shape(const Layout *l);
 /* The largest kv_heads x head_dim and heads x head_dim over the layers (the arena's widest rows). */
 void layout_widest_rows(const Layout *l, int64_t *kv_row, int64_t *q_row);

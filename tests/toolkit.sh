@@ -12,14 +12,19 @@ needs_toolkit() {
   exit 0
 }
 
-# one_shape_layout FILE DIR: FILE, or for a layout whose kinds give their own kv_heads or head_dim
-# (which the kernels do not take yet: emit, emu and cuda refuse them by name; the cpu backend runs
-# them) a copy in DIR/one-shape with those properties removed, every layer of the header's shape.
-one_shape_layout() {
-  grep -qE '^\s*attention\s.*\s(kv_heads|head_dim)\s+[0-9]' "$1" || { echo "$1"; return; }
-  mkdir -p "$2/one-shape"
-  sed -E '/^\s*attention\s/ s/\s+(kv_heads|head_dim)\s+[0-9]+//g' "$1" >"$2/one-shape/$(basename "$1")"
-  echo "$2/one-shape/$(basename "$1")"
+# has_own_shapes FILE: some kind of FILE gives its own kv_heads or head_dim (per-layer KV shapes).
+has_own_shapes() { grep -qE '^\s*attention\s.*\s(kv_heads|head_dim)\s+[0-9]' "$1"; }
+
+# kernel_shapes FILE DIR: FILE, or for a layout with a kind's own head_dim above 256 (the kernels'
+# largest: emit, emu and cuda refuse it by name, the cpu backend runs it; gemma4-style's global 512) a
+# copy in DIR/kernel-shapes with that head_dim 256: the kinds keep shapes of their own (their
+# kv_heads, groups), now ones the kernels take.
+kernel_shapes() {
+  has_own_shapes "$1" || { echo "$1"; return; }
+  mkdir -p "$2/kernel-shapes"
+  local out=$2/kernel-shapes/$(basename "$1")
+  perl -pe 's/(\shead_dim\s+)(\d+)/$1 . ($2 > 256 ? 256 : $2)/ge if /^\s*attention\s/' "$1" >"$out"
+  if cmp -s "$1" "$out"; then echo "$1"; else echo "$out"; fi
 }
 
 # comparable_layout FILE DIR: FILE, or for a layout with a mixture of experts a copy in DIR in which
@@ -31,10 +36,10 @@ one_shape_layout() {
 # the same logits (tests/kernels, kt-m*), end to end over two layers (tests/mixrun, moe.mix), and on
 # the examples as they are with the cpu backend replaying emu's choices (tests/mixrun,
 # MIXC_ROUTE_REPLAY).
-# A layout with per-layer KV shapes is first made one-shaped (one_shape_layout).
+# A layout with per-layer KV shapes keeps them, at head_dims the kernels take (kernel_shapes).
 # Prints the path to use.
 comparable_layout() {
-  set -- "$(one_shape_layout "$1" "$2")" "$2"
+  set -- "$(kernel_shapes "$1" "$2")" "$2"
   grep -qE '^\s*experts\s*=' "$1" || { echo "$1"; return; }
   mkdir -p "$2"
   sed -E -e 's/^(\s*experts\s*=\s*)[0-9]+/\14/' -e 's/^(\s*experts_per_token\s*=\s*)[0-9]+/\14/' "$1" >"$2/$(basename "$1")"

@@ -3,7 +3,9 @@
  * Every layer needs a RoPE kernel (owner: also appends K/V to its cache; reader: Q only), a prefill
  * and a decode attention kernel (+ the split-KV reduce). Their template arguments are what mixc
  * knows at compile time: head_dim, GQA group, window, cache capacity (ring size), dtype. Layers
- * that agree on all of them share one kernel; the name spells the arguments.
+ * that agree on all of them share one kernel; the name spells the arguments. A layer's shape is its
+ * kind's own kv_heads and head_dim (else the header's): each shape the layout uses gets its own
+ * specializations (heads being the model's, head_dim and the group spell the shape).
  */
 #include "codegen.h"
 
@@ -74,8 +76,9 @@ void kernel_grid_formula(const KernelVariant *v, int d, char *s, size_t n, bool 
     static const char *const vars[] = {"", "tokens", "batch", "max_chunk_tokens"};
     *is_const = r->var == GRID_CONST;
     if (*is_const) snprintf(s, n, "%lld", (long long)r->mul);
-    else if (r->div == 1 && !r->mul_name) snprintf(s, n, "%s", vars[r->var]);
+    else if (r->div == 1 && !r->mul_name && r->mul == 1) snprintf(s, n, "%s", vars[r->var]);
     else if (r->mul_name) snprintf(s, n, "ceil(%s*%s/%lld)", vars[r->var], r->mul_name, (long long)r->div);
+    else if (r->mul != 1) snprintf(s, n, "ceil(%s*%lld/%lld)", vars[r->var], (long long)r->mul, (long long)r->div);
     else snprintf(s, n, "ceil(%s/%lld)", vars[r->var], (long long)r->div);
 }
 
@@ -119,10 +122,10 @@ static int add_variant(Codegen *cg, const KernelVariant *v) {
 
 static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const LayerInfo *li,
                                        KernelKind kind) {
-    const ModelHeader *m = &l->model;
+    const ModelHeader lm = layer_model(l, li->index), *m = &lm;   /* the layer's kv_heads and head_dim */
     const int64_t hd = m->head_dim, g = m->heads / m->kv_heads;
-    KernelVariant v = {.kind = kind, .head_dim = hd, .group = g, .window = li->window, .chunked = li->chunked,
-                       .capacity = cg->capacity[li->cache]};
+    KernelVariant v = {.kind = kind, .head_dim = hd, .group = g, .kv_heads = m->kv_heads, .window = li->window,
+                       .chunked = li->chunked, .capacity = cg->capacity[li->cache]};
     char w[32];
     mask_part(w, sizeof w, li);
     char cap[40] = "";   /* attn_softcap, when the model has one: _sc50 */
@@ -155,10 +158,10 @@ static KernelVariant reduce_variant(const ModelHeader *m) {
 
 /* Owners rotate Q and K and append K/V to their cache; readers rotate Q only. */
 static KernelVariant rope_variant(const Layout *l, const Codegen *cg, const LayerInfo *li) {
-    const ModelHeader *m = &l->model;
+    const ModelHeader lm = layer_model(l, li->index), *m = &lm;
     const bool owner = li->reads == li->index;
     KernelVariant v = {.kind = owner ? KV_ROPE_APPEND : KV_ROPE_Q, .head_dim = m->head_dim,
-                       .group = m->heads / m->kv_heads, .block = ROPE_THREADS,
+                       .group = m->heads / m->kv_heads, .kv_heads = m->kv_heads, .block = ROPE_THREADS,
                        .capacity = owner ? cg->capacity[li->cache] : 0};
     if (owner)
         snprintf(v.name, sizeof v.name, "rope_append_hd%lld_h%lld_kv%lld_cap%lld_%s%s",
@@ -171,14 +174,16 @@ static KernelVariant rope_variant(const Layout *l, const Codegen *cg, const Laye
     return v;
 }
 
+/* Layer i's attention and RoPE kernels, of its shape (its biases and head norms: model_variants). */
 static void layer_variants(const Layout *l, Codegen *cg, int i) {
     const LayerInfo *li = &l->layer[i];
+    const ModelHeader lm = layer_model(l, i), *m = &lm;
     LayerKernels *lk = &cg->layer[i];
     KernelVariant v = attention_variant(l, cg, li, KV_ATTN_PREFILL);
     lk->prefill = add_variant(cg, &v);
     v = attention_variant(l, cg, li, KV_ATTN_DECODE);
     lk->decode = add_variant(cg, &v);
-    v = reduce_variant(&l->model);
+    v = reduce_variant(m);
     lk->decode_reduce = add_variant(cg, &v);
     v = rope_variant(l, cg, li);
     lk->rope = add_variant(cg, &v);
@@ -193,12 +198,15 @@ static int bias_variant(Codegen *cg, int64_t width, const char *width_name, cons
 }
 
 /* qk_norm: an rmsnorm over each head of q (or k), rows of head_dim: `heads` rows per token;
- * qk_l2_norm: the same without a weight. */
+ * qk_l2_norm: the same without a weight. k's name spells its rows a token (the layer's kv_heads: its
+ * grid), q's are the model's heads. */
 static int head_norm_variant(const ModelHeader *m, Codegen *cg, char which, int64_t heads, const char *heads_name) {
-    KernelVariant v = {.kind = KV_RMSNORM, .block = MIXC_SMALL_THREADS, .width = m->head_dim,
+    KernelVariant v = {.kind = KV_RMSNORM, .block = MIXC_SMALL_THREADS, .width = m->head_dim, .heads = heads,
                        .unweighted = m->qk_l2_norm};
-    snprintf(v.name, sizeof v.name, "head_%s_%c_hd%lld%s_%s", m->qk_l2_norm ? "l2norm" : "norm", which,
-             (long long)m->head_dim, m->norm == NORM_RMS_PLUS_ONE && !m->qk_l2_norm ? "_p1" : "", dtype_name(m->dtype));
+    char rows[32] = "";
+    if (which == 'k') snprintf(rows, sizeof rows, "_kv%lld", (long long)heads);
+    snprintf(v.name, sizeof v.name, "head_%s_%c_hd%lld%s%s_%s", m->qk_l2_norm ? "l2norm" : "norm", which,
+             (long long)m->head_dim, rows, m->norm == NORM_RMS_PLUS_ONE && !m->qk_l2_norm ? "_p1" : "", dtype_name(m->dtype));
     set_grid(&v, (GridRule){GRID_TOKENS, heads, heads_name, 1}, grid_const(1), grid_const(1));
     return add_variant(cg, &v);
 }
@@ -211,9 +219,17 @@ static void model_variants(const Layout *l, Codegen *cg) {
              dt);
     set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
     cg->rmsnorm = add_variant(cg, &v);
-    bool head_norms = m->qk_norm || m->qk_l2_norm;
-    cg->head_norm_q = head_norms ? head_norm_variant(m, cg, 'q', m->heads, "heads") : -1;
-    cg->head_norm_k = head_norms ? head_norm_variant(m, cg, 'k', m->kv_heads, "kv_heads") : -1;
+    for (int i = 0; i < l->nlayers; i++) {   /* each layer's, of its shape */
+        const ModelHeader lm = layer_model(l, i);
+        LayerKernels *lk = &cg->layer[i];
+        lk->head_norm_q = lk->head_norm_k = -1;
+        if (!m->qk_norm && !m->qk_l2_norm) continue;
+        lk->head_norm_q = head_norm_variant(&lm, cg, 'q', lm.heads, "heads");
+        if (l->layer[i].reads == i)   /* a reader projects no k; a kind's own kv_heads: a number in the formula */
+            lk->head_norm_k = head_norm_variant(&lm, cg, 'k', lm.kv_heads, lm.kv_heads == m->kv_heads ? "kv_heads" : NULL);
+    }
+    cg->head_norm_q = l->nlayers ? cg->layer[0].head_norm_q : -1;   /* the manifest's model_kernels: layer 0's */
+    cg->head_norm_k = l->nlayers ? cg->layer[0].head_norm_k : -1;
 
     cg->silu_mul = -1;   /* the dense MLP's gated activation (a mixture of experts has its own: moe_variants) */
     if (!m->experts) {
@@ -228,11 +244,16 @@ static void model_variants(const Layout *l, Codegen *cg) {
     set_grid(&v, (GridRule){GRID_TOKENS, m->hidden, "hidden", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
     cg->residual_add = add_variant(cg, &v);
 
-    cg->bias_q = cg->bias_kv = -1;
-    if (m->qkv_bias) {
-        cg->bias_q = bias_variant(cg, m->heads * m->head_dim, "q_width", dt);
-        cg->bias_kv = bias_variant(cg, m->kv_heads * m->head_dim, "kv_width", dt);
+    for (int i = 0; i < l->nlayers; i++) {
+        const ModelHeader lm = layer_model(l, i);
+        LayerKernels *lk = &cg->layer[i];
+        const bool own = lm.head_dim != m->head_dim || lm.kv_heads != m->kv_heads;   /* the formula's width: a number */
+        lk->bias_q = m->qkv_bias ? bias_variant(cg, lm.heads * lm.head_dim, own ? NULL : "q_width", dt) : -1;
+        lk->bias_kv = m->qkv_bias && l->layer[i].reads == i
+                          ? bias_variant(cg, lm.kv_heads * lm.head_dim, own ? NULL : "kv_width", dt) : -1;
     }
+    cg->bias_q = l->nlayers ? cg->layer[0].bias_q : -1;
+    cg->bias_kv = l->nlayers ? cg->layer[0].bias_kv : -1;
     cg->bias_o = m->o_bias ? bias_variant(cg, m->hidden, "hidden", dt) : -1;
 
     v = (KernelVariant){.kind = KV_EMBED, .block = MIXC_SMALL_THREADS};
@@ -298,6 +319,28 @@ static void moe_variants(const Layout *l, Codegen *cg) {
     cg->moe_combine = add_variant(cg, &v);
 }
 
+/* Layer i's shape, when the kernels take it: head_dim and the group in the templates' range, q's row
+ * below 2^30. A layer of its kind's own shape is named ("layer 5's head_dim 512"); one of the
+ * header's shape is not (every layer has it). */
+static bool check_layer_shape(const Layout *l, int i, char *err, size_t errlen) {
+    const ModelHeader lm = layer_model(l, i), *m = &lm;
+    char who[48] = "";
+    if (m->kv_heads != l->model.kv_heads || m->head_dim != l->model.head_dim) snprintf(who, sizeof who, "layer %d's ", i);
+    if (m->head_dim % 64 != 0 || m->head_dim > 256)
+        return errorf(err, errlen, "%shead_dim %lld is not supported by the kernels (64, 128, 192 or 256)", who,
+                      (long long)m->head_dim);
+    /* Decode keeps group * head_dim / DECODE_THREADS accumulators per thread in registers: up to
+     * 128 (group 64 at head_dim 256) compiles without spills. */
+    int64_t group_dim, q_dim;
+    if (!mul_ok(m->heads / m->kv_heads, m->head_dim, &group_dim) || group_dim > 64 * 256)
+        return errorf(err, errlen, "%sGQA group %lld at head_dim %lld is too large for the decode kernel "
+                      "(group x head_dim at most 16384)", who, (long long)(m->heads / m->kv_heads),
+                      (long long)m->head_dim);
+    if (!mul_ok(m->heads, m->head_dim, &q_dim) || q_dim > INT_MAX / 2)
+        return errorf(err, errlen, "sizes above 2^31 are not supported by the kernels");
+    return true;
+}
+
 /* What the kernels support today; everything else is a clear error at emit time. */
 static bool check_supported(const Layout *l, int64_t context, char *err, size_t errlen) {
     const ModelHeader *m = &l->model;
@@ -307,24 +350,9 @@ static bool check_supported(const Layout *l, int64_t context, char *err, size_t 
                     dtype_name(m->kv_dtype), dtype_name(m->dtype));
     if (m->dtype != DT_BF16 && m->dtype != DT_FP16)
         return errorf(err, errlen, "dtype %s is not supported by the kernels", dtype_name(m->dtype));
-    int shaped = layout_first_own_shape(l);   /* every kernel and launch takes the header's shape today */
-    if (shaped >= 0)
-        return errorf(err, errlen, "per-layer KV shapes are not supported by the kernels yet: layer %d has kv_heads %lld "
-                    "and head_dim %lld, the header %lld and %lld (the cpu backend runs them)", shaped,
-                    (long long)layer_model(l, shaped).kv_heads, (long long)layer_model(l, shaped).head_dim,
-                    (long long)m->kv_heads, (long long)m->head_dim);
-    if (m->head_dim % 64 != 0 || m->head_dim > 256)
-        return errorf(err, errlen, "head_dim %lld is not supported by the kernels (64, 128, 192 or 256)",
-                    (long long)m->head_dim);
-    /* Decode keeps group * head_dim / DECODE_THREADS accumulators per thread in registers: up to
-     * 128 (group 64 at head_dim 256) compiles without spills. */
-    int64_t group_dim, q_dim;
-    if (!mul_ok(m->heads / m->kv_heads, m->head_dim, &group_dim) || group_dim > 64 * 256)
-        return errorf(err, errlen, "GQA group %lld at head_dim %lld is too large for the decode kernel "
-                    "(group x head_dim at most 16384)", (long long)(m->heads / m->kv_heads),
-                    (long long)m->head_dim);
-    if (context > INT_MAX || m->hidden > INT_MAX / 2 || !mul_ok(m->heads, m->head_dim, &q_dim) ||
-        q_dim > INT_MAX / 2 || m->vocab > INT_MAX)
+    for (int i = 0; i < l->nlayers; i++)   /* each layer's shape (its kind's kv_heads and head_dim) */
+        if (!check_layer_shape(l, i, err, errlen)) return false;
+    if (context > INT_MAX || m->hidden > INT_MAX / 2 || m->vocab > INT_MAX)
         return errorf(err, errlen, "sizes above 2^31 are not supported by the kernels");
     int64_t expert_rows;   /* the experts' k x ffn row of a token, and the stacked weights' rows */
     if (m->experts && (!mul_ok(m->experts_per_token, m->ffn, &expert_rows) || expert_rows > INT_MAX / 2 ||
@@ -415,7 +443,7 @@ const char *kernel_kind_name(KernelKind k) {
 static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
     const ModelHeader *m = &l->model;
     const char *T = elem_type(m->dtype);
-    const long long hd = v->head_dim, g = v->group, kv = m->kv_heads, h = m->heads;
+    const long long hd = v->head_dim, g = v->group, kv = v->kv_heads, h = m->heads;
     bool quant = dtype_quantized(m->kv_dtype);   /* the KV argument, after the others (its default: T) */
     switch (v->kind) {
     case KV_ATTN_PREFILL:
@@ -513,6 +541,8 @@ static json_t *kernel_json(const KernelVariant *v) {
     json_object_set_new(k, "params", json_string(kernel_params_name(v->kind)));
     if (v->head_dim) json_object_set_new(k, "head_dim", json_integer(v->head_dim));
     if (v->group) json_object_set_new(k, "group", json_integer(v->group));
+    if (v->kv_heads) json_object_set_new(k, "kv_heads", json_integer(v->kv_heads));
+    if (v->heads) json_object_set_new(k, "heads", json_integer(v->heads));
     if (v->kind == KV_ATTN_PREFILL || v->kind == KV_ATTN_DECODE)
         json_object_set_new(k, "window", json_integer(v->window));
     if (v->chunked) json_object_set_new(k, "chunked", json_integer(v->chunked));   /* absent: not chunked */
@@ -564,6 +594,13 @@ static json_t *layer_json(const Layout *l, const Codegen *cg, int i) {
     json_object_set_new(o, "prefill", json_string(cg->kernel[lk->prefill].name));
     json_object_set_new(o, "decode", json_string(cg->kernel[lk->decode].name));
     json_object_set_new(o, "decode_reduce", json_string(cg->kernel[lk->decode_reduce].name));
+    const struct {   /* those of the layer's shape (model_kernels names layer 0's) */
+        const char *key;
+        int k;
+    } shaped[] = {{"bias_add_q", lk->bias_q}, {"bias_add_kv", lk->bias_kv}, {"head_norm_q", lk->head_norm_q},
+                  {"head_norm_k", lk->head_norm_k}};
+    for (size_t k = 0; k < sizeof shaped / sizeof shaped[0]; k++)
+        if (shaped[k].k >= 0) json_object_set_new(o, shaped[k].key, json_string(cg->kernel[shaped[k].k].name));
     return o;
 }
 

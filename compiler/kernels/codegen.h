@@ -63,7 +63,7 @@ typedef enum { GRID_CONST, GRID_TOKENS, GRID_BATCH, GRID_CHUNK_TOKENS } GridVar;
 typedef struct {
     GridVar var;
     int64_t mul;            /* GRID_CONST: the value */
-    const char *mul_name;   /* how the formula spells mul ("ffn"); NULL when mul is 1 */
+    const char *mul_name;   /* how the formula spells mul ("ffn"); NULL: as a number (none when 1) */
     int64_t div;            /* >= 1 */
 } GridRule;
 
@@ -71,6 +71,8 @@ typedef struct {
     KernelKind kind;
     char name[128];         /* spells every parameter: attn_prefill_hd128_g4_w1024_cap1535_bf16 */
     int64_t head_dim, group, window, capacity;   /* 0 where not relevant; window 0 = global */
+    int64_t kv_heads;       /* attention, RoPE: the layers' KV heads (a kind's own, else the header's) */
+    int64_t heads;          /* head norms: the rows a token norms (heads for q, the layers' kv_heads for k) */
     int64_t chunked;        /* attention: chunked C (the kernels' CHUNK); 0 otherwise */
     int64_t width;          /* bias_add, and rmsnorm over heads (qk_norm): elements per row; router_bias_add:
                              * the experts; 0 otherwise */
@@ -98,8 +100,11 @@ void kernel_grid_formula(const KernelVariant *v, int d, char *s, size_t n, bool 
 const char *kernel_kind_name(KernelKind k);
 const char *kernel_params_name(KernelKind k);
 
+/* A layer's kernels: those of its shape (kv_heads, head_dim: a kind's own, else the header's). */
 typedef struct {
     int rope, prefill, decode, decode_reduce;   /* indexes into Codegen.kernel */
+    int bias_q, bias_kv;    /* qkv_bias: bias_add over its q rows and its k/v rows; -1 without */
+    int head_norm_q, head_norm_k;   /* qk_norm, qk_l2_norm: rmsnorm over its q's and k's heads; -1 without */
 } LayerKernels;
 
 typedef struct {
@@ -110,9 +115,11 @@ typedef struct {
     LayerKernels *layer;    /* [nlayers] */
     int64_t *capacity;      /* [ncaches] tokens per sequence */
     int rmsnorm, silu_mul, residual_add, embed;   /* silu_mul: the dense MLP's gated activation (-1 with experts) */
-    int bias_q, bias_kv;    /* qkv_bias: bias_add over q rows and over k/v rows; -1 without */
+    int bias_q, bias_kv;    /* qkv_bias: layer 0's bias_add over q rows and over k/v rows (the manifest's
+                             * model_kernels; each layer's in LayerKernels); -1 without */
     int bias_o;             /* o_bias: bias_add over the o projection's rows (hidden); -1 without */
-    int head_norm_q, head_norm_k;   /* qk_norm, qk_l2_norm: rmsnorm over q's and k's heads (rows of head_dim); -1 without */
+    int head_norm_q, head_norm_k;   /* qk_norm, qk_l2_norm: layer 0's rmsnorm over q's and k's heads (rows of
+                                     * head_dim; each layer's in LayerKernels); -1 without */
     /* A mixture of experts (-1 without): the router's bias (moe_bias), the route, the experts' gate and
      * up GEMM (one kernel for both) and down GEMM, the gated activation over the experts' rows and over
      * the shared expert's (shared_expert_ffn), the combine. */

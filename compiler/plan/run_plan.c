@@ -145,11 +145,11 @@ static int op_kernel(const Codegen *cg, const ActPlan *a, const PlanOp *op, bool
     case OP_GELU_TANH_MUL:
     case OP_CLAMPED_SWIGLU_MUL: return gated_kernel(cg, a, op);   /* the model's gated activation */
     case OP_BIAS_ADD:
-        return op->weight == WT_Q_BIAS         ? cg->bias_q
+        return op->weight == WT_Q_BIAS         ? lk->bias_q    /* q's and k/v's: of the layer's shape */
                : op->weight == WT_O_BIAS       ? cg->bias_o
                : op->weight == WT_ROUTER_BIAS  ? cg->router_bias
-                                               : cg->bias_kv;
-    case OP_HEAD_NORM: return op->weight == WT_Q_NORM ? cg->head_norm_q : cg->head_norm_k;
+                                               : lk->bias_kv;
+    case OP_HEAD_NORM: return op->weight == WT_Q_NORM ? lk->head_norm_q : lk->head_norm_k;
     case OP_MOE_ROUTE: return cg->moe_route;
     case OP_MOE_GEMM: return op->weight == WT_EXPERT_DOWN ? cg->moe_down : cg->moe_gate_up;
     case OP_MOE_COMBINE: return cg->moe_combine;

@@ -33,6 +33,7 @@
 
 typedef struct {
     CUdeviceptr w[WT_COUNT];    /* by WeightRef */
+    const WeightSlot *slot[WT_COUNT];   /* the plan's: its shape, by the layer's kv_heads and head_dim */
 } DevLayer;
 
 /* The int inputs of a step, by tensor index (-1 when the step has none: decode has no chunk_args). */
@@ -56,6 +57,7 @@ typedef struct {
     size_t esize;
     /* weights */
     CUdeviceptr weights, embed, lm_head, norm_final;
+    const WeightSlot *embed_slot, *lm_head_slot, *norm_final_slot;   /* tied: lm_head's is embed's */
     DevLayer *layer;
     RopeTables rope;        /* every layer's RoPE table, and its device copy */
     CUdeviceptr rope_dev;
@@ -65,7 +67,7 @@ typedef struct {
     StepInts ints[2];       /* prefill, decode */
     int32_t *host_ints;     /* staging for the largest int input */
     int32_t *prefill_rows;  /* a prefill step's ids, positions and slots ([3][chunk]) */
-    float scale;
+    float *scale;           /* [nlayers] each layer's softmax scale (its head_dim's, model_attention_scale) */
     bool print_plan;
     int sm_count;           /* the device's multiprocessors (0 when the driver does not say) */
     CUstream stream;        /* every launch and GEMM */
@@ -133,8 +135,9 @@ static int step_splits(const Backend *b, const Step *st, int i) {
         if (b->seq_len[st->slots[r]] + 1 > live) live = b->seq_len[st->slots[r]] + 1;
     const int64_t history = layer_history(&b->layout->layer[i]);
     if (history && history < live) live = history;
-    DecodeLaunchFigures f = {st->batch, s->plan.opt.batch, b->layout->model.kv_heads, live, history,
-                             s->plan.cg.context, s->sm_count};
+    const KernelVariant *decode = &s->plan.cg.kernel[s->plan.cg.layer[i].decode];   /* the layer's KV heads */
+    DecodeLaunchFigures f = {st->batch, s->plan.opt.batch, decode->kv_heads, live, history, s->plan.cg.context,
+                             s->sm_count};
     return (int)plan_decode_launch_splits(&f);
 }
 
@@ -152,10 +155,17 @@ static bool gemm(CudaState *s, CUdeviceptr y, cudaDataType yt, CUdeviceptr x, CU
     return true;
 }
 
-/* The weight an op names, and its shape (plan_weight_shape). */
+/* The weight an op names, and its shape as the plan holds it: [out][in], a vector [in] (out 1); 0 x 0
+ * for none. */
 static CUdeviceptr weight(const Backend *b, const PlanOp *op, int64_t *in, int64_t *out) {
     const CudaState *s = b->impl;
-    plan_weight_shape(&b->layout->model, op->weight, in, out);
+    const WeightSlot *w = op->weight == WT_EMBED        ? s->embed_slot
+                          : op->weight == WT_NORM_FINAL ? s->norm_final_slot
+                          : op->weight == WT_LM_HEAD    ? s->lm_head_slot
+                          : op->layer >= 0              ? s->layer[op->layer].slot[op->weight]
+                                                        : NULL;
+    *in = !w ? 0 : w->cols == 1 ? w->rows : w->cols;
+    *out = !w ? 0 : w->cols == 1 ? 1 : w->rows;
     if (op->weight == WT_EMBED) return s->embed;
     if (op->weight == WT_NORM_FINAL) return s->norm_final;
     if (op->weight == WT_LM_HEAD) return s->lm_head;
@@ -199,12 +209,12 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
         const CUdeviceptr part = (CUdeviceptr)(st->a->parts * elem);
         PrefillParams p = {T(s, st, op->in[0]), T(s, st, op->out[0]), cache_at(b, c, false), cache_at(b, c, true),
                            args, args + part, args + 2 * part, args + 3 * part, args + PREFILL_PART_INTS * part,
-                           s->scale, st->batch, st->ntiles, s->layer[op->layer].w[WT_SINKS]};
+                           s->scale[op->layer], st->batch, st->ntiles, s->layer[op->layer].w[WT_SINKS]};
         return launch_op(b, st, op, st->rows, &p, sizeof p);
     }
     case OP_ATTN_DECODE: {
         DecodeParams p = {T(s, st, op->in[0]), cache_at(b, c, false), cache_at(b, c, true), T(s, st, op->in[1]),
-                          T(s, st, op->in[2]), T(s, st, op->out[0]), T(s, st, op->out[1]), s->scale, st->batch};
+                          T(s, st, op->in[2]), T(s, st, op->out[0]), T(s, st, op->out[1]), s->scale[op->layer], st->batch};
         return launch_split(b, st, op, st->rows, &p, sizeof p, step_splits(b, st, op->layer));
     }
     default: {   /* OP_ATTN_REDUCE: as many splits as the layer's decode launch */
@@ -295,9 +305,8 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
         BiasAddParams p = {T(s, st, op->in[0]), w, (long long)(R * in)};
         return launch_op(b, st, op, R, &p, sizeof p);
     }
-    case OP_HEAD_NORM: {   /* qk_norm: every head of q (or k) in place, rows of head_dim */
-        int64_t heads = op->weight == WT_Q_NORM ? m->heads : m->kv_heads;
-        RmsNormParams p = {T(s, st, op->in[0]), w, T(s, st, op->in[0]), (int)(R * heads)};
+    case OP_HEAD_NORM: {   /* qk_norm: every head of q (or k) in place, rows of head_dim: the kernel's heads a token */
+        RmsNormParams p = {T(s, st, op->in[0]), w, T(s, st, op->in[0]), (int)(R * s->plan.cg.kernel[op->kernel].heads)};
         return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_SILU_MUL:
@@ -443,6 +452,7 @@ static void free_state(CudaState *s) {
     if (s->plan_ready) run_plan_free(&s->plan);
     free(s->fn);
     free(s->layer);
+    free(s->scale);
     rope_tables_free(&s->rope);
     free(s->host_ints);
     free(s->prefill_rows);
@@ -532,12 +542,12 @@ static const float *host_weight(const Model *m, const WeightSlot *w) {
     return w->ref == WT_EMBED ? m->embed : w->ref == WT_NORM_FINAL ? m->norm_final : m->lm_head;
 }
 
-/* Where the backend finds weight w on the device. */
+/* Where the backend finds weight w on the device, and its slot of the plan. */
 static void set_dev_weight(CudaState *s, const WeightSlot *w, CUdeviceptr at) {
-    if (w->layer >= 0) s->layer[w->layer].w[w->ref] = at;
-    else if (w->ref == WT_EMBED) s->embed = at;
-    else if (w->ref == WT_NORM_FINAL) s->norm_final = at;
-    else s->lm_head = at;
+    if (w->layer >= 0) s->layer[w->layer].w[w->ref] = at, s->layer[w->layer].slot[w->ref] = w;
+    else if (w->ref == WT_EMBED) s->embed = at, s->embed_slot = w;
+    else if (w->ref == WT_NORM_FINAL) s->norm_final = at, s->norm_final_slot = w;
+    else s->lm_head = at, s->lm_head_slot = w;
 }
 
 /* The model's values, as many as the plan's weights hold (its tensors, an expert's slices included). */
@@ -575,7 +585,7 @@ static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
         CU_CHECK_GOTO(s->cu->cuMemcpyHtoD(s->weights + (CUdeviceptr)w->offset, staging, (size_t)count * s->esize), fail);
         set_dev_weight(s, w, s->weights + (CUdeviceptr)w->offset);
     }
-    if (b->model->tied) s->lm_head = s->embed;
+    if (b->model->tied) s->lm_head = s->embed, s->lm_head_slot = s->embed_slot;
     free(staging);
     return 0;
 fail:
@@ -738,7 +748,8 @@ int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfi
     s->bl = d->bl;
     s->dt = l->model.dtype == DT_FP16 ? CUDA_R_16F : CUDA_R_16BF;
     s->esize = 2;
-    s->scale = (float)model_attention_scale(&l->model);
+    s->scale = xcalloc((size_t)l->nlayers + 1, sizeof *s->scale);
+    for (int i = 0; i < l->nlayers; i++) s->scale[i] = (float)model_attention_scale((const ModelHeader[]){layer_model(l, i)});
     s->print_plan = env_flag("MIXC_CUDA_PLAN");
     s->graphs = env_flag("MIXC_CUDA_GRAPHS") && d->cu->cuStreamBeginCapture;   /* the emulated device has none */
     s->graph_key = xcalloc((size_t)l->nlayers + 2, sizeof *s->graph_key);

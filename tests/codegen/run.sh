@@ -48,8 +48,9 @@ input_error fp16-kv-in-bf16 "kv_dtype fp16 is not supported by the kernels" "$tm
 printf 'model "x" {\n layers = 1\n hidden = 96\n heads = 1\n ffn = 8\n vocab = 8\n}\ndefault : global\n' \
   >"$tmp/hd96.mix"
 input_error head-dim-96 "head_dim 96 is not supported" "$tmp/hd96.mix"
-# per-layer KV shapes: the kernels take the header's today, so emit refuses them naming the layer
-input_error per-layer-shapes "per-layer KV shapes are not supported by the kernels yet: layer 5 has kv_heads 1 and head_dim 512" \
+# per-kind KV shapes run (below), but a kind's head_dim the kernels cannot take is refused naming the
+# first layer of that kind (gemma4-style's global kind: head_dim 512)
+input_error kind-head-dim-512 "layer 5's head_dim 512 is not supported by the kernels (64, 128, 192 or 256)" \
   examples/gemma4-style.mix
 printf 'model "x" {\n layers = 1\n hidden = 128\n heads = 128\n kv_heads = 1\n head_dim = 256\n ffn = 8\n vocab = 8\n}\ndefault : global\n' \
   >"$tmp/g128.mix"
@@ -71,7 +72,8 @@ summary() {
             + " smem=\(.dynamic_smem) optin=\(.smem_optin)" + (if .splits then " splits=\(.splits)" else "" end)),
          (.caches[] | "cache \(.id) owner=\(.owner) capacity=\(.capacity) ring=\(.ring)"),
          (.layers[] | "layer \(.index) w=\(.window) cache=\(.cache) owner=\(.owner) \(.rope) \(.prefill)"
-            + " \(.decode) \(.decode_reduce)")' "$1"
+            + " \(.decode) \(.decode_reduce)" + (if .head_norm_q then " \(.head_norm_q) \(.head_norm_k // "-")" else "" end)
+            + (if .bias_add_q then " \(.bias_add_q) \(.bias_add_kv // "-")" else "" end))' "$1"
 }
 for g in tests/codegen/golden/*.txt; do
   base=$(basename "$g" .txt)            # e.g. gemma3-27b or kt-a
@@ -84,6 +86,19 @@ for g in tests/codegen/golden/*.txt; do
   else fail "golden-$base" "$(cat "$tmp/err")"; fi
 done
 
+# gemma4-style with its global kind at head_dim 256 (512 is refused above): the attention, RoPE and
+# k-norm kernels of each shape (4 KV heads of 256, group 2; 1 of 256, group 8), each layer on its own
+# shape's, the readers (30..35) on their owners'.
+sed 's/head_dim 512/head_dim 256/' examples/gemma4-style.mix >"$tmp/g4-hd256.mix"
+if "$MIXC" emit "$tmp/g4-hd256.mix" -o "$tmp/g4" 2>"$tmp/err"; then
+  check gemma4-style-per-shape-kernels jq -e '.layers as $l | ([.kernels[] | select(.kind == "attn_decode") | [.name, .kv_heads, .group]]
+      == [["attn_decode_hd256_g2_w512_cap1023_bf16", 4, 2], ["attn_decode_hd256_g8_global_cap131072_bf16", 1, 8]])
+    and $l[0].prefill == "attn_prefill_hd256_g2_w512_cap1023_bf16" and $l[0].head_norm_k == "head_norm_k_hd256_kv4_bf16"
+    and $l[5].prefill == "attn_prefill_hd256_g8_global_cap131072_bf16" and $l[5].head_norm_k == "head_norm_k_hd256_kv1_bf16"
+    and $l[5].rope == "rope_append_hd256_h8_kv1_cap131072_bf16" and $l[35].rope == "rope_q_hd256_h8_bf16"
+    and $l[35].decode == "attn_decode_hd256_g8_global_cap131072_bf16" and $l[30].decode == $l[0].decode' "$tmp/g4/manifest.json"
+else fail gemma4-style-per-shape-kernels "$(cat "$tmp/err")"; fi
+
 # ---------------------------------------------------------------- manifest vs kernels.cu, all examples
 consistent() {   # every manifest kernel defined exactly once, every layer's kernels in the list
   local d=$1 name n
@@ -94,7 +109,8 @@ consistent() {   # every manifest kernel defined exactly once, every layer's ker
   done
   [ "$(jq -r '.kernels[].name' "$d/manifest.json" | sort | uniq -d)" = "" ] || return 1
   jq -e '(.kernels | map(.name)) as $k | all(.layers[]; . as $l
-           | [$l.rope, $l.prefill, $l.decode, $l.decode_reduce] | all(. as $n | $k | index($n)))
+           | [$l.rope, $l.prefill, $l.decode, $l.decode_reduce, $l.head_norm_q, $l.head_norm_k, $l.bias_add_q,
+              $l.bias_add_kv] | map(select(. != null)) | all(. as $n | $k | index($n)))
          and (.layers | length) > 0' "$d/manifest.json" >/dev/null || return 1
   # No #include of our own headers may remain: kernels.cu must compile alone.
   ! grep -q '^#include "' "$d/kernels.cu"
@@ -222,10 +238,11 @@ elif [ -x "$NVCC" ]; then
   jobs_list=()
   sed 's/^\(model "[^"]*" {\)$/\1\n    kv_dtype = fp8/' tests/kernels/kt-c.mix >"$tmp/kt-c-fp8.mix"
   sed 's/^\(model "[^"]*" {\)$/\1\n    attn_softcap = 50/' tests/kernels/kt-c.mix >"$tmp/kt-c-softcap.mix"
+  sed 's/head_dim 512/head_dim 256/' examples/gemma4-style.mix >"$tmp/gemma4-hd256.mix"   # per-kind shapes
   grep -q "attn_softcap = 50" "$tmp/kt-c-softcap.mix" || fail "nvcc-kt-c-softcap" "the test could not add attn_softcap"
   for lay in tests/kernels/kt-a.mix tests/kernels/kt-b.mix tests/kernels/kt-c.mix tests/kernels/kt-d.mix \
              tests/kernels/kt-q8.mix "$tmp/kt-c-fp8.mix" tests/kernels/kt-e.mix "$tmp/kt-c-softcap.mix" \
-             tests/kernels/kt-m2.mix tests/kernels/kt-m3.mix; do
+             tests/kernels/kt-m2.mix tests/kernels/kt-m3.mix tests/mixrun/shapes.mix "$tmp/gemma4-hd256.mix"; do
     base=$(basename "$lay" .mix)
     "$MIXC" emit "$lay" -o "$tmp/n-$base" >/dev/null || { fail "nvcc-$base" "emit failed"; continue; }
     for arch in sm_80 sm_90; do jobs_list+=("$base $arch"); done

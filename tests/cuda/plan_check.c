@@ -108,12 +108,13 @@ static json_t *find_kernel(json_t *man, const char *name) {
 static const char *manifest_name(json_t *man, const Codegen *cg, const CudaLaunch *c) {
     const char *role = cuda_launch_role_name(c->role);
     json_t *model = json_object_get(man, "model_kernels");
-    if (c->role == CL_BIAS_ADD)   /* q's, o's or k/v's: the one the launch's kernel is */
-        return json_string_value(json_object_get(model, c->kernel == cg->bias_q   ? "bias_add_q"
-                                                        : c->kernel == cg->bias_o ? "bias_add_o"
-                                                                                  : "bias_add_kv"));
-    if (c->role == CL_RMSNORM && c->kernel >= 0 && (c->kernel == cg->head_norm_q || c->kernel == cg->head_norm_k))
-        return json_string_value(json_object_get(model, c->kernel == cg->head_norm_q ? "head_norm_q" : "head_norm_k"));
+    json_t *layer = c->layer >= 0 ? json_array_get(json_object_get(man, "layers"), (size_t)c->layer) : NULL;
+    const LayerKernels *lk = c->layer >= 0 ? &cg->layer[c->layer] : NULL;
+    if (c->role == CL_BIAS_ADD && c->kernel == cg->bias_o) return json_string_value(json_object_get(model, "bias_add_o"));
+    if (c->role == CL_BIAS_ADD && lk)   /* q's or k/v's: the layer's (of its shape) */
+        return json_string_value(json_object_get(layer, c->kernel == lk->bias_q ? "bias_add_q" : "bias_add_kv"));
+    if (c->role == CL_RMSNORM && lk && (c->kernel == lk->head_norm_q || c->kernel == lk->head_norm_k))
+        return json_string_value(json_object_get(layer, c->kernel == lk->head_norm_q ? "head_norm_q" : "head_norm_k"));
     if (c->role == CL_SILU_MUL && (c->kernel == cg->expert_act || c->kernel == cg->shared_act))
         return json_string_value(json_object_get(model, c->kernel == cg->expert_act ? "expert_act" : "shared_act"));
     if (c->role == CL_MOE_GEMM)
@@ -121,7 +122,6 @@ static const char *manifest_name(json_t *man, const Codegen *cg, const CudaLaunc
     if (c->layer < 0 || c->role == CL_RMSNORM || c->role == CL_SILU_MUL || c->role == CL_RESIDUAL_ADD ||
         c->role == CL_ROUTER_BIAS_ADD || c->role == CL_MOE_ROUTE || c->role == CL_MOE_COMBINE)
         return json_string_value(json_object_get(model, role));
-    json_t *layer = json_array_get(json_object_get(man, "layers"), (size_t)c->layer);
     return json_string_value(json_object_get(layer, role));
 }
 

@@ -93,8 +93,8 @@ plan_lines() {
 # The examples with experts run as they are (route, expert GEMMs and combine launched as planned).
 examples=(examples/*.mix)
 [ "$ASAN" = 1 ] && examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix examples/ma.mix)
-# (one-shaped: the kernels refuse per-layer KV shapes by name, tests/codegen and tests/mixrun check it)
-for i in "${!examples[@]}"; do examples[i]=$(one_shape_layout "${examples[i]}" "$T/src"); done
+# (per-kind KV shapes as written, a head_dim above the kernels' 256 at 256: kernel_shapes)
+for i in "${!examples[@]}"; do examples[i]=$(kernel_shapes "${examples[i]}" "$T/src"); done
 ex_fail=()
 for f in "${examples[@]}"; do
   n=$(basename "$f" .mix)
@@ -153,7 +153,7 @@ real=(character-ai gemma3-27b yoco ma hymba-1.5b gpt-oss-20b llama4-scout mistra
 # prompt $PROMPT_TOKENS (default $EP) and $MAX_NEW (default 6) new tokens.
 real_run() {
   local n=$1 wcpu=$2 p=${PROMPT_TOKENS:-$EP} g=${MAX_NEW:-6} ex; shift 2
-  ex=$(comparable_layout "examples/$n.mix" "$T/comparable")
+  ex=$(comparable_layout "${LAYOUT:-examples/$n.mix}" "$T/comparable")
   "$CHECK" "$ex" - "$@" --set window=8 --emu-so "$T/k.so" >"$T/pc" 2>&1 || { cat "$T/pc"; return 1; }
   "$RUN" --layout "$ex" "$@" --set window="$wcpu" --random-weights 5 --tokens $p --max-new $g --backend cpu     --dump-logits "$T/c.npy" >"$T/cpu.out" 2>"$T/err" || { cat "$T/err"; return 1; }
   FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k.so FAKE_CUBLAS_COMPUTE=1 LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
@@ -174,6 +174,26 @@ for n in "${real[@]}"; do
       pass "cuda (kernels emulated, GEMMs on the host) vs cpu: $n ($(tail -n 1 "$T/cmp" | sed 's/^ *//'))"
     else fail "cuda (emulated) vs cpu: $n greedy tokens" "cpu $(cat "$T/cpu.out")" "cuda $(cat "$T/gpu.out")"; fi
   else fail "cuda (emulated) vs cpu: $n" "$(head -n 8 "$T/cmp")"; fi
+done
+# Per-kind KV shapes, each layer on its shape's kernels and widths: gemma4-style (its global kind's
+# 1 KV head of 256: kernel_shapes) and tests/mixrun/shapes.mix (three shapes, shared caches, per-shape
+# head norms and biases): the cuda backend under the stand-in driver gives the emu backend's logits
+# bit for bit (the same kernels, GEMMs on the host), and the cpu's within the tolerance.
+R=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=128 --set ffn=128 --set vocab=128 --set context=32
+   --set chunk=8 --set kv_dtype=bf16)
+for n in gemma4-style shapes; do
+  lay=examples/$n.mix sets=("${R[@]}")
+  [ $n = shapes ] && lay=tests/mixrun/shapes.mix sets=()
+  if ! LAYOUT=$lay real_run "$n" 8 "${sets[@]}" >"$T/why" 2>&1 ||
+     ! "$RUN" --layout "$(comparable_layout "$lay" "$T/comparable")" "${sets[@]}" --set window=8 --random-weights 5 --tokens $EP \
+       --max-new 6 --backend emu --dump-logits "$T/e.npy" >"$T/emu.out" 2>>"$T/why"; then
+    fail "cuda (emulated) and emu: $n (per-kind KV shapes) run" "$(head -c 600 "$T/why")"; continue
+  fi
+  if cmp -s "$T/e.npy" "$T/g.npy" && [ "$(cat "$T/emu.out")" = "$(cat "$T/gpu.out")" ]; then pass "cuda (stand-in driver) = emu, bit for bit: $n (per-kind KV shapes)"
+  else fail "cuda (stand-in driver) = emu: $n (per-kind KV shapes)" "$("$CMP" "$T/e.npy" "$T/g.npy" 0 0 26 2>&1 | tail -n 3)"; fi
+  # shellcheck disable=SC2086
+  if "$CMP" "$T/c.npy" "$T/g.npy" $CUDA_TOL 26 >"$T/cmp" 2>&1; then pass "cuda (emulated) vs cpu: $n (per-kind KV shapes; $(tail -n 1 "$T/cmp" | sed 's/^ *//'))"
+  else fail "cuda (emulated) vs cpu: $n (per-kind KV shapes)" "$(head -n 8 "$T/cmp")"; fi
 done
 # The tolerance sees one key more per window: cpu with window 9 against cuda with 8 must fail it.
 R=(--set hidden=128 --set heads=4 --set kv_heads=1 --set head_dim=64 --set ffn=128 --set vocab=128 --set context=32
@@ -278,14 +298,14 @@ grep -q "o_bias = true" "$T/src/ma-qkv-bias.mix" || pc_fail+=("ma-qkv-bias: the 
 sed 's/^\(model "[^"]*" {\)$/\1\n    qk_norm = true\n    sandwich_norms = true\n    norm = rms_plus_one\n    activation = gelu_tanh\n    embed_scale = true/' \
   examples/ma.mix >"$T/src/ma-gemma3.mix"
 grep -q "sandwich_norms = true" "$T/src/ma-gemma3.mix" || pc_fail+=("ma-gemma3: the test could not add the variations")
-for e in examples/*.mix "$T/src/ma-qkv-bias.mix" "$T/src/ma-gemma3.mix"; do
+for e in examples/*.mix "$T/src/ma-qkv-bias.mix" "$T/src/ma-gemma3.mix" tests/mixrun/shapes.mix; do
   n=$(basename "$e" .mix)
-  f=$T/$n.mix   # the example as written (character-ai: its int8 cache; per-layer shapes: one_shape_layout's)
-  cp "$(one_shape_layout "$e" "$T/src")" "$f"
+  f=$T/$n.mix   # the example as written (character-ai: its int8 cache; per-kind shapes: kernel_shapes')
+  cp "$(kernel_shapes "$e" "$T/src")" "$f"
   if ! "$MIXC" emit "$f" -o "$T/emit-$n" --context 4096 >/dev/null 2>"$T/emit-err"; then pc_fail+=("$n: mixc emit failed: $(head -c 200 "$T/emit-err")"); continue; fi
   if ! "$CHECK" "$f" "$T/emit-$n/manifest.json" --context 4096 --batch 5 >"$T/pc" 2>&1; then pc_fail+=("$n: $(head -n 3 "$T/pc")"); fi
 done
-[ ${#pc_fail[@]} -eq 0 ] && pass "launch plan = manifest (grid, block, smem, names) for every example, ma with qkv_bias and o_bias and ma with Gemma 3's variations at context 4096 (prefill 1/37/chunk, decode of 5)" ||
+[ ${#pc_fail[@]} -eq 0 ] && pass "launch plan = manifest (grid, block, smem, names) for every example, ma with qkv_bias and o_bias, ma with Gemma 3's variations and tests/mixrun/shapes.mix (per-kind shapes) at context 4096 (prefill 1/37/chunk, decode of 5)" ||
   fail "launch plan = manifest" "${pc_fail[@]}"
 
 # The check can fail: one decode split, one smem and one layer's kernel changed in the manifest.

@@ -423,24 +423,21 @@ fi
 # Every example at test size: prompt of 26 tokens > window 8 + chunk 8 (rings of 15 wrap, chunks of
 # 8, 8, 8 and 2, then 6 decode steps; chunked layers at chunked 6, whose chunks straddle the prefill
 # chunks, in rings of 13), context = prompt + new so the caches are exactly the kernels';
-# GQA group 2 (4 with kv_heads 1 where the example is MQA), head_dim 128 where the example's is >= 128.
+# GQA group 2 (4 with kv_heads 1 where the example is MQA), head_dim 128 where the example's is >= 128;
+# a kind's own kv_heads and head_dim as written (gemma4-style's global kind: 1 KV head of 256, group 4).
 EP=3,1,4,1,5,9,2,6,5,3,5,8,9,7,9,3,2,3,8,4,6,2,6,4,3,3
 examples=(examples/*.mix)
 if [ "$ASAN" = 1 ]; then   # the emulator is ~10x slower under the sanitizers: a sharing subset
   examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix)
 fi
 for i in "${!examples[@]}"; do examples[i]=$(comparable_layout "${examples[i]}" "$T/comparable"); done
-# ... and the examples with per-layer KV shapes are refused by name there (the cpu backend runs them:
-# tests/mixrun/test_model checks it against the naive reference; comparable_layout runs them one-shaped)
-for f in examples/*.mix; do
-  [ "$(one_shape_layout "$f" "$T/shapes")" = "$f" ] && continue
-  n=$(basename "$f" .mix)
-  run "$n: emu refuses per-layer KV shapes" 1 --layout "$f" --random-weights 1 --tokens 1,2 --max-new 1 \
-      --set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=64 --set vocab=256 --backend emu &&
-    { grep -q "mixrun: per-layer KV shapes are not supported by the kernels yet: layer [0-9]* has kv_heads" "$T/err" &&
-      pass "$n: the emu backend refuses its per-layer KV shapes by name" ||
-      fail "$n: the refusal names per-layer KV shapes" "$(cat "$T/err")"; }
-done
+# gemma4-style runs there with its per-kind KV shapes (its global kind's head_dim 512 at 256, the
+# kernels' largest: comparable_layout); as written, emu refuses that head_dim by name (the cpu backend
+# runs it: tests/mixrun/test_model checks it against the naive reference, and below).
+run "gemma4-style: emu refuses head_dim 512" 1 --layout examples/gemma4-style.mix --random-weights 1 --tokens 1,2 --max-new 1 \
+    --set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=64 --set vocab=256 --backend emu &&
+  expect_err "gemma4-style as written: emu refuses its global kind's head_dim 512 by name, exit 1" \
+    "mixrun: layer 5's head_dim 512 is not supported by the kernels (64, 128, 192 or 256)"
 # mem_check NAME BACKEND ARGS...: `mixrun ARGS --bench --json --backend BACKEND` (stand-in driver for
 # cuda): its memory planned = allocated for the KV caches, the arena and the weights, and equal to what
 # `mixc report --target BACKEND --format json` plans for the same --set overrides, context and batch.
@@ -482,7 +479,7 @@ done
 # ... and those with per-layer KV shapes on the cpu backend, which runs them (caches, tensors and
 # weights of each layer's own shape).
 for f in examples/*.mix; do
-  [ "$(one_shape_layout "$f" "$T/shapes")" != "$f" ] || continue
+  has_own_shapes "$f" || continue
   SETS=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128
         --set context=32 --set chunk=8 --set window=8 --set kv_dtype=bf16)
   mem_check cpu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 &&
@@ -565,7 +562,10 @@ example_check() {
   ctok=$(cat "$T/out")
   run "emu $n" 0 "${S[@]}" --backend emu --dump-logits "$T/e-$n.npy" || return
   local tol=$BF16_TOL; [ "$n" = llama4-scout ] && tol=$DEEP_BF16_TOL
-  cmp_logits "emu vs cpu: $n (head_dim $hd, kv_heads $kv)" "$T/c-$n.npy" "$T/e-$n.npy" "$tol" 26
+  local shape="head_dim $hd, kv_heads $kv"
+  has_own_shapes "$f" && shape+="; its kinds' own: $(grep -oE '^\s*attention\s+\S+\s*=.*\s(kv_heads|head_dim)\s+[0-9]+.*' "$f" |
+                                                     grep -oE '(kv_heads|head_dim) [0-9]+' | paste -sd' ')"
+  cmp_logits "emu vs cpu: $n ($shape)" "$T/c-$n.npy" "$T/e-$n.npy" "$tol" 26
   # Same tokens, unless the checker saw the greedy choice diverge on an unclear margin (and passed).
   if [ "$(cat "$T/out")" = "$ctok" ] || grep -q "greedy token" "$T/cmp"; then :; else fail "emu vs cpu: $n greedy tokens" "cpu $ctok" "emu $(cat "$T/out")"; fi
   mem_check emu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 || echo "MEMFAIL $n: $(cat "$T/why")"
@@ -623,6 +623,20 @@ if run "qkv_bias cpu" 0 "${QE[@]}" --dump-logits "$T/qbc.npy" && run "qkv_bias e
   mem_check emu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 &&
     pass "emu: qkv_bias memory planned = allocated = mixc report --target emu (bias weights included)" ||
     fail "emu: qkv_bias memory planned = allocated" "$(cat "$T/why")"
+fi
+
+# Per-kind KV shapes (tests/mixrun/shapes.mix: three shapes, each cache shared within its shape, the
+# q/k norms and q/k/v biases of each shape's widths): each layer on its shape's kernels, emu's logits of
+# the prompt and 6 decode steps within the bf16 tolerance of the cpu backend's; the narrow kind's window
+# 6 instead of 5 on the cpu must fail it (the comparison sees that shape's layers).
+SH=(--layout tests/mixrun/shapes.mix --random-weights 5 --tokens $CP --max-new 6)
+sed 's/window 5 kv_heads 4/window 6 kv_heads 4/' tests/mixrun/shapes.mix >"$T/shapes-w6.mix"
+if run "cpu shapes" 0 "${SH[@]}" --dump-logits "$T/csh.npy" && run "emu shapes" 0 "${SH[@]}" --backend emu --dump-logits "$T/esh.npy" &&
+   run "cpu shapes w6" 0 "${SH[@]:2}" --layout "$T/shapes-w6.mix" --dump-logits "$T/csh6.npy"; then
+  cmp_logits "emu vs cpu: per-kind KV shapes (3 shapes, shared caches, per-shape head norms and biases)" "$T/csh.npy" "$T/esh.npy" "$BF16_TOL" 26
+  if ! grep -q "window 6 kv_heads 4" "$T/shapes-w6.mix"; then fail "emu: shapes: the test could not change the narrow kind's window"
+  elif "$CMP" "$T/csh6.npy" "$T/esh.npy" $BF16_TOL 26 >/dev/null 2>&1; then fail "emu: shapes: the narrow kind's window 6 on cpu passes the window 5 comparison"
+  else pass "emu: shapes: the narrow kind's window 6 on cpu fails the window 5 comparison (the check can fail)"; fi
 fi
 
 # RoPE tables on emu (rope_scaling yarn, NoPE layers, a kind's own base; docs/model.md, "RoPE"): the
