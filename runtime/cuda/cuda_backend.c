@@ -64,6 +64,8 @@ typedef struct {
     CUdeviceptr workspace;  /* cuBLAS's (the plan's workspace_bytes; cuda only) */
     StepInts ints[2];       /* prefill, decode */
     int32_t *host_ints;     /* staging for the largest int input */
+    void *pinned;           /* page-locked staging of what a step copies back: the plan's logits (or token ids) */
+    size_t pinned_bytes;
     float scale;
     bool print_plan;
     int sm_count;           /* the device's multiprocessors (0 when the driver does not say) */
@@ -97,6 +99,7 @@ typedef struct {
     float *logits;      /* may be NULL */
     int64_t first_logit;
     const int *slots;   /* decode: [rows] the cache block (slot) of each row */
+    int32_t *ids;       /* decode: [rows] the argmax codes (mixc_argmax) asked for; NULL: none */
 } Step;
 
 static CUdeviceptr T(const CudaState *s, const Step *st, int t) {
@@ -198,12 +201,15 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
                            args, args + elem, args + 2 * elem, s->scale, st->batch, s->layer[op->layer].w[WT_SINKS]};
         return launch_op(b, st, op, st->rows, &p, sizeof p);
     }
-    case OP_ATTN_DECODE: {
+    case OP_ATTN_DECODE: {   /* writes part_o, part_stats (where a launch may split) and attn */
+        bool parts = op->nout == 3;
         DecodeParams p = {T(s, st, op->in[0]), cache_at(b, st, c, false), cache_at(b, st, c, true), T(s, st, op->in[1]),
-                          T(s, st, op->in[2]), T(s, st, op->out[0]), T(s, st, op->out[1]), s->scale, st->batch};
+                          T(s, st, op->in[2]), parts ? T(s, st, op->out[0]) : 0, parts ? T(s, st, op->out[1]) : 0,
+                          s->scale, st->batch, T(s, st, op->out[op->nout - 1]), s->layer[op->layer].w[WT_SINKS]};
         return launch_split(b, st, op, st->rows, &p, sizeof p, step_splits(b, st, op->layer));
     }
-    default: {   /* OP_ATTN_REDUCE: as many splits as the layer's decode launch */
+    default: {   /* OP_ATTN_REDUCE: as many splits as the layer's decode launch; none after one split */
+        if (op->when_split && step_splits(b, st, op->layer) == 1) return true;
         DecodeReduceParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]),
                                 (int)b->layout->model.heads, step_splits(b, st, op->layer), st->batch,
                                 s->layer[op->layer].w[WT_SINKS]};
@@ -212,20 +218,40 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
     }
 }
 
+/* bytes of the device's `from` to host memory, through the pinned staging (a page-locked copy). */
+static bool copy_back(CudaState *s, void *host, CUdeviceptr from, size_t bytes) {
+    CU_CHECK_RET(s->cu->cuMemcpyDtoH(s->pinned, from, bytes), false);
+    memcpy(host, s->pinned, bytes);
+    return true;
+}
+
 /* The logits asked for: rows [first_logit, rows) of xf, as many at a time as the plan's logits
- * tensor holds, copied to the host. */
+ * tensor holds, copied to the host; in a step whose argmax follows (decode: all rows fit the tensor)
+ * that op caps and copies them. */
 static bool run_logits(Backend *b, const Step *st, const PlanOp *op) {
     CudaState *s = b->impl;
     int64_t in, out, per = st->a->rows, n = st->rows - st->first_logit;
     CUdeviceptr w = weight(b, op, &in, &out), lt = T(s, st, op->out[0]);
+    const bool argmax_next = op + 1 < st->a->op + st->a->nops && op[1].kind == OP_ARGMAX;
     for (int64_t done = 0; done < n; done += per) {
         int64_t k = n - done < per ? n - done : per;
         CUdeviceptr xr = T(s, st, op->in[0]) + (CUdeviceptr)((st->first_logit + done) * in * (int64_t)s->esize);
         if (!gemm(s, lt, CUDA_R_32F, xr, w, k, in, out)) return false;
-        CU_CHECK_RET(s->cu->cuMemcpyDtoH(st->logits + done * out, lt, (size_t)(k * out) * sizeof(float)), false);
+        if (!argmax_next && !copy_back(s, st->logits + done * out, lt, (size_t)(k * out) * sizeof(float))) return false;
     }
-    model_softcap_logits(&b->layout->model, st->logits, n * out);   /* on the fp32 logits, here on the host */
+    if (!argmax_next) model_softcap_logits(&b->layout->model, st->logits, n * out);   /* on the host, fp32 */
     return true;
+}
+
+/* Each row's greedy token on the device (logit_softcap applied there, in place); only the ids asked
+ * (rows x 4 bytes), and the logits when asked, come back. */
+static bool run_argmax(Backend *b, const Step *st, const PlanOp *op) {
+    CudaState *s = b->impl;
+    ArgmaxParams p = {T(s, st, op->in[0]), T(s, st, op->out[0]), (int)st->rows};
+    size_t row = (size_t)b->layout->model.vocab * sizeof(float);
+    return launch_op(b, st, op, st->rows, &p, sizeof p) &&
+           (!st->ids || copy_back(s, st->ids, p.ids, (size_t)st->rows * sizeof(int32_t))) &&
+           (!st->logits || copy_back(s, st->logits, p.logits, (size_t)st->rows * row));
 }
 
 /* A mixture of experts' kernels (moe.cuh): the route, the gathered expert GEMMs, the combine. */
@@ -301,6 +327,7 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
         return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_LOGITS: return run_logits(b, st, op);
+    case OP_ARGMAX: return run_argmax(b, st, op);
     default: return run_attention_op(b, st, op);
     }
 }
@@ -328,7 +355,7 @@ static bool upload_ints(Backend *b, const int32_t *tokens, const Step *st) {
 static bool run_ops(Backend *b, const Step *st, int from, int to) {
     for (int i = from; i < to; i++) {
         const PlanOp *op = &st->a->op[i];
-        if (!st->logits && op->layer < 0 && op->kind != OP_EMBED) continue;
+        if (!st->logits && !st->ids && op->layer < 0 && op->kind != OP_EMBED) continue;
         if (!run_op(b, st, op)) return false;
     }
     return true;
@@ -354,16 +381,16 @@ static bool capture_step(Backend *b, const Step *st, int body) {
     return true;
 }
 
-/* A decode step as its graph: captured again when the key (rows, logits asked, every layer's split
- * count) changed, then replayed; the logits (a GEMM and the copy to the host) run after it. */
+/* A decode step as its graph: captured again when the key (rows, logits or ids asked, every layer's
+ * split count) changed, then replayed; the logits and argmax (and their copies to the host) run after it. */
 static bool replay_step(Backend *b, const Step *st) {
     CudaState *s = b->impl;
     const int n = b->layout->nlayers + 2;
     int body = st->a->nops;
-    if (body > 0 && st->a->op[body - 1].kind == OP_LOGITS) body--;
+    while (body > 0 && (st->a->op[body - 1].kind == OP_LOGITS || st->a->op[body - 1].kind == OP_ARGMAX)) body--;
     int *key = xcalloc((size_t)n, sizeof *key);
     key[0] = (int)st->rows;
-    key[1] = st->logits != NULL;
+    key[1] = st->logits || st->ids;
     for (int i = 0; i < b->layout->nlayers; i++) key[i + 2] = step_splits(b, st, i);
     bool same = s->graph && memcmp(key, s->graph_key, (size_t)n * sizeof *key) == 0;
     memcpy(s->graph_key, key, (size_t)n * sizeof *key);
@@ -384,19 +411,25 @@ static bool forward(Backend *b, const int32_t *tokens, const Step *st) {
 static bool cuda_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, float *logits, bool all_logits) {
     CudaState *s = b->impl;
     if (!backend_check_prefill(b, seq, tokens, n, s->plan.cg.chunk)) return false;
-    Step st = {&s->plan.prefill, &s->ints[0], false, seq, n, b->seq_len[seq], 1, logits, all_logits ? 0 : n - 1, NULL};
+    Step st = {&s->plan.prefill, &s->ints[0], false, seq, n, b->seq_len[seq], 1, logits, all_logits ? 0 : n - 1, NULL,
+               NULL};
     if (!forward(b, tokens, &st)) return false;
     b->seq_len[seq] += n;
     return true;
 }
 
-static bool cuda_decode_slots(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits) {
+static bool cuda_decode_argmax(Backend *b, const int *slots, int n, const int32_t *tokens, int32_t *ids,
+                               float *logits) {
     CudaState *s = b->impl;
     if (!backend_check_decode(b, slots, n, tokens)) return false;
-    Step st = {&s->plan.decode, &s->ints[1], true, 0, n, 0, n, logits, 0, slots};
+    Step st = {&s->plan.decode, &s->ints[1], true, 0, n, 0, n, logits, 0, slots, ids};
     if (!forward(b, tokens, &st)) return false;
     for (int i = 0; i < n; i++) b->seq_len[slots[i]]++;
     return true;
+}
+
+static bool cuda_decode_slots(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits) {
+    return cuda_decode_argmax(b, slots, n, tokens, NULL, logits);
 }
 
 /* ------------------------------------------------------------------ closing */
@@ -413,6 +446,7 @@ static void free_state(CudaState *s) {
         for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
             if (blocks[i]) cu->cuMemFree(blocks[i]);
         if (s->mod) cu->cuModuleUnload(s->mod);
+        if (s->pinned) cu->cuMemFreeHost(s->pinned);
         cu->cuDevicePrimaryCtxRelease(s->dev);
     }
     if (s->plan_ready) run_plan_free(&s->plan);
@@ -431,8 +465,10 @@ static void cuda_close(Backend *b) {
     backend_release(b);
 }
 
-static const BackendOps cuda_ops = {"cuda", cuda_prefill, backend_decode_all, cuda_decode_slots, cuda_close};
-static const BackendOps emu_ops = {"emu", cuda_prefill, backend_decode_all, cuda_decode_slots, cuda_close};
+static const BackendOps cuda_ops = {"cuda", cuda_prefill, backend_decode_all, cuda_decode_slots, cuda_close,
+                                    cuda_decode_argmax};
+static const BackendOps emu_ops = {"emu", cuda_prefill, backend_decode_all, cuda_decode_slots, cuda_close,
+                                   cuda_decode_argmax};
 
 /* ------------------------------------------------------------------ opening */
 
@@ -610,6 +646,8 @@ static int find_ints(CudaState *s, char *err, size_t errlen) {
                         : !strcmp(at->name, "sequences") ? &si->sequences
                         : !strcmp(at->name, "chunk_args") ? &si->chunk_args
                                                           : NULL;
+            if (!strcmp(at->name, "logits") || !strcmp(at->name, "token_ids"))   /* what a step copies back */
+                s->pinned_bytes = (size_t)a->item[t].size > s->pinned_bytes ? (size_t)a->item[t].size : s->pinned_bytes;
             if (!slot) continue;
             *slot = t;
             if (a->item[t].size > most) most = a->item[t].size;
@@ -618,6 +656,7 @@ static int find_ints(CudaState *s, char *err, size_t errlen) {
             return backend_open_error(err, errlen, 1, "internal error: the run plan lacks the kernels' int inputs");
     }
     s->host_ints = xcalloc((size_t)most + 4, 1);
+    CU_CHECK_RET(s->cu->cuMemAllocHost(&s->pinned, s->pinned_bytes), last_cuda_error(err, errlen, 1));
     return 0;
 }
 

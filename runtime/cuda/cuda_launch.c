@@ -50,6 +50,7 @@ static CudaLaunchRole role_of(KernelKind k) {
     case KV_MOE_ROUTE: return CL_MOE_ROUTE;
     case KV_MOE_GEMM: return CL_MOE_GEMM;
     case KV_MOE_COMBINE: return CL_MOE_COMBINE;
+    case KV_ARGMAX: return CL_ARGMAX;
     default: return CL_EMBED;
     }
 }
@@ -70,6 +71,8 @@ int cuda_backend_launch_plan(const RunPlan *p, bool decode, int64_t tokens, Cuda
     for (int i = 0; i < a->nops; i++) {
         const PlanOp *op = &a->op[i];
         if (op->kernel < 0 || cuda_final_norm(op)) continue;
+        /* a reduce that runs only after a split launch: after its layer's decode, listed just before */
+        if (op->when_split && (n == 0 || c[n - 1].role != CL_DECODE || c[n - 1].grid[1] == 1)) continue;
         c[n] = cuda_launch_of(&p->cg, op->kernel, tokens, batch);
         c[n++].layer = op->layer;
     }
@@ -80,7 +83,7 @@ int cuda_backend_launch_plan(const RunPlan *p, bool decode, int64_t tokens, Cuda
 const char *cuda_launch_role_name(CudaLaunchRole r) {
     static const char *names[] = {"embed",  "rmsnorm",  "rope",        "prefill",
                                   "decode", "decode_reduce", "silu_mul", "residual_add", "bias_add",
-                                  "router_bias_add", "moe_route", "moe_gemm", "moe_combine"};
+                                  "router_bias_add", "moe_route", "moe_gemm", "moe_combine", "argmax"};
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
 
