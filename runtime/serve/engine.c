@@ -124,7 +124,7 @@ static bool emit(ServeEngine *e, int q, const float *logits, int32_t code, doubl
     int32_t tok = wants_logits(e, q) ? e->hooks.pick(sl->user, logits, e->vocab)
                   : e->hooks.pick_greedy ? e->hooks.pick_greedy(sl->user, code) : code;
     if (tok < 0) {
-        snprintf(e->b->err, sizeof e->b->err, "the logits of request %s at position %lld hold %s (the %s backend)",
+        snprintf(e->b->err, sizeof e->b->err, "the logits of request '%s' at position %lld hold %s (the %s backend)",
                  sl->r->id, (long long)(sl->r->prompt_len + res->noutput), code == MIXC_ARGMAX_NAN ? "NaN" : "Inf",
                  e->b->name);
         return false;
