@@ -138,6 +138,27 @@ __device__ __forceinline__ float decode_merge_one(float o, float m, float l, con
     return den > 0.0f ? num / den : 0.0f;
 }
 
+/* Head h's dims [8 vec, 8 vec + 8) of row b: the merged output (direct: one split with p.out) or the
+ * block's partial and, once per head, its (max, sum). */
+template <class T, int HD, int HEADS>
+__device__ __forceinline__ void decode_store(const DecodeParams &p, const float (&acc)[8], int b, int h, int split,
+                                             int nsplit, int vec, float m, float l, bool direct) {
+    if (direct) {
+        T *out = static_cast<T *>(p.out) + ((size_t)b * HEADS + h) * HD + vec * 8;
+#pragma unroll
+        for (int e = 0; e < 8; e++) out[e] = MixcElem<T>::from_float(decode_merge_one<T>(acc[e], m, l, p.sinks, h));
+        return;
+    }
+    const size_t row = ((size_t)b * HEADS + h) * nsplit + split;
+    float *o = p.o_part + row * HD + vec * 8;
+#pragma unroll
+    for (int e = 0; e < 8; e++) o[e] = acc[e];
+    if (vec == 0) {
+        p.ml_part[row * 2] = m;
+        p.ml_part[row * 2 + 1] = l;
+    }
+}
+
 /* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache. */
 template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T, long long CHUNK = 0>
 __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float softcap = 0.0f) {
@@ -209,22 +230,8 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
     for (int it = 0; it < ITEMS; it++) {
         const int item = threadIdx.x + it * DECODE_THREADS;
         if (item >= G * VECS) break;
-        const int g = item / VECS, vec = item % VECS;
-        if (direct) {
-            const int h = kvh * G + g;
-            T *out = static_cast<T *>(p.out) + ((size_t)b * HEADS + h) * HD + vec * 8;
-#pragma unroll
-            for (int e = 0; e < 8; e++) out[e] = MixcElem<T>::from_float(decode_merge_one<T>(acc[it][e], m_s[g], l_s[g], p.sinks, h));
-            continue;
-        }
-        const size_t row = ((size_t)b * HEADS + (size_t)kvh * G + g) * nsplit + split;
-        float *o = p.o_part + row * HD + vec * 8;
-#pragma unroll
-        for (int e = 0; e < 8; e++) o[e] = acc[it][e];
-        if (vec == 0) {
-            p.ml_part[row * 2] = m_s[g];
-            p.ml_part[row * 2 + 1] = l_s[g];
-        }
+        const int g = item / VECS;
+        decode_store<T, HD, HEADS>(p, acc[it], b, kvh * G + g, split, nsplit, item % VECS, m_s[g], l_s[g], direct);
     }
 }
 
