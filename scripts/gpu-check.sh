@@ -5,7 +5,8 @@
 #     (> window 8 + chunk 8: rings wrap, chunks of 8, 8, 8, 2), 6 decode steps; plus a larger case
 #     (head_dim 128, 300-token prompt, chunk 64, window 100: multi-tile prefill, split-KV decode) in
 #     bf16 and fp16, a batch of 3 prompts of different lengths decoded together against each alone
-#     (scripts/batch-check.sh), and a 3-sequence --bench that must run.
+#     (scripts/batch-check.sh), and a 3-sequence --bench that must run. Each cuda run is also made
+#     without --dump-logits (greedy steps copy back only the device argmax's ids): the same tokens.
 #  2. prefill attention (tests/cuda/gpu_attn) against PyTorch's scaled_dot_product_attention in fp32
 #     with the same causal / sliding-window mask, when torch can be imported (else skipped, said so).
 #  3. 8-bit KV caches (docs/kernels.md): decode attention over bf16, int8 and fp8 caches against an
@@ -50,6 +51,9 @@ compare() {
   local name=$1 tol=$2 plen=$3 log=() replay=(); shift 3
   [ "${REPLAY:-0}" = 1 ] && log=(MIXC_ROUTE_LOG="$T/routes") && replay=(MIXC_ROUTE_REPLAY="$T/routes")
   if ! env "${log[@]}" "$RUN" "$@" --backend cuda --dump-logits "$T/g.npy" >"$T/gpu.out" 2>"$T/err"; then fail "$name: cuda run" "$(head -c 600 "$T/err")"; return; fi
+  # greedy steps copy back only the device argmax's ids: the same tokens as the run bringing the logits
+  if ! "$RUN" "$@" --backend cuda >"$T/ids.out" 2>"$T/err" || ! cmp -s "$T/ids.out" "$T/gpu.out"; then
+    fail "$name: cuda ids-only run = the --dump-logits run's tokens" "$(cat "$T/ids.out")" "$(head -c 300 "$T/err")"; return; fi
   if ! env "${replay[@]}" "$RUN" "$@" --backend cpu --dump-logits "$T/c.npy" >"$T/cpu.out" 2>"$T/err"; then fail "$name: cpu run" "$(head -c 300 "$T/err")"; return; fi
   [ "${REPLAY:-0}" = 1 ] && echo "    $(grep '^mixrun: route replay' "$T/err")"
   # shellcheck disable=SC2086

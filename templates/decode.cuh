@@ -8,7 +8,8 @@
  * CHUNK = C > 0: chunked attention, the keys of pos's chunk up to pos);
  * key j lives in cache slot j % CAP (ring caches). The new token's K/V must already be appended.
  * Each block writes an unnormalized partial output and its softmax statistics (max in log2 units,
- * sum of exponentials); attn_decode_reduce_kernel (grid [HEADS, batch]) merges the partials.
+ * sum of exponentials); attn_decode_reduce_kernel (grid [HEADS, batch]) merges the partials. A launch
+ * of one split with p.out set writes the merged output itself (decode_merge_one), and no reduce runs.
  *
  * 8-bit caches (KV = MixcInt8Kv, MixcE4m3Kv; kv8.cuh): the tiles hold the codes and the keys' and
  * values' scales; a key's scale multiplies its score and a value's scale its probability (after the
@@ -123,6 +124,41 @@ __device__ __forceinline__ void decode_softmax(float *s_s, float *alpha_s, float
     }
 }
 
+/* One split's output as attn_decode_reduce_kernel merges it (the same operations, so the same bits):
+ * o / (l + 2^(sink - m)), 0 for an empty split (l = 0), the sink term only with sinks. */
+template <class T>
+__device__ __forceinline__ float decode_merge_one(float o, float m, float l, const void *sinks, int h) {
+    float num = 0.0f, den = 0.0f;
+    if (l != 0.0f) {
+        const float w = exp2f(m - m);
+        num = o * w;
+        den = l * w;
+    }
+    if (sinks) den += exp2f(mixc_to_float(static_cast<const T *>(sinks)[h]) * MIXC_LOG2E - m);
+    return den > 0.0f ? num / den : 0.0f;
+}
+
+/* Head h's dims [8 vec, 8 vec + 8) of row b: the merged output (direct: one split with p.out) or the
+ * block's partial and, once per head, its (max, sum). */
+template <class T, int HD, int HEADS>
+__device__ __forceinline__ void decode_store(const DecodeParams &p, const float (&acc)[8], int b, int h, int split,
+                                             int nsplit, int vec, float m, float l, bool direct) {
+    if (direct) {
+        T *out = static_cast<T *>(p.out) + ((size_t)b * HEADS + h) * HD + vec * 8;
+#pragma unroll
+        for (int e = 0; e < 8; e++) out[e] = MixcElem<T>::from_float(decode_merge_one<T>(acc[e], m, l, p.sinks, h));
+        return;
+    }
+    const size_t row = ((size_t)b * HEADS + h) * nsplit + split;
+    float *o = p.o_part + row * HD + vec * 8;
+#pragma unroll
+    for (int e = 0; e < 8; e++) o[e] = acc[e];
+    if (vec == 0) {
+        p.ml_part[row * 2] = m;
+        p.ml_part[row * 2 + 1] = l;
+    }
+}
+
 /* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache. */
 template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T, long long CHUNK = 0>
 __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float softcap = 0.0f) {
@@ -189,19 +225,13 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
         }
         __syncthreads();   /* the next tile overwrites k_s, v_s, s_s */
     }
+    const bool direct = nsplit == 1 && p.out;   /* one split: the merged output, no reduce after */
 #pragma unroll
     for (int it = 0; it < ITEMS; it++) {
         const int item = threadIdx.x + it * DECODE_THREADS;
         if (item >= G * VECS) break;
-        const int g = item / VECS, vec = item % VECS;
-        const size_t row = ((size_t)b * HEADS + (size_t)kvh * G + g) * nsplit + split;
-        float *o = p.o_part + row * HD + vec * 8;
-#pragma unroll
-        for (int e = 0; e < 8; e++) o[e] = acc[it][e];
-        if (vec == 0) {
-            p.ml_part[row * 2] = m_s[g];
-            p.ml_part[row * 2 + 1] = l_s[g];
-        }
+        const int g = item / VECS;
+        decode_store<T, HD, HEADS>(p, acc[it], b, kvh * G + g, split, nsplit, item % VECS, m_s[g], l_s[g], direct);
     }
 }
 

@@ -76,6 +76,8 @@
 /* small.cuh: RMSNorm and the gather one row per block; element-wise kernels SMALL_THREADS elements
  * per block. */
 #define MIXC_SMALL_THREADS 256
+/* small.cuh's argmax: one row of logits per block (a grid of the step's rows). */
+#define MIXC_ARGMAX_THREADS 256
 
 /* moe.cuh: the route one token per thread, MOE_ROUTE_THREADS tokens per block; the expert GEMM one
  * (token, choice) row per block and MOE_GEMM_COLS of its output columns (grid.y), one warp per column
@@ -144,6 +146,25 @@ static inline MIXC_HOST_DEVICE void mixc_route_token(const float *logits, float 
                                                      long long k, int router) {
     mixc_route_choose(logits, route, experts, k);
     mixc_route_weigh(logits, route, experts, k, router);
+}
+
+/* ---- the greedy token of a row of logits (docs/kernels.md, "Argmax")
+ *
+ * The lowest index of the row's largest value, when every value is finite. A row holding a NaN or an
+ * infinity (either sign) has no greedy token: its code is MIXC_ARGMAX_NAN or MIXC_ARGMAX_INF, as the
+ * first non-finite value in index order is, so a caller refuses it naming what it found (a NaN is
+ * never picked, nor hidden behind a larger finite value). The one rule: the argmax kernel (small.cuh)
+ * computes it in parallel, the cpu backend and mixrun's prefill rows with this function. */
+#define MIXC_ARGMAX_NAN (-1)
+#define MIXC_ARGMAX_INF (-2)
+static inline MIXC_HOST_DEVICE int mixc_argmax(const float *x, long long n) {
+    long long best = 0;
+    for (long long i = 0; i < n; i++) {
+        if (x[i] != x[i]) return MIXC_ARGMAX_NAN;
+        if (x[i] - x[i] != 0.0f) return MIXC_ARGMAX_INF;   /* inf - inf is NaN; a finite x gives 0 */
+        if (x[i] > x[best]) best = i;
+    }
+    return (int)best;
 }
 
 /* Llama 4's attention temperature (nope_temperature_floor/scale, Llama4TextAttention): the factor q
@@ -273,6 +294,10 @@ typedef struct DecodeParams {
     MIXC_DPTR(float) ml_part;       /* [batch, HEADS, nsplit, 2]: max (log2 units), sum */
     float scale;                    /* softmax scale, e.g. 1/sqrt(HD) */
     int batch;
+    /* With one split (gridDim.y 1) and out set, the kernel writes the merged output itself, as
+     * attn_decode_reduce_kernel would (the plan then runs no reduce); else the partials. */
+    MIXC_DPTR(void) out;            /* [batch, HEADS, HD]; 0: partials only */
+    MIXC_DPTR(const void) sinks;    /* as PrefillParams.sinks (read only when writing out) */
 } DecodeParams;
 
 typedef struct DecodeReduceParams {
@@ -282,6 +307,15 @@ typedef struct DecodeReduceParams {
     int heads, nsplit, batch;
     MIXC_DPTR(const void) sinks;    /* as PrefillParams.sinks: the decode's sinks join here, once */
 } DecodeReduceParams;
+
+/* argmax: ids[r] = mixc_argmax of logits row r (its code when the row holds a NaN or an infinity),
+ * after each value x became softcap * tanh(x / softcap) in place (logit_softcap; the kernel's
+ * constant). */
+typedef struct ArgmaxParams {
+    MIXC_DPTR(float) logits;        /* [rows, VOCAB] fp32 */
+    MIXC_DPTR(int) ids;             /* [rows] */
+    int rows;
+} ArgmaxParams;
 
 /* A mixture of experts (docs/model.md, docs/kernels.md): route holds, for row r = t * K + j (token t's
  * j-th choice), the expert's index and its weight as two fp32s at route[2 r] and route[2 r + 1]. */

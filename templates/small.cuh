@@ -114,4 +114,43 @@ __device__ __forceinline__ void embed_kernel(const EmbedParams &p, float scale =
                  : scale == 1.0f ? row[i] : MixcElem<T>::from_float(mixc_to_float(row[i]) * scale);
 }
 
+/* ids[r] = mixc_argmax(logits row r) (mixc_params.h: the lowest index of the largest value, or the
+ * code of the row's first NaN or infinity), each value first capped in place to
+ * softcap * tanh(x / softcap) when softcap is not 0 (logit_softcap, as the host caps the logits it
+ * copies: the ids are then what the host's greedy pick of those logits gives). Grid: [rows], block:
+ * MIXC_ARGMAX_THREADS (a power of 2). Each thread scans a strided part of the row in index order, then
+ * the block merges the (value, index) pairs and the first non-finite index in a tree. */
+
+template <long long VOCAB> __device__ __forceinline__ void argmax_kernel(const ArgmaxParams &p, float softcap = 0.0f) {
+    __shared__ float best_v[MIXC_ARGMAX_THREADS];
+    __shared__ long long best_i[MIXC_ARGMAX_THREADS], bad_i[MIXC_ARGMAX_THREADS];
+    __shared__ int bad_code[MIXC_ARGMAX_THREADS];
+    const int r = blockIdx.x, t = threadIdx.x;
+    if (r >= p.rows) return;
+    float *row = p.logits + (size_t)r * VOCAB;
+    float bv = 0.0f;
+    long long bi = VOCAB, ni = VOCAB;   /* VOCAB: none seen */
+    int code = 0;
+    for (long long i = t; i < VOCAB; i += blockDim.x) {
+        float x = row[i];
+        if (softcap != 0.0f) row[i] = x = tanhf(x / softcap) * softcap;
+        const int c = mixc_argmax(&x, 1);   /* 0, or the code of a NaN or an infinity */
+        if (c < 0 && ni == VOCAB) ni = i, code = c;
+        if (c == 0 && (bi == VOCAB || x > bv)) bv = x, bi = i;
+    }
+    best_v[t] = bv, best_i[t] = bi, bad_i[t] = ni, bad_code[t] = code;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half /= 2) {
+        if (t < half) {
+            const int o = t + half;
+            const bool take = best_i[o] != VOCAB &&
+                              (best_i[t] == VOCAB || best_v[o] > best_v[t] || (best_v[o] == best_v[t] && best_i[o] < best_i[t]));
+            if (take) best_v[t] = best_v[o], best_i[t] = best_i[o];
+            if (bad_i[o] < bad_i[t]) bad_i[t] = bad_i[o], bad_code[t] = bad_code[o];
+        }
+        __syncthreads();
+    }
+    if (t == 0) p.ids[r] = bad_i[0] != VOCAB ? bad_code[0] : (int)best_i[0];
+}
+
 #endif /* MIXC_SMALL_CUH */

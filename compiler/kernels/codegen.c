@@ -120,6 +120,12 @@ static int add_variant(Codegen *cg, const KernelVariant *v) {
     return cg->nkernels++;
 }
 
+/* A soft cap's part of a kernel name: "_sc50", "_sc0p5" (a C identifier). */
+static void softcap_suffix(char *s, size_t n, double cap) {
+    snprintf(s, n, "_sc%g", cap);
+    for (char *c = s; *c; c++) *c = *c == '.' ? 'p' : *c == '+' || *c == '-' ? '_' : *c;
+}
+
 static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const LayerInfo *li,
                                        KernelKind kind) {
     const ModelHeader lm = layer_model(l, li->index), *m = &lm;   /* the layer's kv_heads and head_dim */
@@ -129,8 +135,7 @@ static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const
     char w[32];
     mask_part(w, sizeof w, li);
     char cap[40] = "";   /* attn_softcap, when the model has one: _sc50 */
-    if (m->attn_softcap) snprintf(cap, sizeof cap, "_sc%g", m->attn_softcap);
-    for (char *c = cap; *c; c++) *c = *c == '.' ? 'p' : *c == '+' || *c == '-' ? '_' : *c;   /* a C identifier */
+    if (m->attn_softcap) softcap_suffix(cap, sizeof cap, m->attn_softcap);
     snprintf(v.name, sizeof v.name, "attn_%s_hd%lld_g%lld_%s_cap%lld%s_%s%s",
              kind == KV_ATTN_PREFILL ? "prefill" : "decode", (long long)hd, (long long)g, w,
              (long long)v.capacity, cap, dtype_name(m->dtype), kv_suffix(m));
@@ -261,6 +266,12 @@ static void model_variants(const Layout *l, Codegen *cg) {
              (long long)m->vocab, dt);
     set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
     cg->embed = add_variant(cg, &v);
+
+    v = (KernelVariant){.kind = KV_ARGMAX, .block = MIXC_ARGMAX_THREADS};   /* one row of logits per block */
+    snprintf(v.name, sizeof v.name, "argmax_v%lld", (long long)m->vocab);
+    if (m->logit_softcap) softcap_suffix(v.name + strlen(v.name), sizeof v.name - strlen(v.name), m->logit_softcap);
+    set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
+    cg->argmax = add_variant(cg, &v);
 }
 
 /* The gated activation over rows of `width` elements a token (the experts' k x ffn, the shared
@@ -423,6 +434,7 @@ const char *kernel_params_name(KernelKind k) {
         [KV_SILU_MUL] = "SiluMulParams", [KV_RESIDUAL_ADD] = "AddParams", [KV_EMBED] = "EmbedParams",
         [KV_BIAS_ADD] = "BiasAddParams", [KV_ROUTER_BIAS_ADD] = "BiasAddParams",
         [KV_MOE_ROUTE] = "MoeRouteParams", [KV_MOE_GEMM] = "MoeGemmParams", [KV_MOE_COMBINE] = "MoeCombineParams",
+        [KV_ARGMAX] = "ArgmaxParams",
     };
     return names[k];
 }
@@ -434,7 +446,7 @@ const char *kernel_kind_name(KernelKind k) {
         [KV_ROPE_APPEND] = "rope_append", [KV_RMSNORM] = "rmsnorm", [KV_SILU_MUL] = "silu_mul",
         [KV_RESIDUAL_ADD] = "residual_add", [KV_EMBED] = "embed", [KV_BIAS_ADD] = "bias_add",
         [KV_ROUTER_BIAS_ADD] = "router_bias_add", [KV_MOE_ROUTE] = "moe_route", [KV_MOE_GEMM] = "moe_gemm",
-        [KV_MOE_COMBINE] = "moe_combine",
+        [KV_MOE_COMBINE] = "moe_combine", [KV_ARGMAX] = "argmax",
     };
     return names[k];
 }
@@ -497,6 +509,9 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
     case KV_MOE_COMBINE:
         buf_printf(out, "    moe_combine_kernel<%s, %lld, %lld, %s>(p);\n", T, (long long)m->hidden,
                    (long long)m->experts_per_token, m->router == ROUTER_SIGMOID_INPUT ? "true" : "false");
+        break;
+    case KV_ARGMAX:
+        buf_printf(out, "    argmax_kernel<%lldLL>(p, %.9ef);\n", (long long)m->vocab, (double)(float)m->logit_softcap);
         break;
     case KV_COUNT: break;
     }
@@ -619,6 +634,7 @@ char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
     json_object_set_new(root, "norm_weight_offset", json_real(m->norm == NORM_RMS_PLUS_ONE ? 1.0 : 0.0));
     json_object_set_new(root, "embed_scale", json_real(model_embed_scale(m)));
     json_object_set_new(root, "attn_softcap", json_real(m->attn_softcap));
+    json_object_set_new(root, "logit_softcap", json_real(m->logit_softcap));
     if (m->activation == ACT_CLAMPED_SWIGLU) {   /* the gated activation's constants */
         json_object_set_new(root, "swiglu_limit", json_real(m->swiglu_limit));
         json_object_set_new(root, "swiglu_alpha", json_real(m->swiglu_alpha));
@@ -631,6 +647,7 @@ char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
     if (cg->silu_mul >= 0) json_object_set_new(model, "silu_mul", json_string(cg->kernel[cg->silu_mul].name));
     json_object_set_new(model, "residual_add", json_string(cg->kernel[cg->residual_add].name));
     json_object_set_new(model, "embed", json_string(cg->kernel[cg->embed].name));
+    json_object_set_new(model, "argmax", json_string(cg->kernel[cg->argmax].name));
     if (cg->bias_q >= 0) {
         json_object_set_new(model, "bias_add_q", json_string(cg->kernel[cg->bias_q].name));
         json_object_set_new(model, "bias_add_kv", json_string(cg->kernel[cg->bias_kv].name));

@@ -53,6 +53,7 @@ typedef enum {
     KV_MOE_ROUTE,           /* a mixture of experts: each token's experts and weights */
     KV_MOE_GEMM,            /* the chosen experts' gate and up, or down, projections */
     KV_MOE_COMBINE,         /* the weighted sum of each token's expert rows */
+    KV_ARGMAX,              /* each row of logits' greedy token (logit_softcap applied first, in place) */
     KV_COUNT
 } KernelKind;
 
@@ -115,6 +116,7 @@ typedef struct {
     LayerKernels *layer;    /* [nlayers] */
     int64_t *capacity;      /* [ncaches] tokens per sequence */
     int rmsnorm, silu_mul, residual_add, embed;   /* silu_mul: the dense MLP's gated activation (-1 with experts) */
+    int argmax;             /* the decode step's greedy tokens from its logits */
     int bias_q, bias_kv;    /* qkv_bias: layer 0's bias_add over q rows and over k/v rows (the manifest's
                              * model_kernels; each layer's in LayerKernels); -1 without */
     int bias_o;             /* o_bias: bias_add over the o projection's rows (hidden); -1 without */

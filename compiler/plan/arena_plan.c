@@ -495,6 +495,14 @@ static void begin(Builder *b, OpKind kind, int layer, WeightRef weight) {
     b->ops[b->op] = (PlanOp){.kind = kind, .layer = layer, .weight = weight, .kernel = -1};
 }
 
+/* The current op writes tensor t. */
+static void add_out(Builder *b, int t) {
+    if (!b->ops) return;
+    PlanOp *o = &b->ops[b->op];
+    if (o->nout == PLAN_OP_MAX_OUT) fatal("internal error: op %d writes too many tensors", b->op);
+    o->out[o->nout++] = t;
+}
+
 /* A new tensor of elems elements of dtype, written by the current op (or, before the first op has
  * begun, a step input the host fills). */
 static int tensor_new(Builder *b, const char *name, int layer, int64_t elems, DType dtype) {
@@ -504,11 +512,7 @@ static int tensor_new(Builder *b, const char *name, int layer, int64_t elems, DT
     if (b->n == b->cap) grow_tensors(b, b->cap ? b->cap * 2 : 64);
     if (b->t) b->t[b->n] = (ActTensor){name, layer, dtype};
     b->item[b->n] = (ArenaItem){b->ok ? bytes : 0, b->op, b->op, 0};
-    if (b->in_ops && b->ops) {
-        PlanOp *o = &b->ops[b->op];
-        if (o->nout == PLAN_OP_MAX_OUT) fatal("internal error: op %d writes too many tensors", b->op);
-        o->out[o->nout++] = b->n;
-    }
+    if (b->in_ops) add_out(b, b->n);
     return b->n++;
 }
 
@@ -523,27 +527,21 @@ static void use(Builder *b, int t) {
 /* The current op reads tensor t and writes it in place. */
 static void update(Builder *b, int t) {
     use(b, t);
-    if (!b->ops) return;
-    PlanOp *o = &b->ops[b->op];
-    if (o->nout == PLAN_OP_MAX_OUT) fatal("internal error: op %d writes too many tensors", b->op);
-    o->out[o->nout++] = t;
+    add_out(b, t);
+}
+/* The current op writes tensor t, made by an earlier op (of two ops writing it, one runs). */
+static void writes(Builder *b, int t) {
+    b->item[t].last = b->op;
+    add_out(b, t);
 }
 static void next_op(Builder *b) { b->op++; }
 
-int64_t plan_decode_splits(int64_t history, int64_t context) {
-    int64_t visible = history && history < context ? history : context;
-    int64_t splits = (visible + PLAN_SPLIT_KEYS - 1) / PLAN_SPLIT_KEYS;
-    return splits < 1 ? 1 : splits > PLAN_MAX_SPLITS ? PLAN_MAX_SPLITS : splits;
-}
-
 typedef struct {
-    int64_t tokens, rows;   /* tokens in the step; sequences (rows of logits) */
-    /* elements of one token's row */
-    int64_t hidden, q_row, kv_row, ffn, vocab;
+    int64_t tokens, rows, context;   /* tokens in the step; sequences (rows of logits); the context */
+    int64_t hidden, q_row, kv_row, ffn, vocab;   /* elements of one token's row */
     DType act, logits;
     bool decode, kernel_args, scores;
     DecodeSplit split;
-    int64_t context;
     int pos, seqs, chunk_args;  /* the step's int inputs (-1 when absent) */
 } StepShape;
 
@@ -582,24 +580,43 @@ static int projection(Builder *b, const Layout *l, int i, WeightRef w, WeightRef
     return t;
 }
 
+/* Split-KV decode attention (the report's plan, where it splits by the context; the kernels' decode
+ * step): fp32 partials merged by a reduce. The kernels' decode launch of one split writes attn itself,
+ * so their partials and reduce are listed only where a launch can split
+ * (plan_decode_max_launch_splits), the reduce marked to run only after one that did. Returns attn. */
+static int split_decode(Builder *b, const Layout *l, const StepShape *s, int i, int q, WeightRef sinks, int64_t splits) {
+    const bool kernels = s->split == SPLIT_ALWAYS;
+    const bool may_split = !kernels || plan_decode_max_launch_splits(layer_history(&l->layer[i]), s->context, s->rows) > 1;
+    int64_t part_rows = rows_x(b, rows_x(b, s->rows, l->model.heads), splits), attn_elems = rows_x(b, s->tokens, s->q_row);
+    begin(b, OP_ATTN_DECODE, i, kernels ? sinks : WT_NONE);
+    use(b, q);
+    if (s->kernel_args) {   /* each row's position and cache block (the scheduler's slots) */
+        use(b, s->pos);
+        use(b, s->seqs);
+    }
+    int po = may_split ? tensor_new(b, "part_o", i, rows_x(b, part_rows, layer_model(l, i).head_dim), DT_FP32) : -1;
+    int ps = may_split ? tensor_new(b, "part_stats", i, rows_x(b, part_rows, 2), DT_FP32) : -1;
+    int attn = kernels ? tensor_new(b, "attn", i, attn_elems, s->act) : -1;
+    next_op(b);
+    if (!kernels) return unary(b, OP_ATTN_REDUCE, i, sinks, po, ps, "attn", attn_elems, s->act);
+    if (!may_split) return attn;
+    begin(b, OP_ATTN_REDUCE, i, sinks);
+    use(b, po);
+    use(b, ps);
+    writes(b, attn);
+    if (b->ops) b->ops[b->op].when_split = true;
+    next_op(b);
+    return attn;
+}
+
 /* attention through o-proj and the residual add: q is consumed, attn produced and consumed. */
 static void list_attention(Builder *b, const Layout *l, const StepShape *s, int i, int q, int x) {
     const ModelHeader *m = &l->model;
     const WeightRef sinks = l->layer[i].sinks ? WT_SINKS : WT_NONE;   /* read by the attention's softmax */
     int64_t splits = s->decode && s->split != SPLIT_NEVER ? plan_decode_splits(layer_history(&l->layer[i]), s->context) : 1;
     int attn;
-    if (splits > 1 || (s->decode && s->split == SPLIT_ALWAYS)) {  /* split-KV: fp32 partials, then combine */
-        int64_t part_rows = rows_x(b, rows_x(b, s->rows, m->heads), splits);
-        begin(b, OP_ATTN_DECODE, i, WT_NONE);
-        use(b, q);
-        if (s->kernel_args) {   /* each row's position and cache block (the scheduler's slots) */
-            use(b, s->pos);
-            use(b, s->seqs);
-        }
-        int po = tensor_new(b, "part_o", i, rows_x(b, part_rows, layer_model(l, i).head_dim), DT_FP32);
-        int ps = tensor_new(b, "part_stats", i, rows_x(b, part_rows, 2), DT_FP32);
-        next_op(b);
-        attn = unary(b, OP_ATTN_REDUCE, i, sinks, po, ps, "attn", rows_x(b, s->tokens, s->q_row), s->act);
+    if (splits > 1 || (s->decode && s->split == SPLIT_ALWAYS)) {
+        attn = split_decode(b, l, s, i, q, sinks, splits);
     } else if (s->scores) {     /* the reference: one score per key a query sees, all it holds */
         int64_t history = layer_history(&l->layer[i]);
         int64_t visible = history && history < s->context ? history : s->context;
@@ -759,7 +776,9 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
     for (int i = 0; i < l->nlayers && b.ok; i++) list_layer(&b, l, &s, i, x);
     int xf = unary(&b, OP_RMSNORM, -1, WT_NORM_FINAL, x, -1, "xf", rows_x(&b, s.tokens, s.hidden), s.act);
     /* logits of each sequence's last token only */
-    unary(&b, OP_LOGITS, -1, WT_LM_HEAD, xf, -1, "logits", rows_x(&b, s.rows, s.vocab), s.logits);
+    int logits = unary(&b, OP_LOGITS, -1, WT_LM_HEAD, xf, -1, "logits", rows_x(&b, s.rows, s.vocab), s.logits);
+    if (s.decode && s.kernel_args)   /* the greedy tokens on the device: a greedy step copies back only these */
+        unary(&b, OP_ARGMAX, -1, WT_NONE, logits, -1, "token_ids", s.rows, DT_INT32);
     ActPlan p = {.kind = o->kind, .tokens = s.tokens, .rows = s.rows, .parts = s.chunk_args >= 0 ? parts : 0,
                  .nops = b.op, .op = b.ops,
                  .ntensors = b.n, .tensor = b.t, .item = b.item};
@@ -772,28 +791,9 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
     return true;
 }
 
-bool plan_activations(const Layout *l, StepKind kind, int64_t batch, int64_t chunk, int64_t context,
-                      ActPlan *out) {
-    StepOptions o = {kind, batch, chunk, context, l->model.dtype, l->model.dtype, SPLIT_BY_CONTEXT, false, false, false, 0};
-    return plan_step(l, &o, out);
-}
-
 void act_plan_free(ActPlan *p) {
     free(p->tensor);
     free(p->item);
     free(p->op);
     memset(p, 0, sizeof *p);
-}
-
-const char *op_kind_name(OpKind k) {
-    static const char *const names[OP_COUNT] = {
-        [OP_EMBED] = "embed", [OP_RMSNORM] = "rmsnorm", [OP_GEMM] = "gemm", [OP_ROPE_APPEND] = "rope_append",
-        [OP_ROPE_Q] = "rope_q", [OP_ATTENTION] = "attention", [OP_ATTN_DECODE] = "attn_decode",
-        [OP_ATTN_REDUCE] = "attn_reduce", [OP_RESIDUAL_ADD] = "residual_add", [OP_SILU_MUL] = "silu_mul",
-        [OP_BIAS_ADD] = "bias_add", [OP_HEAD_NORM] = "head_norm", [OP_GELU_TANH_MUL] = "gelu_tanh_mul",
-        [OP_CLAMPED_SWIGLU_MUL] = "clamped_swiglu_mul",
-        [OP_MOE_ROUTE] = "moe_route", [OP_MOE_GEMM] = "moe_gemm", [OP_MOE_COMBINE] = "moe_combine",
-        [OP_LOGITS] = "logits",
-    };
-    return (unsigned)k < OP_COUNT ? names[k] : "?";
 }

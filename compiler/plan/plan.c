@@ -20,6 +20,19 @@ int64_t plan_cache_tokens(const Layout *l, int cache_id, int64_t context, int64_
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+int64_t plan_decode_splits(int64_t history, int64_t context) {
+    int64_t visible = history && history < context ? history : context;
+    int64_t splits = ceil_div(visible, PLAN_SPLIT_KEYS);
+    return splits < 1 ? 1 : splits > PLAN_MAX_SPLITS ? PLAN_MAX_SPLITS : splits;
+}
+
+int64_t plan_decode_max_launch_splits(int64_t history, int64_t context, int64_t plan_batch) {
+    const int64_t visible = history && history < context ? history : context;
+    int64_t most = plan_decode_splits(history, context), useful = ceil_div(visible, PLAN_SPLIT_MIN_KEYS);
+    if (plan_batch > 1 && !mul_ok(most, plan_batch, &most)) most = useful;
+    return most < useful ? most : useful < 1 ? 1 : useful;
+}
+
 int64_t plan_decode_launch_splits(const DecodeLaunchFigures *f) {
     if (f->batch < 1 || f->kv_heads < 1 || f->live_keys < 1) return 1;
     const int64_t reserved = plan_decode_splits(f->history, f->context);
@@ -165,4 +178,23 @@ bool dump_plan(const Layout *l, FILE *out) {
         }
     }
     return ok;
+}
+
+const char *op_kind_name(OpKind k) {
+    static const char *const names[OP_COUNT] = {
+        [OP_EMBED] = "embed", [OP_RMSNORM] = "rmsnorm", [OP_GEMM] = "gemm", [OP_ROPE_APPEND] = "rope_append",
+        [OP_ROPE_Q] = "rope_q", [OP_ATTENTION] = "attention", [OP_ATTN_DECODE] = "attn_decode",
+        [OP_ATTN_REDUCE] = "attn_reduce", [OP_RESIDUAL_ADD] = "residual_add", [OP_SILU_MUL] = "silu_mul",
+        [OP_BIAS_ADD] = "bias_add", [OP_HEAD_NORM] = "head_norm", [OP_GELU_TANH_MUL] = "gelu_tanh_mul",
+        [OP_CLAMPED_SWIGLU_MUL] = "clamped_swiglu_mul",
+        [OP_MOE_ROUTE] = "moe_route", [OP_MOE_GEMM] = "moe_gemm", [OP_MOE_COMBINE] = "moe_combine",
+        [OP_LOGITS] = "logits", [OP_ARGMAX] = "argmax",
+    };
+    return (unsigned)k < OP_COUNT ? names[k] : "?";
+}
+
+bool plan_activations(const Layout *l, StepKind kind, int64_t batch, int64_t chunk, int64_t context,
+                      ActPlan *out) {
+    StepOptions o = {kind, batch, chunk, context, l->model.dtype, l->model.dtype, SPLIT_BY_CONTEXT, false, false, false, 0};
+    return plan_step(l, &o, out);
 }

@@ -142,6 +142,10 @@ typedef struct {
     int64_t sm_count;       /* the device's multiprocessors; 0 when unknown (then no filling term) */
 } DecodeLaunchFigures;
 int64_t plan_decode_launch_splits(const DecodeLaunchFigures *f);
+/* The most splits any decode launch of a layer can have under that rule, for steps of up to
+ * plan_batch rows: the reservation for one row holding all of plan_batch's, at most one per
+ * PLAN_SPLIT_MIN_KEYS keys the layer can see. 1: no launch splits, the plan lists no reduce. */
+int64_t plan_decode_max_launch_splits(int64_t history, int64_t context, int64_t plan_batch);
 
 typedef enum { STEP_DECODE, STEP_PREFILL } StepKind;
 
@@ -171,6 +175,7 @@ typedef enum {
     OP_MOE_GEMM,            /* out row (t, j) = in row (t or (t, j)) x the j-th chosen expert's weight^T */
     OP_MOE_COMBINE,         /* out row t = the sum over j of row (t, j), weighted by the route (docs/plan.md) */
     OP_LOGITS,              /* logits = the last row of each sequence x lm_head^T */
+    OP_ARGMAX,              /* token_ids = each logits row's greedy token (mixc_argmax), logit_softcap applied in place */
     OP_COUNT
 } OpKind;
 
@@ -190,7 +195,7 @@ typedef enum {
 } WeightRef;
 
 #define PLAN_OP_MAX_IN 5
-#define PLAN_OP_MAX_OUT 2
+#define PLAN_OP_MAX_OUT 3
 typedef struct {
     OpKind kind;
     int layer;              /* -1 outside the layers */
@@ -199,6 +204,9 @@ typedef struct {
     int in[PLAN_OP_MAX_IN];   /* tensors read or updated in place, in the order docs/plan.md gives */
     int out[PLAN_OP_MAX_OUT]; /* tensors written */
     int kernel;             /* the generated kernel that runs it (Codegen.kernel), -1: none (GEMMs) */
+    /* attn_reduce of a layer whose decode launches may or may not split: it runs only after a launch
+     * of more than one split (a launch of one wrote attn itself). */
+    bool when_split;
 } PlanOp;
 
 /* How decode attention is planned: split by the keys it sees (PLAN_SPLIT_KEYS, the report's

@@ -153,6 +153,7 @@ static int op_kernel(const Codegen *cg, const ActPlan *a, const PlanOp *op, bool
     case OP_MOE_ROUTE: return cg->moe_route;
     case OP_MOE_GEMM: return op->weight == WT_EXPERT_DOWN ? cg->moe_down : cg->moe_gate_up;
     case OP_MOE_COMBINE: return cg->moe_combine;
+    case OP_ARGMAX: return cg->argmax;
     case OP_GEMM:
     case OP_LOGITS:
     case OP_COUNT: break;
@@ -263,6 +264,7 @@ static bool kernel_fits(OpKind op, KernelKind k) {
     case OP_MOE_ROUTE: return k == KV_MOE_ROUTE;
     case OP_MOE_GEMM: return k == KV_MOE_GEMM;
     case OP_MOE_COMBINE: return k == KV_MOE_COMBINE;
+    case OP_ARGMAX: return k == KV_ARGMAX;
     default: return false;
     }
 }

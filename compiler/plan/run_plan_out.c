@@ -76,6 +76,7 @@ static json_t *op_json(const RunPlan *p, const ActPlan *a, const PlanOp *op) {
                                                   (json_int_t)c.block[2]));
         json_object_set_new(j, "smem", JI(c.smem));
     }
+    if (op->when_split) json_object_set_new(j, "when", json_string("splits > 1"));   /* after a launch that split */
     return j;
 }
 
@@ -103,7 +104,7 @@ static void dump_ops(const RunPlan *p, const ActPlan *a, FILE *out) {
             fprintf(out, "  %s grid %u %u %u block %u smem %u", p->cg.kernel[op->kernel].name, c.grid[0], c.grid[1],
                     c.grid[2], c.block[0], c.smem);
         }
-        fputc('\n', out);
+        fputs(op->when_split ? "  when splits > 1\n" : "\n", out);
     }
 }
 

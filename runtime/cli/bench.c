@@ -111,22 +111,31 @@ int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
     int B = b->cfg.nseq;
     int64_t V = b->layout->model.vocab;
     float *logits = xcalloc((size_t)(B * V), sizeof(float));
-    int32_t *next = xcalloc((size_t)B, sizeof *next);
+    int32_t *next = xcalloc((size_t)B, sizeof *next), *fed = xcalloc((size_t)B, sizeof *fed);
+    int *slots = xcalloc((size_t)B, sizeof *slots);
     double start = mono_seconds(), last = start;
     bool ok = prefill_packed(b, prompt, L, B, logits, start);
     json_t *first = json_array();
     for (int s = 0; ok && s < B; s++) {
         next[s] = model_greedy_token(logits + (int64_t)s * V, V);
         json_array_append_new(first, json_integer(next[s]));
+        slots[s] = s;
     }
     double t_prefill = mono_seconds() - start, start_decode = mono_seconds();
-    for (int64_t g = 0; g < G && ok; g++) {
-        ok = b->ops->decode(b, next, logits);
-        for (int s = 0; s < B; s++) next[s] = model_greedy_token(logits + (int64_t)s * V, V);
+    for (int64_t g = 0; g < G && ok; g++) {   /* greedy steps as mixrun decodes: only the ids come back */
+        memcpy(fed, next, (size_t)B * sizeof *fed);
+        ok = b->ops->decode_argmax(b, slots, B, fed, next, NULL);
+        for (int s = 0; s < B && ok; s++)
+            if (next[s] < 0) {
+                snprintf(b->err, sizeof b->err, "the logits of sequence %d hold NaN or Inf (the %s backend)", s, b->name);
+                ok = false;
+            }
         progress_line(start, &last, "decode: step", g + 1, G);
     }
     double t_decode = mono_seconds() - start_decode;
     free(next);
+    free(fed);
+    free(slots);
     free(logits);
     int rc = 0;
     BenchFigures f = {L, G, t_prefill, t_decode, first};

@@ -9,6 +9,7 @@
 #include "backend.h"
 #include "bench.h"
 #include "http.h"
+#include "mixc_params.h"   /* mixc_argmax: the greedy pick */
 #include "options.h"
 #include "plan.h"
 #include "progress.h"
@@ -441,23 +442,22 @@ static bool read_prompts_file(const char *path, int64_t vocab, Prompts *out) {
 
 /* ------------------------------------------------------------------ generation */
 
-/* Logits with NaN or Inf would make argmax pick token 0 again and again: the run fails, naming the
- * sequence and the position (the cpu and emu backends already failed the step naming the layer). */
-static bool logits_finite(Backend *b, const float *last, const Prompts *pr, int64_t g) {
-    int64_t V = b->layout->model.vocab;
+/* Logits with NaN or Inf have no greedy token (mixc_argmax's code): the run fails, naming the sequence
+ * and the position (the cpu and emu backends already failed the step naming the layer). */
+static bool picks_valid(Backend *b, const int32_t *next, const Prompts *pr, int64_t g) {
     for (int64_t s = 0; s < pr->count; s++)
-        for (int64_t v = 0; v < V; v++)
-            if (!isfinite(last[s * V + v])) {
-                snprintf(b->err, sizeof b->err, "the logits of sequence %lld at position %lld hold %s (the %s backend)",
-                         (long long)s, (long long)(pr->len[s] + g - 1), isnan(last[s * V + v]) ? "NaN" : "Inf", b->name);
-                return false;
-            }
+        if (next[s] < 0) {
+            snprintf(b->err, sizeof b->err, "the logits of sequence %lld at position %lld hold %s (the %s backend)",
+                     (long long)s, (long long)(pr->len[s] + g - 1), next[s] == MIXC_ARGMAX_NAN ? "NaN" : "Inf", b->name);
+            return false;
+        }
     return true;
 }
 
 /* Greedy decoding of every prompt as one batch: each prefilled, then all decoded together, one
- * step per new token. Prints one line of generated ids per prompt; with --dump-logits, every
- * sequence's prompt and generated positions, one sequence after another. */
+ * step per new token, each step's greedy tokens picked by the backend (decode_argmax: on the cuda
+ * backend only the ids come back). Prints one line of generated ids per prompt; with --dump-logits,
+ * every sequence's prompt and generated positions, one sequence after another. */
 static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) {
     int64_t V = b->layout->model.vocab, B = pr->count;
     bool dump = o->dump_logits != NULL;
@@ -466,22 +466,27 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
     float *rows = dump ? xcalloc((size_t)(row0[B] * V), sizeof(float)) : NULL;
     float *last = xcalloc((size_t)(B * V), sizeof(float));   /* each sequence's newest logits */
     int32_t *gen = xcalloc((size_t)(B * N) + 1, sizeof *gen), *next = xcalloc((size_t)B, sizeof *next);
+    int32_t *fed = xcalloc((size_t)B, sizeof *fed);
+    int *slots = xcalloc((size_t)B, sizeof *slots);
     bool ok = true;
     for (int64_t s = 0; s < B && ok; s++) {
         float *out = dump ? rows + row0[s] * V : last + s * V;
         ok = prefill_all(b, (int)s, pr->ids + pr->start[s], pr->len[s], out, dump);
-        if (ok && dump) memcpy(last + s * V, out + (pr->len[s] - 1) * V, (size_t)V * sizeof(float));
+        next[s] = mixc_argmax(out + (dump ? pr->len[s] - 1 : 0) * V, V);
+        slots[s] = (int)s;
     }
     int64_t made = N;   /* tokens generated: fewer when --text's sequence ends at its EOS */
     for (int64_t g = 0; g < made && ok; g++) {
-        if (!(ok = logits_finite(b, last, pr, g))) break;
-        for (int64_t s = 0; s < B; s++) gen[s * N + g] = next[s] = model_greedy_token(last + s * V, V);
+        if (!(ok = picks_valid(b, next, pr, g))) break;
+        for (int64_t s = 0; s < B; s++) gen[s * N + g] = fed[s] = next[s];
         if (B == 1 && eos_ids_has(&o->eos, next[0])) made = g + 1;   /* the EOS is kept in the ids */
         if (g == made - 1 && !dump) break;   /* the last token's logits are needed only for the dump */
-        ok = b->ops->decode(b, next, last);
+        ok = b->ops->decode_argmax(b, slots, (int)B, fed, next, dump ? last : NULL);
         for (int64_t s = 0; s < B && ok && dump; s++)
             memcpy(rows + (row0[s] + pr->len[s] + g) * V, last + s * V, (size_t)V * sizeof(float));
     }
+    free(fed);
+    free(slots);
     int rc = 0;
     if (!ok) {
         fprintf(stderr, "mixrun: %s\n", b->err);

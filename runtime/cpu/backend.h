@@ -5,6 +5,7 @@
  *   prefill:      appends a chunk to each of several slots in one step (a batched prefill, the plan's
  *                 chunk of tokens at most across them); backend_prefill is its one-slot case;
  *   decode_slots: appends one token to each listed slot (a batched step over the active slots);
+ *   decode_argmax: decode_slots that returns each row's greedy token (its logits only when asked);
  *   decode:       decode_slots over every slot, in order (backend_decode_all);
  * all return logits. Positions are implicit: a slot's next token goes at its length. backend_reset
  * empties a slot for a new sequence (a scheduler's slot reuse): its length goes back to 0 and its
@@ -72,6 +73,14 @@ typedef struct {
      * logits (may be NULL): [n][vocab], row i for slots[i]. */
     bool (*decode_slots)(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits);
     void (*close)(Backend *b);
+    /* decode_slots that also picks each row's greedy token: ids[i] = mixc_argmax of row i's logits
+     * (templates/mixc_params.h: the lowest index of the largest value; MIXC_ARGMAX_NAN or
+     * MIXC_ARGMAX_INF when the row holds a NaN or an infinity, as its first non-finite value is: the
+     * caller refuses it, naming it). logits (may be NULL): [n][vocab] as decode_slots gives them.
+     * What a greedy decode step needs: on the cuda backend (and emu, the same code) the argmax runs
+     * on the device and only the n ids come back (n x 4 bytes), the logits only when asked, through
+     * page-locked memory; the cpu backend picks on the host (backend_decode_argmax_host). */
+    bool (*decode_argmax)(Backend *b, const int *slots, int n, const int32_t *tokens, int32_t *ids, float *logits);
 } BackendOps;
 
 struct Backend {
@@ -203,6 +212,10 @@ bool backend_prefill(Backend *b, int seq, const int32_t *tokens, int64_t n, floa
  * out, adjacent ones merged; their count. */
 int backend_logit_rows(const PrefillPart *parts, int n, LogitRows *out);
 bool backend_check_decode(Backend *b, const int *slots, int n, const int32_t *tokens);
+/* ops->decode_argmax on the host: decode_slots into logits (or a buffer of its own when NULL), then
+ * mixc_argmax of each row (the cpu backend's). */
+bool backend_decode_argmax_host(Backend *b, const int *slots, int n, const int32_t *tokens, int32_t *ids,
+                                float *logits);
 /* ops->decode of every backend: decode_slots over slots 0..nseq-1. */
 bool backend_decode_all(Backend *b, const int32_t *tokens, float *logits);
 /* Empties slot `slot` for a new sequence (see the top of this file); false with b->err when out of

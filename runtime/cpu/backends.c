@@ -7,7 +7,10 @@
  */
 #include "backend.h"
 
+#include "mixc_params.h"   /* mixc_argmax: the greedy rule of every backend */
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const BackendEntry backends[] = {
@@ -45,4 +48,14 @@ int backend_open(const char *name, const Model *m, const BackendConfig *cfg, Bac
 
 void backend_close(Backend *b) {
     if (b->ops) b->ops->close(b);
+}
+
+bool backend_decode_argmax_host(Backend *b, const int *slots, int n, const int32_t *tokens, int32_t *ids,
+                                float *logits) {
+    const int64_t V = b->layout->model.vocab;
+    float *rows = logits ? logits : xcalloc((size_t)(n > 0 ? n : 1) * (size_t)V, sizeof(float));
+    bool ok = b->ops->decode_slots(b, slots, n, tokens, rows);
+    for (int i = 0; i < n && ok; i++) ids[i] = mixc_argmax(rows + (int64_t)i * V, V);
+    if (rows != logits) free(rows);
+    return ok;
 }

@@ -638,7 +638,8 @@ void backend_release(Backend *b) {
     memset(b, 0, sizeof *b);
 }
 
-static const BackendOps cpu_ops = {"cpu", cpu_prefill_batch, backend_decode_all, cpu_decode_slots, cpu_close};
+static const BackendOps cpu_ops = {"cpu", cpu_prefill_batch, backend_decode_all, cpu_decode_slots, cpu_close,
+                                   backend_decode_argmax_host};
 
 /* ------------------------------------------------------------------ opening */
 

@@ -68,6 +68,8 @@ typedef struct {
     int32_t *host_ints;     /* staging for the largest int input */
     int32_t *prefill_rows;  /* a prefill step's ids, positions and slots ([3][chunk]) */
     float *scale;           /* [nlayers] each layer's softmax scale (its head_dim's, model_attention_scale) */
+    void *pinned;           /* page-locked staging of what a step copies back: the plan's logits (or token ids) */
+    size_t pinned_bytes;
     bool print_plan;
     int sm_count;           /* the device's multiprocessors (0 when the driver does not say) */
     CUstream stream;        /* every launch and GEMM */
@@ -102,6 +104,7 @@ typedef struct {
     const int *slots;   /* decode: [rows] the cache block (slot) of each row */
     const PrefillPart *parts;   /* prefill: [batch] */
     int ntiles;         /* prefill: the tile table's entries (mixc_prefill_args) */
+    int32_t *ids;       /* decode: [rows] the argmax codes (mixc_argmax) asked for; NULL: none */
 } Step;
 
 static CUdeviceptr T(const CudaState *s, const Step *st, int t) {
@@ -212,12 +215,15 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
                            s->scale[op->layer], st->batch, st->ntiles, s->layer[op->layer].w[WT_SINKS]};
         return launch_op(b, st, op, st->rows, &p, sizeof p);
     }
-    case OP_ATTN_DECODE: {
+    case OP_ATTN_DECODE: {   /* writes part_o, part_stats (where a launch may split) and attn */
+        bool parts = op->nout == 3;
         DecodeParams p = {T(s, st, op->in[0]), cache_at(b, c, false), cache_at(b, c, true), T(s, st, op->in[1]),
-                          T(s, st, op->in[2]), T(s, st, op->out[0]), T(s, st, op->out[1]), s->scale[op->layer], st->batch};
+                          T(s, st, op->in[2]), parts ? T(s, st, op->out[0]) : 0, parts ? T(s, st, op->out[1]) : 0,
+                          s->scale[op->layer], st->batch, T(s, st, op->out[op->nout - 1]), s->layer[op->layer].w[WT_SINKS]};
         return launch_split(b, st, op, st->rows, &p, sizeof p, step_splits(b, st, op->layer));
     }
-    default: {   /* OP_ATTN_REDUCE: as many splits as the layer's decode launch */
+    default: {   /* OP_ATTN_REDUCE: as many splits as the layer's decode launch; none after one split */
+        if (op->when_split && step_splits(b, st, op->layer) == 1) return true;
         DecodeReduceParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]),
                                 (int)b->layout->model.heads, step_splits(b, st, op->layer), st->batch,
                                 s->layer[op->layer].w[WT_SINKS]};
@@ -226,23 +232,44 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
     }
 }
 
+/* bytes of the device's `from` to host memory, through the pinned staging (a page-locked copy). */
+static bool copy_back(CudaState *s, void *host, CUdeviceptr from, size_t bytes) {
+    CU_CHECK_RET(s->cu->cuMemcpyDtoH(s->pinned, from, bytes), false);
+    memcpy(host, s->pinned, bytes);
+    return true;
+}
+
 /* The logits asked for: each range of rows of xf, as many at a time as the plan's logits tensor
- * holds, copied to the host. */
+ * holds, copied to the host; in a step whose argmax follows (decode: all rows fit the tensor, one
+ * range) that op caps and copies them. */
 static bool run_logits(Backend *b, const Step *st, const PlanOp *op) {
     CudaState *s = b->impl;
     int64_t in, out, per = st->a->rows, total = 0;
     CUdeviceptr w = weight(b, op, &in, &out), lt = T(s, st, op->out[0]);
+    const bool argmax_next = op + 1 < st->a->op + st->a->nops && op[1].kind == OP_ARGMAX;
     for (int g = 0; g < st->nlr; g++)
         for (int64_t done = 0, n = st->lr[g].n; done < n; done += per) {
             int64_t k = n - done < per ? n - done : per;
             CUdeviceptr xr = T(s, st, op->in[0]) + (CUdeviceptr)((st->lr[g].from + done) * in * (int64_t)s->esize);
             if (!gemm(s, lt, CUDA_R_32F, xr, w, k, in, out)) return false;
-            CU_CHECK_RET(s->cu->cuMemcpyDtoH(st->logits + (st->lr[g].to + done) * out, lt, (size_t)(k * out) * sizeof(float)),
-                         false);
+            if (!argmax_next &&
+                !copy_back(s, st->logits + (st->lr[g].to + done) * out, lt, (size_t)(k * out) * sizeof(float)))
+                return false;
             total += k;
         }
-    model_softcap_logits(&b->layout->model, st->logits, total * out);   /* on the fp32 logits, here on the host */
+    if (!argmax_next) model_softcap_logits(&b->layout->model, st->logits, total * out);   /* on the host, fp32 */
     return true;
+}
+
+/* Each row's greedy token on the device (logit_softcap applied there, in place); only the ids asked
+ * (rows x 4 bytes), and the logits when asked, come back. */
+static bool run_argmax(Backend *b, const Step *st, const PlanOp *op) {
+    CudaState *s = b->impl;
+    ArgmaxParams p = {T(s, st, op->in[0]), T(s, st, op->out[0]), (int)st->rows};
+    size_t row = (size_t)b->layout->model.vocab * sizeof(float);
+    return launch_op(b, st, op, st->rows, &p, sizeof p) &&
+           (!st->ids || copy_back(s, st->ids, p.ids, (size_t)st->rows * sizeof(int32_t))) &&
+           (!st->logits || copy_back(s, st->logits, p.logits, (size_t)st->rows * row));
 }
 
 /* A mixture of experts' kernels (moe.cuh): the route, the gathered expert GEMMs, the combine. */
@@ -317,6 +344,7 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
         return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_LOGITS: return run_logits(b, st, op);
+    case OP_ARGMAX: return run_argmax(b, st, op);
     default: return run_attention_op(b, st, op);
     }
 }
@@ -354,7 +382,7 @@ static bool upload_prefill_ints(Backend *b, Step *st) {
 static bool run_ops(Backend *b, const Step *st, int from, int to) {
     for (int i = from; i < to; i++) {
         const PlanOp *op = &st->a->op[i];
-        if (!st->logits && op->layer < 0 && op->kind != OP_EMBED) continue;
+        if (!st->logits && !st->ids && op->layer < 0 && op->kind != OP_EMBED) continue;
         if (!run_op(b, st, op)) return false;
     }
     return true;
@@ -380,16 +408,16 @@ static bool capture_step(Backend *b, const Step *st, int body) {
     return true;
 }
 
-/* A decode step as its graph: captured again when the key (rows, logits asked, every layer's split
- * count) changed, then replayed; the logits (a GEMM and the copy to the host) run after it. */
+/* A decode step as its graph: captured again when the key (rows, logits or ids asked, every layer's
+ * split count) changed, then replayed; the logits and argmax (and their copies to the host) run after it. */
 static bool replay_step(Backend *b, const Step *st) {
     CudaState *s = b->impl;
     const int n = b->layout->nlayers + 2;
     int body = st->a->nops;
-    if (body > 0 && st->a->op[body - 1].kind == OP_LOGITS) body--;
+    while (body > 0 && (st->a->op[body - 1].kind == OP_LOGITS || st->a->op[body - 1].kind == OP_ARGMAX)) body--;
     int *key = xcalloc((size_t)n, sizeof *key);
     key[0] = (int)st->rows;
-    key[1] = st->logits != NULL;
+    key[1] = st->logits || st->ids;
     for (int i = 0; i < b->layout->nlayers; i++) key[i + 2] = step_splits(b, st, i);
     bool same = s->graph && memcmp(key, s->graph_key, (size_t)n * sizeof *key) == 0;
     memcpy(s->graph_key, key, (size_t)n * sizeof *key);
@@ -416,21 +444,26 @@ static bool cuda_prefill_batch(Backend *b, const PrefillPart *parts, int n, floa
     int64_t rows = 0;
     for (int i = 0; i < n; i++) rows += parts[i].n;
     Step st = {&s->plan.prefill, &s->ints[0], false, rows, n, logits, lr, backend_logit_rows(parts, n, lr), NULL,
-               parts, 0};
+               parts, 0, NULL};
     bool ok = forward(b, NULL, &st);
     free(lr);
     for (int i = 0; i < n && ok; i++) b->seq_len[parts[i].slot] += parts[i].n;
     return ok;
 }
 
-static bool cuda_decode_slots(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits) {
+static bool cuda_decode_argmax(Backend *b, const int *slots, int n, const int32_t *tokens, int32_t *ids,
+                               float *logits) {
     CudaState *s = b->impl;
     if (!backend_check_decode(b, slots, n, tokens)) return false;
     LogitRows all = {0, n, 0};
-    Step st = {&s->plan.decode, &s->ints[1], true, n, n, logits, &all, 1, slots, NULL, 0};
+    Step st = {&s->plan.decode, &s->ints[1], true, n, n, logits, &all, 1, slots, NULL, 0, ids};
     if (!forward(b, tokens, &st)) return false;
     for (int i = 0; i < n; i++) b->seq_len[slots[i]]++;
     return true;
+}
+
+static bool cuda_decode_slots(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits) {
+    return cuda_decode_argmax(b, slots, n, tokens, NULL, logits);
 }
 
 /* ------------------------------------------------------------------ closing */
@@ -447,6 +480,7 @@ static void free_state(CudaState *s) {
         for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
             if (blocks[i]) cu->cuMemFree(blocks[i]);
         if (s->mod) cu->cuModuleUnload(s->mod);
+        if (s->pinned) cu->cuMemFreeHost(s->pinned);
         cu->cuDevicePrimaryCtxRelease(s->dev);
     }
     if (s->plan_ready) run_plan_free(&s->plan);
@@ -467,8 +501,10 @@ static void cuda_close(Backend *b) {
     backend_release(b);
 }
 
-static const BackendOps cuda_ops = {"cuda", cuda_prefill_batch, backend_decode_all, cuda_decode_slots, cuda_close};
-static const BackendOps emu_ops = {"emu", cuda_prefill_batch, backend_decode_all, cuda_decode_slots, cuda_close};
+static const BackendOps cuda_ops = {"cuda", cuda_prefill_batch, backend_decode_all, cuda_decode_slots, cuda_close,
+                                    cuda_decode_argmax};
+static const BackendOps emu_ops = {"emu", cuda_prefill_batch, backend_decode_all, cuda_decode_slots, cuda_close,
+                                   cuda_decode_argmax};
 
 /* ------------------------------------------------------------------ opening */
 
@@ -535,13 +571,6 @@ static int resolve_functions(CudaState *s, char *err, size_t errlen) {
     return 0;
 }
 
-/* The host values of a weight of the plan: the model's whole array (a mixture of experts' stacked
- * weights are one array, E slices of the checkpoint's tensors). */
-static const float *host_weight(const Model *m, const WeightSlot *w) {
-    if (w->layer >= 0) return *model_layer_slot(&m->layer[w->layer], w->ref);
-    return w->ref == WT_EMBED ? m->embed : w->ref == WT_NORM_FINAL ? m->norm_final : m->lm_head;
-}
-
 /* Where the backend finds weight w on the device, and its slot of the plan. */
 static void set_dev_weight(CudaState *s, const WeightSlot *w, CUdeviceptr at) {
     if (w->layer >= 0) s->layer[w->layer].w[w->ref] = at, s->layer[w->layer].slot[w->ref] = w;
@@ -550,21 +579,10 @@ static void set_dev_weight(CudaState *s, const WeightSlot *w, CUdeviceptr at) {
     else s->lm_head = at, s->lm_head_slot = w;
 }
 
-/* The model's values, as many as the plan's weights hold (its tensors, an expert's slices included). */
-static bool weights_match(const Model *m, const RunPlan *p) {
-    ModelTensor *t = NULL;
-    int n = model_tensors((Model *)m, &t);
-    int64_t model = 0, plan = 0;
-    for (int i = 0; i < n; i++) model += t[i].shape[0] * (t[i].ndim == 2 ? t[i].shape[1] : 1);
-    free(t);
-    for (int i = 0; i < p->nweights; i++) plan += p->weight[i].rows * p->weight[i].cols;
-    return model == plan;
-}
-
 /* Weights of the model, converted to the model dtype, in one allocation at the plan's offsets. */
 static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
     const RunPlan *p = &s->plan;
-    if (!weights_match(b->model, p))
+    if (!model_matches_plan(b->model, p))
         return backend_open_error(err, errlen, 1, "internal error: the run plan's weights are not the model's tensors");
     uint16_t *staging = NULL;
     CU_CHECK_GOTO(s->cu->cuMemAlloc(&s->weights, (size_t)p->weights_bytes), fail);
@@ -573,7 +591,7 @@ static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
     s->layer = xcalloc((size_t)b->layout->nlayers + 1, sizeof *s->layer);
     for (int i = 0; i < p->nweights; i++) {
         const WeightSlot *w = &p->weight[i];
-        const float *src = host_weight(b->model, w);
+        const float *src = model_plan_weight(b->model, w);
         int64_t count = w->rows * w->cols;
         if (!src) {
             free(staging);
@@ -646,6 +664,8 @@ static int find_ints(CudaState *s, char *err, size_t errlen) {
                         : !strcmp(at->name, "sequences") ? &si->sequences
                         : !strcmp(at->name, "chunk_args") ? &si->chunk_args
                                                           : NULL;
+            if (!strcmp(at->name, "logits") || !strcmp(at->name, "token_ids"))   /* what a step copies back */
+                s->pinned_bytes = (size_t)a->item[t].size > s->pinned_bytes ? (size_t)a->item[t].size : s->pinned_bytes;
             if (!slot) continue;
             *slot = t;
             if (a->item[t].size > most) most = a->item[t].size;
@@ -655,6 +675,7 @@ static int find_ints(CudaState *s, char *err, size_t errlen) {
     }
     s->host_ints = xcalloc((size_t)most + 4, 1);
     s->prefill_rows = xcalloc((size_t)(3 * s->plan.prefill.tokens), sizeof *s->prefill_rows);
+    CU_CHECK_RET(s->cu->cuMemAllocHost(&s->pinned, s->pinned_bytes), last_cuda_error(err, errlen, 1));
     return 0;
 }
 
@@ -684,32 +705,6 @@ static int plan_kernels(Backend *b, CudaState *s, const char *arch, char *err, s
 static bool env_flag(const char *name) {
     const char *v = getenv(name);
     return v && *v && strcmp(v, "0") != 0;
-}
-
-bool backend_cuda_available(char *why, size_t whylen) {
-    const CudaDriver *cu = cuda_driver_load(why, whylen);
-    if (!cu) return false;
-    int count = 0;
-    CUresult r = cu->cuDeviceGetCount(&count);
-    if (r != CUDA_SUCCESS || count < 1) {
-        snprintf(why, whylen, "the CUDA driver sees no device");
-        return false;
-    }
-    return true;
-}
-
-/* MIXC_CUDA_PLAN=1: every launch of a full prefill chunk and of a decode step, on stderr. */
-static void print_launch_plan(const CudaState *s, const char *arch, int nseq) {
-    CudaLaunch *p = NULL;
-    int n = cuda_backend_launch_plan(&s->plan, false, s->plan.cg.chunk, &p);
-    fprintf(stderr, "mixrun: %s: %s, prefill chunk of %lld tokens:\n", s->device.name, arch,
-            (long long)s->plan.cg.chunk);
-    cuda_backend_print_plan(&s->plan.cg, p, n, stderr);
-    free(p);
-    n = cuda_backend_launch_plan(&s->plan, true, nseq, &p);
-    fprintf(stderr, "mixrun: %s: decode of %d sequences:\n", s->device.name, nseq);
-    cuda_backend_print_plan(&s->plan.cg, p, n, stderr);
-    free(p);
 }
 
 /* What the model and the run ask that the kernels cannot do: 0, or an exit status with a message. */
@@ -777,7 +772,7 @@ int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfi
         cuda_close(b);
         return rc;
     }
-    if (s->print_plan) print_launch_plan(s, arch, cfg->nseq);
+    if (s->print_plan) cuda_backend_print_launches(&s->plan, s->device.name, arch, cfg->nseq, stderr);
     return 0;
 }
 

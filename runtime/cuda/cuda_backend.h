@@ -59,7 +59,7 @@ int cuda_backend_compile(const Layout *l, const Codegen *cg, const char *arch, J
 
 typedef enum {
     CL_EMBED, CL_RMSNORM, CL_ROPE, CL_PREFILL, CL_DECODE, CL_DECODE_REDUCE, CL_SILU_MUL, CL_RESIDUAL_ADD, CL_BIAS_ADD,
-    CL_ROUTER_BIAS_ADD, CL_MOE_ROUTE, CL_MOE_GEMM, CL_MOE_COMBINE
+    CL_ROUTER_BIAS_ADD, CL_MOE_ROUTE, CL_MOE_GEMM, CL_MOE_COMBINE, CL_ARGMAX
 } CudaLaunchRole;
 
 /* The final RMSNorm of the rows whose logits are asked: the one kernel op outside the layers after
@@ -79,8 +79,10 @@ CudaLaunch cuda_launch_of(const Codegen *cg, int k, int64_t tokens, int batch);
 
 /* Every kernel launch of one step of the run plan p (a cuda plan), in order: a prefill chunk of
  * `tokens` tokens of one sequence when `decode` is false, else its decode step of p->opt.batch
- * sequences. The final RMSNorm of the rows whose logits are asked (grid [rows]) follows when there
- * are any; it is not listed. Returns the count; *out malloc'ed. */
+ * sequences (the decode step's argmax last). The final RMSNorm of the rows whose logits are asked
+ * (grid [rows]) follows when there are any; it is not listed. A reduce the schedule runs only after a
+ * split launch (when_split) is listed when its layer's decode launch, listed before it, splits.
+ * Returns the count; *out malloc'ed. */
 int cuda_backend_launch_plan(const RunPlan *p, bool decode, int64_t tokens, CudaLaunch **out);
 const char *cuda_launch_role_name(CudaLaunchRole r);
 /* A batched prefill's int inputs (docs/kernels.md) for parts[0..n) at the slots' lengths seq_len:
@@ -91,5 +93,7 @@ int cuda_prefill_ints(const int64_t *seq_len, const PrefillPart *parts, int n, i
                       int32_t *row_ints, int *args);
 /* One line per launch: "layer ROLE NAME grid X Y Z block X Y Z smem S". */
 void cuda_backend_print_plan(const Codegen *cg, const CudaLaunch *p, int n, FILE *out);
+/* Both steps' launches (a full prefill chunk, a decode of nseq sequences), headed by the device. */
+void cuda_backend_print_launches(const RunPlan *plan, const char *device, const char *arch, int nseq, FILE *out);
 
 #endif

@@ -53,6 +53,7 @@ static CudaLaunchRole role_of(KernelKind k) {
     case KV_MOE_ROUTE: return CL_MOE_ROUTE;
     case KV_MOE_GEMM: return CL_MOE_GEMM;
     case KV_MOE_COMBINE: return CL_MOE_COMBINE;
+    case KV_ARGMAX: return CL_ARGMAX;
     default: return CL_EMBED;
     }
 }
@@ -73,6 +74,8 @@ int cuda_backend_launch_plan(const RunPlan *p, bool decode, int64_t tokens, Cuda
     for (int i = 0; i < a->nops; i++) {
         const PlanOp *op = &a->op[i];
         if (op->kernel < 0 || cuda_final_norm(op)) continue;
+        /* a reduce that runs only after a split launch: after its layer's decode, listed just before */
+        if (op->when_split && (n == 0 || c[n - 1].role != CL_DECODE || c[n - 1].grid[1] == 1)) continue;
         c[n] = cuda_launch_of(&p->cg, op->kernel, tokens, batch);
         c[n++].layer = op->layer;
     }
@@ -99,7 +102,7 @@ int cuda_prefill_ints(const int64_t *seq_len, const PrefillPart *parts, int n, i
 const char *cuda_launch_role_name(CudaLaunchRole r) {
     static const char *names[] = {"embed",  "rmsnorm",  "rope",        "prefill",
                                   "decode", "decode_reduce", "silu_mul", "residual_add", "bias_add",
-                                  "router_bias_add", "moe_route", "moe_gemm", "moe_combine"};
+                                  "router_bias_add", "moe_route", "moe_gemm", "moe_combine", "argmax"};
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
 
@@ -108,4 +111,29 @@ void cuda_backend_print_plan(const Codegen *cg, const CudaLaunch *p, int n, FILE
         fprintf(out, "%d %s %s grid %u %u %u block %u %u %u smem %u\n", p[i].layer, cuda_launch_role_name(p[i].role),
                 cg->kernel[p[i].kernel].name, p[i].grid[0], p[i].grid[1], p[i].grid[2], p[i].block[0],
                 p[i].block[1], p[i].block[2], p[i].smem);
+}
+
+/* MIXC_CUDA_PLAN=1: every launch of a full prefill chunk and of a decode step. */
+void cuda_backend_print_launches(const RunPlan *plan, const char *device, const char *arch, int nseq, FILE *out) {
+    CudaLaunch *p = NULL;
+    int n = cuda_backend_launch_plan(plan, false, plan->cg.chunk, &p);
+    fprintf(out, "mixrun: %s: %s, prefill chunk of %lld tokens:\n", device, arch, (long long)plan->cg.chunk);
+    cuda_backend_print_plan(&plan->cg, p, n, out);
+    free(p);
+    n = cuda_backend_launch_plan(plan, true, nseq, &p);
+    fprintf(out, "mixrun: %s: decode of %d sequences:\n", device, nseq);
+    cuda_backend_print_plan(&plan->cg, p, n, out);
+    free(p);
+}
+
+bool backend_cuda_available(char *why, size_t whylen) {
+    const CudaDriver *cu = cuda_driver_load(why, whylen);
+    if (!cu) return false;
+    int count = 0;
+    CUresult r = cu->cuDeviceGetCount(&count);
+    if (r != CUDA_SUCCESS || count < 1) {
+        snprintf(why, whylen, "the CUDA driver sees no device");
+        return false;
+    }
+    return true;
 }

@@ -21,7 +21,7 @@ static const struct {
         FIELD(PrefillParams, batch), FIELD(PrefillParams, ntiles), FIELD(PrefillParams, sinks),
     FIELD(DecodeParams, q), FIELD(DecodeParams, k_cache), FIELD(DecodeParams, v_cache), FIELD(DecodeParams, pos),
         FIELD(DecodeParams, seq), FIELD(DecodeParams, o_part), FIELD(DecodeParams, ml_part),
-        FIELD(DecodeParams, scale), FIELD(DecodeParams, batch),
+        FIELD(DecodeParams, scale), FIELD(DecodeParams, batch), FIELD(DecodeParams, out), FIELD(DecodeParams, sinks),
     FIELD(DecodeReduceParams, o_part), FIELD(DecodeReduceParams, ml_part), FIELD(DecodeReduceParams, out),
         FIELD(DecodeReduceParams, heads), FIELD(DecodeReduceParams, nsplit), FIELD(DecodeReduceParams, batch),
         FIELD(DecodeReduceParams, sinks),
@@ -33,6 +33,7 @@ static const struct {
         FIELD(MoeGemmParams, out), FIELD(MoeGemmParams, tokens),
     FIELD(MoeCombineParams, x), FIELD(MoeCombineParams, route), FIELD(MoeCombineParams, out),
         FIELD(MoeCombineParams, tokens),
+    FIELD(ArgmaxParams, logits), FIELD(ArgmaxParams, ids), FIELD(ArgmaxParams, rows),
 };
 #define SIZE(S) {#S, sizeof(S)}
 static const struct {
@@ -40,7 +41,8 @@ static const struct {
     size_t size;
 } param_sizes[] = {SIZE(RmsNormParams), SIZE(SiluMulParams),       SIZE(RopeParams), SIZE(PrefillParams),
                    SIZE(DecodeParams),  SIZE(DecodeReduceParams), SIZE(EmbedParams), SIZE(AddParams),
-                   SIZE(BiasAddParams), SIZE(MoeRouteParams), SIZE(MoeGemmParams), SIZE(MoeCombineParams)};
+                   SIZE(BiasAddParams), SIZE(MoeRouteParams), SIZE(MoeGemmParams), SIZE(MoeCombineParams),
+                   SIZE(ArgmaxParams)};
 
 void kernel_params_asserts(Buf *out) {
     buf_puts(out, "\n/* Appended by runtime/cuda/kernel_params.c: the host layout of the parameter structs. */\n");

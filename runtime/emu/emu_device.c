@@ -90,6 +90,9 @@ static CUresult mem_alloc(CUdeviceptr *p, size_t n) {
     return CUDA_SUCCESS;
 }
 static CUresult mem_free(CUdeviceptr p) { free((void *)(uintptr_t)p); return CUDA_SUCCESS; }
+/* Host memory is all the emulated device has: "page-locked" memory is plain memory. */
+static CUresult host_alloc(void **p, size_t n) { return (*p = malloc(n ? n : 1)) ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY; }
+static CUresult host_free(void *p) { free(p); return CUDA_SUCCESS; }
 static CUresult copy_htod(CUdeviceptr d, const void *h, size_t n) { memcpy((void *)(uintptr_t)d, h, n); return CUDA_SUCCESS; }
 static CUresult copy_dtoh(void *h, CUdeviceptr d, size_t n) { memcpy(h, (const void *)(uintptr_t)d, n); return CUDA_SUCCESS; }
 static CUresult copy_dtod(CUdeviceptr d, CUdeviceptr s, size_t n) {
@@ -128,6 +131,7 @@ static const CudaDriver emu_driver = {
     .cuStreamDestroy = stream_destroy, .cuStreamSynchronize = stream_sync, .cuEventCreate = event_create,
     .cuEventRecord = event_record, .cuEventSynchronize = event_sync, .cuEventElapsedTime = event_elapsed,
     .cuEventDestroy = event_destroy, .cuGetErrorName = error_name, .cuGetErrorString = error_string,
+    .cuMemAllocHost = host_alloc, .cuMemFreeHost = host_free,
 };
 
 /* ------------------------------------------------------------------ cuBLAS: cublasGemmEx on the CPU */

@@ -1,6 +1,7 @@
 /* http_gen.c — generations and the engine thread of `mixrun serve` (http.h). */
 #include "http.h"
 
+#include "mixc_params.h"   /* mixc_argmax */
 #include "progress.h"
 
 #include <math.h>
@@ -78,18 +79,27 @@ void gen_cancel(Gen *g) {
 /* ------------------------------------------------------------------ the engine's hooks */
 
 /* Logits with NaN or Inf would pick some token silently: the generation fails instead, naming the
- * position (hook_emitted ends it). */
+ * position and what the first non-finite value is (hook_emitted ends it). 0 is returned then. */
+static int32_t refuse_logits(Gen *g, bool nan) {
+    pthread_mutex_lock(&g->mu);
+    snprintf(g->error, sizeof g->error, "the logits at position %lld hold %s (the %s backend)",
+             (long long)(g->req.prompt_len + g->nvisible), nan ? "NaN" : "Inf", g->srv->b->name);
+    pthread_mutex_unlock(&g->mu);
+    return 0;
+}
+
 static int32_t hook_pick(void *user, const float *logits, int64_t vocab) {
     Gen *g = user;
-    for (int64_t v = 0; v < vocab; v++)
-        if (!isfinite(logits[v])) {
-            pthread_mutex_lock(&g->mu);
-            snprintf(g->error, sizeof g->error, "the logits at position %lld hold %s (the %s backend)",
-                     (long long)(g->req.prompt_len + g->nvisible), isnan(logits[v]) ? "NaN" : "Inf", g->srv->b->name);
-            pthread_mutex_unlock(&g->mu);
-            return 0;
-        }
+    int32_t code = mixc_argmax(logits, vocab);   /* the greedy token, or what the logits hold */
+    if (code < 0) return refuse_logits(g, code == MIXC_ARGMAX_NAN);
     return sample_token(&g->srv->scratch, logits, g->temperature, g->top_p, &g->rng);
+}
+
+/* Greedy requests (temperature 0) take the backend's argmax: no logits come back for them. */
+static bool hook_wants_logits(void *user) { return ((Gen *)user)->temperature > 0; }
+
+static int32_t hook_pick_greedy(void *user, int32_t code) {
+    return code < 0 ? refuse_logits(user, code == MIXC_ARGMAX_NAN) : code;
 }
 
 /* Bytes at the end of text[0, len) that may still change: an incomplete UTF-8 sequence, decoded
@@ -268,7 +278,8 @@ static void fail_all(HttpServer *s) {
     s->m.queued = 0;
 }
 
-const ServeHooks http_engine_hooks = {hook_pick, hook_emitted, hook_finished};
+const ServeHooks http_engine_hooks = {.pick = hook_pick, .wants_logits = hook_wants_logits, .pick_greedy = hook_pick_greedy,
+                                      .emitted = hook_emitted, .finished = hook_finished};
 
 void *http_engine_main(void *server) {
     HttpServer *s = server;

@@ -440,3 +440,18 @@ int32_t model_greedy_token(const float *logits, int64_t vocab) {
         if (logits[i] > logits[best]) best = i;
     return (int32_t)best;
 }
+
+const float *model_plan_weight(const Model *m, const WeightSlot *w) {
+    if (w->layer >= 0) return *model_layer_slot(&m->layer[w->layer], w->ref);
+    return w->ref == WT_EMBED ? m->embed : w->ref == WT_NORM_FINAL ? m->norm_final : m->lm_head;
+}
+
+bool model_matches_plan(const Model *m, const RunPlan *p) {
+    ModelTensor *t = NULL;
+    int n = model_tensors((Model *)m, &t);
+    int64_t model = 0, plan = 0;
+    for (int i = 0; i < n; i++) model += t[i].shape[0] * (t[i].ndim == 2 ? t[i].shape[1] : 1);
+    free(t);
+    for (int i = 0; i < p->nweights; i++) plan += p->weight[i].rows * p->weight[i].cols;
+    return model == plan;
+}

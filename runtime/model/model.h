@@ -20,6 +20,7 @@
 #define MIXC_RUNTIME_MODEL_H
 
 #include "mixc.h"
+#include "run_plan.h"
 #include "safetensors.h"
 
 typedef struct {
@@ -73,6 +74,14 @@ float *model_tensor_data(const ModelTensor *t);
 /* Every tensor the layout's model has (lm_head only when not tied), in checkpoint order.
  * Returns the count; *out is malloc'ed. The slots point into `m`. */
 int model_tensors(Model *m, ModelTensor **out);
+
+/* The host values of a weight of a run plan (compiler/plan/run_plan.h's WeightSlot): the model's
+ * whole array (a mixture of experts' stacked weights are one array, E slices of the checkpoint's
+ * tensors); NULL when the model lacks it. */
+const float *model_plan_weight(const Model *m, const WeightSlot *w);
+/* Whether the model has as many values as the run plan's weights hold (its tensors, an expert's
+ * slices included). */
+bool model_matches_plan(const Model *m, const RunPlan *p);
 
 /* Whether the weights fit: the exact parameter count's fp32 copies within this machine's memory;
  * false with a message in err (the count, the bytes needed and the memory there is). */

@@ -1,6 +1,7 @@
 /* engine.c — continuous batching with chunked prefill mixed into decode steps (engine.h). */
 #include "engine.h"
 
+#include "mixc_params.h"   /* mixc_argmax: the greedy pick */
 #include "progress.h"
 
 #include <stdio.h>
@@ -26,7 +27,7 @@ struct ServeEngine {
     int *order;             /* [nslots] the busy slots in admission order */
     int64_t kv_budget, chunk, vocab, step_tokens;
     float *logits;          /* [nslots][vocab] */
-    int32_t *tokens;
+    int32_t *tokens, *ids;  /* [nslots] a decode step's tokens in, and its argmax codes out */
     int *slots;
     PrefillPart *parts;     /* [nslots] a prefill step's chunks, one per sequence */
     Buf trace;
@@ -49,6 +50,7 @@ ServeEngine *serve_engine_open(Backend *b, const ServeOptions *o, const ServeHoo
     e->slots = xcalloc((size_t)nslots, sizeof *e->slots);
     e->parts = xcalloc((size_t)nslots, sizeof *e->parts);
     e->tokens = xcalloc((size_t)nslots, sizeof *e->tokens);
+    e->ids = xcalloc((size_t)nslots, sizeof *e->ids);
     e->logits = xcalloc((size_t)(nslots * e->vocab), sizeof(float));
     return e;
 }
@@ -60,6 +62,7 @@ void serve_engine_close(ServeEngine *e) {
     free(e->slots);
     free(e->parts);
     free(e->tokens);
+    free(e->ids);
     free(e->logits);
     buf_free(&e->trace);
     free(e);
@@ -107,12 +110,25 @@ bool serve_engine_cancel(ServeEngine *e, const void *user) {
     return false;
 }
 
-/* The sequence in slot q chose a token from logits: it leaves with max_new tokens (or when the
- * caller ends it), else decodes it next. */
-static void emit(ServeEngine *e, int q, const float *logits, double now) {
+/* Whether slot q's sequence picks from its logits (else greedily, from the backend's argmax). */
+static bool wants_logits(const ServeEngine *e, int q) {
+    return e->hooks.pick && (!e->hooks.wants_logits || e->hooks.wants_logits(e->slot[q].user));
+}
+
+/* The sequence in slot q chose a token, from its logits when it wants them, else the argmax code: it
+ * leaves with max_new tokens (or when the caller ends it), else decodes it next. false (b->err) for
+ * a code of non-finite logits that no hook takes. */
+static bool emit(ServeEngine *e, int q, const float *logits, int32_t code, double now) {
     Slot *sl = &e->slot[q];
     ServeResult *res = sl->res;
-    int32_t tok = e->hooks.pick ? e->hooks.pick(sl->user, logits, e->vocab) : model_greedy_token(logits, e->vocab);
+    int32_t tok = wants_logits(e, q) ? e->hooks.pick(sl->user, logits, e->vocab)
+                  : e->hooks.pick_greedy ? e->hooks.pick_greedy(sl->user, code) : code;
+    if (tok < 0) {
+        snprintf(e->b->err, sizeof e->b->err, "the logits of request '%s' at position %lld hold %s (the %s backend)",
+                 sl->r->id, (long long)(sl->r->prompt_len + res->noutput), code == MIXC_ARGMAX_NAN ? "NaN" : "Inf",
+                 e->b->name);
+        return false;
+    }
     if (res->noutput == 0) {
         sl->first_token_at = now;
         res->ttft_s = now - sl->arrived_at;
@@ -120,7 +136,7 @@ static void emit(ServeEngine *e, int q, const float *logits, double now) {
     res->output[res->noutput++] = tok;
     sl->next = tok;
     bool stop = e->hooks.emitted && e->hooks.emitted(sl->user, tok);
-    if (!stop && res->noutput < sl->r->max_new) return;
+    if (!stop && res->noutput < sl->r->max_new) return true;
     res->e2e_s = now - sl->arrived_at;
     res->tpot_s = res->noutput > 1 ? (now - sl->first_token_at) / (double)(res->noutput - 1) : 0.0;
     if (e->o->trace) buf_printf(&e->trace, " finish %s", sl->r->id);
@@ -128,22 +144,26 @@ static void emit(ServeEngine *e, int q, const float *logits, double now) {
     leave(e, q);
     e->st.finished++;
     if (e->hooks.finished) e->hooks.finished(user);
+    return true;
 }
 
 /* One decode step over every sequence past its prefill; the count decoded, -1 on failure. */
 static int decode_running(ServeEngine *e) {
     int n = 0;
+    bool logits = false;   /* only when a sequence samples from them: else only the ids come back */
     for (int k = 0; k < e->st.busy; k++) {
         const Slot *sl = &e->slot[e->order[k]];
         if (sl->prefilled < sl->r->prompt_len) continue;
+        logits = logits || wants_logits(e, e->order[k]);
         e->slots[n] = e->order[k];
         e->tokens[n++] = sl->next;
     }
     if (n == 0) return 0;
     if (e->o->trace) buf_printf(&e->trace, " decode %d", n);
-    if (!e->b->ops->decode_slots(e->b, e->slots, n, e->tokens, e->logits)) return -1;
+    if (!e->b->ops->decode_argmax(e->b, e->slots, n, e->tokens, e->ids, logits ? e->logits : NULL)) return -1;
     double now = mono_seconds();
-    for (int i = 0; i < n; i++) emit(e, e->slots[i], e->logits + (int64_t)i * e->vocab, now);
+    for (int i = 0; i < n; i++)
+        if (!emit(e, e->slots[i], e->logits + (int64_t)i * e->vocab, e->ids[i], now)) return -1;
     return n;
 }
 
@@ -171,7 +191,9 @@ static int64_t prefill_batch(ServeEngine *e, int64_t budget) {
         Slot *sl = &e->slot[e->parts[i].slot];
         if (!sl->r) continue;   /* a hook of an earlier emit cancelled it */
         sl->prefilled += e->parts[i].n;
-        if (sl->prefilled == sl->r->prompt_len) emit(e, e->parts[i].slot, e->logits + (int64_t)i * e->vocab, now);
+        const float *row = e->logits + (int64_t)i * e->vocab;
+        if (sl->prefilled == sl->r->prompt_len && !emit(e, e->parts[i].slot, row, mixc_argmax(row, e->vocab), now))
+            return -1;
     }
     return spent;
 }

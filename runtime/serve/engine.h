@@ -16,8 +16,15 @@ typedef struct ServeEngine ServeEngine;
 
 /* What a caller may decide per sequence; each hook gets the `user` pointer given at admission. */
 typedef struct {
-    /* The token the sequence generates from its logits [vocab]; NULL: greedy (model_greedy_token). */
+    /* The token the sequence generates from its logits [vocab]; NULL: greedy (the backend's argmax). */
     int32_t (*pick)(void *user, const float *logits, int64_t vocab);
+    /* Whether the sequence needs its logits for pick (sampling at a temperature); false: it is greedy,
+     * its token the backend's argmax (a decode step where every sequence is greedy copies back only
+     * the token ids: Backend.ops->decode_argmax). NULL: every sequence with a pick needs them. */
+    bool (*wants_logits)(void *user);
+    /* A greedy sequence's token from the argmax code of its logits (mixc_argmax: negative when they
+     * hold a NaN or an infinity). NULL: the code, and a negative one fails the step (b->err). */
+    int32_t (*pick_greedy)(void *user, int32_t code);
     /* The sequence generated tok (res->output[res->noutput - 1]); true ends it now (a stop). NULL:
      * sequences end at max_new only. */
     bool (*emitted)(void *user, int32_t tok);

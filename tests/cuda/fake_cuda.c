@@ -15,6 +15,8 @@
  *              the emulator, planned like the backend's), and with FAKE_CUBLAS_COMPUTE=1 the GEMMs
  *              are computed on the host (fp32 accumulation, bf16/fp32 operands): the whole backend
  *              then computes real logits on the CPU, to compare with the cpu backend.
+ *   Copies back (full): each cuMemcpyDtoH is logged ("copy_dtoh BYTES pinned|pageable": into memory of
+ *              cuMemAllocHost or not), so a test counts what a step brings to the host.
  *   Streams and graphs (full): cuStreamBeginCapture records what is issued on the stream instead of
  *              running it (kernel launches, with a copy of their parameter buffer, and cuBLAS GEMMs,
  *              with their arguments); cuGraphInstantiate keeps the list and cuGraphLaunch replays it
@@ -69,11 +71,13 @@ typedef struct Alloc {
 } Alloc;
 static Alloc *allocs;
 
-int fake_cuda_in_bounds(uintptr_t p, size_t n) {
-    for (Alloc *a = allocs; a; a = a->next)
-        if (p >= a->base && p + n <= a->base + a->size && p + n >= p) return 1;
-    return 0;
+/* Whether [p, p + n) lies inside one allocation of the list. */
+static bool in_list(const Alloc *list, uintptr_t p, size_t n) {
+    for (const Alloc *a = list; a; a = a->next)
+        if (p >= a->base && p + n <= a->base + a->size && p + n >= p) return true;
+    return false;
 }
+int fake_cuda_in_bounds(uintptr_t p, size_t n) { return in_list(allocs, p, n); }
 
 static CUresult bad(const char *what) {
     fprintf(stderr, "fake_cuda: %s\n", what);
@@ -346,8 +350,8 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
     run_launch(&l);
     return replay_failed ? CUDA_ERROR_LAUNCH_FAILED : CUDA_SUCCESS;
 }
-CUresult cuMemAlloc(CUdeviceptr *p, size_t n) {
-    if (refuse_in_capture("cuMemAlloc")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+/* n bytes (filled with 0xA5: not zero, the backend must not count on zeroed memory) on a list. */
+static CUresult alloc_on(Alloc **list, void **p, size_t n) {
     Alloc *a = calloc(1, sizeof *a);
     void *mem = malloc(n ? n : 1);
     if (!a || !mem) {
@@ -355,23 +359,33 @@ CUresult cuMemAlloc(CUdeviceptr *p, size_t n) {
         free(mem);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    memset(mem, 0xA5, n);   /* not zero: the backend must not count on zeroed memory */
-    *a = (Alloc){(uintptr_t)mem, n, allocs};
-    allocs = a;
-    *p = (CUdeviceptr)(uintptr_t)mem;
+    memset(mem, 0xA5, n);
+    *a = (Alloc){(uintptr_t)mem, n, *list};
+    *list = a;
+    *p = mem;
     return CUDA_SUCCESS;
 }
-CUresult cuMemFree(CUdeviceptr p) {
-    if (refuse_in_capture("cuMemFree")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
-    for (Alloc **a = &allocs; *a; a = &(*a)->next)
-        if ((*a)->base == (uintptr_t)p) {
+static CUresult free_on(Alloc **list, uintptr_t p, const char *unknown) {
+    for (Alloc **a = list; *a; a = &(*a)->next)
+        if ((*a)->base == p) {
             Alloc *dead = *a;
             *a = dead->next;
             free((void *)dead->base);
             free(dead);
             return CUDA_SUCCESS;
         }
-    return bad("cuMemFree of an unknown pointer");
+    return bad(unknown);
+}
+CUresult cuMemAlloc(CUdeviceptr *p, size_t n) {
+    if (refuse_in_capture("cuMemAlloc")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    void *mem = NULL;
+    CUresult r = alloc_on(&allocs, &mem, n);
+    *p = (CUdeviceptr)(uintptr_t)mem;
+    return r;
+}
+CUresult cuMemFree(CUdeviceptr p) {
+    if (refuse_in_capture("cuMemFree")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    return free_on(&allocs, (uintptr_t)p, "cuMemFree of an unknown pointer");
 }
 CUresult cuMemcpyHtoD(CUdeviceptr d, const void *h, size_t n) {
     if (refuse_in_capture("cuMemcpyHtoD (synchronous)")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
@@ -379,10 +393,26 @@ CUresult cuMemcpyHtoD(CUdeviceptr d, const void *h, size_t n) {
     memcpy((void *)(uintptr_t)d, h, n);
     return CUDA_SUCCESS;
 }
+/* Page-locked host memory (cuMemAllocHost): a list of its own, freed by cuMemFreeHost only. */
+static Alloc *host_allocs;
+CUresult cuMemAllocHost(void **p, size_t n) {
+    if (refuse_in_capture("cuMemAllocHost")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    return alloc_on(&host_allocs, p, n);
+}
+CUresult cuMemFreeHost(void *p) {
+    if (refuse_in_capture("cuMemFreeHost")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    return free_on(&host_allocs, (uintptr_t)p, "cuMemFreeHost of a pointer cuMemAllocHost did not give");
+}
+/* Every copy back is logged: "copy_dtoh BYTES pinned|pageable" (to page-locked memory or not). */
 CUresult cuMemcpyDtoH(void *h, CUdeviceptr d, size_t n) {
     if (refuse_in_capture("cuMemcpyDtoH (synchronous)")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     if (!fake_cuda_in_bounds((uintptr_t)d, n)) return bad("cuMemcpyDtoH out of bounds");
     memcpy(h, (void *)(uintptr_t)d, n);
+    FILE *out = getenv("FAKE_CUDA_LOG") ? fopen(getenv("FAKE_CUDA_LOG"), "a") : NULL;
+    if (out) {
+        fprintf(out, "copy_dtoh %zu %s\n", n, in_list(host_allocs, (uintptr_t)h, n) ? "pinned" : "pageable");
+        fclose(out);
+    }
     return CUDA_SUCCESS;
 }
 CUresult cuMemcpyDtoD(CUdeviceptr d, CUdeviceptr s, size_t n) {
@@ -414,6 +444,7 @@ __attribute__((destructor)) static void report_leaks(void) {
     if (strcmp(mode(), "full") != 0) return;
     int n = 0;
     for (Alloc *a = allocs; a; a = a->next) n++;
+    for (Alloc *a = host_allocs; a; a = a->next) n++;
     if (n || modules || ctx_refs) fprintf(stderr, "fake_cuda: at exit %d allocations, %d modules, %d contexts held\n", n, modules, ctx_refs);
 }
 #endif

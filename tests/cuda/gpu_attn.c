@@ -248,7 +248,8 @@ static int decode_setup(Probe *p, const Args *a, Decode *d, bool keep_values) {
     CU_CHECK(p->cu->cuMemcpyHtoD(d->dq, d->q, (size_t)(B * qw) * 2));
     CU_CHECK(p->cu->cuMemcpyHtoD(d->dpos, pos, (size_t)B * sizeof(int)));
     CU_CHECK(p->cu->cuMemcpyHtoD(d->dseq, seq, (size_t)B * sizeof(int)));
-    d->dp = (DecodeParams){d->dq, d->dk, d->dv, d->dpos, d->dseq, d->dop, d->dml, (float)(1.0 / sqrt((double)a->head_dim)), (int)B};
+    d->dp = (DecodeParams){d->dq, d->dk, d->dv, d->dpos, d->dseq, d->dop, d->dml, (float)(1.0 / sqrt((double)a->head_dim)), (int)B,
+                           0, 0};   /* out 0: partials even at one split, the reduce after */
     d->rp = (DecodeReduceParams){d->dop, d->dml, d->dout, (int)a->heads, d->splits, (int)B, 0};
     rc = 0;
 fail:

@@ -156,6 +156,19 @@ static int check_launch(json_t *man, const Codegen *cg, const CudaLaunch *c, con
     return bad;
 }
 
+/* Kernel k is a split-KV reduce that no layer's decode launch can need: every layer using it sees
+ * too few keys to split at this context and batch (plan_decode_max_launch_splits), so the plan lists
+ * no reduce for them (docs/kernels.md) though codegen compiled one for their shape. */
+static bool reduce_never_runs(const Layout *l, const Codegen *cg, int k, int64_t context, int64_t batch) {
+    bool used_by_a_layer = false;
+    for (int i = 0; i < l->nlayers; i++) {
+        if (cg->layer[i].decode_reduce != k) continue;
+        used_by_a_layer = true;
+        if (plan_decode_max_launch_splits(layer_history(&l->layer[i]), context, batch) > 1) return false;
+    }
+    return used_by_a_layer;
+}
+
 /* Compiles the backend's source for arch; every kernel must be in the cubin. */
 static int check_compile(const Layout *l, const Codegen *cg, const char *arch) {
     JitResult r;
@@ -268,7 +281,7 @@ int main(int argc, char **argv) {
         for (int j = 0; j < cg.nkernels; j++)
             if (strcmp(cg.kernel[j].name, name) == 0) found = j;
         if (found < 0) printf("the manifest's %s is not among the backend's kernels\n", name), bad = 1;
-        else if (!used[found])
+        else if (!used[found] && !reduce_never_runs(&l, &cg, found, o.context, batch))
             printf("the manifest's %s is never launched\n", name), bad = 1;
     }
     if (json_array_size(json_object_get(man, "kernels")) != (size_t)cg.nkernels)

@@ -81,6 +81,15 @@ MIXC_CUDA_GRAPHS=1 MIXC_ROUTE_LOG=$T/routes run_fake "fake route log graphs" ful
 run_fake "fake hd16" full 1 --layout examples/ma.mix "${TS[@]}" --set kv_heads=2 --set head_dim=16 --random-weights 1 --tokens 1,2,3 --backend cuda &&
   expect_err "--backend cuda with a head_dim the kernels lack: exit 1, says why" "head_dim 16"
 
+# decode_tail_ok ND: the last decode step's launches in $T/launches are the ND of the printed plan
+# ($T/pd), the final RMSNorm of the logits rows (not listed: grid = its rows, 1 or more) just before
+# the last one, the argmax (the decode step's last kernel).
+decode_tail_ok() {
+  tail -n $(($1 + 1)) "$T/launches" >"$T/tail"
+  cmp -s <(head -n $(($1 - 1)) "$T/tail"; tail -n 1 "$T/tail") "$T/pd" && grep -q '^argmax_' <(tail -n 1 "$T/tail") &&
+    [ "$(sed -n "$1p" "$T/tail" | cut -d' ' -f1)" = "$(head -n 2 "$T/pp" | tail -n 1 | cut -d' ' -f1)" ]
+}
+
 # plan_lines PHASE: the launches of the plan printed by MIXC_CUDA_PLAN=1, as the stand-in logs them.
 plan_lines() {
   awk -v phase="$1" '/^mixrun: cuda: .*prefill chunk/ {on = phase == "prefill"; next}
@@ -109,15 +118,14 @@ for f in "${examples[@]}"; do
   if [ "$(head -n 1 "$T/log")" != "cublas_workspace 33554432" ] || [ "$(grep -c '^cublas_workspace' "$T/log")" != 1 ]; then
     ex_fail+=("$n: the cuBLAS workspace is not the plan's 32 MiB, set once first: $(grep -m2 cublas_workspace "$T/log")"); continue
   fi
-  grep -v '^gemm \|^cublas_workspace ' "$T/log" >"$T/launches"
+  grep -v '^gemm \|^cublas_workspace \|^copy_dtoh ' "$T/log" >"$T/launches"
   plan_lines prefill >"$T/pp"
   plan_lines decode >"$T/pd"
   np=$(wc -l <"$T/pp"); nd=$(wc -l <"$T/pd")
   # 26 tokens = chunks of 8, 8, 8, 2: the first chunk's launches are the plan's; the last step is a
-  # decode of 1 sequence, followed by the final RMSNorm of its logits row.
+  # decode of 1 sequence, its final RMSNorm of its logits row before its argmax.
   if [ "$np" -lt 3 ] || ! cmp -s <(head -n "$np" "$T/launches") "$T/pp"; then ex_fail+=("$n: prefill launches differ from the plan"); continue; fi
-  if [ "$nd" -lt 3 ] || ! cmp -s <(tail -n $((nd + 1)) "$T/launches" | head -n "$nd") "$T/pd" ||
-     [ "$(tail -n 1 "$T/launches" | cut -d' ' -f1-2)" != "$(head -n 2 "$T/pp" | tail -n 1 | cut -d' ' -f1) 1" ]; then ex_fail+=("$n: decode launches differ from the plan"); continue; fi
+  if [ "$nd" -lt 3 ] || ! decode_tail_ok "$nd"; then ex_fail+=("$n: decode launches differ from the plan"); continue; fi
   ng=$(grep -c '^gemm ' "$T/log")
   [ "$ng" -gt 0 ] || { ex_fail+=("$n: no GEMM"); continue; }
 done
@@ -126,12 +134,13 @@ done
 
 if MIXC_CUDA_PLAN=1 run_fake "fake bench" full 0 --layout examples/character-ai.mix "${TS[@]}" --set kv_heads=1 --set head_dim=64 \
      --random-weights 2 --bench --batch 3 --prompt-len 20 --max-new 4 --backend cuda; then
-  grep -v '^gemm \|^cublas_workspace ' "$T/log" >"$T/launches"
+  grep -v '^gemm \|^cublas_workspace \|^copy_dtoh ' "$T/log" >"$T/launches"
+  plan_lines prefill >"$T/pp"
   plan_lines decode >"$T/pd"
   nd=$(wc -l <"$T/pd")
   if grep -q "fake_cuda:" "$T/err"; then fail "fake sm_90: --bench of 3 sequences" "$(grep -m1 fake_cuda: "$T/err")"
-  elif [ "$nd" -lt 3 ] || ! cmp -s <(tail -n $((nd + 1)) "$T/launches" | head -n "$nd") "$T/pd" || ! grep -qE '^attn_decode_\S+ [0-9]+ [0-9]+ 3 ' "$T/pd"; then
-    fail "fake sm_90: --bench of 3 sequences: batched decode launches = the plan" "$(diff <(tail -n $((nd + 1)) "$T/launches" | head -n "$nd") "$T/pd" | head -8)"
+  elif [ "$nd" -lt 3 ] || ! decode_tail_ok "$nd" || ! grep -qE '^attn_decode_\S+ [0-9]+ [0-9]+ 3 ' "$T/pd"; then
+    fail "fake sm_90: --bench of 3 sequences: batched decode launches = the plan" "$(diff "$T/tail" "$T/pd" | head -8)"
   else pass "fake sm_90: --bench of 3 sequences: batched decode launches = the plan, in bounds"; fi
   # The memory line names what the GPU holds: caches and weights in the model dtype, not fp32.
   if grep -qE '^memory: KV .* \(bf16 caches, 3 sequences\).*, weights .* \(bf16\)$' "$T/out"
@@ -245,20 +254,25 @@ FAKE_RUN=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k130.so FAKE_CUBLAS_COMPUTE=1 F
           LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$RUN" --layout examples/ma.mix "${R[@]}" --random-weights 5)
 SERVE=(--requests "$T/long.jsonl" --max-seqs 3 --json --backend cuda)
 global_splits() { grep -E '^attn_decode_\S*global' "$T/log" | cut -d' ' -f3 | uniq | tr '\n' ' '; }
+# "REDUCES/LAUNCHES OF 2+ SPLITS": a reduce runs exactly after each decode launch that split
+reduces() { echo "$(grep -c '^attn_decode_reduce_' "$T/log")/$(grep -cE '^attn_decode_hd\S* [0-9]+ ([2-9]|[1-9][0-9]+) ' "$T/log")"; }
 if [ "$ASAN" = 1 ]; then echo "SKIP cuda (emulated): decode splits per launch (under the sanitizers)"
 elif rm -f "$T/log" && "$CHECK" examples/ma.mix - "${R[@]}" --emu-so "$T/k130.so" >"$T/pc" 2>&1 &&
-   "${FAKE_RUN[@]}" "${SERVE[@]}" >"$T/served.json" 2>"$T/err" && served=$(global_splits) && rm -f "$T/log" &&
-   "${FAKE_RUN[@]}" --tokens "$LONG" --max-new 4 --backend cuda >"$T/alone" 2>>"$T/err" && alone=$(global_splits) &&
+   "${FAKE_RUN[@]}" "${SERVE[@]}" >"$T/served.json" 2>"$T/err" && served=$(global_splits) && served_r=$(reduces) &&
+   rm -f "$T/log" && "${FAKE_RUN[@]}" --tokens "$LONG" --max-new 4 --backend cuda >"$T/alone" 2>>"$T/err" &&
+   alone=$(global_splits) && alone_r=$(reduces) &&
    rm -f "$T/log" && MIXC_CUDA_GRAPHS=1 "${FAKE_RUN[@]}" "${SERVE[@]}" >"$T/graph.json" 2>>"$T/err"; then
   got=$(jq -r '.requests[0].output_tokens | map(tostring) | join(",")' "$T/served.json")
   captures=$(grep -c '^graph_instantiate' "$T/log")
   if grep -q "fake_cuda:" "$T/err"; then fail "cuda (emulated): decode splits per launch" "$(grep -m1 fake_cuda: "$T/err")"
   elif [ "$served" != "2 3 " ] || [ "$alone" != "1 " ]; then
     fail "cuda (emulated): decode splits per launch: 2 then 3 on 3 slots, 1 alone" "served: $served" "alone: $alone"
+  elif [ "${served_r%/*}" != "${served_r#*/}" ] || [ "${served_r%/*}" = 0 ] || [ "$alone_r" != "0/0" ]; then
+    fail "cuda (emulated): a reduce after each split launch only (none at one split)" "served: $served_r" "alone: $alone_r"
   elif [ "$got" != "$(cat "$T/alone")" ]; then fail "cuda (emulated): 2-3 splits and 1 split give the same tokens" "served $got" "alone $(cat "$T/alone")"
   elif [ "$captures" != 2 ] || ! cmp -s <(jq .requests[0].output_tokens "$T/served.json") <(jq .requests[0].output_tokens "$T/graph.json"); then
     fail "cuda (emulated): served as a graph: captured again when the splits change, same tokens" "$captures captures"
-  else pass "cuda (emulated): a 126-token request alone on 3 slots decodes its global layer in 2 then 3 splits (1 alone), same tokens; as a graph, 2 captures"; fi
+  else pass "cuda (emulated): a 126-token request alone on 3 slots decodes its global layer in 2 then 3 splits (1 alone), same tokens, a reduce after each split launch only (served $served_r, alone $alone_r); as a graph, 2 captures"; fi
 else fail "cuda (emulated): decode splits per launch runs" "$(head -c 600 "$T/pc")" "$(head -c 600 "$T/err")"; fi
 
 # CUDA graphs (MIXC_CUDA_GRAPHS=1, docs/gpu.md): the decode step captured on the backend's stream and
@@ -287,6 +301,34 @@ if "$CHECK" examples/ma.mix - "${R[@]}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
     else fail "cuda graphs ($np prompts) run" "$(head -c 600 "$T/err")"; fi
   done
 else fail "cuda graphs: emulator kernels" "$(head -c 600 "$T/pc")"; fi
+
+# What a decode step copies back (docs/gpu.md): greedy steps pick on the device (the argmax kernel)
+# and copy back only the token ids, 4 bytes a sequence, into page-locked memory; --dump-logits gets
+# the logits too, through the same pinned buffer, equal bit for bit to the emu backend's (the same
+# backend on the emulated device). A prompt of 26 tokens: 4 prefill chunks, each copying its last
+# token's logits (128 x 4 bytes), then 5 greedy decode steps (the 6th token needs none).
+if [ -f "$T/k.so" ]; then
+  C=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k.so FAKE_CUBLAS_COMPUTE=1 FAKE_CUDA_LOG=$T/clog
+     LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$RUN" --layout examples/ma.mix "${R[@]}"
+     --random-weights 5 --max-new 6 --backend cuda)
+  copies() { grep '^copy_dtoh' "$T/clog" | sort | uniq -c | awk '{print $1 "x" $3 " " $4}' | tr '\n' ' '; }
+  rm -f "$T/clog"
+  if "${C[@]}" --prompts "$T/prompts1" >"$T/c1.out" 2>"$T/err" && one=$(copies) && rm -f "$T/clog" &&
+     "${C[@]}" --prompts "$T/prompts3" >"$T/c3.out" 2>>"$T/err" && three=$(copies) && rm -f "$T/clog" &&
+     "${C[@]}" --prompts "$T/prompts3" --dump-logits "$T/cd.npy" >"$T/cd.out" 2>>"$T/err" && dumped=$(copies) &&
+     "$RUN" --layout examples/ma.mix "${R[@]}" --random-weights 5 --max-new 6 --backend emu --prompts "$T/prompts3" \
+       --dump-logits "$T/ed.npy" >"$T/ed.out" 2>>"$T/err"; then
+    # 3 prompts: 26 + 5 + 21 tokens = 4 + 1 + 3 chunks; a step of 3 rows: 12 bytes of ids, 1536 of logits
+    if grep -q "fake_cuda:" "$T/err"; then fail "cuda decode copies" "$(grep -m1 fake_cuda: "$T/err")"
+    elif [ "$one" != "5x4 pinned 4x512 pinned " ] || [ "$three" != "5x12 pinned 8x512 pinned " ]; then
+      fail "cuda greedy decode steps copy back only the token ids (4 bytes a sequence), pinned" "1 prompt: $one" "3 prompts: $three"
+    elif [ "$dumped" != "6x12 pinned 6x1536 pinned 52x512 pinned " ]; then   # and the prompts' 52 rows, one at a time
+      fail "cuda --dump-logits: 6 decode steps bring ids and logits (3 rows), pinned" "$dumped"
+    elif ! cmp -s "$T/cd.npy" "$T/ed.npy" || ! cmp -s "$T/cd.out" "$T/c3.out" || ! cmp -s "$T/cd.out" "$T/ed.out"; then
+      fail "cuda --dump-logits through the pinned buffer = the emu backend's logits bit for bit" "$(cmp "$T/cd.npy" "$T/ed.npy")"
+    else pass "cuda (kernels emulated): greedy decode steps copy back only the ids (1 prompt: $one; 3 prompts: $three), --dump-logits through the pinned buffer = the emu backend's bit for bit, same tokens"; fi
+  else fail "cuda decode copies: runs" "$(head -c 600 "$T/err")"; fi
+fi
 
 # ---- the launch plan against the manifest of `mixc emit`, every example at its real size
 pc_fail=()

@@ -412,7 +412,9 @@ PY
   huge_tensor "$T/head.safetensors" lm_head.weight
   MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --weights "$T/head.safetensors" --backend cpu)
   start inf-logits || exit 1
-  refused inf-logits-500 500 "the logits at position 3 hold" /v1/completions '{"prompt": [1, 2, 3], "max_tokens": 4}'
+  refused inf-logits-500 500 "the logits at position 3 hold NaN (the cpu backend)" /v1/completions '{"prompt": [1, 2, 3], "max_tokens": 4}'
+  # greedy (temperature 0): the backend's argmax code of the logits, no logits looked at, the same 500
+  refused inf-logits-greedy-500 500 "the logits at position 3 hold NaN (the cpu backend)" /v1/completions '{"prompt": [1, 2, 3], "max_tokens": 4, "temperature": 0}'
   check inf-logits-server-still-healthy "$(curl -s "http://127.0.0.1:$PORT/health")" '{"status":"ok"}'
   kill -TERM "$SPID"; wait "$SPID"
   huge_tensor "$T/mlp.safetensors" model.layers.1.mlp.up_proj.weight

@@ -344,9 +344,11 @@ void test_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, c
 
 /* One decode step of 4 rows over `splits` splits (grid.y: the backend chooses it per launch,
  * plan_decode_launch_splits), then the reduce; every row against the reference. note: the longest
- * history's error figures. */
+ * history's error figures. direct (one split): the kernel writes the output itself (DecodeParams.out)
+ * and no reduce runs, as the plan schedules it; bits (when not NULL): the output's stored bits. */
 bool run_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduce, const Model &m,
-                const AttnKernel &ak, int splits, std::string *note) {
+                const AttnKernel &ak, int splits, std::string *note, bool direct = false,
+                std::vector<uint16_t> *bits = nullptr) {
     /* The first token, a short prefix, a position just past the ring, the last position. */
     const long long last = m.context - 1;
     const int pos[4] = {0, (int)std::min(last, 37LL), (int)std::min(last, ak.cap + 5), (int)last};
@@ -364,12 +366,14 @@ bool run_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduce
     Caches c(m, ak.cap, blocks_hist);
     /* NaN until written: a split that leaves its partial unwritten fails */
     std::vector<float> o_part((size_t)batch * heads * splits * hd, NAN), ml((size_t)batch * heads * splits * 2, NAN);
-    DecodeParams p = {q.data(), c.k.data(), c.v.data(), pos, slot, o_part.data(), ml.data(), m.scale, batch};
+    Tensor sinks = head_sinks(m);
+    DecodeParams p = {q.data(), c.k.data(), c.v.data(), pos, slot, o_part.data(), ml.data(), m.scale, batch,
+                      direct ? out.data() : nullptr, sinks.raw.data()};
     bool ok = launch(entry, &p, {(unsigned)m.kv_heads, (unsigned)splits, (unsigned)batch},
                      {DECODE_THREADS, 1, 1}, ak.smem, name);
-    Tensor sinks = head_sinks(m);
     DecodeReduceParams r = {o_part.data(), ml.data(), out.data(), heads, splits, batch, sinks.raw.data()};
-    ok = ok && launch(reduce, &r, {(unsigned)heads, (unsigned)batch, 1}, {(unsigned)hd, 1, 1}, 0, name);
+    if (!direct) ok = ok && launch(reduce, &r, {(unsigned)heads, (unsigned)batch, 1}, {(unsigned)hd, 1, 1}, 0, name);
+    if (bits) *bits = out.raw;
     std::vector<float> got = out.decoded();
     for (int b = 0; ok && b < batch; b++) {
         std::string nb;   /* the longest history's figures are the ones reported */
@@ -395,6 +399,13 @@ void test_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduc
         if (!run_decode(name, entry, reduce, m, ak, n, &note)) failed += " " + std::to_string(n);
     report(name + " split counts 1 2 3 7 16 64 256 (empty splits included)" +
                (failed.empty() ? "" : ": wrong at" + failed), failed.empty());
+    /* One split writing the output itself (no reduce after it): right, and the reduced output's bits. */
+    std::vector<uint16_t> reduced, direct;
+    const uint64_t inputs = rng_state;   /* both runs on the same inputs */
+    ok = run_decode(name, entry, reduce, m, ak, 1, &note, false, &reduced);
+    rng_state = inputs;
+    ok = run_decode(name, entry, reduce, m, ak, 1, &note, true, &direct) && ok;
+    report(name + " one split, no reduce: the reduced output bit for bit", ok && reduced == direct);
 }
 
 /* ------------------------------------------------------------------ rope + append */
@@ -585,6 +596,43 @@ void test_embed(const std::string &name, MixcEmuEntry entry, const Model &m) {
     report(name, ok && ref_compare(name.c_str(), got.data(), want.data(), want.size(), t.atol, t.rtol, 5) == 0);
 }
 
+/* argmax: rows of random logits, ties at the maximum (the lowest index wins), all equal, the maximum
+ * at the last index, -inf, +inf and NaN entries (the code of the first non-finite value, wherever the
+ * maximum is), and a row past p.rows left alone; with logit_softcap the row is capped in place first.
+ * Against mixc_argmax on the host over the host's capped values (the emulator's tanhf is the host's:
+ * the capped logits must be equal bit for bit). */
+void test_argmax(const std::string &name, MixcEmuEntry entry, const Model &m) {
+    const int V = m.vocab, R = 10;
+    std::vector<float> x((size_t)R * V);
+    for (float &v : x) v = 8.0f * uniform();
+    auto row = [&](int r) { return x.data() + (size_t)r * V; };
+    for (int at : {V - 1, V / 2, V > 5 ? 5 : 0}) row(1)[at] = 9.5f;   /* a tie of three: the lowest index */
+    std::fill(row(2), row(2) + V, 0.25f);                            /* all equal: index 0 */
+    row(3)[V - 1] = 9.5f;                                            /* the maximum last */
+    row(4)[0] = -INFINITY, row(4)[V / 2] = -INFINITY;                /* -inf: an infinity */
+    row(5)[V - 1] = NAN;                                             /* a NaN behind every maximum */
+    row(6)[V / 2] = INFINITY, row(6)[V - 1] = NAN;                   /* +inf first */
+    row(7)[1 % V] = NAN, row(7)[V - 1] = INFINITY;                   /* NaN first (V 1: the NaN alone) */
+    for (int i = 0; i < V; i++) row(8)[i] = -1000.0f - (float)i;     /* the maximum first */
+    std::vector<float> want = x;   /* the rows asked capped; the last one as it was */
+    if (m.logit_softcap != 0.0f)
+        for (size_t i = 0; i < (size_t)(R - 1) * V; i++) want[i] = tanhf(want[i] / m.logit_softcap) * m.logit_softcap;
+    std::vector<int> ids(R, 12345), want_ids(R, 12345);
+    for (int r = 0; r < R - 1; r++) want_ids[r] = mixc_argmax(want.data() + (size_t)r * V, V);
+    ArgmaxParams p = {x.data(), ids.data(), R - 1};   /* the last row is not asked */
+    bool ok = launch(entry, &p, {(unsigned)R, 1, 1}, {MIXC_ARGMAX_THREADS, 1, 1}, 0, name);
+    for (int r = 0; ok && r < R; r++)
+        if (ids[r] != want_ids[r]) fprintf(stderr, "  %s: row %d: id %d, want %d\n", name.c_str(), r, ids[r], want_ids[r]), ok = false;
+    if (ok && memcmp(x.data(), want.data(), x.size() * sizeof(float)) != 0)
+        fprintf(stderr, "  %s: the logits in place differ from the host's capped values\n", name.c_str()), ok = false;
+    /* the rows meant what they say (a cap makes an infinity finite: +-cap, as the host's cap does) */
+    const bool capped = m.logit_softcap != 0.0f;
+    const bool codes = want_ids[1] == (V > 5 ? 5 : 0) && want_ids[5] == MIXC_ARGMAX_NAN && (V < 2 || want_ids[7] == MIXC_ARGMAX_NAN) &&
+                       (capped ? want_ids[4] >= 0 && want_ids[6] == MIXC_ARGMAX_NAN
+                               : want_ids[4] == MIXC_ARGMAX_INF && want_ids[6] == MIXC_ARGMAX_INF);
+    report(name + " (" + std::to_string(V) + " logits" + (m.logit_softcap != 0.0f ? ", capped" : "") + ")", ok && codes);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -624,6 +672,7 @@ int main(int argc, char **argv) {
     m.norm_offset = (float)json_real_value(json_object_get(man, "norm_weight_offset"));
     m.embed_scale = (float)json_real_value(json_object_get(man, "embed_scale"));
     m.softcap = (float)json_real_value(json_object_get(man, "attn_softcap"));
+    m.logit_softcap = (float)json_real_value(json_object_get(man, "logit_softcap"));
     m.swiglu_limit = (float)json_real_value(json_object_get(man, "swiglu_limit"));
     m.swiglu_alpha = (float)json_real_value(json_object_get(man, "swiglu_alpha"));
     const std::string model = json_string_value(json_object_get(man, "model"));
@@ -663,6 +712,7 @@ int main(int argc, char **argv) {
         else if (kind == "silu_mul" || kind == "residual_add")
             test_elementwise(label, entry, m, kind == "silu_mul");
         else if (kind == "embed") test_embed(label, entry, m);
+        else if (kind == "argmax") test_argmax(label, entry, m);
         else if (kind == "router_bias_add" || kind.compare(0, 4, "moe_") == 0) test_moe_kernel(label, kind, entry, m, man, k);
         /* attn_decode_reduce is exercised by every attn_decode test. */
     }

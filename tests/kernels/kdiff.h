@@ -23,6 +23,7 @@ struct Model {
     float theta, eps, scale;
     float norm_offset, embed_scale;   /* norm = rms_plus_one: 1; embed_scale: sqrt(hidden) in dtype */
     float softcap;                    /* attn_softcap; 0: none */
+    float logit_softcap;              /* the argmax's cap of the logits; 0: none */
     float swiglu_limit, swiglu_alpha;  /* activation clamped_swiglu's; 0 otherwise */
 };
 

@@ -603,6 +603,60 @@ static void test_run_plan_cuda(RunPlan *p, Layout *l) {
     REPORT("run plan (cuda): kernels for every op but GEMMs, split decode, fp32 logits and partials, 256-aligned weights");
 }
 
+/* The kernels' decode step lists a layer's split partials and reduce only where a launch can split
+ * (plan_decode_max_launch_splits: at most the reservation for all the planned rows, one split per 64
+ * visible keys); that reduce runs only after a launch that split (when_split), and the decode op
+ * writes attn itself. The bound holds every launch the rule can choose. Then the argmax, last. */
+static void test_run_plan_one_split(void) {
+    bool ok = true;
+    const int64_t w[4] = {0, 40, 0, 2000};   /* global, window 40 (never 2 splits of 64 keys), global, window 2000 */
+    const int r[4] = {0, 1, 2, 3};
+    Layout l;
+    make_layout(&l, 4, w, r);
+    l.model.head_dim = 64;
+    /* context 130 at 1 row: 1 split reserved; at 3 rows a lone row may take 3 (130 keys); 3000: 6 and 4 */
+    const struct { int64_t context, batch; int reduces; } cases[] = {{60, 1, 0}, {130, 1, 0}, {130, 3, 3}, {3000, 1, 3}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        RunOptions o;
+        run_options_init(&l, RUN_TARGET_CUDA, &o);
+        o.context = cases[c].context, o.batch = cases[c].batch;
+        RunPlan p;
+        char err[256];
+        CHECK(plan_run(&l, &o, &p, err, sizeof err));
+        if (!ok) break;
+        const ActPlan *a = &p.decode;
+        int reduces = 0;
+        for (int i = 0; i < a->nops; i++) {
+            const PlanOp *op = &a->op[i];
+            if (op->kind == OP_ATTN_DECODE) CHECK(!strcmp(a->tensor[op->out[op->nout - 1]].name, "attn") && (op->nout == 1 || op->nout == 3));
+            if (op->kind == OP_ATTN_REDUCE) {
+                reduces++;
+                CHECK(op->when_split && op[-1].kind == OP_ATTN_DECODE && op[-1].nout == 3);
+            } else {
+                CHECK(!op->when_split);
+            }
+            int64_t most = plan_decode_max_launch_splits(layer_history(&l.layer[op->layer >= 0 ? op->layer : 0]),
+                                                         p.cg.context, o.batch);
+            if (op->kind == OP_ATTN_DECODE) CHECK((most > 1) == (op->nout == 3));
+        }
+        CHECK(reduces == cases[c].reduces && count_named(a, "part_o", -1) == reduces);
+        CHECK(a->op[a->nops - 1].kind == OP_ARGMAX && a->op[a->nops - 1].kernel == p.cg.argmax);
+        CHECK(!has_op(&p.prefill, OP_ARGMAX) && !has_op(&p.prefill, OP_ATTN_REDUCE));
+        for (int i = 0; i < l.nlayers; i++)
+            for (int64_t rows = 1; rows <= o.batch; rows++)
+                for (int64_t live = 1; live <= o.context; live += 7) {   /* a row sees at most its history */
+                    const int64_t h = layer_history(&l.layer[i]);
+                    DecodeLaunchFigures f = {rows, o.batch, 2, h && h < live ? h : live, h, p.cg.context, 132};
+                    CHECK(plan_decode_launch_splits(&f) <=
+                          plan_decode_max_launch_splits(layer_history(&l.layer[i]), p.cg.context, o.batch));
+                }
+        run_plan_free(&p);
+    }
+    layout_free(&l);
+    REPORT("run plan (cuda): decode partials and a reduce only where a launch can split (0, 0, 3, 3 reduces), "
+           "the reduce only after a split launch, the argmax last");
+}
+
 /* A mixture of experts on the cuda target: each op its kernel (the router's bias, the route, the gate
  * and up GEMMs on one kernel, down on another, the activations over the experts' and the shared
  * expert's rows, the combine), the router's logits in fp32; the verifier rejects a kernel of another
@@ -716,6 +770,7 @@ int main(void) {
     test_utf8();
     test_arena_groups_live_at_once();
     test_run_plan_cpu();
+    test_run_plan_one_split();
     test_run_plan_verifier();
     return failures ? 1 : 0;
 }

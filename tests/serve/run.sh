@@ -253,6 +253,27 @@ if run "refusal: budget" 1 "${TINY[@]}" --requests "$T/mixed.jsonl" --kv-budget 
   expect_err "refusal: a request beyond the KV budget is named" "request 'a' refused: its KV caches take"
 fi
 
+# ---- logits holding NaN or Inf (every lm_head element the largest bf16): no token is picked from
+# them (the backend's argmax gives a code), the step fails naming the request and the position
+NF=(--layout tests/mixrun/tiny.mix --set head_dim=64)   # a head_dim the kernels take: emu runs it too
+if command -v python3 >/dev/null && "$RUN" "${NF[@]}" --random-weights 3 --save-weights "$T/w.safetensors" >/dev/null 2>&1 &&
+   python3 - "$T/w.safetensors" "$T/head.safetensors" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', data[:8])[0]
+lo, hi = json.loads(data[8:8 + n])['lm_head.weight']['data_offsets']
+body = bytearray(data[8 + n:])
+body[lo:hi] = b'\x7f\x7f' * ((hi - lo) // 2)
+open(sys.argv[2], 'wb').write(data[:8 + n] + bytes(body))
+PY
+then
+  for be in cpu emu; do
+    if run "non-finite logits ($be)" 1 "${NF[@]}" --weights "$T/head.safetensors" --requests "$T/mixed.jsonl" --backend $be; then
+      expect_err "non-finite logits ($be): the step fails naming the request, no token picked" "the logits of request 'a' at position 10 hold NaN (the $be backend)"
+    fi
+  done
+else echo "SKIP non-finite logits: no python3 or the weights could not be written"; fi
+
 # ---- FIFO: a big request at the head waits for memory; the small ones behind it do not pass it
 printf '%s\n' '{"id": "s1", "prompt_tokens": [1, 2], "max_new_tokens": 3}' \
   '{"id": "s2", "prompt_tokens": [3, 4], "max_new_tokens": 9}' \
