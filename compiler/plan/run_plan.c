@@ -119,6 +119,38 @@ static bool plan_cache_half(const RunPlan *p, CacheMap *cm) {
     return mul_ok(cm->seq_bytes, p->opt.batch, &half) && align_up_ok(half, PLAN_ARENA_ALIGN, &cm->half_bytes);
 }
 
+/* The K and V bytes of every paged cache with a pool of `pages` pages, as plan_cache_half pads them;
+ * -1 on overflow. */
+static int64_t pool_bytes_of(const RunPlan *p, int64_t pages) {
+    int64_t total = 0;
+    for (int c = 0; c < p->ncaches; c++) {
+        CacheMap cm = p->cache[c];
+        if (!cm.paged) continue;
+        RunPlan q = *p;
+        q.pool_pages = pages;
+        if (!plan_cache_half(&q, &cm) || !add_ok(total, 2 * cm.half_bytes, &total)) return -1;
+    }
+    return total;
+}
+
+int64_t run_plan_pool_bytes(const RunPlan *p) { return p->page_tokens ? pool_bytes_of(p, p->pool_pages) : 0; }
+
+int64_t run_plan_gpu_pool_pages(const RunPlan *p, int64_t gpu_bytes) {
+    int64_t per_page = 0;
+    for (int c = 0; c < p->ncaches; c++)
+        if (p->cache[c].paged) per_page += 2 * p->page_tokens * p->cache[c].row_bytes;
+    int64_t free = gpu_bytes - p->weights_bytes - p->arena_bytes - p->workspace_bytes -
+                   (p->kv_bytes - run_plan_pool_bytes(p));
+    if (!per_page || free <= 0) return 0;
+    int64_t pages = free / per_page;
+    while (pages > 0) {   /* the padding of each half: a few pages at most */
+        int64_t bytes = pool_bytes_of(p, pages);
+        if (bytes >= 0 && bytes <= free) break;
+        pages--;
+    }
+    return pages;
+}
+
 /* Cache c of every slot: K of slot 0..batch-1 (or the pool's pages), then V likewise. */
 static bool plan_kv_map(const Layout *l, RunPlan *p) {
     const RunOptions *o = &p->opt;

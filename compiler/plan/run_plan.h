@@ -127,8 +127,16 @@ json_t *run_plan_schedule_json(const Layout *l, const RunPlan *p);
 void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out);
 /* `mixc report --target`: the run planned from `base` at each of the contexts, as one text line
  * each appended to text (may be NULL) and as the member "run" (an array) written into the object
- * open in json (may be NULL). false with a message in err (json is then left unfinished). */
-bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, Buf *text,
-                     JsonWriter *json, char *err, size_t errlen);
+ * open in json (may be NULL); a paged plan adds its pages, and with gpu_bytes > 0 the pool a GPU of
+ * that memory holds (run_plan_gpu_pool_pages). false with a message in err (json is then left
+ * unfinished). */
+bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, int64_t gpu_bytes,
+                     Buf *text, JsonWriter *json, char *err, size_t errlen);
+/* The pool bytes of a paged plan: every paged cache's K and V (0 unpaged). */
+int64_t run_plan_pool_bytes(const RunPlan *p);
+/* The most pool pages a GPU of gpu_bytes holds beside the plan's weights, arena, cuBLAS workspace
+ * and ring caches (this plan with pool_pages = that many would fit, exactly, padding included); 0
+ * unpaged or when nothing is left. */
+int64_t run_plan_gpu_pool_pages(const RunPlan *p, int64_t gpu_bytes);
 
 #endif

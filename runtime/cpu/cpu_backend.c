@@ -693,9 +693,10 @@ static int validate(const Model *m, const BackendConfig *cfg, RunPlan *plan, cha
     o.pool_pages = cfg->pool_pages;
     char why[256];
     if (!plan_run(l, &o, plan, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
-    if (plan->kv_bytes > (INT64_C(1) << 38) || plan->arena_bytes > (INT64_C(1) << 38)) {
+    if (plan->kv_bytes > (INT64_C(1) << 38) || plan->arena_bytes > (INT64_C(1) << 38) || plan->pool_pages > 1 << 24) {
         run_plan_free(plan);
-        return backend_open_error(err, errlen, 1, "the KV caches or the activations would take more than 256 GiB");
+        return backend_open_error(err, errlen, 1, "the KV caches or the activations would take more than 256 GiB, "
+                                  "or the page pool more than 2^24 pages");
     }
     return 0;
 }

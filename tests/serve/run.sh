@@ -137,6 +137,15 @@ if run "cpu: paged, served" 0 "${TINY[@]}" --requests "$T/mixed.jsonl" --max-seq
       pass "paged: 3 sequences in flight in a smaller KV allocation than 3 unpaged slots', pages peak = the pool" ||
       fail "paged admission" "$(jq -c '.summary' "$T/paged.json") against unpaged $unpaged"
   fi
+  # the budget the scheduler admits under is the report's plan for the same options (context 32: the
+  # longest request, 26 + 6)
+  if "${MIXC:-$BUILD/mixc}" report tests/mixrun/tiny.mix --target cpu --context 32 --batch 4 --page-tokens 4 --pool-pages 16 \
+       --format json >"$T/report.json" 2>"$T/err"; then
+    jq -n -e --slurpfile s "$T/paged.json" --slurpfile r "$T/report.json" '$s[0].summary as $m | $r[0].run[0] as $p |
+        $m.kv_budget_bytes == $p.kv_bytes and $m.pool_pages == $p.pool_pages and $p.pages_per_sequence == 8' >/dev/null &&
+      pass "paged: the scheduler's budget and pool = mixc report --target cpu --page-tokens 4 --pool-pages 16" ||
+      fail "paged: budget = report" "served $(jq -c .summary "$T/paged.json"), report $(jq -c '.run[0]' "$T/report.json")"
+  else fail "paged: mixc report --page-tokens" "$(head -c 600 "$T/err")"; fi
 fi
 run "paged: a request beyond the pool" 1 "${TINY[@]}" --requests "$T/mixed.jsonl" --page-tokens 4 --pool-pages 7 --json &&
   expect_err "paged: a request needing more pages than the pool is refused by id" \
