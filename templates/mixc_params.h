@@ -70,6 +70,12 @@
     (((CAP) * (KV_HEADS) * ((HD) * (ESIZE) + ((ESIZE) == 1 ? MIXC_KV_SCALE_BYTES : 0)) + MIXC_KV_SEQ_ALIGN - 1) / \
      MIXC_KV_SEQ_ALIGN * MIXC_KV_SEQ_ALIGN)
 
+/* A paged cache (docs/plan.md, "Paged caches"): the rows of every sequence live in one pool of pages
+ * of P rows (the pool's codes, then its scales, as one block of pool x P rows), and key j of a
+ * sequence is pool row PAGES[j / P] * P + j % P, PAGES its block table. Written once for every reader
+ * (the cpu backend's kernels; the generated kernels when they take block tables). */
+#define MIXC_PAGED_ROW(PAGES, P, J) ((long long)(PAGES)[(J) / (P)] * (P) + (J) % (P))
+
 /* rope.cuh: one token per block. */
 #define ROPE_THREADS 128
 

@@ -77,24 +77,87 @@ static bool kv_seq_block(const CacheMap *cm, int64_t tokens, int64_t *out) {
     return mul_ok(tokens, cm->row_bytes, &block) && align_up_ok(block, PLAN_KV_SEQ_ALIGN, out);
 }
 
+int64_t run_plan_seq_pages(const RunPlan *p, int64_t tokens) {
+    if (!p->page_tokens) return 0;
+    int64_t pages = tokens / p->page_tokens + (tokens % p->page_tokens != 0);
+    return pages < p->table_pages ? pages : p->table_pages;
+}
+
 int64_t run_plan_seq_kv_bytes(const RunPlan *p, int64_t tokens) {
     int64_t total = 0;
     for (int c = 0; c < p->ncaches; c++) {
         const CacheMap *cm = &p->cache[c];
         int64_t block = cm->seq_bytes;
-        if (!cm->ring && !kv_seq_block(cm, tokens < cm->capacity ? tokens : cm->capacity, &block)) return -1;
+        if (cm->paged) {
+            if (!mul_ok(run_plan_seq_pages(p, tokens) * p->page_tokens, cm->row_bytes, &block)) return -1;
+        } else if (!cm->ring && !kv_seq_block(cm, tokens < cm->capacity ? tokens : cm->capacity, &block)) {
+            return -1;
+        }
         if (!add_ok(total, 2 * block, &total)) return -1;   /* K and V */
     }
     return total;
 }
 
-/* Cache c of every slot: K of slot 0..batch-1, then V likewise, each half on a PLAN_ARENA_ALIGN
+/* The pages of a paged run: a slot's block table and the pool (by default every slot's whole
+ * context, today's memory). */
+static bool plan_pages(RunPlan *p) {
+    const RunOptions *o = &p->opt;
+    if (!o->page_tokens) return true;
+    p->page_tokens = o->page_tokens;
+    p->table_pages = o->context / o->page_tokens + (o->context % o->page_tokens != 0);
+    p->pool_pages = o->pool_pages;
+    return p->pool_pages || mul_ok(p->table_pages, o->batch, &p->pool_pages);
+}
+
+/* Cache c's K (or V) allocation: every slot's block, or (paged) the pool's rows; on a PLAN_ARENA_ALIGN
  * boundary. */
+static bool plan_cache_half(const RunPlan *p, CacheMap *cm) {
+    int64_t half, rows;
+    if (cm->paged)
+        return mul_ok(p->pool_pages, p->page_tokens, &rows) && kv_seq_block(cm, rows, &half) &&
+               align_up_ok(half, PLAN_ARENA_ALIGN, &cm->half_bytes);
+    return mul_ok(cm->seq_bytes, p->opt.batch, &half) && align_up_ok(half, PLAN_ARENA_ALIGN, &cm->half_bytes);
+}
+
+/* The K and V bytes of every paged cache with a pool of `pages` pages, as plan_cache_half pads them;
+ * -1 on overflow. */
+static int64_t pool_bytes_of(const RunPlan *p, int64_t pages) {
+    int64_t total = 0;
+    for (int c = 0; c < p->ncaches; c++) {
+        CacheMap cm = p->cache[c];
+        if (!cm.paged) continue;
+        RunPlan q = *p;
+        q.pool_pages = pages;
+        if (!plan_cache_half(&q, &cm) || !add_ok(total, 2 * cm.half_bytes, &total)) return -1;
+    }
+    return total;
+}
+
+int64_t run_plan_pool_bytes(const RunPlan *p) { return p->page_tokens ? pool_bytes_of(p, p->pool_pages) : 0; }
+
+int64_t run_plan_gpu_pool_pages(const RunPlan *p, int64_t gpu_bytes) {
+    int64_t per_page = 0;
+    for (int c = 0; c < p->ncaches; c++)
+        if (p->cache[c].paged) per_page += 2 * p->page_tokens * p->cache[c].row_bytes;
+    int64_t free = gpu_bytes - p->weights_bytes - p->arena_bytes - p->workspace_bytes -
+                   (p->kv_bytes - run_plan_pool_bytes(p));
+    if (!per_page || free <= 0) return 0;
+    int64_t pages = free / per_page;
+    while (pages > 0) {   /* the padding of each half: a few pages at most */
+        int64_t bytes = pool_bytes_of(p, pages);
+        if (bytes >= 0 && bytes <= free) break;
+        pages--;
+    }
+    return pages;
+}
+
+/* Cache c of every slot: K of slot 0..batch-1 (or the pool's pages), then V likewise. */
 static bool plan_kv_map(const Layout *l, RunPlan *p) {
     const RunOptions *o = &p->opt;
     bool quantized = dtype_quantized(o->kv_dtype);
     p->ncaches = l->ncaches;
     p->cache = xcalloc((size_t)l->ncaches + 1, sizeof(CacheMap));
+    if (!plan_pages(p)) return false;
     int64_t at = 0;
     for (int c = 0; c < l->ncaches; c++) {
         CacheMap *cm = &p->cache[c];
@@ -105,13 +168,11 @@ static bool plan_kv_map(const Layout *l, RunPlan *p) {
                        : o->full_caches ? o->context
                                         : plan_cache_tokens(l, c, o->context, o->chunk);
         cm->ring = cm->capacity < (p->has_kernels ? p->cg.context : o->context);
-        int64_t half;   /* every sequence's K (or V) */
-        if (!kv_seq_block(cm, cm->capacity, &cm->seq_bytes) || !mul_ok(cm->seq_bytes, o->batch, &half) ||
-            !align_up_ok(half, PLAN_ARENA_ALIGN, &half))
-            return false;
+        cm->paged = p->page_tokens && !cm->ring;
+        if (!kv_seq_block(cm, cm->capacity, &cm->seq_bytes) || !plan_cache_half(p, cm)) return false;
         cm->k_offset = at;
-        cm->v_offset = at + half;
-        if (!add_ok(at, 2 * half, &at)) return false;
+        cm->v_offset = at + cm->half_bytes;
+        if (!add_ok(at, 2 * cm->half_bytes, &at)) return false;
     }
     p->kv_bytes = at;
     return true;
@@ -196,6 +257,15 @@ bool plan_run(const Layout *l, const RunOptions *o, RunPlan *out, char *err, siz
     if (o->kernels && (o->act_dtype != l->model.dtype || o->kv_dtype != kernel_kv)) {
         snprintf(err, errlen, "the generated kernels take activations in the model dtype (%s) and caches in %s",
                  dtype_name(l->model.dtype), dtype_name(kernel_kv));
+        return false;
+    }
+    if (o->page_tokens < 0 || o->pool_pages < 0 || (o->pool_pages && !o->page_tokens)) {
+        snprintf(err, errlen, "paged caches need page_tokens > 0 and pool_pages >= 0 (0: the default pool)");
+        return false;
+    }
+    if (o->page_tokens && o->kernels) {
+        snprintf(err, errlen, "paged caches (page_tokens %lld) are not supported by the generated kernels yet: "
+                 "the cpu target only", (long long)o->page_tokens);
         return false;
     }
     if (o->kernels) {
@@ -299,7 +369,7 @@ static bool verify_caches(const RunPlan *p, FILE *err) {
     int64_t end = 0;
     for (int c = 0; c < p->ncaches; c++) {
         const CacheMap *cm = &p->cache[c];
-        int64_t half = cm->seq_bytes * p->opt.batch;
+        int64_t half = cm->half_bytes;
         if (cm->k_offset < end || cm->v_offset < cm->k_offset + half || cm->v_offset + half > p->kv_bytes)
             return verify_fail(err, "cache %d ([%lld, %lld) and [%lld, %lld)) overlaps another or leaves the KV "
                                "allocation of %lld bytes", c, (long long)cm->k_offset, (long long)(cm->k_offset + half),

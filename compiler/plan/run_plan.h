@@ -41,6 +41,11 @@ typedef struct {
      * The caches then have the kernels' capacities. */
     int64_t kernel_context, kernel_chunk;
     bool full_caches;       /* every cache holds `context` tokens, never a ring (no kernels; a testing aid) */
+    /* Paged global caches (docs/plan.md, "Paged caches"): every cache that is not a ring keeps its rows
+     * in pages of page_tokens rows from one pool of pool_pages pages, found through the slot's block
+     * table; 0: each slot holds its whole capacity (the default). pool_pages 0: batch x the pages of
+     * one whole-context sequence. The cpu target only: the kernels do not read block tables yet. */
+    int64_t page_tokens, pool_pages;
 } RunOptions;
 
 /* The target's dtypes and alignment, the layout's context and chunk, batch 1. */
@@ -51,8 +56,12 @@ typedef struct {
     bool ring;
     int64_t row_bytes;      /* one token's K (or V) row, by the owner's kv_heads and head_dim: its codes or
                              * values, then its scales */
-    int64_t seq_bytes;      /* one sequence's K (or V) */
-    int64_t k_offset, v_offset;  /* sequence s: K at k_offset + s * seq_bytes, V likewise */
+    int64_t seq_bytes;      /* one sequence's K (or V) at its capacity (unpaged: its block) */
+    bool paged;             /* its rows in the page pool: row = table[j / P] * P + j % P (MIXC_PAGED_ROW) */
+    int64_t half_bytes;     /* its K (or V) allocation: batch blocks of seq_bytes, or the pool's rows
+                             * (codes of pool_pages x P rows, then their scales), padded */
+    int64_t k_offset, v_offset;  /* unpaged sequence s: K at k_offset + s * seq_bytes, V likewise; paged:
+                                  * the pool's K and V */
 } CacheMap;
 
 /* One weight tensor: the checkpoint's [rows][cols] (cols 1 for norm weights), in the order
@@ -70,6 +79,9 @@ typedef struct {
     int ncaches;
     CacheMap *cache;        /* [ncaches] */
     int64_t kv_bytes;       /* the KV allocation */
+    int64_t page_tokens;    /* rows per page; 0: unpaged */
+    int64_t pool_pages;     /* pages in the pool (every paged cache's K and V: the same page ids) */
+    int64_t table_pages;    /* entries of a slot's block table: ceil(context / page_tokens) */
     ActPlan prefill, decode; /* prefill: a chunk of tokens, of one sequence or several (batched); decode: batch sequences */
     int64_t arena_bytes;    /* the arena both steps share */
     int nweights;
@@ -92,8 +104,12 @@ bool run_plan_verify(const Layout *l, const RunPlan *p, FILE *err);
 
 /* The KV bytes one sequence of `tokens` tokens holds (a scheduler's admission cost, docs/serving.md):
  * its ring caches in full, its other caches' K and V rows for `tokens` tokens (at most their
- * capacity), each block padded as the plan pads a sequence's block. -1 on overflow. */
+ * capacity), each block padded as the plan pads a sequence's block; paged, its pages' rows
+ * (run_plan_seq_pages x page_tokens rows, unpadded: a page is part of the pool). -1 on overflow. */
 int64_t run_plan_seq_kv_bytes(const RunPlan *p, int64_t tokens);
+
+/* The pages one sequence of `tokens` tokens takes from the pool (at most table_pages); 0 unpaged. */
+int64_t run_plan_seq_pages(const RunPlan *p, int64_t tokens);
 
 /* The most tokens one prefill call takes: the prefill step's chunk. */
 int64_t run_plan_chunk(const RunPlan *p);
@@ -111,8 +127,16 @@ json_t *run_plan_schedule_json(const Layout *l, const RunPlan *p);
 void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out);
 /* `mixc report --target`: the run planned from `base` at each of the contexts, as one text line
  * each appended to text (may be NULL) and as the member "run" (an array) written into the object
- * open in json (may be NULL). false with a message in err (json is then left unfinished). */
-bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, Buf *text,
-                     JsonWriter *json, char *err, size_t errlen);
+ * open in json (may be NULL); a paged plan adds its pages, and with gpu_bytes > 0 the pool a GPU of
+ * that memory holds (run_plan_gpu_pool_pages). false with a message in err (json is then left
+ * unfinished). */
+bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, int64_t gpu_bytes,
+                     Buf *text, JsonWriter *json, char *err, size_t errlen);
+/* The pool bytes of a paged plan: every paged cache's K and V (0 unpaged). */
+int64_t run_plan_pool_bytes(const RunPlan *p);
+/* The most pool pages a GPU of gpu_bytes holds beside the plan's weights, arena, cuBLAS workspace
+ * and ring caches (this plan with pool_pages = that many would fit, exactly, padding included); 0
+ * unpaged or when nothing is left. */
+int64_t run_plan_gpu_pool_pages(const RunPlan *p, int64_t gpu_bytes);
 
 #endif

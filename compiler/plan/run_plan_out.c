@@ -121,7 +121,7 @@ void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out) {
     fprintf(out, "cache  capacity  seq_bytes    k_offset    v_offset\n");
     for (int c = 0; c < p->ncaches; c++) {
         const CacheMap *cm = &p->cache[c];
-        fprintf(out, "%5d  %8lld%s %9lld  %10lld  %10lld\n", c, (long long)cm->capacity, cm->ring ? "r" : " ",
+        fprintf(out, "%5d  %8lld%s %9lld  %10lld  %10lld\n", c, (long long)cm->capacity, cm->ring ? "r" : cm->paged ? "p" : " ",
                 (long long)cm->seq_bytes, (long long)cm->k_offset, (long long)cm->v_offset);
     }
     for (int k = 0; k < 2; k++) {
@@ -132,7 +132,9 @@ void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out) {
     }
 }
 
-static void run_json(JsonWriter *w, const RunPlan *p) {
+static void paged_json(JsonWriter *w, const RunPlan *p, int64_t gpu_bytes);
+
+static void run_json(JsonWriter *w, const RunPlan *p, int64_t gpu_bytes) {
     const RunOptions *po = &p->opt;
     jw_object_begin(w);
     jw_member_string(w, "target", run_target_name(po->target));
@@ -146,11 +148,31 @@ static void run_json(JsonWriter *w, const RunPlan *p) {
     jw_object_end(w);
     JW_INT_MEMBERS(w, {"kv_bytes", p->kv_bytes}, {"arena_bytes", p->arena_bytes},
                    {"weights_bytes", p->weights_bytes}, {"workspace_bytes", p->workspace_bytes});
+    if (p->page_tokens) paged_json(w, p, gpu_bytes);
     jw_object_end(w);
 }
 
-bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, Buf *text,
-                     JsonWriter *json, char *err, size_t errlen) {
+/* A paged plan's figures: a sequence's pages at this context, the pool, and the pool a GPU holds. */
+static void paged_text(Buf *text, const RunPlan *p, int64_t gpu_bytes) {
+    buf_printf(text, "  paged: pages of %lld tokens, %lld per whole-context sequence; pool %lld pages (%lld bytes)",
+               (long long)p->page_tokens, (long long)p->table_pages, (long long)p->pool_pages,
+               (long long)run_plan_pool_bytes(p));
+    if (gpu_bytes > 0) {
+        int64_t g = run_plan_gpu_pool_pages(p, gpu_bytes);
+        buf_printf(text, "; on the GPU a pool of %lld pages (%lld whole-context sequences)", (long long)g,
+                   (long long)(g / p->table_pages));
+    }
+    buf_puts(text, "\n");
+}
+
+static void paged_json(JsonWriter *w, const RunPlan *p, int64_t gpu_bytes) {
+    JW_INT_MEMBERS(w, {"page_tokens", p->page_tokens}, {"pages_per_sequence", p->table_pages},
+                   {"pool_pages", p->pool_pages}, {"pool_bytes", run_plan_pool_bytes(p)});
+    if (gpu_bytes > 0) jw_member_int(w, "gpu_pool_pages", run_plan_gpu_pool_pages(p, gpu_bytes));
+}
+
+bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, int64_t gpu_bytes,
+                     Buf *text, JsonWriter *json, char *err, size_t errlen) {
     if (text) buf_puts(text, "\n");
     if (json) {
         jw_key(json, "run");
@@ -167,7 +189,8 @@ bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *con
                              "weights %lld bytes, cuBLAS workspace %lld bytes\n", run_target_name(po->target),
                        (long long)po->context, (long long)po->chunk, (long long)po->batch, (long long)p.kv_bytes,
                        (long long)p.arena_bytes, (long long)p.weights_bytes, (long long)p.workspace_bytes);
-        if (json) run_json(json, &p);
+        if (text && p.page_tokens) paged_text(text, &p, gpu_bytes);
+        if (json) run_json(json, &p, gpu_bytes);
         run_plan_free(&p);
     }
     if (json) jw_array_end(json);

@@ -47,6 +47,7 @@ typedef struct {
     const char *target;     /* --target: also the run plan (act_dtype, kv_dtype: DT_COUNT unless given) */
     const char *arch;       /* --arch of the cuda run plan (its kernels' limits, its cuBLAS workspace) */
     DType act_dtype, kv_dtype;
+    int64_t page_tokens, pool_pages;    /* --page-tokens, --pool-pages of the run plan (0: not given) */
     int64_t tp, pp;         /* 0: not given (the report of one GPU only) */
 } Options;
 
@@ -89,6 +90,10 @@ static const OptSpec report_options[] = {
         .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's activations"),
     OPT(Options, kv_dtype, OPT_CUSTOM, "--kv-dtype", .metavar = "D", .parse = parse_run_dtype,
         .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's caches"),
+    OPT(Options, page_tokens, OPT_COUNT, "--page-tokens", .metavar = "P", .min = 1, .max = 1 << 30,
+        .help = "the run plan's global caches in pages of P tokens (docs/plan.md)"),
+    OPT(Options, pool_pages, OPT_COUNT, "--pool-pages", .metavar = "N", .min = 1, .max = 1 << 24,
+        .help = "with --page-tokens: the pool's pages (default: the batch's whole context)"),
     OPT(Options, tp, OPT_COUNT, "--tp", .metavar = "N", .min = 1, .max = 4096,
         .help = "also what each GPU holds with N-way tensor parallelism (vLLM's split)"),
     OPT(Options, pp, OPT_COUNT, "--pp", .metavar = "N", .min = 1, .max = 4096,
@@ -136,8 +141,10 @@ static int parse_options(const OptCommand *cmd, const char *name, int argc, char
     *o = (Options){.cmd = name, .batch = 1, .act_dtype = DT_COUNT, .kv_dtype = DT_COUNT};
     int rc = opt_parse(cmd, argc, argv, o, &o->files);
     o->has_gpu = o->gpu.name != NULL;
-    if (rc == OPT_GO && !o->target && (o->act_dtype != DT_COUNT || o->kv_dtype != DT_COUNT || o->arch))
-        rc = opt_usage_error(cmd, "--act-dtype, --kv-dtype and --arch go with --target");
+    if (rc == OPT_GO && !o->target && (o->act_dtype != DT_COUNT || o->kv_dtype != DT_COUNT || o->arch || o->page_tokens))
+        rc = opt_usage_error(cmd, "--act-dtype, --kv-dtype, --arch and --page-tokens go with --target");
+    else if (rc == OPT_GO && o->pool_pages && !o->page_tokens)
+        rc = opt_usage_error(cmd, "--pool-pages goes with --page-tokens");
     else if (rc == OPT_GO && o->arch && strcmp(o->target, "cuda"))
         rc = opt_usage_error(cmd, "--arch goes with --target cuda");
     if (rc != OPT_GO) opt_free(cmd, o, &o->files);
@@ -614,8 +621,11 @@ static int report_run(const Options *o, const Report *r, Buf *text, JsonWriter *
     if (o->act_dtype != DT_COUNT) base.act_dtype = o->act_dtype;
     if (o->kv_dtype != DT_COUNT) base.kv_dtype = o->kv_dtype;
     if (o->arch) base.arch = o->arch;
+    base.page_tokens = o->page_tokens, base.pool_pages = o->pool_pages;
     char err[256];
-    if (run_plan_report(&r->l, &base, r->contexts, r->ncontexts, text, json, err, sizeof err)) return 0;
+    if (run_plan_report(&r->l, &base, r->contexts, r->ncontexts, o->has_gpu ? o->gpu.memory_bytes : 0, text, json, err,
+                        sizeof err))
+        return 0;
     fprintf(stderr, "mixc report: '%s': %s\n", r->path, err);
     return 1;
 }

@@ -58,6 +58,7 @@ typedef struct {
     RateList rates;             /* --rates; n 0 when not given */
     const char *svg;
     int64_t seed_requests, max_seqs, kv_budget, step_tokens;   /* -1 / 0 when not given */
+    int64_t page_tokens, pool_pages;    /* paged global caches (docs/plan.md); 0: unpaged / the default pool */
     bool trace;
     int dtype;              /* --dtype: an index of DTYPE_CHOICES, -1 when not given */
     bool serve;             /* `mixrun serve`: the HTTP server (runtime/http) */
@@ -96,6 +97,10 @@ static const OptSpec mixrun_options[] = {
         .help = "cuda (default when a GPU and the cuda backend are present), cpu, emu"),
     OPT(Options, full_caches, OPT_FLAG, "--full-caches",
         .help = "size every cache for the whole sequence, never a ring (testing aid)"),
+    OPT(Options, page_tokens, OPT_COUNT, "--page-tokens", .metavar = "P", .min = 1, .max = MIXC_MAX_VALUE - 1,
+        .help = "paged global caches: pages of P tokens from one pool (cpu backend)"),
+    OPT(Options, pool_pages, OPT_COUNT, "--pool-pages", .metavar = "N", .min = 1, .max = 1 << 24,
+        .help = "with --page-tokens: the pool's pages (default: every slot's whole context)"),
     OPT(Options, tokens, OPT_STRING, "--tokens", .metavar = "LIST", .section = "prompt",
         .help = "prompt token ids, comma-separated"),
     OPT(Options, tokens_file, OPT_STRING, "--tokens-file", .metavar = "F",
@@ -649,7 +654,7 @@ static int serve_http(const Options *o, const Layout *l, Model *model) {
     if ((o->tokenizer || (o->weights && text_tokenizer_beside(o->weights))) &&
         !(tok = text_tokenizer_open(o->tokenizer, o->weights)))
         return 1;
-    BackendConfig cfg = {.full_caches = o->full_caches, .nseq = o->max_seqs ? (int)o->max_seqs : 8,
+    BackendConfig cfg = {.full_caches = o->full_caches, .page_tokens = o->page_tokens, .pool_pages = o->pool_pages, .nseq = o->max_seqs ? (int)o->max_seqs : 8,
                          .context = l->model.context};
     int rc = use_embedded_kernels(o->backend, &cfg);
     Backend b;
@@ -687,7 +692,7 @@ static int run(const Options *o, const Layout *l) {
     Prompts prompts = {0};
     ServeRequests rq = {0};
     int64_t N = 0, longest = 0;
-    BackendConfig cfg = {.full_caches = o->full_caches};
+    BackendConfig cfg = {.full_caches = o->full_caches, .page_tokens = o->page_tokens, .pool_pages = o->pool_pages};
     if (serving) {
         rc = load_requests(o, l, &rq, &cfg);
     } else {

@@ -25,6 +25,7 @@ typedef struct {
     int nseq;               /* sequences held at once (>= 1) */
     int64_t context;        /* the longest sequence (prompt + generated); <= the model's context */
     bool full_caches;       /* every cache holds `context` tokens, never a ring (a testing aid) */
+    int64_t page_tokens, pool_pages;    /* paged global caches (RunOptions'; 0: unpaged); cpu only */
     /* Prebuilt kernels of this layout (a binary written by `mixc build` embeds them), loaded as they
      * are instead of compiled for the run; NULL for none. */
     const char *emu_kernels_so;     /* the emu backend's: a shared object built for the emulator */
@@ -91,11 +92,29 @@ struct Backend {
     BackendConfig cfg;
     int64_t *seq_len;       /* [nseq]: tokens each sequence holds */
     int64_t *cache_tokens;  /* [ncaches]: capacity of each cache (ring when < context) */
+    /* A paged run (plan page_tokens > 0, pages.c): each slot's block table ([nseq][plan table_pages]
+     * page ids, its first pages_held[slot] set), and the pool's free pages (a stack of nfree). */
+    int32_t *page_table;
+    int64_t *pages_held;
+    int32_t *free_pages;
+    int64_t nfree_pages;
     BackendMemory mem;
     const RunPlan *plan;    /* the run plan it allocated and runs: slots, caches, bytes (run_plan.h) */
     char err[512];          /* why the last prefill/decode failed */
     void *impl;
 };
+
+/* ---- paged caches (pages.c): a no-op for an unpaged plan */
+
+/* The block tables and free pool of b's plan (called once the plan is set). */
+void backend_pages_open(Backend *b);
+/* Gives slot the pages its first `tokens` positions need, from the free pool; false with b->err
+ * when the pool has too few (a scheduler that admits by run_plan_seq_pages never sees it). */
+bool backend_pages_grow(Backend *b, int slot, int64_t tokens);
+/* Returns slot's pages to the pool (backend_reset: the sequence left). */
+void backend_pages_release(Backend *b, int slot);
+/* Slot's block table (NULL unpaged). */
+const int32_t *backend_page_table(const Backend *b, int slot);
 
 /* ---------------------------------------------------------------- cpu kernels (replaceable) */
 
@@ -106,6 +125,10 @@ typedef struct {
     void *data;
     unsigned char *scales;      /* NULL for fp32 */
     DType dtype;                /* DT_FP32, DT_INT8 or DT_FP8 */
+    /* A paged cache: data and scales are the pool's, and slot j is pool row MIXC_PAGED_ROW(pages,
+     * page_tokens, j) (mixc_params.h); NULL: slot j is row j. */
+    const int32_t *pages;
+    int64_t page_tokens;
 } KvRows;
 
 /* RoPE (HF rotate_half: dimension d pairs with d + head_dim/2, angle = position * inv_freq[d], cos

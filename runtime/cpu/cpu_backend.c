@@ -42,6 +42,11 @@ static void rope_head(float *x, int64_t head_dim, int64_t pos, const float *inv_
 
 /* ---- the KV cache rows: fp32, or 8-bit codes and a scale per token per KV head */
 
+/* The row of slot `slot`: itself, or in a paged cache the pool row its block table gives. */
+static int64_t kv_row(const KvRows *c, int64_t slot) {
+    return c->pages ? MIXC_PAGED_ROW(c->pages, c->page_tokens, slot) : slot;
+}
+
 static float kv_scale(const KvRows *c, int64_t slot, int64_t kv_heads, int64_t h) {
     float s;
     memcpy(&s, c->scales + (size_t)(slot * kv_heads + h) * sizeof(float), sizeof s);
@@ -68,7 +73,7 @@ static void ref_rope_append(void *ctx, const RopeAppendArgs *a) {
         for (int64_t h = 0; h < a->heads; h++) rope_head(a->q + i * qw + h * a->head_dim, a->head_dim, pos, a->inv_freq, a->scale);
         if (!a->k) continue;
         for (int64_t h = 0; h < a->kv_heads; h++) rope_head(a->k + i * kvw + h * a->head_dim, a->head_dim, pos, a->inv_freq, a->scale);
-        int64_t slot = pos % a->cap;
+        int64_t slot = kv_row(&a->cache_k, pos % a->cap);
         kv_store(&a->cache_k, slot, a->k + i * kvw, a->kv_heads, a->head_dim);
         kv_store(&a->cache_v, slot, a->v + i * kvw, a->kv_heads, a->head_dim);
     }
@@ -113,7 +118,7 @@ static void attend_one(const AttentionArgs *a, const float *values, const float 
                        int64_t lo, int64_t hi, float sink) {
     float *scores = a->scores, max = sink;
     for (int64_t j = lo; j <= hi; j++) {
-        scores[j - lo] = key_score(a, values, q, j % a->cap, kv_head) * a->scale;
+        scores[j - lo] = key_score(a, values, q, kv_row(&a->cache_k, j % a->cap), kv_head) * a->scale;
         if (a->softcap) scores[j - lo] = tanhf(scores[j - lo] / a->softcap) * a->softcap;
         if (scores[j - lo] > max) max = scores[j - lo];
     }
@@ -121,7 +126,7 @@ static void attend_one(const AttentionArgs *a, const float *values, const float 
     for (int64_t j = lo; j <= hi; j++) sum += scores[j - lo] = expf(scores[j - lo] - max);
     float inv = (float)(1.0 / sum);
     memset(out, 0, (size_t)a->head_dim * sizeof(float));
-    for (int64_t j = lo; j <= hi; j++) add_value(a, values, out, scores[j - lo] * inv, j % a->cap, kv_head);
+    for (int64_t j = lo; j <= hi; j++) add_value(a, values, out, scores[j - lo] * inv, kv_row(&a->cache_v, j % a->cap), kv_head);
 }
 
 static bool ref_attention(void *ctx, const AttentionArgs *a) {
@@ -210,15 +215,18 @@ static float *in_f(const Backend *b, const StepRun *st, const PlanOp *op, int k)
 static float *out_f(const Backend *b, const StepRun *st, const PlanOp *op, int k) { return tensor(b, st, op->out[k]); }
 
 /* Sequence seq's K (or V) rows of cache c: the plan's seq_bytes hold capacity rows of codes (or
- * fp32 values), then, for an 8-bit cache, capacity x kv_heads fp32 scales. */
+ * fp32 values), then, for an 8-bit cache, capacity x kv_heads fp32 scales; a paged cache's pool
+ * holds pool_pages x page_tokens rows likewise, seq's through its block table. */
 static KvRows cache_rows(const Backend *b, int c, int seq, bool v) {
     const CpuState *s = b->impl;
     const CacheMap *cm = &s->plan.cache[c];
     const ModelHeader om = layer_model(b->layout, b->layout->cache[c].owner), *m = &om;   /* the owner's rows */
     DType dt = s->plan.opt.kv_dtype;
-    unsigned char *base = s->kv + (v ? cm->v_offset : cm->k_offset) + seq * cm->seq_bytes;
-    unsigned char *scales = base + cm->capacity * m->kv_heads * m->head_dim * dtype_bytes(dt);
-    return (KvRows){base, dt == DT_FP32 ? NULL : scales, dt};
+    int64_t rows = cm->paged ? s->plan.pool_pages * s->plan.page_tokens : cm->capacity;
+    unsigned char *base = s->kv + (v ? cm->v_offset : cm->k_offset) + (cm->paged ? 0 : seq * cm->seq_bytes);
+    unsigned char *scales = base + rows * m->kv_heads * m->head_dim * dtype_bytes(dt);
+    return (KvRows){base, dt == DT_FP32 ? NULL : scales, dt, cm->paged ? backend_page_table(b, seq) : NULL,
+                    s->plan.page_tokens};
 }
 
 /* The weight an op names, and its shape (plan_weight_shape). */
@@ -492,6 +500,11 @@ int backend_check_config(const Model *m, const BackendConfig *cfg, char *err, si
     if (cfg->context < 1 || cfg->context > h->context)
         return backend_open_error(err, errlen, 1, "%lld tokens per sequence do not fit the model's context (%lld)",
                                   (long long)cfg->context, (long long)h->context);
+    if (cfg->page_tokens < 0 || cfg->page_tokens > h->context || cfg->pool_pages < 0 || cfg->pool_pages > 1 << 24 ||
+        (cfg->pool_pages && !cfg->page_tokens))
+        return backend_open_error(err, errlen, 1, "page tokens %lld, pool pages %lld: out of range (a page of 1 to "
+                                  "%lld tokens, a pool of at most 2^24 pages)", (long long)cfg->page_tokens,
+                                  (long long)cfg->pool_pages, (long long)h->context);
     return 0;
 }
 
@@ -577,6 +590,7 @@ bool backend_reset(Backend *b, int slot) {
         return false;
     }
     b->seq_len[slot] = 0;
+    backend_pages_release(b, slot);
     return true;
 }
 
@@ -587,12 +601,14 @@ static bool cpu_prefill_batch(Backend *b, const PrefillPart *parts, int n, float
     int32_t *tokens = xcalloc((size_t)run_plan_chunk(b->plan), sizeof *tokens);
     LogitRows *lr = xcalloc((size_t)n, sizeof *lr);
     int64_t rows = 0;
+    bool ok = true;
     for (int i = 0; i < n; rows += parts[i].n, i++) {
+        ok = ok && backend_pages_grow(b, parts[i].slot, b->seq_len[parts[i].slot] + parts[i].n);
         seg[i] = (Segment){parts[i].slot, b->seq_len[parts[i].slot], parts[i].n, rows};
         memcpy(tokens + rows, parts[i].tokens, (size_t)parts[i].n * sizeof *tokens);
     }
     int nlr = backend_logit_rows(parts, n, lr);
-    bool ok = forward(b, false, tokens, rows, seg, n, logits, lr, nlr);
+    ok = ok && forward(b, false, tokens, rows, seg, n, logits, lr, nlr);
     for (int i = 0; i < n && ok; i++) b->seq_len[parts[i].slot] += parts[i].n;
     free(seg);
     free(tokens);
@@ -603,9 +619,13 @@ static bool cpu_prefill_batch(Backend *b, const PrefillPart *parts, int n, float
 static bool cpu_decode_slots(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits) {
     if (!backend_check_decode(b, slots, n, tokens)) return false;
     Segment *seg = xcalloc((size_t)n, sizeof *seg);
-    for (int i = 0; i < n; i++) seg[i] = (Segment){slots[i], b->seq_len[slots[i]], 1, i};
+    bool ok = true;
+    for (int i = 0; i < n; i++) {
+        seg[i] = (Segment){slots[i], b->seq_len[slots[i]], 1, i};
+        ok = ok && backend_pages_grow(b, slots[i], b->seq_len[slots[i]] + 1);
+    }
     LogitRows all = {0, n, 0};
-    bool ok = forward(b, true, tokens, n, seg, n, logits, &all, 1);
+    ok = ok && forward(b, true, tokens, n, seg, n, logits, &all, 1);
     free(seg);
     for (int i = 0; i < n && ok; i++) b->seq_len[slots[i]]++;
     return ok;
@@ -635,6 +655,9 @@ static void cpu_close(Backend *b) {
 void backend_release(Backend *b) {
     free(b->seq_len);
     free(b->cache_tokens);
+    free(b->page_table);
+    free(b->pages_held);
+    free(b->free_pages);
     memset(b, 0, sizeof *b);
 }
 
@@ -667,11 +690,14 @@ static int validate(const Model *m, const BackendConfig *cfg, RunPlan *plan, cha
     o.context = cfg->context;
     o.batch = cfg->nseq;
     o.full_caches = cfg->full_caches;
+    o.page_tokens = cfg->page_tokens;
+    o.pool_pages = cfg->pool_pages;
     char why[256];
     if (!plan_run(l, &o, plan, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
-    if (plan->kv_bytes > (INT64_C(1) << 38) || plan->arena_bytes > (INT64_C(1) << 38)) {
+    if (plan->kv_bytes > (INT64_C(1) << 38) || plan->arena_bytes > (INT64_C(1) << 38) || plan->pool_pages > 1 << 24) {
         run_plan_free(plan);
-        return backend_open_error(err, errlen, 1, "the KV caches or the activations would take more than 256 GiB");
+        return backend_open_error(err, errlen, 1, "the KV caches or the activations would take more than 256 GiB, "
+                                  "or the page pool more than 2^24 pages");
     }
     return 0;
 }
@@ -712,6 +738,7 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
     }
     b->impl = s;
     b->plan = &s->plan;
+    backend_pages_open(b);
     const char *replay = getenv("MIXC_ROUTE_REPLAY");
     if (replay && *replay && !(s->route_replay = fopen(replay, "rb"))) {
         int rc = backend_open_error(err, errlen, 2, "MIXC_ROUTE_REPLAY: cannot read %s", replay);

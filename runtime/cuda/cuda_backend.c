@@ -715,6 +715,10 @@ static int check_run(const CudaDevice *d, const Model *m, const BackendConfig *c
         return backend_open_error(err, errlen, 2,
                                   "--full-caches is not supported by the %s backend (its caches are the "
                                   "kernels' planned rings)", d->name);
+    if (cfg->page_tokens)
+        return backend_open_error(err, errlen, 2,
+                                  "--page-tokens is not supported by the %s backend yet (its kernels do not read "
+                                  "block tables): paged caches run on the cpu backend", d->name);
     DType dt = m->layout->model.dtype;
     if (dt != DT_BF16 && dt != DT_FP16)
         return backend_open_error(err, errlen, 1, "dtype %s: the kernels take bf16 or fp16 (fp32 runs on the cpu backend)",

@@ -275,6 +275,10 @@ static bool check_fit(Parse *p, ApiError *err) {
     if (budget > 0 && (cost < 0 || cost > budget))
         return bad(err, 400, "the request's KV caches take %lld bytes, more than the server's budget (%lld)",
                    (long long)cost, (long long)budget);
+    int64_t pages = serve_request_pages(p->s->b, r), pool = p->s->b->plan->pool_pages;
+    if (pages > pool)
+        return bad(err, 400, "the request's KV caches take %lld pages, more than the server's pool (%lld)",
+                   (long long)pages, (long long)pool);
     return true;
 }
 

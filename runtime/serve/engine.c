@@ -16,6 +16,7 @@ typedef struct {
     int64_t prefilled;      /* prompt tokens appended */
     int32_t next;           /* the last generated token, appended by the next decode */
     int64_t cost;           /* its KV bytes (serve_request_cost) */
+    int64_t pages;          /* its pages of a paged run's pool (serve_request_pages) */
     double arrived_at, first_token_at;
 } Slot;
 
@@ -36,6 +37,10 @@ struct ServeEngine {
 
 int64_t serve_request_cost(const Backend *b, const ServeRequest *r) {
     return run_plan_seq_kv_bytes(b->plan, r->prompt_len + r->max_new);
+}
+
+int64_t serve_request_pages(const Backend *b, const ServeRequest *r) {
+    return run_plan_seq_pages(b->plan, r->prompt_len + r->max_new);
 }
 
 ServeEngine *serve_engine_open(Backend *b, const ServeOptions *o, const ServeHooks *hooks) {
@@ -73,16 +78,20 @@ int64_t serve_engine_budget(const ServeEngine *e) { return e->kv_budget; }
 ServeEngineStats serve_engine_stats(const ServeEngine *e) { return e->st; }
 
 int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user) {
-    int64_t cost = serve_request_cost(e->b, r);
-    if (e->st.busy == e->b->cfg.nseq || cost < 0 || e->st.kv_used + cost > e->kv_budget) return 0;
+    int64_t cost = serve_request_cost(e->b, r), pages = serve_request_pages(e->b, r);
+    if (e->st.busy == e->b->cfg.nseq || cost < 0 || e->st.kv_used + cost > e->kv_budget ||
+        e->st.pages_used + pages > e->b->plan->pool_pages)
+        return 0;
     int q = 0;
     while (e->slot[q].r) q++;
     if (!backend_reset(e->b, q)) return -1;
-    e->slot[q] = (Slot){.r = r, .res = res, .user = user, .cost = cost, .arrived_at = arrived_at};
+    e->slot[q] = (Slot){.r = r, .res = res, .user = user, .cost = cost, .pages = pages, .arrived_at = arrived_at};
     res->output = xcalloc((size_t)r->max_new, sizeof(int32_t));   /* bounded by the context */
     res->noutput = 0;
     e->order[e->st.busy++] = q;
     e->st.kv_used += cost;
+    e->st.pages_used += pages;
+    if (e->st.pages_used > e->st.pages_peak) e->st.pages_peak = e->st.pages_used;
     if (e->o->trace) buf_printf(&e->trace, " admit %s", r->id);
     if (e->st.busy > e->st.peak_sequences) e->st.peak_sequences = e->st.busy;
     if (e->st.kv_used > e->st.kv_peak) e->st.kv_peak = e->st.kv_used;
@@ -92,6 +101,7 @@ int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, 
 /* Slot q's sequence leaves: its slot and bytes are free. */
 static void leave(ServeEngine *e, int q) {
     e->st.kv_used -= e->slot[q].cost;
+    e->st.pages_used -= e->slot[q].pages;
     e->slot[q].r = NULL;
     int k = 0;
     while (e->order[k] != q) k++;

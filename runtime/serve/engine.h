@@ -39,7 +39,7 @@ void serve_engine_close(ServeEngine *e);
 /* The budget the engine admits under (the --kv-budget, capped at the plan's KV allocation). */
 int64_t serve_engine_budget(const ServeEngine *e);
 /* Admits r (with res to fill: its output is allocated here, r->max_new ids) into a free slot when
- * one is free and its bytes fit the budget beside the sequences in flight. arrived_at: the
+ * one is free, its bytes fit the budget and (paged) its pages the pool beside the sequences in flight. arrived_at: the
  * mono_seconds() of its arrival (TTFT and end-to-end latency count from it). 1 admitted, 0 not now,
  * -1 when the backend fails (b->err). r and res must live until the sequence leaves. */
 int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user);
@@ -54,6 +54,7 @@ typedef struct {
     int busy;               /* sequences in flight */
     int peak_sequences;
     int64_t kv_used, kv_peak;
+    int64_t pages_used, pages_peak;     /* a paged run's pool pages (0 unpaged) */
     int64_t steps, mixed_steps;
     int64_t finished;       /* sequences that left (not cancelled) */
 } ServeEngineStats;

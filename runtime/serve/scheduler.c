@@ -35,13 +35,16 @@ static void refuse_impossible(Sched *s, const Backend *b) {
     for (int i = 0; i < s->rq->n; i++) {
         const ServeRequest *r = &s->rq->v[i];
         ServeResult *res = &s->run->result[i];
-        int64_t cost = serve_request_cost(b, r);
+        int64_t cost = serve_request_cost(b, r), pages = serve_request_pages(b, r);
         if (r->prompt_len + r->max_new > s->o->context)
             snprintf(res->refused, sizeof res->refused, "%lld prompt + %lld new tokens is more than the context (%lld)",
                      (long long)r->prompt_len, (long long)r->max_new, (long long)s->o->context);
         else if (cost < 0 || cost > s->run->kv_budget_bytes)
             snprintf(res->refused, sizeof res->refused, "its KV caches take %lld bytes, more than the budget (%lld)",
                      (long long)cost, (long long)s->run->kv_budget_bytes);
+        else if (pages > b->plan->pool_pages)
+            snprintf(res->refused, sizeof res->refused, "its KV caches take %lld pages, more than the pool (%lld)",
+                     (long long)pages, (long long)b->plan->pool_pages);
         if (!res->refused[0]) continue;
         fprintf(stderr, "mixrun: request '%s' refused: %s\n", r->id, res->refused);
         s->run->refused++;
@@ -96,6 +99,8 @@ bool serve_run(Backend *b, const ServeRequests *rq, const ServeOptions *o, Serve
     out->elapsed_s = mono_seconds() - s.start;
     out->peak_sequences = st.peak_sequences;
     out->kv_peak_bytes = st.kv_peak;
+    out->pool_pages = b->plan->pool_pages;
+    out->pages_peak = st.pages_peak;
     out->steps = st.steps;
     out->mixed_steps = st.mixed_steps;
     serve_engine_close(s.e);

@@ -35,6 +35,7 @@ typedef struct {
     double elapsed_s;       /* from the start to the last token */
     int peak_sequences;     /* most sequences in flight at once */
     int64_t kv_budget_bytes, kv_peak_bytes;
+    int64_t pool_pages, pages_peak; /* a paged run: the pool's pages, the most in flight at once (0 unpaged) */
     int64_t steps, mixed_steps;     /* steps; those that decoded and prefilled */
     int refused;
 } ServeRun;
@@ -45,6 +46,8 @@ void serve_backend_config(const ServeRequests *rq, int64_t model_context, int ma
 
 /* The KV bytes request r costs on backend b (run_plan_seq_kv_bytes of its prompt + max_new). */
 int64_t serve_request_cost(const Backend *b, const ServeRequest *r);
+/* The pool pages it takes in a paged run (run_plan_seq_pages of its prompt + max_new; 0 unpaged). */
+int64_t serve_request_pages(const Backend *b, const ServeRequest *r);
 
 /* Runs every request on b (opened with serve_backend_config's slots and context). A request that
  * can never fit (prompt + max_new beyond the model's context, or its bytes beyond the budget) is refused with a

@@ -75,11 +75,16 @@ static json_t *request_json(const ServeRequest *rq, const ServeResult *r) {
 
 json_t *serve_summary_json(const ServeRequests *rq, const ServeRun *run) {
     ServeSummary m = serve_summarize(rq, run);
-    return json_pack("{s:f, s:f, s:f, s:o, s:o, s:o, s:i, s:I, s:I}", "requests_per_s", m.requests_per_s,
+    json_t *j = json_pack("{s:f, s:f, s:f, s:o, s:o, s:o, s:i, s:I, s:I}", "requests_per_s", m.requests_per_s,
                      "input_tokens_per_s", m.input_tokens_per_s, "output_tokens_per_s", m.output_tokens_per_s,
                      "ttft_s", stats_json(m.ttft), "tpot_s", stats_json(m.tpot), "e2e_s", stats_json(m.e2e),
                      "peak_sequences", run->peak_sequences, "kv_budget_bytes", (json_int_t)run->kv_budget_bytes,
                      "kv_peak_bytes", (json_int_t)run->kv_peak_bytes);
+    if (j && run->pool_pages) {   /* a paged run */
+        json_object_set_new(j, "pool_pages", json_integer(run->pool_pages));
+        json_object_set_new(j, "pages_peak", json_integer(run->pages_peak));
+    }
+    return j;
 }
 
 int serve_print_json(json_t *j, const char *what) {
@@ -124,6 +129,7 @@ static void print_text(const ServeRequests *rq, const ServeRun *run) {
     printf("in flight: peak %d sequences, KV peak %s of a %s budget (%lld of %lld bytes)\n", run->peak_sequences,
            fmt_bytes((double)run->kv_peak_bytes), fmt_bytes((double)run->kv_budget_bytes),
            (long long)run->kv_peak_bytes, (long long)run->kv_budget_bytes);
+    if (run->pool_pages) printf("pages: peak %lld of a pool of %lld\n", (long long)run->pages_peak, (long long)run->pool_pages);
 }
 
 int serve_print(const ServeRequests *rq, const ServeRun *run, bool json) {

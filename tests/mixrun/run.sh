@@ -438,6 +438,7 @@ run "gemma4-style: emu refuses head_dim 512" 1 --layout examples/gemma4-style.mi
     --set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=64 --set vocab=256 --backend emu &&
   expect_err "gemma4-style as written: emu refuses its global kind's head_dim 512 by name, exit 1" \
     "mixrun: layer 5's head_dim 512 is not supported by the kernels (64, 128, 192 or 256)"
+PAGED=()   # mem_check's report options beyond SETS: the paging the run was given
 # mem_check NAME BACKEND ARGS...: `mixrun ARGS --bench --json --backend BACKEND` (stand-in driver for
 # cuda): its memory planned = allocated for the KV caches, the arena and the weights, and equal to what
 # `mixc report --target BACKEND --format json` plans for the same --set overrides, context and batch.
@@ -450,7 +451,7 @@ mem_check() {
   else "$RUN" "$@" --bench --json --backend "$be" >"$T/bench.json" 2>"$T/err"; fi || { echo "mixrun: $(head -c 300 "$T/err")" >"$T/why"; return 1; }
   local ctx batch
   ctx=$(jq .context "$T/bench.json"); batch=$(jq .sequences "$T/bench.json")
-  "${MIXC:-$BUILD/mixc}" report "${SETS[@]}" --target "$be" --context "$ctx" --batch "$batch" --format json "$f" \
+  "${MIXC:-$BUILD/mixc}" report "${SETS[@]}" "${PAGED[@]}" --target "$be" --context "$ctx" --batch "$batch" --format json "$f" \
     >"$T/report.json" 2>"$T/err" || { echo "mixc report: $(head -c 300 "$T/err")" >"$T/why"; return 1; }
   jq -n --arg be "$be" --slurpfile b "$T/bench.json" --slurpfile r "$T/report.json" -e '$b[0].memory as $m | $r[0].run[0] as $p |
       $m.kv_planned == $m.kv_allocated and $m.arena_planned == $m.arena_allocated and
@@ -486,6 +487,21 @@ for f in examples/*.mix; do
     pass "$(basename "$f" .mix) (per-layer shapes) on cpu: memory planned = allocated = mixc report --target cpu" ||
     fail "$(basename "$f" .mix) (per-layer shapes) on cpu: memory planned = allocated" "$(cat "$T/why")"
 done
+# ... and paged global caches (docs/plan.md, "Paged caches"): the default pool and a smaller one, fp32
+# and 8-bit caches (the pool's codes, then its scales).
+SETS=(--set context=64)
+f=tests/mixrun/tiny.mix
+for PAGED in "--page-tokens 16" "--page-tokens 5 --pool-pages 9" "--page-tokens 8 --set kv_dtype=int8"; do
+  read -ra PAGED <<<"$PAGED"
+  mem_check cpu --layout "$f" "${SETS[@]}" "${PAGED[@]}" --random-weights 5 --batch 3 --prompt-len 10 --max-new 2 &&
+    pass "tiny, paged (${PAGED[*]}) on cpu: memory planned = allocated = mixc report --target cpu" ||
+    fail "tiny, paged (${PAGED[*]}) on cpu: memory planned = allocated" "$(cat "$T/why")"
+done
+PAGED=()
+run "paged: a pool too small for the batch" 1 --layout tests/mixrun/tiny.mix --page-tokens 5 --pool-pages 7 \
+    --random-weights 5 --batch 3 --prompt-len 10 --max-new 2 --bench --backend cpu &&
+  expect_err "paged: a batch that outgrows the pool stops with the slot and the pages named" \
+    "mixrun: slot 1 needs 3 pages for 11 tokens; the pool of 7 has 0 free"
 
 # Replayed expert choices (MIXC_ROUTE_REPLAY, docs/model.md) may differ from the cpu's own only where
 # emu's router logits, off by the bf16 path's roundings, ordered two experts the other way: measured

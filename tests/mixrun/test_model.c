@@ -739,10 +739,10 @@ static bool quantized_attention_matches(DType dt, double *worst_store) {
             }
         }
     for (int i = 0; i < 3 * QHEADS * QHD; i++) q[i] = (float)((seed = seed * 1664525u + 1013904223u) >> 8) / (1 << 24) - 0.5f;
-    AttentionArgs a = {q, o8, 3, 20, QHEADS, QKVH, QHD, 6, 0.25f, {codes[0], scales[0], dt}, {codes[1], scales[1], dt},
+    AttentionArgs a = {q, o8, 3, 20, QHEADS, QKVH, QHD, 6, 0.25f, {codes[0], scales[0], dt, NULL, 0}, {codes[1], scales[1], dt, NULL, 0},
                        QCAP, 23, sc, QCAP + 4, 0, 0, NULL};
     AttentionArgs f = a;
-    f.out = o32, f.cache_k = (KvRows){deq[0], NULL, DT_FP32}, f.cache_v = (KvRows){deq[1], NULL, DT_FP32};
+    f.out = o32, f.cache_k = (KvRows){deq[0], NULL, DT_FP32, NULL, 0}, f.cache_v = (KvRows){deq[1], NULL, DT_FP32, NULL, 0};
     if (!cpu_reference_kernels.attention(NULL, &a) || !cpu_reference_kernels.attention(NULL, &f)) return false;
     return max_diff(o8, o32, 3 * QHEADS * QHD) <= 1e-5 * (max_abs(o32, 3 * QHEADS * QHD) + 1e-3);
 }

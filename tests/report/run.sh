@@ -162,7 +162,7 @@ if [ "$(jq -c '[.run[] | [.target, .context, .batch, .dtypes.logits, (.kv_bytes 
      '[["cuda",4096,4,"fp32",true,true,33554432],["cuda",8192,4,"fp32",true,true,33554432]]' ] && [ "$(jq .model.hidden "$tmp/out")" = 1024 ]
 then pass "report --target: one run per context, --set applied, the cuBLAS workspace of sm_90 (32 MiB)"; else fail "report --target: one run per context" "$(jq -c .run "$tmp/out")"; fi
 expect_rc "report --arch without --target" 2 report "$ex" --arch sm_80
-grep -q -- "--act-dtype, --kv-dtype and --arch go with --target" "$tmp/err" || fail "report --arch without --target: the message" "$(cat "$tmp/err")"
+grep -q -- "--act-dtype, --kv-dtype, --arch and --page-tokens go with --target" "$tmp/err" || fail "report --arch without --target: the message" "$(cat "$tmp/err")"
 expect_rc "report --kv-dtype without --target" 2 report "$ex" --kv-dtype bf16
 expect_rc "report --arch with --target cpu" 2 report "$ex" --target cpu --arch sm_80
 expect_rc "report --target cuda --arch sm_80" 0 report "$ex" --target cuda --arch sm_80 --format json
@@ -171,6 +171,22 @@ expect_rc "report --target cuda --arch sm_80" 0 report "$ex" --target cuda --arc
 expect_rc "report --target cpu --kv-dtype bf16" 0 report "$ex" --target cpu --kv-dtype bf16 --act-dtype fp32
 grep -qE '^run plan \(cpu\) at context 32768, chunk 1024, batch 1: kv [0-9]+ bytes, arena [0-9]+ bytes, weights [0-9]+ bytes, cuBLAS workspace 0 bytes$' "$tmp/out" &&
   pass "report --target: a text line" || fail "report --target: a text line" "$(tail -n 2 "$tmp/out")"
+# paged global caches: a sequence's pages at each context, the pool, the pool a GPU holds
+expect_rc "report --target cpu --page-tokens" 0 report tests/mixrun/tiny.mix --target cpu --context 32,128 --batch 4 \
+  --page-tokens 16 --gpu 0.001
+grep -qE '^  paged: pages of 16 tokens, 2 per whole-context sequence; pool 8 pages \(32768 bytes\); on the GPU a pool of 88 pages \(44 whole-context sequences\)$' "$tmp/out" &&
+  grep -qE '^  paged: pages of 16 tokens, 8 per whole-context sequence; pool 32 pages \(131072 bytes\)' "$tmp/out" &&
+  pass "report --page-tokens: pages per sequence at each context, the pool, the pool on the GPU" ||
+  fail "report --page-tokens: the paged lines" "$(grep paged "$tmp/out")"
+expect_rc "report --target cpu --page-tokens --pool-pages (json)" 0 report tests/mixrun/tiny.mix --target cpu --context 128 \
+  --batch 4 --page-tokens 16 --pool-pages 10 --format json
+[ "$(jq -c '.run[0] | [.kv_bytes, .page_tokens, .pages_per_sequence, .pool_pages, .pool_bytes]' "$tmp/out")" = '[56320,16,8,10,40960]' ] &&
+  pass "report --pool-pages: the smaller pool, in kv_bytes (json)" || fail "report --pool-pages (json)" "$(jq -c .run "$tmp/out")"
+expect_rc "report --page-tokens without --target" 2 report "$ex" --page-tokens 16
+expect_rc "report --pool-pages without --page-tokens" 2 report "$ex" --target cpu --pool-pages 4
+expect_rc "report --target cuda --page-tokens (the kernels read no block tables)" 1 report "$ex" --target cuda --page-tokens 16
+grep -q "paged caches (page_tokens 16) are not supported by the generated kernels yet" "$tmp/err" &&
+  pass "report --target cuda --page-tokens: says why" || fail "report --target cuda --page-tokens: says why" "$(cat "$tmp/err")"
 expect_rc "report --target with an unknown backend is a usage error" 2 report "$ex" --target tpu
 expect_rc "report --kv-dtype with an unknown dtype is a usage error" 2 report "$ex" --target cpu --kv-dtype fp64
 expect_rc "report --set of an unknown field is an input error" 1 report "$ex" --set hiden=3

@@ -120,6 +120,38 @@ bp() {
   done <"$T/bp"
 }
 bp cpu "$BP" cpu tests/mixrun/tiny.mix
+bp cpu-paged "$BP" cpu-paged tests/mixrun/tiny.mix
+
+# ---- paged global caches (docs/plan.md, "Paged caches"): the requests need 4+8+4+6+1 = 23 pages of 4
+# tokens; a pool of 16 makes later requests reuse the pages earlier ones returned, and holds 3
+# sequences in flight in less KV memory than 3 unpaged slots of the whole context.
+if run "cpu: paged, served" 0 "${TINY[@]}" --requests "$T/mixed.jsonl" --max-seqs 4 --page-tokens 4 --pool-pages 16 \
+     --step-tokens 6 --json --backend cpu; then
+  cp "$T/out" "$T/paged.json"
+  same_as_alone "cpu: paged caches, a pool of 16 pages reused across 5 requests: each = its prompt alone (unpaged)" \
+    "$T/paged.json" "$T/mixed.jsonl" "${TINY[@]}" --backend cpu
+  if run "cpu: 3 unpaged slots" 0 "${TINY[@]}" --requests "$T/mixed.jsonl" --max-seqs 3 --json --backend cpu; then
+    unpaged=$(jq .summary.kv_budget_bytes "$T/out")
+    jq -e --argjson u "$unpaged" '.summary | .peak_sequences == 3 and .kv_budget_bytes < $u and .pool_pages == 16 and
+        .pages_peak == 16 and .kv_peak_bytes <= .kv_budget_bytes' "$T/paged.json" >/dev/null &&
+      pass "paged: 3 sequences in flight in a smaller KV allocation than 3 unpaged slots', pages peak = the pool" ||
+      fail "paged admission" "$(jq -c '.summary' "$T/paged.json") against unpaged $unpaged"
+  fi
+  # the budget the scheduler admits under is the report's plan for the same options (context 32: the
+  # longest request, 26 + 6)
+  if "${MIXC:-$BUILD/mixc}" report tests/mixrun/tiny.mix --target cpu --context 32 --batch 4 --page-tokens 4 --pool-pages 16 \
+       --format json >"$T/report.json" 2>"$T/err"; then
+    jq -n -e --slurpfile s "$T/paged.json" --slurpfile r "$T/report.json" '$s[0].summary as $m | $r[0].run[0] as $p |
+        $m.kv_budget_bytes == $p.kv_bytes and $m.pool_pages == $p.pool_pages and $p.pages_per_sequence == 8' >/dev/null &&
+      pass "paged: the scheduler's budget and pool = mixc report --target cpu --page-tokens 4 --pool-pages 16" ||
+      fail "paged: budget = report" "served $(jq -c .summary "$T/paged.json"), report $(jq -c '.run[0]' "$T/report.json")"
+  else fail "paged: mixc report --page-tokens" "$(head -c 600 "$T/err")"; fi
+fi
+run "paged: a request beyond the pool" 1 "${TINY[@]}" --requests "$T/mixed.jsonl" --page-tokens 4 --pool-pages 7 --json &&
+  expect_err "paged: a request needing more pages than the pool is refused by id" \
+    "request 'b' refused: its KV caches take 8 pages, more than the pool (7)"
+run "paged: --pool-pages alone" 1 "${TINY[@]}" --requests "$T/mixed.jsonl" --pool-pages 7 &&
+  expect_err "paged: --pool-pages without --page-tokens is refused" "page tokens 0, pool pages 7: out of range"
 
 # emu and cuda (stand-in driver, kernels emulated): the longest request needs 26 + 6 = 32 tokens =
 # the model's context, as tests/cuda plans; 3 slots, so d takes a as it leaves (slots out of order).
@@ -150,6 +182,9 @@ else
       pass "emu: --bench packs prompts into prefill calls: first tokens = alone ($alone)" ||
       fail "emu: --bench first tokens = alone" "bench $(jq -c .first_tokens "$T/bench.json"), alone $alone"
   else fail "emu: --bench" "$(grep -v '^ \|warning:\|note:' "$T/err" | head -c 400)"; fi
+  run "emu: paged caches refused" 2 "${TS[@]}" --requests "$T/four.jsonl" --page-tokens 4 --backend emu &&
+    expect_err "emu: --page-tokens is refused by name (the kernels do not read block tables yet)" \
+      "--page-tokens is not supported by the emu backend yet"
   BPSETS=(hidden=128 heads=4 kv_heads=2 head_dim=64 ffn=128 vocab=128 context=32 chunk=8 window=8 kv_dtype=bf16)
   bp emu "$BP" emu examples/ma.mix "${BPSETS[@]}"
   if "$BUILD/tests/cuda/plan_check" examples/ma.mix - "${TS[@]:2:20}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
