@@ -110,12 +110,10 @@ static void turn_ends(ChatTemplate *ct, const Tokenizer *t, const char *src) {
 
 /* name in the directory of t's tokenizer.json (malloc'ed); *there: it exists. */
 static char *beside(const Tokenizer *t, const char *name, bool *there) {
-    const char *tp = tokenizer_path(t), *slash = strrchr(tp, '/');
-    Buf path = {0};
-    buf_printf(&path, "%.*s%s", slash ? (int)(slash - tp + 1) : 0, tp, name);
+    char *path = tokenizer_file_beside(t, name);
     struct stat st;
-    *there = !(stat(path.data, &st) && errno == ENOENT);
-    return path.data;
+    *there = !(stat(path, &st) && errno == ENOENT);
+    return path;
 }
 
 /* chat_template.jinja, which transformers prefers to tokenizer_config.json's chat_template. */

@@ -4,13 +4,15 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-/* The directory of t's tokenizer.json, with its final '/' (or "" for the working directory). */
+/* name in the directory of t's tokenizer.json, into out. */
 static void file_beside(const Tokenizer *t, const char *name, char *out, size_t len) {
-    const char *tp = tokenizer_path(t), *slash = strrchr(tp, '/');
-    snprintf(out, len, "%.*s%s", slash ? (int)(slash - tp + 1) : 0, tp, name);
+    char *path = tokenizer_file_beside(t, name);
+    snprintf(out, len, "%s", path);
+    free(path);
 }
 
 /* path as JSON into *root; true with *root NULL when the file does not exist. */

@@ -413,6 +413,13 @@ void tokenizer_free(Tokenizer *t) {
 int64_t tokenizer_vocab_size(const Tokenizer *t) { return t->vocab_size; }
 const char *tokenizer_path(const Tokenizer *t) { return t->path; }
 
+char *tokenizer_file_beside(const Tokenizer *t, const char *name) {
+    const char *slash = strrchr(t->path, '/');
+    Buf path = {0};
+    buf_printf(&path, "%.*s%s", slash ? (int)(slash - t->path + 1) : 0, t->path, name);
+    return path.data;
+}
+
 int32_t tokenizer_special_id(const Tokenizer *t, const char *content) {
     for (int i = 0; i < t->nadded; i++)
         if (t->added[i].special && !strcmp(t->added[i].content, content)) return t->added[i].id;

@@ -44,5 +44,8 @@ int64_t tokenizer_vocab_size(const Tokenizer *t);
 int32_t tokenizer_special_id(const Tokenizer *t, const char *content);
 /* The file it was read from. */
 const char *tokenizer_path(const Tokenizer *t);
+/* `name` in the directory of t's tokenizer.json (tokenizer_config.json, generation_config.json, ...):
+ * malloc'ed. */
+char *tokenizer_file_beside(const Tokenizer *t, const char *name);
 
 #endif
