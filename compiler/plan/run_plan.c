@@ -109,12 +109,12 @@ static bool plan_pages(RunPlan *p) {
     return p->pool_pages || mul_ok(p->table_pages, o->batch, &p->pool_pages);
 }
 
-/* Cache c's K (or V) allocation: every slot's block, or (paged) the pool's rows; on a PLAN_ARENA_ALIGN
- * boundary. */
-static bool plan_cache_half(const RunPlan *p, CacheMap *cm) {
+/* Cache c's K (or V) allocation: every slot's block, or (paged) the rows of a pool of pool_pages
+ * pages; on a PLAN_ARENA_ALIGN boundary. */
+static bool plan_cache_half(const RunPlan *p, int64_t pool_pages, CacheMap *cm) {
     int64_t half, rows;
     if (cm->paged)
-        return mul_ok(p->pool_pages, p->page_tokens, &rows) && kv_seq_block(cm, rows, &half) &&
+        return mul_ok(pool_pages, p->page_tokens, &rows) && kv_seq_block(cm, rows, &half) &&
                align_up_ok(half, PLAN_ARENA_ALIGN, &cm->half_bytes);
     return mul_ok(cm->seq_bytes, p->opt.batch, &half) && align_up_ok(half, PLAN_ARENA_ALIGN, &cm->half_bytes);
 }
@@ -125,10 +125,7 @@ static int64_t pool_bytes_of(const RunPlan *p, int64_t pages) {
     int64_t total = 0;
     for (int c = 0; c < p->ncaches; c++) {
         CacheMap cm = p->cache[c];
-        if (!cm.paged) continue;
-        RunPlan q = *p;
-        q.pool_pages = pages;
-        if (!plan_cache_half(&q, &cm) || !add_ok(total, 2 * cm.half_bytes, &total)) return -1;
+        if (cm.paged && (!plan_cache_half(p, pages, &cm) || !add_ok(total, 2 * cm.half_bytes, &total))) return -1;
     }
     return total;
 }
@@ -169,7 +166,7 @@ static bool plan_kv_map(const Layout *l, RunPlan *p) {
                                         : plan_cache_tokens(l, c, o->context, o->chunk);
         cm->ring = cm->capacity < (p->has_kernels ? p->cg.context : o->context);
         cm->paged = p->page_tokens && !cm->ring;
-        if (!kv_seq_block(cm, cm->capacity, &cm->seq_bytes) || !plan_cache_half(p, cm)) return false;
+        if (!kv_seq_block(cm, cm->capacity, &cm->seq_bytes) || !plan_cache_half(p, p->pool_pages, cm)) return false;
         cm->k_offset = at;
         cm->v_offset = at + cm->half_bytes;
         if (!add_ok(at, 2 * cm->half_bytes, &at)) return false;
