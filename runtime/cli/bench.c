@@ -1,6 +1,7 @@
 /* bench.c — mixrun's prefill in chunks and its --bench (tokens/s and memory, text or JSON). */
 #include "bench.h"
 
+#include "mixc_params.h"   /* mixc_argmax: the greedy pick */
 #include "plan.h"
 #include "progress.h"
 #include "scheduler.h"
@@ -12,7 +13,7 @@
 
 /* Prefills sequence seq in chunks. logits: [n][vocab] when all, else [vocab] (the last). */
 bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float *logits, bool all) {
-    int64_t chunk = b->layout->model.chunk, vocab = b->layout->model.vocab;
+    int64_t chunk = run_plan_chunk(b->plan), vocab = b->layout->model.vocab;
     for (int64_t off = 0; off < n; off += chunk) {
         int64_t len = n - off < chunk ? n - off : chunk;
         if (!backend_prefill(b, seq, t + off, len, all ? logits + off * vocab : logits, all)) return false;
@@ -107,6 +108,18 @@ static bool prefill_packed(Backend *b, const int32_t *prompt, int64_t L, int B, 
     return ok;
 }
 
+/* Each sequence's greedy pick (mixc_argmax's code): false with b->err when a row's logits hold a NaN
+ * or an infinity (no greedy token). */
+static bool picks_valid(Backend *b, const int32_t *next, int B) {
+    for (int s = 0; s < B; s++)
+        if (next[s] < 0) {
+            snprintf(b->err, sizeof b->err, "the logits of sequence %d hold %s (the %s backend)", s,
+                     next[s] == MIXC_ARGMAX_NAN ? "NaN" : "Inf", b->name);
+            return false;
+        }
+    return true;
+}
+
 int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
     int B = b->cfg.nseq;
     int64_t V = b->layout->model.vocab;
@@ -117,19 +130,15 @@ int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
     bool ok = prefill_packed(b, prompt, L, B, logits, start);
     json_t *first = json_array();
     for (int s = 0; ok && s < B; s++) {
-        next[s] = model_greedy_token(logits + (int64_t)s * V, V);
+        next[s] = mixc_argmax(logits + (int64_t)s * V, V);
         json_array_append_new(first, json_integer(next[s]));
         slots[s] = s;
     }
+    ok = ok && picks_valid(b, next, B);
     double t_prefill = mono_seconds() - start, start_decode = mono_seconds();
     for (int64_t g = 0; g < G && ok; g++) {   /* greedy steps as mixrun decodes: only the ids come back */
         memcpy(fed, next, (size_t)B * sizeof *fed);
-        ok = b->ops->decode_argmax(b, slots, B, fed, next, NULL);
-        for (int s = 0; s < B && ok; s++)
-            if (next[s] < 0) {
-                snprintf(b->err, sizeof b->err, "the logits of sequence %d hold NaN or Inf (the %s backend)", s, b->name);
-                ok = false;
-            }
+        ok = b->ops->decode_argmax(b, slots, B, fed, next, NULL) && picks_valid(b, next, B);
         progress_line(start, &last, "decode: step", g + 1, G);
     }
     double t_decode = mono_seconds() - start_decode;
