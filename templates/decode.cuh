@@ -6,7 +6,8 @@
  * processed together so every K/V row is loaded once (16-byte vector loads into shared memory).
  * Keys of the token at position pos: j in [mixc_first_key(pos, WINDOW, CHUNK), pos] (both 0: global;
  * CHUNK = C > 0: chunked attention, the keys of pos's chunk up to pos);
- * key j lives in cache slot j % CAP (ring caches). The new token's K/V must already be appended.
+ * key j lives in cache slot j % CAP (ring caches), or, in a paged cache (PAGE > 0), in pool row
+ * MIXC_PAGED_ROW(the slot's block table, PAGE, j) (kv8.cuh). The new token's K/V must already be appended.
  * Each block writes an unnormalized partial output and its softmax statistics (max in log2 units,
  * sum of exponentials); attn_decode_reduce_kernel (grid [HEADS, batch]) merges the partials. A launch
  * of one split with p.out set writes the merged output itself (decode_merge_one), and no reduce runs.
@@ -31,16 +32,22 @@ template <long long CAP> __device__ __forceinline__ unsigned decode_slot(int key
     return (unsigned)key % (unsigned)CAP;
 }
 
+/* Key j's row: its ring slot, or (PAGE > 0) its pool row through the block table. */
+template <long long CAP, long long PAGE> __device__ __forceinline__ size_t decode_row(const int *table, int key) {
+    if constexpr (PAGE > 0) return (size_t)MIXC_PAGED_ROW(table, PAGE, key);
+    else return decode_slot<CAP>(key);
+}
+
 /* S: the cache's storage type (T, or an 8-bit code); PER: its elements per 16-byte vector. */
-template <class S, int HD, long long CAP>
+template <class S, int HD, long long CAP, long long PAGE>
 __device__ __forceinline__ void decode_load_tile(S *k_s, S *v_s, const S *k_base, const S *v_base,
-                                                 int row_stride, int first, int end) {
+                                                 const int *table, int row_stride, int first, int end) {
     constexpr int PER = 16 / (int)sizeof(S), VECS = HD / PER;
     for (int i = threadIdx.x; i < DECODE_TILE * VECS; i += blockDim.x) {
         const int r = i / VECS, c = i % VECS, key = first + r;
         uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
         if (key < end) {   /* zero-fill past the range: 0 * garbage could be NaN */
-            const size_t off = (size_t)decode_slot<CAP>(key) * row_stride + c * PER;
+            const size_t off = decode_row<CAP, PAGE>(table, key) * row_stride + c * PER;
             kv = *reinterpret_cast<const uint4 *>(k_base + off);
             vv = *reinterpret_cast<const uint4 *>(v_base + off);
         }
@@ -50,27 +57,33 @@ __device__ __forceinline__ void decode_load_tile(S *k_s, S *v_s, const S *k_base
 }
 
 /* An 8-bit cache's scales of the tile's keys (0 past the range). */
-template <int KV_HEADS, long long CAP>
+template <int KV_HEADS, long long CAP, long long PAGE>
 __device__ __forceinline__ void decode_load_scales(float *ks_s, float *vs_s, const float *k_scales,
-                                                   const float *v_scales, int first, int end) {
+                                                   const float *v_scales, const int *table, int first, int end) {
     for (int r = threadIdx.x; r < DECODE_TILE; r += blockDim.x) {
         const int key = first + r;
-        const size_t at = (size_t)decode_slot<CAP>(key) * KV_HEADS;
-        ks_s[r] = key < end ? k_scales[at] : 0.0f;
-        vs_s[r] = key < end ? v_scales[at] : 0.0f;
+        if (key >= end) {   /* a paged table has no page past the range */
+            ks_s[r] = vs_s[r] = 0.0f;
+            continue;
+        }
+        const size_t at = decode_row<CAP, PAGE>(table, key) * KV_HEADS;
+        ks_s[r] = k_scales[at];
+        vs_s[r] = v_scales[at];
     }
 }
 
-/* The tile of keys [first, end) of KV head kvh: its rows and, for an 8-bit cache, its scales. */
-template <class KV, int HD, int KV_HEADS, long long CAP>
+/* The tile of keys [first, end) of KV head kvh: its rows and, for an 8-bit cache, its scales (after
+ * `rows` rows: the pool's when paged). */
+template <class KV, int HD, int KV_HEADS, long long CAP, long long PAGE>
 __device__ __forceinline__ void decode_load(typename MixcKv<KV>::Store *k_s, typename MixcKv<KV>::Store *v_s,
                                             float *ks_s, float *vs_s, unsigned char *k_seq, unsigned char *v_seq,
-                                            int kvh, int first, int end) {
-    typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
-    decode_load_tile<typename Cache::Store, HD, CAP>(k_s, v_s, Cache::head(k_seq, kvh), Cache::head(v_seq, kvh),
-                                                     KV_HEADS * HD, first, end);
+                                            const int *table, long long rows, int kvh, int first, int end) {
+    typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;
+    decode_load_tile<typename Cache::Store, HD, CAP, PAGE>(k_s, v_s, Cache::head(k_seq, kvh), Cache::head(v_seq, kvh),
+                                                           table, KV_HEADS * HD, first, end);
     if constexpr (MixcKv<KV>::QUANT)
-        decode_load_scales<KV_HEADS, CAP>(ks_s, vs_s, Cache::scales(k_seq, kvh), Cache::scales(v_seq, kvh), first, end);
+        decode_load_scales<KV_HEADS, CAP, PAGE>(ks_s, vs_s, Cache::scales(k_seq, kvh, rows),
+                                                Cache::scales(v_seq, kvh, rows), table, first, end);
 }
 
 /* Scores of the tile, pre-multiplied by scale * log2(e) (and an 8-bit key's scale, ks_s; soft-capped
@@ -159,10 +172,12 @@ __device__ __forceinline__ void decode_store(const DecodeParams &p, const float 
     }
 }
 
-/* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache. */
-template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T, long long CHUNK = 0>
+/* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache; PAGE: a
+ * paged cache's rows per page (0: unpaged). */
+template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T, long long CHUNK = 0,
+          long long PAGE = 0>
 __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float softcap = 0.0f) {
-    typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
+    typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;
     typedef typename Cache::Store S;
     constexpr int VECS = HD / 8;
     constexpr int ITEMS = (G * VECS + DECODE_THREADS - 1) / DECODE_THREADS;
@@ -198,10 +213,12 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
 
     const int slot = p.seq[b];   /* row b's cache block: the scheduler's active slots, in any order */
     unsigned char *k_seq = Cache::seq(p.k_cache, slot), *v_seq = Cache::seq(p.v_cache, slot);
+    const int *table = Cache::table(p.paged, slot);   /* paged: the slot's block table */
+    const long long rows = Cache::rows(p.paged);
     const float scale_log2 = p.scale * MIXC_LOG2E;
     __syncthreads();
     for (int t0 = first; t0 < end; t0 += DECODE_TILE) {
-        decode_load<KV, HD, KV_HEADS, CAP>(k_s, v_s, ks_s, vs_s, k_seq, v_seq, kvh, t0, end);
+        decode_load<KV, HD, KV_HEADS, CAP, PAGE>(k_s, v_s, ks_s, vs_s, k_seq, v_seq, table, rows, kvh, t0, end);
         __syncthreads();
         decode_scores<KV, HD, G>(s_s, q_s, k_s, ks_s, t0, end, scale_log2, softcap);
         __syncthreads();

@@ -90,21 +90,35 @@ __device__ __forceinline__ void mixc_kv_load8(float out[8], const typename MixcK
 }
 
 /* Addresses in one cache (K or V): sequence blocks of SEQ_BYTES, each CAP rows of codes (or T) and
- * then, for an 8-bit cache, CAP x KV_HEADS scales. */
-template <class KV, int HD, int KV_HEADS, long long CAP> struct MixcKvCache {
+ * then, for an 8-bit cache, CAP x KV_HEADS scales. A paged cache (PAGE > 0 rows per page; docs/plan.md
+ * "Paged caches") is one pool of pg.pool_rows rows (then their scales) shared by every sequence, and
+ * key j of sequence b is pool row MIXC_PAGED_ROW(its block table, PAGE, j), its table row b of
+ * pg.pages. */
+template <class KV, int HD, int KV_HEADS, long long CAP, long long PAGE = 0> struct MixcKvCache {
     typedef typename MixcKv<KV>::Store Store;
     static constexpr long long SEQ_BYTES = MIXC_KV_SEQ_BYTES(CAP, KV_HEADS, HD, (long long)MixcKv<KV>::BYTES);
-    /* Sequence b's block. */
+    /* Sequence b's block (paged: the pool). */
     static __device__ __forceinline__ unsigned char *seq(const void *cache, long long b) {
-        return (unsigned char *)cache + b * SEQ_BYTES;
+        return (unsigned char *)cache + (PAGE ? 0 : b * SEQ_BYTES);
     }
-    /* The first element of KV head kvh in slot 0 (rows follow every KV_HEADS * HD elements). */
+    /* Sequence b's block table (NULL unpaged). */
+    static __device__ __forceinline__ const int *table(const MixcPagedKv &pg, long long b) {
+        return PAGE ? pg.pages + b * pg.table_pages : nullptr;
+    }
+    /* The rows of a block before its scales: CAP, or the pool's. */
+    static __device__ __forceinline__ long long rows(const MixcPagedKv &pg) { return PAGE ? pg.pool_rows : CAP; }
+    /* The row of key (position) j: its ring slot j % CAP, or its pool row. */
+    static __device__ __forceinline__ long long row(const int *table, long long j) {
+        if constexpr (PAGE > 0) return MIXC_PAGED_ROW(table, PAGE, j);
+        else return j % CAP;
+    }
+    /* The first element of KV head kvh in row 0 (rows follow every KV_HEADS * HD elements). */
     static __device__ __forceinline__ Store *head(unsigned char *seq_block, int kvh) {
         return reinterpret_cast<Store *>(seq_block) + (size_t)kvh * HD;
     }
-    /* The scale of KV head kvh in slot 0 (slots follow every KV_HEADS scales). */
-    static __device__ __forceinline__ float *scales(unsigned char *seq_block, int kvh) {
-        return reinterpret_cast<float *>(seq_block + (size_t)CAP * KV_HEADS * HD) + kvh;
+    /* The scale of KV head kvh in row 0 (rows follow every KV_HEADS scales), after `rows` rows. */
+    static __device__ __forceinline__ float *scales(unsigned char *seq_block, int kvh, long long rows = CAP) {
+        return reinterpret_cast<float *>(seq_block + (size_t)rows * KV_HEADS * HD) + kvh;
     }
 };
 

@@ -76,6 +76,14 @@
  * (the cpu backend's kernels; the generated kernels when they take block tables). */
 #define MIXC_PAGED_ROW(PAGES, P, J) ((long long)(PAGES)[(J) / (P)] * (P) + (J) % (P))
 
+/* A paged cache's block tables as a kernel reads them: slot s's at pages + s * table_pages, and the
+ * pool's rows (an 8-bit pool's scales follow them). All 0 for an unpaged kernel (its PAGE 0). */
+typedef struct MixcPagedKv {
+    MIXC_DPTR(const int) pages;     /* [slots][table_pages] page ids (the run's block tables on the device) */
+    long long pool_rows;            /* pool pages x page tokens */
+    int table_pages;
+} MixcPagedKv;
+
 /* rope.cuh: one token per block. */
 #define ROPE_THREADS 128
 
@@ -269,6 +277,7 @@ typedef struct RopeParams {
     float scale;                    /* multiplies cos and sin (YaRN's attention factor; else 1) */
     int temp_floor;                 /* a NoPE layer's attention temperature (mixc_nope_temperature) scales */
     float temp_scale;               /* q: its floor and scale; temp_floor 0: none */
+    MixcPagedKv paged;              /* a paged cache's (the kernel's PAGE > 0) */
 } RopeParams;
 
 /* A batched prefill (see PREFILL_PART_INTS): part b's rows of q and out, its positions and its cache
@@ -288,6 +297,7 @@ typedef struct PrefillParams {
     int ntiles;
     MIXC_DPTR(const void) sinks;    /* [HEADS] in the model dtype: a logit per head joining each softmax's
                                      * denominator (attention sinks); 0: none */
+    MixcPagedKv paged;              /* a paged cache's (the kernel's PAGE > 0) */
 } PrefillParams;
 
 typedef struct DecodeParams {
@@ -304,6 +314,7 @@ typedef struct DecodeParams {
      * attn_decode_reduce_kernel would (the plan then runs no reduce); else the partials. */
     MIXC_DPTR(void) out;            /* [batch, HEADS, HD]; 0: partials only */
     MIXC_DPTR(const void) sinks;    /* as PrefillParams.sinks (read only when writing out) */
+    MixcPagedKv paged;              /* a paged cache's (the kernel's PAGE > 0) */
 } DecodeParams;
 
 typedef struct DecodeReduceParams {

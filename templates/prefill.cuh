@@ -15,7 +15,9 @@
  * block see one contiguous run of keys, from its first row's first key to its last row, so a
  * window-W or chunked-C layer does O(L * W) or O(L * C) work); only tiles crossing a boundary are
  * masked element by element.
- * Keys live in the cache of the owning layer: key j of part b in row j % CAP of cache block slot[b].
+ * Keys live in the cache of the owning layer: key j of part b in row j % CAP of cache block slot[b],
+ * or, in a paged cache (PAGE > 0), in pool row MIXC_PAGED_ROW(slot[b]'s block table, PAGE, j) (kv8.cuh):
+ * a tile's rows may span pages, each row found on its own.
  * Partial tiles (chunk lengths that are not multiples of the tile) are zero-filled and masked.
  * GQA: query head h reads KV head h / G. Attention sinks (p.sinks): the head's logit s joins every
  * row's denominator, sum_j 2^(x_j - m) + 2^(s - m), added once at the end.
@@ -78,27 +80,29 @@ __device__ __forceinline__ void prefill_load_kv8(T *dst, RowSrc row_src) {
 
 /* The loads of the key tile at n0 into k_dst and v_dst (KV head kvh): cp.async of T rows, or an 8-bit
  * cache's rows dequantized; keys outside [kmin, qhi] zero-filled. */
-template <class T, class KV, int HD, int KV_HEADS, long long CAP, int BN>
+template <class T, class KV, int HD, int KV_HEADS, long long CAP, int BN, long long PAGE>
 __device__ __forceinline__ void prefill_load_kv(T *k_dst, T *v_dst, unsigned char *k_seq, unsigned char *v_seq,
-                                                int kvh, long long n0, long long kmin, long long qhi) {
-    typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
+                                                const int *table, long long rows, int kvh, long long n0,
+                                                long long kmin, long long qhi) {
+    typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;
     const typename Cache::Store *k_base = Cache::head(k_seq, kvh), *v_base = Cache::head(v_seq, kvh);
     if constexpr (MixcKv<KV>::QUANT) {
         auto key_row = [&](const unsigned char *base, const float *scales) {
             return [=](int r, float *scale) -> const unsigned char * {
                 const long long kp = n0 + r;
                 if (kp < kmin || kp > qhi) return nullptr;
-                *scale = scales[(size_t)(kp % CAP) * KV_HEADS];
-                return base + (size_t)(kp % CAP) * KV_HEADS * HD;
+                const size_t row = (size_t)Cache::row(table, kp);
+                *scale = scales[row * KV_HEADS];
+                return base + row * KV_HEADS * HD;
             };
         };
-        prefill_load_kv8<T, KV, HD, BN>(k_dst, key_row(k_base, Cache::scales(k_seq, kvh)));
-        prefill_load_kv8<T, KV, HD, BN>(v_dst, key_row(v_base, Cache::scales(v_seq, kvh)));
+        prefill_load_kv8<T, KV, HD, BN>(k_dst, key_row(k_base, Cache::scales(k_seq, kvh, rows)));
+        prefill_load_kv8<T, KV, HD, BN>(v_dst, key_row(v_base, Cache::scales(v_seq, kvh, rows)));
     } else {
         auto key_row = [&](const T *base) {
             return [=](int r) -> const T * {
                 const long long kp = n0 + r;
-                return kp >= kmin && kp <= qhi ? base + (size_t)(kp % CAP) * KV_HEADS * HD : nullptr;
+                return kp >= kmin && kp <= qhi ? base + (size_t)Cache::row(table, kp) * KV_HEADS * HD : nullptr;
             };
         };
         prefill_load<T, HD, BN>(k_dst, key_row(k_base));
@@ -196,10 +200,12 @@ __device__ __forceinline__ void prefill_softmax(float s[BN / 8][4], float o[HD /
     }
 }
 
-/* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache. */
-template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T, long long CHUNK = 0>
+/* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache; PAGE: a
+ * paged cache's rows per page (0: unpaged). */
+template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T, long long CHUNK = 0,
+          long long PAGE = 0>
 __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, float softcap = 0.0f) {
-    typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
+    typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;
     constexpr int BN = PREFILL_BN(HD);
     constexpr int HEADS = KV_HEADS * G;
     MIXC_DYNAMIC_SMEM(T, mixc_prefill_smem);   /* a distinct name: extern arrays alias */
@@ -219,6 +225,8 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
         return m0 + r < qlen ? q + (size_t)r * HEADS * HD : nullptr;
     });
     unsigned char *k_seq = Cache::seq(p.k_cache, p.slot[b]), *v_seq = Cache::seq(p.v_cache, p.slot[b]);
+    const int *table = Cache::table(p.paged, p.slot[b]);   /* paged: the part's block table */
+    const long long rows = Cache::rows(p.paged);
 
     float o[HD / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll
@@ -230,7 +238,8 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
     /* Issues the copies of the key tile starting at n0 into stage `stage` (one cp.async group). */
     auto issue = [&](long long n0, int stage) {
         T *k_dst = kv_s + stage * 2 * BN * HD;
-        prefill_load_kv<T, KV, HD, KV_HEADS, CAP, BN>(k_dst, k_dst + BN * HD, k_seq, v_seq, kvh, n0, kmin, qhi);
+        prefill_load_kv<T, KV, HD, KV_HEADS, CAP, BN, PAGE>(k_dst, k_dst + BN * HD, k_seq, v_seq, table, rows, kvh, n0,
+                                                            kmin, qhi);
         cp_async_commit();
     };
     /* Double buffering: tile i + 1 is copied while tile i is computed. The only wait is "all

@@ -9,7 +9,8 @@
  * computed in fp32 and rounded once to T. A NoPE layer (inv_freq NULL) rotates nothing: Q stays,
  * K is appended as it is.
  * Ring caches: token position t lives in slot t % CAP. Sequence b's cache starts at byte
- * b * MIXC_KV_SEQ_BYTES of k_cache / v_cache (kv8.cuh).
+ * b * MIXC_KV_SEQ_BYTES of k_cache / v_cache (kv8.cuh). A paged cache (PAGE > 0 rows a page): position
+ * t of sequence b lives in pool row MIXC_PAGED_ROW(b's block table, PAGE, t) (p.paged).
  * An 8-bit cache (KV = MixcInt8Kv, MixcE4m3Kv) gets codes and a scale per token per KV head
  * (mixc_kv8.h): one warp per (KV head, K or V) takes the absmax of the fp32 values (K after RoPE,
  * not rounded to T) and writes the codes of value / scale.
@@ -45,11 +46,12 @@ __device__ __forceinline__ void rope_rotate(const RopeParams &p, int pos, int k,
 
 /* The quantized append of one token: warp w takes (KV head, K or V) items w, w + warps, ...; lane l
  * the pairs (k, k + HD/2), k = l, l + 32, ... (rotated for K). */
-template <class T, class KV, int HD, int KV_HEADS, long long CAP>
+template <class T, class KV, int HD, int KV_HEADS, long long CAP, long long PAGE>
 __device__ __forceinline__ void rope_append_kv8(const RopeParams &p, int t, int pos) {
-    typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
+    typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;
     constexpr int PAIRS = (HD / 2 + 31) / 32;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, slot = pos % CAP;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const long long slot = Cache::row(Cache::table(p.paged, p.seq[t]), pos);
     for (int item = warp; item < 2 * KV_HEADS; item += blockDim.x / 32) {
         const bool is_v = item >= KV_HEADS;
         const int h = item % KV_HEADS;
@@ -79,11 +81,11 @@ __device__ __forceinline__ void rope_append_kv8(const RopeParams &p, int t, int 
             codes[k] = c[0];
             codes[k + HD / 2] = c[1];
         }
-        if (lane == 0) Cache::scales(seq, h)[(size_t)slot * KV_HEADS] = scale;
+        if (lane == 0) Cache::scales(seq, h, Cache::rows(p.paged))[(size_t)slot * KV_HEADS] = scale;
     }
 }
 
-template <class T, int HD, int HEADS, int KV_HEADS, bool OWNER, long long CAP, class KV = T>
+template <class T, int HD, int HEADS, int KV_HEADS, bool OWNER, long long CAP, class KV = T, long long PAGE = 0>
 __device__ __forceinline__ void rope_append_kernel(const RopeParams &p) {
     const int t = blockIdx.x;
     if (t >= p.tokens) return;
@@ -99,10 +101,12 @@ __device__ __forceinline__ void rope_append_kernel(const RopeParams &p) {
     }
     if (!OWNER) return;
     if constexpr (MixcKv<KV>::QUANT) {
-        rope_append_kv8<T, KV, HD, KV_HEADS, CAP>(p, t, pos);
+        rope_append_kv8<T, KV, HD, KV_HEADS, CAP, PAGE>(p, t, pos);
         return;
     }
-    const size_t slot = (size_t)p.seq[t] * CAP + (size_t)(pos % CAP);
+    typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;   /* a paged cache: the pool's row */
+    const size_t slot = PAGE ? (size_t)Cache::row(Cache::table(p.paged, p.seq[t]), pos)
+                             : (size_t)p.seq[t] * CAP + (size_t)(pos % CAP);
     const T *k_in = static_cast<const T *>(p.k) + (size_t)t * KV_HEADS * HD;
     const T *v_in = static_cast<const T *>(p.v) + (size_t)t * KV_HEADS * HD;
     T *k_out = static_cast<T *>(p.k_cache) + slot * KV_HEADS * HD;

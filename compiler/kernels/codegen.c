@@ -120,6 +120,17 @@ static int add_variant(Codegen *cg, const KernelVariant *v) {
     return cg->nkernels++;
 }
 
+/* Cache c's rows per page: the plan's page size unless it is a ring (a ring is never paged); 0 unpaged. */
+static int64_t cache_page(const Codegen *cg, int c) {
+    return cg->page_tokens && cg->capacity[c] >= cg->context ? cg->page_tokens : 0;
+}
+
+/* A paged kernel's part of its name: "_page16"; empty unpaged. */
+static void page_suffix(char *s, size_t n, int64_t page) {
+    if (page) snprintf(s, n, "_page%lld", (long long)page);
+    else *s = 0;
+}
+
 /* A soft cap's part of a kernel name: "_sc50", "_sc0p5" (a C identifier). */
 static void softcap_suffix(char *s, size_t n, double cap) {
     snprintf(s, n, "_sc%g", cap);
@@ -131,14 +142,16 @@ static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const
     const ModelHeader lm = layer_model(l, li->index), *m = &lm;   /* the layer's kv_heads and head_dim */
     const int64_t hd = m->head_dim, g = m->heads / m->kv_heads;
     KernelVariant v = {.kind = kind, .head_dim = hd, .group = g, .kv_heads = m->kv_heads, .window = li->window,
-                       .chunked = li->chunked, .capacity = cg->capacity[li->cache]};
+                       .chunked = li->chunked, .capacity = cg->capacity[li->cache], .page = cache_page(cg, li->cache)};
     char w[32];
     mask_part(w, sizeof w, li);
     char cap[40] = "";   /* attn_softcap, when the model has one: _sc50 */
     if (m->attn_softcap) softcap_suffix(cap, sizeof cap, m->attn_softcap);
-    snprintf(v.name, sizeof v.name, "attn_%s_hd%lld_g%lld_%s_cap%lld%s_%s%s",
+    char page[32];
+    page_suffix(page, sizeof page, v.page);
+    snprintf(v.name, sizeof v.name, "attn_%s_hd%lld_g%lld_%s_cap%lld%s_%s%s%s",
              kind == KV_ATTN_PREFILL ? "prefill" : "decode", (long long)hd, (long long)g, w,
-             (long long)v.capacity, cap, dtype_name(m->dtype), kv_suffix(m));
+             (long long)v.capacity, cap, dtype_name(m->dtype), kv_suffix(m), page);
     if (kind == KV_ATTN_PREFILL) {
         v.block = PREFILL_THREADS;
         v.dynamic_smem = prefill_smem(hd, dtype_bytes(m->dtype));
@@ -167,11 +180,13 @@ static KernelVariant rope_variant(const Layout *l, const Codegen *cg, const Laye
     const bool owner = li->reads == li->index;
     KernelVariant v = {.kind = owner ? KV_ROPE_APPEND : KV_ROPE_Q, .head_dim = m->head_dim,
                        .group = m->heads / m->kv_heads, .kv_heads = m->kv_heads, .block = ROPE_THREADS,
-                       .capacity = owner ? cg->capacity[li->cache] : 0};
+                       .capacity = owner ? cg->capacity[li->cache] : 0, .page = owner ? cache_page(cg, li->cache) : 0};
+    char page[32];
+    page_suffix(page, sizeof page, v.page);
     if (owner)
-        snprintf(v.name, sizeof v.name, "rope_append_hd%lld_h%lld_kv%lld_cap%lld_%s%s",
+        snprintf(v.name, sizeof v.name, "rope_append_hd%lld_h%lld_kv%lld_cap%lld_%s%s%s",
                  (long long)m->head_dim, (long long)m->heads, (long long)m->kv_heads,
-                 (long long)v.capacity, dtype_name(m->dtype), kv_suffix(m));
+                 (long long)v.capacity, dtype_name(m->dtype), kv_suffix(m), page);
     else
         snprintf(v.name, sizeof v.name, "rope_q_hd%lld_h%lld_%s", (long long)m->head_dim,
                  (long long)m->heads, dtype_name(m->dtype));
@@ -390,6 +405,7 @@ bool codegen_plan(const Layout *l, const CodegenOptions *opt, Codegen *out, char
     out->chunk = opt->chunk > 0 ? opt->chunk : l->model.chunk;
     if (out->chunk > out->context) out->chunk = out->context;
     out->arch = opt->arch ? opt->arch : CODEGEN_DEFAULT_ARCH;
+    out->page_tokens = opt->page_tokens > 0 ? opt->page_tokens : 0;
     if (!check_supported(l, out->context, err, errlen)) return false;
     out->capacity = xcalloc((size_t)l->ncaches, sizeof *out->capacity);
     for (int c = 0; c < l->ncaches; c++)
@@ -459,25 +475,29 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
     bool quant = dtype_quantized(m->kv_dtype);   /* the KV argument, after the others (its default: T) */
     switch (v->kind) {
     case KV_ATTN_PREFILL:
-    case KV_ATTN_DECODE: {  /* attn_softcap, a constant (0: none); the KV type when 8-bit or before CHUNK */
-        char chunk[40] = "";
-        if (v->chunked) snprintf(chunk, sizeof chunk, ", %lldLL", (long long)v->chunked);
+    case KV_ATTN_DECODE: {  /* attn_softcap, a constant (0: none); the KV type when 8-bit or before CHUNK (and PAGE) */
+        char chunk[64] = "";
+        if (v->page) snprintf(chunk, sizeof chunk, ", %lldLL, %lldLL", (long long)v->chunked, (long long)v->page);
+        else if (v->chunked) snprintf(chunk, sizeof chunk, ", %lldLL", (long long)v->chunked);
+        const bool kv_arg = quant || v->chunked || v->page;
         buf_printf(out, "    attn_%s_kernel<%s, %lld, %lld, %lld, %lldLL, %lldLL%s%s%s>(p, %.9ef);\n",
                    v->kind == KV_ATTN_PREFILL ? "prefill" : "decode", T, hd, g, kv, (long long)v->window,
-                   (long long)v->capacity, quant || v->chunked ? ", " : "", quant || v->chunked ? kv_type(m) : "",
-                   chunk, m->attn_softcap);
+                   (long long)v->capacity, kv_arg ? ", " : "", kv_arg ? kv_type(m) : "", chunk, m->attn_softcap);
         break;
     }
     case KV_ATTN_DECODE_REDUCE:
         buf_printf(out, "    attn_decode_reduce_kernel<%s, %lld>(p);\n", T, hd);
         break;
     case KV_ROPE_Q:
-    case KV_ROPE_APPEND:
-        quant = quant && v->kind == KV_ROPE_APPEND;
-        buf_printf(out, "    rope_append_kernel<%s, %lld, %lld, %lld, %s, %lldLL%s%s>(p);\n", T, hd, h,
+    case KV_ROPE_APPEND: {   /* the KV type when 8-bit or before PAGE */
+        quant = (quant && v->kind == KV_ROPE_APPEND) || v->page;
+        char page[40] = "";
+        if (v->page) snprintf(page, sizeof page, ", %lldLL", (long long)v->page);
+        buf_printf(out, "    rope_append_kernel<%s, %lld, %lld, %lld, %s, %lldLL%s%s%s>(p);\n", T, hd, h,
                    kv, v->kind == KV_ROPE_APPEND ? "true" : "false",
-                   (long long)(v->capacity ? v->capacity : 1), quant ? ", " : "", quant ? kv_type(m) : "");
+                   (long long)(v->capacity ? v->capacity : 1), quant ? ", " : "", quant ? kv_type(m) : "", page);
         break;
+    }
     case KV_RMSNORM:
         if (v->unweighted)   /* qk_l2_norm: x / rms(x), p.weight unused */
             buf_printf(out, "    rmsnorm_kernel<%s, %lld, false>(p, %.9ef, 1.0f);\n", T, (long long)v->width, m->norm_eps);
@@ -562,6 +582,7 @@ static json_t *kernel_json(const KernelVariant *v) {
         json_object_set_new(k, "window", json_integer(v->window));
     if (v->chunked) json_object_set_new(k, "chunked", json_integer(v->chunked));   /* absent: not chunked */
     if (v->capacity) json_object_set_new(k, "capacity", json_integer(v->capacity));
+    if (v->page) json_object_set_new(k, "page_tokens", json_integer(v->page));
     if (v->width) json_object_set_new(k, "width", json_integer(v->width));
     if (v->kind == KV_MOE_GEMM)
         json_object_set_new(k, "moe", json_pack("{s:I, s:I, s:b}", "in", (json_int_t)v->moe_in, "out",

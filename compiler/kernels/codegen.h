@@ -36,6 +36,7 @@ typedef struct {
     const char *arch;       /* "sm_80" or "sm_90" */
     int64_t context;        /* tokens per sequence; 0 = the model header's */
     int64_t chunk;          /* prefill chunk; 0 = the model header's */
+    int64_t page_tokens;    /* paged global caches (docs/plan.md, "Paged caches"): rows per page; 0: unpaged */
 } CodegenOptions;
 
 typedef enum {
@@ -75,6 +76,8 @@ typedef struct {
     int64_t kv_heads;       /* attention, RoPE: the layers' KV heads (a kind's own, else the header's) */
     int64_t heads;          /* head norms: the rows a token norms (heads for q, the layers' kv_heads for k) */
     int64_t chunked;        /* attention: chunked C (the kernels' CHUNK); 0 otherwise */
+    int64_t page;           /* attention, RoPE append: a paged cache's rows per page (the kernels' PAGE, "_page16"
+                             * in the name); 0: unpaged */
     int64_t width;          /* bias_add, and rmsnorm over heads (qk_norm): elements per row; router_bias_add:
                              * the experts; 0 otherwise */
     int64_t moe_in, moe_out;    /* moe_gate_up, moe_down: the expert projection's [out][in]; 0 otherwise */
@@ -115,6 +118,7 @@ typedef struct {
     KernelVariant *kernel;
     LayerKernels *layer;    /* [nlayers] */
     int64_t *capacity;      /* [ncaches] tokens per sequence */
+    int64_t page_tokens;    /* rows per page of every cache that is not a ring (CodegenOptions'); 0: unpaged */
     int rmsnorm, silu_mul, residual_add, embed;   /* silu_mul: the dense MLP's gated activation (-1 with experts) */
     int argmax;             /* the decode step's greedy tokens from its logits */
     int bias_q, bias_kv;    /* qkv_bias: layer 0's bias_add over q rows and over k/v rows (the manifest's

@@ -171,6 +171,11 @@ static bool plan_kv_map(const Layout *l, RunPlan *p) {
         cm->v_offset = at + cm->half_bytes;
         if (!add_ok(at, 2 * cm->half_bytes, &at)) return false;
     }
+    p->table_offset = at;   /* the kernels' block tables */
+    if (p->has_kernels && p->page_tokens &&
+        !(mul_ok(p->table_pages * o->batch, (int64_t)sizeof(int32_t), &p->table_bytes) &&
+          align_up_ok(p->table_bytes, PLAN_ARENA_ALIGN, &p->table_bytes) && add_ok(at, p->table_bytes, &at)))
+        return false;
     p->kv_bytes = at;
     return true;
 }
@@ -260,14 +265,9 @@ bool plan_run(const Layout *l, const RunOptions *o, RunPlan *out, char *err, siz
         snprintf(err, errlen, "paged caches need page_tokens > 0 and pool_pages >= 0 (0: the default pool)");
         return false;
     }
-    if (o->page_tokens && o->kernels) {
-        snprintf(err, errlen, "paged caches (page_tokens %lld) are not supported by the generated kernels yet: "
-                 "the cpu target only", (long long)o->page_tokens);
-        return false;
-    }
     if (o->kernels) {
         CodegenOptions co = {o->arch, o->kernel_context ? o->kernel_context : p.opt.context,
-                             o->kernel_chunk ? o->kernel_chunk : p.opt.chunk};
+                             o->kernel_chunk ? o->kernel_chunk : p.opt.chunk, o->page_tokens};
         if (!codegen_plan(l, &co, &p.cg, err, errlen)) return false;
         p.has_kernels = true;
     }

@@ -44,7 +44,8 @@ typedef struct {
     /* Paged global caches (docs/plan.md, "Paged caches"): every cache that is not a ring keeps its rows
      * in pages of page_tokens rows from one pool of pool_pages pages, found through the slot's block
      * table; 0: each slot holds its whole capacity (the default). pool_pages 0: batch x the pages of
-     * one whole-context sequence. The cpu target only: the kernels do not read block tables yet. */
+     * one whole-context sequence. With kernels, the paged caches' kernels read the block tables
+     * (their PAGE; codegen's page_tokens). */
     int64_t page_tokens, pool_pages;
 } RunOptions;
 
@@ -82,6 +83,10 @@ typedef struct {
     int64_t page_tokens;    /* rows per page; 0: unpaged */
     int64_t pool_pages;     /* pages in the pool (every paged cache's K and V: the same page ids) */
     int64_t table_pages;    /* entries of a slot's block table: ceil(context / page_tokens) */
+    /* With kernels, the kernels' copy of the block tables ([batch][table_pages] int32, the backend
+     * copies each slot's rows when they change) in the KV allocation, after the caches; 0 bytes
+     * without kernels or unpaged (the cpu backend reads its host tables). */
+    int64_t table_offset, table_bytes;
     ActPlan prefill, decode; /* prefill: a chunk of tokens, of one sequence or several (batched); decode: batch sequences */
     int64_t arena_bytes;    /* the arena both steps share */
     int nweights;

@@ -28,6 +28,7 @@
 /* The kernels' parameter structs, with device pointers as the driver API's CUdeviceptr. */
 #define MIXC_DPTR(T) CUdeviceptr
 #include "kernel_params.h"
+#include "cuda_pages.h"
 
 /* ------------------------------------------------------------------ state */
 
@@ -200,7 +201,8 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
         RopeParams p = {T(s, st, op->in[0]), owner ? T(s, st, op->in[1]) : 0, owner ? T(s, st, op->in[2]) : 0,
                         s->caches + (CUdeviceptr)cm->k_offset, s->caches + (CUdeviceptr)cm->v_offset,
                         T(s, st, op->in[owner ? 3 : 1]), T(s, st, op->in[owner ? 4 : 2]),
-                        rope_dev_table(s, op->layer), (int)st->rows, s->rope.scale[op->layer], 0, 0.0f};
+                        rope_dev_table(s, op->layer), (int)st->rows, s->rope.scale[op->layer], 0, 0.0f,
+                        cuda_paged_kv(&s->plan, s->caches, c)};
         const ModelHeader *m = &b->layout->model;
         if (b->layout->layer[op->layer].rope.nope && m->nope_temperature_floor)   /* Llama 4's temperature */
             p.temp_floor = (int)(m->nope_temperature_floor < INT_MAX ? m->nope_temperature_floor : INT_MAX),
@@ -212,14 +214,16 @@ static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
         const CUdeviceptr part = (CUdeviceptr)(st->a->parts * elem);
         PrefillParams p = {T(s, st, op->in[0]), T(s, st, op->out[0]), cache_at(b, c, false), cache_at(b, c, true),
                            args, args + part, args + 2 * part, args + 3 * part, args + PREFILL_PART_INTS * part,
-                           s->scale[op->layer], st->batch, st->ntiles, s->layer[op->layer].w[WT_SINKS]};
+                           s->scale[op->layer], st->batch, st->ntiles, s->layer[op->layer].w[WT_SINKS],
+                           cuda_paged_kv(&s->plan, s->caches, c)};
         return launch_op(b, st, op, st->rows, &p, sizeof p);
     }
     case OP_ATTN_DECODE: {   /* writes part_o, part_stats (where a launch may split) and attn */
         bool parts = op->nout == 3;
         DecodeParams p = {T(s, st, op->in[0]), cache_at(b, c, false), cache_at(b, c, true), T(s, st, op->in[1]),
                           T(s, st, op->in[2]), parts ? T(s, st, op->out[0]) : 0, parts ? T(s, st, op->out[1]) : 0,
-                          s->scale[op->layer], st->batch, T(s, st, op->out[op->nout - 1]), s->layer[op->layer].w[WT_SINKS]};
+                          s->scale[op->layer], st->batch, T(s, st, op->out[op->nout - 1]), s->layer[op->layer].w[WT_SINKS],
+                          cuda_paged_kv(&s->plan, s->caches, c)};
         return launch_split(b, st, op, st->rows, &p, sizeof p, step_splits(b, st, op->layer));
     }
     default: {   /* OP_ATTN_REDUCE: as many splits as the layer's decode launch; none after one split */
@@ -443,9 +447,10 @@ static bool cuda_prefill_batch(Backend *b, const PrefillPart *parts, int n, floa
     LogitRows *lr = xcalloc((size_t)n, sizeof *lr);
     int64_t rows = 0;
     for (int i = 0; i < n; i++) rows += parts[i].n;
+    bool ok = cuda_pages_step(b, s->cu, s->caches, parts, NULL, n);   /* a paged run's pages for the step */
     Step st = {&s->plan.prefill, &s->ints[0], false, rows, n, logits, lr, backend_logit_rows(parts, n, lr), NULL,
                parts, 0, NULL};
-    bool ok = forward(b, NULL, &st);
+    ok = ok && forward(b, NULL, &st);
     free(lr);
     for (int i = 0; i < n && ok; i++) b->seq_len[parts[i].slot] += parts[i].n;
     return ok;
@@ -455,6 +460,7 @@ static bool cuda_decode_argmax(Backend *b, const int *slots, int n, const int32_
                                float *logits) {
     CudaState *s = b->impl;
     if (!backend_check_decode(b, slots, n, tokens)) return false;
+    if (!cuda_pages_step(b, s->cu, s->caches, NULL, slots, n)) return false;
     LogitRows all = {0, n, 0};
     Step st = {&s->plan.decode, &s->ints[1], true, n, n, logits, &all, 1, slots, NULL, 0, ids};
     if (!forward(b, tokens, &st)) return false;
@@ -688,6 +694,7 @@ static int plan_kernels(Backend *b, CudaState *s, const char *arch, char *err, s
     run_options_init(l, s->device.target, &o);
     o.context = b->cfg.context;
     o.batch = b->cfg.nseq;
+    o.page_tokens = b->cfg.page_tokens, o.pool_pages = b->cfg.pool_pages;
     if (!o.arch) {
         o.arch = strncmp(arch, "sm_8", 4) == 0 ? "sm_80" : "sm_90";
         CodegenOptions co = cuda_backend_codegen_options(l, b->cfg.context, b->cfg.cuda_cubin != NULL, o.arch);
@@ -698,6 +705,7 @@ static int plan_kernels(Backend *b, CudaState *s, const char *arch, char *err, s
     if (!plan_run(l, &o, &s->plan, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
     s->plan_ready = true;
     b->plan = &s->plan;
+    backend_pages_open(b);
     for (int c = 0; c < l->ncaches; c++) b->cache_tokens[c] = s->plan.cache[c].capacity;
     return find_ints(s, err, errlen);
 }
@@ -715,10 +723,9 @@ static int check_run(const CudaDevice *d, const Model *m, const BackendConfig *c
         return backend_open_error(err, errlen, 2,
                                   "--full-caches is not supported by the %s backend (its caches are the "
                                   "kernels' planned rings)", d->name);
-    if (cfg->page_tokens)
-        return backend_open_error(err, errlen, 2,
-                                  "--page-tokens is not supported by the %s backend yet (its kernels do not read "
-                                  "block tables): paged caches run on the cpu backend", d->name);
+    if (cfg->page_tokens && (cfg->cuda_cubin || cfg->emu_kernels_so))
+        return backend_open_error(err, errlen, 2, "--page-tokens is not supported with the %s backend's prebuilt "
+                                  "kernels (built unpaged); run from the .mix", d->name);
     DType dt = m->layout->model.dtype;
     if (dt != DT_BF16 && dt != DT_FP16)
         return backend_open_error(err, errlen, 1, "dtype %s: the kernels take bf16 or fp16 (fp32 runs on the cpu backend)",

@@ -11,7 +11,7 @@
 /* ------------------------------------------------------------------ source and compile */
 
 CodegenOptions cuda_backend_codegen_options(const Layout *l, int64_t context, bool prebuilt, const char *arch) {
-    CodegenOptions o = {arch, 0, 0};
+    CodegenOptions o = {arch, 0, 0, 0};
     if (!prebuilt) {
         o.context = context;
         o.chunk = l->model.chunk < context ? l->model.chunk : context;

@@ -210,7 +210,7 @@ static bool compile_to(const Buf *src, const char *out, char *err, size_t errlen
 bool emu_backend_compile_so(const Layout *l, const char *out_so, char *err, size_t errlen) {
     RunOptions o;
     run_options_init(l, RUN_TARGET_EMU, &o);
-    CodegenOptions co = {o.arch, o.kernel_context, o.kernel_chunk};
+    CodegenOptions co = {o.arch, o.kernel_context, o.kernel_chunk, 0};   /* prebuilt kernels: unpaged */
     Codegen cg;
     if (!codegen_plan(l, &co, &cg, err, errlen)) return false;
     Buf src = {0};
