@@ -18,6 +18,17 @@ $(KT_DIR)/kt-%/kernels.so: tests/kernels/kt-%.mix $(MIXC) $(wildcard templates/*
 	@echo "  CXX     $(dir $@)kernels.cu"
 	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -O1 -x c++ -shared $(LDFLAGS) -o $@ $(dir $@)kernels.cu
 
+# Paged caches' kernels (mixc emit --page-tokens P, docs/plan.md "Paged caches"): kt-a's for pages of 16
+# and 48 rows (a 64-key tile spans pages, a page not a tile) and kt-q8's (int8 pools) for pages of 48:
+# kt-NAME-pP from tests/kernels/kt-NAME.mix.
+KT_PAGED_SOS := $(KT_DIR)/kt-a-p16/kernels.so $(KT_DIR)/kt-a-p48/kernels.so $(KT_DIR)/kt-q8-p48/kernels.so
+$(KT_PAGED_SOS): $(KT_DIR)/%/kernels.so: tests/kernels/kt-a.mix tests/kernels/kt-q8.mix $(MIXC) $(wildcard templates/*.cuh templates/*.h) runtime/emu/mixc_emu.h
+	@echo "  EMIT    $* (paged)"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(MIXC) emit tests/kernels/$(word 1,$(subst -p, ,$*)).mix --page-tokens $(word 2,$(subst -p, ,$*)) -o $(dir $@)
+	@echo "  CXX     $(dir $@)kernels.cu"
+	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -O1 -x c++ -shared $(LDFLAGS) -o $@ $(dir $@)kernels.cu
+
 $(KT_DIR)/kdiff.o $(KT_DIR)/kdiff_moe.o: $(KT_DIR)/%.o: tests/kernels/%.cpp tests/kernels/kdiff.h tests/kernels/ref.h $(wildcard templates/*.cuh templates/*.h) | $(BUILD)/.deps-ok
 	@echo "  CXX     $<"
 	$(Q)mkdir -p $(dir $@)
@@ -38,5 +49,5 @@ $(KT_DIR)/kt-a-wait1/kernels.so: $(KT_DIR)/kt-a/kernels.so
 		|| { echo "kt-a-wait1: prefill's cp_async_wait_all() was not found once in kernels.cu" >&2; exit 1; }
 	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -O1 -x c++ -shared $(LDFLAGS) -o $@ $(dir $@)kernels.cu
 
-TEST_PROGS += $(KT_DIR)/kdiff $(KT_SOS) $(KT_DIR)/kt-a-wait1/kernels.so
+TEST_PROGS += $(KT_DIR)/kdiff $(KT_SOS) $(KT_DIR)/kt-a-wait1/kernels.so $(KT_PAGED_SOS)
 endif

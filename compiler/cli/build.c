@@ -190,7 +190,7 @@ static int compile_emu(const Layout *l, Workspace *w) {
     snprintf(w->so, sizeof w->so, "%s/kernels-emu.so", w->dir);
     char err[1024];
     fprintf(stderr, "mixc build: compiling the kernels for the emulator\n");
-    if (!emu_backend_compile_so(l, w->so, err, sizeof err)) {
+    if (!emu_backend_compile_so(l, 0, w->so, err, sizeof err)) {
         fprintf(stderr, "mixc build: the emulator kernels do not compile: %s\n", err);
         return 1;
     }

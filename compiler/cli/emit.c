@@ -14,7 +14,7 @@
 
 typedef struct {
     const char *input, *dir, *arch;
-    int64_t context, chunk;
+    int64_t context, chunk, page_tokens;
     bool resources;
 } EmitArgs;
 
@@ -25,6 +25,8 @@ static const OptSpec emit_options[] = {
         .help = "tokens per sequence (default: the model's context); K, M, G suffixes"),
     OPT(EmitArgs, chunk, OPT_COUNT, "--chunk", .metavar = "C", .min = 1, .max = INT_MAX,
         .help = "prefill chunk in tokens (default: the model's chunk)"),
+    OPT(EmitArgs, page_tokens, OPT_COUNT, "--page-tokens", .metavar = "P", .min = 1, .max = INT_MAX,
+        .help = "the kernels of paged global caches, P tokens a page (docs/plan.md, \"Paged caches\")"),
     OPT(EmitArgs, resources, OPT_FLAG, "--resources",
         .help = "compile kernels.cu with NVRTC and print registers, spills, smem and blocks\n"
                 "per SM; exit 1 if a kernel spills or misses its designed occupancy"),
@@ -32,7 +34,7 @@ static const OptSpec emit_options[] = {
 
 static const OptCommand emit_command = {
     .prog = "mixc emit",
-    .usage = "mixc emit FILE.mix -o DIR [--arch sm_80|sm_90] [--context L] [--chunk C] [--resources]",
+    .usage = "mixc emit FILE.mix -o DIR [--arch sm_80|sm_90] [--context L] [--chunk C] [--page-tokens P] [--resources]",
     .about = "Generates the specialized CUDA kernels of a layout: DIR/kernels.cu (self-contained,\n"
              "compiles with NVRTC or nvcc given CUDA's include directory) and DIR/manifest.json\n"
              "(every layer's kernels, launch geometry and cache).\n",
@@ -77,6 +79,7 @@ int cmd_emit(int argc, char **argv) {
     opt.arch = a.arch;
     if (a.context) opt.context = a.context;
     if (a.chunk) opt.chunk = a.chunk;
+    opt.page_tokens = a.page_tokens;
     RunPlan plan;
     char err[256];
     if (!plan_run(&l, &opt, &plan, err, sizeof err)) {

@@ -207,10 +207,10 @@ static bool compile_to(const Buf *src, const char *out, char *err, size_t errlen
 }
 
 /* The kernels the emu backend plans (run_options_init, target emu). */
-bool emu_backend_compile_so(const Layout *l, const char *out_so, char *err, size_t errlen) {
+bool emu_backend_compile_so(const Layout *l, int64_t page_tokens, const char *out_so, char *err, size_t errlen) {
     RunOptions o;
     run_options_init(l, RUN_TARGET_EMU, &o);
-    CodegenOptions co = {o.arch, o.kernel_context, o.kernel_chunk, 0};   /* prebuilt kernels: unpaged */
+    CodegenOptions co = {o.arch, o.kernel_context, o.kernel_chunk, page_tokens};
     Codegen cg;
     if (!codegen_plan(l, &co, &cg, err, errlen)) return false;
     Buf src = {0};

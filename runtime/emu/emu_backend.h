@@ -29,7 +29,8 @@
  * fails with 1 and a message in err when they cannot be generated, compiled or loaded (the
  * compiler's log has then been printed on stderr). */
 
-/* Compiles l's kernels for the emulator into out_so (atomically; no cache). For `mixc build`. */
-bool emu_backend_compile_so(const Layout *l, const char *out_so, char *err, size_t errlen);
+/* Compiles l's kernels for the emulator into out_so (atomically; no cache), for paged caches of
+ * page_tokens rows a page (0: unpaged). For `mixc build` (unpaged) and the stand-in driver's tests. */
+bool emu_backend_compile_so(const Layout *l, int64_t page_tokens, const char *out_so, char *err, size_t errlen);
 
 #endif

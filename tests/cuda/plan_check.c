@@ -1,7 +1,7 @@
 /* plan_check.c — checks the cuda backend's launch plan against `mixc emit`'s manifest, without a GPU.
  *
  *   plan_check LAYOUT.mix MANIFEST.json [--set k=v ...] [--context L] [--batch B] [--print]
- *              [--compile ARCH] [--asserts OUT.cu]
+ *              [--compile ARCH] [--asserts OUT.cu] [--emu-so OUT.so [--page-tokens P]]
  *
  * The backend launches the kernel ops of the run plan's schedules (cuda_backend_launch_plan), each
  * with codegen's kernel_launch; the manifest writes the geometry as formulas ("tokens", "batch",
@@ -13,6 +13,7 @@
  * structs) for ARCH with NVRTC and checks that the cubin holds every kernel.
  * --emu-so OUT.so: compiles the layout's kernels (planned for the model's context and chunk) for the
  * CPU emulator into OUT.so, for the stand-in driver; MANIFEST "-" then skips everything else.
+ * --page-tokens P: those kernels for paged caches of P rows a page (docs/plan.md, "Paged caches").
  * --asserts OUT.cu: writes the source with static_asserts of the backend's C mirrors of the parameter
  * structs appended, for tests/cuda/run.sh to compile as host C++ (NVRTC has no constant offsetof).
  * Exit 0 when everything agrees, 1 on a disagreement (printed), 2 on usage or input errors.
@@ -192,7 +193,7 @@ static int check_compile(const Layout *l, const Codegen *cg, const char *arch) {
 
 static int usage(void) {
     fprintf(stderr, "usage: plan_check LAYOUT.mix MANIFEST.json [--set k=v ...] [--context L] [--batch B] [--print] "
-                    "[--compile ARCH] [--asserts OUT.cu] [--emu-so OUT.so]\n");
+                    "[--compile ARCH] [--asserts OUT.cu] [--emu-so OUT.so [--page-tokens P]]\n");
     return 2;
 }
 
@@ -200,7 +201,7 @@ int main(int argc, char **argv) {
     if (argc < 3) return usage();
     const char *sets[64], *compile_arch = NULL, *asserts_out = NULL, *emu_so = NULL;
     int nsets = 0, batch = 3;
-    long long context = 0;
+    long long context = 0, page_tokens = 0;
     bool print = false;
     for (int i = 3; i < argc; i++) {
         if (strcmp(argv[i], "--set") == 0 && i + 1 < argc && nsets < 64) sets[nsets++] = argv[++i];
@@ -210,6 +211,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--print") == 0) print = true;
         else if (strcmp(argv[i], "--asserts") == 0 && i + 1 < argc) asserts_out = argv[++i];
         else if (strcmp(argv[i], "--emu-so") == 0 && i + 1 < argc) emu_so = argv[++i];
+        else if (strcmp(argv[i], "--page-tokens") == 0 && i + 1 < argc) page_tokens = atoll(argv[++i]);
         else return usage();
     }
     char err[512] = "";
@@ -221,7 +223,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (emu_so) {   /* the layout's kernels for the emulator (the stand-in driver runs them) */
-        rc = emu_backend_compile_so(&l, emu_so, err, sizeof err) ? 0 : 1;
+        rc = emu_backend_compile_so(&l, page_tokens, emu_so, err, sizeof err) ? 0 : 1;
         if (rc) fprintf(stderr, "plan_check: %s\n", err);
         if (rc || strcmp(argv[2], "-") == 0) {
             layout_free(&l);

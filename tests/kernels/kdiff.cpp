@@ -30,6 +30,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,7 @@ struct AttnKernel {
     long long chunked;   /* 0: not chunked (absent from the manifest) */
     size_t smem;
     int splits;
+    long long page;      /* a paged cache's rows per page (the manifest's page_tokens); 0: unpaged */
 };
 
 /* One head's values quantized as the cpu backend does (mixc_kv8.h); returns the scale and writes the
@@ -93,49 +95,73 @@ struct History {
 
 /* A K or V cache of `batch` sequences in the kernels' layout (MIXC_KV_SEQ_BYTES): elements of the
  * model dtype, or codes then scales. Slots never written hold NaN (an element, or a scale):
- * reading one would show. */
+ * reading one would show. Paged (page > 0; docs/plan.md, "Paged caches"): one pool of rows (then its
+ * scales) and a block table per sequence, its pages a scramble of the pool's (neither in order nor
+ * increasing; two spare pages no table holds), the same for K and V. */
 struct Cache {
     size_t seq_bytes, row;
-    long long cap;
-    int kv_heads;
+    long long cap, page, pool_rows = 0;
+    int kv_heads, table_pages = 0;
     std::vector<unsigned char> bytes;
-    Cache(const Model &m, long long cap_, int batch)
+    std::vector<int> table;   /* paged: [batch][table_pages] */
+    Cache(const Model &m, long long cap_, int batch, long long page_ = 0)
         : seq_bytes((size_t)MIXC_KV_SEQ_BYTES(cap_, (long long)m.kv_heads, (long long)m.hd, m.kv8 ? 1LL : 2LL)),
-          row((size_t)m.kv_heads * m.hd), cap(cap_), kv_heads(m.kv_heads), bytes(seq_bytes * batch, 0) {
+          row((size_t)m.kv_heads * m.hd), cap(cap_), page(page_), kv_heads(m.kv_heads) {
+        long long rows = cap;   /* a block's rows: a sequence's, or (paged: one block) the pool's */
+        if (page) {
+            table_pages = (int)((cap + page - 1) / page);
+            std::vector<int> ids((size_t)batch * table_pages + 2);
+            for (size_t i = 0; i < ids.size(); i++) ids[i] = (int)i;
+            std::mt19937 shuffle(1234);
+            std::shuffle(ids.begin(), ids.end(), shuffle);
+            table.assign(ids.begin(), ids.begin() + (long)batch * table_pages);
+            rows = pool_rows = (long long)ids.size() * page;
+            seq_bytes = (size_t)MIXC_KV_SEQ_BYTES(pool_rows, (long long)m.kv_heads, (long long)m.hd, m.kv8 ? 1LL : 2LL);
+            batch = 1;
+        }
+        bytes.assign(seq_bytes * batch, 0);
         const uint16_t nan16 = m.is_fp16 ? 0x7e00 : 0x7fc0;
         const float nan32 = std::nanf("");
         for (int b = 0; b < batch; b++)
-            for (long long i = 0; i < cap * (long long)(m.kv8 ? m.kv_heads : row); i++) {
-                if (m.kv8) memcpy(scales(b, 0) + i, &nan32, 4);
+            for (long long i = 0; i < rows * (long long)(m.kv8 ? m.kv_heads : row); i++) {
+                if (m.kv8) memcpy(&bytes[b * seq_bytes + rows * row + i * 4], &nan32, 4);
                 else memcpy(&bytes[b * seq_bytes + i * 2], &nan16, 2);
             }
     }
-    /* Sequence b's scales from slot on (8-bit caches). */
-    float *scales(int b, long long slot) {
-        return reinterpret_cast<float *>(&bytes[b * seq_bytes + cap * row]) + slot * kv_heads;
+    /* The row of position p of sequence b: its ring slot in b's block, or its pool row. */
+    size_t row_of(int b, long long p) const {
+        return page ? (size_t)MIXC_PAGED_ROW(&table[(size_t)b * table_pages], page, p) : (size_t)(p % cap);
     }
-    /* Positions 0..npos-1 of h into sequence b's ring (later positions overwrite earlier ones, as
-     * the appends did). */
+    /* The byte offset of position p's elements (codes) of sequence b, element size esize. */
+    size_t at(int b, long long p, size_t esize) const { return (page ? 0 : b * seq_bytes) + row_of(b, p) * row * esize; }
+    /* Sequence b's scales of position p (8-bit caches). */
+    float *scales(int b, long long p) {
+        return reinterpret_cast<float *>(&bytes[(page ? 0 : b * seq_bytes) + (page ? pool_rows : cap) * row]) +
+               row_of(b, p) * kv_heads;
+    }
+    /* Positions 0..npos-1 of h into sequence b's rows (later positions overwrite earlier ones in a
+     * ring, as the appends did). */
     void fill(const Model &m, const History &h, const Tensor &src, const std::vector<unsigned char> &codes,
               const std::vector<float> &sc, int b) {
         for (int p = 0; p < h.npos; p++) {
-            const long long slot = p % cap;
             if (!m.kv8) {
-                memcpy(&bytes[b * seq_bytes + slot * row * 2], &src.raw[(size_t)p * row], row * 2);
+                memcpy(&bytes[at(b, p, 2)], &src.raw[(size_t)p * row], row * 2);
                 continue;
             }
-            memcpy(&bytes[b * seq_bytes + slot * row], &codes[(size_t)p * row], row);
-            memcpy(scales(b, slot), &sc[(size_t)p * kv_heads], (size_t)kv_heads * 4);
+            memcpy(&bytes[at(b, p, 1)], &codes[(size_t)p * row], row);
+            memcpy(scales(b, p), &sc[(size_t)p * kv_heads], (size_t)kv_heads * 4);
         }
     }
+    /* The kernels' view of the tables (all 0 unpaged). */
+    MixcPagedKv paged() const { return page ? MixcPagedKv{table.data(), pool_rows, table_pages} : MixcPagedKv{}; }
     void *data() { return bytes.data(); }
 };
 
 /* Both caches of `batch` sequences with their histories. */
 struct Caches {
     Cache k, v;
-    Caches(const Model &m, long long cap, const std::vector<History> &hist)
-        : k(m, cap, (int)hist.size()), v(m, cap, (int)hist.size()) {
+    Caches(const Model &m, long long cap, const std::vector<History> &hist, long long page = 0)
+        : k(m, cap, (int)hist.size(), page), v(m, cap, (int)hist.size(), page) {
         for (size_t b = 0; b < hist.size(); b++) {
             k.fill(m, hist[b], hist[b].k, hist[b].kc, hist[b].ks, (int)b);
             v.fill(m, hist[b], hist[b].v, hist[b].vc, hist[b].vs, (int)b);
@@ -278,13 +304,14 @@ void test_prefill_tiles(const std::string &name, MixcEmuEntry entry, const Model
     q.fill_random(2.0f);
     std::vector<History> hist;
     hist.emplace_back(m, len[0]);
-    Caches c(m, ak.cap, hist);
+    Caches c(m, ak.cap, hist, ak.page);
     PrefillParams p = {};
     p.q = q.data(), p.out = out.data(), p.k_cache = c.k.data(), p.v_cache = c.v.data(), p.scale = m.scale;
+    p.paged = c.k.paged();
     PrefillTable table(p, 1, len[0], len, pos0, slot);
     const int bn = PREFILL_BN(m.hd);
     long long got = -1, want = prefill_tiles(len, pos0, 1, m.heads, ak, bn);
-    const AttnKernel global = {ak.g, 0, ak.cap, 0, ak.smem, ak.splits};
+    const AttnKernel global = {ak.g, 0, ak.cap, 0, ak.smem, ak.splits, ak.page};
     const long long dense = prefill_tiles(len, pos0, 1, m.heads, global, bn);
     /* O(L * C): a block's queries reach at most C - 1 + BM keys, so at most that many tiles' worth
      * plus one for alignment */
@@ -318,10 +345,11 @@ void test_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, c
         const int b = (int)(std::find(slot, slot + parts, k) - slot);
         hist.emplace_back(m, b < parts ? pos0[b] + len[b] : 13);
     }
-    Caches c(m, ak.cap, hist);
+    Caches c(m, ak.cap, hist, ak.page);
     Tensor sinks = head_sinks(m);
     PrefillParams p = {};
     p.q = q.data(), p.out = out.data(), p.k_cache = c.k.data(), p.v_cache = c.v.data(), p.scale = m.scale;
+    p.paged = c.k.paged();
     p.sinks = sinks.raw.data();
     PrefillTable table(p, parts, tokens, len, pos0, slot);
     long long tiles = -1, want_tiles = prefill_tiles(len, pos0, parts, heads, ak, PREFILL_BN(hd));
@@ -363,12 +391,12 @@ bool run_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduce
         int row = (int)(std::find(slot, slot + batch, k) - slot);
         blocks_hist.emplace_back(m, row < batch ? pos[row] + 1 : 9);
     }
-    Caches c(m, ak.cap, blocks_hist);
+    Caches c(m, ak.cap, blocks_hist, ak.page);
     /* NaN until written: a split that leaves its partial unwritten fails */
     std::vector<float> o_part((size_t)batch * heads * splits * hd, NAN), ml((size_t)batch * heads * splits * 2, NAN);
     Tensor sinks = head_sinks(m);
     DecodeParams p = {q.data(), c.k.data(), c.v.data(), pos, slot, o_part.data(), ml.data(), m.scale, batch,
-                      direct ? out.data() : nullptr, sinks.raw.data()};
+                      direct ? out.data() : nullptr, sinks.raw.data(), c.k.paged()};
     bool ok = launch(entry, &p, {(unsigned)m.kv_heads, (unsigned)splits, (unsigned)batch},
                      {DECODE_THREADS, 1, 1}, ak.smem, name);
     DecodeReduceParams r = {o_part.data(), ml.data(), out.data(), heads, splits, batch, sinks.raw.data()};
@@ -425,7 +453,7 @@ bool check_append_kv8(const std::string &name, const Model &m, Cache &kc, Cache 
         const long long slot = pos[tk] % kc.cap;
         written[seq[tk] * kc.cap + slot] = 1;
         for (int h = 0; h < m.kv_heads; h++) {
-            const size_t at = seq[tk] * kc.seq_bytes + slot * row + (size_t)h * m.hd;
+            const size_t at = kc.at(seq[tk], slot, 1) + (size_t)h * m.hd;
             const float sv = quantize_row(m, &v.f[tk * row + h * m.hd], codes.data(), deq.data());
             if (memcmp(&vc.bytes[at], codes.data(), m.hd) != 0 || vc.scales(seq[tk], slot)[h] != sv) {
                 fprintf(stderr, "  %s: token %zu head %d: V codes or scale differ from the cpu quantizer's\n", name.c_str(), tk, h);
@@ -446,7 +474,7 @@ bool check_append_kv8(const std::string &name, const Model &m, Cache &kc, Cache 
     for (int b = 0; b < 2; b++)
         for (long long slot = 0; slot < kc.cap; slot++) {
             if (written[b * kc.cap + slot]) continue;
-            const size_t at = b * kc.seq_bytes + slot * row;
+            const size_t at = kc.at(b, slot, 1);
             if (memcmp(&kc.bytes[at], &before.bytes[at], row) || memcmp(kc.scales(b, slot), const_cast<Cache &>(before).scales(b, slot), 4 * m.kv_heads)) {
                 fprintf(stderr, "  %s: slot %lld of sequence %d was written\n", name.c_str(), slot, b);
                 return false;
@@ -461,7 +489,7 @@ bool check_append_kv8(const std::string &name, const Model &m, Cache &kc, Cache 
 enum class RopeCase { Plain, Scaled, Nope, NopeTemperature };
 
 void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool owner, long long cap,
-               RopeCase rc) {
+               RopeCase rc, long long page) {
     const int T = 6, heads = m.heads, kvh = m.kv_heads, hd = m.hd;
     /* Tokens alternate between two sequences; consecutive positions per sequence past the ring. */
     const long long p0 = std::max(0LL, std::min(m.context - T, cap + 3));
@@ -472,7 +500,9 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
     k.fill_random(1.0f);
     v.fill_random(1.0f);
     const long long ccap = owner ? cap : 1;
-    Tensor kc((size_t)2 * ccap * kvh * hd, m.is_fp16), vc(kc.f.size(), m.is_fp16);
+    const Cache pages(m, ccap, 2, page);   /* paged: the pool's rows and the scrambled tables */
+    const long long rows = page ? pages.pool_rows : 2 * ccap;
+    Tensor kc((size_t)rows * kvh * hd, m.is_fp16), vc(kc.f.size(), m.is_fp16);
     std::fill(kc.raw.begin(), kc.raw.end(), (uint16_t)0x1234);   /* untouched slots keep it */
     std::fill(vc.raw.begin(), vc.raw.end(), (uint16_t)0x1234);
     std::vector<float> inv_freq((size_t)hd / 2);
@@ -494,10 +524,10 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
     const int temp_floor = temperature ? 2 : 0;
     const float temp_scale = temperature ? 0.37f : 0.0f;
     if (m.kv8 && owner) {   /* the cache's initial bytes: NaN scales, codes 0 */
-        Cache kq(m, cap, 2), vq(m, cap, 2);
+        Cache kq(m, cap, 2, page), vq(m, cap, 2, page);
         const Cache before = kq;
         RopeParams p = {q.data(), k.data(), v.data(), kq.data(), vq.data(), pos.data(), seq.data(), table, T, scale,
-                        temp_floor, temp_scale};
+                        temp_floor, temp_scale, kq.paged()};
         bool ok = launch(entry, &p, {(unsigned)T, 1, 1}, {128, 1, 1}, 0, name);
         std::vector<float> got_q = q.decoded();
         const Tol t = tol_for(m);
@@ -506,7 +536,7 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
     }
     RopeParams p = {q.data(), owner ? k.data() : nullptr, owner ? v.data() : nullptr,
                     owner ? kc.data() : nullptr, owner ? vc.data() : nullptr, pos.data(), seq.data(), table, T,
-                    scale, temp_floor, temp_scale};
+                    scale, temp_floor, temp_scale, owner ? pages.paged() : MixcPagedKv{}};
     bool ok = launch(entry, &p, {(unsigned)T, 1, 1}, {128, 1, 1}, 0, name);
     const Tol t = tol_for(m);
     if (ok) {
@@ -516,10 +546,10 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
     }
     if (ok && owner) {
         const size_t row = (size_t)kvh * hd;
-        std::vector<char> written((size_t)2 * cap, 0);
+        std::vector<char> written((size_t)rows, 0);
         std::vector<float> got_k = kc.decoded();
         for (int tk = 0; ok && tk < T; tk++) {
-            const size_t slot = (size_t)seq[tk] * cap + pos[tk] % cap;
+            const size_t slot = page ? pages.row_of(seq[tk], pos[tk]) : (size_t)seq[tk] * cap + pos[tk] % cap;
             written[slot] = 1;
             ok = ref_compare((name + " k").c_str(), got_k.data() + slot * row, want_k.data() + tk * row,
                              row, t.atol, t.rtol, 5) == 0 &&
@@ -691,7 +721,7 @@ int main(int argc, char **argv) {
             continue;
         }
         AttnKernel ak = {(int)jint(k, "group"), jint(k, "window"), jint(k, "capacity"), jint(k, "chunked"),
-                         (size_t)jint(k, "dynamic_smem"), (int)jint(k, "splits")};
+                         (size_t)jint(k, "dynamic_smem"), (int)jint(k, "splits"), jint(k, "page_tokens")};
         if (kind == "attn_prefill") {
             test_prefill(label, entry, m, ak);
             if (ak.chunked) test_prefill_tiles(label, entry, m, ak);
@@ -703,10 +733,10 @@ int main(int argc, char **argv) {
             if (!reduce) report(label + " (no " + rname + ")", false);
             else test_decode(label, entry, reduce, m, ak);
         } else if (kind == "rope_append" || kind == "rope_q") {
-            test_rope(label, entry, m, kind == "rope_append", ak.cap, RopeCase::Plain);
-            test_rope(label + " scaled table", entry, m, kind == "rope_append", ak.cap, RopeCase::Scaled);
-            test_rope(label + " nope", entry, m, kind == "rope_append", ak.cap, RopeCase::Nope);
-            test_rope(label + " nope temperature", entry, m, kind == "rope_append", ak.cap, RopeCase::NopeTemperature);
+            test_rope(label, entry, m, kind == "rope_append", ak.cap, RopeCase::Plain, ak.page);
+            test_rope(label + " scaled table", entry, m, kind == "rope_append", ak.cap, RopeCase::Scaled, ak.page);
+            test_rope(label + " nope", entry, m, kind == "rope_append", ak.cap, RopeCase::Nope, ak.page);
+            test_rope(label + " nope temperature", entry, m, kind == "rope_append", ak.cap, RopeCase::NopeTemperature, ak.page);
         }
         else if (kind == "rmsnorm") test_rmsnorm(label, entry, m, json_object_get(k, "width") ? (int)jint(k, "width") : m.hidden);
         else if (kind == "silu_mul" || kind == "residual_add")

@@ -182,11 +182,25 @@ else
       pass "emu: --bench packs prompts into prefill calls: first tokens = alone ($alone)" ||
       fail "emu: --bench first tokens = alone" "bench $(jq -c .first_tokens "$T/bench.json"), alone $alone"
   else fail "emu: --bench" "$(grep -v '^ \|warning:\|note:' "$T/err" | head -c 400)"; fi
-  run "emu: paged caches refused" 2 "${TS[@]}" --requests "$T/four.jsonl" --page-tokens 4 --backend emu &&
-    expect_err "emu: --page-tokens is refused by name (the kernels do not read block tables yet)" \
-      "--page-tokens is not supported by the emu backend yet"
+  # paged global caches on the kernels (ma's global layers paged, its sliding ones rings): the 5
+  # requests' 23 pages of 4 tokens through a pool of 16, as on cpu above; the budget = mixc report's
+  PAGED=(--max-seqs 4 --page-tokens 4 --pool-pages 16 --step-tokens 6 --json)
+  if run "emu: paged, served" 0 "${TS[@]}" --requests "$T/mixed.jsonl" "${PAGED[@]}" --backend emu; then
+    cp "$T/out" "$T/emu-paged.json"
+    same_as_alone "emu: paged caches, a pool of 16 pages reused across 5 requests: each = its prompt alone (unpaged)" \
+      "$T/emu-paged.json" "$T/mixed.jsonl" "${TS[@]}" --backend emu
+    if "${MIXC:-$BUILD/mixc}" report "${TS[@]:1:21}" --target emu --context 32 --batch 4 --page-tokens 4 --pool-pages 16 \
+         --format json >"$T/report.json" 2>"$T/err"; then
+      jq -n -e --slurpfile s "$T/emu-paged.json" --slurpfile r "$T/report.json" '$s[0].summary as $m | $r[0].run[0] as $p |
+          $m.kv_budget_bytes == $p.kv_bytes and $m.pool_pages == 16 and $p.pool_pages == 16 and $m.pages_peak == 16 and
+          $p.pages_per_sequence == 8' >/dev/null &&
+        pass "emu: paged: the pages peak at the pool, the budget = mixc report --target emu --page-tokens 4 --pool-pages 16" ||
+        fail "emu: paged: budget = report" "served $(jq -c .summary "$T/emu-paged.json"), report $(jq -c '.run[0]' "$T/report.json")"
+    else fail "emu: paged: mixc report --target emu --page-tokens" "$(head -c 600 "$T/err")"; fi
+  fi
   BPSETS=(hidden=128 heads=4 kv_heads=2 head_dim=64 ffn=128 vocab=128 context=32 chunk=8 window=8 kv_dtype=bf16)
   bp emu "$BP" emu examples/ma.mix "${BPSETS[@]}"
+  bp emu-paged "$BP" emu-paged examples/ma.mix "${BPSETS[@]}"
   if "$BUILD/tests/cuda/plan_check" examples/ma.mix - "${TS[@]:2:20}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
     FAKE=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO="$T/k.so" FAKE_CUBLAS_COMPUTE=1
           LD_LIBRARY_PATH="$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
@@ -199,6 +213,21 @@ else
         "$T/cuda.json" "$T/four.jsonl" "${TS[@]}" --backend emu
     else fail "cuda (stand-in driver): served" "$(grep -v '^ \|warning:\|note:' "$T/err" | head -c 600)"; fi
   else fail "cuda (stand-in driver): the emulator's kernels" "$(head -c 600 "$T/pc")"; fi
+  # ... and paged, the stand-in running the kernels planned for pages of 4 (served) and 5 (batched prefill)
+  if "$BUILD/tests/cuda/plan_check" examples/ma.mix - "${TS[@]:2:20}" --emu-so "$T/k4.so" --page-tokens 4 >"$T/pc" 2>&1 &&
+     "$BUILD/tests/cuda/plan_check" examples/ma.mix - "${TS[@]:2:20}" --emu-so "$T/k5.so" --page-tokens 5 >"$T/pc" 2>&1; then
+    FAKE=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO="$T/k5.so" FAKE_CUBLAS_COMPUTE=1
+          LD_LIBRARY_PATH="$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+    bp cuda-paged "${FAKE[@]}" "$BP" cuda-paged examples/ma.mix "${BPSETS[@]}"
+    FAKE[2]=FAKE_CUDA_EMU_SO="$T/k4.so"
+    if "${FAKE[@]}" "$RUN" "${TS[@]}" --requests "$T/mixed.jsonl" "${PAGED[@]}" --backend cuda \
+         >"$T/cuda-paged.json" 2>"$T/err" && ! grep -q "fake_cuda:" "$T/err"; then
+      jq -e '.summary | .pool_pages == 16 and .pages_peak == 16' "$T/cuda-paged.json" >/dev/null &&
+        same_as_alone "cuda (stand-in driver): paged caches, a pool of 16 pages reused across 5 requests: each = its prompt alone (emu, unpaged)" \
+          "$T/cuda-paged.json" "$T/mixed.jsonl" "${TS[@]}" --backend emu ||
+        fail "cuda (stand-in driver): paged: the pages peak at the pool" "$(jq -c .summary "$T/cuda-paged.json")"
+    else fail "cuda (stand-in driver): paged, served" "$(grep -v '^ \|warning:\|note:' "$T/err" | head -c 600)"; fi
+  else fail "cuda (stand-in driver): the emulator's paged kernels" "$(head -c 600 "$T/pc")"; fi
   # make gpu-bench's served scenario (part 4) at a tiny scale under the stand-in driver (every launch,
   # copy and GEMM checked, nothing computed: the figures mean nothing, the script's path runs whole)
   mkdir -p "$T/gb"

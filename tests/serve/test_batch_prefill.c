@@ -12,6 +12,10 @@
  * schedule (the emulator's launch counter). Then the refusals: a slot listed twice, more tokens than
  * the chunk across the parts.
  *
+ * BACKEND-paged (cpu-paged, emu-paged, cuda-paged): the batched run's global caches paged, the runs
+ * alone not; cuda-paged's alone on emu (the stand-in driver holds one set of kernels, the paged ones;
+ * emu is the cuda backend on the emulated device, so the same bits).
+ *
  * usage: test_batch_prefill BACKEND LAYOUT.mix [k=v ...]   (the layout's overrides; prints PASS/FAIL
  * lines, exits 1 on a failure) */
 #include "backend.h"
@@ -183,17 +187,22 @@ int main(int argc, char **argv) {
     Backend b = {0}, alone = {0};
     BackendConfig cfg = {.nseq = NSEQ, .context = ctx}, one = {.nseq = 1, .context = ctx};
     const char *backend = argv[1];
-    if (!strcmp(backend, "cpu-paged")) {   /* the batched run's global caches in pages of 5 tokens, a pool of
-                                             * exactly the sequences' pages; alone: unpaged */
-        backend = "cpu";
+    char name[32];
+    const char *paged = strstr(backend, "-paged");
+    if (paged && !paged[6]) {   /* BACKEND-paged: the batched run's global caches in pages of 5 tokens, a pool of
+                                 * exactly the sequences' pages, taken as the steps interleave them (each slot's
+                                 * table not in page order, a page never a tile); alone: unpaged */
+        snprintf(name, sizeof name, "%.*s", (int)(paged - backend), backend);
+        backend = name;
         cfg.page_tokens = 5;
         for (int i = 0; i < NSEQ; i++) cfg.pool_pages += (lens[i] + 4) / 5;
     }
     char err[512] = "", detail[768] = "", what[256];
     int multi = 0, bad_launches = 0;
     int64_t compared = 0;
+    const char *alone_on = paged && !strcmp(backend, "cuda") ? "emu" : backend;
     bool ok = backend_open(backend, &m, &cfg, &b, err, sizeof err) == 0 &&
-              backend_open(backend, &m, &one, &alone, err, sizeof err) == 0;
+              backend_open(alone_on, &m, &one, &alone, err, sizeof err) == 0;
     if (!ok) fprintf(stderr, "test_batch_prefill: %s\n", err);
     ok = ok && run_batched(&b, sq, vocab, &multi, &bad_launches);
     ok = ok && compare_alone(&alone, sq, vocab, &compared, detail, sizeof detail);
