@@ -29,6 +29,16 @@ $(KT_PAGED_SOS): $(KT_DIR)/%/kernels.so: tests/kernels/kt-a.mix tests/kernels/kt
 	@echo "  CXX     $(dir $@)kernels.cu"
 	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -O1 -x c++ -shared $(LDFLAGS) -o $@ $(dir $@)kernels.cu
 
+# kt-a-p16's kernels with the block table ignored (key j read at pool row j): tests/kernels/run.sh
+# checks that kdiff fails them.
+$(KT_DIR)/kt-a-p16-notable/kernels.so: $(KT_DIR)/kt-a-p16/kernels.so
+	@echo "  CXX     $(KT_DIR)/kt-a-p16/kernels.cu with the block table ignored"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)sed 's/MIXC_PAGED_ROW(table, PAGE, \([a-z]*\))/\1/' $(KT_DIR)/kt-a-p16/kernels.cu >$(dir $@)kernels.cu
+	$(Q)test $$(diff $(KT_DIR)/kt-a-p16/kernels.cu $(dir $@)kernels.cu | grep -c '^>') = 2 \
+		|| { echo "kt-a-p16-notable: the two paged row lookups were not found in kernels.cu" >&2; exit 1; }
+	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -O1 -x c++ -shared $(LDFLAGS) -o $@ $(dir $@)kernels.cu
+
 $(KT_DIR)/kdiff.o $(KT_DIR)/kdiff_moe.o: $(KT_DIR)/%.o: tests/kernels/%.cpp tests/kernels/kdiff.h tests/kernels/ref.h $(wildcard templates/*.cuh templates/*.h) | $(BUILD)/.deps-ok
 	@echo "  CXX     $<"
 	$(Q)mkdir -p $(dir $@)
@@ -49,5 +59,6 @@ $(KT_DIR)/kt-a-wait1/kernels.so: $(KT_DIR)/kt-a/kernels.so
 		|| { echo "kt-a-wait1: prefill's cp_async_wait_all() was not found once in kernels.cu" >&2; exit 1; }
 	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -O1 -x c++ -shared $(LDFLAGS) -o $@ $(dir $@)kernels.cu
 
-TEST_PROGS += $(KT_DIR)/kdiff $(KT_SOS) $(KT_DIR)/kt-a-wait1/kernels.so $(KT_PAGED_SOS)
+TEST_PROGS += $(KT_DIR)/kdiff $(KT_SOS) $(KT_DIR)/kt-a-wait1/kernels.so $(KT_PAGED_SOS) \
+	$(KT_DIR)/kt-a-p16-notable/kernels.so
 endif
