@@ -31,14 +31,21 @@ json_t *run_plan_memory_json(const Layout *l, const RunPlan *p) {
     json_t *caches = json_array();
     for (int c = 0; c < p->ncaches; c++) {
         const CacheMap *cm = &p->cache[c];
-        json_array_append_new(caches, json_pack("{s:i, s:o, s:b, s:o, s:o, s:o}", "id", c, "capacity",
-                                                JI(cm->capacity), "ring", cm->ring, "seq_bytes", JI(cm->seq_bytes),
-                                                "k_offset", JI(cm->k_offset), "v_offset", JI(cm->v_offset)));
+        json_t *cj = json_pack("{s:i, s:o, s:b, s:o, s:o, s:o}", "id", c, "capacity", JI(cm->capacity), "ring",
+                               cm->ring, "seq_bytes", JI(cm->seq_bytes), "k_offset", JI(cm->k_offset), "v_offset",
+                               JI(cm->v_offset));
+        if (cm->paged) json_object_set_new(cj, "paged", json_true());   /* K and V: the pool's rows at the offsets */
+        json_array_append_new(caches, cj);
     }
     json_t *dtypes = json_pack("{s:s, s:s, s:s, s:s}", "activations", dtype_name(o->act_dtype), "logits",
                                dtype_name(o->logits_dtype), "kv", dtype_name(o->kv_dtype), "weights",
                                dtype_name(o->weight_dtype));
     json_t *kv = json_pack("{s:o, s:o}", "bytes", JI(p->kv_bytes), "caches", caches);
+    if (p->page_tokens)   /* the pages, and with kernels their copy of the block tables */
+        json_object_set_new(kv, "pages", json_pack("{s:o, s:o, s:o, s:o, s:o}", "page_tokens", JI(p->page_tokens),
+                                                   "table_pages", JI(p->table_pages), "pool_pages", JI(p->pool_pages),
+                                                   "table_offset", JI(p->table_offset), "table_bytes",
+                                                   JI(p->table_bytes)));
     json_t *arena = json_pack("{s:o, s:o, s:o}", "bytes", JI(p->arena_bytes), "prefill",
                               step_memory_json(&p->prefill), "decode", step_memory_json(&p->decode));
     json_t *weights = json_array();

@@ -15,13 +15,16 @@ static const struct {
     FIELD(RopeParams, q), FIELD(RopeParams, k), FIELD(RopeParams, v), FIELD(RopeParams, k_cache),
         FIELD(RopeParams, v_cache), FIELD(RopeParams, pos), FIELD(RopeParams, seq), FIELD(RopeParams, inv_freq),
         FIELD(RopeParams, scale), FIELD(RopeParams, tokens), FIELD(RopeParams, temp_floor), FIELD(RopeParams, temp_scale),
+        FIELD(RopeParams, paged),
+    FIELD(MixcPagedKv, pages), FIELD(MixcPagedKv, pool_rows), FIELD(MixcPagedKv, table_pages),
     FIELD(PrefillParams, q), FIELD(PrefillParams, out), FIELD(PrefillParams, k_cache), FIELD(PrefillParams, v_cache),
         FIELD(PrefillParams, q_start), FIELD(PrefillParams, q_len), FIELD(PrefillParams, pos0),
         FIELD(PrefillParams, slot), FIELD(PrefillParams, tiles), FIELD(PrefillParams, scale),
-        FIELD(PrefillParams, batch), FIELD(PrefillParams, ntiles), FIELD(PrefillParams, sinks),
+        FIELD(PrefillParams, batch), FIELD(PrefillParams, ntiles), FIELD(PrefillParams, sinks), FIELD(PrefillParams, paged),
     FIELD(DecodeParams, q), FIELD(DecodeParams, k_cache), FIELD(DecodeParams, v_cache), FIELD(DecodeParams, pos),
         FIELD(DecodeParams, seq), FIELD(DecodeParams, o_part), FIELD(DecodeParams, ml_part),
         FIELD(DecodeParams, scale), FIELD(DecodeParams, batch), FIELD(DecodeParams, out), FIELD(DecodeParams, sinks),
+        FIELD(DecodeParams, paged),
     FIELD(DecodeReduceParams, o_part), FIELD(DecodeReduceParams, ml_part), FIELD(DecodeReduceParams, out),
         FIELD(DecodeReduceParams, heads), FIELD(DecodeReduceParams, nsplit), FIELD(DecodeReduceParams, batch),
         FIELD(DecodeReduceParams, sinks),
@@ -42,7 +45,7 @@ static const struct {
 } param_sizes[] = {SIZE(RmsNormParams), SIZE(SiluMulParams),       SIZE(RopeParams), SIZE(PrefillParams),
                    SIZE(DecodeParams),  SIZE(DecodeReduceParams), SIZE(EmbedParams), SIZE(AddParams),
                    SIZE(BiasAddParams), SIZE(MoeRouteParams), SIZE(MoeGemmParams), SIZE(MoeCombineParams),
-                   SIZE(ArgmaxParams)};
+                   SIZE(ArgmaxParams), SIZE(MixcPagedKv)};
 
 void kernel_params_asserts(Buf *out) {
     buf_puts(out, "\n/* Appended by runtime/cuda/kernel_params.c: the host layout of the parameter structs. */\n");

@@ -157,7 +157,7 @@ static int run_prefill(Probe *p, const Args *a, const char *dir) {
         CudaLaunch c = cuda_launch_of(&p->cg, k_pre, n, 1);
         PrefillParams pp = {dq + (CUdeviceptr)(p0 * qw * 2), dout + (CUdeviceptr)(p0 * qw * 2), dk, dv, dint,
                             dint + 4, dint + 8, dint + 12, dint + 16, (float)(1.0 / sqrt((double)a->head_dim)), 1,
-                            ntiles, 0};
+                            ntiles, 0, {0, 0, 0}};   /* no sinks; unpaged */
         CU_CHECK(launch(p, f, &c, &pp));
         CU_CHECK(p->cu->cuCtxSynchronize());   /* dint is rewritten for the next chunk */
     }
@@ -249,7 +249,7 @@ static int decode_setup(Probe *p, const Args *a, Decode *d, bool keep_values) {
     CU_CHECK(p->cu->cuMemcpyHtoD(d->dpos, pos, (size_t)B * sizeof(int)));
     CU_CHECK(p->cu->cuMemcpyHtoD(d->dseq, seq, (size_t)B * sizeof(int)));
     d->dp = (DecodeParams){d->dq, d->dk, d->dv, d->dpos, d->dseq, d->dop, d->dml, (float)(1.0 / sqrt((double)a->head_dim)), (int)B,
-                           0, 0};   /* out 0: partials even at one split, the reduce after */
+                           0, 0, {0, 0, 0}};   /* out 0: partials even at one split, the reduce after; unpaged */
     d->rp = (DecodeReduceParams){d->dop, d->dml, d->dout, (int)a->heads, d->splits, (int)B, 0};
     rc = 0;
 fail:

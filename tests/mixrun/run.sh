@@ -497,6 +497,20 @@ for PAGED in "--page-tokens 16" "--page-tokens 5 --pool-pages 9" "--page-tokens 
     pass "tiny, paged (${PAGED[*]}) on cpu: memory planned = allocated = mixc report --target cpu" ||
     fail "tiny, paged (${PAGED[*]}) on cpu: memory planned = allocated" "$(cat "$T/why")"
 done
+# ... and on the kernels (emu; cuda under the stand-in driver): ma's global layers paged, its sliding
+# ones rings, bf16 and int8 caches; the kernels' block tables are part of the KV allocation.
+SETS=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128
+      --set context=32 --set chunk=8 --set window=8 --set kv_dtype=bf16)
+f=examples/ma.mix
+for be in "${moe_backends[@]}"; do
+  [ "$be" = cpu ] && continue
+  for PAGED in "--page-tokens 4" "--page-tokens 5 --pool-pages 9" "--page-tokens 6 --set kv_dtype=int8"; do
+    read -ra PAGED <<<"$PAGED"
+    mem_check $be --layout "$f" "${SETS[@]}" "${PAGED[@]}" --random-weights 5 --batch 3 --prompt-len 10 --max-new 2 &&
+      pass "ma, paged (${PAGED[*]}) on $be: memory planned = allocated = mixc report --target $be" ||
+      fail "ma, paged (${PAGED[*]}) on $be: memory planned = allocated" "$(cat "$T/why")"
+  done
+done
 PAGED=()
 run "paged: a pool too small for the batch" 1 --layout tests/mixrun/tiny.mix --page-tokens 5 --pool-pages 7 \
     --random-weights 5 --batch 3 --prompt-len 10 --max-new 2 --bench --backend cpu &&

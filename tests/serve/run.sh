@@ -201,6 +201,7 @@ else
   BPSETS=(hidden=128 heads=4 kv_heads=2 head_dim=64 ffn=128 vocab=128 context=32 chunk=8 window=8 kv_dtype=bf16)
   bp emu "$BP" emu examples/ma.mix "${BPSETS[@]}"
   bp emu-paged "$BP" emu-paged examples/ma.mix "${BPSETS[@]}"
+  bp emu-paged-int8 "$BP" emu-paged examples/ma.mix "${BPSETS[@]}" kv_dtype=int8
   if "$BUILD/tests/cuda/plan_check" examples/ma.mix - "${TS[@]:2:20}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
     FAKE=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO="$T/k.so" FAKE_CUBLAS_COMPUTE=1
           LD_LIBRARY_PATH="$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")

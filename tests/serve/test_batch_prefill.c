@@ -206,9 +206,10 @@ int main(int argc, char **argv) {
     if (!ok) fprintf(stderr, "test_batch_prefill: %s\n", err);
     ok = ok && run_batched(&b, sq, vocab, &multi, &bad_launches);
     ok = ok && compare_alone(&alone, sq, vocab, &compared, detail, sizeof detail);
-    snprintf(what, sizeof what, "%s: batched prefill of 4 sequences (%lld, 5, %lld, 12 tokens; slots 3, 0, 2, 1; "
-             "%d steps of several parts) = each alone, bit for bit (%lld logits rows)", argv[1], (long long)lens[0],
-             (long long)lens[2], multi, (long long)compared);
+    snprintf(what, sizeof what, "%s%s%s: batched prefill of 4 sequences (%lld, 5, %lld, 12 tokens; slots 3, 0, 2, 1; "
+             "%d steps of several parts) = each alone, bit for bit (%lld logits rows)", argv[1],
+             dtype_quantized(l.model.kv_dtype) ? ", caches " : "", dtype_quantized(l.model.kv_dtype) ?
+             dtype_name(l.model.kv_dtype) : "", (long long)lens[0], (long long)lens[2], multi, (long long)compared);
     result(ok && multi >= 3 && compared > NSEQ, what, detail);
     if (ok && strcmp(backend, "cpu") != 0 && mixc_emu_get_stats) {
         snprintf(what, sizeof what, "%s: every batched step, whatever its parts, makes one launch per kernel of the "
