@@ -32,6 +32,7 @@ usage_case bad-context examples/mistral-7b.mix -o "$tmp/u" --context 12Q
 usage_case zero-chunk examples/mistral-7b.mix -o "$tmp/u" --chunk 0
 usage_case two-inputs examples/mistral-7b.mix examples/swa.mix -o "$tmp/u"
 usage_case missing-value examples/mistral-7b.mix -o
+usage_case zero-page-tokens examples/mistral-7b.mix -o "$tmp/u" --page-tokens 0
 
 input_error() {  # name, expected stderr substring, args...: exit 1 (or $WANT_STATUS), nothing written
   local name=$1 want=$2; shift 2
@@ -205,6 +206,19 @@ check deterministic cmp -s "$tmp/d1/kernels.cu" "$tmp/d2/kernels.cu"
 "$MIXC" emit examples/gemma3-27b.mix -o "$tmp/c" --context 4K --chunk 256 >/dev/null
 check context-chunk test "$(jq -c '[.caches[].capacity] | unique' "$tmp/c/manifest.json")" = '[1279,4096]'
 
+# ---------------------------------------------------------------- paged caches (--page-tokens)
+# ma's global layers' prefill, decode and append kernels are the _page16 variants (the template's PAGE
+# argument spelled out), its sliding layers' (rings) and the reduce keep their names; the manifest
+# gives their page and the block tables' bytes in the KV allocation (1 slot x 2048 pages x 4 bytes).
+"$MIXC" emit examples/ma.mix -o "$tmp/p" --page-tokens 16 >/dev/null
+"$MIXC" emit examples/ma.mix -o "$tmp/np" >/dev/null
+paged=$(jq -r '[.kernels[] | select(.page_tokens == 16) | .name] | join(" ")' "$tmp/p/manifest.json" 2>/dev/null)
+check paged-names test "$paged" = "attn_prefill_hd128_g2_global_cap32768_bf16_page16 attn_decode_hd128_g2_global_cap32768_bf16_page16 rope_append_hd128_h16_kv8_cap32768_bf16_page16"
+check paged-names-otherwise-unchanged test "$(jq -c '[.kernels[].name | sub("_page16$"; "")]' "$tmp/p/manifest.json")" = \
+  "$(jq -c '[.kernels[].name]' "$tmp/np/manifest.json")"
+check paged-instantiation test "$(grep -c 'attn_decode_kernel<__nv_bfloat16, 128, 2, 8, 0LL, 32768LL, __nv_bfloat16, 0LL, 16LL>' "$tmp/p/kernels.cu")" = 1
+check paged-tables test "$(jq -c '.memory.kv.pages | [.page_tokens, .table_pages, .table_bytes, .table_offset + .table_bytes <= ('"$(jq .memory.kv.bytes "$tmp/p/manifest.json")"')]' "$tmp/p/manifest.json")" = '[16,2048,8192,true]'
+
 # ---------------------------------------------------------------- nvcc: zero spills, smem in limits
 ptxas_clean() {  # ptxas -v log: every entry function reports 0 spill bytes, static smem <= 48 KiB
   local log=$1 n_fn n_zero
@@ -245,6 +259,14 @@ elif [ -x "$NVCC" ]; then
              tests/kernels/kt-m2.mix tests/kernels/kt-m3.mix tests/mixrun/shapes.mix "$tmp/gemma4-hd256.mix"; do
     base=$(basename "$lay" .mix)
     "$MIXC" emit "$lay" -o "$tmp/n-$base" >/dev/null || { fail "nvcc-$base" "emit failed"; continue; }
+    for arch in sm_80 sm_90; do jobs_list+=("$base $arch"); done
+  done
+  # paged caches' kernels (_page{P}, docs/kernels.md): kt-c's (head_dim 256: the most registers) and kt-q8's (int8)
+  for lp in "tests/kernels/kt-c.mix 48" "tests/kernels/kt-q8.mix 16"; do
+    set -- $lp
+    base=$(basename "$1" .mix)-p$2
+    "$MIXC" emit "$1" --page-tokens "$2" -o "$tmp/n-$base" >/dev/null && grep -q "_page$2\"" "$tmp/n-$base/manifest.json" ||
+      { fail "nvcc-$base" "emit --page-tokens failed"; continue; }
     for arch in sm_80 sm_90; do jobs_list+=("$base $arch"); done
   done
   for ((i = 0; i < ${#jobs_list[@]}; i += 2)); do

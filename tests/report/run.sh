@@ -184,9 +184,15 @@ expect_rc "report --target cpu --page-tokens --pool-pages (json)" 0 report tests
   pass "report --pool-pages: the smaller pool, in kv_bytes (json)" || fail "report --pool-pages (json)" "$(jq -c .run "$tmp/out")"
 expect_rc "report --page-tokens without --target" 2 report "$ex" --page-tokens 16
 expect_rc "report --pool-pages without --page-tokens" 2 report "$ex" --target cpu --pool-pages 4
-expect_rc "report --target cuda --page-tokens (the kernels read no block tables)" 1 report "$ex" --target cuda --page-tokens 16
-grep -q "paged caches (page_tokens 16) are not supported by the generated kernels yet" "$tmp/err" &&
-  pass "report --target cuda --page-tokens: says why" || fail "report --target cuda --page-tokens: says why" "$(cat "$tmp/err")"
+# on the kernels (cuda): the default pool holds the batch's whole context, as unpaged, plus the kernels'
+# block tables, 4 slots x 256 pages x 4 bytes
+expect_rc "report --target cuda (json)" 0 report "$ex" --target cuda --context 4096 --batch 4 --format json
+unpaged=$(jq '.run[0].kv_bytes' "$tmp/out")
+expect_rc "report --target cuda --page-tokens (json)" 0 report "$ex" --target cuda --context 4096 --batch 4 --page-tokens 16 --format json
+jq -e --argjson u "$unpaged" '.run[0] | .kv_bytes == $u + 4096 and .pages_per_sequence == 256 and .pool_pages == 1024' \
+    "$tmp/out" >/dev/null &&
+  pass "report --target cuda --page-tokens: kv_bytes = unpaged + the kernels' block tables (4096 bytes)" ||
+  fail "report --target cuda --page-tokens: kv_bytes" "unpaged $unpaged, paged $(jq -c .run "$tmp/out")"
 expect_rc "report --target with an unknown backend is a usage error" 2 report "$ex" --target tpu
 expect_rc "report --kv-dtype with an unknown dtype is a usage error" 2 report "$ex" --target cpu --kv-dtype fp64
 expect_rc "report --set of an unknown field is an input error" 1 report "$ex" --set hiden=3
