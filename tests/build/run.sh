@@ -110,6 +110,11 @@ if "$MIXC" build "$ex" "${SETS[@]}" -o "$bin" 2>"$tmp/build.err" && [ -x "$bin" 
     MIXC_CACHE_DIR="$tmp/cache"
   [ -z "$(ls -A "$tmp/cache")" ] && pass "built binary, emu: nothing compiled or cached at start-up" ||
     fail "built binary wrote to the JIT cache" "$(ls -A "$tmp/cache")"
+  # its prebuilt kernels are unpaged: --page-tokens is refused by name (the cpu backend pages)
+  expect_rc "built binary, emu: --page-tokens with the prebuilt kernels exits 2" 2 "$bin" --random-weights 1 --tokens 1 \
+    --backend emu --page-tokens 4
+  grep -q -- "--page-tokens is not supported with the emu backend's prebuilt kernels" "$tmp/err" &&
+    pass "built binary, emu: says its prebuilt kernels are unpaged" || fail "built binary, emu: --page-tokens message" "$(cat "$tmp/err")"
 else
   fail "build with emulator kernels" "$(tail -n 5 "$tmp/build.err")"
 fi
