@@ -328,8 +328,9 @@ void test_prefill_tiles(const std::string &name, MixcEmuEntry entry, const Model
  * the 64-query tile; the second starts late enough to wrap around a ring cache, the third mid-prompt.
  * Part b reads cache block slot[b], out of order, and block 3 (a history of its own) is read by none.
  * Chunks never exceed the planned chunk (the ring's guarantee). */
-void test_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, const AttnKernel &ak) {
-    if (!smem_matches(name, ak.smem, PREFILL_SMEM_BYTES(m.hd, 2))) return report(name, false);
+bool run_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, const AttnKernel &ak, std::string *note,
+                 std::vector<uint16_t> *bits = nullptr) {
+    if (!smem_matches(name, ak.smem, PREFILL_SMEM_BYTES(m.hd, 2))) return false;
     const int parts = 3, blocks = 4;
     const int len[parts] = {(int)std::min<long long>(m.chunk, long_mode ? 300 : 70),
                             (int)std::min<long long>(m.chunk, long_mode ? 177 : 37),
@@ -359,16 +360,24 @@ void test_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, c
         fprintf(stderr, "  %s: loaded %lld key tiles, whole-tile skipping loads %lld\n", name.c_str(), tiles, want_tiles);
     ok = ok && tiles == want_tiles;
     std::vector<float> got = out.decoded();
-    std::string note, unused;   /* the first (longest) part's figures are the ones reported */
+    std::string unused;   /* the first (longest) part's figures are the ones reported */
+    if (bits) *bits = out.raw;
     for (int b = 0; ok && b < parts; b++) {
         std::vector<int> qpos(len[b]);
         for (int i = 0; i < len[b]; i++) qpos[i] = pos0[b] + i;
         const size_t at = (size_t)p.q_start[b] * heads * hd;
         ok = check_attention(name + " part" + std::to_string(b), m, got.data() + at, q.f.data() + at, qpos.data(),
-                             len[b], hist[slot[b]], ak, true, sinks.f.data(), b == 0 ? &note : &unused);
+                             len[b], hist[slot[b]], ak, true, sinks.f.data(), b == 0 ? note : &unused);
     }
-    report(name + (m.kv8 ? " (" + note.substr(2) + ")" : ""), ok);
+    return ok;
 }
+
+void test_prefill(const std::string &name, MixcEmuEntry entry, const Model &m, const AttnKernel &ak) {
+    std::string note;
+    const bool ok = run_prefill(name, entry, m, ak, &note);
+    report(name + (m.kv8 && ok ? " (" + note.substr(2) + ")" : ""), ok);
+}
+
 
 /* One decode step of 4 rows over `splits` splits (grid.y: the backend chooses it per launch,
  * plan_decode_launch_splits), then the reduce; every row against the reference. note: the longest
@@ -434,6 +443,25 @@ void test_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduc
     rng_state = inputs;
     ok = run_decode(name, entry, reduce, m, ak, 1, &note, true, &direct) && ok;
     report(name + " one split, no reduce: the reduced output bit for bit", ok && reduced == direct);
+}
+
+/* A paged kernel's output (prefill, or decode of `splits` splits) on inputs it reads through
+ * scrambled block tables = the unpaged kernel's (`flat`, kdiff --unpaged) on the same inputs in
+ * per-slot blocks, bit for bit. */
+void test_paged_bits(const std::string &name, MixcEmuEntry entry, MixcEmuEntry flat, MixcEmuEntry reduce,
+                     const Model &m, const AttnKernel &ak, int splits) {
+    std::vector<uint16_t> paged, unpaged;
+    std::string note;
+    AttnKernel flat_ak = ak;
+    flat_ak.page = 0;
+    const uint64_t inputs = rng_state;
+    bool ok = reduce ? run_decode(name, entry, reduce, m, ak, splits, &note, false, &paged)
+                     : run_prefill(name, entry, m, ak, &note, &paged);
+    rng_state = inputs;
+    ok = (reduce ? run_decode(name, flat, reduce, m, flat_ak, splits, &note, false, &unpaged)
+                 : run_prefill(name, flat, m, flat_ak, &note, &unpaged)) && ok;
+    report(name + (reduce ? " (splits " + std::to_string(splits) + ")" : "") +
+               " = the unpaged kernel on the same inputs, bit for bit", ok && paged == unpaged);
 }
 
 /* ------------------------------------------------------------------ rope + append */
@@ -667,11 +695,19 @@ void test_argmax(const std::string &name, MixcEmuEntry entry, const Model &m) {
 
 int main(int argc, char **argv) {
     if (argc > 3 && std::string(argv[argc - 1]) == "--long") long_mode = true, argc--;
+    char err[512];
+    void *flat_so = nullptr;   /* --unpaged SO: the unpaged kernels a paged one must equal */
+    if (argc > 4 && std::string(argv[argc - 2]) == "--unpaged") {
+        if (!(flat_so = mixc_emu_dlopen_kernels(argv[argc - 1], err, sizeof err))) {
+            fprintf(stderr, "kdiff: %s\n", err);
+            return 1;
+        }
+        argc -= 2;
+    }
     if (argc < 3) {
-        fprintf(stderr, "usage: kdiff KERNELS.so MANIFEST.json [SUBSTRING] [--long]\n");
+        fprintf(stderr, "usage: kdiff KERNELS.so MANIFEST.json [SUBSTRING] [--unpaged UNPAGED.so] [--long]\n");
         return 2;
     }
-    char err[512];
     void *so = mixc_emu_dlopen_kernels(argv[1], err, sizeof err);
     if (!so) {
         fprintf(stderr, "kdiff: %s\n", err);
@@ -722,8 +758,14 @@ int main(int argc, char **argv) {
         }
         AttnKernel ak = {(int)jint(k, "group"), jint(k, "window"), jint(k, "capacity"), jint(k, "chunked"),
                          (size_t)jint(k, "dynamic_smem"), (int)jint(k, "splits"), jint(k, "page_tokens")};
+        const std::string page_suffix = "_page" + std::to_string(ak.page);
+        auto flat = flat_so && ak.page ? (MixcEmuEntry)mixc_emu_find_kernel(
+                                             flat_so, kname.substr(0, kname.size() - page_suffix.size()).c_str())
+                                       : nullptr;
+        if (flat_so && ak.page && !flat) report(label + " (no unpaged twin in --unpaged)", false);
         if (kind == "attn_prefill") {
             test_prefill(label, entry, m, ak);
+            if (flat) test_paged_bits(label, entry, flat, nullptr, m, ak, 0);
             if (ak.chunked) test_prefill_tiles(label, entry, m, ak);
         }
         else if (kind == "attn_decode") {
@@ -732,6 +774,7 @@ int main(int argc, char **argv) {
             auto reduce = (MixcEmuEntry)mixc_emu_find_kernel(so, rname.c_str());
             if (!reduce) report(label + " (no " + rname + ")", false);
             else test_decode(label, entry, reduce, m, ak);
+            if (reduce && flat) test_paged_bits(label, entry, flat, reduce, m, ak, 3);
         } else if (kind == "rope_append" || kind == "rope_q") {
             test_rope(label, entry, m, kind == "rope_append", ak.cap, RopeCase::Plain, ak.page);
             test_rope(label + " scaled table", entry, m, kind == "rope_append", ak.cap, RopeCase::Scaled, ak.page);
@@ -748,6 +791,7 @@ int main(int argc, char **argv) {
     }
     json_decref(man);
     mixc_emu_dlclose(so);
+    if (flat_so) mixc_emu_dlclose(flat_so);
     mixc_emu_release();
     return failures ? 1 : 0;
 }
