@@ -98,7 +98,7 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, full_caches, OPT_FLAG, "--full-caches",
         .help = "size every cache for the whole sequence, never a ring (testing aid)"),
     OPT(Options, page_tokens, OPT_COUNT, "--page-tokens", .metavar = "P", .min = 1, .max = MIXC_MAX_VALUE - 1,
-        .help = "paged global caches: pages of P tokens from one pool (cpu backend)"),
+        .help = "paged global caches: pages of P tokens from one pool (docs/plan.md)"),
     OPT(Options, pool_pages, OPT_COUNT, "--pool-pages", .metavar = "N", .min = 1, .max = 1 << 24,
         .help = "with --page-tokens: the pool's pages (default: every slot's whole context)"),
     OPT(Options, tokens, OPT_STRING, "--tokens", .metavar = "LIST", .section = "prompt",

@@ -25,7 +25,7 @@ typedef struct {
     int nseq;               /* sequences held at once (>= 1) */
     int64_t context;        /* the longest sequence (prompt + generated); <= the model's context */
     bool full_caches;       /* every cache holds `context` tokens, never a ring (a testing aid) */
-    int64_t page_tokens, pool_pages;    /* paged global caches (RunOptions'; 0: unpaged); cpu only */
+    int64_t page_tokens, pool_pages;    /* paged global caches (RunOptions'; 0: unpaged) */
     /* Prebuilt kernels of this layout (a binary written by `mixc build` embeds them), loaded as they
      * are instead of compiled for the run; NULL for none. */
     const char *emu_kernels_so;     /* the emu backend's: a shared object built for the emulator */
