@@ -157,27 +157,67 @@ __device__ __forceinline__ void decode_softmax(float *p_s, float *alpha_s, float
     }
 }
 
-/* P V of a tile: each of the thread's (head g, 8-element vector vec) items rescales its accumulator by
- * alpha and adds p_j v_j over the tile's keys. */
-template <class KV, int HD, int G, int ITEMS>
-__device__ __forceinline__ void decode_pv(float (&acc)[ITEMS][8], const float *p_s, const float *alpha_s,
-                                          const typename MixcKv<KV>::Store *v_s) {
+/* The P V work (an item: a head g and an 8-element vector vec of its output; NI = G x HD / 8 of
+ * them). From NI = DECODE_THREADS up a thread takes ITEMS items and every key of the tile. Below, so
+ * that every thread works, the threads form KG key groups of NI threads: group kg takes the keys
+ * [kg JP, kg JP + JP) of each tile for one item, and the groups' accumulators are summed once after
+ * the loop (decode_sum_groups): the same sums up to the order of fp32 additions. */
+template <int G, int HD> struct DecodePv {
+    static constexpr int NI = G * HD / 8;
+    static constexpr int KG = NI >= DECODE_THREADS ? 1 : DECODE_THREADS / NI;
+    static constexpr int ITEMS = (NI + DECODE_THREADS - 1) / DECODE_THREADS;
+    static constexpr int JP = (DECODE_TILE + KG - 1) / KG;
+    static_assert(KG <= DECODE_TILE && (KG == 1 || ITEMS == 1), "decode: key groups of one item each");
+    /* This thread's key group (KG or more: idle) and first item. */
+    static __device__ __forceinline__ int group() { return KG == 1 ? 0 : (int)threadIdx.x / NI; }
+    static __device__ __forceinline__ int item0() { return KG == 1 ? (int)threadIdx.x : (int)threadIdx.x % NI; }
+};
+
+/* P V of a tile: each of the thread's items rescales its accumulator by its head's alpha and adds
+ * p_j v_j over its key group's keys j. */
+template <class KV, int HD, int G>
+__device__ __forceinline__ void decode_pv(float (&acc)[DecodePv<G, HD>::ITEMS][8], const float *p_s,
+                                          const float *alpha_s, const typename MixcKv<KV>::Store *v_s) {
+    typedef DecodePv<G, HD> Pv;
     constexpr int VECS = HD / 8;
+    const int kg = Pv::group();
+    if (kg >= Pv::KG) return;
 #pragma unroll
-    for (int it = 0; it < ITEMS; it++) {
-        const int item = threadIdx.x + it * DECODE_THREADS;
-        if (item >= G * VECS) break;
+    for (int it = 0; it < Pv::ITEMS; it++) {
+        const int item = Pv::item0() + it * DECODE_THREADS;
+        if (item >= Pv::NI) break;
         const int g = item / VECS, vec = item % VECS;
         const float alpha = alpha_s[g];
 #pragma unroll
         for (int e = 0; e < 8; e++) acc[it][e] *= alpha;
-        for (int j = 0; j < DECODE_TILE; j++) {
+        for (int jj = 0; jj < Pv::JP; jj++) {
+            const int j = kg * Pv::JP + jj;
+            if (Pv::KG * Pv::JP != DECODE_TILE && j >= DECODE_TILE) break;
             const float pj = p_s[g * DECODE_TILE + j];
             float v8[8];
             mixc_kv_load8<KV>(v8, v_s + j * HD + vec * 8);
 #pragma unroll
             for (int e = 0; e < 8; e++) acc[it][e] += pj * v8[e];
         }
+    }
+}
+
+/* With key groups: their accumulators summed into group 0's, in group order, through red (KG - 1 x
+ * NI x 8 floats; lane-contiguous, so without bank conflicts). After a barrier that ends the last
+ * tile's P V (red may be the stages). */
+template <int G, int HD>
+__device__ __forceinline__ void decode_sum_groups(float (&acc)[DecodePv<G, HD>::ITEMS][8], float *red) {
+    typedef DecodePv<G, HD> Pv;
+    if constexpr (Pv::KG > 1) {
+        const int kg = Pv::group(), item = Pv::item0();
+        if (kg > 0 && kg < Pv::KG)
+#pragma unroll
+            for (int e = 0; e < 8; e++) red[(e * (Pv::KG - 1) + kg - 1) * Pv::NI + item] = acc[0][e];
+        __syncthreads();   /* the groups' accumulators visible to group 0 */
+        if (kg == 0)
+            for (int k = 1; k < Pv::KG; k++)
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc[0][e] += red[(e * (Pv::KG - 1) + k - 1) * Pv::NI + item];
     }
 }
 
@@ -216,15 +256,25 @@ __device__ __forceinline__ void decode_store(const DecodeParams &p, const float 
     }
 }
 
+/* The block's G query heads (q) to fp32 in q_s; each head's running max and sum: -inf and 0. */
+template <class T, int HD, int G>
+__device__ __forceinline__ void decode_init(float *q_s, float *m_s, float *l_s, const T *q) {
+    for (int i = threadIdx.x; i < G * HD; i += DECODE_THREADS) q_s[i] = mixc_to_float(q[i]);
+    for (int g = threadIdx.x; g < G; g += DECODE_THREADS) {
+        m_s[g] = -INFINITY;
+        l_s[g] = 0.0f;
+    }
+}
+
 /* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache.
  * Per tile: wait for its copies, one barrier, start the copy of the tile STAGES - 1 ahead into the stage
- * the previous tile used, scores and softmax per warp, a barrier, P V. */
+ * the previous tile used, scores and softmax per warp, a barrier, P V (in key groups where the items
+ * are fewer than the threads). */
 template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T, long long CHUNK = 0>
 __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float softcap = 0.0f) {
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP> Cache;
     typedef typename Cache::Store S;
-    constexpr int VECS = HD / 8;
-    constexpr int ITEMS = (G * VECS + DECODE_THREADS - 1) / DECODE_THREADS;
+    typedef DecodePv<G, HD> Pv;
     constexpr int HEADS = KV_HEADS * G;
     constexpr int STAGES = DECODE_STAGES(HD, MixcKv<KV>::BYTES);
     constexpr int STAGE_ELEMS = DECODE_STAGE_BYTES(HD, MixcKv<KV>::BYTES) / (int)sizeof(S);
@@ -254,15 +304,12 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
                                                 end);
         cp_async_commit();
     }
-    const T *q = static_cast<const T *>(p.q) + ((size_t)b * HEADS + (size_t)kvh * G) * HD;
-    for (int i = threadIdx.x; i < G * HD; i += blockDim.x) q_s[i] = mixc_to_float(q[i]);
-    for (int g = threadIdx.x; g < G; g += blockDim.x) {
-        m_s[g] = -INFINITY;
-        l_s[g] = 0.0f;
-    }
-    float acc[ITEMS][8];
+    decode_init<T, HD, G>(q_s, m_s, l_s, static_cast<const T *>(p.q) + ((size_t)b * HEADS + (size_t)kvh * G) * HD);
+    static_assert(8 * DECODE_THREADS * 4 <= STAGES * DECODE_STAGE_BYTES(HD, MixcKv<KV>::BYTES),
+                  "decode: the stages hold the key groups' accumulators");
+    float acc[Pv::ITEMS][8];
 #pragma unroll
-    for (int it = 0; it < ITEMS; it++)
+    for (int it = 0; it < Pv::ITEMS; it++)
 #pragma unroll
         for (int e = 0; e < 8; e++) acc[it][e] = 0.0f;
 
@@ -283,19 +330,22 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
         const S *k_s = stages + rd * STAGE_ELEMS;
         decode_softmax<KV, HD, G>(p_s, alpha_s, m_s, l_s, q_s, k_s, sc, t0 + lane < end, scale_log2, softcap);
         __syncthreads();   /* the probabilities and alpha visible to all */
-        decode_pv<KV, HD, G, ITEMS>(acc, p_s, alpha_s, k_s + DECODE_TILE * DECODE_KROW(HD, MixcKv<KV>::BYTES));
+        decode_pv<KV, HD, G>(acc, p_s, alpha_s, k_s + DECODE_TILE * DECODE_KROW(HD, MixcKv<KV>::BYTES));
         rd = rd == STAGES - 1 ? 0 : rd + 1;
         wr = wr == STAGES - 1 ? 0 : wr + 1;
     }
     /* Every copy was waited for in the loop (the last STAGES - 1 groups are empty). */
     __syncthreads();   /* m_s, l_s final (or as initialized: an empty split) */
+    decode_sum_groups<G, HD>(acc, reinterpret_cast<float *>(stages));
+    if (Pv::group() != 0) return;
     const bool direct = nsplit == 1 && p.out;   /* one split: the merged output, no reduce after */
 #pragma unroll
-    for (int it = 0; it < ITEMS; it++) {
-        const int item = threadIdx.x + it * DECODE_THREADS;
-        if (item >= G * VECS) break;
-        const int g = item / VECS;
-        decode_store<T, HD, HEADS>(p, acc[it], b, kvh * G + g, split, nsplit, item % VECS, m_s[g], l_s[g], direct);
+    for (int it = 0; it < Pv::ITEMS; it++) {
+        const int item = Pv::item0() + it * DECODE_THREADS;
+        if (item >= Pv::NI) break;
+        const int g = item / (HD / 8);
+        decode_store<T, HD, HEADS>(p, acc[it], b, kvh * G + g, split, nsplit, item % (HD / 8), m_s[g], l_s[g],
+                                   direct);
     }
 }
 
