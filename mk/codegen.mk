@@ -48,15 +48,20 @@ $(KT_DIR)/kdiff: $(KT_DIR)/kdiff.o $(KT_DIR)/kdiff_moe.o $(KT_DIR)/ref.o $(BUILD
 	@echo "  LD      $@"
 	$(Q)$(CXX) $(LDFLAGS) -rdynamic -o $@ $^ -ljansson -ldl -lpthread
 
-# kt-a's kernels with prefill's wait for its tile made one group too lenient (wait_group 1: the tile
-# just issued may still be in flight): the emulator's deferred, poisoned cp.async copies must make
-# kdiff fail on it (tests/kernels/run.sh). The templates are untouched.
+# kt-a's kernels with prefill's and decode's waits for their tile made one group too lenient (prefill:
+# wait_group 1, the tile just issued may still be in flight; decode: STAGES - 1, the tile about to be
+# read may): the emulator's deferred, poisoned cp.async copies must make kdiff fail on them
+# (tests/kernels/run.sh). The templates are untouched.
 $(KT_DIR)/kt-a-wait1/kernels.so: $(KT_DIR)/kt-a/kernels.so
-	@echo "  CXX     $(KT_DIR)/kt-a/kernels.cu with a wrong cp.async wait count"
+	@echo "  CXX     $(KT_DIR)/kt-a/kernels.cu with wrong cp.async wait counts"
 	$(Q)mkdir -p $(dir $@)
-	$(Q)sed 's/^\( *\)cp_async_wait_all();/\1cp_async_wait_group<1>();/' $(KT_DIR)/kt-a/kernels.cu >$(dir $@)kernels.cu
+	$(Q)sed -e 's/^\( *\)cp_async_wait_all();/\1cp_async_wait_group<1>();/' \
+		-e 's/cp_async_wait_group<STAGES - 2>();/cp_async_wait_group<STAGES - 1>();/' \
+		$(KT_DIR)/kt-a/kernels.cu >$(dir $@)kernels.cu
 	$(Q)test $$(diff $(KT_DIR)/kt-a/kernels.cu $(dir $@)kernels.cu | grep -c '^>.*cp_async_wait_group<1>') = 1 \
 		|| { echo "kt-a-wait1: prefill's cp_async_wait_all() was not found once in kernels.cu" >&2; exit 1; }
+	$(Q)test $$(diff $(KT_DIR)/kt-a/kernels.cu $(dir $@)kernels.cu | grep -c '^>.*cp_async_wait_group<STAGES - 1>') = 1 \
+		|| { echo "kt-a-wait1: decode's cp_async_wait_group<STAGES - 2>() was not found once in kernels.cu" >&2; exit 1; }
 	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -O1 -x c++ -shared $(LDFLAGS) -o $@ $(dir $@)kernels.cu
 
 TEST_PROGS += $(KT_DIR)/kdiff $(KT_SOS) $(KT_DIR)/kt-a-wait1/kernels.so $(KT_PAGED_SOS) \

@@ -27,7 +27,9 @@
 #include "kv8.cuh"
 
 /* A key's ring slot: 32-bit arithmetic by the compile-time capacity (a multiply and a shift, a mask
- * for a power of two; keys and capacities are below 2^31: codegen checks the sizes). */
+ * for a power of two; keys and capacities are below 2^31: codegen checks the sizes). The one place a
+ * key's cache row is computed (its elements start at slot x the row stride, its scale at slot x
+ * KV_HEADS). */
 template <long long CAP> __device__ __forceinline__ unsigned decode_slot(int key) {
     return (unsigned)key % (unsigned)CAP;
 }
@@ -38,102 +40,193 @@ template <long long CAP, long long PAGE> __device__ __forceinline__ size_t decod
     else return decode_slot<CAP>(key);
 }
 
-/* S: the cache's storage type (T, or an 8-bit code); PER: its elements per 16-byte vector. */
+/* Starts the copy of the tile of keys [first, first + DECODE_TILE) of one head's K and V rows into a
+ * pipeline stage: cp.async of 16 bytes, a compile-time number per thread, all issued before any wait
+ * (the caller commits them as one group). S: the cache's storage type (T, or an 8-bit code); PER: its
+ * elements per 16-byte vector. Rows past end are zero-filled with plain stores (0 * garbage could be
+ * NaN); they are visible after the barrier that makes the copies visible. */
 template <class S, int HD, long long CAP, long long PAGE>
-__device__ __forceinline__ void decode_load_tile(S *k_s, S *v_s, const S *k_base, const S *v_base,
-                                                 const int *table, int row_stride, int first, int end) {
-    constexpr int PER = 16 / (int)sizeof(S), VECS = HD / PER;
-    for (int i = threadIdx.x; i < DECODE_TILE * VECS; i += blockDim.x) {
+__device__ __forceinline__ void decode_issue_tile(S *k_s, S *v_s, const S *k_base, const S *v_base,
+                                                  const int *table, int row_stride, int first, int end) {
+    constexpr int PER = 16 / (int)sizeof(S), VECS = HD / PER, N = DECODE_TILE * VECS;
+    constexpr int EACH = (N + DECODE_THREADS - 1) / DECODE_THREADS;
+#pragma unroll 1   /* cp.async does not wait: a rolled loop issues every copy all the same */
+    for (int k = 0; k < EACH; k++) {
+        const int i = threadIdx.x + k * DECODE_THREADS;
+        if (N % DECODE_THREADS != 0 && i >= N) break;
         const int r = i / VECS, c = i % VECS, key = first + r;
-        uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-        if (key < end) {   /* zero-fill past the range: 0 * garbage could be NaN */
+        S *kd = k_s + r * DECODE_KROW(HD, (int)sizeof(S)) + c * PER, *vd = v_s + i * PER;
+        if (key < end) {
             const size_t off = decode_row<CAP, PAGE>(table, key) * row_stride + c * PER;
-            kv = *reinterpret_cast<const uint4 *>(k_base + off);
-            vv = *reinterpret_cast<const uint4 *>(v_base + off);
+            cp_async_16(kd, k_base + off);
+            cp_async_16(vd, v_base + off);
+        } else {
+            *reinterpret_cast<uint4 *>(kd) = make_uint4(0, 0, 0, 0);
+            *reinterpret_cast<uint4 *>(vd) = make_uint4(0, 0, 0, 0);
         }
-        *reinterpret_cast<uint4 *>(k_s + r * DECODE_KROW(HD, (int)sizeof(S)) + c * PER) = kv;
-        reinterpret_cast<uint4 *>(v_s)[i] = vv;
     }
 }
 
-/* An 8-bit cache's scales of the tile's keys (0 past the range). */
-template <int KV_HEADS, long long CAP, long long PAGE>
-__device__ __forceinline__ void decode_load_scales(float *ks_s, float *vs_s, const float *k_scales,
-                                                   const float *v_scales, const int *table, int first, int end) {
-    for (int r = threadIdx.x; r < DECODE_TILE; r += blockDim.x) {
-        const int key = first + r;
-        if (key >= end) {   /* a paged table has no page past the range */
-            ks_s[r] = vs_s[r] = 0.0f;
-            continue;
-        }
-        const size_t at = decode_row<CAP, PAGE>(table, key) * KV_HEADS;
-        ks_s[r] = k_scales[at];
-        vs_s[r] = v_scales[at];
-    }
-}
-
-/* The tile of keys [first, end) of KV head kvh: its rows and, for an 8-bit cache, its scales (after
- * `rows` rows: the pool's when paged). */
+/* The tile of keys [first, end) of KV head kvh into a stage (K rows, then V rows). */
 template <class KV, int HD, int KV_HEADS, long long CAP, long long PAGE>
-__device__ __forceinline__ void decode_load(typename MixcKv<KV>::Store *k_s, typename MixcKv<KV>::Store *v_s,
-                                            float *ks_s, float *vs_s, unsigned char *k_seq, unsigned char *v_seq,
-                                            const int *table, long long rows, int kvh, int first, int end) {
+__device__ __forceinline__ void decode_issue(typename MixcKv<KV>::Store *stage, unsigned char *k_seq,
+                                             unsigned char *v_seq, const int *table, int kvh, int first, int end) {
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;
-    decode_load_tile<typename Cache::Store, HD, CAP, PAGE>(k_s, v_s, Cache::head(k_seq, kvh), Cache::head(v_seq, kvh),
-                                                           table, KV_HEADS * HD, first, end);
-    if constexpr (MixcKv<KV>::QUANT)
-        decode_load_scales<KV_HEADS, CAP, PAGE>(ks_s, vs_s, Cache::scales(k_seq, kvh, rows),
-                                                Cache::scales(v_seq, kvh, rows), table, first, end);
+    decode_issue_tile<typename Cache::Store, HD, CAP, PAGE>(stage,
+                                                            stage + DECODE_TILE * DECODE_KROW(HD, MixcKv<KV>::BYTES),
+                                                            Cache::head(k_seq, kvh), Cache::head(v_seq, kvh), table,
+                                                            KV_HEADS * HD, first, end);
 }
 
-/* Scores of the tile, pre-multiplied by scale * log2(e) (and an 8-bit key's scale, ks_s; soft-capped
- * with attn_softcap); -inf for keys past the range. */
-template <class KV, int HD, int G>
-__device__ __forceinline__ void decode_scores(float *s_s, const float *q_s,
-                                              const typename MixcKv<KV>::Store *k_s, const float *ks_s,
-                                              int first, int end, float scale_log2, float softcap) {
-    constexpr int KROW = DECODE_KROW(HD, MixcKv<KV>::BYTES);
-    for (int it = threadIdx.x; it < G * DECODE_TILE; it += blockDim.x) {
-        const int g = it / DECODE_TILE, j = it % DECODE_TILE;
-        float dot = 0.0f;
-#pragma unroll 4
-        for (int d = 0; d < HD; d += 8) {
-            float k8[8];
-            mixc_kv_load8<KV>(k8, k_s + j * KROW + d);
+/* An 8-bit cache's K and V scales of one key (0 past the range; unused otherwise); they follow `rows`
+ * rows (the pool's when paged). */
+struct DecodeScales {
+    float k, v;
+};
+template <class KV, int HD, int KV_HEADS, long long CAP, long long PAGE>
+__device__ __forceinline__ DecodeScales decode_scales(unsigned char *k_seq, unsigned char *v_seq, const int *table,
+                                                      long long rows, int kvh, int key, int end) {
+    typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;
+    DecodeScales sc = {0.0f, 0.0f};
+    if (MixcKv<KV>::QUANT && key < end) {
+        const size_t at = decode_row<CAP, PAGE>(table, key) * KV_HEADS;   /* no page past the range */
+        sc.k = Cache::scales(k_seq, kvh, rows)[at];
+        sc.v = Cache::scales(v_seq, kvh, rows)[at];
+    }
+    return sc;
+}
+
+/* The online softmax of head g's scores over the tile (dot: lane j's q.k). */
+template <class KV>
+__device__ __forceinline__ void decode_softmax_head(float *p_s, float *alpha_s, float *m_s, float *l_s, int g,
+                                                    float dot, DecodeScales sc, bool valid, float scale_log2,
+                                                    float softcap) {
+    const int lane = threadIdx.x % 32;
+    const float s = valid ? mixc_score_log2(MixcKv<KV>::QUANT ? dot * sc.k : dot, scale_log2, softcap) : -INFINITY;
+    float mt = s;
 #pragma unroll
-            for (int e = 0; e < 8; e++) dot += q_s[g * HD + d + e] * k8[e];
-        }
-        if constexpr (MixcKv<KV>::QUANT) dot *= ks_s[j];
-        s_s[it] = first + j < end ? mixc_score_log2(dot, scale_log2, softcap) : -INFINITY;
+    for (int o = 16; o > 0; o >>= 1) mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, o));
+    const float m_old = m_s[g], m_new = fmaxf(m_old, mt);
+    /* m_new = -inf only while every key so far is masked: keep p = 0, alpha = 1. */
+    const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+    const float p = exp2f(s - m_use);
+    float sum = p;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    p_s[g * DECODE_TILE + lane] = MixcKv<KV>::QUANT ? p * sc.v : p;
+    __syncwarp();
+    if (lane == 0) {
+        const float alpha = exp2f(m_old - m_use);
+        alpha_s[g] = alpha;
+        l_s[g] = l_s[g] * alpha + sum;
+        m_s[g] = m_new;
     }
 }
 
-/* Online softmax for each head: one warp per head, one key per lane. With an 8-bit cache (vs_s not
- * NULL) the probability stored for P V carries its value's scale; the sum l does not. */
-template <int G>
-__device__ __forceinline__ void decode_softmax(float *s_s, float *alpha_s, float *m_s, float *l_s,
-                                               const float *vs_s) {
+/* Scores and online softmax of a tile, per warp: warp w owns heads w, w + 4, ... and lane j takes key
+ * j (valid: inside the range), so no barrier separates scores from softmax; a lane reads its K row
+ * once per two of the warp's heads (more heads per pass cost registers). A score is q.k times
+ * scale * log2(e) (and the 8-bit key's scale sc.k), soft-capped with attn_softcap; -inf past the
+ * range. p_s gets the probabilities (with an 8-bit cache times the value's scale sc.v; the sum l does
+ * not take it), alpha_s each head's rescale factor; m_s, l_s hold the running max and sum (only the
+ * owner warp touches them in the loop). */
+template <class KV, int HD, int G>
+__device__ __forceinline__ void decode_softmax(float *p_s, float *alpha_s, float *m_s, float *l_s, const float *q_s,
+                                               const typename MixcKv<KV>::Store *k_s, DecodeScales sc,
+                                               bool valid, float scale_log2, float softcap) {
+    constexpr int WARPS = DECODE_THREADS / 32, GW = (G + WARPS - 1) / WARPS;
+    constexpr int GC = GW < 2 ? GW : 2;   /* heads per pass over the K row: registers for 8 blocks per SM */
+    constexpr int KROW = DECODE_KROW(HD, MixcKv<KV>::BYTES);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    for (int g = warp; g < G; g += DECODE_THREADS / 32) {
-        const float s = s_s[g * DECODE_TILE + lane];
-        float mt = s;
+#pragma unroll 1
+    for (int g0 = warp; g0 < G; g0 += GC * WARPS) {   /* heads g0, g0 + WARPS, ... (GC of them) */
+        float dot[GC];
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, o));
-        const float m_old = m_s[g], m_new = fmaxf(m_old, mt);
-        /* m_new = -inf only while every key so far is masked: keep p = 0, alpha = 1. */
-        const float m_use = m_new == -INFINITY ? 0.0f : m_new;
-        const float p = exp2f(s - m_use);
-        float sum = p;
+        for (int k = 0; k < GC; k++) dot[k] = 0.0f;
+        if (valid) {
+#pragma unroll 4
+            for (int d = 0; d < HD; d += 8) {
+                float k8[8];
+                mixc_kv_load8<KV>(k8, k_s + lane * KROW + d);
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-        s_s[g * DECODE_TILE + lane] = vs_s ? p * vs_s[lane] : p;
-        __syncwarp();
-        if (lane == 0) {
-            const float alpha = exp2f(m_old - m_use);
-            alpha_s[g] = alpha;
-            l_s[g] = l_s[g] * alpha + sum;
-            m_s[g] = m_new;
+                for (int k = 0; k < GC; k++) {
+                    const float *q8 = q_s + (g0 + k * WARPS) * HD + d;
+                    if (G % (GC * WARPS) == 0 || g0 + k * WARPS < G)
+#pragma unroll
+                        for (int e = 0; e < 8; e++) dot[k] += q8[e] * k8[e];
+                }
+            }
         }
+#pragma unroll
+        for (int k = 0; k < GC; k++) {
+            const int g = g0 + k * WARPS;
+            if (G % (GC * WARPS) != 0 && g >= G) break;
+            decode_softmax_head<KV>(p_s, alpha_s, m_s, l_s, g, dot[k], sc, valid, scale_log2, softcap);
+        }
+    }
+}
+
+/* The P V work (an item: a head g and an 8-element vector vec of its output; NI = G x HD / 8 of
+ * them). From NI = DECODE_THREADS up a thread takes ITEMS items and every key of the tile. Below, so
+ * that every thread works, the threads form KG key groups of NI threads: group kg takes the keys
+ * [kg JP, kg JP + JP) of each tile for one item, and the groups' accumulators are summed once after
+ * the loop (decode_sum_groups): the same sums up to the order of fp32 additions. */
+template <int G, int HD> struct DecodePv {
+    static constexpr int NI = G * HD / 8;
+    static constexpr int KG = NI >= DECODE_THREADS ? 1 : DECODE_THREADS / NI;
+    static constexpr int ITEMS = (NI + DECODE_THREADS - 1) / DECODE_THREADS;
+    static constexpr int JP = (DECODE_TILE + KG - 1) / KG;
+    static_assert(KG <= DECODE_TILE && (KG == 1 || ITEMS == 1), "decode: key groups of one item each");
+    /* This thread's key group (KG or more: idle) and first item. */
+    static __device__ __forceinline__ int group() { return KG == 1 ? 0 : (int)threadIdx.x / NI; }
+    static __device__ __forceinline__ int item0() { return KG == 1 ? (int)threadIdx.x : (int)threadIdx.x % NI; }
+};
+
+/* P V of a tile: each of the thread's items rescales its accumulator by its head's alpha and adds
+ * p_j v_j over its key group's keys j. */
+template <class KV, int HD, int G>
+__device__ __forceinline__ void decode_pv(float (&acc)[DecodePv<G, HD>::ITEMS][8], const float *p_s,
+                                          const float *alpha_s, const typename MixcKv<KV>::Store *v_s) {
+    typedef DecodePv<G, HD> Pv;
+    constexpr int VECS = HD / 8;
+    const int kg = Pv::group();
+    if (kg >= Pv::KG) return;
+#pragma unroll
+    for (int it = 0; it < Pv::ITEMS; it++) {
+        const int item = Pv::item0() + it * DECODE_THREADS;
+        if (item >= Pv::NI) break;
+        const int g = item / VECS, vec = item % VECS;
+        const float alpha = alpha_s[g];
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[it][e] *= alpha;
+        for (int jj = 0; jj < Pv::JP; jj++) {
+            const int j = kg * Pv::JP + jj;
+            if (Pv::KG * Pv::JP != DECODE_TILE && j >= DECODE_TILE) break;
+            const float pj = p_s[g * DECODE_TILE + j];
+            float v8[8];
+            mixc_kv_load8<KV>(v8, v_s + j * HD + vec * 8);
+#pragma unroll
+            for (int e = 0; e < 8; e++) acc[it][e] += pj * v8[e];
+        }
+    }
+}
+
+/* With key groups: their accumulators summed into group 0's, in group order, through red (KG - 1 x
+ * NI x 8 floats; lane-contiguous, so without bank conflicts). After a barrier that ends the last
+ * tile's P V (red may be the stages). */
+template <int G, int HD>
+__device__ __forceinline__ void decode_sum_groups(float (&acc)[DecodePv<G, HD>::ITEMS][8], float *red) {
+    typedef DecodePv<G, HD> Pv;
+    if constexpr (Pv::KG > 1) {
+        const int kg = Pv::group(), item = Pv::item0();
+        if (kg > 0 && kg < Pv::KG)
+#pragma unroll
+            for (int e = 0; e < 8; e++) red[(e * (Pv::KG - 1) + kg - 1) * Pv::NI + item] = acc[0][e];
+        __syncthreads();   /* the groups' accumulators visible to group 0 */
+        if (kg == 0)
+            for (int k = 1; k < Pv::KG; k++)
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc[0][e] += red[(e * (Pv::KG - 1) + k - 1) * Pv::NI + item];
     }
 }
 
@@ -172,23 +265,35 @@ __device__ __forceinline__ void decode_store(const DecodeParams &p, const float 
     }
 }
 
-/* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache; PAGE: a
- * paged cache's rows per page (0: unpaged). */
+/* The block's G query heads (q) to fp32 in q_s; each head's running max and sum: -inf and 0. */
+template <class T, int HD, int G>
+__device__ __forceinline__ void decode_init(float *q_s, float *m_s, float *l_s, const T *q) {
+    for (int i = threadIdx.x; i < G * HD; i += DECODE_THREADS) q_s[i] = mixc_to_float(q[i]);
+    for (int g = threadIdx.x; g < G; g += DECODE_THREADS) {
+        m_s[g] = -INFINITY;
+        l_s[g] = 0.0f;
+    }
+}
+
+/* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache.
+ * Per tile: wait for its copies, one barrier, start the copy of the tile STAGES - 1 ahead into the stage
+ * the previous tile used, scores and softmax per warp, a barrier, P V (in key groups where the items
+ * are fewer than the threads). */
+/* PAGE: a paged cache's rows per page (0: unpaged). */
 template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T, long long CHUNK = 0,
           long long PAGE = 0>
 __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float softcap = 0.0f) {
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;
     typedef typename Cache::Store S;
-    constexpr int VECS = HD / 8;
-    constexpr int ITEMS = (G * VECS + DECODE_THREADS - 1) / DECODE_THREADS;
+    typedef DecodePv<G, HD> Pv;
     constexpr int HEADS = KV_HEADS * G;
+    constexpr int STAGES = DECODE_STAGES(HD, MixcKv<KV>::BYTES);
+    constexpr int STAGE_ELEMS = DECODE_STAGE_BYTES(HD, MixcKv<KV>::BYTES) / (int)sizeof(S);
     MIXC_DYNAMIC_SMEM(float, mixc_decode_smem);   /* a distinct name: extern arrays alias */
     float *q_s = mixc_decode_smem;
-    S *k_s = reinterpret_cast<S *>(q_s + G * HD);
-    S *v_s = k_s + DECODE_TILE * DECODE_KROW(HD, MixcKv<KV>::BYTES);
-    float *s_s = reinterpret_cast<float *>(v_s + DECODE_TILE * HD);
-    float *alpha_s = s_s + G * DECODE_TILE, *m_s = alpha_s + G, *l_s = m_s + G;
-    float *ks_s = l_s + G, *vs_s = ks_s + DECODE_TILE;   /* 8-bit caches only */
+    S *stages = reinterpret_cast<S *>(q_s + G * HD);
+    float *p_s = reinterpret_cast<float *>(stages + STAGES * STAGE_ELEMS);
+    float *alpha_s = p_s + G * DECODE_TILE, *m_s = alpha_s + G, *l_s = m_s + G;
 
     const int kvh = blockIdx.x, split = blockIdx.y, nsplit = gridDim.y, b = blockIdx.z;
     if (b >= p.batch) return;
@@ -198,57 +303,62 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
     const int per = (nkeys + nsplit - 1) / nsplit;
     const int first = (int)lo + split * per;
     const int end = min(pos + 1, first + per);
-
-    const T *q = static_cast<const T *>(p.q) + ((size_t)b * HEADS + (size_t)kvh * G) * HD;
-    for (int i = threadIdx.x; i < G * HD; i += blockDim.x) q_s[i] = mixc_to_float(q[i]);
-    for (int g = threadIdx.x; g < G; g += blockDim.x) {
-        m_s[g] = -INFINITY;
-        l_s[g] = 0.0f;
-    }
-    float acc[ITEMS][8];
-#pragma unroll
-    for (int it = 0; it < ITEMS; it++)
-#pragma unroll
-        for (int e = 0; e < 8; e++) acc[it][e] = 0.0f;
+    const int ntiles = end > first ? (end - first + DECODE_TILE - 1) / DECODE_TILE : 0;
 
     const int slot = p.seq[b];   /* row b's cache block: the scheduler's active slots, in any order */
     unsigned char *k_seq = Cache::seq(p.k_cache, slot), *v_seq = Cache::seq(p.v_cache, slot);
     const int *table = Cache::table(p.paged, slot);   /* paged: the slot's block table */
     const long long rows = Cache::rows(p.paged);
-    const float scale_log2 = p.scale * MIXC_LOG2E;
-    __syncthreads();
-    for (int t0 = first; t0 < end; t0 += DECODE_TILE) {
-        decode_load<KV, HD, KV_HEADS, CAP, PAGE>(k_s, v_s, ks_s, vs_s, k_seq, v_seq, table, rows, kvh, t0, end);
-        __syncthreads();
-        decode_scores<KV, HD, G>(s_s, q_s, k_s, ks_s, t0, end, scale_log2, softcap);
-        __syncthreads();
-        decode_softmax<G>(s_s, alpha_s, m_s, l_s, MixcKv<KV>::QUANT ? vs_s : nullptr);
-        __syncthreads();
+    /* The first STAGES - 1 tiles' copies start before anything else (one group each, empty or not). */
 #pragma unroll
-        for (int it = 0; it < ITEMS; it++) {
-            const int item = threadIdx.x + it * DECODE_THREADS;
-            if (item >= G * VECS) break;
-            const int g = item / VECS, vec = item % VECS;
-            const float alpha = alpha_s[g];
-#pragma unroll
-            for (int e = 0; e < 8; e++) acc[it][e] *= alpha;
-            for (int j = 0; j < DECODE_TILE; j++) {
-                const float pj = s_s[g * DECODE_TILE + j];
-                float v8[8];
-                mixc_kv_load8<KV>(v8, v_s + j * HD + vec * 8);
-#pragma unroll
-                for (int e = 0; e < 8; e++) acc[it][e] += pj * v8[e];
-            }
-        }
-        __syncthreads();   /* the next tile overwrites k_s, v_s, s_s */
+    for (int t = 0; t < STAGES - 1; t++) {
+        if (t < ntiles)
+            decode_issue<KV, HD, KV_HEADS, CAP, PAGE>(stages + t * STAGE_ELEMS, k_seq, v_seq, table, kvh,
+                                                      first + t * DECODE_TILE, end);
+        cp_async_commit();
     }
+    decode_init<T, HD, G>(q_s, m_s, l_s, static_cast<const T *>(p.q) + ((size_t)b * HEADS + (size_t)kvh * G) * HD);
+    static_assert(8 * DECODE_THREADS * 4 <= STAGES * DECODE_STAGE_BYTES(HD, MixcKv<KV>::BYTES),
+                  "decode: the stages hold the key groups' accumulators");
+    float acc[Pv::ITEMS][8];
+#pragma unroll
+    for (int it = 0; it < Pv::ITEMS; it++)
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[it][e] = 0.0f;
+
+    const float scale_log2 = p.scale * MIXC_LOG2E;
+    const int lane = threadIdx.x % 32;
+    DecodeScales sc_next = decode_scales<KV, HD, KV_HEADS, CAP, PAGE>(k_seq, v_seq, table, rows, kvh, first + lane, end);
+    int rd = 0, wr = STAGES - 1;   /* the stages of tile t and of tile t + STAGES - 1 */
+    for (int t = 0; t < ntiles; t++) {
+        const int t0 = first + t * DECODE_TILE;
+        const DecodeScales sc = sc_next;   /* lane j's key's scales, loaded a tile ahead */
+        sc_next = decode_scales<KV, HD, KV_HEADS, CAP, PAGE>(k_seq, v_seq, table, rows, kvh, t0 + DECODE_TILE + lane, end);
+        cp_async_wait_group<STAGES - 2>();   /* this thread's copies of tile t have landed */
+        __syncthreads();   /* tile t visible to all; the stage refilled below and p_s are free */
+        if (t + STAGES - 1 < ntiles)
+            decode_issue<KV, HD, KV_HEADS, CAP, PAGE>(stages + wr * STAGE_ELEMS, k_seq, v_seq, table, kvh,
+                                                      t0 + (STAGES - 1) * DECODE_TILE, end);
+        cp_async_commit();
+        const S *k_s = stages + rd * STAGE_ELEMS;
+        decode_softmax<KV, HD, G>(p_s, alpha_s, m_s, l_s, q_s, k_s, sc, t0 + lane < end, scale_log2, softcap);
+        __syncthreads();   /* the probabilities and alpha visible to all */
+        decode_pv<KV, HD, G>(acc, p_s, alpha_s, k_s + DECODE_TILE * DECODE_KROW(HD, MixcKv<KV>::BYTES));
+        rd = rd == STAGES - 1 ? 0 : rd + 1;
+        wr = wr == STAGES - 1 ? 0 : wr + 1;
+    }
+    /* Every copy was waited for in the loop (the last STAGES - 1 groups are empty). */
+    __syncthreads();   /* m_s, l_s final (or as initialized: an empty split) */
+    decode_sum_groups<G, HD>(acc, reinterpret_cast<float *>(stages));
+    if (Pv::group() != 0) return;
     const bool direct = nsplit == 1 && p.out;   /* one split: the merged output, no reduce after */
 #pragma unroll
-    for (int it = 0; it < ITEMS; it++) {
-        const int item = threadIdx.x + it * DECODE_THREADS;
-        if (item >= G * VECS) break;
-        const int g = item / VECS;
-        decode_store<T, HD, HEADS>(p, acc[it], b, kvh * G + g, split, nsplit, item % VECS, m_s[g], l_s[g], direct);
+    for (int it = 0; it < Pv::ITEMS; it++) {
+        const int item = Pv::item0() + it * DECODE_THREADS;
+        if (item >= Pv::NI) break;
+        const int g = item / (HD / 8);
+        decode_store<T, HD, HEADS>(p, acc[it], b, kvh * G + g, split, nsplit, item % (HD / 8), m_s[g], l_s[g],
+                                   direct);
     }
 }
 

@@ -49,15 +49,18 @@
 #define DECODE_MIN_BLOCKS(G, HD) \
     ((G) * (HD) <= 16 * DECODE_THREADS ? 8 : (G) * (HD) <= 64 * DECODE_THREADS ? 4 : 2)
 /* K tile rows (elements of ESIZE bytes: the cache's) are padded by 16 bytes: the 32 lanes of a warp
- * read 32 different rows at the same column in decode_scores, and the padding spreads those rows over
- * all banks. */
+ * read 32 different rows at the same column in decode_softmax, and the padding spreads those rows
+ * over all banks. */
 #define DECODE_KROW(HD, ESIZE) ((HD) + 16 / (ESIZE))
-/* An 8-bit cache's tile also stages its keys' and values' scales (fp32). */
-#define DECODE_SCALE_SMEM(ESIZE) ((ESIZE) == 1 ? 2 * DECODE_TILE * 4 : 0)
-/* q (fp32) | K tile (padded rows) | V tile | scores (fp32) | alpha, m, l (fp32) | K, V scales */
+/* One stage of the cp.async pipeline: a tile's K rows (padded) and V rows. */
+#define DECODE_STAGE_BYTES(HD, ESIZE) (DECODE_TILE * (2 * (HD) * (ESIZE) + 16))
+/* Stages: 3 (two tiles in flight while one is computed) up to 256-byte rows (head_dim 128 of bf16,
+ * 256 of 8-bit codes); 2 above, where a stage is 25 to 33 KiB and a third would cost blocks per SM. */
+#define DECODE_STAGES(HD, ESIZE) ((HD) * (ESIZE) <= 256 ? 3 : 2)
+/* q (fp32) | the stages | probabilities (fp32) | alpha, m, l (fp32) */
 #define DECODE_SMEM_BYTES(G, HD, ESIZE)                                                            \
-    ((G) * (HD) * 4 + DECODE_TILE * (2 * (HD) * (ESIZE) + 16) + (G) * DECODE_TILE * 4 + 3 * (G) * 4 + \
-     DECODE_SCALE_SMEM(ESIZE))
+    ((G) * (HD) * 4 + DECODE_STAGES(HD, ESIZE) * DECODE_STAGE_BYTES(HD, ESIZE) + (G) * DECODE_TILE * 4 + \
+     3 * (G) * 4)
 
 /* The KV caches (docs/model.md): one sequence's K (or V) block is CAP rows of KV_HEADS x HD elements
  * of ESIZE bytes, then, for an 8-bit cache (ESIZE 1: int8, e4m3), CAP x KV_HEADS fp32 scales (row =
