@@ -242,8 +242,10 @@ nvcc_clean() {   # arch, kernels.cu
 # Distinct variants of four layouts (head_dim 64/128/256/192, groups 4/1/8/2, bf16 and fp16), of
 # 8-bit caches: kt-q8 (int8, head_dim 64) and kt-c with an fp8 cache (head_dim 256: the most registers;
 # sm_90 takes the hardware e4m3 conversions, sm_80 the software ones), of kt-e (the variations,
-# attn_softcap among them) and of kt-c with a soft-cap (the tanh in the widest prefill and decode),
-# each compiled once per arch; the compiles run two at a time.
+# attn_softcap among them) and of kt-c with a soft-cap (the tanh in the widest prefill and decode), of
+# the per-kind shapes of shapes.mix and gemma4-style (256 and 512), and above head_dim 256 (prefill's
+# two head-dimension slices, 8 warps): kt-i (512, group 8, soft-cap), kt-j (512, fp16, int8 cache),
+# kt-k (320) and kt-l (448); each compiled once per arch; the compiles run two at a time.
 ASAN=0
 nm "$MIXC" 2>/dev/null | grep -q __asan_init && ASAN=1
 if [ "$ASAN" = 1 ]; then   # nvcc sees the same emitted source as in the normal pass, which runs it
@@ -256,7 +258,7 @@ elif [ -x "$NVCC" ]; then
   for lay in tests/kernels/kt-a.mix tests/kernels/kt-b.mix tests/kernels/kt-c.mix tests/kernels/kt-d.mix \
              tests/kernels/kt-q8.mix "$tmp/kt-c-fp8.mix" tests/kernels/kt-e.mix "$tmp/kt-c-softcap.mix" \
              tests/kernels/kt-m2.mix tests/kernels/kt-m3.mix tests/mixrun/shapes.mix examples/gemma4-style.mix \
-             tests/kernels/kt-i.mix tests/kernels/kt-j.mix; do
+             tests/kernels/kt-i.mix tests/kernels/kt-j.mix tests/kernels/kt-k.mix tests/kernels/kt-l.mix; do
     base=$(basename "$lay" .mix)
     "$MIXC" emit "$lay" -o "$tmp/n-$base" >/dev/null || { fail "nvcc-$base" "emit failed"; continue; }
     for arch in sm_80 sm_90; do jobs_list+=("$base $arch"); done
