@@ -245,7 +245,8 @@ nvcc_clean() {   # arch, kernels.cu
 # attn_softcap among them) and of kt-c with a soft-cap (the tanh in the widest prefill and decode), of
 # the per-kind shapes of shapes.mix and gemma4-style (256 and 512), and above head_dim 256 (prefill's
 # two head-dimension slices, 8 warps): kt-i (512, group 8, soft-cap), kt-j (512, fp16, int8 cache),
-# kt-k (320) and kt-l (448); each compiled once per arch; the compiles run two at a time.
+# kt-k (320), kt-l (448) and kt-n (384, sm_90 only); each compiled once per arch; the compiles run two
+# at a time.
 ASAN=0
 nm "$MIXC" 2>/dev/null | grep -q __asan_init && ASAN=1
 if [ "$ASAN" = 1 ]; then   # nvcc sees the same emitted source as in the normal pass, which runs it
@@ -258,10 +259,13 @@ elif [ -x "$NVCC" ]; then
   for lay in tests/kernels/kt-a.mix tests/kernels/kt-b.mix tests/kernels/kt-c.mix tests/kernels/kt-d.mix \
              tests/kernels/kt-q8.mix "$tmp/kt-c-fp8.mix" tests/kernels/kt-e.mix "$tmp/kt-c-softcap.mix" \
              tests/kernels/kt-m2.mix tests/kernels/kt-m3.mix tests/mixrun/shapes.mix examples/gemma4-style.mix \
-             tests/kernels/kt-i.mix tests/kernels/kt-j.mix tests/kernels/kt-k.mix tests/kernels/kt-l.mix; do
+             tests/kernels/kt-i.mix tests/kernels/kt-j.mix tests/kernels/kt-k.mix tests/kernels/kt-l.mix \
+             tests/kernels/kt-n.mix; do
     base=$(basename "$lay" .mix)
     "$MIXC" emit "$lay" -o "$tmp/n-$base" >/dev/null || { fail "nvcc-$base" "emit failed"; continue; }
-    for arch in sm_80 sm_90; do jobs_list+=("$base $arch"); done
+    archs="sm_80 sm_90"
+    case $base in kt-k|kt-l|kt-n) archs=sm_90;; esac   # 320, 448, 384: between the 256 and 512 checked on both
+    for arch in $archs; do jobs_list+=("$base $arch"); done
   done
   for ((i = 0; i < ${#jobs_list[@]}; i += 2)); do
     for j in $i $((i + 1)); do

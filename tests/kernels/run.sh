@@ -5,7 +5,8 @@
 # quantizer's codes, and against fp32 K/V within the derived bound), and kt-e / kt-f with the header's variations
 # (norms, GELU, embedding scale, soft-capped scores), kt-g with chunked attention (and its prefill tile
 # counts), kt-h with 32 query heads per KV head, kt-i and kt-j at head_dim 512 (group 8 with a soft-cap and head norms;
-# group 1 in fp16 over an int8 cache), kt-k at 320 (group 2) and kt-l at 448 (group 4, fp16), kt-m1, kt-m2 and kt-m3 with a mixture of experts (each
+# group 1 in fp16 over an int8 cache), kt-k at 320 (group 2), kt-l at 448 (group 4, fp16) and kt-n at
+# 384 (group 6, chunked attention), kt-m1, kt-m2 and kt-m3 with a mixture of experts (each
 # router kind and each gated activation; kdiff_moe.cpp); kt-a's prefill with a wrong cp.async wait count
 # must fail. Every decode kernel also runs at split counts 1 to 256
 # (empty splits included: the count is chosen per launch). MIXC_TEST_LONG=1 adds kt-long (context 6000, chunks of
@@ -18,7 +19,7 @@ needs_toolkit kernels
 MIXC=${MIXC:-$BUILD/mixc}
 KT=$BUILD/tests/kernels
 rc=0
-layouts="kt-a kt-b kt-c kt-d kt-q8 kt-f8 kt-e kt-f kt-g kt-h kt-i kt-j kt-k kt-l kt-m1 kt-m2 kt-m3"
+layouts="kt-a kt-b kt-c kt-d kt-q8 kt-f8 kt-e kt-f kt-g kt-h kt-i kt-j kt-k kt-l kt-n kt-m1 kt-m2 kt-m3"
 long=()
 if [ "${MIXC_TEST_LONG:-0}" = 1 ]; then
   long=(--long)
