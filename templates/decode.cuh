@@ -167,6 +167,7 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
     constexpr int VECS = HD / 8;
     constexpr int ITEMS = (G * VECS + DECODE_THREADS - 1) / DECODE_THREADS;
     constexpr int HEADS = KV_HEADS * G;
+    static_assert(HD % 64 == 0 && G * HD <= DECODE_MAX_GROUP_DIM, "decode: group x head_dim out of range");
     MIXC_DYNAMIC_SMEM(float, mixc_decode_smem);   /* a distinct name: extern arrays alias */
     float *q_s = mixc_decode_smem;
     S *k_s = reinterpret_cast<S *>(q_s + G * HD);

@@ -53,6 +53,9 @@
  * warps) up to 16 of them, 4 up to 64, 2 above. Its shared memory (DECODE_SMEM_BYTES) may allow
  * fewer: the report shows both. Not passed to __launch_bounds__: a minimum there lets ptxas use every
  * register it leaves (character-ai's decode went from 64 to 128 registers, 8 to 4 blocks). */
+/* The most G x HD the kernel takes: 128 accumulators per thread (group 64 at HD 256, 32 at 512)
+ * compile without spills on sm_80 and sm_90 (codegen refuses more by name). */
+#define DECODE_MAX_GROUP_DIM (128 * DECODE_THREADS)
 #define DECODE_MIN_BLOCKS(G, HD) \
     ((G) * (HD) <= 16 * DECODE_THREADS ? 8 : (G) * (HD) <= 64 * DECODE_THREADS ? 4 : 2)
 /* K tile rows (elements of ESIZE bytes: the cache's) are padded by 16 bytes: the 32 lanes of a warp

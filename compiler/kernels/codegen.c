@@ -340,13 +340,12 @@ static bool check_layer_shape(const Layout *l, int i, char *err, size_t errlen) 
     if (m->head_dim % 64 != 0 || m->head_dim > PREFILL_MAX_HD)
         return errorf(err, errlen, "%shead_dim %lld is not supported by the kernels (a multiple of 64 up to %d)",
                       who, (long long)m->head_dim, PREFILL_MAX_HD);
-    /* Decode keeps group * head_dim / DECODE_THREADS accumulators per thread in registers: up to
-     * 128 (group 64 at head_dim 256, 32 at 512) compiles without spills. */
+    /* Decode keeps group * head_dim / DECODE_THREADS accumulators per thread in registers. */
     int64_t group_dim, q_dim;
-    if (!mul_ok(m->heads / m->kv_heads, m->head_dim, &group_dim) || group_dim > 64 * 256)
+    if (!mul_ok(m->heads / m->kv_heads, m->head_dim, &group_dim) || group_dim > DECODE_MAX_GROUP_DIM)
         return errorf(err, errlen, "%sGQA group %lld at head_dim %lld is too large for the decode kernel "
-                      "(group x head_dim at most 16384)", who, (long long)(m->heads / m->kv_heads),
-                      (long long)m->head_dim);
+                      "(group x head_dim at most %d)", who, (long long)(m->heads / m->kv_heads),
+                      (long long)m->head_dim, DECODE_MAX_GROUP_DIM);
     if (!mul_ok(m->heads, m->head_dim, &q_dim) || q_dim > INT_MAX / 2)
         return errorf(err, errlen, "sizes above 2^31 are not supported by the kernels");
     return true;
