@@ -106,7 +106,8 @@ if python3 -c 'import torch, numpy' 2>/dev/null; then
   for cfg in "--len 300 --chunk 128 --head-dim 64 --heads 4 --kv-heads 2" \
              "--len 300 --chunk 128 --head-dim 128 --heads 8 --kv-heads 2 --window 100" \
              "--len 520 --chunk 256 --head-dim 128 --heads 4 --kv-heads 4 --window 64" \
-             "--len 200 --chunk 64 --head-dim 256 --heads 2 --kv-heads 1"; do
+             "--len 200 --chunk 64 --head-dim 256 --heads 2 --kv-heads 1" \
+             "--len 200 --chunk 96 --head-dim 512 --heads 8 --kv-heads 1 --window 40"; do
     win=0; [[ $cfg =~ --window\ ([0-9]+) ]] && win=${BASH_REMATCH[1]}
     [[ $cfg =~ --head-dim\ ([0-9]+) ]] && hd=${BASH_REMATCH[1]}
     rm -f "$T"/*.npy

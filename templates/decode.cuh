@@ -287,6 +287,7 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
     typedef typename Cache::Store S;
     typedef DecodePv<G, HD> Pv;
     constexpr int HEADS = KV_HEADS * G;
+    static_assert(HD % 64 == 0 && G * HD <= DECODE_MAX_GROUP_DIM, "decode: group x head_dim out of range");
     constexpr int STAGES = DECODE_STAGES(HD, MixcKv<KV>::BYTES);
     constexpr int STAGE_ELEMS = DECODE_STAGE_BYTES(HD, MixcKv<KV>::BYTES) / (int)sizeof(S);
     MIXC_DYNAMIC_SMEM(float, mixc_decode_smem);   /* a distinct name: extern arrays alias */

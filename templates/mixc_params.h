@@ -21,8 +21,14 @@
 
 /* ---- geometry (compiler/kernels/codegen.c computes every grid, block and smem from these) */
 
-/* prefill.cuh: PREFILL_BM queries of one head per block, 4 warps. */
-#define PREFILL_THREADS 128
+/* prefill.cuh: PREFILL_BM queries of one head per block, 4 warps of 16 rows per slice of the head
+ * dimension. Up to HD 256 one slice (4 warps); above, up to PREFILL_MAX_HD, two slices of HD / 2 (8
+ * warps): the warps of both slices compute a row's scores and softmax statistics alike (the same
+ * values), and each keeps the O accumulators of its own slice only, so a thread holds at most 256 / 8
+ * x 4 = 128 of them at every HD. */
+#define PREFILL_MAX_HD 512
+#define PREFILL_SLICES(HD) ((HD) <= 256 ? 1 : 2)
+#define PREFILL_THREADS(HD) (128 * PREFILL_SLICES(HD))
 #define PREFILL_BM 64
 /* Batched prefill: one launch takes the chunks ("parts") of several sequences, PREFILL_BM queries of
  * one part per block, the blocks mapped to (part, first query) through a tile table, heaviest first.
@@ -33,8 +39,9 @@
 #define PREFILL_PART_INTS 4
 #define PREFILL_MAX_TILES(TOKENS, PARTS) (((TOKENS) + PREFILL_BM - 1) / PREFILL_BM + (PARTS) - 1)
 #define PREFILL_ARGS_INTS(TOKENS, PARTS) (PREFILL_PART_INTS * (PARTS) + 2 * PREFILL_MAX_TILES(TOKENS, PARTS))
-/* Keys per tile: 64, or 32 at HD > 128 to keep the O accumulators and S in registers. */
-#define PREFILL_BN(HD) ((HD) <= 128 ? 64 : 32)
+/* Keys per tile: 64, or 32 at HD > 128 to keep the O accumulators and S in registers; 16 above 256,
+ * so the tiles of HD 512 (128 KiB) fit sm_80's shared memory. */
+#define PREFILL_BN(HD) ((HD) <= 128 ? 64 : (HD) <= 256 ? 32 : 16)
 /* The Q tile and two stages of K and V tiles. */
 #define PREFILL_SMEM_BYTES(HD, ESIZE) ((PREFILL_BM + 4 * PREFILL_BN(HD)) * (HD) * (ESIZE))
 
@@ -46,6 +53,9 @@
  * warps) up to 16 of them, 4 up to 64, 2 above. Its shared memory (DECODE_SMEM_BYTES) may allow
  * fewer: the report shows both. Not passed to __launch_bounds__: a minimum there lets ptxas use every
  * register it leaves (character-ai's decode went from 64 to 128 registers, 8 to 4 blocks). */
+/* The most G x HD the kernel takes: 128 accumulators per thread (group 64 at HD 256, 32 at 512)
+ * compile without spills on sm_80 and sm_90 (codegen refuses more by name). */
+#define DECODE_MAX_GROUP_DIM (128 * DECODE_THREADS)
 #define DECODE_MIN_BLOCKS(G, HD) \
     ((G) * (HD) <= 16 * DECODE_THREADS ? 8 : (G) * (HD) <= 64 * DECODE_THREADS ? 4 : 2)
 /* K tile rows (elements of ESIZE bytes: the cache's) are padded by 16 bytes: the 32 lanes of a warp

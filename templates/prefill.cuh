@@ -1,9 +1,11 @@
 /* prefill.cuh — prefill attention, the FlashAttention-2 algorithm (Dao, arXiv 2307.08691).
  *
- * Grid [ceil(tokens / PREFILL_BM), HEADS, parts], block PREFILL_THREADS (4 warps): a batched prefill
- * (mixc_params.h, PREFILL_PART_INTS), the chunks of several sequences in one launch. Block (x, h, z)
- * takes tile z * gridDim.x + x of the host's tile table, (part, first query) heaviest first, and owns
- * those PREFILL_BM = 64 queries of query head h of that part; each warp owns 16 query rows. K/V tiles
+ * Grid [ceil(tokens / PREFILL_BM), HEADS, parts], block PREFILL_THREADS(HD) (4 warps, 8 above HD 256): a
+ * batched prefill (mixc_params.h, PREFILL_PART_INTS), the chunks of several sequences in one launch. Block
+ * (x, h, z) takes tile z * gridDim.x + x of the host's tile table, (part, first query) heaviest first, and
+ * owns those PREFILL_BM = 64 queries of query head h of that part; each warp owns 16 query rows, and
+ * above HD 256 (PREFILL_SLICES) one half of the head dimension of them: the two warps of a row group
+ * compute the same scores and softmax statistics, and O += P V for their own half. K/V tiles
  * of BN keys go through shared memory (cp.async, double-buffered); S = Q K^T and O += P V run on tensor cores
  * (mma.m16n8k16, fragments loaded with ldmatrix), softmax statistics stay in fp32 registers
  * (online softmax in log2 units), and P is re-packed from the S accumulators straight into the A
@@ -27,7 +29,8 @@
  * instead of cp.async; everything after the load is the T path.
  *
  * Shared memory rows are XOR-swizzled in 16-byte chunks (chunk c of row r is stored at c ^ (r % 8)),
- * so the 8 row addresses of every ldmatrix hit 8 different bank groups. Needs HD % 64 == 0.
+ * so the 8 row addresses of every ldmatrix hit 8 different bank groups. Needs HD % 64 == 0 and
+ * HD <= PREFILL_MAX_HD.
  */
 #ifndef MIXC_PREFILL_CUH
 #define MIXC_PREFILL_CUH
@@ -46,7 +49,7 @@ template <int HD> __device__ __forceinline__ int swz(int row, int col) {
 template <class T, int HD, int ROWS, class RowSrc>
 __device__ __forceinline__ void prefill_load(T *dst, RowSrc row_src) {
     constexpr int VECS = HD / 8;
-    for (int i = threadIdx.x; i < ROWS * VECS; i += PREFILL_THREADS) {
+    for (int i = threadIdx.x; i < ROWS * VECS; i += PREFILL_THREADS(HD)) {
         const int r = i / VECS, c = i % VECS;
         const T *src = row_src(r);
         T *d = dst + swz<HD>(r, c * 8);
@@ -62,7 +65,7 @@ __device__ __forceinline__ void prefill_load(T *dst, RowSrc row_src) {
 template <class T, class KV, int HD, int ROWS, class RowSrc>
 __device__ __forceinline__ void prefill_load_kv8(T *dst, RowSrc row_src) {
     constexpr int VECS = HD / 8;
-    for (int i = threadIdx.x; i < ROWS * VECS; i += PREFILL_THREADS) {
+    for (int i = threadIdx.x; i < ROWS * VECS; i += PREFILL_THREADS(HD)) {
         const int r = i / VECS, c = i % VECS;
         float scale = 0.0f, x[8];
         const unsigned char *src = row_src(r, &scale);
@@ -132,10 +135,11 @@ __device__ __forceinline__ void prefill_scores(float s[BN / 8][4], const T *q_s,
     }
 }
 
-/* O += P V for one key tile; P comes from the S accumulators. */
-template <class T, int HD, int BN>
-__device__ __forceinline__ void prefill_pv(float o[HD / 8][4], const float s[BN / 8][4], const T *v_s,
-                                           int lane) {
+/* O += P V for one key tile over the HDS dims from d0 (the warp's slice); P comes from the S
+ * accumulators. */
+template <class T, int HD, int HDS, int BN>
+__device__ __forceinline__ void prefill_pv(float o[HDS / 8][4], const float s[BN / 8][4], const T *v_s,
+                                           int d0, int lane) {
     const int j = lane / 8;
 #pragma unroll
     for (int kk = 0; kk < BN / 16; kk++) {
@@ -145,9 +149,9 @@ __device__ __forceinline__ void prefill_pv(float o[HD / 8][4], const float s[BN 
         a[2] = MixcElem<T>::pack2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
         a[3] = MixcElem<T>::pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
 #pragma unroll
-        for (int dp = 0; dp < HD / 16; dp++) {
+        for (int dp = 0; dp < HDS / 16; dp++) {
             uint32_t b[4];
-            ldmatrix_x4_trans(b, v_s + swz<HD>(kk * 16 + lane % 8 + (j & 1) * 8, dp * 16 + (j >> 1) * 8));
+            ldmatrix_x4_trans(b, v_s + swz<HD>(kk * 16 + lane % 8 + (j & 1) * 8, d0 + dp * 16 + (j >> 1) * 8));
             MixcElem<T>::mma(o[2 * dp], a, b, o[2 * dp]);
             MixcElem<T>::mma(o[2 * dp + 1], a, b + 2, o[2 * dp + 1]);
         }
@@ -155,9 +159,9 @@ __device__ __forceinline__ void prefill_pv(float o[HD / 8][4], const float s[BN 
 }
 
 /* Online softmax over one tile for this thread's two rows (r = 0: row lane/4, r = 1: +8):
- * masks, updates m and l, rescales O, and turns s into probabilities. */
-template <int HD, int BN, long long WINDOW, long long CHUNK>
-__device__ __forceinline__ void prefill_softmax(float s[BN / 8][4], float o[HD / 8][4], float m[2],
+ * masks, updates m and l, rescales O (the warp's HDS dims), and turns s into probabilities. */
+template <int HDS, int BN, long long WINDOW, long long CHUNK>
+__device__ __forceinline__ void prefill_softmax(float s[BN / 8][4], float o[HDS / 8][4], float m[2],
                                                 float l[2], bool need_mask, long long qpos0,
                                                 long long kpos0, float scale_log2, float softcap, int lane) {
 #pragma unroll
@@ -193,7 +197,7 @@ __device__ __forceinline__ void prefill_softmax(float s[BN / 8][4], float o[HD /
         l[r] = l[r] * alpha + sum;   /* this thread's columns only; summed over the quad at the end */
         m[r] = m_new;
 #pragma unroll
-        for (int db = 0; db < HD / 8; db++) {
+        for (int db = 0; db < HDS / 8; db++) {
             o[db][2 * r] *= alpha;
             o[db][2 * r + 1] *= alpha;
         }
@@ -208,6 +212,8 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;
     constexpr int BN = PREFILL_BN(HD);
     constexpr int HEADS = KV_HEADS * G;
+    constexpr int HDS = HD / PREFILL_SLICES(HD);   /* the dims of O one warp keeps */
+    static_assert(HD % 64 == 0 && HD <= PREFILL_MAX_HD && HDS % 16 == 0, "prefill: head_dim out of range");
     MIXC_DYNAMIC_SMEM(T, mixc_prefill_smem);   /* a distinct name: extern arrays alias */
     T *q_s = mixc_prefill_smem, *kv_s = q_s + PREFILL_BM * HD;   /* Q | K0 V0 | K1 V1 */
 
@@ -216,6 +222,8 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
     const int b = p.tiles[2 * tile], m0 = p.tiles[2 * tile + 1];
     const int qlen = p.q_len[b];
     const int kvh = h / G, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    /* the warp's 16 rows (warp % 4) and its slice's first dim */
+    const int rw = PREFILL_SLICES(HD) == 1 ? warp : warp % 4, d0 = PREFILL_SLICES(HD) == 1 ? 0 : warp / 4 * HDS;
     const long long qlo = (long long)p.pos0[b] + m0;                     /* first query position */
     const long long qhi = (long long)p.pos0[b] + min(m0 + PREFILL_BM, qlen) - 1;
     const long long kmin = mixc_first_key(qlo, WINDOW, CHUNK);   /* the first row's first key */
@@ -228,9 +236,9 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
     const int *table = Cache::table(p.paged, p.slot[b]);   /* paged: the part's block table */
     const long long rows = Cache::rows(p.paged);
 
-    float o[HD / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    float o[HDS / 8][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 #pragma unroll
-    for (int db = 0; db < HD / 8; db++)
+    for (int db = 0; db < HDS / 8; db++)
 #pragma unroll
         for (int i = 0; i < 4; i++) o[db][i] = 0.0f;
     const float scale_log2 = p.scale * MIXC_LOG2E;
@@ -253,11 +261,11 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
         if (n0 + BN <= qhi) issue(n0 + BN, stage ^ 1);
         const T *k_s = kv_s + stage * 2 * BN * HD, *v_s = k_s + BN * HD;
         float s[BN / 8][4];
-        prefill_scores<T, HD, BN>(s, q_s, k_s, warp, lane);
+        prefill_scores<T, HD, BN>(s, q_s, k_s, rw, lane);
         /* Element masks only where the tile crosses the diagonal or the last row's first key. */
         const bool need_mask = n0 + BN - 1 > qlo || n0 < mixc_first_key(qhi, WINDOW, CHUNK);
-        prefill_softmax<HD, BN, WINDOW, CHUNK>(s, o, m, l, need_mask, qlo + warp * 16, n0, scale_log2, softcap, lane);
-        prefill_pv<T, HD, BN>(o, s, v_s, lane);
+        prefill_softmax<HDS, BN, WINDOW, CHUNK>(s, o, m, l, need_mask, qlo + rw * 16, n0, scale_log2, softcap, lane);
+        prefill_pv<T, HD, HDS, BN>(o, s, v_s, d0, lane);
     }
 
     T *out = static_cast<T *>(p.out) + ((size_t)(p.q_start[b] + m0) * HEADS + h) * HD;
@@ -268,12 +276,12 @@ __device__ __forceinline__ void attn_prefill_kernel(const PrefillParams &p, floa
         lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
         if (p.sinks)   /* the head's sink logit joins the denominator: 2^(sink - m) in log2 units */
             lsum += exp2f(mixc_to_float(static_cast<const T *>(p.sinks)[h]) * MIXC_LOG2E - m[r]);
-        const int row = warp * 16 + lane / 4 + r * 8;
+        const int row = rw * 16 + lane / 4 + r * 8;
         if (m0 + row >= qlen) continue;
         const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
-        T *orow = out + (size_t)row * HEADS * HD;
+        T *orow = out + (size_t)row * HEADS * HD + d0;
 #pragma unroll
-        for (int db = 0; db < HD / 8; db++)
+        for (int db = 0; db < HDS / 8; db++)
             *reinterpret_cast<uint32_t *>(orow + db * 8 + (lane % 4) * 2) =
                 MixcElem<T>::pack2(o[db][2 * r] * inv, o[db][2 * r + 1] * inv);
     }

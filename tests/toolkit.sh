@@ -15,15 +15,15 @@ needs_toolkit() {
 # has_own_shapes FILE: some kind of FILE gives its own kv_heads or head_dim (per-layer KV shapes).
 has_own_shapes() { grep -qE '^\s*attention\s.*\s(kv_heads|head_dim)\s+[0-9]' "$1"; }
 
-# kernel_shapes FILE DIR: FILE, or for a layout with a kind's own head_dim above 256 (the kernels'
-# largest: emit, emu and cuda refuse it by name, the cpu backend runs it; gemma4-style's global 512) a
-# copy in DIR/kernel-shapes with that head_dim 256: the kinds keep shapes of their own (their
-# kv_heads, groups), now ones the kernels take.
+# kernel_shapes FILE DIR: FILE, or for a layout with a kind's own head_dim above 512 (the kernels'
+# largest, PREFILL_MAX_HD: emit, emu and cuda refuse it by name, the cpu backend runs it) a copy in
+# DIR/kernel-shapes with that head_dim 512: the kinds keep shapes of their own (their kv_heads,
+# groups), now ones the kernels take. Every example's shapes are the kernels' today.
 kernel_shapes() {
   has_own_shapes "$1" || { echo "$1"; return; }
   mkdir -p "$2/kernel-shapes"
   local out=$2/kernel-shapes/$(basename "$1")
-  perl -pe 's/(\shead_dim\s+)(\d+)/$1 . ($2 > 256 ? 256 : $2)/ge if /^\s*attention\s/' "$1" >"$out"
+  perl -pe 's/(\shead_dim\s+)(\d+)/$1 . ($2 > 512 ? 512 : $2)/ge if /^\s*attention\s/' "$1" >"$out"
   if cmp -s "$1" "$out"; then echo "$1"; else echo "$out"; fi
 }
 

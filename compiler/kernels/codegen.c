@@ -153,7 +153,7 @@ static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const
              kind == KV_ATTN_PREFILL ? "prefill" : "decode", (long long)hd, (long long)g, w,
              (long long)v.capacity, cap, dtype_name(m->dtype), kv_suffix(m), page);
     if (kind == KV_ATTN_PREFILL) {
-        v.block = PREFILL_THREADS;
+        v.block = PREFILL_THREADS(hd);
         v.dynamic_smem = prefill_smem(hd, dtype_bytes(m->dtype));
         set_grid(&v, (GridRule){GRID_CHUNK_TOKENS, 1, NULL, PREFILL_BM}, grid_const(m->heads), grid_of(GRID_BATCH));
     } else {
@@ -352,16 +352,15 @@ static bool check_layer_shape(const Layout *l, int i, char *err, size_t errlen) 
     const ModelHeader lm = layer_model(l, i), *m = &lm;
     char who[48] = "";
     if (m->kv_heads != l->model.kv_heads || m->head_dim != l->model.head_dim) snprintf(who, sizeof who, "layer %d's ", i);
-    if (m->head_dim % 64 != 0 || m->head_dim > 256)
-        return errorf(err, errlen, "%shead_dim %lld is not supported by the kernels (64, 128, 192 or 256)", who,
-                      (long long)m->head_dim);
-    /* Decode keeps group * head_dim / DECODE_THREADS accumulators per thread in registers: up to
-     * 128 (group 64 at head_dim 256) compiles without spills. */
+    if (m->head_dim % 64 != 0 || m->head_dim > PREFILL_MAX_HD)
+        return errorf(err, errlen, "%shead_dim %lld is not supported by the kernels (a multiple of 64 up to %d)",
+                      who, (long long)m->head_dim, PREFILL_MAX_HD);
+    /* Decode keeps group * head_dim / DECODE_THREADS accumulators per thread in registers. */
     int64_t group_dim, q_dim;
-    if (!mul_ok(m->heads / m->kv_heads, m->head_dim, &group_dim) || group_dim > 64 * 256)
+    if (!mul_ok(m->heads / m->kv_heads, m->head_dim, &group_dim) || group_dim > DECODE_MAX_GROUP_DIM)
         return errorf(err, errlen, "%sGQA group %lld at head_dim %lld is too large for the decode kernel "
-                      "(group x head_dim at most 16384)", who, (long long)(m->heads / m->kv_heads),
-                      (long long)m->head_dim);
+                      "(group x head_dim at most %d)", who, (long long)(m->heads / m->kv_heads),
+                      (long long)m->head_dim, DECODE_MAX_GROUP_DIM);
     if (!mul_ok(m->heads, m->head_dim, &q_dim) || q_dim > INT_MAX / 2)
         return errorf(err, errlen, "sizes above 2^31 are not supported by the kernels");
     return true;

@@ -50,9 +50,13 @@ printf 'model "x" {\n layers = 1\n hidden = 96\n heads = 1\n ffn = 8\n vocab = 8
   >"$tmp/hd96.mix"
 input_error head-dim-96 "head_dim 96 is not supported" "$tmp/hd96.mix"
 # per-kind KV shapes run (below), but a kind's head_dim the kernels cannot take is refused naming the
-# first layer of that kind (gemma4-style's global kind: head_dim 512)
-input_error kind-head-dim-512 "layer 5's head_dim 512 is not supported by the kernels (64, 128, 192 or 256)" \
-  examples/gemma4-style.mix
+# first layer of that kind (gemma4-style's global kind at head_dim 1024, or 576: above 512)
+sed 's/head_dim 512/head_dim 1024/' examples/gemma4-style.mix >"$tmp/g4-hd1024.mix"
+input_error kind-head-dim-1024 "layer 5's head_dim 1024 is not supported by the kernels (a multiple of 64 up to 512)" \
+  "$tmp/g4-hd1024.mix"
+sed 's/head_dim 512/head_dim 576/' examples/gemma4-style.mix >"$tmp/g4-hd576.mix"
+input_error kind-head-dim-576 "layer 5's head_dim 576 is not supported by the kernels (a multiple of 64 up to 512)" \
+  "$tmp/g4-hd576.mix"
 printf 'model "x" {\n layers = 1\n hidden = 128\n heads = 128\n kv_heads = 1\n head_dim = 256\n ffn = 8\n vocab = 8\n}\ndefault : global\n' \
   >"$tmp/g128.mix"
 input_error group-too-large "GQA group 128 at head_dim 256 is too large" "$tmp/g128.mix"
@@ -87,17 +91,18 @@ for g in tests/codegen/golden/*.txt; do
   else fail "golden-$base" "$(cat "$tmp/err")"; fi
 done
 
-# gemma4-style with its global kind at head_dim 256 (512 is refused above): the attention, RoPE and
-# k-norm kernels of each shape (4 KV heads of 256, group 2; 1 of 256, group 8), each layer on its own
+# gemma4-style as written: the attention, RoPE and k-norm kernels of each shape (4 KV heads of 256,
+# group 2; 1 of 512, group 8: prefill's 8 warps, (64 + 4*16)*512*2 bytes), each layer on its own
 # shape's, the readers (30..35) on their owners'.
-sed 's/head_dim 512/head_dim 256/' examples/gemma4-style.mix >"$tmp/g4-hd256.mix"
-if "$MIXC" emit "$tmp/g4-hd256.mix" -o "$tmp/g4" 2>"$tmp/err"; then
+if "$MIXC" emit examples/gemma4-style.mix -o "$tmp/g4" 2>"$tmp/err"; then
   check gemma4-style-per-shape-kernels jq -e '.layers as $l | ([.kernels[] | select(.kind == "attn_decode") | [.name, .kv_heads, .group]]
-      == [["attn_decode_hd256_g2_w512_cap1023_bf16", 4, 2], ["attn_decode_hd256_g8_global_cap131072_bf16", 1, 8]])
+      == [["attn_decode_hd256_g2_w512_cap1023_bf16", 4, 2], ["attn_decode_hd512_g8_global_cap131072_bf16", 1, 8]])
+    and ([.kernels[] | select(.kind == "attn_prefill") | [.name, .block[0], .dynamic_smem]]
+      == [["attn_prefill_hd256_g2_w512_cap1023_bf16", 128, 98304], ["attn_prefill_hd512_g8_global_cap131072_bf16", 256, 131072]])
     and $l[0].prefill == "attn_prefill_hd256_g2_w512_cap1023_bf16" and $l[0].head_norm_k == "head_norm_k_hd256_kv4_bf16"
-    and $l[5].prefill == "attn_prefill_hd256_g8_global_cap131072_bf16" and $l[5].head_norm_k == "head_norm_k_hd256_kv1_bf16"
-    and $l[5].rope == "rope_append_hd256_h8_kv1_cap131072_bf16" and $l[35].rope == "rope_q_hd256_h8_bf16"
-    and $l[35].decode == "attn_decode_hd256_g8_global_cap131072_bf16" and $l[30].decode == $l[0].decode' "$tmp/g4/manifest.json"
+    and $l[5].prefill == "attn_prefill_hd512_g8_global_cap131072_bf16" and $l[5].head_norm_k == "head_norm_k_hd512_kv1_bf16"
+    and $l[5].rope == "rope_append_hd512_h8_kv1_cap131072_bf16" and $l[35].rope == "rope_q_hd512_h8_bf16"
+    and $l[35].decode == "attn_decode_hd512_g8_global_cap131072_bf16" and $l[30].decode == $l[0].decode' "$tmp/g4/manifest.json"
 else fail gemma4-style-per-shape-kernels "$(cat "$tmp/err")"; fi
 
 # ---------------------------------------------------------------- manifest vs kernels.cu, all examples
@@ -166,6 +171,15 @@ check plan-in-manifest-catches eval '! plan_consistent "$tmp/bad-plan.json"'
 # Geometry constants and parameter structs are defined once, in templates/mixc_params.h: pasted once
 # into kernels.cu, defined nowhere else in the tree, and the manifest's blocks are its values.
 param() { sed -n "s/^#define $1 \([0-9]*\).*/\1/p" templates/mixc_params.h; }
+# macro_value EXPR: an integer expression of mixc_params.h's macros, by the C preprocessor and bash
+macro_value() { echo $(( $(printf '#include "mixc_params.h"\n%s\n' "$1" | cpp -P -Itemplates - | tail -n 1) )); }
+# Every prefill kernel's block is PREFILL_THREADS of its head_dim (gemma3-27b: 128; gemma4-style: 256 and 512).
+prefill_blocks() {
+  local hd block
+  while read -r hd block; do
+    [ "$block" = "$(macro_value "PREFILL_THREADS($hd)")" ] || { echo "  head_dim $hd: prefill block $block"; return 1; }
+  done < <(jq -r '.kernels[] | select(.kind == "attn_prefill") | "\(.head_dim) \(.block[0])"' "$@")
+}
 single_source() {
   local cu=$tmp/ex-gemma3-27b/kernels.cu man=$tmp/ex-gemma3-27b/manifest.json name
   for name in 'define PREFILL_BM' 'define DECODE_THREADS' 'define MIXC_SMALL_THREADS' 'struct PrefillParams {' \
@@ -174,7 +188,7 @@ single_source() {
     [ -z "$(grep -rl --include='*.c' --include='*.h' --include='*.cuh' "$name" compiler runtime templates | grep -v templates/mixc_params.h)" ] ||
       { echo "  '$name' outside templates/mixc_params.h"; return 1; }
   done
-  [ "$(jq '[.kernels[] | select(.kind == "attn_prefill") | .block[0]] | unique' -c "$man")" = "[$(param PREFILL_THREADS)]" ] &&
+  prefill_blocks "$man" "$tmp/g4/manifest.json" && [ "$(macro_value "PREFILL_THREADS(512)")" = 256 ] &&
   [ "$(jq '[.kernels[] | select(.kind == "attn_decode") | .block[0]] | unique' -c "$man")" = "[$(param DECODE_THREADS)]" ] &&
   [ "$(jq '[.kernels[] | select(.kind | test("rope")) | .block[0]] | unique' -c "$man")" = "[$(param ROPE_THREADS)]" ] &&
   [ "$(jq '[.kernels[] | select(.kind == "rmsnorm" or .kind == "silu_mul" or .kind == "embed") | .block[0]] | unique' -c "$man")" = "[$(param MIXC_SMALL_THREADS)]" ]
@@ -242,8 +256,11 @@ nvcc_clean() {   # arch, kernels.cu
 # Distinct variants of four layouts (head_dim 64/128/256/192, groups 4/1/8/2, bf16 and fp16), of
 # 8-bit caches: kt-q8 (int8, head_dim 64) and kt-c with an fp8 cache (head_dim 256: the most registers;
 # sm_90 takes the hardware e4m3 conversions, sm_80 the software ones), of kt-e (the variations,
-# attn_softcap among them) and of kt-c with a soft-cap (the tanh in the widest prefill and decode),
-# each compiled once per arch; the compiles run two at a time.
+# attn_softcap among them) and of kt-c with a soft-cap (the tanh in the widest prefill and decode), of
+# the per-kind shapes of shapes.mix and gemma4-style (256 and 512), and above head_dim 256 (prefill's
+# two head-dimension slices, 8 warps): kt-i (512, group 8, soft-cap), kt-j (512, fp16, int8 cache),
+# kt-k (320), kt-l (448) and kt-n (384, sm_90 only); each compiled once per arch; the compiles run two
+# at a time.
 ASAN=0
 nm "$MIXC" 2>/dev/null | grep -q __asan_init && ASAN=1
 if [ "$ASAN" = 1 ]; then   # nvcc sees the same emitted source as in the normal pass, which runs it
@@ -252,14 +269,17 @@ elif [ -x "$NVCC" ]; then
   jobs_list=()
   sed 's/^\(model "[^"]*" {\)$/\1\n    kv_dtype = fp8/' tests/kernels/kt-c.mix >"$tmp/kt-c-fp8.mix"
   sed 's/^\(model "[^"]*" {\)$/\1\n    attn_softcap = 50/' tests/kernels/kt-c.mix >"$tmp/kt-c-softcap.mix"
-  sed 's/head_dim 512/head_dim 256/' examples/gemma4-style.mix >"$tmp/gemma4-hd256.mix"   # per-kind shapes
   grep -q "attn_softcap = 50" "$tmp/kt-c-softcap.mix" || fail "nvcc-kt-c-softcap" "the test could not add attn_softcap"
   for lay in tests/kernels/kt-a.mix tests/kernels/kt-b.mix tests/kernels/kt-c.mix tests/kernels/kt-d.mix \
              tests/kernels/kt-q8.mix "$tmp/kt-c-fp8.mix" tests/kernels/kt-e.mix "$tmp/kt-c-softcap.mix" \
-             tests/kernels/kt-m2.mix tests/kernels/kt-m3.mix tests/mixrun/shapes.mix "$tmp/gemma4-hd256.mix"; do
+             tests/kernels/kt-m2.mix tests/kernels/kt-m3.mix tests/mixrun/shapes.mix examples/gemma4-style.mix \
+             tests/kernels/kt-i.mix tests/kernels/kt-j.mix tests/kernels/kt-k.mix tests/kernels/kt-l.mix \
+             tests/kernels/kt-n.mix; do
     base=$(basename "$lay" .mix)
     "$MIXC" emit "$lay" -o "$tmp/n-$base" >/dev/null || { fail "nvcc-$base" "emit failed"; continue; }
-    for arch in sm_80 sm_90; do jobs_list+=("$base $arch"); done
+    archs="sm_80 sm_90"
+    case $base in kt-k|kt-l|kt-n) archs=sm_90;; esac   # 320, 448, 384: between the 256 and 512 checked on both
+    for arch in $archs; do jobs_list+=("$base $arch"); done
   done
   # paged caches' kernels (_page{P}, docs/kernels.md): kt-c's (head_dim 256: the most registers) and kt-q8's (int8)
   for lp in "tests/kernels/kt-c.mix 48" "tests/kernels/kt-q8.mix 16"; do

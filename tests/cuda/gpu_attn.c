@@ -465,7 +465,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (a.iters < 1 || a.batch < 1 || a.len < 1 || a.chunk < 1 || a.head_dim > 256 ||
+    if (a.iters < 1 || a.batch < 1 || a.len < 1 || a.chunk < 1 || a.head_dim > PREFILL_MAX_HD ||
         ((prefill || mode == 3) && (prefill ? a.kv != DT_BF16 : !dtype_quantized(a.kv)))) {
         fprintf(stderr, "gpu_attn: bad arguments (prefill takes a bf16 cache, append-check an 8-bit one)\n");
         return 2;

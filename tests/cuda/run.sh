@@ -102,7 +102,7 @@ plan_lines() {
 # The examples with experts run as they are (route, expert GEMMs and combine launched as planned).
 examples=(examples/*.mix)
 [ "$ASAN" = 1 ] && examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix examples/ma.mix)
-# (per-kind KV shapes as written, a head_dim above the kernels' 256 at 256: kernel_shapes)
+# (per-kind KV shapes as written; a head_dim above the kernels' 512 would run at 512: kernel_shapes)
 for i in "${!examples[@]}"; do examples[i]=$(kernel_shapes "${examples[i]}" "$T/src"); done
 ex_fail=()
 for f in "${examples[@]}"; do
@@ -185,14 +185,15 @@ for n in "${real[@]}"; do
   else fail "cuda (emulated) vs cpu: $n" "$(head -n 8 "$T/cmp")"; fi
 done
 # Per-kind KV shapes, each layer on its shape's kernels and widths: gemma4-style (its global kind's
-# 1 KV head of 256: kernel_shapes) and tests/mixrun/shapes.mix (three shapes, shared caches, per-shape
-# head norms and biases): the cuda backend under the stand-in driver gives the emu backend's logits
-# bit for bit (the same kernels, GEMMs on the host), and the cpu's within the tolerance.
+# 1 KV head of 512 as written), tests/mixrun/shapes.mix (three shapes, shared caches, per-shape head
+# norms and biases) and tests/mixrun/hd512.mix (Gemma 4's shapes: 256 window, 512 global): the cuda
+# backend under the stand-in driver gives the emu backend's logits bit for bit (the same kernels, GEMMs
+# on the host), and the cpu's within the tolerance.
 R=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=128 --set ffn=128 --set vocab=128 --set context=32
    --set chunk=8 --set kv_dtype=bf16)
-for n in gemma4-style shapes; do
+for n in gemma4-style shapes hd512; do
   lay=examples/$n.mix sets=("${R[@]}")
-  [ $n = shapes ] && lay=tests/mixrun/shapes.mix sets=()
+  [ $n != gemma4-style ] && lay=tests/mixrun/$n.mix sets=()
   if ! LAYOUT=$lay real_run "$n" 8 "${sets[@]}" >"$T/why" 2>&1 ||
      ! "$RUN" --layout "$(comparable_layout "$lay" "$T/comparable")" "${sets[@]}" --set window=8 --random-weights 5 --tokens $EP \
        --max-new 6 --backend emu --dump-logits "$T/e.npy" >"$T/emu.out" 2>>"$T/why"; then

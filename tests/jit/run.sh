@@ -30,8 +30,9 @@ fi
 
 # The static check of the cubin (`mixc emit --resources`): no kernel spills, and every decode kernel's
 # registers allow its designed blocks per SM (DECODE_MIN_BLOCKS: GQA groups 2 to 32, head_dim 64 to
-# 256, int8 and bf16 caches), on sm_80 and sm_90.
-for f in examples/character-ai.mix examples/gemma2-9b.mix examples/gemma3-27b.mix tests/kernels/kt-h.mix; do
+# 512 (hd512: Gemma 4's 256 and 512), int8 and bf16 caches), on sm_80 and sm_90.
+for f in examples/character-ai.mix examples/gemma2-9b.mix examples/gemma3-27b.mix tests/kernels/kt-h.mix \
+         tests/mixrun/hd512.mix; do
   for arch in sm_80 sm_90; do
     MIXC_CACHE_DIR="$tmp/cache" "$MIXC" emit "$f" -o "$tmp/res" --resources --arch "$arch" >"$tmp/res.out" 2>"$tmp/res.err"
     st=$?

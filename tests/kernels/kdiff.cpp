@@ -289,7 +289,7 @@ bool launch_counting(MixcEmuEntry entry, const PrefillParams &p, int tokens, con
     MixcEmuStats before, after;
     mixc_emu_get_stats(&before);
     const unsigned gx = (unsigned)((tokens + PREFILL_BM - 1) / PREFILL_BM);
-    bool ok = launch(entry, &p, {gx, (unsigned)m.heads, (unsigned)p.batch}, {PREFILL_THREADS, 1, 1}, ak.smem, name);
+    bool ok = launch(entry, &p, {gx, (unsigned)m.heads, (unsigned)p.batch}, {(unsigned)PREFILL_THREADS(m.hd), 1, 1}, ak.smem, name);
     mixc_emu_get_stats(&after);
     *tiles = (long long)(after.async_groups - before.async_groups);
     return ok;

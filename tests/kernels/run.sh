@@ -4,7 +4,9 @@
 # $BUILD/tests/kernels/kt-*/kernels.so, kt-long included), kt-q8 / kt-f8 with int8 / fp8 caches (against the cpu
 # quantizer's codes, and against fp32 K/V within the derived bound), and kt-e / kt-f with the header's variations
 # (norms, GELU, embedding scale, soft-capped scores), kt-g with chunked attention (and its prefill tile
-# counts), kt-h with 32 query heads per KV head, kt-m1, kt-m2 and kt-m3 with a mixture of experts (each
+# counts), kt-h with 32 query heads per KV head, kt-i and kt-j at head_dim 512 (group 8 with a soft-cap and head norms;
+# group 1 in fp16 over an int8 cache), kt-k at 320 (group 2), kt-o at 192 (decode's P V in key groups), kt-l at 448 (group 4, fp16) and kt-n at
+# 384 (group 6, chunked attention), kt-m1, kt-m2 and kt-m3 with a mixture of experts (each
 # router kind and each gated activation; kdiff_moe.cpp); kt-a's prefill with a wrong cp.async wait count
 # must fail. Every decode kernel also runs at split counts 1 to 256
 # (empty splits included: the count is chosen per launch). MIXC_TEST_LONG=1 adds kt-long (context 6000, chunks of
@@ -17,7 +19,7 @@ needs_toolkit kernels
 MIXC=${MIXC:-$BUILD/mixc}
 KT=$BUILD/tests/kernels
 rc=0
-layouts="kt-a kt-b kt-c kt-d kt-q8 kt-f8 kt-e kt-f kt-g kt-h kt-i kt-m1 kt-m2 kt-m3"
+layouts="kt-a kt-b kt-c kt-d kt-q8 kt-f8 kt-e kt-f kt-g kt-h kt-i kt-j kt-k kt-l kt-n kt-o kt-m1 kt-m2 kt-m3"
 long=()
 if [ "${MIXC_TEST_LONG:-0}" = 1 ]; then
   long=(--long)
@@ -77,11 +79,14 @@ for kind in attn_prefill attn_decode_hd; do
     head -n 8 "$KT/wait1.out"; rc=1; fi
 done
 # Race check: the same kernels with the fibers of every block scheduled in reverse order.
-MIXC_EMU_SCHEDULE=reverse "$KT/kdiff" "$KT/kt-a/kernels.so" "$KT/kt-a/manifest.json" attn_ >"$KT/reverse.out" 2>&1
-if [ $? -eq 0 ]; then echo "PASS kernels/kt-a reverse-schedule ($(grep -c '^PASS' "$KT/reverse.out") kernels)"
-else echo "FAIL kernels/kt-a reverse-schedule"; grep -A5 '^FAIL' "$KT/reverse.out" | head -20; rc=1; fi
-# and the 8-bit paths (scales staged in shared memory, the warp-per-head quantized append)
-MIXC_EMU_SCHEDULE=reverse "$KT/kdiff" "$KT/kt-q8/kernels.so" "$KT/kt-q8/manifest.json" _kvint8 >"$KT/reverse-q8.out" 2>&1
-if [ $? -eq 0 ]; then echo "PASS kernels/kt-q8 reverse-schedule ($(grep -c '^PASS' "$KT/reverse-q8.out") kernels)"
-else echo "FAIL kernels/kt-q8 reverse-schedule"; grep -A5 '^FAIL' "$KT/reverse-q8.out" | head -20; rc=1; fi
+reverse_check() {   # layout, kernel-name filter
+  MIXC_EMU_SCHEDULE=reverse "$KT/kdiff" "$KT/$1/kernels.so" "$KT/$1/manifest.json" "$2" >"$KT/reverse-$1.out" 2>&1
+  if [ $? -eq 0 ]; then echo "PASS kernels/$1 reverse-schedule ($(grep -c '^PASS' "$KT/reverse-$1.out") kernels)"
+  else echo "FAIL kernels/$1 reverse-schedule"; grep -A5 '^FAIL' "$KT/reverse-$1.out" | head -20; rc=1; fi
+}
+reverse_check kt-a attn_
+# the 8-bit paths (scales staged in shared memory, the warp-per-head quantized append)
+reverse_check kt-q8 _kvint8
+# head_dim 512's attention (prefill: two warps per row group, each with its half of the head dimension)
+reverse_check kt-i attn_
 exit $rc

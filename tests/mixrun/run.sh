@@ -424,20 +424,20 @@ fi
 # 8, 8, 8 and 2, then 6 decode steps; chunked layers at chunked 6, whose chunks straddle the prefill
 # chunks, in rings of 13), context = prompt + new so the caches are exactly the kernels';
 # GQA group 2 (4 with kv_heads 1 where the example is MQA), head_dim 128 where the example's is >= 128;
-# a kind's own kv_heads and head_dim as written (gemma4-style's global kind: 1 KV head of 256, group 4).
+# a kind's own kv_heads and head_dim as written (gemma4-style's global kind: 1 KV head of 512, group 4).
 EP=3,1,4,1,5,9,2,6,5,3,5,8,9,7,9,3,2,3,8,4,6,2,6,4,3,3
 examples=(examples/*.mix)
 if [ "$ASAN" = 1 ]; then   # the emulator is ~10x slower under the sanitizers: a sharing subset
   examples=(examples/character-ai.mix examples/gemma3-27b.mix examples/yoco.mix)
 fi
 for i in "${!examples[@]}"; do examples[i]=$(comparable_layout "${examples[i]}" "$T/comparable"); done
-# gemma4-style runs there with its per-kind KV shapes (its global kind's head_dim 512 at 256, the
-# kernels' largest: comparable_layout); as written, emu refuses that head_dim by name (the cpu backend
-# runs it: tests/mixrun/test_model checks it against the naive reference, and below).
-run "gemma4-style: emu refuses head_dim 512" 1 --layout examples/gemma4-style.mix --random-weights 1 --tokens 1,2 --max-new 1 \
+# gemma4-style runs there with its per-kind KV shapes as written (its global kind's head_dim 512, the
+# kernels' largest); a kind's head_dim above it is refused by name (the cpu backend runs it).
+sed 's/head_dim 512/head_dim 1024/' examples/gemma4-style.mix >"$T/g4-hd1024.mix"
+run "gemma4-style at head_dim 1024: emu refuses it" 1 --layout "$T/g4-hd1024.mix" --random-weights 1 --tokens 1,2 --max-new 1 \
     --set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=64 --set vocab=256 --backend emu &&
-  expect_err "gemma4-style as written: emu refuses its global kind's head_dim 512 by name, exit 1" \
-    "mixrun: layer 5's head_dim 512 is not supported by the kernels (64, 128, 192 or 256)"
+  expect_err "gemma4-style with a global kind of head_dim 1024: emu refuses it by name, exit 1" \
+    "mixrun: layer 5's head_dim 1024 is not supported by the kernels (a multiple of 64 up to 512)"
 PAGED=()   # mem_check's report options beyond SETS: the paging the run was given
 # mem_check NAME BACKEND ARGS...: `mixrun ARGS --bench --json --backend BACKEND` (stand-in driver for
 # cuda): its memory planned = allocated for the KV caches, the arena and the weights, and equal to what
@@ -655,19 +655,32 @@ if run "qkv_bias cpu" 0 "${QE[@]}" --dump-logits "$T/qbc.npy" && run "qkv_bias e
     fail "emu: qkv_bias memory planned = allocated" "$(cat "$T/why")"
 fi
 
-# Per-kind KV shapes (tests/mixrun/shapes.mix: three shapes, each cache shared within its shape, the
-# q/k norms and q/k/v biases of each shape's widths): each layer on its shape's kernels, emu's logits of
-# the prompt and 6 decode steps within the bf16 tolerance of the cpu backend's; the narrow kind's window
-# 6 instead of 5 on the cpu must fail it (the comparison sees that shape's layers).
-SH=(--layout tests/mixrun/shapes.mix --random-weights 5 --tokens $CP --max-new 6)
-sed 's/window 5 kv_heads 4/window 6 kv_heads 4/' tests/mixrun/shapes.mix >"$T/shapes-w6.mix"
-if run "cpu shapes" 0 "${SH[@]}" --dump-logits "$T/csh.npy" && run "emu shapes" 0 "${SH[@]}" --backend emu --dump-logits "$T/esh.npy" &&
-   run "cpu shapes w6" 0 "${SH[@]:2}" --layout "$T/shapes-w6.mix" --dump-logits "$T/csh6.npy"; then
-  cmp_logits "emu vs cpu: per-kind KV shapes (3 shapes, shared caches, per-shape head norms and biases)" "$T/csh.npy" "$T/esh.npy" "$BF16_TOL" 26
-  if ! grep -q "window 6 kv_heads 4" "$T/shapes-w6.mix"; then fail "emu: shapes: the test could not change the narrow kind's window"
-  elif "$CMP" "$T/csh6.npy" "$T/esh.npy" $BF16_TOL 26 >/dev/null 2>&1; then fail "emu: shapes: the narrow kind's window 6 on cpu passes the window 5 comparison"
-  else pass "emu: shapes: the narrow kind's window 6 on cpu fails the window 5 comparison (the check can fail)"; fi
-fi
+# Per-kind KV shapes: each layer on its shape's kernels, emu's logits of the prompt and 6 decode steps
+# within the bf16 tolerance of the cpu backend's; one kind's mask changed on the cpu must fail it (the
+# comparison sees that shape's layers).
+# shapes_case NAME LAYOUT WHAT FROM TO CHANGE: sed s/FROM/TO/ on LAYOUT is the cpu's changed layout.
+shapes_case() {
+  local n=$1 lay=$2 what=$3 from=$4 to=$5 change=$6
+  local args=(--random-weights 5 --tokens $CP --max-new 6)
+  sed "s/$from/$to/" "$lay" >"$T/$n-changed.mix"
+  if run "cpu $n" 0 --layout "$lay" "${args[@]}" --dump-logits "$T/c-$n.npy" &&
+     run "emu $n" 0 --layout "$lay" "${args[@]}" --backend emu --dump-logits "$T/e-$n.npy" &&
+     run "cpu $n changed" 0 --layout "$T/$n-changed.mix" "${args[@]}" --dump-logits "$T/c-$n-changed.npy"; then
+    cmp_logits "emu vs cpu: $what" "$T/c-$n.npy" "$T/e-$n.npy" "$BF16_TOL" 26
+    if ! grep -q "$to" "$T/$n-changed.mix"; then fail "emu: $n: the test could not change the layout ($change)"
+    elif "$CMP" "$T/c-$n-changed.npy" "$T/e-$n.npy" $BF16_TOL 26 >/dev/null 2>&1; then fail "emu: $n: $change on cpu passes the comparison"
+    else pass "emu: $n: $change on cpu fails the comparison (the check can fail)"; fi
+  fi
+}
+# tests/mixrun/shapes.mix: three shapes, each cache shared within its shape, the q/k norms and q/k/v
+# biases of each shape's widths; the narrow kind's window 6 instead of 5.
+shapes_case shapes tests/mixrun/shapes.mix "per-kind KV shapes (3 shapes, shared caches, per-shape head norms and biases)" \
+  "window 5 kv_heads 4" "window 6 kv_heads 4" "the narrow kind's window 6 instead of 5"
+# tests/mixrun/hd512.mix, Gemma 4's shapes: window layers of head_dim 256, global layers of 512 (the
+# prefill kernel's two head-dimension slices); the global kind as a window of 20 (the last 12 of the 32
+# positions see fewer keys, in the 512 layers only).
+shapes_case hd512 tests/mixrun/hd512.mix "head_dim 512 global and 256 window kinds (Gemma 4's shapes, shared caches, head norms)" \
+  "full  = global kv_heads 1" "full  = window 20 kv_heads 1" "the 512 kind as a window of 20"
 
 # RoPE tables on emu (rope_scaling yarn, NoPE layers, a kind's own base; docs/model.md, "RoPE"): the
 # cpu backend's logits within the bf16 tolerance; the same model without them well beyond it.
