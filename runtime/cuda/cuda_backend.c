@@ -188,19 +188,28 @@ static CUdeviceptr rope_dev_table(const CudaState *s, int i) {
     return s->rope.rotated[i] ? s->rope_dev + (CUdeviceptr)((size_t)(i * s->rope.half) * sizeof(float)) : 0;
 }
 
+/* Part `part` (0 q, 1 k, 2 v) of the first row of layer i's fused qkv rows at qkv. */
+static CUdeviceptr qkv_part(const Backend *b, int i, CUdeviceptr qkv, int part) {
+    const ModelHeader lm = layer_model(b->layout, i);
+    const int64_t before = part == 0 ? 0 : lm.heads + (part - 1) * lm.kv_heads;
+    return qkv + (CUdeviceptr)(before * lm.head_dim * (int64_t)((const CudaState *)b->impl)->esize);
+}
+
 static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
     CudaState *s = b->impl;
     const int c = b->layout->layer[op->layer].cache;
     const int32_t elem = (int32_t)sizeof(int32_t);
     switch (op->kind) {
     case OP_ROPE_APPEND:
-    case OP_ROPE_Q: {   /* the kernel offsets each row's cache by its sequence: caches from slot 0 */
+    case OP_ROPE_Q: {   /* an owner: its fused qkv rows in, q out; the kernel offsets each row's cache by its
+                         * sequence: caches from slot 0 */
         bool owner = op->kind == OP_ROPE_APPEND;
         const CacheMap *cm = &s->plan.cache[c];
-        RopeParams p = {T(s, st, op->in[0]), owner ? T(s, st, op->in[1]) : 0, owner ? T(s, st, op->in[2]) : 0,
+        CUdeviceptr q = T(s, st, op->in[0]);
+        RopeParams p = {q, owner ? qkv_part(b, op->layer, q, 1) : 0, owner ? qkv_part(b, op->layer, q, 2) : 0,
                         s->caches + (CUdeviceptr)cm->k_offset, s->caches + (CUdeviceptr)cm->v_offset,
-                        T(s, st, op->in[owner ? 3 : 1]), T(s, st, op->in[owner ? 4 : 2]),
-                        rope_dev_table(s, op->layer), (int)st->rows, s->rope.scale[op->layer], 0, 0.0f};
+                        T(s, st, op->in[1]), T(s, st, op->in[2]), rope_dev_table(s, op->layer), (int)st->rows,
+                        s->rope.scale[op->layer], 0, 0.0f, owner ? T(s, st, op->out[0]) : 0};
         const ModelHeader *m = &b->layout->model;
         if (b->layout->layer[op->layer].rope.nope && m->nope_temperature_floor)   /* Llama 4's temperature */
             p.temp_floor = (int)(m->nope_temperature_floor < INT_MAX ? m->nope_temperature_floor : INT_MAX),
@@ -332,15 +341,19 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
         BiasAddParams p = {T(s, st, op->in[0]), w, (long long)(R * in)};
         return launch_op(b, st, op, R, &p, sizeof p);
     }
-    case OP_HEAD_NORM: {   /* qk_norm: every head of q (or k) in place, rows of head_dim: the kernel's heads a token */
-        RmsNormParams p = {T(s, st, op->in[0]), w, T(s, st, op->in[0]), (int)(R * s->plan.cg.kernel[op->kernel].heads)};
+    case OP_HEAD_NORM: {   /* qk_norm: every head of q (or k) in place, rows of head_dim: the kernel's heads a
+                            * token (an owner's in its fused qkv rows) */
+        const KernelVariant *v = &s->plan.cg.kernel[op->kernel];
+        CUdeviceptr x = v->row ? qkv_part(b, op->layer, T(s, st, op->in[0]), op->weight == WT_K_NORM) : T(s, st, op->in[0]);
+        RmsNormParams p = {x, w, x, (int)(R * v->heads)};
         return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_SILU_MUL:
     case OP_GELU_TANH_MUL:
     case OP_CLAMPED_SWIGLU_MUL: {
-        SiluMulParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]),
-                           (long long)(R * plan_gated_width(m, st->a->tensor[op->out[0]].name))};
+        int64_t width = plan_gated_width(m, st->a->tensor[op->out[0]].name);   /* one input: gate_up, up after gate */
+        CUdeviceptr up = op->nin == 1 ? T(s, st, op->in[0]) + (CUdeviceptr)(width * (int64_t)s->esize) : T(s, st, op->in[1]);
+        SiluMulParams p = {T(s, st, op->in[0]), up, T(s, st, op->out[0]), (long long)(R * width)};
         return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_LOGITS: return run_logits(b, st, op);
@@ -585,17 +598,20 @@ static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
     if (!model_matches_plan(b->model, p))
         return backend_open_error(err, errlen, 1, "internal error: the run plan's weights are not the model's tensors");
     uint16_t *staging = NULL;
+    float *src = NULL;   /* the slot's fp32 values: a fused slot's parts concatenated (model_fill_plan_weight) */
     CU_CHECK_GOTO(s->cu->cuMemAlloc(&s->weights, (size_t)p->weights_bytes), fail);
     b->mem.weights_bytes = p->weights_bytes;
     b->mem.weights_dtype = dtype_name(b->layout->model.dtype);
     s->layer = xcalloc((size_t)b->layout->nlayers + 1, sizeof *s->layer);
     for (int i = 0; i < p->nweights; i++) {
         const WeightSlot *w = &p->weight[i];
-        const float *src = model_plan_weight(b->model, w);
         int64_t count = w->rows * w->cols;
-        if (!src) {
+        src = xrealloc(src, (size_t)count * sizeof *src);
+        if (!model_fill_plan_weight(b->model, w, src)) {
             free(staging);
-            return backend_open_error(err, errlen, 1, "internal error: the model lacks the run plan's weight %d", i);
+            free(src);
+            return backend_open_error(err, errlen, 1, "internal error: the model lacks the run plan's weight %d (%s)", i,
+                                      weight_ref_name(w->ref));
         }
         staging = xrealloc(staging, (size_t)count * sizeof *staging);
         for (int64_t j = 0; j < count; j++)
@@ -605,9 +621,11 @@ static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
     }
     if (b->model->tied) s->lm_head = s->embed, s->lm_head_slot = s->embed_slot;
     free(staging);
+    free(src);
     return 0;
 fail:
     free(staging);
+    free(src);
     return last_cuda_error(err, errlen, 1);
 }
 

@@ -111,8 +111,8 @@ static const char *manifest_name(json_t *man, const Codegen *cg, const CudaLaunc
     json_t *layer = c->layer >= 0 ? json_array_get(json_object_get(man, "layers"), (size_t)c->layer) : NULL;
     const LayerKernels *lk = c->layer >= 0 ? &cg->layer[c->layer] : NULL;
     if (c->role == CL_BIAS_ADD && c->kernel == cg->bias_o) return json_string_value(json_object_get(model, "bias_add_o"));
-    if (c->role == CL_BIAS_ADD && lk)   /* q's or k/v's: the layer's (of its shape) */
-        return json_string_value(json_object_get(layer, c->kernel == lk->bias_q ? "bias_add_q" : "bias_add_kv"));
+    if (c->role == CL_BIAS_ADD && lk)   /* a reader's q's or an owner's fused q/k/v's: the layer's (of its shape) */
+        return json_string_value(json_object_get(layer, c->kernel == lk->bias_q ? "bias_add_q" : "bias_add_qkv"));
     if (c->role == CL_RMSNORM && lk && (c->kernel == lk->head_norm_q || c->kernel == lk->head_norm_k))
         return json_string_value(json_object_get(layer, c->kernel == lk->head_norm_q ? "head_norm_q" : "head_norm_k"));
     if (c->role == CL_SILU_MUL && (c->kernel == cg->expert_act || c->kernel == cg->shared_act))

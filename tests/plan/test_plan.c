@@ -446,7 +446,7 @@ static void test_activations(void) {
     for (int k = 0; k < 2; k++) {
         const ActPlan *full = k ? &p : &d;
         StepOptions o = {k ? STEP_PREFILL : STEP_DECODE, 4, 512, 32768, l.model.dtype, l.model.dtype,
-                         SPLIT_BY_CONTEXT, false, false, true, 0};
+                         SPLIT_BY_CONTEXT, false, false, true, 0, false};
         ActPlan lite;
         CHECK(plan_step(&l, &o, &lite) && lite.op == NULL && lite.tensor == NULL && lite.nops == full->nops);
         CHECK(lite.ntensors == full->ntensors && lite.planned_bytes == full->planned_bytes &&
