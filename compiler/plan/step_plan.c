@@ -343,7 +343,7 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
     int xf = unary(&b, OP_RMSNORM, -1, WT_NORM_FINAL, x, -1, "xf", rows_x(&b, s.tokens, s.hidden), s.act);
     /* logits of each sequence's last token only */
     int logits = unary(&b, OP_LOGITS, -1, WT_LM_HEAD, xf, -1, "logits", rows_x(&b, s.rows, s.vocab), s.logits);
-    if (s.decode && s.kernel_args)   /* the greedy tokens on the device: a greedy step copies back only these */
+    if (s.kernel_args)   /* the greedy tokens on the device: a greedy step copies back only these */
         unary(&b, OP_ARGMAX, -1, WT_NONE, logits, -1, "token_ids", s.rows, DT_INT32);
     ActPlan p = {.kind = o->kind, .tokens = s.tokens, .rows = s.rows, .parts = s.chunk_args >= 0 ? parts : 0,
                  .nops = b.op, .op = b.ops,

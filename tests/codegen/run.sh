@@ -73,7 +73,7 @@ summary() {
          (.caches[] | "cache \(.id) owner=\(.owner) capacity=\(.capacity) ring=\(.ring)"),
          (.layers[] | "layer \(.index) w=\(.window) cache=\(.cache) owner=\(.owner) \(.rope) \(.prefill)"
             + " \(.decode) \(.decode_reduce)" + (if .head_norm_q then " \(.head_norm_q) \(.head_norm_k // "-")" else "" end)
-            + (if .bias_add_q then " \(.bias_add_q) \(.bias_add_kv // "-")" else "" end))' "$1"
+            + (if .bias_add_q or .bias_add_qkv then " \(.bias_add_qkv // .bias_add_q)" else "" end))' "$1"
 }
 for g in tests/codegen/golden/*.txt; do
   base=$(basename "$g" .txt)            # e.g. gemma3-27b or kt-a
@@ -93,8 +93,8 @@ sed 's/head_dim 512/head_dim 256/' examples/gemma4-style.mix >"$tmp/g4-hd256.mix
 if "$MIXC" emit "$tmp/g4-hd256.mix" -o "$tmp/g4" 2>"$tmp/err"; then
   check gemma4-style-per-shape-kernels jq -e '.layers as $l | ([.kernels[] | select(.kind == "attn_decode") | [.name, .kv_heads, .group]]
       == [["attn_decode_hd256_g2_w512_cap1023_bf16", 4, 2], ["attn_decode_hd256_g8_global_cap131072_bf16", 1, 8]])
-    and $l[0].prefill == "attn_prefill_hd256_g2_w512_cap1023_bf16" and $l[0].head_norm_k == "head_norm_k_hd256_kv4_bf16"
-    and $l[5].prefill == "attn_prefill_hd256_g8_global_cap131072_bf16" and $l[5].head_norm_k == "head_norm_k_hd256_kv1_bf16"
+    and $l[0].prefill == "attn_prefill_hd256_g2_w512_cap1023_bf16" and $l[0].head_norm_k == "head_norm_k_hd256_kv4_row4096_bf16"
+    and $l[5].prefill == "attn_prefill_hd256_g8_global_cap131072_bf16" and $l[5].head_norm_k == "head_norm_k_hd256_kv1_row2560_bf16"
     and $l[5].rope == "rope_append_hd256_h8_kv1_cap131072_bf16" and $l[35].rope == "rope_q_hd256_h8_bf16"
     and $l[35].decode == "attn_decode_hd256_g8_global_cap131072_bf16" and $l[30].decode == $l[0].decode' "$tmp/g4/manifest.json"
 else fail gemma4-style-per-shape-kernels "$(cat "$tmp/err")"; fi
@@ -110,7 +110,7 @@ consistent() {   # every manifest kernel defined exactly once, every layer's ker
   [ "$(jq -r '.kernels[].name' "$d/manifest.json" | sort | uniq -d)" = "" ] || return 1
   jq -e '(.kernels | map(.name)) as $k | all(.layers[]; . as $l
            | [$l.rope, $l.prefill, $l.decode, $l.decode_reduce, $l.head_norm_q, $l.head_norm_k, $l.bias_add_q,
-              $l.bias_add_kv] | map(select(. != null)) | all(. as $n | $k | index($n)))
+              $l.bias_add_qkv] | map(select(. != null)) | all(. as $n | $k | index($n)))
          and (.layers | length) > 0' "$d/manifest.json" >/dev/null || return 1
   # No #include of our own headers may remain: kernels.cu must compile alone.
   ! grep -q '^#include "' "$d/kernels.cu"
