@@ -330,6 +330,7 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
     if (!b.ok) return false;
     /* a part has a token at least, so no more parts than tokens */
     const int64_t parts = o->parts < 1 ? 1 : o->parts < s.tokens ? o->parts : s.tokens;
+    if (!s.decode && s.kernel_args) s.rows = parts;   /* a batched prefill's logits: a row per part, all argmaxed */
     b.arena_only = o->arena_only;
     reserve(&b, l->nlayers);
     int tokens = tensor_new(&b, "tokens", -1, s.tokens, DT_INT32);   /* step inputs: ids and positions */

@@ -29,7 +29,7 @@
 #include <string.h>
 
 typedef struct {
-    double tokens, batch, ffn, hidden, q_width, kv_width, heads, kv_heads;
+    double tokens, batch, ffn, hidden, q_width, kv_width, qkv_width, heads, kv_heads;
     double experts, experts_per_token, shared_expert_ffn;
 } Vars;
 
@@ -65,6 +65,7 @@ static double expr_atom(Expr *e) {
     if (IS("hidden")) return e->v->hidden;
     if (IS("q_width")) return e->v->q_width;
     if (IS("kv_width")) return e->v->kv_width;
+    if (IS("qkv_width")) return e->v->qkv_width;
     if (IS("heads")) return e->v->heads;
     if (IS("kv_heads")) return e->v->kv_heads;
     if (IS("experts")) return e->v->experts;
@@ -260,7 +261,7 @@ int main(int argc, char **argv) {
         int n = cuda_backend_launch_plan(&plan, calls[c].decode, calls[c].tokens, &p);
         Vars v = {(double)calls[c].tokens, (double)calls[c].batch, (double)l.model.ffn, (double)l.model.hidden,
                   (double)(l.model.heads * l.model.head_dim), (double)(l.model.kv_heads * l.model.head_dim),
-                  (double)l.model.heads, (double)l.model.kv_heads, (double)l.model.experts,
+                  (double)((l.model.heads + 2 * l.model.kv_heads) * l.model.head_dim), (double)l.model.heads, (double)l.model.kv_heads, (double)l.model.experts,
                   (double)l.model.experts_per_token, (double)l.model.shared_expert_ffn};
         if (print) {
             printf("# %s (%lld tokens, batch %d)\n", calls[c].what, (long long)calls[c].tokens, calls[c].batch);
