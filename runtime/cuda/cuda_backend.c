@@ -407,7 +407,7 @@ bool cuda_prefill_argmax(Backend *b, const PrefillPart *parts, int n, int32_t *i
     for (int i = 0; i < n; i++) rows += parts[i].n, nlogits += parts[i].all_logits ? parts[i].n : 1;
     Step st = {&s->plan.prefill, &s->ints[0], false, rows, n, logits, lr, backend_logit_rows(parts, n, lr), NULL,
                parts, 0, ids, nlogits};
-    if (ids && !device_argmax(&st)) {   /* a part's every row asked: picked on the host from them */
+    if (ids && (nlogits != n || !device_argmax(&st))) {   /* a part's every row asked: picked on the host */
         free(lr);
         return backend_prefill_argmax_host(b, parts, n, ids, logits);
     }
