@@ -227,8 +227,8 @@ typedef struct RmsNormParams {
 
 /* silu_mul: out[i] = silu(gate[i]) * up[i] over n = tokens * FFN elements. */
 typedef struct SiluMulParams {
-    MIXC_DPTR(const void) gate;     /* [tokens, FFN] */
-    MIXC_DPTR(const void) up;       /* [tokens, FFN] */
+    MIXC_DPTR(const void) gate;     /* [tokens, FFN]; the dense MLP's: the fused gate_up rows [tokens, 2 FFN] */
+    MIXC_DPTR(const void) up;       /* [tokens, FFN]; the dense MLP's: gate + FFN */
     MIXC_DPTR(void) out;            /* [tokens, FFN]; may alias gate or up */
     long long n;
 } SiluMulParams;

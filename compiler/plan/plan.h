@@ -175,7 +175,8 @@ typedef enum {
     OP_MOE_GEMM,            /* out row (t, j) = in row (t or (t, j)) x the j-th chosen expert's weight^T */
     OP_MOE_COMBINE,         /* out row t = the sum over j of row (t, j), weighted by the route (docs/plan.md) */
     OP_LOGITS,              /* logits = the last row of each sequence x lm_head^T */
-    OP_ARGMAX,              /* token_ids = each logits row's greedy token (mixc_argmax), logit_softcap applied in place */
+    OP_ARGMAX,              /* token_ids = each logits row's greedy token (mixc_argmax), logit_softcap applied in place
+                             * (the kernels' steps, last: decode and prefill) */
     OP_COUNT
 } OpKind;
 
@@ -245,7 +246,7 @@ typedef struct {
 typedef struct {
     StepKind kind;
     int64_t tokens;         /* tokens in the step: batch (decode) or batch x chunk (prefill) */
-    int64_t rows;           /* sequences: rows of logits */
+    int64_t rows;           /* sequences: rows of logits (a kernels' prefill: a row per part) */
     int64_t parts;          /* prefill with kernel arguments: the most parts chunk_args holds; else 0 */
     int nops;
     PlanOp *op;             /* [nops], in execution order; NULL when planned arena_only */
