@@ -4,6 +4,10 @@ $(BUILD)/tests/plan/test_plan: $(BUILD)/tests/plan/test_plan.o $(CORE_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 TEST_PROGS += $(BUILD)/tests/plan/test_plan
+$(BUILD)/tests/plan/test_fusion: $(BUILD)/tests/plan/test_fusion.o $(CORE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/plan/test_fusion
 
 # `make bench-report`: the whole `mixc report` process on a generated 1000-layer layout.
 .PHONY: bench-report

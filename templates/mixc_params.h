@@ -248,8 +248,8 @@ typedef struct RmsNormParams {
 
 /* silu_mul: out[i] = silu(gate[i]) * up[i] over n = tokens * FFN elements. */
 typedef struct SiluMulParams {
-    MIXC_DPTR(const void) gate;     /* [tokens, FFN] */
-    MIXC_DPTR(const void) up;       /* [tokens, FFN] */
+    MIXC_DPTR(const void) gate;     /* [tokens, FFN]; the dense MLP's: the fused gate_up rows [tokens, 2 FFN] */
+    MIXC_DPTR(const void) up;       /* [tokens, FFN]; the dense MLP's: gate + FFN */
     MIXC_DPTR(void) out;            /* [tokens, FFN]; may alias gate or up */
     long long n;
 } SiluMulParams;
@@ -278,9 +278,9 @@ typedef struct EmbedParams {
 } EmbedParams;
 
 typedef struct RopeParams {
-    MIXC_DPTR(void) q;              /* [tokens, HEADS, HD], rotated in place */
-    MIXC_DPTR(const void) k;        /* [tokens, KV_HEADS, HD] (owners only; NULL for readers) */
-    MIXC_DPTR(const void) v;
+    MIXC_DPTR(void) q;              /* reader: [tokens, HEADS, HD], rotated in place; owner: the fused qkv rows */
+    MIXC_DPTR(const void) k;        /* owner: the first row's k in qkv (q + HEADS x HD); NULL for readers */
+    MIXC_DPTR(const void) v;        /* owner: the first row's v in qkv (k + KV_HEADS x HD) */
     MIXC_DPTR(void) k_cache;        /* sequence blocks (MIXC_KV_SEQ_BYTES) from sequence 0 (owners only) */
     MIXC_DPTR(void) v_cache;
     MIXC_DPTR(const int) pos;       /* [tokens] absolute position of each token */
@@ -290,6 +290,7 @@ typedef struct RopeParams {
     float scale;                    /* multiplies cos and sin (YaRN's attention factor; else 1) */
     int temp_floor;                 /* a NoPE layer's attention temperature (mixc_nope_temperature) scales */
     float temp_scale;               /* q: its floor and scale; temp_floor 0: none */
+    MIXC_DPTR(void) q_out;          /* owner: [tokens, HEADS, HD] the rotated q; unused by readers */
     MixcPagedKv paged;              /* a paged cache's (the kernel's PAGE > 0) */
 } RopeParams;
 

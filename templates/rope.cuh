@@ -1,5 +1,8 @@
 /* rope.cuh — RoPE on Q for every layer; on K, and the append of K and V into the layer's cache,
  * only for the layers that own a cache (OWNER = true). Readers of a shared cache have no K/V.
+ * An owner reads its fused qkv rows (q, k, v of a token in one row of (HEADS + 2 KV_HEADS) x HD:
+ * p.q, p.k and p.v point at the first row's q, k and v) and writes the rotated q to p.q_out
+ * ([tokens, HEADS, HD], what attention reads); a reader rotates its q ([tokens, HEADS, HD]) in place.
  *
  * RoPE is HF Llama's "rotate_half": dimension d pairs with d + HD/2,
  *   angle = pos * inv_freq[k]  (fp32, absolute positions; inv_freq the layer's table, computed once
@@ -46,7 +49,7 @@ __device__ __forceinline__ void rope_rotate(const RopeParams &p, int pos, int k,
 
 /* The quantized append of one token: warp w takes (KV head, K or V) items w, w + warps, ...; lane l
  * the pairs (k, k + HD/2), k = l, l + 32, ... (rotated for K). */
-template <class T, class KV, int HD, int KV_HEADS, long long CAP, long long PAGE>
+template <class T, class KV, int HD, int KV_HEADS, long long CAP, long long ROW, long long PAGE>
 __device__ __forceinline__ void rope_append_kv8(const RopeParams &p, int t, int pos) {
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;
     constexpr int PAIRS = (HD / 2 + 31) / 32;
@@ -55,7 +58,7 @@ __device__ __forceinline__ void rope_append_kv8(const RopeParams &p, int t, int 
     for (int item = warp; item < 2 * KV_HEADS; item += blockDim.x / 32) {
         const bool is_v = item >= KV_HEADS;
         const int h = item % KV_HEADS;
-        const T *in = static_cast<const T *>(is_v ? p.v : p.k) + ((size_t)t * KV_HEADS + h) * HD;
+        const T *in = static_cast<const T *>(is_v ? p.v : p.k) + (size_t)t * ROW + (size_t)h * HD;
         float x1[PAIRS], x2[PAIRS], absmax = 0.0f;
 #pragma unroll
         for (int i = 0; i < PAIRS; i++) {
@@ -90,25 +93,29 @@ __device__ __forceinline__ void rope_append_kernel(const RopeParams &p) {
     const int t = blockIdx.x;
     if (t >= p.tokens) return;
     const int pos = p.pos[t];
-    T *q = static_cast<T *>(p.q) + (size_t)t * HEADS * HD;
+    /* an owner's input rows: the fused qkv's (q, k, v of a token in one row); a reader's: q's */
+    constexpr long long ROW = OWNER ? (long long)(HEADS + 2 * KV_HEADS) * HD : (long long)HEADS * HD;
+    const T *q_in = static_cast<const T *>(p.q) + (size_t)t * ROW;
+    T *q = static_cast<T *>(OWNER ? p.q_out : p.q) + (size_t)t * HEADS * HD;
     for (int i = threadIdx.x; p.inv_freq && i < HEADS * (HD / 2); i += blockDim.x) {
         const int h = i / (HD / 2), k = i % (HD / 2);
-        rope_rotate<T, HD>(p, pos, k, q + h * HD, q + h * HD);
+        rope_rotate<T, HD>(p, pos, k, q_in + h * HD, q + h * HD);
     }
-    if (!p.inv_freq && p.temp_floor) {   /* a NoPE layer's attention temperature: q * factor, rounded once */
-        const float f = mixc_nope_temperature(pos, p.temp_floor, p.temp_scale);
-        for (int i = threadIdx.x; i < HEADS * HD; i += blockDim.x) q[i] = MixcElem<T>::from_float(mixc_to_float(q[i]) * f);
+    if (!p.inv_freq && (p.temp_floor || OWNER)) {   /* NoPE: q as it is (times Llama 4's attention temperature:
+                                                     * q * factor, rounded once), each element by one thread */
+        const float f = p.temp_floor ? mixc_nope_temperature(pos, p.temp_floor, p.temp_scale) : 1.0f;
+        for (int i = threadIdx.x; i < HEADS * HD; i += blockDim.x) q[i] = MixcElem<T>::from_float(mixc_to_float(q_in[i]) * f);
     }
-    if (!OWNER) return;
+    if constexpr (!OWNER) return;
     if constexpr (MixcKv<KV>::QUANT) {
-        rope_append_kv8<T, KV, HD, KV_HEADS, CAP, PAGE>(p, t, pos);
+        rope_append_kv8<T, KV, HD, KV_HEADS, CAP, ROW, PAGE>(p, t, pos);
         return;
     }
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;   /* a paged cache: the pool's row */
     const size_t slot = PAGE ? (size_t)Cache::row(Cache::table(p.paged, p.seq[t]), pos)
                              : (size_t)p.seq[t] * CAP + (size_t)(pos % CAP);
-    const T *k_in = static_cast<const T *>(p.k) + (size_t)t * KV_HEADS * HD;
-    const T *v_in = static_cast<const T *>(p.v) + (size_t)t * KV_HEADS * HD;
+    const T *k_in = static_cast<const T *>(p.k) + (size_t)t * ROW;
+    const T *v_in = static_cast<const T *>(p.v) + (size_t)t * ROW;
     T *k_out = static_cast<T *>(p.k_cache) + slot * KV_HEADS * HD;
     T *v_out = static_cast<T *>(p.v_cache) + slot * KV_HEADS * HD;
     for (int i = threadIdx.x; i < KV_HEADS * (HD / 2); i += blockDim.x) {

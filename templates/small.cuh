@@ -11,7 +11,8 @@
 /* out[t][i] = x[t][i] / sqrt(mean_i(x[t][i]^2) + eps) * (w_offset + w[i]) (w_offset 1 for
  * norm = rms_plus_one; without WEIGHTED, qk_l2_norm's x / rms(x): w unread, w_offset 1). Grid: [rows],
  * block: MIXC_SMALL_THREADS; rows are tokens, or with qk_norm tokens x heads rows of head_dim (in
- * place: each thread reads its elements before writing them). */
+ * place: each thread reads its elements before writing them): PER_ROW heads a token, a token's first
+ * ROW elements after the previous one's (a fused qkv row: q_width + 2 kv_width). */
 
 __device__ __forceinline__ float mixc_block_sum(float v, float *scratch /* [32] */) {
 #pragma unroll
@@ -25,14 +26,15 @@ __device__ __forceinline__ float mixc_block_sum(float v, float *scratch /* [32] 
     return total;
 }
 
-template <class T, int HIDDEN, bool WEIGHTED = true>
+template <class T, int HIDDEN, bool WEIGHTED = true, int PER_ROW = 1, long long ROW = HIDDEN>
 __device__ __forceinline__ void rmsnorm_kernel(const RmsNormParams &p, float eps, float w_offset = 0.0f) {
     __shared__ float scratch[32];
     const int t = blockIdx.x;
     if (t >= p.tokens) return;
-    const T *x = static_cast<const T *>(p.x) + (size_t)t * HIDDEN;
+    const size_t at = (size_t)(t / PER_ROW) * ROW + (size_t)(t % PER_ROW) * HIDDEN;   /* heads in a fused row */
+    const T *x = static_cast<const T *>(p.x) + at;
     const T *w = static_cast<const T *>(p.weight);
-    T *out = static_cast<T *>(p.out) + (size_t)t * HIDDEN;
+    T *out = static_cast<T *>(p.out) + at;
     float sq = 0.0f;
     for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x) {
         float v = mixc_to_float(x[i]);
@@ -44,23 +46,30 @@ __device__ __forceinline__ void rmsnorm_kernel(const RmsNormParams &p, float eps
 }
 
 /* out[i] = silu(gate[i]) * up[i] = gate / (1 + exp(-gate)) * up over n = tokens * FFN elements.
- * Grid: [ceil(n / MIXC_SMALL_THREADS)], block: MIXC_SMALL_THREADS. */
+ * Grid: [ceil(n / MIXC_SMALL_THREADS)], block: MIXC_SMALL_THREADS. With FFN (the dense MLP's fused
+ * gate_up, rows of 2 FFN: gate then up), element i of token t = i / FFN is read at t x 2 FFN + i % FFN
+ * of gate and of up (up: gate + FFN); FFN 0: at i. */
 
-template <class T> __device__ __forceinline__ void silu_mul_kernel(const SiluMulParams &p) {
-    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+template <long long FFN> __device__ __forceinline__ long long mixc_gated_at(long long i) {
+    if constexpr (FFN == 0) return i;
+    else return i / FFN * 2 * FFN + i % FFN;
+}
+
+template <class T, long long FFN = 0> __device__ __forceinline__ void silu_mul_kernel(const SiluMulParams &p) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, g_at = mixc_gated_at<FFN>(i);
     if (i >= p.n) return;
-    const float g = mixc_to_float(static_cast<const T *>(p.gate)[i]);
-    const float u = mixc_to_float(static_cast<const T *>(p.up)[i]);
+    const float g = mixc_to_float(static_cast<const T *>(p.gate)[g_at]);
+    const float u = mixc_to_float(static_cast<const T *>(p.up)[g_at]);
     static_cast<T *>(p.out)[i] = MixcElem<T>::from_float(g / (1.0f + __expf(-g)) * u);
 }
 
 /* out[i] = gelu_tanh(gate[i]) * up[i] (activation = gelu_tanh), the grid of silu_mul_kernel. */
 
-template <class T> __device__ __forceinline__ void gelu_tanh_mul_kernel(const SiluMulParams &p) {
-    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+template <class T, long long FFN = 0> __device__ __forceinline__ void gelu_tanh_mul_kernel(const SiluMulParams &p) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, g_at = mixc_gated_at<FFN>(i);
     if (i >= p.n) return;
-    const float g = mixc_to_float(static_cast<const T *>(p.gate)[i]);
-    const float u = mixc_to_float(static_cast<const T *>(p.up)[i]);
+    const float g = mixc_to_float(static_cast<const T *>(p.gate)[g_at]);
+    const float u = mixc_to_float(static_cast<const T *>(p.up)[g_at]);
     const float inner = 0.7978845608028654f * (g + 0.044715f * g * g * g);   /* sqrt(2/pi) (x + 0.044715 x^3) */
     static_cast<T *>(p.out)[i] = MixcElem<T>::from_float(0.5f * g * (1.0f + tanhf(inner)) * u);
 }
@@ -68,12 +77,12 @@ template <class T> __device__ __forceinline__ void gelu_tanh_mul_kernel(const Si
 /* out[i] = gpt-oss's clamped SwiGLU (activation = clamped_swiglu): with g = min(gate[i], limit) and
  * u = clamp(up[i], -limit, limit), g * sigmoid(alpha * g) * (u + 1); the grid of silu_mul_kernel. */
 
-template <class T> __device__ __forceinline__ void clamped_swiglu_mul_kernel(const SiluMulParams &p, float limit,
-                                                                            float alpha) {
-    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+template <class T, long long FFN = 0>
+__device__ __forceinline__ void clamped_swiglu_mul_kernel(const SiluMulParams &p, float limit, float alpha) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, g_at = mixc_gated_at<FFN>(i);
     if (i >= p.n) return;
-    const float g = fminf(mixc_to_float(static_cast<const T *>(p.gate)[i]), limit);
-    const float u = fminf(fmaxf(mixc_to_float(static_cast<const T *>(p.up)[i]), -limit), limit);
+    const float g = fminf(mixc_to_float(static_cast<const T *>(p.gate)[g_at]), limit);
+    const float u = fminf(fmaxf(mixc_to_float(static_cast<const T *>(p.up)[g_at]), -limit), limit);
     static_cast<T *>(p.out)[i] = MixcElem<T>::from_float(g / (1.0f + __expf(-alpha * g)) * (u + 1.0f));
 }
 

@@ -220,11 +220,13 @@ static int bias_variant(Codegen *cg, int64_t width, const char *width_name, cons
 /* qk_norm: an rmsnorm over each head of q (or k), rows of head_dim: `heads` rows per token;
  * qk_l2_norm: the same without a weight. k's name spells its rows a token (the layer's kv_heads: its
  * grid), q's are the model's heads. */
-static int head_norm_variant(const ModelHeader *m, Codegen *cg, char which, int64_t heads, const char *heads_name) {
+static int head_norm_variant(const ModelHeader *m, Codegen *cg, char which, int64_t heads, const char *heads_name,
+                             int64_t row) {
     KernelVariant v = {.kind = KV_RMSNORM, .block = MIXC_SMALL_THREADS, .width = m->head_dim, .heads = heads,
-                       .unweighted = m->qk_l2_norm};
-    char rows[32] = "";
+                       .unweighted = m->qk_l2_norm, .row = row};
+    char rows[64] = "";
     if (which == 'k') snprintf(rows, sizeof rows, "_kv%lld", (long long)heads);
+    if (row) snprintf(rows + strlen(rows), sizeof rows - strlen(rows), "_row%lld", (long long)row);   /* in qkv */
     snprintf(v.name, sizeof v.name, "head_%s_%c_hd%lld%s%s_%s", m->qk_l2_norm ? "l2norm" : "norm", which,
              (long long)m->head_dim, rows, m->norm == NORM_RMS_PLUS_ONE && !m->qk_l2_norm ? "_p1" : "", dtype_name(m->dtype));
     set_grid(&v, (GridRule){GRID_TOKENS, heads, heads_name, 1}, grid_const(1), grid_const(1));
@@ -244,17 +246,20 @@ static void model_variants(const Layout *l, Codegen *cg) {
         LayerKernels *lk = &cg->layer[i];
         lk->head_norm_q = lk->head_norm_k = -1;
         if (!m->qk_norm && !m->qk_l2_norm) continue;
-        lk->head_norm_q = head_norm_variant(&lm, cg, 'q', lm.heads, "heads");
-        if (l->layer[i].reads == i)   /* a reader projects no k; a kind's own kv_heads: a number in the formula */
-            lk->head_norm_k = head_norm_variant(&lm, cg, 'k', lm.kv_heads, lm.kv_heads == m->kv_heads ? "kv_heads" : NULL);
+        const bool owner = l->layer[i].reads == i;   /* an owner's q and k: in its fused qkv rows */
+        const int64_t qkv_row = owner ? (lm.heads + 2 * lm.kv_heads) * lm.head_dim : 0;
+        lk->head_norm_q = head_norm_variant(&lm, cg, 'q', lm.heads, "heads", qkv_row);
+        if (owner)   /* a reader projects no k; a kind's own kv_heads: a number in the formula */
+            lk->head_norm_k = head_norm_variant(&lm, cg, 'k', lm.kv_heads, lm.kv_heads == m->kv_heads ? "kv_heads" : NULL,
+                                                qkv_row);
     }
     cg->head_norm_q = l->nlayers ? cg->layer[0].head_norm_q : -1;   /* the manifest's model_kernels: layer 0's */
     cg->head_norm_k = l->nlayers ? cg->layer[0].head_norm_k : -1;
 
     cg->silu_mul = -1;   /* the dense MLP's gated activation (a mixture of experts has its own: moe_variants) */
-    if (!m->experts) {
-        v = (KernelVariant){.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS};
-        snprintf(v.name, sizeof v.name, "%s_mul_%s", activation_name(m->activation), dt);
+    if (!m->experts) {   /* over the fused gate_up rows: gate, then up */
+        v = (KernelVariant){.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS, .width = m->ffn};
+        snprintf(v.name, sizeof v.name, "%s_mul_f%lld_%s", activation_name(m->activation), (long long)m->ffn, dt);
         set_grid(&v, (GridRule){GRID_TOKENS, m->ffn, "ffn", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
         cg->silu_mul = add_variant(cg, &v);
     }
@@ -268,12 +273,12 @@ static void model_variants(const Layout *l, Codegen *cg) {
         const ModelHeader lm = layer_model(l, i);
         LayerKernels *lk = &cg->layer[i];
         const bool own = lm.head_dim != m->head_dim || lm.kv_heads != m->kv_heads;   /* the formula's width: a number */
-        lk->bias_q = m->qkv_bias ? bias_variant(cg, lm.heads * lm.head_dim, own ? NULL : "q_width", dt) : -1;
-        lk->bias_kv = m->qkv_bias && l->layer[i].reads == i
-                          ? bias_variant(cg, lm.kv_heads * lm.head_dim, own ? NULL : "kv_width", dt) : -1;
+        const bool owner = l->layer[i].reads == i;   /* its fused q/k/v rows; a reader's q rows */
+        lk->bias_q = m->qkv_bias && !owner ? bias_variant(cg, lm.heads * lm.head_dim, own ? NULL : "q_width", dt) : -1;
+        lk->bias_qkv = m->qkv_bias && owner ? bias_variant(cg, (lm.heads + 2 * lm.kv_heads) * lm.head_dim,
+                                                           own ? NULL : "qkv_width", dt) : -1;
     }
-    cg->bias_q = l->nlayers ? cg->layer[0].bias_q : -1;
-    cg->bias_kv = l->nlayers ? cg->layer[0].bias_kv : -1;
+    cg->bias_qkv = l->nlayers ? cg->layer[0].bias_qkv : -1;   /* layer 0 owns its cache */
     cg->bias_o = m->o_bias ? bias_variant(cg, m->hidden, "hidden", dt) : -1;
 
     v = (KernelVariant){.kind = KV_EMBED, .block = MIXC_SMALL_THREADS};
@@ -498,14 +503,18 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
         break;
     }
     case KV_RMSNORM:
-        if (v->unweighted)   /* qk_l2_norm: x / rms(x), p.weight unused */
+        if (v->row)   /* heads in a fused qkv's rows: `heads` rows a token, `row` elements apart */
+            buf_printf(out, "    rmsnorm_kernel<%s, %lld, %s, %lld, %lldLL>(p, %.9ef, %s);\n", T, (long long)v->width,
+                       v->unweighted ? "false" : "true", (long long)v->heads, (long long)v->row, m->norm_eps,
+                       m->norm == NORM_RMS_PLUS_ONE || v->unweighted ? "1.0f" : "0.0f");
+        else if (v->unweighted)   /* qk_l2_norm: x / rms(x), p.weight unused */
             buf_printf(out, "    rmsnorm_kernel<%s, %lld, false>(p, %.9ef, 1.0f);\n", T, (long long)v->width, m->norm_eps);
         else
             buf_printf(out, "    rmsnorm_kernel<%s, %lld>(p, %.9ef, %s);\n", T, (long long)(v->width ? v->width : m->hidden),
                        m->norm_eps, m->norm == NORM_RMS_PLUS_ONE ? "1.0f" : "0.0f");
         break;
     case KV_SILU_MUL:
-        buf_printf(out, "    %s_mul_kernel<%s>(p", activation_name(m->activation), T);
+        buf_printf(out, "    %s_mul_kernel<%s, %lldLL>(p", activation_name(m->activation), T, (long long)v->width);
         if (m->activation == ACT_CLAMPED_SWIGLU) buf_printf(out, ", %.9ef, %.9ef", m->swiglu_limit, m->swiglu_alpha);
         buf_puts(out, ");\n");
         break;
@@ -583,6 +592,7 @@ static json_t *kernel_json(const KernelVariant *v) {
     if (v->capacity) json_object_set_new(k, "capacity", json_integer(v->capacity));
     if (v->page) json_object_set_new(k, "page_tokens", json_integer(v->page));
     if (v->width) json_object_set_new(k, "width", json_integer(v->width));
+    if (v->row) json_object_set_new(k, "row", json_integer(v->row));
     if (v->kind == KV_MOE_GEMM)
         json_object_set_new(k, "moe", json_pack("{s:I, s:I, s:b}", "in", (json_int_t)v->moe_in, "out",
                                                 (json_int_t)v->moe_out, "down", v->moe_down));
@@ -632,7 +642,7 @@ static json_t *layer_json(const Layout *l, const Codegen *cg, int i) {
     const struct {   /* those of the layer's shape (model_kernels names layer 0's) */
         const char *key;
         int k;
-    } shaped[] = {{"bias_add_q", lk->bias_q}, {"bias_add_kv", lk->bias_kv}, {"head_norm_q", lk->head_norm_q},
+    } shaped[] = {{"bias_add_q", lk->bias_q}, {"bias_add_qkv", lk->bias_qkv}, {"head_norm_q", lk->head_norm_q},
                   {"head_norm_k", lk->head_norm_k}};
     for (size_t k = 0; k < sizeof shaped / sizeof shaped[0]; k++)
         if (shaped[k].k >= 0) json_object_set_new(o, shaped[k].key, json_string(cg->kernel[shaped[k].k].name));
@@ -668,10 +678,7 @@ char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
     json_object_set_new(model, "residual_add", json_string(cg->kernel[cg->residual_add].name));
     json_object_set_new(model, "embed", json_string(cg->kernel[cg->embed].name));
     json_object_set_new(model, "argmax", json_string(cg->kernel[cg->argmax].name));
-    if (cg->bias_q >= 0) {
-        json_object_set_new(model, "bias_add_q", json_string(cg->kernel[cg->bias_q].name));
-        json_object_set_new(model, "bias_add_kv", json_string(cg->kernel[cg->bias_kv].name));
-    }
+    if (cg->bias_qkv >= 0) json_object_set_new(model, "bias_add_qkv", json_string(cg->kernel[cg->bias_qkv].name));
     if (cg->bias_o >= 0) json_object_set_new(model, "bias_add_o", json_string(cg->kernel[cg->bias_o].name));
     if (cg->head_norm_q >= 0) {
         json_object_set_new(model, "head_norm_q", json_string(cg->kernel[cg->head_norm_q].name));

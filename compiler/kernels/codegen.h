@@ -79,7 +79,10 @@ typedef struct {
     int64_t page;           /* attention, RoPE append: a paged cache's rows per page (the kernels' PAGE, "_page16"
                              * in the name); 0: unpaged */
     int64_t width;          /* bias_add, and rmsnorm over heads (qk_norm): elements per row; router_bias_add:
-                             * the experts; 0 otherwise */
+                             * the experts; the dense MLP's gated activation: ffn (its input rows are the
+                             * fused gate_up's, 2 ffn wide); 0 otherwise */
+    int64_t row;            /* rmsnorm over heads in a fused qkv: elements from one token's row to the next
+                             * (q_width + 2 kv_width); 0: the heads' rows follow each other */
     int64_t moe_in, moe_out;    /* moe_gate_up, moe_down: the expert projection's [out][in]; 0 otherwise */
     bool moe_down;          /* moe_down: each row's input is its own expert row (else its token's) */
     bool unweighted;        /* rmsnorm over heads without a weight (qk_l2_norm) */
@@ -107,8 +110,10 @@ const char *kernel_params_name(KernelKind k);
 /* A layer's kernels: those of its shape (kv_heads, head_dim: a kind's own, else the header's). */
 typedef struct {
     int rope, prefill, decode, decode_reduce;   /* indexes into Codegen.kernel */
-    int bias_q, bias_kv;    /* qkv_bias: bias_add over its q rows and its k/v rows; -1 without */
-    int head_norm_q, head_norm_k;   /* qk_norm, qk_l2_norm: rmsnorm over its q's and k's heads; -1 without */
+    int bias_q, bias_qkv;   /* qkv_bias: bias_add over a reader's q rows, or an owner's fused q/k/v rows; -1
+                             * without */
+    int head_norm_q, head_norm_k;   /* qk_norm, qk_l2_norm: rmsnorm over its q's and k's heads (an owner's in its
+                                     * fused qkv rows); -1 without */
 } LayerKernels;
 
 typedef struct {
@@ -121,7 +126,7 @@ typedef struct {
     int64_t page_tokens;    /* rows per page of every cache that is not a ring (CodegenOptions'); 0: unpaged */
     int rmsnorm, silu_mul, residual_add, embed;   /* silu_mul: the dense MLP's gated activation (-1 with experts) */
     int argmax;             /* the decode step's greedy tokens from its logits */
-    int bias_q, bias_kv;    /* qkv_bias: layer 0's bias_add over q rows and over k/v rows (the manifest's
+    int bias_qkv;           /* qkv_bias: layer 0's bias_add over its fused q/k/v rows (the manifest's
                              * model_kernels; each layer's in LayerKernels); -1 without */
     int bias_o;             /* o_bias: bias_add over the o projection's rows (hidden); -1 without */
     int head_norm_q, head_norm_k;   /* qk_norm, qk_l2_norm: layer 0's rmsnorm over q's and k's heads (rows of

@@ -195,6 +195,6 @@ const char *op_kind_name(OpKind k) {
 
 bool plan_activations(const Layout *l, StepKind kind, int64_t batch, int64_t chunk, int64_t context,
                       ActPlan *out) {
-    StepOptions o = {kind, batch, chunk, context, l->model.dtype, l->model.dtype, SPLIT_BY_CONTEXT, false, false, false, 0};
+    StepOptions o = {kind, batch, chunk, context, l->model.dtype, l->model.dtype, SPLIT_BY_CONTEXT, false, false, false, 0, false};
     return plan_step(l, &o, out);
 }

@@ -175,7 +175,8 @@ typedef enum {
     OP_MOE_GEMM,            /* out row (t, j) = in row (t or (t, j)) x the j-th chosen expert's weight^T */
     OP_MOE_COMBINE,         /* out row t = the sum over j of row (t, j), weighted by the route (docs/plan.md) */
     OP_LOGITS,              /* logits = the last row of each sequence x lm_head^T */
-    OP_ARGMAX,              /* token_ids = each logits row's greedy token (mixc_argmax), logit_softcap applied in place */
+    OP_ARGMAX,              /* token_ids = each logits row's greedy token (mixc_argmax), logit_softcap applied in place
+                             * (the kernels' steps, last: decode and prefill) */
     OP_COUNT
 } OpKind;
 
@@ -191,6 +192,11 @@ typedef enum {
     WT_ROUTER, WT_ROUTER_BIAS, WT_EXPERT_GATE, WT_EXPERT_GATE_BIAS, WT_EXPERT_UP, WT_EXPERT_UP_BIAS,
     WT_EXPERT_DOWN, WT_EXPERT_DOWN_BIAS, WT_SHARED_GATE, WT_SHARED_UP, WT_SHARED_DOWN,
     WT_SINKS,                       /* a layer with sinks: one logit per query head, [heads] */
+    /* fused projections (a plan with StepOptions.fused: the kernel targets): a cache owner's Wq, Wk,
+     * Wv rows concatenated [q_width + 2 kv_width][hidden] and their biases [q_width + 2 kv_width]; a
+     * dense MLP's Wgate, Wup rows concatenated [2 ffn][hidden]. Filled at load from their parts
+     * (plan_fused_parts); no checkpoint holds them. */
+    WT_QKV, WT_QKV_BIAS, WT_GATE_UP,
     WT_COUNT
 } WeightRef;
 
@@ -231,12 +237,16 @@ typedef struct {
     /* A prefill step with kernel arguments: the most sequences whose chunks it holds (a batched
      * prefill: chunk_args holds their table, PREFILL_ARGS_INTS); 0 counts as 1. */
     int64_t parts;
+    /* Fused projections: a cache owner's q, k and v by one GEMM into "qkv" ([tokens][q_width + 2
+     * kv_width], its bias and head norms applied there; RoPE reads it and writes q), a dense MLP's
+     * gate and up by one into "gate_up" ([tokens][2 ffn], the gated activation reads both halves). */
+    bool fused;
 } StepOptions;
 
 typedef struct {
     StepKind kind;
     int64_t tokens;         /* tokens in the step: batch (decode) or batch x chunk (prefill) */
-    int64_t rows;           /* sequences: rows of logits */
+    int64_t rows;           /* sequences: rows of logits (a kernels' prefill: a row per part) */
     int64_t parts;          /* prefill with kernel arguments: the most parts chunk_args holds; else 0 */
     int nops;
     PlanOp *op;             /* [nops], in execution order; NULL when planned arena_only */
@@ -264,8 +274,16 @@ bool plan_weight_is_bias(WeightRef w);
 bool plan_weight_is_vector(WeightRef w);
 /* The bias of a stacked expert projection (WT_EXPERT_GATE, _UP or _DOWN: its _BIAS, with moe_bias). */
 WeightRef plan_expert_bias(WeightRef w);
-/* Whether layer i has weight w: K and V's only in cache owners, the variations' only with them. */
+/* Whether layer i has weight w: K and V's only in cache owners, the variations' only with them;
+ * the fused WT_QKV (and WT_QKV_BIAS) in owners, WT_GATE_UP in dense MLPs. */
 bool plan_layer_has_weight(const Layout *l, int i, WeightRef w);
+/* The weights a fused weight concatenates, in row order (WT_QKV: Wq, Wk, Wv); returns how many (0 for
+ * a weight that is not fused). */
+int plan_fused_parts(WeightRef w, WeightRef parts[3]);
+/* The weight that holds layer i's w in a plan with fused projections (fused true): WT_QKV for an
+ * owner's WT_Q (WT_NONE for its WT_K and WT_V: already in it), WT_QKV_BIAS likewise, WT_GATE_UP for a
+ * dense WT_GATE (WT_NONE for WT_UP); w itself otherwise. */
+WeightRef plan_fused_slot(const Layout *l, int i, WeightRef w, bool fused);
 /* A layer's weights in the order checkpoints and run plans list them (model.c, run_plan.c). */
 extern const WeightRef plan_layer_weight_order[];
 extern const int plan_layer_weight_count;

@@ -63,8 +63,10 @@ static bool plan_weight_map(const Layout *l, RunPlan *p) {
     add_weight(p, m, -1, WT_EMBED);
     for (int i = 0; i < l->nlayers; i++) {
         const ModelHeader lm = layer_model(l, i);   /* q/k/v/o and head norms by the layer's own shape */
-        for (int k = 0; k < plan_layer_weight_count; k++)
-            if (plan_layer_has_weight(l, i, plan_layer_weight_order[k])) add_weight(p, &lm, i, plan_layer_weight_order[k]);
+        for (int k = 0; k < plan_layer_weight_count; k++) {   /* the kernels' plan: fused where it fuses */
+            WeightRef w = plan_fused_slot(l, i, plan_layer_weight_order[k], p->opt.kernels);
+            if (w != WT_NONE && plan_layer_has_weight(l, i, plan_layer_weight_order[k])) add_weight(p, &lm, i, w);
+        }
     }
     add_weight(p, m, -1, WT_NORM_FINAL);
     if (!m->tie_embeddings) add_weight(p, m, -1, WT_LM_HEAD);
@@ -208,10 +210,11 @@ static int op_kernel(const Codegen *cg, const ActPlan *a, const PlanOp *op, bool
     case OP_GELU_TANH_MUL:
     case OP_CLAMPED_SWIGLU_MUL: return gated_kernel(cg, a, op);   /* the model's gated activation */
     case OP_BIAS_ADD:
-        return op->weight == WT_Q_BIAS         ? lk->bias_q    /* q's and k/v's: of the layer's shape */
+        return op->weight == WT_Q_BIAS         ? lk->bias_q    /* a reader's q's, an owner's q/k/v's: of its shape */
+               : op->weight == WT_QKV_BIAS     ? lk->bias_qkv
                : op->weight == WT_O_BIAS       ? cg->bias_o
                : op->weight == WT_ROUTER_BIAS  ? cg->router_bias
-                                               : lk->bias_kv;
+                                               : -1;   /* bk, bv: in bqkv on the kernels' plan */
     case OP_HEAD_NORM: return op->weight == WT_Q_NORM ? lk->head_norm_q : lk->head_norm_k;
     case OP_MOE_ROUTE: return cg->moe_route;
     case OP_MOE_GEMM: return op->weight == WT_EXPERT_DOWN ? cg->moe_down : cg->moe_gate_up;
@@ -231,7 +234,8 @@ static bool plan_steps(const Layout *l, RunPlan *p) {
     int64_t context = p->has_kernels ? p->cg.context : o->context, chunk = run_plan_chunk(p);
     StepOptions prefill = {STEP_PREFILL, 1, chunk, context, o->act_dtype, o->logits_dtype,
                            o->kernels ? SPLIT_ALWAYS : SPLIT_NEVER, o->kernels, !o->kernels, false,
-                           o->batch};   /* a batched prefill: a chunk of every slot at most (plan_step caps it) */
+                           o->batch, o->kernels};   /* a batched prefill: a chunk of every slot at most (plan_step caps
+                                                     * it); the kernels' plan fuses the projections (docs/plan.md) */
     StepOptions decode = prefill;
     decode.kind = STEP_DECODE;
     decode.parts = 0;

@@ -67,7 +67,10 @@ typedef struct {
 
 /* One weight tensor: the checkpoint's [rows][cols] (cols 1 for norm weights), in the order
  * runtime/model/model.c lists them (model_tensors): the embedding; per layer norm_in, wq, wk and wv
- * (cache owners), wo, norm_post, w_gate, w_up, w_down; norm_final; lm_head unless tied. */
+ * (cache owners), wo, norm_post, w_gate, w_up, w_down; norm_final; lm_head unless tied. On the
+ * kernels' plans (opt.kernels) a cache owner's wq, wk, wv are one slot wqkv (their rows
+ * concatenated; bq, bk, bv: bqkv) where wq stood, and a dense MLP's w_gate, w_up one slot w_gate_up
+ * (plan_fused_slot; filled at load by model_fill_plan_weight). */
 typedef struct {
     int layer;              /* -1 outside the layers */
     WeightRef ref;

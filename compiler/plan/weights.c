@@ -125,12 +125,15 @@ void plan_weight_shape(const ModelHeader *m, WeightRef w, int64_t *in, int64_t *
     case WT_SHARED_GATE:
     case WT_SHARED_UP: *out = m->shared_expert_ffn; break;
     case WT_SHARED_DOWN: *in = m->shared_expert_ffn, *out = d; break;
+    case WT_QKV: *out = qw + 2 * kvw; break;
+    case WT_QKV_BIAS: *in = qw + 2 * kvw, *out = 1; break;
+    case WT_GATE_UP: *out = 2 * m->ffn; break;
     default: *out = 1; break;
     }
 }
 
 bool plan_weight_is_bias(WeightRef w) {
-    return w == WT_Q_BIAS || w == WT_K_BIAS || w == WT_V_BIAS || w == WT_O_BIAS || w == WT_ROUTER_BIAS ||
+    return w == WT_Q_BIAS || w == WT_K_BIAS || w == WT_V_BIAS || w == WT_QKV_BIAS || w == WT_O_BIAS || w == WT_ROUTER_BIAS ||
            w == WT_EXPERT_GATE_BIAS || w == WT_EXPERT_UP_BIAS || w == WT_EXPERT_DOWN_BIAS;
 }
 
@@ -155,10 +158,11 @@ const int plan_layer_weight_count = (int)(sizeof plan_layer_weight_order / sizeo
 
 bool plan_layer_has_weight(const Layout *l, int i, WeightRef w) {
     const ModelHeader *m = &l->model;
-    bool kv = w == WT_K || w == WT_V || w == WT_K_BIAS || w == WT_V_BIAS || w == WT_K_NORM;
+    bool kv = w == WT_K || w == WT_V || w == WT_K_BIAS || w == WT_V_BIAS || w == WT_K_NORM || w == WT_QKV ||
+              w == WT_QKV_BIAS;
     if (kv && l->layer[i].reads != i) return false;
     if (w == WT_O_BIAS) return m->o_bias;
-    if (w == WT_GATE || w == WT_UP || w == WT_DOWN) return !m->experts;
+    if (w == WT_GATE || w == WT_UP || w == WT_DOWN || w == WT_GATE_UP) return !m->experts;
     if (w >= WT_ROUTER && w <= WT_EXPERT_DOWN_BIAS) return m->experts && (!plan_weight_is_bias(w) || m->moe_bias);
     if (w >= WT_SHARED_GATE && w <= WT_SHARED_DOWN) return m->shared_expert_ffn != 0;
     if (w == WT_SINKS) return l->layer[i].sinks;
@@ -180,7 +184,25 @@ const char *weight_ref_name(WeightRef w) {
         [WT_EXPERT_UP_BIAS] = "experts_up_bias", [WT_EXPERT_DOWN] = "experts_down",
         [WT_EXPERT_DOWN_BIAS] = "experts_down_bias", [WT_SHARED_GATE] = "shared_gate",
         [WT_SHARED_UP] = "shared_up", [WT_SHARED_DOWN] = "shared_down",
-        [WT_SINKS] = "sinks",
+        [WT_SINKS] = "sinks", [WT_QKV] = "wqkv", [WT_QKV_BIAS] = "bqkv", [WT_GATE_UP] = "w_gate_up",
     };
     return (unsigned)w < WT_COUNT ? names[w] : "?";
+}
+
+int plan_fused_parts(WeightRef w, WeightRef parts[3]) {
+    static const WeightRef qkv[3] = {WT_Q, WT_K, WT_V}, bias[3] = {WT_Q_BIAS, WT_K_BIAS, WT_V_BIAS},
+                           gate_up[3] = {WT_GATE, WT_UP, WT_NONE};
+    const WeightRef *p = w == WT_QKV ? qkv : w == WT_QKV_BIAS ? bias : w == WT_GATE_UP ? gate_up : NULL;
+    if (!p) return 0;
+    memcpy(parts, p, sizeof qkv);
+    return w == WT_GATE_UP ? 2 : 3;
+}
+
+WeightRef plan_fused_slot(const Layout *l, int i, WeightRef w, bool fused) {
+    const bool owner = l->layer[i].reads == i, dense = !l->model.experts;
+    if (!fused) return w;
+    if (owner && (w == WT_Q || w == WT_Q_BIAS)) return w == WT_Q ? WT_QKV : WT_QKV_BIAS;
+    if (owner && (w == WT_K || w == WT_V || w == WT_K_BIAS || w == WT_V_BIAS)) return WT_NONE;
+    if (dense && (w == WT_GATE || w == WT_UP)) return w == WT_GATE ? WT_GATE_UP : WT_NONE;
+    return w;
 }

@@ -196,7 +196,7 @@ typedef struct {
 static void *plan_step_arena(void *arg) {
     StepArena *s = arg;
     StepOptions o = {s->kind, s->batch, s->chunk, s->context, s->l->model.dtype, s->l->model.dtype,
-                     SPLIT_BY_CONTEXT, false, false, true, 0};
+                     SPLIT_BY_CONTEXT, false, false, true, 0, false};
     ActPlan a;
     s->ok = plan_step(s->l, &o, &a);
     if (s->ok) {

@@ -11,12 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Prefills sequence seq in chunks. logits: [n][vocab] when all, else [vocab] (the last). */
-bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float *logits, bool all) {
+bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float *logits, bool all, int32_t *pick) {
     int64_t chunk = run_plan_chunk(b->plan), vocab = b->layout->model.vocab;
     for (int64_t off = 0; off < n; off += chunk) {
         int64_t len = n - off < chunk ? n - off : chunk;
-        if (!backend_prefill(b, seq, t + off, len, all ? logits + off * vocab : logits, all)) return false;
+        PrefillPart part = {seq, t + off, len, all};
+        float *out = !logits ? NULL : all ? logits + off * vocab : logits;
+        bool ok = pick && off + len == n ? b->ops->prefill_argmax(b, &part, 1, pick, out)   /* the last chunk picks */
+                                         : b->ops->prefill_batch(b, &part, 1, out);
+        if (!ok) return false;
     }
     return true;
 }
@@ -79,14 +82,14 @@ static int print_bench_json(const Backend *b, const BenchFigures *f) {
     return serve_print_json(j, "bench figures");
 }
 
-/* Prefills the B sequences of L tokens as a server would: each call (ops->prefill_batch) packs up to
+/* Prefills the B sequences of L tokens as a server would: each call (ops->prefill_argmax) packs up to
  * the plan's chunk of tokens, a chunk of each sequence in turn, so short prompts share a call.
- * logits: [B][vocab], each sequence's last token's. */
-static bool prefill_packed(Backend *b, const int32_t *prompt, int64_t L, int B, float *logits, double start) {
-    int64_t chunk = run_plan_chunk(b->plan), V = b->layout->model.vocab, off = 0;
+ * next: [B], each sequence's greedy pick after its prompt (only the ids come back). */
+static bool prefill_packed(Backend *b, const int32_t *prompt, int64_t L, int B, int32_t *next, double start) {
+    int64_t chunk = run_plan_chunk(b->plan), off = 0;
     int most = B < chunk ? B : (int)chunk, s = 0;
     PrefillPart *parts = xcalloc((size_t)most, sizeof *parts);
-    float *rows = xcalloc((size_t)most * (size_t)V, sizeof(float));
+    int32_t *picks = xcalloc((size_t)most, sizeof *picks);
     double last = start;
     bool ok = true;
     while (ok && s < B) {
@@ -97,14 +100,13 @@ static bool prefill_packed(Backend *b, const int32_t *prompt, int64_t L, int B, 
             room -= len, off += len;
             if (off == L) s++, off = 0;
         }
-        ok = b->ops->prefill_batch(b, parts, n, rows);
-        for (int i = 0; ok && i < n; i++)   /* a part that ends its prompt: that sequence's logits */
-            if (parts[i].tokens + parts[i].n == prompt + (int64_t)parts[i].slot * L + L)
-                memcpy(logits + (int64_t)parts[i].slot * V, rows + (int64_t)i * V, (size_t)V * sizeof(float));
+        ok = b->ops->prefill_argmax(b, parts, n, picks, NULL);
+        for (int i = 0; ok && i < n; i++)   /* a part that ends its prompt: that sequence's pick */
+            if (parts[i].tokens + parts[i].n == prompt + (int64_t)parts[i].slot * L + L) next[parts[i].slot] = picks[i];
         if (s > first) progress_line(start, &last, "prefill: sequence", s, B);
     }
     free(parts);
-    free(rows);
+    free(picks);
     return ok;
 }
 
@@ -122,15 +124,12 @@ static bool picks_valid(Backend *b, const int32_t *next, int B) {
 
 int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
     int B = b->cfg.nseq;
-    int64_t V = b->layout->model.vocab;
-    float *logits = xcalloc((size_t)(B * V), sizeof(float));
     int32_t *next = xcalloc((size_t)B, sizeof *next), *fed = xcalloc((size_t)B, sizeof *fed);
     int *slots = xcalloc((size_t)B, sizeof *slots);
     double start = mono_seconds(), last = start;
-    bool ok = prefill_packed(b, prompt, L, B, logits, start);
+    bool ok = prefill_packed(b, prompt, L, B, next, start);
     json_t *first = json_array();
     for (int s = 0; ok && s < B; s++) {
-        next[s] = mixc_argmax(logits + (int64_t)s * V, V);
         json_array_append_new(first, json_integer(next[s]));
         slots[s] = s;
     }
@@ -145,7 +144,6 @@ int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
     free(next);
     free(fed);
     free(slots);
-    free(logits);
     int rc = 0;
     BenchFigures f = {L, G, t_prefill, t_decode, first};
     if (!ok)

@@ -475,9 +475,8 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
     int *slots = xcalloc((size_t)B, sizeof *slots);
     bool ok = true;
     for (int64_t s = 0; s < B && ok; s++) {
-        float *out = dump ? rows + row0[s] * V : last + s * V;
-        ok = prefill_all(b, (int)s, pr->ids + pr->start[s], pr->len[s], out, dump);
-        next[s] = mixc_argmax(out + (dump ? pr->len[s] - 1 : 0) * V, V);
+        /* the first pick by the backend (prefill_argmax: the device's on cuda); the logits for the dump only */
+        ok = prefill_all(b, (int)s, pr->ids + pr->start[s], pr->len[s], dump ? rows + row0[s] * V : NULL, dump, &next[s]);
         slots[s] = (int)s;
     }
     int64_t made = N;   /* tokens generated: fewer when --text's sequence ends at its EOS */

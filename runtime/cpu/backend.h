@@ -82,6 +82,13 @@ typedef struct {
      * on the device and only the n ids come back (n x 4 bytes), the logits only when asked, through
      * page-locked memory; the cpu backend picks on the host (backend_decode_argmax_host). */
     bool (*decode_argmax)(Backend *b, const int *slots, int n, const int32_t *tokens, int32_t *ids, float *logits);
+    /* prefill_batch that also picks each part's greedy token: ids[i] = mixc_argmax of part i's last
+     * logits row (what a part that ends its prompt emits). logits (may be NULL): as prefill_batch gives
+     * them. On the cuda backend (and emu) the prefill schedule's last op is the argmax, as a decode
+     * step's: only the n ids come back (n x 4 bytes), the logits only when asked; a part asking all its
+     * rows' logits has them picked on the host. The cpu backend picks on the host
+     * (backend_prefill_argmax_host). */
+    bool (*prefill_argmax)(Backend *b, const PrefillPart *parts, int n, int32_t *ids, float *logits);
 } BackendOps;
 
 struct Backend {
@@ -237,6 +244,8 @@ int backend_logit_rows(const PrefillPart *parts, int n, LogitRows *out);
 bool backend_check_decode(Backend *b, const int *slots, int n, const int32_t *tokens);
 /* ops->decode_argmax on the host: decode_slots into logits (or a buffer of its own when NULL), then
  * mixc_argmax of each row (the cpu backend's). */
+/* prefill_argmax by prefill_batch and mixc_argmax on the host: the cpu backend's. */
+bool backend_prefill_argmax_host(Backend *b, const PrefillPart *parts, int n, int32_t *ids, float *logits);
 bool backend_decode_argmax_host(Backend *b, const int *slots, int n, const int32_t *tokens, int32_t *ids,
                                 float *logits);
 /* ops->decode of every backend: decode_slots over slots 0..nseq-1. */

@@ -59,3 +59,17 @@ bool backend_decode_argmax_host(Backend *b, const int *slots, int n, const int32
     if (rows != logits) free(rows);
     return ok;
 }
+
+bool backend_prefill_argmax_host(Backend *b, const PrefillPart *parts, int n, int32_t *ids, float *logits) {
+    const int64_t V = b->layout->model.vocab;
+    int64_t nrows = 0;
+    for (int i = 0; i < n; i++) nrows += parts[i].all_logits ? parts[i].n : 1;
+    float *rows = logits ? logits : xcalloc((size_t)(nrows > 0 ? nrows : 1) * (size_t)V, sizeof(float));
+    bool ok = b->ops->prefill_batch(b, parts, n, rows);
+    for (int i = 0, r = 0; i < n && ok; i++) {   /* part i's rows: its last is its pick's */
+        r += parts[i].all_logits ? (int)parts[i].n : 1;
+        ids[i] = mixc_argmax(rows + (int64_t)(r - 1) * V, V);
+    }
+    if (rows != logits) free(rows);
+    return ok;
+}

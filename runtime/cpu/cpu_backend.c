@@ -662,7 +662,7 @@ void backend_release(Backend *b) {
 }
 
 static const BackendOps cpu_ops = {"cpu", cpu_prefill_batch, backend_decode_all, cpu_decode_slots, cpu_close,
-                                   backend_decode_argmax_host};
+                                   backend_decode_argmax_host, backend_prefill_argmax_host};
 
 /* ------------------------------------------------------------------ opening */
 

@@ -15,74 +15,13 @@
  * layout are checked without one (tests/cuda); the numerics are checked by scripts/gpu-check.sh,
  * which needs a GPU.
  */
-#include "cuda_backend.h"
-
-#include "cuda_check.h"
-#include "run_plan.h"
+#include "cuda_state.h"
+#include "cuda_pages.h"
 
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The kernels' parameter structs, with device pointers as the driver API's CUdeviceptr. */
-#define MIXC_DPTR(T) CUdeviceptr
-#include "kernel_params.h"
-#include "cuda_pages.h"
-
-/* ------------------------------------------------------------------ state */
-
-typedef struct {
-    CUdeviceptr w[WT_COUNT];    /* by WeightRef */
-    const WeightSlot *slot[WT_COUNT];   /* the plan's: its shape, by the layer's kv_heads and head_dim */
-} DevLayer;
-
-/* The int inputs of a step, by tensor index (-1 when the step has none: decode has no chunk_args). */
-typedef struct {
-    int tokens, positions, sequences, chunk_args;
-} StepInts;
-
-typedef struct {
-    CudaDevice device;
-    const CudaDriver *cu;   /* device.cu, device.bl */
-    const CublasApi *bl;
-    CUdevice dev;
-    CUcontext ctx;
-    bool ctx_retained;
-    cublasHandle_t blas;
-    CUmodule mod;
-    RunPlan plan;           /* what is allocated and what runs */
-    bool plan_ready;
-    CUfunction *fn;         /* [plan.cg.nkernels] */
-    cudaDataType dt;        /* CUDA_R_16BF or CUDA_R_16F */
-    size_t esize;
-    /* weights */
-    CUdeviceptr weights, embed, lm_head, norm_final;
-    const WeightSlot *embed_slot, *lm_head_slot, *norm_final_slot;   /* tied: lm_head's is embed's */
-    DevLayer *layer;
-    RopeTables rope;        /* every layer's RoPE table, and its device copy */
-    CUdeviceptr rope_dev;
-    /* the KV allocation and the arena, laid out by the plan */
-    CUdeviceptr caches, arena;
-    CUdeviceptr workspace;  /* cuBLAS's (the plan's workspace_bytes; cuda only) */
-    StepInts ints[2];       /* prefill, decode */
-    int32_t *host_ints;     /* staging for the largest int input */
-    int32_t *prefill_rows;  /* a prefill step's ids, positions and slots ([3][chunk]) */
-    float *scale;           /* [nlayers] each layer's softmax scale (its head_dim's, model_attention_scale) */
-    void *pinned;           /* page-locked staging of what a step copies back: the plan's logits (or token ids) */
-    size_t pinned_bytes;
-    bool print_plan;
-    int sm_count;           /* the device's multiprocessors (0 when the driver does not say) */
-    CUstream stream;        /* every launch and GEMM */
-    /* MIXC_CUDA_GRAPHS=1: the decode step's kernels and GEMMs (all but the logits) captured once per
-     * key (rows, logits asked, each layer's split count) and replayed; positions and tokens are read
-     * on the device, so a step only uploads them. */
-    bool graphs;
-    CUgraphExec graph;
-    int *graph_key;         /* [nlayers + 2]; graph_key[0] = 0: none captured */
-    FILE *route_log;        /* MIXC_ROUTE_LOG: every route op's rows, for the cpu's MIXC_ROUTE_REPLAY */
-    float *route_host;
-} CudaState;
 
 /* The last failed check, into the backend's error. */
 static bool step_failed(Backend *b) {
@@ -105,8 +44,15 @@ typedef struct {
     const int *slots;   /* decode: [rows] the cache block (slot) of each row */
     const PrefillPart *parts;   /* prefill: [batch] */
     int ntiles;         /* prefill: the tile table's entries (mixc_prefill_args) */
-    int32_t *ids;       /* decode: [rows] the argmax codes (mixc_argmax) asked for; NULL: none */
+    int32_t *ids;       /* [nlogits] the argmax codes (mixc_argmax) asked for; NULL: none */
+    int64_t nlogits;    /* the logits rows asked (lr's): a decode step's rows, a prefill's parts' */
 } Step;
+
+/* Whether the step's argmax op runs: the schedule has it (after the logits) and the logits rows asked
+ * fit the plan's logits tensor (a part asking all its rows' logits may pass it: then none runs). */
+static bool device_argmax(const Step *st) {
+    return st->a->nops > 0 && st->a->op[st->a->nops - 1].kind == OP_ARGMAX && st->nlogits <= st->a->rows;
+}
 
 static CUdeviceptr T(const CudaState *s, const Step *st, int t) {
     return s->arena + (CUdeviceptr)st->a->item[t].offset;
@@ -189,19 +135,28 @@ static CUdeviceptr rope_dev_table(const CudaState *s, int i) {
     return s->rope.rotated[i] ? s->rope_dev + (CUdeviceptr)((size_t)(i * s->rope.half) * sizeof(float)) : 0;
 }
 
+/* Part `part` (0 q, 1 k, 2 v) of the first row of layer i's fused qkv rows at qkv. */
+static CUdeviceptr qkv_part(const Backend *b, int i, CUdeviceptr qkv, int part) {
+    const ModelHeader lm = layer_model(b->layout, i);
+    const int64_t before = part == 0 ? 0 : lm.heads + (part - 1) * lm.kv_heads;
+    return qkv + (CUdeviceptr)(before * lm.head_dim * (int64_t)((const CudaState *)b->impl)->esize);
+}
+
 static bool run_attention_op(Backend *b, const Step *st, const PlanOp *op) {
     CudaState *s = b->impl;
     const int c = b->layout->layer[op->layer].cache;
     const int32_t elem = (int32_t)sizeof(int32_t);
     switch (op->kind) {
     case OP_ROPE_APPEND:
-    case OP_ROPE_Q: {   /* the kernel offsets each row's cache by its sequence: caches from slot 0 */
+    case OP_ROPE_Q: {   /* an owner: its fused qkv rows in, q out; the kernel offsets each row's cache by its
+                         * sequence: caches from slot 0 */
         bool owner = op->kind == OP_ROPE_APPEND;
         const CacheMap *cm = &s->plan.cache[c];
-        RopeParams p = {T(s, st, op->in[0]), owner ? T(s, st, op->in[1]) : 0, owner ? T(s, st, op->in[2]) : 0,
+        CUdeviceptr q = T(s, st, op->in[0]);
+        RopeParams p = {q, owner ? qkv_part(b, op->layer, q, 1) : 0, owner ? qkv_part(b, op->layer, q, 2) : 0,
                         s->caches + (CUdeviceptr)cm->k_offset, s->caches + (CUdeviceptr)cm->v_offset,
-                        T(s, st, op->in[owner ? 3 : 1]), T(s, st, op->in[owner ? 4 : 2]),
-                        rope_dev_table(s, op->layer), (int)st->rows, s->rope.scale[op->layer], 0, 0.0f,
+                        T(s, st, op->in[1]), T(s, st, op->in[2]), rope_dev_table(s, op->layer), (int)st->rows,
+                        s->rope.scale[op->layer], 0, 0.0f, owner ? T(s, st, op->out[0]) : 0,
                         cuda_paged_kv(&s->plan, s->caches, c)};
         const ModelHeader *m = &b->layout->model;
         if (b->layout->layer[op->layer].rope.nope && m->nope_temperature_floor)   /* Llama 4's temperature */
@@ -244,18 +199,19 @@ static bool copy_back(CudaState *s, void *host, CUdeviceptr from, size_t bytes) 
 }
 
 /* The logits asked for: each range of rows of xf, as many at a time as the plan's logits tensor
- * holds, copied to the host; in a step whose argmax follows (decode: all rows fit the tensor, one
- * range) that op caps and copies them. */
+ * holds, copied to the host; in a step whose argmax runs (device_argmax: all rows fit the tensor, each
+ * range after the previous one) that op caps and copies them. */
 static bool run_logits(Backend *b, const Step *st, const PlanOp *op) {
     CudaState *s = b->impl;
     int64_t in, out, per = st->a->rows, total = 0;
     CUdeviceptr w = weight(b, op, &in, &out), lt = T(s, st, op->out[0]);
-    const bool argmax_next = op + 1 < st->a->op + st->a->nops && op[1].kind == OP_ARGMAX;
+    const bool argmax_next = device_argmax(st);
     for (int g = 0; g < st->nlr; g++)
         for (int64_t done = 0, n = st->lr[g].n; done < n; done += per) {
             int64_t k = n - done < per ? n - done : per;
             CUdeviceptr xr = T(s, st, op->in[0]) + (CUdeviceptr)((st->lr[g].from + done) * in * (int64_t)s->esize);
-            if (!gemm(s, lt, CUDA_R_32F, xr, w, k, in, out)) return false;
+            CUdeviceptr to = argmax_next ? lt + (CUdeviceptr)(total * out * (int64_t)sizeof(float)) : lt;   /* rows in order */
+            if (!gemm(s, to, CUDA_R_32F, xr, w, k, in, out)) return false;
             if (!argmax_next &&
                 !copy_back(s, st->logits + (st->lr[g].to + done) * out, lt, (size_t)(k * out) * sizeof(float)))
                 return false;
@@ -269,11 +225,11 @@ static bool run_logits(Backend *b, const Step *st, const PlanOp *op) {
  * (rows x 4 bytes), and the logits when asked, come back. */
 static bool run_argmax(Backend *b, const Step *st, const PlanOp *op) {
     CudaState *s = b->impl;
-    ArgmaxParams p = {T(s, st, op->in[0]), T(s, st, op->out[0]), (int)st->rows};
+    ArgmaxParams p = {T(s, st, op->in[0]), T(s, st, op->out[0]), (int)st->nlogits};
     size_t row = (size_t)b->layout->model.vocab * sizeof(float);
-    return launch_op(b, st, op, st->rows, &p, sizeof p) &&
-           (!st->ids || copy_back(s, st->ids, p.ids, (size_t)st->rows * sizeof(int32_t))) &&
-           (!st->logits || copy_back(s, st->logits, p.logits, (size_t)st->rows * row));
+    return launch_op(b, st, op, st->nlogits, &p, sizeof p) &&
+           (!st->ids || copy_back(s, st->ids, p.ids, (size_t)st->nlogits * sizeof(int32_t))) &&
+           (!st->logits || copy_back(s, st->logits, p.logits, (size_t)st->nlogits * row));
 }
 
 /* A mixture of experts' kernels (moe.cuh): the route, the gathered expert GEMMs, the combine. */
@@ -336,15 +292,19 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
         BiasAddParams p = {T(s, st, op->in[0]), w, (long long)(R * in)};
         return launch_op(b, st, op, R, &p, sizeof p);
     }
-    case OP_HEAD_NORM: {   /* qk_norm: every head of q (or k) in place, rows of head_dim: the kernel's heads a token */
-        RmsNormParams p = {T(s, st, op->in[0]), w, T(s, st, op->in[0]), (int)(R * s->plan.cg.kernel[op->kernel].heads)};
+    case OP_HEAD_NORM: {   /* qk_norm: every head of q (or k) in place, rows of head_dim: the kernel's heads a
+                            * token (an owner's in its fused qkv rows) */
+        const KernelVariant *v = &s->plan.cg.kernel[op->kernel];
+        CUdeviceptr x = v->row ? qkv_part(b, op->layer, T(s, st, op->in[0]), op->weight == WT_K_NORM) : T(s, st, op->in[0]);
+        RmsNormParams p = {x, w, x, (int)(R * v->heads)};
         return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_SILU_MUL:
     case OP_GELU_TANH_MUL:
     case OP_CLAMPED_SWIGLU_MUL: {
-        SiluMulParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]),
-                           (long long)(R * plan_gated_width(m, st->a->tensor[op->out[0]].name))};
+        int64_t width = plan_gated_width(m, st->a->tensor[op->out[0]].name);   /* one input: gate_up, up after gate */
+        CUdeviceptr up = op->nin == 1 ? T(s, st, op->in[0]) + (CUdeviceptr)(width * (int64_t)s->esize) : T(s, st, op->in[1]);
+        SiluMulParams p = {T(s, st, op->in[0]), up, T(s, st, op->out[0]), (long long)(R * width)};
         return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_LOGITS: return run_logits(b, st, op);
@@ -387,6 +347,7 @@ static bool run_ops(Backend *b, const Step *st, int from, int to) {
     for (int i = from; i < to; i++) {
         const PlanOp *op = &st->a->op[i];
         if (!st->logits && !st->ids && op->layer < 0 && op->kind != OP_EMBED) continue;
+        if (op->kind == OP_ARGMAX && !device_argmax(st)) continue;
         if (!run_op(b, st, op)) return false;
     }
     return true;
@@ -440,359 +401,43 @@ static bool forward(Backend *b, const int32_t *tokens, Step *st) {
     return true;
 }
 
-/* One launch of every kernel for all the parts (docs/kernels.md, "Batched prefill"). */
-static bool cuda_prefill_batch(Backend *b, const PrefillPart *parts, int n, float *logits) {
+/* One launch of every kernel for all the parts (docs/kernels.md, "Batched prefill"); ids (may be
+ * NULL): each part's greedy pick, by the schedule's argmax (backend_prefill_argmax_host's rule). */
+bool cuda_prefill_argmax(Backend *b, const PrefillPart *parts, int n, int32_t *ids, float *logits) {
     CudaState *s = b->impl;
     if (!backend_check_prefill(b, parts, n)) return false;
     LogitRows *lr = xcalloc((size_t)n, sizeof *lr);
-    int64_t rows = 0;
-    for (int i = 0; i < n; i++) rows += parts[i].n;
-    bool ok = cuda_pages_step(b, s->cu, s->caches, parts, NULL, n);   /* a paged run's pages for the step */
+    int64_t rows = 0, nlogits = 0;
+    for (int i = 0; i < n; i++) rows += parts[i].n, nlogits += parts[i].all_logits ? parts[i].n : 1;
     Step st = {&s->plan.prefill, &s->ints[0], false, rows, n, logits, lr, backend_logit_rows(parts, n, lr), NULL,
-               parts, 0, NULL};
+               parts, 0, ids, nlogits};
+    if (ids && (nlogits != n || !device_argmax(&st))) {   /* a part's every row asked: picked on the host */
+        free(lr);
+        return backend_prefill_argmax_host(b, parts, n, ids, logits);
+    }
+    bool ok = cuda_pages_step(b, s->cu, s->caches, parts, NULL, n);   /* a paged run's pages for the step */
     ok = ok && forward(b, NULL, &st);
     free(lr);
     for (int i = 0; i < n && ok; i++) b->seq_len[parts[i].slot] += parts[i].n;
     return ok;
 }
 
-static bool cuda_decode_argmax(Backend *b, const int *slots, int n, const int32_t *tokens, int32_t *ids,
+bool cuda_prefill_batch(Backend *b, const PrefillPart *parts, int n, float *logits) {
+    return cuda_prefill_argmax(b, parts, n, NULL, logits);
+}
+
+bool cuda_decode_argmax(Backend *b, const int *slots, int n, const int32_t *tokens, int32_t *ids,
                                float *logits) {
     CudaState *s = b->impl;
     if (!backend_check_decode(b, slots, n, tokens)) return false;
     if (!cuda_pages_step(b, s->cu, s->caches, NULL, slots, n)) return false;
     LogitRows all = {0, n, 0};
-    Step st = {&s->plan.decode, &s->ints[1], true, n, n, logits, &all, 1, slots, NULL, 0, ids};
+    Step st = {&s->plan.decode, &s->ints[1], true, n, n, logits, &all, 1, slots, NULL, 0, ids, n};
     if (!forward(b, tokens, &st)) return false;
     for (int i = 0; i < n; i++) b->seq_len[slots[i]]++;
     return true;
 }
 
-static bool cuda_decode_slots(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits) {
+bool cuda_decode_slots(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits) {
     return cuda_decode_argmax(b, slots, n, tokens, NULL, logits);
-}
-
-/* ------------------------------------------------------------------ closing */
-
-static void free_state(CudaState *s) {
-    if (!s) return;
-    const CudaDriver *cu = s->cu;
-    if (cu && s->ctx_retained) {
-        cu->cuCtxSetCurrent(s->ctx);
-        if (s->blas) s->bl->cublasDestroy(s->blas);
-        if (s->graph) cu->cuGraphExecDestroy(s->graph);
-        if (s->stream) cu->cuStreamDestroy(s->stream);
-        CUdeviceptr blocks[] = {s->weights, s->caches, s->arena, s->rope_dev, s->workspace};
-        for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
-            if (blocks[i]) cu->cuMemFree(blocks[i]);
-        if (s->mod) cu->cuModuleUnload(s->mod);
-        if (s->pinned) cu->cuMemFreeHost(s->pinned);
-        cu->cuDevicePrimaryCtxRelease(s->dev);
-    }
-    if (s->plan_ready) run_plan_free(&s->plan);
-    free(s->fn);
-    free(s->layer);
-    free(s->scale);
-    rope_tables_free(&s->rope);
-    free(s->host_ints);
-    free(s->prefill_rows);
-    free(s->graph_key);
-    if (s->route_log) fclose(s->route_log);
-    free(s->route_host);
-    free(s);
-}
-
-static void cuda_close(Backend *b) {
-    free_state(b->impl);
-    backend_release(b);
-}
-
-static const BackendOps cuda_ops = {"cuda", cuda_prefill_batch, backend_decode_all, cuda_decode_slots, cuda_close,
-                                    cuda_decode_argmax};
-static const BackendOps emu_ops = {"emu", cuda_prefill_batch, backend_decode_all, cuda_decode_slots, cuda_close,
-                                   cuda_decode_argmax};
-
-/* ------------------------------------------------------------------ opening */
-
-static int last_cuda_error(char *err, size_t errlen, int status) {
-    return backend_open_error(err, errlen, status, "%s", *cuda_last_error() ? cuda_last_error() : "a CUDA call failed");
-}
-
-/* Device 0's context and its architecture ("sm_XY"), compute capability 8.0 at least. */
-static int open_device(CudaState *s, char arch[16], char *err, size_t errlen) {
-    const CudaDriver *cu = s->cu;
-    int major = 0, minor = 0;
-    CU_CHECK_RET(cu->cuDeviceGet(&s->dev, 0), last_cuda_error(err, errlen, 2));
-    CU_CHECK_RET(cu->cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, s->dev),
-                 last_cuda_error(err, errlen, 2));
-    CU_CHECK_RET(cu->cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, s->dev),
-                 last_cuda_error(err, errlen, 2));
-    if (major < 8)
-        return backend_open_error(err, errlen, 2, "the GPU has compute capability %d.%d; the kernels need 8.0 or newer",
-                                  major, minor);
-    snprintf(arch, 16, "sm_%d%d", major, minor);
-    if (cu->cuDeviceGetAttribute(&s->sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, s->dev) != CUDA_SUCCESS)
-        s->sm_count = 0;   /* unknown: the split rule then goes by the keys alone */
-    CU_CHECK_RET(cu->cuDevicePrimaryCtxRetain(&s->ctx, s->dev), last_cuda_error(err, errlen, 2));
-    s->ctx_retained = true;
-    CU_CHECK_RET(cu->cuCtxSetCurrent(s->ctx), last_cuda_error(err, errlen, 2));
-    return 0;
-}
-
-/* The GPU's module: the prebuilt cubin (when not NULL), or the layout's kernels compiled for arch. */
-static int gpu_load_module(const CudaDevice *d, const Layout *l, const Codegen *cg, const char *arch,
-                           const BackendConfig *cfg, CUmodule *mod, char *err, size_t errlen) {
-    if (cfg->cuda_cubin) {
-        CU_CHECK_RET(d->cu->cuModuleLoadData(mod, cfg->cuda_cubin), last_cuda_error(err, errlen, 1));
-        return 0;
-    }
-    JitResult r;
-    int rc = cuda_backend_compile(l, cg, arch, &r, err, errlen);
-    if (rc == 0) {
-        CUresult cr = d->cu->cuModuleLoadData(mod, r.image);
-        if (cr != CUDA_SUCCESS) {
-            const char *desc;
-            const char *name = cuda_cu_result_name(cr, &desc);
-            rc = backend_open_error(err, errlen, 1, "cannot load the kernels compiled for %s: %s (%s)", arch, name,
-                                    desc);
-        }
-    }
-    jit_result_free(&r);
-    return rc;
-}
-
-/* Every kernel of the plan, with its opt-in shared memory. */
-static int resolve_functions(CudaState *s, char *err, size_t errlen) {
-    s->fn = xcalloc((size_t)s->plan.cg.nkernels + 1, sizeof *s->fn);
-    for (int k = 0; k < s->plan.cg.nkernels; k++) {
-        const KernelVariant *v = &s->plan.cg.kernel[k];
-        if (s->cu->cuModuleGetFunction(&s->fn[k], s->mod, v->name) != CUDA_SUCCESS)
-            return backend_open_error(err, errlen, 1, "the kernels lack %s (a cubin built for another layout?)",
-                                      v->name);
-        if (v->dynamic_smem > CODEGEN_STATIC_SMEM_LIMIT)
-            CU_CHECK_RET(s->cu->cuFuncSetAttribute(s->fn[k], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                                   (int)v->dynamic_smem),
-                         last_cuda_error(err, errlen, 1));
-    }
-    return 0;
-}
-
-/* Where the backend finds weight w on the device, and its slot of the plan. */
-static void set_dev_weight(CudaState *s, const WeightSlot *w, CUdeviceptr at) {
-    if (w->layer >= 0) s->layer[w->layer].w[w->ref] = at, s->layer[w->layer].slot[w->ref] = w;
-    else if (w->ref == WT_EMBED) s->embed = at, s->embed_slot = w;
-    else if (w->ref == WT_NORM_FINAL) s->norm_final = at, s->norm_final_slot = w;
-    else s->lm_head = at, s->lm_head_slot = w;
-}
-
-/* Weights of the model, converted to the model dtype, in one allocation at the plan's offsets. */
-static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
-    const RunPlan *p = &s->plan;
-    if (!model_matches_plan(b->model, p))
-        return backend_open_error(err, errlen, 1, "internal error: the run plan's weights are not the model's tensors");
-    uint16_t *staging = NULL;
-    CU_CHECK_GOTO(s->cu->cuMemAlloc(&s->weights, (size_t)p->weights_bytes), fail);
-    b->mem.weights_bytes = p->weights_bytes;
-    b->mem.weights_dtype = dtype_name(b->layout->model.dtype);
-    s->layer = xcalloc((size_t)b->layout->nlayers + 1, sizeof *s->layer);
-    for (int i = 0; i < p->nweights; i++) {
-        const WeightSlot *w = &p->weight[i];
-        const float *src = model_plan_weight(b->model, w);
-        int64_t count = w->rows * w->cols;
-        if (!src) {
-            free(staging);
-            return backend_open_error(err, errlen, 1, "internal error: the model lacks the run plan's weight %d", i);
-        }
-        staging = xrealloc(staging, (size_t)count * sizeof *staging);
-        for (int64_t j = 0; j < count; j++)
-            staging[j] = s->dt == CUDA_R_16F ? st_f32_to_f16(src[j]) : st_f32_to_bf16(src[j]);
-        CU_CHECK_GOTO(s->cu->cuMemcpyHtoD(s->weights + (CUdeviceptr)w->offset, staging, (size_t)count * s->esize), fail);
-        set_dev_weight(s, w, s->weights + (CUdeviceptr)w->offset);
-    }
-    if (b->model->tied) s->lm_head = s->embed, s->lm_head_slot = s->embed_slot;
-    free(staging);
-    return 0;
-fail:
-    free(staging);
-    return last_cuda_error(err, errlen, 1);
-}
-
-/* The layers' RoPE tables (rope_table), computed once here, on the device for the rope kernels. */
-static int upload_rope(Backend *b, CudaState *s, char *err, size_t errlen) {
-    rope_tables(b->layout, &s->rope);
-    size_t bytes = (size_t)(b->layout->nlayers * s->rope.half) * sizeof(float);
-    CU_CHECK_RET(s->cu->cuMemAlloc(&s->rope_dev, bytes), last_cuda_error(err, errlen, 1));
-    CU_CHECK_RET(s->cu->cuMemcpyHtoD(s->rope_dev, s->rope.inv_freq, bytes), last_cuda_error(err, errlen, 1));
-    return 0;
-}
-
-/* The plan's KV allocation and arena, zeroed: a masked key's value row is still multiplied by 0, and
- * 0 * NaN garbage is NaN. */
-static int alloc_plan(Backend *b, CudaState *s, char *err, size_t errlen) {
-    const RunPlan *p = &s->plan;
-    if (s->cu->cuMemAlloc(&s->caches, (size_t)p->kv_bytes) != CUDA_SUCCESS)
-        return backend_open_error(err, errlen, 1, "cannot allocate %s of KV caches on the GPU",
-                                  fmt_bytes((double)p->kv_bytes));
-    b->mem.kv_bytes = p->kv_bytes;
-    b->mem.kv_dtype = dtype_name(p->opt.kv_dtype);
-    CU_CHECK_RET(s->cu->cuMemsetD8(s->caches, 0, (size_t)p->kv_bytes), last_cuda_error(err, errlen, 1));
-    if (s->cu->cuMemAlloc(&s->arena, (size_t)p->arena_bytes) != CUDA_SUCCESS)
-        return backend_open_error(err, errlen, 1, "cannot allocate %s of activations on the GPU",
-                                  fmt_bytes((double)p->arena_bytes));
-    b->mem.arena_bytes = p->arena_bytes;
-    CU_CHECK_RET(s->cu->cuMemsetD8(s->arena, 0, (size_t)p->arena_bytes), last_cuda_error(err, errlen, 1));
-    b->mem.kv_planned = p->kv_bytes;
-    b->mem.arena_planned = p->arena_bytes;
-    b->mem.weights_planned = p->weights_bytes;
-    b->mem.workspace_planned = p->workspace_bytes;
-    if (!p->workspace_bytes) return 0;   /* emu: host GEMMs */
-    if (s->cu->cuMemAlloc(&s->workspace, (size_t)p->workspace_bytes) != CUDA_SUCCESS)
-        return backend_open_error(err, errlen, 1, "cannot allocate the %s cuBLAS workspace on the GPU",
-                                  fmt_bytes((double)p->workspace_bytes));
-    b->mem.workspace_bytes = p->workspace_bytes;
-    if (s->bl->cublasSetWorkspace(s->blas, (void *)s->workspace, (size_t)p->workspace_bytes) != CUBLAS_STATUS_SUCCESS)
-        return backend_open_error(err, errlen, 2, "cuBLAS refuses the plan's %s workspace",
-                                  fmt_bytes((double)p->workspace_bytes));
-    return 0;
-}
-
-/* The int inputs of each step, by name; the host staging holds the largest. */
-static int find_ints(CudaState *s, char *err, size_t errlen) {
-    int64_t most = 0;
-    for (int k = 0; k < 2; k++) {
-        const ActPlan *a = run_plan_step(&s->plan, k == 1);
-        StepInts *si = &s->ints[k];
-        *si = (StepInts){-1, -1, -1, -1};
-        for (int t = 0; t < a->ntensors; t++) {
-            const ActTensor *at = &a->tensor[t];
-            int *slot = !strcmp(at->name, "tokens")      ? &si->tokens
-                        : !strcmp(at->name, "positions") ? &si->positions
-                        : !strcmp(at->name, "sequences") ? &si->sequences
-                        : !strcmp(at->name, "chunk_args") ? &si->chunk_args
-                                                          : NULL;
-            if (!strcmp(at->name, "logits") || !strcmp(at->name, "token_ids"))   /* what a step copies back */
-                s->pinned_bytes = (size_t)a->item[t].size > s->pinned_bytes ? (size_t)a->item[t].size : s->pinned_bytes;
-            if (!slot) continue;
-            *slot = t;
-            if (a->item[t].size > most) most = a->item[t].size;
-        }
-        if (si->tokens < 0 || si->positions < 0 || si->sequences < 0 || (k == 0 && si->chunk_args < 0))
-            return backend_open_error(err, errlen, 1, "internal error: the run plan lacks the kernels' int inputs");
-    }
-    s->host_ints = xcalloc((size_t)most + 4, 1);
-    s->prefill_rows = xcalloc((size_t)(3 * s->plan.prefill.tokens), sizeof *s->prefill_rows);
-    CU_CHECK_RET(s->cu->cuMemAllocHost(&s->pinned, s->pinned_bytes), last_cuda_error(err, errlen, 1));
-    return 0;
-}
-
-/* The run's plan: the target's (for the GPU: kernels for this device's architecture, at the run's
- * context, or at the model's for a prebuilt cubin: the caches then have the kernels' capacities),
- * caches, arena and schedules. */
-static int plan_kernels(Backend *b, CudaState *s, const char *arch, char *err, size_t errlen) {
-    const Layout *l = b->layout;
-    RunOptions o;
-    run_options_init(l, s->device.target, &o);
-    o.context = b->cfg.context;
-    o.batch = b->cfg.nseq;
-    o.page_tokens = b->cfg.page_tokens, o.pool_pages = b->cfg.pool_pages;
-    if (!o.arch) {
-        o.arch = strncmp(arch, "sm_8", 4) == 0 ? "sm_80" : "sm_90";
-        CodegenOptions co = cuda_backend_codegen_options(l, b->cfg.context, b->cfg.cuda_cubin != NULL, o.arch);
-        o.kernel_context = co.context ? co.context : l->model.context;   /* codegen's 0: the model's */
-        o.kernel_chunk = co.chunk ? co.chunk : l->model.chunk;
-    }
-    char why[256];
-    if (!plan_run(l, &o, &s->plan, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
-    s->plan_ready = true;
-    b->plan = &s->plan;
-    backend_pages_open(b);
-    for (int c = 0; c < l->ncaches; c++) b->cache_tokens[c] = s->plan.cache[c].capacity;
-    return find_ints(s, err, errlen);
-}
-
-static bool env_flag(const char *name) {
-    const char *v = getenv(name);
-    return v && *v && strcmp(v, "0") != 0;
-}
-
-/* What the model and the run ask that the kernels cannot do: 0, or an exit status with a message. */
-static int check_run(const CudaDevice *d, const Model *m, const BackendConfig *cfg, char *err, size_t errlen) {
-    int checked = backend_check_config(m, cfg, err, errlen);
-    if (checked) return checked;
-    if (cfg->full_caches)
-        return backend_open_error(err, errlen, 2,
-                                  "--full-caches is not supported by the %s backend (its caches are the "
-                                  "kernels' planned rings)", d->name);
-    if (cfg->page_tokens && (cfg->cuda_cubin || cfg->emu_kernels_so))
-        return backend_open_error(err, errlen, 2, "--page-tokens is not supported with the %s backend's prebuilt "
-                                  "kernels (built unpaged); run from the .mix", d->name);
-    DType dt = m->layout->model.dtype;
-    if (dt != DT_BF16 && dt != DT_FP16)
-        return backend_open_error(err, errlen, 1, "dtype %s: the kernels take bf16 or fp16 (fp32 runs on the cpu backend)",
-                                  dtype_name(dt));
-    return model_check_size(m->layout, err, errlen) ? 0 : 1;
-}
-
-int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfig *cfg, Backend *b, char *err,
-                         size_t errlen) {
-    memset(b, 0, sizeof *b);
-    const Layout *l = m->layout;
-    int rc = check_run(d, m, cfg, err, errlen);
-    if (rc) return rc;
-    CudaState *s = xcalloc(1, sizeof *s);
-    bool emu = strcmp(d->name, "emu") == 0;
-    b->ops = emu ? &emu_ops : &cuda_ops;
-    b->name = d->name;
-    b->model = m;
-    b->layout = l;
-    b->cfg = *cfg;
-    b->impl = s;
-    b->seq_len = xcalloc((size_t)cfg->nseq, sizeof(int64_t));
-    b->cache_tokens = xcalloc((size_t)l->ncaches + 1, sizeof(int64_t));
-    s->device = *d;
-    s->cu = d->cu;
-    s->bl = d->bl;
-    s->dt = l->model.dtype == DT_FP16 ? CUDA_R_16F : CUDA_R_16BF;
-    s->esize = 2;
-    s->scale = xcalloc((size_t)l->nlayers + 1, sizeof *s->scale);
-    for (int i = 0; i < l->nlayers; i++) s->scale[i] = (float)model_attention_scale((const ModelHeader[]){layer_model(l, i)});
-    s->print_plan = env_flag("MIXC_CUDA_PLAN");
-    s->graphs = env_flag("MIXC_CUDA_GRAPHS") && d->cu->cuStreamBeginCapture;   /* the emulated device has none */
-    s->graph_key = xcalloc((size_t)l->nlayers + 2, sizeof *s->graph_key);
-    const char *route_log = getenv("MIXC_ROUTE_LOG");
-    if (route_log && *route_log && (s->graphs || !(s->route_log = fopen(route_log, "wb")))) {
-        rc = backend_open_error(err, errlen, 2, s->graphs ? "MIXC_ROUTE_LOG: not with MIXC_CUDA_GRAPHS (a log copies "
-                                "each route to the host)" : "MIXC_ROUTE_LOG: cannot write %s", route_log);
-        cuda_close(b);
-        return rc;
-    }
-    char arch[16];
-    rc = open_device(s, arch, err, errlen);
-    if (!rc) rc = plan_kernels(b, s, arch, err, errlen);
-    if (!rc) rc = d->load_module(d, l, &s->plan.cg, arch, cfg, &s->mod, err, errlen);
-    if (!rc) rc = resolve_functions(s, err, errlen);
-    if (!rc && s->cu->cuStreamCreate(&s->stream, CU_STREAM_DEFAULT) != CUDA_SUCCESS)
-        rc = last_cuda_error(err, errlen, 2);
-    if (!rc && (s->bl->cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS ||
-                s->bl->cublasSetStream(s->blas, (cudaStream_t)s->stream) != CUBLAS_STATUS_SUCCESS))
-        rc = backend_open_error(err, errlen, 2, "cannot create a cuBLAS handle on the backend's stream");
-    if (!rc) rc = upload_weights(b, s, err, errlen);
-    if (!rc) rc = alloc_plan(b, s, err, errlen);
-    if (!rc) rc = upload_rope(b, s, err, errlen);
-    if (rc) {
-        cuda_close(b);
-        return rc;
-    }
-    if (s->print_plan) cuda_backend_print_launches(&s->plan, s->device.name, arch, cfg->nseq, stderr);
-    return 0;
-}
-
-int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
-    memset(b, 0, sizeof *b);
-    char why[256];
-    if (!backend_cuda_available(why, sizeof why))
-        return backend_open_error(err, errlen, 2, "no CUDA device available (%s)", why);
-    CudaDevice gpu = {"cuda", RUN_TARGET_CUDA, NULL, NULL, gpu_load_module};
-    if (!(gpu.cu = cuda_driver_load(err, errlen)) || !(gpu.bl = cublas_load(err, errlen))) return 2;
-    return cuda_backend_open_on(&gpu, m, cfg, b, err, errlen);
 }

@@ -80,7 +80,8 @@ CudaLaunch cuda_launch_of(const Codegen *cg, int k, int64_t tokens, int batch);
 /* Every kernel launch of one step of the run plan p (a cuda plan), in order: a prefill chunk of
  * `tokens` tokens of one sequence when `decode` is false, else its decode step of p->opt.batch
  * sequences (the decode step's argmax last). The final RMSNorm of the rows whose logits are asked
- * (grid [rows]) follows when there are any; it is not listed. A reduce the schedule runs only after a
+ * (grid [rows]) follows when there are any; it is not listed, nor is a prefill's argmax, which runs
+ * after it (grid [rows]) when a pick or logits are asked. A reduce the schedule runs only after a
  * split launch (when_split) is listed when its layer's decode launch, listed before it, splits.
  * Returns the count; *out malloc'ed. */
 int cuda_backend_launch_plan(const RunPlan *p, bool decode, int64_t tokens, CudaLaunch **out);

@@ -73,7 +73,7 @@ int cuda_backend_launch_plan(const RunPlan *p, bool decode, int64_t tokens, Cuda
     CudaLaunch *c = xcalloc((size_t)a->nops + 1, sizeof *c);
     for (int i = 0; i < a->nops; i++) {
         const PlanOp *op = &a->op[i];
-        if (op->kernel < 0 || cuda_final_norm(op)) continue;
+        if (op->kernel < 0 || cuda_final_norm(op) || (!decode && op->kind == OP_ARGMAX)) continue;
         /* a reduce that runs only after a split launch: after its layer's decode, listed just before */
         if (op->when_split && (n == 0 || c[n - 1].role != CL_DECODE || c[n - 1].grid[1] == 1)) continue;
         c[n] = cuda_launch_of(&p->cg, op->kernel, tokens, batch);

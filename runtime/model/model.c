@@ -442,8 +442,31 @@ int32_t model_greedy_token(const float *logits, int64_t vocab) {
 }
 
 const float *model_plan_weight(const Model *m, const WeightSlot *w) {
-    if (w->layer >= 0) return *model_layer_slot(&m->layer[w->layer], w->ref);
+    float **slot = w->layer >= 0 ? model_layer_slot(&m->layer[w->layer], w->ref) : NULL;
+    if (w->layer >= 0) return slot ? *slot : NULL;
     return w->ref == WT_EMBED ? m->embed : w->ref == WT_NORM_FINAL ? m->norm_final : m->lm_head;
+}
+
+bool model_fill_plan_weight(const Model *m, const WeightSlot *w, float *dst) {
+    WeightRef parts[3];
+    const int n = w->layer >= 0 ? plan_fused_parts(w->ref, parts) : 0;
+    const int64_t count = w->rows * w->cols;
+    if (!n) {
+        const float *src = model_plan_weight(m, w);
+        if (src) memcpy(dst, src, (size_t)count * sizeof *dst);
+        return src != NULL;
+    }
+    const ModelHeader lm = layer_model(m->layout, w->layer);   /* the parts by the layer's own shape */
+    int64_t at = 0;
+    for (int k = 0; k < n; k++) {   /* each part's rows after the previous part's */
+        int64_t in, out;
+        plan_weight_shape(&lm, parts[k], &in, &out);
+        const float *src = *model_layer_slot(&m->layer[w->layer], parts[k]);
+        if (!src || at + in * out > count) return false;
+        memcpy(dst + at, src, (size_t)(in * out) * sizeof *dst);
+        at += in * out;
+    }
+    return at == count;
 }
 
 bool model_matches_plan(const Model *m, const RunPlan *p) {

@@ -79,6 +79,11 @@ int model_tensors(Model *m, ModelTensor **out);
  * whole array (a mixture of experts' stacked weights are one array, E slices of the checkpoint's
  * tensors); NULL when the model lacks it. */
 const float *model_plan_weight(const Model *m, const WeightSlot *w);
+/* The values of a run plan's weight into dst (w->rows x w->cols floats): the model's array, or for a
+ * fused weight (WT_QKV, WT_QKV_BIAS, WT_GATE_UP: plan_fused_parts) each part's values in its slice,
+ * one after the other (Wq's rows, then Wk's, then Wv's). false when the model lacks a part or the
+ * parts do not fill the slot exactly. */
+bool model_fill_plan_weight(const Model *m, const WeightSlot *w, float *dst);
 /* Whether the model has as many values as the run plan's weights hold (its tensors, an expert's
  * slices included). */
 bool model_matches_plan(const Model *m, const RunPlan *p);

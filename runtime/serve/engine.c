@@ -195,14 +195,19 @@ static int64_t prefill_batch(ServeEngine *e, int64_t budget) {
         spent += n;
     }
     if (nparts == 0) return 0;
-    if (!e->b->ops->prefill_batch(e->b, e->parts, nparts, e->logits)) return -1;
+    bool logits = false;   /* only when a sequence that ends its prompt samples from them: else only the ids */
+    for (int i = 0; i < nparts; i++) {
+        const Slot *sl = &e->slot[e->parts[i].slot];
+        logits = logits || (sl->prefilled + e->parts[i].n == sl->r->prompt_len && wants_logits(e, e->parts[i].slot));
+    }
+    if (!e->b->ops->prefill_argmax(e->b, e->parts, nparts, e->ids, logits ? e->logits : NULL)) return -1;
     double now = mono_seconds();
     for (int i = 0; i < nparts; i++) {   /* the parts' slots, not e->order: an emit may finish a request */
         Slot *sl = &e->slot[e->parts[i].slot];
         if (!sl->r) continue;   /* a hook of an earlier emit cancelled it */
         sl->prefilled += e->parts[i].n;
         const float *row = e->logits + (int64_t)i * e->vocab;
-        if (sl->prefilled == sl->r->prompt_len && !emit(e, e->parts[i].slot, row, mixc_argmax(row, e->vocab), now))
+        if (sl->prefilled == sl->r->prompt_len && !emit(e, e->parts[i].slot, row, e->ids[i], now))
             return -1;
     }
     return spent;

@@ -78,7 +78,7 @@ summary() {
          (.caches[] | "cache \(.id) owner=\(.owner) capacity=\(.capacity) ring=\(.ring)"),
          (.layers[] | "layer \(.index) w=\(.window) cache=\(.cache) owner=\(.owner) \(.rope) \(.prefill)"
             + " \(.decode) \(.decode_reduce)" + (if .head_norm_q then " \(.head_norm_q) \(.head_norm_k // "-")" else "" end)
-            + (if .bias_add_q then " \(.bias_add_q) \(.bias_add_kv // "-")" else "" end))' "$1"
+            + (if .bias_add_q or .bias_add_qkv then " \(.bias_add_qkv // .bias_add_q)" else "" end))' "$1"
 }
 for g in tests/codegen/golden/*.txt; do
   base=$(basename "$g" .txt)            # e.g. gemma3-27b or kt-a
@@ -99,8 +99,8 @@ if "$MIXC" emit examples/gemma4-style.mix -o "$tmp/g4" 2>"$tmp/err"; then
       == [["attn_decode_hd256_g2_w512_cap1023_bf16", 4, 2], ["attn_decode_hd512_g8_global_cap131072_bf16", 1, 8]])
     and ([.kernels[] | select(.kind == "attn_prefill") | [.name, .block[0], .dynamic_smem]]
       == [["attn_prefill_hd256_g2_w512_cap1023_bf16", 128, 98304], ["attn_prefill_hd512_g8_global_cap131072_bf16", 256, 131072]])
-    and $l[0].prefill == "attn_prefill_hd256_g2_w512_cap1023_bf16" and $l[0].head_norm_k == "head_norm_k_hd256_kv4_bf16"
-    and $l[5].prefill == "attn_prefill_hd512_g8_global_cap131072_bf16" and $l[5].head_norm_k == "head_norm_k_hd512_kv1_bf16"
+    and $l[0].prefill == "attn_prefill_hd256_g2_w512_cap1023_bf16" and $l[0].head_norm_k == "head_norm_k_hd256_kv4_row4096_bf16"
+    and $l[5].prefill == "attn_prefill_hd512_g8_global_cap131072_bf16" and $l[5].head_norm_k == "head_norm_k_hd512_kv1_row5120_bf16"
     and $l[5].rope == "rope_append_hd512_h8_kv1_cap131072_bf16" and $l[35].rope == "rope_q_hd512_h8_bf16"
     and $l[35].decode == "attn_decode_hd512_g8_global_cap131072_bf16" and $l[30].decode == $l[0].decode' "$tmp/g4/manifest.json"
 else fail gemma4-style-per-shape-kernels "$(cat "$tmp/err")"; fi
@@ -116,7 +116,7 @@ consistent() {   # every manifest kernel defined exactly once, every layer's ker
   [ "$(jq -r '.kernels[].name' "$d/manifest.json" | sort | uniq -d)" = "" ] || return 1
   jq -e '(.kernels | map(.name)) as $k | all(.layers[]; . as $l
            | [$l.rope, $l.prefill, $l.decode, $l.decode_reduce, $l.head_norm_q, $l.head_norm_k, $l.bias_add_q,
-              $l.bias_add_kv] | map(select(. != null)) | all(. as $n | $k | index($n)))
+              $l.bias_add_qkv] | map(select(. != null)) | all(. as $n | $k | index($n)))
          and (.layers | length) > 0' "$d/manifest.json" >/dev/null || return 1
   # No #include of our own headers may remain: kernels.cu must compile alone.
   ! grep -q '^#include "' "$d/kernels.cu"

@@ -30,7 +30,7 @@
 #include <string.h>
 
 typedef struct {
-    double tokens, batch, ffn, hidden, q_width, kv_width, heads, kv_heads;
+    double tokens, batch, ffn, hidden, q_width, kv_width, qkv_width, heads, kv_heads;
     double experts, experts_per_token, shared_expert_ffn;
 } Vars;
 
@@ -66,6 +66,7 @@ static double expr_atom(Expr *e) {
     if (IS("hidden")) return e->v->hidden;
     if (IS("q_width")) return e->v->q_width;
     if (IS("kv_width")) return e->v->kv_width;
+    if (IS("qkv_width")) return e->v->qkv_width;
     if (IS("heads")) return e->v->heads;
     if (IS("kv_heads")) return e->v->kv_heads;
     if (IS("experts")) return e->v->experts;
@@ -112,8 +113,8 @@ static const char *manifest_name(json_t *man, const Codegen *cg, const CudaLaunc
     json_t *layer = c->layer >= 0 ? json_array_get(json_object_get(man, "layers"), (size_t)c->layer) : NULL;
     const LayerKernels *lk = c->layer >= 0 ? &cg->layer[c->layer] : NULL;
     if (c->role == CL_BIAS_ADD && c->kernel == cg->bias_o) return json_string_value(json_object_get(model, "bias_add_o"));
-    if (c->role == CL_BIAS_ADD && lk)   /* q's or k/v's: the layer's (of its shape) */
-        return json_string_value(json_object_get(layer, c->kernel == lk->bias_q ? "bias_add_q" : "bias_add_kv"));
+    if (c->role == CL_BIAS_ADD && lk)   /* a reader's q's or an owner's fused q/k/v's: the layer's (of its shape) */
+        return json_string_value(json_object_get(layer, c->kernel == lk->bias_q ? "bias_add_q" : "bias_add_qkv"));
     if (c->role == CL_RMSNORM && lk && (c->kernel == lk->head_norm_q || c->kernel == lk->head_norm_k))
         return json_string_value(json_object_get(layer, c->kernel == lk->head_norm_q ? "head_norm_q" : "head_norm_k"));
     if (c->role == CL_SILU_MUL && (c->kernel == cg->expert_act || c->kernel == cg->shared_act))
@@ -265,7 +266,7 @@ int main(int argc, char **argv) {
         int n = cuda_backend_launch_plan(&plan, calls[c].decode, calls[c].tokens, &p);
         Vars v = {(double)calls[c].tokens, (double)calls[c].batch, (double)l.model.ffn, (double)l.model.hidden,
                   (double)(l.model.heads * l.model.head_dim), (double)(l.model.kv_heads * l.model.head_dim),
-                  (double)l.model.heads, (double)l.model.kv_heads, (double)l.model.experts,
+                  (double)((l.model.heads + 2 * l.model.kv_heads) * l.model.head_dim), (double)l.model.heads, (double)l.model.kv_heads, (double)l.model.experts,
                   (double)l.model.experts_per_token, (double)l.model.shared_expert_ffn};
         if (print) {
             printf("# %s (%lld tokens, batch %d)\n", calls[c].what, (long long)calls[c].tokens, calls[c].batch);

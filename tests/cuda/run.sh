@@ -306,8 +306,9 @@ else fail "cuda graphs: emulator kernels" "$(head -c 600 "$T/pc")"; fi
 # What a decode step copies back (docs/gpu.md): greedy steps pick on the device (the argmax kernel)
 # and copy back only the token ids, 4 bytes a sequence, into page-locked memory; --dump-logits gets
 # the logits too, through the same pinned buffer, equal bit for bit to the emu backend's (the same
-# backend on the emulated device). A prompt of 26 tokens: 4 prefill chunks, each copying its last
-# token's logits (128 x 4 bytes), then 5 greedy decode steps (the 6th token needs none).
+# backend on the emulated device). A prompt of 26 tokens: 4 prefill chunks, the first 3 copying
+# nothing, the last its greedy pick (the prefill's argmax: 4 bytes), then 5 greedy decode steps (the
+# 6th token needs none).
 if [ -f "$T/k.so" ]; then
   C=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k.so FAKE_CUBLAS_COMPUTE=1 FAKE_CUDA_LOG=$T/clog
      LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$RUN" --layout examples/ma.mix "${R[@]}"
@@ -321,13 +322,15 @@ if [ -f "$T/k.so" ]; then
        --dump-logits "$T/ed.npy" >"$T/ed.out" 2>>"$T/err"; then
     # 3 prompts: 26 + 5 + 21 tokens = 4 + 1 + 3 chunks; a step of 3 rows: 12 bytes of ids, 1536 of logits
     if grep -q "fake_cuda:" "$T/err"; then fail "cuda decode copies" "$(grep -m1 fake_cuda: "$T/err")"
-    elif [ "$one" != "5x4 pinned 4x512 pinned " ] || [ "$three" != "5x12 pinned 8x512 pinned " ]; then
-      fail "cuda greedy decode steps copy back only the token ids (4 bytes a sequence), pinned" "1 prompt: $one" "3 prompts: $three"
-    elif [ "$dumped" != "6x12 pinned 6x1536 pinned 52x512 pinned " ]; then   # and the prompts' 52 rows, one at a time
+    elif [ "$one" != "6x4 pinned " ] || [ "$three" != "5x12 pinned 3x4 pinned " ]; then
+      fail "cuda greedy prefills and decode steps copy back only the token ids (4 bytes a sequence), pinned" "1 prompt: $one" "3 prompts: $three"
+    # and the prompts' 52 rows: a chunk's rows 3 at a time (the plan's prefill logits: a row per slot),
+    # a chunk of 8 as 3 + 3 + 2, of 5 as 3 + 2, of 2 at once; their picks on the host (every row asked)
+    elif [ "$dumped" != "8x1024 pinned 6x12 pinned 18x1536 pinned " ]; then
       fail "cuda --dump-logits: 6 decode steps bring ids and logits (3 rows), pinned" "$dumped"
     elif ! cmp -s "$T/cd.npy" "$T/ed.npy" || ! cmp -s "$T/cd.out" "$T/c3.out" || ! cmp -s "$T/cd.out" "$T/ed.out"; then
       fail "cuda --dump-logits through the pinned buffer = the emu backend's logits bit for bit" "$(cmp "$T/cd.npy" "$T/ed.npy")"
-    else pass "cuda (kernels emulated): greedy decode steps copy back only the ids (1 prompt: $one; 3 prompts: $three), --dump-logits through the pinned buffer = the emu backend's bit for bit, same tokens"; fi
+    else pass "cuda (kernels emulated): greedy prefills and decode steps copy back only the ids (1 prompt: $one; 3 prompts: $three), --dump-logits through the pinned buffer = the emu backend's bit for bit, same tokens"; fi
   else fail "cuda decode copies: runs" "$(head -c 600 "$T/err")"; fi
 fi
 

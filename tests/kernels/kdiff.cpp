@@ -551,24 +551,37 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
     }
     const int temp_floor = temperature ? 2 : 0;
     const float temp_scale = temperature ? 0.37f : 0.0f;
+    /* an owner's input: the fused qkv rows (each token's q, k, v in one row), q written to q_out */
+    const size_t qw = (size_t)heads * hd, kw = (size_t)kvh * hd, W = qw + 2 * kw;
+    Tensor qkv((size_t)T * W, m.is_fp16), q_out(q.f.size(), m.is_fp16);
+    for (int t = 0; t < T; t++)
+        for (size_t i = 0; i < W; i++) {
+            const Tensor &part = i < qw ? q : i < qw + kw ? k : v;
+            const size_t at = (size_t)t * (i < qw ? qw : kw) + (i < qw ? i : (i - qw) % kw);
+            qkv.raw[(size_t)t * W + i] = part.raw[at], qkv.f[(size_t)t * W + i] = part.f[at];
+        }
+    const std::vector<uint16_t> qkv_before = qkv.raw;
+    uint16_t *q_in = static_cast<uint16_t *>(owner ? qkv.data() : q.data());
+    Tensor &q_got = owner ? q_out : q;
     if (m.kv8 && owner) {   /* the cache's initial bytes: NaN scales, codes 0 */
         Cache kq(m, cap, 2, page), vq(m, cap, 2, page);
         const Cache before = kq;
-        RopeParams p = {q.data(), k.data(), v.data(), kq.data(), vq.data(), pos.data(), seq.data(), table, T, scale,
-                        temp_floor, temp_scale, kq.paged()};
-        bool ok = launch(entry, &p, {(unsigned)T, 1, 1}, {128, 1, 1}, 0, name);
-        std::vector<float> got_q = q.decoded();
+        RopeParams p = {q_in, q_in + qw, q_in + qw + kw, kq.data(), vq.data(), pos.data(), seq.data(), table, T, scale,
+                        temp_floor, temp_scale, q_out.data(), kq.paged()};
+        bool ok = launch(entry, &p, {(unsigned)T, 1, 1}, {128, 1, 1}, 0, name) && qkv.raw == qkv_before;
+        std::vector<float> got_q = q_got.decoded();
         const Tol t = tol_for(m);
         ok = ok && ref_compare((name + " q").c_str(), got_q.data(), want_q.data(), want_q.size(), t.atol, t.rtol, 5) == 0;
         return report(name, ok && check_append_kv8(name, m, kq, vq, before, v, want_k, pos, seq));
     }
-    RopeParams p = {q.data(), owner ? k.data() : nullptr, owner ? v.data() : nullptr,
+    RopeParams p = {q_in, owner ? q_in + qw : nullptr, owner ? q_in + qw + kw : nullptr,
                     owner ? kc.data() : nullptr, owner ? vc.data() : nullptr, pos.data(), seq.data(), table, T,
-                    scale, temp_floor, temp_scale, owner ? pages.paged() : MixcPagedKv{}};
+                    scale, temp_floor, temp_scale, owner ? q_out.data() : nullptr, owner ? pages.paged() : MixcPagedKv{}};
     bool ok = launch(entry, &p, {(unsigned)T, 1, 1}, {128, 1, 1}, 0, name);
+    if (owner && qkv.raw != qkv_before) fprintf(stderr, "  %s: the kernel wrote its qkv input\n", name.c_str()), ok = false;
     const Tol t = tol_for(m);
     if (ok) {
-        std::vector<float> got_q = q.decoded();
+        std::vector<float> got_q = q_got.decoded();
         ok = ref_compare((name + " q").c_str(), got_q.data(), want_q.data(), want_q.size(), t.atol,
                          t.rtol, 5) == 0;
     }
@@ -595,31 +608,51 @@ void test_rope(const std::string &name, MixcEmuEntry entry, const Model &m, bool
 
 /* ------------------------------------------------------------------ small kernels */
 
-/* width: the rows' (hidden, or head_dim for qk_norm's head norms); (offset + w) with norm = rms_plus_one. */
-void test_rmsnorm(const std::string &name, MixcEmuEntry entry, const Model &m, int width) {
-    const int T = 3;
-    Tensor x((size_t)T * width, m.is_fp16), w(width, m.is_fp16), out(x.f.size(), m.is_fp16);
+/* width: the rows' (hidden, or head_dim for qk_norm's head norms); (offset + w) with norm = rms_plus_one.
+ * row > 0 (a head norm in fused qkv rows): `heads` rows of width a token, a token's `row` elements after
+ * the previous one's; nothing else of out is written. */
+void test_rmsnorm(const std::string &name, MixcEmuEntry entry, const Model &m, int width, int heads, int row) {
+    const int T = 3, R = row ? T * heads : T;
+    const size_t n = row ? (size_t)T * row : (size_t)T * width;
+    Tensor x(n, m.is_fp16), w(width, m.is_fp16), out(n, m.is_fp16);
     x.fill_random(3.0f);
     w.fill_random(1.5f);
-    RmsNormParams p = {x.data(), w.data(), out.data(), T};
-    bool ok = launch(entry, &p, {T, 1, 1}, {256, 1, 1}, 0, name);
-    std::vector<float> want(x.f.size()), got = out.decoded(), wo(w.f);
+    std::fill(out.raw.begin(), out.raw.end(), (uint16_t)0x1234);
+    RmsNormParams p = {x.data(), w.data(), out.data(), R};
+    bool ok = launch(entry, &p, {(unsigned)R, 1, 1}, {256, 1, 1}, 0, name);
+    std::vector<float> xs((size_t)R * width), want(xs.size()), got(xs.size()), all = out.decoded(), wo(w.f);
+    std::vector<char> normed(n, 0);
+    for (int r = 0; r < R; r++)   /* row r's elements, gathered */
+        for (int i = 0; i < width; i++) {
+            const size_t at = row ? (size_t)(r / heads) * row + (size_t)(r % heads) * width + i : (size_t)r * width + i;
+            xs[(size_t)r * width + i] = x.f[at], got[(size_t)r * width + i] = all[at], normed[at] = 1;
+        }
+    for (size_t i = 0; i < n && ok; i++)
+        if (!normed[i] && out.raw[i] != 0x1234) fprintf(stderr, "  %s: element %zu is outside every row, written\n", name.c_str(), i), ok = false;
     for (float &v : wo) v += m.norm_offset;
-    ref_rmsnorm(want.data(), x.f.data(), wo.data(), T, width, m.eps);
+    if (name.find("l2norm") != std::string::npos) std::fill(wo.begin(), wo.end(), 1.0f);   /* qk_l2_norm: no weight */
+    ref_rmsnorm(want.data(), xs.data(), wo.data(), R, width, m.eps);
     const Tol t = tol_for(m);
     report(name, ok && ref_compare(name.c_str(), got.data(), want.data(), want.size(), t.atol, t.rtol, 5) == 0);
 }
 
 /* silu_mul (silu false: residual_add); the gated activation is gelu_tanh_mul or clamped_swiglu_mul when
  * the name says so (the dense MLP's, or a mixture of experts' over its experts' or shared expert's rows). */
-void test_elementwise(const std::string &name, MixcEmuEntry entry, const Model &m, bool silu) {
-    const long long n = 1000;   /* not a multiple of the 256-thread block */
+void test_elementwise(const std::string &name, MixcEmuEntry entry, const Model &m, bool silu, long long ffn) {
+    const long long n = ffn ? 5 * ffn : 1000;   /* not a multiple of the 256-thread block */
     Tensor a(n, m.is_fp16), b(n, m.is_fp16), out(n, m.is_fp16);
     a.fill_random(6.0f);
     b.fill_random(2.0f);
+    /* ffn (the dense MLP's kernel): its input is the fused gate_up rows, each token's gate then up */
+    Tensor gate_up(ffn ? 2 * n : 1, m.is_fp16);
+    for (long long i = 0; i < n && ffn; i++) {
+        gate_up.raw[i / ffn * 2 * ffn + i % ffn] = a.raw[i];
+        gate_up.raw[i / ffn * 2 * ffn + ffn + i % ffn] = b.raw[i];
+    }
+    uint16_t *gu = static_cast<uint16_t *>(gate_up.data());
     bool ok;
     if (silu) {
-        SiluMulParams p = {a.data(), b.data(), out.data(), n};
+        SiluMulParams p = {ffn ? gu : a.data(), ffn ? gu + ffn : b.data(), out.data(), n};
         ok = launch(entry, &p, {(unsigned)((n + 255) / 256), 1, 1}, {256, 1, 1}, 0, name);
     } else {
         AddParams p = {a.data(), b.data(), out.data(), n};
@@ -781,9 +814,11 @@ int main(int argc, char **argv) {
             test_rope(label + " nope", entry, m, kind == "rope_append", ak.cap, RopeCase::Nope, ak.page);
             test_rope(label + " nope temperature", entry, m, kind == "rope_append", ak.cap, RopeCase::NopeTemperature, ak.page);
         }
-        else if (kind == "rmsnorm") test_rmsnorm(label, entry, m, json_object_get(k, "width") ? (int)jint(k, "width") : m.hidden);
+        else if (kind == "rmsnorm")
+            test_rmsnorm(label, entry, m, json_object_get(k, "width") ? (int)jint(k, "width") : m.hidden,
+                         (int)jint(k, "heads"), (int)jint(k, "row"));
         else if (kind == "silu_mul" || kind == "residual_add")
-            test_elementwise(label, entry, m, kind == "silu_mul");
+            test_elementwise(label, entry, m, kind == "silu_mul", jint(k, "width"));
         else if (kind == "embed") test_embed(label, entry, m);
         else if (kind == "argmax") test_argmax(label, entry, m);
         else if (kind == "router_bias_add" || kind.compare(0, 4, "moe_") == 0) test_moe_kernel(label, kind, entry, m, man, k);

@@ -1,0 +1,337 @@
+/* cuda_open.c — opening and closing the cuda backend (cuda_backend.h, docs/gpu.md): the device's
+ * context, the kernels' module, the run plan's allocations (weights, fused ones filled from their
+ * parts; KV caches; arena; cuBLAS workspace) and the RoPE tables. Its steps are cuda_backend.c's. */
+#include "cuda_state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ closing */
+
+static void free_state(CudaState *s) {
+    if (!s) return;
+    const CudaDriver *cu = s->cu;
+    if (cu && s->ctx_retained) {
+        cu->cuCtxSetCurrent(s->ctx);
+        if (s->blas) s->bl->cublasDestroy(s->blas);
+        if (s->graph) cu->cuGraphExecDestroy(s->graph);
+        if (s->stream) cu->cuStreamDestroy(s->stream);
+        CUdeviceptr blocks[] = {s->weights, s->caches, s->arena, s->rope_dev, s->workspace};
+        for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
+            if (blocks[i]) cu->cuMemFree(blocks[i]);
+        if (s->mod) cu->cuModuleUnload(s->mod);
+        if (s->pinned) cu->cuMemFreeHost(s->pinned);
+        cu->cuDevicePrimaryCtxRelease(s->dev);
+    }
+    if (s->plan_ready) run_plan_free(&s->plan);
+    free(s->fn);
+    free(s->layer);
+    free(s->scale);
+    rope_tables_free(&s->rope);
+    free(s->host_ints);
+    free(s->prefill_rows);
+    free(s->graph_key);
+    if (s->route_log) fclose(s->route_log);
+    free(s->route_host);
+    free(s);
+}
+
+static void cuda_close(Backend *b) {
+    free_state(b->impl);
+    backend_release(b);
+}
+
+static const BackendOps cuda_ops = {"cuda", cuda_prefill_batch, backend_decode_all, cuda_decode_slots, cuda_close,
+                                    cuda_decode_argmax, cuda_prefill_argmax};
+static const BackendOps emu_ops = {"emu", cuda_prefill_batch, backend_decode_all, cuda_decode_slots, cuda_close,
+                                   cuda_decode_argmax, cuda_prefill_argmax};
+
+/* ------------------------------------------------------------------ opening */
+
+static int last_cuda_error(char *err, size_t errlen, int status) {
+    return backend_open_error(err, errlen, status, "%s", *cuda_last_error() ? cuda_last_error() : "a CUDA call failed");
+}
+
+/* Device 0's context and its architecture ("sm_XY"), compute capability 8.0 at least. */
+static int open_device(CudaState *s, char arch[16], char *err, size_t errlen) {
+    const CudaDriver *cu = s->cu;
+    int major = 0, minor = 0;
+    CU_CHECK_RET(cu->cuDeviceGet(&s->dev, 0), last_cuda_error(err, errlen, 2));
+    CU_CHECK_RET(cu->cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, s->dev),
+                 last_cuda_error(err, errlen, 2));
+    CU_CHECK_RET(cu->cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, s->dev),
+                 last_cuda_error(err, errlen, 2));
+    if (major < 8)
+        return backend_open_error(err, errlen, 2, "the GPU has compute capability %d.%d; the kernels need 8.0 or newer",
+                                  major, minor);
+    snprintf(arch, 16, "sm_%d%d", major, minor);
+    if (cu->cuDeviceGetAttribute(&s->sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, s->dev) != CUDA_SUCCESS)
+        s->sm_count = 0;   /* unknown: the split rule then goes by the keys alone */
+    CU_CHECK_RET(cu->cuDevicePrimaryCtxRetain(&s->ctx, s->dev), last_cuda_error(err, errlen, 2));
+    s->ctx_retained = true;
+    CU_CHECK_RET(cu->cuCtxSetCurrent(s->ctx), last_cuda_error(err, errlen, 2));
+    return 0;
+}
+
+/* The GPU's module: the prebuilt cubin (when not NULL), or the layout's kernels compiled for arch. */
+static int gpu_load_module(const CudaDevice *d, const Layout *l, const Codegen *cg, const char *arch,
+                           const BackendConfig *cfg, CUmodule *mod, char *err, size_t errlen) {
+    if (cfg->cuda_cubin) {
+        CU_CHECK_RET(d->cu->cuModuleLoadData(mod, cfg->cuda_cubin), last_cuda_error(err, errlen, 1));
+        return 0;
+    }
+    JitResult r;
+    int rc = cuda_backend_compile(l, cg, arch, &r, err, errlen);
+    if (rc == 0) {
+        CUresult cr = d->cu->cuModuleLoadData(mod, r.image);
+        if (cr != CUDA_SUCCESS) {
+            const char *desc;
+            const char *name = cuda_cu_result_name(cr, &desc);
+            rc = backend_open_error(err, errlen, 1, "cannot load the kernels compiled for %s: %s (%s)", arch, name,
+                                    desc);
+        }
+    }
+    jit_result_free(&r);
+    return rc;
+}
+
+/* Every kernel of the plan, with its opt-in shared memory. */
+static int resolve_functions(CudaState *s, char *err, size_t errlen) {
+    s->fn = xcalloc((size_t)s->plan.cg.nkernels + 1, sizeof *s->fn);
+    for (int k = 0; k < s->plan.cg.nkernels; k++) {
+        const KernelVariant *v = &s->plan.cg.kernel[k];
+        if (s->cu->cuModuleGetFunction(&s->fn[k], s->mod, v->name) != CUDA_SUCCESS)
+            return backend_open_error(err, errlen, 1, "the kernels lack %s (a cubin built for another layout?)",
+                                      v->name);
+        if (v->dynamic_smem > CODEGEN_STATIC_SMEM_LIMIT)
+            CU_CHECK_RET(s->cu->cuFuncSetAttribute(s->fn[k], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                                   (int)v->dynamic_smem),
+                         last_cuda_error(err, errlen, 1));
+    }
+    return 0;
+}
+
+/* Where the backend finds weight w on the device, and its slot of the plan. */
+static void set_dev_weight(CudaState *s, const WeightSlot *w, CUdeviceptr at) {
+    if (w->layer >= 0) s->layer[w->layer].w[w->ref] = at, s->layer[w->layer].slot[w->ref] = w;
+    else if (w->ref == WT_EMBED) s->embed = at, s->embed_slot = w;
+    else if (w->ref == WT_NORM_FINAL) s->norm_final = at, s->norm_final_slot = w;
+    else s->lm_head = at, s->lm_head_slot = w;
+}
+
+/* Weights of the model, converted to the model dtype, in one allocation at the plan's offsets. */
+static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
+    const RunPlan *p = &s->plan;
+    if (!model_matches_plan(b->model, p))
+        return backend_open_error(err, errlen, 1, "internal error: the run plan's weights are not the model's tensors");
+    uint16_t *staging = NULL;
+    float *src = NULL;   /* the slot's fp32 values: a fused slot's parts concatenated (model_fill_plan_weight) */
+    CU_CHECK_GOTO(s->cu->cuMemAlloc(&s->weights, (size_t)p->weights_bytes), fail);
+    b->mem.weights_bytes = p->weights_bytes;
+    b->mem.weights_dtype = dtype_name(b->layout->model.dtype);
+    s->layer = xcalloc((size_t)b->layout->nlayers + 1, sizeof *s->layer);
+    for (int i = 0; i < p->nweights; i++) {
+        const WeightSlot *w = &p->weight[i];
+        int64_t count = w->rows * w->cols;
+        src = xrealloc(src, (size_t)count * sizeof *src);
+        if (!model_fill_plan_weight(b->model, w, src)) {
+            free(staging);
+            free(src);
+            return backend_open_error(err, errlen, 1, "internal error: the model lacks the run plan's weight %d (%s)", i,
+                                      weight_ref_name(w->ref));
+        }
+        staging = xrealloc(staging, (size_t)count * sizeof *staging);
+        for (int64_t j = 0; j < count; j++)
+            staging[j] = s->dt == CUDA_R_16F ? st_f32_to_f16(src[j]) : st_f32_to_bf16(src[j]);
+        CU_CHECK_GOTO(s->cu->cuMemcpyHtoD(s->weights + (CUdeviceptr)w->offset, staging, (size_t)count * s->esize), fail);
+        set_dev_weight(s, w, s->weights + (CUdeviceptr)w->offset);
+    }
+    if (b->model->tied) s->lm_head = s->embed, s->lm_head_slot = s->embed_slot;
+    free(staging);
+    free(src);
+    return 0;
+fail:
+    free(staging);
+    free(src);
+    return last_cuda_error(err, errlen, 1);
+}
+
+/* The layers' RoPE tables (rope_table), computed once here, on the device for the rope kernels. */
+static int upload_rope(Backend *b, CudaState *s, char *err, size_t errlen) {
+    rope_tables(b->layout, &s->rope);
+    size_t bytes = (size_t)(b->layout->nlayers * s->rope.half) * sizeof(float);
+    CU_CHECK_RET(s->cu->cuMemAlloc(&s->rope_dev, bytes), last_cuda_error(err, errlen, 1));
+    CU_CHECK_RET(s->cu->cuMemcpyHtoD(s->rope_dev, s->rope.inv_freq, bytes), last_cuda_error(err, errlen, 1));
+    return 0;
+}
+
+/* The plan's KV allocation and arena, zeroed: a masked key's value row is still multiplied by 0, and
+ * 0 * NaN garbage is NaN. */
+static int alloc_plan(Backend *b, CudaState *s, char *err, size_t errlen) {
+    const RunPlan *p = &s->plan;
+    if (s->cu->cuMemAlloc(&s->caches, (size_t)p->kv_bytes) != CUDA_SUCCESS)
+        return backend_open_error(err, errlen, 1, "cannot allocate %s of KV caches on the GPU",
+                                  fmt_bytes((double)p->kv_bytes));
+    b->mem.kv_bytes = p->kv_bytes;
+    b->mem.kv_dtype = dtype_name(p->opt.kv_dtype);
+    CU_CHECK_RET(s->cu->cuMemsetD8(s->caches, 0, (size_t)p->kv_bytes), last_cuda_error(err, errlen, 1));
+    if (s->cu->cuMemAlloc(&s->arena, (size_t)p->arena_bytes) != CUDA_SUCCESS)
+        return backend_open_error(err, errlen, 1, "cannot allocate %s of activations on the GPU",
+                                  fmt_bytes((double)p->arena_bytes));
+    b->mem.arena_bytes = p->arena_bytes;
+    CU_CHECK_RET(s->cu->cuMemsetD8(s->arena, 0, (size_t)p->arena_bytes), last_cuda_error(err, errlen, 1));
+    b->mem.kv_planned = p->kv_bytes;
+    b->mem.arena_planned = p->arena_bytes;
+    b->mem.weights_planned = p->weights_bytes;
+    b->mem.workspace_planned = p->workspace_bytes;
+    if (!p->workspace_bytes) return 0;   /* emu: host GEMMs */
+    if (s->cu->cuMemAlloc(&s->workspace, (size_t)p->workspace_bytes) != CUDA_SUCCESS)
+        return backend_open_error(err, errlen, 1, "cannot allocate the %s cuBLAS workspace on the GPU",
+                                  fmt_bytes((double)p->workspace_bytes));
+    b->mem.workspace_bytes = p->workspace_bytes;
+    if (s->bl->cublasSetWorkspace(s->blas, (void *)s->workspace, (size_t)p->workspace_bytes) != CUBLAS_STATUS_SUCCESS)
+        return backend_open_error(err, errlen, 2, "cuBLAS refuses the plan's %s workspace",
+                                  fmt_bytes((double)p->workspace_bytes));
+    return 0;
+}
+
+/* The int inputs of each step, by name; the host staging holds the largest. */
+static int find_ints(CudaState *s, char *err, size_t errlen) {
+    int64_t most = 0;
+    for (int k = 0; k < 2; k++) {
+        const ActPlan *a = run_plan_step(&s->plan, k == 1);
+        StepInts *si = &s->ints[k];
+        *si = (StepInts){-1, -1, -1, -1};
+        for (int t = 0; t < a->ntensors; t++) {
+            const ActTensor *at = &a->tensor[t];
+            int *slot = !strcmp(at->name, "tokens")      ? &si->tokens
+                        : !strcmp(at->name, "positions") ? &si->positions
+                        : !strcmp(at->name, "sequences") ? &si->sequences
+                        : !strcmp(at->name, "chunk_args") ? &si->chunk_args
+                                                          : NULL;
+            if (!strcmp(at->name, "logits") || !strcmp(at->name, "token_ids"))   /* what a step copies back */
+                s->pinned_bytes = (size_t)a->item[t].size > s->pinned_bytes ? (size_t)a->item[t].size : s->pinned_bytes;
+            if (!slot) continue;
+            *slot = t;
+            if (a->item[t].size > most) most = a->item[t].size;
+        }
+        if (si->tokens < 0 || si->positions < 0 || si->sequences < 0 || (k == 0 && si->chunk_args < 0))
+            return backend_open_error(err, errlen, 1, "internal error: the run plan lacks the kernels' int inputs");
+    }
+    s->host_ints = xcalloc((size_t)most + 4, 1);
+    s->prefill_rows = xcalloc((size_t)(3 * s->plan.prefill.tokens), sizeof *s->prefill_rows);
+    CU_CHECK_RET(s->cu->cuMemAllocHost(&s->pinned, s->pinned_bytes), last_cuda_error(err, errlen, 1));
+    return 0;
+}
+
+/* The run's plan: the target's (for the GPU: kernels for this device's architecture, at the run's
+ * context, or at the model's for a prebuilt cubin: the caches then have the kernels' capacities),
+ * caches, arena and schedules. */
+static int plan_kernels(Backend *b, CudaState *s, const char *arch, char *err, size_t errlen) {
+    const Layout *l = b->layout;
+    RunOptions o;
+    run_options_init(l, s->device.target, &o);
+    o.context = b->cfg.context;
+    o.batch = b->cfg.nseq;
+    o.page_tokens = b->cfg.page_tokens, o.pool_pages = b->cfg.pool_pages;
+    if (!o.arch) {
+        o.arch = strncmp(arch, "sm_8", 4) == 0 ? "sm_80" : "sm_90";
+        CodegenOptions co = cuda_backend_codegen_options(l, b->cfg.context, b->cfg.cuda_cubin != NULL, o.arch);
+        o.kernel_context = co.context ? co.context : l->model.context;   /* codegen's 0: the model's */
+        o.kernel_chunk = co.chunk ? co.chunk : l->model.chunk;
+    }
+    char why[256];
+    if (!plan_run(l, &o, &s->plan, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
+    s->plan_ready = true;
+    b->plan = &s->plan;
+    backend_pages_open(b);
+    for (int c = 0; c < l->ncaches; c++) b->cache_tokens[c] = s->plan.cache[c].capacity;
+    return find_ints(s, err, errlen);
+}
+
+static bool env_flag(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* What the model and the run ask that the kernels cannot do: 0, or an exit status with a message. */
+static int check_run(const CudaDevice *d, const Model *m, const BackendConfig *cfg, char *err, size_t errlen) {
+    int checked = backend_check_config(m, cfg, err, errlen);
+    if (checked) return checked;
+    if (cfg->full_caches)
+        return backend_open_error(err, errlen, 2,
+                                  "--full-caches is not supported by the %s backend (its caches are the "
+                                  "kernels' planned rings)", d->name);
+    if (cfg->page_tokens && (cfg->cuda_cubin || cfg->emu_kernels_so))
+        return backend_open_error(err, errlen, 2, "--page-tokens is not supported with the %s backend's prebuilt "
+                                  "kernels (built unpaged); run from the .mix", d->name);
+    DType dt = m->layout->model.dtype;
+    if (dt != DT_BF16 && dt != DT_FP16)
+        return backend_open_error(err, errlen, 1, "dtype %s: the kernels take bf16 or fp16 (fp32 runs on the cpu backend)",
+                                  dtype_name(dt));
+    return model_check_size(m->layout, err, errlen) ? 0 : 1;
+}
+
+int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfig *cfg, Backend *b, char *err,
+                         size_t errlen) {
+    memset(b, 0, sizeof *b);
+    const Layout *l = m->layout;
+    int rc = check_run(d, m, cfg, err, errlen);
+    if (rc) return rc;
+    CudaState *s = xcalloc(1, sizeof *s);
+    bool emu = strcmp(d->name, "emu") == 0;
+    b->ops = emu ? &emu_ops : &cuda_ops;
+    b->name = d->name;
+    b->model = m;
+    b->layout = l;
+    b->cfg = *cfg;
+    b->impl = s;
+    b->seq_len = xcalloc((size_t)cfg->nseq, sizeof(int64_t));
+    b->cache_tokens = xcalloc((size_t)l->ncaches + 1, sizeof(int64_t));
+    s->device = *d;
+    s->cu = d->cu;
+    s->bl = d->bl;
+    s->dt = l->model.dtype == DT_FP16 ? CUDA_R_16F : CUDA_R_16BF;
+    s->esize = 2;
+    s->scale = xcalloc((size_t)l->nlayers + 1, sizeof *s->scale);
+    for (int i = 0; i < l->nlayers; i++) s->scale[i] = (float)model_attention_scale((const ModelHeader[]){layer_model(l, i)});
+    s->print_plan = env_flag("MIXC_CUDA_PLAN");
+    s->graphs = env_flag("MIXC_CUDA_GRAPHS") && d->cu->cuStreamBeginCapture;   /* the emulated device has none */
+    s->graph_key = xcalloc((size_t)l->nlayers + 2, sizeof *s->graph_key);
+    const char *route_log = getenv("MIXC_ROUTE_LOG");
+    if (route_log && *route_log && (s->graphs || !(s->route_log = fopen(route_log, "wb")))) {
+        rc = backend_open_error(err, errlen, 2, s->graphs ? "MIXC_ROUTE_LOG: not with MIXC_CUDA_GRAPHS (a log copies "
+                                "each route to the host)" : "MIXC_ROUTE_LOG: cannot write %s", route_log);
+        cuda_close(b);
+        return rc;
+    }
+    char arch[16];
+    rc = open_device(s, arch, err, errlen);
+    if (!rc) rc = plan_kernels(b, s, arch, err, errlen);
+    if (!rc) rc = d->load_module(d, l, &s->plan.cg, arch, cfg, &s->mod, err, errlen);
+    if (!rc) rc = resolve_functions(s, err, errlen);
+    if (!rc && s->cu->cuStreamCreate(&s->stream, CU_STREAM_DEFAULT) != CUDA_SUCCESS)
+        rc = last_cuda_error(err, errlen, 2);
+    if (!rc && (s->bl->cublasCreate(&s->blas) != CUBLAS_STATUS_SUCCESS ||
+                s->bl->cublasSetStream(s->blas, (cudaStream_t)s->stream) != CUBLAS_STATUS_SUCCESS))
+        rc = backend_open_error(err, errlen, 2, "cannot create a cuBLAS handle on the backend's stream");
+    if (!rc) rc = upload_weights(b, s, err, errlen);
+    if (!rc) rc = alloc_plan(b, s, err, errlen);
+    if (!rc) rc = upload_rope(b, s, err, errlen);
+    if (rc) {
+        cuda_close(b);
+        return rc;
+    }
+    if (s->print_plan) cuda_backend_print_launches(&s->plan, s->device.name, arch, cfg->nseq, stderr);
+    return 0;
+}
+
+int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
+    memset(b, 0, sizeof *b);
+    char why[256];
+    if (!backend_cuda_available(why, sizeof why))
+        return backend_open_error(err, errlen, 2, "no CUDA device available (%s)", why);
+    CudaDevice gpu = {"cuda", RUN_TARGET_CUDA, NULL, NULL, gpu_load_module};
+    if (!(gpu.cu = cuda_driver_load(err, errlen)) || !(gpu.bl = cublas_load(err, errlen))) return 2;
+    return cuda_backend_open_on(&gpu, m, cfg, b, err, errlen);
+}
