@@ -236,7 +236,7 @@ static void model_variants(const Layout *l, Codegen *cg) {
     cg->head_norm_q = l->nlayers ? cg->layer[0].head_norm_q : -1;   /* the manifest's model_kernels: layer 0's */
     cg->head_norm_k = l->nlayers ? cg->layer[0].head_norm_k : -1;
 
-    cg->silu_mul = -1;   /* the dense MLP's gated activation (a mixture of experts has its own: moe_variants) */
+    cg->silu_mul = -1;   /* the dense MLP's gated activation (with experts: moe_variants, on moe_step's dense layers) */
     if (!m->experts) {
         v = (KernelVariant){.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS};
         snprintf(v.name, sizeof v.name, "%s_mul_%s", activation_name(m->activation), dt);
@@ -322,6 +322,10 @@ static void moe_variants(const Layout *l, Codegen *cg) {
     if (m->shared_expert_ffn) {
         snprintf(name, sizeof name, "shared_f%lld", (long long)m->shared_expert_ffn);
         cg->shared_act = act_variant(m, cg, name, m->shared_expert_ffn, "shared_expert_ffn");
+    }
+    if (m->moe_step > 1) {   /* the dense layers' MLP between the experts' (layer_model: ffn = dense_ffn) */
+        snprintf(name, sizeof name, "dense_f%lld", (long long)m->dense_ffn);
+        cg->silu_mul = act_variant(m, cg, name, m->dense_ffn, "dense_ffn");
     }
     bool sig = m->router == ROUTER_SIGMOID_INPUT;
     v = (KernelVariant){.kind = KV_MOE_COMBINE, .block = MIXC_SMALL_THREADS};
@@ -585,6 +589,11 @@ static void moe_manifest(const Layout *l, const Codegen *cg, json_t *root, json_
                                                    "experts_per_token", (json_int_t)m->experts_per_token, "router",
                                                    router_kind_name(m->router), "shared_expert_ffn",
                                                    (json_int_t)m->shared_expert_ffn, "moe_bias", m->moe_bias));
+    if (m->moe_step > 1) {   /* experts on layers moe_step-1, 2 moe_step-1, ...; the others dense of dense_ffn */
+        json_t *e = json_object_get(root, "experts");
+        json_object_set_new(e, "moe_step", json_integer(m->moe_step));
+        json_object_set_new(e, "dense_ffn", json_integer(m->dense_ffn));
+    }
     const struct {
         const char *key;
         int k;

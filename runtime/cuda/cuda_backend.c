@@ -340,7 +340,7 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
     case OP_GELU_TANH_MUL:
     case OP_CLAMPED_SWIGLU_MUL: {
         SiluMulParams p = {T(s, st, op->in[0]), T(s, st, op->in[1]), T(s, st, op->out[0]),
-                           (long long)(R * plan_gated_width(m, st->a->tensor[op->out[0]].name))};
+                           (long long)(R * plan_gated_width(b->layout, op->layer, st->a->tensor[op->out[0]].name))};
         return launch_op(b, st, op, R, &p, sizeof p);
     }
     case OP_LOGITS: return run_logits(b, st, op);

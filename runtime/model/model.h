@@ -114,7 +114,8 @@ typedef struct {
     CheckpointNames names;
     const FusedForm *fused;
 } CheckpointForm;
-void model_checkpoint_form(const StCheckpoint *c, bool experts, CheckpointForm *form);
+/* moe_layer: the first layer with experts (its names tell the fused form), -1 without experts. */
+void model_checkpoint_form(const StCheckpoint *c, int64_t moe_layer, CheckpointForm *form);
 /* The model's tensor table renamed (in place) to the form's names, before the load. */
 void model_rename_tensors(const CheckpointForm *form, ModelTensor *t, int n);
 /* Whether a checkpoint tensor is read otherwise or not the text model's: one of the fused tensors
@@ -123,7 +124,7 @@ bool model_form_skips(const CheckpointForm *form, const char *name, int nlayers)
 /* Whether a model tensor's name (renamed) is one the fused tensors replace (a router or an expert's). */
 bool model_fused_target(const char *name);
 /* Layer i's router and experts read from the fused tensors (false with a message naming the file and
- * the tensor). */
+ * the tensor); nothing for a dense layer of a model with moe_step. */
 bool model_load_fused_experts(const StCheckpoint *c, const CheckpointForm *form, Model *m, int i, char *err,
                               size_t errlen);
 
