@@ -258,6 +258,9 @@ static void with_moe_bias_shared(Layout *l) { with_experts(l), l->model.moe_bias
 static void like_llama4_moe(Layout *l) {
     with_experts(l), l->model.experts_per_token = 1, l->model.router = ROUTER_SIGMOID_INPUT, l->model.shared_expert_ffn = 32;
 }
+/* Llama 4 Maverick's: the experts on layers 1, 3 and 5 only (moe_step 2), layers 0, 2, 4 a dense MLP
+ * of dense_ffn 40 (not the experts' 32). */
+static void like_llama4_maverick(Layout *l) { like_llama4_moe(l), l->model.moe_step = 2, l->model.dense_ffn = 40; }
 
 /* Scalings with a short original context (64), so that the 23 positions and head_dim 64 meet every
  * region: llama3's kept, smoothed and divided wavelengths, yarn's ramp. */
@@ -317,6 +320,8 @@ static void test_variations_against_naive(void) {
     test_against_naive("... with experts (router softmax_topk)", with_softmax_topk);
     test_against_naive("... with experts, their biases (moe_bias) and a shared expert", with_moe_bias_shared);
     test_against_naive("... with experts as Llama 4 routes (top-1 sigmoid on the input, shared expert)", like_llama4_moe);
+    test_against_naive("... with experts on every other layer, dense MLPs of their own width between (Maverick)",
+                       like_llama4_maverick);
 }
 
 /* Logits of a 2-layer model whose layer 0 adds nothing to the residual stream (Wo = 0, down = 0):
