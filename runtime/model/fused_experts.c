@@ -65,7 +65,9 @@ static const FusedForm *fused_form(const StCheckpoint *c, const char *prefix, in
     return NULL;
 }
 
-void model_checkpoint_form(const StCheckpoint *c, int64_t moe_layer, CheckpointForm *form) {
+void model_checkpoint_form(const StCheckpoint *c, const ModelHeader *m, CheckpointForm *form) {
+    int64_t moe_layer = model_first_moe_layer(m);
+    form->model = m;
     form->prefix = st_checkpoint_find(c, "language_model.model.embed_tokens.weight", NULL) ? "language_model." : "";
     char head[64];
     snprintf(head, sizeof head, "%smodel.layers.0.feed_forward.", form->prefix);
@@ -81,7 +83,7 @@ bool model_form_skips(const CheckpointForm *form, const char *name, int nlayers)
     int layer, n = 0;
     const FusedForm *f = form->fused;
     if (!f || strncmp(name, form->prefix, p) || sscanf(name + p, "model.layers.%d.%n", &layer, &n) != 1 || n == 0 ||
-        layer < 0 || layer >= nlayers)
+        layer < 0 || layer >= nlayers || !model_layer_moe(form->model, layer))   /* a dense layer's: unused */
         return false;
     size_t fp = strlen(f->prefix);
     if (strncmp(name + p + n, f->prefix, fp)) return false;
