@@ -439,13 +439,6 @@ run "gemma4-style: emu refuses head_dim 512" 1 --layout examples/gemma4-style.mi
   expect_err "gemma4-style as written: emu refuses its global kind's head_dim 512 by name, exit 1" \
     "mixrun: layer 5's head_dim 512 is not supported by the kernels (64, 128, 192 or 256)"
 PAGED=()   # mem_check's report options beyond SETS: the paging the run was given
-# moe_step_sets FILE [EXPERTS]: for a layout with experts on some layers only (moe_step), the test
-# size of its dense layers' width (dense_ffn 192, beside the experts' ffn 128) and, given, of its
-# experts (Maverick's 128 at test size would still be 600 MB of fp32 weights); nothing otherwise.
-moe_step_sets() {
-  grep -qE '^\s*moe_step\s*=' "$1" || return 0
-  echo --set dense_ffn=192 ${2:+--set experts=$2}
-}
 # mem_check NAME BACKEND ARGS...: `mixrun ARGS --bench --json --backend BACKEND` (stand-in driver for
 # cuda): its memory planned = allocated for the KV caches, the arena and the weights, and equal to what
 # `mixc report --target BACKEND --format json` plans for the same --set overrides, context and batch.
