@@ -330,8 +330,19 @@ typedef struct {
     int64_t shared_expert_ffn;  /* an ungated expert of this width every token runs too; 0: none */
     RouterKind router;
     bool moe_bias;          /* the router and every expert's projections add a bias (gpt-oss) */
+    /* Experts on some layers only (Llama 4's interleave_moe_layer_step, Qwen3-MoE's decoder_sparse_step):
+     * with moe_step S > 1, layers S-1, 2S-1, ... route to the experts and the others are a dense MLP of
+     * width dense_ffn (model_layer_moe; layer_model gives each layer's FFN). 0: every layer. */
+    int64_t moe_step, dense_ffn;
     double swiglu_limit, swiglu_alpha;  /* activation clamped_swiglu's L and α; 0 otherwise */
 } ModelHeader;
+
+/* Whether layer i's feed forward is the mixture of experts: every layer with experts and no moe_step,
+ * else layers moe_step - 1, 2 moe_step - 1, ...; false without experts. */
+bool model_layer_moe(const ModelHeader *m, int64_t i);
+/* How many of the header's layers route to experts (0 without experts), and the first (-1 without). */
+int64_t model_moe_layer_count(const ModelHeader *m);
+int64_t model_first_moe_layer(const ModelHeader *m);
 
 /* The header's fields beyond Llama's, as the .mix writes them ("activation gelu_tanh, qk_norm, ..."),
  * into buf; "" when the header has none. */
@@ -402,7 +413,8 @@ const char *layer_kinds_text(const Layout *l, bool owners_only, char *buf, size_
  * of `header`'s name. */
 void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const int64_t *window,
                         const int64_t *chunked, const int *reads);
-/* The header as layer i computes with it: kv_heads and head_dim its kind's when it has its own. */
+/* The header as layer i computes with it: kv_heads and head_dim its kind's when it has its own; a
+ * dense layer of a model with moe_step has no experts (experts 0, ...) and ffn = dense_ffn. */
 ModelHeader layer_model(const Layout *l, int i);
 /* The first layer whose kv_heads or head_dim differs from the header's, or -1: the exports refuse a
  * layout with per-layer shapes by it (no format they write can say them), the report marks them. */

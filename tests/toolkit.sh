@@ -27,6 +27,13 @@ kernel_shapes() {
   if cmp -s "$1" "$out"; then echo "$1"; else echo "$out"; fi
 }
 
+# moe_step_sets FILE [EXPERTS]: for a layout with experts on some layers only (moe_step), the test
+# size of its dense layers' width (dense_ffn 192, beside the experts' ffn 128) and, given, of its
+# experts (Maverick's 128 at test size would still be 600 MB of fp32 weights); nothing otherwise.
+moe_step_sets() {
+  grep -qE '^\s*moe_step\s*=' "$1" || return 0
+  echo --set dense_ffn=192 ${2:+--set experts=$2}
+}
 # comparable_layout FILE DIR: FILE, or for a layout with a mixture of experts a copy in DIR in which
 # every token runs every expert (experts = experts_per_token = 4), for the suites that compare the
 # emu or cuda backend's logits with the cpu backend's through every layer of an example. With fewer

@@ -39,6 +39,7 @@ static const FieldSpec field_specs[] = {
     FIELD(logit_softcap, F_REAL, false), FIELD(query_pre_attn_scalar, F_REAL, false),
     FIELD(experts, F_INT, false),      FIELD(experts_per_token, F_INT, false),    /* moe_check.c */
     FIELD(shared_expert_ffn, F_INT, false), ENUM_FIELD(router, router_kind_name), FIELD(moe_bias, F_BOOL, false),
+    FIELD(moe_step, F_INT, false),     FIELD(dense_ffn, F_INT, false),
     FIELD(swiglu_limit, F_REAL, false), FIELD(swiglu_alpha, F_REAL, false),
     /* RoPE scaling (rope_check.c checks which apply to which type): the keys of rope_params */
     {"rope_scaling", F_ENUM, false, offsetof(ModelHeader, rope_scaling.type), (const char *(*)(int))rope_scaling_name},

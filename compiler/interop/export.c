@@ -77,6 +77,10 @@ static void export_variations(const ModelHeader *m, json_t *o) {
         json_object_set_new(o, "mixc_router", json_string(router_kind_name(m->router)));
         if (m->shared_expert_ffn) json_object_set_new(o, "mixc_shared_expert_ffn", json_integer(m->shared_expert_ffn));
         if (m->moe_bias) json_object_set_new(o, "mixc_moe_bias", json_true());
+        if (m->moe_step > 1) {   /* Llama 4's names: experts on layers s-1, 2s-1, ..., dense MLPs between */
+            json_object_set_new(o, "interleave_moe_layer_step", json_integer(m->moe_step));
+            json_object_set_new(o, "intermediate_size_mlp", json_integer(m->dense_ffn));
+        }
     }
 }
 

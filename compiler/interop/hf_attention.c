@@ -11,9 +11,10 @@
  *   (transformers' chunked causal mask), which is mixc's `chunked C`.
  * - moe_layers, else interleave_moe_layer_step s (layers s-1, 2s-1, ...): the layers whose feed
  *   forward is a mixture of num_local_experts experts of intermediate_size each (and a shared one);
- *   the others are a dense MLP of intermediate_size_mlp. mixc computes dense MLPs only: a config with
- *   experts in every layer import as a mixture of experts (hf_experts.c), in some layers only are
- *   refused by name (hf_llama4_support); a dense config imports with ffn = intermediate_size_mlp.
+ *   the others are a dense MLP of intermediate_size_mlp. A config with experts in every layer imports
+ *   as a mixture of experts, one with experts on layers s-1, 2s-1, ... as moe_step s and dense_ffn
+ *   (hf_experts.c; another list of MoE layers is refused by name there); a dense config imports with
+ *   ffn = intermediate_size_mlp.
  */
 #include "hf_config.h"
 
@@ -47,19 +48,14 @@ static int64_t moe_layer_count(const HfConfig *c, int64_t layers, const char **k
 void hf_llama4_support(const HfConfig *c, ModelHeader *m, HfRefuse refuse, void *ctx) {
     const char *key;
     int64_t moe = moe_layer_count(c, m->layers, &key);
-    char what[192], why[192];
-    if (moe == m->layers) {     /* every layer: the experts (hf_experts.c) */
+    char what[192];
+    if (moe > 0) {     /* every layer, or every s-th (moe_step, dense_ffn): the experts (hf_experts.c) */
         hf_map_experts(c, m, refuse, ctx);
         return;
     }
-    if (moe != 0) {
+    if (moe < 0) {
         hf_describe(key, hf_field(c, key), what, sizeof what);
-        if (moe < 0)
-            snprintf(why, sizeof why, "mixc reads a list of layer indices or a step >= 0");
-        else
-            snprintf(why, sizeof why, "%lld of %lld layers are a mixture of experts; mixc computes one in every layer "
-                     "or in none", (long long)moe, (long long)m->layers);
-        refuse(ctx, what, why);
+        refuse(ctx, what, "mixc reads a list of layer indices or a step >= 0");
         return;
     }
     json_t *mlp = hf_field(c, "intermediate_size_mlp");   /* the dense layers' width */

@@ -37,8 +37,8 @@ void hf_describe(const char *key, json_t *v, char *out, size_t n);
 
 /* hf_attention.c: layer_types (a list v of n entries) into sliding[] and chunked[] (attention_chunk_size
  * for chunked_attention entries, else left 0); false with a message in err when malformed. And Llama 4
- * text configs (model_type llama4, llama4_text): hf_llama4_support refuses mixture-of-experts layers by
- * name (moe_layers, interleave_moe_layer_step) and sets a dense model's ffn to intermediate_size_mlp;
+ * text configs (model_type llama4, llama4_text): hf_llama4_support maps the mixture-of-experts layers
+ * (moe_layers, interleave_moe_layer_step: hf_map_experts) and sets a dense model's ffn to intermediate_size_mlp;
  * hf_llama4_chunked, for a config without layer_types, sets chunked[i] to attention_chunk_size for the
  * RoPE layers (no_rope_layers) and 0 for the NoPE ones, which are global. */
 bool hf_layer_types(const HfConfig *c, json_t *v, int n, bool *sliding, int64_t *chunked, char *err, size_t errlen);

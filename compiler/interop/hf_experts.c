@@ -1,27 +1,34 @@
 /* hf_experts.c — a Hugging Face config's mixture of experts as the header's experts fields
  * (docs/interop.md, "Mixture of experts"). Each family routes in its own way (its modeling code, not
  * a field, says how), so only the families below are mapped; any other config with experts is
- * reported. mixc plans these exactly (mixc report); mixrun refuses them by name until it runs them. */
+ * reported. A family whose config puts the experts on every s-th layer (Llama 4's
+ * interleave_moe_layer_step, Qwen3-MoE's decoder_sparse_step) imports as moe_step and dense_ffn. */
 #include "hf_config.h"
 
 #include <string.h>
 
-/* How a family routes, and where its expert width is. */
+/* How a family routes, where its expert width is, and (step_key) which layers have experts. */
 typedef struct {
     const char *model_type;
     RouterKind router;
     const char *width_key;      /* each routed expert's width */
     const char *shared_key;     /* an ungated shared expert's width, or NULL */
     bool moe_bias;              /* router and expert biases (gpt-oss) */
+    const char *step_key;       /* experts on layers s-1, 2s-1, ... (moe_step), or NULL: every layer */
+    const char *dense_key;      /* the other layers' dense MLP width (dense_ffn) */
 } MoeFamily;
 
 static const MoeFamily MOE_FAMILIES[] = {
-    {"", ROUTER_TOPK_SOFTMAX, "intermediate_size", NULL, false},    /* `mixc export --hf`: mixc_ fields */
-    {"mixtral", ROUTER_TOPK_SOFTMAX, "intermediate_size", NULL, false},
-    {"qwen3_moe", ROUTER_SOFTMAX_TOPK, "moe_intermediate_size", NULL, false},  /* norm_topk_prob: topk_softmax */
-    {"gpt_oss", ROUTER_TOPK_SOFTMAX, "intermediate_size", NULL, true},
-    {"llama4", ROUTER_SIGMOID_INPUT, "intermediate_size", "intermediate_size", false},
-    {"llama4_text", ROUTER_SIGMOID_INPUT, "intermediate_size", "intermediate_size", false},
+    {"", ROUTER_TOPK_SOFTMAX, "intermediate_size", NULL, false,    /* `mixc export --hf`: mixc_ fields */
+     "interleave_moe_layer_step", "intermediate_size_mlp"},
+    {"mixtral", ROUTER_TOPK_SOFTMAX, "intermediate_size", NULL, false, NULL, NULL},
+    {"qwen3_moe", ROUTER_SOFTMAX_TOPK, "moe_intermediate_size", NULL, false,   /* norm_topk_prob: topk_softmax */
+     "decoder_sparse_step", "intermediate_size"},
+    {"gpt_oss", ROUTER_TOPK_SOFTMAX, "intermediate_size", NULL, true, NULL, NULL},
+    {"llama4", ROUTER_SIGMOID_INPUT, "intermediate_size", "intermediate_size", false, "interleave_moe_layer_step",
+     "intermediate_size_mlp"},
+    {"llama4_text", ROUTER_SIGMOID_INPUT, "intermediate_size", "intermediate_size", false, "interleave_moe_layer_step",
+     "intermediate_size_mlp"},
 };
 
 /* Expert counts: above 1, a mixture of experts (one expert computes a dense MLP). */
@@ -41,17 +48,45 @@ static bool refuse_field(const char *key, json_t *v, const char *why, HfRefuse r
     return false;
 }
 
-/* Only configs with experts in every layer are mapped (Qwen3-MoE's and Llama 4's dense layers are not). */
-static bool every_layer_moe(const HfConfig *c, HfRefuse refuse, void *ctx) {
+/* Whether Llama 4's moe_layers (when given) lists layers step-1, 2 step-1, ... below `layers`, as
+ * Llama4TextConfig derives it from interleave_moe_layer_step; *step is the list's step. */
+static bool moe_layers_stepped(json_t *list, int64_t layers, int64_t *step) {
+    if (!json_is_array(list) || json_array_size(list) == 0 || !json_is_integer(json_array_get(list, 0))) return false;
+    *step = json_integer_value(json_array_get(list, 0)) + 1;
+    if (*step < 1 || *step > layers || (int64_t)json_array_size(list) != layers / *step) return false;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *x = json_array_get(list, i);
+        if (!json_is_integer(x) || json_integer_value(x) != (int64_t)(i + 1) * *step - 1) return false;
+    }
+    return true;
+}
+
+/* Which layers have experts: every layer, or (the family's step_key: Llama 4's interleave_moe_layer_step
+ * or moe_layers, Qwen3-MoE's decoder_sparse_step) every s-th, the others a dense MLP of its dense_key,
+ * into moe_step and dense_ffn. Refused: another family's step, Qwen3-MoE's mlp_only_layers, a list
+ * of MoE layers that is not such a step. */
+static bool map_moe_layers(const HfConfig *c, const MoeFamily *f, ModelHeader *m, HfRefuse refuse, void *ctx) {
     static const char *const steps[] = {"decoder_sparse_step", "interleave_moe_layer_step"};
-    static const char why[] = "mixc computes a mixture of experts in every layer or in none";
+    static const char why[] = "mixc computes a mixture of experts in every layer or in every s-th (moe_step)";
+    int64_t step = 1;
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         json_t *v = hf_field(c, steps[i]);
-        if (v && !(json_is_integer(v) && json_integer_value(v) == 1)) return refuse_field(steps[i], v, why, refuse, ctx);
+        bool own = f->step_key && !strcmp(steps[i], f->step_key);
+        if (v && own && !(positive_int(v, &step) && step <= m->layers))
+            return refuse_field(steps[i], v, "mixc reads a step from 1 to the layer count", refuse, ctx);
+        if (v && !own && !(json_is_integer(v) && json_integer_value(v) == 1)) return refuse_field(steps[i], v, why, refuse, ctx);
     }
-    json_t *dense = hf_field(c, "mlp_only_layers");
+    json_t *dense = hf_field(c, "mlp_only_layers"), *list = hf_field(c, "moe_layers");
     if (dense && !(json_is_array(dense) && json_array_size(dense) == 0))
-        return refuse_field("mlp_only_layers", dense, why, refuse, ctx);
+        return refuse_field("mlp_only_layers", dense, "mixc's moe_step puts the experts on every s-th layer, none left out",
+                            refuse, ctx);
+    if (list && f->step_key && !strcmp(f->step_key, "interleave_moe_layer_step") && !moe_layers_stepped(list, m->layers, &step))
+        return refuse_field("moe_layers", list, "mixc's moe_step puts the experts on layers s-1, 2s-1, ...", refuse, ctx);
+    if (step == 1) return true;
+    json_t *w = hf_field(c, f->dense_key);
+    if (!positive_int(w, &m->dense_ffn) || m->dense_ffn >= MIXC_MAX_VALUE)
+        return refuse_field(f->dense_key, w, "the dense layers' MLP width must be a positive integer", refuse, ctx);
+    m->moe_step = step;
     return true;
 }
 
@@ -83,7 +118,7 @@ static bool map_family(const HfConfig *c, const MoeFamily *f, ModelHeader *m, Hf
     if (!strcmp(f->model_type, "qwen3_moe") && json_is_true(hf_field(c, "norm_topk_prob")))
         m->router = ROUTER_TOPK_SOFTMAX;
     m->ffn = width, m->shared_expert_ffn = shared, m->moe_bias = f->moe_bias;
-    return every_layer_moe(c, refuse, ctx) && (*f->model_type || map_own_fields(c, m, refuse, ctx));
+    return map_moe_layers(c, f, m, refuse, ctx) && (*f->model_type || map_own_fields(c, m, refuse, ctx));
 }
 
 static const MoeFamily *moe_family(const char *model_type) {

@@ -172,7 +172,8 @@ static int64_t default_pattern(Ctx *c) {
 #define GEMMA3_COMPUTE GEMMA2_COMPUTE ", \"rope_local_base_freq\": 10000.0"
 #define LLAMA4_DEFAULTS "{\"rms_norm_eps\": 1e-5, \"rope_theta\": 500000.0, \"head_dim\": 128, \"attention_chunk_size\": 8192," \
     " \"no_rope_layer_interval\": 4, \"interleave_moe_layer_step\": 1, \"intermediate_size_mlp\": 16384," \
-    " \"use_qk_norm\": true, \"attn_temperature_tuning\": true, \"floor_scale\": 8192, \"attn_scale\": 0.1}"
+    " \"use_qk_norm\": true, \"attn_temperature_tuning\": true, \"floor_scale\": 8192, \"attn_scale\": 0.1," \
+    " \"num_experts_per_tok\": 1}"
 static json_t *family_defaults(Ctx *c) {
     static const struct { const char *type, *json; } table[] = {
         {"llama", "{\"rms_norm_eps\": 1e-6}"},

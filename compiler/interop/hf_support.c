@@ -89,7 +89,7 @@ static const Rule FAMILIES[] = {
                 "one after the other, RoPE everywhere"},
     {"hymba", "Mamba heads beside attention, and meta tokens; mixc computes attention only"},
     {"olmo3", "norms after attention and MLP instead of before, and q/k norms; mixc computes pre-norms only"},
-    {"llama4", NULL},        /* chunked and NoPE layers (hf_llama4.c); experts, q/k norms refused by field */
+    {"llama4", NULL},        /* chunked and NoPE layers (hf_attention.c); experts in every layer or every s-th (hf_experts.c) */
     {"llama4_text", NULL},
 };
 

@@ -554,6 +554,10 @@ static void write_header(const ModelHeader *m, Buf *out) {
         if (m->router != ROUTER_TOPK_SOFTMAX) KEY("router"), buf_printf(out, "%s\n", router_kind_name(m->router));
         if (m->shared_expert_ffn) KEY("shared_expert_ffn"), buf_printf(out, "%lld\n", (long long)m->shared_expert_ffn);
         if (m->moe_bias) KEY("moe_bias"), buf_puts(out, "true\n");
+        if (m->moe_step > 1) {   /* the experts on every moe_step-th layer, dense MLPs of dense_ffn between */
+            KEY("moe_step"), buf_printf(out, "%lld\n", (long long)m->moe_step);
+            KEY("dense_ffn"), buf_printf(out, "%lld\n", (long long)m->dense_ffn);
+        }
     }
 #undef KEY
     buf_puts(out, "}\n");

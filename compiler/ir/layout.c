@@ -72,11 +72,28 @@ void layout_from_arrays(Layout *l, const ModelHeader *header, int nlayers, const
     layout_build_caches(l);
 }
 
+bool model_layer_moe(const ModelHeader *m, int64_t i) {
+    return m->experts && (m->moe_step <= 1 || (i + 1) % m->moe_step == 0);
+}
+
+int64_t model_moe_layer_count(const ModelHeader *m) {
+    return !m->experts ? 0 : m->moe_step <= 1 ? m->layers : m->layers / m->moe_step;
+}
+
+int64_t model_first_moe_layer(const ModelHeader *m) {
+    return !m->experts ? -1 : m->moe_step > 1 ? m->moe_step - 1 : 0;
+}
+
 ModelHeader layer_model(const Layout *l, int i) {
     ModelHeader m = l->model;
     if (i >= 0 && i < l->nlayers) {
         if (l->layer[i].kv_heads) m.kv_heads = l->layer[i].kv_heads;
         if (l->layer[i].head_dim) m.head_dim = l->layer[i].head_dim;
+        if (m.experts && !model_layer_moe(&m, i)) {   /* a dense layer between the experts' */
+            m.ffn = m.dense_ffn;
+            m.experts = m.experts_per_token = m.shared_expert_ffn = 0;
+            m.router = ROUTER_TOPK_SOFTMAX, m.moe_bias = false;
+        }
     }
     return m;
 }
@@ -222,6 +239,7 @@ const char *model_variation_text(const ModelHeader *m, char *buf, size_t n) {
                         (long long)m->experts_per_token, router_kind_name(m->router));
     if (m->shared_expert_ffn) ADD("shared_expert_ffn %lld", (long long)m->shared_expert_ffn);
     if (m->moe_bias) ADD("moe_bias true");
+    if (m->moe_step > 1) ADD("moe_step %lld, dense_ffn %lld", (long long)m->moe_step, (long long)m->dense_ffn);
 #undef ADD
     return buf;
 }
@@ -339,6 +357,7 @@ static void model_json(const ModelHeader *m, JsonWriter *w) {
         jw_member_string(w, "router", router_kind_name(m->router));
         if (m->shared_expert_ffn) jw_member_int(w, "shared_expert_ffn", m->shared_expert_ffn);
         if (m->moe_bias) jw_member_bool(w, "moe_bias", true);
+        if (m->moe_step > 1) JW_INT_MEMBERS(w, {"moe_step", m->moe_step}, {"dense_ffn", m->dense_ffn});
     }
     jw_object_end(w);
 }

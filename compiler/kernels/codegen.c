@@ -256,7 +256,7 @@ static void model_variants(const Layout *l, Codegen *cg) {
     cg->head_norm_q = l->nlayers ? cg->layer[0].head_norm_q : -1;   /* the manifest's model_kernels: layer 0's */
     cg->head_norm_k = l->nlayers ? cg->layer[0].head_norm_k : -1;
 
-    cg->silu_mul = -1;   /* the dense MLP's gated activation (a mixture of experts has its own: moe_variants) */
+    cg->silu_mul = -1;   /* the dense MLP's gated activation (with experts: moe_variants, on moe_step's dense layers) */
     if (!m->experts) {   /* over the fused gate_up rows: gate, then up */
         v = (KernelVariant){.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS, .width = m->ffn};
         snprintf(v.name, sizeof v.name, "%s_mul_f%lld_%s", activation_name(m->activation), (long long)m->ffn, dt);
@@ -295,9 +295,11 @@ static void model_variants(const Layout *l, Codegen *cg) {
 }
 
 /* The gated activation over rows of `width` elements a token (the experts' k x ffn, the shared
- * expert's): the model's activation kernel with its own grid. */
-static int act_variant(const ModelHeader *m, Codegen *cg, const char *prefix, int64_t width, const char *width_name) {
-    KernelVariant v = {.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS};
+ * expert's; moe_step's dense layers'): the model's activation kernel with its own grid. fused: gate
+ * and up in one input, rows of gate then up (the fused gate_up GEMM's; 0: two inputs). */
+static int act_variant(const ModelHeader *m, Codegen *cg, const char *prefix, int64_t width, const char *width_name,
+                       bool fused) {
+    KernelVariant v = {.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS, .width = fused ? width : 0};
     snprintf(v.name, sizeof v.name, "%s_%s_mul_%s", prefix, activation_name(m->activation), dtype_name(m->dtype));
     set_grid(&v, (GridRule){GRID_TOKENS, width, width_name, MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
     return add_variant(cg, &v);
@@ -338,10 +340,14 @@ static void moe_variants(const Layout *l, Codegen *cg) {
     cg->moe_down = moe_gemm_variant(m, cg, true);
     char name[32];
     snprintf(name, sizeof name, "expert_k%lld_f%lld", K, (long long)m->ffn);
-    cg->expert_act = act_variant(m, cg, name, K * m->ffn, "experts_per_token*ffn");
+    cg->expert_act = act_variant(m, cg, name, K * m->ffn, "experts_per_token*ffn", false);
     if (m->shared_expert_ffn) {
         snprintf(name, sizeof name, "shared_f%lld", (long long)m->shared_expert_ffn);
-        cg->shared_act = act_variant(m, cg, name, m->shared_expert_ffn, "shared_expert_ffn");
+        cg->shared_act = act_variant(m, cg, name, m->shared_expert_ffn, "shared_expert_ffn", false);
+    }
+    if (m->moe_step > 1) {   /* the dense layers' MLP between the experts' (layer_model: ffn = dense_ffn) */
+        snprintf(name, sizeof name, "dense_f%lld", (long long)m->dense_ffn);
+        cg->silu_mul = act_variant(m, cg, name, m->dense_ffn, "dense_ffn", true);   /* fused gate_up rows */
     }
     bool sig = m->router == ROUTER_SIGMOID_INPUT;
     v = (KernelVariant){.kind = KV_MOE_COMBINE, .block = MIXC_SMALL_THREADS};
@@ -615,6 +621,11 @@ static void moe_manifest(const Layout *l, const Codegen *cg, json_t *root, json_
                                                    "experts_per_token", (json_int_t)m->experts_per_token, "router",
                                                    router_kind_name(m->router), "shared_expert_ffn",
                                                    (json_int_t)m->shared_expert_ffn, "moe_bias", m->moe_bias));
+    if (m->moe_step > 1) {   /* experts on layers moe_step-1, 2 moe_step-1, ...; the others dense of dense_ffn */
+        json_t *e = json_object_get(root, "experts");
+        json_object_set_new(e, "moe_step", json_integer(m->moe_step));
+        json_object_set_new(e, "dense_ffn", json_integer(m->dense_ffn));
+    }
     const struct {
         const char *key;
         int k;

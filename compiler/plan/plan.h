@@ -66,6 +66,8 @@ typedef struct {            /* parameter counts, and the total in bytes */
     int64_t attention;      /* Wq, Wo of every layer; Wk, Wv of cache owners only */
     int64_t mlp;            /* gate, up, down of every layer (a mixture of experts: router and all experts) */
     int64_t mlp_active;     /* the part of mlp one token runs (== mlp without experts) */
+    int64_t dense_mlp;      /* the part of mlp in the dense layers of a model with moe_step (every token runs
+                             * it); 0 otherwise */
     int64_t norms;          /* two RMSNorm weights per layer and the final one */
     int64_t total;          /* bytes: parameters x bytes of dtype */
     int64_t params;         /* parameter count */

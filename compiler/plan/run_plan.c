@@ -182,7 +182,8 @@ static bool plan_kv_map(const Layout *l, RunPlan *p) {
     return true;
 }
 
-int64_t plan_gated_width(const ModelHeader *m, const char *tensor_name) {
+int64_t plan_gated_width(const Layout *l, int i, const char *tensor_name) {
+    const ModelHeader lm = layer_model(l, i), *m = &lm;
     return !strcmp(tensor_name, "expert_act") ? m->experts_per_token * m->ffn
            : !strcmp(tensor_name, "shared_act") ? m->shared_expert_ffn : m->ffn;
 }

@@ -122,9 +122,10 @@ int64_t run_plan_seq_pages(const RunPlan *p, int64_t tokens);
 /* The most tokens one prefill call takes: the prefill step's chunk. */
 int64_t run_plan_chunk(const RunPlan *p);
 
-/* Elements per token of a gated activation's tensor (arena_plan.c names them): the experts' rows
- * ("expert_act": experts_per_token x ffn), the shared expert's ("shared_act") or the dense MLP's. */
-int64_t plan_gated_width(const ModelHeader *m, const char *tensor_name);
+/* Elements per token of layer i's gated activation's tensor (arena_plan.c names them): the experts'
+ * rows ("expert_act": experts_per_token x ffn), the shared expert's ("shared_act") or the dense MLP's
+ * (ffn, or dense_ffn on the dense layers of a model with moe_step). */
+int64_t plan_gated_width(const Layout *l, int i, const char *tensor_name);
 
 /* The step that runs `tokens` rows: the decode step, or the prefill chunk. */
 const ActPlan *run_plan_step(const RunPlan *p, bool decode);

@@ -71,12 +71,17 @@ bool plan_weights_shard(const Layout *l, const WeightsShard *s, WeightsPlan *out
     const ModelHeader *m = &l->model;
     WeightsPlan w = {0};
     int64_t layers = s->end_layer - s->first_layer;
-    int64_t mlp, mlp_active, vocab_matrix;
-    bool ok = layer_mlp_params(m, s->tp, &mlp, &mlp_active) && mul_ok(s->vocab_rows, m->hidden, &vocab_matrix);
+    int64_t vocab_matrix;
+    bool ok = mul_ok(s->vocab_rows, m->hidden, &vocab_matrix);
     if (s->embedding) w.embedding = vocab_matrix;
     if (s->lm_head) w.lm_head = vocab_matrix;
-    for (int i = s->first_layer; i < s->end_layer && ok; i++) ok = layer_attention_params(l, s, i, &w.attention, &w.norms);
-    ok = ok && mac(mlp, layers, &w.mlp) && mac(mlp_active, layers, &w.mlp_active);
+    for (int i = s->first_layer; i < s->end_layer && ok; i++) {
+        const ModelHeader lm = layer_model(l, i);   /* its FFN: the experts, or a dense MLP (moe_step) */
+        int64_t mlp, mlp_active;
+        ok = layer_attention_params(l, s, i, &w.attention, &w.norms) && layer_mlp_params(&lm, s->tp, &mlp, &mlp_active) &&
+             add_ok(w.mlp, mlp, &w.mlp) && add_ok(w.mlp_active, mlp_active, &w.mlp_active);
+        if (ok && !lm.experts && m->experts) ok = add_ok(w.dense_mlp, mlp, &w.dense_mlp);
+    }
     int64_t per_layer = m->sandwich_norms ? 4 : 2;   /* input and pre-MLP; the outputs' with sandwich_norms */
     ok = ok && mac(per_layer * layers + s->final_norm, m->hidden, &w.norms);  /* and one final */
     ok = ok && add_ok(w.embedding, w.lm_head, &w.params) && add_ok(w.params, w.attention, &w.params) &&
@@ -157,7 +162,7 @@ const WeightRef plan_layer_weight_order[] = {
 const int plan_layer_weight_count = (int)(sizeof plan_layer_weight_order / sizeof plan_layer_weight_order[0]);
 
 bool plan_layer_has_weight(const Layout *l, int i, WeightRef w) {
-    const ModelHeader *m = &l->model;
+    const ModelHeader lm = layer_model(l, i), *m = &lm;   /* its FFN: the experts' or a dense MLP's */
     bool kv = w == WT_K || w == WT_V || w == WT_K_BIAS || w == WT_V_BIAS || w == WT_K_NORM || w == WT_QKV ||
               w == WT_QKV_BIAS;
     if (kv && l->layer[i].reads != i) return false;
@@ -199,7 +204,7 @@ int plan_fused_parts(WeightRef w, WeightRef parts[3]) {
 }
 
 WeightRef plan_fused_slot(const Layout *l, int i, WeightRef w, bool fused) {
-    const bool owner = l->layer[i].reads == i, dense = !l->model.experts;
+    const bool owner = l->layer[i].reads == i, dense = !model_layer_moe(&l->model, i);   /* its MLP dense */
     if (!fused) return w;
     if (owner && (w == WT_Q || w == WT_Q_BIAS)) return w == WT_Q ? WT_QKV : WT_QKV_BIAS;
     if (owner && (w == WT_K || w == WT_V || w == WT_K_BIAS || w == WT_V_BIAS)) return WT_NONE;

@@ -38,6 +38,8 @@ static bool split_heads(const ModelHeader *m, ParallelPlan *p, char *err, size_t
     else if (m->shared_expert_ffn % tp)
         snprintf(err, errsize, "--tp %lld does not divide shared_expert_ffn %lld", (long long)tp,
                  (long long)m->shared_expert_ffn);
+    else if (m->dense_ffn % tp)   /* moe_step's dense layers */
+        snprintf(err, errsize, "--tp %lld does not divide dense_ffn %lld", (long long)tp, (long long)m->dense_ffn);
     else if (p->vocab_padded % tp)
         snprintf(err, errsize, "--tp %lld does not divide the vocab padded to a multiple of %d (%lld)", (long long)tp,
                  VOCAB_PADDING, (long long)p->vocab_padded);
@@ -280,6 +282,8 @@ void weights_json(JsonWriter *w, const WeightsPlan *p) {
                    {"lm_head", p->lm_head}, {"attention", p->attention}, {"mlp", p->mlp}, {"norms", p->norms});
     if (p->active_params != p->params)   /* a mixture of experts; absent: every parameter runs */
         JW_INT_MEMBERS(w, {"active_parameters", p->active_params}, {"mlp_active", p->mlp_active});
+    if (p->dense_mlp)   /* experts on some layers (moe_step): the dense layers' part of mlp */
+        jw_member_int(w, "mlp_dense_layers", p->dense_mlp);
     jw_object_end(w);
 }
 

@@ -427,6 +427,10 @@ static void text_weights(Buf *b, const Report *r) {
         buf_printf(b, "  active per token: %lld parameters (%lld of %lld experts, mlp %lld)\n",
                    (long long)w->active_params, (long long)m->experts_per_token, (long long)m->experts,
                    (long long)w->mlp_active);
+    if (m->moe_step > 1)   /* the mlp by layer kind: the experts' layers and the dense ones between */
+        buf_printf(b, "  mlp by layer: %lld layers of experts (moe_step %lld) %lld, %lld dense layers (dense_ffn %lld) %lld\n",
+                   (long long)model_moe_layer_count(m), (long long)m->moe_step, (long long)(w->mlp - w->dense_mlp),
+                   (long long)(r->l.nlayers - model_moe_layer_count(m)), (long long)m->dense_ffn, (long long)w->dense_mlp);
     buf_printf(b, "  standard model: %s (%lld bytes)\n", fmt_bytes((double)r->standard_weights.total),
                (long long)r->standard_weights.total);
 }

@@ -436,13 +436,13 @@ static bool run_op(Backend *b, const StepRun *st, const PlanOp *op) {
         return residual_finite(b, st, op);
     case OP_SILU_MUL:   /* the kernel works in place: act = gate, then act = silu(act) * up */
     case OP_GELU_TANH_MUL: {
-        int64_t n = R * plan_gated_width(m, st->a->tensor[op->out[0]].name);
+        int64_t n = R * plan_gated_width(b->layout, op->layer, st->a->tensor[op->out[0]].name);
         memcpy(out_f(b, st, op, 0), in_f(b, st, op, 0), (size_t)n * sizeof(float));
         (op->kind == OP_SILU_MUL ? s->k.silu_mul : s->k.gelu_tanh_mul)(s->k.ctx, out_f(b, st, op, 0), in_f(b, st, op, 1), n);
         return true;
     }
     case OP_CLAMPED_SWIGLU_MUL: {
-        int64_t n = R * plan_gated_width(m, st->a->tensor[op->out[0]].name);
+        int64_t n = R * plan_gated_width(b->layout, op->layer, st->a->tensor[op->out[0]].name);
         const float *gate = in_f(b, st, op, 0), *up = in_f(b, st, op, 1);
         float *act = out_f(b, st, op, 0);   /* may alias gate or up: each element read before written */
         for (int64_t i = 0; i < n; i++) act[i] = model_gated_activation(m, gate[i], up[i]);

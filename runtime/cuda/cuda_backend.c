@@ -302,7 +302,7 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
     case OP_SILU_MUL:
     case OP_GELU_TANH_MUL:
     case OP_CLAMPED_SWIGLU_MUL: {
-        int64_t width = plan_gated_width(m, st->a->tensor[op->out[0]].name);   /* one input: gate_up, up after gate */
+        int64_t width = plan_gated_width(b->layout, op->layer, st->a->tensor[op->out[0]].name);   /* one input: gate_up, up after gate */
         CUdeviceptr up = op->nin == 1 ? T(s, st, op->in[0]) + (CUdeviceptr)(width * (int64_t)s->esize) : T(s, st, op->in[1]);
         SiluMulParams p = {T(s, st, op->in[0]), up, T(s, st, op->out[0]), (long long)(R * width)};
         return launch_op(b, st, op, R, &p, sizeof p);

@@ -55,23 +55,26 @@ static bool has_prefix(const StCheckpoint *c, const char *prefix) {
 }
 
 /* The fused form of c's experts (names after `prefix`), NULL when they are not fused. */
-static const FusedForm *fused_form(const StCheckpoint *c, const char *prefix) {
+static const FusedForm *fused_form(const StCheckpoint *c, const char *prefix, int64_t layer) {
     for (size_t k = 0; k < sizeof FUSED_FORMS / sizeof FUSED_FORMS[0]; k++) {
         char name[128];
-        snprintf(name, sizeof name, "%smodel.layers.0.%sexperts.gate_up_proj", prefix, FUSED_FORMS[k].prefix);
+        snprintf(name, sizeof name, "%smodel.layers.%lld.%sexperts.gate_up_proj", prefix, (long long)layer,
+                 FUSED_FORMS[k].prefix);
         if (st_checkpoint_find(c, name, NULL)) return &FUSED_FORMS[k];
     }
     return NULL;
 }
 
-void model_checkpoint_form(const StCheckpoint *c, bool experts, CheckpointForm *form) {
+void model_checkpoint_form(const StCheckpoint *c, const ModelHeader *m, CheckpointForm *form) {
+    int64_t moe_layer = model_first_moe_layer(m);
+    form->model = m;
     form->prefix = st_checkpoint_find(c, "language_model.model.embed_tokens.weight", NULL) ? "language_model." : "";
     char head[64];
     snprintf(head, sizeof head, "%smodel.layers.0.feed_forward.", form->prefix);
     form->names = has_prefix(c, head) ? CKPT_LLAMA4 : CKPT_HF;
     snprintf(head, sizeof head, "%smodel.layers.0.block_sparse_moe.", form->prefix);
     if (has_prefix(c, head)) form->names = CKPT_MIXTRAL;
-    form->fused = experts ? fused_form(c, form->prefix) : NULL;
+    form->fused = moe_layer >= 0 ? fused_form(c, form->prefix, moe_layer) : NULL;
 }
 
 bool model_form_skips(const CheckpointForm *form, const char *name, int nlayers) {
@@ -80,7 +83,7 @@ bool model_form_skips(const CheckpointForm *form, const char *name, int nlayers)
     int layer, n = 0;
     const FusedForm *f = form->fused;
     if (!f || strncmp(name, form->prefix, p) || sscanf(name + p, "model.layers.%d.%n", &layer, &n) != 1 || n == 0 ||
-        layer < 0 || layer >= nlayers)
+        layer < 0 || layer >= nlayers || !model_layer_moe(form->model, layer))   /* a dense layer's: unused */
         return false;
     size_t fp = strlen(f->prefix);
     if (strncmp(name + p + n, f->prefix, fp)) return false;
@@ -182,6 +185,7 @@ bool model_load_fused_experts(const StCheckpoint *c, const CheckpointForm *form,
     const FusedForm *f = form->fused;
     const ModelHeader *h = &m->layout->model;
     LayerWeights *w = &m->layer[i];
+    if (!model_layer_moe(h, i)) return true;   /* a dense layer between the experts' (moe_step) */
     int64_t E = h->experts, H = h->hidden, F = h->ffn;
     if (h->moe_bias != f->biases) {
         snprintf(err, errlen, "'%s': its experts are %s's fused tensors, which have %sbiases: the layout needs "

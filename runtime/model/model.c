@@ -394,7 +394,7 @@ bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool al
     StCheckpoint f;
     if (!st_checkpoint_open(path, &f, err, errlen)) return false;
     CheckpointForm form;   /* Llama 4's, Mixtral's names, fused experts, language_model. (fused_experts.c) */
-    model_checkpoint_form(&f, l->model.experts != 0, &form);
+    model_checkpoint_form(&f, &l->model, &form);
     if (!check_reader_kv(&f, l, form.prefix, err, errlen)) {
         st_checkpoint_close(&f);
         return false;

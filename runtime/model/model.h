@@ -118,17 +118,20 @@ typedef struct {
     const char *prefix;     /* "" or "language_model." */
     CheckpointNames names;
     const FusedForm *fused;
+    const ModelHeader *model;   /* which layers have experts (model_layer_moe) */
 } CheckpointForm;
-void model_checkpoint_form(const StCheckpoint *c, bool experts, CheckpointForm *form);
+/* The first layer with experts tells the fused form (none without experts). */
+void model_checkpoint_form(const StCheckpoint *c, const ModelHeader *m, CheckpointForm *form);
 /* The model's tensor table renamed (in place) to the form's names, before the load. */
 void model_rename_tensors(const CheckpointForm *form, ModelTensor *t, int n);
 /* Whether a checkpoint tensor is read otherwise or not the text model's: one of the fused tensors
- * (the router included) of a layer below nlayers, or a multimodal checkpoint's vision tower. */
+ * (the router included) of a layer below nlayers that has experts, or a multimodal checkpoint's
+ * vision tower. */
 bool model_form_skips(const CheckpointForm *form, const char *name, int nlayers);
 /* Whether a model tensor's name (renamed) is one the fused tensors replace (a router or an expert's). */
 bool model_fused_target(const char *name);
 /* Layer i's router and experts read from the fused tensors (false with a message naming the file and
- * the tensor). */
+ * the tensor); nothing for a dense layer of a model with moe_step. */
 bool model_load_fused_experts(const StCheckpoint *c, const CheckpointForm *form, Model *m, int i, char *err,
                               size_t errlen);
 

@@ -214,6 +214,20 @@ moe_kernels() {
 }
 check moe-kernels moe_kernels
 
+# Experts on every other layer (llama4-maverick: moe_step 2): the experts' kernels and, for the dense
+# layers between, the dense MLP's activation over dense_ffn (16384, not the experts' 8192).
+moe_step_kernels() {
+  local man=$tmp/mav/manifest.json
+  "$MIXC" emit examples/llama4-maverick.mix -o "$tmp/mav" >/dev/null || return 1
+  jq -e '.model_kernels as $k | $k.silu_mul == "dense_f16384_silu_mul_bf16" and
+      $k.expert_act == "expert_k1_f8192_silu_mul_bf16" and $k.shared_act == "shared_f8192_silu_mul_bf16" and
+      $k.moe_gate_up == "moe_gate_up_in5120_out8192_e128_k1_scaled_bf16" and
+      ([.kernels[] | select(.name == $k.silu_mul)][0].grid == ["ceil(tokens*dense_ffn/256)", 1, 1]) and
+      .experts == {"experts": 128, "experts_per_token": 1, "router": "sigmoid_input", "shared_expert_ffn": 8192,
+                   "moe_bias": false, "moe_step": 2, "dense_ffn": 16384}' "$man" >/dev/null
+}
+check moe-step-kernels moe_step_kernels
+
 # Deterministic output, and --context/--chunk change the ring capacities as plan_cache_tokens says.
 "$MIXC" emit examples/gemma3-27b.mix -o "$tmp/d1" && "$MIXC" emit examples/gemma3-27b.mix -o "$tmp/d2"
 check deterministic cmp -s "$tmp/d1/kernels.cu" "$tmp/d2/kernels.cu"

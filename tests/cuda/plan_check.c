@@ -31,7 +31,7 @@
 
 typedef struct {
     double tokens, batch, ffn, hidden, q_width, kv_width, qkv_width, heads, kv_heads;
-    double experts, experts_per_token, shared_expert_ffn;
+    double experts, experts_per_token, shared_expert_ffn, dense_ffn;
 } Vars;
 
 typedef struct {
@@ -72,6 +72,7 @@ static double expr_atom(Expr *e) {
     if (IS("experts")) return e->v->experts;
     if (IS("experts_per_token")) return e->v->experts_per_token;
     if (IS("shared_expert_ffn")) return e->v->shared_expert_ffn;
+    if (IS("dense_ffn")) return e->v->dense_ffn;   /* moe_step's dense layers */
 #undef IS
     e->ok = false;
     return 0;
@@ -267,7 +268,7 @@ int main(int argc, char **argv) {
         Vars v = {(double)calls[c].tokens, (double)calls[c].batch, (double)l.model.ffn, (double)l.model.hidden,
                   (double)(l.model.heads * l.model.head_dim), (double)(l.model.kv_heads * l.model.head_dim),
                   (double)((l.model.heads + 2 * l.model.kv_heads) * l.model.head_dim), (double)l.model.heads, (double)l.model.kv_heads, (double)l.model.experts,
-                  (double)l.model.experts_per_token, (double)l.model.shared_expert_ffn};
+                  (double)l.model.experts_per_token, (double)l.model.shared_expert_ffn, (double)l.model.dense_ffn};
         if (print) {
             printf("# %s (%lld tokens, batch %d)\n", calls[c].what, (long long)calls[c].tokens, calls[c].batch);
             cuda_backend_print_plan(&cg, p, n, stdout);

@@ -156,7 +156,7 @@ fi
 # gives 0.5 * rms).
 CMP=$BUILD/tests/mixrun/logitcmp
 CUDA_TOL="0.125 0.015625"
-real=(character-ai gemma3-27b yoco ma hymba-1.5b gpt-oss-20b llama4-scout mistral-7b)
+real=(character-ai gemma3-27b yoco ma hymba-1.5b gpt-oss-20b llama4-scout llama4-maverick mistral-7b)
 [ "$ASAN" = 1 ] && real=(character-ai yoco)
 # real_run NAME WINDOW_CPU ARGS...: cpu (window WINDOW_CPU) and emulated cuda (window 8) logits of the
 # prompt $PROMPT_TOKENS (default $EP) and $MAX_NEW (default 6) new tokens.
@@ -175,7 +175,7 @@ for n in "${real[@]}"; do
   kv=2; grep -qE '^\s*kv_heads\s*=\s*1\b' "$f" && kv=1
   hd=64; grep -qE '^\s*head_dim\s*=\s*(128|192|256)\b' "$f" && hd=128
   R=(--set hidden=128 --set heads=4 --set kv_heads=$kv --set head_dim=$hd --set ffn=128 --set vocab=128 --set context=32
-     --set chunk=8 --set kv_dtype=bf16)
+     --set chunk=8 --set kv_dtype=bf16 $(moe_step_sets "$f"))
   if ! real_run "$n" 8 "${R[@]}" >"$T/why" 2>&1; then fail "cuda (emulated) vs cpu: $n runs" "$(head -c 600 "$T/why")"; continue; fi
   # shellcheck disable=SC2086
   if "$CMP" "$T/c.npy" "$T/g.npy" $CUDA_TOL 26 >"$T/cmp" 2>&1; then

@@ -17,7 +17,7 @@ fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "    $l"; done; fails=$((
 SIZE=("${EXAMPLE_TEST_SIZE[@]}")
 # Examples whose header an MPT config cannot say, and the field named in the refusal.
 declare -A REFUSED=([gemma3-27b]="'rope_scaling'" [gemma3n-e4b]="an attention kind's own RoPE" [gpt-oss-20b]="'experts'"
-                    [llama4-scout]="chunked attention" [gemma4-style]="per-layer KV shapes")
+                    [llama4-scout]="chunked attention" [llama4-maverick]="chunked attention" [gemma4-style]="per-layer KV shapes")
 
 # The layout and header as the HF fragment says them (the name and the chunk are not carried).
 fragment() { "$MIXC" export "$@" 2>/dev/null | jq -S 'del(._name_or_path, .mixc_chunk)'; }

@@ -99,6 +99,15 @@ FAMILIES = {
         num_hidden_layers=4, intermediate_size=32, intermediate_size_mlp=64, moe_layers=[],
         attention_chunk_size=WINDOW, use_qk_norm=True, attn_temperature_tuning=True,
         rope_parameters=dict(rope_type="default", rope_theta=500000.0))),
+    # Llama 4 Maverick's form: experts on every other layer (interleave_moe_layer_step 2: layers 1 and
+    # 3, 4 experts of width 32, top-1, the router's sigmoid scaling their input, a shared expert),
+    # layers 0 and 2 the dense feed_forward.{gate,up,down}_proj of intermediate_size_mlp 64; no q/k
+    # norm (Maverick's use_qk_norm false), plain RoPE, the attention temperature from position 3
+    "llama4-maverick": ("Llama4TextConfig", "Llama4ForCausalLM", dict(
+        num_hidden_layers=4, intermediate_size=32, intermediate_size_mlp=64, num_local_experts=4,
+        num_experts_per_tok=1, interleave_moe_layer_step=2, attention_chunk_size=WINDOW,
+        use_qk_norm=False, attn_temperature_tuning=True, floor_scale=4, attn_scale=0.5,
+        rope_parameters=dict(rope_type="default", rope_theta=500000.0))),
     # A multimodal Llama 4 (Llama4ForConditionalGeneration, as the published checkpoints are): the text
     # model of "llama4" (2 layers) under language_model., beside a one-layer vision tower that text
     # tokens never reach; config.json is Llama4Config's, with text_config

@@ -148,6 +148,22 @@ width_refused llama4 16 "tensor 'model.layers.0.feed_forward.experts.gate_up_pro
   "a fused expert tensor of another shape is refused, naming it"
 width_refused mixtral 16 "tensor 'model.layers.0.block_sparse_moe.experts.0.w1.weight' has shape [32, 128]; the layout needs [16, 128]" \
   "an expert of another width is refused, naming its block_sparse_moe tensor"
+# Llama 4 Maverick's form (moe_step 2): the dense layers' width is the checkpoint's intermediate_size_mlp
+# (another dense_ffn is refused, naming layer 0's dense tensor), and the same weights with experts in
+# every layer are refused (layer 0 has no router), never run with other logits.
+if [ -f "$FIX/llama4-maverick/config.json" ] && [ -f "$T/llama4-maverick.mix" ]; then
+  lm=(--set context=32 --weights "$FIX/llama4-maverick" --tokens 1,2 --max-new 0 --backend cpu)
+  if grep -q '^ *moe_step *= 2$' "$T/llama4-maverick.mix" && grep -q '^ *dense_ffn *= 64$' "$T/llama4-maverick.mix" &&
+     ! "$RUN" --layout "$T/llama4-maverick.mix" --set dense_ffn=32 "${lm[@]}" >"$T/out" 2>"$T/err" &&
+     grep -qF "tensor 'model.layers.0.feed_forward.gate_proj.weight' has shape [64, 128]; the layout needs [32, 128]" "$T/err"
+  then pass "llama4-maverick: imported as moe_step 2, dense_ffn 64; another dense width is refused, naming the tensor"
+  else fail "llama4-maverick: moe_step and dense_ffn" "$(head -c 400 "$T/err")"; fi
+  sed -E '/^ *(moe_step|dense_ffn) *=/d' "$T/llama4-maverick.mix" >"$T/l4m-every.mix"
+  if ! "$RUN" --layout "$T/l4m-every.mix" "${lm[@]}" >"$T/out" 2>"$T/err" &&
+     grep -qF "tensor 'model.layers.0.feed_forward.gate.weight' is missing" "$T/err"
+  then pass "llama4-maverick: the checkpoint with experts in every layer is refused (layer 0's router is missing)"
+  else fail "llama4-maverick: experts in every layer refused" "$(head -c 400 "$T/err")"; fi
+fi
 
 [ "$n_fam" -ge 16 ] && pass "$n_fam families have fixtures" || fail "fixtures: $n_fam families in $FIX, expected 16"
 

@@ -72,8 +72,8 @@ sed 's/"norm_topk_prob": true/"norm_topk_prob": false/' $T/configs/qwen3-30b-a3b
 "$MIXC" import "$tmp/q3f.json" 2>/dev/null | grep -q '^ *router *= softmax_topk$' &&
   pass "import qwen3_moe without norm_topk_prob: router softmax_topk" || fail "import qwen3_moe without norm_topk_prob"
 sed 's/"mlp_only_layers": \[\]/"mlp_only_layers": [0]/' $T/configs/qwen3-30b-a3b.json >"$tmp/q3d.json"
-"$MIXC" import "$tmp/q3d.json" 2>&1 | grep -q "'mlp_only_layers' \[0\] is not supported (mixc computes a mixture of experts in every layer or in none)" &&
-  pass "import qwen3_moe with dense layers: refused by name" || fail "import qwen3_moe with dense layers: refused by name"
+"$MIXC" import "$tmp/q3d.json" 2>&1 | grep -q "'mlp_only_layers' \[0\] is not supported (mixc's moe_step puts the experts on every s-th layer, none left out)" &&
+  pass "import qwen3_moe with mlp_only_layers: refused by name" || fail "import qwen3_moe with mlp_only_layers: refused by name"
 
 # ---- the imported layouts against the published architectures
 # header line of `mixc check` (dimensions from the published config.json files) and layer summary
@@ -154,8 +154,29 @@ if "$MIXC" report "$tmp/llama4-scout.mix" --context 32K --format json 2>/dev/nul
   pass "llama4-scout: KV per sequence at 32K counts its chunked layers as rings"
 else fail "llama4-scout: KV per sequence at 32K" "$("$MIXC" report "$tmp/llama4-scout.mix" --context 32K --format json 2>&1 | head -c 400)"; fi
 
+# Llama 4 Maverick: experts on the odd layers (moe_layers 1, 3, ..., 47 and interleave_moe_layer_step
+# 2) import as moe_step 2 and dense_ffn = intermediate_size_mlp; the import's weights equal the
+# example's (400.7B, 17.2B active); Qwen3-MoE's decoder_sparse_step 3: dense_ffn = intermediate_size.
+params_of() { "$MIXC" report "$1" --format json 2>/dev/null | jq -c '.weights | [.parameters, .active_parameters, .mlp_dense_layers]'; }
+if grep -qE '^ *moe_step *= 2$' "$tmp/llama4-maverick.mix" && grep -qE '^ *dense_ffn *= 16384$' "$tmp/llama4-maverick.mix" &&
+   [ "$(params_of "$tmp/llama4-maverick.mix")" = "$(params_of examples/llama4-maverick.mix)" ] &&
+   [ "$(params_of "$tmp/llama4-maverick.mix")" = "[400711848960,17184691200,6039797760]" ]; then
+  pass "llama4-maverick: moe_step 2, dense_ffn 16384; the example's parameters $(params_of examples/llama4-maverick.mix)"
+else fail "llama4-maverick: moe_step import" "$(params_of "$tmp/llama4-maverick.mix") vs $(params_of examples/llama4-maverick.mix)"; fi
+if grep -qE '^ *moe_step *= 3$' "$tmp/qwen3-moe-sparse-step-synthetic.mix" &&
+   grep -qE '^ *dense_ffn *= 1536$' "$tmp/qwen3-moe-sparse-step-synthetic.mix" &&
+   grep -qE '^ *ffn *= 256$' "$tmp/qwen3-moe-sparse-step-synthetic.mix"; then
+  pass "qwen3_moe decoder_sparse_step 3: moe_step 3, dense_ffn = intermediate_size, ffn = moe_intermediate_size"
+else fail "qwen3_moe decoder_sparse_step" "$(cat "$tmp/qwen3-moe-sparse-step-synthetic.mix")"; fi
+"$MIXC" export "$tmp/qwen3-moe-sparse-step-synthetic.mix" --hf -o "$tmp/qs.json" 2>/dev/null
+if [ "$(jq -c '[.interleave_moe_layer_step, .intermediate_size_mlp, .intermediate_size]' "$tmp/qs.json")" = "[3,1536,256]" ] &&
+   diff <("$MIXC" check "$tmp/qwen3-moe-sparse-step-synthetic.mix" | tail -n +2) <("$MIXC" import "$tmp/qs.json" 2>/dev/null |
+                                                                               "$MIXC" check - | tail -n +2) >/dev/null; then
+  pass "export --hf writes moe_step and dense_ffn (interleave_moe_layer_step, intermediate_size_mlp); import reads them back"
+else fail "export --hf moe_step" "$(jq -c . "$tmp/qs.json" | head -c 600)"; fi
+
 # ---- imports agree with the hand-written examples (layer tables of `mixc check`)
-for pair in mistral-7b gemma2-9b gemma3-27b gemma3n-e4b gpt-oss-20b hymba-1.5b llama4-scout; do
+for pair in mistral-7b gemma2-9b gemma3-27b gemma3n-e4b gpt-oss-20b hymba-1.5b llama4-scout llama4-maverick; do
   if [ ! -f "examples/$pair.mix" ]; then echo "SKIP example $pair (examples/$pair.mix absent)"; continue; fi
   if diff <(layers_of "examples/$pair.mix") <(layers_of "$tmp/$pair.mix") >"$tmp/ex.diff"; then
     pass "import $pair has the layers of examples/$pair.mix"

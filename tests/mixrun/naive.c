@@ -192,9 +192,13 @@ static void naive_experts(const ModelHeader *m, const LayerWeights *w, const dou
     free(logit), free(order);
 }
 
-/* x += the MLP of x, dense or a mixture of experts (sandwich_norms: its output normed first). */
-static void naive_mlp(const Model *mo, const LayerWeights *w, double *x) {
-    const ModelHeader *m = &mo->layout->model;
+/* x += layer i's MLP of x, dense or a mixture of experts (sandwich_norms: its output normed first);
+ * with moe_step, the experts on layers moe_step-1, 2 moe_step-1, ... and dense_ffn wide dense MLPs on
+ * the others, written out here rather than taken from layer_model. */
+static void naive_mlp(const Model *mo, int i, const LayerWeights *w, double *x) {
+    ModelHeader lm = mo->layout->model;
+    const ModelHeader *m = &lm;
+    if (lm.experts && lm.moe_step > 1 && (i + 1) % lm.moe_step != 0) lm.experts = 0, lm.ffn = lm.dense_ffn;
     int64_t d = m->hidden;
     double *h = xcalloc((size_t)d, sizeof(double)), *o = xcalloc((size_t)d, sizeof(double));
     naive_rmsnorm(m, x, w->norm_post, h, d);
@@ -233,7 +237,7 @@ void naive_logits(const Model *mo, const int32_t *tok, int64_t T, float *out) {
             add_bias(o, w->bo, d);
             if (w->norm_attn_out) naive_rmsnorm(m, o, w->norm_attn_out, o, d);
             for (int64_t k = 0; k < d; k++) x[t * d + k] += o[k];
-            naive_mlp(mo, w, x + t * d);
+            naive_mlp(mo, i, w, x + t * d);
         }
         free(q), free(att);
     }

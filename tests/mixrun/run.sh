@@ -470,7 +470,7 @@ moe_backends=(cpu emu cuda)
 for f in examples/*.mix; do
   grep -qE '^\s*experts\s*=' "$f" || continue
   SETS=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128
-        --set context=32 --set chunk=8 --set window=8 --set chunked=6 --set kv_dtype=bf16)
+        --set context=32 --set chunk=8 --set window=8 --set chunked=6 --set kv_dtype=bf16 $(moe_step_sets "$f" 16))
   for be in "${moe_backends[@]}"; do
     mem_check $be --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 &&
       pass "$(basename "$f" .mix) (experts) on $be: memory planned = allocated = mixc report --target $be" ||
@@ -569,6 +569,23 @@ if MIXC_ROUTE_REPLAY=$T/routes-topk_softmax run "moe replay seed 7" 0 "${M7[@]}"
   if route_gap_within; then fail "moe: another model's choices replayed pass the gap check" "$(grep 'route replay' "$T/err")"
   else pass "moe: another model's choices replayed lie far from the cpu's own (the gap check can fail: $(sed -n 's/^mixrun: route replay: //p' "$T/err"))"; fi
 fi
+# Experts on layer 1 only (moe_step 2, Llama 4 Maverick's interleave): layer 0 a dense MLP of
+# dense_ffn 128, not the experts' 96 (64 made a greedy near-tie at seed 5, emu and cpu then generate
+# other tokens); emu against cpu, and the cpu replaying emu's choices (the route
+# log holds the experts' layer only). The dense layer's width matters: another on the cpu fails.
+MS=(--set moe_step=2 --set dense_ffn=128 --set router=sigmoid_input --set experts_per_token=1 --set shared_expert_ffn=64)
+if run "moe_step cpu" 0 "${MOE[@]}" "${MS[@]}" --dump-logits "$T/msc.npy" &&
+   MIXC_ROUTE_LOG=$T/routes-step run "moe_step emu" 0 "${MOE[@]}" "${MS[@]}" --backend emu --dump-logits "$T/mse.npy"; then
+  cmp_logits "emu vs cpu: experts on every other layer (moe_step 2), dense_ffn between" "$T/msc.npy" "$T/mse.npy" "$BF16_TOL" 26
+  if MIXC_ROUTE_REPLAY=$T/routes-step run "moe_step replay" 0 "${MOE[@]}" "${MS[@]}" --dump-logits "$T/msr.npy" &&
+     grep -qE '^mixrun: route replay: 0 of [0-9]+ choices differ' "$T/err" && route_gap_within; then
+    cmp_logits "moe_step: the cpu replaying emu's choices (layer 1's only)" "$T/msr.npy" "$T/mse.npy" "$BF16_TOL" 26
+  else fail "moe_step: the cpu replaying emu's choices" "$(grep 'route replay' "$T/err")"; fi
+  if run "moe_step cpu dense_ffn 64" 0 "${MOE[@]}" "${MS[@]}" --set dense_ffn=64 --dump-logits "$T/msc32.npy"; then
+    if "$CMP" "$T/msc32.npy" "$T/mse.npy" $BF16_TOL 26 >"$T/cmp" 2>&1; then fail "emu vs cpu: another dense_ffn passes the check"
+    else pass "emu vs cpu: another dense_ffn on cpu fails the moe_step check (the check can fail)"; fi
+  fi
+fi
 head -c 100 "$T/routes-topk_softmax" >"$T/routes-short"
 MIXC_ROUTE_REPLAY=$T/routes-short run "moe replay short" 1 "${MOE[@]}" &&
   expect_err "moe: a route log that ends early is refused by name" "MIXC_ROUTE_REPLAY: the routes end before layer"
@@ -583,7 +600,7 @@ example_check() {
   kv=2; grep -qE '^\s*kv_heads\s*=\s*1\b' "$f" && kv=1
   hd=64; grep -qE '^\s*head_dim\s*=\s*(128|192|256)\b' "$f" && hd=128
   SETS=(--set hidden=128 --set heads=4 --set kv_heads=$kv --set head_dim=$hd --set ffn=128 --set vocab=128
-        --set context=32 --set chunk=8 --set window=8 --set chunked=6 --set kv_dtype=bf16)
+        --set context=32 --set chunk=8 --set window=8 --set chunked=6 --set kv_dtype=bf16 $(moe_step_sets "$f"))
   S=(--layout "$f" "${SETS[@]}" --random-weights 5 --tokens $EP --max-new 6)
   # cuda at context 26 + 6 = 32: the kernels tests/cuda compiles (its NVRTC cache)
   mem_check cpu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 || echo "MEMFAIL $n: $(cat "$T/why")"
@@ -591,7 +608,7 @@ example_check() {
   run "cpu $n" 0 "${S[@]}" --backend cpu --dump-logits "$T/c-$n.npy" || return
   ctok=$(cat "$T/out")
   run "emu $n" 0 "${S[@]}" --backend emu --dump-logits "$T/e-$n.npy" || return
-  local tol=$BF16_TOL; [ "$n" = llama4-scout ] && tol=$DEEP_BF16_TOL
+  local tol=$BF16_TOL; [ "$n" = llama4-scout ] || [ "$n" = llama4-maverick ] && tol=$DEEP_BF16_TOL
   local shape="head_dim $hd, kv_heads $kv"
   has_own_shapes "$f" && shape+="; its kinds' own: $(grep -oE '^\s*attention\s+\S+\s*=.*\s(kv_heads|head_dim)\s+[0-9]+.*' "$f" |
                                                      grep -oE '(kv_heads|head_dim) [0-9]+' | paste -sd' ')"
@@ -604,7 +621,7 @@ example_check() {
   # logits within the same tolerance, and a choice differs from the cpu's own only between two logits
   # closer than $ROUTE_GAP.
   if grep -qE '^\s*experts\s*=' "examples/$n.mix"; then
-    local R=(--layout "examples/$n.mix" "${SETS[@]}" --random-weights 5 --tokens $EP --max-new 6)
+    local R=(--layout "examples/$n.mix" "${SETS[@]}" $(moe_step_sets "examples/$n.mix" 16) --random-weights 5 --tokens $EP --max-new 6)
     if MIXC_ROUTE_LOG=$T/routes run "emu $n routes" 0 "${R[@]}" --backend emu --dump-logits "$T/er-$n.npy" &&
        MIXC_ROUTE_REPLAY=$T/routes run "cpu $n replay" 0 "${R[@]}" --backend cpu --dump-logits "$T/cr-$n.npy"; then
       cmp_logits "emu vs cpu: $n with its own experts, the cpu replaying emu's choices" "$T/cr-$n.npy" "$T/er-$n.npy" "$tol" 26

@@ -25,8 +25,7 @@ static void result(bool ok, const char *name, const char *fmt, ...) {
         failures++;
         va_list ap;
         va_start(ap, fmt);
-        printf(": ");
-        vprintf(fmt, ap);
+        printf(": "), vprintf(fmt, ap);
         va_end(ap);
     }
     printf("\n");
@@ -250,14 +249,15 @@ static void like_gemma3(Layout *m) {
 }
 static void like_gemma3_shapes(Layout *l) { like_gemma3(l), l->model.query_pre_attn_scalar = 0, with_shapes(l); }
 
-/* A mixture of experts: 6 experts of width 32 (ffn), 2 per token, each router; with a shared expert
- * of width 48 and gpt-oss's biases; Llama 4's top-1 sigmoid scaling the input. */
+/* A mixture of experts: 6 of width 32 (ffn), 2 per token, each router; a shared expert of 48 and gpt-oss's
+ * biases; Llama 4's top-1 sigmoid on the input, also on layers 1, 3, 5 only (moe_step 2, dense_ffn 40). */
 static void with_experts(Layout *l) { l->model.experts = 6, l->model.experts_per_token = 2; }
 static void with_softmax_topk(Layout *l) { with_experts(l), l->model.router = ROUTER_SOFTMAX_TOPK; }
 static void with_moe_bias_shared(Layout *l) { with_experts(l), l->model.moe_bias = true, l->model.shared_expert_ffn = 48; }
 static void like_llama4_moe(Layout *l) {
     with_experts(l), l->model.experts_per_token = 1, l->model.router = ROUTER_SIGMOID_INPUT, l->model.shared_expert_ffn = 32;
 }
+static void like_maverick(Layout *l) { like_llama4_moe(l), l->model.moe_step = 2, l->model.dense_ffn = 40; }
 
 /* Scalings with a short original context (64), so that the 23 positions and head_dim 64 meet every
  * region: llama3's kept, smoothed and divided wavelengths, yarn's ramp. */
@@ -305,8 +305,7 @@ static void test_variations_against_naive(void) {
     test_against_naive("... with query_pre_attn_scalar", with_scalar);
     test_against_naive("... with attention sinks (a logit per head in the denominator)", with_sinks);
     test_against_naive("... with per-kind kv_heads and head_dim (caches of three shapes, shared, a ring)", with_shapes);
-    test_against_naive("... with per-kind shapes and Gemma 3's variations (q/k norms of each head_dim)",
-                       like_gemma3_shapes);
+    test_against_naive("... with per-kind shapes and Gemma 3's variations (q/k norms of each head_dim)", like_gemma3_shapes);
     test_against_naive("... as Gemma 2 computes (all of its variations)", like_gemma2);
     test_against_naive("... as Gemma 3 computes (all of its variations)", like_gemma3);
     test_against_naive("... with rope_scaling linear", with_linear);
@@ -317,6 +316,7 @@ static void test_variations_against_naive(void) {
     test_against_naive("... with experts (router softmax_topk)", with_softmax_topk);
     test_against_naive("... with experts, their biases (moe_bias) and a shared expert", with_moe_bias_shared);
     test_against_naive("... with experts as Llama 4 routes (top-1 sigmoid on the input, shared expert)", like_llama4_moe);
+    test_against_naive("... with experts on every other layer, dense MLPs of dense_ffn between", like_maverick);
 }
 
 /* Logits of a 2-layer model whose layer 0 adds nothing to the residual stream (Wo = 0, down = 0):

@@ -40,6 +40,19 @@ for mix in examples/*.mix tests/report/cases/*.mix; do
   for fmt in text json dot; do golden "$mix" "$name" "$fmt"; done
 done
 
+# ---- Llama 4 Maverick (experts on every other layer, moe_step 2) against its published totals:
+# 400B parameters, 17B active per token (Meta's model card; the text model, within 1% and 2%)
+"$MIXC" report examples/llama4-maverick.mix --format json >"$tmp/mav.json" 2>"$tmp/err"
+read -r total active dense < <(jq -r '.weights | "\(.parameters) \(.active_parameters) \(.mlp_dense_layers)"' "$tmp/mav.json")
+if [ -n "${total:-}" ] && awk -v t="$total" -v a="$active" 'BEGIN { exit !(t > 396e9 && t < 404e9 && a > 16.66e9 && a < 17.34e9) }'; then
+  pass "llama4-maverick: $total parameters (published 400B), $active active (17B)"
+else
+  fail "llama4-maverick: totals" "parameters ${total:-?}, active ${active:-?}: published 400B and 17B"
+fi
+# the 24 dense layers: gate, up and down of 16384 x 5120 each
+[ "${dense:-}" = $((24 * 3 * 16384 * 5120)) ] && pass "llama4-maverick: dense layers' mlp" ||
+  fail "llama4-maverick: dense layers' mlp" "got ${dense:-?}, expected $((24 * 3 * 16384 * 5120))"
+
 # ---- the command line
 ex=tests/report/cases/ma-pairs.mix
 expect_rc() {  # $1 = name, $2 = expected status, rest = arguments
@@ -406,5 +419,13 @@ got=$("$MIXC" report "$tmp/moe.mix" --tp 2 --format json 2>/dev/null | jq -c '.p
 sed 's/shared_expert_ffn = 48/shared_expert_ffn = 47/' "$tmp/moe.mix" >"$tmp/moe47.mix"
 expect_rc "report --tp 2 refuses a shared_expert_ffn it does not divide" 2 report "$tmp/moe47.mix" --tp 2
 grep -q 'does not divide shared_expert_ffn 47' "$tmp/err" || fail "the --tp refusal names shared_expert_ffn" "$(cat "$tmp/err")"
+# experts on layer 1 only (moe_step 2): layer 0 a dense MLP of dense_ffn 40, split as ffn is
+sed 's/shared_expert_ffn = 48/shared_expert_ffn = 48; moe_step = 2; dense_ffn = 40/' "$tmp/moe.mix" >"$tmp/step.mix"
+got=$("$MIXC" report "$tmp/step.mix" --tp 2 --format json 2>/dev/null | jq -c '.parallel.stages[0].weights.mlp')
+[ "$got" = $((512 + 24576 + 4608 + 3 * 20 * 64)) ] && pass "report --tp 2: moe_step's dense layer split by dense_ffn" ||
+  fail "report --tp 2: moe_step's dense layer split by dense_ffn" "mlp per rank: $got"
+sed 's/dense_ffn = 40/dense_ffn = 41/' "$tmp/step.mix" >"$tmp/step41.mix"
+expect_rc "report --tp 2 refuses a dense_ffn it does not divide" 2 report "$tmp/step41.mix" --tp 2
+grep -q 'does not divide dense_ffn 41' "$tmp/err" || fail "the --tp refusal names dense_ffn" "$(cat "$tmp/err")"
 
 exit $((fails > 0))
