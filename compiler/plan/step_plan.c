@@ -292,7 +292,7 @@ static void list_layer(Builder *b, const Layout *l, const StepShape *step, int i
     if (s->kernel_args) use(b, s->seqs);
     next_op(b);
     list_attention(b, l, s, i, q, x);
-    list_mlp(b, &l->model, s, i, x);
+    list_mlp(b, &lm, s, i, x);   /* its FFN: the experts, or a dense MLP of dense_ffn (moe_step) */
 }
 
 /* The arena of the listed tensors: offsets, sizes and the verifier's word. */
