@@ -1,9 +1,12 @@
 # The tokenizers of runtime/tok (docs/tokenizer.md): tests/tokenizer/test_tokenizer compares them with
 # the committed fixtures of the tokenizers package (tests/tokenizer/run.sh).
-$(BUILD)/tests/tokenizer/test_tokenizer: $(BUILD)/tests/tokenizer/test_tokenizer.o $(CORE_OBJS)
+# tests/tokenizer/test_jinja checks runtime/tok/jinja.c against jinja2's renderings
+# (tests/tokenizer/fixtures/chat_templates.json, made by tests/tokenizer/make_chat_fixtures.py).
+TOK_TESTS := $(BUILD)/tests/tokenizer/test_tokenizer $(BUILD)/tests/tokenizer/test_jinja
+$(TOK_TESTS): $(BUILD)/tests/tokenizer/%: $(BUILD)/tests/tokenizer/%.o $(CORE_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-TEST_PROGS += $(BUILD)/tests/tokenizer/test_tokenizer
+TEST_PROGS += $(TOK_TESTS)
 
 # Rewrites tests/tokenizer/fixtures with the venv's tokenizers package (commit the result).
 .PHONY: refresh-tokenizer-fixtures
@@ -19,13 +22,7 @@ test-python-tokenizer: $(MIXRUN) $(BUILD)/tests/tokenizer/test_tokenizer
 	  "$$venv/bin/python" tests/tokenizer/make_fixtures.py --out $(BUILD)/tokenizer-fixtures && \
 	  BUILD=$(BUILD) MIXC_TOKENIZER_FIXTURES=$(BUILD)/tokenizer-fixtures bash tests/tokenizer/run.sh
 
-# runtime/tok/jinja.c against jinja2's renderings (tests/tokenizer/fixtures/chat_templates.json,
-# made by tests/tokenizer/make_chat_fixtures.py; `make refresh-chat-fixtures` remakes it).
-$(BUILD)/tests/tokenizer/test_jinja: $(BUILD)/tests/tokenizer/test_jinja.o $(CORE_OBJS)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-TEST_PROGS += $(BUILD)/tests/tokenizer/test_jinja
-
+# Remakes tests/tokenizer/fixtures/chat_templates.json with jinja2 (commit the result).
 .PHONY: refresh-chat-fixtures
 refresh-chat-fixtures:
 	$(Q)venv=$$(bash scripts/python-venv.sh) && "$$venv/bin/python" tests/tokenizer/make_chat_fixtures.py

@@ -380,6 +380,12 @@ static void bind(Parser *P, const char *name) {
     P->bound[P->nbound++] = name;
 }
 
+/* The name at the cursor, taken; NULL (and the parse failed with WHAT) when it is not a name. */
+static const char *take_ident(Parser *P, const char *what) {
+    if (cur(P)->k != T_NAME) return fail_here(P, what), NULL;
+    return P->L->t[P->i++].s;
+}
+
 static void expect_end(Parser *P, TokKind k) {
     if (failed(P)) return;
     if (cur(P)->k == k) P->i++;
@@ -409,15 +415,11 @@ static Stmt *parse_if(Parser *P, Tok *at) {
 
 static Stmt *parse_for(Parser *P, Tok *at) {
     Stmt *s = stmt(P, S_FOR, at);
-    if (cur(P)->k != T_NAME) return fail_here(P, "expected the loop variable"), s;
-    s->name = cur(P)->s;
+    if (!(s->name = take_ident(P, "expected the loop variable"))) return s;
     bind(P, s->name);
-    P->i++;
     if (take_op(P, ",")) {   /* read (Llama 3.1's and Mistral's tool branches); fails if rendered */
-        if (cur(P)->k != T_NAME) return fail_here(P, "expected the second loop variable"), s;
-        s->name2 = cur(P)->s;
+        if (!(s->name2 = take_ident(P, "expected the second loop variable"))) return s;
         bind(P, s->name2);
-        P->i++;
         if (is_op(P, ",")) return fail_here(P, "unpacking into more than two variables is not supported"), s;
     }
     if (!take_name(P, "in")) return fail_here(P, "expected 'in'"), s;
@@ -435,13 +437,9 @@ static Stmt *parse_for(Parser *P, Tok *at) {
 
 static Stmt *parse_set(Parser *P, Tok *at) {
     Stmt *s = stmt(P, S_SET, at);
-    if (cur(P)->k != T_NAME) return fail_here(P, "expected a name to set"), s;
-    s->name = cur(P)->s;
-    P->i++;
+    if (!(s->name = take_ident(P, "expected a name to set"))) return s;
     if (take_op(P, ".")) {
-        if (cur(P)->k != T_NAME) return fail_here(P, "expected an attribute name"), s;
-        s->attr = cur(P)->s;
-        P->i++;
+        if (!(s->attr = take_ident(P, "expected an attribute name"))) return s;
     } else {
         bind(P, s->name);
     }
