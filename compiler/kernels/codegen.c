@@ -424,11 +424,9 @@ bool codegen_plan(const Layout *l, const CodegenOptions *opt, Codegen *out, char
     for (int i = 0; i < l->nlayers; i++) layer_variants(l, out, i);
     model_variants(l, out);
     moe_variants(l, out);
-    if (!check_smem(out, err, errlen)) {
-        codegen_free(out);
-        return false;
-    }
-    return true;
+    bool ok = check_smem(out, err, errlen);
+    if (!ok) codegen_free(out);
+    return ok;
 }
 
 void codegen_free(Codegen *cg) {

@@ -283,12 +283,9 @@ bool plan_run(const Layout *l, const RunOptions *o, RunPlan *out, char *err, siz
         snprintf(err, errlen, "internal error: the run plan does not verify");
         ok = false;
     }
-    if (!ok) {
-        run_plan_free(&p);
-        return false;
-    }
-    *out = p;
-    return true;
+    if (ok) *out = p;
+    else run_plan_free(&p);
+    return ok;
 }
 
 void run_plan_free(RunPlan *p) {

@@ -350,12 +350,9 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
                  .nops = b.op, .op = b.ops,
                  .ntensors = b.n, .tensor = b.t, .item = b.item};
     pack(&b, &p);
-    if (!b.ok) {
-        act_plan_free(&p);
-        return false;
-    }
-    *out = p;
-    return true;
+    if (b.ok) *out = p;
+    else act_plan_free(&p);
+    return b.ok;
 }
 
 void act_plan_free(ActPlan *p) {
