@@ -262,6 +262,16 @@ typedef struct AddParams {
     long long n;
 } AddParams;
 
+/* add_rmsnorm: x[t][i] += addend[t][i] in fp32, rounded once and stored, then out[t][i] = rmsnorm of
+ * that rounded row (as rmsnorm's) with weight w. */
+typedef struct AddRmsNormParams {
+    MIXC_DPTR(void) x;              /* [tokens, HIDDEN]: the residual stream, updated in place */
+    MIXC_DPTR(const void) addend;   /* [tokens, HIDDEN]: the branch */
+    MIXC_DPTR(const void) weight;   /* [HIDDEN] */
+    MIXC_DPTR(void) out;            /* [tokens, HIDDEN]; neither x nor addend */
+    int tokens;
+} AddRmsNormParams;
+
 /* bias_add: x[i] += bias[i % WIDTH] over n = tokens * WIDTH elements, in fp32, rounded once. */
 typedef struct BiasAddParams {
     MIXC_DPTR(void) x;              /* [tokens, WIDTH], updated in place */

@@ -1,6 +1,7 @@
 /* small.cuh — the element-wise and per-row kernels around attention: RMSNorm, the SiLU-gated MLP
- * activation, the residual add and the embedding gather. All arithmetic in fp32; inputs and outputs
- * in the model dtype T. Sizes are template constants baked in by the generator.
+ * activation, the residual add (alone, and fused with the RMSNorm after it) and the embedding
+ * gather. All arithmetic in fp32; inputs and outputs in the model dtype T. Sizes are template
+ * constants baked in by the generator.
  */
 #ifndef MIXC_SMALL_CUH
 #define MIXC_SMALL_CUH
@@ -94,6 +95,32 @@ template <class T> __device__ __forceinline__ void residual_add_kernel(const Add
     const float s = mixc_to_float(static_cast<const T *>(p.a)[i]) +
                     mixc_to_float(static_cast<const T *>(p.b)[i]);
     static_cast<T *>(p.out)[i] = MixcElem<T>::from_float(s);
+}
+
+/* The residual add and the RMSNorm after it in one pass over each row: x[t][i] = a + b in fp32,
+ * rounded once to T and stored (residual_add_kernel's), then out[t][i] = rmsnorm of the stored row
+ * (rmsnorm_kernel's arithmetic: the same squares of the rounded values summed in the same order, the
+ * same scaling), so that the result equals the two kernels' bit for bit. Grid: [rows], block:
+ * MIXC_SMALL_THREADS (each thread reads back only the elements it wrote). */
+
+template <class T, int HIDDEN>
+__device__ __forceinline__ void add_rmsnorm_kernel(const AddRmsNormParams &p, float eps, float w_offset) {
+    __shared__ float scratch[32];
+    const int t = blockIdx.x;
+    if (t >= p.tokens) return;
+    T *x = static_cast<T *>(p.x) + (size_t)t * HIDDEN;
+    const T *d = static_cast<const T *>(p.addend) + (size_t)t * HIDDEN;
+    const T *w = static_cast<const T *>(p.weight);
+    T *out = static_cast<T *>(p.out) + (size_t)t * HIDDEN;
+    float sq = 0.0f;
+    for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x) {
+        x[i] = MixcElem<T>::from_float(mixc_to_float(x[i]) + mixc_to_float(d[i]));
+        float v = mixc_to_float(x[i]);
+        sq += v * v;
+    }
+    const float inv = rsqrtf(mixc_block_sum(sq, scratch) / (float)HIDDEN + eps);
+    for (int i = threadIdx.x; i < HIDDEN; i += blockDim.x)
+        out[i] = MixcElem<T>::from_float(mixc_to_float(x[i]) * inv * (w_offset + mixc_to_float(w[i])));
 }
 
 /* x[i] += bias[i % WIDTH] in fp32, rounded once (qkv_bias). Grid: [ceil(n / MIXC_SMALL_THREADS)],

@@ -233,14 +233,33 @@ static int head_norm_variant(const ModelHeader *m, Codegen *cg, char which, int6
     return add_variant(cg, &v);
 }
 
+/* The RMSNorm of the residual stream, alone (after the embedding) and fused with the residual add
+ * before it (add_rmsnorm: every other norm of x on the kernels' plan; same arithmetic, one row a
+ * block); the plain residual add only where a branch is added outside the stream (the shared expert's
+ * down to the experts'). */
+static void residual_variants(const ModelHeader *m, Codegen *cg) {
+    const char *dt = dtype_name(m->dtype), *p1 = m->norm == NORM_RMS_PLUS_ONE ? "_p1" : "";
+    KernelVariant v = {.kind = KV_RMSNORM, .block = MIXC_SMALL_THREADS};
+    snprintf(v.name, sizeof v.name, "rmsnorm_h%lld%s_%s", (long long)m->hidden, p1, dt);
+    set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
+    cg->rmsnorm = add_variant(cg, &v);
+    v = (KernelVariant){.kind = KV_ADD_RMSNORM, .block = MIXC_SMALL_THREADS};
+    snprintf(v.name, sizeof v.name, "add_rmsnorm_h%lld%s_%s", (long long)m->hidden, p1, dt);
+    set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
+    cg->add_rmsnorm = add_variant(cg, &v);
+    cg->residual_add = -1;
+    if (!m->experts || !m->shared_expert_ffn) return;
+    v = (KernelVariant){.kind = KV_RESIDUAL_ADD, .block = MIXC_SMALL_THREADS};
+    snprintf(v.name, sizeof v.name, "residual_add_%s", dt);
+    set_grid(&v, (GridRule){GRID_TOKENS, m->hidden, "hidden", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
+    cg->residual_add = add_variant(cg, &v);
+}
+
 static void model_variants(const Layout *l, Codegen *cg) {
     const ModelHeader *m = &l->model;
     const char *dt = dtype_name(m->dtype);
-    KernelVariant v = {.kind = KV_RMSNORM, .block = MIXC_SMALL_THREADS};
-    snprintf(v.name, sizeof v.name, "rmsnorm_h%lld%s_%s", (long long)m->hidden, m->norm == NORM_RMS_PLUS_ONE ? "_p1" : "",
-             dt);
-    set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
-    cg->rmsnorm = add_variant(cg, &v);
+    KernelVariant v;
+    residual_variants(m, cg);
     for (int i = 0; i < l->nlayers; i++) {   /* each layer's, of its shape */
         const ModelHeader lm = layer_model(l, i);
         LayerKernels *lk = &cg->layer[i];
@@ -263,11 +282,6 @@ static void model_variants(const Layout *l, Codegen *cg) {
         set_grid(&v, (GridRule){GRID_TOKENS, m->ffn, "ffn", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
         cg->silu_mul = add_variant(cg, &v);
     }
-
-    v = (KernelVariant){.kind = KV_RESIDUAL_ADD, .block = MIXC_SMALL_THREADS};
-    snprintf(v.name, sizeof v.name, "residual_add_%s", dt);
-    set_grid(&v, (GridRule){GRID_TOKENS, m->hidden, "hidden", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
-    cg->residual_add = add_variant(cg, &v);
 
     for (int i = 0; i < l->nlayers; i++) {
         const ModelHeader lm = layer_model(l, i);
@@ -455,7 +469,7 @@ const char *kernel_params_name(KernelKind k) {
         [KV_ATTN_PREFILL] = "PrefillParams", [KV_ATTN_DECODE] = "DecodeParams",
         [KV_ATTN_DECODE_REDUCE] = "DecodeReduceParams", [KV_ROPE_Q] = "RopeParams",
         [KV_ROPE_APPEND] = "RopeParams", [KV_RMSNORM] = "RmsNormParams",
-        [KV_SILU_MUL] = "SiluMulParams", [KV_RESIDUAL_ADD] = "AddParams", [KV_EMBED] = "EmbedParams",
+        [KV_SILU_MUL] = "SiluMulParams", [KV_RESIDUAL_ADD] = "AddParams", [KV_ADD_RMSNORM] = "AddRmsNormParams", [KV_EMBED] = "EmbedParams",
         [KV_BIAS_ADD] = "BiasAddParams", [KV_ROUTER_BIAS_ADD] = "BiasAddParams",
         [KV_MOE_ROUTE] = "MoeRouteParams", [KV_MOE_GEMM] = "MoeGemmParams", [KV_MOE_COMBINE] = "MoeCombineParams",
         [KV_ARGMAX] = "ArgmaxParams",
@@ -468,7 +482,7 @@ const char *kernel_kind_name(KernelKind k) {
         [KV_ATTN_PREFILL] = "attn_prefill", [KV_ATTN_DECODE] = "attn_decode",
         [KV_ATTN_DECODE_REDUCE] = "attn_decode_reduce", [KV_ROPE_Q] = "rope_q",
         [KV_ROPE_APPEND] = "rope_append", [KV_RMSNORM] = "rmsnorm", [KV_SILU_MUL] = "silu_mul",
-        [KV_RESIDUAL_ADD] = "residual_add", [KV_EMBED] = "embed", [KV_BIAS_ADD] = "bias_add",
+        [KV_RESIDUAL_ADD] = "residual_add", [KV_ADD_RMSNORM] = "add_rmsnorm", [KV_EMBED] = "embed", [KV_BIAS_ADD] = "bias_add",
         [KV_ROUTER_BIAS_ADD] = "router_bias_add", [KV_MOE_ROUTE] = "moe_route", [KV_MOE_GEMM] = "moe_gemm",
         [KV_MOE_COMBINE] = "moe_combine", [KV_ARGMAX] = "argmax",
     };
@@ -523,6 +537,10 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
         buf_puts(out, ");\n");
         break;
     case KV_RESIDUAL_ADD: buf_printf(out, "    residual_add_kernel<%s>(p);\n", T); break;
+    case KV_ADD_RMSNORM:
+        buf_printf(out, "    add_rmsnorm_kernel<%s, %lld>(p, %.9ef, %s);\n", T, (long long)m->hidden, m->norm_eps,
+                   m->norm == NORM_RMS_PLUS_ONE ? "1.0f" : "0.0f");
+        break;
     case KV_BIAS_ADD: buf_printf(out, "    bias_add_kernel<%s, %lld>(p);\n", T, (long long)v->width); break;
     case KV_EMBED:
         buf_printf(out, "    embed_kernel<%s, %lld, %lldLL>(p, %.9ef);\n", T, (long long)m->hidden,
@@ -684,7 +702,9 @@ char *codegen_manifest(const Layout *l, const Codegen *cg, json_t *extra) {
     json_t *model = json_object();
     json_object_set_new(model, "rmsnorm", json_string(cg->kernel[cg->rmsnorm].name));
     if (cg->silu_mul >= 0) json_object_set_new(model, "silu_mul", json_string(cg->kernel[cg->silu_mul].name));
-    json_object_set_new(model, "residual_add", json_string(cg->kernel[cg->residual_add].name));
+    json_object_set_new(model, "add_rmsnorm", json_string(cg->kernel[cg->add_rmsnorm].name));
+    if (cg->residual_add >= 0)   /* the shared expert's down added to the experts' */
+        json_object_set_new(model, "residual_add", json_string(cg->kernel[cg->residual_add].name));
     json_object_set_new(model, "embed", json_string(cg->kernel[cg->embed].name));
     json_object_set_new(model, "argmax", json_string(cg->kernel[cg->argmax].name));
     if (cg->bias_qkv >= 0) json_object_set_new(model, "bias_add_qkv", json_string(cg->kernel[cg->bias_qkv].name));

@@ -55,6 +55,7 @@ typedef enum {
     KV_MOE_GEMM,            /* the chosen experts' gate and up, or down, projections */
     KV_MOE_COMBINE,         /* the weighted sum of each token's expert rows */
     KV_ARGMAX,              /* each row of logits' greedy token (logit_softcap applied first, in place) */
+    KV_ADD_RMSNORM,         /* the residual add and the RMSNorm of the sum, one row a block */
     KV_COUNT
 } KernelKind;
 
@@ -124,7 +125,9 @@ typedef struct {
     LayerKernels *layer;    /* [nlayers] */
     int64_t *capacity;      /* [ncaches] tokens per sequence */
     int64_t page_tokens;    /* rows per page of every cache that is not a ring (CodegenOptions'); 0: unpaged */
-    int rmsnorm, silu_mul, residual_add, embed;   /* silu_mul: the dense MLP's gated activation (-1 with experts) */
+    int rmsnorm, silu_mul, embed;   /* silu_mul: the dense MLP's gated activation (-1 with experts) */
+    int add_rmsnorm;        /* x += branch, then the rmsnorm of x: every norm of the residual stream after an add */
+    int residual_add;       /* the shared expert's down added to the experts' (shared_expert_ffn); -1 without */
     int argmax;             /* the decode step's greedy tokens from its logits */
     int bias_qkv;           /* qkv_bias: layer 0's bias_add over its fused q/k/v rows (the manifest's
                              * model_kernels; each layer's in LayerKernels); -1 without */

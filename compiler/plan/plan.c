@@ -188,7 +188,7 @@ const char *op_kind_name(OpKind k) {
         [OP_BIAS_ADD] = "bias_add", [OP_HEAD_NORM] = "head_norm", [OP_GELU_TANH_MUL] = "gelu_tanh_mul",
         [OP_CLAMPED_SWIGLU_MUL] = "clamped_swiglu_mul",
         [OP_MOE_ROUTE] = "moe_route", [OP_MOE_GEMM] = "moe_gemm", [OP_MOE_COMBINE] = "moe_combine",
-        [OP_LOGITS] = "logits", [OP_ARGMAX] = "argmax",
+        [OP_LOGITS] = "logits", [OP_ARGMAX] = "argmax", [OP_ADD_RMSNORM] = "add_rmsnorm",
     };
     return (unsigned)k < OP_COUNT ? names[k] : "?";
 }

@@ -179,6 +179,8 @@ typedef enum {
     OP_LOGITS,              /* logits = the last row of each sequence x lm_head^T */
     OP_ARGMAX,              /* token_ids = each logits row's greedy token (mixc_argmax), logit_softcap applied in place
                              * (the kernels' steps, last: decode and prefill) */
+    OP_ADD_RMSNORM,         /* x += in, then out = rmsnorm(x) with a norm weight: a residual add and the RMSNorm of
+                             * the residual stream after it, one op (the kernels' steps: StepOptions.fused) */
     OP_COUNT
 } OpKind;
 
@@ -241,7 +243,8 @@ typedef struct {
     int64_t parts;
     /* Fused projections: a cache owner's q, k and v by one GEMM into "qkv" ([tokens][q_width + 2
      * kv_width], its bias and head norms applied there; RoPE reads it and writes q), a dense MLP's
-     * gate and up by one into "gate_up" ([tokens][2 ffn], the gated activation reads both halves). */
+     * gate and up by one into "gate_up" ([tokens][2 ffn], the gated activation reads both halves);
+     * each residual add of x and the rmsnorm of x after it as one add_rmsnorm op. */
     bool fused;
 } StepOptions;
 

@@ -207,6 +207,7 @@ static int op_kernel(const Codegen *cg, const ActPlan *a, const PlanOp *op, bool
     case OP_ATTN_DECODE: return lk->decode;
     case OP_ATTN_REDUCE: return lk->decode_reduce;
     case OP_RESIDUAL_ADD: return cg->residual_add;
+    case OP_ADD_RMSNORM: return cg->add_rmsnorm;
     case OP_SILU_MUL:
     case OP_GELU_TANH_MUL:
     case OP_CLAMPED_SWIGLU_MUL: return gated_kernel(cg, a, op);   /* the model's gated activation */
@@ -326,6 +327,7 @@ static bool kernel_fits(OpKind op, KernelKind k) {
     case OP_ATTN_DECODE: return k == KV_ATTN_DECODE;
     case OP_ATTN_REDUCE: return k == KV_ATTN_DECODE_REDUCE;
     case OP_RESIDUAL_ADD: return k == KV_RESIDUAL_ADD;
+    case OP_ADD_RMSNORM: return k == KV_ADD_RMSNORM;
     case OP_SILU_MUL:
     case OP_GELU_TANH_MUL:
     case OP_CLAMPED_SWIGLU_MUL: return k == KV_SILU_MUL;
@@ -336,6 +338,15 @@ static bool kernel_fits(OpKind op, KernelKind k) {
     case OP_ARGMAX: return k == KV_ARGMAX;
     default: return false;
     }
+}
+
+/* A residual add (and add_rmsnorm) reads x and the branch, writes x in place (add_rmsnorm: and the
+ * normed rows, a tensor of their own); other ops: true. */
+static bool residual_in_place(const PlanOp *op) {
+    if (op->kind != OP_RESIDUAL_ADD && op->kind != OP_ADD_RMSNORM) return true;
+    const int nout = op->kind == OP_ADD_RMSNORM ? 2 : 1;
+    return op->nin == 2 && op->nout == nout && op->out[0] == op->in[0] && op->in[1] != op->in[0] &&
+           (nout == 1 || (op->out[1] != op->in[0] && op->out[1] != op->in[1]));
 }
 
 static bool verify_step(const RunPlan *p, const ActPlan *a, const char *what, FILE *err) {
@@ -351,6 +362,10 @@ static bool verify_step(const RunPlan *p, const ActPlan *a, const char *what, FI
                 ok = verify_fail(err, "%s op %d (%s) uses %s outside its lifetime", what, i, op_kind_name(op->kind),
                                  a->tensor[t].name);
         }
+        if (!ok) break;
+        if (!residual_in_place(op))
+            ok = verify_fail(err, "%s op %d (%s) does not update x in place (reads x and its branch, writes x%s)", what,
+                             i, op_kind_name(op->kind), op->kind == OP_ADD_RMSNORM ? " and the normed rows" : "");
         if (!ok) break;
         /* GEMMs are cuBLAS's (the experts' gathered GEMMs are kernels: moe.cuh) */
         bool wants = p->has_kernels && op->kind != OP_GEMM && op->kind != OP_LOGITS;

@@ -1,7 +1,8 @@
 /* step_plan.c — the ops and tensors of one decode step or one prefill chunk (plan_step), in
  * execution order with their lifetimes, packed by arena_plan.c's allocator (docs/plan.md). With
  * fused projections (StepOptions.fused) a cache owner's q, k and v come from one GEMM ("qkv") and a
- * dense MLP's gate and up from one ("gate_up"). */
+ * dense MLP's gate and up from one ("gate_up"), and each residual add of x runs with the rmsnorm of x
+ * that follows it as one op ("add_rmsnorm"). */
 #include "plan.h"
 
 #include "mixc_params.h"   /* PREFILL_ARGS_INTS: a batched prefill's table */
@@ -21,6 +22,8 @@ typedef struct {
     int op;                 /* the op being listed */
     bool in_ops;            /* an op has begun: new tensors are op outputs, no longer step inputs */
     bool ok;                /* false once a size overflowed */
+    int add;                /* fused steps: the branch of a residual add of x held back for the rmsnorm of x
+                             * that follows it (norm_x); -1: none */
 } Builder;
 
 /* Both arrays grow by doubling; reserve() sizes them for the whole step up front. */
@@ -114,6 +117,34 @@ static int64_t rows_x(Builder *b, int64_t rows, int64_t width) {
     return n;
 }
 
+/* x += in, the residual add of layer i's branch. On a fused step (the kernels') it is held back: the
+ * rmsnorm of x that always follows (norm_x: the next norm of the layer, of the next layer, or the
+ * final norm) runs it, one pass over x instead of two. */
+static void residual_add(Builder *b, const StepShape *s, int i, int x, int in) {
+    if (s->fused) {
+        b->add = in;
+        return;
+    }
+    begin(b, OP_RESIDUAL_ADD, i, WT_NONE);
+    update(b, x);
+    use(b, in);
+    next_op(b);
+}
+
+/* The rmsnorm of x with norm weight w (of `layer`, or the model's) into a new tensor; with a residual
+ * add held back, add_rmsnorm: x += the branch, then the norm of the sum (reads x and the branch, writes
+ * x and the new tensor). */
+static int norm_x(Builder *b, int layer, WeightRef w, int x, const char *name, int64_t elems, DType dt) {
+    if (b->add < 0) return unary(b, OP_RMSNORM, layer, w, x, -1, name, elems, dt);
+    begin(b, OP_ADD_RMSNORM, layer, w);
+    update(b, x);
+    use(b, b->add);
+    b->add = -1;
+    int t = tensor_new(b, name, layer, elems, dt);
+    next_op(b);
+    return t;
+}
+
 /* A projection h x W^T into a new tensor, plus its bias when the model has one. */
 static int projection(Builder *b, const Layout *l, int i, WeightRef w, WeightRef bias, int h, const char *name,
                       int64_t elems, DType dt) {
@@ -178,10 +209,7 @@ static void list_attention(Builder *b, const Layout *l, const StepShape *s, int 
     int o = projection(b, l, i, WT_O, WT_O_BIAS, attn, "o", rows_x(b, s->tokens, s->hidden), s->act);
     if (m->sandwich_norms)
         o = unary(b, OP_RMSNORM, i, WT_NORM_ATTN_OUT, o, -1, "o_norm", rows_x(b, s->tokens, s->hidden), s->act);
-    begin(b, OP_RESIDUAL_ADD, i, WT_NONE);  /* x += o */
-    update(b, x);
-    use(b, o);
-    next_op(b);
+    residual_add(b, s, i, x, o);
 }
 
 /* A gated MLP of width `width` over `rows` rows of in: gate and up by `gemm` with weights w, w + 1
@@ -233,14 +261,11 @@ static int list_experts(Builder *b, const ModelHeader *m, const StepShape *s, in
 
 static void list_mlp(Builder *b, const ModelHeader *m, const StepShape *s, int i, int x) {
     int64_t hidden = rows_x(b, s->tokens, s->hidden);
-    int h2 = unary(b, OP_RMSNORM, i, WT_NORM_POST, x, -1, "h2", hidden, s->act);
+    int h2 = norm_x(b, i, WT_NORM_POST, x, "h2", hidden, s->act);
     static const WeightRef dense[3] = {WT_GATE, WT_UP, WT_DOWN};
     int down = m->experts ? list_experts(b, m, s, i, h2) : gated_mlp(b, m, s, i, OP_GEMM, dense, h2, -1, s->tokens, s->ffn);
     if (m->sandwich_norms) down = unary(b, OP_RMSNORM, i, WT_NORM_MLP_OUT, down, -1, "down_norm", hidden, s->act);
-    begin(b, OP_RESIDUAL_ADD, i, WT_NONE);  /* x += down */
-    update(b, x);
-    use(b, down);
-    next_op(b);
+    residual_add(b, s, i, x, down);
 }
 
 /* qk_norm: each head of q (or k) normed in place, before RoPE; qk_l2_norm: the same without a weight
@@ -271,7 +296,7 @@ static void list_layer(Builder *b, const Layout *l, const StepShape *step, int i
     if (!step_rows(&lm, &shaped)) b->ok = false;
     const StepShape *s = &shaped;
     int64_t kv = rows_x(b, s->tokens, s->kv_row);
-    int h = unary(b, OP_RMSNORM, i, WT_NORM_IN, x, -1, "h", rows_x(b, s->tokens, s->hidden), s->act);
+    int h = norm_x(b, i, WT_NORM_IN, x, "h", rows_x(b, s->tokens, s->hidden), s->act);
     const bool owner = l->layer[i].reads == i;
     int q = owner && s->fused ? fused_qkv(b, l, s, i, h) : projection(b, l, i, WT_Q, WT_Q_BIAS, h, "q",
                                                                          rows_x(b, s->tokens, s->q_row), s->act);
@@ -322,7 +347,7 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
                    .logits = o->logits_dtype, .kernel_args = o->kernel_args, .scores = o->attention_scores,
                    .split = o->split, .fused = o->fused,
                    .seqs = -1, .chunk_args = -1};
-    Builder b = {.ok = step_rows(m, &s)};
+    Builder b = {.ok = step_rows(m, &s), .add = -1};
     if (s.decode)
         s.tokens = o->batch;
     else    /* a chunk never holds more tokens than the context */
@@ -341,7 +366,7 @@ bool plan_step(const Layout *l, const StepOptions *o, ActPlan *out) {
     }
     int x = unary(&b, OP_EMBED, -1, WT_EMBED, tokens, -1, "x", rows_x(&b, s.tokens, s.hidden), s.act);
     for (int i = 0; i < l->nlayers && b.ok; i++) list_layer(&b, l, &s, i, x);
-    int xf = unary(&b, OP_RMSNORM, -1, WT_NORM_FINAL, x, -1, "xf", rows_x(&b, s.tokens, s.hidden), s.act);
+    int xf = norm_x(&b, -1, WT_NORM_FINAL, x, "xf", rows_x(&b, s.tokens, s.hidden), s.act);
     /* logits of each sequence's last token only */
     int logits = unary(&b, OP_LOGITS, -1, WT_LM_HEAD, xf, -1, "logits", rows_x(&b, s.rows, s.vocab), s.logits);
     if (s.kernel_args)   /* the greedy tokens on the device: a greedy step copies back only these */

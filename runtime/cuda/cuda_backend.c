@@ -6,7 +6,7 @@
  * [nseq][capacity][kv_heads][head_dim], at the plan's offsets), and the arena (both steps' tensors at
  * the plan's offsets: activations in the model dtype, fp32 logits and decode partials, the int inputs
  * of the step). A step is its schedule's ops in order; the residual stream is in the model dtype and
- * the residual adds run on the generated residual_add kernel.
+ * each residual add runs with the RMSNorm after it on the generated add_rmsnorm kernel.
  * Everything runs on the backend's stream (kernels and cuBLAS); each step ends with a synchronize, so
  * errors surface in the step that caused them. MIXC_CUDA_GRAPHS=1 captures the decode step as a CUDA
  * graph and replays it (replay_step); tests/cuda checks its logits equal the eager step's bit for bit.
@@ -271,10 +271,15 @@ static bool run_op(Backend *b, const Step *st, const PlanOp *op) {
         EmbedParams p = {T(s, st, op->in[0]), w, T(s, st, op->out[0]), (int)R};
         return launch_op(b, st, op, R, &p, sizeof p);
     }
-    case OP_RMSNORM: {
+    case OP_RMSNORM:
+    case OP_ADD_RMSNORM: {   /* the final norm: only the rows from the first whose logits are asked */
         int64_t r0 = cuda_final_norm(op) ? st->lr[0].from : 0;
-        CUdeviceptr skip = (CUdeviceptr)(r0 * in * (int64_t)s->esize);
-        RmsNormParams p = {T(s, st, op->in[0]) + skip, w, T(s, st, op->out[0]) + skip, (int)(R - r0)};
+        CUdeviceptr skip = (CUdeviceptr)(r0 * in * (int64_t)s->esize), x = T(s, st, op->in[0]) + skip;
+        if (op->kind == OP_ADD_RMSNORM) {   /* x += the branch, then its norm into out[1] */
+            AddRmsNormParams p = {x, T(s, st, op->in[1]) + skip, w, T(s, st, op->out[1]) + skip, (int)(R - r0)};
+            return launch_op(b, st, op, R - r0, &p, sizeof p);
+        }
+        RmsNormParams p = {x, w, T(s, st, op->out[0]) + skip, (int)(R - r0)};
         return launch_op(b, st, op, R - r0, &p, sizeof p);
     }
     case OP_GEMM: {   /* into the model dtype, or fp32 (the router's logits) */

@@ -59,12 +59,15 @@ int cuda_backend_compile(const Layout *l, const Codegen *cg, const char *arch, J
 
 typedef enum {
     CL_EMBED, CL_RMSNORM, CL_ROPE, CL_PREFILL, CL_DECODE, CL_DECODE_REDUCE, CL_SILU_MUL, CL_RESIDUAL_ADD, CL_BIAS_ADD,
-    CL_ROUTER_BIAS_ADD, CL_MOE_ROUTE, CL_MOE_GEMM, CL_MOE_COMBINE, CL_ARGMAX
+    CL_ROUTER_BIAS_ADD, CL_MOE_ROUTE, CL_MOE_GEMM, CL_MOE_COMBINE, CL_ARGMAX, CL_ADD_RMSNORM
 } CudaLaunchRole;
 
-/* The final RMSNorm of the rows whose logits are asked: the one kernel op outside the layers after
- * the embedding (its launch covers only those rows). */
-static inline bool cuda_final_norm(const PlanOp *op) { return op->layer < 0 && op->kind == OP_RMSNORM; }
+/* The final RMSNorm of the rows whose logits are asked (on the kernels' plan fused with the last
+ * layer's residual add: add_rmsnorm): the one kernel op outside the layers after the embedding (its
+ * launch covers only those rows; the other rows of x are read by nothing after it). */
+static inline bool cuda_final_norm(const PlanOp *op) {
+    return op->layer < 0 && (op->kind == OP_RMSNORM || op->kind == OP_ADD_RMSNORM);
+}
 
 typedef struct {
     int layer;              /* -1 for model-level kernels */

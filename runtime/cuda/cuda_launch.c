@@ -54,6 +54,7 @@ static CudaLaunchRole role_of(KernelKind k) {
     case KV_MOE_GEMM: return CL_MOE_GEMM;
     case KV_MOE_COMBINE: return CL_MOE_COMBINE;
     case KV_ARGMAX: return CL_ARGMAX;
+    case KV_ADD_RMSNORM: return CL_ADD_RMSNORM;
     default: return CL_EMBED;
     }
 }
@@ -102,7 +103,7 @@ int cuda_prefill_ints(const int64_t *seq_len, const PrefillPart *parts, int n, i
 const char *cuda_launch_role_name(CudaLaunchRole r) {
     static const char *names[] = {"embed",  "rmsnorm",  "rope",        "prefill",
                                   "decode", "decode_reduce", "silu_mul", "residual_add", "bias_add",
-                                  "router_bias_add", "moe_route", "moe_gemm", "moe_combine", "argmax"};
+                                  "router_bias_add", "moe_route", "moe_gemm", "moe_combine", "argmax", "add_rmsnorm"};
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
 

@@ -30,6 +30,8 @@ static const struct {
         FIELD(DecodeReduceParams, sinks),
     FIELD(EmbedParams, ids), FIELD(EmbedParams, table), FIELD(EmbedParams, out), FIELD(EmbedParams, tokens),
     FIELD(AddParams, a), FIELD(AddParams, b), FIELD(AddParams, out), FIELD(AddParams, n),
+    FIELD(AddRmsNormParams, x), FIELD(AddRmsNormParams, addend), FIELD(AddRmsNormParams, weight),
+        FIELD(AddRmsNormParams, out), FIELD(AddRmsNormParams, tokens),
     FIELD(BiasAddParams, x), FIELD(BiasAddParams, bias), FIELD(BiasAddParams, n),
     FIELD(MoeRouteParams, logits), FIELD(MoeRouteParams, route), FIELD(MoeRouteParams, tokens),
     FIELD(MoeGemmParams, x), FIELD(MoeGemmParams, route), FIELD(MoeGemmParams, weight), FIELD(MoeGemmParams, bias),
@@ -45,7 +47,7 @@ static const struct {
 } param_sizes[] = {SIZE(RmsNormParams), SIZE(SiluMulParams),       SIZE(RopeParams), SIZE(PrefillParams),
                    SIZE(DecodeParams),  SIZE(DecodeReduceParams), SIZE(EmbedParams), SIZE(AddParams),
                    SIZE(BiasAddParams), SIZE(MoeRouteParams), SIZE(MoeGemmParams), SIZE(MoeCombineParams),
-                   SIZE(ArgmaxParams), SIZE(MixcPagedKv)};
+                   SIZE(ArgmaxParams), SIZE(MixcPagedKv), SIZE(AddRmsNormParams)};
 
 void kernel_params_asserts(Buf *out) {
     buf_puts(out, "\n/* Appended by runtime/cuda/kernel_params.c: the host layout of the parameter structs. */\n");

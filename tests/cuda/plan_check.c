@@ -122,7 +122,7 @@ static const char *manifest_name(json_t *man, const Codegen *cg, const CudaLaunc
         return json_string_value(json_object_get(model, c->kernel == cg->expert_act ? "expert_act" : "shared_act"));
     if (c->role == CL_MOE_GEMM)
         return json_string_value(json_object_get(model, c->kernel == cg->moe_down ? "moe_down" : "moe_gate_up"));
-    if (c->layer < 0 || c->role == CL_RMSNORM || c->role == CL_SILU_MUL || c->role == CL_RESIDUAL_ADD ||
+    if (c->layer < 0 || c->role == CL_RMSNORM || c->role == CL_ADD_RMSNORM || c->role == CL_SILU_MUL || c->role == CL_RESIDUAL_ADD ||
         c->role == CL_ROUTER_BIAS_ADD || c->role == CL_MOE_ROUTE || c->role == CL_MOE_COMBINE)
         return json_string_value(json_object_get(model, role));
     return json_string_value(json_object_get(layer, role));

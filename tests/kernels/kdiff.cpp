@@ -636,6 +636,35 @@ void test_rmsnorm(const std::string &name, MixcEmuEntry entry, const Model &m, i
     report(name, ok && ref_compare(name.c_str(), got.data(), want.data(), want.size(), t.atol, t.rtol, 5) == 0);
 }
 
+/* add_rmsnorm over T rows (a row past p.tokens left alone): x += addend equals the host's fp32 sum
+ * rounded once (bit for bit), out the reference RMSNorm of that x within the tolerance and, bit for
+ * bit, what the model's rmsnorm kernel (`rms`) computes from it: the fused kernel equals the residual
+ * add then the norm. */
+void test_add_rmsnorm(const std::string &name, MixcEmuEntry entry, MixcEmuEntry rms, const Model &m) {
+    const int T = 3, H = m.hidden;
+    const size_t n = (size_t)(T + 1) * H;
+    Tensor x(n, m.is_fp16), d(n, m.is_fp16), w(H, m.is_fp16), out(n, m.is_fp16), sum(n, m.is_fp16), out2(n, m.is_fp16);
+    x.fill_random(3.0f);
+    d.fill_random(2.0f);
+    w.fill_random(1.5f);
+    for (size_t i = 0; i < n; i++) sum.set(i, i < (size_t)T * H ? x.f[i] + d.f[i] : x.f[i]);
+    std::fill(out.raw.begin(), out.raw.end(), (uint16_t)0x1234);
+    std::fill(out2.raw.begin(), out2.raw.end(), (uint16_t)0x1234);
+    AddRmsNormParams p = {x.data(), d.data(), w.data(), out.data(), T};
+    RmsNormParams q = {sum.data(), w.data(), out2.data(), T};
+    bool ok = launch(entry, &p, {(unsigned)T + 1, 1, 1}, {256, 1, 1}, 0, name) && rms &&
+              launch(rms, &q, {(unsigned)T + 1, 1, 1}, {256, 1, 1}, 0, name + " (rmsnorm)");
+    if (ok && x.raw != sum.raw) fprintf(stderr, "  %s: x += addend differs from the sum rounded once\n", name.c_str()), ok = false;
+    if (ok && out.raw != out2.raw) fprintf(stderr, "  %s: out differs from rmsnorm's of the stored sum\n", name.c_str()), ok = false;
+    for (size_t i = (size_t)T * H; ok && i < n; i++)
+        if (out.raw[i] != 0x1234) fprintf(stderr, "  %s: the row past tokens is written\n", name.c_str()), ok = false;
+    std::vector<float> want((size_t)T * H), wo(w.f), got = out.decoded();
+    for (float &v : wo) v += m.norm_offset;
+    ref_rmsnorm(want.data(), sum.f.data(), wo.data(), T, H, m.eps);
+    const Tol t = tol_for(m);
+    report(name, ok && ref_compare(name.c_str(), got.data(), want.data(), want.size(), t.atol, t.rtol, 5) == 0);
+}
+
 /* silu_mul (silu false: residual_add); the gated activation is gelu_tanh_mul or clamped_swiglu_mul when
  * the name says so (the dense MLP's, or a mixture of experts' over its experts' or shared expert's rows). */
 void test_elementwise(const std::string &name, MixcEmuEntry entry, const Model &m, bool silu, long long ffn) {
@@ -817,6 +846,12 @@ int main(int argc, char **argv) {
         else if (kind == "rmsnorm")
             test_rmsnorm(label, entry, m, json_object_get(k, "width") ? (int)jint(k, "width") : m.hidden,
                          (int)jint(k, "heads"), (int)jint(k, "row"));
+        else if (kind == "add_rmsnorm") {
+            const char *rn = json_string_value(json_object_get(json_object_get(man, "model_kernels"), "rmsnorm"));
+            auto rms = rn ? (MixcEmuEntry)mixc_emu_find_kernel(so, rn) : nullptr;
+            if (!rms) report(label + " (no rmsnorm kernel to compare with)", false);
+            else test_add_rmsnorm(label, entry, rms, m);
+        }
         else if (kind == "silu_mul" || kind == "residual_add")
             test_elementwise(label, entry, m, kind == "silu_mul", jint(k, "width"));
         else if (kind == "embed") test_embed(label, entry, m);

@@ -1,6 +1,7 @@
 /* test_fusion.c — fused projections on the kernels' plan (docs/plan.md, "Fused projections"): the
  * schedule's ops and tensors, the weight slots, what a reader of another layer's cache and a mixture
- * of experts keep, and the loader's concatenation (model_fill_plan_weight) checked value by value.
+ * of experts keep, and the loader's concatenation (model_fill_plan_weight) checked value by value;
+ * the residual adds fused with the norms after them (add_rmsnorm).
  * Prints PASS/FAIL. */
 #include "model.h"
 #include "plan_test.h"
@@ -178,9 +179,81 @@ static void test_fused_loader(void) {
            "tensor in its slice; a missing part refused");
 }
 
+/* Ops of the kinds that launch a generated kernel around the residual stream: its adds and norms. */
+static int residual_launches(const ActPlan *a) {
+    return count_ops(a, OP_RESIDUAL_ADD, -2, WT_COUNT) + count_ops(a, OP_RMSNORM, -2, WT_COUNT) +
+           count_ops(a, OP_ADD_RMSNORM, -2, WT_COUNT);
+}
+
+/* Each add_rmsnorm of a fused step: x += o (or o_norm) then norm_post into h2 in layer i, x += down
+ * (down_norm, or the experts' moe) then the next layer's norm_in into h (that layer's op) or norm_final into xf (layer
+ * -1); the branch's last use and the normed tensor's first are the op; its kernel the model's
+ * add_rmsnorm. Returns how many there are. */
+static int check_add_norms(const RunPlan *p, const ActPlan *a, bool sandwich, bool experts, bool *okp) {
+    bool ok = true;
+    int n = 0, nl = 3;
+    for (int k = 0; k < a->nops; k++) {
+        const PlanOp *op = &a->op[k];
+        if (op->kind != OP_ADD_RMSNORM) continue;
+        n++;
+        const bool post = op->weight == WT_NORM_POST;
+        const char *branch = post ? (sandwich ? "o_norm" : "o") : sandwich ? "down_norm" : experts ? "moe" : "down";
+        const int from = post ? op->layer : op->layer < 0 ? nl - 1 : op->layer - 1;   /* the branch's layer */
+        CHECK(op->nin == 2 && op->nout == 2 && op->in[0] == op->out[0] && !strcmp(name_of(a, op->in[0]), "x"));
+        CHECK(!strcmp(name_of(a, op->in[1]), branch) && a->tensor[op->in[1]].layer == from);
+        CHECK(!strcmp(name_of(a, op->out[1]), post ? "h2" : op->layer < 0 ? "xf" : "h"));
+        CHECK(op->weight == (post ? WT_NORM_POST : op->layer < 0 ? WT_NORM_FINAL : WT_NORM_IN));
+        CHECK(a->item[op->in[1]].last == k && a->item[op->out[1]].first == k);
+        CHECK(op->kernel == p->cg.add_rmsnorm && p->cg.kernel[op->kernel].kind == KV_ADD_RMSNORM);
+    }
+    *okp = *okp && ok;
+    return n;
+}
+
+/* The kernels' plans fuse every residual add of x with the rmsnorm of x after it (add_rmsnorm): the
+ * cpu plan's 2 adds and 2 norms a layer (and the final norm) are 2 launches a layer fewer; the plain
+ * rmsnorm is left for layer 0's norm_in (and the sandwich norms, on o and down); the shared expert's
+ * add into moe stays a residual_add; the verifier refuses an add_rmsnorm that does not update x. */
+static void test_fused_add_norm(void) {
+    bool ok = true;
+    Layout l;
+    fusion_layout(&l);
+    for (int v = 0; v < 3 && ok; v++) {   /* plain; sandwich norms; experts with a shared expert */
+        l.model.sandwich_norms = v == 1;
+        if (v == 2) l.model.experts = 8, l.model.experts_per_token = 2, l.model.shared_expert_ffn = 64;
+        RunPlan cuda, cpu;
+        CHECK(plan_target(&l, RUN_TARGET_EMU, &cuda) && plan_target(&l, RUN_TARGET_CPU, &cpu));
+        if (!ok) break;
+        for (int k = 0; k < 2; k++) {
+            const ActPlan *f = run_plan_step(&cuda, k == 1), *u = run_plan_step(&cpu, k == 1);
+            CHECK(count_ops(u, OP_ADD_RMSNORM, -2, WT_COUNT) == 0);   /* the reference keeps them apart */
+            CHECK(residual_launches(u) - residual_launches(f) == 2 * 3);
+            CHECK(check_add_norms(&cuda, f, v == 1, v == 2, &ok) == 2 * 3);
+            CHECK(count_ops(f, OP_RMSNORM, -2, WT_COUNT) == 1 + (v == 1) * 2 * 3 &&
+                  count_ops(f, OP_RMSNORM, 0, WT_NORM_IN) == 1);
+            CHECK(count_ops(f, OP_RESIDUAL_ADD, -2, WT_COUNT) == (v == 2) * 3);   /* moe += the shared expert's */
+        }
+        CHECK((cuda.cg.residual_add >= 0) == (v == 2));   /* generated only where a step adds one */
+        PlanOp *op = &cuda.decode.op[0];
+        while (op->kind != OP_ADD_RMSNORM) op++;
+        int x = op->out[0];
+        op->out[0] = op->out[1];   /* writes the normed rows twice, x never */
+        CHECK(!run_plan_verify(&l, &cuda, NULL));
+        op->out[0] = x;
+        CHECK(run_plan_verify(&l, &cuda, NULL));
+        run_plan_free(&cuda);
+        run_plan_free(&cpu);
+    }
+    layout_free(&l);
+    REPORT("add_rmsnorm (emu plan): every residual add of x fused with the rmsnorm after it (x, the branch -> "
+           "x, h/h2/xf; norm_post, the next norm_in, norm_final), 2 launches a layer fewer than adds + norms "
+           "apart, with sandwich norms and a shared expert's add kept; the verifier refuses one not updating x");
+}
+
 int main(void) {
     test_fused_schedule();
     test_fused_experts();
     test_fused_loader();
+    test_fused_add_norm();
     return failures ? 1 : 0;
 }
