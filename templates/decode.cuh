@@ -269,12 +269,14 @@ __device__ __forceinline__ void decode_store(const DecodeParams &p, const float 
     }
 }
 
-/* The block's G query heads (q) to fp32 in q_s (with TC: as T, decode_tc_load_q); each head's running
- * max and sum: -inf and 0. */
+/* The block's G query heads (q) to fp32 in q_s (with TC: as T, decode_tc_load_q, and the padding rows'
+ * alpha 1); each head's running max and sum: -inf and 0. */
 template <class T, int HD, int G, bool TC>
-__device__ __forceinline__ void decode_init(void *q_s, float *m_s, float *l_s, const T *q) {
-    if constexpr (TC) decode_tc_load_q<T, HD, G>(static_cast<T *>(q_s), q);
-    else
+__device__ __forceinline__ void decode_init(void *q_s, float *alpha_s, float *m_s, float *l_s, const T *q) {
+    if constexpr (TC) {
+        decode_tc_load_q<T, HD, G>(static_cast<T *>(q_s), q);
+        for (int g = G + (int)threadIdx.x; g < DECODE_TC_ROWS(G); g += DECODE_THREADS) alpha_s[g] = 1.0f;
+    } else
         for (int i = threadIdx.x; i < G * HD; i += DECODE_THREADS) static_cast<float *>(q_s)[i] = mixc_to_float(q[i]);
     for (int g = threadIdx.x; g < G; g += DECODE_THREADS) {
         m_s[g] = -INFINITY;
@@ -369,7 +371,8 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
     S *stages = reinterpret_cast<S *>(reinterpret_cast<unsigned char *>(q_s) +
                                       (TC ? DECODE_TC_Q_BYTES(G, HD) : G * HD * 4));
     float *p_s = reinterpret_cast<float *>(stages + STAGES * STAGE_ELEMS);
-    float *alpha_s = p_s + G * DECODE_TILE, *m_s = alpha_s + G, *l_s = m_s + G;
+    constexpr int ROWS = TC ? DECODE_TC_ROWS(G) : G;   /* TC: the padding rows' too */
+    float *alpha_s = p_s + ROWS * DECODE_TILE, *m_s = alpha_s + ROWS, *l_s = m_s + ROWS;
 
     const int kvh = blockIdx.x, split = blockIdx.y, nsplit = gridDim.y, b = blockIdx.z;
     if (b >= p.batch) return;
@@ -393,7 +396,8 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
                                                       first + t * DECODE_TILE, end);
         cp_async_commit();
     }
-    decode_init<T, HD, G, TC>(q_s, m_s, l_s, static_cast<const T *>(p.q) + ((size_t)b * HEADS + (size_t)kvh * G) * HD);
+    decode_init<T, HD, G, TC>(q_s, alpha_s, m_s, l_s,
+                              static_cast<const T *>(p.q) + ((size_t)b * HEADS + (size_t)kvh * G) * HD);
     DecodeAcc<G, HD, TC> acc = {};
 
     const float scale_log2 = p.scale * MIXC_LOG2E;

@@ -8,7 +8,9 @@
  * with zero rows; q as T in shared memory, DECODE_TC_QROW(HD) elements a row):
  * - S = Q K^T on mma.m16n8k16: warp w takes the 8 keys [8 w, 8 w + 8) (one n8 tile) for every m16
  *   tile of rows; A (Q) and B (K, the stage's padded rows) loaded with ldmatrix as prefill.cuh loads
- *   its Q and K tiles; the raw dot products of rows < G go to p_s (fp32) for decode_softmax_head.
+ *   its Q and K tiles; the raw dot products go to p_s (fp32) for decode_softmax_head. p_s and alpha_s
+ *   have DECODE_TC_ROWS(G) rows: a padding row's scores are 0 (its q is), its probabilities stay
+ *   those zeros (no softmax runs for it) and its alpha 1 (decode_init), so no step tests for rows < G.
  * - O += P V on mma: warp w owns the dims [w HD / 4, (w + 1) HD / 4) of every row; A = P packed from
  *   p_s (fp32 probabilities, rounded to T: the fragment rule of MixcElem::pack2, as prefill's P),
  *   B = the stage's V rows through ldmatrix .trans.
@@ -40,8 +42,8 @@ template <class T, int HD, int G> __device__ __forceinline__ void decode_tc_load
     }
 }
 
-/* The raw scores q.k of the tile: warp w's keys [8 w, 8 w + 8) against every row, into
- * s_s[g * DECODE_TILE + key] for rows g < G. k_s: the stage's K rows (DECODE_KROW apart). One ldmatrix
+/* The raw scores q.k of the tile: warp w's keys [8 w, 8 w + 8) against every row (the padding rows
+ * too), into s_s[g * DECODE_TILE + key]. k_s: the stage's K rows (DECODE_KROW apart). One ldmatrix
  * x4 of K gives the B fragments of two k16 steps (32 dims). */
 template <class T, int HD, int G>
 __device__ __forceinline__ void decode_tc_scores(float *s_s, const T *q_s, const T *k_s) {
@@ -71,17 +73,17 @@ __device__ __forceinline__ void decode_tc_scores(float *s_s, const T *q_s, const
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             const int g = mt * 16 + lane / 4 + (i >= 2 ? 8 : 0);
-            if (G % 16 == 0 || g < G) s_s[g * DECODE_TILE + warp * 8 + (lane % 4) * 2 + (i & 1)] = s[mt][i];
+            s_s[g * DECODE_TILE + warp * 8 + (lane % 4) * 2 + (i & 1)] = s[mt][i];
         }
 }
 
-/* One A fragment element pair of P: row g's probabilities at keys c, c + 1 (0 for the padding rows). */
-template <class T, int G> __device__ __forceinline__ uint32_t decode_tc_p2(const float *p_s, int g, int c) {
-    return G % 16 == 0 || g < G ? MixcElem<T>::pack2(p_s[g * DECODE_TILE + c], p_s[g * DECODE_TILE + c + 1]) : 0u;
+/* One A fragment element pair of P: row g's probabilities at keys c, c + 1. */
+template <class T> __device__ __forceinline__ uint32_t decode_tc_p2(const float *p_s, int g, int c) {
+    return MixcElem<T>::pack2(p_s[g * DECODE_TILE + c], p_s[g * DECODE_TILE + c + 1]);
 }
 
-/* O += P V over the tile for the warp's dims, each row first rescaled by its alpha (1 for padding
- * rows). v_s: the stage's V rows (HD apart). */
+/* O += P V over the tile for the warp's dims, each row first rescaled by its alpha. v_s: the stage's V
+ * rows (HD apart). */
 template <class T, int HD, int G>
 __device__ __forceinline__ void decode_tc_pv(float (&o)[DecodeTc<G, HD>::M][DecodeTc<G, HD>::NT][4], const float *p_s,
                                              const float *alpha_s, const T *v_s) {
@@ -91,7 +93,7 @@ __device__ __forceinline__ void decode_tc_pv(float (&o)[DecodeTc<G, HD>::M][Deco
 #pragma unroll
     for (int mt = 0; mt < Tc::M; mt++) {
         const int r0 = mt * 16 + lane / 4, r1 = r0 + 8;
-        const float a0 = G % 16 == 0 || r0 < G ? alpha_s[r0] : 1.0f, a1 = G % 16 == 0 || r1 < G ? alpha_s[r1] : 1.0f;
+        const float a0 = alpha_s[r0], a1 = alpha_s[r1];
 #pragma unroll
         for (int nt = 0; nt < Tc::NT; nt++) {
             o[mt][nt][0] *= a0;
@@ -101,8 +103,8 @@ __device__ __forceinline__ void decode_tc_pv(float (&o)[DecodeTc<G, HD>::M][Deco
         }
 #pragma unroll
         for (int kk = 0; kk < DECODE_TILE; kk += 16) {
-            const uint32_t a[4] = {decode_tc_p2<T, G>(p_s, r0, kk + c), decode_tc_p2<T, G>(p_s, r1, kk + c),
-                                   decode_tc_p2<T, G>(p_s, r0, kk + c + 8), decode_tc_p2<T, G>(p_s, r1, kk + c + 8)};
+            const uint32_t a[4] = {decode_tc_p2<T>(p_s, r0, kk + c), decode_tc_p2<T>(p_s, r1, kk + c),
+                                   decode_tc_p2<T>(p_s, r0, kk + c + 8), decode_tc_p2<T>(p_s, r1, kk + c + 8)};
 #pragma unroll
             for (int dp = 0; dp < Tc::NT / 2; dp++) {
                 uint32_t b[4];

@@ -81,7 +81,8 @@
 #define DECODE_TC_ROWS(G) (((G) + 15) / 16 * 16)
 #define DECODE_TC_QROW(HD) ((HD) + 8)
 #define DECODE_TC_Q_BYTES(G, HD) (DECODE_TC_ROWS(G) * DECODE_TC_QROW(HD) * 2)
-#define DECODE_TC_SMEM_BYTES(G, HD) (DECODE_TC_Q_BYTES(G, HD) + DECODE_AFTER_Q_BYTES(G, HD, 2))
+/* q | the stages | probabilities, alpha, m and l of every row, the padding rows' included */
+#define DECODE_TC_SMEM_BYTES(G, HD) (DECODE_TC_Q_BYTES(G, HD) + DECODE_AFTER_Q_BYTES(DECODE_TC_ROWS(G), HD, 2))
 /* The groups it takes: accumulators within the bound, and every row's fp32 outputs fit in q and the
  * stages (free after the last tile), where they are staged for the stores. */
 #define DECODE_TC_FITS(G, HD)                                     \

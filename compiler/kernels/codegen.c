@@ -39,7 +39,8 @@ static const struct {
 } templates[] = {
     {"mixc_params.h", mixc_tpl_params}, {"mixc_arch.cuh", mixc_tpl_arch}, {"mixc_kv8.h", mixc_tpl_kv8h},
     {"kv8.cuh", mixc_tpl_kv8}, {"small.cuh", mixc_tpl_small}, {"rope.cuh", mixc_tpl_rope},
-    {"decode_tc.cuh", mixc_tpl_decode_tc}, {"decode.cuh", mixc_tpl_decode}, {"prefill.cuh", mixc_tpl_prefill}, {"moe.cuh", mixc_tpl_moe},
+    {"decode_tc.cuh", mixc_tpl_decode_tc}, {"decode.cuh", mixc_tpl_decode}, {"prefill.cuh", mixc_tpl_prefill},
+    {"moe.cuh", mixc_tpl_moe},
 };
 #define NTEMPLATES (int)(sizeof templates / sizeof templates[0])
 
