@@ -334,7 +334,6 @@ __device__ __forceinline__ void decode_finish(const DecodeParams &p, DecodeAcc<G
             for (int e = 0; e < 8; e++) o[e] = red[g * HD + vec * 8 + e];
             decode_store<T, HD, HEADS>(p, o, b, kvh * G + g, split, nsplit, vec, m_s[g], l_s[g], direct);
         }
-        return;
     } else {
         decode_sum_groups<G, HD>(acc.a, red);
         if (Pv::group() != 0) return;
