@@ -13,7 +13,8 @@
  *   those zeros (no softmax runs for it) and its alpha 1 (decode_init), so no step tests for rows < G.
  * - O += P V on mma: warp w owns the dims [w HD / 4, (w + 1) HD / 4) of every row; A = P packed from
  *   p_s (fp32 probabilities, rounded to T: the fragment rule of MixcElem::pack2, as prefill's P),
- *   B = the stage's V rows through ldmatrix .trans.
+ *   B = the stage's V rows through ldmatrix .trans (unpadded rows, the scalar path's layout: 8-way
+ *   bank conflicts, not yet measured).
  * Accumulation in fp32 throughout; not bit-identical with the scalar kernel (P rounded to T, another
  * order of additions).
  */
