@@ -19,10 +19,11 @@ $(KT_DIR)/kt-%/kernels.so: tests/kernels/kt-%.mix $(MIXC) $(wildcard templates/*
 	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -O1 -x c++ -shared $(LDFLAGS) -o $@ $(dir $@)kernels.cu
 
 # Paged caches' kernels (mixc emit --page-tokens P, docs/plan.md "Paged caches"): kt-a's for pages of 16
-# and 48 rows (a 64-key tile spans pages, a page not a tile) and kt-q8's (int8 pools) for pages of 48:
-# kt-NAME-pP from tests/kernels/kt-NAME.mix.
-KT_PAGED_SOS := $(KT_DIR)/kt-a-p16/kernels.so $(KT_DIR)/kt-a-p48/kernels.so $(KT_DIR)/kt-q8-p48/kernels.so
-$(KT_PAGED_SOS): $(KT_DIR)/%/kernels.so: tests/kernels/kt-a.mix tests/kernels/kt-q8.mix $(MIXC) $(wildcard templates/*.cuh templates/*.h) runtime/emu/mixc_emu.h
+# and 48 rows (a 64-key tile spans pages, a page not a tile), kt-q8's (int8 pools) for pages of 48 and
+# kt-t's (decode on tensor cores) for pages of 16: kt-NAME-pP from tests/kernels/kt-NAME.mix.
+KT_PAGED_SOS := $(KT_DIR)/kt-a-p16/kernels.so $(KT_DIR)/kt-a-p48/kernels.so $(KT_DIR)/kt-q8-p48/kernels.so \
+	$(KT_DIR)/kt-t-p16/kernels.so
+$(KT_PAGED_SOS): $(KT_DIR)/%/kernels.so: tests/kernels/kt-a.mix tests/kernels/kt-q8.mix tests/kernels/kt-t.mix $(MIXC) $(wildcard templates/*.cuh templates/*.h) runtime/emu/mixc_emu.h
 	@echo "  EMIT    $* (paged)"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(MIXC) emit tests/kernels/$(word 1,$(subst -p, ,$*)).mix --page-tokens $(word 2,$(subst -p, ,$*)) -o $(dir $@)
@@ -48,22 +49,23 @@ $(KT_DIR)/kdiff: $(KT_DIR)/kdiff.o $(KT_DIR)/kdiff_moe.o $(KT_DIR)/ref.o $(BUILD
 	@echo "  LD      $@"
 	$(Q)$(CXX) $(LDFLAGS) -rdynamic -o $@ $^ -ljansson -ldl -lpthread
 
-# kt-a's kernels with prefill's and decode's waits for their tile made one group too lenient (prefill:
-# wait_group 1, the tile just issued may still be in flight; decode: STAGES - 1, the tile about to be
-# read may): the emulator's deferred, poisoned cp.async copies must make kdiff fail on them
-# (tests/kernels/run.sh). The templates are untouched.
-$(KT_DIR)/kt-a-wait1/kernels.so: $(KT_DIR)/kt-a/kernels.so
-	@echo "  CXX     $(KT_DIR)/kt-a/kernels.cu with wrong cp.async wait counts"
+# kt-a's kernels (and kt-t's: decode on tensor cores) with prefill's and decode's waits for their tile
+# made one group too lenient (prefill: wait_group 1, the tile just issued may still be in flight;
+# decode: STAGES - 1, the tile about to be read may): the emulator's deferred, poisoned cp.async
+# copies must make kdiff fail on them (tests/kernels/run.sh). The templates are untouched.
+KT_WAIT1_SOS := $(KT_DIR)/kt-a-wait1/kernels.so $(KT_DIR)/kt-t-wait1/kernels.so
+$(KT_WAIT1_SOS): $(KT_DIR)/%-wait1/kernels.so: $(KT_DIR)/%/kernels.so
+	@echo "  CXX     $(KT_DIR)/$*/kernels.cu with wrong cp.async wait counts"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)sed -e 's/^\( *\)cp_async_wait_all();/\1cp_async_wait_group<1>();/' \
 		-e 's/cp_async_wait_group<STAGES - 2>();/cp_async_wait_group<STAGES - 1>();/' \
-		$(KT_DIR)/kt-a/kernels.cu >$(dir $@)kernels.cu
-	$(Q)test $$(diff $(KT_DIR)/kt-a/kernels.cu $(dir $@)kernels.cu | grep -c '^>.*cp_async_wait_group<1>') = 1 \
-		|| { echo "kt-a-wait1: prefill's cp_async_wait_all() was not found once in kernels.cu" >&2; exit 1; }
-	$(Q)test $$(diff $(KT_DIR)/kt-a/kernels.cu $(dir $@)kernels.cu | grep -c '^>.*cp_async_wait_group<STAGES - 1>') = 1 \
-		|| { echo "kt-a-wait1: decode's cp_async_wait_group<STAGES - 2>() was not found once in kernels.cu" >&2; exit 1; }
+		$(KT_DIR)/$*/kernels.cu >$(dir $@)kernels.cu
+	$(Q)test $$(diff $(KT_DIR)/$*/kernels.cu $(dir $@)kernels.cu | grep -c '^>.*cp_async_wait_group<1>') = 1 \
+		|| { echo "$*-wait1: prefill's cp_async_wait_all() was not found once in kernels.cu" >&2; exit 1; }
+	$(Q)test $$(diff $(KT_DIR)/$*/kernels.cu $(dir $@)kernels.cu | grep -c '^>.*cp_async_wait_group<STAGES - 1>') = 1 \
+		|| { echo "$*-wait1: decode's cp_async_wait_group<STAGES - 2>() was not found once in kernels.cu" >&2; exit 1; }
 	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -O1 -x c++ -shared $(LDFLAGS) -o $@ $(dir $@)kernels.cu
 
-TEST_PROGS += $(KT_DIR)/kdiff $(KT_SOS) $(KT_DIR)/kt-a-wait1/kernels.so $(KT_PAGED_SOS) \
+TEST_PROGS += $(KT_DIR)/kdiff $(KT_SOS) $(KT_WAIT1_SOS) $(KT_PAGED_SOS) \
 	$(KT_DIR)/kt-a-p16-notable/kernels.so
 endif

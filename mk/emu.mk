@@ -81,18 +81,29 @@ $(RACE_DIR)/kdiff: tests/kernels/kdiff.cpp tests/kernels/kdiff_moe.cpp tests/ker
 	$(Q)$(CXX) $(RACE_KFLAGS) -c -o $(RACE_DIR)/kdiff_moe.o tests/kernels/kdiff_moe.cpp
 	$(Q)$(CXX) -fsanitize=thread -rdynamic -o $@ $(RACE_DIR)/kdiff.o $(RACE_DIR)/kdiff_moe.o $(RACE_DIR)/ref.o \
 		$(RACE_DIR)/emu.o -ljansson $(EMU_LDLIBS)
-$(RACE_DIR)/kt-a.so: $(KT_DIR)/kt-a/kernels.so
-	@echo "  CXX     $(KT_DIR)/kt-a/kernels.cu (race check)"
+# kt-a's kernels and kt-t's (decode on tensor cores), as they are and minus RACE_DROP's barriers;
+# kt-t's also minus the tensor-core decode's barrier between its scores and each head's softmax.
+RACE_SOS := $(RACE_DIR)/kt-a.so $(RACE_DIR)/kt-t.so
+$(RACE_SOS): $(RACE_DIR)/%.so: $(KT_DIR)/%/kernels.so
+	@echo "  CXX     $(KT_DIR)/$*/kernels.cu (race check)"
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CXX) $(RACE_KFLAGS) -x c++ -shared -o $@ $(KT_DIR)/kt-a/kernels.cu
-$(RACE_DIR)/kt-a-nobarrier.so: $(KT_DIR)/kt-a/kernels.so
-	@echo "  CXX     $(KT_DIR)/kt-a/kernels.cu minus two barriers (race check)"
+	$(Q)$(CXX) $(RACE_KFLAGS) -x c++ -shared -o $@ $(KT_DIR)/$*/kernels.cu
+RACE_NOBARRIER_SOS := $(RACE_DIR)/kt-a-nobarrier.so $(RACE_DIR)/kt-t-nobarrier.so
+$(RACE_NOBARRIER_SOS): $(RACE_DIR)/%-nobarrier.so: $(KT_DIR)/%/kernels.so
+	@echo "  CXX     $(KT_DIR)/$*/kernels.cu minus two barriers (race check)"
 	$(Q)mkdir -p $(dir $@)
-	$(Q)sed $(RACE_DROP) $(KT_DIR)/kt-a/kernels.cu >$(RACE_DIR)/kt-a-nobarrier.cu
-	$(Q)test $$(diff $(KT_DIR)/kt-a/kernels.cu $(RACE_DIR)/kt-a-nobarrier.cu | grep -c '^<.*__syncthreads') = 2 \
+	$(Q)sed $(RACE_DROP) $(KT_DIR)/$*/kernels.cu >$(RACE_DIR)/$*-nobarrier.cu
+	$(Q)test $$(diff $(KT_DIR)/$*/kernels.cu $(RACE_DIR)/$*-nobarrier.cu | grep -c '^<.*__syncthreads') = 2 \
 		|| { echo "race check: the barriers to drop were not found in kernels.cu" >&2; exit 1; }
-	$(Q)$(CXX) $(RACE_KFLAGS) -x c++ -shared -o $@ $(RACE_DIR)/kt-a-nobarrier.cu
-TEST_PROGS += $(RACE_DIR)/test_race $(RACE_DIR)/kdiff $(RACE_DIR)/kt-a.so $(RACE_DIR)/kt-a-nobarrier.so
+	$(Q)$(CXX) $(RACE_KFLAGS) -x c++ -shared -o $@ $(RACE_DIR)/$*-nobarrier.cu
+$(RACE_DIR)/kt-t-noscores.so: $(KT_DIR)/kt-t/kernels.so
+	@echo "  CXX     $(KT_DIR)/kt-t/kernels.cu minus the tensor-core scores' barrier (race check)"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)sed '/scores visible to each head/d' $(KT_DIR)/kt-t/kernels.cu >$(RACE_DIR)/kt-t-noscores.cu
+	$(Q)test $$(diff $(KT_DIR)/kt-t/kernels.cu $(RACE_DIR)/kt-t-noscores.cu | grep -c '^<.*__syncthreads') = 1 \
+		|| { echo "race check: the tensor-core scores' barrier was not found in kernels.cu" >&2; exit 1; }
+	$(Q)$(CXX) $(RACE_KFLAGS) -x c++ -shared -o $@ $(RACE_DIR)/kt-t-noscores.cu
+TEST_PROGS += $(RACE_DIR)/test_race $(RACE_DIR)/kdiff $(RACE_SOS) $(RACE_NOBARRIER_SOS) $(RACE_DIR)/kt-t-noscores.so
 else
 $(RACE_DIR)/unavailable:
 	$(Q)mkdir -p $(dir $@)

@@ -17,7 +17,10 @@
  * sum of probabilities is taken), so no element is multiplied by a scale.
  *
  * Dynamic shared memory (bytes): DECODE_SMEM_BYTES(G, HD, ESIZE) (mixc_params.h), ESIZE the cache's
- * element size; the generator records it.
+ * element size, or DECODE_TC_SMEM_BYTES(G, HD) with TC; the generator records it.
+ *
+ * TC (codegen's choice for groups of DECODE_TC_MIN_GROUP and more over bf16/fp16 caches; the kernel's
+ * name ends in _tc): Q K^T and P V of a tile on tensor cores (decode_tc.cuh), the rest unchanged.
  */
 #ifndef MIXC_DECODE_CUH
 #define MIXC_DECODE_CUH
@@ -25,6 +28,7 @@
 #include "mixc_arch.cuh"
 #include "mixc_params.h"   /* DECODE_* geometry, DecodeParams, DecodeReduceParams */
 #include "kv8.cuh"
+#include "decode_tc.cuh"   /* the tensor-core variant's tiles (TC = true) */
 
 /* A key's ring slot: 32-bit arithmetic by the compile-time capacity (a multiply and a shift, a mask
  * for a power of two; keys and capacities are below 2^31: codegen checks the sizes). The one place a
@@ -265,36 +269,109 @@ __device__ __forceinline__ void decode_store(const DecodeParams &p, const float 
     }
 }
 
-/* The block's G query heads (q) to fp32 in q_s; each head's running max and sum: -inf and 0. */
-template <class T, int HD, int G>
-__device__ __forceinline__ void decode_init(float *q_s, float *m_s, float *l_s, const T *q) {
-    for (int i = threadIdx.x; i < G * HD; i += DECODE_THREADS) q_s[i] = mixc_to_float(q[i]);
+/* The block's G query heads (q) to fp32 in q_s (with TC: as T, decode_tc_load_q, and the padding rows'
+ * alpha 1); each head's running max and sum: -inf and 0. */
+template <class T, int HD, int G, bool TC>
+__device__ __forceinline__ void decode_init(void *q_s, float *alpha_s, float *m_s, float *l_s, const T *q) {
+    if constexpr (TC) {
+        decode_tc_load_q<T, HD, G>(static_cast<T *>(q_s), q);
+        for (int g = G + (int)threadIdx.x; g < DECODE_TC_ROWS(G); g += DECODE_THREADS) alpha_s[g] = 1.0f;
+    } else
+        for (int i = threadIdx.x; i < G * HD; i += DECODE_THREADS) static_cast<float *>(q_s)[i] = mixc_to_float(q[i]);
     for (int g = threadIdx.x; g < G; g += DECODE_THREADS) {
         m_s[g] = -INFINITY;
         l_s[g] = 0.0f;
     }
 }
 
+/* A thread's accumulators: its P V items' (scalar) or its O fragments (TC). */
+template <int G, int HD, bool TC> struct DecodeAcc {
+    float a[DecodePv<G, HD>::ITEMS][8];
+};
+template <int G, int HD> struct DecodeAcc<G, HD, true> {
+    float a[DecodeTc<G, HD>::M][DecodeTc<G, HD>::NT][4];
+};
+
+/* Scores, softmax and P V of one tile (k_s, v_s: its stage's K and V rows; q_s: decode_init's). TC:
+ * the scores on tensor cores into p_s, a barrier, each head's softmax by its warp over them. */
+template <class KV, int HD, int G, bool TC>
+__device__ __forceinline__ void decode_tile(DecodeAcc<G, HD, TC> &acc, float *p_s, float *alpha_s, float *m_s,
+                                            float *l_s, const void *q_s, const typename MixcKv<KV>::Store *k_s,
+                                            const typename MixcKv<KV>::Store *v_s, DecodeScales sc, bool valid,
+                                            float scale_log2, float softcap) {
+    if constexpr (TC) {
+        decode_tc_scores<KV, HD, G>(p_s, static_cast<const KV *>(q_s), k_s);
+        __syncthreads();   /* the tile's scores visible to each head's warp */
+#pragma unroll 1
+        for (int g = threadIdx.x / 32; g < G; g += DECODE_THREADS / 32)
+            decode_softmax_head<KV>(p_s, alpha_s, m_s, l_s, g, p_s[g * DECODE_TILE + threadIdx.x % 32], sc, valid,
+                                    scale_log2, softcap);
+        __syncthreads();   /* the probabilities and alpha visible to all */
+        decode_tc_pv<KV, HD, G>(acc.a, p_s, alpha_s, v_s);
+    } else {
+        decode_softmax<KV, HD, G>(p_s, alpha_s, m_s, l_s, static_cast<const float *>(q_s), k_s, sc, valid, scale_log2,
+                                  softcap);
+        __syncthreads();   /* the probabilities and alpha visible to all */
+        decode_pv<KV, HD, G>(acc.a, p_s, alpha_s, v_s);
+    }
+}
+
+/* After the barrier that ends the last tile: the block's outputs through decode_store, from key group
+ * 0's summed accumulators or (TC) from the fragments staged in red (q and the stages, free by then). */
+template <class T, int HD, int G, int HEADS, bool TC>
+__device__ __forceinline__ void decode_finish(const DecodeParams &p, DecodeAcc<G, HD, TC> &acc, float *red,
+                                              const float *m_s, const float *l_s, int b, int kvh, int split,
+                                              int nsplit) {
+    typedef DecodePv<G, HD> Pv;
+    const bool direct = nsplit == 1 && p.out;   /* one split: the merged output, no reduce after */
+    if constexpr (TC) {
+        decode_tc_stash<HD, G>(red, acc.a);
+        __syncthreads();   /* every row's dims staged */
+        for (int item = threadIdx.x; item < G * HD / 8; item += DECODE_THREADS) {
+            const int g = item / (HD / 8), vec = item % (HD / 8);
+            float o[8];
+#pragma unroll
+            for (int e = 0; e < 8; e++) o[e] = red[g * HD + vec * 8 + e];
+            decode_store<T, HD, HEADS>(p, o, b, kvh * G + g, split, nsplit, vec, m_s[g], l_s[g], direct);
+        }
+    } else {
+        decode_sum_groups<G, HD>(acc.a, red);
+        if (Pv::group() != 0) return;
+#pragma unroll
+        for (int it = 0; it < Pv::ITEMS; it++) {
+            const int item = Pv::item0() + it * DECODE_THREADS;
+            if (item >= Pv::NI) break;
+            const int g = item / (HD / 8);
+            decode_store<T, HD, HEADS>(p, acc.a[it], b, kvh * G + g, split, nsplit, item % (HD / 8), m_s[g], l_s[g],
+                                       direct);
+        }
+    }
+}
+
 /* KV: the cache's element type (kv8.cuh): T, or MixcInt8Kv / MixcE4m3Kv for an 8-bit cache.
  * Per tile: wait for its copies, one barrier, start the copy of the tile STAGES - 1 ahead into the stage
- * the previous tile used, scores and softmax per warp, a barrier, P V (in key groups where the items
- * are fewer than the threads). */
-/* PAGE: a paged cache's rows per page (0: unpaged). */
+ * the previous tile used, then decode_tile: scores and softmax per warp, a barrier, P V (in key groups
+ * where the items are fewer than the threads), or with TC the tensor-core tile. */
+/* PAGE: a paged cache's rows per page (0: unpaged). TC: the tensor-core variant (T caches only). */
 template <class T, int HD, int G, int KV_HEADS, long long WINDOW, long long CAP, class KV = T, long long CHUNK = 0,
-          long long PAGE = 0>
+          long long PAGE = 0, bool TC = false>
 __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float softcap = 0.0f) {
     typedef MixcKvCache<KV, HD, KV_HEADS, CAP, PAGE> Cache;
     typedef typename Cache::Store S;
-    typedef DecodePv<G, HD> Pv;
     constexpr int HEADS = KV_HEADS * G;
     static_assert(HD % 64 == 0 && G * HD <= DECODE_MAX_GROUP_DIM, "decode: group x head_dim out of range");
+    static_assert(!TC || (!MixcKv<KV>::QUANT && DECODE_TC_FITS(G, HD)), "decode tc: a group it takes, T caches");
     constexpr int STAGES = DECODE_STAGES(HD, MixcKv<KV>::BYTES);
     constexpr int STAGE_ELEMS = DECODE_STAGE_BYTES(HD, MixcKv<KV>::BYTES) / (int)sizeof(S);
+    static_assert(8 * DECODE_THREADS * 4 <= STAGES * DECODE_STAGE_BYTES(HD, MixcKv<KV>::BYTES),
+                  "decode: the stages hold the key groups' accumulators");
     MIXC_DYNAMIC_SMEM(float, mixc_decode_smem);   /* a distinct name: extern arrays alias */
-    float *q_s = mixc_decode_smem;
-    S *stages = reinterpret_cast<S *>(q_s + G * HD);
+    void *q_s = mixc_decode_smem;                  /* fp32, or T rows (TC) */
+    S *stages = reinterpret_cast<S *>(reinterpret_cast<unsigned char *>(q_s) +
+                                      (TC ? DECODE_TC_Q_BYTES(G, HD) : G * HD * 4));
     float *p_s = reinterpret_cast<float *>(stages + STAGES * STAGE_ELEMS);
-    float *alpha_s = p_s + G * DECODE_TILE, *m_s = alpha_s + G, *l_s = m_s + G;
+    constexpr int ROWS = TC ? DECODE_TC_ROWS(G) : G;   /* TC: the padding rows' too */
+    float *alpha_s = p_s + ROWS * DECODE_TILE, *m_s = alpha_s + ROWS, *l_s = m_s + ROWS;
 
     const int kvh = blockIdx.x, split = blockIdx.y, nsplit = gridDim.y, b = blockIdx.z;
     if (b >= p.batch) return;
@@ -318,14 +395,9 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
                                                       first + t * DECODE_TILE, end);
         cp_async_commit();
     }
-    decode_init<T, HD, G>(q_s, m_s, l_s, static_cast<const T *>(p.q) + ((size_t)b * HEADS + (size_t)kvh * G) * HD);
-    static_assert(8 * DECODE_THREADS * 4 <= STAGES * DECODE_STAGE_BYTES(HD, MixcKv<KV>::BYTES),
-                  "decode: the stages hold the key groups' accumulators");
-    float acc[Pv::ITEMS][8];
-#pragma unroll
-    for (int it = 0; it < Pv::ITEMS; it++)
-#pragma unroll
-        for (int e = 0; e < 8; e++) acc[it][e] = 0.0f;
+    decode_init<T, HD, G, TC>(q_s, alpha_s, m_s, l_s,
+                              static_cast<const T *>(p.q) + ((size_t)b * HEADS + (size_t)kvh * G) * HD);
+    DecodeAcc<G, HD, TC> acc = {};
 
     const float scale_log2 = p.scale * MIXC_LOG2E;
     const int lane = threadIdx.x % 32;
@@ -342,25 +414,17 @@ __device__ __forceinline__ void attn_decode_kernel(const DecodeParams &p, float 
                                                       t0 + (STAGES - 1) * DECODE_TILE, end);
         cp_async_commit();
         const S *k_s = stages + rd * STAGE_ELEMS;
-        decode_softmax<KV, HD, G>(p_s, alpha_s, m_s, l_s, q_s, k_s, sc, t0 + lane < end, scale_log2, softcap);
-        __syncthreads();   /* the probabilities and alpha visible to all */
-        decode_pv<KV, HD, G>(acc, p_s, alpha_s, k_s + DECODE_TILE * DECODE_KROW(HD, MixcKv<KV>::BYTES));
+        decode_tile<KV, HD, G, TC>(acc, p_s, alpha_s, m_s, l_s, q_s, k_s,
+                                   k_s + DECODE_TILE * DECODE_KROW(HD, MixcKv<KV>::BYTES), sc, t0 + lane < end,
+                                   scale_log2, softcap);
         rd = rd == STAGES - 1 ? 0 : rd + 1;
         wr = wr == STAGES - 1 ? 0 : wr + 1;
     }
     /* Every copy was waited for in the loop (the last STAGES - 1 groups are empty). */
     __syncthreads();   /* m_s, l_s final (or as initialized: an empty split) */
-    decode_sum_groups<G, HD>(acc, reinterpret_cast<float *>(stages));
-    if (Pv::group() != 0) return;
-    const bool direct = nsplit == 1 && p.out;   /* one split: the merged output, no reduce after */
-#pragma unroll
-    for (int it = 0; it < Pv::ITEMS; it++) {
-        const int item = Pv::item0() + it * DECODE_THREADS;
-        if (item >= Pv::NI) break;
-        const int g = item / (HD / 8);
-        decode_store<T, HD, HEADS>(p, acc[it], b, kvh * G + g, split, nsplit, item % (HD / 8), m_s[g], l_s[g],
-                                   direct);
-    }
+    /* the key groups' sums through the stages; TC: the outputs through q and the stages (DECODE_TC_FITS) */
+    decode_finish<T, HD, G, HEADS, TC>(p, acc, TC ? mixc_decode_smem : reinterpret_cast<float *>(stages), m_s, l_s, b,
+                                       kvh, split, nsplit);
 }
 
 /* out = sum_s o_s * 2^(m_s - M) / (sum_s l_s * 2^(m_s - M) + 2^(sink - M)), M = max_s m_s, the sink

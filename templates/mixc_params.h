@@ -67,10 +67,27 @@
 /* Stages: 3 (two tiles in flight while one is computed) up to 256-byte rows (head_dim 128 of bf16,
  * 256 of 8-bit codes); 2 above, where a stage is 25 to 33 KiB and a third would cost blocks per SM. */
 #define DECODE_STAGES(HD, ESIZE) ((HD) * (ESIZE) <= 256 ? 3 : 2)
-/* q (fp32) | the stages | probabilities (fp32) | alpha, m, l (fp32) */
-#define DECODE_SMEM_BYTES(G, HD, ESIZE)                                                            \
-    ((G) * (HD) * 4 + DECODE_STAGES(HD, ESIZE) * DECODE_STAGE_BYTES(HD, ESIZE) + (G) * DECODE_TILE * 4 + \
-     3 * (G) * 4)
+/* The stages | probabilities (fp32) | alpha, m, l (fp32): what follows q. */
+#define DECODE_AFTER_Q_BYTES(G, HD, ESIZE) \
+    (DECODE_STAGES(HD, ESIZE) * DECODE_STAGE_BYTES(HD, ESIZE) + (G) * DECODE_TILE * 4 + 3 * (G) * 4)
+/* q (fp32) | the rest */
+#define DECODE_SMEM_BYTES(G, HD, ESIZE) ((G) * (HD) * 4 + DECODE_AFTER_Q_BYTES(G, HD, ESIZE))
+/* decode_tc.cuh, the tensor-core variant (query groups of 8 and more, bf16/fp16 caches: codegen's
+ * choice): q as T in DECODE_TC_ROWS(G) rows (G padded to whole m16 tiles with zero rows) of
+ * DECODE_TC_QROW(HD) elements (padded by 16 bytes, like K's: ldmatrix's 8 rows hit 8 bank groups).
+ * A thread keeps DECODE_TC_ROWS(G) x HD / DECODE_THREADS fp32 accumulators; its occupancy is
+ * DECODE_MIN_BLOCKS(DECODE_TC_ROWS(G), HD). */
+#define DECODE_TC_MIN_GROUP 8
+#define DECODE_TC_ROWS(G) (((G) + 15) / 16 * 16)
+#define DECODE_TC_QROW(HD) ((HD) + 8)
+#define DECODE_TC_Q_BYTES(G, HD) (DECODE_TC_ROWS(G) * DECODE_TC_QROW(HD) * 2)
+/* q | the stages | probabilities, alpha, m and l of every row, the padding rows' included */
+#define DECODE_TC_SMEM_BYTES(G, HD) (DECODE_TC_Q_BYTES(G, HD) + DECODE_AFTER_Q_BYTES(DECODE_TC_ROWS(G), HD, 2))
+/* The groups it takes: accumulators within the bound, and every row's fp32 outputs fit in q and the
+ * stages (free after the last tile), where they are staged for the stores. */
+#define DECODE_TC_FITS(G, HD)                                     \
+    ((G) >= DECODE_TC_MIN_GROUP && DECODE_TC_ROWS(G) * (HD) <= DECODE_MAX_GROUP_DIM && \
+     (G) * (HD) * 4 <= DECODE_TC_Q_BYTES(G, HD) + DECODE_STAGES(HD, 2) * DECODE_STAGE_BYTES(HD, 2))
 
 /* The KV caches (docs/model.md): one sequence's K (or V) block is CAP rows of KV_HEADS x HD elements
  * of ESIZE bytes, then, for an 8-bit cache (ESIZE 1: int8, e4m3), CAP x KV_HEADS fp32 scales (row =

@@ -28,6 +28,7 @@ EMBED(mixc_tpl_kv8h, "templates/mixc_kv8.h")
 EMBED(mixc_tpl_kv8, "templates/kv8.cuh")
 EMBED(mixc_tpl_small, "templates/small.cuh")
 EMBED(mixc_tpl_rope, "templates/rope.cuh")
+EMBED(mixc_tpl_decode_tc, "templates/decode_tc.cuh")
 EMBED(mixc_tpl_decode, "templates/decode.cuh")
 EMBED(mixc_tpl_prefill, "templates/prefill.cuh")
 EMBED(mixc_tpl_moe, "templates/moe.cuh")
@@ -38,7 +39,8 @@ static const struct {
 } templates[] = {
     {"mixc_params.h", mixc_tpl_params}, {"mixc_arch.cuh", mixc_tpl_arch}, {"mixc_kv8.h", mixc_tpl_kv8h},
     {"kv8.cuh", mixc_tpl_kv8}, {"small.cuh", mixc_tpl_small}, {"rope.cuh", mixc_tpl_rope},
-    {"decode.cuh", mixc_tpl_decode}, {"prefill.cuh", mixc_tpl_prefill}, {"moe.cuh", mixc_tpl_moe},
+    {"decode_tc.cuh", mixc_tpl_decode_tc}, {"decode.cuh", mixc_tpl_decode}, {"prefill.cuh", mixc_tpl_prefill},
+    {"moe.cuh", mixc_tpl_moe},
 };
 #define NTEMPLATES (int)(sizeof templates / sizeof templates[0])
 
@@ -55,7 +57,16 @@ _Static_assert(ROUTER_TOPK_SOFTMAX == MIXC_ROUTER_TOPK_SOFTMAX && ROUTER_SOFTMAX
                "the kernels' router numbers are RouterKind's");
 
 static int64_t prefill_smem(int64_t hd, int esize) { return PREFILL_SMEM_BYTES(hd, (int64_t)esize); }
-static int64_t decode_smem(int64_t g, int64_t hd, int esize) { return DECODE_SMEM_BYTES(g, hd, (int64_t)esize); }
+static int64_t decode_smem(int64_t g, int64_t hd, int esize, bool tc) {
+    return tc ? DECODE_TC_SMEM_BYTES(g, hd) : DECODE_SMEM_BYTES(g, hd, (int64_t)esize);
+}
+
+/* Decode on tensor cores (decode_tc.cuh): query groups of DECODE_TC_MIN_GROUP and more over a bf16/fp16
+ * cache (8-bit caches stay scalar: their codes are not an mma input) where DECODE_TC_FITS (the rows
+ * padded to m16 tiles keep the accumulators within the scalar kernel's bound; the outputs' staging fits). */
+static bool decode_tc(const ModelHeader *m, int64_t g) {
+    return !dtype_quantized(m->kv_dtype) && DECODE_TC_FITS(g, m->head_dim);
+}
 
 /* ---------------------------------------------------------------- launch geometry */
 
@@ -149,17 +160,18 @@ static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const
     if (m->attn_softcap) softcap_suffix(cap, sizeof cap, m->attn_softcap);
     char page[32];
     page_suffix(page, sizeof page, v.page);
-    snprintf(v.name, sizeof v.name, "attn_%s_hd%lld_g%lld_%s_cap%lld%s_%s%s%s",
+    v.tc = kind == KV_ATTN_DECODE && decode_tc(m, g);
+    snprintf(v.name, sizeof v.name, "attn_%s_hd%lld_g%lld_%s_cap%lld%s_%s%s%s%s",
              kind == KV_ATTN_PREFILL ? "prefill" : "decode", (long long)hd, (long long)g, w,
-             (long long)v.capacity, cap, dtype_name(m->dtype), kv_suffix(m), page);
+             (long long)v.capacity, cap, dtype_name(m->dtype), kv_suffix(m), v.tc ? "_tc" : "", page);
     if (kind == KV_ATTN_PREFILL) {
         v.block = PREFILL_THREADS(hd);
         v.dynamic_smem = prefill_smem(hd, dtype_bytes(m->dtype));
         set_grid(&v, (GridRule){GRID_CHUNK_TOKENS, 1, NULL, PREFILL_BM}, grid_const(m->heads), grid_of(GRID_BATCH));
     } else {
         v.block = DECODE_THREADS;
-        v.min_blocks = (int)DECODE_MIN_BLOCKS(g, hd);
-        v.dynamic_smem = decode_smem(g, hd, dtype_bytes(m->kv_dtype));
+        v.min_blocks = (int)DECODE_MIN_BLOCKS(v.tc ? DECODE_TC_ROWS(g) : g, hd);
+        v.dynamic_smem = decode_smem(g, hd, dtype_bytes(m->kv_dtype), v.tc);
         v.splits = (int)plan_decode_splits(layer_history(li), cg->context);
         set_grid(&v, grid_const(m->kv_heads), grid_const(v.splits), grid_of(GRID_BATCH));
     }
@@ -498,10 +510,12 @@ static void instantiate(Buf *out, const Layout *l, const KernelVariant *v) {
     switch (v->kind) {
     case KV_ATTN_PREFILL:
     case KV_ATTN_DECODE: {  /* attn_softcap, a constant (0: none); the KV type when 8-bit or before CHUNK (and PAGE) */
-        char chunk[64] = "";
-        if (v->page) snprintf(chunk, sizeof chunk, ", %lldLL, %lldLL", (long long)v->chunked, (long long)v->page);
+        char chunk[80] = "";   /* TC: the last argument, after every other */
+        if (v->page || v->tc)
+            snprintf(chunk, sizeof chunk, ", %lldLL, %lldLL%s", (long long)v->chunked, (long long)v->page,
+                     v->tc ? ", true" : "");
         else if (v->chunked) snprintf(chunk, sizeof chunk, ", %lldLL", (long long)v->chunked);
-        const bool kv_arg = quant || v->chunked || v->page;
+        const bool kv_arg = quant || v->chunked || v->page || v->tc;
         buf_printf(out, "    attn_%s_kernel<%s, %lld, %lld, %lld, %lldLL, %lldLL%s%s%s>(p, %.9ef);\n",
                    v->kind == KV_ATTN_PREFILL ? "prefill" : "decode", T, hd, g, kv, (long long)v->window,
                    (long long)v->capacity, kv_arg ? ", " : "", kv_arg ? kv_type(m) : "", chunk, m->attn_softcap);

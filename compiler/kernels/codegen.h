@@ -87,6 +87,7 @@ typedef struct {
     int64_t moe_in, moe_out;    /* moe_gate_up, moe_down: the expert projection's [out][in]; 0 otherwise */
     bool moe_down;          /* moe_down: each row's input is its own expert row (else its token's) */
     bool unweighted;        /* rmsnorm over heads without a weight (qk_l2_norm) */
+    bool tc;                /* attn_decode on tensor cores (decode_tc.cuh; "_tc" in the name) */
     int block;              /* threads per block (1-D) */
     int min_blocks;         /* the blocks per SM its registers must allow (checked on the cubin by
                                `mixc emit --resources`); 0: no design */

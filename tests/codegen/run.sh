@@ -96,14 +96,26 @@ done
 # shape's, the readers (30..35) on their owners'.
 if "$MIXC" emit examples/gemma4-style.mix -o "$tmp/g4" 2>"$tmp/err"; then
   check gemma4-style-per-shape-kernels jq -e '.layers as $l | ([.kernels[] | select(.kind == "attn_decode") | [.name, .kv_heads, .group]]
-      == [["attn_decode_hd256_g2_w512_cap1023_bf16", 4, 2], ["attn_decode_hd512_g8_global_cap131072_bf16", 1, 8]])
+      == [["attn_decode_hd256_g2_w512_cap1023_bf16", 4, 2], ["attn_decode_hd512_g8_global_cap131072_bf16_tc", 1, 8]])
     and ([.kernels[] | select(.kind == "attn_prefill") | [.name, .block[0], .dynamic_smem]]
       == [["attn_prefill_hd256_g2_w512_cap1023_bf16", 128, 98304], ["attn_prefill_hd512_g8_global_cap131072_bf16", 256, 131072]])
     and $l[0].prefill == "attn_prefill_hd256_g2_w512_cap1023_bf16" and $l[0].head_norm_k == "head_norm_k_hd256_kv4_row4096_bf16"
     and $l[5].prefill == "attn_prefill_hd512_g8_global_cap131072_bf16" and $l[5].head_norm_k == "head_norm_k_hd512_kv1_row5120_bf16"
     and $l[5].rope == "rope_append_hd512_h8_kv1_cap131072_bf16" and $l[35].rope == "rope_q_hd512_h8_bf16"
-    and $l[35].decode == "attn_decode_hd512_g8_global_cap131072_bf16" and $l[30].decode == $l[0].decode' "$tmp/g4/manifest.json"
+    and $l[35].decode == "attn_decode_hd512_g8_global_cap131072_bf16_tc" and $l[30].decode == $l[0].decode' "$tmp/g4/manifest.json"
 else fail gemma4-style-per-shape-kernels "$(cat "$tmp/err")"; fi
+
+# Decode on tensor cores (decode_tc.cuh) is codegen's choice, spelled in the name: groups of 8 and more
+# over bf16/fp16 caches (kt-t: group 16 at head_dim 128, q as 16 fp16 rows of 136: DECODE_TC_SMEM_BYTES =
+# 4352 + 3 stages of 16896 + 2048 + 192); group 4 (kt-a) and an int8 cache at group 8 stay scalar.
+sed 's/^\(model "[^"]*" {\)$/\1\n    kv_dtype = int8/' tests/kernels/kt-c.mix >"$tmp/kt-c-int8.mix"
+if "$MIXC" emit tests/kernels/kt-t.mix -o "$tmp/tc-t" 2>"$tmp/err" && "$MIXC" emit tests/kernels/kt-a.mix -o "$tmp/tc-a" 2>>"$tmp/err" &&
+   "$MIXC" emit "$tmp/kt-c-int8.mix" -o "$tmp/tc-q" 2>>"$tmp/err"; then
+  check decode-tc-choice eval 'jq -e "[.kernels[] | select(.kind == \"attn_decode\") | [(.name | endswith(\"_tc\")), .dynamic_smem]]
+      == [[true, 57280], [true, 57280], [true, 57280], [true, 57280]]" "$tmp/tc-t/manifest.json" >/dev/null &&
+    jq -e "[.kernels[] | select(.name | test(\"_tc\"))] == []" "$tmp/tc-a/manifest.json" "$tmp/tc-q/manifest.json" >/dev/null &&
+    grep -q "attn_decode_kernel<__half, 128, 16, 2, 40LL, 109LL, __half, 0LL, 0LL, true>" "$tmp/tc-t/kernels.cu"'
+else fail decode-tc-choice "$(cat "$tmp/err")"; fi
 
 # ---------------------------------------------------------------- manifest vs kernels.cu, all examples
 consistent() {   # every manifest kernel defined exactly once, every layer's kernels in the list
@@ -288,11 +300,12 @@ elif [ -x "$NVCC" ]; then
              tests/kernels/kt-q8.mix "$tmp/kt-c-fp8.mix" tests/kernels/kt-e.mix "$tmp/kt-c-softcap.mix" \
              tests/kernels/kt-m2.mix tests/kernels/kt-m3.mix tests/mixrun/shapes.mix examples/gemma4-style.mix \
              tests/kernels/kt-i.mix tests/kernels/kt-j.mix tests/kernels/kt-k.mix tests/kernels/kt-l.mix \
-             tests/kernels/kt-n.mix; do
+             tests/kernels/kt-n.mix tests/kernels/kt-h.mix tests/kernels/kt-t.mix tests/kernels/kt-u.mix; do
     base=$(basename "$lay" .mix)
     "$MIXC" emit "$lay" -o "$tmp/n-$base" >/dev/null || { fail "nvcc-$base" "emit failed"; continue; }
     archs="sm_80 sm_90"
-    case $base in kt-k|kt-l|kt-n) archs=sm_90;; esac   # 320, 448, 384: between the 256 and 512 checked on both
+    # 320, 448, 384: between the 256 and 512 checked on both; kt-u: kt-t's tensor-core decode at group 12
+    case $base in kt-k|kt-l|kt-n|kt-u) archs=sm_90;; esac
     for arch in $archs; do jobs_list+=("$base $arch"); done
   done
   # paged caches' kernels (_page{P}, docs/kernels.md): kt-c's (head_dim 256: the most registers) and kt-q8's (int8)

@@ -76,6 +76,14 @@ else
     "$race/kdiff" "$race/kt-a-nobarrier.so" "$man" attn_prefill
   race_expect kt_a_decode_without_barrier reported "attn_decode_kernel<" \
     "$race/kdiff" "$race/kt-a-nobarrier.so" "$man" attn_decode
+  # The same for kt-t's decode on tensor cores (decode_tc.cuh), and without the barrier between its
+  # tensor-core scores and each head's softmax.
+  man=$BUILD/tests/kernels/kt-t/manifest.json
+  race_expect kt_t_decode clean "" "$race/kdiff" "$race/kt-t.so" "$man" attn_decode
+  race_expect kt_t_decode_without_barrier reported "attn_decode_kernel<" \
+    "$race/kdiff" "$race/kt-t-nobarrier.so" "$man" attn_decode
+  race_expect kt_t_decode_without_scores_barrier reported "decode_tile<" \
+    "$race/kdiff" "$race/kt-t-noscores.so" "$man" attn_decode
   echo "INFO race check: $(($(date +%s) - t0)) s"
 fi
 exit $rc

@@ -424,7 +424,9 @@ bool run_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduce
 
 void test_decode(const std::string &name, MixcEmuEntry entry, MixcEmuEntry reduce, const Model &m,
                  const AttnKernel &ak) {
-    if (!smem_matches(name, ak.smem, DECODE_SMEM_BYTES(ak.g, m.hd, m.kv8 ? 1 : 2))) return report(name, false);
+    const bool tc = name.find("_tc") != std::string::npos;   /* on tensor cores: q as T rows */
+    if (!smem_matches(name, ak.smem, tc ? DECODE_TC_SMEM_BYTES(ak.g, m.hd) : DECODE_SMEM_BYTES(ak.g, m.hd, m.kv8 ? 1 : 2)))
+        return report(name, false);
     std::string note;
     bool ok = run_decode(name, entry, reduce, m, ak, ak.splits, &note);
     report(name + " (splits " + std::to_string(ak.splits) + note + ")", ok);

@@ -6,7 +6,8 @@
 # (norms, GELU, embedding scale, soft-capped scores), kt-g with chunked attention (and its prefill tile
 # counts), kt-h with 32 query heads per KV head, kt-i and kt-j at head_dim 512 (group 8 with a soft-cap and head norms;
 # group 1 in fp16 over an int8 cache), kt-k at 320 (group 2), kt-o at 192 (decode's P V in key groups), kt-l at 448 (group 4, fp16) and kt-n at
-# 384 (group 6, chunked attention), kt-m1, kt-m2 and kt-m3 with a mixture of experts (each
+# 384 (group 6, chunked attention), kt-t and kt-u with decode on tensor cores (group 16 at head_dim 128 in
+# fp16 with window and global layers; group 12, a partial m16 tile of query rows), kt-m1, kt-m2 and kt-m3 with a mixture of experts (each
 # router kind and each gated activation; kdiff_moe.cpp); kt-a's prefill with a wrong cp.async wait count
 # must fail. Every decode kernel also runs at split counts 1 to 256
 # (empty splits included: the count is chosen per launch). MIXC_TEST_LONG=1 adds kt-long (context 6000, chunks of
@@ -19,7 +20,7 @@ needs_toolkit kernels
 MIXC=${MIXC:-$BUILD/mixc}
 KT=$BUILD/tests/kernels
 rc=0
-layouts="kt-a kt-b kt-c kt-d kt-q8 kt-f8 kt-e kt-f kt-g kt-h kt-i kt-j kt-k kt-l kt-n kt-o kt-m1 kt-m2 kt-m3"
+layouts="kt-a kt-b kt-c kt-d kt-q8 kt-f8 kt-e kt-f kt-g kt-h kt-i kt-j kt-k kt-l kt-n kt-o kt-t kt-u kt-m1 kt-m2 kt-m3"
 long=()
 if [ "${MIXC_TEST_LONG:-0}" = 1 ]; then
   long=(--long)
@@ -40,11 +41,12 @@ for lay in $layouts; do
   [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 done
 # Paged caches (docs/plan.md, "Paged caches"; mk/codegen.mk): kt-a's kernels emitted for pages of 16 and
-# 48 rows (64-key tiles spanning pages, a page never a tile) and kt-q8's for 48 (int8 pools): every paged
+# 48 rows (64-key tiles spanning pages, a page never a tile), kt-q8's for 48 (int8 pools) and kt-t's for 16
+# (decode on tensor cores): every paged
 # prefill, decode and append reads and writes through block tables that scramble the pool (pages out
 # of order, not increasing; rows no table holds are NaN), against the same references as unpaged, and
-# the prefill and decode outputs equal the unpaged kernels' (kt-a's, kt-q8's) on the same inputs bit for bit.
-for lay in kt-a-p16 kt-a-p48 kt-q8-p48; do
+# the prefill and decode outputs equal the unpaged kernels' (kt-a's, kt-q8's, kt-t's) on the same inputs bit for bit.
+for lay in kt-a-p16 kt-a-p48 kt-q8-p48 kt-t-p16; do
   base=${lay%-p*} P=${lay##*-p} so=$KT/$lay/kernels.so
   if [ ! -f "$so" ]; then echo "FAIL kernels/$lay (not built: $so)"; rc=1; continue; fi
   tmp=$(mktemp -d)
@@ -69,14 +71,17 @@ else echo "FAIL kernels/kt-a-p16 with the block table ignored: exit $nt_rc, $nt_
   head -n 8 "$KT/notable.out"; rc=1; fi
 # cp.async copies land only at their wait (poisoned until then): kt-a's prefill and decode with a
 # wait that leaves a tile in flight (mk/codegen.mk, kt-a-wait1) must fail on every such kernel
-# (prefill's output shows the NaNs; decode's fmaxf skips them and its sum of NaNs writes 0).
-for kind in attn_prefill attn_decode_hd; do
-  "$KT/kdiff" "$KT/kt-a-wait1/kernels.so" "$KT/kt-a/manifest.json" $kind >"$KT/wait1.out" 2>&1
-  w1_rc=$? w1_fail=$(grep -c '^FAIL' "$KT/wait1.out") w1_all=$(grep -c '^\(PASS\|FAIL\)' "$KT/wait1.out")
-  if [ $w1_rc -ne 0 ] && [ "$w1_fail" -gt 0 ] && [ "$w1_fail" -eq "$w1_all" ] && grep -q "got $([ $kind = attn_prefill ] && echo nan)" "$KT/wait1.out"; then
-    echo "PASS kernels/kt-a $kind with a wrong cp.async wait count fails ($w1_fail of $w1_all kernels read poisoned tiles)"
-  else echo "FAIL kernels/kt-a $kind with a wrong cp.async wait count: exit $w1_rc, $w1_fail of $w1_all kernels failed"
-    head -n 8 "$KT/wait1.out"; rc=1; fi
+# (prefill's output shows the NaNs; decode's fmaxf skips them and its sum of NaNs writes 0); the same
+# for kt-t's (kt-t-wait1: every decode kernel on tensor cores).
+for lay in kt-a kt-t; do
+  for kind in attn_prefill attn_decode_hd; do
+    "$KT/kdiff" "$KT/$lay-wait1/kernels.so" "$KT/$lay/manifest.json" $kind >"$KT/wait1.out" 2>&1
+    w1_rc=$? w1_fail=$(grep -c '^FAIL' "$KT/wait1.out") w1_all=$(grep -c '^\(PASS\|FAIL\)' "$KT/wait1.out")
+    if [ $w1_rc -ne 0 ] && [ "$w1_fail" -gt 0 ] && [ "$w1_fail" -eq "$w1_all" ] && grep -q "got $([ $kind = attn_prefill ] && echo nan)" "$KT/wait1.out"; then
+      echo "PASS kernels/$lay $kind with a wrong cp.async wait count fails ($w1_fail of $w1_all kernels read poisoned tiles)"
+    else echo "FAIL kernels/$lay $kind with a wrong cp.async wait count: exit $w1_rc, $w1_fail of $w1_all kernels failed"
+      head -n 8 "$KT/wait1.out"; rc=1; fi
+  done
 done
 # Race check: the same kernels with the fibers of every block scheduled in reverse order.
 reverse_check() {   # layout, kernel-name filter
@@ -89,4 +94,6 @@ reverse_check kt-a attn_
 reverse_check kt-q8 _kvint8
 # head_dim 512's attention (prefill: two warps per row group, each with its half of the head dimension)
 reverse_check kt-i attn_
+# decode on tensor cores (scores, softmax and P V behind barriers of their own)
+reverse_check kt-t attn_decode
 exit $rc
