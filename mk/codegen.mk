@@ -10,6 +10,12 @@ $(BUILD)/compiler/kernels/codegen.o: $(wildcard templates/*.cuh templates/*.h)
 ifeq ($(HAVE_CUDA),1)
 KT_DIR := $(BUILD)/tests/kernels
 KT_SOS := $(patsubst tests/kernels/%.mix,$(KT_DIR)/%/kernels.so,$(wildcard tests/kernels/kt-*.mix))
+# Not under the sanitizers (tests/kernels/run.sh says so): head_dims 320, 384 and 448 run kt-i's code
+# (512: two head-dimension slices) with other constants; the normal pass runs them.
+KT_NOT_SANITIZED := kt-k kt-l kt-n
+ifeq ($(SANITIZE),1)
+KT_SOS := $(filter-out $(patsubst %,$(KT_DIR)/%/kernels.so,$(KT_NOT_SANITIZED)),$(KT_SOS))
+endif
 
 $(KT_DIR)/kt-%/kernels.so: tests/kernels/kt-%.mix $(MIXC) $(wildcard templates/*.cuh templates/*.h) runtime/emu/mixc_emu.h
 	@echo "  EMIT    $<"
@@ -40,12 +46,12 @@ $(KT_DIR)/kt-a-p16-notable/kernels.so: $(KT_DIR)/kt-a-p16/kernels.so
 		|| { echo "kt-a-p16-notable: the two paged row lookups were not found in kernels.cu" >&2; exit 1; }
 	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -O1 -x c++ -shared $(LDFLAGS) -o $@ $(dir $@)kernels.cu
 
-$(KT_DIR)/kdiff.o $(KT_DIR)/kdiff_moe.o: $(KT_DIR)/%.o: tests/kernels/%.cpp tests/kernels/kdiff.h tests/kernels/ref.h $(wildcard templates/*.cuh templates/*.h) | $(BUILD)/.deps-ok
+$(KT_DIR)/kdiff.o $(KT_DIR)/kdiff_moe.o $(KT_DIR)/kdiff_small.o: $(KT_DIR)/%.o: tests/kernels/%.cpp tests/kernels/kdiff.h tests/kernels/ref.h $(wildcard templates/*.cuh templates/*.h) | $(BUILD)/.deps-ok
 	@echo "  CXX     $<"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CXX) $(EMU_KFLAGS) -Wno-unknown-pragmas -c -o $@ $<
 
-$(KT_DIR)/kdiff: $(KT_DIR)/kdiff.o $(KT_DIR)/kdiff_moe.o $(KT_DIR)/ref.o $(BUILD)/libmixcemu.a
+$(KT_DIR)/kdiff: $(KT_DIR)/kdiff.o $(KT_DIR)/kdiff_moe.o $(KT_DIR)/kdiff_small.o $(KT_DIR)/ref.o $(BUILD)/libmixcemu.a
 	@echo "  LD      $@"
 	$(Q)$(CXX) $(LDFLAGS) -rdynamic -o $@ $^ -ljansson -ldl -lpthread
 

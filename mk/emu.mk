@@ -73,13 +73,14 @@ $(RACE_DIR)/emu.o: runtime/emu/emu.cpp runtime/emu/emu_warp.inc runtime/emu/mixc
 $(RACE_DIR)/test_race: tests/emu/test_race.cpp $(RACE_DIR)/emu.o runtime/emu/mixc_emu.h
 	@echo "  CXX     $< (race check)"
 	$(Q)$(CXX) $(RACE_KFLAGS) -o $@ $< $(RACE_DIR)/emu.o $(EMU_LDLIBS)
-$(RACE_DIR)/kdiff: tests/kernels/kdiff.cpp tests/kernels/kdiff_moe.cpp tests/kernels/kdiff.h tests/kernels/ref.c \
+$(RACE_DIR)/kdiff: tests/kernels/kdiff.cpp tests/kernels/kdiff_moe.cpp tests/kernels/kdiff_small.cpp tests/kernels/kdiff.h tests/kernels/ref.c \
 		tests/kernels/ref.h $(RACE_DIR)/emu.o $(wildcard templates/*.cuh templates/*.h) runtime/emu/mixc_emu.h
 	@echo "  CXX     $< (race check)"
 	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(RACE_FLAGS) -c -o $(RACE_DIR)/ref.o tests/kernels/ref.c
 	$(Q)$(CXX) $(RACE_KFLAGS) -c -o $(RACE_DIR)/kdiff.o $<
 	$(Q)$(CXX) $(RACE_KFLAGS) -c -o $(RACE_DIR)/kdiff_moe.o tests/kernels/kdiff_moe.cpp
-	$(Q)$(CXX) -fsanitize=thread -rdynamic -o $@ $(RACE_DIR)/kdiff.o $(RACE_DIR)/kdiff_moe.o $(RACE_DIR)/ref.o \
+	$(Q)$(CXX) $(RACE_KFLAGS) -c -o $(RACE_DIR)/kdiff_small.o tests/kernels/kdiff_small.cpp
+	$(Q)$(CXX) -fsanitize=thread -rdynamic -o $@ $(RACE_DIR)/kdiff.o $(RACE_DIR)/kdiff_moe.o $(RACE_DIR)/kdiff_small.o $(RACE_DIR)/ref.o \
 		$(RACE_DIR)/emu.o -ljansson $(EMU_LDLIBS)
 # kt-a's kernels and kt-t's (decode on tensor cores), as they are and minus RACE_DROP's barriers;
 # kt-t's also minus the tensor-core decode's barrier between its scores and each head's softmax.

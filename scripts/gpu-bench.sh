@@ -20,7 +20,8 @@
 # $BUILD). Exit 0, 1 when a run fails, 2 without a GPU.
 # Knobs: GPU_BENCH_N (sequences of the scenario, default 4), GPU_BENCH_SCALE (divides the scenario's
 # 31K + 1K tokens, default 1), GPU_BENCH_QUICK=1 (fewer decode-attention points, skip parts 3 and 4),
-# GPU_BENCH_PARTS (which parts run, default "1 2 3 4"). Part 4: GPU_SERVE_N (300), GPU_SERVE_RATES
+# GPU_BENCH_PARTS (which parts run, default "1 2 3 4"), GPU_BENCH_RUNS (part 2's "B L G" runs,
+# comma-separated; default "1 1024 128,8 1024 128,32 1024 128"). Part 4: GPU_SERVE_N (300), GPU_SERVE_RATES
 # (requests/s of the sweep, default 0.25,0.5,1,2), GPU_BENCH_GPU (the device memory as `mixc report
 # --gpu` takes it; default: nvidia-smi's total), GPU_BENCH_LAYOUTS (names under examples/, default
 # "standard swa ma*"), GPU_BENCH_SET (--set overrides for every run: a tiny scale under the stand-in
@@ -51,8 +52,14 @@ echo "gpu-bench on ${device:-an unnamed GPU}"
 # ---- 1. decode attention vs HBM bandwidth
 part 1 && echo "== decode attention (split-KV + reduce), head_dim 128, 16 heads / 8 KV heads, bf16; bf16, int8 and fp8 caches"
 part 1 && printf '%-5s %-8s %-7s %-7s %7s %10s %10s %9s %-8s %s\n' kv window batch len splits "us" "bound us" "GB/s" "of peak" "vs bf16"
-points=("0 1 4096" "0 8 4096" "0 32 4096" "0 8 32768" "0 32 32768" "1024 8 32768" "1024 32 32768" "1024 128 32768")
-[ "${GPU_BENCH_QUICK:-0}" = 1 ] && points=("0 8 4096" "0 8 32768" "1024 32 32768")
+# global and window-1024 layers, batches 1 to 128, lengths 4K, 32K and 128K (issue 16's targets: global
+# at 32K with B >= 8, window at B >= 32, B = 1 at 4K)
+points=()
+for w in 0 1024; do for len in 4096 32768 131072; do for b in 1 8 32 128; do
+  [ $w = 0 ] && [ $len = 131072 ] && [ $b = 128 ] && continue   # 64 GiB of bf16 K/V: 32 is enough there
+  points+=("$w $b $len")
+done; done; done
+[ "${GPU_BENCH_QUICK:-0}" = 1 ] && points=("0 1 4096" "0 8 32768" "1024 32 32768" "0 8 131072")
 part 1 || points=()
 for pt in "${points[@]}"; do
   read -r w b len <<<"$pt"
@@ -73,26 +80,39 @@ EOF
   done
 done
 
-# bench NAME LAYOUT B L G [--set ...]: one mixrun --bench, its figures as JSON into $T/row.
+# The peak HBM bandwidth (GB/s: memory clock x bus width x 2, as gpu_attn computes it), for the bounds.
+PEAK_GBPS=$("$ATTN" decode --batch 1 --len 4096 --iters 1 2>/dev/null |
+            python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["peak_GBps"])' 2>/dev/null || echo 0)
+echo "peak HBM bandwidth: $PEAK_GBPS GB/s"
+
+# bench NAME LAYOUT B L G [--set ...]: one mixrun --bench --json (its first decode steps a warm-up) and
+# its row as JSON into $T/row: tokens/s; decode_ms_per_token, a decode step's time (one token of each
+# sequence); bound_ms_per_token, the time that step's bytes take at the peak bandwidth: the weights
+# (as allocated) + B x the KV a sequence holds at its mean decode length L + G/2 (mixc report
+# --context L+G/2 --chunk 1: rings at window + 1 rows, about what a step reads).
 bench() {
   local name=$1 layout=$2 b=$3 l=$4 g=$5; shift 5
-  if ! "$RUN" --layout "$layout" "$@" --random-weights 1 --bench --batch "$b" --prompt-len "$l" --max-new "$g" \
-       --backend cuda >"$T/out" 2>"$T/err"; then
+  if ! "$RUN" --layout "$layout" "${SETS[@]}" "$@" --random-weights 1 --bench --json --batch "$b" --prompt-len "$l" \
+       --max-new "$g" --backend cuda >"$T/bench.json" 2>"$T/err"; then
     echo "FAIL $name: $(grep -m 3 -v '^\s*$' "$T/err")"; fails=$((fails + 1)); return 1
   fi
-  local pre dec mem
-  pre=$(awk '/^prefill:/ {print $(NF-1)}' "$T/out"); dec=$(awk '/^decode:/ {print $(NF-1)}' "$T/out")
-  mem=$(grep '^memory:' "$T/out" | sed 's/"/'\''/g')
-  printf '%-16s B %-3s L %-6s G %-5s prefill %10s tok/s  decode %9s tok/s  %s\n' "$name" "$b" "$l" "$g" "$pre" "$dec" "$mem"
-  echo "{\"layout\": \"$name\", \"batch\": $b, \"prompt\": $l, \"new\": $g, \"prefill_tps\": ${pre:-0}, \"decode_tps\": ${dec:-0}, \"memory\": \"$mem\"}" >"$T/row"
+  if ! "${MIXC:-$BUILD/mixc}" report "$layout" "${SETS[@]}" "$@" --context $((l + g / 2)) --chunk 1 --format json \
+       >"$T/report.json" 2>"$T/err"; then
+    echo "FAIL $name: mixc report: $(head -n 2 "$T/err")"; fails=$((fails + 1)); return 1
+  fi
+  python3 scripts/gpu-bench-row.py "$T/bench.json" "$T/report.json" "$name" "$PEAK_GBPS" >"$T/row" ||
+    { echo "FAIL $name: unreadable figures"; fails=$((fails + 1)); return 1; }
 }
 
 # ---- 2. tokens/s of mixrun --bench
-part 2 && echo "== mixrun --bench (full-size layouts, random weights)"
+part 2 && echo "== mixrun --bench (full-size layouts, random weights): decode ms per step against the weights + KV read bound"
 part 2 && for f in examples/standard.mix examples/ma.mix; do
-  for cfg in "1 1024 128" "8 1024 128" "32 512 64"; do
+  IFS=, read -ra runs <<<"${GPU_BENCH_RUNS:-1 1024 128,8 1024 128,32 1024 128}"
+  for cfg in "${runs[@]}"; do
     read -r b l g <<<"$cfg"
     bench "$(basename "$f" .mix)" "$f" "$b" "$l" "$g" && bench_json+=("$(cat "$T/row")")
+    # the same with the decode step replayed as a CUDA graph (off by default until measured here)
+    MIXC_CUDA_GRAPHS=1 bench "$(basename "$f" .mix)+graphs" "$f" "$b" "$l" "$g" && bench_json+=("$(cat "$T/row")")
   done
 done
 
@@ -156,7 +176,8 @@ join() { local IFS=,; echo "$*"; }
 cat >"$OUT/gpu-bench.json" <<EOF
 {"device": "$device",
  "decode_attention": [$(join "${attn_json[@]}")],
- "bench": [$(join "${bench_json[@]}")],
+ "peak_GBps": $PEAK_GBPS,
+ "mixrun_bench": [$(join "${bench_json[@]}")],
  "mixattention_scenario": {"sequences": $N, "prompt": $((31744 / SCALE)), "new": $((1024 / SCALE)), "runs": [$(join "${scen_json[@]}")]},
  "served_scenario": {"requests": ${SN:-0}, "gpu_gib": "${GPU:-}", "runs": [$(join "${serve_json[@]}")], "sweeps": [$(join "${sweep_json[@]}")]},
  "failed": $fails}

@@ -285,7 +285,7 @@ nvcc_clean() {   # arch, kernels.cu
 # attn_softcap among them) and of kt-c with a soft-cap (the tanh in the widest prefill and decode), of
 # the per-kind shapes of shapes.mix and gemma4-style (256 and 512), and above head_dim 256 (prefill's
 # two head-dimension slices, 8 warps): kt-i (512, group 8, soft-cap), kt-j (512, fp16, int8 cache),
-# kt-k (320), kt-l (448) and kt-n (384, sm_90 only); each compiled once per arch; the compiles run two
+# kt-k (320), kt-l (448) and kt-n (384), the tensor-core decode (kt-h, kt-t, kt-u); each compiled once per arch; the compiles run two
 # at a time.
 ASAN=0
 nm "$MIXC" 2>/dev/null | grep -q __asan_init && ASAN=1
@@ -303,9 +303,11 @@ elif [ -x "$NVCC" ]; then
              tests/kernels/kt-n.mix tests/kernels/kt-h.mix tests/kernels/kt-t.mix tests/kernels/kt-u.mix; do
     base=$(basename "$lay" .mix)
     "$MIXC" emit "$lay" -o "$tmp/n-$base" >/dev/null || { fail "nvcc-$base" "emit failed"; continue; }
-    archs="sm_80 sm_90"
-    # 320, 448, 384: between the 256 and 512 checked on both; kt-u: kt-t's tensor-core decode at group 12
-    case $base in kt-k|kt-l|kt-n|kt-u) archs=sm_90;; esac
+    # sm_90 for every layout; sm_80 too (its software e4m3 conversions, its smaller shared memory) for
+    # the widest of each path: kt-a, kt-c (256) and its fp8 cache, kt-q8 (int8), kt-i and kt-j (512),
+    # kt-t (the tensor-core decode); for all with MIXC_TEST_LONG=1.
+    archs=sm_90
+    case ${MIXC_TEST_LONG:-0}:$base in 1:*|*:kt-a|*:kt-c|*:kt-c-fp8|*:kt-q8|*:kt-i|*:kt-j|*:kt-t) archs="sm_80 sm_90";; esac
     for arch in $archs; do jobs_list+=("$base $arch"); done
   done
   # paged caches' kernels (_page{P}, docs/kernels.md): kt-c's (head_dim 256: the most registers) and kt-q8's (int8)

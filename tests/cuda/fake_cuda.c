@@ -99,6 +99,9 @@ CUresult cuDeviceGetAttribute(int *v, CUdevice_attribute a, CUdevice d) {
     if (a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) *v = old ? 7 : 9;
     else if (a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR) *v = old ? 5 : 0;
     else if (a == CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT) *v = FAKE_SM_COUNT;
+    /* the H200's HBM as its driver reported it (docs/measurements/h200-2026-11-30): 4814.3 GB/s peak */
+    else if (a == CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE) *v = 3134440;
+    else if (a == CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH) *v = 6144;
     else *v = 0;
     return CUDA_SUCCESS;
 }

@@ -1,4 +1,4 @@
-/* kdiff.h — what the kernel tests share (kdiff.cpp, kdiff_moe.cpp): the model figures read from the
+/* kdiff.h — what the kernel tests share (kdiff.cpp, kdiff_moe.cpp, kdiff_small.cpp): the model figures read from the
  * manifest, the tolerances, the inputs' generator, tensors held as fp32 and as their stored bits, the
  * launch and the PASS/FAIL report. */
 #ifndef MIXC_KDIFF_H
@@ -86,6 +86,15 @@ inline long long jint(json_t *o, const char *key) { return json_integer_value(js
  * kind is the manifest's ("router_bias_add", "moe_route", "moe_gemm", "moe_combine"), k its entry. */
 void test_moe_kernel(const std::string &name, const std::string &kind, MixcEmuEntry entry, const Model &m,
                      json_t *manifest, json_t *k);
+
+/* kdiff_small.cpp: the small kernels. test_rmsnorm: width is the rows' (hidden, or head_dim for a head
+ * norm); row > 0: `heads` rows of width a token in fused qkv rows, a token's `row` elements apart.
+ * test_add_rmsnorm: the fused residual add against the model's own rmsnorm kernel rms on the sum. */
+void test_rmsnorm(const std::string &name, MixcEmuEntry entry, const Model &m, int width, int heads, int row);
+void test_add_rmsnorm(const std::string &name, MixcEmuEntry entry, MixcEmuEntry rms, const Model &m);
+void test_elementwise(const std::string &name, MixcEmuEntry entry, const Model &m, bool silu, long long ffn);
+void test_embed(const std::string &name, MixcEmuEntry entry, const Model &m);
+void test_argmax(const std::string &name, MixcEmuEntry entry, const Model &m);
 
 }  // namespace kdiff
 

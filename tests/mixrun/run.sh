@@ -277,19 +277,21 @@ fi
 run "fp16" 0 --layout $TINY --random-weights 3 --tokens 1,2 --max-new 2 --set dtype=fp16 --save-weights "$T/h.safetensors" &&
   { head -c 300 "$T/h.safetensors" | grep -q '"dtype":"F16"' && pass "--set dtype=fp16 saves F16 weights" || fail "--set dtype=fp16 saves F16 weights"; }
 
-# ---- every example layout runs at test size
-ex_fail=""
+# ---- every example layout runs at test size (under the sanitizers, ~3x slower there, 20 prompt
+# tokens and 2 new: still past window 8 + chunk 8, so the rings wrap)
+ex_fail="" ex_tokens=$PROMPT ex_new=4
+nm "$RUN" 2>/dev/null | grep -q __asan_init && ex_tokens=$(cut -d, -f1-20 <<<"$PROMPT") ex_new=2
 for f in examples/*.mix; do
   "$RUN" --layout "$f" --random-weights 1 --set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=16 \
-    --set ffn=64 --set vocab=256 --set context=64 --set chunk=8 --set window=8 --set chunked=6 --tokens $PROMPT --max-new 4 \
+    --set ffn=64 --set vocab=256 --set context=64 --set chunk=8 --set window=8 --set chunked=6 --tokens $ex_tokens --max-new $ex_new \
     >"$T/out" 2>"$T/err" || ex_fail="$ex_fail $f"
 done
 [ -z "$ex_fail" ] && pass "every example runs at test size with --set" || fail "every example runs at test size with --set" "$ex_fail"
 
 # ---- bench
 if run "bench" 0 --layout $TINY --random-weights 1 --bench --batch 3 --prompt-len 20 --max-new 10; then
-  if grep -q "^prefill: 60 tokens in .* tokens/s" "$T/out" && grep -q "^decode: 30 tokens in .* tokens/s" "$T/out" &&
-     grep -q "^memory: KV .*arena .*weights" "$T/out"; then pass "--bench prints prefill, decode and memory"
+  if grep -q "^prefill: 60 tokens in .* tokens/s" "$T/out" && grep -q "^decode: 24 tokens in .* tokens/s, after 2 warm-up steps (6 tokens, untimed)" "$T/out" &&
+     grep -q "^memory: KV .*arena .*weights" "$T/out"; then pass "--bench prints prefill, decode (8 of 10 steps timed, 2 warm-up) and memory"
   else fail "--bench prints prefill, decode and memory" "$(cat "$T/out")"; fi
 fi
 
@@ -464,11 +466,13 @@ mem_check() {
 
 # The examples with experts, as they are (all their experts, a few chosen a token), on every backend:
 # memory planned = allocated = report (the stacked expert weights, the router's fp32 logits, the route
-# and the expert rows in the arena). Under the sanitizers (the emulator ~10x slower) cpu and cuda only.
+# and the expert rows in the arena). Under the sanitizers (the emulator ~10x slower) cpu and cuda only,
+# and not llama4-scout (~50 s there; llama4-maverick has the same layers, gpt-oss-20b experts everywhere).
 moe_backends=(cpu emu cuda)
 [ "$ASAN" = 1 ] && moe_backends=(cpu cuda)
 for f in examples/*.mix; do
   grep -qE '^\s*experts\s*=' "$f" || continue
+  [ "$ASAN" = 1 ] && [ "$f" = examples/llama4-scout.mix ] && { echo "SKIP llama4-scout (experts) memory: under the sanitizers (the normal pass runs it)"; continue; }
   SETS=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128
         --set context=32 --set chunk=8 --set window=8 --set chunked=6 --set kv_dtype=bf16 $(moe_step_sets "$f" 16))
   for be in "${moe_backends[@]}"; do
@@ -629,10 +633,11 @@ example_check() {
     fi
   fi
   # 8-bit caches on emu within their derived tolerance of the bf16 run: every example with
-  # MIXC_TEST_LONG=1 (each dtype compiles its own kernels: ~30 s a run), else one of each head_dim;
+  # MIXC_TEST_LONG=1 (each dtype compiles its own kernels: ~30 s a run), else gemma3-27b (head_dim 128;
+  # head_dim 64's are character-ai's, checked against the cpu in the 8-bit section above);
   # not under the sanitizers (10x slower there), where the 8-bit section below runs them on emu.
   [ "$ASAN" = 1 ] && return
-  case "${MIXC_TEST_LONG:-0}:$n" in 1:*|*:character-ai|*:gemma3-27b) ;; *) return ;; esac
+  case "${MIXC_TEST_LONG:-0}:$n" in 1:*|*:gemma3-27b) ;; *) return ;; esac
   local q dt
   for q in int8:"$Q8_TOL" fp8:"$F8_TOL"; do
     dt=${q%%:*}

@@ -229,20 +229,25 @@ else
         fail "cuda (stand-in driver): paged: the pages peak at the pool" "$(jq -c .summary "$T/cuda-paged.json")"
     else fail "cuda (stand-in driver): paged, served" "$(grep -v '^ \|warning:\|note:' "$T/err" | head -c 600)"; fi
   else fail "cuda (stand-in driver): the emulator's paged kernels" "$(head -c 600 "$T/pc")"; fi
-  # make gpu-bench's served scenario (part 4) at a tiny scale under the stand-in driver (every launch,
-  # copy and GEMM checked, nothing computed: the figures mean nothing, the script's path runs whole)
+  # make gpu-bench's mixrun --bench rows (part 2: eager and as graphs, the byte bound) and its served
+  # scenario (part 4) at a tiny scale under the stand-in driver (every launch, copy and GEMM checked,
+  # nothing computed: the figures mean nothing, the script's path runs whole)
   mkdir -p "$T/gb"
   if env FAKE_CUDA=full LD_LIBRARY_PATH="$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-       GPU_BENCH_PARTS=4 GPU_SERVE_N=6 GPU_BENCH_SCALE=512 GPU_BENCH_GPU=0.5 GPU_BENCH_LAYOUTS="standard swa ma" \
+       GPU_BENCH_PARTS="2 4" GPU_BENCH_RUNS="2 16 6" GPU_SERVE_N=6 GPU_BENCH_SCALE=512 GPU_BENCH_GPU=0.5 GPU_BENCH_LAYOUTS="standard swa ma" \
        GPU_SERVE_RATES=50,500 GPU_BENCH_OUT="$T/gb" BUILD=$BUILD MIXRUN=$RUN MIXC="${MIXC:-$BUILD/mixc}" \
        GPU_BENCH_SET="--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128 --set window=8 --set chunk=8" \
        bash scripts/gpu-bench.sh >"$T/gb/out" 2>&1 && ! grep -q 'fake_cuda:\|^FAIL' "$T/gb/out" &&
-     jq -e '.served_scenario as $s | $s.requests == 6 and ($s.runs | length) == 3 and
+     jq -e '.peak_GBps as $peak | .served_scenario as $s | $s.requests == 6 and ($s.runs | length) == 3 and
             all($s.runs[]; .summary.peak_sequences >= 1 and .summary.peak_sequences <= .report_max_sequences and
                 .summary.peak_sequences <= 6 and .summary.output_tokens_per_s > 0) and
-            ($s.sweeps | length) == 2 and all($s.sweeps[]; (.sweep | length) == 2) and .failed == 0' \
+            ($s.sweeps | length) == 2 and all($s.sweeps[]; (.sweep | length) == 2) and .failed == 0 and
+            ([.mixrun_bench[].layout] == ["standard", "standard+graphs", "ma", "ma+graphs"]) and
+            all(.mixrun_bench[]; .batch == 2 and .prompt == 16 and .new == 6 and .decode_warmup_steps == 2 and
+                .decode_ms_per_token > 0 and .step_bytes > .memory.weights_allocated and
+                $peak > 0 and ((.bound_ms_per_token - .step_bytes / (1e6 * $peak)) | fabs) < 1e-6 * .bound_ms_per_token)' \
        "$T/gb/gpu-bench.json" >/dev/null && [ -s "$T/gb/gpu-serve-standard.svg" ] && [ -s "$T/gb/gpu-serve-ma.svg" ]
-  then pass "make gpu-bench's served scenario under the stand-in driver (6 requests of 62 + 2 tokens; standard, swa, ma; a 2-rate sweep and its charts)"
+  then pass "make gpu-bench's bench rows (standard, ma; eager and graphs; their byte bound) and served scenario under the stand-in driver (6 requests of 62 + 2 tokens; standard, swa, ma; a 2-rate sweep and its charts)"
   else fail "gpu-bench served scenario under the stand-in driver" "$(tail -n 12 "$T/gb/out")"; fi
 fi
 
