@@ -24,6 +24,7 @@ typedef struct {
 } Arena;
 
 void *arena_alloc(Arena *a, size_t size);      /* zeroed, 16-byte aligned; aborts on OOM */
+void *arena_array(Arena *a, size_t n, size_t size);   /* n elements: arena_alloc, aborts on overflow */
 char *arena_strndup(Arena *a, const char *s, size_t n);
 void arena_free(Arena *a);
 

@@ -67,6 +67,11 @@ void *arena_alloc(Arena *a, size_t size) {
     return p;
 }
 
+void *arena_array(Arena *a, size_t n, size_t size) {
+    if (size && n > (SIZE_MAX - 16) / size) fatal("out of memory (%zu x %zu bytes)", n, size);
+    return arena_alloc(a, n * size);
+}
+
 char *arena_strndup(Arena *a, const char *s, size_t n) {
     char *d = arena_alloc(a, n + 1);
     memcpy(d, s, n);

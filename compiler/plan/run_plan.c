@@ -315,30 +315,23 @@ static bool verify_fail(FILE *err, const char *fmt, ...) {
     return false;
 }
 
-/* The kernel kinds an op may run on. */
+/* The kernel kinds an op may run on: a bit per KernelKind (0: a GEMM's op, no kernel). */
+#define KIND(k) (1u << (k))
 static bool kernel_fits(OpKind op, KernelKind k) {
-    switch (op) {
-    case OP_EMBED: return k == KV_EMBED;
-    case OP_RMSNORM:
-    case OP_HEAD_NORM: return k == KV_RMSNORM;
-    case OP_ROPE_APPEND: return k == KV_ROPE_APPEND;
-    case OP_ROPE_Q: return k == KV_ROPE_Q;
-    case OP_ATTENTION: return k == KV_ATTN_PREFILL || k == KV_ATTN_DECODE;
-    case OP_ATTN_DECODE: return k == KV_ATTN_DECODE;
-    case OP_ATTN_REDUCE: return k == KV_ATTN_DECODE_REDUCE;
-    case OP_RESIDUAL_ADD: return k == KV_RESIDUAL_ADD;
-    case OP_ADD_RMSNORM: return k == KV_ADD_RMSNORM;
-    case OP_SILU_MUL:
-    case OP_GELU_TANH_MUL:
-    case OP_CLAMPED_SWIGLU_MUL: return k == KV_SILU_MUL;
-    case OP_BIAS_ADD: return k == KV_BIAS_ADD || k == KV_ROUTER_BIAS_ADD;
-    case OP_MOE_ROUTE: return k == KV_MOE_ROUTE;
-    case OP_MOE_GEMM: return k == KV_MOE_GEMM;
-    case OP_MOE_COMBINE: return k == KV_MOE_COMBINE;
-    case OP_ARGMAX: return k == KV_ARGMAX;
-    default: return false;
-    }
+    static const unsigned kinds[OP_COUNT] = {
+        [OP_EMBED] = KIND(KV_EMBED), [OP_RMSNORM] = KIND(KV_RMSNORM), [OP_HEAD_NORM] = KIND(KV_RMSNORM),
+        [OP_ROPE_APPEND] = KIND(KV_ROPE_APPEND), [OP_ROPE_Q] = KIND(KV_ROPE_Q),
+        [OP_ATTENTION] = KIND(KV_ATTN_PREFILL) | KIND(KV_ATTN_DECODE), [OP_ATTN_DECODE] = KIND(KV_ATTN_DECODE),
+        [OP_ATTN_REDUCE] = KIND(KV_ATTN_DECODE_REDUCE), [OP_RESIDUAL_ADD] = KIND(KV_RESIDUAL_ADD),
+        [OP_ADD_RMSNORM] = KIND(KV_ADD_RMSNORM), [OP_SILU_MUL] = KIND(KV_SILU_MUL),
+        [OP_GELU_TANH_MUL] = KIND(KV_SILU_MUL), [OP_CLAMPED_SWIGLU_MUL] = KIND(KV_SILU_MUL),
+        [OP_BIAS_ADD] = KIND(KV_BIAS_ADD) | KIND(KV_ROUTER_BIAS_ADD), [OP_MOE_ROUTE] = KIND(KV_MOE_ROUTE),
+        [OP_MOE_GEMM] = KIND(KV_MOE_GEMM), [OP_MOE_COMBINE] = KIND(KV_MOE_COMBINE), [OP_ARGMAX] = KIND(KV_ARGMAX),
+    };
+    _Static_assert(KV_COUNT <= 32, "a kernel kind is a bit of an unsigned");
+    return op >= 0 && op < OP_COUNT && k >= 0 && k < KV_COUNT && (kinds[op] >> k & 1u);
 }
+#undef KIND
 
 /* A residual add (and add_rmsnorm) reads x and the branch, writes x in place (add_rmsnorm: and the
  * normed rows, a tensor of their own); other ops: true. */

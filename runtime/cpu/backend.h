@@ -97,6 +97,7 @@ struct Backend {
     const Model *model;
     const Layout *layout;
     BackendConfig cfg;
+    Arena host;             /* seq_len, cache_tokens and the page bookkeeping: freed by backend_release */
     int64_t *seq_len;       /* [nseq]: tokens each sequence holds */
     int64_t *cache_tokens;  /* [ncaches]: capacity of each cache (ring when < context) */
     /* A paged run (plan page_tokens > 0, pages.c): each slot's block table ([nseq][plan table_pages]
@@ -227,9 +228,13 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
                           size_t errlen);
 
 /* For the backends' own open and close: writes a message into err and returns status (the exit
- * status backend_open documents); and frees what every backend allocates in Backend itself
- * (seq_len, cache_tokens), then zeroes it. */
+ * status backend_open documents); sets what every backend sets first (its ops and name, the model,
+ * the configuration; seq_len and cache_tokens in b->host); takes the plan the backend made (b->plan,
+ * the caches' capacities, the page bookkeeping); and frees what every backend allocates in Backend
+ * itself (b->host), then zeroes it. */
 int backend_open_error(char *err, size_t errlen, int status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void backend_init(Backend *b, const BackendOps *ops, const char *name, const Model *m, const BackendConfig *cfg);
+void backend_use_plan(Backend *b, const RunPlan *plan);
 void backend_release(Backend *b);
 /* The arguments of ops->prefill_batch (the plan's chunk: the most tokens one call may take, across
  * its parts) and ops->decode, checked against the backend's sequences, context and vocabulary; false

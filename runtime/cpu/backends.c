@@ -46,6 +46,27 @@ int backend_open(const char *name, const Model *m, const BackendConfig *cfg, Bac
     return e->open(m, cfg, b, err, errlen);
 }
 
+void backend_init(Backend *b, const BackendOps *ops, const char *name, const Model *m, const BackendConfig *cfg) {
+    b->ops = ops;
+    b->name = name;
+    b->model = m;
+    b->layout = m->layout;
+    b->cfg = *cfg;
+    b->seq_len = arena_array(&b->host, (size_t)cfg->nseq, sizeof *b->seq_len);
+    b->cache_tokens = arena_array(&b->host, (size_t)b->layout->ncaches + 1, sizeof *b->cache_tokens);
+}
+
+void backend_use_plan(Backend *b, const RunPlan *plan) {
+    b->plan = plan;
+    for (int c = 0; c < b->layout->ncaches; c++) b->cache_tokens[c] = plan->cache[c].capacity;
+    backend_pages_open(b);
+}
+
+void backend_release(Backend *b) {
+    arena_free(&b->host);
+    memset(b, 0, sizeof *b);
+}
+
 void backend_close(Backend *b) {
     if (b->ops) b->ops->close(b);
 }

@@ -652,15 +652,6 @@ static void cpu_close(Backend *b) {
     backend_release(b);
 }
 
-void backend_release(Backend *b) {
-    free(b->seq_len);
-    free(b->cache_tokens);
-    free(b->page_table);
-    free(b->pages_held);
-    free(b->free_pages);
-    memset(b, 0, sizeof *b);
-}
-
 static const BackendOps cpu_ops = {"cpu", cpu_prefill_batch, backend_decode_all, cpu_decode_slots, cpu_close,
                                    backend_decode_argmax_host, backend_prefill_argmax_host};
 
@@ -708,14 +699,7 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
     RunPlan plan;
     int rc = validate(m, cfg, &plan, err, errlen);
     if (rc) return rc;
-    b->ops = &cpu_ops;
-    b->name = "cpu";
-    b->model = m;
-    b->layout = m->layout;
-    b->cfg = *cfg;
-    b->seq_len = xcalloc((size_t)cfg->nseq, sizeof(int64_t));
-    b->cache_tokens = xcalloc((size_t)b->layout->ncaches + 1, sizeof(int64_t));
-    for (int c = 0; c < b->layout->ncaches; c++) b->cache_tokens[c] = plan.cache[c].capacity;
+    backend_init(b, &cpu_ops, "cpu", m, cfg);
     CpuState *s = xcalloc(1, sizeof *s);
     s->plan = plan;
     rope_tables(b->layout, &s->rope);
@@ -737,8 +721,7 @@ int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConf
         if (k->gelu_tanh_mul) s->k.gelu_tanh_mul = k->gelu_tanh_mul;
     }
     b->impl = s;
-    b->plan = &s->plan;
-    backend_pages_open(b);
+    backend_use_plan(b, &s->plan);
     const char *replay = getenv("MIXC_ROUTE_REPLAY");
     if (replay && *replay && !(s->route_replay = fopen(replay, "rb"))) {
         int rc = backend_open_error(err, errlen, 2, "MIXC_ROUTE_REPLAY: cannot read %s", replay);

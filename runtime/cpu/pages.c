@@ -10,9 +10,9 @@
 void backend_pages_open(Backend *b) {
     const RunPlan *p = b->plan;
     if (!p->page_tokens) return;
-    b->page_table = xcalloc((size_t)(b->cfg.nseq * p->table_pages), sizeof *b->page_table);
-    b->pages_held = xcalloc((size_t)b->cfg.nseq, sizeof *b->pages_held);
-    b->free_pages = xcalloc((size_t)p->pool_pages, sizeof *b->free_pages);
+    b->page_table = arena_array(&b->host, (size_t)(b->cfg.nseq * p->table_pages), sizeof *b->page_table);
+    b->pages_held = arena_array(&b->host, (size_t)b->cfg.nseq, sizeof *b->pages_held);
+    b->free_pages = arena_array(&b->host, (size_t)p->pool_pages, sizeof *b->free_pages);
     for (int64_t i = 0; i < p->pool_pages; i++) b->free_pages[i] = (int32_t)(p->pool_pages - 1 - i);   /* page 0 on top */
     b->nfree_pages = p->pool_pages;
 }

@@ -243,9 +243,7 @@ static int plan_kernels(Backend *b, CudaState *s, const char *arch, char *err, s
     char why[256];
     if (!plan_run(l, &o, &s->plan, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
     s->plan_ready = true;
-    b->plan = &s->plan;
-    backend_pages_open(b);
-    for (int c = 0; c < l->ncaches; c++) b->cache_tokens[c] = s->plan.cache[c].capacity;
+    backend_use_plan(b, &s->plan);
     return find_ints(s, err, errlen);
 }
 
@@ -280,14 +278,8 @@ int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfi
     if (rc) return rc;
     CudaState *s = xcalloc(1, sizeof *s);
     bool emu = strcmp(d->name, "emu") == 0;
-    b->ops = emu ? &emu_ops : &cuda_ops;
-    b->name = d->name;
-    b->model = m;
-    b->layout = l;
-    b->cfg = *cfg;
+    backend_init(b, emu ? &emu_ops : &cuda_ops, d->name, m, cfg);
     b->impl = s;
-    b->seq_len = xcalloc((size_t)cfg->nseq, sizeof(int64_t));
-    b->cache_tokens = xcalloc((size_t)l->ncaches + 1, sizeof(int64_t));
     s->device = *d;
     s->cu = d->cu;
     s->bl = d->bl;

@@ -24,6 +24,7 @@ struct ServeEngine {
     Backend *b;
     const ServeOptions *o;
     ServeHooks hooks;
+    Arena mem;              /* the arrays below, freed in one call */
     Slot *slot;
     int *order;             /* [nslots] the busy slots in admission order */
     int64_t kv_budget, chunk, vocab, step_tokens;
@@ -50,25 +51,20 @@ ServeEngine *serve_engine_open(Backend *b, const ServeOptions *o, const ServeHoo
     if (hooks) e->hooks = *hooks;
     e->step_tokens = o->step_tokens > 0 ? o->step_tokens : e->chunk + nslots;
     e->kv_budget = o->kv_budget > 0 && o->kv_budget < b->plan->kv_bytes ? o->kv_budget : b->plan->kv_bytes;
-    e->slot = xcalloc((size_t)nslots, sizeof *e->slot);
-    e->order = xcalloc((size_t)nslots, sizeof *e->order);
-    e->slots = xcalloc((size_t)nslots, sizeof *e->slots);
-    e->parts = xcalloc((size_t)nslots, sizeof *e->parts);
-    e->tokens = xcalloc((size_t)nslots, sizeof *e->tokens);
-    e->ids = xcalloc((size_t)nslots, sizeof *e->ids);
-    e->logits = xcalloc((size_t)(nslots * e->vocab), sizeof(float));
+    size_t n = (size_t)nslots;
+    e->slot = arena_array(&e->mem, n, sizeof *e->slot);
+    e->order = arena_array(&e->mem, n, sizeof *e->order);
+    e->slots = arena_array(&e->mem, n, sizeof *e->slots);
+    e->parts = arena_array(&e->mem, n, sizeof *e->parts);
+    e->tokens = arena_array(&e->mem, n, sizeof *e->tokens);
+    e->ids = arena_array(&e->mem, n, sizeof *e->ids);
+    e->logits = arena_array(&e->mem, n * (size_t)e->vocab, sizeof *e->logits);
     return e;
 }
 
 void serve_engine_close(ServeEngine *e) {
     if (!e) return;
-    free(e->slot);
-    free(e->order);
-    free(e->slots);
-    free(e->parts);
-    free(e->tokens);
-    free(e->ids);
-    free(e->logits);
+    arena_free(&e->mem);
     buf_free(&e->trace);
     free(e);
 }

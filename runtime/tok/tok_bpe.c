@@ -151,17 +151,17 @@ static bool load_vocab(BpeModel *m, json_t *vocab, char *err, size_t errlen) {
             return snprintf(err, errlen, "model.vocab: the id of '%.40s' is not in [0, %d)", key, TOK_MAX_VOCAB), false;
         if (id + 1 > m->nids) m->nids = id + 1;
     }
-    m->token = xcalloc((size_t)m->nids, sizeof *m->token);
-    m->token_len = xcalloc((size_t)m->nids, sizeof *m->token_len);
+    m->token = arena_array(&m->mem, (size_t)m->nids, sizeof *m->token);
+    m->token_len = arena_array(&m->mem, (size_t)m->nids, sizeof *m->token_len);
     m->nslots = pow2_above(json_object_size(vocab));
-    m->slots = xmalloc(m->nslots * sizeof *m->slots);
+    m->slots = arena_array(&m->mem, m->nslots, sizeof *m->slots);
     memset(m->slots, 0xff, m->nslots * sizeof *m->slots);
     json_object_foreach(vocab, key, v) {
         int32_t id = (int32_t)json_integer_value(v);
         size_t n = strlen(key);
         if (m->token[id])
             return snprintf(err, errlen, "model.vocab: id %d is given twice ('%.40s')", id, key), false;
-        m->token[id] = xstrdup(key);
+        m->token[id] = arena_strndup(&m->mem, key, n);
         m->token_len[id] = (uint32_t)n;
         size_t i = hash_bytes(key, n) & (m->nslots - 1);
         while (m->slots[i] >= 0) i = (i + 1) & (m->nslots - 1);
@@ -192,17 +192,15 @@ static bool merge_halves(json_t *merge, const char **a, size_t *na, const char *
 
 static size_t pair_slot(const BpeModel *m, uint64_t key) {
     size_t i = hash_pair(key) & (m->npairs - 1);
-    while (m->pair_rank[i] >= 0 && m->pair_key[i] != key) i = (i + 1) & (m->npairs - 1);
+    while (m->merge[i].rank >= 0 && m->merge[i].key != key) i = (i + 1) & (m->npairs - 1);
     return i;
 }
 
 static bool load_merges(BpeModel *m, json_t *merges, char *err, size_t errlen) {
     if (!json_is_array(merges)) return snprintf(err, errlen, "model.merges is not an array"), false;
     m->npairs = pow2_above(json_array_size(merges));
-    m->pair_key = xcalloc(m->npairs, sizeof *m->pair_key);
-    m->pair_rank = xmalloc(m->npairs * sizeof *m->pair_rank);
-    m->pair_merged = xmalloc(m->npairs * sizeof *m->pair_merged);
-    memset(m->pair_rank, 0xff, m->npairs * sizeof *m->pair_rank);
+    m->merge = arena_array(&m->mem, m->npairs, sizeof *m->merge);
+    for (size_t i = 0; i < m->npairs; i++) m->merge[i].rank = -1;
     size_t rank;
     json_t *merge;
     json_array_foreach(merges, rank, merge) {
@@ -222,9 +220,7 @@ static bool load_merges(BpeModel *m, json_t *merges, char *err, size_t errlen) {
         uint64_t key = (uint64_t)left << 32 | (uint32_t)right;
         size_t i = pair_slot(m, key);
         /* a merge given twice takes its last rank, as the tokenizers package does */
-        m->pair_key[i] = key;
-        m->pair_rank[i] = (int32_t)rank;
-        m->pair_merged[i] = merged;
+        m->merge[i] = (BpeMerge){key, (int32_t)rank, merged};
     }
     return true;
 }
@@ -282,13 +278,7 @@ bool bpe_load(BpeModel *m, json_t *model, char *err, size_t errlen) {
 }
 
 void bpe_free(BpeModel *m) {
-    for (int64_t i = 0; m->token && i < m->nids; i++) free(m->token[i]);   /* token: NULL after a bad id */
-    free(m->token);
-    free(m->token_len);
-    free(m->slots);
-    free(m->pair_key);
-    free(m->pair_rank);
-    free(m->pair_merged);
+    arena_free(&m->mem);
     memset(m, 0, sizeof *m);
 }
 
@@ -349,7 +339,7 @@ static void offer_pair(const BpeModel *m, const Symbol *sym, int32_t pos, Heap *
     if (pos < 0 || sym[pos].next < 0 || !m->npairs) return;
     uint64_t key = (uint64_t)sym[pos].id << 32 | (uint32_t)sym[sym[pos].next].id;
     size_t i = pair_slot(m, key);
-    if (m->pair_rank[i] >= 0) heap_push(h, (Candidate){m->pair_rank[i], pos, sym[pos].id, sym[sym[pos].next].id});
+    if (m->merge[i].rank >= 0) heap_push(h, (Candidate){m->merge[i].rank, pos, sym[pos].id, sym[sym[pos].next].id});
 }
 
 static void merge_symbols(const BpeModel *m, Symbol *sym, int32_t n) {
@@ -360,7 +350,7 @@ static void merge_symbols(const BpeModel *m, Symbol *sym, int32_t n) {
         Symbol *s = &sym[c.pos];
         if (!s->alive || s->next < 0 || s->id != c.left || sym[s->next].id != c.right) continue;
         Symbol *right = &sym[s->next];
-        s->id = m->pair_merged[pair_slot(m, (uint64_t)c.left << 32 | (uint32_t)c.right)];
+        s->id = m->merge[pair_slot(m, (uint64_t)c.left << 32 | (uint32_t)c.right)].merged;
         right->alive = false;
         s->next = right->next;
         if (s->next >= 0) sym[s->next].prev = c.pos;

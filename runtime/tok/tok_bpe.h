@@ -16,14 +16,21 @@ typedef struct {
 } IdList;
 void idlist_push(IdList *l, int32_t id);
 
+/* A slot of the merge table: (left id << 32 | right id) -> the merge's rank and the merged id. */
 typedef struct {
+    uint64_t key;
+    int32_t rank;            /* -1: an empty slot */
+    int32_t merged;
+} BpeMerge;
+
+typedef struct {
+    Arena mem;               /* every array and string below, freed in one call */
     char **token;            /* id -> its string (NULL: no token has the id) */
     uint32_t *token_len;
     int64_t nids;            /* one more than the largest id */
     int32_t *slots;          /* open-addressing table of ids, keyed by their strings; -1 empty */
     size_t nslots;
-    uint64_t *pair_key;      /* merges: (left id << 32 | right id) -> rank and the merged id */
-    int32_t *pair_rank, *pair_merged;
+    BpeMerge *merge;         /* open-addressing table of the merges */
     size_t npairs;           /* slots of the merge table (a power of two) */
     int32_t unk;             /* -1: no unk_token */
     bool fuse_unk, byte_fallback, ignore_merges;
