@@ -80,10 +80,14 @@ EOF
   done
 done
 
-# The peak HBM bandwidth (GB/s: memory clock x bus width x 2, as gpu_attn computes it), for the bounds.
-PEAK_GBPS=$("$ATTN" decode --batch 1 --len 4096 --iters 1 2>/dev/null |
-            python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["peak_GBps"])' 2>/dev/null || echo 0)
-echo "peak HBM bandwidth: $PEAK_GBPS GB/s"
+# The peak HBM bandwidth (GB/s: memory clock x bus width x 2, as gpu_attn computes it), for the
+# bounds of parts 2 and 3 (0: not asked for).
+PEAK_GBPS=0
+if part 2 || part 3; then
+  PEAK_GBPS=$("$ATTN" decode --batch 1 --len 4096 --iters 1 2>/dev/null |
+              python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["peak_GBps"])' 2>/dev/null || echo 0)
+  echo "peak HBM bandwidth: $PEAK_GBPS GB/s"
+fi
 
 # bench NAME LAYOUT B L G [--set ...]: one mixrun --bench --json (its first decode steps a warm-up) and
 # its row as JSON into $T/row: tokens/s; decode_ms_per_token, a decode step's time (one token of each

@@ -12,6 +12,10 @@ needs_toolkit() {
   exit 0
 }
 
+# sanitized BIN: BIN was built with AddressSanitizer (the sanitizer pass of tests/run-all.sh), where
+# the suites leave out some of their slowest repeats, each saying so.
+sanitized() { nm "$1" 2>/dev/null | grep -q __asan_init; }
+
 # has_own_shapes FILE: some kind of FILE gives its own kv_heads or head_dim (per-layer KV shapes).
 has_own_shapes() { grep -qE '^\s*attention\s.*\s(kv_heads|head_dim)\s+[0-9]' "$1"; }
 

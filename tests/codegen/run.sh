@@ -7,6 +7,7 @@ BUILD=${BUILD:-build}
 MIXC=${MIXC:-$BUILD/mixc}
 CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 NVCC=$CUDA_HOME/bin/nvcc
+. tests/toolkit.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rc=0
@@ -288,7 +289,7 @@ nvcc_clean() {   # arch, kernels.cu
 # kt-k (320), kt-l (448) and kt-n (384), the tensor-core decode (kt-h, kt-t, kt-u); each compiled once per arch; the compiles run two
 # at a time.
 ASAN=0
-nm "$MIXC" 2>/dev/null | grep -q __asan_init && ASAN=1
+sanitized "$MIXC" && ASAN=1
 if [ "$ASAN" = 1 ]; then   # nvcc sees the same emitted source as in the normal pass, which runs it
   echo "SKIP codegen/nvcc: run in the normal pass only (the sanitizers do not change what mixc emits)"
 elif [ -x "$NVCC" ]; then
@@ -337,7 +338,6 @@ fi
 
 # ---------------------------------------------------------------- --resources through NVRTC (JIT)
 # Without the toolkit: exit 2 with a one-line message, the source still written.
-. tests/toolkit.sh
 out=$(MIXC_CACHE_DIR="$tmp/cache" "$MIXC" emit tests/kernels/kt-a.mix -o "$tmp/r" --resources --arch sm_80 2>"$tmp/err"); st=$?
 if have_toolkit; then
   check resources test $st -eq 0 -a -n "$(grep attn_prefill_hd64_g4_w5_cap74_bf16 <<<"$out")"

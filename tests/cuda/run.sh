@@ -32,7 +32,7 @@ fails=0
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "    $l"; done; fails=$((fails + 1)); }
 ASAN=0
-nm "$RUN" 2>/dev/null | grep -q __asan_init && ASAN=1
+sanitized "$RUN" && ASAN=1
 
 TS=(--set hidden=128 --set heads=4 --set ffn=128 --set vocab=128 --set context=32 --set chunk=8 --set window=8
     --set kv_dtype=bf16)

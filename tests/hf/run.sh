@@ -40,7 +40,7 @@ have_emu=1
 have_toolkit || have_emu=0
 # Under the sanitizers the emulator is ~10x slower: emu runs one family (qwen2: biases, GQA).
 EMU_ONLY=
-nm "$RUN" 2>/dev/null | grep -q __asan_init && EMU_ONLY=qwen2
+sanitized "$RUN" && EMU_ONLY=qwen2
 
 cmp_logits() {   # NAME REF GOT TOL: every row is a prompt row (teacher-forced), argmax checked on the last
   if "$CMP" "$2" "$3" $4 "$(jq -r .prompt_len "$dir/made_with.json")" >"$T/cmp" 2>&1; then pass "$1 ($(tail -n 1 "$T/cmp" | sed 's/^ *//'))"

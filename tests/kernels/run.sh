@@ -23,7 +23,7 @@ rc=0
 layouts="kt-a kt-b kt-c kt-d kt-q8 kt-f8 kt-e kt-f kt-g kt-h kt-i kt-j kt-k kt-l kt-n kt-o kt-t kt-u kt-m1 kt-m2 kt-m3"
 long=()
 ASAN=0
-nm "$KT/kdiff" 2>/dev/null | grep -q __asan_init && ASAN=1
+sanitized "$KT/kdiff" && ASAN=1
 if [ "$ASAN" = 1 ]; then   # mk/codegen.mk's KT_NOT_SANITIZED: kt-i's code at other head_dims
   echo "SKIP kernels/kt-k kt-l kt-n: under the sanitizers (head_dim 320, 448, 384 run kt-i's code; the normal pass runs them)"
   layouts=$(tr ' ' '\n' <<<"$layouts" | grep -vxE 'kt-k|kt-l|kt-n' | paste -sd' ')

@@ -280,7 +280,7 @@ run "fp16" 0 --layout $TINY --random-weights 3 --tokens 1,2 --max-new 2 --set dt
 # ---- every example layout runs at test size (under the sanitizers, ~3x slower there, 20 prompt
 # tokens and 2 new: still past window 8 + chunk 8, so the rings wrap)
 ex_fail="" ex_tokens=$PROMPT ex_new=4
-nm "$RUN" 2>/dev/null | grep -q __asan_init && ex_tokens=$(cut -d, -f1-20 <<<"$PROMPT") ex_new=2
+sanitized "$RUN" && ex_tokens=$(cut -d, -f1-20 <<<"$PROMPT") ex_new=2
 for f in examples/*.mix; do
   "$RUN" --layout "$f" --random-weights 1 --set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=16 \
     --set ffn=64 --set vocab=256 --set context=64 --set chunk=8 --set window=8 --set chunked=6 --tokens $ex_tokens --max-new $ex_new \
@@ -346,7 +346,7 @@ DEEP_BF16_TOL="0.125 0.015625"
 export MIXC_CACHE_DIR=$T/emu-cache
 mkdir -p "$MIXC_CACHE_DIR"
 ASAN=0
-nm "$RUN" 2>/dev/null | grep -q __asan_init && ASAN=1
+sanitized "$RUN" && ASAN=1
 
 # cmp_logits NAME REF GOT TOL PROMPT_LEN: the logits match within TOL, greedy tokens too.
 cmp_logits() {

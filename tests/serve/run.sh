@@ -18,13 +18,14 @@ set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 RUN=$BUILD/mixrun
+. tests/toolkit.sh
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 passes=0 fails=0
 pass() { echo "PASS $1"; passes=$((passes + 1)); }
 fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "    $l"; done; fails=$((fails + 1)); }
 ASAN=0
-nm "$RUN" 2>/dev/null | grep -q __asan_init && ASAN=1
+sanitized "$RUN" && ASAN=1
 
 TINY=(--layout tests/mixrun/tiny.mix --random-weights 3)
 
@@ -155,7 +156,6 @@ run "paged: --pool-pages alone" 1 "${TINY[@]}" --requests "$T/mixed.jsonl" --poo
 
 # emu and cuda (stand-in driver, kernels emulated): the longest request needs 26 + 6 = 32 tokens =
 # the model's context, as tests/cuda plans; 3 slots, so d takes a as it leaves (slots out of order).
-. tests/toolkit.sh
 TS=(--layout examples/ma.mix --set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128
     --set vocab=128 --set context=32 --set chunk=8 --set window=8 --set kv_dtype=bf16 --random-weights 5)
 if ! have_toolkit; then
