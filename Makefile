@@ -134,11 +134,17 @@ demo: $(MIXC)
 
 test-progs: $(TEST_PROGS)
 
-# Every test: the normal build, then the sanitizer build, then a bounded fuzz run.
-test: $(MIXC) $(TEST_PROGS)
+# Every test: the normal build, then the sanitizer build, then a bounded fuzz run. The build takes
+# every core unless make was given its own -j (the README's command is a plain `make test`).
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+test-build = $(MAKE) --no-print-directory $(if $(findstring -j,$(MAKEFLAGS)),,-j$(NPROC)) $(MIXC) $(TEST_PROGS)
+
+test:
+	$(Q)$(test-build)
 	$(Q)BUILD=$(BUILD) bash tests/run-all.sh
 
-test-long: $(MIXC) $(TEST_PROGS)
+test-long:
+	$(Q)$(test-build)
 	$(Q)BUILD=$(BUILD) MIXC_TEST_LONG=1 bash tests/run-all.sh
 
 # Benchmarks live apart from tests: each fragment adds its phony targets to BENCH_TARGETS.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite: each tests/<suite>/run.sh prints "PASS name" / "FAIL name" lines.
 # Suites run $JOBS at a time (default: the number of cores). Pass 1 uses the normal build; pass 2
-# rebuilds with AddressSanitizer + UBSan (build/asan) and runs the suites again; then the fuzz
-# target runs for a bounded time. Ends with "N passed, N failed,
+# rebuilds with AddressSanitizer + UBSan (build/asan) and runs the suites again, while the fuzz
+# targets run for a bounded time beside it (one worker). Ends with "N passed, N failed,
 # N skipped": a SKIP line is a suite or a part of one that cannot run here (the CUDA toolkit's part in
 # a build without it, a tool this machine lacks), said with its reason.
 set -u
@@ -52,13 +52,18 @@ run_suite() {
   mv "$log/$2-$3.rc.tmp" "$log/$2-$3.rc"
 }
 
+# The suites that take longest (on 2 cores, about 60-400 s each), longest first: started before the
+# short ones, so that the short ones fill the workers around them and no worker is left alone with a
+# long suite at the end.
+LONG_SUITES="mixrun cuda kernels codegen emu serve jit"
+
 # run_suites BUILD_DIR LABEL: every suite, $JOBS at a time (each suite is sequential inside, and
-# none shares files with another: each works in its own temporary directory), the longest (mixrun)
-# first so that the others fill the remaining workers around it. Each suite's lines are printed
-# together when it ends.
+# none shares files with another: each works in its own temporary directory), LONG_SUITES first.
+# Each suite's lines are printed together when it ends.
 run_suites() {
   local b=$1 label=$2 name names=() reported=()
-  for name in mixrun $(ls tests/*/run.sh | xargs -n1 dirname | xargs -n1 basename); do
+  for name in $LONG_SUITES $(ls tests/*/run.sh | xargs -n1 dirname | xargs -n1 basename); do
+    [ -f "tests/$name/run.sh" ] || continue
     [ "$name" = fuzz ] && continue
     [[ " ${names[*]} " == *" $name "* ]] && continue
     if [ "$label" = asan ] && [ "$name" = nocuda ]; then   # builds its own; the normal pass covers it
@@ -83,6 +88,14 @@ run_suites() {
 
 run_suites "$BUILD" normal
 
+# The fuzz run (its own clang build, then time-bounded runs) goes beside the sanitizer pass, started
+# with it: it needs neither that build nor its results, and fills a worker while the build links.
+fuzz_pid=
+if [ -f tests/fuzz/run.sh ] && [ "${MIXC_SKIP_FUZZ:-0}" != 1 ]; then
+  (BUILD=$BUILD bash tests/fuzz/run.sh >"$log/fuzz.out" 2>&1; echo $? >"$log/fuzz.rc") &
+  fuzz_pid=$!
+fi
+
 if [ "${MIXC_SKIP_ASAN:-0}" != 1 ]; then
   echo "== building with AddressSanitizer + UndefinedBehaviorSanitizer ($BUILD/asan)"
   if make -s -j"$JOBS" BUILD="$BUILD/asan" SANITIZE=1 all test-progs >"$log/asan-build.out" 2>&1; then
@@ -94,11 +107,11 @@ if [ "${MIXC_SKIP_ASAN:-0}" != 1 ]; then
   fi
 fi
 
-if [ -f tests/fuzz/run.sh ] && [ "${MIXC_SKIP_FUZZ:-0}" != 1 ]; then
+if [ -n "$fuzz_pid" ]; then
   echo "== fuzz"
   out="$log/fuzz.out"
-  BUILD=$BUILD bash tests/fuzz/run.sh >"$out" 2>&1
-  rc=$?
+  wait "$fuzz_pid"
+  rc=$(cat "$log/fuzz.rc" 2>/dev/null || echo 1)
   grep -E '^(PASS|FAIL)' "$out" | sed 's/^/  /'
   p=$(grep -c '^PASS' "$out"); f=$(grep -c '^FAIL' "$out")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then echo "  FAIL fuzz: exited $rc"; tail -n 30 "$out"; f=1; fi
