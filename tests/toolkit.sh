@@ -31,10 +31,13 @@ kernel_shapes() {
   if cmp -s "$1" "$out"; then echo "$1"; else echo "$out"; fi
 }
 
-# moe_step_sets FILE [EXPERTS]: for a layout with experts on some layers only (moe_step), the test
-# size of its dense layers' width (dense_ffn 192, beside the experts' ffn 128) and, given, of its
-# experts (Maverick's 128 at test size would still be 600 MB of fp32 weights); nothing otherwise.
-moe_step_sets() {
+# moe_test_sets FILE [EXPERTS]: the test size of the other MLPs of a layout with experts: for a shared
+# expert, its width (shared_expert_ffn 128, the experts' ffn at test size: Llama 4's 8192 would make it
+# 64 times the routed experts' work in every layer); for experts on some layers only (moe_step), its
+# dense layers' width (dense_ffn 192) and, given, the number of its experts (Maverick's 128 at test
+# size would still be 600 MB of fp32 weights); nothing otherwise.
+moe_test_sets() {
+  grep -qE '^\s*shared_expert_ffn\s*=' "$1" && echo --set shared_expert_ffn=128
   grep -qE '^\s*moe_step\s*=' "$1" || return 0
   echo --set dense_ffn=192 ${2:+--set experts=$2}
 }

@@ -178,6 +178,19 @@ static float *op_rows(const void *M, cudaDataType t, cublasOperation_t op, int l
     return out;
 }
 
+/* x . y in fp32, the terms taken in 8 running sums (term l in sum l mod 8, each in l order) added
+ * pairwise at the end: independent sums the compiler vectorises, where one serial chain could not
+ * be. tests/cuda/fake_cuda.c sums in the same order, so that the stand-in driver's GEMMs equal
+ * these bit for bit. */
+static float dot(const float *x, const float *y, int k) {
+    float s[8] = {0};
+    int l = 0;
+    for (; l + 8 <= k; l += 8)
+        for (int j = 0; j < 8; j++) s[j] += x[l + j] * y[l + j];
+    for (int j = 0; l < k; l++, j++) s[j] += x[l] * y[l];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
 /* C = alpha op(A) op(B) + beta C, column-major (m x k by k x n), fp32 accumulation and the output
  * rounded once to C's type: cuBLAS's documented semantics for CUBLAS_COMPUTE_32F. */
 static cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
@@ -198,9 +211,7 @@ static cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
     }
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {
-            const float *x = a + (size_t)i * k, *y = bT + (size_t)j * k;
-            float acc = 0.0f;
-            for (int l = 0; l < k; l++) acc += x[l] * y[l];
+            float acc = dot(a + (size_t)i * k, bT + (size_t)j * k, k);
             size_t c = (size_t)i + (size_t)j * ldc;
             store(C, ct, c, al * acc + (be != 0.0f ? be * load(C, ct, c) : 0.0f));
         }

@@ -544,12 +544,13 @@ static void gemm_run(const void *arg) {
     if (!compute || strcmp(compute, "1") != 0) return;
     for (int j = 0; j < g->n; j++)
         for (int i = 0; i < g->m; i++) {
-            float acc = 0.0f;
+            float s[8] = {0};   /* the emulator's order (runtime/emu/emu_device.c, dot): bit for bit */
             for (int l = 0; l < g->k; l++) {
                 float a = load(g->A, g->at, g->ta == CUBLAS_OP_N ? (size_t)i + (size_t)l * g->lda : (size_t)l + (size_t)i * g->lda);
                 float b = load(g->B, g->bt, g->tb == CUBLAS_OP_N ? (size_t)l + (size_t)j * g->ldb : (size_t)j + (size_t)l * g->ldb);
-                acc += a * b;
+                s[l % 8] += a * b;
             }
+            float acc = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
             size_t c = (size_t)i + (size_t)j * g->ldc;
             store(g->C, g->ct, c, g->alpha * acc + (g->beta != 0.0f ? g->beta * load(g->C, g->ct, c) : 0.0f));
         }

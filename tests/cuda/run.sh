@@ -179,7 +179,7 @@ for n in "${real[@]}"; do
   kv=2; grep -qE '^\s*kv_heads\s*=\s*1\b' "$f" && kv=1
   hd=64; grep -qE '^\s*head_dim\s*=\s*(128|192|256)\b' "$f" && hd=128
   R=(--set hidden=128 --set heads=4 --set kv_heads=$kv --set head_dim=$hd --set ffn=128 --set vocab=128 --set context=32
-     --set chunk=8 --set kv_dtype=bf16 $(moe_step_sets "$f"))
+     --set chunk=8 --set kv_dtype=bf16 $(moe_test_sets "$f"))
   if ! real_run "$n" 8 "${R[@]}" >"$T/why" 2>&1; then fail "cuda (emulated) vs cpu: $n runs" "$(head -c 600 "$T/why")"; continue; fi
   # shellcheck disable=SC2086
   if "$CMP" "$T/c.npy" "$T/g.npy" $CUDA_TOL 26 >"$T/cmp" 2>&1; then

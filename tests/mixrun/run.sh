@@ -283,7 +283,7 @@ ex_fail="" ex_tokens=$PROMPT ex_new=4
 sanitized "$RUN" && ex_tokens=$(cut -d, -f1-20 <<<"$PROMPT") ex_new=2
 for f in examples/*.mix; do
   "$RUN" --layout "$f" --random-weights 1 --set hidden=64 --set heads=4 --set kv_heads=2 --set head_dim=16 \
-    --set ffn=64 --set vocab=256 --set context=64 --set chunk=8 --set window=8 --set chunked=6 --tokens $ex_tokens --max-new $ex_new \
+    --set ffn=64 --set vocab=256 --set context=64 --set chunk=8 --set window=8 --set chunked=6 $(moe_test_sets "$f") --tokens $ex_tokens --max-new $ex_new \
     >"$T/out" 2>"$T/err" || ex_fail="$ex_fail $f"
 done
 [ -z "$ex_fail" ] && pass "every example runs at test size with --set" || fail "every example runs at test size with --set" "$ex_fail"
@@ -474,7 +474,7 @@ for f in examples/*.mix; do
   grep -qE '^\s*experts\s*=' "$f" || continue
   [ "$ASAN" = 1 ] && [ "$f" = examples/llama4-scout.mix ] && { echo "SKIP llama4-scout (experts) memory: under the sanitizers (the normal pass runs it)"; continue; }
   SETS=(--set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128
-        --set context=32 --set chunk=8 --set window=8 --set chunked=6 --set kv_dtype=bf16 $(moe_step_sets "$f" 16))
+        --set context=32 --set chunk=8 --set window=8 --set chunked=6 --set kv_dtype=bf16 $(moe_test_sets "$f" 16))
   for be in "${moe_backends[@]}"; do
     mem_check $be --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 &&
       pass "$(basename "$f" .mix) (experts) on $be: memory planned = allocated = mixc report --target $be" ||
@@ -604,7 +604,7 @@ example_check() {
   kv=2; grep -qE '^\s*kv_heads\s*=\s*1\b' "$f" && kv=1
   hd=64; grep -qE '^\s*head_dim\s*=\s*(128|192|256)\b' "$f" && hd=128
   SETS=(--set hidden=128 --set heads=4 --set kv_heads=$kv --set head_dim=$hd --set ffn=128 --set vocab=128
-        --set context=32 --set chunk=8 --set window=8 --set chunked=6 --set kv_dtype=bf16 $(moe_step_sets "$f"))
+        --set context=32 --set chunk=8 --set window=8 --set chunked=6 --set kv_dtype=bf16 $(moe_test_sets "$f"))
   S=(--layout "$f" "${SETS[@]}" --random-weights 5 --tokens $EP --max-new 6)
   # cuda at context 26 + 6 = 32: the kernels tests/cuda compiles (its NVRTC cache)
   mem_check cpu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 || echo "MEMFAIL $n: $(cat "$T/why")"
@@ -625,7 +625,7 @@ example_check() {
   # logits within the same tolerance, and a choice differs from the cpu's own only between two logits
   # closer than $ROUTE_GAP.
   if grep -qE '^\s*experts\s*=' "examples/$n.mix"; then
-    local R=(--layout "examples/$n.mix" "${SETS[@]}" $(moe_step_sets "examples/$n.mix" 16) --random-weights 5 --tokens $EP --max-new 6)
+    local R=(--layout "examples/$n.mix" "${SETS[@]}" $(moe_test_sets "examples/$n.mix" 16) --random-weights 5 --tokens $EP --max-new 6)
     if MIXC_ROUTE_LOG=$T/routes run "emu $n routes" 0 "${R[@]}" --backend emu --dump-logits "$T/er-$n.npy" &&
        MIXC_ROUTE_REPLAY=$T/routes run "cpu $n replay" 0 "${R[@]}" --backend cpu --dump-logits "$T/cr-$n.npy"; then
       cmp_logits "emu vs cpu: $n with its own experts, the cpu replaying emu's choices" "$T/cr-$n.npy" "$T/er-$n.npy" "$tol" 26
