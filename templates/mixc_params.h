@@ -124,11 +124,12 @@ typedef struct MixcPagedKv {
 #define MIXC_ARGMAX_THREADS 256
 
 /* moe.cuh: the route one token per thread, MOE_ROUTE_THREADS tokens per block; the expert GEMM one
- * (token, choice) row per block and MOE_GEMM_COLS of its output columns (grid.y), one warp per column
- * at a time; the combine and the router's bias element-wise (MIXC_SMALL_THREADS per block). */
+ * (token, choice) row per block and MOE_GEMM_COLS of its output columns (grid.y), 32 columns a warp
+ * at a time (so MOE_GEMM_COLS = 32 x its warps keeps each warp busy); the combine and the router's
+ * bias element-wise (MIXC_SMALL_THREADS per block). */
 #define MOE_ROUTE_THREADS 64
 #define MOE_GEMM_THREADS 128
-#define MOE_GEMM_COLS 32
+#define MOE_GEMM_COLS 128
 /* The routers (docs/model.md), as the template argument ROUTER spells them: compiler/mixc.h's
  * RouterKind in the same order (codegen.c asserts it). */
 #define MIXC_ROUTER_TOPK_SOFTMAX 0

@@ -31,12 +31,30 @@ template <int E, int K, int ROUTER> __device__ __forceinline__ void moe_route_ke
     mixc_route_token(p.logits + (size_t)t * E, p.route + (size_t)t * K * 2, E, K, ROUTER);
 }
 
+/* Lane l holds v[c], its partial sums of 32 columns; returns the warp's total of column l. Five
+ * halving steps, each lane sending its partner the half the partner keeps: 16 + 8 + 4 + 2 + 1 = 31
+ * shuffles for 32 sums, where a butterfly per sum takes 5 each (160). */
+__device__ __forceinline__ float moe_reduce_scatter(float (&v)[32], int lane) {
+#pragma unroll
+    for (int half = 16; half > 0; half >>= 1) {
+        const bool upper = lane & half;
+#pragma unroll
+        for (int j = 0; j < half; j++) {
+            const float send = upper ? v[j] : v[j + half];
+            const float keep = upper ? v[j + half] : v[j];
+            v[j] = keep + __shfl_xor_sync(0xffffffffu, send, half);
+        }
+    }
+    return v[0];
+}
+
 /* Row r of out = x's row (r / K for gate and up: the token's; r for down: the expert row's) times the
  * chosen expert's [OUT, IN] slice of the stacked weight, transposed, plus its bias slice (when given),
  * times the route's weight when SCALE (sigmoid_input's gate and up). fp32 sums, rounded once. An
  * expert index outside [0, E) gives a zero row, never a wild read.
- * Grid: [tokens * K, ceil(OUT / MOE_GEMM_COLS)], block: MOE_GEMM_THREADS; each warp one output
- * column at a time, its lanes over IN, reduced by shuffles. */
+ * Grid: [tokens * K, ceil(OUT / MOE_GEMM_COLS)], block: MOE_GEMM_THREADS; each warp 32 output
+ * columns at a time, its lanes over IN (each input element read once for the 32), the 32 sums then
+ * reduced and scattered over the lanes (moe_reduce_scatter). */
 
 template <class T, int IN, int OUT, int E, int K, bool DOWN, bool SCALE>
 __device__ __forceinline__ void moe_gemm_kernel(const MoeGemmParams &p) {
@@ -52,15 +70,21 @@ __device__ __forceinline__ void moe_gemm_kernel(const MoeGemmParams &p) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nwarps = blockDim.x / 32;
     const int first = blockIdx.y * MOE_GEMM_COLS;
     const int end = first + MOE_GEMM_COLS < OUT ? first + MOE_GEMM_COLS : OUT;
-    for (int o = first + warp; o < end; o += nwarps) {   /* the same trip count in every lane of a warp */
-        const T *wo = w + (size_t)o * IN;
-        float acc = 0.0f;
-        for (int i = lane; ok && i < IN; i += 32) acc += mixc_to_float(x[i]) * mixc_to_float(wo[i]);
+    for (int o0 = first + 32 * warp; o0 < end; o0 += 32 * nwarps) {   /* the same trip count in every lane */
+        float acc[32];
 #pragma unroll
-        for (int s = 16; s > 0; s >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, s);
-        if (lane != 0) continue;
-        if (ok && bias) acc += mixc_to_float(bias[o]);
-        out[o] = MixcElem<T>::from_float(ok ? acc * weight : 0.0f);
+        for (int c = 0; c < 32; c++) acc[c] = 0.0f;
+        for (int i = lane; ok && i < IN; i += 32) {
+            const float xi = mixc_to_float(x[i]);
+#pragma unroll
+            for (int c = 0; c < 32; c++)
+                if (o0 + c < end) acc[c] += xi * mixc_to_float(w[(size_t)(o0 + c) * IN + i]);
+        }
+        float sum = moe_reduce_scatter(acc, lane);   /* column o0 + lane's */
+        const int o = o0 + lane;
+        if (o >= end) continue;
+        if (ok && bias) sum += mixc_to_float(bias[o]);
+        out[o] = MixcElem<T>::from_float(ok ? sum * weight : 0.0f);
     }
 }
 

@@ -217,7 +217,7 @@ moe_kernels() {
       $k.moe_route == "moe_route_topk_softmax_e32_k4" and $k.moe_gate_up == "moe_gate_up_in2880_out2880_e32_k4_bf16" and
       $k.moe_down == "moe_down_in2880_out2880_e32_k4_bf16" and $k.expert_act == "expert_k4_f2880_clamped_swiglu_mul_bf16" and
       $k.moe_combine == "moe_combine_h2880_k4_bf16" and ($k | has("silu_mul") | not) and ($k | has("shared_act") | not) and
-      ([.kernels[] | select(.name == $k.moe_gate_up)][0] | .grid == ["ceil(tokens*experts_per_token/1)", 90, 1] and
+      ([.kernels[] | select(.name == $k.moe_gate_up)][0] | .grid == ["ceil(tokens*experts_per_token/1)", 23, 1] and
         .block == [128, 1, 1] and .moe == {"in": 2880, "out": 2880, "down": false}) and
       ([.kernels[] | select(.name == $k.moe_route)][0].grid == ["ceil(tokens/64)", 1, 1]) and
       .experts == {"experts": 32, "experts_per_token": 4, "router": "topk_softmax", "shared_expert_ffn": 0, "moe_bias": true} and
