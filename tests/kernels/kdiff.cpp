@@ -296,8 +296,10 @@ bool launch_counting(MixcEmuEntry entry, const PrefillParams &p, int tokens, con
 }
 
 /* A chunked layer's prefill over one long chunk (up to 1024 tokens from position 0): its tiles are
- * the analytic count, and a fraction of what a global layer's blocks would load. Only counted: the
- * values are test_prefill's. */
+ * the analytic count, and, where the chunk spans 8 or more of the layer's chunks, at most half of
+ * what a global layer's blocks would load (a prefill of a few chunks loads about all of a global
+ * layer's tiles: every query block reaches back to its chunk's start). Only counted: the values are
+ * test_prefill's. */
 void test_prefill_tiles(const std::string &name, MixcEmuEntry entry, const Model &m, const AttnKernel &ak) {
     int len[1] = {(int)std::min<long long>(m.chunk, 1024)}, pos0[1] = {0}, slot[1] = {0};
     Tensor q((size_t)len[0] * m.heads * m.hd, m.is_fp16), out(q.f.size(), m.is_fp16);
@@ -317,11 +319,12 @@ void test_prefill_tiles(const std::string &name, MixcEmuEntry entry, const Model
      * plus one for alignment */
     const long long blocks = (len[0] + PREFILL_BM - 1) / PREFILL_BM;
     const long long bound = blocks * m.heads * ((ak.chunked - 1 + PREFILL_BM + bn - 1) / bn + 1);
+    const bool long_prefill = len[0] >= 8LL * ak.chunked;
     bool ok = launch_counting(entry, p, len[0], m, ak, name, &got);
     report(name + " tiles over " + std::to_string(len[0]) + " tokens: " + std::to_string(got) + ", expected " +
                std::to_string(want) + ", at most " + std::to_string(bound) + ", a global layer's " +
-               std::to_string(dense),
-           ok && got == want && got <= bound && 2 * got <= dense);
+               std::to_string(dense) + (long_prefill ? "" : " (not compared: fewer than 8 chunks)"),
+           ok && got == want && got <= bound && (!long_prefill || 2 * got <= dense));
 }
 
 /* A batched prefill (docs/kernels.md): three sequences' chunks in one launch, lengths not multiples of

@@ -7,7 +7,7 @@
 # counts), kt-h with 32 query heads per KV head, kt-i and kt-j at head_dim 512 (group 8 with a soft-cap and head norms;
 # group 1 in fp16 over an int8 cache), kt-k at 320 (group 2), kt-o at 192 (decode's P V in key groups), kt-l at 448 (group 4, fp16) and kt-n at
 # 384 (group 6, chunked attention), kt-t and kt-u with decode on tensor cores (group 16 at head_dim 128 in
-# fp16 with window and global layers; group 12, a partial m16 tile of query rows), kt-m1, kt-m2 and kt-m3 with a mixture of experts (each
+# fp16 with window and global layers; group 12, a partial m16 tile of query rows, and chunked attention), kt-m1, kt-m2 and kt-m3 with a mixture of experts (each
 # router kind and each gated activation; kdiff_moe.cpp); kt-a's prefill with a wrong cp.async wait count
 # must fail. Every decode kernel also runs at split counts 1 to 256
 # (empty splits included: the count is chosen per launch). MIXC_TEST_LONG=1 adds kt-long (context 6000, chunks of
