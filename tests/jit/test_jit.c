@@ -20,15 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            printf("  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-            ok = false;                                                          \
-        }                                                                        \
-    } while (0)
-#define REPORT(name) do { printf("%s %s\n", ok ? "PASS" : "FAIL", name); fflush(stdout); failures += !ok; } while (0)
+#include "../check.h"
 
 /* A kernel with a known static shared-memory size: 1024 floats = 4096 bytes. */
 static const char *smem_kernel =

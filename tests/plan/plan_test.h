@@ -1,6 +1,5 @@
 /* plan_test.h — what the planner's test programs share (test_plan.c, test_fusion.c): the CHECK and
- * REPORT macros (a check sets the test's `ok`; REPORT prints PASS/FAIL and counts failures) and layouts
- * built in C, so the tests do not depend on the parser. */
+ * REPORT macros (tests/check.h) and layouts built in C, so the tests do not depend on the parser. */
 #ifndef MIXC_TESTS_PLAN_TEST_H
 #define MIXC_TESTS_PLAN_TEST_H
 
@@ -10,15 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            printf("  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-            ok = false;                                                          \
-        }                                                                        \
-    } while (0)
-#define REPORT(name) do { printf("%s %s\n", ok ? "PASS" : "FAIL", name); failures += !ok; } while (0)
+#include "../check.h"
 
 /* ---------------------------------------------------------------- layouts built in C */
 

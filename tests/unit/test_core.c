@@ -14,15 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            printf("  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-            ok = false;                                                          \
-        }                                                                        \
-    } while (0)
-#define REPORT(name) do { printf("%s %s\n", ok ? "PASS" : "FAIL", name); failures += !ok; } while (0)
+#include "../check.h"
 
 static void test_arena(void) {
     bool ok = true;
