@@ -14,6 +14,8 @@
 #define MIXC_VERSION "0.1.0"
 #define MIXC_MAX_LAYERS 100000
 #define MIXC_MAX_VALUE (INT64_C(1) << 62)
+#define MIXC_MAX_BATCH (1 << 16)        /* sequences a run holds at once: the plan's batch (--batch, --max-seqs, --prompts) */
+#define MIXC_MAX_POOL_PAGES (1 << 24)   /* a paged run's pool (page ids are int32 in the block tables) */
 
 /* ---------------------------------------------------------------- util.c */
 
@@ -420,6 +422,14 @@ ModelHeader layer_model(const Layout *l, int i);
 /* The first layer whose kv_heads or head_dim differs from the header's, or -1: the exports refuse a
  * layout with per-layer shapes by it (no format they write can say them), the report marks them. */
 int layout_first_own_shape(const Layout *l);
+/* vLLM's pipeline split of `nlayers` layers over `pp` stages (vllm.distributed.utils.get_pp_indices):
+ * nlayers / pp each, the remainder one more each on the stages before the last, counted from the
+ * end. The layer that ends stage s (exclusive), and the stage holding a layer: the report's --pp and
+ * the vLLM checks both split with these. */
+int pipeline_stage_end(int nlayers, int pp, int stage);
+int pipeline_stage_of(int nlayers, int pp, int layer);
+/* --pp N against the layout: false with "--pp N exceeds the L layers" when N > the layers. */
+bool pipeline_stages_fit(const Layout *l, int64_t pp, char *err, size_t errlen);
 /* The largest kv_heads x head_dim and heads x head_dim over the layers (the arena's widest rows). */
 void layout_widest_rows(const Layout *l, int64_t *kv_row, int64_t *q_row);
 /* Builds caches[] from layer[].reads (layout_from_arrays calls it). */

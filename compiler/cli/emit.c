@@ -25,8 +25,7 @@ static const OptSpec emit_options[] = {
         .help = "tokens per sequence (default: the model's context); K, M, G suffixes"),
     OPT(EmitArgs, chunk, OPT_COUNT, "--chunk", .metavar = "C", .min = 1, .max = INT_MAX,
         .help = "prefill chunk in tokens (default: the model's chunk)"),
-    OPT(EmitArgs, page_tokens, OPT_COUNT, "--page-tokens", .metavar = "P", .min = 1, .max = INT_MAX,
-        .help = "the kernels of paged global caches, P tokens a page (docs/plan.md, \"Paged caches\")"),
+    OPT_PAGE_TOKENS(EmitArgs, page_tokens, "the kernels of paged global caches, P tokens a page (docs/plan.md, \"Paged caches\")"),
     OPT(EmitArgs, resources, OPT_FLAG, "--resources",
         .help = "compile kernels.cu with NVRTC and print registers, spills, smem and blocks\n"
                 "per SM; exit 1 if a kernel spills or misses its designed occupancy"),

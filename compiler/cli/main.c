@@ -43,8 +43,7 @@ static const OptSpec check_options[] = {
         .help = "also check what a serving engine can do with the layout (vllm: a reader has\n"
                 "its owner's window; with --pp, sharing groups stay in one pipeline stage;\n"
                 "yarn's table covers the context)"),
-    OPT(CheckOptions, pp, OPT_COUNT, "--pp", .metavar = "N", .max = 1 << 16,
-        .help = "with --target: the pipeline stages"),
+    OPT_PP(CheckOptions, pp, "with --target: the pipeline stages"),
 };
 
 static const OptCommand check_command = {
@@ -100,6 +99,9 @@ int cmd_check(int argc, char **argv) {
         rc = load_layout_file(files.v[0], is_dump(&o, "ast") ? &load : NULL, &l, stderr);
         if (is_dump(&o, "ast") && rc != 2) dump_ast(&ast, stdout);
         arena_free(&arena);
+        char why[128];
+        if (rc == 0 && o.pp && !pipeline_stages_fit(&l, o.pp, why, sizeof why))
+            fprintf(stderr, "mixc check: '%s': %s\n", files.v[0], why), rc = 2;
         if (rc == 0 && o.target && !vllm_layout_ok(&l, o.pp ? (int)o.pp : 1, stderr)) rc = 1;
         if (rc == 0) rc = print_checked(&l, &o);
         layout_free(&l);

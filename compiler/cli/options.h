@@ -64,6 +64,16 @@ typedef struct {
 #define OPT_OUTPUT_FILE(type, field) OPT_OUTPUT(type, field, "FILE", "write to FILE (atomically) instead of stdout")
 #define OPT_SETS(type, field, help_) OPT(type, field, OPT_STRINGS, "--set", .metavar = "key=value", .help = help_)
 #define OPT_ARCH(type, field, help_) OPT(type, field, OPT_WORD, "--arch", .choices = "sm_80|sm_90", .help = help_)
+/* The run options several commands take, each with one range; the plan refuses the values a layout
+ * cannot take (a page longer than the context; --pp: pipeline_stages_fit). */
+#define OPT_PP(type, field, help_) \
+    OPT(type, field, OPT_COUNT, "--pp", .metavar = "N", .min = 1, .max = MIXC_MAX_LAYERS, .help = help_)
+#define OPT_BATCH(type, field, help_) \
+    OPT(type, field, OPT_COUNT, "--batch", .metavar = "B", .min = 1, .max = MIXC_MAX_BATCH, .help = help_)
+#define OPT_PAGE_TOKENS(type, field, help_) \
+    OPT(type, field, OPT_COUNT, "--page-tokens", .metavar = "P", .min = 1, .max = MIXC_MAX_VALUE - 1, .help = help_)
+#define OPT_POOL_PAGES(type, field, help_) \
+    OPT(type, field, OPT_COUNT, "--pool-pages", .metavar = "N", .min = 1, .max = MIXC_MAX_POOL_PAGES, .help = help_)
 
 /* In an OptCommand initializer: the option table and its size. */
 #define OPT_TABLE(table) .opts = table, .nopts = (int)(sizeof table / sizeof table[0])

@@ -176,8 +176,7 @@ static const OptSpec export_options[] = {
     OPT(ExportArgs, vllm, OPT_STRING, "--vllm", .metavar = "DIR",
         .help = "the mixc-vllm plugin package in DIR (pip install DIR; it serves a --transformers\n"
                 "directory), after checking vLLM's rules for the layout"),
-    OPT(ExportArgs, pp, OPT_COUNT, "--pp", .metavar = "N", .max = 1 << 16,
-        .help = "with --vllm: vLLM's pipeline stages; sharing groups must not cross them"),
+    OPT_PP(ExportArgs, pp, "with --vllm: vLLM's pipeline stages; sharing groups must not cross them"),
     OPT(ExportArgs, lckv, OPT_FLAG, "--lckv",
         .help = "the LCKV string: per layer, the layer whose KV it reads, 's' for sliding layers;\n"
                 "the window goes to stderr (import it back with --window W)"),
@@ -280,7 +279,12 @@ int cmd_export(int argc, char **argv) {
     Layout l;
     LoadOptions load = {.sets = a.sets.v, .nsets = a.sets.n};
     rc = load_layout_file(files.v[0], &load, &l, stderr);
-    if (!rc && refuse_own_shapes(&l, &a)) {
+    char why[128];
+    if (!rc && a.pp && !pipeline_stages_fit(&l, a.pp, why, sizeof why)) {
+        fprintf(stderr, "mixc export: '%s': %s\n", files.v[0], why);
+        layout_free(&l);
+        rc = 2;
+    } else if (!rc && refuse_own_shapes(&l, &a)) {
         layout_free(&l);
         rc = 1;
     } else if (!rc) {

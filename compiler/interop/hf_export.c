@@ -212,17 +212,6 @@ int export_transformers_dir(const Layout *l, const char *dir, bool builtin_if_ex
 
 /* ------------------------------------------------------------------ the vLLM plugin */
 
-/* vLLM's pipeline split (vllm.distributed.utils.get_pp_indices): num_layers / pp layers per stage, the
- * remainder one each to the stages before the last, counted from the end. The stage of layer i. */
-static int pp_stage(int nlayers, int pp, int i) {
-    int base = nlayers / pp, extra = nlayers % pp, end = 0;
-    for (int s = 0; s < pp; s++) {
-        end += base + (s >= pp - 1 - extra && s < pp - 1);
-        if (i < end) return s;
-    }
-    return pp - 1;
-}
-
 /* vLLM's yarn (YaRNScalingRotaryEmbedding) tabulates cos and sin for original_context * factor
  * positions whatever max_position_embeddings is: a longer context would read past the table. */
 static bool vllm_yarn_covers_context(const Layout *l, FILE *err) {
@@ -239,8 +228,9 @@ static bool vllm_yarn_covers_context(const Layout *l, FILE *err) {
 }
 
 bool vllm_layout_ok(const Layout *l, int pp, FILE *err) {
-    if (pp > l->nlayers) {
-        fprintf(err, "mixc: %d pipeline stages are more than the model's %d layers\n", pp, l->nlayers);
+    char why[128];
+    if (!pipeline_stages_fit(l, pp, why, sizeof why)) {   /* the commands refuse it first, as a usage error */
+        fprintf(err, "mixc: %s\n", why);
         return false;
     }
     bool ok = vllm_yarn_covers_context(l, err);
@@ -255,11 +245,11 @@ bool vllm_layout_ok(const Layout *l, int pp, FILE *err) {
                     attn_text(owner->window, owner->chunked, b));
             ok = false;
         }
-        if (pp > 1 && pp_stage(l->nlayers, pp, i) != pp_stage(l->nlayers, pp, li->reads)) {
+        if (pp > 1 && pipeline_stage_of(l->nlayers, pp, i) != pipeline_stage_of(l->nlayers, pp, li->reads)) {
             fprintf(err, "mixc: layer %d reads layer %d's cache, which vLLM places in pipeline stage %d of %d, not "
                          "stage %d: a sharing group must stay in one stage\n  hint: another --pp, or a layout whose "
                          "groups do not cross the stage boundaries\n",
-                    i, li->reads, pp_stage(l->nlayers, pp, li->reads), pp, pp_stage(l->nlayers, pp, i));
+                    i, li->reads, pipeline_stage_of(l->nlayers, pp, li->reads), pp, pipeline_stage_of(l->nlayers, pp, i));
             ok = false;
         }
     }

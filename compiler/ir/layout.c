@@ -106,6 +106,29 @@ int layout_first_own_shape(const Layout *l) {
     return -1;
 }
 
+int pipeline_stage_end(int nlayers, int pp, int stage) {
+    int base = nlayers / pp, extra = nlayers % pp;   /* stages pp-1-extra .. pp-2 take one more */
+    int longer = stage - (pp - 1 - extra) + 1;
+    return (stage + 1) * base + (longer < 0 ? 0 : longer > extra ? extra : longer);
+}
+
+/* A binary search: a layout may have 100,000 layers and as many stages. */
+int pipeline_stage_of(int nlayers, int pp, int layer) {
+    int lo = 0, hi = pp - 1;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (layer < pipeline_stage_end(nlayers, pp, mid)) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+bool pipeline_stages_fit(const Layout *l, int64_t pp, char *err, size_t errlen) {
+    if (pp <= l->nlayers) return true;
+    snprintf(err, errlen, "--pp %lld exceeds the %d layers", (long long)pp, l->nlayers);
+    return false;
+}
+
 void layout_widest_rows(const Layout *l, int64_t *kv_row, int64_t *q_row) {
     *kv_row = l->model.kv_heads * l->model.head_dim, *q_row = l->model.heads * l->model.head_dim;
     for (int i = 0; i < l->nlayers; i++) {

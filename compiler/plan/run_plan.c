@@ -100,13 +100,42 @@ int64_t run_plan_seq_kv_bytes(const RunPlan *p, int64_t tokens) {
     return total;
 }
 
+/* The pages a slot's block table holds: its whole context. */
+static int64_t sequence_pages(const RunOptions *o) {
+    return o->context / o->page_tokens + (o->context % o->page_tokens != 0);
+}
+
+/* What a paged run may ask: a page no longer than the context (the model's, or the run's when the
+ * report asks a longer one), a pool (given, or every slot's whole context) of at most
+ * MIXC_MAX_POOL_PAGES pages. The backends hold what the plan says, so this is their bound too. */
+static bool paged_options_ok(const Layout *l, const RunOptions *o, char *err, size_t errlen) {
+    if (o->page_tokens < 0 || o->pool_pages < 0 || (o->pool_pages && !o->page_tokens)) {
+        snprintf(err, errlen, "paged caches need page_tokens > 0 and pool_pages >= 0 (0: the default pool)");
+        return false;
+    }
+    if (!o->page_tokens) return true;
+    int64_t longest = l->model.context > o->context ? l->model.context : o->context, pool = o->pool_pages;
+    if (o->page_tokens > longest) {
+        snprintf(err, errlen, "a page of %lld tokens is longer than the context (%lld tokens)",
+                 (long long)o->page_tokens, (long long)longest);
+        return false;
+    }
+    if (!pool && !mul_ok(sequence_pages(o), o->batch, &pool)) pool = INT64_MAX;   /* too many to count */
+    if (pool > MIXC_MAX_POOL_PAGES) {
+        snprintf(err, errlen, "a pool of more than 2^24 pages (%s): longer pages, or --pool-pages, make it smaller",
+                 o->pool_pages ? "the pages asked" : "every sequence's whole context");
+        return false;
+    }
+    return true;
+}
+
 /* The pages of a paged run: a slot's block table and the pool (by default every slot's whole
  * context, today's memory). */
 static bool plan_pages(RunPlan *p) {
     const RunOptions *o = &p->opt;
     if (!o->page_tokens) return true;
     p->page_tokens = o->page_tokens;
-    p->table_pages = o->context / o->page_tokens + (o->context % o->page_tokens != 0);
+    p->table_pages = sequence_pages(o);
     p->pool_pages = o->pool_pages;
     return p->pool_pages || mul_ok(p->table_pages, o->batch, &p->pool_pages);
 }
@@ -267,10 +296,11 @@ bool plan_run(const Layout *l, const RunOptions *o, RunPlan *out, char *err, siz
                  dtype_name(l->model.dtype), dtype_name(kernel_kv));
         return false;
     }
-    if (o->page_tokens < 0 || o->pool_pages < 0 || (o->pool_pages && !o->page_tokens)) {
-        snprintf(err, errlen, "paged caches need page_tokens > 0 and pool_pages >= 0 (0: the default pool)");
+    if (p.opt.batch > MIXC_MAX_BATCH) {
+        snprintf(err, errlen, "a batch of %lld sequences is more than %d", (long long)p.opt.batch, MIXC_MAX_BATCH);
         return false;
     }
+    if (!paged_options_ok(l, &p.opt, err, errlen)) return false;
     if (o->kernels) {
         CodegenOptions co = {o->arch, o->kernel_context ? o->kernel_context : p.opt.context,
                              o->kernel_chunk ? o->kernel_chunk : p.opt.chunk, o->page_tokens};

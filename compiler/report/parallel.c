@@ -70,24 +70,14 @@ static bool split_layer_kv_heads(const Layout *l, int64_t tp, char *err, size_t 
 
 /* vLLM's default partition (get_pp_indices). */
 static void split_layers(int nlayers, ParallelPlan *p) {
-    int pp = (int)p->pp, at = 0;
-    for (int s = 0; s < pp; s++) {
-        int n = nlayers / pp, remainder = nlayers % pp;
-        if (s < pp - 1 && s >= pp - 1 - remainder) n++;
-        p->stage[s].first_layer = at;
-        p->stage[s].end_layer = at += n;
+    for (int s = 0; s < p->nstages; s++) {
+        p->stage[s].first_layer = s ? p->stage[s - 1].end_layer : 0;
+        p->stage[s].end_layer = pipeline_stage_end(nlayers, p->nstages, s);
     }
 }
 
-/* The stage holding `layer` (a binary search: a layout may have 100,000 layers and as many stages). */
-static int stage_of(const ParallelPlan *p, int layer) {
-    int lo = 0, hi = p->nstages - 1;
-    while (lo < hi) {
-        int mid = lo + (hi - lo) / 2;
-        if (layer < p->stage[mid].end_layer) hi = mid;
-        else lo = mid + 1;
-    }
-    return lo;
+static int stage_of(const Layout *l, const ParallelPlan *p, int layer) {
+    return pipeline_stage_of(l->nlayers, p->nstages, layer);
 }
 
 static void find_cross_stage_reads(const Layout *l, ParallelPlan *p) {
@@ -96,10 +86,10 @@ static void find_cross_stage_reads(const Layout *l, ParallelPlan *p) {
     p->cross = xcalloc((size_t)n + 1, sizeof(CrossStageRead));
     for (int k = 0; k < l->ncaches; k++) {
         const CacheInfo *ci = &l->cache[k];
-        int owner_stage = stage_of(p, ci->owner);
+        int owner_stage = stage_of(l, p, ci->owner);
         p->stage[owner_stage].ncaches++;
         for (int j = 0; j < ci->nreaders; j++) {
-            int reader_stage = stage_of(p, ci->readers[j]);
+            int reader_stage = stage_of(l, p, ci->readers[j]);
             if (reader_stage != owner_stage)
                 p->cross[p->ncross++] = (CrossStageRead){k, ci->owner, owner_stage, ci->readers[j], reader_stage};
         }
@@ -132,7 +122,7 @@ static bool plan_stages(const Layout *l, int64_t chunk, ParallelPlan *p) {
         if (!plan_kv(&rank, p->contexts[c], chunk, &kv)) ok = false;
         if (!ok) break;
         for (int k = 0; k < kv.ncaches && ok; k++) {
-            StagePlan *st = &p->stage[stage_of(p, l->cache[k].owner)];
+            StagePlan *st = &p->stage[stage_of(l, p, l->cache[k].owner)];
             ok = add_ok(st->kv_bytes[c], kv.cache[k].bytes, &st->kv_bytes[c]);
         }
         kv_plan_free(&kv);
@@ -146,10 +136,7 @@ int parallel_plan(const Layout *l, int64_t tp, int64_t pp, int64_t chunk, const 
     memset(out, 0, sizeof *out);
     out->tp = tp, out->pp = pp, out->contexts = contexts, out->ncontexts = ncontexts;
     if (!split_heads(&l->model, out, err, errsize) || !split_layer_kv_heads(l, tp, err, errsize)) return 2;
-    if (pp > l->nlayers) {
-        snprintf(err, errsize, "--pp %lld exceeds the %d layers", (long long)pp, l->nlayers);
-        return 2;
-    }
+    if (!pipeline_stages_fit(l, pp, err, errsize)) return 2;
     out->nstages = (int)pp;
     out->stage = xcalloc((size_t)pp, sizeof(StagePlan));
     split_layers(l->nlayers, out);

@@ -73,8 +73,7 @@ static bool parse_gpu(const char *s, void *slot) {
     OPT(Options, contexts, OPT_COUNTS, "--context", .metavar = "L[,L...]",                                 \
         .help = "context lengths (tokens; K, M, G suffixes); default: the layout's own"),                  \
     OPT(Options, chunk, OPT_COUNT, "--chunk", .metavar = "C", .help = "prefill chunk (tokens); default: the layout's"), \
-    OPT(Options, batch, OPT_COUNT, "--batch", .metavar = "B",                                             \
-        .help = "sequences per decode step, and per prefill chunk (default 1)"),                          \
+    OPT_BATCH(Options, batch, "sequences per decode step, and per prefill chunk (default 1)"),                \
     OPT(Options, gpu, OPT_CUSTOM, "--gpu", .metavar = "NAME|GiB", .parse = parse_gpu, .expects = GPU_EXPECTS, \
         .help = gpu_help)
 
@@ -90,14 +89,11 @@ static const OptSpec report_options[] = {
         .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's activations"),
     OPT(Options, kv_dtype, OPT_CUSTOM, "--kv-dtype", .metavar = "D", .parse = parse_run_dtype,
         .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's caches"),
-    OPT(Options, page_tokens, OPT_COUNT, "--page-tokens", .metavar = "P", .min = 1, .max = 1 << 30,
-        .help = "the run plan's global caches in pages of P tokens (docs/plan.md)"),
-    OPT(Options, pool_pages, OPT_COUNT, "--pool-pages", .metavar = "N", .min = 1, .max = 1 << 24,
-        .help = "with --page-tokens: the pool's pages (default: the batch's whole context)"),
+    OPT_PAGE_TOKENS(Options, page_tokens, "the run plan's global caches in pages of P tokens (docs/plan.md)"),
+    OPT_POOL_PAGES(Options, pool_pages, "with --page-tokens: the pool's pages (default: the batch's whole context)"),
     OPT(Options, tp, OPT_COUNT, "--tp", .metavar = "N", .min = 1, .max = 4096,
         .help = "also what each GPU holds with N-way tensor parallelism (vLLM's split)"),
-    OPT(Options, pp, OPT_COUNT, "--pp", .metavar = "N", .min = 1, .max = 4096,
-        .help = "also what each GPU holds with N pipeline stages (vLLM's split)"),
+    OPT_PP(Options, pp, "also what each GPU holds with N pipeline stages (vLLM's split)"),
     OPT(Options, format, OPT_CHOICE, "--format", .choices = "text|json|dot|svg",
         .help = "text (default), json, dot (sharing graph), svg (KV chart)"),
     OPT_OUTPUT_FILE(Options, output),

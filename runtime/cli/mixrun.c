@@ -97,10 +97,8 @@ static const OptSpec mixrun_options[] = {
         .help = "cuda (default when a GPU and the cuda backend are present), cpu, emu"),
     OPT(Options, full_caches, OPT_FLAG, "--full-caches",
         .help = "size every cache for the whole sequence, never a ring (testing aid)"),
-    OPT(Options, page_tokens, OPT_COUNT, "--page-tokens", .metavar = "P", .min = 1, .max = MIXC_MAX_VALUE - 1,
-        .help = "paged global caches: pages of P tokens from one pool (docs/plan.md)"),
-    OPT(Options, pool_pages, OPT_COUNT, "--pool-pages", .metavar = "N", .min = 1, .max = 1 << 24,
-        .help = "with --page-tokens: the pool's pages (default: every slot's whole context)"),
+    OPT_PAGE_TOKENS(Options, page_tokens, "paged global caches: pages of P tokens from one pool (docs/plan.md)"),
+    OPT_POOL_PAGES(Options, pool_pages, "with --page-tokens: the pool's pages (default: every slot's whole context)"),
     OPT(Options, tokens, OPT_STRING, "--tokens", .metavar = "LIST", .section = "prompt",
         .help = "prompt token ids, comma-separated"),
     OPT(Options, tokens_file, OPT_STRING, "--tokens-file", .metavar = "F",
@@ -124,7 +122,7 @@ static const OptSpec mixrun_options[] = {
                 "default 128 or the --tokens count; --max-new G)"),
     OPT(Options, json, OPT_FLAG, "--json", .help = "with --bench: one JSON object (timings; memory planned and allocated);\n"
                                                  "serving: the requests and the metrics (docs/serving.md)"),
-    OPT(Options, batch, OPT_COUNT, "--batch", .metavar = "B", .min = 1, .max = 1 << 16, .help = "sequences of --bench"),
+    OPT_BATCH(Options, batch, "sequences of --bench"),
     OPT(Options, prompt_len, OPT_COUNT, "--prompt-len", .metavar = "L", .help = "prompt tokens of --bench"),
     OPT(Options, requests, OPT_STRING, "--requests", .metavar = "F", .section = "serving (docs/serving.md)",
         .help = "serve the requests of a JSONL file: {\"id\", \"prompt_tokens\", \"max_new_tokens\",\n"
@@ -134,7 +132,7 @@ static const OptSpec mixrun_options[] = {
                                                   "second (Poisson arrivals; none or 0: all at once)"),
     OPT(Options, seed_requests, OPT_COUNT, "--seed", .metavar = "S", .min = 0, .max = MIXC_MAX_VALUE - 1,
         .help = "--synthetic's seed (default: --random-weights' seed, else 1)"),
-    OPT(Options, max_seqs, OPT_COUNT, "--max-seqs", .metavar = "N", .min = 1, .max = 1 << 16,
+    OPT(Options, max_seqs, OPT_COUNT, "--max-seqs", .metavar = "N", .min = 1, .max = MIXC_MAX_BATCH,
         .help = "sequence slots held at once (default: the requests, at most 16;\nserve: 8)"),
     OPT(Options, kv_budget, OPT_COUNT, "--kv-budget", .metavar = "BYTES",
         .help = "KV bytes the sequences in flight may hold (default and most: the slots'\n"
@@ -248,6 +246,7 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     if (o->weights && o->random_weights) return opt_usage_error(cmd, "give --weights or --random-weights, not both");
     if (!o->weights && !o->random_weights) return opt_usage_error(cmd, "no weights: give --weights F or --random-weights SEED");
     if (o->ignore_unused && !o->weights) return opt_usage_error(cmd, "--ignore-unused-tensors goes with --weights");
+    if (o->pool_pages && !o->page_tokens) return opt_usage_error(cmd, "--pool-pages goes with --page-tokens");
     int rc = check_serve(cmd, o);
     if (rc != OPT_GO || o->serve) return rc;
     bool text = o->text || o->text_file;
@@ -423,8 +422,8 @@ static bool read_prompts_file(const char *path, int64_t vocab, Prompts *out) {
     bool ok = text != NULL;
     int64_t cap = 0, line_no = 0;
     while (ok && (line = next_text_line(&cursor, " \t\r,", &line_no))) {
-        if (out->count == 1 << 16) {
-            fprintf(stderr, "mixrun: '%s': more than 65536 prompts\n", path);
+        if (out->count == MIXC_MAX_BATCH) {
+            fprintf(stderr, "mixrun: '%s': more than %d prompts\n", path, MIXC_MAX_BATCH);
             ok = false;
             break;
         }

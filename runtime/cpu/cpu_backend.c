@@ -495,17 +495,12 @@ static bool check_tokens(Backend *b, const int32_t *tokens, int64_t n) {
 
 int backend_check_config(const Model *m, const BackendConfig *cfg, char *err, size_t errlen) {
     const ModelHeader *h = &m->layout->model;
-    if (cfg->nseq < 1 || cfg->nseq > 1 << 20)
+    if (cfg->nseq < 1 || cfg->nseq > MIXC_MAX_BATCH)
         return backend_open_error(err, errlen, 1, "%d sequences: out of range", cfg->nseq);
     if (cfg->context < 1 || cfg->context > h->context)
         return backend_open_error(err, errlen, 1, "%lld tokens per sequence do not fit the model's context (%lld)",
                                   (long long)cfg->context, (long long)h->context);
-    if (cfg->page_tokens < 0 || cfg->page_tokens > h->context || cfg->pool_pages < 0 || cfg->pool_pages > 1 << 24 ||
-        (cfg->pool_pages && !cfg->page_tokens))
-        return backend_open_error(err, errlen, 1, "page tokens %lld, pool pages %lld: out of range (a page of 1 to "
-                                  "%lld tokens, a pool of at most 2^24 pages)", (long long)cfg->page_tokens,
-                                  (long long)cfg->pool_pages, (long long)h->context);
-    return 0;
+    return 0;   /* the pages: the plan's bounds (plan_run) */
 }
 
 /* Slot q appended `add` tokens by a step of `what` (listed: the slots seen so far in the call): in
@@ -685,10 +680,9 @@ static int validate(const Model *m, const BackendConfig *cfg, RunPlan *plan, cha
     o.pool_pages = cfg->pool_pages;
     char why[256];
     if (!plan_run(l, &o, plan, why, sizeof why)) return backend_open_error(err, errlen, 1, "%s", why);
-    if (plan->kv_bytes > (INT64_C(1) << 38) || plan->arena_bytes > (INT64_C(1) << 38) || plan->pool_pages > 1 << 24) {
+    if (plan->kv_bytes > (INT64_C(1) << 38) || plan->arena_bytes > (INT64_C(1) << 38)) {
         run_plan_free(plan);
-        return backend_open_error(err, errlen, 1, "the KV caches or the activations would take more than 256 GiB, "
-                                  "or the page pool more than 2^24 pages");
+        return backend_open_error(err, errlen, 1, "the KV caches or the activations would take more than 256 GiB");
     }
     return 0;
 }

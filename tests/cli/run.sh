@@ -191,4 +191,62 @@ PROG=$MIXRUN run equals-mixrun 0 --layout=$TINY --random-weights=3 --tokens=1,2 
   check equals-mixrun "grep -Eqx '[0-9]+,[0-9]+' \$OUT"
 run double-dash 0 check -q -- $EX && check double-dash out_empty err_empty
 
+# ---- the run options several commands take (options.h: OPT_BATCH, OPT_PP, OPT_PAGE_TOKENS, OPT_POOL_PAGES):
+# one range, and so one message, in every command; what a layout cannot take is refused by one check
+# with one status: more pipeline stages than layers (pipeline_stages_fit) 2, the plan's page bounds 1.
+# same_message NAME: every $tmp/msg.* holds the same text after its "PROG: " prefix.
+same_message() {
+  local f first=""
+  for f in "$tmp"/msg.*; do
+    sed -E 's/^(mixc [a-z]+|mixrun): //; q' "$f" >"$f.cut"
+    [ -z "$first" ] && first=$f.cut
+    cmp -s "$first" "$f.cut" || { fail "$1" "$(cat "$first")" "differs from $(cat "$f.cut")"; return; }
+  done
+  echo "PASS cli/$1"
+}
+rm -f "$tmp"/msg.*
+for c in "check $EX --target vllm" "export $EX --vllm $tmp/vx" "report $EX"; do
+  set -- $c
+  run "pp-range-$1" 2 "$@" --pp 0 && cp "$ERR" "$tmp/msg.$1" &&
+    check "pp-range-$1" "err_has \"^mixc $1: --pp: bad value '0' (a count in 1..100000; K, M, G suffixes)\$\""
+  run "pp-layers-$1" 2 "$@" --pp 33 &&
+    check "pp-layers-$1" out_empty "err_has \"^mixc $1: '$EX': --pp 33 exceeds the 32 layers\$\""
+done
+same_message pp-range-same
+rm -f "$tmp"/msg.*
+PAGED=("report $EX --target cpu" "emit $EX -o $tmp/emit-paged")
+for c in "${PAGED[@]}"; do
+  set -- $c
+  run "page-tokens-range-$1" 2 "$@" --page-tokens 0 && cp "$ERR" "$tmp/msg.$1"
+  run "page-longer-$1" 1 "$@" --page-tokens 1G &&
+    check "page-longer-$1" "err_has 'a page of 1073741824 tokens is longer than the context (32768 tokens)\$'"
+done
+check page-longer-emit-nothing-written "test ! -e $tmp/emit-paged"
+PROG=$MIXRUN run page-tokens-range-mixrun 2 --layout $TINY --random-weights 1 --tokens 1 --page-tokens 0 &&
+  cp "$ERR" "$tmp/msg.mixrun"
+same_message page-tokens-range-same
+for b in cpu emu; do
+  PROG=$MIXRUN run "page-longer-mixrun-$b" 1 --layout $TINY --random-weights 1 --tokens 1 --backend $b --page-tokens 1K &&
+    check "page-longer-mixrun-$b" "err_has '^mixrun: a page of 1024 tokens is longer than the context (128 tokens)\$'"
+done
+rm -f "$tmp"/msg.*
+run pool-pages-range-report 2 report $EX --target cpu --page-tokens 16 --pool-pages 16777217 && cp "$ERR" "$tmp/msg.report"
+PROG=$MIXRUN run pool-pages-range-mixrun 2 --layout $TINY --random-weights 1 --tokens 1 --page-tokens 16 \
+  --pool-pages 16777217 && cp "$ERR" "$tmp/msg.mixrun"
+same_message pool-pages-range-same
+rm -f "$tmp"/msg.*
+run pool-pages-alone-report 2 report $EX --target cpu --pool-pages 7 && cp "$ERR" "$tmp/msg.report"
+PROG=$MIXRUN run pool-pages-alone-mixrun 2 --layout $TINY --random-weights 1 --tokens 1 --pool-pages 7 &&
+  cp "$ERR" "$tmp/msg.mixrun" && check pool-pages-alone-mixrun "err_has '^mixrun: --pool-pages goes with --page-tokens\$'"
+same_message pool-pages-alone-same
+rm -f "$tmp"/msg.*
+for c in "report $EX" "compare $EX"; do
+  set -- $c
+  run "batch-range-$1" 2 "$@" --batch 100K && cp "$ERR" "$tmp/msg.$1"
+done
+PROG=$MIXRUN run batch-range-mixrun 2 --layout $TINY --random-weights 1 --bench --batch 100K && cp "$ERR" "$tmp/msg.mixrun"
+same_message batch-range-same
+run pool-default-too-large 1 report $EX --target cpu --page-tokens 1 --batch 1K &&
+  check pool-default-too-large "err_has \"a pool of more than 2^24 pages (every sequence's whole context)\""
+
 exit $failed

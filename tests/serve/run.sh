@@ -151,8 +151,8 @@ fi
 run "paged: a request beyond the pool" 1 "${TINY[@]}" --requests "$T/mixed.jsonl" --page-tokens 4 --pool-pages 7 --json &&
   expect_err "paged: a request needing more pages than the pool is refused by id" \
     "request 'b' refused: its KV caches take 8 pages, more than the pool (7)"
-run "paged: --pool-pages alone" 1 "${TINY[@]}" --requests "$T/mixed.jsonl" --pool-pages 7 &&
-  expect_err "paged: --pool-pages without --page-tokens is refused" "page tokens 0, pool pages 7: out of range"
+run "paged: --pool-pages alone" 2 "${TINY[@]}" --requests "$T/mixed.jsonl" --pool-pages 7 &&
+  expect_err "paged: --pool-pages without --page-tokens is refused" "mixrun: --pool-pages goes with --page-tokens"
 
 # emu and cuda (stand-in driver, kernels emulated): the longest request needs 26 + 6 = 32 tokens =
 # the model's context, as tests/cuda plans; 3 slots, so d takes a as it leaves (slots out of order).

@@ -458,6 +458,26 @@ static void test_arch_occupancy(void) {
     REPORT("arch occupancy: blocks per SM by threads, registers and shared memory");
 }
 
+/* The pipeline split against vLLM's get_pp_indices written out: nlayers / pp a stage, then one more
+ * on each of partitions[-2] .. partitions[-(remainder + 1)]. */
+static void test_pipeline_split(void) {
+    bool ok = true;
+    int part[80];
+    for (int n = 1; n <= 70 && ok; n++)
+        for (int pp = 1; pp <= n && ok; pp++) {
+            for (int s = 0; s < pp; s++) part[s] = n / pp;
+            for (int i = 2; i < n % pp + 2; i++) part[pp - i]++;
+            for (int s = 0, end = 0; s < pp; s++) {
+                CHECK(pipeline_stage_end(n, pp, s) == (end += part[s]));
+                for (int layer = end - part[s]; layer < end; layer++) CHECK(pipeline_stage_of(n, pp, layer) == s);
+            }
+        }
+    /* 100,000 layers over 99,999 stages: stage 99,997 (the one before the last) holds layers 99,997 and 99,998 */
+    CHECK(pipeline_stage_end(100000, 99999, 99997) == 99999 && pipeline_stage_end(100000, 99999, 99998) == 100000);
+    CHECK(pipeline_stage_of(100000, 99999, 99998) == 99997 && pipeline_stage_of(100000, 99999, 99999) == 99998);
+    REPORT("pipeline split: vLLM's stages for 1-70 layers, every stage count");
+}
+
 int main(void) {
     test_arena();
     test_arch_occupancy();
@@ -466,6 +486,7 @@ int main(void) {
     test_fmt_bytes();
     test_layout_caches();
     test_chunked_retention();
+    test_pipeline_split();
     test_load_layout();
     test_load_with_sets();
     test_options_parser();
