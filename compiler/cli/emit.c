@@ -21,10 +21,9 @@ typedef struct {
 static const OptSpec emit_options[] = {
     OPT_OUTPUT(EmitArgs, dir, "DIR", "output directory (created if missing)"),
     OPT_ARCH(EmitArgs, arch, "target architecture (default " CODEGEN_DEFAULT_ARCH ")"),
-    OPT(EmitArgs, context, OPT_COUNT, "--context", .metavar = "L", .min = 1, .max = INT_MAX,
+    OPT(EmitArgs, context, OPT_COUNT, "--context", .metavar = "L",
         .help = "tokens per sequence (default: the model's context); K, M, G suffixes"),
-    OPT(EmitArgs, chunk, OPT_COUNT, "--chunk", .metavar = "C", .min = 1, .max = INT_MAX,
-        .help = "prefill chunk in tokens (default: the model's chunk)"),
+    OPT_CHUNK(EmitArgs, chunk, "prefill chunk in tokens (default: the model's chunk)"),
     OPT_PAGE_TOKENS(EmitArgs, page_tokens, "the kernels of paged global caches, P tokens a page (docs/plan.md, \"Paged caches\")"),
     OPT(EmitArgs, resources, OPT_FLAG, "--resources",
         .help = "compile kernels.cu with NVRTC and print registers, spills, smem and blocks\n"
@@ -82,7 +81,7 @@ int cmd_emit(int argc, char **argv) {
     RunPlan plan;
     char err[256];
     if (!plan_run(&l, &opt, &plan, err, sizeof err)) {
-        fprintf(stderr, "mixc: %s: %s\n", a.input, err);
+        fprintf(stderr, "mixc emit: '%s': %s\n", a.input, err);
         layout_free(&l);
         return 1;
     }

@@ -70,6 +70,7 @@ typedef struct {
     OPT(type, field, OPT_COUNT, "--pp", .metavar = "N", .min = 1, .max = MIXC_MAX_LAYERS, .help = help_)
 #define OPT_BATCH(type, field, help_) \
     OPT(type, field, OPT_COUNT, "--batch", .metavar = "B", .min = 1, .max = MIXC_MAX_BATCH, .help = help_)
+#define OPT_CHUNK(type, field, help_) OPT(type, field, OPT_COUNT, "--chunk", .metavar = "C", .help = help_)
 #define OPT_PAGE_TOKENS(type, field, help_) \
     OPT(type, field, OPT_COUNT, "--page-tokens", .metavar = "P", .min = 1, .max = MIXC_MAX_VALUE - 1, .help = help_)
 #define OPT_POOL_PAGES(type, field, help_) \

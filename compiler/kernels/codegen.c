@@ -414,7 +414,10 @@ static bool check_supported(const Layout *l, int64_t context, char *err, size_t 
         return errorf(err, errlen, "dtype %s is not supported by the kernels", dtype_name(m->dtype));
     for (int i = 0; i < l->nlayers; i++)   /* each layer's shape (its kind's kv_heads and head_dim) */
         if (!check_layer_shape(l, i, err, errlen)) return false;
-    if (context > INT_MAX || m->hidden > INT_MAX / 2 || m->vocab > INT_MAX)
+    if (context > INT_MAX)
+        return errorf(err, errlen, "a context of %lld tokens is not supported by the kernels (at most 2^31 - 1)",
+                      (long long)context);
+    if (m->hidden > INT_MAX / 2 || m->vocab > INT_MAX)
         return errorf(err, errlen, "sizes above 2^31 are not supported by the kernels");
     int64_t expert_rows;   /* the experts' k x ffn row of a token, and the stacked weights' rows */
     if (m->experts && (!mul_ok(m->experts_per_token, m->ffn, &expert_rows) || expert_rows > INT_MAX / 2 ||

@@ -72,7 +72,7 @@ static bool parse_gpu(const char *s, void *slot) {
 #define COMMON_OPTIONS(gpu_help)                                                                          \
     OPT(Options, contexts, OPT_COUNTS, "--context", .metavar = "L[,L...]",                                 \
         .help = "context lengths (tokens; K, M, G suffixes); default: the layout's own"),                  \
-    OPT(Options, chunk, OPT_COUNT, "--chunk", .metavar = "C", .help = "prefill chunk (tokens); default: the layout's"), \
+    OPT_CHUNK(Options, chunk, "prefill chunk (tokens); default: the layout's"),                               \
     OPT_BATCH(Options, batch, "sequences per decode step, and per prefill chunk (default 1)"),                \
     OPT(Options, gpu, OPT_CUSTOM, "--gpu", .metavar = "NAME|GiB", .parse = parse_gpu, .expects = GPU_EXPECTS, \
         .help = gpu_help)

@@ -111,8 +111,8 @@ bool serve_read_requests(const char *path, int64_t vocab, ServeRequests *out) {
     int cap = 0, *lines = NULL;
     int64_t line = 0;
     while (ok && (p = next_text_line(&cursor, " \t\r", &line))) {
-        if (out->n == 1 << 20) {
-            ok = line_error(path, line, "more than %d requests", 1 << 20);
+        if (out->n == SERVE_MAX_REQUESTS) {
+            ok = line_error(path, line, "more than %d requests", SERVE_MAX_REQUESTS);
             break;
         }
         if (out->n == cap) {
@@ -145,7 +145,7 @@ bool serve_parse_synthetic(const char *text, void *slot) {
     int64_t *counts[] = {&s->count, &s->prompt, &s->new_tokens};
     char *save = NULL, *part = strtok_r(buf, ",", &save);
     for (int i = 0; i < 3; i++, part = strtok_r(NULL, ",", &save))
-        if (!part || !opt_parse_count(part, 1, i == 0 ? 1 << 20 : 1 << 24, counts[i])) return false;
+        if (!part || !opt_parse_count(part, 1, i == 0 ? SERVE_MAX_REQUESTS : 1 << 24, counts[i])) return false;
     if (s->count * s->prompt > 1 << 28) return false;   /* the prompts are held at once: 1 GiB of ids at most */
     s->rate = 0;
     if (part) {

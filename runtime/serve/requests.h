@@ -29,10 +29,12 @@ typedef struct {
     double rate;
 } SyntheticSpec;
 
+#define SERVE_MAX_REQUESTS (1 << 20)   /* of a --requests file, and --synthetic's N */
+
 /* Reads a JSONL file of requests, every token checked against vocab. false with a message naming
  * the file, the line and the field on stderr ("mixrun: F:3: field 'max_new_tokens' must be ..."). */
 bool serve_read_requests(const char *path, int64_t vocab, ServeRequests *out);
-/* Parses "N,PROMPT,NEW[,RATE]" (N <= 2^20, PROMPT and NEW <= 2^24 counts >= 1, N x PROMPT <= 2^28;
+/* Parses "N,PROMPT,NEW[,RATE]" (N <= SERVE_MAX_REQUESTS, PROMPT and NEW <= 2^24 counts >= 1, N x PROMPT <= 2^28;
  * RATE >= 0 requests per second) into a SyntheticSpec; an OPT_CUSTOM parser. */
 bool serve_parse_synthetic(const char *text, void *spec);
 /* The requests of spec: ids s1..sN, tokens and arrival gaps drawn from splitmix64(seed). */

@@ -156,7 +156,7 @@ run too-many-contexts 2 report $EX --context "$ctx65" &&
 run bad-value-report 2 report $EX --context 4K,x &&
   check bad-value-report out_empty "err_has \"^mixc report: --context: bad value '4K,x' (a count >= 1, or up to 64 separated\""
 run bad-value-emit 2 emit $EX -o "$tmp/emit" --context 12Q &&
-  check bad-value-emit "err_has \"^mixc emit: --context: bad value '12Q' (a count in 1..2147483647; K, M, G suffixes)\$\""
+  check bad-value-emit "err_has \"^mixc emit: --context: bad value '12Q' (a count >= 1; K, M, G suffixes)\$\""
 run bad-value-import 2 import --lckv 0_1s --window 0 &&
   check bad-value-import "err_has \"^mixc import: --window: bad value '0' (a count >= 1; K, M, G suffixes)\$\""
 run bad-value-build 2 build $EX -o "$tmp/bin" --arch sm_75 &&
@@ -246,6 +246,19 @@ for c in "report $EX" "compare $EX"; do
 done
 PROG=$MIXRUN run batch-range-mixrun 2 --layout $TINY --random-weights 1 --bench --batch 100K && cp "$ERR" "$tmp/msg.mixrun"
 same_message batch-range-same
+# --chunk: one row in report, compare and emit; a context the kernels cannot take: the plan's one refusal
+rm -f "$tmp"/msg.*
+for c in "report $EX" "compare $EX" "emit $EX -o $tmp/emit-chunk"; do
+  set -- $c
+  run "chunk-range-$1" 2 "$@" --chunk 0 && cp "$ERR" "$tmp/msg.$1"
+done
+same_message chunk-range-same
+rm -f "$tmp"/msg.*
+run kernels-context-report 1 report $EX --target cuda --context 2G && cp "$ERR" "$tmp/msg.report"
+run kernels-context-emit 1 emit $EX -o "$tmp/emit-2g" --context 2G && cp "$ERR" "$tmp/msg.emit" &&
+  check kernels-context-emit "err_has \"^mixc emit: '$EX': a context of 2147483648 tokens is not supported by the kernels (at most 2^31 - 1)\$\"" \
+    "test ! -e $tmp/emit-2g"
+same_message kernels-context-same
 run pool-default-too-large 1 report $EX --target cpu --page-tokens 1 --batch 1K &&
   check pool-default-too-large "err_has \"a pool of more than 2^24 pages (every sequence's whole context)\""
 
