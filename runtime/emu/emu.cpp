@@ -3,14 +3,16 @@
  * One translation unit on purpose: a program linked with libmixcemu.a and -rdynamic then exports
  * every emulator symbol as soon as it references one, which an emulated kernels.so needs (and the
  * hot paths inline across the scheduler and the collectives). The warp collectives' completion
- * code is in emu_warp.inc, included below, only to keep each file readable.
+ * code is in emu_warp.inc and the scheduler's sweeps in emu_sched.inc, included below, only to keep
+ * each file readable.
  *
  * Execution model. Every thread of a block is a fiber with its own mmap'ed stack (guard page
  * below). The scheduler (on the launching thread's own stack) sweeps the block's fibers in thread
  * order and runs each ready one until it blocks: at __syncthreads, at a warp collective whose lanes
- * have not all arrived, or at exit. When a sweep finds nothing ready, either every live thread waits
- * at the same __syncthreads (released), every thread exited (the block is done), or the block is
- * stuck, which is reported as an error naming who waits where. A warp collective completes in the
+ * have not all arrived, or at exit (a blocking fiber switches straight to the next ready one of
+ * the sweep; the last returns to the scheduler). When a sweep finds nothing ready, either every
+ * live thread waits at the same __syncthreads (released), every thread exited (the block is done),
+ * or the block is stuck, which is reported as an error naming who waits where. A warp collective completes in the
  * context of its last arriving lane, which reads the other lanes' inputs and writes their outputs
  * directly (their stacks are intact while they wait) and marks them ready.
  *
@@ -194,6 +196,9 @@ struct Engine {
     int reverse = -1;      /* -1 = environment */
     void *sched_sp = nullptr;
     Fiber *cur = nullptr;
+    unsigned block_threads = 0; /* the running block's fibers, swept in order (reversed: from the last) */
+    bool reverse_sweep = false;
+    bool from_scheduler = false; /* the fiber now resuming was switched to by the scheduler (ASan) */
     MixcEmuEntry entry = nullptr;
     const void *params = nullptr;
     bool failed = false;
@@ -283,10 +288,19 @@ inline void tsan_complete(Fiber *, unsigned, unsigned) {}
 #endif
 
 /* ------------------------------------------------------------------ switching */
-void run_fiber(Fiber *f) {
+/* The scheduler runs the first ready fiber of a sweep; each fiber, when it blocks or exits, hands
+ * over directly to the next ready one after it in sweep order (one context switch instead of two
+ * through the scheduler), and the last one of the sweep returns to the scheduler. The order is the
+ * scheduler's own sweep, so every result is the same. */
+void enter(Fiber *f) {
     E.cur = f;
     mixc_emu_tv = &f->view;
     E.stats.context_switches++;
+}
+
+void run_fiber(Fiber *f) {
+    enter(f);
+    E.from_scheduler = true;
 #if MIXC_EMU_ASAN
     void *fake = nullptr;
     __sanitizer_start_switch_fiber(&fake, f->stack, f->stack_size);
@@ -302,26 +316,56 @@ void run_fiber(Fiber *f) {
     mixc_emu_tv = nullptr;
 }
 
-void yield_to_scheduler(bool final) {
-    Fiber *f = E.cur;
+/* The next ready fiber after f in this sweep, or null (the sweep ends: back to the scheduler). */
+Fiber *next_in_sweep(const Fiber *f) {
+    if (E.failed) return nullptr;
+    const unsigned n = E.block_threads, at = f->view.linear;
+    if (E.reverse_sweep) {
+        for (unsigned i = at; i-- > 0;)
+            if (E.fibers[i].st == St::Ready) return &E.fibers[i];
+    } else {
+        for (unsigned i = at + 1; i < n; i++)
+            if (E.fibers[i].st == St::Ready) return &E.fibers[i];
+    }
+    return nullptr;
+}
+
+/* Called by a fiber on resuming: ASan learns the stack it came from (the scheduler's is kept, to
+ * switch back to it). */
+void resumed(void *fake) {
 #if MIXC_EMU_ASAN
-    __sanitizer_start_switch_fiber(final ? nullptr : &f->asan_fake, E.main_bottom, E.main_size);
+    if (E.from_scheduler) __sanitizer_finish_switch_fiber(fake, &E.main_bottom, &E.main_size);
+    else __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#else
+    (void)fake;
+#endif
+    E.from_scheduler = false;
+}
+
+/* The current fiber blocks (or, final, exits): on to the next ready fiber of the sweep, or back to
+ * the scheduler. Returns when the fiber is resumed. */
+void yield_to_scheduler(bool final) {
+    Fiber *f = E.cur, *next = next_in_sweep(f);
+#if MIXC_EMU_ASAN
+    __sanitizer_start_switch_fiber(final ? nullptr : &f->asan_fake, next ? next->stack : E.main_bottom,
+                                   next ? next->stack_size : E.main_size);
 #else
     (void)final;
 #endif
 #if MIXC_EMU_TSAN
-    __tsan_switch_to_fiber(E.tsan_sched, __tsan_switch_to_fiber_no_sync);
+    __tsan_switch_to_fiber(next ? next->tsan_fiber : E.tsan_sched, __tsan_switch_to_fiber_no_sync);
 #endif
-    mixc_emu_ctx_switch(&f->sp, E.sched_sp);
-#if MIXC_EMU_ASAN
-    __sanitizer_finish_switch_fiber(f->asan_fake, &E.main_bottom, &E.main_size);
-#endif
+    if (next) {
+        enter(next);
+        mixc_emu_ctx_switch(&f->sp, next->sp);
+    } else {
+        mixc_emu_ctx_switch(&f->sp, E.sched_sp);
+    }
+    resumed(f->asan_fake);
 }
 
 void fiber_main(Fiber *f) {
-#if MIXC_EMU_ASAN
-    __sanitizer_finish_switch_fiber(nullptr, &E.main_bottom, &E.main_size);
-#endif
+    resumed(nullptr);
     tsan_resume(f); /* the block start: the host's writes before the launch */
     E.entry(E.params);
     tsan_arrive(f); /* the block end: read by the next block and the host */
@@ -445,87 +489,8 @@ void init_context(Fiber &f) {
     f.sp = &top[-9];
 }
 
-/* ------------------------------------------------------------------ stall diagnosis */
-std::string wait_desc(const Fiber &f) {
-    switch (f.st) {
-    case St::Done: return "exited";
-    case St::Ready: return "running";
-    case St::Barrier:
-    case St::Warp: return format("at %s (%s:%d)", f.name, base_name(f.file), f.line);
-    }
-    return "?";
-}
-
-/* "threads 0-31 at __syncthreads (k.cu:12), threads 32-63 exited": consecutive linear thread ids
- * in the same state are merged into ranges. */
-std::string describe_threads(unsigned n) {
-    std::string out;
-    unsigned i = 0;
-    while (i < n) {
-        std::string d = wait_desc(E.fibers[i]);
-        unsigned j = i + 1;
-        while (j < n && wait_desc(E.fibers[j]) == d) j++;
-        if (!out.empty()) out += ", ";
-        out += j - i == 1 ? format("thread %u ", i) : format("threads %u-%u ", i, j - 1);
-        out += d;
-        i = j;
-        if (out.size() > 400) {
-            out += ", ...";
-            break;
-        }
-    }
-    return out;
-}
-
-enum class Stall { Released, BlockDone, Error };
-
-/* Called when no fiber is ready. */
-Stall resolve_stall(unsigned n) {
-    unsigned done = 0, barrier = 0, warp = 0;
-    const Fiber *first_barrier = nullptr;
-    bool same_site = true;
-    for (unsigned i = 0; i < n; i++) {
-        const Fiber &f = E.fibers[i];
-        if (f.st == St::Done) done++;
-        else if (f.st == St::Warp) warp++;
-        else if (f.st == St::Barrier) {
-            barrier++;
-            if (!first_barrier) first_barrier = &f;
-            else if (f.line != first_barrier->line || strcmp(f.file, first_barrier->file) != 0)
-                same_site = false;
-        }
-    }
-    if (done == n) return Stall::BlockDone;
-    if (barrier == n && same_site) {
-        tsan_complete(E.fibers.data(), n, FULL);
-        for (unsigned i = 0; i < n; i++) E.fibers[i].st = St::Ready;
-        E.stats.barriers++;
-        return Stall::Released;
-    }
-    const char *kind = warp ? "warp collective deadlock" : "barrier divergence";
-    E.err = format("%s: %s: ", kind, block_name().c_str()) + describe_threads(n);
-    E.failed = true;
-    return Stall::Error;
-}
-
-bool run_block(unsigned n, bool reverse) {
-    for (;;) {
-        bool ran = false;
-        for (unsigned k = 0; k < n; k++) {
-            Fiber *f = &E.fibers[reverse ? n - 1 - k : k];
-            if (f->st != St::Ready) continue;
-            run_fiber(f);
-            ran = true;
-            if (E.failed) return false;
-        }
-        if (ran) continue;
-        switch (resolve_stall(n)) {
-        case Stall::Released: continue;
-        case Stall::BlockDone: return true;
-        case Stall::Error: return false;
-        }
-    }
-}
+/* ------------------------------------------------------------------ scheduling */
+#include "emu_sched.inc"
 
 /* ------------------------------------------------------------------ warp collectives */
 #include "emu_warp.inc"
