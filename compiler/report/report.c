@@ -101,6 +101,7 @@ static const OptSpec report_options[] = {
 
 static const OptSpec compare_options[] = {
     COMMON_OPTIONS("h100, h200, a100-80g, or a size in GiB"),
+    OPT_SETS(Options, sets, "override a model header field of every layout (as mixrun --set)"),
     OPT(Options, format, OPT_CHOICE, "--format", .choices = "text|json", .help = "text (default) or json"),
     OPT_OUTPUT_FILE(Options, output),
 };
@@ -262,13 +263,17 @@ static int report_parallel(const Options *o, Report *r) {
     return rc;
 }
 
-/* Loads and plans one layout. 0 ok; else the exit status (diagnostics printed). */
-static int report_build(const char *path, const Options *o, Report *r) {
+/* Loads one layout, with the --set overrides. 0 ok; else the exit status (diagnostics printed). */
+static int report_load(const char *path, const Options *o, Report *r) {
     memset(r, 0, sizeof *r);
     r->path = path;
     LoadOptions load = {.sets = o->sets.v, .nsets = o->sets.n};
-    int rc = load_layout_file(path, &load, &r->l, stderr);
-    if (rc) return rc;
+    return load_layout_file(path, &load, &r->l, stderr);
+}
+
+/* Plans the loaded layout at the options' contexts. 0 ok; else the exit status (said; r freed). */
+static int report_plan(const Options *o, Report *r) {
+    const char *path = r->path;
     const ModelHeader *m = &r->l.model;
     r->chunk = o->chunk ? o->chunk : m->chunk;
     r->batch = o->batch;
@@ -312,6 +317,11 @@ static int report_build(const char *path, const Options *o, Report *r) {
         return 1;
     }
     return o->tp || o->pp ? report_parallel(o, r) : 0;
+}
+
+static int report_build(const char *path, const Options *o, Report *r) {
+    int rc = report_load(path, o, r);
+    return rc ? rc : report_plan(o, r);
 }
 
 /* ---------------------------------------------------------------- text */
@@ -752,20 +762,11 @@ int cmd_compare(int argc, char **argv) {
     if (rc != OPT_GO) return rc;
     rc = 0;
     Report *reports = xcalloc((size_t)o.files.n + 1, sizeof(Report));
-    int built = 0;
-    if (rc == 0 && !o.contexts.n) {  /* the layouts' own contexts: load them first */
-        Layout *ls = xcalloc((size_t)o.files.n + 1, sizeof(Layout));
-        for (int f = 0; f < o.files.n && rc == 0; f++) {
-            rc = load_layout(o.files.v[f], &ls[f], stderr);
-            reports[f].l = ls[f];
-        }
-        if (rc == 0) default_contexts(&o, reports, o.files.n);
-        for (int f = 0; f < o.files.n; f++) layout_free(&ls[f]);
-        memset(reports, 0, ((size_t)o.files.n + 1) * sizeof(Report));
-        free(ls);
-    }
-    for (; built < o.files.n && rc == 0; built++)
-        if ((rc = report_build(o.files.v[built], &o, &reports[built])) != 0) break;
+    int loaded = 0;   /* every layout loaded once (its warnings said once), then planned */
+    for (; loaded < o.files.n && rc == 0; loaded++)
+        if ((rc = report_load(o.files.v[loaded], &o, &reports[loaded])) != 0) break;
+    if (rc == 0 && !o.contexts.n) default_contexts(&o, reports, o.files.n);   /* the layouts' own */
+    for (int f = 0; f < o.files.n && rc == 0; f++) rc = report_plan(&o, &reports[f]);
     if (rc == 0) {
         Buf b = {0};
         if (o.format == FMT_JSON) {
@@ -776,7 +777,7 @@ int cmd_compare(int argc, char **argv) {
         if (rc == 0) rc = write_output("compare", o.output, &b);
         buf_free(&b);
     }
-    for (int f = 0; f < built; f++) report_free(&reports[f]);
+    for (int f = 0; f < loaded; f++) report_free(&reports[f]);   /* a failed plan's: freed already */
     free(reports);
     opt_free(&compare_command, &o, &o.files);
     return rc;

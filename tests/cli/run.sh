@@ -259,6 +259,15 @@ run kernels-context-emit 1 emit $EX -o "$tmp/emit-2g" --context 2G && cp "$ERR" 
   check kernels-context-emit "err_has \"^mixc emit: '$EX': a context of 2147483648 tokens is not supported by the kernels (at most 2^31 - 1)\$\"" \
     "test ! -e $tmp/emit-2g"
 same_message kernels-context-same
+# --set: every command that loads a layout takes it (one loader, load_layout_file)
+run set-emit 0 emit $EX -o "$tmp/emit-set" --set hidden=512 --set window=64 &&
+  check set-emit "jq -e '.hidden == 512 and ([.kernels[] | select(.window == 64)] | length > 0)' $tmp/emit-set/manifest.json >/dev/null"
+run set-emit-bad 1 emit $EX -o "$tmp/emit-set-bad" --set frob=1 &&
+  check set-emit-bad "err_has \"unknown header field 'frob'\"" "test ! -e $tmp/emit-set-bad"
+run set-compare 0 compare $EX examples/ma.mix --set context=4K &&
+  check set-compare "out_has 'KV/seq @4096'" "! out_has '@32768'"
+run compare-warns-once 0 compare tests/kernels/kt-g.mix $EX &&
+  check compare-warns-once "[ \$(grep -c 'warning:' \$ERR) = 1 ]"
 run pool-default-too-large 1 report $EX --target cpu --page-tokens 1 --batch 1K &&
   check pool-default-too-large "err_has \"a pool of more than 2^24 pages (every sequence's whole context)\""
 
