@@ -12,9 +12,9 @@
  * have not all arrived, or at exit (a blocking fiber switches straight to the next ready one of
  * the sweep; the last returns to the scheduler). When a sweep finds nothing ready, either every
  * live thread waits at the same __syncthreads (released), every thread exited (the block is done),
- * or the block is stuck, which is reported as an error naming who waits where. A warp collective completes in the
- * context of its last arriving lane, which reads the other lanes' inputs and writes their outputs
- * directly (their stacks are intact while they wait) and marks them ready.
+ * or the block is stuck, which is reported as an error naming who waits where. A warp collective
+ * completes in the context of its last arriving lane, which reads the other lanes' inputs and writes
+ * their outputs directly (their stacks are intact while they wait) and marks them ready.
  *
  * Context switches are a hand-written x86-64 routine (callee-saved registers, MXCSR and the x87
  * control word), about a hundred times cheaper than swapcontext's sigprocmask system call. Under
@@ -316,18 +316,21 @@ void run_fiber(Fiber *f) {
     mixc_emu_tv = nullptr;
 }
 
+/* The first ready fiber at sweep position k or later (position k: fiber k, or fiber n-1-k when the
+ * sweep is reversed), or null. */
+Fiber *ready_from(unsigned k) {
+    for (const unsigned n = E.block_threads; k < n; k++) {
+        Fiber *f = &E.fibers[E.reverse_sweep ? n - 1 - k : k];
+        if (f->st == St::Ready) return f;
+    }
+    return nullptr;
+}
+
 /* The next ready fiber after f in this sweep, or null (the sweep ends: back to the scheduler). */
 Fiber *next_in_sweep(const Fiber *f) {
     if (E.failed) return nullptr;
-    const unsigned n = E.block_threads, at = f->view.linear;
-    if (E.reverse_sweep) {
-        for (unsigned i = at; i-- > 0;)
-            if (E.fibers[i].st == St::Ready) return &E.fibers[i];
-    } else {
-        for (unsigned i = at + 1; i < n; i++)
-            if (E.fibers[i].st == St::Ready) return &E.fibers[i];
-    }
-    return nullptr;
+    const unsigned at = f->view.linear;
+    return ready_from((E.reverse_sweep ? E.block_threads - 1 - at : at) + 1);
 }
 
 /* Called by a fiber on resuming: ASan learns the stack it came from (the scheduler's is kept, to
@@ -344,7 +347,7 @@ void resumed(void *fake) {
 
 /* The current fiber blocks (or, final, exits): on to the next ready fiber of the sweep, or back to
  * the scheduler. Returns when the fiber is resumed. */
-void yield_to_scheduler(bool final) {
+void switch_away(bool final) {
     Fiber *f = E.cur, *next = next_in_sweep(f);
 #if MIXC_EMU_ASAN
     __sanitizer_start_switch_fiber(final ? nullptr : &f->asan_fake, next ? next->stack : E.main_bottom,
@@ -355,12 +358,8 @@ void yield_to_scheduler(bool final) {
 #if MIXC_EMU_TSAN
     __tsan_switch_to_fiber(next ? next->tsan_fiber : E.tsan_sched, __tsan_switch_to_fiber_no_sync);
 #endif
-    if (next) {
-        enter(next);
-        mixc_emu_ctx_switch(&f->sp, next->sp);
-    } else {
-        mixc_emu_ctx_switch(&f->sp, E.sched_sp);
-    }
+    if (next) enter(next);
+    mixc_emu_ctx_switch(&f->sp, next ? next->sp : E.sched_sp);
     resumed(f->asan_fake);
 }
 
@@ -370,7 +369,7 @@ void fiber_main(Fiber *f) {
     E.entry(E.params);
     tsan_arrive(f); /* the block end: read by the next block and the host */
     f->st = St::Done;
-    yield_to_scheduler(true);
+    switch_away(true);
     abort(); /* a finished fiber is never resumed */
 }
 
@@ -397,7 +396,7 @@ void fiber_main(Fiber *f) {
         E.failed = true;
     }
     f->dirty = true;
-    yield_to_scheduler(false);
+    switch_away(false);
     abort(); /* the scheduler abandons a failed launch */
 }
 
@@ -563,7 +562,7 @@ void syncthreads(const char *file, int line) {
     f->file = file;
     f->line = line;
     tsan_arrive(f);
-    yield_to_scheduler(false);
+    switch_away(false);
     tsan_resume(f);
 }
 
