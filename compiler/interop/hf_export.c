@@ -228,11 +228,6 @@ static bool vllm_yarn_covers_context(const Layout *l, FILE *err) {
 }
 
 bool vllm_layout_ok(const Layout *l, int pp, FILE *err) {
-    char why[128];
-    if (!pipeline_stages_fit(l, pp, why, sizeof why)) {   /* the commands refuse it first, as a usage error */
-        fprintf(err, "mixc: %s\n", why);
-        return false;
-    }
     bool ok = vllm_yarn_covers_context(l, err);
     char a[ATTN_TEXT_MAX], b[ATTN_TEXT_MAX];
     for (int i = 0; i < l->nlayers; i++) {

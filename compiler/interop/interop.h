@@ -69,11 +69,12 @@ int export_transformers_dir(const Layout *l, const char *dir, bool builtin_if_ex
  * mixc_vllm.py, mixc_vllm_model.py), after vLLM's rules for the layout: a reader has its owner's window;
  * with pp > 1 pipeline stages, each sharing group in one stage. 0 ok, 1 a refused layout (each reason
  * on err) or an unwritable DIR. */
-int export_vllm_dir(const Layout *l, const char *dir, int pp, FILE *err);
+int export_vllm_dir(const Layout *l, const char *dir, int pp, FILE *err);   /* pp: as vllm_layout_ok's */
 /* vLLM's rules for a layout (`mixc check --target vllm`, `mixc export --vllm`): a reader has its
  * owner's attention type and window; with pp > 1 pipeline stages (split as vLLM splits them), each
  * sharing group lies in one stage; with yarn, the context fits the positions vLLM's yarn tabulates
- * (rope_original_context x rope_factor). Each violation on err with a hint; false when any. */
+ * (rope_original_context x rope_factor). Each violation on err with a hint; false when any. pp is
+ * 1 to the layers: the commands refuse more stages first (pipeline_stages_fit, a usage error). */
 bool vllm_layout_ok(const Layout *l, int pp, FILE *err);
 
 /* ---------------------------------------------------------------- foundry.c */
