@@ -194,17 +194,18 @@ run double-dash 0 check -q -- $EX && check double-dash out_empty err_empty
 # ---- the run options several commands take (options.h: OPT_BATCH, OPT_PP, OPT_PAGE_TOKENS, OPT_POOL_PAGES):
 # one range, and so one message, in every command; what a layout cannot take is refused by one check
 # with one status: more pipeline stages than layers (pipeline_stages_fit) 2, the plan's page bounds 1.
-# same_message NAME: every $tmp/msg.* holds the same text after its "PROG: " prefix.
+# same_message NAME: every $tmp/msg.* holds the same text after its "PROG: " prefix; the messages are
+# then removed, for the next group.
 same_message() {
-  local f first=""
+  local f first="" ok=1
   for f in "$tmp"/msg.*; do
     sed -E 's/^(mixc [a-z]+|mixrun): //; q' "$f" >"$f.cut"
     [ -z "$first" ] && first=$f.cut
-    cmp -s "$first" "$f.cut" || { fail "$1" "$(cat "$first")" "differs from $(cat "$f.cut")"; return; }
+    cmp -s "$first" "$f.cut" || { fail "$1" "$(cat "$first")" "differs from $(cat "$f.cut")"; ok=0; break; }
   done
-  echo "PASS cli/$1"
+  rm -f "$tmp"/msg.*
+  [ $ok = 1 ] && echo "PASS cli/$1"
 }
-rm -f "$tmp"/msg.*
 for c in "check $EX --target vllm" "export $EX --vllm $tmp/vx" "report $EX"; do
   set -- $c
   run "pp-range-$1" 2 "$@" --pp 0 && cp "$ERR" "$tmp/msg.$1" &&
@@ -213,7 +214,6 @@ for c in "check $EX --target vllm" "export $EX --vllm $tmp/vx" "report $EX"; do
     check "pp-layers-$1" out_empty "err_has \"^mixc $1: '$EX': --pp 33 exceeds the 32 layers\$\""
 done
 same_message pp-range-same
-rm -f "$tmp"/msg.*
 PAGED=("report $EX --target cpu" "emit $EX -o $tmp/emit-paged")
 for c in "${PAGED[@]}"; do
   set -- $c
@@ -229,17 +229,14 @@ for b in cpu emu; do
   PROG=$MIXRUN run "page-longer-mixrun-$b" 1 --layout $TINY --random-weights 1 --tokens 1 --backend $b --page-tokens 1K &&
     check "page-longer-mixrun-$b" "err_has '^mixrun: a page of 1024 tokens is longer than the context (128 tokens)\$'"
 done
-rm -f "$tmp"/msg.*
 run pool-pages-range-report 2 report $EX --target cpu --page-tokens 16 --pool-pages 16777217 && cp "$ERR" "$tmp/msg.report"
 PROG=$MIXRUN run pool-pages-range-mixrun 2 --layout $TINY --random-weights 1 --tokens 1 --page-tokens 16 \
   --pool-pages 16777217 && cp "$ERR" "$tmp/msg.mixrun"
 same_message pool-pages-range-same
-rm -f "$tmp"/msg.*
 run pool-pages-alone-report 2 report $EX --target cpu --pool-pages 7 && cp "$ERR" "$tmp/msg.report"
 PROG=$MIXRUN run pool-pages-alone-mixrun 2 --layout $TINY --random-weights 1 --tokens 1 --pool-pages 7 &&
   cp "$ERR" "$tmp/msg.mixrun" && check pool-pages-alone-mixrun "err_has '^mixrun: --pool-pages goes with --page-tokens\$'"
 same_message pool-pages-alone-same
-rm -f "$tmp"/msg.*
 for c in "report $EX" "compare $EX"; do
   set -- $c
   run "batch-range-$1" 2 "$@" --batch 100K && cp "$ERR" "$tmp/msg.$1"
@@ -247,13 +244,11 @@ done
 PROG=$MIXRUN run batch-range-mixrun 2 --layout $TINY --random-weights 1 --bench --batch 100K && cp "$ERR" "$tmp/msg.mixrun"
 same_message batch-range-same
 # --chunk: one row in report, compare and emit; a context the kernels cannot take: the plan's one refusal
-rm -f "$tmp"/msg.*
 for c in "report $EX" "compare $EX" "emit $EX -o $tmp/emit-chunk"; do
   set -- $c
   run "chunk-range-$1" 2 "$@" --chunk 0 && cp "$ERR" "$tmp/msg.$1"
 done
 same_message chunk-range-same
-rm -f "$tmp"/msg.*
 run kernels-context-report 1 report $EX --target cuda --context 2G && cp "$ERR" "$tmp/msg.report"
 run kernels-context-emit 1 emit $EX -o "$tmp/emit-2g" --context 2G && cp "$ERR" "$tmp/msg.emit" &&
   check kernels-context-emit "err_has \"^mixc emit: '$EX': a context of 2147483648 tokens is not supported by the kernels (at most 2^31 - 1)\$\"" \
