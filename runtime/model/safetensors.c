@@ -26,15 +26,6 @@ static float bits_float(uint32_t u) {
     return f;
 }
 
-uint16_t st_f32_to_bf16(float f) {
-    uint32_t u = float_bits(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);  /* quiet NaN */
-    u += 0x7fffu + ((u >> 16) & 1);                                            /* nearest even */
-    return (uint16_t)(u >> 16);
-}
-
-float st_bf16_to_f32(uint16_t h) { return bits_float((uint32_t)h << 16); }
-
 uint16_t st_f32_to_f16(float f) {
     uint32_t u = float_bits(f);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000);

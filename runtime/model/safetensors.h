@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define ST_MAX_DIMS 8
 #define ST_MAX_HEADER ((uint64_t)100 << 20)   /* the format's own limit: 100 MB of JSON */
@@ -68,9 +69,21 @@ const char *st_dtype_name(StDType t);
 /* Converts a tensor's n elements to fp32 (F32, F16 or BF16 only). */
 void st_to_f32(const StTensor *t, float *out, int64_t n);
 
-/* Rounding to the storage types (round to nearest even; NaN stays NaN) and back. */
-uint16_t st_f32_to_bf16(float f);
-float st_bf16_to_f32(uint16_t h);
+/* Rounding to the storage types (round to nearest even; NaN stays NaN) and back. The bf16 pair is
+ * inline: the emulated cuBLAS converts every operand element with it at every GEMM. */
+static inline uint16_t st_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);  /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1);                                            /* nearest even */
+    return (uint16_t)(u >> 16);
+}
+static inline float st_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 uint16_t st_f32_to_f16(float f);
 float st_f16_to_f32(uint16_t h);
 
