@@ -76,10 +76,12 @@ static const char *cxx_command(void) {
     return c && *c ? c : "c++";
 }
 
-/* The compile command for dir/kernels.cu -> out (MIXC_CXX may hold several words: not quoted). */
+/* The compile command for dir/kernels.cu -> out (MIXC_CXX may hold several words: not quoted).
+ * -Og: measured a third faster to compile than -O1 (0.73 s against 1.13 s for gemma3-27b at test size)
+ * with the emulated run as fast, most of whose time is the emulator's own code. */
 static void compile_command(Buf *cmd, const char *dir, const char *out) {
     const char *extra = getenv("MIXC_EMU_CXXFLAGS");
-    buf_printf(cmd, "%s -std=c++17 -O1 -fPIC -shared -w -DMIXC_EMU %s %s -include ", cxx_command(),
+    buf_printf(cmd, "%s -std=c++17 -Og -fPIC -shared -w -DMIXC_EMU %s %s -include ", cxx_command(),
                MIXC_EMU_BUILD_FLAGS, extra ? extra : "");
     Buf p = {0};
     buf_printf(&p, "%s/mixc_emu.h", dir);
