@@ -123,6 +123,17 @@ static void mask_part(char *s, size_t n, const LayerInfo *li) {
 }
 
 /* Adds v unless a kernel of that name exists; returns its index. */
+/* A variant's name spells its parameters: cut short, it could be another variant's. */
+static void name_variant(KernelVariant *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void name_variant(KernelVariant *v, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(v->name, sizeof v->name, fmt, ap);
+    va_end(ap);
+    if (len < 0 || (size_t)len >= sizeof v->name)
+        fatal("kernel name '%s...' is longer than %zu characters", v->name, sizeof v->name - 1);
+}
+
 static int add_variant(Codegen *cg, const KernelVariant *v) {
     for (int i = 0; i < cg->nkernels; i++)
         if (strcmp(cg->kernel[i].name, v->name) == 0) return i;
@@ -161,7 +172,7 @@ static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const
     char page[32];
     page_suffix(page, sizeof page, v.page);
     v.tc = kind == KV_ATTN_DECODE && decode_tc(m, g);
-    snprintf(v.name, sizeof v.name, "attn_%s_hd%lld_g%lld_%s_cap%lld%s_%s%s%s%s",
+    name_variant(&v, "attn_%s_hd%lld_g%lld_%s_cap%lld%s_%s%s%s%s",
              kind == KV_ATTN_PREFILL ? "prefill" : "decode", (long long)hd, (long long)g, w,
              (long long)v.capacity, cap, dtype_name(m->dtype), kv_suffix(m), v.tc ? "_tc" : "", page);
     if (kind == KV_ATTN_PREFILL) {
@@ -180,7 +191,7 @@ static KernelVariant attention_variant(const Layout *l, const Codegen *cg, const
 
 static KernelVariant reduce_variant(const ModelHeader *m) {
     KernelVariant v = {.kind = KV_ATTN_DECODE_REDUCE, .head_dim = m->head_dim, .block = (int)m->head_dim};
-    snprintf(v.name, sizeof v.name, "attn_decode_reduce_hd%lld_%s", (long long)m->head_dim,
+    name_variant(&v, "attn_decode_reduce_hd%lld_%s", (long long)m->head_dim,
              dtype_name(m->dtype));
     set_grid(&v, grid_const(m->heads), grid_of(GRID_BATCH), grid_const(1));
     return v;
@@ -196,11 +207,11 @@ static KernelVariant rope_variant(const Layout *l, const Codegen *cg, const Laye
     char page[32];
     page_suffix(page, sizeof page, v.page);
     if (owner)
-        snprintf(v.name, sizeof v.name, "rope_append_hd%lld_h%lld_kv%lld_cap%lld_%s%s%s",
+        name_variant(&v, "rope_append_hd%lld_h%lld_kv%lld_cap%lld_%s%s%s",
                  (long long)m->head_dim, (long long)m->heads, (long long)m->kv_heads,
                  (long long)v.capacity, dtype_name(m->dtype), kv_suffix(m), page);
     else
-        snprintf(v.name, sizeof v.name, "rope_q_hd%lld_h%lld_%s", (long long)m->head_dim,
+        name_variant(&v, "rope_q_hd%lld_h%lld_%s", (long long)m->head_dim,
                  (long long)m->heads, dtype_name(m->dtype));
     set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
     return v;
@@ -224,7 +235,7 @@ static void layer_variants(const Layout *l, Codegen *cg, int i) {
 /* x[r][:] += bias over rows of `width` elements (q's, or k's and v's). */
 static int bias_variant(Codegen *cg, int64_t width, const char *width_name, const char *dt) {
     KernelVariant v = {.kind = KV_BIAS_ADD, .block = MIXC_SMALL_THREADS, .width = width};
-    snprintf(v.name, sizeof v.name, "bias_add_w%lld_%s", (long long)width, dt);
+    name_variant(&v, "bias_add_w%lld_%s", (long long)width, dt);
     set_grid(&v, (GridRule){GRID_TOKENS, width, width_name, MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
     return add_variant(cg, &v);
 }
@@ -239,7 +250,7 @@ static int head_norm_variant(const ModelHeader *m, Codegen *cg, char which, int6
     char rows[64] = "";
     if (which == 'k') snprintf(rows, sizeof rows, "_kv%lld", (long long)heads);
     if (row) snprintf(rows + strlen(rows), sizeof rows - strlen(rows), "_row%lld", (long long)row);   /* in qkv */
-    snprintf(v.name, sizeof v.name, "head_%s_%c_hd%lld%s%s_%s", m->qk_l2_norm ? "l2norm" : "norm", which,
+    name_variant(&v, "head_%s_%c_hd%lld%s%s_%s", m->qk_l2_norm ? "l2norm" : "norm", which,
              (long long)m->head_dim, rows, m->norm == NORM_RMS_PLUS_ONE && !m->qk_l2_norm ? "_p1" : "", dtype_name(m->dtype));
     set_grid(&v, (GridRule){GRID_TOKENS, heads, heads_name, 1}, grid_const(1), grid_const(1));
     return add_variant(cg, &v);
@@ -252,17 +263,17 @@ static int head_norm_variant(const ModelHeader *m, Codegen *cg, char which, int6
 static void residual_variants(const ModelHeader *m, Codegen *cg) {
     const char *dt = dtype_name(m->dtype), *p1 = m->norm == NORM_RMS_PLUS_ONE ? "_p1" : "";
     KernelVariant v = {.kind = KV_RMSNORM, .block = MIXC_SMALL_THREADS};
-    snprintf(v.name, sizeof v.name, "rmsnorm_h%lld%s_%s", (long long)m->hidden, p1, dt);
+    name_variant(&v, "rmsnorm_h%lld%s_%s", (long long)m->hidden, p1, dt);
     set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
     cg->rmsnorm = add_variant(cg, &v);
     v = (KernelVariant){.kind = KV_ADD_RMSNORM, .block = MIXC_SMALL_THREADS};
-    snprintf(v.name, sizeof v.name, "add_rmsnorm_h%lld%s_%s", (long long)m->hidden, p1, dt);
+    name_variant(&v, "add_rmsnorm_h%lld%s_%s", (long long)m->hidden, p1, dt);
     set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
     cg->add_rmsnorm = add_variant(cg, &v);
     cg->residual_add = -1;
     if (!m->experts || !m->shared_expert_ffn) return;
     v = (KernelVariant){.kind = KV_RESIDUAL_ADD, .block = MIXC_SMALL_THREADS};
-    snprintf(v.name, sizeof v.name, "residual_add_%s", dt);
+    name_variant(&v, "residual_add_%s", dt);
     set_grid(&v, (GridRule){GRID_TOKENS, m->hidden, "hidden", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
     cg->residual_add = add_variant(cg, &v);
 }
@@ -290,7 +301,7 @@ static void model_variants(const Layout *l, Codegen *cg) {
     cg->silu_mul = -1;   /* the dense MLP's gated activation (with experts: moe_variants, on moe_step's dense layers) */
     if (!m->experts) {   /* over the fused gate_up rows: gate, then up */
         v = (KernelVariant){.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS, .width = m->ffn};
-        snprintf(v.name, sizeof v.name, "%s_mul_f%lld_%s", activation_name(m->activation), (long long)m->ffn, dt);
+        name_variant(&v, "%s_mul_f%lld_%s", activation_name(m->activation), (long long)m->ffn, dt);
         set_grid(&v, (GridRule){GRID_TOKENS, m->ffn, "ffn", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
         cg->silu_mul = add_variant(cg, &v);
     }
@@ -308,13 +319,13 @@ static void model_variants(const Layout *l, Codegen *cg) {
     cg->bias_o = m->o_bias ? bias_variant(cg, m->hidden, "hidden", dt) : -1;
 
     v = (KernelVariant){.kind = KV_EMBED, .block = MIXC_SMALL_THREADS};
-    snprintf(v.name, sizeof v.name, "embed_h%lld_v%lld_%s", (long long)m->hidden,
+    name_variant(&v, "embed_h%lld_v%lld_%s", (long long)m->hidden,
              (long long)m->vocab, dt);
     set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
     cg->embed = add_variant(cg, &v);
 
     v = (KernelVariant){.kind = KV_ARGMAX, .block = MIXC_ARGMAX_THREADS};   /* one row of logits per block */
-    snprintf(v.name, sizeof v.name, "argmax_v%lld", (long long)m->vocab);
+    name_variant(&v, "argmax_v%lld", (long long)m->vocab);
     if (m->logit_softcap) softcap_suffix(v.name + strlen(v.name), sizeof v.name - strlen(v.name), m->logit_softcap);
     set_grid(&v, grid_of(GRID_TOKENS), grid_const(1), grid_const(1));
     cg->argmax = add_variant(cg, &v);
@@ -326,7 +337,7 @@ static void model_variants(const Layout *l, Codegen *cg) {
 static int act_variant(const ModelHeader *m, Codegen *cg, const char *prefix, int64_t width, const char *width_name,
                        bool fused) {
     KernelVariant v = {.kind = KV_SILU_MUL, .block = MIXC_SMALL_THREADS, .width = fused ? width : 0};
-    snprintf(v.name, sizeof v.name, "%s_%s_mul_%s", prefix, activation_name(m->activation), dtype_name(m->dtype));
+    name_variant(&v, "%s_%s_mul_%s", prefix, activation_name(m->activation), dtype_name(m->dtype));
     set_grid(&v, (GridRule){GRID_TOKENS, width, width_name, MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
     return add_variant(cg, &v);
 }
@@ -336,7 +347,7 @@ static int moe_gemm_variant(const ModelHeader *m, Codegen *cg, bool down) {
     KernelVariant v = {.kind = KV_MOE_GEMM, .block = MOE_GEMM_THREADS, .moe_in = down ? m->ffn : m->hidden,
                        .moe_out = down ? m->hidden : m->ffn, .moe_down = down};
     bool scale = !down && m->router == ROUTER_SIGMOID_INPUT;
-    snprintf(v.name, sizeof v.name, "moe_%s_in%lld_out%lld_e%lld_k%lld%s_%s", down ? "down" : "gate_up",
+    name_variant(&v, "moe_%s_in%lld_out%lld_e%lld_k%lld%s_%s", down ? "down" : "gate_up",
              (long long)v.moe_in, (long long)v.moe_out, (long long)m->experts, (long long)m->experts_per_token,
              scale ? "_scaled" : "", dtype_name(m->dtype));
     set_grid(&v, (GridRule){GRID_TOKENS, m->experts_per_token, "experts_per_token", 1},
@@ -354,12 +365,12 @@ static void moe_variants(const Layout *l, Codegen *cg) {
     KernelVariant v;
     if (m->moe_bias) {
         v = (KernelVariant){.kind = KV_ROUTER_BIAS_ADD, .block = MIXC_SMALL_THREADS, .width = E};
-        snprintf(v.name, sizeof v.name, "router_bias_add_e%lld_%s", E, dt);
+        name_variant(&v, "router_bias_add_e%lld_%s", E, dt);
         set_grid(&v, (GridRule){GRID_TOKENS, E, "experts", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
         cg->router_bias = add_variant(cg, &v);
     }
     v = (KernelVariant){.kind = KV_MOE_ROUTE, .block = MOE_ROUTE_THREADS};
-    snprintf(v.name, sizeof v.name, "moe_route_%s_e%lld_k%lld", router_kind_name(m->router), E, K);
+    name_variant(&v, "moe_route_%s_e%lld_k%lld", router_kind_name(m->router), E, K);
     set_grid(&v, (GridRule){GRID_TOKENS, 1, NULL, MOE_ROUTE_THREADS}, grid_const(1), grid_const(1));
     cg->moe_route = add_variant(cg, &v);
     cg->moe_gate_up = moe_gemm_variant(m, cg, false);
@@ -377,7 +388,7 @@ static void moe_variants(const Layout *l, Codegen *cg) {
     }
     bool sig = m->router == ROUTER_SIGMOID_INPUT;
     v = (KernelVariant){.kind = KV_MOE_COMBINE, .block = MIXC_SMALL_THREADS};
-    snprintf(v.name, sizeof v.name, "moe_combine_h%lld_k%lld%s_%s", (long long)m->hidden, K, sig ? "_unweighted" : "", dt);
+    name_variant(&v, "moe_combine_h%lld_k%lld%s_%s", (long long)m->hidden, K, sig ? "_unweighted" : "", dt);
     set_grid(&v, (GridRule){GRID_TOKENS, m->hidden, "hidden", MIXC_SMALL_THREADS}, grid_const(1), grid_const(1));
     cg->moe_combine = add_variant(cg, &v);
 }
