@@ -9,6 +9,8 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+# One NVRTC cache for both passes (tests/toolkit.sh): the sanitizer pass compiles no kernel again.
+export MIXC_TEST_JIT_CACHE=${MIXC_TEST_JIT_CACHE:-$BUILD/tests/cuda/jit-cache}
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
@@ -110,7 +112,7 @@ fi
 if [ -n "$fuzz_pid" ]; then
   echo "== fuzz"
   out="$log/fuzz.out"
-  wait "$fuzz_pid"
+  wait "$fuzz_pid" 2>/dev/null   # (the sanitizer pass's `wait -n` may have reaped it: its status is in fuzz.rc)
   rc=$(cat "$log/fuzz.rc" 2>/dev/null || echo 1)
   grep -E '^(PASS|FAIL)' "$out" | sed 's/^/  /'
   p=$(grep -c '^PASS' "$out"); f=$(grep -c '^FAIL' "$out")

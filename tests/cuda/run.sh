@@ -25,8 +25,8 @@ FAKE=$BUILD/tests/cuda/fake
 CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-# NVRTC output is reused between runs of this build.
-export MIXC_CACHE_DIR=${MIXC_CACHE_DIR:-$BUILD/tests/cuda/jit-cache}
+# NVRTC output is reused between runs (tests/toolkit.sh).
+export MIXC_CACHE_DIR=${MIXC_CACHE_DIR:-$TEST_JIT_CACHE}
 mkdir -p "$MIXC_CACHE_DIR"
 fails=0
 pass() { echo "PASS $1"; }

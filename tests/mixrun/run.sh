@@ -365,8 +365,10 @@ run "emu hd16" 1 --layout $TINY --random-weights 3 --tokens 1,2 --backend emu &&
 # context 128): the emu backend's kernels and caches are planned for the model's context, the cpu
 # backend's caches for the run's 50 tokens.
 TP=$(seq -s, 1 40)
+TE_SO=()   # the cache entry of these kernels (the only one then), damaged at the end of this suite
 if MIXC_EMU_VERBOSE=1 run "emu cold" 0 "${TE[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend emu --dump-logits "$T/e1.npy"; then
-  grep -q "emu: compiled the kernels in" "$T/err" && ls "$MIXC_CACHE_DIR"/emu-*.so >/dev/null 2>&1 &&
+  TE_SO=("$MIXC_CACHE_DIR"/emu-*.so)
+  grep -q "emu: compiled the kernels in" "$T/err" && [ ${#TE_SO[@]} = 1 ] && [ -f "${TE_SO[0]}" ] &&
     pass "emu: kernels compiled at start-up into the cache" || fail "emu: kernels compiled at start-up into the cache" "$(head -c 600 "$T/err")"
   etok=$(cat "$T/out")
   if MIXC_EMU_VERBOSE=1 run "emu warm" 0 "${TE[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend emu --dump-logits "$T/e2.npy"; then
@@ -449,7 +451,7 @@ PAGED=()   # mem_check's report options beyond SETS: the paging the run was give
 mem_check() {
   local be=$1; shift
   if [ "$be" = cuda ]; then
-    MIXC_CACHE_DIR=$BUILD/tests/cuda/jit-cache FAKE_CUDA=full LD_LIBRARY_PATH=$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+    MIXC_CACHE_DIR=$TEST_JIT_CACHE FAKE_CUDA=full LD_LIBRARY_PATH=$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
       "$RUN" "$@" --bench --json --backend "$be" >"$T/bench.json" 2>"$T/err"
   else "$RUN" "$@" --bench --json --backend "$be" >"$T/bench.json" 2>"$T/err"; fi || { echo "mixrun: $(head -c 300 "$T/err")" >"$T/why"; return 1; }
   local ctx batch
@@ -852,7 +854,7 @@ if MIXC_CACHE_DIR=$T/c2 MIXC_EMU_CXXFLAGS="-DMIXC_EMU_BROKEN=1 -include $T/nonex
   grep -q "compiler log:" "$T/err" && grep -q "nonexistent.h" "$T/err" && grep -q "emulator: the compiler failed (its log is above): \`c++ " "$T/err" && [ -z "$(ls -A "$T/c2")" ] &&
     pass "emu: a failed compile shows the command and its log, exit 1, nothing cached" || fail "emu: a failed compile" "$(head -c 800 "$T/err")"
 fi
-for so in "$MIXC_CACHE_DIR"/emu-*.so; do echo "not a shared object" >"$so"; done
+for so in "${TE_SO[@]}"; do echo "not a shared object" >"$so"; done
 if MIXC_EMU_VERBOSE=1 run "damaged" 0 "${TE[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend emu --dump-logits "$T/e4.npy"; then
   grep -q "warning: .*recompiling" "$T/err" && cmp -s "$T/e1.npy" "$T/e4.npy" && pass "emu: a damaged cache entry is recompiled" ||
     fail "emu: a damaged cache entry is recompiled" "$(head -c 600 "$T/err")"
@@ -860,7 +862,7 @@ fi
 # A whole ELF file damaged in place would load and crash (SIGBUS, SIGILL): the checksum beside each
 # entry catches it before dlopen; the entry is rebuilt once and the next run takes it quietly.
 damage_so() {   # $1: truncate | scramble
-  for so in "$MIXC_CACHE_DIR"/emu-*.so; do
+  for so in "${TE_SO[@]}"; do
     python3 - "$so" "$1" <<'PY'
 import os, sys
 path, how = sys.argv[1], sys.argv[2]

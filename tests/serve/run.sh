@@ -163,7 +163,7 @@ if ! have_toolkit; then
 elif [ "$ASAN" = 1 ]; then
   echo "SKIP serve on emu and cuda: the emulator is ~10x slower under the sanitizers (the normal pass runs it)"
 else
-  export MIXC_CACHE_DIR=${MIXC_CACHE_DIR:-$BUILD/tests/cuda/jit-cache}
+  export MIXC_CACHE_DIR=${MIXC_CACHE_DIR:-$TEST_JIT_CACHE}
   mkdir -p "$MIXC_CACHE_DIR"
   head -n 4 "$T/mixed.jsonl" >"$T/four.jsonl"
   if run "emu: served" 0 "${TS[@]}" --requests "$T/four.jsonl" --max-seqs 3 --step-tokens 7 --json --backend emu --trace; then
