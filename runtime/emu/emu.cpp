@@ -23,12 +23,17 @@
  * Race check (-DMIXC_EMU_TSAN, kernels compiled with -fsanitize=thread; docs/emulator.md). Every
  * emulated thread is a ThreadSanitizer fiber, and every switch is announced with no_sync so that
  * the scheduler's strict alternation implies no ordering. Ordering is then declared exactly where
- * CUDA gives it: each thread releases its own "arrive" sync object when it reaches a barrier or
+ * CUDA gives it: each thread releases an "arrive" sync object when it reaches a barrier or
  * collective (or exits); whoever completes it (the scheduler for __syncthreads and block end, the
- * last lane for a warp collective) acquires the arrive objects of all participants and releases
- * their "wake" objects; each participant acquires its wake object when it resumes. Per-thread
- * objects (not one per barrier) keep a thread that runs ahead into the next barrier, or lanes in
- * two disjoint collectives of one warp, from lending each other a false ordering. This file itself
+ * last lane for a warp collective) acquires the participants' arrive objects and releases their
+ * "wake" objects; each participant acquires its wake object when it resumes. An event of the whole
+ * block (barrier, block start and end) uses one pair of objects for all its threads, and a
+ * collective of a whole warp one pair for its lanes: such an event completes only when every
+ * participant has arrived, so after every one has resumed from the one before, and none of its
+ * objects can mix two events (a thread that runs ahead into the next barrier releases only into the
+ * arrive object, read when that barrier completes). A collective of part of a warp uses its lanes'
+ * own objects: two disjoint ones of one warp must not lend each other an ordering. One pair instead
+ * of one a thread halves the vector-clock joins, most of the race check's time. This file itself
  * is compiled WITHOUT -fsanitize=thread: its bookkeeping (fiber states, lane inputs written by the
  * completing lane) is the synchronization being modelled, not something to check; the accesses it
  * makes for a kernel (ldmatrix rows, cp.async) are announced by mixc_emu.h in the kernel's code.
@@ -160,6 +165,11 @@ struct AsyncCopy {
     unsigned group;          /* the thread's commit count when it was issued */
 };
 
+/* Race check: a pair of sync objects (their addresses only; never read or written), see the top. */
+struct SyncPair {
+    char arrive = 0, wake = 0;
+};
+
 struct Fiber {
     void *sp = nullptr;
     char *map = nullptr;      /* mmap'ed region: guard page + stack */
@@ -178,8 +188,7 @@ struct Fiber {
     uint64_t result = 0;
     void *asan_fake = nullptr;
     void *tsan_fiber = nullptr; /* race check: this thread's ThreadSanitizer context */
-    char tsan_arrive = 0;       /* race check: sync object addresses (never read or written) */
-    char tsan_wake = 0;
+    SyncPair tsan;              /* race check: its own, for collectives of part of a warp */
     std::vector<AsyncCopy> async; /* cp.async copies in flight, in issue order */
     unsigned async_commits = 0;   /* cp_async_commit calls: the group the next copy joins */
 };
@@ -187,6 +196,7 @@ struct Fiber {
 struct Warp {
     unsigned arrived; /* lanes waiting at a collective */
     unsigned present; /* lanes that exist (a block's last warp may be partial) */
+    SyncPair tsan;    /* race check: collectives of the whole warp */
 };
 
 struct Engine {
@@ -206,6 +216,7 @@ struct Engine {
     const void *main_bottom = nullptr; /* the scheduler's stack, for ASan */
     size_t main_size = 0;
     void *tsan_sched = nullptr;        /* the launching thread's TSan context */
+    SyncPair tsan_block;               /* barriers, block start and end */
     MixcEmuStats stats{};
 
     ~Engine() { release_stacks(); }
@@ -272,19 +283,25 @@ std::string block_name() {
  * Empty without MIXC_EMU_TSAN (see the comment at the top). tsan_arrive and tsan_resume run in the
  * thread that arrives or resumes; tsan_complete in whoever completes the barrier or collective. */
 #if MIXC_EMU_TSAN
-inline void tsan_arrive(Fiber *f) { __tsan_release(&f->tsan_arrive); }
-inline void tsan_resume(Fiber *f) { __tsan_acquire(&f->tsan_wake); }
-/* The participants' work before the barrier happens before everyone's work after it. */
-void tsan_complete(Fiber *fibers, unsigned n, unsigned mask) {
-    for (unsigned i = 0; i < n; i++)
-        if (mask >> (i % 32) & 1) __tsan_acquire(&fibers[i].tsan_arrive);
-    for (unsigned i = 0; i < n; i++)
-        if (mask >> (i % 32) & 1) __tsan_release(&fibers[i].tsan_wake);
+inline void tsan_arrive(SyncPair &s) { __tsan_release(&s.arrive); }
+inline void tsan_resume(SyncPair &s) { __tsan_acquire(&s.wake); }
+/* The participants' work before the event happens before everyone's work after it. */
+inline void tsan_complete(SyncPair &s) {
+    __tsan_acquire(&s.arrive);
+    __tsan_release(&s.wake);
+}
+/* The same for the lanes of mask in a warp, each with its own pair. */
+void tsan_complete_lanes(Fiber *lanes, unsigned mask) {
+    for (unsigned l = 0; l < 32; l++)
+        if (mask >> l & 1) __tsan_acquire(&lanes[l].tsan.arrive);
+    for (unsigned l = 0; l < 32; l++)
+        if (mask >> l & 1) __tsan_release(&lanes[l].tsan.wake);
 }
 #else
-inline void tsan_arrive(Fiber *) {}
-inline void tsan_resume(Fiber *) {}
-inline void tsan_complete(Fiber *, unsigned, unsigned) {}
+inline void tsan_arrive(SyncPair &) {}
+inline void tsan_resume(SyncPair &) {}
+inline void tsan_complete(SyncPair &) {}
+inline void tsan_complete_lanes(Fiber *, unsigned) {}
 #endif
 
 /* ------------------------------------------------------------------ switching */
@@ -365,9 +382,9 @@ void switch_away(bool final) {
 
 void fiber_main(Fiber *f) {
     resumed(nullptr);
-    tsan_resume(f); /* the block start: the host's writes before the launch */
+    tsan_resume(E.tsan_block); /* the block start: the host's writes before the launch */
     E.entry(E.params);
-    tsan_arrive(f); /* the block end: read by the next block and the host */
+    tsan_arrive(E.tsan_block); /* the block end: read by the next block and the host */
     f->st = St::Done;
     switch_away(true);
     abort(); /* a finished fiber is never resumed */
@@ -535,7 +552,7 @@ void prepare_block(unsigned n, dim3 block) {
     }
     for (unsigned w = 0; w < E.warps.size(); w++) {
         unsigned lanes = n - w * 32 >= 32 ? 32 : n - w * 32;
-        E.warps[w] = Warp{0, lanes == 32 ? FULL : (1u << lanes) - 1};
+        E.warps[w] = Warp{0, lanes == 32 ? FULL : (1u << lanes) - 1, {}};
     }
 }
 
@@ -561,9 +578,9 @@ void syncthreads(const char *file, int line) {
     f->name = "__syncthreads";
     f->file = file;
     f->line = line;
-    tsan_arrive(f);
+    tsan_arrive(E.tsan_block);
     switch_away(false);
-    tsan_resume(f);
+    tsan_resume(E.tsan_block);
 }
 
 void syncwarp(unsigned mask, const char *file, int line) {
@@ -680,7 +697,7 @@ int mixc_emu_launch(void (*entry)(const void *), const void *params, dim3 grid, 
         if (!ensure_stack(E.fibers[i], stack))
             return finish(3, format("cannot allocate %u fiber stacks of %zu bytes: %s", n, stack,
                                     strerror(errno)), err, errlen);
-    E.warps.assign((n + 31) / 32, Warp{0, 0});
+    E.warps.assign((n + 31) / 32, Warp{0, 0, {}});
 
     /* exactly the requested size, so that AddressSanitizer sees overruns past its end */
     void *smem = nullptr;
@@ -708,9 +725,9 @@ int mixc_emu_launch(void (*entry)(const void *), const void *params, dim3 grid, 
                 mixc_emu_bv.bid = make_uint3(x, y, z);
                 if (smem) memset(smem, 0xff, dynamic_smem_bytes); /* unwritten reads give NaN */
                 prepare_block(n, block);
-                tsan_complete(E.fibers.data(), n, FULL); /* host and earlier blocks before this one */
+                tsan_complete(E.tsan_block); /* host and earlier blocks before this one */
                 ok = run_block(n, reverse);
-                tsan_complete(E.fibers.data(), n, FULL); /* this block before the host and later ones */
+                tsan_complete(E.tsan_block); /* this block before the host and later ones */
                 E.stats.blocks++;
                 E.stats.threads += n;
                 if (!ok)
