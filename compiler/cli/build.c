@@ -314,7 +314,7 @@ int cmd_build(int argc, char **argv) {
         a.input = files.v[0];
         char *text = NULL;
         size_t len = 0;
-        LoadOptions load = {.sets = a.sets.v, .nsets = a.sets.n, .text = &text, .len = &len};
+        LoadOptions load = {.prog = "mixc build", .sets = a.sets.v, .nsets = a.sets.n, .text = &text, .len = &len};
         Layout l;
         rc = load_layout_file(a.input, &load, &l, stderr);
         if (rc == 0) {

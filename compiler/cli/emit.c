@@ -101,7 +101,7 @@ int cmd_emit(int argc, char **argv) {
     int rc = parse_emit_args(argc, argv, &a, &files);
     if (rc == OPT_GO) {
         Layout l;
-        LoadOptions load = {.sets = a.sets.v, .nsets = a.sets.n};
+        LoadOptions load = {.prog = "mixc emit", .sets = a.sets.v, .nsets = a.sets.n};
         rc = load_layout_file(a.input, &load, &l, stderr);
         if (rc == 0) rc = emit_layout(&a, &l);
     }

@@ -28,6 +28,7 @@ typedef struct {
     int64_t pp;             /* with target: its pipeline stages (0: one) */
     int format;             /* 0 text, 1 json */
     bool json, quiet;
+    StringList sets;
 } CheckOptions;
 
 static const OptSpec check_options[] = {
@@ -44,6 +45,7 @@ static const OptSpec check_options[] = {
                 "its owner's window; with --pp, sharing groups stay in one pipeline stage;\n"
                 "yarn's table covers the context)"),
     OPT_PP(CheckOptions, pp, "with --target: the pipeline stages"),
+    OPT_SETS(CheckOptions, sets, "override a header field before checking, as mixrun --set (window=N too)"),
 };
 
 static const OptCommand check_command = {
@@ -94,9 +96,10 @@ int cmd_check(int argc, char **argv) {
     if (rc == OPT_GO) {
         Arena arena = {0};
         Ast ast;
-        LoadOptions load = {.arena = &arena, .ast = &ast};
+        LoadOptions load = {.prog = "mixc check", .sets = o.sets.v, .nsets = o.sets.n};
+        if (is_dump(&o, "ast")) load.arena = &arena, load.ast = &ast;   /* the tree after the overrides */
         Layout l;
-        rc = load_layout_file(files.v[0], is_dump(&o, "ast") ? &load : NULL, &l, stderr);
+        rc = load_layout_file(files.v[0], &load, &l, stderr);
         if (is_dump(&o, "ast") && rc != 2) dump_ast(&ast, stdout);
         arena_free(&arena);
         char why[128];

@@ -57,32 +57,33 @@ static void set_all_sizes(Ast *ast, AttnSyntax syntax, int64_t w) {
     }
 }
 
-/* Applies one override to the AST: the field's value is replaced (or the field added). false with
- * a message in err when the override itself is malformed. */
-static bool apply_set(Arena *a, Ast *ast, const char *set, char *err, size_t errlen) {
+/* Applies one override to the AST: the field's value is replaced (or the field added). Returns 0;
+ * 2 when the override itself is malformed (a message in err, a usage error); 1 when a window or
+ * chunk size is not one (reported through d, as the header checks report a field's bad value). */
+static int apply_set(Arena *a, Ast *ast, const char *set, Diag *d, char *err, size_t errlen) {
     const char *eq = strchr(set, '=');
     if (!eq || eq == set || !eq[1]) {
         snprintf(err, errlen, "--set needs key=value, not '%s'", set);
-        return false;
+        return 2;
     }
     char *key = arena_strndup(a, set, (size_t)(eq - set));
     AstValue v;
     if (!parse_set_value(a, eq + 1, &v)) {
         snprintf(err, errlen, "--set: cannot read the value in '%s'", set);
-        return false;
+        return 2;
     }
     if (strcmp(key, "window") == 0 || strcmp(key, "chunked") == 0) {
-        if (v.kind != AV_INT || v.i < 1) {
-            snprintf(err, errlen, "--set %s needs an integer >= 1, not '%s'", key, eq + 1);
-            return false;
-        }
+        const SrcLoc none = {0};   /* an override has no place in the file: the message names the file */
+        if (v.kind != AV_INT) diag_at(d, DIAG_ERROR, none, "'%s' must be an integer", key);
+        else if (v.i < 1) diag_at(d, DIAG_ERROR, none, "'%s' must be at least 1, not %lld", key, (long long)v.i);
+        if (v.kind != AV_INT || v.i < 1) return 1;
         set_all_sizes(ast, strcmp(key, "window") == 0 ? ATTN_WINDOW : ATTN_CHUNKED, v.i);
-        return true;
+        return 0;
     }
     for (AstField *f = ast->fields; f; f = f->next) {
         if (strcmp(f->key, key) == 0) {
             f->value = v;   /* no location: messages then name the file only */
-            return true;
+            return 0;
         }
     }
     AstField *f = arena_alloc(a, sizeof *f);
@@ -91,7 +92,7 @@ static bool apply_set(Arena *a, Ast *ast, const char *set, char *err, size_t err
     AstField **tail = &ast->fields;
     while (*tail) tail = &(*tail)->next;
     *tail = f;
-    return true;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ the loader */
@@ -113,10 +114,8 @@ int load_layout_text(const char *name, const char *text, size_t len, const LoadO
     int rc = 0;
     char err[256];
     for (int i = 0; opt && i < opt->nsets && rc == 0; i++) {
-        if (!apply_set(arena, &ast, opt->sets[i], err, sizeof err)) {
-            fprintf(diag_out, "%s: %s\n", prog_name(opt), err);
-            rc = 2;
-        }
+        rc = apply_set(arena, &ast, opt->sets[i], &diag, err, sizeof err);
+        if (rc == 2) fprintf(diag_out, "%s: %s\n", prog_name(opt), err);
     }
     if (opt && opt->arena && opt->ast) *opt->ast = ast;
     /* Check even a partial AST, so one run reports the syntax errors and the others. */

@@ -277,7 +277,7 @@ int cmd_export(int argc, char **argv) {
         return rc;
     }
     Layout l;
-    LoadOptions load = {.sets = a.sets.v, .nsets = a.sets.n};
+    LoadOptions load = {.prog = "mixc export", .sets = a.sets.v, .nsets = a.sets.n};
     rc = load_layout_file(files.v[0], &load, &l, stderr);
     char why[128];
     if (!rc && a.pp && !pipeline_stages_fit(&l, a.pp, why, sizeof why)) {

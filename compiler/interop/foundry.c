@@ -363,7 +363,7 @@ static void read_layers(FoundryReader *r, json_t *model, int64_t window, int n, 
 int import_foundry_file(const char *path, const char *name, Layout *out, FILE *err) {
     size_t len;
     char *text = read_file(path, &len), msg[400];
-    if (!text) return fprintf(err, "mixc: cannot read '%s': %s\n", path, strerror(errno)), 2;
+    if (!text) return fprintf(err, "mixc import: cannot read '%s': %s\n", path, strerror(errno)), 2;
     json_t *lines = NULL, *root = yaml_subset_read(path, text, &lines, msg, sizeof msg);
     free(text);
     if (!root) return fprintf(err, "mixc: %s\n", msg), 1;

@@ -750,7 +750,7 @@ static json_t *load_json(const char *path, FILE *err, int *rc) {
     size_t len;
     char *text = read_file(path, &len);
     if (!text) {
-        fprintf(err, "mixc: cannot read '%s': %s\n", path, strerror(errno));
+        fprintf(err, "mixc import: cannot read '%s': %s\n", path, strerror(errno));
         *rc = 2;
         return NULL;
     }

@@ -267,7 +267,9 @@ static int report_parallel(const Options *o, Report *r) {
 static int report_load(const char *path, const Options *o, Report *r) {
     memset(r, 0, sizeof *r);
     r->path = path;
-    LoadOptions load = {.sets = o->sets.v, .nsets = o->sets.n};
+    char prog[32];
+    snprintf(prog, sizeof prog, "mixc %s", o->cmd);
+    LoadOptions load = {.prog = prog, .sets = o->sets.v, .nsets = o->sets.n};
     return load_layout_file(path, &load, &r->l, stderr);
 }
 

@@ -72,7 +72,7 @@ run no-input-file 2 check && check no-input-file out_empty "err_has 'no input fi
 run two-files 2 check examples/ma.mix examples/swa.mix &&
   check two-files out_empty "err_has 'one file at a time'"
 run missing-file 2 check "$tmp/no-such.mix" &&
-  check missing-file out_empty "err_has \"^mixc: cannot read '$tmp/no-such.mix': No such file or directory\$\""
+  check missing-file out_empty "err_has \"^mixc check: cannot read '$tmp/no-such.mix': No such file or directory\$\""
 run directory 2 check examples && check directory out_empty "err_has \"cannot read 'examples'\""
 
 # ---- input errors: exit 1, diagnostics on stderr, nothing on stdout
@@ -125,7 +125,7 @@ for c in "${COMMANDS[@]}"; do
   [ "$cmd" = compare ] || { run "two-files-$cmd" 2 "$@" "$EX" &&
     check "two-files-$cmd" out_empty "err_has '^mixc $cmd: one file at a time'"; }
   run "unreadable-$cmd" 2 "$cmd" "$tmp/no-such-file" "${@:3}" &&
-    check "unreadable-$cmd" out_empty "err_has \"^mixc: cannot read '$tmp/no-such-file'\""
+    check "unreadable-$cmd" out_empty "err_has \"^mixc $cmd: cannot read '$tmp/no-such-file'\""
 done
 PROG=$MIXRUN run help-mixrun 0 --help && check help-mixrun "out_has '^usage: mixrun'" err_empty
 PROG=$MIXRUN run unknown-option-mixrun 2 --layout $TINY --random-weights 1 --tokens 1 --frobnicate &&
@@ -186,7 +186,7 @@ run equals-export 0 export --output="$tmp/x.json" $EX && check equals-export "te
 run equals-import 0 import --name=given tests/import/configs/mistral-7b.json &&
   check equals-import "out_has '^model \"given\"'"
 run equals-emit 0 emit $EX --output="$tmp/emit-eq" --arch=sm_80 && check equals-emit "test -s $tmp/emit-eq/kernels.cu"
-run equals-build 2 build $EX -o "$tmp/bin" --set=hidden && check equals-build "err_has \"^mixc: --set needs key=value, not 'hidden'\""
+run equals-build 2 build $EX -o "$tmp/bin" --set=hidden && check equals-build "err_has \"^mixc build: --set needs key=value, not 'hidden'\""
 PROG=$MIXRUN run equals-mixrun 0 --layout=$TINY --random-weights=3 --tokens=1,2 --max-new=2 &&
   check equals-mixrun "grep -Eqx '[0-9]+,[0-9]+' \$OUT"
 run double-dash 0 check -q -- $EX && check double-dash out_empty err_empty
@@ -237,6 +237,21 @@ run pool-pages-alone-report 2 report $EX --target cpu --pool-pages 7 && cp "$ERR
 PROG=$MIXRUN run pool-pages-alone-mixrun 2 --layout $TINY --random-weights 1 --tokens 1 --pool-pages 7 &&
   cp "$ERR" "$tmp/msg.mixrun" && check pool-pages-alone-mixrun "err_has '^mixrun: --pool-pages goes with --page-tokens\$'"
 same_message pool-pages-alone-same
+# A --set value that a field does not take is bad input (exit 1), for window and chunked as for the
+# header's fields, in every command that reads a layout: one message, naming the file. A malformed
+# override is a usage error (exit 2). check takes --set as the others do.
+for c in "check $TINY" "report $TINY" "compare $TINY" "export $TINY" "emit $TINY -o $tmp/emit-set" "build $TINY -o $tmp/bin-set"; do
+  set -- $c
+  run "set-window-0-$1" 1 "$@" --set window=0 && cp "$ERR" "$tmp/msg.$1" &&
+    check "set-window-0-$1" out_empty "err_has \"^$TINY: error: 'window' must be at least 1, not 0\$\""
+done
+PROG=$MIXRUN run set-window-0-mixrun 1 --layout $TINY --random-weights 1 --tokens 1 --set window=0 && cp "$ERR" "$tmp/msg.mixrun"
+same_message set-window-0-same
+run set-chunked-word 1 report $TINY --set chunked=x &&
+  check set-chunked-word out_empty "err_has \"^$TINY: error: 'chunked' must be an integer\$\""
+run set-hidden-0 1 check $TINY --set hidden=0 && check set-hidden-0 out_empty "err_has \"^$TINY: error: 'hidden' must be at least 1, not 0\$\""
+run set-malformed-check 2 check $TINY --set window && check set-malformed-check "err_has \"^mixc check: --set needs key=value, not 'window'\$\""
+run set-check 0 check $TINY --set window=3 && check set-check "out_has ' window 3 '" "! out_has ' window 8 '"
 for c in "report $EX" "compare $EX"; do
   set -- $c
   run "batch-range-$1" 2 "$@" --batch 100K && cp "$ERR" "$tmp/msg.$1"

@@ -291,7 +291,7 @@ if ! "$MIXC" export "$tmp/two.mix" --hf >"$tmp/two.json" 2>"$tmp/two.err" && [ !
    grep -qx "mixc: layer 2 is chunked 128 but an earlier layer chunked 64: an HF config has one attention_chunk_size" "$tmp/two.err"; then
   pass "export --hf refuses chunked layers of two sizes, naming the layer"
 else fail "export --hf with two chunk sizes" "$(cat "$tmp/two.err")"; fi
-expect_err $T/no-such-config.json 2 "mixc: cannot read '$T/no-such-config.json': No such file or directory"
+expect_err $T/no-such-config.json 2 "mixc import: cannot read '$T/no-such-config.json': No such file or directory"
 
 expect_warn() {  # file message-fragment [options]: exit 0 with the warning on stderr
   local f=$1 msg=$2; shift 2
