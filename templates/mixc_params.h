@@ -143,11 +143,14 @@ typedef struct MixcPagedKv {
 #else
 #define MIXC_HOST_DEVICE
 #endif
+/* A function of this header, shared by the kernels and the host. Marked unused: a layout's kernels
+ * call only some of them, and NVRTC warns of each static one left unreferenced (#177-D). */
+#define MIXC_SHARED_FN static inline MIXC_HOST_DEVICE __attribute__((unused))
 /* The first key the query at position pos sees (docs/language.md), its last being pos itself: 0 for
  * a global layer (window and chunk 0), pos - window + 1 (at least 0) for window W, and the start of
  * its chunk, floor(pos / chunk) * chunk, for chunked C. The one formula of the masks: the prefill and
  * decode kernels, and the cpu reference. */
-static inline MIXC_HOST_DEVICE long long mixc_first_key(long long pos, long long window, long long chunk) {
+MIXC_SHARED_FN long long mixc_first_key(long long pos, long long window, long long chunk) {
     if (chunk > 0) return pos / chunk * chunk;
     return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
 }
@@ -159,7 +162,7 @@ static inline MIXC_HOST_DEVICE long long mixc_first_key(long long pos, long long
  * the router (mixc_route_weigh): a softmax over the K chosen (MIXC_ROUTER_TOPK_SOFTMAX), its share of
  * the softmax over all E (MIXC_ROUTER_SOFTMAX_TOPK), or its sigmoid (MIXC_ROUTER_SIGMOID_INPUT). The
  * one definition: the route kernel (moe.cuh) and the cpu backend. */
-static inline MIXC_HOST_DEVICE void mixc_route_choose(const float *logits, float *route, long long experts, long long k) {
+MIXC_SHARED_FN void mixc_route_choose(const float *logits, float *route, long long experts, long long k) {
     for (long long j = 0; j < k; j++) {
         long long best = -1;
         for (long long e = 0; e < experts; e++) {
@@ -172,7 +175,7 @@ static inline MIXC_HOST_DEVICE void mixc_route_choose(const float *logits, float
     }
 }
 
-static inline MIXC_HOST_DEVICE void mixc_route_weigh(const float *logits, float *route, long long experts, long long k,
+MIXC_SHARED_FN void mixc_route_weigh(const float *logits, float *route, long long experts, long long k,
                                                      int router) {
     float max_all = logits[0], max_chosen = route[1], sum_all = 0.0f, sum_chosen = 0.0f;
     for (long long e = 1; e < experts; e++) max_all = fmaxf(max_all, logits[e]);
@@ -187,7 +190,7 @@ static inline MIXC_HOST_DEVICE void mixc_route_weigh(const float *logits, float 
     }
 }
 
-static inline MIXC_HOST_DEVICE void mixc_route_token(const float *logits, float *route, long long experts,
+MIXC_SHARED_FN void mixc_route_token(const float *logits, float *route, long long experts,
                                                      long long k, int router) {
     mixc_route_choose(logits, route, experts, k);
     mixc_route_weigh(logits, route, experts, k, router);
@@ -202,7 +205,7 @@ static inline MIXC_HOST_DEVICE void mixc_route_token(const float *logits, float 
  * computes it in parallel, the cpu backend and mixrun's prefill rows with this function. */
 #define MIXC_ARGMAX_NAN (-1)
 #define MIXC_ARGMAX_INF (-2)
-static inline MIXC_HOST_DEVICE int mixc_argmax(const float *x, long long n) {
+MIXC_SHARED_FN int mixc_argmax(const float *x, long long n) {
     long long best = 0;
     for (long long i = 0; i < n; i++) {
         if (x[i] != x[i]) return MIXC_ARGMAX_NAN;
@@ -215,7 +218,7 @@ static inline MIXC_HOST_DEVICE int mixc_argmax(const float *x, long long n) {
 /* Llama 4's attention temperature (nope_temperature_floor/scale, Llama4TextAttention): the factor q
  * of a NoPE layer at position pos is multiplied by, log1p(floor((pos + 1) / floor)) * scale + 1 in
  * float32; 1 without a floor. The one formula: the rope kernel and the cpu backend. */
-static inline MIXC_HOST_DEVICE float mixc_nope_temperature(long long pos, long long floor_tokens, float scale) {
+MIXC_SHARED_FN float mixc_nope_temperature(long long pos, long long floor_tokens, float scale) {
     if (floor_tokens <= 0) return 1.0f;
     const float steps = floorf(((float)pos + 1.0f) / (float)floor_tokens);
     return log1pf(steps) * scale + 1.0f;
