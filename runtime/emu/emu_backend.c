@@ -15,6 +15,7 @@
 #include "emu/emu_api.h"
 #include "emu_device.h"
 #include "jit.h"
+#include "jit_cache.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -340,31 +341,24 @@ static bool toolkit_headers_found(char *err, size_t errlen) {
     return found;
 }
 
-/* The .so for src: from the cache, or compiled (into the cache when there is one). *status: 2 when
- * it would have to be compiled and the toolkit is missing, else 1. */
-static void *compile_and_load(const Buf *src, const char *key, int *status, char *err, size_t errlen) {
-    char *path = cache_path(src);
+/* The .so for src: from the cache entry at path (NULL: no cache), or compiled (into it). *status: 2
+ * when it would have to be compiled and the toolkit is missing, else 1. */
+static void *load_or_compile(const char *path, const Buf *src, const char *key, int *status, char *err,
+                             size_t errlen) {
     const char *damage = path && access(path, F_OK) == 0 ? entry_damage(path) : NULL;
     if (damage) fprintf(stderr, "mixrun: warning: emu cache entry '%s' is damaged (%s); recompiling\n", path, damage);
     if (path && !damage && access(path, R_OK) == 0) {
         void *so = load_so(path, key, err, errlen);
         if (so && verbose()) fprintf(stderr, "mixrun: emu: kernels from the cache: %s\n", path);
-        if (so) {
-            free(path);
-            return so;
-        }
+        if (so) return so;
         fprintf(stderr, "mixrun: warning: %s; recompiling\n", err);   /* a damaged entry */
     }
     *status = 1;
     if (!toolkit_headers_found(err, errlen)) {
         *status = 2;
-        free(path);
         return NULL;
     }
-    if (path && !dir_writable(path)) {   /* a read-only cache: compile for this run only */
-        free(path);
-        path = NULL;
-    }
+    if (path && !dir_writable(path)) path = NULL;   /* a read-only cache: compile for this run only */
     Buf out = {0};
     if (path) buf_puts(&out, path);
     else buf_printf(&out, "%s/mixc-emu-%ld.so", getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
@@ -378,6 +372,16 @@ static void *compile_and_load(const Buf *src, const char *key, int *status, char
         if (!path) unlink(out.data);   /* no cache: the mapping outlives the file */
     }
     buf_free(&out);
+    return so;
+}
+
+/* The .so for src, from the cache or compiled, under the entry's lock: two runs of one layout
+ * starting together compile it once. */
+static void *compile_and_load(const Buf *src, const char *key, int *status, char *err, size_t errlen) {
+    char *path = cache_path(src);
+    int lock = path ? jit_cache_lock(path) : -1;
+    void *so = load_or_compile(path, src, key, status, err, errlen);
+    jit_cache_unlock(lock, path);
     free(path);
     return so;
 }

@@ -529,6 +529,8 @@ int jit_compile(const char *source, size_t len, const JitOptions *opt, JitResult
         buf_printf(&path, "%s/%s.%s", dir.data, out->key_hex, opt->output == JIT_CUBIN ? "cubin" : "ptx");
     }
     int rc = 0;
+    /* one build of an entry at a time */
+    int lock = root && jit_make_dirs(dir.data) ? jit_cache_lock(path.data) : -1;
     if (root && jit_cache_lookup(path.data, opt->output, key, out, log_out)) {
         out->cache_hit = true;
         print_log(log_out, out->log, opt->verbose);
@@ -541,6 +543,7 @@ int jit_compile(const char *source, size_t len, const JitOptions *opt, JitResult
             if (root) jit_cache_store(dir.data, path.data, opt->output, key, out, log_out);
         }
     }
+    jit_cache_unlock(lock, path.data);
     buf_free(&dir);
     buf_free(&path);
     free(root);

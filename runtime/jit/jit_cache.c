@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -344,6 +346,39 @@ void jit_cache_store(const char *dir, const char *path, JitOutput output, const 
         fprintf(log_out, "mixc: warning: cannot write jit cache entry '%s': %s\n", path,
                 strerror(errno));
     buf_free(&entry);
+}
+
+/* The holder removes the lock file when done, so a waiter may end up holding a file no longer in
+ * place: it then takes the one there now. */
+int jit_cache_lock(const char *path) {
+    Buf p = {0};
+    buf_printf(&p, "%s.lock", path);
+    int fd;
+    for (;;) {
+        fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) break;
+        int rc;
+        while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {}
+        struct stat held, now;
+        if (rc != 0 || fstat(fd, &held) != 0) {
+            close(fd);
+            fd = -1;
+            break;
+        }
+        if (stat(p.data, &now) == 0 && now.st_ino == held.st_ino && now.st_dev == held.st_dev) break;
+        close(fd);
+    }
+    buf_free(&p);
+    return fd;
+}
+
+void jit_cache_unlock(int lock, const char *path) {
+    if (lock < 0) return;
+    Buf p = {0};
+    buf_printf(&p, "%s.lock", path);
+    unlink(p.data);   /* before the close that releases it: nobody takes a file on its way out */
+    buf_free(&p);
+    close(lock);
 }
 
 void jit_result_free(JitResult *r) {

@@ -34,5 +34,12 @@ bool jit_cache_lookup(const char *path, JitOutput output, const uint8_t key[32],
  * reported on log_out, never fatal. */
 void jit_cache_store(const char *dir, const char *path, JitOutput output, const uint8_t key[32],
                      const JitResult *r, FILE *log_out);
+/* Takes the lock of the entry at path (the file PATH.lock beside it, there while held; the directory
+ * must exist), held while the entry is looked up and, on a miss, built and stored: another process or
+ * thread after the same entry waits for it, then finds it, instead of building it too. Returns the
+ * lock, or -1 when none can be had (the cache then works unlocked: each write is atomic anyway).
+ * jit_cache_unlock(-1, path) is a no-op. */
+int jit_cache_lock(const char *path);
+void jit_cache_unlock(int lock, const char *path);
 
 #endif

@@ -10,6 +10,7 @@
 #include "jit.h"
 #include "mixc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -481,7 +482,7 @@ static void test_concurrent_writers(void) {
     buf_printf(&dir, "%s/jit", cache);
     int files = 0;
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir.data);
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir.data);   /* no lock file either */
     FILE *p = popen(cmd, "r");
     if (p) {
         if (fscanf(p, "%d", &files) != 1) files = -1;
@@ -495,6 +496,35 @@ static void test_concurrent_writers(void) {
     jit_result_free(&final);
     remove_tree(cache);
     REPORT("concurrent writers do not corrupt the cache");
+}
+
+/* Two processes after one entry, starting together: the entry's lock lets one build it while the
+ * other waits, then finds it (without the lock both would miss and compile). */
+static void test_one_build_per_entry(void) {
+    bool ok = true;
+    char *cache = make_temp_dir();
+    JitOptions opt = {.cache_dir = cache, .options = (const char *[]){"-DONE_BUILD=1"}, .noptions = 1};
+    fflush(stdout);
+    pid_t kids[2];
+    for (int i = 0; i < 2; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            JitResult r;
+            char err[512];
+            int rc = jit_compile(smem_kernel, strlen(smem_kernel), &opt, &r, err, sizeof err);
+            _exit(rc != 0 ? 1 : r.cache_hit ? 20 : 10);
+        }
+    }
+    int built = 0, found = 0, status;
+    for (int i = 0; i < 2; i++) {
+        CHECK(kids[i] > 0 && waitpid(kids[i], &status, 0) == kids[i] && WIFEXITED(status));
+        built += WEXITSTATUS(status) == 10;
+        found += WEXITSTATUS(status) == 20;
+    }
+    CHECK(built == 1 && found == 1);
+    printf("  %d built, %d found it\n", built, found);
+    remove_tree(cache);
+    REPORT("two processes after one entry: one builds it, the other waits and finds it");
 }
 
 static void test_compile_error(void) {
@@ -515,11 +545,15 @@ static void test_compile_error(void) {
     CHECK(strstr(err, "bad.cu(3): error") != NULL);
     CHECK(strstr(err, "sm_90") != NULL);
     if (!ok) printf("  err: %s\n  printed: %s\n", err, printed);
-    /* Failures are not cached. */
+    /* Failures are not cached: no entry, nor its lock (the directory may be there, empty). */
     Buf dir = {0};
     buf_printf(&dir, "%s/jit", cache);
-    struct stat st;
-    CHECK(stat(dir.data, &st) != 0);
+    DIR *d = opendir(dir.data);
+    int files = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        files += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    if (d) closedir(d);
+    CHECK(files == 0);
     buf_free(&dir);
     free(cap.text);
     jit_result_free(&r);
@@ -763,6 +797,7 @@ int main(int argc, char **argv) {
     test_truncated_entry();
     test_corrupted_entry();
     test_concurrent_writers();
+    test_one_build_per_entry();
     test_compile_error();
     test_static_smem_over_limit();
     test_forced_spills();

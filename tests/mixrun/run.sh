@@ -375,6 +375,19 @@ if MIXC_EMU_VERBOSE=1 run "emu cold" 0 "${TE[@]}" --random-weights 3 --tokens $T
     grep -q "emu: kernels from the cache" "$T/err" && cmp -s "$T/e1.npy" "$T/e2.npy" &&
       pass "emu: second run loads the cached kernels, bit-identical logits" || fail "emu: cache hit" "$(head -c 600 "$T/err")"
   fi
+  # Two runs of one layout starting together on an empty cache: the entry's lock lets one compile the
+  # kernels while the other waits, then loads them.
+  mkdir -p "$T/c-two"
+  pids=()
+  for i in 1 2; do
+    MIXC_CACHE_DIR=$T/c-two MIXC_EMU_VERBOSE=1 "$RUN" "${TE[@]}" --random-weights 3 --tokens 1,2 --max-new 1 --backend emu \
+      >/dev/null 2>"$T/two-$i.err" & pids+=($!)
+  done
+  wait "${pids[@]}"
+  two_built=$(cat "$T/two-1.err" "$T/two-2.err" | grep -c "emu: compiled the kernels in")
+  two_found=$(cat "$T/two-1.err" "$T/two-2.err" | grep -c "emu: kernels from the cache")
+  [ "$two_built" = 1 ] && [ "$two_found" = 1 ] && pass "emu: two runs starting together compile the kernels once (the other waits for the entry)" ||
+    fail "emu: two runs starting together compile the kernels once" "$two_built compiled, $two_found loaded from the cache"
   run "emu full" 2 "${TE[@]}" --random-weights 3 --tokens $TP --max-new 10 --backend emu --full-caches &&
     expect_err "emu: --full-caches is refused, exit 2 (the caches are the kernels' rings, as on the GPU)" \
       "mixrun: --full-caches is not supported by the emu backend"
