@@ -94,12 +94,15 @@ $(LIBMIXC): $(LIB_OBJS)
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/gen/lexer.c $(BUILD)/gen/lexer.h: grammar/lexer.l | $(BUILD)/.deps-ok
+# Grouped targets (&:): one run writes both files. As two plain targets, a parallel build ran each
+# tool twice, rewriting a header after objects that include it were compiled, so the next make
+# compiled them all again.
+$(BUILD)/gen/lexer.c $(BUILD)/gen/lexer.h &: grammar/lexer.l | $(BUILD)/.deps-ok
 	@echo "  FLEX    $<"
 	$(Q)mkdir -p $(BUILD)/gen
 	$(Q)flex --header-file=$(BUILD)/gen/lexer.h -o $(BUILD)/gen/lexer.c $<
 
-$(BUILD)/gen/parser.c $(BUILD)/gen/parser.h: grammar/parser.y | $(BUILD)/.deps-ok
+$(BUILD)/gen/parser.c $(BUILD)/gen/parser.h &: grammar/parser.y | $(BUILD)/.deps-ok
 	@echo "  BISON   $<"
 	$(Q)mkdir -p $(BUILD)/gen
 	$(Q)bison -Wall -Werror --defines=$(BUILD)/gen/parser.h -o $(BUILD)/gen/parser.c $<
