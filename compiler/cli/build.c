@@ -39,7 +39,7 @@ typedef struct {
 static const OptSpec build_options[] = {
     OPT_OUTPUT(BuildArgs, output, "BIN", "the executable to write (atomically)"),
     OPT_ARCH(BuildArgs, arch, "GPU architecture of the cubin (default " JIT_DEFAULT_ARCH ")"),
-    OPT_SETS(BuildArgs, sets, "override a header field before checking, as mixrun --set (window=N, chunked=N too)"),
+    OPT_SETS(BuildArgs, sets),
     OPT(BuildArgs, verbose, OPT_FLAG, "--verbose", .alias = "-v", .help = "show the compiler and linker commands"),
     OPT(BuildArgs, no_emu, OPT_FLAG, "--no-emu", .help = "do not embed emulator kernels (BIN --backend emu then fails)"),
 };

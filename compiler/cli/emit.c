@@ -25,7 +25,7 @@ static const OptSpec emit_options[] = {
         .help = "tokens per sequence (default: the model's context); K, M, G suffixes"),
     OPT_CHUNK(EmitArgs, chunk, "prefill chunk in tokens (default: the model's chunk)"),
     OPT_PAGE_TOKENS(EmitArgs, page_tokens, "the kernels of paged global caches, P tokens a page (docs/plan.md, \"Paged caches\")"),
-    OPT_SETS(EmitArgs, sets, "override a model header field before checking, as mixrun --set (window=N too)"),
+    OPT_SETS(EmitArgs, sets),
     OPT(EmitArgs, resources, OPT_FLAG, "--resources",
         .help = "compile kernels.cu with NVRTC and print registers, spills, smem and blocks\n"
                 "per SM; exit 1 if a kernel spills or misses its designed occupancy"),

@@ -45,7 +45,7 @@ static const OptSpec check_options[] = {
                 "its owner's window; with --pp, sharing groups stay in one pipeline stage;\n"
                 "yarn's table covers the context)"),
     OPT_PP(CheckOptions, pp, "with --target: the pipeline stages"),
-    OPT_SETS(CheckOptions, sets, "override a header field before checking, as mixrun --set (window=N too)"),
+    OPT_SETS(CheckOptions, sets),
 };
 
 static const OptCommand check_command = {

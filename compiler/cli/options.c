@@ -17,7 +17,7 @@ bool opt_parse_count(const char *s, int64_t min, int64_t max, int64_t *out) {
 static void count_range(const OptSpec *o, int64_t *min, int64_t *max) {
     bool dflt = o->min == 0 && o->max == 0;
     *min = dflt ? 1 : o->min;
-    *max = dflt ? MIXC_MAX_VALUE - 1 : o->max;
+    *max = dflt ? OPT_NO_MAX : o->max;
 }
 
 static bool parse_counts(const char *s, int64_t min, int64_t max, CountList *l) {
@@ -66,7 +66,7 @@ static void describe_expected(const OptSpec *o, char *buf, size_t n) {
     int64_t min, max;
     count_range(o, &min, &max);
     char range[64];
-    if (max == MIXC_MAX_VALUE - 1)
+    if (max == OPT_NO_MAX)
         snprintf(range, sizeof range, "a count >= %lld", (long long)min);
     else
         snprintf(range, sizeof range, "a count in %lld..%lld", (long long)min, (long long)max);

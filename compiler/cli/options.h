@@ -48,11 +48,14 @@ typedef struct {
     const char *metavar;    /* the value in the help ("L[,L...]"); default: VALUE, or the choices */
     const char *help;       /* its help; '\n' continues on the next line, aligned */
     const char *choices;    /* OPT_CHOICE, OPT_WORD */
-    int64_t min, max;       /* OPT_COUNT(S); both 0: 1..MIXC_MAX_VALUE-1 */
+    int64_t min, max;       /* OPT_COUNT(S); both 0: 1..OPT_NO_MAX */
     bool (*parse)(const char *value, void *slot);   /* OPT_CUSTOM */
     const char *expects;    /* OPT_CUSTOM: appended to "bad value" messages */
     const char *section;    /* a heading the help prints above this option ("prompts"), or NULL */
 } OptSpec;
+
+/* No bound of the option's own: the largest count parse_count reads (below MIXC_MAX_VALUE). */
+#define OPT_NO_MAX (MIXC_MAX_VALUE - 1)
 
 /* One table entry: OPT(Struct, field, KIND, "--name", .metavar = ..., .help = ...). */
 #define OPT(type, field, kind_, name_, ...) \
@@ -62,7 +65,12 @@ typedef struct {
 #define OPT_OUTPUT(type, field, metavar_, help_) \
     OPT(type, field, OPT_STRING, "--output", .alias = "-o", .metavar = metavar_, .help = help_)
 #define OPT_OUTPUT_FILE(type, field) OPT_OUTPUT(type, field, "FILE", "write to FILE (atomically) instead of stdout")
-#define OPT_SETS(type, field, help_) OPT(type, field, OPT_STRINGS, "--set", .metavar = "key=value", .help = help_)
+/* --set: every command that reads a layout applies it the same way (load_layout_text). */
+#define OPT_SETS(type, field)                                                                      \
+    OPT(type, field, OPT_STRINGS, "--set", .metavar = "key=value",                                 \
+        .help = "override a model header field before checking (hidden, heads, kv_heads,\n"        \
+                "head_dim, ffn, vocab, context, chunk, dtype, ...); window=N replaces every\n"     \
+                "sliding window, chunked=N every chunked attention's chunk size")
 #define OPT_ARCH(type, field, help_) OPT(type, field, OPT_WORD, "--arch", .choices = "sm_80|sm_90", .help = help_)
 /* The run options several commands take, each with one range; the plan refuses the values a layout
  * cannot take (a page longer than the context; --pp: pipeline_stages_fit). */
@@ -72,7 +80,7 @@ typedef struct {
     OPT(type, field, OPT_COUNT, "--batch", .metavar = "B", .min = 1, .max = MIXC_MAX_BATCH, .help = help_)
 #define OPT_CHUNK(type, field, help_) OPT(type, field, OPT_COUNT, "--chunk", .metavar = "C", .help = help_)
 #define OPT_PAGE_TOKENS(type, field, help_) \
-    OPT(type, field, OPT_COUNT, "--page-tokens", .metavar = "P", .min = 1, .max = MIXC_MAX_VALUE - 1, .help = help_)
+    OPT(type, field, OPT_COUNT, "--page-tokens", .metavar = "P", .help = help_)
 #define OPT_POOL_PAGES(type, field, help_) \
     OPT(type, field, OPT_COUNT, "--pool-pages", .metavar = "N", .min = 1, .max = MIXC_MAX_POOL_PAGES, .help = help_)
 

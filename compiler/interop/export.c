@@ -183,7 +183,7 @@ static const OptSpec export_options[] = {
     OPT(ExportArgs, foundry, OPT_FLAG, "--foundry",
         .help = "an llm-foundry (MPT) model config in YAML: the layers as block_overrides\n"
                 "(order/repeat, overrides with sliding_window_size and reuse_kv_layer_idx)"),
-    OPT_SETS(ExportArgs, sets, "override a header field before checking, as mixrun --set (window=N too)"),
+    OPT_SETS(ExportArgs, sets),
     OPT_OUTPUT_FILE(ExportArgs, out),
 };
 

@@ -81,7 +81,7 @@ static bool parse_run_dtype(const char *s, void *slot) { return dtype_from_name(
 
 static const OptSpec report_options[] = {
     COMMON_OPTIONS("h100 (81559 MiB), h200 (143771 MiB), a100-80g (81920 MiB), or GiB"),
-    OPT_SETS(Options, sets, "override a model header field (as mixrun --set)"),
+    OPT_SETS(Options, sets),
     OPT(Options, target, OPT_WORD, "--target", .choices = "cpu|emu|cuda",
         .help = "also what that backend allocates: its run plan at each context (docs/plan.md)"),
     OPT_ARCH(Options, arch, "with --target cuda: the GPU architecture (default sm_90)"),
@@ -101,7 +101,7 @@ static const OptSpec report_options[] = {
 
 static const OptSpec compare_options[] = {
     COMMON_OPTIONS("h100, h200, a100-80g, or a size in GiB"),
-    OPT_SETS(Options, sets, "override a model header field of every layout (as mixrun --set)"),
+    OPT_SETS(Options, sets),
     OPT(Options, format, OPT_CHOICE, "--format", .choices = "text|json", .help = "text (default) or json"),
     OPT_OUTPUT_FILE(Options, output),
 };
@@ -125,7 +125,8 @@ static const OptCommand compare_command = {
     .usage = "mixc compare [options] FILE.mix FILE.mix...",
     .about = "The headline memory figures of several layouts side by side, one row per layout: weights,\n"
              "KV bytes per sequence at each context, the saving against the standard model (every layer\n"
-             "global), and with --gpu the most concurrent sequences. Defaults are each layout's own.\n",
+             "global), and with --gpu the most concurrent sequences. Defaults are each layout's own; --set\n"
+             "applies to every layout.\n",
     OPT_TABLE(compare_options),
     .epilog = "exit status: 0 ok, 1 errors in the input, 2 usage errors or an unreadable file.\n",
     .min_args = 1,

@@ -77,16 +77,13 @@ static bool parse_backend(const char *v, void *slot) {
 
 static const OptSpec mixrun_options[] = {
     OPT(Options, layout, OPT_STRING, "--layout", .metavar = "FILE", .section = "model", .help = "the layout (.mix)"),
-    OPT_SETS(Options, sets,
-             "override a model header field (hidden, heads, kv_heads, head_dim, ffn,\n"
-             "vocab, context, chunk, dtype, ...); window=N replaces every sliding window,\n"
-             "chunked=N every chunked attention's chunk size"),
+    OPT_SETS(Options, sets),
     OPT(Options, weights, OPT_STRING, "--weights", .metavar = "F",
         .help = "weights in safetensors format, HF Llama tensor names: a file, a\nmodel.safetensors.index.json with its shards, or a directory holding either"),
     OPT(Options, ignore_unused, OPT_FLAG, "--ignore-unused-tensors",
         .help = "run weights that hold tensors the model does not use (biases, q/k norms,\n"
                 "experts: another computation) with a warning instead of refusing them"),
-    OPT(Options, seed, OPT_COUNT, "--random-weights", .metavar = "S", .min = 0, .max = MIXC_MAX_VALUE - 1,
+    OPT(Options, seed, OPT_COUNT, "--random-weights", .metavar = "S", .min = 0, .max = OPT_NO_MAX,
         .help = "deterministic random weights from seed S"),
     OPT(Options, save_weights, OPT_STRING, "--save-weights", .metavar = "F",
         .help = "write the weights as safetensors (alone: write and exit)"),
@@ -111,7 +108,7 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, tokenizer, OPT_STRING, "--tokenizer", .metavar = "F|DIR",
         .help = "tokenizer.json of --text and serve (default: beside --weights);\nserve's chat template is tokenizer_config.json's beside it\n(docs/tokenizer.md)"),
     OPT(Options, print_ids, OPT_FLAG, "--print-ids", .help = "with --text: the generated ids too, before the text"),
-    OPT(Options, max_new, OPT_COUNT, "--max-new", .metavar = "N", .min = 0, .max = MIXC_MAX_VALUE - 1,
+    OPT(Options, max_new, OPT_COUNT, "--max-new", .metavar = "N", .min = 0, .max = OPT_NO_MAX,
         .help = "tokens to generate (default 16, less if the context is shorter)"),
     OPT(Options, dump_logits, OPT_STRING, "--dump-logits", .metavar = "F",
         .help = "write the logits of every prompt and generated position as float32\n"
@@ -130,7 +127,7 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, synthetic, OPT_CUSTOM, "--synthetic", .metavar = "N,P,G[,R]", .parse = serve_parse_synthetic,
         .expects = "N,PROMPT,NEW[,RATE]", .help = "serve N generated requests of P prompt and G new tokens, R a\n"
                                                   "second (Poisson arrivals; none or 0: all at once)"),
-    OPT(Options, seed_requests, OPT_COUNT, "--seed", .metavar = "S", .min = 0, .max = MIXC_MAX_VALUE - 1,
+    OPT(Options, seed_requests, OPT_COUNT, "--seed", .metavar = "S", .min = 0, .max = OPT_NO_MAX,
         .help = "--synthetic's seed (default: --random-weights' seed, else 1)"),
     OPT(Options, max_seqs, OPT_COUNT, "--max-seqs", .metavar = "N", .min = 1, .max = MIXC_MAX_BATCH,
         .help = "sequence slots held at once (default: the requests, at most 16;\nserve: 8)"),
