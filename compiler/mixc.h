@@ -537,6 +537,8 @@ typedef struct {
     const char *const *sets;    /* header overrides "key=value" (any header field; "window=N" replaces */
     int nsets;                  /*   every sliding window, "chunked=N" every chunk size), applied between
                                  *   parsing and checking */
+    int64_t pp;                 /* pipeline stages the command splits the layout into (0: none): more
+                                 *   than its layers is a usage error (2, "PROG: 'FILE': ...") */
     Arena *arena;               /* with ast: the AST is kept in arena (for --dump=ast); the caller */
     Ast *ast;                   /*   frees the arena */
     char **text;                /* load_layout_file: when not NULL, hands over the file's text (and its */
@@ -544,7 +546,8 @@ typedef struct {
 } LoadOptions;
 
 /* The one loader: parses .mix text, applies the overrides, checks. Diagnostics go to diag_out.
- * Returns 0 ok, 1 errors in the layout, 2 a malformed override (reported as "PROG: message"). */
+ * Returns 0 ok, 1 errors in the layout, 2 a malformed override or too many pipeline stages (reported
+ * as "PROG: message"). */
 int load_layout_text(const char *name, const char *text, size_t len, const LoadOptions *opt, Layout *out,
                      FILE *diag_out);
 /* The same from a file ("-" = stdin); 2 also when it cannot be read, 1 when it is over READ_FILE_LIMIT. */

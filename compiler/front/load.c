@@ -120,6 +120,8 @@ int load_layout_text(const char *name, const char *text, size_t len, const LoadO
     if (opt && opt->arena && opt->ast) *opt->ast = ast;
     /* Check even a partial AST, so one run reports the syntax errors and the others. */
     if (rc == 0 && !(check_ast(&ast, &diag, out) && parsed)) rc = 1;
+    if (rc == 0 && opt && opt->pp && !pipeline_stages_fit(out, opt->pp, err, sizeof err))
+        fprintf(diag_out, "%s: '%s': %s\n", prog_name(opt), name, err), rc = 2;
     if (rc) layout_free(out);
     arena_free(&local);
     return rc;
