@@ -362,10 +362,18 @@ static void read_layers(FoundryReader *r, json_t *model, int64_t window, int n, 
 
 int import_foundry_file(const char *path, const char *name, Layout *out, FILE *err) {
     size_t len;
-    char *text = read_file(path, &len), msg[400];
+    char *text = read_file(path, &len);
     if (!text) return fprintf(err, "mixc import: cannot read '%s': %s\n", path, strerror(errno)), 2;
-    json_t *lines = NULL, *root = yaml_subset_read(path, text, &lines, msg, sizeof msg);
+    int rc = import_foundry_text(path, text, len, name, out, err);
     free(text);
+    return rc;
+}
+
+int import_foundry_text(const char *path, const char *text, size_t len, const char *name, Layout *out, FILE *err) {
+    const char *nul = memchr(text, '\0', len);
+    if (nul) return fprintf(err, "mixc: %s: a NUL byte at offset %zu: not a YAML text\n", path, (size_t)(nul - text)), 1;
+    char msg[400];
+    json_t *lines = NULL, *root = yaml_subset_read(path, text, &lines, msg, sizeof msg);
     if (!root) return fprintf(err, "mixc: %s\n", msg), 1;
     FoundryReader r = {path, lines, err, 0};
     json_t *model = json_object_get(root, "model");

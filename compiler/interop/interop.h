@@ -87,5 +87,8 @@ int export_foundry(const Layout *l, Buf *out, FILE *err);
  * (NULL: the file name without its extension). What mixc does not compute is refused naming the key
  * and its line. 0 ok, 1 input errors, 2 an unreadable file. */
 int import_foundry_file(const char *path, const char *name, Layout *out, FILE *err);
+/* The same from the file's text (len bytes, then a NUL); `path` names it in messages. 0 ok, 1 input
+ * errors (a NUL byte among the len is one). */
+int import_foundry_text(const char *path, const char *text, size_t len, const char *name, Layout *out, FILE *err);
 
 #endif

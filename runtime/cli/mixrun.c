@@ -348,14 +348,8 @@ static bool parse_tokens(const char *text, const char *what, int32_t **out, int6
 static bool read_prompt(const Options *o, int32_t **tokens, int64_t *n) {
     if (o->tok) return text_prompt(o->tok, o->text, o->text_file, tokens, n);
     if (o->tokens) return parse_tokens(o->tokens, "--tokens", tokens, n);
-    size_t len;
-    char *text = read_file(o->tokens_file, &len);
-    if (!text) {
-        fprintf(stderr, "mixrun: cannot read '%s': %s\n", o->tokens_file, strerror(errno));
-        return false;
-    }
-    bool ok = strlen(text) == len && parse_tokens(text, o->tokens_file, tokens, n);
-    if (strlen(text) != len) fprintf(stderr, "mixrun: '%s' holds a NUL byte\n", o->tokens_file);
+    char *text = read_text_file("mixrun", o->tokens_file);
+    bool ok = text && parse_tokens(text, o->tokens_file, tokens, n);
     free(text);
     return ok;
 }

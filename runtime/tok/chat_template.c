@@ -121,6 +121,11 @@ static char *read_jinja_file(ChatTemplate *ct, char *file) {
     size_t len;
     char *text = read_file_limited(file, (size_t)1 << 20, &len);
     if (!text) snprintf(ct->err, sizeof ct->err, "'%s': %s", file, strerror(errno));
+    else if (strlen(text) != len) {   /* the template would end at it */
+        snprintf(ct->err, sizeof ct->err, "'%s' holds a NUL byte", file);
+        free(text);
+        text = NULL;
+    }
     free(ct->path);
     ct->path = file;
     return text;

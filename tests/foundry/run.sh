@@ -89,6 +89,7 @@ hostile() {   # NAME WANT (the YAML on stdin)
 }
 awk 'BEGIN { for (i = 0; i < 5000; i++) printf "%*sk%d:\n", i, "", i }' | hostile "5000 nested blocks" "h.yaml:65: blocks nest deeper than 64"
 printf 'model:\n  \xff: 1\n' | hostile "a key that is not UTF-8" "h.yaml:2: a key that is not UTF-8"
+{ cat tests/foundry/character-ai.yaml; printf '\0  n_layers: 9\n'; } | hostile "a NUL byte (the text would end there)" "h.yaml: a NUL byte at offset 1297: not a YAML text"
 sed 's/^      - name: reuse_kv_layer$/      - repeat: 3\n        order:\n        - repeat: 13\n          order:\n          - name: default\n            repeat: 0/' \
   tests/foundry/character-ai.yaml | hostile "repeats of an order that adds no layer" "gives 11 layers but n_layers is 13"
 

@@ -61,7 +61,10 @@ mkdir -p "$T/jinjafile"   # chat_template.jinja beside: transformers prefers it 
 cp "$T/chatml/tokenizer.json" "$T/jinjafile/"
 jq -n '{chat_template: "{{ tools }}", eos_token: "<|im_end|>"}' >"$T/jinjafile/tokenizer_config.json"
 jq -r '.templates.qwen2_chatml' tests/tokenizer/fixtures/chat_templates.json >"$T/jinjafile/chat_template.jinja"
-"$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" "$T/llama3cfg" "$T/jinjafile" ||
+mkdir -p "$T/jinjanul"   # the same with a NUL byte in the template's text
+cp "$T/jinjafile/tokenizer.json" "$T/jinjafile/tokenizer_config.json" "$T/jinjanul/"
+{ printf '{{ bos_token }}\0'; cat "$T/jinjafile/chat_template.jinja"; } >"$T/jinjanul/chat_template.jinja"
+"$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" "$T/llama3cfg" "$T/jinjafile" "$T/jinjanul" ||
   fails=$((fails + 1))
 
 MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --random-weights 5 --backend cpu)

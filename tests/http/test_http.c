@@ -154,6 +154,19 @@ static void test_config_template(const char *dir, const char *what) {
     tokenizer_free(t);
 }
 
+/* dir: as JINJA_FILE_DIR, its chat_template.jinja with a NUL byte in the middle: refused, where the
+ * template would otherwise end at it. */
+static void test_jinja_file_nul(const char *dir) {
+    char err[600];
+    Tokenizer *t = tokenizer_load(dir, err, sizeof err);
+    ChatTemplate *ct = t ? chat_template_load(t) : NULL;
+    const char *why = ct ? chat_template_error(ct) : err;
+    check("chat-jinja-file-nul-refused", ct && why && strstr(why, "chat_template.jinja' holds a NUL byte"),
+          why ? why : "loaded");
+    chat_template_free(ct);
+    tokenizer_free(t);
+}
+
 /* dir: the Llama 3 tokenizer with tokenizer_config.json holding Llama 3's template: rendered by
  * jinja.c, the same text and stop ids as the template by hand. */
 static void test_llama3_config(const char *dir) {
@@ -180,9 +193,9 @@ static void test_llama3_config(const char *dir) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 7) {
+    if (argc != 8) {
         fprintf(stderr, "usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1 CHATML_DIR "
-                        "LLAMA3_CONFIG_DIR JINJA_FILE_DIR\n");
+                        "LLAMA3_CONFIG_DIR JINJA_FILE_DIR JINJA_FILE_WITH_NUL_DIR\n");
         return 2;
     }
     test_draws();
@@ -191,5 +204,6 @@ int main(int argc, char **argv) {
     test_config_template(argv[4], "config-template");
     test_config_template(argv[6], "jinja-file");
     test_llama3_config(argv[5]);
+    test_jinja_file_nul(argv[7]);
     return fails != 0;
 }

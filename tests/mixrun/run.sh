@@ -70,6 +70,9 @@ run "prompts empty" 1 --layout $TINY --random-weights 1 --prompts "$T/empty-prom
   expect_err "--prompts: a file without a prompt is an error" "holds no prompt"
 run "prompts and tokens" 2 --layout $TINY --random-weights 1 --prompts "$T/empty-prompts" --tokens 1 &&
   expect_err "usage error: --prompts with --tokens" "give one of --tokens, --tokens-file and --prompts"
+printf '1,2\0,3\n' >"$T/nul-tokens"
+run "tokens-file nul" 1 --layout $TINY --random-weights 1 --tokens-file "$T/nul-tokens" &&
+  expect_err "--tokens-file: a NUL byte is refused (the ids would end there)" "mixrun: '$T/nul-tokens' holds a NUL byte"
 printf '%s\n1,2\n' "$(seq -s, 1 120)" >"$T/long-prompts"
 run "prompts context" 1 --layout $TINY --random-weights 1 --prompts "$T/long-prompts" --max-new 20 &&
   expect_err "--prompts: the longest prompt + new tokens beyond the context" "the longest prompt: 120 prompt + 20 new tokens is more than the context (128)"
