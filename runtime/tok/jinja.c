@@ -250,6 +250,7 @@ static Val eval_slice(Render *R, const Expr *e) {
 
 static Val strip_val(Render *R, Val v, size_t pos) {
     v = as_str(R, v, pos);
+    if (R->failed) return UNDEF;   /* no text to strip */
     size_t a, b;
     jinja_strip(v.s, v.n, true, true, &a, &b);
     return str_val(v.s + a, b - a);
@@ -386,6 +387,7 @@ static Val concat(Render *R, Val a, Val b) {
 
 /* Python's integer % (the sign of the divisor). */
 static int64_t py_mod(int64_t a, int64_t b) {
+    if (b == -1) return 0;   /* INT64_MIN % -1 traps in C */
     int64_t m = a % b;
     return m && ((m < 0) != (b < 0)) ? m + b : m;
 }
@@ -484,6 +486,7 @@ static Val eval(Render *R, const Expr *e) {
     case E_NEG: {
         Val v = eval(R, e->a);
         if (!R->failed && v.k != V_INT && v.k != V_BOOL) return fail(R, e->pos, "'-' of %s", KIND_NAME[v.k]);
+        if (v.i == INT64_MIN) return fail(R, e->pos, "an integer past 64 bits");
         return int_val(V_INT, -v.i);
     }
     case E_RAISE: {

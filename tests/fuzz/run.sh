@@ -3,9 +3,13 @@
 #   fuzz_check       parse + check of .mix text (dictionary tests/fuzz/mix.dict), seeds: examples/
 #                    and tests/check/, for MIXC_FUZZ_SECONDS (default 30);
 #   fuzz_import      HF config.json import (+ LCKV strings), seeds tests/import/, half as long;
-#   fuzz_safetensors the weights reader, seeds made here, half as long.
+#   fuzz_safetensors the weights reader, seeds made here;
+#   fuzz_jinja       chat templates (runtime/tok/jinja.c), seeds: the chat fixtures' templates;
+#   fuzz_tokenizer   texts through the fixture tokenizers, and tokenizer.json files;
+#   fuzz_foundry     llm-foundry YAML import (the YAML subset), seeds: tests/import's YAML files;
+#   each of the last five a third as long as fuzz_check (MIXC_FUZZ_SECONDS, default 30).
 # First replays tests/fuzz/crashes/* (reproducers of fixed bugs: they must stay fixed) with the
-# target their name starts with (import-*, safetensors-*, else check).
+# target their name starts with (import-*, safetensors-*, jinja-*, ..., else check).
 # Prints "PASS fuzz... (N runs)" or "FAIL fuzz..." with the reproducer and the sanitizer's report.
 set -u
 cd "$(dirname "$0")/../.."
@@ -15,7 +19,7 @@ FUZZ_CC=${FUZZ_CC:-clang}
 CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 out=$BUILD/fuzz
 bin=$out/fuzz_check
-TARGETS="check import safetensors"
+TARGETS="check import safetensors jinja tokenizer foundry"
 mkdir -p "$out/gen" "$out/obj" "$out/corpus" "$out/seed" "$out/artifacts"
 
 if ! command -v "$FUZZ_CC" >/dev/null; then
@@ -33,7 +37,8 @@ build() {
   local objs=() src obj
   # Every compiler source but the driver: each must build; the archive lets the linker take only
   # what parse + check need.
-  for src in $(ls compiler/*/*.c | grep -vE '^compiler/cli/(main|build|emit)\.c$') runtime/model/safetensors.c "$out/gen/lexer.c" "$out/gen/parser.c"; do
+  for src in $(ls compiler/*/*.c | grep -vE '^compiler/cli/(main|build|emit)\.c$') runtime/model/safetensors.c \
+             runtime/tok/*.c "$out/gen/lexer.c" "$out/gen/parser.c"; do
     obj=$out/obj/$(basename "$src" .c).o
     if [ ! "$obj" -nt "$src" ] || [ compiler/mixc.h -nt "$obj" ] || [ -n "$(find compiler -name '*.h' -newer "$obj")" ] || [ "$out/gen/parser.h" -nt "$obj" ]; then
       "$FUZZ_CC" $flags -Wno-unused-function $inc -c -o "$obj" "$src" || return 1
@@ -45,7 +50,7 @@ build() {
   local t
   for t in $TARGETS; do
     "$FUZZ_CC" $flags -fsanitize=fuzzer $inc -o "$out/fuzz_$t" "tests/fuzz/fuzz_$t.c" "$out/libmixc-fuzz.a" \
-      -ljansson -lm || return 1
+      -ljansson -lpcre2-8 -lutf8proc -lm || return 1
   done
 }
 
@@ -68,7 +73,9 @@ report() {
 status=0
 for f in tests/fuzz/crashes/*; do
   [ -f "$f" ] || continue
-  case $(basename "$f") in import-*) t=import ;; safetensors-*) t=safetensors ;; *) t=check ;; esac
+  t=$(basename "$f")
+  t=${t%%-*}
+  case " $TARGETS " in *" $t "*) ;; *) t=check ;; esac
   if ! "$out/fuzz_$t" "$f" >"$out/replay.log" 2>&1; then
     echo "FAIL fuzz-replay/$(basename "$f")"
     report "$out/replay.log"
@@ -79,8 +86,9 @@ for f in tests/fuzz/crashes/*; do
   fi
 done
 
-# Seeds: the examples and check corpus; the import configs; small safetensors files.
-mkdir -p "$out/seed-check" "$out/seed-import" "$out/seed-safetensors"
+# Seeds: the examples and check corpus; the import configs; small safetensors files; the chat
+# templates; texts and small tokenizer.json files (the first byte picks, fuzz_tokenizer.c); YAML.
+for t in $TARGETS; do mkdir -p "$out/seed-$t"; done
 cp examples/*.mix tests/check/*.mix "$out/seed-check/"
 cp tests/check/pending/*.mix "$out/seed-check/" 2>/dev/null
 find tests/import -name '*.json' -exec cp {} "$out/seed-import/" \;
@@ -97,6 +105,29 @@ def write(name, tensors):
 write('two.st', [("a", "F32", [2, 2], struct.pack('<4f', 1, 2, 3, 4)), ("b", "BF16", [3], b'\x80\x3f' * 3)])
 write('f16.st', [("w", "F16", [1, 4], b'\x00\x3c' * 4), ("e", "F32", [0], b'')])
 PY
+python3 - "$out" <<'PY'
+import glob, json, os, sys
+out = sys.argv[1]
+def write(target, name, data):
+    open(os.path.join(out, 'seed-' + target, name), 'wb').write(data)
+chat = json.load(open('tests/tokenizer/fixtures/chat_templates.json'))['templates']
+for name, src in chat.items():
+    write('jinja', name, src.encode())
+for path in glob.glob('tests/tokenizer/fixtures/chat/*.jinja'):
+    write('jinja', os.path.basename(path), open(path, 'rb').read())
+texts = [b'Hello, world!', 'caf\u00e9 \u4e2d\u6587 \U0001f600'.encode(), b'<|endoftext|> x  \n\n 12345', b'\xff\xfe bad']
+for i in range(32):   # every family (first byte / 4), with and without special tokens (first byte % 4)
+    write('tokenizer', 'text%d' % i, bytes([(i // 2) * 4 + i % 2]) + texts[i % len(texts)])
+for path in glob.glob('tests/tokenizer/fixtures/refuse/*.json'):
+    write('tokenizer', os.path.basename(path), b'\x03' + open(path, 'rb').read())
+accepted = json.load(open('tests/tokenizer/fixtures/refuse/dropout.json'))
+accepted['model']['dropout'] = None
+write('tokenizer', 'accepted.json', b'\x03' + json.dumps(accepted).encode())
+PY
+cp tests/foundry/*.yaml "$out/seed-foundry/"
+for f in examples/*.mix; do   # the YAML of every example MPT can say
+  [ -x "$BUILD/mixc" ] && "$BUILD/mixc" export --foundry "$f" -o "$out/seed-foundry/$(basename "$f" .mix).yaml" 2>/dev/null
+done
 
 # fuzz_one TARGET SECONDS DICT_FLAG...: one bounded run; the corpus grows in $out/corpus-TARGET.
 fuzz_one() {
@@ -121,8 +152,11 @@ fuzz_one() {
   echo "PASS $name (${runs:-?} runs, $cov, ${secs}s)"
 }
 
-half=$(( (SECONDS_TO_RUN + 1) / 2 ))
+third=$(( (SECONDS_TO_RUN + 2) / 3 ))
 fuzz_one check "$SECONDS_TO_RUN" -dict=tests/fuzz/mix.dict
-fuzz_one import "${MIXC_FUZZ_IMPORT_SECONDS:-$half}" -dict=tests/fuzz/json.dict
-fuzz_one safetensors "${MIXC_FUZZ_SAFETENSORS_SECONDS:-$half}" -dict=tests/fuzz/json.dict
+fuzz_one import "${MIXC_FUZZ_IMPORT_SECONDS:-$third}" -dict=tests/fuzz/json.dict
+fuzz_one safetensors "${MIXC_FUZZ_SAFETENSORS_SECONDS:-$third}" -dict=tests/fuzz/json.dict
+fuzz_one jinja "${MIXC_FUZZ_JINJA_SECONDS:-$third}" -dict=tests/fuzz/jinja.dict
+fuzz_one tokenizer "${MIXC_FUZZ_TOKENIZER_SECONDS:-$third}" -dict=tests/fuzz/json.dict
+fuzz_one foundry "${MIXC_FUZZ_FOUNDRY_SECONDS:-$third}"
 exit $status

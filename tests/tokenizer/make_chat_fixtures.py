@@ -103,6 +103,11 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 # Checkpoints' templates with tool branches, dates and namespaces, verbatim from their
 # tokenizer_config.json (fixtures/chat/README.md), rendered as transformers does without tools.
 CHAT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "chat")
+# Not a model's: the edges of 64-bit integers (-2^63 is reached without overflow; Python's % by -1
+# is 0, where C's traps on it).
+TEMPLATES["int-edges"] = ("{{ 7 % -1 }}|{{ -7 % -1 }}|{{ (-4294967296 * 2147483648) % -1 }}|"
+                          "{{ -4294967296 * 2147483648 }}|{{ -7 % 3 }}|{{ 7 % -3 }}|{{ messages | length % -1 }}")
+
 for _name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3"):
     with open(os.path.join(CHAT_DIR, _name + ".jinja"), encoding="utf-8") as _f:
         TEMPLATES[_name] = _f.read()
@@ -117,6 +122,7 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "undefined-attr": ("<s>", "</s>"), "features-tools": (None, None), "generator-length": (None, None),
     "tojson-undefined": (None, None), "llama3.1": ("<|begin_of_text|>", "<|eot_id|>"),
     "llama3.2": ("<|begin_of_text|>", "<|eot_id|>"), "qwen2.5": (None, "<|im_end|>"), "mistral-v0.3": ("<s>", "</s>"),
+    "int-edges": (None, None),
 }
 
 def conv(*pairs):
