@@ -100,7 +100,17 @@ static void check_family(const Checker *k) {
         if (FAMILIES[i].why) report(k, "model_type", type, FAMILIES[i].why);
         return;
     }
-    report(k, "model_type", type, "a model mixc does not know; it computes the decoder of llama, mistral and ministral configs");
+    Buf why = {0};   /* the families whose decoder mixc computes, from the table */
+    buf_puts(&why, "a model mixc does not know; it computes the decoder of");
+    size_t n = sizeof FAMILIES / sizeof FAMILIES[0], last = n;
+    while (last && FAMILIES[last - 1].why) last--;
+    for (size_t i = 0, listed = 0; i < n; i++) {
+        if (!*FAMILIES[i].name || FAMILIES[i].why) continue;
+        buf_printf(&why, "%s %s", !listed++ ? "" : i + 1 == last ? " and" : ",", FAMILIES[i].name);
+    }
+    buf_puts(&why, " configs");
+    report(k, "model_type", type, why.data);
+    buf_free(&why);
 }
 
 /* What the families compute beyond Llama's decoder that the header states (transformers' modeling

@@ -90,9 +90,9 @@ static const OptSpec import_options[] = {
         .help = "the model's name (default: _name_or_path, the file name, or model_type)"),
     OPT_OUTPUT(ImportArgs, out, "FILE", "write the .mix to FILE (atomically) instead of stdout"),
     OPT(ImportArgs, allow_unsupported, OPT_FLAG, "--allow-unsupported",
-        .help = "import a config that asks for what mixc does not compute (rope_scaling,\n"
-                "biases, soft-capping, experts, Gemma's norms, ...): each is a warning and a\n"
-                "'# unsupported:' line in the .mix instead of an error"),
+        .help = "import a config that asks for what mixc does not compute (another family's\n"
+                "decoder, a rope_scaling type, Gemma 3n's AltUp, ...): each is a warning and a\n"
+                "'# unsupported:' line in the .mix instead of an error (for memory reports)"),
     OPT(ImportArgs, lckv, OPT_STRING, "--lckv", .metavar = "STRING", .section = "LCKV",
         .help = "import an LCKV string instead of a config"),
     OPT(ImportArgs, window, OPT_COUNT, "--window", .metavar = "W",
@@ -110,14 +110,16 @@ static const OptCommand import_command = {
     .usage = "mixc import CONFIG.json [-o OUT.mix] [--name NAME] [--allow-unsupported]\n"
              "mixc import --lckv STRING [--window W] [--config CONFIG.json] [-o OUT.mix] [--name NAME]\n"
              "mixc import --foundry FILE.yaml [-o OUT.mix] [--name NAME]",
-    .about = "Writes a .mix layout from a Hugging Face config.json (Llama, Mistral, Gemma 2/3/3n, gpt-oss,\n"
-             "Cohere2, Qwen2/3, Hymba, and any config with layer_types) or from an LCKV layer string\n"
-             "(per layer, the layer whose KV it reads; 's' marks a sliding layer: 0_1s_1s_3s...).\n"
+    .about = "Writes a .mix layout from a Hugging Face config.json (Llama 2/3/4, Mistral, Ministral, Mixtral,\n"
+             "SmolLM3, Qwen2/3 and Qwen3-MoE, Gemma 2/3/3n, gpt-oss, Cohere2, Hymba, and any config with\n"
+             "layer_types), from an LCKV layer string (per layer, the layer whose KV it reads; 's' marks a\n"
+             "sliding layer: 0_1s_1s_3s...) or from an llm-foundry YAML.\n"
              "The .mix uses compact forms (patterns, ranges, strides, default) and is checked before it is\n"
              "written. Warnings and errors name the config field they come from.\n"
-             "mixc computes one decoder (docs/model.md): a config whose model it would compute differently\n"
-             "(llama, mistral and ministral configs can pass; other families and fields like rope_scaling\n"
-             "or attention_bias cannot) is refused naming each field, unless --allow-unsupported.\n",
+             "mixc computes one decoder (docs/model.md) and the variations of it that the config states: a\n"
+             "config whose model it would compute differently (a family it does not compute, or a field\n"
+             "such as an unknown rope_scaling type) is refused naming each field and value, unless\n"
+             "--allow-unsupported. docs/interop.md lists the families and fields it computes.\n",
     OPT_TABLE(import_options),
     .epilog = "exit status: 0 ok (warnings allowed), 1 errors in the input, 2 usage errors or an unreadable file.\n"
               "See docs/interop.md.\n",
