@@ -156,7 +156,30 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, info, OPT_FLAG, "--info", .section = "built binary", .help = "describe the layout, overrides and kernels built in"),
 };
 
-/* The command line of plain mixrun, or of a binary `mixc build` specialized (--info, a note). */
+/* The synopsis of a binary `mixc build` specialized: mixrun's under the binary's name, without
+ * --layout and --set (continuation lines aligned to the name), and --info. */
+static const char *built_usage(const char *usage, const char *name) {
+    static const char *const from[] = {"mixrun --layout FILE.mix [--set key=value ...] ", "mixrun --layout FILE.mix ... ",
+                                       "mixrun serve --layout FILE.mix ... ", "\n       "};
+    static char out[1024];
+    Buf b = {0};
+    for (const char *p = usage; *p;) {
+        size_t i = 0, n = 0;
+        while (i < 4 && strncmp(p, from[i], n = strlen(from[i]))) i++;
+        if (i == 0) buf_printf(&b, "%s ", name);
+        else if (i == 1) buf_printf(&b, "%s ... ", name);
+        else if (i == 2) buf_printf(&b, "%s serve ... ", name);
+        else if (i == 3) buf_printf(&b, "\n%*s", (int)strlen(name) + 1, "");
+        else buf_printf(&b, "%c", *p), n = 1;
+        p += n;
+    }
+    snprintf(out, sizeof out, "%s\n%s --info", b.data, name);
+    buf_free(&b);
+    return out;
+}
+
+/* The command line of plain mixrun, or of a binary `mixc build` specialized: the layout and its
+ * overrides are built in (the table without --layout and --set), --info describes them. */
 static const OptCommand *mixrun_command(void) {
     static char about[512];
     static OptCommand cmd = {
@@ -178,11 +201,16 @@ static const OptCommand *mixrun_command(void) {
                   "and docs/serving.md.\n",
     };
     cmd.nopts = (int)(sizeof mixrun_options / sizeof mixrun_options[0]) - !mixrun_embedded();
+    if (mixrun_embedded() && cmd.opts == mixrun_options) {   /* rows 0 and 1: --layout, --set */
+        cmd.opts += 2, cmd.nopts -= 2;
+        cmd.prog = program_invocation_short_name;
+        cmd.usage = built_usage(cmd.usage, cmd.prog);
+    }
     snprintf(about, sizeof about, "%s%s%s",
              mixrun_embedded() ? "This is mixrun specialized by `mixc build` to the layout '" : "",
              mixrun_embedded() ? mixc_embedded_name : "",
-             mixrun_embedded() ? "' (overrides fixed,\nkernels precompiled): --layout and --set are not "
-                                 "accepted; --info describes it.\n\n" : "");
+             mixrun_embedded() ? "' (overrides fixed,\nkernels precompiled): it takes no --layout or --set; "
+                                 "--info describes it.\n\n" : "");
     strncat(about, "Runs the model a .mix layout describes (docs/model.md) with greedy decoding and prints the\n"
                    "generated token ids; `mixrun serve` serves it over HTTP (the OpenAI API, docs/serving.md).\n",
             sizeof about - strlen(about) - 1);
@@ -286,9 +314,6 @@ static int parse_options(int argc, char **argv, Options *o) {
     o->max_new_given = o->max_new >= 0;
     if (!o->max_new_given) o->max_new = 16;
     if (mixrun_embedded()) {
-        if (o->layout || o->sets.n)
-            return opt_usage_error(cmd, "this binary is specialized to '%s': its layout and --set overrides were "
-                                   "fixed by mixc build", mixc_embedded_name);
         take_embedded_sets(o);
         if (o->info) return OPT_GO;
     }

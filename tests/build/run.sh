@@ -61,7 +61,14 @@ fi
 expect_rc "built binary: --info" 0 "$bin" --info
 grep -q 'overrides: hidden=128 ' "$tmp/out" && grep -q 'cuda kernels: sm_90 cubin, [1-9][0-9]* bytes' "$tmp/out" &&
   pass "built binary: --info names the overrides and the cubin" || fail "built binary --info" "$(cat "$tmp/out")"
+expect_rc "built binary: --help" 0 "$bin" --help
+head -n 1 "$tmp/out" | grep -q '^usage: cai (--weights F | --random-weights SEED)$' && grep -q '^       cai --info$' "$tmp/out" &&
+  ! grep -q -- '^  --layout\|^  --set' "$tmp/out" && grep -q -- '^  --info' "$tmp/out" &&
+  pass "built binary: --help shows its own name, --info, and no --layout or --set" ||
+  fail "built binary: --help" "$(head -n 20 "$tmp/out")"
 expect_rc "built binary: --layout is refused" 2 "$bin" --layout "$ex" --random-weights 1 --tokens 1
+grep -q "^cai: unknown option '--layout'" "$tmp/err" && pass "built binary: --layout is an unknown option of its own" ||
+  fail "built binary: --layout message" "$(cat "$tmp/err")"
 expect_rc "built binary: --set is refused" 2 "$bin" --set hidden=64 --random-weights 1 --tokens 1
 expect_rc "built binary: no emulator kernels, --backend emu exits 2" 2 "$bin" --random-weights 1 --tokens 1 --backend emu
 grep -q -- "--no-emu" "$tmp/err" && pass "built binary: says it was built with --no-emu" || fail "built binary emu message" "$(cat "$tmp/err")"
