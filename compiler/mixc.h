@@ -131,6 +131,8 @@ bool utf8_valid(const char *s, size_t n);
 
 /* Human-readable byte counts: "1.50 GiB". Returns a pointer into one of 8 rotating static buffers. */
 const char *fmt_bytes(double bytes);
+/* "s" after a count other than 1: "%d sequence%s", n, plural_s(n). */
+static inline const char *plural_s(int64_t n) { return n == 1 ? "" : "s"; }
 
 /* ---------------------------------------------------------------- diag.c */
 

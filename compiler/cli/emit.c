@@ -61,7 +61,7 @@ static int write_outputs(const char *dir, const Buf *src, const char *manifest) 
     const char *data[] = {src->data, manifest};
     size_t lens[] = {src->len, strlen(manifest)};
     if (write_dir_atomic(dir, names, data, lens, 2)) return 0;
-    fprintf(stderr, "mixc: cannot write '%s': %s\n", dir, strerror(errno));
+    fprintf(stderr, "mixc emit: cannot write '%s': %s\n", dir, strerror(errno));
     return 1;
 }
 

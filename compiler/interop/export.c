@@ -207,7 +207,7 @@ static const OptCommand export_command = {
 static bool write_output(const char *path, const char *data, size_t len) {
     if (!path) return fwrite(data, 1, len, stdout) == len;
     if (write_file_atomic(path, data, len)) return true;
-    fprintf(stderr, "mixc: cannot write '%s': %s\n", path, strerror(errno));
+    fprintf(stderr, "mixc export: cannot write '%s': %s\n", path, strerror(errno));
     return false;
 }
 

@@ -206,7 +206,7 @@ int export_transformers_dir(const Layout *l, const char *dir, bool builtin_if_ex
                      "(load it with trust_remote_code=True)\n", reason);
     bool ok = family ? write_package(dir, builtin_config(l, family), false)
                      : write_package(dir, export_mixc_config(l), true);
-    if (!ok) fprintf(err, "mixc: cannot write '%s': %s\n", dir, strerror(errno));
+    if (!ok) fprintf(err, "mixc export: cannot write '%s': %s\n", dir, strerror(errno));
     return ok ? 0 : 1;
 }
 
@@ -262,6 +262,6 @@ int export_vllm_dir(const Layout *l, const char *dir, int pp, FILE *err) {
     const char *data[] = {mixc_vllm_pyproject, mixc_vllm_init, mixc_vllm_model};
     size_t lens[] = {strlen(data[0]), strlen(data[1]), strlen(data[2])};
     if (write_dir_atomic(dir, names, data, lens, 3)) return 0;
-    fprintf(err, "mixc: cannot write '%s': %s\n", dir, strerror(errno));
+    fprintf(err, "mixc export: cannot write '%s': %s\n", dir, strerror(errno));
     return 1;
 }

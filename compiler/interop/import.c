@@ -272,7 +272,7 @@ int cmd_import(int argc, char **argv) {
     if (rc == 0) {
         if (a.out) {
             if (!write_file_atomic(a.out, text.data, text.len)) {
-                fprintf(stderr, "mixc: cannot write '%s': %s\n", a.out, strerror(errno));
+                fprintf(stderr, "mixc import: cannot write '%s': %s\n", a.out, strerror(errno));
                 rc = 1;
             }
         } else {

@@ -28,18 +28,21 @@ bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float *logits
 
 enum { BENCH_WARMUP_STEPS = 2 };   /* decode steps run before the timed ones (when G > 4) */
 
+/* What the backend holds (its run plan's figures: --json's *_allocated), then the KV that `mixc report`
+ * prints for the layout's own kv_dtype, which a backend holding another dtype does not hold. */
 static void print_memory(const Backend *b) {
     KvPlan plan;
     const Layout *l = b->layout;
-    printf("memory: KV %s (%s caches, %d sequences)", fmt_bytes((double)b->mem.kv_bytes),
-           b->mem.kv_dtype ? b->mem.kv_dtype : "fp32", b->cfg.nseq);
+    int B = b->cfg.nseq;
+    printf("memory: KV %s (%s caches, %d sequence%s), arena %s, weights %s (%s)", fmt_bytes((double)b->mem.kv_bytes),
+           b->mem.kv_dtype ? b->mem.kv_dtype : "fp32", B, plural_s(B), fmt_bytes((double)b->mem.arena_bytes),
+           fmt_bytes((double)b->mem.weights_bytes), b->mem.weights_dtype ? b->mem.weights_dtype : "fp32");
     if (plan_kv(l, b->cfg.context, l->model.chunk, &plan)) {
-        printf("; planned in %s: %s", dtype_name(l->model.kv_dtype),
-               fmt_bytes((double)plan.kv_bytes * (double)b->cfg.nseq));
+        printf("; the layout's KV in %s (mixc report): %s", dtype_name(l->model.kv_dtype),
+               fmt_bytes((double)plan.kv_bytes * (double)B));
         kv_plan_free(&plan);
     }
-    printf(", arena %s, weights %s (%s)\n", fmt_bytes((double)b->mem.arena_bytes),
-           fmt_bytes((double)b->mem.weights_bytes), b->mem.weights_dtype ? b->mem.weights_dtype : "fp32");
+    printf("\n");
 }
 
 /* What --bench measured. */
@@ -54,8 +57,8 @@ static double per_second(int64_t tokens, double s) { return tokens ? (double)tok
 
 static void print_bench_text(const Backend *b, const BenchFigures *f) {
     int B = b->cfg.nseq;
-    printf("bench: %s backend, %d sequences x (%lld prompt + %lld new) tokens\n", b->name, B, (long long)f->prompt,
-           (long long)f->generated);
+    printf("bench: %s backend, %d sequence%s x (%lld prompt + %lld new) tokens\n", b->name, B, plural_s(B),
+           (long long)f->prompt, (long long)f->generated);
     printf("prefill: %lld tokens in %.3f s = %.1f tokens/s\n", (long long)(f->prompt * B), f->prefill_s,
            per_second(f->prompt * B, f->prefill_s));
     int64_t timed = (f->generated - f->warmup) * B;

@@ -121,13 +121,13 @@ static void print_text(const ServeRequests *rq, const ServeRun *run) {
         printf(" (ttft %.4f s, tpot %.4f s, e2e %.4f s)\n", r->ttft_s, r->tpot_s, r->e2e_s);
     }
     ServeSummary m = serve_summarize(rq, run);
-    printf("serve: %d requests in %.3f s (%d refused): %.2f requests/s, %.1f input tokens/s, %.1f output tokens/s\n",
-           m.ran, run->elapsed_s, run->refused, m.requests_per_s, m.input_tokens_per_s, m.output_tokens_per_s);
+    printf("serve: %d request%s in %.3f s (%d refused): %.2f requests/s, %.1f input tokens/s, %.1f output tokens/s\n",
+           m.ran, plural_s(m.ran), run->elapsed_s, run->refused, m.requests_per_s, m.input_tokens_per_s, m.output_tokens_per_s);
     print_stats("ttft", m.ttft);
     print_stats("tpot", m.tpot);
     print_stats("e2e", m.e2e);
-    printf("in flight: peak %d sequences, KV peak %s of a %s budget (%lld of %lld bytes)\n", run->peak_sequences,
-           fmt_bytes((double)run->kv_peak_bytes), fmt_bytes((double)run->kv_budget_bytes),
+    printf("in flight: peak %d sequence%s, KV peak %s of a %s budget (%lld of %lld bytes)\n", run->peak_sequences,
+           plural_s(run->peak_sequences), fmt_bytes((double)run->kv_peak_bytes), fmt_bytes((double)run->kv_budget_bytes),
            (long long)run->kv_peak_bytes, (long long)run->kv_budget_bytes);
     if (run->pool_pages) printf("pages: peak %lld of a pool of %lld\n", (long long)run->pages_peak, (long long)run->pool_pages);
 }

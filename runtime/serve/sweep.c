@@ -106,8 +106,8 @@ static void chart(Buf *b, const Backend *be, const SweepPoint *pts, int n) {
 
 static void print_point(const SweepPoint *p) {
     printf("offered %g requests/s: %.2f requests/s, %.1f output tokens/s, p90 ttft %.4f s, p90 tpot %.4f s, p90 e2e "
-           "%.4f s, peak %d sequences\n", p->rate, p->m.requests_per_s, p->m.output_tokens_per_s, p->m.ttft.p90,
-           p->m.tpot.p90, p->m.e2e.p90, p->peak);
+           "%.4f s, peak %d sequence%s\n", p->rate, p->m.requests_per_s, p->m.output_tokens_per_s, p->m.ttft.p90,
+           p->m.tpot.p90, p->m.e2e.p90, p->peak, plural_s(p->peak));
 }
 
 /* The requests at one rate, served; the point, and its summary object into sweep (when not NULL). */

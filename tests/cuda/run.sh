@@ -144,7 +144,7 @@ if MIXC_CUDA_PLAN=1 run_fake "fake bench" full 0 --layout examples/character-ai.
     fail "fake sm_90: --bench of 3 sequences: batched decode launches = the plan" "$(diff "$T/tail" "$T/pd" | head -8)"
   else pass "fake sm_90: --bench of 3 sequences: batched decode launches = the plan, in bounds"; fi
   # The memory line names what the GPU holds: caches and weights in the model dtype, not fp32.
-  if grep -qE '^memory: KV .* \(bf16 caches, 3 sequences\).*, weights .* \(bf16\)$' "$T/out"
+  if grep -qE '^memory: KV .* \(bf16 caches, 3 sequences\), arena .*, weights .* \(bf16\); the layout.s KV in bf16 \(mixc report\): ' "$T/out"
   then pass "fake sm_90: --bench memory line: bf16 caches and bf16 weights"
   else fail "fake sm_90: --bench memory line: bf16 caches and bf16 weights" "$(grep '^memory' "$T/out")"; fi
 fi

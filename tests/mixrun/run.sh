@@ -820,7 +820,7 @@ if run "cpu kv fp32" 0 "${Q8[@]}" --set kv_dtype=bf16 --dump-logits "$T/q-ref.np
           --set chunk=8 --set window=8 --set kv_dtype=$dt)
     f=examples/character-ai.mix
     run "cpu kv $dt bench" 0 "${Q8[@]:0:18}" --set kv_dtype=$dt --random-weights 5 --bench --prompt-len 10 --max-new 2 &&
-      { grep -q "^memory: KV .* ($dt caches, 1 sequences); planned in $dt" "$T/out" && pass "cpu: --bench says its caches are $dt" ||
+      { grep -q "^memory: KV .* ($dt caches, 1 sequence), arena .*; the layout's KV in $dt (mixc report): " "$T/out" && pass "cpu: --bench says its caches are $dt" ||
         fail "cpu: --bench says its caches are $dt" "$(grep '^memory' "$T/out")"; }
     for be in cpu emu cuda; do
       mem_check $be --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len $([ $be = cuda ] && echo 26 || echo 10) --max-new $([ $be = cuda ] && echo 6 || echo 2) &&

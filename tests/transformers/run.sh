@@ -127,7 +127,7 @@ if "$MIXC" export examples/ma.mix --transformers "$T/w" 2>"$T/err" && [ "$(cat "
    [ -f "$T/w/modeling_mixc.py" ]; then pass "--transformers into a directory holding the weights keeps them"
 else fail "--transformers into a directory holding the weights keeps them" "$(cat "$T/err")"; fi
 if "$MIXC" export examples/ma.mix --transformers /proc/no/such 2>"$T/err"; then fail "an unwritable directory fails" "exit 0"
-elif grep -q "^mixc: cannot write '/proc/no/such'" "$T/err"; then pass "an unwritable directory: exit 1 naming it"
+elif grep -q "^mixc export: cannot write '/proc/no/such'" "$T/err"; then pass "an unwritable directory: exit 1 naming it"
 else fail "an unwritable directory: exit 1 naming it" "$(cat "$T/err")"; fi
 
 # --vllm DIR: the plugin package, checked statically (no vLLM here): the Python compiles, the entry point
