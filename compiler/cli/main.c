@@ -161,24 +161,20 @@ int main(int argc, char **argv) {
         printf("mixc %s\n", MIXC_VERSION);
         return 0;
     }
-    if (!strcmp(arg, "help")) {
-        if (argc < 3) {
-            usage(stdout);
-            return 0;
-        }
-        const Command *c = find_command(argv[2]);
-        if (!c) {
-            fprintf(stderr, "mixc: unknown command '%s'\n", argv[2]);
-            return 2;
-        }
-        char *help_argv[] = {argv[2], "--help", NULL};
-        return c->run(2, help_argv);
+    bool help = !strcmp(arg, "help");
+    if (help && argc < 3) {
+        usage(stdout);
+        return 0;
     }
-    const Command *c = find_command(arg);
+    const Command *c = find_command(help ? argv[2] : arg);
     if (!c) {
-        fprintf(stderr, "mixc: unknown command '%s'\n", arg);
+        fprintf(stderr, "mixc: unknown command '%s'\n", help ? argv[2] : arg);
         fprintf(stderr, "  hint: run 'mixc --help' for the list of commands\n");
         return 2;
+    }
+    if (help) {
+        char *help_argv[] = {argv[2], "--help", NULL};
+        return c->run(2, help_argv);
     }
     return c->run(argc - 1, argv + 1);
 }

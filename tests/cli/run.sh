@@ -59,7 +59,7 @@ run check-help 0 check --help &&
   check check-help "cmp -s \$OUT $tmp/help-check" err_empty
 run check-help-short 0 check -h && check check-help-short "cmp -s \$OUT $tmp/help-check"
 run help-unknown 2 help nosuch &&
-  check help-unknown out_empty "err_has \"^mixc: unknown command 'nosuch'\""
+  check help-unknown out_empty "err_has \"^mixc: unknown command 'nosuch'\"" "err_has 'hint: run .mixc --help.'"
 
 # ---- usage errors: exit 2, nothing on stdout
 run unknown-command 2 nosuch examples/ma.mix &&
