@@ -157,11 +157,10 @@ static const OptSpec mixrun_options[] = {
 };
 
 /* The synopsis of a binary `mixc build` specialized: mixrun's under the binary's name, without
- * --layout and --set (continuation lines aligned to the name), and --info. */
+ * --layout and --set (continuation lines aligned to the name), and --info. Held for the process. */
 static const char *built_usage(const char *usage, const char *name) {
     static const char *const from[] = {"mixrun --layout FILE.mix [--set key=value ...] ", "mixrun --layout FILE.mix ... ",
                                        "mixrun serve --layout FILE.mix ... ", "\n       "};
-    static char out[1024];
     Buf b = {0};
     for (const char *p = usage; *p;) {
         size_t i = 0, n = 0;
@@ -173,9 +172,8 @@ static const char *built_usage(const char *usage, const char *name) {
         else buf_printf(&b, "%c", *p), n = 1;
         p += n;
     }
-    snprintf(out, sizeof out, "%s\n%s --info", b.data, name);
-    buf_free(&b);
-    return out;
+    buf_printf(&b, "\n%s --info", name);
+    return b.data;
 }
 
 /* The command line of plain mixrun, or of a binary `mixc build` specialized: the layout and its
@@ -201,7 +199,9 @@ static const OptCommand *mixrun_command(void) {
                   "and docs/serving.md.\n",
     };
     cmd.nopts = (int)(sizeof mixrun_options / sizeof mixrun_options[0]) - !mixrun_embedded();
-    if (mixrun_embedded() && cmd.opts == mixrun_options) {   /* rows 0 and 1: --layout, --set */
+    if (mixrun_embedded() && cmd.opts == mixrun_options) {
+        if (strcmp(mixrun_options[0].name, "--layout") || strcmp(mixrun_options[1].name, "--set"))
+            fatal("mixrun_options must begin with --layout and --set");
         cmd.opts += 2, cmd.nopts -= 2;
         cmd.prog = program_invocation_short_name;
         cmd.usage = built_usage(cmd.usage, cmd.prog);
