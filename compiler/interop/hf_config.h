@@ -14,9 +14,18 @@ typedef struct {
     const char *model_type;    /* "" when absent */
 } HfConfig;
 
+/* hf_defaults.c: the config class's defaults of model_type as a JSON object (NULL when mixc has
+ * none: every field is then mixc's default), the period of its default local:global alternation
+ * (layer i global when (i + 1) % period == 0; 0: none), and its tie_word_embeddings default. */
+json_t *hf_family_defaults(const char *model_type);
+int64_t hf_default_pattern(const char *model_type);
+bool hf_default_tie(const char *model_type);
+
 /* A field of the text config, else of the root (multimodal configs keep some fields at the top),
  * else the config class's default; NULL when absent or null. */
 json_t *hf_field(const HfConfig *c, const char *key);
+/* The same without the class's defaults: what the file itself gives. */
+json_t *hf_given(const HfConfig *c, const char *key);
 
 /* Receives one thing the config asks for that mixc does not compute: `what` names the field and its
  * value ("'rope_scaling' {...}"), `why` says what mixc computes instead. */

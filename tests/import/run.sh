@@ -341,7 +341,7 @@ expect_rope $T/warn/rope-parameters-yarn.json " rope_theta = 500000" " rope_scal
 expect_rope $T/warn/yarn-no-truncate.json " rope_theta = 150000" " rope_scaling = yarn" " rope_factor = 32" \
   " rope_original_context = 4096" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.3465735902799727" \
   " rope_truncate = false"
-expect_rope $T/warn/gpt-oss-default-rope.json " rope_theta = 10000" " rope_scaling = yarn" " rope_factor = 32" \
+expect_rope $T/warn/gpt-oss-default-rope.json " rope_theta = 150000" " rope_scaling = yarn" " rope_factor = 32" \
   " rope_original_context = 4096" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.3465735902799727" \
   " rope_truncate = false"
 # Per-layer RoPE: SmolLM3's no_rope_layers (and its no_rope_layer_interval default) as a nope kind;
