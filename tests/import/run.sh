@@ -75,6 +75,39 @@ sed 's/"mlp_only_layers": \[\]/"mlp_only_layers": [0]/' $T/configs/qwen3-30b-a3b
 "$MIXC" import "$tmp/q3d.json" 2>&1 | grep -q "'mlp_only_layers' \[0\] is not supported (mixc's moe_step puts the experts on every s-th layer, none left out)" &&
   pass "import qwen3_moe with mlp_only_layers: refused by name" || fail "import qwen3_moe with mlp_only_layers: refused by name"
 
+# ---- a field a config omits takes its transformers config class's default (docs/interop.md). The
+# configs/*-minimal.json give model_type, num_hidden_layers 6, hidden_size 1024, num_attention_heads 32
+# and vocab_size; the values below are transformers 5.24's classes' (make test-python compares with the
+# classes themselves: tests/import/class_defaults.py).
+expect_defaults() {  # name, what, jq test on `mixc report --format json`
+  local name=$1 what=$2 test=$3
+  if "$MIXC" import $T/configs/$name.json >"$tmp/d.mix" 2>"$tmp/d.err" &&
+     "$MIXC" report "$tmp/d.mix" --format json >"$tmp/d.json" 2>>"$tmp/d.err" && jq -e "$test" "$tmp/d.json" >/dev/null
+  then pass "class defaults of $name: $what"
+  else fail "class defaults of $name: $what" "$(cat "$tmp/d.err")"; fi
+}
+expect_defaults qwen3-minimal "Qwen3Config: head_dim 128, kv_heads 32, rms_norm_eps 1e-6, ffn 22016, context 32768" \
+  '.model | .head_dim == 128 and .kv_heads == 32 and .norm_eps == 1e-6 and .ffn == 22016 and .context == 32768 and .qk_norm'
+expect_defaults qwen2-minimal "Qwen2Config: kv_heads 32, rms_norm_eps 1e-6, q/k/v biases, head_dim hidden/heads" \
+  '.model | .kv_heads == 32 and .norm_eps == 1e-6 and .qkv_bias and .head_dim == 32 and .context == 32768'
+expect_defaults qwen3-moe-minimal "Qwen3MoeConfig: rms_norm_eps 1e-6, kv_heads 4, 128 experts of 768, 8 per token" \
+  '.model | .norm_eps == 1e-6 and .kv_heads == 4 and .experts == 128 and .experts_per_token == 8 and .ffn == 768 and .router == "softmax_topk"'
+expect_defaults mistral-minimal "MistralConfig: kv_heads 8, window 4096 on every layer, context 131072" \
+  '(.model | .kv_heads == 8 and .context == 131072 and .norm_eps == 1e-6) and ([.layers[].window] | unique) == [4096]'
+expect_defaults mixtral-minimal "MixtralConfig: rope_theta 1e6, kv_heads 8, 8 experts, 2 per token, no window" \
+  '(.model | .rope_theta == 1000000 and .kv_heads == 8 and .experts == 8 and .experts_per_token == 2) and ([.layers[].window] | unique) == [null]'
+expect_defaults gpt-oss-minimal "GptOssConfig: rope_theta 150000, window 128 on even layers, attention_bias true, head_dim 64" \
+  '(.model | .rope_theta == 150000 and .qkv_bias and .o_bias and .head_dim == 64 and .kv_heads == 8 and .rope_scaling.type == "yarn") and [.layers[].window] == [128, null, 128, null, 128, null]'
+expect_defaults gemma2-minimal "Gemma2Config: window 4096 on even layers, kv_heads 4, head_dim 256, soft-caps 50 and 30" \
+  '(.model | .kv_heads == 4 and .head_dim == 256 and .attn_softcap == 50 and .logit_softcap == 30) and [.layers[].window] == [4096, null, 4096, null, 4096, null]'
+expect_defaults llama4-text-minimal "Llama4TextConfig: 16 experts (1 per token, shared), kv_heads 8, chunked 8192 but every 4th layer" \
+  '(.model | .experts == 16 and .experts_per_token == 1 and .shared_expert_ffn == 8192 and .kv_heads == 8 and .head_dim == 128) and [.layers[].chunk_size] == [8192, 8192, 8192, null, 8192, 8192]'
+# a file's rope_parameters.rope_theta wins over the class's default rope_theta (SmolLM3Config: 2e6)
+echo '{"model_type": "smollm3", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4, "vocab_size": 100,
+  "rope_parameters": {"rope_type": "default", "rope_theta": 100000.0}}' >"$tmp/smol-rp.json"
+"$MIXC" import "$tmp/smol-rp.json" 2>/dev/null | grep -q '^ *rope_theta *= 100000$' &&
+  pass "smollm3: rope_parameters.rope_theta over the class's default" || fail "smollm3: rope_parameters.rope_theta over the class's default"
+
 # ---- the imported layouts against the published architectures
 # header line of `mixc check` (dimensions from the published config.json files) and layer summary
 expect_arch() {  # name, expected header line, expected summary line
