@@ -68,6 +68,8 @@ void hf_read_rope_scaling(const HfConfig *c, ModelHeader *m);
  * rope_parameters.sliding_attention, as a kind's own (plain) base; the header's when equal. false
  * when mixc cannot express it (a scaled second base, a bad value), with the field in *key, *value. */
 bool hf_sliding_rope(const HfConfig *c, const ModelHeader *m, LayerRope *out, const char **key, json_t **value);
+/* no_rope_layers, NULL when absent, null, or (Llama4TextConfig: its default then) an empty list. */
+json_t *hf_nope_list(const HfConfig *c);
 /* Whether layer i has no RoPE (no_rope_layers; SmolLM3's no_rope_layer_interval). */
 bool hf_nope_layer(const HfConfig *c, int64_t layers, int64_t i);
 /* The layers' RoPE: the sliding layers' base, NoPE layers. */

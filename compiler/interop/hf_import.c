@@ -162,6 +162,11 @@ static bool type_is(Ctx *c, const char *const *names) {
 static const char *const WINDOW_SWITCHED[] = {"qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", NULL};
 static const char *const MAX_WINDOW_LAYERS[] = {"qwen2", "qwen2_moe", "qwen3", NULL};
 static const char *const SMOLLM3[] = {"smollm3", NULL};
+/* Families whose transformers classes never read layer_types (their attention reads sliding_window
+ * alone), and those that never read sliding_window_pattern (only Gemma 3's and Cohere2's do). */
+static const char *const TYPES_UNREAD[] = {"llama", "mistral", "mixtral", "qwen3_moe", NULL};
+static const char *const PATTERN_UNREAD[] = {"llama", "mistral", "ministral", "mixtral", "smollm3", "qwen2", "qwen3",
+                                             "qwen3_moe", "gemma2", "gpt_oss", "llama4", "llama4_text", NULL};
 static const char *const HYMBA[] = {"hymba", NULL};
 
 /* ------------------------------------------------------------------ the model header */
@@ -358,6 +363,13 @@ static bool read_layer_types(Ctx *c, json_t *types, int n, bool *sliding, int64_
     return false;
 }
 
+/* A field that `families`' transformers code never reads: warned about and ignored, as there. */
+static bool unread(Ctx *c, const char *key, const char *const *families) {
+    if (!has_field(c, key) || !type_is(c, families)) return false;
+    iwarn(c, "'%s' is not read by transformers' %s: ignored, as it is there", key, c->hf.model_type);
+    return true;
+}
+
 /* Sets window[i] (and chunked[i] for chunked layers) for every layer from whichever fields the config
  * has; returns false on error. */
 static bool read_attention(Ctx *c, int n, int64_t *window, int64_t *chunked) {
@@ -375,8 +387,9 @@ static bool read_attention(Ctx *c, int n, int64_t *window, int64_t *chunked) {
     bool *sliding = xcalloc((size_t)n + 1, sizeof(bool));
     bool ok = true;
     int64_t pattern = 0;
-    bool have_pattern = get_int(c, "sliding_window_pattern", 1, LARGEST, &pattern);
-    json_t *types = field(c, "layer_types");
+    bool have_pattern = !unread(c, "sliding_window_pattern", PATTERN_UNREAD) &&
+                        get_int(c, "sliding_window_pattern", 1, LARGEST, &pattern);
+    json_t *types = unread(c, "layer_types", TYPES_UNREAD) ? NULL : field(c, "layer_types");
     if (types) {
         ok = read_layer_types(c, types, n, sliding, chunked);
         buf_puts(&c->sources, "layer types from 'layer_types'");

@@ -129,10 +129,15 @@ bool hf_sliding_rope(const HfConfig *c, const ModelHeader *m, LayerRope *out, co
     return s.type == ROPE_PLAIN;   /* a kind's own base is plain RoPE */
 }
 
+json_t *hf_nope_list(const HfConfig *c) {
+    json_t *list = hf_field(c, "no_rope_layers");
+    return hf_is_llama4(c) && json_is_array(list) && json_array_size(list) == 0 ? NULL : list;
+}
+
 /* SmolLM3's and Llama 4's no_rope_layers: one 0 (NoPE) or 1 (RoPE) per layer; absent, both make
  * every no_rope_layer_interval-th layer NoPE (SmolLM3Config, Llama4TextConfig). NULL list: none. */
 bool hf_nope_layer(const HfConfig *c, int64_t layers, int64_t i) {
-    json_t *list = hf_field(c, "no_rope_layers"), *interval = hf_field(c, "no_rope_layer_interval");
+    json_t *list = hf_nope_list(c), *interval = hf_field(c, "no_rope_layer_interval");
     if (json_is_array(list) && (int64_t)json_array_size(list) == layers)
         return json_is_integer(json_array_get(list, (size_t)i)) && json_integer_value(json_array_get(list, (size_t)i)) == 0;
     if (!list && json_is_integer(interval) && json_integer_value(interval) > 0 &&

@@ -107,6 +107,11 @@ echo '{"model_type": "smollm3", "num_hidden_layers": 4, "hidden_size": 256, "num
   "rope_parameters": {"rope_type": "default", "rope_theta": 100000.0}}' >"$tmp/smol-rp.json"
 "$MIXC" import "$tmp/smol-rp.json" 2>/dev/null | grep -q '^ *rope_theta *= 100000$' &&
   pass "smollm3: rope_parameters.rope_theta over the class's default" || fail "smollm3: rope_parameters.rope_theta over the class's default"
+# Llama4TextConfig: an empty no_rope_layers is its default (every 4th layer NoPE, and global)
+echo '{"model_type": "llama4_text", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 8, "vocab_size": 100,
+  "moe_layers": [], "no_rope_layers": []}' >"$tmp/l4-nope.json"
+"$MIXC" import "$tmp/l4-nope.json" 2>/dev/null | grep -q '^layer 3 *: global_nope$' &&
+  pass "llama4: no_rope_layers [] is the class's default" || fail "llama4: no_rope_layers [] is the class's default"
 
 # ---- the imported layouts against the published architectures
 # header line of `mixc check` (dimensions from the published config.json files) and layer summary
@@ -332,6 +337,14 @@ expect_warn() {  # file message-fragment [options]: exit 0 with the warning on s
   if [ "$rc" = 0 ] && grep -qF -- "$msg" <<<"$out" && "$MIXC" check -q "$tmp/w.mix"; then pass "warning: $(basename "$f"): $msg"
   else fail "warning: $f" "want rc 0 and: $msg" "got rc $rc: $out"; fi
 }
+# fields a family's transformers code never reads are ignored, as there: Mistral's layer_types
+# (MistralAttention reads sliding_window alone: every layer slides), Gemma 2's sliding_window_pattern
+expect_warn $T/warn/mistral-layer-types.json "'layer_types' is not read by transformers' mistral: ignored, as it is there"
+"$MIXC" import $T/warn/mistral-layer-types.json 2>/dev/null | grep -q '^default : local$' &&
+  pass "mistral's layer_types ignored: every layer in sliding_window" || fail "mistral's layer_types ignored: every layer in sliding_window"
+expect_warn $T/warn/gemma2-pattern.json "'sliding_window_pattern' is not read by transformers' gemma2: ignored, as it is there"
+"$MIXC" import $T/warn/gemma2-pattern.json 2>/dev/null | grep -q '^layers 0..3 : pattern \[local, global\]$' &&
+  pass "gemma2's sliding_window_pattern ignored: its alternation" || fail "gemma2's sliding_window_pattern ignored: its alternation"
 expect_err $T/warn/unknown-model.json 1 "'model_type' \"olmo9\" is not supported (a model mixc does not know;"
 expect_warn $T/warn/unknown-model.json "warning: 'model_type' \"olmo9\" is not supported" --allow-unsupported
 expect_warn $T/warn/odd-field.json "warning: ignoring 'swa_layers_every'"
