@@ -29,8 +29,8 @@ int64_t hf_default_pattern(const char *model_type) {
 #define MISTRAL_SIZES "\"num_key_value_heads\": 8, \"intermediate_size\": 14336, \"max_position_embeddings\": 131072"
 #define QWEN_SIZES "\"rms_norm_eps\": 1e-6, \"max_position_embeddings\": 32768, \"sliding_window\": 4096"
 #define GEMMA2_COMPUTE "\"hidden_activation\": \"gelu_pytorch_tanh\", \"query_pre_attn_scalar\": 256, \"sliding_window\": 4096," \
-    " \"intermediate_size\": 9216, \"head_dim\": 256, \"num_key_value_heads\": 4, \"rms_norm_eps\": 1e-6"
-#define GEMMA3_DEFAULTS "{" GEMMA2_COMPUTE ", \"rope_local_base_freq\": 10000.0, \"num_attention_heads\": 8," \
+    " \"intermediate_size\": 9216, \"head_dim\": 256, \"num_attention_heads\": 8, \"num_key_value_heads\": 4, \"rms_norm_eps\": 1e-6"
+#define GEMMA3_DEFAULTS "{" GEMMA2_COMPUTE ", \"rope_local_base_freq\": 10000.0," \
     " \"rope_theta\": 1000000.0, \"max_position_embeddings\": 131072, \"vocab_size\": 262208}"
 #define LLAMA4_DEFAULTS "{\"rms_norm_eps\": 1e-5, \"rope_theta\": 500000.0, \"head_dim\": 128, \"attention_chunk_size\": 8192," \
     " \"no_rope_layer_interval\": 4, \"interleave_moe_layer_step\": 1, \"intermediate_size_mlp\": 16384," \
