@@ -406,10 +406,6 @@ static bool read_attention(Ctx *c, int n, int64_t *window, int64_t *chunked) {
         for (int i = 0; i < n; i++) sliding[i] = pattern_sliding(p, i);
         buf_printf(&c->sources, "every %lld%s layer global (%s)", (long long)p, p == 2 ? "nd" : p == 3 ? "rd" : "th",
                    have_pattern ? "'sliding_window_pattern'" : "the family's default pattern");
-        if (!w && !have_pattern) {
-            iwarn(c, "'sliding_window' is null: every layer of this %s model is global", c->hf.model_type);
-            memset(sliding, 0, (size_t)n * sizeof(bool));
-        }
     } else if (type_is(c, MAX_WINDOW_LAYERS)) {
         int64_t mwl = 28;  /* Qwen2Config's default */
         get_int(c, "max_window_layers", 0, LARGEST, &mwl);
@@ -424,7 +420,8 @@ static bool read_attention(Ctx *c, int n, int64_t *window, int64_t *chunked) {
     }
     for (int i = 0; ok && i < n; i++) {
         if (sliding[i] && !w) {
-            ierror(c, "%s makes layer %d sliding but 'sliding_window' is %s", types ? "'layer_types'" : "the config", i,
+            ierror(c, "%s makes layer %d sliding but 'sliding_window' is %s",
+                   types ? "'layer_types'" : have_pattern ? "'sliding_window_pattern'" : "the family's default pattern", i,
                    type_is(c, WINDOW_SWITCHED) && field(c, "sliding_window") ? "disabled by 'use_sliding_window'" : "null");
             ok = false;
         }

@@ -86,6 +86,9 @@ REFUSED = [
      "'num_attention_heads' (8) is not a multiple of 'num_key_value_heads' (32)"),
     ({"model_type": "gemma3_text", **BASE, "use_bidirectional_attention": True},
      "'use_bidirectional_attention' true is not supported (mixc computes causal attention)"),
+    # sliding layers (the class's layer_types) without a window: transformers' sliding mask raises
+    ({"model_type": "gpt_oss", **BASE, "sliding_window": None},
+     "the family's default pattern makes layer 0 sliding but 'sliding_window' is null"),
     # Gemma3Config and Llama4Config build the text model from text_config alone
     ({"model_type": "gemma3", **BASE}, "'model_type' \"gemma3\" is not supported (its config class reads the text model"),
     ({"model_type": "llama4", **BASE}, "'model_type' \"llama4\" is not supported (its config class reads the text model"),

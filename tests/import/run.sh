@@ -354,6 +354,8 @@ if "$MIXC" import $T/warn/llama-window.json 2>/dev/null | "$MIXC" check - 2>/dev
   pass "llama's sliding_window: imported as 4 global layers"; else fail "llama's sliding_window: imported as global"; fi
 expect_warn $T/configs/gemma2-9b.json "warning: 'torch_dtype' \"float32\" is not supported" --allow-unsupported
 expect_err $T/bad/null-window.json 1 "'layer_types' makes layer 0 sliding but 'sliding_window' is null"
+# Gemma2Config's alternation with sliding_window null: transformers cannot build its sliding mask either
+expect_err $T/bad/gemma2-null-window.json 1 "the family's default pattern makes layer 0 sliding but 'sliding_window' is null"
 if "$MIXC" import $T/bad/null-window.json 2>&1 | grep -q "hint: "; then fail "no --allow-unsupported hint when it would not help"
 else pass "no --allow-unsupported hint when another error remains"; fi
 # Hymba's kv_reuse_every_i_layer with no window: groups of 3 global layers; rope_parameters; dtype.
