@@ -49,7 +49,8 @@ void hf_describe(const char *key, json_t *v, char *out, size_t n);
  * text configs (model_type llama4, llama4_text): hf_llama4_support maps the mixture-of-experts layers
  * (moe_layers, interleave_moe_layer_step: hf_map_experts) and sets a dense model's ffn to intermediate_size_mlp;
  * hf_llama4_chunked, for a config without layer_types, sets chunked[i] to attention_chunk_size for the
- * RoPE layers (no_rope_layers) and 0 for the NoPE ones, which are global. */
+ * RoPE layers (no_rope_layers) and 0 for the NoPE ones, which are global (every layer global when
+ * attention_chunk_size is null). */
 bool hf_layer_types(const HfConfig *c, json_t *v, int n, bool *sliding, int64_t *chunked, char *err, size_t errlen);
 bool hf_is_llama4(const HfConfig *c);
 /* Attention sinks: every layer of a gpt_oss config, the layers `mixc export --hf` marks in mixc_sinks

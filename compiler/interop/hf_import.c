@@ -438,7 +438,9 @@ static bool read_llama4(Ctx *c, int n, int64_t *chunked) {
         ierror(c, "%s", err);
         return false;
     }
-    buf_puts(&c->sources, "chunked layers ('attention_chunk_size') where 'no_rope_layers' is 1");
+    bool any = false;
+    for (int i = 0; i < n; i++) any |= chunked[i] != 0;
+    if (any) buf_puts(&c->sources, "chunked layers ('attention_chunk_size') where 'no_rope_layers' is 1");
     return true;
 }
 

@@ -45,8 +45,10 @@ VARIANTS = [
     ("gpt_oss", {"sliding_window_pattern": 4}),
     ("ministral", {"sliding_window": 64, "layer_types": ["full_attention", "sliding_attention"] * 4}),
     ("llama4_text", {"no_rope_layers": []}),
+    ("llama4_text", {"attention_chunk_size": None}),   # null: every layer full_attention
     ("llama4_text", {"attention_chunk_size": 256, "no_rope_layer_interval": 3, "num_local_experts": 4}),
     ("gpt_oss", {"rope_parameters": {"rope_type": "default", "rope_theta": 40000.0}}),
+    ("gpt_oss", {"rope_parameters": None, "rope_scaling": None}),   # null: the class's yarn
     ("gpt_oss", {"rope_parameters": {"rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 2048,
                                      "rope_theta": 150000.0}, "max_position_embeddings": 16384}),
     ("gemma2", {"query_pre_attn_scalar": 128, "attn_logit_softcapping": None}),

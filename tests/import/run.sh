@@ -107,6 +107,17 @@ echo '{"model_type": "smollm3", "num_hidden_layers": 4, "hidden_size": 256, "num
   "rope_parameters": {"rope_type": "default", "rope_theta": 100000.0}}' >"$tmp/smol-rp.json"
 "$MIXC" import "$tmp/smol-rp.json" 2>/dev/null | grep -q '^ *rope_theta *= 100000$' &&
   pass "smollm3: rope_parameters.rope_theta over the class's default" || fail "smollm3: rope_parameters.rope_theta over the class's default"
+# transformers 5 takes a null rope_scaling / rope_parameters as absent: gpt-oss's class yarn
+echo '{"model_type": "gpt_oss", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 8, "vocab_size": 100,
+  "rope_scaling": null, "rope_parameters": null}' >"$tmp/oss-null-rope.json"
+"$MIXC" import "$tmp/oss-null-rope.json" 2>/dev/null | grep -q '^ *rope_scaling *= yarn$' &&
+  pass "gpt_oss: a null rope_scaling is the class's yarn" || fail "gpt_oss: a null rope_scaling is the class's yarn"
+# Llama4TextConfig: attention_chunk_size null makes every layer full_attention
+echo '{"model_type": "llama4_text", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 8, "vocab_size": 100,
+  "moe_layers": [], "attention_chunk_size": null}' >"$tmp/l4-nochunk.json"
+"$MIXC" import "$tmp/l4-nochunk.json" 2>/dev/null | grep -q '^layer 3 *: global_nope$' &&
+  ! "$MIXC" import "$tmp/l4-nochunk.json" 2>/dev/null | grep -q chunked &&
+  pass "llama4: attention_chunk_size null: no chunked layer" || fail "llama4: attention_chunk_size null: no chunked layer"
 # Llama4TextConfig: an empty no_rope_layers is its default (every 4th layer NoPE, and global)
 echo '{"model_type": "llama4_text", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 8, "vocab_size": 100,
   "moe_layers": [], "no_rope_layers": []}' >"$tmp/l4-nope.json"
