@@ -77,6 +77,7 @@ static int64_t chunk_size(const HfConfig *c, char *err, size_t errlen) {
 }
 
 bool hf_llama4_chunked(const HfConfig *c, int n, int64_t *chunked, char *err, size_t errlen) {
+    if (!hf_field(c, "attention_chunk_size")) return true;   /* null: Llama4TextConfig's layer types are all full */
     int64_t C = chunk_size(c, err, errlen);
     for (int i = 0; C && i < n; i++) chunked[i] = hf_nope_layer(c, n, i) ? 0 : C;
     return C != 0;

@@ -14,9 +14,18 @@ typedef struct {
     const char *model_type;    /* "" when absent */
 } HfConfig;
 
+/* hf_defaults.c: the config class's defaults of model_type as a JSON object (NULL when mixc has
+ * none: every field is then mixc's default), the period of its default local:global alternation
+ * (layer i global when (i + 1) % period == 0; 0: none), and its tie_word_embeddings default. */
+json_t *hf_family_defaults(const char *model_type);
+int64_t hf_default_pattern(const char *model_type);
+bool hf_default_tie(const char *model_type);
+
 /* A field of the text config, else of the root (multimodal configs keep some fields at the top),
  * else the config class's default; NULL when absent or null. */
 json_t *hf_field(const HfConfig *c, const char *key);
+/* The same without the class's defaults: what the file itself gives. */
+json_t *hf_given(const HfConfig *c, const char *key);
 
 /* Receives one thing the config asks for that mixc does not compute: `what` names the field and its
  * value ("'rope_scaling' {...}"), `why` says what mixc computes instead. */
@@ -40,7 +49,8 @@ void hf_describe(const char *key, json_t *v, char *out, size_t n);
  * text configs (model_type llama4, llama4_text): hf_llama4_support maps the mixture-of-experts layers
  * (moe_layers, interleave_moe_layer_step: hf_map_experts) and sets a dense model's ffn to intermediate_size_mlp;
  * hf_llama4_chunked, for a config without layer_types, sets chunked[i] to attention_chunk_size for the
- * RoPE layers (no_rope_layers) and 0 for the NoPE ones, which are global. */
+ * RoPE layers (no_rope_layers) and 0 for the NoPE ones, which are global (every layer global when
+ * attention_chunk_size is null). */
 bool hf_layer_types(const HfConfig *c, json_t *v, int n, bool *sliding, int64_t *chunked, char *err, size_t errlen);
 bool hf_is_llama4(const HfConfig *c);
 /* Attention sinks: every layer of a gpt_oss config, the layers `mixc export --hf` marks in mixc_sinks
@@ -59,6 +69,8 @@ void hf_read_rope_scaling(const HfConfig *c, ModelHeader *m);
  * rope_parameters.sliding_attention, as a kind's own (plain) base; the header's when equal. false
  * when mixc cannot express it (a scaled second base, a bad value), with the field in *key, *value. */
 bool hf_sliding_rope(const HfConfig *c, const ModelHeader *m, LayerRope *out, const char **key, json_t **value);
+/* no_rope_layers, NULL when absent, null, or (Llama4TextConfig: its default then) an empty list. */
+json_t *hf_nope_list(const HfConfig *c);
 /* Whether layer i has no RoPE (no_rope_layers; SmolLM3's no_rope_layer_interval). */
 bool hf_nope_layer(const HfConfig *c, int64_t layers, int64_t i);
 /* The layers' RoPE: the sliding layers' base, NoPE layers. */

@@ -65,6 +65,12 @@ json_t *hf_field(const HfConfig *c, const char *key) {
     return json_is_null(v) ? NULL : v;
 }
 
+json_t *hf_given(const HfConfig *c, const char *key) {
+    HfConfig file = *c;
+    file.defaults = NULL;
+    return hf_field(&file, key);
+}
+
 static json_t *field(Ctx *c, const char *key) {
     return hf_field(&c->hf, key);
 }
@@ -149,68 +155,19 @@ static bool type_is(Ctx *c, const char *const *names) {
 
 /* ------------------------------------------------------------------ families */
 
-static const char *const QWEN[] = {"qwen2", "qwen2_moe", "qwen3", "qwen3_moe", NULL};
+/* sliding_window applies only with use_sliding_window (the config classes set it to None otherwise);
+ * without layer_types, the sliding layers are those from max_window_layers on (Qwen2Config,
+ * Qwen3Config), every layer (Qwen3MoeConfig: its attention reads sliding_window alone), or the NoPE
+ * layers (SmolLM3Config). */
+static const char *const WINDOW_SWITCHED[] = {"qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "smollm3", NULL};
+static const char *const MAX_WINDOW_LAYERS[] = {"qwen2", "qwen2_moe", "qwen3", NULL};
+static const char *const SMOLLM3[] = {"smollm3", NULL};
+/* Families whose transformers classes never read layer_types (their attention reads sliding_window
+ * alone), and those that never read sliding_window_pattern (only Gemma 3's and Cohere2's do). */
+static const char *const TYPES_UNREAD[] = {"llama", "mistral", "mixtral", "qwen3_moe", NULL};
+static const char *const PATTERN_UNREAD[] = {"llama", "mistral", "ministral", "mixtral", "smollm3", "qwen2", "qwen3",
+                                             "qwen3_moe", "gemma2", "gpt_oss", "llama4", "llama4_text", NULL};
 static const char *const HYMBA[] = {"hymba", NULL};
-
-/* The period of the family's default local:global alternation (layer i is global when
- * (i + 1) % period == 0), or 0 when the family has none. Values from the transformers config
- * classes (docs/interop.md). */
-static int64_t default_pattern(Ctx *c) {
-    static const struct { const char *type; int64_t period; } table[] = {
-        {"gemma2", 2}, {"gpt_oss", 2}, {"gemma3", 6}, {"gemma3_text", 6}, {"cohere2", 4},
-        {"gemma3n", 5}, {"gemma3n_text", 5},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(c->hf.model_type, table[i].type) == 0) return table[i].period;
-    return 0;
-}
-
-/* Defaults of the transformers config classes for the fields that published configs omit (the
- * Gemma 3 4B/27B configs, for one, give no vocab_size, head_dim or rope_theta in text_config), and
- * for the fields that change the computation (hf_support.c sees them as if the config gave them). */
-#define GEMMA2_COMPUTE "\"hidden_activation\": \"gelu_pytorch_tanh\", \"query_pre_attn_scalar\": 256"
-#define GEMMA3_COMPUTE GEMMA2_COMPUTE ", \"rope_local_base_freq\": 10000.0"
-#define LLAMA4_DEFAULTS "{\"rms_norm_eps\": 1e-5, \"rope_theta\": 500000.0, \"head_dim\": 128, \"attention_chunk_size\": 8192," \
-    " \"no_rope_layer_interval\": 4, \"interleave_moe_layer_step\": 1, \"intermediate_size_mlp\": 16384," \
-    " \"use_qk_norm\": true, \"attn_temperature_tuning\": true, \"floor_scale\": 8192, \"attn_scale\": 0.1," \
-    " \"num_experts_per_tok\": 1}"
-static json_t *family_defaults(Ctx *c) {
-    static const struct { const char *type, *json; } table[] = {
-        {"llama", "{\"rms_norm_eps\": 1e-6}"},
-        {"mistral", "{\"rms_norm_eps\": 1e-6, \"sliding_window\": 4096}"},
-        {"smollm3", "{\"rms_norm_eps\": 1e-6, \"rope_theta\": 2000000.0, \"no_rope_layer_interval\": 4}"},
-        {"ministral", "{\"rms_norm_eps\": 1e-6, \"sliding_window\": 4096}"},
-        {"mixtral", "{\"rms_norm_eps\": 1e-5, \"num_local_experts\": 8, \"num_experts_per_tok\": 2}"},
-        {"qwen2_moe", "{\"num_experts\": 60, \"num_experts_per_tok\": 4}"},
-        {"qwen3_moe", "{\"num_experts\": 128, \"num_experts_per_tok\": 8, \"moe_intermediate_size\": 768}"},
-        {"gpt_oss", "{\"num_local_experts\": 128, \"num_experts_per_tok\": 4, \"rope_scaling\": "
-                    "{\"rope_type\": \"yarn\", \"factor\": 32.0, \"beta_fast\": 32.0, \"beta_slow\": 1.0, \"truncate\": false, "
-                    "\"original_max_position_embeddings\": 4096}}"},
-        {"gemma", "{\"hidden_activation\": \"gelu_pytorch_tanh\"}"},
-        {"gemma2", "{\"head_dim\": 256, \"rope_theta\": 10000.0, \"rms_norm_eps\": 1e-6, \"max_position_embeddings\": 8192,"
-                   " \"vocab_size\": 256000, \"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, "
-                   GEMMA2_COMPUTE "}"},
-        {"gemma3", "{\"head_dim\": 256, \"num_attention_heads\": 8, \"num_key_value_heads\": 4, \"rope_theta\": 1000000.0, \"rms_norm_eps\": 1e-6,"
-                   " \"max_position_embeddings\": 131072, \"vocab_size\": 262208, " GEMMA3_COMPUTE "}"},
-        {"gemma3_text", "{\"head_dim\": 256, \"num_attention_heads\": 8, \"num_key_value_heads\": 4, \"rope_theta\": 1000000.0, \"rms_norm_eps\": 1e-6,"
-                        " \"max_position_embeddings\": 131072, \"vocab_size\": 262208, " GEMMA3_COMPUTE "}"},
-        {"gemma3n", "{\"head_dim\": 256, \"rms_norm_eps\": 1e-6, \"hidden_activation\": \"gelu_pytorch_tanh\"}"},
-        {"gemma3n_text", "{\"head_dim\": 256, \"rms_norm_eps\": 1e-6, \"hidden_activation\": \"gelu_pytorch_tanh\"}"},
-        {"cohere2", "{\"layer_norm_eps\": 1e-5, \"max_position_embeddings\": 8192, \"vocab_size\": 256000, \"logit_scale\": 0.0625}"},
-        {"llama4", LLAMA4_DEFAULTS},
-        {"llama4_text", LLAMA4_DEFAULTS},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(c->hf.model_type, table[i].type) == 0) return json_loads(table[i].json, 0, NULL);
-    return NULL;
-}
-
-/* tie_word_embeddings when the config omits it: the config class's default (PretrainedConfig: true). */
-static bool default_tie(Ctx *c) {
-    static const char *const untied[] = {"llama", "mistral", "ministral", "mixtral", "qwen2", "qwen2_moe", "qwen3",
-                                         "qwen3_moe", "gpt_oss", "hymba", "olmo3", "llama4", "llama4_text", NULL};
-    return !type_is(c, untied);
-}
 
 /* ------------------------------------------------------------------ the model header */
 
@@ -274,14 +231,19 @@ static void read_ffn(Ctx *c, ModelHeader *m) {
     m->ffn = hi;
 }
 
-/* rope_theta, or transformers 5's rope_parameters (per layer type: the global layers' base). */
+/* rope_theta, or transformers 5's rope_parameters (per layer type: the global layers' base): as the
+ * file gives either, else the class's default (a rope_parameters without rope_theta takes it too). */
 static void read_rope(Ctx *c, ModelHeader *m) {
-    if (get_real(c, field(c, "rope_theta"), "rope_theta", &m->rope_theta)) return;
-    json_t *rp = field(c, "rope_parameters");
-    if (!json_is_object(rp)) return;
-    json_t *full = json_object_get(rp, "full_attention");
-    if (json_is_object(full)) rp = full;
-    get_real(c, json_object_get(rp, "rope_theta"), "rope_parameters.rope_theta", &m->rope_theta);
+    for (int with_defaults = 0; with_defaults < 2 && !c->errors; with_defaults++) {
+        json_t *theta = with_defaults ? field(c, "rope_theta") : hf_given(&c->hf, "rope_theta");
+        json_t *rp = with_defaults ? field(c, "rope_parameters") : hf_given(&c->hf, "rope_parameters");
+        if (get_real(c, theta, "rope_theta", &m->rope_theta)) return;
+        json_t *full = json_is_object(rp) ? json_object_get(rp, "full_attention") : NULL;
+        if (json_is_object(full)) rp = full;
+        if (json_is_object(rp) &&
+            get_real(c, json_object_get(rp, "rope_theta"), "rope_parameters.rope_theta", &m->rope_theta))
+            return;
+    }
 }
 
 static void read_header(Ctx *c, ModelHeader *m) {
@@ -318,7 +280,7 @@ static void read_header(Ctx *c, ModelHeader *m) {
             ierror(c, "'mixc_chunk' must be an integer in 1..%lld (the context)", (long long)m->context);
     }
     if (m->chunk == 0) m->chunk = m->context < 512 ? m->context : 512;
-    m->tie_embeddings = default_tie(c);
+    m->tie_embeddings = hf_default_tie(c->hf.model_type);
     static const char *const qkv_biased[] = {"qwen2", NULL};   /* Qwen2Attention: bias=True on q, k, v */
     bool mixc_bias = false;     /* what `mixc export --hf` writes for a layout with qkv_bias, o_bias */
     get_bool(c, "mixc_qkv_bias", &mixc_bias);
@@ -384,8 +346,8 @@ static bool read_global_idx(Ctx *c, int n, bool *sliding) {
     return true;
 }
 
-/* Qwen2/3: sliding_window applies only with use_sliding_window, to layers >= max_window_layers. */
-static int64_t qwen_window(Ctx *c, int64_t window) {
+/* WINDOW_SWITCHED: the window when use_sliding_window is true, else 0. */
+static int64_t switched_window(Ctx *c, int64_t window) {
     bool use = false;
     get_bool(c, "use_sliding_window", &use);
     if (!use) return 0;
@@ -401,11 +363,18 @@ static bool read_layer_types(Ctx *c, json_t *types, int n, bool *sliding, int64_
     return false;
 }
 
+/* A field that `families`' transformers code never reads: warned about and ignored, as there. */
+static bool unread(Ctx *c, const char *key, const char *const *families) {
+    if (!has_field(c, key) || !type_is(c, families)) return false;
+    iwarn(c, "'%s' is not read by transformers' %s: ignored, as it is there", key, c->hf.model_type);
+    return true;
+}
+
 /* Sets window[i] (and chunked[i] for chunked layers) for every layer from whichever fields the config
  * has; returns false on error. */
 static bool read_attention(Ctx *c, int n, int64_t *window, int64_t *chunked) {
     int64_t w = read_window(c), context = 0;
-    if (type_is(c, QWEN)) w = qwen_window(c, w);
+    if (type_is(c, WINDOW_SWITCHED)) w = switched_window(c, w);
     static const char *const llama[] = {"llama", NULL};
     if (w && type_is(c, llama)) {   /* LlamaConfig has no window: the field is kept but never read */
         iwarn(c, "'sliding_window' %lld is not read by transformers' llama, whose every layer attends globally: "
@@ -418,8 +387,9 @@ static bool read_attention(Ctx *c, int n, int64_t *window, int64_t *chunked) {
     bool *sliding = xcalloc((size_t)n + 1, sizeof(bool));
     bool ok = true;
     int64_t pattern = 0;
-    bool have_pattern = get_int(c, "sliding_window_pattern", 1, LARGEST, &pattern);
-    json_t *types = field(c, "layer_types");
+    bool have_pattern = !unread(c, "sliding_window_pattern", PATTERN_UNREAD) &&
+                        get_int(c, "sliding_window_pattern", 1, LARGEST, &pattern);
+    json_t *types = unread(c, "layer_types", TYPES_UNREAD) ? NULL : field(c, "layer_types");
     if (types) {
         ok = read_layer_types(c, types, n, sliding, chunked);
         buf_puts(&c->sources, "layer types from 'layer_types'");
@@ -431,28 +401,28 @@ static bool read_attention(Ctx *c, int n, int64_t *window, int64_t *chunked) {
     } else if (has_field(c, "global_attn_idx") && w) {
         ok = read_global_idx(c, n, sliding);
         buf_puts(&c->sources, "global layers from 'global_attn_idx'");
-    } else if (have_pattern || default_pattern(c)) {
-        int64_t p = have_pattern ? pattern : default_pattern(c);
+    } else if (have_pattern || hf_default_pattern(c->hf.model_type)) {
+        int64_t p = have_pattern ? pattern : hf_default_pattern(c->hf.model_type);
         for (int i = 0; i < n; i++) sliding[i] = pattern_sliding(p, i);
         buf_printf(&c->sources, "every %lld%s layer global (%s)", (long long)p, p == 2 ? "nd" : p == 3 ? "rd" : "th",
                    have_pattern ? "'sliding_window_pattern'" : "the family's default pattern");
-        if (!w && !have_pattern) {
-            iwarn(c, "'sliding_window' is null: every layer of this %s model is global", c->hf.model_type);
-            memset(sliding, 0, (size_t)n * sizeof(bool));
-        }
-    } else if (type_is(c, QWEN)) {
+    } else if (type_is(c, MAX_WINDOW_LAYERS)) {
         int64_t mwl = 28;  /* Qwen2Config's default */
         get_int(c, "max_window_layers", 0, LARGEST, &mwl);
         for (int i = 0; i < n; i++) sliding[i] = w && i >= mwl;
         if (w) buf_printf(&c->sources, "sliding from layer %lld ('max_window_layers')", (long long)mwl);
+    } else if (type_is(c, SMOLLM3)) {
+        for (int i = 0; i < n; i++) sliding[i] = w && hf_nope_layer(&c->hf, n, i);
+        if (w) buf_puts(&c->sources, "the NoPE layers sliding ('use_sliding_window')");
     } else {
         for (int i = 0; i < n; i++) sliding[i] = w != 0;
         if (w) buf_puts(&c->sources, "every layer sliding ('sliding_window')");
     }
     for (int i = 0; ok && i < n; i++) {
         if (sliding[i] && !w) {
-            ierror(c, "%s makes layer %d sliding but 'sliding_window' is %s", types ? "'layer_types'" : "the config", i,
-                   type_is(c, QWEN) && field(c, "sliding_window") ? "disabled by 'use_sliding_window'" : "null");
+            ierror(c, "%s makes layer %d sliding but 'sliding_window' is %s",
+                   types ? "'layer_types'" : have_pattern ? "'sliding_window_pattern'" : "the family's default pattern", i,
+                   type_is(c, WINDOW_SWITCHED) && field(c, "sliding_window") ? "disabled by 'use_sliding_window'" : "null");
             ok = false;
         }
         window[i] = sliding[i] ? w : 0;
@@ -468,7 +438,9 @@ static bool read_llama4(Ctx *c, int n, int64_t *chunked) {
         ierror(c, "%s", err);
         return false;
     }
-    buf_puts(&c->sources, "chunked layers ('attention_chunk_size') where 'no_rope_layers' is 1");
+    bool any = false;
+    for (int i = 0; i < n; i++) any |= chunked[i] != 0;
+    if (any) buf_puts(&c->sources, "chunked layers ('attention_chunk_size') where 'no_rope_layers' is 1");
     return true;
 }
 
@@ -718,7 +690,7 @@ int import_hf_json(const char *path, json_t *root, const ImportOptions *opt, Lay
     json_t *text = json_object_get(root, "text_config");
     if (json_is_object(text)) c.hf.cfg = text;
     set_model_type(&c);
-    c.hf.defaults = family_defaults(&c);
+    c.hf.defaults = hf_family_defaults(c.hf.model_type);
     ModelHeader m;
     read_header(&c, &m);
     if (c.errors > c.refused) return finish(&c, opt, false);

@@ -9,20 +9,15 @@
 #include <string.h>
 
 /* The object that holds the scaling: rope_scaling, else rope_parameters (its full_attention entry
- * when it has one per layer type); NULL when the config has none. */
-/* Whether the config file itself has `key` (null included), not only its class's defaults. */
-static bool in_file(const HfConfig *c, const char *key) {
-    return json_object_get(c->cfg, key) || json_object_get(c->root, key);
-}
-
+ * when it has one per layer type); NULL when the config has none. A class default (gpt-oss's yarn)
+ * applies only when the file gives neither form (a null one is not given: transformers 5 takes the
+ * class's default then). */
 json_t *hf_rope_scaling_object(const HfConfig *c, const char **key) {
-    /* a class default (gpt-oss's yarn) applies only when the file says neither form */
-    bool given = in_file(c, "rope_scaling") || in_file(c, "rope_parameters");
-    json_t *o = given ? json_object_get(c->cfg, "rope_scaling") : hf_field(c, "rope_scaling");
-    if (given && !o) o = json_object_get(c->root, "rope_scaling");
+    bool given = hf_given(c, "rope_scaling") || hf_given(c, "rope_parameters");
+    json_t *o = given ? hf_given(c, "rope_scaling") : c->defaults ? json_object_get(c->defaults, "rope_scaling") : NULL;
     *key = "rope_scaling";
-    if (o && !json_is_null(o)) return o;
-    o = hf_field(c, "rope_parameters");
+    if (o) return o;
+    o = hf_given(c, "rope_parameters");
     *key = "rope_parameters";
     json_t *full = json_is_object(o) ? json_object_get(o, "full_attention") : NULL;
     if (full) *key = "rope_parameters.full_attention";
@@ -129,10 +124,15 @@ bool hf_sliding_rope(const HfConfig *c, const ModelHeader *m, LayerRope *out, co
     return s.type == ROPE_PLAIN;   /* a kind's own base is plain RoPE */
 }
 
+json_t *hf_nope_list(const HfConfig *c) {
+    json_t *list = hf_field(c, "no_rope_layers");
+    return hf_is_llama4(c) && json_is_array(list) && json_array_size(list) == 0 ? NULL : list;
+}
+
 /* SmolLM3's and Llama 4's no_rope_layers: one 0 (NoPE) or 1 (RoPE) per layer; absent, both make
  * every no_rope_layer_interval-th layer NoPE (SmolLM3Config, Llama4TextConfig). NULL list: none. */
 bool hf_nope_layer(const HfConfig *c, int64_t layers, int64_t i) {
-    json_t *list = hf_field(c, "no_rope_layers"), *interval = hf_field(c, "no_rope_layer_interval");
+    json_t *list = hf_nope_list(c), *interval = hf_field(c, "no_rope_layer_interval");
     if (json_is_array(list) && (int64_t)json_array_size(list) == layers)
         return json_is_integer(json_array_get(list, (size_t)i)) && json_integer_value(json_array_get(list, (size_t)i)) == 0;
     if (!list && json_is_integer(interval) && json_integer_value(interval) > 0 &&

@@ -98,6 +98,9 @@ static void check_family(const Checker *k) {
     for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++) {
         if (strcmp(k->c->model_type, FAMILIES[i].name) || (!*FAMILIES[i].name && type)) continue;
         if (FAMILIES[i].why) report(k, "model_type", type, FAMILIES[i].why);
+        else if ((!strcmp(k->c->model_type, "gemma3") || !strcmp(k->c->model_type, "llama4")) && k->c->cfg == k->c->root)
+            report(k, "model_type", type, "its config class reads the text model from text_config, which this config "
+                                          "lacks; the top-level fields are not the model's");
         return;
     }
     Buf why = {0};   /* the families whose decoder mixc computes, from the table */
@@ -188,6 +191,7 @@ static const Rule MUST_BE_OFF[] = {
     {"attn_layer_offset", "mixc computes attention on every layer, with no Mamba layers"},
     {"layers_block_type", "mixc computes attention on every layer, with no Mamba layers"},
     {"full_attention_interval", "mixc computes softmax attention on every layer, no linear attention"},
+    {"use_bidirectional_attention", "mixc computes causal attention"},
 };
 
 
@@ -302,7 +306,7 @@ static bool scaling_of(const Checker *k, const char *key, json_t *o, RopeScaling
 
 /* no_rope_layers: one 0 or 1 per layer. */
 static void check_nope_layers(const Checker *k) {
-    json_t *v = hf_field(k->c, "no_rope_layers"), *x;
+    json_t *v = hf_nope_list(k->c), *x;
     size_t i;
     bool ok = !v || (json_is_array(v) && (int64_t)json_array_size(v) == k->m->layers);
     json_array_foreach(ok ? v : NULL, i, x) ok = ok && json_is_integer(x) && (json_integer_value(x) >> 1) == 0;

@@ -75,6 +75,55 @@ sed 's/"mlp_only_layers": \[\]/"mlp_only_layers": [0]/' $T/configs/qwen3-30b-a3b
 "$MIXC" import "$tmp/q3d.json" 2>&1 | grep -q "'mlp_only_layers' \[0\] is not supported (mixc's moe_step puts the experts on every s-th layer, none left out)" &&
   pass "import qwen3_moe with mlp_only_layers: refused by name" || fail "import qwen3_moe with mlp_only_layers: refused by name"
 
+# ---- a field a config omits takes its transformers config class's default (docs/interop.md). The
+# configs/*-minimal.json give model_type, num_hidden_layers 6, hidden_size 1024, num_attention_heads 32
+# and vocab_size; the values below are transformers 5.24's classes' (make test-python compares with the
+# classes themselves: tests/import/class_defaults.py).
+expect_defaults() {  # name, what, jq test on `mixc report --format json`
+  local name=$1 what=$2 test=$3
+  if "$MIXC" import $T/configs/$name.json >"$tmp/d.mix" 2>"$tmp/d.err" &&
+     "$MIXC" report "$tmp/d.mix" --format json >"$tmp/d.json" 2>>"$tmp/d.err" && jq -e "$test" "$tmp/d.json" >/dev/null
+  then pass "class defaults of $name: $what"
+  else fail "class defaults of $name: $what" "$(cat "$tmp/d.err")"; fi
+}
+expect_defaults qwen3-minimal "Qwen3Config: head_dim 128, kv_heads 32, rms_norm_eps 1e-6, ffn 22016, context 32768" \
+  '.model | .head_dim == 128 and .kv_heads == 32 and .norm_eps == 1e-6 and .ffn == 22016 and .context == 32768 and .qk_norm'
+expect_defaults qwen2-minimal "Qwen2Config: kv_heads 32, rms_norm_eps 1e-6, q/k/v biases, head_dim hidden/heads" \
+  '.model | .kv_heads == 32 and .norm_eps == 1e-6 and .qkv_bias and .head_dim == 32 and .context == 32768'
+expect_defaults qwen3-moe-minimal "Qwen3MoeConfig: rms_norm_eps 1e-6, kv_heads 4, 128 experts of 768, 8 per token" \
+  '.model | .norm_eps == 1e-6 and .kv_heads == 4 and .experts == 128 and .experts_per_token == 8 and .ffn == 768 and .router == "softmax_topk"'
+expect_defaults mistral-minimal "MistralConfig: kv_heads 8, window 4096 on every layer, context 131072" \
+  '(.model | .kv_heads == 8 and .context == 131072 and .norm_eps == 1e-6) and ([.layers[].window] | unique) == [4096]'
+expect_defaults mixtral-minimal "MixtralConfig: rope_theta 1e6, kv_heads 8, 8 experts, 2 per token, no window" \
+  '(.model | .rope_theta == 1000000 and .kv_heads == 8 and .experts == 8 and .experts_per_token == 2) and ([.layers[].window] | unique) == [null]'
+expect_defaults gpt-oss-minimal "GptOssConfig: rope_theta 150000, window 128 on even layers, attention_bias true, head_dim 64" \
+  '(.model | .rope_theta == 150000 and .qkv_bias and .o_bias and .head_dim == 64 and .kv_heads == 8 and .rope_scaling.type == "yarn") and [.layers[].window] == [128, null, 128, null, 128, null]'
+expect_defaults gemma2-minimal "Gemma2Config: window 4096 on even layers, kv_heads 4, head_dim 256, soft-caps 50 and 30" \
+  '(.model | .kv_heads == 4 and .head_dim == 256 and .attn_softcap == 50 and .logit_softcap == 30) and [.layers[].window] == [4096, null, 4096, null, 4096, null]'
+expect_defaults llama4-text-minimal "Llama4TextConfig: 16 experts (1 per token, shared), kv_heads 8, chunked 8192 but every 4th layer" \
+  '(.model | .experts == 16 and .experts_per_token == 1 and .shared_expert_ffn == 8192 and .kv_heads == 8 and .head_dim == 128) and [.layers[].chunk_size] == [8192, 8192, 8192, null, 8192, 8192]'
+# a file's rope_parameters.rope_theta wins over the class's default rope_theta (SmolLM3Config: 2e6)
+echo '{"model_type": "smollm3", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 4, "vocab_size": 100,
+  "rope_parameters": {"rope_type": "default", "rope_theta": 100000.0}}' >"$tmp/smol-rp.json"
+"$MIXC" import "$tmp/smol-rp.json" 2>/dev/null | grep -q '^ *rope_theta *= 100000$' &&
+  pass "smollm3: rope_parameters.rope_theta over the class's default" || fail "smollm3: rope_parameters.rope_theta over the class's default"
+# transformers 5 takes a null rope_scaling / rope_parameters as absent: gpt-oss's class yarn
+echo '{"model_type": "gpt_oss", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 8, "vocab_size": 100,
+  "rope_scaling": null, "rope_parameters": null}' >"$tmp/oss-null-rope.json"
+"$MIXC" import "$tmp/oss-null-rope.json" 2>/dev/null | grep -q '^ *rope_scaling *= yarn$' &&
+  pass "gpt_oss: a null rope_scaling is the class's yarn" || fail "gpt_oss: a null rope_scaling is the class's yarn"
+# Llama4TextConfig: attention_chunk_size null makes every layer full_attention
+echo '{"model_type": "llama4_text", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 8, "vocab_size": 100,
+  "moe_layers": [], "attention_chunk_size": null}' >"$tmp/l4-nochunk.json"
+"$MIXC" import "$tmp/l4-nochunk.json" 2>/dev/null | grep -q '^layer 3 *: global_nope$' &&
+  ! "$MIXC" import "$tmp/l4-nochunk.json" 2>/dev/null | grep -q chunked &&
+  pass "llama4: attention_chunk_size null: no chunked layer" || fail "llama4: attention_chunk_size null: no chunked layer"
+# Llama4TextConfig: an empty no_rope_layers is its default (every 4th layer NoPE, and global)
+echo '{"model_type": "llama4_text", "num_hidden_layers": 4, "hidden_size": 256, "num_attention_heads": 8, "vocab_size": 100,
+  "moe_layers": [], "no_rope_layers": []}' >"$tmp/l4-nope.json"
+"$MIXC" import "$tmp/l4-nope.json" 2>/dev/null | grep -q '^layer 3 *: global_nope$' &&
+  pass "llama4: no_rope_layers [] is the class's default" || fail "llama4: no_rope_layers [] is the class's default"
+
 # ---- the imported layouts against the published architectures
 # header line of `mixc check` (dimensions from the published config.json files) and layer summary
 expect_arch() {  # name, expected header line, expected summary line
@@ -299,6 +348,14 @@ expect_warn() {  # file message-fragment [options]: exit 0 with the warning on s
   if [ "$rc" = 0 ] && grep -qF -- "$msg" <<<"$out" && "$MIXC" check -q "$tmp/w.mix"; then pass "warning: $(basename "$f"): $msg"
   else fail "warning: $f" "want rc 0 and: $msg" "got rc $rc: $out"; fi
 }
+# fields a family's transformers code never reads are ignored, as there: Mistral's layer_types
+# (MistralAttention reads sliding_window alone: every layer slides), Gemma 2's sliding_window_pattern
+expect_warn $T/warn/mistral-layer-types.json "'layer_types' is not read by transformers' mistral: ignored, as it is there"
+"$MIXC" import $T/warn/mistral-layer-types.json 2>/dev/null | grep -q '^default : local$' &&
+  pass "mistral's layer_types ignored: every layer in sliding_window" || fail "mistral's layer_types ignored: every layer in sliding_window"
+expect_warn $T/warn/gemma2-pattern.json "'sliding_window_pattern' is not read by transformers' gemma2: ignored, as it is there"
+"$MIXC" import $T/warn/gemma2-pattern.json 2>/dev/null | grep -q '^layers 0..3 : pattern \[local, global\]$' &&
+  pass "gemma2's sliding_window_pattern ignored: its alternation" || fail "gemma2's sliding_window_pattern ignored: its alternation"
 expect_err $T/warn/unknown-model.json 1 "'model_type' \"olmo9\" is not supported (a model mixc does not know;"
 expect_warn $T/warn/unknown-model.json "warning: 'model_type' \"olmo9\" is not supported" --allow-unsupported
 expect_warn $T/warn/odd-field.json "warning: ignoring 'swa_layers_every'"
@@ -308,6 +365,8 @@ if "$MIXC" import $T/warn/llama-window.json 2>/dev/null | "$MIXC" check - 2>/dev
   pass "llama's sliding_window: imported as 4 global layers"; else fail "llama's sliding_window: imported as global"; fi
 expect_warn $T/configs/gemma2-9b.json "warning: 'torch_dtype' \"float32\" is not supported" --allow-unsupported
 expect_err $T/bad/null-window.json 1 "'layer_types' makes layer 0 sliding but 'sliding_window' is null"
+# Gemma2Config's alternation with sliding_window null: transformers cannot build its sliding mask either
+expect_err $T/bad/gemma2-null-window.json 1 "the family's default pattern makes layer 0 sliding but 'sliding_window' is null"
 if "$MIXC" import $T/bad/null-window.json 2>&1 | grep -q "hint: "; then fail "no --allow-unsupported hint when it would not help"
 else pass "no --allow-unsupported hint when another error remains"; fi
 # Hymba's kv_reuse_every_i_layer with no window: groups of 3 global layers; rope_parameters; dtype.
@@ -341,7 +400,7 @@ expect_rope $T/warn/rope-parameters-yarn.json " rope_theta = 500000" " rope_scal
 expect_rope $T/warn/yarn-no-truncate.json " rope_theta = 150000" " rope_scaling = yarn" " rope_factor = 32" \
   " rope_original_context = 4096" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.3465735902799727" \
   " rope_truncate = false"
-expect_rope $T/warn/gpt-oss-default-rope.json " rope_theta = 10000" " rope_scaling = yarn" " rope_factor = 32" \
+expect_rope $T/warn/gpt-oss-default-rope.json " rope_theta = 150000" " rope_scaling = yarn" " rope_factor = 32" \
   " rope_original_context = 4096" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.3465735902799727" \
   " rope_truncate = false"
 # Per-layer RoPE: SmolLM3's no_rope_layers (and its no_rope_layer_interval default) as a nope kind;
