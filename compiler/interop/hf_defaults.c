@@ -3,7 +3,6 @@
  * (docs/interop.md, "What is read"). hf_import.c looks a field up in the config, then here. */
 #include "hf_config.h"
 
-#include <assert.h>
 #include <string.h>
 
 /* The period of the family's default local:global alternation (layer i is global when
@@ -70,7 +69,7 @@ json_t *hf_family_defaults(const char *model_type) {
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(model_type, table[i].type) == 0) {
             json_t *d = json_loads(table[i].json, 0, NULL);
-            assert(d && "a family_defaults entry is not JSON");
+            if (!d) fatal("the defaults of model_type %s are not JSON", table[i].type);
             return d;
         }
     return NULL;
