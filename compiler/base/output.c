@@ -204,6 +204,13 @@ bool output_path_usable(const char *path, char *err, size_t errlen) {
     return ok;
 }
 
+bool stdout_written(const char *prog) {
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return true;
+    fprintf(stderr, "%s: cannot write the output: %s\n", prog, errno ? strerror(errno) : "an earlier write failed");
+    return false;
+}
+
 /* ---- a directory of outputs (emit -o DIR) */
 
 /* Writes one file into dir (a new private directory: plain create, then fsync). */

@@ -760,9 +760,6 @@ int main(int argc, char **argv) {
     free(o.sets.v);
     tokenizer_free(o.tok);
     arena_free(&o.arena);
-    if (fflush(stdout) != 0 && rc == 0) {
-        fprintf(stderr, "mixrun: cannot write the output: %s\n", strerror(errno));
-        rc = 1;
-    }
+    if (rc == 0 && !stdout_written("mixrun")) rc = 1;
     return rc;
 }

@@ -106,6 +106,21 @@ printf '' >"$tmp/empty"
 STDIN=$tmp/empty run stdin-empty 1 check - &&
   check stdin-empty out_empty "err_has '^<stdin>:1:1: error: '"
 
+# ---- standard output that cannot be written (a full disk, a closed descriptor): exit 1 and a message,
+# never exit 0 with the output lost
+MA=examples/ma.mix
+for c in "check $MA" "check --format=json $MA" "check --dump=plan $MA" "report $MA" "compare $MA $MA" "export $MA" \
+         "import tests/import/configs/mistral-7b.json" "--help" "--version" "help check"; do
+  for how in full closed; do
+    name="stdout-$how-$(tr -c 'a-z0-9\n' - <<<"${c%.mix}")"
+    [ "$how" = full ] && [ ! -w /dev/full ] && continue
+    if [ "$how" = full ]; then $MIXC $c >/dev/full 2>"$ERR"; else $MIXC $c >&- 2>"$ERR"; fi
+    rc=$?
+    if [ $rc = 1 ] && err_has "cannot write the output: "; then echo "PASS cli/$name ($c)"
+    else fail "$name" "mixc $c: exit $rc" "$(head -n 3 "$ERR")"; fi
+  done
+done
+
 # ---- one option parser: every command (and mixrun) parses the same way
 MIXRUN=${MIXRUN:-$(dirname "$MIXC")/mixrun}
 EX=examples/mistral-7b.mix TINY=tests/mixrun/tiny.mix
