@@ -63,6 +63,10 @@ bool write_dir_atomic(const char *dir, const char *const *names, const char *con
 /* Whether path can be written (its directory exists and is writable, or it is a writable device),
  * checked before long work; false with a message "cannot write 'P': ..." in err. */
 bool output_path_usable(const char *path, char *err, size_t errlen);
+/* Whether writing the output `path` would replace the file `other` names (an input, or another
+ * output): the same regular file once symlinks are followed (same device and inode), or, neither
+ * there yet, the same name in the same directory. "-", devices and FIFOs never do. */
+bool output_replaces(const char *path, const char *other);
 /* At exit: whether everything printed on standard output reached it (flushed, no write failed on the
  * way: a full disk, a closed descriptor); else "PROG: cannot write the output: why" on stderr. */
 bool stdout_written(const char *prog);

@@ -204,6 +204,37 @@ bool output_path_usable(const char *path, char *err, size_t errlen) {
     return ok;
 }
 
+/* Where a file not there yet would be created: its directory's real path and its name. NULL when
+ * that directory does not exist. Caller frees. */
+static char *new_file_name(const char *path) {
+    char *target = regular_target(path);
+    if (!target) return NULL;
+    char *dcopy = xstrdup(target), *bcopy = xstrdup(target), *dir = realpath(dirname(dcopy), NULL), *name = NULL;
+    if (dir) {
+        Buf b = {0};
+        buf_printf(&b, "%s/%s", dir, basename(bcopy));
+        name = b.data;
+    }
+    free(dir);
+    free(dcopy);
+    free(bcopy);
+    free(target);
+    return name;
+}
+
+bool output_replaces(const char *path, const char *other) {
+    if (!strcmp(path, "-") || !strcmp(other, "-")) return false;
+    struct stat a, b;
+    bool have_a = stat(path, &a) == 0, have_b = stat(other, &b) == 0;
+    if (have_a || have_b)
+        return have_a && have_b && S_ISREG(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    char *na = new_file_name(path), *nb = new_file_name(other);
+    bool same = na && nb && !strcmp(na, nb);
+    free(na);
+    free(nb);
+    return same;
+}
+
 bool stdout_written(const char *prog) {
     errno = 0;
     if (fflush(stdout) == 0 && !ferror(stdout)) return true;

@@ -198,6 +198,22 @@ static int check_args(const OptCommand *cmd, const StringList *args) {
     return OPT_GO;
 }
 
+int opt_check_output(const OptCommand *cmd, const char *output, const char *input) {
+    if (!output || !input || !output_replaces(output, input)) return OPT_GO;
+    return opt_usage_error(cmd, "--output '%s' would replace the input '%s'", output, input);
+}
+
+/* -o naming an input file would replace it with the output (mixc report a.mix -o a.mix). */
+static int check_output(const OptCommand *cmd, const void *out, const StringList *args) {
+    int rc = OPT_GO;
+    for (int i = 0; i < cmd->nopts; i++) {
+        const char *path = *(const char *const *)((const char *)out + cmd->opts[i].offset);
+        if (strcmp(cmd->opts[i].name, "--output") != 0) continue;
+        for (int j = 0; j < args->n && rc == OPT_GO; j++) rc = opt_check_output(cmd, path, args->v[j]);
+    }
+    return rc;
+}
+
 /* One option at argv[*i]; OPT_GO or the exit status. */
 static int take_option(const OptCommand *cmd, int argc, char **argv, int *i, void *out) {
     const char *a = argv[*i], *v;
@@ -235,7 +251,8 @@ int opt_parse(const OptCommand *cmd, int argc, char **argv, void *out, StringLis
             if (rc != OPT_GO) return rc;
         }
     }
-    return check_args(cmd, args);
+    int rc = check_args(cmd, args);
+    return rc == OPT_GO ? check_output(cmd, out, args) : rc;
 }
 
 void opt_free(const OptCommand *cmd, void *out, StringList *args) {

@@ -293,6 +293,25 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     return OPT_GO;
 }
 
+/* An output that would replace an input or another output (the same file; --save-weights over
+ * --weights rewrites them, atomically), or "-" where the run prints its results. OPT_GO, or 2. */
+static int check_outputs(const OptCommand *cmd, const Options *o) {
+    const char *name[] = {"--dump-logits", "--save-weights", "--svg", "--layout", "--weights", "--tokens-file",
+                          "--prompts", "--text-file", "--tokenizer", "--requests"};
+    const char *path[] = {o->dump_logits, o->save_weights, o->svg, o->layout, o->weights, o->tokens_file,
+                          o->prompts_file, o->text_file, o->tokenizer, o->requests};
+    bool prints = o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->bench ||
+                  o->requests || o->synthetic.count;
+    for (int i = 0; i < 3; i++) {
+        if (path[i] && !strcmp(path[i], "-") && (i != 1 || prints))
+            return opt_usage_error(cmd, "%s -: standard output holds the run's results", name[i]);
+        for (int j = i + 1; path[i] && j < (int)(sizeof path / sizeof *path); j++)
+            if (path[j] && !(i == 1 && j == 4) && output_replaces(path[i], path[j]))
+                return opt_usage_error(cmd, "%s '%s' would replace the file of %s", name[i], path[i], name[j]);
+    }
+    return OPT_GO;
+}
+
 /* OPT_GO to go on, else an exit status (--help: 0). */
 static int parse_options(int argc, char **argv, Options *o) {
     memset(o, 0, sizeof *o);
@@ -317,7 +336,8 @@ static int parse_options(int argc, char **argv, Options *o) {
         take_embedded_sets(o);
         if (o->info) return OPT_GO;
     }
-    return check_options(cmd, o);
+    rc = check_options(cmd, o);
+    return rc == OPT_GO ? check_outputs(cmd, o) : rc;
 }
 
 /* ------------------------------------------------------------------ the layout, with --set */

@@ -192,6 +192,51 @@ if [ -x "$(dirname "$MIXC")/libmixcrt.a" ] || [ -f "$(dirname "$MIXC")/libmixcrt
   else echo "PASS hostile/build-checks-output-before-compiling"; fi
 fi
 
+# An output that names an input, or two outputs that name one file (through another spelling, a
+# symlink): refused before anything runs (exit 2), the inputs as they were. --save-weights over
+# --weights rewrites them (atomically); "-" for a binary output where the run prints its ids is refused.
+same=$out/same
+mkdir -p "$same"
+cp "$ex" "$same/in.mix"; cp tests/import/configs/mistral-7b.json "$same/config.json"; ln -s in.mix "$same/link.mix"
+cp tests/foundry/character-ai.yaml "$same/f.yaml"
+before_inputs=$(cd "$same" && cksum in.mix config.json f.yaml)
+for c in report export build; do
+  run "out-is-input-$c" 2 10 "mixc $c: --output '[^']*link.mix' would replace the input '[^']*in.mix'" -- \
+    "$MIXC" "$c" "$same/in.mix" -o "$same/link.mix"
+done
+run out-is-input-compare 2 10 "would replace the input" -- "$MIXC" compare "$ex" "$same/in.mix" -o "$same/../same/in.mix"
+run out-is-input-import 2 10 "would replace the input '[^']*config.json'" -- "$MIXC" import "$same/config.json" -o "$same/config.json"
+run out-is-input-import-config 2 10 "would replace the input" -- \
+  "$MIXC" import --lckv 0_1s --window 4 --config "$same/config.json" -o "$same/config.json"
+run out-is-input-import-foundry 2 10 "would replace the input" -- "$MIXC" import --foundry "$same/f.yaml" -o "$same/f.yaml"
+if [ -x "$MIXRUN" ]; then
+  MR=("$MIXRUN" --layout "$junk/tiny.mix" --backend cpu)
+  "${MR[@]}" --random-weights 1 --save-weights "$same/w.safetensors" 2>/dev/null
+  printf '1 2 3\n' >"$same/tokens.txt"
+  before_inputs="$before_inputs $(cd "$same" && cksum w.safetensors tokens.txt)"
+  run mixrun-logits-over-weights 2 10 "mixrun: --dump-logits '[^']*' would replace the file of --weights" -- \
+    "${MR[@]}" --weights "$same/w.safetensors" --tokens 1 --dump-logits "$same/w.safetensors"
+  run mixrun-logits-over-tokens 2 10 "would replace the file of --tokens-file" -- \
+    "${MR[@]}" --random-weights 1 --tokens-file "$same/tokens.txt" --dump-logits "$same/./tokens.txt"
+  run mixrun-save-over-layout 2 10 "mixrun: --save-weights '[^']*link.mix' would replace the file of --layout" -- \
+    "$MIXRUN" --layout "$same/in.mix" --random-weights 1 --save-weights "$same/link.mix"
+  run mixrun-two-outputs-one-file 2 10 "mixrun: --dump-logits '[^']*new.npy' would replace the file of --save-weights" -- \
+    "${MR[@]}" --random-weights 1 --tokens 1 --dump-logits "$same/new.npy" --save-weights "$same/../same/new.npy"
+  run mixrun-logits-to-stdout 2 10 "mixrun: --dump-logits -: standard output holds the run's results" -- \
+    "${MR[@]}" --random-weights 1 --tokens 1 --dump-logits -
+  run mixrun-weights-to-stdout 2 10 "mixrun: --save-weights -: standard output holds" -- \
+    "${MR[@]}" --random-weights 1 --tokens 1 --save-weights -
+  run mixrun-weights-alone-to-stdout 0 10 "" -- "${MR[@]}" --random-weights 1 --save-weights -
+  cp "$same/w.safetensors" "$same/w2.safetensors"
+  run mixrun-save-over-weights 0 10 "" -- "${MR[@]}" --weights "$same/w2.safetensors" --save-weights "$same/w2.safetensors" --tokens 1
+  if cmp -s "$same/w.safetensors" "$same/w2.safetensors" && cmp -s "$same/w.safetensors" "$tmp/mixrun-weights-alone-to-stdout/.out"
+  then echo "PASS hostile/mixrun-save-over-weights-same-file"
+  else fail "hostile/mixrun-save-over-weights-same-file" "$(ls -la "$same")"; fi
+fi
+if [ "$(cd "$same" && cksum in.mix config.json f.yaml) $( [ -x "$MIXRUN" ] && cd "$same" && cksum w.safetensors tokens.txt)" = \
+     "$before_inputs" ] && [ ! -e "$same/new.npy" ]; then echo "PASS hostile/out-is-input-inputs-kept"
+else fail "hostile/out-is-input-inputs-kept" "$(ls -la "$same")"; fi
+
 # emit -o DIR: two emits of different layouts racing into one directory leave one layout's
 # kernels.cu beside the same layout's manifest.json, every time; no temporary is left.
 mixed=0
