@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,25 @@ static int make_temporary(const char *target, char **tmp_out, char **dir_out) {
     return fd;
 }
 
+/* The signals that end a program from outside (^C, kill, a closed terminal) are held while a
+ * temporary exists: it is renamed into place or removed before one takes effect, never left behind
+ * half-written. (SIGKILL cannot be held.) */
+static void hold_signals(sigset_t *old) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGQUIT);
+    pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+static void release_signals(const sigset_t *old) {
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+    errno = saved;
+}
+
 static mode_t current_umask(void) {
     mode_t mask = umask(0);
     umask(mask);
@@ -115,8 +135,13 @@ static mode_t current_umask(void) {
  * (a new file gets new_mode less the umask, as open would give it). */
 static bool replace_regular(const char *target, const char *data, size_t len, mode_t new_mode) {
     char *tmp, *dir;
+    sigset_t old;
+    hold_signals(&old);
     int fd = make_temporary(target, &tmp, &dir);
-    if (fd < 0) return false;
+    if (fd < 0) {
+        release_signals(&old);
+        return false;
+    }
     struct stat st;
     mode_t mode;
     if (stat(target, &st) == 0) {
@@ -135,6 +160,7 @@ static bool replace_regular(const char *target, const char *data, size_t len, mo
     } else {
         fsync_directory(dir);
     }
+    release_signals(&old);
     free(tmp);
     free(dir);
     return ok;
@@ -328,6 +354,8 @@ static bool write_dir_at(const char *dir, const char *const *names, const char *
     char *dcopy = xstrdup(dir), *bcopy = xstrdup(dir);
     Buf tmp = {0};
     buf_printf(&tmp, "%s/.%s.XXXXXX", dirname(dcopy), basename(bcopy));
+    sigset_t old;
+    hold_signals(&old);
     bool ok = mkdtemp(tmp.data) != NULL && chmod(tmp.data, 0777 & ~current_umask()) == 0;
     for (int i = 0; ok && i < n; i++) ok = write_new_file(tmp.data, names[i], data[i], lens[i]);
     /* Readers see the old set or the new one: a new directory is renamed into place, an existing
@@ -341,6 +369,7 @@ static bool write_dir_at(const char *dir, const char *const *names, const char *
     int saved = errno;
     if (ok) fsync_directory(dcopy);
     remove_files(tmp.data, names, n);   /* the old set after an exchange, or the unfinished new one */
+    release_signals(&old);
     free(dcopy);
     free(bcopy);
     buf_free(&tmp);

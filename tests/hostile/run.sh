@@ -237,6 +237,27 @@ if [ "$(cd "$same" && cksum in.mix config.json f.yaml) $( [ -x "$MIXRUN" ] && cd
      "$before_inputs" ] && [ ! -e "$same/new.npy" ]; then echo "PASS hostile/out-is-input-inputs-kept"
 else fail "hostile/out-is-input-inputs-kept" "$(ls -la "$same")"; fi
 
+# A signal while an output's temporary exists (SIGTERM or SIGHUP as it appears; 190 MB of weights
+# take a while to write): the output is completed or absent, never a temporary left behind.
+if [ -x "$MIXRUN" ]; then
+  sig=$out/signal
+  mkdir -p "$sig"
+  sed -e 's/hidden = 64/hidden = 1024/' -e 's/ffn = 64/ffn = 4096/' -e 's/vocab = 64/vocab = 32000/' \
+    -e 's/heads = 2/heads = 8/' "$junk/tiny.mix" >"$sig/big.mix"
+  for s in TERM HUP; do
+    "$MIXRUN" --layout "$sig/big.mix" --backend cpu --random-weights 1 --save-weights "$sig/w.safetensors" 2>/dev/null &
+    pid=$!
+    for i in $(seq 3000); do compgen -G "$sig/.w.safetensors.*" >/dev/null && break; sleep 0.01; done
+    kill -"$s" "$pid" 2>/dev/null
+    { wait "$pid"; } 2>/dev/null
+    left=$(cd "$sig" && ls -A | grep -v -x -e big.mix -e w.safetensors)
+    size=$( [ -e "$sig/w.safetensors" ] && stat -c %s "$sig/w.safetensors" || echo absent)
+    if [ -z "$left" ] && { [ "$size" = absent ] || [ "$size" -gt 180000000 ]; }; then echo "PASS hostile/signal-$s-while-writing"
+    else fail "hostile/signal-$s-while-writing" "left: $left" "w.safetensors: $size bytes"; fi
+    rm -f "$sig"/w.safetensors "$sig"/.w.safetensors.*
+  done
+fi
+
 # emit -o DIR: two emits of different layouts racing into one directory leave one layout's
 # kernels.cu beside the same layout's manifest.json, every time; no temporary is left.
 mixed=0
