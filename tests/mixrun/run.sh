@@ -118,6 +118,11 @@ if run "save own" 0 --layout "$T/own.mix" --random-weights 1 --save-weights "$T/
     expect_err "bad weights (cli): a missing tensor is named" "tensor 'model.layers.1.self_attn.k_proj.weight' is missing"
 fi
 run "absent" 1 --layout $TINY --weights "$T/absent.safetensors" --tokens 1 && expect_err "bad weights (cli): no such file" "absent.safetensors': cannot open"
+mkfifo "$T/fifo.safetensors"   # no writer: opening it to read would wait forever
+timeout 20 "$RUN" --layout $TINY --weights "$T/fifo.safetensors" --tokens 1 >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc = 1 ] && expect_err "bad weights (cli): a FIFO is refused at once, not waited on" "fifo.safetensors': not a regular file" ||
+  fail "bad weights (cli): a FIFO is refused at once, not waited on" "exit $rc"
 # qkv_bias (Qwen2): the bias tensors are saved and read back (same logits), a checkpoint without them
 # is refused naming the first, and the kernels refuse the layout (cpu only for now).
 sed 's/^\(model "[^"]*" {\)$/\1\n    qkv_bias = true/' $TINY >"$T/qb.mix"
