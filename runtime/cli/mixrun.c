@@ -259,7 +259,7 @@ static int check_serve(const OptCommand *cmd, const Options *o) {
                                              "--timeout go with mixrun serve") : OPT_GO;
     if (o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->print_ids || o->bench ||
         o->requests || o->synthetic.count || o->dump_logits || o->max_new_given || o->json || o->rates.n ||
-        o->seed_requests >= 0 || o->save_weights)
+        o->seed_requests >= 0 || o->save_weights || o->batch || o->prompt_len)
         return opt_usage_error(cmd, "mixrun serve takes the model's options, --tokenizer, --max-seqs, --kv-budget, "
                                     "--step-tokens, --trace and the server's: the prompts come from its clients");
     return OPT_GO;
@@ -280,6 +280,8 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     if (text && (o->requests || o->synthetic.count || o->bench))
         return opt_usage_error(cmd, "--text does not go with --bench, --requests or --synthetic");
     if (check_serving(cmd, o) != OPT_GO) return 2;
+    if ((o->requests || o->synthetic.count) && (o->batch || o->prompt_len))
+        return opt_usage_error(cmd, "--batch and --prompt-len go with --bench (serving: --max-seqs)");
     if (o->requests || o->synthetic.count) return OPT_GO;
     if (text && !!o->tokens + !!o->tokens_file + !!o->prompts_file + !!o->text + !!o->text_file > 1)
         return opt_usage_error(cmd, "give one of --tokens, --tokens-file, --prompts, --text and --text-file");
@@ -289,6 +291,7 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     if (!o->tokens && !o->tokens_file && !o->prompts_file && !text && !o->bench && !o->save_weights)
         return opt_usage_error(cmd, "no prompt: give --tokens LIST, --tokens-file F, --prompts F or --text TEXT");
     if (o->bench && o->dump_logits) return opt_usage_error(cmd, "--dump-logits does not go with --bench");
+    if (!o->bench && (o->batch || o->prompt_len)) return opt_usage_error(cmd, "--batch and --prompt-len go with --bench");
     if (o->json && !o->bench) return opt_usage_error(cmd, "--json goes with --bench, --requests or --synthetic");
     return OPT_GO;
 }
@@ -322,7 +325,6 @@ static int parse_options(int argc, char **argv, Options *o) {
     o->seed = -1;
     o->max_new = -1;
     o->dtype = -1;
-    o->batch = 1;
     o->seed_requests = -1;
     const OptCommand *cmd = mixrun_command();
     StringList args;
@@ -337,6 +339,7 @@ static int parse_options(int argc, char **argv, Options *o) {
         if (o->info) return OPT_GO;
     }
     rc = check_options(cmd, o);
+    if (!o->batch) o->batch = 1;   /* --bench's default */
     return rc == OPT_GO ? check_outputs(cmd, o) : rc;
 }
 
