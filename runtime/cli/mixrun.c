@@ -669,7 +669,7 @@ static uint64_t request_seed(const Options *o) {
  * -1 to go on. */
 static int load_requests(const Options *o, const Layout *l, ServeRequests *rq, BackendConfig *cfg) {
     if (o->requests && !serve_read_requests(o->requests, l->model.vocab, rq)) return 1;
-    if (!o->requests) serve_synthetic(&o->synthetic, request_seed(o), l->model.vocab, rq);
+    if (!o->requests && !serve_synthetic(&o->synthetic, request_seed(o), l->model.vocab, rq)) return 1;
     serve_backend_config(rq, l->model.context, (int)o->max_seqs, cfg);
     return -1;
 }
