@@ -63,9 +63,10 @@ static bool parse_request(json_t *o, const char *path, int line, int64_t vocab, 
     json_t *v;
     json_object_foreach(o, key, v) {
         bool ok;
-        if (!strcmp(key, "id")) {
+        if (!strcmp(key, "id")) {   /* printed as "ID: tokens" a line: no NUL, newline or other control */
             ok = json_is_string(v) && json_string_length(v) > 0 && strlen(json_string_value(v)) == json_string_length(v);
-            if (!ok) return line_error(path, line, "field 'id' must be a non-empty string");
+            for (const char *c = ok ? json_string_value(v) : ""; *c; c++) ok = ok && (unsigned char)*c >= 0x20 && *c != 0x7f;
+            if (!ok) return line_error(path, line, "field 'id' must be a non-empty string without control characters");
             r->id = xstrdup(json_string_value(v));
         } else if (!strcmp(key, "prompt_tokens")) {
             ok = prompt_field(v, path, line, vocab, r);

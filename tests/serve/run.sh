@@ -58,6 +58,9 @@ bad "a token outside the vocabulary" '{"id": "r", "prompt_tokens": [1, 256], "ma
 bad "a negative arrival" '{"id": "r", "prompt_tokens": [1], "max_new_tokens": 2, "arrival_s": -1}' "field 'arrival_s' must be a number >= 0"
 bad "an arrival past a day (the run would wait for it)" '{"id": "r", "prompt_tokens": [1], "max_new_tokens": 2, "arrival_s": 1e300}' \
   "field 'arrival_s' must be a number >= 0 and <= 86400 (a day)"
+bad "an id with a newline (its output line would read as two requests)" '{"id": "a\nb: 1,2", "prompt_tokens": [1], "max_new_tokens": 2}' \
+  "field 'id' must be a non-empty string without control characters"
+bad "an id with an escape sequence" '{"id": "\u001b[2J", "prompt_tokens": [1], "max_new_tokens": 2}' "field 'id' must be a non-empty string without control"
 bad "a missing field" '{"id": "r", "max_new_tokens": 2}' "missing field 'prompt_tokens'"
 bad "not JSON" '{"id": "r", "prompt_tokens": [1' "not JSON"
 bad "not an object" '[1, 2]' "not a JSON object"
