@@ -70,6 +70,13 @@ bool output_replaces(const char *path, const char *other);
 /* At exit: whether everything printed on standard output reached it (flushed, no write failed on the
  * way: a full disk, a closed descriptor); else "PROG: cannot write the output: why" on stderr. */
 bool stdout_written(const char *prog);
+/* Until called again with n 0 (calls nest, up to 4): should SIGINT, SIGTERM, SIGHUP or SIGQUIT end
+ * the program, the files and then the empty directories paths[0..n-1] name ("" skipped; read when
+ * the signal comes) are removed first, the innermost list first. A signal the program ignores stays
+ * ignored. */
+void remove_on_signal(const char *const *paths, int n);
+/* Removes them so (unlink, else rmdir), in order. */
+void remove_paths(const char *const *paths, int n);
 
 /* A growable string, for building output before it is written in one go. */
 typedef struct {

@@ -109,13 +109,12 @@ static int make_temporary(const char *target, char **tmp_out, char **dir_out) {
 /* The signals that end a program from outside (^C, kill, a closed terminal) are held while a
  * temporary exists: it is renamed into place or removed before one takes effect, never left behind
  * half-written. (SIGKILL cannot be held.) */
+static const int held[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
 static void hold_signals(sigset_t *old) {
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGQUIT);
+    for (int i = 0; i < (int)(sizeof held / sizeof held[0]); i++) sigaddset(&set, held[i]);
     pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
@@ -266,6 +265,45 @@ bool stdout_written(const char *prog) {
     if (fflush(stdout) == 0 && !ferror(stdout)) return true;
     fprintf(stderr, "%s: cannot write the output: %s\n", prog, errno ? strerror(errno) : "an earlier write failed");
     return false;
+}
+
+/* ---- temporaries removed should a signal end the program (mixc build's workspace) */
+
+#define MAX_REMOVED_LISTS 4   /* nested: mixc build's workspace, then the emulator compile's */
+static struct {
+    const char *const *paths;
+    int n;
+} removed[MAX_REMOVED_LISTS];
+static volatile sig_atomic_t nlists;
+static struct sigaction saved_actions[sizeof held / sizeof held[0]];
+
+void remove_paths(const char *const *paths, int n) {   /* async-signal-safe */
+    for (int i = 0; i < n; i++)
+        if (paths[i][0] && unlink(paths[i]) != 0) rmdir(paths[i]);
+}
+
+static void remove_and_raise(int sig) {
+    for (int i = nlists - 1; i >= 0; i--) remove_paths(removed[i].paths, removed[i].n);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void remove_on_signal(const char *const *paths, int n) {
+    struct sigaction sa = {.sa_handler = remove_and_raise};
+    sigemptyset(&sa.sa_mask);
+    bool first = n && nlists == 0, last = !n && nlists == 1;
+    for (int i = 0; (first || last) && i < (int)(sizeof held / sizeof held[0]); i++) {
+        if (first && sigaction(held[i], NULL, &saved_actions[i]) == 0 && saved_actions[i].sa_handler != SIG_IGN)
+            sigaction(held[i], &sa, NULL);
+        else if (last)
+            sigaction(held[i], &saved_actions[i], NULL);
+    }
+    if (n && nlists < MAX_REMOVED_LISTS) {
+        removed[nlists].paths = paths, removed[nlists].n = n;
+        nlists++;   /* after the entry: a signal sees whole entries */
+    } else if (!n && nlists > 0) {
+        nlists--;
+    }
 }
 
 /* ---- a directory of outputs (emit -o DIR) */

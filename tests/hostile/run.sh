@@ -258,6 +258,28 @@ if [ -x "$MIXRUN" ]; then
   done
 fi
 
+# mixc build killed while it compiles the emulator kernels (its workspace and the compile's, in a
+# TMPDIR of its own), with the compiler it runs (the signal to its process group, as a terminal
+# sends it): nothing left in TMPDIR, no output.
+if [ -f "$(dirname "$MIXC")/libmixcrt.a" ]; then
+  kb=$out/killed-build
+  mkdir -p "$kb/tmp"
+  sed 's/heads = 2/heads = 1/' "$junk/tiny.mix" >"$kb/hd64.mix"
+  for s in TERM HUP; do
+    TMPDIR=$kb/tmp setsid "$MIXC" build "$kb/hd64.mix" -o "$kb/bin" 2>/dev/null &
+    pid=$!
+    for i in $(seq 3000); do compgen -G "$kb/tmp/mixc-emu-*" >/dev/null && break; sleep 0.01; done
+    kill -"$s" -- -"$pid" 2>/dev/null
+    { wait "$pid"; } 2>/dev/null
+    rc=$?
+    sleep 0.5   # the compiler's own ending
+    left=$(ls -A "$kb/tmp") bin=$(ls -A "$kb" | grep bin)
+    if [ -z "$left" ] && [ -z "$bin" ] && [ "$rc" -gt 128 ]; then echo "PASS hostile/build-killed-$s-leaves-nothing"
+    else fail "hostile/build-killed-$s-leaves-nothing" "exit $rc; left in TMPDIR: $left; $bin"; fi
+    rm -rf "${kb:?}/tmp/"* "$kb/bin"
+  done
+fi
+
 # emit -o DIR: two emits of different layouts racing into one directory leave one layout's
 # kernels.cu beside the same layout's manifest.json, every time; no temporary is left.
 mixed=0
