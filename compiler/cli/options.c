@@ -191,6 +191,9 @@ static const OptSpec *find_option(const OptCommand *cmd, const char *a, const ch
 
 static int check_args(const OptCommand *cmd, const StringList *args) {
     if (args->n < cmd->min_args) return opt_usage_error(cmd, "no input file");
+    for (int i = 0, stdin_args = 0; i < args->n; i++)
+        if (!strcmp(args->v[i], "-") && ++stdin_args > 1)
+            return opt_usage_error(cmd, "'-' (standard input) given twice: it can be read once");
     if (cmd->max_args == 0 && args->n > 0) return opt_usage_error(cmd, "unexpected argument '%s'", args->v[0]);
     if (cmd->max_args > 0 && args->n > cmd->max_args)
         return opt_usage_error(cmd, "one file at a time ('%s' and '%s')%s%s", args->v[0], args->v[1],

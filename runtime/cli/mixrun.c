@@ -305,6 +305,13 @@ static int check_outputs(const OptCommand *cmd, const Options *o) {
                           o->prompts_file, o->text_file, o->tokenizer, o->requests};
     bool prints = o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->bench ||
                   o->requests || o->synthetic.count;
+    for (int i = 3, first = 0; i < (int)(sizeof path / sizeof *path); i++) {   /* inputs */
+        if (!path[i] || strcmp(path[i], "-") != 0) continue;
+        if (first)
+            return opt_usage_error(cmd, "'-' (standard input) given to %s and %s: it can be read once", name[first],
+                                   name[i]);
+        first = i;
+    }
     for (int i = 0; i < 3; i++) {
         if (path[i] && !strcmp(path[i], "-") && (i != 1 || prints))
             return opt_usage_error(cmd, "%s -: standard output holds the run's results", name[i]);

@@ -102,6 +102,10 @@ STDIN=examples/ma.mix run stdin 0 check - &&
   check stdin "cmp -s \$OUT tests/examples/ma.out" err_empty
 STDIN=tests/check/reads-itself.mix run stdin-invalid 1 check - &&
   check stdin-invalid out_empty "err_has '^<stdin>:12:28: error: layer 3 reads its own cache'"
+STDIN=examples/ma.mix run stdin-twice 2 compare - - &&
+  check stdin-twice out_empty "err_has \"^mixc compare: '-' (standard input) given twice: it can be read once\$\""
+STDIN=examples/ma.mix PROG=${MIXRUN:-$(dirname "$MIXC")/mixrun} run stdin-twice-mixrun 2 --layout - --random-weights 1 --prompts - &&
+  check stdin-twice-mixrun out_empty "err_has \"^mixrun: '-' (standard input) given to --layout and --prompts: it can be read once\$\""
 printf '' >"$tmp/empty"
 STDIN=$tmp/empty run stdin-empty 1 check - &&
   check stdin-empty out_empty "err_has '^<stdin>:1:1: error: '"
