@@ -296,8 +296,9 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     return OPT_GO;
 }
 
-/* An output that would replace an input or another output (the same file; --save-weights over
- * --weights rewrites them, atomically), or "-" where the run prints its results. OPT_GO, or 2. */
+/* An output that cannot be written (exit 1), that would replace an input or another output (the
+ * same file; --save-weights over --weights rewrites them, atomically), or "-" where the run prints
+ * its results (usage errors, 2). OPT_GO to go on. */
 static int check_outputs(const OptCommand *cmd, const Options *o) {
     const char *name[] = {"--dump-logits", "--save-weights", "--svg", "--layout", "--weights", "--tokens-file",
                           "--prompts", "--text-file", "--tokenizer", "--requests"};
@@ -313,6 +314,11 @@ static int check_outputs(const OptCommand *cmd, const Options *o) {
         first = i;
     }
     for (int i = 0; i < 3; i++) {
+        char err[600];
+        if (path[i] && !output_path_usable(path[i], err, sizeof err)) {   /* before the run, not after it */
+            fprintf(stderr, "mixrun: %s\n", err);
+            return 1;
+        }
         if (path[i] && !strcmp(path[i], "-") && (i != 1 || prints))
             return opt_usage_error(cmd, "%s -: standard output holds the run's results", name[i]);
         for (int j = i + 1; path[i] && j < (int)(sizeof path / sizeof *path); j++)

@@ -128,6 +128,13 @@ MIX
   run mixrun-prompts-dev-zero 1 20 "dev/zero" -- "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --prompts /dev/zero
   run mixrun-save-weights-bad-path 1 20 "cannot write" -- "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 \
     --save-weights /nonexistent-mixc/w.safetensors
+  # An output that cannot be written fails before the run (it did after it: the ids printed, the work lost).
+  run mixrun-dump-logits-missing-dir 1 20 "^mixrun: cannot write '/nonexistent-mixc/l.npy': directory '/nonexistent-mixc' does not exist" -- \
+    "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --backend cpu --tokens 1 --dump-logits /nonexistent-mixc/l.npy
+  if [ -s "$tmp/mixrun-dump-logits-missing-dir/.out" ]; then fail "hostile/mixrun-dump-logits-missing-dir-nothing-run" "$(cat "$tmp/mixrun-dump-logits-missing-dir/.out")"
+  else echo "PASS hostile/mixrun-dump-logits-missing-dir-nothing-run"; fi
+  run mixrun-dump-logits-directory 1 20 "cannot write '[^']*': it is a directory" -- \
+    "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --backend cpu --tokens 1 --dump-logits "$junk"
   # Finite weights that overflow: the run fails naming the layer (cpu) or the position (any backend),
   # never tokens 0,0,0 from NaN logits.
   "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --save-weights "$junk/w.safetensors" 2>/dev/null
