@@ -210,8 +210,8 @@ int opt_check_output(const OptCommand *cmd, const char *output, const char *inpu
 static int check_output(const OptCommand *cmd, const void *out, const StringList *args) {
     int rc = OPT_GO;
     for (int i = 0; i < cmd->nopts; i++) {
+        if (strcmp(cmd->opts[i].name, "--output") != 0) continue;   /* OPT_OUTPUT's row: a string */
         const char *path = *(const char *const *)((const char *)out + cmd->opts[i].offset);
-        if (strcmp(cmd->opts[i].name, "--output") != 0) continue;
         for (int j = 0; j < args->n && rc == OPT_GO; j++) rc = opt_check_output(cmd, path, args->v[j]);
     }
     return rc;
