@@ -280,8 +280,7 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     if (text && (o->requests || o->synthetic.count || o->bench))
         return opt_usage_error(cmd, "--text does not go with --bench, --requests or --synthetic");
     if (check_serving(cmd, o) != OPT_GO) return 2;
-    if ((o->requests || o->synthetic.count) && (o->batch || o->prompt_len))
-        return opt_usage_error(cmd, "--batch and --prompt-len go with --bench (serving: --max-seqs)");
+    if (!o->bench && (o->batch || o->prompt_len)) return opt_usage_error(cmd, "--batch and --prompt-len go with --bench");
     if (o->requests || o->synthetic.count) return OPT_GO;
     if (text && !!o->tokens + !!o->tokens_file + !!o->prompts_file + !!o->text + !!o->text_file > 1)
         return opt_usage_error(cmd, "give one of --tokens, --tokens-file, --prompts, --text and --text-file");
@@ -291,7 +290,6 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     if (!o->tokens && !o->tokens_file && !o->prompts_file && !text && !o->bench && !o->save_weights)
         return opt_usage_error(cmd, "no prompt: give --tokens LIST, --tokens-file F, --prompts F or --text TEXT");
     if (o->bench && o->dump_logits) return opt_usage_error(cmd, "--dump-logits does not go with --bench");
-    if (!o->bench && (o->batch || o->prompt_len)) return opt_usage_error(cmd, "--batch and --prompt-len go with --bench");
     if (o->json && !o->bench) return opt_usage_error(cmd, "--json goes with --bench, --requests or --synthetic");
     return OPT_GO;
 }
@@ -306,11 +304,9 @@ static int check_outputs(const OptCommand *cmd, const Options *o) {
                           o->prompts_file, o->text_file, o->tokenizer, o->requests};
     bool prints = o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->bench ||
                   o->requests || o->synthetic.count;
-    for (int i = 3, first = 0; i < (int)(sizeof path / sizeof *path); i++) {   /* inputs */
+    for (int i = 3, first = 0; i < (int)(sizeof path / sizeof *path); i++) {   /* inputs: stdin read once */
         if (!path[i] || strcmp(path[i], "-") != 0) continue;
-        if (first)
-            return opt_usage_error(cmd, "'-' (standard input) given to %s and %s: it can be read once", name[first],
-                                   name[i]);
+        if (first) return opt_usage_error(cmd, "'-' (standard input) given to %s and %s: it can be read once", name[first], name[i]);
         first = i;
     }
     for (int i = 0; i < 3; i++) {
