@@ -63,6 +63,20 @@ bool write_dir_atomic(const char *dir, const char *const *names, const char *con
 /* Whether path can be written (its directory exists and is writable, or it is a writable device),
  * checked before long work; false with a message "cannot write 'P': ..." in err. */
 bool output_path_usable(const char *path, char *err, size_t errlen);
+/* Whether writing the output `path` would replace the file `other` names (an input, or another
+ * output): the same regular file once symlinks are followed (same device and inode), or, neither
+ * there yet, the same name in the same directory. "-", devices and FIFOs never do. */
+bool output_replaces(const char *path, const char *other);
+/* At exit: whether everything printed on standard output reached it (flushed, no write failed on the
+ * way: a full disk, a closed descriptor); else "PROG: cannot write the output: why" on stderr. */
+bool stdout_written(const char *prog);
+/* Until called again with n 0 (calls nest, up to 4): should SIGINT, SIGTERM, SIGHUP or SIGQUIT end
+ * the program, the files and then the empty directories paths[0..n-1] name ("" skipped; read when
+ * the signal comes) are removed first, the innermost list first. A signal the program ignores stays
+ * ignored. */
+void remove_on_signal(const char *const *paths, int n);
+/* Removes them so (unlink, else rmdir), in order. */
+void remove_paths(const char *const *paths, int n);
 
 /* A growable string, for building output before it is written in one go. */
 typedef struct {

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,24 @@ static int make_temporary(const char *target, char **tmp_out, char **dir_out) {
     return fd;
 }
 
+/* The signals that end a program from outside (^C, kill, a closed terminal) are held while a
+ * temporary exists: it is renamed into place or removed before one takes effect, never left behind
+ * half-written. (SIGKILL cannot be held.) */
+static const int held[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+static void hold_signals(sigset_t *old) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < (int)(sizeof held / sizeof held[0]); i++) sigaddset(&set, held[i]);
+    pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+static void release_signals(const sigset_t *old) {
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+    errno = saved;
+}
+
 static mode_t current_umask(void) {
     mode_t mask = umask(0);
     umask(mask);
@@ -115,8 +134,13 @@ static mode_t current_umask(void) {
  * (a new file gets new_mode less the umask, as open would give it). */
 static bool replace_regular(const char *target, const char *data, size_t len, mode_t new_mode) {
     char *tmp, *dir;
+    sigset_t old;
+    hold_signals(&old);
     int fd = make_temporary(target, &tmp, &dir);
-    if (fd < 0) return false;
+    if (fd < 0) {
+        release_signals(&old);
+        return false;
+    }
     struct stat st;
     mode_t mode;
     if (stat(target, &st) == 0) {
@@ -135,6 +159,7 @@ static bool replace_regular(const char *target, const char *data, size_t len, mo
     } else {
         fsync_directory(dir);
     }
+    release_signals(&old);
     free(tmp);
     free(dir);
     return ok;
@@ -202,6 +227,83 @@ bool output_path_usable(const char *path, char *err, size_t errlen) {
     free(copy);
     free(target);
     return ok;
+}
+
+/* Where a file not there yet would be created: its directory's real path and its name. NULL when
+ * that directory does not exist. Caller frees. */
+static char *new_file_name(const char *path) {
+    char *target = regular_target(path);
+    if (!target) return NULL;
+    char *dcopy = xstrdup(target), *bcopy = xstrdup(target), *dir = realpath(dirname(dcopy), NULL), *name = NULL;
+    if (dir) {
+        Buf b = {0};
+        buf_printf(&b, "%s/%s", dir, basename(bcopy));
+        name = b.data;
+    }
+    free(dir);
+    free(dcopy);
+    free(bcopy);
+    free(target);
+    return name;
+}
+
+bool output_replaces(const char *path, const char *other) {
+    if (!strcmp(path, "-") || !strcmp(other, "-")) return false;
+    struct stat a, b;
+    bool have_a = stat(path, &a) == 0, have_b = stat(other, &b) == 0;
+    if (have_a || have_b)
+        return have_a && have_b && S_ISREG(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    char *na = new_file_name(path), *nb = new_file_name(other);
+    bool same = na && nb && !strcmp(na, nb);
+    free(na);
+    free(nb);
+    return same;
+}
+
+bool stdout_written(const char *prog) {
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return true;
+    fprintf(stderr, "%s: cannot write the output: %s\n", prog, errno ? strerror(errno) : "an earlier write failed");
+    return false;
+}
+
+/* ---- temporaries removed should a signal end the program (mixc build's workspace) */
+
+#define MAX_REMOVED_LISTS 4   /* nested: mixc build's workspace, then the emulator compile's */
+static struct {
+    const char *const *paths;
+    int n;
+} removed[MAX_REMOVED_LISTS];
+static volatile sig_atomic_t nlists;
+static struct sigaction saved_actions[sizeof held / sizeof held[0]];
+
+void remove_paths(const char *const *paths, int n) {   /* async-signal-safe */
+    for (int i = 0; i < n; i++)
+        if (paths[i][0] && unlink(paths[i]) != 0) rmdir(paths[i]);
+}
+
+static void remove_and_raise(int sig) {
+    for (int i = nlists - 1; i >= 0; i--) remove_paths(removed[i].paths, removed[i].n);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void remove_on_signal(const char *const *paths, int n) {
+    struct sigaction sa = {.sa_handler = remove_and_raise};
+    sigemptyset(&sa.sa_mask);
+    bool first = n && nlists == 0, last = !n && nlists == 1;
+    for (int i = 0; (first || last) && i < (int)(sizeof held / sizeof held[0]); i++) {
+        if (first && sigaction(held[i], NULL, &saved_actions[i]) == 0 && saved_actions[i].sa_handler != SIG_IGN)
+            sigaction(held[i], &sa, NULL);
+        else if (last)
+            sigaction(held[i], &saved_actions[i], NULL);
+    }
+    if (n && nlists < MAX_REMOVED_LISTS) {
+        removed[nlists].paths = paths, removed[nlists].n = n;
+        nlists++;   /* after the entry: a signal sees whole entries */
+    } else if (!n && nlists > 0) {
+        nlists--;
+    }
 }
 
 /* ---- a directory of outputs (emit -o DIR) */
@@ -290,6 +392,8 @@ static bool write_dir_at(const char *dir, const char *const *names, const char *
     char *dcopy = xstrdup(dir), *bcopy = xstrdup(dir);
     Buf tmp = {0};
     buf_printf(&tmp, "%s/.%s.XXXXXX", dirname(dcopy), basename(bcopy));
+    sigset_t old;
+    hold_signals(&old);
     bool ok = mkdtemp(tmp.data) != NULL && chmod(tmp.data, 0777 & ~current_umask()) == 0;
     for (int i = 0; ok && i < n; i++) ok = write_new_file(tmp.data, names[i], data[i], lens[i]);
     /* Readers see the old set or the new one: a new directory is renamed into place, an existing
@@ -303,6 +407,7 @@ static bool write_dir_at(const char *dir, const char *const *names, const char *
     int saved = errno;
     if (ok) fsync_directory(dcopy);
     remove_files(tmp.data, names, n);   /* the old set after an exchange, or the unfinished new one */
+    release_signals(&old);
     free(dcopy);
     free(bcopy);
     buf_free(&tmp);

@@ -245,13 +245,6 @@ static bool write_layout_files(const BuildArgs *a, const Layout *l, const char *
     return ok;
 }
 
-static void remove_workspace(const Workspace *w) {
-    const char *files[] = {w->mix, w->sets, w->cubin, w->so, w->name, w->arch, w->embed_c, w->embed_o};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        if (files[i][0]) unlink(files[i]);
-    rmdir(w->dir);
-}
-
 /* A built binary is tens of MiB; this bounds the read of what the linker wrote. */
 #define BUILT_BINARY_LIMIT ((size_t)4 << 30)
 
@@ -280,6 +273,10 @@ static int build(const BuildArgs *a, const Layout *l, const char *text, size_t l
     /* Linked inside the private workspace, then installed by the one output writer. */
     char tmp_out[sizeof w.dir + 16];
     snprintf(tmp_out, sizeof tmp_out, "%s/a.out", w.dir);
+    /* The workspace's files, then the directory: removed at the end, or first should a signal end the build. */
+    const char *temporaries[] = {w.mix, w.sets, w.cubin, w.so, w.name, w.arch, w.embed_c, w.embed_o, tmp_out, w.dir};
+    int ntemporaries = (int)(sizeof temporaries / sizeof *temporaries);
+    remove_on_signal(temporaries, ntemporaries);
     int rc = write_layout_files(a, l, text, len, &w) ? 0 : 1;
     if (rc) fprintf(stderr, "mixc build: cannot write into '%s': %s\n", w.dir, strerror(errno));
     if (!rc) rc = compile_cubin(l, a->arch, &w);
@@ -291,8 +288,8 @@ static int build(const BuildArgs *a, const Layout *l, const char *text, size_t l
     if (!rc) fprintf(stderr, "mixc build: linking %s\n", a->output);
     if (!rc) rc = link_binary(a, &w, libdir, tmp_out);
     if (!rc && !install_binary(tmp_out, a->output)) rc = 1;
-    unlink(tmp_out);
-    remove_workspace(&w);
+    remove_paths(temporaries, ntemporaries);
+    remove_on_signal(NULL, 0);
     return rc;
 }
 

@@ -147,7 +147,16 @@ static const Command *find_command(const char *name) {
     return NULL;
 }
 
+static int run_command(int argc, char **argv);
+
+/* Every command's status, but 1 where what it printed on stdout was lost (mixc check >/dev/full). */
 int main(int argc, char **argv) {
+    int rc = run_command(argc, argv);
+    if (rc == 0 && !stdout_written("mixc")) rc = 1;
+    return rc;
+}
+
+static int run_command(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;

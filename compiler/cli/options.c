@@ -191,11 +191,30 @@ static const OptSpec *find_option(const OptCommand *cmd, const char *a, const ch
 
 static int check_args(const OptCommand *cmd, const StringList *args) {
     if (args->n < cmd->min_args) return opt_usage_error(cmd, "no input file");
+    for (int i = 0, stdin_args = 0; i < args->n; i++)
+        if (!strcmp(args->v[i], "-") && ++stdin_args > 1)
+            return opt_usage_error(cmd, "'-' (standard input) given twice: it can be read once");
     if (cmd->max_args == 0 && args->n > 0) return opt_usage_error(cmd, "unexpected argument '%s'", args->v[0]);
     if (cmd->max_args > 0 && args->n > cmd->max_args)
         return opt_usage_error(cmd, "one file at a time ('%s' and '%s')%s%s", args->v[0], args->v[1],
                                cmd->args_hint ? ": " : "", cmd->args_hint ? cmd->args_hint : "");
     return OPT_GO;
+}
+
+int opt_check_output(const OptCommand *cmd, const char *output, const char *input) {
+    if (!output || !input || !output_replaces(output, input)) return OPT_GO;
+    return opt_usage_error(cmd, "--output '%s' would replace the input '%s'", output, input);
+}
+
+/* -o naming an input file would replace it with the output (mixc report a.mix -o a.mix). */
+static int check_output(const OptCommand *cmd, const void *out, const StringList *args) {
+    int rc = OPT_GO;
+    for (int i = 0; i < cmd->nopts; i++) {
+        if (strcmp(cmd->opts[i].name, "--output") != 0) continue;   /* OPT_OUTPUT's row: a string */
+        const char *path = *(const char *const *)((const char *)out + cmd->opts[i].offset);
+        for (int j = 0; j < args->n && rc == OPT_GO; j++) rc = opt_check_output(cmd, path, args->v[j]);
+    }
+    return rc;
 }
 
 /* One option at argv[*i]; OPT_GO or the exit status. */
@@ -235,7 +254,8 @@ int opt_parse(const OptCommand *cmd, int argc, char **argv, void *out, StringLis
             if (rc != OPT_GO) return rc;
         }
     }
-    return check_args(cmd, args);
+    int rc = check_args(cmd, args);
+    return rc == OPT_GO ? check_output(cmd, out, args) : rc;
 }
 
 void opt_free(const OptCommand *cmd, void *out, StringList *args) {

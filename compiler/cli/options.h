@@ -109,6 +109,9 @@ void opt_free(const OptCommand *cmd, void *out, StringList *args);
 /* A usage error found by the command itself: "PROG: message", the synopsis, the --help hint. Returns 2. */
 int opt_usage_error(const OptCommand *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void opt_print_help(const OptCommand *cmd, FILE *out);
+/* An output that would replace an input file (output_replaces) is a usage error (2); else OPT_GO.
+ * opt_parse checks -o against the input files; a command checks its other inputs with it. */
+int opt_check_output(const OptCommand *cmd, const char *output, const char *input);
 
 /* The count syntax of OPT_COUNT: true with the value when s is one in [min, max]. */
 bool opt_parse_count(const char *s, int64_t min, int64_t max, int64_t *out);

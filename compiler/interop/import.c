@@ -140,6 +140,7 @@ static int parse_import_args(int argc, char **argv, ImportArgs *a) {
         rc = opt_usage_error(&import_command, "no input (a config.json, --lckv STRING or --foundry FILE.yaml)");
     if (rc == OPT_GO && a->window && !a->lckv)
         rc = opt_usage_error(&import_command, "--window goes with --lckv (a config has its own sliding_window)");
+    if (rc == OPT_GO) rc = opt_check_output(&import_command, a->out, a->foundry ? a->foundry : a->config);
     if (rc == OPT_GO && a->allow_unsupported && !a->config)
         rc = opt_usage_error(&import_command, "--allow-unsupported goes with a config.json");
     opt_free(&import_command, a, &files);

@@ -614,8 +614,9 @@ static void json_unencodable(const char *cmd) {
 
 static int write_output(const char *cmd, const char *path, const Buf *b) {
     if (!path) {
-        if (b->len && fwrite(b->data, 1, b->len, stdout) != b->len) return 1;
-        return fflush(stdout) ? 1 : 0;
+        if ((!b->len || fwrite(b->data, 1, b->len, stdout) == b->len) && fflush(stdout) == 0) return 0;
+        fprintf(stderr, "mixc %s: cannot write the output: %s\n", cmd, strerror(errno));
+        return 1;
     }
     if (!write_file_atomic(path, b->data ? b->data : "", b->len)) {
         fprintf(stderr, "mixc %s: cannot write '%s': %s\n", cmd, path, strerror(errno));

@@ -259,7 +259,7 @@ static int check_serve(const OptCommand *cmd, const Options *o) {
                                              "--timeout go with mixrun serve") : OPT_GO;
     if (o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->print_ids || o->bench ||
         o->requests || o->synthetic.count || o->dump_logits || o->max_new_given || o->json || o->rates.n ||
-        o->seed_requests >= 0 || o->save_weights)
+        o->seed_requests >= 0 || o->save_weights || o->batch || o->prompt_len)
         return opt_usage_error(cmd, "mixrun serve takes the model's options, --tokenizer, --max-seqs, --kv-budget, "
                                     "--step-tokens, --trace and the server's: the prompts come from its clients");
     return OPT_GO;
@@ -280,6 +280,7 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     if (text && (o->requests || o->synthetic.count || o->bench))
         return opt_usage_error(cmd, "--text does not go with --bench, --requests or --synthetic");
     if (check_serving(cmd, o) != OPT_GO) return 2;
+    if (!o->bench && (o->batch || o->prompt_len)) return opt_usage_error(cmd, "--batch and --prompt-len go with --bench");
     if (o->requests || o->synthetic.count) return OPT_GO;
     if (text && !!o->tokens + !!o->tokens_file + !!o->prompts_file + !!o->text + !!o->text_file > 1)
         return opt_usage_error(cmd, "give one of --tokens, --tokens-file, --prompts, --text and --text-file");
@@ -293,6 +294,36 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     return OPT_GO;
 }
 
+/* An output that cannot be written (exit 1), that would replace an input or another output (the
+ * same file; --save-weights over --weights rewrites them, atomically), or "-" where the run prints
+ * its results (usage errors, 2). OPT_GO to go on. */
+static int check_outputs(const OptCommand *cmd, const Options *o) {
+    const char *name[] = {"--dump-logits", "--save-weights", "--svg", "--layout", "--weights", "--tokens-file",
+                          "--prompts", "--text-file", "--tokenizer", "--requests"};
+    const char *path[] = {o->dump_logits, o->save_weights, o->svg, o->layout, o->weights, o->tokens_file,
+                          o->prompts_file, o->text_file, o->tokenizer, o->requests};
+    bool prints = o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->bench ||
+                  o->requests || o->synthetic.count;
+    for (int i = 3, first = 0; i < (int)(sizeof path / sizeof *path); i++) {   /* inputs: stdin read once */
+        if (!path[i] || strcmp(path[i], "-") != 0) continue;
+        if (first) return opt_usage_error(cmd, "'-' (standard input) given to %s and %s: it can be read once", name[first], name[i]);
+        first = i;
+    }
+    for (int i = 0; i < 3; i++) {
+        char err[600];
+        if (path[i] && !output_path_usable(path[i], err, sizeof err)) {   /* before the run, not after it */
+            fprintf(stderr, "mixrun: %s\n", err);
+            return 1;
+        }
+        if (path[i] && !strcmp(path[i], "-") && (i != 1 || prints))
+            return opt_usage_error(cmd, "%s -: standard output holds the run's results", name[i]);
+        for (int j = i + 1; path[i] && j < (int)(sizeof path / sizeof *path); j++)
+            if (path[j] && !(i == 1 && j == 4) && output_replaces(path[i], path[j]))
+                return opt_usage_error(cmd, "%s '%s' would replace the file of %s", name[i], path[i], name[j]);
+    }
+    return OPT_GO;
+}
+
 /* OPT_GO to go on, else an exit status (--help: 0). */
 static int parse_options(int argc, char **argv, Options *o) {
     memset(o, 0, sizeof *o);
@@ -303,7 +334,6 @@ static int parse_options(int argc, char **argv, Options *o) {
     o->seed = -1;
     o->max_new = -1;
     o->dtype = -1;
-    o->batch = 1;
     o->seed_requests = -1;
     const OptCommand *cmd = mixrun_command();
     StringList args;
@@ -317,7 +347,9 @@ static int parse_options(int argc, char **argv, Options *o) {
         take_embedded_sets(o);
         if (o->info) return OPT_GO;
     }
-    return check_options(cmd, o);
+    rc = check_options(cmd, o);
+    if (!o->batch) o->batch = 1;   /* --bench's default */
+    return rc == OPT_GO ? check_outputs(cmd, o) : rc;
 }
 
 /* ------------------------------------------------------------------ the layout, with --set */
@@ -646,7 +678,7 @@ static uint64_t request_seed(const Options *o) {
  * -1 to go on. */
 static int load_requests(const Options *o, const Layout *l, ServeRequests *rq, BackendConfig *cfg) {
     if (o->requests && !serve_read_requests(o->requests, l->model.vocab, rq)) return 1;
-    if (!o->requests) serve_synthetic(&o->synthetic, request_seed(o), l->model.vocab, rq);
+    if (!o->requests && !serve_synthetic(&o->synthetic, request_seed(o), l->model.vocab, rq)) return 1;
     serve_backend_config(rq, l->model.context, (int)o->max_seqs, cfg);
     return -1;
 }
@@ -760,9 +792,6 @@ int main(int argc, char **argv) {
     free(o.sets.v);
     tokenizer_free(o.tok);
     arena_free(&o.arena);
-    if (fflush(stdout) != 0 && rc == 0) {
-        fprintf(stderr, "mixrun: cannot write the output: %s\n", strerror(errno));
-        rc = 1;
-    }
+    if (rc == 0 && !stdout_written("mixrun")) rc = 1;
     return rc;
 }

@@ -112,16 +112,15 @@ static bool write_into(const char *dir, const char *name, const char *data, size
     return ok;
 }
 
-static void remove_dir(const char *dir) {
+/* The compile's workspace: its files, then the directory (as remove_paths takes them). */
+#define WORKSPACE_PATHS 5
+static void workspace_paths(const char *dir, char files[WORKSPACE_PATHS][4200], const char *paths[WORKSPACE_PATHS]) {
     const char *names[] = {"kernels.cu", "mixc_emu.h", "emu_api.h", "log"};
-    Buf p = {0};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        p.len = 0;
-        buf_printf(&p, "%s/%s", dir, names[i]);
-        unlink(p.data);
+    for (int i = 0; i < WORKSPACE_PATHS; i++) {
+        if (i < WORKSPACE_PATHS - 1) snprintf(files[i], sizeof files[i], "%s/%s", dir, names[i]);
+        else snprintf(files[i], sizeof files[i], "%s", dir);
+        paths[i] = files[i];
     }
-    buf_free(&p);
-    rmdir(dir);
 }
 
 /* Shows the compiler's log on stderr (it may be long; err holds one line). */
@@ -149,6 +148,10 @@ static bool compile_source(const Buf *src, const char *out, char *err, size_t er
         buf_free(&dir);
         return false;
     }
+    char files[WORKSPACE_PATHS][4200];
+    const char *paths[WORKSPACE_PATHS];
+    workspace_paths(dir.data, files, paths);
+    remove_on_signal(paths, WORKSPACE_PATHS);   /* a killed compile leaves nothing */
     bool ok = write_into(dir.data, "kernels.cu", src->data, src->len) &&
               write_into(dir.data, "mixc_emu.h", mixc_emub_mixc_emu_h, strlen(mixc_emub_mixc_emu_h)) &&
               write_into(dir.data, "emu_api.h", mixc_emub_emu_api_h, strlen(mixc_emub_emu_api_h));
@@ -180,7 +183,8 @@ static bool compile_source(const Buf *src, const char *out, char *err, size_t er
         }
     }
     buf_free(&cmd);
-    remove_dir(dir.data);
+    remove_paths(paths, WORKSPACE_PATHS);
+    remove_on_signal(NULL, 0);
     buf_free(&dir);
     return ok;
 }
@@ -197,6 +201,8 @@ static bool compile_to(const Buf *src, const char *out, char *err, size_t errlen
         return false;
     }
     close(fd);
+    const char *tmp_path[] = {tmp.data};
+    remove_on_signal(tmp_path, 1);
     bool ok = compile_source(src, tmp.data, err, errlen);
     fd = ok ? open(tmp.data, O_RDONLY | O_CLOEXEC) : -1;
     if (ok && (fd < 0 || fsync(fd) != 0 || rename(tmp.data, out) != 0)) {
@@ -205,6 +211,7 @@ static bool compile_to(const Buf *src, const char *out, char *err, size_t errlen
     }
     if (fd >= 0) close(fd);
     if (!ok) unlink(tmp.data);
+    remove_on_signal(NULL, 0);
     buf_free(&tmp);
     return ok;
 }

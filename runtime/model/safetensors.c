@@ -206,7 +206,7 @@ static bool parse_header(const char *path, const char *json, size_t len, uint64_
 }
 
 static bool map_file(const char *path, StFile *f, char *err, size_t errlen) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO is refused, not waited on */
     if (fd < 0) return fail(err, errlen, path, "cannot open: %s", strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

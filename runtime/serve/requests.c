@@ -63,17 +63,19 @@ static bool parse_request(json_t *o, const char *path, int line, int64_t vocab, 
     json_t *v;
     json_object_foreach(o, key, v) {
         bool ok;
-        if (!strcmp(key, "id")) {
+        if (!strcmp(key, "id")) {   /* printed as "ID: tokens" a line: no NUL, newline or other control */
             ok = json_is_string(v) && json_string_length(v) > 0 && strlen(json_string_value(v)) == json_string_length(v);
-            if (!ok) return line_error(path, line, "field 'id' must be a non-empty string");
+            for (const char *c = ok ? json_string_value(v) : ""; *c; c++) ok = ok && (unsigned char)*c >= 0x20 && *c != 0x7f;
+            if (!ok) return line_error(path, line, "field 'id' must be a non-empty string without control characters");
             r->id = xstrdup(json_string_value(v));
         } else if (!strcmp(key, "prompt_tokens")) {
             ok = prompt_field(v, path, line, vocab, r);
         } else if (!strcmp(key, "max_new_tokens")) {
             ok = count_field(v, path, line, key, &r->max_new);
         } else if (!strcmp(key, "arrival_s")) {
-            ok = json_is_number(v) && json_number_value(v) >= 0 && isfinite(json_number_value(v));
-            if (!ok) return line_error(path, line, "field 'arrival_s' must be a number >= 0");
+            ok = json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) <= SERVE_MAX_ARRIVAL_S;
+            if (!ok) return line_error(path, line, "field 'arrival_s' must be a number >= 0 and <= %.0f (a day)",
+                                       SERVE_MAX_ARRIVAL_S);
             r->arrival_s = json_number_value(v);
         } else {
             return line_error(path, line, "unknown field '%s' (id, prompt_tokens, max_new_tokens, arrival_s)", key);
@@ -158,7 +160,7 @@ bool serve_parse_synthetic(const char *text, void *slot) {
     return true;
 }
 
-void serve_synthetic(const SyntheticSpec *spec, uint64_t seed, int64_t vocab, ServeRequests *out) {
+bool serve_synthetic(const SyntheticSpec *spec, uint64_t seed, int64_t vocab, ServeRequests *out) {
     uint64_t state = seed ^ 0x73657276650aull;   /* its own stream, apart from the weights' */
     out->n = (int)spec->count;
     out->v = xcalloc((size_t)out->n, sizeof *out->v);
@@ -177,5 +179,12 @@ void serve_synthetic(const SyntheticSpec *spec, uint64_t seed, int64_t vocab, Se
             at += -log(u) / spec->rate;
         }
         r->arrival_s = at;
+        if (!(at <= SERVE_MAX_ARRIVAL_S)) {
+            fprintf(stderr, "mixrun: --synthetic at %g requests/s: request '%s' would arrive at %g s, past the %.0f s "
+                    "(a day) a run waits for\n", spec->rate, r->id, at, SERVE_MAX_ARRIVAL_S);
+            serve_requests_free(out);
+            return false;
+        }
     }
+    return true;
 }

@@ -30,6 +30,7 @@ typedef struct {
 } SyntheticSpec;
 
 #define SERVE_MAX_REQUESTS (1 << 20)   /* of a --requests file, and --synthetic's N */
+#define SERVE_MAX_ARRIVAL_S 86400.0      /* the latest arrival a run waits for: a day */
 
 /* Reads a JSONL file of requests, every token checked against vocab. false with a message naming
  * the file, the line and the field on stderr ("mixrun: F:3: field 'max_new_tokens' must be ..."). */
@@ -37,8 +38,9 @@ bool serve_read_requests(const char *path, int64_t vocab, ServeRequests *out);
 /* Parses "N,PROMPT,NEW[,RATE]" (N <= SERVE_MAX_REQUESTS, PROMPT and NEW <= 2^24 counts >= 1, N x PROMPT <= 2^28;
  * RATE >= 0 requests per second) into a SyntheticSpec; an OPT_CUSTOM parser. */
 bool serve_parse_synthetic(const char *text, void *spec);
-/* The requests of spec: ids s1..sN, tokens and arrival gaps drawn from splitmix64(seed). */
-void serve_synthetic(const SyntheticSpec *spec, uint64_t seed, int64_t vocab, ServeRequests *out);
+/* The requests of spec: ids s1..sN, tokens and arrival gaps drawn from splitmix64(seed). false, with
+ * a message, when the rate puts an arrival past SERVE_MAX_ARRIVAL_S. */
+bool serve_synthetic(const SyntheticSpec *spec, uint64_t seed, int64_t vocab, ServeRequests *out);
 void serve_requests_free(ServeRequests *r);
 
 #endif

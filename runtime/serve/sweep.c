@@ -116,7 +116,7 @@ static bool sweep_point(Backend *b, const SyntheticSpec *spec, uint64_t seed, do
     SyntheticSpec at = *spec;
     at.rate = rate;
     ServeRequests rq;
-    serve_synthetic(&at, seed, b->layout->model.vocab, &rq);
+    if (!serve_synthetic(&at, seed, b->layout->model.vocab, &rq)) return false;
     ServeRun run;
     bool ok = serve_run(b, &rq, o, &run);
     if (ok) {
@@ -133,17 +133,13 @@ static bool sweep_point(Backend *b, const SyntheticSpec *spec, uint64_t seed, do
 
 int serve_sweep(Backend *b, const SyntheticSpec *spec, uint64_t seed, const RateList *rates, const ServeOptions *o,
                 bool json, const char *svg) {
-    char err[512];
-    if (svg && !output_path_usable(svg, err, sizeof err)) {   /* before the runs, not after them */
-        fprintf(stderr, "mixrun: %s\n", err);
-        return 1;
-    }
     SweepPoint pts[SERVE_MAX_RATES];
     json_t *sweep = json ? json_array() : NULL;
     int refused = 0, n = 0;
     for (; n < rates->n; n++) {
+        b->err[0] = '\0';
         if (!sweep_point(b, spec, seed, rates->v[n], o, sweep, &pts[n], &refused)) {
-            fprintf(stderr, "mixrun: %s\n", b->err);
+            if (b->err[0]) fprintf(stderr, "mixrun: %s\n", b->err);   /* else serve_synthetic said why */
             json_decref(sweep);
             return 1;
         }

@@ -102,9 +102,28 @@ STDIN=examples/ma.mix run stdin 0 check - &&
   check stdin "cmp -s \$OUT tests/examples/ma.out" err_empty
 STDIN=tests/check/reads-itself.mix run stdin-invalid 1 check - &&
   check stdin-invalid out_empty "err_has '^<stdin>:12:28: error: layer 3 reads its own cache'"
+STDIN=examples/ma.mix run stdin-twice 2 compare - - &&
+  check stdin-twice out_empty "err_has \"^mixc compare: '-' (standard input) given twice: it can be read once\$\""
+STDIN=examples/ma.mix PROG=${MIXRUN:-$(dirname "$MIXC")/mixrun} run stdin-twice-mixrun 2 --layout - --random-weights 1 --prompts - &&
+  check stdin-twice-mixrun out_empty "err_has \"^mixrun: '-' (standard input) given to --layout and --prompts: it can be read once\$\""
 printf '' >"$tmp/empty"
 STDIN=$tmp/empty run stdin-empty 1 check - &&
   check stdin-empty out_empty "err_has '^<stdin>:1:1: error: '"
+
+# ---- standard output that cannot be written (a full disk, a closed descriptor): exit 1 and a message,
+# never exit 0 with the output lost
+MA=examples/ma.mix
+for c in "check $MA" "check --format=json $MA" "check --dump=plan $MA" "report $MA" "compare $MA $MA" "export $MA" \
+         "import tests/import/configs/mistral-7b.json" "--help" "--version" "help check"; do
+  for how in full closed; do
+    name="stdout-$how-$(tr -c 'a-z0-9\n' - <<<"${c%.mix}")"
+    [ "$how" = full ] && [ ! -w /dev/full ] && continue
+    if [ "$how" = full ]; then $MIXC $c >/dev/full 2>"$ERR"; else $MIXC $c >&- 2>"$ERR"; fi
+    rc=$?
+    if [ $rc = 1 ] && err_has "cannot write the output: "; then echo "PASS cli/$name ($c)"
+    else fail "$name" "mixc $c: exit $rc" "$(head -n 3 "$ERR")"; fi
+  done
+done
 
 # ---- one option parser: every command (and mixrun) parses the same way
 MIXRUN=${MIXRUN:-$(dirname "$MIXC")/mixrun}

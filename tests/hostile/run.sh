@@ -128,6 +128,13 @@ MIX
   run mixrun-prompts-dev-zero 1 20 "dev/zero" -- "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --prompts /dev/zero
   run mixrun-save-weights-bad-path 1 20 "cannot write" -- "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 \
     --save-weights /nonexistent-mixc/w.safetensors
+  # An output that cannot be written fails before the run (it did after it: the ids printed, the work lost).
+  run mixrun-dump-logits-missing-dir 1 20 "^mixrun: cannot write '/nonexistent-mixc/l.npy': directory '/nonexistent-mixc' does not exist" -- \
+    "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --backend cpu --tokens 1 --dump-logits /nonexistent-mixc/l.npy
+  if [ -s "$tmp/mixrun-dump-logits-missing-dir/.out" ]; then fail "hostile/mixrun-dump-logits-missing-dir-nothing-run" "$(cat "$tmp/mixrun-dump-logits-missing-dir/.out")"
+  else echo "PASS hostile/mixrun-dump-logits-missing-dir-nothing-run"; fi
+  run mixrun-dump-logits-directory 1 20 "cannot write '[^']*': it is a directory" -- \
+    "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --backend cpu --tokens 1 --dump-logits "$junk"
   # Finite weights that overflow: the run fails naming the layer (cpu) or the position (any backend),
   # never tokens 0,0,0 from NaN logits.
   "$MIXRUN" --layout "$junk/tiny.mix" --random-weights 1 --save-weights "$junk/w.safetensors" 2>/dev/null
@@ -190,6 +197,94 @@ if [ -x "$(dirname "$MIXC")/libmixcrt.a" ] || [ -f "$(dirname "$MIXC")/libmixcrt
   if grep -q -e compiling -e linking "$tmp/build-missing-dir-first/.err"; then
     fail "hostile/build-checks-output-before-compiling" "$(cat "$tmp/build-missing-dir-first/.err")"
   else echo "PASS hostile/build-checks-output-before-compiling"; fi
+fi
+
+# An output that names an input, or two outputs that name one file (through another spelling, a
+# symlink): refused before anything runs (exit 2), the inputs as they were. --save-weights over
+# --weights rewrites them (atomically); "-" for a binary output where the run prints its ids is refused.
+same=$out/same
+mkdir -p "$same"
+cp "$ex" "$same/in.mix"; cp tests/import/configs/mistral-7b.json "$same/config.json"; ln -s in.mix "$same/link.mix"
+cp tests/foundry/character-ai.yaml "$same/f.yaml"
+before_inputs=$(cd "$same" && cksum in.mix config.json f.yaml)
+for c in report export build; do
+  run "out-is-input-$c" 2 10 "mixc $c: --output '[^']*link.mix' would replace the input '[^']*in.mix'" -- \
+    "$MIXC" "$c" "$same/in.mix" -o "$same/link.mix"
+done
+run out-is-input-compare 2 10 "would replace the input" -- "$MIXC" compare "$ex" "$same/in.mix" -o "$same/../same/in.mix"
+run out-is-input-import 2 10 "would replace the input '[^']*config.json'" -- "$MIXC" import "$same/config.json" -o "$same/config.json"
+run out-is-input-import-config 2 10 "would replace the input" -- \
+  "$MIXC" import --lckv 0_1s --window 4 --config "$same/config.json" -o "$same/config.json"
+run out-is-input-import-foundry 2 10 "would replace the input" -- "$MIXC" import --foundry "$same/f.yaml" -o "$same/f.yaml"
+if [ -x "$MIXRUN" ]; then
+  MR=("$MIXRUN" --layout "$junk/tiny.mix" --backend cpu)
+  "${MR[@]}" --random-weights 1 --save-weights "$same/w.safetensors" 2>/dev/null
+  printf '1 2 3\n' >"$same/tokens.txt"
+  before_inputs="$before_inputs $(cd "$same" && cksum w.safetensors tokens.txt)"
+  run mixrun-logits-over-weights 2 10 "mixrun: --dump-logits '[^']*' would replace the file of --weights" -- \
+    "${MR[@]}" --weights "$same/w.safetensors" --tokens 1 --dump-logits "$same/w.safetensors"
+  run mixrun-logits-over-tokens 2 10 "would replace the file of --tokens-file" -- \
+    "${MR[@]}" --random-weights 1 --tokens-file "$same/tokens.txt" --dump-logits "$same/./tokens.txt"
+  run mixrun-save-over-layout 2 10 "mixrun: --save-weights '[^']*link.mix' would replace the file of --layout" -- \
+    "$MIXRUN" --layout "$same/in.mix" --random-weights 1 --save-weights "$same/link.mix"
+  run mixrun-two-outputs-one-file 2 10 "mixrun: --dump-logits '[^']*new.npy' would replace the file of --save-weights" -- \
+    "${MR[@]}" --random-weights 1 --tokens 1 --dump-logits "$same/new.npy" --save-weights "$same/../same/new.npy"
+  run mixrun-logits-to-stdout 2 10 "mixrun: --dump-logits -: standard output holds the run's results" -- \
+    "${MR[@]}" --random-weights 1 --tokens 1 --dump-logits -
+  run mixrun-weights-to-stdout 2 10 "mixrun: --save-weights -: standard output holds" -- \
+    "${MR[@]}" --random-weights 1 --tokens 1 --save-weights -
+  run mixrun-weights-alone-to-stdout 0 10 "" -- "${MR[@]}" --random-weights 1 --save-weights -
+  cp "$same/w.safetensors" "$same/w2.safetensors"
+  run mixrun-save-over-weights 0 10 "" -- "${MR[@]}" --weights "$same/w2.safetensors" --save-weights "$same/w2.safetensors" --tokens 1
+  if cmp -s "$same/w.safetensors" "$same/w2.safetensors" && cmp -s "$same/w.safetensors" "$tmp/mixrun-weights-alone-to-stdout/.out"
+  then echo "PASS hostile/mixrun-save-over-weights-same-file"
+  else fail "hostile/mixrun-save-over-weights-same-file" "$(ls -la "$same")"; fi
+fi
+if [ "$(cd "$same" && cksum in.mix config.json f.yaml) $( [ -x "$MIXRUN" ] && cd "$same" && cksum w.safetensors tokens.txt)" = \
+     "$before_inputs" ] && [ ! -e "$same/new.npy" ]; then echo "PASS hostile/out-is-input-inputs-kept"
+else fail "hostile/out-is-input-inputs-kept" "$(ls -la "$same")"; fi
+
+# A signal while an output's temporary exists (SIGTERM or SIGHUP as it appears; 190 MB of weights
+# take a while to write): the output is completed or absent, never a temporary left behind.
+if [ -x "$MIXRUN" ]; then
+  sig=$out/signal
+  mkdir -p "$sig"
+  sed -e 's/hidden = 64/hidden = 1024/' -e 's/ffn = 64/ffn = 4096/' -e 's/vocab = 64/vocab = 32000/' \
+    -e 's/heads = 2/heads = 8/' "$junk/tiny.mix" >"$sig/big.mix"
+  for s in TERM HUP; do
+    "$MIXRUN" --layout "$sig/big.mix" --backend cpu --random-weights 1 --save-weights "$sig/w.safetensors" 2>/dev/null &
+    pid=$!
+    for i in $(seq 3000); do compgen -G "$sig/.w.safetensors.*" >/dev/null && break; sleep 0.01; done
+    kill -"$s" "$pid" 2>/dev/null
+    { wait "$pid"; } 2>/dev/null
+    left=$(cd "$sig" && ls -A | grep -v -x -e big.mix -e w.safetensors)
+    size=$( [ -e "$sig/w.safetensors" ] && stat -c %s "$sig/w.safetensors" || echo absent)
+    if [ -z "$left" ] && { [ "$size" = absent ] || [ "$size" -gt 180000000 ]; }; then echo "PASS hostile/signal-$s-while-writing"
+    else fail "hostile/signal-$s-while-writing" "left: $left" "w.safetensors: $size bytes"; fi
+    rm -f "$sig"/w.safetensors "$sig"/.w.safetensors.*
+  done
+fi
+
+# mixc build killed while it compiles the emulator kernels (its workspace and the compile's, in a
+# TMPDIR of its own), with the compiler it runs (the signal to its process group, as a terminal
+# sends it): nothing left in TMPDIR, no output.
+if [ -f "$(dirname "$MIXC")/libmixcrt.a" ]; then
+  kb=$out/killed-build
+  mkdir -p "$kb/tmp"
+  sed 's/heads = 2/heads = 1/' "$junk/tiny.mix" >"$kb/hd64.mix"
+  for s in TERM HUP; do
+    TMPDIR=$kb/tmp setsid "$MIXC" build "$kb/hd64.mix" -o "$kb/bin" 2>/dev/null &
+    pid=$!
+    for i in $(seq 3000); do compgen -G "$kb/tmp/mixc-emu-*" >/dev/null && break; sleep 0.01; done
+    kill -"$s" -- -"$pid" 2>/dev/null
+    { wait "$pid"; } 2>/dev/null
+    rc=$?
+    sleep 0.5   # the compiler's own ending
+    left=$(ls -A "$kb/tmp") bin=$(ls -A "$kb" | grep bin)
+    if [ -z "$left" ] && [ -z "$bin" ] && [ "$rc" -gt 128 ]; then echo "PASS hostile/build-killed-$s-leaves-nothing"
+    else fail "hostile/build-killed-$s-leaves-nothing" "exit $rc; left in TMPDIR: $left; $bin"; fi
+    rm -rf "${kb:?}/tmp/"* "$kb/bin"
+  done
 fi
 
 # emit -o DIR: two emits of different layouts racing into one directory leave one layout's

@@ -57,6 +57,10 @@ run "bad set" 2 --layout $TINY --random-weights 1 --tokens 1 --set hidden && exp
 run "bad tokens" 1 --layout $TINY --random-weights 1 --tokens 1,x,3 && expect_err "input error: a token that is not a number" "'x' is not a token id"
 run "vocab" 1 --layout $TINY --random-weights 1 --tokens 1,256 && expect_err "input error: a token outside the vocabulary" "token 256 (position 1) is outside the vocabulary [0, 256)"
 run "context" 1 --layout $TINY --random-weights 1 --tokens 1,2 --max-new 127 && expect_err "input error: prompt + new tokens beyond the context" "more than the context (128)"
+run "batch without bench" 2 --layout $TINY --random-weights 1 --tokens 1 --batch 4 &&
+  expect_err "usage error: --batch without --bench (it was ignored: one sequence ran)" "--batch and --prompt-len go with --bench"
+run "prompt-len without bench" 2 --layout $TINY --random-weights 1 --prompts /dev/null --prompt-len 4 &&
+  expect_err "usage error: --prompt-len without --bench" "--batch and --prompt-len go with --bench"
 run "layout" 2 --layout "$T/none.mix" --random-weights 1 --tokens 1 && expect_err "unreadable layout: exit 2, as in every command" "mixrun: cannot read '$T/none.mix'"
 # --prompts: one prompt per line, all in one batch
 printf '1,2,3\n\n4 x 6\n' >"$T/bad-prompts"
@@ -118,6 +122,11 @@ if run "save own" 0 --layout "$T/own.mix" --random-weights 1 --save-weights "$T/
     expect_err "bad weights (cli): a missing tensor is named" "tensor 'model.layers.1.self_attn.k_proj.weight' is missing"
 fi
 run "absent" 1 --layout $TINY --weights "$T/absent.safetensors" --tokens 1 && expect_err "bad weights (cli): no such file" "absent.safetensors': cannot open"
+mkfifo "$T/fifo.safetensors"   # no writer: opening it to read would wait forever
+timeout 20 "$RUN" --layout $TINY --weights "$T/fifo.safetensors" --tokens 1 >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc = 1 ] && expect_err "bad weights (cli): a FIFO is refused at once, not waited on" "fifo.safetensors': not a regular file" ||
+  fail "bad weights (cli): a FIFO is refused at once, not waited on" "exit $rc"
 # qkv_bias (Qwen2): the bias tensors are saved and read back (same logits), a checkpoint without them
 # is refused naming the first, and the kernels refuse the layout (cpu only for now).
 sed 's/^\(model "[^"]*" {\)$/\1\n    qkv_bias = true/' $TINY >"$T/qb.mix"

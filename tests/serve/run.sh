@@ -29,10 +29,11 @@ sanitized "$RUN" && ASAN=1
 
 TINY=(--layout tests/mixrun/tiny.mix --random-weights 3)
 
-# run NAME EXPECTED_RC ARGS...: mixrun, stdout in $T/out, stderr in $T/err; checks the status.
+# run NAME EXPECTED_RC ARGS...: mixrun, stdout in $T/out, stderr in $T/err; checks the status (a run
+# that waits for an arrival it should have refused ends at the bound: exit 124).
 run() {
   local name=$1 want=$2; shift 2
-  "$RUN" "$@" >"$T/out" 2>"$T/err"
+  timeout 600 "$RUN" "$@" >"$T/out" 2>"$T/err"
   local rc=$?
   [ "$rc" -eq "$want" ] && return 0
   fail "$name" "exit $rc, expected $want: mixrun $*" "$(grep -v '^ \|warning:\|note:' "$T/err" | head -c 600)"
@@ -55,6 +56,11 @@ bad "a prompt token that is not an id" '{"id": "r", "prompt_tokens": [1, "x"], "
 bad "an empty prompt" '{"id": "r", "prompt_tokens": [], "max_new_tokens": 2}' "field 'prompt_tokens' must be a non-empty array"
 bad "a token outside the vocabulary" '{"id": "r", "prompt_tokens": [1, 256], "max_new_tokens": 2}' "field 'prompt_tokens': token 256 (position 1) is outside the vocabulary [0, 256)"
 bad "a negative arrival" '{"id": "r", "prompt_tokens": [1], "max_new_tokens": 2, "arrival_s": -1}' "field 'arrival_s' must be a number >= 0"
+bad "an arrival past a day (the run would wait for it)" '{"id": "r", "prompt_tokens": [1], "max_new_tokens": 2, "arrival_s": 1e300}' \
+  "field 'arrival_s' must be a number >= 0 and <= 86400 (a day)"
+bad "an id with a newline (its output line would read as two requests)" '{"id": "a\nb: 1,2", "prompt_tokens": [1], "max_new_tokens": 2}' \
+  "field 'id' must be a non-empty string without control characters"
+bad "an id with an escape sequence" '{"id": "\u001b[2J", "prompt_tokens": [1], "max_new_tokens": 2}' "field 'id' must be a non-empty string without control"
 bad "a missing field" '{"id": "r", "max_new_tokens": 2}' "missing field 'prompt_tokens'"
 bad "not JSON" '{"id": "r", "prompt_tokens": [1' "not JSON"
 bad "not an object" '[1, 2]' "not a JSON object"
@@ -67,6 +73,13 @@ run "usage: --requests with --tokens" 2 "${TINY[@]}" --requests "$T/empty.jsonl"
   expect_err "usage: --requests with --tokens" "--requests and --synthetic do not go with --tokens"
 run "usage: --kv-budget alone" 2 "${TINY[@]}" --tokens 1 --kv-budget 1M &&
   expect_err "usage: --kv-budget without serving" "go with --requests or --synthetic"
+for r in "--synthetic 2,2,2,1e-300" "--synthetic 2,2,2 --rates 1e-300"; do
+  timeout 30 "$RUN" "${TINY[@]}" $r >"$T/out" 2>"$T/err"
+  rc=$?
+  [ $rc = 1 ] && expect_err "synthetic: a rate that puts an arrival past a day is refused ($r)" \
+    "past the 86400 s (a day) a run waits for" ||
+    fail "synthetic: a rate that puts an arrival past a day is refused ($r)" "exit $rc"
+done
 run "usage: bad --synthetic" 2 "${TINY[@]}" --synthetic 3,x,2 && expect_err "usage: bad --synthetic" "(N,PROMPT,NEW[,RATE])"
 run "usage: --synthetic with a negative rate" 2 "${TINY[@]}" --synthetic 3,4,2,-1 && expect_err "usage: --synthetic rate" "--synthetic: bad value"
 
