@@ -168,7 +168,10 @@ static int cmp_offset(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Parses the JSON header into f->tensor[] (data = offsets), checks overlaps. */
+/* Parses the JSON header into f->tensor[] (data = offsets), checks that the tensors fill the data
+ * bytes in order without a gap or an overlap, as the safetensors library requires (its validate):
+ * a header length a few bytes off (into the header's padding) would otherwise shift every tensor.
+ * An empty tensor holds no byte: where it says it is changes nothing. */
 static bool parse_header(const char *path, const char *json, size_t len, uint64_t buf_len, StFile *f,
                          char *err, size_t errlen) {
     json_error_t je;
@@ -192,16 +195,22 @@ static bool parse_header(const char *path, const char *json, size_t len, uint64_
     json_decref(root);
     if (!ok) return false;
     qsort(f->tensor, (size_t)f->ntensors, sizeof(StTensor), cmp_offset);
-    /* In offset order, each non-empty tensor must start at or after the furthest end so far: this
-     * covers every pair (an empty tensor between two overlapping ones hides nothing). */
-    const StTensor *furthest = NULL;
+    uint64_t end = 0;   /* of the non-empty tensors so far, in offset order */
+    const StTensor *last = NULL;
     for (int i = 0; i < f->ntensors; i++) {
         const StTensor *b = &f->tensor[i];
+        uint64_t begin = (uint64_t)(uintptr_t)b->data;
         if (!b->nbytes) continue;
-        if (furthest && (uintptr_t)furthest->data + furthest->nbytes > (uintptr_t)b->data)
-            return fail(err, errlen, path, "tensors '%s' and '%s' overlap", furthest->name, b->name);
-        if (!furthest || (uintptr_t)b->data + b->nbytes > (uintptr_t)furthest->data + furthest->nbytes) furthest = b;
+        if (begin < end) return fail(err, errlen, path, "tensors '%s' and '%s' overlap", last->name, b->name);
+        if (begin > end)
+            return fail(err, errlen, path, "tensor '%s' begins at data byte %llu, after a gap of %llu bytes (the tensors "
+                        "fill the data without gaps)", b->name, (unsigned long long)begin, (unsigned long long)(begin - end));
+        end = begin + b->nbytes;
+        last = b;
     }
+    if (end != buf_len)
+        return fail(err, errlen, path, "the tensors end at data byte %llu but %llu data bytes follow the header (a "
+                    "wrong header length?)", (unsigned long long)end, (unsigned long long)buf_len);
     return true;
 }
 

@@ -633,6 +633,20 @@ static void test_safetensors(void) {
              "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]},"
              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}", 20, 0);
     expect_load_error("bad weights: overlap around an empty tensor", tmp_path("overlap-empty.st"), "'a' and 'b' overlap", NULL);
+    /* The tensors fill the data bytes (the safetensors library's rule): a gap, bytes after the last
+     * tensor, or a header length short of its padding (the data read 4 bytes early) are refused. */
+    write_st(tmp_path("gap.st"),
+             "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+             "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}", 20, 0);
+    expect_load_error("bad weights: a gap between tensors", tmp_path("gap.st"), "tensor 'b' begins at data byte 12",
+                      "after a gap of 4 bytes");
+    write_st(tmp_path("tail.st"), "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 12, 0);
+    expect_load_error("bad weights: bytes after the last tensor", tmp_path("tail.st"),
+                      "the tensors end at data byte 8 but 12 data bytes follow the header", NULL);
+    static const char padded[] = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}    ";
+    write_st(tmp_path("hlen-short.st"), padded, 8, sizeof padded - 1 - 4);
+    expect_load_error("bad weights: a header length short of its padding", tmp_path("hlen-short.st"),
+                      "12 data bytes follow the header (a wrong header length?)", NULL);
     test_nonfinite_weights();
     write_st(tmp_path("offsets.st"), "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, 0);
     expect_load_error("bad weights: reversed data_offsets", tmp_path("offsets.st"), "tensor 'a': bad data_offsets", NULL);
