@@ -100,10 +100,12 @@ static bool open_index(StCheckpoint *c, char *err, size_t errlen) {
 
 bool st_checkpoint_open(const char *path, StCheckpoint *c, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
-    if (is_directory(path)) {   /* a Hugging Face model directory */
-        char *index = join(path, "model.safetensors.index.json");
+    if (is_directory(path)) {   /* a Hugging Face model directory: its one file first, as from_pretrained */
+        char *single = join(path, "model.safetensors"), *index = join(path, "model.safetensors.index.json");
         struct stat st;
-        c->path = stat(index, &st) == 0 ? index : (free(index), join(path, "model.safetensors"));
+        bool sharded = stat(single, &st) != 0 && stat(index, &st) == 0;
+        c->path = sharded ? index : single;
+        free(sharded ? single : index);
     } else {
         c->path = xstrdup(path);
     }

@@ -217,6 +217,14 @@ if [ -f "$T/w.safetensors" ] && shard "$T/w.safetensors" "$T/sharded"; then
      cmp -s "$T/s1.npy" "$T/sh1.npy" && cmp -s "$T/s1.npy" "$T/sh2.npy"; then
     pass "sharded checkpoint (index, or its directory): the one file's logits"
   else fail "sharded checkpoint: the one file's logits"; fi
+  # A directory holding model.safetensors and an index: the one file, as from_pretrained takes it.
+  shard "$T/w.safetensors" "$T/both"
+  if run "both save" 0 --layout $TINY --random-weights 9 --save-weights "$T/both/model.safetensors" &&
+     run "both dir" 0 --layout $TINY --weights "$T/both" --tokens 5,6,7 --max-new 5 --dump-logits "$T/both1.npy" &&
+     run "both file" 0 --layout $TINY --weights "$T/both/model.safetensors" --tokens 5,6,7 --max-new 5 --dump-logits "$T/both2.npy" &&
+     cmp -s "$T/both1.npy" "$T/both2.npy" && ! cmp -s "$T/both1.npy" "$T/sh1.npy"; then
+    pass "a directory with model.safetensors and an index: model.safetensors, as from_pretrained"
+  else fail "a directory with model.safetensors and an index: model.safetensors"; fi
   for m in wrong-shard:"is mapped to shard 'model-00002-of-00002.safetensors', which does not hold it" \
            unlisted:"which the index does not list" outside:"is not a file name beside the index" \
            missing-shard:"model-00002-of-00002.safetensors': cannot open"; do
