@@ -7,7 +7,8 @@
 #   fuzz_jinja       chat templates (runtime/tok/jinja.c), seeds: the chat fixtures' templates;
 #   fuzz_tokenizer   texts through the fixture tokenizers, and tokenizer.json files;
 #   fuzz_foundry     llm-foundry YAML import (the YAML subset), seeds: tests/import's YAML files;
-#   each of the last five a third as long as fuzz_check (MIXC_FUZZ_SECONDS, default 30).
+#   each of the last five a fifth as long as fuzz_check (MIXC_FUZZ_SECONDS, default 30): make test's
+#   run is a smoke test beside the sanitizer pass; `make fuzz` runs them for longer.
 # First replays tests/fuzz/crashes/* (reproducers of fixed bugs: they must stay fixed) with the
 # target their name starts with (import-*, safetensors-*, jinja-*, ..., else check).
 # Prints "PASS fuzz... (N runs)" or "FAIL fuzz..." with the reproducer and the sanitizer's report.
@@ -152,11 +153,11 @@ fuzz_one() {
   echo "PASS $name (${runs:-?} runs, $cov, ${secs}s)"
 }
 
-third=$(( (SECONDS_TO_RUN + 2) / 3 ))
+fifth=$(( (SECONDS_TO_RUN + 4) / 5 ))
 fuzz_one check "$SECONDS_TO_RUN" -dict=tests/fuzz/mix.dict
-fuzz_one import "${MIXC_FUZZ_IMPORT_SECONDS:-$third}" -dict=tests/fuzz/json.dict
-fuzz_one safetensors "${MIXC_FUZZ_SAFETENSORS_SECONDS:-$third}" -dict=tests/fuzz/json.dict
-fuzz_one jinja "${MIXC_FUZZ_JINJA_SECONDS:-$third}" -dict=tests/fuzz/jinja.dict
-fuzz_one tokenizer "${MIXC_FUZZ_TOKENIZER_SECONDS:-$third}" -dict=tests/fuzz/json.dict
-fuzz_one foundry "${MIXC_FUZZ_FOUNDRY_SECONDS:-$third}"
+fuzz_one import "${MIXC_FUZZ_IMPORT_SECONDS:-$fifth}" -dict=tests/fuzz/json.dict
+fuzz_one safetensors "${MIXC_FUZZ_SAFETENSORS_SECONDS:-$fifth}" -dict=tests/fuzz/json.dict
+fuzz_one jinja "${MIXC_FUZZ_JINJA_SECONDS:-$fifth}" -dict=tests/fuzz/jinja.dict
+fuzz_one tokenizer "${MIXC_FUZZ_TOKENIZER_SECONDS:-$fifth}" -dict=tests/fuzz/json.dict
+fuzz_one foundry "${MIXC_FUZZ_FOUNDRY_SECONDS:-$fifth}"
 exit $status
