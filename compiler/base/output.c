@@ -298,7 +298,8 @@ void remove_on_signal(const char *const *paths, int n) {
         else if (last)
             sigaction(held[i], &saved_actions[i], NULL);
     }
-    if (n && nlists < MAX_REMOVED_LISTS) {
+    if (n && nlists == MAX_REMOVED_LISTS) fatal("remove_on_signal: more than %d nested lists", MAX_REMOVED_LISTS);
+    if (n) {
         removed[nlists].paths = paths, removed[nlists].n = n;
         nlists++;   /* after the entry: a signal sees whole entries */
     } else if (!n && nlists > 0) {
