@@ -13,6 +13,7 @@
 #include "options.h"
 #include "plan.h"
 #include "progress.h"
+#include "prompts.h"
 #include "sweep.h"
 #include "eos.h"
 #include "tok_prompt.h"
@@ -369,126 +370,12 @@ static int load_with_sets(const Options *o, Layout *out) {
 
 /* ------------------------------------------------------------------ tokens */
 
-/* Parses token ids separated by commas and/or white space. false with a message on stderr. */
-static bool parse_tokens(const char *text, const char *what, int32_t **out, int64_t *n) {
-    int64_t cap = 16, count = 0;
-    int32_t *t = xmalloc((size_t)cap * sizeof *t);
-    const char *p = text;
-    for (;;) {
-        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-        if (!*p) break;
-        char *end;
-        errno = 0;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || errno || v < 0 || v > INT32_MAX ||
-            (*end && *end != ',' && *end != ' ' && *end != '\t' && *end != '\n' && *end != '\r')) {
-            int len = 0;
-            while (p[len] && p[len] != ',' && p[len] != ' ' && p[len] != '\n' && len < 20) len++;
-            fprintf(stderr, "mixrun: %s: '%.*s' is not a token id\n", what, len, p);
-            free(t);
-            return false;
-        }
-        if (count == cap) t = xrealloc(t, (size_t)(cap *= 2) * sizeof *t);
-        t[count++] = (int32_t)v;
-        p = end;
-    }
-    if (count == 0) {
-        fprintf(stderr, "mixrun: %s: no token ids\n", what);
-        free(t);
-        return false;
-    }
-    *out = t;
-    *n = count;
-    return true;
-}
-
 static bool read_prompt(const Options *o, int32_t **tokens, int64_t *n) {
     if (o->tok) return text_prompt(o->tok, o->text, o->text_file, tokens, n);
     if (o->tokens) return parse_tokens(o->tokens, "--tokens", tokens, n);
     char *text = read_text_file("mixrun", o->tokens_file);
     bool ok = text && parse_tokens(text, o->tokens_file, tokens, n);
     free(text);
-    return ok;
-}
-
-/* which: the prompt's number (from 1) in a --prompts file, 0 for the only prompt. */
-static bool check_vocab(const int32_t *t, int64_t n, int64_t vocab, int64_t which) {
-    for (int64_t i = 0; i < n; i++) {
-        if (t[i] >= vocab) {
-            char where[48] = "";
-            if (which) snprintf(where, sizeof where, "prompt %lld, ", (long long)which);
-            fprintf(stderr, "mixrun: token %d (%sposition %lld) is outside the vocabulary [0, %lld)\n", t[i], where,
-                    (long long)i, (long long)vocab);
-            return false;
-        }
-    }
-    return true;
-}
-
-/* The prompts of a run: sequence s has len[s] ids at ids + start[s]. */
-typedef struct {
-    int64_t count;
-    int32_t *ids;
-    int64_t *start, *len;
-} Prompts;
-
-static void prompts_free(Prompts *p) {
-    free(p->ids);
-    free(p->start);
-    free(p->len);
-    memset(p, 0, sizeof *p);
-}
-
-/* count prompts of n ids each, one after another in ids (taken over). */
-static void prompts_uniform(Prompts *p, int32_t *ids, int64_t count, int64_t n) {
-    p->count = count;
-    p->ids = ids;
-    p->start = xcalloc((size_t)count, sizeof *p->start);
-    p->len = xcalloc((size_t)count, sizeof *p->len);
-    for (int64_t s = 0; s < count; s++) {
-        p->start[s] = s * n;
-        p->len[s] = n;
-    }
-}
-
-static void prompts_append(Prompts *p, int64_t *cap, const int32_t *t, int64_t n) {
-    if (p->count == *cap) {
-        *cap = *cap ? 2 * *cap : 8;
-        p->start = xrealloc(p->start, (size_t)*cap * sizeof *p->start);
-        p->len = xrealloc(p->len, (size_t)*cap * sizeof *p->len);
-    }
-    int64_t at = p->count ? p->start[p->count - 1] + p->len[p->count - 1] : 0;
-    p->ids = xrealloc(p->ids, (size_t)(at + n + 1) * sizeof *p->ids);
-    memcpy(p->ids + at, t, (size_t)n * sizeof *t);
-    p->start[p->count] = at;
-    p->len[p->count++] = n;
-}
-
-/* A --prompts file: one prompt per line, blank lines skipped. false with a message on stderr. */
-static bool read_prompts_file(const char *path, int64_t vocab, Prompts *out) {
-    char *text = read_text_file("mixrun", path), *cursor = text, *line;
-    bool ok = text != NULL;
-    int64_t cap = 0, line_no = 0;
-    while (ok && (line = next_text_line(&cursor, " \t\r,", &line_no))) {
-        if (out->count == MIXC_MAX_BATCH) {
-            fprintf(stderr, "mixrun: '%s': more than %d prompts\n", path, MIXC_MAX_BATCH);
-            ok = false;
-            break;
-        }
-        char what[64 + 24];
-        snprintf(what, sizeof what, "%.64s:%lld", path, (long long)line_no);
-        int32_t *t = NULL;   /* parse_tokens leaves it NULL on failure */
-        int64_t n = 0;
-        ok = parse_tokens(line, what, &t, &n) && check_vocab(t, n, vocab, out->count + 1);
-        if (ok) prompts_append(out, &cap, t, n);
-        free(t);
-    }
-    if (ok && out->count == 0) {
-        fprintf(stderr, "mixrun: '%s' holds no prompt\n", path);
-        ok = false;
-    }
-    free(text);
-    if (!ok) prompts_free(out);
     return ok;
 }
 

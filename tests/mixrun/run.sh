@@ -55,6 +55,18 @@ run "bad backend" 2 --layout $TINY --random-weights 1 --tokens 1 --backend tpu &
 run "missing value" 2 --layout $TINY --random-weights 1 --tokens && expect_err "usage error: option without its value" "--tokens needs a value"
 run "bad set" 2 --layout $TINY --random-weights 1 --tokens 1 --set hidden && expect_err "usage error: --set without =" "--set needs key=value"
 run "bad tokens" 1 --layout $TINY --random-weights 1 --tokens 1,x,3 && expect_err "input error: a token that is not a number" "'x' is not a token id"
+# An id is decimal digits alone; a comma with no id on one side most likely lost one
+for bad in "+1|'+1' is not a token id" "1,,2|two commas without an id between them" ",1|a comma before the first id" \
+           "1,2,|a comma after the last id" "2147483648|'2147483648' is not a token id" "1e3|'1e3' is not a token id"; do
+  run "tokens ${bad%%|*}" 1 --layout $TINY --random-weights 1 --tokens "${bad%%|*}" &&
+    expect_err "--tokens ${bad%%|*} is refused" "mixrun: --tokens: ${bad#*|}"
+done
+run "tokens control byte" 1 --layout $TINY --random-weights 1 --tokens $'1,2\x1b3' &&
+  expect_err "a control byte of a bad id is shown as \\xNN, not sent to the terminal" "'2\x1b3' is not a token id"
+run "tokens spaced" 0 --layout $TINY --random-weights 1 --tokens " 1 , 2	3 " --max-new 2 && cp "$T/out" "$T/spaced.out"
+run "tokens plain" 0 --layout $TINY --random-weights 1 --tokens 1,2,3 --max-new 2
+if cmp -s "$T/out" "$T/spaced.out"; then pass "ids separated by white space and single commas read as the same ids"
+else fail "ids separated by white space and single commas read as the same ids" "$(cat "$T/spaced.out")" "$(cat "$T/out")"; fi
 run "vocab" 1 --layout $TINY --random-weights 1 --tokens 1,256 && expect_err "input error: a token outside the vocabulary" "token 256 (position 1) is outside the vocabulary [0, 256)"
 run "context" 1 --layout $TINY --random-weights 1 --tokens 1,2 --max-new 127 && expect_err "input error: prompt + new tokens beyond the context" "more than the context (128)"
 run "batch without bench" 2 --layout $TINY --random-weights 1 --tokens 1 --batch 4 &&
@@ -66,6 +78,9 @@ run "layout" 2 --layout "$T/none.mix" --random-weights 1 --tokens 1 && expect_er
 printf '1,2,3\n\n4 x 6\n' >"$T/bad-prompts"
 run "prompts bad id" 1 --layout $TINY --random-weights 1 --prompts "$T/bad-prompts" &&
   expect_err "--prompts: a bad id is named with file:line" "bad-prompts:3: 'x' is not a token id"
+printf '1,2\n , \n' >"$T/comma-prompts"
+run "prompts comma line" 1 --layout $TINY --random-weights 1 --prompts "$T/comma-prompts" &&
+  expect_err "--prompts: a line of a comma is a lost prompt, not a blank line" "comma-prompts:2: a comma before the first id"
 printf '1,2,3\n4,300\n' >"$T/vocab-prompts"
 run "prompts vocab" 1 --layout $TINY --random-weights 1 --prompts "$T/vocab-prompts" &&
   expect_err "--prompts: a token outside the vocabulary names its prompt" "token 300 (prompt 2, position 1) is outside the vocabulary"

@@ -1,0 +1,154 @@
+/* prompts.c — mixrun's prompts as token ids: --tokens, --tokens-file and --prompts (docs/model.md). */
+#include "prompts.h"
+#include "mixc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_id_separator(char c) { return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* "WHAT: 'ELEMENT' is not a token id", the element cut at 20 bytes and its control bytes written
+ * \xNN: the message shows what the input holds without sending its bytes to the terminal. */
+static void not_a_token_id(const char *what, const char *p, size_t len) {
+    fprintf(stderr, "mixrun: %s: '", what);
+    for (size_t i = 0; i < len && i < 20; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 || c == 0x7f) fprintf(stderr, "\\x%02x", c);
+        else fputc(c, stderr);
+    }
+    fprintf(stderr, "%s' is not a token id\n", len > 20 ? "..." : "");
+}
+
+/* One id: decimal digits only (no sign, no spaces) and at most INT32_MAX. */
+static bool parse_token_id(const char *p, size_t len, int32_t *id) {
+    if (len == 0 || len > 10) return false;
+    long long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') return false;
+        v = v * 10 + (p[i] - '0');
+    }
+    if (v > INT32_MAX) return false;
+    *id = (int32_t)v;
+    return true;
+}
+
+/* Parses token ids separated by white space and/or one comma: "1,2, 3 4". A comma with no id on
+ * one side of it is refused, since it most likely stands for an id that was lost. false with a
+ * message on stderr. */
+bool parse_tokens(const char *text, const char *what, int32_t **out, int64_t *n) {
+    int64_t cap = 16, count = 0;
+    int32_t *t = xmalloc((size_t)cap * sizeof *t);
+    const char *p = text, *problem = NULL;
+    bool after_comma = false;
+    for (;;) {
+        while (is_id_separator(*p) && *p != ',') p++;
+        if (*p == ',') {
+            if (count == 0 || after_comma) {
+                problem = count == 0 ? "a comma before the first id" : "two commas without an id between them";
+                break;
+            }
+            after_comma = true;
+            p++;
+            continue;
+        }
+        if (!*p) {
+            if (after_comma) problem = "a comma after the last id";
+            break;
+        }
+        size_t len = 0;
+        while (p[len] && !is_id_separator(p[len])) len++;
+        if (count == cap) t = xrealloc(t, (size_t)(cap *= 2) * sizeof *t);
+        if (!parse_token_id(p, len, &t[count])) {
+            not_a_token_id(what, p, len);
+            free(t);
+            return false;
+        }
+        count++;
+        after_comma = false;
+        p += len;
+    }
+    if (!problem && count == 0) problem = "no token ids";
+    if (problem) {
+        fprintf(stderr, "mixrun: %s: %s\n", what, problem);
+        free(t);
+        return false;
+    }
+    *out = t;
+    *n = count;
+    return true;
+}
+
+/* which: the prompt's number (from 1) in a --prompts file, 0 for the only prompt. */
+bool check_vocab(const int32_t *t, int64_t n, int64_t vocab, int64_t which) {
+    for (int64_t i = 0; i < n; i++) {
+        if (t[i] >= vocab) {
+            char where[48] = "";
+            if (which) snprintf(where, sizeof where, "prompt %lld, ", (long long)which);
+            fprintf(stderr, "mixrun: token %d (%sposition %lld) is outside the vocabulary [0, %lld)\n", t[i], where,
+                    (long long)i, (long long)vocab);
+            return false;
+        }
+    }
+    return true;
+}
+
+void prompts_free(Prompts *p) {
+    free(p->ids);
+    free(p->start);
+    free(p->len);
+    memset(p, 0, sizeof *p);
+}
+
+/* count prompts of n ids each, one after another in ids (taken over). */
+void prompts_uniform(Prompts *p, int32_t *ids, int64_t count, int64_t n) {
+    p->count = count;
+    p->ids = ids;
+    p->start = xcalloc((size_t)count, sizeof *p->start);
+    p->len = xcalloc((size_t)count, sizeof *p->len);
+    for (int64_t s = 0; s < count; s++) {
+        p->start[s] = s * n;
+        p->len[s] = n;
+    }
+}
+
+static void prompts_append(Prompts *p, int64_t *cap, const int32_t *t, int64_t n) {
+    if (p->count == *cap) {
+        *cap = *cap ? 2 * *cap : 8;
+        p->start = xrealloc(p->start, (size_t)*cap * sizeof *p->start);
+        p->len = xrealloc(p->len, (size_t)*cap * sizeof *p->len);
+    }
+    int64_t at = p->count ? p->start[p->count - 1] + p->len[p->count - 1] : 0;
+    p->ids = xrealloc(p->ids, (size_t)(at + n + 1) * sizeof *p->ids);
+    memcpy(p->ids + at, t, (size_t)n * sizeof *t);
+    p->start[p->count] = at;
+    p->len[p->count++] = n;
+}
+
+/* (prompts.h) A line of commas alone is refused, not skipped as blank: it stands for a prompt. */
+bool read_prompts_file(const char *path, int64_t vocab, Prompts *out) {
+    char *text = read_text_file("mixrun", path), *cursor = text, *line;
+    bool ok = text != NULL;
+    int64_t cap = 0, line_no = 0;
+    while (ok && (line = next_text_line(&cursor, " \t\r", &line_no))) {
+        if (out->count == MIXC_MAX_BATCH) {
+            fprintf(stderr, "mixrun: '%s': more than %d prompts\n", path, MIXC_MAX_BATCH);
+            ok = false;
+            break;
+        }
+        char what[64 + 24];
+        snprintf(what, sizeof what, "%.64s:%lld", path, (long long)line_no);
+        int32_t *t = NULL;   /* parse_tokens leaves it NULL on failure */
+        int64_t n = 0;
+        ok = parse_tokens(line, what, &t, &n) && check_vocab(t, n, vocab, out->count + 1);
+        if (ok) prompts_append(out, &cap, t, n);
+        free(t);
+    }
+    if (ok && out->count == 0) {
+        fprintf(stderr, "mixrun: '%s' holds no prompt\n", path);
+        ok = false;
+    }
+    free(text);
+    if (!ok) prompts_free(out);
+    return ok;
+}
