@@ -24,9 +24,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* In pieces of at most 4 MiB: a signal whose handler removes the temporary (remove_on_signal) runs
+ * between two, where one write of the whole file would finish first (the kernel completes a
+ * regular file's write before a handled signal runs). */
 static bool write_all(int fd, const char *data, size_t len) {
     while (len > 0) {
-        ssize_t n = write(fd, data, len);
+        ssize_t n = write(fd, data, len < ((size_t)4 << 20) ? len : (size_t)4 << 20);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return false;
         data += n;
@@ -107,8 +110,9 @@ static int make_temporary(const char *target, char **tmp_out, char **dir_out) {
 }
 
 /* The signals that end a program from outside (^C, kill, a closed terminal) are held while a
- * temporary exists: it is renamed into place or removed before one takes effect, never left behind
- * half-written. (SIGKILL cannot be held.) */
+ * temporary is made and while it is renamed into place: one that comes meanwhile takes effect after,
+ * and one that comes while the data is written removes the temporary (remove_on_signal) and ends the
+ * program at once, however long the write. Never a temporary left behind. (SIGKILL cannot be held.) */
 static const int held[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
 static void hold_signals(sigset_t *old) {
@@ -141,6 +145,9 @@ static bool replace_regular(const char *target, const char *data, size_t len, mo
         release_signals(&old);
         return false;
     }
+    const char *const removed_on_signal[] = {tmp};
+    remove_on_signal(removed_on_signal, 1);
+    release_signals(&old);
     struct stat st;
     mode_t mode;
     if (stat(target, &st) == 0) {
@@ -150,6 +157,8 @@ static bool replace_regular(const char *target, const char *data, size_t len, mo
     }
     bool ok = fchmod(fd, mode) == 0 && write_all(fd, data, len) && fsync(fd) == 0;
     int saved = errno;
+    hold_signals(&old);
+    remove_on_signal(NULL, 0);
     ok = close(fd) == 0 && ok;
     if (ok) ok = rename(tmp, target) == 0;
     if (!ok) {
@@ -269,7 +278,7 @@ bool stdout_written(const char *prog) {
 
 /* ---- temporaries removed should a signal end the program (mixc build's workspace) */
 
-#define MAX_REMOVED_LISTS 4   /* nested: mixc build's workspace, then the emulator compile's */
+#define MAX_REMOVED_LISTS 4   /* nested: mixc build's workspace, the emulator compile's, an output's temporary */
 static struct {
     const char *const *paths;
     int n;
