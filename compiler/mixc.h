@@ -34,6 +34,10 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+/* The running program's name (mixc, mixrun, a built binary's own): the prefix of the messages that
+ * shared code prints on its behalf. */
+const char *prog_name(void);
+/* "PROG: message" on stderr, exit 2. */
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Reads a whole file ("-" = stdin) of at most READ_FILE_LIMIT bytes (read_file_limited: `limit`);

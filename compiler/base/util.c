@@ -8,10 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+const char *prog_name(void) { return program_invocation_short_name; }
+
 _Noreturn void fatal(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("mixc: ", stderr);
+    fprintf(stderr, "%s: ", prog_name());
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);

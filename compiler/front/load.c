@@ -97,8 +97,8 @@ static int apply_set(Arena *a, Ast *ast, const char *set, Diag *d, char *err, si
 
 /* ------------------------------------------------------------------ the loader */
 
-static const char *prog_name(const LoadOptions *opt) {
-    return opt && opt->prog ? opt->prog : "mixc";
+static const char *load_prog(const LoadOptions *opt) {
+    return opt && opt->prog ? opt->prog : prog_name();
 }
 
 int load_layout_text(const char *name, const char *text, size_t len, const LoadOptions *opt, Layout *out,
@@ -115,13 +115,13 @@ int load_layout_text(const char *name, const char *text, size_t len, const LoadO
     char err[256];
     for (int i = 0; opt && i < opt->nsets && rc == 0; i++) {
         rc = apply_set(arena, &ast, opt->sets[i], &diag, err, sizeof err);
-        if (rc == 2) fprintf(diag_out, "%s: %s\n", prog_name(opt), err);
+        if (rc == 2) fprintf(diag_out, "%s: %s\n", load_prog(opt), err);
     }
     if (opt && opt->arena && opt->ast) *opt->ast = ast;
     /* Check even a partial AST, so one run reports the syntax errors and the others. */
     if (rc == 0 && !(check_ast(&ast, &diag, out) && parsed)) rc = 1;
     if (rc == 0 && opt && opt->pp && !pipeline_stages_fit(out, opt->pp, err, sizeof err))
-        fprintf(diag_out, "%s: '%s': %s\n", prog_name(opt), name, err), rc = 2;
+        fprintf(diag_out, "%s: '%s': %s\n", load_prog(opt), name, err), rc = 2;
     if (rc) layout_free(out);
     arena_free(&local);
     return rc;
@@ -132,12 +132,12 @@ int load_layout_file(const char *path, const LoadOptions *opt, Layout *out, FILE
     size_t len;
     char *text = read_file(path, &len);
     if (!text && errno == EFBIG) {  /* an input error, as a file of junk would be */
-        fprintf(diag_out, "%s: '%s' is larger than the %zu MiB a layout may take\n", prog_name(opt), path,
+        fprintf(diag_out, "%s: '%s' is larger than the %zu MiB a layout may take\n", load_prog(opt), path,
                 READ_FILE_LIMIT >> 20);
         return 1;
     }
     if (!text) {
-        fprintf(diag_out, "%s: cannot read '%s': %s\n", prog_name(opt), path, strerror(errno));
+        fprintf(diag_out, "%s: cannot read '%s': %s\n", load_prog(opt), path, strerror(errno));
         return 2;
     }
     int rc = load_layout_text(strcmp(path, "-") == 0 ? "<stdin>" : path, text, len, opt, out, diag_out);

@@ -130,7 +130,7 @@ static void print_log(const char *dir) {
     size_t len = 0;
     char *log = read_file(p.data, &len);
     if (log && len) {
-        fprintf(stderr, "mixc: the emulator kernels' compiler log:\n");
+        fprintf(stderr, "%s: the emulator kernels' compiler log:\n", prog_name());
         fwrite(log, 1, len, stderr);
         if (log[len - 1] != '\n') fputc('\n', stderr);
     }

@@ -7,7 +7,7 @@
  * The checks never abort: on failure they record
  *     "CALL failed at FILE:LINE: NAME (DESCRIPTION)"
  * as the thread's last CUDA error (cuda_last_error()), print it to the report stream (stderr by
- * default, "mixc: " prefixed) and jump to the caller's cleanup label:
+ * default, prefixed with the program's name) and jump to the caller's cleanup label:
  *
  *     const CudaDriver *cu = cuda_driver_load(err, sizeof err);
  *     if (!cu) return 1;

@@ -43,7 +43,7 @@ void cuda_check_report(const char *call, const char *file, int line, const char 
         snprintf(last_cuda_error, sizeof last_cuda_error, "%s failed at %s:%d: %s", call, file, line,
                  name);
     FILE *f = check_stream_set ? check_stream : stderr;
-    if (f) fprintf(f, "mixc: %s\n", last_cuda_error);
+    if (f) fprintf(f, "%s: %s\n", prog_name(), last_cuda_error);
 }
 
 static pthread_mutex_t loader_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -489,8 +489,8 @@ static void collect_resources(const char *source, size_t len, const JitOptions *
     bool has_kernels = memmem(source, len, "__global__", 10) != NULL;
     r->resources_known = any_entry || !has_kernels;
     if (!r->resources_known)
-        fprintf(log_out, "mixc: warning: the ptxas log has no resource figures "
-                         "(a compiler cache may have skipped ptxas); resources unknown\n");
+        fprintf(log_out, "%s: warning: the ptxas log has no resource figures "
+                         "(a compiler cache may have skipped ptxas); resources unknown\n", prog_name());
 }
 
 static bool cache_enabled(const JitOptions *opt) {
@@ -604,7 +604,7 @@ int jit_print_resources(const char *source, size_t len, const char *arch, const 
     int rc = jit_compile(source, len, &opt, &r, err, sizeof err);
     if (rc != 0) {
         if (rc == 2) fprintf(stderr, "mixc emit: --resources needs the CUDA toolkit: %s\n", err);
-        else fprintf(stderr, "mixc: %s\n", err);
+        else fprintf(stderr, "%s: %s\n", prog_name(), err);
         jit_result_free(&r);
         return rc;
     }

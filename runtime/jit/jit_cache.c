@@ -324,14 +324,15 @@ bool jit_cache_lookup(const char *path, JitOutput output, const uint8_t key[32],
     char *data = read_file(path, &len);
     if (!data) {
         if (errno != ENOENT)
-            fprintf(log_out, "mixc: warning: cannot read jit cache entry '%s': %s; rebuilding\n", path,
+            fprintf(log_out, "%s: warning: cannot read jit cache entry '%s': %s; rebuilding\n", prog_name(), path,
                     strerror(errno));
         return false;
     }
     const char *why = parse_entry((const uint8_t *)data, len, output, key, r);
     free(data);
     if (why) {
-        fprintf(log_out, "mixc: warning: jit cache entry '%s' is corrupt (%s); rebuilding\n", path, why);
+        fprintf(log_out, "%s: warning: jit cache entry '%s' is corrupt (%s); rebuilding\n", prog_name(), path,
+                why);
         jit_result_free(r);
         return false;
     }
@@ -343,7 +344,7 @@ void jit_cache_store(const char *dir, const char *path, JitOutput output, const 
     Buf entry = {0};
     serialize_entry(r, output, key, &entry);
     if (!jit_make_dirs(dir) || !write_entry_atomic(path, entry.data, entry.len))
-        fprintf(log_out, "mixc: warning: cannot write jit cache entry '%s': %s\n", path,
+        fprintf(log_out, "%s: warning: cannot write jit cache entry '%s': %s\n", prog_name(), path,
                 strerror(errno));
     buf_free(&entry);
 }
