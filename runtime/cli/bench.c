@@ -161,7 +161,7 @@ int bench(Backend *b, const int32_t *prompt, int64_t L, int64_t G, bool json) {
     int rc = 0;
     BenchFigures f = {L, G, warmup, t_prefill, t_decode, first};
     if (!ok)
-        fprintf(stderr, "mixrun: %s\n", b->err), rc = 1;
+        fprintf(stderr, "%s: %s\n", prog_name(), b->err), rc = 1;
     else if (json)
         rc = print_bench_json(b, &f);
     else

@@ -313,7 +313,7 @@ static int check_outputs(const OptCommand *cmd, const Options *o) {
     for (int i = 0; i < 3; i++) {
         char err[600];
         if (path[i] && !output_path_usable(path[i], err, sizeof err)) {   /* before the run, not after it */
-            fprintf(stderr, "mixrun: %s\n", err);
+            fprintf(stderr, "%s: %s\n", prog_name(), err);
             return 1;
         }
         if (path[i] && !strcmp(path[i], "-") && (i != 1 || prints))
@@ -358,13 +358,13 @@ static int parse_options(int argc, char **argv, Options *o) {
 /* The layout file (or the embedded one of a specialized binary) with the --set overrides applied
  * between parsing and checking, so they go through the checker's validation. */
 static int load_with_sets(const Options *o, Layout *out) {
-    LoadOptions load = {.prog = "mixrun", .sets = o->sets.v, .nsets = o->sets.n};
+    LoadOptions load = {.prog = prog_name(), .sets = o->sets.v, .nsets = o->sets.n};
     int rc = mixrun_embedded()
                  ? load_layout_text(mixc_embedded_name, mixc_embedded_mix,
                                     (size_t)(mixc_embedded_mix_end - mixc_embedded_mix), &load, out, stderr)
                  : load_layout_file(o->layout, &load, out, stderr);
     if (rc == 1 && o->sets.n)
-        fprintf(stderr, "mixrun: the layout is not valid (with the --set overrides applied)\n");
+        fprintf(stderr, "%s: the layout is not valid (with the --set overrides applied)\n", prog_name());
     return rc;
 }
 
@@ -373,7 +373,7 @@ static int load_with_sets(const Options *o, Layout *out) {
 static bool read_prompt(const Options *o, int32_t **tokens, int64_t *n) {
     if (o->tok) return text_prompt(o->tok, o->text, o->text_file, tokens, n);
     if (o->tokens) return parse_tokens(o->tokens, "--tokens", tokens, n);
-    char *text = read_text_file("mixrun", o->tokens_file);
+    char *text = read_text_file(prog_name(), o->tokens_file);
     bool ok = text && parse_tokens(text, o->tokens_file, tokens, n);
     free(text);
     return ok;
@@ -427,7 +427,7 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
     free(slots);
     int rc = 0;
     if (!ok) {
-        fprintf(stderr, "mixrun: %s\n", b->err);
+        fprintf(stderr, "%s: %s\n", prog_name(), b->err);
         rc = 1;
     } else {
         for (int64_t s = 0; s < B && !o->tok; s++) {
@@ -436,7 +436,7 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
         }
         if (o->tok && !text_print_generated(o->tok, gen, made, o->print_ids, &o->eos)) rc = 1;
         if (dump && !npy_write_f32(o->dump_logits, rows, row0[B] - (N - made), V)) {
-            fprintf(stderr, "mixrun: cannot write '%s': %s\n", o->dump_logits, strerror(errno));
+            fprintf(stderr, "%s: cannot write '%s': %s\n", prog_name(), o->dump_logits, strerror(errno));
             rc = 1;
         }
     }
@@ -453,7 +453,7 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
 static int load_weights(const Options *o, const Layout *l, Model *m) {
     char err[1024];
     if (!model_check_size(l, err, sizeof err)) {
-        fprintf(stderr, "mixrun: %s\n", err);
+        fprintf(stderr, "%s: %s\n", prog_name(), err);
         return 1;
     }
     if (o->random_weights) {
@@ -461,15 +461,15 @@ static int load_weights(const Options *o, const Layout *l, Model *m) {
     } else {
         int ignored = 0;
         if (!model_load_safetensors(m, l, o->weights, o->ignore_unused, &ignored, err, sizeof err)) {
-            fprintf(stderr, "mixrun: %s\n", err);
+            fprintf(stderr, "%s: %s\n", prog_name(), err);
             return 1;
         }
         if (ignored)
-            fprintf(stderr, "mixrun: warning: '%s': %d tensor%s not used by this layout (--ignore-unused-tensors)\n",
+            fprintf(stderr, "%s: warning: '%s': %d tensor%s not used by this layout (--ignore-unused-tensors)\n", prog_name(),
                     o->weights, ignored, ignored == 1 ? "" : "s");
     }
     if (o->save_weights && !model_save_safetensors(m, o->save_weights, err, sizeof err)) {
-        fprintf(stderr, "mixrun: %s\n", err);
+        fprintf(stderr, "%s: %s\n", prog_name(), err);
         model_free(m);
         return 1;
     }
@@ -497,7 +497,7 @@ static int plan_prompts(const Options *o, const Layout *l, Prompts *pr, int64_t 
     *N = o->max_new;
     if (!o->max_new_given && P + *N > C) *N = C > P ? C - P : 0;
     if (P + *N > C) {
-        fprintf(stderr, "mixrun: %s%lld prompt + %lld new tokens is more than the context (%lld)\n",
+        fprintf(stderr, "%s: %s%lld prompt + %lld new tokens is more than the context (%lld)\n", prog_name(),
                 o->prompts_file ? "the longest prompt: " : "", (long long)P, (long long)*N, (long long)C);
         free(t);
         prompts_free(pr);
@@ -541,13 +541,13 @@ static int use_embedded_kernels(const char *backend, BackendConfig *cfg) {
     cfg->cuda_cubin_size = (size_t)(mixc_embedded_cubin_end - mixc_embedded_cubin);
     if (!backend || strcmp(backend, "emu") != 0) return 0;
     if (!mixc_embedded_emu_so) {
-        fprintf(stderr, "mixrun: this binary has no emulator kernels (it was built with --no-emu)\n");
+        fprintf(stderr, "%s: this binary has no emulator kernels (it was built with --no-emu)\n", prog_name());
         return 2;
     }
     size_t len = (size_t)(mixc_embedded_emu_so_end - mixc_embedded_emu_so);
     int fd = memfd_create("mixc-emu-kernels", 0);
     if (fd < 0 || write(fd, mixc_embedded_emu_so, len) != (ssize_t)len) {
-        fprintf(stderr, "mixrun: cannot stage the emulator kernels: %s\n", strerror(errno));
+        fprintf(stderr, "%s: cannot stage the emulator kernels: %s\n", prog_name(), strerror(errno));
         if (fd >= 0) close(fd);
         return 1;
     }
@@ -575,7 +575,7 @@ static int serve(const Options *o, Backend *b, const ServeRequests *rq) {
     if (o->rates.n) return serve_sweep(b, &o->synthetic, request_seed(o), &o->rates, &so, o->json, o->svg);
     ServeRun sr;
     int rc = serve_run(b, rq, &so, &sr) ? serve_print(rq, &sr, o->json) : 1;
-    if (rc == 1 && *b->err) fprintf(stderr, "mixrun: %s\n", b->err);
+    if (rc == 1 && *b->err) fprintf(stderr, "%s: %s\n", prog_name(), b->err);
     serve_run_free(&sr, rq->n);
     return rc;
 }
@@ -592,7 +592,7 @@ static int serve_http(const Options *o, const Layout *l, Model *model) {
     int rc = use_embedded_kernels(o->backend, &cfg);
     Backend b;
     char err[512];
-    if (!rc && (rc = backend_open(o->backend, model, &cfg, &b, err, sizeof err))) fprintf(stderr, "mixrun: %s\n", err);
+    if (!rc && (rc = backend_open(o->backend, model, &cfg, &b, err, sizeof err))) fprintf(stderr, "%s: %s\n", prog_name(), err);
     if (!rc) {
         ServeOptions so = {o->step_tokens, o->kv_budget, l->model.context, o->trace, false};
         HttpOptions h = o->http;
@@ -644,7 +644,7 @@ static int run(const Options *o, const Layout *l) {
         char err[512];
         rc = backend_open(o->backend, &model, &cfg, &b, err, sizeof err);
         if (rc) {
-            fprintf(stderr, "mixrun: %s\n", err);
+            fprintf(stderr, "%s: %s\n", prog_name(), err);
         } else {
             rc = serving ? serve(o, &b, &rq)
                  : o->bench ? bench(&b, prompts.ids, longest, N, o->json) : generate(o, &b, &prompts, N);
@@ -663,7 +663,7 @@ int main(int argc, char **argv) {
     if (rc == OPT_GO && (o.text || o.text_file) && !(o.tok = text_tokenizer_open(o.tokenizer, o.weights))) rc = 1;
     char err[600];
     if (rc == OPT_GO && o.tok && !eos_ids_load(o.tok, &o.eos, err, sizeof err)) {
-        fprintf(stderr, "mixrun: %s\n", err);
+        fprintf(stderr, "%s: %s\n", prog_name(), err);
         rc = 1;
     }
     if (rc == OPT_GO) {
@@ -679,6 +679,6 @@ int main(int argc, char **argv) {
     free(o.sets.v);
     tokenizer_free(o.tok);
     arena_free(&o.arena);
-    if (rc == 0 && !stdout_written("mixrun")) rc = 1;
+    if (rc == 0 && !stdout_written(prog_name())) rc = 1;
     return rc;
 }

@@ -11,7 +11,7 @@ static bool is_id_separator(char c) { return c == ',' || c == ' ' || c == '\t' |
 /* "WHAT: 'ELEMENT' is not a token id", the element cut at 20 bytes and its control bytes written
  * \xNN: the message shows what the input holds without sending its bytes to the terminal. */
 static void not_a_token_id(const char *what, const char *p, size_t len) {
-    fprintf(stderr, "mixrun: %s: '", what);
+    fprintf(stderr, "%s: %s: '", prog_name(), what);
     for (size_t i = 0; i < len && i < 20; i++) {
         unsigned char c = (unsigned char)p[i];
         if (c < 0x20 || c == 0x7f) fprintf(stderr, "\\x%02x", c);
@@ -70,7 +70,7 @@ bool parse_tokens(const char *text, const char *what, int32_t **out, int64_t *n)
     }
     if (!problem && count == 0) problem = "no token ids";
     if (problem) {
-        fprintf(stderr, "mixrun: %s: %s\n", what, problem);
+        fprintf(stderr, "%s: %s: %s\n", prog_name(), what, problem);
         free(t);
         return false;
     }
@@ -85,7 +85,7 @@ bool check_vocab(const int32_t *t, int64_t n, int64_t vocab, int64_t which) {
         if (t[i] >= vocab) {
             char where[48] = "";
             if (which) snprintf(where, sizeof where, "prompt %lld, ", (long long)which);
-            fprintf(stderr, "mixrun: token %d (%sposition %lld) is outside the vocabulary [0, %lld)\n", t[i], where,
+            fprintf(stderr, "%s: token %d (%sposition %lld) is outside the vocabulary [0, %lld)\n", prog_name(), t[i], where,
                     (long long)i, (long long)vocab);
             return false;
         }
@@ -127,12 +127,12 @@ static void prompts_append(Prompts *p, int64_t *cap, const int32_t *t, int64_t n
 
 /* (prompts.h) A line of commas alone is refused, not skipped as blank: it stands for a prompt. */
 bool read_prompts_file(const char *path, int64_t vocab, Prompts *out) {
-    char *text = read_text_file("mixrun", path), *cursor = text, *line;
+    char *text = read_text_file(prog_name(), path), *cursor = text, *line;
     bool ok = text != NULL;
     int64_t cap = 0, line_no = 0;
     while (ok && (line = next_text_line(&cursor, " \t\r", &line_no))) {
         if (out->count == MIXC_MAX_BATCH) {
-            fprintf(stderr, "mixrun: '%s': more than %d prompts\n", path, MIXC_MAX_BATCH);
+            fprintf(stderr, "%s: '%s': more than %d prompts\n", prog_name(), path, MIXC_MAX_BATCH);
             ok = false;
             break;
         }
@@ -145,7 +145,7 @@ bool read_prompts_file(const char *path, int64_t vocab, Prompts *out) {
         free(t);
     }
     if (ok && out->count == 0) {
-        fprintf(stderr, "mixrun: '%s' holds no prompt\n", path);
+        fprintf(stderr, "%s: '%s' holds no prompt\n", prog_name(), path);
         ok = false;
     }
     free(text);

@@ -636,8 +636,8 @@ static void cpu_close(Backend *b) {
         free(s->ones);
         if (s->k.release) s->k.release(s->k.ctx);
         if (s->route_replay) {
-            fprintf(stderr, "mixrun: route replay: %lld of %lld choices differ from the cpu backend's own, the "
-                    "farthest %.6g below its k-th logit%s\n", s->replay_differ, s->replay_choices, s->replay_gap,
+            fprintf(stderr, "%s: route replay: %lld of %lld choices differ from the cpu backend's own, the "
+                    "farthest %.6g below its k-th logit%s\n", prog_name(), s->replay_differ, s->replay_choices, s->replay_gap,
                     fgetc(s->route_replay) == EOF ? "" : " (routes left unread)");
             fclose(s->route_replay);
         }

@@ -118,11 +118,11 @@ void cuda_backend_print_plan(const Codegen *cg, const CudaLaunch *p, int n, FILE
 void cuda_backend_print_launches(const RunPlan *plan, const char *device, const char *arch, int nseq, FILE *out) {
     CudaLaunch *p = NULL;
     int n = cuda_backend_launch_plan(plan, false, plan->cg.chunk, &p);
-    fprintf(out, "mixrun: %s: %s, prefill chunk of %lld tokens:\n", device, arch, (long long)plan->cg.chunk);
+    fprintf(out, "%s: %s: %s, prefill chunk of %lld tokens:\n", prog_name(), device, arch, (long long)plan->cg.chunk);
     cuda_backend_print_plan(&plan->cg, p, n, out);
     free(p);
     n = cuda_backend_launch_plan(plan, true, nseq, &p);
-    fprintf(out, "mixrun: %s: decode of %d sequences:\n", device, nseq);
+    fprintf(out, "%s: %s: decode of %d sequences:\n", prog_name(), device, nseq);
     cuda_backend_print_plan(&plan->cg, p, n, out);
     free(p);
 }

@@ -301,7 +301,7 @@ static void store_digest(const char *path) {
     char hex[65];
     char *dp = digest_path(path);
     if (!file_digest(path, hex) || !write_file_atomic(dp, hex, 64))
-        fprintf(stderr, "mixrun: warning: cannot write the checksum of the emu cache entry '%s': %s\n", path,
+        fprintf(stderr, "%s: warning: cannot write the checksum of the emu cache entry '%s': %s\n", prog_name(), path,
                 strerror(errno));
     free(dp);
 }
@@ -353,12 +353,12 @@ static bool toolkit_headers_found(char *err, size_t errlen) {
 static void *load_or_compile(const char *path, const Buf *src, const char *key, int *status, char *err,
                              size_t errlen) {
     const char *damage = path && access(path, F_OK) == 0 ? entry_damage(path) : NULL;
-    if (damage) fprintf(stderr, "mixrun: warning: emu cache entry '%s' is damaged (%s); recompiling\n", path, damage);
+    if (damage) fprintf(stderr, "%s: warning: emu cache entry '%s' is damaged (%s); recompiling\n", prog_name(), path, damage);
     if (path && !damage && access(path, R_OK) == 0) {
         void *so = load_so(path, key, err, errlen);
-        if (so && verbose()) fprintf(stderr, "mixrun: emu: kernels from the cache: %s\n", path);
+        if (so && verbose()) fprintf(stderr, "%s: emu: kernels from the cache: %s\n", prog_name(), path);
         if (so) return so;
-        fprintf(stderr, "mixrun: warning: %s; recompiling\n", err);   /* a damaged entry */
+        fprintf(stderr, "%s: warning: %s; recompiling\n", prog_name(), err);   /* a damaged entry */
     }
     *status = 1;
     if (!toolkit_headers_found(err, errlen)) {
@@ -373,7 +373,7 @@ static void *load_or_compile(const char *path, const Buf *src, const char *key, 
     double t0 = now_s();
     void *so = NULL;
     if (compile_to(src, out.data, err, errlen)) {
-        if (verbose()) fprintf(stderr, "mixrun: emu: compiled the kernels in %.2f s: %s\n", now_s() - t0, out.data);
+        if (verbose()) fprintf(stderr, "%s: emu: compiled the kernels in %.2f s: %s\n", prog_name(), now_s() - t0, out.data);
         if (path) store_digest(path);
         so = load_so(out.data, key, err, errlen);
         if (!path) unlink(out.data);   /* no cache: the mapping outlives the file */
@@ -405,7 +405,7 @@ static int emu_load_module(const CudaDevice *d, const Layout *l, const Codegen *
     void *so;
     if (cfg->emu_kernels_so) {
         so = load_so(cfg->emu_kernels_so, key, err, errlen);
-        if (so && verbose()) fprintf(stderr, "mixrun: emu: prebuilt kernels\n");
+        if (so && verbose()) fprintf(stderr, "%s: emu: prebuilt kernels\n", prog_name());
     } else {
         so = compile_and_load(&src, key, &status, err, errlen);
     }

@@ -79,7 +79,7 @@ static CUresult launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsi
     if (mixc_emu_launch_c((MixcEmuEntry)(void *)f, buf, (EmuDim3){gx, gy, gz}, (EmuDim3){bx, by, bz}, smem, err,
                           sizeof err) == 0)
         return CUDA_SUCCESS;
-    fprintf(stderr, "mixrun: emu: a kernel failed: %s\n", err);
+    fprintf(stderr, "%s: emu: a kernel failed: %s\n", prog_name(), err);
     return CUDA_ERROR_LAUNCH_FAILED;
 }
 

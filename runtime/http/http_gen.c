@@ -266,7 +266,7 @@ static bool admit_queued(HttpServer *s) {
 /* The backend failed: every Gen ends with its error, and the server answers 503 from now on. */
 static void fail_all(HttpServer *s) {
     snprintf(s->fail_msg, sizeof s->fail_msg, "the %s backend failed: %s", s->b->name, s->b->err);
-    fprintf(stderr, "mixrun serve: %s\n", s->fail_msg);
+    fprintf(stderr, "%s serve: %s\n", prog_name(), s->fail_msg);
     s->failed = true;
     while (s->nrunning) end_gen(s, s->running[--s->nrunning], s->fail_msg);
     while (s->head) {

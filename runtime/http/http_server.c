@@ -304,7 +304,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx, enum M
 
 static void log_mhd(void *cls, const char *fmt, va_list ap) {
     (void)cls;
-    fprintf(stderr, "mixrun serve: libmicrohttpd: ");
+    fprintf(stderr, "%s serve: libmicrohttpd: ", prog_name());
     vfprintf(stderr, fmt, ap);
 }
 
@@ -315,7 +315,7 @@ static bool resolve(const HttpOptions *o, struct sockaddr_storage *addr) {
     snprintf(port, sizeof port, "%lld", (long long)o->port);
     int rc = getaddrinfo(o->host, port, &hints, &res);
     if (rc) {
-        fprintf(stderr, "mixrun serve: --host '%s': %s\n", o->host, gai_strerror(rc));
+        fprintf(stderr, "%s serve: --host '%s': %s\n", prog_name(), o->host, gai_strerror(rc));
         return false;
     }
     memcpy(addr, res->ai_addr, res->ai_addrlen);
@@ -334,7 +334,7 @@ static struct MHD_Daemon *start_daemon(HttpServer *s) {
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opt.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)s->opt.timeout_s, MHD_OPTION_END);
     if (!d) {
-        fprintf(stderr, "mixrun serve: cannot listen on %s port %lld: %s\n", s->opt.host, (long long)s->opt.port,
+        fprintf(stderr, "%s serve: cannot listen on %s port %lld: %s\n", prog_name(), s->opt.host, (long long)s->opt.port,
                 errno ? strerror(errno) : "libmicrohttpd refused to start");
         return NULL;
     }
@@ -343,7 +343,7 @@ static struct MHD_Daemon *start_daemon(HttpServer *s) {
     const void *a = addr.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&addr)->sin6_addr
                                                : (const void *)&((struct sockaddr_in *)&addr)->sin_addr;
     inet_ntop(addr.ss_family, a, host, sizeof host);
-    fprintf(stderr, "mixrun serve: listening on http://%s%s%s:%u\n", addr.ss_family == AF_INET6 ? "[" : "", host,
+    fprintf(stderr, "%s serve: listening on http://%s%s%s:%u\n", prog_name(), addr.ss_family == AF_INET6 ? "[" : "", host,
             addr.ss_family == AF_INET6 ? "]" : "", i ? (unsigned)i->port : (unsigned)s->opt.port);
     return d;
 }
@@ -352,7 +352,7 @@ static struct MHD_Daemon *start_daemon(HttpServer *s) {
 static void drain(HttpServer *s, struct MHD_Daemon *d, int sig) {
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
-    fprintf(stderr, "mixrun serve: %s: finishing %d request%s in flight\n", strsignal(sig), s->active,
+    fprintf(stderr, "%s serve: %s: finishing %d request%s in flight\n", prog_name(), strsignal(sig), s->active,
             s->active == 1 ? "" : "s");
     pthread_mutex_unlock(&s->mu);
     MHD_socket listen = MHD_quiesce_daemon(d);
@@ -369,7 +369,7 @@ static void drain(HttpServer *s, struct MHD_Daemon *d, int sig) {
 int http_serve(Backend *b, const Tokenizer *tok, const char *model, const ServeOptions *so, const HttpOptions *ho) {
     json_t *name = json_string(model);
     if (!name) {
-        fprintf(stderr, "mixrun serve: the model's name is not UTF-8 (--model-name)\n");
+        fprintf(stderr, "%s serve: the model's name is not UTF-8 (--model-name)\n", prog_name());
         return 1;
     }
     json_decref(name);
@@ -377,12 +377,12 @@ int http_serve(Backend *b, const Tokenizer *tok, const char *model, const ServeO
                     .vocab = b->layout->model.vocab};
     char err[600];
     if (tok && !eos_ids_load(tok, &s.eos, err, sizeof err)) {
-        fprintf(stderr, "mixrun serve: %s\n", err);
+        fprintf(stderr, "%s serve: %s\n", prog_name(), err);
         return 1;
     }
     s.chat = tok ? chat_template_load(tok) : NULL;
     if (chat_template_error(s.chat))
-        fprintf(stderr, "mixrun serve: warning: %s; /v1/chat/completions answers 400 with this\n", chat_template_error(s.chat));
+        fprintf(stderr, "%s serve: warning: %s; /v1/chat/completions answers 400 with this\n", prog_name(), chat_template_error(s.chat));
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.wake, NULL);
     pthread_cond_init(&s.idle, NULL);
@@ -413,9 +413,9 @@ int http_serve(Backend *b, const Tokenizer *tok, const char *model, const ServeO
         pthread_mutex_unlock(&s.mu);
         pthread_join(s.engine, NULL);
     } else {
-        fprintf(stderr, "mixrun serve: cannot start the engine thread\n");
+        fprintf(stderr, "%s serve: cannot start the engine thread\n", prog_name());
     }
-    if (!rc) fprintf(stderr, "mixrun serve: stopped\n");
+    if (!rc) fprintf(stderr, "%s serve: stopped\n", prog_name());
     serve_engine_close(s.e);
     sample_scratch_free(&s.scratch);
     chat_template_free(s.chat);

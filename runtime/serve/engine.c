@@ -229,7 +229,7 @@ int64_t serve_engine_step(ServeEngine *e) {
     e->st.steps++;
     e->st.mixed_steps += decoded > 0 && prefilled > 0;
     if (e->o->trace) {
-        fprintf(stderr, "mixrun: step %lld:%s\n", (long long)e->st.steps, e->trace.data ? e->trace.data : "");
+        fprintf(stderr, "%s: step %lld:%s\n", prog_name(), (long long)e->st.steps, e->trace.data ? e->trace.data : "");
         e->trace.len = 0;
         if (e->trace.data) e->trace.data[0] = '\0';
     }

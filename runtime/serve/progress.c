@@ -1,5 +1,6 @@
 /* progress.c — the clock and the progress line (progress.h). */
 #include "progress.h"
+#include "mixc.h"   /* prog_name */
 
 #include <stdio.h>
 #include <time.h>
@@ -14,5 +15,5 @@ void progress_line(double start, double *last, const char *what, int64_t done, i
     double t = mono_seconds();
     if (t - start < 2 || t - *last < 1) return;
     *last = t;
-    fprintf(stderr, "mixrun: %s %lld/%lld (%.0f s)\n", what, (long long)done, (long long)total, t - start);
+    fprintf(stderr, "%s: %s %lld/%lld (%.0f s)\n", prog_name(), what, (long long)done, (long long)total, t - start);
 }

@@ -23,7 +23,7 @@ static bool line_error(const char *path, int line, const char *fmt, ...) __attri
 static bool line_error(const char *path, int line, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "mixrun: %s:%d: ", path, line);
+    fprintf(stderr, "%s: %s:%d: ", prog_name(), path, line);
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
@@ -107,7 +107,7 @@ static bool unique_ids(const char *path, const ServeRequests *r, const int *line
 
 bool serve_read_requests(const char *path, int64_t vocab, ServeRequests *out) {
     memset(out, 0, sizeof *out);
-    char *text = read_text_file("mixrun", path), *cursor = text, *p;
+    char *text = read_text_file(prog_name(), path), *cursor = text, *p;
     if (!text) return false;
     bool ok = true;
     int cap = 0, *lines = NULL;
@@ -180,8 +180,8 @@ bool serve_synthetic(const SyntheticSpec *spec, uint64_t seed, int64_t vocab, Se
         }
         r->arrival_s = at;
         if (!(at <= SERVE_MAX_ARRIVAL_S)) {
-            fprintf(stderr, "mixrun: --synthetic at %g requests/s: request '%s' would arrive at %g s, past the %.0f s "
-                    "(a day) a run waits for\n", spec->rate, r->id, at, SERVE_MAX_ARRIVAL_S);
+            fprintf(stderr, "%s: --synthetic at %g requests/s: request '%s' would arrive at %g s, past the %.0f s "
+                    "(a day) a run waits for\n", prog_name(), spec->rate, r->id, at, SERVE_MAX_ARRIVAL_S);
             serve_requests_free(out);
             return false;
         }

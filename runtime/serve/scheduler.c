@@ -46,7 +46,7 @@ static void refuse_impossible(Sched *s, const Backend *b) {
             snprintf(res->refused, sizeof res->refused, "its KV caches take %lld pages, more than the pool (%lld)",
                      (long long)pages, (long long)b->plan->pool_pages);
         if (!res->refused[0]) continue;
-        fprintf(stderr, "mixrun: request '%s' refused: %s\n", r->id, res->refused);
+        fprintf(stderr, "%s: request '%s' refused: %s\n", prog_name(), r->id, res->refused);
         s->run->refused++;
     }
 }

@@ -91,7 +91,7 @@ int serve_print_json(json_t *j, const char *what) {
     char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(j);
     if (!text) {
-        fprintf(stderr, "mixrun: cannot write the %s as JSON\n", what);
+        fprintf(stderr, "%s: cannot write the %s as JSON\n", prog_name(), what);
         return 1;
     }
     printf("%s\n", text);

@@ -139,7 +139,7 @@ int serve_sweep(Backend *b, const SyntheticSpec *spec, uint64_t seed, const Rate
     for (; n < rates->n; n++) {
         b->err[0] = '\0';
         if (!sweep_point(b, spec, seed, rates->v[n], o, sweep, &pts[n], &refused)) {
-            if (b->err[0]) fprintf(stderr, "mixrun: %s\n", b->err);   /* else serve_synthetic said why */
+            if (b->err[0]) fprintf(stderr, "%s: %s\n", prog_name(), b->err);   /* else serve_synthetic said why */
             json_decref(sweep);
             return 1;
         }
@@ -151,7 +151,7 @@ int serve_sweep(Backend *b, const SyntheticSpec *spec, uint64_t seed, const Rate
         Buf out = {0};
         chart(&out, b, pts, n);
         if (!write_file_atomic(svg, out.data, out.len)) {
-            fprintf(stderr, "mixrun: cannot write '%s': %s\n", svg, strerror(errno));
+            fprintf(stderr, "%s: cannot write '%s': %s\n", prog_name(), svg, strerror(errno));
             rc = 1;
         }
         buf_free(&out);

@@ -31,7 +31,7 @@ Tokenizer *text_tokenizer_open(const char *tokenizer, const char *weights) {
     char *where = tokenizer ? NULL : beside(weights);
     char err[1024];
     Tokenizer *t = tokenizer_load(tokenizer ? tokenizer : where, err, sizeof err);
-    if (!t) fprintf(stderr, "mixrun: %s%s\n", err, tokenizer ? "" : " (give --tokenizer FILE|DIR)");
+    if (!t) fprintf(stderr, "%s: %s%s\n", prog_name(), err, tokenizer ? "" : " (give --tokenizer FILE|DIR)");
     free(where);
     return t;
 }
@@ -42,15 +42,15 @@ bool text_prompt(const Tokenizer *t, const char *text, const char *text_file, in
     if (text_file) {
         owned = read_file_limited(text_file, TOK_MAX_TEXT, &len);
         if (!owned) {
-            fprintf(stderr, "mixrun: cannot read '%s': %s\n", text_file, strerror(errno));
+            fprintf(stderr, "%s: cannot read '%s': %s\n", prog_name(), text_file, strerror(errno));
             return false;
         }
         text = owned;
     }
     bool ok = tokenizer_encode(t, text, len, true, ids, n, err, sizeof err);
-    if (!ok) fprintf(stderr, "mixrun: %s: %s\n", text_file ? text_file : "--text", err);
+    if (!ok) fprintf(stderr, "%s: %s: %s\n", prog_name(), text_file ? text_file : "--text", err);
     if (ok && *n == 0) {
-        fprintf(stderr, "mixrun: %s: the text makes no tokens\n", text_file ? text_file : "--text");
+        fprintf(stderr, "%s: %s: the text makes no tokens\n", prog_name(), text_file ? text_file : "--text");
         free(*ids);
         *ids = NULL;
         ok = false;
@@ -65,7 +65,7 @@ bool text_print_generated(const Tokenizer *t, const int32_t *ids, int64_t n, boo
     bool ended = n > 0 && eos_ids_has(eos, ids[n - 1]);
     char *text = tokenizer_decode(t, ids, n - ended, false, &len, err, sizeof err);
     if (!text) {
-        fprintf(stderr, "mixrun: the generated %s\n", err);
+        fprintf(stderr, "%s: the generated %s\n", prog_name(), err);
         return false;
     }
     if (print_ids) {

@@ -69,6 +69,9 @@ head -n 1 "$tmp/out" | grep -q '^usage: cai (--weights F | --random-weights SEED
 expect_rc "built binary: --layout is refused" 2 "$bin" --layout "$ex" --random-weights 1 --tokens 1
 grep -q "^cai: unknown option '--layout'" "$tmp/err" && pass "built binary: --layout is an unknown option of its own" ||
   fail "built binary: --layout message" "$(cat "$tmp/err")"
+expect_rc "built binary: a bad token id" 1 "$bin" --random-weights 1 --tokens 1,x
+grep -q "^cai: --tokens: 'x' is not a token id" "$tmp/err" && pass "built binary: its errors begin with its own name, not mixrun's" ||
+  fail "built binary: error prefix" "$(cat "$tmp/err")"
 expect_rc "built binary: --set is refused" 2 "$bin" --set hidden=64 --random-weights 1 --tokens 1
 expect_rc "built binary: no emulator kernels, --backend emu exits 2" 2 "$bin" --random-weights 1 --tokens 1 --backend emu
 grep -q -- "--no-emu" "$tmp/err" && pass "built binary: says it was built with --no-emu" || fail "built binary emu message" "$(cat "$tmp/err")"
