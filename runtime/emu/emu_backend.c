@@ -112,7 +112,9 @@ static bool write_into(const char *dir, const char *name, const char *data, size
     return ok;
 }
 
-/* The compile's workspace: its files, then the directory (as remove_paths takes them). */
+/* The compile's workspace: its files, then the directory (as remove_paths takes them). 4200 bytes
+ * hold each: the directory came from mkdtemp, which refuses a path past PATH_MAX (4096), so no
+ * name is cut short (a cut one could name another file to remove). */
 #define WORKSPACE_PATHS 5
 static void workspace_paths(const char *dir, char files[WORKSPACE_PATHS][4200], const char *paths[WORKSPACE_PATHS]) {
     const char *names[] = {"kernels.cu", "mixc_emu.h", "emu_api.h", "log"};
