@@ -295,34 +295,58 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     return OPT_GO;
 }
 
+/* A file option of the run: its name and path (NULL when not given). */
+typedef struct {
+    const char *name, *path;
+} FileArg;
+
+/* Two input options naming '-': standard input can be read once. OPT_GO, else a usage error. */
+static int check_stdin_once(const OptCommand *cmd, const FileArg *in, int n) {
+    const FileArg *reader = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!in[i].path || strcmp(in[i].path, "-") != 0) continue;
+        if (reader) return opt_usage_error(cmd, "'-' (standard input) given to %s and %s: it can be read once", reader->name, in[i].name);
+        reader = &in[i];
+    }
+    return OPT_GO;
+}
+
+/* Whether output `out` would replace the file of `other` (an input, or a later output): refused,
+ * except --save-weights over --weights, which rewrites the weights file atomically. */
+static bool replaces(const FileArg *out, const FileArg *other) {
+    if (!out->path || !other->path) return false;
+    if (!strcmp(out->name, "--save-weights") && !strcmp(other->name, "--weights")) return false;
+    return output_replaces(out->path, other->path);
+}
+
 /* An output that cannot be written (exit 1), that would replace an input or another output (the
- * same file; --save-weights over --weights rewrites them, atomically), or "-" where the run prints
- * its results (usage errors, 2). OPT_GO to go on. */
+ * same file), or "-" where the run prints its results (usage errors, 2). OPT_GO to go on. */
 static int check_outputs(const OptCommand *cmd, const Options *o) {
-    const char *name[] = {"--dump-logits", "--save-weights", "--svg", "--layout", "--weights", "--tokens-file",
-                          "--prompts", "--text-file", "--tokenizer", "--requests"};
-    const char *path[] = {o->dump_logits, o->save_weights, o->svg, o->layout, o->weights, o->tokens_file,
-                          o->prompts_file, o->text_file, o->tokenizer, o->requests};
+    const FileArg out[] = {{"--dump-logits", o->dump_logits}, {"--save-weights", o->save_weights}, {"--svg", o->svg}};
+    const FileArg in[] = {{"--layout", o->layout},       {"--weights", o->weights},     {"--tokens-file", o->tokens_file},
+                          {"--prompts", o->prompts_file}, {"--text-file", o->text_file}, {"--tokenizer", o->tokenizer},
+                          {"--requests", o->requests}};
+    const int nout = (int)(sizeof out / sizeof *out), nin = (int)(sizeof in / sizeof *in);
     bool prints = o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->bench ||
                   o->requests || o->synthetic.count;
-    for (int i = 3, first = 0; i < (int)(sizeof path / sizeof *path); i++) {   /* inputs: stdin read once */
-        if (!path[i] || strcmp(path[i], "-") != 0) continue;
-        if (first) return opt_usage_error(cmd, "'-' (standard input) given to %s and %s: it can be read once", name[first], name[i]);
-        first = i;
-    }
-    for (int i = 0; i < 3; i++) {
+    int rc = check_stdin_once(cmd, in, nin);
+    for (int i = 0; i < nout && rc == OPT_GO; i++) {
         char err[600];
-        if (path[i] && !output_path_usable(path[i], err, sizeof err)) {   /* before the run, not after it */
+        if (!out[i].path) continue;
+        if (!output_path_usable(out[i].path, err, sizeof err)) {   /* before the run, not after it */
             fprintf(stderr, "%s: %s\n", prog_name(), err);
             return 1;
         }
-        if (path[i] && !strcmp(path[i], "-") && (i != 1 || prints))
-            return opt_usage_error(cmd, "%s -: standard output holds the run's results", name[i]);
-        for (int j = i + 1; path[i] && j < (int)(sizeof path / sizeof *path); j++)
-            if (path[j] && !(i == 1 && j == 4) && output_replaces(path[i], path[j]))
-                return opt_usage_error(cmd, "%s '%s' would replace the file of %s", name[i], path[i], name[j]);
+        bool dash_ok = !strcmp(out[i].name, "--save-weights") && !prints;   /* the weights alone on stdout */
+        if (!strcmp(out[i].path, "-") && !dash_ok)
+            return opt_usage_error(cmd, "%s -: standard output holds the run's results", out[i].name);
+        for (int j = 0; j < nout + nin; j++) {
+            const FileArg *other = j < nout ? &out[j] : &in[j - nout];
+            if ((j >= nout || j > i) && replaces(&out[i], other))
+                return opt_usage_error(cmd, "%s '%s' would replace the file of %s", out[i].name, out[i].path, other->name);
+        }
     }
-    return OPT_GO;
+    return rc;
 }
 
 /* OPT_GO to go on, else an exit status (--help: 0). */
