@@ -168,6 +168,8 @@ static const char *const TYPES_UNREAD[] = {"llama", "mistral", "mixtral", "qwen3
 static const char *const PATTERN_UNREAD[] = {"llama", "mistral", "ministral", "mixtral", "smollm3", "qwen2", "qwen3",
                                              "qwen3_moe", "gemma2", "gpt_oss", "llama4", "llama4_text", NULL};
 static const char *const HYMBA[] = {"hymba", NULL};
+/* LlamaConfig has no window: a sliding_window field is kept in the config but never read. */
+static const char *const WINDOW_UNREAD[] = {"llama", NULL};
 
 /* ------------------------------------------------------------------ the model header */
 
@@ -375,10 +377,9 @@ static bool unread(Ctx *c, const char *key, const char *const *families) {
 static bool read_attention(Ctx *c, int n, int64_t *window, int64_t *chunked) {
     int64_t w = read_window(c), context = 0;
     if (type_is(c, WINDOW_SWITCHED)) w = switched_window(c, w);
-    static const char *const llama[] = {"llama", NULL};
-    if (w && type_is(c, llama)) {   /* LlamaConfig has no window: the field is kept but never read */
-        iwarn(c, "'sliding_window' %lld is not read by transformers' llama, whose every layer attends globally: "
-                 "imported as global (model_type mistral attends in a window)", (long long)w);
+    if (w && unread(c, "sliding_window", WINDOW_UNREAD)) {
+        fprintf(c->err, "  hint: every layer is imported as global; model_type mistral attends in a window of %lld\n",
+                (long long)w);
         w = 0;
     }
     if (w && get_int(c, "max_position_embeddings", 1, LARGEST, &context) && w >= context)

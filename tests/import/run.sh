@@ -360,7 +360,8 @@ expect_err $T/warn/unknown-model.json 1 "'model_type' \"olmo9\" is not supported
 expect_warn $T/warn/unknown-model.json "warning: 'model_type' \"olmo9\" is not supported" --allow-unsupported
 expect_warn $T/warn/odd-field.json "warning: ignoring 'swa_layers_every'"
 # transformers' llama never reads sliding_window: every layer global, as the model computes
-expect_warn $T/warn/llama-window.json "warning: 'sliding_window' 2048 is not read by transformers' llama"
+expect_warn $T/warn/llama-window.json "warning: 'sliding_window' is not read by transformers' llama: ignored, as it is there"
+expect_warn $T/warn/llama-window.json "  hint: every layer is imported as global; model_type mistral attends in a window of 2048"
 if "$MIXC" import $T/warn/llama-window.json 2>/dev/null | "$MIXC" check - 2>/dev/null | grep -q "4 layers (4 global"; then
   pass "llama's sliding_window: imported as 4 global layers"; else fail "llama's sliding_window: imported as global"; fi
 expect_warn $T/configs/gemma2-9b.json "warning: 'torch_dtype' \"float32\" is not supported" --allow-unsupported
