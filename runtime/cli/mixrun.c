@@ -411,7 +411,7 @@ static bool picks_valid(Backend *b, const int32_t *next, const Prompts *pr, int6
     for (int64_t s = 0; s < pr->count; s++)
         if (next[s] < 0) {
             snprintf(b->err, sizeof b->err, "the logits of sequence %lld at position %lld hold %s (the %s backend)",
-                     (long long)s, (long long)(pr->len[s] + g - 1), next[s] == MIXC_ARGMAX_NAN ? "NaN" : "Inf", b->name);
+                     (long long)s, (long long)(prompt_len(pr, s) + g - 1), next[s] == MIXC_ARGMAX_NAN ? "NaN" : "Inf", b->name);
             return false;
         }
     return true;
@@ -425,7 +425,7 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
     int64_t V = b->layout->model.vocab, B = pr->count;
     bool dump = o->dump_logits != NULL;
     int64_t *row0 = xcalloc((size_t)B + 1, sizeof *row0);   /* each sequence's first dump row */
-    for (int64_t s = 0; s < B; s++) row0[s + 1] = row0[s] + (dump ? pr->len[s] + N : 0);
+    for (int64_t s = 0; s < B; s++) row0[s + 1] = row0[s] + (dump ? prompt_len(pr, s) + N : 0);
     float *rows = dump ? xcalloc((size_t)(row0[B] * V), sizeof(float)) : NULL;
     float *last = xcalloc((size_t)(B * V), sizeof(float));   /* each sequence's newest logits */
     int32_t *gen = xcalloc((size_t)(B * N) + 1, sizeof *gen), *next = xcalloc((size_t)B, sizeof *next);
@@ -434,7 +434,7 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
     bool ok = true;
     for (int64_t s = 0; s < B && ok; s++) {
         /* the first pick by the backend (prefill_argmax: the device's on cuda); the logits for the dump only */
-        ok = prefill_all(b, (int)s, pr->ids + pr->start[s], pr->len[s], dump ? rows + row0[s] * V : NULL, dump, &next[s]);
+        ok = prefill_all(b, (int)s, prompt_ids(pr, s), prompt_len(pr, s), dump ? rows + row0[s] * V : NULL, dump, &next[s]);
         slots[s] = (int)s;
     }
     int64_t made = N;   /* tokens generated: fewer when --text's sequence ends at its EOS */
@@ -445,7 +445,7 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
         if (g == made - 1 && !dump) break;   /* the last token's logits are needed only for the dump */
         ok = b->ops->decode_argmax(b, slots, (int)B, fed, next, dump ? last : NULL);
         for (int64_t s = 0; s < B && ok && dump; s++)
-            memcpy(rows + (row0[s] + pr->len[s] + g) * V, last + s * V, (size_t)V * sizeof(float));
+            memcpy(rows + (row0[s] + prompt_len(pr, s) + g) * V, last + s * V, (size_t)V * sizeof(float));
     }
     free(fed);
     free(slots);
@@ -508,8 +508,7 @@ static int plan_prompts(const Options *o, const Layout *l, Prompts *pr, int64_t 
     int32_t *t = NULL;
     if (o->prompts_file) {
         if (!read_prompts_file(o->prompts_file, V, pr)) return 1;
-        for (int64_t s = 0; s < pr->count; s++)
-            if (pr->len[s] > P) P = pr->len[s];
+        P = prompts_longest(pr);
     } else {
         if ((o->tokens || o->tokens_file || o->tok) && !read_prompt(o, &t, &given)) return 1;
         if (t && !check_vocab(t, given, V, 0)) {
@@ -654,8 +653,7 @@ static int run(const Options *o, const Layout *l) {
         rc = load_requests(o, l, &rq, &cfg);
     } else {
         rc = plan_prompts(o, l, &prompts, &N);
-        for (int64_t s = 0; rc < 0 && s < prompts.count; s++)
-            if (prompts.len[s] > longest) longest = prompts.len[s];
+        if (rc < 0) longest = prompts_longest(&prompts);
         cfg.nseq = (int)prompts.count;
         cfg.context = longest + N;
     }

@@ -95,34 +95,35 @@ bool check_vocab(const int32_t *t, int64_t n, int64_t vocab, int64_t which) {
 
 void prompts_free(Prompts *p) {
     free(p->ids);
-    free(p->start);
-    free(p->len);
+    free(p->offset);
     memset(p, 0, sizeof *p);
 }
 
-/* count prompts of n ids each, one after another in ids (taken over). */
+int64_t prompts_longest(const Prompts *p) {
+    int64_t longest = 0;
+    for (int64_t s = 0; s < p->count; s++)
+        if (prompt_len(p, s) > longest) longest = prompt_len(p, s);
+    return longest;
+}
+
 void prompts_uniform(Prompts *p, int32_t *ids, int64_t count, int64_t n) {
     p->count = count;
     p->ids = ids;
-    p->start = xcalloc((size_t)count, sizeof *p->start);
-    p->len = xcalloc((size_t)count, sizeof *p->len);
-    for (int64_t s = 0; s < count; s++) {
-        p->start[s] = s * n;
-        p->len[s] = n;
-    }
+    p->offset = xcalloc((size_t)count + 1, sizeof *p->offset);
+    for (int64_t s = 0; s <= count; s++) p->offset[s] = s * n;
 }
 
+/* cap: the prompts offset has room for (its entries less one). */
 static void prompts_append(Prompts *p, int64_t *cap, const int32_t *t, int64_t n) {
     if (p->count == *cap) {
         *cap = *cap ? 2 * *cap : 8;
-        p->start = xrealloc(p->start, (size_t)*cap * sizeof *p->start);
-        p->len = xrealloc(p->len, (size_t)*cap * sizeof *p->len);
+        p->offset = xrealloc(p->offset, (size_t)(*cap + 1) * sizeof *p->offset);
+        if (p->count == 0) p->offset[0] = 0;
     }
-    int64_t at = p->count ? p->start[p->count - 1] + p->len[p->count - 1] : 0;
+    int64_t at = p->offset[p->count];
     p->ids = xrealloc(p->ids, (size_t)(at + n + 1) * sizeof *p->ids);
     memcpy(p->ids + at, t, (size_t)n * sizeof *t);
-    p->start[p->count] = at;
-    p->len[p->count++] = n;
+    p->offset[++p->count] = at + n;
 }
 
 /* (prompts.h) A line of commas alone is refused, not skipped as blank: it stands for a prompt. */

@@ -5,12 +5,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The prompts of a run: sequence s has len[s] ids at ids + start[s]. */
+/* The prompts of a run, one after another in ids: prompt s is ids[offset[s] .. offset[s + 1]). */
 typedef struct {
     int64_t count;
     int32_t *ids;
-    int64_t *start, *len;
+    int64_t *offset;   /* count + 1 */
 } Prompts;
+
+static inline const int32_t *prompt_ids(const Prompts *p, int64_t s) { return p->ids + p->offset[s]; }
+static inline int64_t prompt_len(const Prompts *p, int64_t s) { return p->offset[s + 1] - p->offset[s]; }
+/* The longest prompt's length (0 without prompts). */
+int64_t prompts_longest(const Prompts *p);
 
 /* Token ids separated by white space and/or one comma ("1,2, 3 4"): decimal digits, at most
  * INT32_MAX. A comma with no id on one side of it is refused. false with "mixrun: WHAT: why" on
