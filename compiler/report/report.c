@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---------------------------------------------------------------- options */
 
@@ -54,7 +55,7 @@ typedef struct {
 static bool parse_gpu(const char *s, void *slot) {
     Gpu *g = slot;
     for (size_t i = 0; i < sizeof known_gpus / sizeof known_gpus[0]; i++)
-        if (!strcmp(s, known_gpus[i].name)) {
+        if (!strcasecmp(s, known_gpus[i].name)) {   /* H100 as well as h100 */
             g->name = known_gpus[i].name;
             g->memory_bytes = known_gpus[i].mib << 20;
             return true;

@@ -73,6 +73,10 @@ for bad in 0 abc 32K, ,4K 4K,,8K 4X -5 99999999999999999999; do
 done
 expect_rc "report: --chunk without a value" 2 report "$ex" --chunk
 expect_rc "report: unknown GPU" 2 report "$ex" --gpu h900
+"$MIXC" report "$ex" --gpu h100 --context 32K >"$tmp/gpu-lower" 2>&1
+"$MIXC" report "$ex" --gpu H100 --context 32K >"$tmp/gpu-upper" 2>&1
+if [ -s "$tmp/gpu-lower" ] && cmp -s "$tmp/gpu-lower" "$tmp/gpu-upper" && grep -q '^GPU h100:' "$tmp/gpu-upper"; then
+  pass "report: --gpu H100 is h100 (names in any case)"; else fail "report: --gpu H100" "$(tail -n 3 "$tmp/gpu-upper")"; fi
 expect_rc "report: unknown format" 2 report "$ex" --format pdf
 expect_rc "report: missing file" 2 report "$tmp/nope.mix"
 printf 'model "x" {\n layers = 2\n}\n' >"$tmp/bad.mix"
