@@ -11,7 +11,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../check.h"
@@ -67,6 +70,38 @@ static void test_files(void) {
     unlink(path);
     CHECK(rmdir(dir) == 0);  /* empty: no temporary left behind */
     REPORT("files");
+}
+
+/* SIGTERM while an output's data is being written ends the program at once and leaves neither the
+ * output nor its temporary: the child writes 64 MiB (tens of ms with the fsync) and a timer sends it
+ * SIGTERM 5 ms after the write began. (Were signals held for the whole write, the child would end
+ * only after the rename, with the output in place.) */
+static void test_signal_during_write(void) {
+    bool ok = true;
+    char dir[] = "/tmp/mixc-unit-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s/big.bin", dir);
+    size_t len = (size_t)64 << 20;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *data = malloc(len);
+        if (!data) _exit(3);
+        memset(data, 1, len);
+        timer_t timer;
+        struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGTERM};
+        struct itimerspec at = {.it_value = {.tv_nsec = 5 * 1000 * 1000}};
+        if (timer_create(CLOCK_MONOTONIC, &ev, &timer) != 0 || timer_settime(timer, 0, &at, NULL) != 0) _exit(4);
+        write_file_atomic(path, data, len);
+        _exit(0);   /* the signal did not end the write */
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+    CHECK(access(path, F_OK) != 0);   /* no output */
+    unlink(path);
+    CHECK(rmdir(dir) == 0);           /* and no temporary */
+    REPORT("files: SIGTERM during a write removes the temporary and ends the program at once");
 }
 
 static void test_fmt_bytes(void) {
@@ -483,6 +518,7 @@ int main(void) {
     test_arch_occupancy();
     test_checked_arithmetic();
     test_files();
+    test_signal_during_write();
     test_fmt_bytes();
     test_layout_caches();
     test_chunked_retention();
