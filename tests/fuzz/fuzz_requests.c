@@ -6,7 +6,8 @@
  * "ID: tokens" a line), a non-empty prompt of ids in [0, 256), max_new_tokens in [1, MIXC_MAX_VALUE),
  * arrival_s in [0, SERVE_MAX_ARRIVAL_S], in arrival order with ties in file order, and nothing on
  * stderr; or it is refused with one line "PROG: PATH:LINE: message" naming one of its lines (or
- * "PROG: 'PATH' holds a NUL byte" when it does) and nothing to free. A second read gives the same.
+ * "PROG: 'PATH' holds a NUL byte" when it does), without a control character (the file's bytes
+ * reach no terminal), and nothing to free. A second read gives the same.
  * Nothing may crash, leak or hit undefined behaviour. */
 #include "requests.h"
 #define FUZZ_NAME "fuzz_requests"
@@ -104,6 +105,10 @@ static void check_refused(const Read *r, const uint8_t *data, size_t size) {
     if (r->rq.n || r->rq.v) contract_broken("a refused file left requests");
     if (!r->errlen || r->err[r->errlen - 1] != '\n' || memchr(r->err, '\n', r->errlen - 1))
         contract_broken("a refusal is not one line");
+    const unsigned char *m = (const unsigned char *)r->err;
+    for (size_t i = 0; i + 1 < r->errlen; i++)
+        if (m[i] < 0x20 || m[i] == 0x7f || (m[i] == 0xc2 && m[i + 1] >= 0x80 && m[i + 1] <= 0x9f))
+            contract_broken("a refusal holds a control character (the file's bytes on the terminal)");
     char head[128];
     int n = snprintf(head, sizeof head, "fuzz_requests: %s:", path);
     if (memchr(data, 0, size)) {

@@ -61,6 +61,11 @@ bad "an arrival past a day (the run would wait for it)" '{"id": "r", "prompt_tok
 bad "an id with a newline (its output line would read as two requests)" '{"id": "a\nb: 1,2", "prompt_tokens": [1], "max_new_tokens": 2}' \
   "field 'id' must be a non-empty string without control characters"
 bad "an id with an escape sequence" '{"id": "\u001b[2J", "prompt_tokens": [1], "max_new_tokens": 2}' "field 'id' must be a non-empty string without control"
+bad "an id with a C1 control (U+0085: a line break to some readers)" '{"id": "a\u0085b", "prompt_tokens": [1], "max_new_tokens": 2}' \
+  "field 'id' must be a non-empty string without control characters"
+bad "an unknown field with control characters (shown escaped: one line, no terminal sequence)" \
+  '{"id": "r", "a\nb\u001b[2J": 1}' "unknown field 'a\\u000ab\\u001b[2J'"
+bad "not JSON, near a control character (shown escaped)" "$(printf '{"id": "r", \033[2J}')" "not JSON: string or '}' expected near '\\u001b'"
 bad "a missing field" '{"id": "r", "max_new_tokens": 2}' "missing field 'prompt_tokens'"
 bad "not JSON" '{"id": "r", "prompt_tokens": [1' "not JSON"
 bad "not an object" '[1, 2]' "not a JSON object"
