@@ -132,7 +132,8 @@ static json_t *answer_json(char *text, bool event) {
     if (event && (n < 8 || memcmp(text, "data: ", 6) || memcmp(text + n - 2, "\n\n", 2)))
         contract_broken("an event is not 'data: ...\\n\\n'");
     json_error_t je;
-    json_t *j = json_loadb(text + (event ? 6 : 0), n - (event ? 8 : 0), JSON_REJECT_DUPLICATES, &je);
+    /* JSON_ALLOW_NUL: a generated text may hold U+0000 (byte-level tokenizers have a token for it) */
+    json_t *j = json_loadb(text + (event ? 6 : 0), n - (event ? 8 : 0), JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!json_is_object(j)) contract_broken("an answer is not a JSON object");
     free(text);
     return j;
