@@ -188,8 +188,10 @@ fuzz_one() {
   echo "PASS $name (${runs:-?} runs, $cov, ${secs}s)"
 }
 
-# The others share fuzz_check's time: a seventh each (4 s of make test's 30).
+# The others share fuzz_check's time: a seventh each (4 s of make test's 30), at least 1 s (0 would
+# be libFuzzer's "no limit").
 share=$(( (SECONDS_TO_RUN + 3) / 7 ))
+[ "$share" -ge 1 ] || share=1
 fuzz_one check "$SECONDS_TO_RUN" -dict=tests/fuzz/mix.dict
 fuzz_one import "${MIXC_FUZZ_IMPORT_SECONDS:-$share}" -dict=tests/fuzz/json.dict
 fuzz_one safetensors "${MIXC_FUZZ_SAFETENSORS_SECONDS:-$share}" -dict=tests/fuzz/json.dict
