@@ -285,8 +285,16 @@ static void read_header(FoundryReader *r, json_t *model, ModelHeader *m, int64_t
     known_keys(r, ffn, "model.ffn_config", ffn_keys);
     need_value(r, ffn, "model.ffn_config", "ffn_type", "\"mptglu\"", "\"mptmlp\"", "another MLP");
     need_value(r, ffn, "model.ffn_config", "ffn_act_fn", "{\"name\": \"silu\"}", "GELU", "another activation");
-    double ratio = get_real(r, model, "model", "expansion_ratio", 4);
-    m->ffn = get_int(r, ffn, "model.ffn_config", "ffn_hidden_size", (int64_t)(ratio * (double)m->hidden), 1, MIXC_MAX_VALUE);
+    /* MPT's ffn_hidden_size when absent: expansion_ratio x d_model, which a huge d_model takes past
+     * int64 (its conversion was undefined: fuzz_foundry): past MIXC_MAX_VALUE it is refused instead. */
+    double width = get_real(r, model, "model", "expansion_ratio", 4) * (double)m->hidden;
+    if (!(width < (double)MIXC_MAX_VALUE)) {
+        if (!json_object_get(ffn, "ffn_hidden_size"))
+            ferr(r, "model.expansion_ratio", "times d_model makes an MLP width of %g, past %lld", width,
+                 (long long)MIXC_MAX_VALUE);
+        width = 1;
+    }
+    m->ffn = get_int(r, ffn, "model.ffn_config", "ffn_hidden_size", (int64_t)width, 1, MIXC_MAX_VALUE);
     json_decref(none);
 }
 

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SHOWN_MAX 700   /* shown(): 101 bytes of text, each at most 6 written, and "..." */
+
 void serve_requests_free(ServeRequests *r) {
     for (ServeRequest *q = r->v; q && q < r->v + r->n; q++) free(q->id), free(q->prompt);
     free(r->v);
@@ -28,6 +30,28 @@ static bool line_error(const char *path, int line, const char *fmt, ...) {
     fprintf(stderr, "\n");
     va_end(ap);
     return false;
+}
+
+/* Text of the file as a message shows it (a key, jansson's "near '...'"): its control characters
+ * (C0, DEL, C1) as the \u00XX escapes JSON writes them with, at most 100 bytes of it (then "...", on
+ * a character's boundary), into out: a message stays one line, and no byte of the file reaches the
+ * terminal as a control sequence ("\u001b[2J" as a key cleared the screen). */
+static const char *shown(const char *text, char out[SHOWN_MAX]) {
+    const unsigned char *p = (const unsigned char *)text;
+    size_t n = 0;
+    for (size_t i = 0; p[i]; i++) {
+        if (i >= 100 && (p[i] & 0xc0) != 0x80) {
+            memcpy(out + n, "...", 3);
+            n += 3;
+            break;
+        }
+        bool c1 = p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f;
+        unsigned c = c1 ? p[++i] : p[i];
+        if (c < 0x20 || c == 0x7f || c1) n += (size_t)snprintf(out + n, 7, "\\u%04x", c);
+        else out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    return out;
 }
 
 /* A count field (max_new_tokens): an integer in [1, MIXC_MAX_VALUE). */
@@ -56,6 +80,17 @@ static bool prompt_field(json_t *v, const char *path, int line, int64_t vocab, S
     return true;
 }
 
+/* An id is printed as "ID: tokens" at the head of a line: a non-empty string without NUL or another
+ * control character (Unicode's Cc: C0, DEL, and C1, U+0080..U+009F, which a byte test of C0 and DEL
+ * let through: U+0085 is a line break to some readers, U+009B a terminal's CSI). */
+static bool id_ok(json_t *v) {
+    if (!json_is_string(v) || !json_string_length(v) || strlen(json_string_value(v)) != json_string_length(v))
+        return false;
+    for (const unsigned char *c = (const unsigned char *)json_string_value(v); *c; c++)
+        if (*c < 0x20 || *c == 0x7f || (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f)) return false;   /* UTF-8: jansson's */
+    return true;
+}
+
 /* One line's object into r (its fields checked); false with a message. */
 static bool parse_request(json_t *o, const char *path, int line, int64_t vocab, ServeRequest *r) {
     if (!json_is_object(o)) return line_error(path, line, "not a JSON object");
@@ -63,10 +98,8 @@ static bool parse_request(json_t *o, const char *path, int line, int64_t vocab, 
     json_t *v;
     json_object_foreach(o, key, v) {
         bool ok;
-        if (!strcmp(key, "id")) {   /* printed as "ID: tokens" a line: no NUL, newline or other control */
-            ok = json_is_string(v) && json_string_length(v) > 0 && strlen(json_string_value(v)) == json_string_length(v);
-            for (const char *c = ok ? json_string_value(v) : ""; *c; c++) ok = ok && (unsigned char)*c >= 0x20 && *c != 0x7f;
-            if (!ok) return line_error(path, line, "field 'id' must be a non-empty string without control characters");
+        if (!strcmp(key, "id")) {
+            if (!(ok = id_ok(v))) return line_error(path, line, "field 'id' must be a non-empty string without control characters");
             r->id = xstrdup(json_string_value(v));
         } else if (!strcmp(key, "prompt_tokens")) {
             ok = prompt_field(v, path, line, vocab, r);
@@ -78,7 +111,8 @@ static bool parse_request(json_t *o, const char *path, int line, int64_t vocab, 
                                        SERVE_MAX_ARRIVAL_S);
             r->arrival_s = json_number_value(v);
         } else {
-            return line_error(path, line, "unknown field '%s' (id, prompt_tokens, max_new_tokens, arrival_s)", key);
+            return line_error(path, line, "unknown field '%s' (id, prompt_tokens, max_new_tokens, arrival_s)",
+                              shown(key, (char[SHOWN_MAX]){0}));
         }
         if (!ok) return false;
     }
@@ -87,22 +121,54 @@ static bool parse_request(json_t *o, const char *path, int line, int64_t vocab, 
     return true;
 }
 
-/* Stable by arrival: the admission order (FIFO). */
-static void sort_by_arrival(ServeRequests *r) {
-    for (int i = 1; i < r->n; i++) {
-        ServeRequest x = r->v[i];
-        int j = i;
-        for (; j > 0 && r->v[j - 1].arrival_s > x.arrival_s; j--) r->v[j] = r->v[j - 1];
-        r->v[j] = x;
-    }
+/* A request and its index in the file, for the sorts below: both in O(n log n), a file of
+ * SERVE_MAX_REQUESTS requests is read in seconds (a scan of every pair took most of an hour). */
+typedef struct {
+    const ServeRequest *r;
+    int i;
+} Placed;
+
+static int by_index(const Placed *x, const Placed *y) { return (x->i > y->i) - (x->i < y->i); }
+
+static int by_id(const void *a, const void *b) {
+    int c = strcmp(((const Placed *)a)->r->id, ((const Placed *)b)->r->id);
+    return c ? c : by_index(a, b);
 }
 
+static int by_arrival(const void *a, const void *b) {
+    double x = ((const Placed *)a)->r->arrival_s, y = ((const Placed *)b)->r->arrival_s;
+    return x < y ? -1 : x > y ? 1 : by_index(a, b);
+}
+
+/* r's requests sorted by `order`. */
+static Placed *sorted(const ServeRequests *r, int (*order)(const void *, const void *)) {
+    Placed *p = xcalloc((size_t)r->n, sizeof *p);
+    for (int i = 0; i < r->n; i++) p[i] = (Placed){&r->v[i], i};
+    qsort(p, (size_t)r->n, sizeof *p, order);
+    return p;
+}
+
+/* Stable by arrival (ties in file order): the admission order (FIFO). */
+static void sort_by_arrival(ServeRequests *r) {
+    Placed *p = sorted(r, by_arrival);
+    ServeRequest *v = xcalloc((size_t)r->n, sizeof *v);
+    for (int k = 0; k < r->n; k++) v[k] = *p[k].r;
+    free(p);
+    free(r->v);
+    r->v = v;
+}
+
+/* r in file order. Sorted by id, then index, an id used again follows its first use; the one
+ * reported is the first repeat in the file (as a scan of the file in order finds it). */
 static bool unique_ids(const char *path, const ServeRequests *r, const int *lines) {
-    for (int i = 0; i < r->n; i++)
-        for (int j = 0; j < i; j++)
-            if (!strcmp(r->v[i].id, r->v[j].id))
-                return line_error(path, lines[i], "id '%s' was already used on line %d", r->v[i].id, lines[j]);
-    return true;
+    Placed *p = sorted(r, by_id);
+    int repeat = -1, first = -1;
+    for (int k = 1, start = 0; k < r->n; k++) {
+        if (strcmp(p[k].r->id, p[k - 1].r->id)) start = k;
+        else if (repeat < 0 || p[k].i < repeat) repeat = p[k].i, first = p[start].i;
+    }
+    free(p);
+    return repeat < 0 || line_error(path, lines[repeat], "id '%s' was already used on line %d", r->v[repeat].id, lines[first]);
 }
 
 bool serve_read_requests(const char *path, int64_t vocab, ServeRequests *out) {
@@ -127,7 +193,8 @@ bool serve_read_requests(const char *path, int64_t vocab, ServeRequests *out) {
         lines[out->n - 1] = line;
         json_error_t je;
         json_t *o = json_loads(p, JSON_REJECT_DUPLICATES, &je);
-        ok = o ? parse_request(o, path, line, vocab, r) : line_error(path, line, "not JSON: %s", je.text);
+        ok = o ? parse_request(o, path, line, vocab, r)
+               : line_error(path, line, "not JSON: %s", shown(je.text, (char[SHOWN_MAX]){0}));
         json_decref(o);
     }
     if (ok && out->n == 0) ok = line_error(path, line ? line : 1, "no request in the file");

@@ -61,10 +61,22 @@ bad "an arrival past a day (the run would wait for it)" '{"id": "r", "prompt_tok
 bad "an id with a newline (its output line would read as two requests)" '{"id": "a\nb: 1,2", "prompt_tokens": [1], "max_new_tokens": 2}' \
   "field 'id' must be a non-empty string without control characters"
 bad "an id with an escape sequence" '{"id": "\u001b[2J", "prompt_tokens": [1], "max_new_tokens": 2}' "field 'id' must be a non-empty string without control"
+bad "an id with a C1 control (U+0085: a line break to some readers)" '{"id": "a\u0085b", "prompt_tokens": [1], "max_new_tokens": 2}' \
+  "field 'id' must be a non-empty string without control characters"
+bad "an unknown field with control characters (shown escaped: one line, no terminal sequence)" \
+  '{"id": "r", "a\nb\u001b[2J": 1}' "unknown field 'a\\u000ab\\u001b[2J'"
+bad "not JSON, near a control character (shown escaped)" "$(printf '{"id": "r", \033[2J}')" "not JSON: string or '}' expected near '\\u001b'"
 bad "a missing field" '{"id": "r", "max_new_tokens": 2}' "missing field 'prompt_tokens'"
 bad "not JSON" '{"id": "r", "prompt_tokens": [1' "not JSON"
 bad "not an object" '[1, 2]' "not a JSON object"
 bad "a duplicate id" '{"id": "ok", "prompt_tokens": [1], "max_new_tokens": 2}' "id 'ok' was already used on line 1"
+# 200000 requests, the last reusing the first's id: read in O(n log n) (a check of every pair of ids
+# took minutes here, most of an hour at SERVE_MAX_REQUESTS)
+awk 'BEGIN { for (i = 0; i <= 200000; i++) printf "{\"id\": \"r%d\", \"prompt_tokens\": [1], \"max_new_tokens\": 1}\n", i % 200000 }' >"$T/long.jsonl"
+timeout 60 "$RUN" "${TINY[@]}" --requests "$T/long.jsonl" >"$T/out" 2>"$T/err"
+rc=$?
+[ $rc = 1 ] && expect_err "requests: 200000 lines read at once, a repeated id found" "long.jsonl:200001: id 'r0' was already used on line 1" ||
+  fail "requests: 200000 lines read at once, a repeated id found" "exit $rc (124: past 60 s)"
 printf '\n \n' >"$T/empty.jsonl"
 run "requests: an empty file" 1 "${TINY[@]}" --requests "$T/empty.jsonl" && expect_err "requests: an empty file" "no request in the file"
 run "requests: a missing file" 1 "${TINY[@]}" --requests "$T/none.jsonl" && expect_err "requests: a missing file" "cannot read '$T/none.jsonl'"

@@ -1,0 +1,336 @@
+/* fuzz_http_api.c — libFuzzer target: arbitrary bytes as the body of a POST to /v1/completions and to
+ * /v1/chat/completions (runtime/http/http_api.c), read as http_server.c reads it (json_loadb with
+ * JSON_REJECT_DUPLICATES), on three servers of the test-size model of tests/http/run.sh
+ * (tests/mixrun/tiny.mix at vocab 604, its context 128):
+ *   config:  the llama3 fixture tokenizer with Llama 3.1's special tokens (ids 601..604, the last,
+ *            <|python_tag|>, past the model's vocabulary) and Llama 3.1's template
+ *            (fixtures/chat/llama3.1.jinja) in a tokenizer_config.json, rendered by jinja.c;
+ *   by-hand: the tokenizer with Llama 3's tokens only (601..603) and no config: the template by hand
+ *            (chat_template.c); its caches paged from a pool smaller than the context, a KV budget
+ *            of 100 tokens;
+ *   ids:     no tokenizer (token-id prompts only).
+ * Contract, per server and route: the body is accepted, its Gen's prompt non-empty with every id in
+ * the vocabulary, prompt + max_tokens within the context, its KV bytes within the budget and its
+ * pages within the pool, its sampling fields in range; or refused with a 4xx status and a non-empty
+ * message, which api_error_json writes as valid JSON. A second parse gives the same.
+ * An accepted Gen is then generated without a model: an echo engine emits the prompt's ids again
+ * through the server's engine hooks (stop ids, EOS, stop strings, the text's incremental decoding)
+ * while a stream takes its events as http_server.c's next_event does. The answer, every event and
+ * the usage chunk are valid JSON; the events' texts and ids concatenate to the answer's; its text is
+ * the decoded ids cut before the first stop string, and holds none.
+ * Nothing may crash, leak or hit undefined behaviour. The tokenizer directories are written to a
+ * temporary directory at the first input (libFuzzer runs from the repository's root). */
+#include "http.h"
+#define FUZZ_NAME "fuzz_http_api"
+#include "fuzz_common.h"
+
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The engine's one call no parse or hook reaches (engine.c admits into a reset slot): no engine
+ * runs here, and the cpu backend is not linked. */
+bool backend_reset(Backend *b, int slot) {
+    (void)b, (void)slot;
+    contract_broken("the engine ran");
+}
+
+enum { VOCAB = 604, ECHO_MAX = 40, NSERVERS = 3 };
+static Layout layout;
+static RunPlan plans[2];
+static Backend backends[2];
+static Tokenizer *toks[2];
+static HttpServer servers[NSERVERS];
+
+/* ------------------------------------------------------------------ the servers */
+
+static void write_json(const char *dir, const char *name, json_t *j) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (!j || json_dump_file(j, path, 0)) contract_broken("cannot write the tokenizer fixture");
+    json_decref(j);
+}
+
+/* dir/tokenizer.json: the llama3 fixture with the chat tokens 601.. (as tests/http/run.sh adds them);
+ * with_config: Llama 3.1's four and its template in dir/tokenizer_config.json. */
+static Tokenizer *tokenizer_in(const char *dir, bool with_config) {
+    static const char *chat_tokens[] = {"<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|python_tag|>"};
+    json_error_t je;
+    json_t *t = json_load_file("tests/tokenizer/fixtures/llama3/tokenizer.json", 0, &je);
+    if (!t || mkdir(dir, 0700)) contract_broken("cannot make the tokenizer fixture");
+    for (int i = 0; i < (with_config ? 4 : 3); i++)
+        json_array_append_new(json_object_get(t, "added_tokens"),
+                              json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", 601 + i, "content", chat_tokens[i],
+                                        "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0, "special", 1));
+    write_json(dir, "tokenizer.json", t);
+    if (with_config) {
+        char *tpl = read_file("tests/tokenizer/fixtures/chat/llama3.1.jinja", &(size_t){0});
+        if (!tpl) contract_broken("cannot read llama3.1.jinja");
+        write_json(dir, "tokenizer_config.json", json_pack("{s:s, s:s, s:s}", "chat_template", tpl, "bos_token",
+                                                           "<|begin_of_text|>", "eos_token", "<|eot_id|>"));
+        free(tpl);
+    }
+    char err[600];
+    Tokenizer *tok = tokenizer_load(dir, err, sizeof err);
+    if (!tok) contract_broken(err);
+    return tok;
+}
+
+/* Backend i: the plan of tiny.mix's context on the cpu target, 2 slots; paged: 16-token pages, 5 of them. */
+static void plan_backend(int i, bool paged) {
+    RunOptions o;
+    run_options_init(&layout, RUN_TARGET_CPU, &o);
+    o.batch = 2;
+    o.page_tokens = paged ? 16 : 0;
+    o.pool_pages = paged ? 5 : 0;
+    char err[256];
+    if (!plan_run(&layout, &o, &plans[i], err, sizeof err)) contract_broken(err);
+    backends[i] = (Backend){.name = "cpu", .layout = &layout, .plan = &plans[i], .cfg = {.nseq = 2, .context = o.context}};
+}
+
+static void server(HttpServer *s, Backend *b, Tokenizer *tok, int64_t kv_budget) {
+    *s = (HttpServer){.b = b, .tok = tok, .model = "tiny", .context = b->cfg.context, .vocab = VOCAB};
+    char err[600];
+    if (tok && !eos_ids_load(tok, &s->eos, err, sizeof err)) contract_broken(err);
+    s->chat = tok ? chat_template_load(tok) : NULL;
+    if (chat_template_error(s->chat)) contract_broken(chat_template_error(s->chat));
+    s->m.kv_budget = kv_budget ? kv_budget : b->plan->kv_bytes;
+    pthread_mutex_init(&s->mu, NULL);
+}
+
+static void load_servers(void) {
+    static bool loaded;
+    if (loaded) return;
+    loaded = true;
+    static const char *const sets[] = {"vocab=604"};
+    LoadOptions lo = {.sets = sets, .nsets = 1};
+    if (load_layout_file("tests/mixrun/tiny.mix", &lo, &layout, devnull)) contract_broken("cannot load tiny.mix");
+    plan_backend(0, false);
+    plan_backend(1, true);
+    char dir[64], sub[96];
+    snprintf(dir, sizeof dir, "/tmp/fuzz_http_api.%ld", (long)getpid());
+    if (mkdir(dir, 0700)) contract_broken("cannot make a temporary directory");
+    for (int i = 0; i < 2; i++) {
+        snprintf(sub, sizeof sub, "%s/%s", dir, i ? "llama3" : "llama31");
+        toks[i] = tokenizer_in(sub, i == 0);
+    }
+    server(&servers[0], &backends[0], toks[0], 0);
+    server(&servers[1], &backends[1], toks[1], run_plan_seq_kv_bytes(&plans[1], 100));
+    server(&servers[2], &backends[0], NULL, 0);
+    char cmd[96];   /* everything is read: the fixture goes */
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd)) contract_broken("cannot remove the temporary directory");
+}
+
+/* ------------------------------------------------------------------ the answers */
+
+/* An answer or event's JSON (the text after "data: " for an event; text is freed); aborts when it is
+ * not JSON. */
+static json_t *answer_json(char *text, bool event) {
+    if (!text) contract_broken("no answer");
+    size_t n = strlen(text);
+    if (event && (n < 8 || memcmp(text, "data: ", 6) || memcmp(text + n - 2, "\n\n", 2)))
+        contract_broken("an event is not 'data: ...\\n\\n'");
+    json_error_t je;
+    /* JSON_ALLOW_NUL: a generated text may hold U+0000 (byte-level tokenizers have a token for it) */
+    json_t *j = json_loadb(text + (event ? 6 : 0), n - (event ? 8 : 0), JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+    if (!json_is_object(j)) contract_broken("an answer is not a JSON object");
+    free(text);
+    return j;
+}
+
+/* The refusal as the client gets it: a 4xx with a non-empty message, as valid JSON. */
+static void check_refusal(const ApiError *e) {
+    if (e->status < 400 || e->status > 499) contract_broken("a refusal's status is not 4xx");
+    if (!e->msg[0]) contract_broken("a refusal without a message");
+    char *text = api_error_json(e);
+    json_t *j = answer_json(text, false), *msg = json_object_get(json_object_get(j, "error"), "message");
+    if (!json_is_string(msg) || !json_string_length(msg)) contract_broken("the error JSON has no message");
+    if (json_integer_value(json_object_get(json_object_get(j, "error"), "code")) != e->status)
+        contract_broken("the error JSON's code is not the status");
+    json_decref(j);
+}
+
+/* What a stream has sent: the texts and ids of its events, concatenated. */
+typedef struct {
+    Buf text;
+    int32_t ids[ECHO_MAX];
+    int64_t nids;
+    size_t sent;
+    bool first, finished, usage;
+} Stream;
+
+/* Appends the choice's text (a completion's "text", a chat's "message"/"delta" "content") and ids. */
+static void take_choice(json_t *choice, bool chat, const char *part, Buf *text, int32_t *ids, int64_t *nids) {
+    json_t *t = chat ? json_object_get(json_object_get(choice, part), "content") : json_object_get(choice, "text");
+    if (t && !json_is_string(t)) contract_broken("an answer's text is not a string");
+    if (t) buf_append(text, json_string_value(t), json_string_length(t));
+    json_t *a = json_object_get(choice, "token_ids");
+    if (!json_is_array(a)) contract_broken("an answer has no token_ids");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        if (*nids == ECHO_MAX) contract_broken("more ids than were generated");
+        ids[(*nids)++] = (int32_t)json_integer_value(json_array_get(a, i));
+    }
+}
+
+/* One event of the stream, as http_server.c's next_event makes them (g->mu held). */
+static void stream_event(Stream *st, const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to,
+                         const char *finish, bool usage) {
+    json_t *j = answer_json(api_chunk_event(g, from, to, id_from, id_to, finish, st->first, usage), true);
+    json_t *choices = json_object_get(j, "choices");
+    if (usage) {
+        if (json_array_size(choices) || json_integer_value(json_object_get(json_object_get(j, "usage"), "completion_tokens")) !=
+                                            g->res.noutput)
+            contract_broken("the usage chunk does not count the generated ids");
+    } else {
+        take_choice(json_array_get(choices, 0), g->chat, "delta", &st->text, st->ids, &st->nids);
+        st->first = false;
+    }
+    json_decref(j);
+}
+
+/* The events a stream takes after the engine's last call (next_event's order). */
+static void stream_poll(Stream *st, Gen *g) {
+    pthread_mutex_lock(&g->mu);
+    if (g->ready > st->sent || g->nvisible > st->nids) {
+        stream_event(st, g, st->sent, g->ready, st->nids, g->nvisible, NULL, false);
+        st->sent = g->ready;
+    }
+    if (g->state == GEN_DONE && !g->error[0]) {
+        stream_event(st, g, st->sent, st->sent, st->nids, st->nids, g->finish, false);
+        if (g->include_usage) stream_event(st, g, 0, 0, 0, 0, NULL, true);
+        st->finished = true;
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* The text and ids the stream and the answer carry against the generation's. */
+static void check_texts(Gen *g, const Stream *st) {
+    pthread_mutex_lock(&g->mu);
+    json_t *j = answer_json(api_response_json(g), false);
+    Buf text = {0};
+    int32_t ids[ECHO_MAX];
+    int64_t nids = 0;
+    take_choice(json_array_get(json_object_get(j, "choices"), 0), g->chat, "message", &text, ids, &nids);
+    if (nids != g->nvisible || memcmp(ids, g->res.output, (size_t)nids * sizeof *ids))
+        contract_broken("the answer's token_ids are not the visible ids");
+    if (st->nids != nids || memcmp(st->ids, ids, (size_t)nids * sizeof *ids))
+        contract_broken("the stream's token_ids do not concatenate to the answer's");
+    if (text.len != g->text_len || (text.len && memcmp(text.data, g->text, text.len)))
+        contract_broken("the answer's text is not the generation's");
+    if (st->text.len != text.len || (text.len && memcmp(st->text.data, text.data, text.len)))
+        contract_broken("the stream's texts do not concatenate to the answer's");
+    const Tokenizer *tok = g->srv->tok;
+    size_t len = 0;
+    char err[256];
+    char *all = tok ? tokenizer_decode(tok, g->res.output, g->nvisible, false, &len, err, sizeof err) : NULL;
+    if (tok && (!all || len < text.len || (text.len && memcmp(all, text.data, text.len))))
+        contract_broken("the answer's text is not a prefix of the ids' text");
+    for (int i = 0; i < g->nstop && text.len; i++)
+        if (memmem(text.data, text.len, g->stop[i], strlen(g->stop[i]))) contract_broken("the text holds a stop string");
+    if (tok && len > text.len && strcmp(g->finish, "stop")) contract_broken("the text was cut, but not at a stop");
+    free(all);
+    buf_free(&text);
+    json_decref(j);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Generates g as an engine whose model echoes the prompt: through the hooks, a stream reading along. */
+static void echo(Gen *g) {
+    int64_t n = g->req.max_new < ECHO_MAX ? g->req.max_new : ECHO_MAX;
+    g->res.output = xcalloc((size_t)n, sizeof *g->res.output);
+    g->refs++;   /* the engine's (gen_submit's); hook_finished releases it */
+    Stream st = {.first = true};
+    bool stop = false;
+    while (!stop && g->res.noutput < n) {
+        int32_t tok = g->req.prompt[g->res.noutput % g->req.prompt_len];
+        g->res.output[g->res.noutput++] = tok;
+        stop = http_engine_hooks.emitted(g, tok);
+        if (!g->error[0]) stream_poll(&st, g);
+    }
+    http_engine_hooks.finished(g);
+    if (g->error[0]) {   /* only an id the tokenizer does not have: every id is < vocab, its size */
+        contract_broken(g->error);
+    }
+    stream_poll(&st, g);
+    if (!st.finished) contract_broken("the stream did not finish");
+    check_texts(g, &st);
+    buf_free(&st.text);
+}
+
+/* ------------------------------------------------------------------ the parse */
+
+static void check_accepted(const HttpServer *s, const Gen *g) {
+    const ServeRequest *r = &g->req;
+    if (r->prompt_len < 1 || r->max_new < 1) contract_broken("an accepted request without prompt or max_tokens");
+    for (int64_t i = 0; i < r->prompt_len; i++)
+        if (r->prompt[i] < 0 || r->prompt[i] >= s->vocab) contract_broken("an accepted prompt id outside the vocabulary");
+    if (r->prompt_len + r->max_new > s->context) contract_broken("an accepted request past the context");
+    int64_t cost = serve_request_cost(s->b, r);
+    if (cost < 0 || cost > s->m.kv_budget) contract_broken("an accepted request past the KV budget");
+    if (serve_request_pages(s->b, r) > s->b->plan->pool_pages) contract_broken("an accepted request past the pool");
+    if (!(g->temperature >= 0 && g->temperature <= 2 && g->top_p > 0 && g->top_p <= 1))
+        contract_broken("an accepted temperature or top_p out of range");
+    if (g->nstop > 16 || g->nstop_ids > CHAT_MAX_STOP) contract_broken("too many stops");
+    size_t longest = 0;
+    for (int i = 0; i < g->nstop; i++) {
+        if (!g->stop[i][0]) contract_broken("an empty stop string");
+        if (strlen(g->stop[i]) > longest) longest = strlen(g->stop[i]);
+    }
+    if (longest != g->stop_max) contract_broken("stop_max is not the longest stop string");
+    for (int i = 0; i < g->nstop_ids; i++)
+        if (g->stop_ids[i] < 0 || g->stop_ids[i] >= s->vocab) contract_broken("a stop id outside the vocabulary");
+}
+
+/* Two parses of one body agree. */
+static void check_same(const Gen *a, bool oka, const ApiError *ea, const Gen *b, bool okb, const ApiError *eb) {
+    if (oka != okb) contract_broken("a second parse decided otherwise");
+    if (!oka) {
+        if (ea->status != eb->status || strcmp(ea->msg, eb->msg)) contract_broken("a second parse refused otherwise");
+        return;
+    }
+    bool same = a->req.prompt_len == b->req.prompt_len && a->req.max_new == b->req.max_new &&
+                !memcmp(a->req.prompt, b->req.prompt, (size_t)a->req.prompt_len * sizeof *a->req.prompt) &&
+                a->temperature == b->temperature && a->top_p == b->top_p && a->rng == b->rng && a->nstop == b->nstop &&
+                a->nstop_ids == b->nstop_ids && a->stream == b->stream && a->include_usage == b->include_usage &&
+                a->ignore_eos == b->ignore_eos && !memcmp(a->stop_ids, b->stop_ids, sizeof a->stop_ids);
+    for (int i = 0; same && i < a->nstop; i++) same = !strcmp(a->stop[i], b->stop[i]);
+    if (!same) contract_broken("a second parse gave another request");
+}
+
+static Gen *parse(HttpServer *s, json_t *body, bool chat, bool *ok, ApiError *err) {
+    Gen *g = gen_new(s, chat);
+    g->rng = 0;   /* gen_new's is the clock's */
+    *err = (ApiError){0};
+    *ok = api_parse_request(s, body, g, err);
+    return g;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    load_servers();
+    json_error_t je;
+    json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &je);
+    if (!body) {   /* http_server.c answers 400 with jansson's message */
+        ApiError e = {.status = 400};
+        snprintf(e.msg, sizeof e.msg, "the body is not valid JSON: %s", je.text);
+        check_refusal(&e);
+        return 0;
+    }
+    for (int i = 0; i < NSERVERS * 2; i++) {
+        HttpServer *s = &servers[i / 2];
+        bool oka, okb;
+        ApiError ea, eb;
+        Gen *a = parse(s, body, i % 2, &oka, &ea), *b = parse(s, body, i % 2, &okb, &eb);
+        check_same(a, oka, &ea, b, okb, &eb);
+        gen_release(b);
+        if (oka) {
+            check_accepted(s, a);
+            echo(a);
+        } else {
+            check_refusal(&ea);
+        }
+        gen_release(a);
+    }
+    json_decref(body);
+    return 0;
+}
