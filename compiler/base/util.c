@@ -20,6 +20,25 @@ _Noreturn void fatal(const char *fmt, ...) {
     exit(2);
 }
 
+const char *shown_text(const char *text, size_t len, char out[SHOWN_MAX]) {
+    const unsigned char *p = (const unsigned char *)text;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        bool continuation = (p[i] & 0xc0) == 0x80;   /* of a character begun before SHOWN_BYTES */
+        if (i >= SHOWN_BYTES && (!continuation || i >= SHOWN_BYTES + 3)) {
+            memcpy(out + n, "...", 3);
+            n += 3;
+            break;
+        }
+        bool c1 = p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f;
+        unsigned c = c1 ? p[++i] : p[i];
+        if (c < 0x20 || c == 0x7f || c1) n += (size_t)snprintf(out + n, 7, "\\u%04x", c);
+        else out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    return out;
+}
+
 void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
     if (!p) fatal("out of memory (%zu bytes)", n);

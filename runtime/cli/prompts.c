@@ -8,18 +8,6 @@
 
 static bool is_id_separator(char c) { return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-/* "WHAT: 'ELEMENT' is not a token id", the element cut at 20 bytes and its control bytes written
- * \xNN: the message shows what the input holds without sending its bytes to the terminal. */
-static void not_a_token_id(const char *what, const char *p, size_t len) {
-    fprintf(stderr, "%s: %s: '", prog_name(), what);
-    for (size_t i = 0; i < len && i < 20; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c < 0x20 || c == 0x7f) fprintf(stderr, "\\x%02x", c);
-        else fputc(c, stderr);
-    }
-    fprintf(stderr, "%s' is not a token id\n", len > 20 ? "..." : "");
-}
-
 /* One id: decimal digits only (no sign, no spaces) and at most INT32_MAX. */
 static bool parse_token_id(const char *p, size_t len, int32_t *id) {
     if (len == 0 || len > 10) return false;
@@ -60,7 +48,7 @@ bool parse_tokens(const char *text, const char *what, int32_t **out, int64_t *n)
         while (p[len] && !is_id_separator(p[len])) len++;
         if (count == cap) t = xrealloc(t, (size_t)(cap *= 2) * sizeof *t);
         if (!parse_token_id(p, len, &t[count])) {
-            not_a_token_id(what, p, len);
+            fprintf(stderr, "%s: %s: '%s' is not a token id\n", prog_name(), what, shown_text(p, len, (char[SHOWN_MAX]){0}));
             free(t);
             return false;
         }

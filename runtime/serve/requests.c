@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SHOWN_MAX 700   /* shown(): 101 bytes of text, each at most 6 written, and "..." */
-
 void serve_requests_free(ServeRequests *r) {
     for (ServeRequest *q = r->v; q && q < r->v + r->n; q++) free(q->id), free(q->prompt);
     free(r->v);
@@ -30,28 +28,6 @@ static bool line_error(const char *path, int line, const char *fmt, ...) {
     fprintf(stderr, "\n");
     va_end(ap);
     return false;
-}
-
-/* Text of the file as a message shows it (a key, jansson's "near '...'"): its control characters
- * (C0, DEL, C1) as the \u00XX escapes JSON writes them with, at most 100 bytes of it (then "...", on
- * a character's boundary), into out: a message stays one line, and no byte of the file reaches the
- * terminal as a control sequence ("\u001b[2J" as a key cleared the screen). */
-static const char *shown(const char *text, char out[SHOWN_MAX]) {
-    const unsigned char *p = (const unsigned char *)text;
-    size_t n = 0;
-    for (size_t i = 0; p[i]; i++) {
-        if (i >= 100 && (p[i] & 0xc0) != 0x80) {
-            memcpy(out + n, "...", 3);
-            n += 3;
-            break;
-        }
-        bool c1 = p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f;
-        unsigned c = c1 ? p[++i] : p[i];
-        if (c < 0x20 || c == 0x7f || c1) n += (size_t)snprintf(out + n, 7, "\\u%04x", c);
-        else out[n++] = (char)c;
-    }
-    out[n] = '\0';
-    return out;
 }
 
 /* A count field (max_new_tokens): an integer in [1, MIXC_MAX_VALUE). */
@@ -112,7 +88,7 @@ static bool parse_request(json_t *o, const char *path, int line, int64_t vocab, 
             r->arrival_s = json_number_value(v);
         } else {
             return line_error(path, line, "unknown field '%s' (id, prompt_tokens, max_new_tokens, arrival_s)",
-                              shown(key, (char[SHOWN_MAX]){0}));
+                              shown_text(key, strlen(key), (char[SHOWN_MAX]){0}));
         }
         if (!ok) return false;
     }
@@ -194,7 +170,7 @@ bool serve_read_requests(const char *path, int64_t vocab, ServeRequests *out) {
         json_error_t je;
         json_t *o = json_loads(p, JSON_REJECT_DUPLICATES, &je);
         ok = o ? parse_request(o, path, line, vocab, r)
-               : line_error(path, line, "not JSON: %s", shown(je.text, (char[SHOWN_MAX]){0}));
+               : line_error(path, line, "not JSON: %s", shown_text(je.text, strlen(je.text), (char[SHOWN_MAX]){0}));
         json_decref(o);
     }
     if (ok && out->n == 0) ok = line_error(path, line ? line : 1, "no request in the file");

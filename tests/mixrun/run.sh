@@ -62,7 +62,7 @@ for bad in "+1|'+1' is not a token id" "1,,2|two commas without an id between th
     expect_err "--tokens ${bad%%|*} is refused" "mixrun: --tokens: ${bad#*|}"
 done
 run "tokens control byte" 1 --layout $TINY --random-weights 1 --tokens $'1,2\x1b3' &&
-  expect_err "a control byte of a bad id is shown as \\xNN, not sent to the terminal" "'2\x1b3' is not a token id"
+  expect_err "a control byte of a bad id is shown as \\u00XX, not sent to the terminal" "'2\u001b3' is not a token id"
 run "tokens spaced" 0 --layout $TINY --random-weights 1 --tokens " 1 , 2	3 " --max-new 2 && cp "$T/out" "$T/spaced.out"
 run "tokens plain" 0 --layout $TINY --random-weights 1 --tokens 1,2,3 --max-new 2
 if cmp -s "$T/out" "$T/spaced.out"; then pass "ids separated by white space and single commas read as the same ids"

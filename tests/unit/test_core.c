@@ -104,6 +104,23 @@ static void test_signal_during_write(void) {
     REPORT("files: SIGTERM during a write removes the temporary and ends the program at once");
 }
 
+static void test_shown_text(void) {
+    bool ok = true;
+    char out[SHOWN_MAX];
+    CHECK(!strcmp(shown_text("a\nb\x1b[2J\x7f", 8, out), "a\\u000ab\\u001b[2J\\u007f"));
+    CHECK(!strcmp(shown_text("x\xc2\x85y\xc3\xa9", 6, out), "x\\u0085y\xc3\xa9"));   /* C1 escaped, é kept */
+    CHECK(!strcmp(shown_text("\xc2", 1, out), "\xc2"));                              /* no read past len */
+    char big[400];
+    memset(big, 'a', sizeof big);
+    memcpy(big + 99, "\xe2\x82\xac", 3);   /* a character across the limit is kept whole */
+    CHECK(strlen(shown_text(big, sizeof big, out)) == 102 + 3 && !strcmp(out + 99, "\xe2\x82\xac..."));
+    memset(big + 99, 0x80, sizeof big - 99);   /* continuation bytes without end: cut all the same */
+    CHECK(strlen(shown_text(big, sizeof big, out)) == SHOWN_BYTES + 3 + 3);
+    memset(big, 0x1b, sizeof big);            /* the most it writes */
+    CHECK(strlen(shown_text(big, sizeof big, out)) == SHOWN_BYTES * 6 + 3 && strlen(out) < SHOWN_MAX);
+    REPORT("shown_text: control characters escaped, cut at a character boundary, bounded");
+}
+
 static void test_fmt_bytes(void) {
     bool ok = true;
     CHECK(strcmp(fmt_bytes(512), "512 B") == 0);
@@ -520,6 +537,7 @@ int main(void) {
     test_files();
     test_signal_during_write();
     test_fmt_bytes();
+    test_shown_text();
     test_layout_caches();
     test_chunked_retention();
     test_pipeline_split();
