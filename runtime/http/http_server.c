@@ -197,6 +197,9 @@ static bool server_failed(HttpServer *s, char *why, size_t len) {
 static enum MHD_Result generate(HttpServer *s, struct MHD_Connection *c, Conn *cn, bool chat) {
     json_error_t je;
     json_t *body = json_loadb(cn->body.data ? cn->body.data : "", cn->body.len, JSON_REJECT_DUPLICATES, &je);
+    if (!body && json_error_code(&je) == json_error_null_character)   /* jansson's text names its own flag */
+        return respond_error(s, c, 400, "a string of the body holds \\u0000, which the server does not take (line %d, column %d)",
+                             je.line, je.column);
     if (!body) return respond_error(s, c, 400, "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
     Gen *g = cn->gen = gen_new(s, chat);
     ApiError err = {0};

@@ -301,6 +301,7 @@ done
 
 # ---- bad requests: a clear 4xx each
 refused malformed-json 400 "not valid JSON" /v1/completions '{"prompt": [1, 2'
+refused nul-in-a-string 400 'a string of the body holds \u0000, which the server does not take (line 1, column' /v1/completions '{"prompt": "a\u0000b"}'
 refused not-an-object 400 "not a JSON object" /v1/completions '[1, 2]'
 refused unknown-field 400 "unknown field 'frobnicate'" /v1/completions '{"prompt": [1], "frobnicate": 1}'
 refused wrong-type-max-tokens 400 "'max_tokens' must be an integer >= 1" /v1/completions '{"prompt": [1], "max_tokens": "8"}'
