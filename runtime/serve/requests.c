@@ -58,12 +58,15 @@ static bool prompt_field(json_t *v, const char *path, int line, int64_t vocab, S
 
 /* An id is printed as "ID: tokens" at the head of a line: a non-empty string without NUL or another
  * control character (Unicode's Cc: C0, DEL, and C1, U+0080..U+009F, which a byte test of C0 and DEL
- * let through: U+0085 is a line break to some readers, U+009B a terminal's CSI). */
+ * let through: U+0085 is a line break to some readers, U+009B a terminal's CSI), nor U+2028 or
+ * U+2029 (line and paragraph separators: Python's splitlines() ends a line at them, as at U+0085). */
 static bool id_ok(json_t *v) {
     if (!json_is_string(v) || !json_string_length(v) || strlen(json_string_value(v)) != json_string_length(v))
         return false;
-    for (const unsigned char *c = (const unsigned char *)json_string_value(v); *c; c++)
-        if (*c < 0x20 || *c == 0x7f || (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f)) return false;   /* UTF-8: jansson's */
+    for (const unsigned char *c = (const unsigned char *)json_string_value(v); *c; c++) {   /* UTF-8: jansson's */
+        if (*c < 0x20 || *c == 0x7f || (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f)) return false;
+        if (c[0] == 0xe2 && c[1] == 0x80 && (c[2] == 0xa8 || c[2] == 0xa9)) return false;
+    }
     return true;
 }
 
@@ -75,7 +78,7 @@ static bool parse_request(json_t *o, const char *path, int line, int64_t vocab, 
     json_object_foreach(o, key, v) {
         bool ok;
         if (!strcmp(key, "id")) {
-            if (!(ok = id_ok(v))) return line_error(path, line, "field 'id' must be a non-empty string without control characters");
+            if (!(ok = id_ok(v))) return line_error(path, line, "field 'id' must be a non-empty string without control characters or line separators");
             r->id = xstrdup(json_string_value(v));
         } else if (!strcmp(key, "prompt_tokens")) {
             ok = prompt_field(v, path, line, vocab, r);

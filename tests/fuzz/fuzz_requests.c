@@ -2,7 +2,7 @@
  * (runtime/serve/requests.c, serve_read_requests), written to a temporary file (the reader takes a
  * path) and read against tests/mixrun/tiny.mix's vocabulary (256), as tests/serve/run.sh does.
  * Contract: the file is accepted with what requests.h promises: 1 to SERVE_MAX_REQUESTS requests,
- * each with a unique, non-empty UTF-8 id without control characters (C0, DEL, C1: it is printed as
+ * each with a unique, non-empty UTF-8 id without control characters (C0, DEL, C1) or line separators (it is printed as
  * "ID: tokens" a line), a non-empty prompt of ids in [0, 256), max_new_tokens in [1, MIXC_MAX_VALUE),
  * arrival_s in [0, SERVE_MAX_ARRIVAL_S], in arrival order with ties in file order, and nothing on
  * stderr; or it is refused with one line "PROG: PATH:LINE: message" naming one of its lines (or
@@ -40,13 +40,14 @@ static void read_requests(Read *r) {
 }
 
 /* A request's id: NUL-free UTF-8 (jansson checks it) without a control character (Unicode's Cc:
- * U+0000..U+001F, U+007F..U+009F). */
+ * U+0000..U+001F, U+007F..U+009F) or a line separator (U+2028, U+2029). */
 static bool clean_id(const char *id) {
     json_t *j = json_string(id);
     bool ok = j && *id;
     json_decref(j);
     for (const unsigned char *c = (const unsigned char *)id; ok && *c; c++)
-        ok = *c >= 0x20 && *c != 0x7f && !(c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f);
+        ok = *c >= 0x20 && *c != 0x7f && !(c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) &&
+             !(c[0] == 0xe2 && c[1] == 0x80 && (c[2] == 0xa8 || c[2] == 0xa9));   /* U+2028, U+2029 */
     return ok;
 }
 

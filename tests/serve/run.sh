@@ -66,6 +66,8 @@ bad "an id with a C1 control (U+0085: a line break to some readers)" '{"id": "a\
 bad "an unknown field with control characters (shown escaped: one line, no terminal sequence)" \
   '{"id": "r", "a\nb\u001b[2J": 1}' "unknown field 'a\\u000ab\\u001b[2J'"
 bad "not JSON, near a control character (shown escaped)" "$(printf '{"id": "r", \033[2J}')" "not JSON: string or '}' expected near '\\u001b'"
+bad "an id with U+2028 (a line separator: Python's splitlines() ends a line there)" '{"id": "a\u2028b", "prompt_tokens": [1], "max_new_tokens": 2}' \
+  "field 'id' must be a non-empty string without control characters or line separators"
 bad "a missing field" '{"id": "r", "max_new_tokens": 2}' "missing field 'prompt_tokens'"
 bad "not JSON" '{"id": "r", "prompt_tokens": [1' "not JSON"
 bad "not an object" '[1, 2]' "not a JSON object"
