@@ -98,9 +98,9 @@ static const OptSpec mixrun_options[] = {
     OPT_PAGE_TOKENS(Options, page_tokens, "paged global caches: pages of P tokens from one pool (docs/plan.md)"),
     OPT_POOL_PAGES(Options, pool_pages, "with --page-tokens: the pool's pages (default: every slot's whole context)"),
     OPT(Options, tokens, OPT_STRING, "--tokens", .metavar = "LIST", .section = "prompt",
-        .help = "prompt token ids, comma-separated"),
+        .help = "prompt token ids, separated by commas and/or white space"),
     OPT(Options, tokens_file, OPT_STRING, "--tokens-file", .metavar = "F",
-        .help = "prompt token ids, separated by commas or white space"),
+        .help = "the ids of --tokens, read from a file"),
     OPT(Options, prompts_file, OPT_STRING, "--prompts", .metavar = "F",
         .help = "one prompt per line: all run as one batch (each prefilled, then decoded\n"
                 "together); prints one line of generated ids per prompt"),
