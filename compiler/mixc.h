@@ -38,11 +38,12 @@ char *xstrdup(const char *s);
  * shared code prints on its behalf. */
 const char *prog_name(void);
 /* Text from an input as a message quotes it (a key, a token, jansson's "near '...'"): its control
- * characters (C0, DEL, C1) as the \u00XX escapes JSON writes them with, at most SHOWN_BYTES of it
- * (then "...", on a character's boundary), into out: a message stays one line, and no byte of the
- * input reaches the terminal as a control sequence ("\u001b[2J" in a key cleared the screen). */
+ * characters (C0, DEL, C1) as the \u00XX escapes JSON writes them with, each byte that is not UTF-8
+ * as \xNN, at most SHOWN_BYTES of it (then "...", on a character's boundary), into out: a message
+ * stays one line of UTF-8, and no byte of the input reaches the terminal as a control sequence
+ * ("\u001b[2J" in a key cleared the screen). */
 #define SHOWN_BYTES 100
-#define SHOWN_MAX (SHOWN_BYTES * 6 + 3 + 3 + 1)   /* each byte at most \u00XX, 3 bytes to a boundary, "..." */
+#define SHOWN_MAX (SHOWN_BYTES * 6 + 3 + 3 + 1)   /* each byte at most \u00XX, 3 more of a character, "..." */
 const char *shown_text(const char *text, size_t len, char out[SHOWN_MAX]);
 /* "PROG: message" on stderr, exit 2. */
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

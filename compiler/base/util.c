@@ -23,17 +23,23 @@ _Noreturn void fatal(const char *fmt, ...) {
 const char *shown_text(const char *text, size_t len, char out[SHOWN_MAX]) {
     const unsigned char *p = (const unsigned char *)text;
     size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        bool continuation = (p[i] & 0xc0) == 0x80;   /* of a character begun before SHOWN_BYTES */
-        if (i >= SHOWN_BYTES && (!continuation || i >= SHOWN_BYTES + 3)) {
+    for (size_t i = 0, w; i < len; i += w) {
+        if (i >= SHOWN_BYTES) {   /* a character begun before the limit is written whole */
             memcpy(out + n, "...", 3);
             n += 3;
             break;
         }
-        bool c1 = p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f;
-        unsigned c = c1 ? p[++i] : p[i];
-        if (c < 0x20 || c == 0x7f || c1) n += (size_t)snprintf(out + n, 7, "\\u%04x", c);
-        else out[n++] = (char)c;
+        uint32_t c = 0;
+        w = (size_t)utf8_sequence(p + i, len - i, &c);
+        if (w == 0) {   /* not UTF-8: the byte, as a hex escape */
+            n += (size_t)snprintf(out + n, 5, "\\x%02x", p[i]);
+            w = 1;
+        } else if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {
+            n += (size_t)snprintf(out + n, 7, "\\u%04x", (unsigned)c);
+        } else {
+            memcpy(out + n, p + i, w);
+            n += w;
+        }
     }
     out[n] = '\0';
     return out;

@@ -22,22 +22,9 @@ static double py(const Axes *a, double bytes) {
     return H - BOTTOM - (log2(bytes) - a->y0) / (a->y1 - a->y0) * (H - TOP - BOTTOM);
 }
 
-int utf8_char_len(const char *str) {
-    const unsigned char *s = (const unsigned char *)str;
-    int n;
-    unsigned min;
-    if (s[0] < 0x80) return 1;
-    else if ((s[0] & 0xE0) == 0xC0) n = 2, min = 0x80;
-    else if ((s[0] & 0xF0) == 0xE0) n = 3, min = 0x800;
-    else if ((s[0] & 0xF8) == 0xF0) n = 4, min = 0x10000;
-    else return 0;
-    unsigned cp = s[0] & (0x7F >> n);
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    /* overlong forms, surrogates and values past U+10FFFF are not valid UTF-8 */
-    return cp < min || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF ? 0 : n;
+int utf8_char_len(const char *str) {   /* a NUL-terminated string: its next 4 bytes at most */
+    uint32_t cp;
+    return utf8_sequence((const unsigned char *)str, strnlen(str, 4), &cp);
 }
 
 void xml_escaped(Buf *b, const char *s) {

@@ -109,16 +109,17 @@ static void test_shown_text(void) {
     char out[SHOWN_MAX];
     CHECK(!strcmp(shown_text("a\nb\x1b[2J\x7f", 8, out), "a\\u000ab\\u001b[2J\\u007f"));
     CHECK(!strcmp(shown_text("x\xc2\x85y\xc3\xa9", 6, out), "x\\u0085y\xc3\xa9"));   /* C1 escaped, é kept */
-    CHECK(!strcmp(shown_text("\xc2", 1, out), "\xc2"));                              /* no read past len */
+    CHECK(!strcmp(shown_text("\xc2", 1, out), "\\xc2"));                              /* cut: no read past len */
+    CHECK(!strcmp(shown_text("a\xff\x80z\xf0\x9f\x98\x80", 8, out), "a\\xff\\x80z\xf0\x9f\x98\x80"));   /* not UTF-8; an emoji */
     char big[400];
     memset(big, 'a', sizeof big);
     memcpy(big + 99, "\xe2\x82\xac", 3);   /* a character across the limit is kept whole */
     CHECK(strlen(shown_text(big, sizeof big, out)) == 102 + 3 && !strcmp(out + 99, "\xe2\x82\xac..."));
-    memset(big + 99, 0x80, sizeof big - 99);   /* continuation bytes without end: cut all the same */
-    CHECK(strlen(shown_text(big, sizeof big, out)) == SHOWN_BYTES + 3 + 3);
+    memset(big + 99, 0x80, sizeof big - 99);   /* stray continuation bytes: escaped, cut all the same */
+    CHECK(!strcmp(shown_text(big, sizeof big, out) + 99, "\\x80..."));
     memset(big, 0x1b, sizeof big);            /* the most it writes */
     CHECK(strlen(shown_text(big, sizeof big, out)) == SHOWN_BYTES * 6 + 3 && strlen(out) < SHOWN_MAX);
-    REPORT("shown_text: control characters escaped, cut at a character boundary, bounded");
+    REPORT("shown_text: control characters and bytes that are not UTF-8 escaped, cut at a character boundary, bounded");
 }
 
 static void test_fmt_bytes(void) {
