@@ -561,7 +561,7 @@ bool check_rope_sharing(Diag *diag, const Layout *l);
 
 /* How to load: every field may be 0 (and the options pointer NULL). */
 typedef struct {
-    const char *prog;           /* prefix of the loader's own messages; NULL: "mixc" */
+    const char *prog;           /* prefix of the loader's own messages; NULL: prog_name() */
     const char *const *sets;    /* header overrides "key=value" (any header field; "window=N" replaces */
     int nsets;                  /*   every sliding window, "chunked=N" every chunk size), applied between
                                  *   parsing and checking */

@@ -311,7 +311,7 @@ void remove_on_signal(const char *const *paths, int n) {
     if (n) {
         removed[nlists].paths = paths, removed[nlists].n = n;
         nlists++;   /* after the entry: a signal sees whole entries */
-    } else if (!n && nlists > 0) {
+    } else if (nlists > 0) {
         nlists--;
     }
 }

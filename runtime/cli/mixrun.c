@@ -330,7 +330,8 @@ static int check_outputs(const OptCommand *cmd, const Options *o) {
     bool prints = o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->bench ||
                   o->requests || o->synthetic.count;
     int rc = check_stdin_once(cmd, in, nin);
-    for (int i = 0; i < nout && rc == OPT_GO; i++) {
+    if (rc != OPT_GO) return rc;
+    for (int i = 0; i < nout; i++) {
         char err[600];
         if (!out[i].path) continue;
         if (!output_path_usable(out[i].path, err, sizeof err)) {   /* before the run, not after it */
@@ -346,7 +347,7 @@ static int check_outputs(const OptCommand *cmd, const Options *o) {
                 return opt_usage_error(cmd, "%s '%s' would replace the file of %s", out[i].name, out[i].path, other->name);
         }
     }
-    return rc;
+    return OPT_GO;
 }
 
 /* OPT_GO to go on, else an exit status (--help: 0). */
@@ -382,7 +383,7 @@ static int parse_options(int argc, char **argv, Options *o) {
 /* The layout file (or the embedded one of a specialized binary) with the --set overrides applied
  * between parsing and checking, so they go through the checker's validation. */
 static int load_with_sets(const Options *o, Layout *out) {
-    LoadOptions load = {.prog = prog_name(), .sets = o->sets.v, .nsets = o->sets.n};
+    LoadOptions load = {.sets = o->sets.v, .nsets = o->sets.n};   /* messages: prog_name() */
     int rc = mixrun_embedded()
                  ? load_layout_text(mixc_embedded_name, mixc_embedded_mix,
                                     (size_t)(mixc_embedded_mix_end - mixc_embedded_mix), &load, out, stderr)
