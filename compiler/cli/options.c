@@ -194,7 +194,7 @@ static int check_args(const OptCommand *cmd, const StringList *args) {
     for (int i = 0, stdin_args = 0; i < args->n; i++)
         if (!strcmp(args->v[i], "-") && ++stdin_args > 1)
             return opt_usage_error(cmd, "'-' (standard input) given twice: it can be read once");
-    if (cmd->max_args == 0 && args->n > 0) return opt_usage_error(cmd, "unexpected argument '%s'", args->v[0]);
+    if (cmd->max_args == 0 && args->n > 0) return opt_usage_error(cmd, "unexpected argument '%s'", shown_text(args->v[0], strlen(args->v[0]), (char[SHOWN_MAX]){0}));
     if (cmd->max_args > 0 && args->n > cmd->max_args)
         return opt_usage_error(cmd, "one file at a time ('%s' and '%s')%s%s", args->v[0], args->v[1],
                                cmd->args_hint ? ": " : "", cmd->args_hint ? cmd->args_hint : "");
@@ -221,7 +221,7 @@ static int check_output(const OptCommand *cmd, const void *out, const StringList
 static int take_option(const OptCommand *cmd, int argc, char **argv, int *i, void *out) {
     const char *a = argv[*i], *v;
     const OptSpec *o = find_option(cmd, a, &v);
-    if (!o) return opt_usage_error(cmd, "unknown option '%.*s'", (int)strcspn(a, "="), a);
+    if (!o) return opt_usage_error(cmd, "unknown option '%s'", shown_text(a, strcspn(a, "="), (char[SHOWN_MAX]){0}));
     if (o->kind == OPT_FLAG) {
         if (v) return opt_usage_error(cmd, "%s takes no value", o->name);
     } else if (!v) {
@@ -231,7 +231,7 @@ static int take_option(const OptCommand *cmd, int argc, char **argv, int *i, voi
     if (!take_value(o, v, out, argc)) {
         char expected[160];
         describe_expected(o, expected, sizeof expected);
-        return opt_usage_error(cmd, "%s: bad value '%s' (%s)", o->name, v, expected);
+        return opt_usage_error(cmd, "%s: bad value '%s' (%s)", o->name, shown_text(v, strlen(v), (char[SHOWN_MAX]){0}), expected);
     }
     return OPT_GO;
 }

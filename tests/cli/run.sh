@@ -153,6 +153,11 @@ PROG=$MIXRUN run unreadable-mixrun 2 --layout "$tmp/no-such-file" --random-weigh
   check unreadable-mixrun "err_has \"^mixrun: cannot read '$tmp/no-such-file'\""
 PROG=$MIXRUN run argument-mixrun 2 --layout $TINY --random-weights 1 --tokens 1 stray &&
   check argument-mixrun "err_has \"^mixrun: unexpected argument 'stray'\$\""
+# what the user typed is quoted with its control characters escaped (never sent raw to the terminal)
+PROG=$MIXRUN run escaped-unknown-option 2 --layout $TINY --random-weights 1 --tokens 1 $'--x\e[31m' &&
+  check escaped-unknown-option "grep -qF -- \"unknown option '--x\\\\u001b[31m'\" \"\$ERR\"" "! grep -q \$'\\e' \"\$ERR\""
+run escaped-bad-value 2 report $EX --context $'4\x01K' &&
+  check escaped-bad-value "grep -qF -- \"--context: bad value '4\\\\u0001K'\" \"\$ERR\"" "! grep -q \$'\\x01' \"\$ERR\""
 
 # an option without its value, at the end of the line: exit 2, "--opt needs a value"
 missing_value() {  # NAME OPTION ARGS...
