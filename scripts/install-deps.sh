@@ -11,6 +11,11 @@ command -v bison >/dev/null 2>&1 || need+=(bison)
 [ -f /usr/include/utf8proc.h ] || need+=(libutf8proc-dev)
 [ -f /usr/include/microhttpd.h ] || need+=(libmicrohttpd-dev)
 command -v clang >/dev/null 2>&1 || need+=(clang)
+# the test suites' tools: jq reads mixrun's and mixc's JSON, curl is the HTTP client of tests/http and
+# tests/build, python3 writes test fixtures (make test needs no Python package)
+command -v jq >/dev/null 2>&1 || need+=(jq)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 # make test-python's venv (scripts/python-venv.sh): Debian's python3 makes one only with python3-venv
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 
