@@ -10,6 +10,7 @@
  *    exchanged) into place, so readers see one complete set of files or the other.
  */
 #include "mixc.h"
+#include "progress.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,13 +28,20 @@
 /* In pieces of at most 4 MiB: a signal whose handler removes the temporary (remove_on_signal) runs
  * between two, where one write of the whole file would finish first (the kernel completes a
  * regular file's write before a handled signal runs). */
-static bool write_all(int fd, const char *data, size_t len) {
+/* A write into a regular file (path; NULL for a device or a FIFO, whose reader sets the pace) that
+ * lasts past 2 seconds, a checkpoint of GBs, shows its progress on stderr in MiB (progress_line). */
+static bool write_all(int fd, const char *data, size_t len, const char *path) {
+    const size_t total = len;
+    double start = mono_seconds(), last = start;
+    char what[160];
+    snprintf(what, sizeof what, "writing '%.100s': MiB", path ? path : "");
     while (len > 0) {
         ssize_t n = write(fd, data, len < ((size_t)4 << 20) ? len : (size_t)4 << 20);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return false;
         data += n;
         len -= (size_t)n;
+        if (path) progress_line(start, &last, what, (int64_t)((total - len) >> 20), (int64_t)(total >> 20));
     }
     return true;
 }
@@ -74,7 +82,7 @@ static char *follow_links(const char *path) {
 static bool write_in_place(const char *path, const char *data, size_t len) {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return false;
-    bool ok = write_all(fd, data, len);
+    bool ok = write_all(fd, data, len, NULL);
     int saved = errno;
     ok = close(fd) == 0 && ok;
     if (!ok && !errno) errno = saved ? saved : EIO;
@@ -155,7 +163,7 @@ static bool replace_regular(const char *target, const char *data, size_t len, mo
     } else {
         mode = new_mode & ~current_umask();
     }
-    bool ok = fchmod(fd, mode) == 0 && write_all(fd, data, len) && fsync(fd) == 0;
+    bool ok = fchmod(fd, mode) == 0 && write_all(fd, data, len, target) && fsync(fd) == 0;
     int saved = errno;
     hold_signals(&old);
     remove_on_signal(NULL, 0);
@@ -323,9 +331,12 @@ static bool write_new_file(const char *dir, const char *name, const char *data, 
     Buf p = {0};
     buf_printf(&p, "%s/%s", dir, name);
     int fd = open(p.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        buf_free(&p);
+        return false;
+    }
+    bool ok = write_all(fd, data, len, p.data) && fsync(fd) == 0;
     buf_free(&p);
-    if (fd < 0) return false;
-    bool ok = write_all(fd, data, len) && fsync(fd) == 0;
     return close(fd) == 0 && ok;
 }
 

@@ -2,6 +2,7 @@
  * loading/saving them as safetensors. See model.h and docs/model.md. */
 #include "model.h"
 #include "plan.h"
+#include "progress.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -407,8 +408,11 @@ bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool al
     model_rename_tensors(&form, t, n);
     int extra = 0;
     bool ok = true;
-    for (int i = 0; i < n && ok; i++)
+    double start = mono_seconds(), last = start;
+    for (int i = 0; i < n && ok; i++) {
         if (!form.fused || !model_fused_target(t[i].name)) ok = load_one(&f, &t[i], l->model.dtype, err, errlen);
+        progress_line(start, &last, "loading weights: tensor", i + 1, n);
+    }
     for (int i = 0; form.fused && i < l->nlayers && ok; i++) ok = model_load_fused_experts(&f, &form, m, i, err, errlen);
     ok = ok && check_unused(&f, t, n, &form, l->nlayers, allow_unused, &extra, err, errlen);   /* after what is missing */
     if (ok && unused) *unused = extra;

@@ -128,6 +128,18 @@ if run "save" 0 --layout $TINY --random-weights 7 --save-weights "$T/w.safetenso
   run "trunc" 1 --layout $TINY --weights "$T/trunc.safetensors" --tokens 1 && expect_err "bad weights (cli): truncated file names the file and the tensor" "trunc.safetensors': tensor '"
   run "wrong layout" 1 --layout $TINY --set hidden=32 --weights "$T/w.safetensors" --tokens 1 && expect_err "bad weights (cli): wrong shape names the tensor" "'model.embed_tokens.weight' has shape [256, 64]; the layout needs [256, 32]"
 fi
+# Progress of long work: none in a run of less than 2 s; with MIXC_PROGRESS_AFTER=0 from the first
+# piece: the write of --save-weights in MiB (8 MiB here: vocab 32768), the load of --weights by tensor.
+PV=(--layout $TINY --set vocab=32768 --tokens 1,2 --max-new 1)
+if run "progress save" 0 "${PV[@]}" --random-weights 7 --save-weights "$T/pv.safetensors" &&
+   ! grep -q "MiB\|loading weights" "$T/err"; then pass "progress: a save of less than 2 s prints no progress line"
+else fail "progress: a save of less than 2 s prints no progress line" "$(grep -v '^ \|note' "$T/err" | head -n 3)"; fi
+MIXC_PROGRESS_AFTER=0 run "progress save 0" 0 "${PV[@]}" --random-weights 7 --save-weights "$T/pv.safetensors" &&
+  expect_err "progress: MIXC_PROGRESS_AFTER=0 shows --save-weights' write in MiB" "mixrun: writing '$T/pv.safetensors': MiB 4/8 ("
+MIXC_PROGRESS_AFTER=0 run "progress load 0" 0 "${PV[@]}" --weights "$T/pv.safetensors" &&
+  expect_err "progress: MIXC_PROGRESS_AFTER=0 shows --weights' load by tensor" "mixrun: loading weights: tensor 1/"
+MIXC_PROGRESS_AFTER=soon run "progress bad" 0 "${PV[@]}" --weights "$T/pv.safetensors" &&
+  expect_err "progress: a MIXC_PROGRESS_AFTER that is not a count is said" "mixrun: warning: MIXC_PROGRESS_AFTER 'soon' is not a count of seconds"
 # weights of a layout where layer 1 owns its cache, loaded into one where layer 1 reads layer 0's
 sed 's/^layer 1 : global reads 0/layer 1 : global/' $TINY >"$T/own.mix"
 if run "save own" 0 --layout "$T/own.mix" --random-weights 1 --save-weights "$T/own.safetensors"; then

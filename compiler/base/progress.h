@@ -1,0 +1,14 @@
+/* progress.h — time for long work: a monotonic clock and the progress line on stderr. */
+#ifndef MIXC_BASE_PROGRESS_H
+#define MIXC_BASE_PROGRESS_H
+
+#include <stdint.h>
+
+/* Seconds on the monotonic clock. */
+double mono_seconds(void);
+/* "PROG: WHAT DONE/TOTAL (S s)" on stderr, at most once a second and only after the first 2 seconds
+ * from start ($MIXC_PROGRESS_AFTER seconds when set; 0: from the first call); *last holds the time of
+ * the previous line (start before the first). */
+void progress_line(double start, double *last, const char *what, int64_t done, int64_t total);
+
+#endif
