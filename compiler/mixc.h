@@ -63,6 +63,12 @@ char *next_text_line(char **cursor, const char *blank, int64_t *line_no);
  * symlinks) is written in place; a regular file is replaced atomically (exclusive temporary beside
  * it, fsync, rename, directory fsync): nothing half-written on failure. false with errno set. */
 bool write_file_atomic(const char *path, const char *data, size_t len);
+/* The same for a file made of pieces written one after the other (no copy of the whole). */
+typedef struct {
+    const void *data;
+    size_t len;
+} OutPiece;
+bool write_pieces_atomic(const char *path, const OutPiece *pieces, int npieces);
 /* The same for a program: a new file gets mode 0777 less the umask. */
 bool write_executable_atomic(const char *path, const char *data, size_t len);
 /* Writes the n files names[i] (contents data[i], lens[i] bytes) as the directory dir: a new or

@@ -30,18 +30,23 @@
  * regular file's write before a handled signal runs). */
 /* A write into a regular file (path; NULL for a device or a FIFO, whose reader sets the pace) that
  * lasts past 2 seconds, a checkpoint of GBs, shows its progress on stderr in MiB (progress_line). */
-static bool write_all(int fd, const char *data, size_t len, const char *path) {
-    const size_t total = len;
+static bool write_all(int fd, const OutPiece *pieces, int npieces, const char *path) {
+    size_t total = 0, done = 0;
+    for (int i = 0; i < npieces; i++) total += pieces[i].len;
     double start = mono_seconds(), last = start;
     char what[160];
     snprintf(what, sizeof what, "writing '%.100s': MiB", path ? path : "");
-    while (len > 0) {
-        ssize_t n = write(fd, data, len < ((size_t)4 << 20) ? len : (size_t)4 << 20);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        data += n;
-        len -= (size_t)n;
-        if (path) progress_line(start, &last, what, (int64_t)((total - len) >> 20), (int64_t)(total >> 20));
+    for (int i = 0; i < npieces; i++) {
+        const char *data = pieces[i].data;
+        for (size_t len = pieces[i].len; len > 0;) {
+            ssize_t n = write(fd, data, len < ((size_t)4 << 20) ? len : (size_t)4 << 20);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return false;
+            data += n;
+            len -= (size_t)n;
+            done += (size_t)n;
+            if (path) progress_line(start, &last, what, (int64_t)(done >> 20), (int64_t)(total >> 20));
+        }
     }
     return true;
 }
@@ -79,10 +84,10 @@ static char *follow_links(const char *path) {
 }
 
 /* Writes into an existing non-regular file (device, FIFO) without replacing it. */
-static bool write_in_place(const char *path, const char *data, size_t len) {
+static bool write_in_place(const char *path, const OutPiece *pieces, int npieces) {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) return false;
-    bool ok = write_all(fd, data, len, NULL);
+    bool ok = write_all(fd, pieces, npieces, NULL);
     int saved = errno;
     ok = close(fd) == 0 && ok;
     if (!ok && !errno) errno = saved ? saved : EIO;
@@ -144,7 +149,7 @@ static mode_t current_umask(void) {
 
 /* Replaces the regular file `target` (or creates it) atomically, keeping an existing file's mode
  * (a new file gets new_mode less the umask, as open would give it). */
-static bool replace_regular(const char *target, const char *data, size_t len, mode_t new_mode) {
+static bool replace_regular(const char *target, const OutPiece *pieces, int npieces, mode_t new_mode) {
     char *tmp, *dir;
     sigset_t old;
     hold_signals(&old);
@@ -163,7 +168,7 @@ static bool replace_regular(const char *target, const char *data, size_t len, mo
     } else {
         mode = new_mode & ~current_umask();
     }
-    bool ok = fchmod(fd, mode) == 0 && write_all(fd, data, len, target) && fsync(fd) == 0;
+    bool ok = fchmod(fd, mode) == 0 && write_all(fd, pieces, npieces, target) && fsync(fd) == 0;
     int saved = errno;
     hold_signals(&old);
     remove_on_signal(NULL, 0);
@@ -189,18 +194,24 @@ static char *regular_target(const char *path) {
     return real ? real : follow_links(path);
 }
 
-static bool write_output(const char *path, const char *data, size_t len, mode_t new_mode) {
-    if (strcmp(path, "-") == 0) return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0;
+static bool write_stdout(const OutPiece *pieces, int npieces) {
+    for (int i = 0; i < npieces; i++)
+        if (fwrite(pieces[i].data, 1, pieces[i].len, stdout) != pieces[i].len) return false;
+    return fflush(stdout) == 0;
+}
+
+static bool write_output(const char *path, const OutPiece *pieces, int npieces, mode_t new_mode) {
+    if (strcmp(path, "-") == 0) return write_stdout(pieces, npieces);
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         errno = EISDIR;
         return false;
     }
     /* The kernel follows every link (also /dev/stdout's /proc/self/fd/1 -> pipe:[N]). */
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return write_in_place(path, data, len);
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return write_in_place(path, pieces, npieces);
     char *target = regular_target(path);
     if (!target) return false;
-    bool ok = replace_regular(target, data, len, new_mode);
+    bool ok = replace_regular(target, pieces, npieces, new_mode);
     int saved = errno;
     free(target);
     errno = saved;
@@ -208,11 +219,15 @@ static bool write_output(const char *path, const char *data, size_t len, mode_t 
 }
 
 bool write_file_atomic(const char *path, const char *data, size_t len) {
-    return write_output(path, data, len, 0666);
+    return write_output(path, &(OutPiece){data, len}, 1, 0666);
+}
+
+bool write_pieces_atomic(const char *path, const OutPiece *pieces, int npieces) {
+    return write_output(path, pieces, npieces, 0666);
 }
 
 bool write_executable_atomic(const char *path, const char *data, size_t len) {
-    return write_output(path, data, len, 0777);
+    return write_output(path, &(OutPiece){data, len}, 1, 0777);
 }
 
 bool output_path_usable(const char *path, char *err, size_t errlen) {
@@ -335,7 +350,7 @@ static bool write_new_file(const char *dir, const char *name, const char *data, 
         buf_free(&p);
         return false;
     }
-    bool ok = write_all(fd, data, len, p.data) && fsync(fd) == 0;
+    bool ok = write_all(fd, &(OutPiece){data, len}, 1, p.data) && fsync(fd) == 0;
     buf_free(&p);
     return close(fd) == 0 && ok;
 }

@@ -348,19 +348,16 @@ static char *build_header(const StWriter *w, size_t *len) {
 bool st_writer_save(StWriter *w, const char *path, char *err, size_t errlen) {
     size_t hlen;
     char *header = build_header(w, &hlen);
-    size_t total = 8 + hlen;
-    for (int i = 0; i < w->n; i++) total += w->t[i].nbytes;
-    char *out = xmalloc(total);
-    for (int b = 0; b < 8; b++) out[b] = (char)((uint64_t)hlen >> (8 * b));
-    memcpy(out + 8, header, hlen);
-    size_t pos = 8 + hlen;
-    for (int i = 0; i < w->n; i++) {
-        memcpy(out + pos, w->t[i].data, w->t[i].nbytes);
-        pos += w->t[i].nbytes;
-    }
-    bool ok = write_file_atomic(path, out, total);
+    unsigned char len8[8];   /* the header's length, little-endian */
+    for (int b = 0; b < 8; b++) len8[b] = (unsigned char)((uint64_t)hlen >> (8 * b));
+    /* The length, the header, then every tensor's bytes in place: no copy of the whole file. */
+    OutPiece *pieces = xmalloc((size_t)(w->n + 2) * sizeof *pieces);
+    pieces[0] = (OutPiece){len8, 8};
+    pieces[1] = (OutPiece){header, hlen};
+    for (int i = 0; i < w->n; i++) pieces[i + 2] = (OutPiece){w->t[i].data, w->t[i].nbytes};
+    bool ok = write_pieces_atomic(path, pieces, w->n + 2);
     if (!ok) fail(err, errlen, path, "cannot write: %s", strerror(errno));
-    free(out);
+    free(pieces);
     free(header);
     return ok;
 }

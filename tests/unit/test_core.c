@@ -61,6 +61,12 @@ static void test_files(void) {
     char *data = read_file(path, &len);
     CHECK(data && len == 7 && memcmp(data, "abc\0def", 7) == 0 && data[7] == 0);
     free(data);
+    /* A file of pieces (an empty one among them) is their concatenation, replacing the old file. */
+    const OutPiece pieces[] = {{"ab", 2}, {"", 0}, {"c\0d", 3}, {"ef", 2}};
+    CHECK(write_pieces_atomic(path, pieces, 4));
+    data = read_file(path, &len);
+    CHECK(data && len == 7 && memcmp(data, "abc\0def", 7) == 0);
+    free(data);
     /* A failed write leaves the old file intact and no temporary behind. */
     char bad[300];
     snprintf(bad, sizeof bad, "%s/missing-dir/out.txt", dir);
