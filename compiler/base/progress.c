@@ -29,6 +29,16 @@ static double progress_after(void) {
     return after;
 }
 
+Progress progress_start(const char *what, int64_t total) {
+    double now = mono_seconds();
+    return (Progress){what, now, now, 0, total};
+}
+
+void progress_add(Progress *p, int64_t n) {
+    p->done += n;
+    progress_line(p->start, &p->last, p->what, p->done, p->total);
+}
+
 void progress_line(double start, double *last, const char *what, int64_t done, int64_t total) {
     double t = mono_seconds();
     if (t - start < progress_after() || (*last > start && t - *last < 1)) return;

@@ -11,4 +11,13 @@ double mono_seconds(void);
  * the previous line (start before the first). */
 void progress_line(double start, double *last, const char *what, int64_t done, int64_t total);
 
+/* A count of work shown as progress_line's "WHAT DONE/TOTAL": started now, advanced by progress_add. */
+typedef struct {
+    const char *what;
+    double start, last;
+    int64_t done, total;
+} Progress;
+Progress progress_start(const char *what, int64_t total);
+void progress_add(Progress *p, int64_t n);
+
 #endif

@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float *logits, bool all, int32_t *pick) {
+bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float *logits, bool all, int32_t *pick,
+                 Progress *progress) {
     int64_t chunk = run_plan_chunk(b->plan), vocab = b->layout->model.vocab;
     for (int64_t off = 0; off < n; off += chunk) {
         int64_t len = n - off < chunk ? n - off : chunk;
@@ -20,6 +21,7 @@ bool prefill_all(Backend *b, int seq, const int32_t *t, int64_t n, float *logits
         bool ok = pick && off + len == n ? b->ops->prefill_argmax(b, &part, 1, pick, out)   /* the last chunk picks */
                                          : b->ops->prefill_batch(b, &part, 1, out);
         if (!ok) return false;
+        if (progress) progress_add(progress, len);
     }
     return true;
 }

@@ -433,13 +433,16 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
     int32_t *fed = xcalloc((size_t)B, sizeof *fed);
     int *slots = xcalloc((size_t)B, sizeof *slots);
     bool ok = true;
+    Progress prefilled = progress_start("prefill: token", pr->offset[B]);   /* long work on stderr after 2 s */
     for (int64_t s = 0; s < B && ok; s++) {
         /* the first pick by the backend (prefill_argmax: the device's on cuda); the logits for the dump only */
-        ok = prefill_all(b, (int)s, prompt_ids(pr, s), prompt_len(pr, s), dump ? rows + row0[s] * V : NULL, dump, &next[s]);
+        ok = prefill_all(b, (int)s, prompt_ids(pr, s), prompt_len(pr, s), dump ? rows + row0[s] * V : NULL, dump, &next[s],
+                         &prefilled);
         slots[s] = (int)s;
     }
     int64_t made = N;   /* tokens generated: fewer when --text's sequence ends at its EOS */
-    for (int64_t g = 0; g < made && ok; g++) {
+    Progress decoded = progress_start("decode: step", N);
+    for (int64_t g = 0; g < made && ok; g++, progress_add(&decoded, 1)) {
         if (!(ok = picks_valid(b, next, pr, g))) break;
         for (int64_t s = 0; s < B; s++) gen[s * N + g] = fed[s] = next[s];
         if (B == 1 && eos_ids_has(&o->eos, next[0])) made = g + 1;   /* the EOS is kept in the ids */

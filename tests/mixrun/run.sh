@@ -129,7 +129,8 @@ if run "save" 0 --layout $TINY --random-weights 7 --save-weights "$T/w.safetenso
   run "wrong layout" 1 --layout $TINY --set hidden=32 --weights "$T/w.safetensors" --tokens 1 && expect_err "bad weights (cli): wrong shape names the tensor" "'model.embed_tokens.weight' has shape [256, 64]; the layout needs [256, 32]"
 fi
 # Progress of long work: none in a run of less than 2 s; with MIXC_PROGRESS_AFTER=0 from the first
-# piece: the write of --save-weights in MiB (8 MiB here: vocab 32768), the load of --weights by tensor.
+# piece: the write of --save-weights in MiB (8 MiB here: vocab 32768), the load of --weights by tensor,
+# the prefill by token and the decode by step (then at most one line a second: the first only here).
 PV=(--layout $TINY --set vocab=32768 --tokens 1,2 --max-new 1)
 if run "progress save" 0 "${PV[@]}" --random-weights 7 --save-weights "$T/pv.safetensors" &&
    ! grep -q "MiB\|loading weights" "$T/err"; then pass "progress: a save of less than 2 s prints no progress line"
@@ -141,6 +142,12 @@ if MIXC_PROGRESS_AFTER=0 run "progress save 0" 0 "${PV[@]}" --random-weights 7 -
 fi
 MIXC_PROGRESS_AFTER=0 run "progress load 0" 0 "${PV[@]}" --weights "$T/pv.safetensors" &&
   expect_err "progress: MIXC_PROGRESS_AFTER=0 shows --weights' load by tensor" "mixrun: loading weights: tensor 1/"
+printf '1 2 3\n4 5\n' >"$T/pv.prompts"
+if MIXC_PROGRESS_AFTER=0 run "progress generate 0" 0 --layout $TINY --random-weights 1 --prompts "$T/pv.prompts" --max-new 3; then
+  grep -qE "^mixrun: prefill: token 3/5 \([0-9]+ s\)$" "$T/err" && grep -qE "^mixrun: decode: step 1/3 \([0-9]+ s\)$" "$T/err" &&
+    pass "progress: MIXC_PROGRESS_AFTER=0 shows the prefill by token (both prompts' 5) and the decode by step" ||
+    fail "progress: the prefill by token and the decode by step" "$(grep -v '^ \|note\|warning' "$T/err" | head -n 4)"
+fi
 MIXC_PROGRESS_AFTER=soon run "progress bad" 0 "${PV[@]}" --weights "$T/pv.safetensors" &&
   expect_err "progress: a MIXC_PROGRESS_AFTER that is not a count is said" "mixrun: warning: MIXC_PROGRESS_AFTER 'soon' is not a count of seconds"
 # weights of a layout where layer 1 owns its cache, loaded into one where layer 1 reads layer 0's
