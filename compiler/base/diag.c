@@ -17,7 +17,8 @@ void diag_init(Diag *d, const SourceFile *src, FILE *out) {
     memset(d, 0, sizeof *d);
     d->src = src;
     d->out = out ? out : stderr;
-    d->color = out == stderr && isatty(2) && !getenv("NO_COLOR");
+    const char *no_color = getenv("NO_COLOR");   /* no-color.org: set and not empty */
+    d->color = out == stderr && isatty(2) && !(no_color && *no_color);
 }
 
 static const char *level_name(DiagLevel l) {

@@ -215,6 +215,18 @@ PROG=$MIXRUN run equals-mixrun 0 --layout=$TINY --random-weights=3 --tokens=1,2 
   check equals-mixrun "grep -Eqx '[0-9]+,[0-9]+' \$OUT"
 run double-dash 0 check -q -- $EX && check double-dash out_empty err_empty
 
+# Colors: on a terminal (script(1) gives one) a diagnostic is colored; NO_COLOR set to a value turns
+# them off, set empty it does not (no-color.org). (Everywhere else this suite runs with NO_COLOR=1.)
+if command -v script >/dev/null; then
+  printf 'model "x" {\n  layers = 0\n}\n' >"$tmp/zero.mix"
+  on=$(env -u NO_COLOR script -qec "$MIXC check $tmp/zero.mix" /dev/null | grep -c $'\e\\[1;31merror:')
+  empty=$(NO_COLOR= script -qec "$MIXC check $tmp/zero.mix" /dev/null | grep -c $'\e\\[')
+  off=$(NO_COLOR=1 script -qec "$MIXC check $tmp/zero.mix" /dev/null | grep -c $'\e\\[')
+  [ "$on" -ge 1 ] && [ "$empty" -ge 1 ] && [ "$off" = 0 ] &&
+    echo "PASS cli/colors: a terminal gets colored diagnostics; NO_COLOR=1 none, NO_COLOR= (empty) still colors" ||
+    fail "colors" "colored error lines: $on (want >= 1); with NO_COLOR empty: $empty escapes (want >= 1), NO_COLOR=1: $off (want 0)"
+else echo "SKIP colors: no script(1) to give a terminal"; fi
+
 # ---- the run options several commands take (options.h: OPT_BATCH, OPT_PP, OPT_PAGE_TOKENS, OPT_POOL_PAGES):
 # one range, and so one message, in every command; what a layout cannot take is refused by one check
 # with one status: more pipeline stages than layers (pipeline_stages_fit) 2, the plan's page bounds 1.
