@@ -138,6 +138,8 @@ static void usage(FILE *out) {
             "  mixc --version         print the version\n"
             "\n"
             "exit status: 0 ok (warnings allowed), 1 errors in the input, 2 usage errors.\n"
+            "environment: NO_COLOR (no colors in diagnostics); emit --resources and build: CUDA_HOME,\n"
+            "MIXC_CACHE_DIR (the kernels' cache; docs/jit.md), TMPDIR.\n"
             "The language is described in docs/language.md.\n");
 }
 
