@@ -624,6 +624,7 @@ static int serve_http(const Options *o, const Layout *l, Model *model) {
     Backend b;
     char err[512];
     if (!rc && (rc = backend_open(o->backend, model, &cfg, &b, err, sizeof err))) fprintf(stderr, "%s: %s\n", prog_name(), err);
+    if (!rc && !b.model) model_free(model);   /* the backend holds its own weights */
     if (!rc) {
         ServeOptions so = {o->step_tokens, o->kv_budget, l->model.context, o->trace, false};
         HttpOptions h = o->http;
@@ -676,6 +677,7 @@ static int run(const Options *o, const Layout *l) {
         if (rc) {
             fprintf(stderr, "%s: %s\n", prog_name(), err);
         } else {
+            if (!b.model) model_free(&model);   /* the backend holds its own weights (the device's) */
             rc = serving ? serve(o, &b, &rq)
                  : o->bench ? bench(&b, prompts.ids, longest, N, o->json) : generate(o, &b, &prompts, N);
             backend_close(&b);

@@ -94,7 +94,8 @@ typedef struct {
 struct Backend {
     const BackendOps *ops;
     const char *name;       /* "cpu", "emu", "cuda" */
-    const Model *model;
+    const Model *model;     /* the cpu backend's weights; NULL once a backend holding its own copy (cuda,
+                             * emu) has opened: the caller may then free the Model */
     const Layout *layout;
     BackendConfig cfg;
     Arena host;             /* seq_len, cache_tokens and the page bookkeeping: freed by backend_release */

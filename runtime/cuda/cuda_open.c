@@ -315,6 +315,7 @@ int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfi
         return rc;
     }
     if (s->print_plan) cuda_backend_print_launches(&s->plan, s->device.name, arch, cfg->nseq, stderr);
+    b->model = NULL;   /* the weights are the device's now: the caller may free the Model (mixrun does) */
     return 0;
 }
 
