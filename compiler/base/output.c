@@ -25,11 +25,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* In pieces of at most 4 MiB: a signal whose handler removes the temporary (remove_on_signal) runs
- * between two, where one write of the whole file would finish first (the kernel completes a
- * regular file's write before a handled signal runs). */
-/* A write into a regular file (path; NULL for a device or a FIFO, whose reader sets the pace) that
- * lasts past 2 seconds, a checkpoint of GBs, shows its progress on stderr in MiB (progress_line). */
+/* Writes the pieces in order, each in writes of at most 4 MiB: a signal whose handler removes the
+ * temporary (remove_on_signal) runs between two, where one write of the whole file would finish
+ * first (the kernel completes a regular file's write before a handled signal runs). A write into a
+ * regular file (path; NULL for a device or a FIFO, whose reader sets the pace) that lasts past 2
+ * seconds, a checkpoint of GBs, shows its progress on stderr in MiB (progress_line). */
 static bool write_all(int fd, const OutPiece *pieces, int npieces, const char *path) {
     size_t total = 0, done = 0;
     for (int i = 0; i < npieces; i++) total += pieces[i].len;
