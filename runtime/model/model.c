@@ -408,11 +408,9 @@ bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool al
     model_rename_tensors(&form, t, n);
     int extra = 0;
     bool ok = true;
-    double start = mono_seconds(), last = start;
-    for (int i = 0; i < n && ok; i++) {
+    Progress loaded = progress_start("loading weights: tensor", n);
+    for (int i = 0; i < n && ok; i++, progress_add(&loaded, 1))
         if (!form.fused || !model_fused_target(t[i].name)) ok = load_one(&f, &t[i], l->model.dtype, err, errlen);
-        progress_line(start, &last, "loading weights: tensor", i + 1, n);
-    }
     for (int i = 0; form.fused && i < l->nlayers && ok; i++) ok = model_load_fused_experts(&f, &form, m, i, err, errlen);
     ok = ok && check_unused(&f, t, n, &form, l->nlayers, allow_unused, &extra, err, errlen);   /* after what is missing */
     if (ok && unused) *unused = extra;
