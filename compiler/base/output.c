@@ -29,7 +29,7 @@
  * temporary (remove_on_signal) runs between two, where one write of the whole file would finish
  * first (the kernel completes a regular file's write before a handled signal runs). A write into a
  * regular file (path; NULL for a device or a FIFO, whose reader sets the pace) that lasts past 2
- * seconds, a checkpoint of GBs, shows its progress on stderr in MiB (progress_line). */
+ * seconds, a checkpoint of GBs, shows its progress on stderr in MiB (progress_line; none under 1 MiB). */
 static bool write_all(int fd, const OutPiece *pieces, int npieces, const char *path) {
     size_t total = 0, done = 0;
     for (int i = 0; i < npieces; i++) total += pieces[i].len;
@@ -45,7 +45,7 @@ static bool write_all(int fd, const OutPiece *pieces, int npieces, const char *p
             data += n;
             len -= (size_t)n;
             done += (size_t)n;
-            if (path) progress_line(start, &last, what, (int64_t)(done >> 20), (int64_t)(total >> 20));
+            if (path && total >> 20) progress_line(start, &last, what, (int64_t)(done >> 20), (int64_t)(total >> 20));
         }
     }
     return true;
