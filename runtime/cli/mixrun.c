@@ -80,7 +80,8 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, layout, OPT_STRING, "--layout", .metavar = "FILE", .section = "model", .help = "the layout (.mix)"),
     OPT_SETS(Options, sets),
     OPT(Options, weights, OPT_STRING, "--weights", .metavar = "F",
-        .help = "weights in safetensors format, HF Llama tensor names: a file, a\nmodel.safetensors.index.json with its shards, or a directory holding either"),
+        .help = "weights in safetensors format, HF Llama tensor names: a file, a\nmodel.safetensors.index.json with its shards, or a directory holding either;\n"
+                "emu and cuda read them a layer at a time (docs/model.md)"),
     OPT(Options, ignore_unused, OPT_FLAG, "--ignore-unused-tensors",
         .help = "run weights that hold tensors the model does not use (biases, q/k norms,\n"
                 "experts: another computation) with a warning instead of refusing them"),
@@ -482,9 +483,13 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
 
 /* ------------------------------------------------------------------ main */
 
+/* The weights: random, or from --weights, which a backend that copies them into its own memory (emu,
+ * cuda) reads from the checkpoint a layer at a time (streamed) unless --save-weights needs them all. */
 static int load_weights(const Options *o, const Layout *l, Model *m) {
     char err[1024];
-    if (!model_check_size(l, err, sizeof err)) {
+    const BackendEntry *backend;
+    bool streamed = o->weights && !o->save_weights && (backend = backend_resolve(o->backend)) && backend->copies_weights;
+    if (!model_check_size(l, streamed, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog_name(), err);
         return 1;
     }
@@ -492,7 +497,9 @@ static int load_weights(const Options *o, const Layout *l, Model *m) {
         model_init_random(m, l, (uint64_t)o->seed);
     } else {
         int ignored = 0;
-        if (!model_load_safetensors(m, l, o->weights, o->ignore_unused, &ignored, err, sizeof err)) {
+        bool loaded = streamed ? model_stream_safetensors(m, l, o->weights, o->ignore_unused, &ignored, err, sizeof err)
+                               : model_load_safetensors(m, l, o->weights, o->ignore_unused, &ignored, err, sizeof err);
+        if (!loaded) {
             fprintf(stderr, "%s: %s\n", prog_name(), err);
             return 1;
         }

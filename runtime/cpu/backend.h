@@ -205,10 +205,16 @@ extern const CpuKernels cpu_reference_kernels;
 typedef struct {
     const char *name;
     int (*open)(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen);
+    /* It copies the weights into memory of its own at open (the device's): it takes a streamed model
+     * (model_stream_safetensors), which never holds them all on the host. */
+    bool copies_weights;
 } BackendEntry;
 
 /* The row named name; NULL when there is none. */
 const BackendEntry *backend_find(const char *name);
+/* The row backend_open opens for name: name's, or for NULL cuda's when a device can be used here, else
+ * cpu's; NULL for an unknown name. */
+const BackendEntry *backend_resolve(const char *name);
 /* The backends' names for a message: "cpu, emu or cuda". */
 const char *backend_names(void);
 

@@ -14,9 +14,9 @@
 #include <string.h>
 
 static const BackendEntry backends[] = {
-    {"cpu", cpu_backend_open},
-    {"emu", emu_backend_open},
-    {"cuda", cuda_backend_open},
+    {"cpu", cpu_backend_open, false},
+    {"emu", emu_backend_open, true},
+    {"cuda", cuda_backend_open, true},
 };
 #define NBACKENDS (sizeof backends / sizeof backends[0])
 
@@ -35,14 +35,21 @@ const char *backend_names(void) {
     return names;
 }
 
-int backend_open(const char *name, const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
-    memset(b, 0, sizeof *b);
+const BackendEntry *backend_resolve(const char *name) {
     if (!name) {   /* cuda when it can run here, else the reference */
         char why[256];
         name = backend_cuda_available(why, sizeof why) ? "cuda" : "cpu";
     }
-    const BackendEntry *e = backend_find(name);
+    return backend_find(name);
+}
+
+int backend_open(const char *name, const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
+    memset(b, 0, sizeof *b);
+    const BackendEntry *e = backend_resolve(name);
     if (!e) return backend_open_error(err, errlen, 2, "unknown backend '%s' (%s)", name, backend_names());
+    if (m->stream && !e->copies_weights)
+        return backend_open_error(err, errlen, 2, "internal error: the %s backend needs the weights in memory, not "
+                                  "streamed from the checkpoint", e->name);
     return e->open(m, cfg, b, err, errlen);
 }
 

@@ -670,7 +670,7 @@ static int validate(const Model *m, const BackendConfig *cfg, RunPlan *plan, cha
     if (h->head_dim % 2)
         return backend_open_error(err, errlen, 1, "head_dim %lld is odd; RoPE needs an even head_dim",
                                   (long long)h->head_dim);
-    if (!model_check_size(l, err, errlen)) return 1;
+    if (!model_check_size(l, false, err, errlen)) return 1;
     RunOptions o;
     run_options_init(l, RUN_TARGET_CPU, &o);
     o.context = cfg->context;

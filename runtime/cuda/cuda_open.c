@@ -134,11 +134,10 @@ static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
         const WeightSlot *w = &p->weight[i];
         int64_t count = w->rows * w->cols;
         src = xrealloc(src, (size_t)count * sizeof *src);
-        if (!model_fill_plan_weight(b->model, w, src)) {
+        if (!model_fill_plan_weight(b->model, w, src, err, errlen)) {   /* a streamed model's NaN, say */
             free(staging);
             free(src);
-            return backend_open_error(err, errlen, 1, "internal error: the model lacks the run plan's weight %d (%s)", i,
-                                      weight_ref_name(w->ref));
+            return 1;
         }
         staging = xrealloc(staging, (size_t)count * sizeof *staging);
         for (int64_t j = 0; j < count; j++)
@@ -267,7 +266,7 @@ static int check_run(const CudaDevice *d, const Model *m, const BackendConfig *c
     if (dt != DT_BF16 && dt != DT_FP16)
         return backend_open_error(err, errlen, 1, "dtype %s: the kernels take bf16 or fp16 (fp32 runs on the cpu backend)",
                                   dtype_name(dt));
-    return model_check_size(m->layout, err, errlen) ? 0 : 1;
+    return model_check_size(m->layout, m->stream != NULL, err, errlen) ? 0 : 1;
 }
 
 int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfig *cfg, Backend *b, char *err,

@@ -132,30 +132,39 @@ void model_rename_tensors(const CheckpointForm *form, ModelTensor *t, int n) {
 
 /* ------------------------------------------------------------------ fused experts */
 
-/* Tensor `what` of layer i, of the given shape, as fp32 (malloc'ed); NULL with a message. */
-static float *read_fused(const StCheckpoint *c, const CheckpointForm *form, int i, const char *what, int ndim,
-                         const int64_t *shape, char *err, size_t errlen) {
+/* Tensor `what` of layer i, checked to be of the given shape and a dtype the loader reads; NULL with a
+ * message. */
+static const StTensor *find_fused(const StCheckpoint *c, const CheckpointForm *form, int i, const char *what, int ndim,
+                                  const int64_t *shape, const StFile **file, char *err, size_t errlen) {
     char name[160];
     snprintf(name, sizeof name, "%smodel.layers.%d.%s%s", form->prefix, i, form->fused->prefix, what);
-    const StFile *file;
-    const StTensor *s = st_checkpoint_find(c, name, &file);
+    const StTensor *s = st_checkpoint_find(c, name, file);
     bool ok = s && s->dtype != ST_OTHER && s->ndim == ndim;
+    for (int d = 0; ok && d < ndim; d++) ok = s->shape[d] == shape[d];
+    if (ok) return s;
+    char want[64], got[128] = "";
+    model_format_shape(want, sizeof want, ndim, shape);
+    if (s && s->dtype != ST_OTHER) model_format_shape(got, sizeof got, s->ndim, s->shape);
+    snprintf(err, errlen, "'%s': tensor '%s' is %s%s; the layout needs %s", c->path, name,
+             !s ? "missing" : s->dtype == ST_OTHER ? "not BF16, F16 or F32" : "of shape ", got, want);
+    return NULL;
+}
+
+/* The same tensor's values as fp32 (malloc'ed); NULL with a message. */
+static float *read_fused(const StCheckpoint *c, const CheckpointForm *form, int i, const char *what, int ndim,
+                         const int64_t *shape, char *err, size_t errlen) {
+    const StFile *file;
+    const StTensor *s = find_fused(c, form, i, what, ndim, shape, &file, err, errlen);
+    if (!s) return NULL;
     int64_t n = 1;
-    for (int d = 0; ok && d < ndim; d++) ok = s->shape[d] == shape[d], n *= shape[d];
-    if (!ok) {
-        char want[64], got[128] = "";
-        model_format_shape(want, sizeof want, ndim, shape);
-        if (s && s->dtype != ST_OTHER) model_format_shape(got, sizeof got, s->ndim, s->shape);
-        snprintf(err, errlen, "'%s': tensor '%s' is %s%s; the layout needs %s", c->path, name,
-                 !s ? "missing" : s->dtype == ST_OTHER ? "not BF16, F16 or F32" : "of shape ", got, want);
-        return NULL;
-    }
+    for (int d = 0; d < ndim; d++) n *= shape[d];
     float *x = xmalloc((size_t)n * sizeof(float));
     st_to_f32(s, x, n);
+    st_release(file, s);
     for (int64_t k = 0; k < n; k++)
         if (!isfinite(x[k])) {
-            snprintf(err, errlen, "'%s': tensor '%s' holds %s at element %lld", file->path, name, isnan(x[k]) ? "NaN" : "Inf",
-                     (long long)k);
+            snprintf(err, errlen, "'%s': tensor '%s' holds %s at element %lld", file->path, s->name,
+                     isnan(x[k]) ? "NaN" : "Inf", (long long)k);
             free(x);
             return NULL;
         }
@@ -180,26 +189,56 @@ static void split_gate_up(LayerWeights *w, const float *gu, const float *gub, bo
         }
 }
 
+/* The shapes of a layer's fused tensors, in FUSED's order (a form without biases has none of the odd
+ * ones). */
+typedef struct {
+    int64_t shape[N_FUSED][3];
+    int ndim[N_FUSED];
+} FusedShapes;
+
+static void fused_shapes(const ModelHeader *h, FusedShapes *s) {
+    int64_t E = h->experts, H = h->hidden, F = h->ffn;
+    const FusedShapes all = {{{E, H}, {E}, {E, H, 2 * F}, {E, 2 * F}, {E, F, H}, {E, H}}, {2, 1, 3, 2, 3, 2}};
+    *s = all;
+}
+
+/* Whether the form's biases are the layout's (moe_bias); false with a message. */
+static bool biases_match(const StCheckpoint *c, const FusedForm *f, const ModelHeader *h, char *err, size_t errlen) {
+    if (h->moe_bias == f->biases) return true;
+    snprintf(err, errlen, "'%s': its experts are %s's fused tensors, which have %sbiases: the layout needs "
+                          "moe_bias = %s", c->path, f->family, f->biases ? "" : "no ", f->biases ? "true" : "false");
+    return false;
+}
+
+bool model_check_fused_experts(const StCheckpoint *c, const CheckpointForm *form, const Layout *l, int i, char *err,
+                               size_t errlen) {
+    const FusedForm *f = form->fused;
+    const ModelHeader *h = &l->model;
+    if (!model_layer_moe(h, i)) return true;
+    if (!biases_match(c, f, h, err, errlen)) return false;
+    FusedShapes s;
+    fused_shapes(h, &s);
+    const StFile *file;
+    for (int k = 0; k < N_FUSED; k++)
+        if ((f->biases || k % 2 == 0) && !find_fused(c, form, i, FUSED[k], s.ndim[k], s.shape[k], &file, err, errlen))
+            return false;
+    return true;
+}
+
 bool model_load_fused_experts(const StCheckpoint *c, const CheckpointForm *form, Model *m, int i, char *err,
                               size_t errlen) {
     const FusedForm *f = form->fused;
     const ModelHeader *h = &m->layout->model;
     LayerWeights *w = &m->layer[i];
     if (!model_layer_moe(h, i)) return true;   /* a dense layer between the experts' (moe_step) */
+    if (!biases_match(c, f, h, err, errlen)) return false;
     int64_t E = h->experts, H = h->hidden, F = h->ffn;
-    if (h->moe_bias != f->biases) {
-        snprintf(err, errlen, "'%s': its experts are %s's fused tensors, which have %sbiases: the layout needs "
-                              "moe_bias = %s", c->path, f->family, f->biases ? "" : "no ", f->biases ? "true" : "false");
-        return false;
-    }
-    const int64_t s_router[] = {E, H}, s_rbias[] = {E}, s_gu[] = {E, H, 2 * F}, s_gub[] = {E, 2 * F},
-                  s_down[] = {E, F, H}, s_db[] = {E, H};
-    const int64_t *shapes[N_FUSED] = {s_router, s_rbias, s_gu, s_gub, s_down, s_db};
-    static const int ndim[N_FUSED] = {2, 1, 3, 2, 3, 2};
+    FusedShapes s;
+    fused_shapes(h, &s);
     float *x[N_FUSED] = {0};
     bool ok = true;
     for (int k = 0; k < N_FUSED && ok; k++)
-        if (f->biases || k % 2 == 0) ok = (x[k] = read_fused(c, form, i, FUSED[k], ndim[k], shapes[k], err, errlen)) != NULL;
+        if (f->biases || k % 2 == 0) ok = (x[k] = read_fused(c, form, i, FUSED[k], s.ndim[k], s.shape[k], err, errlen)) != NULL;
     if (ok) {
         memcpy(w->router, x[0], (size_t)(E * H) * sizeof(float));
         if (f->biases) memcpy(w->router_bias, x[1], (size_t)E * sizeof(float));

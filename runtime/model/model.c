@@ -4,6 +4,7 @@
 #include "plan.h"
 #include "progress.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -115,6 +116,7 @@ static void add_layer_weight(Model *m, int i, WeightRef r, ModelTensor *t, int *
         else
             add_tensor(t, n, slot, vector ? in : rows, in, vector, "model.layers.%d.%s", i, layer_tensor_name(h, r));
         ModelTensor *x = &t[*n - 1];
+        x->part = i;
         x->offset = e * (vector ? in : rows * in);
         x->alloc_elems = e ? 0 : experts * (vector ? in : rows * in);
         if (plan_weight_is_bias(r)) x->fan_in = h->hidden;   /* drawn as its projection is */
@@ -130,12 +132,17 @@ int model_tensors(Model *m, ModelTensor **out) {
     ModelTensor *t = xcalloc((size_t)(l->nlayers * per_layer + 4), sizeof *t);
     int n = 0;
     add_tensor(t, &n, &m->embed, h->vocab, d, false, "model.embed_tokens.weight");
+    t[n - 1].part = PART_EMBED;
     for (int i = 0; i < l->nlayers; i++)
         for (int k = 0; k < plan_layer_weight_count; k++)
             if (plan_layer_has_weight(l, i, plan_layer_weight_order[k]))
                 add_layer_weight(m, i, plan_layer_weight_order[k], t, &n);
     add_tensor(t, &n, &m->norm_final, d, 0, true, "model.norm.weight");
-    if (!m->tied) add_tensor(t, &n, &m->lm_head, h->vocab, d, false, "lm_head.weight");
+    t[n - 1].part = PART_NORM_FINAL;
+    if (!m->tied) {
+        add_tensor(t, &n, &m->lm_head, h->vocab, d, false, "lm_head.weight");
+        t[n - 1].part = PART_LM_HEAD;
+    }
     *out = t;
     return n;
 }
@@ -151,41 +158,85 @@ static int64_t host_memory(void) {
     return pages > 0 && page > 0 ? (int64_t)pages * page : 0;
 }
 
-/* The runtime holds every weight in fp32 on the host (the cuda backend converts its device copy):
- * the model's exact parameter count (plan_weights) times 4 must fit in this machine's memory. */
-bool model_check_size(const Layout *l, char *err, size_t errlen) {
+/* A model of layout l without weights: its tensor table can be made, nothing is allocated for it. */
+static void model_shell(Model *m, const Layout *l, bool tied) {
+    memset(m, 0, sizeof *m);
+    m->layout = l;
+    m->tied = tied;
+    m->layer = xcalloc((size_t)l->nlayers + 1, sizeof(LayerWeights));
+}
+
+/* Allocates (zeroed) the tensors of the table t[0..n) that are of `part` (every part: INT_MIN). */
+static void alloc_part(Model *m, const ModelTensor *t, int n, int part) {
+    for (int i = 0; i < n; i++)
+        if (t[i].offset == 0 && (part == INT_MIN || t[i].part == part))
+            *t[i].slot = xcalloc((size_t)t[i].alloc_elems, sizeof(float));
+    if (m->tied && (part == INT_MIN || part == PART_EMBED)) m->lm_head = m->embed;
+}
+
+/* Frees what alloc_part allocated for `part`, and leaves its pointers NULL. */
+static void free_part(Model *m, const ModelTensor *t, int n, int part) {
+    for (int i = 0; i < n; i++)
+        if (t[i].offset == 0 && (part == INT_MIN || t[i].part == part)) {
+            free(*t[i].slot);
+            *t[i].slot = NULL;
+        }
+    if (m->tied && (part == INT_MIN || part == PART_EMBED)) m->lm_head = NULL;
+}
+
+static void alloc_tensors(Model *m, const Layout *l, bool tied) {
+    model_shell(m, l, tied);
+    ModelTensor *t;
+    int n = model_tensors(m, &t);
+    alloc_part(m, t, n, INT_MIN);
+    free(t);
+}
+
+/* The parameters of the largest part of l's model (a streamed load holds one part at a time). */
+static int64_t largest_part(const Layout *l) {
+    Model shell;
+    model_shell(&shell, l, l->model.tie_embeddings);
+    ModelTensor *t;
+    int n = model_tensors(&shell, &t);
+    int64_t *params = xcalloc((size_t)l->nlayers - PART_LM_HEAD, sizeof *params), largest = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t *p = &params[t[i].part - PART_LM_HEAD];
+        *p += tensor_elems(&t[i]);
+        if (*p > largest) largest = *p;
+    }
+    free(params);
+    free(t);
+    free(shell.layer);
+    return largest;
+}
+
+/* The load holds the weights it reads in fp32 on the host (the cuda backend converts its device copy):
+ * all of them, or streamed the largest part; times 4 bytes must fit in this machine's memory. */
+bool model_check_size(const Layout *l, bool streamed, char *err, size_t errlen) {
     WeightsPlan w;
     int64_t bytes, memory = host_memory();
     if (!plan_weights(l, &w) || !mul_ok(w.params, (int64_t)sizeof(float), &bytes)) {
         snprintf(err, errlen, "the model's parameter count overflows 2^62");
         return false;
     }
+    if (streamed) bytes = largest_part(l) * (int64_t)sizeof(float);
     if (memory > 0 && bytes > memory) {
         char need[32], have[32];
         snprintf(need, sizeof need, "%s", fmt_bytes((double)bytes));
         snprintf(have, sizeof have, "%s", fmt_bytes((double)memory));
-        snprintf(err, errlen, "the model has %lld parameters: their fp32 copies need %s of host memory, and this "
-                              "machine has %s", (long long)w.params, need, have);
+        snprintf(err, errlen, "the model has %lld parameters: %s %s of host memory, and this machine has %s",
+                 (long long)w.params, streamed ? "the fp32 copy of its largest part (a layer, or the embedding) needs"
+                                               : "their fp32 copies need", need, have);
         return false;
     }
     return true;
 }
 
-static void alloc_tensors(Model *m, const Layout *l, bool tied) {
-    memset(m, 0, sizeof *m);
-    m->layout = l;
-    m->tied = tied;
-    m->layer = xcalloc((size_t)l->nlayers + 1, sizeof(LayerWeights));
-    ModelTensor *t;
-    int n = model_tensors(m, &t);
-    for (int i = 0; i < n; i++)
-        if (t[i].offset == 0) *t[i].slot = xcalloc((size_t)t[i].alloc_elems, sizeof(float));
-    if (tied) m->lm_head = m->embed;
-    free(t);
-}
+static void model_stream_close(ModelStream *s);
 
 void model_free(Model *m) {
     if (!m->layer) return;
+    if (m->stream) model_stream_close(m->stream);
     ModelTensor *t;
     int n = model_tensors(m, &t);
     for (int i = 0; i < n; i++)
@@ -276,28 +327,38 @@ static bool check_finite(const StFile *f, const ModelTensor *t, int64_t count, c
     return true;
 }
 
-/* Copies one expected tensor out of the checkpoint, or says why it cannot. */
-static bool load_one(const StCheckpoint *c, const ModelTensor *t, DType dtype, char *err, size_t errlen) {
-    const StFile *f;
-    const StTensor *s = st_checkpoint_find(c, t->name, &f);
+/* The checkpoint's tensor for t, checked to be of t's shape and a dtype the loader reads; NULL with a
+ * message. */
+static const StTensor *find_tensor(const StCheckpoint *c, const ModelTensor *t, const StFile **f, char *err,
+                                   size_t errlen) {
+    const StTensor *s = st_checkpoint_find(c, t->name, f);
     if (!s) {
         snprintf(err, errlen, "'%s': tensor '%s' is missing", c->path, t->name);
-        return false;
+        return NULL;
     }
     if (s->dtype == ST_OTHER) {
-        snprintf(err, errlen, "'%s': tensor '%s' has dtype %s; expected BF16, F16 or F32", f->path, t->name,
+        snprintf(err, errlen, "'%s': tensor '%s' has dtype %s; expected BF16, F16 or F32", (*f)->path, t->name,
                  s->dtype_name);
-        return false;
+        return NULL;
     }
     if (!shape_matches(s, t)) {
         char got[128], want[64];
         model_format_shape(got, sizeof got, s->ndim, s->shape);
         model_format_shape(want, sizeof want, t->ndim, t->shape);
-        snprintf(err, errlen, "'%s': tensor '%s' has shape %s; the layout needs %s", f->path, t->name, got, want);
-        return false;
+        snprintf(err, errlen, "'%s': tensor '%s' has shape %s; the layout needs %s", (*f)->path, t->name, got, want);
+        return NULL;
     }
+    return s;
+}
+
+/* Copies one expected tensor out of the checkpoint (checked by find_tensor), or says why it cannot. */
+static bool read_tensor(const StCheckpoint *c, const ModelTensor *t, DType dtype, char *err, size_t errlen) {
+    const StFile *f;
+    const StTensor *s = find_tensor(c, t, &f, err, errlen);
+    if (!s) return false;
     int64_t count = tensor_elems(t);
     st_to_f32(s, model_tensor_data(t), count);
+    st_release(f, s);
     return check_finite(f, t, count, err, errlen) && (model_round_to_dtype(model_tensor_data(t), count, dtype), true);
 }
 
@@ -375,50 +436,131 @@ static void permute_heads(float *x, int64_t heads, int64_t D, int64_t cols, bool
     free(tmp);
 }
 
+/* Layer i's q/k rows, biases and norm weights (rope_interleaved: model_permute_rope_pairs). */
+static void permute_layer(Model *m, int i, bool to_mixc) {
+    if (!m->layout->model.rope_interleaved) return;
+    LayerWeights *w = &m->layer[i];
+    const ModelHeader lm = layer_model(m->layout, i), *h = &lm;   /* its own kv_heads and head_dim */
+    permute_heads(w->wq, h->heads, h->head_dim, h->hidden, to_mixc);
+    permute_heads(w->wk, h->kv_heads, h->head_dim, h->hidden, to_mixc);
+    permute_heads(w->bq, h->heads, h->head_dim, 1, to_mixc);
+    permute_heads(w->bk, h->kv_heads, h->head_dim, 1, to_mixc);
+    permute_heads(w->q_norm, 1, h->head_dim, 1, to_mixc);
+    permute_heads(w->k_norm, 1, h->head_dim, 1, to_mixc);
+}
+
 void model_permute_rope_pairs(Model *m, bool to_mixc) {
-    const ModelHeader *h = &m->layout->model;
-    if (!h->rope_interleaved) return;
-    for (int i = 0; i < m->layout->nlayers; i++) {
-        LayerWeights *w = &m->layer[i];
-        const ModelHeader lm = layer_model(m->layout, i), *h = &lm;   /* its own kv_heads and head_dim */
-        permute_heads(w->wq, h->heads, h->head_dim, h->hidden, to_mixc);
-        permute_heads(w->wk, h->kv_heads, h->head_dim, h->hidden, to_mixc);
-        permute_heads(w->bq, h->heads, h->head_dim, 1, to_mixc);
-        permute_heads(w->bk, h->kv_heads, h->head_dim, 1, to_mixc);
-        permute_heads(w->q_norm, 1, h->head_dim, 1, to_mixc);
-        permute_heads(w->k_norm, 1, h->head_dim, 1, to_mixc);
-    }
+    for (int i = 0; i < m->layout->nlayers; i++) permute_layer(m, i, to_mixc);
+}
+
+/* A checkpoint opened for a layout, read whole (model_load_safetensors) or a part at a time (a
+ * streamed model's): the model whose tensors it fills, and that model's table under the
+ * checkpoint's names. */
+struct ModelStream {
+    StCheckpoint ckpt;
+    CheckpointForm form;   /* Llama 4's, Mixtral's names, fused experts, language_model. (fused_experts.c) */
+    Model held;            /* streamed: the tensors of part `holding` (NO_PART: none) */
+    ModelTensor *t;
+    int n, holding;
+    Progress loaded;
+};
+enum { NO_PART = INT_MIN + 1 };
+
+/* Opens path for layout l into s and checks everything its headers tell (a streamed load reads the
+ * values later): the K/V of reading layers, every tensor's presence, dtype and shape, the fused
+ * experts', then the tensors the layout does not use (after what is missing). */
+static bool stream_open(ModelStream *s, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
+                        size_t errlen) {
+    memset(s, 0, sizeof *s);
+    s->holding = NO_PART;
+    if (!st_checkpoint_open(path, &s->ckpt, err, errlen)) return false;
+    model_checkpoint_form(&s->ckpt, &l->model, &s->form);
+    char head[64];
+    snprintf(head, sizeof head, "%slm_head.weight", s->form.prefix);
+    model_shell(&s->held, l, st_checkpoint_find(&s->ckpt, head, NULL) == NULL);
+    s->n = model_tensors(&s->held, &s->t);
+    model_rename_tensors(&s->form, s->t, s->n);
+    s->loaded = progress_start("loading weights: tensor", s->n);
+    bool ok = check_reader_kv(&s->ckpt, l, s->form.prefix, err, errlen);
+    const StFile *f;
+    for (int i = 0; i < s->n && ok; i++)
+        if (!s->form.fused || !model_fused_target(s->t[i].name)) ok = find_tensor(&s->ckpt, &s->t[i], &f, err, errlen);
+    for (int i = 0; s->form.fused && i < l->nlayers && ok; i++)
+        ok = model_check_fused_experts(&s->ckpt, &s->form, l, i, err, errlen);
+    int extra = 0;
+    ok = ok && check_unused(&s->ckpt, s->t, s->n, &s->form, l->nlayers, allow_unused, &extra, err, errlen);
+    if (ok && unused) *unused = extra;
+    return ok;
+}
+
+/* Reads `part` of the model (INT_MIN: all of it) into s->held's tensors, allocated before. */
+static bool stream_read(ModelStream *s, int part, char *err, size_t errlen) {
+    const Layout *l = s->held.layout;
+    bool ok = true;
+    for (int i = 0; i < s->n && ok; i++)
+        if (part == INT_MIN || s->t[i].part == part) {
+            if (!s->form.fused || !model_fused_target(s->t[i].name))
+                ok = read_tensor(&s->ckpt, &s->t[i], l->model.dtype, err, errlen);
+            progress_add(&s->loaded, 1);
+        }
+    for (int i = 0; i < l->nlayers && ok; i++)
+        if (part == INT_MIN || part == i) {
+            if (s->form.fused) ok = model_load_fused_experts(&s->ckpt, &s->form, &s->held, i, err, errlen);
+            if (ok) permute_layer(&s->held, i, true);
+        }
+    return ok;
+}
+
+static void model_stream_close(ModelStream *s) {
+    model_free(&s->held);
+    free(s->t);
+    st_checkpoint_close(&s->ckpt);
+    free(s);
 }
 
 bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
                             size_t errlen) {
-    StCheckpoint f;
-    if (!st_checkpoint_open(path, &f, err, errlen)) return false;
-    CheckpointForm form;   /* Llama 4's, Mixtral's names, fused experts, language_model. (fused_experts.c) */
-    model_checkpoint_form(&f, &l->model, &form);
-    if (!check_reader_kv(&f, l, form.prefix, err, errlen)) {
-        st_checkpoint_close(&f);
+    ModelStream *s = xmalloc(sizeof *s);
+    bool ok = stream_open(s, l, path, allow_unused, unused, err, errlen);
+    if (ok) {
+        alloc_part(&s->held, s->t, s->n, INT_MIN);
+        ok = stream_read(s, INT_MIN, err, errlen);
+    }
+    if (ok) {   /* m takes the weights (the table's slots point into s->held: not used again) */
+        *m = s->held;
+        memset(&s->held, 0, sizeof s->held);
+    }
+    model_stream_close(s);
+    return ok;
+}
+
+bool model_stream_safetensors(Model *m, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
+                              size_t errlen) {
+    ModelStream *s = xmalloc(sizeof *s);
+    if (!stream_open(s, l, path, allow_unused, unused, err, errlen)) {
+        model_stream_close(s);
         return false;
     }
-    char head[64];
-    snprintf(head, sizeof head, "%slm_head.weight", form.prefix);
-    alloc_tensors(m, l, st_checkpoint_find(&f, head, NULL) == NULL);
-    ModelTensor *t;
-    int n = model_tensors(m, &t);
-    model_rename_tensors(&form, t, n);
-    int extra = 0;
-    bool ok = true;
-    Progress loaded = progress_start("loading weights: tensor", n);
-    for (int i = 0; i < n && ok; i++, progress_add(&loaded, 1))
-        if (!form.fused || !model_fused_target(t[i].name)) ok = load_one(&f, &t[i], l->model.dtype, err, errlen);
-    for (int i = 0; form.fused && i < l->nlayers && ok; i++) ok = model_load_fused_experts(&f, &form, m, i, err, errlen);
-    ok = ok && check_unused(&f, t, n, &form, l->nlayers, allow_unused, &extra, err, errlen);   /* after what is missing */
-    if (ok && unused) *unused = extra;
-    if (ok) model_permute_rope_pairs(m, true);
-    free(t);
-    st_checkpoint_close(&f);
-    if (!ok) model_free(m);
-    return ok;
+    model_shell(m, l, s->held.tied);
+    m->stream = s;
+    return true;
+}
+
+/* The model holding `part`, read from the checkpoint unless it holds it already (letting go of the
+ * part it held); NULL with a message. */
+static const Model *stream_hold(ModelStream *s, int part, char *err, size_t errlen) {
+    if (s->holding != part) {
+        if (s->loaded.done == 0) s->loaded = progress_start(s->loaded.what, s->loaded.total);   /* timed from here */
+        if (s->holding != NO_PART) free_part(&s->held, s->t, s->n, s->holding);
+        s->holding = NO_PART;
+        alloc_part(&s->held, s->t, s->n, part);
+        if (!stream_read(s, part, err, errlen)) {
+            free_part(&s->held, s->t, s->n, part);
+            return NULL;
+        }
+        s->holding = part;
+    }
+    return &s->held;
 }
 
 bool model_save_safetensors(Model *m, const char *path, char *err, size_t errlen) {
@@ -449,26 +591,38 @@ const float *model_plan_weight(const Model *m, const WeightSlot *w) {
     return w->ref == WT_EMBED ? m->embed : w->ref == WT_NORM_FINAL ? m->norm_final : m->lm_head;
 }
 
-bool model_fill_plan_weight(const Model *m, const WeightSlot *w, float *dst) {
+/* The part of model m holding plan weight w: its layer, or its one global tensor (a tied head is the
+ * embedding). */
+static int slot_part(const Model *m, const WeightSlot *w) {
+    if (w->layer >= 0) return w->layer;
+    if (w->ref == WT_NORM_FINAL) return PART_NORM_FINAL;
+    return w->ref == WT_EMBED || m->tied ? PART_EMBED : PART_LM_HEAD;
+}
+
+bool model_fill_plan_weight(const Model *m, const WeightSlot *w, float *dst, char *err, size_t errlen) {
+    if (m->stream && !(m = stream_hold(m->stream, slot_part(m, w), err, errlen))) return false;
     WeightRef parts[3];
     const int n = w->layer >= 0 ? plan_fused_parts(w->ref, parts) : 0;
     const int64_t count = w->rows * w->cols;
+    bool ok;
     if (!n) {
         const float *src = model_plan_weight(m, w);
-        if (src) memcpy(dst, src, (size_t)count * sizeof *dst);
-        return src != NULL;
+        if ((ok = src != NULL)) memcpy(dst, src, (size_t)count * sizeof *dst);
+    } else {
+        const ModelHeader lm = layer_model(m->layout, w->layer);   /* the parts by the layer's own shape */
+        int64_t at = 0;
+        ok = true;
+        for (int k = 0; k < n && ok; k++) {   /* each part's rows after the previous part's */
+            int64_t in, out;
+            plan_weight_shape(&lm, parts[k], &in, &out);
+            const float *src = *model_layer_slot(&m->layer[w->layer], parts[k]);
+            if ((ok = src && at + in * out <= count)) memcpy(dst + at, src, (size_t)(in * out) * sizeof *dst);
+            at += in * out;
+        }
+        ok = ok && at == count;
     }
-    const ModelHeader lm = layer_model(m->layout, w->layer);   /* the parts by the layer's own shape */
-    int64_t at = 0;
-    for (int k = 0; k < n; k++) {   /* each part's rows after the previous part's */
-        int64_t in, out;
-        plan_weight_shape(&lm, parts[k], &in, &out);
-        const float *src = *model_layer_slot(&m->layer[w->layer], parts[k]);
-        if (!src || at + in * out > count) return false;
-        memcpy(dst + at, src, (size_t)(in * out) * sizeof *dst);
-        at += in * out;
-    }
-    return at == count;
+    return ok || errorf(err, errlen, "internal error: the model lacks the run plan's weight %s of layer %d",
+                        weight_ref_name(w->ref), w->layer);
 }
 
 bool model_matches_plan(const Model *m, const RunPlan *p) {

@@ -48,6 +48,9 @@ typedef struct {
  * model's own (embedding, final norm, LM head). */
 float **model_layer_slot(LayerWeights *w, int ref);
 
+/* A checkpoint read a part at a time (model_stream_safetensors). */
+typedef struct ModelStream ModelStream;
+
 typedef struct {
     const Layout *layout;   /* not owned */
     float *embed;           /* [vocab][hidden] */
@@ -55,7 +58,13 @@ typedef struct {
     float *norm_final;      /* [hidden] */
     LayerWeights *layer;    /* [nlayers] */
     bool tied;
+    /* A streamed model: its weights stay in the checkpoint (the weight pointers are NULL) and
+     * model_fill_plan_weight reads them from there; NULL for a model held in memory. */
+    ModelStream *stream;
 } Model;
+
+/* The parts of a model a streamed load holds one at a time: a layer (its index), or one of these. */
+enum { PART_EMBED = -1, PART_NORM_FINAL = -2, PART_LM_HEAD = -3 };
 
 /* One tensor of the model, as named in a checkpoint. */
 typedef struct {
@@ -66,6 +75,7 @@ typedef struct {
     int64_t offset;         /* 0, or expert e's place in a stacked tensor of a mixture of experts */
     int64_t alloc_elems;    /* floats *slot holds: allocated with the tensor at offset 0 */
     int64_t fan_in;         /* columns (the random scale); 0 for norms (initialised to 1) */
+    int part;               /* its layer, or PART_EMBED, PART_NORM_FINAL, PART_LM_HEAD */
 } ModelTensor;
 
 /* The tensor's values: *t->slot + t->offset. */
@@ -81,16 +91,19 @@ int model_tensors(Model *m, ModelTensor **out);
 const float *model_plan_weight(const Model *m, const WeightSlot *w);
 /* The values of a run plan's weight into dst (w->rows x w->cols floats): the model's array, or for a
  * fused weight (WT_QKV, WT_QKV_BIAS, WT_GATE_UP: plan_fused_parts) each part's values in its slice,
- * one after the other (Wq's rows, then Wk's, then Wv's). false when the model lacks a part or the
- * parts do not fill the slot exactly. */
-bool model_fill_plan_weight(const Model *m, const WeightSlot *w, float *dst);
+ * one after the other (Wq's rows, then Wk's, then Wv's). A streamed model first reads the weight's
+ * part (its layer, or the one global tensor) from the checkpoint, letting go of the part it held
+ * before. false with a message in err when the model lacks a part, the parts do not fill the slot
+ * exactly, or (streamed) a value read is NaN or Inf. */
+bool model_fill_plan_weight(const Model *m, const WeightSlot *w, float *dst, char *err, size_t errlen);
 /* Whether the model has as many values as the run plan's weights hold (its tensors, an expert's
  * slices included). */
 bool model_matches_plan(const Model *m, const RunPlan *p);
 
-/* Whether the weights fit: the exact parameter count's fp32 copies within this machine's memory;
- * false with a message in err (the count, the bytes needed and the memory there is). */
-bool model_check_size(const Layout *l, char *err, size_t errlen);
+/* Whether the weights fit in this machine's memory as the load holds them in fp32: all of them, or
+ * (streamed) the largest part; false with a message in err (the count, the bytes needed and the
+ * memory there is). */
+bool model_check_size(const Layout *l, bool streamed, char *err, size_t errlen);
 
 /* Deterministic random weights: each tensor draws from splitmix64 seeded by mix(seed, FNV-1a(name)),
  * uniform(-1, 1) / sqrt(fan_in) for projections, uniform(-1, 1) for the embedding, 1 for norms;
@@ -103,6 +116,14 @@ void model_init_random(Model *m, const Layout *l, uint64_t seed);
  * Tensors not used are counted in *unused (may be NULL). */
 bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
                             size_t errlen);
+
+/* The same checkpoint for a backend that copies the weights into memory of its own (emu, cuda): the
+ * same checks from the files' headers (every error above but a NaN or Inf value), and no value read
+ * yet. m is a streamed model (m->stream): model_fill_plan_weight reads each part when the backend
+ * asks for it, so the host holds one layer's fp32 values at a time instead of the whole model's.
+ * The checkpoint stays open (mapped) until model_free. */
+bool model_stream_safetensors(Model *m, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
+                              size_t errlen);
 
 /* "[4, 64, 128]": a shape as the loader's messages print it. */
 void model_format_shape(char *out, size_t n, int ndim, const int64_t *shape);
@@ -130,6 +151,10 @@ void model_rename_tensors(const CheckpointForm *form, ModelTensor *t, int n);
 bool model_form_skips(const CheckpointForm *form, const char *name, int nlayers);
 /* Whether a model tensor's name (renamed) is one the fused tensors replace (a router or an expert's). */
 bool model_fused_target(const char *name);
+/* Whether layer i's fused tensors are there, of the dtypes and shapes the layout needs (false with a
+ * message naming the file and the tensor); nothing to check for a dense layer. */
+bool model_check_fused_experts(const StCheckpoint *c, const CheckpointForm *form, const Layout *l, int i, char *err,
+                               size_t errlen);
 /* Layer i's router and experts read from the fused tensors (false with a message naming the file and
  * the tensor); nothing for a dense layer of a model with moe_step. */
 bool model_load_fused_experts(const StCheckpoint *c, const CheckpointForm *form, Model *m, int i, char *err,

@@ -284,6 +284,13 @@ const StTensor *st_find(const StFile *f, const char *name) {
     return NULL;
 }
 
+void st_release(const StFile *f, const StTensor *t) {
+    if (!f->mapped || !t->nbytes) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), at = (uintptr_t)t->data, end = at + t->nbytes;
+    at -= at % page;   /* whole pages: a neighbour's share is read again if it is touched */
+    madvise((void *)at, end - at, MADV_DONTNEED);
+}
+
 void st_close(StFile *f) {
     for (int i = 0; i < f->ntensors; i++) free(f->tensor[i].name);
     free(f->tensor);

@@ -45,6 +45,10 @@ bool st_open(const char *path, StFile *f, char *err, size_t errlen);
 /* The same over a buffer the caller keeps alive until st_close (fuzzing, tests); `name` in messages. */
 bool st_open_memory(const char *name, const void *data, size_t len, StFile *f, char *err, size_t errlen);
 const StTensor *st_find(const StFile *f, const char *name);
+/* Lets go of the mapped pages under t (madvise MADV_DONTNEED; touched again, they are read from the
+ * file again): a load that has copied a tensor does not keep the checkpoint resident besides. Nothing
+ * for st_open_memory's buffer. */
+void st_release(const StFile *f, const StTensor *t);
 void st_close(StFile *f);
 
 /* A model's weights (checkpoint.c): one safetensors file; or model.safetensors.index.json and the

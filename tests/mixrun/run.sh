@@ -453,6 +453,48 @@ if MIXC_EMU_VERBOSE=1 run "emu cold" 0 "${TE[@]}" --random-weights 3 --tokens $T
     [ "$(cat "$T/out")" = "$etok" ] && pass "emu vs cpu: tiny, same greedy tokens" || fail "emu vs cpu: tiny, same greedy tokens" "cpu $(cat "$T/out")" "emu $etok"
   fi
 fi
+# ---- --weights on a backend that copies the weights (emu; cuda the same code) is streamed: read a
+# layer at a time from the checkpoint, never the whole fp32 model on the host (docs/model.md, "Weights").
+# character-ai's 12 layers at a width where the weights dominate: 166 MB in bf16, 332 MB in fp32.
+SW=(--layout examples/character-ai.mix --set hidden=512 --set heads=8 --set head_dim=64 --set ffn=4096 --set vocab=1024
+    --set context=64 --set chunk=8 --tokens 1,2,3 --max-new 2)
+if run "streamed save" 0 "${SW[@]}" --random-weights 3 --save-weights "$T/sw.safetensors"; then
+  # --save-weights needs the whole model: that run loads it whole, on the same backend
+  if run "streamed emu" 0 "${SW[@]}" --weights "$T/sw.safetensors" --backend emu --dump-logits "$T/sw1.npy" &&
+     run "whole emu" 0 "${SW[@]}" --weights "$T/sw.safetensors" --backend emu --save-weights "$T/sw2.safetensors" \
+       --dump-logits "$T/sw2.npy"; then
+    cmp -s "$T/sw1.npy" "$T/sw2.npy" && pass "streamed weights (emu): the logits of the whole load, bit for bit" ||
+      fail "streamed weights (emu): the logits of the whole load, bit for bit"
+  fi
+  MIXC_PROGRESS_AFTER=0 run "streamed progress" 0 "${SW[@]}" --weights "$T/sw.safetensors" --backend emu &&
+    expect_err "progress: a streamed load shows its tensors as the backend reads them" "mixrun: loading weights: tensor 1/"
+  # Peak resident memory (ru_maxrss of the child): the streamed emu run holds the device's bf16 copy
+  # and one layer in fp32 (222 MB measured; 526 MB when it loaded the whole fp32 model first); the cpu
+  # run's whole fp32 load lets go of the checkpoint's mapped pages as it copies them (343 MB; 506 before).
+  if sanitized "$RUN"; then
+    echo "SKIP mixrun: the peak memory of a load (the sanitizers' shadow and quarantine)"
+  else
+    peak() { python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 if r.returncode == 0 else -1)' "$RUN" "$@"; }
+    fp32=$((2 * $(stat -c %s "$T/sw.safetensors")))
+    emu=$(peak "${SW[@]}" --weights "$T/sw.safetensors" --backend emu)
+    [ "$emu" -gt 0 ] && [ "$emu" -lt "$fp32" ] &&
+      pass "streamed weights (emu): peak resident $((emu >> 20)) MiB, below the fp32 model's $((fp32 >> 20)) MiB" ||
+      fail "streamed weights (emu): peak resident memory below the fp32 model's" "peak $emu bytes, fp32 $fp32"
+    cpu=$(peak "${SW[@]}" --weights "$T/sw.safetensors" --backend cpu)
+    [ "$cpu" -gt 0 ] && [ "$cpu" -lt $((fp32 * 5 / 4)) ] &&
+      pass "whole load (cpu): peak resident $((cpu >> 20)) MiB, the fp32 model's $((fp32 >> 20)) MiB without the file's pages besides" ||
+      fail "whole load (cpu): peak resident memory below 1.25 x the fp32 model's" "peak $cpu bytes, fp32 $fp32"
+  fi
+  # A checkpoint's errors that its headers show come before the backend compiles anything
+  if MIXC_EMU_VERBOSE=1 run "streamed shape" 1 "${SW[@]}" --set ffn=2048 --weights "$T/sw.safetensors" --backend emu; then
+    grep -qF "'model.layers.0.mlp.gate_proj.weight' has shape [4096, 512]; the layout needs [2048, 512]" "$T/err" &&
+      ! grep -q "emu:" "$T/err" && pass "streamed weights (emu): a wrong shape is refused at load, before any kernel" ||
+      fail "streamed weights (emu): a wrong shape is refused at load, before any kernel" "$(head -c 600 "$T/err")"
+  fi
+fi
+
 # A batch of prompts of different lengths (--prompts) decoded together gives every sequence exactly
 # the logits and tokens of its prompt run alone, on cpu and emu: the batched decode keeps each
 # sequence's length, ring offset and cache apart.
@@ -679,13 +721,14 @@ example_check() {
   hd=64; grep -qE '^\s*head_dim\s*=\s*(128|192|256)\b' "$f" && hd=128
   SETS=(--set hidden=128 --set heads=4 --set kv_heads=$kv --set head_dim=$hd --set ffn=128 --set vocab=128
         --set context=32 --set chunk=8 --set window=8 --set chunked=6 --set kv_dtype=bf16 $(moe_test_sets "$f"))
-  S=(--layout "$f" "${SETS[@]}" --random-weights 5 --tokens $EP --max-new 6)
-  # cuda at context 26 + 6 = 32: the kernels tests/cuda compiles (its NVRTC cache)
+  S=(--layout "$f" "${SETS[@]}" --tokens $EP --max-new 6)
   mem_check cpu --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 10 --max-new 2 || echo "MEMFAIL $n: $(cat "$T/why")"
-  mem_check cuda --layout "$f" "${SETS[@]}" --random-weights 5 --batch 2 --prompt-len 26 --max-new 6 || echo "MEMFAIL $n: $(cat "$T/why")"
-  run "cpu $n" 0 "${S[@]}" --backend cpu --dump-logits "$T/c-$n.npy" || return
+  run "cpu $n" 0 "${S[@]}" --random-weights 5 --backend cpu --dump-logits "$T/c-$n.npy" --save-weights "$T/w.safetensors" || return
   ctok=$(cat "$T/out")
-  run "emu $n" 0 "${S[@]}" --backend emu --dump-logits "$T/e-$n.npy" || return
+  # cuda and emu read those weights from the file, streamed (docs/model.md, "Weights"): the random
+  # ones exactly. cuda at context 26 + 6 = 32: the kernels tests/cuda compiles (its NVRTC cache).
+  mem_check cuda --layout "$f" "${SETS[@]}" --weights "$T/w.safetensors" --batch 2 --prompt-len 26 --max-new 6 || echo "MEMFAIL $n: $(cat "$T/why")"
+  run "emu $n" 0 "${S[@]}" --weights "$T/w.safetensors" --backend emu --dump-logits "$T/e-$n.npy" || return
   local tol=$BF16_TOL; [ "$n" = llama4-scout ] || [ "$n" = llama4-maverick ] && tol=$DEEP_BF16_TOL
   local shape="head_dim $hd, kv_heads $kv"
   has_own_shapes "$f" && shape+="; its kinds' own: $(grep -oE '^\s*attention\s+\S+\s*=.*\s(kv_heads|head_dim)\s+[0-9]+.*' "$f" |
@@ -715,7 +758,7 @@ example_check() {
   local q dt
   for q in int8:"$Q8_TOL" fp8:"$F8_TOL"; do
     dt=${q%%:*}
-    run "emu $n $dt" 0 "${S[@]/kv_dtype=bf16/kv_dtype=$dt}" --backend emu --dump-logits "$T/e-$n-$dt.npy" || continue
+    run "emu $n $dt" 0 "${S[@]/kv_dtype=bf16/kv_dtype=$dt}" --weights "$T/w.safetensors" --backend emu --dump-logits "$T/e-$n-$dt.npy" || continue
     cmp_logits "emu: $n with kv_dtype $dt within its tolerance of bf16" "$T/e-$n.npy" "$T/e-$n-$dt.npy" "${q#*:}" 26
   done
 }

@@ -509,13 +509,93 @@ static void write_st(const char *path, const char *json, size_t data_len, uint64
 
 static Layout st_layout;
 
+/* The run plan of layout l for target t (its weights: what a backend asks a streamed model for). */
+static bool plan_for(const Layout *l, RunTarget t, RunPlan *p) {
+    RunOptions o;
+    run_options_init(l, t, &o);
+    char err[256];
+    if (plan_run(l, &o, p, err, sizeof err)) return true;
+    printf("  plan_run: %s\n", err);
+    return false;
+}
+
+/* Fills every weight of p from m, one after the other, into a buffer each (*filled, malloc'ed; NULL
+ * entries after a failure); false with the message in err. */
+static bool fill_all(const Model *m, const RunPlan *p, float ***filled, char *err, size_t errlen) {
+    *filled = xcalloc((size_t)p->nweights + 1, sizeof **filled);
+    for (int i = 0; i < p->nweights; i++) {
+        (*filled)[i] = xmalloc((size_t)(p->weight[i].rows * p->weight[i].cols) * sizeof(float));
+        if (!model_fill_plan_weight(m, &p->weight[i], (*filled)[i], err, errlen)) return false;
+    }
+    return true;
+}
+
+static void free_filled(float **filled, int n) {
+    for (int i = 0; filled && i < n; i++) free(filled[i]);
+    free(filled);
+}
+
+/* The streamed load of path for st_layout: false with the error of its open (the headers), or else of
+ * the first weight a backend would ask for that fails (a value). */
+static bool stream_all(const char *path, char *err, size_t errlen) {
+    Model m;
+    if (!model_stream_safetensors(&m, &st_layout, path, false, NULL, err, errlen)) return false;
+    RunPlan p = {0};
+    float **filled = NULL;
+    bool ok = plan_for(&st_layout, RUN_TARGET_CPU, &p) && fill_all(&m, &p, &filled, err, errlen);
+    free_filled(filled, p.nweights);
+    run_plan_free(&p);
+    model_free(&m);
+    return ok;
+}
+
+/* Both loads, whole and streamed, refuse path with the same message naming it and the needles. */
 static void expect_load_error(const char *name, const char *path, const char *needle1, const char *needle2) {
     Model m;
-    char err[1024] = "";
+    char err[1024] = "", streamed[1024] = "";
     bool ok = model_load_safetensors(&m, &st_layout, path, false, NULL, err, sizeof err);
     if (ok) model_free(&m);
+    bool stream_ok = stream_all(path, streamed, sizeof streamed);
     bool good = !ok && strstr(err, needle1) && (!needle2 || strstr(err, needle2)) && strstr(err, path);
-    result(good, name, "ok=%d message: %s", ok, err);
+    result(good && !stream_ok && strcmp(err, streamed) == 0, name, "ok=%d message: %s; streamed ok=%d: %s", ok, err,
+           stream_ok, streamed);
+}
+
+/* A streamed model gives the cuda backend the values of a whole load, weight by weight (the fused QKV
+ * and gate-up slots included), and holds none of them itself. */
+static void test_streamed_weights(void) {
+    int64_t win[] = {0, 0, 8};
+    int reads[] = {0, 0, 2};
+    Layout l;
+    make_layout(&l, 3, win, reads, 4, 32);
+    l.model.head_dim = 64;   /* the kernels' least */
+    Model random, whole, streamed;
+    model_init_random(&random, &l, 5);
+    char err[1024] = "", path[512];
+    snprintf(path, sizeof path, "%s", tmp_path("streamed.safetensors"));
+    bool ok = model_save_safetensors(&random, path, err, sizeof err);
+    model_free(&random);
+    RunPlan p = {0};
+    ok = ok && plan_for(&l, RUN_TARGET_CUDA, &p) && model_load_safetensors(&whole, &l, path, false, NULL, err, sizeof err);
+    if (ok && !model_stream_safetensors(&streamed, &l, path, false, NULL, err, sizeof err)) {
+        model_free(&whole);
+        ok = false;
+    }
+    float **a = NULL, **b = NULL;
+    bool same = ok && fill_all(&whole, &p, &a, err, sizeof err) && fill_all(&streamed, &p, &b, err, sizeof err);
+    int fused = 0;
+    for (int i = 0; same && i < p.nweights; i++) {
+        same = memcmp(a[i], b[i], (size_t)(p.weight[i].rows * p.weight[i].cols) * sizeof(float)) == 0;
+        fused += p.weight[i].ref == WT_QKV || p.weight[i].ref == WT_GATE_UP;
+    }
+    bool empty = ok && !streamed.embed && !streamed.layer[0].wq && streamed.stream;
+    free_filled(a, p.nweights);
+    free_filled(b, p.nweights);
+    if (ok) model_free(&whole), model_free(&streamed);
+    run_plan_free(&p);
+    layout_free(&l);
+    result(same && fused >= 2 && empty, "a streamed model fills every plan weight as the whole load does, holding none itself",
+           "%s (fused slots %d)", err, fused);
 }
 
 /* Rewrites a valid saved file with its JSON header edited (old -> new, same length or not). */
@@ -585,6 +665,7 @@ static void test_safetensors(void) {
     }
     result(same, "safetensors round trip keeps every weight exactly", "%s", err);
     model_free(&a);
+    test_streamed_weights();
 
     StFile f;
     ok = st_open(good, &f, err, sizeof err);
@@ -782,13 +863,36 @@ static void test_size_check(void) {
     make_layout(&l, N, win, reads, 4, 32);
     l.model.vocab = 1 << 20, l.model.hidden = 256, l.model.ffn = 1024, l.model.tie_embeddings = true;
     char err[256] = "";
-    bool small = model_check_size(&l, err, sizeof err);
+    bool small = model_check_size(&l, false, err, sizeof err);
     l.model.vocab = 128256, l.model.hidden = 16384, l.model.ffn = 53248, l.model.heads = 128, l.model.kv_heads = 8;
     l.model.head_dim = 128, l.model.tie_embeddings = false;
-    bool huge = model_check_size(&l, err, sizeof err);
+    bool huge = model_check_size(&l, false, err, sizeof err);
     result(small && !huge && strstr(err, "parameters: their fp32 copies need") && strstr(err, "host memory"),
            "the size check: exact parameters, refused for this machine's memory with the figures", "%s", err);
     layout_free(&l);
+}
+
+/* A streamed load holds one part (a layer, the embedding) at a time: 100,000 layers of 16M parameters
+ * (6.4 TB in fp32) are refused whole but fit streamed (64 MB a layer); a layer beyond memory is refused
+ * streamed too. */
+static void test_size_check_streamed(void) {
+    enum { N = MIXC_MAX_LAYERS };
+    int64_t *win = xcalloc(N, sizeof *win);
+    int *reads = xmalloc(N * sizeof *reads);
+    for (int i = 0; i < N; i++) reads[i] = i;
+    Layout l;
+    make_layout(&l, N, win, reads, 8, 128);
+    l.model.vocab = 1024, l.model.hidden = 1024, l.model.ffn = 4096;
+    char err[256] = "", whole_err[256] = "";
+    bool whole = model_check_size(&l, false, whole_err, sizeof whole_err);
+    bool streamed = model_check_size(&l, true, err, sizeof err);
+    l.model.hidden = 1 << 20, l.model.ffn = 1 << 20;   /* a layer of 2^42 parameters */
+    bool wide = model_check_size(&l, true, err, sizeof err);
+    result(!whole && streamed && !wide && strstr(err, "the fp32 copy of its largest part"),
+           "the size check, streamed: the largest part must fit, not the whole model", "%s / %s", whole_err, err);
+    layout_free(&l);
+    free(win);
+    free(reads);
 }
 
 int main(int argc, char **argv) {
@@ -810,5 +914,6 @@ int main(int argc, char **argv) {
     test_e4m3_encoder();
     test_kv_attention();
     test_size_check();
+    test_size_check_streamed();
     return failures ? 1 : 0;
 }

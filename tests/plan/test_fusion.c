@@ -144,10 +144,11 @@ static void test_fused_loader(void) {
     Model m;
     model_init_random(&m, &l, 7);
     int filled = 0;
+    char err[256];
     for (int i = 0; ok && i < p.nweights; i++) {
         const WeightSlot *w = &p.weight[i];
         float *dst = xcalloc((size_t)(w->rows * w->cols), sizeof *dst);
-        CHECK(model_fill_plan_weight(&m, w, dst));
+        CHECK(model_fill_plan_weight(&m, w, dst, err, sizeof err));
         WeightRef parts[3] = {w->ref};
         int n = plan_fused_parts(w->ref, parts);
         int64_t at = 0;
@@ -165,7 +166,7 @@ static void test_fused_loader(void) {
             float **slot = model_layer_slot(&m.layer[w->layer], parts[n - 1]);
             float *kept = *slot;
             *slot = NULL;
-            CHECK(!model_fill_plan_weight(&m, w, dst));
+            CHECK(!model_fill_plan_weight(&m, w, dst, err, sizeof err) && strstr(err, "lacks the run plan's weight"));
             *slot = kept;
             filled++;
         }
