@@ -145,7 +145,7 @@ static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
         CU_CHECK_GOTO(s->cu->cuMemcpyHtoD(s->weights + (CUdeviceptr)w->offset, staging, (size_t)count * s->esize), fail);
         set_dev_weight(s, w, s->weights + (CUdeviceptr)w->offset);
     }
-    if (b->model->tied) s->lm_head = s->embed, s->lm_head_slot = s->embed_slot;
+    if (b->layout->model.tie_embeddings) s->lm_head = s->embed, s->lm_head_slot = s->embed_slot;
     free(staging);
     free(src);
     return 0;

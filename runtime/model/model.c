@@ -139,7 +139,7 @@ int model_tensors(Model *m, ModelTensor **out) {
                 add_layer_weight(m, i, plan_layer_weight_order[k], t, &n);
     add_tensor(t, &n, &m->norm_final, d, 0, true, "model.norm.weight");
     t[n - 1].part = PART_NORM_FINAL;
-    if (!m->tied) {
+    if (!h->tie_embeddings) {
         add_tensor(t, &n, &m->lm_head, h->vocab, d, false, "lm_head.weight");
         t[n - 1].part = PART_LM_HEAD;
     }
@@ -159,10 +159,9 @@ static int64_t host_memory(void) {
 }
 
 /* A model of layout l without weights: its tensor table can be made, nothing is allocated for it. */
-static void model_shell(Model *m, const Layout *l, bool tied) {
+static void model_shell(Model *m, const Layout *l) {
     memset(m, 0, sizeof *m);
     m->layout = l;
-    m->tied = tied;
     m->layer = xcalloc((size_t)l->nlayers + 1, sizeof(LayerWeights));
 }
 
@@ -171,7 +170,7 @@ static void alloc_part(Model *m, const ModelTensor *t, int n, int part) {
     for (int i = 0; i < n; i++)
         if (t[i].offset == 0 && (part == INT_MIN || t[i].part == part))
             *t[i].slot = xcalloc((size_t)t[i].alloc_elems, sizeof(float));
-    if (m->tied && (part == INT_MIN || part == PART_EMBED)) m->lm_head = m->embed;
+    if (m->layout->model.tie_embeddings && (part == INT_MIN || part == PART_EMBED)) m->lm_head = m->embed;
 }
 
 /* Frees what alloc_part allocated for `part`, and leaves its pointers NULL. */
@@ -181,11 +180,11 @@ static void free_part(Model *m, const ModelTensor *t, int n, int part) {
             free(*t[i].slot);
             *t[i].slot = NULL;
         }
-    if (m->tied && (part == INT_MIN || part == PART_EMBED)) m->lm_head = NULL;
+    if (m->layout->model.tie_embeddings && (part == INT_MIN || part == PART_EMBED)) m->lm_head = NULL;
 }
 
-static void alloc_tensors(Model *m, const Layout *l, bool tied) {
-    model_shell(m, l, tied);
+static void alloc_tensors(Model *m, const Layout *l) {
+    model_shell(m, l);
     ModelTensor *t;
     int n = model_tensors(m, &t);
     alloc_part(m, t, n, INT_MIN);
@@ -195,7 +194,7 @@ static void alloc_tensors(Model *m, const Layout *l, bool tied) {
 /* The parameters of the largest part of l's model (a streamed load holds one part at a time). */
 static int64_t largest_part(const Layout *l) {
     Model shell;
-    model_shell(&shell, l, l->model.tie_embeddings);
+    model_shell(&shell, l);
     ModelTensor *t;
     int n = model_tensors(&shell, &t);
     int64_t *params = xcalloc((size_t)l->nlayers - PART_LM_HEAD, sizeof *params), largest = 0;
@@ -281,7 +280,7 @@ static uint64_t fnv1a(const char *s) {
 static float uniform_pm1(uint64_t *state) { return (float)(splitmix64(state) >> 40) * (2.0f / 16777216.0f) - 1.0f; }
 
 void model_init_random(Model *m, const Layout *l, uint64_t seed) {
-    alloc_tensors(m, l, l->model.tie_embeddings);
+    alloc_tensors(m, l);
     ModelTensor *t;
     int n = model_tensors(m, &t);
     for (int i = 0; i < n; i++) {
@@ -333,7 +332,9 @@ static const StTensor *find_tensor(const StCheckpoint *c, const ModelTensor *t, 
                                    size_t errlen) {
     const StTensor *s = st_checkpoint_find(c, t->name, f);
     if (!s) {
-        snprintf(err, errlen, "'%s': tensor '%s' is missing", c->path, t->name);
+        snprintf(err, errlen, "'%s': tensor '%s' is missing%s", c->path, t->name,
+                 t->part == PART_LM_HEAD ? "\n  hint: a checkpoint without it ties the LM head to the embedding: the "
+                                           "layout's model says so with tie_embeddings = true" : "");
         return NULL;
     }
     if (s->dtype == ST_OTHER) {
@@ -381,11 +382,32 @@ static bool check_reader_kv(const StCheckpoint *f, const Layout *l, const char *
     return true;
 }
 
-/* Tensors of the file the model does not use (a bias, a q_norm, an expert: the checkpoint computes
- * something this model does not): their count, and unless allowed an error naming the first few. */
-/* form: what the checkpoint holds beyond the table's names (fused experts, a vision tower). */
+/* A layout that ties its LM head to the embedding reads no lm_head.weight, but a checkpoint may hold
+ * one all the same: a copy some writers keep, of the embedding's dtype, shape and bytes. That one is
+ * the model's; NULL otherwise (a head of its own is a tensor the layout does not use). */
+static const StTensor *tied_head_copy(const StCheckpoint *c, const Layout *l, const char *prefix) {
+    if (!l->model.tie_embeddings) return NULL;
+    char name[96];
+    const StFile *head_file, *embed_file;
+    snprintf(name, sizeof name, "%slm_head.weight", prefix);
+    const StTensor *head = st_checkpoint_find(c, name, &head_file);
+    snprintf(name, sizeof name, "%smodel.embed_tokens.weight", prefix);
+    const StTensor *embed = st_checkpoint_find(c, name, &embed_file);
+    if (!head || !embed || head->dtype != embed->dtype || head->ndim != embed->ndim || head->nbytes != embed->nbytes ||
+        memcmp(head->shape, embed->shape, sizeof head->shape) != 0)
+        return NULL;
+    bool copy = memcmp(head->data, embed->data, head->nbytes) == 0;
+    st_release(head_file, head);
+    st_release(embed_file, embed);
+    return copy ? head : NULL;
+}
+
+/* Tensors of the file the model does not use (a bias, a q_norm, an expert, a tied layout's own LM head:
+ * the checkpoint computes something this model does not): their count, and unless allowed an error
+ * naming the first few. form: what the checkpoint holds beyond the table's names (fused experts, a
+ * vision tower); head_copy: tied_head_copy's. */
 static bool check_unused(const StCheckpoint *f, const ModelTensor *t, int n, const CheckpointForm *form, int nlayers,
-                         bool allow, int *unused, char *err, size_t errlen) {
+                         const StTensor *head_copy, bool allow, int *unused, char *err, size_t errlen) {
     enum { NAMED = 3 };
     int count = 0;
     size_t pos = 0;
@@ -397,7 +419,7 @@ static bool check_unused(const StCheckpoint *f, const ModelTensor *t, int n, con
             if (s) used[s - file->tensor] = true;
         }
         for (int i = 0; i < file->ntensors; i++) {
-            if (used[i] || model_form_skips(form, file->tensor[i].name, nlayers)) continue;
+            if (used[i] || &file->tensor[i] == head_copy || model_form_skips(form, file->tensor[i].name, nlayers)) continue;
             if (count < NAMED && !allow && pos < errlen)
                 pos += (size_t)snprintf(err + pos, errlen - pos, "%s'%.100s'", count ? ", " : "", file->tensor[i].name);
             count++;
@@ -475,9 +497,7 @@ static bool stream_open(ModelStream *s, const Layout *l, const char *path, bool 
     s->holding = NO_PART;
     if (!st_checkpoint_open(path, &s->ckpt, err, errlen)) return false;
     model_checkpoint_form(&s->ckpt, &l->model, &s->form);
-    char head[64];
-    snprintf(head, sizeof head, "%slm_head.weight", s->form.prefix);
-    model_shell(&s->held, l, st_checkpoint_find(&s->ckpt, head, NULL) == NULL);
+    model_shell(&s->held, l);   /* the layout ties the head or not, as the plan does: not the file */
     s->n = model_tensors(&s->held, &s->t);
     model_rename_tensors(&s->form, s->t, s->n);
     s->loaded = progress_start("loading weights: tensor", s->n);
@@ -488,7 +508,8 @@ static bool stream_open(ModelStream *s, const Layout *l, const char *path, bool 
     for (int i = 0; s->form.fused && i < l->nlayers && ok; i++)
         ok = model_check_fused_experts(&s->ckpt, &s->form, l, i, err, errlen);
     int extra = 0;
-    ok = ok && check_unused(&s->ckpt, s->t, s->n, &s->form, l->nlayers, allow_unused, &extra, err, errlen);
+    ok = ok && check_unused(&s->ckpt, s->t, s->n, &s->form, l->nlayers, tied_head_copy(&s->ckpt, l, s->form.prefix),
+                            allow_unused, &extra, err, errlen);
     if (ok && unused) *unused = extra;
     return ok;
 }
@@ -541,7 +562,7 @@ bool model_stream_safetensors(Model *m, const Layout *l, const char *path, bool 
         model_stream_close(s);
         return false;
     }
-    model_shell(m, l, s->held.tied);
+    model_shell(m, l);
     m->stream = s;
     return true;
 }
@@ -596,7 +617,7 @@ const float *model_plan_weight(const Model *m, const WeightSlot *w) {
 static int slot_part(const Model *m, const WeightSlot *w) {
     if (w->layer >= 0) return w->layer;
     if (w->ref == WT_NORM_FINAL) return PART_NORM_FINAL;
-    return w->ref == WT_EMBED || m->tied ? PART_EMBED : PART_LM_HEAD;
+    return w->ref == WT_EMBED || m->layout->model.tie_embeddings ? PART_EMBED : PART_LM_HEAD;
 }
 
 bool model_fill_plan_weight(const Model *m, const WeightSlot *w, float *dst, char *err, size_t errlen) {

@@ -54,10 +54,10 @@ typedef struct ModelStream ModelStream;
 typedef struct {
     const Layout *layout;   /* not owned */
     float *embed;           /* [vocab][hidden] */
-    float *lm_head;         /* [vocab][hidden]; == embed when tied (then not separately owned) */
+    float *lm_head;         /* [vocab][hidden]; == embed when the layout ties them (tie_embeddings: then
+                             * not separately owned, and a checkpoint's lm_head.weight is not read) */
     float *norm_final;      /* [hidden] */
     LayerWeights *layer;    /* [nlayers] */
-    bool tied;
     /* A streamed model: its weights stay in the checkpoint (the weight pointers are NULL) and
      * model_fill_plan_weight reads them from there; NULL for a model held in memory. */
     ModelStream *stream;

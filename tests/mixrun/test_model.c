@@ -640,6 +640,39 @@ static void test_nonfinite_weights(void) {
     }
 }
 
+/* The layout decides whether the LM head is the embedding (tie_embeddings), as the plan does, not the
+ * file: a tied layout refuses a checkpoint's own head as a tensor it does not use (a copy of the
+ * embedding, byte for byte, is the head it means), an untied one a checkpoint without it, with a hint. */
+static void test_tied_head(void) {
+    Layout tied = st_layout;   /* the same layers (not freed: st_layout owns them) */
+    tied.model.tie_embeddings = true;
+    Model own, copy, loaded;
+    model_init_random(&own, &st_layout, 3);
+    model_init_random(&copy, &st_layout, 3);
+    int64_t n = st_layout.model.vocab * st_layout.model.hidden;
+    memcpy(copy.lm_head, copy.embed, (size_t)n * sizeof(float));
+    char err[1024] = "", own_path[512], copy_path[512], tied_path[512];
+    snprintf(own_path, sizeof own_path, "%s", tmp_path("own-head.st"));
+    snprintf(copy_path, sizeof copy_path, "%s", tmp_path("copied-head.st"));
+    snprintf(tied_path, sizeof tied_path, "%s", tmp_path("tied.st"));
+    Model t;
+    model_init_random(&t, &tied, 3);
+    bool saved = model_save_safetensors(&own, own_path, err, sizeof err) &&
+                 model_save_safetensors(&copy, copy_path, err, sizeof err) && model_save_safetensors(&t, tied_path, err, sizeof err);
+    model_free(&own), model_free(&copy), model_free(&t);
+    Layout keep = st_layout;
+    st_layout = tied;   /* expect_load_error loads for st_layout */
+    if (saved) expect_load_error("tied layout: a checkpoint's own LM head is a tensor it does not use", own_path,
+                                 "1 tensor is not used by this layout ('lm_head.weight')", NULL);
+    bool ok = saved && model_load_safetensors(&loaded, &tied, copy_path, false, NULL, err, sizeof err);
+    result(ok && loaded.lm_head == loaded.embed, "tied layout: an LM head that copies the embedding byte for byte is taken",
+           "%s", err);
+    if (ok) model_free(&loaded);
+    st_layout = keep;
+    if (saved) expect_load_error("untied layout: a checkpoint without an LM head is refused, with a hint", tied_path,
+                                 "tensor 'lm_head.weight' is missing", "hint: a checkpoint without it ties the LM head");
+}
+
 static void test_safetensors(void) {
     int64_t win[] = {0, 0, 8};
     int reads[] = {0, 0, 2};
@@ -655,7 +688,7 @@ static void test_safetensors(void) {
     if (ok) {
         ModelTensor *ta, *tb;
         int na = model_tensors(&a, &ta), nb = model_tensors(&b, &tb);
-        same = na == nb && !b.tied;
+        same = na == nb && b.lm_head != b.embed;
         for (int i = 0; i < na && same; i++) {
             int64_t n = ta[i].ndim == 1 ? ta[i].shape[0] : ta[i].shape[0] * ta[i].shape[1];
             same = memcmp(*ta[i].slot, *tb[i].slot, (size_t)n * sizeof(float)) == 0;
@@ -729,6 +762,7 @@ static void test_safetensors(void) {
     expect_load_error("bad weights: a header length short of its padding", tmp_path("hlen-short.st"),
                       "12 data bytes follow the header (a wrong header length?)", NULL);
     test_nonfinite_weights();
+    test_tied_head();
     write_st(tmp_path("offsets.st"), "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, 0);
     expect_load_error("bad weights: reversed data_offsets", tmp_path("offsets.st"), "tensor 'a': bad data_offsets", NULL);
     write_st(tmp_path("huge.st"),
