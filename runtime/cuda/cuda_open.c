@@ -119,40 +119,49 @@ static void set_dev_weight(CudaState *s, const WeightSlot *w, CUdeviceptr at) {
     else s->lm_head = at, s->lm_head_slot = w;
 }
 
+/* Host values converted to the model dtype and copied to the device in pieces of this many: the host
+ * holds no second copy of a weight (a streamed model's part is all it holds). */
+#define STAGING_ELEMS ((int64_t)1 << 24)
+
+/* n host values into the device at `at`, converted to s->dt through staging (STAGING_ELEMS). */
+static bool upload_converted(CudaState *s, CUdeviceptr at, const float *x, int64_t n, uint16_t *staging) {
+    for (int64_t done = 0; done < n;) {
+        int64_t c = n - done < STAGING_ELEMS ? n - done : STAGING_ELEMS;
+        for (int64_t j = 0; j < c; j++)
+            staging[j] = s->dt == CUDA_R_16F ? st_f32_to_f16(x[done + j]) : st_f32_to_bf16(x[done + j]);
+        CU_CHECK_RET(s->cu->cuMemcpyHtoD(at + (CUdeviceptr)(done * s->esize), staging, (size_t)(c * s->esize)), false);
+        done += c;
+    }
+    return true;
+}
+
 /* Weights of the model, converted to the model dtype, in one allocation at the plan's offsets. */
 static int upload_weights(Backend *b, CudaState *s, char *err, size_t errlen) {
     const RunPlan *p = &s->plan;
     if (!model_matches_plan(b->model, p))
         return backend_open_error(err, errlen, 1, "internal error: the run plan's weights are not the model's tensors");
-    uint16_t *staging = NULL;
-    float *src = NULL;   /* the slot's fp32 values: a fused slot's parts concatenated (model_fill_plan_weight) */
-    CU_CHECK_GOTO(s->cu->cuMemAlloc(&s->weights, (size_t)p->weights_bytes), fail);
+    CU_CHECK_RET(s->cu->cuMemAlloc(&s->weights, (size_t)p->weights_bytes), last_cuda_error(err, errlen, 1));
     b->mem.weights_bytes = p->weights_bytes;
     b->mem.weights_dtype = dtype_name(b->layout->model.dtype);
     s->layer = xcalloc((size_t)b->layout->nlayers + 1, sizeof *s->layer);
-    for (int i = 0; i < p->nweights; i++) {
+    uint16_t *staging = xmalloc((size_t)STAGING_ELEMS * sizeof *staging);
+    int rc = 0;
+    for (int i = 0; i < p->nweights && !rc; i++) {
         const WeightSlot *w = &p->weight[i];
-        int64_t count = w->rows * w->cols;
-        src = xrealloc(src, (size_t)count * sizeof *src);
-        if (!model_fill_plan_weight(b->model, w, src, err, errlen)) {   /* a streamed model's NaN, say */
-            free(staging);
-            free(src);
-            return 1;
+        const float *part[3];   /* a fused slot's parts, one after the other (Wq's rows, Wk's, Wv's) */
+        int64_t count[3];
+        int n = model_plan_weight_parts(b->model, w, part, count, err, errlen);   /* a streamed model's NaN, say */
+        if (!n) rc = 1;
+        CUdeviceptr at = s->weights + (CUdeviceptr)w->offset;
+        for (int k = 0; k < n && !rc; k++) {
+            if (!upload_converted(s, at, part[k], count[k], staging)) rc = last_cuda_error(err, errlen, 1);
+            at += (CUdeviceptr)(count[k] * s->esize);
         }
-        staging = xrealloc(staging, (size_t)count * sizeof *staging);
-        for (int64_t j = 0; j < count; j++)
-            staging[j] = s->dt == CUDA_R_16F ? st_f32_to_f16(src[j]) : st_f32_to_bf16(src[j]);
-        CU_CHECK_GOTO(s->cu->cuMemcpyHtoD(s->weights + (CUdeviceptr)w->offset, staging, (size_t)count * s->esize), fail);
-        set_dev_weight(s, w, s->weights + (CUdeviceptr)w->offset);
+        if (!rc) set_dev_weight(s, w, s->weights + (CUdeviceptr)w->offset);
     }
     if (b->layout->model.tie_embeddings) s->lm_head = s->embed, s->lm_head_slot = s->embed_slot;
     free(staging);
-    free(src);
-    return 0;
-fail:
-    free(staging);
-    free(src);
-    return last_cuda_error(err, errlen, 1);
+    return rc;
 }
 
 /* The layers' RoPE tables (rope_table), computed once here, on the device for the rope kernels. */

@@ -620,30 +620,40 @@ static int slot_part(const Model *m, const WeightSlot *w) {
     return w->ref == WT_EMBED || m->layout->model.tie_embeddings ? PART_EMBED : PART_LM_HEAD;
 }
 
-bool model_fill_plan_weight(const Model *m, const WeightSlot *w, float *dst, char *err, size_t errlen) {
-    if (m->stream && !(m = stream_hold(m->stream, slot_part(m, w), err, errlen))) return false;
-    WeightRef parts[3];
-    const int n = w->layer >= 0 ? plan_fused_parts(w->ref, parts) : 0;
-    const int64_t count = w->rows * w->cols;
-    bool ok;
+int model_plan_weight_parts(const Model *m, const WeightSlot *w, const float *part[3], int64_t count[3], char *err,
+                            size_t errlen) {
+    if (m->stream && !(m = stream_hold(m->stream, slot_part(m, w), err, errlen))) return 0;
+    WeightRef refs[3];
+    int n = w->layer >= 0 ? plan_fused_parts(w->ref, refs) : 0;
+    int64_t at = 0;
+    bool ok = true;
     if (!n) {
-        const float *src = model_plan_weight(m, w);
-        if ((ok = src != NULL)) memcpy(dst, src, (size_t)count * sizeof *dst);
+        part[0] = model_plan_weight(m, w), count[0] = w->rows * w->cols, n = 1;
+        ok = part[0] != NULL;
     } else {
         const ModelHeader lm = layer_model(m->layout, w->layer);   /* the parts by the layer's own shape */
-        int64_t at = 0;
-        ok = true;
         for (int k = 0; k < n && ok; k++) {   /* each part's rows after the previous part's */
             int64_t in, out;
-            plan_weight_shape(&lm, parts[k], &in, &out);
-            const float *src = *model_layer_slot(&m->layer[w->layer], parts[k]);
-            if ((ok = src && at + in * out <= count)) memcpy(dst + at, src, (size_t)(in * out) * sizeof *dst);
-            at += in * out;
+            plan_weight_shape(&lm, refs[k], &in, &out);
+            part[k] = *model_layer_slot(&m->layer[w->layer], refs[k]), count[k] = in * out;
+            ok = part[k] != NULL;
+            at += count[k];
         }
-        ok = ok && at == count;
+        ok = ok && at == w->rows * w->cols;
     }
-    return ok || errorf(err, errlen, "internal error: the model lacks the run plan's weight %s of layer %d",
-                        weight_ref_name(w->ref), w->layer);
+    return ok ? n : (errorf(err, errlen, "internal error: the model lacks the run plan's weight %s of layer %d",
+                            weight_ref_name(w->ref), w->layer), 0);
+}
+
+bool model_fill_plan_weight(const Model *m, const WeightSlot *w, float *dst, char *err, size_t errlen) {
+    const float *part[3];
+    int64_t count[3];
+    int n = model_plan_weight_parts(m, w, part, count, err, errlen);
+    for (int k = 0; k < n; k++) {
+        memcpy(dst, part[k], (size_t)count[k] * sizeof *dst);
+        dst += count[k];
+    }
+    return n > 0;
 }
 
 bool model_matches_plan(const Model *m, const RunPlan *p) {

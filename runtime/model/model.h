@@ -96,6 +96,11 @@ const float *model_plan_weight(const Model *m, const WeightSlot *w);
  * before. false with a message in err when the model lacks a part, the parts do not fill the slot
  * exactly, or (streamed) a value read is NaN or Inf. */
 bool model_fill_plan_weight(const Model *m, const WeightSlot *w, float *dst, char *err, size_t errlen);
+/* The same values where they lie: the host arrays of w in order (one, or a fused weight's parts) and
+ * their element counts, valid until the next call (a streamed model may let go of them then). Returns
+ * how many; 0 with a message in err, as model_fill_plan_weight fails. */
+int model_plan_weight_parts(const Model *m, const WeightSlot *w, const float *part[3], int64_t count[3], char *err,
+                            size_t errlen);
 /* Whether the model has as many values as the run plan's weights hold (its tensors, an expert's
  * slices included). */
 bool model_matches_plan(const Model *m, const RunPlan *p);

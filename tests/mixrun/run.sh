@@ -469,7 +469,7 @@ if run "streamed save" 0 "${SW[@]}" --random-weights 3 --save-weights "$T/sw.saf
   MIXC_PROGRESS_AFTER=0 run "streamed progress" 0 "${SW[@]}" --weights "$T/sw.safetensors" --backend emu &&
     expect_err "progress: a streamed load shows its tensors as the backend reads them" "mixrun: loading weights: tensor 1/"
   # Peak resident memory (ru_maxrss of the child): the streamed emu run holds the device's bf16 copy
-  # and one layer in fp32 (222 MB measured; 526 MB when it loaded the whole fp32 model first); the cpu
+  # and one layer in fp32 (205 MB measured; 526 MB when it loaded the whole fp32 model first); the cpu
   # run's whole fp32 load lets go of the checkpoint's mapped pages as it copies them (343 MB; 506 before).
   if sanitized "$RUN"; then
     echo "SKIP mixrun: the peak memory of a load (the sanitizers' shadow and quarantine)"

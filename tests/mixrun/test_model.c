@@ -588,6 +588,13 @@ static void test_streamed_weights(void) {
         same = memcmp(a[i], b[i], (size_t)(p.weight[i].rows * p.weight[i].cols) * sizeof(float)) == 0;
         fused += p.weight[i].ref == WT_QKV || p.weight[i].ref == WT_GATE_UP;
     }
+    for (int i = 0; same && i < p.nweights; i++) {   /* the parts, where they lie, hold the filled values */
+        const float *part[3];
+        int64_t count[3], at = 0;
+        int n = model_plan_weight_parts(&streamed, &p.weight[i], part, count, err, sizeof err);
+        for (int k = 0; k < n && same; at += count[k++]) same = !memcmp(part[k], b[i] + at, (size_t)count[k] * sizeof(float));
+        same = same && n > 0 && at == p.weight[i].rows * p.weight[i].cols;
+    }
     bool empty = ok && !streamed.embed && !streamed.layer[0].wq && streamed.stream;
     free_filled(a, p.nweights);
     free_filled(b, p.nweights);
