@@ -150,43 +150,29 @@ static const StTensor *find_fused(const StCheckpoint *c, const CheckpointForm *f
     return NULL;
 }
 
-/* The same tensor's values as fp32 (malloc'ed); NULL with a message. */
-static float *read_fused(const StCheckpoint *c, const CheckpointForm *form, int i, const char *what, int ndim,
-                         const int64_t *shape, char *err, size_t errlen) {
-    const StFile *file;
-    const StTensor *s = find_fused(c, form, i, what, ndim, shape, &file, err, errlen);
-    if (!s) return NULL;
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) n *= shape[d];
-    float *x = xmalloc((size_t)n * sizeof(float));
-    st_to_f32(s, x, n);
-    st_release(file, s);
+/* Elements [first, first + n) of tensor s (of file) as fp32 into out; false with a message naming a
+ * NaN or Inf by its element in s. A fused tensor is read a row at a time: the host never holds an fp32
+ * copy of it besides the layer's own tensors. */
+static bool read_slice(const StFile *file, const StTensor *s, int64_t first, int64_t n, float *out, char *err,
+                       size_t errlen) {
+    StTensor slice = *s;
+    slice.data += first * st_dtype_size(s->dtype);
+    st_to_f32(&slice, out, n);
     for (int64_t k = 0; k < n; k++)
-        if (!isfinite(x[k])) {
-            snprintf(err, errlen, "'%s': tensor '%s' holds %s at element %lld", file->path, s->name,
-                     isnan(x[k]) ? "NaN" : "Inf", (long long)k);
-            free(x);
-            return NULL;
-        }
-    return x;
+        if (!isfinite(out[k]))
+            return errorf(err, errlen, "'%s': tensor '%s' holds %s at element %lld", file->path, s->name,
+                          isnan(out[k]) ? "NaN" : "Inf", (long long)(first + k));
+    return true;
 }
 
-/* gate_up [E][H][2F] (and its bias [E][2F], or NULL) into the stacked gate and up ([E x F][H], [E x F]):
- * gate j is column 2j and up j column 2j + 1 (interleaved), else columns j and F + j. */
-static void split_gate_up(LayerWeights *w, const float *gu, const float *gub, bool interleaved, int64_t E, int64_t H,
-                          int64_t F) {
+/* A gate_up row of 2F values (one input of an expert, or its bias) into gate and up, value j at
+ * j x stride: gate j is column 2j and up j column 2j + 1 (interleaved), else columns j and F + j. */
+static void split_gate_up(const float *row, float *gate, float *up, int64_t F, int64_t stride, bool interleaved) {
     int64_t g0 = 0, u0 = interleaved ? 1 : F, step = interleaved ? 2 : 1;
-    for (int64_t e = 0; e < E; e++)
-        for (int64_t j = 0; j < F; j++) {
-            for (int64_t i = 0; i < H; i++) {
-                const float *row = gu + (e * H + i) * 2 * F;
-                w->experts_gate[(e * F + j) * H + i] = row[g0 + step * j];
-                w->experts_up[(e * F + j) * H + i] = row[u0 + step * j];
-            }
-            if (!gub) continue;
-            w->experts_gate_bias[e * F + j] = gub[e * 2 * F + g0 + step * j];
-            w->experts_up_bias[e * F + j] = gub[e * 2 * F + u0 + step * j];
-        }
+    for (int64_t j = 0; j < F; j++) {
+        gate[j * stride] = row[g0 + step * j];
+        up[j * stride] = row[u0 + step * j];
+    }
 }
 
 /* The shapes of a layer's fused tensors, in FUSED's order (a form without biases has none of the odd
@@ -235,24 +221,34 @@ bool model_load_fused_experts(const StCheckpoint *c, const CheckpointForm *form,
     int64_t E = h->experts, H = h->hidden, F = h->ffn;
     FusedShapes s;
     fused_shapes(h, &s);
-    float *x[N_FUSED] = {0};
-    bool ok = true;
-    for (int k = 0; k < N_FUSED && ok; k++)
-        if (f->biases || k % 2 == 0) ok = (x[k] = read_fused(c, form, i, FUSED[k], s.ndim[k], s.shape[k], err, errlen)) != NULL;
+    const StTensor *t[N_FUSED] = {0};
+    const StFile *file[N_FUSED] = {0};
+    for (int k = 0; k < N_FUSED; k++)
+        if ((f->biases || k % 2 == 0) && !(t[k] = find_fused(c, form, i, FUSED[k], s.ndim[k], s.shape[k], &file[k], err, errlen)))
+            return false;
+    float *row = xmalloc((size_t)(2 * F > H ? 2 * F : H) * sizeof *row);
+    bool ok = read_slice(file[0], t[0], 0, E * H, w->router, err, errlen) &&
+              (!f->biases || read_slice(file[1], t[1], 0, E, w->router_bias, err, errlen));
+    for (int64_t e = 0; e < E && ok; e++) {
+        for (int64_t in = 0; in < H && ok; in++)   /* gate_up [E][H][2F]: a row an input */
+            if ((ok = read_slice(file[2], t[2], (e * H + in) * 2 * F, 2 * F, row, err, errlen)))
+                split_gate_up(row, w->experts_gate + e * F * H + in, w->experts_up + e * F * H + in, F, H, f->interleaved);
+        if (ok && f->biases && (ok = read_slice(file[3], t[3], e * 2 * F, 2 * F, row, err, errlen)))
+            split_gate_up(row, w->experts_gate_bias + e * F, w->experts_up_bias + e * F, F, 1, f->interleaved);
+        for (int64_t j = 0; j < F && ok; j++)   /* down [E][F][H] -> [E x H][F] */
+            if ((ok = read_slice(file[4], t[4], (e * F + j) * H, H, row, err, errlen)))
+                for (int64_t o = 0; o < H; o++) w->experts_down[(e * H + o) * F + j] = row[o];
+    }
+    ok = ok && (!f->biases || read_slice(file[5], t[5], 0, E * H, w->experts_down_bias, err, errlen));
+    free(row);
+    for (int k = 0; k < N_FUSED; k++)
+        if (t[k]) st_release(file[k], t[k]);
     if (ok) {
-        memcpy(w->router, x[0], (size_t)(E * H) * sizeof(float));
-        if (f->biases) memcpy(w->router_bias, x[1], (size_t)E * sizeof(float));
-        split_gate_up(w, x[2], x[3], f->interleaved, E, H, F);
-        for (int64_t e = 0; e < E; e++)    /* down [E][F][H] -> [E x H][F] */
-            for (int64_t j = 0; j < F; j++)
-                for (int64_t o = 0; o < H; o++) w->experts_down[(e * H + o) * F + j] = x[4][(e * F + j) * H + o];
-        if (f->biases) memcpy(w->experts_down_bias, x[5], (size_t)(E * H) * sizeof(float));
         float *const all[] = {w->router, w->router_bias, w->experts_gate, w->experts_gate_bias, w->experts_up,
                               w->experts_up_bias, w->experts_down, w->experts_down_bias};
         const int64_t n[] = {E * H, E, E * F * H, E * F, E * F * H, E * F, E * H * F, E * H};
         for (int k = 0; k < 8; k++)
             if (all[k]) model_round_to_dtype(all[k], n[k], h->dtype);
     }
-    for (int k = 0; k < N_FUSED; k++) free(x[k]);
     return ok;
 }
