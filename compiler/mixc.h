@@ -6,6 +6,7 @@
 #ifndef MIXC_H
 #define MIXC_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -95,6 +96,11 @@ bool stdout_written(const char *prog);
 void remove_on_signal(const char *const *paths, int n);
 /* Removes them so (unlink, else rmdir), in order. */
 void remove_paths(const char *const *paths, int n);
+/* Hold those signals (one that comes meanwhile takes effect at signals_release) from before a temporary
+ * is made until its paths are given to remove_on_signal: none can end the program between the two and
+ * leave the temporary behind. */
+void signals_hold(sigset_t *old);
+void signals_release(const sigset_t *old);
 
 /* A growable string, for building output before it is written in one go. */
 typedef struct {

@@ -128,14 +128,14 @@ static int make_temporary(const char *target, char **tmp_out, char **dir_out) {
  * program at once, however long the write. Never a temporary left behind. (SIGKILL cannot be held.) */
 static const int held[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
-static void hold_signals(sigset_t *old) {
+void signals_hold(sigset_t *old) {
     sigset_t set;
     sigemptyset(&set);
     for (int i = 0; i < (int)(sizeof held / sizeof held[0]); i++) sigaddset(&set, held[i]);
     pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
-static void release_signals(const sigset_t *old) {
+void signals_release(const sigset_t *old) {
     int saved = errno;
     pthread_sigmask(SIG_SETMASK, old, NULL);
     errno = saved;
@@ -152,15 +152,15 @@ static mode_t current_umask(void) {
 static bool replace_regular(const char *target, const OutPiece *pieces, int npieces, mode_t new_mode) {
     char *tmp, *dir;
     sigset_t old;
-    hold_signals(&old);
+    signals_hold(&old);
     int fd = make_temporary(target, &tmp, &dir);
     if (fd < 0) {
-        release_signals(&old);
+        signals_release(&old);
         return false;
     }
     const char *const removed_on_signal[] = {tmp};
     remove_on_signal(removed_on_signal, 1);
-    release_signals(&old);
+    signals_release(&old);
     struct stat st;
     mode_t mode;
     if (stat(target, &st) == 0) {
@@ -170,7 +170,7 @@ static bool replace_regular(const char *target, const OutPiece *pieces, int npie
     }
     bool ok = fchmod(fd, mode) == 0 && write_all(fd, pieces, npieces, target) && fsync(fd) == 0;
     int saved = errno;
-    hold_signals(&old);
+    signals_hold(&old);
     remove_on_signal(NULL, 0);
     ok = close(fd) == 0 && ok;
     if (ok) ok = rename(tmp, target) == 0;
@@ -181,7 +181,7 @@ static bool replace_regular(const char *target, const OutPiece *pieces, int npie
     } else {
         fsync_directory(dir);
     }
-    release_signals(&old);
+    signals_release(&old);
     free(tmp);
     free(dir);
     return ok;
@@ -429,7 +429,7 @@ static bool write_dir_at(const char *dir, const char *const *names, const char *
     Buf tmp = {0};
     buf_printf(&tmp, "%s/.%s.XXXXXX", dirname(dcopy), basename(bcopy));
     sigset_t old;
-    hold_signals(&old);
+    signals_hold(&old);
     bool ok = mkdtemp(tmp.data) != NULL && chmod(tmp.data, 0777 & ~current_umask()) == 0;
     for (int i = 0; ok && i < n; i++) ok = write_new_file(tmp.data, names[i], data[i], lens[i]);
     /* Readers see the old set or the new one: a new directory is renamed into place, an existing
@@ -443,7 +443,7 @@ static bool write_dir_at(const char *dir, const char *const *names, const char *
     int saved = errno;
     if (ok) fsync_directory(dcopy);
     remove_files(tmp.data, names, n);   /* the old set after an exchange, or the unfinished new one */
-    release_signals(&old);
+    signals_release(&old);
     free(dcopy);
     free(bcopy);
     buf_free(&tmp);

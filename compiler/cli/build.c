@@ -264,7 +264,10 @@ static int build(const BuildArgs *a, const Layout *l, const char *text, size_t l
     memset(&w, 0, sizeof w);
     const char *tmp = getenv("TMPDIR");
     snprintf(w.dir, sizeof w.dir, "%s/mixc-build-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    sigset_t old;
+    signals_hold(&old);   /* until the workspace is registered below */
     if (!path_is_plain(w.dir) || !mkdtemp(w.dir)) {
+        signals_release(&old);
         fprintf(stderr, "mixc build: cannot create a temporary directory '%s': %s\n", w.dir, strerror(errno));
         return 1;
     }
@@ -277,6 +280,7 @@ static int build(const BuildArgs *a, const Layout *l, const char *text, size_t l
     const char *temporaries[] = {w.mix, w.sets, w.cubin, w.so, w.name, w.arch, w.embed_c, w.embed_o, tmp_out, w.dir};
     int ntemporaries = (int)(sizeof temporaries / sizeof *temporaries);
     remove_on_signal(temporaries, ntemporaries);
+    signals_release(&old);
     int rc = write_layout_files(a, l, text, len, &w) ? 0 : 1;
     if (rc) fprintf(stderr, "mixc build: cannot write into '%s': %s\n", w.dir, strerror(errno));
     if (!rc) rc = compile_cubin(l, a->arch, &w);

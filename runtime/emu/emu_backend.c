@@ -145,7 +145,10 @@ static bool compile_source(const Buf *src, const char *out, char *err, size_t er
     const char *tmp = getenv("TMPDIR");
     Buf dir = {0};
     buf_printf(&dir, "%s/mixc-emu-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    sigset_t old;
+    signals_hold(&old);   /* until the workspace is registered: a killed compile leaves nothing */
     if (!mkdtemp(dir.data)) {
+        signals_release(&old);
         snprintf(err, errlen, "cannot create a temporary directory '%s': %s", dir.data, strerror(errno));
         buf_free(&dir);
         return false;
@@ -153,7 +156,8 @@ static bool compile_source(const Buf *src, const char *out, char *err, size_t er
     char files[WORKSPACE_PATHS][4200];
     const char *paths[WORKSPACE_PATHS];
     workspace_paths(dir.data, files, paths);
-    remove_on_signal(paths, WORKSPACE_PATHS);   /* a killed compile leaves nothing */
+    remove_on_signal(paths, WORKSPACE_PATHS);
+    signals_release(&old);
     bool ok = write_into(dir.data, "kernels.cu", src->data, src->len) &&
               write_into(dir.data, "mixc_emu.h", mixc_emub_mixc_emu_h, strlen(mixc_emub_mixc_emu_h)) &&
               write_into(dir.data, "emu_api.h", mixc_emub_emu_api_h, strlen(mixc_emub_emu_api_h));
@@ -196,8 +200,11 @@ static bool compile_source(const Buf *src, const char *out, char *err, size_t er
 static bool compile_to(const Buf *src, const char *out, char *err, size_t errlen) {
     Buf tmp = {0};
     buf_printf(&tmp, "%s.tmp.XXXXXX", out);
+    sigset_t old;
+    signals_hold(&old);   /* until the temporary is registered */
     int fd = mkstemp(tmp.data);
     if (fd < 0) {
+        signals_release(&old);
         snprintf(err, errlen, "cannot write '%s': %s", out, strerror(errno));
         buf_free(&tmp);
         return false;
@@ -205,6 +212,7 @@ static bool compile_to(const Buf *src, const char *out, char *err, size_t errlen
     close(fd);
     const char *tmp_path[] = {tmp.data};
     remove_on_signal(tmp_path, 1);
+    signals_release(&old);
     bool ok = compile_source(src, tmp.data, err, errlen);
     fd = ok ? open(tmp.data, O_RDONLY | O_CLOEXEC) : -1;
     if (ok && (fd < 0 || fsync(fd) != 0 || rename(tmp.data, out) != 0)) {
