@@ -360,7 +360,10 @@ static bool read_tensor(const StCheckpoint *c, const ModelTensor *t, DType dtype
     int64_t count = tensor_elems(t);
     st_to_f32(s, model_tensor_data(t), count);
     st_release(f, s);
-    return check_finite(f, t, count, err, errlen) && (model_round_to_dtype(model_tensor_data(t), count, dtype), true);
+    if (!check_finite(f, t, count, err, errlen)) return false;
+    bool exact = (s->dtype == ST_BF16 && dtype == DT_BF16) || (s->dtype == ST_F16 && dtype == DT_FP16);
+    if (!exact) model_round_to_dtype(model_tensor_data(t), count, dtype);   /* else rounding changes nothing */
+    return true;
 }
 
 /* A reading layer must not come with K/V projections: the file was made for another layout. */

@@ -70,19 +70,16 @@ const char *st_dtype_name(StDType t) {
 
 static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
-void st_to_f32(const StTensor *t, float *out, int64_t n) {
+void st_to_f32(const StTensor *t, float *out, int64_t n) {   /* a loop a dtype: the hot path of a load */
     const uint8_t *p = t->data;
-    for (int64_t i = 0; i < n; i++) {
-        if (t->dtype == ST_F32) {
-            uint32_t u = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
-                         (uint32_t)p[4 * i + 3] << 24;
-            out[i] = bits_float(u);
-        } else if (t->dtype == ST_F16) {
-            out[i] = st_f16_to_f32(load_u16(p + 2 * i));
-        } else {
-            out[i] = st_bf16_to_f32(load_u16(p + 2 * i));
-        }
-    }
+    if (t->dtype == ST_F32)
+        for (int64_t i = 0; i < n; i++)
+            out[i] = bits_float((uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
+                                (uint32_t)p[4 * i + 3] << 24);
+    else if (t->dtype == ST_F16)
+        for (int64_t i = 0; i < n; i++) out[i] = st_f16_to_f32(load_u16(p + 2 * i));
+    else
+        for (int64_t i = 0; i < n; i++) out[i] = st_bf16_to_f32(load_u16(p + 2 * i));
 }
 
 /* ------------------------------------------------------------------ reader */
