@@ -14,6 +14,7 @@
 #     RoPE+append kernel's codes against the cpu quantizer's (gpu_attn append-check: V bit for bit,
 #     which on sm_89+ checks the hardware e4m3 conversions); character-ai as written (int8) and with
 #     fp8, cuda vs cpu logits within the 8-bit tolerances of tests/mixrun.
+#  4. a checkpoint streamed onto the GPU (--weights) against the same weights made in memory.
 # Results: printed, and $BUILD/gpu-check.json. Exit 0 all passed, 1 a failure, 2 no GPU here.
 #
 # Tolerances (docs/gpu.md): logits |cuda - cpu| <= ATOL * rms(row) + RTOL * |cpu| with bf16
@@ -82,6 +83,17 @@ for dt in bf16 fp16; do
     --set vocab=512 --set context=320 --set chunk=64 --set window=100 --set dtype=$dt --set kv_dtype=$dt \
     --random-weights 9 --tokens "$P300" --max-new 20
 done
+
+# A checkpoint streamed onto the GPU (docs/model.md, "Streamed loads": read a layer at a time, converted
+# from where it lies): the logits of the same weights made in memory, bit for bit.
+SW=(--layout examples/ma.mix --set hidden=256 --set heads=4 --set kv_heads=2 --set head_dim=128 --set ffn=256
+    --set vocab=512 --set context=96 --set chunk=16 --set window=16 --set kv_dtype=bf16 --tokens "$EP" --max-new 8
+    --backend cuda)
+if "$RUN" "${SW[@]}" --random-weights 4 --save-weights "$T/sw.safetensors" --dump-logits "$T/sw1.npy" >"$T/out" 2>"$T/err" &&
+   "$RUN" "${SW[@]}" --weights "$T/sw.safetensors" --dump-logits "$T/sw2.npy" >"$T/out" 2>"$T/err"; then
+  cmp -s "$T/sw1.npy" "$T/sw2.npy" && pass "cuda: a streamed checkpoint gives the logits of the same weights in memory" "bit for bit" ||
+    fail "cuda: a streamed checkpoint gives the logits of the same weights in memory" "the logits differ"
+else fail "cuda: a streamed checkpoint" "$(head -c 600 "$T/err")"; fi
 
 # Batched decode on the GPU, numerically: three prompts of 26, 5 and 21 tokens decoded together, each
 # against the cpu backend running it alone (scripts/batch-check.sh, tested by tests/cuda under the
