@@ -203,6 +203,24 @@ static int alloc_plan(Backend *b, CudaState *s, char *err, size_t errlen) {
     return 0;
 }
 
+/* The plan's device memory against what the device has free, before anything is allocated or uploaded
+ * (a large model's load takes minutes): exit status 1 with the figures when it cannot fit. */
+static int check_fits(CudaState *s, char *err, size_t errlen) {
+    const RunPlan *p = &s->plan;
+    size_t free_bytes = 0, total = 0;
+    if (s->cu->cuMemGetInfo(&free_bytes, &total) != CUDA_SUCCESS) return 0;   /* unknown: the allocations will tell */
+    int64_t need;
+    bool sums = add_ok(p->weights_bytes, p->kv_bytes, &need) && add_ok(need, p->arena_bytes, &need) &&
+                add_ok(need, p->workspace_bytes, &need);
+    if (sums && (uint64_t)need <= (uint64_t)free_bytes) return 0;
+    return backend_open_error(err, errlen, 1, "the run plan needs %s of device memory (weights %s, KV caches %s, "
+                              "activations %s, cuBLAS workspace %s) and the %s device has %s free of %s",
+                              sums ? fmt_bytes((double)need) : "more than 2^62 bytes",
+                              fmt_bytes((double)p->weights_bytes), fmt_bytes((double)p->kv_bytes),
+                              fmt_bytes((double)p->arena_bytes), fmt_bytes((double)p->workspace_bytes),
+                              s->device.name, fmt_bytes((double)free_bytes), fmt_bytes((double)total));
+}
+
 /* The int inputs of each step, by name; the host staging holds the largest. */
 static int find_ints(CudaState *s, char *err, size_t errlen) {
     int64_t most = 0;
@@ -308,6 +326,7 @@ int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfi
     char arch[16];
     rc = open_device(s, arch, err, errlen);
     if (!rc) rc = plan_kernels(b, s, arch, err, errlen);
+    if (!rc) rc = check_fits(s, err, errlen);
     if (!rc) rc = d->load_module(d, l, &s->plan.cg, arch, cfg, &s->mod, err, errlen);
     if (!rc) rc = resolve_functions(s, err, errlen);
     if (!rc && s->cu->cuStreamCreate(&s->stream, CU_STREAM_DEFAULT) != CUDA_SUCCESS)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The emulator is linked into mixrun and built binaries, not into mixc: weak references (the emu
  * backend checks them before opening this device). */
@@ -100,7 +101,13 @@ static CUresult copy_dtod(CUdeviceptr d, CUdeviceptr s, size_t n) {
     return CUDA_SUCCESS;
 }
 static CUresult mem_set(CUdeviceptr d, unsigned char v, size_t n) { memset((void *)(uintptr_t)d, v, n); return CUDA_SUCCESS; }
-static CUresult mem_info(size_t *free_bytes, size_t *total) { *free_bytes = *total = (size_t)1 << 40; return CUDA_SUCCESS; }
+/* The emulated device's memory is the host's: its physical memory (both free and total: what the
+ * backend's plan may take at most). */
+static CUresult mem_info(size_t *free_bytes, size_t *total) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    *free_bytes = *total = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)1 << 40;
+    return CUDA_SUCCESS;
+}
 static CUresult stream_create(CUstream *s, unsigned flags) { (void)flags; *s = NULL; return CUDA_SUCCESS; }
 static CUresult stream_destroy(CUstream s) { (void)s; return CUDA_SUCCESS; }
 static CUresult stream_sync(CUstream s) { (void)s; return CUDA_SUCCESS; }

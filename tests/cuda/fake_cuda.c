@@ -430,7 +430,12 @@ CUresult cuMemsetD8(CUdeviceptr d, unsigned char v, size_t n) {
     memset((void *)(uintptr_t)d, v, n);
     return CUDA_SUCCESS;
 }
-CUresult cuMemGetInfo(size_t *f, size_t *t) { *f = *t = (size_t)1 << 34; return CUDA_SUCCESS; }
+/* 16 GiB free and total, or FAKE_CUDA_MEM bytes (a device too small for a plan). */
+CUresult cuMemGetInfo(size_t *f, size_t *t) {
+    const char *m = getenv("FAKE_CUDA_MEM");
+    *f = *t = m && *m ? (size_t)strtoull(m, NULL, 10) : (size_t)1 << 34;
+    return CUDA_SUCCESS;
+}
 CUresult cuEventCreate(CUevent *e, unsigned flags) { (void)flags; *e = NULL; return CUDA_SUCCESS; }
 CUresult cuEventRecord(CUevent e, CUstream s) { (void)e, (void)s; return CUDA_SUCCESS; }
 CUresult cuEventSynchronize(CUevent e) { (void)e; return CUDA_SUCCESS; }

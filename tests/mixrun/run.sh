@@ -579,6 +579,24 @@ mem_check() {
     >/dev/null || { echo "$be: bench $(jq -c .memory "$T/bench.json"), report $(jq -c '.run[0]' "$T/report.json")" >"$T/why"; return 1; }
 }
 
+# A plan larger than the device's free memory is refused before anything is allocated or loaded, with
+# the figures: the stand-in device told to have 1 MB; the emulated device, whose memory is the host's,
+# given a context whose KV caches (512 bytes a token here) are twice this machine's memory.
+MIXC_CACHE_DIR=$TEST_JIT_CACHE FAKE_CUDA=full FAKE_CUDA_MEM=1000000 LD_LIBRARY_PATH=$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+  run "cuda too small" 1 --layout $TINY --set head_dim=64 --random-weights 1 --tokens 1,2 --backend cuda &&
+  expect_err "cuda (stand-in): a plan beyond the device's free memory is refused with the figures" \
+    "mixrun: the run plan needs 32.59 MiB of device memory (weights 578.25 KiB, KV caches 16.50 KiB, activations 7.25 KiB, cuBLAS workspace 32.00 MiB) and the cuda device has 976.56 KiB free of 976.56 KiB"
+host=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo 2>/dev/null)   # KiB
+if [ -n "$host" ]; then
+  host=$((host * 1024))
+  MIXC_EMU_VERBOSE=1 run "emu too small" 1 --layout $TINY --set head_dim=64 --set context=$((host * 2 / 512)) --random-weights 1 \
+      --tokens 1,2 --backend emu &&
+    { grep -q "mixrun: the run plan needs .* of device memory (.*) and the emu device has .* free of" "$T/err" &&
+      ! grep -q "emu:" "$T/err"; } &&
+    pass "emu: a plan beyond the host's memory is refused before the kernels are compiled" ||
+    fail "emu: a plan beyond the host's memory is refused before the kernels are compiled" "$(head -c 600 "$T/err")"
+fi
+
 # The examples with experts, as they are (all their experts, a few chosen a token), on every backend:
 # memory planned = allocated = report (the stacked expert weights, the router's fp32 logits, the route
 # and the expert rows in the arena). Under the sanitizers (the emulator ~10x slower) cpu and cuda only,
