@@ -544,6 +544,7 @@ static void model_stream_close(ModelStream *s) {
 
 bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
                             size_t errlen) {
+    memset(m, 0, sizeof *m);   /* on failure too: model_free may be called on it */
     ModelStream *s = xmalloc(sizeof *s);
     bool ok = stream_open(s, l, path, allow_unused, unused, err, errlen);
     if (ok) {
@@ -560,6 +561,7 @@ bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool al
 
 bool model_stream_safetensors(Model *m, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
                               size_t errlen) {
+    memset(m, 0, sizeof *m);
     ModelStream *s = xmalloc(sizeof *s);
     if (!stream_open(s, l, path, allow_unused, unused, err, errlen)) {
         model_stream_close(s);
