@@ -50,7 +50,7 @@ typedef struct {
     bool print_ids;
     StringList sets;
     Arena arena;            /* strings of the embedded overrides */
-    bool random_weights, bench, json, full_caches, max_new_given, info, ignore_unused;
+    bool random_weights, bench, json, full_caches, max_new_given, info, ignore_unused, check_weights;
     int64_t seed;           /* -1 until --random-weights gives one */
     int64_t max_new;        /* -1 until --max-new gives one */
     int64_t batch, prompt_len;
@@ -82,6 +82,9 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, weights, OPT_STRING, "--weights", .metavar = "F",
         .help = "weights in safetensors format, HF Llama tensor names: a file, a\nmodel.safetensors.index.json with its shards, or a directory holding either;\n"
                 "emu and cuda read them a layer at a time (docs/model.md)"),
+    OPT(Options, check_weights, OPT_FLAG, "--check-weights",
+        .help = "read every value of --weights a layer at a time and exit: 0 when they are the\n"
+                "layout's, every one finite (a line saying so; --json: an object), else 1"),
     OPT(Options, ignore_unused, OPT_FLAG, "--ignore-unused-tensors",
         .help = "run weights that hold tensors the model does not use (biases, q/k norms,\n"
                 "experts: another computation) with a warning instead of refusing them"),
@@ -192,6 +195,7 @@ static const OptCommand *mixrun_command(void) {
                  "mixrun --layout FILE.mix ... --bench [--batch B] [--prompt-len L] [--max-new G]\n"
                  "mixrun --layout FILE.mix ... (--requests F | --synthetic N,P,G[,R]) [--max-seqs N]\n"
                  "       [--kv-budget BYTES] [--step-tokens T] [--json] [--rates R1,R2,... [--svg F]]\n"
+                 "mixrun --layout FILE.mix ... --weights F --check-weights [--json]\n"
                  "mixrun serve --layout FILE.mix ... [--tokenizer F|DIR] [--host H] [--port P] [--max-seqs N]\n"
                  "       [--kv-budget BYTES] [--step-tokens T]",
         .opts = mixrun_options,
@@ -271,6 +275,17 @@ static int check_serve(const OptCommand *cmd, const Options *o) {
     return OPT_GO;
 }
 
+/* --check-weights reads --weights and nothing runs: no prompt, backend or output goes with it. */
+static int check_weights_alone(const OptCommand *cmd, const Options *o) {
+    if (!o->weights) return opt_usage_error(cmd, "--check-weights goes with --weights");
+    if (o->serve || o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->bench ||
+        o->requests || o->synthetic.count || o->save_weights || o->dump_logits || o->backend || o->max_new_given ||
+        o->full_caches || o->page_tokens)
+        return opt_usage_error(cmd, "--check-weights runs nothing: it takes --layout, --set, --dtype, --weights, "
+                                    "--ignore-unused-tensors and --json");
+    return OPT_GO;
+}
+
 /* The combinations of options that make a run. OPT_GO, or 2 after a usage error. */
 static int check_options(const OptCommand *cmd, const Options *o) {
     if (!o->layout && !mixrun_embedded()) return opt_usage_error(cmd, "no --layout given");
@@ -278,7 +293,9 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     if (!o->weights && !o->random_weights) return opt_usage_error(cmd, "no weights: give --weights F or --random-weights SEED");
     if (o->ignore_unused && !o->weights) return opt_usage_error(cmd, "--ignore-unused-tensors goes with --weights");
     if (o->pool_pages && !o->page_tokens) return opt_usage_error(cmd, "--pool-pages goes with --page-tokens");
-    int rc = check_serve(cmd, o);
+    int rc = o->check_weights ? check_weights_alone(cmd, o) : OPT_GO;
+    if (rc != OPT_GO) return rc;
+    rc = check_serve(cmd, o);
     if (rc != OPT_GO || o->serve) return rc;
     bool text = o->text || o->text_file;
     if ((o->tokenizer || o->print_ids) && !text) return opt_usage_error(cmd, "--tokenizer and --print-ids go with --text");
@@ -293,10 +310,10 @@ static int check_options(const OptCommand *cmd, const Options *o) {
     if (!!o->tokens + !!o->tokens_file + !!o->prompts_file > 1)
         return opt_usage_error(cmd, "give one of --tokens, --tokens-file and --prompts");
     if (o->prompts_file && o->bench) return opt_usage_error(cmd, "--prompts does not go with --bench (give --batch)");
-    if (!o->tokens && !o->tokens_file && !o->prompts_file && !text && !o->bench && !o->save_weights)
+    if (!o->tokens && !o->tokens_file && !o->prompts_file && !text && !o->bench && !o->save_weights && !o->check_weights)
         return opt_usage_error(cmd, "no prompt: give --tokens LIST, --tokens-file F, --prompts F or --text TEXT");
     if (o->bench && o->dump_logits) return opt_usage_error(cmd, "--dump-logits does not go with --bench");
-    if (o->json && !o->bench) return opt_usage_error(cmd, "--json goes with --bench, --requests or --synthetic");
+    if (o->json && !o->bench && !o->check_weights) return opt_usage_error(cmd, "--json goes with --bench, --requests, --synthetic or --check-weights");
     return OPT_GO;
 }
 
@@ -488,7 +505,8 @@ static int generate(const Options *o, Backend *b, const Prompts *pr, int64_t N) 
 static int load_weights(const Options *o, const Layout *l, Model *m) {
     char err[1024];
     const BackendEntry *backend;
-    bool streamed = o->weights && !o->save_weights && (backend = backend_resolve(o->backend)) && backend->copies_weights;
+    bool streamed = o->weights && !o->save_weights &&
+                    (o->check_weights || ((backend = backend_resolve(o->backend)) && backend->copies_weights));
     if (!model_check_size(l, streamed, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog_name(), err);
         return 1;
@@ -647,10 +665,41 @@ static int serve_http(const Options *o, const Layout *l, Model *model) {
     return rc;
 }
 
+/* --check-weights: every part of the streamed model read (each value checked), then a line or an object. */
+static int check_weights(const Options *o, Model *m) {
+    char err[1024];
+    if (!model_stream_read_all(m, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", prog_name(), err);
+        return 1;
+    }
+    ModelTensor *t;
+    int n = model_tensors(m, &t);
+    free(t);
+    long long params = (long long)model_param_count(m);
+    char shown[SHOWN_MAX];
+    shown_text(o->weights, strlen(o->weights), shown);
+    if (o->json) {
+        json_t *j = json_pack("{s:s, s:b, s:i, s:I}", "weights", o->weights, "ok", 1, "tensors", n, "parameters",
+                              (json_int_t)params);
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (text) printf("%s\n", text);
+        free(text);
+        json_decref(j);
+    } else {
+        printf("'%s': the weights of this layout, %d tensors, %lld parameters, every value finite\n", shown, n, params);
+    }
+    return 0;
+}
+
 static int run(const Options *o, const Layout *l) {
     Model model;
     int rc = load_weights(o, l, &model);
     if (rc) return rc;
+    if (o->check_weights) {
+        rc = check_weights(o, &model);
+        model_free(&model);
+        return rc;
+    }
     if (o->serve) {
         rc = serve_http(o, l, &model);
         model_free(&model);

@@ -589,6 +589,14 @@ static const Model *stream_hold(ModelStream *s, int part, char *err, size_t errl
     return &s->held;
 }
 
+bool model_stream_read_all(const Model *m, char *err, size_t errlen) {
+    const Layout *l = m->layout;
+    bool ok = m->stream && stream_hold(m->stream, PART_EMBED, err, errlen);
+    for (int i = 0; i < l->nlayers && ok; i++) ok = stream_hold(m->stream, i, err, errlen);
+    ok = ok && stream_hold(m->stream, PART_NORM_FINAL, err, errlen);
+    return ok && (l->model.tie_embeddings || stream_hold(m->stream, PART_LM_HEAD, err, errlen));
+}
+
 bool model_save_safetensors(Model *m, const char *path, char *err, size_t errlen) {
     DType md = m->layout->model.dtype;
     StDType dt = md == DT_FP32 ? ST_F32 : md == DT_FP16 ? ST_F16 : ST_BF16;

@@ -130,6 +130,10 @@ bool model_load_safetensors(Model *m, const Layout *l, const char *path, bool al
 bool model_stream_safetensors(Model *m, const Layout *l, const char *path, bool allow_unused, int *unused, char *err,
                               size_t errlen);
 
+/* Reads every part of streamed model m in turn (the embedding, each layer, the final norm, the LM head),
+ * as a backend's open would: false with the first error (a NaN or Inf, named). */
+bool model_stream_read_all(const Model *m, char *err, size_t errlen);
+
 /* "[4, 64, 128]": a shape as the loader's messages print it. */
 void model_format_shape(char *out, size_t n, int ndim, const int64_t *shape);
 

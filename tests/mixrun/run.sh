@@ -482,11 +482,33 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 if r.returnc
     [ "$emu" -gt 0 ] && [ "$emu" -lt "$fp32" ] &&
       pass "streamed weights (emu): peak resident $((emu >> 20)) MiB, below the fp32 model's $((fp32 >> 20)) MiB" ||
       fail "streamed weights (emu): peak resident memory below the fp32 model's" "peak $emu bytes, fp32 $fp32"
+    check=$(peak "${SW[@]:0:16}" --weights "$T/sw.safetensors" --check-weights)
+    [ "$check" -gt 0 ] && [ "$check" -lt $((fp32 / 4)) ] &&
+      pass "--check-weights: peak resident $((check >> 20)) MiB, a quarter of the fp32 model's at most (a layer at a time)" ||
+      fail "--check-weights: peak resident memory below a quarter of the fp32 model's" "peak $check bytes, fp32 $fp32"
     cpu=$(peak "${SW[@]}" --weights "$T/sw.safetensors" --backend cpu)
     [ "$cpu" -gt 0 ] && [ "$cpu" -lt $((fp32 * 5 / 4)) ] &&
       pass "whole load (cpu): peak resident $((cpu >> 20)) MiB, the fp32 model's $((fp32 >> 20)) MiB without the file's pages besides" ||
       fail "whole load (cpu): peak resident memory below 1.25 x the fp32 model's" "peak $cpu bytes, fp32 $fp32"
   fi
+  # --check-weights: every value read a layer at a time, nothing run; the parameters mixc report counts
+  if run "check weights" 0 "${SW[@]:0:16}" --weights "$T/sw.safetensors" --check-weights --json &&
+     "$MIXC" report "${SW[@]:1:15}" --format json >"$T/swr.json" 2>/dev/null &&
+     jq -e --slurpfile r "$T/swr.json" '.ok and .tensors == 97 and .parameters == $r[0].weights.parameters' "$T/out" >/dev/null; then
+    pass "--check-weights: the checkpoint's $(jq .parameters "$T/out") parameters, as mixc report counts them"
+  else fail "--check-weights --json: the parameters mixc report counts" "$(cat "$T/out")" "$(head -c 300 "$T/err")"; fi
+  python3 - "$T/sw.safetensors" "$T/sw-nan.safetensors" <<'PY'
+import json, struct, sys
+data = bytearray(open(sys.argv[1], 'rb').read())
+n = struct.unpack('<Q', data[:8])[0]
+lo, _ = json.loads(data[8:8 + n])['model.layers.7.mlp.down_proj.weight']['data_offsets']
+data[8 + n + lo + 2 * 5:8 + n + lo + 2 * 6] = b'\xc0\x7f'   # element 5: a bf16 NaN
+open(sys.argv[2], 'wb').write(data)
+PY
+  run "check weights nan" 1 "${SW[@]:0:16}" --weights "$T/sw-nan.safetensors" --check-weights &&
+    expect_err "--check-weights: a NaN is refused by tensor and element" "tensor 'model.layers.7.mlp.down_proj.weight' holds NaN at element 5 (row 0, column 5)"
+  run "check weights with a prompt" 2 "${SW[@]}" --weights "$T/sw.safetensors" --check-weights &&
+    expect_err "--check-weights with a prompt: a usage error" "--check-weights runs nothing"
   # A checkpoint's errors that its headers show come before the backend compiles anything
   if MIXC_EMU_VERBOSE=1 run "streamed shape" 1 "${SW[@]}" --set ffn=2048 --weights "$T/sw.safetensors" --backend emu; then
     grep -qF "'model.layers.0.mlp.gate_proj.weight' has shape [4096, 512]; the layout needs [2048, 512]" "$T/err" &&
