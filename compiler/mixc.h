@@ -167,6 +167,8 @@ bool parse_count(const char *s, int64_t *out);
 int utf8_sequence(const unsigned char *s, size_t n, uint32_t *cp);
 bool utf8_valid(const char *s, size_t n);
 
+/* This machine's physical memory in bytes (0 when unknown). */
+int64_t host_memory_bytes(void);
 /* Human-readable byte counts: "1.50 GiB". Returns a pointer into one of 8 rotating static buffers. */
 const char *fmt_bytes(double bytes);
 /* "s" after a count other than 1: "%d sequence%s", n, plural_s(n). */

@@ -258,6 +258,11 @@ bool parse_count(const char *s, int64_t *out) {
     return true;
 }
 
+int64_t host_memory_bytes(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (int64_t)pages * page : 0;
+}
+
 const char *fmt_bytes(double bytes) {
     static char bufs[8][32];
     static int next;

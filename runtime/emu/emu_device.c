@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* The emulator is linked into mixrun and built binaries, not into mixc: weak references (the emu
  * backend checks them before opening this device). */
@@ -104,8 +103,8 @@ static CUresult mem_set(CUdeviceptr d, unsigned char v, size_t n) { memset((void
 /* The emulated device's memory is the host's: its physical memory (both free and total: what the
  * backend's plan may take at most). */
 static CUresult mem_info(size_t *free_bytes, size_t *total) {
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    *free_bytes = *total = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)1 << 40;
+    int64_t host = host_memory_bytes();
+    *free_bytes = *total = host > 0 ? (size_t)host : (size_t)1 << 40;
     return CUDA_SUCCESS;
 }
 static CUresult stream_create(CUstream *s, unsigned flags) { (void)flags; *s = NULL; return CUDA_SUCCESS; }

@@ -151,12 +151,6 @@ static int64_t tensor_elems(const ModelTensor *t) { return t->ndim == 1 ? t->sha
 
 float *model_tensor_data(const ModelTensor *t) { return *t->slot + t->offset; }
 
-/* Every tensor's element count fits comfortably in memory arithmetic (the runtime holds fp32). */
-/* This machine's physical memory in bytes (0 when unknown). */
-static int64_t host_memory(void) {
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    return pages > 0 && page > 0 ? (int64_t)pages * page : 0;
-}
 
 /* A model of layout l without weights: its tensor table can be made, nothing is allocated for it. */
 static void model_shell(Model *m, const Layout *l) {
@@ -213,7 +207,7 @@ static int64_t largest_part(const Layout *l) {
  * all of them, or streamed the largest part; times 4 bytes must fit in this machine's memory. */
 bool model_check_size(const Layout *l, bool streamed, char *err, size_t errlen) {
     WeightsPlan w;
-    int64_t bytes, memory = host_memory();
+    int64_t bytes, memory = host_memory_bytes();
     if (!plan_weights(l, &w) || !mul_ok(w.params, (int64_t)sizeof(float), &bytes)) {
         snprintf(err, errlen, "the model's parameter count overflows 2^62");
         return false;
