@@ -452,11 +452,29 @@ if have_toolkit && ! sanitized "$RUN" && [ -r /proc/self/status ]; then
          --random-weights 1 --backend emu)
   if MIXC_CACHE_DIR=$T/emu-cache start emu-weights --max-seqs 1; then
     rss=$(awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$SPID/status")
+    hwm=$(awk '/^VmHWM:/ { print $2 * 1024 }' "/proc/$SPID/status")   # the peak: the fp32 model and the device's copy
     fp32=$((65536 * 512 * 2 * 4))
     [ "$rss" -lt "$fp32" ] && pass "emu server: resident $((rss >> 20)) MiB, below its fp32 weights' $((fp32 >> 20)) MiB (the model is freed once the backend holds its own)" ||
       fail "emu server: resident $((rss >> 20)) MiB, not below its fp32 weights' $((fp32 >> 20)) MiB"
     kill -TERM "$SPID"; wait "$SPID"
   fi
+  # The same weights from a checkpoint, streamed (docs/model.md, "Streamed loads"): the server's peak
+  # is the device's copy and one part (the embedding here), below the random-weights server's (which
+  # made the whole fp32 model first), and it answers as mixrun does alone.
+  EW=(--layout tests/mixrun/tiny.mix --set vocab=65536 --set hidden=512 --set heads=8 --set head_dim=64 --set ffn=256)
+  if "$RUN" "${EW[@]}" --random-weights 1 --save-weights "$T/emu-w.safetensors" >/dev/null 2>&1; then
+    MODEL=("${EW[@]}" --weights "$T/emu-w.safetensors" --backend emu)
+    if MIXC_CACHE_DIR=$T/emu-cache start emu-streamed --max-seqs 1; then
+      shwm=$(awk '/^VmHWM:/ { print $2 * 1024 }' "/proc/$SPID/status")
+      curl -s --max-time 60 "http://127.0.0.1:$PORT/v1/completions" -d '{"prompt": [5, 6, 7], "max_tokens": 4, "temperature": 0}' >"$T/sresp"
+      got=$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/sresp" 2>/dev/null)
+      want=$(MIXC_CACHE_DIR=$T/emu-cache "$RUN" "${MODEL[@]}" --tokens 5,6,7 --max-new 4 2>/dev/null)
+      [ -n "$want" ] && [ "$got" = "$want" ] && [ "$shwm" -lt "${hwm:-0}" ] &&
+        pass "emu server from a streamed checkpoint: answers as mixrun alone ($got); peak $((shwm >> 20)) MiB, $((hwm >> 20)) MiB from random weights" ||
+        fail "emu server from a streamed checkpoint" "tokens '$got', alone '$want'; peak $shwm, random weights' ${hwm:-}"
+      kill -TERM "$SPID"; wait "$SPID"
+    fi
+  else fail "emu server from a streamed checkpoint: --save-weights"; fi
   MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --random-weights 5 --backend cpu)
 else
   echo "SKIP http: the emu server's memory (no toolkit, the sanitizers or no /proc)"
