@@ -678,16 +678,10 @@ static int check_weights(const Options *o, Model *m) {
     long long params = (long long)model_param_count(m);
     char shown[SHOWN_MAX];
     shown_text(o->weights, strlen(o->weights), shown);
-    if (o->json) {
-        json_t *j = json_pack("{s:s, s:b, s:i, s:I}", "weights", o->weights, "ok", 1, "tensors", n, "parameters",
-                              (json_int_t)params);
-        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        if (text) printf("%s\n", text);
-        free(text);
-        json_decref(j);
-    } else {
-        printf("'%s': the weights of this layout, %d tensors, %lld parameters, every value finite\n", shown, n, params);
-    }
+    if (o->json)
+        return serve_print_json(json_pack("{s:s, s:b, s:i, s:I}", "weights", o->weights, "ok", 1, "tensors", n,
+                                          "parameters", (json_int_t)params), "weights check");
+    printf("'%s': the weights of this layout, %d tensors, %lld parameters, every value finite\n", shown, n, params);
     return 0;
 }
 
