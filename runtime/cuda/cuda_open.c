@@ -127,8 +127,10 @@ static void set_dev_weight(CudaState *s, const WeightSlot *w, CUdeviceptr at) {
 static bool upload_converted(CudaState *s, CUdeviceptr at, const float *x, int64_t n, uint16_t *staging) {
     for (int64_t done = 0; done < n;) {
         int64_t c = n - done < STAGING_ELEMS ? n - done : STAGING_ELEMS;
-        for (int64_t j = 0; j < c; j++)
-            staging[j] = s->dt == CUDA_R_16F ? st_f32_to_f16(x[done + j]) : st_f32_to_bf16(x[done + j]);
+        if (s->dt == CUDA_R_16F)   /* a loop a dtype: every weight passes here */
+            for (int64_t j = 0; j < c; j++) staging[j] = st_f32_to_f16(x[done + j]);
+        else
+            for (int64_t j = 0; j < c; j++) staging[j] = st_f32_to_bf16(x[done + j]);
         CU_CHECK_RET(s->cu->cuMemcpyHtoD(at + (CUdeviceptr)(done * s->esize), staging, (size_t)(c * s->esize)), false);
         done += c;
     }
