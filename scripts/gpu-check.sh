@@ -15,6 +15,8 @@
 #     which on sm_89+ checks the hardware e4m3 conversions); character-ai as written (int8) and with
 #     fp8, cuda vs cpu logits within the 8-bit tolerances of tests/mixrun.
 #  4. a checkpoint streamed onto the GPU (--weights) against the same weights made in memory.
+#  5. CUDA graphs (MIXC_CUDA_GRAPHS=1) against the eager decode step, alone and batched.
+# GPU_CHECK_PARTS picks parts by name: logits (1), sdpa (2), kv8 (3), streamed (4), graphs (5).
 # Results: printed, and $BUILD/gpu-check.json. Exit 0 all passed, 1 a failure, 2 no GPU here.
 #
 # Tolerances (docs/gpu.md): logits |cuda - cpu| <= ATOL * rms(row) + RTOL * |cpu| with bf16
@@ -65,6 +67,15 @@ compare() {
 }
 
 EP=3,1,4,1,5,9,2,6,5,3,5,8,9,7,9,3,2,3,8,4,6,2,6,4,3,3
+printf '%s\n' "$EP" "7 7 7 1 2" "10,20,30,40,50,60,70,80,90,100,110,120,5,6,7,8,9,10,11,12,13" >"$T/prompts"
+# Each part is a function; GPU_CHECK_PARTS (default: all, "logits streamed graphs sdpa kv8") picks which
+# run, so that a short lease can rerun one.
+PARTS=${GPU_CHECK_PARTS:-logits streamed graphs sdpa kv8}
+for part in $PARTS; do
+  case " logits streamed graphs sdpa kv8 " in *" $part "*) ;;
+    *) echo "gpu-check: no part '$part' (logits streamed graphs sdpa kv8)" >&2; exit 2;; esac
+done
+part_logits() {
 for f in examples/*.mix; do
   n=$(basename "$f" .mix)
   kv=2; grep -qE '^\s*kv_heads\s*=\s*1\b' "$f" && kv=1
@@ -84,6 +95,26 @@ for dt in bf16 fp16; do
     --random-weights 9 --tokens "$P300" --max-new 20
 done
 
+# Batched decode on the GPU, numerically: three prompts of 26, 5 and 21 tokens decoded together, each
+# against the cpu backend running it alone (scripts/batch-check.sh, tested by tests/cuda under the
+# stand-in driver).
+# shellcheck disable=SC2086
+if MIXRUN=$RUN LOGITCMP=$CMP bash scripts/batch-check.sh cuda $BF16_TOL 6 "$T/prompts" -- --layout examples/ma.mix \
+     --set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128 --set context=32 \
+     --set chunk=8 --set window=8 --set kv_dtype=bf16 --random-weights 5 >"$T/bc" 2>"$T/bc.err"; then
+  pass "cuda batched decode of 3 prompts (26, 5, 21 tokens) = cpu running each alone" "$(tr '\n' ';' <"$T/bc")"
+  sed 's/^/    /' "$T/bc"
+else fail "cuda batched decode of 3 prompts vs cpu" "$(head -c 800 "$T/bc.err")"; fi
+
+
+if "$RUN" --layout examples/character-ai.mix --set hidden=256 --set heads=4 --set kv_heads=1 --set head_dim=64 \
+     --set ffn=256 --set vocab=512 --set context=96 --set chunk=16 --set window=16 --set kv_dtype=bf16 --random-weights 3 \
+     --bench --batch 3 --prompt-len 40 --max-new 8 --backend cuda >"$T/out" 2>"$T/err"; then
+  pass "cuda --bench: 3 sequences, batched decode runs" "$(grep '^decode' "$T/out")"
+else fail "cuda --bench: 3 sequences" "$(head -c 600 "$T/err")"; fi
+}
+
+part_streamed() {
 # A checkpoint streamed onto the GPU (docs/model.md, "Streamed loads": read a layer at a time, converted
 # from where it lies): the logits of the same weights made in memory, bit for bit.
 SW=(--layout examples/ma.mix --set hidden=256 --set heads=4 --set kv_heads=2 --set head_dim=128 --set ffn=256
@@ -94,25 +125,40 @@ if "$RUN" "${SW[@]}" --random-weights 4 --save-weights "$T/sw.safetensors" --dum
   cmp -s "$T/sw1.npy" "$T/sw2.npy" && pass "cuda: a streamed checkpoint gives the logits of the same weights in memory" "bit for bit" ||
     fail "cuda: a streamed checkpoint gives the logits of the same weights in memory" "the logits differ"
 else fail "cuda: a streamed checkpoint" "$(head -c 600 "$T/err")"; fi
+}
 
-# Batched decode on the GPU, numerically: three prompts of 26, 5 and 21 tokens decoded together, each
-# against the cpu backend running it alone (scripts/batch-check.sh, tested by tests/cuda under the
-# stand-in driver).
-printf '%s\n' "$EP" "7 7 7 1 2" "10,20,30,40,50,60,70,80,90,100,110,120,5,6,7,8,9,10,11,12,13" >"$T/prompts"
+# CUDA graphs (MIXC_CUDA_GRAPHS=1, docs/gpu.md): the decode step replayed as a graph must give the eager
+# step's tokens and its logits within the bf16 tolerance (bit for bit expected: the same kernels and
+# GEMMs on the same stream; the detail says which), for a shared ring, an int8 cache and experts.
+# graphs_check NAME ARGS...
+graphs_check() {
+  local name=$1; shift
+  if ! "$RUN" "$@" --backend cuda --dump-logits "$T/e.npy" >"$T/e.out" 2>"$T/err" ||
+     ! MIXC_CUDA_GRAPHS=1 "$RUN" "$@" --backend cuda --dump-logits "$T/gr.npy" >"$T/gr.out" 2>"$T/err"; then
+    fail "$name" "$(head -c 600 "$T/err")"; return; fi
+  if ! cmp -s "$T/e.out" "$T/gr.out"; then fail "$name" "tokens: eager $(cat "$T/e.out"), graphs $(cat "$T/gr.out")"; return; fi
+  # shellcheck disable=SC2086
+  if cmp -s "$T/e.npy" "$T/gr.npy"; then pass "$name" "bit for bit"; echo "    bit for bit"
+  elif "$CMP" "$T/e.npy" "$T/gr.npy" $BF16_TOL 26 >"$T/cmp" 2>&1; then
+    pass "$name" "not bit for bit: $(tail -n 1 "$T/cmp" | sed 's/^ *//')"; echo "    not bit for bit: $(tail -n 1 "$T/cmp")"
+  else fail "$name" "$(head -n 8 "$T/cmp")"; fi
+}
+TS=(--set hidden=128 --set heads=4 --set head_dim=64 --set ffn=128 --set vocab=128 --set context=32 --set chunk=8
+    --set window=8 --random-weights 5 --tokens "$EP" --max-new 6)
+part_graphs() {
+graphs_check "cuda graphs = eager: ma (test size)" --layout examples/ma.mix --set kv_heads=2 --set kv_dtype=bf16 "${TS[@]}"
+graphs_check "cuda graphs = eager: character-ai (int8 cache)" --layout examples/character-ai.mix --set kv_heads=1 "${TS[@]}"
+graphs_check "cuda graphs = eager: gpt-oss-20b (experts)" --layout examples/gpt-oss-20b.mix --set kv_heads=2 --set kv_dtype=bf16 "${TS[@]}"
 # shellcheck disable=SC2086
-if MIXRUN=$RUN LOGITCMP=$CMP bash scripts/batch-check.sh cuda $BF16_TOL 6 "$T/prompts" -- --layout examples/ma.mix \
-     --set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 --set vocab=128 --set context=32 \
-     --set chunk=8 --set window=8 --set kv_dtype=bf16 --random-weights 5 >"$T/bc" 2>"$T/bc.err"; then
-  pass "cuda batched decode of 3 prompts (26, 5, 21 tokens) = cpu running each alone" "$(tr '\n' ';' <"$T/bc")"
+if MIXC_CUDA_GRAPHS=1 MIXRUN=$RUN LOGITCMP=$CMP bash scripts/batch-check.sh cuda $BF16_TOL 6 "$T/prompts" -- \
+     --layout examples/ma.mix --set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128 \
+     --set vocab=128 --set context=32 --set chunk=8 --set window=8 --set kv_dtype=bf16 --random-weights 5 >"$T/bc" 2>"$T/bc.err"; then
+  pass "cuda graphs: batched decode of 3 prompts = cpu running each alone" "$(tr '\n' ';' <"$T/bc")"
   sed 's/^/    /' "$T/bc"
-else fail "cuda batched decode of 3 prompts vs cpu" "$(head -c 800 "$T/bc.err")"; fi
+else fail "cuda graphs: batched decode of 3 prompts vs cpu" "$(head -c 800 "$T/bc.err")"; fi
+}
 
-if "$RUN" --layout examples/character-ai.mix --set hidden=256 --set heads=4 --set kv_heads=1 --set head_dim=64 \
-     --set ffn=256 --set vocab=512 --set context=96 --set chunk=16 --set window=16 --set kv_dtype=bf16 --random-weights 3 \
-     --bench --batch 3 --prompt-len 40 --max-new 8 --backend cuda >"$T/out" 2>"$T/err"; then
-  pass "cuda --bench: 3 sequences, batched decode runs" "$(grep '^decode' "$T/out")"
-else fail "cuda --bench: 3 sequences" "$(head -c 600 "$T/err")"; fi
-
+part_sdpa() {
 # ---- prefill attention against PyTorch SDPA
 if python3 -c 'import torch, numpy' 2>/dev/null; then
   for cfg in "--len 300 --chunk 128 --head-dim 64 --heads 4 --kv-heads 2" \
@@ -150,7 +196,9 @@ EOF
 else
   echo "SKIP prefill vs PyTorch SDPA: torch (and numpy) cannot be imported by python3"
 fi
+}
 
+part_kv8() {
 # ---- 8-bit KV caches
 Q8_TOL=${GPU_CHECK_TOL_INT8:-"0.15625 0.0390625"}
 F8_TOL=${GPU_CHECK_TOL_FP8:-"0.5625 0.140625"}
@@ -173,6 +221,9 @@ CAI=(--layout examples/character-ai.mix --set hidden=128 --set heads=4 --set kv_
      --set vocab=128 --set context=32 --set chunk=8 --set window=8 --random-weights 5 --tokens $EP --max-new 6)
 compare "cuda vs cpu: character-ai as written (int8 cache)" "$Q8_TOL" 26 "${CAI[@]}"
 compare "cuda vs cpu: character-ai with an fp8 cache" "$F8_TOL" 26 "${CAI[@]}" --set kv_dtype=fp8
+}
+
+for part in $PARTS; do "part_$part"; done
 
 {
   echo "{\"device\": \"$(esc "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)")\", \"results\": ["

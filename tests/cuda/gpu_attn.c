@@ -364,8 +364,10 @@ static void host_rope(double *x, int64_t hd, int64_t pos, double theta) {
 /* Checks one token's K (dequantized against the fp64 RoPE of k) and V (codes and scale against the
  * cpu quantizer's) of KV head h; returns the number of misses. */
 static int64_t append_misses(const Args *a, const unsigned char *kc, const unsigned char *vc, int64_t cap, int64_t t,
-                             int64_t h, const uint16_t *k, const uint16_t *v, double theta, const float values[256]) {
-    const int64_t hd = a->head_dim, row = (t * a->kv_heads + h) * hd, slot = t % cap;
+                             int64_t h, const uint16_t *qkv, double theta, const float values[256]) {
+    const int64_t hd = a->head_dim, slot = t % cap, width = (a->heads + 2 * a->kv_heads) * hd;
+    const uint16_t *k = qkv + t * width + a->heads * hd, *v = k + a->kv_heads * hd;
+    const int64_t row = h * hd;
     const int64_t at = (slot * a->kv_heads + h) * hd, sc_at = cap * a->kv_heads * hd + (slot * a->kv_heads + h) * 4;
     float x[256], ks, vs, want_s;
     uint8_t want[256];
@@ -384,39 +386,40 @@ static int64_t append_misses(const Args *a, const unsigned char *kc, const unsig
     return misses;
 }
 
-/* The RoPE+append kernel of the layer on min(L, capacity) tokens of sequence 0 at positions 0, 1, ... */
+/* The RoPE+append kernel of the layer on min(L, capacity) tokens of sequence 0 at positions 0, 1, ...
+ * An owner's input, as the cuda backend passes it (OP_ROPE_APPEND): the fused qkv rows, q, k and v of a
+ * token in one row of (HEADS + 2 KV_HEADS) x HD, with p.q, p.k and p.v at the first row's parts and
+ * the rotated q written to p.q_out. */
 static int run_append_check(Probe *p, const Args *a) {
     const int64_t cap = p->cg.capacity[0], T = a->len < cap ? a->len : cap, qw = a->heads * a->head_dim;
-    const int64_t kvw = a->kv_heads * a->head_dim, seq = MIXC_KV_SEQ_BYTES(cap, a->kv_heads, a->head_dim, 1LL);
+    const int64_t kvw = a->kv_heads * a->head_dim, width = qw + 2 * kvw;
+    const int64_t seq = MIXC_KV_SEQ_BYTES(cap, a->kv_heads, a->head_dim, 1LL);
     const int kr = p->cg.layer[0].rope;
-    uint16_t *q = xmalloc((size_t)(T * qw) * 2), *k = xmalloc((size_t)(T * kvw) * 2), *v = xmalloc((size_t)(T * kvw) * 2);
+    uint16_t *qkv = xmalloc((size_t)(T * width) * 2);
     unsigned char *kc = xcalloc((size_t)seq, 1), *vc = xcalloc((size_t)seq, 1);
     int *ints = xcalloc((size_t)(2 * T), sizeof *ints);
-    CUdeviceptr dq = 0, dk = 0, dv = 0, dkc = 0, dvc = 0, dint = 0, dtab = 0;
+    CUdeviceptr dqkv = 0, dq = 0, dkc = 0, dvc = 0, dint = 0, dtab = 0;
     int64_t misses = 0;
     float values[256], inv_freq[128], scale = 1.0f;
     int rc = 1;
     CUfunction f = function(p, kr);
     if (!f) goto fail;
-    fill(q, T * qw), fill(k, T * kvw), fill(v, T * kvw);
+    fill(qkv, T * width);
     for (int64_t t = 0; t < T; t++) ints[t] = (int)t;   /* positions; sequences (the second half) 0 */
+    CU_CHECK(p->cu->cuMemAlloc(&dqkv, (size_t)(T * width) * 2));
     CU_CHECK(p->cu->cuMemAlloc(&dq, (size_t)(T * qw) * 2));
-    CU_CHECK(p->cu->cuMemAlloc(&dk, (size_t)(T * kvw) * 2));
-    CU_CHECK(p->cu->cuMemAlloc(&dv, (size_t)(T * kvw) * 2));
     CU_CHECK(p->cu->cuMemAlloc(&dkc, (size_t)seq));
     CU_CHECK(p->cu->cuMemAlloc(&dvc, (size_t)seq));
     CU_CHECK(p->cu->cuMemAlloc(&dint, (size_t)(2 * T) * sizeof(int)));
-    CU_CHECK(p->cu->cuMemcpyHtoD(dq, q, (size_t)(T * qw) * 2));
-    CU_CHECK(p->cu->cuMemcpyHtoD(dk, k, (size_t)(T * kvw) * 2));
-    CU_CHECK(p->cu->cuMemcpyHtoD(dv, v, (size_t)(T * kvw) * 2));
+    CU_CHECK(p->cu->cuMemcpyHtoD(dqkv, qkv, (size_t)(T * width) * 2));
     CU_CHECK(p->cu->cuMemcpyHtoD(dint, ints, (size_t)(2 * T) * sizeof(int)));
     /* the layer's table, as the cuda backend uploads it (a plain layout: theta only, scale 1) */
     rope_table(&p->l.model, &p->l.layer[0].rope, inv_freq, &scale);
     CU_CHECK(p->cu->cuMemAlloc(&dtab, sizeof inv_freq));
     CU_CHECK(p->cu->cuMemcpyHtoD(dtab, inv_freq, sizeof inv_freq));
-    RopeParams rp = {.q = dq, .k = dk, .v = dv, .k_cache = dkc, .v_cache = dvc, .pos = dint,
-                     .seq = dint + (CUdeviceptr)(T * sizeof(int)), .inv_freq = dtab, .tokens = (int)T,
-                     .scale = scale};
+    RopeParams rp = {.q = dqkv, .k = dqkv + (CUdeviceptr)(qw * 2), .v = dqkv + (CUdeviceptr)((qw + kvw) * 2),
+                     .k_cache = dkc, .v_cache = dvc, .pos = dint, .seq = dint + (CUdeviceptr)(T * sizeof(int)),
+                     .inv_freq = dtab, .tokens = (int)T, .scale = scale, .q_out = dq};
     CudaLaunch c = cuda_launch_of(&p->cg, kr, T, 1);
     CU_CHECK(launch(p, f, &c, &rp));
     CU_CHECK(p->cu->cuMemcpyDtoH(kc, dkc, (size_t)seq));
@@ -424,15 +427,15 @@ static int run_append_check(Probe *p, const Args *a) {
     kv_code_values(a->kv, values);
     for (int64_t t = 0; t < T; t++)
         for (int64_t h = 0; h < a->kv_heads; h++)
-            misses += append_misses(a, kc, vc, cap, t, h, k, v, p->l.model.rope_theta, values);
+            misses += append_misses(a, kc, vc, cap, t, h, qkv, p->l.model.rope_theta, values);
     rc = misses ? 1 : 0;
     printf("{\"check\": \"append\", \"kernel\": \"%s\", \"kv\": \"%s\", \"tokens\": %lld, \"misses\": %lld, \"pass\": %s}\n",
            p->cg.kernel[kr].name, dtype_name(a->kv), (long long)T, (long long)misses, rc ? "false" : "true");
 fail:;
-    CUdeviceptr all[] = {dq, dk, dv, dkc, dvc, dint, dtab};
-    for (int i = 0; i < 7; i++)
+    CUdeviceptr all[] = {dqkv, dq, dkc, dvc, dint, dtab};
+    for (int i = 0; i < 6; i++)
         if (all[i]) p->cu->cuMemFree(all[i]);
-    free(q), free(k), free(v), free(kc), free(vc), free(ints);
+    free(qkv), free(kc), free(vc), free(ints);
     return rc;
 }
 
