@@ -204,8 +204,8 @@ static const OptCommand *mixrun_command(void) {
                   "refused); 2 usage errors, an unreadable layout or an unavailable backend. See docs/model.md\n"
                   "and docs/serving.md.\n"
                   "environment: MIXC_CACHE_DIR (the kernels' cache; MIXC_JIT_NO_CACHE=1: none), MIXC_CXX and\n"
-                  "MIXC_EMU_CXXFLAGS (emu's compiler), MIXC_EMU_VERBOSE=1, MIXC_CUDA_GRAPHS=1 (the decode step as a\n"
-                  "CUDA graph), MIXC_PROGRESS_AFTER=S (seconds before long work shows progress; default 2),\n"
+                  "MIXC_EMU_CXXFLAGS (emu's compiler), MIXC_EMU_VERBOSE=1, MIXC_CUDA_GRAPHS=0 (eager decode steps,\n"
+                  "not a CUDA graph), MIXC_PROGRESS_AFTER=S (seconds before long work shows progress; default 2),\n"
                   "CUDA_HOME, TMPDIR, NO_COLOR (docs/jit.md, docs/gpu.md, docs/output.md).\n",
     };
     cmd.nopts = (int)(sizeof mixrun_options / sizeof mixrun_options[0]) - !mixrun_embedded();

@@ -8,8 +8,9 @@
  * of the step). A step is its schedule's ops in order; the residual stream is in the model dtype and
  * each residual add runs with the RMSNorm after it on the generated add_rmsnorm kernel.
  * Everything runs on the backend's stream (kernels and cuBLAS); each step ends with a synchronize, so
- * errors surface in the step that caused them. MIXC_CUDA_GRAPHS=1 captures the decode step as a CUDA
- * graph and replays it (replay_step); tests/cuda checks its logits equal the eager step's bit for bit.
+ * errors surface in the step that caused them. The decode step is captured as a CUDA graph and replayed
+ * (replay_step) unless MIXC_CUDA_GRAPHS=0 or a route log is asked; tests/cuda checks its logits equal
+ * the eager step's bit for bit, and gpu-check did on an H200.
  *
  * NOTE: written and compiled on a machine without a GPU. The launches and the parameter structs' host
  * layout are checked without one (tests/cuda); the numerics are checked by scripts/gpu-check.sh,

@@ -54,7 +54,7 @@ typedef struct {
     bool print_plan;
     int sm_count;           /* the device's multiprocessors (0 when the driver does not say) */
     CUstream stream;        /* every launch and GEMM */
-    /* MIXC_CUDA_GRAPHS=1: the decode step's kernels and GEMMs (all but the logits) captured once per
+    /* unless MIXC_CUDA_GRAPHS=0 (or a route log): the decode step's kernels and GEMMs (all but the logits) captured once per
      * key (rows, logits asked, each layer's split count) and replayed; positions and tokens are read
      * on the device, so a step only uploads them. */
     bool graphs;
