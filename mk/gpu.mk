@@ -32,9 +32,10 @@ $(FAKE_CUDA_DIR)/libcublas.so.13: tests/cuda/fake_cuda.c | $(BUILD)/.deps-ok
 TEST_PROGS += $(FAKE_CUDA_DIR)/libcuda.so.1 $(FAKE_CUDA_DIR)/libcublas.so.13
 
 # The attention kernels alone on a GPU (scripts/gpu-check.sh against PyTorch SDPA, gpu-bench.sh's
-# decode timing). Built with the tests so it always compiles; only the GPU scripts run it.
-$(BUILD)/tests/cuda/gpu_attn: $(BUILD)/tests/cuda/gpu_attn.o $(CORE_OBJS)
+# decode timing). tests/cuda runs its checks under the stand-in driver with its kernels emulated
+# (the emulator linked whole and exported, as in mixrun, for the kernels .so the driver loads).
+$(BUILD)/tests/cuda/gpu_attn: $(BUILD)/tests/cuda/gpu_attn.o $(CORE_OBJS) $(EMU_LIB)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(BUILD)/tests/cuda/gpu_attn.o $(CORE_OBJS) $(EMU_LINK) $(LDLIBS)
 TEST_PROGS += $(BUILD)/tests/cuda/gpu_attn
 endif

@@ -17,10 +17,15 @@
  *       The RoPE+append kernel on L random tokens: V's codes and scales equal the cpu quantizer's
  *       (runtime/cpu/kv_quant.c) bit for bit (sm_89+: the hardware e4m3 conversions), K's dequantize
  *       to the host's RoPE within 1e-2 plus the quantization error. One JSON line, exit 1 on a miss.
+ *   gpu_attn emu-so OUT.so [options]
+ *       Compiles the kernels of the same one-layer layout for the CUDA emulator (no GPU needed):
+ *       tests/cuda runs the checks above under the stand-in driver with them (FAKE_CUDA=full
+ *       FAKE_CUDA_EMU_SO=OUT.so), so this harness runs in `make test`, not only where a GPU is lent.
  * Exit 0 ok, 1 on a CUDA or compile error or a failed check, 2 without a GPU or on usage errors.
  */
 #include "cuda_backend.h"
 #include "cuda_check.h"
+#include "emu_backend.h"
 #define MIXC_DPTR(T) CUdeviceptr
 #include "kernel_params.h"   /* the kernels' parameter structs, as the backend launches them */
 #include "kv_quant.h"
@@ -439,19 +444,30 @@ fail:;
     return rc;
 }
 
+/* The probe layout's kernels for the emulator, planned as probe_open plans them for the GPU. */
+static int emu_so(const Args *a, const char *out) {
+    Layout l;
+    char err[512];
+    if (!make_layout(a, &l)) return 1;
+    bool ok = emu_backend_compile_so(&l, 0, out, err, sizeof err);
+    if (!ok) fprintf(stderr, "gpu_attn: %s\n", err);
+    layout_free(&l);
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
-    static const char *const modes[] = {"prefill", "decode", "decode-check", "append-check"};
+    static const char *const modes[] = {"prefill", "decode", "decode-check", "append-check", "emu-so"};
     int mode = -1;
-    for (int m = 0; argc >= 2 && m < 4; m++)
+    for (int m = 0; argc >= 2 && m < 5; m++)
         if (!strcmp(argv[1], modes[m])) mode = m;
-    if (mode < 0) {
-        fprintf(stderr, "usage: gpu_attn prefill OUTDIR [options] | gpu_attn decode|decode-check|append-check [options]\n");
+    const bool prefill = mode == 0, with_path = prefill || mode == 4;
+    if (mode < 0 || (with_path && argc < 3)) {
+        fprintf(stderr, "usage: gpu_attn prefill OUTDIR [options] | gpu_attn decode|decode-check|append-check [options]"
+                        " | gpu_attn emu-so OUT.so [options]\n");
         return 2;
     }
-    bool prefill = mode == 0;
-    if (prefill && argc < 3) return 2;
     Args a = {0, 128, 16, 8, 1024, 256, 8, 20, DT_BF16};
-    for (int i = prefill ? 3 : 2; i + 1 < argc; i += 2) {
+    for (int i = with_path ? 3 : 2; i + 1 < argc; i += 2) {
         long long v = atoll(argv[i + 1]);
         if (!strcmp(argv[i], "--window")) a.window = v;
         else if (!strcmp(argv[i], "--head-dim")) a.head_dim = v;
@@ -473,6 +489,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gpu_attn: bad arguments (prefill takes a bf16 cache, append-check an 8-bit one)\n");
         return 2;
     }
+    if (mode == 4) return emu_so(&a, argv[2]);
     Probe p = {0};
     int rc = probe_open(&p, &a);
     if (rc == 0) rc = prefill ? run_prefill(&p, &a, argv[2]) : mode == 1 ? run_decode(&p, &a)

@@ -7,8 +7,10 @@
 #    copy or GEMM operand, nothing leaked, and the launches made are the launch plan it prints;
 #  - the same stand-in running the generated kernels in the CPU emulator and the GEMMs on the host:
 #    the backend's logits against the cpu backend's, within the bf16 tolerance, for several examples;
-#  - decode split counts chosen per launch, and the decode step as a CUDA graph (MIXC_CUDA_GRAPHS=1)
+#  - decode split counts chosen per launch, and the decode step as a CUDA graph (the default)
 #    replayed by the stand-in through the emulator: the same logits as the eager step, bit for bit;
+#  - gpu_attn, the harness of gpu-check's attention checks, runs its decode and append checks here
+#    with the kernels emulated;
 #  - the launch plan (kernel, grid, block, smem) agrees with `mixc emit`'s manifest for every example,
 #    and a manifest with one changed value is caught;
 #  - the backend's source compiles with NVRTC for sm_80 and sm_90 (through the JIT cache), and its
@@ -386,6 +388,28 @@ if [ -f "$m" ]; then
   [ $tried -eq 3 ] && [ $caught -eq 3 ] && pass "plan_check catches a changed smem, layer kernel and grid formula in the manifest" ||
     fail "plan_check catches changed manifests" "$caught of $tried edits caught (3 expected)"
 fi
+
+# ---- the GPU-only harness (tests/cuda/gpu_attn: gpu-check's 8-bit decode and append checks) under the
+# stand-in driver, its kernels run in the emulator (gpu_attn emu-so): the harness passes the kernels
+# their parameters as the backend does, or it fails here rather than on a lent GPU (on 2026-12-04 a
+# stale append harness was found only there). Each cache type once; a window and a global layer.
+ATTN=$BUILD/tests/cuda/gpu_attn
+for cfg in "bf16 --window 100" "int8" "fp8 --window 100"; do
+  read -r kv opts <<<"$cfg"
+  # shellcheck disable=SC2206
+  A=(--len 200 --chunk 64 --head-dim 64 --heads 4 --kv-heads 2 --batch 2 --kv "$kv" $opts)
+  if ! "$ATTN" emu-so "$T/attn-$kv.so" "${A[@]}" >"$T/attn" 2>&1; then
+    fail "gpu_attn emu-so ($kv cache)" "$(head -n 4 "$T/attn")"; continue; fi
+  checks=(decode-check); [ "$kv" != bf16 ] && checks+=(append-check)
+  for c in "${checks[@]}"; do
+    FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/attn-$kv.so LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+      "$ATTN" "$c" "${A[@]}" >"$T/attn" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ] && grep -q '"pass": true' "$T/attn"; then
+      pass "gpu_attn $c over a $kv cache (${opts:-global}) under the stand-in driver, kernels emulated: $(tail -n 1 "$T/attn" | cut -c1-120)"
+    else fail "gpu_attn $c over a $kv cache (${opts:-global}) under the stand-in driver: exit $rc" "$(tail -n 4 "$T/attn")"; fi
+  done
+done
 
 # ---- NVRTC: the backend's source for sm_80 and sm_90 (cached), and the parameter-struct mirrors
 for arch in sm_80 sm_90; do
