@@ -687,7 +687,14 @@ static int check_weights(const Options *o, Model *m) {
 
 static int run(const Options *o, const Layout *l) {
     Model model;
-    int rc = load_weights(o, l, &model);
+    char err[512];
+    /* a backend that cannot run here (no GPU, no toolkit) says so before the weights are read */
+    int rc = o->check_weights ? 0 : backend_usable(o->backend, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", prog_name(), err);
+        return rc;
+    }
+    rc = load_weights(o, l, &model);
     if (rc) return rc;
     if (o->check_weights) {
         rc = check_weights(o, &model);

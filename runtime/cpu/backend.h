@@ -208,6 +208,9 @@ typedef struct {
     /* It copies the weights into memory of its own at open (the device's): it takes a streamed model
      * (model_stream_safetensors), which never holds them all on the host. */
     bool copies_weights;
+    /* What it can tell before any model exists (a device, the toolkit): 0, or the exit status its open
+     * would fail with, and the same message; NULL: nothing. mixrun asks before it loads the weights. */
+    int (*usable)(char *err, size_t errlen);
 } BackendEntry;
 
 /* The row named name; NULL when there is none. */
@@ -215,6 +218,8 @@ const BackendEntry *backend_find(const char *name);
 /* The row backend_open opens for name: name's, or for NULL cuda's when a device can be used here, else
  * cpu's; NULL for an unknown name. */
 const BackendEntry *backend_resolve(const char *name);
+/* backend_resolve(name)'s usable (0 for an unknown name: backend_open says so). */
+int backend_usable(const char *name, char *err, size_t errlen);
 /* The backends' names for a message: "cpu, emu or cuda". */
 const char *backend_names(void);
 
@@ -229,6 +234,9 @@ void backend_close(Backend *b);
 int cpu_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen);
 int emu_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen);
 int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen);
+/* Their usable (BackendEntry): the toolkit (no_toolkit.c says it is missing), and for cuda a device. */
+int emu_backend_usable(char *err, size_t errlen);
+int cuda_backend_usable(char *err, size_t errlen);
 /* The cpu backend with some kernels replaced (entries left NULL use the reference). On success
  * the backend owns k->ctx (k->release frees it on close); on failure the caller still does. */
 int cpu_backend_open_with(const CpuKernels *k, const Model *m, const BackendConfig *cfg, Backend *b, char *err,

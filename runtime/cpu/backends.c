@@ -14,9 +14,9 @@
 #include <string.h>
 
 static const BackendEntry backends[] = {
-    {"cpu", cpu_backend_open, false},
-    {"emu", emu_backend_open, true},
-    {"cuda", cuda_backend_open, true},
+    {"cpu", cpu_backend_open, false, NULL},
+    {"emu", emu_backend_open, true, emu_backend_usable},
+    {"cuda", cuda_backend_open, true, cuda_backend_usable},
 };
 #define NBACKENDS (sizeof backends / sizeof backends[0])
 
@@ -41,6 +41,11 @@ const BackendEntry *backend_resolve(const char *name) {
         name = backend_cuda_available(why, sizeof why) ? "cuda" : "cpu";
     }
     return backend_find(name);
+}
+
+int backend_usable(const char *name, char *err, size_t errlen) {
+    const BackendEntry *e = backend_resolve(name);
+    return e && e->usable ? e->usable(err, errlen) : 0;
 }
 
 int backend_open(const char *name, const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {

@@ -352,11 +352,17 @@ int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfi
     return 0;
 }
 
-int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
-    memset(b, 0, sizeof *b);
+int cuda_backend_usable(char *err, size_t errlen) {
     char why[256];
     if (!backend_cuda_available(why, sizeof why))
         return backend_open_error(err, errlen, 2, "no CUDA device available (%s)", why);
+    return 0;
+}
+
+int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
+    memset(b, 0, sizeof *b);
+    int rc = cuda_backend_usable(err, errlen);
+    if (rc) return rc;
     CudaDevice gpu = {"cuda", RUN_TARGET_CUDA, NULL, NULL, gpu_load_module};
     if (!(gpu.cu = cuda_driver_load(err, errlen)) || !(gpu.bl = cublas_load(err, errlen))) return 2;
     return cuda_backend_open_on(&gpu, m, cfg, b, err, errlen);

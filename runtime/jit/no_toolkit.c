@@ -26,14 +26,22 @@ int jit_print_resources(const char *source, size_t len, const char *arch, const 
     return 2;
 }
 
+int emu_backend_usable(char *err, size_t errlen) {
+    return backend_open_error(err, errlen, 2, "the emu backend %s (use --backend cpu)", NO_TOOLKIT);
+}
+
+int cuda_backend_usable(char *err, size_t errlen) {
+    return backend_open_error(err, errlen, 2, "the cuda backend %s (use --backend cpu)", NO_TOOLKIT);
+}
+
 int emu_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
     (void)m, (void)cfg, (void)b;
-    return backend_open_error(err, errlen, 2, "the emu backend %s (use --backend cpu)", NO_TOOLKIT);
+    return emu_backend_usable(err, errlen);
 }
 
 int cuda_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
     (void)m, (void)cfg, (void)b;
-    return backend_open_error(err, errlen, 2, "the cuda backend %s (use --backend cpu)", NO_TOOLKIT);
+    return cuda_backend_usable(err, errlen);
 }
 
 bool backend_cuda_available(char *why, size_t whylen) {

@@ -68,6 +68,13 @@ else
   if [ $rc -eq 2 ] && grep -qF "mixrun: no CUDA device available (no CUDA driver found (libcuda.so.1)" "$T/err" && [ ! -s "$T/out" ]
   then pass "--backend cuda without a driver: exit 2, 'no CUDA device available'"
   else fail "--backend cuda without a driver: exit 2, 'no CUDA device available'" "exit $rc" "$(head -c 400 "$T/err")"; fi
+  # said before any weights are read or made: a missing checkpoint is not the error, and a full-size
+  # layout's random weights (1.5 B parameters, ~10 s and 6 GB here) are not made first
+  "$RUN" --layout examples/standard.mix --weights "$T/missing.safetensors" --tokens 1,2,3 --backend cuda >"$T/out" 2>"$T/err"
+  rc=$?
+  if [ $rc -eq 2 ] && grep -qF "mixrun: no CUDA device available" "$T/err" && ! grep -q missing "$T/err"
+  then pass "--backend cuda without a driver says so before reading the weights (a missing checkpoint is not the error)"
+  else fail "--backend cuda without a driver says so before reading the weights" "exit $rc" "$(head -c 400 "$T/err")"; fi
 fi
 
 # ---- the stand-in driver: no device, an old GPU, --full-caches

@@ -106,6 +106,9 @@ ok "mixrun with the default backend" "$RUN" "${RW[@]}"
   fail "the default backend is the cpu backend here" "cpu: $cpu_tokens" "default: $(cat "$T/out")"
 expect_needs_toolkit "mixrun --backend emu" "$RUN" "${RW[@]}" --backend emu
 expect_needs_toolkit "mixrun --backend cuda" "$RUN" "${RW[@]}" --backend cuda
+# said before the weights are read: a checkpoint that does not exist is not what fails
+expect_needs_toolkit "mixrun --backend emu --weights MISSING (before the weights)" "$RUN" --layout tests/mixrun/tiny.mix \
+  --weights "$T/missing.safetensors" --tokens 5,6,7 --backend emu
 
 # ---- the programs of the normal build (made with the toolkit) where it is gone: they start, since
 # they link no CUDA library, and say what they need only when it is needed.
