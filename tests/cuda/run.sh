@@ -417,6 +417,14 @@ for cfg in "bf16 --window 100" "int8" "fp8 --window 100"; do
     else fail "gpu_attn $c over a $kv cache (${opts:-global}) under the stand-in driver: exit $rc" "$(tail -n 4 "$T/attn")"; fi
   done
 done
+# gpu-bench's timing mode (gpu_attn decode): 2 sequences of 4096 tokens, so that its caches' rows past
+# the first 4096 (of a sequence's 8192: 2 KV heads) and the second sequence repeat the fresh ones
+A=(--len 4096 --chunk 64 --head-dim 64 --heads 4 --kv-heads 2 --batch 2 --kv fp8)
+if "$ATTN" emu-so "$T/attn-time.so" "${A[@]}" >"$T/attn" 2>&1 &&
+   FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/attn-time.so LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+     "$ATTN" decode "${A[@]}" --iters 2 >"$T/attn" 2>&1 && grep -q '"kernel": "attn_decode_.*"us": ' "$T/attn"; then
+  pass "gpu_attn decode (gpu-bench's timing) runs under the stand-in driver, kernels emulated: $(cut -c1-100 "$T/attn")"
+else fail "gpu_attn decode (gpu-bench's timing) under the stand-in driver" "$(tail -n 4 "$T/attn")"; fi
 
 # ---- NVRTC: the backend's source for sm_80 and sm_90 (cached), and the parameter-struct mirrors
 for arch in sm_80 sm_90; do
