@@ -362,6 +362,14 @@ inline unsigned __brev(unsigned x) {
     for (int i = 0; i < 32; i++) r |= ((x >> i) & 1u) << (31 - i);
     return r;
 }
+/* Bytes of y:x (x bytes 0-3, y bytes 4-7) picked by the low 3 bits of each nibble of s (PTX prmt's
+ * default mode, as CUDA's __byte_perm documents it). */
+inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
+    const uint64_t both = ((uint64_t)y << 32) | x;
+    unsigned r = 0;
+    for (int k = 0; k < 4; k++) r |= (unsigned)((both >> (8 * ((s >> (4 * k)) & 7u))) & 0xffu) << (8 * k);
+    return r;
+}
 inline int __mul24(int a, int b) { return a * b; }
 inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((uint64_t)a * b) >> 32); }
 /* CUDA's global min/max overloads for device code, mixed signedness included (std:: ones are

@@ -704,19 +704,22 @@ extern "C" __global__ void k_math(const MathParams p) {
     o[16] = __half2float(__float2half(0.1f));
     float2 h2 = __half22float2(__floats2half2_rn(2.0f, 0.25f));
     o[17] = h2.x + h2.y;
+    o[18] = __uint_as_float(__byte_perm(0x44332211u, 0x88776655u, 0x7650u));   /* bits 0x88776611 */
+    o[19] = __uint_as_float(__byte_perm(0x44332211u, 0x88776655u, 0xf123u));   /* 0x88223344: f is 7 */
 }
 MIXC_EMU_ENTRY(k_math, MathParams)
 
 static void test_math() {
-    std::vector<float> o(18, NAN);
+    std::vector<float> o(20, NAN);
     MathParams p{o.data()};
     if (run(k_math_emu_entry, &p, dim3(1), dim3(1)) != 0) return report("math_intrinsics", false, launch_err);
-    const float want[18] = {std::exp(1.0f), 8, 0.25f, 0.25f, 0.125f, 1.5f, -2.5f, 3, 10, 1, 3, 1024, 2, 1.0f,
-                            1.015625f, -2.0f, 0.0999755859375f, 2.25f};
+    const float want[20] = {std::exp(1.0f), 8, 0.25f, 0.25f, 0.125f, 1.5f, -2.5f, 3, 10, 1, 3, 1024, 2, 1.0f,
+                            1.015625f, -2.0f, 0.0999755859375f, 2.25f, __uint_as_float(0x88776611u),
+                            __uint_as_float(0x88223344u)};
     int bad = 0;
     std::string detail;
-    for (int i = 0; i < 18; i++)
-        if (!(std::fabs(o[i] - want[i]) <= 1e-6f * std::fabs(want[i]))) {
+    for (int i = 0; i < 20; i++)   /* the byte permutes (18, 19) bit for bit */
+        if (i < 18 ? !(std::fabs(o[i] - want[i]) <= 1e-6f * std::fabs(want[i])) : __float_as_uint(o[i]) != __float_as_uint(want[i])) {
             bad++;
             detail += " [" + std::to_string(i) + "] " + std::to_string(o[i]);
         }
