@@ -17,6 +17,7 @@
 #  4. a checkpoint streamed onto the GPU (--weights) against the same weights made in memory.
 #  5. CUDA graphs (the default) against the eager decode step (MIXC_CUDA_GRAPHS=0), alone and batched.
 # GPU_CHECK_PARTS picks parts by name: logits (1), sdpa (2), kv8 (3), streamed (4), graphs (5).
+# GPU_CHECK_JOBS (default 4): the examples of part 1 checked at once.
 # Results: printed, and $BUILD/gpu-check.json. Exit 0 all passed, 1 a failure, 2 no GPU here.
 #
 # Tolerances (docs/gpu.md): logits |cuda - cpu| <= ATOL * rms(row) + RTOL * |cpu| with bf16
@@ -72,18 +73,44 @@ printf '%s\n' "$EP" "7 7 7 1 2" "10,20,30,40,50,60,70,80,90,100,110,120,5,6,7,8,
 # run, so that a short lease can rerun one.
 PARTS=${GPU_CHECK_PARTS:-logits streamed graphs sdpa kv8}
 for part in $PARTS; do
-  case " logits streamed graphs sdpa kv8 " in *" $part "*) ;;
-    *) echo "gpu-check: no part '$part' (logits streamed graphs sdpa kv8)" >&2; exit 2;; esac
+  [[ " logits streamed graphs sdpa kv8 " == *" $part "* ]] ||
+    { echo "gpu-check: no part '$part' (logits streamed graphs sdpa kv8)" >&2; exit 2; }
 done
-part_logits() {
-for f in examples/*.mix; do
+# example_check F: compare's cpu/cuda check of example F at test size, in a subshell with its own
+# folder; its printed lines go to $T/ex/NAME.out and its results (JSON, one a line) to NAME.res.
+example_check() {
+  local f=$1 n kv hd replay
   n=$(basename "$f" .mix)
   kv=2; grep -qE '^\s*kv_heads\s*=\s*1\b' "$f" && kv=1
   hd=64; grep -qE '^\s*head_dim\s*=\s*(128|192|256)\b' "$f" && hd=128
-  REPLAY=0; grep -qE '^\s*experts\s*=' "$f" && REPLAY=1
-  REPLAY=$REPLAY compare "cuda vs cpu: $n (test size, head_dim $hd, kv_heads $kv)" "$BF16_TOL" 26 --layout "$f" --set hidden=128 \
-    --set heads=4 --set kv_heads=$kv --set head_dim=$hd --set ffn=128 --set vocab=128 --set context=32 --set chunk=8 \
-    --set window=8 --set kv_dtype=bf16 --random-weights 5 --tokens $EP --max-new 6
+  replay=0; grep -qE '^\s*experts\s*=' "$f" && replay=1
+  mkdir -p "$T/ex/$n"
+  (
+    T=$T/ex/$n; results=()
+    REPLAY=$replay compare "cuda vs cpu: $n (test size, head_dim $hd, kv_heads $kv)" "$BF16_TOL" 26 --layout "$f" \
+      --set hidden=128 --set heads=4 --set kv_heads=$kv --set head_dim=$hd --set ffn=128 --set vocab=128 \
+      --set context=32 --set chunk=8 --set window=8 --set kv_dtype=bf16 --random-weights 5 --tokens $EP --max-new 6
+    printf '%s\n' "${results[@]}" >"$T.res"
+  ) >"$T/ex/$n.out" 2>&1
+}
+
+part_logits() {
+# every example, GPU_CHECK_JOBS (default 4) at a time (small runs: the GPU has room, the JIT cache is
+# safe between processes), printed and counted in the examples' order
+local f n r
+for f in examples/*.mix; do
+  while [ "$(jobs -rp | wc -l)" -ge "${GPU_CHECK_JOBS:-4}" ]; do wait -n; done
+  example_check "$f" &
+done
+wait
+for f in examples/*.mix; do
+  n=$(basename "$f" .mix)
+  cat "$T/ex/$n.out"
+  [ -s "$T/ex/$n.res" ] || { fail "cuda vs cpu: $n: the check wrote no result"; continue; }
+  while IFS= read -r r; do
+    results+=("$r")
+    [[ $r == *'"pass": false'* ]] && fails=$((fails + 1))
+  done <"$T/ex/$n.res"
 done
 
 P300=$(seq -s, 7 306 | tr -d '\n')
@@ -159,43 +186,52 @@ else fail "cuda eager steps (MIXC_CUDA_GRAPHS=0): batched decode of 3 prompts vs
 }
 
 part_sdpa() {
-# ---- prefill attention against PyTorch SDPA
-if python3 -c 'import torch, numpy' 2>/dev/null; then
-  for cfg in "--len 300 --chunk 128 --head-dim 64 --heads 4 --kv-heads 2" \
-             "--len 300 --chunk 128 --head-dim 128 --heads 8 --kv-heads 2 --window 100" \
-             "--len 520 --chunk 256 --head-dim 128 --heads 4 --kv-heads 4 --window 64" \
-             "--len 200 --chunk 64 --head-dim 256 --heads 2 --kv-heads 1" \
-             "--len 200 --chunk 96 --head-dim 512 --heads 8 --kv-heads 1 --window 40"; do
-    win=0; [[ $cfg =~ --window\ ([0-9]+) ]] && win=${BASH_REMATCH[1]}
-    [[ $cfg =~ --head-dim\ ([0-9]+) ]] && hd=${BASH_REMATCH[1]}
-    rm -f "$T"/*.npy
-    # shellcheck disable=SC2086
-    if ! "$ATTN" prefill "$T" $cfg >"$T/attn" 2>&1; then fail "prefill vs SDPA ($cfg)" "$(head -n 5 "$T/attn")"; continue; fi
-    if python3 - "$T" "$win" "$hd" >"$T/py" 2>&1 <<'EOF'
-import sys, numpy as np, torch
-d, win, hd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-q, k, v, out = (torch.from_numpy(np.load(f"{d}/{n}.npy")) for n in ("q", "k", "v", "out"))
-L = q.shape[0]
-H, KV = q.shape[1] // hd, k.shape[1] // hd
-qh = q.view(L, H, hd).transpose(0, 1)
-kh = k.view(L, KV, hd).transpose(0, 1).repeat_interleave(H // KV, 0)
-vh = v.view(L, KV, hd).transpose(0, 1).repeat_interleave(H // KV, 0)
-i = torch.arange(L)[:, None]; j = torch.arange(L)[None, :]
-mask = (j <= i) & (j > i - win) if win else (j <= i)
-ref = torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask).transpose(0, 1).reshape(L, H * hd)
-err = (out - ref).abs().max().item()
-mask2 = (j <= i) & (j > i - win - 1) if win else (j <= i)
-ref2 = torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask2).transpose(0, 1).reshape(L, H * hd)
-sens = (out - ref2).abs().max().item()
-print(f"max |out - sdpa| = {err:.5f} (tolerance {2**-7:.5f}); with one key more per window: {sens:.5f}")
-sys.exit(0 if err <= 2**-7 else 1)
-EOF
-    then pass "prefill vs SDPA ($cfg)" "$(cat "$T/py")"; echo "    $(cat "$T/py")"
-    else fail "prefill vs SDPA ($cfg)" "$(tail -n 5 "$T/py")"; fi
-  done
-else
-  echo "SKIP prefill vs PyTorch SDPA: torch (and numpy) cannot be imported by python3"
+# ---- prefill attention against PyTorch SDPA: every configuration's kernel output first, then one
+# python process (torch is imported once) compares them all, a line each: "I ok|bad MESSAGE"
+if ! python3 -c 'import torch, numpy' 2>/dev/null; then
+  echo "SKIP prefill vs PyTorch SDPA: torch (and numpy) cannot be imported by python3"; return
 fi
+local cfgs=("--len 300 --chunk 128 --head-dim 64 --heads 4 --kv-heads 2"
+            "--len 300 --chunk 128 --head-dim 128 --heads 8 --kv-heads 2 --window 100"
+            "--len 520 --chunk 256 --head-dim 128 --heads 4 --kv-heads 4 --window 64"
+            "--len 200 --chunk 64 --head-dim 256 --heads 2 --kv-heads 1"
+            "--len 200 --chunk 96 --head-dim 512 --heads 8 --kv-heads 1 --window 40")
+local i cfg win hd ran=() line
+for i in "${!cfgs[@]}"; do
+  cfg=${cfgs[$i]}
+  win=0; [[ $cfg =~ --window\ ([0-9]+) ]] && win=${BASH_REMATCH[1]}
+  [[ $cfg =~ --head-dim\ ([0-9]+) ]] && hd=${BASH_REMATCH[1]}
+  mkdir -p "$T/sdpa/$i"
+  # shellcheck disable=SC2086
+  if "$ATTN" prefill "$T/sdpa/$i" $cfg >"$T/attn" 2>&1; then ran+=("$i" "$win" "$hd")
+  else fail "prefill vs SDPA ($cfg)" "$(head -n 5 "$T/attn")"; fi
+done
+[ ${#ran[@]} -eq 0 ] && return
+python3 - "$T/sdpa" "${ran[@]}" >"$T/py" 2>&1 <<'EOF'
+import sys, numpy as np, torch
+root, args = sys.argv[1], sys.argv[2:]
+for at in range(0, len(args), 3):
+    i, win, hd = args[at], int(args[at + 1]), int(args[at + 2])
+    q, k, v, out = (torch.from_numpy(np.load(f"{root}/{i}/{n}.npy")) for n in ("q", "k", "v", "out"))
+    L = q.shape[0]
+    H, KV = q.shape[1] // hd, k.shape[1] // hd
+    qh = q.view(L, H, hd).transpose(0, 1)
+    kh = k.view(L, KV, hd).transpose(0, 1).repeat_interleave(H // KV, 0)
+    vh = v.view(L, KV, hd).transpose(0, 1).repeat_interleave(H // KV, 0)
+    row = torch.arange(L)[:, None]; col = torch.arange(L)[None, :]
+    def sdpa(mask):
+        return torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask).transpose(0, 1).reshape(L, H * hd)
+    err = (out - sdpa((col <= row) & (col > row - win) if win else (col <= row))).abs().max().item()
+    sens = (out - sdpa((col <= row) & (col > row - win - 1) if win else (col <= row))).abs().max().item()
+    verdict = "ok" if err <= 2**-7 else "bad"
+    print(f"{i} {verdict} max |out - sdpa| = {err:.5f} (tolerance {2**-7:.5f}); with one key more per window: {sens:.5f}", flush=True)
+EOF
+for ((at = 0; at < ${#ran[@]}; at += 3)); do
+  i=${ran[$at]}; cfg=${cfgs[$i]}
+  line=$(grep -m 1 "^$i " "$T/py" | cut -d' ' -f2-)
+  if [[ $line == "ok "* ]]; then pass "prefill vs SDPA ($cfg)" "${line#ok }"; echo "    ${line#ok }"
+  else fail "prefill vs SDPA ($cfg)" "${line:-$(tail -n 5 "$T/py")}"; fi
+done
 }
 
 part_kv8() {
