@@ -38,4 +38,11 @@ $(BUILD)/tests/cuda/gpu_attn: $(BUILD)/tests/cuda/gpu_attn.o $(CORE_OBJS) $(EMU_
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(BUILD)/tests/cuda/gpu_attn.o $(CORE_OBJS) $(EMU_LINK) $(LDLIBS)
 TEST_PROGS += $(BUILD)/tests/cuda/gpu_attn
+
+# gpu-check's SDPA comparison without a GPU: the prefill kernel emulated under the stand-in driver
+# against PyTorch (tests/cuda/sdpa-emu.sh; the venv of scripts/python-venv.sh).
+test-python: test-python-sdpa
+.PHONY: test-python-sdpa
+test-python-sdpa: $(BUILD)/tests/cuda/gpu_attn $(FAKE_CUDA_DIR)/libcuda.so.1 $(FAKE_CUDA_DIR)/libcublas.so.13
+	$(Q)venv=$$(bash scripts/python-venv.sh) && BUILD=$(BUILD) PYTHON="$$venv/bin/python" bash tests/cuda/sdpa-emu.sh
 endif

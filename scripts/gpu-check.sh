@@ -186,51 +186,25 @@ else fail "cuda eager steps (MIXC_CUDA_GRAPHS=0): batched decode of 3 prompts vs
 }
 
 part_sdpa() {
-# ---- prefill attention against PyTorch SDPA: every configuration's kernel output first, then one
-# python process (torch is imported once) compares them all, a line each: "I ok|bad MESSAGE"
+# ---- prefill attention against PyTorch SDPA (tests/cuda/sdpa-configs.txt): every configuration's
+# kernel output first, then one python process compares them all (scripts/sdpa-check.py)
 if ! python3 -c 'import torch, numpy' 2>/dev/null; then
   echo "SKIP prefill vs PyTorch SDPA: torch (and numpy) cannot be imported by python3"; return
 fi
-local cfgs=("--len 300 --chunk 128 --head-dim 64 --heads 4 --kv-heads 2"
-            "--len 300 --chunk 128 --head-dim 128 --heads 8 --kv-heads 2 --window 100"
-            "--len 520 --chunk 256 --head-dim 128 --heads 4 --kv-heads 4 --window 64"
-            "--len 200 --chunk 64 --head-dim 256 --heads 2 --kv-heads 1"
-            "--len 200 --chunk 96 --head-dim 512 --heads 8 --kv-heads 1 --window 40")
-local i cfg win hd ran=() line
-for i in "${!cfgs[@]}"; do
-  cfg=${cfgs[$i]}
-  win=0; [[ $cfg =~ --window\ ([0-9]+) ]] && win=${BASH_REMATCH[1]}
-  [[ $cfg =~ --head-dim\ ([0-9]+) ]] && hd=${BASH_REMATCH[1]}
-  mkdir -p "$T/sdpa/$i"
+local cfg i=0 dirs=() cfgs=() line
+while read -r cfg; do
+  [[ $cfg == "#"* || -z $cfg ]] && continue
+  i=$((i + 1)); mkdir -p "$T/sdpa/$i"
   # shellcheck disable=SC2086
-  if "$ATTN" prefill "$T/sdpa/$i" $cfg >"$T/attn" 2>&1; then ran+=("$i" "$win" "$hd")
+  if "$ATTN" prefill "$T/sdpa/$i" $cfg >"$T/sdpa/$i/prefill.json" 2>"$T/attn"; then dirs+=("$T/sdpa/$i"); cfgs+=("$cfg")
   else fail "prefill vs SDPA ($cfg)" "$(head -n 5 "$T/attn")"; fi
-done
-[ ${#ran[@]} -eq 0 ] && return
-python3 - "$T/sdpa" "${ran[@]}" >"$T/py" 2>&1 <<'EOF'
-import sys, numpy as np, torch
-root, args = sys.argv[1], sys.argv[2:]
-for at in range(0, len(args), 3):
-    i, win, hd = args[at], int(args[at + 1]), int(args[at + 2])
-    q, k, v, out = (torch.from_numpy(np.load(f"{root}/{i}/{n}.npy")) for n in ("q", "k", "v", "out"))
-    L = q.shape[0]
-    H, KV = q.shape[1] // hd, k.shape[1] // hd
-    qh = q.view(L, H, hd).transpose(0, 1)
-    kh = k.view(L, KV, hd).transpose(0, 1).repeat_interleave(H // KV, 0)
-    vh = v.view(L, KV, hd).transpose(0, 1).repeat_interleave(H // KV, 0)
-    row = torch.arange(L)[:, None]; col = torch.arange(L)[None, :]
-    def sdpa(mask):
-        return torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask).transpose(0, 1).reshape(L, H * hd)
-    err = (out - sdpa((col <= row) & (col > row - win) if win else (col <= row))).abs().max().item()
-    sens = (out - sdpa((col <= row) & (col > row - win - 1) if win else (col <= row))).abs().max().item()
-    verdict = "ok" if err <= 2**-7 else "bad"
-    print(f"{i} {verdict} max |out - sdpa| = {err:.5f} (tolerance {2**-7:.5f}); with one key more per window: {sens:.5f}", flush=True)
-EOF
-for ((at = 0; at < ${#ran[@]}; at += 3)); do
-  i=${ran[$at]}; cfg=${cfgs[$i]}
-  line=$(grep -m 1 "^$i " "$T/py" | cut -d' ' -f2-)
-  if [[ $line == "ok "* ]]; then pass "prefill vs SDPA ($cfg)" "${line#ok }"; echo "    ${line#ok }"
-  else fail "prefill vs SDPA ($cfg)" "${line:-$(tail -n 5 "$T/py")}"; fi
+done <tests/cuda/sdpa-configs.txt
+[ ${#dirs[@]} -eq 0 ] && return
+python3 scripts/sdpa-check.py "${dirs[@]}" >"$T/py" 2>&1
+for i in "${!dirs[@]}"; do
+  line=$(grep -m 1 -F "${dirs[$i]} " "$T/py" | cut -d' ' -f2-)
+  if [[ $line == "ok "* ]]; then pass "prefill vs SDPA (${cfgs[$i]})" "${line#ok }"; echo "    ${line#ok }"
+  else fail "prefill vs SDPA (${cfgs[$i]})" "${line:-$(tail -n 5 "$T/py")}"; fi
 done
 }
 

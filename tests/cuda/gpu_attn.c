@@ -4,7 +4,8 @@
  *   gpu_attn prefill OUTDIR [--window W] [--head-dim D] [--heads H] [--kv-heads G] [--len L] [--chunk C]
  *       One sequence of L tokens with random bf16 q, k, v (k, v written straight into the cache),
  *       the prefill kernel run chunk by chunk; writes q.npy [L, H*D], k.npy, v.npy [L, G*D] and
- *       out.npy [L, H*D] (float32) into OUTDIR for a comparison with PyTorch SDPA.
+ *       out.npy [L, H*D] (float32) into OUTDIR for a comparison with PyTorch SDPA
+ *       (scripts/sdpa-check.py, which reads the JSON line printed, saved as OUTDIR/prefill.json).
  *   gpu_attn decode [--window W] ... [--len L] [--batch B] [--iters N] [--kv bf16|int8|fp8]
  *       Times the decode kernel + reduce for B sequences at position L-1 (cuEvent, median of N) and
  *       prints one JSON line: microseconds, bytes of K/V read (codes and scales for an 8-bit cache),
@@ -169,8 +170,8 @@ static int run_prefill(Probe *p, const Args *a, const char *dir) {
     CU_CHECK(p->cu->cuMemcpyDtoH(out, dout, (size_t)(L * qw) * 2));
     rc = write_npy(dir, "q.npy", q, L, qw) && write_npy(dir, "k.npy", k, L, kvw) && write_npy(dir, "v.npy", v, L, kvw) &&
                  write_npy(dir, "out.npy", out, L, qw) ? 0 : 1;
-    printf("{\"kernel\": \"%s\", \"len\": %lld, \"chunk\": %lld}\n", p->cg.kernel[k_pre].name, (long long)L,
-           (long long)p->cg.chunk);
+    printf("{\"kernel\": \"%s\", \"len\": %lld, \"chunk\": %lld, \"window\": %lld, \"head_dim\": %lld}\n",
+           p->cg.kernel[k_pre].name, (long long)L, (long long)p->cg.chunk, (long long)a->window, (long long)a->head_dim);
 fail:;
     CUdeviceptr all[] = {dq, dout, dk, dv, dint};
     for (int i = 0; i < 5; i++)
