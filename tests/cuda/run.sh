@@ -426,6 +426,29 @@ if "$ATTN" emu-so "$T/attn-time.so" "${A[@]}" >"$T/attn" 2>&1 &&
   pass "gpu_attn decode (gpu-bench's timing) runs under the stand-in driver, kernels emulated: $(cut -c1-100 "$T/attn")"
 else fail "gpu_attn decode (gpu-bench's timing) under the stand-in driver" "$(tail -n 4 "$T/attn")"; fi
 
+# ---- scripts/gpu-check.sh under the stand-in (kernels not run, so its comparisons fail: exit 1): every
+# part runs to its end, each check gives one result in gpu-check.json, and bash reports no error. Two
+# examples, not 20 (the plumbing is the same); the sanitizer pass skips it (the script's programs are
+# checked above).
+if [ "$ASAN" = 0 ]; then
+  mkdir -p "$T/gc"
+  rm -f "$BUILD/gpu-check.json"   # a stale one must not count
+  FAKE_CUDA=full LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+    GPU_CHECK_EXAMPLES="examples/ma.mix examples/gpt-oss-20b.mix" BUILD=$BUILD MIXRUN=$RUN \
+    bash scripts/gpu-check.sh >"$T/gc/out" 2>&1
+  rc=$?
+  n=$(jq '.results | length' "$BUILD/gpu-check.json" 2>/dev/null)
+  lines=$(grep -c '^PASS\|^FAIL' "$T/gc/out")
+  # logits: 2 examples, ma at head_dim 128 in bf16 and fp16, the batch, --bench; streamed 1; graphs 4;
+  # kv8 15 (sdpa: skipped without torch, or 5)
+  want=26; grep -q '^SKIP prefill vs PyTorch SDPA' "$T/gc/out" || want=31
+  if [ $rc -eq 1 ] && [ "$n" = "$want" ] && [ "$lines" = "$want" ] &&
+     ! grep -qE 'command not found|syntax error|unbound variable|No such file' "$T/gc/out"; then
+    pass "gpu-check.sh under the stand-in: every part runs to its end, $want results (exit 1: nothing is computed)"
+  else fail "gpu-check.sh under the stand-in: $want results, exit 1" "exit $rc, $n results, $lines lines" \
+    "$(grep -E 'command not found|syntax error|unbound variable|No such file' "$T/gc/out" | head -n 3)"; fi
+fi
+
 # ---- NVRTC: the backend's source for sm_80 and sm_90 (cached), and the parameter-struct mirrors
 for arch in sm_80 sm_90; do
   for n in standard character-ai; do
