@@ -96,6 +96,9 @@ bool stdout_written(const char *prog);
 void remove_on_signal(const char *const *paths, int n);
 /* Removes them so (unlink, else rmdir), in order. */
 void remove_paths(const char *const *paths, int n);
+/* Removes every list given to remove_on_signal now, innermost first (async-signal-safe: for a handler
+ * that ends the program otherwise, as safetensors.c's for a file shortened under its mapping). */
+void remove_registered_paths(void);
 /* Hold those signals (one that comes meanwhile takes effect at signals_release) from before a temporary
  * is made until its paths are given to remove_on_signal: none can end the program between the two and
  * leave the temporary behind. */

@@ -33,6 +33,12 @@ $(BUILD)/tests/mixrun/test_model: $(BUILD)/tests/mixrun/test_model.o $(BUILD)/te
 
 TEST_PROGS += $(MIXRUN) $(BUILD)/tests/mixrun/test_model
 
+# A safetensors file shortened under its mapping (runtime/model/safetensors.c's SIGBUS guard).
+$(BUILD)/tests/mixrun/test_st_guard: $(BUILD)/tests/mixrun/test_st_guard.o $(CORE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/mixrun/test_st_guard
+
 # Compares the logits of two backends (tests/mixrun/run.sh: cpu against emu).
 $(BUILD)/tests/mixrun/logitcmp: $(BUILD)/tests/mixrun/logitcmp.o
 	@echo "  LD      $@"

@@ -314,8 +314,12 @@ void remove_paths(const char *const *paths, int n) {   /* async-signal-safe */
         if (paths[i][0] && unlink(paths[i]) != 0) rmdir(paths[i]);
 }
 
-static void remove_and_raise(int sig) {
+void remove_registered_paths(void) {   /* async-signal-safe */
     for (int i = nlists - 1; i >= 0; i--) remove_paths(removed[i].paths, removed[i].n);
+}
+
+static void remove_and_raise(int sig) {
+    remove_registered_paths();
     signal(sig, SIG_DFL);
     raise(sig);
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,60 @@ static bool parse_header(const char *path, const char *json, size_t len, uint64_
     return true;
 }
 
+/* ------------------------------------------------------------------ a file shortened under its mapping */
+
+/* A mapped file made shorter while it is read (rewritten in place by another program) raises SIGBUS at
+ * the first page past its new end. For the files mapped here the handler says which file it is and
+ * ends the program with exit status 1 (after removing remove_on_signal's temporaries), instead of a
+ * bare "Bus error"; any other SIGBUS goes to the action there was before. Files past the first
+ * ST_MAX_GUARDED open at once are not guarded. */
+#define ST_MAX_GUARDED 8
+static struct {
+    volatile sig_atomic_t used;
+    uintptr_t at, end;
+    char said[400];         /* the message, made when the file is mapped (a handler cannot format) */
+    size_t len;
+} guarded[ST_MAX_GUARDED];
+static struct sigaction bus_before;
+static bool bus_handler_set;
+
+static void on_sigbus(int sig, siginfo_t *info, void *ctx) {
+    uintptr_t at = (uintptr_t)info->si_addr;
+    for (int i = 0; info->si_code == BUS_ADRERR && i < ST_MAX_GUARDED; i++)
+        if (guarded[i].used && at >= guarded[i].at && at < guarded[i].end) {
+            ssize_t w = write(STDERR_FILENO, guarded[i].said, guarded[i].len);
+            (void)w;
+            remove_registered_paths();
+            _exit(1);
+        }
+    sigaction(SIGBUS, &bus_before, NULL);   /* not ours: the action there was before */
+    if ((bus_before.sa_flags & SA_SIGINFO) && bus_before.sa_sigaction) bus_before.sa_sigaction(sig, info, ctx);
+    else if (info->si_code <= 0) raise(sig);   /* sent, not a fault: sent again; a fault comes again on return */
+}
+
+static void guard_mapping(const StFile *f, const char *path) {
+    int i = 0;
+    while (i < ST_MAX_GUARDED && guarded[i].used) i++;
+    if (i == ST_MAX_GUARDED) return;
+    if (!bus_handler_set) {
+        struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO};
+        sigemptyset(&sa.sa_mask);
+        bus_handler_set = sigaction(SIGBUS, &sa, &bus_before) == 0;
+    }
+    guarded[i].at = (uintptr_t)f->map;
+    guarded[i].end = (uintptr_t)f->map + f->map_len;
+    int n = snprintf(guarded[i].said, sizeof guarded[i].said,
+                     "%s: '%s' changed while it was read: it is now shorter than when it was opened (was it "
+                     "rewritten in place?)\n", prog_name(), shown_text(path, strlen(path), (char[SHOWN_MAX]){0}));
+    guarded[i].len = n < 0 ? 0 : (size_t)n < sizeof guarded[i].said ? (size_t)n : sizeof guarded[i].said - 1;
+    guarded[i].used = 1;   /* last: the handler sees whole entries */
+}
+
+static void unguard_mapping(const StFile *f) {
+    for (int i = 0; i < ST_MAX_GUARDED; i++)
+        if (guarded[i].used && guarded[i].at == (uintptr_t)f->map) guarded[i].used = 0;
+}
+
 static bool map_file(const char *path, StFile *f, char *err, size_t errlen) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO is refused, not waited on */
     if (fd < 0) return fail(err, errlen, path, "cannot open: %s", strerror(errno));
@@ -231,6 +286,7 @@ static bool map_file(const char *path, StFile *f, char *err, size_t errlen) {
         f->map = NULL;
         return fail(err, errlen, path, "cannot map: %s", strerror(errno));
     }
+    guard_mapping(f, path);
     return true;
 }
 
@@ -292,7 +348,10 @@ void st_close(StFile *f) {
     for (int i = 0; i < f->ntensors; i++) free(f->tensor[i].name);
     free(f->tensor);
     free(f->path);
-    if (f->map && f->mapped) munmap(f->map, f->map_len);
+    if (f->map && f->mapped) {
+        unguard_mapping(f);
+        munmap(f->map, f->map_len);
+    }
     memset(f, 0, sizeof *f);
 }
 

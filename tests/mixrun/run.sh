@@ -15,6 +15,7 @@ fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "    $l"; done; fails=$((
 
 # The C tests print their own PASS/FAIL lines.
 if ! "$BUILD/tests/mixrun/test_model" "$T"; then fails=$((fails + 1)); fi
+if ! "$BUILD/tests/mixrun/test_st_guard" "$T"; then fails=$((fails + 1)); fi
 
 TINY=tests/mixrun/tiny.mix
 PROMPT=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40
