@@ -279,7 +279,9 @@ if [ -f "$(dirname "$MIXC")/libmixcrt.a" ]; then
     kill -"$s" -- -"$pid" 2>/dev/null
     { wait "$pid"; } 2>/dev/null
     rc=$?
-    sleep 0.5   # the compiler's own ending
+    # the compiler's own ending: until no process of the group is left (its driver removes its
+    # temporaries in its handler; a fixed pause was once too short on a loaded machine), 30 s at most
+    for i in $(seq 3000); do kill -0 -- -"$pid" 2>/dev/null || break; sleep 0.01; done
     left=$(ls -A "$kb/tmp") bin=$(ls -A "$kb" | grep bin)
     if [ -z "$left" ] && [ -z "$bin" ] && [ "$rc" -gt 128 ]; then echo "PASS hostile/build-killed-$s-leaves-nothing"
     else fail "hostile/build-killed-$s-leaves-nothing" "exit $rc; left in TMPDIR: $left; $bin"; fi
