@@ -188,27 +188,15 @@ if MIXC_CUDA_GRAPHS=0 MIXRUN=$RUN LOGITCMP=$CMP bash scripts/batch-check.sh cuda
 else fail "cuda eager steps (MIXC_CUDA_GRAPHS=0): batched decode of 3 prompts vs cpu" "$(head -c 800 "$T/bc.err")"; fi
 }
 
+# ---- prefill attention against PyTorch SDPA (scripts/sdpa-run.sh)
+# shellcheck source=scripts/sdpa-run.sh
+. scripts/sdpa-run.sh
+attn_prefill() { "$ATTN" prefill "$@"; }
 part_sdpa() {
-# ---- prefill attention against PyTorch SDPA (tests/cuda/sdpa-configs.txt): every configuration's
-# kernel output first, then one python process compares them all (scripts/sdpa-check.py)
 if ! python3 -c 'import torch, numpy' 2>/dev/null; then
   echo "SKIP prefill vs PyTorch SDPA: torch (and numpy) cannot be imported by python3"; return
 fi
-local cfg i=0 dirs=() cfgs=() line
-while read -r cfg; do
-  [[ $cfg == "#"* || -z $cfg ]] && continue
-  i=$((i + 1)); mkdir -p "$T/sdpa/$i"
-  # shellcheck disable=SC2086
-  if "$ATTN" prefill "$T/sdpa/$i" $cfg >"$T/sdpa/$i/prefill.json" 2>"$T/attn"; then dirs+=("$T/sdpa/$i"); cfgs+=("$cfg")
-  else fail "prefill vs SDPA ($cfg)" "$(head -n 5 "$T/attn")"; fi
-done <tests/cuda/sdpa-configs.txt
-[ ${#dirs[@]} -eq 0 ] && return
-python3 scripts/sdpa-check.py "${dirs[@]}" >"$T/py" 2>&1
-for i in "${!dirs[@]}"; do
-  line=$(grep -m 1 -F "${dirs[$i]} " "$T/py" | cut -d' ' -f2-)
-  if [[ $line == "ok "* ]]; then pass "prefill vs SDPA (${cfgs[$i]})" "${line#ok }"; echo "    ${line#ok }"
-  else fail "prefill vs SDPA (${cfgs[$i]})" "${line:-$(tail -n 5 "$T/py")}"; fi
-done
+sdpa_all attn_prefill python3
 }
 
 part_kv8() {
