@@ -104,6 +104,15 @@ void remove_registered_paths(void);
  * leave the temporary behind. */
 void signals_hold(sigset_t *old);
 void signals_release(const sigset_t *old);
+/* Runs `sh -c cmd` (a compiler) as system() does and returns its wait status (-1 with errno when it
+ * cannot run), but in a process group of its own with TMPDIR=WORKSPACE/tmp (made here, emptied and
+ * removed when it ends): should a signal remove_on_signal handles come meanwhile, it is passed on to
+ * the whole group, and once none of the group is left, that directory, then the registered lists are
+ * removed and the signal ends the program. So a killed compile leaves none of its files. */
+int run_in_own_group(const char *cmd, const char *workspace);
+/* For remove_on_signal's handler (async-signal-safe): passes sig on to run_in_own_group's child and
+ * returns true while one runs. */
+bool child_group_forward(int sig);
 
 /* A growable string, for building output before it is written in one go. */
 typedef struct {

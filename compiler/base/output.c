@@ -319,6 +319,7 @@ void remove_registered_paths(void) {   /* async-signal-safe */
 }
 
 static void remove_and_raise(int sig) {
+    if (child_group_forward(sig)) return;   /* run_in_own_group ends the program once its child has */
     remove_registered_paths();
     signal(sig, SIG_DFL);
     raise(sig);

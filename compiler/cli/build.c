@@ -70,11 +70,11 @@ static bool write_bytes(const char *dir, const char *name, const void *data, siz
     return fclose(f) == 0 && ok;
 }
 
-/* Runs a shell command line; its output goes to stderr. false (reported) when it fails. */
-static bool run_command(const char *what, const char *cmd, bool verbose) {
+/* Runs a shell command line (its temporaries in the workspace: run_in_own_group); its output goes to
+ * stderr. false (reported) when it fails. */
+static bool run_command(const char *what, const char *cmd, const char *workspace, bool verbose) {
     if (verbose) fprintf(stderr, "  %s\n", cmd);
-    fflush(stderr);
-    int st = system(cmd);
+    int st = run_in_own_group(cmd, workspace);
     if (st == 0) return true;
     if (st == -1)
         fprintf(stderr, "mixc build: cannot run the %s: %s\n", what, strerror(errno));
@@ -208,7 +208,7 @@ static int link_binary(const BuildArgs *a, const Workspace *w, const char *libdi
     buf_shell_quote(&cmd, w->embed_o);
     buf_puts(&cmd, " ");
     buf_shell_quote(&cmd, w->embed_c);
-    bool ok = run_command("C compiler", cmd.data, a->verbose);
+    bool ok = run_command("C compiler", cmd.data, w->dir, a->verbose);
     buf_free(&cmd);
     if (!ok) return 1;
     buf_printf(&cmd, "%s -o ", cc);
@@ -226,7 +226,7 @@ static int link_binary(const BuildArgs *a, const Workspace *w, const char *libdi
     buf_printf(&cmd, " -L");
     buf_shell_quote(&cmd, libdir);
     buf_printf(&cmd, " %s", MIXC_LINK_FLAGS);
-    ok = run_command("linker", cmd.data, a->verbose);
+    ok = run_command("linker", cmd.data, w->dir, a->verbose);
     buf_free(&cmd);
     return ok ? 0 : 1;
 }

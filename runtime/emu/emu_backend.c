@@ -171,8 +171,7 @@ static bool compile_source(const Buf *src, const char *out, char *err, size_t er
         buf_printf(&logp, "%s/log", dir.data);
         buf_shell_quote(&full, logp.data);
         buf_puts(&full, " 2>&1 </dev/null");
-        fflush(NULL);
-        int st = system(full.data);
+        int st = run_in_own_group(full.data, dir.data);
         buf_free(&full);
         buf_free(&logp);
         if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
@@ -425,16 +424,18 @@ static int emu_load_module(const CudaDevice *d, const Layout *l, const Codegen *
     return 0;
 }
 
-int emu_backend_usable(char *err, size_t errlen) {   /* the toolkit is here; the rest is checked at open */
-    (void)err, (void)errlen;
+/* The toolkit is here (without it, no_toolkit.c's says so); the emulator must be linked in. */
+int emu_backend_usable(char *err, size_t errlen) {
+    if (!mixc_emu_launch_c || !mixc_emu_dlopen_kernels || !mixc_emu_find_kernel || !mixc_emu_dlclose)
+        return backend_open_error(err, errlen, 1, "this program was linked without the emulator (libmixcemu.a); "
+                                                  "the emu backend cannot run");
     return 0;
 }
 
 int emu_backend_open(const Model *m, const BackendConfig *cfg, Backend *b, char *err, size_t errlen) {
     memset(b, 0, sizeof *b);
-    if (!mixc_emu_launch_c || !mixc_emu_dlopen_kernels || !mixc_emu_find_kernel || !mixc_emu_dlclose)
-        return backend_open_error(err, errlen, 1, "this program was linked without the emulator (libmixcemu.a); "
-                                                  "the emu backend cannot run");
+    int rc = emu_backend_usable(err, errlen);
+    if (rc) return rc;
     CudaDevice emu = {"emu", RUN_TARGET_EMU, emu_device_driver(), emu_device_cublas(), emu_load_module};
     return cuda_backend_open_on(&emu, m, cfg, b, err, errlen);
 }

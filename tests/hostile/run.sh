@@ -266,31 +266,29 @@ if [ -x "$MIXRUN" ]; then
 fi
 
 # mixc build killed while it compiles the emulator kernels (its workspace and the compile's, in a
-# TMPDIR of its own), with the compiler it runs (the signal to its process group, as a terminal
-# sends it): nothing left in TMPDIR, no output.
+# TMPDIR of its own), with the compiler it runs: the signal to its process group, as a terminal sends
+# it, or to mixc alone, as kill does. mixc passes it on to the compiler's own process group and ends
+# once that group has (run_in_own_group): nothing left in TMPDIR, not even the compiler's own
+# temporaries (ccXXXXXX.s: it ran with TMPDIR inside mixc's workspace), no output, and no process of
+# the compile still running.
 if [ -f "$(dirname "$MIXC")/libmixcrt.a" ]; then
   kb=$out/killed-build
   mkdir -p "$kb/tmp"
   sed 's/heads = 2/heads = 1/' "$junk/tiny.mix" >"$kb/hd64.mix"
-  for s in TERM HUP; do
-    TMPDIR=$kb/tmp setsid "$MIXC" build "$kb/hd64.mix" -o "$kb/bin" 2>/dev/null &
+  for how in TERM:group HUP:group TERM:mixc INT:mixc; do
+    s=${how%%:*} to=${how#*:}
+    # (env: a background job starts with SIGINT ignored, which mixc rightly keeps)
+    TMPDIR=$kb/tmp setsid env --default-signal=INT "$MIXC" build "$kb/hd64.mix" -o "$kb/bin" 2>/dev/null &
     pid=$!
-    for i in $(seq 3000); do compgen -G "$kb/tmp/mixc-emu-*" >/dev/null && break; sleep 0.01; done
-    kill -"$s" -- -"$pid" 2>/dev/null
+    for i in $(seq 3000); do { compgen -G "$kb/tmp/mixc-emu-*/tmp/cc*" || compgen -G "$kb/tmp/cc*"; } >/dev/null && break; sleep 0.01; done
+    if [ "$to" = group ]; then kill -"$s" -- -"$pid" 2>/dev/null; else kill -"$s" "$pid" 2>/dev/null; fi
     { wait "$pid"; } 2>/dev/null
     rc=$?
-    # the compiler's own ending: until no process of the group is left (its driver removes its
-    # temporaries in its handler; a fixed pause was once too short on a loaded machine), 30 s at most
-    for i in $(seq 3000); do kill -0 -- -"$pid" 2>/dev/null || break; sleep 0.01; done
-    # gcc's own temporaries (ccXXXXXX.s, .o): its driver removes them in its handler, but once in a
-    # while one is there after all (likely made again by the compiler proper, killed a moment later;
-    # seen once in CI and once in 30 runs on a loaded machine): said, not failed. Anything else left
-    # is mixc's, and fails.
-    gcc_left=$(cd "$kb/tmp" && ls -A | grep -E '^cc[A-Za-z0-9]{6}\.[a-z]+$')
-    left=$(cd "$kb/tmp" && ls -A | grep -vE '^cc[A-Za-z0-9]{6}\.[a-z]+$') bin=$(ls -A "$kb" | grep bin)
-    if [ -z "$left" ] && [ -z "$bin" ] && [ "$rc" -gt 128 ]; then
-      echo "PASS hostile/build-killed-$s-leaves-nothing${gcc_left:+ of its own (the compiler left $(echo $gcc_left))}"
-    else fail "hostile/build-killed-$s-leaves-nothing" "exit $rc; left in TMPDIR: $left; $bin"; fi
+    running=$(pgrep -f -- "$kb/tmp/mixc-emu-" || true)
+    left=$(cd "$kb/tmp" && find . -mindepth 1) bin=$(ls -A "$kb" | grep bin)
+    if [ -z "$left" ] && [ -z "$bin" ] && [ -z "$running" ] && [ "$rc" -eq $((128 + $(kill -l "$s"))) ]; then
+      echo "PASS hostile/build-killed-$s-to-$to-leaves-nothing"
+    else fail "hostile/build-killed-$s-to-$to-leaves-nothing" "exit $rc; left in TMPDIR: $left; $bin; still running: $running"; fi
     rm -rf "${kb:?}/tmp/"* "$kb/bin"
   done
 fi

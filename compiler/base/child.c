@@ -1,0 +1,149 @@
+/* child.c — running a compiler as a child so that a killed build leaves none of its files.
+ *
+ * system() would run the compiler in our process group and return once the shell ends. When
+ * the build is killed, the compiler driver removes its temporaries in its own handler, but the
+ * compiler proper, killed a moment later, can write one again; and the caller's workspace would be
+ * removed while they still run. So the command runs in a process group of its own, with TMPDIR a
+ * private directory; a signal that ends the program (remove_on_signal's) is passed on to that
+ * group; and only once no process of the group is left is the directory emptied, the caller's
+ * lists removed and the program ended by the signal.
+ */
+#include "mixc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static volatile sig_atomic_t running_group;   /* the child's process group while it runs, else 0 */
+static volatile sig_atomic_t pending_signal;  /* a signal passed on to it: ends the program after */
+
+bool child_group_forward(int sig) {   /* async-signal-safe */
+    if (!running_group) return false;
+    pending_signal = sig;
+    kill(-(pid_t)running_group, sig);
+    return true;
+}
+
+/* The environment with TMPDIR=tmpdir in place of any TMPDIR. */
+static char **environment_with_tmpdir(const char *tmpdir, char **tmpdir_entry) {
+    int n = 0;
+    while (environ[n]) n++;
+    char **env = xcalloc((size_t)n + 2, sizeof *env);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (strncmp(environ[i], "TMPDIR=", 7) != 0) env[k++] = environ[i];
+    size_t len = strlen(tmpdir) + 8;
+    *tmpdir_entry = xmalloc(len);
+    snprintf(*tmpdir_entry, len, "TMPDIR=%s", tmpdir);
+    env[k] = *tmpdir_entry;
+    return env;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Reaps every process of the group (orphans come to us: we are their subreaper) until none is
+ * left; after 10 s the group is killed, and after 5 s more it is given up. */
+static void reap_group(pid_t group) {
+    for (int waited = 0; waited < 15000; waited += 5) {
+        int st;
+        pid_t r;
+        while ((r = waitpid(-group, &st, WNOHANG)) > 0) {}
+        if (r < 0 && errno == ECHILD) return;
+        if (waited == 10000) kill(-group, SIGKILL);
+        sleep_ms(5);
+    }
+}
+
+/* Removes the files (and empty directories) in dir, then dir. */
+static void remove_dir_and_files(const char *dir) {
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) != 0) rmdir(path);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
+/* The child has ended: the group's last processes, the private TMPDIR, and, when a signal was
+ * passed on, the caller's lists and the program. Signals are held throughout. */
+static void child_ended(pid_t group, const char *tmpdir, const sigset_t *old) {
+    int sig = pending_signal;
+    if (sig) reap_group(group);
+    else while (waitpid(-group, NULL, WNOHANG) > 0) {}
+    running_group = 0;
+    remove_dir_and_files(tmpdir);
+    remove_on_signal(NULL, 0);
+    if (sig) {
+        remove_registered_paths();
+        signal(sig, SIG_DFL);
+        sigset_t set = *old;
+        sigdelset(&set, sig);
+        pthread_sigmask(SIG_SETMASK, &set, NULL);
+        raise(sig);
+    }
+}
+
+int run_in_own_group(const char *cmd, const char *workspace) {
+    char tmpdir[4200];
+    snprintf(tmpdir, sizeof tmpdir, "%s/tmp", workspace);
+    const char *const removed[] = {tmpdir};
+    sigset_t old;
+    signals_hold(&old);
+    if (mkdir(tmpdir, 0700) != 0) {
+        int e = errno;
+        signals_release(&old);
+        errno = e;
+        return -1;
+    }
+    remove_on_signal(removed, 1);   /* also puts the handler in place that passes signals on */
+    int was_subreaper = 0;
+    prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    char *entry;
+    char **env = environment_with_tmpdir(tmpdir, &entry);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &old);
+    char *const argv[] = {"sh", "-c", (char *)cmd, NULL};
+    fflush(NULL);
+    pid_t pid;
+    int err = posix_spawn(&pid, "/bin/sh", NULL, &attr, argv, env);
+    posix_spawnattr_destroy(&attr);
+    free(env);
+    free(entry);
+    int status = -1;
+    if (err == 0) {
+        pending_signal = 0;
+        running_group = pid;
+        signals_release(&old);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        signals_hold(&old);
+        child_ended(pid, tmpdir, &old);
+    } else {
+        remove_dir_and_files(tmpdir);
+        remove_on_signal(NULL, 0);
+    }
+    if (!was_subreaper) prctl(PR_SET_CHILD_SUBREAPER, 0);
+    signals_release(&old);
+    if (err) errno = err;
+    return status;
+}
