@@ -760,6 +760,9 @@ int main(int argc, char **argv) {
         rc = load_with_sets(&o, &l);
         if (rc == 0 && o.dtype >= 0) l.model.dtype = DTYPE_CHOICES[o.dtype];
         if (rc == 0) {
+            /* the backend resolved once (no --backend: cuda when a device can be used, else cpu):
+             * each step after opens that row without asking the driver again */
+            if (!o.info && !o.check_weights) o.backend = backend_resolve(o.backend)->name;
             if (o.info) print_info(&o, &l);
             else rc = run(&o, &l);
             layout_free(&l);

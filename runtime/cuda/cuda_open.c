@@ -320,8 +320,9 @@ int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfi
      * measured faster on an H200), or a route log is asked (it copies each route to the host: eager
      * steps); the emulated device has no graphs. */
     const char *graphs = getenv("MIXC_CUDA_GRAPHS"), *route_log = getenv("MIXC_ROUTE_LOG");
-    const bool logging = route_log && *route_log, graphs_asked = env_flag("MIXC_CUDA_GRAPHS");
-    s->graphs = !(graphs && strcmp(graphs, "0") == 0) && !logging && d->cu->cuStreamBeginCapture;
+    const bool graphs_off = graphs && strcmp(graphs, "0") == 0, graphs_asked = graphs && *graphs && !graphs_off;
+    const bool logging = route_log && *route_log;
+    s->graphs = !graphs_off && !logging && d->cu->cuStreamBeginCapture;
     s->graph_key = xcalloc((size_t)l->nlayers + 2, sizeof *s->graph_key);
     if (logging && (graphs_asked || !(s->route_log = fopen(route_log, "wb")))) {
         rc = backend_open_error(err, errlen, 2, graphs_asked ? "MIXC_ROUTE_LOG: not with MIXC_CUDA_GRAPHS=1 (a log copies "
