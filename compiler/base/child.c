@@ -6,12 +6,16 @@
  * removed while they still run. So the command runs in a process group of its own, with TMPDIR a
  * private directory; a signal that ends the program (remove_on_signal's) is passed on to that
  * group; and only once no process of the group is left is the directory emptied, the caller's
- * lists removed and the program ended by the signal.
+ * lists removed and the program ended by the signal. Not being the terminal's foreground group, it
+ * gets no terminal: standard input is /dev/null and its output comes through a pipe that we copy to
+ * stderr (a background process writing to a terminal set to `tostop` would be stopped, and we would
+ * wait for ever).
  */
 #include "mixc.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -100,14 +104,60 @@ static void child_ended(pid_t group, const char *tmpdir, const sigset_t *old) {
     }
 }
 
+/* Copies the child's output from fd to stderr until every writer has closed it (once stderr fails,
+ * the rest is read and dropped: the child must not block on a full pipe). */
+static void copy_output(int fd) {
+    char buf[4096];
+    bool shown = true;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        for (ssize_t done = 0; shown && done < n;) {
+            ssize_t w = write(STDERR_FILENO, buf + done, (size_t)(n - done));
+            if (w > 0) done += w;
+            else if (w == 0 || errno != EINTR) shown = false;
+        }
+    }
+}
+
+/* posix_spawn's actions: /dev/null in, the pipe's write end out and err. */
+static void child_files(posix_spawn_file_actions_t *fa, const int out[2]) {
+    posix_spawn_file_actions_init(fa);
+    posix_spawn_file_actions_addopen(fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(fa, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(fa, out[1], STDERR_FILENO);
+    posix_spawn_file_actions_addclose(fa, out[0]);
+    posix_spawn_file_actions_addclose(fa, out[1]);
+}
+
+/* Spawns `sh -c cmd` in a group of its own with the environment env; its output on out[1]. */
+static int spawn_shell(pid_t *pid, const char *cmd, char **env, const int out[2], const sigset_t *mask) {
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, mask);
+    posix_spawn_file_actions_t fa;
+    child_files(&fa, out);
+    char *const argv[] = {"sh", "-c", (char *)cmd, NULL};
+    fflush(NULL);
+    int err = posix_spawn(pid, "/bin/sh", &fa, &attr, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return err;
+}
+
 int run_in_own_group(const char *cmd, const char *workspace) {
     char tmpdir[4200];
     snprintf(tmpdir, sizeof tmpdir, "%s/tmp", workspace);
     const char *const removed[] = {tmpdir};
     sigset_t old;
     signals_hold(&old);
-    if (mkdir(tmpdir, 0700) != 0) {
+    int out[2];
+    if (mkdir(tmpdir, 0700) != 0 || pipe2(out, O_CLOEXEC) != 0) {
         int e = errno;
+        rmdir(tmpdir);
         signals_release(&old);
         errno = e;
         return -1;
@@ -118,27 +168,23 @@ int run_in_own_group(const char *cmd, const char *workspace) {
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     char *entry;
     char **env = environment_with_tmpdir(tmpdir, &entry);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &old);
-    char *const argv[] = {"sh", "-c", (char *)cmd, NULL};
-    fflush(NULL);
     pid_t pid;
-    int err = posix_spawn(&pid, "/bin/sh", NULL, &attr, argv, env);
-    posix_spawnattr_destroy(&attr);
+    int err = spawn_shell(&pid, cmd, env, out, &old);
     free(env);
     free(entry);
+    close(out[1]);
     int status = -1;
     if (err == 0) {
         pending_signal = 0;
         running_group = pid;
         signals_release(&old);
+        copy_output(out[0]);
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
         signals_hold(&old);
+        close(out[0]);
         child_ended(pid, tmpdir, &old);
     } else {
+        close(out[0]);
         remove_dir_and_files(tmpdir);
         remove_on_signal(NULL, 0);
     }

@@ -51,6 +51,23 @@ rc=$?
 [ $rc -eq 1 ] && grep -q "failed" "$tmp/err" && [ -z "$(ls "$tmp" | grep nocc)" ] &&
   pass "build: a failing compiler leaves nothing behind" || fail "build: failing compiler" "exit $rc" "$(ls "$tmp")"
 
+# The compilers run in a process group of their own (compiler/base/child.c): their output comes
+# through mixc, so a compiler that writes to a terminal set to `tostop` is not stopped (a background
+# group writing to it would be, and mixc would wait for ever). Under a pseudo-terminal from script(1).
+printf '#!/bin/sh\necho "cc-wrapper: a warning of the C compiler" >&2\nexec cc "$@"\n' >"$tmp/noisy-cc"
+chmod +x "$tmp/noisy-cc"
+if script -qec true /dev/null >/dev/null 2>&1; then
+  CC=$tmp/noisy-cc timeout 120 script -qec "stty tostop; '$MIXC' build '$ex' ${SETS[*]} -o '$tmp/tty' --no-emu" \
+    /dev/null >"$tmp/tty.out" 2>&1 </dev/null
+  rc=$?
+  [ $rc -eq 0 ] && [ -x "$tmp/tty" ] && [ "$(grep -c 'cc-wrapper: a warning' "$tmp/tty.out")" -eq 2 ] &&
+    pass "build: on a tostop terminal, the compilers' output is shown and nothing stops" ||
+    fail "build: tostop terminal" "exit $rc" "$(tail -n 5 "$tmp/tty.out")"
+  rm -f "$tmp/tty"
+else
+  echo "SKIP build: tostop terminal (script(1) cannot make a pseudo-terminal here)"
+fi
+
 # ---- a binary without emulator kernels: the cpu path
 bin=$tmp/cai
 if "$MIXC" build "$ex" "${SETS[@]}" -o "$bin" --no-emu 2>"$tmp/build.err" && [ -x "$bin" ]; then
