@@ -7,9 +7,10 @@
  * private directory; a signal that ends the program (remove_on_signal's) is passed on to that
  * group; and only once no process of the group is left is the directory emptied, the caller's
  * lists removed and the program ended by the signal. Not being the terminal's foreground group, it
- * gets no terminal: standard input is /dev/null and its output comes through a pipe that we copy to
- * stderr (a background process writing to a terminal set to `tostop` would be stopped, and we would
- * wait for ever).
+ * reads no terminal (standard input is /dev/null) and runs with SIGTTOU ignored, so that writing to a
+ * terminal set to `tostop` does not stop it (and leave us waiting for ever); its output goes where
+ * ours goes, as with system(). (Ignored, not blocked: sh clears the signal mask, but keeps what is
+ * ignored, as every exec does.)
  */
 #include "mixc.h"
 
@@ -104,45 +105,26 @@ static void child_ended(pid_t group, const char *tmpdir, const sigset_t *old) {
     }
 }
 
-/* Copies the child's output from fd to stderr until every writer has closed it (once stderr fails,
- * the rest is read and dropped: the child must not block on a full pipe). */
-static void copy_output(int fd) {
-    char buf[4096];
-    bool shown = true;
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        for (ssize_t done = 0; shown && done < n;) {
-            ssize_t w = write(STDERR_FILENO, buf + done, (size_t)(n - done));
-            if (w > 0) done += w;
-            else if (w == 0 || errno != EINTR) shown = false;
-        }
-    }
-}
-
-/* posix_spawn's actions: /dev/null in, the pipe's write end out and err. */
-static void child_files(posix_spawn_file_actions_t *fa, const int out[2]) {
-    posix_spawn_file_actions_init(fa);
-    posix_spawn_file_actions_addopen(fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(fa, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(fa, out[1], STDERR_FILENO);
-    posix_spawn_file_actions_addclose(fa, out[0]);
-    posix_spawn_file_actions_addclose(fa, out[1]);
-}
-
-/* Spawns `sh -c cmd` in a group of its own with the environment env; its output on out[1]. */
-static int spawn_shell(pid_t *pid, const char *cmd, char **env, const int out[2], const sigset_t *mask) {
+/* Spawns `sh -c cmd` in a group of its own with the environment env and the signal mask `mask`,
+ * SIGTTOU ignored and standard input /dev/null. */
+static int spawn_shell(pid_t *pid, const char *cmd, char **env, const sigset_t *mask) {
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setsigmask(&attr, mask);
     posix_spawn_file_actions_t fa;
-    child_files(&fa, out);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     char *const argv[] = {"sh", "-c", (char *)cmd, NULL};
     fflush(NULL);
+    /* posix_spawn cannot ignore a signal in the child, which keeps what its parent ignores: ours is
+     * ignored for the moment of the spawn */
+    struct sigaction ignore = {.sa_handler = SIG_IGN}, before;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGTTOU, &ignore, &before);
     int err = posix_spawn(pid, "/bin/sh", &fa, &attr, argv, env);
+    sigaction(SIGTTOU, &before, NULL);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     return err;
@@ -154,10 +136,8 @@ int run_in_own_group(const char *cmd, const char *workspace) {
     const char *const removed[] = {tmpdir};
     sigset_t old;
     signals_hold(&old);
-    int out[2];
-    if (mkdir(tmpdir, 0700) != 0 || pipe2(out, O_CLOEXEC) != 0) {
+    if (mkdir(tmpdir, 0700) != 0) {
         int e = errno;
-        rmdir(tmpdir);
         signals_release(&old);
         errno = e;
         return -1;
@@ -169,22 +149,18 @@ int run_in_own_group(const char *cmd, const char *workspace) {
     char *entry;
     char **env = environment_with_tmpdir(tmpdir, &entry);
     pid_t pid;
-    int err = spawn_shell(&pid, cmd, env, out, &old);
+    int err = spawn_shell(&pid, cmd, env, &old);
     free(env);
     free(entry);
-    close(out[1]);
     int status = -1;
     if (err == 0) {
         pending_signal = 0;
         running_group = pid;
         signals_release(&old);
-        copy_output(out[0]);
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
         signals_hold(&old);
-        close(out[0]);
         child_ended(pid, tmpdir, &old);
     } else {
-        close(out[0]);
         remove_dir_and_files(tmpdir);
         remove_on_signal(NULL, 0);
     }

@@ -51,9 +51,9 @@ rc=$?
 [ $rc -eq 1 ] && grep -q "failed" "$tmp/err" && [ -z "$(ls "$tmp" | grep nocc)" ] &&
   pass "build: a failing compiler leaves nothing behind" || fail "build: failing compiler" "exit $rc" "$(ls "$tmp")"
 
-# The compilers run in a process group of their own (compiler/base/child.c): their output comes
-# through mixc, so a compiler that writes to a terminal set to `tostop` is not stopped (a background
-# group writing to it would be, and mixc would wait for ever). Under a pseudo-terminal from script(1).
+# The compilers run in a process group of their own (compiler/base/child.c), not the terminal's
+# foreground one: with SIGTTOU ignored, a compiler that writes to a terminal set to `tostop` is not
+# stopped (else mixc would wait for ever). Under a pseudo-terminal from script(1).
 printf '#!/bin/sh\necho "cc-wrapper: a warning of the C compiler" >&2\nexec cc "$@"\n' >"$tmp/noisy-cc"
 chmod +x "$tmp/noisy-cc"
 if script -qec true /dev/null >/dev/null 2>&1; then
