@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # gpu-device-run — the prepared run for a lent GPU (docs/gpu.md, "On a lent GPU"): every check and a
-# quick bench in one command, each phase under its own time limit so that the whole ends inside a
-# short lease and what it wrote comes back. Run scripts/gpu-stage.sh here first (it builds the programs
-# into .gpu/b and copies the libraries they link into .gpu/lib), then on the device machine, with
-# .gpu/b and .gpu/lib carried:
-#     bash scripts/gpu-device-run.sh            (OUT: where logs go; the device tool sets it)
-# Phases (seconds, each overridable): smoke (60), gpu-check (CHECK_T=200; GPU_CHECK_PARTS picks
-# parts), compute-sanitizer memcheck eager, with graphs disabled and with an int8 cache (SAN_T=30
-# each; SAN=0 skips), gpu-bench parts 1-2 quick (BENCH_T=130), part 4 served and scaled by 8
-# (SERVE_T=100; SERVE=0 skips). Logs: $OUT/{timeline,smoke,check,sanitizer,bench,serve}.log; JSON and
-# charts in $OUT/results.tgz (at most 8 files come back from the device).
+# quick bench, each phase under its own time limit so that a call ends inside the device's limits and
+# what it wrote comes back. Run scripts/gpu-stage.sh here first (it builds the programs into .gpu/b,
+# the 8-bit decode variant into .gpu/b8, and copies the libraries they link into .gpu/lib), then on
+# the device machine, carrying .gpu/b, .gpu/b8 and .gpu/lib:
+#     PHASES="kv8 bench check" bash scripts/gpu-device-run.sh     (about 9.5 minutes at most)
+#     PHASES="san serve" bash scripts/gpu-device-run.sh           (about 4 minutes at most)
+# (OUT: where the logs go; the device tool sets it; one call may run 10 minutes). A smoke run (60 s)
+# comes first in every call and stops it when the cuda backend does not run. The phases, in this
+# order whatever PHASES says (default: all; seconds each, overridable):
+#   kv8    the 8-bit decode questions: this build against .gpu/b8 (twice the decode stages for 8-bit
+#          caches) on three points (AB_T=60), then Nsight Compute's view of the decode kernel over
+#          bf16, int8 and fp8 caches when ncu is there (NCU_T=120);
+#   bench  gpu-bench parts 1-2 quick (BENCH_T=130);
+#   check  gpu-check (CHECK_T=200; GPU_CHECK_PARTS picks its parts);
+#   san    compute-sanitizer memcheck with graphs, eager and with an int8 cache (SAN_T=30 each);
+#   serve  gpu-bench part 4 served and scaled by 8 (SERVE_T=100).
+# Logs: $OUT/{timeline,smoke,kv8,bench,check,sanitizer,serve}.log; JSON and charts in
+# $OUT/results.tgz (at most 8 files come back from the device).
 # Run 1 of 2026-12-04 was this script as of commit 4713c11 (docs/measurements/h200-2026-12-04).
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -20,6 +28,8 @@ export MIXC_CACHE_DIR=${MIXC_CACHE_DIR:-/tmp/mixc-jit} PATH=$PATH:/usr/local/cud
 S=$(date +%s)
 el() { echo "[t+$(( $(date +%s) - S ))s] $*" | tee -a "$OUT/timeline.log"; }
 R=$OUT/r; mkdir -p "$R"
+PHASES=${PHASES:-kv8 bench check san serve}
+phase() { [[ " $PHASES " == *" $1 "* ]]; }
 [ -x "$B/mixrun" ] || { el "$B/mixrun is missing: run scripts/gpu-stage.sh and carry .gpu/b and .gpu/lib"; exit 2; }
 {
 el "env"; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
@@ -31,11 +41,46 @@ echo "smoke rc=${PIPESTATUS[0]}"
 } > "$OUT/smoke.log" 2>&1
 grep -q "smoke rc=0" "$OUT/smoke.log" || { el "smoke failed: stop (see smoke.log)"; exit 1; }
 
-el "gpu-check"
-timeout "${CHECK_T:-200}" env BUILD="$B" MIXRUN="$B/mixrun" bash scripts/gpu-check.sh > "$OUT/check.log" 2>&1
-echo "gpu-check rc=$?" >> "$OUT/check.log"; cp "$B/gpu-check.json" "$R/" 2>/dev/null
+# 8-bit decode: the same points timed by this build and by .gpu/b8 (twice the stages for 8-bit caches)
+if phase kv8 && [ -x .gpu/b8/tests/cuda/gpu_attn ]; then
+  el "8-bit decode A/B (stages)"
+  timeout "${AB_T:-60}" bash -c '
+    for pt in "0 8 32768" "1024 32 32768" "0 1 4096"; do
+      read -r w b len <<<"$pt"
+      for kv in bf16 int8 fp8; do for build in "$0" .gpu/b8; do
+        echo "$build $kv window=$w batch=$b len=$len: $("$build/tests/cuda/gpu_attn" decode --window "$w" --batch "$b" \
+          --len "$len" --iters 50 --kv "$kv" 2>&1 | tail -n 1)"
+      done; done
+    done' "$B" >> "$OUT/kv8.log" 2>&1
+  echo "ab rc=$?" >> "$OUT/kv8.log"
+fi
+# What bounds the decode kernel (memory, issue, conversions): one launch per cache type under ncu
+if phase kv8 && command -v ncu >/dev/null; then
+  el "ncu: decode attention (batch 8, 32K, global)"
+  for kv in bf16 int8 fp8; do
+    echo "== ncu $kv"
+    timeout $(( ${NCU_T:-120} / 3 )) ncu --kernel-name regex:'^attn_decode_hd' --launch-skip 2 --launch-count 1 \
+      --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats \
+      --section ComputeWorkloadAnalysis "$B/tests/cuda/gpu_attn" decode --window 0 --batch 8 --len 32768 --iters 3 \
+      --kv "$kv" 2>&1 | tail -n 120
+    echo "ncu $kv rc=${PIPESTATUS[0]}"
+  done >> "$OUT/kv8.log" 2>&1
+fi
 
-if [ "${SAN:-1}" = 1 ]; then
+if phase bench; then
+  el "bench 1-2"
+  timeout "${BENCH_T:-130}" env BUILD="$B" MIXRUN="$B/mixrun" MIXC="$B/mixc" GPU_BENCH_OUT="$R" GPU_BENCH_QUICK=1 \
+    GPU_BENCH_RUNS="${GPU_BENCH_RUNS:-1 1024 128,8 1024 128}" bash scripts/gpu-bench.sh > "$OUT/bench.log" 2>&1
+  echo "gpu-bench rc=$?" >> "$OUT/bench.log"
+fi
+
+if phase check; then
+  el "gpu-check"
+  timeout "${CHECK_T:-200}" env BUILD="$B" MIXRUN="$B/mixrun" bash scripts/gpu-check.sh > "$OUT/check.log" 2>&1
+  echo "gpu-check rc=$?" >> "$OUT/check.log"; cp "$B/gpu-check.json" "$R/" 2>/dev/null
+fi
+
+if phase san; then
   el "memcheck"
   # shellcheck disable=SC2054
   SAN_ARGS=(--layout examples/ma.mix --set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128
@@ -51,12 +96,7 @@ if [ "${SAN:-1}" = 1 ]; then
   done > "$OUT/sanitizer.log" 2>&1
 fi
 
-el "bench 1-2"
-timeout "${BENCH_T:-130}" env BUILD="$B" MIXRUN="$B/mixrun" MIXC="$B/mixc" GPU_BENCH_OUT="$R" GPU_BENCH_QUICK=1 \
-  GPU_BENCH_RUNS="${GPU_BENCH_RUNS:-1 1024 128,8 1024 128}" bash scripts/gpu-bench.sh > "$OUT/bench.log" 2>&1
-echo "gpu-bench rc=$?" >> "$OUT/bench.log"
-
-if [ "${SERVE:-1}" = 1 ]; then
+if phase serve; then
   el "bench 4 (served, scaled by 8)"
   mkdir -p "$R/serve"
   timeout "${SERVE_T:-100}" env BUILD="$B" MIXRUN="$B/mixrun" MIXC="$B/mixc" GPU_BENCH_OUT="$R/serve" GPU_BENCH_PARTS=4 \
@@ -64,5 +104,6 @@ if [ "${SERVE:-1}" = 1 ]; then
     bash scripts/gpu-bench.sh > "$OUT/serve.log" 2>&1
   echo "gpu-bench serve rc=$?" >> "$OUT/serve.log"
 fi
+
 el "done"
 tar -C "$OUT" -czf "$OUT/results.tgz" r && rm -rf "$R"
