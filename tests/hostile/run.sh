@@ -291,6 +291,23 @@ if [ -f "$(dirname "$MIXC")/libmixcrt.a" ]; then
     else fail "hostile/build-killed-$s-to-$to-leaves-nothing" "exit $rc; left in TMPDIR: $left; $bin; still running: $running"; fi
     rm -rf "${kb:?}/tmp/"* "$kb/bin"
   done
+  # A compiler that ignores the signal (a wrapper trapping TERM, then a long job): mixc waits 10 s for
+  # its group, kills it, and ends: no hang, nothing left, nothing running.
+  printf '#!/bin/sh\ntrap "" TERM\ntouch "$TMPDIR/stubborn.o"\nsleep 60\n' >"$kb/stubborn-cc"
+  chmod +x "$kb/stubborn-cc"
+  TMPDIR=$kb/tmp CC=$kb/stubborn-cc setsid "$MIXC" build "$kb/hd64.mix" -o "$kb/bin" --no-emu 2>/dev/null &
+  pid=$!
+  for i in $(seq 3000); do compgen -G "$kb/tmp/mixc-build-*/tmp/stubborn.o" >/dev/null && break; sleep 0.01; done
+  start=$(date +%s)
+  kill -TERM "$pid" 2>/dev/null
+  { wait "$pid"; } 2>/dev/null
+  rc=$? took=$(( $(date +%s) - start ))
+  running=$(pgrep -f -- "$kb/stubborn-cc" || true)
+  left=$(cd "$kb/tmp" && find . -mindepth 1) bin=$(ls -A "$kb" | grep -x bin)
+  if [ -z "$left" ] && [ -z "$bin" ] && [ -z "$running" ] && [ "$rc" -eq 143 ] && [ "$took" -le 20 ]; then
+    echo "PASS hostile/build-killed-compiler-ignores-TERM (ended after ${took} s)"
+  else fail "hostile/build-killed-compiler-ignores-TERM" "exit $rc after $took s; left: $left; $bin; running: $running"; fi
+  rm -rf "${kb:?}/tmp/"* "$kb/bin"
 fi
 
 # emit -o DIR: two emits of different layouts racing into one directory leave one layout's
