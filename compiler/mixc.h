@@ -108,7 +108,9 @@ void signals_release(const sigset_t *old);
  * cannot run), but in a process group of its own with TMPDIR=WORKSPACE/tmp (made here, emptied and
  * removed when it ends): should a signal remove_on_signal handles come meanwhile, it is passed on to
  * the whole group, and once none of the group is left, that directory, then the registered lists are
- * removed and the signal ends the program. So a killed compile leaves none of its files. */
+ * removed and the signal ends the program. So a killed compile leaves none of its files. Not being the
+ * terminal's foreground group, it reads /dev/null and runs with SIGTTOU ignored (its output goes to
+ * ours, even on a `tostop` terminal). */
 int run_in_own_group(const char *cmd, const char *workspace);
 /* For remove_on_signal's handler (async-signal-safe): passes sig on to run_in_own_group's child and
  * returns true while one runs. */
