@@ -324,6 +324,20 @@ static void check_rope(const Checker *k) {
     check_nope_layers(k);
 }
 
+/* One q/k norm at most: the weighted RMSNorms of a family (qk_norm: Qwen3, Gemma 3) or mixc_qk_norm,
+ * and Llama 4's unweighted one (qk_l2_norm: use_qk_norm, or mixc_qk_l2_norm) both on is a model mixc
+ * does not compute (the .mix checker refuses it too, found by fuzz_import). */
+static void check_qk_norms(const Checker *k) {
+    if (!k->m->qk_norm || !k->m->qk_l2_norm) return;
+    const char *l2 = json_object_get(k->c->root, "mixc_qk_l2_norm") ? "mixc_qk_l2_norm" : "use_qk_norm";
+    char why[160];
+    snprintf(why, sizeof why, "the layers already have weighted q/k RMSNorms (%s%.40s); mixc computes one q/k norm, not both",
+             json_is_true(json_object_get(k->c->root, "mixc_qk_norm")) ? "mixc_qk_norm" : "model_type ",
+             json_is_true(json_object_get(k->c->root, "mixc_qk_norm")) ? "" : k->c->model_type);
+    report(k, l2, json_object_get(k->c->root, l2) ? json_object_get(k->c->root, l2) : hf_field(k->c, l2), why);
+    k->m->qk_l2_norm = false;   /* refused, or with --allow-unsupported ignored as the report says */
+}
+
 void hf_check_support(const HfConfig *c, ModelHeader *m, HfRefuse refuse, void *ctx) {
     Checker k = {c, m, refuse, ctx};
     check_family(&k);
@@ -332,4 +346,5 @@ void hf_check_support(const HfConfig *c, ModelHeader *m, HfRefuse refuse, void *
     check_rope(&k);
     map_scales(&k);
     check_switches(&k);
+    check_qk_norms(&k);
 }
