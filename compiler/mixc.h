@@ -536,6 +536,7 @@ typedef struct {
 extern const RopeParam rope_params[];
 extern const int rope_nparams;
 double rope_param_get(const RopeScaling *s, const RopeParam *p);   /* a bool: 0 or 1 */
+int64_t rope_param_int(const RopeScaling *s, const RopeParam *p);  /* ROPE_PARAM_INT's value, exactly */
 void rope_param_set(RopeScaling *s, const RopeParam *p, double v);
 /* Fills the parameters a type takes but were not given (yarn: beta_fast 32, beta_slow 1,
  * attention_factor 0.1 ln(factor) + 1 when factor > 1, else 1, truncate true); given[i] says which were. */

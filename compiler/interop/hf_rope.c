@@ -31,6 +31,17 @@ static bool number(json_t *o, const char *key, double *out) {
     return true;
 }
 
+/* A positive integer (original_max_position_embeddings) exactly: a JSON integer up to MIXC_MAX_VALUE, or
+ * a real with an integer value below 2^53 (where a double is still exact). false when it is neither. */
+static bool positive_integer(json_t *v, int64_t *out) {
+    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= MIXC_MAX_VALUE)
+        return *out = json_integer_value(v), true;
+    double d = json_is_real(v) ? json_real_value(v) : 0;
+    if (!(d >= 1 && d < 0x1p53 && d == floor(d))) return false;
+    *out = (int64_t)d;
+    return true;
+}
+
 /* transformers' get_mscale */
 static double yarn_mscale(double factor, double mscale) {
     return factor <= 1 ? 1 : 0.1 * mscale * log(factor) + 1;
@@ -40,12 +51,12 @@ static double yarn_mscale(double factor, double mscale) {
  * factor = context / original when absent), betas, and the attention factor as transformers derives it
  * (attention_factor, else mscale / mscale_all_dim, else get_mscale(factor)). */
 static bool read_yarn(json_t *o, int64_t context, RopeScaling *s, char *why, size_t n) {
-    double orig = (double)context, mscale = 0, mscale_all = 0;
-    number(o, "original_max_position_embeddings", &orig);
-    if (!(orig >= 1 && orig <= (double)MIXC_MAX_VALUE && orig == floor(orig)))
+    double mscale = 0, mscale_all = 0;
+    json_t *orig = json_object_get(o, "original_max_position_embeddings");
+    s->original_context = context;
+    if (orig && !json_is_null(orig) && !positive_integer(orig, &s->original_context))
         return snprintf(why, n, "mixc needs original_max_position_embeddings, a positive integer"), false;
-    if (!number(o, "factor", &s->factor)) s->factor = (double)context / orig;
-    s->original_context = (int64_t)orig;
+    if (!number(o, "factor", &s->factor)) s->factor = (double)context / (double)s->original_context;
     json_t *truncate = json_object_get(o, "truncate");
     if (truncate && !json_is_boolean(truncate))
         return snprintf(why, n, "mixc needs yarn's truncate true or false"), false;
@@ -73,11 +84,10 @@ bool hf_rope_scaling(json_t *o, int64_t context, RopeScaling *s, char *why, size
         ok = number(o, "factor", &s->factor);
     } else if (!strcmp(type, "llama3")) {
         s->type = ROPE_LLAMA3;
-        double orig = NAN;
         ok = number(o, "factor", &s->factor) && number(o, "low_freq_factor", &s->low_freq_factor) &&
-             number(o, "high_freq_factor", &s->high_freq_factor) && number(o, "original_max_position_embeddings", &orig);
-        s->original_context = isfinite(orig) ? (int64_t)orig : 0;
-        ok = ok && s->high_freq_factor >= s->low_freq_factor && orig == (double)s->original_context;
+             number(o, "high_freq_factor", &s->high_freq_factor) &&
+             positive_integer(json_object_get(o, "original_max_position_embeddings"), &s->original_context);
+        ok = ok && s->high_freq_factor >= s->low_freq_factor;
     } else if (!strcmp(type, "yarn")) {
         s->type = ROPE_YARN;
         if (!read_yarn(o, context, s, why, n)) return false;
@@ -172,7 +182,7 @@ static double local_base(const Layout *l) {
 json_t *hf_rope_param_json(const RopeScaling *s, const RopeParam *p) {
     double v = rope_param_get(s, p);
     return p->type == ROPE_PARAM_BOOL ? json_boolean(v != 0)
-           : p->type == ROPE_PARAM_INT ? json_integer((json_int_t)v)
+           : p->type == ROPE_PARAM_INT ? json_integer((json_int_t)rope_param_int(s, p))
                                        : json_real(v);
 }
 

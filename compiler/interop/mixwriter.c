@@ -526,6 +526,8 @@ static void write_header(const ModelHeader *m, Buf *out) {
             KEY(p->key);
             if (p->type == ROPE_PARAM_BOOL)
                 buf_puts(out, v ? "true\n" : "false\n");
+            else if (p->type == ROPE_PARAM_INT)   /* exactly: a double holds 53 bits */
+                buf_printf(out, "%lld\n", (long long)rope_param_int(&m->rope_scaling, p));
             else
                 write_real(v, out), buf_puts(out, "\n");
         }

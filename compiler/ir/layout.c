@@ -355,6 +355,8 @@ static void model_json(const ModelHeader *m, JsonWriter *w) {
             jw_key(w, p->key + strlen("rope_"));
             if (p->type == ROPE_PARAM_BOOL)
                 jw_bool(w, v != 0);
+            else if (p->type == ROPE_PARAM_INT)
+                jw_int(w, rope_param_int(&m->rope_scaling, p));
             else
                 jw_real(w, v);
         }

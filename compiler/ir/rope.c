@@ -145,6 +145,10 @@ double rope_param_get(const RopeScaling *s, const RopeParam *p) {
                                         : *(const double *)at;
 }
 
+int64_t rope_param_int(const RopeScaling *s, const RopeParam *p) {
+    return *(const int64_t *)((const char *)s + p->offset);
+}
+
 void rope_param_set(RopeScaling *s, const RopeParam *p, double v) {
     char *at = (char *)s + p->offset;
     if (p->type == ROPE_PARAM_INT)
@@ -184,6 +188,8 @@ void rope_scaling_text(const RopeScaling *s, char *buf, size_t n) {
         double v = rope_param_get(s, p);
         if (p->type == ROPE_PARAM_BOOL)
             len += (size_t)snprintf(buf + len, n - len, "%s%s %s", sep, key, v ? "true" : "false");
+        else if (p->type == ROPE_PARAM_INT)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s %lld", sep, key, (long long)rope_param_int(s, p));
         else
             len += (size_t)snprintf(buf + len, n - len, "%s%s %.17g", sep, key, v);
         sep = ", ";

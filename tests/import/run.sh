@@ -404,6 +404,17 @@ expect_rope $T/warn/yarn-no-truncate.json " rope_theta = 150000" " rope_scaling 
 expect_rope $T/warn/gpt-oss-default-rope.json " rope_theta = 150000" " rope_scaling = yarn" " rope_factor = 32" \
   " rope_original_context = 4096" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.3465735902799727" \
   " rope_truncate = false"
+# original_max_position_embeddings past 2^53 (found by fuzz_import: it was read as a double and written
+# as 9.9e15, which the .mix checker refuses): exactly, through import, export --hf and import again; a
+# real there is exact only below 2^53, so 1e16 is refused
+python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); c["rope_scaling"]["original_max_position_embeddings"] = 9900001333891459
+json.dump(c, open(sys.argv[2], "w"))' $T/warn/qwen2.5-yarn.json "$tmp/yarn-orig-2p53.json"
+expect_rope "$tmp/yarn-orig-2p53.json" " rope_theta = 1000000" " rope_scaling = yarn" " rope_factor = 4" \
+  " rope_original_context = 9900001333891459" " rope_beta_fast = 32" " rope_beta_slow = 1" " rope_attention_factor = 1.138629436111989" " rope_truncate = true"
+sed 's/9900001333891459/1e16/' "$tmp/yarn-orig-2p53.json" >"$tmp/yarn-orig-real.json"
+if "$MIXC" import "$tmp/yarn-orig-real.json" 2>&1 >/dev/null | grep -q "original_max_position_embeddings.*a positive integer"; then
+  pass "original_max_position_embeddings 1e16 (a real past 2^53) is refused"
+else fail "original_max_position_embeddings 1e16" "$("$MIXC" import "$tmp/yarn-orig-real.json" 2>&1 | head -3)"; fi
 # Per-layer RoPE: SmolLM3's no_rope_layers (and its no_rope_layer_interval default) as a nope kind;
 # Gemma 3's rope_local_base_freq as the sliding kind's own, unscaled, base beside a linear-scaled header.
 nope_mix() { "$MIXC" import "$1" 2>&1 | grep -E '^(attention|layers?) '; }
