@@ -329,12 +329,15 @@ static void check_rope(const Checker *k) {
  * does not compute (the .mix checker refuses it too, found by fuzz_import). */
 static void check_qk_norms(const Checker *k) {
     if (!k->m->qk_norm || !k->m->qk_l2_norm) return;
-    const char *l2 = json_object_get(k->c->root, "mixc_qk_l2_norm") ? "mixc_qk_l2_norm" : "use_qk_norm";
-    char why[160];
-    snprintf(why, sizeof why, "the layers already have weighted q/k RMSNorms (%s%.40s); mixc computes one q/k norm, not both",
-             json_is_true(json_object_get(k->c->root, "mixc_qk_norm")) ? "mixc_qk_norm" : "model_type ",
-             json_is_true(json_object_get(k->c->root, "mixc_qk_norm")) ? "" : k->c->model_type);
-    report(k, l2, json_object_get(k->c->root, l2) ? json_object_get(k->c->root, l2) : hf_field(k->c, l2), why);
+    json_t *root = k->c->root;
+    const char *l2 = json_object_get(root, "mixc_qk_l2_norm") ? "mixc_qk_l2_norm" : "use_qk_norm";
+    json_t *value = json_object_get(root, l2) ? json_object_get(root, l2) : hf_field(k->c, l2);
+    char weighted[64], why[160];
+    if (json_is_true(json_object_get(root, "mixc_qk_norm"))) snprintf(weighted, sizeof weighted, "mixc_qk_norm");
+    else snprintf(weighted, sizeof weighted, "model_type %.40s", k->c->model_type);
+    snprintf(why, sizeof why, "the layers already have weighted q/k RMSNorms (%s); mixc computes one q/k norm, not both",
+             weighted);
+    report(k, l2, value, why);
     k->m->qk_l2_norm = false;   /* refused, or with --allow-unsupported ignored as the report says */
 }
 
