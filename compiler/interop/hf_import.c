@@ -708,8 +708,8 @@ int import_hf_json(const char *path, json_t *root, const ImportOptions *opt, Lay
         m.name = model_name(&c, opt->name);
         layout_from_arrays(out, &m, n, window, chunked, reads);
         hf_read_layer_ropes(&c.hf, out);
-        char err[160];
-        ok = hf_read_layer_sinks(&c.hf, out, err, sizeof err);
+        char err[256];
+        ok = import_sharing_keeps_rope(out, err, sizeof err) && hf_read_layer_sinks(&c.hf, out, err, sizeof err);
         if (!ok) ierror(&c, "%s", err), layout_free(out);
         else if (opt->comment) *opt->comment = hf_comment(path, root, c.sources.data);
     }

@@ -179,6 +179,19 @@ static double local_base(const Layout *l) {
     return base;
 }
 
+bool import_sharing_keeps_rope(const Layout *l, char *why, size_t n) {
+    for (int i = 0; i < l->nlayers; i++) {
+        const LayerInfo *r = &l->layer[i], *o = &l->layer[r->reads];
+        if (rope_equal(&r->rope, &o->rope)) continue;
+        char a[64], b[64];
+        rope_text(&r->rope, a, sizeof a), rope_text(&o->rope, b, sizeof b);
+        snprintf(why, n, "its KV sharing makes layer %d (%s) read the cache of layer %d (%s), whose keys were rotated "
+                         "with another RoPE", i, *a ? a : "the header's RoPE", o->index, *b ? b : "the header's RoPE");
+        return false;
+    }
+    return true;
+}
+
 json_t *hf_rope_param_json(const RopeScaling *s, const RopeParam *p) {
     double v = rope_param_get(s, p);
     return p->type == ROPE_PARAM_BOOL ? json_boolean(v != 0)

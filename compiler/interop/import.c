@@ -198,7 +198,15 @@ static int import_lckv_layout(const ImportArgs *a, Layout *out, char **comment) 
         buf_printf(&note, "\nLCKV: %s", a->lckv);
         layout_from_arrays(out, &m, n, window, NULL, reads);
         for (int i = 0; ropes && i < n; i++) out->layer[i].rope = ropes[i];
-        *comment = note.data;
+        char why[256];
+        if (!import_sharing_keeps_rope(out, why, sizeof why)) {
+            fprintf(stderr, "mixc: the LCKV string with %s's per-layer RoPE: %s\n", a->config, why);
+            layout_free(out);
+            buf_free(&note);
+            rc = 1;
+        } else {
+            *comment = note.data;
+        }
     } else {
         buf_free(&note);
     }

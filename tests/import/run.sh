@@ -321,6 +321,15 @@ expect_err $B/shared-too-many.json 1 "'num_kv_shared_layers' is 10 but num_hidde
 expect_err $B/shared-no-earlier.json 1 "'num_kv_shared_layers' is 6: layer 4 is global, but no layer before 4 is"
 expect_err $B/reuse-backwards.json 1 "'kv_reuse_group' group 1: layer 3 would reuse the cache of layer 4, which runs after it"
 expect_err $B/reuse-twice.json 1 "'kv_reuse_group': layer 2 is in two groups"
+# a reader's RoPE must be its owner's (no_rope_layers makes layer 3 nope; found by fuzz_import, which
+# met the checker's refusal of the written .mix: an 'internal error')
+expect_err $B/reuse-across-rope.json 1 "its KV sharing makes layer 3 (nope) read the cache of layer 0 (the header's RoPE)"
+python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); del c["kv_reuse_group"]; json.dump(c, open(sys.argv[2], "w"))' \
+  $B/reuse-across-rope.json "$tmp/nope-layer-3.json"
+out=$("$MIXC" import --lckv 0_0_0_0 --config "$tmp/nope-layer-3.json" 2>&1 >/dev/null); rc=$?
+if [ $rc = 1 ] && grep -qF "the LCKV string with $tmp/nope-layer-3.json's per-layer RoPE: its KV sharing makes layer 3 (nope) read the cache of layer 0" <<<"$out"; then
+  pass "error: an LCKV string whose sharing crosses the config's per-layer RoPE"
+else fail "error: LCKV sharing across RoPE" "rc $rc: $out"; fi
 expect_err $B/target-forward.json 1 "'kv_sharing_target' entry 1 is 2"
 expect_err $B/pattern-disagrees.json 1 "'layer_types' and 'sliding_window_pattern' (6) disagree at layer 1"
 expect_err $B/heads-kv.json 1 "'num_attention_heads' (32) is not a multiple of 'num_key_value_heads' (5)"
