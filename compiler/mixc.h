@@ -524,6 +524,10 @@ const float *rope_layer_table(const RopeTables *t, int i);
 bool rope_equal(const LayerRope *a, const LayerRope *b);
 /* "rope_theta 10000", "nope" or "" (the header's): a kind's RoPE as the language writes it. */
 const char *rope_text(const LayerRope *r, char *buf, size_t n);
+/* A cache holds keys after RoPE, so a layer must have the RoPE of the layer whose cache it reads: the
+ * first layer at or after `from` that has not (-1: none), with the two RoPEs for a message (rope_text,
+ * or "the header's RoPE"). The checker (check_rope_sharing) and the importers refuse such layouts. */
+int rope_sharing_mismatch(const Layout *l, int from, char mine[64], char owners[64]);
 /* The scaling parameters, each once: its header key, transformers' rope_scaling key, where it is
  * kept, its type, and which scaling types take it (bit 1 << type) and need it. */
 typedef enum { ROPE_PARAM_REAL, ROPE_PARAM_INT, ROPE_PARAM_BOOL } RopeParamType;

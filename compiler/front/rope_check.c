@@ -112,14 +112,13 @@ bool check_kind_sinks(Diag *d, const AstField *props, bool base) {
 
 bool check_rope_sharing(Diag *d, const Layout *l) {
     bool ok = true, *reported = xcalloc((size_t)l->nlayers + 1, sizeof(bool));   /* one error per cache */
-    for (int i = 0; i < l->nlayers; i++) {
+    char a[64], b[64];
+    for (int i = rope_sharing_mismatch(l, 0, a, b); i >= 0; i = rope_sharing_mismatch(l, i + 1, a, b)) {
         const LayerInfo *r = &l->layer[i], *o = &l->layer[r->reads];
-        if (rope_equal(&r->rope, &o->rope) || reported[r->reads]) continue;
+        if (reported[r->reads]) continue;
         reported[r->reads] = true;
-        char a[64], b[64];
-        rope_text(&r->rope, a, sizeof a), rope_text(&o->rope, b, sizeof b);
         diag_at(d, DIAG_ERROR, r->loc, "layer %d (%s) reads the cache of layer %d (%s), whose keys were rotated with another RoPE",
-                i, *a ? a : "the header's RoPE", o->index, *b ? b : "the header's RoPE");
+                i, a, o->index, b);
         diag_at(d, DIAG_NOTE, o->loc, "layer %d is defined here", o->index);
         diag_hint(d, "a cache holds keys after RoPE: a reader's kind must have its owner's rope_theta (or nope)");
         ok = false;

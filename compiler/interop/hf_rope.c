@@ -180,16 +180,12 @@ static double local_base(const Layout *l) {
 }
 
 bool import_sharing_keeps_rope(const Layout *l, char *why, size_t n) {
-    for (int i = 0; i < l->nlayers; i++) {
-        const LayerInfo *r = &l->layer[i], *o = &l->layer[r->reads];
-        if (rope_equal(&r->rope, &o->rope)) continue;
-        char a[64], b[64];
-        rope_text(&r->rope, a, sizeof a), rope_text(&o->rope, b, sizeof b);
+    char a[64], b[64];
+    int i = rope_sharing_mismatch(l, 0, a, b);
+    if (i >= 0)
         snprintf(why, n, "its KV sharing makes layer %d (%s) read the cache of layer %d (%s), whose keys were rotated "
-                         "with another RoPE", i, *a ? a : "the header's RoPE", o->index, *b ? b : "the header's RoPE");
-        return false;
-    }
-    return true;
+                         "with another RoPE", i, a, l->layer[l->layer[i].reads].index, b);
+    return i < 0;
 }
 
 json_t *hf_rope_param_json(const RopeScaling *s, const RopeParam *p) {

@@ -38,8 +38,8 @@ int import_hf_json(const char *path, struct json_t *root, const ImportOptions *o
  * reads; a trailing 's' marks a sliding layer of window `window`). Chains are resolved to their
  * owner with a warning. On success returns true with *nlayers, *window_out and *reads_out
  * (malloc'd, caller frees); on error prints it to `err` and returns false. */
-/* A cache holds keys after RoPE: whether every layer that reads another's has its RoPE (the .mix
- * checker's check_rope_sharing). An import's sharing (kv_reuse_group, an LCKV string) and its per-layer
+/* A cache holds keys after RoPE: whether every layer that reads another's has its RoPE
+ * (rope_sharing_mismatch, the rule check_rope_sharing reports in a .mix). An import's sharing (kv_reuse_group, an LCKV string) and its per-layer
  * RoPE (no_rope_layers) can disagree; found by fuzz_import. false with the reason in why. */
 bool import_sharing_keeps_rope(const Layout *l, char *why, size_t n);
 bool lckv_parse(const char *s, int64_t window, FILE *err, int *nlayers, int64_t **window_out, int **reads_out);

@@ -35,6 +35,17 @@ const char *rope_text(const LayerRope *r, char *buf, size_t n) {
     return buf;
 }
 
+int rope_sharing_mismatch(const Layout *l, int from, char mine[64], char owners[64]) {
+    for (int i = from; i < l->nlayers; i++) {
+        const LayerRope *r = &l->layer[i].rope, *o = &l->layer[l->layer[i].reads].rope;
+        if (rope_equal(r, o)) continue;
+        if (!*rope_text(r, mine, 64)) snprintf(mine, 64, "the header's RoPE");
+        if (!*rope_text(o, owners, 64)) snprintf(owners, 64, "the header's RoPE");
+        return i;
+    }
+    return -1;
+}
+
 /* Llama 3.1: wavelengths longer than original / low_freq_factor are divided by factor, shorter than
  * original / high_freq_factor kept, and those between interpolated smoothly. With equal factors
  * (Llama 4) nothing lies strictly between; a wavelength exactly at the boundary divides 0 by 0 here as
