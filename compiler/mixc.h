@@ -17,6 +17,9 @@
 #define MIXC_MAX_VALUE (INT64_C(1) << 62)
 #define MIXC_MAX_BATCH (1 << 16)        /* sequences a run holds at once: the plan's batch (--batch, --max-seqs, --prompts) */
 #define MIXC_MAX_POOL_PAGES (1 << 24)   /* a paged run's pool (page ids are int32 in the block tables) */
+/* A macro's value as a string literal: a default the code uses and --help prints, written once. */
+#define MIXC_STR(x) MIXC_STR_(x)
+#define MIXC_STR_(x) #x
 
 /* ---------------------------------------------------------------- util.c */
 

@@ -14,17 +14,17 @@ double mono_seconds(void) {
 }
 
 /* Seconds of work before its first progress line: $MIXC_PROGRESS_AFTER (whole seconds, 0: at once),
- * else 2; a value that is not a count is said once and the default taken. */
+ * else PROGRESS_DEFAULT_AFTER_S; a value that is not a count is said once and the default taken. */
 static double progress_after(void) {
     static double after = -1;
     if (after < 0) {
         const char *env = getenv("MIXC_PROGRESS_AFTER");
         int64_t s;
-        after = 2;
+        after = PROGRESS_DEFAULT_AFTER_S;
         if (env && *env && parse_count(env, &s)) after = (double)s;
         else if (env && *env)
-            fprintf(stderr, "%s: warning: MIXC_PROGRESS_AFTER '%s' is not a count of seconds; progress shows after 2 s\n",
-                    prog_name(), shown_text(env, strlen(env), (char[SHOWN_MAX]){0}));
+            fprintf(stderr, "%s: warning: MIXC_PROGRESS_AFTER '%s' is not a count of seconds; progress shows after %d s\n",
+                    prog_name(), shown_text(env, strlen(env), (char[SHOWN_MAX]){0}), PROGRESS_DEFAULT_AFTER_S);
     }
     return after;
 }

@@ -4,10 +4,13 @@
 
 #include <stdint.h>
 
+/* Seconds of work before the first progress line when $MIXC_PROGRESS_AFTER is not set. */
+#define PROGRESS_DEFAULT_AFTER_S 2
+
 /* Seconds on the monotonic clock. */
 double mono_seconds(void);
-/* "PROG: WHAT DONE/TOTAL (S s)" on stderr, at most once a second and only after the first 2 seconds
- * from start ($MIXC_PROGRESS_AFTER seconds when set; 0: from the first call); *last holds the time of
+/* "PROG: WHAT DONE/TOTAL (S s)" on stderr, at most once a second and only after the first
+ * PROGRESS_DEFAULT_AFTER_S seconds from start ($MIXC_PROGRESS_AFTER seconds when set; 0: from the first call); *last holds the time of
  * the previous line (start before the first). */
 void progress_line(double start, double *last, const char *what, int64_t done, int64_t total);
 

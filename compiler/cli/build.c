@@ -38,7 +38,7 @@ typedef struct {
 
 static const OptSpec build_options[] = {
     OPT_OUTPUT(BuildArgs, output, "BIN", "the executable to write (atomically)"),
-    OPT_ARCH(BuildArgs, arch, "GPU architecture of the cubin (default " JIT_DEFAULT_ARCH ")"),
+    OPT_ARCH(BuildArgs, arch, "GPU architecture of the cubin (default " CODEGEN_DEFAULT_ARCH ")"),
     OPT_SETS(BuildArgs, sets),
     OPT(BuildArgs, verbose, OPT_FLAG, "--verbose", .alias = "-v", .help = "show the compiler and linker commands"),
     OPT(BuildArgs, no_emu, OPT_FLAG, "--no-emu", .help = "do not embed emulator kernels (BIN --backend emu then fails)"),
@@ -298,7 +298,7 @@ static int build(const BuildArgs *a, const Layout *l, const char *text, size_t l
 }
 
 int cmd_build(int argc, char **argv) {
-    BuildArgs a = {.arch = JIT_DEFAULT_ARCH};
+    BuildArgs a = {.arch = CODEGEN_DEFAULT_ARCH};
     StringList files;
     int rc = opt_parse(&build_command, argc, argv, &a, &files);
     if (rc == OPT_GO && !a.output) rc = opt_usage_error(&build_command, "no output given (-o BIN)");

@@ -85,7 +85,7 @@ static const OptSpec report_options[] = {
     OPT_SETS(Options, sets),
     OPT(Options, target, OPT_WORD, "--target", .choices = "cpu|emu|cuda",
         .help = "also what that backend allocates: its run plan at each context (docs/plan.md)"),
-    OPT_ARCH(Options, arch, "with --target cuda: the GPU architecture (default sm_90)"),
+    OPT_ARCH(Options, arch, "with --target cuda: the GPU architecture (default " CODEGEN_DEFAULT_ARCH ")"),
     OPT(Options, act_dtype, OPT_CUSTOM, "--act-dtype", .metavar = "D", .parse = parse_run_dtype,
         .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's activations"),
     OPT(Options, kv_dtype, OPT_CUSTOM, "--kv-dtype", .metavar = "D", .parse = parse_run_dtype,

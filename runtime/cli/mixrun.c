@@ -66,6 +66,11 @@ typedef struct {
     HttpOptions http;       /* its options; port -1 until given */
 } Options;
 
+/* --max-new's default (fewer where the context is shorter); --bench's prompt length without
+ * --prompt-len or --tokens (at most the context). */
+#define MIXRUN_DEFAULT_MAX_NEW 16
+#define BENCH_DEFAULT_PROMPT_LEN 128
+
 /* --dtype's values, in its choice order: fp32 keeps the weights exact (the cpu backend only). */
 static const DType DTYPE_CHOICES[] = {DT_BF16, DT_FP16, DT_FP32};
 
@@ -114,14 +119,14 @@ static const OptSpec mixrun_options[] = {
         .help = "tokenizer.json of --text and serve (default: beside --weights);\nserve's chat template is tokenizer_config.json's beside it\n(docs/tokenizer.md)"),
     OPT(Options, print_ids, OPT_FLAG, "--print-ids", .help = "with --text: the generated ids too, before the text"),
     OPT(Options, max_new, OPT_COUNT, "--max-new", .metavar = "N", .min = 0, .max = OPT_NO_MAX,
-        .help = "tokens to generate (default 16, less if the context is shorter)"),
+        .help = "tokens to generate (default " MIXC_STR(MIXRUN_DEFAULT_MAX_NEW) ", less if the context is shorter)"),
     OPT(Options, dump_logits, OPT_STRING, "--dump-logits", .metavar = "F",
         .help = "write the logits of every prompt and generated position as float32\n"
                 ".npy [positions, vocab]; with --prompts, every sequence's rows in turn"),
     OPT(Options, bench, OPT_FLAG, "--bench", .section = "benchmark",
         .help = "B sequences of L prompt tokens, G new tokens each: prints prefill and\n"
                 "decode tokens/s and memory (--batch B, default 1; --prompt-len L,\n"
-                "default 128 or the --tokens count; --max-new G)"),
+                "default " MIXC_STR(BENCH_DEFAULT_PROMPT_LEN) " or the --tokens count; --max-new G)"),
     OPT(Options, json, OPT_FLAG, "--json", .help = "with --bench: one JSON object (timings; memory planned and allocated);\n"
                                                  "serving: the requests and the metrics (docs/serving.md)"),
     OPT_BATCH(Options, batch, "sequences of --bench"),
@@ -135,7 +140,8 @@ static const OptSpec mixrun_options[] = {
     OPT(Options, seed_requests, OPT_COUNT, "--seed", .metavar = "S", .min = 0, .max = OPT_NO_MAX,
         .help = "--synthetic's seed (default: --random-weights' seed, else 1)"),
     OPT(Options, max_seqs, OPT_COUNT, "--max-seqs", .metavar = "N", .min = 1, .max = MIXC_MAX_BATCH,
-        .help = "sequence slots held at once (default: the requests, at most 16;\nserve: 8)"),
+        .help = "sequence slots held at once (default: the requests, at most "
+                MIXC_STR(SERVE_DEFAULT_MAX_SEQS) ";\nserve: " MIXC_STR(HTTP_DEFAULT_MAX_SEQS) ")"),
     OPT(Options, kv_budget, OPT_COUNT, "--kv-budget", .metavar = "BYTES",
         .help = "KV bytes the sequences in flight may hold (default and most: the slots'\n"
                 "allocation)"),
@@ -147,16 +153,16 @@ static const OptSpec mixrun_options[] = {
         .expects = "rates > 0, comma-separated", .help = "serve the --synthetic requests at each offered load (requests/s)"),
     OPT(Options, svg, OPT_STRING, "--svg", .metavar = "F", .help = "with --rates: the chart of throughput and p90 latency"),
     OPT(Options, http.host, OPT_STRING, "--host", .metavar = "H", .section = "mixrun serve (docs/serving.md)",
-        .help = "the address to listen on (default 127.0.0.1)"),
+        .help = "the address to listen on (default " HTTP_DEFAULT_HOST ")"),
     OPT(Options, http.port, OPT_COUNT, "--port", .metavar = "P", .min = 0, .max = 65535,
-        .help = "the port (default 8000; 0: a free one, printed on stderr)"),
+        .help = "the port (default " MIXC_STR(HTTP_DEFAULT_PORT) "; 0: a free one, printed on stderr)"),
     OPT(Options, http.model_name, OPT_STRING, "--model-name", .metavar = "NAME",
         .help = "the model's id in /v1/models and the requests (default: the layout's)"),
-    OPT(Options, http.max_body, OPT_COUNT, "--max-body", .metavar = "BYTES", .help = "the largest request body (default 1M; 413 past it)"),
+    OPT(Options, http.max_body, OPT_COUNT, "--max-body", .metavar = "BYTES", .help = "the largest request body (default " MIXC_STR(HTTP_DEFAULT_MAX_BODY_MIB) "M; 413 past it)"),
     OPT(Options, http.max_connections, OPT_COUNT, "--max-connections", .metavar = "N", .min = 1, .max = 65536,
-        .help = "connections served at once (default 512; more are refused)"),
+        .help = "connections served at once (default " MIXC_STR(HTTP_DEFAULT_MAX_CONNECTIONS) "; more are refused)"),
     OPT(Options, http.timeout_s, OPT_COUNT, "--timeout", .metavar = "S", .min = 1, .max = 86400,
-        .help = "seconds a connection may stay silent (default 60)"),
+        .help = "seconds a connection may stay silent (default " MIXC_STR(HTTP_DEFAULT_TIMEOUT_S) ")"),
     /* last: only in a binary written by `mixc build` */
     OPT(Options, info, OPT_FLAG, "--info", .section = "built binary", .help = "describe the layout, overrides and kernels built in"),
 };
@@ -205,7 +211,8 @@ static const OptCommand *mixrun_command(void) {
                   "and docs/serving.md.\n"
                   "environment: MIXC_CACHE_DIR (the kernels' cache; MIXC_JIT_NO_CACHE=1: none), MIXC_CXX and\n"
                   "MIXC_EMU_CXXFLAGS (emu's compiler), MIXC_EMU_VERBOSE=1, MIXC_CUDA_GRAPHS=0 (eager decode steps,\n"
-                  "not a CUDA graph), MIXC_PROGRESS_AFTER=S (seconds before long work shows progress; default 2),\n"
+                  "not a CUDA graph), MIXC_PROGRESS_AFTER=S (seconds before long work shows progress; default "
+                  MIXC_STR(PROGRESS_DEFAULT_AFTER_S) "),\n"
                   "CUDA_HOME, TMPDIR, NO_COLOR (docs/jit.md, docs/gpu.md, docs/output.md).\n",
     };
     cmd.nopts = (int)(sizeof mixrun_options / sizeof mixrun_options[0]) - !mixrun_embedded();
@@ -390,7 +397,7 @@ static int parse_options(int argc, char **argv, Options *o) {
     if (rc != OPT_GO) return rc;
     o->random_weights = o->seed >= 0;
     o->max_new_given = o->max_new >= 0;
-    if (!o->max_new_given) o->max_new = 16;
+    if (!o->max_new_given) o->max_new = MIXRUN_DEFAULT_MAX_NEW;
     if (mixrun_embedded()) {
         take_embedded_sets(o);
         if (o->info) return OPT_GO;
@@ -548,7 +555,7 @@ static int plan_prompts(const Options *o, const Layout *l, Prompts *pr, int64_t 
             free(t);
             return 1;
         }
-        P = o->bench ? (o->prompt_len ? o->prompt_len : t ? given : (C > 128 ? 128 : C)) : given;
+        P = o->bench ? (o->prompt_len ? o->prompt_len : t ? given : (C > BENCH_DEFAULT_PROMPT_LEN ? BENCH_DEFAULT_PROMPT_LEN : C)) : given;
     }
     *N = o->max_new;
     if (!o->max_new_given && P + *N > C) *N = C > P ? C - P : 0;
@@ -636,14 +643,14 @@ static int serve(const Options *o, Backend *b, const ServeRequests *rq) {
     return rc;
 }
 
-/* mixrun serve: a backend of --max-seqs slots (default 8) of the model's whole context, and the
+/* mixrun serve: a backend of --max-seqs slots (HTTP_DEFAULT_MAX_SEQS) of the model's whole context, and the
  * tokenizer when one is given or lies beside --weights (else token-id prompts only). */
 static int serve_http(const Options *o, const Layout *l, Model *model) {
     Tokenizer *tok = NULL;
     if ((o->tokenizer || (o->weights && text_tokenizer_beside(o->weights))) &&
         !(tok = text_tokenizer_open(o->tokenizer, o->weights)))
         return 1;
-    BackendConfig cfg = {.full_caches = o->full_caches, .page_tokens = o->page_tokens, .pool_pages = o->pool_pages, .nseq = o->max_seqs ? (int)o->max_seqs : 8,
+    BackendConfig cfg = {.full_caches = o->full_caches, .page_tokens = o->page_tokens, .pool_pages = o->pool_pages, .nseq = o->max_seqs ? (int)o->max_seqs : HTTP_DEFAULT_MAX_SEQS,
                          .context = l->model.context};
     int rc = use_embedded_kernels(o->backend, &cfg);
     Backend b;
@@ -653,11 +660,11 @@ static int serve_http(const Options *o, const Layout *l, Model *model) {
     if (!rc) {
         ServeOptions so = {o->step_tokens, o->kv_budget, l->model.context, o->trace, false};
         HttpOptions h = o->http;
-        h.host = h.host ? h.host : "127.0.0.1";
-        h.port = h.port >= 0 ? h.port : 8000;
-        h.max_body = h.max_body ? h.max_body : 1 << 20;
-        h.max_connections = h.max_connections ? h.max_connections : 512;
-        h.timeout_s = h.timeout_s ? h.timeout_s : 60;
+        h.host = h.host ? h.host : HTTP_DEFAULT_HOST;
+        h.port = h.port >= 0 ? h.port : HTTP_DEFAULT_PORT;
+        h.max_body = h.max_body ? h.max_body : (int64_t)HTTP_DEFAULT_MAX_BODY_MIB << 20;
+        h.max_connections = h.max_connections ? h.max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
+        h.timeout_s = h.timeout_s ? h.timeout_s : HTTP_DEFAULT_TIMEOUT_S;
         rc = http_serve(&b, tok, h.model_name ? h.model_name : l->model.name, &so, &h);
         backend_close(&b);
     }

@@ -22,9 +22,17 @@
 #include <jansson.h>
 #include <pthread.h>
 
+/* `mixrun serve`'s defaults: what runs without the option, and what its --help says. */
+#define HTTP_DEFAULT_HOST "127.0.0.1"
+#define HTTP_DEFAULT_PORT 8000
+#define HTTP_DEFAULT_MAX_BODY_MIB 1
+#define HTTP_DEFAULT_MAX_CONNECTIONS 512
+#define HTTP_DEFAULT_TIMEOUT_S 60
+#define HTTP_DEFAULT_MAX_SEQS 8     /* the sequence slots (--max-seqs) */
+
 /* What `mixrun serve` was given (its options: runtime/cli/mixrun.c). */
 typedef struct {
-    const char *host;       /* "127.0.0.1" by default */
+    const char *host;       /* HTTP_DEFAULT_HOST when not given */
     int64_t port;           /* 0: any free port */
     const char *model_name; /* the id in /v1/models; requests naming another model get 404 */
     int64_t max_body;       /* bytes of a request body (413 past it) */

@@ -56,19 +56,16 @@ static CublasApi cublas;
 static NvrtcApi nvrtc;
 static LoadState driver_load, cublas_load_state, nvrtc_load_state;
 
-#define MIXC_STR2_(x) #x
-#define MIXC_STR_(x) MIXC_STR2_(x)
-
 typedef struct {
     const char *name;   /* the versioned symbol cuda.h maps the call to */
     size_t offset;
 } SymbolSlot;
 
-#define MIXC_CU_SLOT_(fn) {MIXC_STR_(fn), offsetof(CudaDriver, fn)},
+#define MIXC_CU_SLOT_(fn) {MIXC_STR(fn), offsetof(CudaDriver, fn)},
 static const SymbolSlot cu_slots[] = {MIXC_CU_FUNCS(MIXC_CU_SLOT_)};
-#define MIXC_CUBLAS_SLOT_(fn) {MIXC_STR_(fn), offsetof(CublasApi, fn)},
+#define MIXC_CUBLAS_SLOT_(fn) {MIXC_STR(fn), offsetof(CublasApi, fn)},
 static const SymbolSlot cublas_slots[] = {MIXC_CUBLAS_FUNCS(MIXC_CUBLAS_SLOT_)};
-#define MIXC_NVRTC_SLOT_(fn) {MIXC_STR_(fn), offsetof(NvrtcApi, fn)},
+#define MIXC_NVRTC_SLOT_(fn) {MIXC_STR(fn), offsetof(NvrtcApi, fn)},
 static const SymbolSlot nvrtc_slots[] = {MIXC_NVRTC_FUNCS(MIXC_NVRTC_SLOT_)};
 
 /* Resolves every slot; false with the first missing symbol in err. A symbol whose _v2 is absent
@@ -507,7 +504,7 @@ int jit_compile(const char *source, size_t len, const JitOptions *opt, JitResult
     char dummy_err[8];
     if (!err || !errlen) err = dummy_err, errlen = sizeof dummy_err;
     FILE *log_out = opt->log_out ? opt->log_out : stderr;
-    const char *arch = opt->arch && *opt->arch ? opt->arch : JIT_DEFAULT_ARCH;
+    const char *arch = opt->arch && *opt->arch ? opt->arch : CODEGEN_DEFAULT_ARCH;
 
     const NvrtcApi *nv = nvrtc_load(err, errlen);
     if (!nv) {
@@ -608,7 +605,7 @@ int jit_print_resources(const char *source, size_t len, const char *arch, const 
         jit_result_free(&r);
         return rc;
     }
-    if (!arch) arch = JIT_DEFAULT_ARCH;
+    if (!arch) arch = CODEGEN_DEFAULT_ARCH;
     fprintf(out, "%-40s %5s %9s %9s %7s %7s %6s %7s %9s %7s %6s\n", "function", "regs", "spill-st", "spill-ld",
             "stack", "smem", "cmem", "threads", "blocks/SM", "by-regs", "design");
     bool ok = true;

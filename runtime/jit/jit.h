@@ -14,7 +14,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define JIT_DEFAULT_ARCH "sm_90"
 #ifndef MIXC_CUDA_HOME
 #define MIXC_CUDA_HOME "/usr/local/cuda"   /* overridden at run time by $CUDA_HOME */
 #endif
@@ -22,7 +21,7 @@
 typedef enum { JIT_CUBIN, JIT_PTX } JitOutput;
 
 typedef struct {
-    const char *arch;              /* "sm_80", "sm_90", ...; NULL = JIT_DEFAULT_ARCH */
+    const char *arch;              /* "sm_80", "sm_90", ...; NULL = CODEGEN_DEFAULT_ARCH */
     JitOutput output;              /* cubin (with resources) or PTX (compute_XX, no resources) */
     const char *name;              /* program name used in the log; NULL = "kernels.cu" */
     const char *const *options;    /* extra NVRTC options, e.g. "--maxrregcount=64", "-DTILE=64" */

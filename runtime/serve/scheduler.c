@@ -22,7 +22,7 @@ typedef struct {
 } Sched;
 
 void serve_backend_config(const ServeRequests *rq, int64_t model_context, int max_seqs, BackendConfig *cfg) {
-    cfg->nseq = max_seqs > 0 ? max_seqs : rq->n < 16 ? rq->n : 16;
+    cfg->nseq = max_seqs > 0 ? max_seqs : rq->n < SERVE_DEFAULT_MAX_SEQS ? rq->n : SERVE_DEFAULT_MAX_SEQS;
     cfg->context = 1;   /* when every request is refused: the least backend */
     for (int i = 0; i < rq->n; i++) {
         int64_t need = rq->v[i].prompt_len + rq->v[i].max_new;

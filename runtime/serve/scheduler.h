@@ -40,8 +40,11 @@ typedef struct {
     int refused;
 } ServeRun;
 
-/* The backend a run of these requests needs: max_seqs slots (0: the requests, at most 16) and the
- * context of the longest request that fits the model's. */
+/* The slots of a run of requests without --max-seqs: the requests, at most this many. */
+#define SERVE_DEFAULT_MAX_SEQS 16
+
+/* The backend a run of these requests needs: max_seqs slots (0: the requests, at most
+ * SERVE_DEFAULT_MAX_SEQS) and the context of the longest request that fits the model's. */
 void serve_backend_config(const ServeRequests *rq, int64_t model_context, int max_seqs, BackendConfig *cfg);
 
 /* The KV bytes request r costs on backend b (run_plan_seq_kv_bytes of its prompt + max_new). */

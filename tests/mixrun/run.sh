@@ -68,6 +68,17 @@ run "tokens spaced" 0 --layout $TINY --random-weights 1 --tokens " 1 , 2	3 " --m
 run "tokens plain" 0 --layout $TINY --random-weights 1 --tokens 1,2,3 --max-new 2
 if cmp -s "$T/out" "$T/spaced.out"; then pass "ids separated by white space and single commas read as the same ids"
 else fail "ids separated by white space and single commas read as the same ids" "$(cat "$T/spaced.out")" "$(cat "$T/out")"; fi
+# The defaults --help states are the ones that run: --max-new's (a prompt of 3 leaves room in tiny's
+# context of 128) and --bench's prompt length (context 300 leaves room for it).
+"$RUN" --help >"$T/help"
+default_new=$(sed -n 's/.*--max-new N .*(default \([0-9]*\),.*/\1/p' "$T/help")
+default_len=$(sed -n 's/^ *default \([0-9]*\) or the --tokens count.*/\1/p' "$T/help")
+run "default max-new" 0 --layout $TINY --random-weights 1 --tokens 1,2,3 &&
+  if [ -n "$default_new" ] && [ "$(tr ',' '\n' <"$T/out" | grep -c .)" = "$default_new" ]; then pass "a run without --max-new generates the $default_new ids --help says"
+  else fail "a run without --max-new generates the ids --help says" "help: '$default_new'" "$(cat "$T/out")"; fi
+run "default prompt-len" 0 --layout $TINY --set context=300 --random-weights 1 --bench --json --max-new 2 &&
+  if [ -n "$default_len" ] && [ "$(jq .prompt_tokens "$T/out")" = "$default_len" ]; then pass "--bench without --prompt-len runs the $default_len prompt tokens --help says"
+  else fail "--bench without --prompt-len runs the prompt tokens --help says" "help: '$default_len'" "$(cat "$T/out")"; fi
 run "vocab" 1 --layout $TINY --random-weights 1 --tokens 1,256 && expect_err "input error: a token outside the vocabulary" "token 256 (position 1) is outside the vocabulary [0, 256)"
 run "context" 1 --layout $TINY --random-weights 1 --tokens 1,2 --max-new 127 && expect_err "input error: prompt + new tokens beyond the context" "more than the context (128)"
 run "batch without bench" 2 --layout $TINY --random-weights 1 --tokens 1 --batch 4 &&
