@@ -44,14 +44,19 @@ grep -q "smoke rc=0" "$OUT/smoke.log" || { el "smoke failed: stop (see smoke.log
 # 8-bit decode: the same points timed by this build and by .gpu/b8 (twice the stages for 8-bit caches)
 if phase kv8 && [ -x .gpu/b8/tests/cuda/gpu_attn ]; then
   el "8-bit decode A/B (stages)"
+  # each point's last line and its exit status; "ab rc" counts the points that failed (124: timed out)
   timeout "${AB_T:-60}" bash -c '
+    failed=0
     for pt in "0 8 32768" "1024 32 32768" "0 1 4096"; do
       read -r w b len <<<"$pt"
       for kv in bf16 int8 fp8; do for build in "$0" .gpu/b8; do
-        echo "$build $kv window=$w batch=$b len=$len: $("$build/tests/cuda/gpu_attn" decode --window "$w" --batch "$b" \
-          --len "$len" --iters 50 --kv "$kv" 2>&1 | tail -n 1)"
+        out=$("$build/tests/cuda/gpu_attn" decode --window "$w" --batch "$b" --len "$len" --iters 50 --kv "$kv" 2>&1)
+        rc=$?
+        echo "$build $kv window=$w batch=$b len=$len: $(tail -n 1 <<<"$out") (rc=$rc)"
+        [ "$rc" -eq 0 ] || failed=$((failed + 1))
       done; done
-    done' "$B" >> "$OUT/kv8.log" 2>&1
+    done
+    exit "$failed"' "$B" >> "$OUT/kv8.log" 2>&1
   echo "ab rc=$?" >> "$OUT/kv8.log"
 fi
 # What bounds the decode kernel (memory, issue, conversions): one launch per cache type under ncu
