@@ -10,7 +10,8 @@
  * reads no terminal (standard input is /dev/null) and runs with SIGTTOU ignored, so that writing to a
  * terminal set to `tostop` does not stop it (and leave us waiting for ever); its output goes where
  * ours goes, as with system(). (Ignored, not blocked: sh clears the signal mask, but keeps what is
- * ignored, as every exec does.)
+ * ignored, as every exec does.) ^Z stops the child's group with this process, and `fg` or `bg`
+ * goes on with both.
  */
 #include "mixc.h"
 
@@ -38,6 +39,39 @@ bool child_group_forward(int sig) {   /* async-signal-safe */
     pending_signal = sig;
     kill(-(pid_t)running_group, sig);
     return true;
+}
+
+/* ^Z (SIGTSTP) while the child runs: its group is stopped first, then this process, the default
+ * way (a shell sees the job stop). Once this process is continued, or at once where its stop is
+ * discarded (an orphaned process group), the child's group goes on as well. */
+static void stop_with_group(int sig) {
+    int saved = errno;
+    pid_t group = (pid_t)running_group;
+    if (group) kill(-group, SIGTSTP);
+    struct sigaction dfl = {.sa_handler = SIG_DFL}, mine;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, &mine);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);   /* returns once continued */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    sigaction(sig, &mine, NULL);
+    if (group) kill(-group, SIGCONT);
+    errno = saved;
+}
+
+/* stop_with_group in place for SIGTSTP (unless it is ignored), or the action `before` back. */
+static void stop_with_group_while(bool running, struct sigaction *before) {
+    if (running) {
+        struct sigaction sa = {.sa_handler = stop_with_group};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTSTP, NULL, before);
+        if (before->sa_handler != SIG_IGN) sigaction(SIGTSTP, &sa, NULL);
+    } else {
+        sigaction(SIGTSTP, before, NULL);
+    }
 }
 
 /* The environment with TMPDIR=tmpdir in place of any TMPDIR. */
@@ -154,11 +188,14 @@ int run_in_own_group(const char *cmd, const char *workspace) {
     free(entry);
     int status = -1;
     if (err == 0) {
+        struct sigaction tstp_before;
         pending_signal = 0;
         running_group = pid;
+        stop_with_group_while(true, &tstp_before);
         signals_release(&old);
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
         signals_hold(&old);
+        stop_with_group_while(false, &tstp_before);
         child_ended(pid, tmpdir, &old);
     } else {
         remove_dir_and_files(tmpdir);

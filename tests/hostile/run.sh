@@ -308,6 +308,34 @@ if [ -f "$(dirname "$MIXC")/libmixcrt.a" ]; then
     echo "PASS hostile/build-killed-compiler-ignores-TERM (ended after ${took} s)"
   else fail "hostile/build-killed-compiler-ignores-TERM" "exit $rc after $took s; left: $left; $bin; running: $running"; fi
   rm -rf "${kb:?}/tmp/"* "$kb/bin"
+  # ^Z: SIGTSTP to mixc stops the compiler's group with it (a compiler that writes a tick every 50 ms
+  # until told to go on); SIGCONT goes on with both, and the build finishes. mixc runs as a job of
+  # its own (set -m), as a shell runs it: not in an orphaned group, where a stop is discarded.
+  printf '#!/bin/sh\nwhile [ ! -e "%s/go" ]; do echo tick >>"%s/ticks"; sleep 0.05; done\nexec cc "$@"\n' \
+    "$kb" "$kb" >"$kb/ticking-cc"
+  chmod +x "$kb/ticking-cc"
+  ticks() { wc -l <"$kb/ticks"; }
+  verdict=$(
+    set -m
+    TMPDIR=$kb/tmp CC=$kb/ticking-cc "$MIXC" build "$kb/hd64.mix" -o "$kb/bin" --no-emu 2>/dev/null &
+    pid=$!
+    for i in $(seq 3000); do [ -s "$kb/ticks" ] && break; sleep 0.01; done
+    kill -TSTP "$pid"
+    for i in $(seq 500); do [ "$(ps -o stat= -p "$pid" | cut -c1)" = T ] && break; sleep 0.01; done
+    state=$(ps -o stat= -p "$pid" | cut -c1)
+    sleep 0.2; a=$(ticks); sleep 0.6; b=$(ticks)
+    kill -CONT "$pid"
+    for i in $(seq 500); do [ "$(ticks)" -gt "$b" ] && break; sleep 0.01; done
+    c=$(ticks)
+    touch "$kb/go"
+    wait "$pid"
+    echo "$state $a $b $c $?"
+  )
+  read -r state a b c rc <<<"$verdict"
+  if [ "$state" = T ] && [ "$a" -eq "$b" ] && [ "$c" -gt "$b" ] && [ "$rc" -eq 0 ] && [ -x "$kb/bin" ]; then
+    echo "PASS hostile/build-stopped-by-TSTP-stops-its-compiler"
+  else fail "hostile/build-stopped-by-TSTP-stops-its-compiler" "mixc state '$state'; ticks $a, then $b while stopped, $c after SIGCONT; exit $rc"; fi
+  rm -rf "${kb:?}/tmp/"* "$kb/bin" "$kb/go" "$kb/ticks"
 fi
 
 # emit -o DIR: two emits of different layouts racing into one directory leave one layout's
