@@ -217,7 +217,8 @@ static bool parse_header(const char *path, const char *json, size_t len, uint64_
 /* A mapped file made shorter while it is read (rewritten in place by another program) raises SIGBUS at
  * the first page past its new end. For the files mapped here the handler says which file it is and
  * ends the program with exit status 1 (after removing remove_on_signal's temporaries), instead of a
- * bare "Bus error"; any other SIGBUS goes to the action there was before. Files past the first
+ * bare "Bus error"; any other SIGBUS goes to the action there was before (a handler there is called,
+ * and the files stay guarded after it returns). Files past the first
  * ST_MAX_GUARDED open at once are not guarded. */
 #define ST_MAX_GUARDED 8
 static struct {
@@ -238,9 +239,18 @@ static void on_sigbus(int sig, siginfo_t *info, void *ctx) {
             remove_registered_paths();
             _exit(1);
         }
-    sigaction(SIGBUS, &bus_before, NULL);   /* not ours: the action there was before */
-    if ((bus_before.sa_flags & SA_SIGINFO) && bus_before.sa_sigaction) bus_before.sa_sigaction(sig, info, ctx);
-    else if (info->si_code <= 0) raise(sig);   /* sent, not a fault: sent again; a fault comes again on return */
+    /* not ours: the action there was before. A handler is called and this one stays, guarding the
+     * files still mapped; the default action (or ignoring) is put back and takes the signal: sent
+     * again, or for a fault, on return, when the access faults again. */
+    if ((bus_before.sa_flags & SA_SIGINFO) && bus_before.sa_sigaction) {
+        bus_before.sa_sigaction(sig, info, ctx);
+    } else if (!(bus_before.sa_flags & SA_SIGINFO) && bus_before.sa_handler != SIG_DFL &&
+               bus_before.sa_handler != SIG_IGN) {
+        bus_before.sa_handler(sig);
+    } else {
+        sigaction(SIGBUS, &bus_before, NULL);
+        if (info->si_code <= 0) raise(sig);
+    }
 }
 
 static void guard_mapping(const StFile *f, const char *path) {

@@ -1,7 +1,8 @@
 /* test_st_guard.c — a safetensors file shortened while it is mapped (runtime/model/safetensors.c): the
  * read of a tensor past its new end ends the program with exit status 1 and a message naming the
  * file (not a bare SIGBUS), removing the temporaries registered with remove_on_signal; a SIGBUS that is
- * not such a read stays fatal. Each case runs in a child process. Usage: test_st_guard TMPDIR. */
+ * not such a read stays fatal, or goes to the program's own handler, after which the file is still
+ * guarded. Each case runs in a child process. Usage: test_st_guard TMPDIR. */
 #include "mixc.h"
 #include "safetensors.h"
 
@@ -74,6 +75,32 @@ static void sent_sigbus(const char *path) {
     _exit(0);
 }
 
+/* A handler of the program's own, there before the file is mapped, that takes a SIGBUS and returns. */
+static volatile sig_atomic_t own_handler_calls;
+static void own_sigbus_handler(int sig, siginfo_t *info, void *ctx) {
+    (void)sig, (void)info, (void)ctx;
+    own_handler_calls++;
+}
+
+/* The program's handler takes a SIGBUS that is not a read of the file; the file, shortened after, is
+ * still guarded (alarm: a read that faults for ever would hang). */
+static void own_handler_then_shortened(const char *path) {
+    struct sigaction sa = {.sa_sigaction = own_sigbus_handler, .sa_flags = SA_SIGINFO};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+    alarm(10);
+    StFile f;
+    char err[512];
+    if (!st_open(path, &f, err, sizeof err)) _exit(4);
+    raise(SIGBUS);
+    if (own_handler_calls != 1) _exit(6);
+    if (truncate(path, 4096) != 0) _exit(5);
+    const StTensor *last = &f.tensor[f.ntensors - 1];
+    float *out = malloc((size_t)(last->nbytes / 4) * sizeof *out);
+    st_to_f32(last, out, (int64_t)(last->nbytes / 4));
+    fprintf(stderr, "read %g\n", (double)out[0]);
+}
+
 /* Two tensors of 256 KiB: the second lies past the first page. */
 static bool write_file(const char *path) {
     static float values[1 << 16];
@@ -112,5 +139,11 @@ int main(int argc, char **argv) {
     bool fatal = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) > 5);
     result(fatal && !strstr(said, "changed while"),
            "a SIGBUS that is no read of a mapped file stays fatal (no message about the file)", detail);
+    if (!write_file(path)) return 1;
+    status = in_child(own_handler_then_shortened, path, said, sizeof said);
+    snprintf(detail, sizeof detail, "status %#x (exit 6: the program's handler not called), said: %s",
+             (unsigned)status, said);
+    result(WIFEXITED(status) && WEXITSTATUS(status) == 1 && strstr(said, "guard.safetensors' changed while it was read"),
+           "after the program's own SIGBUS handler took a signal, a shortened file is still guarded", detail);
     return failures ? 1 : 0;
 }
