@@ -27,7 +27,11 @@ if [ "${GPU_STAGE_AB:-1}" = 1 ]; then
   v=.gpu/ab-src
   rm -rf "$v" .gpu/b8
   mkdir -p "$v" .gpu/b8/tests/cuda
-  git ls-files -z | xargs -0 cp --parents -t "$v"   # the tracked files as they are here
+  # the working tree as the device gets it: tracked files as they are here, untracked ones git does
+  # not ignore (a new file not yet committed), not the tracked ones deleted here
+  git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+    [ -f "$f" ] && printf '%s\0' "$f"
+  done | xargs -0 cp --parents -t "$v"
   stages='#define DECODE_STAGES(HD, ESIZE) (((ESIZE) == 1 ? 2 : 1) * ((HD) * (ESIZE) <= 256 ? 3 : 2))'
   sed -i "s/^#define DECODE_STAGES(HD, ESIZE) .*/$stages/" "$v/templates/mixc_params.h"
   grep -qF "$stages" "$v/templates/mixc_params.h"
