@@ -61,7 +61,9 @@ LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out compiler/cli/main.c $(TOOLK
 HTTP_SRCS := $(wildcard runtime/http/*.c)
 HTTP_OBJS := $(HTTP_SRCS:%.c=$(BUILD)/%.o)
 HTTP_LIBS := -lmicrohttpd
-RUNTIME_SRCS := $(filter-out runtime/cli/mixrun.c $(HTTP_SRCS) $(TOOLKIT_SRCS) $(NO_TOOLKIT_SRCS),$(wildcard runtime/*/*.c))
+# mixrun's own program (its main and its command line): in mixrun and the runtime archive of `mixc build`.
+MIXRUN_MAIN_OBJS := $(BUILD)/runtime/cli/mixrun.o $(BUILD)/runtime/cli/mixrun_options.o
+RUNTIME_SRCS := $(filter-out runtime/cli/mixrun.c runtime/cli/mixrun_options.c $(HTTP_SRCS) $(TOOLKIT_SRCS) $(NO_TOOLKIT_SRCS),$(wildcard runtime/*/*.c))
 ifeq ($(HAVE_CUDA),1)
 RUNTIME_SRCS += $(TOOLKIT_SRCS)
 else

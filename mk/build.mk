@@ -4,7 +4,7 @@
 ifeq ($(HAVE_CUDA),1)
 RT_LIB := $(BUILD)/libmixcrt.a
 
-$(RT_LIB): $(RUNTIME_OBJS) $(LIB_OBJS) $(BUILD)/runtime/cli/mixrun.o $(HTTP_OBJS)
+$(RT_LIB): $(RUNTIME_OBJS) $(LIB_OBJS) $(MIXRUN_MAIN_OBJS) $(HTTP_OBJS)
 	@echo "  AR      $@"
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^

@@ -17,9 +17,9 @@ $(BUILD)/tests/mixrun/test_emu_layouts: $(BUILD)/tests/mixrun/test_emu_layouts.o
 TEST_PROGS += $(BUILD)/tests/mixrun/test_emu_layouts
 endif
 
-$(MIXRUN): $(BUILD)/runtime/cli/mixrun.o $(HTTP_OBJS) $(CORE_OBJS) $(MIXRUN_DEPS)
+$(MIXRUN): $(MIXRUN_MAIN_OBJS) $(HTTP_OBJS) $(CORE_OBJS) $(MIXRUN_DEPS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(BUILD)/runtime/cli/mixrun.o $(HTTP_OBJS) $(CORE_OBJS) $(EMU_LINK) $(HTTP_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(MIXRUN_MAIN_OBJS) $(HTTP_OBJS) $(CORE_OBJS) $(EMU_LINK) $(HTTP_LIBS) $(LDLIBS)
 all: $(MIXRUN)
 
 # emu_backend.o embeds the emulator's headers (.incbin), compiles kernels with this build's

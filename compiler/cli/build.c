@@ -8,9 +8,9 @@
  * unless --no-emu, the same kernels compiled for the CPU emulator (the emu backend loads them
  * instead of running the host compiler). Nothing is JIT-compiled when the binary starts.
  *
- * The runtime comes as libmixcrt.a (every compiler and runtime object plus mixrun.o), found next to
- * the mixc executable or in $MIXC_LIBDIR; the link flags it needs were recorded when mixc was built
- * (MIXC_LINK_FLAGS). The host C compiler is $CC (default cc). The output is written atomically.
+ * The runtime comes as libmixcrt.a (every compiler and runtime object plus mixrun's own,
+ * mixrun.o and mixrun_options.o), found next to the mixc executable or in $MIXC_LIBDIR; the link
+ * flags it needs were recorded when mixc was built (MIXC_LINK_FLAGS). The host C compiler is $CC (default cc). The output is written atomically.
  */
 #include "mixc.h"
 

@@ -30,7 +30,7 @@
 #define HTTP_DEFAULT_TIMEOUT_S 60
 #define HTTP_DEFAULT_MAX_SEQS 8     /* the sequence slots (--max-seqs) */
 
-/* What `mixrun serve` was given (its options: runtime/cli/mixrun.c). */
+/* What `mixrun serve` was given (its options: runtime/cli/mixrun_options.c). */
 typedef struct {
     const char *host;       /* HTTP_DEFAULT_HOST when not given */
     int64_t port;           /* 0: any free port */
