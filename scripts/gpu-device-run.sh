@@ -5,7 +5,7 @@
 # the 8-bit decode variant into .gpu/b8, and copies the libraries they link into .gpu/lib), then on
 # the device machine, carrying .gpu/b, .gpu/b8 and .gpu/lib:
 #     PHASES="kv8 bench check" bash scripts/gpu-device-run.sh     (about 9.5 minutes at most)
-#     PHASES="san serve" bash scripts/gpu-device-run.sh           (about 4 minutes at most)
+#     PHASES="san serve" bash scripts/gpu-device-run.sh           (about 5.5 minutes at most)
 # (OUT: where the logs go; the device tool sets it; one call may run 10 minutes). A smoke run (60 s)
 # comes first in every call and stops it when the cuda backend does not run. The phases, in this
 # order whatever PHASES says (default: all; seconds each, overridable):
@@ -15,7 +15,8 @@
 #   bench  gpu-bench parts 1-2 quick (BENCH_T=130);
 #   check  gpu-check (CHECK_T=200; GPU_CHECK_PARTS picks its parts);
 #   san    compute-sanitizer memcheck with graphs, eager and with an int8 cache (SAN_T=30 each);
-#   serve  gpu-bench part 4 served and scaled by 8 (SERVE_T=100).
+#   serve  gpu-bench part 4 served and scaled by 8 (SERVE_T=100), then graphs against eager steps while
+#          serving at 16 requests/s (GRAPHS_T=80).
 # Logs: $OUT/{timeline,smoke,kv8,bench,check,sanitizer,serve}.log; JSON and charts in
 # $OUT/results.tgz (at most 8 files come back from the device).
 # Run 1 of 2026-12-04 was this script as of commit 4713c11 (docs/measurements/h200-2026-12-04).
@@ -108,6 +109,17 @@ if phase serve; then
     GPU_BENCH_SCALE=8 GPU_SERVE_N=32 GPU_BENCH_LAYOUTS="standard swa ma" GPU_SERVE_RATES=8,32 \
     bash scripts/gpu-bench.sh > "$OUT/serve.log" 2>&1
   echo "gpu-bench serve rc=$?" >> "$OUT/serve.log"
+  # graphs while serving, where the decode rows change as requests arrive and leave (a graph is kept
+  # per key since 2026-12-04's run 3, which found no change with one graph): eager against graphs
+  el "graphs while serving (A/B)"
+  G0=$(date +%s)
+  for name in standard ma; do for g in 0 1; do
+    [ $(( $(date +%s) - G0 )) -gt "${GRAPHS_T:-80}" ] && { echo "graphs A/B: time is up"; break 2; }
+    MIXC_CUDA_GRAPHS=$g timeout 40 "$B/mixrun" --layout "examples/$name.mix" --set context=2048 --random-weights 1 \
+      --backend cuda --json --synthetic 48,1024,128,16 --max-seqs 16 >"$R/serve-$name-g$g.json" 2>"$R/err"
+    echo "$name graphs=$g rc=$? $(jq -c '.summary | {tok_s: .output_tokens_per_s, tpot_p50: .tpot_s.p50, tpot_p90: .tpot_s.p90}' \
+      "$R/serve-$name-g$g.json" 2>/dev/null || tail -n 2 "$R/err")"
+  done; done >> "$OUT/serve.log" 2>&1
 fi
 
 el "done"

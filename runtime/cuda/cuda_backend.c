@@ -9,8 +9,9 @@
  * each residual add runs with the RMSNorm after it on the generated add_rmsnorm kernel.
  * Everything runs on the backend's stream (kernels and cuBLAS); each step ends with a synchronize, so
  * errors surface in the step that caused them. The decode step is captured as a CUDA graph and replayed
- * (replay_step) unless MIXC_CUDA_GRAPHS=0 or a route log is asked; tests/cuda checks its logits equal
- * the eager step's bit for bit, and gpu-check did on an H200.
+ * (replay_step; a graph kept per key, the last CUDA_STEP_GRAPHS) unless MIXC_CUDA_GRAPHS=0 or a route
+ * log is asked; tests/cuda checks its logits equal the eager step's bit for bit, and gpu-check did on
+ * an H200.
  *
  * NOTE: written and compiled on a machine without a GPU. The launches and the parameter structs' host
  * layout are checked without one (tests/cuda); the numerics are checked by scripts/gpu-check.sh,
@@ -359,11 +360,11 @@ static bool run_ops(Backend *b, const Step *st, int from, int to) {
     return true;
 }
 
-/* Captures ops [0, body) of the decode step into s->graph (replacing the one there). */
-static bool capture_step(Backend *b, const Step *st, int body) {
+/* Captures ops [0, body) of the decode step into graph (replacing the one there). */
+static bool capture_step(Backend *b, const Step *st, int body, StepGraph *graph) {
     CudaState *s = b->impl;
-    if (s->graph) s->cu->cuGraphExecDestroy(s->graph);
-    s->graph = NULL;
+    if (graph->exec) s->cu->cuGraphExecDestroy(graph->exec);
+    graph->exec = NULL;
     CUgraph g = NULL;
     CU_CHECK_RET(s->cu->cuStreamBeginCapture(s->stream, CU_STREAM_CAPTURE_MODE_GLOBAL), false);
     bool ran = run_ops(b, st, 0, body);
@@ -373,14 +374,28 @@ static bool capture_step(Backend *b, const Step *st, int body) {
         if (ended == CUDA_SUCCESS) s->cu->cuGraphDestroy(g);
         return false;
     }
-    CUresult made = s->cu->cuGraphInstantiate(&s->graph, g, 0);
+    CUresult made = s->cu->cuGraphInstantiate(&graph->exec, g, 0);
     s->cu->cuGraphDestroy(g);
     CU_CHECK_RET(made, false);
     return true;
 }
 
-/* A decode step as its graph: captured again when the key (rows, logits or ids asked, every layer's
- * split count) changed, then replayed; the logits and argmax (and their copies to the host) run after it. */
+/* The graph kept for this key, else the one to replace with its capture: a free one, or the one
+ * replayed longest ago. */
+static StepGraph *graph_for(CudaState *s, const int *key, size_t key_bytes, bool *found) {
+    StepGraph *oldest = &s->graph[0];
+    for (int i = 0; i < CUDA_STEP_GRAPHS; i++) {
+        StepGraph *g = &s->graph[i];
+        if (g->exec && memcmp(g->key, key, key_bytes) == 0) return *found = true, g;
+        if (!g->exec || (oldest->exec && g->used < oldest->used)) oldest = g;
+    }
+    *found = false;
+    return oldest;
+}
+
+/* A decode step as its graph: the graph kept for its key (rows, logits or ids asked, every layer's
+ * split count), or a new capture for it, replayed; the logits and argmax (and their copies to the
+ * host) run after it. */
 static bool replay_step(Backend *b, const Step *st) {
     CudaState *s = b->impl;
     const int n = b->layout->nlayers + 2;
@@ -390,11 +405,13 @@ static bool replay_step(Backend *b, const Step *st) {
     key[0] = (int)st->rows;
     key[1] = st->logits || st->ids;
     for (int i = 0; i < b->layout->nlayers; i++) key[i + 2] = step_splits(b, st, i);
-    bool same = s->graph && memcmp(key, s->graph_key, (size_t)n * sizeof *key) == 0;
-    memcpy(s->graph_key, key, (size_t)n * sizeof *key);
+    bool found;
+    StepGraph *g = graph_for(s, key, (size_t)n * sizeof *key, &found);
+    memcpy(g->key, key, (size_t)n * sizeof *key);
     free(key);
-    if (!same && !capture_step(b, st, body)) return false;
-    CU_CHECK_RET(s->cu->cuGraphLaunch(s->graph, s->stream), false);
+    if (!found && !capture_step(b, st, body, g)) return false;
+    g->used = ++s->graph_clock;
+    CU_CHECK_RET(s->cu->cuGraphLaunch(g->exec, s->stream), false);
     return run_ops(b, st, body, st->a->nops);
 }
 

@@ -14,7 +14,8 @@ static void free_state(CudaState *s) {
     if (cu && s->ctx_retained) {
         cu->cuCtxSetCurrent(s->ctx);
         if (s->blas) s->bl->cublasDestroy(s->blas);
-        if (s->graph) cu->cuGraphExecDestroy(s->graph);
+        for (int i = 0; i < CUDA_STEP_GRAPHS; i++)
+            if (s->graph[i].exec) cu->cuGraphExecDestroy(s->graph[i].exec);
         if (s->stream) cu->cuStreamDestroy(s->stream);
         CUdeviceptr blocks[] = {s->weights, s->caches, s->arena, s->rope_dev, s->workspace};
         for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
@@ -30,7 +31,7 @@ static void free_state(CudaState *s) {
     rope_tables_free(&s->rope);
     free(s->host_ints);
     free(s->prefill_rows);
-    free(s->graph_key);
+    for (int i = 0; i < CUDA_STEP_GRAPHS; i++) free(s->graph[i].key);
     if (s->route_log) fclose(s->route_log);
     free(s->route_host);
     free(s);
@@ -323,7 +324,7 @@ int cuda_backend_open_on(const CudaDevice *d, const Model *m, const BackendConfi
     const bool graphs_off = graphs && strcmp(graphs, "0") == 0, graphs_asked = graphs && *graphs && !graphs_off;
     const bool logging = route_log && *route_log;
     s->graphs = !graphs_off && !logging && d->cu->cuStreamBeginCapture;
-    s->graph_key = xcalloc((size_t)l->nlayers + 2, sizeof *s->graph_key);
+    for (int i = 0; i < CUDA_STEP_GRAPHS; i++) s->graph[i].key = xcalloc((size_t)l->nlayers + 2, sizeof(int));
     if (logging && (graphs_asked || !(s->route_log = fopen(route_log, "wb")))) {
         rc = backend_open_error(err, errlen, 2, graphs_asked ? "MIXC_ROUTE_LOG: not with MIXC_CUDA_GRAPHS=1 (a log copies "
                                 "each route to the host)" : "MIXC_ROUTE_LOG: cannot write %s", route_log);

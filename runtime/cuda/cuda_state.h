@@ -22,6 +22,15 @@ typedef struct {
     int tokens, positions, sequences, chunk_args;
 } StepInts;
 
+/* A decode step's graph: the key it was captured for ([nlayers + 2]: rows, logits asked, each
+ * layer's split count), and when it was last replayed. exec NULL: none. */
+#define CUDA_STEP_GRAPHS 8
+typedef struct {
+    CUgraphExec exec;
+    int *key;
+    uint64_t used;
+} StepGraph;
+
 typedef struct {
     CudaDevice device;
     const CudaDriver *cu;   /* device.cu, device.bl */
@@ -56,10 +65,11 @@ typedef struct {
     CUstream stream;        /* every launch and GEMM */
     /* unless MIXC_CUDA_GRAPHS=0 (or a route log): the decode step's kernels and GEMMs (all but the logits) captured once per
      * key (rows, logits asked, each layer's split count) and replayed; positions and tokens are read
-     * on the device, so a step only uploads them. */
+     * on the device, so a step only uploads them. The last CUDA_STEP_GRAPHS keys' graphs are kept
+     * (serving's decode steps go back and forth between batch sizes). */
     bool graphs;
-    CUgraphExec graph;
-    int *graph_key;         /* [nlayers + 2]; graph_key[0] = 0: none captured */
+    StepGraph graph[CUDA_STEP_GRAPHS];
+    uint64_t graph_clock;   /* decode steps replayed: the graph replayed longest ago is replaced */
     FILE *route_log;        /* MIXC_ROUTE_LOG: every route op's rows, for the cpu's MIXC_ROUTE_REPLAY */
     float *route_host;
 } CudaState;

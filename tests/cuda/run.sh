@@ -8,7 +8,8 @@
 #  - the same stand-in running the generated kernels in the CPU emulator and the GEMMs on the host:
 #    the backend's logits against the cpu backend's, within the bf16 tolerance, for several examples;
 #  - decode split counts chosen per launch, and the decode step as a CUDA graph (the default)
-#    replayed by the stand-in through the emulator: the same logits as the eager step, bit for bit;
+#    replayed by the stand-in through the emulator: the same logits as the eager step, bit for bit,
+#    and a graph kept per key while serving (one capture per batch size);
 #  - gpu_attn, the harness of gpu-check's attention checks, runs its decode and append checks here
 #    with the kernels emulated;
 #  - the launch plan (kernel, grid, block, smem) agrees with `mixc emit`'s manifest for every example,
@@ -322,6 +323,48 @@ if "$CHECK" examples/ma.mix - "${R[@]}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
       else pass "cuda graphs by default ($np prompts, kernels emulated): $ran decode steps replayed from 1 capture, logits = the eager run's (MIXC_CUDA_GRAPHS=0, or a route log) bit for bit, nothing allocated or copied while capturing"; fi
     else fail "cuda graphs ($np prompts) run" "$(head -c 600 "$T/err")"; fi
   done
+  # Served on 2 slots, a long request beside short ones admitted in turn: the decode steps go back and
+  # forth between 1 and 2 rows (one split each at context 32, ids asked: the key is the rows). A graph
+  # is kept per key (CUDA_STEP_GRAPHS), so there are as many captures as distinct row counts, not one
+  # per change; the tokens are the eager run's. The steps are read from the log: each begins with the
+  # embedding (grid x: its rows), and one with prefill attention is not a decode step (not replayed).
+  for i in 1 2 3 4; do printf '{"id": "s%d", "prompt_tokens": [%d, 2, 3, 4], "max_new_tokens": 3}\n' "$i" "$i"; done |
+    cat <(echo '{"id": "long", "prompt_tokens": [1, 2, 3, 4, 5, 6, 7, 8], "max_new_tokens": 24}') - >"$T/turns.jsonl"
+  decode_rows() { awk '/^embed_/ { if (n && !pre) print rows; n = 1; rows = $2; pre = 0; next }
+                       /^attn_prefill/ { pre = 1 } END { if (n && !pre) print rows }' "$1"; }
+  SERVE_FAKE=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO=$T/k.so FAKE_CUBLAS_COMPUTE=1 FAKE_CUDA_LOG=$T/glog
+              LD_LIBRARY_PATH=$FAKE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$RUN" --layout examples/ma.mix "${R[@]}"
+              --random-weights 5 --json --backend cuda)
+  TURNS=("${SERVE_FAKE[@]}" --requests "$T/turns.jsonl" --max-seqs 2)
+  if rm -f "$T/glog" && MIXC_CUDA_GRAPHS=0 "${TURNS[@]}" >"$T/turns-eager.json" 2>"$T/err" &&
+     rows=$(decode_rows "$T/glog") && rm -f "$T/glog" && "${TURNS[@]}" >"$T/turns-graph.json" 2>>"$T/err"; then
+    made=$(grep -c '^graph_instantiate' "$T/glog")
+    keys=$(sort -u <<<"$rows" | grep -c .) changes=$(uniq <<<"$rows" | grep -c .)
+    if grep -q "fake_cuda:" "$T/err"; then fail "cuda graphs kept per key" "$(grep -m1 fake_cuda: "$T/err")"
+    elif [ "$keys" != 2 ] || [ "$changes" -le 2 ]; then fail "cuda graphs kept per key: the steps go back and forth" "decode rows: $(echo $rows)"
+    elif [ "$made" != "$keys" ]; then fail "cuda graphs kept per key: one capture per row count" "$made captures; decode rows: $(echo $rows)"
+    elif ! cmp -s <(jq -c '[.requests[].output_tokens]' "$T/turns-eager.json") <(jq -c '[.requests[].output_tokens]' "$T/turns-graph.json"); then
+      fail "cuda graphs kept per key: the eager run's tokens" "$(jq -c '[.requests[].output_tokens]' "$T/turns-eager.json" "$T/turns-graph.json")"
+    else pass "cuda graphs kept per key: decode steps of 1 and 2 rows in $changes turns, $made captures (one per row count), the eager run's tokens"; fi
+  else fail "cuda graphs kept per key: runs" "$(head -c 600 "$T/err")"; fi
+  # More keys than graphs kept: 10 requests on 10 slots, ending one or two steps apart, decode in 9
+  # row counts, so the graph replayed longest ago is replaced once; still a capture per row count,
+  # and the eager run's tokens. (Not under the sanitizers: the normal pass runs it.)
+  for i in 1 2 3 4 5 6 7 8 9; do printf '{"id": "r%d", "prompt_tokens": [%d, 2, 3, 4], "max_new_tokens": %d}\n' "$i" "$i" $((2 * i)); done |
+    cat - <(echo '{"id": "r10", "prompt_tokens": [10, 2, 3, 4], "max_new_tokens": 28}') >"$T/many.jsonl"
+  MANY=("${SERVE_FAKE[@]}" --requests "$T/many.jsonl" --max-seqs 10)
+  if [ "$ASAN" = 1 ]; then echo "SKIP cuda graphs: more keys than kept (under the sanitizers)"
+  elif rm -f "$T/glog" && MIXC_CUDA_GRAPHS=0 "${MANY[@]}" >"$T/many-eager.json" 2>"$T/err" &&
+     rows=$(decode_rows "$T/glog") && rm -f "$T/glog" && "${MANY[@]}" >"$T/many-graph.json" 2>>"$T/err"; then
+    made=$(grep -c '^graph_instantiate' "$T/glog") keys=$(sort -u <<<"$rows" | grep -c .)
+    kept=$(sed -n 's/^#define CUDA_STEP_GRAPHS \([0-9]*\).*/\1/p' runtime/cuda/cuda_state.h)
+    if grep -q "fake_cuda:" "$T/err"; then fail "cuda graphs: more keys than kept" "$(grep -m1 fake_cuda: "$T/err")"
+    elif [ "$keys" -le "$kept" ] || [ "$made" != "$keys" ]; then
+      fail "cuda graphs: more keys than kept: a capture per row count" "$made captures; decode rows: $(echo $rows)"
+    elif ! cmp -s <(jq -c '[.requests[].output_tokens]' "$T/many-eager.json") <(jq -c '[.requests[].output_tokens]' "$T/many-graph.json"); then
+      fail "cuda graphs: more keys than kept: the eager run's tokens" "$(jq -c '[.requests[].output_tokens]' "$T/many-eager.json" "$T/many-graph.json")"
+    else pass "cuda graphs: $keys row counts, more than the $kept graphs kept: $made captures, the eager run's tokens"; fi
+  else fail "cuda graphs: more keys than kept: runs" "$(head -c 600 "$T/err")"; fi
 else fail "cuda graphs: emulator kernels" "$(head -c 600 "$T/pc")"; fi
 
 # What a decode step copies back (docs/gpu.md): greedy steps pick on the device (the argmax kernel)
