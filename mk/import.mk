@@ -1,4 +1,4 @@
-# Import/export of HF configs and LCKV strings (compiler/interop/import.c, export.c, mixwriter.c): the writer's
+# Import/export of HF configs and LCKV strings (compiler/interop/import.c, export.c, mixwriter.c, mixwriter_header.c): the writer's
 # round-trip property test; tests/import/run.sh drives the mixc commands.
 $(BUILD)/tests/import/test_mixwriter: $(BUILD)/tests/import/test_mixwriter.o $(CORE_OBJS)
 	@echo "  LD      $@"

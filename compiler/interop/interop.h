@@ -14,6 +14,14 @@
  * written first, each of its lines prefixed with "# ". The text parses back to the same layout. */
 void mix_write(const Layout *l, const char *comment, Buf *out);
 
+/* ---------------------------------------------------------------- mixwriter_header.c */
+
+/* mix_write's parts: `model "name" { ... }` with every field that is not its default; the comment's
+ * lines, each after "# "; a positive real in the shortest form that reads back to the same double. */
+void mix_write_header(const ModelHeader *m, Buf *out);
+void mix_write_comment(const char *comment, Buf *out);
+void mix_write_real(double v, Buf *out);
+
 /* ---------------------------------------------------------------- hf_import.c, import.c */
 
 /* Options of the HF importer. */
