@@ -360,7 +360,22 @@ static bool run_ops(Backend *b, const Step *st, int from, int to) {
     return true;
 }
 
-/* Captures ops [0, body) of the decode step into graph (replacing the one there). */
+/* Destroys every kept graph but `keep`; false when there was none. */
+static bool drop_graphs(CudaState *s, const StepGraph *keep) {
+    bool dropped = false;
+    for (int i = 0; i < CUDA_STEP_GRAPHS; i++) {
+        StepGraph *g = &s->graph[i];
+        if (g == keep || !g->exec) continue;
+        s->cu->cuGraphExecDestroy(g->exec);
+        g->exec = NULL;
+        dropped = true;
+    }
+    return dropped;
+}
+
+/* Captures ops [0, body) of the decode step into graph (replacing the one there). When the device
+ * has no memory left for another graph, the other graphs kept are dropped and it is tried once more:
+ * never more than one graph held where one fits. */
 static bool capture_step(Backend *b, const Step *st, int body, StepGraph *graph) {
     CudaState *s = b->impl;
     if (graph->exec) s->cu->cuGraphExecDestroy(graph->exec);
@@ -375,7 +390,9 @@ static bool capture_step(Backend *b, const Step *st, int body, StepGraph *graph)
         return false;
     }
     CUresult made = s->cu->cuGraphInstantiate(&graph->exec, g, 0);
+    if (made == CUDA_ERROR_OUT_OF_MEMORY && drop_graphs(s, graph)) made = s->cu->cuGraphInstantiate(&graph->exec, g, 0);
     s->cu->cuGraphDestroy(g);
+    if (made != CUDA_SUCCESS) graph->exec = NULL;   /* not a graph to destroy or replay later */
     CU_CHECK_RET(made, false);
     return true;
 }

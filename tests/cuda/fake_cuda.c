@@ -23,7 +23,9 @@
  *              in order (through the emulator and the host GEMM when those compute). An allocation,
  *              a free or a synchronous (pageable) copy while a stream captures is refused, as a
  *              capture must not hold one. Every instantiation and replay is logged
- *              ("graph_instantiate NODES", "graph_launch NODES").
+ *              ("graph_instantiate NODES", "graph_launch NODES"). With FAKE_CUDA_GRAPHS_MAX=N, an
+ *              instantiation while N graphs are instantiated fails with CUDA_ERROR_OUT_OF_MEMORY
+ *              (logged "graph_instantiate_oom"): a device whose memory is full.
  * Leaks: everything allocated must be freed again (checked by the sanitizer pass through mixrun).
  */
 #include <cublas_v2.h>
@@ -271,8 +273,15 @@ CUresult cuStreamEndCapture(CUstream s, CUgraph *g) {
     *g = (CUgraph)graph;
     return CUDA_SUCCESS;
 }
+static int graph_execs;   /* instantiated and not destroyed */
 CUresult cuGraphInstantiate(CUgraphExec *e, CUgraph g, unsigned long long flags) {
     (void)flags;
+    const char *max = getenv("FAKE_CUDA_GRAPHS_MAX");
+    if (max && *max && graph_execs >= atoi(max)) {
+        log_line("graph_instantiate_oom", graph_execs);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    graph_execs++;
     NodeList *exec = malloc(sizeof *exec);
     list_init(exec);
     for (Node *n = ((NodeList *)g)->head; n; n = n->next) list_add(exec, n->run, n->arg, n->n);
@@ -293,7 +302,10 @@ static CUresult destroy_list(void *l) {
     free(l);
     return CUDA_SUCCESS;
 }
-CUresult cuGraphExecDestroy(CUgraphExec e) { return destroy_list(e); }
+CUresult cuGraphExecDestroy(CUgraphExec e) {
+    graph_execs--;
+    return destroy_list(e);
+}
 CUresult cuGraphDestroy(CUgraph g) { return destroy_list(g); }
 
 /* ---- launches */
@@ -442,7 +454,8 @@ CUresult cuEventSynchronize(CUevent e) { (void)e; return CUDA_SUCCESS; }
 CUresult cuEventElapsedTime(float *ms, CUevent a, CUevent b) { (void)a, (void)b; *ms = 0; return CUDA_SUCCESS; }
 CUresult cuEventDestroy(CUevent e) { (void)e; return CUDA_SUCCESS; }
 CUresult cuGetErrorName(CUresult r, const char **s) {
-    *s = r == CUDA_ERROR_ILLEGAL_ADDRESS ? "CUDA_ERROR_ILLEGAL_ADDRESS" : "CUDA_ERROR_FAKE";
+    *s = r == CUDA_ERROR_ILLEGAL_ADDRESS ? "CUDA_ERROR_ILLEGAL_ADDRESS"
+         : r == CUDA_ERROR_OUT_OF_MEMORY ? "CUDA_ERROR_OUT_OF_MEMORY" : "CUDA_ERROR_FAKE";
     return CUDA_SUCCESS;
 }
 CUresult cuGetErrorString(CUresult r, const char **s) { (void)r; *s = "fake driver"; return CUDA_SUCCESS; }

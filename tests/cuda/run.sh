@@ -346,6 +346,16 @@ if "$CHECK" examples/ma.mix - "${R[@]}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
     elif ! cmp -s <(jq -c '[.requests[].output_tokens]' "$T/turns-eager.json") <(jq -c '[.requests[].output_tokens]' "$T/turns-graph.json"); then
       fail "cuda graphs kept per key: the eager run's tokens" "$(jq -c '[.requests[].output_tokens]' "$T/turns-eager.json" "$T/turns-graph.json")"
     else pass "cuda graphs kept per key: decode steps of 1 and 2 rows in $changes turns, $made captures (one per row count), the eager run's tokens"; fi
+    # A device with room for one graph (the stand-in's FAKE_CUDA_GRAPHS_MAX=1: a second instantiation
+    # fails for memory): the other graphs are dropped and the capture is instantiated again, so the
+    # run goes on as with one graph, a capture per change, and the same tokens.
+    if rm -f "$T/glog" && FAKE_CUDA_GRAPHS_MAX=1 "${TURNS[@]}" >"$T/turns-one.json" 2>>"$T/err"; then
+      made=$(grep -c '^graph_instantiate ' "$T/glog") refused=$(grep -c '^graph_instantiate_oom' "$T/glog")
+      if [ "$made" != "$changes" ] || [ "$refused" != $((changes - 1)) ] ||
+         ! cmp -s <(jq -c '[.requests[].output_tokens]' "$T/turns-eager.json") <(jq -c '[.requests[].output_tokens]' "$T/turns-one.json"); then
+        fail "cuda graphs: no memory for a second graph" "$made captures, $refused refused, $changes turns"
+      else pass "cuda graphs: with no memory for a second graph, the others are dropped: $made captures in $changes turns, the eager run's tokens"; fi
+    else fail "cuda graphs: no memory for a second graph: runs" "$(head -c 600 "$T/err")"; fi
   else fail "cuda graphs kept per key: runs" "$(head -c 600 "$T/err")"; fi
   # More keys than graphs kept: 10 requests on 10 slots, ending one or two steps apart, decode in 9
   # row counts, so the graph replayed longest ago is replaced once; still a capture per row count,
