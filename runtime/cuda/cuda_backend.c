@@ -360,8 +360,7 @@ static bool run_ops(Backend *b, const Step *st, int from, int to) {
     return true;
 }
 
-/* Destroys every kept graph but `keep`; false when there was none. */
-static bool drop_graphs(CudaState *s, const StepGraph *keep) {
+bool cuda_drop_graphs(CudaState *s, const StepGraph *keep) {
     bool dropped = false;
     for (int i = 0; i < CUDA_STEP_GRAPHS; i++) {
         StepGraph *g = &s->graph[i];
@@ -390,7 +389,7 @@ static bool capture_step(Backend *b, const Step *st, int body, StepGraph *graph)
         return false;
     }
     CUresult made = s->cu->cuGraphInstantiate(&graph->exec, g, 0);
-    if (made == CUDA_ERROR_OUT_OF_MEMORY && drop_graphs(s, graph)) made = s->cu->cuGraphInstantiate(&graph->exec, g, 0);
+    if (made == CUDA_ERROR_OUT_OF_MEMORY && cuda_drop_graphs(s, graph)) made = s->cu->cuGraphInstantiate(&graph->exec, g, 0);
     s->cu->cuGraphDestroy(g);
     if (made != CUDA_SUCCESS) graph->exec = NULL;   /* not a graph to destroy or replay later */
     CU_CHECK_RET(made, false);

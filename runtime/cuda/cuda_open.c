@@ -14,8 +14,7 @@ static void free_state(CudaState *s) {
     if (cu && s->ctx_retained) {
         cu->cuCtxSetCurrent(s->ctx);
         if (s->blas) s->bl->cublasDestroy(s->blas);
-        for (int i = 0; i < CUDA_STEP_GRAPHS; i++)
-            if (s->graph[i].exec) cu->cuGraphExecDestroy(s->graph[i].exec);
+        cuda_drop_graphs(s, NULL);
         if (s->stream) cu->cuStreamDestroy(s->stream);
         CUdeviceptr blocks[] = {s->weights, s->caches, s->arena, s->rope_dev, s->workspace};
         for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)

@@ -74,6 +74,9 @@ typedef struct {
     float *route_host;
 } CudaState;
 
+/* Destroys every decode graph kept but `keep` (NULL: all); false when there was none to destroy. */
+bool cuda_drop_graphs(CudaState *s, const StepGraph *keep);
+
 /* The steps (cuda_backend.c): BackendOps' prefill_batch, decode_slots, decode_argmax, prefill_argmax. */
 bool cuda_prefill_batch(Backend *b, const PrefillPart *parts, int n, float *logits);
 bool cuda_decode_slots(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits);
