@@ -328,6 +328,9 @@ if [ -f "$(dirname "$MIXC")/libmixcrt.a" ]; then
     for i in $(seq 500); do [ "$(ticks)" -gt "$b" ] && break; sleep 0.01; done
     c=$(ticks)
     touch "$kb/go"
+    # bounded: a compiler left stopped would keep mixc waiting for ever
+    for i in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && { kill -KILL -- -"$pid"; pkill -KILL -f -- "$kb/ticking-cc"; }
     wait "$pid"
     echo "$state $a $b $c $?"
   )
