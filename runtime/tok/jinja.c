@@ -492,7 +492,8 @@ static Val eval(Render *R, const Expr *e) {
     case E_RAISE: {
         Val v = as_str(R, eval(R, e->a), e->pos);
         if (R->failed) return UNDEF;
-        snprintf(R->err, R->errlen, "%.*s", (int)(v.n > 400 ? 400 : v.n), v.s);
+        if (v.n) snprintf(R->err, R->errlen, "%.*s", (int)(v.n > 400 ? 400 : v.n), v.s);
+        else snprintf(R->err, R->errlen, "raise_exception without a message");   /* a failure says why */
         R->failed = R->raised = true;
         return UNDEF;
     }
