@@ -627,7 +627,7 @@ int cmd_report(int argc, char **argv);   /* report.c    */
 int cmd_compare(int argc, char **argv);  /* report.c    */
 int cmd_import(int argc, char **argv);   /* import.c    */
 int cmd_export(int argc, char **argv);   /* export.c    */
-int cmd_emit(int argc, char **argv);     /* codegen.c   */
+int cmd_emit(int argc, char **argv);     /* emit.c      */
 int cmd_build(int argc, char **argv);    /* build.c; runtime/jit/no_toolkit.c without the CUDA toolkit */
 
 #endif

@@ -1,4 +1,5 @@
-/* codegen.h — specialized CUDA kernels from a checked Layout (compiler/kernels/codegen.c).
+/* codegen.h — specialized CUDA kernels from a checked Layout (compiler/kernels/codegen.c), and
+ * their manifest.json (manifest.c).
  *
  * The kernel logic lives in the templates/ headers (embedded into the mixc binary at build time); the
  * generated kernels.cu pastes them in and instantiates one extern "C" kernel per distinct variant
