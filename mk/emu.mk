@@ -65,7 +65,7 @@ ifneq ($(SANITIZE),1)
 RACE_TSAN_OK := $(shell printf 'int main(){return 0;}' | $(CXX) -fsanitize=thread -x c++ - \
                   -o /dev/null >/dev/null 2>&1 && echo 1)
 ifeq ($(RACE_TSAN_OK),1)
-$(RACE_DIR)/emu.o: runtime/emu/emu.cpp runtime/emu/emu_warp.inc runtime/emu/emu_sched.inc runtime/emu/mixc_emu.h runtime/emu/emu_api.h | $(BUILD)/.deps-ok
+$(RACE_DIR)/emu.o: runtime/emu/emu.cpp runtime/emu/emu_warp.inc runtime/emu/emu_sched.inc runtime/emu/emu_switch.inc runtime/emu/mixc_emu.h runtime/emu/emu_api.h | $(BUILD)/.deps-ok
 	@echo "  CXX     $< (race check)"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CXX) -std=c++17 $(WARN) -O2 -g -fPIC -DMIXC_EMU_TSAN -Iruntime/emu -I$(CUDA_HOME)/include \

@@ -3,8 +3,8 @@
  * One translation unit on purpose: a program linked with libmixcemu.a and -rdynamic then exports
  * every emulator symbol as soon as it references one, which an emulated kernels.so needs (and the
  * hot paths inline across the scheduler and the collectives). The warp collectives' completion
- * code is in emu_warp.inc and the scheduler's sweeps in emu_sched.inc, included below, only to keep
- * each file readable.
+ * code is in emu_warp.inc, the scheduler's sweeps in emu_sched.inc and the context switch in
+ * emu_switch.inc, included below, only to keep each file readable.
  *
  * Execution model. Every thread of a block is a fiber with its own mmap'ed stack (guard page
  * below). The scheduler (on the launching thread's own stack) sweeps the block's fibers in thread
@@ -84,58 +84,7 @@ __thread mixc_emu::ThreadView *mixc_emu_tv;
 __thread mixc_emu::BlockView mixc_emu_bv;
 
 /* ------------------------------------------------------------------ context switch */
-extern "C" void mixc_emu_ctx_switch(void **save_sp, void *to_sp);
-extern "C" void mixc_emu_ctx_start(void);
-
-/* Saves the callee-saved state on the current stack, stores the stack pointer in *save_sp, and
- * resumes the context whose stack pointer is to_sp. A new context starts in mixc_emu_ctx_start
- * with r12 = argument and r13 = function. */
-asm(R"(
-    .pushsection .text
-    .p2align 4
-    .globl mixc_emu_ctx_switch
-    .hidden mixc_emu_ctx_switch
-    .type mixc_emu_ctx_switch,@function
-mixc_emu_ctx_switch:
-    pushq %rbp
-    pushq %rbx
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
-    subq $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
-    movq %rsp, (%rdi)
-    movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbx
-    popq %rbp
-    ret
-    .size mixc_emu_ctx_switch, .-mixc_emu_ctx_switch
-
-    .p2align 4
-    .globl mixc_emu_ctx_start
-    .hidden mixc_emu_ctx_start
-    .type mixc_emu_ctx_start,@function
-mixc_emu_ctx_start:
-    .cfi_startproc
-    .cfi_undefined rip
-    movq %r12, %rdi
-    xorl %ebp, %ebp
-    andq $-16, %rsp
-    callq *%r13
-    ud2
-    .cfi_endproc
-    .size mixc_emu_ctx_start, .-mixc_emu_ctx_start
-    .popsection
-)");
+#include "emu_switch.inc"
 
 namespace {
 
