@@ -261,6 +261,11 @@ check paged-names-otherwise-unchanged test "$(jq -c '[.kernels[].name | sub("_pa
 check paged-instantiation test "$(grep -c 'attn_decode_kernel<__nv_bfloat16, 128, 2, 8, 0LL, 32768LL, __nv_bfloat16, 0LL, 16LL>' "$tmp/p/kernels.cu")" = 1
 check paged-tables test "$(jq -c '.memory.kv.pages | [.page_tokens, .table_pages, .table_bytes, .table_offset + .table_bytes <= ('"$(jq .memory.kv.bytes "$tmp/p/manifest.json")"')]' "$tmp/p/manifest.json")" = '[16,2048,8192,true]'
 
+# Every key of every example's manifest, and of a paged one, is in its schema (docs/kernels.md,
+# "manifest.json", and docs/plan.md for memory and schedule; tests/doc_keys.py).
+manifest_keys() { python3 tests/doc_keys.py docs/kernels.md docs/plan.md -- "$tmp"/ex-*/manifest.json "$tmp/p/manifest.json"; }
+check manifest-keys-documented manifest_keys
+
 # ---------------------------------------------------------------- nvcc: zero spills, smem in limits
 ptxas_clean() {  # ptxas -v log: every entry function reports 0 spill bytes, static smem <= 48 KiB
   local log=$1 n_fn n_zero

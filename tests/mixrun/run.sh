@@ -507,6 +507,7 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 if r.returnc
   if run "check weights" 0 "${SW[@]:0:16}" --weights "$T/sw.safetensors" --check-weights --json &&
      "$MIXC" report "${SW[@]:1:15}" --format json >"$T/swr.json" 2>/dev/null &&
      jq -e --slurpfile r "$T/swr.json" '.ok and .tensors == 97 and .parameters == $r[0].weights.parameters' "$T/out" >/dev/null; then
+    cp "$T/out" "$T/keys-check-weights.json"
     pass "--check-weights: the checkpoint's $(jq .parameters "$T/out") parameters, as mixc report counts them"
   else fail "--check-weights --json: the parameters mixc report counts" "$(cat "$T/out")" "$(head -c 300 "$T/err")"; fi
   python3 - "$T/sw.safetensors" "$T/sw-nan.safetensors" <<'PY'
@@ -611,6 +612,7 @@ mem_check() {
       $m.workspace_planned == $m.workspace_allocated and $m.workspace_planned == $p.workspace_bytes and
       (($be == "cuda") == ($m.workspace_allocated > 0))' \
     >/dev/null || { echo "$be: bench $(jq -c .memory "$T/bench.json"), report $(jq -c '.run[0]' "$T/report.json")" >"$T/why"; return 1; }
+  cp "$T/bench.json" "$T/keys-bench-$be.json"   # for the documented-keys check at the end
 }
 
 # A plan larger than the device's free memory is refused before anything is allocated or loaded, with
@@ -1053,5 +1055,11 @@ for how in truncate scramble; do
       fail "emu: the rebuilt entry ($how)" "$(head -c 600 "$T/err")"
   fi
 done
+
+# Every key of --bench --json (each backend mem_check ran) and --check-weights --json is in
+# docs/model.md (tests/doc_keys.py).
+if python3 tests/doc_keys.py docs/model.md -- "$T"/keys-*.json >"$T/keys.out" 2>&1; then
+  pass "--bench --json and --check-weights --json: every key is in docs/model.md ($(ls "$T"/keys-*.json | wc -l) outputs)"
+else fail "--bench --json and --check-weights --json: every key is in docs/model.md" "$(head -n 10 "$T/keys.out")"; fi
 
 [ "$fails" -eq 0 ]

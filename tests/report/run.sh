@@ -432,4 +432,21 @@ sed 's/dense_ffn = 40/dense_ffn = 41/' "$tmp/step.mix" >"$tmp/step41.mix"
 expect_rc "report --tp 2 refuses a dense_ffn it does not divide" 2 report "$tmp/step41.mix" --tp 2
 grep -q 'does not divide dense_ffn 41' "$tmp/err" || fail "the --tp refusal names dense_ffn" "$(cat "$tmp/err")"
 
+# ---- every key of the JSON outputs is in docs/report-schema.md (tests/doc_keys.py)
+mkdir -p "$tmp/keys"
+keys_of() {  # $1 = file name, rest = mixc arguments printing JSON
+  local name=$1
+  shift
+  "$MIXC" "$@" >"$tmp/keys/$name.json" 2>"$tmp/err" || fail "JSON for the key check: mixc $*" "$(head -c 300 "$tmp/err")"
+}
+for mix in examples/*.mix; do keys_of "$(basename "$mix" .mix)" report "$mix" --context 4K,32K --gpu h100 --target cuda --format json; done
+keys_of paged report tests/mixrun/tiny.mix --target cpu --context 128 --batch 4 --page-tokens 16 --gpu 0.001 --format json
+keys_of parallel report tests/report/cases/ma-pairs.mix --tp 2 --pp 3 --gpu h100 --format json
+keys_of moe report "$tmp/step.mix" --tp 2 --format json
+keys_of compare compare examples/ma.mix examples/character-ai.mix --gpu h100 --format json
+keys_of check check --format json "$ex"
+if python3 tests/doc_keys.py docs/report-schema.md -- "$tmp"/keys/*.json >"$tmp/keys.out" 2>&1; then
+  pass "report, compare and check --format json: every key is in docs/report-schema.md"
+else fail "report, compare and check --format json: every key is in docs/report-schema.md" "$(head -n 10 "$tmp/keys.out")"; fi
+
 exit $((fails > 0))

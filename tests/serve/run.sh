@@ -417,6 +417,7 @@ else fail "text output" "$(head -c 600 "$T/out")"; fi
 
 # ---- a load sweep: the same requests at each offered load, the figures and the chart
 if run "sweep" 0 "${TINY[@]}" --synthetic 6,6,3 --rates 40,400 --json --svg "$T/sweep.svg"; then
+  cp "$T/out" "$T/sweep.json"
   if jq -e '(.sweep | length == 2) and ([.sweep[].offered_requests_per_s] == [40, 400]) and
        (.sweep | all(.summary.output_tokens_per_s > 0 and .summary.peak_sequences >= 1 and (.summary.e2e_s | has("p90"))))' \
        "$T/out" >/dev/null && head -c 5 "$T/sweep.svg" | grep -q '^<svg' && [ "$(grep -c '<polyline' "$T/sweep.svg")" -eq 3 ] &&
@@ -437,6 +438,11 @@ run "usage: --rates without --synthetic" 2 "${TINY[@]}" --requests "$T/mixed.jso
 run "usage: --svg without --rates" 2 "${TINY[@]}" --synthetic 2,2,2 --svg "$T/x.svg" &&
   expect_err "usage: --svg without --rates" "--svg goes with --rates"
 run "usage: a rate of 0" 2 "${TINY[@]}" --synthetic 2,2,2 --rates 1,0 && expect_err "usage: a rate of 0" "--rates: bad value '1,0'"
+
+# Every key of the serving JSON (--requests, paged, --rates) is in docs/serving.md (tests/doc_keys.py).
+if python3 tests/doc_keys.py docs/serving.md -- "$T/cpu.json" "$T/paged.json" "$T/sweep.json" >"$T/keys.out" 2>&1; then
+  pass "serving --json and --rates --json: every key is in docs/serving.md"
+else fail "serving --json and --rates --json: every key is in docs/serving.md" "$(head -n 10 "$T/keys.out")"; fi
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]
