@@ -44,6 +44,13 @@ typedef enum { GEN_QUEUED, GEN_RUNNING, GEN_DONE } GenState;
 
 typedef struct HttpServer HttpServer;
 
+/* A generated token's log-probabilities, and where its text starts in the completion: the code
+ * points of the earlier tokens' texts, each decoded alone (vLLM's text_offset). */
+typedef struct {
+    TokenLogprobs lp;
+    int64_t text_offset;
+} GenLogprob;
+
 /* One generation: a completion or a chat completion. */
 typedef struct Gen {
     HttpServer *srv;
@@ -58,6 +65,7 @@ typedef struct Gen {
     int32_t stop_ids[CHAT_MAX_STOP];   /* tokens that end it (chat: the end of the turn), not in the text */
     int nstop_ids;
     bool ignore_eos;            /* vLLM's extension: neither stop_ids nor the model's EOS ends it */
+    int logprobs;               /* -1: no log-probabilities; else the alternatives asked a token (0..20) */
     int64_t created;            /* Unix seconds */
     double arrived_at;          /* mono_seconds() when queued */
     bool cancelled;             /* under the server's mutex */
@@ -74,6 +82,8 @@ typedef struct Gen {
     int64_t dec_ids;            /* ids whose text, text[0, dec_bytes), ends on a whole character */
     size_t dec_bytes;
     const char *finish;         /* "length" or "stop" once known */
+    GenLogprob *lp;             /* [lp_cap] with logprobs >= 0: each generated id's (the engine's hook_pick) */
+    int64_t lp_cap;
     char error[700];            /* the engine failed: the request gets 500 */
 } Gen;
 
@@ -139,6 +149,10 @@ typedef struct {
 bool api_parse_request(HttpServer *s, json_t *body, Gen *g, ApiError *err);
 /* The error object OpenAI sends: {"error": {"message", "type", "param", "code"}} (malloc'd). */
 char *api_error_json(const ApiError *err);
+/* The text of token id as its log-probabilities name it: the tokenizer's decode of it alone, special
+ * tokens kept (U+FFFD for bytes that do not make a character alone), or "token_id:ID" without a
+ * tokenizer (malloc'd, *len bytes); its code points in *chars when chars is not NULL. */
+char *api_token_text(const HttpServer *s, int32_t id, size_t *len, int64_t *chars);
 /* The whole response of a finished g (malloc'd; g->mu held). */
 char *api_response_json(const Gen *g);
 /* One server-sent event "data: {...}\n\n" of g's stream: the text bytes [from, to) and the ids

@@ -29,6 +29,8 @@ typedef struct {
     int64_t max_tokens;         /* -1: not given */
     json_t *prompt, *messages;
     bool tools_empty;           /* "tools": [] (the template sees [], not none) */
+    bool chat_logprobs;         /* chat's "logprobs": true */
+    int64_t top_logprobs;       /* chat's "top_logprobs"; -1: not given */
 } Parse;
 
 /* ------------------------------------------------------------------ fields */
@@ -117,6 +119,37 @@ static bool f_stream_options(Parse *p, json_t *v, ApiError *err) {
     return true;
 }
 
+/* An integer field of the alternatives a token's log-probabilities name, 0..SAMPLE_MAX_LOGPROBS. */
+static bool take_top(json_t *v, const char *name, int64_t *out, ApiError *err) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > SAMPLE_MAX_LOGPROBS)
+        return bad(err, 400, "field '%s' must be an integer in [0, %d]", name, SAMPLE_MAX_LOGPROBS);
+    *out = json_integer_value(v);
+    return true;
+}
+
+/* completions: "logprobs": N, the N most probable tokens' besides the chosen one's (null, false: none). */
+static bool f_logprobs(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v) || json_is_false(v)) return true;
+    int64_t n = 0;
+    if (!take_top(v, "logprobs", &n, err)) return false;
+    p->g->logprobs = (int)n;
+    return true;
+}
+
+/* chat: "logprobs": true gives the chosen tokens' log-probabilities, "top_logprobs": N (with it) N
+ * alternatives' (resolved in logprobs_asked, the fields coming in any order). */
+static bool f_chat_logprobs(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "logprobs", &p->chat_logprobs, err); }
+static bool f_top_logprobs(Parse *p, json_t *v, ApiError *err) {
+    return json_is_null(v) || take_top(v, "top_logprobs", &p->top_logprobs, err);
+}
+
+static bool logprobs_asked(Parse *p, ApiError *err) {
+    if (!p->g->chat) return true;
+    if (p->top_logprobs >= 0 && !p->chat_logprobs) return bad(err, 400, "field 'top_logprobs' needs \"logprobs\": true");
+    if (p->chat_logprobs) p->g->logprobs = p->top_logprobs > 0 ? (int)p->top_logprobs : 0;
+    return true;
+}
+
 static bool f_prompt(Parse *p, json_t *v, ApiError *err) { return (p->prompt = v), true; }
 static bool f_messages(Parse *p, json_t *v, ApiError *err) { return (p->messages = v), true; }
 static bool f_ignored(Parse *p, json_t *v, ApiError *err) { return true; }
@@ -131,7 +164,7 @@ static bool f_tools(Parse *p, json_t *v, ApiError *err) {
 
 /* OpenAI fields whose value asks for nothing mixc would have to do: accepted at that value only. */
 static bool f_neutral(const char *name, json_t *v, ApiError *err) {
-    bool ok = json_is_null(v) || (json_is_false(v) && (!strcmp(name, "echo") || !strcmp(name, "logprobs"))) ||
+    bool ok = json_is_null(v) || (json_is_false(v) && !strcmp(name, "echo")) ||
               (json_is_number(v) && json_number_value(v) == 0 && strstr(name, "penalty")) ||
               (json_is_integer(v) && json_integer_value(v) == 1 && !strcmp(name, "best_of")) ||
               (json_is_object(v) && !json_object_size(v) && !strcmp(name, "logit_bias")) ||
@@ -152,7 +185,8 @@ static const Field FIELDS[] = {
     {"max_completion_tokens", f_max_tokens, 2}, {"temperature", f_temperature, 3}, {"top_p", f_top_p, 3},
     {"seed", f_seed, 3}, {"stop", f_stop, 3}, {"n", f_n, 3}, {"stream", f_stream, 3},
     {"stream_options", f_stream_options, 3}, {"user", f_ignored, 3}, {"ignore_eos", f_ignore_eos, 3},
-    {"echo", NULL, 1}, {"logprobs", NULL, 3}, {"best_of", NULL, 1}, {"suffix", NULL, 1}, {"top_logprobs", NULL, 2},
+    {"echo", NULL, 1}, {"logprobs", f_logprobs, 1}, {"logprobs", f_chat_logprobs, 2}, {"top_logprobs", f_top_logprobs, 2},
+    {"best_of", NULL, 1}, {"suffix", NULL, 1},
     {"frequency_penalty", NULL, 3}, {"presence_penalty", NULL, 3}, {"logit_bias", NULL, 3},
     {"response_format", NULL, 2}, {"tools", f_tools, 2}, {"tool_choice", NULL, 2},
 };
@@ -283,9 +317,9 @@ static bool check_fit(Parse *p, ApiError *err) {
 }
 
 bool api_parse_request(HttpServer *s, json_t *body, Gen *g, ApiError *err) {
-    Parse p = {.s = s, .g = g, .max_tokens = -1};
+    Parse p = {.s = s, .g = g, .max_tokens = -1, .top_logprobs = -1};
     if (!json_is_object(body)) return bad(err, 400, "the body is not a JSON object");
-    if (!take_fields(&p, body, err)) return false;
+    if (!take_fields(&p, body, err) || !logprobs_asked(&p, err)) return false;
     if (g->chat ? !chat_prompt(&p, err) : !completion_prompt(&p, err)) return false;
     return check_fit(&p, err);
 }
@@ -341,11 +375,96 @@ static char *dump(json_t *j) {
     return out ? out : xstrdup("{}");
 }
 
+char *api_token_text(const HttpServer *s, int32_t id, size_t *len, int64_t *chars) {
+    char err[256], *text = s->tok ? tokenizer_decode(s->tok, &id, 1, false, len, err, sizeof err) : NULL;
+    if (!text) {   /* no tokenizer, or an id past its vocabulary (the model's may be larger) */
+        Buf b = {0};
+        buf_printf(&b, "token_id:%d", id);
+        text = b.data;
+        *len = b.len;
+    }
+    if (chars) {   /* UTF-8 (the decode makes every byte that is not U+FFFD): the bytes that start one */
+        *chars = 0;
+        for (size_t i = 0; i < *len; i++) *chars += ((unsigned char)text[i] & 0xC0) != 0x80;
+    }
+    return text;
+}
+
+/* completions: a top_logprobs entry, under the token's text; a second token of the same text (or a
+ * text holding a NUL) under "token_id:ID", so that no alternative is lost. */
+static void top_add(const HttpServer *s, json_t *top, int32_t id, double logprob) {
+    size_t len;
+    char *text = api_token_text(s, id, &len, NULL);
+    if (strlen(text) != len || json_object_get(top, text)) {
+        free(text);
+        text = xmalloc(32);
+        snprintf(text, 32, "token_id:%d", id);
+    }
+    json_object_set_new(top, text, json_real(logprob));
+    free(text);
+}
+
+/* completions' logprobs of ids [from, to): tokens, token_logprobs, top_logprobs (the asked most
+ * probable and the chosen token), text_offset. */
+static json_t *completion_logprobs(const Gen *g, int64_t from, int64_t to) {
+    json_t *tokens = json_array(), *values = json_array(), *tops = json_array(), *offsets = json_array();
+    for (int64_t i = from; i < to; i++) {
+        const GenLogprob *e = &g->lp[i];
+        int32_t id = g->res.output[i];
+        size_t len;
+        char *text = api_token_text(g->srv, id, &len, NULL);
+        json_array_append_new(tokens, json_stringn(text, len));
+        free(text);
+        json_array_append_new(values, json_real(e->lp.logprob));
+        json_array_append_new(offsets, json_integer(e->text_offset));
+        json_t *top = json_object();
+        bool chosen_in = false;
+        for (int k = 0; k < e->lp.ntop; k++) {
+            top_add(g->srv, top, e->lp.top_id[k], e->lp.top_logprob[k]);
+            chosen_in |= e->lp.top_id[k] == id;
+        }
+        if (!chosen_in) top_add(g->srv, top, id, e->lp.logprob);
+        json_array_append_new(tops, top);
+    }
+    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", tokens, "token_logprobs", values, "top_logprobs", tops,
+                     "text_offset", offsets);
+}
+
+/* chat: {"token", "logprob", "bytes"}; bytes null when the token's text alone holds U+FFFD (a token
+ * that is part of a character: its own bytes are not that text's). */
+static json_t *chat_token(const HttpServer *s, int32_t id, double logprob) {
+    size_t len;
+    char *text = api_token_text(s, id, &len, NULL);
+    json_t *bytes = memmem(text, len, "\xEF\xBF\xBD", 3) ? json_null() : json_array();
+    for (size_t i = 0; json_is_array(bytes) && i < len; i++) json_array_append_new(bytes, json_integer((unsigned char)text[i]));
+    json_t *o = json_pack("{s:s%, s:f, s:o}", "token", text, len, "logprob", logprob, "bytes", bytes);
+    free(text);
+    return o;
+}
+
+static json_t *chat_logprobs(const Gen *g, int64_t from, int64_t to) {
+    json_t *content = json_array();
+    for (int64_t i = from; i < to; i++) {
+        const GenLogprob *e = &g->lp[i];
+        json_t *entry = chat_token(g->srv, g->res.output[i], e->lp.logprob), *top = json_array();
+        for (int k = 0; k < e->lp.ntop; k++) json_array_append_new(top, chat_token(g->srv, e->lp.top_id[k], e->lp.top_logprob[k]));
+        json_object_set_new(entry, "top_logprobs", top);
+        json_array_append_new(content, entry);
+    }
+    return json_pack("{s:o, s:n}", "content", content, "refusal");
+}
+
+/* A choice's "logprobs" for ids [from, to): null when none were asked (or a stream's chunk has no id). */
+static json_t *logprobs_json(const Gen *g, int64_t from, int64_t to, bool always) {
+    if (g->logprobs < 0 || (from == to && !always)) return json_null();
+    return g->chat ? chat_logprobs(g, from, to) : completion_logprobs(g, from, to);
+}
+
 char *api_response_json(const Gen *g) {
     json_t *j = answer_head(g, g->chat ? "chat.completion" : "text_completion");
     json_t *text = json_stringn(g->text ? g->text : "", g->text ? g->text_len : 0);
-    json_t *choice = json_pack("{s:i, s:n, s:s, s:o}", "index", 0, "logprobs", "finish_reason", g->finish ? g->finish : "length",
-                               "token_ids", ids_json(g, 0, g->nvisible));
+    json_t *choice = json_pack("{s:i, s:o, s:s, s:o}", "index", 0, "logprobs", logprobs_json(g, 0, g->nvisible, true),
+                               "finish_reason", g->finish ? g->finish : "length", "token_ids", ids_json(g, 0, g->nvisible));
     if (g->chat) json_object_set_new(choice, "message", json_pack("{s:s, s:o}", "role", "assistant", "content", text));
     else json_object_set_new(choice, "text", text);
     json_object_set_new(j, "choices", json_pack("[o]", choice));
@@ -361,8 +480,9 @@ char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int
         json_object_set_new(j, "usage", usage_json(g));
     } else {
         json_t *text = json_stringn(g->text ? g->text + from : "", to - from);
-        json_t *choice = json_pack("{s:i, s:n, s:o, s:o}", "index", 0, "logprobs", "finish_reason",
-                                   finish ? json_string(finish) : json_null(), "token_ids", ids_json(g, id_from, id_to));
+        json_t *choice = json_pack("{s:i, s:o, s:o, s:o}", "index", 0, "logprobs", logprobs_json(g, id_from, id_to, false),
+                                   "finish_reason", finish ? json_string(finish) : json_null(), "token_ids",
+                                   ids_json(g, id_from, id_to));
         if (!g->chat) {
             json_object_set_new(choice, "text", text);
         } else {

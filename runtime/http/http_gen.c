@@ -1,7 +1,7 @@
 /* http_gen.c — generations and the engine thread of `mixrun serve` (http.h). */
 #include "http.h"
 
-#include "mixc_params.h"   /* mixc_argmax */
+#include "mixc_params.h"   /* MIXC_ARGMAX_NAN */
 #include "progress.h"
 
 #include <math.h>
@@ -17,6 +17,7 @@ Gen *gen_new(HttpServer *s, bool chat) {
     g->refs = 1;
     g->temperature = 1.0;
     g->top_p = 1.0;
+    g->logprobs = -1;
     g->created = (int64_t)time(NULL);
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
@@ -42,6 +43,7 @@ void gen_release(Gen *g) {
     free(g->req.prompt);
     free(g->res.output);
     free(g->text);
+    free(g->lp);
     for (int i = 0; i < g->nstop; i++) free(g->stop[i]);
     free(g->stop);
     free(g);
@@ -88,15 +90,40 @@ static int32_t refuse_logits(Gen *g, bool nan) {
     return 0;
 }
 
-static int32_t hook_pick(void *user, const float *logits, int64_t vocab) {
-    Gen *g = user;
-    int32_t code = mixc_argmax(logits, vocab);   /* the greedy token, or what the logits hold */
-    if (code < 0) return refuse_logits(g, code == MIXC_ARGMAX_NAN);
-    return sample_token(&g->srv->scratch, logits, g->temperature, g->top_p, &g->rng);
+/* The log-probabilities of g's next id, tok (the engine thread's: it alone writes res). */
+static void record_logprobs(Gen *g, const float *logits, int64_t vocab, int32_t tok) {
+    int64_t at = g->res.noutput, offset = 0;
+    if (at > 0) {
+        int64_t chars;
+        free(api_token_text(g->srv, g->res.output[at - 1], &(size_t){0}, &chars));
+        offset = g->lp[at - 1].text_offset + chars;   /* lp[at - 1] is the engine's to read */
+    }
+    GenLogprob one = {.text_offset = offset};
+    token_logprobs(logits, vocab, tok, g->logprobs, &one.lp);
+    pthread_mutex_lock(&g->mu);
+    if (at >= g->lp_cap) {
+        g->lp_cap = at < 16 ? 16 : 2 * at;
+        g->lp = xrealloc(g->lp, (size_t)g->lp_cap * sizeof *g->lp);
+    }
+    g->lp[at] = one;
+    pthread_mutex_unlock(&g->mu);
 }
 
-/* Greedy requests (temperature 0) take the backend's argmax: no logits come back for them. */
-static bool hook_wants_logits(void *user) { return ((Gen *)user)->temperature > 0; }
+static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t code) {
+    Gen *g = user;
+    if (code < 0) return refuse_logits(g, code == MIXC_ARGMAX_NAN);   /* the logits hold a NaN or an Inf */
+    int32_t tok = g->temperature > 0 ? sample_token(&g->srv->scratch, logits, g->temperature, g->top_p, &g->rng)
+                                     : code;   /* greedy: the backend's argmax, as without logits */
+    if (g->logprobs >= 0) record_logprobs(g, logits, vocab, tok);
+    return tok;
+}
+
+/* Greedy requests (temperature 0) without log-probabilities take the backend's argmax: no logits
+ * come back for them. */
+static bool hook_wants_logits(void *user) {
+    const Gen *g = user;
+    return g->temperature > 0 || g->logprobs >= 0;
+}
 
 static int32_t hook_pick_greedy(void *user, int32_t code) {
     return code < 0 ? refuse_logits(user, code == MIXC_ARGMAX_NAN) : code;

@@ -127,7 +127,7 @@ static bool wants_logits(const ServeEngine *e, int q) {
 static bool emit(ServeEngine *e, int q, const float *logits, int32_t code, double now) {
     Slot *sl = &e->slot[q];
     ServeResult *res = sl->res;
-    int32_t tok = wants_logits(e, q) ? e->hooks.pick(sl->user, logits, e->vocab)
+    int32_t tok = wants_logits(e, q) ? e->hooks.pick(sl->user, logits, e->vocab, code)
                   : e->hooks.pick_greedy ? e->hooks.pick_greedy(sl->user, code) : code;
     if (tok < 0) {
         snprintf(e->b->err, sizeof e->b->err, "the logits of request '%s' at position %lld hold %s (the %s backend)",

@@ -16,11 +16,13 @@ typedef struct ServeEngine ServeEngine;
 
 /* What a caller may decide per sequence; each hook gets the `user` pointer given at admission. */
 typedef struct {
-    /* The token the sequence generates from its logits [vocab]; NULL: greedy (the backend's argmax). */
-    int32_t (*pick)(void *user, const float *logits, int64_t vocab);
-    /* Whether the sequence needs its logits for pick (sampling at a temperature); false: it is greedy,
-     * its token the backend's argmax (a decode step where every sequence is greedy copies back only
-     * the token ids: Backend.ops->decode_argmax). NULL: every sequence with a pick needs them. */
+    /* The token the sequence generates from its logits [vocab], given also the backend's argmax code
+     * of them (mixc_argmax: what a greedy sequence takes); NULL: greedy (the backend's argmax). */
+    int32_t (*pick)(void *user, const float *logits, int64_t vocab, int32_t code);
+    /* Whether the sequence needs its logits for pick (sampling at a temperature, log-probabilities);
+     * false: it is greedy, its token the backend's argmax (a decode step where no sequence needs them
+     * copies back only the token ids: Backend.ops->decode_argmax). NULL: every sequence with a pick
+     * needs them. */
     bool (*wants_logits)(void *user);
     /* A greedy sequence's token from the argmax code of its logits (mixc_argmax: negative when they
      * hold a NaN or an infinity). NULL: the code, and a negative one fails the step (b->err). */

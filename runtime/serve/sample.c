@@ -72,3 +72,29 @@ int32_t sample_token(SampleScratch *s, const float *logits, double temperature, 
     }
     return s->index[n - 1];
 }
+
+/* Whether token a comes before token b in the order of the top: the larger logit, then the lower id. */
+static bool ranks_before(const float *logits, int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+}
+
+void token_logprobs(const float *logits, int64_t vocab, int32_t tok, int ntop, TokenLogprobs *out) {
+    int32_t best = model_greedy_token(logits, vocab);
+    double max = logits[best], sum = 0;
+    for (int64_t i = 0; i < vocab; i++) sum += exp((double)logits[i] - max);
+    double lse = max + log(sum);
+    out->logprob = (double)logits[tok] - lse;
+    out->ntop = 0;
+    if (ntop > SAMPLE_MAX_LOGPROBS) ntop = SAMPLE_MAX_LOGPROBS;
+    if (ntop > vocab) ntop = (int)vocab;
+    for (int64_t i = 0; i < vocab; i++) {   /* insertion into the sorted top (ntop <= 20) */
+        int32_t id = (int32_t)i;
+        int k;
+        if (out->ntop < ntop) k = out->ntop++;
+        else if (ntop > 0 && ranks_before(logits, id, out->top_id[ntop - 1])) k = ntop - 1;
+        else continue;
+        for (; k > 0 && ranks_before(logits, id, out->top_id[k - 1]); k--) out->top_id[k] = out->top_id[k - 1];
+        out->top_id[k] = id;
+    }
+    for (int k = 0; k < out->ntop; k++) out->top_logprob[k] = (double)logits[out->top_id[k]] - lse;
+}

@@ -20,4 +20,20 @@ void sample_scratch_free(SampleScratch *s);
  * top_p (in (0, 1]), ties in index order. */
 int32_t sample_token(SampleScratch *s, const float *logits, double temperature, double top_p, uint64_t *state);
 
+/* The most alternatives a request may ask logprobs of (vLLM's default max_logprobs). */
+#define SAMPLE_MAX_LOGPROBS 20
+
+/* A generated token's log-probability under the model, and the most probable tokens' (docs/serving.md,
+ * "Log-probabilities"): log_softmax of the logits as the backend gave them, before temperature and
+ * top_p (vLLM's raw logprobs), the log-sum-exp in double. */
+typedef struct {
+    double logprob;                         /* the token's (double: finite for any finite logits) */
+    int ntop;
+    int32_t top_id[SAMPLE_MAX_LOGPROBS];    /* the most probable first; ties by id */
+    double top_logprob[SAMPLE_MAX_LOGPROBS];
+} TokenLogprobs;
+
+/* tok's log-probability, and the ntop (<= SAMPLE_MAX_LOGPROBS) most probable tokens' into *out. */
+void token_logprobs(const float *logits, int64_t vocab, int32_t tok, int ntop, TokenLogprobs *out);
+
 #endif

@@ -14,10 +14,12 @@
  * pages within the pool, its sampling fields in range; or refused with a 4xx status and a non-empty
  * message, which api_error_json writes as valid JSON. A second parse gives the same.
  * An accepted Gen is then generated without a model: an echo engine emits the prompt's ids again
- * through the server's engine hooks (stop ids, EOS, stop strings, the text's incremental decoding)
- * while a stream takes its events as http_server.c's next_event does. The answer, every event and
- * the usage chunk are valid JSON; the events' texts and ids concatenate to the answer's; its text is
- * the decoded ids cut before the first stop string, and holds none.
+ * through the server's engine hooks (a pick from logits peaked at that id when the Gen wants logits,
+ * stop ids, EOS, stop strings, the text's incremental decoding) while a stream takes its events as
+ * http_server.c's next_event does. The answer, every event and the usage chunk are valid JSON; the
+ * events' texts, ids and log-probability entries concatenate to the answer's; its text is the decoded
+ * ids cut before the first stop string, and holds none; its log-probabilities (when asked) are one
+ * entry per id with the asked alternatives, each a finite number <= 0.
  * Nothing may crash, leak or hit undefined behaviour. The tokenizer directories are written to a
  * temporary directory at the first input (libFuzzer runs from the repository's root). */
 #include "http.h"
@@ -95,6 +97,7 @@ static void server(HttpServer *s, Backend *b, Tokenizer *tok, int64_t kv_budget)
     s->chat = tok ? chat_template_load(tok) : NULL;
     if (chat_template_error(s->chat)) contract_broken(chat_template_error(s->chat));
     s->m.kv_budget = kv_budget ? kv_budget : b->plan->kv_bytes;
+    sample_scratch_init(&s->scratch, VOCAB);
     pthread_mutex_init(&s->mu, NULL);
 }
 
@@ -156,9 +159,51 @@ typedef struct {
     Buf text;
     int32_t ids[ECHO_MAX];
     int64_t nids;
+    int64_t nlogprobs;      /* log-probability entries */
     size_t sent;
     bool first, finished, usage;
 } Stream;
+
+/* A log-probability: a finite number <= 0. */
+static void check_logprob(json_t *v) {
+    if (!json_is_number(v) || !(json_number_value(v) <= 0)) contract_broken("a logprob is not a number <= 0");
+}
+
+/* A choice's "logprobs" as g asked them; the entries it has. */
+static int64_t check_logprobs(const Gen *g, json_t *lp) {
+    if (g->logprobs < 0 || json_is_null(lp)) {
+        if (!json_is_null(lp)) contract_broken("logprobs that were not asked");
+        return 0;
+    }
+    if (g->chat) {
+        json_t *content = json_object_get(lp, "content"), *e;
+        size_t i;
+        json_array_foreach(content, i, e) {
+            check_logprob(json_object_get(e, "logprob"));
+            json_t *top = json_object_get(e, "top_logprobs"), *t;
+            size_t k;
+            if (!json_is_string(json_object_get(e, "token")) || json_array_size(top) != (size_t)g->logprobs)
+                contract_broken("a chat logprobs entry without its token or its alternatives");
+            json_array_foreach(top, k, t) check_logprob(json_object_get(t, "logprob"));
+        }
+        return (int64_t)json_array_size(content);
+    }
+    json_t *tokens = json_object_get(lp, "tokens"), *tops = json_object_get(lp, "top_logprobs"), *v;
+    size_t n = json_array_size(tokens), i;
+    if (json_array_size(json_object_get(lp, "token_logprobs")) != n || json_array_size(tops) != n ||
+        json_array_size(json_object_get(lp, "text_offset")) != n)
+        contract_broken("a completion's logprobs arrays of different lengths");
+    json_array_foreach(json_object_get(lp, "token_logprobs"), i, v) check_logprob(v);
+    json_array_foreach(tops, i, v) {
+        size_t m = json_object_size(v);
+        if (m != (size_t)g->logprobs && m != (size_t)g->logprobs + 1)
+            contract_broken("a completion's top_logprobs without the asked alternatives and the chosen token");
+        const char *key;
+        json_t *x;
+        json_object_foreach(v, key, x) check_logprob(x);
+    }
+    return (int64_t)n;
+}
 
 /* Appends the choice's text (a completion's "text", a chat's "message"/"delta" "content") and ids. */
 static void take_choice(json_t *choice, bool chat, const char *part, Buf *text, int32_t *ids, int64_t *nids) {
@@ -183,7 +228,11 @@ static void stream_event(Stream *st, const Gen *g, size_t from, size_t to, int64
                                             g->res.noutput)
             contract_broken("the usage chunk does not count the generated ids");
     } else {
+        int64_t before = st->nids;
         take_choice(json_array_get(choices, 0), g->chat, "delta", &st->text, st->ids, &st->nids);
+        int64_t n = check_logprobs(g, json_object_get(json_array_get(choices, 0), "logprobs"));
+        if (g->logprobs >= 0 && n != st->nids - before) contract_broken("an event's logprobs are not one entry an id");
+        st->nlogprobs += n;
         st->first = false;
     }
     json_decref(j);
@@ -214,6 +263,9 @@ static void check_texts(Gen *g, const Stream *st) {
     take_choice(json_array_get(json_object_get(j, "choices"), 0), g->chat, "message", &text, ids, &nids);
     if (nids != g->nvisible || memcmp(ids, g->res.output, (size_t)nids * sizeof *ids))
         contract_broken("the answer's token_ids are not the visible ids");
+    int64_t nlogprobs = check_logprobs(g, json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs"));
+    if (g->logprobs >= 0 && (nlogprobs != nids || st->nlogprobs != nids))
+        contract_broken("the answer's or the stream's logprobs are not one entry a visible id");
     if (st->nids != nids || memcmp(st->ids, ids, (size_t)nids * sizeof *ids))
         contract_broken("the stream's token_ids do not concatenate to the answer's");
     if (text.len != g->text_len || (text.len && memcmp(text.data, g->text, text.len)))
@@ -242,8 +294,13 @@ static void echo(Gen *g) {
     g->refs++;   /* the engine's (gen_submit's); hook_finished releases it */
     Stream st = {.first = true};
     bool stop = false;
+    static float logits[VOCAB];
     while (!stop && g->res.noutput < n) {
         int32_t tok = g->req.prompt[g->res.noutput % g->req.prompt_len];
+        if (http_engine_hooks.wants_logits(g)) {   /* as the engine: logits whose argmax is the echo */
+            for (int v = 0; v < VOCAB; v++) logits[v] = v == tok ? 30.0f : (float)(v % 7);
+            tok = http_engine_hooks.pick(g, logits, VOCAB, tok);
+        }
         g->res.output[g->res.noutput++] = tok;
         stop = http_engine_hooks.emitted(g, tok);
         if (!g->error[0]) stream_poll(&st, g);
@@ -272,6 +329,7 @@ static void check_accepted(const HttpServer *s, const Gen *g) {
     if (!(g->temperature >= 0 && g->temperature <= 2 && g->top_p > 0 && g->top_p <= 1))
         contract_broken("an accepted temperature or top_p out of range");
     if (g->nstop > 16 || g->nstop_ids > CHAT_MAX_STOP) contract_broken("too many stops");
+    if (g->logprobs < -1 || g->logprobs > SAMPLE_MAX_LOGPROBS) contract_broken("an accepted logprobs out of range");
     size_t longest = 0;
     for (int i = 0; i < g->nstop; i++) {
         if (!g->stop[i][0]) contract_broken("an empty stop string");
@@ -293,7 +351,8 @@ static void check_same(const Gen *a, bool oka, const ApiError *ea, const Gen *b,
                 !memcmp(a->req.prompt, b->req.prompt, (size_t)a->req.prompt_len * sizeof *a->req.prompt) &&
                 a->temperature == b->temperature && a->top_p == b->top_p && a->rng == b->rng && a->nstop == b->nstop &&
                 a->nstop_ids == b->nstop_ids && a->stream == b->stream && a->include_usage == b->include_usage &&
-                a->ignore_eos == b->ignore_eos && !memcmp(a->stop_ids, b->stop_ids, sizeof a->stop_ids);
+                a->ignore_eos == b->ignore_eos && a->logprobs == b->logprobs &&
+                !memcmp(a->stop_ids, b->stop_ids, sizeof a->stop_ids);
     for (int i = 0; same && i < a->nstop; i++) same = !strcmp(a->stop[i], b->stop[i]);
     if (!same) contract_broken("a second parse gave another request");
 }

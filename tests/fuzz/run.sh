@@ -147,7 +147,9 @@ bodies += [r'{"model": "tiny", "prompt": "H\u00e9llo, w\u00f6rld: \u4e2d\u6587 \
            '"temperature": 0, "stream": true, "stream_options": {"include_usage": true}, "stop": ["zzzz", "ld"]}',
            '{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": [{"type": "text", '
            '"text": "Hi there"}]}], "tools": [], "max_completion_tokens": 20, "top_p": 0.5, "seed": -3, "ignore_eos": true}',
-           '{"prompt": [600, 601, 602, 603, 1, 2], "max_tokens": 30, "stop": "!", "logit_bias": {}, "echo": false}']
+           '{"prompt": [600, 601, 602, 603, 1, 2], "max_tokens": 30, "stop": "!", "logit_bias": {}, "echo": false}',
+           '{"messages": [{"role": "user", "content": "Hi"}], "logprobs": true, "top_logprobs": 3, "stream": true, '
+           '"temperature": 0.7, "seed": 5}']
 for i, b in enumerate(bodies):
     write('http_api', 'body%d.json' % i, b)
 serve = open('tests/serve/run.sh').read()

@@ -148,6 +148,54 @@ check sampling-seed-repeats "$a" "$b"
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 1, "top_p": 1e-9, "seed": 3}'
 check sampling-top-p-tiny-is-greedy "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body")" "$(cat "$T/alone")"
 
+# ---- log-probabilities (docs/serving.md, "Log-probabilities"): a greedy request takes the same
+# tokens as without them; each logprob is log_softmax of the logits `mixrun --dump-logits` gives at
+# that position (the prompt and the generated ids run as one prompt), the alternatives are the most
+# probable ones, in order, and a completion's always hold the chosen token
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0, "logprobs": 3}'
+cp "$T/body" "$T/lp-greedy"
+check logprobs-greedy-same-tokens "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/lp-greedy")" "$(cat "$T/alone")"
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 1.3, "seed": 11, "logprobs": 5}'
+cp "$T/body" "$T/lp-sampled"
+check logprobs-sampled-same-draws "$(jq -c '.choices[0].token_ids' "$T/lp-sampled")" "$a"
+# logprobs_match ANSWER TOP: the answer's logprobs against the logits of its prompt and ids run alone.
+logprobs_match() {
+  local ids
+  ids=$(jq -r '[5, 17, 300] + .choices[0].token_ids | map(tostring) | join(",")' "$1")
+  "$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 1 --dump-logits "$T/lp.npy" >/dev/null 2>"$T/lp.err" || { cat "$T/lp.err"; return 1; }
+  python3 - "$1" "$T/lp.npy" "$2" <<'PY'
+import ast, json, math, struct, sys
+answer, npy, top = json.load(open(sys.argv[1])), open(sys.argv[2], 'rb').read(), int(sys.argv[3])
+hlen = struct.unpack('<H', npy[8:10])[0]
+rows, vocab = ast.literal_eval(npy[10:10 + hlen].decode())['shape']
+data = struct.unpack('<%df' % (rows * vocab), npy[10 + hlen:])
+c = answer['choices'][0]
+lp, ids = c['logprobs'], c['token_ids']
+assert len(lp['tokens']) == len(lp['token_logprobs']) == len(lp['top_logprobs']) == len(ids) == 16, 'lengths'
+assert lp['text_offset'][0] == 0 and lp['text_offset'] == sorted(lp['text_offset']), lp['text_offset']
+for i, tok in enumerate(ids):
+    row = data[(3 - 1 + i) * vocab:(3 + i) * vocab]
+    m = max(row)
+    lse = m + math.log(sum(math.exp(x - m) for x in row))
+    want = sorted(range(vocab), key=lambda k: (-row[k], k))[:top]
+    refs = [row[k] - lse for k in want]
+    assert abs(lp['token_logprobs'][i] - (row[tok] - lse)) < 1e-4, (i, lp['token_logprobs'][i], row[tok] - lse)
+    got = sorted(lp['top_logprobs'][i].values(), reverse=True)
+    if tok not in want:   # the chosen token is there besides the alternatives
+        got.remove(min(got, key=lambda v: abs(v - lp['token_logprobs'][i])))
+    assert len(got) == top and all(abs(x - y) < 1e-4 for x, y in zip(got, refs)), (i, got, refs)
+PY
+}
+if out=$(logprobs_match "$T/lp-greedy" 3 2>&1); then pass "logprobs: greedy, 3 alternatives = log_softmax of the logits run alone"
+else fail "logprobs: greedy, 3 alternatives = log_softmax of the logits run alone" "$out"; fi
+if out=$(logprobs_match "$T/lp-sampled" 5 2>&1); then pass "logprobs: sampled, 5 alternatives = log_softmax of the logits run alone"
+else fail "logprobs: sampled, 5 alternatives = log_softmax of the logits run alone" "$out"; fi
+curl -sN --max-time 60 "$U/v1/completions" -d '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0, "logprobs": 3, "stream": true}' >"$T/sse"
+check logprobs-stream-concatenates \
+  "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c '.choices[0].logprobs | select(.) | [.tokens, .token_logprobs, .text_offset]' | jq -sc 'transpose | map(add)')" \
+  "$(jq -c '.choices[0].logprobs | [.tokens, .token_logprobs, .text_offset]' "$T/lp-greedy")"
+check logprobs-none-asked "$(jq -c '.choices[0].logprobs' "$T/greedy")" null
+
 # ---- chat with the Llama 3 template: the template's ids run alone, stopped at <|eot_id|>
 MSGS='[{"role": "system", "content": "  Be brief. "}, {"role": "user", "content": [{"type": "text", "text": "Hi there"}]}]'
 TEMPLATE=$'<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'
@@ -161,6 +209,26 @@ check chat-shape "$(jq -c '[.object, .choices[0].message.role, .usage.prompt_tok
 curl -sN --max-time 60 "$U/v1/chat/completions" -d "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 20, temperature: 0, stream: true}')" >"$T/sse"
 check chat-stream-concatenates "$(sse_text "$T/sse" '.choices[0].delta.content')" "$(jq -r '.choices[0].message.content' "$T/chat")"
 check chat-stream-first-role "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | head -n 1 | jq -r '.object + " " + .choices[0].delta.role')" "chat.completion.chunk assistant"
+post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 20, temperature: 0, logprobs: true, top_logprobs: 4}')"
+cp "$T/body" "$T/chat-lp"
+check chat-logprobs-same-tokens "$(jq -c '.choices[0].token_ids' "$T/chat-lp")" "$(jq -c '.choices[0].token_ids' "$T/chat")"
+# each generated id has an entry: its text, 4 alternatives in order (greedy: the first is the chosen),
+# bytes that are the text's UTF-8 (null for a token that is part of a character, its text U+FFFD)
+if python3 - "$T/chat-lp" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))['choices'][0]
+entries = c['logprobs']['content']
+assert len(entries) == len(c['token_ids']) > 0
+for e in entries + [t for e in entries for t in e['top_logprobs']]:
+    assert (e['bytes'] is None and '\ufffd' in e['token']) or bytes(e['bytes']).decode() == e['token'], e
+for e in entries:
+    tops = [t['logprob'] for t in e['top_logprobs']]
+    assert len(tops) == 4 and tops == sorted(tops, reverse=True) and tops[0] == e['logprob'], e
+PY
+then pass "chat logprobs: an entry per generated id, its bytes, 4 alternatives in order, the first the greedy token"
+else fail "chat logprobs: an entry per generated id, its bytes, 4 alternatives in order, the first the greedy token" "$(head -c 600 "$T/chat-lp")"; fi
+post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 3, temperature: 0, logprobs: true}')"
+check chat-logprobs-without-top "$(jq -c '[.choices[0].logprobs.content[].top_logprobs | length]' "$T/body")" "[0,0,0]"
 refused chat-role-refused 400 "the role 'tool' is not supported" /v1/chat/completions '{"messages": [{"role": "tool", "content": "x"}]}'
 refused chat-content-parts-refused 400 "messages[0]: content in 2 parts is not supported" /v1/chat/completions \
   '{"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": " there"}]}]}'
@@ -309,6 +377,13 @@ refused wrong-type-temperature 400 "'temperature' must be a number in [0, 2]" /v
 refused n-above-one 400 "only n = 1" /v1/completions '{"prompt": [1], "n": 2}'
 refused token-outside-vocab 400 "element 1 is not a token id in [0, 604)" /v1/completions '{"prompt": [1, 604]}'
 refused unsupported-value 400 "field 'echo'" /v1/completions '{"prompt": [1], "echo": true}'
+refused logprobs-above-20 400 "field 'logprobs' must be an integer in [0, 20]" /v1/completions '{"prompt": [1], "logprobs": 21}'
+refused logprobs-true-on-completions 400 "field 'logprobs' must be an integer in [0, 20]" /v1/completions '{"prompt": [1], "logprobs": true}'
+refused chat-logprobs-not-boolean 400 "field 'logprobs' must be a boolean" /v1/chat/completions '{"messages": [{"role": "user", "content": "x"}], "logprobs": 2}'
+refused top-logprobs-without-logprobs 400 "field 'top_logprobs' needs \"logprobs\": true" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}'
+refused top-logprobs-above-20 400 "field 'top_logprobs' must be an integer in [0, 20]" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 21}'
 refused prompt-past-context 400 "context is 4096 tokens; the request has 4100 prompt tokens and asks for 16 new ones" \
   /v1/completions "{\"prompt\": [$(seq -s, 4100 | sed 's/[0-9]*/1/g')]}"
 refused max-tokens-past-context 400 "has 2 prompt tokens and asks for 5000 new ones (5002 in all)" /v1/completions '{"prompt": [1, 2], "max_tokens": 5000}'
@@ -375,6 +450,9 @@ refused no-tokenizer-stop 400 "'stop' needs a tokenizer" /v1/completions '{"prom
 refused no-tokenizer-chat 400 "chat needs a tokenizer" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}]}'
 post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 9, "temperature": 0}'
 check no-tokenizer-token-ids "$CODE:$(jq -r '.choices[0].token_ids | length' "$T/body")" "200:9"
+post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 3, "temperature": 0, "logprobs": 1}'
+check no-tokenizer-logprobs-name-ids "$(jq -c '.choices[0] | [.logprobs.tokens == (.token_ids | map("token_id:\(.)")), .logprobs.text_offset]' "$T/body")" \
+  "[true,[0,$(jq -r '.choices[0].token_ids[0] | "token_id:\(.)" | length' "$T/body"),$(jq -r '.choices[0].token_ids[0:2] | map("token_id:\(.)" | length) | add' "$T/body")]]"
 kill -INT "$SPID"; wait "$SPID"
 check sigint-exits-0 "$?" 0
 

@@ -1,5 +1,6 @@
-/* test_http.c — the pieces of `mixrun serve` below HTTP: sampling (runtime/serve/sample.c) and the
- * Llama 3 chat template (runtime/tok/chat_template.c). Prints PASS/FAIL lines; exit 1 on failure.
+/* test_http.c — the pieces of `mixrun serve` below HTTP: sampling and log-probabilities
+ * (runtime/serve/sample.c) and the Llama 3 chat template (runtime/tok/chat_template.c). Prints
+ * PASS/FAIL lines; exit 1 on failure.
  * Usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1 */
 #include "chat_template.h"
 #include "model.h"
@@ -18,6 +19,36 @@ static void check(const char *name, bool ok, const char *detail) {
         printf("    %s\n", detail);
         fails++;
     }
+}
+
+/* token_logprobs: log(p) of softmax probabilities 0.1..0.4 (logits shifted by 1000: the same but for
+ * their float rounding), the top in order with ties by id, cut at the vocabulary and at
+ * SAMPLE_MAX_LOGPROBS; logits far apart stay finite. */
+static void test_logprobs(void) {
+    float logits[4] = {logf(1) + 1000, logf(2) + 1000, logf(3) + 1000, logf(4) + 1000};
+    TokenLogprobs lp;
+    token_logprobs(logits, 4, 1, 2, &lp);
+    char d[300];
+    snprintf(d, sizeof d, "logprob %.17g, top %d: %d %.17g, %d %.17g", lp.logprob, lp.ntop, lp.top_id[0], lp.top_logprob[0],
+             lp.top_id[1], lp.top_logprob[1]);
+    check("logprobs-are-log-softmax", fabs(lp.logprob - log(0.2)) < 1e-4 && lp.ntop == 2 && lp.top_id[0] == 3 &&
+          lp.top_id[1] == 2 && fabs(lp.top_logprob[0] - log(0.4)) < 1e-4 && fabs(lp.top_logprob[1] - log(0.3)) < 1e-4, d);
+    float ties[6] = {0, 2, 1, 2, 2, 1};
+    token_logprobs(ties, 6, 0, 5, &lp);
+    snprintf(d, sizeof d, "top %d %d %d %d %d", lp.top_id[0], lp.top_id[1], lp.top_id[2], lp.top_id[3], lp.top_id[4]);
+    check("logprobs-top-ties-by-id", lp.ntop == 5 && lp.top_id[0] == 1 && lp.top_id[1] == 3 && lp.top_id[2] == 4 &&
+          lp.top_id[3] == 2 && lp.top_id[4] == 5, d);
+    token_logprobs(ties, 6, 0, 9, &lp);
+    check("logprobs-top-at-most-the-vocabulary", lp.ntop == 6 && lp.top_id[5] == 0, "ntop != 6");
+    int64_t V = 1000;
+    float *big = xcalloc((size_t)V, sizeof *big);
+    for (int64_t i = 0; i < V; i++) big[i] = (float)((i * 7919) % V);   /* a permutation of 0..999 */
+    big[0] = -3e38f;
+    token_logprobs(big, V, 0, 99, &lp);
+    bool ok = lp.ntop == SAMPLE_MAX_LOGPROBS && isfinite(lp.logprob) && lp.logprob < -3e38;
+    for (int k = 0; k < lp.ntop; k++) ok &= big[lp.top_id[k]] == (float)(V - 1 - k);
+    check("logprobs-top-20-and-finite-far-below", ok, "the top 20 of a permutation, or a finite -3e38");
+    free(big);
 }
 
 /* Probabilities 0.1, 0.2, 0.3, 0.4: draw counts at temperature 1 follow them; top_p cuts them. */
@@ -199,6 +230,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     test_draws();
+    test_logprobs();
     test_nucleus_large();
     test_chat(argv[1], argv[2], argv[3]);
     test_config_template(argv[4], "config-template");

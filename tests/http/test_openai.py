@@ -3,6 +3,7 @@
 A tiny random model (tests/mixrun/tiny.mix) with the llama3 tokenizer fixture and Llama 3's chat
 tokens added; the `tokenizers` package renders the reference ids and text. Checks: completions and
 chat, streamed and not, greedy text equal to `mixrun --text` / the chat template's ids run alone;
+log-probabilities (completions and chat, streamed) as the client types them;
 a generation_config.json's end of sequence (and ignore_eos);
 16 concurrent clients each equal to their request alone; 200 clients beside 1,000 idle connections;
 the client's errors for bad requests;
@@ -109,6 +110,33 @@ def chat(client, tok_path):
     check("openai-chat-stream-usage", chunks[-1].usage.completion_tokens, r.usage.completion_tokens)
 
 
+def logprobs(client, tok_path):
+    """Log-probabilities as the client types them: a completion's tokens are the tokenizers package's
+    decode of each id alone, its alternatives hold the chosen token; a chat's entries carry their
+    bytes and alternatives, streamed as whole."""
+    ref = tokenizers.Tokenizer.from_file(tok_path)
+    r = client.completions.create(model="tiny", prompt=[5, 17, 300, 42], max_tokens=9, temperature=0, logprobs=2)
+    ids, lp = r.choices[0].model_extra["token_ids"], r.choices[0].logprobs
+    check("openai-logprobs-completion-tokens", lp.tokens, [ref.decode([i], skip_special_tokens=False) for i in ids])
+    check("openai-logprobs-completion-greedy-is-top", all(max(t.values()) == v for t, v in zip(lp.top_logprobs, lp.token_logprobs)),
+          True)
+    check("openai-logprobs-completion-offsets", lp.text_offset,
+          [sum(len(t) for t in lp.tokens[:k]) for k in range(len(lp.tokens))])
+    messages = [{"role": "user", "content": "Hi there"}]
+    r = client.chat.completions.create(model="tiny", messages=messages, max_tokens=8, temperature=0, logprobs=True,
+                                       top_logprobs=3)
+    content = r.choices[0].logprobs.content
+    check("openai-logprobs-chat-entries", [(c.token, len(c.top_logprobs), c.top_logprobs[0].logprob) for c in content],
+          [(ref.decode([i], skip_special_tokens=False), 3, c.logprob)
+           for i, c in zip(r.choices[0].model_extra["token_ids"], content)])
+    check("openai-logprobs-chat-bytes", [bytes(c.bytes).decode() for c in content if c.bytes is not None],
+          [c.token for c in content if "\ufffd" not in c.token])
+    chunks = list(client.chat.completions.create(model="tiny", messages=messages, max_tokens=8, temperature=0,
+                                                 logprobs=True, top_logprobs=3, stream=True))
+    streamed = [e for c in chunks if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content]
+    check("openai-logprobs-chat-stream", [(e.token, e.logprob) for e in streamed], [(c.token, c.logprob) for c in content])
+
+
 def end_of_sequence(tmp, tok_path):
     """A checkpoint directory whose generation_config.json makes the 4th greedy token the EOS: the
     completion stops there ("stop", the EOS counted in usage, not in the text), as `mixrun --text`."""
@@ -188,6 +216,7 @@ def main():
             check("openai-models", [m.id for m in client.models.list()], ["tiny"])
             completions(client, tok)
             chat(client, tok)
+            logprobs(client, tok)
             concurrency(client)
             crowd(client, url)
             errors(client)
