@@ -66,6 +66,11 @@ typedef struct Gen {
     int nstop_ids;
     bool ignore_eos;            /* vLLM's extension: neither stop_ids nor the model's EOS ends it */
     int logprobs;               /* -1: no log-probabilities; else the alternatives asked a token (0..20) */
+    bool echo;                  /* completions: the answer starts with the prompt (and its logprobs) */
+    char *prompt_text;          /* with echo, a text prompt's text (NULL: token ids, decoded) */
+    size_t prompt_text_len;
+    GenLogprob *prompt_lp;      /* [prompt_len] with echo and logprobs: each prompt id's but the first's
+                                 * (the engine's hook_prompt_logits; read once the Gen is done) */
     int64_t created;            /* Unix seconds */
     double arrived_at;          /* mono_seconds() when queued */
     bool cancelled;             /* under the server's mutex */

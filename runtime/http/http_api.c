@@ -106,6 +106,7 @@ static bool take_bool(json_t *v, const char *name, bool *out, ApiError *err) {
 }
 
 static bool f_stream(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "stream", &p->g->stream, err); }
+static bool f_echo(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "echo", &p->g->echo, err); }
 static bool f_ignore_eos(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "ignore_eos", &p->g->ignore_eos, err);
 }
@@ -144,6 +145,7 @@ static bool f_top_logprobs(Parse *p, json_t *v, ApiError *err) {
 }
 
 static bool logprobs_asked(Parse *p, ApiError *err) {
+    if (p->g->echo && p->g->stream) return bad(err, 400, "field 'echo': true is not supported with \"stream\": true");
     if (!p->g->chat) return true;
     if (p->top_logprobs >= 0 && !p->chat_logprobs) return bad(err, 400, "field 'top_logprobs' needs \"logprobs\": true");
     if (p->chat_logprobs) p->g->logprobs = p->top_logprobs > 0 ? (int)p->top_logprobs : 0;
@@ -164,7 +166,7 @@ static bool f_tools(Parse *p, json_t *v, ApiError *err) {
 
 /* OpenAI fields whose value asks for nothing mixc would have to do: accepted at that value only. */
 static bool f_neutral(const char *name, json_t *v, ApiError *err) {
-    bool ok = json_is_null(v) || (json_is_false(v) && !strcmp(name, "echo")) ||
+    bool ok = json_is_null(v) ||
               (json_is_number(v) && json_number_value(v) == 0 && strstr(name, "penalty")) ||
               (json_is_integer(v) && json_integer_value(v) == 1 && !strcmp(name, "best_of")) ||
               (json_is_object(v) && !json_object_size(v) && !strcmp(name, "logit_bias")) ||
@@ -185,7 +187,7 @@ static const Field FIELDS[] = {
     {"max_completion_tokens", f_max_tokens, 2}, {"temperature", f_temperature, 3}, {"top_p", f_top_p, 3},
     {"seed", f_seed, 3}, {"stop", f_stop, 3}, {"n", f_n, 3}, {"stream", f_stream, 3},
     {"stream_options", f_stream_options, 3}, {"user", f_ignored, 3}, {"ignore_eos", f_ignore_eos, 3},
-    {"echo", NULL, 1}, {"logprobs", f_logprobs, 1}, {"logprobs", f_chat_logprobs, 2}, {"top_logprobs", f_top_logprobs, 2},
+    {"echo", f_echo, 1}, {"logprobs", f_logprobs, 1}, {"logprobs", f_chat_logprobs, 2}, {"top_logprobs", f_top_logprobs, 2},
     {"best_of", NULL, 1}, {"suffix", NULL, 1},
     {"frequency_penalty", NULL, 3}, {"presence_penalty", NULL, 3}, {"logit_bias", NULL, 3},
     {"response_format", NULL, 2}, {"tools", f_tools, 2}, {"tool_choice", NULL, 2},
@@ -234,15 +236,30 @@ static bool token_ids(Parse *p, json_t *a, ApiError *err) {
     return true;
 }
 
+/* With echo, a prompt of token ids is echoed as their text, special tokens kept (none without a
+ * tokenizer, as the generated text); an id the tokenizer does not have is refused. */
+static bool echo_ids_text(Parse *p, ApiError *err) {
+    Gen *g = p->g;
+    if (!g->echo || !p->s->tok) return true;
+    char e[256];
+    g->prompt_text = tokenizer_decode(p->s->tok, g->req.prompt, g->req.prompt_len, false, &g->prompt_text_len, e, sizeof e);
+    return g->prompt_text || bad(err, 400, "field 'echo': the prompt's %s", e);
+}
+
 static bool completion_prompt(Parse *p, ApiError *err) {
     json_t *v = p->prompt;
     if (!v) return bad(err, 400, "missing field 'prompt'");
     if (json_is_array(v) && json_array_size(v) == 1 && !json_is_integer(json_array_get(v, 0)))
         v = json_array_get(v, 0);   /* a batch of one prompt */
+    if (json_is_string(v) && p->g->echo) {   /* echoed as given (not as its ids: the BOS is not in it) */
+        p->g->prompt_text_len = json_string_length(v);
+        p->g->prompt_text = xmalloc(p->g->prompt_text_len + 1);
+        memcpy(p->g->prompt_text, json_string_value(v), p->g->prompt_text_len + 1);
+    }
     if (json_is_string(v)) return text_ids(p, json_string_value(v), json_string_length(v), true, err);
     if (!json_is_array(v) || !json_array_size(v))
         return bad(err, 400, "field 'prompt' must be a string or a non-empty array of token ids (one prompt a request)");
-    return token_ids(p, v, err);
+    return token_ids(p, v, err) && echo_ids_text(p, err);
 }
 
 /* A message's content: a string, or an array of one {"type": "text", "text": ...} part. Several parts
@@ -321,7 +338,9 @@ bool api_parse_request(HttpServer *s, json_t *body, Gen *g, ApiError *err) {
     if (!json_is_object(body)) return bad(err, 400, "the body is not a JSON object");
     if (!take_fields(&p, body, err) || !logprobs_asked(&p, err)) return false;
     if (g->chat ? !chat_prompt(&p, err) : !completion_prompt(&p, err)) return false;
-    return check_fit(&p, err);
+    if (!check_fit(&p, err)) return false;
+    if (g->echo && g->logprobs >= 0) g->prompt_lp = xcalloc((size_t)g->req.prompt_len, sizeof *g->prompt_lp);
+    return true;
 }
 
 /* ------------------------------------------------------------------ answers */
@@ -404,30 +423,51 @@ static void top_add(const HttpServer *s, json_t *top, int32_t id, double logprob
     free(text);
 }
 
-/* completions' logprobs of ids [from, to): tokens, token_logprobs, top_logprobs (the asked most
- * probable and the chosen token), text_offset. */
-static json_t *completion_logprobs(const Gen *g, int64_t from, int64_t to) {
-    json_t *tokens = json_array(), *values = json_array(), *tops = json_array(), *offsets = json_array();
-    for (int64_t i = from; i < to; i++) {
-        const GenLogprob *e = &g->lp[i];
-        int32_t id = g->res.output[i];
-        size_t len;
-        char *text = api_token_text(g->srv, id, &len, NULL);
-        json_array_append_new(tokens, json_stringn(text, len));
-        free(text);
-        json_array_append_new(values, json_real(e->lp.logprob));
-        json_array_append_new(offsets, json_integer(e->text_offset));
-        json_t *top = json_object();
-        bool chosen_in = false;
-        for (int k = 0; k < e->lp.ntop; k++) {
-            top_add(g->srv, top, e->lp.top_id[k], e->lp.top_logprob[k]);
-            chosen_in |= e->lp.top_id[k] == id;
-        }
-        if (!chosen_in) top_add(g->srv, top, id, e->lp.logprob);
-        json_array_append_new(tops, top);
+/* completions' logprobs, built an entry at a time. */
+typedef struct {
+    json_t *tokens, *values, *tops, *offsets;
+} CompletionLogprobs;
+
+/* An entry: id's text, its log-probability and the asked alternatives with it (lp NULL: an echoed
+ * prompt's first id, which has none: nulls), where its text starts. */
+static void completion_entry(const HttpServer *s, CompletionLogprobs *c, int32_t id, const TokenLogprobs *lp,
+                             int64_t offset) {
+    size_t len;
+    char *text = api_token_text(s, id, &len, NULL);
+    json_array_append_new(c->tokens, json_stringn(text, len));
+    free(text);
+    json_array_append_new(c->values, lp ? json_real(lp->logprob) : json_null());
+    json_array_append_new(c->offsets, json_integer(offset));
+    if (!lp) {
+        json_array_append_new(c->tops, json_null());
+        return;
     }
-    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", tokens, "token_logprobs", values, "top_logprobs", tops,
-                     "text_offset", offsets);
+    json_t *top = json_object();
+    bool chosen_in = false;
+    for (int k = 0; k < lp->ntop; k++) {
+        top_add(s, top, lp->top_id[k], lp->top_logprob[k]);
+        chosen_in |= lp->top_id[k] == id;
+    }
+    if (!chosen_in) top_add(s, top, id, lp->logprob);
+    json_array_append_new(c->tops, top);
+}
+
+/* completions' logprobs of ids [from, to): tokens, token_logprobs, top_logprobs (the asked most
+ * probable and the chosen token), text_offset; for the whole answer of an echo, the prompt's ids
+ * first, and the generated ids' offsets after the prompt tokens' texts. */
+static json_t *completion_logprobs(const Gen *g, int64_t from, int64_t to, bool whole) {
+    CompletionLogprobs c = {json_array(), json_array(), json_array(), json_array()};
+    int64_t offset = 0;
+    for (int64_t j = 0; whole && g->prompt_lp && j < g->req.prompt_len; j++) {
+        completion_entry(g->srv, &c, g->req.prompt[j], j ? &g->prompt_lp[j].lp : NULL, offset);
+        int64_t chars;
+        free(api_token_text(g->srv, g->req.prompt[j], &(size_t){0}, &chars));
+        offset += chars;
+    }
+    for (int64_t i = from; i < to; i++)
+        completion_entry(g->srv, &c, g->res.output[i], &g->lp[i].lp, offset + g->lp[i].text_offset);
+    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", c.tokens, "token_logprobs", c.values, "top_logprobs", c.tops,
+                     "text_offset", c.offsets);
 }
 
 /* chat: {"token", "logprob", "bytes"}; bytes null when the token's text alone holds U+FFFD (a token
@@ -454,15 +494,26 @@ static json_t *chat_logprobs(const Gen *g, int64_t from, int64_t to) {
     return json_pack("{s:o, s:n}", "content", content, "refusal");
 }
 
-/* A choice's "logprobs" for ids [from, to): null when none were asked (or a stream's chunk has no id). */
-static json_t *logprobs_json(const Gen *g, int64_t from, int64_t to, bool always) {
-    if (g->logprobs < 0 || (from == to && !always)) return json_null();
-    return g->chat ? chat_logprobs(g, from, to) : completion_logprobs(g, from, to);
+/* A choice's "logprobs" for ids [from, to), of the whole answer or a stream's chunk: null when none
+ * were asked or the chunk has no id. */
+static json_t *logprobs_json(const Gen *g, int64_t from, int64_t to, bool whole) {
+    if (g->logprobs < 0 || (from == to && !whole)) return json_null();
+    return g->chat ? chat_logprobs(g, from, to) : completion_logprobs(g, from, to, whole);
+}
+
+/* The text of the answer: with echo, the prompt's before the generated. */
+static json_t *answer_text(const Gen *g) {
+    Buf b = {0};
+    if (g->prompt_text) buf_append(&b, g->prompt_text, g->prompt_text_len);
+    if (g->text) buf_append(&b, g->text, g->text_len);
+    json_t *text = json_stringn(b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return text;
 }
 
 char *api_response_json(const Gen *g) {
     json_t *j = answer_head(g, g->chat ? "chat.completion" : "text_completion");
-    json_t *text = json_stringn(g->text ? g->text : "", g->text ? g->text_len : 0);
+    json_t *text = answer_text(g);
     json_t *choice = json_pack("{s:i, s:o, s:s, s:o}", "index", 0, "logprobs", logprobs_json(g, 0, g->nvisible, true),
                                "finish_reason", g->finish ? g->finish : "length", "token_ids", ids_json(g, 0, g->nvisible));
     if (g->chat) json_object_set_new(choice, "message", json_pack("{s:s, s:o}", "role", "assistant", "content", text));

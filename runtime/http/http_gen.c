@@ -1,7 +1,7 @@
 /* http_gen.c — generations and the engine thread of `mixrun serve` (http.h). */
 #include "http.h"
 
-#include "mixc_params.h"   /* MIXC_ARGMAX_NAN */
+#include "mixc_params.h"   /* mixc_argmax */
 #include "progress.h"
 
 #include <math.h>
@@ -44,6 +44,8 @@ void gen_release(Gen *g) {
     free(g->res.output);
     free(g->text);
     free(g->lp);
+    free(g->prompt_lp);
+    free(g->prompt_text);
     for (int i = 0; i < g->nstop; i++) free(g->stop[i]);
     free(g->stop);
     free(g);
@@ -123,6 +125,30 @@ static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t
 static bool hook_wants_logits(void *user) {
     const Gen *g = user;
     return g->temperature > 0 || g->logprobs >= 0;
+}
+
+/* An echo with logprobs wants the logits of every prompt token. */
+static bool hook_wants_prompt_logits(void *user) {
+    const Gen *g = user;
+    return g->prompt_lp != NULL;
+}
+
+/* Row r of the logits of prompt positions [from, from + n) gives the prompt's id at from + r + 1 its
+ * log-probabilities (the last position's go to the first generated id, through hook_pick). */
+static void hook_prompt_logits(void *user, int64_t from, int64_t n, const float *logits, int64_t vocab) {
+    Gen *g = user;
+    for (int64_t r = 0; r < n && from + r + 1 < g->req.prompt_len; r++) {
+        const float *row = logits + r * vocab;
+        int32_t code = mixc_argmax(row, vocab);
+        if (code < 0) {   /* the generation fails at its first token (hook_emitted), naming the position */
+            pthread_mutex_lock(&g->mu);
+            snprintf(g->error, sizeof g->error, "the logits at prompt position %lld hold %s (the %s backend)",
+                     (long long)(from + r), code == MIXC_ARGMAX_NAN ? "NaN" : "Inf", g->srv->b->name);
+            pthread_mutex_unlock(&g->mu);
+            return;
+        }
+        token_logprobs(row, vocab, g->req.prompt[from + r + 1], g->logprobs, &g->prompt_lp[from + r + 1].lp);
+    }
 }
 
 static int32_t hook_pick_greedy(void *user, int32_t code) {
@@ -305,7 +331,9 @@ static void fail_all(HttpServer *s) {
     s->m.queued = 0;
 }
 
-const ServeHooks http_engine_hooks = {.pick = hook_pick, .wants_logits = hook_wants_logits, .pick_greedy = hook_pick_greedy,
+const ServeHooks http_engine_hooks = {.pick = hook_pick, .wants_logits = hook_wants_logits,
+                                      .wants_prompt_logits = hook_wants_prompt_logits, .prompt_logits = hook_prompt_logits,
+                                      .pick_greedy = hook_pick_greedy,
                                       .emitted = hook_emitted, .finished = hook_finished};
 
 void *http_engine_main(void *server) {

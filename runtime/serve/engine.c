@@ -29,6 +29,8 @@ struct ServeEngine {
     int *order;             /* [nslots] the busy slots in admission order */
     int64_t kv_budget, chunk, vocab, step_tokens;
     float *logits;          /* [nslots][vocab] */
+    float *rows;            /* [chunk + nslots][vocab]: a prefill's rows with every prompt token's (made at
+                             * the first sequence that wants them) */
     int32_t *tokens, *ids;  /* [nslots] a decode step's tokens in, and its argmax codes out */
     int *slots;
     PrefillPart *parts;     /* [nslots] a prefill step's chunks, one per sequence */
@@ -65,6 +67,7 @@ ServeEngine *serve_engine_open(Backend *b, const ServeOptions *o, const ServeHoo
 void serve_engine_close(ServeEngine *e) {
     if (!e) return;
     arena_free(&e->mem);
+    free(e->rows);
     buf_free(&e->trace);
     free(e);
 }
@@ -173,6 +176,22 @@ static int decode_running(ServeEngine *e) {
     return n;
 }
 
+/* Where a prefill call of the parts returns logits: NULL when no part needs them (only the ids come
+ * back); e->logits when only the last rows of parts that end their prompt and sample; e->rows when a
+ * part wants every prompt token's (all_logits set on it). */
+static float *prefill_logits(ServeEngine *e, int nparts) {
+    bool last = false, every = false;
+    for (int i = 0; i < nparts; i++) {
+        PrefillPart *part = &e->parts[i];
+        const Slot *sl = &e->slot[part->slot];
+        part->all_logits = e->hooks.wants_prompt_logits && e->hooks.wants_prompt_logits(sl->user);
+        every = every || part->all_logits;
+        last = last || (sl->prefilled + part->n == sl->r->prompt_len && wants_logits(e, part->slot));
+    }
+    if (every && !e->rows) e->rows = xcalloc((size_t)(e->chunk + e->b->cfg.nseq) * (size_t)e->vocab, sizeof *e->rows);
+    return every ? e->rows : last ? e->logits : NULL;
+}
+
 /* One prefill call (ops->prefill_batch): a chunk of each sequence still prefilling, in admission
  * order, up to `budget` tokens (at most the plan's chunk across them); then the sequences whose prompt
  * is done choose their first token. The tokens run, -1 on failure. */
@@ -191,19 +210,21 @@ static int64_t prefill_batch(ServeEngine *e, int64_t budget) {
         spent += n;
     }
     if (nparts == 0) return 0;
-    bool logits = false;   /* only when a sequence that ends its prompt samples from them: else only the ids */
-    for (int i = 0; i < nparts; i++) {
-        const Slot *sl = &e->slot[e->parts[i].slot];
-        logits = logits || (sl->prefilled + e->parts[i].n == sl->r->prompt_len && wants_logits(e, e->parts[i].slot));
-    }
-    if (!e->b->ops->prefill_argmax(e->b, e->parts, nparts, e->ids, logits ? e->logits : NULL)) return -1;
+    float *logits = prefill_logits(e, nparts);
+    if (!e->b->ops->prefill_argmax(e->b, e->parts, nparts, e->ids, logits)) return -1;
     double now = mono_seconds();
+    int64_t row = 0;   /* the part's first row in logits */
     for (int i = 0; i < nparts; i++) {   /* the parts' slots, not e->order: an emit may finish a request */
-        Slot *sl = &e->slot[e->parts[i].slot];
+        const PrefillPart *part = &e->parts[i];
+        Slot *sl = &e->slot[part->slot];
+        int64_t rows = part->all_logits ? part->n : 1;
+        if (sl->r && part->all_logits)
+            e->hooks.prompt_logits(sl->user, sl->prefilled, part->n, logits + row * e->vocab, e->vocab);
+        row += rows;
         if (!sl->r) continue;   /* a hook of an earlier emit cancelled it */
-        sl->prefilled += e->parts[i].n;
-        const float *row = e->logits + (int64_t)i * e->vocab;
-        if (sl->prefilled == sl->r->prompt_len && !emit(e, e->parts[i].slot, row, e->ids[i], now))
+        sl->prefilled += part->n;
+        const float *last = logits ? logits + (row - 1) * e->vocab : NULL;
+        if (sl->prefilled == sl->r->prompt_len && !emit(e, part->slot, last, e->ids[i], now))
             return -1;
     }
     return spent;

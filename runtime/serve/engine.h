@@ -24,6 +24,12 @@ typedef struct {
      * copies back only the token ids: Backend.ops->decode_argmax). NULL: every sequence with a pick
      * needs them. */
     bool (*wants_logits)(void *user);
+    /* Whether the sequence needs the logits of every prompt token (an echo's log-probabilities); NULL:
+     * none does. */
+    bool (*wants_prompt_logits)(void *user);
+    /* The logits [n][vocab] of its prompt positions [from, from + n), one prefill call's (the last
+     * prompt position's also go to pick). */
+    void (*prompt_logits)(void *user, int64_t from, int64_t n, const float *logits, int64_t vocab);
     /* A greedy sequence's token from the argmax code of its logits (mixc_argmax: negative when they
      * hold a NaN or an infinity). NULL: the code, and a negative one fails the step (b->err). */
     int32_t (*pick_greedy)(void *user, int32_t code);

@@ -18,8 +18,9 @@
  * stop ids, EOS, stop strings, the text's incremental decoding) while a stream takes its events as
  * http_server.c's next_event does. The answer, every event and the usage chunk are valid JSON; the
  * events' texts, ids and log-probability entries concatenate to the answer's; its text is the decoded
- * ids cut before the first stop string, and holds none; its log-probabilities (when asked) are one
- * entry per id with the asked alternatives, each a finite number <= 0.
+ * ids cut before the first stop string, and holds none (after the prompt's text with echo); its
+ * log-probabilities (when asked) are one entry per id (an echo's prompt ids first, the first with
+ * none) with the asked alternatives, each a finite number <= 0.
  * Nothing may crash, leak or hit undefined behaviour. The tokenizer directories are written to a
  * temporary directory at the first input (libFuzzer runs from the repository's root). */
 #include "http.h"
@@ -193,8 +194,11 @@ static int64_t check_logprobs(const Gen *g, json_t *lp) {
     if (json_array_size(json_object_get(lp, "token_logprobs")) != n || json_array_size(tops) != n ||
         json_array_size(json_object_get(lp, "text_offset")) != n)
         contract_broken("a completion's logprobs arrays of different lengths");
-    json_array_foreach(json_object_get(lp, "token_logprobs"), i, v) check_logprob(v);
+    json_array_foreach(json_object_get(lp, "token_logprobs"), i, v) {
+        if (!(g->echo && i == 0 && json_is_null(v))) check_logprob(v);   /* an echo's first id has none */
+    }
     json_array_foreach(tops, i, v) {
+        if (g->echo && i == 0 && json_is_null(v)) continue;
         size_t m = json_object_size(v);
         if (m != (size_t)g->logprobs && m != (size_t)g->logprobs + 1)
             contract_broken("a completion's top_logprobs without the asked alternatives and the chosen token");
@@ -253,6 +257,19 @@ static void stream_poll(Stream *st, Gen *g) {
     pthread_mutex_unlock(&g->mu);
 }
 
+/* An echo's answer: the prompt's text first (taken off text here), its first id without a logprob. */
+static void take_echo(const Gen *g, json_t *lp, Buf *text) {
+    if (!g->echo) return;
+    if (g->logprobs >= 0 && !json_is_null(json_array_get(json_object_get(lp, "token_logprobs"), 0)))
+        contract_broken("an echoed prompt's first id has a logprob");
+    if (g->srv->tok && !g->prompt_text) contract_broken("an echo without the prompt's text");
+    size_t skip = g->prompt_text ? g->prompt_text_len : 0;
+    if (!skip) return;
+    if (text->len < skip || memcmp(text->data, g->prompt_text, skip)) contract_broken("an echo's text does not start with the prompt");
+    memmove(text->data, text->data + skip, text->len - skip);
+    text->len -= skip;
+}
+
 /* The text and ids the stream and the answer carry against the generation's. */
 static void check_texts(Gen *g, const Stream *st) {
     pthread_mutex_lock(&g->mu);
@@ -263,9 +280,11 @@ static void check_texts(Gen *g, const Stream *st) {
     take_choice(json_array_get(json_object_get(j, "choices"), 0), g->chat, "message", &text, ids, &nids);
     if (nids != g->nvisible || memcmp(ids, g->res.output, (size_t)nids * sizeof *ids))
         contract_broken("the answer's token_ids are not the visible ids");
-    int64_t nlogprobs = check_logprobs(g, json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs"));
-    if (g->logprobs >= 0 && (nlogprobs != nids || st->nlogprobs != nids))
-        contract_broken("the answer's or the stream's logprobs are not one entry a visible id");
+    json_t *lp = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs");
+    int64_t nlogprobs = check_logprobs(g, lp), echoed = g->echo ? g->req.prompt_len : 0;
+    if (g->logprobs >= 0 && (nlogprobs != echoed + nids || (!g->echo && st->nlogprobs != nids)))
+        contract_broken("the answer's or the stream's logprobs are not one entry a visible id (and an echoed one)");
+    take_echo(g, lp, &text);
     if (st->nids != nids || memcmp(st->ids, ids, (size_t)nids * sizeof *ids))
         contract_broken("the stream's token_ids do not concatenate to the answer's");
     if (text.len != g->text_len || (text.len && memcmp(text.data, g->text, text.len)))
@@ -295,6 +314,13 @@ static void echo(Gen *g) {
     Stream st = {.first = true};
     bool stop = false;
     static float logits[VOCAB];
+    if (http_engine_hooks.wants_prompt_logits(g)) {   /* an echo's: every prompt position's, in one call */
+        float *rows = xcalloc((size_t)g->req.prompt_len * VOCAB, sizeof *rows);
+        for (int64_t p = 0; p < g->req.prompt_len; p++)
+            for (int v = 0; v < VOCAB; v++) rows[p * VOCAB + v] = (float)((v * 31 + p) % 11);
+        http_engine_hooks.prompt_logits(g, 0, g->req.prompt_len, rows, VOCAB);
+        free(rows);
+    }
     while (!stop && g->res.noutput < n) {
         int32_t tok = g->req.prompt[g->res.noutput % g->req.prompt_len];
         if (http_engine_hooks.wants_logits(g)) {   /* as the engine: logits whose argmax is the echo */
@@ -330,6 +356,7 @@ static void check_accepted(const HttpServer *s, const Gen *g) {
         contract_broken("an accepted temperature or top_p out of range");
     if (g->nstop > 16 || g->nstop_ids > CHAT_MAX_STOP) contract_broken("too many stops");
     if (g->logprobs < -1 || g->logprobs > SAMPLE_MAX_LOGPROBS) contract_broken("an accepted logprobs out of range");
+    if (g->echo && (g->stream || g->chat)) contract_broken("an accepted echo streamed or in a chat");
     size_t longest = 0;
     for (int i = 0; i < g->nstop; i++) {
         if (!g->stop[i][0]) contract_broken("an empty stop string");
@@ -351,7 +378,7 @@ static void check_same(const Gen *a, bool oka, const ApiError *ea, const Gen *b,
                 !memcmp(a->req.prompt, b->req.prompt, (size_t)a->req.prompt_len * sizeof *a->req.prompt) &&
                 a->temperature == b->temperature && a->top_p == b->top_p && a->rng == b->rng && a->nstop == b->nstop &&
                 a->nstop_ids == b->nstop_ids && a->stream == b->stream && a->include_usage == b->include_usage &&
-                a->ignore_eos == b->ignore_eos && a->logprobs == b->logprobs &&
+                a->ignore_eos == b->ignore_eos && a->logprobs == b->logprobs && a->echo == b->echo &&
                 !memcmp(a->stop_ids, b->stop_ids, sizeof a->stop_ids);
     for (int i = 0; same && i < a->nstop; i++) same = !strcmp(a->stop[i], b->stop[i]);
     if (!same) contract_broken("a second parse gave another request");

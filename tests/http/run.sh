@@ -158,43 +158,64 @@ check logprobs-greedy-same-tokens "$(jq -r '.choices[0].token_ids | map(tostring
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 1.3, "seed": 11, "logprobs": 5}'
 cp "$T/body" "$T/lp-sampled"
 check logprobs-sampled-same-draws "$(jq -c '.choices[0].token_ids' "$T/lp-sampled")" "$a"
-# logprobs_match ANSWER TOP: the answer's logprobs against the logits of its prompt and ids run alone.
+# logprobs_match ANSWER TOP PROMPT [echo]: the answer's logprobs against the logits of its prompt (ids,
+# comma-separated) and generated ids run alone, within LP_TOL (default 1e-4); with echo, the prompt's
+# entries first (the first without logprobs, each other one the logits of the position before it).
 logprobs_match() {
   local ids
-  ids=$(jq -r '[5, 17, 300] + .choices[0].token_ids | map(tostring) | join(",")' "$1")
+  ids=$(jq -r --arg p "$3" '($p | split(",") | map(tonumber)) + .choices[0].token_ids | map(tostring) | join(",")' "$1")
   "$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 1 --dump-logits "$T/lp.npy" >/dev/null 2>"$T/lp.err" || { cat "$T/lp.err"; return 1; }
-  python3 - "$1" "$T/lp.npy" "$2" <<'PY'
+  python3 - "$1" "$T/lp.npy" "$2" "$3" "${4:-}" "${LP_TOL:-1e-4}" <<'PY'
 import ast, json, math, struct, sys
 answer, npy, top = json.load(open(sys.argv[1])), open(sys.argv[2], 'rb').read(), int(sys.argv[3])
+tol = float(sys.argv[6])
+prompt, echo = [int(t) for t in sys.argv[4].split(',')], sys.argv[5] == 'echo'
 hlen = struct.unpack('<H', npy[8:10])[0]
 rows, vocab = ast.literal_eval(npy[10:10 + hlen].decode())['shape']
 data = struct.unpack('<%df' % (rows * vocab), npy[10 + hlen:])
 c = answer['choices'][0]
 lp, ids = c['logprobs'], c['token_ids']
-assert len(lp['tokens']) == len(lp['token_logprobs']) == len(lp['top_logprobs']) == len(ids) == 16, 'lengths'
+P = len(prompt)
+entries = (prompt if echo else []) + ids   # the ids the entries name, and the position each is predicted at
+positions = (list(range(-1, P - 1)) if echo else []) + list(range(P - 1, P - 1 + len(ids)))
+assert len(lp['tokens']) == len(lp['token_logprobs']) == len(lp['top_logprobs']) == len(entries), 'lengths'
 assert lp['text_offset'][0] == 0 and lp['text_offset'] == sorted(lp['text_offset']), lp['text_offset']
-for i, tok in enumerate(ids):
-    row = data[(3 - 1 + i) * vocab:(3 + i) * vocab]
+for i, (tok, at) in enumerate(zip(entries, positions)):
+    if at < 0:
+        assert lp['token_logprobs'][i] is None and lp['top_logprobs'][i] is None, 'the first prompt id has logprobs'
+        continue
+    row = data[at * vocab:(at + 1) * vocab]
     m = max(row)
     lse = m + math.log(sum(math.exp(x - m) for x in row))
     want = sorted(range(vocab), key=lambda k: (-row[k], k))[:top]
     refs = [row[k] - lse for k in want]
-    assert abs(lp['token_logprobs'][i] - (row[tok] - lse)) < 1e-4, (i, lp['token_logprobs'][i], row[tok] - lse)
+    assert abs(lp['token_logprobs'][i] - (row[tok] - lse)) < tol, (i, lp['token_logprobs'][i], row[tok] - lse)
     got = sorted(lp['top_logprobs'][i].values(), reverse=True)
     if tok not in want:   # the chosen token is there besides the alternatives
         got.remove(min(got, key=lambda v: abs(v - lp['token_logprobs'][i])))
-    assert len(got) == top and all(abs(x - y) < 1e-4 for x, y in zip(got, refs)), (i, got, refs)
+    assert len(got) == top and all(abs(x - y) < tol for x, y in zip(got, refs)), (i, got, refs)
 PY
 }
-if out=$(logprobs_match "$T/lp-greedy" 3 2>&1); then pass "logprobs: greedy, 3 alternatives = log_softmax of the logits run alone"
+if out=$(logprobs_match "$T/lp-greedy" 3 5,17,300 2>&1); then pass "logprobs: greedy, 3 alternatives = log_softmax of the logits run alone"
 else fail "logprobs: greedy, 3 alternatives = log_softmax of the logits run alone" "$out"; fi
-if out=$(logprobs_match "$T/lp-sampled" 5 2>&1); then pass "logprobs: sampled, 5 alternatives = log_softmax of the logits run alone"
+if out=$(logprobs_match "$T/lp-sampled" 5 5,17,300 2>&1); then pass "logprobs: sampled, 5 alternatives = log_softmax of the logits run alone"
 else fail "logprobs: sampled, 5 alternatives = log_softmax of the logits run alone" "$out"; fi
 curl -sN --max-time 60 "$U/v1/completions" -d '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0, "logprobs": 3, "stream": true}' >"$T/sse"
 check logprobs-stream-concatenates \
   "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c '.choices[0].logprobs | select(.) | [.tokens, .token_logprobs, .text_offset]' | jq -sc 'transpose | map(add)')" \
   "$(jq -c '.choices[0].logprobs | [.tokens, .token_logprobs, .text_offset]' "$T/lp-greedy")"
 check logprobs-none-asked "$(jq -c '.choices[0].logprobs' "$T/greedy")" null
+# echo: the prompt before the generated text, as given; with logprobs, the prompt's ids' entries first
+post /v1/completions "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 2, temperature: 0, echo: true, logprobs: 2}')"
+cp "$T/body" "$T/echo"
+post /v1/completions "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 2, temperature: 0}')"
+check echo-text-is-the-prompt-then-the-generated "$(jq -r '.choices[0].text' "$T/echo")" "$PROMPT$(jq -r '.choices[0].text' "$T/body")"
+PIDS=$("$TT" encode "$T/tok/tokenizer.json" "$PROMPT")
+if out=$(logprobs_match "$T/echo" 2 "$PIDS" echo 2>&1); then pass "echo + logprobs: the prompt's ids (the first without) and the generated = log_softmax of the logits run alone"
+else fail "echo + logprobs: the prompt's ids (the first without) and the generated = log_softmax of the logits run alone" "$out"; fi
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0, "echo": true}'
+check echo-token-ids-decoded "$(jq -c '[.choices[0].token_ids, .choices[0].logprobs]' "$T/body")" "[$(jq -c '.choices[0].token_ids' "$T/lp-greedy"),null]"
+check echo-token-ids-text "$(jq -r '.choices[0].text' "$T/body")" "$("$TT" decode "$T/tok/tokenizer.json" 5,17,300)$(jq -r '.choices[0].text' "$T/lp-greedy")"
 
 # ---- chat with the Llama 3 template: the template's ids run alone, stopped at <|eot_id|>
 MSGS='[{"role": "system", "content": "  Be brief. "}, {"role": "user", "content": [{"type": "text", "text": "Hi there"}]}]'
@@ -376,7 +397,9 @@ refused wrong-type-max-tokens 400 "'max_tokens' must be an integer >= 1" /v1/com
 refused wrong-type-temperature 400 "'temperature' must be a number in [0, 2]" /v1/completions '{"prompt": [1], "temperature": "hot"}'
 refused n-above-one 400 "only n = 1" /v1/completions '{"prompt": [1], "n": 2}'
 refused token-outside-vocab 400 "element 1 is not a token id in [0, 604)" /v1/completions '{"prompt": [1, 604]}'
-refused unsupported-value 400 "field 'echo'" /v1/completions '{"prompt": [1], "echo": true}'
+refused unsupported-value 400 "field 'best_of'" /v1/completions '{"prompt": [1], "best_of": 2}'
+refused echo-with-stream 400 "field 'echo': true is not supported with \"stream\": true" /v1/completions '{"prompt": [1], "echo": true, "stream": true}'
+refused echo-not-boolean 400 "field 'echo' must be a boolean" /v1/completions '{"prompt": [1], "echo": 1}'
 refused logprobs-above-20 400 "field 'logprobs' must be an integer in [0, 20]" /v1/completions '{"prompt": [1], "logprobs": 21}'
 refused logprobs-true-on-completions 400 "field 'logprobs' must be an integer in [0, 20]" /v1/completions '{"prompt": [1], "logprobs": true}'
 refused chat-logprobs-not-boolean 400 "field 'logprobs' must be a boolean" /v1/chat/completions '{"messages": [{"role": "user", "content": "x"}], "logprobs": 2}'
@@ -450,6 +473,9 @@ refused no-tokenizer-stop 400 "'stop' needs a tokenizer" /v1/completions '{"prom
 refused no-tokenizer-chat 400 "chat needs a tokenizer" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}]}'
 post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 9, "temperature": 0}'
 check no-tokenizer-token-ids "$CODE:$(jq -r '.choices[0].token_ids | length' "$T/body")" "200:9"
+post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 3, "temperature": 0, "logprobs": 1, "echo": true}'
+check no-tokenizer-echo "$(jq -c '.choices[0] | [.text, (.logprobs.tokens | length), .logprobs.tokens[0:4], .logprobs.token_logprobs[0]]' "$T/body")" \
+  '["",7,["token_id:5","token_id:17","token_id:300","token_id:42"],null]'
 post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 3, "temperature": 0, "logprobs": 1}'
 check no-tokenizer-logprobs-name-ids "$(jq -c '.choices[0] | [.logprobs.tokens == (.token_ids | map("token_id:\(.)")), .logprobs.text_offset]' "$T/body")" \
   "[true,[0,$(jq -r '.choices[0].token_ids[0] | "token_id:\(.)" | length' "$T/body"),$(jq -r '.choices[0].token_ids[0:2] | map("token_id:\(.)" | length) | add' "$T/body")]]"
@@ -550,9 +576,33 @@ if have_toolkit && ! sanitized "$RUN" && [ -r /proc/self/status ]; then
       [ -n "$want" ] && [ "$got" = "$want" ] && [ "$shwm" -lt "${hwm:-0}" ] &&
         pass "emu server from a streamed checkpoint: answers as mixrun alone ($got); peak $((shwm >> 20)) MiB, $((hwm >> 20)) MiB from random weights" ||
         fail "emu server from a streamed checkpoint" "tokens '$got', alone '$want'; peak $shwm, random weights' ${hwm:-}"
+      # echo + logprobs: the prompt's rows come back from the device (all_logits) beside the argmax;
+      # within 1e-2 of the logits run alone (the prompt rows equal them; the decoded ids' bf16 decode step
+      # differs from a prefill by ~3e-3)
+      curl -s --max-time 60 "http://127.0.0.1:$PORT/v1/completions" \
+        -d '{"prompt": [5, 6, 7, 8, 9, 10], "max_tokens": 2, "temperature": 0, "echo": true, "logprobs": 2}' >"$T/secho"
+      if out=$(MIXC_CACHE_DIR=$T/emu-cache LP_TOL=1e-2 logprobs_match "$T/secho" 2 5,6,7,8,9,10 echo 2>&1); then
+        pass "emu server: echo + logprobs, every prompt row from the device, = log_softmax of the logits run alone"
+      else fail "emu server: echo + logprobs, every prompt row from the device" "$out"; fi
       kill -TERM "$SPID"; wait "$SPID"
     fi
   else fail "emu server from a streamed checkpoint: --save-weights"; fi
+  # The cuda backend under the stand-in driver (its kernels in the emulator): echo + logprobs, every
+  # prompt row copied back beside the argmax, = the emu backend's logits run alone (the same kernels)
+  CS=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=64 --set head_dim=64 --random-weights 5)
+  if "$BUILD/tests/cuda/plan_check" tests/mixrun/tiny.mix - "${CS[@]:2:6}" --emu-so "$T/kc.so" >"$T/pc" 2>&1; then
+    MODEL=("${CS[@]}" --backend cuda)
+    if FAKE_CUDA=full FAKE_CUDA_EMU_SO="$T/kc.so" FAKE_CUBLAS_COMPUTE=1 MIXC_CACHE_DIR=$T/emu-cache \
+       LD_LIBRARY_PATH="$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" start cuda-echo --max-seqs 2; then
+      curl -s --max-time 60 "http://127.0.0.1:$PORT/v1/completions" \
+        -d '{"prompt": [5, 6, 7, 8, 9, 10, 11, 12, 13, 14], "max_tokens": 3, "temperature": 0, "echo": true, "logprobs": 3}' >"$T/cecho"
+      MODEL=("${CS[@]}" --backend emu)
+      if out=$(MIXC_CACHE_DIR=$T/emu-cache LP_TOL=1e-2 logprobs_match "$T/cecho" 3 5,6,7,8,9,10,11,12,13,14 echo 2>&1); then
+        pass "cuda server (stand-in driver): echo + logprobs, every prompt row from the device, = emu's logits run alone"
+      else fail "cuda server (stand-in driver): echo + logprobs" "$out" "$(grep fake_cuda "$T/cuda-echo.err" | head -3)"; fi
+      kill -TERM "$SPID"; wait "$SPID"
+    fi
+  else fail "cuda server (stand-in driver): the emulator's kernels" "$(head -c 600 "$T/pc")"; fi
   MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --random-weights 5 --backend cpu)
 else
   echo "SKIP http: the emu server's memory (no toolkit, the sanitizers or no /proc)"

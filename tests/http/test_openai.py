@@ -3,7 +3,7 @@
 A tiny random model (tests/mixrun/tiny.mix) with the llama3 tokenizer fixture and Llama 3's chat
 tokens added; the `tokenizers` package renders the reference ids and text. Checks: completions and
 chat, streamed and not, greedy text equal to `mixrun --text` / the chat template's ids run alone;
-log-probabilities (completions and chat, streamed) as the client types them;
+log-probabilities (completions, echoed prompts, chat, streamed) as the client types them;
 a generation_config.json's end of sequence (and ignore_eos);
 16 concurrent clients each equal to their request alone; 200 clients beside 1,000 idle connections;
 the client's errors for bad requests;
@@ -122,6 +122,13 @@ def logprobs(client, tok_path):
           True)
     check("openai-logprobs-completion-offsets", lp.text_offset,
           [sum(len(t) for t in lp.tokens[:k]) for k in range(len(lp.tokens))])
+    # lm-evaluation-harness's loglikelihood request: the prompt's ids echoed with their logprobs
+    r = client.completions.create(model="tiny", prompt=[5, 17, 300, 42], max_tokens=1, temperature=0, echo=True,
+                                  logprobs=1)
+    lp = r.choices[0].logprobs
+    check("openai-logprobs-echo", (len(lp.tokens), lp.token_logprobs[0], lp.top_logprobs[0],
+                                   all(v < 0 for v in lp.token_logprobs[1:]), lp.tokens[:4]),
+          (5, None, None, True, [ref.decode([i], skip_special_tokens=False) for i in [5, 17, 300, 42]]))
     messages = [{"role": "user", "content": "Hi there"}]
     r = client.chat.completions.create(model="tiny", messages=messages, max_tokens=8, temperature=0, logprobs=True,
                                        top_logprobs=3)

@@ -3,6 +3,7 @@
  *                                   the decoded text (with and without special tokens)
  *   test_tokenizer refuse FILE NAME loading FILE fails with an error that names NAME
  *   test_tokenizer encode FILE TEXT prints TEXT's ids, comma-separated
+ *   test_tokenizer decode FILE IDS  prints the text of IDS (comma-separated), special tokens kept
  *   test_tokenizer vocab FILE       prints the vocabulary size (one more than the largest id)
  *   test_tokenizer stress FILE MIB  MIB MiB of mixed text: encodes, decodes back to the same text
  * Prints what differs; exits 0 when all holds, 1 otherwise. */
@@ -104,6 +105,23 @@ static int encode(const char *file, const char *text) {
     return 0;
 }
 
+static int decode(const char *file, const char *list) {
+    char err[512];
+    Tokenizer *t = tokenizer_load(file, err, sizeof err);
+    if (!t) return fprintf(stderr, "%s\n", err), 1;
+    int32_t ids[4096];
+    int64_t n = 0;
+    for (const char *p = list; *p && n < 4096; p += *p == ',') ids[n++] = (int32_t)strtol(p, (char **)&p, 10);
+    size_t len;
+    char *text = tokenizer_decode(t, ids, n, false, &len, err, sizeof err);
+    int rc = text ? 0 : 1;
+    if (text) fwrite(text, 1, len, stdout);
+    else fprintf(stderr, "%s\n", err);
+    free(text);
+    tokenizer_free(t);
+    return rc;
+}
+
 static int vocab(const char *file) {
     char err[512];
     Tokenizer *t = tokenizer_load(file, err, sizeof err);
@@ -170,8 +188,10 @@ int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "check")) return check(argv[2]);
     if (argc == 4 && !strcmp(argv[1], "refuse")) return refuse(argv[2], argv[3]);
     if (argc == 4 && !strcmp(argv[1], "encode")) return encode(argv[2], argv[3]);
+    if (argc == 4 && !strcmp(argv[1], "decode")) return decode(argv[2], argv[3]);
     if (argc == 3 && !strcmp(argv[1], "vocab")) return vocab(argv[2]);
     if (argc == 4 && !strcmp(argv[1], "stress")) return stress(argv[2], atoi(argv[3]));
-    fprintf(stderr, "usage: test_tokenizer check DIR | refuse FILE NAME | encode FILE TEXT | vocab FILE | stress FILE MIB\n");
+    fprintf(stderr, "usage: test_tokenizer check DIR | refuse FILE NAME | encode FILE TEXT | decode FILE IDS | vocab FILE | "
+                    "stress FILE MIB\n");
     return 2;
 }
