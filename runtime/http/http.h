@@ -67,7 +67,8 @@ typedef struct Gen {
     bool ignore_eos;            /* vLLM's extension: neither stop_ids nor the model's EOS ends it */
     int logprobs;               /* -1: no log-probabilities; else the alternatives asked a token (0..20) */
     bool echo;                  /* completions: the answer starts with the prompt (and its logprobs) */
-    char *prompt_text;          /* with echo, a text prompt's text (NULL: token ids, decoded) */
+    char *prompt_text;          /* with echo, the prompt's text: a text prompt's as given, token ids'
+                                 * decoded (NULL without a tokenizer) */
     size_t prompt_text_len;
     GenLogprob *prompt_lp;      /* [prompt_len] with echo and logprobs: each prompt id's but the first's
                                  * (the engine's hook_prompt_logits; read once the Gen is done) */

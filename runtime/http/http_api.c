@@ -429,18 +429,19 @@ typedef struct {
 } CompletionLogprobs;
 
 /* An entry: id's text, its log-probability and the asked alternatives with it (lp NULL: an echoed
- * prompt's first id, which has none: nulls), where its text starts. */
-static void completion_entry(const HttpServer *s, CompletionLogprobs *c, int32_t id, const TokenLogprobs *lp,
-                             int64_t offset) {
+ * prompt's first id, which has none: nulls), where its text starts. The code points of its text. */
+static int64_t completion_entry(const HttpServer *s, CompletionLogprobs *c, int32_t id, const TokenLogprobs *lp,
+                                int64_t offset) {
     size_t len;
-    char *text = api_token_text(s, id, &len, NULL);
+    int64_t chars;
+    char *text = api_token_text(s, id, &len, &chars);
     json_array_append_new(c->tokens, json_stringn(text, len));
     free(text);
     json_array_append_new(c->values, lp ? json_real(lp->logprob) : json_null());
     json_array_append_new(c->offsets, json_integer(offset));
     if (!lp) {
         json_array_append_new(c->tops, json_null());
-        return;
+        return chars;
     }
     json_t *top = json_object();
     bool chosen_in = false;
@@ -450,6 +451,7 @@ static void completion_entry(const HttpServer *s, CompletionLogprobs *c, int32_t
     }
     if (!chosen_in) top_add(s, top, id, lp->logprob);
     json_array_append_new(c->tops, top);
+    return chars;
 }
 
 /* completions' logprobs of ids [from, to): tokens, token_logprobs, top_logprobs (the asked most
@@ -458,12 +460,8 @@ static void completion_entry(const HttpServer *s, CompletionLogprobs *c, int32_t
 static json_t *completion_logprobs(const Gen *g, int64_t from, int64_t to, bool whole) {
     CompletionLogprobs c = {json_array(), json_array(), json_array(), json_array()};
     int64_t offset = 0;
-    for (int64_t j = 0; whole && g->prompt_lp && j < g->req.prompt_len; j++) {
-        completion_entry(g->srv, &c, g->req.prompt[j], j ? &g->prompt_lp[j].lp : NULL, offset);
-        int64_t chars;
-        free(api_token_text(g->srv, g->req.prompt[j], &(size_t){0}, &chars));
-        offset += chars;
-    }
+    for (int64_t j = 0; whole && g->prompt_lp && j < g->req.prompt_len; j++)
+        offset += completion_entry(g->srv, &c, g->req.prompt[j], j ? &g->prompt_lp[j].lp : NULL, offset);
     for (int64_t i = from; i < to; i++)
         completion_entry(g->srv, &c, g->res.output[i], &g->lp[i].lp, offset + g->lp[i].text_offset);
     return json_pack("{s:o, s:o, s:o, s:o}", "tokens", c.tokens, "token_logprobs", c.values, "top_logprobs", c.tops,
