@@ -67,6 +67,7 @@ typedef struct Gen {
     bool ignore_eos;            /* vLLM's extension: neither stop_ids nor the model's EOS ends it */
     int logprobs;               /* -1: no log-probabilities; else the alternatives asked a token (0..20) */
     bool echo;                  /* completions: the answer starts with the prompt (and its logprobs) */
+    LogitAdjust adjust;         /* logit_bias and the penalties (its arrays malloc'd; counts the engine's) */
     char *prompt_text;          /* with echo, the prompt's text: a text prompt's as given, token ids'
                                  * decoded (NULL without a tokenizer) */
     size_t prompt_text_len;

@@ -152,6 +152,45 @@ static bool logprobs_asked(Parse *p, ApiError *err) {
     return true;
 }
 
+static bool take_penalty(json_t *v, const char *name, double *out, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (!json_is_number(v) || !(json_number_value(v) >= -2 && json_number_value(v) <= 2))
+        return bad(err, 400, "field '%s' must be a number in [-2, 2]", name);
+    *out = json_number_value(v);
+    return true;
+}
+static bool f_frequency_penalty(Parse *p, json_t *v, ApiError *err) {
+    return take_penalty(v, "frequency_penalty", &p->g->adjust.frequency, err);
+}
+static bool f_presence_penalty(Parse *p, json_t *v, ApiError *err) {
+    return take_penalty(v, "presence_penalty", &p->g->adjust.presence, err);
+}
+
+/* logit_bias: {"ID": value}, each ID a token id of the model written as a plain decimal (so that no
+ * two keys name one id), each value in [-100, 100]. */
+static bool f_logit_bias(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (!json_is_object(v)) return bad(err, 400, "field 'logit_bias' must be an object of token ids and numbers");
+    LogitAdjust *a = &p->g->adjust;
+    size_t n = json_object_size(v);
+    a->bias_id = xcalloc(n + 1, sizeof *a->bias_id);
+    a->bias = xcalloc(n + 1, sizeof *a->bias);
+    const char *key;
+    json_t *x;
+    json_object_foreach(v, key, x) {
+        char *end, canon[24];
+        long id = strtol(key, &end, 10);
+        snprintf(canon, sizeof canon, "%ld", id);
+        if (*end || strcmp(canon, key) || id < 0 || id >= p->s->vocab)
+            return bad(err, 400, "field 'logit_bias': '%.40s' is not a token id in [0, %lld)", key, (long long)p->s->vocab);
+        if (!json_is_number(x) || !(json_number_value(x) >= -100 && json_number_value(x) <= 100))
+            return bad(err, 400, "field 'logit_bias': the value of '%s' must be a number in [-100, 100]", key);
+        a->bias_id[a->nbias] = (int32_t)id;
+        a->bias[a->nbias++] = (float)json_number_value(x);
+    }
+    return true;
+}
+
 static bool f_prompt(Parse *p, json_t *v, ApiError *err) { return (p->prompt = v), true; }
 static bool f_messages(Parse *p, json_t *v, ApiError *err) { return (p->messages = v), true; }
 static bool f_ignored(Parse *p, json_t *v, ApiError *err) { return true; }
@@ -166,10 +205,7 @@ static bool f_tools(Parse *p, json_t *v, ApiError *err) {
 
 /* OpenAI fields whose value asks for nothing mixc would have to do: accepted at that value only. */
 static bool f_neutral(const char *name, json_t *v, ApiError *err) {
-    bool ok = json_is_null(v) ||
-              (json_is_number(v) && json_number_value(v) == 0 && strstr(name, "penalty")) ||
-              (json_is_integer(v) && json_integer_value(v) == 1 && !strcmp(name, "best_of")) ||
-              (json_is_object(v) && !json_object_size(v) && !strcmp(name, "logit_bias")) ||
+    bool ok = json_is_null(v) || (json_is_integer(v) && json_integer_value(v) == 1 && !strcmp(name, "best_of")) ||
               (json_is_string(v) && !strcmp(json_string_value(v), "none") && !strcmp(name, "tool_choice")) ||
               (json_is_object(v) && json_object_size(v) == 1 &&
                is_str(json_object_get(v, "type"), "text") && !strcmp(name, "response_format"));
@@ -189,7 +225,8 @@ static const Field FIELDS[] = {
     {"stream_options", f_stream_options, 3}, {"user", f_ignored, 3}, {"ignore_eos", f_ignore_eos, 3},
     {"echo", f_echo, 1}, {"logprobs", f_logprobs, 1}, {"logprobs", f_chat_logprobs, 2}, {"top_logprobs", f_top_logprobs, 2},
     {"best_of", NULL, 1}, {"suffix", NULL, 1},
-    {"frequency_penalty", NULL, 3}, {"presence_penalty", NULL, 3}, {"logit_bias", NULL, 3},
+    {"frequency_penalty", f_frequency_penalty, 3}, {"presence_penalty", f_presence_penalty, 3},
+    {"logit_bias", f_logit_bias, 3},
     {"response_format", NULL, 2}, {"tools", f_tools, 2}, {"tool_choice", NULL, 2},
 };
 
@@ -340,6 +377,7 @@ bool api_parse_request(HttpServer *s, json_t *body, Gen *g, ApiError *err) {
     if (g->chat ? !chat_prompt(&p, err) : !completion_prompt(&p, err)) return false;
     if (!check_fit(&p, err)) return false;
     if (g->echo && g->logprobs >= 0) g->prompt_lp = xcalloc((size_t)g->req.prompt_len, sizeof *g->prompt_lp);
+    if (g->adjust.frequency != 0 || g->adjust.presence != 0) g->adjust.counts = xcalloc((size_t)s->vocab, sizeof *g->adjust.counts);
     return true;
 }
 

@@ -45,6 +45,9 @@ void gen_release(Gen *g) {
     free(g->text);
     free(g->lp);
     free(g->prompt_lp);
+    free(g->adjust.bias_id);
+    free(g->adjust.bias);
+    free(g->adjust.counts);
     free(g->prompt_text);
     for (int i = 0; i < g->nstop; i++) free(g->stop[i]);
     free(g->stop);
@@ -111,20 +114,26 @@ static void record_logprobs(Gen *g, const float *logits, int64_t vocab, int32_t 
     pthread_mutex_unlock(&g->mu);
 }
 
+/* The token from the logits: sampled, or greedy (the backend's argmax code unless logit_bias or a
+ * penalty changed the logits); its log-probabilities from the model's logits as they are. */
 static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t code) {
     Gen *g = user;
     if (code < 0) return refuse_logits(g, code == MIXC_ARGMAX_NAN);   /* the logits hold a NaN or an Inf */
-    int32_t tok = g->temperature > 0 ? sample_token(&g->srv->scratch, logits, g->temperature, g->top_p, &g->rng)
-                                     : code;   /* greedy: the backend's argmax, as without logits */
+    SampleScratch *scratch = &g->srv->scratch;
+    const float *use = logit_adjust_any(&g->adjust) ? adjust_logits(scratch, logits, &g->adjust) : logits;
+    int32_t tok = g->temperature > 0 ? sample_token(scratch, use, g->temperature, g->top_p, &g->rng)
+                  : use == logits     ? code
+                                      : model_greedy_token(use, vocab);
     if (g->logprobs >= 0) record_logprobs(g, logits, vocab, tok);
+    if (g->adjust.counts) g->adjust.counts[tok]++;
     return tok;
 }
 
-/* Greedy requests (temperature 0) without log-probabilities take the backend's argmax: no logits
- * come back for them. */
+/* Greedy requests (temperature 0) without log-probabilities, logit_bias or penalties take the
+ * backend's argmax: no logits come back for them. */
 static bool hook_wants_logits(void *user) {
     const Gen *g = user;
-    return g->temperature > 0 || g->logprobs >= 0;
+    return g->temperature > 0 || g->logprobs >= 0 || logit_adjust_any(&g->adjust);
 }
 
 /* An echo with logprobs wants the logits of every prompt token. */

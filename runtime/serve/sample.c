@@ -10,11 +10,24 @@ void sample_scratch_init(SampleScratch *s, int64_t vocab) {
     s->vocab = vocab;
     s->prob = xcalloc((size_t)vocab, sizeof *s->prob);
     s->index = xcalloc((size_t)vocab, sizeof *s->index);
+    s->adjusted = xcalloc((size_t)vocab, sizeof *s->adjusted);
 }
 
 void sample_scratch_free(SampleScratch *s) {
     free(s->prob);
     free(s->index);
+    free(s->adjusted);
+}
+
+bool logit_adjust_any(const LogitAdjust *adj) { return adj->nbias || adj->frequency != 0 || adj->presence != 0; }
+
+const float *adjust_logits(SampleScratch *s, const float *logits, const LogitAdjust *adj) {
+    for (int64_t i = 0; i < s->vocab; i++) {
+        int32_t n = adj->counts ? adj->counts[i] : 0;
+        s->adjusted[i] = n ? (float)((double)logits[i] - adj->frequency * n - adj->presence) : logits[i];
+    }
+    for (int k = 0; k < adj->nbias; k++) s->adjusted[adj->bias_id[k]] += adj->bias[k];
+    return s->adjusted;
 }
 
 /* Most probable first; ties by index. */

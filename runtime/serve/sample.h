@@ -4,13 +4,31 @@
 #ifndef MIXC_SERVE_SAMPLE_H
 #define MIXC_SERVE_SAMPLE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct {
     float *prob;            /* [vocab] */
     int32_t *index;         /* [vocab] */
+    float *adjusted;        /* [vocab] adjust_logits' */
     int64_t vocab;
 } SampleScratch;
+
+/* What a request adds to its logits before it picks (OpenAI's logit_bias, frequency_penalty and
+ * presence_penalty, as vLLM applies them): bias[k] to the logit of bias_id[k]; minus frequency times
+ * the times a token was generated so far, and minus presence once it was. */
+typedef struct {
+    int32_t *bias_id;
+    float *bias;
+    int nbias;
+    double frequency, presence;
+    int32_t *counts;        /* [vocab] the generated ids' occurrences (with a penalty: else NULL) */
+} LogitAdjust;
+
+/* Whether adj changes any logit. */
+bool logit_adjust_any(const LogitAdjust *adj);
+/* logits with adj applied, in s->adjusted (the penalties in double, rounded once). */
+const float *adjust_logits(SampleScratch *s, const float *logits, const LogitAdjust *adj);
 
 void sample_scratch_init(SampleScratch *s, int64_t vocab);
 void sample_scratch_free(SampleScratch *s);

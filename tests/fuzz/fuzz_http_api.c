@@ -27,6 +27,7 @@
 #define FUZZ_NAME "fuzz_http_api"
 #include "fuzz_common.h"
 
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -357,6 +358,15 @@ static void check_accepted(const HttpServer *s, const Gen *g) {
     if (g->nstop > 16 || g->nstop_ids > CHAT_MAX_STOP) contract_broken("too many stops");
     if (g->logprobs < -1 || g->logprobs > SAMPLE_MAX_LOGPROBS) contract_broken("an accepted logprobs out of range");
     if (g->echo && (g->stream || g->chat)) contract_broken("an accepted echo streamed or in a chat");
+    const LogitAdjust *a = &g->adjust;
+    if (!(fabs(a->frequency) <= 2 && fabs(a->presence) <= 2) || (!a->counts != (a->frequency == 0 && a->presence == 0)))
+        contract_broken("accepted penalties out of range, or without their counts");
+    for (int k = 0; k < a->nbias; k++)
+        if (a->bias_id[k] < 0 || a->bias_id[k] >= s->vocab || !(fabsf(a->bias[k]) <= 100))
+            contract_broken("an accepted logit_bias outside the vocabulary or [-100, 100]");
+    for (int k = 0; k < a->nbias; k++)
+        for (int m = 0; m < k; m++)
+            if (a->bias_id[k] == a->bias_id[m]) contract_broken("two logit_bias entries of one id");
     size_t longest = 0;
     for (int i = 0; i < g->nstop; i++) {
         if (!g->stop[i][0]) contract_broken("an empty stop string");
@@ -379,6 +389,11 @@ static void check_same(const Gen *a, bool oka, const ApiError *ea, const Gen *b,
                 a->temperature == b->temperature && a->top_p == b->top_p && a->rng == b->rng && a->nstop == b->nstop &&
                 a->nstop_ids == b->nstop_ids && a->stream == b->stream && a->include_usage == b->include_usage &&
                 a->ignore_eos == b->ignore_eos && a->logprobs == b->logprobs && a->echo == b->echo &&
+                a->adjust.frequency == b->adjust.frequency && a->adjust.presence == b->adjust.presence &&
+                a->adjust.nbias == b->adjust.nbias &&
+                (!a->adjust.nbias ||   /* memcmp must not see the NULL arrays of no bias */
+                 (!memcmp(a->adjust.bias_id, b->adjust.bias_id, (size_t)a->adjust.nbias * sizeof *a->adjust.bias_id) &&
+                  !memcmp(a->adjust.bias, b->adjust.bias, (size_t)a->adjust.nbias * sizeof *a->adjust.bias))) &&
                 !memcmp(a->stop_ids, b->stop_ids, sizeof a->stop_ids);
     for (int i = 0; same && i < a->nstop; i++) same = !strcmp(a->stop[i], b->stop[i]);
     if (!same) contract_broken("a second parse gave another request");

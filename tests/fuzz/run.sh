@@ -149,7 +149,9 @@ bodies += [r'{"model": "tiny", "prompt": "H\u00e9llo, w\u00f6rld: \u4e2d\u6587 \
            '"text": "Hi there"}]}], "tools": [], "max_completion_tokens": 20, "top_p": 0.5, "seed": -3, "ignore_eos": true}',
            '{"prompt": [600, 601, 602, 603, 1, 2], "max_tokens": 30, "stop": "!", "logit_bias": {}, "echo": false}',
            '{"messages": [{"role": "user", "content": "Hi"}], "logprobs": true, "top_logprobs": 3, "stream": true, '
-           '"temperature": 0.7, "seed": 5}']
+           '"temperature": 0.7, "seed": 5}',
+           '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0.5, "frequency_penalty": 1.5, '
+           '"presence_penalty": -0.5, "logit_bias": {"42": 5.5, "74": -100}, "logprobs": 2, "echo": true}']
 for i, b in enumerate(bodies):
     write('http_api', 'body%d.json' % i, b)
 serve = open('tests/serve/run.sh').read()

@@ -217,6 +217,41 @@ post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 
 check echo-token-ids-decoded "$(jq -c '[.choices[0].token_ids, .choices[0].logprobs]' "$T/body")" "[$(jq -c '.choices[0].token_ids' "$T/lp-greedy"),null]"
 check echo-token-ids-text "$(jq -r '.choices[0].text' "$T/body")" "$("$TT" decode "$T/tok/tokenizer.json" 5,17,300)$(jq -r '.choices[0].text' "$T/lp-greedy")"
 
+# ---- logit_bias and the penalties (docs/serving.md, "Log-probabilities" and the request fields):
+# each greedy id is the argmax of the logits `mixrun --dump-logits` gives at its position (the prompt
+# and the ids run alone), plus the biases, minus frequency x its earlier occurrences and presence once
+# it occurred; and the ids differ from the plain greedy ones (the adjustment took effect)
+adjust_match() {  # ANSWER REQUEST
+  local ids
+  ids=$(jq -r '[5, 17, 300] + .choices[0].token_ids | map(tostring) | join(",")' "$1")
+  "$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 1 --dump-logits "$T/adj.npy" >/dev/null 2>"$T/adj.err" || { cat "$T/adj.err"; return 1; }
+  python3 - "$1" "$T/adj.npy" "$2" "$(jq -c '.choices[0].token_ids' "$T/lp-greedy")" <<'PY'
+import ast, json, struct, sys
+answer, npy, req, plain = json.load(open(sys.argv[1])), open(sys.argv[2], 'rb').read(), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+hlen = struct.unpack('<H', npy[8:10])[0]
+rows, vocab = ast.literal_eval(npy[10:10 + hlen].decode())['shape']
+data = struct.unpack('<%df' % (rows * vocab), npy[10 + hlen:])
+ids, bias = answer['choices'][0]['token_ids'], {int(k): v for k, v in req.get('logit_bias', {}).items()}
+freq, pres = req.get('frequency_penalty', 0), req.get('presence_penalty', 0)
+assert len(ids) == 16 and ids != plain, (ids, plain)
+for i, tok in enumerate(ids):
+    row = data[(2 + i) * vocab:(3 + i) * vocab]
+    adj = [row[k] + bias.get(k, 0) - freq * ids[:i].count(k) - (pres if k in ids[:i] else 0) for k in range(vocab)]
+    assert adj[tok] >= max(adj) - 1e-4, (i, tok, adj[tok], max(adj), adj.index(max(adj)))
+PY
+}
+for req in '{"frequency_penalty": -2}' '{"presence_penalty": -1.5, "frequency_penalty": 0.5}' \
+           '{"logit_bias": {"42": 5.5, "74": -100}}' '{"frequency_penalty": 2, "logit_bias": {"42": 6}}'; do
+  post /v1/completions "$(jq -nc --argjson r "$req" '{prompt: [5, 17, 300], max_tokens: 16, temperature: 0} + $r')"
+  cp "$T/body" "$T/adj.json"
+  if out=$(adjust_match "$T/adj.json" "$req" 2>&1); then pass "logits adjusted by $req: each id their argmax"
+  else fail "logits adjusted by $req: each id their argmax" "$out"; fi
+done
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0, "frequency_penalty": 0, "presence_penalty": 0, "logit_bias": {}}'
+check adjust-neutral-is-greedy "$(jq -c '.choices[0].token_ids' "$T/body")" "$(jq -c '.choices[0].token_ids' "$T/lp-greedy")"
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0, "logprobs": 1, "logit_bias": {"42": 100}}'
+check adjust-logprobs-are-the-models "$(jq -c '[(.choices[0].token_ids | unique), (.choices[0].logprobs.token_logprobs[0] < -1)]' "$T/body")" "[[42],true]"
+
 # ---- chat with the Llama 3 template: the template's ids run alone, stopped at <|eot_id|>
 MSGS='[{"role": "system", "content": "  Be brief. "}, {"role": "user", "content": [{"type": "text", "text": "Hi there"}]}]'
 TEMPLATE=$'<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'
@@ -400,6 +435,11 @@ refused token-outside-vocab 400 "element 1 is not a token id in [0, 604)" /v1/co
 refused unsupported-value 400 "field 'best_of'" /v1/completions '{"prompt": [1], "best_of": 2}'
 refused echo-with-stream 400 "field 'echo': true is not supported with \"stream\": true" /v1/completions '{"prompt": [1], "echo": true, "stream": true}'
 refused echo-not-boolean 400 "field 'echo' must be a boolean" /v1/completions '{"prompt": [1], "echo": 1}'
+refused logit-bias-not-an-id 400 "field 'logit_bias': '042' is not a token id in [0, 604)" /v1/completions '{"prompt": [1], "logit_bias": {"042": 1}}'
+refused logit-bias-past-vocab 400 "field 'logit_bias': '604' is not a token id in [0, 604)" /v1/completions '{"prompt": [1], "logit_bias": {"604": 1}}'
+refused logit-bias-value 400 "field 'logit_bias': the value of '4' must be a number in [-100, 100]" /v1/completions '{"prompt": [1], "logit_bias": {"4": 101}}'
+refused logit-bias-not-object 400 "field 'logit_bias' must be an object" /v1/completions '{"prompt": [1], "logit_bias": [1]}'
+refused penalty-range 400 "field 'presence_penalty' must be a number in [-2, 2]" /v1/completions '{"prompt": [1], "presence_penalty": -2.5}'
 refused logprobs-above-20 400 "field 'logprobs' must be an integer in [0, 20]" /v1/completions '{"prompt": [1], "logprobs": 21}'
 refused logprobs-true-on-completions 400 "field 'logprobs' must be an integer in [0, 20]" /v1/completions '{"prompt": [1], "logprobs": true}'
 refused chat-logprobs-not-boolean 400 "field 'logprobs' must be a boolean" /v1/chat/completions '{"messages": [{"role": "user", "content": "x"}], "logprobs": 2}'

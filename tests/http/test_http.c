@@ -1,5 +1,5 @@
-/* test_http.c — the pieces of `mixrun serve` below HTTP: sampling and log-probabilities
- * (runtime/serve/sample.c) and the Llama 3 chat template (runtime/tok/chat_template.c). Prints
+/* test_http.c — the pieces of `mixrun serve` below HTTP: sampling, log-probabilities and the
+ * logits' adjustments (runtime/serve/sample.c) and the Llama 3 chat template (runtime/tok/chat_template.c). Prints
  * PASS/FAIL lines; exit 1 on failure.
  * Usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1 */
 #include "chat_template.h"
@@ -49,6 +49,25 @@ static void test_logprobs(void) {
     for (int k = 0; k < lp.ntop; k++) ok &= big[lp.top_id[k]] == (float)(V - 1 - k);
     check("logprobs-top-20-and-finite-far-below", ok, "the top 20 of a permutation, or a finite -3e38");
     free(big);
+}
+
+/* adjust_logits: + bias, - frequency x count - presence once counted; nothing to adjust: none. */
+static void test_adjust(void) {
+    float logits[5] = {1, 2, 3, 4, 5};
+    int32_t counts[5] = {0, 2, 0, 1, 0}, ids[2] = {0, 4};
+    float bias[2] = {10, -100};
+    SampleScratch s;
+    sample_scratch_init(&s, 5);
+    LogitAdjust a = {.bias_id = ids, .bias = bias, .nbias = 2, .frequency = 0.5, .presence = 1.25, .counts = counts};
+    const float *got = adjust_logits(&s, logits, &a);
+    float want[5] = {11, 2 - 1.0f - 1.25f, 3, 4 - 0.5f - 1.25f, -95};
+    bool ok = logit_adjust_any(&a);
+    for (int i = 0; i < 5; i++) ok &= got[i] == want[i];
+    char d[200];
+    snprintf(d, sizeof d, "got %g %g %g %g %g", got[0], got[1], got[2], got[3], got[4]);
+    check("adjust-bias-and-penalties", ok, d);
+    check("adjust-none-is-nothing", !logit_adjust_any(&(LogitAdjust){0}), "an empty LogitAdjust adjusts");
+    sample_scratch_free(&s);
 }
 
 /* Probabilities 0.1, 0.2, 0.3, 0.4: draw counts at temperature 1 follow them; top_p cuts them. */
@@ -231,6 +250,7 @@ int main(int argc, char **argv) {
     }
     test_draws();
     test_logprobs();
+    test_adjust();
     test_nucleus_large();
     test_chat(argv[1], argv[2], argv[3]);
     test_config_template(argv[4], "config-template");
