@@ -89,8 +89,9 @@ void gen_cancel(Gen *g) {
  * position and what the first non-finite value is (hook_emitted ends it). 0 is returned then. */
 static int32_t refuse_logits(Gen *g, bool nan) {
     pthread_mutex_lock(&g->mu);
-    snprintf(g->error, sizeof g->error, "the logits at position %lld hold %s (the %s backend)",
-             (long long)(g->req.prompt_len + g->nvisible), nan ? "NaN" : "Inf", g->srv->b->name);
+    if (!g->error[0])   /* else an echoed prompt's logits failed first (hook_prompt_logits) */
+        snprintf(g->error, sizeof g->error, "the logits at position %lld hold %s (the %s backend)",
+                 (long long)(g->req.prompt_len + g->nvisible), nan ? "NaN" : "Inf", g->srv->b->name);
     pthread_mutex_unlock(&g->mu);
     return 0;
 }
@@ -146,7 +147,7 @@ static bool hook_wants_prompt_logits(void *user) {
  * log-probabilities (the last position's go to the first generated id, through hook_pick). */
 static void hook_prompt_logits(void *user, int64_t from, int64_t n, const float *logits, int64_t vocab) {
     Gen *g = user;
-    for (int64_t r = 0; r < n && from + r + 1 < g->req.prompt_len; r++) {
+    for (int64_t r = 0; r < n && from + r + 1 < g->req.prompt_len && !g->error[0]; r++) {   /* the first fault */
         const float *row = logits + r * vocab;
         int32_t code = mixc_argmax(row, vocab);
         if (code < 0) {   /* the generation fails at its first token (hook_emitted), naming the position */

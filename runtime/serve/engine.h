@@ -19,8 +19,8 @@ typedef struct {
     /* The token the sequence generates from its logits [vocab], given also the backend's argmax code
      * of them (mixc_argmax: what a greedy sequence takes); NULL: greedy (the backend's argmax). */
     int32_t (*pick)(void *user, const float *logits, int64_t vocab, int32_t code);
-    /* Whether the sequence needs its logits for pick (sampling at a temperature, log-probabilities);
-     * false: it is greedy, its token the backend's argmax (a decode step where no sequence needs them
+    /* Whether the sequence needs its logits for pick (sampling at a temperature, log-probabilities,
+     * logits it adjusts); false: it is greedy, its token the backend's argmax (a decode step where no sequence needs them
      * copies back only the token ids: Backend.ops->decode_argmax). NULL: every sequence with a pick
      * needs them. */
     bool (*wants_logits)(void *user);
@@ -28,7 +28,7 @@ typedef struct {
      * none does. */
     bool (*wants_prompt_logits)(void *user);
     /* The logits [n][vocab] of its prompt positions [from, from + n), one prefill call's (the last
-     * prompt position's also go to pick). */
+     * prompt position's also go to pick); called only for a sequence wants_prompt_logits takes. */
     void (*prompt_logits)(void *user, int64_t from, int64_t n, const float *logits, int64_t vocab);
     /* A greedy sequence's token from the argmax code of its logits (mixc_argmax: negative when they
      * hold a NaN or an infinity). NULL: the code, and a negative one fails the step (b->err). */

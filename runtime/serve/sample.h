@@ -42,8 +42,8 @@ int32_t sample_token(SampleScratch *s, const float *logits, double temperature, 
 #define SAMPLE_MAX_LOGPROBS 20
 
 /* A generated token's log-probability under the model, and the most probable tokens' (docs/serving.md,
- * "Log-probabilities"): log_softmax of the logits as the backend gave them, before temperature and
- * top_p (vLLM's raw logprobs), the log-sum-exp in double. */
+ * "Log-probabilities"): log_softmax of the logits as the backend gave them, before logit_bias, the
+ * penalties, temperature and top_p (vLLM's raw logprobs), the log-sum-exp in double. */
 typedef struct {
     double logprob;                         /* the token's (double: finite for any finite logits) */
     int ntop;

@@ -563,6 +563,9 @@ PY
   refused inf-logits-500 500 "the logits at position 3 hold NaN (the cpu backend)" /v1/completions '{"prompt": [1, 2, 3], "max_tokens": 4}'
   # greedy (temperature 0): the backend's argmax code of the logits, no logits looked at, the same 500
   refused inf-logits-greedy-500 500 "the logits at position 3 hold NaN (the cpu backend)" /v1/completions '{"prompt": [1, 2, 3], "max_tokens": 4, "temperature": 0}'
+  # an echo's log-probabilities: the first prompt position's logits already hold NaN
+  refused inf-logits-echo-500 500 "the logits at prompt position 0 hold NaN (the cpu backend)" /v1/completions \
+    '{"prompt": [1, 2, 3], "max_tokens": 4, "echo": true, "logprobs": 1}'
   check inf-logits-server-still-healthy "$(curl -s "http://127.0.0.1:$PORT/health")" '{"status":"ok"}'
   kill -TERM "$SPID"; wait "$SPID"
   huge_tensor "$T/mlp.safetensors" model.layers.1.mlp.up_proj.weight
