@@ -283,7 +283,7 @@ static void check_texts(Gen *g, const Stream *st) {
         contract_broken("the answer's token_ids are not the visible ids");
     json_t *lp = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs");
     int64_t nlogprobs = check_logprobs(g, lp), echoed = g->echo ? g->req.prompt_len : 0;
-    if (g->logprobs >= 0 && (nlogprobs != echoed + nids || (!g->echo && st->nlogprobs != nids)))
+    if (g->logprobs >= 0 && (nlogprobs != echoed + nids || st->nlogprobs != nids))   /* chunks: no prompt's */
         contract_broken("the answer's or the stream's logprobs are not one entry a visible id (and an echoed one)");
     take_echo(g, lp, &text);
     if (st->nids != nids || memcmp(st->ids, ids, (size_t)nids * sizeof *ids))
