@@ -166,6 +166,15 @@ static bool f_presence_penalty(Parse *p, json_t *v, ApiError *err) {
     return take_penalty(v, "presence_penalty", &p->g->adjust.presence, err);
 }
 
+/* vLLM's repetition_penalty: a number > 0 (1: none). */
+static bool f_repetition_penalty(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (!json_is_number(v) || !(json_number_value(v) > 0))
+        return bad(err, 400, "field 'repetition_penalty' must be a number > 0");
+    p->g->adjust.repetition = json_number_value(v);
+    return true;
+}
+
 /* logit_bias: {"ID": value}, each ID a token id of the model written as a plain decimal (so that no
  * two keys name one id), each value in [-100, 100]. */
 static bool f_logit_bias(Parse *p, json_t *v, ApiError *err) {
@@ -226,7 +235,7 @@ static const Field FIELDS[] = {
     {"echo", f_echo, 1}, {"logprobs", f_logprobs, 1}, {"logprobs", f_chat_logprobs, 2}, {"top_logprobs", f_top_logprobs, 2},
     {"best_of", NULL, 1}, {"suffix", NULL, 1},
     {"frequency_penalty", f_frequency_penalty, 3}, {"presence_penalty", f_presence_penalty, 3},
-    {"logit_bias", f_logit_bias, 3},
+    {"logit_bias", f_logit_bias, 3}, {"repetition_penalty", f_repetition_penalty, 3},
     {"response_format", NULL, 2}, {"tools", f_tools, 2}, {"tool_choice", NULL, 2},
 };
 
@@ -377,7 +386,12 @@ bool api_parse_request(HttpServer *s, json_t *body, Gen *g, ApiError *err) {
     if (g->chat ? !chat_prompt(&p, err) : !completion_prompt(&p, err)) return false;
     if (!check_fit(&p, err)) return false;
     if (g->echo && g->logprobs >= 0) g->prompt_lp = xcalloc((size_t)g->req.prompt_len, sizeof *g->prompt_lp);
-    if (g->adjust.frequency != 0 || g->adjust.presence != 0) g->adjust.counts = xcalloc((size_t)s->vocab, sizeof *g->adjust.counts);
+    LogitAdjust *a = &g->adjust;
+    if (a->frequency != 0 || a->presence != 0) a->counts = xcalloc((size_t)s->vocab, sizeof *a->counts);
+    if (a->repetition != 0 && a->repetition != 1) {   /* the prompt's ids count as seen */
+        a->seen = xcalloc((size_t)s->vocab, sizeof *a->seen);
+        for (int64_t i = 0; i < g->req.prompt_len; i++) a->seen[g->req.prompt[i]] = 1;
+    }
     return true;
 }
 

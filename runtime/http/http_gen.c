@@ -48,6 +48,7 @@ void gen_release(Gen *g) {
     free(g->adjust.bias_id);
     free(g->adjust.bias);
     free(g->adjust.counts);
+    free(g->adjust.seen);
     free(g->prompt_text);
     for (int i = 0; i < g->nstop; i++) free(g->stop[i]);
     free(g->stop);
@@ -127,6 +128,7 @@ static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t
                                       : model_greedy_token(use, vocab);
     if (g->logprobs >= 0) record_logprobs(g, logits, vocab, tok);
     if (g->adjust.counts) g->adjust.counts[tok]++;
+    if (g->adjust.seen) g->adjust.seen[tok] = 1;
     return tok;
 }
 

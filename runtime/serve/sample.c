@@ -19,12 +19,20 @@ void sample_scratch_free(SampleScratch *s) {
     free(s->adjusted);
 }
 
-bool logit_adjust_any(const LogitAdjust *adj) { return adj->nbias || adj->frequency != 0 || adj->presence != 0; }
+static bool repeats(const LogitAdjust *adj) { return adj->repetition != 0 && adj->repetition != 1; }
+
+bool logit_adjust_any(const LogitAdjust *adj) {
+    return adj->nbias || adj->frequency != 0 || adj->presence != 0 || repeats(adj);
+}
 
 const float *adjust_logits(SampleScratch *s, const float *logits, const LogitAdjust *adj) {
+    bool rep = repeats(adj) && adj->seen;
     for (int64_t i = 0; i < s->vocab; i++) {
+        double x = logits[i];
+        if (rep && adj->seen[i]) x = x > 0 ? x / adj->repetition : x * adj->repetition;
         int32_t n = adj->counts ? adj->counts[i] : 0;
-        s->adjusted[i] = n ? (float)((double)logits[i] - adj->frequency * n - adj->presence) : logits[i];
+        if (n) x -= adj->frequency * n + adj->presence;
+        s->adjusted[i] = (float)x;
     }
     for (int k = 0; k < adj->nbias; k++) s->adjusted[adj->bias_id[k]] += adj->bias[k];
     return s->adjusted;

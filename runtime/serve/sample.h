@@ -14,15 +14,19 @@ typedef struct {
     int64_t vocab;
 } SampleScratch;
 
-/* What a request adds to its logits before it picks (OpenAI's logit_bias, frequency_penalty and
- * presence_penalty, as vLLM applies them): bias[k] to the logit of bias_id[k]; minus frequency times
- * the times a token was generated so far, and minus presence once it was. */
+/* What a request does to its logits before it picks (OpenAI's logit_bias, frequency_penalty and
+ * presence_penalty, vLLM's repetition_penalty, in this order): a token of the prompt or generated
+ * so far has its logit divided by repetition when positive, else multiplied by it; then minus
+ * frequency times the times it was generated so far, and minus presence once it was; then bias[k]
+ * is added to the logit of bias_id[k]. */
 typedef struct {
     int32_t *bias_id;
     float *bias;
     int nbias;
     double frequency, presence;
     int32_t *counts;        /* [vocab] the generated ids' occurrences (with a penalty: else NULL) */
+    double repetition;      /* 0 or 1: none */
+    unsigned char *seen;    /* [vocab] the prompt's and the generated ids (with a repetition: else NULL) */
 } LogitAdjust;
 
 /* Whether adj changes any logit. */

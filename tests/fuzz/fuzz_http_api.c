@@ -361,6 +361,10 @@ static void check_accepted(const HttpServer *s, const Gen *g) {
     const LogitAdjust *a = &g->adjust;
     if (!(fabs(a->frequency) <= 2 && fabs(a->presence) <= 2) || (!a->counts != (a->frequency == 0 && a->presence == 0)))
         contract_broken("accepted penalties out of range, or without their counts");
+    if (a->repetition < 0 || (!a->seen != (a->repetition == 0 || a->repetition == 1)))
+        contract_broken("an accepted repetition_penalty <= 0, or without its seen ids");
+    for (int64_t i = 0; a->seen && i < g->req.prompt_len; i++)
+        if (!a->seen[g->req.prompt[i]]) contract_broken("a prompt id not seen by the repetition_penalty");
     for (int k = 0; k < a->nbias; k++)
         if (a->bias_id[k] < 0 || a->bias_id[k] >= s->vocab || !(fabsf(a->bias[k]) <= 100))
             contract_broken("an accepted logit_bias outside the vocabulary or [-100, 100]");
@@ -390,6 +394,7 @@ static void check_same(const Gen *a, bool oka, const ApiError *ea, const Gen *b,
                 a->nstop_ids == b->nstop_ids && a->stream == b->stream && a->include_usage == b->include_usage &&
                 a->ignore_eos == b->ignore_eos && a->logprobs == b->logprobs && a->echo == b->echo &&
                 a->adjust.frequency == b->adjust.frequency && a->adjust.presence == b->adjust.presence &&
+                a->adjust.repetition == b->adjust.repetition &&
                 a->adjust.nbias == b->adjust.nbias &&
                 (!a->adjust.nbias ||   /* memcmp must not see the NULL arrays of no bias */
                  (!memcmp(a->adjust.bias_id, b->adjust.bias_id, (size_t)a->adjust.nbias * sizeof *a->adjust.bias_id) &&

@@ -151,7 +151,8 @@ bodies += [r'{"model": "tiny", "prompt": "H\u00e9llo, w\u00f6rld: \u4e2d\u6587 \
            '{"messages": [{"role": "user", "content": "Hi"}], "logprobs": true, "top_logprobs": 3, "stream": true, '
            '"temperature": 0.7, "seed": 5}',
            '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0.5, "frequency_penalty": 1.5, '
-           '"presence_penalty": -0.5, "logit_bias": {"42": 5.5, "74": -100}, "logprobs": 2, "echo": true}']
+           '"presence_penalty": -0.5, "logit_bias": {"42": 5.5, "74": -100}, "logprobs": 2, "echo": true, '
+           '"repetition_penalty": 1.3}']
 for i, b in enumerate(bodies):
     write('http_api', 'body%d.json' % i, b)
 serve = open('tests/serve/run.sh').read()

@@ -219,8 +219,9 @@ check echo-token-ids-text "$(jq -r '.choices[0].text' "$T/body")" "$("$TT" decod
 
 # ---- logit_bias and the penalties (docs/serving.md, "Log-probabilities" and the request fields):
 # each greedy id is the argmax of the logits `mixrun --dump-logits` gives at its position (the prompt
-# and the ids run alone), plus the biases, minus frequency x its earlier occurrences and presence once
-# it occurred; and the ids differ from the plain greedy ones (the adjustment took effect)
+# and the ids run alone), divided by repetition_penalty when positive (else times it) for the prompt's
+# and earlier ids, minus frequency x its earlier occurrences and presence once it occurred, plus the
+# biases; and the ids differ from the plain greedy ones (the adjustment took effect)
 adjust_match() {  # ANSWER REQUEST
   local ids
   ids=$(jq -r '[5, 17, 300] + .choices[0].token_ids | map(tostring) | join(",")' "$1")
@@ -232,16 +233,19 @@ hlen = struct.unpack('<H', npy[8:10])[0]
 rows, vocab = ast.literal_eval(npy[10:10 + hlen].decode())['shape']
 data = struct.unpack('<%df' % (rows * vocab), npy[10 + hlen:])
 ids, bias = answer['choices'][0]['token_ids'], {int(k): v for k, v in req.get('logit_bias', {}).items()}
-freq, pres = req.get('frequency_penalty', 0), req.get('presence_penalty', 0)
+freq, pres, rep = req.get('frequency_penalty', 0), req.get('presence_penalty', 0), req.get('repetition_penalty', 1)
 assert len(ids) == 16 and ids != plain, (ids, plain)
 for i, tok in enumerate(ids):
     row = data[(2 + i) * vocab:(3 + i) * vocab]
-    adj = [row[k] + bias.get(k, 0) - freq * ids[:i].count(k) - (pres if k in ids[:i] else 0) for k in range(vocab)]
+    seen = set([5, 17, 300] + ids[:i])
+    rows = [(x / rep if x > 0 else x * rep) if k in seen else x for k, x in enumerate(row)]
+    adj = [x + bias.get(k, 0) - freq * ids[:i].count(k) - (pres if k in ids[:i] else 0) for k, x in enumerate(rows)]
     assert adj[tok] >= max(adj) - 1e-4, (i, tok, adj[tok], max(adj), adj.index(max(adj)))
 PY
 }
 for req in '{"frequency_penalty": -2}' '{"presence_penalty": -1.5, "frequency_penalty": 0.5}' \
-           '{"logit_bias": {"42": 5.5, "74": -100}}' '{"frequency_penalty": 2, "logit_bias": {"42": 6}}'; do
+           '{"logit_bias": {"42": 5.5, "74": -100}}' '{"frequency_penalty": 2, "logit_bias": {"42": 6}}' \
+           '{"repetition_penalty": 0.4}' '{"repetition_penalty": 1.7, "frequency_penalty": -1, "logit_bias": {"42": 4}}'; do
   post /v1/completions "$(jq -nc --argjson r "$req" '{prompt: [5, 17, 300], max_tokens: 16, temperature: 0} + $r')"
   cp "$T/body" "$T/adj.json"
   if out=$(adjust_match "$T/adj.json" "$req" 2>&1); then pass "logits adjusted by $req: each id their argmax"
@@ -439,6 +443,7 @@ refused logit-bias-not-an-id 400 "field 'logit_bias': '042' is not a token id in
 refused logit-bias-past-vocab 400 "field 'logit_bias': '604' is not a token id in [0, 604)" /v1/completions '{"prompt": [1], "logit_bias": {"604": 1}}'
 refused logit-bias-value 400 "field 'logit_bias': the value of '4' must be a number in [-100, 100]" /v1/completions '{"prompt": [1], "logit_bias": {"4": 101}}'
 refused logit-bias-not-object 400 "field 'logit_bias' must be an object" /v1/completions '{"prompt": [1], "logit_bias": [1]}'
+refused repetition-penalty-range 400 "field 'repetition_penalty' must be a number > 0" /v1/completions '{"prompt": [1], "repetition_penalty": 0}'
 refused penalty-range 400 "field 'presence_penalty' must be a number in [-2, 2]" /v1/completions '{"prompt": [1], "presence_penalty": -2.5}'
 refused logprobs-above-20 400 "field 'logprobs' must be an integer in [0, 20]" /v1/completions '{"prompt": [1], "logprobs": 21}'
 refused logprobs-true-on-completions 400 "field 'logprobs' must be an integer in [0, 20]" /v1/completions '{"prompt": [1], "logprobs": true}'

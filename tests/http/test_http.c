@@ -51,7 +51,8 @@ static void test_logprobs(void) {
     free(big);
 }
 
-/* adjust_logits: + bias, - frequency x count - presence once counted; nothing to adjust: none. */
+/* adjust_logits: + bias, - frequency x count - presence once counted; a seen token's logit divided by
+ * repetition when positive, else multiplied; nothing to adjust: none. */
 static void test_adjust(void) {
     float logits[5] = {1, 2, 3, 4, 5};
     int32_t counts[5] = {0, 2, 0, 1, 0}, ids[2] = {0, 4};
@@ -66,7 +67,15 @@ static void test_adjust(void) {
     char d[200];
     snprintf(d, sizeof d, "got %g %g %g %g %g", got[0], got[1], got[2], got[3], got[4]);
     check("adjust-bias-and-penalties", ok, d);
-    check("adjust-none-is-nothing", !logit_adjust_any(&(LogitAdjust){0}), "an empty LogitAdjust adjusts");
+    check("adjust-none-is-nothing", !logit_adjust_any(&(LogitAdjust){0}) && !logit_adjust_any(&(LogitAdjust){.repetition = 1}),
+          "an empty LogitAdjust, or a repetition of 1, adjusts");
+    float signs[3] = {-2, 3, 4};
+    unsigned char seen[3] = {1, 1, 0};
+    LogitAdjust r = {.repetition = 2, .seen = seen};
+    s.vocab = 3;
+    got = adjust_logits(&s, signs, &r);
+    snprintf(d, sizeof d, "got %g %g %g", got[0], got[1], got[2]);
+    check("adjust-repetition-divides-positive-multiplies-negative", got[0] == -4 && got[1] == 1.5f && got[2] == 4, d);
     sample_scratch_free(&s);
 }
 

@@ -86,7 +86,7 @@ def completions(client, tok_path):
     chunks = list(client.completions.create(model="tiny", prompt=prompt, max_tokens=12, temperature=0, stream=True))
     check("openai-completion-stream", "".join(c.choices[0].text for c in chunks if c.choices), r.choices[0].text)
     r = client.completions.create(model="tiny", prompt=[5, 17, 300], max_tokens=4, temperature=0, logit_bias={"42": 100},
-                                  frequency_penalty=0.5, presence_penalty=0.5)
+                                  frequency_penalty=0.5, presence_penalty=0.5, extra_body={"repetition_penalty": 1.3})
     check("openai-completion-logit-bias-and-penalties", r.choices[0].model_extra["token_ids"], [42] * 4)
     r = client.completions.create(model="tiny", prompt=[5, 17, 300, 42], max_tokens=9, temperature=0)
     check("openai-completion-token-ids", ",".join(map(str, r.choices[0].model_extra["token_ids"])),
