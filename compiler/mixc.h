@@ -183,6 +183,9 @@ bool parse_count(const char *s, int64_t *out);
  * (overlong forms, surrogates and code points past U+10FFFF are malformed); its code point in *cp. */
 int utf8_sequence(const unsigned char *s, size_t n, uint32_t *cp);
 bool utf8_valid(const char *s, size_t n);
+/* The code points of n bytes of valid UTF-8 (the bytes that are not continuation bytes), as Python's
+ * len counts them. */
+int64_t utf8_chars(const char *s, size_t n);
 
 /* This machine's physical memory in bytes (0 when unknown). */
 int64_t host_memory_bytes(void);

@@ -332,6 +332,12 @@ int utf8_sequence(const unsigned char *s, size_t n, uint32_t *cp) {
     return len;
 }
 
+int64_t utf8_chars(const char *s, size_t n) {
+    int64_t k = 0;
+    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return k;
+}
+
 bool utf8_valid(const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     uint32_t cp;

@@ -454,10 +454,7 @@ char *api_token_text(const HttpServer *s, int32_t id, size_t *len, int64_t *char
         text = b.data;
         *len = b.len;
     }
-    if (chars) {   /* UTF-8 (the decode makes every byte that is not U+FFFD): the bytes that start one */
-        *chars = 0;
-        for (size_t i = 0; i < *len; i++) *chars += ((unsigned char)text[i] & 0xC0) != 0x80;
-    }
+    if (chars) *chars = utf8_chars(text, *len);   /* the decode makes UTF-8 (U+FFFD for stray bytes) */
     return text;
 }
 

@@ -171,13 +171,6 @@ static bool equal(Render *R, Val a, Val b) {
     }
 }
 
-/* The number of characters (code points) of a UTF-8 string, as Python's len. */
-static int64_t chars(const char *s, size_t n) {
-    int64_t k = 0;
-    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return k;
-}
-
 static Val eval(Render *R, const Expr *e);
 
 /* obj.key and obj[key] with a string key. */
@@ -335,7 +328,7 @@ static Val eval_filter(Render *R, const Expr *e) {
     if (!strcmp(e->s, "list") && (v.k == V_LIST || v.k == V_UNDEF))
         return v.k == V_UNDEF ? (Val){.k = V_LIST} : (v.n = 0, v);
     if (strcmp(e->s, "length")) return fail(R, e->pos, "the filter '%s' of %s is not supported", e->s, KIND_NAME[v.k]);
-    if (v.k == V_STR) return int_val(V_INT, chars(v.s, v.n));
+    if (v.k == V_STR) return int_val(V_INT, utf8_chars(v.s, v.n));
     if (v.k == V_LIST && !v.n) return int_val(V_INT, v.hi - v.i);
     if (v.k == V_UNDEF) return int_val(V_INT, 0);
     return fail(R, e->pos, "the length of %s is not supported", v.n ? "a generator" : KIND_NAME[v.k]);
