@@ -71,7 +71,7 @@ typedef struct Gen {
     char *prompt_text;          /* with echo, the prompt's text: a text prompt's as given, token ids'
                                  * decoded (NULL without a tokenizer) */
     size_t prompt_text_len;
-    GenLogprob *prompt_lp;      /* [prompt_len] with echo and logprobs: each prompt id's but the first's
+    TokenLogprobs *prompt_lp;   /* [prompt_len] with echo and logprobs: each prompt id's but the first's
                                  * (the engine's hook_prompt_logits; read once the Gen is done) */
     int64_t created;            /* Unix seconds */
     double arrived_at;          /* mono_seconds() when queued */

@@ -446,14 +446,17 @@ static char *dump(json_t *j) {
     return out ? out : xstrdup("{}");
 }
 
+/* "token_id:ID": the text of an id without one (malloc'd, *len bytes). */
+static char *token_id_text(int32_t id, size_t *len) {
+    Buf b = {0};
+    buf_printf(&b, "token_id:%d", id);
+    *len = b.len;
+    return b.data;
+}
+
 char *api_token_text(const HttpServer *s, int32_t id, size_t *len, int64_t *chars) {
     char err[256], *text = s->tok ? tokenizer_decode(s->tok, &id, 1, false, len, err, sizeof err) : NULL;
-    if (!text) {   /* no tokenizer, or an id past its vocabulary (the model's may be larger) */
-        Buf b = {0};
-        buf_printf(&b, "token_id:%d", id);
-        text = b.data;
-        *len = b.len;
-    }
+    if (!text) text = token_id_text(id, len);   /* no tokenizer, or an id past its vocabulary */
     if (chars) *chars = utf8_chars(text, *len);   /* the decode makes UTF-8 (U+FFFD for stray bytes) */
     return text;
 }
@@ -465,8 +468,7 @@ static void top_add(const HttpServer *s, json_t *top, int32_t id, double logprob
     char *text = api_token_text(s, id, &len, NULL);
     if (strlen(text) != len || json_object_get(top, text)) {
         free(text);
-        text = xmalloc(32);
-        snprintf(text, 32, "token_id:%d", id);
+        text = token_id_text(id, &len);
     }
     json_object_set_new(top, text, json_real(logprob));
     free(text);
@@ -510,7 +512,7 @@ static json_t *completion_logprobs(const Gen *g, int64_t from, int64_t to, bool 
     CompletionLogprobs c = {json_array(), json_array(), json_array(), json_array()};
     int64_t offset = 0;
     for (int64_t j = 0; whole && g->prompt_lp && j < g->req.prompt_len; j++)
-        offset += completion_entry(g->srv, &c, g->req.prompt[j], j ? &g->prompt_lp[j].lp : NULL, offset);
+        offset += completion_entry(g->srv, &c, g->req.prompt[j], j ? &g->prompt_lp[j] : NULL, offset);
     for (int64_t i = from; i < to; i++)
         completion_entry(g->srv, &c, g->res.output[i], &g->lp[i].lp, offset + g->lp[i].text_offset);
     return json_pack("{s:o, s:o, s:o, s:o}", "tokens", c.tokens, "token_logprobs", c.values, "top_logprobs", c.tops,

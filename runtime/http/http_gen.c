@@ -159,7 +159,7 @@ static void hook_prompt_logits(void *user, int64_t from, int64_t n, const float 
             pthread_mutex_unlock(&g->mu);
             return;
         }
-        token_logprobs(row, vocab, g->req.prompt[from + r + 1], g->logprobs, &g->prompt_lp[from + r + 1].lp);
+        token_logprobs(row, vocab, g->req.prompt[from + r + 1], g->logprobs, &g->prompt_lp[from + r + 1]);
     }
 }
 
