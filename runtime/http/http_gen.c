@@ -86,14 +86,21 @@ void gen_cancel(Gen *g) {
 
 /* ------------------------------------------------------------------ the engine's hooks */
 
-/* Logits with NaN or Inf would pick some token silently: the generation fails instead, naming the
- * position and what the first non-finite value is (hook_emitted ends it). 0 is returned then. */
-static int32_t refuse_logits(Gen *g, bool nan) {
+/* Logits with NaN or Inf would pick some token (or give log-probabilities) silently: the generation
+ * fails instead, naming where (`what` and the position) and what the first non-finite value is;
+ * hook_emitted ends it. A generation that failed already keeps its first fault (an echoed prompt's
+ * logits come before its first pick). */
+static void fail_logits(Gen *g, const char *what, int64_t pos, bool nan) {
     pthread_mutex_lock(&g->mu);
-    if (!g->error[0])   /* else an echoed prompt's logits failed first (hook_prompt_logits) */
-        snprintf(g->error, sizeof g->error, "the logits at position %lld hold %s (the %s backend)",
-                 (long long)(g->req.prompt_len + g->nvisible), nan ? "NaN" : "Inf", g->srv->b->name);
+    if (!g->error[0])
+        snprintf(g->error, sizeof g->error, "the logits at %s %lld hold %s (the %s backend)", what, (long long)pos,
+                 nan ? "NaN" : "Inf", g->srv->b->name);
     pthread_mutex_unlock(&g->mu);
+}
+
+/* fail_logits at the position of g's next id; 0, the token an engine hook returns then. */
+static int32_t refuse_logits(Gen *g, bool nan) {
+    fail_logits(g, "position", g->req.prompt_len + g->nvisible, nan);
     return 0;
 }
 
@@ -152,11 +159,8 @@ static void hook_prompt_logits(void *user, int64_t from, int64_t n, const float 
     for (int64_t r = 0; r < n && from + r + 1 < g->req.prompt_len && !g->error[0]; r++) {   /* the first fault */
         const float *row = logits + r * vocab;
         int32_t code = mixc_argmax(row, vocab);
-        if (code < 0) {   /* the generation fails at its first token (hook_emitted), naming the position */
-            pthread_mutex_lock(&g->mu);
-            snprintf(g->error, sizeof g->error, "the logits at prompt position %lld hold %s (the %s backend)",
-                     (long long)(from + r), code == MIXC_ARGMAX_NAN ? "NaN" : "Inf", g->srv->b->name);
-            pthread_mutex_unlock(&g->mu);
+        if (code < 0) {
+            fail_logits(g, "prompt position", from + r, code == MIXC_ARGMAX_NAN);
             return;
         }
         token_logprobs(row, vocab, g->req.prompt[from + r + 1], g->logprobs, &g->prompt_lp[from + r + 1]);
