@@ -158,13 +158,18 @@ check logprobs-greedy-same-tokens "$(jq -r '.choices[0].token_ids | map(tostring
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 1.3, "seed": 11, "logprobs": 5}'
 cp "$T/body" "$T/lp-sampled"
 check logprobs-sampled-same-draws "$(jq -c '.choices[0].token_ids' "$T/lp-sampled")" "$a"
+# dump_alone ANSWER PROMPT NPY: the logits `mixrun --dump-logits` gives for the prompt (ids,
+# comma-separated) and the answer's ids run alone, into NPY.
+dump_alone() {
+  local ids
+  ids=$(jq -r --arg p "$2" '($p | split(",") | map(tonumber)) + .choices[0].token_ids | map(tostring) | join(",")' "$1")
+  "$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 1 --dump-logits "$3" >/dev/null 2>"$3.err" || { cat "$3.err"; return 1; }
+}
 # logprobs_match ANSWER TOP PROMPT [echo]: the answer's logprobs against the logits of its prompt (ids,
 # comma-separated) and generated ids run alone, within LP_TOL (default 1e-4); with echo, the prompt's
 # entries first (the first without logprobs, each other one the logits of the position before it).
 logprobs_match() {
-  local ids
-  ids=$(jq -r --arg p "$3" '($p | split(",") | map(tonumber)) + .choices[0].token_ids | map(tostring) | join(",")' "$1")
-  "$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 1 --dump-logits "$T/lp.npy" >/dev/null 2>"$T/lp.err" || { cat "$T/lp.err"; return 1; }
+  dump_alone "$1" "$3" "$T/lp.npy" || return 1
   python3 - "$1" "$T/lp.npy" "$2" "$3" "${4:-}" "${LP_TOL:-1e-4}" <<'PY'
 import ast, json, math, struct, sys
 answer, npy, top = json.load(open(sys.argv[1])), open(sys.argv[2], 'rb').read(), int(sys.argv[3])
@@ -223,9 +228,7 @@ check echo-token-ids-text "$(jq -r '.choices[0].text' "$T/body")" "$("$TT" decod
 # and earlier ids, minus frequency x its earlier occurrences and presence once it occurred, plus the
 # biases; and the ids differ from the plain greedy ones (the adjustment took effect)
 adjust_match() {  # ANSWER REQUEST
-  local ids
-  ids=$(jq -r '[5, 17, 300] + .choices[0].token_ids | map(tostring) | join(",")' "$1")
-  "$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 1 --dump-logits "$T/adj.npy" >/dev/null 2>"$T/adj.err" || { cat "$T/adj.err"; return 1; }
+  dump_alone "$1" 5,17,300 "$T/adj.npy" || return 1
   python3 - "$1" "$T/adj.npy" "$2" "$(jq -c '.choices[0].token_ids' "$T/lp-greedy")" <<'PY'
 import ast, json, struct, sys
 answer, npy, req, plain = json.load(open(sys.argv[1])), open(sys.argv[2], 'rb').read(), json.loads(sys.argv[3]), json.loads(sys.argv[4])
