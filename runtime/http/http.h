@@ -3,12 +3,12 @@
  *
  * One engine thread runs the serving engine (runtime/serve/engine.h) on the backend: it admits the
  * queued generations FIFO under the KV budget and steps them. Each HTTP request runs in its
- * connection's thread (libmicrohttpd's thread per connection): it parses the body, queues a Gen,
- * and waits on the Gen's condition variable for its text, streaming it as server-sent events or
- * answering once it is done. A client that goes away cancels its Gen: its slot is freed at the
- * engine's next turn.
+ * connection's thread (libmicrohttpd's thread per connection): it parses the body into a Reply of
+ * one Gen per choice, queues them, and waits on the reply's condition variable for their text,
+ * streaming it as server-sent events or answering once all are done. A client that goes away
+ * cancels its choices: their slots are freed at the engine's next turn.
  *
- * Locks: the server's mutex (queue, cancellations, metrics) is taken before a Gen's, never after.
+ * Locks: the server's mutex (queue, cancellations, metrics) is taken before a reply's, never after.
  */
 #ifndef MIXC_HTTP_H
 #define MIXC_HTTP_H
@@ -40,9 +40,13 @@ typedef struct {
     int64_t timeout_s;      /* an idle or stalled connection is closed after this */
 } HttpOptions;
 
+/* The most choices one request may ask (its prompts times n): each is a sequence of its own. */
+#define HTTP_MAX_CHOICES 128
+
 typedef enum { GEN_QUEUED, GEN_RUNNING, GEN_DONE } GenState;
 
 typedef struct HttpServer HttpServer;
+typedef struct Reply Reply;
 
 /* A generated token's log-probabilities, and where its text starts in the completion: the code
  * points of the earlier tokens' texts, each decoded alone (vLLM's text_offset). */
@@ -51,9 +55,11 @@ typedef struct {
     int64_t text_offset;
 } GenLogprob;
 
-/* One generation: a completion or a chat completion. */
+/* One generation: a choice of a completion or a chat completion. */
 typedef struct Gen {
     HttpServer *srv;
+    Reply *reply;               /* the request's; its mutex and condition variable are the Gen's */
+    int index;                  /* the choice's: prompt i's j-th is i * n + j */
     struct Gen *next;           /* in the server's queue */
     bool chat, stream, include_usage;
     ServeRequest req;           /* id, prompt ids, max_new */
@@ -76,10 +82,7 @@ typedef struct Gen {
     int64_t created;            /* Unix seconds */
     double arrived_at;          /* mono_seconds() when queued */
     bool cancelled;             /* under the server's mutex */
-    /* Under mu: */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int refs;
+    /* Under reply->mu: */
     GenState state;
     ServeResult res;            /* its ids (the engine writes them), TTFT and TPOT */
     int64_t nvisible;           /* ids that make the text (a stop token does not) */
@@ -93,6 +96,19 @@ typedef struct Gen {
     int64_t lp_cap;
     char error[700];            /* the engine failed: the request gets 500 */
 } Gen;
+
+/* One request's answer: its choices, n for each of its prompts, run as sequences of their own. They
+ * share the reply's mutex and condition variable, so that the connection waits on all at once. */
+struct Reply {
+    HttpServer *srv;
+    char id[48];                /* the answer's ("cmpl-7", "chatcmpl-7"): each Gen's req.id a copy */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;                   /* under mu: the connection's, and one per Gen the engine holds */
+    int n;                      /* choices a prompt */
+    int nchoice;
+    Gen *choice;                /* [nchoice] */
+};
 
 /* Prometheus histogram of seconds, cumulative buckets. */
 #define HTTP_BUCKETS 12
@@ -135,13 +151,25 @@ struct HttpServer {
     HttpMetrics m;
 };
 
-/* ---- http_gen.c: Gens and the engine thread */
-Gen *gen_new(HttpServer *s, bool chat);
-void gen_release(Gen *g);
-/* Queues g (a second reference goes to the engine); false when the server is stopping or failed. */
-bool gen_submit(HttpServer *s, Gen *g);
-/* Cancels g if it has not ended (the engine frees its slot). */
-void gen_cancel(Gen *g);
+/* ---- http_gen.c: replies, Gens and the engine thread */
+/* g as a request of its route that sets no field asks (no reply, no id). */
+void gen_defaults(Gen *g, HttpServer *s, bool chat);
+/* A reply of nchoice Gens (1..HTTP_MAX_CHOICES), each with the defaults of a request of its route and
+ * an unseeded draw state of its own; one reference, the caller's. */
+Reply *reply_new(HttpServer *s, bool chat, int nchoice);
+void reply_release(Reply *r);
+/* The request fields of src into dst, its owned arrays copied; dst keeps its place in its reply, its
+ * id and its draw state (dst holds nothing else yet; src has not run). */
+void gen_copy_request(Gen *dst, const Gen *src);
+/* Frees what g owns. */
+void gen_free_fields(Gen *g);
+/* Queues r's choices in order (a reference each goes to the engine); false when the server is
+ * stopping or failed. */
+bool reply_submit(HttpServer *s, Reply *r);
+/* Cancels r's choices that have not ended (the engine frees their slots). */
+void reply_cancel(Reply *r);
+/* Whether every choice of r has ended (r->mu held); the first choice's error, if any, in *error. */
+bool reply_done(const Reply *r, const char **error);
 /* The engine thread's loop: s->e opened with http_engine_hooks. */
 extern const ServeHooks http_engine_hooks;
 void *http_engine_main(void *server);
@@ -151,21 +179,23 @@ typedef struct {
     int status;                 /* 400, 404, 413, 503 ... */
     char msg[700];
 } ApiError;
-/* Fills g from a /v1/completions (g->chat false) or /v1/chat/completions body; false with the
- * status and message in err. */
-bool api_parse_request(HttpServer *s, json_t *body, Gen *g, ApiError *err);
+/* The reply to a /v1/completions (chat false) or /v1/chat/completions body, its choices filled; NULL
+ * with the status and message in err. */
+Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err);
 /* The error object OpenAI sends: {"error": {"message", "type", "param", "code"}} (malloc'd). */
 char *api_error_json(const ApiError *err);
 /* The text of token id as its log-probabilities name it: the tokenizer's decode of it alone, special
  * tokens kept (U+FFFD for bytes that do not make a character alone), or "token_id:ID" without a
  * tokenizer (malloc'd, *len bytes); its code points in *chars when chars is not NULL. */
 char *api_token_text(const HttpServer *s, int32_t id, size_t *len, int64_t *chars);
-/* The whole response of a finished g (malloc'd; g->mu held). */
-char *api_response_json(const Gen *g);
-/* One server-sent event "data: {...}\n\n" of g's stream: the text bytes [from, to) and the ids
- * [id_from, id_to) as its delta; finish the finish reason or NULL; usage: the usage chunk. */
+/* The whole response of a finished reply, every choice in order (malloc'd; r->mu held). */
+char *api_response_json(const Reply *r);
+/* One server-sent event "data: {...}\n\n" of a stream: choice g's text bytes [from, to) and ids
+ * [id_from, id_to) as its delta; finish the finish reason or NULL; first: the choice's first. */
 char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to, const char *finish,
-                      bool first, bool usage);
+                      bool first);
+/* The stream's usage event: the reply's tokens (r->mu held). */
+char *api_usage_event(const Reply *r);
 
 /* ---- http_metrics.c */
 void http_metrics_observe(Histogram *h, double seconds);

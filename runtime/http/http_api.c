@@ -22,11 +22,14 @@ static bool bad(ApiError *err, int status, const char *fmt, ...) {
     return false;
 }
 
-/* What the parse of one body gathers before the prompt is known. */
+/* What the parse of one body gathers before the prompts are known. */
 typedef struct {
     HttpServer *s;
-    Gen *g;
+    Gen *g;                     /* the fields' (a prototype), then the choice whose prompt is parsed */
     int64_t max_tokens;         /* -1: not given */
+    int64_t n;                  /* choices a prompt */
+    bool seeded;
+    uint64_t seed;
     json_t *prompt, *messages;
     bool tools_empty;           /* "tools": [] (the template sees [], not none) */
     bool chat_logprobs;         /* chat's "logprobs": true */
@@ -69,7 +72,8 @@ static bool f_top_p(Parse *p, json_t *v, ApiError *err) {
 static bool f_seed(Parse *p, json_t *v, ApiError *err) {
     if (json_is_null(v)) return true;
     if (!json_is_integer(v)) return bad(err, 400, "field 'seed' must be an integer");
-    p->g->rng = (uint64_t)json_integer_value(v);
+    p->seeded = true;
+    p->seed = (uint64_t)json_integer_value(v);
     return true;
 }
 
@@ -93,8 +97,11 @@ static bool f_stop(Parse *p, json_t *v, ApiError *err) {
 }
 
 static bool f_n(Parse *p, json_t *v, ApiError *err) {
-    if (json_is_null(v) || (json_is_integer(v) && json_integer_value(v) == 1)) return true;
-    return bad(err, 400, "field 'n': only n = 1 is supported");
+    if (json_is_null(v)) return true;
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > HTTP_MAX_CHOICES)
+        return bad(err, 400, "field 'n' must be an integer in [1, %d]", HTTP_MAX_CHOICES);
+    p->n = json_integer_value(v);
+    return true;
 }
 
 /* A boolean field (null: the default) into *out. */
@@ -292,11 +299,8 @@ static bool echo_ids_text(Parse *p, ApiError *err) {
     return g->prompt_text || bad(err, 400, "field 'echo': the prompt's %s", e);
 }
 
-static bool completion_prompt(Parse *p, ApiError *err) {
-    json_t *v = p->prompt;
-    if (!v) return bad(err, 400, "missing field 'prompt'");
-    if (json_is_array(v) && json_array_size(v) == 1 && !json_is_integer(json_array_get(v, 0)))
-        v = json_array_get(v, 0);   /* a batch of one prompt */
+/* One prompt of a completion: a string, or a non-empty array of token ids. */
+static bool completion_prompt(Parse *p, json_t *v, ApiError *err) {
     if (json_is_string(v) && p->g->echo) {   /* echoed as given (not as its ids: the BOS is not in it) */
         p->g->prompt_text_len = json_string_length(v);
         p->g->prompt_text = xmalloc(p->g->prompt_text_len + 1);
@@ -304,7 +308,7 @@ static bool completion_prompt(Parse *p, ApiError *err) {
     }
     if (json_is_string(v)) return text_ids(p, json_string_value(v), json_string_length(v), true, err);
     if (!json_is_array(v) || !json_array_size(v))
-        return bad(err, 400, "field 'prompt' must be a string or a non-empty array of token ids (one prompt a request)");
+        return bad(err, 400, "field 'prompt' must be a string, a non-empty array of token ids, or an array of these");
     return token_ids(p, v, err) && echo_ids_text(p, err);
 }
 
@@ -362,8 +366,7 @@ static bool check_fit(Parse *p, ApiError *err) {
     ServeRequest *r = &p->g->req;
     int64_t C = p->s->context;
     if (r->prompt_len == 0) return bad(err, 400, "the prompt makes no tokens");
-    if (p->max_tokens < 0) p->max_tokens = p->g->chat ? (C > r->prompt_len ? C - r->prompt_len : 1) : 16;
-    r->max_new = p->max_tokens;
+    r->max_new = p->max_tokens >= 0 ? p->max_tokens : p->g->chat ? (C > r->prompt_len ? C - r->prompt_len : 1) : 16;
     if (r->prompt_len + r->max_new > C)
         return bad(err, 400, "this model's context is %lld tokens; the request has %lld prompt tokens and asks for "
                    "%lld new ones (%lld in all)", (long long)C, (long long)r->prompt_len, (long long)r->max_new,
@@ -379,12 +382,9 @@ static bool check_fit(Parse *p, ApiError *err) {
     return true;
 }
 
-bool api_parse_request(HttpServer *s, json_t *body, Gen *g, ApiError *err) {
-    Parse p = {.s = s, .g = g, .max_tokens = -1, .top_logprobs = -1};
-    if (!json_is_object(body)) return bad(err, 400, "the body is not a JSON object");
-    if (!take_fields(&p, body, err) || !logprobs_asked(&p, err)) return false;
-    if (g->chat ? !chat_prompt(&p, err) : !completion_prompt(&p, err)) return false;
-    if (!check_fit(&p, err)) return false;
+/* What the engine needs of g's prompt: rows for an echo's log-probabilities, the counts of the
+ * penalties, the prompt's ids seen by the repetition_penalty. */
+static void prepare_choice(const HttpServer *s, Gen *g) {
     if (g->echo && g->logprobs >= 0) g->prompt_lp = xcalloc((size_t)g->req.prompt_len, sizeof *g->prompt_lp);
     LogitAdjust *a = &g->adjust;
     if (a->frequency != 0 || a->presence != 0) a->counts = xcalloc((size_t)s->vocab, sizeof *a->counts);
@@ -392,7 +392,73 @@ bool api_parse_request(HttpServer *s, json_t *body, Gen *g, ApiError *err) {
         a->seen = xcalloc((size_t)s->vocab, sizeof *a->seen);
         for (int64_t i = 0; i < g->req.prompt_len; i++) a->seen[g->req.prompt[i]] = 1;
     }
+}
+
+/* Prompt i's choices (v its JSON; a chat's: the messages): the first from the fields and the prompt,
+ * the others copies of it; each draws from the seed plus its place among them (vLLM's n), or from
+ * a state of its own without a seed. */
+static bool fill_prompt(Parse *p, Reply *r, size_t i, json_t *v, ApiError *err) {
+    Gen *first = &r->choice[i * (size_t)r->n];
+    gen_copy_request(first, p->g);
+    p->g = first;
+    bool ok = (first->chat ? chat_prompt(p, err) : completion_prompt(p, v, err)) && check_fit(p, err);
+    if (!ok) return false;
+    prepare_choice(p->s, first);
+    for (int j = 0; j < r->n; j++) {
+        if (j) gen_copy_request(&first[j], first);
+        if (p->seeded) first[j].rng = p->seed + (uint64_t)j;
+    }
     return true;
+}
+
+/* A completion's prompts: one (a string, or an array of ids), or a batch: an array of those. */
+static size_t completion_prompts(json_t *prompt, bool *batch) {
+    *batch = json_is_array(prompt) && json_array_size(prompt) && !json_is_integer(json_array_get(prompt, 0));
+    return *batch ? json_array_size(prompt) : 1;
+}
+
+/* The request's choices against HTTP_MAX_CHOICES, and best_of (1 at most, accepted as asking for
+ * nothing) against n, which OpenAI requires it to reach. */
+static bool check_choices(Parse *p, json_t *body, size_t nprompts, ApiError *err) {
+    if (nprompts * (size_t)p->n > HTTP_MAX_CHOICES)
+        return bad(err, 400, "the request asks for %zu choices (%zu prompts, n = %lld); the most is %d", nprompts * (size_t)p->n,
+                   nprompts, (long long)p->n, HTTP_MAX_CHOICES);
+    json_t *best_of = json_object_get(body, "best_of");
+    if (json_is_integer(best_of) && json_integer_value(best_of) < p->n)
+        return bad(err, 400, "field 'best_of' must be at least n (%lld)", (long long)p->n);
+    return true;
+}
+
+/* An error of prompt i of a batch of n names it (from 0, as the elements of an array of ids). */
+static bool in_prompt(ApiError *err, size_t i, size_t n) {
+    if (n > 1) {
+        char msg[sizeof err->msg], head[48];
+        memcpy(msg, err->msg, sizeof msg);
+        snprintf(head, sizeof head, "prompt[%d]: ", (int)i);   /* i < n <= HTTP_MAX_CHOICES */
+        snprintf(err->msg, sizeof err->msg, "%s%.*s", head, (int)(sizeof msg - sizeof head), msg);
+    }
+    return false;
+}
+
+Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) {
+    Gen proto;
+    gen_defaults(&proto, s, chat);
+    Parse p = {.s = s, .g = &proto, .max_tokens = -1, .top_logprobs = -1, .n = 1};
+    bool ok = json_is_object(body) ? take_fields(&p, body, err) && logprobs_asked(&p, err)
+                                   : bad(err, 400, "the body is not a JSON object");
+    if (ok && !chat && !p.prompt) ok = bad(err, 400, "missing field 'prompt'");
+    bool batch = false;
+    size_t nprompts = ok && !chat ? completion_prompts(p.prompt, &batch) : 1;
+    ok = ok && check_choices(&p, body, nprompts, err);
+    Reply *r = ok ? reply_new(s, chat, (int)(nprompts * (size_t)p.n)) : NULL;
+    if (r) r->n = (int)p.n;
+    for (size_t i = 0; ok && i < nprompts; i++) {
+        p.g = &proto;
+        ok = fill_prompt(&p, r, i, batch ? json_array_get(p.prompt, i) : p.prompt, err) || in_prompt(err, i, nprompts);
+    }
+    gen_free_fields(&proto);
+    if (!ok) reply_release(r);
+    return ok ? r : NULL;
 }
 
 /* ------------------------------------------------------------------ answers */
@@ -429,9 +495,15 @@ static json_t *ids_json(const Gen *g, int64_t from, int64_t to) {
     return a;
 }
 
-static json_t *usage_json(const Gen *g) {
-    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)g->req.prompt_len, "completion_tokens",
-                     (json_int_t)g->res.noutput, "total_tokens", (json_int_t)(g->req.prompt_len + g->res.noutput));
+/* The reply's tokens: each prompt's once (its n choices share it), every choice's generated ids. */
+static json_t *usage_json(const Reply *r) {
+    int64_t prompt = 0, generated = 0;
+    for (int i = 0; i < r->nchoice; i++) {
+        if (i % r->n == 0) prompt += r->choice[i].req.prompt_len;
+        generated += r->choice[i].res.noutput;
+    }
+    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt, "completion_tokens", (json_int_t)generated,
+                     "total_tokens", (json_int_t)(prompt + generated));
 }
 
 /* The fields every answer starts with. */
@@ -560,46 +632,61 @@ static json_t *answer_text(const Gen *g) {
     return text;
 }
 
-char *api_response_json(const Gen *g) {
-    json_t *j = answer_head(g, g->chat ? "chat.completion" : "text_completion");
+/* A finished choice of the answer. */
+static json_t *choice_json(const Gen *g) {
     json_t *text = answer_text(g);
-    json_t *choice = json_pack("{s:i, s:o, s:s, s:o}", "index", 0, "logprobs", logprobs_json(g, 0, g->nvisible, true),
+    json_t *choice = json_pack("{s:i, s:o, s:s, s:o}", "index", g->index, "logprobs", logprobs_json(g, 0, g->nvisible, true),
                                "finish_reason", g->finish ? g->finish : "length", "token_ids", ids_json(g, 0, g->nvisible));
     if (g->chat) json_object_set_new(choice, "message", json_pack("{s:s, s:o}", "role", "assistant", "content", text));
     else json_object_set_new(choice, "text", text);
-    json_object_set_new(j, "choices", json_pack("[o]", choice));
-    json_object_set_new(j, "usage", usage_json(g));
+    return choice;
+}
+
+char *api_response_json(const Reply *r) {
+    const Gen *g = &r->choice[0];
+    json_t *j = answer_head(g, g->chat ? "chat.completion" : "text_completion"), *choices = json_array();
+    for (int i = 0; i < r->nchoice; i++) json_array_append_new(choices, choice_json(&r->choice[i]));
+    json_object_set_new(j, "choices", choices);
+    json_object_set_new(j, "usage", usage_json(r));
     return dump(j);
 }
 
-char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to, const char *finish,
-                      bool first, bool usage) {
-    json_t *j = answer_head(g, g->chat ? "chat.completion.chunk" : "text_completion");
-    if (usage) {
-        json_object_set_new(j, "choices", json_array());
-        json_object_set_new(j, "usage", usage_json(g));
-    } else {
-        json_t *text = json_stringn(g->text ? g->text + from : "", to - from);
-        json_t *choice = json_pack("{s:i, s:o, s:o, s:o}", "index", 0, "logprobs", logprobs_json(g, id_from, id_to, false),
-                                   "finish_reason", finish ? json_string(finish) : json_null(), "token_ids",
-                                   ids_json(g, id_from, id_to));
-        if (!g->chat) {
-            json_object_set_new(choice, "text", text);
-        } else {
-            json_t *delta = json_object();
-            if (first) json_object_set_new(delta, "role", json_string("assistant"));
-            if (!finish || to > from) json_object_set_new(delta, "content", text);
-            else json_decref(text);
-            json_object_set_new(choice, "delta", delta);
-        }
-        json_object_set_new(j, "choices", json_pack("[o]", choice));
-    }
+/* The server-sent event "data: " j "\n\n" (j taken). */
+static char *sse_event(json_t *j) {
     char *body = dump(j);
     size_t n = strlen(body);
-    char *event = xmalloc(n + 9);
-    memcpy(event, "data: ", 6);
-    memcpy(event + 6, body, n);
-    memcpy(event + 6 + n, "\n\n", 3);
+    char *out = xmalloc(n + 9);
+    memcpy(out, "data: ", 6);
+    memcpy(out + 6, body, n);
+    memcpy(out + 6 + n, "\n\n", 3);
     free(body);
-    return event;
+    return out;
+}
+
+char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to, const char *finish,
+                      bool first) {
+    json_t *j = answer_head(g, g->chat ? "chat.completion.chunk" : "text_completion");
+    json_t *text = json_stringn(g->text ? g->text + from : "", to - from);
+    json_t *choice = json_pack("{s:i, s:o, s:o, s:o}", "index", g->index, "logprobs", logprobs_json(g, id_from, id_to, false),
+                               "finish_reason", finish ? json_string(finish) : json_null(), "token_ids",
+                               ids_json(g, id_from, id_to));
+    if (!g->chat) {
+        json_object_set_new(choice, "text", text);
+    } else {
+        json_t *delta = json_object();
+        if (first) json_object_set_new(delta, "role", json_string("assistant"));
+        if (!finish || to > from) json_object_set_new(delta, "content", text);
+        else json_decref(text);
+        json_object_set_new(choice, "delta", delta);
+    }
+    json_object_set_new(j, "choices", json_pack("[o]", choice));
+    return sse_event(j);
+}
+
+char *api_usage_event(const Reply *r) {
+    const Gen *g = &r->choice[0];
+    json_t *j = answer_head(g, g->chat ? "chat.completion.chunk" : "text_completion");
+    json_object_set_new(j, "choices", json_array());
+    json_object_set_new(j, "usage", usage_json(r));
+    return sse_event(j);
 }

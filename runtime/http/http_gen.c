@@ -10,35 +10,36 @@
 #include <string.h>
 #include <time.h>
 
-Gen *gen_new(HttpServer *s, bool chat) {
-    Gen *g = xcalloc(1, sizeof *g);
-    g->srv = s;
-    g->chat = chat;
-    g->refs = 1;
-    g->temperature = 1.0;
-    g->top_p = 1.0;
-    g->logprobs = -1;
-    g->created = (int64_t)time(NULL);
-    pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
+void gen_defaults(Gen *g, HttpServer *s, bool chat) {
+    *g = (Gen){.srv = s, .chat = chat, .temperature = 1.0, .top_p = 1.0, .logprobs = -1, .created = (int64_t)time(NULL)};
+}
+
+Reply *reply_new(HttpServer *s, bool chat, int nchoice) {
+    Reply *r = xcalloc(1, sizeof *r);
+    r->srv = s;
+    r->refs = 1;
+    r->n = 1;
+    r->nchoice = nchoice;
+    r->choice = xcalloc((size_t)nchoice, sizeof *r->choice);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
     pthread_mutex_lock(&s->mu);
     int64_t id = ++s->next_id;
     pthread_mutex_unlock(&s->mu);
-    char name[48];
-    snprintf(name, sizeof name, "%s-%lld", chat ? "chatcmpl" : "cmpl", (long long)id);
-    g->req.id = xstrdup(name);
-    g->rng = (uint64_t)id * 0x9E3779B97F4A7C15ull ^ (uint64_t)time(NULL);   /* without a seed */
-    return g;
+    snprintf(r->id, sizeof r->id, "%s-%lld", chat ? "chatcmpl" : "cmpl", (long long)id);
+    uint64_t rng = (uint64_t)id * 0x9E3779B97F4A7C15ull ^ (uint64_t)time(NULL);   /* without a seed */
+    for (int i = 0; i < nchoice; i++) {
+        Gen *g = &r->choice[i];
+        gen_defaults(g, s, chat);
+        g->reply = r;
+        g->index = i;
+        g->rng = rng + (uint64_t)i;
+        g->req.id = xstrdup(r->id);
+    }
+    return r;
 }
 
-void gen_release(Gen *g) {
-    if (!g) return;
-    pthread_mutex_lock(&g->mu);
-    int left = --g->refs;
-    pthread_mutex_unlock(&g->mu);
-    if (left) return;
-    pthread_mutex_destroy(&g->mu);
-    pthread_cond_destroy(&g->cv);
+void gen_free_fields(Gen *g) {
     free(g->req.id);
     free(g->req.prompt);
     free(g->res.output);
@@ -52,36 +53,91 @@ void gen_release(Gen *g) {
     free(g->prompt_text);
     for (int i = 0; i < g->nstop; i++) free(g->stop[i]);
     free(g->stop);
-    free(g);
 }
 
-bool gen_submit(HttpServer *s, Gen *g) {
+void reply_release(Reply *r) {
+    if (!r) return;
+    pthread_mutex_lock(&r->mu);
+    int left = --r->refs;
+    pthread_mutex_unlock(&r->mu);
+    if (left) return;
+    for (int i = 0; i < r->nchoice; i++) gen_free_fields(&r->choice[i]);
+    free(r->choice);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+}
+
+/* A copy of n elements of size bytes each (NULL for NULL). */
+static void *dup_array(const void *a, size_t n, size_t size) {
+    if (!a) return NULL;
+    void *c = xmalloc(n * size + 1);
+    memcpy(c, a, n * size);
+    return c;
+}
+
+void gen_copy_request(Gen *dst, const Gen *src) {
+    Reply *reply = dst->reply;
+    int index = dst->index;
+    char *id = dst->req.id;
+    uint64_t rng = dst->rng;
+    *dst = *src;
+    dst->reply = reply;
+    dst->index = index;
+    dst->req.id = id;
+    dst->rng = rng;
+    int64_t vocab = src->srv->vocab;
+    dst->req.prompt = dup_array(src->req.prompt, (size_t)src->req.prompt_len, sizeof *src->req.prompt);
+    dst->stop = dup_array(src->stop, (size_t)src->nstop, sizeof *src->stop);
+    for (int i = 0; i < src->nstop; i++) dst->stop[i] = xstrdup(src->stop[i]);
+    dst->adjust.bias_id = dup_array(src->adjust.bias_id, (size_t)src->adjust.nbias, sizeof *src->adjust.bias_id);
+    dst->adjust.bias = dup_array(src->adjust.bias, (size_t)src->adjust.nbias, sizeof *src->adjust.bias);
+    dst->adjust.counts = dup_array(src->adjust.counts, (size_t)vocab, sizeof *src->adjust.counts);
+    dst->adjust.seen = dup_array(src->adjust.seen, (size_t)vocab, sizeof *src->adjust.seen);
+    dst->prompt_text = dup_array(src->prompt_text, src->prompt_text_len + 1, 1);
+    dst->prompt_lp = dup_array(src->prompt_lp, (size_t)src->req.prompt_len, sizeof *src->prompt_lp);
+}
+
+bool reply_submit(HttpServer *s, Reply *r) {
     pthread_mutex_lock(&s->mu);
     bool ok = !s->stopping && !s->failed;
-    if (ok) {
-        g->refs++;   /* the engine's; no other thread has g yet */
+    for (int i = 0; ok && i < r->nchoice; i++) {
+        Gen *g = &r->choice[i];
+        r->refs++;   /* the engine's; no other thread has r yet */
         g->arrived_at = mono_seconds();
         if (s->tail) s->tail->next = g;
         else s->head = g;
         s->tail = g;
         s->m.queued++;
-        pthread_cond_signal(&s->wake);
     }
+    if (ok) pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->mu);
     return ok;
 }
 
-void gen_cancel(Gen *g) {
-    HttpServer *s = g->srv;
+void reply_cancel(Reply *r) {
+    HttpServer *s = r->srv;
     pthread_mutex_lock(&s->mu);
-    pthread_mutex_lock(&g->mu);
-    bool done = g->state == GEN_DONE;
-    pthread_mutex_unlock(&g->mu);
-    if (!done && !g->cancelled) {
-        g->cancelled = true;
-        pthread_cond_signal(&s->wake);
+    bool any = false;
+    for (int i = 0; i < r->nchoice; i++) {
+        Gen *g = &r->choice[i];
+        pthread_mutex_lock(&r->mu);
+        bool done = g->state == GEN_DONE;
+        pthread_mutex_unlock(&r->mu);
+        if (!done && !g->cancelled) g->cancelled = any = true;
     }
+    if (any) pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->mu);
+}
+
+bool reply_done(const Reply *r, const char **error) {
+    bool done = true;
+    *error = NULL;
+    for (int i = 0; i < r->nchoice; i++) {
+        done &= r->choice[i].state == GEN_DONE;
+        if (!*error && r->choice[i].error[0]) *error = r->choice[i].error;
+    }
+    return done;
 }
 
 /* ------------------------------------------------------------------ the engine's hooks */
@@ -91,11 +147,11 @@ void gen_cancel(Gen *g) {
  * hook_emitted ends it. A generation that failed already keeps its first fault (an echoed prompt's
  * logits come before its first pick). */
 static void fail_logits(Gen *g, const char *what, int64_t pos, bool nan) {
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->reply->mu);
     if (!g->error[0])
         snprintf(g->error, sizeof g->error, "the logits at %s %lld hold %s (the %s backend)", what, (long long)pos,
                  nan ? "NaN" : "Inf", g->srv->b->name);
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->reply->mu);
 }
 
 /* fail_logits at the position of g's next id; 0, the token an engine hook returns then. */
@@ -114,13 +170,13 @@ static void record_logprobs(Gen *g, const float *logits, int64_t vocab, int32_t 
     }
     GenLogprob one = {.text_offset = offset};
     token_logprobs(logits, vocab, tok, g->logprobs, &one.lp);
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->reply->mu);
     if (at >= g->lp_cap) {
         g->lp_cap = at < 16 ? 16 : 2 * at;
         g->lp = xrealloc(g->lp, (size_t)g->lp_cap * sizeof *g->lp);
     }
     g->lp[at] = one;
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->reply->mu);
 }
 
 /* The token from the logits: sampled, or greedy (the backend's argmax code unless logit_bias or a
@@ -181,7 +237,7 @@ static size_t unsettled(const char *text, size_t len) {
 
 /* Cuts g's text at the first stop string that starts at or after `ready` and ends within
  * [0, settled); true when one does. Else `ready` moves up to settled less the longest suffix that
- * is a proper prefix of a stop string. g->mu held. */
+ * is a proper prefix of a stop string. g->reply->mu held. */
 static bool find_stop(Gen *g, size_t settled) {
     const char *text = g->text, *first = NULL;
     for (int i = 0; i < g->nstop && g->ready <= settled; i++) {
@@ -206,7 +262,7 @@ static bool find_stop(Gen *g, size_t settled) {
 /* The text of g's visible ids, cut at a stop string; true at a stop. Only the ids after the last
  * point where the text ended on a whole character are decoded again (the byte-level decoder maps
  * ids to bytes one by one: the text of ids[0, k) is a prefix of the text of ids[0, n) when it ends
- * on a whole character). g->mu held. */
+ * on a whole character). g->reply->mu held. */
 static bool update_text(Gen *g) {
     const Tokenizer *tok = g->srv->tok;
     if (!tok) return false;
@@ -231,7 +287,7 @@ static bool update_text(Gen *g) {
 
 static bool hook_emitted(void *user, int32_t tok) {
     Gen *g = user;
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->reply->mu);
     bool stop = g->error[0] != 0;
     for (int i = 0; i < g->nstop_ids && !g->ignore_eos; i++) stop |= tok == g->stop_ids[i];
     stop |= !g->ignore_eos && eos_ids_has(&g->srv->eos, tok);   /* counted in usage, not in the text */
@@ -241,8 +297,8 @@ static bool hook_emitted(void *user, int32_t tok) {
     }
     if (stop && !g->error[0]) g->finish = "stop";
     if (g->state == GEN_QUEUED) g->state = GEN_RUNNING;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
+    pthread_cond_broadcast(&g->reply->cv);
+    pthread_mutex_unlock(&g->reply->mu);
     return stop;
 }
 
@@ -265,26 +321,26 @@ static void hook_finished(void *user) {
     http_metrics_observe(&s->m.ttft, g->res.ttft_s);
     if (g->res.noutput > 1) http_metrics_observe(&s->m.tpot, g->res.tpot_s);
     pthread_mutex_unlock(&s->mu);
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->reply->mu);
     g->state = GEN_DONE;
     if (g->text && !g->finish && find_stop(g, g->text_len)) g->finish = "stop";   /* in its last bytes */
     if (!g->finish) g->finish = "length";
     g->ready = g->text_len;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    gen_release(g);
+    pthread_cond_broadcast(&g->reply->cv);
+    pthread_mutex_unlock(&g->reply->mu);
+    reply_release(g->reply);
 }
 
 /* ------------------------------------------------------------------ the engine thread */
 
 /* g ends without running further: cancelled, or the engine failed (error set). Server mutex held. */
 static void end_gen(HttpServer *s, Gen *g, const char *error) {
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->reply->mu);
     g->state = GEN_DONE;
     if (error) snprintf(g->error, sizeof g->error, "%s", error);
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    gen_release(g);
+    pthread_cond_broadcast(&g->reply->cv);
+    pthread_mutex_unlock(&g->reply->mu);
+    reply_release(g->reply);
     (void)s;
 }
 

@@ -22,18 +22,25 @@ typedef struct {
     Buf body;
     bool too_big;
     bool answered;          /* a response was queued before the body came: the rest is read and dropped */
-    Gen *gen;
+    Reply *reply;
 } Conn;
 
-/* A stream of server-sent events: the event being sent and how far the Gen's text went out. */
+/* How far a choice went out on a stream. */
 typedef struct {
-    Gen *g;
+    size_t sent;            /* text bytes sent */
+    int64_t ids_sent;
+    bool first, finish_sent;
+} ChoiceSent;
+
+/* A stream of server-sent events: the event being sent and how far each choice went out. */
+typedef struct {
+    Reply *r;
     struct MHD_Connection *c;
     char *event;
     size_t len, off;
-    size_t sent;            /* text bytes sent */
-    int64_t ids_sent;
-    bool first, finish_sent, usage_sent, done;
+    ChoiceSent *choice;     /* [r->nchoice] */
+    int turn;               /* the choice looked at first next: each gets its turn */
+    bool usage_sent, done;
 } Stream;
 
 /* ------------------------------------------------------------------ answering */
@@ -79,61 +86,82 @@ static bool client_gone(struct MHD_Connection *c) {
     return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
-/* Waits up to 100 ms on g's condition variable (g->mu held). */
-static void wait_a_little(Gen *g) {
+/* Waits up to 100 ms on r's condition variable (r->mu held). */
+static void wait_a_little(Reply *r) {
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
     t.tv_nsec += 100 * 1000 * 1000;
     if (t.tv_nsec >= 1000000000) t.tv_sec++, t.tv_nsec -= 1000000000;
-    pthread_cond_timedwait(&g->cv, &g->mu, &t);
+    pthread_cond_timedwait(&r->cv, &r->mu, &t);
 }
 
 /* ------------------------------------------------------------------ streams */
 
-/* The next event of st into st->event; false when the client went away. */
+/* The next event of choice g, into st->event; false when it has none now. r->mu held. */
+static bool choice_event(Stream *st, const Gen *g) {
+    ChoiceSent *c = &st->choice[g->index];
+    if (g->ready > c->sent || g->nvisible > c->ids_sent) {
+        st->event = api_chunk_event(g, c->sent, g->ready, c->ids_sent, g->nvisible, NULL, c->first);
+        c->sent = g->ready;
+        c->ids_sent = g->nvisible;
+        c->first = false;
+        return true;
+    }
+    if (g->state == GEN_DONE && !c->finish_sent) {
+        st->event = api_chunk_event(g, c->sent, c->sent, c->ids_sent, c->ids_sent, g->finish, c->first);
+        c->finish_sent = true;
+        return true;
+    }
+    return false;
+}
+
+/* The event that ends a stream before its choices' next events: a choice's error; or, once every
+ * choice ended, the usage chunk and [DONE]. False when there is none now. r->mu held. */
+static bool closing_event(Stream *st) {
+    const Reply *r = st->r;
+    const char *error;
+    bool done = reply_done(r, &error);
+    if (error) {
+        ApiError e = {.status = 500};
+        snprintf(e.msg, sizeof e.msg, "%s", error);
+        char *body = api_error_json(&e);
+        st->event = xmalloc(strlen(body) + 9);
+        sprintf(st->event, "data: %s\n\n", body);
+        free(body);
+        st->done = true;
+        return true;
+    }
+    for (int i = 0; done && i < r->nchoice; i++) done = st->choice[i].finish_sent;
+    if (!done) return false;
+    if (r->choice[0].include_usage && !st->usage_sent) {
+        st->event = api_usage_event(r);
+        st->usage_sent = true;
+        return true;
+    }
+    st->event = xstrdup("data: [DONE]\n\n");
+    st->done = true;
+    return true;
+}
+
+/* The next event of st into st->event, the choices taking turns; false when the client went away. */
 static bool next_event(Stream *st) {
-    Gen *g = st->g;
-    pthread_mutex_lock(&g->mu);
-    for (;;) {
-        if (g->error[0]) {
-            ApiError e = {.status = 500};
-            snprintf(e.msg, sizeof e.msg, "%s", g->error);
-            char *body = api_error_json(&e);
-            st->event = xmalloc(strlen(body) + 9);
-            sprintf(st->event, "data: %s\n\n", body);
-            free(body);
-            st->done = true;
-            break;
+    Reply *r = st->r;
+    pthread_mutex_lock(&r->mu);
+    for (bool got = false; !got;) {
+        got = closing_event(st);
+        for (int k = 0; k < r->nchoice && !got; k++) {
+            const Gen *g = &r->choice[(st->turn + k) % r->nchoice];
+            got = choice_event(st, g);
+            if (got) st->turn = (g->index + 1) % r->nchoice;
         }
-        if (g->ready > st->sent || g->nvisible > st->ids_sent) {
-            st->event = api_chunk_event(g, st->sent, g->ready, st->ids_sent, g->nvisible, NULL, st->first, false);
-            st->sent = g->ready;
-            st->ids_sent = g->nvisible;
-            st->first = false;
-            break;
-        }
-        if (g->state == GEN_DONE && !st->finish_sent) {
-            st->event = api_chunk_event(g, st->sent, st->sent, st->ids_sent, st->ids_sent, g->finish, st->first, false);
-            st->finish_sent = true;
-            break;
-        }
-        if (g->state == GEN_DONE && g->include_usage && !st->usage_sent) {
-            st->event = api_chunk_event(g, 0, 0, 0, 0, NULL, false, true);
-            st->usage_sent = true;
-            break;
-        }
-        if (g->state == GEN_DONE) {
-            st->event = xstrdup("data: [DONE]\n\n");
-            st->done = true;
-            break;
-        }
-        wait_a_little(g);
+        if (got) break;
+        wait_a_little(r);
         if (client_gone(st->c)) {
-            pthread_mutex_unlock(&g->mu);
+            pthread_mutex_unlock(&r->mu);
             return false;
         }
     }
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&r->mu);
     st->len = strlen(st->event);
     st->off = 0;
     return true;
@@ -148,7 +176,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         st->off = st->len = 0;
         if (st->done) return MHD_CONTENT_READER_END_OF_STREAM;
         if (!next_event(st)) {
-            gen_cancel(st->g);
+            reply_cancel(st->r);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
     }
@@ -161,24 +189,26 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
 static void stream_free(void *cls) {
     Stream *st = cls;
     free(st->event);
-    gen_cancel(st->g);
-    gen_release(st->g);
+    reply_cancel(st->r);
+    reply_release(st->r);
+    free(st->choice);
     free(st);
 }
 
-static enum MHD_Result respond_stream(HttpServer *s, struct MHD_Connection *c, Gen *g) {
+static enum MHD_Result respond_stream(HttpServer *s, struct MHD_Connection *c, Reply *r) {
     Stream *st = xcalloc(1, sizeof *st);
-    st->g = g;
+    st->r = r;
     st->c = c;
-    st->first = true;
-    pthread_mutex_lock(&g->mu);
-    g->refs++;
-    pthread_mutex_unlock(&g->mu);
-    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, st, stream_free);
-    MHD_add_response_header(r, "Content-Type", "text/event-stream");
-    MHD_add_response_header(r, "Cache-Control", "no-cache");
-    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
+    st->choice = xcalloc((size_t)r->nchoice, sizeof *st->choice);
+    for (int i = 0; i < r->nchoice; i++) st->choice[i].first = true;
+    pthread_mutex_lock(&r->mu);
+    r->refs++;
+    pthread_mutex_unlock(&r->mu);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, st, stream_free);
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
     count(s, 200);
     return ok;
 }
@@ -201,30 +231,30 @@ static enum MHD_Result generate(HttpServer *s, struct MHD_Connection *c, Conn *c
         return respond_error(s, c, 400, "a string of the body holds \\u0000, which the server does not take (line %d, column %d)",
                              je.line, je.column);
     if (!body) return respond_error(s, c, 400, "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
-    Gen *g = cn->gen = gen_new(s, chat);
     ApiError err = {0};
-    bool ok = api_parse_request(s, body, g, &err);
+    Reply *r = cn->reply = api_parse_request(s, body, chat, &err);
     json_decref(body);
-    if (!ok) return respond(s, c, (unsigned)err.status, "application/json", api_error_json(&err));
-    if (!gen_submit(s, g)) {
+    if (!r) return respond(s, c, (unsigned)err.status, "application/json", api_error_json(&err));
+    if (!reply_submit(s, r)) {
         char why[sizeof s->fail_msg];
         return respond_error(s, c, 503, "%s", server_failed(s, why, sizeof why) ? why : "the server is shutting down");
     }
-    if (g->stream) return respond_stream(s, c, g);
-    pthread_mutex_lock(&g->mu);
-    while (g->state != GEN_DONE) {
-        wait_a_little(g);
-        if (g->state != GEN_DONE && client_gone(c)) {
-            pthread_mutex_unlock(&g->mu);
-            gen_cancel(g);
+    if (r->choice[0].stream) return respond_stream(s, c, r);
+    pthread_mutex_lock(&r->mu);
+    const char *error;
+    while (!reply_done(r, &error) && !error) {
+        wait_a_little(r);
+        if (!reply_done(r, &error) && !error && client_gone(c)) {
+            pthread_mutex_unlock(&r->mu);
+            reply_cancel(r);
             return MHD_NO;   /* nobody to answer: the connection is closed */
         }
     }
-    char *answer = g->error[0] ? NULL : api_response_json(g);
-    char error[sizeof g->error];
-    snprintf(error, sizeof error, "%s", g->error);
-    pthread_mutex_unlock(&g->mu);
-    if (!answer) return respond_error(s, c, 500, "%s", error);
+    char *answer = error ? NULL : api_response_json(r);
+    char message[sizeof r->choice[0].error];
+    snprintf(message, sizeof message, "%s", error ? error : "");
+    pthread_mutex_unlock(&r->mu);
+    if (!answer) return respond_error(s, c, 500, "%s", message);
     return respond(s, c, 200, "application/json", answer);
 }
 
@@ -291,9 +321,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx, enum M
     Conn *cn = *ctx;
     (void)c, (void)why;
     if (!cn) return;
-    if (cn->gen) {
-        gen_cancel(cn->gen);
-        gen_release(cn->gen);
+    if (cn->reply) {
+        reply_cancel(cn->reply);
+        reply_release(cn->reply);
     }
     buf_free(&cn->body);
     free(cn);

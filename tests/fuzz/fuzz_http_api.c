@@ -9,15 +9,19 @@
  *            (chat_template.c); its caches paged from a pool smaller than the context, a KV budget
  *            of 100 tokens;
  *   ids:     no tokenizer (token-id prompts only).
- * Contract, per server and route: the body is accepted, its Gen's prompt non-empty with every id in
- * the vocabulary, prompt + max_tokens within the context, its KV bytes within the budget and its
- * pages within the pool, its sampling fields in range; or refused with a 4xx status and a non-empty
- * message, which api_error_json writes as valid JSON. A second parse gives the same.
- * An accepted Gen is then generated without a model: an echo engine emits the prompt's ids again
+ * Contract, per server and route: the body is accepted, each of its choices' prompt non-empty with
+ * every id in the vocabulary, prompt + max_tokens within the context, its KV bytes within the budget
+ * and its pages within the pool, its sampling fields in range; or refused with a 4xx status and a
+ * non-empty message, which api_error_json writes as valid JSON. A second parse gives the same. The
+ * choices (at most HTTP_MAX_CHOICES) come n a prompt, the n of a prompt the same request, each at its
+ * index; with a seed, choice j of a prompt draws from the seed + j.
+ * Each accepted choice is then generated without a model: an echo engine emits the prompt's ids again
  * through the server's engine hooks (a pick from logits peaked at that id when the Gen wants logits,
  * stop ids, EOS, stop strings, the text's incremental decoding) while a stream takes its events as
  * http_server.c's next_event does. The answer, every event and the usage chunk are valid JSON; the
- * events' texts, ids and log-probability entries concatenate to the answer's; its text is the decoded
+ * answer has every choice in order, the usage chunk the answer's usage: each prompt's tokens once and
+ * every generated id. A choice's events' texts, ids and log-probability entries concatenate to its
+ * answer's; its text is the decoded
  * ids cut before the first stop string, and holds none (after the prompt's text with echo); its
  * log-probabilities (when asked) are one entry per id (an echo's prompt ids first, the first with
  * none) with the asked alternatives, each a finite number <= 0.
@@ -163,7 +167,7 @@ typedef struct {
     int64_t nids;
     int64_t nlogprobs;      /* log-probability entries */
     size_t sent;
-    bool first, finished, usage;
+    bool first, finished;
 } Stream;
 
 /* A log-probability: a finite number <= 0. */
@@ -223,39 +227,34 @@ static void take_choice(json_t *choice, bool chat, const char *part, Buf *text, 
     }
 }
 
-/* One event of the stream, as http_server.c's next_event makes them (g->mu held). */
+/* One event of choice g's stream, as http_server.c's next_event makes them (the reply's mutex held). */
 static void stream_event(Stream *st, const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to,
-                         const char *finish, bool usage) {
-    json_t *j = answer_json(api_chunk_event(g, from, to, id_from, id_to, finish, st->first, usage), true);
-    json_t *choices = json_object_get(j, "choices");
-    if (usage) {
-        if (json_array_size(choices) || json_integer_value(json_object_get(json_object_get(j, "usage"), "completion_tokens")) !=
-                                            g->res.noutput)
-            contract_broken("the usage chunk does not count the generated ids");
-    } else {
-        int64_t before = st->nids;
-        take_choice(json_array_get(choices, 0), g->chat, "delta", &st->text, st->ids, &st->nids);
-        int64_t n = check_logprobs(g, json_object_get(json_array_get(choices, 0), "logprobs"));
-        if (g->logprobs >= 0 && n != st->nids - before) contract_broken("an event's logprobs are not one entry an id");
-        st->nlogprobs += n;
-        st->first = false;
-    }
+                         const char *finish) {
+    json_t *j = answer_json(api_chunk_event(g, from, to, id_from, id_to, finish, st->first), true);
+    json_t *choices = json_object_get(j, "choices"), *choice = json_array_get(choices, 0);
+    if (json_array_size(choices) != 1 || json_integer_value(json_object_get(choice, "index")) != g->index)
+        contract_broken("an event is not one choice at its index");
+    int64_t before = st->nids;
+    take_choice(choice, g->chat, "delta", &st->text, st->ids, &st->nids);
+    int64_t n = check_logprobs(g, json_object_get(choice, "logprobs"));
+    if (g->logprobs >= 0 && n != st->nids - before) contract_broken("an event's logprobs are not one entry an id");
+    st->nlogprobs += n;
+    st->first = false;
     json_decref(j);
 }
 
 /* The events a stream takes after the engine's last call (next_event's order). */
 static void stream_poll(Stream *st, Gen *g) {
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->reply->mu);
     if (g->ready > st->sent || g->nvisible > st->nids) {
-        stream_event(st, g, st->sent, g->ready, st->nids, g->nvisible, NULL, false);
+        stream_event(st, g, st->sent, g->ready, st->nids, g->nvisible, NULL);
         st->sent = g->ready;
     }
     if (g->state == GEN_DONE && !g->error[0]) {
-        stream_event(st, g, st->sent, st->sent, st->nids, st->nids, g->finish, false);
-        if (g->include_usage) stream_event(st, g, 0, 0, 0, 0, NULL, true);
+        stream_event(st, g, st->sent, st->sent, st->nids, st->nids, g->finish);
         st->finished = true;
     }
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->reply->mu);
 }
 
 /* An echo's answer: the prompt's text first (taken off text here), its first id without a logprob. */
@@ -271,17 +270,17 @@ static void take_echo(const Gen *g, json_t *lp, Buf *text) {
     text->len -= skip;
 }
 
-/* The text and ids the stream and the answer carry against the generation's. */
-static void check_texts(Gen *g, const Stream *st) {
-    pthread_mutex_lock(&g->mu);
-    json_t *j = answer_json(api_response_json(g), false);
+/* The text and ids choice g's stream and its answer (the answer's choice) carry against the
+ * generation's (the reply's mutex held). */
+static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
     Buf text = {0};
     int32_t ids[ECHO_MAX];
     int64_t nids = 0;
-    take_choice(json_array_get(json_object_get(j, "choices"), 0), g->chat, "message", &text, ids, &nids);
+    if (json_integer_value(json_object_get(choice, "index")) != g->index) contract_broken("a choice not at its index");
+    take_choice(choice, g->chat, "message", &text, ids, &nids);
     if (nids != g->nvisible || memcmp(ids, g->res.output, (size_t)nids * sizeof *ids))
         contract_broken("the answer's token_ids are not the visible ids");
-    json_t *lp = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs");
+    json_t *lp = json_object_get(choice, "logprobs");
     int64_t nlogprobs = check_logprobs(g, lp), echoed = g->echo ? g->req.prompt_len : 0;
     if (g->logprobs >= 0 && (nlogprobs != echoed + nids || st->nlogprobs != nids))   /* chunks: no prompt's */
         contract_broken("the answer's or the stream's logprobs are not one entry a visible id (and an echoed one)");
@@ -303,16 +302,14 @@ static void check_texts(Gen *g, const Stream *st) {
     if (tok && len > text.len && strcmp(g->finish, "stop")) contract_broken("the text was cut, but not at a stop");
     free(all);
     buf_free(&text);
-    json_decref(j);
-    pthread_mutex_unlock(&g->mu);
 }
 
 /* Generates g as an engine whose model echoes the prompt: through the hooks, a stream reading along. */
-static void echo(Gen *g) {
+static void echo(Gen *g, Stream *st) {
     int64_t n = g->req.max_new < ECHO_MAX ? g->req.max_new : ECHO_MAX;
     g->res.output = xcalloc((size_t)n, sizeof *g->res.output);
-    g->refs++;   /* the engine's (gen_submit's); hook_finished releases it */
-    Stream st = {.first = true};
+    g->reply->refs++;   /* the engine's (reply_submit's); hook_finished releases it */
+    st->first = true;
     bool stop = false;
     static float logits[VOCAB];
     if (http_engine_hooks.wants_prompt_logits(g)) {   /* an echo's: every prompt position's, in one call */
@@ -330,16 +327,44 @@ static void echo(Gen *g) {
         }
         g->res.output[g->res.noutput++] = tok;
         stop = http_engine_hooks.emitted(g, tok);
-        if (!g->error[0]) stream_poll(&st, g);
+        if (!g->error[0]) stream_poll(st, g);
     }
     http_engine_hooks.finished(g);
     if (g->error[0]) {   /* only an id the tokenizer does not have: every id is < vocab, its size */
         contract_broken(g->error);
     }
-    stream_poll(&st, g);
-    if (!st.finished) contract_broken("the stream did not finish");
-    check_texts(g, &st);
-    buf_free(&st.text);
+    stream_poll(st, g);
+    if (!st->finished) contract_broken("the stream did not finish");
+}
+
+/* The usage of an answer or the usage chunk: each prompt's tokens once, every generated id. */
+static void check_usage(const Reply *r, json_t *usage) {
+    int64_t prompt = 0, generated = 0;
+    for (int i = 0; i < r->nchoice; i += r->n) prompt += r->choice[i].req.prompt_len;
+    for (int i = 0; i < r->nchoice; i++) generated += r->choice[i].res.noutput;
+    if (json_integer_value(json_object_get(usage, "prompt_tokens")) != prompt ||
+        json_integer_value(json_object_get(usage, "completion_tokens")) != generated ||
+        json_integer_value(json_object_get(usage, "total_tokens")) != prompt + generated)
+        contract_broken("a usage that does not count each prompt once and every generated id");
+}
+
+/* Generates r's choices one after another (each with its stream), then checks the answer. */
+static void generate(Reply *r) {
+    Stream *st = xcalloc((size_t)r->nchoice, sizeof *st);
+    for (int i = 0; i < r->nchoice; i++) echo(&r->choice[i], &st[i]);
+    pthread_mutex_lock(&r->mu);
+    json_t *j = answer_json(api_response_json(r), false), *choices = json_object_get(j, "choices");
+    if (json_array_size(choices) != (size_t)r->nchoice) contract_broken("an answer without every choice");
+    for (int i = 0; i < r->nchoice; i++) check_texts(&r->choice[i], &st[i], json_array_get(choices, i));
+    check_usage(r, json_object_get(j, "usage"));
+    json_t *chunk = answer_json(api_usage_event(r), true);
+    if (json_array_size(json_object_get(chunk, "choices"))) contract_broken("a usage chunk with choices");
+    check_usage(r, json_object_get(chunk, "usage"));
+    pthread_mutex_unlock(&r->mu);
+    json_decref(chunk);
+    json_decref(j);
+    for (int i = 0; i < r->nchoice; i++) buf_free(&st[i].text);
+    free(st);
 }
 
 /* ------------------------------------------------------------------ the parse */
@@ -381,16 +406,11 @@ static void check_accepted(const HttpServer *s, const Gen *g) {
         if (g->stop_ids[i] < 0 || g->stop_ids[i] >= s->vocab) contract_broken("a stop id outside the vocabulary");
 }
 
-/* Two parses of one body agree. */
-static void check_same(const Gen *a, bool oka, const ApiError *ea, const Gen *b, bool okb, const ApiError *eb) {
-    if (oka != okb) contract_broken("a second parse decided otherwise");
-    if (!oka) {
-        if (ea->status != eb->status || strcmp(ea->msg, eb->msg)) contract_broken("a second parse refused otherwise");
-        return;
-    }
+/* Two choices ask the same but their draws. */
+static bool same_request(const Gen *a, const Gen *b) {
     bool same = a->req.prompt_len == b->req.prompt_len && a->req.max_new == b->req.max_new &&
                 !memcmp(a->req.prompt, b->req.prompt, (size_t)a->req.prompt_len * sizeof *a->req.prompt) &&
-                a->temperature == b->temperature && a->top_p == b->top_p && a->rng == b->rng && a->nstop == b->nstop &&
+                a->temperature == b->temperature && a->top_p == b->top_p && a->nstop == b->nstop &&
                 a->nstop_ids == b->nstop_ids && a->stream == b->stream && a->include_usage == b->include_usage &&
                 a->ignore_eos == b->ignore_eos && a->logprobs == b->logprobs && a->echo == b->echo &&
                 a->adjust.frequency == b->adjust.frequency && a->adjust.presence == b->adjust.presence &&
@@ -399,17 +419,40 @@ static void check_same(const Gen *a, bool oka, const ApiError *ea, const Gen *b,
                 (!a->adjust.nbias ||   /* memcmp must not see the NULL arrays of no bias */
                  (!memcmp(a->adjust.bias_id, b->adjust.bias_id, (size_t)a->adjust.nbias * sizeof *a->adjust.bias_id) &&
                   !memcmp(a->adjust.bias, b->adjust.bias, (size_t)a->adjust.nbias * sizeof *a->adjust.bias))) &&
-                !memcmp(a->stop_ids, b->stop_ids, sizeof a->stop_ids);
+                !memcmp(a->stop_ids, b->stop_ids, sizeof a->stop_ids) &&
+                a->prompt_text_len == b->prompt_text_len &&
+                (!a->prompt_text_len || !memcmp(a->prompt_text, b->prompt_text, a->prompt_text_len));
     for (int i = 0; same && i < a->nstop; i++) same = !strcmp(a->stop[i], b->stop[i]);
-    if (!same) contract_broken("a second parse gave another request");
+    return same;
 }
 
-static Gen *parse(HttpServer *s, json_t *body, bool chat, bool *ok, ApiError *err) {
-    Gen *g = gen_new(s, chat);
-    g->rng = 0;   /* gen_new's is the clock's */
-    *err = (ApiError){0};
-    *ok = api_parse_request(s, body, g, err);
-    return g;
+/* A reply's choices: at most HTTP_MAX_CHOICES, n a prompt, each at its index, the n of a prompt one
+ * request; with a seed, choice j of a prompt draws from the seed + j, without one, each from a state
+ * of its own. */
+static void check_choices(const Reply *r, json_t *body) {
+    if (r->n < 1 || r->nchoice < r->n || r->nchoice > HTTP_MAX_CHOICES || r->nchoice % r->n)
+        contract_broken("a reply's choices are not n a prompt, at most HTTP_MAX_CHOICES");
+    json_t *seed = json_object_get(body, "seed");
+    for (int i = 0; i < r->nchoice; i++) {
+        const Gen *g = &r->choice[i], *first = &r->choice[i - i % r->n];
+        if (g->index != i || g->reply != r) contract_broken("a choice not at its index");
+        if (json_is_integer(seed) && g->rng != (uint64_t)json_integer_value(seed) + (uint64_t)(i % r->n))
+            contract_broken("a seeded choice j does not draw from the seed + j");
+        if (!json_is_integer(seed) && i && g->rng == r->choice[i - 1].rng) contract_broken("two choices draw alike without a seed");
+        if (g != first && !same_request(first, g)) contract_broken("the n choices of a prompt ask different things");
+    }
+}
+
+/* Two parses of one body agree. */
+static void check_same(const Reply *a, const ApiError *ea, const Reply *b, const ApiError *eb) {
+    if (!a != !b) contract_broken("a second parse decided otherwise");
+    if (!a) {
+        if (ea->status != eb->status || strcmp(ea->msg, eb->msg)) contract_broken("a second parse refused otherwise");
+        return;
+    }
+    bool same = a->n == b->n && a->nchoice == b->nchoice;
+    for (int i = 0; same && i < a->nchoice; i++) same = same_request(&a->choice[i], &b->choice[i]);
+    if (!same) contract_broken("a second parse gave another request");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -424,18 +467,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     for (int i = 0; i < NSERVERS * 2; i++) {
         HttpServer *s = &servers[i / 2];
-        bool oka, okb;
-        ApiError ea, eb;
-        Gen *a = parse(s, body, i % 2, &oka, &ea), *b = parse(s, body, i % 2, &okb, &eb);
-        check_same(a, oka, &ea, b, okb, &eb);
-        gen_release(b);
-        if (oka) {
-            check_accepted(s, a);
-            echo(a);
+        ApiError ea = {0}, eb = {0};
+        Reply *a = api_parse_request(s, body, i % 2, &ea), *b = api_parse_request(s, body, i % 2, &eb);
+        check_same(a, &ea, b, &eb);
+        reply_release(b);
+        if (a) {
+            check_choices(a, body);
+            for (int k = 0; k < a->nchoice; k++) check_accepted(s, &a->choice[k]);
+            generate(a);
         } else {
             check_refusal(&ea);
         }
-        gen_release(a);
+        reply_release(a);
     }
     json_decref(body);
     return 0;

@@ -9,7 +9,9 @@
 #    its tool branches), its raise_exception and a template it refuses (400 naming the construct);
 #  - the end of sequence (generation_config.json, tokenizer_config.json's eos_token), ignore_eos;
 #  - concurrent clients each get their request's run alone;
-#  - hostile clients: malformed JSON, wrong types, unknown fields, n > 1, prompts past the context,
+#  - several choices (a batch of prompts, n each): each equals its request alone with the seed + j,
+#    streamed by index, the usage counting each prompt once;
+#  - hostile clients: malformed JSON, wrong types, unknown fields, n past 128, prompts past the context,
 #    huge bodies (413), a slow client, 200 idle connections, clients gone mid-stream (cancelled,
 #    slot freed); servers without a tokenizer or a template refuse text and chat with 400;
 #  - SIGTERM lets a stream in flight finish and exits 0;
@@ -147,6 +149,56 @@ check sampling-seed-repeats "$a" "$b"
 "$RUN" "${MODEL[@]}" --tokens 5,17,300 --max-new 16 >"$T/alone" 2>/dev/null
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 1, "top_p": 1e-9, "seed": 3}'
 check sampling-top-p-tiny-is-greedy "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body")" "$(cat "$T/alone")"
+
+# ---- several choices: a batch of prompts and n each (choice i * n + j: prompt i's j-th draw, from
+# the seed + j); each equals its request alone, the usage counts each prompt once
+ids() { jq -c "[.choices[$1].token_ids, .choices[$1].text]" "$2"; }
+post /v1/completions '{"prompt": [[5, 17, 300], [59, 413], "Héllo"], "max_tokens": 7, "temperature": 1.3, "seed": 11, "n": 2, "logprobs": 2}'
+cp "$T/body" "$T/choices"
+check choices-indexes "$(jq -c '[.choices[].index]' "$T/choices")" "[0,1,2,3,4,5]"
+bad=() usage=(0 0)
+for i in 0 1 2 3 4 5; do
+  prompt=$(jq -c --argjson i $((i / 2)) '[[5, 17, 300], [59, 413], "Héllo"][$i]' <<<null)
+  post /v1/completions "$(jq -nc --argjson p "$prompt" --argjson s $((11 + i % 2)) '{prompt: $p, max_tokens: 7, temperature: 1.3, seed: $s, logprobs: 2}')"
+  [ "$(jq -c '.choices[0] | del(.index)' "$T/body")" = "$(jq -c ".choices[$i] | del(.index)" "$T/choices")" ] ||
+    bad+=("choice $i: $(ids "$i" "$T/choices"), alone $(ids 0 "$T/body")")
+  ((i % 2)) || usage[0]=$((usage[0] + $(jq .usage.prompt_tokens "$T/body")))
+  usage[1]=$((usage[1] + $(jq .usage.completion_tokens "$T/body")))
+done
+[ ${#bad[@]} -eq 0 ] && pass choices-equal-alone-with-seed-plus-j || fail choices-equal-alone-with-seed-plus-j "${bad[@]}"
+check choices-usage "$(jq -c '[.usage.prompt_tokens, .usage.completion_tokens, .usage.total_tokens]' "$T/choices")" \
+  "[${usage[0]},${usage[1]},$((usage[0] + usage[1]))]"
+check choices-n-draws-differ "$(jq '.choices[0].token_ids != .choices[1].token_ids' "$T/choices")" true
+body='{"prompt": [[5, 17, 300], [59, 413]], "max_tokens": 7, "temperature": 1.3, "seed": 11, "n": 2, "stop": "zzzz"}'
+post /v1/completions "$body"; cp "$T/body" "$T/choices"
+curl -sN --max-time 60 "$U/v1/completions" -d "$(jq -c '. + {stream: true, stream_options: {include_usage: true}}' <<<"$body")" >"$T/sse"
+got=$(for i in 0 1 2 3; do sse_text "$T/sse" "select(.choices[0].index == $i) | .choices[0].text"; echo; done)
+check choices-streamed-texts "$got" "$(jq -r '.choices[].text' "$T/choices")"
+check choices-streamed-finish-usage-done \
+  "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc '[(map(.choices[0] | select(.finish_reason) | .index) | sort), (map(select(.usage)) | length), .[-1].usage == $a[0].usage]' --slurpfile a "$T/choices"):$(tail -n 2 "$T/sse" | head -n 1)" \
+  "[[0,1,2,3],1,true]:data: [DONE]"
+MSGS='[{"role": "user", "content": "Hi there"}]'
+post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 6, temperature: 1.3, seed: 4, n: 2}')"
+cp "$T/body" "$T/choices"
+post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 6, temperature: 1.3, seed: 5}')"
+check chat-choice-1-equals-seed-plus-1 "$(jq -c '.choices[0].message' "$T/body")" "$(jq -c '.choices[1].message' "$T/choices")"
+check chat-choices-usage "$(jq -c '[.usage.prompt_tokens, .usage.completion_tokens]' "$T/choices")" \
+  "[$(jq '.usage.prompt_tokens' "$T/body"),$(jq '[.choices[].token_ids | length] | add' "$T/choices")]"
+curl -sN --max-time 60 "$U/v1/chat/completions" -d "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 6, temperature: 1.3, seed: 4, n: 2, stream: true}')" >"$T/sse"
+check chat-choices-streamed "$(for i in 0 1; do sse_text "$T/sse" "select(.choices[0].index == $i) | .choices[0].delta.content"; echo; done)" \
+  "$(jq -r '.choices[].message.content' "$T/choices")"
+check chat-choices-role-first "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc '[0, 1] | map(. as $i | [$in[] | .choices[0] | select(.index == $i)][0].delta.role)' --null-input --slurpfile in /dev/stdin)" \
+  '["assistant","assistant"]'
+refused n-zero 400 "field 'n' must be an integer in [1, 128]" /v1/completions '{"prompt": [1], "n": 0}'
+refused n-above-128 400 "field 'n' must be an integer in [1, 128]" /v1/completions '{"prompt": [1], "n": 129}'
+refused n-not-integer 400 "field 'n' must be an integer in [1, 128]" /v1/completions '{"prompt": [1], "n": 1.5}'
+refused choices-above-128 400 "the request asks for 130 choices (65 prompts, n = 2); the most is 128" /v1/completions \
+  "{\"prompt\": [$(seq -s, 65 | sed 's/[0-9]*/[1]/g')], \"n\": 2}"
+refused best-of-below-n 400 "field 'best_of' must be at least n (2)" /v1/completions '{"prompt": [1], "n": 2, "best_of": 1}'
+refused batch-element-names-its-prompt 400 "prompt[1]: field 'prompt' must be a string, a non-empty array of token ids, or an array of these" \
+  /v1/completions '{"prompt": [[1], [], [2]]}'
+refused batch-element-past-vocab 400 "prompt[2]: field 'prompt': element 1 is not a token id in [0, 604)" /v1/completions '{"prompt": [[1], [2], [3, 604]]}'
+refused batch-element-past-context 400 "prompt[1]: this model's context is 4096 tokens; the request has 2 prompt tokens" /v1/completions '{"prompt": [[1], [2, 3]], "max_tokens": 4095}'
 
 # ---- log-probabilities (docs/serving.md, "Log-probabilities"): a greedy request takes the same
 # tokens as without them; each logprob is log_softmax of the logits `mixrun --dump-logits` gives at
@@ -437,7 +489,6 @@ refused not-an-object 400 "not a JSON object" /v1/completions '[1, 2]'
 refused unknown-field 400 "unknown field 'frobnicate'" /v1/completions '{"prompt": [1], "frobnicate": 1}'
 refused wrong-type-max-tokens 400 "'max_tokens' must be an integer >= 1" /v1/completions '{"prompt": [1], "max_tokens": "8"}'
 refused wrong-type-temperature 400 "'temperature' must be a number in [0, 2]" /v1/completions '{"prompt": [1], "temperature": "hot"}'
-refused n-above-one 400 "only n = 1" /v1/completions '{"prompt": [1], "n": 2}'
 refused token-outside-vocab 400 "element 1 is not a token id in [0, 604)" /v1/completions '{"prompt": [1, 604]}'
 refused unsupported-value 400 "field 'best_of'" /v1/completions '{"prompt": [1], "best_of": 2}'
 refused echo-with-stream 400 "field 'echo': true is not supported with \"stream\": true" /v1/completions '{"prompt": [1], "echo": true, "stream": true}'
@@ -481,14 +532,16 @@ check served-beside-slow-and-200-idle "$CODE:${#conns[@]}" "200:200"
 for fd in "${conns[@]}"; do exec {fd}>&-; done
 exec {slow}>&-
 
-# ---- clients gone mid-request: cancelled, their slots freed (a wider model: 4000 tokens take seconds)
+# ---- clients gone mid-request: cancelled (every choice), their slots freed (a wider model: 4000
+# tokens take seconds)
 start wide --set hidden=512 --set ffn=2048 --max-seqs 2 || exit 1
 W="http://127.0.0.1:$PORT"
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 curl -sN --max-time 0.5 "$W/v1/completions" -d '{"prompt": [1, 2, 3], "max_tokens": 4000, "stream": true}' >/dev/null
 curl -s --max-time 0.5 "$W/v1/completions" -d '{"prompt": [1, 2, 3], "max_tokens": 4000}' >/dev/null
-for _ in $(seq 100); do [ "$(metric "$W" mixc_generations_cancelled_total)" = 2 ] && [ "$(metric "$W" mixc_sequences_running)" = 0 ] && break; sleep 0.1; done
-check disconnect-cancels "$(metric "$W" mixc_generations_cancelled_total):$(metric "$W" mixc_sequences_running):$(metric "$W" mixc_kv_bytes_in_use):$(metric "$W" mixc_generations_finished_total)" "2:0:0:0"
+curl -sN --max-time 0.5 "$W/v1/completions" -d '{"prompt": [[1, 2, 3], [4]], "max_tokens": 4000, "n": 2, "stream": true}' >/dev/null
+for _ in $(seq 100); do [ "$(metric "$W" mixc_generations_cancelled_total)" = 6 ] && [ "$(metric "$W" mixc_sequences_running)" = 0 ] && break; sleep 0.1; done
+check disconnect-cancels "$(metric "$W" mixc_generations_cancelled_total):$(metric "$W" mixc_sequences_running):$(metric "$W" mixc_kv_bytes_in_use):$(metric "$W" mixc_generations_finished_total)" "6:0:0:0"
 post /v1/completions '{"prompt": [1, 2, 3], "max_tokens": 2}'
 check served-after-cancels "$CODE" 200
 kill -TERM "$SPID"; wait "$SPID"

@@ -4,6 +4,7 @@ A tiny random model (tests/mixrun/tiny.mix) with the llama3 tokenizer fixture an
 tokens added; the `tokenizers` package renders the reference ids and text. Checks: completions and
 chat, streamed and not, greedy text equal to `mixrun --text` / the chat template's ids run alone;
 log-probabilities (completions, echoed prompts, chat, streamed) as the client types them;
+a batch of prompts with n choices each, streamed and not;
 a generation_config.json's end of sequence (and ignore_eos);
 16 concurrent clients each equal to their request alone; 200 clients beside 1,000 idle connections;
 the client's errors for bad requests;
@@ -173,6 +174,27 @@ def end_of_sequence(tmp, tok_path):
         server.wait(timeout=60)
 
 
+def choices(client):
+    """A batch of prompts with n choices each, as the client types it: choice i * n + j is prompt i's
+    j-th draw, equal to that prompt alone with the seed + j; streamed, the chunks carry the choices by
+    index; the usage counts each prompt once."""
+    prompts = ["Once upon", "Héllo"]
+    kw = dict(model="tiny", max_tokens=6, temperature=1.2, seed=7)
+    r = client.completions.create(prompt=prompts, n=2, **kw)
+    alone = [client.completions.create(prompt=prompts[i // 2], **{**kw, "seed": 7 + i % 2}) for i in range(4)]
+    check("openai-choices-equal-alone", [(c.index, c.text) for c in r.choices],
+          [(i, a.choices[0].text) for i, a in enumerate(alone)])
+    check("openai-choices-usage", (r.usage.prompt_tokens, r.usage.completion_tokens),
+          (alone[0].usage.prompt_tokens + alone[2].usage.prompt_tokens, sum(a.usage.completion_tokens for a in alone)))
+    texts = ["", "", "", ""]
+    for c in client.completions.create(prompt=prompts, n=2, stream=True, **kw):
+        for choice in c.choices:
+            texts[choice.index] += choice.text
+    check("openai-choices-streamed", texts, [c.text for c in r.choices])
+    r = client.chat.completions.create(messages=[{"role": "user", "content": "Hi"}], n=3, **kw)
+    check("openai-chat-choices", [c.index for c in r.choices], [0, 1, 2])
+
+
 def concurrency(client):
     prompts = [[(i * 7) % 600, (i * 13) % 600, (i * 29) % 600] for i in range(1, 17)]
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
@@ -200,7 +222,7 @@ def crowd(client, url):
 
 
 def errors(client):
-    cases = [("n-above-one", openai.BadRequestError, dict(prompt=[1], n=2)),
+    cases = [("n-above-128", openai.BadRequestError, dict(prompt=[1], n=129)),
              ("unknown-model", openai.NotFoundError, dict(prompt=[1], model="gpt-4")),
              ("past-the-context", openai.BadRequestError, dict(prompt=[1] * 4100)),
              ("unknown-field", openai.BadRequestError, dict(prompt=[1], extra_body={"frobnicate": 1}))]
@@ -227,6 +249,7 @@ def main():
             completions(client, tok)
             chat(client, tok)
             logprobs(client, tok)
+            choices(client)
             concurrency(client)
             crowd(client, url)
             errors(client)
