@@ -78,7 +78,9 @@ typedef struct Gen {
                                  * decoded (NULL without a tokenizer) */
     size_t prompt_text_len;
     TokenLogprobs *prompt_lp;   /* [prompt_len] with echo and logprobs: each prompt id's but the first's
-                                 * (the engine's hook_prompt_logits; read once the Gen is done) */
+                                 * (the engine's hook_prompt_logits, all before the first id) */
+    int64_t prompt_chars;       /* with echo and logprobs: the code points of the prompt ids' texts, each
+                                 * decoded alone (where the generated ids' text_offset starts) */
     int64_t created;            /* Unix seconds */
     double arrived_at;          /* mono_seconds() when queued */
     bool cancelled;             /* under the server's mutex */
@@ -191,7 +193,8 @@ char *api_token_text(const HttpServer *s, int32_t id, size_t *len, int64_t *char
 /* The whole response of a finished reply, every choice in order (malloc'd; r->mu held). */
 char *api_response_json(const Reply *r);
 /* One server-sent event "data: {...}\n\n" of a stream: choice g's text bytes [from, to) and ids
- * [id_from, id_to) as its delta; finish the finish reason or NULL; first: the choice's first. */
+ * [id_from, id_to) as its delta; finish the finish reason or NULL; first: the choice's first (with
+ * echo, the prompt's text and log-probabilities come before its own). */
 char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to, const char *finish,
                       bool first);
 /* The stream's usage event: the reply's tokens (r->mu held). */

@@ -152,7 +152,6 @@ static bool f_top_logprobs(Parse *p, json_t *v, ApiError *err) {
 }
 
 static bool logprobs_asked(Parse *p, ApiError *err) {
-    if (p->g->echo && p->g->stream) return bad(err, 400, "field 'echo': true is not supported with \"stream\": true");
     if (!p->g->chat) return true;
     if (p->top_logprobs >= 0 && !p->chat_logprobs) return bad(err, 400, "field 'top_logprobs' needs \"logprobs\": true");
     if (p->chat_logprobs) p->g->logprobs = p->top_logprobs > 0 ? (int)p->top_logprobs : 0;
@@ -385,7 +384,14 @@ static bool check_fit(Parse *p, ApiError *err) {
 /* What the engine needs of g's prompt: rows for an echo's log-probabilities, the counts of the
  * penalties, the prompt's ids seen by the repetition_penalty. */
 static void prepare_choice(const HttpServer *s, Gen *g) {
-    if (g->echo && g->logprobs >= 0) g->prompt_lp = xcalloc((size_t)g->req.prompt_len, sizeof *g->prompt_lp);
+    if (g->echo && g->logprobs >= 0) {
+        g->prompt_lp = xcalloc((size_t)g->req.prompt_len, sizeof *g->prompt_lp);
+        for (int64_t i = 0; i < g->req.prompt_len; i++) {
+            int64_t chars;
+            free(api_token_text(s, g->req.prompt[i], &(size_t){0}, &chars));
+            g->prompt_chars += chars;
+        }
+    }
     LogitAdjust *a = &g->adjust;
     if (a->frequency != 0 || a->presence != 0) a->counts = xcalloc((size_t)s->vocab, sizeof *a->counts);
     if (a->repetition != 0 && a->repetition != 1) {   /* the prompt's ids count as seen */
@@ -578,15 +584,14 @@ static int64_t completion_entry(const HttpServer *s, CompletionLogprobs *c, int3
 }
 
 /* completions' logprobs of ids [from, to): tokens, token_logprobs, top_logprobs (the asked most
- * probable and the chosen token), text_offset; for the whole answer of an echo, the prompt's ids
- * first, and the generated ids' offsets after the prompt tokens' texts. */
-static json_t *completion_logprobs(const Gen *g, int64_t from, int64_t to, bool whole) {
+ * probable and the chosen token), text_offset; with_prompt: an echo's prompt ids first. An echo's
+ * generated ids' offsets come after the prompt tokens' texts, in every chunk of a stream. */
+static json_t *completion_logprobs(const Gen *g, int64_t from, int64_t to, bool with_prompt) {
     CompletionLogprobs c = {json_array(), json_array(), json_array(), json_array()};
-    int64_t offset = 0;
-    for (int64_t j = 0; whole && g->prompt_lp && j < g->req.prompt_len; j++)
+    for (int64_t j = 0, offset = 0; with_prompt && g->prompt_lp && j < g->req.prompt_len; j++)
         offset += completion_entry(g->srv, &c, g->req.prompt[j], j ? &g->prompt_lp[j] : NULL, offset);
     for (int64_t i = from; i < to; i++)
-        completion_entry(g->srv, &c, g->res.output[i], &g->lp[i].lp, offset + g->lp[i].text_offset);
+        completion_entry(g->srv, &c, g->res.output[i], &g->lp[i].lp, g->prompt_chars + g->lp[i].text_offset);
     return json_pack("{s:o, s:o, s:o, s:o}", "tokens", c.tokens, "token_logprobs", c.values, "top_logprobs", c.tops,
                      "text_offset", c.offsets);
 }
@@ -615,18 +620,19 @@ static json_t *chat_logprobs(const Gen *g, int64_t from, int64_t to) {
     return json_pack("{s:o, s:n}", "content", content, "refusal");
 }
 
-/* A choice's "logprobs" for ids [from, to), of the whole answer or a stream's chunk: null when none
- * were asked or the chunk has no id. */
-static json_t *logprobs_json(const Gen *g, int64_t from, int64_t to, bool whole) {
-    if (g->logprobs < 0 || (from == to && !whole)) return json_null();
-    return g->chat ? chat_logprobs(g, from, to) : completion_logprobs(g, from, to, whole);
+/* A choice's "logprobs" for ids [from, to) (with_prompt: an echo's prompt ids first, in the answer
+ * and a stream's first chunk): null when none were asked. */
+static json_t *logprobs_json(const Gen *g, int64_t from, int64_t to, bool with_prompt) {
+    if (g->logprobs < 0) return json_null();
+    return g->chat ? chat_logprobs(g, from, to) : completion_logprobs(g, from, to, with_prompt);
 }
 
-/* The text of the answer: with echo, the prompt's before the generated. */
-static json_t *answer_text(const Gen *g) {
+/* The generated text's bytes [from, to), after the prompt's when with_prompt (an echo's answer and
+ * its stream's first chunk). */
+static json_t *answer_text(const Gen *g, size_t from, size_t to, bool with_prompt) {
     Buf b = {0};
-    if (g->prompt_text) buf_append(&b, g->prompt_text, g->prompt_text_len);
-    if (g->text) buf_append(&b, g->text, g->text_len);
+    if (with_prompt && g->prompt_text) buf_append(&b, g->prompt_text, g->prompt_text_len);
+    if (g->text) buf_append(&b, g->text + from, to - from);
     json_t *text = json_stringn(b.data ? b.data : "", b.len);
     buf_free(&b);
     return text;
@@ -634,7 +640,7 @@ static json_t *answer_text(const Gen *g) {
 
 /* A finished choice of the answer. */
 static json_t *choice_json(const Gen *g) {
-    json_t *text = answer_text(g);
+    json_t *text = answer_text(g, 0, g->text_len, true);
     json_t *choice = json_pack("{s:i, s:o, s:s, s:o}", "index", g->index, "logprobs", logprobs_json(g, 0, g->nvisible, true),
                                "finish_reason", g->finish ? g->finish : "length", "token_ids", ids_json(g, 0, g->nvisible));
     if (g->chat) json_object_set_new(choice, "message", json_pack("{s:s, s:o}", "role", "assistant", "content", text));
@@ -666,8 +672,10 @@ static char *sse_event(json_t *j) {
 char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to, const char *finish,
                       bool first) {
     json_t *j = answer_head(g, g->chat ? "chat.completion.chunk" : "text_completion");
-    json_t *text = json_stringn(g->text ? g->text + from : "", to - from);
-    json_t *choice = json_pack("{s:i, s:o, s:o, s:o}", "index", g->index, "logprobs", logprobs_json(g, id_from, id_to, false),
+    bool echo = first && g->echo;   /* the prompt's text and entries come first */
+    json_t *text = answer_text(g, from, to, echo);
+    json_t *lp = id_from < id_to || (echo && g->prompt_lp) ? logprobs_json(g, id_from, id_to, echo) : json_null();
+    json_t *choice = json_pack("{s:i, s:o, s:o, s:o}", "index", g->index, "logprobs", lp,
                                "finish_reason", finish ? json_string(finish) : json_null(), "token_ids",
                                ids_json(g, id_from, id_to));
     if (!g->chat) {

@@ -21,8 +21,8 @@
  * http_server.c's next_event does. The answer, every event and the usage chunk are valid JSON; the
  * answer has every choice in order, the usage chunk the answer's usage: each prompt's tokens once and
  * every generated id. A choice's events' texts, ids and log-probability entries concatenate to its
- * answer's; its text is the decoded
- * ids cut before the first stop string, and holds none (after the prompt's text with echo); its
+ * answer's (an echo's prompt text and entries in its first event); its text is the decoded ids cut
+ * before the first stop string, and holds none (after the prompt's text with echo); its
  * log-probabilities (when asked) are one entry per id (an echo's prompt ids first, the first with
  * none) with the asked alternatives, each a finite number <= 0.
  * Nothing may crash, leak or hit undefined behaviour. The tokenizer directories are written to a
@@ -160,12 +160,12 @@ static void check_refusal(const ApiError *e) {
     json_decref(j);
 }
 
-/* What a stream has sent: the texts and ids of its events, concatenated. */
+/* What a stream has sent: the texts, ids and log-probability entries of its events, concatenated. */
 typedef struct {
     Buf text;
     int32_t ids[ECHO_MAX];
     int64_t nids;
-    int64_t nlogprobs;      /* log-probability entries */
+    json_t *entries;        /* log_entries' */
     size_t sent;
     bool first, finished;
 } Stream;
@@ -175,8 +175,9 @@ static void check_logprob(json_t *v) {
     if (!json_is_number(v) || !(json_number_value(v) <= 0)) contract_broken("a logprob is not a number <= 0");
 }
 
-/* A choice's "logprobs" as g asked them; the entries it has. */
-static int64_t check_logprobs(const Gen *g, json_t *lp) {
+/* A choice's "logprobs" as g asked them (with_prompt: an echo's prompt ids first, the first without
+ * a value); the entries it has. */
+static int64_t check_logprobs(const Gen *g, json_t *lp, bool with_prompt) {
     if (g->logprobs < 0 || json_is_null(lp)) {
         if (!json_is_null(lp)) contract_broken("logprobs that were not asked");
         return 0;
@@ -200,10 +201,10 @@ static int64_t check_logprobs(const Gen *g, json_t *lp) {
         json_array_size(json_object_get(lp, "text_offset")) != n)
         contract_broken("a completion's logprobs arrays of different lengths");
     json_array_foreach(json_object_get(lp, "token_logprobs"), i, v) {
-        if (!(g->echo && i == 0 && json_is_null(v))) check_logprob(v);   /* an echo's first id has none */
+        if (!(with_prompt && i == 0 && json_is_null(v))) check_logprob(v);   /* an echo's first id has none */
     }
     json_array_foreach(tops, i, v) {
-        if (g->echo && i == 0 && json_is_null(v)) continue;
+        if (with_prompt && i == 0 && json_is_null(v)) continue;
         size_t m = json_object_size(v);
         if (m != (size_t)g->logprobs && m != (size_t)g->logprobs + 1)
             contract_broken("a completion's top_logprobs without the asked alternatives and the chosen token");
@@ -212,6 +213,22 @@ static int64_t check_logprobs(const Gen *g, json_t *lp) {
         json_object_foreach(v, key, x) check_logprob(x);
     }
     return (int64_t)n;
+}
+
+/* Appends lp's entries to all: a chat's content entries, a completion's [token, logprob, top,
+ * offset] each. */
+static void log_entries(json_t *all, const Gen *g, json_t *lp) {
+    if (json_is_null(lp)) return;
+    if (g->chat) {
+        json_array_extend(all, json_object_get(lp, "content"));
+        return;
+    }
+    static const char *const keys[] = {"tokens", "token_logprobs", "top_logprobs", "text_offset"};
+    for (size_t i = 0; i < json_array_size(json_object_get(lp, "tokens")); i++) {
+        json_t *e = json_array();
+        for (int k = 0; k < 4; k++) json_array_append(e, json_array_get(json_object_get(lp, keys[k]), i));
+        json_array_append_new(all, e);
+    }
 }
 
 /* Appends the choice's text (a completion's "text", a chat's "message"/"delta" "content") and ids. */
@@ -234,11 +251,13 @@ static void stream_event(Stream *st, const Gen *g, size_t from, size_t to, int64
     json_t *choices = json_object_get(j, "choices"), *choice = json_array_get(choices, 0);
     if (json_array_size(choices) != 1 || json_integer_value(json_object_get(choice, "index")) != g->index)
         contract_broken("an event is not one choice at its index");
-    int64_t before = st->nids;
+    int64_t before = st->nids, echoed = st->first && g->echo ? g->req.prompt_len : 0;
     take_choice(choice, g->chat, "delta", &st->text, st->ids, &st->nids);
-    int64_t n = check_logprobs(g, json_object_get(choice, "logprobs"));
-    if (g->logprobs >= 0 && n != st->nids - before) contract_broken("an event's logprobs are not one entry an id");
-    st->nlogprobs += n;
+    json_t *lp = json_object_get(choice, "logprobs");
+    int64_t n = check_logprobs(g, lp, echoed > 0);
+    if (g->logprobs >= 0 && n != echoed + st->nids - before)
+        contract_broken("an event's logprobs are not one entry an id (and an echoed one in the first)");
+    log_entries(st->entries, g, lp);
     st->first = false;
     json_decref(j);
 }
@@ -280,17 +299,20 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
     take_choice(choice, g->chat, "message", &text, ids, &nids);
     if (nids != g->nvisible || memcmp(ids, g->res.output, (size_t)nids * sizeof *ids))
         contract_broken("the answer's token_ids are not the visible ids");
-    json_t *lp = json_object_get(choice, "logprobs");
-    int64_t nlogprobs = check_logprobs(g, lp), echoed = g->echo ? g->req.prompt_len : 0;
-    if (g->logprobs >= 0 && (nlogprobs != echoed + nids || st->nlogprobs != nids))   /* chunks: no prompt's */
-        contract_broken("the answer's or the stream's logprobs are not one entry a visible id (and an echoed one)");
+    json_t *lp = json_object_get(choice, "logprobs"), *entries = json_array();
+    int64_t nlogprobs = check_logprobs(g, lp, g->echo), echoed = g->echo ? g->req.prompt_len : 0;
+    if (g->logprobs >= 0 && nlogprobs != echoed + nids)
+        contract_broken("the answer's logprobs are not one entry a visible id (and an echoed one)");
+    log_entries(entries, g, lp);
+    if (!json_equal(entries, st->entries)) contract_broken("the stream's logprobs entries do not concatenate to the answer's");
+    json_decref(entries);
+    if (st->text.len != text.len || (text.len && memcmp(st->text.data, text.data, text.len)))
+        contract_broken("the stream's texts do not concatenate to the answer's");
     take_echo(g, lp, &text);
     if (st->nids != nids || memcmp(st->ids, ids, (size_t)nids * sizeof *ids))
         contract_broken("the stream's token_ids do not concatenate to the answer's");
     if (text.len != g->text_len || (text.len && memcmp(text.data, g->text, text.len)))
         contract_broken("the answer's text is not the generation's");
-    if (st->text.len != text.len || (text.len && memcmp(st->text.data, text.data, text.len)))
-        contract_broken("the stream's texts do not concatenate to the answer's");
     const Tokenizer *tok = g->srv->tok;
     size_t len = 0;
     char err[256];
@@ -310,6 +332,7 @@ static void echo(Gen *g, Stream *st) {
     g->res.output = xcalloc((size_t)n, sizeof *g->res.output);
     g->reply->refs++;   /* the engine's (reply_submit's); hook_finished releases it */
     st->first = true;
+    st->entries = json_array();
     bool stop = false;
     static float logits[VOCAB];
     if (http_engine_hooks.wants_prompt_logits(g)) {   /* an echo's: every prompt position's, in one call */
@@ -363,7 +386,10 @@ static void generate(Reply *r) {
     pthread_mutex_unlock(&r->mu);
     json_decref(chunk);
     json_decref(j);
-    for (int i = 0; i < r->nchoice; i++) buf_free(&st[i].text);
+    for (int i = 0; i < r->nchoice; i++) {
+        buf_free(&st[i].text);
+        json_decref(st[i].entries);
+    }
     free(st);
 }
 
@@ -382,7 +408,7 @@ static void check_accepted(const HttpServer *s, const Gen *g) {
         contract_broken("an accepted temperature or top_p out of range");
     if (g->nstop > 16 || g->nstop_ids > CHAT_MAX_STOP) contract_broken("too many stops");
     if (g->logprobs < -1 || g->logprobs > SAMPLE_MAX_LOGPROBS) contract_broken("an accepted logprobs out of range");
-    if (g->echo && (g->stream || g->chat)) contract_broken("an accepted echo streamed or in a chat");
+    if (g->echo && g->chat) contract_broken("an accepted echo in a chat");
     const LogitAdjust *a = &g->adjust;
     if (!(fabs(a->frequency) <= 2 && fabs(a->presence) <= 2) || (!a->counts != (a->frequency == 0 && a->presence == 0)))
         contract_broken("accepted penalties out of range, or without their counts");

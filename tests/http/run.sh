@@ -268,6 +268,19 @@ cp "$T/body" "$T/echo"
 post /v1/completions "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 2, temperature: 0}')"
 check echo-text-is-the-prompt-then-the-generated "$(jq -r '.choices[0].text' "$T/echo")" "$PROMPT$(jq -r '.choices[0].text' "$T/body")"
 PIDS=$("$TT" encode "$T/tok/tokenizer.json" "$PROMPT")
+# echo streamed: each choice's first chunk carries the prompt's text and entries (vLLM's order), the
+# chunks concatenate to the answer (the generated ids' text_offset after the prompt's in each chunk)
+curl -sN --max-time 60 "$U/v1/completions" -d "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 2, temperature: 0, echo: true, logprobs: 2, stream: true}')" >"$T/sse"
+check echo-stream-first-chunk-has-the-prompt "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | head -n 1 | jq -c --arg p "$PROMPT" '.choices[0] | [(.text | startswith($p)), .logprobs.token_logprobs[0], (.logprobs.tokens | length > 2)]')" '[true,null,true]'
+check echo-stream-text "$(sse_text "$T/sse" '.choices[0].text')" "$(jq -r '.choices[0].text' "$T/echo")"
+check echo-stream-logprobs \
+  "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c '.choices[0].logprobs | select(.) | [.tokens, .token_logprobs, .top_logprobs, .text_offset]' | jq -sc 'transpose | map(add)')" \
+  "$(jq -c '.choices[0].logprobs | [.tokens, .token_logprobs, .top_logprobs, .text_offset]' "$T/echo")"
+body='{"prompt": [[5, 17, 300], "Héllo"], "max_tokens": 3, "temperature": 0, "echo": true, "n": 2}'
+post /v1/completions "$body"
+curl -sN --max-time 60 "$U/v1/completions" -d "$(jq -c '. + {stream: true}' <<<"$body")" >"$T/sse"
+check echo-stream-choices "$(for i in 0 1 2 3; do sse_text "$T/sse" "select(.choices[0].index == $i) | .choices[0].text"; echo; done)" \
+  "$(jq -r '.choices[].text' "$T/body")"
 if out=$(logprobs_match "$T/echo" 2 "$PIDS" echo 2>&1); then pass "echo + logprobs: the prompt's ids (the first without) and the generated = log_softmax of the logits run alone"
 else fail "echo + logprobs: the prompt's ids (the first without) and the generated = log_softmax of the logits run alone" "$out"; fi
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0, "echo": true}'
@@ -491,7 +504,6 @@ refused wrong-type-max-tokens 400 "'max_tokens' must be an integer >= 1" /v1/com
 refused wrong-type-temperature 400 "'temperature' must be a number in [0, 2]" /v1/completions '{"prompt": [1], "temperature": "hot"}'
 refused token-outside-vocab 400 "element 1 is not a token id in [0, 604)" /v1/completions '{"prompt": [1, 604]}'
 refused unsupported-value 400 "field 'best_of'" /v1/completions '{"prompt": [1], "best_of": 2}'
-refused echo-with-stream 400 "field 'echo': true is not supported with \"stream\": true" /v1/completions '{"prompt": [1], "echo": true, "stream": true}'
 refused echo-not-boolean 400 "field 'echo' must be a boolean" /v1/completions '{"prompt": [1], "echo": 1}'
 refused logit-bias-not-an-id 400 "field 'logit_bias': '042' is not a token id in [0, 604)" /v1/completions '{"prompt": [1], "logit_bias": {"042": 1}}'
 refused logit-bias-past-vocab 400 "field 'logit_bias': '604' is not a token id in [0, 604)" /v1/completions '{"prompt": [1], "logit_bias": {"604": 1}}'
