@@ -42,6 +42,8 @@ typedef struct {
 
 /* The most choices one request may ask (its prompts times n): each is a sequence of its own. */
 #define HTTP_MAX_CHOICES 128
+/* The most stop_token_ids a request may give. */
+#define HTTP_MAX_STOP_TOKEN_IDS 256
 
 typedef enum { GEN_QUEUED, GEN_RUNNING, GEN_DONE } GenState;
 
@@ -63,7 +65,7 @@ typedef struct Gen {
     struct Gen *next;           /* in the server's queue */
     bool chat, stream, include_usage;
     ServeRequest req;           /* id, prompt ids, max_new */
-    double temperature, top_p;
+    SampleParams sample;        /* temperature, min_p, top_k, top_p */
     uint64_t rng;
     char **stop;                /* stop strings (never in the text) */
     int nstop;
@@ -71,6 +73,10 @@ typedef struct Gen {
     int32_t stop_ids[CHAT_MAX_STOP];   /* tokens that end it (chat: the end of the turn), not in the text */
     int nstop_ids;
     bool ignore_eos;            /* vLLM's extension: neither stop_ids nor the model's EOS ends it */
+    int32_t *stop_token_ids;    /* vLLM's extension: ids that end it, ignore_eos or not (not in the text) */
+    int nstop_token_ids;
+    int64_t min_tokens;         /* vLLM's extension: no id of adjust.ban_id and no stop string ends it
+                                 * before this many ids */
     int logprobs;               /* -1: no log-probabilities; else the alternatives asked a token (0..20) */
     bool echo;                  /* completions: the answer starts with the prompt (and its logprobs) */
     LogitAdjust adjust;         /* logit_bias and the penalties (its arrays malloc'd; counts the engine's) */

@@ -57,7 +57,7 @@ static bool f_temperature(Parse *p, json_t *v, ApiError *err) {
     if (json_is_null(v)) return true;
     if (!json_is_number(v) || !(json_number_value(v) >= 0 && json_number_value(v) <= 2))
         return bad(err, 400, "field 'temperature' must be a number in [0, 2]");
-    p->g->temperature = json_number_value(v);
+    p->g->sample.temperature = json_number_value(v);
     return true;
 }
 
@@ -65,7 +65,51 @@ static bool f_top_p(Parse *p, json_t *v, ApiError *err) {
     if (json_is_null(v)) return true;
     if (!json_is_number(v) || !(json_number_value(v) > 0 && json_number_value(v) <= 1))
         return bad(err, 400, "field 'top_p' must be a number in (0, 1]");
-    p->g->top_p = json_number_value(v);
+    p->g->sample.top_p = json_number_value(v);
+    return true;
+}
+
+/* vLLM's min_p: a number in [0, 1]. */
+static bool f_min_p(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (!json_is_number(v) || !(json_number_value(v) >= 0 && json_number_value(v) <= 1))
+        return bad(err, 400, "field 'min_p' must be a number in [0, 1]");
+    p->g->sample.min_p = json_number_value(v);
+    return true;
+}
+
+/* vLLM's top_k: an integer >= 1; -1 or 0: every token. */
+static bool f_top_k(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (!json_is_integer(v) || json_integer_value(v) < -1)
+        return bad(err, 400, "field 'top_k' must be an integer >= -1 (-1 or 0: every token)");
+    p->g->sample.top_k = json_integer_value(v) > 0 ? (int64_t)json_integer_value(v) : 0;
+    return true;
+}
+
+/* vLLM's stop_token_ids: ids of the model that end the generation (as its end of sequence does,
+ * but with ignore_eos too). */
+static bool f_stop_token_ids(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    size_t n = json_is_array(v) ? json_array_size(v) : 0;
+    if (!json_is_array(v) || n > HTTP_MAX_STOP_TOKEN_IDS)
+        return bad(err, 400, "field 'stop_token_ids' must be an array of at most %d token ids", HTTP_MAX_STOP_TOKEN_IDS);
+    Gen *g = p->g;
+    g->stop_token_ids = xcalloc(n + 1, sizeof *g->stop_token_ids);
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(v, i);
+        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= p->s->vocab)
+            return bad(err, 400, "field 'stop_token_ids': element %zu is not a token id in [0, %lld)", i, (long long)p->s->vocab);
+        g->stop_token_ids[g->nstop_token_ids++] = (int32_t)json_integer_value(t);
+    }
+    return true;
+}
+
+/* vLLM's min_tokens: an integer >= 0, at most max_tokens (check_fit). */
+static bool f_min_tokens(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (!json_is_integer(v) || json_integer_value(v) < 0) return bad(err, 400, "field 'min_tokens' must be an integer >= 0");
+    p->g->min_tokens = json_integer_value(v) < MIXC_MAX_VALUE ? (int64_t)json_integer_value(v) : MIXC_MAX_VALUE;
     return true;
 }
 
@@ -236,6 +280,7 @@ typedef struct {
 static const Field FIELDS[] = {
     {"model", f_model, 3}, {"prompt", f_prompt, 1}, {"messages", f_messages, 2}, {"max_tokens", f_max_tokens, 3},
     {"max_completion_tokens", f_max_tokens, 2}, {"temperature", f_temperature, 3}, {"top_p", f_top_p, 3},
+    {"min_p", f_min_p, 3}, {"top_k", f_top_k, 3}, {"stop_token_ids", f_stop_token_ids, 3}, {"min_tokens", f_min_tokens, 3},
     {"seed", f_seed, 3}, {"stop", f_stop, 3}, {"n", f_n, 3}, {"stream", f_stream, 3},
     {"stream_options", f_stream_options, 3}, {"user", f_ignored, 3}, {"ignore_eos", f_ignore_eos, 3},
     {"echo", f_echo, 1}, {"logprobs", f_logprobs, 1}, {"logprobs", f_chat_logprobs, 2}, {"top_logprobs", f_top_logprobs, 2},
@@ -366,6 +411,9 @@ static bool check_fit(Parse *p, ApiError *err) {
     int64_t C = p->s->context;
     if (r->prompt_len == 0) return bad(err, 400, "the prompt makes no tokens");
     r->max_new = p->max_tokens >= 0 ? p->max_tokens : p->g->chat ? (C > r->prompt_len ? C - r->prompt_len : 1) : 16;
+    if (p->g->min_tokens > r->max_new)
+        return bad(err, 400, "field 'min_tokens' (%lld) must be at most max_tokens (%lld)", (long long)p->g->min_tokens,
+                   (long long)r->max_new);
     if (r->prompt_len + r->max_new > C)
         return bad(err, 400, "this model's context is %lld tokens; the request has %lld prompt tokens and asks for "
                    "%lld new ones (%lld in all)", (long long)C, (long long)r->prompt_len, (long long)r->max_new,
@@ -378,6 +426,30 @@ static bool check_fit(Parse *p, ApiError *err) {
     if (pages > pool)
         return bad(err, 400, "the request's KV caches take %lld pages, more than the server's pool (%lld)",
                    (long long)pages, (long long)pool);
+    return true;
+}
+
+/* Adds id to the distinct ids of a. */
+static void ban(LogitAdjust *a, int32_t id) {
+    for (int k = 0; k < a->nban; k++)
+        if (a->ban_id[k] == id) return;
+    a->ban_id[a->nban++] = id;
+}
+
+/* With min_tokens, the ids that would end g (the model's end of sequence and the template's end of
+ * turn unless ignore_eos, stop_token_ids) are banned from its first tokens; false when they are the
+ * whole vocabulary (no token could be picked). */
+static bool ban_ends(Parse *p, ApiError *err) {
+    Gen *g = p->g;
+    const EosIds *eos = &p->s->eos;
+    if (!g->min_tokens) return true;
+    LogitAdjust *a = &g->adjust;
+    a->ban_id = xcalloc((size_t)(eos->n + g->nstop_ids + g->nstop_token_ids + 1), sizeof *a->ban_id);
+    for (int i = 0; i < eos->n && !g->ignore_eos; i++) ban(a, eos->ids[i]);
+    for (int i = 0; i < g->nstop_ids && !g->ignore_eos; i++) ban(a, g->stop_ids[i]);
+    for (int i = 0; i < g->nstop_token_ids; i++) ban(a, g->stop_token_ids[i]);
+    if (a->nban >= p->s->vocab)
+        return bad(err, 400, "field 'min_tokens': every token of the model would end the sequence");
     return true;
 }
 
@@ -407,7 +479,7 @@ static bool fill_prompt(Parse *p, Reply *r, size_t i, json_t *v, ApiError *err) 
     Gen *first = &r->choice[i * (size_t)r->n];
     gen_copy_request(first, p->g);
     p->g = first;
-    bool ok = (first->chat ? chat_prompt(p, err) : completion_prompt(p, v, err)) && check_fit(p, err);
+    bool ok = (first->chat ? chat_prompt(p, err) : completion_prompt(p, v, err)) && check_fit(p, err) && ban_ends(p, err);
     if (!ok) return false;
     prepare_choice(p->s, first);
     for (int j = 0; j < r->n; j++) {

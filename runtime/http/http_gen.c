@@ -11,7 +11,7 @@
 #include <time.h>
 
 void gen_defaults(Gen *g, HttpServer *s, bool chat) {
-    *g = (Gen){.srv = s, .chat = chat, .temperature = 1.0, .top_p = 1.0, .logprobs = -1, .created = (int64_t)time(NULL)};
+    *g = (Gen){.srv = s, .chat = chat, .sample = {.temperature = 1, .top_p = 1}, .logprobs = -1, .created = (int64_t)time(NULL)};
 }
 
 Reply *reply_new(HttpServer *s, bool chat, int nchoice) {
@@ -50,6 +50,8 @@ void gen_free_fields(Gen *g) {
     free(g->adjust.bias);
     free(g->adjust.counts);
     free(g->adjust.seen);
+    free(g->adjust.ban_id);
+    free(g->stop_token_ids);
     free(g->prompt_text);
     for (int i = 0; i < g->nstop; i++) free(g->stop[i]);
     free(g->stop);
@@ -94,6 +96,8 @@ void gen_copy_request(Gen *dst, const Gen *src) {
     dst->adjust.bias = dup_array(src->adjust.bias, (size_t)src->adjust.nbias, sizeof *src->adjust.bias);
     dst->adjust.counts = dup_array(src->adjust.counts, (size_t)vocab, sizeof *src->adjust.counts);
     dst->adjust.seen = dup_array(src->adjust.seen, (size_t)vocab, sizeof *src->adjust.seen);
+    dst->adjust.ban_id = dup_array(src->adjust.ban_id, (size_t)src->adjust.nban, sizeof *src->adjust.ban_id);
+    dst->stop_token_ids = dup_array(src->stop_token_ids, (size_t)src->nstop_token_ids, sizeof *src->stop_token_ids);
     dst->prompt_text = dup_array(src->prompt_text, src->prompt_text_len + 1, 1);
     dst->prompt_lp = dup_array(src->prompt_lp, (size_t)src->req.prompt_len, sizeof *src->prompt_lp);
 }
@@ -185,8 +189,9 @@ static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t
     Gen *g = user;
     if (code < 0) return refuse_logits(g, code == MIXC_ARGMAX_NAN);   /* the logits hold a NaN or an Inf */
     SampleScratch *scratch = &g->srv->scratch;
+    g->adjust.banning = g->res.noutput < g->min_tokens;
     const float *use = logit_adjust_any(&g->adjust) ? adjust_logits(scratch, logits, &g->adjust) : logits;
-    int32_t tok = g->temperature > 0 ? sample_token(scratch, use, g->temperature, g->top_p, &g->rng)
+    int32_t tok = g->sample.temperature > 0 ? sample_token(scratch, use, &g->sample, &g->rng)
                   : use == logits     ? code
                                       : model_greedy_token(use, vocab);
     if (g->logprobs >= 0) record_logprobs(g, logits, vocab, tok);
@@ -195,11 +200,12 @@ static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t
     return tok;
 }
 
-/* Greedy requests (temperature 0) without log-probabilities, logit_bias or penalties take the
- * backend's argmax: no logits come back for them. */
+/* Greedy requests (temperature 0) without log-probabilities, logit_bias, penalties or ids banned
+ * by min_tokens take the backend's argmax: no logits come back for them. */
 static bool hook_wants_logits(void *user) {
-    const Gen *g = user;
-    return g->temperature > 0 || g->logprobs >= 0 || logit_adjust_any(&g->adjust);
+    Gen *g = user;
+    g->adjust.banning = g->res.noutput < g->min_tokens;
+    return g->sample.temperature > 0 || g->logprobs >= 0 || logit_adjust_any(&g->adjust);
 }
 
 /* An echo with logprobs wants the logits of every prompt token. */
@@ -282,6 +288,10 @@ static bool update_text(Gen *g) {
         g->dec_ids = g->nvisible;
         g->dec_bytes = g->text_len;
     }
+    if (g->nvisible < g->min_tokens) {   /* no stop string ends the text of the first min_tokens */
+        g->ready = g->text_len - loose;
+        return false;
+    }
     return find_stop(g, g->text_len - loose);
 }
 
@@ -291,6 +301,7 @@ static bool hook_emitted(void *user, int32_t tok) {
     bool stop = g->error[0] != 0;
     for (int i = 0; i < g->nstop_ids && !g->ignore_eos; i++) stop |= tok == g->stop_ids[i];
     stop |= !g->ignore_eos && eos_ids_has(&g->srv->eos, tok);   /* counted in usage, not in the text */
+    for (int i = 0; i < g->nstop_token_ids; i++) stop |= tok == g->stop_token_ids[i];
     if (!stop) {
         g->nvisible++;
         stop = update_text(g);
@@ -323,7 +334,8 @@ static void hook_finished(void *user) {
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_lock(&g->reply->mu);
     g->state = GEN_DONE;
-    if (g->text && !g->finish && find_stop(g, g->text_len)) g->finish = "stop";   /* in its last bytes */
+    if (g->text && !g->finish && g->nvisible >= g->min_tokens && find_stop(g, g->text_len))
+        g->finish = "stop";   /* in its last bytes */
     if (!g->finish) g->finish = "length";
     g->ready = g->text_len;
     pthread_cond_broadcast(&g->reply->cv);

@@ -1,4 +1,4 @@
-/* sample.c — temperature and top-p sampling on the host (sample.h). */
+/* sample.c — temperature, min-p, top-k and top-p sampling on the host (sample.h). */
 #include "sample.h"
 
 #include "model.h"
@@ -22,7 +22,7 @@ void sample_scratch_free(SampleScratch *s) {
 static bool repeats(const LogitAdjust *adj) { return adj->repetition != 0 && adj->repetition != 1; }
 
 bool logit_adjust_any(const LogitAdjust *adj) {
-    return adj->nbias || adj->frequency != 0 || adj->presence != 0 || repeats(adj);
+    return adj->nbias || adj->frequency != 0 || adj->presence != 0 || repeats(adj) || (adj->banning && adj->nban);
 }
 
 const float *adjust_logits(SampleScratch *s, const float *logits, const LogitAdjust *adj) {
@@ -35,6 +35,7 @@ const float *adjust_logits(SampleScratch *s, const float *logits, const LogitAdj
         s->adjusted[i] = (float)x;
     }
     for (int k = 0; k < adj->nbias; k++) s->adjusted[adj->bias_id[k]] += adj->bias[k];
+    for (int k = 0; adj->banning && k < adj->nban; k++) s->adjusted[adj->ban_id[k]] = -INFINITY;
     return s->adjusted;
 }
 
@@ -46,10 +47,11 @@ static int by_prob(const void *a, const void *b, void *prob) {
     return x < y ? -1 : x > y;
 }
 
-/* The nucleus: s->index[0, n) the most probable tokens, in order, until their mass reaches want.
- * Only the tokens above a threshold are sorted: when their mass reaches want, the nucleus is a
- * prefix of them (every token below comes after them in the order); else the threshold goes down. */
-static int64_t nucleus(SampleScratch *s, double want) {
+/* s->index[0, m): the tokens of probability at least a threshold, most probable first (ties by
+ * index), at least k of them (or all) and of mass at least want. Only the tokens above the threshold
+ * are sorted: every token below comes after them in the order; the threshold goes down until both
+ * hold. */
+static int64_t ranked(SampleScratch *s, int64_t k, double want) {
     float top = 0;
     for (int64_t i = 0; i < s->vocab; i++)
         if (s->prob[i] > top) top = s->prob[i];
@@ -59,30 +61,42 @@ static int64_t nucleus(SampleScratch *s, double want) {
         double mass = 0;
         for (int64_t i = 0; i < s->vocab; i++)
             if (s->prob[i] >= t) s->index[m++] = (int32_t)i, mass += s->prob[i];
-        if (mass < want && t > 0) continue;
+        if ((m < k || mass < want) && t > 0) continue;
         qsort_r(s->index, (size_t)m, sizeof *s->index, by_prob, s->prob);
-        double cum = 0;
-        int64_t n = 0;
-        while (n < m && (n == 0 || cum < want)) cum += s->prob[s->index[n++]];
-        return n;
+        return m;
     }
 }
 
-int32_t sample_token(SampleScratch *s, const float *logits, double temperature, double top_p, uint64_t *state) {
+/* The draw's tokens: s->index[0, n) (n returned), the k most probable (k 0: all) of those with
+ * probability (s->prob, of mass total), cut to the smallest prefix whose mass reaches top_p of
+ * theirs. */
+static int64_t keep(SampleScratch *s, int64_t k, double top_p, double total) {
+    bool cut_k = k > 0 && k < s->vocab;
+    int64_t m = ranked(s, cut_k ? k : 0, cut_k ? 0 : top_p * total);
+    if (cut_k && m > k) m = k;
+    double kept = 0;
+    for (int64_t j = 0; cut_k && j < m; j++) kept += s->prob[s->index[j]];
+    double want = top_p * (cut_k ? kept : total), cum = 0;
+    int64_t n = 0;
+    while (n < m && (n == 0 || cum < want)) cum += s->prob[s->index[n++]];
+    return n;
+}
+
+int32_t sample_token(SampleScratch *s, const float *logits, const SampleParams *p, uint64_t *state) {
     int64_t V = s->vocab;
     int32_t best = model_greedy_token(logits, V);
-    if (temperature <= 0) return best;
+    if (p->temperature <= 0) return best;
     double total = 0;
-    for (int64_t i = 0; i < V; i++) {
-        double p = exp(((double)logits[i] - (double)logits[best]) / temperature);
-        s->prob[i] = isfinite(p) ? (float)p : 0.0f;
+    for (int64_t i = 0; i < V; i++) {   /* the most probable's is 1: min_p compares to it */
+        double q = exp(((double)logits[i] - (double)logits[best]) / p->temperature);
+        s->prob[i] = isfinite(q) && q >= p->min_p ? (float)q : 0.0f;
         total += s->prob[i];
         s->index[i] = (int32_t)i;
     }
     if (!(total > 0) || !isfinite(total)) return best;
     int64_t n = V;
-    if (top_p < 1) {
-        n = nucleus(s, top_p * total);
+    if (p->top_p < 1 || (p->top_k > 0 && p->top_k < V)) {
+        n = keep(s, p->top_k, p->top_p, total);
         total = 0;
         for (int64_t k = 0; k < n; k++) total += s->prob[s->index[k]];
     }

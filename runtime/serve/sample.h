@@ -1,5 +1,5 @@
 /* sample.h — picking a token from logits on the host (docs/serving.md, "Sampling"): greedy at
- * temperature 0, else softmax(logits / temperature) cut to the nucleus of top_p, drawn with
+ * temperature 0, else softmax(logits / temperature) cut by min_p, top_k and top_p, drawn with
  * splitmix64 from a per-request state (the same seed gives the same tokens). */
 #ifndef MIXC_SERVE_SAMPLE_H
 #define MIXC_SERVE_SAMPLE_H
@@ -15,10 +15,10 @@ typedef struct {
 } SampleScratch;
 
 /* What a request does to its logits before it picks (OpenAI's logit_bias, frequency_penalty and
- * presence_penalty, vLLM's repetition_penalty, in this order): a token of the prompt or generated
- * so far has its logit divided by repetition when positive, else multiplied by it; then minus
- * frequency times the times it was generated so far, and minus presence once it was; then bias[k]
- * is added to the logit of bias_id[k]. */
+ * presence_penalty, vLLM's repetition_penalty and min_tokens, in this order): a token of the prompt
+ * or generated so far has its logit divided by repetition when positive, else multiplied by it; then
+ * minus frequency times the times it was generated so far, and minus presence once it was; then
+ * bias[k] is added to the logit of bias_id[k]; then a banned id's is -inf. */
 typedef struct {
     int32_t *bias_id;
     float *bias;
@@ -27,6 +27,9 @@ typedef struct {
     int32_t *counts;        /* [vocab] the generated ids' occurrences (with a penalty: else NULL) */
     double repetition;      /* 0 or 1: none */
     unsigned char *seen;    /* [vocab] the prompt's and the generated ids (with a repetition: else NULL) */
+    int32_t *ban_id;        /* ids whose logit is -inf while banning is set: vLLM's min_tokens keeps the */
+    int nban;               /* ids that would end the sequence out of the first tokens (distinct, fewer */
+    bool banning;           /* than the vocabulary) */
 } LogitAdjust;
 
 /* Whether adj changes any logit. */
@@ -37,10 +40,18 @@ const float *adjust_logits(SampleScratch *s, const float *logits, const LogitAdj
 void sample_scratch_init(SampleScratch *s, int64_t vocab);
 void sample_scratch_free(SampleScratch *s);
 
+/* How a request draws its tokens (vLLM's order: temperature, then min_p, then top_k, then top_p). */
+typedef struct {
+    double temperature;     /* 0: greedy (the others do nothing then) */
+    double min_p;           /* [0, 1]: tokens less probable than min_p times the most probable are out */
+    int64_t top_k;          /* the k most probable tokens stay (ties in index order); 0: all */
+    double top_p;           /* (0, 1]: of those, the smallest set of most probable whose probability
+                             * (renormalized) reaches top_p */
+} SampleParams;
+
 /* temperature 0: model_greedy_token (the greedy path, exactly); else a draw from the softmax of
- * logits / temperature over the smallest set of most probable tokens whose probability reaches
- * top_p (in (0, 1]), ties in index order. */
-int32_t sample_token(SampleScratch *s, const float *logits, double temperature, double top_p, uint64_t *state);
+ * logits / temperature over the tokens min_p, top_k and top_p keep, ties in index order. */
+int32_t sample_token(SampleScratch *s, const float *logits, const SampleParams *p, uint64_t *state);
 
 /* The most alternatives a request may ask logprobs of (vLLM's default max_logprobs). */
 #define SAMPLE_MAX_LOGPROBS 20

@@ -322,6 +322,7 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
     for (int i = 0; i < g->nstop && text.len; i++)
         if (memmem(text.data, text.len, g->stop[i], strlen(g->stop[i]))) contract_broken("the text holds a stop string");
     if (tok && len > text.len && strcmp(g->finish, "stop")) contract_broken("the text was cut, but not at a stop");
+    if (!strcmp(g->finish, "stop") && g->res.noutput < g->min_tokens) contract_broken("a stop before min_tokens");
     free(all);
     buf_free(&text);
 }
@@ -404,8 +405,19 @@ static void check_accepted(const HttpServer *s, const Gen *g) {
     int64_t cost = serve_request_cost(s->b, r);
     if (cost < 0 || cost > s->m.kv_budget) contract_broken("an accepted request past the KV budget");
     if (serve_request_pages(s->b, r) > s->b->plan->pool_pages) contract_broken("an accepted request past the pool");
-    if (!(g->temperature >= 0 && g->temperature <= 2 && g->top_p > 0 && g->top_p <= 1))
-        contract_broken("an accepted temperature or top_p out of range");
+    const SampleParams *sp = &g->sample;
+    if (!(sp->temperature >= 0 && sp->temperature <= 2 && sp->top_p > 0 && sp->top_p <= 1 && sp->min_p >= 0 &&
+          sp->min_p <= 1 && sp->top_k >= 0))
+        contract_broken("an accepted temperature, top_p, min_p or top_k out of range");
+    for (int i = 0; i < g->nstop_token_ids; i++)
+        if (g->stop_token_ids[i] < 0 || g->stop_token_ids[i] >= s->vocab) contract_broken("a stop_token_id outside the vocabulary");
+    if (g->min_tokens < 0 || g->min_tokens > r->max_new) contract_broken("an accepted min_tokens past max_tokens");
+    if (!g->min_tokens != !g->adjust.ban_id || g->adjust.nban >= s->vocab) contract_broken("min_tokens without its banned ids");
+    for (int i = 0; i < g->nstop_token_ids && g->min_tokens; i++) {
+        bool banned = false;
+        for (int k = 0; k < g->adjust.nban; k++) banned |= g->adjust.ban_id[k] == g->stop_token_ids[i];
+        if (!banned) contract_broken("a stop_token_id not banned by min_tokens");
+    }
     if (g->nstop > 16 || g->nstop_ids > CHAT_MAX_STOP) contract_broken("too many stops");
     if (g->logprobs < -1 || g->logprobs > SAMPLE_MAX_LOGPROBS) contract_broken("an accepted logprobs out of range");
     if (g->echo && g->chat) contract_broken("an accepted echo in a chat");
@@ -436,7 +448,11 @@ static void check_accepted(const HttpServer *s, const Gen *g) {
 static bool same_request(const Gen *a, const Gen *b) {
     bool same = a->req.prompt_len == b->req.prompt_len && a->req.max_new == b->req.max_new &&
                 !memcmp(a->req.prompt, b->req.prompt, (size_t)a->req.prompt_len * sizeof *a->req.prompt) &&
-                a->temperature == b->temperature && a->top_p == b->top_p && a->nstop == b->nstop &&
+                !memcmp(&a->sample, &b->sample, sizeof a->sample) && a->nstop == b->nstop && a->min_tokens == b->min_tokens &&
+                a->nstop_token_ids == b->nstop_token_ids && a->adjust.nban == b->adjust.nban &&
+                (!a->nstop_token_ids || !memcmp(a->stop_token_ids, b->stop_token_ids,
+                                                (size_t)a->nstop_token_ids * sizeof *a->stop_token_ids)) &&
+                (!a->adjust.nban || !memcmp(a->adjust.ban_id, b->adjust.ban_id, (size_t)a->adjust.nban * sizeof *a->adjust.ban_id)) &&
                 a->nstop_ids == b->nstop_ids && a->stream == b->stream && a->include_usage == b->include_usage &&
                 a->ignore_eos == b->ignore_eos && a->logprobs == b->logprobs && a->echo == b->echo &&
                 a->adjust.frequency == b->adjust.frequency && a->adjust.presence == b->adjust.presence &&

@@ -149,6 +149,35 @@ check sampling-seed-repeats "$a" "$b"
 "$RUN" "${MODEL[@]}" --tokens 5,17,300 --max-new 16 >"$T/alone" 2>/dev/null
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 1, "top_p": 1e-9, "seed": 3}'
 check sampling-top-p-tiny-is-greedy "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body")" "$(cat "$T/alone")"
+# vLLM's min_p, top_k (top_k 1 and min_p 1 are greedy; every draw of top_k 5 is among the 5 most
+# probable, of min_p 0.5 at least half as probable as the most: the alternatives logprobs name; the
+# same draws without them break both), stop_token_ids and min_tokens
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 1.3, "top_k": 1, "seed": 3}'
+check sampling-top-k-1-is-greedy "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body")" "$(cat "$T/alone")"
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 1.3, "min_p": 1, "seed": 3}'
+check sampling-min-p-1-is-greedy "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body")" "$(cat "$T/alone")"
+cuts() {  # FIELDS: [all top_k 5 draws among the 5 most probable, all min_p 0.5 draws at least half the most probable]
+  post /v1/completions "{\"prompt\": [5, 17, 300], \"max_tokens\": 24, \"temperature\": 1, \"seed\": 8, \"logprobs\": 5 $1}"
+  jq -c '.choices[0].logprobs | [(.top_logprobs | map(length == 5) | all),
+         ([.token_logprobs, (.top_logprobs | map([.[]] | max))] | transpose | map(.[0] >= .[1] - 0.6931472) | all)]' "$T/body"
+}
+check sampling-top-k-5-draws-in-the-top-5 "$(cuts ', "top_k": 5' | jq '.[0]')" true
+check sampling-min-p-half-draws "$(cuts ', "min_p": 0.5' | jq '.[1]')" true
+check sampling-without-cuts-breaks-both "$(cuts '')" '[false,false]'
+stop_id=$(cut -d, -f4 "$T/alone")
+post /v1/completions "{\"prompt\": [5, 17, 300], \"max_tokens\": 16, \"temperature\": 0, \"stop_token_ids\": [$stop_id], \"ignore_eos\": true}"
+check stop-token-ids "$(jq -c '[.choices[0].token_ids, .choices[0].finish_reason, .usage.completion_tokens]' "$T/body")" \
+  "[[$(cut -d, -f1-3 "$T/alone")],\"stop\",4]"
+post /v1/completions "{\"prompt\": [5, 17, 300], \"max_tokens\": 16, \"temperature\": 0, \"stop_token_ids\": [$stop_id], \"min_tokens\": 6, \"logprobs\": 2}"
+check min-tokens-bans-the-stop-id "$(jq -c --argjson x "$stop_id" '.choices[0] | [(.token_ids[0:3] | map(tostring) | join(",")), (.token_ids[0:6] | index($x)),
+       (.token_ids | length >= 6), (.logprobs.token_logprobs[3] == (.logprobs.top_logprobs[3] | [.[]] | sort | .[-2]))]' "$T/body")" \
+  "[\"$(cut -d, -f1-3 "$T/alone")\",null,true,true]"
+post /v1/completions "$(jq -nc --arg p "$PROMPT" --arg s "$STOP" '{prompt: $p, max_tokens: 12, temperature: 0, stop: $s, min_tokens: 12}')"
+check min-tokens-holds-off-stop-strings "$(jq -c '[.choices[0].text, .choices[0].finish_reason]' "$T/body")" "$(jq -c '[.choices[0].text, "length"]' "$T/greedy")"
+refused top-k-below-minus-1 400 "field 'top_k' must be an integer >= -1 (-1 or 0: every token)" /v1/completions '{"prompt": [1], "top_k": -2}'
+refused min-p-above-1 400 "field 'min_p' must be a number in [0, 1]" /v1/completions '{"prompt": [1], "min_p": 1.5}'
+refused stop-token-id-past-vocab 400 "field 'stop_token_ids': element 1 is not a token id in [0, 604)" /v1/completions '{"prompt": [1], "stop_token_ids": [3, 604]}'
+refused min-tokens-past-max-tokens 400 "field 'min_tokens' (9) must be at most max_tokens (8)" /v1/completions '{"prompt": [1], "max_tokens": 8, "min_tokens": 9}'
 
 # ---- several choices: a batch of prompts and n each (choice i * n + j: prompt i's j-th draw, from
 # the seed + j); each equals its request alone, the usage counts each prompt once

@@ -86,23 +86,54 @@ static void test_draws(void) {
     sample_scratch_init(&s, 4);
     uint64_t st = 42;
     int count[4] = {0}, n = 40000;
-    for (int i = 0; i < n; i++) count[sample_token(&s, logits, 1.0, 1.0, &st)]++;
+    for (int i = 0; i < n; i++) count[sample_token(&s, logits, &(SampleParams){.temperature = 1.0, .top_p = 1.0}, &st)]++;
     char d[200];
     snprintf(d, sizeof d, "counts %d %d %d %d of %d", count[0], count[1], count[2], count[3], n);
     bool ok = true;
     for (int k = 0; k < 4; k++) ok &= fabs(count[k] / (double)n - 0.1 * (k + 1)) < 0.01;
     check("sample-temperature-1-follows-softmax", ok, d);
     memset(count, 0, sizeof count);
-    for (int i = 0; i < n; i++) count[sample_token(&s, logits, 1.0, 0.65, &st)]++;
+    for (int i = 0; i < n; i++) count[sample_token(&s, logits, &(SampleParams){.temperature = 1.0, .top_p = 0.65}, &st)]++;
     snprintf(d, sizeof d, "counts %d %d %d %d of %d", count[0], count[1], count[2], count[3], n);
     check("sample-top-p-keeps-the-nucleus", !count[0] && !count[1] && fabs(count[3] / (double)n - 4.0 / 7) < 0.01, d);
     bool greedy = true;
-    for (int i = 0; i < 100; i++) greedy &= sample_token(&s, logits, 0.0, 0.5, &st) == 3;
+    for (int i = 0; i < 100; i++) greedy &= sample_token(&s, logits, &(SampleParams){.temperature = 0.0, .top_p = 0.5}, &st) == 3;
     check("sample-temperature-0-is-greedy", greedy, "a draw at temperature 0 was not the argmax");
     uint64_t a = 7, b = 7;
     bool same = true;
-    for (int i = 0; i < 100; i++) same &= sample_token(&s, logits, 1.5, 0.9, &a) == sample_token(&s, logits, 1.5, 0.9, &b);
+    for (int i = 0; i < 100; i++) same &= sample_token(&s, logits, &(SampleParams){.temperature = 1.5, .top_p = 0.9}, &a) == sample_token(&s, logits, &(SampleParams){.temperature = 1.5, .top_p = 0.9}, &b);
     check("sample-same-seed-same-draws", same, "two states of one seed drew differently");
+    sample_scratch_free(&s);
+}
+
+/* The same 0.1 .. 0.4: top_k keeps the k most probable, min_p those at least min_p times the most
+ * probable, top_p cuts what top_k kept (renormalized), in vLLM's order. */
+static void test_cuts(void) {
+    float logits[4] = {logf(1), logf(2), logf(3), logf(4)};
+    SampleScratch s;
+    sample_scratch_init(&s, 4);
+    uint64_t st = 5;
+    static const struct {
+        const char *name;
+        SampleParams p;
+        double want[4];     /* the probabilities of the draws */
+    } cases[] = {
+        {"sample-top-k-2", {.temperature = 1, .top_k = 2, .top_p = 1}, {0, 0, 3.0 / 7, 4.0 / 7}},
+        {"sample-top-k-past-the-vocabulary", {.temperature = 1, .top_k = 9, .top_p = 1}, {0.1, 0.2, 0.3, 0.4}},
+        {"sample-min-p-0.45", {.temperature = 1, .min_p = 0.45, .top_p = 1}, {0, 2.0 / 9, 3.0 / 9, 4.0 / 9}},
+        {"sample-top-k-3-then-top-p-0.6-of-theirs", {.temperature = 1, .top_k = 3, .top_p = 0.6}, {0, 0, 3.0 / 7, 4.0 / 7}},
+        {"sample-min-p-then-top-k", {.temperature = 1, .min_p = 0.7, .top_k = 3, .top_p = 1}, {0, 0, 3.0 / 7, 4.0 / 7}},
+        {"sample-min-p-1-is-the-argmax", {.temperature = 1, .min_p = 1, .top_p = 1}, {0, 0, 0, 1}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        int count[4] = {0}, n = 40000;
+        for (int i = 0; i < n; i++) count[sample_token(&s, logits, &cases[c].p, &st)]++;
+        bool ok = true;
+        for (int k = 0; k < 4; k++) ok &= cases[c].want[k] ? fabs(count[k] / (double)n - cases[c].want[k]) < 0.01 : !count[k];
+        char d[200];
+        snprintf(d, sizeof d, "counts %d %d %d %d of %d", count[0], count[1], count[2], count[3], n);
+        check(cases[c].name, ok, d);
+    }
     sample_scratch_free(&s);
 }
 
@@ -132,8 +163,22 @@ static void test_nucleus_large(void) {
     }
     uint64_t st = 9;
     bool ok = true;
-    for (int i = 0; i < 200; i++) ok &= p[sample_token(&s, logits, 1.0, 0.3, &st)] >= cut;
+    for (int i = 0; i < 200; i++) ok &= p[sample_token(&s, logits, &(SampleParams){.temperature = 1.0, .top_p = 0.3}, &st)] >= cut;
     check("sample-top-p-large-vocabulary", ok, "a draw fell outside the nucleus");
+    /* top_k 40 of it: the draws are among the 40 most probable (at least the 40th's probability) */
+    double kth = 0;
+    for (int64_t i = 0; i < V && i < 40; i++) {
+        for (int64_t j = i + 1; j < V; j++)
+            if (sorted[j] > sorted[i]) {
+                double x = sorted[i];
+                sorted[i] = sorted[j];
+                sorted[j] = x;
+            }
+        kth = sorted[i];
+    }
+    ok = true;
+    for (int i = 0; i < 200; i++) ok &= p[sample_token(&s, logits, &(SampleParams){.temperature = 1.0, .top_k = 40, .top_p = 1}, &st)] >= kth;
+    check("sample-top-k-large-vocabulary", ok, "a draw fell outside the 40 most probable");
     sample_scratch_free(&s);
     free(sorted);
     free(p);
@@ -258,6 +303,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     test_draws();
+    test_cuts();
     test_logprobs();
     test_adjust();
     test_nucleus_large();

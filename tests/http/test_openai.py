@@ -89,6 +89,12 @@ def completions(client, tok_path):
     r = client.completions.create(model="tiny", prompt=[5, 17, 300], max_tokens=4, temperature=0, logit_bias={"42": 100},
                                   frequency_penalty=0.5, presence_penalty=0.5, extra_body={"repetition_penalty": 1.3})
     check("openai-completion-logit-bias-and-penalties", r.choices[0].model_extra["token_ids"], [42] * 4)
+    greedy = client.completions.create(model="tiny", prompt=[5, 17, 300], max_tokens=6, temperature=0)
+    ids = greedy.choices[0].model_extra["token_ids"]
+    r = client.completions.create(model="tiny", prompt=[5, 17, 300], max_tokens=6, temperature=1.2, seed=1,
+                                  extra_body={"top_k": 1, "min_p": 0.1, "stop_token_ids": [ids[4]]})
+    check("openai-completion-vllm-sampling-fields", (r.choices[0].model_extra["token_ids"], r.choices[0].finish_reason),
+          (ids[:ids.index(ids[4])], "stop"))
     r = client.completions.create(model="tiny", prompt=[5, 17, 300, 42], max_tokens=9, temperature=0)
     check("openai-completion-token-ids", ",".join(map(str, r.choices[0].model_extra["token_ids"])),
           mixrun("--tokens", "5,17,300,42", "--max-new", "9").strip())
