@@ -74,7 +74,7 @@ typedef struct Gen {
     int nstop_ids;
     bool ignore_eos;            /* vLLM's extension: neither stop_ids nor the model's EOS ends it */
     int32_t *stop_token_ids;    /* vLLM's extension: ids that end it, ignore_eos or not (not in the text) */
-    int nstop_token_ids;
+    int64_t nstop_token_ids;
     int64_t min_tokens;         /* vLLM's extension: no id of adjust.ban_id and no stop string ends it
                                  * before this many ids */
     int logprobs;               /* -1: no log-probabilities; else the alternatives asked a token (0..20) */

@@ -45,45 +45,53 @@ static bool f_model(Parse *p, json_t *v, ApiError *err) {
     return true;
 }
 
-static bool f_max_tokens(Parse *p, json_t *v, ApiError *err) {
+/* An integer field >= lo into *out, at most MIXC_MAX_VALUE (null: the default); hint ends the
+ * message of a refusal. */
+static bool take_integer(json_t *v, const char *name, int64_t lo, const char *hint, int64_t *out, ApiError *err) {
     if (json_is_null(v)) return true;
-    if (!json_is_integer(v) || json_integer_value(v) < 1)
-        return bad(err, 400, "field 'max_tokens' must be an integer >= 1");
-    p->max_tokens = json_integer_value(v) < MIXC_MAX_VALUE ? (int64_t)json_integer_value(v) : MIXC_MAX_VALUE;
+    if (!json_is_integer(v) || json_integer_value(v) < lo)
+        return bad(err, 400, "field '%s' must be an integer >= %lld%s", name, (long long)lo, hint);
+    *out = json_integer_value(v) < MIXC_MAX_VALUE ? (int64_t)json_integer_value(v) : MIXC_MAX_VALUE;
     return true;
 }
 
+/* A number field in [lo, hi] ((lo, hi] when lo_open; above lo alone when hi is infinite) into *out
+ * (null: the default). */
+static bool take_number(json_t *v, const char *name, double lo, bool lo_open, double hi, double *out, ApiError *err) {
+    if (json_is_null(v)) return true;
+    double x = json_is_number(v) ? json_number_value(v) : NAN;
+    if (!(lo_open ? x > lo : x >= lo) || !(x <= hi)) {
+        if (isinf(hi)) return bad(err, 400, "field '%s' must be a number %s %g", name, lo_open ? ">" : ">=", lo);
+        return bad(err, 400, "field '%s' must be a number in %c%g, %g]", name, lo_open ? '(' : '[', lo, hi);
+    }
+    *out = x;
+    return true;
+}
+
+static bool f_max_tokens(Parse *p, json_t *v, ApiError *err) { return take_integer(v, "max_tokens", 1, "", &p->max_tokens, err); }
 static bool f_temperature(Parse *p, json_t *v, ApiError *err) {
-    if (json_is_null(v)) return true;
-    if (!json_is_number(v) || !(json_number_value(v) >= 0 && json_number_value(v) <= 2))
-        return bad(err, 400, "field 'temperature' must be a number in [0, 2]");
-    p->g->sample.temperature = json_number_value(v);
-    return true;
+    return take_number(v, "temperature", 0, false, 2, &p->g->sample.temperature, err);
 }
-
-static bool f_top_p(Parse *p, json_t *v, ApiError *err) {
-    if (json_is_null(v)) return true;
-    if (!json_is_number(v) || !(json_number_value(v) > 0 && json_number_value(v) <= 1))
-        return bad(err, 400, "field 'top_p' must be a number in (0, 1]");
-    p->g->sample.top_p = json_number_value(v);
-    return true;
-}
-
-/* vLLM's min_p: a number in [0, 1]. */
-static bool f_min_p(Parse *p, json_t *v, ApiError *err) {
-    if (json_is_null(v)) return true;
-    if (!json_is_number(v) || !(json_number_value(v) >= 0 && json_number_value(v) <= 1))
-        return bad(err, 400, "field 'min_p' must be a number in [0, 1]");
-    p->g->sample.min_p = json_number_value(v);
-    return true;
-}
+static bool f_top_p(Parse *p, json_t *v, ApiError *err) { return take_number(v, "top_p", 0, true, 1, &p->g->sample.top_p, err); }
+/* vLLM's min_p. */
+static bool f_min_p(Parse *p, json_t *v, ApiError *err) { return take_number(v, "min_p", 0, false, 1, &p->g->sample.min_p, err); }
 
 /* vLLM's top_k: an integer >= 1; -1 or 0: every token. */
 static bool f_top_k(Parse *p, json_t *v, ApiError *err) {
-    if (json_is_null(v)) return true;
-    if (!json_is_integer(v) || json_integer_value(v) < -1)
-        return bad(err, 400, "field 'top_k' must be an integer >= -1 (-1 or 0: every token)");
-    p->g->sample.top_k = json_integer_value(v) > 0 ? (int64_t)json_integer_value(v) : 0;
+    if (!take_integer(v, "top_k", -1, " (-1 or 0: every token)", &p->g->sample.top_k, err)) return false;
+    if (p->g->sample.top_k < 0) p->g->sample.top_k = 0;
+    return true;
+}
+
+/* Field name's array a of token ids of the model into *ids (malloc'd) and *n. */
+static bool take_ids(const Parse *p, json_t *a, const char *name, int32_t **ids, int64_t *n, ApiError *err) {
+    *ids = xcalloc(json_array_size(a) + 1, sizeof **ids);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *t = json_array_get(a, i);
+        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= p->s->vocab)
+            return bad(err, 400, "field '%s': element %zu is not a token id in [0, %lld)", name, i, (long long)p->s->vocab);
+        (*ids)[(*n)++] = (int32_t)json_integer_value(t);
+    }
     return true;
 }
 
@@ -94,24 +102,11 @@ static bool f_stop_token_ids(Parse *p, json_t *v, ApiError *err) {
     size_t n = json_is_array(v) ? json_array_size(v) : 0;
     if (!json_is_array(v) || n > HTTP_MAX_STOP_TOKEN_IDS)
         return bad(err, 400, "field 'stop_token_ids' must be an array of at most %d token ids", HTTP_MAX_STOP_TOKEN_IDS);
-    Gen *g = p->g;
-    g->stop_token_ids = xcalloc(n + 1, sizeof *g->stop_token_ids);
-    for (size_t i = 0; i < n; i++) {
-        json_t *t = json_array_get(v, i);
-        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= p->s->vocab)
-            return bad(err, 400, "field 'stop_token_ids': element %zu is not a token id in [0, %lld)", i, (long long)p->s->vocab);
-        g->stop_token_ids[g->nstop_token_ids++] = (int32_t)json_integer_value(t);
-    }
-    return true;
+    return take_ids(p, v, "stop_token_ids", &p->g->stop_token_ids, &p->g->nstop_token_ids, err);
 }
 
-/* vLLM's min_tokens: an integer >= 0, at most max_tokens (check_fit). */
-static bool f_min_tokens(Parse *p, json_t *v, ApiError *err) {
-    if (json_is_null(v)) return true;
-    if (!json_is_integer(v) || json_integer_value(v) < 0) return bad(err, 400, "field 'min_tokens' must be an integer >= 0");
-    p->g->min_tokens = json_integer_value(v) < MIXC_MAX_VALUE ? (int64_t)json_integer_value(v) : MIXC_MAX_VALUE;
-    return true;
-}
+/* vLLM's min_tokens: at most max_tokens (check_fit). */
+static bool f_min_tokens(Parse *p, json_t *v, ApiError *err) { return take_integer(v, "min_tokens", 0, "", &p->g->min_tokens, err); }
 
 static bool f_seed(Parse *p, json_t *v, ApiError *err) {
     if (json_is_null(v)) return true;
@@ -202,27 +197,15 @@ static bool logprobs_asked(Parse *p, ApiError *err) {
     return true;
 }
 
-static bool take_penalty(json_t *v, const char *name, double *out, ApiError *err) {
-    if (json_is_null(v)) return true;
-    if (!json_is_number(v) || !(json_number_value(v) >= -2 && json_number_value(v) <= 2))
-        return bad(err, 400, "field '%s' must be a number in [-2, 2]", name);
-    *out = json_number_value(v);
-    return true;
-}
 static bool f_frequency_penalty(Parse *p, json_t *v, ApiError *err) {
-    return take_penalty(v, "frequency_penalty", &p->g->adjust.frequency, err);
+    return take_number(v, "frequency_penalty", -2, false, 2, &p->g->adjust.frequency, err);
 }
 static bool f_presence_penalty(Parse *p, json_t *v, ApiError *err) {
-    return take_penalty(v, "presence_penalty", &p->g->adjust.presence, err);
+    return take_number(v, "presence_penalty", -2, false, 2, &p->g->adjust.presence, err);
 }
-
-/* vLLM's repetition_penalty: a number > 0 (1: none). */
+/* vLLM's repetition_penalty (1: none). */
 static bool f_repetition_penalty(Parse *p, json_t *v, ApiError *err) {
-    if (json_is_null(v)) return true;
-    if (!json_is_number(v) || !(json_number_value(v) > 0))
-        return bad(err, 400, "field 'repetition_penalty' must be a number > 0");
-    p->g->adjust.repetition = json_number_value(v);
-    return true;
+    return take_number(v, "repetition_penalty", 0, true, INFINITY, &p->g->adjust.repetition, err);
 }
 
 /* logit_bias: {"ID": value}, each ID a token id of the model written as a plain decimal (so that no
@@ -320,18 +303,6 @@ static bool text_ids(Parse *p, const char *text, size_t len, bool add_special, A
     return true;
 }
 
-static bool token_ids(Parse *p, json_t *a, ApiError *err) {
-    size_t n = json_array_size(a);
-    ServeRequest *r = &p->g->req;
-    r->prompt = xcalloc(n + 1, sizeof *r->prompt);
-    for (size_t i = 0; i < n; i++) {
-        json_t *t = json_array_get(a, i);
-        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= p->s->vocab)
-            return bad(err, 400, "field 'prompt': element %zu is not a token id in [0, %lld)", i, (long long)p->s->vocab);
-        r->prompt[r->prompt_len++] = (int32_t)json_integer_value(t);
-    }
-    return true;
-}
 
 /* With echo, a prompt of token ids is echoed as their text, special tokens kept (none without a
  * tokenizer, as the generated text); an id the tokenizer does not have is refused. */
@@ -353,7 +324,7 @@ static bool completion_prompt(Parse *p, json_t *v, ApiError *err) {
     if (json_is_string(v)) return text_ids(p, json_string_value(v), json_string_length(v), true, err);
     if (!json_is_array(v) || !json_array_size(v))
         return bad(err, 400, "field 'prompt' must be a string, a non-empty array of token ids, or an array of these");
-    return token_ids(p, v, err) && echo_ids_text(p, err);
+    return take_ids(p, v, "prompt", &p->g->req.prompt, &p->g->req.prompt_len, err) && echo_ids_text(p, err);
 }
 
 /* A message's content: a string, or an array of one {"type": "text", "text": ...} part. Several parts
