@@ -251,36 +251,7 @@ dump_alone() {
 # entries first (the first without logprobs, each other one the logits of the position before it).
 logprobs_match() {
   dump_alone "$1" "$3" "$T/lp.npy" || return 1
-  python3 - "$1" "$T/lp.npy" "$2" "$3" "${4:-}" "${LP_TOL:-1e-4}" <<'PY'
-import ast, json, math, struct, sys
-answer, npy, top = json.load(open(sys.argv[1])), open(sys.argv[2], 'rb').read(), int(sys.argv[3])
-tol = float(sys.argv[6])
-prompt, echo = [int(t) for t in sys.argv[4].split(',')], sys.argv[5] == 'echo'
-hlen = struct.unpack('<H', npy[8:10])[0]
-rows, vocab = ast.literal_eval(npy[10:10 + hlen].decode())['shape']
-data = struct.unpack('<%df' % (rows * vocab), npy[10 + hlen:])
-c = answer['choices'][0]
-lp, ids = c['logprobs'], c['token_ids']
-P = len(prompt)
-entries = (prompt if echo else []) + ids   # the ids the entries name, and the position each is predicted at
-positions = (list(range(-1, P - 1)) if echo else []) + list(range(P - 1, P - 1 + len(ids)))
-assert len(lp['tokens']) == len(lp['token_logprobs']) == len(lp['top_logprobs']) == len(entries), 'lengths'
-assert lp['text_offset'][0] == 0 and lp['text_offset'] == sorted(lp['text_offset']), lp['text_offset']
-for i, (tok, at) in enumerate(zip(entries, positions)):
-    if at < 0:
-        assert lp['token_logprobs'][i] is None and lp['top_logprobs'][i] is None, 'the first prompt id has logprobs'
-        continue
-    row = data[at * vocab:(at + 1) * vocab]
-    m = max(row)
-    lse = m + math.log(sum(math.exp(x - m) for x in row))
-    want = sorted(range(vocab), key=lambda k: (-row[k], k))[:top]
-    refs = [row[k] - lse for k in want]
-    assert abs(lp['token_logprobs'][i] - (row[tok] - lse)) < tol, (i, lp['token_logprobs'][i], row[tok] - lse)
-    got = sorted(lp['top_logprobs'][i].values(), reverse=True)
-    if tok not in want:   # the chosen token is there besides the alternatives
-        got.remove(min(got, key=lambda v: abs(v - lp['token_logprobs'][i])))
-    assert len(got) == top and all(abs(x - y) < tol for x, y in zip(got, refs)), (i, got, refs)
-PY
+  python3 tests/http/logits_check.py logprobs "$1" "$T/lp.npy" "$2" "$3" "${4:-}" "${LP_TOL:-1e-4}"
 }
 if out=$(logprobs_match "$T/lp-greedy" 3 5,17,300 2>&1); then pass "logprobs: greedy, 3 alternatives = log_softmax of the logits run alone"
 else fail "logprobs: greedy, 3 alternatives = log_softmax of the logits run alone" "$out"; fi
@@ -323,22 +294,7 @@ check echo-token-ids-text "$(jq -r '.choices[0].text' "$T/body")" "$("$TT" decod
 # biases; and the ids differ from the plain greedy ones (the adjustment took effect)
 adjust_match() {  # ANSWER REQUEST
   dump_alone "$1" 5,17,300 "$T/adj.npy" || return 1
-  python3 - "$1" "$T/adj.npy" "$2" "$(jq -c '.choices[0].token_ids' "$T/lp-greedy")" <<'PY'
-import ast, json, struct, sys
-answer, npy, req, plain = json.load(open(sys.argv[1])), open(sys.argv[2], 'rb').read(), json.loads(sys.argv[3]), json.loads(sys.argv[4])
-hlen = struct.unpack('<H', npy[8:10])[0]
-rows, vocab = ast.literal_eval(npy[10:10 + hlen].decode())['shape']
-data = struct.unpack('<%df' % (rows * vocab), npy[10 + hlen:])
-ids, bias = answer['choices'][0]['token_ids'], {int(k): v for k, v in req.get('logit_bias', {}).items()}
-freq, pres, rep = req.get('frequency_penalty', 0), req.get('presence_penalty', 0), req.get('repetition_penalty', 1)
-assert len(ids) == 16 and ids != plain, (ids, plain)
-for i, tok in enumerate(ids):
-    row = data[(2 + i) * vocab:(3 + i) * vocab]
-    seen = set([5, 17, 300] + ids[:i])
-    rows = [(x / rep if x > 0 else x * rep) if k in seen else x for k, x in enumerate(row)]
-    adj = [x + bias.get(k, 0) - freq * ids[:i].count(k) - (pres if k in ids[:i] else 0) for k, x in enumerate(rows)]
-    assert adj[tok] >= max(adj) - 1e-4, (i, tok, adj[tok], max(adj), adj.index(max(adj)))
-PY
+  python3 tests/http/logits_check.py adjust "$1" "$T/adj.npy" "$2" "$(jq -c '.choices[0].token_ids' "$T/lp-greedy")"
 }
 for req in '{"frequency_penalty": -2}' '{"presence_penalty": -1.5, "frequency_penalty": 0.5}' \
            '{"logit_bias": {"42": 5.5, "74": -100}}' '{"frequency_penalty": 2, "logit_bias": {"42": 6}}' \
