@@ -10,3 +10,13 @@ $(BUILD)/tests/http/test_http: $(BUILD)/tests/http/test_http.o $(CORE_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 TEST_PROGS += $(BUILD)/tests/http/test_http
+
+# `make bench-sample`: the host's costs a token of the draws and the log-probabilities at Llama 3's
+# vocabulary (bench/serve/sample_bench.c). Never gates.
+.PHONY: bench-sample
+bench-sample: $(BUILD)/bench/serve/sample_bench
+	$(Q)$(BUILD)/bench/serve/sample_bench
+BENCH_TARGETS += bench-sample
+$(BUILD)/bench/serve/sample_bench: $(BUILD)/bench/serve/sample_bench.o $(CORE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

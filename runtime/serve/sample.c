@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 void sample_scratch_init(SampleScratch *s, int64_t vocab) {
     s->vocab = vocab;
@@ -39,53 +40,64 @@ const float *adjust_logits(SampleScratch *s, const float *logits, const LogitAdj
     return s->adjusted;
 }
 
-/* Most probable first; ties by index. */
-static int by_prob(const void *a, const void *b, void *prob) {
-    const float *p = prob;
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    if (p[x] != p[y]) return p[x] > p[y] ? -1 : 1;
-    return x < y ? -1 : x > y;
+/* A probability's bits: probabilities are non-negative floats, which order as their bits do. */
+static uint32_t prob_bits(float p) {
+    uint32_t bits;
+    memcpy(&bits, &p, sizeof bits);
+    return bits;
 }
 
-/* s->index[0, m): the tokens of probability at least a threshold, most probable first (ties by
- * index), at least k of them (or all) and of mass at least want. Only the tokens above the threshold
- * are sorted: every token below comes after them in the order; the threshold goes down until both
- * hold. */
-static int64_t ranked(SampleScratch *s, int64_t k, double want) {
-    float top = 0;
-    for (int64_t i = 0; i < s->vocab; i++)
-        if (s->prob[i] > top) top = s->prob[i];
-    for (int shift = 8;; shift += 8) {
-        float t = shift >= 128 ? 0 : ldexpf(top, -shift);
-        int64_t m = 0;
-        double mass = 0;
-        for (int64_t i = 0; i < s->vocab; i++)
-            if (s->prob[i] >= t) s->index[m++] = (int32_t)i, mass += s->prob[i];
-        if ((m < k || mass < want) && t > 0) continue;
-        qsort_r(s->index, (size_t)m, sizeof *s->index, by_prob, s->prob);
-        return m;
+/* A token's weight: 1 (counting tokens) or its probability (weighing their mass). */
+static double weight(const SampleScratch *s, int32_t token, bool by_mass) { return by_mass ? s->prob[token] : 1.0; }
+
+/* Keeps, of the tokens s->index[0, m), the first ones of the order "most probable first, ties by
+ * index" whose weight reaches want (at least one; all when theirs does not), in index order; their
+ * count. No sort: the probability c of the last one kept is found from the top of its bits, 8 at a
+ * time (a histogram of the weight above each byte value); then every token more probable than c is
+ * kept, and those at c in index order until want is reached. O(m) a byte. */
+static int64_t first_by_prob(SampleScratch *s, int64_t m, double want, bool by_mass) {
+    uint32_t cut = 0, mask = 0;
+    double above = 0;   /* the weight of the tokens more probable than the cut's bits so far */
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        double hist[256] = {0};
+        for (int64_t j = 0; j < m; j++) {
+            uint32_t bits = prob_bits(s->prob[s->index[j]]);
+            if ((bits & mask) == cut) hist[(bits >> shift) & 255] += weight(s, s->index[j], by_mass);
+        }
+        int b = 255;
+        while (b > 0 && !(above + hist[b] >= want)) above += hist[b--];
+        cut |= (uint32_t)b << shift;
+        mask |= 255u << shift;
     }
-}
-
-/* The draw's tokens: s->index[0, n) (n returned), the k most probable (k 0: all) of those with
- * probability (s->prob, of mass total), cut to the smallest prefix whose mass reaches top_p of
- * theirs. */
-static int64_t keep(SampleScratch *s, int64_t k, double top_p, double total) {
-    bool cut_k = k > 0 && k < s->vocab;
-    int64_t m = ranked(s, cut_k ? k : 0, cut_k ? 0 : top_p * total);
-    if (cut_k && m > k) m = k;
-    double kept = 0;
-    for (int64_t j = 0; cut_k && j < m; j++) kept += s->prob[s->index[j]];
-    double want = top_p * (cut_k ? kept : total), cum = 0;
     int64_t n = 0;
-    while (n < m && (n == 0 || cum < want)) cum += s->prob[s->index[n++]];
+    double got = above;
+    for (int64_t j = 0; j < m; j++) {   /* index order kept: s->index[0, m) is in it */
+        uint32_t bits = prob_bits(s->prob[s->index[j]]);
+        if (bits > cut || (bits == cut && (n == 0 || got < want))) {
+            if (bits == cut) got += weight(s, s->index[j], by_mass);
+            s->index[n++] = s->index[j];
+        }
+    }
     return n;
 }
 
-int32_t sample_token(SampleScratch *s, const float *logits, const SampleParams *p, uint64_t *state) {
+/* The draw's tokens: s->index[0, n) (n returned) in index order, the k most probable (k 0: all; ties
+ * by index) of the tokens with probability (s->prob, of mass total), cut to the first of them in
+ * that order whose mass reaches top_p of theirs. s->index[0, vocab) holds every token. */
+static int64_t keep(SampleScratch *s, int64_t k, double top_p, double total) {
+    int64_t m = s->vocab;
+    if (k > 0 && k < m) {
+        m = first_by_prob(s, m, (double)k, false);
+        total = 0;
+        for (int64_t j = 0; j < m; j++) total += s->prob[s->index[j]];
+    }
+    return top_p < 1 ? first_by_prob(s, m, top_p * total, true) : m;
+}
+
+int64_t sample_candidates(SampleScratch *s, const float *logits, const SampleParams *p) {
     int64_t V = s->vocab;
+    if (p->temperature <= 0) return 0;
     int32_t best = model_greedy_token(logits, V);
-    if (p->temperature <= 0) return best;
     double total = 0;
     for (int64_t i = 0; i < V; i++) {   /* the most probable's is 1: min_p compares to it */
         double q = exp(((double)logits[i] - (double)logits[best]) / p->temperature);
@@ -93,14 +105,16 @@ int32_t sample_token(SampleScratch *s, const float *logits, const SampleParams *
         total += s->prob[i];
         s->index[i] = (int32_t)i;
     }
-    if (!(total > 0) || !isfinite(total)) return best;
-    int64_t n = V;
-    if (p->top_p < 1 || (p->top_k > 0 && p->top_k < V)) {
-        n = keep(s, p->top_k, p->top_p, total);
-        total = 0;
-        for (int64_t k = 0; k < n; k++) total += s->prob[s->index[k]];
-    }
-    double u = (double)(splitmix64(state) >> 11) * 0x1.0p-53 * total, cum = 0;
+    if (!(total > 0) || !isfinite(total)) return 0;
+    return p->top_p < 1 || (p->top_k > 0 && p->top_k < V) ? keep(s, p->top_k, p->top_p, total) : V;
+}
+
+int32_t sample_token(SampleScratch *s, const float *logits, const SampleParams *p, uint64_t *state) {
+    int64_t n = sample_candidates(s, logits, p);
+    if (n == 0) return model_greedy_token(logits, s->vocab);
+    double total = 0, cum = 0;
+    for (int64_t k = 0; k < n; k++) total += s->prob[s->index[k]];
+    double u = (double)(splitmix64(state) >> 11) * 0x1.0p-53 * total;
     for (int64_t k = 0; k < n; k++) {
         cum += s->prob[s->index[k]];
         if (u < cum) return s->index[k];

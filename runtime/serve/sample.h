@@ -49,8 +49,14 @@ typedef struct {
                              * (renormalized) reaches top_p */
 } SampleParams;
 
-/* temperature 0: model_greedy_token (the greedy path, exactly); else a draw from the softmax of
- * logits / temperature over the tokens min_p, top_k and top_p keep, ties in index order. */
+/* The tokens a draw chooses among: s->index[0, n) in index order (n returned), each token's
+ * probability relative to the most probable's in s->prob (0 when min_p takes it out): the k most
+ * probable of those min_p keeps (ties by index), then the first of them in that order whose mass
+ * reaches top_p of theirs. 0 at temperature 0, or when no probability is finite. */
+int64_t sample_candidates(SampleScratch *s, const float *logits, const SampleParams *p);
+
+/* temperature 0 (or no candidate): model_greedy_token (the greedy path, exactly); else a draw from
+ * the softmax of logits / temperature over sample_candidates' tokens. */
 int32_t sample_token(SampleScratch *s, const float *logits, const SampleParams *p, uint64_t *state);
 
 /* The most alternatives a request may ask logprobs of (vLLM's default max_logprobs). */

@@ -137,6 +137,56 @@ static void test_cuts(void) {
     sample_scratch_free(&s);
 }
 
+/* Brute force: by probability, then by index. */
+static const float *bf_prob;
+static int bf_order(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (bf_prob[x] != bf_prob[y]) return bf_prob[x] > bf_prob[y] ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+/* sample_candidates' set is the one of a full sort (most probable first, ties by index): its first
+ * top_k, then their first whose mass reaches top_p of theirs; on logits with many ties (few
+ * distinct values), at several cuts. */
+static void test_candidates(void) {
+    int64_t V = 3000;
+    float *logits = xcalloc((size_t)V, sizeof *logits);
+    int32_t *order = xcalloc((size_t)V, sizeof *order);
+    char *in = xcalloc((size_t)V, 1);
+    SampleScratch s;
+    sample_scratch_init(&s, V);
+    uint64_t r = 11;
+    static const SampleParams cuts[] = {
+        {.temperature = 1, .top_p = 0.9}, {.temperature = 0.7, .top_p = 0.3}, {.temperature = 1, .top_k = 40, .top_p = 1},
+        {.temperature = 1.3, .top_k = 700, .top_p = 0.5}, {.temperature = 1, .min_p = 0.01, .top_k = 2999, .top_p = 0.99},
+        {.temperature = 2, .top_k = 1, .top_p = 1}, {.temperature = 1, .top_p = 1e-9},
+    };
+    int bad = 0;
+    char d[200] = "";
+    for (int round = 0; round < 20; round++)
+        for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
+            for (int64_t i = 0; i < V; i++) logits[i] = (float)((splitmix64(&r) >> 40) % (round % 2 ? 9 : 400)) / 10.0f;
+            int64_t n = sample_candidates(&s, logits, &cuts[c]);
+            bf_prob = s.prob;
+            for (int64_t i = 0; i < V; i++) order[i] = (int32_t)i;
+            qsort(order, (size_t)V, sizeof *order, bf_order);
+            int64_t k = cuts[c].top_k > 0 && cuts[c].top_k < V ? cuts[c].top_k : V, want = 0;
+            double kept = 0, cum = 0;
+            for (int64_t j = 0; j < k; j++) kept += s.prob[order[j]];
+            while (want < k && (want == 0 || cum < cuts[c].top_p * kept)) cum += s.prob[order[want++]];
+            memset(in, 0, (size_t)V);
+            for (int64_t j = 0; j < want; j++) in[order[j]] = 1;
+            bool same = n == want;
+            for (int64_t j = 0; same && j < n; j++) same = in[s.index[j]] && (j == 0 || s.index[j] > s.index[j - 1]);
+            if (!same && !bad++) snprintf(d, sizeof d, "round %d, cut %zu: %lld candidates, the sort's %lld", round, c, (long long)n, (long long)want);
+        }
+    check("sample-candidates-are-the-sorts-prefix", !bad, d);
+    sample_scratch_free(&s);
+    free(in);
+    free(order);
+    free(logits);
+}
+
 /* A large vocabulary: the nucleus found through thresholds is the one of a full sort. */
 static void test_nucleus_large(void) {
     int64_t V = 50000;
@@ -304,6 +354,7 @@ int main(int argc, char **argv) {
     }
     test_draws();
     test_cuts();
+    test_candidates();
     test_logprobs();
     test_adjust();
     test_nucleus_large();
