@@ -2,7 +2,9 @@
  * 128,256 ids), measured in one run. These run on the engine thread, between the backend's steps:
  * a draw for each sampled sequence, a token's log-probabilities for each generated id that asks
  * them and for each row of an echoed prompt's. Each figure is the median of 31 rows of random
- * logits, in ms and as a ratio to one pass of argmax over the row. Never fails on a figure.
+ * logits, in ms and as a ratio to one pass of argmax over the row; then an echoed prompt's chunk of
+ * 256 rows, by token_logprobs_rows (the cores' threads) against one row after another. Never fails
+ * on a figure.
  *
  *   sample_bench [VOCAB]
  */
@@ -12,6 +14,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 enum { ROWS = 31 };
 
@@ -53,6 +56,28 @@ static double measure(const Case *c, SampleScratch *s, float *logits, int64_t vo
     return ms[ROWS / 2];
 }
 
+/* 256 rows' log-probabilities with 5 alternatives: token_logprobs_rows against a loop. */
+static void chunk(int64_t vocab) {
+    enum { N = 256 };
+    float *rows = xcalloc((size_t)N * (size_t)vocab, sizeof *rows);
+    uint64_t state = 3;
+    for (int r = 0; r < N; r++) fill(rows + r * vocab, vocab, &state);
+    int32_t ids[N];
+    for (int r = 0; r < N; r++) ids[r] = (int32_t)(r * 7 % vocab);
+    TokenLogprobs *out = xcalloc(N, sizeof *out);
+    double t0 = mono_seconds();
+    for (int r = 0; r < N; r++) token_logprobs(rows + r * vocab, vocab, ids[r], 5, &out[r]);
+    double one = mono_seconds() - t0;
+    bool nan;
+    t0 = mono_seconds();
+    int64_t bad = token_logprobs_rows(rows, N, vocab, ids, 5, out, &nan);
+    double split = mono_seconds() - t0;
+    printf("an echoed prompt's %d rows: %.1f ms a row after another, %.1f ms split over %ld cores (%.1fx)%s\n", N,
+           one * 1e3, split * 1e3, sysconf(_SC_NPROCESSORS_ONLN), split > 0 ? one / split : 0, bad >= 0 ? " (a row failed)" : "");
+    free(out);
+    free(rows);
+}
+
 int main(int argc, char **argv) {
     int64_t vocab = argc > 1 ? strtoll(argv[1], NULL, 10) : 128256;
     if (vocab < 2 || vocab > (1 << 24)) {
@@ -79,5 +104,6 @@ int main(int argc, char **argv) {
     }
     sample_scratch_free(&s);
     free(logits);
+    chunk(vocab);
     return 0;
 }

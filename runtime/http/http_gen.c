@@ -1,7 +1,7 @@
 /* http_gen.c — generations and the engine thread of `mixrun serve` (http.h). */
 #include "http.h"
 
-#include "mixc_params.h"   /* mixc_argmax */
+#include "mixc_params.h"   /* MIXC_ARGMAX_NAN */
 #include "progress.h"
 
 #include <math.h>
@@ -218,15 +218,11 @@ static bool hook_wants_prompt_logits(void *user) {
  * log-probabilities (the last position's go to the first generated id, through hook_pick). */
 static void hook_prompt_logits(void *user, int64_t from, int64_t n, const float *logits, int64_t vocab) {
     Gen *g = user;
-    for (int64_t r = 0; r < n && from + r + 1 < g->req.prompt_len && !g->error[0]; r++) {   /* the first fault */
-        const float *row = logits + r * vocab;
-        int32_t code = mixc_argmax(row, vocab);
-        if (code < 0) {
-            fail_logits(g, "prompt position", from + r, code == MIXC_ARGMAX_NAN);
-            return;
-        }
-        token_logprobs(row, vocab, g->req.prompt[from + r + 1], g->logprobs, &g->prompt_lp[from + r + 1]);
-    }
+    if (n > g->req.prompt_len - 1 - from) n = g->req.prompt_len - 1 - from;
+    if (n <= 0 || g->error[0]) return;   /* a generation that failed keeps its first fault */
+    bool nan = false;
+    int64_t bad = token_logprobs_rows(logits, n, vocab, g->req.prompt + from + 1, g->logprobs, g->prompt_lp + from + 1, &nan);
+    if (bad >= 0) fail_logits(g, "prompt position", from + bad, nan);
 }
 
 static int32_t hook_pick_greedy(void *user, int32_t code) {

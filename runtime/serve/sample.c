@@ -1,9 +1,12 @@
 /* sample.c — temperature, min-p, top-k and top-p sampling on the host (sample.h). */
 #include "sample.h"
 
+#include "mixc_params.h"   /* mixc_argmax */
 #include "model.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,4 +149,53 @@ void token_logprobs(const float *logits, int64_t vocab, int32_t tok, int ntop, T
         out->top_id[k] = id;
     }
     for (int k = 0; k < out->ntop; k++) out->top_logprob[k] = (double)logits[out->top_id[k]] - lse;
+}
+
+/* A thread's share of token_logprobs_rows: rows [lo, hi); its first row without logprobs in bad. */
+typedef struct {
+    const float *logits;
+    int64_t vocab, lo, hi, bad;
+    const int32_t *ids;
+    int ntop;
+    TokenLogprobs *out;
+    bool nan;
+} RowsShare;
+
+static void *rows_share(void *arg) {
+    RowsShare *sh = arg;
+    for (int64_t r = sh->lo; r < sh->hi; r++) {
+        const float *row = sh->logits + r * sh->vocab;
+        int code = mixc_argmax(row, sh->vocab);
+        if (code < 0) {
+            sh->bad = r;
+            sh->nan = code == MIXC_ARGMAX_NAN;
+            return NULL;
+        }
+        token_logprobs(row, sh->vocab, sh->ids[r], sh->ntop, &sh->out[r]);
+    }
+    return NULL;
+}
+
+int64_t token_logprobs_rows(const float *logits, int64_t n, int64_t vocab, const int32_t *ids, int ntop,
+                            TokenLogprobs *out, bool *nan) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t threads = n / SAMPLE_ROWS_A_THREAD;
+    if (threads > cores) threads = cores;
+    if (threads > SAMPLE_MAX_THREADS) threads = SAMPLE_MAX_THREADS;
+    if (threads < 1) threads = 1;
+    RowsShare share[SAMPLE_MAX_THREADS];
+    pthread_t tid[SAMPLE_MAX_THREADS];
+    bool started[SAMPLE_MAX_THREADS] = {false};
+    for (int64_t t = 0; t < threads; t++) {
+        share[t] = (RowsShare){logits, vocab, n * t / threads, n * (t + 1) / threads, -1, ids, ntop, out, false};
+        started[t] = t > 0 && pthread_create(&tid[t], NULL, rows_share, &share[t]) == 0;
+    }
+    for (int64_t t = 0; t < threads; t++)   /* this thread takes the first share, and any not started */
+        if (!started[t]) rows_share(&share[t]);
+    int64_t bad = -1;
+    for (int64_t t = 0; t < threads; t++) {
+        if (started[t]) pthread_join(tid[t], NULL);
+        if (bad < 0 && share[t].bad >= 0) bad = share[t].bad, *nan = share[t].nan;   /* the shares in row order */
+    }
+    return bad;
 }

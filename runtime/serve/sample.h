@@ -75,4 +75,13 @@ typedef struct {
 /* tok's log-probability, and the ntop (<= SAMPLE_MAX_LOGPROBS) most probable tokens' into *out. */
 void token_logprobs(const float *logits, int64_t vocab, int32_t tok, int ntop, TokenLogprobs *out);
 
+/* Rows of token_logprobs at once (an echoed prompt's): out[r] from row r of logits [n, vocab] for
+ * ids[r], split over the machine's cores (SAMPLE_ROWS_A_THREAD rows a thread at least, at most
+ * SAMPLE_MAX_THREADS threads). A row holding a NaN or an infinity has none: the first such row is
+ * returned (*nan: whether mixc_argmax found a NaN first), else -1; rows after it may be done. */
+#define SAMPLE_ROWS_A_THREAD 16
+#define SAMPLE_MAX_THREADS 16
+int64_t token_logprobs_rows(const float *logits, int64_t n, int64_t vocab, const int32_t *ids, int ntop,
+                            TokenLogprobs *out, bool *nan);
+
 #endif

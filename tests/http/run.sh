@@ -283,6 +283,10 @@ check echo-stream-choices "$(for i in 0 1 2 3; do sse_text "$T/sse" "select(.cho
   "$(jq -r '.choices[].text' "$T/body")"
 if out=$(logprobs_match "$T/echo" 2 "$PIDS" echo 2>&1); then pass "echo + logprobs: the prompt's ids (the first without) and the generated = log_softmax of the logits run alone"
 else fail "echo + logprobs: the prompt's ids (the first without) and the generated = log_softmax of the logits run alone" "$out"; fi
+LONG=$(seq -s, 1 120 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? "," : ""), ($i * 37) % 600}')
+post /v1/completions "{\"prompt\": [$LONG], \"max_tokens\": 2, \"temperature\": 0, \"echo\": true, \"logprobs\": 1}"
+if out=$(logprobs_match "$T/body" 1 "$LONG" echo 2>&1); then pass "echo + logprobs: 120 prompt ids (rows split over threads) = log_softmax of the logits run alone"
+else fail "echo + logprobs: 120 prompt ids (rows split over threads) = log_softmax of the logits run alone" "$out"; fi
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0, "echo": true}'
 check echo-token-ids-decoded "$(jq -c '[.choices[0].token_ids, .choices[0].logprobs]' "$T/body")" "[$(jq -c '.choices[0].token_ids' "$T/lp-greedy"),null]"
 check echo-token-ids-text "$(jq -r '.choices[0].text' "$T/body")" "$("$TT" decode "$T/tok/tokenizer.json" 5,17,300)$(jq -r '.choices[0].text' "$T/lp-greedy")"

@@ -51,6 +51,47 @@ static void test_logprobs(void) {
     free(big);
 }
 
+/* Two log-probabilities alike (their unused alternatives aside). */
+static bool same_lp(const TokenLogprobs *a, const TokenLogprobs *b) {
+    bool same = a->logprob == b->logprob && a->ntop == b->ntop;
+    for (int k = 0; same && k < a->ntop; k++) same = a->top_id[k] == b->top_id[k] && a->top_logprob[k] == b->top_logprob[k];
+    return same;
+}
+
+/* token_logprobs_rows over 200 rows (threads share them): each row's as token_logprobs gives it
+ * alone; with an infinity at row 150 and a NaN at row 90, the first fault is row 90's NaN, and the
+ * rows before it are done. */
+static void test_logprobs_rows(void) {
+    enum { N = 200, V = 300 };
+    float *rows = xcalloc((size_t)N * V, sizeof *rows);
+    int32_t ids[N];
+    uint64_t r = 4;
+    for (int64_t i = 0; i < (int64_t)N * V; i++) rows[i] = (float)((splitmix64(&r) >> 40) % 5000) / 300.0f;
+    for (int i = 0; i < N; i++) ids[i] = (int32_t)((i * 37) % V);
+    TokenLogprobs *got = xcalloc(N, sizeof *got), one;
+    bool nan = false, same = true;
+    int64_t bad = token_logprobs_rows(rows, N, V, ids, 3, got, &nan);
+    for (int i = 0; i < N; i++) {
+        token_logprobs(rows + (int64_t)i * V, V, ids[i], 3, &one);
+        same &= same_lp(&one, &got[i]);
+    }
+    check("logprobs-rows-each-as-alone", bad == -1 && same, "a row differs from its own, or a fault was found");
+    rows[150 * V + 7] = INFINITY;
+    rows[90 * V + 299] = NAN;
+    memset(got, 0, N * sizeof *got);
+    bad = token_logprobs_rows(rows, N, V, ids, 3, got, &nan);
+    same = true;
+    for (int i = 0; i < 90; i++) {
+        token_logprobs(rows + (int64_t)i * V, V, ids[i], 3, &one);
+        same &= same_lp(&one, &got[i]);
+    }
+    char d[100];
+    snprintf(d, sizeof d, "first fault %lld (%s), the rows before done: %d", (long long)bad, nan ? "NaN" : "Inf", same);
+    check("logprobs-rows-first-fault", bad == 90 && nan && same, d);
+    free(got);
+    free(rows);
+}
+
 /* adjust_logits: + bias, - frequency x count - presence once counted; a seen token's logit divided by
  * repetition when positive, else multiplied; nothing to adjust: none. */
 static void test_adjust(void) {
@@ -356,6 +397,7 @@ int main(int argc, char **argv) {
     test_cuts();
     test_candidates();
     test_logprobs();
+    test_logprobs_rows();
     test_adjust();
     test_nucleus_large();
     test_chat(argv[1], argv[2], argv[3]);
