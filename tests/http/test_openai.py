@@ -139,6 +139,13 @@ def logprobs(client, tok_path):
     check("openai-logprobs-echo", (len(lp.tokens), lp.token_logprobs[0], lp.top_logprobs[0],
                                    all(v < 0 for v in lp.token_logprobs[1:]), lp.tokens[:4]),
           (5, None, None, True, [ref.decode([i], skip_special_tokens=False) for i in [5, 17, 300, 42]]))
+    # the same, batched (lm-evaluation-harness's batch_size > 1): each choice, by index, as its prompt alone
+    batch = [[5, 17, 300, 42], [59, 413, 7]]
+    r = client.completions.create(model="tiny", prompt=batch, max_tokens=1, temperature=0, echo=True, logprobs=1)
+    alone = [client.completions.create(model="tiny", prompt=p, max_tokens=1, temperature=0, echo=True, logprobs=1)
+             for p in batch]
+    check("openai-logprobs-echo-batch", [c.logprobs.token_logprobs for c in sorted(r.choices, key=lambda c: c.index)],
+          [a.choices[0].logprobs.token_logprobs for a in alone])
     messages = [{"role": "user", "content": "Hi there"}]
     r = client.chat.completions.create(model="tiny", messages=messages, max_tokens=8, temperature=0, logprobs=True,
                                        top_logprobs=3)
