@@ -73,6 +73,8 @@ typedef struct Gen {
     int32_t stop_ids[CHAT_MAX_STOP];   /* tokens that end it (chat: the end of the turn), not in the text */
     int nstop_ids;
     bool ignore_eos;            /* vLLM's extension: neither stop_ids nor the model's EOS ends it */
+    bool skip_special;          /* vLLM's skip_special_tokens: the text (and an echoed id prompt's) without
+                                 * the special tokens */
     int32_t *stop_token_ids;    /* vLLM's extension: ids that end it, ignore_eos or not (not in the text) */
     int64_t nstop_token_ids;
     int64_t min_tokens;         /* vLLM's extension: no id of adjust.ban_id and no stop string ends it

@@ -270,7 +270,8 @@ static bool update_text(Gen *g) {
     if (!tok) return false;
     char err[256];
     size_t len;
-    char *tail = tokenizer_decode(tok, g->res.output + g->dec_ids, g->nvisible - g->dec_ids, false, &len, err, sizeof err);
+    char *tail =
+        tokenizer_decode(tok, g->res.output + g->dec_ids, g->nvisible - g->dec_ids, g->skip_special, &len, err, sizeof err);
     if (!tail) {   /* an id past the tokenizer's vocabulary: the model's vocabulary is larger */
         snprintf(g->error, sizeof g->error, "the generated %s", err);
         return true;

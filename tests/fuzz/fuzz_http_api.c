@@ -316,7 +316,7 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
     const Tokenizer *tok = g->srv->tok;
     size_t len = 0;
     char err[256];
-    char *all = tok ? tokenizer_decode(tok, g->res.output, g->nvisible, false, &len, err, sizeof err) : NULL;
+    char *all = tok ? tokenizer_decode(tok, g->res.output, g->nvisible, g->skip_special, &len, err, sizeof err) : NULL;
     if (tok && (!all || len < text.len || (text.len && memcmp(all, text.data, text.len))))
         contract_broken("the answer's text is not a prefix of the ids' text");
     for (int i = 0; i < g->nstop && text.len; i++)
@@ -454,7 +454,8 @@ static bool same_request(const Gen *a, const Gen *b) {
                                                 (size_t)a->nstop_token_ids * sizeof *a->stop_token_ids)) &&
                 (!a->adjust.nban || !memcmp(a->adjust.ban_id, b->adjust.ban_id, (size_t)a->adjust.nban * sizeof *a->adjust.ban_id)) &&
                 a->nstop_ids == b->nstop_ids && a->stream == b->stream && a->include_usage == b->include_usage &&
-                a->ignore_eos == b->ignore_eos && a->logprobs == b->logprobs && a->echo == b->echo &&
+                a->ignore_eos == b->ignore_eos && a->skip_special == b->skip_special && a->logprobs == b->logprobs &&
+                a->echo == b->echo &&
                 a->adjust.frequency == b->adjust.frequency && a->adjust.presence == b->adjust.presence &&
                 a->adjust.repetition == b->adjust.repetition &&
                 a->adjust.nbias == b->adjust.nbias &&

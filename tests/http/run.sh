@@ -174,6 +174,15 @@ check min-tokens-bans-the-stop-id "$(jq -c --argjson x "$stop_id" '.choices[0] |
   "[\"$(cut -d, -f1-3 "$T/alone")\",null,true,true]"
 post /v1/completions "$(jq -nc --arg p "$PROMPT" --arg s "$STOP" '{prompt: $p, max_tokens: 12, temperature: 0, stop: $s, min_tokens: 12}')"
 check min-tokens-holds-off-stop-strings "$(jq -c '[.choices[0].text, .choices[0].finish_reason]' "$T/body")" "$(jq -c '[.choices[0].text, "length"]' "$T/greedy")"
+# vLLM's skip_special_tokens: the text (and an echoed id prompt's) without the special tokens; the ids keep them
+body='{"prompt": [601, 5], "max_tokens": 3, "temperature": 0, "logit_bias": {"601": 100}, "echo": true}'
+post /v1/completions "$body"
+check special-tokens-kept-by-default "$(jq -c '[.choices[0].text, .choices[0].token_ids]' "$T/body")" \
+  "[\"<|start_header_id|>$("$TT" decode "$T/tok/tokenizer.json" 5)<|start_header_id|><|start_header_id|><|start_header_id|>\",[601,601,601]]"
+post /v1/completions "$(jq -c '. + {skip_special_tokens: true}' <<<"$body")"
+check skip-special-tokens "$(jq -c '[.choices[0].text, .choices[0].token_ids]' "$T/body")" "[\"$("$TT" decode "$T/tok/tokenizer.json" 5)\",[601,601,601]]"
+curl -sN --max-time 60 "$U/v1/completions" -d "$(jq -c '. + {skip_special_tokens: true, stream: true}' <<<"$body")" >"$T/sse"
+check skip-special-tokens-streamed "$(sse_text "$T/sse" '.choices[0].text')" "$(jq -r '.choices[0].text' "$T/body")"
 refused top-k-below-minus-1 400 "field 'top_k' must be an integer >= -1 (-1 or 0: every token)" /v1/completions '{"prompt": [1], "top_k": -2}'
 refused min-p-above-1 400 "field 'min_p' must be a number in [0, 1]" /v1/completions '{"prompt": [1], "min_p": 1.5}'
 refused stop-token-id-past-vocab 400 "field 'stop_token_ids': element 1 is not a token id in [0, 604)" /v1/completions '{"prompt": [1], "stop_token_ids": [3, 604]}'
