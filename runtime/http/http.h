@@ -67,9 +67,10 @@ typedef struct Gen {
     ServeRequest req;           /* id, prompt ids, max_new */
     SampleParams sample;        /* temperature, min_p, top_k, top_p */
     uint64_t rng;
-    char **stop;                /* stop strings (never in the text) */
+    char **stop;                /* stop strings (in the text only with include_stop) */
     int nstop;
     size_t stop_max;            /* the longest stop string's bytes */
+    bool include_stop;          /* vLLM's include_stop_str_in_output: the text ends after the stop string */
     int32_t stop_ids[CHAT_MAX_STOP];   /* tokens that end it (chat: the end of the turn), not in the text */
     int nstop_ids;
     bool ignore_eos;            /* vLLM's extension: neither stop_ids nor the model's EOS ends it */

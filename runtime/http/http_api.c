@@ -159,6 +159,9 @@ static bool f_ignore_eos(Parse *p, json_t *v, ApiError *err) {
 static bool f_skip_special_tokens(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "skip_special_tokens", &p->g->skip_special, err);
 }
+static bool f_include_stop_str_in_output(Parse *p, json_t *v, ApiError *err) {
+    return take_bool(v, "include_stop_str_in_output", &p->g->include_stop, err);
+}
 
 static bool f_stream_options(Parse *p, json_t *v, ApiError *err) {
     if (json_is_null(v)) return true;
@@ -269,7 +272,7 @@ static const Field FIELDS[] = {
     {"min_p", f_min_p, 3}, {"top_k", f_top_k, 3}, {"stop_token_ids", f_stop_token_ids, 3}, {"min_tokens", f_min_tokens, 3},
     {"seed", f_seed, 3}, {"stop", f_stop, 3}, {"n", f_n, 3}, {"stream", f_stream, 3},
     {"stream_options", f_stream_options, 3}, {"user", f_ignored, 3}, {"ignore_eos", f_ignore_eos, 3},
-    {"skip_special_tokens", f_skip_special_tokens, 3},
+    {"skip_special_tokens", f_skip_special_tokens, 3}, {"include_stop_str_in_output", f_include_stop_str_in_output, 3},
     {"echo", f_echo, 1}, {"logprobs", f_logprobs, 1}, {"logprobs", f_chat_logprobs, 2}, {"top_logprobs", f_top_logprobs, 2},
     {"best_of", NULL, 1}, {"suffix", NULL, 1},
     {"frequency_penalty", f_frequency_penalty, 3}, {"presence_penalty", f_presence_penalty, 3},

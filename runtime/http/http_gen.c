@@ -238,16 +238,17 @@ static size_t unsettled(const char *text, size_t len) {
 }
 
 /* Cuts g's text at the first stop string that starts at or after `ready` and ends within
- * [0, settled); true when one does. Else `ready` moves up to settled less the longest suffix that
+ * [0, settled) (after it with include_stop); true when one does. Else `ready` moves up to settled less the longest suffix that
  * is a proper prefix of a stop string. g->reply->mu held. */
 static bool find_stop(Gen *g, size_t settled) {
     const char *text = g->text, *first = NULL;
+    size_t first_len = 0;
     for (int i = 0; i < g->nstop && g->ready <= settled; i++) {
         const char *at = memmem(text + g->ready, settled - g->ready, g->stop[i], strlen(g->stop[i]));
-        if (at && (!first || at < first)) first = at;
+        if (at && (!first || at < first)) first = at, first_len = strlen(g->stop[i]);
     }
     if (first) {
-        g->text_len = g->ready = (size_t)(first - text);
+        g->text_len = g->ready = (size_t)(first - text) + (g->include_stop ? first_len : 0);
         return true;
     }
     size_t hold = 0;

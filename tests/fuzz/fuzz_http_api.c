@@ -22,7 +22,8 @@
  * answer has every choice in order, the usage chunk the answer's usage: each prompt's tokens once and
  * every generated id. A choice's events' texts, ids and log-probability entries concatenate to its
  * answer's (an echo's prompt text and entries in its first event); its text is the decoded ids cut
- * before the first stop string, and holds none (after the prompt's text with echo); its
+ * before the first stop string (after it with include_stop_str_in_output), and holds none past the
+ * first min_tokens ids' text but that one (after the prompt's text with echo); its
  * log-probabilities (when asked) are one entry per id (an echo's prompt ids first, the first with
  * none) with the asked alternatives, each a finite number <= 0.
  * Nothing may crash, leak or hit undefined behaviour. The tokenizer directories are written to a
@@ -289,6 +290,28 @@ static void take_echo(const Gen *g, json_t *lp, Buf *text) {
     text->len -= skip;
 }
 
+/* No stop string starts in the text past the first min_tokens ids' text, but (include_stop) the one
+ * it ends with when a stop string ended it. */
+static void check_no_stop(const Gen *g, const Buf *text) {
+    size_t held = 0;
+    char err[256];
+    if (g->min_tokens && g->srv->tok) {
+        int64_t n = g->min_tokens < g->nvisible ? g->min_tokens : g->nvisible;
+        free(tokenizer_decode(g->srv->tok, g->res.output, n, g->skip_special, &held, err, sizeof err));
+    }
+    for (int i = 0; i < g->nstop; i++) {
+        size_t len = strlen(g->stop[i]);
+        for (size_t from = held; from < text->len;) {
+            const char *at = memmem(text->data + from, text->len - from, g->stop[i], len);
+            if (!at) break;
+            size_t pos = (size_t)(at - text->data);
+            if (!(g->include_stop && !strcmp(g->finish, "stop") && pos + len == text->len))
+                contract_broken("the text holds a stop string past min_tokens (and not the one it ends with)");
+            from = pos + 1;
+        }
+    }
+}
+
 /* The text and ids choice g's stream and its answer (the answer's choice) carry against the
  * generation's (the reply's mutex held). */
 static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
@@ -319,8 +342,7 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
     char *all = tok ? tokenizer_decode(tok, g->res.output, g->nvisible, g->skip_special, &len, err, sizeof err) : NULL;
     if (tok && (!all || len < text.len || (text.len && memcmp(all, text.data, text.len))))
         contract_broken("the answer's text is not a prefix of the ids' text");
-    for (int i = 0; i < g->nstop && text.len; i++)
-        if (memmem(text.data, text.len, g->stop[i], strlen(g->stop[i]))) contract_broken("the text holds a stop string");
+    check_no_stop(g, &text);
     if (tok && len > text.len && strcmp(g->finish, "stop")) contract_broken("the text was cut, but not at a stop");
     if (!strcmp(g->finish, "stop") && g->res.noutput < g->min_tokens) contract_broken("a stop before min_tokens");
     free(all);
@@ -454,7 +476,8 @@ static bool same_request(const Gen *a, const Gen *b) {
                                                 (size_t)a->nstop_token_ids * sizeof *a->stop_token_ids)) &&
                 (!a->adjust.nban || !memcmp(a->adjust.ban_id, b->adjust.ban_id, (size_t)a->adjust.nban * sizeof *a->adjust.ban_id)) &&
                 a->nstop_ids == b->nstop_ids && a->stream == b->stream && a->include_usage == b->include_usage &&
-                a->ignore_eos == b->ignore_eos && a->skip_special == b->skip_special && a->logprobs == b->logprobs &&
+                a->ignore_eos == b->ignore_eos && a->skip_special == b->skip_special && a->include_stop == b->include_stop &&
+                a->logprobs == b->logprobs &&
                 a->echo == b->echo &&
                 a->adjust.frequency == b->adjust.frequency && a->adjust.presence == b->adjust.presence &&
                 a->adjust.repetition == b->adjust.repetition &&

@@ -152,7 +152,10 @@ bodies += [r'{"model": "tiny", "prompt": "H\u00e9llo, w\u00f6rld: \u4e2d\u6587 \
            '"temperature": 0.7, "seed": 5}',
            '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0.5, "frequency_penalty": 1.5, '
            '"presence_penalty": -0.5, "logit_bias": {"42": 5.5, "74": -100}, "logprobs": 2, "echo": true, '
-           '"repetition_penalty": 1.3}']
+           '"repetition_penalty": 1.3}',
+           '{"prompt": ["Hello hello hello", [5, 17, 300]], "max_tokens": 12, "min_tokens": 6, "stop": ["l", "o"], '
+           '"include_stop_str_in_output": true, "skip_special_tokens": true, "top_k": 3, "min_p": 0.1, '
+           '"stop_token_ids": [5, 6], "n": 2, "seed": 4, "echo": true, "logprobs": 1, "stream": true}']
 for i, b in enumerate(bodies):
     write('http_api', 'body%d.json' % i, b)
 serve = open('tests/serve/run.sh').read()

@@ -140,6 +140,9 @@ if jq -e --slurpfile full "$T/greedy" --arg s "$STOP" '.choices[0] as $c | $full
 else fail stop-string "stop '$STOP', full $(jq .choices[0].text "$T/greedy"), got $(cat "$T/body")"; fi
 curl -sN --max-time 60 "$U/v1/completions" -d "$(jq -nc --arg p "$PROMPT" --arg s "$STOP" '{prompt: $p, max_tokens: 12, temperature: 0, stop: $s, stream: true}')" >"$T/sse"
 check stop-string-streamed "$(sse_text "$T/sse" '.choices[0].text')" "$got"
+cp "$T/body" "$T/stopped"
+post /v1/completions "$(jq -nc --arg p "$PROMPT" --arg s "$STOP" '{prompt: $p, max_tokens: 12, temperature: 0, stop: $s, include_stop_str_in_output: true}')"
+check stop-string-included "$(jq --slurpfile cut "$T/stopped" --arg s "$STOP" '.choices[0] | .text == $cut[0].choices[0].text + $s and .finish_reason == "stop"' "$T/body")" true
 
 # ---- sampling: seeded draws repeat; a tiny top_p is the greedy token
 body='{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 1.3, "seed": 11}'
