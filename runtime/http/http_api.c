@@ -27,6 +27,7 @@ typedef struct {
     HttpServer *s;
     Gen *g;                     /* the fields' (a prototype), then the choice whose prompt is parsed */
     int64_t max_tokens;         /* -1: not given */
+    int64_t max_completion_tokens;   /* chat's; -1: not given, else it wins over max_tokens (vLLM's) */
     int64_t n;                  /* choices a prompt */
     bool seeded;
     uint64_t seed;
@@ -69,6 +70,9 @@ static bool take_number(json_t *v, const char *name, double lo, bool lo_open, do
 }
 
 static bool f_max_tokens(Parse *p, json_t *v, ApiError *err) { return take_integer(v, "max_tokens", 1, "", &p->max_tokens, err); }
+static bool f_max_completion_tokens(Parse *p, json_t *v, ApiError *err) {
+    return take_integer(v, "max_completion_tokens", 1, "", &p->max_completion_tokens, err);
+}
 static bool f_temperature(Parse *p, json_t *v, ApiError *err) {
     return take_number(v, "temperature", 0, false, 2, &p->g->sample.temperature, err);
 }
@@ -268,7 +272,7 @@ typedef struct {
 
 static const Field FIELDS[] = {
     {"model", f_model, 3}, {"prompt", f_prompt, 1}, {"messages", f_messages, 2}, {"max_tokens", f_max_tokens, 3},
-    {"max_completion_tokens", f_max_tokens, 2}, {"temperature", f_temperature, 3}, {"top_p", f_top_p, 3},
+    {"max_completion_tokens", f_max_completion_tokens, 2}, {"temperature", f_temperature, 3}, {"top_p", f_top_p, 3},
     {"min_p", f_min_p, 3}, {"top_k", f_top_k, 3}, {"stop_token_ids", f_stop_token_ids, 3}, {"min_tokens", f_min_tokens, 3},
     {"seed", f_seed, 3}, {"stop", f_stop, 3}, {"n", f_n, 3}, {"stream", f_stream, 3},
     {"stream_options", f_stream_options, 3}, {"user", f_ignored, 3}, {"ignore_eos", f_ignore_eos, 3},
@@ -500,9 +504,10 @@ static bool in_prompt(ApiError *err, size_t i, size_t n) {
 Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) {
     Gen proto;
     gen_defaults(&proto, s, chat);
-    Parse p = {.s = s, .g = &proto, .max_tokens = -1, .top_logprobs = -1, .n = 1};
+    Parse p = {.s = s, .g = &proto, .max_tokens = -1, .max_completion_tokens = -1, .top_logprobs = -1, .n = 1};
     bool ok = json_is_object(body) ? take_fields(&p, body, err) && logprobs_asked(&p, err)
                                    : bad(err, 400, "the body is not a JSON object");
+    if (p.max_completion_tokens >= 0) p.max_tokens = p.max_completion_tokens;
     if (ok && !chat && !p.prompt) ok = bad(err, 400, "missing field 'prompt'");
     bool batch = false;
     size_t nprompts = ok && !chat ? completion_prompts(p.prompt, &batch) : 1;

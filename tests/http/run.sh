@@ -502,6 +502,10 @@ refused nul-in-a-string 400 'a string of the body holds \u0000, which the server
 refused not-an-object 400 "not a JSON object" /v1/completions '[1, 2]'
 refused unknown-field 400 "unknown field 'frobnicate'" /v1/completions '{"prompt": [1], "frobnicate": 1}'
 refused wrong-type-max-tokens 400 "'max_tokens' must be an integer >= 1" /v1/completions '{"prompt": [1], "max_tokens": "8"}'
+post /v1/chat/completions '{"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 2, "max_tokens": 5, "ignore_eos": true}'
+check max-completion-tokens-wins "$(jq .usage.completion_tokens "$T/body")" 2
+refused max-completion-tokens-named 400 "field 'max_completion_tokens' must be an integer >= 1" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 0}'
 refused wrong-type-temperature 400 "'temperature' must be a number in [0, 2]" /v1/completions '{"prompt": [1], "temperature": "hot"}'
 refused token-outside-vocab 400 "element 1 is not a token id in [0, 604)" /v1/completions '{"prompt": [1, 604]}'
 refused unsupported-value 400 "field 'best_of'" /v1/completions '{"prompt": [1], "best_of": 2}'
