@@ -185,7 +185,7 @@ bool reply_done(const Reply *r, const char **error);
 extern const ServeHooks http_engine_hooks;
 void *http_engine_main(void *server);
 
-/* ---- http_api.c: the OpenAI request bodies and responses */
+/* ---- http_api.c: the OpenAI request bodies */
 typedef struct {
     int status;                 /* 400, 404, 413, 503 ... */
     char msg[700];
@@ -193,6 +193,8 @@ typedef struct {
 /* The reply to a /v1/completions (chat false) or /v1/chat/completions body, its choices filled; NULL
  * with the status and message in err. */
 Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err);
+
+/* ---- http_answer.c: the OpenAI answers */
 /* The error object OpenAI sends: {"error": {"message", "type", "param", "code"}} (malloc'd). */
 char *api_error_json(const ApiError *err);
 /* The text of token id as its log-probabilities name it: the tokenizer's decode of it alone, special

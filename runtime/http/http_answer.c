@@ -1,0 +1,239 @@
+/* http_answer.c — the answers of /v1/completions and /v1/chat/completions as the OpenAI API has them:
+ * the whole response, a stream's chunks and usage chunk, the log-probabilities, the error object
+ * (http.h; docs/serving.md, "The HTTP server"). */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+/* s with every byte that does not make valid UTF-8 replaced by '?' (a field cut by %.Ns, a URL's
+ * bytes): jansson writes valid UTF-8 only. */
+static void utf8_clean(char *s) {
+    for (size_t i = 0, n = strlen(s); i < n;) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &c);
+        if (k > 0) {
+            i += (size_t)k;
+        } else {
+            s[i++] = '?';
+        }
+    }
+}
+
+char *api_error_json(const ApiError *err) {
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    utf8_clean(msg);
+    const char *type = err->status == 404 ? "not_found_error" : err->status >= 500 ? "server_error" : "invalid_request_error";
+    json_t *j = json_pack("{s:{s:s, s:s, s:n, s:i}}", "error", "message", msg, "type", type, "param", "code",
+                          err->status);
+    char *out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return out;
+}
+
+static json_t *ids_json(const Gen *g, int64_t from, int64_t to) {
+    json_t *a = json_array();
+    for (int64_t i = from; i < to; i++) json_array_append_new(a, json_integer(g->res.output[i]));
+    return a;
+}
+
+/* The reply's tokens: each prompt's once (its n choices share it), every choice's generated ids. */
+static json_t *usage_json(const Reply *r) {
+    int64_t prompt = 0, generated = 0;
+    for (int i = 0; i < r->nchoice; i++) {
+        if (i % r->n == 0) prompt += r->choice[i].req.prompt_len;
+        generated += r->choice[i].res.noutput;
+    }
+    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt, "completion_tokens", (json_int_t)generated,
+                     "total_tokens", (json_int_t)(prompt + generated));
+}
+
+/* The fields every answer starts with. */
+static json_t *answer_head(const Gen *g, const char *object) {
+    return json_pack("{s:s, s:s, s:I, s:s}", "id", g->req.id, "object", object, "created", (json_int_t)g->created,
+                     "model", g->srv->model);
+}
+
+static char *dump(json_t *j) {
+    char *out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return out ? out : xstrdup("{}");
+}
+
+/* "token_id:ID": the text of an id without one (malloc'd, *len bytes). */
+static char *token_id_text(int32_t id, size_t *len) {
+    Buf b = {0};
+    buf_printf(&b, "token_id:%d", id);
+    *len = b.len;
+    return b.data;
+}
+
+char *api_token_text(const HttpServer *s, int32_t id, size_t *len, int64_t *chars) {
+    char err[256], *text = s->tok ? tokenizer_decode(s->tok, &id, 1, false, len, err, sizeof err) : NULL;
+    if (!text) text = token_id_text(id, len);   /* no tokenizer, or an id past its vocabulary */
+    if (chars) *chars = utf8_chars(text, *len);   /* the decode makes UTF-8 (U+FFFD for stray bytes) */
+    return text;
+}
+
+/* completions: a top_logprobs entry, under the token's text; a second token of the same text (or a
+ * text holding a NUL) under "token_id:ID", so that no alternative is lost. */
+static void top_add(const HttpServer *s, json_t *top, int32_t id, double logprob) {
+    size_t len;
+    char *text = api_token_text(s, id, &len, NULL);
+    if (strlen(text) != len || json_object_get(top, text)) {
+        free(text);
+        text = token_id_text(id, &len);
+    }
+    json_object_set_new(top, text, json_real(logprob));
+    free(text);
+}
+
+/* completions' logprobs, built an entry at a time. */
+typedef struct {
+    json_t *tokens, *values, *tops, *offsets;
+} CompletionLogprobs;
+
+/* An entry: id's text, its log-probability and the asked alternatives with it (lp NULL: an echoed
+ * prompt's first id, which has none: nulls), where its text starts. The code points of its text. */
+static int64_t completion_entry(const HttpServer *s, CompletionLogprobs *c, int32_t id, const TokenLogprobs *lp,
+                                int64_t offset) {
+    size_t len;
+    int64_t chars;
+    char *text = api_token_text(s, id, &len, &chars);
+    json_array_append_new(c->tokens, json_stringn(text, len));
+    free(text);
+    json_array_append_new(c->values, lp ? json_real(lp->logprob) : json_null());
+    json_array_append_new(c->offsets, json_integer(offset));
+    if (!lp) {
+        json_array_append_new(c->tops, json_null());
+        return chars;
+    }
+    json_t *top = json_object();
+    bool chosen_in = false;
+    for (int k = 0; k < lp->ntop; k++) {
+        top_add(s, top, lp->top_id[k], lp->top_logprob[k]);
+        chosen_in |= lp->top_id[k] == id;
+    }
+    if (!chosen_in) top_add(s, top, id, lp->logprob);
+    json_array_append_new(c->tops, top);
+    return chars;
+}
+
+/* completions' logprobs of ids [from, to): tokens, token_logprobs, top_logprobs (the asked most
+ * probable and the chosen token), text_offset; with_prompt: an echo's prompt ids first. An echo's
+ * generated ids' offsets come after the prompt tokens' texts, in every chunk of a stream. */
+static json_t *completion_logprobs(const Gen *g, int64_t from, int64_t to, bool with_prompt) {
+    CompletionLogprobs c = {json_array(), json_array(), json_array(), json_array()};
+    for (int64_t j = 0, offset = 0; with_prompt && g->prompt_lp && j < g->req.prompt_len; j++)
+        offset += completion_entry(g->srv, &c, g->req.prompt[j], j ? &g->prompt_lp[j] : NULL, offset);
+    for (int64_t i = from; i < to; i++)
+        completion_entry(g->srv, &c, g->res.output[i], &g->lp[i].lp, g->prompt_chars + g->lp[i].text_offset);
+    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", c.tokens, "token_logprobs", c.values, "top_logprobs", c.tops,
+                     "text_offset", c.offsets);
+}
+
+/* chat: {"token", "logprob", "bytes"}; bytes null when the token's text alone holds U+FFFD (a token
+ * that is part of a character: its own bytes are not that text's). */
+static json_t *chat_token(const HttpServer *s, int32_t id, double logprob) {
+    size_t len;
+    char *text = api_token_text(s, id, &len, NULL);
+    json_t *bytes = memmem(text, len, "\xEF\xBF\xBD", 3) ? json_null() : json_array();
+    for (size_t i = 0; json_is_array(bytes) && i < len; i++) json_array_append_new(bytes, json_integer((unsigned char)text[i]));
+    json_t *o = json_pack("{s:s%, s:f, s:o}", "token", text, len, "logprob", logprob, "bytes", bytes);
+    free(text);
+    return o;
+}
+
+static json_t *chat_logprobs(const Gen *g, int64_t from, int64_t to) {
+    json_t *content = json_array();
+    for (int64_t i = from; i < to; i++) {
+        const GenLogprob *e = &g->lp[i];
+        json_t *entry = chat_token(g->srv, g->res.output[i], e->lp.logprob), *top = json_array();
+        for (int k = 0; k < e->lp.ntop; k++) json_array_append_new(top, chat_token(g->srv, e->lp.top_id[k], e->lp.top_logprob[k]));
+        json_object_set_new(entry, "top_logprobs", top);
+        json_array_append_new(content, entry);
+    }
+    return json_pack("{s:o, s:n}", "content", content, "refusal");
+}
+
+/* A choice's "logprobs" for ids [from, to) (with_prompt: an echo's prompt ids first, in the answer
+ * and a stream's first chunk): null when none were asked. */
+static json_t *logprobs_json(const Gen *g, int64_t from, int64_t to, bool with_prompt) {
+    if (g->logprobs < 0) return json_null();
+    return g->chat ? chat_logprobs(g, from, to) : completion_logprobs(g, from, to, with_prompt);
+}
+
+/* The generated text's bytes [from, to), after the prompt's when with_prompt (an echo's answer and
+ * its stream's first chunk). */
+static json_t *answer_text(const Gen *g, size_t from, size_t to, bool with_prompt) {
+    Buf b = {0};
+    if (with_prompt && g->prompt_text) buf_append(&b, g->prompt_text, g->prompt_text_len);
+    if (g->text) buf_append(&b, g->text + from, to - from);
+    json_t *text = json_stringn(b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return text;
+}
+
+/* A finished choice of the answer. */
+static json_t *choice_json(const Gen *g) {
+    json_t *text = answer_text(g, 0, g->text_len, true);
+    json_t *choice = json_pack("{s:i, s:o, s:s, s:o}", "index", g->index, "logprobs", logprobs_json(g, 0, g->nvisible, true),
+                               "finish_reason", g->finish ? g->finish : "length", "token_ids", ids_json(g, 0, g->nvisible));
+    if (g->chat) json_object_set_new(choice, "message", json_pack("{s:s, s:o}", "role", "assistant", "content", text));
+    else json_object_set_new(choice, "text", text);
+    return choice;
+}
+
+char *api_response_json(const Reply *r) {
+    const Gen *g = &r->choice[0];
+    json_t *j = answer_head(g, g->chat ? "chat.completion" : "text_completion"), *choices = json_array();
+    for (int i = 0; i < r->nchoice; i++) json_array_append_new(choices, choice_json(&r->choice[i]));
+    json_object_set_new(j, "choices", choices);
+    json_object_set_new(j, "usage", usage_json(r));
+    return dump(j);
+}
+
+/* The server-sent event "data: " j "\n\n" (j taken). */
+static char *sse_event(json_t *j) {
+    char *body = dump(j);
+    size_t n = strlen(body);
+    char *out = xmalloc(n + 9);
+    memcpy(out, "data: ", 6);
+    memcpy(out + 6, body, n);
+    memcpy(out + 6 + n, "\n\n", 3);
+    free(body);
+    return out;
+}
+
+char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to, const char *finish,
+                      bool first) {
+    json_t *j = answer_head(g, g->chat ? "chat.completion.chunk" : "text_completion");
+    bool echo = first && g->echo;   /* the prompt's text and entries come first */
+    json_t *text = answer_text(g, from, to, echo);
+    json_t *lp = id_from < id_to || (echo && g->prompt_lp) ? logprobs_json(g, id_from, id_to, echo) : json_null();
+    json_t *choice = json_pack("{s:i, s:o, s:o, s:o}", "index", g->index, "logprobs", lp,
+                               "finish_reason", finish ? json_string(finish) : json_null(), "token_ids",
+                               ids_json(g, id_from, id_to));
+    if (!g->chat) {
+        json_object_set_new(choice, "text", text);
+    } else {
+        json_t *delta = json_object();
+        if (first) json_object_set_new(delta, "role", json_string("assistant"));
+        if (!finish || to > from) json_object_set_new(delta, "content", text);
+        else json_decref(text);
+        json_object_set_new(choice, "delta", delta);
+    }
+    json_object_set_new(j, "choices", json_pack("[o]", choice));
+    return sse_event(j);
+}
+
+char *api_usage_event(const Reply *r) {
+    const Gen *g = &r->choice[0];
+    json_t *j = answer_head(g, g->chat ? "chat.completion.chunk" : "text_completion");
+    json_object_set_new(j, "choices", json_array());
+    json_object_set_new(j, "usage", usage_json(r));
+    return sse_event(j);
+}
