@@ -78,8 +78,10 @@ typedef struct Gen {
                                  * the special tokens */
     int32_t *stop_token_ids;    /* vLLM's extension: ids that end it, ignore_eos or not (not in the text) */
     int64_t nstop_token_ids;
-    int64_t min_tokens;         /* vLLM's extension: no id of adjust.ban_id and no stop string ends it
+    int64_t min_tokens;         /* vLLM's extension: no id of adjust.end_id and no stop string ends it
                                  * before this many ids */
+    /* adjust.end_id: the ids that end it, gathered at parse: the model's EOS and stop_ids unless
+     * ignore_eos, and stop_token_ids */
     int logprobs;               /* -1: no log-probabilities; else the alternatives asked a token (0..20) */
     bool echo;                  /* completions: the answer starts with the prompt (and its logprobs) */
     LogitAdjust adjust;         /* logit_bias and the penalties (its arrays malloc'd; counts the engine's) */

@@ -412,26 +412,27 @@ static bool check_fit(Parse *p, ApiError *err) {
     return true;
 }
 
-/* Adds id to the distinct ids of a. */
-static void ban(LogitAdjust *a, int32_t id) {
-    for (int k = 0; k < a->nban; k++)
-        if (a->ban_id[k] == id) return;
-    a->ban_id[a->nban++] = id;
+/* Adds id to the distinct ids of a, unless the model cannot produce it (a tokenizer's special token
+ * past the model's vocabulary: its logit does not exist to ban). */
+static void add_end(LogitAdjust *a, int32_t id, int64_t vocab) {
+    if (id < 0 || id >= vocab) return;
+    for (int k = 0; k < a->nend; k++)
+        if (a->end_id[k] == id) return;
+    a->end_id[a->nend++] = id;
 }
 
-/* With min_tokens, the ids that would end g (the model's end of sequence and the template's end of
- * turn unless ignore_eos, stop_token_ids) are banned from its first tokens; false when they are the
- * whole vocabulary (no token could be picked). */
-static bool ban_ends(Parse *p, ApiError *err) {
+/* The ids that end g, once (hook_emitted stops at them, min_tokens bans them): the model's end of
+ * sequence and the template's end of turn unless ignore_eos, and stop_token_ids. false when
+ * min_tokens would ban the whole vocabulary (no token could be picked). */
+static bool gather_ends(Parse *p, ApiError *err) {
     Gen *g = p->g;
     const EosIds *eos = &p->s->eos;
-    if (!g->min_tokens) return true;
     LogitAdjust *a = &g->adjust;
-    a->ban_id = xcalloc((size_t)(eos->n + g->nstop_ids + g->nstop_token_ids + 1), sizeof *a->ban_id);
-    for (int i = 0; i < eos->n && !g->ignore_eos; i++) ban(a, eos->ids[i]);
-    for (int i = 0; i < g->nstop_ids && !g->ignore_eos; i++) ban(a, g->stop_ids[i]);
-    for (int i = 0; i < g->nstop_token_ids; i++) ban(a, g->stop_token_ids[i]);
-    if (a->nban >= p->s->vocab)
+    a->end_id = xcalloc((size_t)(eos->n + g->nstop_ids + g->nstop_token_ids + 1), sizeof *a->end_id);
+    for (int i = 0; i < eos->n && !g->ignore_eos; i++) add_end(a, eos->ids[i], p->s->vocab);
+    for (int i = 0; i < g->nstop_ids && !g->ignore_eos; i++) add_end(a, g->stop_ids[i], p->s->vocab);
+    for (int i = 0; i < g->nstop_token_ids; i++) add_end(a, g->stop_token_ids[i], p->s->vocab);
+    if (g->min_tokens && a->nend >= p->s->vocab)
         return bad(err, 400, "field 'min_tokens': every token of the model would end the sequence");
     return true;
 }
@@ -462,7 +463,7 @@ static bool fill_prompt(Parse *p, Reply *r, size_t i, json_t *v, ApiError *err) 
     Gen *first = &r->choice[i * (size_t)r->n];
     gen_copy_request(first, p->g);
     p->g = first;
-    bool ok = (first->chat ? chat_prompt(p, err) : completion_prompt(p, v, err)) && check_fit(p, err) && ban_ends(p, err);
+    bool ok = (first->chat ? chat_prompt(p, err) : completion_prompt(p, v, err)) && check_fit(p, err) && gather_ends(p, err);
     if (!ok) return false;
     prepare_choice(p->s, first);
     for (int j = 0; j < r->n; j++) {

@@ -50,7 +50,7 @@ void gen_free_fields(Gen *g) {
     free(g->adjust.bias);
     free(g->adjust.counts);
     free(g->adjust.seen);
-    free(g->adjust.ban_id);
+    free(g->adjust.end_id);
     free(g->stop_token_ids);
     free(g->prompt_text);
     for (int i = 0; i < g->nstop; i++) free(g->stop[i]);
@@ -96,7 +96,7 @@ void gen_copy_request(Gen *dst, const Gen *src) {
     dst->adjust.bias = dup_array(src->adjust.bias, (size_t)src->adjust.nbias, sizeof *src->adjust.bias);
     dst->adjust.counts = dup_array(src->adjust.counts, (size_t)vocab, sizeof *src->adjust.counts);
     dst->adjust.seen = dup_array(src->adjust.seen, (size_t)vocab, sizeof *src->adjust.seen);
-    dst->adjust.ban_id = dup_array(src->adjust.ban_id, (size_t)src->adjust.nban, sizeof *src->adjust.ban_id);
+    dst->adjust.end_id = dup_array(src->adjust.end_id, (size_t)src->adjust.nend, sizeof *src->adjust.end_id);
     dst->stop_token_ids = dup_array(src->stop_token_ids, (size_t)src->nstop_token_ids, sizeof *src->stop_token_ids);
     dst->prompt_text = dup_array(src->prompt_text, src->prompt_text_len + 1, 1);
     dst->prompt_lp = dup_array(src->prompt_lp, (size_t)src->req.prompt_len, sizeof *src->prompt_lp);
@@ -297,9 +297,7 @@ static bool hook_emitted(void *user, int32_t tok) {
     Gen *g = user;
     pthread_mutex_lock(&g->reply->mu);
     bool stop = g->error[0] != 0;
-    for (int i = 0; i < g->nstop_ids && !g->ignore_eos; i++) stop |= tok == g->stop_ids[i];
-    stop |= !g->ignore_eos && eos_ids_has(&g->srv->eos, tok);   /* counted in usage, not in the text */
-    for (int i = 0; i < g->nstop_token_ids; i++) stop |= tok == g->stop_token_ids[i];
+    for (int i = 0; i < g->adjust.nend; i++) stop |= tok == g->adjust.end_id[i];   /* counted in usage, not in the text */
     if (!stop) {
         g->nvisible++;
         stop = update_text(g);

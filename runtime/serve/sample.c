@@ -26,7 +26,7 @@ void sample_scratch_free(SampleScratch *s) {
 static bool repeats(const LogitAdjust *adj) { return adj->repetition != 0 && adj->repetition != 1; }
 
 bool logit_adjust_any(const LogitAdjust *adj) {
-    return adj->nbias || adj->frequency != 0 || adj->presence != 0 || repeats(adj) || (adj->banning && adj->nban);
+    return adj->nbias || adj->frequency != 0 || adj->presence != 0 || repeats(adj) || (adj->banning && adj->nend);
 }
 
 const float *adjust_logits(SampleScratch *s, const float *logits, const LogitAdjust *adj) {
@@ -39,7 +39,7 @@ const float *adjust_logits(SampleScratch *s, const float *logits, const LogitAdj
         s->adjusted[i] = (float)x;
     }
     for (int k = 0; k < adj->nbias; k++) s->adjusted[adj->bias_id[k]] += adj->bias[k];
-    for (int k = 0; adj->banning && k < adj->nban; k++) s->adjusted[adj->ban_id[k]] = -INFINITY;
+    for (int k = 0; adj->banning && k < adj->nend; k++) s->adjusted[adj->end_id[k]] = -INFINITY;
     return s->adjusted;
 }
 

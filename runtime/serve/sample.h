@@ -18,7 +18,7 @@ typedef struct {
  * presence_penalty, vLLM's repetition_penalty and min_tokens, in this order): a token of the prompt
  * or generated so far has its logit divided by repetition when positive, else multiplied by it; then
  * minus frequency times the times it was generated so far, and minus presence once it was; then
- * bias[k] is added to the logit of bias_id[k]; then a banned id's is -inf. */
+ * bias[k] is added to the logit of bias_id[k]; then, while banning, an end id's is -inf. */
 typedef struct {
     int32_t *bias_id;
     float *bias;
@@ -27,9 +27,9 @@ typedef struct {
     int32_t *counts;        /* [vocab] the generated ids' occurrences (with a penalty: else NULL) */
     double repetition;      /* 0 or 1: none */
     unsigned char *seen;    /* [vocab] the prompt's and the generated ids (with a repetition: else NULL) */
-    int32_t *ban_id;        /* ids whose logit is -inf while banning is set: vLLM's min_tokens keeps the */
-    int nban;               /* ids that would end the sequence out of the first tokens (distinct, fewer */
-    bool banning;           /* than the vocabulary) */
+    int32_t *end_id;        /* the ids that end the sequence (distinct): their logits are -inf while */
+    int nend;               /* banning is set (vLLM's min_tokens keeps them out of the first tokens; */
+    bool banning;           /* there are fewer than the vocabulary then) */
 } LogitAdjust;
 
 /* Whether adj changes any logit. */

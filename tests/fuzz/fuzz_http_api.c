@@ -418,6 +418,27 @@ static void generate(Reply *r) {
 
 /* ------------------------------------------------------------------ the parse */
 
+/* Whether id is one of the n ids. */
+static bool among(const int32_t *ids, int64_t n, int32_t id) {
+    for (int64_t k = 0; k < n; k++)
+        if (ids[k] == id) return true;
+    return false;
+}
+
+/* g's end ids are, once each, the model's EOS ids and the template's stop ids unless ignore_eos, and
+ * stop_token_ids: no other. */
+static void check_ends(const HttpServer *s, const Gen *g) {
+    const LogitAdjust *a = &g->adjust;
+    int64_t want = 0;
+    for (int32_t id = 0; id < s->vocab; id++) {
+        bool end = among(g->stop_token_ids, g->nstop_token_ids, id) ||
+                   (!g->ignore_eos && (eos_ids_has(&s->eos, id) || among(g->stop_ids, g->nstop_ids, id)));
+        if (end != among(a->end_id, a->nend, id)) contract_broken("an end id missing, or one that should not end it");
+        want += end;
+    }
+    if (want != a->nend) contract_broken("an end id twice, or one outside the vocabulary");
+}
+
 static void check_accepted(const HttpServer *s, const Gen *g) {
     const ServeRequest *r = &g->req;
     if (r->prompt_len < 1 || r->max_new < 1) contract_broken("an accepted request without prompt or max_tokens");
@@ -434,12 +455,8 @@ static void check_accepted(const HttpServer *s, const Gen *g) {
     for (int i = 0; i < g->nstop_token_ids; i++)
         if (g->stop_token_ids[i] < 0 || g->stop_token_ids[i] >= s->vocab) contract_broken("a stop_token_id outside the vocabulary");
     if (g->min_tokens < 0 || g->min_tokens > r->max_new) contract_broken("an accepted min_tokens past max_tokens");
-    if (!g->min_tokens != !g->adjust.ban_id || g->adjust.nban >= s->vocab) contract_broken("min_tokens without its banned ids");
-    for (int i = 0; i < g->nstop_token_ids && g->min_tokens; i++) {
-        bool banned = false;
-        for (int k = 0; k < g->adjust.nban; k++) banned |= g->adjust.ban_id[k] == g->stop_token_ids[i];
-        if (!banned) contract_broken("a stop_token_id not banned by min_tokens");
-    }
+    if (g->min_tokens && g->adjust.nend >= s->vocab) contract_broken("min_tokens banning every token");
+    check_ends(s, g);
     if (g->nstop > 16 || g->nstop_ids > CHAT_MAX_STOP) contract_broken("too many stops");
     if (g->logprobs < -1 || g->logprobs > SAMPLE_MAX_LOGPROBS) contract_broken("an accepted logprobs out of range");
     if (g->echo && g->chat) contract_broken("an accepted echo in a chat");
@@ -471,10 +488,10 @@ static bool same_request(const Gen *a, const Gen *b) {
     bool same = a->req.prompt_len == b->req.prompt_len && a->req.max_new == b->req.max_new &&
                 !memcmp(a->req.prompt, b->req.prompt, (size_t)a->req.prompt_len * sizeof *a->req.prompt) &&
                 !memcmp(&a->sample, &b->sample, sizeof a->sample) && a->nstop == b->nstop && a->min_tokens == b->min_tokens &&
-                a->nstop_token_ids == b->nstop_token_ids && a->adjust.nban == b->adjust.nban &&
+                a->nstop_token_ids == b->nstop_token_ids && a->adjust.nend == b->adjust.nend &&
                 (!a->nstop_token_ids || !memcmp(a->stop_token_ids, b->stop_token_ids,
                                                 (size_t)a->nstop_token_ids * sizeof *a->stop_token_ids)) &&
-                (!a->adjust.nban || !memcmp(a->adjust.ban_id, b->adjust.ban_id, (size_t)a->adjust.nban * sizeof *a->adjust.ban_id)) &&
+                (!a->adjust.nend || !memcmp(a->adjust.end_id, b->adjust.end_id, (size_t)a->adjust.nend * sizeof *a->adjust.end_id)) &&
                 a->nstop_ids == b->nstop_ids && a->stream == b->stream && a->include_usage == b->include_usage &&
                 a->ignore_eos == b->ignore_eos && a->skip_special == b->skip_special && a->include_stop == b->include_stop &&
                 a->logprobs == b->logprobs &&

@@ -472,6 +472,12 @@ check eos-tokenizer-config-fallback "$(jq -c '[.choices[0].finish_reason, (.choi
   "[\"stop\",\"$("$RUN" "${MODEL[@]}" --tokens 59,413 --max-new 5 2>/dev/null)\",6]"
 check eos-fixture-603 "$("$RUN" "${MODEL[@]}" --tokens 59,413 --max-new 6 2>/dev/null | cut -d, -f6)" 603
 kill -TERM "$SPID"; wait "$SPID"
+# the same end of sequence (603) past a model of 603 ids: it cannot end a generation, and min_tokens has
+# no logit of it to ban (an id past the vocabulary is not gathered: under ASan, a write past the logits)
+start eos-past-vocab --tokenizer "$T/eos-cfg" --set vocab=603 || exit 1
+post /v1/completions '{"prompt": [59, 413], "max_tokens": 4, "min_tokens": 3, "temperature": 0}'
+check eos-past-the-vocabulary "$CODE:$(jq -c '[.choices[0].finish_reason, .usage.completion_tokens]' "$T/body")" '200:["length",4]'
+kill -TERM "$SPID"; wait "$SPID"
 for d in eos-bad eos-empty; do
   "$RUN" serve "${MODEL[@]}" --port 0 --tokenizer "$T/$d" >/dev/null 2>"$T/err"
   check "$d-refused-at-start" "$?:$(grep -c "mixrun serve: '$T/$d/generation_config.json': eos_token_id" "$T/err")" "1:1"
