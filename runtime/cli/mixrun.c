@@ -266,24 +266,26 @@ static int serve_http(const MixrunOptions *o, const Layout *l, Model *model) {
     if ((o->tokenizer || (o->weights && text_tokenizer_beside(o->weights))) &&
         !(tok = text_tokenizer_open(o->tokenizer, o->weights)))
         return 1;
+    HttpOptions h = o->http;
+    h.host = h.host ? h.host : HTTP_DEFAULT_HOST;
+    h.port = h.port >= 0 ? h.port : HTTP_DEFAULT_PORT;
+    h.max_body = h.max_body ? h.max_body : (int64_t)HTTP_DEFAULT_MAX_BODY_MIB << 20;
+    h.max_connections = h.max_connections ? h.max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
+    h.timeout_s = h.timeout_s ? h.timeout_s : HTTP_DEFAULT_TIMEOUT_S;
+    HttpServer *s = http_server_new(tok, h.model_name ? h.model_name : l->model.name, l->model.vocab, &h);
     BackendConfig cfg = {.full_caches = o->full_caches, .page_tokens = o->page_tokens, .pool_pages = o->pool_pages, .nseq = o->max_seqs ? (int)o->max_seqs : HTTP_DEFAULT_MAX_SEQS,
                          .context = l->model.context};
-    int rc = use_embedded_kernels(o->backend, &cfg);
+    int rc = s ? use_embedded_kernels(o->backend, &cfg) : 1;
     Backend b;
     char err[512];
     if (!rc && (rc = backend_open(o->backend, model, &cfg, &b, err, sizeof err))) fprintf(stderr, "%s: %s\n", prog_name(), err);
     if (!rc && !b.model) model_free(model);   /* the backend holds its own weights */
     if (!rc) {
         ServeOptions so = {o->step_tokens, o->kv_budget, l->model.context, o->trace, false};
-        HttpOptions h = o->http;
-        h.host = h.host ? h.host : HTTP_DEFAULT_HOST;
-        h.port = h.port >= 0 ? h.port : HTTP_DEFAULT_PORT;
-        h.max_body = h.max_body ? h.max_body : (int64_t)HTTP_DEFAULT_MAX_BODY_MIB << 20;
-        h.max_connections = h.max_connections ? h.max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
-        h.timeout_s = h.timeout_s ? h.timeout_s : HTTP_DEFAULT_TIMEOUT_S;
-        rc = http_serve(&b, tok, h.model_name ? h.model_name : l->model.name, &so, &h);
+        rc = http_serve(s, &b, &so);
         backend_close(&b);
     }
+    http_server_free(s);
     tokenizer_free(tok);
     return rc;
 }
@@ -374,7 +376,7 @@ int main(int argc, char **argv) {
     int rc = mixrun_parse_options(argc, argv, &o);
     if (rc == OPT_GO && (o.text || o.text_file) && !(o.tok = text_tokenizer_open(o.tokenizer, o.weights))) rc = 1;
     char err[600];
-    if (rc == OPT_GO && o.tok && !eos_ids_load(o.tok, &o.eos, err, sizeof err)) {
+    if (rc == OPT_GO && o.tok && !eos_ids_load(o.tok, NULL, &o.eos, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", prog_name(), err);
         rc = 1;
     }

@@ -99,6 +99,10 @@ static const OptSpec mixrun_options[] = {
         .help = "connections served at once (default " MIXC_STR(HTTP_DEFAULT_MAX_CONNECTIONS) "; more are refused)"),
     OPT(MixrunOptions, http.timeout_s, OPT_COUNT, "--timeout", .metavar = "S", .min = 1, .max = 86400,
         .help = "seconds a connection may stay silent (default " MIXC_STR(HTTP_DEFAULT_TIMEOUT_S) ")"),
+    OPT(MixrunOptions, http.generation_config, OPT_STRING, "--generation-config", .metavar = "auto|vllm|DIR",
+        .help = "the sampling defaults of requests (vLLM's): auto (default), generation_config.json\n"
+                "beside the tokenizer; vllm, none; DIR, DIR/generation_config.json (its end of\n"
+                "sequence too)"),
     /* last: only in a binary written by `mixc build` */
     OPT(MixrunOptions, info, OPT_FLAG, "--info", .section = "built binary", .help = "describe the layout, overrides and kernels built in"),
 };
@@ -206,10 +210,11 @@ static int check_serving(const OptCommand *cmd, const MixrunOptions *o) {
  * prompts come from its clients. OPT_GO, or 2 after a usage error. */
 static int check_serve(const OptCommand *cmd, const MixrunOptions *o) {
     const HttpOptions *h = &o->http;
-    bool server = h->host || h->port >= 0 || h->model_name || h->max_body || h->max_connections || h->timeout_s;
+    bool server = h->host || h->port >= 0 || h->model_name || h->max_body || h->max_connections || h->timeout_s ||
+                  h->generation_config;
     if (!o->serve)
-        return server ? opt_usage_error(cmd, "--host, --port, --model-name, --max-body, --max-connections and "
-                                             "--timeout go with mixrun serve") : OPT_GO;
+        return server ? opt_usage_error(cmd, "--host, --port, --model-name, --max-body, --max-connections, --timeout "
+                                             "and --generation-config go with mixrun serve") : OPT_GO;
     if (o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->print_ids || o->bench ||
         o->requests || o->synthetic.count || o->dump_logits || o->max_new_given || o->json || o->rates.n ||
         o->seed_requests >= 0 || o->save_weights || o->batch || o->prompt_len)

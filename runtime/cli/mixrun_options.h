@@ -3,7 +3,7 @@
 #ifndef MIXC_MIXRUN_OPTIONS_H
 #define MIXC_MIXRUN_OPTIONS_H
 
-#include "eos.h"
+#include "gen_config.h"
 #include "http.h"
 #include "options.h"
 #include "sweep.h"

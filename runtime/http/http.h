@@ -15,7 +15,7 @@
 
 #include "chat_template.h"
 #include "engine.h"
-#include "eos.h"
+#include "gen_config.h"
 #include "sample.h"
 #include "tokenizer.h"
 
@@ -38,6 +38,7 @@ typedef struct {
     int64_t max_body;       /* bytes of a request body (413 past it) */
     int64_t max_connections;
     int64_t timeout_s;      /* an idle or stalled connection is closed after this */
+    const char *generation_config;  /* auto (NULL), vllm or a path: gen_config_locate's choice */
 } HttpOptions;
 
 /* The most choices one request may ask (its prompts times n): each is a sequence of its own. */
@@ -144,7 +145,11 @@ struct HttpServer {
     Backend *b;
     const Tokenizer *tok;       /* NULL: token-id prompts only */
     ChatTemplate *chat;         /* tokenizer_config.json's; NULL: Llama 3's by hand (chat_template.h) */
-    EosIds eos;                 /* the model's end-of-sequence ids (eos.h); none without a tokenizer */
+    EosIds eos;                 /* the model's end-of-sequence ids (gen_config.h); none without a tokenizer */
+    json_t *defaults;           /* the generation config's sampling fields, checked (api_check_defaults):
+                                 * a request's before its own; NULL: none */
+    int64_t max_new_cap;        /* the generation config's max_new_tokens: at most this many new tokens
+                                 * a choice (vLLM's); 0: none */
     const char *model;          /* the model's id */
     int64_t context, vocab;
     ServeOptions so;
@@ -195,6 +200,10 @@ typedef struct {
 /* The reply to a /v1/completions (chat false) or /v1/chat/completions body, its choices filled; NULL
  * with the status and message in err. */
 Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err);
+/* A generation config's sampling defaults (gen_defaults_load's object; NULL: none) into s->defaults
+ * and s->max_new_cap, each value checked as a request's field of that name (max_new_tokens as
+ * max_tokens); the object is s's then. false with the first bad one in err (status 0). */
+bool api_check_defaults(HttpServer *s, json_t *defaults, ApiError *err);
 
 /* ---- http_answer.c: the OpenAI answers */
 /* The error object OpenAI sends: {"error": {"message", "type", "param", "code"}} (malloc'd). */
@@ -218,8 +227,15 @@ void http_metrics_observe(Histogram *h, double seconds);
 /* The Prometheus text of s's metrics (malloc'd; takes the server's mutex). */
 char *http_metrics_text(HttpServer *s);
 
-/* ---- http_server.c: the entry of `mixrun serve`. Runs until SIGTERM or SIGINT, then lets the
- * requests in flight finish; 0, or 1 when the server cannot start (a message on stderr). */
-int http_serve(Backend *b, const Tokenizer *tok, const char *model, const ServeOptions *so, const HttpOptions *ho);
+/* ---- http_server.c: the entry of `mixrun serve`, in two steps: its files read before the model is
+ * loaded (a bad one is said before the weights' minutes), then the model served. */
+/* A server of the model named model (vocab ids) with tokenizer tok (NULL: none): the generation config
+ * (end of sequence, sampling defaults) and the chat template read. NULL when one cannot be used (a
+ * message on stderr). */
+HttpServer *http_server_new(const Tokenizer *tok, const char *model, int64_t vocab, const HttpOptions *ho);
+/* s serving b until SIGTERM or SIGINT, then the requests in flight let finish; 0, or 1 when it cannot
+ * start (a message on stderr). */
+int http_serve(HttpServer *s, Backend *b, const ServeOptions *so);
+void http_server_free(HttpServer *s);
 
 #endif

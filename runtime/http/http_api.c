@@ -388,19 +388,21 @@ static bool chat_prompt(Parse *p, ApiError *err) {
     return ok;
 }
 
-/* The prompt and max_tokens against the context and the KV budget. */
+/* The prompt and max_tokens against the context, the generation config's cap (which lowers max_tokens,
+ * as vLLM's does) and the KV budget. */
 static bool check_fit(Parse *p, ApiError *err) {
     ServeRequest *r = &p->g->req;
     int64_t C = p->s->context;
     if (r->prompt_len == 0) return bad(err, 400, "the prompt makes no tokens");
     r->max_new = p->max_tokens >= 0 ? p->max_tokens : p->g->chat ? (C > r->prompt_len ? C - r->prompt_len : 1) : 16;
-    if (p->g->min_tokens > r->max_new)
-        return bad(err, 400, "field 'min_tokens' (%lld) must be at most max_tokens (%lld)", (long long)p->g->min_tokens,
-                   (long long)r->max_new);
     if (r->prompt_len + r->max_new > C)
         return bad(err, 400, "this model's context is %lld tokens; the request has %lld prompt tokens and asks for "
                    "%lld new ones (%lld in all)", (long long)C, (long long)r->prompt_len, (long long)r->max_new,
                    (long long)(r->prompt_len + r->max_new));
+    if (p->s->max_new_cap && r->max_new > p->s->max_new_cap) r->max_new = p->s->max_new_cap;
+    if (p->g->min_tokens > r->max_new)
+        return bad(err, 400, "field 'min_tokens' (%lld) must be at most max_tokens (%lld)", (long long)p->g->min_tokens,
+                   (long long)r->max_new);
     int64_t cost = serve_request_cost(p->s->b, r), budget = p->s->m.kv_budget;
     if (budget > 0 && (cost < 0 || cost > budget))
         return bad(err, 400, "the request's KV caches take %lld bytes, more than the server's budget (%lld)",
@@ -502,11 +504,27 @@ static bool in_prompt(ApiError *err, size_t i, size_t n) {
     return false;
 }
 
+bool api_check_defaults(HttpServer *s, json_t *defaults, ApiError *err) {
+    Gen proto;
+    gen_defaults(&proto, s, false);
+    Parse p = {.s = s, .g = &proto};
+    json_t *cap = json_object_get(defaults, "max_new_tokens");
+    bool ok = !cap || take_integer(cap, "max_new_tokens", 1, "", &s->max_new_cap, err);
+    json_object_del(defaults, "max_new_tokens");
+    ok = ok && (!defaults || take_fields(&p, defaults, err));
+    gen_free_fields(&proto);
+    s->defaults = defaults && json_object_size(defaults) ? defaults : NULL;
+    if (!s->defaults) json_decref(defaults);
+    err->status = 0;
+    return ok;
+}
+
 Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) {
     Gen proto;
     gen_defaults(&proto, s, chat);
     Parse p = {.s = s, .g = &proto, .max_tokens = -1, .max_completion_tokens = -1, .top_logprobs = -1, .n = 1};
-    bool ok = json_is_object(body) ? take_fields(&p, body, err) && logprobs_asked(&p, err)
+    bool ok = json_is_object(body) ? (!s->defaults || take_fields(&p, s->defaults, err)) && take_fields(&p, body, err) &&
+                                         logprobs_asked(&p, err)
                                    : bad(err, 400, "the body is not a JSON object");
     if (p.max_completion_tokens >= 0) p.max_tokens = p.max_completion_tokens;
     if (ok && !chat && !p.prompt) ok = bad(err, 400, "missing field 'prompt'");

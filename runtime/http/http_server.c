@@ -399,30 +399,68 @@ static void drain(HttpServer *s, struct MHD_Daemon *d, int sig) {
     pthread_mutex_unlock(&s->mu);
 }
 
-int http_serve(Backend *b, const Tokenizer *tok, const char *model, const ServeOptions *so, const HttpOptions *ho) {
+/* The generation config's end of sequence and sampling defaults (gen_config.h) into s; the defaults
+ * said on stderr, as vLLM says them. */
+static bool load_gen_config(HttpServer *s) {
+    char err[1400], *path = NULL;
+    bool named = false;
+    json_t *defaults = NULL;
+    bool ok = gen_config_locate(s->tok, s->opt.generation_config, &path, &named, err, sizeof err) &&
+              (!s->tok || eos_ids_load(s->tok, named ? path : NULL, &s->eos, err, sizeof err)) &&
+              gen_defaults_load(path, &defaults, err, sizeof err);
+    char *said = ok && defaults ? json_dumps(defaults, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    ApiError e = {0};
+    if (ok && !api_check_defaults(s, defaults, &e)) {
+        snprintf(err, sizeof err, "'%.600s': %s", path, e.msg);
+        ok = false;
+    }
+    if (!ok) fprintf(stderr, "%s serve: %s\n", prog_name(), err);
+    else if (said)
+        fprintf(stderr, "%s serve: sampling defaults of '%s': %s (a request's own fields win%s; "
+                "--generation-config vllm: none)\n", prog_name(), path, said,
+                s->max_new_cap ? ", but max_new_tokens caps every request's max_tokens" : "");
+    free(said);
+    free(path);
+    return ok;
+}
+
+HttpServer *http_server_new(const Tokenizer *tok, const char *model, int64_t vocab, const HttpOptions *ho) {
     json_t *name = json_string(model);
     if (!name) {
         fprintf(stderr, "%s serve: the model's name is not UTF-8 (--model-name)\n", prog_name());
-        return 1;
+        return NULL;
     }
     json_decref(name);
-    HttpServer s = {.opt = *ho, .b = b, .tok = tok, .model = model, .so = *so, .context = b->cfg.context,
-                    .vocab = b->layout->model.vocab};
-    char err[600];
-    if (tok && !eos_ids_load(tok, &s.eos, err, sizeof err)) {
-        fprintf(stderr, "%s serve: %s\n", prog_name(), err);
-        return 1;
+    HttpServer *s = xcalloc(1, sizeof *s);
+    *s = (HttpServer){.opt = *ho, .tok = tok, .model = model, .vocab = vocab};
+    if (!load_gen_config(s)) {
+        http_server_free(s);
+        return NULL;
     }
-    s.chat = tok ? chat_template_load(tok) : NULL;
-    if (chat_template_error(s.chat))
-        fprintf(stderr, "%s serve: warning: %s; /v1/chat/completions answers 400 with this\n", prog_name(), chat_template_error(s.chat));
-    pthread_mutex_init(&s.mu, NULL);
-    pthread_cond_init(&s.wake, NULL);
-    pthread_cond_init(&s.idle, NULL);
-    s.running = xcalloc((size_t)b->cfg.nseq, sizeof *s.running);
-    sample_scratch_init(&s.scratch, s.vocab);
-    s.e = serve_engine_open(b, &s.so, &http_engine_hooks);
-    s.m.kv_budget = serve_engine_budget(s.e);
+    s->chat = tok ? chat_template_load(tok) : NULL;
+    if (chat_template_error(s->chat))
+        fprintf(stderr, "%s serve: warning: %s; /v1/chat/completions answers 400 with this\n", prog_name(), chat_template_error(s->chat));
+    return s;
+}
+
+void http_server_free(HttpServer *s) {
+    if (!s) return;
+    chat_template_free(s->chat);
+    json_decref(s->defaults);
+    free(s);
+}
+
+int http_serve(HttpServer *s, Backend *b, const ServeOptions *so) {
+    s->b = b;
+    s->so = *so;
+    s->context = b->cfg.context;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    pthread_cond_init(&s->idle, NULL);
+    s->running = xcalloc((size_t)b->cfg.nseq, sizeof *s->running);
+    sample_scratch_init(&s->scratch, s->vocab);
+    s->e = serve_engine_open(b, &s->so, &http_engine_hooks);
+    s->m.kv_budget = serve_engine_budget(s->e);
     /* The signals are taken by sigwait below: blocked in every thread, those started next too (and
      * not ignored, as a shell leaves SIGINT for a background job). */
     signal(SIGINT, SIG_DFL);
@@ -435,26 +473,26 @@ int http_serve(Backend *b, const Tokenizer *tok, const char *model, const ServeO
     signal(SIGPIPE, SIG_IGN);
     int rc = 1;
     struct MHD_Daemon *d = NULL;
-    if (pthread_create(&s.engine, NULL, http_engine_main, &s) == 0) {
-        d = start_daemon(&s);
+    if (pthread_create(&s->engine, NULL, http_engine_main, s) == 0) {
+        d = start_daemon(s);
         int sig = SIGTERM;
         if (d && sigwait(&sigs, &sig) == 0) rc = 0;
-        if (d) drain(&s, d, sig);
-        pthread_mutex_lock(&s.mu);
-        s.stopping = true;
-        pthread_cond_signal(&s.wake);
-        pthread_mutex_unlock(&s.mu);
-        pthread_join(s.engine, NULL);
+        if (d) drain(s, d, sig);
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->engine, NULL);
     } else {
         fprintf(stderr, "%s serve: cannot start the engine thread\n", prog_name());
     }
     if (!rc) fprintf(stderr, "%s serve: stopped\n", prog_name());
-    serve_engine_close(s.e);
-    sample_scratch_free(&s.scratch);
-    chat_template_free(s.chat);
-    free(s.running);
-    pthread_cond_destroy(&s.idle);
-    pthread_cond_destroy(&s.wake);
-    pthread_mutex_destroy(&s.mu);
+    serve_engine_close(s->e);
+    sample_scratch_free(&s->scratch);
+    free(s->running);
+    s->running = NULL;
+    pthread_cond_destroy(&s->idle);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->mu);
     return rc;
 }

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "eos.h"
+#include "gen_config.h"
 #include "tokenizer.h"
 
 /* The tokenizer of a run: `tokenizer` (a file or a directory) when given, else tokenizer.json in

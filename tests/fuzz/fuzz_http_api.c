@@ -7,11 +7,13 @@
  *            (fixtures/chat/llama3.1.jinja) in a tokenizer_config.json, rendered by jinja.c;
  *   by-hand: the tokenizer with Llama 3's tokens only (601..603) and no config: the template by hand
  *            (chat_template.c); its caches paged from a pool smaller than the context, a KV budget
- *            of 100 tokens;
+ *            of 100 tokens; a generation config's sampling defaults (top_k, repetition_penalty) and
+ *            max_new_tokens cap (api_check_defaults);
  *   ids:     no tokenizer (token-id prompts only).
  * Contract, per server and route: the body is accepted, each of its choices' prompt non-empty with
  * every id in the vocabulary, prompt + max_tokens within the context, its KV bytes within the budget
- * and its pages within the pool, its sampling fields in range; or refused with a 4xx status and a
+ * and its pages within the pool, its sampling fields in range, the defaults where it gives none and
+ * max_tokens within the cap; or refused with a 4xx status and a
  * non-empty message, which api_error_json writes as valid JSON. A second parse gives the same. The
  * choices (at most HTTP_MAX_CHOICES) come n a prompt, the n of a prompt the same request, each at its
  * index; with a seed, choice j of a prompt draws from the seed + j.
@@ -97,10 +99,19 @@ static void plan_backend(int i, bool paged) {
     backends[i] = (Backend){.name = "cpu", .layout = &layout, .plan = &plans[i], .cfg = {.nseq = 2, .context = o.context}};
 }
 
-static void server(HttpServer *s, Backend *b, Tokenizer *tok, int64_t kv_budget) {
+/* The by-hand server's generation config: defaults of top_k and repetition_penalty, and a cap. */
+#define DEFAULTS "{\"top_k\": 1, \"repetition_penalty\": 1.25, \"max_new_tokens\": 8, \"temperature\": null}"
+
+/* A server of b with tok (NULL: none), kv_budget (0: the plan's), and the generation config at
+ * defaults (NULL: none). */
+static void server(HttpServer *s, Backend *b, Tokenizer *tok, int64_t kv_budget, const char *defaults) {
     *s = (HttpServer){.b = b, .tok = tok, .model = "tiny", .context = b->cfg.context, .vocab = VOCAB};
     char err[600];
-    if (tok && !eos_ids_load(tok, &s->eos, err, sizeof err)) contract_broken(err);
+    if (tok && !eos_ids_load(tok, NULL, &s->eos, err, sizeof err)) contract_broken(err);
+    json_t *taken = NULL;
+    ApiError e;
+    if (!gen_defaults_load(defaults, &taken, err, sizeof err)) contract_broken(err);
+    if (!api_check_defaults(s, taken, &e)) contract_broken(e.msg);
     s->chat = tok ? chat_template_load(tok) : NULL;
     if (chat_template_error(s->chat)) contract_broken(chat_template_error(s->chat));
     s->m.kv_budget = kv_budget ? kv_budget : b->plan->kv_bytes;
@@ -124,9 +135,13 @@ static void load_servers(void) {
         snprintf(sub, sizeof sub, "%s/%s", dir, i ? "llama3" : "llama31");
         toks[i] = tokenizer_in(sub, i == 0);
     }
-    server(&servers[0], &backends[0], toks[0], 0);
-    server(&servers[1], &backends[1], toks[1], run_plan_seq_kv_bytes(&plans[1], 100));
-    server(&servers[2], &backends[0], NULL, 0);
+    char config[128];
+    snprintf(config, sizeof config, "%s/generation_config.json", dir);
+    FILE *f = fopen(config, "w");
+    if (!f || fputs(DEFAULTS, f) < 0 || fclose(f)) contract_broken("cannot write the generation config");
+    server(&servers[0], &backends[0], toks[0], 0, NULL);
+    server(&servers[1], &backends[1], toks[1], run_plan_seq_kv_bytes(&plans[1], 100), config);
+    server(&servers[2], &backends[0], NULL, 0, NULL);
     char cmd[96];   /* everything is read: the fixture goes */
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) contract_broken("cannot remove the temporary directory");
@@ -483,6 +498,18 @@ static void check_accepted(const HttpServer *s, const Gen *g) {
         if (g->stop_ids[i] < 0 || g->stop_ids[i] >= s->vocab) contract_broken("a stop id outside the vocabulary");
 }
 
+/* The generation config's defaults (DEFAULTS, where a server has them): top_k and repetition_penalty
+ * where the body has none or null, every max_tokens capped. */
+static void check_defaults(const HttpServer *s, const Gen *g, json_t *body) {
+    if (!s->defaults) return;
+    if (s->max_new_cap != 8 || json_object_get(s->defaults, "max_new_tokens") || json_object_get(s->defaults, "temperature"))
+        contract_broken("the generation config's cap is not its max_new_tokens, or a null field is a default");
+    if (g->req.max_new > s->max_new_cap) contract_broken("an accepted max_tokens past the generation config's cap");
+    json_t *top_k = json_object_get(body, "top_k"), *rep = json_object_get(body, "repetition_penalty");
+    if ((!top_k || json_is_null(top_k)) && g->sample.top_k != 1) contract_broken("no top_k, and not the default's");
+    if ((!rep || json_is_null(rep)) && g->adjust.repetition != 1.25) contract_broken("no repetition_penalty, and not the default's");
+}
+
 /* Two choices ask the same but their draws. */
 static bool same_request(const Gen *a, const Gen *b) {
     bool same = a->req.prompt_len == b->req.prompt_len && a->req.max_new == b->req.max_new &&
@@ -556,7 +583,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         reply_release(b);
         if (a) {
             check_choices(a, body);
-            for (int k = 0; k < a->nchoice; k++) check_accepted(s, &a->choice[k]);
+            for (int k = 0; k < a->nchoice; k++) {
+                check_accepted(s, &a->choice[k]);
+                check_defaults(s, &a->choice[k], body);
+            }
             generate(a);
         } else {
             check_refusal(&ea);

@@ -8,6 +8,8 @@
 #    the template of a tokenizer_config.json (runtime/tok/jinja.c; ChatML, Llama 3.1 Instruct's with
 #    its tool branches), its raise_exception and a template it refuses (400 naming the construct);
 #  - the end of sequence (generation_config.json, tokenizer_config.json's eos_token), ignore_eos;
+#  - the generation config's sampling defaults (--generation-config auto|vllm|DIR), the max_new_tokens
+#    cap, refusals of bad ones;
 #  - concurrent clients each get their request's run alone;
 #  - several choices (a batch of prompts, n each): each equals its request alone with the seed + j,
 #    streamed by index, the usage counting each prompt once;
@@ -427,7 +429,7 @@ check chat-config-template-refused-completions-served "$CODE" 200
 kill -TERM "$SPID"; wait "$SPID"
 PORT=$MAINPORT
 
-# ---- the end of sequence (runtime/tok/eos.c): generation_config.json's eos_token_id, else
+# ---- the end of sequence (runtime/tok/gen_config.c): generation_config.json's eos_token_id, else
 # tokenizer_config.json's eos_token. The EOS is the token greedy decoding emits 4th for PROMPT (one
 # not emitted before it): the completion stops there, "stop", its text without the EOS, the EOS
 # counted in usage, and equal to `mixrun --text` (which prints the EOS among its ids).
@@ -478,6 +480,84 @@ start eos-past-vocab --tokenizer "$T/eos-cfg" --set vocab=603 || exit 1
 post /v1/completions '{"prompt": [59, 413], "max_tokens": 4, "min_tokens": 3, "temperature": 0}'
 check eos-past-the-vocabulary "$CODE:$(jq -c '[.choices[0].finish_reason, .usage.completion_tokens]' "$T/body")" '200:["length",4]'
 kill -TERM "$SPID"; wait "$SPID"
+
+# ---- the generation config's sampling defaults (vLLM's --generation-config, runtime/tok/gen_config.c):
+# repetition_penalty, temperature, top_k, top_p and min_p are a request's defaults, its own fields win;
+# max_new_tokens caps every request. A seeded request without the fields equals the same request with
+# them given on a server without defaults (--generation-config vllm).
+mkdir -p "$T/gc" "$T/gc-greedy" "$T/gc-dir" "$T/gc-bad"
+for d in gc gc-greedy gc-bad; do cp "$T/tok/tokenizer.json" "$T/$d/"; done
+SAMPLING='{"temperature": 0.7, "top_p": 0.8, "top_k": 30, "min_p": 0.05, "repetition_penalty": 1.3}'
+jq -c '. + {do_sample: true, eos_token_id: null, bos_token_id: 1}' <<<"$SAMPLING" >"$T/gc/generation_config.json"
+start gc-vllm --tokenizer "$T/gc" --generation-config vllm || exit 1
+check gc-vllm-says-nothing "$(grep -c 'sampling defaults' "$T/gc-vllm.err")" 0
+post /v1/completions "$(jq -nc --argjson s "$SAMPLING" '{prompt: [5, 17, 300, 42], max_tokens: 10, seed: 3} + $s')"
+WITH=$(jq -c '.choices[0].token_ids' "$T/body")
+post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 10, "seed": 3}'
+WITHOUT=$(jq -c '.choices[0].token_ids' "$T/body")
+post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 10, "seed": 3, "temperature": 1.5}'
+HOT=$(jq -c '.choices[0].token_ids' "$T/body")
+kill -TERM "$SPID"; wait "$SPID"
+[ "$WITH" != "$WITHOUT" ] || fail gc-fixture "the sampling fields change nothing for seed 3: $WITH"
+start gc --tokenizer "$T/gc" || exit 1
+check gc-says-its-defaults "$(sed -n "s|.*sampling defaults of '$T/gc/generation_config.json': \({.*}\) (a request's own fields win;.*|\1|p" "$T/gc.err" | jq -c -S .)" \
+  "$(jq -c -S . <<<"$SAMPLING")"
+post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 10, "seed": 3}'
+check gc-defaults-applied "$(jq -c '.choices[0].token_ids' "$T/body")" "$WITH"
+post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 10, "seed": 3, "temperature": null}'
+check gc-null-field-takes-the-default "$(jq -c '.choices[0].token_ids' "$T/body")" "$WITH"
+post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 10, "seed": 3, "temperature": 1, "top_p": 1, "top_k": -1, "min_p": 0, "repetition_penalty": 1}'
+check gc-request-fields-win "$(jq -c '.choices[0].token_ids' "$T/body")" "$WITHOUT"
+post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 10, "seed": 3, "temperature": 1.5, "top_p": 1, "top_k": 0, "min_p": 0, "repetition_penalty": 1}'
+check gc-request-field-wins-one-by-one "$(jq -c '.choices[0].token_ids' "$T/body")" "$HOT"
+kill -TERM "$SPID"; wait "$SPID"
+# top_k 1 makes every request greedy; max_new_tokens 5 caps max_tokens (finish "length" at 5), also a
+# chat's (whose max_tokens is the context's rest); null fields are not defaults
+echo '{"top_k": 1, "max_new_tokens": 5, "temperature": null}' >"$T/gc-greedy/generation_config.json"
+start gc-greedy --tokenizer "$T/gc-greedy" || exit 1
+check gc-null-not-a-default "$(sed -n "s|.*sampling defaults of '[^']*': \({.*}\) (a request's own fields win, but max_new_tokens caps.*|\1|p" "$T/gc-greedy.err" | jq -c -S .)" \
+  '{"max_new_tokens":5,"top_k":1}'
+post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 9, "temperature": 1.2}'
+check gc-top-k-1-greedy-capped "$(jq -c '[(.choices[0].token_ids | map(tostring) | join(",")), .choices[0].finish_reason, .usage.completion_tokens]' "$T/body")" \
+  "[\"$("$RUN" "${MODEL[@]}" --tokens 5,17,300,42 --max-new 5 2>/dev/null)\",\"length\",5]"
+post /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "ignore_eos": true}'
+check gc-cap-chat "$(jq -c '[.choices[0].finish_reason, .usage.completion_tokens]' "$T/body")" '["length",5]'
+refused gc-cap-then-min-tokens 400 "field 'min_tokens' (6) must be at most max_tokens (5)" /v1/completions '{"prompt": [5], "max_tokens": 9, "min_tokens": 6}'
+refused gc-context-before-cap 400 "this model's context is 4096 tokens" /v1/completions '{"prompt": [5], "max_tokens": 4096}'
+kill -TERM "$SPID"; wait "$SPID"
+# --generation-config DIR: its sampling defaults and its end of sequence (the 4th greedy token of PROMPT)
+echo "{\"eos_token_id\": $EOS, \"top_k\": 1}" >"$T/gc-dir/generation_config.json"
+start gc-dir --tokenizer "$T/tok" --generation-config "$T/gc-dir" || exit 1
+post /v1/completions "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 12}')"
+check gc-dir-eos-and-top-k "$(jq -c '[.choices[0].finish_reason, (.choices[0].token_ids | map(tostring) | join(",")), .usage.completion_tokens]' "$T/body")" \
+  "[\"stop\",\"$BEFORE\",4]"
+kill -TERM "$SPID"; wait "$SPID"
+start gc-file --tokenizer "$T/tok" --generation-config "$T/gc-greedy/generation_config.json" || exit 1
+check gc-file "$(grep -c "sampling defaults of '$T/gc-greedy/generation_config.json'" "$T/gc-file.err")" 1
+kill -TERM "$SPID"; wait "$SPID"
+# refused before the model is loaded: each names the file and the field
+gc_refused() {
+  local name=$1 config=$2 want=$3; shift 3
+  [ -z "$config" ] || echo "$config" >"$T/gc-bad/generation_config.json"
+  "$RUN" serve "${MODEL[@]}" --port 0 --tokenizer "$T/gc-bad" "$@" >/dev/null 2>"$T/err"
+  local rc=$?
+  if [ "$rc" = 1 ] && grep -qF -- "$want" "$T/err" && ! grep -q listening "$T/err"; then pass "$name"
+  else fail "$name" "exit $rc, stderr: $(tail -n 2 "$T/err")" "want: $want"; fi
+}
+gc_refused gc-refused-temperature '{"temperature": "hot"}' "'$T/gc-bad/generation_config.json': field 'temperature' must be a number in [0, 2]"
+gc_refused gc-refused-top-k '{"top_k": 1.5}' "field 'top_k' must be an integer >= -1"
+gc_refused gc-refused-top-p '{"top_p": 0}' "field 'top_p' must be a number in (0, 1]"
+gc_refused gc-refused-repetition '{"repetition_penalty": -1}' "field 'repetition_penalty' must be a number > 0"
+gc_refused gc-refused-max-new-tokens '{"max_new_tokens": 0}' "field 'max_new_tokens' must be an integer >= 1"
+gc_refused gc-refused-not-json '{"top_k": 1' "'$T/gc-bad/generation_config.json':2:0: '}' expected"
+gc_refused gc-refused-not-an-object '[1]' "'$T/gc-bad/generation_config.json' is not a JSON object"
+gc_refused gc-refused-no-such-path '' "--generation-config '$T/nowhere': no such file or directory" --generation-config "$T/nowhere"
+gc_refused gc-refused-dir-without-file '' "--generation-config '$T/tok': the directory holds no generation_config.json" --generation-config "$T/tok"
+echo '{"temperature": "hot"}' >"$T/gc-bad/generation_config.json"   # vllm: its sampling fields are not read
+if start gc-vllm-bad --tokenizer "$T/gc-bad" --generation-config vllm; then
+  pass gc-vllm-reads-no-sampling-fields
+  kill -TERM "$SPID"; wait "$SPID"
+fi
 for d in eos-bad eos-empty; do
   "$RUN" serve "${MODEL[@]}" --port 0 --tokenizer "$T/$d" >/dev/null 2>"$T/err"
   check "$d-refused-at-start" "$?:$(grep -c "mixrun serve: '$T/$d/generation_config.json': eos_token_id" "$T/err")" "1:1"
@@ -740,5 +820,7 @@ fi
 check usage-serve-with-tokens "$?:$(grep -c 'mixrun serve takes the model' "$T/err")" "2:1"
 "$RUN" "${MODEL[@]}" --tokens 1 --port 1 >/dev/null 2>"$T/err"
 check usage-port-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "2:1"
+"$RUN" "${MODEL[@]}" --tokens 1 --generation-config vllm >/dev/null 2>"$T/err"
+check usage-generation-config-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "2:1"
 
 [ "$fails" -eq 0 ]

@@ -5,7 +5,8 @@ tokens added; the `tokenizers` package renders the reference ids and text. Check
 chat, streamed and not, greedy text equal to `mixrun --text` / the chat template's ids run alone;
 log-probabilities (completions, echoed prompts, chat, streamed) as the client types them;
 a batch of prompts with n choices each, streamed and not;
-a generation_config.json's end of sequence (and ignore_eos);
+a generation_config.json's end of sequence (and ignore_eos); its sampling defaults, as transformers
+reads the file and vLLM takes them;
 16 concurrent clients each equal to their request alone; 200 clients beside 1,000 idle connections;
 the client's errors for bad requests;
 SIGTERM exits 0. Prints PASS/FAIL lines; exits 1 on failure.
@@ -187,6 +188,41 @@ def end_of_sequence(tmp, tok_path):
         server.wait(timeout=60)
 
 
+# vLLM's sampling fields of a generation config (ModelConfig.get_diff_sampling_param's available_params).
+VLLM_SAMPLING = ["repetition_penalty", "temperature", "top_k", "top_p", "min_p", "max_new_tokens"]
+
+
+def sampling_defaults(tmp, tok_path):
+    """generation_config.json files as checkpoints ship them (Qwen2.5's, Llama 3.1's, Gemma 3's, one
+    without sampling fields): the defaults mixrun serve says it takes are the fields vLLM takes of
+    transformers' GenerationConfig of the file (to_diff_dict, not null)."""
+    import transformers
+    configs = {
+        "qwen": {"bos_token_id": 1, "pad_token_id": 2, "do_sample": True, "eos_token_id": [600, 603],
+                 "repetition_penalty": 1.05, "temperature": 0.7, "top_p": 0.8, "top_k": 20,
+                 "transformers_version": "4.37.0"},
+        "llama31": {"bos_token_id": 1, "do_sample": True, "eos_token_id": [600, 603], "temperature": 0.6,
+                    "top_p": 0.9, "transformers_version": "4.42.3"},
+        "gemma3": {"cache_implementation": "hybrid", "do_sample": True, "top_k": 64, "top_p": 0.95,
+                   "min_p": None, "max_new_tokens": 40},
+        "none": {"eos_token_id": 603, "max_length": 4096},
+    }
+    for name, cfg in configs.items():
+        d = os.path.join(tmp, "gc-" + name)
+        os.makedirs(d)
+        shutil.copy(tok_path, d)
+        with open(os.path.join(d, "generation_config.json"), "w") as f:
+            json.dump(cfg, f)
+        server, _ = start(d, d)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        with open(os.path.join(d, "serve.err")) as f:
+            said = re.search(r"sampling defaults of '[^']*': (\{.*?\}) \(", f.read())
+        diff = transformers.GenerationConfig.from_pretrained(d).to_diff_dict()
+        check(f"openai-sampling-defaults-{name}", json.loads(said.group(1)) if said else {},
+              {k: diff[k] for k in VLLM_SAMPLING if diff.get(k) is not None})
+
+
 def choices(client):
     """A batch of prompts with n choices each, as the client types it: choice i * n + j is prompt i's
     j-th draw, equal to that prompt alone with the seed + j; streamed, the chunks carry the choices by
@@ -270,6 +306,7 @@ def main():
             server.send_signal(signal.SIGTERM)
             check("openai-sigterm-exit-0", server.wait(timeout=60), 0)
         end_of_sequence(tmp, tok)
+        sampling_defaults(tmp, tok)
     sys.exit(1 if fails else 0)
 
 

@@ -1,5 +1,5 @@
-/* eos.c — the model's end-of-sequence tokens (eos.h). */
-#include "eos.h"
+/* gen_config.c — what a checkpoint's generation config says (gen_config.h). */
+#include "gen_config.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "mixc.h"
 
 /* name in the directory of t's tokenizer.json, into out. */
 static void file_beside(const Tokenizer *t, const char *name, char *out, size_t len) {
@@ -51,11 +53,9 @@ static bool take_id(const Tokenizer *t, json_t *v, EosIds *e, const char *path, 
     return true;
 }
 
-/* eos_token_id of the JSON file `name` (1. and 2. of eos.h); *found: the file gave the ids. */
-static bool from_eos_token_id(const Tokenizer *t, const char *name, EosIds *e, bool *found, char *err, size_t errlen) {
-    char path[sizeof e->from];
+/* eos_token_id of the JSON file at path (1. and 2. of gen_config.h); *found: the file gave the ids. */
+static bool from_eos_token_id(const Tokenizer *t, const char *path, EosIds *e, bool *found, char *err, size_t errlen) {
     json_t *root;
-    file_beside(t, name, path, sizeof path);
     *found = false;
     if (!read_json(path, &root, err, errlen)) return false;
     json_t *v = root ? json_object_get(root, "eos_token_id") : NULL;
@@ -74,7 +74,7 @@ static bool from_eos_token_id(const Tokenizer *t, const char *name, EosIds *e, b
     return ok;
 }
 
-/* tokenizer_config.json's eos_token (3. of eos.h). */
+/* tokenizer_config.json's eos_token (3. of gen_config.h). */
 static bool from_eos_token(const Tokenizer *t, EosIds *e, char *err, size_t errlen) {
     char path[sizeof e->from];
     json_t *root;
@@ -99,11 +99,15 @@ static bool from_eos_token(const Tokenizer *t, EosIds *e, char *err, size_t errl
     return ok;
 }
 
-bool eos_ids_load(const Tokenizer *t, EosIds *e, char *err, size_t errlen) {
+bool eos_ids_load(const Tokenizer *t, const char *gen_config, EosIds *e, char *err, size_t errlen) {
     memset(e, 0, sizeof *e);
     bool found = false;
-    if (!from_eos_token_id(t, "generation_config.json", e, &found, err, errlen)) return false;
-    if (!found && !from_eos_token_id(t, "config.json", e, &found, err, errlen)) return false;
+    char path[sizeof e->from];
+    if (gen_config) snprintf(path, sizeof path, "%s", gen_config);
+    else file_beside(t, "generation_config.json", path, sizeof path);
+    if (!from_eos_token_id(t, path, e, &found, err, errlen)) return false;
+    file_beside(t, "config.json", path, sizeof path);
+    if (!found && !from_eos_token_id(t, path, e, &found, err, errlen)) return false;
     return found || from_eos_token(t, e, err, errlen);
 }
 
@@ -111,4 +115,41 @@ bool eos_ids_has(const EosIds *e, int32_t id) {
     for (int i = 0; e && i < e->n; i++)
         if (e->ids[i] == id) return true;
     return false;
+}
+
+bool gen_config_locate(const Tokenizer *t, const char *choice, char **path, bool *named, char *err, size_t errlen) {
+    struct stat st;
+    *path = NULL;
+    *named = choice && strcmp(choice, "auto") && strcmp(choice, "vllm");
+    if (!*named) {
+        if (t && !(choice && !strcmp(choice, "vllm"))) *path = tokenizer_file_beside(t, "generation_config.json");
+        return true;
+    }
+    bool dir = !stat(choice, &st) && S_ISDIR(st.st_mode);
+    Buf b = {0};
+    buf_printf(&b, dir ? "%s/generation_config.json" : "%s", choice);
+    *path = b.data;
+    if (!stat(*path, &st) && S_ISREG(st.st_mode)) return true;
+    snprintf(err, errlen, "--generation-config '%s': %s", choice,
+             dir ? "the directory holds no generation_config.json" : "no such file or directory (auto, vllm, or a directory)");
+    free(*path);
+    *path = NULL;
+    return false;
+}
+
+/* vLLM's sampling parameters of a generation config (get_diff_sampling_param's available_params). */
+static const char *const SAMPLING_FIELDS[] = {"repetition_penalty", "temperature", "top_k", "top_p", "min_p", "max_new_tokens"};
+
+bool gen_defaults_load(const char *path, json_t **defaults, char *err, size_t errlen) {
+    json_t *root = NULL;
+    *defaults = NULL;
+    if (path && !read_json(path, &root, err, errlen)) return false;
+    for (size_t i = 0; root && i < sizeof SAMPLING_FIELDS / sizeof *SAMPLING_FIELDS; i++) {
+        json_t *v = json_object_get(root, SAMPLING_FIELDS[i]);
+        if (!v || json_is_null(v)) continue;
+        if (!*defaults) *defaults = json_object();
+        json_object_set(*defaults, SAMPLING_FIELDS[i], v);
+    }
+    json_decref(root);
+    return true;
 }
