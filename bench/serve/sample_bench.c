@@ -3,8 +3,9 @@
  * a draw for each sampled sequence, a token's log-probabilities for each generated id that asks
  * them and for each row of an echoed prompt's. Each figure is the median of 31 rows of random
  * logits, in ms and as a ratio to one pass of argmax over the row; then an echoed prompt's chunk of
- * 256 rows, by token_logprobs_rows (the cores' threads) against one row after another. Never fails
- * on a figure.
+ * 256 rows, by token_logprobs_rows (the cores' threads) against one row after another; and a
+ * decode step's 8 draws, in shares over the threads (the engine's picks) against one after another.
+ * Never fails on a figure.
  *
  *   sample_bench [VOCAB]
  */
@@ -78,6 +79,54 @@ static void chunk(int64_t vocab) {
     free(rows);
 }
 
+/* A decode step's draws (top_p 0.9), each with a scratch of its share's. */
+typedef struct {
+    const float *rows;
+    int64_t vocab;
+    SampleScratch *scratch;
+    uint64_t *state;
+    int32_t *tok;
+} Draws;
+
+static void draws_share(void *ctx, int64_t lo, int64_t hi, int share) {
+    Draws *d = ctx;
+    SampleParams p = {.temperature = 1, .top_p = 0.9};
+    for (int64_t i = lo; i < hi; i++) d->tok[i] = sample_token(&d->scratch[share], d->rows + i * d->vocab, &p, &d->state[i]);
+}
+
+/* A decode step of 8 sampled sequences (the engine's picks): one after another against in shares
+ * over the threads (sample_shares, as serve_engine_step does), the median of ROWS steps each; the
+ * tokens must be the same. */
+static void step(int64_t vocab) {
+    enum { N = 8 };
+    int threads = sample_threads() < N ? sample_threads() : N;
+    float *rows = xcalloc((size_t)N * (size_t)vocab, sizeof *rows);
+    SampleScratch scratch[SAMPLE_MAX_THREADS];
+    for (int k = 0; k < threads; k++) sample_scratch_init(&scratch[k], vocab);
+    uint64_t fill_state = 5, a_state[N], b_state[N];
+    int32_t a_tok[N], b_tok[N];
+    double one[ROWS], split[ROWS];
+    bool same = true;
+    for (int r = 0; r < ROWS; r++) {
+        for (int i = 0; i < N; i++) fill(rows + i * vocab, vocab, &fill_state), a_state[i] = b_state[i] = (uint64_t)(r * N + i);
+        Draws a = {rows, vocab, scratch, a_state, a_tok}, b = {rows, vocab, scratch, b_state, b_tok};
+        double t0 = mono_seconds();
+        draws_share(&a, 0, N, 0);
+        one[r] = mono_seconds() - t0;
+        t0 = mono_seconds();
+        sample_shares(N, threads, draws_share, &b);
+        split[r] = mono_seconds() - t0;
+        for (int i = 0; i < N; i++) same = same && a_tok[i] == b_tok[i];
+    }
+    qsort(one, ROWS, sizeof *one, by_value);
+    qsort(split, ROWS, sizeof *split, by_value);
+    printf("a decode step's %d draws (top_p 0.9): %.2f ms one after another, %.2f ms in shares over %d threads (%.1fx)%s\n",
+           N, one[ROWS / 2] * 1e3, split[ROWS / 2] * 1e3, threads, split[ROWS / 2] > 0 ? one[ROWS / 2] / split[ROWS / 2] : 0,
+           same ? "" : " (the tokens differ)");
+    for (int k = 0; k < threads; k++) sample_scratch_free(&scratch[k]);
+    free(rows);
+}
+
 int main(int argc, char **argv) {
     int64_t vocab = argc > 1 ? strtoll(argv[1], NULL, 10) : 128256;
     if (vocab < 2 || vocab > (1 << 24)) {
@@ -89,8 +138,8 @@ int main(int argc, char **argv) {
         {"draw, top_p 0.9", {.temperature = 1, .top_p = 0.9}, 0},
         {"draw, top_k 50", {.temperature = 1, .top_k = 50, .top_p = 1}, 0},
         {"draw, min_p 0.05", {.temperature = 1, .min_p = 0.05, .top_p = 1}, 0},
-        {"logprobs, no alternative", {0}, 0},
-        {"logprobs, 20 alternatives", {0}, 20},
+        {"logprobs, no alternative", {.temperature = 0}, 0},
+        {"logprobs, 20 alternatives", {.temperature = 0}, 20},
     };
     float *logits = xcalloc((size_t)vocab, sizeof *logits);
     SampleScratch s;
@@ -105,5 +154,6 @@ int main(int argc, char **argv) {
     sample_scratch_free(&s);
     free(logits);
     chunk(vocab);
+    step(vocab);
     return 0;
 }

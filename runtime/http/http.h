@@ -154,7 +154,8 @@ struct HttpServer {
     int64_t context, vocab;
     ServeOptions so;
     ServeEngine *e;
-    SampleScratch scratch;
+    SampleScratch scratch[SAMPLE_MAX_THREADS];   /* [pick_threads] one a share of a step's picks */
+    int pick_threads;           /* the engine's (ServeHooks.pick_threads) */
     pthread_t engine;
     pthread_mutex_t mu;
     pthread_cond_t wake;        /* the engine: a Gen queued or cancelled, or the end */

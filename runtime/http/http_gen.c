@@ -185,10 +185,10 @@ static void record_logprobs(Gen *g, const float *logits, int64_t vocab, int32_t 
 
 /* The token from the logits: sampled, or greedy (the backend's argmax code unless logit_bias or a
  * penalty changed the logits); its log-probabilities from the model's logits as they are. */
-static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t code) {
+static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t code, int share) {
     Gen *g = user;
     if (code < 0) return refuse_logits(g, code == MIXC_ARGMAX_NAN);   /* the logits hold a NaN or an Inf */
-    SampleScratch *scratch = &g->srv->scratch;
+    SampleScratch *scratch = &g->srv->scratch[share];
     g->adjust.banning = g->res.noutput < g->min_tokens;
     const float *use = logit_adjust_any(&g->adjust) ? adjust_logits(scratch, logits, &g->adjust) : logits;
     int32_t tok = g->sample.temperature > 0 ? sample_token(scratch, use, &g->sample, &g->rng)

@@ -458,8 +458,12 @@ int http_serve(HttpServer *s, Backend *b, const ServeOptions *so) {
     pthread_cond_init(&s->wake, NULL);
     pthread_cond_init(&s->idle, NULL);
     s->running = xcalloc((size_t)b->cfg.nseq, sizeof *s->running);
-    sample_scratch_init(&s->scratch, s->vocab);
-    s->e = serve_engine_open(b, &s->so, &http_engine_hooks);
+    /* a step's picks on up to a thread a core, or a slot when fewer, each with a scratch of its own */
+    s->pick_threads = sample_threads() < b->cfg.nseq ? sample_threads() : b->cfg.nseq;
+    for (int k = 0; k < s->pick_threads; k++) sample_scratch_init(&s->scratch[k], s->vocab);
+    ServeHooks hooks = http_engine_hooks;
+    hooks.pick_threads = s->pick_threads;
+    s->e = serve_engine_open(b, &s->so, &hooks);
     s->m.kv_budget = serve_engine_budget(s->e);
     /* The signals are taken by sigwait below: blocked in every thread, those started next too (and
      * not ignored, as a shell leaves SIGINT for a background job). */
@@ -488,7 +492,7 @@ int http_serve(HttpServer *s, Backend *b, const ServeOptions *so) {
     }
     if (!rc) fprintf(stderr, "%s serve: stopped\n", prog_name());
     serve_engine_close(s->e);
-    sample_scratch_free(&s->scratch);
+    for (int k = 0; k < s->pick_threads; k++) sample_scratch_free(&s->scratch[k]);
     free(s->running);
     s->running = NULL;
     pthread_cond_destroy(&s->idle);

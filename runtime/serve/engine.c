@@ -3,6 +3,7 @@
 
 #include "mixc_params.h"   /* mixc_argmax: the greedy pick */
 #include "progress.h"
+#include "sample.h"        /* sample_shares: a decode step's picks at once */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,9 @@ struct ServeEngine {
     float *rows;            /* [chunk + nslots][vocab]: a prefill's rows with every prompt token's (made at
                              * the first sequence that wants them) */
     int32_t *tokens, *ids;  /* [nslots] a decode step's tokens in, and its argmax codes out */
+    int32_t *picked;        /* [nslots] a decode step's tokens chosen */
     int *slots;
+    int *sampled;           /* [nslots] the rows of a decode step that pick from their logits */
     PrefillPart *parts;     /* [nslots] a prefill step's chunks, one per sequence */
     Buf trace;
     ServeEngineStats st;
@@ -60,6 +63,8 @@ ServeEngine *serve_engine_open(Backend *b, const ServeOptions *o, const ServeHoo
     e->parts = arena_array(&e->mem, n, sizeof *e->parts);
     e->tokens = arena_array(&e->mem, n, sizeof *e->tokens);
     e->ids = arena_array(&e->mem, n, sizeof *e->ids);
+    e->picked = arena_array(&e->mem, n, sizeof *e->picked);
+    e->sampled = arena_array(&e->mem, n, sizeof *e->sampled);
     e->logits = arena_array(&e->mem, n * (size_t)e->vocab, sizeof *e->logits);
     return e;
 }
@@ -124,14 +129,22 @@ static bool wants_logits(const ServeEngine *e, int q) {
     return e->hooks.pick && (!e->hooks.wants_logits || e->hooks.wants_logits(e->slot[q].user));
 }
 
-/* The sequence in slot q chose a token, from its logits when it wants them, else the argmax code: it
- * leaves with max_new tokens (or when the caller ends it), else decodes it next. false (b->err) for
- * a code of non-finite logits that no hook takes. */
-static bool emit(ServeEngine *e, int q, const float *logits, int32_t code, double now) {
+/* A greedy sequence's token: the argmax code (as its hook takes it). */
+static int32_t greedy(const ServeEngine *e, int q, int32_t code) {
+    return e->hooks.pick_greedy ? e->hooks.pick_greedy(e->slot[q].user, code) : code;
+}
+
+/* Slot q's token from its logits when it wants them, else the argmax code. */
+static int32_t pick(const ServeEngine *e, int q, const float *logits, int32_t code) {
+    return wants_logits(e, q) ? e->hooks.pick(e->slot[q].user, logits, e->vocab, code, 0) : greedy(e, q, code);
+}
+
+/* The sequence in slot q chose tok (from the logits of argmax code `code`): it leaves with max_new
+ * tokens (or when the caller ends it), else decodes it next. false (b->err) for a code of non-finite
+ * logits that no hook takes (tok < 0). */
+static bool emit(ServeEngine *e, int q, int32_t tok, int32_t code, double now) {
     Slot *sl = &e->slot[q];
     ServeResult *res = sl->res;
-    int32_t tok = wants_logits(e, q) ? e->hooks.pick(sl->user, logits, e->vocab, code)
-                  : e->hooks.pick_greedy ? e->hooks.pick_greedy(sl->user, code) : code;
     if (tok < 0) {
         snprintf(e->b->err, sizeof e->b->err, "the logits of request '%s' at position %lld hold %s (the %s backend)",
                  sl->r->id, (long long)(sl->r->prompt_len + res->noutput), code == MIXC_ARGMAX_NAN ? "NaN" : "Inf",
@@ -156,23 +169,41 @@ static bool emit(ServeEngine *e, int q, const float *logits, int32_t code, doubl
     return true;
 }
 
-/* One decode step over every sequence past its prefill; the count decoded, -1 on failure. */
+/* Rows [lo, hi) of e->sampled's picks, on share `share`. */
+static void pick_share(void *ctx, int64_t lo, int64_t hi, int share) {
+    ServeEngine *e = ctx;
+    for (int64_t k = lo; k < hi; k++) {
+        int i = e->sampled[k];
+        e->picked[i] = e->hooks.pick(e->slot[e->slots[i]].user, e->logits + (int64_t)i * e->vocab, e->vocab, e->ids[i], share);
+    }
+}
+
+/* One decode step over every sequence past its prefill; the count decoded, -1 on failure. The rows
+ * that pick from their logits pick at once, in shares over the hooks' threads (a pick touches only
+ * its sequence's state, so each is what it would be alone); then each row's token is emitted in
+ * turn. */
 static int decode_running(ServeEngine *e) {
-    int n = 0;
-    bool logits = false;   /* only when a sequence samples from them: else only the ids come back */
+    int n = 0, nsampled = 0;
     for (int k = 0; k < e->st.busy; k++) {
-        const Slot *sl = &e->slot[e->order[k]];
+        int q = e->order[k];
+        const Slot *sl = &e->slot[q];
         if (sl->prefilled < sl->r->prompt_len) continue;
-        logits = logits || wants_logits(e, e->order[k]);
-        e->slots[n] = e->order[k];
+        if (wants_logits(e, q)) e->sampled[nsampled++] = n;
+        e->slots[n] = q;
         e->tokens[n++] = sl->next;
     }
     if (n == 0) return 0;
     if (e->o->trace) buf_printf(&e->trace, " decode %d", n);
-    if (!e->b->ops->decode_argmax(e->b, e->slots, n, e->tokens, e->ids, logits ? e->logits : NULL)) return -1;
+    /* the logits come back only when a sequence picks from them: else only the ids */
+    if (!e->b->ops->decode_argmax(e->b, e->slots, n, e->tokens, e->ids, nsampled ? e->logits : NULL)) return -1;
+    for (int i = 0, k = 0; i < n; i++) {
+        if (k < nsampled && e->sampled[k] == i) k++;
+        else e->picked[i] = greedy(e, e->slots[i], e->ids[i]);
+    }
+    sample_shares(nsampled, e->hooks.pick_threads, pick_share, e);
     double now = mono_seconds();
     for (int i = 0; i < n; i++)
-        if (!emit(e, e->slots[i], e->logits + (int64_t)i * e->vocab, e->ids[i], now)) return -1;
+        if (!emit(e, e->slots[i], e->picked[i], e->ids[i], now)) return -1;
     return n;
 }
 
@@ -224,7 +255,7 @@ static int64_t prefill_batch(ServeEngine *e, int64_t budget) {
         if (!sl->r) continue;   /* a hook of an earlier emit cancelled it */
         sl->prefilled += part->n;
         const float *last = logits ? logits + (row - 1) * e->vocab : NULL;
-        if (sl->prefilled == sl->r->prompt_len && !emit(e, part->slot, last, e->ids[i], now))
+        if (sl->prefilled == sl->r->prompt_len && !emit(e, part->slot, pick(e, part->slot, last, e->ids[i]), e->ids[i], now))
             return -1;
     }
     return spent;

@@ -17,8 +17,12 @@ typedef struct ServeEngine ServeEngine;
 /* What a caller may decide per sequence; each hook gets the `user` pointer given at admission. */
 typedef struct {
     /* The token the sequence generates from its logits [vocab], given also the backend's argmax code
-     * of them (mixc_argmax: what a greedy sequence takes); NULL: greedy (the backend's argmax). */
-    int32_t (*pick)(void *user, const float *logits, int64_t vocab, int32_t code);
+     * of them (mixc_argmax: what a greedy sequence takes); NULL: greedy (the backend's argmax). The
+     * picks of a decode step run at once, in shares on up to pick_threads threads, `share` the
+     * index of the one that runs it (< pick_threads): a pick may touch its own sequence's state
+     * and share's scratch, nothing another pick touches. */
+    int32_t (*pick)(void *user, const float *logits, int64_t vocab, int32_t code, int share);
+    int pick_threads;       /* 0 or 1: one pick after another */
     /* Whether the sequence needs its logits for pick (sampling at a temperature, log-probabilities,
      * logits it adjusts); false: it is greedy, its token the backend's argmax (a decode step where no sequence needs them
      * copies back only the token ids: Backend.ops->decode_argmax). NULL: every sequence with a pick

@@ -151,51 +151,78 @@ void token_logprobs(const float *logits, int64_t vocab, int32_t tok, int ntop, T
     for (int k = 0; k < out->ntop; k++) out->top_logprob[k] = (double)logits[out->top_id[k]] - lse;
 }
 
-/* A thread's share of token_logprobs_rows: rows [lo, hi); its first row without logprobs in bad. */
+int sample_threads(void) {
+    const char *env = getenv("MIXC_HOST_THREADS");
+    long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > SAMPLE_MAX_THREADS ? SAMPLE_MAX_THREADS : (int)n;
+}
+
+typedef struct {
+    void (*work)(void *ctx, int64_t lo, int64_t hi, int share);
+    void *ctx;
+    int64_t lo, hi;
+    int share;
+} Share;
+
+static void *run_share(void *arg) {
+    const Share *sh = arg;
+    sh->work(sh->ctx, sh->lo, sh->hi, sh->share);
+    return NULL;
+}
+
+void sample_shares(int64_t n, int shares, void (*work)(void *ctx, int64_t lo, int64_t hi, int share), void *ctx) {
+    if (shares > n) shares = (int)n;
+    if (shares > SAMPLE_MAX_THREADS) shares = SAMPLE_MAX_THREADS;
+    if (shares < 1) shares = 1;
+    Share share[SAMPLE_MAX_THREADS];
+    pthread_t tid[SAMPLE_MAX_THREADS];
+    bool started[SAMPLE_MAX_THREADS] = {false};
+    for (int k = 0; k < shares; k++) {
+        share[k] = (Share){work, ctx, n * k / shares, n * (k + 1) / shares, k};
+        started[k] = k > 0 && pthread_create(&tid[k], NULL, run_share, &share[k]) == 0;
+    }
+    for (int k = 0; k < shares; k++)
+        if (!started[k]) run_share(&share[k]);
+    for (int k = 0; k < shares; k++)
+        if (started[k]) pthread_join(tid[k], NULL);
+}
+
+/* token_logprobs_rows' rows, and each share's first row without logprobs (-1: none). */
 typedef struct {
     const float *logits;
-    int64_t vocab, lo, hi, bad;
+    int64_t vocab;
     const int32_t *ids;
     int ntop;
     TokenLogprobs *out;
-    bool nan;
-} RowsShare;
+    int64_t bad[SAMPLE_MAX_THREADS];
+    bool nan[SAMPLE_MAX_THREADS];
+} Rows;
 
-static void *rows_share(void *arg) {
-    RowsShare *sh = arg;
-    for (int64_t r = sh->lo; r < sh->hi; r++) {
-        const float *row = sh->logits + r * sh->vocab;
-        int code = mixc_argmax(row, sh->vocab);
+static void rows_share(void *ctx, int64_t lo, int64_t hi, int share) {
+    Rows *rs = ctx;
+    for (int64_t r = lo; r < hi; r++) {
+        const float *row = rs->logits + r * rs->vocab;
+        int code = mixc_argmax(row, rs->vocab);
         if (code < 0) {
-            sh->bad = r;
-            sh->nan = code == MIXC_ARGMAX_NAN;
-            return NULL;
+            rs->bad[share] = r;
+            rs->nan[share] = code == MIXC_ARGMAX_NAN;
+            return;
         }
-        token_logprobs(row, sh->vocab, sh->ids[r], sh->ntop, &sh->out[r]);
+        token_logprobs(row, rs->vocab, rs->ids[r], rs->ntop, &rs->out[r]);
     }
-    return NULL;
 }
 
 int64_t token_logprobs_rows(const float *logits, int64_t n, int64_t vocab, const int32_t *ids, int ntop,
                             TokenLogprobs *out, bool *nan) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int64_t threads = n / SAMPLE_ROWS_A_THREAD;
-    if (threads > cores) threads = cores;
-    if (threads > SAMPLE_MAX_THREADS) threads = SAMPLE_MAX_THREADS;
-    if (threads < 1) threads = 1;
-    RowsShare share[SAMPLE_MAX_THREADS];
-    pthread_t tid[SAMPLE_MAX_THREADS];
-    bool started[SAMPLE_MAX_THREADS] = {false};
-    for (int64_t t = 0; t < threads; t++) {
-        share[t] = (RowsShare){logits, vocab, n * t / threads, n * (t + 1) / threads, -1, ids, ntop, out, false};
-        started[t] = t > 0 && pthread_create(&tid[t], NULL, rows_share, &share[t]) == 0;
-    }
-    for (int64_t t = 0; t < threads; t++)   /* this thread takes the first share, and any not started */
-        if (!started[t]) rows_share(&share[t]);
-    int64_t bad = -1;
-    for (int64_t t = 0; t < threads; t++) {
-        if (started[t]) pthread_join(tid[t], NULL);
-        if (bad < 0 && share[t].bad >= 0) bad = share[t].bad, *nan = share[t].nan;   /* the shares in row order */
-    }
-    return bad;
+    int64_t shares = n / SAMPLE_ROWS_A_THREAD;
+    if (shares > sample_threads()) shares = sample_threads();
+    Rows rs = {.logits = logits, .vocab = vocab, .ids = ids, .ntop = ntop, .out = out};
+    for (int k = 0; k < SAMPLE_MAX_THREADS; k++) rs.bad[k] = -1;
+    sample_shares(n, shares < 1 ? 1 : (int)shares, rows_share, &rs);
+    for (int k = 0; k < SAMPLE_MAX_THREADS; k++)   /* the shares in row order */
+        if (rs.bad[k] >= 0) {
+            *nan = rs.nan[k];
+            return rs.bad[k];
+        }
+    return -1;
 }

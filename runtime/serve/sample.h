@@ -84,4 +84,14 @@ void token_logprobs(const float *logits, int64_t vocab, int32_t tok, int ntop, T
 int64_t token_logprobs_rows(const float *logits, int64_t n, int64_t vocab, const int32_t *ids, int ntop,
                             TokenLogprobs *out, bool *nan);
 
+/* The threads host work of the serving loop may take at once: the cores online, or the environment's
+ * MIXC_HOST_THREADS (tests and benchmarks: more threads than cores, or one), 1..SAMPLE_MAX_THREADS. */
+int sample_threads(void);
+
+/* work(ctx, lo, hi, share) over [0, n) cut into `shares` contiguous shares (1..SAMPLE_MAX_THREADS,
+ * at most n): share k > 0 on a thread of its own, share 0 on this one (and a share whose thread did
+ * not start); returns when every share is done. A share's index is its own: work may keep per-share
+ * state (a SampleScratch) at it. */
+void sample_shares(int64_t n, int shares, void (*work)(void *ctx, int64_t lo, int64_t hi, int share), void *ctx);
+
 #endif

@@ -115,7 +115,8 @@ static void server(HttpServer *s, Backend *b, Tokenizer *tok, int64_t kv_budget,
     s->chat = tok ? chat_template_load(tok) : NULL;
     if (chat_template_error(s->chat)) contract_broken(chat_template_error(s->chat));
     s->m.kv_budget = kv_budget ? kv_budget : b->plan->kv_bytes;
-    sample_scratch_init(&s->scratch, VOCAB);
+    sample_scratch_init(&s->scratch[0], VOCAB);
+    s->pick_threads = 1;
     pthread_mutex_init(&s->mu, NULL);
 }
 
@@ -384,7 +385,7 @@ static void echo(Gen *g, Stream *st) {
         int32_t tok = g->req.prompt[g->res.noutput % g->req.prompt_len];
         if (http_engine_hooks.wants_logits(g)) {   /* as the engine: logits whose argmax is the echo */
             for (int v = 0; v < VOCAB; v++) logits[v] = v == tok ? 30.0f : (float)(v % 7);
-            tok = http_engine_hooks.pick(g, logits, VOCAB, tok);
+            tok = http_engine_hooks.pick(g, logits, VOCAB, tok, 0);
         }
         g->res.output[g->res.noutput++] = tok;
         stop = http_engine_hooks.emitted(g, tok);

@@ -105,7 +105,9 @@ refused() {
 # sse_text FILE FIELD: the concatenated FIELD (jq path) of every data: chunk.
 sse_text() { sed -n 's/^data: \({.*\)$/\1/p' "$1" | jq -j "$2 // \"\""; }
 
-start main --tokenizer "$T/tok" --max-seqs 4 --max-body 64K || exit 1
+# 4 host threads whatever the cores: a decode step's picks (sampled, with logprobs and penalties) run
+# at once, each with a scratch of its own, and each still equals its request alone (below)
+MIXC_HOST_THREADS=4 start main --tokenizer "$T/tok" --max-seqs 4 --max-body 64K || exit 1
 MAIN=$SPID MAINPORT=$PORT
 U="http://127.0.0.1:$PORT"
 check health "$(curl -s "$U/health")" '{"status":"ok"}'
@@ -196,13 +198,13 @@ refused min-tokens-past-max-tokens 400 "field 'min_tokens' (9) must be at most m
 # ---- several choices: a batch of prompts and n each (choice i * n + j: prompt i's j-th draw, from
 # the seed + j); each equals its request alone, the usage counts each prompt once
 ids() { jq -c "[.choices[$1].token_ids, .choices[$1].text]" "$2"; }
-post /v1/completions '{"prompt": [[5, 17, 300], [59, 413], "Héllo"], "max_tokens": 7, "temperature": 1.3, "seed": 11, "n": 2, "logprobs": 2}'
+post /v1/completions '{"prompt": [[5, 17, 300], [59, 413], "Héllo"], "max_tokens": 7, "temperature": 1.3, "seed": 11, "n": 2, "logprobs": 2, "top_p": 0.95, "repetition_penalty": 1.2}'
 cp "$T/body" "$T/choices"
 check choices-indexes "$(jq -c '[.choices[].index]' "$T/choices")" "[0,1,2,3,4,5]"
 bad=() usage=(0 0)
 for i in 0 1 2 3 4 5; do
   prompt=$(jq -c --argjson i $((i / 2)) '[[5, 17, 300], [59, 413], "Héllo"][$i]' <<<null)
-  post /v1/completions "$(jq -nc --argjson p "$prompt" --argjson s $((11 + i % 2)) '{prompt: $p, max_tokens: 7, temperature: 1.3, seed: $s, logprobs: 2}')"
+  post /v1/completions "$(jq -nc --argjson p "$prompt" --argjson s $((11 + i % 2)) '{prompt: $p, max_tokens: 7, temperature: 1.3, seed: $s, logprobs: 2, top_p: 0.95, repetition_penalty: 1.2}')"
   [ "$(jq -c '.choices[0] | del(.index)' "$T/body")" = "$(jq -c ".choices[$i] | del(.index)" "$T/choices")" ] ||
     bad+=("choice $i: $(ids "$i" "$T/choices"), alone $(ids 0 "$T/body")")
   ((i % 2)) || usage[0]=$((usage[0] + $(jq .usage.prompt_tokens "$T/body")))
