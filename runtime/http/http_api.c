@@ -32,7 +32,8 @@ typedef struct {
     bool seeded;
     uint64_t seed;
     json_t *prompt, *messages;
-    bool tools_empty;           /* "tools": [] (the template sees [], not none) */
+    ChatRender render;          /* chat: add_generation_prompt (default true), continue_final_message, and
+                                 * tools_empty ("tools": [], which the template sees as [], not none) */
     bool chat_logprobs;         /* chat's "logprobs": true */
     int64_t top_logprobs;       /* chat's "top_logprobs"; -1: not given */
 } Parse;
@@ -157,6 +158,13 @@ static bool take_bool(json_t *v, const char *name, bool *out, ApiError *err) {
 
 static bool f_stream(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "stream", &p->g->stream, err); }
 static bool f_echo(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "echo", &p->g->echo, err); }
+/* vLLM's chat fields of transformers' apply_chat_template arguments. */
+static bool f_add_generation_prompt(Parse *p, json_t *v, ApiError *err) {
+    return take_bool(v, "add_generation_prompt", &p->render.add_generation_prompt, err);
+}
+static bool f_continue_final_message(Parse *p, json_t *v, ApiError *err) {
+    return take_bool(v, "continue_final_message", &p->render.continue_final_message, err);
+}
 static bool f_ignore_eos(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "ignore_eos", &p->g->ignore_eos, err);
 }
@@ -251,7 +259,7 @@ static bool f_ignored(Parse *p, json_t *v, ApiError *err) { return true; }
 static bool f_tools(Parse *p, json_t *v, ApiError *err) {
     if (!json_is_null(v) && !(json_is_array(v) && !json_array_size(v)))
         return bad(err, 400, "field 'tools': this value is not supported (docs/serving.md lists what is)");
-    p->tools_empty = json_is_array(v);
+    p->render.tools_empty = json_is_array(v);
     return true;
 }
 
@@ -282,6 +290,7 @@ static const Field FIELDS[] = {
     {"frequency_penalty", f_frequency_penalty, 3}, {"presence_penalty", f_presence_penalty, 3},
     {"logit_bias", f_logit_bias, 3}, {"repetition_penalty", f_repetition_penalty, 3},
     {"response_format", NULL, 2}, {"tools", f_tools, 2}, {"tool_choice", NULL, 2},
+    {"add_generation_prompt", f_add_generation_prompt, 2}, {"continue_final_message", f_continue_final_message, 2},
 };
 
 static bool take_fields(Parse *p, json_t *body, ApiError *err) {
@@ -377,8 +386,11 @@ static bool chat_prompt(Parse *p, ApiError *err) {
         m[i] = (ChatMessage){json_string_value(role), content[i].data ? content[i].data : "", content[i].len};
     }
     char e[600];
-    if (ok && !chat_template_render_tools(p->s->chat, p->s->tok, m, (int)n, p->tools_empty, &text, p->g->stop_ids,
-                                          &p->g->nstop_ids, e, sizeof e))
+    if (ok && p->render.add_generation_prompt && p->render.continue_final_message)
+        ok = bad(err, 400, "fields 'add_generation_prompt' and 'continue_final_message' cannot both be true "
+                 "(continuing the final message: set add_generation_prompt to false)");
+    if (ok && !chat_template_render_as(p->s->chat, p->s->tok, m, (int)n, &p->render, &text, p->g->stop_ids,
+                                       &p->g->nstop_ids, e, sizeof e))
         ok = bad(err, 400, "%s", e);
     if (ok) ok = text_ids(p, text.data, text.len, false, err);
     for (size_t i = 0; i < n; i++) buf_free(&content[i]);
@@ -522,7 +534,8 @@ bool api_check_defaults(HttpServer *s, json_t *defaults, ApiError *err) {
 Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) {
     Gen proto;
     gen_defaults(&proto, s, chat);
-    Parse p = {.s = s, .g = &proto, .max_tokens = -1, .max_completion_tokens = -1, .top_logprobs = -1, .n = 1};
+    Parse p = {.s = s, .g = &proto, .max_tokens = -1, .max_completion_tokens = -1, .top_logprobs = -1, .n = 1,
+               .render.add_generation_prompt = true};
     bool ok = json_is_object(body) ? (!s->defaults || take_fields(&p, s->defaults, err)) && take_fields(&p, body, err) &&
                                          logprobs_asked(&p, err)
                                    : bad(err, 400, "the body is not a JSON object");

@@ -11,8 +11,8 @@
 
 static const char *const LLAMA3_TOKENS[] = {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
 
-static bool llama3_render(const Tokenizer *t, const ChatMessage *m, int n, Buf *out, int32_t stop_ids[CHAT_MAX_STOP],
-                          int *nstop, char *err, size_t errlen) {
+static bool llama3_render(const Tokenizer *t, const ChatMessage *m, int n, bool generation_prompt, Buf *out,
+                          int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen) {
     for (size_t i = 0; i < sizeof LLAMA3_TOKENS / sizeof *LLAMA3_TOKENS; i++)
         if (tokenizer_special_id(t, LLAMA3_TOKENS[i]) < 0) {
             snprintf(err, errlen, "no chat template for this tokenizer: only the Llama 3 template is rendered, and "
@@ -38,7 +38,7 @@ static bool llama3_render(const Tokenizer *t, const ChatMessage *m, int n, Buf *
         buf_append(out, m[i].content + a, b - a);
         buf_puts(out, "<|eot_id|>");
     }
-    buf_puts(out, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    if (generation_prompt) buf_puts(out, "<|start_header_id|>assistant<|end_header_id|>\n\n");
     *nstop = 0;
     stop_ids[(*nstop)++] = tokenizer_special_id(t, "<|eot_id|>");
     int32_t end = tokenizer_special_id(t, "<|end_of_text|>");
@@ -52,6 +52,7 @@ struct ChatTemplate {
     char *bos, *eos;            /* NULL: not set */
     int32_t stop[CHAT_MAX_STOP];
     int nstop;
+    bool reads_content;         /* the template's text holds "content" (continue_final_message needs it) */
     char err[700];              /* non-empty: why it cannot render */
 };
 
@@ -154,6 +155,7 @@ ChatTemplate *chat_template_load(const Tokenizer *t) {
         if (!(ct->jt = jinja_parse(src, e, sizeof e)))
             snprintf(ct->err, sizeof ct->err, "'%s': chat_template:%s", ct->path, e);
         else turn_ends(ct, t, src);
+        ct->reads_content = strstr(src, "content") != NULL;
     } else if (!ct->err[0]) {   /* no template: Llama 3's by hand */
         chat_template_free(ct);
         ct = NULL;
@@ -176,17 +178,19 @@ void chat_template_free(ChatTemplate *ct) {
 
 bool chat_template_render(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, Buf *out,
                           int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen) {
-    return chat_template_render_tools(ct, t, m, n, false, out, stop_ids, nstop, err, errlen);
+    ChatRender how = {.add_generation_prompt = true};
+    return chat_template_render_as(ct, t, m, n, &how, out, stop_ids, nstop, err, errlen);
 }
 
-bool chat_template_render_tools(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, bool tools_empty,
-                                Buf *out, int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen) {
-    if (!ct) return llama3_render(t, m, n, out, stop_ids, nstop, err, errlen);
+/* The n messages rendered as they are (ct's template, or Llama 3's by hand). */
+static bool render(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, const ChatRender *how,
+                   Buf *out, int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen) {
+    if (!ct) return llama3_render(t, m, n, how->add_generation_prompt, out, stop_ids, nstop, err, errlen);
     if (ct->err[0]) {
         snprintf(err, errlen, "the chat template cannot be rendered: %s", ct->err);
         return false;
     }
-    JinjaContext c = {m, n, ct->bos, ct->eos, true, NULL, tools_empty};   /* strftime_now: the local time */
+    JinjaContext c = {m, n, ct->bos, ct->eos, how->add_generation_prompt, NULL, how->tools_empty};   /* strftime_now: the local time */
     bool raised = false;
     char e[500];
     if (!jinja_render(ct->jt, &c, out, &raised, e, sizeof e)) {
@@ -197,4 +201,56 @@ bool chat_template_render_tools(const ChatTemplate *ct, const Tokenizer *t, cons
     memcpy(stop_ids, ct->stop, sizeof ct->stop);
     *nstop = ct->nstop;
     return true;
+}
+
+/* transformers' tag after the content of a message to continue (apply_chat_template's). */
+#define CONTINUE_TAG "CONTINUE_FINAL_MESSAGE_TAG "
+
+/* The last occurrence of needle[0, n) in hay[0, len), or NULL. */
+static const char *last_in(const char *hay, size_t len, const char *needle, size_t n) {
+    for (size_t i = len >= n ? len - n + 1 : 0; i-- > 0;)
+        if (!memcmp(hay + i, needle, n)) return hay + i;
+    return NULL;
+}
+
+/* The messages rendered with the last one open (continue_final_message): its content tagged, the
+ * text cut at the last tag, and the white space before it too when the template did not keep the
+ * tag's own (transformers' apply_chat_template). */
+static bool render_open(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, const ChatRender *how,
+                        Buf *out, int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen) {
+    if (ct && !ct->err[0] && !ct->reads_content) {
+        snprintf(err, errlen, "continue_final_message: the chat template never reads a message's content");
+        return false;
+    }
+    ChatMessage *tagged = xmalloc((size_t)n * sizeof *tagged);
+    memcpy(tagged, m, (size_t)n * sizeof *tagged);
+    Buf last = {0}, full = {0};
+    buf_append(&last, m[n - 1].content, m[n - 1].len);
+    buf_puts(&last, CONTINUE_TAG);
+    tagged[n - 1].content = last.data;
+    tagged[n - 1].len = last.len;
+    bool ok = render(ct, t, tagged, n, how, &full, stop_ids, nstop, err, errlen);
+    size_t a, b, tag_len = sizeof CONTINUE_TAG - 2;   /* the tag stripped: without its space */
+    jinja_strip(m[n - 1].content, m[n - 1].len, true, true, &a, &b);
+    const char *text = full.data ? full.data : "", *tag = last_in(text, full.len, CONTINUE_TAG, tag_len);
+    if (ok && (!tag || (b > a && !memmem(text, full.len, m[n - 1].content + a, b - a)))) {
+        snprintf(err, errlen, "continue_final_message: the final message does not appear in the chat after the "
+                 "chat template renders it (the template drops part of it): it cannot be continued");
+        ok = false;
+    }
+    if (ok) {
+        size_t cut = (size_t)(tag - text);
+        if (cut + tag_len >= full.len || text[cut + tag_len] != ' ') jinja_strip(text, cut, false, true, &a, &cut);
+        buf_append(out, text, cut);
+    }
+    buf_free(&last);
+    buf_free(&full);
+    free(tagged);
+    return ok;
+}
+
+bool chat_template_render_as(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, const ChatRender *how,
+                             Buf *out, int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen) {
+    return how->continue_final_message ? render_open(ct, t, m, n, how, out, stop_ids, nstop, err, errlen)
+                                       : render(ct, t, m, n, how, out, stop_ids, nstop, err, errlen);
 }

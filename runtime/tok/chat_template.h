@@ -13,7 +13,7 @@
  * <|end_header_id|> and <|eot_id|>): its tokenizer_config.json template,
  *   <|begin_of_text|> then for each message
  *   <|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT(trimmed)<|eot_id|>
- *   then <|start_header_id|>assistant<|end_header_id|>\n\n (the generation prompt).
+ *   then <|start_header_id|>assistant<|end_header_id|>\n\n (the generation prompt, when asked).
  * Any other tokenizer is refused, naming what it lacks: no template is guessed. A Llama 3.1 or later
  * tokenizer (it has <|python_tag|>) is refused too: its template differs (a knowledge-date system
  * header). */
@@ -43,10 +43,22 @@ void chat_template_free(ChatTemplate *ct);
  * failure, or (by hand) a tokenizer without Llama 3's tokens or a role not one of the three. */
 bool chat_template_render(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, Buf *out,
                           int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen);
-/* As chat_template_render, the template's `tools` an empty list when tools_empty (a request's
- * "tools": [], which transformers and vLLM hand the template as []; Llama 3.1's tells it from none),
- * else none. */
-bool chat_template_render_tools(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, bool tools_empty,
-                                Buf *out, int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen);
+/* How chat_template_render_as renders: transformers' apply_chat_template arguments (vLLM's chat
+ * request fields of these names). */
+typedef struct {
+    bool add_generation_prompt;     /* the header that opens the assistant's turn (chat_template_render's) */
+    bool continue_final_message;    /* the last message left open for the model to continue: rendered
+                                     * with a tag after its content, the text cut at the tag (and its
+                                     * white space before, when the template strips the content), as
+                                     * transformers does; refused when the rendering drops the tag or
+                                     * the content, or (a template) never reads a message's content */
+    bool tools_empty;               /* `tools` is an empty list (a request's "tools": [], which transformers
+                                     * and vLLM hand the template as []; Llama 3.1's tells it from none),
+                                     * else none */
+} ChatRender;
+
+/* chat_template_render as `how` says. */
+bool chat_template_render_as(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, const ChatRender *how,
+                             Buf *out, int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen);
 
 #endif

@@ -68,7 +68,14 @@ jq -r '.templates.qwen2_chatml' tests/tokenizer/fixtures/chat_templates.json >"$
 mkdir -p "$T/jinjanul"   # the same with a NUL byte in the template's text
 cp "$T/jinjafile/tokenizer.json" "$T/jinjafile/tokenizer_config.json" "$T/jinjanul/"
 { printf '{{ bos_token }}\0'; cat "$T/jinjafile/chat_template.jinja"; } >"$T/jinjanul/chat_template.jinja"
-"$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" "$T/llama3cfg" "$T/jinjafile" "$T/jinjanul" ||
+mkdir -p "$T/dropping" "$T/contentless"   # templates that drop the last message, and read no content
+cp "$T/tok/tokenizer.json" "$T/dropping/"
+cp "$T/tok/tokenizer.json" "$T/contentless/"
+jq -n '{chat_template: "{% for m in messages %}{% if not loop.last %}{{ m.content }}{% endif %}{% endfor %}", eos_token: "<|eot_id|>"}' \
+  >"$T/dropping/tokenizer_config.json"
+jq -n '{chat_template: "{% for m in messages %}{{ m.role }}{% endfor %}", eos_token: "<|eot_id|>"}' >"$T/contentless/tokenizer_config.json"
+"$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" "$T/llama3cfg" "$T/jinjafile" "$T/jinjanul" \
+  "$T/dropping" "$T/contentless" ||
   fails=$((fails + 1))
 
 MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --random-weights 5 --backend cpu)
@@ -365,6 +372,28 @@ check chat-logprobs-without-top "$(jq -c '[.choices[0].logprobs.content[].top_lo
 refused chat-role-refused 400 "the role 'tool' is not supported" /v1/chat/completions '{"messages": [{"role": "tool", "content": "x"}]}'
 refused chat-content-parts-refused 400 "messages[0]: content in 2 parts is not supported" /v1/chat/completions \
   '{"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": " there"}]}]}'
+# add_generation_prompt false: no assistant header; continue_final_message: the last message left open
+# (the template trims its content, so the text ends at it, without its white space, as transformers
+# cuts it): each the text's ids run alone
+# chat_alone FILE TEXT END: the greedy ids of TEXT's ids (without the post-processor's BOS) run alone,
+# to the first END, then ":" and the prompt's count
+chat_alone() {
+  local ids; ids=$("$TT" encode "$1" "$2" | cut -d, -f2-)
+  echo "$("$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 12 2>/dev/null | tr ',' '\n' | awk -v e="$3" '$1 == e { exit } { print }' | paste -sd,):$(tr ',' '\n' <<<"$ids" | wc -l)"
+}
+chat_got() { jq -r '(.choices[0].token_ids | map(tostring) | join(",")) + ":" + (.usage.prompt_tokens | tostring)' "$T/body"; }
+OPEN='[{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "  Sure, the answer is "}]'
+post /v1/chat/completions "$(jq -nc --argjson m "$OPEN" '{messages: $m, max_tokens: 12, temperature: 0, add_generation_prompt: false, continue_final_message: true}')"
+check chat-continue-final-message "$(chat_got)" \
+  "$(chat_alone "$T/tok/tokenizer.json" $'<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nSure, the answer is' 603)"
+post /v1/chat/completions '{"messages": [{"role": "user", "content": "Hi there"}], "max_tokens": 12, "temperature": 0, "add_generation_prompt": false}'
+check chat-no-generation-prompt "$(chat_got)" \
+  "$(chat_alone "$T/tok/tokenizer.json" $'<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>' 603)"
+refused chat-continue-with-generation-prompt 400 "fields 'add_generation_prompt' and 'continue_final_message' cannot both be true" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "Hi"}], "continue_final_message": true}'
+refused chat-generation-prompt-type 400 "field 'add_generation_prompt' must be a boolean" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "Hi"}], "add_generation_prompt": "no"}'
+refused chat-continue-not-in-completions 400 "unknown field 'continue_final_message'" /v1/completions '{"prompt": "Hi", "continue_final_message": true}'
 
 # ---- chat with the checkpoint's own template ($T/chatml, above)
 start chatml --tokenizer "$T/chatml" || exit 1
@@ -377,6 +406,11 @@ check chat-config-template-ids-equal-run-alone "$(jq -r '.choices[0].token_ids |
   "$want:$(tr ',' '\n' <<<"$ids" | wc -l)"
 refused chat-config-template-raise-exception 400 "the chat template refuses the messages: the last message must not be the assistant's" \
   /v1/chat/completions '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}'
+# continue_final_message through a template that keeps the content as it is (the tag's space kept:
+# the text is cut at the tag exactly, the content's trailing space kept)
+post /v1/chat/completions '{"messages": [{"role": "user", "content": "Hi the "}], "max_tokens": 12, "temperature": 0, "add_generation_prompt": false, "continue_final_message": true}'
+check chat-config-template-continue "$(chat_got)" \
+  "$(chat_alone "$T/chatml/tokenizer.json" $'<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi the ' 602)"
 kill -TERM "$SPID"; wait "$SPID"
 # Llama 3.1 Instruct's own template (tools, builtin_tools, date_string, namespace; rendered without
 # tools, its "Cutting Knowledge Date" header with the fixed date): the template's ids run alone.

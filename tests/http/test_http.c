@@ -387,10 +387,59 @@ static void test_llama3_config(const char *dir) {
     tokenizer_free(t);
 }
 
+/* The text of the last message left open (continue_final_message) of the template by hand, ending
+ * as want ends; true when it does. */
+static bool open_ends(const Tokenizer *t, const char *last, const char *want, char *err, size_t errlen) {
+    ChatMessage m[2] = {{"user", "Hi", 2}, {"assistant", last, strlen(last)}};
+    ChatRender how = {.continue_final_message = true};
+    Buf out = {0};
+    int32_t stop[CHAT_MAX_STOP];
+    int nstop = 0;
+    bool ok = chat_template_render_as(NULL, t, m, 2, &how, &out, stop, &nstop, err, errlen);
+    ok = ok && out.len >= strlen(want) && !memcmp(out.data + out.len - strlen(want), want, strlen(want));
+    if (!ok && out.data) snprintf(err, errlen, "%s", out.data);
+    buf_free(&out);
+    return ok;
+}
+
+/* continue_final_message (the texts transformers' apply_chat_template gives): the content trimmed as
+ * Python's strip() trims (U+3000, U+00A0) and cut there, an empty one, and templates that drop the last message (the tag never rendered) or never
+ * read a content: refused. with: the tokenizer with Llama 3's chat tokens; drop, blind: its
+ * tokenizer.json beside templates of each kind (tests/http/run.sh). */
+static void test_open(const char *with, const char *drop, const char *blind) {
+    char err[600] = "";
+    Tokenizer *t = tokenizer_load(with, err, sizeof err);
+    if (!t) {
+        check("chat-open-tokenizer-loads", false, err);
+        return;
+    }
+    check("chat-open-trimmed", open_ends(t, "\xE3\x80\x80 So it is \xC2\xA0", "<|end_header_id|>\n\nSo it is", err, sizeof err), err);
+    /* the tag alone, trimmed of its space: the white space before it goes too (transformers' text) */
+    check("chat-open-empty", open_ends(t, "", "<|eot_id|><|start_header_id|>assistant<|end_header_id|>", err, sizeof err), err);
+    tokenizer_free(t);
+    const char *dirs[2] = {drop, blind}, *want[2] = {"the final message does not appear in the chat",
+                                                     "the chat template never reads a message's content"};
+    for (int k = 0; k < 2; k++) {
+        Tokenizer *tk = tokenizer_load(dirs[k], err, sizeof err);
+        ChatTemplate *ct = tk ? chat_template_load(tk) : NULL;
+        ChatMessage m[2] = {{"user", "Hi", 2}, {"assistant", "So", 2}};
+        ChatRender how = {.continue_final_message = true};
+        Buf out = {0};
+        int32_t stop[CHAT_MAX_STOP];
+        int nstop = 0;
+        bool ok = ct && !chat_template_error(ct) && chat_template_render_as(ct, tk, m, 2, &how, &out, stop, &nstop, err, sizeof err);
+        check(k ? "chat-open-template-without-content-refused" : "chat-open-template-dropping-it-refused",
+              ct && !ok && strstr(err, want[k]), ct ? err : "no template");
+        buf_free(&out);
+        chat_template_free(ct);
+        tokenizer_free(tk);
+    }
+}
+
 int main(int argc, char **argv) {
-    if (argc != 8) {
+    if (argc != 10) {
         fprintf(stderr, "usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1 CHATML_DIR "
-                        "LLAMA3_CONFIG_DIR JINJA_FILE_DIR JINJA_FILE_WITH_NUL_DIR\n");
+                        "LLAMA3_CONFIG_DIR JINJA_FILE_DIR JINJA_FILE_WITH_NUL_DIR DROPPING_TEMPLATE_DIR CONTENTLESS_TEMPLATE_DIR\n");
         return 2;
     }
     test_draws();
@@ -405,5 +454,6 @@ int main(int argc, char **argv) {
     test_config_template(argv[6], "jinja-file");
     test_llama3_config(argv[5]);
     test_jinja_file_nul(argv[7]);
+    test_open(argv[1], argv[8], argv[9]);
     return fails != 0;
 }

@@ -6,7 +6,8 @@ chat, streamed and not, greedy text equal to `mixrun --text` / the chat template
 log-probabilities (completions, echoed prompts, chat, streamed) as the client types them;
 a batch of prompts with n choices each, streamed and not;
 a generation_config.json's end of sequence (and ignore_eos); its sampling defaults, as transformers
-reads the file and vLLM takes them;
+reads the file and vLLM takes them; add_generation_prompt and continue_final_message as transformers'
+apply_chat_template renders them;
 16 concurrent clients each equal to their request alone; 200 clients beside 1,000 idle connections;
 the client's errors for bad requests;
 SIGTERM exits 0. Prints PASS/FAIL lines; exits 1 on failure.
@@ -223,6 +224,45 @@ def sampling_defaults(tmp, tok_path):
               {k: diff[k] for k in VLLM_SAMPLING if diff.get(k) is not None})
 
 
+def open_ended(tmp, tok_path):
+    """Llama 3.1 Instruct's template (it trims the content) and ChatML (it keeps it): the prompt of
+    add_generation_prompt false, and of continue_final_message, is transformers' apply_chat_template's
+    with those arguments (the greedy ids and the prompt's count equal the rendering's ids run alone)."""
+    import transformers
+    ref = tokenizers.Tokenizer.from_file(tok_path)
+    with open(os.path.join(ROOT, "tests/tokenizer/fixtures/chat/llama3.1.jinja")) as f:
+        llama31 = f.read()
+    with open(os.path.join(ROOT, "tests/tokenizer/fixtures/chat_templates.json")) as f:
+        chatml = json.load(f)["templates"]["qwen2_chatml"]
+    asks = [([{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "  Sure, the answer is "}],
+             {"add_generation_prompt": False, "continue_final_message": True}),
+            ([{"role": "user", "content": "Hi the "}], {"add_generation_prompt": False, "continue_final_message": True}),
+            ([{"role": "user", "content": "Hi there"}], {"add_generation_prompt": False})]
+    # ChatML's tokens are text to this tokenizer: its turn ends at the EOS, <|eot_id|>
+    for name, template, eos in [("llama31", llama31, "<|eot_id|>"), ("chatml", chatml, "<|eot_id|>")]:
+        d = os.path.join(tmp, "open-" + name)
+        os.makedirs(d)
+        shutil.copy(tok_path, d)
+        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+            json.dump({"chat_template": template, "bos_token": "<|begin_of_text|>", "eos_token": eos}, f)
+        hf = transformers.PreTrainedTokenizerFast(tokenizer_file=tok_path, bos_token="<|begin_of_text|>", eos_token=eos)
+        hf.chat_template = template
+        server, url = start(d, d)
+        try:
+            client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=120)
+            for k, (messages, kw) in enumerate(asks):
+                ids = ref.encode(hf.apply_chat_template(messages, tokenize=False, **kw), add_special_tokens=False).ids
+                alone = [int(t) for t in mixrun("--tokens", ",".join(map(str, ids)), "--max-new", "8").split(",")]
+                end = ref.token_to_id(eos)
+                want = alone[:alone.index(end)] if end in alone else alone
+                r = client.chat.completions.create(model="tiny", messages=messages, max_tokens=8, temperature=0, extra_body=kw)
+                check(f"openai-open-ended-{name}-{k}", (r.choices[0].model_extra["token_ids"], r.usage.prompt_tokens),
+                      (want, len(ids)))
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+
+
 def choices(client):
     """A batch of prompts with n choices each, as the client types it: choice i * n + j is prompt i's
     j-th draw, equal to that prompt alone with the seed + j; streamed, the chunks carry the choices by
@@ -307,6 +347,7 @@ def main():
             check("openai-sigterm-exit-0", server.wait(timeout=60), 0)
         end_of_sequence(tmp, tok)
         sampling_defaults(tmp, tok)
+        open_ended(tmp, tok)
     sys.exit(1 if fails else 0)
 
 
