@@ -103,6 +103,8 @@ static const OptSpec mixrun_options[] = {
         .help = "the sampling defaults of requests (vLLM's): auto (default), generation_config.json\n"
                 "beside the tokenizer; vllm, none; DIR, DIR/generation_config.json (its end of\n"
                 "sequence too)"),
+    OPT(MixrunOptions, http.override_generation_config, OPT_STRING, "--override-generation-config", .metavar = "JSON",
+        .help = "an object over those defaults (vLLM's): {\"temperature\": 0.5}; null drops one"),
     /* last: only in a binary written by `mixc build` */
     OPT(MixrunOptions, info, OPT_FLAG, "--info", .section = "built binary", .help = "describe the layout, overrides and kernels built in"),
 };
@@ -211,10 +213,11 @@ static int check_serving(const OptCommand *cmd, const MixrunOptions *o) {
 static int check_serve(const OptCommand *cmd, const MixrunOptions *o) {
     const HttpOptions *h = &o->http;
     bool server = h->host || h->port >= 0 || h->model_name || h->max_body || h->max_connections || h->timeout_s ||
-                  h->generation_config;
+                  h->generation_config || h->override_generation_config;
     if (!o->serve)
-        return server ? opt_usage_error(cmd, "--host, --port, --model-name, --max-body, --max-connections, --timeout "
-                                             "and --generation-config go with mixrun serve") : OPT_GO;
+        return server ? opt_usage_error(cmd, "--host, --port, --model-name, --max-body, --max-connections, --timeout, "
+                                             "--generation-config and --override-generation-config go with mixrun serve")
+                      : OPT_GO;
     if (o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->print_ids || o->bench ||
         o->requests || o->synthetic.count || o->dump_logits || o->max_new_given || o->json || o->rates.n ||
         o->seed_requests >= 0 || o->save_weights || o->batch || o->prompt_len)

@@ -39,6 +39,7 @@ typedef struct {
     int64_t max_connections;
     int64_t timeout_s;      /* an idle or stalled connection is closed after this */
     const char *generation_config;  /* auto (NULL), vllm or a path: gen_config_locate's choice */
+    const char *override_generation_config;   /* a JSON object over its sampling fields; NULL: none */
 } HttpOptions;
 
 /* The most choices one request may ask (its prompts times n): each is a sequence of its own. */

@@ -399,26 +399,44 @@ static void drain(HttpServer *s, struct MHD_Daemon *d, int sig) {
     pthread_mutex_unlock(&s->mu);
 }
 
-/* The generation config's end of sequence and sampling defaults (gen_config.h) into s; the defaults
- * said on stderr, as vLLM says them. */
+/* The values of --override-generation-config alone checked as a request's fields (its errors name
+ * it, not the file); false with the message in err. */
+static bool check_override(const HttpServer *s, const char *over, char *err, size_t errlen) {
+    json_t *alone = NULL;
+    if (!gen_defaults_override(over, &alone, err, errlen)) return false;
+    HttpServer probe = *s;   /* api_check_defaults' fields only: nothing of it runs */
+    ApiError e;
+    bool ok = api_check_defaults(&probe, alone, &e);
+    json_decref(probe.defaults);
+    if (!ok) snprintf(err, errlen, "--override-generation-config: %s", e.msg);
+    return ok;
+}
+
+/* The generation config's end of sequence and sampling defaults (gen_config.h), with
+ * --override-generation-config over them, into s; the defaults said on stderr, as vLLM says them. */
 static bool load_gen_config(HttpServer *s) {
     char err[1400], *path = NULL;
     bool named = false;
     json_t *defaults = NULL;
+    const char *over = s->opt.override_generation_config;
     bool ok = gen_config_locate(s->tok, s->opt.generation_config, &path, &named, err, sizeof err) &&
               (!s->tok || eos_ids_load(s->tok, named ? path : NULL, &s->eos, err, sizeof err)) &&
               gen_defaults_load(path, &defaults, err, sizeof err);
+    bool from_file = defaults != NULL;
+    if (ok && over) ok = check_override(s, over, err, sizeof err) && gen_defaults_override(over, &defaults, err, sizeof err);
     char *said = ok && defaults ? json_dumps(defaults, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     ApiError e = {0};
-    if (ok && !api_check_defaults(s, defaults, &e)) {
+    if (!ok) json_decref(defaults);
+    else if (!api_check_defaults(s, defaults, &e)) {   /* the override's values are good: the file's is not */
         snprintf(err, sizeof err, "'%.600s': %s", path, e.msg);
         ok = false;
     }
     if (!ok) fprintf(stderr, "%s serve: %s\n", prog_name(), err);
     else if (said)
-        fprintf(stderr, "%s serve: sampling defaults of '%s': %s (a request's own fields win%s; "
-                "--generation-config vllm: none)\n", prog_name(), path, said,
-                s->max_new_cap ? ", but max_new_tokens caps every request's max_tokens" : "");
+        fprintf(stderr, "%s serve: sampling defaults of %s%s%s%s: %s (a request's own fields win%s; "
+                "--generation-config vllm: none)\n", prog_name(), from_file ? "'" : "", from_file ? path : "",
+                from_file ? "'" : "", over ? (from_file ? " with --override-generation-config" : "--override-generation-config") : "",
+                said, s->max_new_cap ? ", but max_new_tokens caps every request's max_tokens" : "");
     free(said);
     free(path);
     return ok;

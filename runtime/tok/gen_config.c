@@ -153,3 +153,30 @@ bool gen_defaults_load(const char *path, json_t **defaults, char *err, size_t er
     json_decref(root);
     return true;
 }
+
+bool gen_defaults_override(const char *text, json_t **defaults, char *err, size_t errlen) {
+    json_error_t je;
+    json_t *over = json_loads(text, JSON_REJECT_DUPLICATES, &je), *v;
+    const char *key;
+    bool ok = json_is_object(over);
+    if (!ok) snprintf(err, errlen, "--override-generation-config: %s", over ? "not a JSON object" : je.text);
+    json_object_foreach(ok ? over : NULL, key, v) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof SAMPLING_FIELDS / sizeof *SAMPLING_FIELDS; i++) known |= !strcmp(key, SAMPLING_FIELDS[i]);
+        if (!known) {
+            snprintf(err, errlen, "--override-generation-config: the field '%.100s' is not one of repetition_penalty, "
+                     "temperature, top_k, top_p, min_p and max_new_tokens", key);
+            ok = false;
+            break;
+        }
+        if (!*defaults) *defaults = json_object();
+        if (json_is_null(v)) json_object_del(*defaults, key);
+        else json_object_set(*defaults, key, v);
+    }
+    if (*defaults && !json_object_size(*defaults)) {
+        json_decref(*defaults);
+        *defaults = NULL;
+    }
+    json_decref(over);
+    return ok;
+}

@@ -54,4 +54,9 @@ bool gen_config_locate(const Tokenizer *t, const char *choice, char **path, bool
  * message naming the file in err (not JSON, not an object). */
 bool gen_defaults_load(const char *path, json_t **defaults, char *err, size_t errlen);
 
+/* The JSON object text of --override-generation-config (vLLM's) over *defaults: each of its fields
+ * (only those gen_defaults_load takes) set, or taken out when null, as vLLM merges it. The values
+ * are not checked here. false with a message in err: not a JSON object, or another field. */
+bool gen_defaults_override(const char *text, json_t **defaults, char *err, size_t errlen);
+
 #endif

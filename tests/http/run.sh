@@ -8,8 +8,8 @@
 #    the template of a tokenizer_config.json (runtime/tok/jinja.c; ChatML, Llama 3.1 Instruct's with
 #    its tool branches), its raise_exception and a template it refuses (400 naming the construct);
 #  - the end of sequence (generation_config.json, tokenizer_config.json's eos_token), ignore_eos;
-#  - the generation config's sampling defaults (--generation-config auto|vllm|DIR), the max_new_tokens
-#    cap, refusals of bad ones;
+#  - the generation config's sampling defaults (--generation-config auto|vllm|DIR,
+#    --override-generation-config), the max_new_tokens cap, refusals of bad ones;
 #  - concurrent clients each get their request's run alone;
 #  - several choices (a batch of prompts, n each): each equals its request alone with the seed + j,
 #    streamed by index, the usage counting each prompt once;
@@ -589,6 +589,27 @@ gc_refused gc-refused-not-json '{"top_k": 1' "'$T/gc-bad/generation_config.json'
 gc_refused gc-refused-not-an-object '[1]' "'$T/gc-bad/generation_config.json' is not a JSON object"
 gc_refused gc-refused-no-such-path '' "--generation-config '$T/nowhere': no such file or directory" --generation-config "$T/nowhere"
 gc_refused gc-refused-dir-without-file '' "--generation-config '$T/tok': the directory holds no generation_config.json" --generation-config "$T/tok"
+# --override-generation-config: its fields over the file's (null drops one), or alone with vllm; a
+# file's bad value it replaces is not refused; its own bad values are, naming it
+start gc-over --tokenizer "$T/gc" --override-generation-config '{"temperature": 0.2, "top_k": null, "max_new_tokens": 6}' || exit 1
+check gc-override-merged "$(sed -n "s|.*sampling defaults of '$T/gc/generation_config.json' with --override-generation-config: \({.*}\) (a request.*|\1|p" "$T/gc-over.err" | jq -c -S .)" \
+  "$(jq -c -S '. + {temperature: 0.2, max_new_tokens: 6} | del(.top_k)' <<<"$SAMPLING")"
+kill -TERM "$SPID"; wait "$SPID"
+start gc-over-vllm --tokenizer "$T/gc" --generation-config vllm --override-generation-config '{"top_k": 1, "max_new_tokens": 3}' || exit 1
+post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 9, "temperature": 1.2}'
+check gc-override-alone-with-vllm "$(jq -c '[(.choices[0].token_ids | map(tostring) | join(",")), .choices[0].finish_reason]' "$T/body")" \
+  "[\"$("$RUN" "${MODEL[@]}" --tokens 5,17,300,42 --max-new 3 2>/dev/null)\",\"length\"]"
+kill -TERM "$SPID"; wait "$SPID"
+gc_refused gc-override-unknown-field '{"top_k": 3}' "--override-generation-config: the field 'temprature' is not one of" \
+  --override-generation-config '{"temprature": 1}'
+gc_refused gc-override-bad-value '' "--override-generation-config: field 'top_p' must be a number in (0, 1]" --override-generation-config '{"top_p": 5}'
+gc_refused gc-override-not-an-object '' "--override-generation-config: not a JSON object" --override-generation-config '[1]'
+gc_refused gc-file-bad-value-not-overridden '{"temperature": "hot"}' "'$T/gc-bad/generation_config.json': field 'temperature'" \
+  --override-generation-config '{"top_p": 0.5}'
+if start gc-over-replaces-bad --tokenizer "$T/gc-bad" --override-generation-config '{"temperature": 0.5}'; then
+  pass gc-override-replaces-a-bad-value
+  kill -TERM "$SPID"; wait "$SPID"
+fi
 echo '{"temperature": "hot"}' >"$T/gc-bad/generation_config.json"   # vllm: its sampling fields are not read
 if start gc-vllm-bad --tokenizer "$T/gc-bad" --generation-config vllm; then
   pass gc-vllm-reads-no-sampling-fields
@@ -858,5 +879,7 @@ check usage-serve-with-tokens "$?:$(grep -c 'mixrun serve takes the model' "$T/e
 check usage-port-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "2:1"
 "$RUN" "${MODEL[@]}" --tokens 1 --generation-config vllm >/dev/null 2>"$T/err"
 check usage-generation-config-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "2:1"
+"$RUN" "${MODEL[@]}" --tokens 1 --override-generation-config '{}' >/dev/null 2>"$T/err"
+check usage-override-generation-config-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "2:1"
 
 [ "$fails" -eq 0 ]
