@@ -89,6 +89,9 @@ typedef struct {
      * rows' logits has them picked on the host. The cpu backend picks on the host
      * (backend_prefill_argmax_host). */
     bool (*prefill_argmax)(Backend *b, const PrefillPart *parts, int n, int32_t *ids, float *logits);
+    /* Copies n bytes at offset from to offset to inside the KV allocation, in order with the steps
+     * (backend_fork's copies of a slot's caches). */
+    bool (*copy_kv)(Backend *b, int64_t to, int64_t from, int64_t n);
 } BackendOps;
 
 struct Backend {
@@ -112,6 +115,12 @@ struct Backend {
     char err[512];          /* why the last prefill/decode failed */
     void *impl;
 };
+
+/* Slot `to` holds what slot `from` holds: every cache's K and V block of the plan copied (ops->copy_kv;
+ * a ring's rows are at position % capacity in both) and its length. The same prompt then need not
+ * be prefilled twice (a request's n choices). false with b->err for a paged plan (its pages are not
+ * copied) or a failed copy. */
+bool backend_fork(Backend *b, int from, int to);
 
 /* ---- paged caches (pages.c): a no-op for an unpaged plan */
 

@@ -589,6 +589,28 @@ bool backend_reset(Backend *b, int slot) {
     return true;
 }
 
+bool backend_fork(Backend *b, int from, int to) {
+    const RunPlan *p = b->plan;
+    if (p->page_tokens) {
+        snprintf(b->err, sizeof b->err, "fork of slot %d: a paged run's slots are not forked", from);
+        return false;
+    }
+    for (int c = 0; c < p->ncaches; c++) {
+        const CacheMap *cm = &p->cache[c];
+        if (!b->ops->copy_kv(b, cm->k_offset + to * cm->seq_bytes, cm->k_offset + from * cm->seq_bytes, cm->seq_bytes) ||
+            !b->ops->copy_kv(b, cm->v_offset + to * cm->seq_bytes, cm->v_offset + from * cm->seq_bytes, cm->seq_bytes))
+            return false;
+    }
+    b->seq_len[to] = b->seq_len[from];
+    return true;
+}
+
+static bool cpu_copy_kv(Backend *b, int64_t to, int64_t from, int64_t n) {
+    CpuState *s = b->impl;
+    memcpy(s->kv + to, s->kv + from, (size_t)n);
+    return true;
+}
+
 /* The parts' chunks as segments of one step: rows packed in order, at each slot's length. */
 static bool cpu_prefill_batch(Backend *b, const PrefillPart *parts, int n, float *logits) {
     if (!backend_check_prefill(b, parts, n)) return false;
@@ -648,7 +670,7 @@ static void cpu_close(Backend *b) {
 }
 
 static const BackendOps cpu_ops = {"cpu", cpu_prefill_batch, backend_decode_all, cpu_decode_slots, cpu_close,
-                                   backend_decode_argmax_host, backend_prefill_argmax_host};
+                                   backend_decode_argmax_host, backend_prefill_argmax_host, cpu_copy_kv};
 
 /* ------------------------------------------------------------------ opening */
 

@@ -461,6 +461,13 @@ bool cuda_prefill_argmax(Backend *b, const PrefillPart *parts, int n, int32_t *i
     return ok;
 }
 
+/* A device-to-device copy inside the caches (synchronous: after the steps before it, before the next). */
+bool cuda_copy_kv(Backend *b, int64_t to, int64_t from, int64_t n) {
+    CudaState *s = b->impl;
+    CU_CHECK_RET(s->cu->cuMemcpyDtoD(s->caches + (CUdeviceptr)to, s->caches + (CUdeviceptr)from, (size_t)n), step_failed(b));
+    return true;
+}
+
 bool cuda_prefill_batch(Backend *b, const PrefillPart *parts, int n, float *logits) {
     return cuda_prefill_argmax(b, parts, n, NULL, logits);
 }

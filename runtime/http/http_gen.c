@@ -383,7 +383,8 @@ static void drop_cancelled(HttpServer *s) {
 static bool admit_queued(HttpServer *s) {
     while (s->head) {
         Gen *g = s->head;
-        int got = serve_engine_admit(s->e, &g->req, &g->res, g->arrived_at, g);
+        int j = g->index % g->reply->n;   /* a prompt's j-th choice forks its first's prefill */
+        int got = serve_engine_admit_fork(s->e, &g->req, &g->res, g->arrived_at, g, j ? g - j : NULL);
         if (got < 0) return false;
         if (got == 0) break;
         s->head = g->next;

@@ -18,6 +18,8 @@ typedef struct {
     int32_t next;           /* the last generated token, appended by the next decode */
     int64_t cost;           /* its KV bytes (serve_request_cost) */
     int64_t pages;          /* its pages of a paged run's pool (serve_request_pages) */
+    int parent;             /* a fork waiting for that slot's prompt to end (then its caches are copied
+                             * and it picks from the same logits); -1: none */
     double arrived_at, first_token_at;
 } Slot;
 
@@ -81,18 +83,19 @@ int64_t serve_engine_budget(const ServeEngine *e) { return e->kv_budget; }
 
 ServeEngineStats serve_engine_stats(const ServeEngine *e) { return e->st; }
 
-int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user) {
+/* serve_engine_admit into slot *q. */
+static int admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user, int *q) {
     int64_t cost = serve_request_cost(e->b, r), pages = serve_request_pages(e->b, r);
     if (e->st.busy == e->b->cfg.nseq || cost < 0 || e->st.kv_used + cost > e->kv_budget ||
         e->st.pages_used + pages > e->b->plan->pool_pages)
         return 0;
-    int q = 0;
-    while (e->slot[q].r) q++;
-    if (!backend_reset(e->b, q)) return -1;
-    e->slot[q] = (Slot){.r = r, .res = res, .user = user, .cost = cost, .pages = pages, .arrived_at = arrived_at};
+    *q = 0;
+    while (e->slot[*q].r) ++*q;
+    if (!backend_reset(e->b, *q)) return -1;
+    e->slot[*q] = (Slot){.r = r, .res = res, .user = user, .cost = cost, .pages = pages, .parent = -1, .arrived_at = arrived_at};
     res->output = xcalloc((size_t)r->max_new, sizeof(int32_t));   /* bounded by the context */
     res->noutput = 0;
-    e->order[e->st.busy++] = q;
+    e->order[e->st.busy++] = *q;
     e->st.kv_used += cost;
     e->st.pages_used += pages;
     if (e->st.pages_used > e->st.pages_peak) e->st.pages_peak = e->st.pages_used;
@@ -102,8 +105,39 @@ int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, 
     return 1;
 }
 
-/* Slot q's sequence leaves: its slot and bytes are free. */
+int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user) {
+    int q;
+    return admit(e, r, res, arrived_at, user, &q);
+}
+
+/* The slot of the sequence admitted with `parent` when slot q can be its fork: q's prompt is the same,
+ * the parent's is not done (its caches hold the prompt alone when it ends), q wants no prompt logits
+ * (only the parent would get them), and the backend copies unpaged caches. -1 otherwise. */
+static int fork_parent(const ServeEngine *e, int q, const void *parent) {
+    const ServeRequest *r = e->slot[q].r;
+    if (!e->b->ops->copy_kv || e->b->plan->page_tokens ||
+        (e->hooks.wants_prompt_logits && e->hooks.wants_prompt_logits(e->slot[q].user)))
+        return -1;
+    for (int k = 0; k < e->st.busy; k++) {
+        const Slot *p = &e->slot[e->order[k]];
+        if (p->user == parent && p->parent < 0 && p->prefilled < p->r->prompt_len && p->r->prompt_len == r->prompt_len &&
+            !memcmp(p->r->prompt, r->prompt, (size_t)r->prompt_len * sizeof *r->prompt))
+            return e->order[k];
+    }
+    return -1;
+}
+
+int serve_engine_admit_fork(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user,
+                            const void *parent) {
+    int q, got = admit(e, r, res, arrived_at, user, &q);
+    if (got == 1 && parent) e->slot[q].parent = fork_parent(e, q, parent);
+    return got;
+}
+
+/* Slot q's sequence leaves: its slot and bytes are free; forks waiting for it prefill their own. */
 static void leave(ServeEngine *e, int q) {
+    for (int c = 0; c < e->b->cfg.nseq; c++)
+        if (e->slot[c].r && e->slot[c].parent == q) e->slot[c].parent = -1;
     e->st.kv_used -= e->slot[q].cost;
     e->st.pages_used -= e->slot[q].pages;
     e->slot[q].r = NULL;
@@ -207,6 +241,29 @@ static int decode_running(ServeEngine *e) {
     return n;
 }
 
+/* Whether slot q's sequence, or a fork waiting for it, picks from the logits of its prompt's end. */
+static bool family_wants_logits(const ServeEngine *e, int q) {
+    bool want = wants_logits(e, q);
+    for (int c = 0; c < e->b->cfg.nseq && !want; c++) want = e->slot[c].r && e->slot[c].parent == q && wants_logits(e, c);
+    return want;
+}
+
+/* Slot q's prompt has just ended (its caches hold it alone): each fork waiting for it gets a copy of
+ * them (backend_fork) and picks its first token from the same logits (last, argmax code `code`).
+ * false when the backend fails (b->err). */
+static bool fork_children(ServeEngine *e, int q, const float *last, int32_t code, double now) {
+    for (int c = 0; c < e->b->cfg.nseq; c++) {
+        Slot *sl = &e->slot[c];
+        if (!sl->r || sl->parent != q) continue;
+        if (!backend_fork(e->b, q, c)) return false;
+        if (e->o->trace) buf_printf(&e->trace, " fork %s", sl->r->id);
+        sl->parent = -1;
+        sl->prefilled = sl->r->prompt_len;
+        if (!emit(e, c, pick(e, c, last, code), code, now)) return false;
+    }
+    return true;
+}
+
 /* Where a prefill call of the parts returns logits: NULL when no part needs them (only the ids come
  * back); e->logits when only the last rows of parts that end their prompt and sample; e->rows when a
  * part wants every prompt token's (all_logits set on it). */
@@ -217,7 +274,7 @@ static float *prefill_logits(ServeEngine *e, int nparts) {
         const Slot *sl = &e->slot[part->slot];
         part->all_logits = e->hooks.wants_prompt_logits && e->hooks.wants_prompt_logits(sl->user);
         every = every || part->all_logits;
-        last = last || (sl->prefilled + part->n == sl->r->prompt_len && wants_logits(e, part->slot));
+        last = last || (sl->prefilled + part->n == sl->r->prompt_len && family_wants_logits(e, part->slot));
     }
     if (every && !e->rows) e->rows = xcalloc((size_t)(e->chunk + e->b->cfg.nseq) * (size_t)e->vocab, sizeof *e->rows);
     return every ? e->rows : last ? e->logits : NULL;
@@ -233,7 +290,7 @@ static int64_t prefill_batch(ServeEngine *e, int64_t budget) {
         int q = e->order[k];
         const Slot *sl = &e->slot[q];
         const ServeRequest *r = sl->r;
-        if (sl->prefilled == r->prompt_len) continue;
+        if (sl->prefilled == r->prompt_len || sl->parent >= 0) continue;   /* done, or a fork waiting */
         int64_t n = r->prompt_len - sl->prefilled, room = budget - spent;
         if (n > room) n = room;
         if (e->o->trace) buf_printf(&e->trace, " prefill %s@%lld+%lld", r->id, (long long)sl->prefilled, (long long)n);
@@ -255,7 +312,9 @@ static int64_t prefill_batch(ServeEngine *e, int64_t budget) {
         if (!sl->r) continue;   /* a hook of an earlier emit cancelled it */
         sl->prefilled += part->n;
         const float *last = logits ? logits + (row - 1) * e->vocab : NULL;
-        if (sl->prefilled == sl->r->prompt_len && !emit(e, part->slot, pick(e, part->slot, last, e->ids[i]), e->ids[i], now))
+        if (sl->prefilled == sl->r->prompt_len &&
+            (!fork_children(e, part->slot, last, e->ids[i], now) ||
+             !emit(e, part->slot, pick(e, part->slot, last, e->ids[i]), e->ids[i], now)))
             return -1;
     }
     return spent;

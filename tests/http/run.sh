@@ -241,6 +241,40 @@ check chat-choices-streamed "$(for i in 0 1; do sse_text "$T/sse" "select(.choic
   "$(jq -r '.choices[].message.content' "$T/choices")"
 check chat-choices-role-first "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc '[0, 1] | map(. as $i | [$in[] | .choices[0] | select(.index == $i)][0].delta.role)' --null-input --slurpfile in /dev/stdin)" \
   '["assistant","assistant"]'
+# a prompt's choices prefill it once: the others wait, then take a copy of its caches (backend_fork)
+# and pick from the same logits (--trace: one prefill of the request's prompt, a fork a choice); each
+# still equals its request alone with the seed + j. Not on a paged run, nor for a choice that wants its
+# prompt's logits (echo with logprobs): those prefill their own
+FORKP='[5, 17, 300, 42, 7, 8, 9, 10, 11, 12, 13]'
+forks() {   # forks NAME SERVER-ARGS...: the request's trace and choices against alone
+  local name=$1; shift
+  start "$name" --max-seqs 4 --trace "$@" || return
+  post /v1/completions "$(jq -nc --argjson p "$FORKP" '{prompt: $p, max_tokens: 5, temperature: 1.2, seed: 21, n: 3, logprobs: 1}')"
+  cp "$T/body" "$T/forks"
+  local alone=() j
+  for j in 0 1 2; do
+    post /v1/completions "$(jq -nc --argjson p "$FORKP" --argjson s $((21 + j)) '{prompt: $p, max_tokens: 5, temperature: 1.2, seed: $s, logprobs: 1}')"
+    alone+=("$(jq -c '.choices[0] | del(.index)' "$T/body")")
+  done
+  kill -TERM "$SPID"; wait "$SPID"
+  check "$name-choices-equal-alone" "$(jq -c '[.choices[] | del(.index)]' "$T/forks")" "[$(IFS=,; echo "${alone[*]}")]"
+  # the request's prompt tokens prefilled, and its forks
+  FORK_TRACE="$(grep -o "prefill $(jq -r .id "$T/forks")@[0-9]*+[0-9]*\|fork $(jq -r .id "$T/forks")" "$T/$name.err" |
+    awk '/^prefill/ { split($2, a, "+"); n += a[2] } /^fork/ { f++ } END { printf "prefilled %d, forks %d", n, f }')"
+}
+forks forks
+check forks-prefill-once "$FORK_TRACE" "prefilled $(jq length <<<"$FORKP"), forks 2"
+forks forks-int8 --set kv_dtype=int8   # 8-bit caches: codes and scales copied; 16 positions wrap the rings of 8 and 12
+check forks-int8-prefill-once "$FORK_TRACE" "prefilled $(jq length <<<"$FORKP"), forks 2"
+start forks-echo --max-seqs 4 --trace || exit 1
+post /v1/completions "$(jq -nc --argjson p "$FORKP" '{prompt: $p, max_tokens: 2, temperature: 1.2, seed: 21, n: 2, echo: true, logprobs: 1}')"
+kill -TERM "$SPID"; wait "$SPID"
+check forks-not-for-prompt-logprobs "$(grep -o "prefill $(jq -r .id "$T/body")@[0-9]*+[0-9]*\|fork $(jq -r .id "$T/body")" "$T/forks-echo.err" |
+  awk '/^prefill/ { split($2, a, "+"); n += a[2] } /^fork/ { f++ } END { printf "prefilled %d, forks %d", n, f }'):$(jq '[.choices[].logprobs.tokens | length]' -c "$T/body")" \
+  "prefilled $((2 * $(jq length <<<"$FORKP"))), forks 0:[13,13]"
+forks forks-paged --page-tokens 4
+check forks-paged-prefill-each "$FORK_TRACE" "prefilled $((3 * $(jq length <<<"$FORKP"))), forks 0"
+PORT=$MAINPORT
 refused n-zero 400 "field 'n' must be an integer in [1, 128]" /v1/completions '{"prompt": [1], "n": 0}'
 refused n-above-128 400 "field 'n' must be an integer in [1, 128]" /v1/completions '{"prompt": [1], "n": 129}'
 refused n-not-integer 400 "field 'n' must be an integer in [1, 128]" /v1/completions '{"prompt": [1], "n": 1.5}'
@@ -857,9 +891,15 @@ if have_toolkit && ! sanitized "$RUN" && [ -r /proc/self/status ]; then
   if "$BUILD/tests/cuda/plan_check" tests/mixrun/tiny.mix - "${CS[@]:2:6}" --emu-so "$T/kc.so" >"$T/pc" 2>&1; then
     MODEL=("${CS[@]}" --backend cuda)
     if FAKE_CUDA=full FAKE_CUDA_EMU_SO="$T/kc.so" FAKE_CUBLAS_COMPUTE=1 MIXC_CACHE_DIR=$T/emu-cache \
-       LD_LIBRARY_PATH="$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" start cuda-echo --max-seqs 2; then
+       LD_LIBRARY_PATH="$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" start cuda-echo --max-seqs 2 --trace; then
       curl -s --max-time 60 "http://127.0.0.1:$PORT/v1/completions" \
         -d '{"prompt": [5, 6, 7, 8, 9, 10, 11, 12, 13, 14], "max_tokens": 3, "temperature": 0, "echo": true, "logprobs": 3}' >"$T/cecho"
+      # a prompt's choices forked on the device (cuMemcpyDtoD of the caches): each equals its request alone
+      post /v1/completions '{"prompt": [5, 6, 7, 8, 9, 10, 11, 12, 13], "max_tokens": 4, "temperature": 1.1, "seed": 8, "n": 3}'
+      got=$(jq -c '[.choices[].token_ids]' "$T/body")
+      want=$(for j in 0 1 2; do post /v1/completions "{\"prompt\": [5, 6, 7, 8, 9, 10, 11, 12, 13], \"max_tokens\": 4, \"temperature\": 1.1, \"seed\": $((8 + j))}"; jq -c '.choices[0].token_ids' "$T/body"; done | jq -sc .)
+      check cuda-forks-equal-alone "$got" "$want"
+      check cuda-forked "$(grep -o ' fork cmpl-2' "$T/cuda-echo.err" | wc -l)" 1   # 2 slots: the third prefills its own
       MODEL=("${CS[@]}" --backend emu)
       if out=$(MIXC_CACHE_DIR=$T/emu-cache LP_TOL=1e-2 logprobs_match "$T/cecho" 3 5,6,7,8,9,10,11,12,13,14 echo 2>&1); then
         pass "cuda server (stand-in driver): echo + logprobs, every prompt row from the device, = emu's logits run alone"
