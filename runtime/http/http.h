@@ -202,6 +202,12 @@ typedef struct {
 /* The reply to a /v1/completions (chat false) or /v1/chat/completions body, its choices filled; NULL
  * with the status and message in err. */
 Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err);
+/* vLLM's /tokenize: a body of a completion's "prompt" or a chat's "messages" (with add_special_tokens,
+ * add_generation_prompt, continue_final_message, tools as a request has them) answered with its ids:
+ * {"count", "max_model_len", "tokens", "token_strs": null}; NULL with the status and message in err. */
+char *api_tokenize_json(HttpServer *s, json_t *body, ApiError *err);
+/* vLLM's /detokenize: {"tokens": [ids]} answered with {"prompt": their text} (special tokens kept). */
+char *api_detokenize_json(HttpServer *s, json_t *body, ApiError *err);
 /* A generation config's sampling defaults (gen_defaults_load's object; NULL: none) into s->defaults
  * and s->max_new_cap, each value checked as a request's field of that name (max_new_tokens as
  * max_tokens); the object is s's then. false with the first bad one in err (status 0). */

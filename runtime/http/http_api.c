@@ -22,6 +22,9 @@ static bool bad(ApiError *err, int status, const char *fmt, ...) {
     return false;
 }
 
+/* The bodies a Field is taken in (its `where` bits). */
+enum { ROUTE_COMPLETIONS = 1, ROUTE_CHAT = 2, ROUTE_TOKENIZE = 4, ROUTE_TOKENIZE_CHAT = 8, ROUTE_DETOKENIZE = 16 };
+
 /* What the parse of one body gathers before the prompts are known. */
 typedef struct {
     HttpServer *s;
@@ -32,6 +35,8 @@ typedef struct {
     bool seeded;
     uint64_t seed;
     json_t *prompt, *messages;
+    int route;                  /* a Field's `where` bit: ROUTE_COMPLETIONS ... */
+    bool add_special;           /* add_special_tokens: a text prompt's post-processor tokens (its BOS) */
     ChatRender render;          /* chat: add_generation_prompt (default true), continue_final_message, and
                                  * tools_empty ("tools": [], which the template sees as [], not none) */
     bool chat_logprobs;         /* chat's "logprobs": true */
@@ -165,6 +170,23 @@ static bool f_add_generation_prompt(Parse *p, json_t *v, ApiError *err) {
 static bool f_continue_final_message(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "continue_final_message", &p->render.continue_final_message, err);
 }
+/* vLLM's add_special_tokens: default true for a completion's text prompt, false for a chat's (its
+ * template writes them). */
+static bool f_add_special_tokens(Parse *p, json_t *v, ApiError *err) {
+    return take_bool(v, "add_special_tokens", &p->add_special, err);
+}
+/* /tokenize's return_token_strs: the tokens' vocabulary strings are not given (false only). */
+static bool f_return_token_strs(Parse *p, json_t *v, ApiError *err) {
+    bool strs = false;
+    if (!take_bool(v, "return_token_strs", &strs, err)) return false;
+    return !strs || bad(err, 400, "field 'return_token_strs': true is not supported (the tokens' vocabulary strings "
+                                  "are not given; /detokenize gives their text)");
+}
+/* /detokenize's ids. */
+static bool f_tokens(Parse *p, json_t *v, ApiError *err) {
+    if (!json_is_array(v)) return bad(err, 400, "field 'tokens' must be an array of token ids");
+    return take_ids(p, v, "tokens", &p->g->req.prompt, &p->g->req.prompt_len, err);
+}
 static bool f_ignore_eos(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "ignore_eos", &p->g->ignore_eos, err);
 }
@@ -275,11 +297,11 @@ static bool f_neutral(const char *name, json_t *v, ApiError *err) {
 typedef struct {
     const char *name;
     bool (*take)(Parse *p, json_t *v, ApiError *err);
-    int where;      /* 1 completions, 2 chat, 3 both */
+    int where;      /* ROUTE_ bits */
 } Field;
 
 static const Field FIELDS[] = {
-    {"model", f_model, 3}, {"prompt", f_prompt, 1}, {"messages", f_messages, 2}, {"max_tokens", f_max_tokens, 3},
+    {"model", f_model, 31}, {"prompt", f_prompt, 1 | 4}, {"messages", f_messages, 2 | 8}, {"max_tokens", f_max_tokens, 3},
     {"max_completion_tokens", f_max_completion_tokens, 2}, {"temperature", f_temperature, 3}, {"top_p", f_top_p, 3},
     {"min_p", f_min_p, 3}, {"top_k", f_top_k, 3}, {"stop_token_ids", f_stop_token_ids, 3}, {"min_tokens", f_min_tokens, 3},
     {"seed", f_seed, 3}, {"stop", f_stop, 3}, {"n", f_n, 3}, {"stream", f_stream, 3},
@@ -289,14 +311,16 @@ static const Field FIELDS[] = {
     {"best_of", NULL, 1}, {"suffix", NULL, 1},
     {"frequency_penalty", f_frequency_penalty, 3}, {"presence_penalty", f_presence_penalty, 3},
     {"logit_bias", f_logit_bias, 3}, {"repetition_penalty", f_repetition_penalty, 3},
-    {"response_format", NULL, 2}, {"tools", f_tools, 2}, {"tool_choice", NULL, 2},
-    {"add_generation_prompt", f_add_generation_prompt, 2}, {"continue_final_message", f_continue_final_message, 2},
+    {"response_format", NULL, 2}, {"tools", f_tools, 2 | 8}, {"tool_choice", NULL, 2},
+    {"add_generation_prompt", f_add_generation_prompt, 2 | 8}, {"continue_final_message", f_continue_final_message, 2 | 8},
+    {"add_special_tokens", f_add_special_tokens, 15}, {"return_token_strs", f_return_token_strs, 4 | 8},
+    {"tokens", f_tokens, 16},
 };
 
 static bool take_fields(Parse *p, json_t *body, ApiError *err) {
     const char *key;
     json_t *v;
-    int where = p->g->chat ? 2 : 1;
+    int where = p->route;
     json_object_foreach(body, key, v) {
         const Field *f = NULL;
         for (size_t i = 0; i < sizeof FIELDS / sizeof *FIELDS && !f; i++)
@@ -342,7 +366,7 @@ static bool completion_prompt(Parse *p, json_t *v, ApiError *err) {
         p->g->prompt_text = xmalloc(p->g->prompt_text_len + 1);
         memcpy(p->g->prompt_text, json_string_value(v), p->g->prompt_text_len + 1);
     }
-    if (json_is_string(v)) return text_ids(p, json_string_value(v), json_string_length(v), true, err);
+    if (json_is_string(v)) return text_ids(p, json_string_value(v), json_string_length(v), p->add_special, err);
     if (!json_is_array(v) || !json_array_size(v))
         return bad(err, 400, "field 'prompt' must be a string, a non-empty array of token ids, or an array of these");
     return take_ids(p, v, "prompt", &p->g->req.prompt, &p->g->req.prompt_len, err) && echo_ids_text(p, err);
@@ -392,7 +416,7 @@ static bool chat_prompt(Parse *p, ApiError *err) {
     if (ok && !chat_template_render_as(p->s->chat, p->s->tok, m, (int)n, &p->render, &text, p->g->stop_ids,
                                        &p->g->nstop_ids, e, sizeof e))
         ok = bad(err, 400, "%s", e);
-    if (ok) ok = text_ids(p, text.data, text.len, false, err);
+    if (ok) ok = text_ids(p, text.data, text.len, p->add_special, err);
     for (size_t i = 0; i < n; i++) buf_free(&content[i]);
     free(content);
     free(m);
@@ -519,7 +543,7 @@ static bool in_prompt(ApiError *err, size_t i, size_t n) {
 bool api_check_defaults(HttpServer *s, json_t *defaults, ApiError *err) {
     Gen proto;
     gen_defaults(&proto, s, false);
-    Parse p = {.s = s, .g = &proto};
+    Parse p = {.s = s, .g = &proto, .route = ROUTE_COMPLETIONS};
     json_t *cap = json_object_get(defaults, "max_new_tokens");
     bool ok = !cap || take_integer(cap, "max_new_tokens", 1, "", &s->max_new_cap, err);
     json_object_del(defaults, "max_new_tokens");
@@ -535,7 +559,7 @@ Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) 
     Gen proto;
     gen_defaults(&proto, s, chat);
     Parse p = {.s = s, .g = &proto, .max_tokens = -1, .max_completion_tokens = -1, .top_logprobs = -1, .n = 1,
-               .render.add_generation_prompt = true};
+               .route = chat ? ROUTE_CHAT : ROUTE_COMPLETIONS, .add_special = !chat, .render.add_generation_prompt = true};
     bool ok = json_is_object(body) ? (!s->defaults || take_fields(&p, s->defaults, err)) && take_fields(&p, body, err) &&
                                          logprobs_asked(&p, err)
                                    : bad(err, 400, "the body is not a JSON object");
@@ -553,4 +577,49 @@ Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) 
     gen_free_fields(&proto);
     if (!ok) reply_release(r);
     return ok ? r : NULL;
+}
+
+/* ------------------------------------------------------------------ /tokenize, /detokenize */
+
+char *api_tokenize_json(HttpServer *s, json_t *body, ApiError *err) {
+    bool chat = json_is_object(body) && json_object_get(body, "messages");
+    Gen g;
+    gen_defaults(&g, s, chat);
+    Parse p = {.s = s, .g = &g, .route = chat ? ROUTE_TOKENIZE_CHAT : ROUTE_TOKENIZE, .add_special = !chat,
+               .render.add_generation_prompt = true};
+    bool ok = json_is_object(body) ? take_fields(&p, body, err) : bad(err, 400, "the body is not a JSON object");
+    if (ok && !chat && !p.prompt) ok = bad(err, 400, "missing field 'prompt' (or 'messages')");
+    ok = ok && (chat ? chat_prompt(&p, err) : completion_prompt(&p, p.prompt, err));
+    char *text = NULL;
+    if (ok) {
+        json_t *ids = json_array();
+        for (int64_t i = 0; i < g.req.prompt_len; i++) json_array_append_new(ids, json_integer(g.req.prompt[i]));
+        json_t *j = json_pack("{s:I, s:I, s:o, s:n}", "count", (json_int_t)g.req.prompt_len, "max_model_len",
+                              (json_int_t)s->context, "tokens", ids, "token_strs");
+        text = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+    }
+    gen_free_fields(&g);
+    return text;
+}
+
+char *api_detokenize_json(HttpServer *s, json_t *body, ApiError *err) {
+    Gen g;
+    gen_defaults(&g, s, false);
+    Parse p = {.s = s, .g = &g, .route = ROUTE_DETOKENIZE};
+    bool ok = json_is_object(body) ? take_fields(&p, body, err) : bad(err, 400, "the body is not a JSON object");
+    if (ok && !json_object_get(body, "tokens")) ok = bad(err, 400, "missing field 'tokens'");
+    if (ok && !s->tok) ok = bad(err, 400, "detokenizing needs a tokenizer, and this server has none: start it with --tokenizer");
+    char *text = NULL, *answer = NULL, e[256];
+    size_t len = 0;
+    if (ok && !(text = tokenizer_decode(s->tok, g.req.prompt, g.req.prompt_len, false, &len, e, sizeof e)))
+        ok = bad(err, 400, "field 'tokens': %s", e);
+    if (ok) {
+        json_t *j = json_pack("{s:s%}", "prompt", text, len);
+        answer = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+    }
+    free(text);
+    gen_free_fields(&g);
+    return answer;
 }

@@ -224,13 +224,35 @@ static bool server_failed(HttpServer *s, char *why, size_t len) {
     return failed;
 }
 
-static enum MHD_Result generate(HttpServer *s, struct MHD_Connection *c, Conn *cn, bool chat) {
+/* The connection's body as JSON; NULL after answering 400 (*answered). */
+static json_t *read_body(HttpServer *s, struct MHD_Connection *c, Conn *cn, enum MHD_Result *answered) {
     json_error_t je;
     json_t *body = json_loadb(cn->body.data ? cn->body.data : "", cn->body.len, JSON_REJECT_DUPLICATES, &je);
     if (!body && json_error_code(&je) == json_error_null_character)   /* jansson's text names its own flag */
-        return respond_error(s, c, 400, "a string of the body holds \\u0000, which the server does not take (line %d, column %d)",
-                             je.line, je.column);
-    if (!body) return respond_error(s, c, 400, "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+        *answered = respond_error(s, c, 400, "a string of the body holds \\u0000, which the server does not take (line %d, column %d)",
+                                  je.line, je.column);
+    else if (!body)
+        *answered = respond_error(s, c, 400, "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+    return body;
+}
+
+/* /tokenize or /detokenize: the body answered at once by answer (api_tokenize_json ...). */
+static enum MHD_Result tokens(HttpServer *s, struct MHD_Connection *c, Conn *cn,
+                              char *(*answer)(HttpServer *, json_t *, ApiError *)) {
+    enum MHD_Result answered;
+    json_t *body = read_body(s, c, cn, &answered);
+    if (!body) return answered;
+    ApiError err = {0};
+    char *text = answer(s, body, &err);
+    json_decref(body);
+    return text ? respond(s, c, 200, "application/json", text)
+                : respond(s, c, (unsigned)err.status, "application/json", api_error_json(&err));
+}
+
+static enum MHD_Result generate(HttpServer *s, struct MHD_Connection *c, Conn *cn, bool chat) {
+    enum MHD_Result answered;
+    json_t *body = read_body(s, c, cn, &answered);
+    if (!body) return answered;
     ApiError err = {0};
     Reply *r = cn->reply = api_parse_request(s, body, chat, &err);
     json_decref(body);
@@ -263,6 +285,10 @@ static enum MHD_Result route(HttpServer *s, struct MHD_Connection *c, const char
     if (!strcmp(url, "/v1/completions") || !strcmp(url, "/v1/chat/completions")) {
         if (!post) return respond_error(s, c, 405, "%s takes POST", url);
         return generate(s, c, cn, !strcmp(url, "/v1/chat/completions"));
+    }
+    if (!strcmp(url, "/tokenize") || !strcmp(url, "/detokenize")) {   /* vLLM's */
+        if (!post) return respond_error(s, c, 405, "%s takes POST", url);
+        return tokens(s, c, cn, !strcmp(url, "/tokenize") ? api_tokenize_json : api_detokenize_json);
     }
     if (strcmp(url, "/health") && strcmp(url, "/v1/models") && strcmp(url, "/metrics"))
         return respond_error(s, c, 404, "no route %.200s", url);

@@ -28,8 +28,10 @@
  * first min_tokens ids' text but that one (after the prompt's text with echo); its
  * log-probabilities (when asked) are one entry per id (an echo's prompt ids first, the first with
  * none) with the asked alternatives, each a finite number <= 0.
- * Nothing may crash, leak or hit undefined behaviour. The tokenizer directories are written to a
- * temporary directory at the first input (libFuzzer runs from the repository's root). */
+ * The same body to /tokenize and /detokenize is answered with valid JSON (a count of model token
+ * ids; a text) or refused with a 4xx. Nothing may crash, leak or hit undefined behaviour. The
+ * tokenizer directories are written to a temporary directory at the first input (libFuzzer runs
+ * from the repository's root). */
 #include "http.h"
 #define FUZZ_NAME "fuzz_http_api"
 #include "fuzz_common.h"
@@ -39,10 +41,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The engine's one call no parse or hook reaches (engine.c admits into a reset slot): no engine
- * runs here, and the cpu backend is not linked. */
+/* The engine's calls of the backend no parse or hook reaches (engine.c admits into a reset slot, and
+ * forks a prompt's choices): no engine runs here, and the cpu backend is not linked. */
 bool backend_reset(Backend *b, int slot) {
     (void)b, (void)slot;
+    contract_broken("the engine ran");
+}
+bool backend_fork(Backend *b, int from, int to) {
+    (void)b, (void)from, (void)to;
     contract_broken("the engine ran");
 }
 
@@ -566,6 +572,30 @@ static void check_same(const Reply *a, const ApiError *ea, const Reply *b, const
     if (!same) contract_broken("a second parse gave another request");
 }
 
+/* /tokenize and /detokenize of the body: an answer of valid JSON (its count the tokens', each a token
+ * id of the model; a prompt a string), or a refusal. */
+static void check_tokens(HttpServer *s, json_t *body) {
+    ApiError e = {0};
+    char *text = api_tokenize_json(s, body, &e);
+    if (!text) check_refusal(&e);
+    else {
+        json_t *j = answer_json(text, false), *ids = json_object_get(j, "tokens");
+        if (!json_is_array(ids) || json_integer_value(json_object_get(j, "count")) != (json_int_t)json_array_size(ids))
+            contract_broken("a /tokenize answer's count is not its tokens'");
+        for (size_t i = 0; i < json_array_size(ids); i++)
+            if (json_integer_value(json_array_get(ids, i)) < 0 || json_integer_value(json_array_get(ids, i)) >= s->vocab)
+                contract_broken("a /tokenize answer's token outside the model's vocabulary");
+        json_decref(j);
+    }
+    e = (ApiError){0};
+    if (!(text = api_detokenize_json(s, body, &e))) check_refusal(&e);
+    else {
+        json_t *j = answer_json(text, false);
+        if (!json_is_string(json_object_get(j, "prompt"))) contract_broken("a /detokenize answer without its prompt");
+        json_decref(j);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     load_servers();
     json_error_t je;
@@ -594,6 +624,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         reply_release(a);
     }
+    for (int i = 0; i < NSERVERS; i++) check_tokens(&servers[i], body);
     json_decref(body);
     return 0;
 }

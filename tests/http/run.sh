@@ -428,6 +428,36 @@ refused chat-continue-with-generation-prompt 400 "fields 'add_generation_prompt'
 refused chat-generation-prompt-type 400 "field 'add_generation_prompt' must be a boolean" \
   /v1/chat/completions '{"messages": [{"role": "user", "content": "Hi"}], "add_generation_prompt": "no"}'
 refused chat-continue-not-in-completions 400 "unknown field 'continue_final_message'" /v1/completions '{"prompt": "Hi", "continue_final_message": true}'
+# vLLM's /tokenize (a completion's prompt, with its BOS unless add_special_tokens is false; a chat's
+# messages as the template renders them, the count its usage.prompt_tokens) and /detokenize; and
+# add_special_tokens in completions and chat (one BOS fewer, one more)
+post /tokenize "$(jq -nc --arg p "$PROMPT" '{prompt: $p}')"
+check tokenize-prompt "$(jq -c '[.count, (.tokens | map(tostring) | join(",")), .max_model_len, .token_strs]' "$T/body")" \
+  "[$("$TT" encode "$T/tok/tokenizer.json" "$PROMPT" | tr ',' '\n' | wc -l),\"$("$TT" encode "$T/tok/tokenizer.json" "$PROMPT")\",4096,null]"
+post /tokenize "$(jq -nc --arg p "$PROMPT" '{model: "tiny", prompt: $p, add_special_tokens: false}')"
+check tokenize-without-special "$(jq -r '.tokens | map(tostring) | join(",")' "$T/body")" "$("$TT" encode "$T/tok/tokenizer.json" "$PROMPT" | cut -d, -f2-)"
+post /detokenize "$(jq -c '{tokens: .tokens}' "$T/body")"
+check detokenize-round-trip "$(jq -r .prompt "$T/body")" "$PROMPT"
+post /tokenize "$(jq -nc --argjson m "$MSGS" '{messages: $m}')"
+check tokenize-chat "$(jq -r '(.tokens | map(tostring) | join(",")) + ":" + (.count | tostring)' "$T/body")" \
+  "$("$TT" encode "$T/tok/tokenizer.json" "$TEMPLATE" | cut -d, -f2-):$(jq .usage.prompt_tokens "$T/chat")"
+post /tokenize "$(jq -nc --argjson m "$OPEN" '{messages: $m, add_generation_prompt: false, continue_final_message: true}')"
+check tokenize-chat-continue "$(jq -r '.tokens | map(tostring) | join(",")' "$T/body")" \
+  "$("$TT" encode "$T/tok/tokenizer.json" $'<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nSure, the answer is' | cut -d, -f2-)"
+post /detokenize '{"tokens": [601, 86, 272, 83, 602]}'
+check detokenize-special-kept "$(jq -r .prompt "$T/body")" "<|start_header_id|>user<|end_header_id|>"
+post /v1/completions "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 1, add_special_tokens: false}')"
+check completion-without-special-tokens "$(jq .usage.prompt_tokens "$T/body")" "$(("$(jq .usage.prompt_tokens "$T/greedy")" - 1))"
+post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 1, add_special_tokens: true}')"
+check chat-with-special-tokens "$(jq .usage.prompt_tokens "$T/body")" "$(("$(jq .usage.prompt_tokens "$T/chat")" + 1))"
+CODE=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 60 "$U/tokenize")
+check tokenize-takes-post "$CODE:$(jq -r .error.message "$T/body")" "405:/tokenize takes POST"
+refused tokenize-token-strs 400 "field 'return_token_strs': true is not supported" /tokenize '{"prompt": "x", "return_token_strs": true}'
+refused tokenize-generation-field 400 "unknown field 'max_tokens'" /tokenize '{"prompt": "x", "max_tokens": 3}'
+refused tokenize-no-prompt 400 "missing field 'prompt' (or 'messages')" /tokenize '{}'
+refused detokenize-no-tokens 400 "missing field 'tokens'" /detokenize '{"model": "tiny"}'
+refused detokenize-past-vocab 400 "field 'tokens': element 1 is not a token id in [0, 604)" /detokenize '{"tokens": [1, 604]}'
+refused detokenize-other-model 404 "the model 'x' does not exist" /detokenize '{"model": "x", "tokens": [1]}'
 
 # ---- chat with the checkpoint's own template ($T/chatml, above)
 start chatml --tokenizer "$T/chatml" || exit 1
@@ -766,6 +796,10 @@ start notok || exit 1
 refused no-tokenizer-text 400 "a text prompt needs a tokenizer" /v1/completions '{"prompt": "hi"}'
 refused no-tokenizer-stop 400 "'stop' needs a tokenizer" /v1/completions '{"prompt": [1], "stop": "x"}'
 refused no-tokenizer-chat 400 "chat needs a tokenizer" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}]}'
+refused no-tokenizer-tokenize 400 "a text prompt needs a tokenizer" /tokenize '{"prompt": "hi"}'
+refused no-tokenizer-detokenize 400 "detokenizing needs a tokenizer" /detokenize '{"tokens": [1]}'
+post /tokenize '{"prompt": [5, 17]}'
+check no-tokenizer-tokenize-ids "$CODE:$(jq -c .tokens "$T/body")" "200:[5,17]"
 post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 9, "temperature": 0}'
 check no-tokenizer-token-ids "$CODE:$(jq -r '.choices[0].token_ids | length' "$T/body")" "200:9"
 post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 3, "temperature": 0, "logprobs": 1, "echo": true}'
