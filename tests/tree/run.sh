@@ -6,7 +6,9 @@
 #    libmixc.a needs no symbol of the runtime's libraries, but for the one hook docs/architecture.md
 #    names (emit's jit_print_resources, which each program takes from the JIT or from no_toolkit.c;
 #    compiler/cli/build.c, `mixc build`, is mixc's and not in the library);
-#  - docs/architecture.md names every source file of compiler/, runtime/ and grammar/.
+#  - docs/architecture.md names every source file of compiler/, runtime/ and grammar/;
+#  - every option that a command's --help lists (mixc's commands, mixrun, mixrun serve) is named in
+#    README.md or docs/.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -71,5 +73,18 @@ for f in $(git ls-files compiler runtime grammar 2>/dev/null | grep -E '\.(c|cpp
 done
 [ ${#missing[@]} -eq 0 ] && pass "tree: docs/architecture.md names every source file of compiler/, runtime/ and grammar/" ||
   fail "tree: docs/architecture.md does not name" "${missing[@]}"
+
+# Every option of every command's --help is documented (README.md or docs/): the tables make --help,
+# and this keeps the prose from falling behind them.
+if [ -x "$BUILD/mixc" ] && [ -x "$BUILD/mixrun" ]; then
+  helps=$({ for c in check report compare import export emit build; do "$BUILD/mixc" "$c" --help; done
+            "$BUILD/mixrun" --help; "$BUILD/mixrun" serve --help; } 2>&1)
+  options=$(grep -oE '^ +(-[a-zA-Z], )?--[a-z0-9-]+' <<<"$helps" | grep -oE -- '--[a-z0-9-]+' | sort -u)
+  missing=()
+  for o in $options; do grep -rqF -- "$o" README.md docs || missing+=("$o"); done
+  [ "$(wc -w <<<"$options")" -gt 40 ] && [ ${#missing[@]} -eq 0 ] &&
+    pass "tree: README.md or docs/ names each of the $(wc -w <<<"$options") options the commands' --help lists" ||
+    fail "tree: options of --help named nowhere in README.md or docs/ (of $(wc -w <<<"$options"))" "${missing[@]}"
+else echo "SKIP tree: the options' documentation ($BUILD/mixc or $BUILD/mixrun not built)"; fi
 
 [ "$fails" -eq 0 ]
