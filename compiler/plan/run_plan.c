@@ -85,6 +85,18 @@ int64_t run_plan_seq_pages(const RunPlan *p, int64_t tokens) {
     return pages < p->table_pages ? pages : p->table_pages;
 }
 
+void run_plan_page_bytes(const RunPlan *p, int c, bool v, int64_t page, KvBytes out[2]) {
+    const CacheMap *cm = &p->cache[c];
+    int64_t base = v ? cm->v_offset : cm->k_offset, rows = p->pool_pages * p->page_tokens,
+            code_row = cm->row_bytes - cm->scale_row_bytes, first = page * p->page_tokens;
+    out[0] = (KvBytes){base + first * code_row, p->page_tokens * code_row};
+    out[1] = (KvBytes){base + rows * code_row + first * cm->scale_row_bytes, p->page_tokens * cm->scale_row_bytes};
+}
+
+int64_t run_plan_table_entry(const RunPlan *p, int slot, int64_t entry) {
+    return p->table_offset + (slot * p->table_pages + entry) * (int64_t)sizeof(int32_t);
+}
+
 int64_t run_plan_seq_kv_bytes(const RunPlan *p, int64_t tokens) {
     int64_t total = 0;
     for (int c = 0; c < p->ncaches; c++) {
@@ -191,7 +203,8 @@ static bool plan_kv_map(const Layout *l, RunPlan *p) {
         CacheMap *cm = &p->cache[c];
         const ModelHeader m = layer_model(l, l->cache[c].owner);   /* the cache's rows: its owner's shape */
         if (!mul_ok(m.kv_heads * m.head_dim, dtype_bytes(o->kv_dtype), &cm->row_bytes)) return false;
-        cm->row_bytes += quantized ? m.kv_heads * PLAN_KV_SCALE_BYTES : 0;
+        cm->scale_row_bytes = quantized ? m.kv_heads * PLAN_KV_SCALE_BYTES : 0;
+        cm->row_bytes += cm->scale_row_bytes;
         cm->capacity = p->has_kernels ? p->cg.capacity[c]
                        : o->full_caches ? o->context
                                         : plan_cache_tokens(l, c, o->context, o->chunk);

@@ -57,6 +57,8 @@ typedef struct {
     bool ring;
     int64_t row_bytes;      /* one token's K (or V) row, by the owner's kv_heads and head_dim: its codes or
                              * values, then its scales */
+    int64_t scale_row_bytes; /* of row_bytes, the scales' (an 8-bit cache's kv_heads fp32; 0 else): a block
+                             * or pool of R rows holds R rows of codes, then R rows of scales */
     int64_t seq_bytes;      /* one sequence's K (or V) at its capacity (unpaged: its block) */
     bool paged;             /* its rows in the page pool: row = table[j / P] * P + j % P (MIXC_PAGED_ROW) */
     int64_t half_bytes;     /* its K (or V) allocation: batch blocks of seq_bytes, or the pool's rows
@@ -118,6 +120,18 @@ int64_t run_plan_seq_kv_bytes(const RunPlan *p, int64_t tokens);
 
 /* The pages one sequence of `tokens` tokens takes from the pool (at most table_pages); 0 unpaged. */
 int64_t run_plan_seq_pages(const RunPlan *p, int64_t tokens);
+
+/* A byte range of the KV allocation. */
+typedef struct {
+    int64_t at, n;
+} KvBytes;
+
+/* Where page `page` of paged cache c's K (or V, v true) pool lies: its rows' codes (or values), then
+ * their scales (n 0 for a cache without them). */
+void run_plan_page_bytes(const RunPlan *p, int c, bool v, int64_t page, KvBytes out[2]);
+
+/* Where entry `entry` of slot's block table lies in the kernels' copy of the tables (table_offset). */
+int64_t run_plan_table_entry(const RunPlan *p, int slot, int64_t entry);
 
 /* The most tokens one prefill call takes: the prefill step's chunk. */
 int64_t run_plan_chunk(const RunPlan *p);

@@ -92,6 +92,9 @@ typedef struct {
     /* Copies n bytes at offset from to offset to inside the KV allocation, in order with the steps
      * (backend_fork's copies of a slot's caches). */
     bool (*copy_kv)(Backend *b, int64_t to, int64_t from, int64_t n);
+    /* Copies n bytes of host memory to offset `to` of the KV allocation (a fork's block table, into
+     * the kernels' copy of the tables). */
+    bool (*upload_kv)(Backend *b, int64_t to, const void *host, int64_t n);
 } BackendOps;
 
 struct Backend {
@@ -116,10 +119,11 @@ struct Backend {
     void *impl;
 };
 
-/* Slot `to` holds what slot `from` holds: every cache's K and V block of the plan copied (ops->copy_kv;
- * a ring's rows are at position % capacity in both) and its length. The same prompt then need not
- * be prefilled twice (a request's n choices). false with b->err for a paged plan (its pages are not
- * copied) or a failed copy. */
+/* Slot `to` (empty) holds what slot `from` holds: every cache's K and V block of the plan copied
+ * (ops->copy_kv; a ring's rows are at position % capacity in both), or for a paged cache the rows
+ * of each page `from` holds into a page of its own (taken from the pool, its table uploaded for the
+ * kernels), and its length. The same prompt then need not be prefilled twice (a request's n
+ * choices). false with b->err when the pool has too few pages or a copy fails. */
 bool backend_fork(Backend *b, int from, int to);
 
 /* ---- paged caches (pages.c): a no-op for an unpaged plan */

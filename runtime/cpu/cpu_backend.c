@@ -215,16 +215,15 @@ static float *in_f(const Backend *b, const StepRun *st, const PlanOp *op, int k)
 static float *out_f(const Backend *b, const StepRun *st, const PlanOp *op, int k) { return tensor(b, st, op->out[k]); }
 
 /* Sequence seq's K (or V) rows of cache c: the plan's seq_bytes hold capacity rows of codes (or
- * fp32 values), then, for an 8-bit cache, capacity x kv_heads fp32 scales; a paged cache's pool
- * holds pool_pages x page_tokens rows likewise, seq's through its block table. */
+ * fp32 values), then, for an 8-bit cache, capacity rows of scales (CacheMap.scale_row_bytes); a
+ * paged cache's pool holds pool_pages x page_tokens rows likewise, seq's through its block table. */
 static KvRows cache_rows(const Backend *b, int c, int seq, bool v) {
     const CpuState *s = b->impl;
     const CacheMap *cm = &s->plan.cache[c];
-    const ModelHeader om = layer_model(b->layout, b->layout->cache[c].owner), *m = &om;   /* the owner's rows */
     DType dt = s->plan.opt.kv_dtype;
     int64_t rows = cm->paged ? s->plan.pool_pages * s->plan.page_tokens : cm->capacity;
     unsigned char *base = s->kv + (v ? cm->v_offset : cm->k_offset) + (cm->paged ? 0 : seq * cm->seq_bytes);
-    unsigned char *scales = base + rows * m->kv_heads * m->head_dim * dtype_bytes(dt);
+    unsigned char *scales = base + rows * (cm->row_bytes - cm->scale_row_bytes);   /* the plan's layout */
     return (KvRows){base, dt == DT_FP32 ? NULL : scales, dt, cm->paged ? backend_page_table(b, seq) : NULL,
                     s->plan.page_tokens};
 }
@@ -589,16 +588,33 @@ bool backend_reset(Backend *b, int slot) {
     return true;
 }
 
+/* Paged cache c of slot `to` as slot `from`'s: each page's rows (codes, then scales) copied into the
+ * page `to` holds at that place of its table. */
+static bool fork_pages(Backend *b, int c, int from, int to) {
+    const int32_t *src = backend_page_table(b, from), *dst = backend_page_table(b, to);
+    for (int64_t i = 0; i < b->pages_held[to]; i++)
+        for (int v = 0; v < 2; v++) {
+            KvBytes s[2], d[2];
+            run_plan_page_bytes(b->plan, c, v, src[i], s);
+            run_plan_page_bytes(b->plan, c, v, dst[i], d);
+            for (int k = 0; k < 2; k++)
+                if (s[k].n && !b->ops->copy_kv(b, d[k].at, s[k].at, s[k].n)) return false;
+        }
+    return true;
+}
+
 bool backend_fork(Backend *b, int from, int to) {
     const RunPlan *p = b->plan;
-    if (p->page_tokens) {
-        snprintf(b->err, sizeof b->err, "fork of slot %d: a paged run's slots are not forked", from);
+    if (!backend_pages_grow(b, to, b->seq_len[from])) return false;
+    if (p->table_bytes && b->pages_held[to] &&   /* the kernels' copy of its new table */
+        !b->ops->upload_kv(b, run_plan_table_entry(p, to, 0), backend_page_table(b, to),
+                           b->pages_held[to] * (int64_t)sizeof(int32_t)))
         return false;
-    }
     for (int c = 0; c < p->ncaches; c++) {
         const CacheMap *cm = &p->cache[c];
-        if (!b->ops->copy_kv(b, cm->k_offset + to * cm->seq_bytes, cm->k_offset + from * cm->seq_bytes, cm->seq_bytes) ||
-            !b->ops->copy_kv(b, cm->v_offset + to * cm->seq_bytes, cm->v_offset + from * cm->seq_bytes, cm->seq_bytes))
+        if (cm->paged ? !fork_pages(b, c, from, to)
+                      : !b->ops->copy_kv(b, cm->k_offset + to * cm->seq_bytes, cm->k_offset + from * cm->seq_bytes, cm->seq_bytes) ||
+                            !b->ops->copy_kv(b, cm->v_offset + to * cm->seq_bytes, cm->v_offset + from * cm->seq_bytes, cm->seq_bytes))
             return false;
     }
     b->seq_len[to] = b->seq_len[from];
@@ -608,6 +624,12 @@ bool backend_fork(Backend *b, int from, int to) {
 static bool cpu_copy_kv(Backend *b, int64_t to, int64_t from, int64_t n) {
     CpuState *s = b->impl;
     memcpy(s->kv + to, s->kv + from, (size_t)n);
+    return true;
+}
+
+static bool cpu_upload_kv(Backend *b, int64_t to, const void *host, int64_t n) {
+    CpuState *s = b->impl;
+    memcpy(s->kv + to, host, (size_t)n);
     return true;
 }
 
@@ -670,7 +692,7 @@ static void cpu_close(Backend *b) {
 }
 
 static const BackendOps cpu_ops = {"cpu", cpu_prefill_batch, backend_decode_all, cpu_decode_slots, cpu_close,
-                                   backend_decode_argmax_host, backend_prefill_argmax_host, cpu_copy_kv};
+                                   backend_decode_argmax_host, backend_prefill_argmax_host, cpu_copy_kv, cpu_upload_kv};
 
 /* ------------------------------------------------------------------ opening */
 

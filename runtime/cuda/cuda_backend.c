@@ -468,6 +468,12 @@ bool cuda_copy_kv(Backend *b, int64_t to, int64_t from, int64_t n) {
     return true;
 }
 
+bool cuda_upload_kv(Backend *b, int64_t to, const void *host, int64_t n) {
+    CudaState *s = b->impl;
+    CU_CHECK_RET(s->cu->cuMemcpyHtoD(s->caches + (CUdeviceptr)to, host, (size_t)n), step_failed(b));
+    return true;
+}
+
 bool cuda_prefill_batch(Backend *b, const PrefillPart *parts, int n, float *logits) {
     return cuda_prefill_argmax(b, parts, n, NULL, logits);
 }

@@ -42,9 +42,9 @@ static void cuda_close(Backend *b) {
 }
 
 static const BackendOps cuda_ops = {"cuda", cuda_prefill_batch, backend_decode_all, cuda_decode_slots, cuda_close,
-                                    cuda_decode_argmax, cuda_prefill_argmax, cuda_copy_kv};
+                                    cuda_decode_argmax, cuda_prefill_argmax, cuda_copy_kv, cuda_upload_kv};
 static const BackendOps emu_ops = {"emu", cuda_prefill_batch, backend_decode_all, cuda_decode_slots, cuda_close,
-                                   cuda_decode_argmax, cuda_prefill_argmax, cuda_copy_kv};
+                                   cuda_decode_argmax, cuda_prefill_argmax, cuda_copy_kv, cuda_upload_kv};
 
 /* ------------------------------------------------------------------ opening */
 

@@ -28,7 +28,7 @@ static bool pages_grow(Backend *b, const CudaDriver *cu, CUdeviceptr caches, int
     if (!backend_pages_grow(b, slot, tokens)) return false;
     if (b->pages_held[slot] == held) return true;
     const int32_t *table = backend_page_table(b, slot);
-    const int64_t at = p->table_offset + (slot * p->table_pages + held) * (int64_t)sizeof(int32_t);
+    const int64_t at = run_plan_table_entry(p, slot, held);
     if (cu->cuMemcpyHtoD(caches + (CUdeviceptr)at, table + held,
                          (size_t)(b->pages_held[slot] - held) * sizeof(int32_t)) != CUDA_SUCCESS) {
         snprintf(b->err, sizeof b->err, "cannot copy slot %d's block table to the device", slot);

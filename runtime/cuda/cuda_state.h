@@ -82,6 +82,7 @@ bool cuda_prefill_batch(Backend *b, const PrefillPart *parts, int n, float *logi
 bool cuda_decode_slots(Backend *b, const int *slots, int n, const int32_t *tokens, float *logits);
 bool cuda_decode_argmax(Backend *b, const int *slots, int n, const int32_t *tokens, int32_t *ids, float *logits);
 bool cuda_copy_kv(Backend *b, int64_t to, int64_t from, int64_t n);
+bool cuda_upload_kv(Backend *b, int64_t to, const void *host, int64_t n);
 bool cuda_prefill_argmax(Backend *b, const PrefillPart *parts, int n, int32_t *ids, float *logits);
 
 #endif

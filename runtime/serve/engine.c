@@ -112,10 +112,10 @@ int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, 
 
 /* The slot of the sequence admitted with `parent` when slot q can be its fork: q's prompt is the same,
  * the parent's is not done (its caches hold the prompt alone when it ends), q wants no prompt logits
- * (only the parent would get them), and the backend copies unpaged caches. -1 otherwise. */
+ * (only the parent would get them), and the backend copies caches. -1 otherwise. */
 static int fork_parent(const ServeEngine *e, int q, const void *parent) {
     const ServeRequest *r = e->slot[q].r;
-    if (!e->b->ops->copy_kv || e->b->plan->page_tokens ||
+    if (!e->b->ops->copy_kv ||
         (e->hooks.wants_prompt_logits && e->hooks.wants_prompt_logits(e->slot[q].user)))
         return -1;
     for (int k = 0; k < e->st.busy; k++) {

@@ -58,9 +58,9 @@ int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, 
 /* serve_engine_admit of a request whose prompt is that of the sequence admitted with `parent` (a
  * request's n choices): while the parent's prompt is not done, r waits instead of prefilling, and when
  * it ends r's slot gets a copy of its caches (backend_fork) and picks its first token from the same
- * logits, as it would from its own prefill. Not when the backend cannot copy (a paged plan), r wants
- * its prompt's logits, or the parent's prompt is done or another: then r prefills its own. A parent
- * that leaves first lets r prefill its own. */
+ * logits, as it would from its own prefill. Not when the backend cannot copy, r wants its prompt's
+ * logits, or the parent's prompt is done or another: then r prefills its own. A parent that leaves
+ * first lets r prefill its own. */
 int serve_engine_admit_fork(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user,
                             const void *parent);
 /* One step: a decode of every running sequence past its prefill, then prefill chunks. The tokens

@@ -243,8 +243,8 @@ check chat-choices-role-first "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -
   '["assistant","assistant"]'
 # a prompt's choices prefill it once: the others wait, then take a copy of its caches (backend_fork)
 # and pick from the same logits (--trace: one prefill of the request's prompt, a fork a choice); each
-# still equals its request alone with the seed + j. Not on a paged run, nor for a choice that wants its
-# prompt's logits (echo with logprobs): those prefill their own
+# still equals its request alone with the seed + j, paged or not. Not for a choice that wants its
+# prompt's logits (echo with logprobs): it prefills its own
 FORKP='[5, 17, 300, 42, 7, 8, 9, 10, 11, 12, 13]'
 forks() {   # forks NAME SERVER-ARGS...: the request's trace and choices against alone
   local name=$1; shift
@@ -272,8 +272,10 @@ kill -TERM "$SPID"; wait "$SPID"
 check forks-not-for-prompt-logprobs "$(grep -o "prefill $(jq -r .id "$T/body")@[0-9]*+[0-9]*\|fork $(jq -r .id "$T/body")" "$T/forks-echo.err" |
   awk '/^prefill/ { split($2, a, "+"); n += a[2] } /^fork/ { f++ } END { printf "prefilled %d, forks %d", n, f }'):$(jq '[.choices[].logprobs.tokens | length]' -c "$T/body")" \
   "prefilled $((2 * $(jq length <<<"$FORKP"))), forks 0:[13,13]"
-forks forks-paged --page-tokens 4
-check forks-paged-prefill-each "$FORK_TRACE" "prefilled $((3 * $(jq length <<<"$FORKP"))), forks 0"
+forks forks-paged --page-tokens 4   # each page's rows copied into the fork's own pages
+check forks-paged-prefill-once "$FORK_TRACE" "prefilled $(jq length <<<"$FORKP"), forks 2"
+forks forks-paged-int8 --page-tokens 4 --set kv_dtype=int8   # the pool's codes, then its scales
+check forks-paged-int8-prefill-once "$FORK_TRACE" "prefilled $(jq length <<<"$FORKP"), forks 2"
 PORT=$MAINPORT
 refused n-zero 400 "field 'n' must be an integer in [1, 128]" /v1/completions '{"prompt": [1], "n": 0}'
 refused n-above-128 400 "field 'n' must be an integer in [1, 128]" /v1/completions '{"prompt": [1], "n": 129}'
@@ -941,6 +943,16 @@ if have_toolkit && ! sanitized "$RUN" && [ -r /proc/self/status ]; then
       kill -TERM "$SPID"; wait "$SPID"
     fi
   else fail "cuda server (stand-in driver): the emulator's kernels" "$(head -c 600 "$T/pc")"; fi
+  # a prompt's choices forked on the kernels' paged caches (emu): the pages' rows copied, the fork's
+  # block table uploaded to the kernels' copy; 3 choices each = its request alone, 2 forks
+  MODEL=("${CS[@]}" --backend emu)
+  if MIXC_CACHE_DIR=$T/emu-cache start emu-paged-forks --max-seqs 4 --page-tokens 4 --trace; then
+    post /v1/completions '{"prompt": [5, 6, 7, 8, 9, 10, 11, 12, 13], "max_tokens": 6, "temperature": 1.1, "seed": 8, "n": 3}'
+    got=$(jq -c '[.choices[].token_ids]' "$T/body")
+    want=$(for j in 0 1 2; do post /v1/completions "{\"prompt\": [5, 6, 7, 8, 9, 10, 11, 12, 13], \"max_tokens\": 6, \"temperature\": 1.1, \"seed\": $((8 + j))}"; jq -c '.choices[0].token_ids' "$T/body"; done | jq -sc .)
+    kill -TERM "$SPID"; wait "$SPID"
+    check emu-paged-forks-equal-alone "$got:$(grep -o ' fork cmpl-1' "$T/emu-paged-forks.err" | wc -l)" "$want:2"
+  fi
   MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --random-weights 5 --backend cpu)
 else
   echo "SKIP http: the emu server's memory (no toolkit, the sanitizers or no /proc)"
