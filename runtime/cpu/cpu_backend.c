@@ -578,49 +578,6 @@ bool backend_decode_all(Backend *b, const int32_t *tokens, float *logits) {
     return ok;
 }
 
-bool backend_reset(Backend *b, int slot) {
-    if (slot < 0 || slot >= b->cfg.nseq) {
-        snprintf(b->err, sizeof b->err, "reset of slot %d: out of range (%d held)", slot, b->cfg.nseq);
-        return false;
-    }
-    b->seq_len[slot] = 0;
-    backend_pages_release(b, slot);
-    return true;
-}
-
-/* Paged cache c of slot `to` as slot `from`'s: each page's rows (codes, then scales) copied into the
- * page `to` holds at that place of its table. */
-static bool fork_pages(Backend *b, int c, int from, int to) {
-    const int32_t *src = backend_page_table(b, from), *dst = backend_page_table(b, to);
-    for (int64_t i = 0; i < b->pages_held[to]; i++)
-        for (int v = 0; v < 2; v++) {
-            KvBytes s[2], d[2];
-            run_plan_page_bytes(b->plan, c, v, src[i], s);
-            run_plan_page_bytes(b->plan, c, v, dst[i], d);
-            for (int k = 0; k < 2; k++)
-                if (s[k].n && !b->ops->copy_kv(b, d[k].at, s[k].at, s[k].n)) return false;
-        }
-    return true;
-}
-
-bool backend_fork(Backend *b, int from, int to) {
-    const RunPlan *p = b->plan;
-    if (!backend_pages_grow(b, to, b->seq_len[from])) return false;
-    if (p->table_bytes && b->pages_held[to] &&   /* the kernels' copy of its new table */
-        !b->ops->upload_kv(b, run_plan_table_entry(p, to, 0), backend_page_table(b, to),
-                           b->pages_held[to] * (int64_t)sizeof(int32_t)))
-        return false;
-    for (int c = 0; c < p->ncaches; c++) {
-        const CacheMap *cm = &p->cache[c];
-        if (cm->paged ? !fork_pages(b, c, from, to)
-                      : !b->ops->copy_kv(b, cm->k_offset + to * cm->seq_bytes, cm->k_offset + from * cm->seq_bytes, cm->seq_bytes) ||
-                            !b->ops->copy_kv(b, cm->v_offset + to * cm->seq_bytes, cm->v_offset + from * cm->seq_bytes, cm->seq_bytes))
-            return false;
-    }
-    b->seq_len[to] = b->seq_len[from];
-    return true;
-}
-
 static bool cpu_copy_kv(Backend *b, int64_t to, int64_t from, int64_t n) {
     CpuState *s = b->impl;
     memcpy(s->kv + to, s->kv + from, (size_t)n);

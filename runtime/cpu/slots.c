@@ -1,0 +1,50 @@
+/* slots.c — a backend's sequence slots between steps (backend.h): emptied for the next sequence
+ * (backend_reset), or given another slot's caches (backend_fork: a request's n choices share their
+ * prompt's prefill). The bytes copied are where the run plan lays them (compiler/plan/run_plan.h);
+ * the backend only copies them (BackendOps.copy_kv, upload_kv). */
+#include "backend.h"
+
+#include <stdio.h>
+
+bool backend_reset(Backend *b, int slot) {
+    if (slot < 0 || slot >= b->cfg.nseq) {
+        snprintf(b->err, sizeof b->err, "reset of slot %d: out of range (%d held)", slot, b->cfg.nseq);
+        return false;
+    }
+    b->seq_len[slot] = 0;
+    backend_pages_release(b, slot);
+    return true;
+}
+
+/* Paged cache c of slot `to` as slot `from`'s: each page's rows (codes, then scales) copied into the
+ * page `to` holds at that place of its table. */
+static bool fork_pages(Backend *b, int c, int from, int to) {
+    const int32_t *src = backend_page_table(b, from), *dst = backend_page_table(b, to);
+    for (int64_t i = 0; i < b->pages_held[to]; i++)
+        for (int v = 0; v < 2; v++) {
+            KvBytes s[2], d[2];
+            run_plan_page_bytes(b->plan, c, v, src[i], s);
+            run_plan_page_bytes(b->plan, c, v, dst[i], d);
+            for (int k = 0; k < 2; k++)
+                if (s[k].n && !b->ops->copy_kv(b, d[k].at, s[k].at, s[k].n)) return false;
+        }
+    return true;
+}
+
+bool backend_fork(Backend *b, int from, int to) {
+    const RunPlan *p = b->plan;
+    if (!backend_pages_grow(b, to, b->seq_len[from])) return false;
+    if (p->table_bytes && b->pages_held[to] &&   /* the kernels' copy of its new table */
+        !b->ops->upload_kv(b, run_plan_table_entry(p, to, 0), backend_page_table(b, to),
+                           b->pages_held[to] * (int64_t)sizeof(int32_t)))
+        return false;
+    for (int c = 0; c < p->ncaches; c++) {
+        const CacheMap *cm = &p->cache[c];
+        int64_t n = cm->seq_bytes, k = cm->k_offset, v = cm->v_offset;
+        if (cm->paged ? !fork_pages(b, c, from, to)
+                      : !b->ops->copy_kv(b, k + to * n, k + from * n, n) || !b->ops->copy_kv(b, v + to * n, v + from * n, n))
+            return false;
+    }
+    b->seq_len[to] = b->seq_len[from];
+    return true;
+}
