@@ -22,8 +22,14 @@ static bool bad(ApiError *err, int status, const char *fmt, ...) {
     return false;
 }
 
-/* The bodies a Field is taken in (its `where` bits). */
-enum { ROUTE_COMPLETIONS = 1, ROUTE_CHAT = 2, ROUTE_TOKENIZE = 4, ROUTE_TOKENIZE_CHAT = 8, ROUTE_DETOKENIZE = 16 };
+/* The bodies a Field is taken in (its `where` bits): the two that generate, /tokenize's of a prompt
+ * and of messages, /detokenize's. */
+enum {
+    ROUTE_COMPLETIONS = 1, ROUTE_CHAT = 2, ROUTE_TOKENIZE = 4, ROUTE_TOKENIZE_CHAT = 8, ROUTE_DETOKENIZE = 16,
+    GENERATING = ROUTE_COMPLETIONS | ROUTE_CHAT,
+    OF_PROMPTS = ROUTE_COMPLETIONS | ROUTE_TOKENIZE, OF_MESSAGES = ROUTE_CHAT | ROUTE_TOKENIZE_CHAT,
+    TOKENIZING = ROUTE_TOKENIZE | ROUTE_TOKENIZE_CHAT, ANY_ROUTE = 31
+};
 
 /* What the parse of one body gathers before the prompts are known. */
 typedef struct {
@@ -301,20 +307,25 @@ typedef struct {
 } Field;
 
 static const Field FIELDS[] = {
-    {"model", f_model, 31}, {"prompt", f_prompt, 1 | 4}, {"messages", f_messages, 2 | 8}, {"max_tokens", f_max_tokens, 3},
-    {"max_completion_tokens", f_max_completion_tokens, 2}, {"temperature", f_temperature, 3}, {"top_p", f_top_p, 3},
-    {"min_p", f_min_p, 3}, {"top_k", f_top_k, 3}, {"stop_token_ids", f_stop_token_ids, 3}, {"min_tokens", f_min_tokens, 3},
-    {"seed", f_seed, 3}, {"stop", f_stop, 3}, {"n", f_n, 3}, {"stream", f_stream, 3},
-    {"stream_options", f_stream_options, 3}, {"user", f_ignored, 3}, {"ignore_eos", f_ignore_eos, 3},
-    {"skip_special_tokens", f_skip_special_tokens, 3}, {"include_stop_str_in_output", f_include_stop_str_in_output, 3},
-    {"echo", f_echo, 1}, {"logprobs", f_logprobs, 1}, {"logprobs", f_chat_logprobs, 2}, {"top_logprobs", f_top_logprobs, 2},
-    {"best_of", NULL, 1}, {"suffix", NULL, 1},
-    {"frequency_penalty", f_frequency_penalty, 3}, {"presence_penalty", f_presence_penalty, 3},
-    {"logit_bias", f_logit_bias, 3}, {"repetition_penalty", f_repetition_penalty, 3},
-    {"response_format", NULL, 2}, {"tools", f_tools, 2 | 8}, {"tool_choice", NULL, 2},
-    {"add_generation_prompt", f_add_generation_prompt, 2 | 8}, {"continue_final_message", f_continue_final_message, 2 | 8},
-    {"add_special_tokens", f_add_special_tokens, 15}, {"return_token_strs", f_return_token_strs, 4 | 8},
-    {"tokens", f_tokens, 16},
+    {"model", f_model, ANY_ROUTE}, {"prompt", f_prompt, OF_PROMPTS}, {"messages", f_messages, OF_MESSAGES},
+    {"max_tokens", f_max_tokens, GENERATING}, {"max_completion_tokens", f_max_completion_tokens, ROUTE_CHAT},
+    {"temperature", f_temperature, GENERATING}, {"top_p", f_top_p, GENERATING}, {"min_p", f_min_p, GENERATING},
+    {"top_k", f_top_k, GENERATING}, {"stop_token_ids", f_stop_token_ids, GENERATING},
+    {"min_tokens", f_min_tokens, GENERATING}, {"seed", f_seed, GENERATING}, {"stop", f_stop, GENERATING},
+    {"n", f_n, GENERATING}, {"stream", f_stream, GENERATING}, {"stream_options", f_stream_options, GENERATING},
+    {"user", f_ignored, GENERATING}, {"ignore_eos", f_ignore_eos, GENERATING},
+    {"skip_special_tokens", f_skip_special_tokens, GENERATING},
+    {"include_stop_str_in_output", f_include_stop_str_in_output, GENERATING}, {"echo", f_echo, ROUTE_COMPLETIONS},
+    {"logprobs", f_logprobs, ROUTE_COMPLETIONS}, {"logprobs", f_chat_logprobs, ROUTE_CHAT},
+    {"top_logprobs", f_top_logprobs, ROUTE_CHAT}, {"best_of", NULL, ROUTE_COMPLETIONS},
+    {"suffix", NULL, ROUTE_COMPLETIONS}, {"frequency_penalty", f_frequency_penalty, GENERATING},
+    {"presence_penalty", f_presence_penalty, GENERATING}, {"logit_bias", f_logit_bias, GENERATING},
+    {"repetition_penalty", f_repetition_penalty, GENERATING}, {"response_format", NULL, ROUTE_CHAT},
+    {"tools", f_tools, OF_MESSAGES}, {"tool_choice", NULL, ROUTE_CHAT},
+    {"add_generation_prompt", f_add_generation_prompt, OF_MESSAGES},
+    {"continue_final_message", f_continue_final_message, OF_MESSAGES},
+    {"add_special_tokens", f_add_special_tokens, OF_PROMPTS | OF_MESSAGES},
+    {"return_token_strs", f_return_token_strs, TOKENIZING}, {"tokens", f_tokens, ROUTE_DETOKENIZE},
 };
 
 static bool take_fields(Parse *p, json_t *body, ApiError *err) {
