@@ -454,7 +454,7 @@ static bool load_gen_config(HttpServer *s) {
     ApiError e = {0};
     if (!ok) json_decref(defaults);
     else if (!api_check_defaults(s, defaults, &e)) {   /* the override's values are good: the file's is not */
-        snprintf(err, sizeof err, "'%.600s': %s", path, e.msg);
+        snprintf(err, sizeof err, "'%.600s': %s", path ? path : "", e.msg);
         ok = false;
     }
     if (!ok) fprintf(stderr, "%s serve: %s\n", prog_name(), err);
