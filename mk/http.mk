@@ -20,3 +20,10 @@ BENCH_TARGETS += bench-sample
 $(BUILD)/bench/serve/sample_bench: $(BUILD)/bench/serve/sample_bench.o $(CORE_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# `make bench-forks`: a prompt's n choices prefilled once against the requests they stand for
+# (bench/serve/fork_bench.sh). Never gates.
+.PHONY: bench-forks
+bench-forks: $(MIXRUN)
+	$(Q)BUILD=$(BUILD) bash bench/serve/fork_bench.sh
+BENCH_TARGETS += bench-forks
