@@ -272,6 +272,8 @@ static int serve_http(const MixrunOptions *o, const Layout *l, Model *model) {
     h.max_body = h.max_body ? h.max_body : (int64_t)HTTP_DEFAULT_MAX_BODY_MIB << 20;
     h.max_connections = h.max_connections ? h.max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
     h.timeout_s = h.timeout_s ? h.timeout_s : HTTP_DEFAULT_TIMEOUT_S;
+    const char *env_key = getenv("MIXC_API_KEY");
+    h.api_key = h.api_key ? h.api_key : env_key && *env_key ? env_key : NULL;
     HttpServer *s = http_server_new(tok, h.model_name ? h.model_name : l->model.name, l->model.vocab, &h);
     BackendConfig cfg = {.full_caches = o->full_caches, .page_tokens = o->page_tokens, .pool_pages = o->pool_pages, .nseq = o->max_seqs ? (int)o->max_seqs : HTTP_DEFAULT_MAX_SEQS,
                          .context = l->model.context};

@@ -105,6 +105,9 @@ static const OptSpec mixrun_options[] = {
                 "sequence too)"),
     OPT(MixrunOptions, http.override_generation_config, OPT_STRING, "--override-generation-config", .metavar = "JSON",
         .help = "an object over those defaults (vLLM's): {\"temperature\": 0.5}; null drops one"),
+    OPT(MixrunOptions, http.api_key, OPT_STRING, "--api-key", .metavar = "KEY",
+        .help = "the /v1 routes ask \"Authorization: Bearer KEY\" (401 without it; default: the\n"
+                "environment's MIXC_API_KEY, else none)"),
     /* last: only in a binary written by `mixc build` */
     OPT(MixrunOptions, info, OPT_FLAG, "--info", .section = "built binary", .help = "describe the layout, overrides and kernels built in"),
 };
@@ -213,10 +216,11 @@ static int check_serving(const OptCommand *cmd, const MixrunOptions *o) {
 static int check_serve(const OptCommand *cmd, const MixrunOptions *o) {
     const HttpOptions *h = &o->http;
     bool server = h->host || h->port >= 0 || h->model_name || h->max_body || h->max_connections || h->timeout_s ||
-                  h->generation_config || h->override_generation_config;
+                  h->generation_config || h->override_generation_config || h->api_key;
     if (!o->serve)
         return server ? opt_usage_error(cmd, "--host, --port, --model-name, --max-body, --max-connections, --timeout, "
-                                             "--generation-config and --override-generation-config go with mixrun serve")
+                                             "--generation-config, --override-generation-config and --api-key go "
+                                             "with mixrun serve")
                       : OPT_GO;
     if (o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->print_ids || o->bench ||
         o->requests || o->synthetic.count || o->dump_logits || o->max_new_given || o->json || o->rates.n ||

@@ -40,6 +40,8 @@ typedef struct {
     int64_t timeout_s;      /* an idle or stalled connection is closed after this */
     const char *generation_config;  /* auto (NULL), vllm or a path: gen_config_locate's choice */
     const char *override_generation_config;   /* a JSON object over its sampling fields; NULL: none */
+    const char *api_key;    /* every /v1 route asks "Authorization: Bearer KEY" (vLLM's --api-key); NULL:
+                             * none (--api-key, else the environment's MIXC_API_KEY) */
 } HttpOptions;
 
 /* The most choices one request may ask (its prompts times n): each is a sequence of its own. */

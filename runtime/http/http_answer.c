@@ -26,7 +26,10 @@ char *api_error_json(const ApiError *err) {
     char msg[sizeof err->msg];
     snprintf(msg, sizeof msg, "%s", err->msg);
     utf8_clean(msg);
-    const char *type = err->status == 404 ? "not_found_error" : err->status >= 500 ? "server_error" : "invalid_request_error";
+    const char *type = err->status == 404   ? "not_found_error"
+                       : err->status == 401 ? "authentication_error"
+                       : err->status >= 500 ? "server_error"
+                                            : "invalid_request_error";
     json_t *j = json_pack("{s:{s:s, s:s, s:n, s:i}}", "error", "message", msg, "type", type, "param", "code",
                           err->status);
     char *out = json_dumps(j, JSON_COMPACT);

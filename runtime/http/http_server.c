@@ -280,8 +280,23 @@ static enum MHD_Result generate(HttpServer *s, struct MHD_Connection *c, Conn *c
     return respond(s, c, 200, "application/json", answer);
 }
 
+/* Whether the request's "Authorization: Bearer KEY" header holds the server's key, compared in time
+ * that does not depend on where they differ. */
+static bool authorized(const HttpServer *s, struct MHD_Connection *c) {
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *key = s->opt.api_key;
+    if (!h || strncmp(h, "Bearer ", 7)) return false;
+    h += 7;
+    size_t n = strlen(key), m = strlen(h);
+    unsigned char diff = n != m;
+    for (size_t i = 0; i < n; i++) diff |= (unsigned char)key[i] ^ (unsigned char)h[i < m ? i : 0];
+    return !diff;
+}
+
 static enum MHD_Result route(HttpServer *s, struct MHD_Connection *c, const char *url, const char *method, Conn *cn) {
     bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+    if (s->opt.api_key && !strncmp(url, "/v1/", 4) && !authorized(s, c))   /* vLLM's: the /v1 routes */
+        return respond_error(s, c, 401, "Unauthorized: the request's 'Authorization: Bearer' key is missing or not the server's");
     if (!strcmp(url, "/v1/completions") || !strcmp(url, "/v1/chat/completions")) {
         if (!post) return respond_error(s, c, 405, "%s takes POST", url);
         return generate(s, c, cn, !strcmp(url, "/v1/chat/completions"));

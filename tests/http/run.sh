@@ -16,6 +16,7 @@
 #  - hostile clients: malformed JSON, wrong types, unknown fields, n past 128, prompts past the context,
 #    huge bodies (413), a slow client, 200 idle connections, clients gone mid-stream (cancelled,
 #    slot freed); servers without a tokenizer or a template refuse text and chat with 400;
+#  - --api-key (and MIXC_API_KEY): the /v1 routes ask the key, the others stay open;
 #  - SIGTERM lets a stream in flight finish and exits 0;
 #  - test_http: sampling (softmax draws, the top_p nucleus, seeds, greedy at 0) and the chat template.
 # Prints PASS/FAIL lines; exits 1 on failure.
@@ -793,6 +794,32 @@ wait "$MAIN"
 rc=$?
 check sigterm-drains "$rc:$(tail -n 2 "$T/drain.sse" | head -n 1):$(sed -n 's/^data: \({.*\)$/\1/p' "$T/drain.sse" | jq -s 'map(.choices[0].token_ids | length) | add'):$(grep -c 'finishing 1 request in flight' "$T/main.err")" "0:data: [DONE]:3000:1"
 
+# ---- --api-key (vLLM's): the /v1 routes answer 401 without "Authorization: Bearer KEY"; /health,
+# /metrics, /tokenize stay open; MIXC_API_KEY gives the key when the option does not
+auth() {   # auth PATH [HEADER]: "STATUS:ERROR TYPE" ("ok" without an error object)
+  local data=() code
+  case $1 in
+    /v1/completions) data=(-d '{"prompt": [5, 17], "max_tokens": 1}') ;;
+    /tokenize) data=(-d '{"prompt": [5, 17]}') ;;
+  esac
+  code=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 60 ${2:+-H "$2"} "${data[@]}" "http://127.0.0.1:$PORT$1")
+  echo "$code:$(jq -r '.error.type // "ok"' "$T/body" 2>/dev/null || echo ok)"
+}
+start keyed --api-key 's3cret key' || exit 1
+check api-key-required "$(auth /v1/models):$(auth /v1/completions)" "401:authentication_error:401:authentication_error"
+check api-key-wrong "$(auth /v1/models 'Authorization: Bearer s3cret'):$(auth /v1/models 'Authorization: Bearer s3cret keyX')" \
+  "401:authentication_error:401:authentication_error"
+check api-key-not-bearer "$(auth /v1/models 'Authorization: Basic s3cret key')" "401:authentication_error"
+check api-key-given "$(auth /v1/models 'Authorization: Bearer s3cret key'):$(auth /v1/completions 'Authorization: Bearer s3cret key')" "200:ok:200:ok"
+check api-key-open-routes "$(auth /health):$(auth /metrics):$(auth /tokenize)" "200:ok:200:ok:200:ok"
+kill -TERM "$SPID"; wait "$SPID"
+MIXC_API_KEY=envkey start keyed-env || exit 1
+check api-key-from-environment "$(auth /v1/models):$(auth /v1/models 'Authorization: Bearer envkey')" "401:authentication_error:200:ok"
+kill -TERM "$SPID"; wait "$SPID"
+"$RUN" serve "${MODEL[@]}" --api-key '' >/dev/null 2>"$T/err"
+check api-key-empty "$?:$(grep -c "api-key: bad value ''" "$T/err")" "2:1"
+PORT=$MAINPORT
+
 # ---- servers without a tokenizer, and with one that has no chat template
 start notok || exit 1
 refused no-tokenizer-text 400 "a text prompt needs a tokenizer" /v1/completions '{"prompt": "hi"}'
@@ -967,5 +994,7 @@ check usage-port-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "
 check usage-generation-config-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "2:1"
 "$RUN" "${MODEL[@]}" --tokens 1 --override-generation-config '{}' >/dev/null 2>"$T/err"
 check usage-override-generation-config-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "2:1"
+"$RUN" "${MODEL[@]}" --tokens 1 --api-key k >/dev/null 2>"$T/err"
+check usage-api-key-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "2:1"
 
 [ "$fails" -eq 0 ]

@@ -7,7 +7,7 @@ log-probabilities (completions, echoed prompts, chat, streamed) as the client ty
 a batch of prompts with n choices each, streamed and not;
 a generation_config.json's end of sequence (and ignore_eos); its sampling defaults, as transformers
 reads the file and vLLM takes them; add_generation_prompt and continue_final_message as transformers'
-apply_chat_template renders them;
+apply_chat_template renders them; --api-key as the client's api_key;
 16 concurrent clients each equal to their request alone; 200 clients beside 1,000 idle connections;
 the client's errors for bad requests;
 SIGTERM exits 0. Prints PASS/FAIL lines; exits 1 on failure.
@@ -62,10 +62,10 @@ def chat_tokenizer(tmp):
     return path
 
 
-def start(tmp, tok):
+def start(tmp, tok, *extra):
     err = open(os.path.join(tmp, "serve.err"), "w+")
     p = subprocess.Popen([MIXRUN, "serve", *MODEL, "--tokenizer", tok, "--port", "0", "--max-seqs", "4",
-                          "--max-connections", "1500"],
+                          "--max-connections", "1500", *extra],
                          cwd=ROOT, stderr=err)
     for _ in range(600):
         err.seek(0)
@@ -263,6 +263,26 @@ def open_ended(tmp, tok_path):
             server.wait(timeout=60)
 
 
+def api_key(tmp, tok_path):
+    """--api-key: the client's api_key is the Bearer key; another is the client's AuthenticationError."""
+    d = os.path.join(tmp, "keyed")
+    os.makedirs(d)
+    server, url = start(d, tok_path, "--api-key", "k3y")
+    try:
+        good = openai.OpenAI(base_url=url + "/v1", api_key="k3y", max_retries=0, timeout=120)
+        check("openai-api-key-accepted", [m.id for m in good.models.list()], ["tiny"])
+        bad = openai.OpenAI(base_url=url + "/v1", api_key="other", max_retries=0, timeout=120)
+        try:
+            bad.completions.create(model="tiny", prompt=[5, 17], max_tokens=1)
+            got = "served"
+        except openai.AuthenticationError as e:
+            got = (e.status_code, e.body.get("type") if isinstance(e.body, dict) else e.body)
+        check("openai-api-key-refused", got, (401, "authentication_error"))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
 def choices(client):
     """A batch of prompts with n choices each, as the client types it: choice i * n + j is prompt i's
     j-th draw, equal to that prompt alone with the seed + j; streamed, the chunks carry the choices by
@@ -348,6 +368,7 @@ def main():
         end_of_sequence(tmp, tok)
         sampling_defaults(tmp, tok)
         open_ended(tmp, tok)
+        api_key(tmp, tok)
     sys.exit(1 if fails else 0)
 
 
