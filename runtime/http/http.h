@@ -138,6 +138,7 @@ typedef struct {
 typedef struct {
     int64_t requests[6];        /* by status class: 2xx, 400, 404/405, 413, 5xx, other 4xx */
     int64_t prompt_tokens, generation_tokens, finished, cancelled;
+    int64_t forked_tokens;      /* prompt tokens a choice took from its prompt's first (not prefilled) */
     Histogram ttft, tpot;
     int running, queued;
     int64_t kv_used, kv_budget;

@@ -426,6 +426,7 @@ void *http_engine_main(void *server) {
         ServeEngineStats st = serve_engine_stats(s->e);
         s->m.running = st.busy;
         s->m.kv_used = st.kv_used;
+        s->m.forked_tokens = st.forked_tokens;
         if (ok && !st.busy) {
             if (s->stopping && !s->head) break;
             pthread_cond_wait(&s->wake, &s->mu);

@@ -259,6 +259,8 @@ static bool fork_children(ServeEngine *e, int q, const float *last, int32_t code
         if (e->o->trace) buf_printf(&e->trace, " fork %s", sl->r->id);
         sl->parent = -1;
         sl->prefilled = sl->r->prompt_len;
+        e->st.forks++;
+        e->st.forked_tokens += sl->r->prompt_len;
         if (!emit(e, c, pick(e, c, last, code), code, now)) return false;
     }
     return true;

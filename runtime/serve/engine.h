@@ -77,6 +77,8 @@ typedef struct {
     int64_t pages_used, pages_peak;     /* a paged run's pool pages (0 unpaged) */
     int64_t steps, mixed_steps;
     int64_t finished;       /* sequences that left (not cancelled) */
+    int64_t forks;          /* sequences that took another's caches (serve_engine_admit_fork) */
+    int64_t forked_tokens;  /* their prompt tokens, not prefilled */
 } ServeEngineStats;
 ServeEngineStats serve_engine_stats(const ServeEngine *e);
 

@@ -257,6 +257,7 @@ forks() {   # forks NAME SERVER-ARGS...: the request's trace and choices against
     post /v1/completions "$(jq -nc --argjson p "$FORKP" --argjson s $((21 + j)) '{prompt: $p, max_tokens: 5, temperature: 1.2, seed: $s, logprobs: 1}')"
     alone+=("$(jq -c '.choices[0] | del(.index)' "$T/body")")
   done
+  FORKED=$(curl -s --max-time 60 "http://127.0.0.1:$PORT/metrics" | awk '$1 == "mixc_prompt_tokens_forked_total" { print $2 }')
   kill -TERM "$SPID"; wait "$SPID"
   check "$name-choices-equal-alone" "$(jq -c '[.choices[] | del(.index)]' "$T/forks")" "[$(IFS=,; echo "${alone[*]}")]"
   # the request's prompt tokens prefilled, and its forks
@@ -265,6 +266,7 @@ forks() {   # forks NAME SERVER-ARGS...: the request's trace and choices against
 }
 forks forks
 check forks-prefill-once "$FORK_TRACE" "prefilled $(jq length <<<"$FORKP"), forks 2"
+check forks-metric "$FORKED" "$((2 * $(jq length <<<"$FORKP")))"   # mixc_prompt_tokens_forked_total
 forks forks-int8 --set kv_dtype=int8   # 8-bit caches: codes and scales copied; 16 positions wrap the rings of 8 and 12
 check forks-int8-prefill-once "$FORK_TRACE" "prefilled $(jq length <<<"$FORKP"), forks 2"
 start forks-echo --max-seqs 4 --trace || exit 1
