@@ -3,6 +3,7 @@
  * go together (usage errors, exit 2) and of the outputs (before anything runs). */
 #include "mixrun_options.h"
 #include "backend.h"
+#include "progress.h"   /* PROGRESS_DEFAULT_AFTER_S, which --help says */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -148,7 +149,8 @@ static const OptCommand *mixrun_command(void) {
                  "       [--kv-budget BYTES] [--step-tokens T] [--json] [--rates R1,R2,... [--svg F]]\n"
                  "mixrun --layout FILE.mix ... --weights F --check-weights [--json]\n"
                  "mixrun serve --layout FILE.mix ... [--tokenizer F|DIR] [--host H] [--port P] [--max-seqs N]\n"
-                 "       [--kv-budget BYTES] [--step-tokens T]",
+                 "       [--kv-budget BYTES] [--step-tokens T]\n"
+                 "mixrun --version",
         .opts = mixrun_options,
         .max_args = 0,
         .epilog = "exit status: 0 ok; 1 errors in the input (layout, weights, tokens, context, requests; a request\n"
@@ -158,6 +160,7 @@ static const OptCommand *mixrun_command(void) {
                   "MIXC_EMU_CXXFLAGS (emu's compiler), MIXC_EMU_VERBOSE=1, MIXC_CUDA_GRAPHS=0 (eager decode steps,\n"
                   "not a CUDA graph), MIXC_PROGRESS_AFTER=S (seconds before long work shows progress; default "
                   MIXC_STR(PROGRESS_DEFAULT_AFTER_S) "),\n"
+                  "MIXC_HOST_THREADS (threads of the serving loop's host work), MIXC_API_KEY (serve's --api-key),\n"
                   "CUDA_HOME, TMPDIR, NO_COLOR (docs/jit.md, docs/gpu.md, docs/output.md).\n",
     };
     cmd.nopts = (int)(sizeof mixrun_options / sizeof mixrun_options[0]) - !mixrun_embedded();
@@ -337,6 +340,10 @@ int mixrun_parse_options(int argc, char **argv, MixrunOptions *o) {
     o->max_new = -1;
     o->dtype = -1;
     o->seed_requests = -1;
+    if (argc == 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))) {   /* as mixc --version */
+        printf("%s %s\n", prog_name(), MIXC_VERSION);
+        return 0;
+    }
     const OptCommand *cmd = mixrun_command();
     StringList args;
     int rc = opt_parse(cmd, argc, argv, o, &args);

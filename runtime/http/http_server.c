@@ -305,7 +305,7 @@ static enum MHD_Result route(HttpServer *s, struct MHD_Connection *c, const char
         if (!post) return respond_error(s, c, 405, "%s takes POST", url);
         return tokens(s, c, cn, !strcmp(url, "/tokenize") ? api_tokenize_json : api_detokenize_json);
     }
-    if (strcmp(url, "/health") && strcmp(url, "/v1/models") && strcmp(url, "/metrics"))
+    if (strcmp(url, "/health") && strcmp(url, "/v1/models") && strcmp(url, "/metrics") && strcmp(url, "/version"))
         return respond_error(s, c, 404, "no route %.200s", url);
     if (!get) return respond_error(s, c, 405, "%s takes GET", url);
     if (!strcmp(url, "/metrics")) return respond(s, c, 200, "text/plain; version=0.0.4", http_metrics_text(s));
@@ -314,6 +314,8 @@ static enum MHD_Result route(HttpServer *s, struct MHD_Connection *c, const char
         char why[sizeof s->fail_msg];
         if (server_failed(s, why, sizeof why)) return respond_error(s, c, 503, "%s", why);
         j = json_pack("{s:s}", "status", "ok");
+    } else if (!strcmp(url, "/version")) {   /* vLLM's */
+        j = json_pack("{s:s}", "version", MIXC_VERSION);
     } else {
         j = json_pack("{s:s, s:[{s:s, s:s, s:I, s:s, s:I}]}", "object", "list", "data", "id", s->model, "object",
                       "model", "created", (json_int_t)time(NULL), "owned_by", "mixc", "max_model_len",

@@ -120,6 +120,8 @@ MAIN=$SPID MAINPORT=$PORT
 U="http://127.0.0.1:$PORT"
 check health "$(curl -s "$U/health")" '{"status":"ok"}'
 check models "$(curl -s "$U/v1/models" | jq -c '[.object, .data[0].id, .data[0].max_model_len]')" '["list","tiny",4096]'
+check version "$(curl -s "$U/version")" "{\"version\":\"$("$RUN" --version | cut -d' ' -f2)\"}"
+check mixrun-version "$("$RUN" --version)" "mixrun $("$BUILD/mixc" --version | cut -d' ' -f2)"
 
 # ---- completions against mixrun --text / --tokens
 PROMPT="Héllo, wörld: 中文 😀 12345"

@@ -8,7 +8,8 @@
 #    compiler/cli/build.c, `mixc build`, is mixc's and not in the library);
 #  - docs/architecture.md names every source file of compiler/, runtime/ and grammar/;
 #  - every option that a command's --help lists (mixc's commands, mixrun, mixrun serve) is named in
-#    README.md or docs/.
+#    README.md or docs/, and every capitalized NAME_LIKE_THIS it prints is an environment variable
+#    the code reads (not a macro left unexpanded).
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -86,5 +87,17 @@ if [ -x "$BUILD/mixc" ] && [ -x "$BUILD/mixrun" ]; then
     pass "tree: README.md or docs/ names each of the $(wc -w <<<"$options") options the commands' --help lists" ||
     fail "tree: options of --help named nowhere in README.md or docs/ (of $(wc -w <<<"$options"))" "${missing[@]}"
 else echo "SKIP tree: the options' documentation ($BUILD/mixc or $BUILD/mixrun not built)"; fi
+
+# Every NAME_OF_CAPITALS a --help prints is an environment variable the code reads ("NAME" in a
+# source): a default written as a macro that was never defined there (MIXC_STR(SOME_DEFAULT) without
+# its header) prints its name instead of its value.
+if [ -n "${helps:-}" ]; then
+  names=$({ grep -oE '\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b' <<<"$helps"; "$BUILD/mixc" --help 2>&1 | grep -oE '\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b'; } | sort -u)
+  unread=()
+  for n in $names; do grep -rqF "\"$n\"" compiler runtime || unread+=("$n"); done
+  [ -n "$names" ] && [ ${#unread[@]} -eq 0 ] &&
+    pass "tree: each of the $(wc -w <<<"$names") capitalized names the --help texts print is an environment variable the code reads" ||
+    fail "tree: --help prints names no code reads (a macro's name instead of its value?)" "${unread[@]}"
+fi
 
 [ "$fails" -eq 0 ]
