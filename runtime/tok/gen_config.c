@@ -24,7 +24,7 @@ static bool read_json(const char *path, json_t **root, char *err, size_t errlen)
     if (stat(path, &st) && errno == ENOENT) return true;
     json_error_t je;
     if (!(*root = json_load_file(path, JSON_REJECT_DUPLICATES, &je))) {
-        snprintf(err, errlen, "'%s':%d:%d: %s", path, je.line, je.column, je.text);
+        snprintf(err, errlen, "'%s':%d:%d: %s", path, je.line, je.column, shown_text(je.text, strlen(je.text), (char[SHOWN_MAX]){0}));
         return false;
     }
     if (!json_is_object(*root)) {
@@ -159,13 +159,15 @@ bool gen_defaults_override(const char *text, json_t **defaults, char *err, size_
     json_t *over = json_loads(text, JSON_REJECT_DUPLICATES, &je), *v;
     const char *key;
     bool ok = json_is_object(over);
-    if (!ok) snprintf(err, errlen, "--override-generation-config: %s", over ? "not a JSON object" : je.text);
+    if (!ok)
+        snprintf(err, errlen, "--override-generation-config: %s",
+                 over ? "not a JSON object" : shown_text(je.text, strlen(je.text), (char[SHOWN_MAX]){0}));
     json_object_foreach(ok ? over : NULL, key, v) {
         bool known = false;
         for (size_t i = 0; i < sizeof SAMPLING_FIELDS / sizeof *SAMPLING_FIELDS; i++) known |= !strcmp(key, SAMPLING_FIELDS[i]);
         if (!known) {
-            snprintf(err, errlen, "--override-generation-config: the field '%.100s' is not one of repetition_penalty, "
-                     "temperature, top_k, top_p, min_p and max_new_tokens", key);
+            snprintf(err, errlen, "--override-generation-config: the field '%s' is not one of repetition_penalty, "
+                     "temperature, top_k, top_p, min_p and max_new_tokens", shown_text(key, strlen(key), (char[SHOWN_MAX]){0}));
             ok = false;
             break;
         }
