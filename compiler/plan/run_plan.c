@@ -93,6 +93,13 @@ void run_plan_page_bytes(const RunPlan *p, int c, bool v, int64_t page, KvBytes 
     out[1] = (KvBytes){base + rows * code_row + first * cm->scale_row_bytes, p->page_tokens * cm->scale_row_bytes};
 }
 
+void run_plan_seq_rows_bytes(const RunPlan *p, int c, bool v, int seq, int64_t rows, KvBytes out[2]) {
+    const CacheMap *cm = &p->cache[c];
+    int64_t base = (v ? cm->v_offset : cm->k_offset) + seq * cm->seq_bytes, code_row = cm->row_bytes - cm->scale_row_bytes;
+    out[0] = (KvBytes){base, rows * code_row};
+    out[1] = (KvBytes){base + cm->capacity * code_row, rows * cm->scale_row_bytes};
+}
+
 int64_t run_plan_table_entry(const RunPlan *p, int slot, int64_t entry) {
     return p->table_offset + (slot * p->table_pages + entry) * (int64_t)sizeof(int32_t);
 }

@@ -130,6 +130,10 @@ typedef struct {
  * their scales (n 0 for a cache without them). */
 void run_plan_page_bytes(const RunPlan *p, int c, bool v, int64_t page, KvBytes out[2]);
 
+/* Where the first `rows` rows of unpaged cache c's K (or V, v true) block of slot `seq` lie: their
+ * codes (or values), then their scales (n 0 for a cache without them). */
+void run_plan_seq_rows_bytes(const RunPlan *p, int c, bool v, int seq, int64_t rows, KvBytes out[2]);
+
 /* Where entry `entry` of slot's block table lies in the kernels' copy of the tables (table_offset). */
 int64_t run_plan_table_entry(const RunPlan *p, int slot, int64_t entry);
 

@@ -119,10 +119,10 @@ struct Backend {
     void *impl;
 };
 
-/* Slot `to` (empty) holds what slot `from` holds: every cache's K and V block of the plan copied
- * (ops->copy_kv; a ring's rows are at position % capacity in both), or for a paged cache the rows
- * of each page `from` holds into a page of its own (taken from the pool, its table uploaded for the
- * kernels), and its length. The same prompt then need not be prefilled twice (a request's n
+/* Slot `to` (empty) holds what slot `from` holds: every cache's K and V rows that `from`'s tokens
+ * fill copied where the plan lays them (ops->copy_kv; a ring's rows are at position % capacity in
+ * both), or for a paged cache the rows of each page `from` holds into a page of its own (taken from
+ * the pool, its table uploaded for the kernels), and its length. The same prompt then need not be prefilled twice (a request's n
  * choices). false with b->err when the pool has too few pages or a copy fails. */
 bool backend_fork(Backend *b, int from, int to);
 

@@ -16,6 +16,21 @@ bool backend_reset(Backend *b, int slot) {
     return true;
 }
 
+/* Unpaged cache c of slot `to` as slot `from`'s: the rows its tokens fill (a ring: all of them, at
+ * position % capacity in both; else the first ones), codes then scales. */
+static bool fork_block(Backend *b, int c, int from, int to) {
+    const CacheMap *cm = &b->plan->cache[c];
+    int64_t rows = b->seq_len[from] < cm->capacity ? b->seq_len[from] : cm->capacity;
+    for (int v = 0; v < 2; v++) {
+        KvBytes s[2], d[2];
+        run_plan_seq_rows_bytes(b->plan, c, v, from, rows, s);
+        run_plan_seq_rows_bytes(b->plan, c, v, to, rows, d);
+        for (int k = 0; k < 2; k++)
+            if (s[k].n && !b->ops->copy_kv(b, d[k].at, s[k].at, s[k].n)) return false;
+    }
+    return true;
+}
+
 /* Paged cache c of slot `to` as slot `from`'s: each page's rows (codes, then scales) copied into the
  * page `to` holds at that place of its table. */
 static bool fork_pages(Backend *b, int c, int from, int to) {
@@ -38,13 +53,8 @@ bool backend_fork(Backend *b, int from, int to) {
         !b->ops->upload_kv(b, run_plan_table_entry(p, to, 0), backend_page_table(b, to),
                            b->pages_held[to] * (int64_t)sizeof(int32_t)))
         return false;
-    for (int c = 0; c < p->ncaches; c++) {
-        const CacheMap *cm = &p->cache[c];
-        int64_t n = cm->seq_bytes, k = cm->k_offset, v = cm->v_offset;
-        if (cm->paged ? !fork_pages(b, c, from, to)
-                      : !b->ops->copy_kv(b, k + to * n, k + from * n, n) || !b->ops->copy_kv(b, v + to * n, v + from * n, n))
-            return false;
-    }
+    for (int c = 0; c < p->ncaches; c++)
+        if (!(p->cache[c].paged ? fork_pages(b, c, from, to) : fork_block(b, c, from, to))) return false;
     b->seq_len[to] = b->seq_len[from];
     return true;
 }

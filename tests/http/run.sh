@@ -974,16 +974,19 @@ if have_toolkit && ! sanitized "$RUN" && [ -r /proc/self/status ]; then
       kill -TERM "$SPID"; wait "$SPID"
     fi
   else fail "cuda server (stand-in driver): the emulator's kernels" "$(head -c 600 "$T/pc")"; fi
-  # a prompt's choices forked on the kernels' paged caches (emu): the pages' rows copied, the fork's
-  # block table uploaded to the kernels' copy; 3 choices each = its request alone, 2 forks
-  MODEL=("${CS[@]}" --backend emu)
-  if MIXC_CACHE_DIR=$T/emu-cache start emu-paged-forks --max-seqs 4 --page-tokens 4 --trace; then
-    post /v1/completions '{"prompt": [5, 6, 7, 8, 9, 10, 11, 12, 13], "max_tokens": 6, "temperature": 1.1, "seed": 8, "n": 3}'
+  # a prompt's choices forked on the kernels' int8 caches (emu), unpaged (the rows the prompt fills:
+  # codes, then scales) and paged (the pages' rows copied, the fork's block table uploaded to the
+  # kernels' copy); 3 choices of 12 tokens (the rings wrap) each = its request alone, 2 forks
+  MODEL=("${CS[@]}" --set kv_dtype=int8 --backend emu)
+  for paged in "" "--page-tokens 4"; do
+    name=emu-forks-int8${paged:+-paged}
+    MIXC_CACHE_DIR=$T/emu-cache start "$name" --max-seqs 4 --trace $paged || continue
+    post /v1/completions '{"prompt": [5, 6, 7, 8, 9, 10, 11, 12, 13], "max_tokens": 12, "temperature": 1.1, "seed": 8, "n": 3}'
     got=$(jq -c '[.choices[].token_ids]' "$T/body")
-    want=$(for j in 0 1 2; do post /v1/completions "{\"prompt\": [5, 6, 7, 8, 9, 10, 11, 12, 13], \"max_tokens\": 6, \"temperature\": 1.1, \"seed\": $((8 + j))}"; jq -c '.choices[0].token_ids' "$T/body"; done | jq -sc .)
+    want=$(for j in 0 1 2; do post /v1/completions "{\"prompt\": [5, 6, 7, 8, 9, 10, 11, 12, 13], \"max_tokens\": 12, \"temperature\": 1.1, \"seed\": $((8 + j))}"; jq -c '.choices[0].token_ids' "$T/body"; done | jq -sc .)
     kill -TERM "$SPID"; wait "$SPID"
-    check emu-paged-forks-equal-alone "$got:$(grep -o ' fork cmpl-1' "$T/emu-paged-forks.err" | wc -l)" "$want:2"
-  fi
+    check "$name-equal-alone" "$got:$(grep -o ' fork cmpl-1' "$T/$name.err" | wc -l)" "$want:2"
+  done
   MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --random-weights 5 --backend cpu)
 else
   echo "SKIP http: the emu server's memory (no toolkit, the sanitizers or no /proc)"
