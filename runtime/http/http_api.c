@@ -43,8 +43,10 @@ typedef struct {
     json_t *prompt, *messages;
     int route;                  /* a Field's `where` bit: ROUTE_COMPLETIONS ... */
     bool add_special;           /* add_special_tokens: a text prompt's post-processor tokens (its BOS) */
-    ChatRender render;          /* chat: add_generation_prompt (default true), continue_final_message, and
-                                 * tools_empty ("tools": [], which the template sees as [], not none) */
+    ChatRender render;          /* chat: add_generation_prompt (default true), continue_final_message,
+                                 * tools_empty ("tools": [], which the template sees as [], not none) and
+                                 * chat_template_kwargs (in kwargs) */
+    JinjaKwarg kwargs[2];
     bool chat_logprobs;         /* chat's "logprobs": true */
     int64_t top_logprobs;       /* chat's "top_logprobs"; -1: not given */
 } Parse;
@@ -188,6 +190,33 @@ static bool f_return_token_strs(Parse *p, json_t *v, ApiError *err) {
     return !strs || bad(err, 400, "field 'return_token_strs': true is not supported (the tokens' vocabulary strings "
                                   "are not given; /detokenize gives their text)");
 }
+/* vLLM's chat_template_kwargs: the template's arguments by name. date_string (a string) and
+ * tools_in_user_message (a boolean), Llama 3.1's, are bound; the names a request or the server sets
+ * are refused (their fields say them); any other name is one no template of the subset reads
+ * (jinja.c refuses such templates), so vLLM's rendering ignores it too. */
+static bool f_chat_template_kwargs(Parse *p, json_t *v, ApiError *err) {
+    static const char *const SET[] = {"messages", "tools", "documents", "add_generation_prompt", "continue_final_message",
+                                      "bos_token", "eos_token", "custom_tools", "builtin_tools", "strftime_now", NULL};
+    if (json_is_null(v)) return true;
+    if (!json_is_object(v)) return bad(err, 400, "field 'chat_template_kwargs' must be an object");
+    const char *key;
+    json_t *x;
+    json_object_foreach(v, key, x) {
+        for (int i = 0; SET[i]; i++)
+            if (!strcmp(key, SET[i]))
+                return bad(err, 400, "field 'chat_template_kwargs': '%s' is not taken here (the request's fields and "
+                           "the server set it)", key);
+        bool date = !strcmp(key, "date_string"), tools = !strcmp(key, "tools_in_user_message");
+        if ((date && !json_is_string(x)) || (tools && !json_is_boolean(x)))
+            return bad(err, 400, "field 'chat_template_kwargs': '%s' must be a %s", key, date ? "string" : "boolean");
+        if (!date && !tools) continue;
+        p->kwargs[p->render.nkwargs++] = (JinjaKwarg){key, tools, json_is_true(x), date ? json_string_value(x) : NULL,
+                                                      date ? json_string_length(x) : 0};
+    }
+    p->render.kwargs = p->kwargs;
+    return true;
+}
+
 /* /detokenize's ids. */
 static bool f_tokens(Parse *p, json_t *v, ApiError *err) {
     if (!json_is_array(v)) return bad(err, 400, "field 'tokens' must be an array of token ids");
@@ -326,6 +355,7 @@ static const Field FIELDS[] = {
     {"continue_final_message", f_continue_final_message, OF_MESSAGES},
     {"add_special_tokens", f_add_special_tokens, OF_PROMPTS | OF_MESSAGES},
     {"return_token_strs", f_return_token_strs, TOKENIZING}, {"tokens", f_tokens, ROUTE_DETOKENIZE},
+    {"chat_template_kwargs", f_chat_template_kwargs, OF_MESSAGES},
 };
 
 static bool take_fields(Parse *p, json_t *body, ApiError *err) {

@@ -55,6 +55,9 @@ typedef struct {
     bool tools_empty;               /* `tools` is an empty list (a request's "tools": [], which transformers
                                      * and vLLM hand the template as []; Llama 3.1's tells it from none),
                                      * else none */
+    const JinjaKwarg *kwargs;       /* [nkwargs] the template's arguments (date_string, ...: vLLM's
+                                     * chat_template_kwargs); the Llama 3 template by hand reads none */
+    int nkwargs;
 } ChatRender;
 
 /* chat_template_render as `how` says. */

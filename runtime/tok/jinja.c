@@ -126,6 +126,9 @@ static Val lookup(Render *R, const char *name) {
     for (int i = R->nvars - 1; i >= 0; i--)
         if (!strcmp(R->vars[i].name, name)) return R->vars[i].v;
     const JinjaContext *c = R->c;
+    for (int i = 0; i < c->nkwargs; i++)
+        if (!strcmp(c->kwargs[i].name, name))
+            return c->kwargs[i].boolean ? int_val(V_BOOL, c->kwargs[i].b) : str_val(c->kwargs[i].s, c->kwargs[i].len);
     if (!strcmp(name, "messages")) return (Val){.k = V_LIST, .i = 0, .hi = c->nmessages};
     if (!strcmp(name, "bos_token")) return c->bos_token ? str_val(c->bos_token, strlen(c->bos_token)) : UNDEF;
     if (!strcmp(name, "eos_token")) return c->eos_token ? str_val(c->eos_token, strlen(c->eos_token)) : UNDEF;

@@ -28,6 +28,15 @@ typedef struct {
     size_t len;
 } ChatMessage;
 
+/* A scalar a caller gives the template by name (transformers' apply_chat_template keyword arguments:
+ * vLLM's chat_template_kwargs): a string (s, len) or, when boolean, b. */
+typedef struct {
+    const char *name;
+    bool boolean, b;
+    const char *s;
+    size_t len;
+} JinjaKwarg;
+
 typedef struct {
     const ChatMessage *messages;
     int nmessages;
@@ -35,6 +44,8 @@ typedef struct {
     bool add_generation_prompt;
     const struct tm *now;   /* strftime_now's clock; NULL: the local time when rendered (transformers') */
     bool tools_empty;       /* tools is [] (a request's "tools": [], as transformers passes it), else none */
+    const JinjaKwarg *kwargs;   /* [nkwargs] names bound before the template runs (over the others') */
+    int nkwargs;
 } JinjaContext;
 
 typedef struct JinjaTemplate JinjaTemplate;

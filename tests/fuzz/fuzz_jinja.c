@@ -40,8 +40,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     struct tm now = {.tm_year = 126, .tm_mon = 11, .tm_mday = 3, .tm_wday = 4, .tm_yday = 336};
     int n = (int)(size % 5);   /* 0 to 4 messages: the empty chat too */
+    static const JinjaKwarg kwargs[2] = {{"date_string", false, false, "1 Dec 2026", 10}, {"tools_in_user_message", true, false, NULL, 0}};
     JinjaContext c = {messages, n, size % 3 ? "<s>" : NULL, size % 3 == 1 ? "</s>" : NULL, size % 2 == 0, &now,
-                      size % 7 == 0};
+                      size % 7 == 0, kwargs, size % 11 ? 0 : 2};   /* chat_template_kwargs now and then */
     Buf a = {0}, b = {0};
     char err2[600];
     bool ok = render(t, &c, &a, err, sizeof err);

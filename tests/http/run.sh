@@ -501,6 +501,22 @@ post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_toke
 check chat-llama31-template-ids-equal-run-alone "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body"):$(jq '.usage.prompt_tokens' "$T/body")" \
   "$want:$(tr ',' '\n' <<<"$ids" | wc -l)"
 check chat-llama31-template-no-warning "$(grep -c 'mixrun serve: warning' "$T/llama31cfg.err")" 0
+# chat_template_kwargs (vLLM's): Llama 3.1's date_string replaces its "26 Jul 2024"; a name the
+# template does not read is ignored (as vLLM's rendering ignores it); the names the server sets and
+# wrong types are refused
+post /tokenize "$(jq -nc --argjson m "$MSGS" '{messages: $m, chat_template_kwargs: {date_string: "01 Dec 2026", enable_thinking: false}}')"
+check chat-template-kwargs-date "$(jq -r '.tokens | map(tostring) | join(",")' "$T/body")" \
+  "$("$TT" encode "$T/llama31cfg/tokenizer.json" "${L31/26 Jul 2024/01 Dec 2026}" | cut -d, -f2-)"
+count=$(jq .count "$T/body")
+post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 1, chat_template_kwargs: {date_string: "01 Dec 2026", tools_in_user_message: false}}')"
+check chat-template-kwargs-chat "$CODE:$(jq .usage.prompt_tokens "$T/body")" "200:$count"
+refused chat-template-kwargs-set-by-server 400 "field 'chat_template_kwargs': 'bos_token' is not taken here" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": {"bos_token": "x"}}'
+refused chat-template-kwargs-type 400 "field 'chat_template_kwargs': 'date_string' must be a string" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": {"date_string": 5}}'
+refused chat-template-kwargs-not-object 400 "field 'chat_template_kwargs' must be an object" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": []}'
+refused chat-template-kwargs-not-in-completions 400 "unknown field 'chat_template_kwargs'" /v1/completions '{"prompt": "hi", "chat_template_kwargs": {}}'
 refused chat-tools-refused 400 "field 'tools'" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}'
 # "tools": [] reaches the template as [] (its "Environment: ipython" header), as jinja2 rendered it
 jq -c '.cases[] | select(.name == "llama3.1-system-user-tools-empty")' tests/tokenizer/fixtures/chat_templates.json >"$T/case"

@@ -6,7 +6,7 @@ chat, streamed and not, greedy text equal to `mixrun --text` / the chat template
 log-probabilities (completions, echoed prompts, chat, streamed) as the client types them;
 a batch of prompts with n choices each, streamed and not;
 a generation_config.json's end of sequence (and ignore_eos); its sampling defaults, as transformers
-reads the file and vLLM takes them; add_generation_prompt and continue_final_message as transformers'
+reads the file and vLLM takes them; add_generation_prompt, continue_final_message and chat_template_kwargs as transformers'
 apply_chat_template renders them; --api-key as the client's api_key;
 16 concurrent clients each equal to their request alone; 200 clients beside 1,000 idle connections;
 the client's errors for bad requests;
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 import openai
 import tokenizers
@@ -258,6 +259,18 @@ def open_ended(tmp, tok_path):
                 r = client.chat.completions.create(model="tiny", messages=messages, max_tokens=8, temperature=0, extra_body=kw)
                 check(f"openai-open-ended-{name}-{k}", (r.choices[0].model_extra["token_ids"], r.usage.prompt_tokens),
                       (want, len(ids)))
+            if name == "llama31":   # chat_template_kwargs: apply_chat_template's keyword arguments
+                kwargs = {"date_string": "01 Dec 2026", "tools_in_user_message": False}
+                messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}]
+                text = hf.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **kwargs)
+                ids = ref.encode(text, add_special_tokens=False).ids
+                r = client.chat.completions.create(model="tiny", messages=messages, max_tokens=1, temperature=0,
+                                                   extra_body={"chat_template_kwargs": kwargs})
+                body = json.dumps({"messages": messages, "chat_template_kwargs": kwargs}).encode()
+                with urllib.request.urlopen(urllib.request.Request(url + "/tokenize", data=body)) as answer:
+                    tokenized = json.load(answer)["tokens"]
+                check("openai-chat-template-kwargs", (tokenized, r.usage.prompt_tokens, "01 Dec 2026" in text),
+                      (ids, len(ids), True))
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
