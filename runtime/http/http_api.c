@@ -47,6 +47,7 @@ typedef struct {
                                  * tools_empty ("tools": [], which the template sees as [], not none) and
                                  * chat_template_kwargs (in kwargs) */
     JinjaKwarg kwargs[2];
+    bool token_strs;            /* /tokenize's return_token_strs */
     bool chat_logprobs;         /* chat's "logprobs": true */
     int64_t top_logprobs;       /* chat's "top_logprobs"; -1: not given */
 } Parse;
@@ -183,12 +184,9 @@ static bool f_continue_final_message(Parse *p, json_t *v, ApiError *err) {
 static bool f_add_special_tokens(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "add_special_tokens", &p->add_special, err);
 }
-/* /tokenize's return_token_strs: the tokens' vocabulary strings are not given (false only). */
+/* /tokenize's return_token_strs: the tokens' vocabulary strings too (vLLM's). */
 static bool f_return_token_strs(Parse *p, json_t *v, ApiError *err) {
-    bool strs = false;
-    if (!take_bool(v, "return_token_strs", &strs, err)) return false;
-    return !strs || bad(err, 400, "field 'return_token_strs': true is not supported (the tokens' vocabulary strings "
-                                  "are not given; /detokenize gives their text)");
+    return take_bool(v, "return_token_strs", &p->token_strs, err);
 }
 /* vLLM's chat_template_kwargs: the template's arguments by name. date_string (a string) and
  * tools_in_user_message (a boolean), Llama 3.1's, are bound; the names a request or the server sets
@@ -632,11 +630,18 @@ char *api_tokenize_json(HttpServer *s, json_t *body, ApiError *err) {
     if (ok && !chat && !p.prompt) ok = bad(err, 400, "missing field 'prompt' (or 'messages')");
     ok = ok && (chat ? chat_prompt(&p, err) : completion_prompt(&p, p.prompt, err));
     char *text = NULL;
+    if (ok && p.token_strs && !s->tok) ok = bad(err, 400, "field 'return_token_strs' needs a tokenizer, and this server has none");
     if (ok) {
-        json_t *ids = json_array();
-        for (int64_t i = 0; i < g.req.prompt_len; i++) json_array_append_new(ids, json_integer(g.req.prompt[i]));
-        json_t *j = json_pack("{s:I, s:I, s:o, s:n}", "count", (json_int_t)g.req.prompt_len, "max_model_len",
-                              (json_int_t)s->context, "tokens", ids, "token_strs");
+        json_t *ids = json_array(), *strs = p.token_strs ? json_array() : json_null();
+        for (int64_t i = 0; i < g.req.prompt_len; i++) {
+            json_array_append_new(ids, json_integer(g.req.prompt[i]));
+            size_t len = 0;
+            const char *piece = p.token_strs ? tokenizer_id_to_token(s->tok, g.req.prompt[i], &len) : NULL;
+            json_t *str = piece ? json_stringn(piece, len) : NULL;   /* a tokenizer.json's strings are UTF-8 */
+            if (p.token_strs) json_array_append_new(strs, str ? str : json_null());
+        }
+        json_t *j = json_pack("{s:I, s:I, s:o, s:o}", "count", (json_int_t)g.req.prompt_len, "max_model_len",
+                              (json_int_t)s->context, "tokens", ids, "token_strs", strs);
         text = json_dumps(j, JSON_COMPACT);
         json_decref(j);
     }

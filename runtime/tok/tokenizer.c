@@ -420,6 +420,18 @@ char *tokenizer_file_beside(const Tokenizer *t, const char *name) {
     return path.data;
 }
 
+const char *tokenizer_id_to_token(const Tokenizer *t, int32_t id, size_t *len) {
+    if (id < 0 || id >= t->vocab_size) return NULL;
+    if (t->added_of_id[id] >= 0) {
+        const AddedToken *a = &t->added[t->added_of_id[id]];
+        *len = a->len;
+        return a->content;
+    }
+    if (id >= t->model.nids || !t->model.token[id]) return NULL;
+    *len = t->model.token_len[id];
+    return t->model.token[id];
+}
+
 int32_t tokenizer_special_id(const Tokenizer *t, const char *content) {
     for (int i = 0; i < t->nadded; i++)
         if (t->added[i].special && !strcmp(t->added[i].content, content)) return t->added[i].id;

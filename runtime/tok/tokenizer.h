@@ -38,6 +38,11 @@ bool tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add
 char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int64_t n, bool skip_special, size_t *len,
                        char *err, size_t errlen);
 
+/* The token string of id, as the tokenizers package's id_to_token gives it: an added token's content,
+ * else the model's vocabulary string (in its byte-level alphabet: "Ġthe"); *len bytes, not
+ * NUL-terminated. NULL when no token has the id. */
+const char *tokenizer_id_to_token(const Tokenizer *t, int32_t id, size_t *len);
+
 /* One more than the largest token id. */
 int64_t tokenizer_vocab_size(const Tokenizer *t);
 /* The id of the special added token whose text is content, -1 when there is none. */

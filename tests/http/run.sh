@@ -459,7 +459,9 @@ post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_toke
 check chat-with-special-tokens "$(jq .usage.prompt_tokens "$T/body")" "$(("$(jq .usage.prompt_tokens "$T/chat")" + 1))"
 CODE=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 60 "$U/tokenize")
 check tokenize-takes-post "$CODE:$(jq -r .error.message "$T/body")" "405:/tokenize takes POST"
-refused tokenize-token-strs 400 "field 'return_token_strs': true is not supported" /tokenize '{"prompt": "x", "return_token_strs": true}'
+post /tokenize "$(jq -nc --arg p "$PROMPT" '{prompt: $p, return_token_strs: true}')"
+check tokenize-token-strs "$(jq -c '[(.token_strs | length) == .count, .token_strs[0], .token_strs[1]]' "$T/body")" \
+  "[true,\"<|begin_of_text|>\",\"H\"]"   # the BOS's content, then the vocabulary's strings
 refused tokenize-generation-field 400 "unknown field 'max_tokens'" /tokenize '{"prompt": "x", "max_tokens": 3}'
 refused tokenize-no-prompt 400 "missing field 'prompt' (or 'messages')" /tokenize '{}'
 refused detokenize-no-tokens 400 "missing field 'tokens'" /detokenize '{"model": "tiny"}'
@@ -847,6 +849,7 @@ refused no-tokenizer-stop 400 "'stop' needs a tokenizer" /v1/completions '{"prom
 refused no-tokenizer-chat 400 "chat needs a tokenizer" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}]}'
 refused no-tokenizer-tokenize 400 "a text prompt needs a tokenizer" /tokenize '{"prompt": "hi"}'
 refused no-tokenizer-detokenize 400 "detokenizing needs a tokenizer" /detokenize '{"tokens": [1]}'
+refused no-tokenizer-token-strs 400 "field 'return_token_strs' needs a tokenizer" /tokenize '{"prompt": [1], "return_token_strs": true}'
 post /tokenize '{"prompt": [5, 17]}'
 check no-tokenizer-tokenize-ids "$CODE:$(jq -c .tokens "$T/body")" "200:[5,17]"
 post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 9, "temperature": 0}'

@@ -8,6 +8,7 @@ a batch of prompts with n choices each, streamed and not;
 a generation_config.json's end of sequence (and ignore_eos); its sampling defaults, as transformers
 reads the file and vLLM takes them; add_generation_prompt, continue_final_message and chat_template_kwargs as transformers'
 apply_chat_template renders them; --api-key as the client's api_key;
+/tokenize's ids and token strings as the tokenizers package gives them;
 16 concurrent clients each equal to their request alone; 200 clients beside 1,000 idle connections;
 the client's errors for bad requests;
 SIGTERM exits 0. Prints PASS/FAIL lines; exits 1 on failure.
@@ -271,6 +272,13 @@ def open_ended(tmp, tok_path):
                     tokenized = json.load(answer)["tokens"]
                 check("openai-chat-template-kwargs", (tokenized, r.usage.prompt_tokens, "01 Dec 2026" in text),
                       (ids, len(ids), True))
+                prompt = "Héllo, wörld: 中文 😀 12345 <|eot_id|>"   # /tokenize's token strings: id_to_token's
+                body = json.dumps({"prompt": prompt, "return_token_strs": True}).encode()
+                with urllib.request.urlopen(urllib.request.Request(url + "/tokenize", data=body)) as answer:
+                    got = json.load(answer)
+                want = ref.encode(prompt)
+                check("openai-tokenize-token-strs", (got["tokens"], got["token_strs"]),
+                      (want.ids, [ref.id_to_token(i) for i in want.ids]))
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
