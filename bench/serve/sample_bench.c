@@ -73,8 +73,8 @@ static void chunk(int64_t vocab) {
     t0 = mono_seconds();
     int64_t bad = token_logprobs_rows(rows, N, vocab, ids, 5, out, &nan);
     double split = mono_seconds() - t0;
-    printf("an echoed prompt's %d rows: %.1f ms a row after another, %.1f ms split over %ld cores (%.1fx)%s\n", N,
-           one * 1e3, split * 1e3, sysconf(_SC_NPROCESSORS_ONLN), split > 0 ? one / split : 0, bad >= 0 ? " (a row failed)" : "");
+    printf("an echoed prompt's %d rows: %.1f ms a row after another, %.1f ms split over %d threads (%.1fx)%s\n", N,
+           one * 1e3, split * 1e3, sample_threads(), split > 0 ? one / split : 0, bad >= 0 ? " (a row failed)" : "");
     free(out);
     free(rows);
 }

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,9 +152,15 @@ void token_logprobs(const float *logits, int64_t vocab, int32_t tok, int ntop, T
     for (int k = 0; k < out->ntop; k++) out->top_logprob[k] = (double)logits[out->top_id[k]] - lse;
 }
 
+/* The cores this process may run on (its affinity: taskset, a container's cpuset), else those online. */
+static long usable_cores(void) {
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 int sample_threads(void) {
     const char *env = getenv("MIXC_HOST_THREADS");
-    long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    long n = env && *env ? strtol(env, NULL, 10) : usable_cores();
     return n < 1 ? 1 : n > SAMPLE_MAX_THREADS ? SAMPLE_MAX_THREADS : (int)n;
 }
 

@@ -84,8 +84,9 @@ void token_logprobs(const float *logits, int64_t vocab, int32_t tok, int ntop, T
 int64_t token_logprobs_rows(const float *logits, int64_t n, int64_t vocab, const int32_t *ids, int ntop,
                             TokenLogprobs *out, bool *nan);
 
-/* The threads host work of the serving loop may take at once: the cores online, or the environment's
- * MIXC_HOST_THREADS (tests and benchmarks: more threads than cores, or one), 1..SAMPLE_MAX_THREADS. */
+/* The threads host work of the serving loop may take at once: the cores the process may run on (its
+ * CPU affinity: taskset, a container's cpuset), or the environment's MIXC_HOST_THREADS (tests and
+ * benchmarks: more threads than cores, or one), 1..SAMPLE_MAX_THREADS. */
 int sample_threads(void);
 
 /* work(ctx, lo, hi, share) over [0, n) cut into `shares` contiguous shares (1..SAMPLE_MAX_THREADS,

@@ -78,6 +78,12 @@ jq -n '{chat_template: "{% for m in messages %}{{ m.role }}{% endfor %}", eos_to
 "$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" "$T/llama3cfg" "$T/jinjafile" "$T/jinjanul" \
   "$T/dropping" "$T/contentless" ||
   fails=$((fails + 1))
+# the host's threads: the cores the process may run on (taskset: one), else MIXC_HOST_THREADS (capped at 16)
+if command -v taskset >/dev/null; then
+  env -u MIXC_HOST_THREADS taskset -c 0 "$BUILD/tests/http/test_http" --threads 1 || fails=$((fails + 1))
+fi
+MIXC_HOST_THREADS=3 "$BUILD/tests/http/test_http" --threads 3 || fails=$((fails + 1))
+MIXC_HOST_THREADS=99 "$BUILD/tests/http/test_http" --threads 16 || fails=$((fails + 1))
 
 MODEL=(--layout tests/mixrun/tiny.mix --set vocab=604 --set context=4096 --random-weights 5 --backend cpu)
 

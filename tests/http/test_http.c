@@ -437,6 +437,12 @@ static void test_open(const char *with, const char *drop, const char *blind) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "--threads")) {   /* under taskset or MIXC_HOST_THREADS (run.sh) */
+        char got[32];
+        snprintf(got, sizeof got, "%d", sample_threads());
+        check("sample-threads", !strcmp(got, argv[2]), got);
+        return fails != 0;
+    }
     if (argc != 10) {
         fprintf(stderr, "usage: test_http TOKENIZER_WITH_CHAT_TOKENS TOKENIZER_WITHOUT TOKENIZER_OF_LLAMA_3_1 CHATML_DIR "
                         "LLAMA3_CONFIG_DIR JINJA_FILE_DIR JINJA_FILE_WITH_NUL_DIR DROPPING_TEMPLATE_DIR CONTENTLESS_TEMPLATE_DIR\n");
