@@ -217,6 +217,8 @@ char *api_detokenize_json(HttpServer *s, json_t *body, ApiError *err);
 bool api_check_defaults(HttpServer *s, json_t *defaults, ApiError *err);
 
 /* ---- http_answer.c: the OpenAI answers */
+/* j's compact text (malloc'd; "{}" should jansson fail), j taken: every JSON answer's. */
+char *api_json_text(json_t *j);
 /* The error object OpenAI sends: {"error": {"message", "type", "param", "code"}} (malloc'd). */
 char *api_error_json(const ApiError *err);
 /* The text of token id as its log-probabilities name it: the tokenizer's decode of it alone, special

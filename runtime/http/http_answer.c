@@ -22,6 +22,12 @@ static void utf8_clean(char *s) {
     }
 }
 
+char *api_json_text(json_t *j) {
+    char *out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return out ? out : xstrdup("{}");
+}
+
 char *api_error_json(const ApiError *err) {
     char msg[sizeof err->msg];
     snprintf(msg, sizeof msg, "%s", err->msg);
@@ -30,11 +36,8 @@ char *api_error_json(const ApiError *err) {
                        : err->status == 401 ? "authentication_error"
                        : err->status >= 500 ? "server_error"
                                             : "invalid_request_error";
-    json_t *j = json_pack("{s:{s:s, s:s, s:n, s:i}}", "error", "message", msg, "type", type, "param", "code",
-                          err->status);
-    char *out = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    return out;
+    return api_json_text(json_pack("{s:{s:s, s:s, s:n, s:i}}", "error", "message", msg, "type", type, "param", "code",
+                                   err->status));
 }
 
 static json_t *ids_json(const Gen *g, int64_t from, int64_t to) {
@@ -60,11 +63,6 @@ static json_t *answer_head(const Gen *g, const char *object) {
                      "model", g->srv->model);
 }
 
-static char *dump(json_t *j) {
-    char *out = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    return out ? out : xstrdup("{}");
-}
 
 /* "token_id:ID": the text of an id without one (malloc'd, *len bytes). */
 static char *token_id_text(int32_t id, size_t *len) {
@@ -196,12 +194,12 @@ char *api_response_json(const Reply *r) {
     for (int i = 0; i < r->nchoice; i++) json_array_append_new(choices, choice_json(&r->choice[i]));
     json_object_set_new(j, "choices", choices);
     json_object_set_new(j, "usage", usage_json(r));
-    return dump(j);
+    return api_json_text(j);
 }
 
 /* The server-sent event "data: " j "\n\n" (j taken). */
 static char *sse_event(json_t *j) {
-    char *body = dump(j);
+    char *body = api_json_text(j);
     size_t n = strlen(body);
     char *out = xmalloc(n + 9);
     memcpy(out, "data: ", 6);

@@ -640,10 +640,8 @@ char *api_tokenize_json(HttpServer *s, json_t *body, ApiError *err) {
             json_t *str = piece ? json_stringn(piece, len) : NULL;   /* a tokenizer.json's strings are UTF-8 */
             if (p.token_strs) json_array_append_new(strs, str ? str : json_null());
         }
-        json_t *j = json_pack("{s:I, s:I, s:o, s:o}", "count", (json_int_t)g.req.prompt_len, "max_model_len",
-                              (json_int_t)s->context, "tokens", ids, "token_strs", strs);
-        text = json_dumps(j, JSON_COMPACT);
-        json_decref(j);
+        text = api_json_text(json_pack("{s:I, s:I, s:o, s:o}", "count", (json_int_t)g.req.prompt_len, "max_model_len",
+                                       (json_int_t)s->context, "tokens", ids, "token_strs", strs));
     }
     gen_free_fields(&g);
     return text;
@@ -660,11 +658,7 @@ char *api_detokenize_json(HttpServer *s, json_t *body, ApiError *err) {
     size_t len = 0;
     if (ok && !(text = tokenizer_decode(s->tok, g.req.prompt, g.req.prompt_len, false, &len, e, sizeof e)))
         ok = bad(err, 400, "field 'tokens': %s", e);
-    if (ok) {
-        json_t *j = json_pack("{s:s%}", "prompt", text, len);
-        answer = json_dumps(j, JSON_COMPACT);
-        json_decref(j);
-    }
+    if (ok) answer = api_json_text(json_pack("{s:s%}", "prompt", text, len));
     free(text);
     gen_free_fields(&g);
     return answer;

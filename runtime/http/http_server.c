@@ -321,9 +321,7 @@ static enum MHD_Result route(HttpServer *s, struct MHD_Connection *c, const char
                       "model", "created", (json_int_t)time(NULL), "owned_by", "mixc", "max_model_len",
                       (json_int_t)s->context);
     }
-    char *text = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    return respond(s, c, 200, "application/json", text ? text : xstrdup("{}"));
+    return respond(s, c, 200, "application/json", api_json_text(j));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
