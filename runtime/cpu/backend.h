@@ -133,7 +133,8 @@ void backend_pages_open(Backend *b);
 /* Gives slot the pages its first `tokens` positions need, from the free pool; false with b->err
  * when the pool has too few (a scheduler that admits by run_plan_seq_pages never sees it). */
 bool backend_pages_grow(Backend *b, int slot, int64_t tokens);
-/* Returns slot's pages to the pool (backend_reset: the sequence left). */
+/* Returns slot's pages to the pool: the sequence left (the serving engine calls it then; backend_reset
+ * too). */
 void backend_pages_release(Backend *b, int slot);
 /* Slot's block table (NULL unpaged). */
 const int32_t *backend_page_table(const Backend *b, int slot);

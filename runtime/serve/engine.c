@@ -134,10 +134,13 @@ int serve_engine_admit_fork(ServeEngine *e, const ServeRequest *r, ServeResult *
     return got;
 }
 
-/* Slot q's sequence leaves: its slot and bytes are free; forks waiting for it prefill their own. */
+/* Slot q's sequence leaves: its slot and bytes are free; forks waiting for it prefill their own. Its
+ * pages go back to the pool now, not when the slot is next taken: admission counts the pages of the
+ * sequences in flight alone, so an idle slot must hold none (another slot may be the next taken). */
 static void leave(ServeEngine *e, int q) {
     for (int c = 0; c < e->b->cfg.nseq; c++)
         if (e->slot[c].r && e->slot[c].parent == q) e->slot[c].parent = -1;
+    backend_pages_release(e->b, q);
     e->st.kv_used -= e->slot[q].cost;
     e->st.pages_used -= e->slot[q].pages;
     e->slot[q].r = NULL;

@@ -41,14 +41,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The engine's calls of the backend no parse or hook reaches (engine.c admits into a reset slot, and
- * forks a prompt's choices): no engine runs here, and the cpu backend is not linked. */
+/* The engine's calls of the backend no parse or hook reaches (engine.c admits into a reset slot, forks a
+ * prompt's choices and returns a leaving sequence's pages): no engine runs here, and the cpu backend is
+ * not linked. */
 bool backend_reset(Backend *b, int slot) {
     (void)b, (void)slot;
     contract_broken("the engine ran");
 }
 bool backend_fork(Backend *b, int from, int to) {
     (void)b, (void)from, (void)to;
+    contract_broken("the engine ran");
+}
+void backend_pages_release(Backend *b, int slot) {
+    (void)b, (void)slot;
     contract_broken("the engine ran");
 }
 

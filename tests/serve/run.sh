@@ -175,6 +175,23 @@ if run "cpu: paged, served" 0 "${TINY[@]}" --requests "$T/mixed.jsonl" --max-seq
       fail "paged: budget = report" "served $(jq -c .summary "$T/paged.json"), report $(jq -c '.run[0]' "$T/report.json")"
   else fail "paged: mixc report --page-tokens" "$(head -c 600 "$T/err")"; fi
 fi
+# an idle slot holds no pages: a, b and c take slots 0-2; b and c leave, d takes slot 1 (the lowest
+# free), and a (8 pages) and d (4) grow in a pool of 15 while slot 2 is idle. Had c's 4 pages stayed
+# with slot 2 until it was next taken, the pool (counted for the sequences in flight alone) would run
+# dry and the run fail.
+cat >"$T/idle.jsonl" <<EOF
+{"id": "a", "prompt_tokens": [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20], "max_new_tokens": 12}
+{"id": "b", "prompt_tokens": [5,6,7,8], "max_new_tokens": 1}
+{"id": "c", "prompt_tokens": [30,31,32,33,34,35,36,37,38,39,40,41], "max_new_tokens": 4}
+{"id": "d", "prompt_tokens": [50,51,52,53,54,55,56,57,58,59,60,61], "max_new_tokens": 4}
+EOF
+if run "paged: an idle slot's pages" 0 "${TINY[@]}" --requests "$T/idle.jsonl" --max-seqs 3 --page-tokens 4 --pool-pages 15 \
+     --step-tokens 6 --json --trace --backend cpu; then
+  if grep -q 'finish c' "$T/err" && grep -q 'admit d' "$T/err"; then
+    same_as_alone "paged: a sequence's pages go back to the pool when it leaves, not when its slot is next taken (each = alone)" \
+      "$T/out" "$T/idle.jsonl" "${TINY[@]}" --backend cpu
+  else fail "paged: an idle slot's pages" "the trace lacks 'finish c' or 'admit d'"; fi
+fi
 run "paged: a request beyond the pool" 1 "${TINY[@]}" --requests "$T/mixed.jsonl" --page-tokens 4 --pool-pages 7 --json &&
   expect_err "paged: a request needing more pages than the pool is refused by id" \
     "request 'b' refused: its KV caches take 8 pages, more than the pool (7)"
