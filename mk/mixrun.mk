@@ -51,3 +51,9 @@ $(BUILD)/tests/serve/test_batch_prefill: $(BUILD)/tests/serve/test_batch_prefill
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(BUILD)/tests/serve/test_batch_prefill.o $(CORE_OBJS) $(EMU_LINK) $(LDLIBS)
 TEST_PROGS += $(BUILD)/tests/serve/test_batch_prefill
+
+# Prefix caching against prompts prefilled whole (tests/serve/run.sh), on the same backends.
+$(BUILD)/tests/serve/test_prefix_cache: $(BUILD)/tests/serve/test_prefix_cache.o $(CORE_OBJS) $(MIXRUN_DEPS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(BUILD)/tests/serve/test_prefix_cache.o $(CORE_OBJS) $(EMU_LINK) $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/serve/test_prefix_cache

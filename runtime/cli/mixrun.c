@@ -250,7 +250,8 @@ static int load_requests(const MixrunOptions *o, const Layout *l, ServeRequests 
 }
 
 static int serve(const MixrunOptions *o, Backend *b, const ServeRequests *rq) {
-    ServeOptions so = {o->step_tokens, o->kv_budget, b->layout->model.context, o->trace, true};
+    ServeOptions so = {.step_tokens = o->step_tokens, .kv_budget = o->kv_budget, .context = b->layout->model.context,
+                       .trace = o->trace, .progress = true, .no_prefix_caching = o->no_prefix_caching};
     if (o->rates.n) return serve_sweep(b, &o->synthetic, request_seed(o), &o->rates, &so, o->json, o->svg);
     ServeRun sr;
     int rc = serve_run(b, rq, &so, &sr) ? serve_print(rq, &sr, o->json) : 1;
@@ -283,7 +284,8 @@ static int serve_http(const MixrunOptions *o, const Layout *l, Model *model) {
     if (!rc && (rc = backend_open(o->backend, model, &cfg, &b, err, sizeof err))) fprintf(stderr, "%s: %s\n", prog_name(), err);
     if (!rc && !b.model) model_free(model);   /* the backend holds its own weights */
     if (!rc) {
-        ServeOptions so = {o->step_tokens, o->kv_budget, l->model.context, o->trace, false};
+        ServeOptions so = {.step_tokens = o->step_tokens, .kv_budget = o->kv_budget, .context = l->model.context,
+                           .trace = o->trace, .no_prefix_caching = o->no_prefix_caching};
         rc = http_serve(s, &b, &so);
         backend_close(&b);
     }

@@ -86,6 +86,9 @@ static const OptSpec mixrun_options[] = {
         .help = "tokens a step runs: a decode of every running sequence, the rest\n"
                 "prefill chunks (default: the slots + the plan's chunk)"),
     OPT(MixrunOptions, trace, OPT_FLAG, "--trace", .help = "one line per scheduler step on stderr"),
+    OPT(MixrunOptions, no_prefix_caching, OPT_FLAG, "--no-prefix-caching",
+        .help = "prefill every prompt whole (default: a prompt that starts with the tokens of a\n"
+                "sequence that left takes its slot and the caches it kept: vLLM's prefix caching)"),
     OPT(MixrunOptions, rates, OPT_CUSTOM, "--rates", .metavar = "R1,R2,...", .parse = serve_parse_rates,
         .expects = "rates > 0, comma-separated", .help = "serve the --synthetic requests at each offered load (requests/s)"),
     OPT(MixrunOptions, svg, OPT_STRING, "--svg", .metavar = "F", .help = "with --rates: the chart of throughput and p90 latency"),
@@ -205,9 +208,10 @@ static int check_serving(const OptCommand *cmd, const MixrunOptions *o) {
     if (serving && (o->tokens || o->tokens_file || o->prompts_file || o->bench || o->dump_logits || o->max_new_given))
         return opt_usage_error(cmd, "--requests and --synthetic do not go with --tokens, --tokens-file, --prompts, "
                                     "--bench, --dump-logits or --max-new");
-    if (!serving && (o->seed_requests >= 0 || o->max_seqs || o->kv_budget || o->step_tokens || o->trace))
-        return opt_usage_error(cmd, "--seed, --max-seqs, --kv-budget, --step-tokens and --trace go with --requests or "
-                                    "--synthetic");
+    if (!serving && (o->seed_requests >= 0 || o->max_seqs || o->kv_budget || o->step_tokens || o->trace ||
+                     o->no_prefix_caching))
+        return opt_usage_error(cmd, "--seed, --max-seqs, --kv-budget, --step-tokens, --trace and --no-prefix-caching "
+                                    "go with --requests or --synthetic");
     if ((o->seed_requests >= 0 || o->rates.n) && !o->synthetic.count)
         return opt_usage_error(cmd, "--seed and --rates go with --synthetic");
     if (o->svg && !o->rates.n) return opt_usage_error(cmd, "--svg goes with --rates");
@@ -229,7 +233,8 @@ static int check_serve(const OptCommand *cmd, const MixrunOptions *o) {
         o->requests || o->synthetic.count || o->dump_logits || o->max_new_given || o->json || o->rates.n ||
         o->seed_requests >= 0 || o->save_weights || o->batch || o->prompt_len)
         return opt_usage_error(cmd, "mixrun serve takes the model's options, --tokenizer, --max-seqs, --kv-budget, "
-                                    "--step-tokens, --trace and the server's: the prompts come from its clients");
+                                    "--step-tokens, --trace, --no-prefix-caching and the server's: the prompts come "
+                                    "from its clients");
     return OPT_GO;
 }
 

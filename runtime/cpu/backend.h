@@ -134,8 +134,10 @@ void backend_pages_open(Backend *b);
  * when the pool has too few (a scheduler that admits by run_plan_seq_pages never sees it). */
 bool backend_pages_grow(Backend *b, int slot, int64_t tokens);
 /* Returns slot's pages to the pool: the sequence left (the serving engine calls it then; backend_reset
- * too). */
+ * too). backend_pages_shrink(b, slot, 0). */
 void backend_pages_release(Backend *b, int slot);
+/* Returns slot's pages beyond those of its first `tokens` positions to the pool (backend_rewind). */
+void backend_pages_shrink(Backend *b, int slot, int64_t tokens);
 /* Slot's block table (NULL unpaged). */
 const int32_t *backend_page_table(const Backend *b, int slot);
 
@@ -285,8 +287,15 @@ bool backend_decode_argmax_host(Backend *b, const int *slots, int n, const int32
 /* ops->decode of every backend: decode_slots over slots 0..nseq-1. */
 bool backend_decode_all(Backend *b, const int32_t *tokens, float *logits);
 /* Empties slot `slot` for a new sequence (see the top of this file); false with b->err when out of
- * range. */
+ * range. backend_rewind(b, slot, 0). */
 bool backend_reset(Backend *b, int slot);
+/* Slot `slot` keeps only its first `tokens` positions (<= its length) for a new sequence whose first
+ * tokens are the same (a serving engine's prefix caching): its length goes back to `tokens`, its
+ * pages beyond them to the pool; the next token goes at `tokens`. The caller answers for the rows
+ * the new sequence reads: a ring's hold the positions the old sequence wrote last, so they are those
+ * of the first `tokens` when `tokens` is the old length or the ring never wrapped. false with b->err
+ * when out of range. */
+bool backend_rewind(Backend *b, int slot, int64_t tokens);
 /* The configuration against the model (sequences, context): 0, or the exit status with err set. */
 int backend_check_config(const Model *m, const BackendConfig *cfg, char *err, size_t errlen);
 

@@ -31,12 +31,14 @@ bool backend_pages_grow(Backend *b, int slot, int64_t tokens) {
     return true;
 }
 
-void backend_pages_release(Backend *b, int slot) {
+void backend_pages_shrink(Backend *b, int slot, int64_t tokens) {
     if (!b->plan->page_tokens) return;
     const int32_t *table = b->page_table + slot * b->plan->table_pages;
-    for (int64_t i = 0; i < b->pages_held[slot]; i++) b->free_pages[b->nfree_pages++] = table[i];   /* the next sequence takes them last first */
-    b->pages_held[slot] = 0;
+    int64_t keep = run_plan_seq_pages(b->plan, tokens);
+    while (b->pages_held[slot] > keep) b->free_pages[b->nfree_pages++] = table[--b->pages_held[slot]];
 }
+
+void backend_pages_release(Backend *b, int slot) { backend_pages_shrink(b, slot, 0); }
 
 const int32_t *backend_page_table(const Backend *b, int slot) {
     return b->plan->page_tokens ? b->page_table + slot * b->plan->table_pages : NULL;

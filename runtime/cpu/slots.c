@@ -1,20 +1,28 @@
 /* slots.c — a backend's sequence slots between steps (backend.h): emptied for the next sequence
- * (backend_reset), or given another slot's caches (backend_fork: a request's n choices share their
- * prompt's prefill). The bytes copied are where the run plan lays them (compiler/plan/run_plan.h);
- * the backend only copies them (BackendOps.copy_kv, upload_kv). */
+ * (backend_reset), cut back to a prefix the next sequence shares (backend_rewind), or given another
+ * slot's caches (backend_fork: a request's n choices share their prompt's prefill). The bytes copied
+ * are where the run plan lays them (compiler/plan/run_plan.h); the backend only copies them
+ * (BackendOps.copy_kv, upload_kv). */
 #include "backend.h"
 
 #include <stdio.h>
 
-bool backend_reset(Backend *b, int slot) {
+bool backend_rewind(Backend *b, int slot, int64_t tokens) {
     if (slot < 0 || slot >= b->cfg.nseq) {
-        snprintf(b->err, sizeof b->err, "reset of slot %d: out of range (%d held)", slot, b->cfg.nseq);
+        snprintf(b->err, sizeof b->err, "rewind of slot %d: out of range (%d held)", slot, b->cfg.nseq);
         return false;
     }
-    b->seq_len[slot] = 0;
-    backend_pages_release(b, slot);
+    if (tokens < 0 || tokens > b->seq_len[slot]) {
+        snprintf(b->err, sizeof b->err, "rewind of slot %d to %lld tokens: it holds %lld", slot, (long long)tokens,
+                 (long long)b->seq_len[slot]);
+        return false;
+    }
+    b->seq_len[slot] = tokens;
+    backend_pages_shrink(b, slot, tokens);
     return true;
 }
+
+bool backend_reset(Backend *b, int slot) { return backend_rewind(b, slot, 0); }
 
 /* Unpaged cache c of slot `to` as slot `from`'s: the rows its tokens fill (a ring: all of them, at
  * position % capacity in both; else the first ones), codes then scales. */

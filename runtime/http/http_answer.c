@@ -46,15 +46,17 @@ static json_t *ids_json(const Gen *g, int64_t from, int64_t to) {
     return a;
 }
 
-/* The reply's tokens: each prompt's once (its n choices share it), every choice's generated ids. */
+/* The reply's tokens: each prompt's once (its n choices share it), every choice's generated ids; of
+ * the prompts', those whose caches a slot held (prefix caching: OpenAI's cached_tokens). */
 static json_t *usage_json(const Reply *r) {
-    int64_t prompt = 0, generated = 0;
+    int64_t prompt = 0, cached = 0, generated = 0;
     for (int i = 0; i < r->nchoice; i++) {
-        if (i % r->n == 0) prompt += r->choice[i].req.prompt_len;
+        if (i % r->n == 0) prompt += r->choice[i].req.prompt_len, cached += r->choice[i].res.cached_tokens;
         generated += r->choice[i].res.noutput;
     }
-    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)prompt, "completion_tokens", (json_int_t)generated,
-                     "total_tokens", (json_int_t)(prompt + generated));
+    return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)prompt, "completion_tokens",
+                     (json_int_t)generated, "total_tokens", (json_int_t)(prompt + generated), "prompt_tokens_details",
+                     "cached_tokens", (json_int_t)cached);
 }
 
 /* The fields every answer starts with. */

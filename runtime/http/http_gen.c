@@ -427,6 +427,7 @@ void *http_engine_main(void *server) {
         s->m.running = st.busy;
         s->m.kv_used = st.kv_used;
         s->m.forked_tokens = st.forked_tokens;
+        s->m.cached_tokens = st.cached_tokens;
         if (ok && !st.busy) {
             if (s->stopping && !s->head) break;
             pthread_cond_wait(&s->wake, &s->mu);

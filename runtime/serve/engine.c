@@ -23,12 +23,26 @@ typedef struct {
     double arrived_at, first_token_at;
 } Slot;
 
+/* What a free slot's caches hold from the sequence that left it, for a later prompt that starts the
+ * same (prefix caching): the prompt tokens it prefilled. Not the generated ones: a decode step may
+ * write a token's K and V rows otherwise rounded than a prefill does (the kernels' GEMMs of one row
+ * against a chunk's), and a prompt must give what it gives prefilled whole. */
+typedef struct {
+    int32_t *tokens;        /* [n] (malloc'd, cap) */
+    int64_t n, cap;
+    int64_t written;        /* the positions the sequence wrote (the slot's length): its rings' last ones */
+    int64_t left;           /* when it left (the engine's count of leaves): the oldest is taken first */
+} Held;
+
 struct ServeEngine {
     Backend *b;
     const ServeOptions *o;
     ServeHooks hooks;
     Arena mem;              /* the arrays below, freed in one call */
     Slot *slot;
+    Held *held;             /* [nslots] */
+    int64_t leaves;
+    bool broken;            /* a step failed: no slot's caches are reused */
     int *order;             /* [nslots] the busy slots in admission order */
     int64_t kv_budget, chunk, vocab, step_tokens;
     float *logits;          /* [nslots][vocab] */
@@ -60,6 +74,7 @@ ServeEngine *serve_engine_open(Backend *b, const ServeOptions *o, const ServeHoo
     e->kv_budget = o->kv_budget > 0 && o->kv_budget < b->plan->kv_bytes ? o->kv_budget : b->plan->kv_bytes;
     size_t n = (size_t)nslots;
     e->slot = arena_array(&e->mem, n, sizeof *e->slot);
+    e->held = arena_array(&e->mem, n, sizeof *e->held);
     e->order = arena_array(&e->mem, n, sizeof *e->order);
     e->slots = arena_array(&e->mem, n, sizeof *e->slots);
     e->parts = arena_array(&e->mem, n, sizeof *e->parts);
@@ -73,6 +88,7 @@ ServeEngine *serve_engine_open(Backend *b, const ServeOptions *o, const ServeHoo
 
 void serve_engine_close(ServeEngine *e) {
     if (!e) return;
+    for (int q = 0; q < e->b->cfg.nseq; q++) free(e->held[q].tokens);
     arena_free(&e->mem);
     free(e->rows);
     buf_free(&e->trace);
@@ -83,40 +99,68 @@ int64_t serve_engine_budget(const ServeEngine *e) { return e->kv_budget; }
 
 ServeEngineStats serve_engine_stats(const ServeEngine *e) { return e->st; }
 
-/* serve_engine_admit into slot *q. */
-static int admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user, int *q) {
-    int64_t cost = serve_request_cost(e->b, r), pages = serve_request_pages(e->b, r);
-    if (e->st.busy == e->b->cfg.nseq || cost < 0 || e->st.kv_used + cost > e->kv_budget ||
-        e->st.pages_used + pages > e->b->plan->pool_pages)
-        return 0;
-    *q = 0;
-    while (e->slot[*q].r) ++*q;
-    if (!backend_reset(e->b, *q)) return -1;
-    e->slot[*q] = (Slot){.r = r, .res = res, .user = user, .cost = cost, .pages = pages, .parent = -1, .arrived_at = arrived_at};
-    res->output = xcalloc((size_t)r->max_new, sizeof(int32_t));   /* bounded by the context */
-    res->noutput = 0;
-    e->order[e->st.busy++] = *q;
-    e->st.kv_used += cost;
-    e->st.pages_used += pages;
-    if (e->st.pages_used > e->st.pages_peak) e->st.pages_peak = e->st.pages_used;
-    if (e->o->trace) buf_printf(&e->trace, " admit %s", r->id);
-    if (e->st.busy > e->st.peak_sequences) e->st.peak_sequences = e->st.busy;
-    if (e->st.kv_used > e->st.kv_peak) e->st.kv_peak = e->st.kv_used;
-    return 1;
+/* Whether ring cache c, after a sequence wrote its first `held` positions, still holds what one of the
+ * same first n tokens would need from them: the keys its readers see from position n on, back to
+ * n - retention + 1. The ring keeps the last `capacity` positions written (those from held - capacity);
+ * a position it no longer holds was overwritten by a later one, which the new sequence's queries would
+ * never see (the first of them, at n, reaches back only retention - 1 < capacity positions). */
+static bool ring_holds(const Backend *b, int c, int64_t held, int64_t n) {
+    int64_t retention = b->layout->cache[c].retention, first_seen = n - retention + 1;
+    if (!retention) return held <= b->plan->cache[c].capacity;   /* unbounded: a ring only if it never wraps */
+    return (first_seen > 0 ? first_seen : 0) >= held - b->plan->cache[c].capacity;
 }
 
-int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user) {
-    int q;
-    return admit(e, r, res, arrived_at, user, &q);
+/* The tokens of r's prompt that free slot q's caches hold from the sequence that left it: the
+ * longest start the two share, short of the prompt's last token (whose logits the prefill must give),
+ * when every ring cache still holds the rows of that start the next tokens read; else none. */
+static int64_t reusable(const ServeEngine *e, int q, const ServeRequest *r) {
+    const Held *h = &e->held[q];
+    int64_t most = r->prompt_len - 1 < h->n ? r->prompt_len - 1 : h->n, n = 0;
+    while (n < most && h->tokens[n] == r->prompt[n]) n++;
+    for (int c = 0; c < e->b->plan->ncaches; c++)
+        if (e->b->plan->cache[c].ring && !ring_holds(e->b, c, h->written, n)) return 0;
+    return n;
 }
 
-/* The slot of the sequence admitted with `parent` when slot q can be its fork: q's prompt is the same,
- * the parent's is not done (its caches hold the prompt alone when it ends), q wants no prompt logits
- * (only the parent would get them), and the backend copies caches. -1 otherwise. */
-static int fork_parent(const ServeEngine *e, int q, const void *parent) {
-    const ServeRequest *r = e->slot[q].r;
-    if (!e->b->ops->copy_kv ||
-        (e->hooks.wants_prompt_logits && e->hooks.wants_prompt_logits(e->slot[q].user)))
+/* The free slot r takes, *reuse the prompt tokens whose caches it already holds: the slot that holds
+ * the most, else (and among equals) one that holds nothing, else the one left longest ago. */
+static int free_slot(const ServeEngine *e, const ServeRequest *r, bool may_reuse, int64_t *reuse) {
+    int best = -1;
+    for (int q = 0; q < e->b->cfg.nseq; q++) {
+        if (e->slot[q].r) continue;
+        int64_t n = may_reuse ? reusable(e, q, r) : 0, age = e->held[q].n ? e->held[q].left : 0;
+        if (best < 0 || n > *reuse || (n == *reuse && age < (e->held[best].n ? e->held[best].left : 0))) {
+            best = q;
+            *reuse = n;
+        }
+    }
+    return best;
+}
+
+/* A paged run: the pages that free slots keep (for a later prompt that starts the same) stay within
+ * what the pool spares beside the pages admission counts for the sequences in flight, so that those
+ * always find theirs; the pages of the slot left longest ago go back first. */
+static void trim_kept_pages(ServeEngine *e) {
+    const Backend *b = e->b;
+    for (;;) {
+        int64_t kept = 0;
+        int oldest = -1;
+        for (int q = 0; q < b->cfg.nseq; q++) {
+            if (e->slot[q].r || !b->pages_held || !b->pages_held[q]) continue;
+            kept += b->pages_held[q];
+            if (oldest < 0 || e->held[q].left < e->held[oldest].left) oldest = q;
+        }
+        if (kept <= b->plan->pool_pages - e->st.pages_used) return;
+        backend_pages_release(e->b, oldest);
+        e->held[oldest].n = 0;
+    }
+}
+
+/* The slot of the sequence admitted with `parent` when r can be its fork: the same prompt, the
+ * parent's not done (its caches hold the prompt alone when it ends), r wants no prompt logits (only
+ * the parent would get them), and the backend copies caches. -1 otherwise. */
+static int fork_parent(const ServeEngine *e, const ServeRequest *r, void *user, const void *parent) {
+    if (!parent || !e->b->ops->copy_kv || (e->hooks.wants_prompt_logits && e->hooks.wants_prompt_logits(user)))
         return -1;
     for (int k = 0; k < e->st.busy; k++) {
         const Slot *p = &e->slot[e->order[k]];
@@ -127,20 +171,81 @@ static int fork_parent(const ServeEngine *e, int q, const void *parent) {
     return -1;
 }
 
-int serve_engine_admit_fork(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user,
-                            const void *parent) {
-    int q, got = admit(e, r, res, arrived_at, user, &q);
-    if (got == 1 && parent) e->slot[q].parent = fork_parent(e, q, parent);
-    return got;
+/* Whether r's prompt may start from caches a slot kept: prefix caching is on, the engine's steps all
+ * succeeded (a failed one may have written any slot's rings), and r wants no logits of its prompt
+ * tokens (those the caches stand for are not computed). */
+static bool may_reuse(const ServeEngine *e, void *user) {
+    return !e->o->no_prefix_caching && !e->broken &&
+           !(e->hooks.wants_prompt_logits && e->hooks.wants_prompt_logits(user));
 }
 
-/* Slot q's sequence leaves: its slot and bytes are free; forks waiting for it prefill their own. Its
- * pages go back to the pool now, not when the slot is next taken: admission counts the pages of the
- * sequences in flight alone, so an idle slot must hold none (another slot may be the next taken). */
+/* serve_engine_admit(_fork): into the free slot that holds the most of r's prompt (that much is not
+ * prefilled again), or as a fork of parent's sequence. */
+static int admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user,
+                 const void *parent) {
+    int64_t cost = serve_request_cost(e->b, r), pages = serve_request_pages(e->b, r), reuse = 0;
+    if (e->st.busy == e->b->cfg.nseq || cost < 0 || e->st.kv_used + cost > e->kv_budget ||
+        e->st.pages_used + pages > e->b->plan->pool_pages)
+        return 0;
+    int from = fork_parent(e, r, user, parent);
+    int q = free_slot(e, r, from < 0 && may_reuse(e, user), &reuse);
+    if (!backend_rewind(e->b, q, reuse)) return -1;
+    e->held[q].n = 0;   /* its caches are the new sequence's */
+    e->slot[q] = (Slot){.r = r, .res = res, .user = user, .prefilled = reuse, .cost = cost, .pages = pages,
+                        .parent = from, .arrived_at = arrived_at};
+    res->output = xcalloc((size_t)r->max_new, sizeof(int32_t));   /* bounded by the context */
+    res->noutput = 0;
+    res->cached_tokens = reuse;
+    e->order[e->st.busy++] = q;
+    e->st.kv_used += cost;
+    e->st.pages_used += pages;
+    e->st.cached_tokens += reuse;
+    trim_kept_pages(e);
+    if (e->st.pages_used > e->st.pages_peak) e->st.pages_peak = e->st.pages_used;
+    if (e->o->trace) buf_printf(&e->trace, reuse ? " admit %s@%lld" : " admit %s", r->id, (long long)reuse);
+    if (e->st.busy > e->st.peak_sequences) e->st.peak_sequences = e->st.busy;
+    if (e->st.kv_used > e->st.kv_peak) e->st.kv_peak = e->st.kv_used;
+    return 1;
+}
+
+int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user) {
+    return admit(e, r, res, arrived_at, user, NULL);
+}
+
+int serve_engine_admit_fork(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user,
+                            const void *parent) {
+    return admit(e, r, res, arrived_at, user, parent);
+}
+
+/* Slot q's sequence leaves: its caches stay for a later prompt that starts with its prompt (Held), and
+ * in a paged run its pages with them until admission needs them (trim_kept_pages). Without prefix
+ * caching, or when the slot's length is not the engine's count (a failed step), nothing is kept and
+ * the pages go back to the pool now: admission counts the pages of the sequences in flight alone. */
+static void keep_caches(ServeEngine *e, int q) {
+    const Slot *sl = &e->slot[q];
+    Held *h = &e->held[q];
+    int64_t fed = sl->res->noutput > 1 ? sl->res->noutput - 1 : 0, n = sl->prefilled;
+    h->n = 0;
+    if (e->o->no_prefix_caching || e->broken || n + fed != e->b->seq_len[q] || !n) {
+        backend_pages_release(e->b, q);
+        return;
+    }
+    if (n > h->cap) {
+        h->cap = n;
+        h->tokens = xrealloc(h->tokens, (size_t)n * sizeof *h->tokens);
+    }
+    memcpy(h->tokens, sl->r->prompt, (size_t)n * sizeof *h->tokens);
+    h->n = n;
+    h->written = n + fed;
+    h->left = ++e->leaves;
+}
+
+/* Slot q's sequence leaves: its slot and bytes are free (its caches kept: keep_caches); forks waiting
+ * for it prefill their own. */
 static void leave(ServeEngine *e, int q) {
     for (int c = 0; c < e->b->cfg.nseq; c++)
         if (e->slot[c].r && e->slot[c].parent == q) e->slot[c].parent = -1;
-    backend_pages_release(e->b, q);
+    keep_caches(e, q);
     e->st.kv_used -= e->slot[q].cost;
     e->st.pages_used -= e->slot[q].pages;
     e->slot[q].r = NULL;
@@ -339,9 +444,11 @@ static int64_t prefill_some(ServeEngine *e, int64_t budget) {
 
 int64_t serve_engine_step(ServeEngine *e) {
     int decoded = decode_running(e);
-    if (decoded < 0) return -1;
-    int64_t budget = e->step_tokens - decoded, prefilled = budget > 0 ? prefill_some(e, budget) : 0;
-    if (prefilled < 0) return -1;
+    int64_t budget = e->step_tokens - decoded, prefilled = decoded < 0 ? -1 : budget > 0 ? prefill_some(e, budget) : 0;
+    if (prefilled < 0) {
+        e->broken = true;
+        return -1;
+    }
     e->st.steps++;
     e->st.mixed_steps += decoded > 0 && prefilled > 0;
     if (e->o->trace) {

@@ -50,10 +50,13 @@ void serve_engine_close(ServeEngine *e);
 
 /* The budget the engine admits under (the --kv-budget, capped at the plan's KV allocation). */
 int64_t serve_engine_budget(const ServeEngine *e);
-/* Admits r (with res to fill: its output is allocated here, r->max_new ids) into a free slot when
- * one is free, its bytes fit the budget and (paged) its pages the pool beside the sequences in flight. arrived_at: the
- * mono_seconds() of its arrival (TTFT and end-to-end latency count from it). 1 admitted, 0 not now,
- * -1 when the backend fails (b->err). r and res must live until the sequence leaves. */
+/* Admits r (with res to fill: its output is allocated here, r->max_new ids; res->cached_tokens the
+ * prompt tokens it need not prefill) when a slot is free, its bytes fit the budget and (paged) its
+ * pages the pool beside the sequences in flight: into the free slot whose kept caches start its
+ * prompt the longest way (prefix caching, docs/serving.md; not with ServeOptions.no_prefix_caching).
+ * arrived_at: the mono_seconds() of its arrival (TTFT and end-to-end latency count from it). 1
+ * admitted, 0 not now, -1 when the backend fails (b->err). r and res must live until the sequence
+ * leaves. */
 int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user);
 /* serve_engine_admit of a request whose prompt is that of the sequence admitted with `parent` (a
  * request's n choices): while the parent's prompt is not done, r waits instead of prefilling, and when
@@ -79,6 +82,7 @@ typedef struct {
     int64_t finished;       /* sequences that left (not cancelled) */
     int64_t forks;          /* sequences that took another's caches (serve_engine_admit_fork) */
     int64_t forked_tokens;  /* their prompt tokens, not prefilled */
+    int64_t cached_tokens;  /* prompt tokens not prefilled: their slot kept their caches (prefix caching) */
 } ServeEngineStats;
 ServeEngineStats serve_engine_stats(const ServeEngine *e);
 

@@ -103,6 +103,7 @@ bool serve_run(Backend *b, const ServeRequests *rq, const ServeOptions *o, Serve
     out->pages_peak = st.pages_peak;
     out->steps = st.steps;
     out->mixed_steps = st.mixed_steps;
+    out->cached_tokens = st.cached_tokens;
     serve_engine_close(s.e);
     return ok;
 }

@@ -6,7 +6,8 @@
  * max_new tokens). Each step decodes every sequence that has its first token once (one
  * decode_slots call), then spends the rest of step_tokens on prefill chunks (at most the plan's chunk
  * per call) of the sequences still prefilling, in admission order. A sequence leaves when it has
- * max_new tokens; its slot is reset and taken at the next step. Greedy decoding. The slots and the
+ * max_new tokens; its slot is free at the next step, and keeps its caches for a later prompt that
+ * starts the same (prefix caching). Greedy decoding. The slots and the
  * steps are the engine's (engine.h), which `mixrun serve` feeds too.
  */
 #ifndef MIXC_SERVE_SCHEDULER_H
@@ -21,11 +22,13 @@ typedef struct {
     int64_t context;        /* the model's: a request of more tokens is refused */
     bool trace;             /* one line per step on stderr (admissions, decodes, chunks, finishes) */
     bool progress;          /* a progress line on stderr on long runs */
+    bool no_prefix_caching; /* a slot's caches are never reused by the next prompt that starts the same */
 } ServeOptions;
 
 typedef struct {
     int32_t *output;        /* [noutput] the generated ids */
     int64_t noutput;
+    int64_t cached_tokens;  /* prompt tokens not prefilled: its slot held their caches (prefix caching) */
     double ttft_s, tpot_s, e2e_s;   /* from its arrival: first token; per token after it; last token */
     char refused[200];      /* why it can never run ("" when it ran) */
 } ServeResult;
@@ -37,6 +40,7 @@ typedef struct {
     int64_t kv_budget_bytes, kv_peak_bytes;
     int64_t pool_pages, pages_peak; /* a paged run: the pool's pages, the most in flight at once (0 unpaged) */
     int64_t steps, mixed_steps;     /* steps; those that decoded and prefilled */
+    int64_t cached_tokens;  /* prompt tokens not prefilled: their slots held their caches (prefix caching) */
     int refused;
 } ServeRun;
 

@@ -69,17 +69,17 @@ static json_t *request_json(const ServeRequest *rq, const ServeResult *r) {
     if (r->refused[0])
         return json_pack("{s:s, s:o, s:n, s:n, s:n, s:s}", "id", rq->id, "output_tokens", tokens, "ttft_s", "tpot_s",
                          "e2e_s", "refused", r->refused);
-    return json_pack("{s:s, s:o, s:f, s:f, s:f}", "id", rq->id, "output_tokens", tokens, "ttft_s", r->ttft_s, "tpot_s",
-                     r->tpot_s, "e2e_s", r->e2e_s);
+    return json_pack("{s:s, s:o, s:I, s:f, s:f, s:f}", "id", rq->id, "output_tokens", tokens, "cached_tokens",
+                     (json_int_t)r->cached_tokens, "ttft_s", r->ttft_s, "tpot_s", r->tpot_s, "e2e_s", r->e2e_s);
 }
 
 json_t *serve_summary_json(const ServeRequests *rq, const ServeRun *run) {
     ServeSummary m = serve_summarize(rq, run);
-    json_t *j = json_pack("{s:f, s:f, s:f, s:o, s:o, s:o, s:i, s:I, s:I}", "requests_per_s", m.requests_per_s,
+    json_t *j = json_pack("{s:f, s:f, s:f, s:o, s:o, s:o, s:i, s:I, s:I, s:I}", "requests_per_s", m.requests_per_s,
                      "input_tokens_per_s", m.input_tokens_per_s, "output_tokens_per_s", m.output_tokens_per_s,
                      "ttft_s", stats_json(m.ttft), "tpot_s", stats_json(m.tpot), "e2e_s", stats_json(m.e2e),
                      "peak_sequences", run->peak_sequences, "kv_budget_bytes", (json_int_t)run->kv_budget_bytes,
-                     "kv_peak_bytes", (json_int_t)run->kv_peak_bytes);
+                     "kv_peak_bytes", (json_int_t)run->kv_peak_bytes, "cached_tokens", (json_int_t)run->cached_tokens);
     if (j && run->pool_pages) {   /* a paged run */
         json_object_set_new(j, "pool_pages", json_integer(run->pool_pages));
         json_object_set_new(j, "pages_peak", json_integer(run->pages_peak));
@@ -130,6 +130,9 @@ static void print_text(const ServeRequests *rq, const ServeRun *run) {
            plural_s(run->peak_sequences), fmt_bytes((double)run->kv_peak_bytes), fmt_bytes((double)run->kv_budget_bytes),
            (long long)run->kv_peak_bytes, (long long)run->kv_budget_bytes);
     if (run->pool_pages) printf("pages: peak %lld of a pool of %lld\n", (long long)run->pages_peak, (long long)run->pool_pages);
+    if (run->cached_tokens)
+        printf("prefix caching: %lld prompt tokens not prefilled (their slots held their caches)\n",
+               (long long)run->cached_tokens);
 }
 
 int serve_print(const ServeRequests *rq, const ServeRun *run, bool json) {

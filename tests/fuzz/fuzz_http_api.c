@@ -41,11 +41,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The engine's calls of the backend no parse or hook reaches (engine.c admits into a reset slot, forks a
- * prompt's choices and returns a leaving sequence's pages): no engine runs here, and the cpu backend is
- * not linked. */
-bool backend_reset(Backend *b, int slot) {
-    (void)b, (void)slot;
+/* The engine's calls of the backend no parse or hook reaches (engine.c admits into a slot cut back to
+ * the prompt's start it holds, forks a prompt's choices and returns a leaving sequence's pages): no
+ * engine runs here, and the cpu backend is not linked. */
+bool backend_rewind(Backend *b, int slot, int64_t tokens) {
+    (void)b, (void)slot, (void)tokens;
     contract_broken("the engine ran");
 }
 bool backend_fork(Backend *b, int from, int to) {

@@ -236,7 +236,7 @@ curl -sN --max-time 60 "$U/v1/completions" -d "$(jq -c '. + {stream: true, strea
 got=$(for i in 0 1 2 3; do sse_text "$T/sse" "select(.choices[0].index == $i) | .choices[0].text"; echo; done)
 check choices-streamed-texts "$got" "$(jq -r '.choices[].text' "$T/choices")"
 check choices-streamed-finish-usage-done \
-  "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc '[(map(.choices[0] | select(.finish_reason) | .index) | sort), (map(select(.usage)) | length), .[-1].usage == $a[0].usage]' --slurpfile a "$T/choices"):$(tail -n 2 "$T/sse" | head -n 1)" \
+  "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc '[(map(.choices[0] | select(.finish_reason) | .index) | sort), (map(select(.usage)) | length), (.[-1].usage | del(.prompt_tokens_details)) == ($a[0].usage | del(.prompt_tokens_details))]' --slurpfile a "$T/choices"):$(tail -n 2 "$T/sse" | head -n 1)" \
   "[[0,1,2,3],1,true]:data: [DONE]"
 MSGS='[{"role": "user", "content": "Hi there"}]'
 post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 6, temperature: 1.3, seed: 4, n: 2}')"
@@ -287,6 +287,37 @@ forks forks-paged --page-tokens 4   # each page's rows copied into the fork's ow
 check forks-paged-prefill-once "$FORK_TRACE" "prefilled $(jq length <<<"$FORKP"), forks 2"
 forks forks-paged-int8 --page-tokens 4 --set kv_dtype=int8   # the pool's codes, then its scales
 check forks-paged-int8-prefill-once "$FORK_TRACE" "prefilled $(jq length <<<"$FORKP"), forks 2"
+# prefix caching (docs/serving.md, "Prefix caching"): a chat's next turn takes the caches of the last
+# turn's prompt from the slot it left: usage.prompt_tokens_details.cached_tokens = the tokens the two
+# prompts share (/tokenize), short of the ring's loss (none here: 15 positions, the first turn writes
+# fewer), and mixc_prompt_tokens_cached_total counts them; the answers = a server's that prefills
+# every prompt whole (--no-prefix-caching), which caches none
+turns() {   # turns NAME SERVER-ARGS...: two turns of a chat, their bodies in $T/NAME.1 and .2
+  local name=$1 m1='[{"role": "user", "content": "Hi there"}]' m2; shift
+  start "$name" --tokenizer "$T/tok" --max-seqs 2 --trace "$@" || return 1
+  post /v1/chat/completions "$(jq -nc --argjson m "$m1" '{messages: $m, max_tokens: 3, temperature: 0}')"
+  cp "$T/body" "$T/$name.1"
+  m2=$(jq -c --argjson m "$m1" '$m + [.choices[0].message, {role: "user", content: "And then?"}]' "$T/body")
+  post /v1/chat/completions "$(jq -nc --argjson m "$m2" '{messages: $m, max_tokens: 3, temperature: 0}')"
+  cp "$T/body" "$T/$name.2"
+  post /tokenize "$(jq -nc --argjson m "$m1" '{messages: $m}')"; cp "$T/body" "$T/$name.t1"
+  post /tokenize "$(jq -nc --argjson m "$m2" '{messages: $m}')"; cp "$T/body" "$T/$name.t2"
+  CACHED=$(curl -s --max-time 60 "http://127.0.0.1:$PORT/metrics" | awk '$1 == "mixc_prompt_tokens_cached_total" { print $2 }')
+  kill -TERM "$SPID"; wait "$SPID"
+}
+if turns prefix; then
+  shared=$(jq -n --slurpfile a "$T/prefix.t1" --slurpfile b "$T/prefix.t2" \
+    '[$a[0].tokens, $b[0].tokens] as [$x, $y] | [range($x | length) | select($x[.] == $y[.])] as $same |
+     [range($x | length) | select(. as $i | all($same[]; . != $i))][0] // ($x | length)')
+  check prefix-turn-cached "$(jq '[.usage.prompt_tokens_details.cached_tokens] + [$c]' -c --argjson c "$CACHED" "$T/prefix.2")" \
+    "[$shared,$shared]"
+  check prefix-turn-trace "$(grep -c "admit $(jq -r .id "$T/prefix.2")@$shared " "$T/prefix.err")" 1
+  check prefix-first-turn-none "$(jq .usage.prompt_tokens_details.cached_tokens "$T/prefix.1")" 0
+  if turns prefix-off --no-prefix-caching; then
+    check prefix-turn-answer-equals-whole "$(jq -c '.choices[0].message' "$T/prefix.2")" "$(jq -c '.choices[0].message' "$T/prefix-off.2")"
+    check prefix-off-none "$(jq '[.usage.prompt_tokens_details.cached_tokens] + [$c]' -c --argjson c "$CACHED" "$T/prefix-off.2")" "[0,0]"
+  fi
+fi
 PORT=$MAINPORT
 refused n-zero 400 "field 'n' must be an integer in [1, 128]" /v1/completions '{"prompt": [1], "n": 0}'
 refused n-above-128 400 "field 'n' must be an integer in [1, 128]" /v1/completions '{"prompt": [1], "n": 129}'

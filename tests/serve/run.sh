@@ -12,6 +12,8 @@
 #  - prefill chunks mixed into decode steps (a long prompt does not stall running sequences);
 #  - a request that can never fit is refused by id, the others still run, exit status 1;
 #  - FIFO admission: a big request at the head is not overtaken;
+#  - prefix caching: a prompt starts from the caches a slot kept (rings permitting), each request =
+#    alone; tests/serve/test_prefix_cache: every logits row = the prompt prefilled whole, bit for bit;
 #  - --json is the issue's object; --synthetic is deterministic.
 # Prints PASS/FAIL lines and "N passed, N failed"; exits 1 on failure.
 set -u
@@ -138,7 +140,7 @@ if run "cpu: batched prefill, served" 0 "${TINY[@]}" --requests "$T/mixed.jsonl"
   else fail "cpu: a step prefills chunks of several sequences, one starting mid-prompt" "$(grep step "$T/err" | head -n 8)"; fi
 fi
 BP=$BUILD/tests/serve/test_batch_prefill
-# bp NAME ENV... -- ARGS: test_batch_prefill's PASS/FAIL lines counted here
+# bp NAME ENV... -- ARGS: test_batch_prefill's (or test_prefix_cache's) PASS/FAIL lines counted here
 bp() {
   local name=$1 line; shift
   if "$@" >"$T/bp" 2>"$T/bperr"; then :; fi
@@ -149,6 +151,11 @@ bp() {
 }
 bp cpu "$BP" cpu tests/mixrun/tiny.mix
 bp cpu-paged "$BP" cpu-paged tests/mixrun/tiny.mix
+# prefix caching: every logits row of prompts that start from a slot's caches = prefilled whole
+PC=$BUILD/tests/serve/test_prefix_cache
+bp prefix-cpu "$PC" cpu tests/mixrun/tiny.mix
+bp prefix-cpu-paged "$PC" cpu-paged tests/mixrun/tiny.mix
+bp prefix-cpu-int8 "$PC" cpu tests/mixrun/tiny.mix kv_dtype=int8
 
 # ---- paged global caches (docs/plan.md, "Paged caches"): the requests need 4+8+4+6+1 = 23 pages of 4
 # tokens; a pool of 16 makes later requests reuse the pages earlier ones returned, and holds 3
@@ -198,6 +205,91 @@ run "paged: a request beyond the pool" 1 "${TINY[@]}" --requests "$T/mixed.jsonl
 run "paged: --pool-pages alone" 2 "${TINY[@]}" --requests "$T/mixed.jsonl" --pool-pages 7 &&
   expect_err "paged: --pool-pages without --page-tokens is refused" "mixrun: --pool-pages goes with --page-tokens"
 
+# ---- prefix caching (docs/serving.md, "Prefix caching"): one slot, requests in turn; a slot keeps
+# its sequence's prompt (not its generated tokens). a: 20 prompt tokens, 4 new; b: a's prompt, a's
+# first 3 tokens, then 2 more (the next turn of a chat): b takes a's 20 and prefills 5. tiny.mix's
+# ring (window 12) holds 15 positions here: a prompt may take n tokens from a slot whose sequence
+# wrote h positions when the keys its first query reads, from n - 11, are still there (n - 11 >=
+# h - 15). b2: b's first 24 tokens then another, after b's 27 positions: 24 (13 >= 12). b3: b's
+# first 21 then another, after b2's 26: none (10 < 11). c: a's first 10 then another: none; d: c's
+# first 6 then two more, after c's 12 (the ring never wrapped): 6. Each = its prompt alone; the same
+# tokens with --no-prefix-caching, nothing cached.
+# prefix_requests FILE MODEL-ARGS...: writes the six requests (a's tokens from a run alone).
+prefix_requests() {
+  local out=$1 a=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20 gen b; shift
+  gen=$("$RUN" "$@" --tokens $a --max-new 4 2>/dev/null) || return 1
+  b=$a,$(cut -d, -f1-3 <<<"$gen"),7,7
+  cat >"$out" <<EOF
+{"id": "a", "prompt_tokens": [$a], "max_new_tokens": 4}
+{"id": "b", "prompt_tokens": [$b], "max_new_tokens": 3}
+{"id": "b2", "prompt_tokens": [$(cut -d, -f1-24 <<<"$b"),88], "max_new_tokens": 2}
+{"id": "b3", "prompt_tokens": [$(cut -d, -f1-21 <<<"$b"),77], "max_new_tokens": 2}
+{"id": "c", "prompt_tokens": [1,2,3,4,5,6,7,8,9,10,99], "max_new_tokens": 2}
+{"id": "d", "prompt_tokens": [1,2,3,4,5,6,50,51], "max_new_tokens": 2}
+EOF
+}
+# prefix_cached NAME JSON: the trace and the cached_tokens of the requests are those above.
+prefix_cached() {
+  local got
+  got=$(jq -c '[.requests[].cached_tokens, .summary.cached_tokens]' "$2")
+  if [ "$got" = "[0,20,24,0,0,6,50]" ] && grep -q 'admit b@20 prefill b@20+4 prefill b@24+1' "$T/err" &&
+     grep -q 'admit b2@24 prefill b2@24+1' "$T/err" && grep -q 'admit b3 prefill b3@0+' "$T/err" &&
+     grep -q 'admit c prefill c@0+' "$T/err" && grep -q 'admit d@6 prefill d@6+2' "$T/err"; then pass "$1"
+  else fail "$1" "cached $got" "$(grep -o 'admit [a-d0-9]*[@0-9]* prefill [a-d0-9]*@[0-9]*+[0-9]*' "$T/err" | paste -sd' ')"; fi
+}
+if prefix_requests "$T/prefix.jsonl" "${TINY[@]}" --backend cpu &&
+   run "prefix caching" 0 "${TINY[@]}" --requests "$T/prefix.jsonl" --max-seqs 1 --json --trace --backend cpu; then
+  cp "$T/out" "$T/prefix.json"
+  prefix_cached "prefix caching: b takes a's 20 prompt tokens, b2 24 of b's, b3 and c none (the ring lost keys they read), d 6" \
+    "$T/prefix.json"
+  same_as_alone "prefix caching: each request's tokens = its prompt run alone" "$T/prefix.json" "$T/prefix.jsonl" \
+    "${TINY[@]}" --backend cpu
+  if run "--no-prefix-caching" 0 "${TINY[@]}" --requests "$T/prefix.jsonl" --max-seqs 1 --json --trace --backend cpu \
+       --no-prefix-caching; then
+    jq -e -n --slurpfile a "$T/prefix.json" --slurpfile b "$T/out" '($b[0].requests | map(.cached_tokens) == [0,0,0,0,0,0]) and
+        $b[0].summary.cached_tokens == 0 and ($a[0].requests | map(.output_tokens)) == ($b[0].requests | map(.output_tokens))' \
+        >/dev/null && ! grep -q 'admit [a-d]@' "$T/err" &&
+      pass "--no-prefix-caching: every prompt prefilled whole, the same tokens" ||
+      fail "--no-prefix-caching" "$(jq -c '[.requests[].cached_tokens]' "$T/out")"
+  fi
+  run "prefix caching, text" 0 "${TINY[@]}" --requests "$T/prefix.jsonl" --max-seqs 1 --backend cpu &&
+    grep -qx 'prefix caching: 50 prompt tokens not prefilled (their slots held their caches)' "$T/out" &&
+    pass "prefix caching: the text's line" || fail "prefix caching: the text's line" "$(tail -n 2 "$T/out")"
+  # paged, a pool of 12 pages of 4 tokens (each request needs at most 8): a leaving sequence's pages
+  # stay with its slot for the next prompt, b takes a's 20 tokens again
+  if run "prefix caching, paged" 0 "${TINY[@]}" --requests "$T/prefix.jsonl" --max-seqs 1 --page-tokens 4 --pool-pages 12 \
+       --json --trace --backend cpu; then
+    prefix_cached "prefix caching, paged: a slot keeps its pages for the next prompt (the same tokens reused)" "$T/out"
+    same_as_alone "prefix caching, paged: each = alone" "$T/out" "$T/prefix.jsonl" "${TINY[@]}" --backend cpu
+  fi
+fi
+# Two slots: a prompt takes the slot that holds the most of it. x and y run at once; z (arriving
+# later) starts with y's prompt and 2 of its tokens and takes y's slot (y's 9); w starts with x's
+# prompt and takes x's slot (6); v starts with z's prompt and first token. Paged (a pool of 9 pages
+# of 4 tokens): w's admission reserves 7 pages, so the free slots may keep 2: z's slot gives its 3
+# back and v finds nothing kept; unpaged, v takes z's 11.
+X=11,12,13,14,15,16 Y=21,22,23,24,25,26,27,28,29
+Z=$Y,$(cut -d, -f1-2 <<<"$("$RUN" "${TINY[@]}" --tokens $Y --max-new 2 --backend cpu 2>/dev/null)")
+V=$Z,$(cut -d, -f1 <<<"$("$RUN" "${TINY[@]}" --tokens "$Z" --max-new 1 --backend cpu 2>/dev/null)")
+cat >"$T/two.jsonl" <<EOF
+{"id": "x", "prompt_tokens": [$X], "max_new_tokens": 3}
+{"id": "y", "prompt_tokens": [$Y], "max_new_tokens": 3}
+{"id": "z", "prompt_tokens": [$Z], "max_new_tokens": 2, "arrival_s": 0.3}
+{"id": "w", "prompt_tokens": [$X,$Y,1,2,3,4,5,6,7,8], "max_new_tokens": 4, "arrival_s": 0.6}
+{"id": "v", "prompt_tokens": [$V,5], "max_new_tokens": 2, "arrival_s": 0.9}
+EOF
+for mode in unpaged paged; do
+  args=(--max-seqs 2 --json --trace --backend cpu) want='[0,0,9,6,11]'
+  [ $mode = paged ] && args+=(--page-tokens 4 --pool-pages 9) want='[0,0,9,6,0]'
+  if run "prefix caching, two slots ($mode)" 0 "${TINY[@]}" --requests "$T/two.jsonl" "${args[@]}"; then
+    got=$(jq -c '[.requests[].cached_tokens]' "$T/out")
+    if [ "$got" = "$want" ]; then
+      same_as_alone "prefix caching, two slots ($mode): each prompt takes the slot holding most of it ($want cached), each = alone" \
+        "$T/out" "$T/two.jsonl" "${TINY[@]}" --backend cpu
+    else fail "prefix caching, two slots ($mode)" "cached $got, expected $want" "$(grep -o 'admit [a-z@0-9]*' "$T/err" | paste -sd' ')"; fi
+  fi
+done
+
 # emu and cuda (stand-in driver, kernels emulated): the longest request needs 26 + 6 = 32 tokens =
 # the model's context, as tests/cuda plans; 3 slots, so d takes a as it leaves (slots out of order).
 TS=(--layout examples/ma.mix --set hidden=128 --set heads=4 --set kv_heads=2 --set head_dim=64 --set ffn=128
@@ -216,6 +308,15 @@ else
       same_as_alone "emu: 4 requests on 3 slots (d reuses a's slot, decoded out of slot order; batched prefill steps): each = alone" \
         "$T/emu.json" "$T/four.jsonl" "${TS[@]}" --backend emu
     else fail "emu: d admitted into a freed slot and decoded with the others, steps prefilling several sequences" "$(grep step "$T/err")"; fi
+  fi
+  # prefix caching on the kernels: the requests above through one slot (b takes a's 20 tokens; ma's ring
+  # of window 8 holds 15 positions: b3 takes 21 of b2's 26, 14 >= 11)
+  if prefix_requests "$T/prefix-emu.jsonl" "${TS[@]}" --backend emu &&
+     run "emu: prefix caching" 0 "${TS[@]}" --requests "$T/prefix-emu.jsonl" --max-seqs 1 --json --trace --backend emu; then
+    if grep -q 'admit b@20 prefill b@20+5' "$T/err" && grep -q 'admit b3@21 prefill b3@21+1' "$T/err"; then
+      same_as_alone "emu: prefix caching (b prefills 5 of its 25 tokens, b3 1 of 22): each = alone" "$T/out" "$T/prefix-emu.jsonl" \
+        "${TS[@]}" --backend emu
+    else fail "emu: prefix caching: b takes a's 20 tokens, b3 21 of b2's" "$(grep -o 'admit [a-d0-9]*[@0-9]*' "$T/err" | paste -sd' ')"; fi
   fi
   # --bench on emu: three 5-token prompts packed into prefill calls of the chunk (8): first tokens = alone
   if "$RUN" "${TS[@]}" --bench --json --batch 3 --prompt-len 5 --tokens 11,12,13,14,15,16,17 --max-new 1 --backend emu \
@@ -246,6 +347,8 @@ else
   bp emu "$BP" emu examples/ma.mix "${BPSETS[@]}"
   bp emu-paged "$BP" emu-paged examples/ma.mix "${BPSETS[@]}"
   bp emu-paged-int8 "$BP" emu-paged examples/ma.mix "${BPSETS[@]}" kv_dtype=int8
+  bp prefix-emu "$PC" emu examples/ma.mix "${BPSETS[@]}"
+  bp prefix-emu-paged-int8 "$PC" emu-paged examples/ma.mix "${BPSETS[@]}" kv_dtype=int8
   if "$BUILD/tests/cuda/plan_check" examples/ma.mix - "${TS[@]:2:20}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
     FAKE=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO="$T/k.so" FAKE_CUBLAS_COMPUTE=1
           LD_LIBRARY_PATH="$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
@@ -409,13 +512,13 @@ fi
 if run "json" 0 "${TINY[@]}" --synthetic 4,6,3 --json; then
   cp "$T/out" "$T/syn1.json"
   if jq -e '(keys == ["requests", "summary"]) and
-       (.summary | keys == ["e2e_s", "input_tokens_per_s", "kv_budget_bytes", "kv_peak_bytes", "output_tokens_per_s",
-                             "peak_sequences", "requests_per_s", "tpot_s", "ttft_s"]) and
+       (.summary | keys == ["cached_tokens", "e2e_s", "input_tokens_per_s", "kv_budget_bytes", "kv_peak_bytes",
+                             "output_tokens_per_s", "peak_sequences", "requests_per_s", "tpot_s", "ttft_s"]) and
        ([.summary.ttft_s, .summary.tpot_s, .summary.e2e_s] | all(keys == ["mean", "p50", "p90", "p99"])) and
-       (.requests | length == 4 and all(keys == ["e2e_s", "id", "output_tokens", "tpot_s", "ttft_s"])) and
+       (.requests | length == 4 and all(keys == ["cached_tokens", "e2e_s", "id", "output_tokens", "tpot_s", "ttft_s"])) and
        ([.requests[].id] == ["s1", "s2", "s3", "s4"]) and (.summary.ttft_s.p50 <= .summary.ttft_s.p99) and
        (.summary.output_tokens_per_s > 0)' "$T/out" >/dev/null
-  then pass "--json: the issue's object (requests: id, output_tokens, ttft_s, tpot_s, e2e_s; the summary's figures)"
+  then pass "--json: the issue's object (requests: id, output_tokens, cached_tokens, ttft_s, tpot_s, e2e_s; the summary's figures)"
   else fail "--json shape" "$(head -c 600 "$T/out")"; fi
   run "synthetic again" 0 "${TINY[@]}" --synthetic 4,6,3 --json &&
     if [ "$(jq -c '[.requests[].output_tokens]' "$T/out")" = "$(jq -c '[.requests[].output_tokens]' "$T/syn1.json")" ]
