@@ -27,3 +27,10 @@ $(BUILD)/bench/serve/sample_bench: $(BUILD)/bench/serve/sample_bench.o $(CORE_OB
 bench-forks: $(MIXRUN)
 	$(Q)BUILD=$(BUILD) bash bench/serve/fork_bench.sh
 BENCH_TARGETS += bench-forks
+
+# `make bench-prefix`: a chat's turns with prefix caching against every prompt prefilled whole
+# (bench/serve/prefix_bench.sh). Never gates.
+.PHONY: bench-prefix
+bench-prefix: $(MIXRUN)
+	$(Q)BUILD=$(BUILD) bash bench/serve/prefix_bench.sh
+BENCH_TARGETS += bench-prefix
