@@ -102,6 +102,12 @@ def completions(client, tok_path):
     r = client.completions.create(model="tiny", prompt=[5, 17, 300, 42], max_tokens=9, temperature=0)
     check("openai-completion-token-ids", ",".join(map(str, r.choices[0].model_extra["token_ids"])),
           mixrun("--tokens", "5,17,300,42", "--max-new", "9").strip())
+    # prefix caching: the next prompt starts with that one, whose caches its slot kept
+    prompt = [5, 17, 300, 42] + r.choices[0].model_extra["token_ids"][:2] + [7]
+    r = client.completions.create(model="tiny", prompt=prompt, max_tokens=5, temperature=0)
+    check("openai-completion-cached-tokens", (r.usage.prompt_tokens, r.usage.prompt_tokens_details.cached_tokens,
+                                              ",".join(map(str, r.choices[0].model_extra["token_ids"]))),
+          (7, 4, mixrun("--tokens", ",".join(map(str, prompt)), "--max-new", "5").strip()))
 
 
 def chat(client, tok_path):
