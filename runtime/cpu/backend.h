@@ -125,6 +125,12 @@ struct Backend {
  * the pool, its table uploaded for the kernels), and its length. The same prompt then need not be prefilled twice (a request's n
  * choices). false with b->err when the pool has too few pages or a copy fails. */
 bool backend_fork(Backend *b, int from, int to);
+/* backend_fork of slot `from`'s first n positions (<= its length) only: slot `to` (emptied first)
+ * holds them as `from` does and has length n, as if it had been cut back there (backend_rewind; the
+ * caller answers for the rings likewise). A prompt that starts as another slot's sequence does (a
+ * serving engine's prefix caching). false with b->err when out of range, the pool has too few pages or
+ * a copy fails. */
+bool backend_copy_prefix(Backend *b, int from, int to, int64_t n);
 
 /* ---- paged caches (pages.c): a no-op for an unpaged plan */
 

@@ -1,6 +1,7 @@
 /* slots.c — a backend's sequence slots between steps (backend.h): emptied for the next sequence
  * (backend_reset), cut back to a prefix the next sequence shares (backend_rewind), or given another
- * slot's caches (backend_fork: a request's n choices share their prompt's prefill). The bytes copied
+ * slot's caches (backend_fork: a request's n choices share their prompt's prefill; backend_copy_prefix:
+ * the first positions only, for a prompt that starts as another slot's). The bytes copied
  * are where the run plan lays them (compiler/plan/run_plan.h); the backend only copies them
  * (BackendOps.copy_kv, upload_kv). */
 #include "backend.h"
@@ -24,11 +25,12 @@ bool backend_rewind(Backend *b, int slot, int64_t tokens) {
 
 bool backend_reset(Backend *b, int slot) { return backend_rewind(b, slot, 0); }
 
-/* Unpaged cache c of slot `to` as slot `from`'s: the rows its tokens fill (a ring: all of them, at
- * position % capacity in both; else the first ones), codes then scales. */
-static bool fork_block(Backend *b, int c, int from, int to) {
+/* Unpaged cache c of slot `to` as slot `from`'s first n positions: a ring's rows all (those its
+ * tokens fill, at position % capacity in both: any past n are never read before they are written
+ * again), else the first n; codes then scales. */
+static bool copy_block(Backend *b, int c, int from, int to, int64_t n) {
     const CacheMap *cm = &b->plan->cache[c];
-    int64_t rows = b->seq_len[from] < cm->capacity ? b->seq_len[from] : cm->capacity;
+    int64_t rows = !cm->ring ? n : b->seq_len[from] < cm->capacity ? b->seq_len[from] : cm->capacity;
     for (int v = 0; v < 2; v++) {
         KvBytes s[2], d[2];
         run_plan_seq_rows_bytes(b->plan, c, v, from, rows, s);
@@ -39,9 +41,9 @@ static bool fork_block(Backend *b, int c, int from, int to) {
     return true;
 }
 
-/* Paged cache c of slot `to` as slot `from`'s: each page's rows (codes, then scales) copied into the
- * page `to` holds at that place of its table. */
-static bool fork_pages(Backend *b, int c, int from, int to) {
+/* Paged cache c of slot `to` as slot `from`'s: each page `to` holds gets the rows (codes, then
+ * scales) of the page `from` holds at that place of its table. */
+static bool copy_pages(Backend *b, int c, int from, int to) {
     const int32_t *src = backend_page_table(b, from), *dst = backend_page_table(b, to);
     for (int64_t i = 0; i < b->pages_held[to]; i++)
         for (int v = 0; v < 2; v++) {
@@ -54,15 +56,21 @@ static bool fork_pages(Backend *b, int c, int from, int to) {
     return true;
 }
 
-bool backend_fork(Backend *b, int from, int to) {
+bool backend_copy_prefix(Backend *b, int from, int to, int64_t n) {
     const RunPlan *p = b->plan;
-    if (!backend_pages_grow(b, to, b->seq_len[from])) return false;
+    if (from < 0 || from >= b->cfg.nseq || from == to || n < 0 || n > b->seq_len[from]) {
+        snprintf(b->err, sizeof b->err, "copy of slot %d's first %lld positions: out of range", from, (long long)n);
+        return false;
+    }
+    if (!backend_rewind(b, to, 0) || !backend_pages_grow(b, to, n)) return false;
     if (p->table_bytes && b->pages_held[to] &&   /* the kernels' copy of its new table */
         !b->ops->upload_kv(b, run_plan_table_entry(p, to, 0), backend_page_table(b, to),
                            b->pages_held[to] * (int64_t)sizeof(int32_t)))
         return false;
     for (int c = 0; c < p->ncaches; c++)
-        if (!(p->cache[c].paged ? fork_pages(b, c, from, to) : fork_block(b, c, from, to))) return false;
-    b->seq_len[to] = b->seq_len[from];
+        if (!(p->cache[c].paged ? copy_pages(b, c, from, to) : copy_block(b, c, from, to, n))) return false;
+    b->seq_len[to] = n;
     return true;
 }
+
+bool backend_fork(Backend *b, int from, int to) { return backend_copy_prefix(b, from, to, b->seq_len[from]); }

@@ -30,7 +30,9 @@ typedef struct {
 typedef struct {
     int32_t *tokens;        /* [n] (malloc'd, cap) */
     int64_t n, cap;
-    int64_t written;        /* the positions the sequence wrote (the slot's length): its rings' last ones */
+    int64_t high;           /* the most positions the slot held since it was last emptied (a sequence cut
+                             * back keeps the rows it wrote past the cut): its rings hold the positions
+                             * from high - capacity on */
     int64_t left;           /* when it left (the engine's count of leaves): the oldest is taken first */
 } Held;
 
@@ -99,27 +101,53 @@ int64_t serve_engine_budget(const ServeEngine *e) { return e->kv_budget; }
 
 ServeEngineStats serve_engine_stats(const ServeEngine *e) { return e->st; }
 
-/* Whether ring cache c, after a sequence wrote its first `held` positions, still holds what one of the
+/* Whether ring cache c of a slot that held up to `high` positions still holds what a sequence of the
  * same first n tokens would need from them: the keys its readers see from position n on, back to
- * n - retention + 1. The ring keeps the last `capacity` positions written (those from held - capacity);
- * a position it no longer holds was overwritten by a later one, which the new sequence's queries would
- * never see (the first of them, at n, reaches back only retention - 1 < capacity positions). */
-static bool ring_holds(const Backend *b, int c, int64_t held, int64_t n) {
+ * n - retention + 1. The ring keeps the positions from high - capacity on; one it no longer holds was
+ * overwritten by a later one, which the new sequence's queries would never see (the first of them,
+ * at n, reaches back only retention - 1 < capacity positions). */
+static bool ring_holds(const Backend *b, int c, int64_t high, int64_t n) {
     int64_t retention = b->layout->cache[c].retention, first_seen = n - retention + 1;
-    if (!retention) return held <= b->plan->cache[c].capacity;   /* unbounded: a ring only if it never wraps */
-    return (first_seen > 0 ? first_seen : 0) >= held - b->plan->cache[c].capacity;
+    if (!retention) return high <= b->plan->cache[c].capacity;   /* unbounded: a ring only if it never wraps */
+    return (first_seen > 0 ? first_seen : 0) >= high - b->plan->cache[c].capacity;
 }
 
-/* The tokens of r's prompt that free slot q's caches hold from the sequence that left it: the
- * longest start the two share, short of the prompt's last token (whose logits the prefill must give),
- * when every ring cache still holds the rows of that start the next tokens read; else none. */
+/* The tokens of r's prompt that caches holding `tokens` [n] (of a slot that held up to `high`
+ * positions) stand for: the longest start the two share, short of the prompt's last token (whose
+ * logits the prefill must give), when every ring cache still holds the rows of that start the next
+ * tokens read; else none. */
+static int64_t shared_start(const ServeEngine *e, const int32_t *tokens, int64_t n, int64_t high,
+                            const ServeRequest *r) {
+    int64_t most = r->prompt_len - 1 < n ? r->prompt_len - 1 : n, k = 0;
+    while (k < most && tokens[k] == r->prompt[k]) k++;
+    for (int c = 0; c < e->b->plan->ncaches; c++)
+        if (e->b->plan->cache[c].ring && !ring_holds(e->b, c, high, k)) return 0;
+    return k;
+}
+
+/* Held.high of slot q as it is now (a running sequence may have passed it). */
+static int64_t slot_high(const ServeEngine *e, int q) {
+    return e->b->seq_len[q] > e->held[q].high ? e->b->seq_len[q] : e->held[q].high;
+}
+
+/* shared_start of what free slot q kept. */
 static int64_t reusable(const ServeEngine *e, int q, const ServeRequest *r) {
     const Held *h = &e->held[q];
-    int64_t most = r->prompt_len - 1 < h->n ? r->prompt_len - 1 : h->n, n = 0;
-    while (n < most && h->tokens[n] == r->prompt[n]) n++;
-    for (int c = 0; c < e->b->plan->ncaches; c++)
-        if (e->b->plan->cache[c].ring && !ring_holds(e->b, c, h->written, n)) return 0;
-    return n;
+    return shared_start(e, h->tokens, h->n, h->high, r);
+}
+
+/* The running sequence whose prompt rows (prefilled so far) start r's prompt the longest way, when
+ * that is more than `than` tokens and the backend copies caches (backend_copy_prefix): its slot, the
+ * tokens in *n. -1 otherwise. */
+static int copy_source(const ServeEngine *e, const ServeRequest *r, int64_t than, int64_t *n) {
+    int best = -1;
+    if (!e->b->ops->copy_kv) return -1;
+    for (int k = 0; k < e->st.busy; k++) {
+        const Slot *sl = &e->slot[e->order[k]];
+        int64_t got = shared_start(e, sl->r->prompt, sl->prefilled, slot_high(e, e->order[k]), r);
+        if (got > than) best = e->order[k], than = *n = got;
+    }
+    return best;
 }
 
 /* The free slot r takes, *reuse the prompt tokens whose caches it already holds: the slot that holds
@@ -179,18 +207,22 @@ static bool may_reuse(const ServeEngine *e, void *user) {
            !(e->hooks.wants_prompt_logits && e->hooks.wants_prompt_logits(user));
 }
 
-/* serve_engine_admit(_fork): into the free slot that holds the most of r's prompt (that much is not
- * prefilled again), or as a fork of parent's sequence. */
+/* serve_engine_admit(_fork): into the free slot that holds the most of r's prompt, or with a copy of
+ * a running sequence's rows when it holds more (that much is not prefilled again), or as a fork of
+ * parent's sequence. */
 static int admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user,
                  const void *parent) {
-    int64_t cost = serve_request_cost(e->b, r), pages = serve_request_pages(e->b, r), reuse = 0;
+    int64_t cost = serve_request_cost(e->b, r), pages = serve_request_pages(e->b, r), reuse = 0, copied = 0;
     if (e->st.busy == e->b->cfg.nseq || cost < 0 || e->st.kv_used + cost > e->kv_budget ||
         e->st.pages_used + pages > e->b->plan->pool_pages)
         return 0;
     int from = fork_parent(e, r, user, parent);
-    int q = free_slot(e, r, from < 0 && may_reuse(e, user), &reuse);
-    if (!backend_rewind(e->b, q, reuse)) return -1;
+    bool reuse_ok = from < 0 && may_reuse(e, user);
+    int q = free_slot(e, r, reuse_ok, &reuse), source = reuse_ok ? copy_source(e, r, reuse, &copied) : -1;
+    if (source >= 0) q = free_slot(e, r, false, &reuse), reuse = copied;   /* the slot whose caches matter least */
+    if (!backend_rewind(e->b, q, source >= 0 ? 0 : reuse)) return -1;
     e->held[q].n = 0;   /* its caches are the new sequence's */
+    e->held[q].high = source >= 0 ? slot_high(e, source) : reuse ? e->held[q].high : 0;
     e->slot[q] = (Slot){.r = r, .res = res, .user = user, .prefilled = reuse, .cost = cost, .pages = pages,
                         .parent = from, .arrived_at = arrived_at};
     res->output = xcalloc((size_t)r->max_new, sizeof(int32_t));   /* bounded by the context */
@@ -200,9 +232,17 @@ static int admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double
     e->st.kv_used += cost;
     e->st.pages_used += pages;
     e->st.cached_tokens += reuse;
-    trim_kept_pages(e);
+    trim_kept_pages(e);   /* before the copy takes pages: the sequences in flight find theirs */
+    if (source >= 0 && !backend_copy_prefix(e->b, source, q, reuse)) {
+        e->broken = true;
+        return -1;
+    }
+    e->st.copies += source >= 0;
     if (e->st.pages_used > e->st.pages_peak) e->st.pages_peak = e->st.pages_used;
-    if (e->o->trace) buf_printf(&e->trace, reuse ? " admit %s@%lld" : " admit %s", r->id, (long long)reuse);
+    if (e->o->trace) {
+        buf_printf(&e->trace, reuse ? " admit %s@%lld" : " admit %s", r->id, (long long)reuse);
+        if (source >= 0) buf_printf(&e->trace, " from %s", e->slot[source].r->id);
+    }
     if (e->st.busy > e->st.peak_sequences) e->st.peak_sequences = e->st.busy;
     if (e->st.kv_used > e->st.kv_peak) e->st.kv_peak = e->st.kv_used;
     return 1;
@@ -236,7 +276,7 @@ static void keep_caches(ServeEngine *e, int q) {
     }
     memcpy(h->tokens, sl->r->prompt, (size_t)n * sizeof *h->tokens);
     h->n = n;
-    h->written = n + fed;
+    h->high = slot_high(e, q);
     h->left = ++e->leaves;
 }
 

@@ -82,7 +82,9 @@ typedef struct {
     int64_t finished;       /* sequences that left (not cancelled) */
     int64_t forks;          /* sequences that took another's caches (serve_engine_admit_fork) */
     int64_t forked_tokens;  /* their prompt tokens, not prefilled */
-    int64_t cached_tokens;  /* prompt tokens not prefilled: their slot kept their caches (prefix caching) */
+    int64_t cached_tokens;  /* prompt tokens not prefilled: their slot kept their caches, or took a copy
+                             * of a running sequence's (prefix caching) */
+    int64_t copies;         /* sequences that took such a copy (backend_copy_prefix) */
 } ServeEngineStats;
 ServeEngineStats serve_engine_stats(const ServeEngine *e);
 

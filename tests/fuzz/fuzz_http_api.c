@@ -42,14 +42,18 @@
 #include <unistd.h>
 
 /* The engine's calls of the backend no parse or hook reaches (engine.c admits into a slot cut back to
- * the prompt's start it holds, forks a prompt's choices and returns a leaving sequence's pages): no
- * engine runs here, and the cpu backend is not linked. */
+ * the prompt's start it holds or given another's, forks a prompt's choices and returns a leaving
+ * sequence's pages): no engine runs here, and the cpu backend is not linked. */
 bool backend_rewind(Backend *b, int slot, int64_t tokens) {
     (void)b, (void)slot, (void)tokens;
     contract_broken("the engine ran");
 }
 bool backend_fork(Backend *b, int from, int to) {
     (void)b, (void)from, (void)to;
+    contract_broken("the engine ran");
+}
+bool backend_copy_prefix(Backend *b, int from, int to, int64_t n) {
+    (void)b, (void)from, (void)to, (void)n;
     contract_broken("the engine ran");
 }
 void backend_pages_release(Backend *b, int slot) {

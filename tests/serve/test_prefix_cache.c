@@ -1,17 +1,22 @@
 /* test_prefix_cache.c — prefix caching (docs/serving.md, "Prefix caching") against prompts prefilled
  * whole, on one backend (cpu, emu, or cuda under the stand-in driver with its kernels emulated).
  *
- * One slot. A request `base` writes h positions in the slot (its prompt, then generated tokens),
- * more than the ring caches hold (they wrap). Then a probe whose prompt is the first n of those
- * tokens and another takes the slot: the engine reuses the prompt tokens of base among them when
- * every ring still holds the keys the probe reads, else none (and never base's generated tokens: a
- * decode step may round their K and V rows otherwise than a prefill). For n from 1 to 3 and from h - 12
- * to h (where the rule turns: base run again before each probe), every logits row each request picks from (its prompt's last and each
- * decode's) must equal, bit for bit, the same request's on a second engine that prefills every
- * prompt whole (--no-prefix-caching). The rule is tight: let it reuse one token more past a wrapped
- * ring and a probe reads a key its ring lost, and its logits differ. The run must reuse somewhere
- * and refuse somewhere, so both sides of the rule are exercised. BACKEND-paged: the global caches in
- * pages of 4 tokens.
+ * A request `base` writes h positions (its prompt, then generated tokens), more than the ring caches
+ * hold (they wrap). A probe's prompt is the first n of those tokens and another one, for n from 1
+ * to 3 and from h - 8 to h (where the rule turns on the test models).
+ *  - One slot: base runs to its end, then the probe takes the slot and reuses base's prompt tokens
+ *    among its own when every ring still holds the keys the probe reads, else none (never base's
+ *    generated tokens: a decode step may round their K and V rows otherwise than a prefill). Base
+ *    runs again before each probe, itself reusing what the last probe kept.
+ *  - Two slots: base's prompt is prefilled, then the probe is admitted beside it and takes a copy of
+ *    its rows where that is more than the free slot kept (backend_copy_prefix); both run to the end.
+ *    The rings' rows then stand for the positions of the slot's longest sequence since it was last
+ *    emptied, not its current one: base's slot was cut back to what the last base kept.
+ * Every logits row each request picks from (its prompt's last and each decode's) must equal, bit for
+ * bit, the same request's on an engine that prefills every prompt whole (--no-prefix-caching). The
+ * rule is tight: let it reuse one token more past a wrapped ring, and a probe reads a key its ring
+ * lost: its logits differ. Each phase must reuse somewhere and (one slot) refuse somewhere.
+ * BACKEND-paged: the global caches in pages of 4 tokens.
  *
  * usage: test_prefix_cache BACKEND LAYOUT.mix [k=v ...]   (prints PASS/FAIL lines, exits 1 on a
  * failure) */
@@ -77,6 +82,107 @@ static int64_t ring_capacity(const Backend *b) {
     return most;
 }
 
+/* The probes of one engine against the engine w that prefills every prompt whole. */
+typedef struct {
+    ServeEngine *w;
+    int64_t vocab, base_len, h;     /* h: the positions base writes */
+    const ServeRequest *base;
+    Picks *pw, *pbase;              /* w's picks; base's on w */
+    char detail[640];
+    int reused, refused, compared, copied;
+} Probes;
+
+/* The probe of n tokens: base's first n (its prompt's, then its generated ones: out) and one more. */
+static ServeRequest probe_request(const Probes *p, int64_t n, const int32_t *out) {
+    int32_t *probe = xcalloc((size_t)n + 1, sizeof *probe);
+    memcpy(probe, p->base->prompt, (size_t)(n < p->base_len ? n : p->base_len) * sizeof *probe);
+    if (n > p->base_len) memcpy(probe + p->base_len, out, (size_t)(n - p->base_len) * sizeof *probe);
+    probe[n] = (int32_t)((probe[n - 1] + 1) % p->vocab);   /* its last token is always prefilled: n reused at most */
+    return (ServeRequest){.id = "probe", .prompt = probe, .prompt_len = n + 1, .max_new = MAX_NEW};
+}
+
+/* Whether base's picks (got) and the probe's (its result sc and picks pc) are those of w; counts the
+ * probe. */
+static bool judge(Probes *p, int64_t n, const Picks *got, const ServeRequest *pr, const ServeResult *sc,
+                  const Picks *pc) {
+    double worst;
+    ServeResult sw = {0};
+    if (!same_picks(got, p->pbase, &worst)) {
+        snprintf(p->detail, sizeof p->detail, "base (beside the probe of %lld) differs (by %g at most)", (long long)n, worst);
+        return false;
+    }
+    bool ok = run_one(p->w, pr, &sw, p->pw);
+    free(sw.output);
+    if (ok && !same_picks(pc, p->pw, &worst)) {
+        snprintf(p->detail, sizeof p->detail, "the probe of %lld tokens (%lld reused, after %lld) differs (by %g at "
+                 "most)", (long long)n, (long long)sc->cached_tokens, (long long)p->h, worst);
+        return false;
+    }
+    if (ok && sc->cached_tokens > (n < p->base_len ? n : p->base_len)) {
+        snprintf(p->detail, sizeof p->detail, "the probe of %lld tokens reused %lld, past base's prompt or its own",
+                 (long long)n, (long long)sc->cached_tokens);
+        return false;
+    }
+    p->compared++;
+    p->reused += sc->cached_tokens > 0;
+    p->refused += sc->cached_tokens == 0;
+    return ok;
+}
+
+/* The next n of the probes: 1 to 3, then from h - 8 to h (where the rule turns on the test models). */
+static int64_t next_n(const Probes *p, int64_t n) { return n == 3 && p->h - 8 > 4 ? p->h - 8 : n + 1; }
+
+/* One slot: base runs to its end, then the probe takes its slot and what it kept. */
+static bool kept_probes(Probes *p, ServeEngine *e) {
+    ServeResult rb = {0};
+    Picks *pb = xcalloc(1, sizeof *pb), *pc = xcalloc(1, sizeof *pc);
+    pb->vocab = pc->vocab = p->vocab;
+    bool ok = true;
+    for (int64_t n = 1; ok && n <= p->h; n = next_n(p, n)) {
+        ServeResult sc = {0};
+        ok = run_one(e, p->base, &rb, pb);
+        ServeRequest pr = probe_request(p, n, rb.output);
+        ok = ok && run_one(e, &pr, &sc, pc) && judge(p, n, pb, &pr, &sc, pc);
+        free(sc.output), free(pr.prompt);
+    }
+    free(rb.output), free(pb), free(pc);
+    return ok;
+}
+
+/* Two slots: base's prompt is prefilled (its first token chosen), then the probe is admitted beside
+ * it, takes a copy of its rows (backend_copy_prefix) where that is more than the free slot kept, and
+ * both run to their end. */
+static bool copy_probes(Probes *p, ServeEngine *e) {
+    ServeResult rb = {0};
+    Picks *pb = xcalloc(1, sizeof *pb), *pc = xcalloc(1, sizeof *pc);
+    pb->vocab = pc->vocab = p->vocab;
+    bool ok = true;
+    for (int64_t n = 1; ok && n <= p->base_len; n = next_n(p, n)) {
+        ServeResult sc = {0};
+        ServeRequest pr = probe_request(p, n, NULL);
+        free(rb.output);
+        pb->nrows = pc->nrows = 0;
+        int64_t copies = serve_engine_stats(e).copies;
+        ok = serve_engine_admit(e, p->base, &rb, 0.0, pb) == 1;
+        while (ok && rb.noutput == 0) ok = serve_engine_step(e) >= 0;
+        ok = ok && serve_engine_admit(e, &pr, &sc, 0.0, pc) == 1;
+        while (ok && serve_engine_stats(e).busy) ok = serve_engine_step(e) >= 0;
+        p->copied += ok && serve_engine_stats(e).copies > copies;
+        ok = ok && judge(p, n, pb, &pr, &sc, pc);
+        free(sc.output), free(pr.prompt);
+    }
+    free(rb.output), free(pb), free(pc);
+    return ok;
+}
+
+/* An engine with prefix caching on a backend of nseq slots. */
+static ServeEngine *open_engine(const char *backend, const Model *m, BackendConfig cfg, int nseq, Backend *b,
+                                const ServeOptions *o, const ServeHooks *hooks, char *err, size_t errlen) {
+    cfg.nseq = nseq;
+    if (backend_open(backend, m, &cfg, b, err, errlen) != 0) return NULL;
+    return serve_engine_open(b, o, hooks);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: test_prefix_cache BACKEND LAYOUT.mix [k=v ...]\n");
@@ -91,70 +197,51 @@ int main(int argc, char **argv) {
         return 2;
     }
     model_init_random(&m, &l, 11);
-    char backend[32], err[512] = "", what[256], detail[640] = "";
+    char backend[32], err[512] = "", what[320], name[64];
     snprintf(backend, sizeof backend, "%s", argv[1]);
+    snprintf(name, sizeof name, "%s%s%s", argv[1], dtype_quantized(l.model.kv_dtype) ? ", caches " : "",
+             dtype_quantized(l.model.kv_dtype) ? dtype_name(l.model.kv_dtype) : "");
     char *paged = strstr(backend, "-paged");
-    int64_t ctx = l.model.context < 40 ? l.model.context : 40, vocab = l.model.vocab;
-    BackendConfig cfg = {.nseq = 1, .context = ctx};
+    int64_t ctx = l.model.context < 40 ? l.model.context : 40, vocab = l.model.vocab, base_len = ctx - 8;
+    BackendConfig cfg = {.context = ctx};
     if (paged) *paged = '\0', cfg.page_tokens = 4;
-    Backend b = {0}, whole = {0};
-    bool ok = backend_open(backend, &m, &cfg, &b, err, sizeof err) == 0 &&
-              backend_open(backend, &m, &cfg, &whole, err, sizeof err) == 0;
-    if (!ok) fprintf(stderr, "test_prefix_cache: %s\n", err);
+    Backend b = {0}, b2 = {0}, whole = {0};
     ServeOptions caching = {.context = ctx}, off = {.context = ctx, .no_prefix_caching = true};
     ServeHooks hooks = {.pick = pick};
-    ServeEngine *e = ok ? serve_engine_open(&b, &caching, &hooks) : NULL, *w = ok ? serve_engine_open(&whole, &off, &hooks) : NULL;
+    ServeEngine *e = open_engine(backend, &m, cfg, 1, &b, &caching, &hooks, err, sizeof err);
+    ServeEngine *e2 = e ? open_engine(backend, &m, cfg, 2, &b2, &caching, &hooks, err, sizeof err) : NULL;
+    ServeEngine *w = e2 ? open_engine(backend, &m, cfg, 1, &whole, &off, &hooks, err, sizeof err) : NULL;
+    if (!w) fprintf(stderr, "test_prefix_cache: %s\n", err);
 
-    /* base: ctx - 8 prompt tokens; its slot then holds them and MAX_NEW - 1 generated ones */
-    int64_t base_len = ctx - 8, h = base_len + MAX_NEW - 1;
+    /* base: ctx - 8 prompt tokens; it writes them and MAX_NEW - 1 generated ones */
     int32_t *tokens = xcalloc((size_t)ctx, sizeof *tokens);
     for (int64_t j = 0; j < base_len; j++) tokens[j] = (int32_t)((17 * j + 5) % vocab);
     ServeRequest base = {.id = "base", .prompt = tokens, .prompt_len = base_len, .max_new = MAX_NEW};
-    ServeResult rb = {0}, rw = {0};
-    Picks *pc = xcalloc(1, sizeof *pc), *pw = xcalloc(1, sizeof *pw);
-    pc->vocab = pw->vocab = vocab;
-    int reused = 0, refused = 0, compared = 0;
+    ServeResult rw = {0};
+    Probes p = {.w = w, .vocab = vocab, .base_len = base_len, .h = base_len + MAX_NEW - 1, .base = &base,
+                .pw = xcalloc(1, sizeof(Picks)), .pbase = xcalloc(1, sizeof(Picks))};
+    p.pw->vocab = vocab;
+    bool ok = w && run_one(w, &base, &rw, p.pbase);   /* base prefilled whole: the same every time */
     int64_t cap = ok ? ring_capacity(&b) : 0;
-    ok = ok && run_one(w, &base, &rw, pw);   /* base prefilled whole: the same every time */
-    Picks *pbase = xcalloc(1, sizeof *pbase);
-    if (ok) memcpy(pbase, pw, sizeof *pw);
-    for (int64_t n = 1; ok && n <= h; n = n == 3 && h - 12 > 4 ? h - 12 : n + 1) {
-        ok = run_one(e, &base, &rb, pc);
-        if (!ok) break;
-        double worst;
-        ok = same_picks(pc, pbase, &worst);
-        if (!ok) snprintf(detail, sizeof detail, "base (before the probe of %lld) differs (by %g at most)", (long long)n, worst);
-        int32_t *probe = xcalloc((size_t)n + 1, sizeof *probe);
-        memcpy(probe, tokens, (size_t)(n < base_len ? n : base_len) * sizeof *probe);
-        if (n > base_len) memcpy(probe + base_len, rb.output, (size_t)(n - base_len) * sizeof *probe);
-        probe[n] = (int32_t)((probe[n - 1] + 1) % vocab);   /* its last token is always prefilled: n reused at most */
-        ServeRequest pr = {.id = "probe", .prompt = probe, .prompt_len = n + 1, .max_new = MAX_NEW};
-        ServeResult sc = {0}, sw = {0};
-        ok = ok && run_one(e, &pr, &sc, pc) && run_one(w, &pr, &sw, pw);
-        if (ok && !same_picks(pc, pw, &worst)) {
-            ok = false;
-            snprintf(detail, sizeof detail, "the probe of %lld tokens (%lld reused, after %lld) differs (by %g at most)",
-                     (long long)n, (long long)sc.cached_tokens, (long long)h, worst);
-        }
-        compared += ok;
-        reused += ok && sc.cached_tokens > 0;
-        refused += ok && sc.cached_tokens == 0;
-        if (ok && sc.cached_tokens > (n < base_len ? n : base_len)) {
-            ok = false;
-            snprintf(detail, sizeof detail, "the probe of %lld tokens reused %lld, past base's prompt or its own",
-                     (long long)n, (long long)sc.cached_tokens);
-        }
-        free(sc.output), free(sw.output), free(probe);
+    ok = ok && kept_probes(&p, e);
+    if (!ok && !p.detail[0]) snprintf(p.detail, sizeof p.detail, "%s", b.err[0] ? b.err : whole.err);
+    snprintf(what, sizeof what, "%s: prompts that start with what a slot kept, %lld positions written (rings of %lld, "
+             "wrapped): every logits row = prefilled whole, bit for bit (%d probes; %d reused a prefix, %d not)",
+             name, (long long)p.h, (long long)cap, p.compared, p.reused, p.refused);
+    result(ok && p.compared >= 6 && p.h > cap && p.reused > 0 && p.refused > 0, what, p.detail);
+    if (ok) {
+        p.compared = p.reused = p.refused = 0;
+        ok = copy_probes(&p, e2);
+        if (!ok && !p.detail[0]) snprintf(p.detail, sizeof p.detail, "%s", b2.err[0] ? b2.err : whole.err);
+        snprintf(what, sizeof what, "%s: prompts admitted beside a running one that starts them: every logits row of "
+                 "both = prefilled whole, bit for bit (%d probes; %d took a copy of its rows)", name, p.compared,
+                 p.copied);
+        result(ok && p.compared >= 6 && p.copied > 0, what, p.detail);
     }
-    if (!ok && !detail[0]) snprintf(detail, sizeof detail, "%s", b.err[0] ? b.err : whole.err);
-    snprintf(what, sizeof what, "%s: prompts that start with a slot's %lld tokens (rings of %lld, wrapped): every "
-             "logits row = prefilled whole, bit for bit (%d probes; %d reused a prefix, %d not)",
-             argv[1], (long long)h, (long long)cap, compared, reused, refused);
-    result(ok && compared >= 6 && h > cap && reused > 0 && refused > 0, what, detail);
-    serve_engine_close(e);
-    serve_engine_close(w);
-    free(rb.output), free(rw.output), free(pc), free(pw), free(pbase), free(tokens);
+    serve_engine_close(e), serve_engine_close(e2), serve_engine_close(w);
+    free(rw.output), free(p.pw), free(p.pbase), free(tokens);
     if (b.ops) backend_close(&b);
+    if (b2.ops) backend_close(&b2);
     if (whole.ops) backend_close(&whole);
     model_free(&m);
     layout_free(&l);
