@@ -404,6 +404,7 @@ static bool fork_children(ServeEngine *e, int q, const float *last, int32_t code
         Slot *sl = &e->slot[c];
         if (!sl->r || sl->parent != q) continue;
         if (!backend_fork(e->b, q, c)) return false;
+        e->held[c].high = slot_high(e, q);   /* the rings' rows are q's, as far back as they go */
         if (e->o->trace) buf_printf(&e->trace, " fork %s", sl->r->id);
         sl->parent = -1;
         sl->prefilled = sl->r->prompt_len;

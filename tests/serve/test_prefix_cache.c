@@ -12,6 +12,9 @@
  *    its rows where that is more than the free slot kept (backend_copy_prefix); both run to the end.
  *    The rings' rows then stand for the positions of the slot's longest sequence since it was last
  *    emptied, not its current one: base's slot was cut back to what the last base kept.
+ *  - Two slots, forks: after base, its prompt again with one new token and a second choice (a fork:
+ *    a copy of the first choice's caches, whose slot was cut back to what base kept); then the probe
+ *    takes the slot holding the most of it, the fork's rings no newer than its parent's.
  * Every logits row each request picks from (its prompt's last and each decode's) must equal, bit for
  * bit, the same request's on an engine that prefills every prompt whole (--no-prefix-caching). The
  * rule is tight: let it reuse one token more past a wrapped ring, and a probe reads a key its ring
@@ -175,6 +178,32 @@ static bool copy_probes(Probes *p, ServeEngine *e) {
     return ok;
 }
 
+/* Two slots, forks: base runs to its end; then base's prompt again, one new token, with a second
+ * choice that takes a copy of its caches when that prompt ends (serve_engine_admit_fork): the first
+ * choice starts from what base kept, so both slots' rings hold rows of base's later positions; then
+ * the probe takes whichever slot holds more of it. */
+static bool fork_probes(Probes *p, ServeEngine *e) {
+    ServeResult rb = {0}, r1 = {0}, r2 = {0};
+    Picks *pb = xcalloc(1, sizeof *pb), *pc = xcalloc(1, sizeof *pc), *pk = xcalloc(1, sizeof *pk);
+    pb->vocab = pc->vocab = pk->vocab = p->vocab;
+    ServeRequest one = *p->base;
+    one.max_new = 1;
+    bool ok = true;
+    for (int64_t n = 1; ok && n <= p->base_len; n = next_n(p, n)) {
+        ServeResult sc = {0};
+        ServeRequest pr = probe_request(p, n, NULL);
+        free(r1.output), free(r2.output);
+        pc->nrows = pk->nrows = 0;
+        ok = run_one(e, p->base, &rb, pb) && serve_engine_admit(e, &one, &r1, 0.0, pc) == 1 &&
+             serve_engine_admit_fork(e, &one, &r2, 0.0, pk, pc) == 1;
+        while (ok && serve_engine_stats(e).busy) ok = serve_engine_step(e) >= 0;
+        ok = ok && run_one(e, &pr, &sc, pc) && judge(p, n, pb, &pr, &sc, pc);
+        free(sc.output), free(pr.prompt);
+    }
+    free(rb.output), free(r1.output), free(r2.output), free(pb), free(pc), free(pk);
+    return ok;
+}
+
 /* An engine with prefix caching on a backend of nseq slots. */
 static ServeEngine *open_engine(const char *backend, const Model *m, BackendConfig cfg, int nseq, Backend *b,
                                 const ServeOptions *o, const ServeHooks *hooks, char *err, size_t errlen) {
@@ -237,6 +266,17 @@ int main(int argc, char **argv) {
                  "both = prefilled whole, bit for bit (%d probes; %d took a copy of its rows)", name, p.compared,
                  p.copied);
         result(ok && p.compared >= 6 && p.copied > 0, what, p.detail);
+    }
+    if (ok) {
+        int64_t forks = serve_engine_stats(e2).forks;
+        p.compared = p.reused = p.refused = 0;
+        ok = fork_probes(&p, e2);
+        if (!ok && !p.detail[0]) snprintf(p.detail, sizeof p.detail, "%s", b2.err[0] ? b2.err : whole.err);
+        snprintf(what, sizeof what, "%s: prompts that start with what a fork's slot kept (its rings copied from a slot "
+                 "cut back): every logits row = prefilled whole, bit for bit (%d probes; %d reused a prefix, %d not)",
+                 name, p.compared, p.reused, p.refused);
+        result(ok && p.compared >= 6 && p.reused > 0 && p.refused > 0 && serve_engine_stats(e2).forks > forks, what,
+               p.detail);
     }
     serve_engine_close(e), serve_engine_close(e2), serve_engine_close(w);
     free(rw.output), free(p.pw), free(p.pbase), free(tokens);
