@@ -87,8 +87,8 @@ static const OptSpec mixrun_options[] = {
                 "prefill chunks (default: the slots + the plan's chunk)"),
     OPT(MixrunOptions, trace, OPT_FLAG, "--trace", .help = "one line per scheduler step on stderr"),
     OPT(MixrunOptions, no_prefix_caching, OPT_FLAG, "--no-prefix-caching",
-        .help = "prefill every prompt whole (default: a prompt that starts with the tokens of a\n"
-                "sequence that left takes its slot and the caches it kept: vLLM's prefix caching)"),
+        .help = "prefill every prompt whole (default: a prompt that starts as a slot's kept prompt\n"
+                "or a running sequence's takes those caches: prefix caching, docs/serving.md)"),
     OPT(MixrunOptions, rates, OPT_CUSTOM, "--rates", .metavar = "R1,R2,...", .parse = serve_parse_rates,
         .expects = "rates > 0, comma-separated", .help = "serve the --synthetic requests at each offered load (requests/s)"),
     OPT(MixrunOptions, svg, OPT_STRING, "--svg", .metavar = "F", .help = "with --rates: the chart of throughput and p90 latency"),

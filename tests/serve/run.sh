@@ -89,6 +89,8 @@ run "usage: --requests with --tokens" 2 "${TINY[@]}" --requests "$T/empty.jsonl"
   expect_err "usage: --requests with --tokens" "--requests and --synthetic do not go with --tokens"
 run "usage: --kv-budget alone" 2 "${TINY[@]}" --tokens 1 --kv-budget 1M &&
   expect_err "usage: --kv-budget without serving" "go with --requests or --synthetic"
+run "usage: --no-prefix-caching alone" 2 "${TINY[@]}" --tokens 1 --no-prefix-caching &&
+  expect_err "usage: --no-prefix-caching without serving" "--trace and --no-prefix-caching go with --requests or --synthetic"
 for r in "--synthetic 2,2,2,1e-300" "--synthetic 2,2,2 --rates 1e-300"; do
   timeout 30 "$RUN" "${TINY[@]}" $r >"$T/out" 2>"$T/err"
   rc=$?
