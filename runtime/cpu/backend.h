@@ -297,10 +297,10 @@ bool backend_decode_all(Backend *b, const int32_t *tokens, float *logits);
 bool backend_reset(Backend *b, int slot);
 /* Slot `slot` keeps only its first `tokens` positions (<= its length) for a new sequence whose first
  * tokens are the same (a serving engine's prefix caching): its length goes back to `tokens`, its
- * pages beyond them to the pool; the next token goes at `tokens`. The caller answers for the rows
- * the new sequence reads: a ring's hold the positions the old sequence wrote last, so they are those
- * of the first `tokens` when `tokens` is the old length or the ring never wrapped. false with b->err
- * when out of range. */
+ * pages beyond them to the pool; the next token goes at `tokens`. Nothing is written: the caller
+ * answers for the rows the new sequence reads. A ring keeps the last positions written into it, some
+ * past `tokens`, so it still holds the keys of the first `tokens` only back to a point
+ * (runtime/serve/engine.c, ring_holds). false with b->err when out of range. */
 bool backend_rewind(Backend *b, int slot, int64_t tokens);
 /* The configuration against the model (sequences, context): 0, or the exit status with err set. */
 int backend_check_config(const Model *m, const BackendConfig *cfg, char *err, size_t errlen);

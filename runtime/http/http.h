@@ -139,7 +139,8 @@ typedef struct {
     int64_t requests[6];        /* by status class: 2xx, 400, 404/405, 413, 5xx, other 4xx */
     int64_t prompt_tokens, generation_tokens, finished, cancelled;
     int64_t forked_tokens;      /* prompt tokens a choice took from its prompt's first (not prefilled) */
-    int64_t cached_tokens;      /* prompt tokens whose caches a slot kept (prefix caching; not prefilled) */
+    int64_t cached_tokens;      /* prompt tokens whose caches a slot kept or a running sequence's copy gave
+                                 * (prefix caching; not prefilled) */
     Histogram ttft, tpot;
     int running, queued;
     int64_t kv_used, kv_budget;

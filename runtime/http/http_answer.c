@@ -47,7 +47,7 @@ static json_t *ids_json(const Gen *g, int64_t from, int64_t to) {
 }
 
 /* The reply's tokens: each prompt's once (its n choices share it), every choice's generated ids; of
- * the prompts', those whose caches a slot held (prefix caching: OpenAI's cached_tokens). */
+ * the prompts', those not prefilled (prefix caching: OpenAI's cached_tokens). */
 static json_t *usage_json(const Reply *r) {
     int64_t prompt = 0, cached = 0, generated = 0;
     for (int i = 0; i < r->nchoice; i++) {
