@@ -15,6 +15,10 @@
  *  - Two slots, forks: after base, its prompt again with one new token and a second choice (a fork:
  *    a copy of the first choice's caches, whose slot was cut back to what base kept); then the probe
  *    takes the slot holding the most of it, the fork's rings no newer than its parent's.
+ *  - Random traffic on three slots (paged: a pool of two whole sequences): prompts that start with
+ *    part of one of three stems, admitted as room frees, some a second choice (a fork), some
+ *    cancelled; every request that ends is compared. It catches what the others do not: a pool run
+ *    dry by the pages free slots keep.
  * Every logits row each request picks from (its prompt's last and each decode's) must equal, bit for
  * bit, the same request's on an engine that prefills every prompt whole (--no-prefix-caching). The
  * rule is tight: let it reuse one token more past a wrapped ring, and a probe reads a key its ring
@@ -36,6 +40,7 @@ enum { MAX_NEW = 3 };
 /* One request's logits rows, as its picks saw them. */
 typedef struct {
     int64_t vocab, nrows;
+    bool done;              /* it ended (not cancelled) */
     float rows[MAX_NEW][1 << 12];
 } Picks;
 
@@ -52,6 +57,8 @@ static int32_t pick(void *user, const float *logits, int64_t vocab, int32_t code
     memcpy(p->rows[p->nrows++], logits, (size_t)vocab * sizeof *logits);
     return code;
 }
+
+static void finished(void *user) { ((Picks *)user)->done = true; }
 
 /* Runs r alone on engine e to its end, its picks in p; res its tokens. false when the backend fails. */
 static bool run_one(ServeEngine *e, const ServeRequest *r, ServeResult *res, Picks *p) {
@@ -91,8 +98,11 @@ typedef struct {
     int64_t vocab, base_len, h;     /* h: the positions base writes */
     const ServeRequest *base;
     Picks *pw, *pbase;              /* w's picks; base's on w */
+    int64_t ctx;
+    int nreq;                       /* random_traffic's requests */
     char detail[640];
     int reused, refused, compared, copied;
+    ServeEngineStats st;            /* random_traffic's engine's, after */
 } Probes;
 
 /* The probe of n tokens: base's first n (its prompt's, then its generated ones: out) and one more. */
@@ -204,6 +214,79 @@ static bool fork_probes(Probes *p, ServeEngine *e) {
     return ok;
 }
 
+enum { NREQ = 48, NREQ_KERNELS = 16 };   /* the emulator runs the kernels far slower: fewer there */
+
+static uint32_t lcg(uint32_t *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+/* Random traffic on an engine of 3 slots: p->nreq requests whose prompts start with part of one of three
+ * stems (or none) and go on a few tokens, admitted as room frees, some the second choice of the one
+ * before (a fork), now and then one cancelled. Every request that ends must pick from the logits the
+ * same request gets alone on p->w, bit for bit; p->st the engine's figures after. */
+static bool random_traffic(Probes *p, ServeEngine *e) {
+    const int NREQ = p->nreq;
+    int64_t ctx = p->ctx;
+    uint32_t rng = 2026;
+    int32_t stems[3][64];
+    for (int k = 0; k < 3; k++)
+        for (int j = 0; j < 64; j++) stems[k][j] = (int32_t)(lcg(&rng) % (uint32_t)p->vocab);
+    ServeRequest *rq = xcalloc(NREQ, sizeof *rq);
+    ServeResult *res = xcalloc(NREQ, sizeof *res);
+    Picks *pk = xcalloc(NREQ, sizeof *pk);
+    for (int i = 0; i < NREQ; i++) {
+        bool fork = i > 0 && lcg(&rng) % 6 == 0;
+        int stem = (int)(lcg(&rng) % 4);
+        int64_t max_new = 1 + lcg(&rng) % MAX_NEW, len = ctx - max_new - (int64_t)(lcg(&rng) % (uint32_t)(ctx / 2));
+        if (fork) len = rq[i - 1].prompt_len, max_new = rq[i - 1].max_new;
+        int32_t *t = xcalloc((size_t)len, sizeof *t);
+        for (int64_t j = 0; j < len; j++)
+            t[j] = fork ? rq[i - 1].prompt[j]
+                 : stem < 3 && j < len - 1 - (int64_t)(lcg(&rng) % 4) ? stems[stem][j]
+                                                                       : (int32_t)(lcg(&rng) % (uint32_t)p->vocab);
+        rq[i] = (ServeRequest){.id = fork ? "fork" : "traffic", .prompt = t, .prompt_len = len, .max_new = max_new};
+        pk[i].vocab = p->vocab;
+    }
+    bool ok = true;
+    for (int next = 0; ok && (next < NREQ || serve_engine_stats(e).busy);) {
+        for (int got = 1; ok && got == 1 && next < NREQ; next += got == 1) {
+            bool fork = rq[next].id[0] == 'f';
+            got = fork ? serve_engine_admit_fork(e, &rq[next], &res[next], 0.0, &pk[next], &pk[next - 1])
+                       : serve_engine_admit(e, &rq[next], &res[next], 0.0, &pk[next]);
+            ok = got >= 0;
+        }
+        if (ok && next > 0 && lcg(&rng) % 9 == 0) serve_engine_cancel(e, &pk[lcg(&rng) % (uint32_t)next]);
+        ok = ok && serve_engine_step(e) >= 0;
+    }
+    p->st = serve_engine_stats(e);
+    for (int i = 0; ok && i < NREQ; i++) {
+        if (!pk[i].done) continue;
+        ServeResult rw = {0};
+        double worst;
+        ok = run_one(p->w, &rq[i], &rw, p->pw);
+        if (ok && !same_picks(&pk[i], p->pw, &worst)) {
+            ok = false;
+            snprintf(p->detail, sizeof p->detail, "request %d (%lld tokens, %lld reused) differs (by %g at most)", i,
+                     (long long)rq[i].prompt_len, (long long)res[i].cached_tokens, worst);
+        }
+        p->compared += ok;
+        free(rw.output);
+    }
+    for (int i = 0; i < NREQ; i++) free(rq[i].prompt), free(res[i].output);
+    free(rq), free(res), free(pk);
+    return ok;
+}
+
+/* Runs one phase on e (its counts reset); false with p->detail on a failure. */
+static bool phase(Probes *p, bool (*run)(Probes *, ServeEngine *), ServeEngine *e, const Backend *b) {
+    p->compared = p->reused = p->refused = p->copied = 0;
+    p->detail[0] = '\0';
+    bool ok = p->w && e && run(p, e);
+    if (!ok && !p->detail[0]) snprintf(p->detail, sizeof p->detail, "%s", b->err[0] ? b->err : "the backend did not open");
+    return ok;
+}
+
 /* An engine with prefix caching on a backend of nseq slots. */
 static ServeEngine *open_engine(const char *backend, const Model *m, BackendConfig cfg, int nseq, Backend *b,
                                 const ServeOptions *o, const ServeHooks *hooks, char *err, size_t errlen) {
@@ -236,7 +319,7 @@ int main(int argc, char **argv) {
     if (paged) *paged = '\0', cfg.page_tokens = 4;
     Backend b = {0}, b2 = {0}, whole = {0};
     ServeOptions caching = {.context = ctx}, off = {.context = ctx, .no_prefix_caching = true};
-    ServeHooks hooks = {.pick = pick};
+    ServeHooks hooks = {.pick = pick, .finished = finished};
     ServeEngine *e = open_engine(backend, &m, cfg, 1, &b, &caching, &hooks, err, sizeof err);
     ServeEngine *e2 = e ? open_engine(backend, &m, cfg, 2, &b2, &caching, &hooks, err, sizeof err) : NULL;
     ServeEngine *w = e2 ? open_engine(backend, &m, cfg, 1, &whole, &off, &hooks, err, sizeof err) : NULL;
@@ -250,34 +333,40 @@ int main(int argc, char **argv) {
     Probes p = {.w = w, .vocab = vocab, .base_len = base_len, .h = base_len + MAX_NEW - 1, .base = &base,
                 .pw = xcalloc(1, sizeof(Picks)), .pbase = xcalloc(1, sizeof(Picks))};
     p.pw->vocab = vocab;
+    p.ctx = ctx;
+    p.nreq = strcmp(backend, "cpu") ? NREQ_KERNELS : NREQ;
     bool ok = w && run_one(w, &base, &rw, p.pbase);   /* base prefilled whole: the same every time */
     int64_t cap = ok ? ring_capacity(&b) : 0;
-    ok = ok && kept_probes(&p, e);
-    if (!ok && !p.detail[0]) snprintf(p.detail, sizeof p.detail, "%s", b.err[0] ? b.err : whole.err);
+    bool kept = ok && phase(&p, kept_probes, e, &b);
     snprintf(what, sizeof what, "%s: prompts that start with what a slot kept, %lld positions written (rings of %lld, "
              "wrapped): every logits row = prefilled whole, bit for bit (%d probes; %d reused a prefix, %d not)",
              name, (long long)p.h, (long long)cap, p.compared, p.reused, p.refused);
-    result(ok && p.compared >= 6 && p.h > cap && p.reused > 0 && p.refused > 0, what, p.detail);
-    if (ok) {
-        p.compared = p.reused = p.refused = 0;
-        ok = copy_probes(&p, e2);
-        if (!ok && !p.detail[0]) snprintf(p.detail, sizeof p.detail, "%s", b2.err[0] ? b2.err : whole.err);
-        snprintf(what, sizeof what, "%s: prompts admitted beside a running one that starts them: every logits row of "
-                 "both = prefilled whole, bit for bit (%d probes; %d took a copy of its rows)", name, p.compared,
-                 p.copied);
-        result(ok && p.compared >= 6 && p.copied > 0, what, p.detail);
-    }
-    if (ok) {
-        int64_t forks = serve_engine_stats(e2).forks;
-        p.compared = p.reused = p.refused = 0;
-        ok = fork_probes(&p, e2);
-        if (!ok && !p.detail[0]) snprintf(p.detail, sizeof p.detail, "%s", b2.err[0] ? b2.err : whole.err);
-        snprintf(what, sizeof what, "%s: prompts that start with what a fork's slot kept (its rings copied from a slot "
-                 "cut back): every logits row = prefilled whole, bit for bit (%d probes; %d reused a prefix, %d not)",
-                 name, p.compared, p.reused, p.refused);
-        result(ok && p.compared >= 6 && p.reused > 0 && p.refused > 0 && serve_engine_stats(e2).forks > forks, what,
-               p.detail);
-    }
+    result(kept && p.compared >= 6 && p.h > cap && p.reused > 0 && p.refused > 0, what, p.detail);
+    bool copied = ok && phase(&p, copy_probes, e2, &b2);
+    snprintf(what, sizeof what, "%s: prompts admitted beside a running one that starts them: every logits row of "
+             "both = prefilled whole, bit for bit (%d probes; %d took a copy of its rows)", name, p.compared, p.copied);
+    result(copied && p.compared >= 6 && p.copied > 0, what, p.detail);
+    int64_t forks = e2 ? serve_engine_stats(e2).forks : 0;
+    bool forked = ok && phase(&p, fork_probes, e2, &b2);
+    snprintf(what, sizeof what, "%s: prompts that start with what a fork's slot kept (its rings copied from a slot "
+             "cut back): every logits row = prefilled whole, bit for bit (%d probes; %d reused a prefix, %d not)",
+             name, p.compared, p.reused, p.refused);
+    result(forked && p.compared >= 6 && p.reused > 0 && p.refused > 0 && serve_engine_stats(e2).forks > forks, what,
+           p.detail);
+    Backend b3 = {0};
+    BackendConfig tight = cfg;   /* paged: a pool of 2 whole sequences for 3 slots */
+    tight.pool_pages = cfg.page_tokens ? 2 * ((ctx + cfg.page_tokens - 1) / cfg.page_tokens) : 0;
+    ServeEngine *e3 = ok ? open_engine(backend, &m, tight, 3, &b3, &caching, &hooks, err, sizeof err) : NULL;
+    bool traffic = ok && phase(&p, random_traffic, e3, &b3);
+    snprintf(what, sizeof what, "%s: random traffic on 3 slots%s (%d requests ended: %lld prompt tokens reused, "
+             "%lld copies, %lld forks, cancels): each = alone, bit for bit", name,
+             cfg.page_tokens ? ", a pool of 2 sequences" : "", p.compared, (long long)p.st.cached_tokens,
+             (long long)p.st.copies, (long long)p.st.forks);
+    result(traffic && p.compared > p.nreq / 2 && p.st.cached_tokens > 0 && p.st.copies > 0 && p.st.forks > 0, what,
+           p.detail);
+    ok = ok && kept && copied && forked && traffic;
+    serve_engine_close(e3);
+    if (b3.ops) backend_close(&b3);
     serve_engine_close(e), serve_engine_close(e2), serve_engine_close(w);
     free(rw.output), free(p.pw), free(p.pbase), free(tokens);
     if (b.ops) backend_close(&b);
