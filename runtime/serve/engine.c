@@ -20,6 +20,9 @@ typedef struct {
     int64_t pages;          /* its pages of a paged run's pool (serve_request_pages) */
     int parent;             /* a fork waiting for that slot's prompt to end (then its caches are copied
                              * and it picks from the same logits); -1: none */
+    int after;              /* a prompt waiting for that slot's prefill to pass its first after_n tokens,
+                             * the start of its own (then it takes a copy of their rows); -1: none */
+    int64_t after_n;
     double arrived_at, first_token_at;
 } Slot;
 
@@ -150,6 +153,23 @@ static int copy_source(const ServeEngine *e, const ServeRequest *r, int64_t than
     return best;
 }
 
+/* The sequence still prefilling whose prompt starts r's further than `than` tokens and further than
+ * it has prefilled, when the backend copies caches: r may wait for those rows rather than prefill
+ * them too (requests that share a prompt admitted before its first chunk ran). Its slot, the tokens
+ * in *n; -1 when none. The rings are checked when the rows are there (copy_waiters). */
+static int wait_source(const ServeEngine *e, const ServeRequest *r, int64_t than, int64_t *n) {
+    int best = -1;
+    if (!e->b->ops->copy_kv) return -1;
+    for (int k = 0; k < e->st.busy; k++) {
+        const Slot *sl = &e->slot[e->order[k]];
+        int64_t most = r->prompt_len - 1 < sl->r->prompt_len ? r->prompt_len - 1 : sl->r->prompt_len, got = 0;
+        if (sl->parent >= 0 || sl->after >= 0) continue;   /* itself waiting */
+        while (got < most && sl->r->prompt[got] == r->prompt[got]) got++;
+        if (got > than && got > sl->prefilled) best = e->order[k], than = *n = got;
+    }
+    return best;
+}
+
 /* The free slot r takes, *reuse the prompt tokens whose caches it already holds: the slot that holds
  * the most, else (and among equals) one that holds nothing, else the one left longest ago. */
 static int free_slot(const ServeEngine *e, const ServeRequest *r, bool may_reuse, int64_t *reuse) {
@@ -219,12 +239,15 @@ static int admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double
     int from = fork_parent(e, r, user, parent);
     bool reuse_ok = from < 0 && may_reuse(e, user);
     int q = free_slot(e, r, reuse_ok, &reuse), source = reuse_ok ? copy_source(e, r, reuse, &copied) : -1;
+    int64_t wait_n = 0;
+    int after = reuse_ok ? wait_source(e, r, source >= 0 ? copied : reuse, &wait_n) : -1;
+    if (after >= 0) source = -1, q = free_slot(e, r, false, &reuse), reuse = 0;   /* its rows come later */
     if (source >= 0) q = free_slot(e, r, false, &reuse), reuse = copied;   /* the slot whose caches matter least */
     if (!backend_rewind(e->b, q, source >= 0 ? 0 : reuse)) return -1;
     e->held[q].n = 0;   /* its caches are the new sequence's */
     e->held[q].high = source >= 0 ? slot_high(e, source) : reuse ? e->held[q].high : 0;
     e->slot[q] = (Slot){.r = r, .res = res, .user = user, .prefilled = reuse, .cost = cost, .pages = pages,
-                        .parent = from, .arrived_at = arrived_at};
+                        .parent = from, .after = after, .after_n = wait_n, .arrived_at = arrived_at};
     res->output = xcalloc((size_t)r->max_new, sizeof(int32_t));   /* bounded by the context */
     res->noutput = 0;
     res->cached_tokens = reuse;
@@ -242,6 +265,7 @@ static int admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double
     if (e->o->trace) {
         buf_printf(&e->trace, reuse ? " admit %s@%lld" : " admit %s", r->id, (long long)reuse);
         if (source >= 0) buf_printf(&e->trace, " from %s", e->slot[source].r->id);
+        if (after >= 0) buf_printf(&e->trace, " after %s", e->slot[after].r->id);
     }
     if (e->st.busy > e->st.peak_sequences) e->st.peak_sequences = e->st.busy;
     if (e->st.kv_used > e->st.kv_peak) e->st.kv_peak = e->st.kv_used;
@@ -283,8 +307,10 @@ static void keep_caches(ServeEngine *e, int q) {
 /* Slot q's sequence leaves: its slot and bytes are free (its caches kept: keep_caches); forks waiting
  * for it prefill their own. */
 static void leave(ServeEngine *e, int q) {
-    for (int c = 0; c < e->b->cfg.nseq; c++)
+    for (int c = 0; c < e->b->cfg.nseq; c++) {
         if (e->slot[c].r && e->slot[c].parent == q) e->slot[c].parent = -1;
+        if (e->slot[c].r && e->slot[c].after == q) e->slot[c].after = -1;
+    }
     keep_caches(e, q);
     e->st.kv_used -= e->slot[q].cost;
     e->st.pages_used -= e->slot[q].pages;
@@ -431,6 +457,28 @@ static float *prefill_logits(ServeEngine *e, int nparts) {
     return every ? e->rows : last ? e->logits : NULL;
 }
 
+/* The prompts waiting for slot q's prefilled rows that are there now take a copy of them
+ * (backend_copy_prefix), when q's rings still hold what they read; else (and when q leaves first)
+ * they prefill their own. false when the backend fails (b->err). */
+static bool copy_waiters(ServeEngine *e, int q) {
+    for (int c = 0; c < e->b->cfg.nseq; c++) {
+        Slot *sl = &e->slot[c];
+        if (!sl->r || sl->after != q || sl->after_n > e->slot[q].prefilled) continue;
+        int64_t n = sl->after_n;
+        sl->after = -1;
+        for (int k = 0; k < e->b->plan->ncaches; k++)
+            if (e->b->plan->cache[k].ring && !ring_holds(e->b, k, slot_high(e, q), n)) n = 0;
+        if (!n) continue;
+        if (!backend_copy_prefix(e->b, q, c, n)) return false;
+        e->held[c].high = slot_high(e, q);
+        sl->prefilled = sl->res->cached_tokens = n;
+        e->st.cached_tokens += n;
+        e->st.copies++;
+        if (e->o->trace) buf_printf(&e->trace, " copy %s@%lld from %s", sl->r->id, (long long)n, e->slot[q].r->id);
+    }
+    return true;
+}
+
 /* One prefill call (ops->prefill_batch): a chunk of each sequence still prefilling, in admission
  * order, up to `budget` tokens (at most the plan's chunk across them); then the sequences whose prompt
  * is done choose their first token. The tokens run, -1 on failure. */
@@ -441,7 +489,7 @@ static int64_t prefill_batch(ServeEngine *e, int64_t budget) {
         int q = e->order[k];
         const Slot *sl = &e->slot[q];
         const ServeRequest *r = sl->r;
-        if (sl->prefilled == r->prompt_len || sl->parent >= 0) continue;   /* done, or a fork waiting */
+        if (sl->prefilled == r->prompt_len || sl->parent >= 0 || sl->after >= 0) continue;   /* done, or waiting */
         int64_t n = r->prompt_len - sl->prefilled, room = budget - spent;
         if (n > room) n = room;
         if (e->o->trace) buf_printf(&e->trace, " prefill %s@%lld+%lld", r->id, (long long)sl->prefilled, (long long)n);
@@ -462,6 +510,7 @@ static int64_t prefill_batch(ServeEngine *e, int64_t budget) {
         row += rows;
         if (!sl->r) continue;   /* a hook of an earlier emit cancelled it */
         sl->prefilled += part->n;
+        if (!copy_waiters(e, part->slot)) return -1;
         const float *last = logits ? logits + (row - 1) * e->vocab : NULL;
         if (sl->prefilled == sl->r->prompt_len &&
             (!fork_children(e, part->slot, last, e->ids[i], now) ||

@@ -53,7 +53,8 @@ int64_t serve_engine_budget(const ServeEngine *e);
 /* Admits r (with res to fill: its output is allocated here, r->max_new ids; res->cached_tokens the
  * prompt tokens it need not prefill) when a slot is free, its bytes fit the budget and (paged) its
  * pages the pool beside the sequences in flight: into the free slot whose kept caches start its
- * prompt the longest way (prefix caching, docs/serving.md; not with ServeOptions.no_prefix_caching).
+ * prompt the longest way, or with a copy of a running sequence's prompt rows, now or once its prefill
+ * has them (prefix caching, docs/serving.md; not with ServeOptions.no_prefix_caching).
  * arrived_at: the mono_seconds() of its arrival (TTFT and end-to-end latency count from it). 1
  * admitted, 0 not now, -1 when the backend fails (b->err). r and res must live until the sequence
  * leaves. */

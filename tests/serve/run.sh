@@ -158,6 +158,7 @@ PC=$BUILD/tests/serve/test_prefix_cache
 bp prefix-cpu "$PC" cpu tests/mixrun/tiny.mix
 bp prefix-cpu-paged "$PC" cpu-paged tests/mixrun/tiny.mix
 bp prefix-cpu-int8 "$PC" cpu tests/mixrun/tiny.mix kv_dtype=int8
+bp prefix-cpu-paged-int8 "$PC" cpu-paged tests/mixrun/tiny.mix kv_dtype=int8
 
 # ---- paged global caches (docs/plan.md, "Paged caches"): the requests need 4+8+4+6+1 = 23 pages of 4
 # tokens; a pool of 16 makes later requests reuse the pages earlier ones returned, and holds 3
@@ -265,6 +266,22 @@ if prefix_requests "$T/prefix.jsonl" "${TINY[@]}" --backend cpu &&
     same_as_alone "prefix caching, paged: each = alone" "$T/out" "$T/prefix.jsonl" "${TINY[@]}" --backend cpu
   fi
 fi
+# Requests that share a prompt's start, arriving together (a system prompt): s2 and s3 wait for s1's
+# prefill to pass their shared 20 tokens (13 for s3: it shares only those) and take a copy of them.
+STEM=40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59
+cat >"$T/shared.jsonl" <<EOF
+{"id": "s1", "prompt_tokens": [$STEM,1,2], "max_new_tokens": 3}
+{"id": "s2", "prompt_tokens": [$STEM,3,4], "max_new_tokens": 3}
+{"id": "s3", "prompt_tokens": [$(cut -d, -f1-13 <<<"$STEM"),9,9], "max_new_tokens": 2}
+EOF
+if run "prefix caching: a shared start" 0 "${TINY[@]}" --requests "$T/shared.jsonl" --max-seqs 3 --json --trace --backend cpu; then
+  got=$(jq -c '[.requests[].cached_tokens]' "$T/out")
+  if [ "$got" = "[0,20,13]" ] && grep -q 'admit s1 admit s2 after s1 admit s3 after s1' "$T/err" &&
+     grep -q 'copy s2@20 from s1' "$T/err" && grep -q 'copy s3@13 from s1' "$T/err"; then
+    same_as_alone "prefix caching: requests arriving together wait for the first's prefill of their shared start, copy it ([0,20,13]), each = alone" \
+      "$T/out" "$T/shared.jsonl" "${TINY[@]}" --backend cpu
+  else fail "prefix caching: a shared start" "cached $got" "$(grep -o 'admit [a-z0-9 ]*\|copy [a-z0-9@ ]*' "$T/err" | paste -sd' ')"; fi
+fi
 # Two slots: a prompt takes the slot that holds the most of it. x and y run at once; z (arriving
 # later) starts with y's prompt and 2 of its tokens and takes y's slot (y's 9); w starts with x's
 # prompt and takes x's slot (6); v starts with z's prompt and first token. Paged (a pool of 9 pages
@@ -349,8 +366,7 @@ else
   bp emu "$BP" emu examples/ma.mix "${BPSETS[@]}"
   bp emu-paged "$BP" emu-paged examples/ma.mix "${BPSETS[@]}"
   bp emu-paged-int8 "$BP" emu-paged examples/ma.mix "${BPSETS[@]}" kv_dtype=int8
-  bp prefix-emu "$PC" emu examples/ma.mix "${BPSETS[@]}"
-  bp prefix-emu-paged-int8 "$PC" emu-paged examples/ma.mix "${BPSETS[@]}" kv_dtype=int8
+  bp prefix-emu "$PC" emu examples/ma.mix "${BPSETS[@]}"   # (paged int8 copies: cpu-paged above, the same host code)
   if "$BUILD/tests/cuda/plan_check" examples/ma.mix - "${TS[@]:2:20}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
     FAKE=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO="$T/k.so" FAKE_CUBLAS_COMPUTE=1
           LD_LIBRARY_PATH="$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")

@@ -12,6 +12,8 @@
  *    its rows where that is more than the free slot kept (backend_copy_prefix); both run to the end.
  *    The rings' rows then stand for the positions of the slot's longest sequence since it was last
  *    emptied, not its current one: base's slot was cut back to what the last base kept.
+ *  - Two slots, base and the probe admitted together: the probe waits for base's prefill to pass
+ *    the tokens they share, then takes a copy of their rows.
  *  - Two slots, forks: after base, its prompt again with one new token and a second choice (a fork:
  *    a copy of the first choice's caches, whose slot was cut back to what base kept); then the probe
  *    takes the slot holding the most of it, the fork's rings no newer than its parent's.
@@ -188,6 +190,36 @@ static bool copy_probes(Probes *p, ServeEngine *e) {
     return ok;
 }
 
+/* Two slots, admitted together: base, then the probe, before a step runs (two unrelated requests ran
+ * first on both slots, so none keeps base's prompt). The probe waits for base's prefill to pass the
+ * tokens they share and takes a copy of them then (copy_waiters). */
+static bool wait_probes(Probes *p, ServeEngine *e) {
+    ServeResult rb = {0}, rf[2] = {{0}};
+    Picks *pb = xcalloc(1, sizeof *pb), *pc = xcalloc(1, sizeof *pc);
+    pb->vocab = pc->vocab = p->vocab;
+    int32_t other[2][2] = {{(int32_t)p->vocab - 1, 1}, {(int32_t)p->vocab - 2, 2}};
+    ServeRequest flush[2] = {{.id = "other", .prompt = other[0], .prompt_len = 2, .max_new = 1},
+                             {.id = "other", .prompt = other[1], .prompt_len = 2, .max_new = 1}};
+    bool ok = true;
+    for (int64_t n = 1; ok && n <= p->base_len; n = next_n(p, n)) {
+        ServeResult sc = {0};
+        ServeRequest pr = probe_request(p, n, NULL);
+        pc->nrows = 0;   /* the two fill two of its rows */
+        for (int k = 0; k < 2 && ok; k++) free(rf[k].output), ok = serve_engine_admit(e, &flush[k], &rf[k], 0.0, pc) == 1;
+        while (ok && serve_engine_stats(e).busy) ok = serve_engine_step(e) >= 0;
+        free(rb.output);
+        pb->nrows = pc->nrows = 0;
+        int64_t copies = serve_engine_stats(e).copies;
+        ok = ok && serve_engine_admit(e, p->base, &rb, 0.0, pb) == 1 && serve_engine_admit(e, &pr, &sc, 0.0, pc) == 1;
+        while (ok && serve_engine_stats(e).busy) ok = serve_engine_step(e) >= 0;
+        p->copied += ok && serve_engine_stats(e).copies > copies;
+        ok = ok && judge(p, n, pb, &pr, &sc, pc);
+        free(sc.output), free(pr.prompt);
+    }
+    free(rb.output), free(rf[0].output), free(rf[1].output), free(pb), free(pc);
+    return ok;
+}
+
 /* Two slots, forks: base runs to its end; then base's prompt again, one new token, with a second
  * choice that takes a copy of its caches when that prompt ends (serve_engine_admit_fork): the first
  * choice starts from what base kept, so both slots' rings hold rows of base's later positions; then
@@ -346,6 +378,11 @@ int main(int argc, char **argv) {
     snprintf(what, sizeof what, "%s: prompts admitted beside a running one that starts them: every logits row of "
              "both = prefilled whole, bit for bit (%d probes; %d took a copy of its rows)", name, p.compared, p.copied);
     result(copied && p.compared >= 6 && p.copied > 0, what, p.detail);
+    bool waited = ok && phase(&p, wait_probes, e2, &b2);
+    snprintf(what, sizeof what, "%s: prompts admitted with one that starts them, before it ran: every logits row of "
+             "both = prefilled whole, bit for bit (%d probes; %d waited for its rows and took a copy)", name,
+             p.compared, p.copied);
+    result(waited && p.compared >= 6 && p.copied > 0, what, p.detail);
     int64_t forks = e2 ? serve_engine_stats(e2).forks : 0;
     bool forked = ok && phase(&p, fork_probes, e2, &b2);
     snprintf(what, sizeof what, "%s: prompts that start with what a fork's slot kept (its rings copied from a slot "
@@ -364,7 +401,7 @@ int main(int argc, char **argv) {
              (long long)p.st.copies, (long long)p.st.forks);
     result(traffic && p.compared > p.nreq / 2 && p.st.cached_tokens > 0 && p.st.copies > 0 && p.st.forks > 0, what,
            p.detail);
-    ok = ok && kept && copied && forked && traffic;
+    ok = ok && kept && copied && waited && forked && traffic;
     serve_engine_close(e3);
     if (b3.ops) backend_close(&b3);
     serve_engine_close(e), serve_engine_close(e2), serve_engine_close(w);
