@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# prefix_bench.sh — what prefix caching saves a chat (docs/serving.md, "Prefix caching"): `mixrun
-# serve` on the cpu backend (a model of 512 hidden, 8 heads, its sliding layers' window 1,024, chunk
-# 256), one conversation of 5 turns sent in turn: a 1,000-token first prompt, then each turn's prompt
-# is the last one, its 16 generated tokens and 150 new ones (greedy). The same conversation on a
-# server with --no-prefix-caching. Prints both times, their ratio, the prompt tokens not prefilled,
-# and whether every turn's tokens are the same (they must be). Never fails on a figure.
+# prefix_bench.sh — what prefix caching saves (docs/serving.md, "Prefix caching"), on `mixrun serve`
+# on the cpu backend (a model of 512 hidden, 8 heads, its sliding layers' window 1,024, chunk 256),
+# against a server with --no-prefix-caching:
+#  - a chat: one conversation of 5 turns sent in turn, a 1,000-token first prompt, then each turn's
+#    prompt is the last one, its 16 generated tokens and 150 new ones (greedy);
+#  - a system prompt: 8 requests sent at once, a shared 1,000-token prompt and a 20-token question
+#    of their own each, 8 new tokens (greedy).
+# Prints both times of each, their ratio, the prompt tokens not prefilled, and whether the tokens are
+# the same (they must be). Never fails on a figure.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -17,7 +20,7 @@ trap 'kill -KILL $pid 2>/dev/null; rm -rf "$T"' EXIT
 # tokens in $T/NAME.tokens, the cached tokens in $CACHED
 chat() {
   local name=$1 port= prompt t0 t1 k; shift
-  "$BUILD/mixrun" serve "${MODEL[@]}" --port 0 --max-seqs 2 "$@" 2>"$T/$name.err" &
+  "$BUILD/mixrun" serve "${MODEL[@]}" --port 0 --max-seqs 8 "$@" 2>"$T/$name.err" &
   pid=$!
   for _ in $(seq 300); do
     port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$T/$name.err")
@@ -39,10 +42,30 @@ chat() {
   done
   t1=$(date +%s.%N)
   SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+  system_prompt "$name" "$port"
   kill -TERM $pid; wait $pid
 }
+# system_prompt NAME PORT: the 8 requests at once; their seconds in $SYS_SECS, tokens in
+# $T/NAME.sys, the cached tokens in $SYS_CACHED
+system_prompt() {
+  local name=$1 port=$2 system t0 t1 k
+  system=$(seq 1 1000 | awk '{ printf "%s%d", (NR > 1 ? "," : ""), ($1 * 11 + 3) % 600 }')
+  t0=$(date +%s.%N)
+  for k in 1 2 3 4 5 6 7 8; do
+    curl -s "http://127.0.0.1:$port/v1/completions" -d "{\"prompt\": [$system,$(seq 1 20 |
+      awk -v k=$k '{ printf "%s%d", (NR > 1 ? "," : ""), ($1 * 17 + 31 * k) % 600 }')], \"max_tokens\": 8, \"temperature\": 0, \"ignore_eos\": true}" \
+      >"$T/$name.sys$k" &
+  done
+  wait $(jobs -p | grep -vx "$pid")
+  t1=$(date +%s.%N)
+  SYS_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+  SYS_CACHED=$(cat "$T/$name".sys[1-8] | jq -s 'map(.usage.prompt_tokens_details.cached_tokens) | add')
+  cat "$T/$name".sys[1-8] | jq -c '.choices[0].token_ids' >"$T/$name.sys"
+}
 chat cached
-with=$SECS cached=$CACHED
+with=$SECS cached=$CACHED sys_with=$SYS_SECS sys_cached=$SYS_CACHED
 chat whole --no-prefix-caching
 awk -v a="$with" -v b="$SECS" -v c="$cached" -v same="$(cmp -s "$T/cached.tokens" "$T/whole.tokens" && echo "the same tokens" || echo "OTHER TOKENS")" \
   'BEGIN { printf "a 5-turn chat, 1,000 to 1,664 prompt tokens a turn (cpu backend): prefix caching %.2f s (%d prompt tokens not prefilled), every prompt prefilled %.2f s (%.1fx); %s\n", a, c, b, b / a, same }'
+awk -v a="$sys_with" -v b="$SYS_SECS" -v c="$sys_cached" -v same="$(cmp -s "$T/cached.sys" "$T/whole.sys" && echo "the same tokens" || echo "OTHER TOKENS")" \
+  'BEGIN { printf "8 requests at once sharing a 1,000-token system prompt, 20 tokens of their own (cpu backend): prefix caching %.2f s (%d prompt tokens not prefilled), every prompt prefilled %.2f s (%.1fx); %s\n", a, c, b, b / a, same }'
