@@ -227,27 +227,48 @@ static bool may_reuse(const ServeEngine *e, void *user) {
            !(e->hooks.wants_prompt_logits && e->hooks.wants_prompt_logits(user));
 }
 
-/* serve_engine_admit(_fork): into the free slot that holds the most of r's prompt, or with a copy of
- * a running sequence's rows when it holds more (that much is not prefilled again), or as a fork of
- * parent's sequence. */
+/* Where a prompt starts (prefix caching): in slot q, with `reuse` tokens there already (kept in q, or
+ * copied now from slot `source`), or waiting for slot `after`'s prefill to pass its first `wait_n`. */
+typedef struct {
+    int q, source, after;
+    int64_t reuse, wait_n;
+} Start;
+
+/* The start that prefills the least of r's prompt: a free slot's kept tokens, else a copy of a
+ * running sequence's prompt rows, else a wait for a prefilling one's; the slot whose caches matter
+ * least when they come from elsewhere. reuse_ok false: the free slot free_slot gives, nothing reused. */
+static Start choose_start(const ServeEngine *e, const ServeRequest *r, bool reuse_ok) {
+    Start st = {.source = -1, .after = -1};
+    int64_t copied = 0, unused;
+    st.q = free_slot(e, r, reuse_ok, &st.reuse);
+    if (!reuse_ok) return st;
+    st.source = copy_source(e, r, st.reuse, &copied);
+    st.after = wait_source(e, r, st.source >= 0 ? copied : st.reuse, &st.wait_n);
+    if (st.after >= 0) st.source = -1;   /* more, later */
+    if (st.source >= 0 || st.after >= 0) {
+        st.q = free_slot(e, r, false, &unused);
+        st.reuse = st.source >= 0 ? copied : 0;
+    }
+    return st;
+}
+
+/* serve_engine_admit(_fork): where choose_start says (what the slot holds is not prefilled again),
+ * or as a fork of parent's sequence. */
 static int admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user,
                  const void *parent) {
-    int64_t cost = serve_request_cost(e->b, r), pages = serve_request_pages(e->b, r), reuse = 0, copied = 0;
+    int64_t cost = serve_request_cost(e->b, r), pages = serve_request_pages(e->b, r);
     if (e->st.busy == e->b->cfg.nseq || cost < 0 || e->st.kv_used + cost > e->kv_budget ||
         e->st.pages_used + pages > e->b->plan->pool_pages)
         return 0;
     int from = fork_parent(e, r, user, parent);
-    bool reuse_ok = from < 0 && may_reuse(e, user);
-    int q = free_slot(e, r, reuse_ok, &reuse), source = reuse_ok ? copy_source(e, r, reuse, &copied) : -1;
-    int64_t wait_n = 0;
-    int after = reuse_ok ? wait_source(e, r, source >= 0 ? copied : reuse, &wait_n) : -1;
-    if (after >= 0) source = -1, q = free_slot(e, r, false, &reuse), reuse = 0;   /* its rows come later */
-    if (source >= 0) q = free_slot(e, r, false, &reuse), reuse = copied;   /* the slot whose caches matter least */
+    Start st = choose_start(e, r, from < 0 && may_reuse(e, user));
+    int q = st.q, source = st.source, after = st.after;
+    int64_t reuse = st.reuse;
     if (!backend_rewind(e->b, q, source >= 0 ? 0 : reuse)) return -1;
     e->held[q].n = 0;   /* its caches are the new sequence's */
     e->held[q].high = source >= 0 ? slot_high(e, source) : reuse ? e->held[q].high : 0;
     e->slot[q] = (Slot){.r = r, .res = res, .user = user, .prefilled = reuse, .cost = cost, .pages = pages,
-                        .parent = from, .after = after, .after_n = wait_n, .arrived_at = arrived_at};
+                        .parent = from, .after = after, .after_n = st.wait_n, .arrived_at = arrived_at};
     res->output = xcalloc((size_t)r->max_new, sizeof(int32_t));   /* bounded by the context */
     res->noutput = 0;
     res->cached_tokens = reuse;
