@@ -90,7 +90,7 @@ typedef struct {
      * (backend_prefill_argmax_host). */
     bool (*prefill_argmax)(Backend *b, const PrefillPart *parts, int n, int32_t *ids, float *logits);
     /* Copies n bytes at offset from to offset to inside the KV allocation, in order with the steps
-     * (backend_fork's copies of a slot's caches). */
+     * (backend_copy_prefix's copies of a slot's caches). */
     bool (*copy_kv)(Backend *b, int64_t to, int64_t from, int64_t n);
     /* Copies n bytes of host memory to offset `to` of the KV allocation (a fork's block table, into
      * the kernels' copy of the tables). */
@@ -119,17 +119,14 @@ struct Backend {
     void *impl;
 };
 
-/* Slot `to` (empty) holds what slot `from` holds: every cache's K and V rows that `from`'s tokens
- * fill copied where the plan lays them (ops->copy_kv; a ring's rows are at position % capacity in
- * both), or for a paged cache the rows of each page `from` holds into a page of its own (taken from
- * the pool, its table uploaded for the kernels), and its length. The same prompt then need not be prefilled twice (a request's n
- * choices). false with b->err when the pool has too few pages or a copy fails. */
-bool backend_fork(Backend *b, int from, int to);
-/* backend_fork of slot `from`'s first n positions (<= its length) only: slot `to` (emptied first)
- * holds them as `from` does and has length n, as if it had been cut back there (backend_rewind; the
- * caller answers for the rings likewise). A prompt that starts as another slot's sequence does (a
- * serving engine's prefix caching). false with b->err when out of range, the pool has too few pages or
- * a copy fails. */
+/* Slot `to` (emptied first) holds slot `from`'s first n positions (<= its length) as `from` does, and
+ * has length n: every cache's K and V rows copied where the plan lays them (ops->copy_kv; a global
+ * cache's first n, a ring's all, at position % capacity in both), or for a paged cache the rows of
+ * each page `from` holds into a page of its own (taken from the pool, its table uploaded for the
+ * kernels). As if `from` had been cut back to n (backend_rewind; the caller answers for the rings
+ * likewise): the same prompt, or its start, then need not be prefilled twice (a request's n choices,
+ * with n `from`'s length; a serving engine's prefix caching). false with b->err when out of range,
+ * the pool has too few pages or a copy fails. */
 bool backend_copy_prefix(Backend *b, int from, int to, int64_t n);
 
 /* ---- paged caches (pages.c): a no-op for an unpaged plan */

@@ -1,7 +1,7 @@
 /* slots.c — a backend's sequence slots between steps (backend.h): emptied for the next sequence
  * (backend_reset), cut back to a prefix the next sequence shares (backend_rewind), or given another
- * slot's caches (backend_fork: a request's n choices share their prompt's prefill; backend_copy_prefix:
- * the first positions only, for a prompt that starts as another slot's). The bytes copied
+ * slot's caches, all or its first positions (backend_copy_prefix: a request's n choices share their
+ * prompt's prefill; a prompt that starts as another slot's). The bytes copied
  * are where the run plan lays them (compiler/plan/run_plan.h); the backend only copies them
  * (BackendOps.copy_kv, upload_kv). */
 #include "backend.h"
@@ -72,5 +72,3 @@ bool backend_copy_prefix(Backend *b, int from, int to, int64_t n) {
     b->seq_len[to] = n;
     return true;
 }
-
-bool backend_fork(Backend *b, int from, int to) { return backend_copy_prefix(b, from, to, b->seq_len[from]); }

@@ -115,22 +115,41 @@ static bool ring_holds(const Backend *b, int c, int64_t high, int64_t n) {
     return (first_seen > 0 ? first_seen : 0) >= high - b->plan->cache[c].capacity;
 }
 
-/* The tokens of r's prompt that caches holding `tokens` [n] (of a slot that held up to `high`
- * positions) stand for: the longest start the two share, short of the prompt's last token (whose
- * logits the prefill must give), when every ring cache still holds the rows of that start the next
- * tokens read; else none. */
-static int64_t shared_start(const ServeEngine *e, const int32_t *tokens, int64_t n, int64_t high,
-                            const ServeRequest *r) {
+/* ring_holds of every ring cache. */
+static bool rings_hold(const Backend *b, int64_t high, int64_t n) {
+    for (int c = 0; c < b->plan->ncaches; c++)
+        if (b->plan->cache[c].ring && !ring_holds(b, c, high, n)) return false;
+    return true;
+}
+
+/* The tokens `tokens` [n] and r's prompt share from the start, short of the prompt's last token
+ * (whose logits the prefill must give). */
+static int64_t common_start(const int32_t *tokens, int64_t n, const ServeRequest *r) {
     int64_t most = r->prompt_len - 1 < n ? r->prompt_len - 1 : n, k = 0;
     while (k < most && tokens[k] == r->prompt[k]) k++;
-    for (int c = 0; c < e->b->plan->ncaches; c++)
-        if (e->b->plan->cache[c].ring && !ring_holds(e->b, c, high, k)) return 0;
     return k;
+}
+
+/* The tokens of r's prompt that caches holding `tokens` [n] (of a slot that held up to `high`
+ * positions) stand for: their common_start, when every ring cache still holds the rows of that
+ * start the next tokens read; else none. */
+static int64_t shared_start(const ServeEngine *e, const int32_t *tokens, int64_t n, int64_t high,
+                            const ServeRequest *r) {
+    int64_t k = common_start(tokens, n, r);
+    return rings_hold(e->b, high, k) ? k : 0;
 }
 
 /* Held.high of slot q as it is now (a running sequence may have passed it). */
 static int64_t slot_high(const ServeEngine *e, int q) {
     return e->b->seq_len[q] > e->held[q].high ? e->b->seq_len[q] : e->held[q].high;
+}
+
+/* Slot `to` takes a copy of slot `from`'s first n positions (backend_copy_prefix) and with them how
+ * far back its rings' rows go (Held.high). false when the backend fails (b->err). */
+static bool copy_rows(ServeEngine *e, int from, int to, int64_t n) {
+    if (!backend_copy_prefix(e->b, from, to, n)) return false;
+    e->held[to].high = slot_high(e, from);
+    return true;
 }
 
 /* shared_start of what free slot q kept. */
@@ -162,9 +181,8 @@ static int wait_source(const ServeEngine *e, const ServeRequest *r, int64_t than
     if (!e->b->ops->copy_kv) return -1;
     for (int k = 0; k < e->st.busy; k++) {
         const Slot *sl = &e->slot[e->order[k]];
-        int64_t most = r->prompt_len - 1 < sl->r->prompt_len ? r->prompt_len - 1 : sl->r->prompt_len, got = 0;
         if (sl->parent >= 0 || sl->after >= 0) continue;   /* itself waiting */
-        while (got < most && sl->r->prompt[got] == r->prompt[got]) got++;
+        int64_t got = common_start(sl->r->prompt, sl->r->prompt_len, r);
         if (got > than && got > sl->prefilled) best = e->order[k], than = *n = got;
     }
     return best;
@@ -266,7 +284,7 @@ static int admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double
     int64_t reuse = st.reuse;
     if (!backend_rewind(e->b, q, source >= 0 ? 0 : reuse)) return -1;
     e->held[q].n = 0;   /* its caches are the new sequence's */
-    e->held[q].high = source >= 0 ? slot_high(e, source) : reuse ? e->held[q].high : 0;
+    e->held[q].high = source < 0 && reuse ? e->held[q].high : 0;   /* a copy brings its own (copy_rows) */
     e->slot[q] = (Slot){.r = r, .res = res, .user = user, .prefilled = reuse, .cost = cost, .pages = pages,
                         .parent = from, .after = after, .after_n = st.wait_n, .arrived_at = arrived_at};
     res->output = xcalloc((size_t)r->max_new, sizeof(int32_t));   /* bounded by the context */
@@ -277,7 +295,7 @@ static int admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double
     e->st.pages_used += pages;
     e->st.cached_tokens += reuse;
     trim_kept_pages(e);   /* before the copy takes pages: the sequences in flight find theirs */
-    if (source >= 0 && !backend_copy_prefix(e->b, source, q, reuse)) {
+    if (source >= 0 && !copy_rows(e, source, q, reuse)) {
         e->broken = true;
         return -1;
     }
@@ -444,14 +462,13 @@ static bool family_wants_logits(const ServeEngine *e, int q) {
 }
 
 /* Slot q's prompt has just ended (its caches hold it alone): each fork waiting for it gets a copy of
- * them (backend_fork) and picks its first token from the same logits (last, argmax code `code`).
+ * them (copy_rows) and picks its first token from the same logits (last, argmax code `code`).
  * false when the backend fails (b->err). */
 static bool fork_children(ServeEngine *e, int q, const float *last, int32_t code, double now) {
     for (int c = 0; c < e->b->cfg.nseq; c++) {
         Slot *sl = &e->slot[c];
         if (!sl->r || sl->parent != q) continue;
-        if (!backend_fork(e->b, q, c)) return false;
-        e->held[c].high = slot_high(e, q);   /* the rings' rows are q's, as far back as they go */
+        if (!copy_rows(e, q, c, e->b->seq_len[q])) return false;
         if (e->o->trace) buf_printf(&e->trace, " fork %s", sl->r->id);
         sl->parent = -1;
         sl->prefilled = sl->r->prompt_len;
@@ -487,11 +504,8 @@ static bool copy_waiters(ServeEngine *e, int q) {
         if (!sl->r || sl->after != q || sl->after_n > e->slot[q].prefilled) continue;
         int64_t n = sl->after_n;
         sl->after = -1;
-        for (int k = 0; k < e->b->plan->ncaches; k++)
-            if (e->b->plan->cache[k].ring && !ring_holds(e->b, k, slot_high(e, q), n)) n = 0;
-        if (!n) continue;
-        if (!backend_copy_prefix(e->b, q, c, n)) return false;
-        e->held[c].high = slot_high(e, q);
+        if (!rings_hold(e->b, slot_high(e, q), n)) continue;
+        if (!copy_rows(e, q, c, n)) return false;
         sl->prefilled = sl->res->cached_tokens = n;
         e->st.cached_tokens += n;
         e->st.copies++;

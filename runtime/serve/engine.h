@@ -61,7 +61,7 @@ int64_t serve_engine_budget(const ServeEngine *e);
 int serve_engine_admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user);
 /* serve_engine_admit of a request whose prompt is that of the sequence admitted with `parent` (a
  * request's n choices): while the parent's prompt is not done, r waits instead of prefilling, and when
- * it ends r's slot gets a copy of its caches (backend_fork) and picks its first token from the same
+ * it ends r's slot gets a copy of its caches (backend_copy_prefix) and picks its first token from the same
  * logits, as it would from its own prefill. Not when the backend cannot copy, r wants its prompt's
  * logits, or the parent's prompt is done or another: then r prefills its own. A parent that leaves
  * first lets r prefill its own. */

@@ -48,10 +48,6 @@ bool backend_rewind(Backend *b, int slot, int64_t tokens) {
     (void)b, (void)slot, (void)tokens;
     contract_broken("the engine ran");
 }
-bool backend_fork(Backend *b, int from, int to) {
-    (void)b, (void)from, (void)to;
-    contract_broken("the engine ran");
-}
 bool backend_copy_prefix(Backend *b, int from, int to, int64_t n) {
     (void)b, (void)from, (void)to, (void)n;
     contract_broken("the engine ran");

@@ -250,7 +250,7 @@ check chat-choices-streamed "$(for i in 0 1; do sse_text "$T/sse" "select(.choic
   "$(jq -r '.choices[].message.content' "$T/choices")"
 check chat-choices-role-first "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc '[0, 1] | map(. as $i | [$in[] | .choices[0] | select(.index == $i)][0].delta.role)' --null-input --slurpfile in /dev/stdin)" \
   '["assistant","assistant"]'
-# a prompt's choices prefill it once: the others wait, then take a copy of its caches (backend_fork)
+# a prompt's choices prefill it once: the others wait, then take a copy of its caches (backend_copy_prefix)
 # and pick from the same logits (--trace: one prefill of the request's prompt, a fork a choice); each
 # still equals its request alone with the seed + j, paged or not. Not for a choice that wants its
 # prompt's logits (echo with logprobs): it prefills its own
