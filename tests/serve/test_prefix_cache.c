@@ -62,14 +62,25 @@ static int32_t pick(void *user, const float *logits, int64_t vocab, int32_t code
 
 static void finished(void *user) { ((Picks *)user)->done = true; }
 
+/* Steps engine e until no sequence is in flight; false when the backend fails. */
+static bool drain(ServeEngine *e) {
+    while (serve_engine_stats(e).busy)
+        if (serve_engine_step(e) < 0) return false;
+    return true;
+}
+
+/* An empty Picks of logits rows of vocab values (free). */
+static Picks *new_picks(int64_t vocab) {
+    Picks *p = xcalloc(1, sizeof *p);
+    p->vocab = vocab;
+    return p;
+}
+
 /* Runs r alone on engine e to its end, its picks in p; res its tokens. false when the backend fails. */
 static bool run_one(ServeEngine *e, const ServeRequest *r, ServeResult *res, Picks *p) {
     p->nrows = 0;
     free(res->output);
-    if (serve_engine_admit(e, r, res, 0.0, p) != 1) return false;
-    while (serve_engine_stats(e).busy)
-        if (serve_engine_step(e) < 0) return false;
-    return true;
+    return serve_engine_admit(e, r, res, 0.0, p) == 1 && drain(e);
 }
 
 /* Whether the two runs of r picked from the same logits, bit for bit; *worst the largest difference. */
@@ -150,8 +161,7 @@ static int64_t next_n(const Probes *p, int64_t n) { return n == 3 && p->h - 8 > 
 /* One slot: base runs to its end, then the probe takes its slot and what it kept. */
 static bool kept_probes(Probes *p, ServeEngine *e) {
     ServeResult rb = {0};
-    Picks *pb = xcalloc(1, sizeof *pb), *pc = xcalloc(1, sizeof *pc);
-    pb->vocab = pc->vocab = p->vocab;
+    Picks *pb = new_picks(p->vocab), *pc = new_picks(p->vocab);
     bool ok = true;
     for (int64_t n = 1; ok && n <= p->h; n = next_n(p, n)) {
         ServeResult sc = {0};
@@ -169,8 +179,7 @@ static bool kept_probes(Probes *p, ServeEngine *e) {
  * both run to their end. */
 static bool copy_probes(Probes *p, ServeEngine *e) {
     ServeResult rb = {0};
-    Picks *pb = xcalloc(1, sizeof *pb), *pc = xcalloc(1, sizeof *pc);
-    pb->vocab = pc->vocab = p->vocab;
+    Picks *pb = new_picks(p->vocab), *pc = new_picks(p->vocab);
     bool ok = true;
     for (int64_t n = 1; ok && n <= p->base_len; n = next_n(p, n)) {
         ServeResult sc = {0};
@@ -181,7 +190,7 @@ static bool copy_probes(Probes *p, ServeEngine *e) {
         ok = serve_engine_admit(e, p->base, &rb, 0.0, pb) == 1;
         while (ok && rb.noutput == 0) ok = serve_engine_step(e) >= 0;
         ok = ok && serve_engine_admit(e, &pr, &sc, 0.0, pc) == 1;
-        while (ok && serve_engine_stats(e).busy) ok = serve_engine_step(e) >= 0;
+        ok = ok && drain(e);
         p->copied += ok && serve_engine_stats(e).copies > copies;
         ok = ok && judge(p, n, pb, &pr, &sc, pc);
         free(sc.output), free(pr.prompt);
@@ -195,8 +204,7 @@ static bool copy_probes(Probes *p, ServeEngine *e) {
  * tokens they share and takes a copy of them then (copy_waiters). */
 static bool wait_probes(Probes *p, ServeEngine *e) {
     ServeResult rb = {0}, rf[2] = {{0}};
-    Picks *pb = xcalloc(1, sizeof *pb), *pc = xcalloc(1, sizeof *pc);
-    pb->vocab = pc->vocab = p->vocab;
+    Picks *pb = new_picks(p->vocab), *pc = new_picks(p->vocab);
     int32_t other[2][2] = {{(int32_t)p->vocab - 1, 1}, {(int32_t)p->vocab - 2, 2}};
     ServeRequest flush[2] = {{.id = "other", .prompt = other[0], .prompt_len = 2, .max_new = 1},
                              {.id = "other", .prompt = other[1], .prompt_len = 2, .max_new = 1}};
@@ -206,12 +214,12 @@ static bool wait_probes(Probes *p, ServeEngine *e) {
         ServeRequest pr = probe_request(p, n, NULL);
         pc->nrows = 0;   /* the two fill two of its rows */
         for (int k = 0; k < 2 && ok; k++) free(rf[k].output), ok = serve_engine_admit(e, &flush[k], &rf[k], 0.0, pc) == 1;
-        while (ok && serve_engine_stats(e).busy) ok = serve_engine_step(e) >= 0;
+        ok = ok && drain(e);
         free(rb.output);
         pb->nrows = pc->nrows = 0;
         int64_t copies = serve_engine_stats(e).copies;
         ok = ok && serve_engine_admit(e, p->base, &rb, 0.0, pb) == 1 && serve_engine_admit(e, &pr, &sc, 0.0, pc) == 1;
-        while (ok && serve_engine_stats(e).busy) ok = serve_engine_step(e) >= 0;
+        ok = ok && drain(e);
         p->copied += ok && serve_engine_stats(e).copies > copies;
         ok = ok && judge(p, n, pb, &pr, &sc, pc);
         free(sc.output), free(pr.prompt);
@@ -226,8 +234,7 @@ static bool wait_probes(Probes *p, ServeEngine *e) {
  * the probe takes whichever slot holds more of it. */
 static bool fork_probes(Probes *p, ServeEngine *e) {
     ServeResult rb = {0}, r1 = {0}, r2 = {0};
-    Picks *pb = xcalloc(1, sizeof *pb), *pc = xcalloc(1, sizeof *pc), *pk = xcalloc(1, sizeof *pk);
-    pb->vocab = pc->vocab = pk->vocab = p->vocab;
+    Picks *pb = new_picks(p->vocab), *pc = new_picks(p->vocab), *pk = new_picks(p->vocab);
     ServeRequest one = *p->base;
     one.max_new = 1;
     bool ok = true;
@@ -238,7 +245,7 @@ static bool fork_probes(Probes *p, ServeEngine *e) {
         pc->nrows = pk->nrows = 0;
         ok = run_one(e, p->base, &rb, pb) && serve_engine_admit(e, &one, &r1, 0.0, pc) == 1 &&
              serve_engine_admit_fork(e, &one, &r2, 0.0, pk, pc) == 1;
-        while (ok && serve_engine_stats(e).busy) ok = serve_engine_step(e) >= 0;
+        ok = ok && drain(e);
         ok = ok && run_one(e, &pr, &sc, pc) && judge(p, n, pb, &pr, &sc, pc);
         free(sc.output), free(pr.prompt);
     }
@@ -363,8 +370,7 @@ int main(int argc, char **argv) {
     ServeRequest base = {.id = "base", .prompt = tokens, .prompt_len = base_len, .max_new = MAX_NEW};
     ServeResult rw = {0};
     Probes p = {.w = w, .vocab = vocab, .base_len = base_len, .h = base_len + MAX_NEW - 1, .base = &base,
-                .pw = xcalloc(1, sizeof(Picks)), .pbase = xcalloc(1, sizeof(Picks))};
-    p.pw->vocab = vocab;
+                .pw = new_picks(vocab), .pbase = new_picks(vocab)};
     p.ctx = ctx;
     p.nreq = strcmp(backend, "cpu") ? NREQ_KERNELS : NREQ;
     bool ok = w && run_one(w, &base, &rw, p.pbase);   /* base prefilled whole: the same every time */
