@@ -6,8 +6,11 @@
 #    prompt is the last one, its 16 generated tokens and 150 new ones (greedy);
 #  - a system prompt: 8 requests sent at once, a shared 1,000-token prompt and a 20-token question
 #    of their own each, 8 new tokens (greedy).
+#  - paged (mixrun --requests, pages of 16 tokens, a pool of 130 pages: two whole sequences): the same
+#    8 requests (65 pages each) through 8 slots; prefix caching shares the system prompt's whole
+#    pages, so more run at once.
 # Prints both times of each, their ratio, the prompt tokens not prefilled, and whether the tokens are
-# the same (they must be). Never fails on a figure.
+# the same (they must be); paged, the sequences and pages in flight at most. Never fails on a figure.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -69,3 +72,24 @@ awk -v a="$with" -v b="$SECS" -v c="$cached" -v same="$(cmp -s "$T/cached.tokens
   'BEGIN { printf "a 5-turn chat, 1,000 to 1,664 prompt tokens a turn (cpu backend): prefix caching %.2f s (%d prompt tokens not prefilled), every prompt prefilled %.2f s (%.1fx); %s\n", a, c, b, b / a, same }'
 awk -v a="$sys_with" -v b="$SYS_SECS" -v c="$sys_cached" -v same="$(cmp -s "$T/cached.sys" "$T/whole.sys" && echo "the same tokens" || echo "OTHER TOKENS")" \
   'BEGIN { printf "8 requests at once sharing a 1,000-token system prompt, 20 tokens of their own (cpu backend): prefix caching %.2f s (%d prompt tokens not prefilled), every prompt prefilled %.2f s (%.1fx); %s\n", a, c, b, b / a, same }'
+# paged NAME ARGS...: the 8 system-prompt requests from a JSONL file through mixrun --requests;
+# seconds in $SECS, the summary in $T/NAME.json
+paged() {
+  local name=$1 t0 t1 k system; shift
+  system=$(seq 1 1000 | awk '{ printf "%s%d", (NR > 1 ? "," : ""), ($1 * 11 + 3) % 600 }')
+  for k in 1 2 3 4 5 6 7 8; do
+    echo "{\"id\": \"q$k\", \"prompt_tokens\": [$system,$(seq 1 20 | awk -v k=$k '{ printf "%s%d", (NR > 1 ? "," : ""), ($1 * 17 + 31 * k) % 600 }')], \"max_new_tokens\": 8}"
+  done >"$T/paged.jsonl"
+  t0=$(date +%s.%N)
+  "$BUILD/mixrun" "${MODEL[@]}" --requests "$T/paged.jsonl" --max-seqs 8 --page-tokens 16 --pool-pages 130 --json "$@" \
+    >"$T/$name.json" 2>"$T/$name.err" || { echo "prefix_bench: paged: $(tail -n 2 "$T/$name.err")"; exit 1; }
+  t1=$(date +%s.%N)
+  SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+}
+paged shared
+with=$SECS
+paged copied --no-prefix-caching
+jq -r -n --slurpfile a "$T/shared.json" --slurpfile b "$T/copied.json" --arg with "$with" --arg without "$SECS" '
+  ($a[0].summary) as $s | ($b[0].summary) as $w |
+  "paged, pages of 16, a pool of 130 (two whole sequences), the same 8 requests: prefix caching \($with) s, at most \($s.peak_sequences) sequences and \($s.pages_peak) pages in flight, \($s.pages_shared) pages taken shared; every prompt prefilled \($without) s, at most \($w.peak_sequences) sequences and \($w.pages_peak) pages; " +
+  (if ($a[0].requests | map(.output_tokens)) == ($b[0].requests | map(.output_tokens)) then "the same tokens" else "OTHER TOKENS" end)'

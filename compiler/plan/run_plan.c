@@ -104,16 +104,21 @@ int64_t run_plan_table_entry(const RunPlan *p, int slot, int64_t entry) {
     return p->table_offset + (slot * p->table_pages + entry) * (int64_t)sizeof(int32_t);
 }
 
+int64_t run_plan_page_kv_bytes(const RunPlan *p) {
+    int64_t total = 0;
+    for (int c = 0; c < p->ncaches; c++)
+        if (p->cache[c].paged) total += 2 * p->page_tokens * p->cache[c].row_bytes;   /* K and V; the plan's sum bounds it */
+    return total;
+}
+
 int64_t run_plan_seq_kv_bytes(const RunPlan *p, int64_t tokens) {
     int64_t total = 0;
+    if (!mul_ok(run_plan_seq_pages(p, tokens), run_plan_page_kv_bytes(p), &total)) return -1;
     for (int c = 0; c < p->ncaches; c++) {
         const CacheMap *cm = &p->cache[c];
         int64_t block = cm->seq_bytes;
-        if (cm->paged) {
-            if (!mul_ok(run_plan_seq_pages(p, tokens) * p->page_tokens, cm->row_bytes, &block)) return -1;
-        } else if (!cm->ring && !kv_seq_block(cm, tokens < cm->capacity ? tokens : cm->capacity, &block)) {
-            return -1;
-        }
+        if (cm->paged) continue;
+        if (!cm->ring && !kv_seq_block(cm, tokens < cm->capacity ? tokens : cm->capacity, &block)) return -1;
         if (!add_ok(total, 2 * block, &total)) return -1;   /* K and V */
     }
     return total;
@@ -183,9 +188,7 @@ static int64_t pool_bytes_of(const RunPlan *p, int64_t pages) {
 int64_t run_plan_pool_bytes(const RunPlan *p) { return p->page_tokens ? pool_bytes_of(p, p->pool_pages) : 0; }
 
 int64_t run_plan_gpu_pool_pages(const RunPlan *p, int64_t gpu_bytes) {
-    int64_t per_page = 0;
-    for (int c = 0; c < p->ncaches; c++)
-        if (p->cache[c].paged) per_page += 2 * p->page_tokens * p->cache[c].row_bytes;
+    int64_t per_page = run_plan_page_kv_bytes(p);
     int64_t free = gpu_bytes - p->weights_bytes - p->arena_bytes - p->workspace_bytes -
                    (p->kv_bytes - run_plan_pool_bytes(p));
     if (!per_page || free <= 0) return 0;

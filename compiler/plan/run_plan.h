@@ -118,6 +118,10 @@ bool run_plan_verify(const Layout *l, const RunPlan *p, FILE *err);
  * (run_plan_seq_pages x page_tokens rows, unpadded: a page is part of the pool). -1 on overflow. */
 int64_t run_plan_seq_kv_bytes(const RunPlan *p, int64_t tokens);
 
+/* The KV bytes of one page of the pool: its rows of every paged cache, K and V, codes and scales
+ * (0 unpaged). */
+int64_t run_plan_page_kv_bytes(const RunPlan *p);
+
 /* The pages one sequence of `tokens` tokens takes from the pool (at most table_pages); 0 unpaged. */
 int64_t run_plan_seq_pages(const RunPlan *p, int64_t tokens);
 

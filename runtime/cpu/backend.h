@@ -108,11 +108,15 @@ struct Backend {
     int64_t *seq_len;       /* [nseq]: tokens each sequence holds */
     int64_t *cache_tokens;  /* [ncaches]: capacity of each cache (ring when < context) */
     /* A paged run (plan page_tokens > 0, pages.c): each slot's block table ([nseq][plan table_pages]
-     * page ids, its first pages_held[slot] set), and the pool's free pages (a stack of nfree). */
+     * page ids, its first pages_held[slot] set), the pool's free pages (a stack of nfree), and how
+     * many tables hold each page. */
     int32_t *page_table;
     int64_t *pages_held;
     int32_t *free_pages;
     int64_t nfree_pages;
+    int32_t *page_refs;     /* [pool pages]: the tables that hold each page (backend_pages_share) */
+    int64_t pages_shared;   /* pages a table took from another's (backend_pages_share), since open */
+    int64_t pages_copied;   /* shared pages copied before a write into them (backend_pages_grow) */
     BackendMemory mem;
     const RunPlan *plan;    /* the run plan it allocated and runs: slots, caches, bytes (run_plan.h) */
     char err[512];          /* why the last prefill/decode failed */
@@ -121,9 +125,9 @@ struct Backend {
 
 /* Slot `to` (emptied first) holds slot `from`'s first n positions (<= its length) as `from` does, and
  * has length n: every cache's K and V rows copied where the plan lays them (ops->copy_kv; a global
- * cache's first n, a ring's all, at position % capacity in both), or for a paged cache the rows of
- * each page `from` holds into a page of its own (taken from the pool, its table uploaded for the
- * kernels). As if `from` had been cut back to n (backend_rewind; the caller answers for the rings
+ * cache's first n, a ring's all, at position % capacity in both); a paged cache's pages that n fills
+ * whole are shared with `from` (backend_pages_share), the rows of a last, partial one copied into a
+ * page of its own (taken from the pool), and the table uploaded for the kernels. As if `from` had been cut back to n (backend_rewind; the caller answers for the rings
  * likewise): the same prompt, or its start, then need not be prefilled twice (a request's n choices,
  * with n `from`'s length; a serving engine's prefix caching). false with b->err when out of range,
  * the pool has too few pages or a copy fails. */
@@ -133,13 +137,24 @@ bool backend_copy_prefix(Backend *b, int from, int to, int64_t n);
 
 /* The block tables and free pool of b's plan (called once the plan is set). */
 void backend_pages_open(Backend *b);
-/* Gives slot the pages its first `tokens` positions need, from the free pool; false with b->err
- * when the pool has too few (a scheduler that admits by run_plan_seq_pages never sees it). */
+/* Gives slot the pages its first `tokens` positions need, from the free pool, and first a copy of
+ * its own of the shared page its next position falls in (backend_pages_copy_due); false with b->err
+ * when the pool has too few (a scheduler that admits by run_plan_seq_pages, counting that copy,
+ * never sees it). */
 bool backend_pages_grow(Backend *b, int slot, int64_t tokens);
-/* Returns slot's pages to the pool: the sequence left (the serving engine calls it then; backend_reset
- * too). backend_pages_shrink(b, slot, 0). */
+/* Slot `to` (its pages let go first) holds the pages of slot `from` that its first n positions fill
+ * whole, shared with it: no rows copied. The page of a last, partial one is not shared (to's rows
+ * there differ from from's once either writes): the caller takes and fills it (backend_copy_prefix). */
+void backend_pages_share(Backend *b, int from, int to, int64_t n);
+/* Whether a write at position `at` of slot falls inside a page it holds that another table holds
+ * too (at its length: the next backend_pages_grow takes a page for a copy of it). */
+bool backend_pages_copy_due(const Backend *b, int slot, int64_t at);
+/* The pages that slots[0..n) hold, each counted once (seen: pool pages bytes of scratch). */
+int64_t backend_pages_distinct(const Backend *b, const int *slots, int n, unsigned char *seen);
+/* Lets slot's pages go (each back to the pool when no other table holds it): the sequence left (the
+ * serving engine calls it then; backend_reset too). backend_pages_shrink(b, slot, 0). */
 void backend_pages_release(Backend *b, int slot);
-/* Returns slot's pages beyond those of its first `tokens` positions to the pool (backend_rewind). */
+/* Lets slot's pages beyond those of its first `tokens` positions go (backend_rewind). */
 void backend_pages_shrink(Backend *b, int slot, int64_t tokens);
 /* Slot's block table (NULL unpaged). */
 const int32_t *backend_page_table(const Backend *b, int slot);

@@ -1,7 +1,8 @@
 /* slots.c — a backend's sequence slots between steps (backend.h): emptied for the next sequence
  * (backend_reset), cut back to a prefix the next sequence shares (backend_rewind), or given another
  * slot's caches, all or its first positions (backend_copy_prefix: a request's n choices share their
- * prompt's prefill; a prompt that starts as another slot's). The bytes copied
+ * prompt's prefill; a prompt that starts as another slot's): a paged cache's whole pages shared, the
+ * rest copied. The bytes copied
  * are where the run plan lays them (compiler/plan/run_plan.h); the backend only copies them
  * (BackendOps.copy_kv, upload_kv). */
 #include "backend.h"
@@ -41,12 +42,13 @@ static bool copy_block(Backend *b, int c, int from, int to, int64_t n) {
     return true;
 }
 
-/* Paged cache c of slot `to` as slot `from`'s: each page `to` holds gets the rows (codes, then
- * scales) of the page `from` holds at that place of its table. */
+/* Paged cache c of slot `to` as slot `from`'s: each page `to` holds of its own (not shared with
+ * `from`: backend_pages_share) gets the rows (codes, then scales) of the page `from` holds at that
+ * place of its table. */
 static bool copy_pages(Backend *b, int c, int from, int to) {
     const int32_t *src = backend_page_table(b, from), *dst = backend_page_table(b, to);
     for (int64_t i = 0; i < b->pages_held[to]; i++)
-        for (int v = 0; v < 2; v++) {
+        for (int v = 0; v < 2 && src[i] != dst[i]; v++) {
             KvBytes s[2], d[2];
             run_plan_page_bytes(b->plan, c, v, src[i], s);
             run_plan_page_bytes(b->plan, c, v, dst[i], d);
@@ -62,7 +64,9 @@ bool backend_copy_prefix(Backend *b, int from, int to, int64_t n) {
         snprintf(b->err, sizeof b->err, "copy of slot %d's first %lld positions: out of range", from, (long long)n);
         return false;
     }
-    if (!backend_rewind(b, to, 0) || !backend_pages_grow(b, to, n)) return false;
+    if (!backend_rewind(b, to, 0)) return false;
+    backend_pages_share(b, from, to, n);
+    if (!backend_pages_grow(b, to, n)) return false;
     if (p->table_bytes && b->pages_held[to] &&   /* the kernels' copy of its new table */
         !b->ops->upload_kv(b, run_plan_table_entry(p, to, 0), backend_page_table(b, to),
                            b->pages_held[to] * (int64_t)sizeof(int32_t)))

@@ -57,7 +57,7 @@ char *http_metrics_text(HttpServer *s) {
               &m.tpot);
     metric(&out, "mixc_sequences_running", "gauge", "sequences in flight on the backend", m.running);
     metric(&out, "mixc_sequences_waiting", "gauge", "generations queued for a slot or KV room", m.queued);
-    metric(&out, "mixc_kv_bytes_in_use", "gauge", "KV bytes the sequences in flight hold (the plan's figures)",
+    metric(&out, "mixc_kv_bytes_in_use", "gauge", "KV bytes the sequences in flight hold or may still take (a shared page's once; the plan's figures)",
            (long long)m.kv_used);
     metric(&out, "mixc_kv_bytes_budget", "gauge", "KV bytes the sequences in flight may hold", (long long)m.kv_budget);
     return out.data;

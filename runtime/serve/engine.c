@@ -16,8 +16,9 @@ typedef struct {
     void *user;
     int64_t prefilled;      /* prompt tokens appended */
     int32_t next;           /* the last generated token, appended by the next decode */
-    int64_t cost;           /* its KV bytes (serve_request_cost) */
+    int64_t fixed;          /* its KV bytes outside the pool's pages (serve_request_cost less its pages') */
     int64_t pages;          /* its pages of a paged run's pool (serve_request_pages) */
+    int64_t shares;         /* pages its admission's copy is about to share with the source (held then) */
     int parent;             /* a fork waiting for that slot's prompt to end (then its caches are copied
                              * and it picks from the same logits); -1: none */
     int after;              /* a prompt waiting for that slot's prefill to pass its first after_n tokens,
@@ -48,6 +49,9 @@ struct ServeEngine {
     Held *held;             /* [nslots] */
     int64_t leaves;
     bool broken;            /* a step failed: no slot's caches are reused */
+    int64_t fixed_used;     /* the Slot.fixed of the sequences in flight */
+    int64_t page_bytes;     /* a pool page's KV bytes (0 unpaged) */
+    unsigned char *seen;    /* [pool pages] scratch of backend_pages_distinct; NULL unpaged */
     int *order;             /* [nslots] the busy slots in admission order */
     int64_t kv_budget, chunk, vocab, step_tokens;
     float *logits;          /* [nslots][vocab] */
@@ -88,6 +92,8 @@ ServeEngine *serve_engine_open(Backend *b, const ServeOptions *o, const ServeHoo
     e->picked = arena_array(&e->mem, n, sizeof *e->picked);
     e->sampled = arena_array(&e->mem, n, sizeof *e->sampled);
     e->logits = arena_array(&e->mem, n * (size_t)e->vocab, sizeof *e->logits);
+    e->page_bytes = run_plan_page_kv_bytes(b->plan);
+    if (b->plan->page_tokens) e->seen = arena_array(&e->mem, (size_t)b->plan->pool_pages, 1);
     return e;
 }
 
@@ -102,7 +108,11 @@ void serve_engine_close(ServeEngine *e) {
 
 int64_t serve_engine_budget(const ServeEngine *e) { return e->kv_budget; }
 
-ServeEngineStats serve_engine_stats(const ServeEngine *e) { return e->st; }
+ServeEngineStats serve_engine_stats(const ServeEngine *e) {
+    ServeEngineStats st = e->st;
+    st.pages_shared = e->b->pages_shared;
+    return st;
+}
 
 /* Whether ring cache c of a slot that held up to `high` positions still holds what a sequence of the
  * same first n tokens would need from them: the keys its readers see from position n on, back to
@@ -203,23 +213,52 @@ static int free_slot(const ServeEngine *e, const ServeRequest *r, bool may_reuse
     return best;
 }
 
-/* A paged run: the pages that free slots keep (for a later prompt that starts the same) stay within
- * what the pool spares beside the pages admission counts for the sequences in flight, so that those
- * always find theirs; the pages of the slot left longest ago go back first. */
+/* ---- a paged run's pages: those the sequences in flight hold (a shared page once) and those they
+ * may still take. Admission keeps the two within the pool; free slots keep pages (for a later prompt
+ * that starts the same) only while the free pool covers what the sequences in flight may take. */
+
+/* The pages slot q's sequence may still take from the pool: up to its prompt + max_new (less those
+ * its admission's copy is about to share), and one for a copy of the shared page it writes into next
+ * (backend_pages_copy_due). */
+static int64_t pages_to_take(const ServeEngine *e, int q) {
+    const Slot *sl = &e->slot[q];
+    int64_t n = sl->pages - e->b->pages_held[q] - sl->shares;
+    return (n > 0 ? n : 0) + backend_pages_copy_due(e->b, q, e->b->seq_len[q]);
+}
+
+/* The pages the sequences in flight may still take. */
+static int64_t pages_wanted(const ServeEngine *e) {
+    int64_t take = 0;
+    for (int k = 0; k < e->st.busy; k++) take += pages_to_take(e, e->order[k]);
+    return take;
+}
+
+/* The pages of the sequences in flight: those they hold, each once (marked in e->seen), and those
+ * they may still take. 0 unpaged. */
+static int64_t pages_in_flight(const ServeEngine *e) {
+    if (!e->seen) return 0;
+    return backend_pages_distinct(e->b, e->order, e->st.busy, e->seen) + pages_wanted(e);
+}
+
+/* The free slots' pages go back to the pool, the slot left longest ago first, until the free pool
+ * covers what the sequences in flight may take: those always find their pages. */
 static void trim_kept_pages(ServeEngine *e) {
     const Backend *b = e->b;
-    for (;;) {
-        int64_t kept = 0;
+    while (e->seen && b->nfree_pages < pages_wanted(e)) {
         int oldest = -1;
-        for (int q = 0; q < b->cfg.nseq; q++) {
-            if (e->slot[q].r || !b->pages_held || !b->pages_held[q]) continue;
-            kept += b->pages_held[q];
-            if (oldest < 0 || e->held[q].left < e->held[oldest].left) oldest = q;
-        }
-        if (kept <= b->plan->pool_pages - e->st.pages_used) return;
+        for (int q = 0; q < b->cfg.nseq; q++)
+            if (!e->slot[q].r && b->pages_held[q] && (oldest < 0 || e->held[q].left < e->held[oldest].left)) oldest = q;
+        if (oldest < 0) return;   /* admission counted the pages: not reached */
         backend_pages_release(e->b, oldest);
         e->held[oldest].n = 0;
     }
+}
+
+/* The engine's figures of what is in flight, after an admission or a leave: pages (paged) and KV
+ * bytes, the pages' counted once however many sequences share them. */
+static void count_in_flight(ServeEngine *e) {
+    e->st.pages_used = pages_in_flight(e);
+    e->st.kv_used = e->fixed_used + e->st.pages_used * e->page_bytes;
 }
 
 /* The slot of the sequence admitted with `parent` when r can be its fork: the same prompt, the
@@ -270,36 +309,60 @@ static Start choose_start(const ServeEngine *e, const ServeRequest *r, bool reus
     return st;
 }
 
-/* serve_engine_admit(_fork): where choose_start says (what the slot holds is not prefilled again),
- * or as a fork of parent's sequence. */
+/* The pages r adds to those in flight (pages_in_flight, whose e->seen it reads) when it starts as st
+ * says: from a copy, all but the whole pages it shares with the source; in a free slot with tokens
+ * kept there, the pages those fill that no sequence in flight holds, the rest, and one for a copy of
+ * the last if shared (backend_pages_copy_due); else all. */
+static int64_t pages_added(const ServeEngine *e, const ServeRequest *r, const Start *st) {
+    const Backend *b = e->b;
+    int64_t pages = serve_request_pages(b, r);
+    if (st->source >= 0) return pages - st->reuse / b->plan->page_tokens;
+    if (!st->reuse) return pages;
+    int64_t kept = run_plan_seq_pages(b->plan, st->reuse), unseen = 0;
+    const int32_t *table = backend_page_table(b, st->q);
+    for (int64_t i = 0; i < kept; i++) unseen += !e->seen[table[i]];
+    return unseen + pages - kept + backend_pages_copy_due(b, st->q, st->reuse);
+}
+
+/* Whether r, of KV bytes `fixed` outside the pool's pages, fits beside the sequences in flight when
+ * it starts as st says: a slot free, the bytes within the budget and (paged) the pages within the
+ * pool, each shared page counted once. */
+static bool fits(const ServeEngine *e, const ServeRequest *r, const Start *st, int64_t fixed) {
+    int64_t pages = e->seen ? pages_in_flight(e) + pages_added(e, r, st) : 0;
+    return st->q >= 0 && e->fixed_used + fixed + pages * e->page_bytes <= e->kv_budget && pages <= e->b->plan->pool_pages;
+}
+
+/* serve_engine_admit(_fork): where choose_start says (what the slot holds is not prefilled again)
+ * when that fits, else as a fork of parent's sequence or from nothing. */
 static int admit(ServeEngine *e, const ServeRequest *r, ServeResult *res, double arrived_at, void *user,
                  const void *parent) {
-    int64_t cost = serve_request_cost(e->b, r), pages = serve_request_pages(e->b, r);
-    if (e->st.busy == e->b->cfg.nseq || cost < 0 || e->st.kv_used + cost > e->kv_budget ||
-        e->st.pages_used + pages > e->b->plan->pool_pages)
-        return 0;
+    int64_t cost = serve_request_cost(e->b, r), pages = serve_request_pages(e->b, r), fixed = cost - pages * e->page_bytes;
+    if (e->st.busy == e->b->cfg.nseq || cost < 0) return 0;
     int from = fork_parent(e, r, user, parent);
     Start st = choose_start(e, r, from < 0 && may_reuse(e, user));
+    if (!fits(e, r, &st, fixed) && (st = choose_start(e, r, false), !fits(e, r, &st, fixed))) return 0;
     int q = st.q, source = st.source, after = st.after;
     int64_t reuse = st.reuse;
     if (!backend_rewind(e->b, q, source >= 0 ? 0 : reuse)) return -1;
     e->held[q].n = 0;   /* its caches are the new sequence's */
     e->held[q].high = source < 0 && reuse ? e->held[q].high : 0;   /* a copy brings its own (copy_rows) */
-    e->slot[q] = (Slot){.r = r, .res = res, .user = user, .prefilled = reuse, .cost = cost, .pages = pages,
+    e->slot[q] = (Slot){.r = r, .res = res, .user = user, .prefilled = reuse, .fixed = fixed, .pages = pages,
+                        .shares = source >= 0 && e->seen ? reuse / e->b->plan->page_tokens : 0,
                         .parent = from, .after = after, .after_n = st.wait_n, .arrived_at = arrived_at};
     res->output = xcalloc((size_t)r->max_new, sizeof(int32_t));   /* bounded by the context */
     res->noutput = 0;
     res->cached_tokens = reuse;
     e->order[e->st.busy++] = q;
-    e->st.kv_used += cost;
-    e->st.pages_used += pages;
+    e->fixed_used += fixed;
     e->st.cached_tokens += reuse;
     trim_kept_pages(e);   /* before the copy takes pages: the sequences in flight find theirs */
     if (source >= 0 && !copy_rows(e, source, q, reuse)) {
         e->broken = true;
         return -1;
     }
+    e->slot[q].shares = 0;
     e->st.copies += source >= 0;
+    count_in_flight(e);
     if (e->st.pages_used > e->st.pages_peak) e->st.pages_peak = e->st.pages_used;
     if (e->o->trace) {
         buf_printf(&e->trace, reuse ? " admit %s@%lld" : " admit %s", r->id, (long long)reuse);
@@ -351,13 +414,13 @@ static void leave(ServeEngine *e, int q) {
         if (e->slot[c].r && e->slot[c].after == q) e->slot[c].after = -1;
     }
     keep_caches(e, q);
-    e->st.kv_used -= e->slot[q].cost;
-    e->st.pages_used -= e->slot[q].pages;
+    e->fixed_used -= e->slot[q].fixed;
     e->slot[q].r = NULL;
     int k = 0;
     while (e->order[k] != q) k++;
     memmove(e->order + k, e->order + k + 1, (size_t)(e->st.busy - k - 1) * sizeof *e->order);
     e->st.busy--;
+    count_in_flight(e);
 }
 
 bool serve_engine_cancel(ServeEngine *e, const void *user) {

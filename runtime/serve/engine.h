@@ -77,8 +77,11 @@ bool serve_engine_cancel(ServeEngine *e, const void *user);
 typedef struct {
     int busy;               /* sequences in flight */
     int peak_sequences;
-    int64_t kv_used, kv_peak;
-    int64_t pages_used, pages_peak;     /* a paged run's pool pages (0 unpaged) */
+    int64_t kv_used, kv_peak;           /* the KV bytes the sequences in flight hold or may still take
+                                         * (to their prompt + max_new), a shared page's once */
+    int64_t pages_used, pages_peak;     /* a paged run's pool pages, likewise (0 unpaged) */
+    int64_t pages_shared;   /* a paged run's pages a copy took shared with its source, not copied
+                             * (Backend.pages_shared) */
     int64_t steps, mixed_steps;
     int64_t finished;       /* sequences that left (not cancelled) */
     int64_t forks;          /* sequences that took another's caches (serve_engine_admit_fork) */

@@ -101,6 +101,7 @@ bool serve_run(Backend *b, const ServeRequests *rq, const ServeOptions *o, Serve
     out->kv_peak_bytes = st.kv_peak;
     out->pool_pages = b->plan->pool_pages;
     out->pages_peak = st.pages_peak;
+    out->pages_shared = st.pages_shared;
     out->steps = st.steps;
     out->mixed_steps = st.mixed_steps;
     out->cached_tokens = st.cached_tokens;

@@ -39,6 +39,7 @@ typedef struct {
     int peak_sequences;     /* most sequences in flight at once */
     int64_t kv_budget_bytes, kv_peak_bytes;
     int64_t pool_pages, pages_peak; /* a paged run: the pool's pages, the most in flight at once (0 unpaged) */
+    int64_t pages_shared;   /* a paged run: the pages sequences took shared, not copied (prefix caching) */
     int64_t steps, mixed_steps;     /* steps; those that decoded and prefilled */
     int64_t cached_tokens;  /* prompt tokens not prefilled: their slots held their caches (prefix caching) */
     int refused;

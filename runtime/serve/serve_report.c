@@ -83,6 +83,7 @@ json_t *serve_summary_json(const ServeRequests *rq, const ServeRun *run) {
     if (j && run->pool_pages) {   /* a paged run */
         json_object_set_new(j, "pool_pages", json_integer(run->pool_pages));
         json_object_set_new(j, "pages_peak", json_integer(run->pages_peak));
+        json_object_set_new(j, "pages_shared", json_integer(run->pages_shared));
     }
     return j;
 }
@@ -129,7 +130,9 @@ static void print_text(const ServeRequests *rq, const ServeRun *run) {
     printf("in flight: peak %d sequence%s, KV peak %s of a %s budget (%lld of %lld bytes)\n", run->peak_sequences,
            plural_s(run->peak_sequences), fmt_bytes((double)run->kv_peak_bytes), fmt_bytes((double)run->kv_budget_bytes),
            (long long)run->kv_peak_bytes, (long long)run->kv_budget_bytes);
-    if (run->pool_pages) printf("pages: peak %lld of a pool of %lld\n", (long long)run->pages_peak, (long long)run->pool_pages);
+    if (run->pool_pages)
+        printf("pages: peak %lld of a pool of %lld; %lld taken shared (prefix caching)\n", (long long)run->pages_peak,
+               (long long)run->pool_pages, (long long)run->pages_shared);
     if (run->cached_tokens)
         printf("prefix caching: %lld prompt tokens not prefilled (their slots held their caches)\n",
                (long long)run->cached_tokens);

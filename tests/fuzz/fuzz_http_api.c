@@ -43,7 +43,7 @@
 
 /* The engine's calls of the backend no parse or hook reaches (engine.c admits into a slot cut back to
  * the prompt's start it holds or given another's, forks a prompt's choices and returns a leaving
- * sequence's pages): no engine runs here, and the cpu backend is not linked. */
+ * sequence's pages, counts the pages in flight): no engine runs here, and the cpu backend is not linked. */
 bool backend_rewind(Backend *b, int slot, int64_t tokens) {
     (void)b, (void)slot, (void)tokens;
     contract_broken("the engine ran");
@@ -53,6 +53,18 @@ bool backend_copy_prefix(Backend *b, int from, int to, int64_t n) {
     contract_broken("the engine ran");
 }
 void backend_pages_release(Backend *b, int slot) {
+    (void)b, (void)slot;
+    contract_broken("the engine ran");
+}
+bool backend_pages_copy_due(const Backend *b, int slot, int64_t at) {
+    (void)b, (void)slot, (void)at;
+    contract_broken("the engine ran");
+}
+int64_t backend_pages_distinct(const Backend *b, const int *slots, int n, unsigned char *seen) {
+    (void)b, (void)slots, (void)n, (void)seen;
+    contract_broken("the engine ran");
+}
+const int32_t *backend_page_table(const Backend *b, int slot) {
     (void)b, (void)slot;
     contract_broken("the engine ran");
 }

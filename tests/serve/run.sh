@@ -282,6 +282,21 @@ if run "prefix caching: a shared start" 0 "${TINY[@]}" --requests "$T/shared.jso
       "$T/out" "$T/shared.jsonl" "${TINY[@]}" --backend cpu
   else fail "prefix caching: a shared start" "cached $got" "$(grep -o 'admit [a-z0-9 ]*\|copy [a-z0-9@ ]*' "$T/err" | paste -sd' ')"; fi
 fi
+# Paged (pages of 4): s2 takes s1's 5 whole pages of their 20 tokens shared, s3 its 3 of 13; no row
+# of them copied. A pool of 19 pages holds the three (7 + 7 + 5, reserved whole while they wait).
+if run "prefix caching: a shared start, paged" 0 "${TINY[@]}" --requests "$T/shared.jsonl" --max-seqs 3 --page-tokens 4 \
+     --pool-pages 19 --json --backend cpu; then
+  got=$(jq -c '[[.requests[].cached_tokens], .summary.pages_shared, .summary.peak_sequences]' "$T/out")
+  if [ "$got" = "[[0,20,13],8,3]" ]; then
+    same_as_alone "prefix caching, paged: the shared start's whole pages taken shared (8 pages), each = alone" \
+      "$T/out" "$T/shared.jsonl" "${TINY[@]}" --backend cpu
+  else fail "prefix caching: a shared start, paged" "cached, pages shared, peak sequences: $got"; fi
+  run "prefix caching: a shared start, paged, text" 0 "${TINY[@]}" --requests "$T/shared.jsonl" --max-seqs 3 \
+      --page-tokens 4 --pool-pages 19 --backend cpu &&
+    grep -qx 'pages: peak 19 of a pool of 19; 8 taken shared (prefix caching)' "$T/out" &&
+    pass "paged: the text's pages line counts the pages taken shared" ||
+    fail "paged: the text's pages line" "$(grep '^pages' "$T/out")"
+fi
 # Two slots: a prompt takes the slot that holds the most of it. x and y run at once; z (arriving
 # later) starts with y's prompt and 2 of its tokens and takes y's slot (y's 9); w starts with x's
 # prompt and takes x's slot (6); v starts with z's prompt and first token. Paged (a pool of 9 pages
@@ -367,6 +382,8 @@ else
   bp emu-paged "$BP" emu-paged examples/ma.mix "${BPSETS[@]}"
   bp emu-paged-int8 "$BP" emu-paged examples/ma.mix "${BPSETS[@]}" kv_dtype=int8
   bp prefix-emu "$PC" emu examples/ma.mix "${BPSETS[@]}"   # (paged int8 copies: cpu-paged above, the same host code)
+  # paged: shared pages and their copies on write through the device's copy of the block tables
+  bp prefix-emu-paged "$PC" emu-paged examples/ma.mix "${BPSETS[@]}"
   if "$BUILD/tests/cuda/plan_check" examples/ma.mix - "${TS[@]:2:20}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
     FAKE=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO="$T/k.so" FAKE_CUBLAS_COMPUTE=1
           LD_LIBRARY_PATH="$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")

@@ -21,6 +21,9 @@
  *    part of one of three stems, admitted as room frees, some a second choice (a fork), some
  *    cancelled; every request that ends is compared. It catches what the others do not: a pool run
  *    dry by the pages free slots keep.
+ *  - Paged only, two slots: a prompt's whole pages taken shared from another sequence, not copied; a
+ *    write into a shared page copied first (the other slot's rows untouched); two sequences that
+ *    share all but one of their pages at once in a pool that holds one unshared (shared_pages).
  * Every logits row each request picks from (its prompt's last and each decode's) must equal, bit for
  * bit, the same request's on an engine that prefills every prompt whole (--no-prefix-caching). The
  * rule is tight: let it reuse one token more past a wrapped ring, and a probe reads a key its ring
@@ -115,6 +118,8 @@ typedef struct {
     int nreq;                       /* random_traffic's requests */
     char detail[640];
     int reused, refused, compared, copied;
+    int64_t shared;                 /* shared_pages: the pages b and d took shared */
+    Backend *b;                     /* shared_pages' backend */
     ServeEngineStats st;            /* random_traffic's engine's, after */
 } Probes;
 
@@ -317,9 +322,111 @@ static bool random_traffic(Probes *p, ServeEngine *e) {
     return ok;
 }
 
+/* S's first n tokens, then `last` (free). */
+static int32_t *stem_then(const int32_t *S, int64_t n, int32_t last) {
+    int32_t *t = xcalloc((size_t)n + 1, sizeof *t);
+    memcpy(t, S, (size_t)n * sizeof *t);
+    t[n] = last;
+    return t;
+}
+
+/* Runs r on engine e from its admission and compares its picks with r's alone on p->w; counts it. */
+static bool same_as_whole(Probes *p, const ServeRequest *r, const Picks *got, const char *what) {
+    ServeResult rw = {0};
+    double worst;
+    bool ok = run_one(p->w, r, &rw, p->pw);
+    free(rw.output);
+    if (ok && !same_picks(got, p->pw, &worst)) {
+        snprintf(p->detail, sizeof p->detail, "%s differs from its prompt prefilled whole (by %g at most)", what, worst);
+        return false;
+    }
+    p->compared += ok;
+    return ok;
+}
+
+/* The stem of shared_pages: L tokens, L % 4 == 1 (L - 1 fills whole pages of 4), L + MAX_NEW within
+ * the context; S[L] filled. */
+enum { STEM_MAX = 33 };
+static int64_t shared_stem(const Probes *p, int32_t S[STEM_MAX]) {
+    int64_t L = p->ctx - MAX_NEW < STEM_MAX ? p->ctx - MAX_NEW : STEM_MAX;
+    L -= (L + 3) % 4;
+    for (int j = 0; j < STEM_MAX; j++) S[j] = (int32_t)((29 * j + 3) % p->vocab);
+    return L;
+}
+
+/* Paged, pages of 4, two slots (a fresh engine): a prompt's whole pages shared, not copied, and one
+ * written into copied first. With L = 33 (a context of 36 or more; less: the largest L % 4 == 1):
+ *  - a (33 tokens of a stem S) and b (S's first 32, then another) admitted together: b waits for a's
+ *    prefill to pass 32 tokens and takes its 8 whole pages shared; both end (their slots keep them).
+ *  - c (S's first 30, then another) starts in a kept slot from 30 tokens: its first write falls in
+ *    page 7, which both slots hold: the slot takes a copy of its own first (else c's row at 30 would
+ *    be the other slot's). d (b's prompt again) then reuses 32 tokens of the slot c did not take:
+ *    its rows 28..31 must be untouched. (30: the rings still hold what c reads, on the test models.)
+ *  - (shared_room) a pool of 10 pages: e (S's 33 tokens, 3 new: 9 pages) runs; f (S's first 32,
+ *    another, 3 new) arrives once e's prompt is in: it shares e's 8 whole pages and needs 1 more, so
+ *    both run at once in a pool that holds one sequence unshared.
+ * Every logits row = the prompt prefilled whole, bit for bit. */
+static bool shared_pages(Probes *p, ServeEngine *e) {
+    Backend *b = p->b;
+    int32_t S[STEM_MAX];
+    int64_t L = shared_stem(p, S);
+    int32_t other = (int32_t)((S[L - 1] + 1) % p->vocab), *ta = stem_then(S, L - 1, S[L - 1]),
+            *tb = stem_then(S, L - 1, other), *tc = stem_then(S, L - 3, other);
+    ServeRequest a = {.id = "a", .prompt = ta, .prompt_len = L, .max_new = 1}, bq = a, c = a, d;
+    bq.id = "b", bq.prompt = tb;
+    c.id = "c", c.prompt = tc, c.prompt_len = L - 2;
+    d = bq, d.id = "d";
+    ServeResult r[4] = {{0}};
+    Picks *pk[4];
+    for (int i = 0; i < 4; i++) pk[i] = new_picks(p->vocab);
+    int64_t shared = b->pages_shared, copied = b->pages_copied;
+    bool ok = serve_engine_admit(e, &a, &r[0], 0.0, pk[0]) == 1 && serve_engine_admit(e, &bq, &r[1], 0.0, pk[1]) == 1 &&
+              drain(e) && r[1].cached_tokens == L - 1;
+    p->shared = b->pages_shared - shared;
+    ok = ok && run_one(e, &c, &r[2], pk[2]) && r[2].cached_tokens == L - 3;
+    p->copied = (int)(b->pages_copied - copied);
+    ok = ok && run_one(e, &d, &r[3], pk[3]) && r[3].cached_tokens == L - 1;
+    if (!ok && !p->detail[0])
+        snprintf(p->detail, sizeof p->detail, "prompt tokens reused: b %lld of %lld, c %lld of %lld, d %lld of %lld (%s)",
+                 (long long)r[1].cached_tokens, (long long)L - 1, (long long)r[2].cached_tokens, (long long)L - 3,
+                 (long long)r[3].cached_tokens, (long long)L - 1, b->err);
+    const ServeRequest *rq[4] = {&a, &bq, &c, &d};
+    for (int i = 0; i < 4 && ok; i++) ok = same_as_whole(p, rq[i], pk[i], rq[i]->id);
+    for (int i = 0; i < 4; i++) free(r[i].output), free(pk[i]);
+    free(ta), free(tb), free(tc);
+    return ok;
+}
+
+/* The pages of e in shared_room (its L prompt tokens and MAX_NEW), and those f shares with it. */
+static int64_t room_pages(int64_t L) { return (L + MAX_NEW + 3) / 4; }
+static int64_t room_shared(int64_t L) { return (L - 1) / 4; }
+
+/* The last part of shared_pages: e and f at once in a pool of room_pages + 1 pages (engine e of 2
+ * slots). */
+static bool shared_room(Probes *p, ServeEngine *e) {
+    int32_t S[STEM_MAX];
+    int64_t L = shared_stem(p, S);
+    int32_t *te = stem_then(S, L - 1, S[L - 1]), *tf = stem_then(S, L - 1, (int32_t)((S[L - 1] + 1) % p->vocab));
+    ServeRequest re = {.id = "e", .prompt = te, .prompt_len = L, .max_new = MAX_NEW}, rf = re;
+    rf.id = "f", rf.prompt = tf;
+    ServeResult r[2] = {{0}};
+    Picks *pk[2] = {new_picks(p->vocab), new_picks(p->vocab)};
+    bool ok = serve_engine_admit(e, &re, &r[0], 0.0, pk[0]) == 1;
+    while (ok && r[0].noutput == 0) ok = serve_engine_step(e) >= 0;
+    int got = ok ? serve_engine_admit(e, &rf, &r[1], 0.0, pk[1]) : -1;
+    p->st = serve_engine_stats(e);
+    ok = got == 1 && drain(e);
+    if (got == 0) snprintf(p->detail, sizeof p->detail, "f was not admitted beside e (%lld pages in flight of %lld)",
+                           (long long)p->st.pages_used, (long long)room_pages(L) + 1);
+    ok = ok && same_as_whole(p, &re, pk[0], "e") && same_as_whole(p, &rf, pk[1], "f");
+    free(r[0].output), free(r[1].output), free(pk[0]), free(pk[1]), free(te), free(tf);
+    return ok;
+}
+
 /* Runs one phase on e (its counts reset); false with p->detail on a failure. */
 static bool phase(Probes *p, bool (*run)(Probes *, ServeEngine *), ServeEngine *e, const Backend *b) {
     p->compared = p->reused = p->refused = p->copied = 0;
+    p->shared = 0;
     p->detail[0] = '\0';
     bool ok = p->w && e && run(p, e);
     if (!ok && !p->detail[0]) snprintf(p->detail, sizeof p->detail, "%s", b->err[0] ? b->err : "the backend did not open");
@@ -332,6 +439,34 @@ static ServeEngine *open_engine(const char *backend, const Model *m, BackendConf
     cfg.nseq = nseq;
     if (backend_open(backend, m, &cfg, b, err, errlen) != 0) return NULL;
     return serve_engine_open(b, o, hooks);
+}
+
+/* A paged run's shared_pages and shared_room, each on a fresh engine of 2 slots (the second's pool
+ * room_pages + 1 pages of 4). */
+static bool shared_phases(Probes *p, const char *backend, const Model *m, BackendConfig cfg, const ServeOptions *o,
+                          const ServeHooks *hooks, const char *name) {
+    char err[512] = "", what[400];
+    int32_t S[STEM_MAX];
+    int64_t L = shared_stem(p, S), pages = room_pages(L), shares = room_shared(L);
+    Backend b = {0}, b2 = {0};
+    ServeEngine *e = open_engine(backend, m, cfg, 2, &b, o, hooks, err, sizeof err);
+    p->b = &b;
+    bool shared = phase(p, shared_pages, e, &b);
+    snprintf(what, sizeof what, "%s: a prompt's whole pages taken shared (%lld of %lld), and the shared page a prompt "
+             "writes into copied first (%d): every logits row of the 4 = prefilled whole, bit for bit", name,
+             (long long)p->shared, (long long)shares, p->copied);
+    result(shared && p->compared == 4 && p->shared == shares && p->copied == 1, what, p->detail[0] ? p->detail : err);
+    cfg.pool_pages = pages + 1;
+    ServeEngine *e2 = open_engine(backend, m, cfg, 2, &b2, o, hooks, err, sizeof err);
+    bool room = phase(p, shared_room, e2, &b2);
+    snprintf(what, sizeof what, "%s: two sequences of %lld pages each at once in a pool of %lld, sharing %lld (%lld "
+             "pages in flight): each = prefilled whole, bit for bit", name, (long long)pages, (long long)pages + 1,
+             (long long)shares, (long long)p->st.pages_used);
+    result(room && p->compared == 2 && p->st.pages_used == pages + 1, what, p->detail[0] ? p->detail : err);
+    serve_engine_close(e), serve_engine_close(e2);
+    if (b.ops) backend_close(&b);
+    if (b2.ops) backend_close(&b2);
+    return shared && room;
 }
 
 int main(int argc, char **argv) {
@@ -410,6 +545,7 @@ int main(int argc, char **argv) {
     ok = ok && kept && copied && waited && forked && traffic;
     serve_engine_close(e3);
     if (b3.ops) backend_close(&b3);
+    if (cfg.page_tokens && ok) ok = shared_phases(&p, backend, &m, cfg, &caching, &hooks, name);
     serve_engine_close(e), serve_engine_close(e2), serve_engine_close(w);
     free(rw.output), free(p.pw), free(p.pbase), free(tokens);
     if (b.ops) backend_close(&b);
