@@ -328,7 +328,8 @@ static int64_t pages_added(const ServeEngine *e, const ServeRequest *r, const St
  * it starts as st says: a slot free, the bytes within the budget and (paged) the pages within the
  * pool, each shared page counted once. */
 static bool fits(const ServeEngine *e, const ServeRequest *r, const Start *st, int64_t fixed) {
-    int64_t pages = e->seen ? pages_in_flight(e) + pages_added(e, r, st) : 0;
+    int64_t pages = pages_in_flight(e);   /* first: it marks e->seen, which pages_added reads */
+    if (e->seen) pages += pages_added(e, r, st);
     return st->q >= 0 && e->fixed_used + fixed + pages * e->page_bytes <= e->kv_budget && pages <= e->b->plan->pool_pages;
 }
 
