@@ -68,6 +68,7 @@ typedef struct Gen {
     int index;                  /* the choice's: prompt i's j-th is i * n + j */
     struct Gen *next;           /* in the server's queue */
     bool chat, stream, include_usage;
+    bool continuous_usage;      /* vLLM's continuous_usage_stats: each chunk has the choice's usage so far */
     ServeRequest req;           /* id, prompt ids, max_new */
     SampleParams sample;        /* temperature, min_p, top_k, top_p */
     uint64_t rng;

@@ -230,6 +230,12 @@ char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int
         json_object_set_new(choice, "delta", delta);
     }
     json_object_set_new(j, "choices", json_pack("[o]", choice));
+    if (g->continuous_usage) {   /* vLLM's: the choice's prompt and its ids so far; at its end, all it made */
+        int64_t made = finish ? g->res.noutput : id_to;
+        json_object_set_new(j, "usage", json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)g->req.prompt_len,
+                                                  "completion_tokens", (json_int_t)made, "total_tokens",
+                                                  (json_int_t)(g->req.prompt_len + made)));
+    }
     return sse_event(j);
 }
 

@@ -230,12 +230,17 @@ static bool f_include_stop_str_in_output(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "include_stop_str_in_output", &p->g->include_stop, err);
 }
 
+/* vLLM's: include_usage true unless false or null; continuous_usage_stats (with include_usage) puts
+ * the choice's usage so far in each of its chunks. */
 static bool f_stream_options(Parse *p, json_t *v, ApiError *err) {
     if (json_is_null(v)) return true;
-    json_t *u = json_object_get(v, "include_usage");
-    if (!json_is_object(v) || json_object_size(v) != (u != NULL) || (u && !json_is_boolean(u)))
-        return bad(err, 400, "field 'stream_options' must be {\"include_usage\": true|false}");
-    p->g->include_usage = json_is_true(u);
+    json_t *u = json_object_get(v, "include_usage"), *c = json_object_get(v, "continuous_usage_stats");
+    if (!json_is_object(v) || json_object_size(v) != (u != NULL) + (c != NULL) ||
+        (u && !json_is_boolean(u) && !json_is_null(u)) || (c && !json_is_boolean(c) && !json_is_null(c)))
+        return bad(err, 400, "field 'stream_options' must be {\"include_usage\": true|false, "
+                             "\"continuous_usage_stats\": true|false} (either may be left out)");
+    p->g->include_usage = !u || json_is_true(u);
+    p->g->continuous_usage = p->g->include_usage && json_is_true(c);
     return true;
 }
 

@@ -238,6 +238,25 @@ check choices-streamed-texts "$got" "$(jq -r '.choices[].text' "$T/choices")"
 check choices-streamed-finish-usage-done \
   "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc '[(map(.choices[0] | select(.finish_reason) | .index) | sort), (map(select(.usage)) | length), (.[-1].usage | del(.prompt_tokens_details)) == ($a[0].usage | del(.prompt_tokens_details))]' --slurpfile a "$T/choices"):$(tail -n 2 "$T/sse" | head -n 1)" \
   "[[0,1,2,3],1,true]:data: [DONE]"
+# vLLM's continuous_usage_stats: each choice's chunks carry its usage so far (its prompt's tokens,
+# its ids: non-decreasing, at its end all it made); the closing usage chunk as before
+curl -sN --max-time 60 "$U/v1/completions" -d "$(jq -c '. + {stream: true, stream_options: {include_usage: true, continuous_usage_stats: true}}' <<<"$body")" >"$T/sse"
+check stream-continuous-usage "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc --slurpfile a "$T/choices" '
+  (map(select(.choices | length > 0)) | all(.usage)) as $every |
+  [range(4) as $i | [.[] | select(.choices[0].index == $i)] | [
+     all(.usage.total_tokens == .usage.prompt_tokens + .usage.completion_tokens),
+     (map(.usage.prompt_tokens) | unique) == [if $i < 2 then 3 else 2 end],
+     (map(.usage.completion_tokens) | . == sort), .[-1].usage.completion_tokens]] as $c |
+  [$every, ($c | all(.[0] and .[1] and .[2])), ($c | map(.[3]) | add) == $a[0].usage.completion_tokens,
+   (.[-1].choices | length), (.[-1].usage | del(.prompt_tokens_details)) == ($a[0].usage | del(.prompt_tokens_details))]')" \
+  "[true,true,true,0,true]"
+curl -sN --max-time 60 "$U/v1/completions" -d '{"prompt": [5, 17], "max_tokens": 3, "stream": true, "stream_options": {}}' >"$T/sse"
+check stream-options-empty-includes-usage "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc '[map(select(.usage)) | length, .[-1].usage.completion_tokens]')" "[1,3]"
+curl -sN --max-time 60 "$U/v1/completions" -d '{"prompt": [5, 17], "max_tokens": 3, "stream": true, "stream_options": {"include_usage": false, "continuous_usage_stats": true}}' >"$T/sse"
+check stream-continuous-needs-include-usage "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc 'map(select(.usage)) | length')" 0
+refused stream-options-continuous-type 400 "field 'stream_options' must be {\"include_usage\": true|false, \"continuous_usage_stats\": true|false}" \
+  /v1/completions '{"prompt": [1], "stream": true, "stream_options": {"continuous_usage_stats": 1}}'
+refused stream-options-other-key 400 "field 'stream_options' must be" /v1/completions '{"prompt": [1], "stream": true, "stream_options": {"include_usage": true, "usage": true}}'
 MSGS='[{"role": "user", "content": "Hi there"}]'
 post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 6, temperature: 1.3, seed: 4, n: 2}')"
 cp "$T/body" "$T/choices"
@@ -248,6 +267,11 @@ check chat-choices-usage "$(jq -c '[.usage.prompt_tokens, .usage.completion_toke
 curl -sN --max-time 60 "$U/v1/chat/completions" -d "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 6, temperature: 1.3, seed: 4, n: 2, stream: true}')" >"$T/sse"
 check chat-choices-streamed "$(for i in 0 1; do sse_text "$T/sse" "select(.choices[0].index == $i) | .choices[0].delta.content"; echo; done)" \
   "$(jq -r '.choices[].message.content' "$T/choices")"
+curl -sN --max-time 60 "$U/v1/chat/completions" -d "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 6, temperature: 1.3, seed: 4, n: 2, stream: true, stream_options: {continuous_usage_stats: true}}')" >"$T/sse2"
+check chat-stream-continuous-usage "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse2" | jq -sc --slurpfile a "$T/choices" '. as $in |
+  [(map(select(.choices | length > 0)) | all(.usage.prompt_tokens == $a[0].usage.prompt_tokens)),
+   ([0, 1] | map(. as $i | [$in[] | select(.choices[0].index == $i)][-1].usage.completion_tokens) | add) == $a[0].usage.completion_tokens]')" \
+  "[true,true]"
 check chat-choices-role-first "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc '[0, 1] | map(. as $i | [$in[] | .choices[0] | select(.index == $i)][0].delta.role)' --null-input --slurpfile in /dev/stdin)" \
   '["assistant","assistant"]'
 # a prompt's choices prefill it once: the others wait, then take a copy of its caches (backend_copy_prefix)
