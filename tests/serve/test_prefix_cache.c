@@ -265,10 +265,27 @@ static uint32_t lcg(uint32_t *s) {
     return *s >> 8;
 }
 
+/* Paged: once no sequence is in flight and the free slots let their kept pages go, every page of the
+ * pool is free again, each once (none lost to a count of its holders, none given twice). The engine
+ * keeps no prefix after it (its slots' Held say otherwise): the phase's last use of it. */
+static bool pages_all_back(Probes *p) {
+    Backend *b = p->b;
+    if (!b->plan->page_tokens) return true;
+    for (int q = 0; q < b->cfg.nseq; q++) backend_pages_release(b, q);
+    unsigned char *seen = xcalloc((size_t)b->plan->pool_pages, 1);
+    bool ok = b->nfree_pages == b->plan->pool_pages;
+    for (int64_t i = 0; ok && i < b->nfree_pages; i++) ok = !seen[b->free_pages[i]]++;
+    free(seen);
+    if (!ok) snprintf(p->detail, sizeof p->detail, "after the traffic, %lld of the pool's %lld pages are free (or one "
+                      "twice)", (long long)b->nfree_pages, (long long)b->plan->pool_pages);
+    return ok;
+}
+
 /* Random traffic on an engine of 3 slots: p->nreq requests whose prompts start with part of one of three
  * stems (or none) and go on a few tokens, admitted as room frees, some the second choice of the one
  * before (a fork), now and then one cancelled. Every request that ends must pick from the logits the
- * same request gets alone on p->w, bit for bit; p->st the engine's figures after. */
+ * same request gets alone on p->w, bit for bit; p->st the engine's figures after. Paged, every page
+ * comes back (pages_all_back). */
 static bool random_traffic(Probes *p, ServeEngine *e) {
     const int NREQ = p->nreq;
     int64_t ctx = p->ctx;
@@ -304,6 +321,7 @@ static bool random_traffic(Probes *p, ServeEngine *e) {
         ok = ok && serve_engine_step(e) >= 0;
     }
     p->st = serve_engine_stats(e);
+    ok = ok && pages_all_back(p);
     for (int i = 0; ok && i < NREQ; i++) {
         if (!pk[i].done) continue;
         ServeResult rw = {0};
@@ -535,6 +553,7 @@ int main(int argc, char **argv) {
     BackendConfig tight = cfg;   /* paged: a pool of 2 whole sequences for 3 slots */
     tight.pool_pages = cfg.page_tokens ? 2 * ((ctx + cfg.page_tokens - 1) / cfg.page_tokens) : 0;
     ServeEngine *e3 = ok ? open_engine(backend, &m, tight, 3, &b3, &caching, &hooks, err, sizeof err) : NULL;
+    p.b = &b3;
     bool traffic = ok && phase(&p, random_traffic, e3, &b3);
     snprintf(what, sizeof what, "%s: random traffic on 3 slots%s (%d requests ended: %lld prompt tokens reused, "
              "%lld copies, %lld forks, cancels): each = alone, bit for bit", name,
