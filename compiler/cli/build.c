@@ -34,6 +34,7 @@ typedef struct {
     const char *input, *output, *arch;
     StringList sets;
     bool no_emu, verbose;
+    int64_t page_tokens;
 } BuildArgs;
 
 static const OptSpec build_options[] = {
@@ -42,11 +43,14 @@ static const OptSpec build_options[] = {
     OPT_SETS(BuildArgs, sets),
     OPT(BuildArgs, verbose, OPT_FLAG, "--verbose", .alias = "-v", .help = "show the compiler and linker commands"),
     OPT(BuildArgs, no_emu, OPT_FLAG, "--no-emu", .help = "do not embed emulator kernels (BIN --backend emu then fails)"),
+    OPT_PAGE_TOKENS(BuildArgs, page_tokens, "kernels for paged global caches of pages of P tokens: BIN runs paged\n"
+                                            "with them (docs/plan.md, \"Paged caches\"; default: unpaged kernels)"),
 };
 
 static const OptCommand build_command = {
     .prog = "mixc build",
-    .usage = "mixc build FILE.mix -o BIN [--arch sm_80|sm_90] [--set key=value ...] [--no-emu] [-v]",
+    .usage = "mixc build FILE.mix -o BIN [--arch sm_80|sm_90] [--set key=value ...] [--page-tokens P]\n"
+             "           [--no-emu] [-v]",
     .about = "Writes BIN, a mixrun specialized to this layout: the layout, its kernels compiled to cubin for\n"
              "--arch and the same kernels compiled for the CPU emulator are embedded, so the binary\n"
              "JIT-compiles nothing at start-up. BIN takes mixrun's options except --layout and --set\n"
@@ -126,7 +130,8 @@ static void embed_blob(Buf *c, const char *symbol, const char *path) {
 
 typedef struct {
     char dir[4096];
-    char mix[4200], sets[4200], cubin[4200], so[4200], name[4200], arch[4200], embed_c[4200], embed_o[4200];
+    char mix[4200], sets[4200], cubin[4200], so[4200], name[4200], arch[4200], pages[4200], embed_c[4200],
+        embed_o[4200];
 } Workspace;
 
 /* The paths may not contain characters the assembler string or the shell would misread. */
@@ -143,6 +148,7 @@ static bool write_embed_source(const Workspace *w, bool with_emu) {
     embed_blob(&c, "mixc_embedded_mix", w->mix);
     embed_blob(&c, "mixc_embedded_sets", w->sets);
     embed_blob(&c, "mixc_embedded_arch", w->arch);
+    embed_blob(&c, "mixc_embedded_pages", w->pages);
     embed_blob(&c, "mixc_embedded_cubin", w->cubin);
     if (with_emu) embed_blob(&c, "mixc_embedded_emu_so", w->so);
     FILE *f = fopen(w->embed_c, "w");
@@ -154,8 +160,8 @@ static bool write_embed_source(const Workspace *w, bool with_emu) {
 
 /* ------------------------------------------------------------------ the steps */
 
-static int compile_cubin(const Layout *l, const char *arch, Workspace *w) {
-    CodegenOptions opt = {.arch = arch};
+static int compile_cubin(const Layout *l, const char *arch, int64_t page_tokens, Workspace *w) {
+    CodegenOptions opt = {.arch = arch, .page_tokens = page_tokens};
     Codegen cg;
     char err[512];
     fprintf(stderr, "mixc build: compiling the kernels for %s\n", arch);
@@ -186,11 +192,11 @@ static int compile_cubin(const Layout *l, const char *arch, Workspace *w) {
     return rc;
 }
 
-static int compile_emu(const Layout *l, Workspace *w) {
+static int compile_emu(const Layout *l, int64_t page_tokens, Workspace *w) {
     snprintf(w->so, sizeof w->so, "%s/kernels-emu.so", w->dir);
     char err[1024];
     fprintf(stderr, "mixc build: compiling the kernels for the emulator\n");
-    if (!emu_backend_compile_so(l, 0, w->so, err, sizeof err)) {
+    if (!emu_backend_compile_so(l, page_tokens, w->so, err, sizeof err)) {
         fprintf(stderr, "mixc build: the emulator kernels do not compile: %s\n", err);
         return 1;
     }
@@ -231,18 +237,37 @@ static int link_binary(const BuildArgs *a, const Workspace *w, const char *libdi
     return ok ? 0 : 1;
 }
 
-/* Writes the layout text, the overrides (one per line: a valid one holds no newline), its name and
- * the arch. */
-static bool write_layout_files(const BuildArgs *a, const Layout *l, const char *text, size_t len, Workspace *w) {
+/* Writes the layout text, the overrides (one per line: a valid one holds no newline), its name, the
+ * arch and the kernels' page tokens (decimal; 0: unpaged). */
+static bool write_layout_files(const BuildArgs *a, const char *text, size_t len, Workspace *w) {
     Buf sets = {0};
     for (int i = 0; i < a->sets.n; i++) buf_printf(&sets, "%s\n", a->sets.v[i]);
+    char pages[32];
+    snprintf(pages, sizeof pages, "%lld", (long long)a->page_tokens);
     bool ok = write_bytes(w->dir, "layout.mix", text, len, w->mix, sizeof w->mix) &&
               write_bytes(w->dir, "sets", sets.data ? sets.data : "", sets.len, w->sets, sizeof w->sets) &&
               write_bytes(w->dir, "name", a->input, strlen(a->input), w->name, sizeof w->name) &&
-              write_bytes(w->dir, "arch", a->arch, strlen(a->arch), w->arch, sizeof w->arch);
-    (void)l;
+              write_bytes(w->dir, "arch", a->arch, strlen(a->arch), w->arch, sizeof w->arch) &&
+              write_bytes(w->dir, "pages", pages, strlen(pages), w->pages, sizeof w->pages);
     buf_free(&sets);
     return ok;
+}
+
+/* Whether the layout takes pages of a->page_tokens tokens (the run plan's rules: a page no longer than
+ * the context); 1 with the reason when not. */
+static int check_pages(const BuildArgs *a, const Layout *l) {
+    if (!a->page_tokens) return 0;
+    RunOptions o;
+    RunPlan p;
+    char why[256];
+    run_options_init(l, RUN_TARGET_CUDA, &o);
+    o.page_tokens = a->page_tokens;
+    if (!plan_run(l, &o, &p, why, sizeof why)) {
+        fprintf(stderr, "mixc build: --page-tokens %lld: %s\n", (long long)a->page_tokens, why);
+        return 1;
+    }
+    run_plan_free(&p);
+    return 0;
 }
 
 /* A built binary is tens of MiB; this bounds the read of what the linker wrote. */
@@ -277,14 +302,15 @@ static int build(const BuildArgs *a, const Layout *l, const char *text, size_t l
     char tmp_out[sizeof w.dir + 16];
     snprintf(tmp_out, sizeof tmp_out, "%s/a.out", w.dir);
     /* The workspace's files, then the directory: removed at the end, or first should a signal end the build. */
-    const char *temporaries[] = {w.mix, w.sets, w.cubin, w.so, w.name, w.arch, w.embed_c, w.embed_o, tmp_out, w.dir};
+    const char *temporaries[] = {w.mix,     w.sets,    w.cubin,   w.so,    w.name, w.arch,
+                                 w.pages,   w.embed_c, w.embed_o, tmp_out, w.dir};
     int ntemporaries = (int)(sizeof temporaries / sizeof *temporaries);
     remove_on_signal(temporaries, ntemporaries);
     signals_release(&old);
-    int rc = write_layout_files(a, l, text, len, &w) ? 0 : 1;
+    int rc = write_layout_files(a, text, len, &w) ? 0 : 1;
     if (rc) fprintf(stderr, "mixc build: cannot write into '%s': %s\n", w.dir, strerror(errno));
-    if (!rc) rc = compile_cubin(l, a->arch, &w);
-    if (!rc && !a->no_emu) rc = compile_emu(l, &w);
+    if (!rc) rc = compile_cubin(l, a->arch, a->page_tokens, &w);
+    if (!rc && !a->no_emu) rc = compile_emu(l, a->page_tokens, &w);
     if (!rc && !write_embed_source(&w, !a->no_emu)) {
         fprintf(stderr, "mixc build: cannot write '%s': %s\n", w.embed_c, strerror(errno));
         rc = 1;
@@ -319,7 +345,8 @@ int cmd_build(int argc, char **argv) {
         Layout l;
         rc = load_layout_file(a.input, &load, &l, stderr);
         if (rc == 0) {
-            rc = build(&a, &l, text, len);
+            rc = check_pages(&a, &l);
+            if (rc == 0) rc = build(&a, &l, text, len);
             layout_free(&l);
         }
         free(text);

@@ -208,6 +208,11 @@ static void print_info(const MixrunOptions *o, const Layout *l) {
         printf("emulator kernels: %zu bytes\n", (size_t)(mixc_embedded_emu_so_end - mixc_embedded_emu_so));
     else
         printf("emulator kernels: none (built with --no-emu)\n");
+    if (mixrun_built_page_tokens())
+        printf("paged caches: pages of %lld tokens (the kernels', the default --page-tokens)\n",
+               (long long)mixrun_built_page_tokens());
+    else
+        printf("paged caches: none (unpaged kernels)\n");
 }
 
 /* Hands the embedded kernels to the backend that will run, through its configuration: the cubin
@@ -218,6 +223,7 @@ static int use_embedded_kernels(const char *backend, BackendConfig *cfg) {
     if (!mixrun_embedded()) return 0;
     cfg->cuda_cubin = mixc_embedded_cubin;
     cfg->cuda_cubin_size = (size_t)(mixc_embedded_cubin_end - mixc_embedded_cubin);
+    cfg->prebuilt_page_tokens = mixrun_built_page_tokens();
     if (!backend || strcmp(backend, "emu") != 0) return 0;
     if (!mixc_embedded_emu_so) {
         fprintf(stderr, "%s: this binary has no emulator kernels (it was built with --no-emu)\n", prog_name());

@@ -255,7 +255,8 @@ static int check_options(const OptCommand *cmd, const MixrunOptions *o) {
     if (o->weights && o->random_weights) return opt_usage_error(cmd, "give --weights or --random-weights, not both");
     if (!o->weights && !o->random_weights) return opt_usage_error(cmd, "no weights: give --weights F or --random-weights SEED");
     if (o->ignore_unused && !o->weights) return opt_usage_error(cmd, "--ignore-unused-tensors goes with --weights");
-    if (o->pool_pages && !o->page_tokens) return opt_usage_error(cmd, "--pool-pages goes with --page-tokens");
+    if (o->pool_pages && !o->page_tokens && !mixrun_built_page_tokens())
+        return opt_usage_error(cmd, "--pool-pages goes with --page-tokens");
     int rc = o->check_weights ? check_weights_alone(cmd, o) : OPT_GO;
     if (rc != OPT_GO) return rc;
     rc = check_serve(cmd, o);
@@ -363,5 +364,6 @@ int mixrun_parse_options(int argc, char **argv, MixrunOptions *o) {
     }
     rc = check_options(cmd, o);
     if (!o->batch) o->batch = 1;   /* --bench's default */
+    if (!o->page_tokens) o->page_tokens = mixrun_built_page_tokens();   /* a paged binary's default */
     return rc == OPT_GO ? check_outputs(cmd, o) : rc;
 }

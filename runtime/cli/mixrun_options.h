@@ -9,6 +9,8 @@
 #include "sweep.h"
 #include "tok_prompt.h"
 
+#include <stdlib.h>
+
 /* A binary written by `mixc build` (compiler/cli/build.c) links one more object defining these: the
  * layout it is specialized to, its overrides (one per line), the kernels as cubin for the cuda
  * backend and as a shared object for the emu backend. In plain mixrun they are all NULL. */
@@ -19,10 +21,17 @@ EMBEDDED(mixc_embedded_sets);
 EMBEDDED(mixc_embedded_arch);
 EMBEDDED(mixc_embedded_cubin);
 EMBEDDED(mixc_embedded_emu_so);
+EMBEDDED(mixc_embedded_pages);
 
 /* Whether this is a binary of `mixc build` (the layout built in). */
 static inline bool mixrun_embedded(void) {
     return mixc_embedded_mix != NULL;
+}
+
+/* The page tokens a binary of `mixc build --page-tokens P` has its kernels built for, its default
+ * --page-tokens; 0: unpaged kernels (or plain mixrun). */
+static inline int64_t mixrun_built_page_tokens(void) {
+    return mixc_embedded_pages ? strtoll(mixc_embedded_pages, NULL, 10) : 0;
 }
 
 /* --max-new's default (fewer where the context is shorter); --bench's prompt length without

@@ -31,6 +31,7 @@ typedef struct {
     const char *emu_kernels_so;     /* the emu backend's: a shared object built for the emulator */
     const void *cuda_cubin;         /* the cuda backend's: a cubin planned for the model's context */
     size_t cuda_cubin_size;
+    int64_t prebuilt_page_tokens;   /* the page tokens both were generated for (0: unpaged) */
 } BackendConfig;
 
 /* What a backend allocated (the sizes of its allocations, as made) and what its run plan says

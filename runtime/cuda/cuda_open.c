@@ -288,9 +288,14 @@ static int check_run(const CudaDevice *d, const Model *m, const BackendConfig *c
         return backend_open_error(err, errlen, 2,
                                   "--full-caches is not supported by the %s backend (its caches are the "
                                   "kernels' planned rings)", d->name);
-    if (cfg->page_tokens && (cfg->cuda_cubin || cfg->emu_kernels_so))
+    bool prebuilt = cfg->cuda_cubin || cfg->emu_kernels_so;
+    if (prebuilt && cfg->page_tokens && !cfg->prebuilt_page_tokens)
         return backend_open_error(err, errlen, 2, "--page-tokens is not supported with the %s backend's prebuilt "
-                                  "kernels (built unpaged); run from the .mix", d->name);
+                                  "kernels (built unpaged: mixc build --page-tokens P); run from the .mix", d->name);
+    if (prebuilt && cfg->page_tokens != cfg->prebuilt_page_tokens)
+        return backend_open_error(err, errlen, 2, "the %s backend's prebuilt kernels take pages of %lld tokens (built "
+                                  "so), not %lld; run from the .mix for other pages", d->name,
+                                  (long long)cfg->prebuilt_page_tokens, (long long)cfg->page_tokens);
     DType dt = m->layout->model.dtype;
     if (dt != DT_BF16 && dt != DT_FP16)
         return backend_open_error(err, errlen, 1, "dtype %s: the kernels take bf16 or fp16 (fp32 runs on the cpu backend)",

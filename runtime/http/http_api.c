@@ -235,7 +235,7 @@ static bool f_include_stop_str_in_output(Parse *p, json_t *v, ApiError *err) {
 static bool f_stream_options(Parse *p, json_t *v, ApiError *err) {
     if (json_is_null(v)) return true;
     json_t *u = json_object_get(v, "include_usage"), *c = json_object_get(v, "continuous_usage_stats");
-    if (!json_is_object(v) || json_object_size(v) != (u != NULL) + (c != NULL) ||
+    if (!json_is_object(v) || json_object_size(v) != (size_t)((u != NULL) + (c != NULL)) ||
         (u && !json_is_boolean(u) && !json_is_null(u)) || (c && !json_is_boolean(c) && !json_is_null(c)))
         return bad(err, 400, "field 'stream_options' must be {\"include_usage\": true|false, "
                              "\"continuous_usage_stats\": true|false} (either may be left out)");

@@ -93,11 +93,11 @@ expect_rc "built binary: --set is refused" 2 "$bin" --set hidden=64 --random-wei
 expect_rc "built binary: no emulator kernels, --backend emu exits 2" 2 "$bin" --random-weights 1 --tokens 1 --backend emu
 grep -q -- "--no-emu" "$tmp/err" && pass "built binary: says it was built with --no-emu" || fail "built binary emu message" "$(cat "$tmp/err")"
 
-run_pair() {  # $1 = name, $2 = backend, rest: env for the built binary
+run_pair() {  # $1 = name, $2 = backend, rest: env for the built binary; mixrun takes REF_ARGS too
   local name=$1 backend=$2
   shift 2
   "$MIXRUN" --layout "$ex" "${SETS[@]}" --random-weights 7 --tokens $PROMPT --max-new 12 --backend "$backend" \
-    --dump-logits "$tmp/ref.npy" >"$tmp/ref.out" 2>"$tmp/ref.err"
+    --dump-logits "$tmp/ref.npy" "${REF_ARGS[@]}" >"$tmp/ref.out" 2>"$tmp/ref.err"
   env "$@" "$bin" --random-weights 7 --tokens $PROMPT --max-new 12 --backend "$backend" \
     --dump-logits "$tmp/got.npy" >"$tmp/got.out" 2>"$tmp/got.err"
   if [ -s "$tmp/ref.out" ] && cmp -s "$tmp/ref.out" "$tmp/got.out" && cmp -s "$tmp/ref.npy" "$tmp/got.npy"; then
@@ -106,6 +106,7 @@ run_pair() {  # $1 = name, $2 = backend, rest: env for the built binary
     fail "$name" "mixrun: $(cat "$tmp/ref.out" "$tmp/ref.err" | head -n 3)" "built: $(cat "$tmp/got.out" "$tmp/got.err" | head -n 3)"
   fi
 }
+REF_ARGS=()
 run_pair "built binary, cpu" cpu
 
 # The built binary serves HTTP as `mixrun serve` does (runtime/http; tests/http covers the server).
@@ -144,6 +145,39 @@ if "$MIXC" build "$ex" "${SETS[@]}" -o "$bin" 2>"$tmp/build.err" && [ -x "$bin" 
     pass "built binary, emu: says its prebuilt kernels are unpaged" || fail "built binary, emu: --page-tokens message" "$(cat "$tmp/err")"
 else
   fail "build with emulator kernels" "$(tail -n 5 "$tmp/build.err")"
+fi
+
+# ---- paged kernels (--page-tokens 8): the binary runs paged by default, on every backend, as mixrun
+# --page-tokens 8 does; other pages are refused on the backends of its prebuilt kernels
+bin=$tmp/cai-paged
+expect_rc "build: pages longer than the context exit 1" 1 "$MIXC" build "$ex" "${SETS[@]}" -o "$bin" --page-tokens 129 --no-emu
+grep -q "mixc build: --page-tokens 129: a page of 129 tokens is longer than the context (128 tokens)" "$tmp/err" &&
+  [ ! -e "$bin" ] && pass "build: says why the pages do not fit, no output" || fail "build: long pages" "$(cat "$tmp/err")"
+if "$MIXC" build "$ex" "${SETS[@]}" -o "$bin" --page-tokens 8 2>"$tmp/build.err" && [ -x "$bin" ]; then
+  expect_rc "built binary, paged: --info" 0 "$bin" --info
+  grep -qx 'paged caches: pages of 8 tokens (the kernels'"'"', the default --page-tokens)' "$tmp/out" &&
+    pass "built binary, paged: --info names its pages" || fail "built binary, paged: --info" "$(cat "$tmp/out")"
+  REF_ARGS=(--page-tokens 8)
+  run_pair "built binary, paged kernels, emu (paged by default)" emu MIXC_CXX=/bin/false CXX=/bin/false \
+    MIXC_CACHE_DIR="$tmp/cache"
+  run_pair "built binary, paged kernels, cpu (paged by default)" cpu
+  REF_ARGS=()
+  expect_rc "built binary, paged: other pages on emu exit 2" 2 "$bin" --random-weights 1 --tokens 1 --backend emu \
+    --page-tokens 16
+  grep -q "the emu backend's prebuilt kernels take pages of 8 tokens (built so), not 16" "$tmp/err" &&
+    pass "built binary, paged: says which pages its kernels take" || fail "built binary, paged: other pages" "$(cat "$tmp/err")"
+  printf '{"id": "a", "prompt_tokens": [%s], "max_new_tokens": 4}\n{"id": "b", "prompt_tokens": [%s,7], "max_new_tokens": 4}\n' \
+    "$PROMPT" "$PROMPT" >"$tmp/req.jsonl"
+  expect_rc "built binary, paged: serves requests in a pool given alone (--pool-pages)" 0 "$bin" --random-weights 7 \
+    --requests "$tmp/req.jsonl" --pool-pages 12 --json --backend emu
+  jq -e '.summary | .pool_pages == 12 and .pages_shared == 4' "$tmp/out" >/dev/null &&
+    pass "built binary, paged: a pool of 12 pages, b takes a's 4 whole pages shared" ||
+    fail "built binary, paged: served" "$(jq -c .summary "$tmp/out" 2>&1 | head -c 400)"
+  expect_rc "built binary, paged: serves on cpu" 0 "$bin" --random-weights 7 --requests "$tmp/req.jsonl" --json --backend cpu
+  jq -e '.summary.pool_pages > 0' "$tmp/out" >/dev/null && pass "built binary, paged: the cpu backend pages too by default" ||
+    fail "built binary, paged: cpu default" "$(jq -c .summary "$tmp/out" 2>&1 | head -c 400)"
+else
+  fail "build --page-tokens 8" "$(tail -n 5 "$tmp/build.err")"
 fi
 
 [ $fails -eq 0 ]
