@@ -257,7 +257,8 @@ static int load_requests(const MixrunOptions *o, const Layout *l, ServeRequests 
 
 static int serve(const MixrunOptions *o, Backend *b, const ServeRequests *rq) {
     ServeOptions so = {.step_tokens = o->step_tokens, .kv_budget = o->kv_budget, .context = b->layout->model.context,
-                       .trace = o->trace, .progress = true, .no_prefix_caching = o->no_prefix_caching};
+                       .trace = o->trace, .progress = true, .no_prefix_caching = o->no_prefix_caching,
+                       .cache_generated = o->cache_generated};
     if (o->rates.n) return serve_sweep(b, &o->synthetic, request_seed(o), &o->rates, &so, o->json, o->svg);
     ServeRun sr;
     int rc = serve_run(b, rq, &so, &sr) ? serve_print(rq, &sr, o->json) : 1;
@@ -291,7 +292,8 @@ static int serve_http(const MixrunOptions *o, const Layout *l, Model *model) {
     if (!rc && !b.model) model_free(model);   /* the backend holds its own weights */
     if (!rc) {
         ServeOptions so = {.step_tokens = o->step_tokens, .kv_budget = o->kv_budget, .context = l->model.context,
-                           .trace = o->trace, .no_prefix_caching = o->no_prefix_caching};
+                           .trace = o->trace, .no_prefix_caching = o->no_prefix_caching,
+                           .cache_generated = o->cache_generated};
         rc = http_serve(s, &b, &so);
         backend_close(&b);
     }

@@ -89,6 +89,10 @@ static const OptSpec mixrun_options[] = {
     OPT(MixrunOptions, no_prefix_caching, OPT_FLAG, "--no-prefix-caching",
         .help = "prefill every prompt whole (default: a prompt that starts as a slot's kept prompt\n"
                 "or a running sequence's takes those caches: prefix caching, docs/serving.md)"),
+    OPT(MixrunOptions, cache_generated, OPT_FLAG, "--prefix-caching-generated",
+        .help = "prefix caching takes generated tokens' rows too (a chat's answers), as decode steps\n"
+                "wrote them: on emu and cuda a prompt's logits then differ from its whole prefill\n"
+                "by the kernels' rounding (docs/serving.md)"),
     OPT(MixrunOptions, rates, OPT_CUSTOM, "--rates", .metavar = "R1,R2,...", .parse = serve_parse_rates,
         .expects = "rates > 0, comma-separated", .help = "serve the --synthetic requests at each offered load (requests/s)"),
     OPT(MixrunOptions, svg, OPT_STRING, "--svg", .metavar = "F", .help = "with --rates: the chart of throughput and p90 latency"),
@@ -209,9 +213,9 @@ static int check_serving(const OptCommand *cmd, const MixrunOptions *o) {
         return opt_usage_error(cmd, "--requests and --synthetic do not go with --tokens, --tokens-file, --prompts, "
                                     "--bench, --dump-logits or --max-new");
     if (!serving && (o->seed_requests >= 0 || o->max_seqs || o->kv_budget || o->step_tokens || o->trace ||
-                     o->no_prefix_caching))
-        return opt_usage_error(cmd, "--seed, --max-seqs, --kv-budget, --step-tokens, --trace and --no-prefix-caching "
-                                    "go with --requests or --synthetic");
+                     o->no_prefix_caching || o->cache_generated))
+        return opt_usage_error(cmd, "--seed, --max-seqs, --kv-budget, --step-tokens, --trace, --no-prefix-caching and "
+                                    "--prefix-caching-generated go with --requests or --synthetic");
     if ((o->seed_requests >= 0 || o->rates.n) && !o->synthetic.count)
         return opt_usage_error(cmd, "--seed and --rates go with --synthetic");
     if (o->svg && !o->rates.n) return opt_usage_error(cmd, "--svg goes with --rates");
@@ -233,7 +237,8 @@ static int check_serve(const OptCommand *cmd, const MixrunOptions *o) {
         o->requests || o->synthetic.count || o->dump_logits || o->max_new_given || o->json || o->rates.n ||
         o->seed_requests >= 0 || o->save_weights || o->batch || o->prompt_len)
         return opt_usage_error(cmd, "mixrun serve takes the model's options, --tokenizer, --max-seqs, --kv-budget, "
-                                    "--step-tokens, --trace, --no-prefix-caching and the server's: the prompts come "
+                                    "--step-tokens, --trace, --no-prefix-caching, --prefix-caching-generated and the "
+                                    "server's: the prompts come "
                                     "from its clients");
     return OPT_GO;
 }
@@ -255,6 +260,8 @@ static int check_options(const OptCommand *cmd, const MixrunOptions *o) {
     if (o->weights && o->random_weights) return opt_usage_error(cmd, "give --weights or --random-weights, not both");
     if (!o->weights && !o->random_weights) return opt_usage_error(cmd, "no weights: give --weights F or --random-weights SEED");
     if (o->ignore_unused && !o->weights) return opt_usage_error(cmd, "--ignore-unused-tensors goes with --weights");
+    if (o->cache_generated && o->no_prefix_caching)
+        return opt_usage_error(cmd, "--prefix-caching-generated does not go with --no-prefix-caching");
     if (o->pool_pages && !o->page_tokens && !mixrun_built_page_tokens())
         return opt_usage_error(cmd, "--pool-pages goes with --page-tokens");
     int rc = o->check_weights ? check_weights_alone(cmd, o) : OPT_GO;

@@ -57,7 +57,7 @@ typedef struct {
     const char *svg;
     int64_t seed_requests, max_seqs, kv_budget, step_tokens;   /* -1 / 0 when not given */
     int64_t page_tokens, pool_pages;    /* paged global caches (docs/plan.md); 0: unpaged / the default pool */
-    bool trace, no_prefix_caching;
+    bool trace, no_prefix_caching, cache_generated;
     int dtype;              /* --dtype: an index of DTYPE_CHOICES, -1 when not given */
     bool serve;             /* `mixrun serve`: the HTTP server (runtime/http) */
     HttpOptions http;       /* its options; port -1 until given */

@@ -28,9 +28,10 @@ typedef struct {
 } Slot;
 
 /* What a free slot's caches hold from the sequence that left it, for a later prompt that starts the
- * same (prefix caching): the prompt tokens it prefilled. Not the generated ones: a decode step may
- * write a token's K and V rows otherwise rounded than a prefill does (the kernels' GEMMs of one row
- * against a chunk's), and a prompt must give what it gives prefilled whole. */
+ * same (prefix caching): the prompt tokens it prefilled. Not the generated ones, unless
+ * ServeOptions.cache_generated: a decode step may write a token's K and V rows otherwise rounded
+ * than a prefill does (the kernels' GEMMs of one row against a chunk's), and a prompt must give what
+ * it gives prefilled whole. */
 typedef struct {
     int32_t *tokens;        /* [n] (malloc'd, cap) */
     int64_t n, cap;
@@ -132,21 +133,35 @@ static bool rings_hold(const Backend *b, int64_t high, int64_t n) {
     return true;
 }
 
-/* The tokens `tokens` [n] and r's prompt share from the start, short of the prompt's last token
- * (whose logits the prefill must give). */
-static int64_t common_start(const int32_t *tokens, int64_t n, const ServeRequest *r) {
-    int64_t most = r->prompt_len - 1 < n ? r->prompt_len - 1 : n, k = 0;
-    while (k < most && tokens[k] == r->prompt[k]) k++;
+/* The tokens whose rows a slot's caches hold, in order: the first np of `prompt`, then the first ng
+ * of `gen` (a running sequence's generated ids, with ServeOptions.cache_generated). */
+typedef struct {
+    const int32_t *prompt, *gen;
+    int64_t np, ng;
+} Rows;
+
+/* The tokens of `rows` and r's prompt share from the start, short of the prompt's last token (whose
+ * logits the prefill must give). */
+static int64_t common_start(Rows rows, const ServeRequest *r) {
+    int64_t n = rows.np + rows.ng, most = r->prompt_len - 1 < n ? r->prompt_len - 1 : n, k = 0;
+    while (k < most && (k < rows.np ? rows.prompt[k] : rows.gen[k - rows.np]) == r->prompt[k]) k++;
     return k;
 }
 
-/* The tokens of r's prompt that caches holding `tokens` [n] (of a slot that held up to `high`
- * positions) stand for: their common_start, when every ring cache still holds the rows of that
- * start the next tokens read; else none. */
-static int64_t shared_start(const ServeEngine *e, const int32_t *tokens, int64_t n, int64_t high,
-                            const ServeRequest *r) {
-    int64_t k = common_start(tokens, n, r);
+/* The tokens of r's prompt that caches holding `rows` (of a slot that held up to `high` positions)
+ * stand for: their common_start, when every ring cache still holds the rows of that start the next
+ * tokens read; else none. */
+static int64_t shared_start(const ServeEngine *e, Rows rows, int64_t high, const ServeRequest *r) {
+    int64_t k = common_start(rows, r);
     return rings_hold(e->b, high, k) ? k : 0;
+}
+
+/* The rows of running slot q that prefix caching may take: its prompt's prefilled, then (with
+ * ServeOptions.cache_generated) the generated ids a decode wrote. */
+static Rows running_rows(const ServeEngine *e, int q) {
+    const Slot *sl = &e->slot[q];
+    int64_t fed = e->b->seq_len[q] - sl->prefilled;
+    return (Rows){sl->r->prompt, sl->res->output, sl->prefilled, e->o->cache_generated && fed > 0 ? fed : 0};
 }
 
 /* Held.high of slot q as it is now (a running sequence may have passed it). */
@@ -165,7 +180,7 @@ static bool copy_rows(ServeEngine *e, int from, int to, int64_t n) {
 /* shared_start of what free slot q kept. */
 static int64_t reusable(const ServeEngine *e, int q, const ServeRequest *r) {
     const Held *h = &e->held[q];
-    return shared_start(e, h->tokens, h->n, h->high, r);
+    return shared_start(e, (Rows){h->tokens, NULL, h->n, 0}, h->high, r);
 }
 
 /* The running sequence whose prompt rows (prefilled so far) start r's prompt the longest way, when
@@ -175,8 +190,7 @@ static int copy_source(const ServeEngine *e, const ServeRequest *r, int64_t than
     int best = -1;
     if (!e->b->ops->copy_kv) return -1;
     for (int k = 0; k < e->st.busy; k++) {
-        const Slot *sl = &e->slot[e->order[k]];
-        int64_t got = shared_start(e, sl->r->prompt, sl->prefilled, slot_high(e, e->order[k]), r);
+        int64_t got = shared_start(e, running_rows(e, e->order[k]), slot_high(e, e->order[k]), r);
         if (got > than) best = e->order[k], than = *n = got;
     }
     return best;
@@ -192,7 +206,7 @@ static int wait_source(const ServeEngine *e, const ServeRequest *r, int64_t than
     for (int k = 0; k < e->st.busy; k++) {
         const Slot *sl = &e->slot[e->order[k]];
         if (sl->parent >= 0 || sl->after >= 0) continue;   /* itself waiting */
-        int64_t got = common_start(sl->r->prompt, sl->r->prompt_len, r);
+        int64_t got = common_start((Rows){sl->r->prompt, NULL, sl->r->prompt_len, 0}, r);
         if (got > than && got > sl->prefilled) best = e->order[k], than = *n = got;
     }
     return best;
@@ -397,12 +411,14 @@ static void keep_caches(ServeEngine *e, int q) {
         backend_pages_release(e->b, q);
         return;
     }
-    if (n > h->cap) {
-        h->cap = n;
-        h->tokens = xrealloc(h->tokens, (size_t)n * sizeof *h->tokens);
+    Rows rows = running_rows(e, q);
+    if (n + rows.ng > h->cap) {
+        h->cap = n + rows.ng;
+        h->tokens = xrealloc(h->tokens, (size_t)h->cap * sizeof *h->tokens);
     }
-    memcpy(h->tokens, sl->r->prompt, (size_t)n * sizeof *h->tokens);
-    h->n = n;
+    memcpy(h->tokens, rows.prompt, (size_t)n * sizeof *h->tokens);
+    if (rows.ng) memcpy(h->tokens + n, rows.gen, (size_t)rows.ng * sizeof *h->tokens);
+    h->n = n + rows.ng;
     h->high = slot_high(e, q);
     h->left = ++e->leaves;
 }

@@ -23,6 +23,8 @@ typedef struct {
     bool trace;             /* one line per step on stderr (admissions, decodes, chunks, finishes) */
     bool progress;          /* a progress line on stderr on long runs */
     bool no_prefix_caching; /* a slot's caches are never reused by the next prompt that starts the same */
+    bool cache_generated;   /* prefix caching reuses generated tokens' rows too, as decode steps wrote them
+                             * (on emu and cuda rounded otherwise than a prefill: opt-in) */
 } ServeOptions;
 
 typedef struct {

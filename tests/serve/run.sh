@@ -90,7 +90,12 @@ run "usage: --requests with --tokens" 2 "${TINY[@]}" --requests "$T/empty.jsonl"
 run "usage: --kv-budget alone" 2 "${TINY[@]}" --tokens 1 --kv-budget 1M &&
   expect_err "usage: --kv-budget without serving" "go with --requests or --synthetic"
 run "usage: --no-prefix-caching alone" 2 "${TINY[@]}" --tokens 1 --no-prefix-caching &&
-  expect_err "usage: --no-prefix-caching without serving" "--trace and --no-prefix-caching go with --requests or --synthetic"
+  expect_err "usage: --no-prefix-caching without serving" "--trace, --no-prefix-caching and --prefix-caching-generated go with --requests or --synthetic"
+run "usage: --prefix-caching-generated alone" 2 "${TINY[@]}" --tokens 1 --prefix-caching-generated &&
+  expect_err "usage: --prefix-caching-generated without serving" "--prefix-caching-generated go with --requests or --synthetic"
+run "usage: --prefix-caching-generated and --no-prefix-caching" 2 "${TINY[@]}" --synthetic 2,4,2 --prefix-caching-generated \
+    --no-prefix-caching &&
+  expect_err "usage: --prefix-caching-generated with --no-prefix-caching" "--prefix-caching-generated does not go with --no-prefix-caching"
 for r in "--synthetic 2,2,2,1e-300" "--synthetic 2,2,2 --rates 1e-300"; do
   timeout 30 "$RUN" "${TINY[@]}" $r >"$T/out" 2>"$T/err"
   rc=$?
@@ -159,6 +164,9 @@ bp prefix-cpu "$PC" cpu tests/mixrun/tiny.mix
 bp prefix-cpu-paged "$PC" cpu-paged tests/mixrun/tiny.mix
 bp prefix-cpu-int8 "$PC" cpu tests/mixrun/tiny.mix kv_dtype=int8
 bp prefix-cpu-paged-int8 "$PC" cpu-paged tests/mixrun/tiny.mix kv_dtype=int8
+# generated tokens reused too (--prefix-caching-generated): on cpu still bit for bit
+bp prefix-cpu-generated "$PC" cpu+generated tests/mixrun/tiny.mix
+bp prefix-cpu-paged-generated-int8 "$PC" cpu-paged+generated tests/mixrun/tiny.mix kv_dtype=int8
 
 # ---- paged global caches (docs/plan.md, "Paged caches"): the requests need 4+8+4+6+1 = 23 pages of 4
 # tokens; a pool of 16 makes later requests reuse the pages earlier ones returned, and holds 3
@@ -254,6 +262,15 @@ if prefix_requests "$T/prefix.jsonl" "${TINY[@]}" --backend cpu &&
         >/dev/null && ! grep -q 'admit [a-d]@' "$T/err" &&
       pass "--no-prefix-caching: every prompt prefilled whole, the same tokens" ||
       fail "--no-prefix-caching" "$(jq -c '[.requests[].cached_tokens]' "$T/out")"
+  fi
+  # --prefix-caching-generated: b takes a's 20 prompt tokens and the 3 generated ones a's decode wrote
+  if run "--prefix-caching-generated" 0 "${TINY[@]}" --requests "$T/prefix.jsonl" --max-seqs 1 --json --backend cpu \
+       --prefix-caching-generated; then
+    got=$(jq -c '[.requests[].cached_tokens]' "$T/out")
+    if [ "$got" = "[0,23,24,0,0,6]" ]; then
+      same_as_alone "--prefix-caching-generated: b takes a's answer too ([0,23,24,0,0,6]); each = alone on cpu" \
+        "$T/out" "$T/prefix.jsonl" "${TINY[@]}" --backend cpu
+    else fail "--prefix-caching-generated" "cached $got"; fi
   fi
   run "prefix caching, text" 0 "${TINY[@]}" --requests "$T/prefix.jsonl" --max-seqs 1 --backend cpu &&
     grep -qx 'prefix caching: 50 prompt tokens not prefilled (their slots held their caches)' "$T/out" &&
@@ -381,9 +398,11 @@ else
   bp emu "$BP" emu examples/ma.mix "${BPSETS[@]}"
   bp emu-paged "$BP" emu-paged examples/ma.mix "${BPSETS[@]}"
   bp emu-paged-int8 "$BP" emu-paged examples/ma.mix "${BPSETS[@]}" kv_dtype=int8
-  bp prefix-emu "$PC" emu examples/ma.mix "${BPSETS[@]}"   # (paged int8 copies: cpu-paged above, the same host code)
-  # paged: shared pages and their copies on write through the device's copy of the block tables
+  # paged (bit for bit): rings copied, whole pages shared and their copies on write through the
+  # device's copy of the block tables (paged int8 copies: cpu-paged above, the same host code)
   bp prefix-emu-paged "$PC" emu-paged examples/ma.mix "${BPSETS[@]}"
+  # unpaged, generated tokens reused too: global caches' rows copied; the logits within the tolerance
+  bp prefix-emu-generated "$PC" emu+generated examples/ma.mix "${BPSETS[@]}"
   if "$BUILD/tests/cuda/plan_check" examples/ma.mix - "${TS[@]:2:20}" --emu-so "$T/k.so" >"$T/pc" 2>&1; then
     FAKE=(env FAKE_CUDA=full FAKE_CUDA_EMU_SO="$T/k.so" FAKE_CUBLAS_COMPUTE=1
           LD_LIBRARY_PATH="$BUILD/tests/cuda/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")

@@ -3,7 +3,8 @@
  *
  * A request `base` writes h positions (its prompt, then generated tokens), more than the ring caches
  * hold (they wrap). A probe's prompt is the first n of those tokens and another one, for n from 1
- * to 3 and from h - 8 to h (where the rule turns on the test models).
+ * to 3 and from h - 8 to h (where the rule turns on the test models), and (one slot) h + 1: every
+ * token base made, its last never written.
  *  - One slot: base runs to its end, then the probe takes the slot and reuses base's prompt tokens
  *    among its own when every ring still holds the keys the probe reads, else none (never base's
  *    generated tokens: a decode step may round their K and V rows otherwise than a prefill). Base
@@ -28,7 +29,11 @@
  * bit, the same request's on an engine that prefills every prompt whole (--no-prefix-caching). The
  * rule is tight: let it reuse one token more past a wrapped ring, and a probe reads a key its ring
  * lost: its logits differ. Each phase must reuse somewhere and (one slot) refuse somewhere.
- * BACKEND-paged: the global caches in pages of 4 tokens.
+ * BACKEND-paged: the global caches in pages of 4 tokens. BACKEND+generated (after -paged, if both):
+ * ServeOptions.cache_generated, the slots' generated tokens reused too: the probes past base's
+ * prompt must reuse some of them; on cpu still bit for bit (its decode writes a row as its prefill
+ * does), elsewhere within GENERATED_TOLERANCE of the whole prefill (the kernels round a decode's
+ * rows otherwise), the largest difference printed.
  *
  * usage: test_prefix_cache BACKEND LAYOUT.mix [k=v ...]   (prints PASS/FAIL lines, exits 1 on a
  * failure) */
@@ -50,9 +55,15 @@ typedef struct {
 } Picks;
 
 static int failures;
+static double tolerance;      /* 0: bit for bit */
 
+/* A PASS or FAIL line; with a tolerance, its "bit for bit" says what was compared instead. */
 static void result(bool ok, const char *what, const char *detail) {
-    printf("%s %s%s%s\n", ok ? "PASS" : "FAIL", what, detail && *detail ? ": " : "", detail ? detail : "");
+    const char *exact = strstr(what, "bit for bit");
+    int head = exact && tolerance > 0 ? (int)(exact - what) : (int)strlen(what);
+    printf("%s %.*s", ok ? "PASS" : "FAIL", head, what);
+    if (head < (int)strlen(what)) printf("within %g%s", tolerance, what + head + strlen("bit for bit"));
+    printf("%s%s\n", detail && *detail ? ": " : "", detail ? detail : "");
     failures += !ok;
 }
 
@@ -86,7 +97,13 @@ static bool run_one(ServeEngine *e, const ServeRequest *r, ServeResult *res, Pic
     return serve_engine_admit(e, r, res, 0.0, p) == 1 && drain(e);
 }
 
-/* Whether the two runs of r picked from the same logits, bit for bit; *worst the largest difference. */
+/* The largest logits difference a run reusing generated tokens' rows may show on emu and cuda (their
+ * decode rounds a row otherwise than a prefill: 0.024 on the emu test model). */
+#define GENERATED_TOLERANCE 0.05
+static double worst_within;   /* the largest difference allowed by tolerance so far */
+
+/* Whether the two runs of r picked from the same logits, bit for bit (or within `tolerance`); *worst
+ * the largest difference. */
 static bool same_picks(const Picks *a, const Picks *b, double *worst) {
     *worst = 0;
     if (a->nrows != b->nrows) return false;
@@ -95,6 +112,10 @@ static bool same_picks(const Picks *a, const Picks *b, double *worst) {
             double d = fabs((double)a->rows[i][v] - (double)b->rows[i][v]);
             if (d > *worst) *worst = d;
         }
+    if (tolerance > 0) {
+        if (*worst > worst_within) worst_within = *worst;
+        return *worst <= tolerance;
+    }
     for (int64_t i = 0; i < a->nrows; i++)
         if (memcmp(a->rows[i], b->rows[i], (size_t)a->vocab * sizeof(float))) return false;
     return true;
@@ -118,6 +139,8 @@ typedef struct {
     int nreq;                       /* random_traffic's requests */
     char detail[640];
     int reused, refused, compared, copied;
+    int generated;                  /* probes that reused generated tokens (ServeOptions.cache_generated) */
+    bool cache_generated;
     int64_t shared;                 /* shared_pages: the pages b and d took shared */
     Backend *b;                     /* shared_pages' backend */
     ServeEngineStats st;            /* random_traffic's engine's, after */
@@ -149,18 +172,20 @@ static bool judge(Probes *p, int64_t n, const Picks *got, const ServeRequest *pr
                  "most)", (long long)n, (long long)sc->cached_tokens, (long long)p->h, worst);
         return false;
     }
-    if (ok && sc->cached_tokens > (n < p->base_len ? n : p->base_len)) {
-        snprintf(p->detail, sizeof p->detail, "the probe of %lld tokens reused %lld, past base's prompt or its own",
-                 (long long)n, (long long)sc->cached_tokens);
+    int64_t most = p->cache_generated ? p->h : p->base_len;   /* the rows base wrote that may be reused */
+    if (ok && sc->cached_tokens > (n < most ? n : most)) {
+        snprintf(p->detail, sizeof p->detail, "the probe of %lld tokens reused %lld, past base's %s or its own",
+                 (long long)n, (long long)sc->cached_tokens, p->cache_generated ? "written rows" : "prompt");
         return false;
     }
     p->compared++;
+    p->generated += sc->cached_tokens > p->base_len;
     p->reused += sc->cached_tokens > 0;
     p->refused += sc->cached_tokens == 0;
     return ok;
 }
 
-/* The next n of the probes: 1 to 3, then from h - 8 to h (where the rule turns on the test models). */
+/* The next n of the probes: 1 to 3, then from h - 8 on (where the rule turns on the test models). */
 static int64_t next_n(const Probes *p, int64_t n) { return n == 3 && p->h - 8 > 4 ? p->h - 8 : n + 1; }
 
 /* One slot: base runs to its end, then the probe takes its slot and what it kept. */
@@ -168,7 +193,7 @@ static bool kept_probes(Probes *p, ServeEngine *e) {
     ServeResult rb = {0};
     Picks *pb = new_picks(p->vocab), *pc = new_picks(p->vocab);
     bool ok = true;
-    for (int64_t n = 1; ok && n <= p->h; n = next_n(p, n)) {
+    for (int64_t n = 1; ok && n <= p->h + 1; n = next_n(p, n)) {   /* h + 1: every token base made */
         ServeResult sc = {0};
         ok = run_one(e, p->base, &rb, pb);
         ServeRequest pr = probe_request(p, n, rb.output);
@@ -443,7 +468,7 @@ static bool shared_room(Probes *p, ServeEngine *e) {
 
 /* Runs one phase on e (its counts reset); false with p->detail on a failure. */
 static bool phase(Probes *p, bool (*run)(Probes *, ServeEngine *), ServeEngine *e, const Backend *b) {
-    p->compared = p->reused = p->refused = p->copied = 0;
+    p->compared = p->reused = p->refused = p->copied = p->generated = 0;
     p->shared = 0;
     p->detail[0] = '\0';
     bool ok = p->w && e && run(p, e);
@@ -505,12 +530,15 @@ int main(int argc, char **argv) {
     snprintf(backend, sizeof backend, "%s", argv[1]);
     snprintf(name, sizeof name, "%s%s%s", argv[1], dtype_quantized(l.model.kv_dtype) ? ", caches " : "",
              dtype_quantized(l.model.kv_dtype) ? dtype_name(l.model.kv_dtype) : "");
-    char *paged = strstr(backend, "-paged");
+    char *generated = strstr(backend, "+generated"), *paged = strstr(backend, "-paged");
+    if (generated) *generated = '\0';
+    if (generated && strcmp(backend, "cpu") && strcmp(backend, "cpu-paged")) tolerance = GENERATED_TOLERANCE;
     int64_t ctx = l.model.context < 40 ? l.model.context : 40, vocab = l.model.vocab, base_len = ctx - 8;
     BackendConfig cfg = {.context = ctx};
     if (paged) *paged = '\0', cfg.page_tokens = 4;
     Backend b = {0}, b2 = {0}, whole = {0};
-    ServeOptions caching = {.context = ctx}, off = {.context = ctx, .no_prefix_caching = true};
+    ServeOptions caching = {.context = ctx, .cache_generated = generated != NULL},
+                 off = {.context = ctx, .no_prefix_caching = true};
     ServeHooks hooks = {.pick = pick, .finished = finished};
     ServeEngine *e = open_engine(backend, &m, cfg, 1, &b, &caching, &hooks, err, sizeof err);
     ServeEngine *e2 = e ? open_engine(backend, &m, cfg, 2, &b2, &caching, &hooks, err, sizeof err) : NULL;
@@ -525,6 +553,7 @@ int main(int argc, char **argv) {
     Probes p = {.w = w, .vocab = vocab, .base_len = base_len, .h = base_len + MAX_NEW - 1, .base = &base,
                 .pw = new_picks(vocab), .pbase = new_picks(vocab)};
     p.ctx = ctx;
+    p.cache_generated = generated != NULL;
     p.nreq = strcmp(backend, "cpu") ? NREQ_KERNELS : NREQ;
     bool ok = w && run_one(w, &base, &rw, p.pbase);   /* base prefilled whole: the same every time */
     int64_t cap = ok ? ring_capacity(&b) : 0;
@@ -533,6 +562,11 @@ int main(int argc, char **argv) {
              "wrapped): every logits row = prefilled whole, bit for bit (%d probes; %d reused a prefix, %d not)",
              name, (long long)p.h, (long long)cap, p.compared, p.reused, p.refused);
     result(kept && p.compared >= 6 && p.h > cap && p.reused > 0 && p.refused > 0, what, p.detail);
+    if (generated) {
+        snprintf(what, sizeof what, "%s: probes past base's prompt reuse its generated tokens' rows (%d of %d)", name,
+                 p.generated, p.compared);
+        result(kept && p.generated > 0, what, NULL);
+    }
     bool copied = ok && phase(&p, copy_probes, e2, &b2);
     snprintf(what, sizeof what, "%s: prompts admitted beside a running one that starts them: every logits row of "
              "both = prefilled whole, bit for bit (%d probes; %d took a copy of its rows)", name, p.compared, p.copied);
@@ -562,6 +596,11 @@ int main(int argc, char **argv) {
     result(traffic && p.compared > p.nreq / 2 && p.st.cached_tokens > 0 && p.st.copies > 0 && p.st.forks > 0, what,
            p.detail);
     ok = ok && kept && copied && waited && forked && traffic;
+    if (tolerance > 0) {
+        snprintf(what, sizeof what, "%s: the largest logits difference from a whole prefill, of every run above: %g",
+                 name, worst_within);
+        result(ok && worst_within <= tolerance, what, NULL);
+    }
     serve_engine_close(e3);
     if (b3.ops) backend_close(&b3);
     if (cfg.page_tokens && ok) ok = shared_phases(&p, backend, &m, cfg, &caching, &hooks, name);
