@@ -341,6 +341,16 @@ if turns prefix; then
     check prefix-turn-answer-equals-whole "$(jq -c '.choices[0].message' "$T/prefix.2")" "$(jq -c '.choices[0].message' "$T/prefix-off.2")"
     check prefix-off-none "$(jq '[.usage.prompt_tokens_details.cached_tokens] + [$c]' -c --argjson c "$CACHED" "$T/prefix-off.2")" "[0,0]"
   fi
+  # --prefix-caching-generated: the second turn also takes the rows the first turn's decode wrote
+  # (its answer's ids but the last) where the second prompt has the same ids; the same answer (cpu)
+  if turns prefix-gen --prefix-caching-generated; then
+    written=$(jq -n --slurpfile a "$T/prefix-gen.t1" --slurpfile b "$T/prefix-gen.t2" --slurpfile r "$T/prefix-gen.1" \
+      '[$a[0].tokens + $r[0].choices[0].token_ids[:-1], $b[0].tokens] as [$x, $y] |
+       [range($x | length) | select($x[.] != $y[.])][0] // ($x | length)')
+    check prefix-gen-turn-cached "$(jq -c '[.usage.prompt_tokens_details.cached_tokens, (.usage.prompt_tokens_details.cached_tokens > $s)]' \
+      --argjson s "$shared" "$T/prefix-gen.2")" "[$written,true]"
+    check prefix-gen-answer-equals-whole "$(jq -c '.choices[0].message' "$T/prefix-gen.2")" "$(jq -c '.choices[0].message' "$T/prefix.2")"
+  fi
 fi
 PORT=$MAINPORT
 refused n-zero 400 "field 'n' must be an integer in [1, 128]" /v1/completions '{"prompt": [1], "n": 0}'
