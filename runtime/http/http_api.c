@@ -561,8 +561,8 @@ static size_t completion_prompts(json_t *prompt, bool *batch) {
     return *batch ? json_array_size(prompt) : 1;
 }
 
-/* The request's choices against HTTP_MAX_CHOICES, and best_of (1 at most, accepted as asking for
- * nothing) against n, which OpenAI requires it to reach. */
+/* The request's choices against HTTP_MAX_CHOICES, best_of (1 at most, accepted as asking for
+ * nothing) against n, which OpenAI requires it to reach, and stream_options only with stream. */
 static bool check_choices(Parse *p, json_t *body, size_t nprompts, ApiError *err) {
     if (nprompts * (size_t)p->n > HTTP_MAX_CHOICES)
         return bad(err, 400, "the request asks for %zu choices (%zu prompts, n = %lld); the most is %d", nprompts * (size_t)p->n,
@@ -570,6 +570,9 @@ static bool check_choices(Parse *p, json_t *body, size_t nprompts, ApiError *err
     json_t *best_of = json_object_get(body, "best_of");
     if (json_is_integer(best_of) && json_integer_value(best_of) < p->n)
         return bad(err, 400, "field 'best_of' must be at least n (%lld)", (long long)p->n);
+    json_t *stream_options = json_object_get(body, "stream_options");   /* vLLM's and OpenAI's rule */
+    if (stream_options && !json_is_null(stream_options) && !p->g->stream)
+        return bad(err, 400, "field 'stream_options' goes with \"stream\": true");
     return true;
 }
 

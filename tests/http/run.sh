@@ -256,6 +256,8 @@ curl -sN --max-time 60 "$U/v1/completions" -d '{"prompt": [5, 17], "max_tokens":
 check stream-continuous-needs-include-usage "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc 'map(select(.usage)) | length')" 0
 refused stream-options-continuous-type 400 "field 'stream_options' must be {\"include_usage\": true|false, \"continuous_usage_stats\": true|false}" \
   /v1/completions '{"prompt": [1], "stream": true, "stream_options": {"continuous_usage_stats": 1}}'
+refused stream-options-without-stream 400 "field 'stream_options' goes with \"stream\": true" /v1/completions \
+  '{"prompt": [1], "stream_options": {"include_usage": true}}'
 refused stream-options-other-key 400 "field 'stream_options' must be" /v1/completions '{"prompt": [1], "stream": true, "stream_options": {"include_usage": true, "usage": true}}'
 MSGS='[{"role": "user", "content": "Hi there"}]'
 post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 6, temperature: 1.3, seed: 4, n: 2}')"
