@@ -16,7 +16,13 @@
 #     fp8, cuda vs cpu logits within the 8-bit tolerances of tests/mixrun.
 #  4. a checkpoint streamed onto the GPU (--weights) against the same weights made in memory.
 #  5. CUDA graphs (the default) against the eager decode step (MIXC_CUDA_GRAPHS=0), alone and batched.
-# GPU_CHECK_PARTS picks parts by name: logits (1), sdpa (2), kv8 (3), streamed (4), graphs (5).
+#  6. prefix caching (tests/serve/test_prefix_cache, ma at test size): paged, every logits row of a
+#     prompt that starts from kept, copied or shared caches = its whole prefill, bit for bit (rings
+#     copied, whole pages shared, a shared page copied on write: cuMemcpyDtoD, the block tables
+#     uploaded); unpaged with generated tokens reused too, within the test's tolerance. One result
+#     a run, its lines in the detail.
+# GPU_CHECK_PARTS picks parts by name: logits (1), sdpa (2), kv8 (3), streamed (4), graphs (5),
+# prefix (6).
 # GPU_CHECK_JOBS (default 4): the examples of part 1 checked at once; GPU_CHECK_EXAMPLES (default
 # examples/*.mix): which. tests/cuda runs this script under the stand-in driver (nothing computed, so
 # the comparisons fail): every part runs to its end and gives its results.
@@ -35,11 +41,12 @@ BUILD=${BUILD:-build}
 RUN=${MIXRUN:-$BUILD/mixrun}
 CMP=$BUILD/tests/mixrun/logitcmp
 ATTN=$BUILD/tests/cuda/gpu_attn
+PC=$BUILD/tests/serve/test_prefix_cache
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 # shellcheck source=scripts/gpu-preflight.sh
 . scripts/gpu-preflight.sh
-gpu_preflight gpu-check "$RUN" "$CMP" "$ATTN"
+gpu_preflight gpu-check "$RUN" "$CMP" "$ATTN" "$PC"
 
 BF16_TOL=${GPU_CHECK_TOL:-"0.125 0.015625"}
 FP16_TOL=${GPU_CHECK_TOL_FP16:-"0.015625 0.001953125"}
@@ -71,12 +78,12 @@ compare() {
 
 EP=3,1,4,1,5,9,2,6,5,3,5,8,9,7,9,3,2,3,8,4,6,2,6,4,3,3
 printf '%s\n' "$EP" "7 7 7 1 2" "10,20,30,40,50,60,70,80,90,100,110,120,5,6,7,8,9,10,11,12,13" >"$T/prompts"
-# Each part is a function; GPU_CHECK_PARTS (default: all, "logits streamed graphs sdpa kv8") picks which
-# run, so that a short lease can rerun one.
-PARTS=${GPU_CHECK_PARTS:-logits streamed graphs sdpa kv8}
+# Each part is a function; GPU_CHECK_PARTS (default: all, "logits streamed graphs sdpa kv8 prefix")
+# picks which run, so that a short lease can rerun one.
+PARTS=${GPU_CHECK_PARTS:-logits streamed graphs sdpa kv8 prefix}
 for part in $PARTS; do
-  [[ " logits streamed graphs sdpa kv8 " == *" $part "* ]] ||
-    { echo "gpu-check: no part '$part' (logits streamed graphs sdpa kv8)" >&2; exit 2; }
+  [[ " logits streamed graphs sdpa kv8 prefix " == *" $part "* ]] ||
+    { echo "gpu-check: no part '$part' (logits streamed graphs sdpa kv8 prefix)" >&2; exit 2; }
 done
 # example_check F: compare's cpu/cuda check of example F at test size, in a subshell with its own
 # folder; its printed lines go to $T/ex/NAME.out and its results (JSON, one a line) to NAME.res.
@@ -222,6 +229,19 @@ CAI=(--layout examples/character-ai.mix --set hidden=128 --set heads=4 --set kv_
      --set vocab=128 --set context=32 --set chunk=8 --set window=8 --random-weights 5 --tokens $EP --max-new 6)
 compare "cuda vs cpu: character-ai as written (int8 cache)" "$Q8_TOL" 26 "${CAI[@]}"
 compare "cuda vs cpu: character-ai with an fp8 cache" "$F8_TOL" 26 "${CAI[@]}" --set kv_dtype=fp8
+}
+
+part_prefix() {
+local mode
+for mode in cuda-paged cuda+generated; do
+  "$PC" "$mode" examples/ma.mix hidden=128 heads=4 kv_heads=2 head_dim=64 ffn=128 vocab=128 context=32 chunk=8 \
+    window=8 kv_dtype=bf16 >"$T/pc" 2>"$T/pc.err"
+  local rc=$? lines
+  lines=$(grep -E '^(PASS|FAIL) ' "$T/pc" | cut -c1-160 | paste -sd';' -)
+  sed 's/^/    /' "$T/pc"
+  if [ $rc -eq 0 ] && [ -n "$lines" ]; then pass "prefix caching on cuda: test_prefix_cache $mode" "$lines"
+  else fail "prefix caching on cuda: test_prefix_cache $mode" "exit $rc: ${lines:-$(head -c 400 "$T/pc.err")}"; fi
+done
 }
 
 for part in $PARTS; do "part_$part"; done

@@ -12,10 +12,11 @@ set -eu
 cd "$(dirname "$0")/.."
 make -s -j"$(nproc)" BUILD=.gpu/build all test-progs
 rm -rf .gpu/b .gpu/b8 .gpu/lib
-mkdir -p .gpu/b/tests/mixrun .gpu/b/tests/cuda .gpu/lib
+mkdir -p .gpu/b/tests/mixrun .gpu/b/tests/cuda .gpu/b/tests/serve .gpu/lib
 cp .gpu/build/mixrun .gpu/build/mixc .gpu/b/
 cp .gpu/build/tests/mixrun/logitcmp .gpu/b/tests/mixrun/
 cp .gpu/build/tests/cuda/gpu_attn .gpu/b/tests/cuda/
+cp .gpu/build/tests/serve/test_prefix_cache .gpu/b/tests/serve/
 ldd .gpu/b/mixrun .gpu/b/mixc .gpu/b/tests/*/* | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
   grep -vE '/(libc|libm|libstdc\+\+|libgcc_s|libdl|libpthread|librt)\.so' |
   while read -r lib; do cp -L "$lib" .gpu/lib/; done
