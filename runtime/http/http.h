@@ -145,6 +145,9 @@ typedef struct {
     Histogram ttft, tpot;
     int running, queued;
     int64_t kv_used, kv_budget;
+    int64_t pool_pages;         /* a paged server's pool (0 unpaged: no page metrics) */
+    int64_t pages_used;         /* the pool pages the sequences in flight hold or may take (a shared one once) */
+    int64_t pages_shared;       /* pages a sequence took shared from another, not copied */
 } HttpMetrics;
 
 struct HttpServer {

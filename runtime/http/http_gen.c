@@ -426,6 +426,8 @@ void *http_engine_main(void *server) {
         ServeEngineStats st = serve_engine_stats(s->e);
         s->m.running = st.busy;
         s->m.kv_used = st.kv_used;
+        s->m.pages_used = st.pages_used;
+        s->m.pages_shared = st.pages_shared;
         s->m.forked_tokens = st.forked_tokens;
         s->m.cached_tokens = st.cached_tokens;
         if (ok && !st.busy) {

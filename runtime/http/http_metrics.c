@@ -60,5 +60,13 @@ char *http_metrics_text(HttpServer *s) {
     metric(&out, "mixc_kv_bytes_in_use", "gauge", "KV bytes the sequences in flight hold or may still take (a shared page's once; the plan's figures)",
            (long long)m.kv_used);
     metric(&out, "mixc_kv_bytes_budget", "gauge", "KV bytes the sequences in flight may hold", (long long)m.kv_budget);
+    if (m.pool_pages) {   /* a paged server (--page-tokens) */
+        metric(&out, "mixc_kv_pages_pool", "gauge", "pages of the pool of paged caches", (long long)m.pool_pages);
+        metric(&out, "mixc_kv_pages_in_use", "gauge",
+               "pool pages the sequences in flight hold or may still take (a shared page once)", (long long)m.pages_used);
+        metric(&out, "mixc_kv_pages_shared_total", "counter",
+               "pages a sequence took shared from another (prefix caching, a request's choices), not copied",
+               (long long)m.pages_shared);
+    }
     return out.data;
 }

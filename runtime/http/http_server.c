@@ -524,6 +524,7 @@ int http_serve(HttpServer *s, Backend *b, const ServeOptions *so) {
     hooks.pick_threads = s->pick_threads;
     s->e = serve_engine_open(b, &s->so, &hooks);
     s->m.kv_budget = serve_engine_budget(s->e);
+    s->m.pool_pages = s->b->plan->pool_pages;
     /* The signals are taken by sigwait below: blocked in every thread, those started next too (and
      * not ignored, as a shell leaves SIGINT for a background job). */
     signal(SIGINT, SIG_DFL);

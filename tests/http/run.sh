@@ -291,7 +291,10 @@ forks() {   # forks NAME SERVER-ARGS...: the request's trace and choices against
     post /v1/completions "$(jq -nc --argjson p "$FORKP" --argjson s $((21 + j)) '{prompt: $p, max_tokens: 5, temperature: 1.2, seed: $s, logprobs: 1}')"
     alone+=("$(jq -c '.choices[0] | del(.index)' "$T/body")")
   done
-  FORKED=$(curl -s --max-time 60 "http://127.0.0.1:$PORT/metrics" | awk '$1 == "mixc_prompt_tokens_forked_total" { print $2 }')
+  curl -s --max-time 60 "http://127.0.0.1:$PORT/metrics" >"$T/$name.metrics"
+  FORKED=$(awk '$1 == "mixc_prompt_tokens_forked_total" { print $2 }' "$T/$name.metrics")
+  # a paged server's pages: "pool in-use shared" (none printed unpaged)
+  PAGES=$(awk '$1 ~ /^mixc_kv_pages_(pool|in_use|shared_total)$/ { printf "%s%s", sep, $2; sep = " " }' "$T/$name.metrics")
   kill -TERM "$SPID"; wait "$SPID"
   check "$name-choices-equal-alone" "$(jq -c '[.choices[] | del(.index)]' "$T/forks")" "[$(IFS=,; echo "${alone[*]}")]"
   # the request's prompt tokens prefilled, and its forks
@@ -301,6 +304,7 @@ forks() {   # forks NAME SERVER-ARGS...: the request's trace and choices against
 forks forks
 check forks-prefill-once "$FORK_TRACE" "prefilled $(jq length <<<"$FORKP"), forks 2"
 check forks-metric "$FORKED" "$((2 * $(jq length <<<"$FORKP")))"   # mixc_prompt_tokens_forked_total
+check forks-unpaged-no-page-metrics "$PAGES" ""
 forks forks-int8 --set kv_dtype=int8   # 8-bit caches: codes and scales copied; 16 positions wrap the rings of 8 and 12
 check forks-int8-prefill-once "$FORK_TRACE" "prefilled $(jq length <<<"$FORKP"), forks 2"
 start forks-echo --max-seqs 4 --trace || exit 1
@@ -311,6 +315,9 @@ check forks-not-for-prompt-logprobs "$(grep -o "prefill $(jq -r .id "$T/body")@[
   "prefilled $((2 * $(jq length <<<"$FORKP"))), forks 0:[13,13]"
 forks forks-paged --page-tokens 4   # each page's rows copied into the fork's own pages
 check forks-paged-prefill-once "$FORK_TRACE" "prefilled $(jq length <<<"$FORKP"), forks 2"
+# the metrics: a pool of 4 slots' whole contexts, nothing in flight at the end, and the choices' copies
+# took the prompt's whole pages shared (2 forks x floor(prompt / 4))
+check forks-paged-page-metrics "$(awk '{ print ($1 > 0), $2, $3 }' <<<"$PAGES")" "1 0 $((2 * ($(jq length <<<"$FORKP") / 4)))"
 forks forks-paged-int8 --page-tokens 4 --set kv_dtype=int8   # the pool's codes, then its scales
 check forks-paged-int8-prefill-once "$FORK_TRACE" "prefilled $(jq length <<<"$FORKP"), forks 2"
 # prefix caching (docs/serving.md, "Prefix caching"): a chat's next turn takes the caches of the last
