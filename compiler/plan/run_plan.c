@@ -201,6 +201,11 @@ int64_t run_plan_gpu_pool_pages(const RunPlan *p, int64_t gpu_bytes) {
     return pages;
 }
 
+int64_t run_plan_shared_sequences(const RunPlan *p, int64_t pool, int64_t prefix) {
+    int64_t each = p->table_pages, own = each - prefix / p->page_tokens;
+    return pool < each ? 0 : 1 + (pool - each) / own;
+}
+
 /* Cache c of every slot: K of slot 0..batch-1 (or the pool's pages), then V likewise. */
 static bool plan_kv_map(const Layout *l, RunPlan *p) {
     const RunOptions *o = &p->opt;

@@ -156,12 +156,18 @@ const ActPlan *run_plan_step(const RunPlan *p, bool decode);
 json_t *run_plan_memory_json(const Layout *l, const RunPlan *p);
 json_t *run_plan_schedule_json(const Layout *l, const RunPlan *p);
 void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out);
+/* What a report's paged plans are fitted to: a GPU's memory (0: none) and the tokens the sequences
+ * start with alike (0: none; --shared-prefix). */
+typedef struct {
+    int64_t bytes, shared_prefix;
+} RunPlanGpu;
 /* `mixc report --target`: the run planned from `base` at each of the contexts, as one text line
  * each appended to text (may be NULL) and as the member "run" (an array) written into the object
- * open in json (may be NULL); a paged plan adds its pages, and with gpu_bytes > 0 the pool a GPU of
- * that memory holds (run_plan_gpu_pool_pages). false with a message in err (json is then left
+ * open in json (may be NULL); a paged plan adds its pages, and with gpu->bytes > 0 the pool a GPU of
+ * that memory holds (run_plan_gpu_pool_pages) and, with a shared prefix, the sequences it holds
+ * sharing it (run_plan_shared_sequences). false with a message in err (json is then left
  * unfinished). */
-bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, int64_t gpu_bytes,
+bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, const RunPlanGpu *gpu,
                      Buf *text, JsonWriter *json, char *err, size_t errlen);
 /* The pool bytes of a paged plan: every paged cache's K and V (0 unpaged). */
 int64_t run_plan_pool_bytes(const RunPlan *p);
@@ -169,5 +175,9 @@ int64_t run_plan_pool_bytes(const RunPlan *p);
  * and ring caches (this plan with pool_pages = that many would fit, exactly, padding included); 0
  * unpaged or when nothing is left. */
 int64_t run_plan_gpu_pool_pages(const RunPlan *p, int64_t gpu_bytes);
+/* The whole-context sequences a pool of `pool` pages holds when they start with the same `prefix`
+ * tokens (< the context): the first holds its pages, each other shares the first's whole pages of
+ * the prefix and takes the rest (as the serving engine admits them); 0 when not even one fits. */
+int64_t run_plan_shared_sequences(const RunPlan *p, int64_t pool, int64_t prefix);
 
 #endif

@@ -43,6 +43,7 @@ typedef struct {
     const char *arch;       /* --arch of the cuda run plan (its kernels' limits, its cuBLAS workspace) */
     DType act_dtype, kv_dtype;
     int64_t page_tokens, pool_pages;    /* --page-tokens, --pool-pages of the run plan (0: not given) */
+    int64_t shared_prefix;              /* --shared-prefix: tokens the GPU's sequences start with alike */
     int64_t tp, pp;         /* 0: not given (the report of one GPU only) */
 } Options;
 
@@ -86,6 +87,9 @@ static const OptSpec report_options[] = {
         .expects = "a dtype: bf16, fp16, fp8, int8, fp32", .help = "the run plan's caches"),
     OPT_PAGE_TOKENS(Options, page_tokens, "the run plan's global caches in pages of P tokens (docs/plan.md)"),
     OPT_POOL_PAGES(Options, pool_pages, "with --page-tokens: the pool's pages (default: the batch's whole context)"),
+    OPT(Options, shared_prefix, OPT_COUNT, "--shared-prefix", .metavar = "S",
+        .help = "with --page-tokens: also the whole-context sequences the pool (and --gpu's) holds\n"
+                "when they start with the same S tokens (their whole pages shared: docs/serving.md)"),
     OPT(Options, tp, OPT_COUNT, "--tp", .metavar = "N", .min = 1, .max = 4096,
         .help = "also what each GPU holds with N-way tensor parallelism (vLLM's split)"),
     OPT_PP(Options, pp, "also what each GPU holds with N pipeline stages (vLLM's split)"),
@@ -138,6 +142,8 @@ static int parse_options(const OptCommand *cmd, const char *name, int argc, char
         rc = opt_usage_error(cmd, "--act-dtype, --kv-dtype, --arch and --page-tokens go with --target");
     else if (rc == OPT_GO && o->pool_pages && !o->page_tokens)
         rc = opt_usage_error(cmd, "--pool-pages goes with --page-tokens");
+    else if (rc == OPT_GO && o->shared_prefix && !o->page_tokens)
+        rc = opt_usage_error(cmd, "--shared-prefix goes with --page-tokens");
     else if (rc == OPT_GO && o->arch && strcmp(o->target, "cuda"))
         rc = opt_usage_error(cmd, "--arch goes with --target cuda");
     if (rc != OPT_GO) opt_free(cmd, o, &o->files);
@@ -442,8 +448,8 @@ static int report_run(const Options *o, const Report *r, Buf *text, JsonWriter *
     if (o->arch) base.arch = o->arch;
     base.page_tokens = o->page_tokens, base.pool_pages = o->pool_pages;
     char err[256];
-    if (run_plan_report(&r->l, &base, r->contexts, r->ncontexts, o->has_gpu ? o->gpu.memory_bytes : 0, text, json, err,
-                        sizeof err))
+    RunPlanGpu gpu = {o->has_gpu ? o->gpu.memory_bytes : 0, o->shared_prefix};
+    if (run_plan_report(&r->l, &base, r->contexts, r->ncontexts, &gpu, text, json, err, sizeof err))
         return 0;
     fprintf(stderr, "mixc report: '%s': %s\n", r->path, err);
     return 1;

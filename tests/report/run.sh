@@ -199,6 +199,24 @@ expect_rc "report --target cpu --page-tokens --pool-pages (json)" 0 report tests
   --batch 4 --page-tokens 16 --pool-pages 10 --format json
 [ "$(jq -c '.run[0] | [.kv_bytes, .page_tokens, .pages_per_sequence, .pool_pages, .pool_bytes]' "$tmp/out")" = '[56320,16,8,10,40960]' ] &&
   pass "report --pool-pages: the smaller pool, in kv_bytes (json)" || fail "report --pool-pages (json)" "$(jq -c .run "$tmp/out")"
+# --shared-prefix: the whole-context sequences a pool holds when they start with the same S tokens:
+# the first its 2 pages, each other 1 of its own beside the first's whole page of 20 tokens (the
+# serving engine admits as many: tests/serve)
+expect_rc "report --shared-prefix" 0 report tests/mixrun/tiny.mix --target cpu --context 32 --batch 4 --page-tokens 16 \
+  --pool-pages 10 --gpu 0.001 --shared-prefix 20
+grep -qxF '  paged: pages of 16 tokens, 2 per whole-context sequence; pool 10 pages (40960 bytes; 9 whole-context sequences starting with the same 20 tokens); on the GPU a pool of 88 pages (44 whole-context sequences; 87 starting with the same 20 tokens)' "$tmp/out" &&
+  pass "report --shared-prefix: the sequences the pool and the GPU's hold, sharing the prefix's whole pages" ||
+  fail "report --shared-prefix" "$(grep paged "$tmp/out")"
+expect_rc "report --shared-prefix (json)" 0 report tests/mixrun/tiny.mix --target cpu --context 128 --page-tokens 16 \
+  --gpu 0.001 --shared-prefix 20 --format json
+[ "$(jq -c '.run[0] | [.shared_prefix_tokens, .shared_prefix_sequences, .gpu_pool_pages, .gpu_shared_prefix_sequences]' "$tmp/out")" = '[20,1,90,12]' ] &&
+  pass "report --shared-prefix (json): 8 pages each, 7 of their own: 1 + (90 - 8) / 7 on the GPU" ||
+  fail "report --shared-prefix (json)" "$(jq -c .run "$tmp/out")"
+expect_rc "report --shared-prefix as long as the context" 1 report tests/mixrun/tiny.mix --target cpu --context 32 \
+  --page-tokens 16 --shared-prefix 32
+grep -q "a shared prefix of 32 tokens is not shorter than the context (32 tokens)" "$tmp/err" &&
+  pass "report --shared-prefix: a prefix as long as the context is refused, named" || fail "report --shared-prefix too long" "$(cat "$tmp/err")"
+expect_rc "report --shared-prefix without --page-tokens" 2 report "$ex" --target cpu --shared-prefix 20
 expect_rc "report --page-tokens without --target" 2 report "$ex" --page-tokens 16
 expect_rc "report --pool-pages without --page-tokens" 2 report "$ex" --target cpu --pool-pages 4
 # on the kernels (cuda): the default pool holds the batch's whole context, as unpaged, plus the kernels'

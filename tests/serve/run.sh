@@ -314,6 +314,26 @@ if run "prefix caching: a shared start, paged" 0 "${TINY[@]}" --requests "$T/sha
     pass "paged: the text's pages line counts the pages taken shared" ||
     fail "paged: the text's pages line" "$(grep '^pages' "$T/out")"
 fi
+# What mixc report --shared-prefix says a pool holds is what runs: 12 requests of 29 prompt tokens (the
+# first 20 alike) and 3 new (2 pages of 16 each) in a pool of 10 pages: 9 at once (the first's 2
+# pages, then 1 each beside its shared one), 5 without prefix caching.
+STEM=$(seq 100 119 | paste -sd,)
+for k in $(seq 1 12); do
+  echo "{\"id\": \"q$k\", \"prompt_tokens\": [$STEM,$(seq $((k * 9)) $((k * 9 + 8)) | paste -sd,)], \"max_new_tokens\": 3}"
+done >"$T/stem.jsonl"
+want=$("$BUILD/mixc" report tests/mixrun/tiny.mix --target cpu --context 32 --page-tokens 16 --pool-pages 10 \
+  --shared-prefix 20 --format json 2>/dev/null | jq '.run[0].shared_prefix_sequences')
+if run "paged, a shared start: the report's figure" 0 "${TINY[@]}" --requests "$T/stem.jsonl" --max-seqs 12 --page-tokens 16 \
+     --pool-pages 10 --json --backend cpu; then
+  cp "$T/out" "$T/stem.json"
+  if run "paged, a shared start, no prefix caching" 0 "${TINY[@]}" --requests "$T/stem.jsonl" --max-seqs 12 --page-tokens 16 \
+       --pool-pages 10 --json --backend cpu --no-prefix-caching &&
+     [ "$want" = 9 ] && [ "$(jq .summary.peak_sequences "$T/stem.json")" = "$want" ] &&
+     [ "$(jq .summary.peak_sequences "$T/out")" = 5 ]; then
+    same_as_alone "paged, a shared start: $want sequences at once in a pool of 10 pages, as mixc report --shared-prefix says (5 without prefix caching); each = alone" \
+      "$T/stem.json" "$T/stem.jsonl" "${TINY[@]}" --backend cpu
+  else fail "paged, a shared start: the report's figure" "report $want, served $(jq .summary.peak_sequences "$T/stem.json"), without prefix caching $(jq .summary.peak_sequences "$T/out")"; fi
+fi
 # Two slots: a prompt takes the slot that holds the most of it. x and y run at once; z (arriving
 # later) starts with y's prompt and 2 of its tokens and takes y's slot (y's 9); w starts with x's
 # prompt and takes x's slot (6); v starts with z's prompt and first token. Paged (a pool of 9 pages
