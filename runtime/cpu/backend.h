@@ -147,6 +147,9 @@ bool backend_pages_grow(Backend *b, int slot, int64_t tokens);
  * whole, shared with it: no rows copied. The page of a last, partial one is not shared (to's rows
  * there differ from from's once either writes): the caller takes and fills it (backend_copy_prefix). */
 void backend_pages_share(Backend *b, int from, int to, int64_t n);
+/* Every paged cache's rows of pool page `from` (codes, then scales; K and V) into page `to`
+ * (ops->copy_kv); false when a copy fails. */
+bool backend_page_copy(Backend *b, int32_t from, int32_t to);
 /* Whether a write at position `at` of slot falls inside a page it holds that another table holds
  * too (at its length: the next backend_pages_grow takes a page for a copy of it). */
 bool backend_pages_copy_due(const Backend *b, int slot, int64_t at);

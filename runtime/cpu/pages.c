@@ -3,7 +3,7 @@
  * them back when it leaves. The pool is a stack: the pages a sequence returns are the next ones given,
  * so a later sequence's table is a scramble of reused pages.
  *
- * Slots may share pages (backend_share_pages: a prefix two sequences start with): each page counts
+ * Slots may share pages (backend_pages_share: a prefix two sequences start with): each page counts
  * the tables that hold it and goes back to the pool when the last lets it go. A shared page is never
  * written: a slot about to write into one (its length inside a page it shares) first takes a copy of
  * its own (copy on write). */
@@ -48,8 +48,7 @@ static int64_t shared_write_page(const Backend *b, int slot, int64_t at) {
 
 bool backend_pages_copy_due(const Backend *b, int slot, int64_t at) { return shared_write_page(b, slot, at) >= 0; }
 
-/* Every paged cache's rows (codes, then scales) of page `from` into page `to`. */
-static bool copy_page(Backend *b, int32_t from, int32_t to) {
+bool backend_page_copy(Backend *b, int32_t from, int32_t to) {
     for (int c = 0; c < b->plan->ncaches; c++)
         for (int v = 0; v < 2 && b->plan->cache[c].paged; v++) {
             KvBytes s[2], d[2];
@@ -74,7 +73,7 @@ static bool own_write_page(Backend *b, int slot) {
     int64_t i = shared_write_page(b, slot, b->seq_len[slot]);
     if (i < 0) return true;
     int32_t shared = table_of(b, slot)[i], mine = take_page(b);
-    if (copy_page(b, shared, mine) && set_entry(b, slot, i, mine)) {
+    if (backend_page_copy(b, shared, mine) && set_entry(b, slot, i, mine)) {
         drop_page(b, shared);
         b->pages_copied++;
         return true;

@@ -42,19 +42,12 @@ static bool copy_block(Backend *b, int c, int from, int to, int64_t n) {
     return true;
 }
 
-/* Paged cache c of slot `to` as slot `from`'s: each page `to` holds of its own (not shared with
- * `from`: backend_pages_share) gets the rows (codes, then scales) of the page `from` holds at that
- * place of its table. */
-static bool copy_pages(Backend *b, int c, int from, int to) {
+/* The paged caches of slot `to` as slot `from`'s: each page `to` holds of its own (not shared with
+ * `from`: backend_pages_share) gets the rows of the page `from` holds at that place of its table. */
+static bool copy_pages(Backend *b, int from, int to) {
     const int32_t *src = backend_page_table(b, from), *dst = backend_page_table(b, to);
     for (int64_t i = 0; i < b->pages_held[to]; i++)
-        for (int v = 0; v < 2 && src[i] != dst[i]; v++) {
-            KvBytes s[2], d[2];
-            run_plan_page_bytes(b->plan, c, v, src[i], s);
-            run_plan_page_bytes(b->plan, c, v, dst[i], d);
-            for (int k = 0; k < 2; k++)
-                if (s[k].n && !b->ops->copy_kv(b, d[k].at, s[k].at, s[k].n)) return false;
-        }
+        if (src[i] != dst[i] && !backend_page_copy(b, src[i], dst[i])) return false;
     return true;
 }
 
@@ -71,8 +64,9 @@ bool backend_copy_prefix(Backend *b, int from, int to, int64_t n) {
         !b->ops->upload_kv(b, run_plan_table_entry(p, to, 0), backend_page_table(b, to),
                            b->pages_held[to] * (int64_t)sizeof(int32_t)))
         return false;
+    if (p->page_tokens && !copy_pages(b, from, to)) return false;
     for (int c = 0; c < p->ncaches; c++)
-        if (!(p->cache[c].paged ? copy_pages(b, c, from, to) : copy_block(b, c, from, to, n))) return false;
+        if (!p->cache[c].paged && !copy_block(b, c, from, to, n)) return false;
     b->seq_len[to] = n;
     return true;
 }
