@@ -49,8 +49,7 @@ static const OptSpec build_options[] = {
 
 static const OptCommand build_command = {
     .prog = "mixc build",
-    .usage = "mixc build FILE.mix -o BIN [--arch sm_80|sm_90] [--set key=value ...] [--page-tokens P]\n"
-             "           [--no-emu] [-v]",
+    .usage = "mixc build FILE.mix -o BIN [--arch sm_80|sm_90] [--set key=value ...] [--page-tokens P] [--no-emu] [-v]",
     .about = "Writes BIN, a mixrun specialized to this layout: the layout, its kernels compiled to cubin for\n"
              "--arch and the same kernels compiled for the CPU emulator are embedded, so the binary\n"
              "JIT-compiles nothing at start-up. BIN takes mixrun's options except --layout and --set\n"
