@@ -156,18 +156,18 @@ const ActPlan *run_plan_step(const RunPlan *p, bool decode);
 json_t *run_plan_memory_json(const Layout *l, const RunPlan *p);
 json_t *run_plan_schedule_json(const Layout *l, const RunPlan *p);
 void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out);
-/* What a report's paged plans are fitted to: a GPU's memory (0: none) and the tokens the sequences
- * start with alike (0: none; --shared-prefix). */
+/* What a report fits its paged plans' sequences to: a GPU's memory (0: none; its pool is
+ * run_plan_gpu_pool_pages) and the tokens the sequences start with alike (0: none; --shared-prefix). */
 typedef struct {
-    int64_t bytes, shared_prefix;
-} RunPlanGpu;
+    int64_t gpu_bytes, shared_prefix;
+} RunPlanFit;
 /* `mixc report --target`: the run planned from `base` at each of the contexts, as one text line
  * each appended to text (may be NULL) and as the member "run" (an array) written into the object
- * open in json (may be NULL); a paged plan adds its pages, and with gpu->bytes > 0 the pool a GPU of
+ * open in json (may be NULL); a paged plan adds its pages, and with fit->gpu_bytes > 0 the pool a GPU of
  * that memory holds (run_plan_gpu_pool_pages) and, with a shared prefix, the sequences it holds
  * sharing it (run_plan_shared_sequences). false with a message in err (json is then left
  * unfinished). */
-bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, const RunPlanGpu *gpu,
+bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, const RunPlanFit *fit,
                      Buf *text, JsonWriter *json, char *err, size_t errlen);
 /* The pool bytes of a paged plan: every paged cache's K and V (0 unpaged). */
 int64_t run_plan_pool_bytes(const RunPlan *p);

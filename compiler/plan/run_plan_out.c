@@ -139,9 +139,9 @@ void run_plan_dump(const Layout *l, const RunPlan *p, FILE *out) {
     }
 }
 
-static void paged_json(JsonWriter *w, const RunPlan *p, const RunPlanGpu *gpu);
+static void paged_json(JsonWriter *w, const RunPlan *p, const RunPlanFit *fit);
 
-static void run_json(JsonWriter *w, const RunPlan *p, const RunPlanGpu *gpu) {
+static void run_json(JsonWriter *w, const RunPlan *p, const RunPlanFit *fit) {
     const RunOptions *po = &p->opt;
     jw_object_begin(w);
     jw_member_string(w, "target", run_target_name(po->target));
@@ -155,46 +155,46 @@ static void run_json(JsonWriter *w, const RunPlan *p, const RunPlanGpu *gpu) {
     jw_object_end(w);
     JW_INT_MEMBERS(w, {"kv_bytes", p->kv_bytes}, {"arena_bytes", p->arena_bytes},
                    {"weights_bytes", p->weights_bytes}, {"workspace_bytes", p->workspace_bytes});
-    if (p->page_tokens) paged_json(w, p, gpu);
+    if (p->page_tokens) paged_json(w, p, fit);
     jw_object_end(w);
 }
 
 /* A paged plan's figures: a sequence's pages at this context, the pool, the pool a GPU holds and,
  * with a shared prefix, the sequences sharing it that each pool holds. */
-static void paged_text(Buf *text, const RunPlan *p, const RunPlanGpu *gpu) {
+static void paged_text(Buf *text, const RunPlan *p, const RunPlanFit *fit) {
     buf_printf(text, "  paged: pages of %lld tokens, %lld per whole-context sequence; pool %lld pages (%lld bytes",
                (long long)p->page_tokens, (long long)p->table_pages, (long long)p->pool_pages,
                (long long)run_plan_pool_bytes(p));
-    if (gpu->shared_prefix)
+    if (fit->shared_prefix)
         buf_printf(text, "; %lld whole-context sequences starting with the same %lld tokens",
-                   (long long)run_plan_shared_sequences(p, p->pool_pages, gpu->shared_prefix), (long long)gpu->shared_prefix);
+                   (long long)run_plan_shared_sequences(p, p->pool_pages, fit->shared_prefix), (long long)fit->shared_prefix);
     buf_puts(text, ")");
-    if (gpu->bytes > 0) {
-        int64_t g = run_plan_gpu_pool_pages(p, gpu->bytes);
+    if (fit->gpu_bytes > 0) {
+        int64_t g = run_plan_gpu_pool_pages(p, fit->gpu_bytes);
         buf_printf(text, "; on the GPU a pool of %lld pages (%lld whole-context sequences", (long long)g,
                    (long long)(g / p->table_pages));
-        if (gpu->shared_prefix)
-            buf_printf(text, "; %lld starting with the same %lld tokens", (long long)run_plan_shared_sequences(p, g, gpu->shared_prefix),
-                       (long long)gpu->shared_prefix);
+        if (fit->shared_prefix)
+            buf_printf(text, "; %lld starting with the same %lld tokens", (long long)run_plan_shared_sequences(p, g, fit->shared_prefix),
+                       (long long)fit->shared_prefix);
         buf_puts(text, ")");
     }
     buf_puts(text, "\n");
 }
 
-static void paged_json(JsonWriter *w, const RunPlan *p, const RunPlanGpu *gpu) {
+static void paged_json(JsonWriter *w, const RunPlan *p, const RunPlanFit *fit) {
     JW_INT_MEMBERS(w, {"page_tokens", p->page_tokens}, {"pages_per_sequence", p->table_pages},
                    {"pool_pages", p->pool_pages}, {"pool_bytes", run_plan_pool_bytes(p)});
-    if (gpu->shared_prefix)
-        JW_INT_MEMBERS(w, {"shared_prefix_tokens", gpu->shared_prefix},
-                       {"shared_prefix_sequences", run_plan_shared_sequences(p, p->pool_pages, gpu->shared_prefix)});
-    if (gpu->bytes <= 0) return;
-    int64_t g = run_plan_gpu_pool_pages(p, gpu->bytes);
+    if (fit->shared_prefix)
+        JW_INT_MEMBERS(w, {"shared_prefix_tokens", fit->shared_prefix},
+                       {"shared_prefix_sequences", run_plan_shared_sequences(p, p->pool_pages, fit->shared_prefix)});
+    if (fit->gpu_bytes <= 0) return;
+    int64_t g = run_plan_gpu_pool_pages(p, fit->gpu_bytes);
     jw_member_int(w, "gpu_pool_pages", g);
-    if (gpu->shared_prefix)
-        jw_member_int(w, "gpu_shared_prefix_sequences", run_plan_shared_sequences(p, g, gpu->shared_prefix));
+    if (fit->shared_prefix)
+        jw_member_int(w, "gpu_shared_prefix_sequences", run_plan_shared_sequences(p, g, fit->shared_prefix));
 }
 
-bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, const RunPlanGpu *gpu,
+bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *contexts, int n, const RunPlanFit *fit,
                      Buf *text, JsonWriter *json, char *err, size_t errlen) {
     if (text) buf_puts(text, "\n");
     if (json) {
@@ -204,9 +204,9 @@ bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *con
     for (int c = 0; c < n; c++) {
         RunOptions o = *base;
         o.context = contexts[c];
-        if (gpu->shared_prefix >= contexts[c]) {
+        if (fit->shared_prefix >= contexts[c]) {
             snprintf(err, errlen, "a shared prefix of %lld tokens is not shorter than the context (%lld tokens)",
-                     (long long)gpu->shared_prefix, (long long)contexts[c]);
+                     (long long)fit->shared_prefix, (long long)contexts[c]);
             return false;
         }
         RunPlan p;
@@ -217,8 +217,8 @@ bool run_plan_report(const Layout *l, const RunOptions *base, const int64_t *con
                              "weights %lld bytes, cuBLAS workspace %lld bytes\n", run_target_name(po->target),
                        (long long)po->context, (long long)po->chunk, (long long)po->batch, (long long)p.kv_bytes,
                        (long long)p.arena_bytes, (long long)p.weights_bytes, (long long)p.workspace_bytes);
-        if (text && p.page_tokens) paged_text(text, &p, gpu);
-        if (json) run_json(json, &p, gpu);
+        if (text && p.page_tokens) paged_text(text, &p, fit);
+        if (json) run_json(json, &p, fit);
         run_plan_free(&p);
     }
     if (json) jw_array_end(json);

@@ -43,7 +43,7 @@ typedef struct {
     const char *arch;       /* --arch of the cuda run plan (its kernels' limits, its cuBLAS workspace) */
     DType act_dtype, kv_dtype;
     int64_t page_tokens, pool_pages;    /* --page-tokens, --pool-pages of the run plan (0: not given) */
-    int64_t shared_prefix;              /* --shared-prefix: tokens the GPU's sequences start with alike */
+    int64_t shared_prefix;              /* --shared-prefix: tokens the pools' sequences start with alike */
     int64_t tp, pp;         /* 0: not given (the report of one GPU only) */
 } Options;
 
@@ -448,8 +448,8 @@ static int report_run(const Options *o, const Report *r, Buf *text, JsonWriter *
     if (o->arch) base.arch = o->arch;
     base.page_tokens = o->page_tokens, base.pool_pages = o->pool_pages;
     char err[256];
-    RunPlanGpu gpu = {o->has_gpu ? o->gpu.memory_bytes : 0, o->shared_prefix};
-    if (run_plan_report(&r->l, &base, r->contexts, r->ncontexts, &gpu, text, json, err, sizeof err))
+    RunPlanFit fit = {o->has_gpu ? o->gpu.memory_bytes : 0, o->shared_prefix};
+    if (run_plan_report(&r->l, &base, r->contexts, r->ncontexts, &fit, text, json, err, sizeof err))
         return 0;
     fprintf(stderr, "mixc report: '%s': %s\n", r->path, err);
     return 1;
