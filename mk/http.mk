@@ -11,6 +11,13 @@ $(BUILD)/tests/http/test_http: $(BUILD)/tests/http/test_http.o $(CORE_OBJS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 TEST_PROGS += $(BUILD)/tests/http/test_http
 
+# Tool calling's parsers and answers, below HTTP (tests/http/run.sh runs it): without the server
+# itself (http_server.c, libmicrohttpd's).
+$(BUILD)/tests/http/test_tools: $(BUILD)/tests/http/test_tools.o $(filter-out %/http_server.o,$(HTTP_OBJS)) $(CORE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/http/test_tools
+
 # `make bench-sample`: the host's costs a token of the draws and the log-probabilities at Llama 3's
 # vocabulary (bench/serve/sample_bench.c). Never gates.
 .PHONY: bench-sample

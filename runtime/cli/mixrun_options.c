@@ -18,6 +18,13 @@ static bool parse_backend(const char *v, void *slot) {
     return e != NULL;
 }
 
+/* --tool-call-parser: one of the parsers http_tools.c has. */
+static bool parse_tool_parser(const char *v, void *slot) {
+    ToolParser p;
+    if (tools_parser_named(v, &p)) *(const char **)slot = v;
+    return tools_parser_named(v, &p);
+}
+
 static const OptSpec mixrun_options[] = {
     OPT(MixrunOptions, layout, OPT_STRING, "--layout", .metavar = "FILE", .section = "model", .help = "the layout (.mix)"),
     OPT_SETS(MixrunOptions, sets),
@@ -116,6 +123,9 @@ static const OptSpec mixrun_options[] = {
     OPT(MixrunOptions, http.api_key, OPT_STRING, "--api-key", .metavar = "KEY",
         .help = "the /v1 routes ask \"Authorization: Bearer KEY\" (401 without it; default: the\n"
                 "environment's MIXC_API_KEY, else none)"),
+    OPT(MixrunOptions, http.tool_call_parser, OPT_CUSTOM, "--tool-call-parser", .metavar = "NAME", .parse = parse_tool_parser,
+        .expects = "hermes or llama3_json", .help = "tool calling (vLLM's, docs/serving.md): how a chat answer's tool calls are\n"
+        "read, hermes (<tool_call>JSON</tool_call>: Qwen 2.5, Hermes) or llama3_json (Llama 3.1's\nJSON); tool_choice \"auto\" needs it"),
     /* last: only in a binary written by `mixc build` */
     OPT(MixrunOptions, info, OPT_FLAG, "--info", .section = "built binary", .help = "describe the layout, overrides and kernels built in"),
 };
@@ -227,11 +237,11 @@ static int check_serving(const OptCommand *cmd, const MixrunOptions *o) {
 static int check_serve(const OptCommand *cmd, const MixrunOptions *o) {
     const HttpOptions *h = &o->http;
     bool server = h->host || h->port >= 0 || h->model_name || h->max_body || h->max_connections || h->timeout_s ||
-                  h->generation_config || h->override_generation_config || h->api_key;
+                  h->generation_config || h->override_generation_config || h->api_key || h->tool_call_parser;
     if (!o->serve)
         return server ? opt_usage_error(cmd, "--host, --port, --model-name, --max-body, --max-connections, --timeout, "
-                                             "--generation-config, --override-generation-config and --api-key go "
-                                             "with mixrun serve")
+                                             "--generation-config, --override-generation-config, --api-key and "
+                                             "--tool-call-parser go with mixrun serve")
                       : OPT_GO;
     if (o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->print_ids || o->bench ||
         o->requests || o->synthetic.count || o->dump_logits || o->max_new_given || o->json || o->rates.n ||

@@ -40,6 +40,8 @@ typedef struct {
     int64_t timeout_s;      /* an idle or stalled connection is closed after this */
     const char *generation_config;  /* auto (NULL), vllm or a path: gen_config_locate's choice */
     const char *override_generation_config;   /* a JSON object over its sampling fields; NULL: none */
+    const char *tool_call_parser;   /* vLLM's --tool-call-parser: how a chat answer's tool calls are read
+                                     * (hermes, llama3_json); NULL: tool_choice "auto" is refused */
     const char *api_key;    /* every /v1 route asks "Authorization: Bearer KEY" (vLLM's --api-key); NULL:
                              * none (--api-key, else the environment's MIXC_API_KEY) */
 } HttpOptions;
@@ -50,6 +52,11 @@ typedef struct {
 #define HTTP_MAX_STOP_TOKEN_IDS 256
 
 typedef enum { GEN_QUEUED, GEN_RUNNING, GEN_DONE } GenState;
+
+/* A chat request's tool_choice: not given (auto when there are tools, vLLM's), none, auto. */
+typedef enum { TOOL_CHOICE_DEFAULT, TOOL_CHOICE_NONE, TOOL_CHOICE_AUTO } ToolChoice;
+/* The parsers of a chat answer's tool calls (--tool-call-parser; http_tools.c). */
+typedef enum { TOOL_PARSER_OFF, TOOL_PARSER_HERMES, TOOL_PARSER_LLAMA3_JSON } ToolParser;
 
 typedef struct HttpServer HttpServer;
 typedef struct Reply Reply;
@@ -68,6 +75,7 @@ typedef struct Gen {
     int index;                  /* the choice's: prompt i's j-th is i * n + j */
     struct Gen *next;           /* in the server's queue */
     bool chat, stream, include_usage;
+    ToolParser tool_parser;     /* tool_choice auto: the answer's tool calls read by this parser */
     bool continuous_usage;      /* vLLM's continuous_usage_stats: each chunk has the choice's usage so far */
     ServeRequest req;           /* id, prompt ids, max_new */
     SampleParams sample;        /* temperature, min_p, top_k, top_p */
@@ -222,6 +230,25 @@ char *api_detokenize_json(HttpServer *s, json_t *body, ApiError *err);
  * max_tokens); the object is s's then. false with the first bad one in err (status 0). */
 bool api_check_defaults(HttpServer *s, json_t *defaults, ApiError *err);
 
+/* ---- http_tools.c: tool calling (docs/serving.md, "Tool calling") */
+/* A request's "tools" into *tools (replacing it): null gives NULL; each tool checked and written as
+ * vLLM hands it to the chat template. false with a 400 in err. */
+bool tools_take(const json_t *v, json_t **tools, ApiError *err);
+bool tools_take_choice(const json_t *v, ToolChoice *choice, ApiError *err);
+/* messages[i]'s keys after role and content (tool_calls, tool_call_id, name) as the chat template
+ * reads them (ChatMessage.extra; NULL when none), a tool call's arguments parsed; false with a 400. */
+bool tools_message_extra(const json_t *msg, size_t i, json_t **extra, ApiError *err);
+/* A finished chat answer's tool calls as parser p reads them from text[0, len): an array of vLLM's
+ * ToolCall objects ({"id", "type": "function", "function": {"name", "arguments": JSON text}}), or
+ * NULL when the answer is text (a call that does not parse leaves it all text, as vLLM's parsers
+ * do); *content the bytes of text before the calls (all of it when NULL). */
+json_t *tools_read(ToolParser p, const char *text, size_t len, size_t *content);
+/* The bytes of an unfinished answer's text[0, ready) a stream may send as content: none from where
+ * a tool call starts or may start. */
+size_t tools_stream_limit(ToolParser p, const char *text, size_t ready);
+/* The parser --tool-call-parser names; false for another name. */
+bool tools_parser_named(const char *name, ToolParser *parser);
+
 /* ---- http_answer.c: the OpenAI answers */
 /* j's compact text (malloc'd; "{}" should jansson fail), j taken: every JSON answer's. */
 char *api_json_text(json_t *j);
@@ -235,9 +262,10 @@ char *api_token_text(const HttpServer *s, int32_t id, size_t *len, int64_t *char
 char *api_response_json(const Reply *r);
 /* One server-sent event "data: {...}\n\n" of a stream: choice g's text bytes [from, to) and ids
  * [id_from, id_to) as its delta; finish the finish reason or NULL; first: the choice's first (with
- * echo, the prompt's text and log-probabilities come before its own). */
+ * echo, the prompt's text and log-probabilities come before its own); calls (taken; NULL: none) the
+ * delta's tool_calls, whole (tools_read's, each given its index). */
 char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to, const char *finish,
-                      bool first);
+                      bool first, json_t *calls);
 /* The stream's usage event: the reply's tokens (r->mu held). */
 char *api_usage_event(const Reply *r);
 

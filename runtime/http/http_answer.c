@@ -180,13 +180,19 @@ static json_t *answer_text(const Gen *g, size_t from, size_t to, bool with_promp
     return text;
 }
 
-/* A finished choice of the answer. */
+/* A finished choice of the answer: with a tool parser, the calls it reads (the text before them the
+ * content, null when none; finish_reason "tool_calls", vLLM's). */
 static json_t *choice_json(const Gen *g) {
-    json_t *text = answer_text(g, 0, g->text_len, true);
+    size_t content = g->text_len;
+    json_t *calls = g->tool_parser ? tools_read(g->tool_parser, g->text, g->text_len, &content) : NULL;
+    json_t *text = calls && !content ? json_null() : answer_text(g, 0, content, true);
+    const char *finish = calls ? "tool_calls" : g->finish ? g->finish : "length";
     json_t *choice = json_pack("{s:i, s:o, s:s, s:o}", "index", g->index, "logprobs", logprobs_json(g, 0, g->nvisible, true),
-                               "finish_reason", g->finish ? g->finish : "length", "token_ids", ids_json(g, 0, g->nvisible));
-    if (g->chat) json_object_set_new(choice, "message", json_pack("{s:s, s:o}", "role", "assistant", "content", text));
-    else json_object_set_new(choice, "text", text);
+                               "finish_reason", finish, "token_ids", ids_json(g, 0, g->nvisible));
+    if (!g->chat) json_object_set_new(choice, "text", text);
+    else if (!calls) json_object_set_new(choice, "message", json_pack("{s:s, s:o}", "role", "assistant", "content", text));
+    else json_object_set_new(choice, "message", json_pack("{s:s, s:o, s:o}", "role", "assistant", "content", text,
+                                                          "tool_calls", calls));
     return choice;
 }
 
@@ -212,7 +218,7 @@ static char *sse_event(json_t *j) {
 }
 
 char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to, const char *finish,
-                      bool first) {
+                      bool first, json_t *calls) {
     json_t *j = answer_head(g, g->chat ? "chat.completion.chunk" : "text_completion");
     bool echo = first && g->echo;   /* the prompt's text and entries come first */
     json_t *text = answer_text(g, from, to, echo);
@@ -227,6 +233,9 @@ char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int
         if (first) json_object_set_new(delta, "role", json_string("assistant"));
         if (!finish || to > from) json_object_set_new(delta, "content", text);
         else json_decref(text);
+        for (size_t k = 0; k < json_array_size(calls); k++)   /* a stream's calls: each with its index */
+            json_object_set_new(json_array_get(calls, k), "index", json_integer((json_int_t)k));
+        if (calls) json_object_set_new(delta, "tool_calls", calls);
         json_object_set_new(choice, "delta", delta);
     }
     json_object_set_new(j, "choices", json_pack("[o]", choice));

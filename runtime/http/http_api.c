@@ -46,7 +46,9 @@ typedef struct {
     ChatRender render;          /* chat: add_generation_prompt (default true), continue_final_message,
                                  * tools_empty ("tools": [], which the template sees as [], not none) and
                                  * chat_template_kwargs (in kwargs) */
-    JinjaKwarg kwargs[2];
+    JinjaKwarg kwargs[4];
+    json_t *tools;              /* the request's tools, as the template reads them (http_tools.c); NULL: none */
+    ToolChoice tool_choice;
     bool token_strs;            /* /tokenize's return_token_strs */
     bool chat_logprobs;         /* chat's "logprobs": true */
     int64_t top_logprobs;       /* chat's "top_logprobs"; -1: not given */
@@ -188,13 +190,14 @@ static bool f_add_special_tokens(Parse *p, json_t *v, ApiError *err) {
 static bool f_return_token_strs(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "return_token_strs", &p->token_strs, err);
 }
-/* vLLM's chat_template_kwargs: the template's arguments by name. date_string (a string) and
- * tools_in_user_message (a boolean), Llama 3.1's, are bound; the names a request or the server sets
- * are refused (their fields say them); any other name is one no template of the subset reads
- * (jinja.c refuses such templates), so vLLM's rendering ignores it too. */
+/* vLLM's chat_template_kwargs: the template's arguments by name. date_string, tools_in_user_message,
+ * custom_tools and builtin_tools (Llama 3.1's), of any JSON value, are bound; the names a request or
+ * the server sets are refused (their fields say them); any other name is one no template of the
+ * subset reads (jinja.c refuses such templates), so vLLM's rendering ignores it too. */
 static bool f_chat_template_kwargs(Parse *p, json_t *v, ApiError *err) {
     static const char *const SET[] = {"messages", "tools", "documents", "add_generation_prompt", "continue_final_message",
-                                      "bos_token", "eos_token", "custom_tools", "builtin_tools", "strftime_now", NULL};
+                                      "bos_token", "eos_token", "strftime_now", NULL},
+                             *const BOUND[] = {"date_string", "tools_in_user_message", "custom_tools", "builtin_tools", NULL};
     if (json_is_null(v)) return true;
     if (!json_is_object(v)) return bad(err, 400, "field 'chat_template_kwargs' must be an object");
     const char *key;
@@ -204,12 +207,8 @@ static bool f_chat_template_kwargs(Parse *p, json_t *v, ApiError *err) {
             if (!strcmp(key, SET[i]))
                 return bad(err, 400, "field 'chat_template_kwargs': '%s' is not taken here (the request's fields and "
                            "the server set it)", key);
-        bool date = !strcmp(key, "date_string"), tools = !strcmp(key, "tools_in_user_message");
-        if ((date && !json_is_string(x)) || (tools && !json_is_boolean(x)))
-            return bad(err, 400, "field 'chat_template_kwargs': '%s' must be a %s", key, date ? "string" : "boolean");
-        if (!date && !tools) continue;
-        p->kwargs[p->render.nkwargs++] = (JinjaKwarg){key, tools, json_is_true(x), date ? json_string_value(x) : NULL,
-                                                      date ? json_string_length(x) : 0};
+        for (int i = 0; BOUND[i]; i++)
+            if (!strcmp(key, BOUND[i])) p->kwargs[p->render.nkwargs++] = (JinjaKwarg){BOUND[i], x};
     }
     p->render.kwargs = p->kwargs;
     return true;
@@ -315,18 +314,17 @@ static bool f_prompt(Parse *p, json_t *v, ApiError *err) { return (p->prompt = v
 static bool f_messages(Parse *p, json_t *v, ApiError *err) { return (p->messages = v), true; }
 static bool f_ignored(Parse *p, json_t *v, ApiError *err) { return true; }
 
-/* tools: null or [] only (tool calling is not done); [] reaches the template as [] (transformers'). */
+/* tools: the template reads them (null: none; [] as [], transformers'). */
 static bool f_tools(Parse *p, json_t *v, ApiError *err) {
-    if (!json_is_null(v) && !(json_is_array(v) && !json_array_size(v)))
-        return bad(err, 400, "field 'tools': this value is not supported (docs/serving.md lists what is)");
-    p->render.tools_empty = json_is_array(v);
-    return true;
+    bool ok = tools_take(v, &p->tools, err);
+    p->render.tools = p->tools;
+    return ok;
 }
+static bool f_tool_choice(Parse *p, json_t *v, ApiError *err) { return tools_take_choice(v, &p->tool_choice, err); }
 
 /* OpenAI fields whose value asks for nothing mixc would have to do: accepted at that value only. */
 static bool f_neutral(const char *name, json_t *v, ApiError *err) {
     bool ok = json_is_null(v) || (json_is_integer(v) && json_integer_value(v) == 1 && !strcmp(name, "best_of")) ||
-              (json_is_string(v) && !strcmp(json_string_value(v), "none") && !strcmp(name, "tool_choice")) ||
               (json_is_object(v) && json_object_size(v) == 1 &&
                is_str(json_object_get(v, "type"), "text") && !strcmp(name, "response_format"));
     return ok || bad(err, 400, "field '%s': this value is not supported (docs/serving.md lists what is)", name);
@@ -353,7 +351,7 @@ static const Field FIELDS[] = {
     {"suffix", NULL, ROUTE_COMPLETIONS}, {"frequency_penalty", f_frequency_penalty, GENERATING},
     {"presence_penalty", f_presence_penalty, GENERATING}, {"logit_bias", f_logit_bias, GENERATING},
     {"repetition_penalty", f_repetition_penalty, GENERATING}, {"response_format", NULL, ROUTE_CHAT},
-    {"tools", f_tools, OF_MESSAGES}, {"tool_choice", NULL, ROUTE_CHAT},
+    {"tools", f_tools, OF_MESSAGES}, {"tool_choice", f_tool_choice, ROUTE_CHAT},
     {"add_generation_prompt", f_add_generation_prompt, OF_MESSAGES},
     {"continue_final_message", f_continue_final_message, OF_MESSAGES},
     {"add_special_tokens", f_add_special_tokens, OF_PROMPTS | OF_MESSAGES},
@@ -444,14 +442,19 @@ static bool chat_prompt(Parse *p, ApiError *err) {
     Buf *content = xcalloc(n, sizeof *content), text = {0};
     bool ok = true;
     for (size_t i = 0; i < n && ok; i++) {
-        json_t *msg = json_array_get(v, i), *role = json_object_get(msg, "role");
+        json_t *msg = json_array_get(v, i), *role = json_object_get(msg, "role"), *c = json_object_get(msg, "content");
+        bool assistant = json_is_string(role) && !strcmp(json_string_value(role), "assistant");
         if (!json_is_string(role) || strlen(json_string_value(role)) != json_string_length(role) ||
-            json_object_size(msg) != 2 || !json_object_get(msg, "content"))
-            ok = bad(err, 400, "messages[%zu] must be {\"role\": ..., \"content\": ...} (other fields are not supported)", i);
-        else ok = message_content(json_object_get(msg, "content"), (int)i, &content[i], err);
+            (!c && !assistant))
+            ok = bad(err, 400, "messages[%zu] must be {\"role\": ..., \"content\": ...} (and tool_calls, tool_call_id, "
+                     "name)", i);
+        else if (!c || (json_is_null(c) && assistant)) ok = true;   /* vLLM's: no content renders as "" */
+        else ok = message_content(c, (int)i, &content[i], err);
+        json_t *extra = NULL;
+        ok = ok && tools_message_extra(msg, i, &extra, err);
         if (!ok) break;
         buf_append(&content[i], "", 0);
-        m[i] = (ChatMessage){json_string_value(role), content[i].data ? content[i].data : "", content[i].len};
+        m[i] = (ChatMessage){json_string_value(role), content[i].data ? content[i].data : "", content[i].len, extra};
     }
     char e[600];
     if (ok && p->render.add_generation_prompt && p->render.continue_final_message)
@@ -461,7 +464,7 @@ static bool chat_prompt(Parse *p, ApiError *err) {
                                        &p->g->nstop_ids, e, sizeof e))
         ok = bad(err, 400, "%s", e);
     if (ok) ok = text_ids(p, text.data, text.len, p->add_special, err);
-    for (size_t i = 0; i < n; i++) buf_free(&content[i]);
+    for (size_t i = 0; i < n; i++) buf_free(&content[i]), json_decref((json_t *)m[i].extra);
     free(content);
     free(m);
     buf_free(&text);
@@ -602,13 +605,27 @@ bool api_check_defaults(HttpServer *s, json_t *defaults, ApiError *err) {
     return ok;
 }
 
+/* tool_choice as vLLM reads it: auto when not given and there are tools; auto needs tools, and the
+ * server's parser to read the answer's tool calls. */
+static bool resolve_tool_choice(Parse *p, ApiError *err) {
+    bool any = p->tools && json_array_size(p->tools);
+    ToolChoice c = p->tool_choice == TOOL_CHOICE_DEFAULT ? (any ? TOOL_CHOICE_AUTO : TOOL_CHOICE_NONE) : p->tool_choice;
+    if (c != TOOL_CHOICE_AUTO) return true;
+    if (!p->tools) return bad(err, 400, "field 'tool_choice': \"auto\" needs 'tools'");
+    if (!p->s->opt.tool_call_parser || !tools_parser_named(p->s->opt.tool_call_parser, &p->g->tool_parser))
+        return bad(err, 400, "tool_choice \"auto\" (the default with tools) needs the server started with "
+                   "--tool-call-parser (hermes or llama3_json); tool_choice \"none\" renders the tools without reading "
+                   "tool calls");
+    return true;
+}
+
 Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) {
     Gen proto;
     gen_defaults(&proto, s, chat);
     Parse p = {.s = s, .g = &proto, .max_tokens = -1, .max_completion_tokens = -1, .top_logprobs = -1, .n = 1,
                .route = chat ? ROUTE_CHAT : ROUTE_COMPLETIONS, .add_special = !chat, .render.add_generation_prompt = true};
     bool ok = json_is_object(body) ? (!s->defaults || take_fields(&p, s->defaults, err)) && take_fields(&p, body, err) &&
-                                         logprobs_asked(&p, err)
+                                         logprobs_asked(&p, err) && (!chat || resolve_tool_choice(&p, err))
                                    : bad(err, 400, "the body is not a JSON object");
     if (p.max_completion_tokens >= 0) p.max_tokens = p.max_completion_tokens;
     if (ok && !chat && !p.prompt) ok = bad(err, 400, "missing field 'prompt'");
@@ -622,6 +639,7 @@ Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) 
         ok = fill_prompt(&p, r, i, batch ? json_array_get(p.prompt, i) : p.prompt, err) || in_prompt(err, i, nprompts);
     }
     gen_free_fields(&proto);
+    json_decref(p.tools);
     if (!ok) reply_release(r);
     return ok ? r : NULL;
 }
@@ -652,6 +670,7 @@ char *api_tokenize_json(HttpServer *s, json_t *body, ApiError *err) {
                                        (json_int_t)s->context, "tokens", ids, "token_strs", strs));
     }
     gen_free_fields(&g);
+    json_decref(p.tools);
     return text;
 }
 

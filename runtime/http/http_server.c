@@ -97,21 +97,30 @@ static void wait_a_little(Reply *r) {
 
 /* ------------------------------------------------------------------ streams */
 
-/* The next event of choice g, into st->event; false when it has none now. r->mu held. */
+/* The next event of choice g, into st->event; false when it has none now. r->mu held. With a tool
+ * parser, the text that is or may be a tool call is held back; once g ends, its calls (if the text
+ * holds any) come whole in the last chunk, else the rest of the text. */
 static bool choice_event(Stream *st, const Gen *g) {
     ChoiceSent *c = &st->choice[g->index];
-    if (g->ready > c->sent || g->nvisible > c->ids_sent) {
-        st->event = api_chunk_event(g, c->sent, g->ready, c->ids_sent, g->nvisible, NULL, c->first);
-        c->sent = g->ready;
+    size_t ready = g->ready;
+    json_t *calls = NULL;
+    if (g->tool_parser && g->state == GEN_DONE) calls = tools_read(g->tool_parser, g->text, g->text_len, &ready);
+    else if (g->tool_parser) ready = tools_stream_limit(g->tool_parser, g->text, g->ready);
+    if (ready > c->sent || g->nvisible > c->ids_sent) {
+        json_decref(calls);   /* made again for the last chunk */
+        st->event = api_chunk_event(g, c->sent, ready, c->ids_sent, g->nvisible, NULL, c->first, NULL);
+        c->sent = ready;
         c->ids_sent = g->nvisible;
         c->first = false;
         return true;
     }
     if (g->state == GEN_DONE && !c->finish_sent) {
-        st->event = api_chunk_event(g, c->sent, c->sent, c->ids_sent, c->ids_sent, g->finish, c->first);
+        st->event = api_chunk_event(g, c->sent, c->sent, c->ids_sent, c->ids_sent, calls ? "tool_calls" : g->finish,
+                                    c->first, calls);
         c->finish_sent = true;
         return true;
     }
+    json_decref(calls);
     return false;
 }
 

@@ -190,7 +190,7 @@ static bool render(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage
         snprintf(err, errlen, "the chat template cannot be rendered: %s", ct->err);
         return false;
     }
-    JinjaContext c = {m, n, ct->bos, ct->eos, how->add_generation_prompt, NULL, how->tools_empty,   /* strftime_now: the local time */
+    JinjaContext c = {m, n, ct->bos, ct->eos, how->add_generation_prompt, NULL, how->tools,   /* strftime_now: the local time */
                       how->kwargs, how->nkwargs};
     bool raised = false;
     char e[500];

@@ -52,9 +52,9 @@ typedef struct {
                                      * white space before, when the template strips the content), as
                                      * transformers does; refused when the rendering drops the tag or
                                      * the content, or (a template) never reads a message's content */
-    bool tools_empty;               /* `tools` is an empty list (a request's "tools": [], which transformers
-                                     * and vLLM hand the template as []; Llama 3.1's tells it from none),
-                                     * else none */
+    const json_t *tools;            /* the request's tools as the template reads them (a list; [] too, which
+                                     * transformers and vLLM hand the template as []: Llama 3.1's tells it
+                                     * from none); NULL: none */
     const JinjaKwarg *kwargs;       /* [nkwargs] the template's arguments (date_string, ...: vLLM's
                                      * chat_template_kwargs); the Llama 3 template by hand reads none */
     int nkwargs;

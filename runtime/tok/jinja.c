@@ -2,7 +2,7 @@
  * truth, `and`/`or` giving an operand, undefined printing as '', a loop body's sets undone at each
  * iteration's start and at its end, namespaces shared. Whatever Jinja would fail on, or the subset
  * does not compute, fails with its position: never another text. */
-#include "jinja_ast.h"
+#include "jinja_value.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,90 +34,31 @@ void jinja_strip(const char *s, size_t len, bool left, bool right, size_t *from,
     *to = b;
 }
 
-typedef enum { V_UNDEF, V_NONE, V_BOOL, V_INT, V_STR, V_LIST, V_MSG, V_NS, V_LOOP, V_FUNC } ValKind;
-static const char *const KIND_NAME[] = {"undefined", "none", "a boolean", "an integer", "a string", "a list",
-                                        "a message", "a namespace", "loop", "a function"};
-
-typedef struct {
-    ValKind k;
-    int64_t i;          /* V_BOOL, V_INT, V_MSG (its index); V_LIST: its items [i, hi) */
-    int64_t hi;
-    const char *s;      /* V_STR: n bytes */
-    size_t n;           /* V_LIST: 1 for a generator (selectattr's, before | list) */
-    void *p;            /* V_NS: Ns; V_LOOP: int64_t[2] {index0, length}; V_LIST: int32_t message indices, or
-                         * NULL when item k is messages[k] */
-} Val;
-
-/* The message index of a list's k-th item. */
-static int64_t list_at(Val v, int64_t k) { return v.p ? ((const int32_t *)v.p)[v.i + k] : v.i + k; }
-
-#define NS_MAX 32
-typedef struct {
-    const char *keys[NS_MAX];
-    Val vals[NS_MAX];
-    int n;
-} Ns;
-
 typedef struct {
     const char *name;
     Val v;
 } Var;
 
+/* A render: the values' context first (jinja_value.h), then the scopes. */
 typedef struct {
-    const JinjaTemplate *t;
-    const JinjaContext *c;
-    Arena A;
+    ValCtx V;
     Buf *out;
     Var *vars;
     int nvars, cap, frame;     /* the innermost loop's variables start at frame */
-    char *err;
-    size_t errlen;
-    bool failed, raised;
+    Val messages;              /* the context's messages, a list */
 } Render;
 
-static const Val UNDEF = {V_UNDEF};
-
-static Val fail(Render *R, size_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static Val fail(Render *R, size_t pos, const char *fmt, ...) {
-    if (R->failed) return UNDEF;
-    va_list ap;
-    va_start(ap, fmt);
-    jinja_verror(R->t->src, pos, R->err, R->errlen, fmt, ap);
-    va_end(ap);
-    R->failed = true;
-    return UNDEF;
-}
-
-static Val str_val(const char *s, size_t n) { return (Val){.k = V_STR, .s = s, .n = n}; }
-static Val int_val(ValKind k, int64_t i) { return (Val){.k = k, .i = i}; }
-
-static bool truthy(Val v) {
-    switch (v.k) {
-    case V_UNDEF: case V_NONE: return false;
-    case V_BOOL: case V_INT: return v.i != 0;
-    case V_STR: return v.n > 0;
-    case V_LIST: return v.n || v.hi > v.i;   /* a generator is true, as in Python */
-    default: return true;
-    }
-}
-
-/* v as Jinja prints it (str()), into b; false for what has no text here. */
-static bool text_of(Val v, Buf *b) {
-    switch (v.k) {
-    case V_UNDEF: return true;
-    case V_NONE: return buf_puts(b, "None"), true;
-    case V_BOOL: return buf_puts(b, v.i ? "True" : "False"), true;
-    case V_INT: return buf_printf(b, "%lld", (long long)v.i), true;
-    case V_STR: return buf_append(b, v.s, v.n), true;
-    default: return false;
-    }
-}
+#define UNDEF JINJA_UNDEF
+#define KIND_NAME JINJA_KIND_NAME
+#define fail(R, ...) jinja_fail(&(R)->V, __VA_ARGS__)
+#define str_val jinja_str
+#define int_val jinja_int
 
 static Val as_str(Render *R, Val v, size_t pos) {
     if (v.k == V_STR) return v;
     Buf b = {0};
-    if (!text_of(v, &b)) return fail(R, pos, "%s has no text here", KIND_NAME[v.k]);
-    Val s = str_val(arena_strndup(&R->A, b.data ? b.data : "", b.len), b.len);
+    if (!jinja_text(v, &b)) return fail(R, pos, "%s has no text here", KIND_NAME[v.k]);
+    Val s = str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
     buf_free(&b);
     return s;
 }
@@ -125,15 +66,14 @@ static Val as_str(Render *R, Val v, size_t pos) {
 static Val lookup(Render *R, const char *name) {
     for (int i = R->nvars - 1; i >= 0; i--)
         if (!strcmp(R->vars[i].name, name)) return R->vars[i].v;
-    const JinjaContext *c = R->c;
+    const JinjaContext *c = R->V.c;
     for (int i = 0; i < c->nkwargs; i++)
-        if (!strcmp(c->kwargs[i].name, name))
-            return c->kwargs[i].boolean ? int_val(V_BOOL, c->kwargs[i].b) : str_val(c->kwargs[i].s, c->kwargs[i].len);
-    if (!strcmp(name, "messages")) return (Val){.k = V_LIST, .i = 0, .hi = c->nmessages};
+        if (!strcmp(c->kwargs[i].name, name)) return jinja_from_json(&R->V, c->kwargs[i].value);
+    if (!strcmp(name, "messages")) return R->messages;
     if (!strcmp(name, "bos_token")) return c->bos_token ? str_val(c->bos_token, strlen(c->bos_token)) : UNDEF;
     if (!strcmp(name, "eos_token")) return c->eos_token ? str_val(c->eos_token, strlen(c->eos_token)) : UNDEF;
     if (!strcmp(name, "add_generation_prompt")) return int_val(V_BOOL, c->add_generation_prompt);
-    if (!strcmp(name, "tools") && c->tools_empty) return (Val){.k = V_LIST};   /* [] */
+    if (!strcmp(name, "tools") && c->tools) return jinja_from_json(&R->V, c->tools);
     if (!strcmp(name, "tools") || !strcmp(name, "documents")) return (Val){.k = V_NONE};
     if (!strcmp(name, "strftime_now")) return (Val){.k = V_FUNC};
     return UNDEF;
@@ -153,52 +93,45 @@ static void assign(Render *R, const char *name, Val v) {
     R->vars[R->nvars++] = (Var){name, v};
 }
 
-static bool equal(Render *R, Val a, Val b) {
-    bool na = a.k == V_BOOL || a.k == V_INT, nb = b.k == V_BOOL || b.k == V_INT;
-    if (na && nb) return a.i == b.i;
-    if (a.k != b.k) return false;
-    switch (a.k) {
-    case V_UNDEF: case V_NONE: return true;
-    case V_STR: return a.n == b.n && !memcmp(a.s, b.s, a.n);
-    case V_MSG: {
-        const ChatMessage *x = &R->c->messages[a.i], *y = &R->c->messages[b.i];
-        return !strcmp(x->role, y->role) && x->len == y->len && !memcmp(x->content, y->content, x->len);
-    }
-    case V_LIST: {
-        if (a.hi - a.i != b.hi - b.i) return false;
-        for (int64_t k = 0; k < a.hi - a.i; k++)
-            if (!equal(R, int_val(V_MSG, list_at(a, k)), int_val(V_MSG, list_at(b, k)))) return false;
-        return true;
-    }
-    default: return a.p == b.p;
-    }
-}
+static bool equal(Render *R, Val a, Val b, size_t pos) { return jinja_equal(&R->V, a, b, pos); }
 
 static Val eval(Render *R, const Expr *e);
 
-/* obj.key and obj[key] with a string key. */
-static Val get_key(Render *R, Val o, const char *key, size_t n, size_t pos) {
-    if (o.k == V_MSG) {
-        const ChatMessage *m = &R->c->messages[o.i];
-        if (n == 4 && !memcmp(key, "role", 4)) return str_val(m->role, strlen(m->role));
-        if (n == 7 && !memcmp(key, "content", 7)) return str_val(m->content, m->len);
-        return UNDEF;   /* a message has role and content only */
+/* The names Python's dict has as attributes: Jinja's obj.name gives the method, not the key. */
+static bool dict_method(const char *key, size_t n) {
+    static const char *const M[] = {"items", "keys", "values", "get", "pop", "update", "copy", "clear", "setdefault",
+                                    "fromkeys", "popitem", NULL};
+    for (int i = 0; M[i]; i++)
+        if (strlen(M[i]) == n && !memcmp(M[i], key, n)) return true;
+    return false;
+}
+
+static Val loop_attr(Render *R, Val o, const char *key, size_t n, size_t pos) {
+    const int64_t *l = o.p;
+    static const char *const A[] = {"index0", "index", "first", "last", "length", "revindex", "revindex0"};
+    int64_t v[] = {l[0], l[0] + 1, l[0] == 0, l[0] == l[1] - 1, l[1], l[1] - l[0], l[1] - l[0] - 1};
+    for (int i = 0; i < 7; i++)
+        if (strlen(A[i]) == n && !memcmp(A[i], key, n)) return int_val(i == 2 || i == 3 ? V_BOOL : V_INT, v[i]);
+    return fail(R, pos, "loop.%.*s is not supported (only index0, index, first, last, length, revindex, "
+                "revindex0)", (int)n, key);
+}
+
+/* obj.key (attr) and obj[key] with a string key. */
+static Val get_key(Render *R, Val o, const char *key, size_t n, bool attr, size_t pos) {
+    if ((o.k == V_MSG || o.k == V_DICT) && attr && dict_method(key, n))
+        return fail(R, pos, "'%.*s' of a dict is its method, not a key: ['%.*s'] reads the key", (int)n, key, (int)n, key);
+    if (o.k == V_MSG) return jinja_msg_key(&R->V, o, key, n);
+    if (o.k == V_DICT) {
+        const json_t *x = json_object_getn(o.p, key, n);
+        return x ? jinja_from_json(&R->V, x) : UNDEF;
     }
     if (o.k == V_NS) {
-        Ns *ns = o.p;
+        const Ns *ns = o.p;
         for (int i = 0; i < ns->n; i++)
             if (strlen(ns->keys[i]) == n && !memcmp(ns->keys[i], key, n)) return ns->vals[i];
         return UNDEF;
     }
-    if (o.k == V_LOOP) {
-        const int64_t *l = o.p;
-        static const char *const A[] = {"index0", "index", "first", "last", "length", "revindex", "revindex0"};
-        int64_t v[] = {l[0], l[0] + 1, l[0] == 0, l[0] == l[1] - 1, l[1], l[1] - l[0], l[1] - l[0] - 1};
-        for (int i = 0; i < 7; i++)
-            if (strlen(A[i]) == n && !memcmp(A[i], key, n)) return int_val(i == 2 || i == 3 ? V_BOOL : V_INT, v[i]);
-        return fail(R, pos, "loop.%.*s is not supported (only index0, index, first, last, length, revindex, "
-                    "revindex0)", (int)n, key);
-    }
+    if (o.k == V_LOOP) return loop_attr(R, o, key, n, pos);
     if (o.k == V_UNDEF) return fail(R, pos, "'%.*s' of an undefined value", (int)n, key);
     if (o.k == V_NONE) return UNDEF;   /* Jinja: no such attribute */
     if (o.k == V_STR || o.k == V_LIST) {   /* a string or a list has its methods as attributes, no other */
@@ -215,13 +148,15 @@ static Val get_key(Render *R, Val o, const char *key, size_t n, size_t pos) {
 
 static Val eval_index(Render *R, const Expr *e) {
     Val o = eval(R, e->a), k = eval(R, e->b);
-    if (R->failed) return UNDEF;
-    if (k.k == V_STR) return get_key(R, o, k.s, k.n, e->pos);
+    if (R->V.failed) return UNDEF;
+    if (k.k == V_STR) return get_key(R, o, k.s, k.n, false, e->pos);
     if (o.k == V_LIST && o.n) return fail(R, e->pos, "indexing a generator (selectattr's: add | list)");
     if (o.k == V_LIST && (k.k == V_INT || k.k == V_BOOL)) {
-        int64_t n = o.hi - o.i, i = k.i < 0 ? k.i + n : k.i;
-        return i >= 0 && i < n ? int_val(V_MSG, list_at(o, i)) : UNDEF;
+        int64_t n = jinja_len(o), i = k.i < 0 ? k.i + n : k.i;
+        return i >= 0 && i < n ? jinja_item(o, i) : UNDEF;
     }
+    if (o.k == V_DICT && (k.k == V_INT || k.k == V_BOOL || k.k == V_NONE)) return UNDEF;   /* JSON keys are strings */
+    if (o.k == V_NONE) return UNDEF;   /* Jinja: none[k] is undefined */
     return fail(R, e->pos, "indexing %s with %s is not supported", KIND_NAME[o.k], KIND_NAME[k.k]);
 }
 
@@ -235,18 +170,31 @@ static bool slice_bound(Render *R, const Expr *b, int64_t n, int64_t dflt, int64
     return true;
 }
 
+/* The byte offset of code point k of the UTF-8 string s[0, n). */
+static size_t utf8_offset(const char *s, size_t n, int64_t k) {
+    size_t b = 0;
+    for (; k > 0 && b < n; k--)
+        for (b++; b < n && ((unsigned char)s[b] & 0xC0) == 0x80; b++) {}
+    return b;
+}
+
 static Val eval_slice(Render *R, const Expr *e) {
     Val o = eval(R, e->a);
-    if (R->failed) return UNDEF;
-    if (o.k != V_LIST || o.n) return fail(R, e->pos, "slicing %s is not supported (only lists)", o.n ? "a generator" : KIND_NAME[o.k]);
-    int64_t n = o.hi - o.i, lo, hi;
+    if (R->V.failed) return UNDEF;
+    bool str = o.k == V_STR;
+    if ((o.k != V_LIST || o.n) && !str)
+        return fail(R, e->pos, "slicing %s is not supported (only lists and strings)", o.n ? "a generator" : KIND_NAME[o.k]);
+    int64_t n = str ? utf8_chars(o.s, o.n) : jinja_len(o), lo, hi;
     if (!slice_bound(R, e->b, n, 0, &lo) || !slice_bound(R, e->c, n, n, &hi)) return UNDEF;
-    return (Val){.k = V_LIST, .i = o.i + lo, .hi = o.i + (hi > lo ? hi : lo), .p = o.p};
+    if (hi < lo) hi = lo;
+    if (!str) return (Val){.k = V_LIST, .i = o.i + lo, .hi = o.i + hi, .p = o.p};
+    size_t a = utf8_offset(o.s, o.n, lo), b = utf8_offset(o.s, o.n, hi);
+    return str_val(o.s + a, b - a);
 }
 
 static Val strip_val(Render *R, Val v, size_t pos) {
     v = as_str(R, v, pos);
-    if (R->failed) return UNDEF;   /* no text to strip */
+    if (R->V.failed) return UNDEF;   /* no text to strip */
     size_t a, b;
     jinja_strip(v.s, v.n, true, true, &a, &b);
     return str_val(v.s + a, b - a);
@@ -258,9 +206,9 @@ static bool test_is(const char *name, Val v) {
     if (!strcmp(name, "undefined")) return v.k == V_UNDEF;
     if (!strcmp(name, "none")) return v.k == V_NONE;
     if (!strcmp(name, "string")) return v.k == V_STR;
-    if (!strcmp(name, "mapping")) return v.k == V_MSG;
+    if (!strcmp(name, "mapping")) return v.k == V_MSG || v.k == V_DICT;
     /* iterable: iter() succeeds (an undefined value iterates as empty) */
-    return v.k == V_STR || v.k == V_LIST || v.k == V_MSG || v.k == V_UNDEF || v.k == V_LOOP;
+    return v.k == V_STR || v.k == V_LIST || v.k == V_MSG || v.k == V_DICT || v.k == V_UNDEF || v.k == V_LOOP;
 }
 
 /* The string argument k of filter e, or NULL when it is absent or not a string. */
@@ -271,84 +219,140 @@ static const char *str_arg(Render *R, const Expr *e, int k, size_t *n) {
     return v.k == V_STR ? v.s : NULL;
 }
 
-/* selectattr / rejectattr(attr[, test[, value]]) of a list of messages: a generator. */
-static Val select_attr(Render *R, const Expr *e, Val v) {
+/* The values `for` iterates over: a list's items, a dict's keys (none for undefined). */
+static bool iterate(Render *R, Val v, size_t pos, Val *list) {
+    if (v.k == V_UNDEF) return *list = jinja_list(NULL, 0), true;
+    if (v.k == V_LIST) return *list = v, true;
+    if (v.k != V_DICT) return fail(R, pos, "iterating over %s is not supported (only lists and dicts)", KIND_NAME[v.k]), false;
+    size_t n = json_object_size(v.p), k = 0, klen;
+    Val *keys = arena_alloc(&R->V.A, (n + 1) * sizeof *keys);
+    const char *key;
+    json_t *x;
+    json_object_keylen_foreach((json_t *)v.p, key, klen, x) keys[k++] = str_val(key, klen);
+    return *list = jinja_list(keys, (int64_t)n), true;
+}
+
+/* selectattr / rejectattr(attr[, test[, value]]) and select / reject([test[, value]]) of a list:
+ * a generator. */
+static Val select_items(Render *R, const Expr *e, Val v) {
+    bool attr = !strcmp(e->s, "selectattr") || !strcmp(e->s, "rejectattr"), keep = !strcmp(e->s, "selectattr") ||
+                                                                                      !strcmp(e->s, "select");
+    int t = attr;   /* the test's argument */
     size_t an = 0, tn = 0;
-    const char *attr = str_arg(R, e, 0, &an), *test = e->nargs > 1 ? str_arg(R, e, 1, &tn) : "";
-    if (R->failed) return UNDEF;
-    if (!attr || !test || e->nargs > 3 || (v.k != V_LIST && v.k != V_UNDEF))
+    const char *name = attr ? str_arg(R, e, 0, &an) : "", *test = e->nargs > t ? str_arg(R, e, t, &tn) : "";
+    if (R->V.failed) return UNDEF;
+    if (!name || !test || e->nargs > t + 2 || (v.k != V_LIST && v.k != V_UNDEF))
         return fail(R, e->pos, "%s of %s with these arguments is not supported", e->s, KIND_NAME[v.k]);
     static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", NULL};
     bool eq = !strcmp(test, "equalto") || !strcmp(test, "eq") || !strcmp(test, "=="), known = !*test;
     for (int i = 0; TESTS[i]; i++) known |= !strcmp(TESTS[i], test);
-    if (eq ? e->nargs != 3 : !known || e->nargs > 2)
+    if (eq ? e->nargs != t + 2 : !known || e->nargs > t + 1)
         return fail(R, e->pos, "%s with the test '%.40s' and %d arguments is not supported", e->s, test, e->nargs);
-    Val want = e->nargs > 2 ? eval(R, e->args[2]) : UNDEF;
-    int64_t n = v.k == V_LIST ? v.hi - v.i : 0, kept = 0;
-    int32_t *ix = arena_alloc(&R->A, (size_t)(n + 1) * sizeof *ix);
-    for (int64_t k = 0; k < n && !R->failed; k++) {
-        Val x = get_key(R, int_val(V_MSG, list_at(v, k)), attr, an, e->pos);
-        bool hit = eq ? equal(R, x, want) : *test ? test_is(test, x) : truthy(x);
-        if (hit == !strcmp(e->s, "selectattr")) ix[kept++] = (int32_t)list_at(v, k);
+    Val want = eq ? eval(R, e->args[t + 1]) : UNDEF;
+    int64_t n = v.k == V_LIST ? jinja_len(v) : 0, kept = 0;
+    Val *items = arena_alloc(&R->V.A, (size_t)(n + 1) * sizeof *items);
+    for (int64_t k = 0; k < n && !R->V.failed; k++) {
+        Val x = attr ? get_key(R, jinja_item(v, k), name, an, true, e->pos) : jinja_item(v, k);
+        bool hit = eq ? equal(R, x, want, e->pos) : *test ? test_is(test, x) : jinja_truthy(x);
+        if (hit == keep) items[kept++] = jinja_item(v, k);
     }
-    return (Val){.k = V_LIST, .i = 0, .hi = kept, .n = 1, .p = ix};
+    Val out = jinja_list(items, kept);
+    out.n = 1;
+    return out;
 }
 
-/* v as Python's json.dumps(v, ensure_ascii=False) writes it (transformers' tojson), for a string,
- * a number, a boolean or none. */
+/* v as transformers' tojson writes it: Python's json.dumps(v, ensure_ascii=False, indent=N). */
 static Val to_json(Render *R, const Expr *e, Val v) {
-    for (int k = 0; k < e->nargs; k++)
-        if (!e->keys[k] || strcmp(e->keys[k], "indent"))   /* indent changes nothing of a scalar */
-            return fail(R, e->pos, "tojson's arguments other than indent are not supported");
-    Buf b = {0};
-    if (v.k == V_NONE) buf_puts(&b, "null");
-    else if (v.k == V_BOOL) buf_puts(&b, v.i ? "true" : "false");
-    else if (v.k == V_INT) buf_printf(&b, "%lld", (long long)v.i);
-    else if (v.k != V_STR) return fail(R, e->pos, "tojson of %s is not supported", KIND_NAME[v.k]);
-    for (size_t i = 0; v.k == V_STR && i <= v.n; i++) {
-        unsigned char c = i < v.n ? (unsigned char)v.s[i] : 0;
-        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t"
-                        : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
-        if (i == 0) buf_puts(&b, "\"");
-        if (i == v.n) buf_puts(&b, "\"");
-        else if (esc) buf_puts(&b, esc);
-        else if (c < 0x20) buf_printf(&b, "\\u%04x", c);
-        else buf_append(&b, (const char *)&c, 1);
+    int64_t indent = -1;
+    for (int k = 0; k < e->nargs; k++) {
+        Val a = e->keys[k] && !strcmp(e->keys[k], "indent") ? eval(R, e->args[k]) : UNDEF;
+        if (R->V.failed) return UNDEF;
+        if ((a.k != V_INT && a.k != V_NONE) || (a.k == V_INT && (a.i < 0 || a.i > 64)))
+            return fail(R, e->pos, "tojson takes only indent, an integer in [0, 64] or none");
+        if (a.k == V_INT) indent = a.i;
     }
-    Val out = str_val(arena_strndup(&R->A, b.data ? b.data : "", b.len), b.len);
+    Buf b = {0};
+    Val out = UNDEF;
+    if (jinja_dump(&R->V, v, indent, &b, e->pos)) out = str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
     buf_free(&b);
     return out;
 }
 
+/* d | items and d.items(): a list of [key, value] pairs (none for undefined, as Jinja's filter). */
+static Val items_of(Render *R, Val d, size_t pos) {
+    if (d.k == V_UNDEF) return jinja_list(NULL, 0);
+    if (d.k != V_DICT) return fail(R, pos, "items of %s is not supported (only of a dict)", KIND_NAME[d.k]);
+    size_t n = json_object_size(d.p), k = 0, klen;
+    Val *pairs = arena_alloc(&R->V.A, (n + 1) * sizeof *pairs);
+    const char *key;
+    json_t *x;
+    json_object_keylen_foreach((json_t *)d.p, key, klen, x) {
+        Val *kv = arena_alloc(&R->V.A, 2 * sizeof *kv);
+        kv[0] = str_val(key, klen);
+        kv[1] = jinja_from_json(&R->V, x);
+        pairs[k++] = jinja_list(kv, 2);
+    }
+    return jinja_list(pairs, (int64_t)n);
+}
+
+/* list | join(sep): the items' str() between seps. */
+static Val join(Render *R, const Expr *e, Val v) {
+    size_t sn = 0;
+    const char *sep = e->nargs ? str_arg(R, e, 0, &sn) : "";
+    if (R->V.failed) return UNDEF;
+    if (!sep || e->nargs > 1) return fail(R, e->pos, "join takes only a separator string");
+    Val list;
+    if (!iterate(R, v, e->pos, &list)) return UNDEF;
+    Buf b = {0};
+    for (int64_t k = 0; k < jinja_len(list); k++) {
+        if (k) buf_append(&b, sep, sn);
+        if (!jinja_text(jinja_item(list, k), &b)) {
+            buf_free(&b);
+            return fail(R, e->pos, "join of %s is not supported", KIND_NAME[jinja_item(list, k).k]);
+        }
+    }
+    Val out = str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
+    buf_free(&b);
+    return out;
+}
+
+static Val length(Render *R, const Expr *e, Val v) {
+    if (v.k == V_STR) return int_val(V_INT, utf8_chars(v.s, v.n));
+    if (v.k == V_LIST && !v.n) return int_val(V_INT, jinja_len(v));
+    if (v.k == V_DICT) return int_val(V_INT, (int64_t)json_object_size(v.p));
+    if (v.k == V_UNDEF) return int_val(V_INT, 0);
+    return fail(R, e->pos, "the length of %s is not supported", v.n ? "a generator" : KIND_NAME[v.k]);
+}
+
 static Val eval_filter(Render *R, const Expr *e) {
     Val v = eval(R, e->a);
-    if (R->failed) return UNDEF;
+    if (R->V.failed) return UNDEF;
     if (e->k == E_TEST) return int_val(V_BOOL, test_is(e->s, v) != (e->op != 0));
     if (!strcmp(e->s, "trim")) return strip_val(R, v, e->pos);
     if (!strcmp(e->s, "string")) return as_str(R, v, e->pos);
     if (!strcmp(e->s, "tojson")) return to_json(R, e, v);
-    if (!strcmp(e->s, "selectattr") || !strcmp(e->s, "rejectattr")) return select_attr(R, e, v);
-    if (!strcmp(e->s, "list") && (v.k == V_LIST || v.k == V_UNDEF))
-        return v.k == V_UNDEF ? (Val){.k = V_LIST} : (v.n = 0, v);
-    if (strcmp(e->s, "length")) return fail(R, e->pos, "the filter '%s' of %s is not supported", e->s, KIND_NAME[v.k]);
-    if (v.k == V_STR) return int_val(V_INT, utf8_chars(v.s, v.n));
-    if (v.k == V_LIST && !v.n) return int_val(V_INT, v.hi - v.i);
-    if (v.k == V_UNDEF) return int_val(V_INT, 0);
-    return fail(R, e->pos, "the length of %s is not supported", v.n ? "a generator" : KIND_NAME[v.k]);
+    if (!strcmp(e->s, "items")) return items_of(R, v, e->pos);
+    if (!strcmp(e->s, "join")) return join(R, e, v);
+    if (!strcmp(e->s, "length")) return length(R, e, v);
+    if (strstr(e->s, "select") || strstr(e->s, "reject")) return select_items(R, e, v);
+    Val list;   /* list */
+    if (v.k == V_STR) return fail(R, e->pos, "the filter 'list' of a string is not supported");
+    if (!iterate(R, v, e->pos, &list)) return UNDEF;
+    return list.n = 0, list;
 }
 
 /* strftime_now(format): the clock's local time as Python's datetime.strftime writes it, for the
  * conversions whose text the C library writes the same in the C locale. */
 static Val eval_now(Render *R, const Expr *e) {
     Val f = eval(R, e->args[0]);
-    if (R->failed) return UNDEF;
+    if (R->V.failed) return UNDEF;
     if (f.k != V_STR || memchr(f.s, 0, f.n)) return fail(R, e->pos, "strftime_now's format must be a string");
     for (size_t i = 0; i < f.n; i++)
         if (f.s[i] == '%' && (++i == f.n || !strchr("dbBYmyHMSaAjp%", f.s[i])))
             return fail(R, e->pos, "strftime_now: the conversion '%%%.1s' is not supported (only %%d %%b %%B %%Y %%m "
                         "%%y %%H %%M %%S %%a %%A %%j %%p %%%%)", i < f.n ? f.s + i : "");
     struct tm local;
-    const struct tm *tm = R->c->now;
+    const struct tm *tm = R->V.c->now;
     if (!tm) {
         time_t t = time(NULL);
         if (!(tm = localtime_r(&t, &local))) return fail(R, e->pos, "strftime_now: the local time is not known");
@@ -358,12 +362,12 @@ static Val eval_now(Render *R, const Expr *e) {
     memcpy(fmt, f.s, f.n);
     fmt[f.n] = 0;
     size_t n = f.n ? strftime(text, sizeof text, fmt, tm) : 0;
-    return str_val(arena_strndup(&R->A, text, n), n);
+    return str_val(arena_strndup(&R->V.A, text, n), n);
 }
 
 static Val eval_namespace(Render *R, const Expr *e) {
-    Ns *ns = arena_alloc(&R->A, sizeof *ns);
-    for (int i = 0; i < e->nargs && !R->failed; i++) {
+    Ns *ns = arena_alloc(&R->V.A, sizeof *ns);
+    for (int i = 0; i < e->nargs && !R->V.failed; i++) {
         Val v = eval(R, e->args[i]);
         int k = 0;
         while (k < ns->n && strcmp(ns->keys[k], e->keys[i])) k++;
@@ -375,7 +379,7 @@ static Val eval_namespace(Render *R, const Expr *e) {
 }
 
 static Val concat(Render *R, Val a, Val b) {
-    char *s = arena_alloc(&R->A, a.n + b.n + 1);
+    char *s = arena_alloc(&R->V.A, a.n + b.n + 1);
     memcpy(s, a.s, a.n);
     memcpy(s + a.n, b.s, b.n);
     return str_val(s, a.n + b.n);
@@ -396,7 +400,7 @@ static Val arith(Render *R, const Expr *e, Val a, Val b) {
         int64_t k = a.k == V_STR ? b.i : a.i;
         if (k <= 0 || !str.n) return str_val("", 0);
         if (k > ((int64_t)1 << 24) / (int64_t)str.n) return fail(R, e->pos, "a string of more than 16 MiB");
-        char *d = arena_alloc(&R->A, str.n * (size_t)k + 1);
+        char *d = arena_alloc(&R->V.A, str.n * (size_t)k + 1);
         for (int64_t i = 0; i < k; i++) memcpy(d + (size_t)i * str.n, str.s, str.n);
         return str_val(d, str.n * (size_t)k);
     }
@@ -414,18 +418,22 @@ static Val arith(Render *R, const Expr *e, Val a, Val b) {
 static Val member(Render *R, const Expr *e, Val x, Val in) {
     bool r = false;
     if (in.k == V_STR && x.k == V_STR) r = x.n <= in.n && (x.n == 0 || memmem(in.s, in.n, x.s, x.n));
-    else if (in.k == V_MSG && x.k == V_STR) r = get_key(R, in, x.s, x.n, e->pos).k != V_UNDEF;
+    else if ((in.k == V_MSG || in.k == V_DICT) && x.k == V_STR) r = get_key(R, in, x.s, x.n, false, e->pos).k != V_UNDEF;
+    else if (in.k == V_DICT && x.k != V_LIST && x.k != V_DICT && x.k != V_MSG) r = false;   /* JSON keys are strings */
     else if (in.k == V_UNDEF) r = false;   /* an undefined value iterates as empty */
-    else if (in.k == V_LIST)
-        for (int64_t k = 0; k < in.hi - in.i && !r; k++) r = equal(R, x, int_val(V_MSG, list_at(in, k)));
-    else return fail(R, e->pos, "'in' with %s and %s is not supported", KIND_NAME[x.k], KIND_NAME[in.k]);
+    else if (in.k == V_LIST && !in.n)
+        for (int64_t k = 0; k < jinja_len(in) && !r; k++) r = equal(R, x, jinja_item(in, k), e->pos);
+    else return fail(R, e->pos, "'in' with %s and %s is not supported", KIND_NAME[x.k], in.n ? "a generator" : KIND_NAME[in.k]);
     return int_val(V_BOOL, r != (e->op == OP_NOTIN));
 }
 
 static Val compare(Render *R, const Expr *e, Val a, Val b) {
-    bool na = a.k == V_INT || a.k == V_BOOL, nb = b.k == V_INT || b.k == V_BOOL;
+    bool na = a.k == V_INT || a.k == V_BOOL || a.k == V_FLOAT, nb = b.k == V_INT || b.k == V_BOOL || b.k == V_FLOAT;
     int c;
-    if (na && nb) c = a.i < b.i ? -1 : a.i > b.i;
+    if (na && nb && (a.k == V_FLOAT || b.k == V_FLOAT)) {
+        double x = a.k == V_FLOAT ? a.f : (double)a.i, y = b.k == V_FLOAT ? b.f : (double)b.i;
+        c = x < y ? -1 : x > y;
+    } else if (na && nb) c = a.i < b.i ? -1 : a.i > b.i;
     else if (a.k == V_STR && b.k == V_STR) {
         c = memcmp(a.s, b.s, a.n < b.n ? a.n : b.n);
         if (!c) c = a.n < b.n ? -1 : a.n > b.n;
@@ -436,18 +444,18 @@ static Val compare(Render *R, const Expr *e, Val a, Val b) {
 
 static Val eval_binary(Render *R, const Expr *e) {
     Val a = eval(R, e->a);
-    if (R->failed) return UNDEF;
-    if (e->op == OP_AND) return truthy(a) ? eval(R, e->b) : a;
-    if (e->op == OP_OR) return truthy(a) ? a : eval(R, e->b);
+    if (R->V.failed) return UNDEF;
+    if (e->op == OP_AND) return jinja_truthy(a) ? eval(R, e->b) : a;
+    if (e->op == OP_OR) return jinja_truthy(a) ? a : eval(R, e->b);
     Val b = eval(R, e->b);
-    if (R->failed) return UNDEF;
+    if (R->V.failed) return UNDEF;
     switch (e->op) {
     case OP_CAT: {
         Val x = as_str(R, a, e->pos), y = as_str(R, b, e->pos);
-        return R->failed ? UNDEF : concat(R, x, y);
+        return R->V.failed ? UNDEF : concat(R, x, y);
     }
-    case OP_EQ: return int_val(V_BOOL, equal(R, a, b));
-    case OP_NE: return int_val(V_BOOL, !equal(R, a, b));
+    case OP_EQ: return int_val(V_BOOL, equal(R, a, b, e->pos));
+    case OP_NE: return int_val(V_BOOL, !equal(R, a, b, e->pos));
     case OP_IN: case OP_NOTIN: return member(R, e, a, b);
     case OP_LT: case OP_GT: case OP_LE: case OP_GE: return compare(R, e, a, b);
     default:
@@ -457,40 +465,44 @@ static Val eval_binary(Render *R, const Expr *e) {
 }
 
 static Val eval(Render *R, const Expr *e) {
-    if (R->failed) return UNDEF;
+    if (R->V.failed) return UNDEF;
     switch (e->k) {
     case E_STR: return str_val(e->s, e->n);
     case E_INT: return int_val(V_INT, e->i);
     case E_BOOL: return int_val(V_BOOL, e->i);
     case E_NONE: return (Val){.k = V_NONE};
     case E_NAME: return lookup(R, e->s);
-    case E_ATTR: return get_key(R, eval(R, e->a), e->s, strlen(e->s), e->pos);
+    case E_ATTR: return get_key(R, eval(R, e->a), e->s, strlen(e->s), true, e->pos);
     case E_INDEX: return eval_index(R, e);
     case E_SLICE: return eval_slice(R, e);
     case E_FILTER: case E_TEST: return eval_filter(R, e);
     case E_BIN: return eval_binary(R, e);
-    case E_NOT: return int_val(V_BOOL, !truthy(eval(R, e->a)));
-    case E_COND: return truthy(eval(R, e->a)) ? eval(R, e->b) : e->c ? eval(R, e->c) : UNDEF;
+    case E_NOT: return int_val(V_BOOL, !jinja_truthy(eval(R, e->a)));
+    case E_COND: return jinja_truthy(eval(R, e->a)) ? eval(R, e->b) : e->c ? eval(R, e->c) : UNDEF;
     case E_NAMESPACE: return eval_namespace(R, e);
     case E_NOW: return eval_now(R, e);
-    case E_METHOD: return eval(R, e->a), fail(R, e->pos, "the method '%s()' is not supported", e->s);
+    case E_METHOD: {   /* .items() */
+        Val d = eval(R, e->a);
+        if (!R->V.failed && d.k != V_DICT) return fail(R, e->pos, "items() of %s is not supported (only of a dict)", KIND_NAME[d.k]);
+        return items_of(R, d, e->pos);
+    }
     case E_STRIP: {
         Val v = eval(R, e->a);
-        if (!R->failed && v.k != V_STR) return fail(R, e->pos, "strip() of %s", KIND_NAME[v.k]);
+        if (!R->V.failed && v.k != V_STR) return fail(R, e->pos, "strip() of %s", KIND_NAME[v.k]);
         return strip_val(R, v, e->pos);
     }
     case E_NEG: {
         Val v = eval(R, e->a);
-        if (!R->failed && v.k != V_INT && v.k != V_BOOL) return fail(R, e->pos, "'-' of %s", KIND_NAME[v.k]);
+        if (!R->V.failed && v.k != V_INT && v.k != V_BOOL) return fail(R, e->pos, "'-' of %s", KIND_NAME[v.k]);
         if (v.i == INT64_MIN) return fail(R, e->pos, "an integer past 64 bits");
         return int_val(V_INT, -v.i);
     }
     case E_RAISE: {
         Val v = as_str(R, eval(R, e->a), e->pos);
-        if (R->failed) return UNDEF;
-        if (v.n) snprintf(R->err, R->errlen, "%.*s", (int)(v.n > 400 ? 400 : v.n), v.s);
-        else snprintf(R->err, R->errlen, "raise_exception without a message");   /* a failure says why */
-        R->failed = R->raised = true;
+        if (R->V.failed) return UNDEF;
+        if (v.n) snprintf(R->V.err, R->V.errlen, "%.*s", (int)(v.n > 400 ? 400 : v.n), v.s);
+        else snprintf(R->V.err, R->V.errlen, "raise_exception without a message");   /* a failure says why */
+        R->V.failed = R->V.raised = true;
         return UNDEF;
     }
     }
@@ -501,38 +513,42 @@ static Val eval(Render *R, const Expr *e) {
 
 static void exec(Render *R, const Stmt *s);
 
+/* Binds a loop's item to its variable, or (for a, b in) its two values to the two. */
+static bool bind_item(Render *R, const Stmt *s, Val item) {
+    if (!s->name2) return assign(R, s->name, item), true;
+    if (item.k != V_LIST || item.n || jinja_len(item) != 2) {
+        fail(R, s->pos, "unpacking %s into two loop variables is not supported (only a pair, as items() gives)",
+             KIND_NAME[item.k]);
+        return false;
+    }
+    assign(R, s->name, jinja_item(item, 0));
+    assign(R, s->name2, jinja_item(item, 1));
+    return true;
+}
+
 /* The items of `for x in it if cond`: those for which cond is true with x bound (Jinja's loop then
  * counts these only). */
 static Val loop_filter(Render *R, const Stmt *s, Val it) {
-    int64_t n = it.hi - it.i, kept = 0;
-    int32_t *ix = arena_alloc(&R->A, (size_t)(n + 1) * sizeof *ix);
-    for (int64_t k = 0; k < n && !R->failed; k++) {
+    int64_t n = jinja_len(it), kept = 0;
+    Val *items = arena_alloc(&R->V.A, (size_t)(n + 1) * sizeof *items);
+    for (int64_t k = 0; k < n && !R->V.failed; k++) {
         R->nvars = R->frame;
-        assign(R, s->name, int_val(V_MSG, list_at(it, k)));
-        if (truthy(eval(R, s->cond))) ix[kept++] = (int32_t)list_at(it, k);
+        if (bind_item(R, s, jinja_item(it, k)) && jinja_truthy(eval(R, s->cond))) items[kept++] = jinja_item(it, k);
     }
-    return (Val){.k = V_LIST, .i = 0, .hi = kept, .p = ix};
+    return jinja_list(items, kept);
 }
 
 static void exec_for(Render *R, const Stmt *s) {
     Val it = eval(R, s->e);
-    if (R->failed || it.k == V_UNDEF) return;
-    if (it.k != V_LIST) {
-        fail(R, s->e->pos, "a for loop over %s is not supported (only lists)", KIND_NAME[it.k]);
-        return;
-    }
-    if (s->name2) {
-        fail(R, s->pos, "unpacking a message into two loop variables is not supported");
-        return;
-    }
+    if (R->V.failed || !iterate(R, it, s->e->pos, &it)) return;
     int saved_n = R->nvars, saved_frame = R->frame;
     R->frame = R->nvars;
     if (s->cond) it = loop_filter(R, s, it);
-    int64_t *loop = arena_alloc(&R->A, 2 * sizeof *loop);
-    loop[1] = it.hi - it.i;
-    for (loop[0] = 0; loop[0] < loop[1] && !R->failed; loop[0]++) {
+    int64_t *loop = arena_alloc(&R->V.A, 2 * sizeof *loop);
+    loop[1] = jinja_len(it);
+    for (loop[0] = 0; loop[0] < loop[1] && !R->V.failed; loop[0]++) {
         R->nvars = R->frame;   /* each iteration starts from the loop's outside */
-        assign(R, s->name, int_val(V_MSG, list_at(it, loop[0])));
+        if (!bind_item(R, s, jinja_item(it, loop[0]))) break;
         assign(R, "loop", (Val){.k = V_LOOP, .p = loop});
         exec(R, s->body);
     }
@@ -542,7 +558,7 @@ static void exec_for(Render *R, const Stmt *s) {
 
 static void exec_set(Render *R, const Stmt *s) {
     Val v = eval(R, s->e);
-    if (R->failed) return;
+    if (R->V.failed) return;
     if (!s->attr) {
         assign(R, s->name, v);
         return;
@@ -552,7 +568,7 @@ static void exec_set(Render *R, const Stmt *s) {
         fail(R, s->pos, "setting an attribute of %s is not supported (only of a namespace)", KIND_NAME[o.k]);
         return;
     }
-    Ns *ns = o.p;
+    Ns *ns = (Ns *)o.p;
     int k = 0;
     while (k < ns->n && strcmp(ns->keys[k], s->attr)) k++;
     if (k == NS_MAX) {
@@ -565,15 +581,15 @@ static void exec_set(Render *R, const Stmt *s) {
 }
 
 static void exec(Render *R, const Stmt *s) {
-    for (; s && !R->failed; s = s->next) {
+    for (; s && !R->V.failed; s = s->next) {
         switch (s->k) {
         case S_TEXT: buf_append(R->out, s->s, s->n); break;
         case S_PRINT: {
             Val v = eval(R, s->e);
-            if (!R->failed && !text_of(v, R->out)) fail(R, s->e->pos, "printing %s is not supported", KIND_NAME[v.k]);
+            if (!R->V.failed && !jinja_text(v, R->out)) fail(R, s->e->pos, "printing %s is not supported", KIND_NAME[v.k]);
             break;
         }
-        case S_IF: exec(R, truthy(eval(R, s->e)) ? s->body : s->els); break;
+        case S_IF: exec(R, jinja_truthy(eval(R, s->e)) ? s->body : s->els); break;
         case S_FOR: exec_for(R, s); break;
         case S_SET: exec_set(R, s); break;
         }
@@ -581,10 +597,13 @@ static void exec(Render *R, const Stmt *s) {
 }
 
 bool jinja_render(const JinjaTemplate *t, const JinjaContext *c, Buf *out, bool *raised, char *err, size_t errlen) {
-    Render R = {.t = t, .c = c, .out = out, .err = err, .errlen = errlen};
+    Render R = {.V = {.t = t, .c = c, .err = err, .errlen = errlen}, .out = out};
+    Val *msgs = arena_alloc(&R.V.A, (size_t)(c->nmessages + 1) * sizeof *msgs);
+    for (int i = 0; i < c->nmessages; i++) msgs[i] = int_val(V_MSG, i);
+    R.messages = jinja_list(msgs, c->nmessages);
     exec(&R, t->body);
     free(R.vars);
-    arena_free(&R.A);
-    if (raised) *raised = R.raised;
-    return !R.failed;
+    arena_free(&R.V.A);
+    if (raised) *raised = R.V.raised;
+    return !R.V.failed;
 }

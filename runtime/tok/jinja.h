@@ -12,29 +12,32 @@
  * messages[1:], the filters trim, length, string, list, tojson, selectattr and rejectattr, the
  * tests defined, undefined, none, string, mapping, iterable, .strip(), raise_exception('...'),
  * namespace(a=...), strftime_now('%d %b %Y'), the variables messages, bos_token, eos_token,
- * add_generation_prompt, tools and documents (none, as transformers without tools). The tool
- * branches of Llama 3.1's and Mistral v0.3's templates are read (| items, | reject, | join,
- * .items(), for a, b in) and fail if a render reaches them. */
+ * add_generation_prompt, tools and documents (documents none). JSON values (the tools, a message's
+ * tool_calls, chat_template_kwargs) are Python's dicts and lists: .key and ['key'], [i] and slices,
+ * | items and .items() with `for a, b in`, | reject, | select, | join, | length, | list, | tojson
+ * (indent=N, as Python's json.dumps writes it, floats as repr), `in`, ==; strings slice by code
+ * point. */
 #ifndef MIXC_JINJA_H
 #define MIXC_JINJA_H
 
 #include "mixc.h"
 
+#include <jansson.h>
 #include <time.h>
 
 typedef struct {
     const char *role;       /* UTF-8, NUL-terminated */
     const char *content;    /* UTF-8, len bytes */
     size_t len;
+    const json_t *extra;    /* NULL, or an object: the message's other keys after role and content, in
+                             * order (tool_calls, tool_call_id, name: what vLLM hands the template) */
 } ChatMessage;
 
-/* A scalar a caller gives the template by name (transformers' apply_chat_template keyword arguments:
- * vLLM's chat_template_kwargs): a string (s, len) or, when boolean, b. */
+/* A value a caller gives the template by name (transformers' apply_chat_template keyword arguments:
+ * vLLM's chat_template_kwargs): any JSON value. */
 typedef struct {
     const char *name;
-    bool boolean, b;
-    const char *s;
-    size_t len;
+    const json_t *value;
 } JinjaKwarg;
 
 typedef struct {
@@ -43,7 +46,7 @@ typedef struct {
     const char *bos_token, *eos_token;   /* NULL: undefined */
     bool add_generation_prompt;
     const struct tm *now;   /* strftime_now's clock; NULL: the local time when rendered (transformers') */
-    bool tools_empty;       /* tools is [] (a request's "tools": [], as transformers passes it), else none */
+    const json_t *tools;    /* the tools (a list, [] too, as transformers passes it); NULL: none */
     const JinjaKwarg *kwargs;   /* [nkwargs] names bound before the template runs (over the others') */
     int nkwargs;
 } JinjaContext;
@@ -60,6 +63,10 @@ JinjaTemplate *jinja_parse(const char *src, char *err, size_t errlen);
 bool jinja_render(const JinjaTemplate *t, const JinjaContext *c, Buf *out, bool *raised, char *err, size_t errlen);
 
 void jinja_free(JinjaTemplate *t);
+
+/* j as Python's json.dumps(j, ensure_ascii=False) writes it (", " and ": " between items, floats as
+ * repr()), appended to b: what vLLM writes of JSON it read. */
+void jinja_json_text(const json_t *j, Buf *b);
 
 /* s[*from, *to) without Python's str.strip() white space at the ends (left and/or right). */
 void jinja_strip(const char *s, size_t len, bool left, bool right, size_t *from, size_t *to);

@@ -147,11 +147,9 @@ static Expr *parse_primary(Parser *P) {
     return e;
 }
 
-/* jinja.c renders the filters trim, length, string, list, tojson (of a string, number, boolean or
- * none), selectattr and rejectattr (of messages); items, reject and join are read (the tool branches
- * of Llama 3.1's template hold them) and fail if a render reaches them. */
+/* The filters jinja.c renders. */
 static const char *const FILTERS[] = {"trim", "length", "string", "list", "tojson", "selectattr", "rejectattr",
-                                      "items", "reject", "join", NULL};
+                                      "items", "select", "reject", "join", NULL};
 static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", NULL};
 
 static bool listed(const char *const *list, const char *s) {
@@ -188,7 +186,7 @@ static Expr *parse_postfix(Parser *P, Expr *e) {
             Tok *n = cur(P);
             if (n->k != T_NAME) return fail_here(P, "expected an attribute name after '.'"), NULL;
             P->i++;
-            if (take_op(P, "(")) {   /* .items() is read (Mistral's tool branch) and fails if rendered */
+            if (take_op(P, "(")) {   /* a dict's .items() (Mistral's tool branch) */
                 if ((strcmp(n->s, "strip") && strcmp(n->s, "items")) || !take_op(P, ")")) {
                     lex_fail(P->L, n->pos, "the method '%s' is not supported (only strip() and items())", n->s);
                     return NULL;
@@ -231,7 +229,7 @@ static Expr *parse_filters(Parser *P, Expr *e) {
         P->i++;
         if (!listed(pipe ? FILTERS : TESTS, n->s)) {
             lex_fail(P->L, n->pos, pipe ? "the filter '%s' is not supported (only trim, length, string, list, tojson, "
-                                          "selectattr, rejectattr, items, reject and join)"
+                                          "selectattr, rejectattr, items, select, reject and join)"
                                         : "the test '%s' is not supported (only defined, undefined, none, string, "
                                           "mapping and iterable)", n->s);
             return NULL;
@@ -417,7 +415,7 @@ static Stmt *parse_for(Parser *P, Tok *at) {
     Stmt *s = stmt(P, S_FOR, at);
     if (!(s->name = take_ident(P, "expected the loop variable"))) return s;
     bind(P, s->name);
-    if (take_op(P, ",")) {   /* read (Llama 3.1's and Mistral's tool branches); fails if rendered */
+    if (take_op(P, ",")) {   /* `for key, value in d.items()` (Mistral's tool branch) */
         if (!(s->name2 = take_ident(P, "expected the second loop variable"))) return s;
         bind(P, s->name2);
         if (is_op(P, ",")) return fail_here(P, "unpacking into more than two variables is not supported"), s;

@@ -287,7 +287,7 @@ static void take_choice(json_t *choice, bool chat, const char *part, Buf *text, 
 /* One event of choice g's stream, as http_server.c's next_event makes them (the reply's mutex held). */
 static void stream_event(Stream *st, const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to,
                          const char *finish) {
-    json_t *j = answer_json(api_chunk_event(g, from, to, id_from, id_to, finish, st->first), true);
+    json_t *j = answer_json(api_chunk_event(g, from, to, id_from, id_to, finish, st->first, NULL), true);
     json_t *choices = json_object_get(j, "choices"), *choice = json_array_get(choices, 0);
     if (json_array_size(choices) != 1 || json_integer_value(json_object_get(choice, "index")) != g->index)
         contract_broken("an event is not one choice at its index");

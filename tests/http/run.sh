@@ -75,6 +75,7 @@ cp "$T/tok/tokenizer.json" "$T/contentless/"
 jq -n '{chat_template: "{% for m in messages %}{% if not loop.last %}{{ m.content }}{% endif %}{% endfor %}", eos_token: "<|eot_id|>"}' \
   >"$T/dropping/tokenizer_config.json"
 jq -n '{chat_template: "{% for m in messages %}{{ m.role }}{% endfor %}", eos_token: "<|eot_id|>"}' >"$T/contentless/tokenizer_config.json"
+"$BUILD/tests/http/test_tools" || fails=$((fails + 1))
 "$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" "$T/llama3cfg" "$T/jinjafile" "$T/jinjanul" \
   "$T/dropping" "$T/contentless" ||
   fails=$((fails + 1))
@@ -594,12 +595,13 @@ post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_toke
 check chat-template-kwargs-chat "$CODE:$(jq .usage.prompt_tokens "$T/body")" "200:$count"
 refused chat-template-kwargs-set-by-server 400 "field 'chat_template_kwargs': 'bos_token' is not taken here" \
   /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": {"bos_token": "x"}}'
-refused chat-template-kwargs-type 400 "field 'chat_template_kwargs': 'date_string' must be a string" \
+refused chat-template-kwargs-type 400 "fails at chat_template:32:20: the operator '+' on a string and an integer is not supported" \
   /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": {"date_string": 5}}'
 refused chat-template-kwargs-not-object 400 "field 'chat_template_kwargs' must be an object" \
   /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": []}'
 refused chat-template-kwargs-not-in-completions 400 "unknown field 'chat_template_kwargs'" /v1/completions '{"prompt": "hi", "chat_template_kwargs": {}}'
-refused chat-tools-refused 400 "field 'tools'" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}'
+refused chat-tools-auto-needs-parser 400 'tool_choice "auto" (the default with tools) needs the server started with --tool-call-parser' \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}'
 # "tools": [] reaches the template as [] (its "Environment: ipython" header), as jinja2 rendered it
 jq -c '.cases[] | select(.name == "llama3.1-system-user-tools-empty")' tests/tokenizer/fixtures/chat_templates.json >"$T/case"
 text=$(jq -j .expected "$T/case"; echo x)
@@ -608,7 +610,69 @@ want=$("$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 8 2>/dev/null)
 post /v1/chat/completions "$(jq -c '{messages: .messages, tools: [], max_tokens: 8, temperature: 0, ignore_eos: true}' "$T/case")"
 check chat-llama31-tools-empty-as-jinja2 "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body"):$(jq '.usage.prompt_tokens' "$T/body")" \
   "$want:$(tr ',' '\n' <<<"$ids" | wc -l)"
+# Tool calling's request side (docs/serving.md, "Tool calling"): the tools, an assistant's tool call
+# and a tool's answer, sent as OpenAI clients send them (arguments as JSON text, description and
+# parameters left out), render as jinja2 rendered vLLM's forms of them (tests/tokenizer fixtures);
+# chat_template_kwargs of a list too (builtin_tools).
+# tokenize_as_jinja2 NAME CASE TOKENIZER_DIR: /tokenize of the case's request (test_tools writes it,
+# the tools with their nulls) equals its jinja2 text's ids; the request in $T/request. (Fields are
+# added to it as text: jq 1.6 would write its -0.0 as -0.)
+with_fields() { sed "s/}\$/, $1}/" "$T/request"; }
+tokenize_as_jinja2() {
+  "$BUILD/tests/http/test_tools" --request tests/tokenizer/fixtures/chat_templates.json "$2" >"$T/request"
+  local text; text=$(jq -j --arg n "$2" '.cases[] | select(.name == $n) | .expected' tests/tokenizer/fixtures/chat_templates.json; echo x)
+  post /tokenize "$(cat "$T/request")"
+  check "$1" "$CODE:$(jq -r '.tokens | map(tostring) | join(",")' "$T/body")" \
+    "200:$("$TT" encode "$3/tokenizer.json" "${text%x}" | cut -d, -f2-)"
+}
+tokenize_as_jinja2 chat-llama31-tool-call-as-jinja2 llama3.1-tool-call-tools "$T/llama31cfg"
+tokenize_as_jinja2 chat-llama31-builtin-tools-kwargs-as-jinja2 llama3.1-tool-call-tools-builtin "$T/llama31cfg"
+tokenize_as_jinja2 chat-llama31-tools-in-system-as-jinja2 llama3.1-tool-call-tools-user-tools "$T/llama31cfg"
+# tool_choice "none": the tools rendered, the answer text (no parser on this server)
+post /v1/chat/completions "$(with_fields '"max_tokens": 4, "tool_choice": "none"')"
+check chat-tools-choice-none-runs "$CODE:$(jq -r '.choices[0].message | has("tool_calls")' "$T/body")" "200:false"
+refused chat-tools-required-refused 400 "field 'tool_choice': only \"none\" and \"auto\" are supported" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "hi"}], "tools": [], "tool_choice": "required"}'
+refused chat-tools-named-refused 400 "field 'tool_choice': only" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "hi"}], "tools": [], "tool_choice": {"type": "function", "function": {"name": "f"}}}'
+refused chat-tools-auto-needs-tools 400 "field 'tool_choice': \"auto\" needs 'tools'" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "hi"}], "tool_choice": "auto"}'
+refused chat-tools-bad-tool 400 "field 'tools': tools[0] must be" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "retrieval"}], "tool_choice": "none"}'
+refused chat-tools-strict-refused 400 "tools[0].function.strict is not supported" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f", "strict": true}}], "tool_choice": "none"}'
+refused chat-tools-parameters-not-object 400 "'parameters' an object" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"function": {"name": "f", "parameters": []}}], "tool_choice": "none"}'
+refused chat-tool-calls-of-user 400 "messages[0]: 'tool_calls' is an array, of an assistant's message" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "hi", "tool_calls": []}]}'
+refused chat-tool-call-arguments-not-json 400 "messages[1]: tool_calls[0].function.arguments is not JSON" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "{x"}}]}, {"role": "user", "content": "ok"}]}'
+refused chat-tool-call-id-of-user 400 "'tool_call_id' is a string, of a tool's message" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "hi", "tool_call_id": "x"}]}'
+refused chat-message-unknown-field 400 "messages[0]: the field 'audio' is not supported" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "hi", "audio": {}}]}'
 kill -TERM "$SPID"; wait "$SPID"
+# Tool calling's answer side (the parsers themselves: test_tools.c): Qwen 2.5's template with
+# --tool-call-parser hermes. The tools render as jinja2 rendered them; tool_choice "auto" (the default
+# with tools) reads the answer: this model's text holds no call, so the answer is its text, the same
+# as tool_choice "none"'s, whole or streamed (the stream holds back nothing at the end).
+mkdir -p "$T/qwen25"
+cp "$T/chatml/tokenizer.json" "$T/qwen25/"
+jq -n --rawfile t tests/tokenizer/fixtures/chat/qwen2.5.jinja '{chat_template: $t, eos_token: "<|im_end|>"}' >"$T/qwen25/tokenizer_config.json"
+start qwen25 --tokenizer "$T/qwen25" --tool-call-parser hermes || exit 1
+tokenize_as_jinja2 chat-qwen25-parallel-calls-as-jinja2 qwen2.5-parallel-calls-tools "$T/qwen25"
+fields='"max_tokens": 24, "temperature": 0, "ignore_eos": true'
+post /v1/chat/completions "$(with_fields "$fields, \"tool_choice\": \"none\"")"
+none=$(jq -r '.choices[0].message.content' "$T/body")
+post /v1/chat/completions "$(with_fields "$fields")"
+check chat-hermes-auto-text-as-none "$CODE:$(jq -r '.choices[0].message.content' "$T/body"):$(jq -r '.choices[0].finish_reason' "$T/body")" \
+  "200:$none:length"
+curl -s -N --max-time 60 -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/chat/completions" \
+  --data-binary "$(with_fields "$fields, \"stream\": true")" >"$T/sse"
+check chat-hermes-auto-stream-text "$(sse_text "$T/sse" '.choices[0].delta.content'):$(grep -c tool_calls "$T/sse")" "$none:0"
+kill -TERM "$SPID"; wait "$SPID"
+"$RUN" serve "${MODEL[@]}" --tool-call-parser pythonic >/dev/null 2>"$T/err"
+check serve-tool-call-parser-unknown "$?:$(grep -c 'hermes or llama3_json' "$T/err")" "2:1"
 # Llama 3.2 Instruct's: its date is strftime_now("%d %b %Y"), the server's local time (as transformers').
 llama_checkpoint llama32cfg 3.2 || exit 1
 day1=$(LC_ALL=C date +'%d %b %Y')

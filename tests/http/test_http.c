@@ -285,7 +285,7 @@ static void test_chat(const char *with, const char *without, const char *llama31
     }
     /* U+3000 and U+00A0 are white space to Python's strip(), U+200B is not. */
     const char *content = "\xE3\x80\x80\xC2\xA0 Hi\n\t\xE2\x80\x8B";
-    ChatMessage m[2] = {{"system", " sys ", 5}, {"user", content, strlen(content)}};
+    ChatMessage m[2] = {{"system", " sys ", 5, NULL}, {"user", content, strlen(content), NULL}};
     Buf out = {0};
     int32_t stop[CHAT_MAX_STOP];
     int nstop = 0;
@@ -299,7 +299,7 @@ static void test_chat(const char *with, const char *without, const char *llama31
     ChatTemplate *none = chat_template_load(t);   /* no tokenizer_config.json: Llama 3's by hand */
     check("chat-no-config-file-no-template", !none, "a template without tokenizer_config.json");
     chat_template_free(none);
-    ChatMessage tool = {"tool", "x", 1};
+    ChatMessage tool = {"tool", "x", 1, NULL};
     ok = chat_template_render(NULL, t, &tool, 1, &out, stop, &nstop, err, sizeof err);
     check("chat-unknown-role-refused", !ok && strstr(err, "the role 'tool' is not supported"), err);
     buf_free(&out);
@@ -334,7 +334,7 @@ static void test_config_template(const char *dir, const char *what) {
         tokenizer_free(t);
         return;
     }
-    ChatMessage m[2] = {{"system", "S", 1}, {"tool", "T", 1}};
+    ChatMessage m[2] = {{"system", "S", 1, NULL}, {"tool", "T", 1, NULL}};
     Buf out = {0};
     int32_t stop[CHAT_MAX_STOP];
     int nstop = 0;
@@ -370,7 +370,7 @@ static void test_llama3_config(const char *dir) {
     ChatTemplate *ct = t ? chat_template_load(t) : NULL;
     check("chat-llama3-config-loads", ct && !chat_template_error(ct), ct ? chat_template_error(ct) : err);
     if (ct && !chat_template_error(ct)) {
-        ChatMessage m[3] = {{"system", " S\n", 3}, {"user", "\xE3\x80\x80u", 4}, {"assistant", "a ", 2}};
+        ChatMessage m[3] = {{"system", " S\n", 3, NULL}, {"user", "\xE3\x80\x80u", 4, NULL}, {"assistant", "a ", 2, NULL}};
         Buf a = {0}, b = {0};
         int32_t sa[CHAT_MAX_STOP], sb[CHAT_MAX_STOP];
         int na = 0, nb = 0;
@@ -390,7 +390,7 @@ static void test_llama3_config(const char *dir) {
 /* The text of the last message left open (continue_final_message) of the template by hand, ending
  * as want ends; true when it does. */
 static bool open_ends(const Tokenizer *t, const char *last, const char *want, char *err, size_t errlen) {
-    ChatMessage m[2] = {{"user", "Hi", 2}, {"assistant", last, strlen(last)}};
+    ChatMessage m[2] = {{"user", "Hi", 2, NULL}, {"assistant", last, strlen(last), NULL}};
     ChatRender how = {.continue_final_message = true};
     Buf out = {0};
     int32_t stop[CHAT_MAX_STOP];
@@ -422,7 +422,7 @@ static void test_open(const char *with, const char *drop, const char *blind) {
     for (int k = 0; k < 2; k++) {
         Tokenizer *tk = tokenizer_load(dirs[k], err, sizeof err);
         ChatTemplate *ct = tk ? chat_template_load(tk) : NULL;
-        ChatMessage m[2] = {{"user", "Hi", 2}, {"assistant", "So", 2}};
+        ChatMessage m[2] = {{"user", "Hi", 2, NULL}, {"assistant", "So", 2, NULL}};
         ChatRender how = {.continue_final_message = true};
         Buf out = {0};
         int32_t stop[CHAT_MAX_STOP];

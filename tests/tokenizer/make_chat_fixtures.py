@@ -90,6 +90,27 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 |{{ messages[0] is mapping }} {{ messages[0].content is iterable }} {{ messages is iterable }} {{ 3 is iterable }} {{ none is mapping }}
 |{{ tools.function is defined }} {{ messages[0].content.content is defined }} {{ (messages | list)[0].role }}
 {%- if add_generation_prompt %}<gen>{% endif %}""",
+    # Not a model's: JSON values as tool calling brings them (dicts and lists of the tools, a message's
+    # tool_calls, chat_template_kwargs), and what templates do with them.
+    "features-json": r"""{%- for t in tools %}
+{{- t.function.name }}:{{ t | tojson }}
+{{ t.function.parameters | tojson(indent=2) }}
+{{ t.function | length }}|{{ t.function.parameters is mapping }}|{{ 'name' in t.function }}|{{ 'nope' not in t.function }}
+{%- for k, v in t.function.items() if k != 'description' %}<{{ loop.index }} {{ k }}={{ v | tojson }}>{% endfor %}
+{%- for k in t.function %}[{{ k }}]{% endfor %}
+{%- for pair in t.function | items %}({{ pair[0] }}){% endfor %}
+{%- set p = t.function.parameters %}
+{%- if p and p.properties is defined %}
+{%- for name, prop in p.properties | items %} {{ name }}:{{ prop.type }}{% if prop.enum is defined %} {{ prop.enum | join(',') }}={{ prop.enum | length }}{{ prop.enum[1] }}{% endif %}{% if prop.minimum is defined %} min={{ prop.minimum }} {{ prop.minimum > 0 }} {{ prop.maximum > 10 }} {{ prop.minimum == p.properties.days.minimum }} {{ prop.default == 0 }} {{ prop.examples[5] == 1 }}{% endif %}{% endfor %}
+{%- endif %}
+{{ t == tools[0] }} {{ t.function == t['function'] }} {{ t['function']['name'][1:] }} {{ (t | tojson)[:-1] }}
+{% endfor %}
+{%- for m in messages %}
+{{- m.role }}{% if m.tool_calls is defined %} calls {{ m.tool_calls | length }}: {% for c in m.tool_calls %}{{ c.id }} {{ c.function.name }}({{ c.function.arguments | tojson }}) {{ c.function.arguments | items | list | length }}{% endfor %}{% endif %}
+{%- if m.tool_call_id is defined %} for {{ m.tool_call_id }}{% endif %}{% if m.name %} named {{ m.name }}{% endif %}: {{ m.content[:5] }}|{{ m.content[-3:] }}|{{ m | tojson }}
+{% endfor %}
+{%- if builtin_tools is defined %}{{ builtin_tools | reject('equalto', 'code_interpreter') | join(', ') }}|{{ builtin_tools | select | list | length }}|{{ builtin_tools | tojson }}{% endif %}
+{%- if custom_tools is defined %}|{{ custom_tools | tojson(indent=0) }}|{{ custom_tools | length }}{% endif %}""",
     # jinja2 fails on these: the length of a generator, tojson of an undefined value, str.strip unbound.
     "generator-length": "{{ messages | selectattr('role', 'equalto', 'user') | length }}",
     "tojson-undefined": "{{ messages[0].nothing | tojson }}",
@@ -122,7 +143,7 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "undefined-attr": ("<s>", "</s>"), "features-tools": (None, None), "generator-length": (None, None),
     "tojson-undefined": (None, None), "llama3.1": ("<|begin_of_text|>", "<|eot_id|>"),
     "llama3.2": ("<|begin_of_text|>", "<|eot_id|>"), "qwen2.5": (None, "<|im_end|>"), "mistral-v0.3": ("<s>", "</s>"),
-    "int-edges": (None, None),
+    "int-edges": (None, None), "features-json": (None, None),
 }
 
 def conv(*pairs):
@@ -159,16 +180,91 @@ REFUSED = {
 }
 
 
-def render(tmpl, messages, bos, eos, gen, tools=None):
+# Tools as vLLM hands them to the template (ChatCompletionToolsParam.model_dump(): description and
+# parameters None when not given): nested schemas, floats, non-ASCII.
+TOOLS = [
+    {"type": "function", "function": {"name": "get_weather", "description": "Le temps qu'il fait \u00e0 \"city\"\n",
+     "parameters": {"type": "object", "properties": {
+         "city": {"type": "string", "description": "a city, e.g. \u6771\u4eac"},
+         "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+         "days": {"type": "integer", "minimum": 0.5, "maximum": 1e22, "multipleOf": 1e-05, "default": -0.0,
+                  "examples": [0.1, 2.5, 1e16, 123456789.125, 1e-4, True, None, []]}},
+         "required": ["city"]}}},
+    {"type": "function", "function": {"name": "now", "description": None, "parameters": None}},
+]
+
+def call(cid, name, args):
+    # an assistant's tool call as vLLM hands it over: its arguments parsed from their JSON text
+    return {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+
+TOOL_CONVERSATIONS = {
+    "tool-call": [{"role": "system", "content": "Use tools."}, {"role": "user", "content": "Weather in Paris?"},
+                  {"role": "assistant", "content": "", "tool_calls": [call("abc123XYZ", "get_weather", {"city": "Paris", "days": 2})]},
+                  {"role": "tool", "content": "{\"temp\": 21.5}", "tool_call_id": "abc123XYZ"},
+                  {"role": "user", "content": "And tomorrow? \u00e9\u4e2d"}],
+    "parallel-calls": [{"role": "user", "content": "Two things"},
+                       {"role": "assistant", "content": "Sure.", "tool_calls": [call("aaaaaaaa1", "now", {}),
+                                                                               call("bbbbbbbb2", "get_weather", {"city": "\u6771\u4eac", "unit": None})]},
+                       {"role": "tool", "content": "12:00", "tool_call_id": "aaaaaaaa1", "name": "now"},
+                       {"role": "tool", "content": "sunny", "tool_call_id": "bbbbbbbb2"}],
+}
+
+def render(tmpl, messages, bos, eos, gen, tools=None, kwargs=None):
     # as transformers' render_jinja_template: tools and documents None (tools [] for a request's
-    # "tools": []); strftime_now on a fixed clock
+    # "tools": []); strftime_now on a fixed clock; kwargs (chat_template_kwargs) over them
     kw = {"messages": messages, "add_generation_prompt": gen, "tools": tools, "documents": None,
-          "strftime_now": lambda fmt: NOW.strftime(fmt)}
+          "strftime_now": lambda fmt: NOW.strftime(fmt), **(kwargs or {})}
     if bos is not None:
         kw["bos_token"] = bos
     if eos is not None:
         kw["eos_token"] = eos
     return _compile_jinja_template(tmpl).render(**kw)
+
+
+def tool_cases():
+    """The templates with tools, tool calls and chat_template_kwargs of lists and dicts."""
+    import jinja2
+    KWARGS = {"": None, "-builtin": {"builtin_tools": ["brave_search", "code_interpreter", "wolfram_alpha"]},
+              "-user-tools": {"tools_in_user_message": False, "date_string": "1 Dec 2026"},
+              "-custom": {"custom_tools": [TOOLS[1]]}}
+    cases = []
+    for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-json"):
+        bos, eos = TOKENS[name]
+        convs = dict(TOOL_CONVERSATIONS, user=CONVERSATIONS["user"], **{"system-user": CONVERSATIONS["system-user"]})
+        for cname, messages in convs.items():
+            for kname, kwargs in KWARGS.items():
+                if kname and (name not in ("llama3.1", "features-json") or cname != "tool-call"):
+                    continue
+                case = {"name": f"{name}-{cname}-tools{kname}", "template": name, "messages": messages,
+                        "bos_token": bos, "eos_token": eos, "add_generation_prompt": True,
+                        "now": NOW.strftime("%Y-%m-%d %H:%M:%S"), "tools": TOOLS}
+                if kwargs:
+                    case["kwargs"] = kwargs
+                try:
+                    case["expected"] = render(TEMPLATES[name], messages, bos, eos, True, tools=TOOLS, kwargs=kwargs)
+                except Exception as e:   # noqa: BLE001
+                    if type(e) is jinja2.exceptions.TemplateError:
+                        case["raises"] = str(e)
+                    else:
+                        case["error"] = True
+                cases.append(case)
+    # jinja2 renders these; mixc refuses them when rendered, naming why: a dict printed (Python's repr),
+    # a dict's method read as a key (jinja2 prints the bound method).
+    for name, (tmpl, words) in RENDER_REFUSED.items():
+        render(tmpl, TOOL_CONVERSATIONS["tool-call"], None, None, True, tools=TOOLS)
+        TEMPLATES["render-refused-" + name] = tmpl
+        cases.append({"name": "render-refused-" + name, "template": "render-refused-" + name,
+                      "messages": TOOL_CONVERSATIONS["tool-call"], "tools": TOOLS, "add_generation_prompt": True,
+                      "render_refused": words})
+    return cases
+
+RENDER_REFUSED = {
+    "print-dict": ("{{ tools[0] }}", "printing a dict is not supported"),
+    "print-list": ("{{ tools[0].function.parameters.required }}", "printing a list is not supported"),
+    "dict-method": ("{{ tools[0].function.items }}", "'items' of a dict is its method"),
+    "float-arith": ("{{ tools[0].function.parameters.properties.days.minimum + 1 }}", "the operator '+' on a float"),
+    "message-vs-dict": ("{{ messages[0] == tools[0] }}", "comparing a message with a dict is not supported"),
+}
 
 
 def main():
@@ -205,6 +301,7 @@ def main():
             except jinja2.exceptions.TemplateError as e:
                 case["raises"] = str(e)
             cases.append(case)
+    cases += tool_cases()
     templates = dict(TEMPLATES)
     for name, (tmpl, words) in REFUSED.items():
         render(tmpl, CONVERSATIONS["multi-turn"], "<s>", "</s>", True)   # jinja2 renders it

@@ -42,11 +42,22 @@ static void run_case(json_t *c, json_t *templates) {
     json_t *msgs = json_object_get(c, "messages");
     size_t n = json_array_size(msgs);
     ChatMessage *m = calloc(n + 1, sizeof *m);
+    json_t *extras = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *x = json_array_get(msgs, i), *content = json_object_get(x, "content");
+        json_t *extra = json_deep_copy(x);   /* the keys after role and content */
+        json_object_del(extra, "role");
+        json_object_del(extra, "content");
         m[i] = (ChatMessage){json_string_value(json_object_get(x, "role")), json_string_value(content),
-                             json_string_length(content)};
+                             json_string_length(content), json_object_size(extra) ? extra : NULL};
+        json_array_append_new(extras, extra);
     }
+    json_t *kw = json_object_get(c, "kwargs");   /* chat_template_kwargs */
+    JinjaKwarg *kwargs = calloc(json_object_size(kw) + 1, sizeof *kwargs);
+    int nkwargs = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(kw, key, val) kwargs[nkwargs++] = (JinjaKwarg){key, val};
     struct tm now = {0};   /* strftime_now's clock: the fixture's "now", "YYYY-MM-DD HH:MM:SS" */
     const char *when = str_or_null(json_object_get(c, "now"));
     if (when && sscanf(when, "%d-%d-%d %d:%d:%d", &now.tm_year, &now.tm_mon, &now.tm_mday, &now.tm_hour, &now.tm_min,
@@ -58,11 +69,15 @@ static void run_case(json_t *c, json_t *templates) {
     }
     JinjaContext ctx = {m, (int)n, str_or_null(json_object_get(c, "bos_token")), str_or_null(json_object_get(c, "eos_token")),
                         json_is_true(json_object_get(c, "add_generation_prompt")), when ? &now : NULL,
-                        json_is_array(json_object_get(c, "tools")), NULL, 0};   /* "tools": [] */
+                        json_object_get(c, "tools"), kwargs, nkwargs};   /* tools: absent or null for none */
     Buf out = {0};
     bool raised = false, ok = jinja_render(t, &ctx, &out, &raised, err, sizeof err);
-    const char *want = str_or_null(json_object_get(c, "expected")), *raises = str_or_null(json_object_get(c, "raises"));
-    if (want)
+    const char *want = str_or_null(json_object_get(c, "expected")), *raises = str_or_null(json_object_get(c, "raises")),
+               *render_refused = str_or_null(json_object_get(c, "render_refused"));
+    if (render_refused)   /* jinja2 renders it; mixc must fail, saying why */
+        result(name, !ok && !raised && strstr(err, render_refused), ok ? "rendered, want refused" : "another failure",
+               ok ? out.data : err, ok ? out.len : strlen(err), render_refused);
+    else if (want)
         result(name, ok && out.len == strlen(want) && (!out.len || !memcmp(out.data, want, out.len)), ok ? "text differs" : err,
                out.data ? out.data : "", out.len, want);
     else if (raises)
@@ -73,6 +88,8 @@ static void run_case(json_t *c, json_t *templates) {
                ok ? out.data : err, ok ? out.len : strlen(err), NULL);
     buf_free(&out);
     free(m);
+    free(kwargs);
+    json_decref(extras);
     jinja_free(t);
 }
 

@@ -1,0 +1,243 @@
+/* http_tools.c — tool calling's request side (docs/serving.md, "Tool calling"): a chat request's
+ * tools and tool_choice, and the tool_calls, tool_call_id and name of its messages, checked and
+ * handed to the chat template as vLLM hands them (its pydantic models' dumps, a tool call's arguments
+ * parsed from their JSON text). */
+#include "http.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static bool refuse(ApiError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool refuse(ApiError *err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    err->status = 400;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* Whether every key of o is one of the NULL-ended names. */
+static const char *unknown_key(const json_t *o, const char *const *names) {
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)o, key, v) {
+        int i = 0;
+        while (names[i] && strcmp(names[i], key)) i++;
+        if (!names[i]) return key;
+    }
+    return NULL;
+}
+
+static bool null_or(const json_t *v, json_type type) { return !v || json_is_null(v) || json_typeof(v) == type; }
+
+/* One tool, {"type": "function", "function": {"name", "description", "parameters"}}, as vLLM's
+ * ChatCompletionToolsParam.model_dump() gives it: description and parameters null when not given. */
+static json_t *take_tool(const json_t *t, size_t i, ApiError *err) {
+    static const char *const TOOL[] = {"type", "function", NULL}, *const FUNCTION[] = {"name", "description", "parameters", NULL};
+    const json_t *type = json_object_get(t, "type"), *f = json_object_get(t, "function");
+    const char *extra = json_is_object(t) ? unknown_key(t, TOOL) : NULL;
+    if (!json_is_object(t) || extra || (type && (!json_is_string(type) || strcmp(json_string_value(type), "function"))) ||
+        !json_is_object(f))
+        return refuse(err, "field 'tools': tools[%zu] must be {\"type\": \"function\", \"function\": {...}}%s%s%s", i,
+                      extra ? " (not '" : "", extra ? extra : "", extra ? "')" : ""), NULL;
+    const json_t *name = json_object_get(f, "name"), *desc = json_object_get(f, "description"),
+                 *params = json_object_get(f, "parameters");
+    if ((extra = unknown_key(f, FUNCTION)))
+        return refuse(err, "field 'tools': tools[%zu].function.%.60s is not supported (only name, description and "
+                      "parameters)", i, extra), NULL;
+    if (!json_is_string(name) || !null_or(desc, JSON_STRING) || !null_or(params, JSON_OBJECT))
+        return refuse(err, "field 'tools': tools[%zu].function needs a string 'name'; 'description' is a string and "
+                      "'parameters' an object (JSON Schema)", i), NULL;
+    return json_pack("{s:s, s:{s:O, s:O, s:O}}", "type", "function", "function", "name", name, "description",
+                     desc ? desc : json_null(), "parameters", params ? params : json_null());
+}
+
+bool tools_take(const json_t *v, json_t **tools, ApiError *err) {
+    json_decref(*tools);
+    *tools = NULL;
+    if (json_is_null(v)) return true;
+    if (!json_is_array(v)) return refuse(err, "field 'tools' must be an array of tools");
+    *tools = json_array();
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *t = take_tool(json_array_get(v, i), i, err);
+        if (!t) return json_decref(*tools), *tools = NULL, false;
+        json_array_append_new(*tools, t);
+    }
+    return true;
+}
+
+bool tools_take_choice(const json_t *v, ToolChoice *choice, ApiError *err) {
+    if (json_is_null(v)) return *choice = TOOL_CHOICE_DEFAULT, true;
+    if (json_is_string(v) && !strcmp(json_string_value(v), "none")) return *choice = TOOL_CHOICE_NONE, true;
+    if (json_is_string(v) && !strcmp(json_string_value(v), "auto")) return *choice = TOOL_CHOICE_AUTO, true;
+    return refuse(err, "field 'tool_choice': only \"none\" and \"auto\" are supported (\"required\" and a named "
+                  "function need guided decoding, which mixrun does not do)");
+}
+
+/* A tool call of an assistant's message, as the client sent it but for its arguments: their JSON
+ * text parsed (vLLM's _postprocess_messages; empty: {}). */
+static json_t *take_call(const json_t *c, size_t i, size_t k, ApiError *err) {
+    static const char *const CALL[] = {"id", "type", "function", NULL}, *const FUNCTION[] = {"name", "arguments", NULL};
+    const json_t *f = json_object_get(c, "function"), *type = json_object_get(c, "type");
+    const json_t *args = json_object_get(f, "arguments");
+    if (!json_is_object(c) || unknown_key(c, CALL) || !json_is_string(json_object_get(c, "id")) ||
+        (type && (!json_is_string(type) || strcmp(json_string_value(type), "function"))) || !json_is_object(f) ||
+        unknown_key(f, FUNCTION) || !json_is_string(json_object_get(f, "name")) || !json_is_string(args))
+        return refuse(err, "messages[%zu]: tool_calls[%zu] must be {\"id\": ..., \"type\": \"function\", \"function\": "
+                      "{\"name\": ..., \"arguments\": JSON text}}", i, k), NULL;
+    json_error_t je;
+    json_t *parsed = json_string_length(args) ? json_loadb(json_string_value(args), json_string_length(args),
+                                                           JSON_DECODE_ANY, &je) : json_object();
+    if (!parsed)
+        return refuse(err, "messages[%zu]: tool_calls[%zu].function.arguments is not JSON: %s", i, k, je.text), NULL;
+    json_t *out = json_deep_copy(c);
+    json_object_set_new(json_object_get(out, "function"), "arguments", parsed);
+    return out;
+}
+
+bool tools_message_extra(const json_t *msg, size_t i, json_t **extra, ApiError *err) {
+    static const char *const KEYS[] = {"role", "content", "tool_calls", "tool_call_id", "name", NULL};
+    const char *role = json_string_value(json_object_get(msg, "role")), *bad_key = unknown_key(msg, KEYS);
+    const json_t *calls = json_object_get(msg, "tool_calls"), *id = json_object_get(msg, "tool_call_id"),
+                 *name = json_object_get(msg, "name");
+    *extra = NULL;
+    if (bad_key) return refuse(err, "messages[%zu]: the field '%.60s' is not supported", i, bad_key);
+    if (calls && !json_is_null(calls) && (strcmp(role, "assistant") || !json_is_array(calls)))
+        return refuse(err, "messages[%zu]: 'tool_calls' is an array, of an assistant's message", i);
+    if (id && (strcmp(role, "tool") || !json_is_string(id)))
+        return refuse(err, "messages[%zu]: 'tool_call_id' is a string, of a tool's message", i);
+    if (!null_or(name, JSON_STRING)) return refuse(err, "messages[%zu]: 'name' must be a string", i);
+    *extra = json_object();
+    if (calls && !json_is_null(calls)) {   /* the order vLLM's message dict has: tool_calls or tool_call_id, then name */
+        json_t *list = json_array();
+        json_object_set_new(*extra, "tool_calls", list);
+        for (size_t k = 0; k < json_array_size(calls); k++) {
+            json_t *c = take_call(json_array_get(calls, k), i, k, err);
+            if (!c) return json_decref(*extra), *extra = NULL, false;
+            json_array_append_new(list, c);
+        }
+    }
+    if (id) json_object_set(*extra, "tool_call_id", (json_t *)id);
+    if (json_is_string(name)) json_object_set(*extra, "name", (json_t *)name);
+    if (!json_object_size(*extra)) json_decref(*extra), *extra = NULL;
+    return true;
+}
+
+bool tools_parser_named(const char *name, ToolParser *parser) {
+    if (!strcmp(name, "hermes")) return *parser = TOOL_PARSER_HERMES, true;
+    if (!strcmp(name, "llama3_json")) return *parser = TOOL_PARSER_LLAMA3_JSON, true;
+    return false;
+}
+
+/* ------------------------------------------------------------------ the answer's tool calls */
+
+#define HERMES_OPEN "<tool_call>"
+#define HERMES_CLOSE "</tool_call>"
+#define PYTHON_TAG "<|python_tag|>"
+
+/* vLLM's random_tool_call_id: "chatcmpl-tool-" and 32 hex digits, here from a counter mixed with the
+ * clock (unique in a server's life; nothing is drawn from a choice's sampling state). */
+static json_t *call_id(void) {
+    static _Atomic uint64_t counter;
+    uint64_t x = ++counter ^ ((uint64_t)time(NULL) << 20), h[2];
+    for (int k = 0; k < 2; k++) {   /* splitmix64 */
+        uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        h[k] = z ^ (z >> 31);
+    }
+    char id[64];
+    snprintf(id, sizeof id, "chatcmpl-tool-%016llx%016llx", (unsigned long long)h[0], (unsigned long long)h[1]);
+    return json_string(id);
+}
+
+/* One call {"name": string, "arguments" (or, llama3_json, "parameters"): any} as vLLM's ToolCall:
+ * the arguments as json.dumps writes them. NULL when obj is not such a call. */
+static json_t *tool_call(const json_t *obj, bool parameters_too) {
+    const json_t *name = json_object_get(obj, "name"), *args = json_object_get(obj, "arguments");
+    if (!args && parameters_too) args = json_object_get(obj, "parameters");
+    if (!json_is_object(obj) || !json_is_string(name) || !args) return NULL;
+    Buf text = {0};
+    jinja_json_text(args, &text);
+    json_t *call = json_pack("{s:o, s:s, s:{s:O, s:s%}}", "id", call_id(), "type", "function", "function", "name", name,
+                             "arguments", text.data ? text.data : "", text.len);
+    buf_free(&text);
+    return call;
+}
+
+static const char *find(const char *s, size_t len, size_t from, const char *needle) {
+    size_t n = strlen(needle);
+    return from <= len ? memmem(s + from, len - from, needle, n) : NULL;
+}
+
+/* hermes: every <tool_call>JSON</tool_call> (the last may lack its closing tag), the text before the
+ * first one the content. */
+static json_t *read_hermes(const char *text, size_t len, size_t *content) {
+    const char *open = find(text, len, 0, HERMES_OPEN);
+    if (!open) return NULL;
+    *content = (size_t)(open - text);
+    json_t *calls = json_array();
+    for (size_t at = *content; (open = find(text, len, at, HERMES_OPEN));) {
+        size_t body = (size_t)(open - text) + strlen(HERMES_OPEN);
+        const char *close = find(text, len, body, HERMES_CLOSE);
+        size_t end = close ? (size_t)(close - text) : len;
+        json_t *obj = json_loadb(text + body, end - body, JSON_DECODE_ANY, NULL), *call = tool_call(obj, false);
+        json_decref(obj);
+        if (!call) return json_decref(calls), NULL;
+        json_array_append_new(calls, call);
+        at = close ? end + strlen(HERMES_CLOSE) : len;
+    }
+    return calls;
+}
+
+/* llama3_json: after an optional <|python_tag|>, the whole answer is JSON objects separated by ';'. */
+static json_t *read_llama3_json(const char *text, size_t len, size_t *content) {
+    size_t at = len >= strlen(PYTHON_TAG) && !memcmp(text, PYTHON_TAG, strlen(PYTHON_TAG)) ? strlen(PYTHON_TAG) : 0;
+    if (at >= len || text[at] != '{') return NULL;
+    *content = 0;
+    json_t *calls = json_array();
+    while (at < len) {
+        json_error_t je;
+        json_t *obj = json_loadb(text + at, len - at, JSON_DISABLE_EOF_CHECK, &je), *call = tool_call(obj, true);
+        json_decref(obj);
+        if (!call) return json_decref(calls), NULL;
+        json_array_append_new(calls, call);
+        at += (size_t)je.position;
+        while (at < len && strchr(" \t\r\n", text[at])) at++;
+        if (at < len && text[at++] != ';') return json_decref(calls), NULL;
+        while (at < len && strchr(" \t\r\n", text[at])) at++;
+    }
+    return calls;
+}
+
+json_t *tools_read(ToolParser p, const char *text, size_t len, size_t *content) {
+    *content = len;
+    if (!text) return NULL;
+    json_t *calls = p == TOOL_PARSER_HERMES ? read_hermes(text, len, content)
+                  : p == TOOL_PARSER_LLAMA3_JSON ? read_llama3_json(text, len, content) : NULL;
+    if (!calls) *content = len;
+    return calls;
+}
+
+/* The length of the longest end of s[0, len) that is a proper start of tag. */
+static size_t partial_tag(const char *s, size_t len, const char *tag) {
+    size_t n = strlen(tag);
+    for (size_t k = n - 1 < len ? n - 1 : len; k > 0; k--)
+        if (!memcmp(s + len - k, tag, k)) return k;
+    return 0;
+}
+
+size_t tools_stream_limit(ToolParser p, const char *text, size_t ready) {
+    if (!text || p == TOOL_PARSER_OFF) return ready;
+    if (p == TOOL_PARSER_HERMES) {
+        const char *open = find(text, ready, 0, HERMES_OPEN);
+        return open ? (size_t)(open - text) : ready - partial_tag(text, ready, HERMES_OPEN);
+    }
+    size_t tag = strlen(PYTHON_TAG);   /* llama3_json: nothing while the answer may still be a call */
+    bool maybe = !ready || text[0] == '{' || !memcmp(text, PYTHON_TAG, ready < tag ? ready : tag);
+    return maybe ? 0 : ready;
+}

@@ -1,0 +1,239 @@
+/* jinja_value.c — what a template's values do on their own (jinja_value.h): JSON read as Python's
+ * json.loads gives it, Python's truth and ==, str() and json.dumps (transformers' tojson). */
+#include "jinja_value.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const JINJA_KIND_NAME[] = {"undefined", "none", "a boolean", "an integer", "a float", "a string", "a list",
+                                       "a dict", "a message", "a namespace", "loop", "a function"};
+const Val JINJA_UNDEF = {V_UNDEF};
+
+Val jinja_fail(ValCtx *R, size_t pos, const char *fmt, ...) {
+    if (R->failed) return JINJA_UNDEF;
+    va_list ap;
+    va_start(ap, fmt);
+    jinja_verror(R->t->src, pos, R->err, R->errlen, fmt, ap);
+    va_end(ap);
+    R->failed = true;
+    return JINJA_UNDEF;
+}
+
+Val jinja_str(const char *s, size_t n) { return (Val){.k = V_STR, .s = s, .n = n}; }
+Val jinja_int(ValKind k, int64_t i) { return (Val){.k = k, .i = i}; }
+Val jinja_list(const Val *items, int64_t n) { return (Val){.k = V_LIST, .i = 0, .hi = n, .p = items}; }
+
+Val jinja_from_json(ValCtx *R, const json_t *j) {
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: return (Val){.k = V_DICT, .p = j};
+    case JSON_STRING: return jinja_str(json_string_value(j), json_string_length(j));
+    case JSON_INTEGER: return jinja_int(V_INT, (int64_t)json_integer_value(j));
+    case JSON_REAL: return (Val){.k = V_FLOAT, .f = json_real_value(j)};
+    case JSON_TRUE: case JSON_FALSE: return jinja_int(V_BOOL, json_is_true(j));
+    case JSON_NULL: return (Val){.k = V_NONE};
+    case JSON_ARRAY: {
+        size_t n = json_array_size(j);
+        Val *items = arena_alloc(&R->A, (n + 1) * sizeof *items);
+        for (size_t k = 0; k < n; k++) items[k] = jinja_from_json(R, json_array_get(j, k));
+        return jinja_list(items, (int64_t)n);
+    }
+    }
+    return JINJA_UNDEF;
+}
+
+Val jinja_msg_key(ValCtx *R, Val msg, const char *key, size_t n) {
+    const ChatMessage *m = &R->c->messages[msg.i];
+    if (n == 4 && !memcmp(key, "role", 4)) return jinja_str(m->role, strlen(m->role));
+    if (n == 7 && !memcmp(key, "content", 7)) return jinja_str(m->content, m->len);
+    const json_t *x = m->extra ? json_object_getn(m->extra, key, n) : NULL;
+    return x ? jinja_from_json(R, x) : JINJA_UNDEF;
+}
+
+bool jinja_truthy(Val v) {
+    switch (v.k) {
+    case V_UNDEF: case V_NONE: return false;
+    case V_BOOL: case V_INT: return v.i != 0;
+    case V_FLOAT: return v.f != 0;
+    case V_STR: return v.n > 0;
+    case V_LIST: return v.n || v.hi > v.i;   /* a generator is true, as in Python */
+    case V_DICT: return json_object_size(v.p) > 0;
+    default: return true;
+    }
+}
+
+static bool is_number(Val v) { return v.k == V_BOOL || v.k == V_INT || v.k == V_FLOAT; }
+static double number(Val v) { return v.k == V_FLOAT ? v.f : (double)v.i; }
+
+static bool dict_equal(ValCtx *R, const json_t *a, const json_t *b, size_t pos) {
+    if (json_object_size(a) != json_object_size(b)) return false;
+    const char *key;
+    size_t klen;
+    json_t *x;
+    json_object_keylen_foreach((json_t *)a, key, klen, x) {
+        const json_t *y = json_object_getn(b, key, klen);
+        if (!y || !jinja_equal(R, jinja_from_json(R, x), jinja_from_json(R, y), pos)) return false;
+    }
+    return true;
+}
+
+bool jinja_equal(ValCtx *R, Val a, Val b, size_t pos) {
+    if (is_number(a) && is_number(b))
+        return a.k == V_FLOAT || b.k == V_FLOAT ? number(a) == number(b) : a.i == b.i;
+    if ((a.k == V_MSG && b.k == V_DICT) || (a.k == V_DICT && b.k == V_MSG))
+        return jinja_fail(R, pos, "comparing a message with a dict is not supported"), false;
+    if (a.k != b.k) return false;
+    switch (a.k) {
+    case V_UNDEF: case V_NONE: return true;
+    case V_STR: return a.n == b.n && !memcmp(a.s, b.s, a.n);
+    case V_MSG: {
+        const ChatMessage *x = &R->c->messages[a.i], *y = &R->c->messages[b.i];
+        return !strcmp(x->role, y->role) && x->len == y->len && !memcmp(x->content, y->content, x->len) &&
+               (x->extra && y->extra ? dict_equal(R, x->extra, y->extra, pos) : !x->extra == !y->extra);
+    }
+    case V_DICT: return dict_equal(R, a.p, b.p, pos);
+    case V_LIST: {
+        if (jinja_len(a) != jinja_len(b)) return false;
+        for (int64_t k = 0; k < jinja_len(a); k++)
+            if (!jinja_equal(R, jinja_item(a, k), jinja_item(b, k), pos)) return false;
+        return true;
+    }
+    default: return a.p == b.p;
+    }
+}
+
+/* Python's repr() of a finite float: the shortest digits that read back the same, in exponent form
+ * when the point falls outside [-4, 16) digits, else with a ".0" when whole. */
+static void float_repr(double d, Buf *b) {
+    if (!isfinite(d)) {
+        buf_puts(b, isnan(d) ? "nan" : d < 0 ? "-inf" : "inf");
+        return;
+    }
+    char tmp[40];
+    for (int p = 1; p <= 17; p++) {
+        snprintf(tmp, sizeof tmp, "%.*e", p - 1, d);
+        if (strtod(tmp, NULL) == d) break;
+    }
+    char digits[24];
+    int nd = 0, exp10 = 0;
+    const char *s = tmp;
+    if (*s == '-') buf_puts(b, "-"), s++;
+    for (; *s && *s != 'e'; s++)
+        if (*s != '.') digits[nd++] = *s;
+    if (*s == 'e') exp10 = atoi(s + 1);
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    int decpt = exp10 + 1;   /* the value is 0.DIGITS x 10^decpt */
+    if (decpt <= -4 || decpt > 16) {
+        buf_append(b, digits, 1);
+        if (nd > 1) buf_puts(b, "."), buf_append(b, digits + 1, (size_t)nd - 1);
+        buf_printf(b, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+    } else if (decpt <= 0) {
+        buf_puts(b, "0.");
+        for (int k = 0; k < -decpt; k++) buf_puts(b, "0");
+        buf_append(b, digits, (size_t)nd);
+    } else if (decpt >= nd) {
+        buf_append(b, digits, (size_t)nd);
+        for (int k = nd; k < decpt; k++) buf_puts(b, "0");
+        buf_puts(b, ".0");
+    } else {
+        buf_append(b, digits, (size_t)decpt);
+        buf_puts(b, ".");
+        buf_append(b, digits + decpt, (size_t)(nd - decpt));
+    }
+}
+
+bool jinja_text(Val v, Buf *b) {
+    switch (v.k) {
+    case V_UNDEF: return true;
+    case V_NONE: return buf_puts(b, "None"), true;
+    case V_BOOL: return buf_puts(b, v.i ? "True" : "False"), true;
+    case V_INT: return buf_printf(b, "%lld", (long long)v.i), true;
+    case V_FLOAT: return float_repr(v.f, b), true;
+    case V_STR: return buf_append(b, v.s, v.n), true;
+    default: return false;
+    }
+}
+
+/* A JSON string as json.dumps(ensure_ascii=False) writes it. */
+static void dump_string(const char *s, size_t n, Buf *b) {
+    buf_puts(b, "\"");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t"
+                        : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+        if (esc) buf_puts(b, esc);
+        else if (c < 0x20) buf_printf(b, "\\u%04x", c);
+        else buf_append(b, (const char *)&c, 1);
+    }
+    buf_puts(b, "\"");
+}
+
+/* The break before an item (or the closing bracket) at depth, as json.dumps(indent=) writes it. */
+static void dump_break(int64_t indent, int depth, bool first, Buf *b) {
+    if (!first) buf_puts(b, indent < 0 ? ", " : ",");
+    if (indent < 0) return;
+    buf_puts(b, "\n");
+    for (int64_t k = 0; k < indent * depth; k++) buf_puts(b, " ");
+}
+
+static bool dump(ValCtx *R, Val v, int64_t indent, int depth, Buf *b, size_t pos);
+
+static bool dump_pair(ValCtx *R, const char *key, size_t klen, Val v, int64_t indent, int depth, bool first, Buf *b,
+                      size_t pos) {
+    dump_break(indent, depth, first, b);
+    dump_string(key, klen, b);
+    buf_puts(b, ": ");
+    return dump(R, v, indent, depth, b, pos);
+}
+
+static bool dump(ValCtx *R, Val v, int64_t indent, int depth, Buf *b, size_t pos) {
+    switch (v.k) {
+    case V_NONE: return buf_puts(b, "null"), true;
+    case V_BOOL: return buf_puts(b, v.i ? "true" : "false"), true;
+    case V_INT: case V_FLOAT: return jinja_text(v, b);
+    case V_STR: return dump_string(v.s, v.n, b), true;
+    case V_LIST: {
+        if (v.n) return jinja_fail(R, pos, "tojson of a generator (selectattr's: add | list)"), false;
+        buf_puts(b, "[");
+        for (int64_t k = 0; k < jinja_len(v); k++) {
+            dump_break(indent, depth + 1, k == 0, b);
+            if (!dump(R, jinja_item(v, k), indent, depth + 1, b, pos)) return false;
+        }
+        if (jinja_len(v)) dump_break(indent, depth, true, b);
+        return buf_puts(b, "]"), true;
+    }
+    case V_DICT: case V_MSG: {
+        buf_puts(b, "{");
+        bool first = true;
+        if (v.k == V_MSG) {
+            const ChatMessage *m = &R->c->messages[v.i];
+            if (!dump_pair(R, "role", 4, jinja_str(m->role, strlen(m->role)), indent, depth + 1, true, b, pos) ||
+                !dump_pair(R, "content", 7, jinja_str(m->content, m->len), indent, depth + 1, false, b, pos))
+                return false;
+            first = false;
+        }
+        const json_t *o = v.k == V_DICT ? v.p : R->c->messages[v.i].extra;
+        const char *key;
+        size_t klen;
+        json_t *x;
+        if (o) json_object_keylen_foreach((json_t *)o, key, klen, x) {
+                if (!dump_pair(R, key, klen, jinja_from_json(R, x), indent, depth + 1, first, b, pos)) return false;
+                first = false;
+            }
+        if (!first) dump_break(indent, depth, true, b);
+        return buf_puts(b, "}"), true;
+    }
+    default: return jinja_fail(R, pos, "tojson of %s is not supported", JINJA_KIND_NAME[v.k]), false;
+    }
+}
+
+bool jinja_dump(ValCtx *R, Val v, int64_t indent, Buf *b, size_t pos) { return dump(R, v, indent, 0, b, pos); }
+
+void jinja_json_text(const json_t *j, Buf *b) {
+    JinjaTemplate none = {.src = ""};
+    ValCtx R = {.t = &none};
+    jinja_dump(&R, jinja_from_json(&R, j), -1, b, 0);   /* JSON has no value it cannot write */
+    arena_free(&R.A);
+}
