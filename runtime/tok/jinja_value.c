@@ -95,6 +95,8 @@ bool jinja_equal(ValCtx *R, Val a, Val b, size_t pos) {
     }
     case V_DICT: return dict_equal(R, a.p, b.p, pos);
     case V_LIST: {
+        if (a.n || b.n)   /* Python compares generators by identity */
+            return jinja_fail(R, pos, "comparing a generator is not supported (selectattr's: add | list)"), false;
         if (jinja_len(a) != jinja_len(b)) return false;
         for (int64_t k = 0; k < jinja_len(a); k++)
             if (!jinja_equal(R, jinja_item(a, k), jinja_item(b, k), pos)) return false;

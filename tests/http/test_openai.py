@@ -278,6 +278,7 @@ def open_ended(tmp, tok_path):
                     tokenized = json.load(answer)["tokens"]
                 check("openai-chat-template-kwargs", (tokenized, r.usage.prompt_tokens, "01 Dec 2026" in text),
                       (ids, len(ids), True))
+                tool_prompt(client, url, hf, ref)
                 prompt = "Héllo, wörld: 中文 😀 12345 <|eot_id|>"   # /tokenize's token strings: id_to_token's
                 body = json.dumps({"prompt": prompt, "return_token_strs": True}).encode()
                 with urllib.request.urlopen(urllib.request.Request(url + "/tokenize", data=body)) as answer:
@@ -288,6 +289,33 @@ def open_ended(tmp, tok_path):
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
+
+
+def tool_prompt(client, url, hf, ref):
+    """Tools through the official client (tool_choice "none"): an assistant's tool call (arguments as
+    JSON text, content None) and the tool's answer render as transformers' apply_chat_template renders
+    what vLLM hands it: the tools' model_dump (description and parameters None when not given), the
+    arguments parsed, a None content as ""."""
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
+                                               "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                              "required": ["city"]}}},
+             {"type": "function", "function": {"name": "now"}}]
+    sent = [{"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\", \"x\": 0.5}"}}]},
+            {"role": "tool", "content": "21 C", "tool_call_id": "call1"}]
+    as_vllm_tools = [{"type": "function", "function": {"name": t["function"]["name"], "description": t["function"].get("description"),
+                                                        "parameters": t["function"].get("parameters")}} for t in tools]
+    as_vllm = [dict(m, content=m["content"] or "") for m in sent]
+    as_vllm[1]["tool_calls"] = [{**c, "function": {**c["function"], "arguments": json.loads(c["function"]["arguments"])}}
+                                for c in sent[1]["tool_calls"]]
+    ids = ref.encode(hf.apply_chat_template(as_vllm, tools=as_vllm_tools, tokenize=False, add_generation_prompt=True),
+                     add_special_tokens=False).ids
+    r = client.chat.completions.create(model="tiny", messages=sent, tools=tools, tool_choice="none", max_tokens=1, temperature=0)
+    body = json.dumps({"messages": sent, "tools": tools}).encode()
+    with urllib.request.urlopen(urllib.request.Request(url + "/tokenize", data=body)) as answer:
+        tokenized = json.load(answer)["tokens"]
+    check("openai-tools-prompt", (tokenized, r.usage.prompt_tokens, r.choices[0].message.tool_calls), (ids, len(ids), None))
 
 
 def api_key(tmp, tok_path):

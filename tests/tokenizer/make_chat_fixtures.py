@@ -264,6 +264,7 @@ RENDER_REFUSED = {
     "dict-method": ("{{ tools[0].function.items }}", "'items' of a dict is its method"),
     "float-arith": ("{{ tools[0].function.parameters.properties.days.minimum + 1 }}", "the operator '+' on a float"),
     "message-vs-dict": ("{{ messages[0] == tools[0] }}", "comparing a message with a dict is not supported"),
+    "generator-equal": ("{{ (tools | select) == (tools | select) }}", "comparing a generator is not supported"),
 }
 
 
