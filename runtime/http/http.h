@@ -41,7 +41,7 @@ typedef struct {
     const char *generation_config;  /* auto (NULL), vllm or a path: gen_config_locate's choice */
     const char *override_generation_config;   /* a JSON object over its sampling fields; NULL: none */
     const char *tool_call_parser;   /* vLLM's --tool-call-parser: how a chat answer's tool calls are read
-                                     * (hermes, llama3_json); NULL: tool_choice "auto" is refused */
+                                     * (hermes, llama3_json, mistral); NULL: tool_choice "auto" is refused */
     const char *api_key;    /* every /v1 route asks "Authorization: Bearer KEY" (vLLM's --api-key); NULL:
                              * none (--api-key, else the environment's MIXC_API_KEY) */
 } HttpOptions;
@@ -56,7 +56,7 @@ typedef enum { GEN_QUEUED, GEN_RUNNING, GEN_DONE } GenState;
 /* A chat request's tool_choice: not given (auto when there are tools, vLLM's), none, auto. */
 typedef enum { TOOL_CHOICE_DEFAULT, TOOL_CHOICE_NONE, TOOL_CHOICE_AUTO } ToolChoice;
 /* The parsers of a chat answer's tool calls (--tool-call-parser; http_tools.c). */
-typedef enum { TOOL_PARSER_OFF, TOOL_PARSER_HERMES, TOOL_PARSER_LLAMA3_JSON } ToolParser;
+typedef enum { TOOL_PARSER_OFF, TOOL_PARSER_HERMES, TOOL_PARSER_LLAMA3_JSON, TOOL_PARSER_MISTRAL } ToolParser;
 
 typedef struct HttpServer HttpServer;
 typedef struct Reply Reply;
@@ -239,7 +239,8 @@ bool tools_take_choice(const json_t *v, ToolChoice *choice, ApiError *err);
  * reads them (ChatMessage.extra; NULL when none), a tool call's arguments parsed; false with a 400. */
 bool tools_message_extra(const json_t *msg, size_t i, json_t **extra, ApiError *err);
 /* A finished chat answer's tool calls as parser p reads them from text[0, len): an array of vLLM's
- * ToolCall objects ({"id", "type": "function", "function": {"name", "arguments": JSON text}}), or
+ * ToolCall objects ({"id", "type": "function", "function": {"name", "arguments": JSON text}}; a
+ * mistral call's id 9 letters and digits, as Mistral's template asks of it back), or
  * NULL when the answer is text (a call that does not parse leaves it all text, as vLLM's parsers
  * do); *content the bytes of text before the calls (all of it when NULL). */
 json_t *tools_read(ToolParser p, const char *text, size_t len, size_t *content);

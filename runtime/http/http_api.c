@@ -614,8 +614,9 @@ static bool resolve_tool_choice(Parse *p, ApiError *err) {
     if (!p->tools) return bad(err, 400, "field 'tool_choice': \"auto\" needs 'tools'");
     if (!p->s->opt.tool_call_parser || !tools_parser_named(p->s->opt.tool_call_parser, &p->g->tool_parser))
         return bad(err, 400, "tool_choice \"auto\" (the default with tools) needs the server started with "
-                   "--tool-call-parser (hermes or llama3_json); tool_choice \"none\" renders the tools without reading "
-                   "tool calls");
+                   "--tool-call-parser (hermes, llama3_json or mistral); tool_choice \"none\" renders the tools without "
+                   "reading tool calls");
+    if (p->g->tool_parser == TOOL_PARSER_MISTRAL) p->g->skip_special = false;   /* vLLM's: [TOOL_CALLS] is special */
     return true;
 }
 

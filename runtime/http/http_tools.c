@@ -130,6 +130,7 @@ bool tools_message_extra(const json_t *msg, size_t i, json_t **extra, ApiError *
 bool tools_parser_named(const char *name, ToolParser *parser) {
     if (!strcmp(name, "hermes")) return *parser = TOOL_PARSER_HERMES, true;
     if (!strcmp(name, "llama3_json")) return *parser = TOOL_PARSER_LLAMA3_JSON, true;
+    if (!strcmp(name, "mistral")) return *parser = TOOL_PARSER_MISTRAL, true;
     return false;
 }
 
@@ -138,10 +139,12 @@ bool tools_parser_named(const char *name, ToolParser *parser) {
 #define HERMES_OPEN "<tool_call>"
 #define HERMES_CLOSE "</tool_call>"
 #define PYTHON_TAG "<|python_tag|>"
+#define MISTRAL_TAG "[TOOL_CALLS]"
 
-/* vLLM's random_tool_call_id: "chatcmpl-tool-" and 32 hex digits, here from a counter mixed with the
- * clock (unique in a server's life; nothing is drawn from a choice's sampling state). */
-static json_t *call_id(void) {
+/* vLLM's random_tool_call_id: "chatcmpl-tool-" and 32 hex digits (mistral: 9 letters and digits,
+ * MistralToolCall's), here from a counter mixed with the clock (unique in a server's life; nothing is
+ * drawn from a choice's sampling state). */
+static json_t *call_id(ToolParser p) {
     static _Atomic uint64_t counter;
     uint64_t x = ++counter ^ ((uint64_t)time(NULL) << 20), h[2];
     for (int k = 0; k < 2; k++) {   /* splitmix64 */
@@ -152,18 +155,23 @@ static json_t *call_id(void) {
     }
     char id[64];
     snprintf(id, sizeof id, "chatcmpl-tool-%016llx%016llx", (unsigned long long)h[0], (unsigned long long)h[1]);
+    if (p != TOOL_PARSER_MISTRAL) return json_string(id);
+    static const char ALNUM[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (int k = 0; k < 9; k++) id[k] = ALNUM[(h[k / 5] >> (12 * (k % 5))) % 62];
+    id[9] = 0;
     return json_string(id);
 }
 
-/* One call {"name": string, "arguments" (or, llama3_json, "parameters"): any} as vLLM's ToolCall:
+/* One call {"name": string, "arguments" (or, llama3_json, "parameters"): any} as parser p's ToolCall:
  * the arguments as json.dumps writes them. NULL when obj is not such a call. */
-static json_t *tool_call(const json_t *obj, bool parameters_too) {
+static json_t *tool_call(const json_t *obj, ToolParser p) {
+    bool parameters_too = p == TOOL_PARSER_LLAMA3_JSON;
     const json_t *name = json_object_get(obj, "name"), *args = json_object_get(obj, "arguments");
     if (!args && parameters_too) args = json_object_get(obj, "parameters");
     if (!json_is_object(obj) || !json_is_string(name) || !args) return NULL;
     Buf text = {0};
     jinja_json_text(args, &text);
-    json_t *call = json_pack("{s:o, s:s, s:{s:O, s:s%}}", "id", call_id(), "type", "function", "function", "name", name,
+    json_t *call = json_pack("{s:o, s:s, s:{s:O, s:s%}}", "id", call_id(p), "type", "function", "function", "name", name,
                              "arguments", text.data ? text.data : "", text.len);
     buf_free(&text);
     return call;
@@ -185,7 +193,7 @@ static json_t *read_hermes(const char *text, size_t len, size_t *content) {
         size_t body = (size_t)(open - text) + strlen(HERMES_OPEN);
         const char *close = find(text, len, body, HERMES_CLOSE);
         size_t end = close ? (size_t)(close - text) : len;
-        json_t *obj = json_loadb(text + body, end - body, JSON_DECODE_ANY, NULL), *call = tool_call(obj, false);
+        json_t *obj = json_loadb(text + body, end - body, JSON_DECODE_ANY, NULL), *call = tool_call(obj, TOOL_PARSER_HERMES);
         json_decref(obj);
         if (!call) return json_decref(calls), NULL;
         json_array_append_new(calls, call);
@@ -202,7 +210,7 @@ static json_t *read_llama3_json(const char *text, size_t len, size_t *content) {
     json_t *calls = json_array();
     while (at < len) {
         json_error_t je;
-        json_t *obj = json_loadb(text + at, len - at, JSON_DISABLE_EOF_CHECK, &je), *call = tool_call(obj, true);
+        json_t *obj = json_loadb(text + at, len - at, JSON_DISABLE_EOF_CHECK, &je), *call = tool_call(obj, TOOL_PARSER_LLAMA3_JSON);
         json_decref(obj);
         if (!call) return json_decref(calls), NULL;
         json_array_append_new(calls, call);
@@ -214,11 +222,29 @@ static json_t *read_llama3_json(const char *text, size_t len, size_t *content) {
     return calls;
 }
 
+/* mistral (Mistral 7B Instruct v0.3's): after the first [TOOL_CALLS], a JSON list of calls and nothing
+ * else; the text before it the content. */
+static json_t *read_mistral(const char *text, size_t len, size_t *content) {
+    const char *tag = find(text, len, 0, MISTRAL_TAG);
+    if (!tag) return NULL;
+    *content = (size_t)(tag - text);
+    size_t at = *content + strlen(MISTRAL_TAG);
+    json_t *list = json_loadb(text + at, len - at, 0, NULL), *calls = json_is_array(list) && json_array_size(list) ? json_array() : NULL;
+    for (size_t k = 0; calls && k < json_array_size(list); k++) {
+        json_t *call = tool_call(json_array_get(list, k), TOOL_PARSER_MISTRAL);
+        if (call) json_array_append_new(calls, call);
+        else json_decref(calls), calls = NULL;
+    }
+    json_decref(list);
+    return calls;
+}
+
 json_t *tools_read(ToolParser p, const char *text, size_t len, size_t *content) {
     *content = len;
     if (!text) return NULL;
     json_t *calls = p == TOOL_PARSER_HERMES ? read_hermes(text, len, content)
-                  : p == TOOL_PARSER_LLAMA3_JSON ? read_llama3_json(text, len, content) : NULL;
+                  : p == TOOL_PARSER_LLAMA3_JSON ? read_llama3_json(text, len, content)
+                  : p == TOOL_PARSER_MISTRAL ? read_mistral(text, len, content) : NULL;
     if (!calls) *content = len;
     return calls;
 }
@@ -233,9 +259,9 @@ static size_t partial_tag(const char *s, size_t len, const char *tag) {
 
 size_t tools_stream_limit(ToolParser p, const char *text, size_t ready) {
     if (!text || p == TOOL_PARSER_OFF) return ready;
-    if (p == TOOL_PARSER_HERMES) {
-        const char *open = find(text, ready, 0, HERMES_OPEN);
-        return open ? (size_t)(open - text) : ready - partial_tag(text, ready, HERMES_OPEN);
+    if (p == TOOL_PARSER_HERMES || p == TOOL_PARSER_MISTRAL) {
+        const char *tag = p == TOOL_PARSER_HERMES ? HERMES_OPEN : MISTRAL_TAG, *open = find(text, ready, 0, tag);
+        return open ? (size_t)(open - text) : ready - partial_tag(text, ready, tag);
     }
     size_t tag = strlen(PYTHON_TAG);   /* llama3_json: nothing while the answer may still be a call */
     bool maybe = !ready || text[0] == '{' || !memcmp(text, PYTHON_TAG, ready < tag ? ready : tag);

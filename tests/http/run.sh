@@ -671,8 +671,32 @@ curl -s -N --max-time 60 -H 'Content-Type: application/json' "http://127.0.0.1:$
   --data-binary "$(with_fields "$fields, \"stream\": true")" >"$T/sse"
 check chat-hermes-auto-stream-text "$(sse_text "$T/sse" '.choices[0].delta.content'):$(grep -c tool_calls "$T/sse")" "$none:0"
 kill -TERM "$SPID"; wait "$SPID"
+# Mistral 7B Instruct v0.3's template with --tool-call-parser mistral ([TOOL_CALLS] a special token,
+# as in its tokenizer): the tools render as jinja2 rendered them; with tool_choice "auto" the special
+# tokens stay in the text whatever skip_special_tokens asks (vLLM's: [TOOL_CALLS] must be seen). An
+# answer of [TOOL_CALLS] alone (logit_bias) holds no list of calls: it is text, whole, and streamed
+# once the answer ends (held back until then).
+mkdir -p "$T/mistral03"
+jq '.added_tokens += [{"id":601,"content":"<s>"},{"id":602,"content":"</s>"},{"id":603,"content":"[TOOL_CALLS]"}]
+    | .added_tokens |= map({single_word:false,lstrip:false,rstrip:false,normalized:false,special:true} + .)' \
+  tests/tokenizer/fixtures/llama3/tokenizer.json >"$T/mistral03/tokenizer.json"
+jq -n --rawfile t tests/tokenizer/fixtures/chat/mistral-v0.3.jinja '{chat_template: $t, bos_token: "<s>", eos_token: "</s>"}' \
+  >"$T/mistral03/tokenizer_config.json"
+start mistral03 --tokenizer "$T/mistral03" --tool-call-parser mistral || exit 1
+tokenize_as_jinja2 chat-mistral03-parallel-calls-as-jinja2 mistral-v0.3-parallel-calls-tools "$T/mistral03"
+fields='"max_tokens": 4, "temperature": 0, "ignore_eos": true, "skip_special_tokens": true, "logit_bias": {"603": 100}'
+post /v1/chat/completions "$(with_fields "$fields")"
+check chat-mistral-special-kept "$CODE:$(jq -r '.choices[0] | [.message.content, .finish_reason, (.message | has("tool_calls"))] | join(",")' "$T/body")" \
+  "200:[TOOL_CALLS][TOOL_CALLS][TOOL_CALLS][TOOL_CALLS],length,false"
+post /v1/chat/completions "$(with_fields "$fields, \"tool_choice\": \"none\"")"
+check chat-mistral-none-skips-special "$CODE:$(jq -r '.choices[0].message.content' "$T/body")" "200:"
+curl -s -N --max-time 60 -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/chat/completions" \
+  --data-binary "$(with_fields "$fields, \"stream\": true")" >"$T/sse"
+check chat-mistral-held-then-text "$(sse_text "$T/sse" '.choices[0].delta.content'):$(grep -c '"content":"\[TOOL' "$T/sse")" \
+  "[TOOL_CALLS][TOOL_CALLS][TOOL_CALLS][TOOL_CALLS]:1"
+kill -TERM "$SPID"; wait "$SPID"
 "$RUN" serve "${MODEL[@]}" --tool-call-parser pythonic >/dev/null 2>"$T/err"
-check serve-tool-call-parser-unknown "$?:$(grep -c 'hermes or llama3_json' "$T/err")" "2:1"
+check serve-tool-call-parser-unknown "$?:$(grep -c 'hermes, llama3_json or mistral' "$T/err")" "2:1"
 # Llama 3.2 Instruct's: its date is strftime_now("%d %b %Y"), the server's local time (as transformers').
 llama_checkpoint llama32cfg 3.2 || exit 1
 day1=$(LC_ALL=C date +'%d %b %Y')

@@ -5,6 +5,7 @@
  * failure. */
 #include "http.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,9 @@ static void expect_read(const char *name, ToolParser p, const char *text, const 
     for (size_t k = 0; k < json_array_size(calls); k++) {
         json_t *c = json_array_get(calls, k), *f = json_object_get(c, "function");
         const char *id = json_string_value(json_object_get(c, "id"));
-        ids &= id && !strncmp(id, "chatcmpl-tool-", 14) && strlen(id) == 14 + 32 &&
+        bool alnum9 = id && strlen(id) == 9;   /* mistral's: 9 letters and digits */
+        for (int i = 0; alnum9 && i < 9; i++) alnum9 = isalnum((unsigned char)id[i]);
+        ids &= (p == TOOL_PARSER_MISTRAL ? alnum9 : id && !strncmp(id, "chatcmpl-tool-", 14) && strlen(id) == 14 + 32) &&
                !strcmp(json_string_value(json_object_get(c, "type")), "function");
         if (k) ids &= strcmp(id, json_string_value(json_object_get(json_array_get(calls, 0), "id"))) != 0;
         buf_printf(&got, "%s%s(%s)", k ? "|" : "", json_string_value(json_object_get(f, "name")),
@@ -76,6 +79,17 @@ static void test_llama3(void) {
     expect_read("llama3-truncated", l, "{\"name\": \"a\", \"parameters\": {", "text", 0);
 }
 
+static void test_mistral(void) {
+    ToolParser m = TOOL_PARSER_MISTRAL;
+    expect_read("mistral-two", m, "[TOOL_CALLS] [{\"name\": \"a\", \"arguments\": {\"x\": 1}}, {\"name\": \"b\", \"arguments\": {}}]",
+                "a({\"x\": 1})|b({})", 0);
+    expect_read("mistral-text-before", m, "Sure.[TOOL_CALLS][{\"name\": \"a\", \"arguments\": [0.5]}]\n", "a([0.5])", 5);
+    expect_read("mistral-not-a-list", m, "[TOOL_CALLS] {\"name\": \"a\", \"arguments\": {}}", "text", 0);
+    expect_read("mistral-empty-list", m, "[TOOL_CALLS] []", "text", 0);
+    expect_read("mistral-text-after", m, "[TOOL_CALLS] [{\"name\": \"a\", \"arguments\": {}}] and so", "text", 0);
+    expect_read("mistral-no-tag", m, "[{\"name\": \"a\", \"arguments\": {}}]", "text", 0);
+}
+
 static void expect_limit(const char *name, ToolParser p, const char *text, size_t want) {
     size_t got = tools_stream_limit(p, text, strlen(text));
     char g[32], w[32];
@@ -94,6 +108,8 @@ static void test_stream_limits(void) {
     expect_limit("limit-llama3-tag-start", TOOL_PARSER_LLAMA3_JSON, "<|pyth", 0);
     expect_limit("limit-llama3-text", TOOL_PARSER_LLAMA3_JSON, "The answer {", 12);
     expect_limit("limit-llama3-empty", TOOL_PARSER_LLAMA3_JSON, "", 0);
+    expect_limit("limit-mistral-partial-tag", TOOL_PARSER_MISTRAL, "Sure [TOOL_", 5);
+    expect_limit("limit-mistral-at-call", TOOL_PARSER_MISTRAL, "Sure [TOOL_CALLS][{", 5);
 }
 
 /* A finished chat choice holding text, as the engine leaves it. */
@@ -192,6 +208,7 @@ int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "--request")) return print_request(argv[2], argv[3]);
     test_hermes();
     test_llama3();
+    test_mistral();
     test_stream_limits();
     test_answers();
     printf("%d passed, %d failed\n", passed, failed);
