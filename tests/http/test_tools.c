@@ -163,9 +163,10 @@ static void test_answers(void) {
 
     Reply *r = answered(&s, TOOL_PARSER_HERMES, "");
     size_t content;   /* a stream's last chunk: the calls with their index */
+    static const char two[] = "<tool_call>{\"name\": \"a\", \"arguments\": 1}</tool_call>"
+                              "<tool_call>{\"name\": \"b\", \"arguments\": 2}</tool_call>";
     char *event = api_chunk_event(&r->choice[0], 0, 0, 0, 0, "tool_calls", false,
-                                  tools_read(TOOL_PARSER_HERMES, "<tool_call>{\"name\": \"a\", \"arguments\": 1}</tool_call>"
-                                             "<tool_call>{\"name\": \"b\", \"arguments\": 2}</tool_call>", 106, &content));
+                                  tools_read(TOOL_PARSER_HERMES, two, sizeof two - 1, &content));
     json_t *j = json_loads(event + 6, 0, NULL);
     json_t *d = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta");
     json_t *calls = json_object_get(d, "tool_calls");
