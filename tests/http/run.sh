@@ -655,9 +655,12 @@ kill -TERM "$SPID"; wait "$SPID"
 # Tool calling's answer side (the parsers themselves: test_tools.c): Qwen 2.5's template with
 # --tool-call-parser hermes. The tools render as jinja2 rendered them; tool_choice "auto" (the default
 # with tools) reads the answer: this model's text holds no call, so the answer is its text, the same
-# as tool_choice "none"'s, whole or streamed (the stream holds back nothing at the end).
+# as tool_choice "none"'s, whole or streamed (the stream holds back nothing at the end). Token 603
+# is a whole call as text (an added token, not special), which logit_bias makes the model write.
 mkdir -p "$T/qwen25"
-cp "$T/chatml/tokenizer.json" "$T/qwen25/"
+jq '.added_tokens += [{"id": 603, "content": "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 2.50}}\n</tool_call>",
+                       "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": false}]' \
+  "$T/chatml/tokenizer.json" >"$T/qwen25/tokenizer.json"
 jq -n --rawfile t tests/tokenizer/fixtures/chat/qwen2.5.jinja '{chat_template: $t, eos_token: "<|im_end|>"}' >"$T/qwen25/tokenizer_config.json"
 start qwen25 --tokenizer "$T/qwen25" --tool-call-parser hermes || exit 1
 tokenize_as_jinja2 chat-qwen25-parallel-calls-as-jinja2 qwen2.5-parallel-calls-tools "$T/qwen25"
@@ -670,6 +673,18 @@ check chat-hermes-auto-text-as-none "$CODE:$(jq -r '.choices[0].message.content'
 curl -s -N --max-time 60 -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/chat/completions" \
   --data-binary "$(with_fields "$fields, \"stream\": true")" >"$T/sse"
 check chat-hermes-auto-stream-text "$(sse_text "$T/sse" '.choices[0].delta.content'):$(grep -c tool_calls "$T/sse")" "$none:0"
+# the model writes token 603 twice: two calls, their arguments as Python's json.dumps writes them,
+# content null, finish_reason tool_calls, two ids; streamed, they come whole in the last chunk
+fields='"max_tokens": 2, "temperature": 0, "logit_bias": {"603": 100}'
+post /v1/chat/completions "$(with_fields "$fields")"
+check chat-hermes-two-calls "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.content, [.message.tool_calls[] | .type, .function.name,
+  .function.arguments], (.message.tool_calls | map(.id) | unique | length)]' "$T/body")" \
+  '200:["tool_calls",null,["function","get_weather","{\"city\": \"Paris\", \"days\": 2.5}","function","get_weather","{\"city\": \"Paris\", \"days\": 2.5}"],2]'
+curl -s -N --max-time 60 -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/chat/completions" \
+  --data-binary "$(with_fields "$fields, \"stream\": true")" >"$T/sse"
+check chat-hermes-two-calls-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c 'select(.choices[0].delta.tool_calls) | .choices[0] |
+  [.finish_reason, [.delta.tool_calls[] | .index, .function.name, .function.arguments]]'):$(sse_text "$T/sse" '.choices[0].delta.content')" \
+  '["tool_calls",[0,"get_weather","{\"city\": \"Paris\", \"days\": 2.5}",1,"get_weather","{\"city\": \"Paris\", \"days\": 2.5}"]]:'
 kill -TERM "$SPID"; wait "$SPID"
 # Mistral 7B Instruct v0.3's template with --tool-call-parser mistral ([TOOL_CALLS] a special token,
 # as in its tokenizer): the tools render as jinja2 rendered them; with tool_choice "auto" the special
