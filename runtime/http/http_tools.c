@@ -8,7 +8,10 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 static bool refuse(ApiError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool refuse(ApiError *err, const char *fmt, ...) {
@@ -142,11 +145,23 @@ bool tools_parser_named(const char *name, ToolParser *parser) {
 #define MISTRAL_TAG "[TOOL_CALLS]"
 
 /* vLLM's random_tool_call_id: "chatcmpl-tool-" and 32 hex digits (mistral: 9 letters and digits,
- * MistralToolCall's), here from a counter mixed with the clock (unique in a server's life; nothing is
- * drawn from a choice's sampling state). */
+ * MistralToolCall's), here a counter mixed with a seed the system draws once a process (unique in a
+ * server's life, and across restarts; nothing is drawn from a choice's sampling state). */
+static uint64_t id_seed;
+
+/* The seed of the calls' ids: the system's random bytes, else the clock and the process id. */
+static void draw_seed(void) {
+    if (getrandom(&id_seed, sizeof id_seed, 0) == (ssize_t)sizeof id_seed) return;
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    id_seed = ((uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec) ^ ((uint64_t)getpid() << 40);
+}
+
 static json_t *call_id(ToolParser p) {
     static _Atomic uint64_t counter;
-    uint64_t x = ++counter ^ ((uint64_t)time(NULL) << 20), h[2];
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, draw_seed);
+    uint64_t x = ++counter ^ id_seed, h[2];
     for (int k = 0; k < 2; k++) {   /* splitmix64 */
         uint64_t z = (x += 0x9E3779B97F4A7C15ull);
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

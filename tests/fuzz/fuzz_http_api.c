@@ -1,15 +1,18 @@
 /* fuzz_http_api.c — libFuzzer target: arbitrary bytes as the body of a POST to /v1/completions and to
  * /v1/chat/completions (runtime/http/http_api.c), read as http_server.c reads it (json_loadb with
- * JSON_REJECT_DUPLICATES), on three servers of the test-size model of tests/http/run.sh
+ * JSON_REJECT_DUPLICATES), on four servers of the test-size model of tests/http/run.sh
  * (tests/mixrun/tiny.mix at vocab 604, its context 128):
  *   config:  the llama3 fixture tokenizer with Llama 3.1's special tokens (ids 601..604, the last,
  *            <|python_tag|>, past the model's vocabulary) and Llama 3.1's template
  *            (fixtures/chat/llama3.1.jinja) in a tokenizer_config.json, rendered by jinja.c;
+ *            --tool-call-parser mistral;
  *   by-hand: the tokenizer with Llama 3's tokens only (601..603) and no config: the template by hand
  *            (chat_template.c); its caches paged from a pool smaller than the context, a KV budget
  *            of 100 tokens; a generation config's sampling defaults (top_k, repetition_penalty) and
- *            max_new_tokens cap (api_check_defaults);
- *   ids:     no tokenizer (token-id prompts only).
+ *            max_new_tokens cap (api_check_defaults); --tool-call-parser hermes;
+ *   ids:     no tokenizer (token-id prompts only);
+ *   tools:   by-hand's tokenizer, and nothing else but --tool-call-parser hermes (a call in a chat's
+ *            content is echoed back within the first ids).
  * Contract, per server and route: the body is accepted, each of its choices' prompt non-empty with
  * every id in the vocabulary, prompt + max_tokens within the context, its KV bytes within the budget
  * and its pages within the pool, its sampling fields in range, the defaults where it gives none and
@@ -23,7 +26,8 @@
  * http_server.c's next_event does. The answer, every event and the usage chunk are valid JSON; the
  * answer has every choice in order, the usage chunk the answer's usage: each prompt's tokens once and
  * every generated id. A choice's events' texts, ids and log-probability entries concatenate to its
- * answer's (an echo's prompt text and entries in its first event); its text is the decoded ids cut
+ * answer's (an echo's prompt text and entries in its first event); its text (with a tool parser: before the
+ * calls it reads, which the answer and the stream's last event carry alike) is the decoded ids cut
  * before the first stop string (after it with include_stop_str_in_output), and holds none past the
  * first min_tokens ids' text but that one (after the prompt's text with echo); its
  * log-probabilities (when asked) are one entry per id (an echo's prompt ids first, the first with
@@ -69,7 +73,7 @@ const int32_t *backend_page_table(const Backend *b, int slot) {
     contract_broken("the engine ran");
 }
 
-enum { VOCAB = 604, ECHO_MAX = 40, NSERVERS = 3 };
+enum { VOCAB = 604, ECHO_MAX = 40, NSERVERS = 4 };
 static Layout layout;
 static RunPlan plans[2];
 static Backend backends[2];
@@ -125,10 +129,12 @@ static void plan_backend(int i, bool paged) {
 /* The by-hand server's generation config: defaults of top_k and repetition_penalty, and a cap. */
 #define DEFAULTS "{\"top_k\": 1, \"repetition_penalty\": 1.25, \"max_new_tokens\": 8, \"temperature\": null}"
 
-/* A server of b with tok (NULL: none), kv_budget (0: the plan's), and the generation config at
- * defaults (NULL: none). */
-static void server(HttpServer *s, Backend *b, Tokenizer *tok, int64_t kv_budget, const char *defaults) {
-    *s = (HttpServer){.b = b, .tok = tok, .model = "tiny", .context = b->cfg.context, .vocab = VOCAB};
+/* A server of b with tok (NULL: none), kv_budget (0: the plan's), the generation config at
+ * defaults (NULL: none), and --tool-call-parser tool_parser (NULL: none). */
+static void server(HttpServer *s, Backend *b, Tokenizer *tok, int64_t kv_budget, const char *defaults,
+                   const char *tool_parser) {
+    *s = (HttpServer){.b = b, .tok = tok, .model = "tiny", .context = b->cfg.context, .vocab = VOCAB,
+                      .opt.tool_call_parser = tool_parser};
     char err[600];
     if (tok && !eos_ids_load(tok, NULL, &s->eos, err, sizeof err)) contract_broken(err);
     json_t *taken = NULL;
@@ -163,9 +169,10 @@ static void load_servers(void) {
     snprintf(config, sizeof config, "%s/generation_config.json", dir);
     FILE *f = fopen(config, "w");
     if (!f || fputs(DEFAULTS, f) < 0 || fclose(f)) contract_broken("cannot write the generation config");
-    server(&servers[0], &backends[0], toks[0], 0, NULL);
-    server(&servers[1], &backends[1], toks[1], run_plan_seq_kv_bytes(&plans[1], 100), config);
-    server(&servers[2], &backends[0], NULL, 0, NULL);
+    server(&servers[0], &backends[0], toks[0], 0, NULL, "mistral");   /* chat refused: no template for Llama 3.1 */
+    server(&servers[1], &backends[1], toks[1], run_plan_seq_kv_bytes(&plans[1], 100), config, "hermes");
+    server(&servers[2], &backends[0], NULL, 0, NULL, NULL);
+    server(&servers[3], &backends[0], toks[1], 0, NULL, "hermes");
     char cmd[96];   /* everything is read: the fixture goes */
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) contract_broken("cannot remove the temporary directory");
@@ -206,6 +213,7 @@ typedef struct {
     int32_t ids[ECHO_MAX];
     int64_t nids;
     json_t *entries;        /* log_entries' */
+    json_t *calls;          /* the last chunk's tool calls, without their ids and indices; NULL: none */
     size_t sent;
     bool first, finished;
 } Stream;
@@ -274,7 +282,8 @@ static void log_entries(json_t *all, const Gen *g, json_t *lp) {
 /* Appends the choice's text (a completion's "text", a chat's "message"/"delta" "content") and ids. */
 static void take_choice(json_t *choice, bool chat, const char *part, Buf *text, int32_t *ids, int64_t *nids) {
     json_t *t = chat ? json_object_get(json_object_get(choice, part), "content") : json_object_get(choice, "text");
-    if (t && !json_is_string(t)) contract_broken("an answer's text is not a string");
+    bool calls = chat && json_object_get(json_object_get(choice, part), "tool_calls");
+    if (t && !json_is_string(t) && !(calls && json_is_null(t))) contract_broken("an answer's text is not a string");
     if (t) buf_append(text, json_string_value(t), json_string_length(t));
     json_t *a = json_object_get(choice, "token_ids");
     if (!json_is_array(a)) contract_broken("an answer has no token_ids");
@@ -285,10 +294,20 @@ static void take_choice(json_t *choice, bool chat, const char *part, Buf *text, 
 }
 
 /* One event of choice g's stream, as http_server.c's next_event makes them (the reply's mutex held). */
+/* Tool calls as their names and arguments (ids and indices dropped: made anew for each answer). */
+static json_t *calls_made(const json_t *calls) {
+    json_t *out = json_array(), *c;
+    size_t k;
+    json_array_foreach(calls, k, c) json_array_append(out, json_object_get(c, "function"));
+    return out;
+}
+
 static void stream_event(Stream *st, const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to,
-                         const char *finish) {
-    json_t *j = answer_json(api_chunk_event(g, from, to, id_from, id_to, finish, st->first, NULL), true);
+                         const char *finish, json_t *calls) {
+    json_t *j = answer_json(api_chunk_event(g, from, to, id_from, id_to, finish, st->first, calls), true);
     json_t *choices = json_object_get(j, "choices"), *choice = json_array_get(choices, 0);
+    json_t *sent = json_object_get(json_object_get(choice, "delta"), "tool_calls");
+    if (sent) st->calls = calls_made(sent);
     if (json_array_size(choices) != 1 || json_integer_value(json_object_get(choice, "index")) != g->index)
         contract_broken("an event is not one choice at its index");
     int64_t before = st->nids, echoed = st->first && g->echo ? g->req.prompt_len : 0;
@@ -302,15 +321,22 @@ static void stream_event(Stream *st, const Gen *g, size_t from, size_t to, int64
     json_decref(j);
 }
 
-/* The events a stream takes after the engine's last call (next_event's order). */
+/* The events a stream takes after the engine's last call (http_server.c's choice_event's order: with
+ * a tool parser, what may be a call held back, and the calls in the last chunk). */
 static void stream_poll(Stream *st, Gen *g) {
     pthread_mutex_lock(&g->reply->mu);
-    if (g->ready > st->sent || g->nvisible > st->nids) {
-        stream_event(st, g, st->sent, g->ready, st->nids, g->nvisible, NULL);
-        st->sent = g->ready;
+    size_t ready = g->ready;
+    json_t *calls = NULL;
+    bool done = g->state == GEN_DONE && !g->error[0];
+    if (g->tool_parser && done) calls = tools_read(g->tool_parser, g->text, g->text_len, &ready);
+    else if (g->tool_parser) ready = tools_stream_limit(g->tool_parser, g->text, g->ready);
+    if (ready < st->sent) contract_broken("a stream's sendable text shrank");
+    if (ready > st->sent || g->nvisible > st->nids) {
+        stream_event(st, g, st->sent, ready, st->nids, g->nvisible, NULL, NULL);
+        st->sent = ready;
     }
-    if (g->state == GEN_DONE && !g->error[0]) {
-        stream_event(st, g, st->sent, st->sent, st->nids, st->nids, g->finish);
+    if (done) {
+        stream_event(st, g, st->sent, st->sent, st->nids, st->nids, calls ? "tool_calls" : g->finish, calls);
         st->finished = true;
     }
     pthread_mutex_unlock(&g->reply->mu);
@@ -359,6 +385,16 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
     int64_t nids = 0;
     if (json_integer_value(json_object_get(choice, "index")) != g->index) contract_broken("a choice not at its index");
     take_choice(choice, g->chat, "message", &text, ids, &nids);
+    size_t content = g->text_len;   /* with tool calls, the text before them */
+    json_t *calls = g->tool_parser ? tools_read(g->tool_parser, g->text, g->text_len, &content) : NULL;
+    json_t *answered = json_object_get(json_object_get(choice, "message"), "tool_calls");
+    json_t *made = calls ? calls_made(answered) : NULL, *want = calls ? calls_made(calls) : NULL;
+    if (!calls != !answered || (calls && (!json_equal(made, want) || !json_equal(made, st->calls))) ||
+        (calls && strcmp(json_string_value(json_object_get(choice, "finish_reason")), "tool_calls")))
+        contract_broken("the answer's or the stream's tool calls are not those of the text");
+    json_decref(calls);
+    json_decref(made);
+    json_decref(want);
     if (nids != g->nvisible || memcmp(ids, g->res.output, (size_t)nids * sizeof *ids))
         contract_broken("the answer's token_ids are not the visible ids");
     json_t *lp = json_object_get(choice, "logprobs"), *entries = json_array();
@@ -373,8 +409,8 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
     take_echo(g, lp, &text);
     if (st->nids != nids || memcmp(st->ids, ids, (size_t)nids * sizeof *ids))
         contract_broken("the stream's token_ids do not concatenate to the answer's");
-    if (text.len != g->text_len || (text.len && memcmp(text.data, g->text, text.len)))
-        contract_broken("the answer's text is not the generation's");
+    if (text.len != content || (text.len && memcmp(text.data, g->text, text.len)))
+        contract_broken("the answer's text is not the generation's (before its tool calls)");
     const Tokenizer *tok = g->srv->tok;
     size_t len = 0;
     char err[256];
@@ -382,7 +418,7 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
     if (tok && (!all || len < text.len || (text.len && memcmp(all, text.data, text.len))))
         contract_broken("the answer's text is not a prefix of the ids' text");
     check_no_stop(g, &text);
-    if (tok && len > text.len && strcmp(g->finish, "stop")) contract_broken("the text was cut, but not at a stop");
+    if (tok && len > g->text_len && strcmp(g->finish, "stop")) contract_broken("the text was cut, but not at a stop");
     if (!strcmp(g->finish, "stop") && g->res.noutput < g->min_tokens) contract_broken("a stop before min_tokens");
     free(all);
     buf_free(&text);
@@ -451,6 +487,7 @@ static void generate(Reply *r) {
     for (int i = 0; i < r->nchoice; i++) {
         buf_free(&st[i].text);
         json_decref(st[i].entries);
+        json_decref(st[i].calls);
     }
     free(st);
 }
@@ -545,7 +582,7 @@ static bool same_request(const Gen *a, const Gen *b) {
                 (!a->adjust.nend || !memcmp(a->adjust.end_id, b->adjust.end_id, (size_t)a->adjust.nend * sizeof *a->adjust.end_id)) &&
                 a->nstop_ids == b->nstop_ids && a->stream == b->stream && a->include_usage == b->include_usage &&
                 a->ignore_eos == b->ignore_eos && a->skip_special == b->skip_special && a->include_stop == b->include_stop &&
-                a->logprobs == b->logprobs &&
+                a->logprobs == b->logprobs && a->tool_parser == b->tool_parser &&
                 a->echo == b->echo &&
                 a->adjust.frequency == b->adjust.frequency && a->adjust.presence == b->adjust.presence &&
                 a->adjust.repetition == b->adjust.repetition &&
