@@ -686,6 +686,28 @@ check chat-hermes-two-calls-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse"
   [.finish_reason, [.delta.tool_calls[] | .index, .function.name, .function.arguments]]'):$(sse_text "$T/sse" '.choices[0].delta.content')" \
   '["tool_calls",[0,"get_weather","{\"city\": \"Paris\", \"days\": 2.5}",1,"get_weather","{\"city\": \"Paris\", \"days\": 2.5}"]]:'
 kill -TERM "$SPID"; wait "$SPID"
+# --tool-call-parser llama3_json end to end: token 603 a whole call as JSON; one written is the
+# answer's call (content null), held back in the stream until the end (no chunk has text: the
+# token's chunk carries its id with an empty content); two in a row are no call (no ';' between
+# them): text
+mkdir -p "$T/llama3json"
+jq '.added_tokens += [{"id": 603, "content": "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}",
+                       "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": false}]' \
+  "$T/chatml/tokenizer.json" >"$T/llama3json/tokenizer.json"
+cp "$T/qwen25/tokenizer_config.json" "$T/llama3json/"
+start llama3json --tokenizer "$T/llama3json" --tool-call-parser llama3_json || exit 1
+body='{"messages": [{"role": "user", "content": "Weather?"}], "tools": [{"type": "function", "function": {"name": "get_weather"}}], "temperature": 0, "logit_bias": {"603": 100}'
+post /v1/chat/completions "$body, \"max_tokens\": 1}"
+check chat-llama3-json-call "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.content, .message.tool_calls[0].function]' "$T/body")" \
+  '200:["tool_calls",null,{"name":"get_weather","arguments":"{\"city\": \"Paris\"}"}]'
+curl -s -N --max-time 60 -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/chat/completions" \
+  --data-binary "$body, \"max_tokens\": 1, \"stream\": true}" >"$T/sse"
+check chat-llama3-json-call-streamed "$(grep -c '"content":"[^"]' "$T/sse"):$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c 'select(.choices[0].delta.tool_calls) | .choices[0].delta.tool_calls[0].function.name')" \
+  '0:"get_weather"'
+post /v1/chat/completions "$body, \"max_tokens\": 2}"
+check chat-llama3-json-two-objects-text "$(jq -r '.choices[0] | [.finish_reason, (.message | has("tool_calls")), .message.content] | join("|")' "$T/body")" \
+  'length|false|{"name": "get_weather", "parameters": {"city": "Paris"}}{"name": "get_weather", "parameters": {"city": "Paris"}}'
+kill -TERM "$SPID"; wait "$SPID"
 # Mistral 7B Instruct v0.3's template with --tool-call-parser mistral ([TOOL_CALLS] a special token,
 # as in its tokenizer): the tools render as jinja2 rendered them; with tool_choice "auto" the special
 # tokens stay in the text whatever skip_special_tokens asks (vLLM's: [TOOL_CALLS] must be seen). An
