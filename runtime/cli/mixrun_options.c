@@ -126,7 +126,7 @@ static const OptSpec mixrun_options[] = {
     OPT(MixrunOptions, http.tool_call_parser, OPT_CUSTOM, "--tool-call-parser", .metavar = "NAME", .parse = parse_tool_parser,
         .expects = "hermes, llama3_json or mistral", .help = "tool calling (vLLM's, docs/serving.md): how a chat answer's tool calls are\n"
         "read: hermes (<tool_call>JSON</tool_call>: Qwen 2.5, Hermes),\nllama3_json (Llama 3.1's JSON) or "
-        "mistral ([TOOL_CALLS][...]: Mistral 7B v0.3);\ntool_choice \"auto\" needs it"),
+        "mistral (Mistral 7B v0.3's list of calls);\ntool_choice \"auto\" needs it"),
     /* last: only in a binary written by `mixc build` */
     OPT(MixrunOptions, info, OPT_FLAG, "--info", .section = "built binary", .help = "describe the layout, overrides and kernels built in"),
 };
