@@ -168,8 +168,11 @@ int run_in_own_group(const char *cmd, const char *workspace) {
     char tmpdir[4200];
     snprintf(tmpdir, sizeof tmpdir, "%s/tmp", workspace);
     const char *const removed[] = {tmpdir};
-    sigset_t old;
+    sigset_t old, tstp;
     signals_hold(&old);
+    sigemptyset(&tstp);   /* ^Z waits until the child's group is known (stop_with_group), not stopping this process alone */
+    sigaddset(&tstp, SIGTSTP);
+    pthread_sigmask(SIG_BLOCK, &tstp, NULL);
     if (mkdir(tmpdir, 0700) != 0) {
         int e = errno;
         signals_release(&old);
