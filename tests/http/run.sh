@@ -652,15 +652,24 @@ refused chat-tool-call-id-of-user 400 "'tool_call_id' is a string, of a tool's m
 refused chat-message-unknown-field 400 "messages[0]: the field 'audio' is not supported" /v1/chat/completions \
   '{"messages": [{"role": "user", "content": "hi", "audio": {}}]}'
 kill -TERM "$SPID"; wait "$SPID"
+# chat_stream BODY: /v1/chat/completions streamed, its events in $T/sse.
+chat_stream() {
+  curl -s -N --max-time 60 -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/chat/completions" \
+    --data-binary "$1" >"$T/sse"
+}
+# call_tokenizer DIR TEXT: DIR/tokenizer.json, ChatML's with token 603 the added text TEXT (not special).
+call_tokenizer() {
+  mkdir -p "$1"
+  jq --arg text "$2" '.added_tokens += [{"id": 603, "content": $text, "single_word": false, "lstrip": false,
+                                        "rstrip": false, "normalized": false, "special": false}]' \
+    "$T/chatml/tokenizer.json" >"$1/tokenizer.json"
+}
 # Tool calling's answer side (the parsers themselves: test_tools.c): Qwen 2.5's template with
 # --tool-call-parser hermes. The tools render as jinja2 rendered them; tool_choice "auto" (the default
 # with tools) reads the answer: this model's text holds no call, so the answer is its text, the same
 # as tool_choice "none"'s, whole or streamed (the stream holds back nothing at the end). Token 603
 # is a whole call as text (an added token, not special), which logit_bias makes the model write.
-mkdir -p "$T/qwen25"
-jq '.added_tokens += [{"id": 603, "content": "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 2.50}}\n</tool_call>",
-                       "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": false}]' \
-  "$T/chatml/tokenizer.json" >"$T/qwen25/tokenizer.json"
+call_tokenizer "$T/qwen25" $'<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "days": 2.50}}\n</tool_call>'
 jq -n --rawfile t tests/tokenizer/fixtures/chat/qwen2.5.jinja '{chat_template: $t, eos_token: "<|im_end|>"}' >"$T/qwen25/tokenizer_config.json"
 start qwen25 --tokenizer "$T/qwen25" --tool-call-parser hermes || exit 1
 tokenize_as_jinja2 chat-qwen25-parallel-calls-as-jinja2 qwen2.5-parallel-calls-tools "$T/qwen25"
@@ -670,8 +679,7 @@ none=$(jq -r '.choices[0].message.content' "$T/body")
 post /v1/chat/completions "$(with_fields "$fields")"
 check chat-hermes-auto-text-as-none "$CODE:$(jq -r '.choices[0].message.content' "$T/body"):$(jq -r '.choices[0].finish_reason' "$T/body")" \
   "200:$none:length"
-curl -s -N --max-time 60 -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/chat/completions" \
-  --data-binary "$(with_fields "$fields, \"stream\": true")" >"$T/sse"
+chat_stream "$(with_fields "$fields, \"stream\": true")"
 check chat-hermes-auto-stream-text "$(sse_text "$T/sse" '.choices[0].delta.content'):$(grep -c tool_calls "$T/sse")" "$none:0"
 # the model writes token 603 twice: two calls, their arguments as Python's json.dumps writes them,
 # content null, finish_reason tool_calls, two ids; streamed, they come whole in the last chunk
@@ -680,8 +688,7 @@ post /v1/chat/completions "$(with_fields "$fields")"
 check chat-hermes-two-calls "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.content, [.message.tool_calls[] | .type, .function.name,
   .function.arguments], (.message.tool_calls | map(.id) | unique | length)]' "$T/body")" \
   '200:["tool_calls",null,["function","get_weather","{\"city\": \"Paris\", \"days\": 2.5}","function","get_weather","{\"city\": \"Paris\", \"days\": 2.5}"],2]'
-curl -s -N --max-time 60 -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/chat/completions" \
-  --data-binary "$(with_fields "$fields, \"stream\": true")" >"$T/sse"
+chat_stream "$(with_fields "$fields, \"stream\": true")"
 check chat-hermes-two-calls-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c 'select(.choices[0].delta.tool_calls) | .choices[0] |
   [.finish_reason, [.delta.tool_calls[] | .index, .function.name, .function.arguments]]'):$(sse_text "$T/sse" '.choices[0].delta.content')" \
   '["tool_calls",[0,"get_weather","{\"city\": \"Paris\", \"days\": 2.5}",1,"get_weather","{\"city\": \"Paris\", \"days\": 2.5}"]]:'
@@ -690,18 +697,14 @@ kill -TERM "$SPID"; wait "$SPID"
 # answer's call (content null), held back in the stream until the end (no chunk has text: the
 # token's chunk carries its id with an empty content); two in a row are no call (no ';' between
 # them): text
-mkdir -p "$T/llama3json"
-jq '.added_tokens += [{"id": 603, "content": "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}",
-                       "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": false}]' \
-  "$T/chatml/tokenizer.json" >"$T/llama3json/tokenizer.json"
+call_tokenizer "$T/llama3json" '{"name": "get_weather", "parameters": {"city": "Paris"}}'
 cp "$T/qwen25/tokenizer_config.json" "$T/llama3json/"
 start llama3json --tokenizer "$T/llama3json" --tool-call-parser llama3_json || exit 1
 body='{"messages": [{"role": "user", "content": "Weather?"}], "tools": [{"type": "function", "function": {"name": "get_weather"}}], "temperature": 0, "logit_bias": {"603": 100}'
 post /v1/chat/completions "$body, \"max_tokens\": 1}"
 check chat-llama3-json-call "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.content, .message.tool_calls[0].function]' "$T/body")" \
   '200:["tool_calls",null,{"name":"get_weather","arguments":"{\"city\": \"Paris\"}"}]'
-curl -s -N --max-time 60 -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/chat/completions" \
-  --data-binary "$body, \"max_tokens\": 1, \"stream\": true}" >"$T/sse"
+chat_stream "$body, \"max_tokens\": 1, \"stream\": true}"
 check chat-llama3-json-call-streamed "$(grep -c '"content":"[^"]' "$T/sse"):$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c 'select(.choices[0].delta.tool_calls) | .choices[0].delta.tool_calls[0].function.name')" \
   '0:"get_weather"'
 post /v1/chat/completions "$body, \"max_tokens\": 2}"
@@ -727,8 +730,7 @@ check chat-mistral-special-kept "$CODE:$(jq -r '.choices[0] | [.message.content,
   "200:[TOOL_CALLS][TOOL_CALLS][TOOL_CALLS][TOOL_CALLS],length,false"
 post /v1/chat/completions "$(with_fields "$fields, \"tool_choice\": \"none\"")"
 check chat-mistral-none-skips-special "$CODE:$(jq -r '.choices[0].message.content' "$T/body")" "200:"
-curl -s -N --max-time 60 -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/v1/chat/completions" \
-  --data-binary "$(with_fields "$fields, \"stream\": true")" >"$T/sse"
+chat_stream "$(with_fields "$fields, \"stream\": true")"
 check chat-mistral-held-then-text "$(sse_text "$T/sse" '.choices[0].delta.content'):$(grep -c '"content":"\[TOOL' "$T/sse")" \
   "[TOOL_CALLS][TOOL_CALLS][TOOL_CALLS][TOOL_CALLS]:1"
 kill -TERM "$SPID"; wait "$SPID"
