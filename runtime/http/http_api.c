@@ -31,6 +31,12 @@ enum {
     TOKENIZING = ROUTE_TOKENIZE | ROUTE_TOKENIZE_CHAT, ANY_ROUTE = 31
 };
 
+/* The chat template arguments a request's chat_template_kwargs may give (f_chat_template_kwargs):
+ * Llama 3.1's and Qwen 3's. A JSON object holds each key once, so each is bound once at most. */
+static const char *const TEMPLATE_ARGUMENTS[] = {"date_string", "tools_in_user_message", "custom_tools", "builtin_tools",
+                                                 "enable_thinking"};
+#define NTEMPLATE_ARGUMENTS (sizeof TEMPLATE_ARGUMENTS / sizeof *TEMPLATE_ARGUMENTS)
+
 /* What the parse of one body gathers before the prompts are known. */
 typedef struct {
     HttpServer *s;
@@ -46,7 +52,7 @@ typedef struct {
     ChatRender render;          /* chat: add_generation_prompt (default true), continue_final_message,
                                  * tools_empty ("tools": [], which the template sees as [], not none) and
                                  * chat_template_kwargs (in kwargs) */
-    JinjaKwarg kwargs[4];
+    JinjaKwarg kwargs[NTEMPLATE_ARGUMENTS];
     json_t *tools;              /* the request's tools, as the template reads them (http_tools.c); NULL: none */
     ToolChoice tool_choice;
     bool token_strs;            /* /tokenize's return_token_strs */
@@ -191,13 +197,13 @@ static bool f_return_token_strs(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "return_token_strs", &p->token_strs, err);
 }
 /* vLLM's chat_template_kwargs: the template's arguments by name. date_string, tools_in_user_message,
- * custom_tools and builtin_tools (Llama 3.1's), of any JSON value, are bound; the names a request or
+ * custom_tools and builtin_tools (Llama 3.1's) and enable_thinking (Qwen 3's), of any JSON value, are
+ * bound; the names a request or
  * the server sets are refused (their fields say them); any other name is one no template of the
  * subset reads (jinja.c refuses such templates), so vLLM's rendering ignores it too. */
 static bool f_chat_template_kwargs(Parse *p, json_t *v, ApiError *err) {
     static const char *const SET[] = {"messages", "tools", "documents", "add_generation_prompt", "continue_final_message",
-                                      "bos_token", "eos_token", "strftime_now", NULL},
-                             *const BOUND[] = {"date_string", "tools_in_user_message", "custom_tools", "builtin_tools", NULL};
+                                      "bos_token", "eos_token", "strftime_now", NULL};
     if (json_is_null(v)) return true;
     if (!json_is_object(v)) return bad(err, 400, "field 'chat_template_kwargs' must be an object");
     const char *key;
@@ -207,8 +213,8 @@ static bool f_chat_template_kwargs(Parse *p, json_t *v, ApiError *err) {
             if (!strcmp(key, SET[i]))
                 return bad(err, 400, "field 'chat_template_kwargs': '%s' is not taken here (the request's fields and "
                            "the server set it)", key);
-        for (int i = 0; BOUND[i]; i++)
-            if (!strcmp(key, BOUND[i])) p->kwargs[p->render.nkwargs++] = (JinjaKwarg){BOUND[i], x};
+        for (size_t i = 0; i < NTEMPLATE_ARGUMENTS; i++)
+            if (!strcmp(key, TEMPLATE_ARGUMENTS[i])) p->kwargs[p->render.nkwargs++] = (JinjaKwarg){TEMPLATE_ARGUMENTS[i], x};
     }
     p->render.kwargs = p->kwargs;
     return true;

@@ -160,13 +160,16 @@ static Val eval_index(Render *R, const Expr *e) {
     return fail(R, e->pos, "indexing %s with %s is not supported", KIND_NAME[o.k], KIND_NAME[k.k]);
 }
 
-/* A Python slice bound: none for the default, negative from the end, clamped to [0, n]. */
-static bool slice_bound(Render *R, const Expr *b, int64_t n, int64_t dflt, int64_t *out) {
+/* A Python slice bound (PySlice_AdjustIndices): none for the default dflt, negative from the end,
+ * clamped to [0, n] (a negative step: [-1, n - 1]). */
+static bool slice_bound(Render *R, const Expr *b, int64_t n, int64_t step, int64_t dflt, int64_t *out) {
     Val v = b ? eval(R, b) : (Val){.k = V_NONE};
     if (v.k == V_NONE) return *out = dflt, true;
     if (v.k != V_INT && v.k != V_BOOL) return fail(R, b->pos, "a slice bound must be an integer"), false;
     int64_t i = v.i < 0 ? v.i + n : v.i;
-    *out = i < 0 ? 0 : i > n ? n : i;
+    if (i < 0) i = step < 0 ? -1 : 0;
+    else if (i >= n) i = step < 0 ? n - 1 : n;
+    *out = i;
     return true;
 }
 
@@ -178,18 +181,39 @@ static size_t utf8_offset(const char *s, size_t n, int64_t k) {
     return b;
 }
 
+/* s[lo:hi:step] of a string by code point (a step of 1: in place). */
+static Val slice_str(Render *R, Val s, int64_t lo, int64_t hi, int64_t step, int64_t n) {
+    if (step == 1) {
+        size_t a = utf8_offset(s.s, s.n, lo), b = utf8_offset(s.s, s.n, hi > lo ? hi : lo);
+        return str_val(s.s + a, b - a);
+    }
+    size_t *at = xmalloc((size_t)(n + 1) * sizeof *at);   /* each code point's offset, and the end */
+    for (int64_t k = 0; k <= n; k++) at[k] = k ? utf8_offset(s.s + at[k - 1], s.n - at[k - 1], 1) + at[k - 1] : 0;
+    Buf b = {0};
+    for (int64_t k = lo; step > 0 ? k < hi : k > hi; k += step) buf_append(&b, s.s + at[k], at[k + 1] - at[k]);
+    free(at);
+    Val out = str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
+    buf_free(&b);
+    return out;
+}
+
 static Val eval_slice(Render *R, const Expr *e) {
-    Val o = eval(R, e->a);
+    Val o = eval(R, e->a), st = e->d ? eval(R, e->d) : (Val){.k = V_NONE};
     if (R->V.failed) return UNDEF;
     bool str = o.k == V_STR;
     if ((o.k != V_LIST || o.n) && !str)
         return fail(R, e->pos, "slicing %s is not supported (only lists and strings)", o.n ? "a generator" : KIND_NAME[o.k]);
-    int64_t n = str ? utf8_chars(o.s, o.n) : jinja_len(o), lo, hi;
-    if (!slice_bound(R, e->b, n, 0, &lo) || !slice_bound(R, e->c, n, n, &hi)) return UNDEF;
-    if (hi < lo) hi = lo;
-    if (!str) return (Val){.k = V_LIST, .i = o.i + lo, .hi = o.i + hi, .p = o.p};
-    size_t a = utf8_offset(o.s, o.n, lo), b = utf8_offset(o.s, o.n, hi);
-    return str_val(o.s + a, b - a);
+    if (st.k != V_NONE && st.k != V_INT && st.k != V_BOOL) return fail(R, e->pos, "a slice step must be an integer");
+    int64_t step = st.k == V_NONE ? 1 : st.i, n = str ? utf8_chars(o.s, o.n) : jinja_len(o), lo, hi;
+    if (step == 0) return fail(R, e->pos, "a slice step of zero (Python's ValueError)");
+    if (!slice_bound(R, e->b, n, step, step < 0 ? n - 1 : 0, &lo) || !slice_bound(R, e->c, n, step, step < 0 ? -1 : n, &hi))
+        return UNDEF;
+    if (str) return slice_str(R, o, lo, hi, step, n);
+    if (step == 1) return (Val){.k = V_LIST, .i = o.i + lo, .hi = o.i + (hi > lo ? hi : lo), .p = o.p};
+    Val *items = arena_alloc(&R->V.A, (size_t)(n + 1) * sizeof *items);
+    int64_t kept = 0;
+    for (int64_t k = lo; step > 0 ? k < hi : k > hi; k += step) items[kept++] = jinja_item(o, k);
+    return jinja_list(items, kept);
 }
 
 static Val strip_val(Render *R, Val v, size_t pos) {
@@ -207,6 +231,13 @@ static bool test_is(const char *name, Val v) {
     if (!strcmp(name, "none")) return v.k == V_NONE;
     if (!strcmp(name, "string")) return v.k == V_STR;
     if (!strcmp(name, "mapping")) return v.k == V_MSG || v.k == V_DICT;
+    if (!strcmp(name, "true") || !strcmp(name, "false")) return v.k == V_BOOL && v.i == (name[0] == 't');
+    if (!strcmp(name, "boolean")) return v.k == V_BOOL;
+    if (!strcmp(name, "integer")) return v.k == V_INT;
+    if (!strcmp(name, "float")) return v.k == V_FLOAT;
+    if (!strcmp(name, "number")) return v.k == V_INT || v.k == V_FLOAT || v.k == V_BOOL;
+    if (!strcmp(name, "sequence"))   /* len() and [] both there (an undefined value has both, as Jinja's) */
+        return v.k == V_STR || (v.k == V_LIST && !v.n) || v.k == V_DICT || v.k == V_MSG || v.k == V_UNDEF;
     /* iterable: iter() succeeds (an undefined value iterates as empty) */
     return v.k == V_STR || v.k == V_LIST || v.k == V_MSG || v.k == V_DICT || v.k == V_UNDEF || v.k == V_LOOP;
 }
@@ -243,7 +274,8 @@ static Val select_items(Render *R, const Expr *e, Val v) {
     if (R->V.failed) return UNDEF;
     if (!name || !test || e->nargs > t + 2 || (v.k != V_LIST && v.k != V_UNDEF))
         return fail(R, e->pos, "%s of %s with these arguments is not supported", e->s, KIND_NAME[v.k]);
-    static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", NULL};
+    static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "true",
+                                        "false", "boolean", "integer", "float", "number", "sequence", NULL};
     bool eq = !strcmp(test, "equalto") || !strcmp(test, "eq") || !strcmp(test, "=="), known = !*test;
     for (int i = 0; TESTS[i]; i++) known |= !strcmp(TESTS[i], test);
     if (eq ? e->nargs != t + 2 : !known || e->nargs > t + 1)
@@ -464,6 +496,16 @@ static Val eval_binary(Render *R, const Expr *e) {
     }
 }
 
+/* obj.name(args): a dict's items(), or one of str's methods (jinja_str_method). */
+static Val eval_method(Render *R, const Expr *e) {
+    Val o = eval(R, e->a), args[16];
+    for (int k = 0; k < e->nargs && !R->V.failed; k++) args[k] = eval(R, e->args[k]);
+    if (R->V.failed) return UNDEF;
+    if (strcmp(e->s, "items")) return jinja_str_method(&R->V, e->s, o, args, e->nargs, e->pos);
+    if (o.k != V_DICT || e->nargs) return fail(R, e->pos, "items() of %s is not supported (only of a dict)", KIND_NAME[o.k]);
+    return items_of(R, o, e->pos);
+}
+
 static Val eval(Render *R, const Expr *e) {
     if (R->V.failed) return UNDEF;
     switch (e->k) {
@@ -481,16 +523,7 @@ static Val eval(Render *R, const Expr *e) {
     case E_COND: return jinja_truthy(eval(R, e->a)) ? eval(R, e->b) : e->c ? eval(R, e->c) : UNDEF;
     case E_NAMESPACE: return eval_namespace(R, e);
     case E_NOW: return eval_now(R, e);
-    case E_METHOD: {   /* .items() */
-        Val d = eval(R, e->a);
-        if (!R->V.failed && d.k != V_DICT) return fail(R, e->pos, "items() of %s is not supported (only of a dict)", KIND_NAME[d.k]);
-        return items_of(R, d, e->pos);
-    }
-    case E_STRIP: {
-        Val v = eval(R, e->a);
-        if (!R->V.failed && v.k != V_STR) return fail(R, e->pos, "strip() of %s", KIND_NAME[v.k]);
-        return strip_val(R, v, e->pos);
-    }
+    case E_METHOD: return eval_method(R, e);
     case E_NEG: {
         Val v = eval(R, e->a);
         if (!R->V.failed && v.k != V_INT && v.k != V_BOOL) return fail(R, e->pos, "'-' of %s", KIND_NAME[v.k]);

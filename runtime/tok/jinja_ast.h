@@ -38,7 +38,7 @@ void lex_fail(Lex *L, size_t pos, const char *fmt, ...) __attribute__((format(pr
 
 typedef enum {
     E_STR, E_INT, E_BOOL, E_NONE, E_NAME, E_ATTR, E_INDEX, E_SLICE, E_FILTER, E_TEST, E_BIN, E_NOT, E_NEG,
-    E_COND, E_RAISE, E_NAMESPACE, E_STRIP, E_NOW, E_METHOD
+    E_COND, E_RAISE, E_NAMESPACE, E_NOW, E_METHOD
 } ExprKind;
 
 /* Binary operators of E_BIN. */
@@ -50,9 +50,11 @@ typedef struct Expr {
     const char *s;           /* E_STR (n bytes), E_NAME, E_ATTR, E_FILTER and E_TEST names */
     size_t n;
     int64_t i;               /* E_INT, E_BOOL */
-    struct Expr *a, *b, *c;  /* operands; E_SLICE: a[b:c] (b, c may be NULL); E_COND: b if a else c */
+    struct Expr *a, *b, *c;  /* operands; E_SLICE: a[b:c:d] (b, c, d may be NULL); E_COND: b if a else c;
+                              * E_METHOD: a.s(args) */
+    struct Expr *d;
     const char **keys;       /* E_NAMESPACE: keys[i] = args[i]; E_FILTER: a keyword argument's name or NULL */
-    struct Expr **args;      /* E_NAMESPACE, E_FILTER (its arguments), E_NOW (args[0] the format) */
+    struct Expr **args;      /* E_NAMESPACE, E_FILTER and E_METHOD (their arguments), E_NOW (args[0] the format) */
     int nargs;
     size_t pos;              /* in the normalized source */
 } Expr;

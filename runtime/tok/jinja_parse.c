@@ -150,7 +150,11 @@ static Expr *parse_primary(Parser *P) {
 /* The filters jinja.c renders. */
 static const char *const FILTERS[] = {"trim", "length", "string", "list", "tojson", "selectattr", "rejectattr",
                                       "items", "select", "reject", "join", NULL};
-static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", NULL};
+static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "true", "false",
+                                    "boolean", "integer", "float", "number", "sequence", NULL};
+/* The methods jinja.c calls: a dict's items(), and a string's, as Python's str has them. */
+static const char *const METHODS[] = {"items", "strip", "lstrip", "rstrip", "startswith", "endswith", "split",
+                                      "replace", NULL};
 
 static bool listed(const char *const *list, const char *s) {
     for (int i = 0; list[i]; i++)
@@ -158,7 +162,7 @@ static bool listed(const char *const *list, const char *s) {
     return false;
 }
 
-/* e[...]: an index or a slice [a:b]. */
+/* e[...]: an index or a slice [a:b:c]. */
 static Expr *parse_subscript(Parser *P, Expr *obj, Tok *at) {
     Expr *lo = is_op(P, ":") ? NULL : parse_expr(P);
     if (!take_op(P, ":")) {
@@ -172,7 +176,7 @@ static Expr *parse_subscript(Parser *P, Expr *obj, Tok *at) {
     e->a = obj;
     e->b = lo;
     e->c = is_op(P, "]") || is_op(P, ":") ? NULL : parse_expr(P);
-    if (is_op(P, ":")) return fail_here(P, "slices with a step are not supported"), NULL;
+    if (take_op(P, ":")) e->d = is_op(P, "]") ? NULL : parse_expr(P);
     expect_op(P, "]");
     return e;
 }
@@ -186,15 +190,19 @@ static Expr *parse_postfix(Parser *P, Expr *e) {
             Tok *n = cur(P);
             if (n->k != T_NAME) return fail_here(P, "expected an attribute name after '.'"), NULL;
             P->i++;
-            if (take_op(P, "(")) {   /* a dict's .items() (Mistral's tool branch) */
-                if ((strcmp(n->s, "strip") && strcmp(n->s, "items")) || !take_op(P, ")")) {
-                    lex_fail(P->L, n->pos, "the method '%s' is not supported (only strip() and items())", n->s);
+            if (take_op(P, "(")) {
+                if (!listed(METHODS, n->s)) {
+                    lex_fail(P->L, n->pos, "the method '%s' is not supported (only items(), strip(), lstrip(), rstrip(), "
+                             "startswith(), endswith(), split() and replace())", n->s);
                     return NULL;
                 }
-                Expr *s = node(P, strcmp(n->s, "strip") ? E_METHOD : E_STRIP, n);
-                s->a = e;
-                s->s = n->s;
-                e = s;
+                Expr *m = node(P, E_METHOD, n);
+                m->a = e;
+                m->s = n->s;
+                if (!parse_args(P, m, false)) return NULL;
+                for (int k = 0; k < m->nargs; k++)
+                    if (m->keys[k]) return lex_fail(P->L, n->pos, "keyword arguments of a method are not supported"), NULL;
+                e = m;
             } else {
                 static const char *const LOOP[] = {"index0", "index", "first", "last", "length", "revindex",
                                                    "revindex0", NULL};
@@ -231,7 +239,8 @@ static Expr *parse_filters(Parser *P, Expr *e) {
             lex_fail(P->L, n->pos, pipe ? "the filter '%s' is not supported (only trim, length, string, list, tojson, "
                                           "selectattr, rejectattr, items, select, reject and join)"
                                         : "the test '%s' is not supported (only defined, undefined, none, string, "
-                                          "mapping and iterable)", n->s);
+                                          "mapping, iterable, true, false, boolean, integer, float, number and "
+                                          "sequence)", n->s);
             return NULL;
         }
         bool word_after = cur(P)->k == T_NAME && !is_name(P, "else") && !is_name(P, "or") && !is_name(P, "and");
@@ -502,10 +511,10 @@ static Stmt *parse_body(Parser *P, const char *const *stops, const char **stoppe
 
 /* The names transformers' apply_chat_template gives a template without tools or extra arguments:
  * tools and documents are none; custom_tools, builtin_tools, date_string and tools_in_user_message
- * (Llama 3.1's arguments) are undefined; strftime_now is a function. */
+ * (Llama 3.1's arguments) and enable_thinking (Qwen 3's) are undefined; strftime_now is a function. */
 static const char *const GLOBALS[] = {"messages", "bos_token", "eos_token", "add_generation_prompt", "loop", "tools",
                                       "documents", "custom_tools", "builtin_tools", "date_string",
-                                      "tools_in_user_message", "strftime_now", NULL};
+                                      "tools_in_user_message", "enable_thinking", "strftime_now", NULL};
 
 /* Every name read is one the template binds or one mixc gives it: no other variable (pad_token, ...) is
  * read, since transformers may give it a value. */
@@ -517,7 +526,7 @@ static void check_names(Parser *P) {
         if (!ok)
             lex_fail(P->L, P->names[i]->pos, "the variable '%s' is not supported (only messages, bos_token, "
                      "eos_token, add_generation_prompt, tools, documents, custom_tools, builtin_tools, date_string, "
-                     "tools_in_user_message, strftime_now and the names the template sets)", n);
+                     "tools_in_user_message, enable_thinking, strftime_now and the names the template sets)", n);
     }
 }
 

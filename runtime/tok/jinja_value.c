@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 const char *const JINJA_KIND_NAME[] = {"undefined", "none", "a boolean", "an integer", "a float", "a string", "a list",
                                        "a dict", "a message", "a namespace", "loop", "a function"};
@@ -238,4 +239,132 @@ void jinja_json_text(const json_t *j, Buf *b) {
     ValCtx R = {.t = &none};
     jinja_dump(&R, jinja_from_json(&R, j), -1, b, 0);   /* JSON has no value it cannot write */
     arena_free(&R.A);
+}
+
+/* ------------------------------------------------------------------ str's methods */
+
+/* The code point at s[0, n) and its bytes in *len (1 for a stray byte). */
+static int32_t code_point(const char *s, size_t n, size_t *len) {
+    utf8proc_int32_t c;
+    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &c);
+    *len = k > 0 ? (size_t)k : 1;
+    return k > 0 ? c : -1;
+}
+
+/* Whether the code point c is one of chars[0, n). */
+static bool among_chars(int32_t c, const char *chars, size_t n) {
+    for (size_t i = 0, len; i < n; i += len)
+        if (code_point(chars + i, n - i, &len) == c) return true;
+    return false;
+}
+
+/* s without the code points of chars (none: Python's white space) at its left and/or right. */
+static Val strip_chars(Val s, const Val *chars, bool left, bool right) {
+    size_t a = 0, b = s.n, len;
+    if (!chars || chars->k == V_NONE) {
+        jinja_strip(s.s, s.n, left, right, &a, &b);
+        return jinja_str(s.s + a, b - a);
+    }
+    while (left && a < b && among_chars(code_point(s.s + a, b - a, &len), chars->s, chars->n)) a += len;
+    while (right && b > a) {
+        size_t k = b - 1;
+        while (k > a && ((unsigned char)s.s[k] & 0xC0) == 0x80) k--;
+        if (!among_chars(code_point(s.s + k, b - k, &len), chars->s, chars->n)) break;
+        b = k;
+    }
+    return jinja_str(s.s + a, b - a);
+}
+
+/* A list of the n pieces [at[k], at[k] + len[k]) of s (the arena's). */
+static Val pieces(ValCtx *R, const char *s, const size_t *at, const size_t *len, int64_t n) {
+    Val *items = arena_alloc(&R->A, (size_t)(n + 1) * sizeof *items);
+    for (int64_t k = 0; k < n; k++) items[k] = jinja_str(s + at[k], len[k]);
+    return jinja_list(items, n);
+}
+
+/* Python's str.split(sep, maxsplit) (sep NULL: runs of white space, none at the ends). */
+static Val split(ValCtx *R, Val s, const Val *sep, int64_t maxsplit) {
+    size_t cap = s.n + 2, *at = xmalloc(cap * sizeof *at), *len = xmalloc(cap * sizeof *len), i = 0, w;
+    int64_t n = 0;
+    if (sep) {
+        for (size_t from = 0;; ) {
+            const char *hit = maxsplit < 0 || n < maxsplit ? memmem(s.s + from, s.n - from, sep->s, sep->n) : NULL;
+            size_t end = hit ? (size_t)(hit - s.s) : s.n;
+            at[n] = from, len[n++] = end - from;
+            if (!hit) break;
+            from = end + sep->n;
+        }
+    } else {
+        while (i < s.n) {
+            while (i < s.n && (w = jinja_space_len(s.s + i, s.n - i))) i += w;
+            if (i == s.n) break;
+            size_t start = i;
+            if (maxsplit >= 0 && n == maxsplit) {   /* the rest, its trailing white space kept */
+                at[n] = start, len[n++] = s.n - start;
+                break;
+            }
+            while (i < s.n && !jinja_space_len(s.s + i, s.n - i)) {
+                code_point(s.s + i, s.n - i, &w);
+                i += w;
+            }
+            at[n] = start, len[n++] = i - start;
+        }
+    }
+    Val out = pieces(R, s.s, at, len, n);
+    free(at);
+    free(len);
+    return out;
+}
+
+/* Python's str.replace(old, new, count): an empty old goes before every code point and at the end. */
+static Val replace(ValCtx *R, Val s, Val old, Val new, int64_t count) {
+    Buf b = {0};
+    size_t i = 0, len;
+    for (int64_t done = 0; i <= s.n && (count < 0 || done < count); done++) {
+        const char *hit = old.n ? memmem(s.s + i, s.n - i, old.s, old.n) : s.s + i;
+        if (!hit) break;
+        buf_append(&b, s.s + i, (size_t)(hit - (s.s + i)));
+        buf_append(&b, new.s, new.n);
+        i = (size_t)(hit - s.s) + old.n;
+        if (!old.n) {   /* past the code point the empty match stood before */
+            if (i == s.n) { i++; break; }
+            code_point(s.s + i, s.n - i, &len);
+            buf_append(&b, s.s + i, len);
+            i += len;
+        }
+    }
+    if (i < s.n) buf_append(&b, s.s + i, s.n - i);
+    Val out = jinja_str(arena_strndup(&R->A, b.data ? b.data : "", b.len), b.len);
+    buf_free(&b);
+    return out;
+}
+
+/* The string argument k of a method (none: when allowed), or a failure. */
+static bool str_argument(ValCtx *R, const char *name, const Val *args, int nargs, int k, bool none_ok, size_t pos) {
+    if (k >= nargs) return true;
+    if (args[k].k == V_STR || (none_ok && args[k].k == V_NONE)) return true;
+    jinja_fail(R, pos, "%s()'s argument %d must be a string%s", name, k + 1, none_ok ? " or none" : "");
+    return false;
+}
+
+Val jinja_str_method(ValCtx *R, const char *name, Val s, const Val *args, int nargs, size_t pos) {
+    bool strip = strstr(name, "strip") != NULL, starts = !strcmp(name, "startswith"), ends = !strcmp(name, "endswith");
+    int most = strip ? 1 : starts || ends ? 1 : !strcmp(name, "split") ? 2 : 3;
+    if (s.k != V_STR) return jinja_fail(R, pos, "%s() of %s is not supported", name, JINJA_KIND_NAME[s.k]);
+    if (nargs > most || ((starts || ends || !strcmp(name, "replace")) && nargs < (starts || ends ? 1 : 2)))
+        return jinja_fail(R, pos, "%s() with %d arguments is not supported", name, nargs);
+    if (!str_argument(R, name, args, nargs, 0, strip || !strcmp(name, "split"), pos) ||
+        (strcmp(name, "split") && !str_argument(R, name, args, nargs, 1, false, pos)))
+        return JINJA_UNDEF;
+    if (strip) return strip_chars(s, nargs ? &args[0] : NULL, name[0] != 'r', name[0] != 'l');
+    if (starts) return jinja_int(V_BOOL, args[0].n <= s.n && !memcmp(s.s, args[0].s, args[0].n));
+    if (ends) return jinja_int(V_BOOL, args[0].n <= s.n && !memcmp(s.s + s.n - args[0].n, args[0].s, args[0].n));
+    int limit = !strcmp(name, "split") ? 1 : 2;   /* the count's argument */
+    if (nargs > limit && args[limit].k != V_INT && args[limit].k != V_BOOL)
+        return jinja_fail(R, pos, "%s()'s argument %d must be an integer", name, limit + 1);
+    int64_t count = nargs > limit ? args[limit].i : -1;
+    if (!strcmp(name, "replace")) return replace(R, s, args[0], args[1], count);
+    const Val *sep = nargs && args[0].k == V_STR ? &args[0] : NULL;
+    if (sep && !sep->n) return jinja_fail(R, pos, "split() with an empty separator (Python's ValueError)");
+    return split(R, s, sep, count);
 }

@@ -60,6 +60,9 @@ bool jinja_text(Val v, Buf *b);
 /* v as Python's json.dumps(v, ensure_ascii=False, indent=indent) writes it (indent < 0: none) into
  * b (transformers' tojson); false with a failure for what JSON has no form of. */
 bool jinja_dump(ValCtx *R, Val v, int64_t indent, Buf *b, size_t pos);
+/* Python's str method `name` (strip, lstrip, rstrip, startswith, endswith, split, replace) of s with
+ * its nargs arguments; a failure for another value or other arguments. */
+Val jinja_str_method(ValCtx *R, const char *name, Val s, const Val *args, int nargs, size_t pos);
 /* The message as the dict a template reads: its key `key` (n bytes), or undefined. */
 Val jinja_msg_key(ValCtx *R, Val msg, const char *key, size_t n);
 

@@ -693,6 +693,15 @@ check chat-hermes-two-calls-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse"
   [.finish_reason, [.delta.tool_calls[] | .index, .function.name, .function.arguments]]'):$(sse_text "$T/sse" '.choices[0].delta.content')" \
   '["tool_calls",[0,"get_weather","{\"city\": \"Paris\", \"days\": 2.5}",1,"get_weather","{\"city\": \"Paris\", \"days\": 2.5}"]]:'
 kill -TERM "$SPID"; wait "$SPID"
+# Qwen 3's template (reasoning kept for the last query only; str's methods, a reversed slice):
+# chat_template_kwargs' enable_thinking false writes the empty <think> block, as jinja2 rendered it
+mkdir -p "$T/qwen3"
+cp "$T/chatml/tokenizer.json" "$T/qwen3/"
+jq -n --rawfile t tests/tokenizer/fixtures/chat/qwen3.jinja '{chat_template: $t, eos_token: "<|im_end|>"}' >"$T/qwen3/tokenizer_config.json"
+start qwen3 --tokenizer "$T/qwen3" || exit 1
+tokenize_as_jinja2 chat-qwen3-enable-thinking-false-as-jinja2 qwen3-thinking-tools-no-thinking "$T/qwen3"
+tokenize_as_jinja2 chat-qwen3-enable-thinking-true-as-jinja2 qwen3-thinking-tools-thinking "$T/qwen3"
+kill -TERM "$SPID"; wait "$SPID"
 # --tool-call-parser llama3_json end to end: token 603 a whole call as JSON; one written is the
 # answer's call (content null), held back in the stream until the end (no chunk has text: the
 # token's chunk carries its id with an empty content); two in a row are no call (no ';' between

@@ -90,6 +90,19 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 |{{ messages[0] is mapping }} {{ messages[0].content is iterable }} {{ messages is iterable }} {{ 3 is iterable }} {{ none is mapping }}
 |{{ tools.function is defined }} {{ messages[0].content.content is defined }} {{ (messages | list)[0].role }}
 {%- if add_generation_prompt %}<gen>{% endif %}""",
+    # Not a model's: str's methods, slices with a step, and the tests of values (what newer templates,
+    # Qwen 3's, use), on every message.
+    "features-strings": r"""{%- for m in messages[::-1] %}
+{{- loop.index }}:{{ m.content[::-1] }}|{{ m.content[1::2] }}|{{ m.content[-2::-2] }}|{{ m.content[5:1:-1] }}|{{ m.content[::3] }}
+|{{ m.content.strip() }}|{{ m.content.strip(' \n') }}|{{ m.content.lstrip('a Hé') }}|{{ m.content.rstrip('?!😀 ') }}|{{ m.content.rstrip(none) }}
+|{{ m.content.startswith('H') }} {{ m.content.endswith('?') }} {{ m.content.startswith('') }} {{ 'x'.endswith('xx') }}
+|{{ m.content.split() | join('/') }}|{{ m.content.split(' ') | join('/') }}|{{ m.content.split(none, 1) | join('/') }}|{{ m.content.split('o', 1) | join('/') }}|{{ m.content.split('</think>')[-1].lstrip('\n') }}
+|{{ m.content.replace('o', '0') }}|{{ m.content.replace('l', 'L', 1) }}|{{ m.content.replace('', '.') }}|{{ m.content.replace('', '-', 2) }}
+{% endfor %}
+{{- messages[::2] | length }} {{ messages[::-1][0].role }} {{ messages[-1:0:-1] | length }} {{ messages[10::-1] | length }} {{ messages[:-10:-1] | length }}
+|{{ true is true }} {{ 1 is true }} {{ false is false }} {{ 0 is false }} {{ none is false }} {{ enable_thinking is false }} {{ enable_thinking is defined }}
+|{{ 1 is integer }} {{ true is integer }} {{ 1 is number }} {{ true is number }} {{ true is boolean }} {{ 'a' is number }} {{ 'a' is sequence }} {{ messages is sequence }} {{ messages[0] is sequence }} {{ messages[0].nothing is sequence }} {{ 3 is sequence }} {{ none is boolean }}
+{%- if tools %}|{{ tools[0].function.parameters.properties.days.minimum is float }} {{ tools[0].function.parameters.properties.days.minimum is number }} {{ tools[0].function.parameters.required is sequence }} {{ tools[0] is sequence }}{% endif %}""",
     # Not a model's: JSON values as tool calling brings them (dicts and lists of the tools, a message's
     # tool_calls, chat_template_kwargs), and what templates do with them.
     "features-json": r"""{%- for t in tools %}
@@ -129,7 +142,7 @@ CHAT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", 
 TEMPLATES["int-edges"] = ("{{ 7 % -1 }}|{{ -7 % -1 }}|{{ (-4294967296 * 2147483648) % -1 }}|"
                           "{{ -4294967296 * 2147483648 }}|{{ -7 % 3 }}|{{ 7 % -3 }}|{{ messages | length % -1 }}")
 
-for _name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3"):
+for _name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "qwen3"):
     with open(os.path.join(CHAT_DIR, _name + ".jinja"), encoding="utf-8") as _f:
         TEMPLATES[_name] = _f.read()
 
@@ -143,7 +156,8 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "undefined-attr": ("<s>", "</s>"), "features-tools": (None, None), "generator-length": (None, None),
     "tojson-undefined": (None, None), "llama3.1": ("<|begin_of_text|>", "<|eot_id|>"),
     "llama3.2": ("<|begin_of_text|>", "<|eot_id|>"), "qwen2.5": (None, "<|im_end|>"), "mistral-v0.3": ("<s>", "</s>"),
-    "int-edges": (None, None), "features-json": (None, None),
+    "int-edges": (None, None), "features-json": (None, None), "qwen3": (None, "<|im_end|>"),
+    "features-strings": (None, None),
 }
 
 def conv(*pairs):
@@ -169,7 +183,7 @@ REFUSED = {
     "variable-pad-token": ("{{ pad_token }}{{ messages[0]['content'] }}", "the variable 'pad_token' is not supported"),
     "macro": ("{% macro f(x) %}[{{ x }}]{% endmacro %}{{ f(messages[0]['content']) }}", "the statement 'macro' is not supported"),
     "function-range": ("{% for i in range(2) %}{{ i }}{% endfor %}", "the function 'range' is not supported"),
-    "method-split": ("{{ messages[0]['content'].split(' ')[0] }}", "the method 'split' is not supported"),
+    "method-lower": ("{{ messages[0]['content'].lower() }}", "the method 'lower' is not supported"),
     "list-literal": ("{% if messages[0]['role'] in ['user', 'system'] %}x{% endif %}", "list literals are not supported"),
     "break": ("{% for m in messages %}{{ m.role }}{% break %}{% endfor %}", "the statement 'break' is not supported"),
     "for-recursive": ("{% for m in messages recursive %}{{ m.content }}{% endfor %}", "'recursive' is not supported"),
@@ -198,6 +212,14 @@ def call(cid, name, args):
     return {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
 
 TOOL_CONVERSATIONS = {
+    # Qwen 3's reasoning: an earlier answer's <think> is dropped, the last query's kept
+    "thinking": [{"role": "user", "content": "Hi"},
+                 {"role": "assistant", "content": "<think>\nGreet.\n</think>\n\nHello!"},
+                 {"role": "user", "content": "Weather in Paris?"},
+                 {"role": "assistant", "content": "<think>\nUse the tool.\n</think>\n\n",
+                  "tool_calls": [call("abc123XYZ", "get_weather", {"city": "Paris"})]},
+                 {"role": "tool", "content": "<tool_response>sunny</tool_response>", "tool_call_id": "abc123XYZ"},
+                 {"role": "assistant", "content": "<think>\nAnswer.\n</think>\n\nSunny."}],
     "tool-call": [{"role": "system", "content": "Use tools."}, {"role": "user", "content": "Weather in Paris?"},
                   {"role": "assistant", "content": "", "tool_calls": [call("abc123XYZ", "get_weather", {"city": "Paris", "days": 2})]},
                   {"role": "tool", "content": "{\"temp\": 21.5}", "tool_call_id": "abc123XYZ"},
@@ -226,14 +248,17 @@ def tool_cases():
     import jinja2
     KWARGS = {"": None, "-builtin": {"builtin_tools": ["brave_search", "code_interpreter", "wolfram_alpha"]},
               "-user-tools": {"tools_in_user_message": False, "date_string": "1 Dec 2026"},
-              "-custom": {"custom_tools": [TOOLS[1]]}}
+              "-custom": {"custom_tools": [TOOLS[1]]},
+              "-no-thinking": {"enable_thinking": False}, "-thinking": {"enable_thinking": True}}
+    FOR = {"llama3.1": ("-builtin", "-user-tools", "-custom"), "features-json": ("-builtin", "-user-tools", "-custom"),
+           "qwen3": ("-no-thinking", "-thinking"), "features-strings": ("-no-thinking",)}
     cases = []
-    for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-json"):
+    for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-json", "qwen3", "features-strings"):
         bos, eos = TOKENS[name]
         convs = dict(TOOL_CONVERSATIONS, user=CONVERSATIONS["user"], **{"system-user": CONVERSATIONS["system-user"]})
         for cname, messages in convs.items():
             for kname, kwargs in KWARGS.items():
-                if kname and (name not in ("llama3.1", "features-json") or cname != "tool-call"):
+                if kname and (kname not in FOR.get(name, ()) or cname not in ("tool-call", "thinking")):
                     continue
                 case = {"name": f"{name}-{cname}-tools{kname}", "template": name, "messages": messages,
                         "bos_token": bos, "eos_token": eos, "add_generation_prompt": True,
