@@ -356,6 +356,74 @@ static Val length(Render *R, const Expr *e, Val v) {
     return fail(R, e->pos, "the length of %s is not supported", v.n ? "a generator" : KIND_NAME[v.k]);
 }
 
+/* value | default(default_value='', boolean=false) (and | d): the default for an undefined value,
+ * or with boolean for any false one. */
+static Val default_of(Render *R, const Expr *e, Val v) {
+    Val dflt = str_val("", 0);
+    bool boolean = false;
+    for (int k = 0, at = 0; k < e->nargs && !R->V.failed; k++) {
+        const char *key = e->keys[k] ? e->keys[k] : at == 0 ? "default_value" : at == 1 ? "boolean" : "";
+        at += !e->keys[k];
+        Val a = eval(R, e->args[k]);
+        if (!strcmp(key, "default_value")) dflt = a;
+        else if (!strcmp(key, "boolean")) boolean = jinja_truthy(a);
+        else return fail(R, e->pos, "default takes default_value and boolean only");
+    }
+    return v.k == V_UNDEF || (boolean && !jinja_truthy(v)) ? dflt : v;
+}
+
+/* One item of | map: its attribute path (parts split at '.', a number an index) or the filter
+ * named (string, trim, length, tojson). */
+static Val map_one(Render *R, const Expr *e, Val x, const char *path, size_t n, bool filter, Val dflt) {
+    if (filter) {
+        Buf b = {0};
+        Val out = !strncmp(path, "string", n) && n == 6 ? as_str(R, x, e->pos)
+                : !strncmp(path, "trim", n) && n == 4 ? strip_val(R, x, e->pos)
+                : !strncmp(path, "length", n) && n == 6 ? length(R, e, x)
+                : jinja_dump(&R->V, x, -1, &b, e->pos) ? str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len) : UNDEF;
+        buf_free(&b);
+        return out;
+    }
+    for (size_t a = 0, z; a <= n && !R->V.failed; a = z + 1) {
+        for (z = a; z < n && path[z] != '.'; z++) {}
+        bool index = z > a && strspn(path + a, "0123456789") >= z - a;
+        if (index && x.k == V_LIST && !x.n) {
+            int64_t i = strtoll(path + a, NULL, 10);
+            x = i < jinja_len(x) ? jinja_item(x, i) : UNDEF;
+        } else {
+            x = get_key(R, x, path + a, z - a, false, e->pos);
+        }
+    }
+    return x.k == V_UNDEF && dflt.k != V_UNDEF ? dflt : x;
+}
+
+/* list | map(attribute='a.b'[, default=x]) or | map('filter'): a generator of each item's. */
+static Val map_items(Render *R, const Expr *e, Val v) {
+    Val dflt = UNDEF, name = UNDEF;
+    bool filter = false;
+    for (int k = 0; k < e->nargs && !R->V.failed; k++) {
+        Val a = eval(R, e->args[k]);
+        if (!e->keys[k] && k == 0 && a.k == V_STR) name = a, filter = true;
+        else if (e->keys[k] && !strcmp(e->keys[k], "attribute") && a.k == V_STR) name = a;
+        else if (e->keys[k] && !strcmp(e->keys[k], "default")) dflt = a;
+        else return fail(R, e->pos, "map takes attribute= (and default=) or the name of a filter only");
+    }
+    static const char *const FILTERS[] = {"string", "trim", "length", "tojson", NULL};
+    bool known = !filter;
+    for (int i = 0; filter && FILTERS[i]; i++) known |= name.n == strlen(FILTERS[i]) && !memcmp(name.s, FILTERS[i], name.n);
+    if (R->V.failed || name.k != V_STR || !known || (filter && e->nargs > 1))
+        return R->V.failed ? UNDEF : fail(R, e->pos, "map with these arguments is not supported (attribute=, default=, or "
+                                                     "one of the filters string, trim, length and tojson)");
+    Val list;
+    if (!iterate(R, v, e->pos, &list)) return UNDEF;
+    Val *items = arena_alloc(&R->V.A, (size_t)(jinja_len(list) + 1) * sizeof *items);
+    for (int64_t k = 0; k < jinja_len(list) && !R->V.failed; k++)
+        items[k] = map_one(R, e, jinja_item(list, k), name.s, name.n, filter, dflt);
+    Val out = jinja_list(items, jinja_len(list));
+    out.n = 1;
+    return out;
+}
+
 static Val eval_filter(Render *R, const Expr *e) {
     Val v = eval(R, e->a);
     if (R->V.failed) return UNDEF;
@@ -366,6 +434,8 @@ static Val eval_filter(Render *R, const Expr *e) {
     if (!strcmp(e->s, "items")) return items_of(R, v, e->pos);
     if (!strcmp(e->s, "join")) return join(R, e, v);
     if (!strcmp(e->s, "length")) return length(R, e, v);
+    if (!strcmp(e->s, "default") || !strcmp(e->s, "d")) return default_of(R, e, v);
+    if (!strcmp(e->s, "map")) return map_items(R, e, v);
     if (strstr(e->s, "select") || strstr(e->s, "reject")) return select_items(R, e, v);
     Val list;   /* list */
     if (v.k == V_STR) return fail(R, e->pos, "the filter 'list' of a string is not supported");
@@ -496,11 +566,21 @@ static Val eval_binary(Render *R, const Expr *e) {
     }
 }
 
-/* obj.name(args): a dict's items(), or one of str's methods (jinja_str_method). */
+/* d.get(key[, default]): Python's dict.get (a key not a string: no JSON key is one). */
+static Val dict_get(Render *R, const Expr *e, Val d, const Val *args) {
+    if ((d.k != V_DICT && d.k != V_MSG) || e->nargs < 1 || e->nargs > 2)
+        return fail(R, e->pos, "get() of %s with %d arguments is not supported (only of a dict, with a key and a "
+                    "default)", KIND_NAME[d.k], e->nargs);
+    Val v = args[0].k == V_STR ? get_key(R, d, args[0].s, args[0].n, false, e->pos) : UNDEF;
+    return v.k != V_UNDEF ? v : e->nargs > 1 ? args[1] : (Val){.k = V_NONE};
+}
+
+/* obj.name(args): a dict's items() and get(), or one of str's methods (jinja_str_method). */
 static Val eval_method(Render *R, const Expr *e) {
     Val o = eval(R, e->a), args[16];
     for (int k = 0; k < e->nargs && !R->V.failed; k++) args[k] = eval(R, e->args[k]);
     if (R->V.failed) return UNDEF;
+    if (!strcmp(e->s, "get")) return dict_get(R, e, o, args);
     if (strcmp(e->s, "items")) return jinja_str_method(&R->V, e->s, o, args, e->nargs, e->pos);
     if (o.k != V_DICT || e->nargs) return fail(R, e->pos, "items() of %s is not supported (only of a dict)", KIND_NAME[o.k]);
     return items_of(R, o, e->pos);
@@ -524,6 +604,13 @@ static Val eval(Render *R, const Expr *e) {
     case E_NAMESPACE: return eval_namespace(R, e);
     case E_NOW: return eval_now(R, e);
     case E_METHOD: return eval_method(R, e);
+    case E_LIST: {   /* [a, b] and (a, b) */
+        Val *items = arena_alloc(&R->V.A, (size_t)(e->nargs + 1) * sizeof *items);
+        for (int k = 0; k < e->nargs; k++) items[k] = eval(R, e->args[k]);
+        Val list = jinja_list(items, e->nargs);
+        list.tuple = e->op;
+        return list;
+    }
     case E_NEG: {
         Val v = eval(R, e->a);
         if (!R->V.failed && v.k != V_INT && v.k != V_BOOL) return fail(R, e->pos, "'-' of %s", KIND_NAME[v.k]);

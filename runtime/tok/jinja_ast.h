@@ -38,7 +38,7 @@ void lex_fail(Lex *L, size_t pos, const char *fmt, ...) __attribute__((format(pr
 
 typedef enum {
     E_STR, E_INT, E_BOOL, E_NONE, E_NAME, E_ATTR, E_INDEX, E_SLICE, E_FILTER, E_TEST, E_BIN, E_NOT, E_NEG,
-    E_COND, E_RAISE, E_NAMESPACE, E_NOW, E_METHOD
+    E_COND, E_RAISE, E_NAMESPACE, E_NOW, E_METHOD, E_LIST
 } ExprKind;
 
 /* Binary operators of E_BIN. */
@@ -46,7 +46,7 @@ enum { OP_ADD, OP_SUB, OP_MUL, OP_MOD, OP_CAT, OP_EQ, OP_NE, OP_LT, OP_GT, OP_LE
 
 typedef struct Expr {
     ExprKind k;
-    int op;                  /* E_BIN: OP_*; E_TEST: 1 when negated */
+    int op;                  /* E_BIN: OP_*; E_TEST: 1 when negated; E_LIST: 1 for a tuple */
     const char *s;           /* E_STR (n bytes), E_NAME, E_ATTR, E_FILTER and E_TEST names */
     size_t n;
     int64_t i;               /* E_INT, E_BOOL */
@@ -54,7 +54,8 @@ typedef struct Expr {
                               * E_METHOD: a.s(args) */
     struct Expr *d;
     const char **keys;       /* E_NAMESPACE: keys[i] = args[i]; E_FILTER: a keyword argument's name or NULL */
-    struct Expr **args;      /* E_NAMESPACE, E_FILTER and E_METHOD (their arguments), E_NOW (args[0] the format) */
+    struct Expr **args;      /* E_NAMESPACE, E_FILTER and E_METHOD (their arguments), E_NOW (args[0] the format),
+                              * E_LIST (its items) */
     int nargs;
     size_t pos;              /* in the normalized source */
 } Expr;

@@ -3,6 +3,7 @@
 #include "jinja_ast.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -105,6 +106,30 @@ static Expr *parse_call(Parser *P, Tok *name) {
     return parse_args(P, e, true) ? e : NULL;
 }
 
+/* The items of a list or tuple literal after its opening bracket (`first`, when parsed already), up
+ * to `close` (a trailing comma allowed), into e->args (the arena's). */
+static Expr *parse_items(Parser *P, Expr *e, Expr *first, const char *close) {
+    Expr **items = NULL;
+    int n = 0, cap = 0;
+    bool more = true;
+    if (first) {
+        items = grow(items, n, &cap, sizeof *items);
+        items[n++] = first;
+        more = take_op(P, ",");
+    }
+    while (more && !failed(P) && !is_op(P, close)) {
+        items = grow(items, n, &cap, sizeof *items);
+        items[n++] = parse_expr(P);
+        more = !failed(P) && take_op(P, ",");
+    }
+    expect_op(P, close);
+    e->args = arena_alloc(P->L->A, (size_t)(n + 1) * sizeof *e->args);
+    if (n) memcpy(e->args, items, (size_t)n * sizeof *items);
+    e->nargs = n;
+    free(items);
+    return e;
+}
+
 static Expr *parse_primary(Parser *P) {
     Tok *t = cur(P);
     Expr *e = NULL;
@@ -135,12 +160,19 @@ static Expr *parse_primary(Parser *P) {
             P->names = grow(P->names, P->nnames, &P->capnames, sizeof *P->names);
             P->names[P->nnames++] = e;
         }
-    } else if (take_op(P, "(")) {
-        e = parse_expr(P);
-        if (is_op(P, ",")) return fail_here(P, "tuples are not supported"), NULL;
-        expect_op(P, ")");
-    } else if (is_op(P, "[") || is_op(P, "{")) {
-        lex_fail(P->L, t->pos, "%s literals are not supported", is_op(P, "[") ? "list" : "dict");
+    } else if (take_op(P, "[")) {
+        e = parse_items(P, node(P, E_LIST, t), NULL, "]");
+    } else if (take_op(P, "(")) {   /* (x), or a tuple: (), (x,), (x, y) */
+        e = is_op(P, ")") ? NULL : parse_expr(P);
+        if (!e || is_op(P, ",")) {
+            Expr *tuple = node(P, E_LIST, t);
+            tuple->op = 1;
+            e = parse_items(P, tuple, e, ")");
+        } else {
+            expect_op(P, ")");
+        }
+    } else if (is_op(P, "{")) {
+        lex_fail(P->L, t->pos, "dict literals are not supported");
     } else {
         fail_here(P, "expected an expression");
     }
@@ -149,11 +181,11 @@ static Expr *parse_primary(Parser *P) {
 
 /* The filters jinja.c renders. */
 static const char *const FILTERS[] = {"trim", "length", "string", "list", "tojson", "selectattr", "rejectattr",
-                                      "items", "select", "reject", "join", NULL};
+                                      "items", "select", "reject", "join", "default", "d", "map", NULL};
 static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "true", "false",
                                     "boolean", "integer", "float", "number", "sequence", NULL};
 /* The methods jinja.c calls: a dict's items(), and a string's, as Python's str has them. */
-static const char *const METHODS[] = {"items", "strip", "lstrip", "rstrip", "startswith", "endswith", "split",
+static const char *const METHODS[] = {"items", "get", "strip", "lstrip", "rstrip", "startswith", "endswith", "split",
                                       "replace", NULL};
 
 static bool listed(const char *const *list, const char *s) {
@@ -192,8 +224,8 @@ static Expr *parse_postfix(Parser *P, Expr *e) {
             P->i++;
             if (take_op(P, "(")) {
                 if (!listed(METHODS, n->s)) {
-                    lex_fail(P->L, n->pos, "the method '%s' is not supported (only items(), strip(), lstrip(), rstrip(), "
-                             "startswith(), endswith(), split() and replace())", n->s);
+                    lex_fail(P->L, n->pos, "the method '%s' is not supported (only items(), get(), strip(), lstrip(), "
+                             "rstrip(), startswith(), endswith(), split() and replace())", n->s);
                     return NULL;
                 }
                 Expr *m = node(P, E_METHOD, n);
@@ -237,7 +269,7 @@ static Expr *parse_filters(Parser *P, Expr *e) {
         P->i++;
         if (!listed(pipe ? FILTERS : TESTS, n->s)) {
             lex_fail(P->L, n->pos, pipe ? "the filter '%s' is not supported (only trim, length, string, list, tojson, "
-                                          "selectattr, rejectattr, items, select, reject and join)"
+                                          "selectattr, rejectattr, items, select, reject, join, default and map)"
                                         : "the test '%s' is not supported (only defined, undefined, none, string, "
                                           "mapping, iterable, true, false, boolean, integer, float, number and "
                                           "sequence)", n->s);

@@ -96,6 +96,7 @@ bool jinja_equal(ValCtx *R, Val a, Val b, size_t pos) {
     }
     case V_DICT: return dict_equal(R, a.p, b.p, pos);
     case V_LIST: {
+        if (a.tuple != b.tuple) return false;
         if (a.n || b.n)   /* Python compares generators by identity */
             return jinja_fail(R, pos, "comparing a generator is not supported (selectattr's: add | list)"), false;
         if (jinja_len(a) != jinja_len(b)) return false;

@@ -16,6 +16,7 @@ typedef struct Val {
     double f;           /* V_FLOAT */
     const char *s;      /* V_STR: n bytes */
     size_t n;           /* V_LIST: 1 for a generator (selectattr's, before | list) */
+    bool tuple;         /* V_LIST: a tuple literal's (Python: never equal to a list) */
     const void *p;      /* V_LIST: const Val[]; V_DICT: a json_t object; V_NS: Ns; V_LOOP: int64_t[2]
                          * {index0, length} */
 } Val;

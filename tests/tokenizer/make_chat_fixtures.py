@@ -103,6 +103,17 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 |{{ true is true }} {{ 1 is true }} {{ false is false }} {{ 0 is false }} {{ none is false }} {{ enable_thinking is false }} {{ enable_thinking is defined }}
 |{{ 1 is integer }} {{ true is integer }} {{ 1 is number }} {{ true is number }} {{ true is boolean }} {{ 'a' is number }} {{ 'a' is sequence }} {{ messages is sequence }} {{ messages[0] is sequence }} {{ messages[0].nothing is sequence }} {{ 3 is sequence }} {{ none is boolean }}
 {%- if tools %}|{{ tools[0].function.parameters.properties.days.minimum is float }} {{ tools[0].function.parameters.properties.days.minimum is number }} {{ tools[0].function.parameters.required is sequence }} {{ tools[0] is sequence }}{% endif %}""",
+    # Not a model's: list and tuple literals, dict.get, | default and | map (templates of Mistral
+    # Small 3.2, Devstral, firefunction, Nemotron, DeepSeek R1 use them).
+    "features-literals": r"""{%- set roles = ['user', 'assistant'] %}
+{%- for m in messages %}
+{{- m.role in roles }} {{ m.role in ('system',) }} {{ m['role'] not in ['user', 'tool', 'system',] }} {{ m.get('role') }} {{ m.get('nothing', 'dflt') }} {{ m.get('nothing') is none }} {{ m.get(1, 'x') }}
+{% endfor %}
+{{- [1, 2] == [1, 2] }} {{ (1, 2) == (1, 2) }} {{ (1, 2) == [1, 2] }} {{ () | length }} {{ [] | length }} {{ ['a', 'b'] | join('+') }} {{ ('x',) | tojson }} {{ [1, [2, 'b'], none, true] | tojson }} {{ [messages[0].role, 3][0] }}
+|{{ messages[0].nope | default('d') }} {{ messages[0].nope | d }}|{{ '' | default('empty', true) }} {{ '' | default('empty') }} {{ 0 | d(5, boolean=true) }} {{ messages[0].content | default('x') }} {{ none | default('n') }} {{ none | default('n', true) }}
+|{{ messages | map(attribute='role') | join(',') }} {{ messages | map(attribute='nothing', default='-') | join(',') }} {{ messages | map(attribute='content') | map('length') | join(',') }} {{ messages | map(attribute='role') | map('tojson') | join }} {{ [[1, 2], [3]] | map(attribute='0') | join }} {{ messages | map(attribute='content') | map('trim') | list | length }}
+{%- if tools %}|{{ tools | map(attribute='function.name') | join(', ') }} {{ tools[0].get('function').get('name') }} {{ tools | map(attribute='function.parameters.type', default='?') | join }}{% endif %}
+{%- for a, b in [('k', 1), ['j', 2]] %}{{ a }}{{ b }}{% endfor %}""",
     # Not a model's: JSON values as tool calling brings them (dicts and lists of the tools, a message's
     # tool_calls, chat_template_kwargs), and what templates do with them.
     "features-json": r"""{%- for t in tools %}
@@ -157,7 +168,7 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "tojson-undefined": (None, None), "llama3.1": ("<|begin_of_text|>", "<|eot_id|>"),
     "llama3.2": ("<|begin_of_text|>", "<|eot_id|>"), "qwen2.5": (None, "<|im_end|>"), "mistral-v0.3": ("<s>", "</s>"),
     "int-edges": (None, None), "features-json": (None, None), "qwen3": (None, "<|im_end|>"),
-    "features-strings": (None, None),
+    "features-strings": (None, None), "features-literals": (None, None),
 }
 
 def conv(*pairs):
@@ -179,12 +190,12 @@ CONVERSATIONS = {
 
 # Templates jinja2 renders and mixc refuses at load, with the words its error must hold.
 REFUSED = {
-    "filter-map": ("{{ messages | map(attribute='content') | join }}", "the filter 'map' is not supported"),
+    "filter-wordcount": ("{{ messages[0]['content'] | wordcount }}", "the filter 'wordcount' is not supported"),
     "variable-pad-token": ("{{ pad_token }}{{ messages[0]['content'] }}", "the variable 'pad_token' is not supported"),
     "macro": ("{% macro f(x) %}[{{ x }}]{% endmacro %}{{ f(messages[0]['content']) }}", "the statement 'macro' is not supported"),
     "function-range": ("{% for i in range(2) %}{{ i }}{% endfor %}", "the function 'range' is not supported"),
     "method-lower": ("{{ messages[0]['content'].lower() }}", "the method 'lower' is not supported"),
-    "list-literal": ("{% if messages[0]['role'] in ['user', 'system'] %}x{% endif %}", "list literals are not supported"),
+    "dict-literal": ("{% set d = {'a': 1} %}{{ d.a }}", "dict literals are not supported"),
     "break": ("{% for m in messages %}{{ m.role }}{% break %}{% endfor %}", "the statement 'break' is not supported"),
     "for-recursive": ("{% for m in messages recursive %}{{ m.content }}{% endfor %}", "'recursive' is not supported"),
     "loop-cycle": ("{% for m in messages %}{{ loop.cycle('a', 'b') }}{% endfor %}", "the method 'cycle' is not supported"),
@@ -253,7 +264,8 @@ def tool_cases():
     FOR = {"llama3.1": ("-builtin", "-user-tools", "-custom"), "features-json": ("-builtin", "-user-tools", "-custom"),
            "qwen3": ("-no-thinking", "-thinking"), "features-strings": ("-no-thinking",)}
     cases = []
-    for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-json", "qwen3", "features-strings"):
+    for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-json", "qwen3", "features-strings",
+                 "features-literals"):
         bos, eos = TOKENS[name]
         convs = dict(TOOL_CONVERSATIONS, user=CONVERSATIONS["user"], **{"system-user": CONVERSATIONS["system-user"]})
         for cname, messages in convs.items():
