@@ -153,7 +153,7 @@ CHAT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", 
 TEMPLATES["int-edges"] = ("{{ 7 % -1 }}|{{ -7 % -1 }}|{{ (-4294967296 * 2147483648) % -1 }}|"
                           "{{ -4294967296 * 2147483648 }}|{{ -7 % 3 }}|{{ 7 % -3 }}|{{ messages | length % -1 }}")
 
-for _name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "qwen3"):
+for _name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "qwen3", "mistral-small-3.2", "devstral-small", "kimi-k2"):
     with open(os.path.join(CHAT_DIR, _name + ".jinja"), encoding="utf-8") as _f:
         TEMPLATES[_name] = _f.read()
 
@@ -169,6 +169,7 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "llama3.2": ("<|begin_of_text|>", "<|eot_id|>"), "qwen2.5": (None, "<|im_end|>"), "mistral-v0.3": ("<s>", "</s>"),
     "int-edges": (None, None), "features-json": (None, None), "qwen3": (None, "<|im_end|>"),
     "features-strings": (None, None), "features-literals": (None, None),
+    "mistral-small-3.2": ("<s>", "</s>"), "devstral-small": ("<s>", "</s>"), "kimi-k2": (None, "<|im_end|>"),
 }
 
 def conv(*pairs):
@@ -265,7 +266,7 @@ def tool_cases():
            "qwen3": ("-no-thinking", "-thinking"), "features-strings": ("-no-thinking",)}
     cases = []
     for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-json", "qwen3", "features-strings",
-                 "features-literals"):
+                 "features-literals", "mistral-small-3.2", "devstral-small", "kimi-k2"):
         bos, eos = TOKENS[name]
         convs = dict(TOOL_CONVERSATIONS, user=CONVERSATIONS["user"], **{"system-user": CONVERSATIONS["system-user"]})
         for cname, messages in convs.items():
