@@ -543,10 +543,12 @@ static Stmt *parse_body(Parser *P, const char *const *stops, const char **stoppe
 
 /* The names transformers' apply_chat_template gives a template without tools or extra arguments:
  * tools and documents are none; custom_tools, builtin_tools, date_string and tools_in_user_message
- * (Llama 3.1's arguments) and enable_thinking (Qwen 3's) are undefined; strftime_now is a function. */
+ * (Llama 3.1's arguments), enable_thinking (Qwen 3's) and continue_final_message (an argument of
+ * apply_chat_template's own, never the template's: Nemotron's reads it) are undefined; strftime_now
+ * is a function. */
 static const char *const GLOBALS[] = {"messages", "bos_token", "eos_token", "add_generation_prompt", "loop", "tools",
                                       "documents", "custom_tools", "builtin_tools", "date_string",
-                                      "tools_in_user_message", "enable_thinking", "strftime_now", NULL};
+                                      "tools_in_user_message", "enable_thinking", "continue_final_message", "strftime_now", NULL};
 
 /* Every name read is one the template binds or one mixc gives it: no other variable (pad_token, ...) is
  * read, since transformers may give it a value. */
@@ -558,7 +560,8 @@ static void check_names(Parser *P) {
         if (!ok)
             lex_fail(P->L, P->names[i]->pos, "the variable '%s' is not supported (only messages, bos_token, "
                      "eos_token, add_generation_prompt, tools, documents, custom_tools, builtin_tools, date_string, "
-                     "tools_in_user_message, enable_thinking, strftime_now and the names the template sets)", n);
+                     "tools_in_user_message, enable_thinking, continue_final_message, strftime_now and the names the "
+                     "template sets)", n);
     }
 }
 

@@ -100,7 +100,7 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 |{{ m.content.replace('o', '0') }}|{{ m.content.replace('l', 'L', 1) }}|{{ m.content.replace('', '.') }}|{{ m.content.replace('', '-', 2) }}
 {% endfor %}
 {{- messages[::2] | length }} {{ messages[::-1][0].role }} {{ messages[-1:0:-1] | length }} {{ messages[10::-1] | length }} {{ messages[:-10:-1] | length }}
-|{{ true is true }} {{ 1 is true }} {{ false is false }} {{ 0 is false }} {{ none is false }} {{ enable_thinking is false }} {{ enable_thinking is defined }}
+|{{ true is true }} {{ 1 is true }} {{ false is false }} {{ 0 is false }} {{ none is false }} {{ enable_thinking is false }} {{ enable_thinking is defined }} {{ continue_final_message is defined }}
 |{{ 1 is integer }} {{ true is integer }} {{ 1 is number }} {{ true is number }} {{ true is boolean }} {{ 'a' is number }} {{ 'a' is sequence }} {{ messages is sequence }} {{ messages[0] is sequence }} {{ messages[0].nothing is sequence }} {{ 3 is sequence }} {{ none is boolean }}
 {%- if tools %}|{{ tools[0].function.parameters.properties.days.minimum is float }} {{ tools[0].function.parameters.properties.days.minimum is number }} {{ tools[0].function.parameters.required is sequence }} {{ tools[0] is sequence }}{% endif %}""",
     # Not a model's: list and tuple literals, dict.get, | default and | map (templates of Mistral
