@@ -2,7 +2,7 @@
  * truth, `and`/`or` giving an operand, undefined printing as '', a loop body's sets undone at each
  * iteration's start and at its end, namespaces shared. Whatever Jinja would fail on, or the subset
  * does not compute, fails with its position: never another text. */
-#include "jinja_value.h"
+#include "jinja_render.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,27 +34,7 @@ void jinja_strip(const char *s, size_t len, bool left, bool right, size_t *from,
     *to = b;
 }
 
-typedef struct {
-    const char *name;
-    Val v;
-} Var;
-
-/* A render: the values' context first (jinja_value.h), then the scopes. */
-typedef struct {
-    ValCtx V;
-    Buf *out;
-    Var *vars;
-    int nvars, cap, frame;     /* the innermost loop's variables start at frame */
-    Val messages;              /* the context's messages, a list */
-} Render;
-
-#define UNDEF JINJA_UNDEF
-#define KIND_NAME JINJA_KIND_NAME
-#define fail(R, ...) jinja_fail(&(R)->V, __VA_ARGS__)
-#define str_val jinja_str
-#define int_val jinja_int
-
-static Val as_str(Render *R, Val v, size_t pos) {
+Val jinja_as_str(Render *R, Val v, size_t pos) {
     if (v.k == V_STR) return v;
     Buf b = {0};
     if (!jinja_text(v, &b)) return fail(R, pos, "%s has no text here", KIND_NAME[v.k]);
@@ -64,8 +44,10 @@ static Val as_str(Render *R, Val v, size_t pos) {
 }
 
 static Val lookup(Render *R, const char *name) {
-    for (int i = R->nvars - 1; i >= 0; i--)
+    for (int i = R->nvars - 1; i >= R->base; i--)
         if (!strcmp(R->vars[i].name, name)) return R->vars[i].v;
+    for (int i = R->nmacros - 1; i >= 0; i--)
+        if (!strcmp(R->macros[i]->name, name)) return (Val){.k = V_MACRO, .p = R->macros[i]};
     const JinjaContext *c = R->V.c;
     for (int i = 0; i < c->nkwargs; i++)
         if (!strcmp(c->kwargs[i].name, name)) return jinja_from_json(&R->V, c->kwargs[i].value);
@@ -93,9 +75,9 @@ static void assign(Render *R, const char *name, Val v) {
     R->vars[R->nvars++] = (Var){name, v};
 }
 
-static bool equal(Render *R, Val a, Val b, size_t pos) { return jinja_equal(&R->V, a, b, pos); }
+bool jinja_equal_at(Render *R, Val a, Val b, size_t pos) { return jinja_equal(&R->V, a, b, pos); }
 
-static Val eval(Render *R, const Expr *e);
+Val jinja_eval(Render *R, const Expr *e);
 
 /* The names Python's dict has as attributes: Jinja's obj.name gives the method, not the key. */
 static bool dict_method(const char *key, size_t n) {
@@ -106,18 +88,28 @@ static bool dict_method(const char *key, size_t n) {
     return false;
 }
 
+/* A loop's state (V_LOOP's): where it is in the items it iterates. */
+typedef struct {
+    int64_t index0, length;
+    Val items;
+} Loop;
+
 static Val loop_attr(Render *R, Val o, const char *key, size_t n, size_t pos) {
-    const int64_t *l = o.p;
+    const Loop *l = o.p;
+    if ((n == 8 && !memcmp(key, "previtem", 8)) || (n == 8 && !memcmp(key, "nextitem", 8))) {
+        int64_t k = l->index0 + (key[0] == 'n' ? 1 : -1);
+        return k >= 0 && k < l->length ? jinja_item(l->items, k) : UNDEF;
+    }
     static const char *const A[] = {"index0", "index", "first", "last", "length", "revindex", "revindex0"};
-    int64_t v[] = {l[0], l[0] + 1, l[0] == 0, l[0] == l[1] - 1, l[1], l[1] - l[0], l[1] - l[0] - 1};
+    int64_t i0 = l->index0, len = l->length, v[] = {i0, i0 + 1, i0 == 0, i0 == len - 1, len, len - i0, len - i0 - 1};
     for (int i = 0; i < 7; i++)
         if (strlen(A[i]) == n && !memcmp(A[i], key, n)) return int_val(i == 2 || i == 3 ? V_BOOL : V_INT, v[i]);
     return fail(R, pos, "loop.%.*s is not supported (only index0, index, first, last, length, revindex, "
-                "revindex0)", (int)n, key);
+                "revindex0, previtem, nextitem)", (int)n, key);
 }
 
 /* obj.key (attr) and obj[key] with a string key. */
-static Val get_key(Render *R, Val o, const char *key, size_t n, bool attr, size_t pos) {
+Val jinja_get_key(Render *R, Val o, const char *key, size_t n, bool attr, size_t pos) {
     if ((o.k == V_MSG || o.k == V_DICT) && attr && dict_method(key, n))
         return fail(R, pos, "'%.*s' of a dict is its method, not a key: ['%.*s'] reads the key", (int)n, key, (int)n, key);
     if (o.k == V_MSG) return jinja_msg_key(&R->V, o, key, n);
@@ -147,9 +139,9 @@ static Val get_key(Render *R, Val o, const char *key, size_t n, bool attr, size_
 }
 
 static Val eval_index(Render *R, const Expr *e) {
-    Val o = eval(R, e->a), k = eval(R, e->b);
+    Val o = jinja_eval(R, e->a), k = jinja_eval(R, e->b);
     if (R->V.failed) return UNDEF;
-    if (k.k == V_STR) return get_key(R, o, k.s, k.n, false, e->pos);
+    if (k.k == V_STR) return jinja_get_key(R, o, k.s, k.n, false, e->pos);
     if (o.k == V_LIST && o.n) return fail(R, e->pos, "indexing a generator (selectattr's: add | list)");
     if (o.k == V_LIST && (k.k == V_INT || k.k == V_BOOL)) {
         int64_t n = jinja_len(o), i = k.i < 0 ? k.i + n : k.i;
@@ -163,7 +155,7 @@ static Val eval_index(Render *R, const Expr *e) {
 /* A Python slice bound (PySlice_AdjustIndices): none for the default dflt, negative from the end,
  * clamped to [0, n] (a negative step: [-1, n - 1]). */
 static bool slice_bound(Render *R, const Expr *b, int64_t n, int64_t step, int64_t dflt, int64_t *out) {
-    Val v = b ? eval(R, b) : (Val){.k = V_NONE};
+    Val v = b ? jinja_eval(R, b) : (Val){.k = V_NONE};
     if (v.k == V_NONE) return *out = dflt, true;
     if (v.k != V_INT && v.k != V_BOOL) return fail(R, b->pos, "a slice bound must be an integer"), false;
     int64_t i = v.i < 0 ? v.i + n : v.i;
@@ -198,7 +190,7 @@ static Val slice_str(Render *R, Val s, int64_t lo, int64_t hi, int64_t step, int
 }
 
 static Val eval_slice(Render *R, const Expr *e) {
-    Val o = eval(R, e->a), st = e->d ? eval(R, e->d) : (Val){.k = V_NONE};
+    Val o = jinja_eval(R, e->a), st = e->d ? jinja_eval(R, e->d) : (Val){.k = V_NONE};
     if (R->V.failed) return UNDEF;
     bool str = o.k == V_STR;
     if ((o.k != V_LIST || o.n) && !str)
@@ -216,8 +208,8 @@ static Val eval_slice(Render *R, const Expr *e) {
     return jinja_list(items, kept);
 }
 
-static Val strip_val(Render *R, Val v, size_t pos) {
-    v = as_str(R, v, pos);
+Val jinja_strip_val(Render *R, Val v, size_t pos) {
+    v = jinja_as_str(R, v, pos);
     if (R->V.failed) return UNDEF;   /* no text to strip */
     size_t a, b;
     jinja_strip(v.s, v.n, true, true, &a, &b);
@@ -225,7 +217,7 @@ static Val strip_val(Render *R, Val v, size_t pos) {
 }
 
 /* Jinja's tests (of jinja_parse.c's list) on v. */
-static bool test_is(const char *name, Val v) {
+bool jinja_test_is(const char *name, Val v) {
     if (!strcmp(name, "defined")) return v.k != V_UNDEF;
     if (!strcmp(name, "undefined")) return v.k == V_UNDEF;
     if (!strcmp(name, "none")) return v.k == V_NONE;
@@ -242,16 +234,8 @@ static bool test_is(const char *name, Val v) {
     return v.k == V_STR || v.k == V_LIST || v.k == V_MSG || v.k == V_DICT || v.k == V_UNDEF || v.k == V_LOOP;
 }
 
-/* The string argument k of filter e, or NULL when it is absent or not a string. */
-static const char *str_arg(Render *R, const Expr *e, int k, size_t *n) {
-    if (k >= e->nargs || e->keys[k]) return NULL;
-    Val v = eval(R, e->args[k]);
-    *n = v.n;
-    return v.k == V_STR ? v.s : NULL;
-}
-
 /* The values `for` iterates over: a list's items, a dict's keys (none for undefined). */
-static bool iterate(Render *R, Val v, size_t pos, Val *list) {
+bool jinja_iterate(Render *R, Val v, size_t pos, Val *list) {
     if (v.k == V_UNDEF) return *list = jinja_list(NULL, 0), true;
     if (v.k == V_LIST) return *list = v, true;
     if (v.k != V_DICT) return fail(R, pos, "iterating over %s is not supported (only lists and dicts)", KIND_NAME[v.k]), false;
@@ -263,190 +247,10 @@ static bool iterate(Render *R, Val v, size_t pos, Val *list) {
     return *list = jinja_list(keys, (int64_t)n), true;
 }
 
-/* selectattr / rejectattr(attr[, test[, value]]) and select / reject([test[, value]]) of a list:
- * a generator. */
-static Val select_items(Render *R, const Expr *e, Val v) {
-    bool attr = !strcmp(e->s, "selectattr") || !strcmp(e->s, "rejectattr"), keep = !strcmp(e->s, "selectattr") ||
-                                                                                      !strcmp(e->s, "select");
-    int t = attr;   /* the test's argument */
-    size_t an = 0, tn = 0;
-    const char *name = attr ? str_arg(R, e, 0, &an) : "", *test = e->nargs > t ? str_arg(R, e, t, &tn) : "";
-    if (R->V.failed) return UNDEF;
-    if (!name || !test || e->nargs > t + 2 || (v.k != V_LIST && v.k != V_UNDEF))
-        return fail(R, e->pos, "%s of %s with these arguments is not supported", e->s, KIND_NAME[v.k]);
-    static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "true",
-                                        "false", "boolean", "integer", "float", "number", "sequence", NULL};
-    bool eq = !strcmp(test, "equalto") || !strcmp(test, "eq") || !strcmp(test, "=="), known = !*test;
-    for (int i = 0; TESTS[i]; i++) known |= !strcmp(TESTS[i], test);
-    if (eq ? e->nargs != t + 2 : !known || e->nargs > t + 1)
-        return fail(R, e->pos, "%s with the test '%.40s' and %d arguments is not supported", e->s, test, e->nargs);
-    Val want = eq ? eval(R, e->args[t + 1]) : UNDEF;
-    int64_t n = v.k == V_LIST ? jinja_len(v) : 0, kept = 0;
-    Val *items = arena_alloc(&R->V.A, (size_t)(n + 1) * sizeof *items);
-    for (int64_t k = 0; k < n && !R->V.failed; k++) {
-        Val x = attr ? get_key(R, jinja_item(v, k), name, an, true, e->pos) : jinja_item(v, k);
-        bool hit = eq ? equal(R, x, want, e->pos) : *test ? test_is(test, x) : jinja_truthy(x);
-        if (hit == keep) items[kept++] = jinja_item(v, k);
-    }
-    Val out = jinja_list(items, kept);
-    out.n = 1;
-    return out;
-}
-
-/* v as transformers' tojson writes it: Python's json.dumps(v, ensure_ascii=False, indent=N). */
-static Val to_json(Render *R, const Expr *e, Val v) {
-    int64_t indent = -1;
-    for (int k = 0; k < e->nargs; k++) {
-        Val a = e->keys[k] && !strcmp(e->keys[k], "indent") ? eval(R, e->args[k]) : UNDEF;
-        if (R->V.failed) return UNDEF;
-        if ((a.k != V_INT && a.k != V_NONE) || (a.k == V_INT && (a.i < 0 || a.i > 64)))
-            return fail(R, e->pos, "tojson takes only indent, an integer in [0, 64] or none");
-        if (a.k == V_INT) indent = a.i;
-    }
-    Buf b = {0};
-    Val out = UNDEF;
-    if (jinja_dump(&R->V, v, indent, &b, e->pos)) out = str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
-    buf_free(&b);
-    return out;
-}
-
-/* d | items and d.items(): a list of [key, value] pairs (none for undefined, as Jinja's filter). */
-static Val items_of(Render *R, Val d, size_t pos) {
-    if (d.k == V_UNDEF) return jinja_list(NULL, 0);
-    if (d.k != V_DICT) return fail(R, pos, "items of %s is not supported (only of a dict)", KIND_NAME[d.k]);
-    size_t n = json_object_size(d.p), k = 0, klen;
-    Val *pairs = arena_alloc(&R->V.A, (n + 1) * sizeof *pairs);
-    const char *key;
-    json_t *x;
-    json_object_keylen_foreach((json_t *)d.p, key, klen, x) {
-        Val *kv = arena_alloc(&R->V.A, 2 * sizeof *kv);
-        kv[0] = str_val(key, klen);
-        kv[1] = jinja_from_json(&R->V, x);
-        pairs[k++] = jinja_list(kv, 2);
-    }
-    return jinja_list(pairs, (int64_t)n);
-}
-
-/* list | join(sep): the items' str() between seps. */
-static Val join(Render *R, const Expr *e, Val v) {
-    size_t sn = 0;
-    const char *sep = e->nargs ? str_arg(R, e, 0, &sn) : "";
-    if (R->V.failed) return UNDEF;
-    if (!sep || e->nargs > 1) return fail(R, e->pos, "join takes only a separator string");
-    Val list;
-    if (!iterate(R, v, e->pos, &list)) return UNDEF;
-    Buf b = {0};
-    for (int64_t k = 0; k < jinja_len(list); k++) {
-        if (k) buf_append(&b, sep, sn);
-        if (!jinja_text(jinja_item(list, k), &b)) {
-            buf_free(&b);
-            return fail(R, e->pos, "join of %s is not supported", KIND_NAME[jinja_item(list, k).k]);
-        }
-    }
-    Val out = str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
-    buf_free(&b);
-    return out;
-}
-
-static Val length(Render *R, const Expr *e, Val v) {
-    if (v.k == V_STR) return int_val(V_INT, utf8_chars(v.s, v.n));
-    if (v.k == V_LIST && !v.n) return int_val(V_INT, jinja_len(v));
-    if (v.k == V_DICT) return int_val(V_INT, (int64_t)json_object_size(v.p));
-    if (v.k == V_UNDEF) return int_val(V_INT, 0);
-    return fail(R, e->pos, "the length of %s is not supported", v.n ? "a generator" : KIND_NAME[v.k]);
-}
-
-/* value | default(default_value='', boolean=false) (and | d): the default for an undefined value,
- * or with boolean for any false one. */
-static Val default_of(Render *R, const Expr *e, Val v) {
-    Val dflt = str_val("", 0);
-    bool boolean = false;
-    for (int k = 0, at = 0; k < e->nargs && !R->V.failed; k++) {
-        const char *key = e->keys[k] ? e->keys[k] : at == 0 ? "default_value" : at == 1 ? "boolean" : "";
-        at += !e->keys[k];
-        Val a = eval(R, e->args[k]);
-        if (!strcmp(key, "default_value")) dflt = a;
-        else if (!strcmp(key, "boolean")) boolean = jinja_truthy(a);
-        else return fail(R, e->pos, "default takes default_value and boolean only");
-    }
-    return v.k == V_UNDEF || (boolean && !jinja_truthy(v)) ? dflt : v;
-}
-
-/* One item of | map: its attribute path (parts split at '.', a number an index) or the filter
- * named (string, trim, length, tojson). */
-static Val map_one(Render *R, const Expr *e, Val x, const char *path, size_t n, bool filter, Val dflt) {
-    if (filter) {
-        Buf b = {0};
-        Val out = !strncmp(path, "string", n) && n == 6 ? as_str(R, x, e->pos)
-                : !strncmp(path, "trim", n) && n == 4 ? strip_val(R, x, e->pos)
-                : !strncmp(path, "length", n) && n == 6 ? length(R, e, x)
-                : jinja_dump(&R->V, x, -1, &b, e->pos) ? str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len) : UNDEF;
-        buf_free(&b);
-        return out;
-    }
-    for (size_t a = 0, z; a <= n && !R->V.failed; a = z + 1) {
-        for (z = a; z < n && path[z] != '.'; z++) {}
-        bool index = z > a && strspn(path + a, "0123456789") >= z - a;
-        if (index && x.k == V_LIST && !x.n) {
-            int64_t i = strtoll(path + a, NULL, 10);
-            x = i < jinja_len(x) ? jinja_item(x, i) : UNDEF;
-        } else {
-            x = get_key(R, x, path + a, z - a, false, e->pos);
-        }
-    }
-    return x.k == V_UNDEF && dflt.k != V_UNDEF ? dflt : x;
-}
-
-/* list | map(attribute='a.b'[, default=x]) or | map('filter'): a generator of each item's. */
-static Val map_items(Render *R, const Expr *e, Val v) {
-    Val dflt = UNDEF, name = UNDEF;
-    bool filter = false;
-    for (int k = 0; k < e->nargs && !R->V.failed; k++) {
-        Val a = eval(R, e->args[k]);
-        if (!e->keys[k] && k == 0 && a.k == V_STR) name = a, filter = true;
-        else if (e->keys[k] && !strcmp(e->keys[k], "attribute") && a.k == V_STR) name = a;
-        else if (e->keys[k] && !strcmp(e->keys[k], "default")) dflt = a;
-        else return fail(R, e->pos, "map takes attribute= (and default=) or the name of a filter only");
-    }
-    static const char *const FILTERS[] = {"string", "trim", "length", "tojson", NULL};
-    bool known = !filter;
-    for (int i = 0; filter && FILTERS[i]; i++) known |= name.n == strlen(FILTERS[i]) && !memcmp(name.s, FILTERS[i], name.n);
-    if (R->V.failed || name.k != V_STR || !known || (filter && e->nargs > 1))
-        return R->V.failed ? UNDEF : fail(R, e->pos, "map with these arguments is not supported (attribute=, default=, or "
-                                                     "one of the filters string, trim, length and tojson)");
-    Val list;
-    if (!iterate(R, v, e->pos, &list)) return UNDEF;
-    Val *items = arena_alloc(&R->V.A, (size_t)(jinja_len(list) + 1) * sizeof *items);
-    for (int64_t k = 0; k < jinja_len(list) && !R->V.failed; k++)
-        items[k] = map_one(R, e, jinja_item(list, k), name.s, name.n, filter, dflt);
-    Val out = jinja_list(items, jinja_len(list));
-    out.n = 1;
-    return out;
-}
-
-static Val eval_filter(Render *R, const Expr *e) {
-    Val v = eval(R, e->a);
-    if (R->V.failed) return UNDEF;
-    if (e->k == E_TEST) return int_val(V_BOOL, test_is(e->s, v) != (e->op != 0));
-    if (!strcmp(e->s, "trim")) return strip_val(R, v, e->pos);
-    if (!strcmp(e->s, "string")) return as_str(R, v, e->pos);
-    if (!strcmp(e->s, "tojson")) return to_json(R, e, v);
-    if (!strcmp(e->s, "items")) return items_of(R, v, e->pos);
-    if (!strcmp(e->s, "join")) return join(R, e, v);
-    if (!strcmp(e->s, "length")) return length(R, e, v);
-    if (!strcmp(e->s, "default") || !strcmp(e->s, "d")) return default_of(R, e, v);
-    if (!strcmp(e->s, "map")) return map_items(R, e, v);
-    if (strstr(e->s, "select") || strstr(e->s, "reject")) return select_items(R, e, v);
-    Val list;   /* list */
-    if (v.k == V_STR) return fail(R, e->pos, "the filter 'list' of a string is not supported");
-    if (!iterate(R, v, e->pos, &list)) return UNDEF;
-    return list.n = 0, list;
-}
-
 /* strftime_now(format): the clock's local time as Python's datetime.strftime writes it, for the
  * conversions whose text the C library writes the same in the C locale. */
 static Val eval_now(Render *R, const Expr *e) {
-    Val f = eval(R, e->args[0]);
+    Val f = jinja_eval(R, e->args[0]);
     if (R->V.failed) return UNDEF;
     if (f.k != V_STR || memchr(f.s, 0, f.n)) return fail(R, e->pos, "strftime_now's format must be a string");
     for (size_t i = 0; i < f.n; i++)
@@ -470,7 +274,7 @@ static Val eval_now(Render *R, const Expr *e) {
 static Val eval_namespace(Render *R, const Expr *e) {
     Ns *ns = arena_alloc(&R->V.A, sizeof *ns);
     for (int i = 0; i < e->nargs && !R->V.failed; i++) {
-        Val v = eval(R, e->args[i]);
+        Val v = jinja_eval(R, e->args[i]);
         int k = 0;
         while (k < ns->n && strcmp(ns->keys[k], e->keys[i])) k++;
         ns->keys[k] = e->keys[i];
@@ -520,11 +324,11 @@ static Val arith(Render *R, const Expr *e, Val a, Val b) {
 static Val member(Render *R, const Expr *e, Val x, Val in) {
     bool r = false;
     if (in.k == V_STR && x.k == V_STR) r = x.n <= in.n && (x.n == 0 || memmem(in.s, in.n, x.s, x.n));
-    else if ((in.k == V_MSG || in.k == V_DICT) && x.k == V_STR) r = get_key(R, in, x.s, x.n, false, e->pos).k != V_UNDEF;
+    else if ((in.k == V_MSG || in.k == V_DICT) && x.k == V_STR) r = jinja_get_key(R, in, x.s, x.n, false, e->pos).k != V_UNDEF;
     else if (in.k == V_DICT && x.k != V_LIST && x.k != V_DICT && x.k != V_MSG) r = false;   /* JSON keys are strings */
     else if (in.k == V_UNDEF) r = false;   /* an undefined value iterates as empty */
     else if (in.k == V_LIST && !in.n)
-        for (int64_t k = 0; k < jinja_len(in) && !r; k++) r = equal(R, x, jinja_item(in, k), e->pos);
+        for (int64_t k = 0; k < jinja_len(in) && !r; k++) r = jinja_equal_at(R, x, jinja_item(in, k), e->pos);
     else return fail(R, e->pos, "'in' with %s and %s is not supported", KIND_NAME[x.k], in.n ? "a generator" : KIND_NAME[in.k]);
     return int_val(V_BOOL, r != (e->op == OP_NOTIN));
 }
@@ -545,19 +349,19 @@ static Val compare(Render *R, const Expr *e, Val a, Val b) {
 }
 
 static Val eval_binary(Render *R, const Expr *e) {
-    Val a = eval(R, e->a);
+    Val a = jinja_eval(R, e->a);
     if (R->V.failed) return UNDEF;
-    if (e->op == OP_AND) return jinja_truthy(a) ? eval(R, e->b) : a;
-    if (e->op == OP_OR) return jinja_truthy(a) ? a : eval(R, e->b);
-    Val b = eval(R, e->b);
+    if (e->op == OP_AND) return jinja_truthy(a) ? jinja_eval(R, e->b) : a;
+    if (e->op == OP_OR) return jinja_truthy(a) ? a : jinja_eval(R, e->b);
+    Val b = jinja_eval(R, e->b);
     if (R->V.failed) return UNDEF;
     switch (e->op) {
     case OP_CAT: {
-        Val x = as_str(R, a, e->pos), y = as_str(R, b, e->pos);
+        Val x = jinja_as_str(R, a, e->pos), y = jinja_as_str(R, b, e->pos);
         return R->V.failed ? UNDEF : concat(R, x, y);
     }
-    case OP_EQ: return int_val(V_BOOL, equal(R, a, b, e->pos));
-    case OP_NE: return int_val(V_BOOL, !equal(R, a, b, e->pos));
+    case OP_EQ: return int_val(V_BOOL, jinja_equal_at(R, a, b, e->pos));
+    case OP_NE: return int_val(V_BOOL, !jinja_equal_at(R, a, b, e->pos));
     case OP_IN: case OP_NOTIN: return member(R, e, a, b);
     case OP_LT: case OP_GT: case OP_LE: case OP_GE: return compare(R, e, a, b);
     default:
@@ -566,27 +370,80 @@ static Val eval_binary(Render *R, const Expr *e) {
     }
 }
 
+static void exec(Render *R, const Stmt *s);
+
+/* {key: value, ...}: a dict of JSON values (jinja_to_json), its keys strings. */
+static Val eval_dict(Render *R, const Expr *e) {
+    json_t *d = json_object();
+    json_array_append_new(R->V.owned, d);   /* freed with the render */
+    for (int k = 0; k + 1 < e->nargs && !R->V.failed; k += 2) {
+        Val key = jinja_eval(R, e->args[k]), v = jinja_eval(R, e->args[k + 1]);
+        if (R->V.failed) break;
+        if (key.k != V_STR) return fail(R, e->args[k]->pos, "a dict literal's key must be a string (JSON's)");
+        json_t *j = jinja_to_json(&R->V, v, e->args[k + 1]->pos);
+        if (j) json_object_setn_new(d, key.s, key.n, j);
+    }
+    return R->V.failed ? UNDEF : (Val){.k = V_DICT, .p = d};
+}
+
+/* name(args): the macro's body rendered in a scope of its own holding its parameters (positional,
+ * then by name, else their defaults, else undefined), as text. */
+static Val call_macro(Render *R, const Expr *e) {
+    Val m = lookup(R, e->s), args[16];
+    if (m.k != V_MACRO) return fail(R, e->pos, "'%s' is not a macro defined before this call", e->s);
+    const Stmt *mac = m.p;
+    for (int k = 0; k < e->nargs && !R->V.failed; k++) args[k] = jinja_eval(R, e->args[k]);
+    if (R->V.failed) return UNDEF;
+    if (R->depth == 100) return fail(R, e->pos, "macro calls nested past 100");
+    int saved_n = R->nvars, saved_frame = R->frame, saved_base = R->base, npos = 0;
+    while (npos < e->nargs && !e->keys[npos]) npos++;
+    if (npos > mac->nparams) return fail(R, e->pos, "the macro '%s' takes at most %d arguments", mac->name, mac->nparams);
+    R->base = R->frame = R->nvars;
+    for (int i = 0; i < mac->nparams && !R->V.failed; i++) {
+        Val v = i < npos ? args[i] : UNDEF;
+        for (int k = npos; k < e->nargs; k++)
+            if (!strcmp(e->keys[k], mac->params[i])) v = args[k];
+        if (v.k == V_UNDEF && i >= npos && mac->defaults[i]) v = jinja_eval(R, mac->defaults[i]);
+        assign(R, mac->params[i], v);
+    }
+    for (int k = npos; k < e->nargs && !R->V.failed; k++) {
+        int i = 0;
+        while (i < mac->nparams && strcmp(e->keys[k], mac->params[i])) i++;
+        if (i == mac->nparams) fail(R, e->pos, "the macro '%s' has no parameter '%s'", mac->name, e->keys[k]);
+    }
+    Buf text = {0}, *out = R->out;
+    R->out = &text;
+    R->depth++;
+    exec(R, mac->body);
+    R->depth--;
+    R->out = out;
+    R->nvars = saved_n, R->frame = saved_frame, R->base = saved_base;
+    Val v = R->V.failed ? UNDEF : str_val(arena_strndup(&R->V.A, text.data ? text.data : "", text.len), text.len);
+    buf_free(&text);
+    return v;
+}
+
 /* d.get(key[, default]): Python's dict.get (a key not a string: no JSON key is one). */
 static Val dict_get(Render *R, const Expr *e, Val d, const Val *args) {
     if ((d.k != V_DICT && d.k != V_MSG) || e->nargs < 1 || e->nargs > 2)
         return fail(R, e->pos, "get() of %s with %d arguments is not supported (only of a dict, with a key and a "
                     "default)", KIND_NAME[d.k], e->nargs);
-    Val v = args[0].k == V_STR ? get_key(R, d, args[0].s, args[0].n, false, e->pos) : UNDEF;
+    Val v = args[0].k == V_STR ? jinja_get_key(R, d, args[0].s, args[0].n, false, e->pos) : UNDEF;
     return v.k != V_UNDEF ? v : e->nargs > 1 ? args[1] : (Val){.k = V_NONE};
 }
 
 /* obj.name(args): a dict's items() and get(), or one of str's methods (jinja_str_method). */
 static Val eval_method(Render *R, const Expr *e) {
-    Val o = eval(R, e->a), args[16];
-    for (int k = 0; k < e->nargs && !R->V.failed; k++) args[k] = eval(R, e->args[k]);
+    Val o = jinja_eval(R, e->a), args[16];
+    for (int k = 0; k < e->nargs && !R->V.failed; k++) args[k] = jinja_eval(R, e->args[k]);
     if (R->V.failed) return UNDEF;
     if (!strcmp(e->s, "get")) return dict_get(R, e, o, args);
     if (strcmp(e->s, "items")) return jinja_str_method(&R->V, e->s, o, args, e->nargs, e->pos);
     if (o.k != V_DICT || e->nargs) return fail(R, e->pos, "items() of %s is not supported (only of a dict)", KIND_NAME[o.k]);
-    return items_of(R, o, e->pos);
+    return jinja_items_of(R, o, e->pos);
 }
 
-static Val eval(Render *R, const Expr *e) {
+Val jinja_eval(Render *R, const Expr *e) {
     if (R->V.failed) return UNDEF;
     switch (e->k) {
     case E_STR: return str_val(e->s, e->n);
@@ -594,31 +451,33 @@ static Val eval(Render *R, const Expr *e) {
     case E_BOOL: return int_val(V_BOOL, e->i);
     case E_NONE: return (Val){.k = V_NONE};
     case E_NAME: return lookup(R, e->s);
-    case E_ATTR: return get_key(R, eval(R, e->a), e->s, strlen(e->s), true, e->pos);
+    case E_ATTR: return jinja_get_key(R, jinja_eval(R, e->a), e->s, strlen(e->s), true, e->pos);
     case E_INDEX: return eval_index(R, e);
     case E_SLICE: return eval_slice(R, e);
-    case E_FILTER: case E_TEST: return eval_filter(R, e);
+    case E_FILTER: case E_TEST: return jinja_eval_filter(R, e);
     case E_BIN: return eval_binary(R, e);
-    case E_NOT: return int_val(V_BOOL, !jinja_truthy(eval(R, e->a)));
-    case E_COND: return jinja_truthy(eval(R, e->a)) ? eval(R, e->b) : e->c ? eval(R, e->c) : UNDEF;
+    case E_NOT: return int_val(V_BOOL, !jinja_truthy(jinja_eval(R, e->a)));
+    case E_COND: return jinja_truthy(jinja_eval(R, e->a)) ? jinja_eval(R, e->b) : e->c ? jinja_eval(R, e->c) : UNDEF;
     case E_NAMESPACE: return eval_namespace(R, e);
     case E_NOW: return eval_now(R, e);
     case E_METHOD: return eval_method(R, e);
+    case E_DICT: return eval_dict(R, e);
+    case E_CALL: return call_macro(R, e);
     case E_LIST: {   /* [a, b] and (a, b) */
         Val *items = arena_alloc(&R->V.A, (size_t)(e->nargs + 1) * sizeof *items);
-        for (int k = 0; k < e->nargs; k++) items[k] = eval(R, e->args[k]);
+        for (int k = 0; k < e->nargs; k++) items[k] = jinja_eval(R, e->args[k]);
         Val list = jinja_list(items, e->nargs);
         list.tuple = e->op;
         return list;
     }
     case E_NEG: {
-        Val v = eval(R, e->a);
+        Val v = jinja_eval(R, e->a);
         if (!R->V.failed && v.k != V_INT && v.k != V_BOOL) return fail(R, e->pos, "'-' of %s", KIND_NAME[v.k]);
         if (v.i == INT64_MIN) return fail(R, e->pos, "an integer past 64 bits");
         return int_val(V_INT, -v.i);
     }
     case E_RAISE: {
-        Val v = as_str(R, eval(R, e->a), e->pos);
+        Val v = jinja_as_str(R, jinja_eval(R, e->a), e->pos);
         if (R->V.failed) return UNDEF;
         if (v.n) snprintf(R->V.err, R->V.errlen, "%.*s", (int)(v.n > 400 ? 400 : v.n), v.s);
         else snprintf(R->V.err, R->V.errlen, "raise_exception without a message");   /* a failure says why */
@@ -631,7 +490,6 @@ static Val eval(Render *R, const Expr *e) {
 
 /* ------------------------------------------------------------------ statements */
 
-static void exec(Render *R, const Stmt *s);
 
 /* Binds a loop's item to its variable, or (for a, b in) its two values to the two. */
 static bool bind_item(Render *R, const Stmt *s, Val item) {
@@ -653,22 +511,22 @@ static Val loop_filter(Render *R, const Stmt *s, Val it) {
     Val *items = arena_alloc(&R->V.A, (size_t)(n + 1) * sizeof *items);
     for (int64_t k = 0; k < n && !R->V.failed; k++) {
         R->nvars = R->frame;
-        if (bind_item(R, s, jinja_item(it, k)) && jinja_truthy(eval(R, s->cond))) items[kept++] = jinja_item(it, k);
+        if (bind_item(R, s, jinja_item(it, k)) && jinja_truthy(jinja_eval(R, s->cond))) items[kept++] = jinja_item(it, k);
     }
     return jinja_list(items, kept);
 }
 
 static void exec_for(Render *R, const Stmt *s) {
-    Val it = eval(R, s->e);
-    if (R->V.failed || !iterate(R, it, s->e->pos, &it)) return;
+    Val it = jinja_eval(R, s->e);
+    if (R->V.failed || !jinja_iterate(R, it, s->e->pos, &it)) return;
     int saved_n = R->nvars, saved_frame = R->frame;
     R->frame = R->nvars;
     if (s->cond) it = loop_filter(R, s, it);
-    int64_t *loop = arena_alloc(&R->V.A, 2 * sizeof *loop);
-    loop[1] = jinja_len(it);
-    for (loop[0] = 0; loop[0] < loop[1] && !R->V.failed; loop[0]++) {
+    Loop *loop = arena_alloc(&R->V.A, sizeof *loop);
+    *loop = (Loop){.length = jinja_len(it), .items = it};
+    for (loop->index0 = 0; loop->index0 < loop->length && !R->V.failed; loop->index0++) {
         R->nvars = R->frame;   /* each iteration starts from the loop's outside */
-        if (!bind_item(R, s, jinja_item(it, loop[0]))) break;
+        if (!bind_item(R, s, jinja_item(it, loop->index0))) break;
         assign(R, "loop", (Val){.k = V_LOOP, .p = loop});
         exec(R, s->body);
     }
@@ -677,7 +535,7 @@ static void exec_for(Render *R, const Stmt *s) {
 }
 
 static void exec_set(Render *R, const Stmt *s) {
-    Val v = eval(R, s->e);
+    Val v = jinja_eval(R, s->e);
     if (R->V.failed) return;
     if (!s->attr) {
         assign(R, s->name, v);
@@ -705,13 +563,20 @@ static void exec(Render *R, const Stmt *s) {
         switch (s->k) {
         case S_TEXT: buf_append(R->out, s->s, s->n); break;
         case S_PRINT: {
-            Val v = eval(R, s->e);
+            Val v = jinja_eval(R, s->e);
             if (!R->V.failed && !jinja_text(v, R->out)) fail(R, s->e->pos, "printing %s is not supported", KIND_NAME[v.k]);
             break;
         }
-        case S_IF: exec(R, jinja_truthy(eval(R, s->e)) ? s->body : s->els); break;
+        case S_IF: exec(R, jinja_truthy(jinja_eval(R, s->e)) ? s->body : s->els); break;
         case S_FOR: exec_for(R, s); break;
         case S_SET: exec_set(R, s); break;
+        case S_MACRO:   /* defined from here on (a later one of the same name wins) */
+            if (R->nmacros == R->capmacros) {
+                R->capmacros = R->capmacros ? 2 * R->capmacros : 8;
+                R->macros = xrealloc(R->macros, (size_t)R->capmacros * sizeof *R->macros);
+            }
+            R->macros[R->nmacros++] = s;
+            break;
         }
     }
 }
@@ -721,8 +586,11 @@ bool jinja_render(const JinjaTemplate *t, const JinjaContext *c, Buf *out, bool 
     Val *msgs = arena_alloc(&R.V.A, (size_t)(c->nmessages + 1) * sizeof *msgs);
     for (int i = 0; i < c->nmessages; i++) msgs[i] = int_val(V_MSG, i);
     R.messages = jinja_list(msgs, c->nmessages);
+    R.V.owned = json_array();
     exec(&R, t->body);
     free(R.vars);
+    free(R.macros);
+    json_decref(R.V.owned);
     arena_free(&R.V.A);
     if (raised) *raised = R.V.raised;
     return !R.V.failed;

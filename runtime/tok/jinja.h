@@ -1,22 +1,18 @@
 /* jinja.h — a Jinja2 subset, enough to render the chat templates of tokenizer_config.json exactly as
  * Hugging Face transformers does (jinja2 with trim_blocks and lstrip_blocks; docs/tokenizer.md,
- * "Chat templates"). What the subset lacks is refused when the template is read, naming the
+ * "Chat templates", lists it). What the subset lacks is refused when the template is read, naming the
  * construct: a template is never rendered as another text.
  *
- * Supported: text; {{ expr }}, {% if %}/{% elif %}/{% else %}/{% endif %}, {% for x in expr [if c] %}
- * (loop.index0, loop.index, loop.first, loop.last, loop.length), {% set x = expr %},
- * {% set ns.attr = expr %}, {# comments #}; whitespace control {%- -%} {{- -}} {#- -#} and {%+;
- * string literals ('...', "..." with \n \t \r \\ \' \" escapes), integers, true/false/none (any
- * case as Jinja), ( ), + - * % on integers, + and ~ on strings, == != < > <= >=, and or not,
- * in / not in, x if c else y, indexing m['role'], m.content, messages[0], messages[-1],
- * messages[1:], the filters trim, length, string, list, tojson, selectattr and rejectattr, the
- * tests defined, undefined, none, string, mapping, iterable, .strip(), raise_exception('...'),
- * namespace(a=...), strftime_now('%d %b %Y'), the variables messages, bos_token, eos_token,
- * add_generation_prompt, tools and documents (documents none). JSON values (the tools, a message's
- * tool_calls, chat_template_kwargs) are Python's dicts and lists: .key and ['key'], [i] and slices,
- * | items and .items() with `for a, b in`, | reject, | select, | join, | length, | list, | tojson
- * (indent=N, as Python's json.dumps writes it, floats as repr), `in`, ==; strings slice by code
- * point. */
+ * Supported, in short: text, {{ }}, if/elif/else, for (with `if`, two loop variables, loop.index0 ...
+ * loop.previtem/nextitem), set (and namespace attributes), top-level macros and their calls (reading
+ * only their arguments, their own names, the globals and the macros), white-space control; string,
+ * integer, boolean, none, list, tuple and dict literals; Python's operators on integers and strings,
+ * comparisons, and/or/not, in, x if c else y, indexing and slices with steps; the filters trim,
+ * length, string, list, tojson, selectattr/rejectattr, select/reject, items, join, default and map;
+ * the tests defined, undefined, none, string, mapping, iterable, true, false, boolean, integer, float,
+ * number, sequence; str's strip/lstrip/rstrip/startswith/endswith/split/replace, dict's items/get;
+ * raise_exception, namespace, strftime_now. JSON values (the tools, a message's tool_calls,
+ * chat_template_kwargs) are Python's dicts and lists; floats print as Python's repr. */
 #ifndef MIXC_JINJA_H
 #define MIXC_JINJA_H
 

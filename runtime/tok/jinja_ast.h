@@ -38,7 +38,7 @@ void lex_fail(Lex *L, size_t pos, const char *fmt, ...) __attribute__((format(pr
 
 typedef enum {
     E_STR, E_INT, E_BOOL, E_NONE, E_NAME, E_ATTR, E_INDEX, E_SLICE, E_FILTER, E_TEST, E_BIN, E_NOT, E_NEG,
-    E_COND, E_RAISE, E_NAMESPACE, E_NOW, E_METHOD, E_LIST
+    E_COND, E_RAISE, E_NAMESPACE, E_NOW, E_METHOD, E_LIST, E_DICT, E_CALL
 } ExprKind;
 
 /* Binary operators of E_BIN. */
@@ -54,23 +54,27 @@ typedef struct Expr {
                               * E_METHOD: a.s(args) */
     struct Expr *d;
     const char **keys;       /* E_NAMESPACE: keys[i] = args[i]; E_FILTER: a keyword argument's name or NULL */
-    struct Expr **args;      /* E_NAMESPACE, E_FILTER and E_METHOD (their arguments), E_NOW (args[0] the format),
-                              * E_LIST (its items) */
+    struct Expr **args;      /* E_NAMESPACE, E_FILTER, E_METHOD and E_CALL (their arguments; keys: a keyword
+                              * argument's name or NULL), E_NOW (args[0] the format), E_LIST (its items),
+                              * E_DICT (key, value, key, value, ...) */
     int nargs;
     size_t pos;              /* in the normalized source */
 } Expr;
 
-typedef enum { S_TEXT, S_PRINT, S_IF, S_FOR, S_SET } JStmtKind;
+typedef enum { S_TEXT, S_PRINT, S_IF, S_FOR, S_SET, S_MACRO } JStmtKind;
 
 typedef struct Stmt {
     JStmtKind k;
     const char *s;           /* S_TEXT: n bytes */
     size_t n;
     Expr *e;                 /* S_PRINT, S_SET value, S_IF condition, S_FOR iterable */
-    const char *name, *attr; /* S_SET target name[.attr], S_FOR variable */
+    const char *name, *attr; /* S_SET target name[.attr], S_FOR variable, S_MACRO name */
     const char *name2;       /* S_FOR: the second variable of `for a, b in` (not rendered) */
     struct Expr *cond;       /* S_FOR: the `if` filter of its items, or NULL */
-    struct Stmt *body, *els; /* S_IF, S_FOR */
+    struct Stmt *body, *els; /* S_IF, S_FOR, S_MACRO (body) */
+    const char **params;     /* S_MACRO: its parameters [nparams], each with its default or NULL */
+    struct Expr **defaults;
+    int nparams;
     struct Stmt *next;
     size_t pos;              /* in the normalized source */
 } Stmt;

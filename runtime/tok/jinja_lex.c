@@ -101,6 +101,7 @@ static size_t lex_one(Lex *L, size_t pos) {
 /* The tokens of a {{ or {% tag whose body starts at pos; the position after its end. */
 static size_t lex_tag(Lex *L, size_t pos, bool block) {
     const char *s = L->src, *end = block ? "%}" : "}}";
+    int open = 0;   /* brackets open: Jinja reads "}}" within them as two '}' (its balancing stack) */
     for (int n = 0;; n++) {
         if (n == 1000) {   /* an expression's depth is at most its tokens: the render's recursion stays small */
             lex_fail(L, pos, "a tag of more than 1000 tokens");
@@ -112,7 +113,7 @@ static size_t lex_tag(Lex *L, size_t pos, bool block) {
             return pos;
         }
         char sign = (s[pos] == '-' || (block && s[pos] == '+')) ? s[pos] : 0;
-        if (!strncmp(s + pos + (sign != 0), end, 2)) {
+        if (!open && !strncmp(s + pos + (sign != 0), end, 2)) {
             push(L, block ? T_BEND : T_VEND, pos, end, 2);
             pos += 2 + (sign != 0);
             if (sign == '-') return skip_space(s, L->len, pos);
@@ -121,6 +122,9 @@ static size_t lex_tag(Lex *L, size_t pos, bool block) {
         }
         pos = lex_one(L, pos);
         if (L->failed) return pos;
+        const Tok *t = &L->t[L->nt - 1];
+        if (t->k == T_OP && t->n == 1 && strchr("([{", t->s[0])) open++;
+        else if (t->k == T_OP && t->n == 1 && strchr(")]}", t->s[0]) && open) open--;
     }
 }
 

@@ -9,6 +9,11 @@
 typedef struct {
     Lex *L;
     int i;
+    const char **macros;     /* the macros defined so far */
+    int nmacros, capmacros;
+    Expr **calls;            /* every E_CALL, checked at the end: each names a macro */
+    int ncalls, capcalls;
+    bool in_macro;
     const char **bound;      /* names that set and for bind */
     int nbound, capbound;
     Expr **names;            /* every E_NAME, checked at the end */
@@ -59,7 +64,7 @@ static Expr *parse_expr(Parser *P);
 static Expr *parse_or(Parser *P);
 static Expr *parse_unary(Parser *P, bool filters);
 
-static const char *const REFUSED_STATEMENT_WORDS[] = {"macro", "call", "filter", "include", "import", "from",
+static const char *const REFUSED_STATEMENT_WORDS[] = {"call", "filter", "include", "import", "from",
     "extends", "block", "with", "break", "continue", "generation", "do", "autoescape", "trans", NULL};
 
 /* The arguments of e up to ')' (its '(' taken): expressions and key=value ones (only these when
@@ -97,10 +102,12 @@ static Expr *parse_call(Parser *P, Tok *name) {
         expect_op(P, ")");
         return e;
     }
-    if (strcmp(name->s, "namespace")) {
-        lex_fail(P->L, name->pos, "the function '%s' is not supported (only raise_exception, namespace and "
-                 "strftime_now)", name->s);
-        return NULL;
+    if (strcmp(name->s, "namespace")) {   /* a macro's call: checked at the end (check_calls) */
+        e = node(P, E_CALL, name);
+        e->s = name->s;
+        P->calls = grow(P->calls, P->ncalls, &P->capcalls, sizeof *P->calls);
+        P->calls[P->ncalls++] = e;
+        return parse_args(P, e, false) ? e : NULL;
     }
     e = node(P, E_NAMESPACE, name);
     return parse_args(P, e, true) ? e : NULL;
@@ -123,6 +130,27 @@ static Expr *parse_items(Parser *P, Expr *e, Expr *first, const char *close) {
         more = !failed(P) && take_op(P, ",");
     }
     expect_op(P, close);
+    e->args = arena_alloc(P->L->A, (size_t)(n + 1) * sizeof *e->args);
+    if (n) memcpy(e->args, items, (size_t)n * sizeof *items);
+    e->nargs = n;
+    free(items);
+    return e;
+}
+
+/* A dict literal's items after its '{': key: value, ... up to '}' (a trailing comma allowed), into
+ * e->args as key, value, key, value (the arena's). */
+static Expr *parse_dict(Parser *P, Expr *e) {
+    Expr **items = NULL;
+    int n = 0, cap = 0;
+    bool more = true;
+    while (more && !failed(P) && !is_op(P, "}")) {
+        items = grow(items, n + 1, &cap, sizeof *items);
+        items[n++] = parse_expr(P);
+        expect_op(P, ":");
+        items[n++] = failed(P) ? NULL : parse_expr(P);
+        more = !failed(P) && take_op(P, ",");
+    }
+    expect_op(P, "}");
     e->args = arena_alloc(P->L->A, (size_t)(n + 1) * sizeof *e->args);
     if (n) memcpy(e->args, items, (size_t)n * sizeof *items);
     e->nargs = n;
@@ -171,13 +199,22 @@ static Expr *parse_primary(Parser *P) {
         } else {
             expect_op(P, ")");
         }
-    } else if (is_op(P, "{")) {
-        lex_fail(P->L, t->pos, "dict literals are not supported");
+    } else if (take_op(P, "{")) {
+        e = parse_dict(P, node(P, E_DICT, t));
     } else {
         fail_here(P, "expected an expression");
     }
     return e;
 }
+
+/* The names transformers' apply_chat_template gives a template without tools or extra arguments:
+ * tools and documents are none; custom_tools, builtin_tools, date_string and tools_in_user_message
+ * (Llama 3.1's arguments), enable_thinking (Qwen 3's) and continue_final_message (an argument of
+ * apply_chat_template's own, never the template's: Nemotron's reads it) are undefined; strftime_now
+ * is a function. */
+static const char *const GLOBALS[] = {"messages", "bos_token", "eos_token", "add_generation_prompt", "loop", "tools",
+                                      "documents", "custom_tools", "builtin_tools", "date_string",
+                                      "tools_in_user_message", "enable_thinking", "continue_final_message", "strftime_now", NULL};
 
 /* The filters jinja.c renders. */
 static const char *const FILTERS[] = {"trim", "length", "string", "list", "tojson", "selectattr", "rejectattr",
@@ -237,10 +274,10 @@ static Expr *parse_postfix(Parser *P, Expr *e) {
                 e = m;
             } else {
                 static const char *const LOOP[] = {"index0", "index", "first", "last", "length", "revindex",
-                                                   "revindex0", NULL};
+                                                   "revindex0", "previtem", "nextitem", NULL};
                 if (e->k == E_NAME && !strcmp(e->s, "loop") && !listed(LOOP, n->s)) {
                     lex_fail(P->L, n->pos, "loop.%s is not supported (only index0, index, first, last, length, "
-                             "revindex, revindex0)", n->s);
+                             "revindex, revindex0, previtem, nextitem)", n->s);
                     return NULL;
                 }
                 Expr *a = node(P, E_ATTR, n);
@@ -489,6 +526,57 @@ static Stmt *parse_set(Parser *P, Tok *at) {
     return s;
 }
 
+
+/* Whether name is one of the macros defined so far. */
+static bool is_macro(const Parser *P, const char *name) {
+    for (int i = 0; i < P->nmacros; i++)
+        if (!strcmp(P->macros[i], name)) return true;
+    return false;
+}
+
+/* The names a macro's body reads (P->names from `from`) are its parameters, the names it sets (bound
+ * from `bound`), the globals and the macros: never the template's own variables, whose value at a call
+ * Jinja takes from where the macro was defined. */
+static void check_macro_names(Parser *P, const Stmt *m, int from, int bound) {
+    for (int i = from; i < P->nnames && !failed(P); i++) {
+        const char *n = P->names[i]->s;
+        bool ok = listed(GLOBALS, n) || is_macro(P, n);
+        for (int k = bound; k < P->nbound && !ok; k++) ok = !strcmp(P->bound[k], n);
+        if (!ok)
+            lex_fail(P->L, P->names[i]->pos, "the macro '%s' reads '%s', which is neither its argument nor a name it "
+                     "sets (a macro reading the template's variables is not supported)", m->name, n);
+    }
+}
+
+/* {% macro name(a, b=default, ...) %}...{% endmacro %}, at the top level. */
+static Stmt *parse_macro(Parser *P, Tok *at) {
+    Stmt *s = stmt(P, S_MACRO, at);
+    if (P->in_macro) return fail_here(P, "a macro inside a macro is not supported"), s;
+    if (!(s->name = take_ident(P, "expected the macro's name"))) return s;
+    P->macros = grow(P->macros, P->nmacros, &P->capmacros, sizeof *P->macros);
+    P->macros[P->nmacros++] = s->name;
+    int from = P->nnames, bound = P->nbound;
+    s->params = arena_alloc(P->L->A, 16 * sizeof *s->params);
+    s->defaults = arena_alloc(P->L->A, 16 * sizeof *s->defaults);
+    expect_op(P, "(");
+    while (!failed(P) && !take_op(P, ")")) {
+        if (s->nparams && !take_op(P, ",")) return fail_here(P, "expected ',' or ')'"), s;
+        if (s->nparams == 16) return fail_here(P, "at most 16 parameters"), s;
+        if (!(s->params[s->nparams] = take_ident(P, "expected a parameter name"))) return s;
+        bind(P, s->params[s->nparams]);
+        s->defaults[s->nparams++] = take_op(P, "=") ? parse_expr(P) : NULL;
+    }
+    expect_end(P, T_BEND);
+    static const char *const stops[] = {"endmacro", NULL};
+    const char *w = NULL;
+    P->in_macro = true;
+    s->body = parse_body(P, stops, &w);
+    P->in_macro = false;
+    expect_end(P, T_BEND);
+    check_macro_names(P, s, from, bound);
+    return s;
+}
+
 /* One {% statement %} (its {% taken); NULL with *stopped set at a word of stops. */
 static Stmt *parse_statement(Parser *P, const char *const *stops, const char **stopped) {
     Tok *w = cur(P);
@@ -504,8 +592,14 @@ static Stmt *parse_statement(Parser *P, const char *const *stops, const char **s
         return s;
     }
     if (!strcmp(w->s, "set")) return parse_set(P, w);
+    if (!strcmp(w->s, "macro")) {
+        P->depth += 2;
+        Stmt *s = parse_macro(P, w);
+        P->depth -= 2;
+        return s;
+    }
     if (listed(REFUSED_STATEMENT_WORDS, w->s))
-        lex_fail(P->L, w->pos, "the statement '%s' is not supported (only if, for and set)", w->s);
+        lex_fail(P->L, w->pos, "the statement '%s' is not supported (only if, for, set and macro)", w->s);
     else lex_fail(P->L, w->pos, "unexpected '%s'", w->s);
     return NULL;
 }
@@ -541,21 +635,18 @@ static Stmt *parse_body(Parser *P, const char *const *stops, const char **stoppe
     return head;
 }
 
-/* The names transformers' apply_chat_template gives a template without tools or extra arguments:
- * tools and documents are none; custom_tools, builtin_tools, date_string and tools_in_user_message
- * (Llama 3.1's arguments), enable_thinking (Qwen 3's) and continue_final_message (an argument of
- * apply_chat_template's own, never the template's: Nemotron's reads it) are undefined; strftime_now
- * is a function. */
-static const char *const GLOBALS[] = {"messages", "bos_token", "eos_token", "add_generation_prompt", "loop", "tools",
-                                      "documents", "custom_tools", "builtin_tools", "date_string",
-                                      "tools_in_user_message", "enable_thinking", "continue_final_message", "strftime_now", NULL};
+
 
 /* Every name read is one the template binds or one mixc gives it: no other variable (pad_token, ...) is
- * read, since transformers may give it a value. */
+ * read, since transformers may give it a value. Every call is a macro's. */
 static void check_names(Parser *P) {
+    for (int i = 0; i < P->ncalls && !failed(P); i++)
+        if (!is_macro(P, P->calls[i]->s))
+            lex_fail(P->L, P->calls[i]->pos, "the function '%s' is not supported (only raise_exception, namespace, "
+                     "strftime_now and the template's macros)", P->calls[i]->s);
     for (int i = 0; i < P->nnames && !failed(P); i++) {
         const char *n = P->names[i]->s;
-        bool ok = listed(GLOBALS, n);
+        bool ok = listed(GLOBALS, n) || is_macro(P, n);
         for (int k = 0; k < P->nbound && !ok; k++) ok = !strcmp(P->bound[k], n);
         if (!ok)
             lex_fail(P->L, P->names[i]->pos, "the variable '%s' is not supported (only messages, bos_token, "
@@ -577,6 +668,8 @@ JinjaTemplate *jinja_parse(const char *src, char *err, size_t errlen) {
     free(L.t);
     free(P.bound);
     free(P.names);
+    free(P.macros);
+    free(P.calls);
     if (L.failed) {
         jinja_free(t);
         return NULL;

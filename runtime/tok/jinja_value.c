@@ -10,7 +10,7 @@
 #include <utf8proc.h>
 
 const char *const JINJA_KIND_NAME[] = {"undefined", "none", "a boolean", "an integer", "a float", "a string", "a list",
-                                       "a dict", "a message", "a namespace", "loop", "a function"};
+                                       "a dict", "a message", "a namespace", "loop", "a function", "a macro"};
 const Val JINJA_UNDEF = {V_UNDEF};
 
 Val jinja_fail(ValCtx *R, size_t pos, const char *fmt, ...) {
@@ -234,6 +234,28 @@ static bool dump(ValCtx *R, Val v, int64_t indent, int depth, Buf *b, size_t pos
 }
 
 bool jinja_dump(ValCtx *R, Val v, int64_t indent, Buf *b, size_t pos) { return dump(R, v, indent, 0, b, pos); }
+
+json_t *jinja_to_json(ValCtx *R, Val v, size_t pos) {
+    switch (v.k) {
+    case V_NONE: return json_null();
+    case V_BOOL: return json_boolean(v.i);
+    case V_INT: return json_integer((json_int_t)v.i);
+    case V_FLOAT: return json_real(v.f);
+    case V_STR: return json_stringn(v.s, v.n);
+    case V_DICT: return json_incref((json_t *)v.p);
+    case V_LIST: {
+        if (v.n) return jinja_fail(R, pos, "a generator in a dict literal (add | list)"), NULL;
+        json_t *a = json_array();
+        for (int64_t k = 0; k < jinja_len(v); k++) {
+            json_t *x = jinja_to_json(R, jinja_item(v, k), pos);
+            if (!x) return json_decref(a), NULL;
+            json_array_append_new(a, x);
+        }
+        return a;
+    }
+    default: return jinja_fail(R, pos, "%s in a dict literal is not supported", JINJA_KIND_NAME[v.k]), NULL;
+    }
+}
 
 void jinja_json_text(const json_t *j, Buf *b) {
     JinjaTemplate none = {.src = ""};

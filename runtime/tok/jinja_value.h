@@ -6,7 +6,7 @@
 
 #include "jinja_ast.h"
 
-typedef enum { V_UNDEF, V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_LIST, V_DICT, V_MSG, V_NS, V_LOOP, V_FUNC } ValKind;
+typedef enum { V_UNDEF, V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_LIST, V_DICT, V_MSG, V_NS, V_LOOP, V_FUNC, V_MACRO } ValKind;
 extern const char *const JINJA_KIND_NAME[];
 
 typedef struct Val {
@@ -17,8 +17,8 @@ typedef struct Val {
     const char *s;      /* V_STR: n bytes */
     size_t n;           /* V_LIST: 1 for a generator (selectattr's, before | list) */
     bool tuple;         /* V_LIST: a tuple literal's (Python: never equal to a list) */
-    const void *p;      /* V_LIST: const Val[]; V_DICT: a json_t object; V_NS: Ns; V_LOOP: int64_t[2]
-                         * {index0, length} */
+    const void *p;      /* V_LIST: const Val[]; V_DICT: a json_t object; V_NS: Ns; V_LOOP: jinja.c's Loop;
+                         * V_MACRO: its Stmt */
 } Val;
 
 #define NS_MAX 32
@@ -37,6 +37,7 @@ typedef struct {
     char *err;
     size_t errlen;
     bool failed, raised;
+    json_t *owned;      /* the dicts the render made (dict literals), freed with it */
 } ValCtx;
 
 extern const Val JINJA_UNDEF;
@@ -64,6 +65,8 @@ bool jinja_dump(ValCtx *R, Val v, int64_t indent, Buf *b, size_t pos);
 /* Python's str method `name` (strip, lstrip, rstrip, startswith, endswith, split, replace) of s with
  * its nargs arguments; a failure for another value or other arguments. */
 Val jinja_str_method(ValCtx *R, const char *name, Val s, const Val *args, int nargs, size_t pos);
+/* v as JSON (a dict literal's value): NULL with a failure for what JSON has no form of. */
+json_t *jinja_to_json(ValCtx *R, Val v, size_t pos);
 /* The message as the dict a template reads: its key `key` (n bytes), or undefined. */
 Val jinja_msg_key(ValCtx *R, Val msg, const char *key, size_t n);
 

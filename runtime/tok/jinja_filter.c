@@ -1,0 +1,195 @@
+/* jinja_filter.c — the filters of a render (jinja.c): trim, string, tojson, items, join, length,
+ * default, map, selectattr/rejectattr and select/reject, with Jinja's semantics (jinja.h). */
+#include "jinja_render.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The string argument k of filter e, or NULL when it is absent or not a string. */
+static const char *str_arg(Render *R, const Expr *e, int k, size_t *n) {
+    if (k >= e->nargs || e->keys[k]) return NULL;
+    Val v = jinja_eval(R, e->args[k]);
+    *n = v.n;
+    return v.k == V_STR ? v.s : NULL;
+}
+
+/* selectattr / rejectattr(attr[, test[, value]]) and select / reject([test[, value]]) of a list:
+ * a generator. */
+static Val select_items(Render *R, const Expr *e, Val v) {
+    bool attr = !strcmp(e->s, "selectattr") || !strcmp(e->s, "rejectattr"), keep = !strcmp(e->s, "selectattr") ||
+                                                                                      !strcmp(e->s, "select");
+    int t = attr;   /* the test's argument */
+    size_t an = 0, tn = 0;
+    const char *name = attr ? str_arg(R, e, 0, &an) : "", *test = e->nargs > t ? str_arg(R, e, t, &tn) : "";
+    if (R->V.failed) return UNDEF;
+    if (!name || !test || e->nargs > t + 2 || (v.k != V_LIST && v.k != V_UNDEF))
+        return fail(R, e->pos, "%s of %s with these arguments is not supported", e->s, KIND_NAME[v.k]);
+    static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "true",
+                                        "false", "boolean", "integer", "float", "number", "sequence", NULL};
+    bool eq = !strcmp(test, "equalto") || !strcmp(test, "eq") || !strcmp(test, "=="), known = !*test;
+    for (int i = 0; TESTS[i]; i++) known |= !strcmp(TESTS[i], test);
+    if (eq ? e->nargs != t + 2 : !known || e->nargs > t + 1)
+        return fail(R, e->pos, "%s with the test '%.40s' and %d arguments is not supported", e->s, test, e->nargs);
+    Val want = eq ? jinja_eval(R, e->args[t + 1]) : UNDEF;
+    int64_t n = v.k == V_LIST ? jinja_len(v) : 0, kept = 0;
+    Val *items = arena_alloc(&R->V.A, (size_t)(n + 1) * sizeof *items);
+    for (int64_t k = 0; k < n && !R->V.failed; k++) {
+        Val x = attr ? jinja_get_key(R, jinja_item(v, k), name, an, true, e->pos) : jinja_item(v, k);
+        bool hit = eq ? jinja_equal_at(R, x, want, e->pos) : *test ? jinja_test_is(test, x) : jinja_truthy(x);
+        if (hit == keep) items[kept++] = jinja_item(v, k);
+    }
+    Val out = jinja_list(items, kept);
+    out.n = 1;
+    return out;
+}
+
+/* v as transformers' tojson writes it: Python's json.dumps(v, ensure_ascii=False, indent=N). */
+static Val to_json(Render *R, const Expr *e, Val v) {
+    int64_t indent = -1;
+    for (int k = 0; k < e->nargs; k++) {
+        Val a = e->keys[k] && !strcmp(e->keys[k], "indent") ? jinja_eval(R, e->args[k]) : UNDEF;
+        if (R->V.failed) return UNDEF;
+        if ((a.k != V_INT && a.k != V_NONE) || (a.k == V_INT && (a.i < 0 || a.i > 64)))
+            return fail(R, e->pos, "tojson takes only indent, an integer in [0, 64] or none");
+        if (a.k == V_INT) indent = a.i;
+    }
+    Buf b = {0};
+    Val out = UNDEF;
+    if (jinja_dump(&R->V, v, indent, &b, e->pos)) out = str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
+    buf_free(&b);
+    return out;
+}
+
+/* d | items and d.items(): a list of [key, value] pairs (none for undefined, as Jinja's filter). */
+Val jinja_items_of(Render *R, Val d, size_t pos) {
+    if (d.k == V_UNDEF) return jinja_list(NULL, 0);
+    if (d.k != V_DICT) return fail(R, pos, "items of %s is not supported (only of a dict)", KIND_NAME[d.k]);
+    size_t n = json_object_size(d.p), k = 0, klen;
+    Val *pairs = arena_alloc(&R->V.A, (n + 1) * sizeof *pairs);
+    const char *key;
+    json_t *x;
+    json_object_keylen_foreach((json_t *)d.p, key, klen, x) {
+        Val *kv = arena_alloc(&R->V.A, 2 * sizeof *kv);
+        kv[0] = str_val(key, klen);
+        kv[1] = jinja_from_json(&R->V, x);
+        pairs[k++] = jinja_list(kv, 2);
+    }
+    return jinja_list(pairs, (int64_t)n);
+}
+
+/* list | join(sep): the items' str() between seps. */
+static Val join(Render *R, const Expr *e, Val v) {
+    size_t sn = 0;
+    const char *sep = e->nargs ? str_arg(R, e, 0, &sn) : "";
+    if (R->V.failed) return UNDEF;
+    if (!sep || e->nargs > 1) return fail(R, e->pos, "join takes only a separator string");
+    Val list;
+    if (!jinja_iterate(R, v, e->pos, &list)) return UNDEF;
+    Buf b = {0};
+    for (int64_t k = 0; k < jinja_len(list); k++) {
+        if (k) buf_append(&b, sep, sn);
+        if (!jinja_text(jinja_item(list, k), &b)) {
+            buf_free(&b);
+            return fail(R, e->pos, "join of %s is not supported", KIND_NAME[jinja_item(list, k).k]);
+        }
+    }
+    Val out = str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
+    buf_free(&b);
+    return out;
+}
+
+static Val length(Render *R, const Expr *e, Val v) {
+    if (v.k == V_STR) return int_val(V_INT, utf8_chars(v.s, v.n));
+    if (v.k == V_LIST && !v.n) return int_val(V_INT, jinja_len(v));
+    if (v.k == V_DICT) return int_val(V_INT, (int64_t)json_object_size(v.p));
+    if (v.k == V_UNDEF) return int_val(V_INT, 0);
+    return fail(R, e->pos, "the length of %s is not supported", v.n ? "a generator" : KIND_NAME[v.k]);
+}
+
+/* value | default(default_value='', boolean=false) (and | d): the default for an undefined value,
+ * or with boolean for any false one. */
+static Val default_of(Render *R, const Expr *e, Val v) {
+    Val dflt = str_val("", 0);
+    bool boolean = false;
+    for (int k = 0, at = 0; k < e->nargs && !R->V.failed; k++) {
+        const char *key = e->keys[k] ? e->keys[k] : at == 0 ? "default_value" : at == 1 ? "boolean" : "";
+        at += !e->keys[k];
+        Val a = jinja_eval(R, e->args[k]);
+        if (!strcmp(key, "default_value")) dflt = a;
+        else if (!strcmp(key, "boolean")) boolean = jinja_truthy(a);
+        else return fail(R, e->pos, "default takes default_value and boolean only");
+    }
+    return v.k == V_UNDEF || (boolean && !jinja_truthy(v)) ? dflt : v;
+}
+
+/* One item of | map: its attribute path (parts split at '.', a number an index) or the filter
+ * named (string, trim, length, tojson). */
+static Val map_one(Render *R, const Expr *e, Val x, const char *path, size_t n, bool filter, Val dflt) {
+    if (filter) {
+        Buf b = {0};
+        Val out = !strncmp(path, "string", n) && n == 6 ? jinja_as_str(R, x, e->pos)
+                : !strncmp(path, "trim", n) && n == 4 ? jinja_strip_val(R, x, e->pos)
+                : !strncmp(path, "length", n) && n == 6 ? length(R, e, x)
+                : jinja_dump(&R->V, x, -1, &b, e->pos) ? str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len) : UNDEF;
+        buf_free(&b);
+        return out;
+    }
+    for (size_t a = 0, z; a <= n && !R->V.failed; a = z + 1) {
+        for (z = a; z < n && path[z] != '.'; z++) {}
+        bool index = z > a && strspn(path + a, "0123456789") >= z - a;
+        if (index && x.k == V_LIST && !x.n) {
+            int64_t i = strtoll(path + a, NULL, 10);
+            x = i < jinja_len(x) ? jinja_item(x, i) : UNDEF;
+        } else {
+            x = jinja_get_key(R, x, path + a, z - a, false, e->pos);
+        }
+    }
+    return x.k == V_UNDEF && dflt.k != V_UNDEF ? dflt : x;
+}
+
+/* list | map(attribute='a.b'[, default=x]) or | map('filter'): a generator of each item's. */
+static Val map_items(Render *R, const Expr *e, Val v) {
+    Val dflt = UNDEF, name = UNDEF;
+    bool filter = false;
+    for (int k = 0; k < e->nargs && !R->V.failed; k++) {
+        Val a = jinja_eval(R, e->args[k]);
+        if (!e->keys[k] && k == 0 && a.k == V_STR) name = a, filter = true;
+        else if (e->keys[k] && !strcmp(e->keys[k], "attribute") && a.k == V_STR) name = a;
+        else if (e->keys[k] && !strcmp(e->keys[k], "default")) dflt = a;
+        else return fail(R, e->pos, "map takes attribute= (and default=) or the name of a filter only");
+    }
+    static const char *const FILTERS[] = {"string", "trim", "length", "tojson", NULL};
+    bool known = !filter;
+    for (int i = 0; filter && FILTERS[i]; i++) known |= name.n == strlen(FILTERS[i]) && !memcmp(name.s, FILTERS[i], name.n);
+    if (R->V.failed || name.k != V_STR || !known || (filter && e->nargs > 1))
+        return R->V.failed ? UNDEF : fail(R, e->pos, "map with these arguments is not supported (attribute=, default=, or "
+                                                     "one of the filters string, trim, length and tojson)");
+    Val list;
+    if (!jinja_iterate(R, v, e->pos, &list)) return UNDEF;
+    Val *items = arena_alloc(&R->V.A, (size_t)(jinja_len(list) + 1) * sizeof *items);
+    for (int64_t k = 0; k < jinja_len(list) && !R->V.failed; k++)
+        items[k] = map_one(R, e, jinja_item(list, k), name.s, name.n, filter, dflt);
+    Val out = jinja_list(items, jinja_len(list));
+    out.n = 1;
+    return out;
+}
+
+Val jinja_eval_filter(Render *R, const Expr *e) {
+    Val v = jinja_eval(R, e->a);
+    if (R->V.failed) return UNDEF;
+    if (e->k == E_TEST) return int_val(V_BOOL, jinja_test_is(e->s, v) != (e->op != 0));
+    if (!strcmp(e->s, "trim")) return jinja_strip_val(R, v, e->pos);
+    if (!strcmp(e->s, "string")) return jinja_as_str(R, v, e->pos);
+    if (!strcmp(e->s, "tojson")) return to_json(R, e, v);
+    if (!strcmp(e->s, "items")) return jinja_items_of(R, v, e->pos);
+    if (!strcmp(e->s, "join")) return join(R, e, v);
+    if (!strcmp(e->s, "length")) return length(R, e, v);
+    if (!strcmp(e->s, "default") || !strcmp(e->s, "d")) return default_of(R, e, v);
+    if (!strcmp(e->s, "map")) return map_items(R, e, v);
+    if (strstr(e->s, "select") || strstr(e->s, "reject")) return select_items(R, e, v);
+    Val list;   /* list */
+    if (v.k == V_STR) return fail(R, e->pos, "the filter 'list' of a string is not supported");
+    if (!jinja_iterate(R, v, e->pos, &list)) return UNDEF;
+    return list.n = 0, list;
+}
+
