@@ -14,6 +14,7 @@ typedef struct {
     Expr **calls;            /* every E_CALL, checked at the end: each names a macro */
     int ncalls, capcalls;
     bool in_macro;
+    int blocks;              /* if and for blocks being parsed (a macro is defined outside them) */
     const char **bound;      /* names that set and for bind */
     int nbound, capbound;
     Expr **names;            /* every E_NAME, checked at the end */
@@ -552,6 +553,7 @@ static void check_macro_names(Parser *P, const Stmt *m, int from, int bound) {
 static Stmt *parse_macro(Parser *P, Tok *at) {
     Stmt *s = stmt(P, S_MACRO, at);
     if (P->in_macro) return fail_here(P, "a macro inside a macro is not supported"), s;
+    if (P->blocks) return fail_here(P, "a macro inside if or for is not supported (only at the top level)"), s;
     if (!(s->name = take_ident(P, "expected the macro's name"))) return s;
     P->macros = grow(P->macros, P->nmacros, &P->capmacros, sizeof *P->macros);
     P->macros[P->nmacros++] = s->name;
@@ -587,7 +589,9 @@ static Stmt *parse_statement(Parser *P, const char *const *stops, const char **s
     if (P->depth > MAX_DEPTH) return fail_here(P, "the template nests too deeply"), NULL;
     if (!strcmp(w->s, "if") || !strcmp(w->s, "for")) {
         P->depth += 2;   /* a block's body */
+        P->blocks++;
         Stmt *s = !strcmp(w->s, "if") ? parse_if(P, w) : parse_for(P, w);
+        P->blocks--;
         P->depth -= 2;
         return s;
     }

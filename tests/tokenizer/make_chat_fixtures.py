@@ -213,6 +213,7 @@ REFUSED = {
     "macro-reads-template-variable": ("{% set x = 1 %}{% macro f() %}{{ x }}{% endmacro %}{{ f() }}",
                                       "the macro 'f' reads 'x', which is neither its argument nor a name it sets"),
     "macro-in-macro": ("{% macro f() %}{% macro g() %}{% endmacro %}{% endmacro %}", "a macro inside a macro is not supported"),
+    "macro-in-for": ("{% for m in messages %}{% macro f() %}x{% endmacro %}{% endfor %}", "a macro inside if or for is not supported"),
     "call-block": ("{% macro f() %}{{ caller() }}{% endmacro %}{% call f() %}x{% endcall %}", "the statement 'call' is not supported"),
     "function-range": ("{% for i in range(2) %}{{ i }}{% endfor %}", "the function 'range' is not supported"),
     "method-lower": ("{{ messages[0]['content'].lower() }}", "the method 'lower' is not supported"),
