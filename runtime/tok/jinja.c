@@ -43,8 +43,13 @@ Val jinja_as_str(Render *R, Val v, size_t pos) {
     return s;
 }
 
+/* A name's value: the innermost scope's first; in a macro, its own names, then the template's top
+ * level as it stands at the call (Jinja's: not a loop's names); then the macros, the arguments and
+ * the globals. */
 static Val lookup(Render *R, const char *name) {
     for (int i = R->nvars - 1; i >= R->base; i--)
+        if (!strcmp(R->vars[i].name, name)) return R->vars[i].v;
+    for (int i = (R->base ? R->top : 0) - 1; i >= 0; i--)
         if (!strcmp(R->vars[i].name, name)) return R->vars[i].v;
     for (int i = R->nmacros - 1; i >= 0; i--)
         if (!strcmp(R->macros[i]->name, name)) return (Val){.k = V_MACRO, .p = R->macros[i]};
@@ -398,6 +403,8 @@ static Val call_macro(Render *R, const Expr *e) {
     int saved_n = R->nvars, saved_frame = R->frame, saved_base = R->base, npos = 0;
     while (npos < e->nargs && !e->keys[npos]) npos++;
     if (npos > mac->nparams) return fail(R, e->pos, "the macro '%s' takes at most %d arguments", mac->name, mac->nparams);
+    int saved_top = R->top;
+    if (R->top < 0) R->top = R->nvars;   /* called at the top level: all before the call is its */
     R->base = R->frame = R->nvars;
     for (int i = 0; i < mac->nparams && !R->V.failed; i++) {
         Val v = i < npos ? args[i] : UNDEF;
@@ -417,7 +424,7 @@ static Val call_macro(Render *R, const Expr *e) {
     exec(R, mac->body);
     R->depth--;
     R->out = out;
-    R->nvars = saved_n, R->frame = saved_frame, R->base = saved_base;
+    R->nvars = saved_n, R->frame = saved_frame, R->base = saved_base, R->top = saved_top;
     Val v = R->V.failed ? UNDEF : str_val(arena_strndup(&R->V.A, text.data ? text.data : "", text.len), text.len);
     buf_free(&text);
     return v;
@@ -519,7 +526,8 @@ static Val loop_filter(Render *R, const Stmt *s, Val it) {
 static void exec_for(Render *R, const Stmt *s) {
     Val it = jinja_eval(R, s->e);
     if (R->V.failed || !jinja_iterate(R, it, s->e->pos, &it)) return;
-    int saved_n = R->nvars, saved_frame = R->frame;
+    int saved_n = R->nvars, saved_frame = R->frame, saved_top = R->top;
+    if (R->top < 0) R->top = R->nvars;   /* the outermost loop: the top level ends here */
     R->frame = R->nvars;
     if (s->cond) it = loop_filter(R, s, it);
     Loop *loop = arena_alloc(&R->V.A, sizeof *loop);
@@ -532,6 +540,7 @@ static void exec_for(Render *R, const Stmt *s) {
     }
     R->nvars = saved_n;
     R->frame = saved_frame;
+    R->top = saved_top;
 }
 
 static void exec_set(Render *R, const Stmt *s) {
@@ -582,7 +591,7 @@ static void exec(Render *R, const Stmt *s) {
 }
 
 bool jinja_render(const JinjaTemplate *t, const JinjaContext *c, Buf *out, bool *raised, char *err, size_t errlen) {
-    Render R = {.V = {.t = t, .c = c, .err = err, .errlen = errlen}, .out = out};
+    Render R = {.V = {.t = t, .c = c, .err = err, .errlen = errlen}, .out = out, .top = -1};
     Val *msgs = arena_alloc(&R.V.A, (size_t)(c->nmessages + 1) * sizeof *msgs);
     for (int i = 0; i < c->nmessages; i++) msgs[i] = int_val(V_MSG, i);
     R.messages = jinja_list(msgs, c->nmessages);

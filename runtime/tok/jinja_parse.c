@@ -535,20 +535,6 @@ static bool is_macro(const Parser *P, const char *name) {
     return false;
 }
 
-/* The names a macro's body reads (P->names from `from`) are its parameters, the names it sets (bound
- * from `bound`), the globals and the macros: never the template's own variables, whose value at a call
- * Jinja takes from where the macro was defined. */
-static void check_macro_names(Parser *P, const Stmt *m, int from, int bound) {
-    for (int i = from; i < P->nnames && !failed(P); i++) {
-        const char *n = P->names[i]->s;
-        bool ok = listed(GLOBALS, n) || is_macro(P, n);
-        for (int k = bound; k < P->nbound && !ok; k++) ok = !strcmp(P->bound[k], n);
-        if (!ok)
-            lex_fail(P->L, P->names[i]->pos, "the macro '%s' reads '%s', which is neither its argument nor a name it "
-                     "sets (a macro reading the template's variables is not supported)", m->name, n);
-    }
-}
-
 /* {% macro name(a, b=default, ...) %}...{% endmacro %}, at the top level. */
 static Stmt *parse_macro(Parser *P, Tok *at) {
     Stmt *s = stmt(P, S_MACRO, at);
@@ -557,7 +543,6 @@ static Stmt *parse_macro(Parser *P, Tok *at) {
     if (!(s->name = take_ident(P, "expected the macro's name"))) return s;
     P->macros = grow(P->macros, P->nmacros, &P->capmacros, sizeof *P->macros);
     P->macros[P->nmacros++] = s->name;
-    int from = P->nnames, bound = P->nbound;
     s->params = arena_alloc(P->L->A, 16 * sizeof *s->params);
     s->defaults = arena_alloc(P->L->A, 16 * sizeof *s->defaults);
     expect_op(P, "(");
@@ -575,7 +560,6 @@ static Stmt *parse_macro(Parser *P, Tok *at) {
     s->body = parse_body(P, stops, &w);
     P->in_macro = false;
     expect_end(P, T_BEND);
-    check_macro_names(P, s, from, bound);
     return s;
 }
 

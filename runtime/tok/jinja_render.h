@@ -16,7 +16,9 @@ typedef struct {
     Buf *out;
     Var *vars;
     int nvars, cap, frame;     /* the innermost loop's variables start at frame */
-    int base;                  /* a macro's variables start at base: it reads none below */
+    int base;                  /* a macro's variables start at base: below, it reads only the top level's */
+    int top;                   /* the top level's variables are [0, top) while a loop or a macro runs, else
+                                * -1 (all of them) */
     int depth;                 /* macro calls in progress */
     const Stmt **macros;       /* the macros defined so far [nmacros] */
     int nmacros, capmacros;

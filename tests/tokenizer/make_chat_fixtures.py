@@ -127,6 +127,10 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 {% for m in msgs %}{{ m.role }}{% if loop.previtem is defined %}<{{ loop.previtem.role }}{% endif %}{% if loop.nextitem is defined %}>{{ loop.nextitem.role }}{% endif %} {% endfor %}
 {%- endmacro %}
 {{- roles(messages) }}|{{ roles(msgs=messages[:1]) }}|{{ render({"a": [1, "string", [true, none]], "b": {"c": "x"}}) }}|{{ render(tools) if tools else render(none) }}
+{%- set top = 'top1' %}{%- set ns = namespace(n=0) %}
+{%- macro reads() %}{{ top }}/{{ later }}/{{ ns.n }}/{{ m_local is defined }}{% set ns.n = ns.n + 10 %}{% endmacro %}
+|{{ reads() }}{% set top = 'top2' %}{% set later = 'L' %}{% if true %}{% set top = 'top3' %}{% endif %} {{ reads() }}
+{%- for m in messages %}{% set top = 'loop' %}{% set m_local = 1 %}{% set ns.n = ns.n + 1 %} {{ reads() }}{% endfor %} {{ top }} {{ ns.n }}
 |{{ {"k": messages[0].content, "n": [1, 2], "d": {}} | tojson }} {{ {'a': 1}['a'] }} {{ {'a': 1}.b is defined }} {{ {'a': 1} == {'a': 1} }} {{ {} | length }} {{ render('integer') + render(2) }}""",
     # Not a model's: JSON values as tool calling brings them (dicts and lists of the tools, a message's
     # tool_calls, chat_template_kwargs), and what templates do with them.
@@ -210,8 +214,6 @@ CONVERSATIONS = {
 REFUSED = {
     "filter-wordcount": ("{{ messages[0]['content'] | wordcount }}", "the filter 'wordcount' is not supported"),
     "variable-pad-token": ("{{ pad_token }}{{ messages[0]['content'] }}", "the variable 'pad_token' is not supported"),
-    "macro-reads-template-variable": ("{% set x = 1 %}{% macro f() %}{{ x }}{% endmacro %}{{ f() }}",
-                                      "the macro 'f' reads 'x', which is neither its argument nor a name it sets"),
     "macro-in-macro": ("{% macro f() %}{% macro g() %}{% endmacro %}{% endmacro %}", "a macro inside a macro is not supported"),
     "macro-in-for": ("{% for m in messages %}{% macro f() %}x{% endmacro %}{% endfor %}", "a macro inside if or for is not supported"),
     "call-block": ("{% macro f() %}{{ caller() }}{% endmacro %}{% call f() %}x{% endcall %}", "the statement 'call' is not supported"),
