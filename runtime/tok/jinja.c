@@ -417,6 +417,7 @@ static Val call_macro(Render *R, const Expr *e) {
         int i = 0;
         while (i < mac->nparams && strcmp(e->keys[k], mac->params[i])) i++;
         if (i == mac->nparams) fail(R, e->pos, "the macro '%s' has no parameter '%s'", mac->name, e->keys[k]);
+        else if (i < npos) fail(R, e->pos, "the macro '%s' is given '%s' twice", mac->name, e->keys[k]);
     }
     Buf text = {0}, *out = R->out;
     R->out = &text;

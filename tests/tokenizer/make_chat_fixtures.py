@@ -156,6 +156,9 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
     # jinja2 fails on these: the length of a generator, tojson of an undefined value, str.strip unbound.
     "generator-length": "{{ messages | selectattr('role', 'equalto', 'user') | length }}",
     "tojson-undefined": "{{ messages[0].nothing | tojson }}",
+    # jinja2 fails on these: a macro given an argument twice, or one it does not have.
+    "macro-argument-twice": "{% macro f(a) %}{{ a }}{% endmacro %}{{ f(1, a=2) }}",
+    "macro-unknown-argument": "{% macro f(a) %}{{ a }}{% endmacro %}{{ f(b=2) }}",
     # Windows line ends and a final newline (Jinja makes them \n and drops the last).
     "crlf": "{% for m in messages %}\r\n  {{- m.role }}: {{ m.content }}\r\n  {% endfor %}\r\n{{ 'end' }}\r\n",
     # Jinja fails on these (a string plus a number, an undefined value's attribute): mixc must fail too.
@@ -187,7 +190,7 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "tojson-undefined": (None, None), "llama3.1": ("<|begin_of_text|>", "<|eot_id|>"),
     "llama3.2": ("<|begin_of_text|>", "<|eot_id|>"), "qwen2.5": (None, "<|im_end|>"), "mistral-v0.3": ("<s>", "</s>"),
     "int-edges": (None, None), "features-json": (None, None), "qwen3": (None, "<|im_end|>"),
-    "features-strings": (None, None), "features-literals": (None, None),
+    "features-strings": (None, None), "features-literals": (None, None), "macro-argument-twice": (None, None), "macro-unknown-argument": (None, None),
     "mistral-small-3.2": ("<s>", "</s>"), "devstral-small": ("<s>", "</s>"), "kimi-k2": (None, "<|im_end|>"),
     "hermes-3-tool-use": ("<|begin_of_text|>", "<|im_end|>"), "gpt-oss": ("<|startoftext|>", "<|return|>"),
     "features-macros": (None, None),
@@ -330,6 +333,7 @@ RENDER_REFUSED = {
     "dict-method": ("{{ tools[0].function.items }}", "'items' of a dict is its method"),
     "float-arith": ("{{ tools[0].function.parameters.properties.days.minimum + 1 }}", "the operator '+' on a float"),
     "message-vs-dict": ("{{ messages[0] == tools[0] }}", "comparing a message with a dict is not supported"),
+    "dict-key-not-string": ("{{ {1: 'x'} | tojson }}", "a dict literal's key must be a string"),
     "generator-equal": ("{{ (tools | select) == (tools | select) }}", "comparing a generator is not supported"),
 }
 
