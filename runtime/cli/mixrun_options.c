@@ -21,8 +21,9 @@ static bool parse_backend(const char *v, void *slot) {
 /* --tool-call-parser: one of the parsers http_tools.c has. */
 static bool parse_tool_parser(const char *v, void *slot) {
     ToolParser p;
-    if (tools_parser_named(v, &p)) *(const char **)slot = v;
-    return tools_parser_named(v, &p);
+    bool known = tools_parser_named(v, &p);
+    if (known) *(const char **)slot = v;
+    return known;
 }
 
 static const OptSpec mixrun_options[] = {

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <string.h>
 
 /* `mixrun serve`'s defaults: what runs without the option, and what its --help says. */
 #define HTTP_DEFAULT_HOST "127.0.0.1"
@@ -216,6 +217,10 @@ typedef struct {
     int status;                 /* 400, 404, 413, 503 ... */
     char msg[700];
 } ApiError;
+/* A refusal of a request's: err's status and message (printf's), and false. */
+bool api_refuse(ApiError *err, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Whether v is the JSON string s. */
+static inline bool api_is_str(const json_t *v, const char *s) { return json_is_string(v) && !strcmp(json_string_value(v), s); }
 /* The reply to a /v1/completions (chat false) or /v1/chat/completions body, its choices filled; NULL
  * with the status and message in err. */
 Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err);

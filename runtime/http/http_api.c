@@ -10,10 +10,7 @@
 #include <string.h>
 
 /* v is the JSON string s. */
-static bool is_str(json_t *v, const char *s) { return json_is_string(v) && !strcmp(json_string_value(v), s); }
-
-static bool bad(ApiError *err, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool bad(ApiError *err, int status, const char *fmt, ...) {
+bool api_refuse(ApiError *err, int status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     err->status = status;
@@ -49,9 +46,8 @@ typedef struct {
     json_t *prompt, *messages;
     int route;                  /* a Field's `where` bit: ROUTE_COMPLETIONS ... */
     bool add_special;           /* add_special_tokens: a text prompt's post-processor tokens (its BOS) */
-    ChatRender render;          /* chat: add_generation_prompt (default true), continue_final_message,
-                                 * tools_empty ("tools": [], which the template sees as [], not none) and
-                                 * chat_template_kwargs (in kwargs) */
+    ChatRender render;          /* chat: add_generation_prompt (default true), continue_final_message, tools
+                                 * (the `tools` field) and chat_template_kwargs (in kwargs) */
     JinjaKwarg kwargs[NTEMPLATE_ARGUMENTS];
     json_t *tools;              /* the request's tools, as the template reads them (http_tools.c); NULL: none */
     ToolChoice tool_choice;
@@ -63,9 +59,9 @@ typedef struct {
 /* ------------------------------------------------------------------ fields */
 
 static bool f_model(Parse *p, json_t *v, ApiError *err) {
-    if (!json_is_string(v)) return bad(err, 400, "field 'model' must be a string");
+    if (!json_is_string(v)) return api_refuse(err, 400, "field 'model' must be a string");
     if (strcmp(json_string_value(v), p->s->model))
-        return bad(err, 404, "the model '%.200s' does not exist: this server serves '%s'", json_string_value(v), p->s->model);
+        return api_refuse(err, 404, "the model '%.200s' does not exist: this server serves '%s'", json_string_value(v), p->s->model);
     return true;
 }
 
@@ -74,7 +70,7 @@ static bool f_model(Parse *p, json_t *v, ApiError *err) {
 static bool take_integer(json_t *v, const char *name, int64_t lo, const char *hint, int64_t *out, ApiError *err) {
     if (json_is_null(v)) return true;
     if (!json_is_integer(v) || json_integer_value(v) < lo)
-        return bad(err, 400, "field '%s' must be an integer >= %lld%s", name, (long long)lo, hint);
+        return api_refuse(err, 400, "field '%s' must be an integer >= %lld%s", name, (long long)lo, hint);
     *out = json_integer_value(v) < MIXC_MAX_VALUE ? (int64_t)json_integer_value(v) : MIXC_MAX_VALUE;
     return true;
 }
@@ -85,8 +81,8 @@ static bool take_number(json_t *v, const char *name, double lo, bool lo_open, do
     if (json_is_null(v)) return true;
     double x = json_is_number(v) ? json_number_value(v) : NAN;
     if (!(lo_open ? x > lo : x >= lo) || !(x <= hi)) {
-        if (isinf(hi)) return bad(err, 400, "field '%s' must be a number %s %g", name, lo_open ? ">" : ">=", lo);
-        return bad(err, 400, "field '%s' must be a number in %c%g, %g]", name, lo_open ? '(' : '[', lo, hi);
+        if (isinf(hi)) return api_refuse(err, 400, "field '%s' must be a number %s %g", name, lo_open ? ">" : ">=", lo);
+        return api_refuse(err, 400, "field '%s' must be a number in %c%g, %g]", name, lo_open ? '(' : '[', lo, hi);
     }
     *out = x;
     return true;
@@ -116,7 +112,7 @@ static bool take_ids(const Parse *p, json_t *a, const char *name, int32_t **ids,
     for (size_t i = 0; i < json_array_size(a); i++) {
         json_t *t = json_array_get(a, i);
         if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= p->s->vocab)
-            return bad(err, 400, "field '%s': element %zu is not a token id in [0, %lld)", name, i, (long long)p->s->vocab);
+            return api_refuse(err, 400, "field '%s': element %zu is not a token id in [0, %lld)", name, i, (long long)p->s->vocab);
         (*ids)[(*n)++] = (int32_t)json_integer_value(t);
     }
     return true;
@@ -128,7 +124,7 @@ static bool f_stop_token_ids(Parse *p, json_t *v, ApiError *err) {
     if (json_is_null(v)) return true;
     size_t n = json_is_array(v) ? json_array_size(v) : 0;
     if (!json_is_array(v) || n > HTTP_MAX_STOP_TOKEN_IDS)
-        return bad(err, 400, "field 'stop_token_ids' must be an array of at most %d token ids", HTTP_MAX_STOP_TOKEN_IDS);
+        return api_refuse(err, 400, "field 'stop_token_ids' must be an array of at most %d token ids", HTTP_MAX_STOP_TOKEN_IDS);
     return take_ids(p, v, "stop_token_ids", &p->g->stop_token_ids, &p->g->nstop_token_ids, err);
 }
 
@@ -137,7 +133,7 @@ static bool f_min_tokens(Parse *p, json_t *v, ApiError *err) { return take_integ
 
 static bool f_seed(Parse *p, json_t *v, ApiError *err) {
     if (json_is_null(v)) return true;
-    if (!json_is_integer(v)) return bad(err, 400, "field 'seed' must be an integer");
+    if (!json_is_integer(v)) return api_refuse(err, 400, "field 'seed' must be an integer");
     p->seeded = true;
     p->seed = (uint64_t)json_integer_value(v);
     return true;
@@ -148,24 +144,24 @@ static bool f_stop(Parse *p, json_t *v, ApiError *err) {
     json_t *one = json_is_string(v) ? v : NULL;
     size_t n = one ? 1 : json_is_array(v) ? json_array_size(v) : 0;
     if (!one && (!json_is_array(v) || n > 16))
-        return bad(err, 400, "field 'stop' must be a string or an array of at most 16 strings");
+        return api_refuse(err, 400, "field 'stop' must be a string or an array of at most 16 strings");
     Gen *g = p->g;
     g->stop = xcalloc(n + 1, sizeof *g->stop);
     for (size_t i = 0; i < n; i++) {
         json_t *s = one ? one : json_array_get(v, i);
         if (!json_is_string(s) || !json_string_length(s) || strlen(json_string_value(s)) != json_string_length(s))
-            return bad(err, 400, "field 'stop': element %zu is not a non-empty string", i);
+            return api_refuse(err, 400, "field 'stop': element %zu is not a non-empty string", i);
         g->stop[g->nstop++] = xstrdup(json_string_value(s));
         if (json_string_length(s) > g->stop_max) g->stop_max = json_string_length(s);
     }
-    if (n && !p->s->tok) return bad(err, 400, "field 'stop' needs a tokenizer: the server has none (--tokenizer)");
+    if (n && !p->s->tok) return api_refuse(err, 400, "field 'stop' needs a tokenizer: the server has none (--tokenizer)");
     return true;
 }
 
 static bool f_n(Parse *p, json_t *v, ApiError *err) {
     if (json_is_null(v)) return true;
     if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > HTTP_MAX_CHOICES)
-        return bad(err, 400, "field 'n' must be an integer in [1, %d]", HTTP_MAX_CHOICES);
+        return api_refuse(err, 400, "field 'n' must be an integer in [1, %d]", HTTP_MAX_CHOICES);
     p->n = json_integer_value(v);
     return true;
 }
@@ -173,7 +169,7 @@ static bool f_n(Parse *p, json_t *v, ApiError *err) {
 /* A boolean field (null: the default) into *out. */
 static bool take_bool(json_t *v, const char *name, bool *out, ApiError *err) {
     if (json_is_null(v)) return true;
-    if (!json_is_boolean(v)) return bad(err, 400, "field '%s' must be a boolean", name);
+    if (!json_is_boolean(v)) return api_refuse(err, 400, "field '%s' must be a boolean", name);
     *out = json_is_true(v);
     return true;
 }
@@ -205,13 +201,13 @@ static bool f_chat_template_kwargs(Parse *p, json_t *v, ApiError *err) {
     static const char *const SET[] = {"messages", "tools", "documents", "add_generation_prompt", "continue_final_message",
                                       "bos_token", "eos_token", "strftime_now", NULL};
     if (json_is_null(v)) return true;
-    if (!json_is_object(v)) return bad(err, 400, "field 'chat_template_kwargs' must be an object");
+    if (!json_is_object(v)) return api_refuse(err, 400, "field 'chat_template_kwargs' must be an object");
     const char *key;
     json_t *x;
     json_object_foreach(v, key, x) {
         for (int i = 0; SET[i]; i++)
             if (!strcmp(key, SET[i]))
-                return bad(err, 400, "field 'chat_template_kwargs': '%s' is not taken here (the request's fields and "
+                return api_refuse(err, 400, "field 'chat_template_kwargs': '%s' is not taken here (the request's fields and "
                            "the server set it)", key);
         for (size_t i = 0; i < NTEMPLATE_ARGUMENTS; i++)
             if (!strcmp(key, TEMPLATE_ARGUMENTS[i])) p->kwargs[p->render.nkwargs++] = (JinjaKwarg){TEMPLATE_ARGUMENTS[i], x};
@@ -222,7 +218,7 @@ static bool f_chat_template_kwargs(Parse *p, json_t *v, ApiError *err) {
 
 /* /detokenize's ids. */
 static bool f_tokens(Parse *p, json_t *v, ApiError *err) {
-    if (!json_is_array(v)) return bad(err, 400, "field 'tokens' must be an array of token ids");
+    if (!json_is_array(v)) return api_refuse(err, 400, "field 'tokens' must be an array of token ids");
     return take_ids(p, v, "tokens", &p->g->req.prompt, &p->g->req.prompt_len, err);
 }
 static bool f_ignore_eos(Parse *p, json_t *v, ApiError *err) {
@@ -242,7 +238,7 @@ static bool f_stream_options(Parse *p, json_t *v, ApiError *err) {
     json_t *u = json_object_get(v, "include_usage"), *c = json_object_get(v, "continuous_usage_stats");
     if (!json_is_object(v) || json_object_size(v) != (size_t)((u != NULL) + (c != NULL)) ||
         (u && !json_is_boolean(u) && !json_is_null(u)) || (c && !json_is_boolean(c) && !json_is_null(c)))
-        return bad(err, 400, "field 'stream_options' must be {\"include_usage\": true|false, "
+        return api_refuse(err, 400, "field 'stream_options' must be {\"include_usage\": true|false, "
                              "\"continuous_usage_stats\": true|false} (either may be left out)");
     p->g->include_usage = !u || json_is_true(u);
     p->g->continuous_usage = p->g->include_usage && json_is_true(c);
@@ -252,7 +248,7 @@ static bool f_stream_options(Parse *p, json_t *v, ApiError *err) {
 /* An integer field of the alternatives a token's log-probabilities name, 0..SAMPLE_MAX_LOGPROBS. */
 static bool take_top(json_t *v, const char *name, int64_t *out, ApiError *err) {
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > SAMPLE_MAX_LOGPROBS)
-        return bad(err, 400, "field '%s' must be an integer in [0, %d]", name, SAMPLE_MAX_LOGPROBS);
+        return api_refuse(err, 400, "field '%s' must be an integer in [0, %d]", name, SAMPLE_MAX_LOGPROBS);
     *out = json_integer_value(v);
     return true;
 }
@@ -275,7 +271,7 @@ static bool f_top_logprobs(Parse *p, json_t *v, ApiError *err) {
 
 static bool logprobs_asked(Parse *p, ApiError *err) {
     if (!p->g->chat) return true;
-    if (p->top_logprobs >= 0 && !p->chat_logprobs) return bad(err, 400, "field 'top_logprobs' needs \"logprobs\": true");
+    if (p->top_logprobs >= 0 && !p->chat_logprobs) return api_refuse(err, 400, "field 'top_logprobs' needs \"logprobs\": true");
     if (p->chat_logprobs) p->g->logprobs = p->top_logprobs > 0 ? (int)p->top_logprobs : 0;
     return true;
 }
@@ -295,7 +291,7 @@ static bool f_repetition_penalty(Parse *p, json_t *v, ApiError *err) {
  * two keys name one id), each value in [-100, 100]. */
 static bool f_logit_bias(Parse *p, json_t *v, ApiError *err) {
     if (json_is_null(v)) return true;
-    if (!json_is_object(v)) return bad(err, 400, "field 'logit_bias' must be an object of token ids and numbers");
+    if (!json_is_object(v)) return api_refuse(err, 400, "field 'logit_bias' must be an object of token ids and numbers");
     LogitAdjust *a = &p->g->adjust;
     size_t n = json_object_size(v);
     a->bias_id = xcalloc(n + 1, sizeof *a->bias_id);
@@ -307,9 +303,9 @@ static bool f_logit_bias(Parse *p, json_t *v, ApiError *err) {
         long id = strtol(key, &end, 10);
         snprintf(canon, sizeof canon, "%ld", id);
         if (*end || strcmp(canon, key) || id < 0 || id >= p->s->vocab)
-            return bad(err, 400, "field 'logit_bias': '%.40s' is not a token id in [0, %lld)", key, (long long)p->s->vocab);
+            return api_refuse(err, 400, "field 'logit_bias': '%.40s' is not a token id in [0, %lld)", key, (long long)p->s->vocab);
         if (!json_is_number(x) || !(json_number_value(x) >= -100 && json_number_value(x) <= 100))
-            return bad(err, 400, "field 'logit_bias': the value of '%s' must be a number in [-100, 100]", key);
+            return api_refuse(err, 400, "field 'logit_bias': the value of '%s' must be a number in [-100, 100]", key);
         a->bias_id[a->nbias] = (int32_t)id;
         a->bias[a->nbias++] = (float)json_number_value(x);
     }
@@ -332,8 +328,8 @@ static bool f_tool_choice(Parse *p, json_t *v, ApiError *err) { return tools_tak
 static bool f_neutral(const char *name, json_t *v, ApiError *err) {
     bool ok = json_is_null(v) || (json_is_integer(v) && json_integer_value(v) == 1 && !strcmp(name, "best_of")) ||
               (json_is_object(v) && json_object_size(v) == 1 &&
-               is_str(json_object_get(v, "type"), "text") && !strcmp(name, "response_format"));
-    return ok || bad(err, 400, "field '%s': this value is not supported (docs/serving.md lists what is)", name);
+               api_is_str(json_object_get(v, "type"), "text") && !strcmp(name, "response_format"));
+    return ok || api_refuse(err, 400, "field '%s': this value is not supported (docs/serving.md lists what is)", name);
 }
 
 typedef struct {
@@ -373,7 +369,7 @@ static bool take_fields(Parse *p, json_t *body, ApiError *err) {
         const Field *f = NULL;
         for (size_t i = 0; i < sizeof FIELDS / sizeof *FIELDS && !f; i++)
             if (!strcmp(FIELDS[i].name, key) && (FIELDS[i].where & where)) f = &FIELDS[i];
-        if (!f) return bad(err, 400, "unknown field '%.100s'", key);
+        if (!f) return api_refuse(err, 400, "unknown field '%.100s'", key);
         if (!(f->take ? f->take(p, v, err) : f_neutral(key, v, err))) return false;
     }
     return true;
@@ -384,13 +380,13 @@ static bool take_fields(Parse *p, json_t *body, ApiError *err) {
 static bool text_ids(Parse *p, const char *text, size_t len, bool add_special, ApiError *err) {
     char e[512];
     if (!p->s->tok)
-        return bad(err, 400, "a text prompt needs a tokenizer, and this server has none: start it with --tokenizer "
+        return api_refuse(err, 400, "a text prompt needs a tokenizer, and this server has none: start it with --tokenizer "
                              "(or a tokenizer.json beside --weights), or send token ids");
     if (!tokenizer_encode(p->s->tok, text, len, add_special, &p->g->req.prompt, &p->g->req.prompt_len, e, sizeof e))
-        return bad(err, 400, "the prompt: %s", e);
+        return api_refuse(err, 400, "the prompt: %s", e);
     for (int64_t i = 0; i < p->g->req.prompt_len; i++)
         if (p->g->req.prompt[i] >= p->s->vocab)
-            return bad(err, 400, "the prompt's token %d is outside the model's vocabulary [0, %lld)", p->g->req.prompt[i],
+            return api_refuse(err, 400, "the prompt's token %d is outside the model's vocabulary [0, %lld)", p->g->req.prompt[i],
                        (long long)p->s->vocab);
     return true;
 }
@@ -404,7 +400,7 @@ static bool echo_ids_text(Parse *p, ApiError *err) {
     char e[256];
     g->prompt_text = tokenizer_decode(p->s->tok, g->req.prompt, g->req.prompt_len, g->skip_special, &g->prompt_text_len, e,
                                       sizeof e);
-    return g->prompt_text || bad(err, 400, "field 'echo': the prompt's %s", e);
+    return g->prompt_text || api_refuse(err, 400, "field 'echo': the prompt's %s", e);
 }
 
 /* One prompt of a completion: a string, or a non-empty array of token ids. */
@@ -416,7 +412,7 @@ static bool completion_prompt(Parse *p, json_t *v, ApiError *err) {
     }
     if (json_is_string(v)) return text_ids(p, json_string_value(v), json_string_length(v), p->add_special, err);
     if (!json_is_array(v) || !json_array_size(v))
-        return bad(err, 400, "field 'prompt' must be a string, a non-empty array of token ids, or an array of these");
+        return api_refuse(err, 400, "field 'prompt' must be a string, a non-empty array of token ids, or an array of these");
     return take_ids(p, v, "prompt", &p->g->req.prompt, &p->g->req.prompt_len, err) && echo_ids_text(p, err);
 }
 
@@ -425,15 +421,15 @@ static bool completion_prompt(Parse *p, json_t *v, ApiError *err) {
  * hands the list to the template), and no join here would be the checkpoint's. */
 static bool message_content(json_t *c, int i, Buf *joined, ApiError *err) {
     if (json_is_string(c)) return buf_append(joined, json_string_value(c), json_string_length(c)), true;
-    if (!json_is_array(c)) return bad(err, 400, "messages[%d]: 'content' must be a string or an array of text parts", i);
+    if (!json_is_array(c)) return api_refuse(err, 400, "messages[%d]: 'content' must be a string or an array of text parts", i);
     if (json_array_size(c) > 1)
-        return bad(err, 400, "messages[%d]: content in %zu parts is not supported (how parts join is each engine's "
+        return api_refuse(err, 400, "messages[%d]: content in %zu parts is not supported (how parts join is each engine's "
                    "choice): send it as one string", i, json_array_size(c));
     for (size_t k = 0; k < json_array_size(c); k++) {
         json_t *part = json_array_get(c, k), *text = json_object_get(part, "text");
-        if (!is_str(json_object_get(part, "type"), "text") || !json_is_string(text) ||
+        if (!api_is_str(json_object_get(part, "type"), "text") || !json_is_string(text) ||
             json_object_size(part) != 2)
-            return bad(err, 400, "messages[%d]: content part %zu is not {\"type\": \"text\", \"text\": ...}", i, k);
+            return api_refuse(err, 400, "messages[%d]: content part %zu is not {\"type\": \"text\", \"text\": ...}", i, k);
         buf_append(joined, json_string_value(text), json_string_length(text));
     }
     return true;
@@ -442,8 +438,8 @@ static bool message_content(json_t *c, int i, Buf *joined, ApiError *err) {
 static bool chat_prompt(Parse *p, ApiError *err) {
     json_t *v = p->messages;
     size_t n = json_is_array(v) ? json_array_size(v) : 0;
-    if (!n || n > 4096) return bad(err, 400, "field 'messages' must be a non-empty array of messages");
-    if (!p->s->tok) return bad(err, 400, "chat needs a tokenizer, and this server has none: start it with --tokenizer");
+    if (!n || n > 4096) return api_refuse(err, 400, "field 'messages' must be a non-empty array of messages");
+    if (!p->s->tok) return api_refuse(err, 400, "chat needs a tokenizer, and this server has none: start it with --tokenizer");
     ChatMessage *m = xcalloc(n, sizeof *m);
     Buf *content = xcalloc(n, sizeof *content), text = {0};
     bool ok = true;
@@ -452,7 +448,7 @@ static bool chat_prompt(Parse *p, ApiError *err) {
         bool assistant = json_is_string(role) && !strcmp(json_string_value(role), "assistant");
         if (!json_is_string(role) || strlen(json_string_value(role)) != json_string_length(role) ||
             (!c && !assistant))
-            ok = bad(err, 400, "messages[%zu] must be {\"role\": ..., \"content\": ...} (and tool_calls, tool_call_id, "
+            ok = api_refuse(err, 400, "messages[%zu] must be {\"role\": ..., \"content\": ...} (and tool_calls, tool_call_id, "
                      "name)", i);
         else if (!c || (json_is_null(c) && assistant)) ok = true;   /* vLLM's: no content renders as "" */
         else ok = message_content(c, (int)i, &content[i], err);
@@ -464,11 +460,11 @@ static bool chat_prompt(Parse *p, ApiError *err) {
     }
     char e[600];
     if (ok && p->render.add_generation_prompt && p->render.continue_final_message)
-        ok = bad(err, 400, "fields 'add_generation_prompt' and 'continue_final_message' cannot both be true "
+        ok = api_refuse(err, 400, "fields 'add_generation_prompt' and 'continue_final_message' cannot both be true "
                  "(continuing the final message: set add_generation_prompt to false)");
     if (ok && !chat_template_render_as(p->s->chat, p->s->tok, m, (int)n, &p->render, &text, p->g->stop_ids,
                                        &p->g->nstop_ids, e, sizeof e))
-        ok = bad(err, 400, "%s", e);
+        ok = api_refuse(err, 400, "%s", e);
     if (ok) ok = text_ids(p, text.data, text.len, p->add_special, err);
     for (size_t i = 0; i < n; i++) buf_free(&content[i]), json_decref((json_t *)m[i].extra);
     free(content);
@@ -482,23 +478,23 @@ static bool chat_prompt(Parse *p, ApiError *err) {
 static bool check_fit(Parse *p, ApiError *err) {
     ServeRequest *r = &p->g->req;
     int64_t C = p->s->context;
-    if (r->prompt_len == 0) return bad(err, 400, "the prompt makes no tokens");
+    if (r->prompt_len == 0) return api_refuse(err, 400, "the prompt makes no tokens");
     r->max_new = p->max_tokens >= 0 ? p->max_tokens : p->g->chat ? (C > r->prompt_len ? C - r->prompt_len : 1) : 16;
     if (r->prompt_len + r->max_new > C)
-        return bad(err, 400, "this model's context is %lld tokens; the request has %lld prompt tokens and asks for "
+        return api_refuse(err, 400, "this model's context is %lld tokens; the request has %lld prompt tokens and asks for "
                    "%lld new ones (%lld in all)", (long long)C, (long long)r->prompt_len, (long long)r->max_new,
                    (long long)(r->prompt_len + r->max_new));
     if (p->s->max_new_cap && r->max_new > p->s->max_new_cap) r->max_new = p->s->max_new_cap;
     if (p->g->min_tokens > r->max_new)
-        return bad(err, 400, "field 'min_tokens' (%lld) must be at most max_tokens (%lld)", (long long)p->g->min_tokens,
+        return api_refuse(err, 400, "field 'min_tokens' (%lld) must be at most max_tokens (%lld)", (long long)p->g->min_tokens,
                    (long long)r->max_new);
     int64_t cost = serve_request_cost(p->s->b, r), budget = p->s->m.kv_budget;
     if (budget > 0 && (cost < 0 || cost > budget))
-        return bad(err, 400, "the request's KV caches take %lld bytes, more than the server's budget (%lld)",
+        return api_refuse(err, 400, "the request's KV caches take %lld bytes, more than the server's budget (%lld)",
                    (long long)cost, (long long)budget);
     int64_t pages = serve_request_pages(p->s->b, r), pool = p->s->b->plan->pool_pages;
     if (pages > pool)
-        return bad(err, 400, "the request's KV caches take %lld pages, more than the server's pool (%lld)",
+        return api_refuse(err, 400, "the request's KV caches take %lld pages, more than the server's pool (%lld)",
                    (long long)pages, (long long)pool);
     return true;
 }
@@ -524,7 +520,7 @@ static bool gather_ends(Parse *p, ApiError *err) {
     for (int i = 0; i < g->nstop_ids && !g->ignore_eos; i++) add_end(a, g->stop_ids[i], p->s->vocab);
     for (int i = 0; i < g->nstop_token_ids; i++) add_end(a, g->stop_token_ids[i], p->s->vocab);
     if (g->min_tokens && a->nend >= p->s->vocab)
-        return bad(err, 400, "field 'min_tokens': every token of the model would end the sequence");
+        return api_refuse(err, 400, "field 'min_tokens': every token of the model would end the sequence");
     return true;
 }
 
@@ -574,14 +570,14 @@ static size_t completion_prompts(json_t *prompt, bool *batch) {
  * nothing) against n, which OpenAI requires it to reach, and stream_options only with stream. */
 static bool check_choices(Parse *p, json_t *body, size_t nprompts, ApiError *err) {
     if (nprompts * (size_t)p->n > HTTP_MAX_CHOICES)
-        return bad(err, 400, "the request asks for %zu choices (%zu prompts, n = %lld); the most is %d", nprompts * (size_t)p->n,
+        return api_refuse(err, 400, "the request asks for %zu choices (%zu prompts, n = %lld); the most is %d", nprompts * (size_t)p->n,
                    nprompts, (long long)p->n, HTTP_MAX_CHOICES);
     json_t *best_of = json_object_get(body, "best_of");
     if (json_is_integer(best_of) && json_integer_value(best_of) < p->n)
-        return bad(err, 400, "field 'best_of' must be at least n (%lld)", (long long)p->n);
+        return api_refuse(err, 400, "field 'best_of' must be at least n (%lld)", (long long)p->n);
     json_t *stream_options = json_object_get(body, "stream_options");   /* vLLM's and OpenAI's rule */
     if (stream_options && !json_is_null(stream_options) && !p->g->stream)
-        return bad(err, 400, "field 'stream_options' goes with \"stream\": true");
+        return api_refuse(err, 400, "field 'stream_options' goes with \"stream\": true");
     return true;
 }
 
@@ -617,9 +613,9 @@ static bool resolve_tool_choice(Parse *p, ApiError *err) {
     bool any = p->tools && json_array_size(p->tools);
     ToolChoice c = p->tool_choice == TOOL_CHOICE_DEFAULT ? (any ? TOOL_CHOICE_AUTO : TOOL_CHOICE_NONE) : p->tool_choice;
     if (c != TOOL_CHOICE_AUTO) return true;
-    if (!p->tools) return bad(err, 400, "field 'tool_choice': \"auto\" needs 'tools'");
+    if (!p->tools) return api_refuse(err, 400, "field 'tool_choice': \"auto\" needs 'tools'");
     if (!p->s->opt.tool_call_parser || !tools_parser_named(p->s->opt.tool_call_parser, &p->g->tool_parser))
-        return bad(err, 400, "tool_choice \"auto\" (the default with tools) needs the server started with "
+        return api_refuse(err, 400, "tool_choice \"auto\" (the default with tools) needs the server started with "
                    "--tool-call-parser (hermes, llama3_json or mistral); tool_choice \"none\" renders the tools without "
                    "reading tool calls");
     if (p->g->tool_parser == TOOL_PARSER_MISTRAL) p->g->skip_special = false;   /* vLLM's: [TOOL_CALLS] is special */
@@ -633,9 +629,9 @@ Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) 
                .route = chat ? ROUTE_CHAT : ROUTE_COMPLETIONS, .add_special = !chat, .render.add_generation_prompt = true};
     bool ok = json_is_object(body) ? (!s->defaults || take_fields(&p, s->defaults, err)) && take_fields(&p, body, err) &&
                                          logprobs_asked(&p, err) && (!chat || resolve_tool_choice(&p, err))
-                                   : bad(err, 400, "the body is not a JSON object");
+                                   : api_refuse(err, 400, "the body is not a JSON object");
     if (p.max_completion_tokens >= 0) p.max_tokens = p.max_completion_tokens;
-    if (ok && !chat && !p.prompt) ok = bad(err, 400, "missing field 'prompt'");
+    if (ok && !chat && !p.prompt) ok = api_refuse(err, 400, "missing field 'prompt'");
     bool batch = false;
     size_t nprompts = ok && !chat ? completion_prompts(p.prompt, &batch) : 1;
     ok = ok && check_choices(&p, body, nprompts, err);
@@ -659,11 +655,11 @@ char *api_tokenize_json(HttpServer *s, json_t *body, ApiError *err) {
     gen_defaults(&g, s, chat);
     Parse p = {.s = s, .g = &g, .route = chat ? ROUTE_TOKENIZE_CHAT : ROUTE_TOKENIZE, .add_special = !chat,
                .render.add_generation_prompt = true};
-    bool ok = json_is_object(body) ? take_fields(&p, body, err) : bad(err, 400, "the body is not a JSON object");
-    if (ok && !chat && !p.prompt) ok = bad(err, 400, "missing field 'prompt' (or 'messages')");
+    bool ok = json_is_object(body) ? take_fields(&p, body, err) : api_refuse(err, 400, "the body is not a JSON object");
+    if (ok && !chat && !p.prompt) ok = api_refuse(err, 400, "missing field 'prompt' (or 'messages')");
     ok = ok && (chat ? chat_prompt(&p, err) : completion_prompt(&p, p.prompt, err));
     char *text = NULL;
-    if (ok && p.token_strs && !s->tok) ok = bad(err, 400, "field 'return_token_strs' needs a tokenizer, and this server has none");
+    if (ok && p.token_strs && !s->tok) ok = api_refuse(err, 400, "field 'return_token_strs' needs a tokenizer, and this server has none");
     if (ok) {
         json_t *ids = json_array(), *strs = p.token_strs ? json_array() : json_null();
         for (int64_t i = 0; i < g.req.prompt_len; i++) {
@@ -685,13 +681,13 @@ char *api_detokenize_json(HttpServer *s, json_t *body, ApiError *err) {
     Gen g;
     gen_defaults(&g, s, false);
     Parse p = {.s = s, .g = &g, .route = ROUTE_DETOKENIZE};
-    bool ok = json_is_object(body) ? take_fields(&p, body, err) : bad(err, 400, "the body is not a JSON object");
-    if (ok && !json_object_get(body, "tokens")) ok = bad(err, 400, "missing field 'tokens'");
-    if (ok && !s->tok) ok = bad(err, 400, "detokenizing needs a tokenizer, and this server has none: start it with --tokenizer");
+    bool ok = json_is_object(body) ? take_fields(&p, body, err) : api_refuse(err, 400, "the body is not a JSON object");
+    if (ok && !json_object_get(body, "tokens")) ok = api_refuse(err, 400, "missing field 'tokens'");
+    if (ok && !s->tok) ok = api_refuse(err, 400, "detokenizing needs a tokenizer, and this server has none: start it with --tokenizer");
     char *text = NULL, *answer = NULL, e[256];
     size_t len = 0;
     if (ok && !(text = tokenizer_decode(s->tok, g.req.prompt, g.req.prompt_len, false, &len, e, sizeof e)))
-        ok = bad(err, 400, "field 'tokens': %s", e);
+        ok = api_refuse(err, 400, "field 'tokens': %s", e);
     if (ok) answer = api_json_text(json_pack("{s:s%}", "prompt", text, len));
     free(text);
     gen_free_fields(&g);

@@ -4,7 +4,6 @@
  * parsed from their JSON text). */
 #include "http.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,16 +11,6 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-
-static bool refuse(ApiError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool refuse(ApiError *err, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    err->status = 400;
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 /* Whether every key of o is one of the NULL-ended names. */
 static const char *unknown_key(const json_t *o, const char *const *names) {
@@ -43,17 +32,17 @@ static json_t *take_tool(const json_t *t, size_t i, ApiError *err) {
     static const char *const TOOL[] = {"type", "function", NULL}, *const FUNCTION[] = {"name", "description", "parameters", NULL};
     const json_t *type = json_object_get(t, "type"), *f = json_object_get(t, "function");
     const char *extra = json_is_object(t) ? unknown_key(t, TOOL) : NULL;
-    if (!json_is_object(t) || extra || (type && (!json_is_string(type) || strcmp(json_string_value(type), "function"))) ||
+    if (!json_is_object(t) || extra || (type && !api_is_str(type, "function")) ||
         !json_is_object(f))
-        return refuse(err, "field 'tools': tools[%zu] must be {\"type\": \"function\", \"function\": {...}}%s%s%s", i,
+        return api_refuse(err, 400, "field 'tools': tools[%zu] must be {\"type\": \"function\", \"function\": {...}}%s%s%s", i,
                       extra ? " (not '" : "", extra ? extra : "", extra ? "')" : ""), NULL;
     const json_t *name = json_object_get(f, "name"), *desc = json_object_get(f, "description"),
                  *params = json_object_get(f, "parameters");
     if ((extra = unknown_key(f, FUNCTION)))
-        return refuse(err, "field 'tools': tools[%zu].function.%.60s is not supported (only name, description and "
+        return api_refuse(err, 400, "field 'tools': tools[%zu].function.%.60s is not supported (only name, description and "
                       "parameters)", i, extra), NULL;
     if (!json_is_string(name) || !null_or(desc, JSON_STRING) || !null_or(params, JSON_OBJECT))
-        return refuse(err, "field 'tools': tools[%zu].function needs a string 'name'; 'description' is a string and "
+        return api_refuse(err, 400, "field 'tools': tools[%zu].function needs a string 'name'; 'description' is a string and "
                       "'parameters' an object (JSON Schema)", i), NULL;
     return json_pack("{s:s, s:{s:O, s:O, s:O}}", "type", "function", "function", "name", name, "description",
                      desc ? desc : json_null(), "parameters", params ? params : json_null());
@@ -63,7 +52,7 @@ bool tools_take(const json_t *v, json_t **tools, ApiError *err) {
     json_decref(*tools);
     *tools = NULL;
     if (json_is_null(v)) return true;
-    if (!json_is_array(v)) return refuse(err, "field 'tools' must be an array of tools");
+    if (!json_is_array(v)) return api_refuse(err, 400, "field 'tools' must be an array of tools");
     *tools = json_array();
     for (size_t i = 0; i < json_array_size(v); i++) {
         json_t *t = take_tool(json_array_get(v, i), i, err);
@@ -75,9 +64,9 @@ bool tools_take(const json_t *v, json_t **tools, ApiError *err) {
 
 bool tools_take_choice(const json_t *v, ToolChoice *choice, ApiError *err) {
     if (json_is_null(v)) return *choice = TOOL_CHOICE_DEFAULT, true;
-    if (json_is_string(v) && !strcmp(json_string_value(v), "none")) return *choice = TOOL_CHOICE_NONE, true;
-    if (json_is_string(v) && !strcmp(json_string_value(v), "auto")) return *choice = TOOL_CHOICE_AUTO, true;
-    return refuse(err, "field 'tool_choice': only \"none\" and \"auto\" are supported (\"required\" and a named "
+    if (api_is_str(v, "none")) return *choice = TOOL_CHOICE_NONE, true;
+    if (api_is_str(v, "auto")) return *choice = TOOL_CHOICE_AUTO, true;
+    return api_refuse(err, 400, "field 'tool_choice': only \"none\" and \"auto\" are supported (\"required\" and a named "
                   "function need guided decoding, which mixrun does not do)");
 }
 
@@ -88,15 +77,15 @@ static json_t *take_call(const json_t *c, size_t i, size_t k, ApiError *err) {
     const json_t *f = json_object_get(c, "function"), *type = json_object_get(c, "type");
     const json_t *args = json_object_get(f, "arguments");
     if (!json_is_object(c) || unknown_key(c, CALL) || !json_is_string(json_object_get(c, "id")) ||
-        (type && (!json_is_string(type) || strcmp(json_string_value(type), "function"))) || !json_is_object(f) ||
+        (type && !api_is_str(type, "function")) || !json_is_object(f) ||
         unknown_key(f, FUNCTION) || !json_is_string(json_object_get(f, "name")) || !json_is_string(args))
-        return refuse(err, "messages[%zu]: tool_calls[%zu] must be {\"id\": ..., \"type\": \"function\", \"function\": "
+        return api_refuse(err, 400, "messages[%zu]: tool_calls[%zu] must be {\"id\": ..., \"type\": \"function\", \"function\": "
                       "{\"name\": ..., \"arguments\": JSON text}}", i, k), NULL;
     json_error_t je;
     json_t *parsed = json_string_length(args) ? json_loadb(json_string_value(args), json_string_length(args),
                                                            JSON_DECODE_ANY, &je) : json_object();
     if (!parsed)
-        return refuse(err, "messages[%zu]: tool_calls[%zu].function.arguments is not JSON: %s", i, k, je.text), NULL;
+        return api_refuse(err, 400, "messages[%zu]: tool_calls[%zu].function.arguments is not JSON: %s", i, k, je.text), NULL;
     json_t *out = json_deep_copy(c);
     json_object_set_new(json_object_get(out, "function"), "arguments", parsed);
     return out;
@@ -108,12 +97,12 @@ bool tools_message_extra(const json_t *msg, size_t i, json_t **extra, ApiError *
     const json_t *calls = json_object_get(msg, "tool_calls"), *id = json_object_get(msg, "tool_call_id"),
                  *name = json_object_get(msg, "name");
     *extra = NULL;
-    if (bad_key) return refuse(err, "messages[%zu]: the field '%.60s' is not supported", i, bad_key);
+    if (bad_key) return api_refuse(err, 400, "messages[%zu]: the field '%.60s' is not supported", i, bad_key);
     if (calls && !json_is_null(calls) && (strcmp(role, "assistant") || !json_is_array(calls)))
-        return refuse(err, "messages[%zu]: 'tool_calls' is an array, of an assistant's message", i);
+        return api_refuse(err, 400, "messages[%zu]: 'tool_calls' is an array, of an assistant's message", i);
     if (id && (strcmp(role, "tool") || !json_is_string(id)))
-        return refuse(err, "messages[%zu]: 'tool_call_id' is a string, of a tool's message", i);
-    if (!null_or(name, JSON_STRING)) return refuse(err, "messages[%zu]: 'name' must be a string", i);
+        return api_refuse(err, 400, "messages[%zu]: 'tool_call_id' is a string, of a tool's message", i);
+    if (!null_or(name, JSON_STRING)) return api_refuse(err, 400, "messages[%zu]: 'name' must be a string", i);
     *extra = json_object();
     if (calls && !json_is_null(calls)) {   /* the order vLLM's message dict has: tool_calls or tool_call_id, then name */
         json_t *list = json_array();
