@@ -8,31 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <utf8proc.h>
-
-/* Python's str.isspace: bidirectional class WS, B or S, or category Zs. */
-size_t jinja_space_len(const char *s, size_t len) {
-    utf8proc_int32_t c;
-    utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &c);
-    if (n <= 0) return 0;
-    const utf8proc_property_t *p = utf8proc_get_property(c);
-    bool sp = p->bidi_class == UTF8PROC_BIDI_CLASS_WS || p->bidi_class == UTF8PROC_BIDI_CLASS_B ||
-              p->bidi_class == UTF8PROC_BIDI_CLASS_S || p->category == UTF8PROC_CATEGORY_ZS;
-    return sp ? (size_t)n : 0;
-}
-
-void jinja_strip(const char *s, size_t len, bool left, bool right, size_t *from, size_t *to) {
-    size_t a = 0, b = len, w;
-    while (left && a < b && (w = jinja_space_len(s + a, b - a))) a += w;
-    while (right && b > a) {   /* back to the start of the last character */
-        size_t k = b - 1;
-        while (k > a && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
-        if (jinja_space_len(s + k, b - k) != b - k) break;
-        b = k;
-    }
-    *from = a;
-    *to = b;
-}
 
 Val jinja_as_str(Render *R, Val v, size_t pos) {
     if (v.k == V_STR) return v;

@@ -36,6 +36,10 @@ void jinja_verror(const char *src, size_t pos, char *err, size_t errlen, const c
 /* An error "LINE:COL: what" at src[pos] into L->err (the first one only). */
 void lex_fail(Lex *L, size_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The tests of `x is name` the subset has (jinja_parse.c; jinja.c's jinja_test_is computes them, and
+ * selectattr/select take them by name). */
+extern const char *const JINJA_TESTS[];
+
 typedef enum {
     E_STR, E_INT, E_BOOL, E_NONE, E_NAME, E_ATTR, E_INDEX, E_SLICE, E_FILTER, E_TEST, E_BIN, E_NOT, E_NEG,
     E_COND, E_RAISE, E_NAMESPACE, E_NOW, E_METHOD, E_LIST, E_DICT, E_CALL

@@ -24,10 +24,8 @@ static Val select_items(Render *R, const Expr *e, Val v) {
     if (R->V.failed) return UNDEF;
     if (!name || !test || e->nargs > t + 2 || (v.k != V_LIST && v.k != V_UNDEF))
         return fail(R, e->pos, "%s of %s with these arguments is not supported", e->s, KIND_NAME[v.k]);
-    static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "true",
-                                        "false", "boolean", "integer", "float", "number", "sequence", NULL};
     bool eq = !strcmp(test, "equalto") || !strcmp(test, "eq") || !strcmp(test, "=="), known = !*test;
-    for (int i = 0; TESTS[i]; i++) known |= !strcmp(TESTS[i], test);
+    for (int i = 0; JINJA_TESTS[i]; i++) known |= !strcmp(JINJA_TESTS[i], test);
     if (eq ? e->nargs != t + 2 : !known || e->nargs > t + 1)
         return fail(R, e->pos, "%s with the test '%.40s' and %d arguments is not supported", e->s, test, e->nargs);
     Val want = eq ? jinja_eval(R, e->args[t + 1]) : UNDEF;

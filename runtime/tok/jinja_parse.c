@@ -220,7 +220,7 @@ static const char *const GLOBALS[] = {"messages", "bos_token", "eos_token", "add
 /* The filters jinja.c renders. */
 static const char *const FILTERS[] = {"trim", "length", "string", "list", "tojson", "selectattr", "rejectattr",
                                       "items", "select", "reject", "join", "default", "d", "map", NULL};
-static const char *const TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "true", "false",
+const char *const JINJA_TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "true", "false",
                                     "boolean", "integer", "float", "number", "sequence", NULL};
 /* The methods jinja.c calls: a dict's items(), and a string's, as Python's str has them. */
 static const char *const METHODS[] = {"items", "get", "strip", "lstrip", "rstrip", "startswith", "endswith", "split",
@@ -305,7 +305,7 @@ static Expr *parse_filters(Parser *P, Expr *e) {
         Tok *n = cur(P);
         if (n->k != T_NAME) return fail_here(P, pipe ? "expected a filter name" : "expected a test name"), NULL;
         P->i++;
-        if (!listed(pipe ? FILTERS : TESTS, n->s)) {
+        if (!listed(pipe ? FILTERS : JINJA_TESTS, n->s)) {
             lex_fail(P->L, n->pos, pipe ? "the filter '%s' is not supported (only trim, length, string, list, tojson, "
                                           "selectattr, rejectattr, items, select, reject, join, default and map)"
                                         : "the test '%s' is not supported (only defined, undefined, none, string, "

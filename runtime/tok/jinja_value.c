@@ -281,20 +281,49 @@ static bool among_chars(int32_t c, const char *chars, size_t n) {
     return false;
 }
 
-/* s without the code points of chars (none: Python's white space) at its left and/or right. */
-static Val strip_chars(Val s, const Val *chars, bool left, bool right) {
-    size_t a = 0, b = s.n, len;
-    if (!chars || chars->k == V_NONE) {
-        jinja_strip(s.s, s.n, left, right, &a, &b);
-        return jinja_str(s.s + a, b - a);
-    }
-    while (left && a < b && among_chars(code_point(s.s + a, b - a, &len), chars->s, chars->n)) a += len;
-    while (right && b > a) {
+/* Python's str.isspace: bidirectional class WS, B or S, or category Zs. */
+size_t jinja_space_len(const char *s, size_t len) {
+    utf8proc_int32_t c;
+    utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &c);
+    if (n <= 0) return 0;
+    const utf8proc_property_t *p = utf8proc_get_property(c);
+    bool sp = p->bidi_class == UTF8PROC_BIDI_CLASS_WS || p->bidi_class == UTF8PROC_BIDI_CLASS_B ||
+              p->bidi_class == UTF8PROC_BIDI_CLASS_S || p->category == UTF8PROC_CATEGORY_ZS;
+    return sp ? (size_t)n : 0;
+}
+
+/* The bytes of the character at s[0, n) when strip removes it (one of chars[0, nchars), or with
+ * chars NULL Python's white space), else 0. */
+static size_t stripped_len(const char *s, size_t n, const char *chars, size_t nchars) {
+    size_t len;
+    if (!chars) return jinja_space_len(s, n);
+    return among_chars(code_point(s, n, &len), chars, nchars) ? len : 0;
+}
+
+/* s[*from, *to) without the characters strip removes at its left and/or right. */
+static void strip_span(const char *s, size_t n, const char *chars, size_t nchars, bool left, bool right, size_t *from,
+                       size_t *to) {
+    size_t a = 0, b = n, w;
+    while (left && a < b && (w = stripped_len(s + a, b - a, chars, nchars))) a += w;
+    while (right && b > a) {   /* back to the start of the last character */
         size_t k = b - 1;
-        while (k > a && ((unsigned char)s.s[k] & 0xC0) == 0x80) k--;
-        if (!among_chars(code_point(s.s + k, b - k, &len), chars->s, chars->n)) break;
+        while (k > a && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+        if (stripped_len(s + k, b - k, chars, nchars) != b - k) break;
         b = k;
     }
+    *from = a;
+    *to = b;
+}
+
+void jinja_strip(const char *s, size_t len, bool left, bool right, size_t *from, size_t *to) {
+    strip_span(s, len, NULL, 0, left, right, from, to);
+}
+
+/* s without the code points of chars (none: Python's white space) at its left and/or right. */
+static Val strip_chars(Val s, const Val *chars, bool left, bool right) {
+    size_t a, b;
+    bool space = !chars || chars->k == V_NONE;
+    strip_span(s.s, s.n, space ? NULL : chars->s, space ? 0 : chars->n, left, right, &a, &b);
     return jinja_str(s.s + a, b - a);
 }
 
