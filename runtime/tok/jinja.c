@@ -80,12 +80,14 @@ static Val loop_attr(Render *R, Val o, const char *key, size_t n, size_t pos) {
         int64_t k = l->index0 + (key[0] == 'n' ? 1 : -1);
         return k >= 0 && k < l->length ? jinja_item(l->items, k) : UNDEF;
     }
-    static const char *const A[] = {"index0", "index", "first", "last", "length", "revindex", "revindex0"};
+    /* JINJA_LOOP_ATTRS' first seven, in its order */
     int64_t i0 = l->index0, len = l->length, v[] = {i0, i0 + 1, i0 == 0, i0 == len - 1, len, len - i0, len - i0 - 1};
     for (int i = 0; i < 7; i++)
-        if (strlen(A[i]) == n && !memcmp(A[i], key, n)) return int_val(i == 2 || i == 3 ? V_BOOL : V_INT, v[i]);
-    return fail(R, pos, "loop.%.*s is not supported (only index0, index, first, last, length, revindex, "
-                "revindex0, previtem, nextitem)", (int)n, key);
+        if (strlen(JINJA_LOOP_ATTRS[i]) == n && !memcmp(JINJA_LOOP_ATTRS[i], key, n))
+            return int_val(i == 2 || i == 3 ? V_BOOL : V_INT, v[i]);
+    char names[256];
+    jinja_name_list(names, sizeof names, JINJA_LOOP_ATTRS, "");
+    return fail(R, pos, "the loop attribute '%.*s' is not supported (only %s)", (int)n, key, names);
 }
 
 /* obj.key (attr) and obj[key] with a string key. */

@@ -39,6 +39,10 @@ void lex_fail(Lex *L, size_t pos, const char *fmt, ...) __attribute__((format(pr
 /* The tests of `x is name` the subset has (jinja_parse.c; jinja.c's jinja_test_is computes them, and
  * selectattr/select take them by name). */
 extern const char *const JINJA_TESTS[];
+/* The attributes of `loop` the subset has (jinja.c's loop_attr computes them). */
+extern const char *const JINJA_LOOP_ATTRS[];
+/* The NULL-ended names of list as "a(), b() and c()" (each followed by suffix) into buf. */
+void jinja_name_list(char *buf, size_t n, const char *const *list, const char *suffix);
 
 typedef enum {
     E_STR, E_INT, E_BOOL, E_NONE, E_NAME, E_ATTR, E_INDEX, E_SLICE, E_FILTER, E_TEST, E_BIN, E_NOT, E_NEG,

@@ -24,6 +24,17 @@ void jinja_verror(const char *src, size_t pos, char *err, size_t errlen, const c
     if (k >= 0 && (size_t)k < errlen) vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
 }
 
+void jinja_name_list(char *buf, size_t n, const char *const *list, const char *suffix) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; list[i] && used < n; i++) {
+        const char *sep = i == 0 ? "" : list[i + 1] ? ", " : " and ";
+        int k = snprintf(buf + used, n - used, "%s%s%s", sep, list[i], suffix);
+        if (k < 0) break;
+        used += (size_t)k;
+    }
+}
+
 void lex_fail(Lex *L, size_t pos, const char *fmt, ...) {
     if (L->failed) return;
     va_list ap;

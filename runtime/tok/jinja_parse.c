@@ -220,6 +220,8 @@ static const char *const GLOBALS[] = {"messages", "bos_token", "eos_token", "add
 /* The filters jinja.c renders. */
 static const char *const FILTERS[] = {"trim", "length", "string", "list", "tojson", "selectattr", "rejectattr",
                                       "items", "select", "reject", "join", "default", "d", "map", NULL};
+const char *const JINJA_LOOP_ATTRS[] = {"index0", "index", "first", "last", "length", "revindex", "revindex0",
+                                         "previtem", "nextitem", NULL};
 const char *const JINJA_TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "true", "false",
                                     "boolean", "integer", "float", "number", "sequence", NULL};
 /* The methods jinja.c calls: a dict's items(), and a string's, as Python's str has them. */
@@ -230,6 +232,16 @@ static bool listed(const char *const *list, const char *s) {
     for (int i = 0; list[i]; i++)
         if (!strcmp(list[i], s)) return true;
     return false;
+}
+
+/* Refuses the name n unless list has it: "WHAT 'n' is not supported (only a, b and c)", the names
+ * written from the list itself so that the message cannot drift from what is parsed. */
+static bool refuse_unlisted(Parser *P, const Tok *n, const char *const *list, const char *what, const char *suffix) {
+    if (listed(list, n->s)) return false;
+    char names[512];
+    jinja_name_list(names, sizeof names, list, suffix);
+    lex_fail(P->L, n->pos, "%s '%s' is not supported (only %s)", what, n->s, names);
+    return true;
 }
 
 /* e[...]: an index or a slice [a:b:c]. */
@@ -261,11 +273,7 @@ static Expr *parse_postfix(Parser *P, Expr *e) {
             if (n->k != T_NAME) return fail_here(P, "expected an attribute name after '.'"), NULL;
             P->i++;
             if (take_op(P, "(")) {
-                if (!listed(METHODS, n->s)) {
-                    lex_fail(P->L, n->pos, "the method '%s' is not supported (only items(), get(), strip(), lstrip(), "
-                             "rstrip(), startswith(), endswith(), split() and replace())", n->s);
-                    return NULL;
-                }
+                if (refuse_unlisted(P, n, METHODS, "the method", "()")) return NULL;
                 Expr *m = node(P, E_METHOD, n);
                 m->a = e;
                 m->s = n->s;
@@ -274,13 +282,8 @@ static Expr *parse_postfix(Parser *P, Expr *e) {
                     if (m->keys[k]) return lex_fail(P->L, n->pos, "keyword arguments of a method are not supported"), NULL;
                 e = m;
             } else {
-                static const char *const LOOP[] = {"index0", "index", "first", "last", "length", "revindex",
-                                                   "revindex0", "previtem", "nextitem", NULL};
-                if (e->k == E_NAME && !strcmp(e->s, "loop") && !listed(LOOP, n->s)) {
-                    lex_fail(P->L, n->pos, "loop.%s is not supported (only index0, index, first, last, length, "
-                             "revindex, revindex0, previtem, nextitem)", n->s);
+                if (e->k == E_NAME && !strcmp(e->s, "loop") && refuse_unlisted(P, n, JINJA_LOOP_ATTRS, "the loop attribute", ""))
                     return NULL;
-                }
                 Expr *a = node(P, E_ATTR, n);
                 a->a = e;
                 a->s = n->s;
@@ -305,14 +308,7 @@ static Expr *parse_filters(Parser *P, Expr *e) {
         Tok *n = cur(P);
         if (n->k != T_NAME) return fail_here(P, pipe ? "expected a filter name" : "expected a test name"), NULL;
         P->i++;
-        if (!listed(pipe ? FILTERS : JINJA_TESTS, n->s)) {
-            lex_fail(P->L, n->pos, pipe ? "the filter '%s' is not supported (only trim, length, string, list, tojson, "
-                                          "selectattr, rejectattr, items, select, reject, join, default and map)"
-                                        : "the test '%s' is not supported (only defined, undefined, none, string, "
-                                          "mapping, iterable, true, false, boolean, integer, float, number and "
-                                          "sequence)", n->s);
-            return NULL;
-        }
+        if (refuse_unlisted(P, n, pipe ? FILTERS : JINJA_TESTS, pipe ? "the filter" : "the test", "")) return NULL;
         bool word_after = cur(P)->k == T_NAME && !is_name(P, "else") && !is_name(P, "or") && !is_name(P, "and");
         if (!pipe && (is_op(P, "(") || cur(P)->k == T_STR || cur(P)->k == T_INT || word_after))   /* Jinja's rule */
             return fail_here(P, "arguments to a test are not supported"), NULL;

@@ -221,7 +221,10 @@ REFUSED = {
     "macro-in-for": ("{% for m in messages %}{% macro f() %}x{% endmacro %}{% endfor %}", "a macro inside if or for is not supported"),
     "call-block": ("{% macro f() %}{{ caller() }}{% endmacro %}{% call f() %}x{% endcall %}", "the statement 'call' is not supported"),
     "function-range": ("{% for i in range(2) %}{{ i }}{% endfor %}", "the function 'range' is not supported"),
-    "method-lower": ("{{ messages[0]['content'].lower() }}", "the method 'lower' is not supported"),
+    "method-lower": ("{{ messages[0]['content'].lower() }}", "the method 'lower' is not supported (only items(), "
+                     "get(), strip(), lstrip(), rstrip(), startswith(), endswith(), split() and replace())"),
+    "loop-depth": ("{% for m in messages %}{{ loop.depth }}{% endfor %}", "the loop attribute 'depth' is not "
+                   "supported (only index0, index, first, last, length, revindex, revindex0, previtem and nextitem)"),
     "filter-dictsort": ("{% for k, v in {'b': 1, 'a': 2} | dictsort %}{{ k }}{% endfor %}", "the filter 'dictsort' is not supported"),
     "break": ("{% for m in messages %}{{ m.role }}{% break %}{% endfor %}", "the statement 'break' is not supported"),
     "for-recursive": ("{% for m in messages recursive %}{{ m.content }}{% endfor %}", "'recursive' is not supported"),
@@ -334,6 +337,8 @@ RENDER_REFUSED = {
     "float-arith": ("{{ tools[0].function.parameters.properties.days.minimum + 1 }}", "the operator '+' on a float"),
     "message-vs-dict": ("{{ messages[0] == tools[0] }}", "comparing a message with a dict is not supported"),
     "dict-key-not-string": ("{{ {1: 'x'} | tojson }}", "a dict literal's key must be a string"),
+    "loop-depth-key": ("{% for m in messages %}{{ loop['depth'] }}{% endfor %}", "the loop attribute 'depth' is not "
+                       "supported (only index0, index, first, last, length, revindex, revindex0, previtem and nextitem)"),
     "generator-equal": ("{{ (tools | select) == (tools | select) }}", "comparing a generator is not supported"),
 }
 
