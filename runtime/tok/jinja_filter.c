@@ -1,5 +1,6 @@
-/* jinja_filter.c — the filters of a render (jinja.c): trim, string, tojson, items, join, length,
- * default, map, selectattr/rejectattr and select/reject, with Jinja's semantics (jinja.h). */
+/* jinja_filter.c — the filters of a render (jinja.c): trim, string, tojson, items, dictsort, join,
+ * length, default, map, upper, lower, selectattr/rejectattr and select/reject, with Jinja's
+ * semantics (jinja.h). */
 #include "jinja_render.h"
 
 #include <stdlib.h>
@@ -75,6 +76,62 @@ Val jinja_items_of(Render *R, Val d, size_t pos) {
     return jinja_list(pairs, (int64_t)n);
 }
 
+/* A dictsort pair: its key as compared, and where it stands in the dict. */
+typedef struct {
+    Val key;
+    size_t at;
+    bool reverse;
+} SortKey;
+
+/* Python's sorted() order of str keys (code points: UTF-8's byte order), equal keys in the dict's
+ * order also when reversed. */
+static int sort_key_cmp(const void *pa, const void *pb) {
+    const SortKey *a = pa, *b = pb;
+    int c = memcmp(a->key.s, b->key.s, a->key.n < b->key.n ? a->key.n : b->key.n);
+    if (!c) c = (a->key.n > b->key.n) - (a->key.n < b->key.n);
+    if (a->reverse) c = -c;
+    return c ? c : (a->at > b->at) - (a->at < b->at);
+}
+
+/* d | dictsort(case_sensitive=false, by='key', reverse=false): d's (key, value) pairs sorted by key,
+ * lower-cased unless case_sensitive (Jinja's; by='value' is refused). */
+static Val dictsort(Render *R, const Expr *e, Val d) {
+    bool case_sensitive = false, reverse = false;
+    static const char *const PARAMS[] = {"case_sensitive", "by", "reverse"};
+    for (int k = 0, at = 0; k < e->nargs && !R->V.failed; k++) {
+        const char *key = e->keys[k] ? e->keys[k] : at < 3 ? PARAMS[at] : "";
+        at += !e->keys[k];
+        Val a = jinja_eval(R, e->args[k]);
+        if (!strcmp(key, "case_sensitive")) case_sensitive = jinja_truthy(a);
+        else if (!strcmp(key, "reverse")) reverse = jinja_truthy(a);
+        else if (strcmp(key, "by") || a.k != V_STR || a.n != 3 || memcmp(a.s, "key", 3))
+            return fail(R, e->pos, "dictsort takes case_sensitive, by='key' and reverse only");
+    }
+    if (R->V.failed) return UNDEF;
+    if (d.k != V_DICT) return fail(R, e->pos, "dictsort of %s is not supported (only of a dict)", KIND_NAME[d.k]);
+    Val pairs = jinja_items_of(R, d, e->pos);
+    int64_t n = jinja_len(pairs);
+    SortKey *keys = arena_alloc(&R->V.A, (size_t)(n + 1) * sizeof *keys);
+    for (int64_t k = 0; k < n && !R->V.failed; k++) {
+        Val key = jinja_item(jinja_item(pairs, k), 0);
+        keys[k] = (SortKey){case_sensitive ? key : jinja_case(&R->V, key, false, e->pos), (size_t)k, reverse};
+    }
+    if (R->V.failed) return UNDEF;
+    qsort(keys, (size_t)n, sizeof *keys, sort_key_cmp);
+    Val *sorted = arena_alloc(&R->V.A, (size_t)(n + 1) * sizeof *sorted);
+    for (int64_t k = 0; k < n; k++) {
+        sorted[k] = jinja_item(pairs, (int64_t)keys[k].at);
+        sorted[k].tuple = true;
+    }
+    return jinja_list(sorted, n);
+}
+
+/* value | upper and | lower: str(value) upper- or lower-cased. */
+static Val case_of(Render *R, Val v, bool upper, size_t pos) {
+    v = jinja_as_str(R, v, pos);
+    return R->V.failed ? UNDEF : jinja_case(&R->V, v, upper, pos);
+}
+
 /* list | join(sep): the items' str() between seps. */
 static Val join(Render *R, const Expr *e, Val v) {
     size_t sn = 0;
@@ -128,6 +185,8 @@ static Val map_one(Render *R, const Expr *e, Val x, const char *path, size_t n, 
         Val out = !strncmp(path, "string", n) && n == 6 ? jinja_as_str(R, x, e->pos)
                 : !strncmp(path, "trim", n) && n == 4 ? jinja_strip_val(R, x, e->pos)
                 : !strncmp(path, "length", n) && n == 6 ? length(R, e, x)
+                : !strncmp(path, "upper", n) && n == 5 ? case_of(R, x, true, e->pos)
+                : !strncmp(path, "lower", n) && n == 5 ? case_of(R, x, false, e->pos)
                 : jinja_dump(&R->V, x, -1, &b, e->pos) ? str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len) : UNDEF;
         buf_free(&b);
         return out;
@@ -156,12 +215,12 @@ static Val map_items(Render *R, const Expr *e, Val v) {
         else if (e->keys[k] && !strcmp(e->keys[k], "default")) dflt = a;
         else return fail(R, e->pos, "map takes attribute= (and default=) or the name of a filter only");
     }
-    static const char *const FILTERS[] = {"string", "trim", "length", "tojson", NULL};
+    static const char *const FILTERS[] = {"string", "trim", "length", "tojson", "upper", "lower", NULL};
     bool known = !filter;
     for (int i = 0; filter && FILTERS[i]; i++) known |= name.n == strlen(FILTERS[i]) && !memcmp(name.s, FILTERS[i], name.n);
     if (R->V.failed || name.k != V_STR || !known || (filter && e->nargs > 1))
         return R->V.failed ? UNDEF : fail(R, e->pos, "map with these arguments is not supported (attribute=, default=, or "
-                                                     "one of the filters string, trim, length and tojson)");
+                                                     "one of the filters string, trim, length, tojson, upper and lower)");
     Val list;
     if (!jinja_iterate(R, v, e->pos, &list)) return UNDEF;
     Val *items = arena_alloc(&R->V.A, (size_t)(jinja_len(list) + 1) * sizeof *items);
@@ -184,6 +243,9 @@ Val jinja_eval_filter(Render *R, const Expr *e) {
     if (!strcmp(e->s, "length")) return length(R, e, v);
     if (!strcmp(e->s, "default") || !strcmp(e->s, "d")) return default_of(R, e, v);
     if (!strcmp(e->s, "map")) return map_items(R, e, v);
+    if (!strcmp(e->s, "upper") || !strcmp(e->s, "lower"))
+        return e->nargs ? fail(R, e->pos, "%s takes no arguments", e->s) : case_of(R, v, e->s[0] == 'u', e->pos);
+    if (!strcmp(e->s, "dictsort")) return dictsort(R, e, v);
     if (strstr(e->s, "select") || strstr(e->s, "reject")) return select_items(R, e, v);
     Val list;   /* list */
     if (v.k == V_STR) return fail(R, e->pos, "the filter 'list' of a string is not supported");

@@ -219,14 +219,15 @@ static const char *const GLOBALS[] = {"messages", "bos_token", "eos_token", "add
 
 /* The filters jinja.c renders. */
 static const char *const FILTERS[] = {"trim", "length", "string", "list", "tojson", "selectattr", "rejectattr",
-                                      "items", "select", "reject", "join", "default", "d", "map", NULL};
+                                      "items", "select", "reject", "join", "default", "d", "map", "upper", "lower",
+                                      "dictsort", NULL};
 const char *const JINJA_LOOP_ATTRS[] = {"index0", "index", "first", "last", "length", "revindex", "revindex0",
                                          "previtem", "nextitem", NULL};
 const char *const JINJA_TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "true", "false",
                                     "boolean", "integer", "float", "number", "sequence", NULL};
 /* The methods jinja.c calls: a dict's items(), and a string's, as Python's str has them. */
 static const char *const METHODS[] = {"items", "get", "strip", "lstrip", "rstrip", "startswith", "endswith", "split",
-                                      "replace", NULL};
+                                      "replace", "upper", "lower", NULL};
 
 static bool listed(const char *const *list, const char *s) {
     for (int i = 0; list[i]; i++)

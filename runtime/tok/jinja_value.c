@@ -292,6 +292,29 @@ size_t jinja_space_len(const char *s, size_t len) {
     return sp ? (size_t)n : 0;
 }
 
+/* Python's str.upper() (or lower()) of s. ASCII letters are mapped; another character is kept where
+ * Unicode gives it no case (utf8proc: assigned, not a cased letter, no mapping either way). A cased
+ * character beyond ASCII is refused rather than guessed: Python maps some of them to several
+ * characters (ß → SS) or by context (a final Σ), from tables of its own Unicode version. */
+Val jinja_case(ValCtx *R, Val s, bool upper, size_t pos) {
+    char *out = arena_alloc(&R->A, s.n + 1);
+    for (size_t i = 0, len; i < s.n; i += len) {
+        int32_t c = code_point(s.s + i, s.n - i, &len);
+        memcpy(out + i, s.s + i, len);
+        if (c >= 'a' && c <= 'z' && upper) out[i] = (char)(c - 'a' + 'A');
+        else if (c >= 'A' && c <= 'Z' && !upper) out[i] = (char)(c - 'A' + 'a');
+        if (c < 0x80) continue;
+        const utf8proc_property_t *p = utf8proc_get_property(c);
+        if (p->category == UTF8PROC_CATEGORY_LU || p->category == UTF8PROC_CATEGORY_LL ||
+            p->category == UTF8PROC_CATEGORY_LT || p->category == UTF8PROC_CATEGORY_CN ||
+            utf8proc_toupper(c) != c || utf8proc_tolower(c) != c)
+            return jinja_fail(R, pos, "%s() of a string holding '%.*s' is not supported (only of ASCII letters and "
+                              "characters without case)", upper ? "upper" : "lower", (int)len, s.s + i);
+    }
+    out[s.n] = 0;
+    return jinja_str(out, s.n);
+}
+
 /* The bytes of the character at s[0, n) when strip removes it (one of chars[0, nchars), or with
  * chars NULL Python's white space), else 0. */
 static size_t stripped_len(const char *s, size_t n, const char *chars, size_t nchars) {
@@ -400,6 +423,8 @@ static bool str_argument(ValCtx *R, const char *name, const Val *args, int nargs
 }
 
 Val jinja_str_method(ValCtx *R, const char *name, Val s, const Val *args, int nargs, size_t pos) {
+    if (s.k == V_STR && (!strcmp(name, "upper") || !strcmp(name, "lower")))
+        return nargs ? jinja_fail(R, pos, "%s() takes no arguments", name) : jinja_case(R, s, name[0] == 'u', pos);
     bool strip = strstr(name, "strip") != NULL, starts = !strcmp(name, "startswith"), ends = !strcmp(name, "endswith");
     int most = strip ? 1 : starts || ends ? 1 : !strcmp(name, "split") ? 2 : 3;
     if (s.k != V_STR) return jinja_fail(R, pos, "%s() of %s is not supported", name, JINJA_KIND_NAME[s.k]);

@@ -62,9 +62,12 @@ bool jinja_text(Val v, Buf *b);
 /* v as Python's json.dumps(v, ensure_ascii=False, indent=indent) writes it (indent < 0: none) into
  * b (transformers' tojson); false with a failure for what JSON has no form of. */
 bool jinja_dump(ValCtx *R, Val v, int64_t indent, Buf *b, size_t pos);
-/* Python's str method `name` (strip, lstrip, rstrip, startswith, endswith, split, replace) of s with
+/* Python's str method `name` (strip, lstrip, rstrip, startswith, endswith, split, replace, upper, lower) of s with
  * its nargs arguments; a failure for another value or other arguments. */
 Val jinja_str_method(ValCtx *R, const char *name, Val s, const Val *args, int nargs, size_t pos);
+/* Python's str.upper() (upper) or str.lower() of s: a failure where s holds a cased character
+ * beyond ASCII. */
+Val jinja_case(ValCtx *R, Val s, bool upper, size_t pos);
 /* v as JSON (a dict literal's value): NULL with a failure for what JSON has no form of. */
 json_t *jinja_to_json(ValCtx *R, Val v, size_t pos);
 /* The message as the dict a template reads: its key `key` (n bytes), or undefined. */

@@ -132,6 +132,17 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 |{{ reads() }}{% set top = 'top2' %}{% set later = 'L' %}{% if true %}{% set top = 'top3' %}{% endif %} {{ reads() }}
 {%- for m in messages %}{% set top = 'loop' %}{% set m_local = 1 %}{% set ns.n = ns.n + 1 %} {{ reads() }}{% endfor %} {{ top }} {{ ns.n }}
 |{{ {"k": messages[0].content, "n": [1, 2], "d": {}} | tojson }} {{ {'a': 1}['a'] }} {{ {'a': 1}.b is defined }} {{ {'a': 1} == {'a': 1} }} {{ {} | length }} {{ render('integer') + render(2) }}""",
+    # Not a model's: upper, lower and dictsort as Gemma 4's tool declarations use them; equal keys
+    # once lower-cased keep the dict's order, also reversed.
+    "features-case": r"""{%- set d = {"b": 1, "B": 2, "a": none, "東京": "l", "_z": "x", "Ab": true, "": 0} %}
+{%- for k, v in d | dictsort %}{{ k }}={{ v }} {% endfor %}|
+{%- for k, v in d | dictsort(true) %}{{ k }} {% endfor %}|
+{%- for k, v in d | dictsort(reverse=true) %}{{ k }} {% endfor %}|
+{%- for k, v in d | dictsort(false, 'key', true) %}{{ k }} {% endfor %}|
+{%- for k, v in d | dictsort(case_sensitive=true, reverse=true) %}{{ k }} {% endfor %}|{{ (d | dictsort)[0][0] == '' }}
+{%- if tools %}{% for t in tools %}|{% if t.function.parameters %}{% for name, p in t.function.parameters.properties | dictsort %}{{ name | upper }}:{{ p.type | upper }} {% endfor %}{% endif %}{% endfor %}{% endif %}
+{%- for m in messages %}|{{ m.role | upper }} {{ m.role.upper() }} {{ m.role.lower() }} {{ 'MiXeD 1-2_x' | lower }}{% endfor %}
+|{{ none | upper }} {{ 5 | lower }} {{ true | lower }} {{ messages[0].nothing | upper }}. {{ ['a', 'B', '東'] | map('upper') | join(',') }} {{ ['a', 'B'] | map('lower') | list | length }}""",
     # Not a model's: JSON values as tool calling brings them (dicts and lists of the tools, a message's
     # tool_calls, chat_template_kwargs), and what templates do with them.
     "features-json": r"""{%- for t in tools %}
@@ -175,7 +186,7 @@ TEMPLATES["int-edges"] = ("{{ 7 % -1 }}|{{ -7 % -1 }}|{{ (-4294967296 * 21474836
                           "{{ -4294967296 * 2147483648 }}|{{ -7 % 3 }}|{{ 7 % -3 }}|{{ messages | length % -1 }}")
 
 for _name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "qwen3", "mistral-small-3.2", "devstral-small", "kimi-k2",
-              "hermes-3-tool-use", "gpt-oss"):
+              "hermes-3-tool-use", "gpt-oss", "gemma-4"):
     with open(os.path.join(CHAT_DIR, _name + ".jinja"), encoding="utf-8") as _f:
         TEMPLATES[_name] = _f.read()
 
@@ -193,7 +204,7 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "features-strings": (None, None), "features-literals": (None, None), "macro-argument-twice": (None, None), "macro-unknown-argument": (None, None),
     "mistral-small-3.2": ("<s>", "</s>"), "devstral-small": ("<s>", "</s>"), "kimi-k2": (None, "<|im_end|>"),
     "hermes-3-tool-use": ("<|begin_of_text|>", "<|im_end|>"), "gpt-oss": ("<|startoftext|>", "<|return|>"),
-    "features-macros": (None, None),
+    "features-macros": (None, None), "gemma-4": ("<bos>", "<eos>"), "features-case": (None, None),
 }
 
 def conv(*pairs):
@@ -221,11 +232,12 @@ REFUSED = {
     "macro-in-for": ("{% for m in messages %}{% macro f() %}x{% endmacro %}{% endfor %}", "a macro inside if or for is not supported"),
     "call-block": ("{% macro f() %}{{ caller() }}{% endmacro %}{% call f() %}x{% endcall %}", "the statement 'call' is not supported"),
     "function-range": ("{% for i in range(2) %}{{ i }}{% endfor %}", "the function 'range' is not supported"),
-    "method-lower": ("{{ messages[0]['content'].lower() }}", "the method 'lower' is not supported (only items(), "
-                     "get(), strip(), lstrip(), rstrip(), startswith(), endswith(), split() and replace())"),
+    "method-title": ("{{ messages[0]['content'].title() }}", "the method 'title' is not supported (only items(), "
+                     "get(), strip(), lstrip(), rstrip(), startswith(), endswith(), split(), replace(), upper() and "
+                     "lower())"),
     "loop-depth": ("{% for m in messages %}{{ loop.depth }}{% endfor %}", "the loop attribute 'depth' is not "
                    "supported (only index0, index, first, last, length, revindex, revindex0, previtem and nextitem)"),
-    "filter-dictsort": ("{% for k, v in {'b': 1, 'a': 2} | dictsort %}{{ k }}{% endfor %}", "the filter 'dictsort' is not supported"),
+    "filter-sort": ("{% for k in ['b', 'a'] | sort %}{{ k }}{% endfor %}", "the filter 'sort' is not supported"),
     "break": ("{% for m in messages %}{{ m.role }}{% break %}{% endfor %}", "the statement 'break' is not supported"),
     "for-recursive": ("{% for m in messages recursive %}{{ m.content }}{% endfor %}", "'recursive' is not supported"),
     "loop-cycle": ("{% for m in messages %}{{ loop.cycle('a', 'b') }}{% endfor %}", "the method 'cycle' is not supported"),
@@ -294,11 +306,11 @@ def tool_cases():
               "-one-tool": {}}   # the weather tool alone (Hermes' template fails on a tool without a description)
     FOR = {"llama3.1": ("-builtin", "-user-tools", "-custom"), "features-json": ("-builtin", "-user-tools", "-custom"),
            "qwen3": ("-no-thinking", "-thinking"), "features-strings": ("-no-thinking",),
-           "hermes-3-tool-use": ("-one-tool",), "gpt-oss": ("-one-tool",)}
+           "hermes-3-tool-use": ("-one-tool",), "gpt-oss": ("-one-tool",), "gemma-4": ("-no-thinking", "-thinking")}
     cases = []
     for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-json", "qwen3", "features-strings",
                  "features-literals", "mistral-small-3.2", "devstral-small", "kimi-k2", "hermes-3-tool-use", "gpt-oss",
-                 "features-macros"):
+                 "features-macros", "gemma-4", "features-case"):
         bos, eos = TOKENS[name]
         convs = dict(TOOL_CONVERSATIONS, user=CONVERSATIONS["user"], **{"system-user": CONVERSATIONS["system-user"]})
         for cname, messages in convs.items():
@@ -339,6 +351,12 @@ RENDER_REFUSED = {
     "dict-key-not-string": ("{{ {1: 'x'} | tojson }}", "a dict literal's key must be a string"),
     "loop-depth-key": ("{% for m in messages %}{{ loop['depth'] }}{% endfor %}", "the loop attribute 'depth' is not "
                        "supported (only index0, index, first, last, length, revindex, revindex0, previtem and nextitem)"),
+    "upper-sharp-s": ("{{ ('stra\u00dfe ' + tools[0].function.name) | upper }}", "upper() of a string holding '\u00df' is not supported"),
+    "lower-sigma": ("{{ 'O\u03a3'.lower() }}", "lower() of a string holding '\u03a3' is not supported"),
+    "lower-roman-numeral": ("{{ ['\u2160'] | map('lower') | list | length }}", "lower() of a string holding '\u2160' is not supported"),
+    "dictsort-key-case": ("{% for k, v in {'\u00c9': 1} | dictsort %}{{ k }}{% endfor %}", "lower() of a string holding '\u00c9' is not supported"),
+    "dictsort-by-value": ("{% for k, v in {'b': 'x', 'a': 'y'} | dictsort(by='value') %}{{ k }}{% endfor %}", "dictsort takes case_sensitive, by='key' and reverse only"),
+    "dictsort-message": ("{% for k, v in messages[0] | dictsort %}{{ k }}{% endfor %}", "dictsort of a message is not supported"),
     "generator-equal": ("{{ (tools | select) == (tools | select) }}", "comparing a generator is not supported"),
 }
 
