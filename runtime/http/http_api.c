@@ -28,11 +28,8 @@ enum {
     TOKENIZING = ROUTE_TOKENIZE | ROUTE_TOKENIZE_CHAT, ANY_ROUTE = 31
 };
 
-/* The chat template arguments a request's chat_template_kwargs may give (f_chat_template_kwargs):
- * Llama 3.1's and Qwen 3's. A JSON object holds each key once, so each is bound once at most. */
-static const char *const TEMPLATE_ARGUMENTS[] = {"date_string", "tools_in_user_message", "custom_tools", "builtin_tools",
-                                                 "enable_thinking"};
-#define NTEMPLATE_ARGUMENTS (sizeof TEMPLATE_ARGUMENTS / sizeof *TEMPLATE_ARGUMENTS)
+/* The most names a request's chat_template_kwargs may give (f_chat_template_kwargs). */
+#define MAX_TEMPLATE_ARGUMENTS 64
 
 /* What the parse of one body gathers before the prompts are known. */
 typedef struct {
@@ -48,7 +45,7 @@ typedef struct {
     bool add_special;           /* add_special_tokens: a text prompt's post-processor tokens (its BOS) */
     ChatRender render;          /* chat: add_generation_prompt (default true), continue_final_message, tools
                                  * (the `tools` field) and chat_template_kwargs (in kwargs) */
-    JinjaKwarg kwargs[NTEMPLATE_ARGUMENTS];
+    JinjaKwarg kwargs[MAX_TEMPLATE_ARGUMENTS];
     json_t *tools;              /* the request's tools, as the template reads them (http_tools.c); NULL: none */
     ToolChoice tool_choice;
     bool token_strs;            /* /tokenize's return_token_strs */
@@ -192,16 +189,18 @@ static bool f_add_special_tokens(Parse *p, json_t *v, ApiError *err) {
 static bool f_return_token_strs(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "return_token_strs", &p->token_strs, err);
 }
-/* vLLM's chat_template_kwargs: the template's arguments by name. date_string, tools_in_user_message,
- * custom_tools and builtin_tools (Llama 3.1's) and enable_thinking (Qwen 3's), of any JSON value, are
- * bound; the names a request or
- * the server sets are refused (their fields say them); any other name is one no template of the
- * subset reads (jinja.c refuses such templates), so vLLM's rendering ignores it too. */
+/* vLLM's chat_template_kwargs: the template's arguments by name (Llama 3.1's date_string, Qwen 3's
+ * enable_thinking, Granite's controls, ...), any JSON value. A name the request or the server sets is
+ * refused (its field says it), as are vLLM's refused chat_template and tokenize. A name the template
+ * does not read changes nothing, as in vLLM's rendering (which drops it). */
 static bool f_chat_template_kwargs(Parse *p, json_t *v, ApiError *err) {
     static const char *const SET[] = {"messages", "tools", "documents", "add_generation_prompt", "continue_final_message",
-                                      "bos_token", "eos_token", "strftime_now", NULL};
+                                      "bos_token", "eos_token", "strftime_now", "chat_template", "tokenize", NULL};
     if (json_is_null(v)) return true;
     if (!json_is_object(v)) return api_refuse(err, 400, "field 'chat_template_kwargs' must be an object");
+    if (json_object_size(v) > MAX_TEMPLATE_ARGUMENTS)
+        return api_refuse(err, 400, "field 'chat_template_kwargs' has %zu names (at most %d are taken)", json_object_size(v),
+                          MAX_TEMPLATE_ARGUMENTS);
     const char *key;
     json_t *x;
     json_object_foreach(v, key, x) {
@@ -209,8 +208,7 @@ static bool f_chat_template_kwargs(Parse *p, json_t *v, ApiError *err) {
             if (!strcmp(key, SET[i]))
                 return api_refuse(err, 400, "field 'chat_template_kwargs': '%s' is not taken here (the request's fields and "
                            "the server set it)", key);
-        for (size_t i = 0; i < NTEMPLATE_ARGUMENTS; i++)
-            if (!strcmp(key, TEMPLATE_ARGUMENTS[i])) p->kwargs[p->render.nkwargs++] = (JinjaKwarg){TEMPLATE_ARGUMENTS[i], x};
+        p->kwargs[p->render.nkwargs++] = (JinjaKwarg){key, x};
     }
     p->render.kwargs = p->kwargs;
     return true;

@@ -55,8 +55,9 @@ typedef struct {
     const json_t *tools;            /* the request's tools as the template reads them (a list; [] too, which
                                      * transformers and vLLM hand the template as []: Llama 3.1's tells it
                                      * from none); NULL: none */
-    const JinjaKwarg *kwargs;       /* [nkwargs] the template's arguments (date_string, ...: vLLM's
-                                     * chat_template_kwargs); the Llama 3 template by hand reads none */
+    const JinjaKwarg *kwargs;       /* [nkwargs] the template's arguments (date_string, enable_thinking,
+                                     * any name: vLLM's chat_template_kwargs); the Llama 3 template by
+                                     * hand reads none */
     int nkwargs;
 } ChatRender;
 

@@ -8,11 +8,13 @@
  * only their arguments, their own names, the globals and the macros), white-space control; string,
  * integer, boolean, none, list, tuple and dict literals; Python's operators on integers and strings,
  * comparisons, and/or/not, in, x if c else y, indexing and slices with steps; the filters trim,
- * length, string, list, tojson, selectattr/rejectattr, select/reject, items, join, default and map;
- * the tests defined, undefined, none, string, mapping, iterable, true, false, boolean, integer, float,
- * number, sequence; str's strip/lstrip/rstrip/startswith/endswith/split/replace, dict's items/get;
- * raise_exception, namespace, strftime_now. JSON values (the tools, a message's tool_calls,
- * chat_template_kwargs) are Python's dicts and lists; floats print as Python's repr. */
+ * length, string, list, tojson, selectattr/rejectattr, select/reject, items, dictsort, join, default,
+ * map, upper and lower; the tests defined, undefined, none, string, mapping, iterable, true, false,
+ * boolean, integer, float, number, sequence; str's strip/lstrip/rstrip/startswith/endswith/split/
+ * replace/upper/lower, dict's items/get; raise_exception, namespace, strftime_now. JSON values (the
+ * tools, a message's tool_calls, chat_template_kwargs) are Python's dicts and lists; floats print as
+ * Python's repr. A name the template reads without setting it is the caller's kwarg, else
+ * undefined, but for the special tokens transformers adds and mixc does not read (refused). */
 #ifndef MIXC_JINJA_H
 #define MIXC_JINJA_H
 

@@ -208,14 +208,15 @@ static Expr *parse_primary(Parser *P) {
     return e;
 }
 
-/* The names transformers' apply_chat_template gives a template without tools or extra arguments:
- * tools and documents are none; custom_tools, builtin_tools, date_string and tools_in_user_message
- * (Llama 3.1's arguments), enable_thinking (Qwen 3's) and continue_final_message (an argument of
- * apply_chat_template's own, never the template's: Nemotron's reads it) are undefined; strftime_now
- * is a function. */
-static const char *const GLOBALS[] = {"messages", "bos_token", "eos_token", "add_generation_prompt", "loop", "tools",
-                                      "documents", "custom_tools", "builtin_tools", "date_string",
-                                      "tools_in_user_message", "enable_thinking", "continue_final_message", "strftime_now", NULL};
+/* The names a template may read without setting them. transformers' apply_chat_template gives it
+ * messages, tools and documents (none unless given), add_generation_prompt, the tokenizer's special
+ * tokens and its keyword arguments (vLLM's chat_template_kwargs: Llama 3.1's date_string, Qwen 3's
+ * enable_thinking, Granite's controls, ...), and Jinja its globals. Any name is read from the
+ * arguments, else undefined, but these: the special tokens mixc does not read from the tokenizer, and
+ * Jinja's functions read as values (a call of them is refused as a call). */
+static const char *const UNREADABLE[] = {"unk_token", "sep_token", "pad_token", "cls_token", "mask_token",
+                                         "additional_special_tokens", "range", "dict", "lipsum", "cycler", "joiner",
+                                         "namespace", "raise_exception", NULL};
 
 /* The filters jinja.c renders. */
 static const char *const FILTERS[] = {"trim", "length", "string", "list", "tojson", "selectattr", "rejectattr",
@@ -622,8 +623,7 @@ static Stmt *parse_body(Parser *P, const char *const *stops, const char **stoppe
 
 
 
-/* Every name read is one the template binds or one mixc gives it: no other variable (pad_token, ...) is
- * read, since transformers may give it a value. Every call is a macro's. */
+/* Every call is a macro's; no name read is one of UNREADABLE unless the template sets it. */
 static void check_names(Parser *P) {
     for (int i = 0; i < P->ncalls && !failed(P); i++)
         if (!is_macro(P, P->calls[i]->s))
@@ -631,13 +631,12 @@ static void check_names(Parser *P) {
                      "strftime_now and the template's macros)", P->calls[i]->s);
     for (int i = 0; i < P->nnames && !failed(P); i++) {
         const char *n = P->names[i]->s;
-        bool ok = listed(GLOBALS, n) || is_macro(P, n);
+        bool ok = !listed(UNREADABLE, n) || is_macro(P, n);
         for (int k = 0; k < P->nbound && !ok; k++) ok = !strcmp(P->bound[k], n);
         if (!ok)
-            lex_fail(P->L, P->names[i]->pos, "the variable '%s' is not supported (only messages, bos_token, "
-                     "eos_token, add_generation_prompt, tools, documents, custom_tools, builtin_tools, date_string, "
-                     "tools_in_user_message, enable_thinking, continue_final_message, strftime_now and the names the "
-                     "template sets)", n);
+            lex_fail(P->L, P->names[i]->pos, "the variable '%s' is not supported (%s)", n,
+                     strstr(n, "_token") ? "transformers gives it the tokenizer's special token, which mixc does not read"
+                                         : "Jinja's function, read as a value");
     }
 }
 

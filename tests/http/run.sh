@@ -621,6 +621,7 @@ with_fields() { sed "s/}\$/, $1}/" "$T/request"; }
 tokenize_as_jinja2() {
   "$BUILD/tests/http/test_tools" --request tests/tokenizer/fixtures/chat_templates.json "$2" >"$T/request"
   local text; text=$(jq -j --arg n "$2" '.cases[] | select(.name == $n) | .expected' tests/tokenizer/fixtures/chat_templates.json; echo x)
+  text=${text//September 05, 2024/$(LC_ALL=C date '+%B %d, %Y')}   # the fixtures' strftime_now clock: the server's is now
   post /tokenize "$(cat "$T/request")"
   check "$1" "$CODE:$(jq -r '.tokens | map(tostring) | join(",")' "$T/body")" \
     "200:$("$TT" encode "$3/tokenizer.json" "${text%x}" | cut -d, -f2-)"
@@ -701,6 +702,19 @@ jq -n --rawfile t tests/tokenizer/fixtures/chat/qwen3.jinja '{chat_template: $t,
 start qwen3 --tokenizer "$T/qwen3" || exit 1
 tokenize_as_jinja2 chat-qwen3-enable-thinking-false-as-jinja2 qwen3-thinking-tools-no-thinking "$T/qwen3"
 tokenize_as_jinja2 chat-qwen3-enable-thinking-true-as-jinja2 qwen3-thinking-tools-thinking "$T/qwen3"
+kill -TERM "$SPID"; wait "$SPID"
+# Granite 3.3's template reads names of its own (thinking, controls): chat_template_kwargs give them
+mkdir -p "$T/granite"
+cp "$T/chatml/tokenizer.json" "$T/granite/"
+jq -n --rawfile t tests/tokenizer/fixtures/chat/granite-3.3.jinja '{chat_template: $t, eos_token: "<|im_end|>"}' >"$T/granite/tokenizer_config.json"
+start granite --tokenizer "$T/granite" || exit 1
+tokenize_as_jinja2 chat-granite-thinking-kwargs-as-jinja2 granite-3.3-user-kwargs-thinking "$T/granite"
+tokenize_as_jinja2 chat-granite-controls-kwargs-as-jinja2 granite-3.3-system-user-kwargs-controls "$T/granite"
+tokenize_as_jinja2 chat-granite-no-kwargs-as-jinja2 granite-3.3-user "$T/granite"
+refused chat-template-kwargs-tokenize 400 "field 'chat_template_kwargs': 'tokenize' is not taken here" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": {"tokenize": true}}'
+refused chat-template-kwargs-too-many 400 "field 'chat_template_kwargs' has 65 names (at most 64 are taken)" \
+  /v1/chat/completions "$(jq -nc '{messages: [{role: "user", content: "hi"}], chat_template_kwargs: ([range(65) | {key: "k\(.)", value: .}] | from_entries)}')"
 kill -TERM "$SPID"; wait "$SPID"
 # --tool-call-parser llama3_json end to end: token 603 a whole call as JSON; one written is the
 # answer's call (content null), held back in the stream until the end (no chunk has text: the

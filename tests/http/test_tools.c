@@ -179,8 +179,8 @@ static void test_answers(void) {
 }
 
 /* --request FIXTURE NAME: the chat_templates.json case NAME as a request body, on stdout: its messages
- * as OpenAI clients send them (a tool call's arguments as JSON text), its tools and kwargs as they
- * are, on one line. Written by jansson, whose numbers read back the same (jq 1.6 writes
+ * as OpenAI clients send them (a tool call's arguments as JSON text), its tools and kwargs (where it
+ * has them) as they are, on one line. Written by jansson, whose numbers read back the same (jq 1.6 writes
  * -0.0 as -0). */
 static int print_request(const char *fixture, const char *name) {
     json_t *root = json_load_file(fixture, 0, NULL), *c = NULL, *x;
@@ -195,7 +195,8 @@ static int print_request(const char *fixture, const char *name) {
         json_object_set_new(f, "arguments", json_string(args));
         free(args);
     }
-    json_t *body = json_pack("{s:o, s:O}", "messages", messages, "tools", json_object_get(c, "tools"));
+    json_t *body = json_pack("{s:o}", "messages", messages);
+    if (json_object_get(c, "tools")) json_object_set(body, "tools", json_object_get(c, "tools"));
     if (json_object_get(c, "kwargs")) json_object_set(body, "chat_template_kwargs", json_object_get(c, "kwargs"));
     char *text = json_dumps(body, JSON_REAL_PRECISION(17));
     puts(text);

@@ -143,6 +143,10 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 {%- if tools %}{% for t in tools %}|{% if t.function.parameters %}{% for name, p in t.function.parameters.properties | dictsort %}{{ name | upper }}:{{ p.type | upper }} {% endfor %}{% endif %}{% endfor %}{% endif %}
 {%- for m in messages %}|{{ m.role | upper }} {{ m.role.upper() }} {{ m.role.lower() }} {{ 'MiXeD 1-2_x' | lower }}{% endfor %}
 |{{ none | upper }} {{ 5 | lower }} {{ true | lower }} {{ messages[0].nothing | upper }}. {{ ['a', 'B', '東'] | map('upper') | join(',') }} {{ ['a', 'B'] | map('lower') | list | length }}""",
+    # Not a model's: names no template above reads, from chat_template_kwargs or undefined.
+    "features-free": r"""{{ thinking is defined }} {{ thinking | default('no') }} {{ controls | tojson if controls is defined }}
+{%- if 'citations' in controls %} cite{% endif %}{% for c in controls %} [{{ c }}]{% endfor %} {{ controls | length }}
+{%- if unused is defined %} {{ unused | length }}{% endif %}{% set later = 1 %} {{ later }}""",
     # Not a model's: JSON values as tool calling brings them (dicts and lists of the tools, a message's
     # tool_calls, chat_template_kwargs), and what templates do with them.
     "features-json": r"""{%- for t in tools %}
@@ -186,7 +190,7 @@ TEMPLATES["int-edges"] = ("{{ 7 % -1 }}|{{ -7 % -1 }}|{{ (-4294967296 * 21474836
                           "{{ -4294967296 * 2147483648 }}|{{ -7 % 3 }}|{{ 7 % -3 }}|{{ messages | length % -1 }}")
 
 for _name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "qwen3", "mistral-small-3.2", "devstral-small", "kimi-k2",
-              "hermes-3-tool-use", "gpt-oss", "gemma-4"):
+              "hermes-3-tool-use", "gpt-oss", "gemma-4", "granite-3.3"):
     with open(os.path.join(CHAT_DIR, _name + ".jinja"), encoding="utf-8") as _f:
         TEMPLATES[_name] = _f.read()
 
@@ -205,6 +209,7 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "mistral-small-3.2": ("<s>", "</s>"), "devstral-small": ("<s>", "</s>"), "kimi-k2": (None, "<|im_end|>"),
     "hermes-3-tool-use": ("<|begin_of_text|>", "<|im_end|>"), "gpt-oss": ("<|startoftext|>", "<|return|>"),
     "features-macros": (None, None), "gemma-4": ("<bos>", "<eos>"), "features-case": (None, None),
+    "granite-3.3": (None, "<|end_of_text|>"), "features-free": (None, None),
 }
 
 def conv(*pairs):
@@ -227,7 +232,11 @@ CONVERSATIONS = {
 # Templates jinja2 renders and mixc refuses at load, with the words its error must hold.
 REFUSED = {
     "filter-wordcount": ("{{ messages[0]['content'] | wordcount }}", "the filter 'wordcount' is not supported"),
-    "variable-pad-token": ("{{ pad_token }}{{ messages[0]['content'] }}", "the variable 'pad_token' is not supported"),
+    "variable-pad-token": ("{{ pad_token }}{{ messages[0]['content'] }}", "the variable 'pad_token' is not supported "
+                           "(transformers gives it the tokenizer's special token, which mixc does not read)"),
+    "variable-range": ("{% if range is defined %}{{ messages[0]['content'] }}{% endif %}", "the variable 'range' is not "
+                       "supported (Jinja's function, read as a value)"),
+    "variable-raise-exception": ("{{ raise_exception is defined }}", "the variable 'raise_exception' is not supported"),
     "macro-in-macro": ("{% macro f() %}{% macro g() %}{% endmacro %}{% endmacro %}", "a macro inside a macro is not supported"),
     "macro-in-for": ("{% for m in messages %}{% macro f() %}x{% endmacro %}{% endfor %}", "a macro inside if or for is not supported"),
     "call-block": ("{% macro f() %}{{ caller() }}{% endmacro %}{% call f() %}x{% endcall %}", "the statement 'call' is not supported"),
@@ -310,7 +319,7 @@ def tool_cases():
     cases = []
     for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-json", "qwen3", "features-strings",
                  "features-literals", "mistral-small-3.2", "devstral-small", "kimi-k2", "hermes-3-tool-use", "gpt-oss",
-                 "features-macros", "gemma-4", "features-case"):
+                 "features-macros", "gemma-4", "features-case", "granite-3.3"):
         bos, eos = TOKENS[name]
         convs = dict(TOOL_CONVERSATIONS, user=CONVERSATIONS["user"], **{"system-user": CONVERSATIONS["system-user"]})
         for cname, messages in convs.items():
@@ -396,6 +405,19 @@ def main():
                 case["raises"] = str(e)
             cases.append(case)
     cases += tool_cases()
+    # chat_template_kwargs of names only these templates read, without tools (Granite's thinking
+    # prompt is the one without tools): any name reaches the template, as vLLM passes it
+    FREE = {"thinking": {"thinking": True}, "controls": {"controls": {"citations": True, "length": "short"}},
+            "both": {"thinking": False, "controls": {}, "unused": [1]}}
+    for name in ("granite-3.3", "features-free"):
+        bos, eos = TOKENS[name]
+        for cname in ("user", "system-user"):
+            for kname, kwargs in FREE.items():
+                case = {"name": f"{name}-{cname}-kwargs-{kname}", "template": name, "messages": CONVERSATIONS[cname],
+                        "bos_token": bos, "eos_token": eos, "add_generation_prompt": True,
+                        "now": NOW.strftime("%Y-%m-%d %H:%M:%S"), "kwargs": kwargs,
+                        "expected": render(TEMPLATES[name], CONVERSATIONS[cname], bos, eos, True, kwargs=kwargs)}
+                cases.append(case)
     templates = dict(TEMPLATES)
     for name, (tmpl, words) in REFUSED.items():
         render(tmpl, CONVERSATIONS["multi-turn"], "<s>", "</s>", True)   # jinja2 renders it
