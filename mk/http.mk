@@ -18,6 +18,12 @@ $(BUILD)/tests/http/test_tools: $(BUILD)/tests/http/test_tools.o $(filter-out %/
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 TEST_PROGS += $(BUILD)/tests/http/test_tools
 
+# --reasoning-parser's parts and answers, below HTTP (tests/http/run.sh runs it).
+$(BUILD)/tests/http/test_reasoning: $(BUILD)/tests/http/test_reasoning.o $(filter-out %/http_server.o,$(HTTP_OBJS)) $(CORE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+TEST_PROGS += $(BUILD)/tests/http/test_reasoning
+
 # `make bench-sample`: the host's costs a token of the draws and the log-probabilities at Llama 3's
 # vocabulary (bench/serve/sample_bench.c). Never gates.
 .PHONY: bench-sample

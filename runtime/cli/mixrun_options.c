@@ -19,12 +19,9 @@ static bool parse_backend(const char *v, void *slot) {
 }
 
 /* --tool-call-parser: one of the parsers http_tools.c has. */
-static bool parse_tool_parser(const char *v, void *slot) {
-    ToolParser p;
-    bool known = tools_parser_named(v, &p);
-    if (known) *(const char **)slot = v;
-    return known;
-}
+static bool parse_tool_parser(const char *v, void *slot) { return tools_parser_named(v, slot); }
+/* --reasoning-parser: one of http_reasoning.c's. */
+static bool parse_reasoning_parser(const char *v, void *slot) { return reasoning_parser_named(v, slot); }
 
 static const OptSpec mixrun_options[] = {
     OPT(MixrunOptions, layout, OPT_STRING, "--layout", .metavar = "FILE", .section = "model", .help = "the layout (.mix)"),
@@ -128,6 +125,11 @@ static const OptSpec mixrun_options[] = {
         .expects = "hermes, llama3_json or mistral", .help = "tool calling (vLLM's, docs/serving.md): how a chat answer's tool calls are\n"
         "read: hermes (<tool_call>JSON</tool_call>: Qwen 2.5, Hermes),\nllama3_json (Llama 3.1's JSON) or "
         "mistral (Mistral 7B v0.3's list of calls);\ntool_choice \"auto\" needs it"),
+    OPT(MixrunOptions, http.reasoning_parser, OPT_CUSTOM, "--reasoning-parser", .metavar = "NAME",
+        .parse = parse_reasoning_parser, .expects = "deepseek_r1 or qwen3",
+        .help = "a chat answer's <think>...</think> as its \"reasoning\", apart from its content\n"
+                "(vLLM's, docs/serving.md): deepseek_r1 (the template opens the block:\nDeepSeek-R1's "
+                "distills) or qwen3 (the model opens it: Qwen 3)"),
     /* last: only in a binary written by `mixc build` */
     OPT(MixrunOptions, info, OPT_FLAG, "--info", .section = "built binary", .help = "describe the layout, overrides and kernels built in"),
 };
@@ -239,11 +241,12 @@ static int check_serving(const OptCommand *cmd, const MixrunOptions *o) {
 static int check_serve(const OptCommand *cmd, const MixrunOptions *o) {
     const HttpOptions *h = &o->http;
     bool server = h->host || h->port >= 0 || h->model_name || h->max_body || h->max_connections || h->timeout_s ||
-                  h->generation_config || h->override_generation_config || h->api_key || h->tool_call_parser;
+                  h->generation_config || h->override_generation_config || h->api_key || h->tool_call_parser ||
+                  h->reasoning_parser;
     if (!o->serve)
         return server ? opt_usage_error(cmd, "--host, --port, --model-name, --max-body, --max-connections, --timeout, "
-                                             "--generation-config, --override-generation-config, --api-key and "
-                                             "--tool-call-parser go with mixrun serve")
+                                             "--generation-config, --override-generation-config, --api-key, "
+                                             "--tool-call-parser and --reasoning-parser go with mixrun serve")
                       : OPT_GO;
     if (o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->print_ids || o->bench ||
         o->requests || o->synthetic.count || o->dump_logits || o->max_new_given || o->json || o->rates.n ||

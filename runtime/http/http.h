@@ -23,6 +23,12 @@
 #include <pthread.h>
 #include <string.h>
 
+/* The parsers of a chat answer's tool calls (--tool-call-parser; http_tools.c). */
+typedef enum { TOOL_PARSER_OFF, TOOL_PARSER_HERMES, TOOL_PARSER_LLAMA3_JSON, TOOL_PARSER_MISTRAL } ToolParser;
+/* The parsers of a chat answer's reasoning (--reasoning-parser; http_reasoning.c): <think>...</think>
+ * opened by the chat template (deepseek_r1) or by the model (qwen3). */
+typedef enum { REASONING_OFF, REASONING_DEEPSEEK_R1, REASONING_QWEN3 } ReasoningParser;
+
 /* `mixrun serve`'s defaults: what runs without the option, and what its --help says. */
 #define HTTP_DEFAULT_HOST "127.0.0.1"
 #define HTTP_DEFAULT_PORT 8000
@@ -41,8 +47,9 @@ typedef struct {
     int64_t timeout_s;      /* an idle or stalled connection is closed after this */
     const char *generation_config;  /* auto (NULL), vllm or a path: gen_config_locate's choice */
     const char *override_generation_config;   /* a JSON object over its sampling fields; NULL: none */
-    const char *tool_call_parser;   /* vLLM's --tool-call-parser: how a chat answer's tool calls are read
-                                     * (hermes, llama3_json, mistral); NULL: tool_choice "auto" is refused */
+    ToolParser tool_call_parser;    /* vLLM's --tool-call-parser: how a chat answer's tool calls are read;
+                                     * off: tool_choice "auto" is refused */
+    ReasoningParser reasoning_parser;   /* vLLM's --reasoning-parser: a chat answer's reasoning apart */
     const char *api_key;    /* every /v1 route asks "Authorization: Bearer KEY" (vLLM's --api-key); NULL:
                              * none (--api-key, else the environment's MIXC_API_KEY) */
 } HttpOptions;
@@ -56,9 +63,6 @@ typedef enum { GEN_QUEUED, GEN_RUNNING, GEN_DONE } GenState;
 
 /* A chat request's tool_choice: not given (auto when there are tools, vLLM's), none, auto. */
 typedef enum { TOOL_CHOICE_DEFAULT, TOOL_CHOICE_NONE, TOOL_CHOICE_AUTO } ToolChoice;
-/* The parsers of a chat answer's tool calls (--tool-call-parser; http_tools.c). */
-typedef enum { TOOL_PARSER_OFF, TOOL_PARSER_HERMES, TOOL_PARSER_LLAMA3_JSON, TOOL_PARSER_MISTRAL } ToolParser;
-
 typedef struct HttpServer HttpServer;
 typedef struct Reply Reply;
 
@@ -77,6 +81,7 @@ typedef struct Gen {
     struct Gen *next;           /* in the server's queue */
     bool chat, stream, include_usage;
     ToolParser tool_parser;     /* tool_choice auto: the answer's tool calls read by this parser */
+    ReasoningParser reasoning;  /* chat with --reasoning-parser: the answer's reasoning read apart */
     bool continuous_usage;      /* vLLM's continuous_usage_stats: each chunk has the choice's usage so far */
     ServeRequest req;           /* id, prompt ids, max_new */
     SampleParams sample;        /* temperature, min_p, top_k, top_p */
@@ -240,8 +245,9 @@ bool api_check_defaults(HttpServer *s, json_t *defaults, ApiError *err);
  * vLLM hands it to the chat template. false with a 400 in err. */
 bool tools_take(const json_t *v, json_t **tools, ApiError *err);
 bool tools_take_choice(const json_t *v, ToolChoice *choice, ApiError *err);
-/* messages[i]'s keys after role and content (tool_calls, tool_call_id, name) as the chat template
- * reads them (ChatMessage.extra; NULL when none), a tool call's arguments parsed; false with a 400. */
+/* messages[i]'s keys after role and content (tool_calls, an assistant's reasoning, tool_call_id,
+ * name) as the chat template reads them (ChatMessage.extra; NULL when none), a tool call's arguments
+ * parsed, reasoning also as reasoning_content (vLLM's); false with a 400. */
 bool tools_message_extra(const json_t *msg, size_t i, json_t **extra, ApiError *err);
 /* A finished chat answer's tool calls as parser p reads them from text[0, len): an array of vLLM's
  * ToolCall objects ({"id", "type": "function", "function": {"name", "arguments": JSON text}}; a
@@ -254,6 +260,28 @@ json_t *tools_read(ToolParser p, const char *text, size_t len, size_t *content);
 size_t tools_stream_limit(ToolParser p, const char *text, size_t ready);
 /* The parser --tool-call-parser names; false for another name. */
 bool tools_parser_named(const char *name, ToolParser *parser);
+/* The bytes at the end of s[0, len) that start tag without being all of it (a stream holds them back:
+ * they may become it). */
+size_t api_partial_tag(const char *s, size_t len, const char *tag);
+
+/* ---- http_reasoning.c: a chat answer's parts (docs/serving.md, "Reasoning") */
+/* Bytes [from, to) of a choice's text. */
+typedef struct {
+    size_t from, to;
+} Span;
+/* What of a chat answer's text[0, ready) is reasoning and what content. `reasoning` is meaningful
+ * when has_reasoning, `content` when has_content; the tags between them belong to neither. An
+ * unfinished answer's parts hold back what may still change: text that may become a tag, and
+ * everything while the opening tag may still come. */
+typedef struct {
+    bool has_reasoning, has_content;
+    Span reasoning, content;
+} AnswerParts;
+/* The parser --reasoning-parser names; false for another name. */
+bool reasoning_parser_named(const char *name, ReasoningParser *parser);
+/* The parts of text[0, ready) as p reads them; done: the answer ended (ready is its length). With p
+ * off, all of it is content. The parts of a longer ready only extend those of a shorter one. */
+AnswerParts reasoning_parts(ReasoningParser p, const char *text, size_t ready, bool done);
 
 /* ---- http_answer.c: the OpenAI answers */
 /* j's compact text (malloc'd; "{}" should jansson fail), j taken: every JSON answer's. */
@@ -266,12 +294,18 @@ char *api_error_json(const ApiError *err);
 char *api_token_text(const HttpServer *s, int32_t id, size_t *len, int64_t *chars);
 /* The whole response of a finished reply, every choice in order (malloc'd; r->mu held). */
 char *api_response_json(const Reply *r);
-/* One server-sent event "data: {...}\n\n" of a stream: choice g's text bytes [from, to) and ids
- * [id_from, id_to) as its delta; finish the finish reason or NULL; first: the choice's first (with
- * echo, the prompt's text and log-probabilities come before its own); calls (taken; NULL: none) the
- * delta's tool_calls, whole (tools_read's, each given its index). */
-char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to, const char *finish,
-                      bool first, json_t *calls);
+/* Where a choice's stream stands: the text bytes gone out (or passed over: reasoning's tags), the ids
+ * gone out, whether the next event is its first, and whether its last went. */
+typedef struct {
+    size_t sent;
+    int64_t ids_sent;
+    bool first, finish_sent;
+} StreamPos;
+/* The next server-sent event "data: {...}\n\n" of choice g's stream at pos (malloc'd), pos moved past
+ * it; NULL when it has none now (g's reply mutex held). What may still change is held back: with a
+ * reasoning parser, what may be a tag; with a tool parser, what is or may be a call, the calls coming
+ * whole in the last event. */
+char *api_stream_next(const Gen *g, StreamPos *pos);
 /* The stream's usage event: the reply's tokens (r->mu held). */
 char *api_usage_event(const Reply *r);
 

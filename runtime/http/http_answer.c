@@ -180,19 +180,45 @@ static json_t *answer_text(const Gen *g, size_t from, size_t to, bool with_promp
     return text;
 }
 
-/* A finished choice of the answer: with a tool parser, the calls it reads (the text before them the
- * content, null when none; finish_reason "tool_calls", vLLM's). */
+/* The parts of g's text a stream may send now or, done, the whole answer's: its reasoning and content
+ * (reasoning_parts), the content cut before its tool calls (a stream's: before what is or may be a
+ * call); *calls the finished answer's calls (NULL: none, and always while streaming). */
+static AnswerParts answer_parts(const Gen *g, bool done, json_t **calls) {
+    AnswerParts a = reasoning_parts(g->reasoning, g->text, done ? g->text_len : g->ready, done);
+    *calls = NULL;
+    if (!a.has_content || !g->tool_parser) return a;
+    const char *text = g->text + a.content.from;
+    size_t n = a.content.to - a.content.from, keep = n;
+    if (done) *calls = tools_read(g->tool_parser, text, n, &keep);
+    else keep = tools_stream_limit(g->tool_parser, text, n);
+    a.content.to = a.content.from + keep;
+    return a;
+}
+
+/* A finished chat choice's message: its content null when nothing is left of it (but its calls, or
+ * its reasoning: vLLM's), its reasoning with a reasoning parser (null when it has none), its calls. */
+static json_t *message_json(const Gen *g, const AnswerParts *a, json_t *calls) {
+    bool empty = !a->has_content || a->content.to == a->content.from;
+    json_t *content = empty && (calls || a->has_reasoning) ? json_null()
+                    : answer_text(g, a->content.from, a->has_content ? a->content.to : a->content.from, false);
+    json_t *m = json_pack("{s:s, s:o}", "role", "assistant", "content", content);
+    if (g->reasoning)
+        json_object_set_new(m, "reasoning", a->has_reasoning ? answer_text(g, a->reasoning.from, a->reasoning.to, false)
+                                                             : json_null());
+    if (calls) json_object_set_new(m, "tool_calls", calls);
+    return m;
+}
+
+/* A finished choice of the answer: with a tool parser, the calls it reads (finish_reason
+ * "tool_calls", vLLM's); with a reasoning parser, the reasoning apart. */
 static json_t *choice_json(const Gen *g) {
-    size_t content = g->text_len;
-    json_t *calls = g->tool_parser ? tools_read(g->tool_parser, g->text, g->text_len, &content) : NULL;
-    json_t *text = calls && !content ? json_null() : answer_text(g, 0, content, true);
+    json_t *calls;
+    AnswerParts a = answer_parts(g, true, &calls);
     const char *finish = calls ? "tool_calls" : g->finish ? g->finish : "length";
     json_t *choice = json_pack("{s:i, s:o, s:s, s:o}", "index", g->index, "logprobs", logprobs_json(g, 0, g->nvisible, true),
                                "finish_reason", finish, "token_ids", ids_json(g, 0, g->nvisible));
-    if (!g->chat) json_object_set_new(choice, "text", text);
-    else if (!calls) json_object_set_new(choice, "message", json_pack("{s:s, s:o}", "role", "assistant", "content", text));
-    else json_object_set_new(choice, "message", json_pack("{s:s, s:o, s:o}", "role", "assistant", "content", text,
-                                                          "tool_calls", calls));
+    if (g->chat) json_object_set_new(choice, "message", message_json(g, &a, calls));
+    else json_object_set_new(choice, "text", answer_text(g, 0, g->text_len, true));
     return choice;
 }
 
@@ -217,11 +243,15 @@ static char *sse_event(json_t *j) {
     return out;
 }
 
-char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to, const char *finish,
-                      bool first, json_t *calls) {
+/* One event of choice g's stream: its content (a completion's text) and reasoning bytes and its ids
+ * [id_from, id_to); finish the finish reason or NULL; first: the choice's first (with echo, the
+ * prompt's text and log-probabilities come before its own); calls (taken; NULL: none) the delta's
+ * tool_calls, whole, each given its index. */
+static char *chunk_event(const Gen *g, Span content, Span reasoning, int64_t id_from, int64_t id_to, const char *finish,
+                         bool first, json_t *calls) {
     json_t *j = answer_head(g, g->chat ? "chat.completion.chunk" : "text_completion");
     bool echo = first && g->echo;   /* the prompt's text and entries come first */
-    json_t *text = answer_text(g, from, to, echo);
+    json_t *text = answer_text(g, content.from, content.to, echo);
     json_t *lp = id_from < id_to || (echo && g->prompt_lp) ? logprobs_json(g, id_from, id_to, echo) : json_null();
     json_t *choice = json_pack("{s:i, s:o, s:o, s:o}", "index", g->index, "logprobs", lp,
                                "finish_reason", finish ? json_string(finish) : json_null(), "token_ids",
@@ -230,8 +260,10 @@ char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int
         json_object_set_new(choice, "text", text);
     } else {
         json_t *delta = json_object();
+        bool thought = reasoning.to > reasoning.from;
         if (first) json_object_set_new(delta, "role", json_string("assistant"));
-        if (!finish || to > from) json_object_set_new(delta, "content", text);
+        if (thought) json_object_set_new(delta, "reasoning", answer_text(g, reasoning.from, reasoning.to, false));
+        if (content.to > content.from || (!finish && !thought)) json_object_set_new(delta, "content", text);
         else json_decref(text);
         for (size_t k = 0; k < json_array_size(calls); k++)   /* a stream's calls: each with its index */
             json_object_set_new(json_array_get(calls, k), "index", json_integer((json_int_t)k));
@@ -246,6 +278,34 @@ char *api_chunk_event(const Gen *g, size_t from, size_t to, int64_t id_from, int
                                                   (json_int_t)(g->req.prompt_len + made)));
     }
     return sse_event(j);
+}
+
+/* The part of span a past the bytes already gone (empty when none). */
+static Span unsent(bool has, Span a, size_t sent) {
+    if (!has || a.to <= sent) return (Span){sent, sent};
+    return (Span){a.from > sent ? a.from : sent, a.to};
+}
+
+char *api_stream_next(const Gen *g, StreamPos *pos) {
+    bool done = g->state == GEN_DONE;
+    json_t *calls;
+    AnswerParts a = answer_parts(g, done, &calls);
+    Span reasoning = unsent(a.has_reasoning, a.reasoning, pos->sent), content = unsent(a.has_content, a.content, pos->sent);
+    size_t sent = content.to > content.from ? content.to : reasoning.to > reasoning.from ? reasoning.to : pos->sent;
+    char *event = NULL;
+    if (sent > pos->sent || g->nvisible > pos->ids_sent) {
+        event = chunk_event(g, content, reasoning, pos->ids_sent, g->nvisible, NULL, pos->first, NULL);
+        pos->sent = sent;
+        pos->ids_sent = g->nvisible;
+        pos->first = false;
+    } else if (done && !pos->finish_sent) {
+        Span none = {pos->sent, pos->sent};
+        event = chunk_event(g, none, none, pos->ids_sent, pos->ids_sent, calls ? "tool_calls" : g->finish, pos->first, calls);
+        pos->finish_sent = true;
+        calls = NULL;   /* taken */
+    }
+    json_decref(calls);   /* made again for the last event */
+    return event;
 }
 
 char *api_usage_event(const Reply *r) {

@@ -612,7 +612,7 @@ static bool resolve_tool_choice(Parse *p, ApiError *err) {
     ToolChoice c = p->tool_choice == TOOL_CHOICE_DEFAULT ? (any ? TOOL_CHOICE_AUTO : TOOL_CHOICE_NONE) : p->tool_choice;
     if (c != TOOL_CHOICE_AUTO) return true;
     if (!p->tools) return api_refuse(err, 400, "field 'tool_choice': \"auto\" needs 'tools'");
-    if (!p->s->opt.tool_call_parser || !tools_parser_named(p->s->opt.tool_call_parser, &p->g->tool_parser))
+    if (!(p->g->tool_parser = p->s->opt.tool_call_parser))
         return api_refuse(err, 400, "tool_choice \"auto\" (the default with tools) needs the server started with "
                    "--tool-call-parser (hermes, llama3_json or mistral); tool_choice \"none\" renders the tools without "
                    "reading tool calls");

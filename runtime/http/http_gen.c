@@ -11,7 +11,8 @@
 #include <time.h>
 
 void gen_defaults(Gen *g, HttpServer *s, bool chat) {
-    *g = (Gen){.srv = s, .chat = chat, .sample = {.temperature = 1, .top_p = 1}, .logprobs = -1, .created = (int64_t)time(NULL)};
+    *g = (Gen){.srv = s, .chat = chat, .sample = {.temperature = 1, .top_p = 1}, .logprobs = -1, .created = (int64_t)time(NULL),
+               .reasoning = chat ? s->opt.reasoning_parser : REASONING_OFF};
 }
 
 Reply *reply_new(HttpServer *s, bool chat, int nchoice) {

@@ -25,20 +25,13 @@ typedef struct {
     Reply *reply;
 } Conn;
 
-/* How far a choice went out on a stream. */
-typedef struct {
-    size_t sent;            /* text bytes sent */
-    int64_t ids_sent;
-    bool first, finish_sent;
-} ChoiceSent;
-
 /* A stream of server-sent events: the event being sent and how far each choice went out. */
 typedef struct {
     Reply *r;
     struct MHD_Connection *c;
     char *event;
     size_t len, off;
-    ChoiceSent *choice;     /* [r->nchoice] */
+    StreamPos *choice;      /* [r->nchoice]: how far each went out */
     int turn;               /* the choice looked at first next: each gets its turn */
     bool usage_sent, done;
 } Stream;
@@ -97,31 +90,10 @@ static void wait_a_little(Reply *r) {
 
 /* ------------------------------------------------------------------ streams */
 
-/* The next event of choice g, into st->event; false when it has none now. r->mu held. With a tool
- * parser, the text that is or may be a tool call is held back; once g ends, its calls (if the text
- * holds any) come whole in the last chunk, else the rest of the text. */
+/* The next event of choice g, into st->event; false when it has none now. r->mu held. */
 static bool choice_event(Stream *st, const Gen *g) {
-    ChoiceSent *c = &st->choice[g->index];
-    size_t ready = g->ready;
-    json_t *calls = NULL;
-    if (g->tool_parser && g->state == GEN_DONE) calls = tools_read(g->tool_parser, g->text, g->text_len, &ready);
-    else if (g->tool_parser) ready = tools_stream_limit(g->tool_parser, g->text, g->ready);
-    if (ready > c->sent || g->nvisible > c->ids_sent) {
-        json_decref(calls);   /* made again for the last chunk */
-        st->event = api_chunk_event(g, c->sent, ready, c->ids_sent, g->nvisible, NULL, c->first, NULL);
-        c->sent = ready;
-        c->ids_sent = g->nvisible;
-        c->first = false;
-        return true;
-    }
-    if (g->state == GEN_DONE && !c->finish_sent) {
-        st->event = api_chunk_event(g, c->sent, c->sent, c->ids_sent, c->ids_sent, calls ? "tool_calls" : g->finish,
-                                    c->first, calls);
-        c->finish_sent = true;
-        return true;
-    }
-    json_decref(calls);
-    return false;
+    st->event = api_stream_next(g, &st->choice[g->index]);
+    return st->event != NULL;
 }
 
 /* The event that ends a stream before its choices' next events: a choice's error; or, once every
@@ -492,6 +464,19 @@ static bool load_gen_config(HttpServer *s) {
     return ok;
 }
 
+/* Whether the reasoning parser's tags stay in the answers' text: a special token's text is dropped
+ * (skip_special_tokens), and the parser reads the text. Said on stderr when not. */
+static bool reasoning_tags_kept(const Tokenizer *tok) {
+    static const char *const TAGS[] = {"<think>", "</think>"};
+    for (int i = 0; i < 2; i++)
+        if (tokenizer_special_id(tok, TAGS[i]) >= 0) {
+            fprintf(stderr, "%s serve: --reasoning-parser: '%s' is a special token of '%s': skip_special_tokens would "
+                    "drop it from the answers' text the parser reads\n", prog_name(), TAGS[i], tokenizer_path(tok));
+            return false;
+        }
+    return true;
+}
+
 HttpServer *http_server_new(const Tokenizer *tok, const char *model, int64_t vocab, const HttpOptions *ho) {
     json_t *name = json_string(model);
     if (!name) {
@@ -502,6 +487,10 @@ HttpServer *http_server_new(const Tokenizer *tok, const char *model, int64_t voc
     HttpServer *s = xcalloc(1, sizeof *s);
     *s = (HttpServer){.opt = *ho, .tok = tok, .model = model, .vocab = vocab};
     if (!load_gen_config(s)) {
+        http_server_free(s);
+        return NULL;
+    }
+    if (ho->reasoning_parser && tok && !reasoning_tags_kept(tok)) {
         http_server_free(s);
         return NULL;
     }

@@ -92,12 +92,17 @@ static json_t *take_call(const json_t *c, size_t i, size_t k, ApiError *err) {
 }
 
 bool tools_message_extra(const json_t *msg, size_t i, json_t **extra, ApiError *err) {
-    static const char *const KEYS[] = {"role", "content", "tool_calls", "tool_call_id", "name", NULL};
+    static const char *const KEYS[] = {"role", "content", "tool_calls", "tool_call_id", "name", "reasoning", NULL};
     const char *role = json_string_value(json_object_get(msg, "role")), *bad_key = unknown_key(msg, KEYS);
     const json_t *calls = json_object_get(msg, "tool_calls"), *id = json_object_get(msg, "tool_call_id"),
-                 *name = json_object_get(msg, "name");
+                 *name = json_object_get(msg, "name"), *reasoning = json_object_get(msg, "reasoning");
     *extra = NULL;
+    if (bad_key && !strcmp(bad_key, "reasoning_content"))   /* vLLM drops it without a word */
+        return api_refuse(err, 400, "messages[%zu]: the field 'reasoning_content' is not supported (vLLM's is "
+                          "'reasoning', which the template reads as both)", i);
     if (bad_key) return api_refuse(err, 400, "messages[%zu]: the field '%.60s' is not supported", i, bad_key);
+    if (reasoning && !json_is_null(reasoning) && (strcmp(role, "assistant") || !json_is_string(reasoning)))
+        return api_refuse(err, 400, "messages[%zu]: 'reasoning' is a string, of an assistant's message", i);
     if (calls && !json_is_null(calls) && (strcmp(role, "assistant") || !json_is_array(calls)))
         return api_refuse(err, 400, "messages[%zu]: 'tool_calls' is an array, of an assistant's message", i);
     if (id && (strcmp(role, "tool") || !json_is_string(id)))
@@ -112,6 +117,10 @@ bool tools_message_extra(const json_t *msg, size_t i, json_t **extra, ApiError *
             if (!c) return json_decref(*extra), *extra = NULL, false;
             json_array_append_new(list, c);
         }
+    }
+    if (json_is_string(reasoning)) {   /* vLLM's: the template reads it as reasoning and reasoning_content */
+        json_object_set(*extra, "reasoning", (json_t *)reasoning);
+        json_object_set(*extra, "reasoning_content", (json_t *)reasoning);
     }
     if (id) json_object_set(*extra, "tool_call_id", (json_t *)id);
     if (json_is_string(name)) json_object_set(*extra, "name", (json_t *)name);
@@ -253,8 +262,7 @@ json_t *tools_read(ToolParser p, const char *text, size_t len, size_t *content) 
     return calls;
 }
 
-/* The length of the longest end of s[0, len) that is a proper start of tag. */
-static size_t partial_tag(const char *s, size_t len, const char *tag) {
+size_t api_partial_tag(const char *s, size_t len, const char *tag) {
     size_t n = strlen(tag);
     for (size_t k = n - 1 < len ? n - 1 : len; k > 0; k--)
         if (!memcmp(s + len - k, tag, k)) return k;
@@ -265,7 +273,7 @@ size_t tools_stream_limit(ToolParser p, const char *text, size_t ready) {
     if (!text || p == TOOL_PARSER_OFF) return ready;
     if (p == TOOL_PARSER_HERMES || p == TOOL_PARSER_MISTRAL) {
         const char *tag = p == TOOL_PARSER_HERMES ? HERMES_OPEN : MISTRAL_TAG, *open = find(text, ready, 0, tag);
-        return open ? (size_t)(open - text) : ready - partial_tag(text, ready, tag);
+        return open ? (size_t)(open - text) : ready - api_partial_tag(text, ready, tag);
     }
     size_t tag = strlen(PYTHON_TAG);   /* llama3_json: nothing while the answer may still be a call */
     bool maybe = !ready || text[0] == '{' || !memcmp(text, PYTHON_TAG, ready < tag ? ready : tag);

@@ -73,7 +73,7 @@ const int32_t *backend_page_table(const Backend *b, int slot) {
     contract_broken("the engine ran");
 }
 
-enum { VOCAB = 604, ECHO_MAX = 40, NSERVERS = 4 };
+enum { VOCAB = 604, ECHO_MAX = 40, NSERVERS = 6 };
 static Layout layout;
 static RunPlan plans[2];
 static Backend backends[2];
@@ -130,11 +130,11 @@ static void plan_backend(int i, bool paged) {
 #define DEFAULTS "{\"top_k\": 1, \"repetition_penalty\": 1.25, \"max_new_tokens\": 8, \"temperature\": null}"
 
 /* A server of b with tok (NULL: none), kv_budget (0: the plan's), the generation config at
- * defaults (NULL: none), and --tool-call-parser tool_parser (NULL: none). */
+ * defaults (NULL: none), --tool-call-parser tool_parser and --reasoning-parser reasoning. */
 static void server(HttpServer *s, Backend *b, Tokenizer *tok, int64_t kv_budget, const char *defaults,
-                   const char *tool_parser) {
+                   ToolParser tool_parser, ReasoningParser reasoning) {
     *s = (HttpServer){.b = b, .tok = tok, .model = "tiny", .context = b->cfg.context, .vocab = VOCAB,
-                      .opt.tool_call_parser = tool_parser};
+                      .opt = {.tool_call_parser = tool_parser, .reasoning_parser = reasoning}};
     char err[600];
     if (tok && !eos_ids_load(tok, NULL, &s->eos, err, sizeof err)) contract_broken(err);
     json_t *taken = NULL;
@@ -169,10 +169,13 @@ static void load_servers(void) {
     snprintf(config, sizeof config, "%s/generation_config.json", dir);
     FILE *f = fopen(config, "w");
     if (!f || fputs(DEFAULTS, f) < 0 || fclose(f)) contract_broken("cannot write the generation config");
-    server(&servers[0], &backends[0], toks[0], 0, NULL, "mistral");   /* chat refused: no template for Llama 3.1 */
-    server(&servers[1], &backends[1], toks[1], run_plan_seq_kv_bytes(&plans[1], 100), config, "hermes");
-    server(&servers[2], &backends[0], NULL, 0, NULL, NULL);
-    server(&servers[3], &backends[0], toks[1], 0, NULL, "hermes");
+    server(&servers[0], &backends[0], toks[0], 0, NULL, TOOL_PARSER_MISTRAL, REASONING_OFF);   /* chat refused: no template for Llama 3.1 */
+    server(&servers[1], &backends[1], toks[1], run_plan_seq_kv_bytes(&plans[1], 100), config, TOOL_PARSER_HERMES,
+           REASONING_OFF);
+    server(&servers[2], &backends[0], NULL, 0, NULL, TOOL_PARSER_OFF, REASONING_OFF);
+    server(&servers[3], &backends[0], toks[1], 0, NULL, TOOL_PARSER_HERMES, REASONING_OFF);
+    server(&servers[4], &backends[0], toks[1], 0, NULL, TOOL_PARSER_HERMES, REASONING_DEEPSEEK_R1);
+    server(&servers[5], &backends[0], toks[1], 0, NULL, TOOL_PARSER_OFF, REASONING_QWEN3);
     char cmd[96];   /* everything is read: the fixture goes */
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) contract_broken("cannot remove the temporary directory");
@@ -207,15 +210,15 @@ static void check_refusal(const ApiError *e) {
     json_decref(j);
 }
 
-/* What a stream has sent: the texts, ids and log-probability entries of its events, concatenated. */
+/* What a stream has sent: the texts (content, reasoning), ids and log-probability entries of its
+ * events, concatenated. */
 typedef struct {
-    Buf text;
+    Buf text, reasoning;
     int32_t ids[ECHO_MAX];
     int64_t nids;
     json_t *entries;        /* log_entries' */
     json_t *calls;          /* the last chunk's tool calls, without their ids and indices; NULL: none */
-    size_t sent;
-    bool first, finished;
+    StreamPos pos;          /* http_server.c's, for its events */
 } Stream;
 
 /* A log-probability: a finite number <= 0. */
@@ -279,12 +282,18 @@ static void log_entries(json_t *all, const Gen *g, json_t *lp) {
     }
 }
 
-/* Appends the choice's text (a completion's "text", a chat's "message"/"delta" "content") and ids. */
-static void take_choice(json_t *choice, bool chat, const char *part, Buf *text, int32_t *ids, int64_t *nids) {
-    json_t *t = chat ? json_object_get(json_object_get(choice, part), "content") : json_object_get(choice, "text");
-    bool calls = chat && json_object_get(json_object_get(choice, part), "tool_calls");
-    if (t && !json_is_string(t) && !(calls && json_is_null(t))) contract_broken("an answer's text is not a string");
+/* Appends the choice's text (a completion's "text", a chat's "message"/"delta" "content"), its
+ * reasoning (a chat's) and its ids. */
+static void take_choice(const Gen *g, json_t *choice, const char *part, Buf *text, Buf *reasoning, int32_t *ids,
+                        int64_t *nids) {
+    json_t *t = g->chat ? json_object_get(json_object_get(choice, part), "content") : json_object_get(choice, "text");
+    json_t *r = json_object_get(json_object_get(choice, part), "reasoning");
+    bool calls = g->chat && json_object_get(json_object_get(choice, part), "tool_calls");
+    if (t && !json_is_string(t) && !((calls || g->reasoning) && json_is_null(t))) contract_broken("an answer's text is not a string");
+    if (r && (!g->reasoning || !(json_is_string(r) || (json_is_null(r) && !strcmp(part, "message")))))
+        contract_broken("reasoning without a reasoning parser, or not a string");
     if (t) buf_append(text, json_string_value(t), json_string_length(t));
+    if (json_is_string(r)) buf_append(reasoning, json_string_value(r), json_string_length(r));
     json_t *a = json_object_get(choice, "token_ids");
     if (!json_is_array(a)) contract_broken("an answer has no token_ids");
     for (size_t i = 0; i < json_array_size(a); i++) {
@@ -302,42 +311,34 @@ static json_t *calls_made(const json_t *calls) {
     return out;
 }
 
-static void stream_event(Stream *st, const Gen *g, size_t from, size_t to, int64_t id_from, int64_t id_to,
-                         const char *finish, json_t *calls) {
-    json_t *j = answer_json(api_chunk_event(g, from, to, id_from, id_to, finish, st->first, calls), true);
+/* Takes event, the choice's first when first. */
+static void stream_take(Stream *st, const Gen *g, char *event, bool first) {
+    json_t *j = answer_json(event, true);
     json_t *choices = json_object_get(j, "choices"), *choice = json_array_get(choices, 0);
     json_t *sent = json_object_get(json_object_get(choice, "delta"), "tool_calls");
     if (sent) st->calls = calls_made(sent);
     if (json_array_size(choices) != 1 || json_integer_value(json_object_get(choice, "index")) != g->index)
         contract_broken("an event is not one choice at its index");
-    int64_t before = st->nids, echoed = st->first && g->echo ? g->req.prompt_len : 0;
-    take_choice(choice, g->chat, "delta", &st->text, st->ids, &st->nids);
+    int64_t before = st->nids, echoed = first && g->echo ? g->req.prompt_len : 0;
+    take_choice(g, choice, "delta", &st->text, &st->reasoning, st->ids, &st->nids);
     json_t *lp = json_object_get(choice, "logprobs");
     int64_t n = check_logprobs(g, lp, echoed > 0);
     if (g->logprobs >= 0 && n != echoed + st->nids - before)
         contract_broken("an event's logprobs are not one entry an id (and an echoed one in the first)");
     log_entries(st->entries, g, lp);
-    st->first = false;
     json_decref(j);
 }
 
-/* The events a stream takes after the engine's last call (http_server.c's choice_event's order: with
- * a tool parser, what may be a call held back, and the calls in the last chunk). */
+/* The events a stream takes after the engine's last call (http_server.c's, from api_stream_next). */
 static void stream_poll(Stream *st, Gen *g) {
     pthread_mutex_lock(&g->reply->mu);
-    size_t ready = g->ready;
-    json_t *calls = NULL;
-    bool done = g->state == GEN_DONE && !g->error[0];
-    if (g->tool_parser && done) calls = tools_read(g->tool_parser, g->text, g->text_len, &ready);
-    else if (g->tool_parser) ready = tools_stream_limit(g->tool_parser, g->text, g->ready);
-    if (ready < st->sent) contract_broken("a stream's sendable text shrank");
-    if (ready > st->sent || g->nvisible > st->nids) {
-        stream_event(st, g, st->sent, ready, st->nids, g->nvisible, NULL, NULL);
-        st->sent = ready;
-    }
-    if (done) {
-        stream_event(st, g, st->sent, st->sent, st->nids, st->nids, calls ? "tool_calls" : g->finish, calls);
-        st->finished = true;
+    for (;;) {
+        bool first = st->pos.first;
+        size_t sent = st->pos.sent;
+        char *event = api_stream_next(g, &st->pos);
+        if (!event) break;
+        if (st->pos.sent < sent) contract_broken("a stream went back in its text");
+        stream_take(st, g, event, first);
     }
     pthread_mutex_unlock(&g->reply->mu);
 }
@@ -380,13 +381,16 @@ static void check_no_stop(const Gen *g, const Buf *text) {
 /* The text and ids choice g's stream and its answer (the answer's choice) carry against the
  * generation's (the reply's mutex held). */
 static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
-    Buf text = {0};
+    Buf text = {0}, reasoning = {0};
     int32_t ids[ECHO_MAX];
     int64_t nids = 0;
     if (json_integer_value(json_object_get(choice, "index")) != g->index) contract_broken("a choice not at its index");
-    take_choice(choice, g->chat, "message", &text, ids, &nids);
-    size_t content = g->text_len;   /* with tool calls, the text before them */
-    json_t *calls = g->tool_parser ? tools_read(g->tool_parser, g->text, g->text_len, &content) : NULL;
+    take_choice(g, choice, "message", &text, &reasoning, ids, &nids);
+    /* the text's parts: reasoning, and content up to its tool calls */
+    AnswerParts parts = reasoning_parts(g->reasoning, g->text, g->text_len, true);
+    Span content = parts.has_content ? parts.content : (Span){0, 0};
+    size_t keep = content.to - content.from;
+    json_t *calls = g->tool_parser && parts.has_content ? tools_read(g->tool_parser, g->text + content.from, keep, &keep) : NULL;
     json_t *answered = json_object_get(json_object_get(choice, "message"), "tool_calls");
     json_t *made = calls ? calls_made(answered) : NULL, *want = calls ? calls_made(calls) : NULL;
     if (!calls != !answered || (calls && (!json_equal(made, want) || !json_equal(made, st->calls))) ||
@@ -404,24 +408,32 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
     log_entries(entries, g, lp);
     if (!json_equal(entries, st->entries)) contract_broken("the stream's logprobs entries do not concatenate to the answer's");
     json_decref(entries);
-    if (st->text.len != text.len || (text.len && memcmp(st->text.data, text.data, text.len)))
-        contract_broken("the stream's texts do not concatenate to the answer's");
+    if (st->text.len != text.len || (text.len && memcmp(st->text.data, text.data, text.len)) ||
+        st->reasoning.len != reasoning.len || (reasoning.len && memcmp(st->reasoning.data, reasoning.data, reasoning.len)))
+        contract_broken("the stream's texts or reasonings do not concatenate to the answer's");
     take_echo(g, lp, &text);
     if (st->nids != nids || memcmp(st->ids, ids, (size_t)nids * sizeof *ids))
         contract_broken("the stream's token_ids do not concatenate to the answer's");
-    if (text.len != content || (text.len && memcmp(text.data, g->text, text.len)))
-        contract_broken("the answer's text is not the generation's (before its tool calls)");
+    if (text.len != keep || (text.len && memcmp(text.data, g->text + content.from, text.len)))
+        contract_broken("the answer's text is not the generation's content (before its tool calls)");
+    size_t thought = parts.has_reasoning ? parts.reasoning.to - parts.reasoning.from : 0;
+    if (reasoning.len != thought || (thought && memcmp(reasoning.data, g->text + parts.reasoning.from, thought)))
+        contract_broken("the answer's reasoning is not the generation's");
+    Buf whole = {0};   /* the generation's text, all its parts */
+    buf_append(&whole, g->text ? g->text : "", g->text_len);
     const Tokenizer *tok = g->srv->tok;
     size_t len = 0;
     char err[256];
     char *all = tok ? tokenizer_decode(tok, g->res.output, g->nvisible, g->skip_special, &len, err, sizeof err) : NULL;
-    if (tok && (!all || len < text.len || (text.len && memcmp(all, text.data, text.len))))
-        contract_broken("the answer's text is not a prefix of the ids' text");
-    check_no_stop(g, &text);
+    if (tok && (!all || len < whole.len || (whole.len && memcmp(all, whole.data, whole.len))))
+        contract_broken("the generation's text is not a prefix of the ids' text");
+    check_no_stop(g, &whole);
     if (tok && len > g->text_len && strcmp(g->finish, "stop")) contract_broken("the text was cut, but not at a stop");
     if (!strcmp(g->finish, "stop") && g->res.noutput < g->min_tokens) contract_broken("a stop before min_tokens");
     free(all);
     buf_free(&text);
+    buf_free(&reasoning);
+    buf_free(&whole);
 }
 
 /* Generates g as an engine whose model echoes the prompt: through the hooks, a stream reading along. */
@@ -429,7 +441,7 @@ static void echo(Gen *g, Stream *st) {
     int64_t n = g->req.max_new < ECHO_MAX ? g->req.max_new : ECHO_MAX;
     g->res.output = xcalloc((size_t)n, sizeof *g->res.output);
     g->reply->refs++;   /* the engine's (reply_submit's); hook_finished releases it */
-    st->first = true;
+    st->pos.first = true;
     st->entries = json_array();
     bool stop = false;
     static float logits[VOCAB];
@@ -455,7 +467,7 @@ static void echo(Gen *g, Stream *st) {
         contract_broken(g->error);
     }
     stream_poll(st, g);
-    if (!st->finished) contract_broken("the stream did not finish");
+    if (!st->pos.finish_sent) contract_broken("the stream did not finish");
 }
 
 /* The usage of an answer or the usage chunk: each prompt's tokens once, every generated id. */
@@ -486,6 +498,7 @@ static void generate(Reply *r) {
     json_decref(j);
     for (int i = 0; i < r->nchoice; i++) {
         buf_free(&st[i].text);
+        buf_free(&st[i].reasoning);
         json_decref(st[i].entries);
         json_decref(st[i].calls);
     }

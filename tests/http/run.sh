@@ -76,6 +76,7 @@ jq -n '{chat_template: "{% for m in messages %}{% if not loop.last %}{{ m.conten
   >"$T/dropping/tokenizer_config.json"
 jq -n '{chat_template: "{% for m in messages %}{{ m.role }}{% endfor %}", eos_token: "<|eot_id|>"}' >"$T/contentless/tokenizer_config.json"
 "$BUILD/tests/http/test_tools" || fails=$((fails + 1))
+"$BUILD/tests/http/test_reasoning" || fails=$((fails + 1))
 "$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" "$T/llama3cfg" "$T/jinjafile" "$T/jinjanul" \
   "$T/dropping" "$T/contentless" ||
   fails=$((fails + 1))
@@ -702,6 +703,38 @@ jq -n --rawfile t tests/tokenizer/fixtures/chat/qwen3.jinja '{chat_template: $t,
 start qwen3 --tokenizer "$T/qwen3" || exit 1
 tokenize_as_jinja2 chat-qwen3-enable-thinking-false-as-jinja2 qwen3-thinking-tools-no-thinking "$T/qwen3"
 tokenize_as_jinja2 chat-qwen3-enable-thinking-true-as-jinja2 qwen3-thinking-tools-thinking "$T/qwen3"
+# an assistant's "reasoning" reaches the template as reasoning_content too (vLLM's): Qwen 3's renders it
+tokenize_as_jinja2 chat-qwen3-reasoning-field-as-jinja2 qwen3-reasoning-field-tools "$T/qwen3"
+refused chat-reasoning-content-field 400 "messages[1]: the field 'reasoning_content' is not supported (vLLM's is 'reasoning'" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "a", "reasoning_content": "r"}]}'
+refused chat-reasoning-of-user 400 "messages[0]: 'reasoning' is a string, of an assistant's message" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "hi", "reasoning": "r"}]}'
+kill -TERM "$SPID"; wait "$SPID"
+# --reasoning-parser end to end: token 603 a whole thought and answer, which logit_bias makes the
+# model write; qwen3: the model opened the block (reasoning, then content), whole or streamed;
+# deepseek_r1 with hermes: the template opened it, the content a tool call
+call_tokenizer "$T/qwen3r" $'<think>\nplan\n</think>\n\nAnswer.'
+cp "$T/qwen3/tokenizer_config.json" "$T/qwen3r/"
+start qwen3r --tokenizer "$T/qwen3r" --reasoning-parser qwen3 || exit 1
+body='{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1, "temperature": 0, "logit_bias": {"603": 100}}'
+post /v1/chat/completions "$body"
+check chat-reasoning-qwen3 "$CODE:$(jq -c '.choices[0].message | [.reasoning, .content]' "$T/body")" '200:["\nplan\n","\n\nAnswer."]'
+chat_stream "${body%\}}, \"stream\": true}"
+check chat-reasoning-qwen3-streamed "$(sse_text "$T/sse" '.choices[0].delta.reasoning' | jq -Rsc .):$(sse_text "$T/sse" '.choices[0].delta.content' | jq -Rsc .)" \
+  '"\nplan\n":"\n\nAnswer."'
+post /v1/completions '{"prompt": "Hi", "max_tokens": 1, "temperature": 0, "logit_bias": {"603": 100}}'
+check completion-no-reasoning "$CODE:$(jq -c '.choices[0] | [.text, has("reasoning")]' "$T/body")" '200:["<think>\nplan\n</think>\n\nAnswer.",false]'
+kill -TERM "$SPID"; wait "$SPID"
+mkdir -p "$T/thinkspecial"   # a tokenizer whose <think> is special: its text would be dropped, so refused
+jq '.added_tokens += [{"id": 603, "content": "<think>", "special": true}]' "$T/chatml/tokenizer.json" >"$T/thinkspecial/tokenizer.json"
+"$RUN" serve "${MODEL[@]}" --port 0 --tokenizer "$T/thinkspecial" --reasoning-parser deepseek_r1 2>"$T/thinkspecial.err"
+check serve-reasoning-special-tag "$?:$(grep -c "reasoning-parser: '<think>' is a special token of" "$T/thinkspecial.err")" "1:1"
+call_tokenizer "$T/r1" $'plan</think><tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>'
+cp "$T/qwen25/tokenizer_config.json" "$T/r1/"
+start r1 --tokenizer "$T/r1" --reasoning-parser deepseek_r1 --tool-call-parser hermes || exit 1
+post /v1/chat/completions "${body%\}}, \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"now\"}}]}"
+check chat-reasoning-r1-tool-call "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.reasoning, .message.content, .message.tool_calls[0].function.name]' "$T/body")" \
+  '200:["tool_calls","plan",null,"now"]'
 kill -TERM "$SPID"; wait "$SPID"
 # Granite 3.3's template reads names of its own (thinking, controls): chat_template_kwargs give them
 mkdir -p "$T/granite"

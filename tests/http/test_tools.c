@@ -161,27 +161,26 @@ static void test_answers(void) {
     free(body);
     json_decref(c);
 
-    Reply *r = answered(&s, TOOL_PARSER_HERMES, "");
-    size_t content;   /* a stream's last chunk: the calls with their index */
-    static const char two[] = "<tool_call>{\"name\": \"a\", \"arguments\": 1}</tool_call>"
-                              "<tool_call>{\"name\": \"b\", \"arguments\": 2}</tool_call>";
-    char *event = api_chunk_event(&r->choice[0], 0, 0, 0, 0, "tool_calls", false,
-                                  tools_read(TOOL_PARSER_HERMES, two, sizeof two - 1, &content));
+    Reply *r = answered(&s, TOOL_PARSER_HERMES, "<tool_call>{\"name\": \"a\", \"arguments\": 1}</tool_call>"
+                                                "<tool_call>{\"name\": \"b\", \"arguments\": 2}</tool_call>");
+    StreamPos pos = {0};   /* a stream's last chunk (nothing before the calls): the calls with their index */
+    char *event = api_stream_next(&r->choice[0], &pos);
     json_t *j = json_loads(event + 6, 0, NULL);
     json_t *d = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta");
     json_t *calls = json_object_get(d, "tool_calls");
     ok = json_array_size(calls) == 2 && json_integer_value(json_object_get(json_array_get(calls, 1), "index")) == 1 &&
          !json_object_get(d, "content");
-    check("chunk-tool-calls-indexed", ok, event, "two calls, indexed 0 and 1, no content");
+    ok = ok && pos.finish_sent && !api_stream_next(&r->choice[0], &pos);
+    check("chunk-tool-calls-indexed", ok, event, "two calls, indexed 0 and 1, no content, the stream's one event");
     free(event);
     json_decref(j);
     reply_release(r);
 }
 
 /* --request FIXTURE NAME: the chat_templates.json case NAME as a request body, on stdout: its messages
- * as OpenAI clients send them (a tool call's arguments as JSON text), its tools and kwargs (where it
- * has them) as they are, on one line. Written by jansson, whose numbers read back the same (jq 1.6 writes
- * -0.0 as -0). */
+ * as OpenAI clients send them (a tool call's arguments as JSON text, reasoning as "reasoning" alone),
+ * its tools and kwargs (where it has them) as they are, on one line. Written by jansson, whose
+ * numbers read back the same (jq 1.6 writes -0.0 as -0). */
 static int print_request(const char *fixture, const char *name) {
     json_t *root = json_load_file(fixture, 0, NULL), *c = NULL, *x;
     size_t i;
@@ -189,6 +188,7 @@ static int print_request(const char *fixture, const char *name) {
     if (!c) return fprintf(stderr, "test_tools: no case %s in %s\n", name, fixture), 2;
     json_t *messages = json_deep_copy(json_object_get(c, "messages")), *m, *call;
     size_t k;
+    json_array_foreach(messages, i, m) json_object_del(m, "reasoning_content");   /* the client sends "reasoning" */
     json_array_foreach(messages, i, m) json_array_foreach(json_object_get(m, "tool_calls"), k, call) {
         json_t *f = json_object_get(call, "function");
         char *args = json_dumps(json_object_get(f, "arguments"), JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));

@@ -286,6 +286,11 @@ TOOL_CONVERSATIONS = {
                   {"role": "assistant", "content": "", "tool_calls": [call("abc123XYZ", "get_weather", {"city": "Paris", "days": 2})]},
                   {"role": "tool", "content": "{\"temp\": 21.5}", "tool_call_id": "abc123XYZ"},
                   {"role": "user", "content": "And tomorrow? \u00e9\u4e2d"}],
+    # an assistant's reasoning as vLLM hands it over: the request's "reasoning", also as reasoning_content
+    "reasoning-field": [{"role": "user", "content": "Weather in Paris?"},
+                        {"role": "assistant", "content": "", "tool_calls": [call("abc123XYZ", "get_weather", {"city": "Paris"})],
+                         "reasoning": "Use the tool.", "reasoning_content": "Use the tool."},
+                        {"role": "tool", "content": "sunny", "tool_call_id": "abc123XYZ"}],
     "parallel-calls": [{"role": "user", "content": "Two things"},
                        {"role": "assistant", "content": "Sure.", "tool_calls": [call("aaaaaaaa1", "now", {}),
                                                                                call("bbbbbbbb2", "get_weather", {"city": "\u6771\u4eac", "unit": None})]},
