@@ -5,6 +5,17 @@ test-python: test-python-http
 test-python-http: $(MIXRUN) $(BUILD)/tests/tokenizer/test_tokenizer
 	$(Q)venv=$$(bash scripts/python-venv.sh) && BUILD=$(BUILD) "$$venv/bin/python" tests/http/test_openai.py
 
+# The pythonic tool parsers against vLLM's reading (Python's ast) of random answers; the committed
+# cases (tests/http/fixtures/pythonic.json) run in make test.
+test-python: test-python-pythonic
+.PHONY: test-python-pythonic refresh-pythonic-fixtures
+test-python-pythonic: $(BUILD)/tests/http/test_tools
+	$(Q)venv=$$(bash scripts/python-venv.sh) && for seed in 1 2; do \
+	  "$$venv/bin/python" tests/http/make_pythonic_fixtures.py --random $$seed 3000 $(BUILD)/pythonic-random.json && \
+	  $(BUILD)/tests/http/test_tools --pythonic $(BUILD)/pythonic-random.json || exit 1; done
+refresh-pythonic-fixtures:
+	$(Q)venv=$$(bash scripts/python-venv.sh) && "$$venv/bin/python" tests/http/make_pythonic_fixtures.py
+
 # Sampling and the chat template, below HTTP (tests/http/run.sh runs it).
 $(BUILD)/tests/http/test_http: $(BUILD)/tests/http/test_http.o $(CORE_OBJS)
 	@echo "  LD      $@"

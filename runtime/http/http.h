@@ -24,7 +24,10 @@
 #include <string.h>
 
 /* The parsers of a chat answer's tool calls (--tool-call-parser; http_tools.c). */
-typedef enum { TOOL_PARSER_OFF, TOOL_PARSER_HERMES, TOOL_PARSER_LLAMA3_JSON, TOOL_PARSER_MISTRAL } ToolParser;
+typedef enum {
+    TOOL_PARSER_OFF, TOOL_PARSER_HERMES, TOOL_PARSER_LLAMA3_JSON, TOOL_PARSER_MISTRAL, TOOL_PARSER_PYTHONIC,
+    TOOL_PARSER_LLAMA4_PYTHONIC
+} ToolParser;
 /* The parsers of a chat answer's reasoning (--reasoning-parser; http_reasoning.c): <think>...</think>
  * opened by the chat template (deepseek_r1) or by the model (qwen3). */
 typedef enum { REASONING_OFF, REASONING_DEEPSEEK_R1, REASONING_QWEN3 } ReasoningParser;
@@ -260,6 +263,10 @@ json_t *tools_read(ToolParser p, const char *text, size_t len, size_t *content);
 size_t tools_stream_limit(ToolParser p, const char *text, size_t ready);
 /* The parser --tool-call-parser names; false for another name. */
 bool tools_parser_named(const char *name, ToolParser *parser);
+/* http_pythonic.c: text[0, len) as a Python list of calls with literal keyword arguments, read as
+ * vLLM's pythonic parsers read it: [{"name", "arguments": {...}}, ...], or NULL when it is not one
+ * that this reader takes (then the answer is text). */
+json_t *pythonic_calls(const char *text, size_t len);
 /* The bytes at the end of s[0, len) that start tag without being all of it (a stream holds them back:
  * they may become it). */
 size_t api_partial_tag(const char *s, size_t len, const char *tag);

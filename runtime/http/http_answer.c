@@ -186,7 +186,7 @@ static json_t *answer_text(const Gen *g, size_t from, size_t to, bool with_promp
 static AnswerParts answer_parts(const Gen *g, bool done, json_t **calls) {
     AnswerParts a = reasoning_parts(g->reasoning, g->text, done ? g->text_len : g->ready, done);
     *calls = NULL;
-    if (!a.has_content || !g->tool_parser) return a;
+    if (!a.has_content || !g->tool_parser || !g->text) return a;   /* no text yet: NULL */
     const char *text = g->text + a.content.from;
     size_t n = a.content.to - a.content.from, keep = n;
     if (done) *calls = tools_read(g->tool_parser, text, n, &keep);

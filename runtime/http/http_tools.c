@@ -132,6 +132,8 @@ bool tools_parser_named(const char *name, ToolParser *parser) {
     if (!strcmp(name, "hermes")) return *parser = TOOL_PARSER_HERMES, true;
     if (!strcmp(name, "llama3_json")) return *parser = TOOL_PARSER_LLAMA3_JSON, true;
     if (!strcmp(name, "mistral")) return *parser = TOOL_PARSER_MISTRAL, true;
+    if (!strcmp(name, "pythonic")) return *parser = TOOL_PARSER_PYTHONIC, true;
+    if (!strcmp(name, "llama4_pythonic")) return *parser = TOOL_PARSER_LLAMA4_PYTHONIC, true;
     return false;
 }
 
@@ -141,6 +143,8 @@ bool tools_parser_named(const char *name, ToolParser *parser) {
 #define HERMES_CLOSE "</tool_call>"
 #define PYTHON_TAG "<|python_tag|>"
 #define MISTRAL_TAG "[TOOL_CALLS]"
+#define PYTHON_START "<|python_start|>"
+#define PYTHON_END "<|python_end|>"
 
 /* vLLM's random_tool_call_id: "chatcmpl-tool-" and 32 hex digits (mistral: 9 letters and digits,
  * MistralToolCall's), here a counter mixed with a seed the system draws once a process (unique in a
@@ -252,12 +256,35 @@ static json_t *read_mistral(const char *text, size_t len, size_t *content) {
     return calls;
 }
 
+/* pythonic: the whole answer a Python list of calls (http_pythonic.c); llama4_pythonic: after an
+ * optional <|python_start|>, and then without any <|python_end|> (vLLM drops them all). */
+static json_t *read_pythonic(ToolParser p, const char *text, size_t len, size_t *content) {
+    Buf b = {0};
+    size_t start = strlen(PYTHON_START);
+    if (p == TOOL_PARSER_LLAMA4_PYTHONIC && len >= start && !memcmp(text, PYTHON_START, start)) {
+        for (size_t at = start; at < len;) {
+            const char *end = find(text, len, at, PYTHON_END);
+            size_t to = end ? (size_t)(end - text) : len;
+            buf_append(&b, text + at, to - at);
+            at = end ? to + strlen(PYTHON_END) : len;
+        }
+        text = b.data ? b.data : "", len = b.len;
+    }
+    json_t *list = pythonic_calls(text, len), *calls = list ? json_array() : NULL;
+    for (size_t k = 0; k < json_array_size(list); k++) json_array_append_new(calls, tool_call(json_array_get(list, k), p));
+    json_decref(list);
+    buf_free(&b);
+    if (calls) *content = 0;
+    return calls;
+}
+
 json_t *tools_read(ToolParser p, const char *text, size_t len, size_t *content) {
     *content = len;
     if (!text) return NULL;
     json_t *calls = p == TOOL_PARSER_HERMES ? read_hermes(text, len, content)
                   : p == TOOL_PARSER_LLAMA3_JSON ? read_llama3_json(text, len, content)
-                  : p == TOOL_PARSER_MISTRAL ? read_mistral(text, len, content) : NULL;
+                  : p == TOOL_PARSER_MISTRAL ? read_mistral(text, len, content)
+                  : p == TOOL_PARSER_PYTHONIC || p == TOOL_PARSER_LLAMA4_PYTHONIC ? read_pythonic(p, text, len, content) : NULL;
     if (!calls) *content = len;
     return calls;
 }
@@ -275,7 +302,9 @@ size_t tools_stream_limit(ToolParser p, const char *text, size_t ready) {
         const char *tag = p == TOOL_PARSER_HERMES ? HERMES_OPEN : MISTRAL_TAG, *open = find(text, ready, 0, tag);
         return open ? (size_t)(open - text) : ready - api_partial_tag(text, ready, tag);
     }
-    size_t tag = strlen(PYTHON_TAG);   /* llama3_json: nothing while the answer may still be a call */
-    bool maybe = !ready || text[0] == '{' || !memcmp(text, PYTHON_TAG, ready < tag ? ready : tag);
+    /* llama3_json and the pythonic ones: nothing while the answer may still be a call */
+    const char *tag = p == TOOL_PARSER_LLAMA3_JSON ? PYTHON_TAG : p == TOOL_PARSER_LLAMA4_PYTHONIC ? PYTHON_START : NULL;
+    size_t n = tag ? strlen(tag) : 0;
+    bool maybe = !ready || text[0] == (p == TOOL_PARSER_LLAMA3_JSON ? '{' : '[') || (tag && !memcmp(text, tag, ready < n ? ready : n));
     return maybe ? 0 : ready;
 }

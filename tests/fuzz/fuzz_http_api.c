@@ -175,7 +175,7 @@ static void load_servers(void) {
     server(&servers[2], &backends[0], NULL, 0, NULL, TOOL_PARSER_OFF, REASONING_OFF);
     server(&servers[3], &backends[0], toks[1], 0, NULL, TOOL_PARSER_HERMES, REASONING_OFF);
     server(&servers[4], &backends[0], toks[1], 0, NULL, TOOL_PARSER_HERMES, REASONING_DEEPSEEK_R1);
-    server(&servers[5], &backends[0], toks[1], 0, NULL, TOOL_PARSER_OFF, REASONING_QWEN3);
+    server(&servers[5], &backends[0], toks[1], 0, NULL, TOOL_PARSER_LLAMA4_PYTHONIC, REASONING_QWEN3);
     char cmd[96];   /* everything is read: the fixture goes */
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) contract_broken("cannot remove the temporary directory");
@@ -390,7 +390,8 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
     AnswerParts parts = reasoning_parts(g->reasoning, g->text, g->text_len, true);
     Span content = parts.has_content ? parts.content : (Span){0, 0};
     size_t keep = content.to - content.from;
-    json_t *calls = g->tool_parser && parts.has_content ? tools_read(g->tool_parser, g->text + content.from, keep, &keep) : NULL;
+    json_t *calls = g->tool_parser && parts.has_content && g->text ? tools_read(g->tool_parser, g->text + content.from, keep, &keep)
+                                                                   : NULL;
     json_t *answered = json_object_get(json_object_get(choice, "message"), "tool_calls");
     json_t *made = calls ? calls_made(answered) : NULL, *want = calls ? calls_made(calls) : NULL;
     if (!calls != !answered || (calls && (!json_equal(made, want) || !json_equal(made, st->calls))) ||
@@ -663,8 +664,29 @@ static void check_tokens(HttpServer *s, json_t *body) {
     }
 }
 
+/* The input read as an answer by every tool parser: calls, each with its name and its arguments a
+ * JSON object's text, and no content beside them (but hermes' and mistral's text before them). */
+static void check_parsers(const char *text, size_t len) {
+    for (ToolParser p = TOOL_PARSER_HERMES; p <= TOOL_PARSER_LLAMA4_PYTHONIC; p++) {
+        size_t content;
+        json_t *calls = tools_read(p, text, len, &content), *c;
+        size_t k;
+        if (content > len || (calls && !json_array_size(calls)) || (!calls && content != len))
+            contract_broken("a parser's content is not the text before its calls");
+        json_array_foreach(calls, k, c) {
+            json_t *f = json_object_get(c, "function"), *args;
+            if (!json_is_string(json_object_get(f, "name")) || !json_is_string(json_object_get(c, "id")) ||
+                !(args = json_loads(json_string_value(json_object_get(f, "arguments")), JSON_DECODE_ANY, NULL)))
+                contract_broken("a call without its name, its id, or its arguments as JSON");
+            json_decref(args);
+        }
+        json_decref(calls);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     load_servers();
+    check_parsers((const char *)data, size);
     json_error_t je;
     json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &je);
     if (!body) {   /* http_server.c answers 400 with jansson's message */

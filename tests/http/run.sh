@@ -790,8 +790,21 @@ chat_stream "$(with_fields "$fields, \"stream\": true")"
 check chat-mistral-held-then-text "$(sse_text "$T/sse" '.choices[0].delta.content'):$(grep -c '"content":"\[TOOL' "$T/sse")" \
   "[TOOL_CALLS][TOOL_CALLS][TOOL_CALLS][TOOL_CALLS]:1"
 kill -TERM "$SPID"; wait "$SPID"
-"$RUN" serve "${MODEL[@]}" --tool-call-parser pythonic >/dev/null 2>"$T/err"
-check serve-tool-call-parser-unknown "$?:$(grep -c 'hermes, llama3_json or mistral' "$T/err")" "2:1"
+# --tool-call-parser llama4_pythonic end to end: token 603 Llama 4's call, a Python list between its
+# tags; held back in a stream, the call in the last chunk
+call_tokenizer "$T/pythonic" $'<|python_start|>[get_weather(city="Paris", days=2), now()]<|python_end|>'
+cp "$T/qwen25/tokenizer_config.json" "$T/pythonic/"
+start pythonic --tokenizer "$T/pythonic" --tool-call-parser llama4_pythonic || exit 1
+body='{"messages": [{"role": "user", "content": "Weather?"}], "tools": [{"type": "function", "function": {"name": "get_weather"}}], "max_tokens": 1, "temperature": 0, "logit_bias": {"603": 100}}'
+post /v1/chat/completions "$body"
+check chat-llama4-pythonic "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.content, [.message.tool_calls[].function | .name, .arguments]]' "$T/body")" \
+  '200:["tool_calls",null,["get_weather","{\"city\": \"Paris\", \"days\": 2}","now","{}"]]'
+chat_stream "${body%\}}, \"stream\": true}"
+check chat-llama4-pythonic-streamed "$(sse_text "$T/sse" '.choices[0].delta.content'):$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c 'select(.choices[0].delta.tool_calls) | [.choices[0].delta.tool_calls[].function.name]')" \
+  ':["get_weather","now"]'
+kill -TERM "$SPID"; wait "$SPID"
+"$RUN" serve "${MODEL[@]}" --tool-call-parser granite >/dev/null 2>"$T/err"
+check serve-tool-call-parser-unknown "$?:$(grep -c 'hermes, llama3_json, mistral, pythonic or llama4_pythonic' "$T/err")" "2:1"
 # Llama 3.2 Instruct's: its date is strftime_now("%d %b %Y"), the server's local time (as transformers').
 llama_checkpoint llama32cfg 3.2 || exit 1
 day1=$(LC_ALL=C date +'%d %b %Y')

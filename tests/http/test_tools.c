@@ -206,8 +206,59 @@ static int print_request(const char *fixture, const char *name) {
     return 0;
 }
 
+/* The pythonic parsers against vLLM's reading of each case of a fixture (make_pythonic_fixtures.py):
+ * its calls' names and arguments, or text; a committed case's "calls" (text where the reader is
+ * stricter, with the reason), a random one's "vllm" unless it holds what the reader leaves out (its
+ * "outside": a positional argument, a key not a string, a complex number), where it is text. */
+static void test_pythonic(const char *fixture) {
+    json_t *root = json_load_file(fixture, JSON_ALLOW_NUL, NULL), *c;
+    size_t i;
+    if (!root) return check("pythonic-fixture", false, fixture, "a fixture");
+    bool random = json_is_true(json_object_get(root, "random"));
+    int same = 0, calls_same = 0, stricter = 0;
+    json_array_foreach(json_object_get(root, "cases"), i, c) {
+        const char *text = json_string_value(json_object_get(c, "text")), *parser = json_string_value(json_object_get(c, "parser"));
+        size_t len = json_string_length(json_object_get(c, "text")), content;
+        ToolParser p;
+        tools_parser_named(parser, &p);
+        json_t *calls = tools_read(p, text, len, &content), *got = calls ? json_array() : json_null(), *call;
+        size_t k;
+        json_array_foreach(calls, k, call) {
+            json_t *f = json_object_get(call, "function");
+            json_array_append_new(got, json_pack("[O, O]", json_object_get(f, "name"), json_object_get(f, "arguments")));
+        }
+        json_t *want = json_object_get(c, random ? "vllm" : "calls");
+        bool ok = json_equal(got, want) && (calls ? content == 0 : content == len);
+        same += ok, calls_same += ok && calls;
+        if (random && !ok && json_is_null(got) && json_array_size(json_object_get(c, "outside")))
+            ok = true, stricter++;   /* the reader's subset: text where vLLM took more */
+        char *g = json_dumps(got, JSON_ENCODE_ANY), *w = json_dumps(want, JSON_ENCODE_ANY), name[96];
+        snprintf(name, sizeof name, "pythonic-%s", json_string_value(json_object_get(c, "name")));
+        if (!random || !ok) check(name, ok, g, w);
+        if (random && getenv("MIXC_PYTHONIC_SHOW") && !json_equal(got, want)) printf("    text where vLLM reads calls: %s\n", text);
+        free(g);
+        free(w);
+        json_decref(got);
+        json_decref(calls);
+    }
+    if (random) {
+        char got[160];
+        snprintf(got, sizeof got, "%zu answers, %d read as vLLM reads them (%d of them calls), %d text where vLLM reads "
+                 "calls", json_array_size(json_object_get(root, "cases")), same, calls_same, stricter);
+        check("pythonic-random-answers", same + stricter == (int)json_array_size(json_object_get(root, "cases")), got, "");
+        printf("    %s\n", got);
+    }
+    json_decref(root);
+}
+
 int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "--request")) return print_request(argv[2], argv[3]);
+    if (argc == 3 && !strcmp(argv[1], "--pythonic")) {
+        test_pythonic(argv[2]);
+        printf("%d passed, %d failed\n", passed, failed);
+        return failed != 0;
+    }
+    test_pythonic("tests/http/fixtures/pythonic.json");
     test_hermes();
     test_llama3();
     test_mistral();
