@@ -132,6 +132,31 @@ static char *read_jinja_file(ChatTemplate *ct, char *file) {
     return text;
 }
 
+/* Refuses a template that reads one of the special tokens transformers gives it beyond bos_token and
+ * eos_token, from the keys of tokenizer_config.json's extra_special_tokens and of
+ * special_tokens_map.json (pad_token and the other standard ones jinja_parse refuses itself): mixc
+ * does not read them. */
+static void refuse_other_tokens(ChatTemplate *ct, const Tokenizer *t, json_t *root) {
+    bool there;
+    char *map_path = beside(t, "special_tokens_map.json", &there);
+    json_t *map = there ? json_load_file(map_path, 0, NULL) : NULL, *sources[2] = {json_object_get(root, "extra_special_tokens"), map};
+    char e[500];
+    for (int k = 0; k < 2 && !ct->err[0]; k++) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(json_is_object(sources[k]) ? sources[k] : NULL, key, v) {
+            if (strcmp(key, "bos_token") && strcmp(key, "eos_token") &&
+                jinja_reads_unset(ct->jt, key, "transformers gives it the tokenizer's special token, which mixc does not read", e,
+                                  sizeof e)) {
+                snprintf(ct->err, sizeof ct->err, "'%s': chat_template:%s", ct->path, e);
+                break;
+            }
+        }
+    }
+    json_decref(map);
+    free(map_path);
+}
+
 ChatTemplate *chat_template_load(const Tokenizer *t) {
     bool has_cfg, has_file;
     char *cfg = beside(t, "tokenizer_config.json", &has_cfg), *file = beside(t, "chat_template.jinja", &has_file);
@@ -155,6 +180,7 @@ ChatTemplate *chat_template_load(const Tokenizer *t) {
         if (!(ct->jt = jinja_parse(src, e, sizeof e)))
             snprintf(ct->err, sizeof ct->err, "'%s': chat_template:%s", ct->path, e);
         else turn_ends(ct, t, src);
+        if (ct->jt && !ct->err[0]) refuse_other_tokens(ct, t, root);
         ct->reads_content = strstr(src, "content") != NULL;
     } else if (!ct->err[0]) {   /* no template: Llama 3's by hand */
         chat_template_free(ct);

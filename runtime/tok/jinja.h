@@ -60,6 +60,10 @@ JinjaTemplate *jinja_parse(const char *src, char *err, size_t errlen);
  * number, printing a list, ...). */
 bool jinja_render(const JinjaTemplate *t, const JinjaContext *c, Buf *out, bool *raised, char *err, size_t errlen);
 
+/* Whether t reads name without ever setting it (a name its caller would have to give: a special
+ * token of the tokenizer's); then "LINE:COL: the variable 'name' is not supported (why)" in err. */
+bool jinja_reads_unset(const JinjaTemplate *t, const char *name, const char *why, char *err, size_t errlen);
+
 void jinja_free(JinjaTemplate *t);
 
 /* j as Python's json.dumps(j, ensure_ascii=False) writes it (", " and ": " between items, floats as

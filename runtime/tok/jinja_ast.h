@@ -33,6 +33,9 @@ typedef struct {
 bool jinja_lex(Lex *L, const char *src);
 /* "LINE:COL: what" at src[pos] into err. */
 void jinja_verror(const char *src, size_t pos, char *err, size_t errlen, const char *fmt, va_list ap);
+/* "LINE:COL: what" at src[pos] into err. */
+void jinja_error_at(const char *src, size_t pos, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* An error "LINE:COL: what" at src[pos] into L->err (the first one only). */
 void lex_fail(Lex *L, size_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -91,6 +94,8 @@ struct JinjaTemplate {
     Arena arena;
     const char *src;         /* normalized, for the positions of errors */
     Stmt *body;
+    const Expr **unset;      /* [nunset] the names read that the template never sets */
+    int nunset;
 };
 
 #endif

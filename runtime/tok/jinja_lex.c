@@ -24,6 +24,13 @@ void jinja_verror(const char *src, size_t pos, char *err, size_t errlen, const c
     if (k >= 0 && (size_t)k < errlen) vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
 }
 
+void jinja_error_at(const char *src, size_t pos, char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    jinja_verror(src, pos, err, errlen, fmt, ap);
+    va_end(ap);
+}
+
 void jinja_name_list(char *buf, size_t n, const char *const *list, const char *suffix) {
     size_t used = 0;
     buf[0] = 0;

@@ -623,21 +623,39 @@ static Stmt *parse_body(Parser *P, const char *const *stops, const char **stoppe
 
 
 
-/* Every call is a macro's; no name read is one of UNREADABLE unless the template sets it. */
-static void check_names(Parser *P) {
+/* Whether the template sets name (a `set`, a `for`'s, a macro's argument) or defines it as a macro. */
+static bool set_by_template(const Parser *P, const char *name) {
+    for (int k = 0; k < P->nbound; k++)
+        if (!strcmp(P->bound[k], name)) return true;
+    return is_macro(P, name);
+}
+
+/* Every call is a macro's; no name read is one of UNREADABLE unless the template sets it. The names
+ * it reads without setting them go to t (its caller's: jinja_reads_unset). */
+static void check_names(Parser *P, JinjaTemplate *t) {
     for (int i = 0; i < P->ncalls && !failed(P); i++)
         if (!is_macro(P, P->calls[i]->s))
             lex_fail(P->L, P->calls[i]->pos, "the function '%s' is not supported (only raise_exception, namespace, "
                      "strftime_now and the template's macros)", P->calls[i]->s);
+    t->unset = arena_alloc(P->L->A, (size_t)(P->nnames + 1) * sizeof *t->unset);
     for (int i = 0; i < P->nnames && !failed(P); i++) {
         const char *n = P->names[i]->s;
-        bool ok = !listed(UNREADABLE, n) || is_macro(P, n);
-        for (int k = 0; k < P->nbound && !ok; k++) ok = !strcmp(P->bound[k], n);
-        if (!ok)
+        if (set_by_template(P, n)) continue;
+        t->unset[t->nunset++] = P->names[i];
+        if (listed(UNREADABLE, n))
             lex_fail(P->L, P->names[i]->pos, "the variable '%s' is not supported (%s)", n,
                      strstr(n, "_token") ? "transformers gives it the tokenizer's special token, which mixc does not read"
                                          : "Jinja's function, read as a value");
     }
+}
+
+bool jinja_reads_unset(const JinjaTemplate *t, const char *name, const char *why, char *err, size_t errlen) {
+    for (int i = 0; i < t->nunset; i++)
+        if (!strcmp(t->unset[i]->s, name)) {
+            jinja_error_at(t->src, t->unset[i]->pos, err, errlen, "the variable '%s' is not supported (%s)", name, why);
+            return true;
+        }
+    return false;
 }
 
 JinjaTemplate *jinja_parse(const char *src, char *err, size_t errlen) {
@@ -646,7 +664,7 @@ JinjaTemplate *jinja_parse(const char *src, char *err, size_t errlen) {
     Parser P = {.L = &L};
     if (jinja_lex(&L, src)) {
         t->body = parse_body(&P, NULL, NULL);
-        check_names(&P);
+        check_names(&P, t);
     }
     t->src = L.src;
     free(L.t);

@@ -828,6 +828,20 @@ check chat-config-template-refused-warned "$(grep -c "warning: .*the filter 'wor
 post /v1/completions '{"prompt": [5, 17, 300, 42], "max_tokens": 3, "temperature": 0}'
 check chat-config-template-refused-completions-served "$CODE" 200
 kill -TERM "$SPID"; wait "$SPID"
+# A template reading a special token transformers gives it and mixc does not read (tokenizer_config's
+# extra_special_tokens, special_tokens_map.json's keys): refused the same way, never rendered empty
+for src in extra map; do
+  mkdir -p "$T/tok-$src"
+  cp "$T/chatml/tokenizer.json" "$T/tok-$src/"
+  jq -n --arg src "$src" '{chat_template: "{% for m in messages %}{{ m.content }}{% endfor %}{{ image_token }}", eos_token: "<|im_end|>"}
+    + (if $src == "extra" then {extra_special_tokens: {image_token: "<image>"}} else {} end)' >"$T/tok-$src/tokenizer_config.json"
+  [ "$src" = map ] && jq -n '{eos_token: "<|im_end|>", image_token: "<image>"}' >"$T/tok-$src/special_tokens_map.json"
+  start "tok-$src" --tokenizer "$T/tok-$src" || exit 1
+  refused "chat-template-special-token-$src-refused" 400 \
+    "chat_template:1:54: the variable 'image_token' is not supported (transformers gives it the tokenizer's special token" \
+    /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}]}'
+  kill -TERM "$SPID"; wait "$SPID"
+done
 PORT=$MAINPORT
 
 # ---- the end of sequence (runtime/tok/gen_config.c): generation_config.json's eos_token_id, else
