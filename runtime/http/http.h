@@ -28,9 +28,12 @@ typedef enum {
     TOOL_PARSER_OFF, TOOL_PARSER_HERMES, TOOL_PARSER_LLAMA3_JSON, TOOL_PARSER_MISTRAL, TOOL_PARSER_PYTHONIC,
     TOOL_PARSER_LLAMA4_PYTHONIC
 } ToolParser;
+/* Their names, as --tool-call-parser takes them (tools_parser_named) and messages list them. */
+#define TOOL_PARSER_NAMES "hermes, llama3_json, mistral, pythonic or llama4_pythonic"
 /* The parsers of a chat answer's reasoning (--reasoning-parser; http_reasoning.c): <think>...</think>
  * opened by the chat template (deepseek_r1) or by the model (qwen3). */
 typedef enum { REASONING_OFF, REASONING_DEEPSEEK_R1, REASONING_QWEN3 } ReasoningParser;
+#define REASONING_PARSER_NAMES "deepseek_r1 or qwen3"
 
 /* `mixrun serve`'s defaults: what runs without the option, and what its --help says. */
 #define HTTP_DEFAULT_HOST "127.0.0.1"

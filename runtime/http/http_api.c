@@ -614,8 +614,8 @@ static bool resolve_tool_choice(Parse *p, ApiError *err) {
     if (!p->tools) return api_refuse(err, 400, "field 'tool_choice': \"auto\" needs 'tools'");
     if (!(p->g->tool_parser = p->s->opt.tool_call_parser))
         return api_refuse(err, 400, "tool_choice \"auto\" (the default with tools) needs the server started with "
-                   "--tool-call-parser (hermes, llama3_json, mistral, pythonic or llama4_pythonic); tool_choice \"none\" renders the tools without "
-                   "reading tool calls");
+                   "--tool-call-parser (" TOOL_PARSER_NAMES "); tool_choice \"none\" renders the tools without reading tool "
+                   "calls");
     if (p->g->tool_parser == TOOL_PARSER_MISTRAL) p->g->skip_special = false;   /* vLLM's: [TOOL_CALLS] is special */
     return true;
 }

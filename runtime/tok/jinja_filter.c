@@ -14,6 +14,13 @@ static const char *str_arg(Render *R, const Expr *e, int k, size_t *n) {
     return v.k == V_STR ? v.s : NULL;
 }
 
+/* The name of filter e's argument k: its keyword, else the next of the n positional names params
+ * (*at counts the positional arguments so far; "" past the names). */
+static const char *arg_name(const Expr *e, int k, int *at, const char *const *params, int n) {
+    if (e->keys[k]) return e->keys[k];
+    return (*at)++ < n ? params[*at - 1] : "";
+}
+
 /* selectattr / rejectattr(attr[, test[, value]]) and select / reject([test[, value]]) of a list:
  * a generator. */
 static Val select_items(Render *R, const Expr *e, Val v) {
@@ -99,8 +106,7 @@ static Val dictsort(Render *R, const Expr *e, Val d) {
     bool case_sensitive = false, reverse = false;
     static const char *const PARAMS[] = {"case_sensitive", "by", "reverse"};
     for (int k = 0, at = 0; k < e->nargs && !R->V.failed; k++) {
-        const char *key = e->keys[k] ? e->keys[k] : at < 3 ? PARAMS[at] : "";
-        at += !e->keys[k];
+        const char *key = arg_name(e, k, &at, PARAMS, 3);
         Val a = jinja_eval(R, e->args[k]);
         if (!strcmp(key, "case_sensitive")) case_sensitive = jinja_truthy(a);
         else if (!strcmp(key, "reverse")) reverse = jinja_truthy(a);
@@ -166,9 +172,9 @@ static Val length(Render *R, const Expr *e, Val v) {
 static Val default_of(Render *R, const Expr *e, Val v) {
     Val dflt = str_val("", 0);
     bool boolean = false;
+    static const char *const PARAMS[] = {"default_value", "boolean"};
     for (int k = 0, at = 0; k < e->nargs && !R->V.failed; k++) {
-        const char *key = e->keys[k] ? e->keys[k] : at == 0 ? "default_value" : at == 1 ? "boolean" : "";
-        at += !e->keys[k];
+        const char *key = arg_name(e, k, &at, PARAMS, 2);
         Val a = jinja_eval(R, e->args[k]);
         if (!strcmp(key, "default_value")) dflt = a;
         else if (!strcmp(key, "boolean")) boolean = jinja_truthy(a);

@@ -805,6 +805,10 @@ check chat-llama4-pythonic-streamed "$(sse_text "$T/sse" '.choices[0].delta.cont
 kill -TERM "$SPID"; wait "$SPID"
 "$RUN" serve "${MODEL[@]}" --tool-call-parser granite >/dev/null 2>"$T/err"
 check serve-tool-call-parser-unknown "$?:$(grep -c 'hermes, llama3_json, mistral, pythonic or llama4_pythonic' "$T/err")" "2:1"
+"$RUN" serve "${MODEL[@]}" --reasoning-parser deepseek >/dev/null 2>"$T/err"
+check serve-reasoning-parser-unknown "$?:$(grep -c "bad value 'deepseek' (deepseek_r1 or qwen3)" "$T/err")" "2:1"
+"$RUN" "${MODEL[@]}" --tokens 5 --reasoning-parser qwen3 >/dev/null 2>"$T/err"
+check reasoning-parser-needs-serve "$?:$(grep -c -- "--reasoning-parser go with mixrun serve" "$T/err")" "2:1"
 # Llama 3.2 Instruct's: its date is strftime_now("%d %b %Y"), the server's local time (as transformers').
 llama_checkpoint llama32cfg 3.2 || exit 1
 day1=$(LC_ALL=C date +'%d %b %Y')
