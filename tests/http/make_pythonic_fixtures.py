@@ -70,6 +70,7 @@ CASES = {
     "dup-kwarg": "[f(a=1, a=2)]",
     "dup-kwarg-order": "[f(a=1, b=2, a=3)]",
     "dup-kwarg-complex": "[f(a=1j, a=2)]",
+    "dup-kwarg-bytes": "[f(a=b'x', a=2)]",
     "based-ints": "[f(h=0x1F, H=0XfF, o=0o17, b=0b101, u=0x_1_0, z=0_0)]",
     "bad-based": "[f(a=0x)]",
     "comment-inside": "[f(a=1, # the first\n  b=2)]",
@@ -132,7 +133,9 @@ STRICTER = {
     "second-statement": "a statement after the list (Python reads it; vLLM drops it)",
     "cr": "a carriage return (Python's source translates it)",
     "deep": "brackets nested past 64 levels",
-    "dup-kwarg-complex": "a complex number, even one that a keyword given again replaces",
+    "dup-kwarg-complex": "a value JSON has no form of (a complex number, bytes, ...), even one that a keyword given "
+                         "again replaces",
+    "dup-kwarg-bytes": "the same, bytes",
 }
 
 LLAMA4 = {
