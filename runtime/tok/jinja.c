@@ -521,8 +521,24 @@ static void exec_for(Render *R, const Stmt *s) {
     R->top = saved_top;
 }
 
+/* A block set's body rendered as a string, in a frame of its own as Jinja renders it: what the body
+ * sets stays inside, and a macro it calls reads the top level as it stands. */
+static Val block_text(Render *R, const Stmt *body) {
+    int saved_n = R->nvars, saved_frame = R->frame, saved_top = R->top;
+    if (R->top < 0) R->top = R->nvars;
+    R->frame = R->nvars;
+    Buf text = {0}, *out = R->out;
+    R->out = &text;
+    exec(R, body);
+    R->out = out;
+    R->nvars = saved_n, R->frame = saved_frame, R->top = saved_top;
+    Val v = R->V.failed ? UNDEF : str_val(arena_strndup(&R->V.A, text.data ? text.data : "", text.len), text.len);
+    buf_free(&text);
+    return v;
+}
+
 static void exec_set(Render *R, const Stmt *s) {
-    Val v = jinja_eval(R, s->e);
+    Val v = s->e ? jinja_eval(R, s->e) : block_text(R, s->body);   /* a block set has no expression (an empty body) */
     if (R->V.failed) return;
     if (!s->attr) {
         assign(R, s->name, v);

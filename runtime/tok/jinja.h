@@ -4,12 +4,12 @@
  * construct: a template is never rendered as another text.
  *
  * Supported, in short: text, {{ }}, if/elif/else, for (with `if`, two loop variables, loop.index0 ...
- * loop.previtem/nextitem), set (and namespace attributes), top-level macros and their calls (reading
+ * loop.previtem/nextitem), set (block sets too, and namespace attributes), top-level macros and their calls (reading
  * only their arguments, their own names, the globals and the macros), white-space control; string,
  * integer, boolean, none, list, tuple and dict literals; Python's operators on integers and strings,
  * comparisons, and/or/not, in, x if c else y, indexing and slices with steps; the filters trim,
  * length, string, list, tojson, selectattr/rejectattr, select/reject, items, dictsort, join, default,
- * map, upper and lower; the tests defined, undefined, none, string, mapping, iterable, true, false,
+ * map, upper, lower and format (%s, %d); the tests defined, undefined, none, string, mapping, iterable, true, false,
  * boolean, integer, float, number, sequence; str's strip/lstrip/rstrip/startswith/endswith/split/
  * replace/upper/lower, dict's items/get; raise_exception, namespace, strftime_now. JSON values (the
  * tools, a message's tool_calls, chat_template_kwargs) are Python's dicts and lists; floats print as

@@ -138,6 +138,33 @@ static Val case_of(Render *R, Val v, bool upper, size_t pos) {
     return R->V.failed ? UNDEF : jinja_case(&R->V, v, upper, pos);
 }
 
+/* "fmt" | format(a, b, ...): Python's str(fmt) % (a, b, ...) with the conversions %s (str()), %d (an
+ * integer or a boolean) and %%; others, flags and widths refused. */
+static Val format_of(Render *R, const Expr *e, Val v) {
+    v = jinja_as_str(R, v, e->pos);
+    Buf b = {0};
+    int next = 0;
+    for (size_t i = 0; i < v.n && !R->V.failed; i++) {
+        if (v.s[i] != '%') {
+            buf_append(&b, &v.s[i], 1);
+            continue;
+        }
+        char c = ++i < v.n ? v.s[i] : 0;
+        Val a = c == 's' || c == 'd' ? (next < e->nargs && !e->keys[next] ? jinja_eval(R, e->args[next]) : UNDEF) : UNDEF;
+        next += c == 's' || c == 'd';
+        if (c == '%') buf_append(&b, "%", 1);
+        else if (c != 's' && c != 'd') fail(R, e->pos, "format with '%%%c' is not supported (only %%s, %%d and %%%%)", c ? c : ' ');
+        else if (next > e->nargs || e->keys[next - 1]) fail(R, e->pos, "format: not enough arguments for the format string");
+        else if (c == 'd' && a.k != V_INT && a.k != V_BOOL) fail(R, e->pos, "format's %%d of %s is not supported", KIND_NAME[a.k]);
+        else if (c == 'd') buf_printf(&b, "%lld", (long long)a.i);
+        else if (!R->V.failed && !jinja_text(a, &b)) fail(R, e->pos, "format's %%s of %s is not supported", KIND_NAME[a.k]);
+    }
+    if (!R->V.failed && next < e->nargs) fail(R, e->pos, "format: not all arguments converted");
+    Val out = R->V.failed ? UNDEF : str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
+    buf_free(&b);
+    return out;
+}
+
 /* list | join(sep): the items' str() between seps. */
 static Val join(Render *R, const Expr *e, Val v) {
     size_t sn = 0;
@@ -252,6 +279,7 @@ Val jinja_eval_filter(Render *R, const Expr *e) {
     if (!strcmp(e->s, "upper") || !strcmp(e->s, "lower"))
         return e->nargs ? fail(R, e->pos, "%s takes no arguments", e->s) : case_of(R, v, e->s[0] == 'u', e->pos);
     if (!strcmp(e->s, "dictsort")) return dictsort(R, e, v);
+    if (!strcmp(e->s, "format")) return format_of(R, e, v);
     if (strstr(e->s, "select") || strstr(e->s, "reject")) return select_items(R, e, v);
     Val list;   /* list */
     if (v.k == V_STR) return fail(R, e->pos, "the filter 'list' of a string is not supported");

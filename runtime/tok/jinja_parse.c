@@ -221,7 +221,7 @@ static const char *const UNREADABLE[] = {"unk_token", "sep_token", "pad_token", 
 /* The filters jinja.c renders. */
 static const char *const FILTERS[] = {"trim", "length", "string", "list", "tojson", "selectattr", "rejectattr",
                                       "items", "select", "reject", "join", "default", "d", "map", "upper", "lower",
-                                      "dictsort", NULL};
+                                      "dictsort", "format", NULL};
 const char *const JINJA_LOOP_ATTRS[] = {"index0", "index", "first", "last", "length", "revindex", "revindex0",
                                          "previtem", "nextitem", NULL};
 const char *const JINJA_TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "true", "false",
@@ -518,7 +518,17 @@ static Stmt *parse_set(Parser *P, Tok *at) {
     } else {
         bind(P, s->name);
     }
-    if (cur(P)->k == T_BEND) return fail_here(P, "a block {% set %}...{% endset %} is not supported"), s;
+    if (cur(P)->k == T_BEND) {   /* {% set x %}...{% endset %}: x is the body's text */
+        if (s->attr) return fail_here(P, "a block {% set %} of an attribute is not supported"), s;
+        expect_end(P, T_BEND);
+        static const char *const stops[] = {"endset", NULL};
+        const char *w = NULL;
+        P->depth += 2, P->blocks++;   /* a block's body (no macro inside) */
+        s->body = parse_body(P, stops, &w);
+        P->depth -= 2, P->blocks--;
+        expect_end(P, T_BEND);
+        return s;
+    }
     if (!take_op(P, "=")) return fail_here(P, "expected '=' (only one name is set at a time)"), s;
     s->e = parse_expr(P);
     expect_end(P, T_BEND);

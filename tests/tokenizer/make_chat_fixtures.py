@@ -143,6 +143,19 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 {%- if tools %}{% for t in tools %}|{% if t.function.parameters %}{% for name, p in t.function.parameters.properties | dictsort %}{{ name | upper }}:{{ p.type | upper }} {% endfor %}{% endif %}{% endfor %}{% endif %}
 {%- for m in messages %}|{{ m.role | upper }} {{ m.role.upper() }} {{ m.role.lower() }} {{ 'MiXeD 1-2_x' | lower }}{% endfor %}
 |{{ none | upper }} {{ 5 | lower }} {{ true | lower }} {{ messages[0].nothing | upper }}. {{ ['a', 'B', '東'] | map('upper') | join(',') }} {{ ['a', 'B'] | map('lower') | list | length }}""",
+    # Not a model's: block sets (a frame of their own) and the format filter, as Llama 4's tool calls
+    # write their arguments.
+    "features-blockset": r"""{%- set ns = namespace(n=0) %}{% set outer = 'o' %}
+{%- macro shout(x) %}{{ x | upper }}!{{ outer }}{% endmacro %}
+{%- set header %}
+  [{{ messages | length }} messages]{% set inner = 'leaks?' %}{% set ns.n = ns.n + 1 %}{% set outer = 'inside' %}
+{%- for m in messages %} {{ m.role }}{% endfor %}
+{{ shout('h') }}
+{% endset %}
+{{- header }}|{{ header | length }}|{{ inner is defined }}|{{ outer }}|{{ ns.n }}
+{%- for m in messages %}{% set line %}{{ loop.index }}:{{ m.role }}{% endset %}<{{ line }}>{% endfor %}
+{%- set empty %}{% endset %}[{{ empty }}]{{ empty is string }}
+{{ "%s=%d, %s%%" | format('a', 42, none) }} {{ "%s(%s)" | format(messages[0].role, true) }} {{ 'x' | format }} {{ "%d" | format(false) }}""",
     # Not a model's: names no template above reads, from chat_template_kwargs or undefined.
     "features-free": r"""{{ thinking is defined }} {{ thinking | default('no') }} {{ controls | tojson if controls is defined }}
 {%- if 'citations' in controls %} cite{% endif %}{% for c in controls %} [{{ c }}]{% endfor %} {{ controls | length }}
@@ -209,7 +222,7 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "mistral-small-3.2": ("<s>", "</s>"), "devstral-small": ("<s>", "</s>"), "kimi-k2": (None, "<|im_end|>"),
     "hermes-3-tool-use": ("<|begin_of_text|>", "<|im_end|>"), "gpt-oss": ("<|startoftext|>", "<|return|>"),
     "features-macros": (None, None), "gemma-4": ("<bos>", "<eos>"), "features-case": (None, None),
-    "granite-3.3": (None, "<|end_of_text|>"), "features-free": (None, None),
+    "granite-3.3": (None, "<|end_of_text|>"), "features-free": (None, None), "features-blockset": (None, None),
 }
 
 def conv(*pairs):
@@ -239,6 +252,7 @@ REFUSED = {
     "variable-raise-exception": ("{{ raise_exception is defined }}", "the variable 'raise_exception' is not supported"),
     "macro-in-macro": ("{% macro f() %}{% macro g() %}{% endmacro %}{% endmacro %}", "a macro inside a macro is not supported"),
     "macro-in-for": ("{% for m in messages %}{% macro f() %}x{% endmacro %}{% endfor %}", "a macro inside if or for is not supported"),
+    "set-block-attribute": ("{% set ns = namespace(a=1) %}{% set ns.a %}x{% endset %}{{ ns.a }}", "a block {% set %} of an attribute is not supported"),
     "call-block": ("{% macro f() %}{{ caller() }}{% endmacro %}{% call f() %}x{% endcall %}", "the statement 'call' is not supported"),
     "function-range": ("{% for i in range(2) %}{{ i }}{% endfor %}", "the function 'range' is not supported"),
     "method-title": ("{{ messages[0]['content'].title() }}", "the method 'title' is not supported (only items(), "
@@ -371,6 +385,10 @@ RENDER_REFUSED = {
     "dictsort-key-case": ("{% for k, v in {'\u00c9': 1} | dictsort %}{{ k }}{% endfor %}", "lower() of a string holding '\u00c9' is not supported"),
     "dictsort-by-value": ("{% for k, v in {'b': 'x', 'a': 'y'} | dictsort(by='value') %}{{ k }}{% endfor %}", "dictsort takes case_sensitive, by='key' and reverse only"),
     "dictsort-message": ("{% for k, v in messages[0] | dictsort %}{{ k }}{% endfor %}", "dictsort of a message is not supported"),
+    "format-x": ("{{ '%x' | format(15) }}", "format with '%x' is not supported (only %s, %d and %%)"),
+    "format-width": ("{{ '%5s' | format('a') }}", "format with '%5' is not supported"),
+    "format-float-d": ("{{ '%d' | format(tools[0].function.parameters.properties.days.minimum) }}", "format's %d of a float is not supported"),
+    "format-list": ("{{ '%s' | format(tools[0].function.parameters.required) }}", "format's %s of a list is not supported"),
     "generator-equal": ("{{ (tools | select) == (tools | select) }}", "comparing a generator is not supported"),
 }
 
