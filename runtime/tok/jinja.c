@@ -12,10 +12,8 @@
 Val jinja_as_str(Render *R, Val v, size_t pos) {
     if (v.k == V_STR) return v;
     Buf b = {0};
-    if (!jinja_text(v, &b)) return fail(R, pos, "%s has no text here", KIND_NAME[v.k]);
-    Val s = str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
-    buf_free(&b);
-    return s;
+    if (!jinja_text(v, &b)) return buf_free(&b), fail(R, pos, "%s has no text here", KIND_NAME[v.k]);
+    return jinja_take_text(&R->V, &b);
 }
 
 /* A name's value: the innermost scope's first; in a macro, its own names, then the template's top
@@ -166,9 +164,7 @@ static Val slice_str(Render *R, Val s, int64_t lo, int64_t hi, int64_t step, int
     Buf b = {0};
     for (int64_t k = lo; step > 0 ? k < hi : k > hi; k += step) buf_append(&b, s.s + at[k], at[k + 1] - at[k]);
     free(at);
-    Val out = str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
-    buf_free(&b);
-    return out;
+    return jinja_take_text(&R->V, &b);
 }
 
 static Val eval_slice(Render *R, const Expr *e) {
@@ -354,6 +350,15 @@ static Val eval_binary(Render *R, const Expr *e) {
 
 static void exec(Render *R, const Stmt *s);
 
+/* What body writes, as a string (a macro's value, a block set's). */
+static Val exec_to_text(Render *R, const Stmt *body) {
+    Buf text = {0}, *out = R->out;
+    R->out = &text;
+    exec(R, body);
+    R->out = out;
+    return jinja_take_text(&R->V, &text);
+}
+
 /* {key: value, ...}: a dict of JSON values (jinja_to_json), its keys strings. */
 static Val eval_dict(Render *R, const Expr *e) {
     json_t *d = json_object();
@@ -396,15 +401,10 @@ static Val call_macro(Render *R, const Expr *e) {
         if (i == mac->nparams) fail(R, e->pos, "the macro '%s' has no parameter '%s'", mac->name, e->keys[k]);
         else if (i < npos) fail(R, e->pos, "the macro '%s' is given '%s' twice", mac->name, e->keys[k]);
     }
-    Buf text = {0}, *out = R->out;
-    R->out = &text;
     R->depth++;
-    exec(R, mac->body);
+    Val v = exec_to_text(R, mac->body);
     R->depth--;
-    R->out = out;
     R->nvars = saved_n, R->frame = saved_frame, R->base = saved_base, R->top = saved_top;
-    Val v = R->V.failed ? UNDEF : str_val(arena_strndup(&R->V.A, text.data ? text.data : "", text.len), text.len);
-    buf_free(&text);
     return v;
 }
 
@@ -527,13 +527,8 @@ static Val block_text(Render *R, const Stmt *body) {
     int saved_n = R->nvars, saved_frame = R->frame, saved_top = R->top;
     if (R->top < 0) R->top = R->nvars;
     R->frame = R->nvars;
-    Buf text = {0}, *out = R->out;
-    R->out = &text;
-    exec(R, body);
-    R->out = out;
+    Val v = exec_to_text(R, body);
     R->nvars = saved_n, R->frame = saved_frame, R->top = saved_top;
-    Val v = R->V.failed ? UNDEF : str_val(arena_strndup(&R->V.A, text.data ? text.data : "", text.len), text.len);
-    buf_free(&text);
     return v;
 }
 

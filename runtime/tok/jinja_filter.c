@@ -60,10 +60,8 @@ static Val to_json(Render *R, const Expr *e, Val v) {
         if (a.k == V_INT) indent = a.i;
     }
     Buf b = {0};
-    Val out = UNDEF;
-    if (jinja_dump(&R->V, v, indent, &b, e->pos)) out = str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
-    buf_free(&b);
-    return out;
+    jinja_dump(&R->V, v, indent, &b, e->pos);   /* a failure: undefined */
+    return jinja_take_text(&R->V, &b);
 }
 
 /* d | items and d.items(): a list of [key, value] pairs (none for undefined, as Jinja's filter). */
@@ -160,9 +158,7 @@ static Val format_of(Render *R, const Expr *e, Val v) {
         else if (!R->V.failed && !jinja_text(a, &b)) fail(R, e->pos, "format's %%s of %s is not supported", KIND_NAME[a.k]);
     }
     if (!R->V.failed && next < e->nargs) fail(R, e->pos, "format: not all arguments converted");
-    Val out = R->V.failed ? UNDEF : str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
-    buf_free(&b);
-    return out;
+    return jinja_take_text(&R->V, &b);
 }
 
 /* list | join(sep): the items' str() between seps. */
@@ -181,9 +177,7 @@ static Val join(Render *R, const Expr *e, Val v) {
             return fail(R, e->pos, "join of %s is not supported", KIND_NAME[jinja_item(list, k).k]);
         }
     }
-    Val out = str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len);
-    buf_free(&b);
-    return out;
+    return jinja_take_text(&R->V, &b);
 }
 
 static Val length(Render *R, const Expr *e, Val v) {
@@ -214,15 +208,13 @@ static Val default_of(Render *R, const Expr *e, Val v) {
  * named (string, trim, length, tojson). */
 static Val map_one(Render *R, const Expr *e, Val x, const char *path, size_t n, bool filter, Val dflt) {
     if (filter) {
-        Buf b = {0};
-        Val out = !strncmp(path, "string", n) && n == 6 ? jinja_as_str(R, x, e->pos)
-                : !strncmp(path, "trim", n) && n == 4 ? jinja_strip_val(R, x, e->pos)
-                : !strncmp(path, "length", n) && n == 6 ? length(R, e, x)
-                : !strncmp(path, "upper", n) && n == 5 ? case_of(R, x, true, e->pos)
-                : !strncmp(path, "lower", n) && n == 5 ? case_of(R, x, false, e->pos)
-                : jinja_dump(&R->V, x, -1, &b, e->pos) ? str_val(arena_strndup(&R->V.A, b.data ? b.data : "", b.len), b.len) : UNDEF;
-        buf_free(&b);
-        return out;
+        if (!strncmp(path, "string", n) && n == 6) return jinja_as_str(R, x, e->pos);
+        if (!strncmp(path, "trim", n) && n == 4) return jinja_strip_val(R, x, e->pos);
+        if (!strncmp(path, "length", n) && n == 6) return length(R, e, x);
+        if ((!strncmp(path, "upper", n) || !strncmp(path, "lower", n)) && n == 5) return case_of(R, x, path[0] == 'u', e->pos);
+        Buf b = {0};   /* tojson */
+        jinja_dump(&R->V, x, -1, &b, e->pos);
+        return jinja_take_text(&R->V, &b);
     }
     for (size_t a = 0, z; a <= n && !R->V.failed; a = z + 1) {
         for (z = a; z < n && path[z] != '.'; z++) {}

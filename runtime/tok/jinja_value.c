@@ -24,6 +24,12 @@ Val jinja_fail(ValCtx *R, size_t pos, const char *fmt, ...) {
 }
 
 Val jinja_str(const char *s, size_t n) { return (Val){.k = V_STR, .s = s, .n = n}; }
+
+Val jinja_take_text(ValCtx *R, Buf *b) {
+    Val v = R->failed ? JINJA_UNDEF : jinja_str(arena_strndup(&R->A, b->data ? b->data : "", b->len), b->len);
+    buf_free(b);
+    return v;
+}
 Val jinja_int(ValKind k, int64_t i) { return (Val){.k = k, .i = i}; }
 Val jinja_list(const Val *items, int64_t n) { return (Val){.k = V_LIST, .i = 0, .hi = n, .p = items}; }
 

@@ -42,6 +42,9 @@ typedef struct {
 
 extern const Val JINJA_UNDEF;
 
+/* b's text as a string in R's arena, b freed (undefined when R failed). */
+Val jinja_take_text(ValCtx *R, Buf *b);
+
 Val jinja_fail(ValCtx *R, size_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 Val jinja_str(const char *s, size_t n);
 Val jinja_int(ValKind k, int64_t i);
