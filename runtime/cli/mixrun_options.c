@@ -125,13 +125,14 @@ static const OptSpec mixrun_options[] = {
         .expects = TOOL_PARSER_NAMES,
         .help = "tool calling (vLLM's, docs/serving.md): how a chat answer's tool calls are\n"
         "read: hermes (<tool_call>JSON</tool_call>: Qwen 2.5, Hermes),\nllama3_json (Llama 3.1's JSON), "
-        "mistral (Mistral 7B v0.3's list of calls),\npythonic ([f(a=1), g()]) or llama4_pythonic (Llama 4's: "
-        "the same,\n<|python_start|> first); tool_choice \"auto\" needs it"),
+        "mistral (Mistral 7B v0.3's list of calls),\npythonic ([f(a=1), g()]), llama4_pythonic (Llama 4's: "
+        "the same,\n<|python_start|> first) or openai (gpt-oss' messages to functions.NAME);\ntool_choice \"auto\" needs it"),
     OPT(MixrunOptions, http.reasoning_parser, OPT_CUSTOM, "--reasoning-parser", .metavar = "NAME",
         .parse = parse_reasoning_parser, .expects = REASONING_PARSER_NAMES,
         .help = "a chat answer's <think>...</think> as its \"reasoning\", apart from its content\n"
                 "(vLLM's, docs/serving.md): deepseek_r1 (the template opens the block:\nDeepSeek-R1's "
-                "distills) or qwen3 (the model opens it: Qwen 3)"),
+                "distills) or qwen3 (the model opens it: Qwen 3); openai_gptoss:\ngpt-oss' analysis channel, on "
+                "whenever the tokenizer has harmony's tokens"),
     /* last: only in a binary written by `mixc build` */
     OPT(MixrunOptions, info, OPT_FLAG, "--info", .section = "built binary", .help = "describe the layout, overrides and kernels built in"),
 };

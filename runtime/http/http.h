@@ -26,14 +26,34 @@
 /* The parsers of a chat answer's tool calls (--tool-call-parser; http_tools.c). */
 typedef enum {
     TOOL_PARSER_OFF, TOOL_PARSER_HERMES, TOOL_PARSER_LLAMA3_JSON, TOOL_PARSER_MISTRAL, TOOL_PARSER_PYTHONIC,
-    TOOL_PARSER_LLAMA4_PYTHONIC
+    TOOL_PARSER_LLAMA4_PYTHONIC, TOOL_PARSER_OPENAI
 } ToolParser;
 /* Their names, as --tool-call-parser takes them (tools_parser_named) and messages list them. */
-#define TOOL_PARSER_NAMES "hermes, llama3_json, mistral, pythonic or llama4_pythonic"
+#define TOOL_PARSER_NAMES "hermes, llama3_json, mistral, pythonic, llama4_pythonic or openai"
 /* The parsers of a chat answer's reasoning (--reasoning-parser; http_reasoning.c): <think>...</think>
- * opened by the chat template (deepseek_r1) or by the model (qwen3). */
-typedef enum { REASONING_OFF, REASONING_DEEPSEEK_R1, REASONING_QWEN3 } ReasoningParser;
-#define REASONING_PARSER_NAMES "deepseek_r1 or qwen3"
+ * opened by the chat template (deepseek_r1) or by the model (qwen3); gpt-oss' channels (openai_gptoss,
+ * http_harmony.c: on whenever the tokenizer has harmony's special tokens). */
+typedef enum { REASONING_OFF, REASONING_DEEPSEEK_R1, REASONING_QWEN3, REASONING_OPENAI_GPTOSS } ReasoningParser;
+#define REASONING_PARSER_NAMES "deepseek_r1, qwen3 or openai_gptoss"
+
+/* The special tokens of gpt-oss' harmony format that delimit an answer's messages (HARMONY_TEXTS: their
+ * texts, in this order). */
+typedef enum {
+    HARMONY_START, HARMONY_CHANNEL, HARMONY_CONSTRAIN, HARMONY_MESSAGE, HARMONY_END, HARMONY_CALL, HARMONY_RETURN,
+    HARMONY_NMARKS
+} HarmonyMark;
+#define HARMONY_TEXTS {"<|start|>", "<|channel|>", "<|constrain|>", "<|message|>", "<|end|>", "<|call|>", "<|return|>"}
+/* Their ids in the server's tokenizer; on when it has every one as a special token. */
+typedef struct {
+    int32_t id[HARMONY_NMARKS];
+    bool on;
+} HarmonyIds;
+/* Where one of them stands in an answer's text: bytes [at, at + len), len 0 for the token that ended
+ * the answer (a stop token has no text). */
+typedef struct {
+    size_t at, len;
+    HarmonyMark mark;
+} HarmonyAt;
 
 /* `mixrun serve`'s defaults: what runs without the option, and what its --help says. */
 #define HTTP_DEFAULT_HOST "127.0.0.1"
@@ -87,7 +107,9 @@ typedef struct Gen {
     struct Gen *next;           /* in the server's queue */
     bool chat, stream, include_usage;
     ToolParser tool_parser;     /* tool_choice auto: the answer's tool calls read by this parser */
-    ReasoningParser reasoning;  /* chat with --reasoning-parser: the answer's reasoning read apart */
+    ReasoningParser reasoning;  /* chat with --reasoning-parser: the answer's reasoning read apart; openai_gptoss:
+                                 * the text keeps the special tokens, harmony's noted in marks */
+    bool include_reasoning;     /* vLLM's: false leaves the reasoning out of the answer (null, no deltas) */
     bool continuous_usage;      /* vLLM's continuous_usage_stats: each chunk has the choice's usage so far */
     ServeRequest req;           /* id, prompt ids, max_new */
     SampleParams sample;        /* temperature, min_p, top_k, top_p */
@@ -130,6 +152,8 @@ typedef struct Gen {
     int64_t dec_ids;            /* ids whose text, text[0, dec_bytes), ends on a whole character */
     size_t dec_bytes;
     const char *finish;         /* "length" or "stop" once known */
+    HarmonyAt *marks;           /* [nmarks] with openai_gptoss: harmony's tokens in the text, in order */
+    int nmarks, marks_cap;
     GenLogprob *lp;             /* [lp_cap] with logprobs >= 0: each generated id's (the engine's hook_pick) */
     int64_t lp_cap;
     char error[700];            /* the engine failed: the request gets 500 */
@@ -176,6 +200,7 @@ struct HttpServer {
     const Tokenizer *tok;       /* NULL: token-id prompts only */
     ChatTemplate *chat;         /* tokenizer_config.json's; NULL: Llama 3's by hand (chat_template.h) */
     EosIds eos;                 /* the model's end-of-sequence ids (gen_config.h); none without a tokenizer */
+    HarmonyIds harmony;         /* gpt-oss' tokens: on, every chat answer is read by its channels */
     json_t *defaults;           /* the generation config's sampling fields, checked (api_check_defaults):
                                  * a request's before its own; NULL: none */
     int64_t max_new_cap;        /* the generation config's max_new_tokens: at most this many new tokens
@@ -289,6 +314,35 @@ typedef struct {
 } AnswerParts;
 /* The parser --reasoning-parser names; false for another name. */
 bool reasoning_parser_named(const char *name, ReasoningParser *parser);
+/* A chat answer as it goes out: pieces of its text, each reasoning or content, in the text's order.
+ * The reasoning is its reasoning pieces joined, the content its content pieces; `sep`: a newline goes
+ * before the piece (a harmony message after another of its kind). A longer text's pieces only extend
+ * a shorter one's: the same pieces, the last perhaps longer, then new ones. */
+typedef struct {
+    Span text;
+    bool reasoning, sep;
+} AnswerPiece;
+typedef struct {
+    AnswerPiece *piece;         /* [npiece] malloc'd */
+    int npiece, cap;
+    bool has_reasoning, has_content;
+    json_t *calls;              /* a finished answer's tool calls (NULL: none, and always while streaming) */
+} Answer;
+/* Appends bytes span of the text to a as reasoning or content (sep when a piece of its kind came before). */
+void answer_add(Answer *a, bool reasoning, Span span);
+void answer_free(Answer *a);
+
+/* ---- http_harmony.c: gpt-oss' answers, read by their channels (docs/serving.md, "gpt-oss") */
+/* tok's harmony tokens into *h (h->on when it has them all as special tokens). */
+void harmony_find(const Tokenizer *tok, HarmonyIds *h);
+/* After id went out of choice g (visible: its text ended g's text then), notes where a harmony token
+ * stands. g->reply->mu held. */
+void harmony_note(Gen *g, int32_t id, bool visible);
+/* The pieces and, done, the calls of g's text[0, ready) read as harmony messages. */
+void harmony_answer(const Gen *g, size_t ready, bool done, Answer *a);
+/* A tool call: {"id", "type": "function", "function": {"name", "arguments"}}, the arguments as
+ * json.dumps writes args, or the text raw when args is NULL (http_tools.c). */
+json_t *tools_call(ToolParser p, const char *name, size_t name_len, const json_t *args, const char *raw, size_t raw_len);
 /* The parts of text[0, ready) as p reads them; done: the answer ended (ready is its length). With p
  * off, all of it is content. The parts of a longer ready only extend those of a shorter one. */
 AnswerParts reasoning_parts(ReasoningParser p, const char *text, size_t ready, bool done);
@@ -308,6 +362,7 @@ char *api_response_json(const Reply *r);
  * gone out, whether the next event is its first, and whether its last went. */
 typedef struct {
     size_t sent;
+    int pieces;                 /* the answer's pieces begun */
     int64_t ids_sent;
     bool first, finish_sent;
 } StreamPos;

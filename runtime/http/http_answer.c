@@ -180,45 +180,92 @@ static json_t *answer_text(const Gen *g, size_t from, size_t to, bool with_promp
     return text;
 }
 
-/* The parts of g's text a stream may send now or, done, the whole answer's: its reasoning and content
- * (reasoning_parts), the content cut before its tool calls (a stream's: before what is or may be a
- * call); *calls the finished answer's calls (NULL: none, and always while streaming). */
-static AnswerParts answer_parts(const Gen *g, bool done, json_t **calls) {
-    AnswerParts a = reasoning_parts(g->reasoning, g->text, done ? g->text_len : g->ready, done);
-    *calls = NULL;
-    if (!a.has_content || !g->tool_parser || !g->text) return a;   /* no text yet: NULL */
-    const char *text = g->text + a.content.from;
-    size_t n = a.content.to - a.content.from, keep = n;
-    if (done) *calls = tools_read(g->tool_parser, text, n, &keep);
-    else keep = tools_stream_limit(g->tool_parser, text, n);
-    a.content.to = a.content.from + keep;
+void answer_add(Answer *a, bool reasoning, Span span) {
+    bool sep = false;
+    for (int k = 0; k < a->npiece && !sep; k++) sep = a->piece[k].reasoning == reasoning;
+    if (a->npiece == a->cap) {
+        a->cap = a->cap ? 2 * a->cap : 4;
+        a->piece = xrealloc(a->piece, (size_t)a->cap * sizeof *a->piece);
+    }
+    a->piece[a->npiece++] = (AnswerPiece){span, reasoning, sep};
+    if (reasoning) a->has_reasoning = true;
+    else a->has_content = true;
+}
+
+void answer_free(Answer *a) {
+    free(a->piece);
+    json_decref(a->calls);
+    *a = (Answer){0};
+}
+
+/* The pieces of g's text a stream may send now or, done, the whole answer's: its reasoning and
+ * content (reasoning_parts, or harmony's messages), the content cut before its tool calls (a stream's:
+ * before what is or may be a call), and the finished answer's calls. */
+static Answer answer_of(const Gen *g, bool done) {
+    Answer a = {0};
+    size_t ready = done ? g->text_len : g->ready;
+    if (g->reasoning == REASONING_OPENAI_GPTOSS) return harmony_answer(g, ready, done, &a), a;
+    AnswerParts p = reasoning_parts(g->reasoning, g->text, ready, done);
+    if (p.has_content && g->tool_parser && g->text) {   /* no text yet: NULL */
+        const char *text = g->text + p.content.from;
+        size_t n = p.content.to - p.content.from, keep = n;
+        if (done) a.calls = tools_read(g->tool_parser, text, n, &keep);
+        else keep = tools_stream_limit(g->tool_parser, text, n);
+        p.content.to = p.content.from + keep;
+    }
+    if (p.has_reasoning) answer_add(&a, true, p.reasoning);
+    if (p.has_content) answer_add(&a, false, p.content);
     return a;
+}
+
+/* The answer's reasoning or content: its pieces of that kind from piece `from` on, each from byte
+ * `sent` on (a piece begun before `from` has its newline sent already), appended to b. */
+static void pieces_text(const Gen *g, const Answer *a, bool reasoning, int from, size_t sent, Buf *b) {
+    for (int k = 0; k < a->npiece; k++) {
+        const AnswerPiece *p = &a->piece[k];
+        if (p->reasoning != reasoning || (k < from && p->text.to <= sent)) continue;
+        if (k >= from && p->sep) buf_append(b, "\n", 1);
+        size_t at = p->text.from > sent ? p->text.from : sent;
+        if (p->text.to > at) buf_append(b, g->text + at, p->text.to - at);
+    }
+}
+
+/* b's bytes as a JSON string ("" when none), b freed. */
+static json_t *buf_string(Buf *b) {
+    json_t *s = json_stringn(b->data ? b->data : "", b->len);
+    buf_free(b);
+    return s;
 }
 
 /* A finished chat choice's message: its content null when nothing is left of it (but its calls, or
  * its reasoning: vLLM's), its reasoning with a reasoning parser (null when it has none), its calls. */
-static json_t *message_json(const Gen *g, const AnswerParts *a, json_t *calls) {
-    bool empty = !a->has_content || a->content.to == a->content.from;
-    json_t *content = empty && (calls || a->has_reasoning) ? json_null()
-                    : answer_text(g, a->content.from, a->has_content ? a->content.to : a->content.from, false);
-    json_t *m = json_pack("{s:s, s:o}", "role", "assistant", "content", content);
+static json_t *message_json(const Gen *g, Answer *a) {
+    Buf content = {0}, reasoning = {0};
+    pieces_text(g, a, false, 0, 0, &content);
+    pieces_text(g, a, true, 0, 0, &reasoning);
+    bool harmony = g->reasoning == REASONING_OPENAI_GPTOSS;   /* vLLM's: empty parts are null */
+    bool null_content = !content.len && (a->calls || a->has_reasoning || harmony);
+    bool null_reasoning = !a->has_reasoning || (harmony && !reasoning.len);
+    json_t *c = null_content ? (buf_free(&content), json_null()) : buf_string(&content);
+    json_t *m = json_pack("{s:s, s:o}", "role", "assistant", "content", c);
     if (g->reasoning)
-        json_object_set_new(m, "reasoning", a->has_reasoning ? answer_text(g, a->reasoning.from, a->reasoning.to, false)
-                                                             : json_null());
-    if (calls) json_object_set_new(m, "tool_calls", calls);
+        json_object_set_new(m, "reasoning", null_reasoning || !g->include_reasoning ? json_null() : buf_string(&reasoning));
+    buf_free(&reasoning);
+    if (a->calls) json_object_set_new(m, "tool_calls", a->calls);
+    a->calls = NULL;   /* taken */
     return m;
 }
 
 /* A finished choice of the answer: with a tool parser, the calls it reads (finish_reason
  * "tool_calls", vLLM's); with a reasoning parser, the reasoning apart. */
 static json_t *choice_json(const Gen *g) {
-    json_t *calls;
-    AnswerParts a = answer_parts(g, true, &calls);
-    const char *finish = calls ? "tool_calls" : g->finish ? g->finish : "length";
+    Answer a = answer_of(g, true);
+    const char *finish = a.calls ? "tool_calls" : g->finish ? g->finish : "length";
     json_t *choice = json_pack("{s:i, s:o, s:s, s:o}", "index", g->index, "logprobs", logprobs_json(g, 0, g->nvisible, true),
                                "finish_reason", finish, "token_ids", ids_json(g, 0, g->nvisible));
-    if (g->chat) json_object_set_new(choice, "message", message_json(g, &a, calls));
+    if (g->chat) json_object_set_new(choice, "message", message_json(g, &a));
     else json_object_set_new(choice, "text", answer_text(g, 0, g->text_len, true));
+    answer_free(&a);
     return choice;
 }
 
@@ -243,33 +290,37 @@ static char *sse_event(json_t *j) {
     return out;
 }
 
-/* One event of choice g's stream: its content (a completion's text) and reasoning bytes and its ids
- * [id_from, id_to); finish the finish reason or NULL; first: the choice's first (with echo, the
+/* One event of choice g's stream: its content (a completion's text) and reasoning (both taken) and its
+ * ids [id_from, id_to); finish the finish reason or NULL; first: the choice's first (with echo, the
  * prompt's text and log-probabilities come before its own); calls (taken; NULL: none) the delta's
  * tool_calls, whole, each given its index. */
-static char *chunk_event(const Gen *g, Span content, Span reasoning, int64_t id_from, int64_t id_to, const char *finish,
+static char *chunk_event(const Gen *g, Buf *content, Buf *reasoning, int64_t id_from, int64_t id_to, const char *finish,
                          bool first, json_t *calls) {
     json_t *j = answer_head(g, g->chat ? "chat.completion.chunk" : "text_completion");
     bool echo = first && g->echo;   /* the prompt's text and entries come first */
-    json_t *text = answer_text(g, content.from, content.to, echo);
+    bool said = content->len > 0, thought = reasoning->len > 0;
     json_t *lp = id_from < id_to || (echo && g->prompt_lp) ? logprobs_json(g, id_from, id_to, echo) : json_null();
     json_t *choice = json_pack("{s:i, s:o, s:o, s:o}", "index", g->index, "logprobs", lp,
                                "finish_reason", finish ? json_string(finish) : json_null(), "token_ids",
                                ids_json(g, id_from, id_to));
-    if (!g->chat) {
-        json_object_set_new(choice, "text", text);
-    } else {
-        json_t *delta = json_object();
-        bool thought = reasoning.to > reasoning.from;
-        if (first) json_object_set_new(delta, "role", json_string("assistant"));
-        if (thought) json_object_set_new(delta, "reasoning", answer_text(g, reasoning.from, reasoning.to, false));
-        if (content.to > content.from || (!finish && !thought)) json_object_set_new(delta, "content", text);
-        else json_decref(text);
-        for (size_t k = 0; k < json_array_size(calls); k++)   /* a stream's calls: each with its index */
-            json_object_set_new(json_array_get(calls, k), "index", json_integer((json_int_t)k));
-        if (calls) json_object_set_new(delta, "tool_calls", calls);
-        json_object_set_new(choice, "delta", delta);
+    if (echo && g->prompt_text) {
+        Buf b = {0};
+        buf_append(&b, g->prompt_text, g->prompt_text_len);
+        if (content->len) buf_append(&b, content->data, content->len);
+        buf_free(content);
+        *content = b;
     }
+    json_t *text = buf_string(content), *delta = g->chat ? json_object() : NULL;
+    if (!g->chat) json_object_set_new(choice, "text", text);
+    if (g->chat && first) json_object_set_new(delta, "role", json_string("assistant"));
+    if (g->chat && thought) json_object_set_new(delta, "reasoning", buf_string(reasoning));
+    if (g->chat && (said || (!finish && !thought))) json_object_set_new(delta, "content", text);
+    else if (g->chat) json_decref(text);
+    buf_free(reasoning);
+    for (size_t k = 0; k < json_array_size(calls); k++)   /* a stream's calls: each with its index */
+        json_object_set_new(json_array_get(calls, k), "index", json_integer((json_int_t)k));
+    if (calls) json_object_set_new(delta, "tool_calls", calls);
+    if (delta) json_object_set_new(choice, "delta", delta);
     json_object_set_new(j, "choices", json_pack("[o]", choice));
     if (g->continuous_usage) {   /* vLLM's: the choice's prompt and its ids so far; at its end, all it made */
         int64_t made = finish ? g->res.noutput : id_to;
@@ -280,31 +331,30 @@ static char *chunk_event(const Gen *g, Span content, Span reasoning, int64_t id_
     return sse_event(j);
 }
 
-/* The part of span a past the bytes already gone (empty when none). */
-static Span unsent(bool has, Span a, size_t sent) {
-    if (!has || a.to <= sent) return (Span){sent, sent};
-    return (Span){a.from > sent ? a.from : sent, a.to};
-}
-
 char *api_stream_next(const Gen *g, StreamPos *pos) {
     bool done = g->state == GEN_DONE;
-    json_t *calls;
-    AnswerParts a = answer_parts(g, done, &calls);
-    Span reasoning = unsent(a.has_reasoning, a.reasoning, pos->sent), content = unsent(a.has_content, a.content, pos->sent);
-    size_t sent = content.to > content.from ? content.to : reasoning.to > reasoning.from ? reasoning.to : pos->sent;
+    Answer a = answer_of(g, done);
+    Buf content = {0}, reasoning = {0};
+    pieces_text(g, &a, false, pos->pieces, pos->sent, &content);
+    if (g->include_reasoning) pieces_text(g, &a, true, pos->pieces, pos->sent, &reasoning);
+    size_t sent = pos->sent;
+    for (int k = 0; k < a.npiece; k++) sent = a.piece[k].text.to > sent ? a.piece[k].text.to : sent;
     char *event = NULL;
-    if (sent > pos->sent || g->nvisible > pos->ids_sent) {
-        event = chunk_event(g, content, reasoning, pos->ids_sent, g->nvisible, NULL, pos->first, NULL);
+    if (content.len || reasoning.len || g->nvisible > pos->ids_sent) {
+        event = chunk_event(g, &content, &reasoning, pos->ids_sent, g->nvisible, NULL, pos->first, NULL);
         pos->sent = sent;
+        pos->pieces = a.npiece;
         pos->ids_sent = g->nvisible;
         pos->first = false;
     } else if (done && !pos->finish_sent) {
-        Span none = {pos->sent, pos->sent};
-        event = chunk_event(g, none, none, pos->ids_sent, pos->ids_sent, calls ? "tool_calls" : g->finish, pos->first, calls);
+        event = chunk_event(g, &content, &reasoning, pos->ids_sent, pos->ids_sent, a.calls ? "tool_calls" : g->finish, pos->first,
+                            a.calls);
         pos->finish_sent = true;
-        calls = NULL;   /* taken */
+        a.calls = NULL;   /* taken */
     }
-    json_decref(calls);   /* made again for the last event */
+    buf_free(&content);
+    buf_free(&reasoning);
+    answer_free(&a);
     return event;
 }
 

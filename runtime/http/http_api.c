@@ -173,6 +173,9 @@ static bool take_bool(json_t *v, const char *name, bool *out, ApiError *err) {
 
 static bool f_stream(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "stream", &p->g->stream, err); }
 static bool f_echo(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "echo", &p->g->echo, err); }
+static bool f_include_reasoning(Parse *p, json_t *v, ApiError *err) {
+    return take_bool(v, "include_reasoning", &p->g->include_reasoning, err);
+}
 /* vLLM's chat fields of transformers' apply_chat_template arguments. */
 static bool f_add_generation_prompt(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "add_generation_prompt", &p->render.add_generation_prompt, err);
@@ -356,7 +359,7 @@ static const Field FIELDS[] = {
     {"continue_final_message", f_continue_final_message, OF_MESSAGES},
     {"add_special_tokens", f_add_special_tokens, OF_PROMPTS | OF_MESSAGES},
     {"return_token_strs", f_return_token_strs, TOKENIZING}, {"tokens", f_tokens, ROUTE_DETOKENIZE},
-    {"chat_template_kwargs", f_chat_template_kwargs, OF_MESSAGES},
+    {"chat_template_kwargs", f_chat_template_kwargs, OF_MESSAGES}, {"include_reasoning", f_include_reasoning, ROUTE_CHAT},
 };
 
 static bool take_fields(Parse *p, json_t *body, ApiError *err) {
@@ -453,6 +456,8 @@ static bool chat_prompt(Parse *p, ApiError *err) {
         json_t *extra = NULL;
         ok = ok && tools_message_extra(msg, i, &extra, err);
         if (!ok) break;
+        json_t *reasoning = json_object_get(extra, "reasoning");
+        if (reasoning && p->s->harmony.on) json_object_set(extra, "thinking", reasoning);   /* gpt-oss' template's name */
         buf_append(&content[i], "", 0);
         m[i] = (ChatMessage){json_string_value(role), content[i].data ? content[i].data : "", content[i].len, extra};
     }

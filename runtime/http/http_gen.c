@@ -12,7 +12,7 @@
 
 void gen_defaults(Gen *g, HttpServer *s, bool chat) {
     *g = (Gen){.srv = s, .chat = chat, .sample = {.temperature = 1, .top_p = 1}, .logprobs = -1, .created = (int64_t)time(NULL),
-               .reasoning = chat ? s->opt.reasoning_parser : REASONING_OFF};
+               .reasoning = chat ? s->opt.reasoning_parser : REASONING_OFF, .include_reasoning = true};
 }
 
 Reply *reply_new(HttpServer *s, bool chat, int nchoice) {
@@ -45,6 +45,7 @@ void gen_free_fields(Gen *g) {
     free(g->req.prompt);
     free(g->res.output);
     free(g->text);
+    free(g->marks);
     free(g->lp);
     free(g->prompt_lp);
     free(g->adjust.bias_id);
@@ -272,8 +273,8 @@ static bool update_text(Gen *g) {
     if (!tok) return false;
     char err[256];
     size_t len;
-    char *tail =
-        tokenizer_decode(tok, g->res.output + g->dec_ids, g->nvisible - g->dec_ids, g->skip_special, &len, err, sizeof err);
+    bool skip = g->skip_special && g->reasoning != REASONING_OPENAI_GPTOSS;   /* harmony's reader cuts at its tokens */
+    char *tail = tokenizer_decode(tok, g->res.output + g->dec_ids, g->nvisible - g->dec_ids, skip, &len, err, sizeof err);
     if (!tail) {   /* an id past the tokenizer's vocabulary: the model's vocabulary is larger */
         snprintf(g->error, sizeof g->error, "the generated %s", err);
         return true;
@@ -299,10 +300,12 @@ static bool hook_emitted(void *user, int32_t tok) {
     pthread_mutex_lock(&g->reply->mu);
     bool stop = g->error[0] != 0;
     for (int i = 0; i < g->adjust.nend; i++) stop |= tok == g->adjust.end_id[i];   /* counted in usage, not in the text */
-    if (!stop) {
+    bool visible = !stop;
+    if (visible) {
         g->nvisible++;
         stop = update_text(g);
     }
+    if (g->reasoning == REASONING_OPENAI_GPTOSS && !g->error[0]) harmony_note(g, tok, visible);
     if (stop && !g->error[0]) g->finish = "stop";
     if (g->state == GEN_QUEUED) g->state = GEN_RUNNING;
     pthread_cond_broadcast(&g->reply->cv);

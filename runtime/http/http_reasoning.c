@@ -18,6 +18,7 @@
 bool reasoning_parser_named(const char *name, ReasoningParser *parser) {
     if (!strcmp(name, "deepseek_r1")) return *parser = REASONING_DEEPSEEK_R1, true;
     if (!strcmp(name, "qwen3")) return *parser = REASONING_QWEN3, true;
+    if (!strcmp(name, "openai_gptoss")) return *parser = REASONING_OPENAI_GPTOSS, true;
     return false;
 }
 

@@ -477,6 +477,37 @@ static bool reasoning_tags_kept(const Tokenizer *tok) {
     return true;
 }
 
+/* gpt-oss' harmony format: a tokenizer with its special tokens has every chat answer read by its
+ * channels (vLLM's, for gpt-oss), with no other parser; openai_gptoss and openai need it. false with a
+ * message on stderr when the parsers asked do not go with the tokenizer. */
+static bool harmony_parsers(HttpServer *s) {
+    static const char *const TEXT[HARMONY_NMARKS] = HARMONY_TEXTS;
+    HttpOptions *o = &s->opt;
+    harmony_find(s->tok, &s->harmony);
+    bool reasoning_other = o->reasoning_parser && o->reasoning_parser != REASONING_OPENAI_GPTOSS;
+    bool tools_other = o->tool_call_parser && o->tool_call_parser != TOOL_PARSER_OPENAI;
+    const char *named = o->reasoning_parser == REASONING_OPENAI_GPTOSS ? "--reasoning-parser openai_gptoss"
+                      : o->tool_call_parser == TOOL_PARSER_OPENAI ? "--tool-call-parser openai" : NULL;
+    if (s->harmony.on && (reasoning_other || tools_other)) {
+        fprintf(stderr, "%s serve: %s: '%s' has gpt-oss' harmony tokens: its chat answers are read by their channels "
+                "(--reasoning-parser openai_gptoss, on without the option; --tool-call-parser openai)\n", prog_name(),
+                reasoning_other ? "--reasoning-parser" : "--tool-call-parser", tokenizer_path(s->tok));
+        return false;
+    }
+    if (!s->harmony.on && named && s->tok) {
+        int k = 0;
+        while (tokenizer_special_id(s->tok, TEXT[k]) >= 0) k++;
+        fprintf(stderr, "%s serve: %s: '%s' has no special token '%s' (gpt-oss' harmony format)\n", prog_name(), named,
+                tokenizer_path(s->tok), TEXT[k]);
+        return false;
+    }
+    if (s->harmony.on && !o->reasoning_parser)
+        fprintf(stderr, "%s serve: '%s' has gpt-oss' harmony tokens: chat answers are read by their channels, the "
+                "reasoning apart (--reasoning-parser openai_gptoss)\n", prog_name(), tokenizer_path(s->tok));
+    if (s->harmony.on) o->reasoning_parser = REASONING_OPENAI_GPTOSS;
+    return true;
+}
+
 HttpServer *http_server_new(const Tokenizer *tok, const char *model, int64_t vocab, const HttpOptions *ho) {
     json_t *name = json_string(model);
     if (!name) {
@@ -490,7 +521,7 @@ HttpServer *http_server_new(const Tokenizer *tok, const char *model, int64_t voc
         http_server_free(s);
         return NULL;
     }
-    if (ho->reasoning_parser && tok && !reasoning_tags_kept(tok)) {
+    if (!harmony_parsers(s) || (s->opt.reasoning_parser && !s->harmony.on && tok && !reasoning_tags_kept(tok))) {
         http_server_free(s);
         return NULL;
     }

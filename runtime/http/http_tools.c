@@ -134,6 +134,7 @@ bool tools_parser_named(const char *name, ToolParser *parser) {
     if (!strcmp(name, "mistral")) return *parser = TOOL_PARSER_MISTRAL, true;
     if (!strcmp(name, "pythonic")) return *parser = TOOL_PARSER_PYTHONIC, true;
     if (!strcmp(name, "llama4_pythonic")) return *parser = TOOL_PARSER_LLAMA4_PYTHONIC, true;
+    if (!strcmp(name, "openai")) return *parser = TOOL_PARSER_OPENAI, true;
     return false;
 }
 
@@ -186,10 +187,15 @@ static json_t *tool_call(const json_t *obj, ToolParser p) {
     const json_t *name = json_object_get(obj, "name"), *args = json_object_get(obj, "arguments");
     if (!args && parameters_too) args = json_object_get(obj, "parameters");
     if (!json_is_object(obj) || !json_is_string(name) || !args) return NULL;
+    return tools_call(p, json_string_value(name), json_string_length(name), args, NULL, 0);
+}
+
+json_t *tools_call(ToolParser p, const char *name, size_t name_len, const json_t *args, const char *raw, size_t raw_len) {
     Buf text = {0};
-    jinja_json_text(args, &text);
-    json_t *call = json_pack("{s:o, s:s, s:{s:O, s:s%}}", "id", call_id(p), "type", "function", "function", "name", name,
-                             "arguments", text.data ? text.data : "", text.len);
+    if (args) jinja_json_text(args, &text);
+    else buf_append(&text, raw, raw_len);
+    json_t *call = json_pack("{s:o, s:s, s:{s:s%, s:s%}}", "id", call_id(p), "type", "function", "function", "name", name,
+                             name_len, "arguments", text.data ? text.data : "", text.len);
     buf_free(&text);
     return call;
 }

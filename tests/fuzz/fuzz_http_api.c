@@ -32,6 +32,9 @@
  * first min_tokens ids' text but that one (after the prompt's text with echo); its
  * log-probabilities (when asked) are one entry per id (an echo's prompt ids first, the first with
  * none) with the asked alternatives, each a finite number <= 0.
+ * The same bytes as a gpt-oss answer in harmony's format (check_harmony) are read into pieces that lie
+ * in order in its text, the pieces of every shorter answer being the whole one's (what a stream sends
+ * never changes after), its calls each with a name and arguments.
  * The same body to /tokenize and /detokenize is answered with valid JSON (a count of model token
  * ids; a text) or refused with a 4xx. Nothing may crash, leak or hit undefined behaviour. The
  * tokenizer directories are written to a temporary directory at the first input (libFuzzer runs
@@ -684,9 +687,73 @@ static void check_parsers(const char *text, size_t len) {
     }
 }
 
+/* data as a harmony answer: bytes 1..7 harmony's tokens (HarmonyMark + 1) with their text, 8 a stop
+ * token <|call|> without text, other bytes text (those past ASCII '?': a decoded text is UTF-8). */
+static Reply *harmony_reply(const uint8_t *data, size_t size, ToolParser t) {
+    static const char *const TEXT[HARMONY_NMARKS] = HARMONY_TEXTS;
+    Reply *r = reply_new(&servers[0], true, 1);
+    Gen *g = &r->choice[0];
+    Buf b = {0};
+    g->reasoning = REASONING_OPENAI_GPTOSS, g->tool_parser = t, g->finish = "stop", g->state = GEN_DONE;
+    for (size_t i = 0; i < size; i++) {
+        if (data[i] < 1 || data[i] > 8) {
+            buf_append(&b, data[i] < 0x80 ? (const char *)&data[i] : "?", 1);
+            continue;
+        }
+        HarmonyMark m = data[i] == 8 ? HARMONY_CALL : (HarmonyMark)(data[i] - 1);
+        size_t len = data[i] == 8 ? 0 : strlen(TEXT[m]);
+        g->marks = xrealloc(g->marks, (size_t)(g->nmarks + 1) * sizeof *g->marks);
+        g->marks[g->nmarks++] = (HarmonyAt){b.len, len, m};
+        buf_append(&b, TEXT[m], len);
+    }
+    buf_append(&b, "", 0);
+    g->text = b.data, g->text_len = g->ready = b.len;
+    return r;
+}
+
+/* The harmony reader on data (harmony_reply's), calls read and not: its pieces lie in the text in
+ * order; the pieces of each shorter answer (at every byte but within a token's text, unfinished) are
+ * the whole answer's
+ * first ones, the last perhaps shorter; the calls have a name and arguments; the answer is JSON. */
+static void check_harmony(const uint8_t *data, size_t size) {
+    for (ToolParser t = TOOL_PARSER_OFF; t <= TOOL_PARSER_OPENAI; t += TOOL_PARSER_OPENAI) {
+        Reply *r = harmony_reply(data, size, t);
+        Gen *g = &r->choice[0];
+        Answer whole = {0};
+        harmony_answer(g, g->text_len, true, &whole);
+        for (int k = 0; k < whole.npiece; k++)
+            if (whole.piece[k].text.from > whole.piece[k].text.to || whole.piece[k].text.to > g->text_len ||
+                (k && whole.piece[k].text.from < whole.piece[k - 1].text.to))
+                contract_broken("a harmony piece outside the text or out of order");
+        size_t i;
+        json_t *c;
+        json_array_foreach(whole.calls, i, c)
+            if (!json_is_string(json_object_get(json_object_get(c, "function"), "name")) ||
+                !json_is_string(json_object_get(json_object_get(c, "function"), "arguments")))
+                contract_broken("a harmony call without its name or arguments");
+        for (size_t ready = 0, m = 0; ready <= g->text_len; ready++) {   /* every end of a token so far */
+            while (m < (size_t)g->nmarks && g->marks[m].at + g->marks[m].len < ready) m++;
+            if (m < (size_t)g->nmarks && g->marks[m].at < ready && ready < g->marks[m].at + g->marks[m].len) continue;
+            Answer part = {0};
+            harmony_answer(g, ready, false, &part);
+            for (int k = 0; k < part.npiece; k++) {
+                const AnswerPiece *p = &part.piece[k], *w = &whole.piece[k];
+                if (k >= whole.npiece || p->reasoning != w->reasoning || p->sep != w->sep || p->text.from != w->text.from ||
+                    p->text.to > w->text.to || (k + 1 < part.npiece && p->text.to != w->text.to))
+                    contract_broken("a harmony stream's pieces are not the whole answer's");
+            }
+            answer_free(&part);
+        }
+        answer_free(&whole);
+        free(api_response_json(r));
+        reply_release(r);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     load_servers();
     check_parsers((const char *)data, size);
+    check_harmony(data, size);
     json_error_t je;
     json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &je);
     if (!body) {   /* http_server.c answers 400 with jansson's message */

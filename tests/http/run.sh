@@ -722,6 +722,12 @@ check chat-reasoning-qwen3 "$CODE:$(jq -c '.choices[0].message | [.reasoning, .c
 chat_stream "${body%\}}, \"stream\": true}"
 check chat-reasoning-qwen3-streamed "$(sse_text "$T/sse" '.choices[0].delta.reasoning' | jq -Rsc .):$(sse_text "$T/sse" '.choices[0].delta.content' | jq -Rsc .)" \
   '"\nplan\n":"\n\nAnswer."'
+post /v1/chat/completions "${body%\}}, \"include_reasoning\": false}"   # vLLM's: the reasoning left out
+check chat-reasoning-not-included "$CODE:$(jq -c '.choices[0].message | [.reasoning, .content]' "$T/body")" '200:[null,"\n\nAnswer."]'
+chat_stream "${body%\}}, \"stream\": true, \"include_reasoning\": false}"
+check chat-reasoning-not-included-streamed "$(sse_text "$T/sse" '.choices[0].delta.reasoning' | jq -Rsc .):$(sse_text "$T/sse" '.choices[0].delta.content' | jq -Rsc .)" \
+  '"":"\n\nAnswer."'
+refused chat-include-reasoning-not-bool 400 "include_reasoning" /v1/chat/completions "${body%\}}, \"include_reasoning\": 1}"
 post /v1/completions '{"prompt": "Hi", "max_tokens": 1, "temperature": 0, "logit_bias": {"603": 100}}'
 check completion-no-reasoning "$CODE:$(jq -c '.choices[0] | [.text, has("reasoning")]' "$T/body")" '200:["<think>\nplan\n</think>\n\nAnswer.",false]'
 kill -TERM "$SPID"; wait "$SPID"
@@ -736,6 +742,44 @@ post /v1/chat/completions "${body%\}}, \"tools\": [{\"type\": \"function\", \"fu
 check chat-reasoning-r1-tool-call "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.reasoning, .message.content, .message.tool_calls[0].function.name]' "$T/body")" \
   '200:["tool_calls","plan",null,"now"]'
 kill -TERM "$SPID"; wait "$SPID"
+# gpt-oss' harmony format (test_reasoning.c reads its answers): a tokenizer with harmony's special
+# tokens (ids 604..610) and gpt-oss' template has every chat answer read by its channels, said at the
+# start. This model writes no harmony, so each answer is content as written, special tokens and all
+# (logit_bias makes it write one token again and again): two <|channel|> break a header; <|return|>
+# (the end of sequence) ends an empty answer; a completion's text is read as ever (skip_special_tokens).
+mkdir -p "$T/harmony"
+jq '.added_tokens += ([["<|start|>", 604], ["<|channel|>", 605], ["<|constrain|>", 606], ["<|message|>", 607], ["<|end|>", 608],
+                       ["<|call|>", 609], ["<|return|>", 610]] | map({id: .[1], content: .[0], single_word: false, lstrip: false,
+                       rstrip: false, normalized: false, special: true}))' "$T/chatml/tokenizer.json" >"$T/harmony/tokenizer.json"
+jq -n --rawfile t tests/tokenizer/fixtures/chat/gpt-oss.jinja '{chat_template: $t, eos_token: "<|return|>"}' >"$T/harmony/tokenizer_config.json"
+start harmony --tokenizer "$T/harmony" --tool-call-parser openai --set vocab=611 || exit 1
+check serve-harmony-said "$(grep -c "has gpt-oss' harmony tokens: chat answers are read by their channels" "$T/harmony.err")" 1
+body='{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3, "temperature": 0, "logit_bias": {"605": 100}}'
+post /v1/chat/completions "$body"
+check chat-harmony-broken-header "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.reasoning, .message.content, .token_ids]' "$T/body")" \
+  '200:["length",null,"<|channel|><|channel|><|channel|>",[605,605,605]]'
+chat_stream "${body%\}}, \"stream\": true}"
+check chat-harmony-broken-header-streamed "$(sse_text "$T/sse" '.choices[0].delta.content'):$(sse_text "$T/sse" '.choices[0].delta.reasoning')" \
+  '<|channel|><|channel|><|channel|>:'
+post /v1/chat/completions "${body/605/610}"
+check chat-harmony-return-ends "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.reasoning, .message.content, .token_ids]' "$T/body")" \
+  '200:["stop",null,null,[]]'
+post /v1/chat/completions "${body/605/609}"
+check chat-harmony-call-token-in-header "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.content, .message.tool_calls]' "$T/body")" \
+  '200:["length","<|call|><|call|><|call|>",null]'
+post /v1/completions '{"prompt": "Hi", "max_tokens": 3, "temperature": 0, "logit_bias": {"605": 100}, "skip_special_tokens": true}'
+check completion-harmony-text "$CODE:$(jq -c '.choices[0] | [.text, has("reasoning")]' "$T/body")" '200:["",false]'
+# an assistant's reasoning reaches gpt-oss' template as thinking: the analysis before its tool call
+post /tokenize '{"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": null, "reasoning": "Need the tool.",
+  "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"SF\"}"}}]},
+  {"role": "tool", "tool_call_id": "c1", "content": "sunny"}], "add_generation_prompt": true}'
+post /detokenize "{\"tokens\": $(jq -c .tokens "$T/body")}"
+check tokenize-harmony-thinking "$CODE:$(jq -r .prompt "$T/body" | grep -c '<|channel|>analysis<|message|>Need the tool.<|end|><|start|>assistant to=functions.get_weather')" "200:1"
+kill -TERM "$SPID"; wait "$SPID"
+"$RUN" serve "${MODEL[@]}" --port 0 --tokenizer "$T/harmony" --set vocab=611 --reasoning-parser qwen3 2>"$T/err"
+check serve-harmony-other-parser "$?:$(grep -c "reasoning-parser: '.*' has gpt-oss' harmony tokens" "$T/err")" "1:1"
+"$RUN" serve "${MODEL[@]}" --port 0 --tokenizer "$T/chatml" --reasoning-parser openai_gptoss 2>"$T/err"
+check serve-harmony-needs-tokens "$?:$(grep -c "reasoning-parser openai_gptoss: '.*' has no special token '<|start|>' (gpt-oss' harmony format)" "$T/err")" "1:1"
 # Granite 3.3's template reads names of its own (thinking, controls): chat_template_kwargs give them
 mkdir -p "$T/granite"
 cp "$T/chatml/tokenizer.json" "$T/granite/"
@@ -804,9 +848,9 @@ check chat-llama4-pythonic-streamed "$(sse_text "$T/sse" '.choices[0].delta.cont
   ':["get_weather","now"]'
 kill -TERM "$SPID"; wait "$SPID"
 "$RUN" serve "${MODEL[@]}" --tool-call-parser granite >/dev/null 2>"$T/err"
-check serve-tool-call-parser-unknown "$?:$(grep -c 'hermes, llama3_json, mistral, pythonic or llama4_pythonic' "$T/err")" "2:1"
+check serve-tool-call-parser-unknown "$?:$(grep -c 'hermes, llama3_json, mistral, pythonic, llama4_pythonic or openai' "$T/err")" "2:1"
 "$RUN" serve "${MODEL[@]}" --reasoning-parser deepseek >/dev/null 2>"$T/err"
-check serve-reasoning-parser-unknown "$?:$(grep -c "bad value 'deepseek' (deepseek_r1 or qwen3)" "$T/err")" "2:1"
+check serve-reasoning-parser-unknown "$?:$(grep -c "bad value 'deepseek' (deepseek_r1, qwen3 or openai_gptoss)" "$T/err")" "2:1"
 "$RUN" "${MODEL[@]}" --tokens 5 --reasoning-parser qwen3 >/dev/null 2>"$T/err"
 check reasoning-parser-needs-serve "$?:$(grep -c -- "--reasoning-parser go with mixrun serve" "$T/err")" "2:1"
 # Llama 3.2 Instruct's: its date is strftime_now("%d %b %Y"), the server's local time (as transformers').

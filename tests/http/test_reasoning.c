@@ -3,6 +3,7 @@
  * text so far), and that a stream's reasoning and content deltas join into the whole answer's. */
 #include "http.h"
 
+#include <ctype.h>
 #include <stdio.h>
 
 static int passed, failed;
@@ -92,14 +93,44 @@ static void test_stable(void) {
         }
 }
 
-/* A chat choice whose text is text[0, len), under parser p and tool parser t. */
+/* A harmony answer written as its text with @ and a letter for each special token (@S <|start|>, @C
+ * <|channel|>, @K <|constrain|>, @M <|message|>, @E <|end|>, @X <|call|>, @R <|return|>; @x and @r
+ * the stop tokens <|call|> and <|return|> that end it, without text) into g's text and marks; every
+ * other byte, "<|channel|>" too, is text. */
+static void harmony_of(Gen *g, const char *notation, size_t n) {
+    static const char *const TEXT[HARMONY_NMARKS] = HARMONY_TEXTS;
+    static const char LETTERS[] = "SCKMEXR";
+    Buf b = {0};
+    for (size_t i = 0; i < n; i++) {
+        const char *k = i + 1 < n && notation[i] == '@' ? strchr(LETTERS, toupper((unsigned char)notation[i + 1])) : NULL;
+        if (!k) {
+            buf_append(&b, notation + i, 1);
+            continue;
+        }
+        HarmonyMark m = (HarmonyMark)(k - LETTERS);
+        size_t len = islower((unsigned char)notation[++i]) ? 0 : strlen(TEXT[m]);
+        g->marks = xrealloc(g->marks, (size_t)(g->nmarks + 1) * sizeof *g->marks);
+        g->marks[g->nmarks++] = (HarmonyAt){b.len, len, m};
+        buf_append(&b, TEXT[m], len);
+    }
+    buf_append(&b, "", 0);
+    g->text = b.data;
+    g->text_len = g->ready = b.len;
+}
+
+/* A chat choice whose text is text[0, len) (openai_gptoss: harmony_of's notation), under parser p and
+ * tool parser t. */
 static Reply *choice_of(HttpServer *s, ReasoningParser p, ToolParser t, const char *text, size_t len, bool done) {
     Reply *r = reply_new(s, true, 1);
     Gen *g = &r->choice[0];
     g->reasoning = p;
     g->tool_parser = t;
-    g->text = xstrdup(text);
-    g->text_len = g->ready = len;
+    if (p == REASONING_OPENAI_GPTOSS) {
+        harmony_of(g, text, len);
+    } else {
+        g->text = xstrdup(text);
+        g->text_len = g->ready = len;
+    }
     g->state = done ? GEN_DONE : GEN_RUNNING;
     g->finish = "stop";
     return r;
@@ -125,7 +156,7 @@ static void message_text(HttpServer *s, ReasoningParser p, ToolParser t, const c
 }
 
 static void expect_message(HttpServer *s, const char *name, ReasoningParser p, ToolParser t, const char *text, const char *want) {
-    char got[256];
+    char got[1024];
     message_text(s, p, t, text, false, got, sizeof got);
     check(name, !strcmp(got, want), got, want);
 }
@@ -137,6 +168,7 @@ static void stream_text(HttpServer *s, ReasoningParser p, ToolParser t, const ch
     StreamPos pos = {.first = true};
     size_t len = strlen(text);
     for (size_t k = 0; k <= len + 1; k++) {
+        if (p == REASONING_OPENAI_GPTOSS && k && k <= len && text[k - 1] == '@') continue;   /* a token comes whole */
         Reply *r = choice_of(s, p, t, text, k <= len ? k : len, k > len);
         char *event;
         while ((event = api_stream_next(&r->choice[0], &pos))) {
@@ -187,10 +219,97 @@ static void test_answers(void) {
         }
 }
 
+/* The arguments of the calls of a finished harmony answer, joined by " ". */
+static void call_args(HttpServer *s, const char *text, char *out, size_t n) {
+    Reply *r = choice_of(s, REASONING_OPENAI_GPTOSS, TOOL_PARSER_OPENAI, text, strlen(text), true);
+    char *body = api_response_json(r);
+    json_t *j = json_loads(body, 0, NULL), *call;
+    json_t *m = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message");
+    size_t i, k = 0;
+    out[0] = 0;
+    json_array_foreach(json_object_get(m, "tool_calls"), i, call)
+        k += (size_t)snprintf(out + k, n - k, "%s%s", i ? " " : "", json_string_value(json_object_get(json_object_get(call, "function"), "arguments")));
+    json_decref(j);
+    free(body);
+    reply_release(r);
+}
+
+static void expect_args(HttpServer *s, const char *name, const char *text, const char *want) {
+    char got[256];
+    call_args(s, text, got, sizeof got);
+    check(name, !strcmp(got, want), got, want);
+}
+
+#define HEADER_LONGER 257
+
+/* gpt-oss' answers (harmony_of's notation): analysis is reasoning; final and preambles content; a
+ * message to a function a call with the openai parser, else raw text; all from a break of the format
+ * on raw text; whole answers and streams alike. */
+static void test_harmony(void) {
+    HttpServer s = {.model = "m", .vocab = 8, .mu = PTHREAD_MUTEX_INITIALIZER};
+    const ReasoningParser H = REASONING_OPENAI_GPTOSS;
+    static const struct { const char *name, *text, *want, *want_off; } CASES[] = {
+        {"harmony-analysis-final", "@Canalysis@Mthink@E@Sassistant@Cfinal@MAnswer.@r", "think|Answer.", NULL},
+        {"harmony-final-only", "@Cfinal@MHi@r", "null|Hi", NULL},
+        {"harmony-call", "@Canalysis@Mneed weather@E@Sassistant@Ccommentary to=functions.get_weather @Kjson@M{\"city\":\"SF\"}@x",
+         "need weather|null call:get_weather",
+         "need weather|<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\":\"SF\"}"},
+        {"harmony-call-role-recipient", "@Canalysis@Mx@E@Sassistant to=functions.f@Ccommentary json@M{}@x", "x|null call:f",
+         "x|<|start|>assistant to=functions.f<|channel|>commentary json<|message|>{}"},
+        {"harmony-first-recipient", " to=functions.f@Ccommentary@M{}@X", "null|null call:f", "null| to=functions.f<|channel|>commentary<|message|>{}<|call|>"},
+        {"harmony-two-calls", "@Ccommentary to=functions.f@M{}@X@Sassistant@Ccommentary to=functions.g@M[1]@x", "null|null call:f call:g",
+         "null|<|channel|>commentary to=functions.f<|message|>{}<|call|><|start|>assistant<|channel|>commentary to=functions.g<|message|>[1]"},
+        {"harmony-preamble", "@Ccommentary@MLet me check.@E@Sassistant@Cfinal@MDone.@r", "null|Let me check.\nDone.", NULL},
+        {"harmony-two-analyses", "@Canalysis@Ma@E@Sassistant@Canalysis@Mb@E@Sassistant@Cfinal@Mc@r", "a\nb|c", NULL},
+        {"harmony-unfinished-analysis", "@Canalysis@Mhalf", "half|null", NULL},
+        {"harmony-unfinished-header", "@Canaly", "null|null", NULL},
+        {"harmony-unfinished-final", "@Canalysis@Ma@E@Sassistant@Cfinal@Mb", "a|b", NULL},
+        {"harmony-empty", "", "null|null", NULL},
+        {"harmony-not-harmony", "Hello there", "null|Hello there", NULL},
+        {"harmony-literal-token-text", "@Cfinal@MUse <|channel|> here@r", "null|Use <|channel|> here", NULL},
+        {"harmony-token-in-text", "@Cfinal@Mab@Ccd", "null|ab<|channel|>cd", NULL},
+        {"harmony-text-between", "@Cfinal@Ma@Exyz", "null|a<|end|>xyz", NULL},
+        {"harmony-other-recipient", "@Ccommentary to=browser.search@M{}@E@Sassistant@Cfinal@Mok@r",
+         "null|<|channel|>commentary to=browser.search<|message|>{}<|end|>\nok", NULL},
+        {"harmony-unfinished-call", "@Ccommentary to=functions.f@M{\"a\"", "null|<|channel|>commentary to=functions.f<|message|>{\"a\"", NULL},
+        {"harmony-call-broken", "@Canalysis@Mp@E@Sassistant@Ccommentary to=functions.f@M{}@Sx",
+         "p|<|start|>assistant<|channel|>commentary to=functions.f<|message|>{}<|start|>x", NULL},
+        {"harmony-role-user", "@Cfinal@Ma@E@Suser@Cfinal@Mb", "null|a<|start|>user<|channel|>final<|message|>b", NULL},
+        {"harmony-role-cut", "@Cfinal@Ma@E@Sassis@Cfinal@Mb", "null|a<|start|>assis<|channel|>final<|message|>b", NULL},
+        {"harmony-no-channel", "@Mplain@r", "null|plain", NULL},
+        {"harmony-two-channels", "@Cfinal@Cfinal@Mb", "null|<|channel|>final<|channel|>final<|message|>b", NULL},
+    };
+    char name[80], streamed[1024], whole[1024];
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        expect_message(&s, CASES[i].name, H, TOOL_PARSER_OPENAI, CASES[i].text, CASES[i].want);
+        snprintf(name, sizeof name, "%s-calls-off", CASES[i].name);
+        expect_message(&s, name, H, TOOL_PARSER_OFF, CASES[i].text, CASES[i].want_off ? CASES[i].want_off : CASES[i].want);
+        for (ToolParser t = TOOL_PARSER_OFF; t <= TOOL_PARSER_OPENAI; t += TOOL_PARSER_OPENAI) {
+            snprintf(name, sizeof name, "%s-stream-joins%s", CASES[i].name, t ? "" : "-calls-off");
+            stream_text(&s, H, t, CASES[i].text, streamed, sizeof streamed);
+            message_text(&s, H, t, CASES[i].text, true, whole, sizeof whole);
+            check(name, !strcmp(streamed, whole), streamed, whole);
+        }
+    }
+    char longer[HEADER_LONGER + 16], want[HEADER_LONGER + 32];   /* a header is 256 bytes at the most */
+    snprintf(longer, sizeof longer, "@Cfinal %0*d@Mx", HEADER_LONGER - 17, 0);
+    snprintf(want, sizeof want, "null|<|channel|>final %0*d<|message|>x", HEADER_LONGER - 17, 0);
+    expect_message(&s, "harmony-long-header", H, TOOL_PARSER_OPENAI, longer, want);
+    snprintf(longer, sizeof longer, "@Cfinal %0*d@Mx", HEADER_LONGER - 18, 0);
+    expect_message(&s, "harmony-header-at-most", H, TOOL_PARSER_OPENAI, longer, "null|x");
+    expect_args(&s, "harmony-args-json-again", "@Ccommentary to=functions.f @Kjson@M{\"city\":\"SF\",\"n\":[1,2]}@x",
+                "{\"city\": \"SF\", \"n\": [1, 2]}");
+    expect_args(&s, "harmony-args-not-json", "@Ccommentary to=functions.f @Kjson@Mnot json@x", "not json");
+    expect_args(&s, "harmony-args-other-type", "@Ccommentary to=functions.f @Kpython@M{ \"a\": 1 }@x", "{ \"a\": 1 }");
+    expect_args(&s, "harmony-args-channel-type", "@Ccommentary to=functions.f code@M{ }@x", "{ }");
+    expect_args(&s, "harmony-args-two", "@Ccommentary to=functions.f@M{}@X@Sassistant@Ccommentary to=functions.g@M[1]@x", "{} [1]");
+}
+
 int main(void) {
     test_parts();
     test_stable();
     test_answers();
+    test_harmony();
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
