@@ -623,6 +623,7 @@ tokenize_as_jinja2() {
   "$BUILD/tests/http/test_tools" --request tests/tokenizer/fixtures/chat_templates.json "$2" >"$T/request"
   local text; text=$(jq -j --arg n "$2" '.cases[] | select(.name == $n) | .expected' tests/tokenizer/fixtures/chat_templates.json; echo x)
   text=${text//September 05, 2024/$(LC_ALL=C date '+%B %d, %Y')}   # the fixtures' strftime_now clock: the server's is now
+  text=${text//Current date: 2024-09-05/Current date: $(date '+%Y-%m-%d')}   # gpt-oss' form of it
   post /tokenize "$(cat "$T/request")"
   check "$1" "$CODE:$(jq -r '.tokens | map(tostring) | join(",")' "$T/body")" \
     "200:$("$TT" encode "$3/tokenizer.json" "${text%x}" | cut -d, -f2-)"
@@ -775,6 +776,8 @@ post /tokenize '{"messages": [{"role": "user", "content": "Weather?"}, {"role": 
   {"role": "tool", "tool_call_id": "c1", "content": "sunny"}], "add_generation_prompt": true}'
 post /detokenize "{\"tokens\": $(jq -c .tokens "$T/body")}"
 check tokenize-harmony-thinking "$CODE:$(jq -r .prompt "$T/body" | grep -c '<|channel|>analysis<|message|>Need the tool.<|end|><|start|>assistant to=functions.get_weather')" "200:1"
+# the same with a tool: the ids of jinja2's rendering of the template given "thinking"
+tokenize_as_jinja2 chat-harmony-thinking-as-jinja2 gpt-oss-reasoning-field-harmony-tools-one-tool "$T/harmony"
 kill -TERM "$SPID"; wait "$SPID"
 "$RUN" serve "${MODEL[@]}" --port 0 --tokenizer "$T/harmony" --set vocab=611 --reasoning-parser qwen3 2>"$T/err"
 check serve-harmony-other-parser "$?:$(grep -c "reasoning-parser: '.*' has gpt-oss' harmony tokens" "$T/err")" "1:1"

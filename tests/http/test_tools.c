@@ -188,7 +188,10 @@ static int print_request(const char *fixture, const char *name) {
     if (!c) return fprintf(stderr, "test_tools: no case %s in %s\n", name, fixture), 2;
     json_t *messages = json_deep_copy(json_object_get(c, "messages")), *m, *call;
     size_t k;
-    json_array_foreach(messages, i, m) json_object_del(m, "reasoning_content");   /* the client sends "reasoning" */
+    json_array_foreach(messages, i, m) {   /* the client sends "reasoning" alone */
+        json_object_del(m, "reasoning_content");
+        json_object_del(m, "thinking");
+    }
     json_array_foreach(messages, i, m) json_array_foreach(json_object_get(m, "tool_calls"), k, call) {
         json_t *f = json_object_get(call, "function");
         char *args = json_dumps(json_object_get(f, "arguments"), JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));

@@ -305,6 +305,11 @@ TOOL_CONVERSATIONS = {
                         {"role": "assistant", "content": "", "tool_calls": [call("abc123XYZ", "get_weather", {"city": "Paris"})],
                          "reasoning": "Use the tool.", "reasoning_content": "Use the tool."},
                         {"role": "tool", "content": "sunny", "tool_call_id": "abc123XYZ"}],
+    # the same as mixrun serve hands it to gpt-oss' template, which reads it as "thinking" (gpt-oss only)
+    "reasoning-field-harmony": [{"role": "user", "content": "Weather in Paris?"},
+                                {"role": "assistant", "content": "", "tool_calls": [call("abc123XYZ", "get_weather", {"city": "Paris"})],
+                                 "reasoning": "Use the tool.", "reasoning_content": "Use the tool.", "thinking": "Use the tool."},
+                                {"role": "tool", "content": "sunny", "tool_call_id": "abc123XYZ"}],
     "parallel-calls": [{"role": "user", "content": "Two things"},
                        {"role": "assistant", "content": "Sure.", "tool_calls": [call("aaaaaaaa1", "now", {}),
                                                                                call("bbbbbbbb2", "get_weather", {"city": "\u6771\u4eac", "unit": None})]},
@@ -342,9 +347,12 @@ def tool_cases():
         bos, eos = TOKENS[name]
         convs = dict(TOOL_CONVERSATIONS, user=CONVERSATIONS["user"], **{"system-user": CONVERSATIONS["system-user"]})
         for cname, messages in convs.items():
+            if cname == "reasoning-field-harmony" and name != "gpt-oss":
+                continue
             for kname, kwargs in KWARGS.items():
                 if kname and (kname not in FOR.get(name, ()) or
-                              cname not in (("tool-call", "thinking", "parallel-calls") if kname == "-one-tool" else ("tool-call", "thinking"))):
+                              cname not in (("tool-call", "thinking", "parallel-calls", "reasoning-field-harmony") if kname == "-one-tool"
+                                            else ("tool-call", "thinking"))):
                     continue
                 tools = TOOLS[:1] if kname == "-one-tool" else TOOLS
                 case = {"name": f"{name}-{cname}-tools{kname}", "template": name, "messages": messages,
