@@ -181,8 +181,7 @@ static json_t *answer_text(const Gen *g, size_t from, size_t to, bool with_promp
 }
 
 void answer_add(Answer *a, bool reasoning, Span span) {
-    bool sep = false;
-    for (int k = 0; k < a->npiece && !sep; k++) sep = a->piece[k].reasoning == reasoning;
+    bool sep = reasoning ? a->has_reasoning : a->has_content;   /* a piece of its kind came before */
     if (a->npiece == a->cap) {
         a->cap = a->cap ? 2 * a->cap : 4;
         a->piece = xrealloc(a->piece, (size_t)a->cap * sizeof *a->piece);
