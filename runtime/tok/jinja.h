@@ -69,6 +69,9 @@ void jinja_free(JinjaTemplate *t);
 /* j as Python's json.dumps(j, ensure_ascii=False) writes it (", " and ": " between items, floats as
  * repr()), appended to b: what vLLM writes of JSON it read. */
 void jinja_json_text(const json_t *j, Buf *b);
+/* j as Python's str() writes the value json.loads reads of it (a string itself; others their repr():
+ * ['a', None], {'k': 1.5}), appended to b; false for a string that is not UTF-8. */
+bool jinja_py_str(const json_t *j, Buf *b);
 
 /* s[*from, *to) without Python's str.strip() white space at the ends (left and/or right). */
 void jinja_strip(const char *s, size_t len, bool left, bool right, size_t *from, size_t *to);

@@ -256,12 +256,31 @@ static Val map_items(Render *R, const Expr *e, Val v) {
     return out;
 }
 
+/* s | replace(old, new, count=None): jinja2's without autoescape, Python's str(s).replace(str(old),
+ * str(new), count). */
+static Val replace_of(Render *R, const Expr *e, Val v) {
+    static const char *const PARAMS[] = {"old", "new", "count"};
+    Val args[3] = {UNDEF, UNDEF, UNDEF};
+    for (int k = 0, at = 0; k < e->nargs && !R->V.failed; k++) {
+        const char *key = arg_name(e, k, &at, PARAMS, 3);
+        int i = !strcmp(key, "old") ? 0 : !strcmp(key, "new") ? 1 : !strcmp(key, "count") ? 2 : -1;
+        if (i < 0 || args[i].k != V_UNDEF) return fail(R, e->pos, "replace takes old, new and count once each");
+        args[i] = jinja_eval(R, e->args[k]);
+        if (i < 2) args[i] = jinja_as_str(R, args[i], e->pos);
+    }
+    if (R->V.failed) return UNDEF;
+    if (args[0].k == V_UNDEF || args[1].k == V_UNDEF) return fail(R, e->pos, "replace needs old and new");
+    int n = args[2].k == V_UNDEF || args[2].k == V_NONE ? 2 : 3;   /* count None: all */
+    Val s = jinja_as_str(R, v, e->pos);
+    return R->V.failed ? UNDEF : jinja_str_method(&R->V, "replace", s, args, n, e->pos);
+}
+
 Val jinja_eval_filter(Render *R, const Expr *e) {
     Val v = jinja_eval(R, e->a);
     if (R->V.failed) return UNDEF;
     if (e->k == E_TEST) return int_val(V_BOOL, jinja_test_is(e->s, v) != (e->op != 0));
     if (!strcmp(e->s, "trim")) return jinja_strip_val(R, v, e->pos);
-    if (!strcmp(e->s, "string")) return jinja_as_str(R, v, e->pos);
+    if (!strcmp(e->s, "string") || !strcmp(e->s, "safe")) return jinja_as_str(R, v, e->pos);   /* safe: where printed */
     if (!strcmp(e->s, "tojson")) return to_json(R, e, v);
     if (!strcmp(e->s, "items")) return jinja_items_of(R, v, e->pos);
     if (!strcmp(e->s, "join")) return join(R, e, v);
@@ -272,6 +291,7 @@ Val jinja_eval_filter(Render *R, const Expr *e) {
         return e->nargs ? fail(R, e->pos, "%s takes no arguments", e->s) : case_of(R, v, e->s[0] == 'u', e->pos);
     if (!strcmp(e->s, "dictsort")) return dictsort(R, e, v);
     if (!strcmp(e->s, "format")) return format_of(R, e, v);
+    if (!strcmp(e->s, "replace")) return replace_of(R, e, v);
     if (strstr(e->s, "select") || strstr(e->s, "reject")) return select_items(R, e, v);
     Val list;   /* list */
     if (v.k == V_STR) return fail(R, e->pos, "the filter 'list' of a string is not supported");

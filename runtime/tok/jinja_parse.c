@@ -19,6 +19,8 @@ typedef struct {
     int nbound, capbound;
     Expr **names;            /* every E_NAME, checked at the end */
     int nnames, capnames;
+    Expr **safes;            /* every | safe, checked at the end: each printed or joined by ~ (op 1) */
+    int nsafes, capsafes;
     int depth;               /* of expressions and blocks being parsed */
 } Parser;
 
@@ -221,7 +223,7 @@ static const char *const UNREADABLE[] = {"unk_token", "sep_token", "pad_token", 
 /* The filters jinja.c renders. */
 static const char *const FILTERS[] = {"trim", "length", "string", "list", "tojson", "selectattr", "rejectattr",
                                       "items", "select", "reject", "join", "default", "d", "map", "upper", "lower",
-                                      "dictsort", "format", NULL};
+                                      "dictsort", "format", "replace", "safe", NULL};
 const char *const JINJA_LOOP_ATTRS[] = {"index0", "index", "first", "last", "length", "revindex", "revindex0",
                                          "previtem", "nextitem", NULL};
 const char *const JINJA_TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "true", "false",
@@ -318,6 +320,10 @@ static Expr *parse_filters(Parser *P, Expr *e) {
         f->a = e;
         f->s = n->s;
         f->op = neg;
+        if (pipe && !strcmp(n->s, "safe")) {
+            P->safes = grow(P->safes, P->nsafes, &P->capsafes, sizeof *P->safes);
+            P->safes[P->nsafes++] = f;
+        }
         if (pipe && take_op(P, "(") && !parse_args(P, f, false)) return NULL;
         e = f;
     }
@@ -340,7 +346,14 @@ static Expr *parse_unary(Parser *P, bool filters) {
     return filters ? parse_filters(P, e) : e;
 }
 
+/* e's text as it is where jinja2 joins or prints it: a | safe there is its text (Markup's, which only
+ * + and the filters and methods after it would treat otherwise). */
+static void markup_ok(Expr *e) {
+    if (e && e->k == E_FILTER && !strcmp(e->s, "safe")) e->op = 1;
+}
+
 static Expr *binary(Parser *P, Tok *at, int op, Expr *a, Expr *b) {
+    if (op == OP_CAT) markup_ok(a), markup_ok(b);
     Expr *e = node(P, E_BIN, at);
     e->op = op;
     e->a = a;
@@ -618,6 +631,7 @@ static Stmt *parse_body(Parser *P, const char *const *stops, const char **stoppe
         } else if (t->k == T_VBEGIN) {
             s = stmt(P, S_PRINT, t);
             s->e = parse_expr(P);
+            markup_ok(s->e);
             expect_end(P, T_VEND);
         } else if (t->k == T_BBEGIN) {
             s = parse_statement(P, stops, stopped);
@@ -643,6 +657,10 @@ static bool set_by_template(const Parser *P, const char *name) {
 /* Every call is a macro's; no name read is one of UNREADABLE unless the template sets it. The names
  * it reads without setting them go to t (its caller's: jinja_reads_unset). */
 static void check_names(Parser *P, JinjaTemplate *t) {
+    for (int i = 0; i < P->nsafes && !failed(P); i++)
+        if (!P->safes[i]->op)
+            lex_fail(P->L, P->safes[i]->pos, "the filter 'safe' is supported only where its text is printed or joined by "
+                     "'~' (jinja2's Markup escapes what + and other filters and methods give it)");
     for (int i = 0; i < P->ncalls && !failed(P); i++)
         if (!is_macro(P, P->calls[i]->s))
             lex_fail(P->L, P->calls[i]->pos, "the function '%s' is not supported (only raise_exception, namespace, "
@@ -682,6 +700,7 @@ JinjaTemplate *jinja_parse(const char *src, char *err, size_t errlen) {
     free(P.names);
     free(P.macros);
     free(P.calls);
+    free(P.safes);
     if (L.failed) {
         jinja_free(t);
         return NULL;

@@ -154,6 +154,82 @@ static void float_repr(double d, Buf *b) {
     }
 }
 
+/* Whether Python's str.isprintable() holds for a code point past ASCII: it is no control, format,
+ * surrogate, private-use or unassigned one, nor a separator (utf8proc's Unicode; Python's own
+ * version may have fewer code points assigned). */
+static bool py_printable(utf8proc_int32_t c) {
+    utf8proc_category_t k = utf8proc_category(c);
+    return k != UTF8PROC_CATEGORY_CC && k != UTF8PROC_CATEGORY_CF && k != UTF8PROC_CATEGORY_CS && k != UTF8PROC_CATEGORY_CO &&
+           k != UTF8PROC_CATEGORY_CN && k != UTF8PROC_CATEGORY_ZL && k != UTF8PROC_CATEGORY_ZP && k != UTF8PROC_CATEGORY_ZS;
+}
+
+/* Python's repr() of a str: single quotes unless it holds one and no double quote; \\, the quote,
+ * \t, \n, \r escaped, other controls and what is not printable as \x, \u or \U. false for bytes
+ * that are not UTF-8. */
+static bool repr_string(const char *s, size_t n, Buf *b) {
+    char q = memchr(s, '\'', n) && !memchr(s, '"', n) ? '"' : '\'';
+    buf_append(b, &q, 1);
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &c);
+        if (k <= 0) return false;
+        if (c == q || c == '\\') buf_printf(b, "\\%c", (char)c);
+        else if (c == '\t' || c == '\n' || c == '\r') buf_puts(b, c == '\t' ? "\\t" : c == '\n' ? "\\n" : "\\r");
+        else if (c < 0x20 || c == 0x7f || (c > 0x7f && c <= 0xff && !py_printable(c))) buf_printf(b, "\\x%02x", (unsigned)c);
+        else if (c < 0x7f || py_printable(c)) buf_append(b, s + i, (size_t)k);
+        else buf_printf(b, c <= 0xffff ? "\\u%04x" : "\\U%08x", (unsigned)c);
+        i += (size_t)k;
+    }
+    buf_append(b, &q, 1);
+    return true;
+}
+
+static bool repr_val(Val v, Buf *b);
+
+/* Python's repr() of a JSON value read as json.loads reads it. */
+static bool repr_json(const json_t *j, Buf *b) {
+    const char *key;
+    json_t *x;
+    size_t i, k = 0;
+    switch (json_typeof(j)) {
+    case JSON_STRING: return repr_string(json_string_value(j), json_string_length(j), b);
+    case JSON_INTEGER: return buf_printf(b, "%lld", (long long)json_integer_value(j)), true;
+    case JSON_REAL: return float_repr(json_real_value(j), b), true;
+    case JSON_TRUE: case JSON_FALSE: return buf_puts(b, json_is_true(j) ? "True" : "False"), true;
+    case JSON_NULL: return buf_puts(b, "None"), true;
+    case JSON_ARRAY:
+        buf_puts(b, "[");
+        json_array_foreach(j, i, x) if ((i && (buf_puts(b, ", "), false)) || !repr_json(x, b)) return false;
+        return buf_puts(b, "]"), true;
+    default:
+        buf_puts(b, "{");
+        json_object_foreach((json_t *)j, key, x) {
+            if (k++) buf_puts(b, ", ");
+            if (!repr_string(key, strlen(key), b)) return false;
+            buf_puts(b, ": ");
+            if (!repr_json(x, b)) return false;
+        }
+        return buf_puts(b, "}"), true;
+    }
+}
+
+/* Python's repr() of an item of a list or tuple: a string quoted, a list, tuple or dict in brackets. */
+static bool repr_val(Val v, Buf *b) {
+    if (v.k == V_STR) return repr_string(v.s, v.n, b);
+    if (v.k == V_DICT) return repr_json(v.p, b);
+    if (v.k != V_LIST) return v.k != V_UNDEF && jinja_text(v, b);   /* Undefined's repr is not its text */
+    if (v.n) return false;   /* a generator: Python prints where it lies in memory */
+    buf_puts(b, v.tuple ? "(" : "[");
+    for (int64_t k = 0; k < jinja_len(v); k++)
+        if ((k && (buf_puts(b, ", "), false)) || !repr_val(jinja_item(v, k), b)) return false;
+    return buf_puts(b, v.tuple ? (jinja_len(v) == 1 ? ",)" : ")") : "]"), true;
+}
+
+bool jinja_py_str(const json_t *j, Buf *b) {
+    if (json_is_string(j)) return buf_append(b, json_string_value(j), json_string_length(j)), true;
+    return repr_json(j, b);
+}
+
 bool jinja_text(Val v, Buf *b) {
     switch (v.k) {
     case V_UNDEF: return true;
@@ -162,6 +238,7 @@ bool jinja_text(Val v, Buf *b) {
     case V_INT: return buf_printf(b, "%lld", (long long)v.i), true;
     case V_FLOAT: return float_repr(v.f, b), true;
     case V_STR: return buf_append(b, v.s, v.n), true;
+    case V_LIST: case V_DICT: return repr_val(v, b);   /* str() of a list or dict: its repr() */
     default: return false;
     }
 }
@@ -251,6 +328,8 @@ json_t *jinja_to_json(ValCtx *R, Val v, size_t pos) {
     case V_DICT: return json_incref((json_t *)v.p);
     case V_LIST: {
         if (v.n) return jinja_fail(R, pos, "a generator in a dict literal (add | list)"), NULL;
+        if (v.tuple)   /* JSON would make it a list, which Python prints and compares otherwise */
+            return jinja_fail(R, pos, "a tuple in a dict literal is not supported"), NULL;
         json_t *a = json_array();
         for (int64_t k = 0; k < jinja_len(v); k++) {
             json_t *x = jinja_to_json(R, jinja_item(v, k), pos);

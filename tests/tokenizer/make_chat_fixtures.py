@@ -156,6 +156,13 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 {%- for m in messages %}{% set line %}{{ loop.index }}:{{ m.role }}{% endset %}<{{ line }}>{% endfor %}
 {%- set empty %}{% endset %}[{{ empty }}]{{ empty is string }}
 {{ "%s=%d, %s%%" | format('a', 42, none) }} {{ "%s(%s)" | format(messages[0].role, true) }} {{ 'x' | format }} {{ "%d" | format(false) }}""",
+    # Not a model's: str() of lists, tuples and dicts, Python's repr() of their items, as Qwen3-Coder's
+    # template prints a tool's JSON schema values (| string), and | replace and | safe as it uses them.
+    "features-repr": r"""{{ messages | map(attribute='content') | list }}|{{ messages[0].content | string | replace('l', 'L', 1) }}
+|{{ [1, 'a', "it's", 'q"', none, true, -7, (1,), (1, 2), {'k': [1], 'j': {}}, [[]]] }}|{{ {'a': 1} ~ '' }}
+|{{ ([messages | length] | string) ~ ({'t': [true, none]} | string) }}|{{ "%s" | format([1, 'x']) }}
+{%- if tools %}|{{ tools[0].function.parameters }}|{{ tools[0] | tojson | safe }}|{{ '<' ~ (tools | tojson | safe) ~ '>' }}{% endif %}
+|{{ 'a-b c$d' | replace('-', '_') | replace(' ', '_') | replace('$', '') }} {{ 'abc' | replace('', '.') }} {{ 12 | replace('2', 'x') }} {{ 'aaa' | replace(old='a', new='b', count=2) }} {{ 'x' | replace('x', 5) }}""",
     # Not a model's: names no template above reads, from chat_template_kwargs or undefined.
     "features-free": r"""{{ thinking is defined }} {{ thinking | default('no') }} {{ controls | tojson if controls is defined }}
 {%- if 'citations' in controls %} cite{% endif %}{% for c in controls %} [{{ c }}]{% endfor %} {{ controls | length }}
@@ -203,7 +210,7 @@ TEMPLATES["int-edges"] = ("{{ 7 % -1 }}|{{ -7 % -1 }}|{{ (-4294967296 * 21474836
                           "{{ -4294967296 * 2147483648 }}|{{ -7 % 3 }}|{{ 7 % -3 }}|{{ messages | length % -1 }}")
 
 for _name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "qwen3", "mistral-small-3.2", "devstral-small", "kimi-k2",
-              "hermes-3-tool-use", "gpt-oss", "gemma-4", "granite-3.3"):
+              "hermes-3-tool-use", "gpt-oss", "gemma-4", "granite-3.3", "qwen3-coder"):
     with open(os.path.join(CHAT_DIR, _name + ".jinja"), encoding="utf-8") as _f:
         TEMPLATES[_name] = _f.read()
 
@@ -223,6 +230,7 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "hermes-3-tool-use": ("<|begin_of_text|>", "<|im_end|>"), "gpt-oss": ("<|startoftext|>", "<|return|>"),
     "features-macros": (None, None), "gemma-4": ("<bos>", "<eos>"), "features-case": (None, None),
     "granite-3.3": (None, "<|end_of_text|>"), "features-free": (None, None), "features-blockset": (None, None),
+    "qwen3-coder": (None, "<|im_end|>"), "features-repr": (None, None),
 }
 
 def conv(*pairs):
@@ -343,7 +351,7 @@ def tool_cases():
     cases = []
     for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-json", "qwen3", "features-strings",
                  "features-literals", "mistral-small-3.2", "devstral-small", "kimi-k2", "hermes-3-tool-use", "gpt-oss",
-                 "features-macros", "gemma-4", "features-case", "granite-3.3"):
+                 "features-macros", "gemma-4", "features-case", "granite-3.3", "qwen3-coder", "features-repr"):
         bos, eos = TOKENS[name]
         convs = dict(TOOL_CONVERSATIONS, user=CONVERSATIONS["user"], **{"system-user": CONVERSATIONS["system-user"]})
         for cname, messages in convs.items():
@@ -379,8 +387,9 @@ def tool_cases():
     return cases
 
 RENDER_REFUSED = {
-    "print-dict": ("{{ tools[0] }}", "printing a dict is not supported"),
-    "print-list": ("{{ tools[0].function.parameters.required }}", "printing a list is not supported"),
+    "print-generator": ("{{ tools | select }}", "printing a list is not supported"),
+    "tuple-in-dict": ("{{ {'t': (1, 2)} }}", "a tuple in a dict literal is not supported"),
+    "print-message": ("{{ [messages[0]] }}", "printing a list is not supported"),
     "dict-method": ("{{ tools[0].function.items }}", "'items' of a dict is its method"),
     "float-arith": ("{{ tools[0].function.parameters.properties.days.minimum + 1 }}", "the operator '+' on a float"),
     "message-vs-dict": ("{{ messages[0] == tools[0] }}", "comparing a message with a dict is not supported"),
@@ -396,7 +405,7 @@ RENDER_REFUSED = {
     "format-x": ("{{ '%x' | format(15) }}", "format with '%x' is not supported (only %s, %d and %%)"),
     "format-width": ("{{ '%5s' | format('a') }}", "format with '%5' is not supported"),
     "format-float-d": ("{{ '%d' | format(tools[0].function.parameters.properties.days.minimum) }}", "format's %d of a float is not supported"),
-    "format-list": ("{{ '%s' | format(tools[0].function.parameters.required) }}", "format's %s of a list is not supported"),
+    "format-generator": ("{{ '%s' | format(tools | select) }}", "format's %s of a list is not supported"),
     "generator-equal": ("{{ (tools | select) == (tools | select) }}", "comparing a generator is not supported"),
 }
 
