@@ -38,6 +38,7 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);   /* s[0, n) and a NUL */
 /* The running program's name (mixc, mixrun, a built binary's own): the prefix of the messages that
  * shared code prints on its behalf. */
 const char *prog_name(void);

@@ -16,6 +16,17 @@ test-python-pythonic: $(BUILD)/tests/http/test_tools
 refresh-pythonic-fixtures:
 	$(Q)venv=$$(bash scripts/python-venv.sh) && "$$venv/bin/python" tests/http/make_pythonic_fixtures.py
 
+# The qwen3_coder parser against vLLM's reading of random answers (its rules restated in Python); the
+# committed cases (tests/http/fixtures/qwen3_coder.json) run in make test.
+test-python: test-python-qwen3-coder
+.PHONY: test-python-qwen3-coder refresh-qwen3-coder-fixtures
+test-python-qwen3-coder: $(BUILD)/tests/http/test_tools
+	$(Q)venv=$$(bash scripts/python-venv.sh) && for seed in 1 2; do \
+	  "$$venv/bin/python" tests/http/make_qwen3_coder_fixtures.py --random $$seed 3000 $(BUILD)/qwen3-coder-random.json && \
+	  $(BUILD)/tests/http/test_tools --qwen3-coder $(BUILD)/qwen3-coder-random.json || exit 1; done
+refresh-qwen3-coder-fixtures:
+	$(Q)venv=$$(bash scripts/python-venv.sh) && "$$venv/bin/python" tests/http/make_qwen3_coder_fixtures.py
+
 # Sampling and the chat template, below HTTP (tests/http/run.sh runs it).
 $(BUILD)/tests/http/test_http: $(BUILD)/tests/http/test_http.o $(CORE_OBJS)
 	@echo "  LD      $@"

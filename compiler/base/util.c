@@ -63,10 +63,12 @@ void *xrealloc(void *p, size_t n) {
     return p;
 }
 
-char *xstrdup(const char *s) {
-    size_t n = strlen(s);
+char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }
+
+char *xstrndup(const char *s, size_t n) {
     char *d = xmalloc(n + 1);
-    memcpy(d, s, n + 1);
+    memcpy(d, s, n);
+    d[n] = 0;
     return d;
 }
 

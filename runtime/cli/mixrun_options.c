@@ -126,7 +126,8 @@ static const OptSpec mixrun_options[] = {
         .help = "tool calling (vLLM's, docs/serving.md): how a chat answer's tool calls are\n"
         "read: hermes (<tool_call>JSON</tool_call>: Qwen 2.5, Hermes),\nllama3_json (Llama 3.1's JSON), "
         "mistral (Mistral 7B v0.3's list of calls),\npythonic ([f(a=1), g()]), llama4_pythonic (Llama 4's: "
-        "the same,\n<|python_start|> first) or openai (gpt-oss' messages to functions.NAME);\ntool_choice \"auto\" needs it"),
+        "the same,\n<|python_start|> first), openai (gpt-oss' messages to functions.NAME) or\nqwen3_coder (Qwen3-Coder's "
+        "<function=NAME><parameter=K>V...); tool_choice \"auto\"\nneeds it"),
     OPT(MixrunOptions, http.reasoning_parser, OPT_CUSTOM, "--reasoning-parser", .metavar = "NAME",
         .parse = parse_reasoning_parser, .expects = REASONING_PARSER_NAMES,
         .help = "a chat answer's <think>...</think> as its \"reasoning\", apart from its content\n"

@@ -26,10 +26,10 @@
 /* The parsers of a chat answer's tool calls (--tool-call-parser; http_tools.c). */
 typedef enum {
     TOOL_PARSER_OFF, TOOL_PARSER_HERMES, TOOL_PARSER_LLAMA3_JSON, TOOL_PARSER_MISTRAL, TOOL_PARSER_PYTHONIC,
-    TOOL_PARSER_LLAMA4_PYTHONIC, TOOL_PARSER_OPENAI
+    TOOL_PARSER_LLAMA4_PYTHONIC, TOOL_PARSER_OPENAI, TOOL_PARSER_QWEN3_CODER
 } ToolParser;
 /* Their names, as --tool-call-parser takes them (tools_parser_named) and messages list them. */
-#define TOOL_PARSER_NAMES "hermes, llama3_json, mistral, pythonic, llama4_pythonic or openai"
+#define TOOL_PARSER_NAMES "hermes, llama3_json, mistral, pythonic, llama4_pythonic, openai or qwen3_coder"
 /* The parsers of a chat answer's reasoning (--reasoning-parser; http_reasoning.c): <think>...</think>
  * opened by the chat template (deepseek_r1) or by the model (qwen3); gpt-oss' channels (openai_gptoss,
  * http_harmony.c: on whenever the tokenizer has harmony's special tokens). */
@@ -107,6 +107,8 @@ typedef struct Gen {
     struct Gen *next;           /* in the server's queue */
     bool chat, stream, include_usage;
     ToolParser tool_parser;     /* tool_choice auto: the answer's tool calls read by this parser */
+    json_t *tools;              /* the request's tools (tools_take's; NULL: none): qwen3_coder reads its calls'
+                                 * values by their parameters' types */
     ReasoningParser reasoning;  /* chat with --reasoning-parser: the answer's reasoning read apart; openai_gptoss:
                                  * the text keeps the special tokens, harmony's noted in marks */
     bool include_reasoning;     /* vLLM's: false leaves the reasoning out of the answer (null, no deltas) */
@@ -280,12 +282,13 @@ bool tools_take_choice(const json_t *v, ToolChoice *choice, ApiError *err);
  * name) as the chat template reads them (ChatMessage.extra; NULL when none), a tool call's arguments
  * parsed, reasoning also as reasoning_content (vLLM's); false with a 400. */
 bool tools_message_extra(const json_t *msg, size_t i, json_t **extra, ApiError *err);
-/* A finished chat answer's tool calls as parser p reads them from text[0, len): an array of vLLM's
+/* A finished chat answer's tool calls as parser p reads them from text[0, len) (tools: the request's,
+ * which qwen3_coder reads the values' types from): an array of vLLM's
  * ToolCall objects ({"id", "type": "function", "function": {"name", "arguments": JSON text}}; a
  * mistral call's id 9 letters and digits, as Mistral's template asks of it back), or
  * NULL when the answer is text (a call that does not parse leaves it all text, as vLLM's parsers
  * do); *content the bytes of text before the calls (all of it when NULL). */
-json_t *tools_read(ToolParser p, const char *text, size_t len, size_t *content);
+json_t *tools_read(ToolParser p, const char *text, size_t len, const json_t *tools, size_t *content);
 /* The bytes of an unfinished answer's text[0, ready) a stream may send as content: none from where
  * a tool call starts or may start. */
 size_t tools_stream_limit(ToolParser p, const char *text, size_t ready);
@@ -295,6 +298,10 @@ bool tools_parser_named(const char *name, ToolParser *parser);
  * vLLM's pythonic parsers read it: [{"name", "arguments": {...}}, ...], or NULL when it is not one
  * that this reader takes (then the answer is text). */
 json_t *pythonic_calls(const char *text, size_t len);
+/* http_qwen3_coder.c: Qwen3-Coder's XML calls in text[0, len) as vLLM's qwen3_coder parser reads them,
+ * each {"name", "arguments": {...}} with its values by tools' types; *content the bytes before the
+ * first <tool_call> (else <function=). NULL when there is no call, or one this reader refuses. */
+json_t *qwen3_coder_calls(const char *text, size_t len, const json_t *tools, size_t *content);
 /* The bytes at the end of s[0, len) that start tag without being all of it (a stream holds them back:
  * they may become it). */
 size_t api_partial_tag(const char *s, size_t len, const char *tag);

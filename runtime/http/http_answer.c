@@ -208,7 +208,7 @@ static Answer answer_of(const Gen *g, bool done) {
     if (p.has_content && g->tool_parser && g->text) {   /* no text yet: NULL */
         const char *text = g->text + p.content.from;
         size_t n = p.content.to - p.content.from, keep = n;
-        if (done) a.calls = tools_read(g->tool_parser, text, n, &keep);
+        if (done) a.calls = tools_read(g->tool_parser, text, n, g->tools, &keep);
         else keep = tools_stream_limit(g->tool_parser, text, n);
         p.content.to = p.content.from + keep;
     }

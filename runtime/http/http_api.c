@@ -622,6 +622,7 @@ static bool resolve_tool_choice(Parse *p, ApiError *err) {
                    "--tool-call-parser (" TOOL_PARSER_NAMES "); tool_choice \"none\" renders the tools without reading tool "
                    "calls");
     if (p->g->tool_parser == TOOL_PARSER_MISTRAL) p->g->skip_special = false;   /* vLLM's: [TOOL_CALLS] is special */
+    if (p->g->tool_parser == TOOL_PARSER_QWEN3_CODER) p->g->tools = json_incref(p->tools);   /* its values' types */
     return true;
 }
 

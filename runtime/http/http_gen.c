@@ -46,6 +46,7 @@ void gen_free_fields(Gen *g) {
     free(g->res.output);
     free(g->text);
     free(g->marks);
+    json_decref(g->tools);
     free(g->lp);
     free(g->prompt_lp);
     free(g->adjust.bias_id);
@@ -90,6 +91,7 @@ void gen_copy_request(Gen *dst, const Gen *src) {
     dst->index = index;
     dst->req.id = id;
     dst->rng = rng;
+    json_incref(dst->tools);
     int64_t vocab = src->srv->vocab;
     dst->req.prompt = dup_array(src->req.prompt, (size_t)src->req.prompt_len, sizeof *src->req.prompt);
     dst->stop = dup_array(src->stop, (size_t)src->nstop, sizeof *src->stop);

@@ -185,10 +185,11 @@ static ValueKind param_value(const char *s, size_t n, const char *name, const js
     if (!param_type(schema, &type)) return buf_free(&type), VALUE_REFUSED;
     const char *t = type.data;
     ValueKind k;
+    bool number = is_int_type(t) || starts(t, "num") || starts(t, "float");
     if (is_text_type(t)) k = VALUE_TEXT;
-    else if (!ascii_only(s, n)) k = VALUE_REFUSED;   /* Python reads digits and spaces beyond ASCII */
+    else if (number && !ascii_only(s, n)) k = VALUE_REFUSED;   /* Python reads digits and spaces beyond ASCII */
     else if (is_int_type(t)) k = int_value(s, n, out);
-    else if (starts(t, "num") || starts(t, "float")) k = float_value(s, n, out);
+    else if (number) k = float_value(s, n, out);
     else if (!strcmp(t, "boolean") || !strcmp(t, "bool") || !strcmp(t, "binary"))   /* vLLM: any other is false */
         k = same_word(s, n, "true") || same_word(s, n, "false") ? (*out = json_boolean(n == 4), VALUE_OK) : VALUE_REFUSED;
     else if (is_json_type(t)) k = (*out = json_loadb(s, n, JSON_DECODE_ANY, NULL)) ? VALUE_OK : VALUE_REFUSED;

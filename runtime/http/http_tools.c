@@ -135,6 +135,7 @@ bool tools_parser_named(const char *name, ToolParser *parser) {
     if (!strcmp(name, "pythonic")) return *parser = TOOL_PARSER_PYTHONIC, true;
     if (!strcmp(name, "llama4_pythonic")) return *parser = TOOL_PARSER_LLAMA4_PYTHONIC, true;
     if (!strcmp(name, "openai")) return *parser = TOOL_PARSER_OPENAI, true;
+    if (!strcmp(name, "qwen3_coder")) return *parser = TOOL_PARSER_QWEN3_CODER, true;
     return false;
 }
 
@@ -284,10 +285,19 @@ static json_t *read_pythonic(ToolParser p, const char *text, size_t len, size_t 
     return calls;
 }
 
-json_t *tools_read(ToolParser p, const char *text, size_t len, size_t *content) {
+/* qwen3_coder: qwen3_coder_calls' calls as ToolCalls. */
+static json_t *read_qwen3_coder(const char *text, size_t len, const json_t *tools, size_t *content) {
+    json_t *list = qwen3_coder_calls(text, len, tools, content), *calls = list ? json_array() : NULL;
+    for (size_t k = 0; k < json_array_size(list); k++) json_array_append_new(calls, tool_call(json_array_get(list, k), TOOL_PARSER_QWEN3_CODER));
+    json_decref(list);
+    return calls;
+}
+
+json_t *tools_read(ToolParser p, const char *text, size_t len, const json_t *tools, size_t *content) {
     *content = len;
     if (!text) return NULL;
-    json_t *calls = p == TOOL_PARSER_HERMES ? read_hermes(text, len, content)
+    json_t *calls = p == TOOL_PARSER_QWEN3_CODER ? read_qwen3_coder(text, len, tools, content)
+                  : p == TOOL_PARSER_HERMES ? read_hermes(text, len, content)
                   : p == TOOL_PARSER_LLAMA3_JSON ? read_llama3_json(text, len, content)
                   : p == TOOL_PARSER_MISTRAL ? read_mistral(text, len, content)
                   : p == TOOL_PARSER_PYTHONIC || p == TOOL_PARSER_LLAMA4_PYTHONIC ? read_pythonic(p, text, len, content) : NULL;
@@ -304,6 +314,13 @@ size_t api_partial_tag(const char *s, size_t len, const char *tag) {
 
 size_t tools_stream_limit(ToolParser p, const char *text, size_t ready) {
     if (!text || p == TOOL_PARSER_OFF) return ready;
+    if (p == TOOL_PARSER_QWEN3_CODER) {   /* content ends at <tool_call>, or at <function=: hold both */
+        const char *call = find(text, ready, 0, "<tool_call>"), *fn = find(text, ready, 0, "<function=");
+        const char *first = call && (!fn || call < fn) ? call : fn;
+        if (first) return (size_t)(first - text);
+        size_t a = api_partial_tag(text, ready, "<tool_call>"), b = api_partial_tag(text, ready, "<function=");
+        return ready - (a > b ? a : b);
+    }
     if (p == TOOL_PARSER_HERMES || p == TOOL_PARSER_MISTRAL) {
         const char *tag = p == TOOL_PARSER_HERMES ? HERMES_OPEN : MISTRAL_TAG, *open = find(text, ready, 0, tag);
         return open ? (size_t)(open - text) : ready - api_partial_tag(text, ready, tag);

@@ -393,7 +393,7 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
     AnswerParts parts = reasoning_parts(g->reasoning, g->text, g->text_len, true);
     Span content = parts.has_content ? parts.content : (Span){0, 0};
     size_t keep = content.to - content.from;
-    json_t *calls = g->tool_parser && parts.has_content && g->text ? tools_read(g->tool_parser, g->text + content.from, keep, &keep)
+    json_t *calls = g->tool_parser && parts.has_content && g->text ? tools_read(g->tool_parser, g->text + content.from, keep, g->tools, &keep)
                                                                    : NULL;
     json_t *answered = json_object_get(json_object_get(choice, "message"), "tool_calls");
     json_t *made = calls ? calls_made(answered) : NULL, *want = calls ? calls_made(calls) : NULL;
@@ -670,9 +670,16 @@ static void check_tokens(HttpServer *s, json_t *body) {
 /* The input read as an answer by every tool parser: calls, each with its name and its arguments a
  * JSON object's text, and no content beside them (but hermes' and mistral's text before them). */
 static void check_parsers(const char *text, size_t len) {
-    for (ToolParser p = TOOL_PARSER_HERMES; p <= TOOL_PARSER_LLAMA4_PYTHONIC; p++) {
+    static json_t *tools;   /* qwen3_coder's: a parameter of each type its values are read by */
+    if (!tools)
+        tools = json_loads("[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": {\"properties\": {"
+                           "\"i\": {\"type\": \"integer\"}, \"n\": {\"type\": \"number\"}, \"b\": {\"type\": \"boolean\"}, "
+                           "\"o\": {\"type\": \"object\"}, \"a\": {\"type\": \"array\"}, \"u\": {\"type\": [\"string\", \"null\"]}, "
+                           "\"s\": {\"type\": \"string\"}, \"x\": {\"type\": \"\\u00c9\"}}}}}]", 0, NULL);
+    for (ToolParser p = TOOL_PARSER_HERMES; p <= TOOL_PARSER_QWEN3_CODER; p++) {
         size_t content;
-        json_t *calls = tools_read(p, text, len, &content), *c;
+        if (p == TOOL_PARSER_OPENAI) continue;   /* harmony's: check_harmony */
+        json_t *calls = tools_read(p, text, len, tools, &content), *c;
         size_t k;
         if (content > len || (calls && !json_array_size(calls)) || (!calls && content != len))
             contract_broken("a parser's content is not the text before its calls");

@@ -814,6 +814,26 @@ post /v1/chat/completions "$body, \"max_tokens\": 2}"
 check chat-llama3-json-two-objects-text "$(jq -r '.choices[0] | [.finish_reason, (.message | has("tool_calls")), .message.content] | join("|")' "$T/body")" \
   'length|false|{"name": "get_weather", "parameters": {"city": "Paris"}}{"name": "get_weather", "parameters": {"city": "Paris"}}'
 kill -TERM "$SPID"; wait "$SPID"
+# --tool-call-parser qwen3_coder end to end, Qwen3-Coder's own template: the tools render as jinja2
+# rendered them (a JSON schema's lists printed as Python's str(), | replace, | safe); token 603 a whole
+# call in its XML, which logit_bias makes the model write: read with each value by its parameter's
+# type (days an integer, the city a string), whole and in the stream's last chunk; an integer past 64
+# bits leaves the answer text.
+call_tokenizer "$T/qwen3coder" $'<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n<parameter=days>\n2\n</parameter>\n</function>\n</tool_call>'
+jq -n --rawfile t tests/tokenizer/fixtures/chat/qwen3-coder.jinja '{chat_template: $t, eos_token: "<|im_end|>"}' >"$T/qwen3coder/tokenizer_config.json"
+start qwen3coder --tokenizer "$T/qwen3coder" --tool-call-parser qwen3_coder || exit 1
+tokenize_as_jinja2 chat-qwen3-coder-tools-as-jinja2 qwen3-coder-tool-call-tools "$T/qwen3coder"
+weather='{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}}}'
+body="{\"messages\": [{\"role\": \"user\", \"content\": \"Weather?\"}], \"tools\": [$weather], \"temperature\": 0, \"logit_bias\": {\"603\": 100}, \"max_tokens\": 1"
+post /v1/chat/completions "$body}"
+check chat-qwen3-coder-call "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.content, .message.tool_calls[0].function]' "$T/body")" \
+  '200:["tool_calls",null,{"name":"get_weather","arguments":"{\"city\": \"Paris\", \"days\": 2}"}]'
+chat_stream "$body, \"stream\": true}"
+check chat-qwen3-coder-call-streamed "$(grep -c '"content":"[^"]' "$T/sse"):$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c 'select(.choices[0].delta.tool_calls) | .choices[0].delta.tool_calls[0].function.arguments')" \
+  '0:"{\"city\": \"Paris\", \"days\": 2}"'
+post /v1/chat/completions "${body/\"integer\"/\"boolean\"}}"
+check chat-qwen3-coder-bad-boolean-text "$CODE:$(jq -c '.choices[0] | [.finish_reason, (.message | has("tool_calls"))]' "$T/body")" '200:["length",false]'
+kill -TERM "$SPID"; wait "$SPID"
 # Mistral 7B Instruct v0.3's template with --tool-call-parser mistral ([TOOL_CALLS] a special token,
 # as in its tokenizer): the tools render as jinja2 rendered them; with tool_choice "auto" the special
 # tokens stay in the text whatever skip_special_tokens asks (vLLM's: [TOOL_CALLS] must be seen). An
@@ -851,7 +871,7 @@ check chat-llama4-pythonic-streamed "$(sse_text "$T/sse" '.choices[0].delta.cont
   ':["get_weather","now"]'
 kill -TERM "$SPID"; wait "$SPID"
 "$RUN" serve "${MODEL[@]}" --tool-call-parser granite >/dev/null 2>"$T/err"
-check serve-tool-call-parser-unknown "$?:$(grep -c 'hermes, llama3_json, mistral, pythonic, llama4_pythonic or openai' "$T/err")" "2:1"
+check serve-tool-call-parser-unknown "$?:$(grep -c 'hermes, llama3_json, mistral, pythonic, llama4_pythonic, openai or qwen3_coder' "$T/err")" "2:1"
 "$RUN" serve "${MODEL[@]}" --reasoning-parser deepseek >/dev/null 2>"$T/err"
 check serve-reasoning-parser-unknown "$?:$(grep -c "bad value 'deepseek' (deepseek_r1, qwen3 or openai_gptoss)" "$T/err")" "2:1"
 "$RUN" "${MODEL[@]}" --tokens 5 --reasoning-parser qwen3 >/dev/null 2>"$T/err"

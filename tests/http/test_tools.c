@@ -22,7 +22,7 @@ static void check(const char *name, bool ok, const char *got, const char *want) 
  * "text" when the parser leaves it all text (the content then all of it, want_content unused). */
 static void expect_read(const char *name, ToolParser p, const char *text, const char *want_calls, size_t want_content) {
     size_t content = 0;
-    json_t *calls = tools_read(p, text, strlen(text), &content);
+    json_t *calls = tools_read(p, text, strlen(text), NULL, &content);
     Buf got = {0};
     bool ids = true;
     if (!calls) buf_puts(&got, "text");
@@ -110,6 +110,11 @@ static void test_stream_limits(void) {
     expect_limit("limit-llama3-empty", TOOL_PARSER_LLAMA3_JSON, "", 0);
     expect_limit("limit-mistral-partial-tag", TOOL_PARSER_MISTRAL, "Sure [TOOL_", 5);
     expect_limit("limit-mistral-at-call", TOOL_PARSER_MISTRAL, "Sure [TOOL_CALLS][{", 5);
+    expect_limit("limit-qwen3-coder-at-call", TOOL_PARSER_QWEN3_CODER, "Sure <tool_call>\n<function=f>", 5);
+    expect_limit("limit-qwen3-coder-at-function", TOOL_PARSER_QWEN3_CODER, "Sure <function=f> <tool_call>", 5);
+    expect_limit("limit-qwen3-coder-partial-function", TOOL_PARSER_QWEN3_CODER, "Sure <funct", 5);
+    expect_limit("limit-qwen3-coder-partial-call", TOOL_PARSER_QWEN3_CODER, "Sure <tool_", 5);
+    expect_limit("limit-qwen3-coder-text", TOOL_PARSER_QWEN3_CODER, "Sure <b>", 8);
 }
 
 /* A finished chat choice holding text, as the engine leaves it. */
@@ -209,36 +214,42 @@ static int print_request(const char *fixture, const char *name) {
     return 0;
 }
 
-/* The pythonic parsers against vLLM's reading of each case of a fixture (make_pythonic_fixtures.py):
- * its calls' names and arguments, or text; a committed case's "calls" (text where the reader is
- * stricter, with the reason), a random one's "vllm" unless it holds what the reader leaves out (its
- * "outside": a positional argument, a key not a string, a complex number), where it is text. */
-static void test_pythonic(const char *fixture) {
+/* A parser against vLLM's reading of each case of a fixture (make_pythonic_fixtures.py,
+ * make_qwen3_coder_fixtures.py; its "tools" the request's): its calls' names and arguments, or text,
+ * and the content before them (a case's "content", else none); a committed case's "calls" (text
+ * where the reader is stricter, with the reason), a random one's "vllm" unless it holds what the
+ * reader leaves out (its "outside": a positional argument, a key not a string, a complex number, ...),
+ * where it is text. label names the checks. */
+static void test_fixture(const char *fixture, const char *label) {
     json_t *root = json_load_file(fixture, JSON_ALLOW_NUL, NULL), *c;
     size_t i;
-    if (!root) return check("pythonic-fixture", false, fixture, "a fixture");
+    char name[96];
+    snprintf(name, sizeof name, "%s-fixture", label);
+    if (!root) return check(name, false, fixture, "a fixture");
     bool random = json_is_true(json_object_get(root, "random"));
+    const json_t *tools = json_object_get(root, "tools");
     int same = 0, calls_same = 0, stricter = 0;
     json_array_foreach(json_object_get(root, "cases"), i, c) {
         const char *text = json_string_value(json_object_get(c, "text")), *parser = json_string_value(json_object_get(c, "parser"));
         size_t len = json_string_length(json_object_get(c, "text")), content;
         ToolParser p;
         tools_parser_named(parser, &p);
-        json_t *calls = tools_read(p, text, len, &content), *got = calls ? json_array() : json_null(), *call;
+        json_t *calls = tools_read(p, text, len, tools, &content), *got = calls ? json_array() : json_null(), *call;
         size_t k;
         json_array_foreach(calls, k, call) {
             json_t *f = json_object_get(call, "function");
             json_array_append_new(got, json_pack("[O, O]", json_object_get(f, "name"), json_object_get(f, "arguments")));
         }
-        json_t *want = json_object_get(c, random ? "vllm" : "calls");
-        bool ok = json_equal(got, want) && (calls ? content == 0 : content == len);
+        json_t *want = json_object_get(c, random ? "vllm" : "calls"), *before = json_object_get(c, "content");
+        size_t want_content = !calls ? len : json_is_string(before) ? json_string_length(before) : 0;
+        bool ok = json_equal(got, want) && content == want_content;
         same += ok, calls_same += ok && calls;
         if (random && !ok && json_is_null(got) && json_array_size(json_object_get(c, "outside")))
             ok = true, stricter++;   /* the reader's subset: text where vLLM took more */
-        char *g = json_dumps(got, JSON_ENCODE_ANY), *w = json_dumps(want, JSON_ENCODE_ANY), name[96];
-        snprintf(name, sizeof name, "pythonic-%s", json_string_value(json_object_get(c, "name")));
+        char *g = json_dumps(got, JSON_ENCODE_ANY), *w = json_dumps(want, JSON_ENCODE_ANY);
+        snprintf(name, sizeof name, "%s-%s", label, json_string_value(json_object_get(c, "name")));
         if (!random || !ok) check(name, ok, g, w);
-        if (random && getenv("MIXC_PYTHONIC_SHOW") && !json_equal(got, want)) printf("    text where vLLM reads calls: %s\n", text);
+        if (random && getenv("MIXC_FIXTURE_SHOW") && !json_equal(got, want)) printf("    text where vLLM reads calls: %s\n", text);
         free(g);
         free(w);
         json_decref(got);
@@ -248,7 +259,8 @@ static void test_pythonic(const char *fixture) {
         char got[160];
         snprintf(got, sizeof got, "%zu answers, %d read as vLLM reads them (%d of them calls), %d text where vLLM reads "
                  "calls", json_array_size(json_object_get(root, "cases")), same, calls_same, stricter);
-        check("pythonic-random-answers", same + stricter == (int)json_array_size(json_object_get(root, "cases")), got, "");
+        snprintf(name, sizeof name, "%s-random-answers", label);
+        check(name, same + stricter == (int)json_array_size(json_object_get(root, "cases")), got, "");
         printf("    %s\n", got);
     }
     json_decref(root);
@@ -256,12 +268,13 @@ static void test_pythonic(const char *fixture) {
 
 int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "--request")) return print_request(argv[2], argv[3]);
-    if (argc == 3 && !strcmp(argv[1], "--pythonic")) {
-        test_pythonic(argv[2]);
+    if (argc == 3 && (!strcmp(argv[1], "--pythonic") || !strcmp(argv[1], "--qwen3-coder"))) {
+        test_fixture(argv[2], argv[1] + 2);
         printf("%d passed, %d failed\n", passed, failed);
         return failed != 0;
     }
-    test_pythonic("tests/http/fixtures/pythonic.json");
+    test_fixture("tests/http/fixtures/pythonic.json", "pythonic");
+    test_fixture("tests/http/fixtures/qwen3_coder.json", "qwen3-coder");
     test_hermes();
     test_llama3();
     test_mistral();
