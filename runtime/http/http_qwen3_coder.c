@@ -141,7 +141,8 @@ static ValueKind literal_value(const char *s, size_t n, json_t **out) {
     for (int c = 0; c < 3 && !name_goes_on; c++)
         if (k == strlen(CONSTANTS[c]) && !memcmp(s, CONSTANTS[c], k))
             return k == n ? (*out = c ? json_boolean(c == 1) : json_null(), VALUE_OK) : VALUE_REFUSED;
-    bool prefix = k <= 2 && strspn(s, "rRbBuUfF") >= k && k < n && (s[k] == '\'' || s[k] == '"');
+    bool prefix = k <= 2 && k < n && (s[k] == '\'' || s[k] == '"');   /* r'', b'', rb'', ... */
+    for (size_t i = 0; i < k && prefix; i++) prefix = strchr("rRbBuUfF", s[i]) != NULL;
     return prefix ? VALUE_REFUSED : VALUE_TEXT;
 }
 
@@ -151,13 +152,16 @@ static bool param_type(const json_t *schema, Buf *type) {
     const json_t *t = json_is_object(schema) ? json_object_get(schema, "type") : NULL;
     if (!t) return buf_puts(type, "string"), true;
     if (!jinja_py_str(t, type) || !ascii_only(type->data, type->len)) return false;
+    buf_append(type, "", 1);
+    type->len--;
     const char *s = type->data;
     size_t n = type->len;
     py_strip(&s, &n);
     memmove(type->data, s, n);
     type->len = n;
     for (size_t i = 0; i < n; i++) type->data[i] = (char)tolower((unsigned char)type->data[i]);
-    buf_append(type, "", 0);
+    buf_append(type, "", 1);   /* a C string, "" too */
+    type->len--;
     return true;
 }
 

@@ -22,7 +22,8 @@ TOOLS = [
     {"type": "function", "function": {"name": "f", "description": None, "parameters": {"type": "object", "properties": {
         "s": {"type": "string"}, "i": {"type": "integer"}, "n": {"type": "number"}, "b": {"type": "boolean"},
         "o": {"type": "object"}, "a": {"type": "array"}, "u": {"type": ["string", "null"]}, "e": {"enum": ["x", "y"]},
-        "t": {"type": " Integer "}, "x": {"type": "\u00c9"}, "l": {"type": "list[int]"}, "f": {"type": "float64"}}}}},
+        "t": {"type": " Integer "}, "x": {"type": "\u00c9"}, "l": {"type": "list[int]"}, "f": {"type": "float64"},
+        "y": {"type": ""}, "z": {"type": None}, "w": "not a schema"}}}},
     {"type": "function", "function": {"name": "g", "description": None, "parameters": {"type": "object"}}},
     {"type": "function", "function": {"name": "h", "description": None, "parameters": None}},
 ]
@@ -166,6 +167,7 @@ CASES = {
     "type-non-ascii": call("f", ("x", "5")),
     "type-case-strip": call("f", ("t", "42")),
     "properties-absent": call("g", ("type", "5"), ("k", "v")),
+    "type-empty-none-odd": call("f", ("y", "word"), ("z", "Paris"), ("w", "5")),
     "parameters-none": call("h", ("i", "5")),
 }
 
