@@ -238,6 +238,7 @@ void harmony_answer(const Gen *g, size_t ready, bool done, Answer *a) {
         } else if (where == IN_TEXT && (m->mark == HARMONY_END || m->mark == HARMONY_CALL || m->mark == HARMONY_RETURN)) {
             add_message(&r, &h, start, (Span){body, at}, at + m->len, true);
             where = BETWEEN, end = at;
+            if (a->npiece && a->piece[a->npiece - 1].text.to > end) end = a->piece[a->npiece - 1].text.to;   /* raw took it */
         } else if (where == IN_TEXT) {   /* the text so far stays what it was; a call's never went out */
             if (held(&r, &h)) raw = start;
             else add_message(&r, &h, start, (Span){body, at}, at, false), raw = at;

@@ -258,12 +258,12 @@ static json_t *read_call(const char *s, size_t from, size_t to, const json_t *to
         json_t *v = NULL;
         ValueKind k = param_value(s + vfrom, vto - vfrom, key, config, &v);
         if (k == VALUE_TEXT) v = json_stringn(s + vfrom, vto - vfrom);
-        ok = k != VALUE_REFUSED && v && strlen(key) == (size_t)(pgt - (s + pfrom));
-        if (ok) json_object_set_new(args, key, v);
+        ok = k != VALUE_REFUSED && v && !json_object_set_new(args, key, v);   /* v taken; a key not UTF-8 fails */
         free(key);
     }
-    json_t *call = ok && strlen(name) == (size_t)(gt - (s + from)) ? json_pack("{s:s, s:o}", "name", name, "arguments", args) : NULL;
-    if (!call) json_decref(args);
+    json_t *jname = ok ? json_stringn(name, strlen(name)) : NULL, *call = jname ? json_object() : NULL;   /* NULL: not UTF-8 */
+    if (call) json_object_set_new(call, "name", jname), json_object_set_new(call, "arguments", args);
+    else json_decref(args);
     free(name);
     return call;
 }

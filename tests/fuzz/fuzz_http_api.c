@@ -32,6 +32,9 @@
  * first min_tokens ids' text but that one (after the prompt's text with echo); its
  * log-probabilities (when asked) are one entry per id (an echo's prompt ids first, the first with
  * none) with the asked alternatives, each a finite number <= 0.
+ * The same bytes as an answer, read by every text tool parser (check_parsers; qwen3_coder with a tool
+ * that types each of its parameters another way), give calls each with a name, an id and JSON
+ * arguments, and content that is the text before them.
  * The same bytes as a gpt-oss answer in harmony's format (check_harmony) are read into pieces that lie
  * in order in its text, the pieces of every shorter answer being the whole one's (what a stream sends
  * never changes after), its calls each with a name and arguments.

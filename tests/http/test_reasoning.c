@@ -269,6 +269,8 @@ static void test_harmony(void) {
         {"harmony-literal-token-text", "@Cfinal@MUse <|channel|> here@r", "null|Use <|channel|> here", NULL},
         {"harmony-token-in-text", "@Cfinal@Mab@Ccd", "null|ab<|channel|>cd", NULL},
         {"harmony-text-between", "@Cfinal@Ma@Exyz", "null|a<|end|>xyz", NULL},
+        {"harmony-token-between", "@Cfinal@Ma@E@Cb", "null|a<|end|><|channel|>b", NULL},
+        {"harmony-text-after-raw", "@Ccommentary to=r@Mx@Xjunk", "null|<|channel|>commentary to=r<|message|>x<|call|>junk", NULL},
         {"harmony-other-recipient", "@Ccommentary to=browser.search@M{}@E@Sassistant@Cfinal@Mok@r",
          "null|<|channel|>commentary to=browser.search<|message|>{}<|end|>\nok", NULL},
         {"harmony-unfinished-call", "@Ccommentary to=functions.f@M{\"a\"", "null|<|channel|>commentary to=functions.f<|message|>{\"a\"", NULL},
