@@ -89,7 +89,19 @@ static const char *const TURN_ENDS[][2] = {{"<|eot_id|>", "<|eot_id|>"}, {"<|eot
                                            {"<|im_end|>", "<|im_end|>"}, {"<end_of_turn>", "<end_of_turn>"},
                                            {"<|end|>", "<|end|>"}};
 
-/* The ids that end the turn: eos_token's, then those of TURN_ENDS. */
+/* gpt-oss' harmony format (a tokenizer with <|channel|> and <|message|> as special tokens): <|end|>
+ * ends a message there, not the turn, which ends at <|return|> or at a call's <|call|> (vLLM's stop
+ * tokens for it). */
+static const char *const HARMONY_TURN_ENDS[] = {"<|return|>", "<|call|>"};
+
+/* Adds id to the turn's ends (once; -1: none). */
+static void add_turn_end(ChatTemplate *ct, int32_t id) {
+    bool seen = false;
+    for (int k = 0; k < ct->nstop; k++) seen |= ct->stop[k] == id;
+    if (id >= 0 && !seen && ct->nstop < CHAT_MAX_STOP) ct->stop[ct->nstop++] = id;
+}
+
+/* The ids that end the turn: eos_token's, then those of TURN_ENDS (harmony's instead of <|end|>). */
 static void turn_ends(ChatTemplate *ct, const Tokenizer *t, const char *src) {
     int32_t id = ct->eos ? tokenizer_special_id(t, ct->eos) : -1;
     if (ct->eos && id < 0) {
@@ -97,13 +109,13 @@ static void turn_ends(ChatTemplate *ct, const Tokenizer *t, const char *src) {
                  ct->eos, tokenizer_path(t));
         return;
     }
-    if (id >= 0) ct->stop[ct->nstop++] = id;
-    for (size_t i = 0; i < sizeof TURN_ENDS / sizeof *TURN_ENDS && ct->nstop < CHAT_MAX_STOP; i++) {
-        int32_t e = strstr(src, TURN_ENDS[i][0]) ? tokenizer_special_id(t, TURN_ENDS[i][1]) : -1;
-        bool seen = false;
-        for (int k = 0; k < ct->nstop; k++) seen |= ct->stop[k] == e;
-        if (e >= 0 && !seen) ct->stop[ct->nstop++] = e;
-    }
+    add_turn_end(ct, id);
+    bool harmony = tokenizer_special_id(t, "<|channel|>") >= 0 && tokenizer_special_id(t, "<|message|>") >= 0;
+    for (size_t i = 0; i < sizeof TURN_ENDS / sizeof *TURN_ENDS; i++)
+        if (!(harmony && !strcmp(TURN_ENDS[i][1], "<|end|>")) && strstr(src, TURN_ENDS[i][0]))
+            add_turn_end(ct, tokenizer_special_id(t, TURN_ENDS[i][1]));
+    for (size_t i = 0; harmony && i < sizeof HARMONY_TURN_ENDS / sizeof *HARMONY_TURN_ENDS; i++)
+        add_turn_end(ct, tokenizer_special_id(t, HARMONY_TURN_ENDS[i]));
     if (!ct->nstop)
         snprintf(ct->err, sizeof ct->err, "'%s': no eos_token in tokenizer_config.json and no end-of-turn token known: the end of the assistant's "
                  "turn is not known", ct->path);

@@ -6,7 +6,8 @@
  * rendered by runtime/tok/jinja.c (a Jinja2 subset, exactly as transformers renders it) with
  * add_generation_prompt true and the file's bos_token and eos_token. The turn ends at eos_token, and
  * at the end-of-turn tokens the template writes (<|eot_id|>, <|im_end|>, <end_of_turn>, <|end|>)
- * when the tokenizer has them as special tokens. A template the subset refuses is kept as that
+ * when the tokenizer has them as special tokens; in gpt-oss' harmony format, at <|return|> and <|call|>
+ * instead of <|end|>, which ends a message there. A template the subset refuses is kept as that
  * error: each chat request is answered with it.
  *
  * Without a tokenizer_config.json (or without a chat_template in it), by hand: Llama 3 (a tokenizer holding the special tokens <|begin_of_text|>, <|start_header_id|>,

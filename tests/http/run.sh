@@ -746,8 +746,9 @@ kill -TERM "$SPID"; wait "$SPID"
 # gpt-oss' harmony format (test_reasoning.c reads its answers): a tokenizer with harmony's special
 # tokens (ids 604..610) and gpt-oss' template has every chat answer read by its channels, said at the
 # start. This model writes no harmony, so each answer is content as written, special tokens and all
-# (logit_bias makes it write one token again and again): two <|channel|> break a header; <|return|>
-# (the end of sequence) ends an empty answer; a completion's text is read as ever (skip_special_tokens).
+# (logit_bias makes it write one token again and again): two <|channel|> break a header; <|end|> ends
+# a message, not the turn; <|return|> (the end of sequence) and <|call|> (harmony's) end an empty
+# answer; a completion's text is read as ever (skip_special_tokens).
 mkdir -p "$T/harmony"
 jq '.added_tokens += ([["<|start|>", 604], ["<|channel|>", 605], ["<|constrain|>", 606], ["<|message|>", 607], ["<|end|>", 608],
                        ["<|call|>", 609], ["<|return|>", 610]] | map({id: .[1], content: .[0], single_word: false, lstrip: false,
@@ -765,9 +766,12 @@ check chat-harmony-broken-header-streamed "$(sse_text "$T/sse" '.choices[0].delt
 post /v1/chat/completions "${body/605/610}"
 check chat-harmony-return-ends "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.reasoning, .message.content, .token_ids]' "$T/body")" \
   '200:["stop",null,null,[]]'
+post /v1/chat/completions "${body/605/608}"   # <|end|> ends a message, not the turn (<|return|> and <|call|> do)
+check chat-harmony-end-not-turn-end "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.content]' "$T/body")" \
+  '200:["length","<|end|><|end|><|end|>"]'
 post /v1/chat/completions "${body/605/609}"
-check chat-harmony-call-token-in-header "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.content, .message.tool_calls]' "$T/body")" \
-  '200:["length","<|call|><|call|><|call|>",null]'
+check chat-harmony-call-ends "$CODE:$(jq -c '.choices[0] | [.finish_reason, .message.content, .message.tool_calls]' "$T/body")" \
+  '200:["stop",null,null]'
 post /v1/completions '{"prompt": "Hi", "max_tokens": 3, "temperature": 0, "logit_bias": {"605": 100}, "skip_special_tokens": true}'
 check completion-harmony-text "$CODE:$(jq -c '.choices[0] | [.text, has("reasoning")]' "$T/body")" '200:["",false]'
 # an assistant's reasoning reaches gpt-oss' template as thinking: the analysis before its tool call
