@@ -45,7 +45,8 @@ typedef struct {
     bool add_special;           /* add_special_tokens: a text prompt's post-processor tokens (its BOS) */
     ChatRender render;          /* chat: add_generation_prompt (default true), continue_final_message, tools
                                  * (the `tools` field) and chat_template_kwargs (in kwargs) */
-    JinjaKwarg kwargs[MAX_TEMPLATE_ARGUMENTS];
+    JinjaKwarg kwargs[MAX_TEMPLATE_ARGUMENTS + 1];   /* and reasoning_effort's */
+    json_t *reasoning_effort;   /* the field's value (the body's); NULL: not given */
     json_t *tools;              /* the request's tools, as the template reads them (http_tools.c); NULL: none */
     ToolChoice tool_choice;
     bool token_strs;            /* /tokenize's return_token_strs */
@@ -217,6 +218,27 @@ static bool f_chat_template_kwargs(Parse *p, json_t *v, ApiError *err) {
     return true;
 }
 
+static bool f_reasoning_effort(Parse *p, json_t *v, ApiError *err) { return (p->reasoning_effort = v), true; }
+
+/* reasoning_effort (OpenAI's, which vLLM hands to gpt-oss' system message) as the template argument of
+ * that name, which gpt-oss' template reads ("Reasoning: high"); refused on another model's server,
+ * whose template would ignore it. */
+static bool take_reasoning_effort(Parse *p, ApiError *err) {
+    json_t *v = p->reasoning_effort;
+    if (!v || json_is_null(v)) return true;
+    if (!p->s->harmony.on)
+        return api_refuse(err, 400, "field 'reasoning_effort' is read by gpt-oss' template, and this server's tokenizer is "
+                          "not gpt-oss' (chat_template_kwargs gives another template its own names)");
+    if (!api_is_str(v, "low") && !api_is_str(v, "medium") && !api_is_str(v, "high"))
+        return api_refuse(err, 400, "field 'reasoning_effort' must be \"low\", \"medium\" or \"high\"");
+    for (int i = 0; i < p->render.nkwargs; i++)
+        if (!strcmp(p->kwargs[i].name, "reasoning_effort"))
+            return api_refuse(err, 400, "field 'reasoning_effort' and chat_template_kwargs' reasoning_effort: give one");
+    p->kwargs[p->render.nkwargs++] = (JinjaKwarg){"reasoning_effort", v};
+    p->render.kwargs = p->kwargs;
+    return true;
+}
+
 /* /detokenize's ids. */
 static bool f_tokens(Parse *p, json_t *v, ApiError *err) {
     if (!json_is_array(v)) return api_refuse(err, 400, "field 'tokens' must be an array of token ids");
@@ -360,6 +382,7 @@ static const Field FIELDS[] = {
     {"add_special_tokens", f_add_special_tokens, OF_PROMPTS | OF_MESSAGES},
     {"return_token_strs", f_return_token_strs, TOKENIZING}, {"tokens", f_tokens, ROUTE_DETOKENIZE},
     {"chat_template_kwargs", f_chat_template_kwargs, OF_MESSAGES}, {"include_reasoning", f_include_reasoning, ROUTE_CHAT},
+    {"reasoning_effort", f_reasoning_effort, OF_MESSAGES},
 };
 
 static bool take_fields(Parse *p, json_t *body, ApiError *err) {
@@ -441,6 +464,7 @@ static bool chat_prompt(Parse *p, ApiError *err) {
     size_t n = json_is_array(v) ? json_array_size(v) : 0;
     if (!n || n > 4096) return api_refuse(err, 400, "field 'messages' must be a non-empty array of messages");
     if (!p->s->tok) return api_refuse(err, 400, "chat needs a tokenizer, and this server has none: start it with --tokenizer");
+    if (!take_reasoning_effort(p, err)) return false;
     ChatMessage *m = xcalloc(n, sizeof *m);
     Buf *content = xcalloc(n, sizeof *content), text = {0};
     bool ok = true;

@@ -728,6 +728,8 @@ check chat-reasoning-not-included "$CODE:$(jq -c '.choices[0].message | [.reason
 chat_stream "${body%\}}, \"stream\": true, \"include_reasoning\": false}"
 check chat-reasoning-not-included-streamed "$(sse_text "$T/sse" '.choices[0].delta.reasoning' | jq -Rsc .):$(sse_text "$T/sse" '.choices[0].delta.content' | jq -Rsc .)" \
   '"":"\n\nAnswer."'
+refused chat-reasoning-effort-not-harmony 400 "field 'reasoning_effort' is read by gpt-oss' template" \
+  /v1/chat/completions "${body%\}}, \"reasoning_effort\": \"low\"}"
 refused chat-include-reasoning-not-bool 400 "include_reasoning" /v1/chat/completions "${body%\}}, \"include_reasoning\": 1}"
 post /v1/completions '{"prompt": "Hi", "max_tokens": 1, "temperature": 0, "logit_bias": {"603": 100}}'
 check completion-no-reasoning "$CODE:$(jq -c '.choices[0] | [.text, has("reasoning")]' "$T/body")" '200:["<think>\nplan\n</think>\n\nAnswer.",false]'
@@ -780,6 +782,14 @@ post /tokenize '{"messages": [{"role": "user", "content": "Weather?"}, {"role": 
   {"role": "tool", "tool_call_id": "c1", "content": "sunny"}], "add_generation_prompt": true}'
 post /detokenize "{\"tokens\": $(jq -c .tokens "$T/body")}"
 check tokenize-harmony-thinking "$CODE:$(jq -r .prompt "$T/body" | grep -c '<|channel|>analysis<|message|>Need the tool.<|end|><|start|>assistant to=functions.get_weather')" "200:1"
+# reasoning_effort (OpenAI's field) reaches gpt-oss' template as its argument of that name
+post /tokenize '{"messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": "high"}'
+post /detokenize "{\"tokens\": $(jq -c .tokens "$T/body")}"
+check tokenize-harmony-reasoning-effort "$CODE:$(jq -r .prompt "$T/body" | grep -c '^Reasoning: high$')" "200:1"
+refused chat-harmony-reasoning-effort-value 400 "field 'reasoning_effort' must be \"low\", \"medium\" or \"high\"" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": "max"}'
+refused chat-harmony-reasoning-effort-twice 400 "give one" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": "low", "chat_template_kwargs": {"reasoning_effort": "low"}}'
 # the same with a tool: the ids of jinja2's rendering of the template given "thinking"
 tokenize_as_jinja2 chat-harmony-thinking-as-jinja2 gpt-oss-reasoning-field-harmony-tools-one-tool "$T/harmony"
 kill -TERM "$SPID"; wait "$SPID"
