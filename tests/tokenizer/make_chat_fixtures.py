@@ -210,7 +210,7 @@ TEMPLATES["int-edges"] = ("{{ 7 % -1 }}|{{ -7 % -1 }}|{{ (-4294967296 * 21474836
                           "{{ -4294967296 * 2147483648 }}|{{ -7 % 3 }}|{{ 7 % -3 }}|{{ messages | length % -1 }}")
 
 for _name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "qwen3", "mistral-small-3.2", "devstral-small", "kimi-k2",
-              "hermes-3-tool-use", "gpt-oss", "gemma-4", "granite-3.3", "qwen3-coder"):
+              "hermes-3-tool-use", "gpt-oss", "gemma-4", "granite-3.3", "qwen3-coder", "deepseek-r1-distill-qwen"):
     with open(os.path.join(CHAT_DIR, _name + ".jinja"), encoding="utf-8") as _f:
         TEMPLATES[_name] = _f.read()
 
@@ -231,6 +231,7 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "features-macros": (None, None), "gemma-4": ("<bos>", "<eos>"), "features-case": (None, None),
     "granite-3.3": (None, "<|end_of_text|>"), "features-free": (None, None), "features-blockset": (None, None),
     "qwen3-coder": (None, "<|im_end|>"), "features-repr": (None, None),
+    "deepseek-r1-distill-qwen": ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
 }
 
 def conv(*pairs):
@@ -351,7 +352,7 @@ def tool_cases():
     cases = []
     for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-json", "qwen3", "features-strings",
                  "features-literals", "mistral-small-3.2", "devstral-small", "kimi-k2", "hermes-3-tool-use", "gpt-oss",
-                 "features-macros", "gemma-4", "features-case", "granite-3.3", "qwen3-coder", "features-repr"):
+                 "features-macros", "gemma-4", "features-case", "granite-3.3", "qwen3-coder", "features-repr", "deepseek-r1-distill-qwen"):
         bos, eos = TOKENS[name]
         convs = dict(TOOL_CONVERSATIONS, user=CONVERSATIONS["user"], **{"system-user": CONVERSATIONS["system-user"]})
         for cname, messages in convs.items():
