@@ -5,6 +5,8 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 static int passed, failed;
 
@@ -307,7 +309,144 @@ static void test_harmony(void) {
     expect_args(&s, "harmony-args-two", "@Ccommentary to=functions.f@M{}@X@Sassistant@Ccommentary to=functions.g@M[1]@x", "{} [1]");
 }
 
+/* ------------------------------------------------------------------ through the engine's hooks */
+
+/* A tokenizer with harmony's tokens: the llama3 fixture's, those added as 604..610 (in a directory of
+ * its own under /tmp, removed). NULL when the fixture cannot be read. */
+static Tokenizer *harmony_tokenizer(void) {
+    static const char *const TEXT[HARMONY_NMARKS] = HARMONY_TEXTS;
+    json_t *t = json_load_file("tests/tokenizer/fixtures/llama3/tokenizer.json", 0, NULL);
+    char dir[] = "/tmp/mixc-harmony-XXXXXX", path[64];
+    if (!t || !mkdtemp(dir)) return json_decref(t), NULL;
+    for (int k = 0; k < HARMONY_NMARKS; k++)
+        json_array_append_new(json_object_get(t, "added_tokens"),
+                              json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", 604 + k, "content", TEXT[k], "single_word",
+                                        0, "lstrip", 0, "rstrip", 0, "normalized", 0, "special", 1));
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    char err[300];
+    Tokenizer *tok = json_dump_file(t, path, 0) ? NULL : tokenizer_load(path, err, sizeof err);
+    json_decref(t);
+    remove(path);
+    rmdir(dir);
+    return tok;
+}
+
+/* ids[*n...]: a harmony token (its text, "<|channel|>") or plain text, encoded as the model would
+ * write it (a special token's text split in two is plain text). */
+static void push(const Tokenizer *tok, const char *text, bool mark, int32_t *ids, int64_t *n) {
+    if (mark) {
+        ids[(*n)++] = tokenizer_special_id(tok, text);
+        return;
+    }
+    int32_t *got;
+    int64_t k;
+    char err[200];
+    if (!tokenizer_encode(tok, text, strlen(text), false, &got, &k, err, sizeof err)) return;
+    for (int64_t i = 0; i < k; i++) ids[(*n)++] = got[i];
+    free(got);
+}
+
+/* An answer of "~"-separated pieces, "@" leading a harmony token's name (@channel, @message, ...),
+ * emitted id by id through the hooks as the engine emits them (ended by <|return|> or <|call|>: the
+ * template's turn ends), each step's stream events taken. Its message as message_text writes it and
+ * the stream's joined parts. */
+static void hooked(HttpServer *s, const char *pieces, char *whole, char *streamed, size_t n) {
+    int32_t ids[512];
+    int64_t nids = 0;
+    char buf[512], *save, *piece;
+    snprintf(buf, sizeof buf, "%s", pieces);
+    for (piece = strtok_r(buf, "~", &save); piece; piece = strtok_r(NULL, "~", &save)) {
+        char mark[32];
+        snprintf(mark, sizeof mark, "<|%s|>", piece + 1);
+        push(s->tok, piece[0] == '@' ? mark : piece, piece[0] == '@', ids, &nids);
+    }
+    Reply *r = reply_new(s, true, 1);
+    Gen *g = &r->choice[0];
+    g->tool_parser = TOOL_PARSER_OPENAI;
+    g->skip_special = true;   /* harmony's reader keeps them all the same */
+    g->req.max_new = nids;
+    g->res.output = xcalloc((size_t)nids + 1, sizeof *g->res.output);
+    g->adjust.end_id = xcalloc(2, sizeof *g->adjust.end_id);
+    g->adjust.end_id[g->adjust.nend++] = tokenizer_special_id(s->tok, "<|return|>");
+    g->adjust.end_id[g->adjust.nend++] = tokenizer_special_id(s->tok, "<|call|>");
+    r->refs++;   /* the engine's */
+    Buf reasoning = {0}, content = {0}, calls = {0};
+    StreamPos pos = {.first = true};
+    bool stop = false;
+    for (int64_t i = 0; i <= nids; i++) {
+        if (i == nids || stop) http_engine_hooks.finished(g);
+        else g->res.output[g->res.noutput++] = ids[i], stop = http_engine_hooks.emitted(g, ids[i]);
+        pthread_mutex_lock(&r->mu);
+        for (char *event; (event = api_stream_next(g, &pos)); free(event)) {
+            json_t *j = json_loads(event + 6, 0, NULL), *d = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta");
+            json_t *rs = json_object_get(d, "reasoning"), *c = json_object_get(d, "content"), *call;
+            size_t k;
+            if (rs) buf_append(&reasoning, json_string_value(rs), json_string_length(rs));
+            if (c) buf_append(&content, json_string_value(c), json_string_length(c));
+            json_array_foreach(json_object_get(d, "tool_calls"), k, call) {
+                const char *a = json_string_value(json_object_get(json_object_get(call, "function"), "arguments"));
+                buf_append(&calls, " ", 1);
+                buf_append(&calls, a, strlen(a));
+            }
+            json_decref(j);
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (i == nids || g->state == GEN_DONE) break;
+    }
+    pthread_mutex_lock(&r->mu);
+    char *body = api_response_json(r);
+    pthread_mutex_unlock(&r->mu);
+    json_t *j = json_loads(body, 0, NULL), *choice = json_array_get(json_object_get(j, "choices"), 0);
+    json_t *m = json_object_get(choice, "message"), *call = json_array_get(json_object_get(m, "tool_calls"), 0);
+    json_t *got = json_pack("[O, O, O, O]", json_object_get(choice, "finish_reason"), json_object_get(m, "reasoning"),
+                            json_object_get(m, "content"), call ? json_object_get(call, "function") : json_null());
+    char *parts = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(got);
+    snprintf(whole, n, "%s", parts);
+    snprintf(streamed, n, "%.*s|%.*s|%.*s", (int)reasoning.len, reasoning.data ? reasoning.data : "", (int)content.len,
+             content.data ? content.data : "", (int)calls.len, calls.data ? calls.data : "");
+    free(parts);
+    json_decref(j);
+    free(body);
+    buf_free(&reasoning);
+    buf_free(&content);
+    buf_free(&calls);
+    reply_release(r);
+}
+
+/* Well-formed harmony answers as the model writes them, through update_text's decoding and
+ * harmony_note's marks (the e2e tests' random model cannot write one). */
+static void test_harmony_hooks(void) {
+    Tokenizer *tok = harmony_tokenizer();
+    if (!tok) return check("harmony-hooks-tokenizer", false, "no tokenizer", "the llama3 fixture with harmony's tokens");
+    HttpServer s = {.model = "m", .vocab = 611, .tok = tok, .mu = PTHREAD_MUTEX_INITIALIZER,
+                    .opt = {.reasoning_parser = REASONING_OPENAI_GPTOSS}};
+    harmony_find(tok, &s.harmony);
+    static const struct { const char *name, *pieces, *whole, *streamed; } CASES[] = {
+        {"harmony-hooks-call",
+         "@channel~analysis~@message~Need the weather.~@end~@start~assistant~@channel~commentary to=functions.get_weather ~"
+         "@constrain~json~@message~{\"city\":\"SF\"}~@call",
+         "[\"tool_calls\",\"Need the weather.\",null,{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\": \\\"SF\\\"}\"}]",
+         "Need the weather.|| {\"city\": \"SF\"}"},
+        {"harmony-hooks-final",
+         "@channel~analysis~@message~Think.~@end~@start~assistant~@channel~final~@message~It is sunny.~@return",
+         "[\"stop\",\"Think.\",\"It is sunny.\",null]", "Think.|It is sunny.|"},
+        {"harmony-hooks-plain-token-text", "@channel~final~@message~a <|chan~nel|> b~@return",
+         "[\"stop\",null,\"a <|channel|> b\",null]", "|a <|channel|> b|"},
+    };
+    char whole[512], streamed[512];
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        hooked(&s, CASES[i].pieces, whole, streamed, sizeof whole);
+        check(CASES[i].name, !strcmp(whole, CASES[i].whole), whole, CASES[i].whole);
+        char name[80];
+        snprintf(name, sizeof name, "%s-streamed", CASES[i].name);
+        check(name, !strcmp(streamed, CASES[i].streamed), streamed, CASES[i].streamed);
+    }
+    tokenizer_free(tok);
+}
+
 int main(void) {
+    test_harmony_hooks();
     test_parts();
     test_stable();
     test_answers();
