@@ -160,6 +160,14 @@ CASES = {
     "literal-constant-then-text": call("f", ("u", "None, 1")),
     "literal-keyword-led": call("f", ("u", "not a thing"), ("zz", "x")),
     "literal-number": call("f", ("u", "123")),
+    "literal-numbers": call("f", ("u", "-5"), ("z", "1.5"), ("y", "1e5"), ("w", "5")),
+    "literal-number-forms": call("f", ("u", "+1_000"), ("z", "-0.0"), ("y", ".5"), ("u2", "7")),
+    "literal-zeros": call("f", ("u", "007"), ("z", "00"), ("y", "0_0")),
+    "literal-number-hex": call("f", ("u", "0x10")),
+    "literal-number-then-text": call("f", ("u", "5 apples")),
+    "literal-number-spaced": call("f", ("u", " 42 \t")),
+    "literal-number-huge": call("f", ("u", "99999999999999999999")),
+    "literal-float-inf": call("f", ("u", "1e400")),
     "literal-quoted": call("f", ("u", "'quoted'")),
     "literal-bytes": call("f", ("u", "b'x'")),
     "literal-unicode-word": call("f", ("u", "東京")),
@@ -180,7 +188,10 @@ STRICTER = {
     "json-python-dict": "JSON that jansson does not read (vLLM: literal_eval)",
     "json-nan": "JSON that jansson does not read (NaN)",
     "json-bad": "JSON that jansson does not read (vLLM: literal_eval fails, the text)",
-    "literal-number": "literal_eval of a number",
+    "literal-number-hex": "literal_eval of a hexadecimal number",
+    "literal-number-then-text": "literal_eval of a number and text (vLLM: a SyntaxError, the text)",
+    "literal-number-huge": "an integer past 64 bits",
+    "literal-float-inf": "a float past the largest (vLLM writes Infinity, not JSON)",
     "literal-quoted": "literal_eval of a string literal",
     "literal-constant-then-text": "literal_eval of a tuple",
     "type-non-ascii": "a type beyond ASCII",
@@ -202,7 +213,7 @@ def random_answer(rng, outside):
               "o": ['{"a": 1}', "[1]", "{'a': 1}", "{"], "u": ["Paris", "None", "12", "a b", "/p"],
               "zz": ["1", "text"]}
     risky = {"99999999999999999999": "big", "1e30": "big", "yes": "bool", "{'a': 1}": "json", "{": "json",
-             "12": "literal", "a b": "literal"}
+             }
 
     def one():
         name, params = rng.choice(["f", "f", "g", "zz"]), []
