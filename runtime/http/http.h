@@ -302,6 +302,8 @@ json_t *pythonic_calls(const char *text, size_t len);
  * each {"name", "arguments": {...}} with its values by tools' types; *content the bytes before the
  * first <tool_call> (else <function=). NULL when there is no call, or one this reader refuses. */
 json_t *qwen3_coder_calls(const char *text, size_t len, const json_t *tools, size_t *content);
+/* The first needle in s[from, len) (NULL: none, or from past len). */
+const char *api_find(const char *s, size_t len, size_t from, const char *needle);
 /* The bytes at the end of s[0, len) that start tag without being all of it (a stream holds them back:
  * they may become it). */
 size_t api_partial_tag(const char *s, size_t len, const char *tag);

@@ -32,10 +32,6 @@
 #define PARAMETER_OPEN "<parameter="
 #define PARAMETER_CLOSE "</parameter>"
 
-static const char *find(const char *s, size_t len, size_t from, const char *needle) {
-    size_t n = strlen(needle);
-    return from <= len ? memmem(s + from, len - from, needle, n) : NULL;
-}
 
 /* Where Python's `$` (no MULTILINE) first meets s[from, len): before a last newline, else at the end. */
 static size_t dollar(const char *s, size_t len, size_t from) {
@@ -254,7 +250,7 @@ static const json_t *arguments_config(const json_t *tools, const char *name) {
  *   <parameter=(.*?)(?:</parameter>|(?=<parameter=)|(?=</function>)|$)
  * after *at; false when none is left. *at moves past the match. */
 static bool next_parameter(const char *s, size_t len, size_t *at, size_t *from, size_t *to) {
-    const char *open = find(s, len, *at, PARAMETER_OPEN);
+    const char *open = api_find(s, len, *at, PARAMETER_OPEN);
     if (!open) return false;
     *from = (size_t)(open - s) + strlen(PARAMETER_OPEN);
     size_t end = dollar(s, len, *from);
@@ -303,9 +299,9 @@ static json_t *read_call(const char *s, size_t from, size_t to, const json_t *to
 /* The calls of one <tool_call> group [from, to): every <function=...</function>, the last perhaps
  * unclosed (to the end). false when one fails. */
 static bool read_functions(const char *s, size_t from, size_t to, const json_t *tools, json_t *calls) {
-    for (const char *open; (open = find(s, to, from, FUNCTION_OPEN));) {
+    for (const char *open; (open = api_find(s, to, from, FUNCTION_OPEN));) {
         size_t body = (size_t)(open - s) + strlen(FUNCTION_OPEN);
-        const char *close = find(s, to, body, FUNCTION_CLOSE);
+        const char *close = api_find(s, to, body, FUNCTION_CLOSE);
         size_t end = close ? (size_t)(close - s) : to;   /* greedy (.*)$: all of the rest */
         json_t *call = read_call(s, body, end, tools);
         if (!call) return false;
@@ -316,14 +312,14 @@ static bool read_functions(const char *s, size_t from, size_t to, const json_t *
 }
 
 json_t *qwen3_coder_calls(const char *text, size_t len, const json_t *tools, size_t *content) {
-    if (!text || !find(text, len, 0, FUNCTION_OPEN) || memchr(text, 0, len)) return NULL;
+    if (!text || !api_find(text, len, 0, FUNCTION_OPEN) || memchr(text, 0, len)) return NULL;
     json_t *calls = json_array();
     bool ok = true, grouped = false;
     for (size_t at = 0; ok;) {   /* <tool_call>(.*?)</tool_call>|<tool_call>(.*?)$ */
-        const char *open = find(text, len, at, TOOL_OPEN);
+        const char *open = api_find(text, len, at, TOOL_OPEN);
         if (!open) break;
         size_t body = (size_t)(open - text) + strlen(TOOL_OPEN);
-        const char *close = find(text, len, body, TOOL_CLOSE);
+        const char *close = api_find(text, len, body, TOOL_CLOSE);
         size_t end = close ? (size_t)(close - text) : dollar(text, len, body);
         ok = read_functions(text, body, end, tools, calls);
         grouped = true;
@@ -331,7 +327,7 @@ json_t *qwen3_coder_calls(const char *text, size_t len, const json_t *tools, siz
     }
     if (ok && !grouped) ok = read_functions(text, 0, len, tools, calls);   /* no <tool_call>: the whole answer */
     if (!ok || !json_array_size(calls)) return json_decref(calls), NULL;
-    const char *first = find(text, len, 0, TOOL_OPEN);
-    *content = (size_t)((first ? first : find(text, len, 0, FUNCTION_OPEN)) - text);
+    const char *first = api_find(text, len, 0, TOOL_OPEN);
+    *content = (size_t)((first ? first : api_find(text, len, 0, FUNCTION_OPEN)) - text);
     return calls;
 }

@@ -201,7 +201,7 @@ json_t *tools_call(ToolParser p, const char *name, size_t name_len, const json_t
     return call;
 }
 
-static const char *find(const char *s, size_t len, size_t from, const char *needle) {
+const char *api_find(const char *s, size_t len, size_t from, const char *needle) {
     size_t n = strlen(needle);
     return from <= len ? memmem(s + from, len - from, needle, n) : NULL;
 }
@@ -209,13 +209,13 @@ static const char *find(const char *s, size_t len, size_t from, const char *need
 /* hermes: every <tool_call>JSON</tool_call> (the last may lack its closing tag), the text before the
  * first one the content. */
 static json_t *read_hermes(const char *text, size_t len, size_t *content) {
-    const char *open = find(text, len, 0, HERMES_OPEN);
+    const char *open = api_find(text, len, 0, HERMES_OPEN);
     if (!open) return NULL;
     *content = (size_t)(open - text);
     json_t *calls = json_array();
-    for (size_t at = *content; (open = find(text, len, at, HERMES_OPEN));) {
+    for (size_t at = *content; (open = api_find(text, len, at, HERMES_OPEN));) {
         size_t body = (size_t)(open - text) + strlen(HERMES_OPEN);
-        const char *close = find(text, len, body, HERMES_CLOSE);
+        const char *close = api_find(text, len, body, HERMES_CLOSE);
         size_t end = close ? (size_t)(close - text) : len;
         json_t *obj = json_loadb(text + body, end - body, JSON_DECODE_ANY, NULL), *call = tool_call(obj, TOOL_PARSER_HERMES);
         json_decref(obj);
@@ -249,7 +249,7 @@ static json_t *read_llama3_json(const char *text, size_t len, size_t *content) {
 /* mistral (Mistral 7B Instruct v0.3's): after the first [TOOL_CALLS], a JSON list of calls and nothing
  * else; the text before it the content. */
 static json_t *read_mistral(const char *text, size_t len, size_t *content) {
-    const char *tag = find(text, len, 0, MISTRAL_TAG);
+    const char *tag = api_find(text, len, 0, MISTRAL_TAG);
     if (!tag) return NULL;
     *content = (size_t)(tag - text);
     size_t at = *content + strlen(MISTRAL_TAG);
@@ -270,7 +270,7 @@ static json_t *read_pythonic(ToolParser p, const char *text, size_t len, size_t 
     size_t start = strlen(PYTHON_START);
     if (p == TOOL_PARSER_LLAMA4_PYTHONIC && len >= start && !memcmp(text, PYTHON_START, start)) {
         for (size_t at = start; at < len;) {
-            const char *end = find(text, len, at, PYTHON_END);
+            const char *end = api_find(text, len, at, PYTHON_END);
             size_t to = end ? (size_t)(end - text) : len;
             buf_append(&b, text + at, to - at);
             at = end ? to + strlen(PYTHON_END) : len;
@@ -315,14 +315,14 @@ size_t api_partial_tag(const char *s, size_t len, const char *tag) {
 size_t tools_stream_limit(ToolParser p, const char *text, size_t ready) {
     if (!text || p == TOOL_PARSER_OFF) return ready;
     if (p == TOOL_PARSER_QWEN3_CODER) {   /* content ends at <tool_call>, or at <function=: hold both */
-        const char *call = find(text, ready, 0, "<tool_call>"), *fn = find(text, ready, 0, "<function=");
+        const char *call = api_find(text, ready, 0, "<tool_call>"), *fn = api_find(text, ready, 0, "<function=");
         const char *first = call && (!fn || call < fn) ? call : fn;
         if (first) return (size_t)(first - text);
         size_t a = api_partial_tag(text, ready, "<tool_call>"), b = api_partial_tag(text, ready, "<function=");
         return ready - (a > b ? a : b);
     }
     if (p == TOOL_PARSER_HERMES || p == TOOL_PARSER_MISTRAL) {
-        const char *tag = p == TOOL_PARSER_HERMES ? HERMES_OPEN : MISTRAL_TAG, *open = find(text, ready, 0, tag);
+        const char *tag = p == TOOL_PARSER_HERMES ? HERMES_OPEN : MISTRAL_TAG, *open = api_find(text, ready, 0, tag);
         return open ? (size_t)(open - text) : ready - api_partial_tag(text, ready, tag);
     }
     /* llama3_json and the pythonic ones: nothing while the answer may still be a call */
