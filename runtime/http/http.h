@@ -298,6 +298,9 @@ bool tools_parser_named(const char *name, ToolParser *parser);
  * vLLM's pythonic parsers read it: [{"name", "arguments": {...}}, ...], or NULL when it is not one
  * that this reader takes (then the answer is text). */
 json_t *pythonic_calls(const char *text, size_t len);
+/* text[0, len), all of it, as a Python number literal this reader takes (decimal digits with '_'
+ * between them, a fraction, an exponent; 0x, 0o, 0b; within 64 bits and finite), or NULL. */
+json_t *pythonic_number(const char *text, size_t len);
 /* http_qwen3_coder.c: Qwen3-Coder's XML calls in text[0, len) as vLLM's qwen3_coder parser reads them,
  * each {"name", "arguments": {...}} with its values by tools' types; *content the bytes before the
  * first <tool_call> (else <function=). NULL when there is no call, or one this reader refuses. */

@@ -189,6 +189,14 @@ static json_t *number_value(Src *p) {
     return *end || errno ? NULL : json_integer(v);
 }
 
+json_t *pythonic_number(const char *text, size_t len) {
+    Src p = {text, len, 0};
+    if (!len || !((text[0] >= '0' && text[0] <= '9') || text[0] == '.')) return NULL;
+    json_t *v = number_value(&p);
+    if (v && p.at != len) json_decref(v), v = NULL;
+    return v;
+}
+
 static json_t *value(Src *p, int depth);
 
 /* [v, ...] or {"k": v, ...}: the items up to close, a trailing ',' allowed. */

@@ -124,33 +124,24 @@ static ValueKind float_value(const char *s, size_t n, json_t **out) {
 }
 
 /* A number literal of Python's, with one sign before it and white space after it, as literal_eval
- * reads it: an integer (leading zeros are Python's SyntaxError: text), or a float (kept a float). A
- * form this reader does not take (0x10, 1j, "- 5", text after it) is refused. */
+ * reads it (pythonic_number): an integer (leading zeros are Python's SyntaxError: text), or a float
+ * (kept a float). A form this reader does not take (0x10, 1j, "- 5", text after it, more than 62
+ * characters) is refused. */
 static ValueKind number_literal(const char *s, size_t n, json_t **out) {
     while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n')) n--;
-    size_t at = s[0] == '+' || s[0] == '-' ? 1 : 0, start = at;
-    size_t whole = digits(s, n, &at), frac = 0;
-    bool point = at < n && s[at] == '.', exponent = false;
-    if (point) at++, frac = digits(s, n, &at);
-    if ((whole || frac) && at < n && (s[at] == 'e' || s[at] == 'E')) {
-        at += at + 1 < n && (s[at + 1] == '+' || s[at + 1] == '-') ? 2 : 1;
-        if (!(exponent = digits(s, n, &at) > 0)) return VALUE_REFUSED;
-    }
-    if ((!whole && !frac) || at != n) return VALUE_REFUSED;
-    bool is_float = point || exponent;
-    if (!is_float && s[start] == '0' && strspn(s + start, "0_") < n - start) return VALUE_TEXT;   /* 01: SyntaxError */
-    Buf b = {0};
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != '_' && s[i] != '+') buf_append(&b, s + i, 1);
-    buf_append(&b, "", 1);
-    errno = 0;
-    char *end;
-    double d = is_float ? strtod(b.data, &end) : 0;
-    long long v = is_float ? 0 : strtoll(b.data, &end, 10);
-    bool ok = !*end && (is_float ? isfinite(d) : !errno) && b.len < 64;
-    buf_free(&b);
-    if (!ok) return VALUE_REFUSED;   /* past 64 bits, or inf (vLLM writes Infinity, not JSON) */
-    return *out = is_float ? json_real(d) : json_integer(v), VALUE_OK;
+    bool minus = s[0] == '-';
+    size_t sign = minus || s[0] == '+', whole = 0;
+    const char *d = s + sign;
+    size_t dn = n - sign;
+    size_t kept = minus;   /* the characters but '_' and '+' */
+    for (size_t i = 0; i < dn; i++) kept += d[i] != '_';
+    if (kept > 62 || (dn > 1 && d[0] == '0' && strchr("xXoObB", d[1]))) return VALUE_REFUSED;
+    if (dn && d[0] == '0' && digits(d, dn, &whole) && whole == dn && strspn(d, "0_") < dn) return VALUE_TEXT;   /* 01 */
+    json_t *v = pythonic_number(d, dn);
+    if (!v) return VALUE_REFUSED;   /* past 64 bits, or inf (vLLM writes Infinity, not JSON) */
+    *out = !minus ? v : json_is_real(v) ? json_real(-json_real_value(v)) : json_integer(-json_integer_value(v));
+    if (*out != v) json_decref(v);
+    return VALUE_OK;
 }
 
 /* Python's ast.literal_eval(text) where this reader is sure of it: None, True or False alone; a
