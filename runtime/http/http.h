@@ -36,14 +36,7 @@ typedef enum {
 typedef enum { REASONING_OFF, REASONING_DEEPSEEK_R1, REASONING_QWEN3, REASONING_OPENAI_GPTOSS } ReasoningParser;
 #define REASONING_PARSER_NAMES "deepseek_r1, qwen3 or openai_gptoss"
 
-/* The special tokens of gpt-oss' harmony format that delimit an answer's messages (HARMONY_TEXTS: their
- * texts, in this order). */
-typedef enum {
-    HARMONY_START, HARMONY_CHANNEL, HARMONY_CONSTRAIN, HARMONY_MESSAGE, HARMONY_END, HARMONY_CALL, HARMONY_RETURN,
-    HARMONY_NMARKS
-} HarmonyMark;
-#define HARMONY_TEXTS {"<|start|>", "<|channel|>", "<|constrain|>", "<|message|>", "<|end|>", "<|call|>", "<|return|>"}
-/* Their ids in the server's tokenizer; on when it has every one as a special token. */
+/* harmony's tokens (HarmonyMark, HARMONY_TEXTS: chat_template.h) and their ids in the server's tokenizer; on when it has every one as a special token. */
 typedef struct {
     int32_t id[HARMONY_NMARKS];
     bool on;

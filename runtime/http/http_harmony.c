@@ -28,8 +28,8 @@ static const char *const MARK_TEXT[HARMONY_NMARKS] = HARMONY_TEXTS;
 #define HEADER_MAX 256
 
 void harmony_find(const Tokenizer *tok, HarmonyIds *h) {
-    *h = (HarmonyIds){.on = tok != NULL};
-    for (int k = 0; k < HARMONY_NMARKS && h->on; k++) h->on = (h->id[k] = tokenizer_special_id(tok, MARK_TEXT[k])) >= 0;
+    *h = (HarmonyIds){0};
+    h->on = tok && chat_harmony_ids(tok, h->id);
 }
 
 void harmony_note(Gen *g, int32_t id, bool visible) {

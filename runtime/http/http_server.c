@@ -496,7 +496,7 @@ static bool harmony_parsers(HttpServer *s) {
     }
     if (!s->harmony.on && named && s->tok) {
         int k = 0;
-        while (tokenizer_special_id(s->tok, TEXT[k]) >= 0) k++;
+        while (s->harmony.id[k] >= 0) k++;   /* the first it lacks */
         fprintf(stderr, "%s serve: %s: '%s' has no special token '%s' (gpt-oss' harmony format)\n", prog_name(), named,
                 tokenizer_path(s->tok), TEXT[k]);
         return false;

@@ -89,10 +89,15 @@ static const char *const TURN_ENDS[][2] = {{"<|eot_id|>", "<|eot_id|>"}, {"<|eot
                                            {"<|im_end|>", "<|im_end|>"}, {"<end_of_turn>", "<end_of_turn>"},
                                            {"<|end|>", "<|end|>"}};
 
-/* gpt-oss' harmony format (a tokenizer with <|channel|> and <|message|> as special tokens): <|end|>
- * ends a message there, not the turn, which ends at <|return|> or at a call's <|call|> (vLLM's stop
- * tokens for it). */
-static const char *const HARMONY_TURN_ENDS[] = {"<|return|>", "<|call|>"};
+bool chat_harmony_ids(const Tokenizer *t, int32_t id[HARMONY_NMARKS]) {
+    static const char *const TEXT[HARMONY_NMARKS] = HARMONY_TEXTS;
+    bool all = true;
+    for (int k = 0; k < HARMONY_NMARKS; k++) {
+        id[k] = tokenizer_special_id(t, TEXT[k]);
+        all = all && id[k] >= 0;
+    }
+    return all;
+}
 
 /* Adds id to the turn's ends (once; -1: none). */
 static void add_turn_end(ChatTemplate *ct, int32_t id) {
@@ -101,7 +106,8 @@ static void add_turn_end(ChatTemplate *ct, int32_t id) {
     if (id >= 0 && !seen && ct->nstop < CHAT_MAX_STOP) ct->stop[ct->nstop++] = id;
 }
 
-/* The ids that end the turn: eos_token's, then those of TURN_ENDS (harmony's instead of <|end|>). */
+/* The ids that end the turn: eos_token's, then those of TURN_ENDS (harmony's instead of <|end|>:
+ * vLLM's stop tokens for gpt-oss). */
 static void turn_ends(ChatTemplate *ct, const Tokenizer *t, const char *src) {
     int32_t id = ct->eos ? tokenizer_special_id(t, ct->eos) : -1;
     if (ct->eos && id < 0) {
@@ -110,12 +116,12 @@ static void turn_ends(ChatTemplate *ct, const Tokenizer *t, const char *src) {
         return;
     }
     add_turn_end(ct, id);
-    bool harmony = tokenizer_special_id(t, "<|channel|>") >= 0 && tokenizer_special_id(t, "<|message|>") >= 0;
+    int32_t harmony_id[HARMONY_NMARKS];   /* harmony's: <|end|> ends a message, the turn ends at <|return|> or <|call|> */
+    bool harmony = chat_harmony_ids(t, harmony_id);
     for (size_t i = 0; i < sizeof TURN_ENDS / sizeof *TURN_ENDS; i++)
         if (!(harmony && !strcmp(TURN_ENDS[i][1], "<|end|>")) && strstr(src, TURN_ENDS[i][0]))
             add_turn_end(ct, tokenizer_special_id(t, TURN_ENDS[i][1]));
-    for (size_t i = 0; harmony && i < sizeof HARMONY_TURN_ENDS / sizeof *HARMONY_TURN_ENDS; i++)
-        add_turn_end(ct, tokenizer_special_id(t, HARMONY_TURN_ENDS[i]));
+    if (harmony) add_turn_end(ct, harmony_id[HARMONY_RETURN]), add_turn_end(ct, harmony_id[HARMONY_CALL]);
     if (!ct->nstop)
         snprintf(ct->err, sizeof ct->err, "'%s': no eos_token in tokenizer_config.json and no end-of-turn token known: the end of the assistant's "
                  "turn is not known", ct->path);

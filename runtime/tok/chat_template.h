@@ -27,6 +27,18 @@
 
 #define CHAT_MAX_STOP 4
 
+/* The special tokens of gpt-oss' harmony format that delimit its messages (HARMONY_TEXTS: their texts,
+ * in this order). A tokenizer with them all as special tokens is harmony's: its turns end at
+ * <|return|> and <|call|>, not at <|end|> (which ends a message), and mixrun serve reads its answers
+ * by their channels. */
+typedef enum {
+    HARMONY_START, HARMONY_CHANNEL, HARMONY_CONSTRAIN, HARMONY_MESSAGE, HARMONY_END, HARMONY_CALL, HARMONY_RETURN,
+    HARMONY_NMARKS
+} HarmonyMark;
+#define HARMONY_TEXTS {"<|start|>", "<|channel|>", "<|constrain|>", "<|message|>", "<|end|>", "<|call|>", "<|return|>"}
+/* Whether t has every harmony token as a special token; their ids in id (-1: one it lacks). */
+bool chat_harmony_ids(const Tokenizer *t, int32_t id[HARMONY_NMARKS]);
+
 typedef struct ChatTemplate ChatTemplate;
 
 /* The chat template beside t's tokenizer.json (chat_template.jinja, else tokenizer_config.json's
