@@ -50,7 +50,6 @@ static bool at_tag(const char *s, size_t len, size_t k, const char *tag) {
 
 typedef enum { VALUE_OK, VALUE_TEXT, VALUE_REFUSED } ValueKind;
 
-static bool is_py_space(char c) { return strchr(" \t\n\v\f\r\x1c\x1d\x1e\x1f", c) && c; }   /* str.isspace, ASCII */
 
 static bool ascii_only(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -71,10 +70,11 @@ static size_t digits(const char *s, size_t n, size_t *at) {
     return count;
 }
 
-/* s[0, n) without the white space Python's int() and float() pass over (ASCII only here). */
+/* s[0, n) without the white space Python's str.strip(), int() and float() pass over (jinja_strip's). */
 static void py_strip(const char **s, size_t *n) {
-    while (*n && is_py_space(**s)) (*s)++, (*n)--;
-    while (*n && is_py_space((*s)[*n - 1])) (*n)--;
+    size_t from, to;
+    jinja_strip(*s, *n, true, true, &from, &to);
+    *s += from, *n = to - from;
 }
 
 /* Python's int(text): an integer, else (not one) the text; past 64 bits refused. */
