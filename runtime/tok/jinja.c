@@ -276,9 +276,27 @@ static int64_t py_mod(int64_t a, int64_t b) {
     return m && ((m < 0) != (b < 0)) ? m + b : m;
 }
 
+/* What v is, for an error: a list's kind told apart (Python's list, tuple and generator). */
+static const char *kind_name(Val v) {
+    return v.k != V_LIST ? KIND_NAME[v.k] : v.n ? "a generator" : v.tuple ? "a tuple" : "a list";
+}
+
+/* Python's list + list (tuple + tuple): a new one of a's items then b's. */
+static Val concat_lists(Render *R, Val a, Val b) {
+    int64_t na = jinja_len(a), nb = jinja_len(b);
+    Val *items = arena_alloc(&R->V.A, (size_t)(na + nb + 1) * sizeof *items);
+    for (int64_t k = 0; k < na; k++) items[k] = jinja_item(a, k);
+    for (int64_t k = 0; k < nb; k++) items[na + k] = jinja_item(b, k);
+    Val v = jinja_list(items, na + nb);
+    v.tuple = a.tuple;
+    return v;
+}
+
 static Val arith(Render *R, const Expr *e, Val a, Val b) {
     bool na = a.k == V_INT || a.k == V_BOOL, nb = b.k == V_INT || b.k == V_BOOL;
     if (e->op == OP_ADD && a.k == V_STR && b.k == V_STR) return concat(R, a, b);
+    if (e->op == OP_ADD && a.k == V_LIST && b.k == V_LIST && !a.n && !b.n && a.tuple == b.tuple)   /* no generator */
+        return concat_lists(R, a, b);
     if (e->op == OP_MUL && ((a.k == V_STR && nb) || (na && b.k == V_STR))) {   /* Python's repetition */
         Val str = a.k == V_STR ? a : b;
         int64_t k = a.k == V_STR ? b.i : a.i;
@@ -290,7 +308,7 @@ static Val arith(Render *R, const Expr *e, Val a, Val b) {
     }
     if (!na || !nb)
         return fail(R, e->pos, "the operator '%s' on %s and %s is not supported", e->op == OP_ADD ? "+" : e->op == OP_SUB ? "-"
-                    : e->op == OP_MUL ? "*" : "%", KIND_NAME[a.k], KIND_NAME[b.k]);
+                    : e->op == OP_MUL ? "*" : "%", kind_name(a), kind_name(b));
     if (e->op == OP_MOD && b.i == 0) return fail(R, e->pos, "modulo by zero");
     int64_t r = 0;
     bool over = e->op == OP_ADD ? __builtin_add_overflow(a.i, b.i, &r) : e->op == OP_SUB ? __builtin_sub_overflow(a.i, b.i, &r)
@@ -515,6 +533,9 @@ static void exec_for(Render *R, const Stmt *s) {
         if (!bind_item(R, s, jinja_item(it, loop->index0))) break;
         assign(R, "loop", (Val){.k = V_LOOP, .p = loop});
         exec(R, s->body);
+        JStmtKind jump = R->jump;
+        R->jump = S_TEXT;
+        if (jump == S_BREAK) break;
     }
     R->nvars = saved_n;
     R->frame = saved_frame;
@@ -557,7 +578,7 @@ static void exec_set(Render *R, const Stmt *s) {
 }
 
 static void exec(Render *R, const Stmt *s) {
-    for (; s && !R->V.failed; s = s->next) {
+    for (; s && !R->V.failed && R->jump == S_TEXT; s = s->next) {
         switch (s->k) {
         case S_TEXT: buf_append(R->out, s->s, s->n); break;
         case S_PRINT: {
@@ -568,6 +589,7 @@ static void exec(Render *R, const Stmt *s) {
         case S_IF: exec(R, jinja_truthy(jinja_eval(R, s->e)) ? s->body : s->els); break;
         case S_FOR: exec_for(R, s); break;
         case S_SET: exec_set(R, s); break;
+        case S_BREAK: case S_CONTINUE: R->jump = s->k; break;   /* the parser saw a loop around it */
         case S_MACRO:   /* defined from here on (a later one of the same name wins) */
             if (R->nmacros == R->capmacros) {
                 R->capmacros = R->capmacros ? 2 * R->capmacros : 8;

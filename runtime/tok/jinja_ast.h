@@ -72,7 +72,7 @@ typedef struct Expr {
     size_t pos;              /* in the normalized source */
 } Expr;
 
-typedef enum { S_TEXT, S_PRINT, S_IF, S_FOR, S_SET, S_MACRO } JStmtKind;
+typedef enum { S_TEXT, S_PRINT, S_IF, S_FOR, S_SET, S_MACRO, S_BREAK, S_CONTINUE } JStmtKind;
 
 typedef struct Stmt {
     JStmtKind k;

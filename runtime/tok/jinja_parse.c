@@ -15,6 +15,8 @@ typedef struct {
     int ncalls, capcalls;
     bool in_macro;
     int blocks;              /* if and for blocks being parsed (a macro is defined outside them) */
+    int loops;               /* for loops being parsed, which break and continue leave (0 in a block set) */
+    int set_loops;           /* the loops around the block set being parsed */
     const char **bound;      /* names that set and for bind */
     int nbound, capbound;
     Expr **names;            /* every E_NAME, checked at the end */
@@ -68,7 +70,7 @@ static Expr *parse_or(Parser *P);
 static Expr *parse_unary(Parser *P, bool filters);
 
 static const char *const REFUSED_STATEMENT_WORDS[] = {"call", "filter", "include", "import", "from",
-    "extends", "block", "with", "break", "continue", "generation", "do", "autoescape", "trans", NULL};
+    "extends", "block", "with", "generation", "do", "autoescape", "trans", NULL};
 
 /* The arguments of e up to ')' (its '(' taken): expressions and key=value ones (only these when
  * named_only), into e->args and e->keys. */
@@ -517,7 +519,9 @@ static Stmt *parse_for(Parser *P, Tok *at) {
     expect_end(P, T_BEND);
     static const char *const stops[] = {"else", "endfor", NULL};
     const char *w = NULL;
+    P->loops++;
     s->body = parse_body(P, stops, &w);
+    P->loops--;
     if (!failed(P) && !strcmp(w, "else")) return lex_fail(P->L, P->L->t[P->i - 1].pos, "for ... else is not supported"), s;
     expect_end(P, T_BEND);
     return s;
@@ -536,9 +540,10 @@ static Stmt *parse_set(Parser *P, Tok *at) {
         expect_end(P, T_BEND);
         static const char *const stops[] = {"endset", NULL};
         const char *w = NULL;
-        P->depth += 2, P->blocks++;   /* a block's body (no macro inside) */
+        int loops = P->loops, set_loops = P->set_loops;   /* a break there: jinja2 leaves the loop, x unset */
+        P->depth += 2, P->blocks++, P->set_loops = loops, P->loops = 0;   /* a block's body (no macro inside) */
         s->body = parse_body(P, stops, &w);
-        P->depth -= 2, P->blocks--;
+        P->depth -= 2, P->blocks--, P->set_loops = set_loops, P->loops = loops;
         expect_end(P, T_BEND);
         return s;
     }
@@ -584,6 +589,18 @@ static Stmt *parse_macro(Parser *P, Tok *at) {
     return s;
 }
 
+/* {% break %} and {% continue %} (transformers' loopcontrols), inside a for loop's body. */
+static Stmt *parse_loop_control(Parser *P, Tok *at) {
+    Stmt *s = stmt(P, !strcmp(at->s, "break") ? S_BREAK : S_CONTINUE, at);
+    if (!P->loops) {
+        lex_fail(P->L, at->pos, "'%s' outside a for loop%s", at->s,
+                 P->set_loops ? " (one in a block {% set %} is not supported)" : "");
+        return s;
+    }
+    expect_end(P, T_BEND);
+    return s;
+}
+
 /* One {% statement %} (its {% taken); NULL with *stopped set at a word of stops. */
 static Stmt *parse_statement(Parser *P, const char *const *stops, const char **stopped) {
     Tok *w = cur(P);
@@ -601,6 +618,7 @@ static Stmt *parse_statement(Parser *P, const char *const *stops, const char **s
         return s;
     }
     if (!strcmp(w->s, "set")) return parse_set(P, w);
+    if (!strcmp(w->s, "break") || !strcmp(w->s, "continue")) return parse_loop_control(P, w);
     if (!strcmp(w->s, "macro")) {
         P->depth += 2;
         Stmt *s = parse_macro(P, w);
@@ -608,7 +626,7 @@ static Stmt *parse_statement(Parser *P, const char *const *stops, const char **s
         return s;
     }
     if (listed(REFUSED_STATEMENT_WORDS, w->s))
-        lex_fail(P->L, w->pos, "the statement '%s' is not supported (only if, for, set and macro)", w->s);
+        lex_fail(P->L, w->pos, "the statement '%s' is not supported (only if, for, set, macro, break and continue)", w->s);
     else lex_fail(P->L, w->pos, "unexpected '%s'", w->s);
     return NULL;
 }

@@ -23,6 +23,8 @@ typedef struct {
     const Stmt **macros;       /* the macros defined so far [nmacros] */
     int nmacros, capmacros;
     Val messages;              /* the context's messages, a list */
+    JStmtKind jump;            /* S_BREAK or S_CONTINUE while statements are left for the innermost loop,
+                                * else S_TEXT */
 } Render;
 
 #define UNDEF JINJA_UNDEF

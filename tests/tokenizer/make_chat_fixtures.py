@@ -163,6 +163,27 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 |{{ ([messages | length] | string) ~ ({'t': [true, none]} | string) }}|{{ "%s" | format([1, 'x']) }}
 {%- if tools %}|{{ tools[0].function.parameters }}|{{ tools[0] | tojson | safe }}|{{ '<' ~ (tools | tojson | safe) ~ '>' }}{% endif %}
 |{{ 'a-b c$d' | replace('-', '_') | replace(' ', '_') | replace('$', '') }} {{ 'abc' | replace('', '.') }} {{ 12 | replace('2', 'x') }} {{ 'aaa' | replace(old='a', new='b', count=2) }} {{ 'x' | replace('x', 5) }}""",
+    # Not a model's: {% break %} and {% continue %} (transformers' loopcontrols, which Cohere's
+    # command-r7b uses), in nested loops, a filtered loop and a macro's, and list + list.
+    "features-loopcontrols": r"""{%- set ns = namespace(seen=[], n=0) -%}
+{%- for m in messages -%}
+  {%- if m.role == 'system' -%}{%- continue -%}{%- endif -%}
+  {%- if ns.n >= 3 -%}{%- break -%}{%- endif -%}
+  {%- set ns.n = ns.n + 1 -%}
+  {%- set ns.seen = ns.seen + [m.role] -%}
+  [{{ loop.index }}/{{ loop.length }}{{ '!' if loop.last }}:
+  {%- for w in m.content.split(' ') -%}
+    {%- if w == '' -%}{%- continue -%}{%- elif w.startswith('{{') -%}{%- break -%}{%- endif -%}
+    {{ w }}{{ '+' if not loop.last }}
+  {%- endfor -%}]
+{% endfor -%}
+{{ ns.seen | join(',') }}|{{ (ns.seen + ['x'] + []) | length }}|{{ ((1, 2) + (3,)) | length }}|{{ ([1] + [2]) == [1, 2] }}|{{ ns.seen + [] == ns.seen }}
+{%- macro upto(xs, stop) -%}{%- for x in xs -%}{%- if x == stop -%}{%- break -%}{%- endif -%}{{ x }}{%- endfor -%}{%- endmacro -%}
+|{{ upto([1, 2, 3, 4], 3) }}|{{ upto(ns.seen, 'assistant') }}
+{%- for m in messages if m.role != 'system' -%}{%- if loop.index > 2 -%}{%- break -%}{%- endif -%}|{{ loop.length }}{{ m.role }}{%- endfor -%}
+{%- for i in [1, 2, 3] -%}{%- set last = i -%}{%- if i == 2 -%}{%- break -%}{%- endif -%}{%- endfor -%}|{{ last is defined }}
+{%- for i in [] -%}{%- break -%}{%- endfor -%}
+{%- for m in messages -%}{%- for t in [1, 2] -%}{%- if t == 2 -%}{%- continue -%}{%- endif -%}{{ t }}{%- endfor -%}{%- if loop.first -%}{%- continue -%}{%- endif -%}{{ m.role[:1] }}{%- endfor -%}""",
     # Not a model's: names no template above reads, from chat_template_kwargs or undefined.
     "features-free": r"""{{ thinking is defined }} {{ thinking | default('no') }} {{ controls | tojson if controls is defined }}
 {%- if 'citations' in controls %} cite{% endif %}{% for c in controls %} [{{ c }}]{% endfor %} {{ controls | length }}
@@ -199,6 +220,8 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
     # Jinja fails on these (a string plus a number, an undefined value's attribute): mixc must fail too.
     "type-error": "{{ messages[0].content }}{% if messages | length > 1 %}{{ messages[1].content + 1 }}{% endif %}",
     "undefined-attr": "{% for m in messages %}{{ m.nothing.deeper }}{% endfor %}",
+    "list-plus-tuple": "{{ messages[0].content }}{{ ([1] + (2,)) | length }}",
+    "generator-plus-list": "{{ messages[0].content }}{{ ((messages | selectattr('role')) + [1]) | length }}",
 }
 
 # Checkpoints' templates with tool branches, dates and namespaces, verbatim from their
@@ -210,7 +233,8 @@ TEMPLATES["int-edges"] = ("{{ 7 % -1 }}|{{ -7 % -1 }}|{{ (-4294967296 * 21474836
                           "{{ -4294967296 * 2147483648 }}|{{ -7 % 3 }}|{{ 7 % -3 }}|{{ messages | length % -1 }}")
 
 for _name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "qwen3", "mistral-small-3.2", "devstral-small", "kimi-k2",
-              "hermes-3-tool-use", "gpt-oss", "gemma-4", "granite-3.3", "qwen3-coder", "deepseek-r1-distill-qwen"):
+              "hermes-3-tool-use", "gpt-oss", "gemma-4", "granite-3.3", "qwen3-coder", "deepseek-r1-distill-qwen",
+              "command-r7b"):
     with open(os.path.join(CHAT_DIR, _name + ".jinja"), encoding="utf-8") as _f:
         TEMPLATES[_name] = _f.read()
 
@@ -232,6 +256,8 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "granite-3.3": (None, "<|end_of_text|>"), "features-free": (None, None), "features-blockset": (None, None),
     "qwen3-coder": (None, "<|im_end|>"), "features-repr": (None, None),
     "deepseek-r1-distill-qwen": ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
+    "command-r7b": ("<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>"), "features-loopcontrols": (None, None),
+    "list-plus-tuple": (None, None), "generator-plus-list": (None, None),
 }
 
 def conv(*pairs):
@@ -270,12 +296,20 @@ REFUSED = {
     "loop-depth": ("{% for m in messages %}{{ loop.depth }}{% endfor %}", "the loop attribute 'depth' is not "
                    "supported (only index0, index, first, last, length, revindex, revindex0, previtem and nextitem)"),
     "filter-sort": ("{% for k in ['b', 'a'] | sort %}{{ k }}{% endfor %}", "the filter 'sort' is not supported"),
-    "break": ("{% for m in messages %}{{ m.role }}{% break %}{% endfor %}", "the statement 'break' is not supported"),
+    "break-in-block-set": ("{% for m in messages %}{% set x %}{{ m.role }}{% break %}{% endset %}{{ x }}{% endfor %}",
+                           "'break' outside a for loop (one in a block {% set %} is not supported)"),
     "for-recursive": ("{% for m in messages recursive %}{{ m.content }}{% endfor %}", "'recursive' is not supported"),
     "loop-cycle": ("{% for m in messages %}{{ loop.cycle('a', 'b') }}{% endfor %}", "the method 'cycle' is not supported"),
     "test-divisibleby": ("{% for m in messages %}{{ loop.index is divisibleby(2) }}{% endfor %}", "the test 'divisibleby' is not supported"),
     "loop-changed": ("{% for m in messages %}{{ loop.changed(m.role) }}{% endfor %}", "the method 'changed' is not supported"),
     "division": ("{{ messages | length / 2 }}", "the operators / // ** are not supported"),
+}
+
+# Templates jinja2 cannot compile (Python's SyntaxError), which mixc refuses at load with these words.
+UNCOMPILABLE = {
+    "break-outside-loop": ("{{ messages[0]['content'] }}{% if true %}{% break %}{% endif %}", "'break' outside a for loop"),
+    "continue-in-macro": ("{% macro f() %}{% continue %}{% endmacro %}{% for m in messages %}{{ f() }}{% endfor %}",
+                          "'continue' outside a for loop"),
 }
 
 
@@ -352,7 +386,8 @@ def tool_cases():
     cases = []
     for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-json", "qwen3", "features-strings",
                  "features-literals", "mistral-small-3.2", "devstral-small", "kimi-k2", "hermes-3-tool-use", "gpt-oss",
-                 "features-macros", "gemma-4", "features-case", "granite-3.3", "qwen3-coder", "features-repr", "deepseek-r1-distill-qwen"):
+                 "features-macros", "gemma-4", "features-case", "granite-3.3", "qwen3-coder", "features-repr", "deepseek-r1-distill-qwen",
+                 "command-r7b", "features-loopcontrols"):
         bos, eos = TOKENS[name]
         convs = dict(TOOL_CONVERSATIONS, user=CONVERSATIONS["user"], **{"system-user": CONVERSATIONS["system-user"]})
         for cname, messages in convs.items():
@@ -464,6 +499,14 @@ def main():
         render(tmpl, CONVERSATIONS["multi-turn"], "<s>", "</s>", True)   # jinja2 renders it
         templates["refused-" + name] = tmpl
         cases.append({"name": "refused-" + name, "template": "refused-" + name, "refused": words})
+    for name, (tmpl, words) in UNCOMPILABLE.items():
+        try:
+            _compile_jinja_template(tmpl)
+            raise AssertionError(f"jinja2 compiles {name}")
+        except SyntaxError:
+            pass
+        templates["uncompilable-" + name] = tmpl
+        cases.append({"name": "uncompilable-" + name, "template": "uncompilable-" + name, "refused": words})
     with open(out, "w", encoding="utf-8") as f:
         json.dump({"made_with": {"jinja2": jinja2.__version__}, "templates": templates, "cases": cases}, f,
                   ensure_ascii=False, indent=1)
