@@ -146,6 +146,8 @@ typedef struct Gen {
     size_t ready;               /* bytes of text that will not change any more */
     int64_t dec_ids;            /* ids whose text, text[0, dec_bytes), ends on a whole character */
     size_t dec_bytes;
+    int64_t dec_ctx;            /* with dec_ids > 0: where the ids of the text's last piece start, which
+                                 * the next ids are decoded after (update_text) */
     const char *finish;         /* "length" or "stop" once known */
     HarmonyAt *marks;           /* [nmarks] with openai_gptoss: harmony's tokens in the text, in order */
     int nmarks, marks_cap;

@@ -266,27 +266,57 @@ static bool find_stop(Gen *g, size_t settled) {
     return false;
 }
 
-/* The text of g's visible ids, cut at a stop string; true at a stop. Only the ids after the last
- * point where the text ended on a whole character are decoded again (the byte-level decoder maps
- * ids to bytes one by one: the text of ids[0, k) is a prefix of the text of ids[0, n) when it ends
- * on a whole character). g->reply->mu held. */
-static bool update_text(Gen *g) {
-    const Tokenizer *tok = g->srv->tok;
-    if (!tok) return false;
-    char err[256];
-    size_t len;
-    bool skip = g->skip_special && g->reasoning != REASONING_OPENAI_GPTOSS;   /* harmony's reader cuts at its tokens */
-    char *tail = tokenizer_decode(tok, g->res.output + g->dec_ids, g->nvisible - g->dec_ids, skip, &len, err, sizeof err);
-    if (!tail) {   /* an id past the tokenizer's vocabulary: the model's vocabulary is larger */
-        snprintf(g->error, sizeof g->error, "the generated %s", err);
-        return true;
+/* The ids a decode of g's new ids starts from: the answer's before dec_ids as vLLM's incremental
+ * detokenizer keeps them (the ids of the text's last piece; before the first, the prompt's last
+ * DECODE_PROMPT_CONTEXT). A decoder step that acts at the start of a text (Llama 2's and Mistral's
+ * Strip, Metaspace's first '▁') then sees the new ids in place: the new text is the decode of
+ * context and new ids less the context's own, and a word keeps its leading space. */
+#define DECODE_PROMPT_CONTEXT 5   /* vLLM's INITIAL_INCREMENTAL_DETOKENIZATION_OFFSET */
+
+/* The text of the context ids and of g's ids [dec_ids, nvisible) after them (*ctx_len bytes of it the
+ * context's), or NULL with the error in g. */
+static char *decode_in_context(Gen *g, bool skip, size_t *len, size_t *ctx_len) {
+    const int32_t *ctx = g->res.output + g->dec_ctx;
+    int64_t nctx = g->dec_ids - g->dec_ctx, nnew = g->nvisible - g->dec_ids;
+    if (!g->dec_ids) {
+        nctx = g->req.prompt_len < DECODE_PROMPT_CONTEXT ? g->req.prompt_len : DECODE_PROMPT_CONTEXT;
+        ctx = g->req.prompt + g->req.prompt_len - nctx;
     }
+    int32_t *ids = xmalloc((size_t)(nctx + nnew + 1) * sizeof *ids);
+    if (nctx) memcpy(ids, ctx, (size_t)nctx * sizeof *ids);
+    if (nnew) memcpy(ids + nctx, g->res.output + g->dec_ids, (size_t)nnew * sizeof *ids);
+    char err[256], *before = tokenizer_decode(g->srv->tok, ids, nctx, skip, ctx_len, err, sizeof err);
+    char *all = before ? tokenizer_decode(g->srv->tok, ids, nctx + nnew, skip, len, err, sizeof err) : NULL;
+    free(ids);
+    /* no context (a prompt id past the tokenizer's vocabulary), or a text that does not extend it: the
+     * new ids alone */
+    if (!before || (all && (*len < *ctx_len || memcmp(all, before, *ctx_len)))) {
+        free(all);
+        *ctx_len = 0;
+        all = tokenizer_decode(g->srv->tok, g->res.output + g->dec_ids, nnew, skip, len, err, sizeof err);
+    }
+    free(before);
+    if (!all) snprintf(g->error, sizeof g->error, "the generated %s", err);   /* an id past the tokenizer's vocabulary */
+    return all;
+}
+
+/* The text of g's visible ids, cut at a stop string; true at a stop. Only the ids after the last
+ * piece of text that ended on a whole character are decoded again, after that piece's ids
+ * (decode_in_context). g->reply->mu held. */
+static bool update_text(Gen *g) {
+    if (!g->srv->tok) return false;
+    size_t len, ctx_len;
+    bool skip = g->skip_special && g->reasoning != REASONING_OPENAI_GPTOSS;   /* harmony's reader cuts at its tokens */
+    char *all = decode_in_context(g, skip, &len, &ctx_len);
+    if (!all) return true;
+    len -= ctx_len;
     g->text = xrealloc(g->text, g->dec_bytes + len + 1);
-    memcpy(g->text + g->dec_bytes, tail, len + 1);
-    free(tail);
+    memcpy(g->text + g->dec_bytes, all + ctx_len, len + 1);
+    free(all);
     g->text_len = g->dec_bytes + len;
     size_t loose = unsettled(g->text, g->text_len);
-    if (!loose) {
+    if (!loose && len) {   /* a piece of text: the next ids are decoded after its ids */
+        g->dec_ctx = g->dec_ids;
         g->dec_ids = g->nvisible;
         g->dec_bytes = g->text_len;
     }

@@ -1,6 +1,7 @@
 /* test_reasoning.c — --reasoning-parser below HTTP (runtime/http/http_reasoning.c, http_answer.c):
  * the parts each parser reads from an answer, that a stream's parts only ever extend (whatever the
- * text so far), and that a stream's reasoning and content deltas join into the whole answer's. */
+ * text so far), and that a stream's reasoning and content deltas join into the whole answer's; and
+ * the answer's text as update_text decodes it id by id (http_gen.c). */
 #include "http.h"
 
 #include <ctype.h>
@@ -445,7 +446,76 @@ static void test_harmony_hooks(void) {
     tokenizer_free(tok);
 }
 
+/* A completion's answer (text encoded) after prompt, emitted id by id through the hooks: its whole
+ * text and its stream's text deltas joined. */
+static void decoded(const Tokenizer *tok, const char *prompt, const char *text, char *whole, char *streamed, size_t n) {
+    HttpServer s = {.model = "m", .vocab = tokenizer_vocab_size(tok), .tok = tok, .mu = PTHREAD_MUTEX_INITIALIZER};
+    Reply *r = reply_new(&s, false, 1);
+    Gen *g = &r->choice[0];
+    int32_t *ids = NULL;
+    int64_t nids = 0;
+    char err[200];
+    if (!tokenizer_encode(tok, prompt, strlen(prompt), false, &g->req.prompt, &g->req.prompt_len, err, sizeof err) ||
+        !tokenizer_encode(tok, text, strlen(text), false, &ids, &nids, err, sizeof err))
+        return snprintf(whole, n, "%s", err), (void)reply_release(r);
+    g->skip_special = true;
+    g->req.max_new = nids;
+    g->res.output = xcalloc((size_t)nids + 1, sizeof *g->res.output);
+    r->refs++;   /* the engine's */
+    Buf deltas = {0};
+    StreamPos pos = {.first = true};
+    for (int64_t i = 0; i <= nids; i++) {
+        if (i == nids) http_engine_hooks.finished(g);
+        else g->res.output[g->res.noutput++] = ids[i], http_engine_hooks.emitted(g, ids[i]);
+        pthread_mutex_lock(&r->mu);
+        for (char *event; (event = api_stream_next(g, &pos)); free(event)) {
+            json_t *j = json_loads(event + 6, 0, NULL), *t = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "text");
+            if (t) buf_append(&deltas, json_string_value(t), json_string_length(t));
+            json_decref(j);
+        }
+        pthread_mutex_unlock(&r->mu);
+    }
+    pthread_mutex_lock(&r->mu);
+    snprintf(whole, n, "%.*s", (int)g->text_len, g->text ? g->text : "");
+    pthread_mutex_unlock(&r->mu);
+    snprintf(streamed, n, "%.*s", (int)deltas.len, deltas.data ? deltas.data : "");
+    buf_free(&deltas);
+    free(ids);
+    reply_release(r);   /* its prompt and output too */
+}
+
+/* Tokenizers whose decoder strips a text's leading space (Llama 2's and Mistral's Strip), keeps it
+ * (Gemma's) or maps bytes (Llama 3's): a word keeps its space wherever the ids stop, the answer's first
+ * one too (vLLM decodes after the prompt's last ids), and characters of several byte tokens come
+ * whole. */
+static void test_decode_context(void) {
+    static const struct { const char *name, *tokenizer, *prompt, *text, *want; } CASES[] = {
+        /* Llama 2's normalizer writes the text's first space: its ids are the model's "▁Hello", ... */
+        {"decode-strip-spaces", "llama2", "Say:", "Hello world, how are you?", " Hello world, how are you?"},
+        {"decode-strip-bytes", "llama2", "Say:", "a \u20ac b \u4e2d c", " a \u20ac b \u4e2d c"},
+        {"decode-gemma", "gemma", "Say:", " Hello world, \u4e2d\u6587 how are you?", " Hello world, \u4e2d\u6587 how are you?"},
+        {"decode-byte-level", "llama3", "Say:", " Hello world, \u4e2d\u6587 how are you?", " Hello world, \u4e2d\u6587 how are you?"},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        char path[128], err[300], whole[256], streamed[256];
+        const char *want = CASES[i].want;
+        snprintf(path, sizeof path, "tests/tokenizer/fixtures/%s/tokenizer.json", CASES[i].tokenizer);
+        Tokenizer *tok = tokenizer_load(path, err, sizeof err);
+        if (!tok) {
+            check(CASES[i].name, false, err, path);
+            continue;
+        }
+        decoded(tok, CASES[i].prompt, CASES[i].text, whole, streamed, sizeof whole);
+        check(CASES[i].name, !strcmp(whole, want), whole, want);
+        char name[80];
+        snprintf(name, sizeof name, "%s-streamed", CASES[i].name);
+        check(name, !strcmp(streamed, want), streamed, want);
+        tokenizer_free(tok);
+    }
+}
+
 int main(void) {
+    test_decode_context();
     test_harmony_hooks();
     test_parts();
     test_stable();
