@@ -33,18 +33,15 @@ $(BUILD)/tests/http/test_http: $(BUILD)/tests/http/test_http.o $(CORE_OBJS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 TEST_PROGS += $(BUILD)/tests/http/test_http
 
-# Tool calling's parsers and answers, below HTTP (tests/http/run.sh runs it): without the server
-# itself (http_server.c, libmicrohttpd's).
-$(BUILD)/tests/http/test_tools: $(BUILD)/tests/http/test_tools.o $(filter-out %/http_server.o,$(HTTP_OBJS)) $(CORE_OBJS)
+# The answer side below HTTP, without the server itself (http_server.c, libmicrohttpd's), which
+# tests/http/run.sh runs: tool calling's parsers and answers (test_tools), --reasoning-parser's parts
+# and answers (test_reasoning), guided decoding's schemas and masks (test_guide); and `make
+# bench-guide`'s program.
+HTTP_BELOW := tests/http/test_tools tests/http/test_reasoning tests/http/test_guide bench/serve/guide_bench
+$(HTTP_BELOW:%=$(BUILD)/%): $(BUILD)/%: $(BUILD)/%.o $(filter-out %/http_server.o,$(HTTP_OBJS)) $(CORE_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-TEST_PROGS += $(BUILD)/tests/http/test_tools
-
-# --reasoning-parser's parts and answers, below HTTP (tests/http/run.sh runs it).
-$(BUILD)/tests/http/test_reasoning: $(BUILD)/tests/http/test_reasoning.o $(filter-out %/http_server.o,$(HTTP_OBJS)) $(CORE_OBJS)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-TEST_PROGS += $(BUILD)/tests/http/test_reasoning
+TEST_PROGS += $(BUILD)/tests/http/test_tools $(BUILD)/tests/http/test_reasoning $(BUILD)/tests/http/test_guide
 
 # `make bench-sample`: the host's costs a token of the draws and the log-probabilities at Llama 3's
 # vocabulary (bench/serve/sample_bench.c). Never gates.
@@ -55,6 +52,13 @@ BENCH_TARGETS += bench-sample
 $(BUILD)/bench/serve/sample_bench: $(BUILD)/bench/serve/sample_bench.o $(CORE_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# `make bench-guide`: guided decoding's mask per token at Llama 3's vocabulary size against a draw
+# (bench/serve/guide_bench.c). Never gates.
+.PHONY: bench-guide
+bench-guide: $(BUILD)/bench/serve/guide_bench
+	$(Q)$(BUILD)/bench/serve/guide_bench
+BENCH_TARGETS += bench-guide
 
 # `make bench-forks`: a prompt's n choices prefilled once against the requests they stand for
 # (bench/serve/fork_bench.sh). Never gates.

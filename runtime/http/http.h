@@ -26,7 +26,9 @@
 /* The parsers of a chat answer's tool calls (--tool-call-parser; http_tools.c). */
 typedef enum {
     TOOL_PARSER_OFF, TOOL_PARSER_HERMES, TOOL_PARSER_LLAMA3_JSON, TOOL_PARSER_MISTRAL, TOOL_PARSER_PYTHONIC,
-    TOOL_PARSER_LLAMA4_PYTHONIC, TOOL_PARSER_OPENAI, TOOL_PARSER_QWEN3_CODER
+    TOOL_PARSER_LLAMA4_PYTHONIC, TOOL_PARSER_OPENAI, TOOL_PARSER_QWEN3_CODER,
+    TOOL_PARSER_REQUIRED, TOOL_PARSER_NAMED   /* tool_choice "required" or a named function: the answer, guided, is
+                                               * a JSON list of calls or the function's arguments (no option names them) */
 } ToolParser;
 /* Their names, as --tool-call-parser takes them (tools_parser_named) and messages list them. */
 #define TOOL_PARSER_NAMES "hermes, llama3_json, mistral, pythonic, llama4_pythonic, openai or qwen3_coder"
@@ -80,10 +82,13 @@ typedef struct {
 
 typedef enum { GEN_QUEUED, GEN_RUNNING, GEN_DONE } GenState;
 
-/* A chat request's tool_choice: not given (auto when there are tools, vLLM's), none, auto. */
-typedef enum { TOOL_CHOICE_DEFAULT, TOOL_CHOICE_NONE, TOOL_CHOICE_AUTO } ToolChoice;
+/* A chat request's tool_choice: not given (auto when there are tools, vLLM's), none, auto, required, a
+ * named function. */
+typedef enum { TOOL_CHOICE_DEFAULT, TOOL_CHOICE_NONE, TOOL_CHOICE_AUTO, TOOL_CHOICE_REQUIRED, TOOL_CHOICE_NAMED } ToolChoice;
 typedef struct HttpServer HttpServer;
 typedef struct Reply Reply;
+typedef struct Guide Guide;                 /* where one choice's answer stands in its grammar (http_guide.c) */
+typedef struct GuideVocab GuideVocab;       /* the bytes each token adds to a text, sorted */
 
 /* A generated token's log-probabilities, and where its text starts in the completion: the code
  * points of the earlier tokens' texts, each decoded alone (vLLM's text_offset). */
@@ -99,9 +104,14 @@ typedef struct Gen {
     int index;                  /* the choice's: prompt i's j-th is i * n + j */
     struct Gen *next;           /* in the server's queue */
     bool chat, stream, include_usage;
-    ToolParser tool_parser;     /* tool_choice auto: the answer's tool calls read by this parser */
+    ToolParser tool_parser;     /* tool_choice auto: the answer's tool calls read by this parser (required, named:
+                                 * the guided answer's) */
     json_t *tools;              /* the request's tools (tools_take's; NULL: none): qwen3_coder reads its calls'
-                                 * values by their parameters' types */
+                                 * values by their parameters' types; named: the named tool alone */
+    json_t *guide_schema;       /* guided decoding's JSON Schema (NULL: none), compiled into each choice's guide */
+    const char *guide_field;    /* the field it came from, for messages */
+    Guide *guide;               /* where the answer stands in it (the engine thread's) */
+    unsigned char *allowed;     /* [vocab] guide_mask's (the engine thread's) */
     ReasoningParser reasoning;  /* chat with --reasoning-parser: the answer's reasoning read apart; openai_gptoss:
                                  * the text keeps the special tokens, harmony's noted in marks */
     bool include_reasoning;     /* vLLM's: false leaves the reasoning out of the answer (null, no deltas) */
@@ -198,6 +208,7 @@ struct HttpServer {
     ChatTemplate *chat;         /* tokenizer_config.json's; NULL: Llama 3's by hand (chat_template.h) */
     EosIds eos;                 /* the model's end-of-sequence ids (gen_config.h); none without a tokenizer */
     HarmonyIds harmony;         /* gpt-oss' tokens: on, every chat answer is read by its channels */
+    GuideVocab *guide_vocab;    /* the tokens' bytes for guided decoding (NULL without a tokenizer) */
     json_t *defaults;           /* the generation config's sampling fields, checked (api_check_defaults):
                                  * a request's before its own; NULL: none */
     int64_t max_new_cap;        /* the generation config's max_new_tokens: at most this many new tokens
@@ -272,7 +283,8 @@ bool api_check_defaults(HttpServer *s, json_t *defaults, ApiError *err);
 /* A request's "tools" into *tools (replacing it): null gives NULL; each tool checked and written as
  * vLLM hands it to the chat template. false with a 400 in err. */
 bool tools_take(const json_t *v, json_t **tools, ApiError *err);
-bool tools_take_choice(const json_t *v, ToolChoice *choice, ApiError *err);
+/* A request's "tool_choice" into *choice; a named function's name (the request's string) into *named. */
+bool tools_take_choice(const json_t *v, ToolChoice *choice, const json_t **named, ApiError *err);
 /* messages[i]'s keys after role and content (tool_calls, an assistant's reasoning, tool_call_id,
  * name) as the chat template reads them (ChatMessage.extra; NULL when none), a tool call's arguments
  * parsed, reasoning also as reasoning_content (vLLM's); false with a 400. */
@@ -289,6 +301,11 @@ json_t *tools_read(ToolParser p, const char *text, size_t len, const json_t *too
 size_t tools_stream_limit(ToolParser p, const char *text, size_t ready);
 /* The parser --tool-call-parser names; false for another name. */
 bool tools_parser_named(const char *name, ToolParser *parser);
+/* tool_choice "required" as vLLM forces it: the schema of a JSON list of calls of tools; NULL with a
+ * 400 when two tools' $defs clash. */
+json_t *tools_required_schema(const json_t *tools, ApiError *err);
+/* The tool of tools whose function is named name (a JSON string); NULL with a 400 when none is. */
+const json_t *tools_named(const json_t *tools, const json_t *name, ApiError *err);
 /* http_pythonic.c: text[0, len) as a Python list of calls with literal keyword arguments, read as
  * vLLM's pythonic parsers read it: [{"name", "arguments": {...}}, ...], or NULL when it is not one
  * that this reader takes (then the answer is text). */
@@ -305,6 +322,34 @@ const char *api_find(const char *s, size_t len, size_t from, const char *needle)
 /* The bytes at the end of s[0, len) that start tag without being all of it (a stream holds them back:
  * they may become it). */
 size_t api_partial_tag(const char *s, size_t len, const char *tag);
+
+/* ---- http_schema.c, http_guide.c: guided decoding (docs/serving.md, "Structured outputs") */
+typedef struct GuideGrammar GuideGrammar;   /* the JSON texts an answer may be */
+/* schema (a JSON Schema: response_format's, a forced tool's parameters) as the grammar of some of the
+ * JSON texts that validate; NULL with a 400 naming what is not supported (field: the request's field). */
+GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *err);
+/* A request's response_format (OpenAI's and vLLM's): {"type": "text"} (or null) gives no schema,
+ * {"type": "json_object"} an object's, {"type": "json_schema", "json_schema": {"name", "schema", ...}}
+ * its own (a reference); false with a 400 for another form. */
+bool guide_response_format(const json_t *v, json_t **schema, ApiError *err);
+void guide_grammar_free(GuideGrammar *g);
+/* A choice's guide at the start of its answer (g taken). */
+Guide *guide_new(GuideGrammar *g);
+void guide_free(Guide *gd);
+/* tok's tokens' bytes (tokenizer_piece), for ids [0, vocab): built once a server. */
+GuideVocab *guide_vocab_new(const Tokenizer *tok, int64_t vocab);
+void guide_vocab_free(GuideVocab *v);
+/* allowed[id] (ids [0, vocab)) 1 for each token that keeps the answer in the grammar, and for the end
+ * ids once the answer is whole; the count of them. */
+int64_t guide_mask(Guide *gd, const GuideVocab *v, const int32_t *end, int nend, uint8_t *allowed);
+/* The answer goes on by token id (not an end id); false when that leaves the grammar (then the mask
+ * allows only the end ids). */
+bool guide_advance(Guide *gd, const GuideVocab *v, int32_t id);
+/* Whether the answer so far is a whole value of the grammar. */
+bool guide_ends(const Guide *gd);
+/* gd's masks walk every token, plain text inside a string too (tests/http/test_guide.c compares them
+ * with the shortcut's). */
+void guide_exhaustive(Guide *gd);
 
 /* ---- http_reasoning.c: a chat answer's parts (docs/serving.md, "Reasoning") */
 /* Bytes [from, to) of a choice's text. */

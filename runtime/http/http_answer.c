@@ -255,11 +255,17 @@ static json_t *message_json(const Gen *g, Answer *a) {
     return m;
 }
 
-/* A finished choice of the answer: with a tool parser, the calls it reads (finish_reason
- * "tool_calls", vLLM's); with a reasoning parser, the reasoning apart. */
+/* A finished choice's finish_reason: "tool_calls" when the answer is calls (vLLM's), but a named
+ * function's, which the request forced (OpenAI's "stop"). */
+static const char *finish_of(const Gen *g, const Answer *a) {
+    return a->calls && g->tool_parser != TOOL_PARSER_NAMED ? "tool_calls" : g->finish ? g->finish : "length";
+}
+
+/* A finished choice of the answer: with a tool parser, the calls it reads; with a reasoning parser,
+ * the reasoning apart. */
 static json_t *choice_json(const Gen *g) {
     Answer a = answer_of(g, true);
-    const char *finish = a.calls ? "tool_calls" : g->finish ? g->finish : "length";
+    const char *finish = finish_of(g, &a);
     json_t *choice = json_pack("{s:i, s:o, s:s, s:o}", "index", g->index, "logprobs", logprobs_json(g, 0, g->nvisible, true),
                                "finish_reason", finish, "token_ids", ids_json(g, 0, g->nvisible));
     if (g->chat) json_object_set_new(choice, "message", message_json(g, &a));
@@ -346,8 +352,7 @@ char *api_stream_next(const Gen *g, StreamPos *pos) {
         pos->ids_sent = g->nvisible;
         pos->first = false;
     } else if (done && !pos->finish_sent) {
-        event = chunk_event(g, &content, &reasoning, pos->ids_sent, pos->ids_sent, a.calls ? "tool_calls" : g->finish, pos->first,
-                            a.calls);
+        event = chunk_event(g, &content, &reasoning, pos->ids_sent, pos->ids_sent, finish_of(g, &a), pos->first, a.calls);
         pos->finish_sent = true;
         a.calls = NULL;   /* taken */
     }

@@ -49,6 +49,8 @@ typedef struct {
     json_t *reasoning_effort;   /* the field's value (the body's); NULL: not given */
     json_t *tools;              /* the request's tools, as the template reads them (http_tools.c); NULL: none */
     ToolChoice tool_choice;
+    const json_t *named;        /* tool_choice's function name (the body's); NULL: none */
+    json_t *format;             /* response_format's JSON Schema; NULL: text */
     bool token_strs;            /* /tokenize's return_token_strs */
     bool chat_logprobs;         /* chat's "logprobs": true */
     int64_t top_logprobs;       /* chat's "top_logprobs"; -1: not given */
@@ -345,13 +347,17 @@ static bool f_tools(Parse *p, json_t *v, ApiError *err) {
     p->render.tools = p->tools;
     return ok;
 }
-static bool f_tool_choice(Parse *p, json_t *v, ApiError *err) { return tools_take_choice(v, &p->tool_choice, err); }
+static bool f_tool_choice(Parse *p, json_t *v, ApiError *err) { return tools_take_choice(v, &p->tool_choice, &p->named, err); }
+
+/* response_format: its JSON Schema (none for text) into p->format. */
+static bool f_response_format(Parse *p, json_t *v, ApiError *err) {
+    json_decref(p->format);
+    return guide_response_format(v, &p->format, err);
+}
 
 /* OpenAI fields whose value asks for nothing mixc would have to do: accepted at that value only. */
 static bool f_neutral(const char *name, json_t *v, ApiError *err) {
-    bool ok = json_is_null(v) || (json_is_integer(v) && json_integer_value(v) == 1 && !strcmp(name, "best_of")) ||
-              (json_is_object(v) && json_object_size(v) == 1 &&
-               api_is_str(json_object_get(v, "type"), "text") && !strcmp(name, "response_format"));
+    bool ok = json_is_null(v) || (json_is_integer(v) && json_integer_value(v) == 1 && !strcmp(name, "best_of"));
     return ok || api_refuse(err, 400, "field '%s': this value is not supported (docs/serving.md lists what is)", name);
 }
 
@@ -375,7 +381,7 @@ static const Field FIELDS[] = {
     {"top_logprobs", f_top_logprobs, ROUTE_CHAT}, {"best_of", NULL, ROUTE_COMPLETIONS},
     {"suffix", NULL, ROUTE_COMPLETIONS}, {"frequency_penalty", f_frequency_penalty, GENERATING},
     {"presence_penalty", f_presence_penalty, GENERATING}, {"logit_bias", f_logit_bias, GENERATING},
-    {"repetition_penalty", f_repetition_penalty, GENERATING}, {"response_format", NULL, ROUTE_CHAT},
+    {"repetition_penalty", f_repetition_penalty, GENERATING}, {"response_format", f_response_format, GENERATING},
     {"tools", f_tools, OF_MESSAGES}, {"tool_choice", f_tool_choice, ROUTE_CHAT},
     {"add_generation_prompt", f_add_generation_prompt, OF_MESSAGES},
     {"continue_final_message", f_continue_final_message, OF_MESSAGES},
@@ -578,6 +584,9 @@ static bool fill_prompt(Parse *p, Reply *r, size_t i, json_t *v, ApiError *err) 
     gen_copy_request(first, p->g);
     p->g = first;
     bool ok = (first->chat ? chat_prompt(p, err) : completion_prompt(p, v, err)) && check_fit(p, err) && gather_ends(p, err);
+    if (ok && first->guide_schema && !first->adjust.nend)
+        ok = api_refuse(err, 400, "field '%s': guided decoding ends at an end-of-sequence id, and this request has none "
+                        "(the tokenizer's and generation_config.json's, or stop_token_ids)", first->guide_field);
     if (!ok) return false;
     prepare_choice(p->s, first);
     for (int j = 0; j < r->n; j++) {
@@ -628,10 +637,33 @@ bool api_check_defaults(HttpServer *s, json_t *defaults, ApiError *err) {
     json_object_del(defaults, "max_new_tokens");
     ok = ok && (!defaults || take_fields(&p, defaults, err));
     gen_free_fields(&proto);
+    json_decref(p.format);
     s->defaults = defaults && json_object_size(defaults) ? defaults : NULL;
     if (!s->defaults) json_decref(defaults);
     err->status = 0;
     return ok;
+}
+
+/* tool_choice "required" or named: the answer guided by the schema of the calls (vLLM's), read as
+ * calls (no --tool-call-parser needed). */
+static bool forced_tool_choice(Parse *p, ToolChoice c, ApiError *err) {
+    Gen *g = p->g;
+    if (!p->tools || !json_array_size(p->tools))
+        return api_refuse(err, 400, "field 'tool_choice': %s needs 'tools'", c == TOOL_CHOICE_REQUIRED ? "\"required\"" : "a named function");
+    if (p->format) return api_refuse(err, 400, "fields 'tool_choice' (\"required\" or a named function) and 'response_format' "
+                                     "cannot both guide the answer");
+    g->guide_field = "tool_choice";
+    if (c == TOOL_CHOICE_REQUIRED) {
+        g->tool_parser = TOOL_PARSER_REQUIRED;
+        return (g->guide_schema = tools_required_schema(p->tools, err)) != NULL;
+    }
+    const json_t *tool = tools_named(p->tools, p->named, err), *params = json_object_get(json_object_get(tool, "function"), "parameters");
+    if (!tool) return false;
+    g->tool_parser = TOOL_PARSER_NAMED;
+    g->tools = json_pack("[O]", tool);
+    g->guide_schema = json_is_object(params) && json_object_size(params) ? json_incref((json_t *)params)
+                                                                          : json_pack("{s:s, s:{}}", "type", "object", "properties");
+    return true;
 }
 
 /* tool_choice as vLLM reads it: auto when not given and there are tools; auto needs tools, and the
@@ -639,6 +671,7 @@ bool api_check_defaults(HttpServer *s, json_t *defaults, ApiError *err) {
 static bool resolve_tool_choice(Parse *p, ApiError *err) {
     bool any = p->tools && json_array_size(p->tools);
     ToolChoice c = p->tool_choice == TOOL_CHOICE_DEFAULT ? (any ? TOOL_CHOICE_AUTO : TOOL_CHOICE_NONE) : p->tool_choice;
+    if (c == TOOL_CHOICE_REQUIRED || c == TOOL_CHOICE_NAMED) return forced_tool_choice(p, c, err);
     if (c != TOOL_CHOICE_AUTO) return true;
     if (!p->tools) return api_refuse(err, 400, "field 'tool_choice': \"auto\" needs 'tools'");
     if (!(p->g->tool_parser = p->s->opt.tool_call_parser))
@@ -650,13 +683,36 @@ static bool resolve_tool_choice(Parse *p, ApiError *err) {
     return true;
 }
 
+/* Guided decoding (response_format, or a forced tool_choice's): the schema compiles, and nothing of the
+ * request would take the answer out of it or read it otherwise. */
+static bool resolve_guide(Parse *p, ApiError *err) {
+    Gen *g = p->g;
+    if (p->format) {
+        if (g->tool_parser) return api_refuse(err, 400, "field 'response_format': with tools, set tool_choice \"none\" (tool calls "
+                                              "are read from the answer's text, which the format guides)");
+        g->guide_schema = json_incref(p->format), g->guide_field = "response_format";
+    }
+    if (!g->guide_schema) return true;
+    const char *f = g->guide_field;
+    if (!p->s->guide_vocab) return api_refuse(err, 400, "field '%s': guided decoding needs a tokenizer, and this server has none", f);
+    if (g->reasoning)
+        return api_refuse(err, 400, "field '%s': guided decoding with a reasoning parser (or gpt-oss' channels) is not "
+                          "supported: the format would hold the reasoning too", f);
+    if (g->ignore_eos) return api_refuse(err, 400, "field '%s': guided decoding ends at the model's end of sequence: not with ignore_eos", f);
+    if (g->min_tokens) return api_refuse(err, 400, "field '%s': guided decoding with min_tokens is not supported", f);
+    GuideGrammar *gr = guide_schema(g->guide_schema, f, err);
+    guide_grammar_free(gr);
+    return gr != NULL;
+}
+
 Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) {
     Gen proto;
     gen_defaults(&proto, s, chat);
     Parse p = {.s = s, .g = &proto, .max_tokens = -1, .max_completion_tokens = -1, .top_logprobs = -1, .n = 1,
                .route = chat ? ROUTE_CHAT : ROUTE_COMPLETIONS, .add_special = !chat, .render.add_generation_prompt = true};
     bool ok = json_is_object(body) ? (!s->defaults || take_fields(&p, s->defaults, err)) && take_fields(&p, body, err) &&
-                                         logprobs_asked(&p, err) && (!chat || resolve_tool_choice(&p, err))
+                                         logprobs_asked(&p, err) && (!chat || resolve_tool_choice(&p, err)) &&
+                                         resolve_guide(&p, err)
                                    : api_refuse(err, 400, "the body is not a JSON object");
     if (p.max_completion_tokens >= 0) p.max_tokens = p.max_completion_tokens;
     if (ok && !chat && !p.prompt) ok = api_refuse(err, 400, "missing field 'prompt'");
@@ -671,6 +727,7 @@ Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) 
     }
     gen_free_fields(&proto);
     json_decref(p.tools);
+    json_decref(p.format);
     if (!ok) reply_release(r);
     return ok ? r : NULL;
 }

@@ -47,6 +47,9 @@ void gen_free_fields(Gen *g) {
     free(g->text);
     free(g->marks);
     json_decref(g->tools);
+    json_decref(g->guide_schema);
+    guide_free(g->guide);
+    free(g->allowed);
     free(g->lp);
     free(g->prompt_lp);
     free(g->adjust.bias_id);
@@ -92,7 +95,13 @@ void gen_copy_request(Gen *dst, const Gen *src) {
     dst->req.id = id;
     dst->rng = rng;
     json_incref(dst->tools);
+    json_incref(dst->guide_schema);
     int64_t vocab = src->srv->vocab;
+    if (src->guide_schema) {   /* a guide of its own, from the start (the schema compiled at parse) */
+        ApiError err;
+        dst->guide = guide_new(guide_schema(src->guide_schema, src->guide_field, &err));
+        dst->allowed = xmalloc((size_t)vocab + 1);
+    }
     dst->req.prompt = dup_array(src->req.prompt, (size_t)src->req.prompt_len, sizeof *src->req.prompt);
     dst->stop = dup_array(src->stop, (size_t)src->nstop, sizeof *src->stop);
     for (int i = 0; i < src->nstop; i++) dst->stop[i] = xstrdup(src->stop[i]);
@@ -187,17 +196,36 @@ static void record_logprobs(Gen *g, const float *logits, int64_t vocab, int32_t 
     pthread_mutex_unlock(&g->reply->mu);
 }
 
+/* Whether tok ends g (an end id: not in its text). */
+static bool ends(const Gen *g, int32_t tok) {
+    for (int k = 0; k < g->adjust.nend; k++)
+        if (g->adjust.end_id[k] == tok) return true;
+    return false;
+}
+
+/* Guided decoding: the tokens that keep g's answer in its grammar (and the end ids once it is whole)
+ * are the only ones its pick may take. An answer with nowhere to go (none can be: each token the mask
+ * allows leads somewhere) may only end. */
+static void guide_allow(Gen *g) {
+    if (!guide_mask(g->guide, g->srv->guide_vocab, g->adjust.end_id, g->adjust.nend, g->allowed))
+        for (int k = 0; k < g->adjust.nend; k++) g->allowed[g->adjust.end_id[k]] = 1;
+    g->adjust.allowed = g->allowed;
+}
+
 /* The token from the logits: sampled, or greedy (the backend's argmax code unless logit_bias or a
- * penalty changed the logits); its log-probabilities from the model's logits as they are. */
+ * penalty changed the logits, or a guide allows only some tokens); its log-probabilities from the
+ * model's logits as they are. */
 static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t code, int share) {
     Gen *g = user;
     if (code < 0) return refuse_logits(g, code == MIXC_ARGMAX_NAN);   /* the logits hold a NaN or an Inf */
     SampleScratch *scratch = &g->srv->scratch[share];
     g->adjust.banning = g->res.noutput < g->min_tokens;
+    if (g->guide) guide_allow(g);
     const float *use = logit_adjust_any(&g->adjust) ? adjust_logits(scratch, logits, &g->adjust) : logits;
     int32_t tok = g->sample.temperature > 0 ? sample_token(scratch, use, &g->sample, &g->rng)
                   : use == logits     ? code
                                       : model_greedy_token(use, vocab);
+    if (g->guide && !ends(g, tok)) guide_advance(g->guide, g->srv->guide_vocab, tok);
     if (g->logprobs >= 0) record_logprobs(g, logits, vocab, tok);
     if (g->adjust.counts) g->adjust.counts[tok]++;
     if (g->adjust.seen) g->adjust.seen[tok] = 1;
@@ -209,7 +237,7 @@ static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t
 static bool hook_wants_logits(void *user) {
     Gen *g = user;
     g->adjust.banning = g->res.noutput < g->min_tokens;
-    return g->sample.temperature > 0 || g->logprobs >= 0 || logit_adjust_any(&g->adjust);
+    return g->sample.temperature > 0 || g->logprobs >= 0 || logit_adjust_any(&g->adjust) || g->guide;
 }
 
 /* An echo with logprobs wants the logits of every prompt token. */

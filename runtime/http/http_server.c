@@ -526,6 +526,7 @@ HttpServer *http_server_new(const Tokenizer *tok, const char *model, int64_t voc
         return NULL;
     }
     s->chat = tok ? chat_template_load(tok) : NULL;
+    s->guide_vocab = tok ? guide_vocab_new(tok, vocab) : NULL;
     if (chat_template_error(s->chat))
         fprintf(stderr, "%s serve: warning: %s; /v1/chat/completions answers 400 with this\n", prog_name(), chat_template_error(s->chat));
     return s;
@@ -534,6 +535,7 @@ HttpServer *http_server_new(const Tokenizer *tok, const char *model, int64_t voc
 void http_server_free(HttpServer *s) {
     if (!s) return;
     chat_template_free(s->chat);
+    guide_vocab_free(s->guide_vocab);
     json_decref(s->defaults);
     free(s);
 }

@@ -62,12 +62,56 @@ bool tools_take(const json_t *v, json_t **tools, ApiError *err) {
     return true;
 }
 
-bool tools_take_choice(const json_t *v, ToolChoice *choice, ApiError *err) {
+bool tools_take_choice(const json_t *v, ToolChoice *choice, const json_t **named, ApiError *err) {
+    *named = NULL;
     if (json_is_null(v)) return *choice = TOOL_CHOICE_DEFAULT, true;
     if (api_is_str(v, "none")) return *choice = TOOL_CHOICE_NONE, true;
     if (api_is_str(v, "auto")) return *choice = TOOL_CHOICE_AUTO, true;
-    return api_refuse(err, 400, "field 'tool_choice': only \"none\" and \"auto\" are supported (\"required\" and a named "
-                  "function need guided decoding, which mixrun does not do)");
+    if (api_is_str(v, "required")) return *choice = TOOL_CHOICE_REQUIRED, true;
+    const json_t *f = json_object_get(v, "function"), *name = json_object_get(f, "name");
+    if (json_is_object(v) && api_is_str(json_object_get(v, "type"), "function") && json_is_string(name) &&
+        json_object_size(v) == 2 && json_object_size(f) == 1)
+        return *choice = TOOL_CHOICE_NAMED, *named = name, true;
+    return api_refuse(err, 400, "field 'tool_choice' must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", "
+                  "\"function\": {\"name\": ...}}");
+}
+
+/* tool_choice "required" as vLLM forces it: a JSON list of at least one call, each {"name": one of the
+ * tools', "parameters": its parameters' schema (none: {})}; the tools' $defs gathered at the top. */
+json_t *tools_required_schema(const json_t *tools, ApiError *err) {
+    json_t *alts = json_array(), *defs = json_object();
+    size_t i;
+    json_t *t;
+    json_array_foreach((json_t *)tools, i, t) {
+        const json_t *f = json_object_get(t, "function"), *params = json_object_get(f, "parameters");
+        json_t *ps = json_is_object(params) && json_object_size(params) ? json_incref((json_t *)params)
+                                                                         : json_pack("{s:s, s:{}}", "type", "object", "properties");
+        json_array_append_new(alts, json_pack("{s:{s:{s:s, s:[O]}, s:o}, s:[s, s]}", "properties", "name", "type", "string",
+                                              "enum", json_object_get(f, "name"), "parameters", ps, "required", "name",
+                                              "parameters"));
+        const char *key;
+        json_t *d;
+        json_object_foreach(json_object_get(params, "$defs"), key, d) {
+            const json_t *had = json_object_get(defs, key);
+            if (had && !json_equal((json_t *)had, d)) {
+                json_decref(alts), json_decref(defs);
+                return api_refuse(err, 400, "tool_choice \"required\": two tools define '$defs/%.100s' differently", key), NULL;
+            }
+            json_object_set(defs, key, d);
+        }
+    }
+    json_t *schema = json_pack("{s:s, s:i, s:{s:s, s:o}}", "type", "array", "minItems", 1, "items", "type", "object", "anyOf", alts);
+    if (json_object_size(defs)) json_object_set(schema, "$defs", defs);
+    json_decref(defs);
+    return schema;
+}
+
+const json_t *tools_named(const json_t *tools, const json_t *name, ApiError *err) {
+    size_t i;
+    json_t *t;
+    json_array_foreach((json_t *)tools, i, t)
+        if (json_equal(json_object_get(json_object_get(t, "function"), "name"), (json_t *)name)) return t;
+    return api_refuse(err, 400, "field 'tool_choice': the function '%.100s' is not one of 'tools'", json_string_value(name)), NULL;
 }
 
 /* A tool call of an assistant's message, as the client sent it but for its arguments: their JSON
@@ -293,10 +337,38 @@ static json_t *read_qwen3_coder(const char *text, size_t len, const json_t *tool
     return calls;
 }
 
+/* named: the whole answer is the named function's arguments, as written (vLLM's). */
+static json_t *read_named(const char *text, size_t len, const json_t *tools, size_t *content) {
+    const json_t *name = json_object_get(json_object_get(json_array_get(tools, 0), "function"), "name");
+    *content = 0;
+    return json_pack("[o]", tools_call(TOOL_PARSER_NAMED, json_string_value(name), json_string_length(name), NULL, text, len));
+}
+
+/* required: the whole answer a JSON list of {"name", "parameters"} (vLLM's FunctionDefinition), each
+ * a call with its parameters as json.dumps writes them; NULL when it is not one (cut short). */
+static json_t *read_required(const char *text, size_t len, size_t *content) {
+    json_t *list = json_loadb(text, len, 0, NULL), *calls = json_is_array(list) && json_array_size(list) ? json_array() : NULL;
+    size_t k;
+    json_t *one;
+    json_array_foreach(list, k, one) {
+        const json_t *name = json_object_get(one, "name"), *params = json_object_get(one, "parameters");
+        if (!calls || !json_is_string(name) || !json_is_object(params)) {
+            json_decref(calls), calls = NULL;
+            break;
+        }
+        json_array_append_new(calls, tools_call(TOOL_PARSER_REQUIRED, json_string_value(name), json_string_length(name), params, NULL, 0));
+    }
+    json_decref(list);
+    if (calls) *content = 0;
+    return calls;
+}
+
 json_t *tools_read(ToolParser p, const char *text, size_t len, const json_t *tools, size_t *content) {
     *content = len;
     if (!text) return NULL;
-    json_t *calls = p == TOOL_PARSER_QWEN3_CODER ? read_qwen3_coder(text, len, tools, content)
+    json_t *calls = p == TOOL_PARSER_NAMED ? read_named(text, len, tools, content)
+                  : p == TOOL_PARSER_REQUIRED ? read_required(text, len, content)
+                  : p == TOOL_PARSER_QWEN3_CODER ? read_qwen3_coder(text, len, tools, content)
                   : p == TOOL_PARSER_HERMES ? read_hermes(text, len, content)
                   : p == TOOL_PARSER_LLAMA3_JSON ? read_llama3_json(text, len, content)
                   : p == TOOL_PARSER_MISTRAL ? read_mistral(text, len, content)
@@ -314,6 +386,7 @@ size_t api_partial_tag(const char *s, size_t len, const char *tag) {
 
 size_t tools_stream_limit(ToolParser p, const char *text, size_t ready) {
     if (!text || p == TOOL_PARSER_OFF) return ready;
+    if (p == TOOL_PARSER_REQUIRED || p == TOOL_PARSER_NAMED) return 0;   /* the whole answer is calls */
     if (p == TOOL_PARSER_QWEN3_CODER) {   /* content ends at <tool_call>, or at <function=: hold both */
         const char *call = api_find(text, ready, 0, "<tool_call>"), *fn = api_find(text, ready, 0, "<function=");
         const char *first = call && (!fn || call < fn) ? call : fn;

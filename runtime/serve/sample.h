@@ -18,7 +18,8 @@ typedef struct {
  * presence_penalty, vLLM's repetition_penalty and min_tokens, in this order): a token of the prompt
  * or generated so far has its logit divided by repetition when positive, else multiplied by it; then
  * minus frequency times the times it was generated so far, and minus presence once it was; then
- * bias[k] is added to the logit of bias_id[k]; then, while banning, an end id's is -inf. */
+ * bias[k] is added to the logit of bias_id[k]; then, while banning, an end id's is -inf; then, with
+ * allowed, the logit of every token it does not allow is -inf (guided decoding's). */
 typedef struct {
     int32_t *bias_id;
     float *bias;
@@ -30,6 +31,7 @@ typedef struct {
     int32_t *end_id;        /* the ids that end the sequence (distinct): their logits are -inf while */
     int nend;               /* banning is set (vLLM's min_tokens keeps them out of the first tokens; */
     bool banning;           /* there are fewer than the vocabulary then) */
+    const unsigned char *allowed;   /* [vocab] 1 for the tokens that may come next; NULL: all */
 } LogitAdjust;
 
 /* Whether adj changes any logit. */

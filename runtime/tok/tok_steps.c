@@ -215,14 +215,15 @@ static void strings_free(Strings *l) {
     free(l->v);
 }
 
-/* The whole list joined into its only string (Fuse; ByteLevel after mapping each token). */
-static void fuse(Strings *l, bool byte_level) {
+/* The whole list joined into its only string (Fuse; ByteLevel after mapping each token: its bytes
+ * as they are when raw, else as Rust's from_utf8_lossy gives them). */
+static void fuse(Strings *l, bool byte_level, bool raw) {
     Buf joined = {0}, text = {0};
     for (int64_t i = 0; i < l->n; i++) {
         if (byte_level) byte_level_unmap(l->v[i].data ? l->v[i].data : "", l->v[i].len, &joined);
         else buf_append(&joined, l->v[i].data, l->v[i].len);
     }
-    if (byte_level) utf8_lossy(joined.data ? joined.data : "", joined.len, &text), buf_free(&joined);
+    if (byte_level && !raw) utf8_lossy(joined.data ? joined.data : "", joined.len, &text), buf_free(&joined);
     else text = joined;
     strings_free(l);
     l->v = xcalloc(1, sizeof *l->v);
@@ -238,8 +239,9 @@ static int fallback_byte(const Buf *t) {
     return sscanf(t->data + 3, "%2x%c", &v, &c) == 2 && c == '>' ? (int)v : -1;
 }
 
-/* Runs of <0xXX> tokens become their bytes' text when that is UTF-8, else one U+FFFD per token. */
-static void byte_fallback(Strings *l) {
+/* Runs of <0xXX> tokens become their bytes' text when that is UTF-8 (always when raw), else one
+ * U+FFFD per token. */
+static void byte_fallback(Strings *l, bool raw) {
     Strings out = {xcalloc((size_t)l->n + 1, sizeof *out.v), 0};
     Buf run = {0};
     int64_t run_tokens = 0;
@@ -253,7 +255,7 @@ static void byte_fallback(Strings *l) {
         }
         if (run_tokens) {
             bool utf8 = true;
-            for (size_t k = 0; k < run.len && utf8;) {
+            for (size_t k = 0; k < run.len && utf8 && !raw;) {
                 size_t n = utf8_sequence_len((const unsigned char *)run.data + k, run.len - k);
                 utf8 = n > 0, k += n;
             }
@@ -294,18 +296,18 @@ static void replace_each(Strings *l, const char *from, const char *to, bool drop
     }
 }
 
-void tok_decode_strings(const TokSteps *s, char **tokens, size_t *lens, int64_t n, Buf *out) {
+void tok_decode_strings(const TokSteps *s, char **tokens, size_t *lens, int64_t n, bool piece, Buf *out) {
     Strings l = {xcalloc((size_t)n + 1, sizeof *l.v), n};
     for (int64_t i = 0; i < n; i++) buf_append(&l.v[i], tokens[i], lens[i]);
     for (int i = 0; i < s->ndec; i++) {
         const DecStep *d = &s->dec[i];
         switch (d->kind) {
-        case DEC_BYTE_LEVEL: fuse(&l, true); break;
-        case DEC_FUSE: fuse(&l, false); break;
-        case DEC_BYTE_FALLBACK: byte_fallback(&l); break;
-        case DEC_STRIP: strip(&l, d->content, d->start, d->stop); break;
+        case DEC_BYTE_LEVEL: fuse(&l, true, piece); break;
+        case DEC_FUSE: fuse(&l, false, piece); break;
+        case DEC_BYTE_FALLBACK: byte_fallback(&l, piece); break;
+        case DEC_STRIP: if (!piece) strip(&l, d->content, d->start, d->stop); break;   /* a text's ends only */
         case DEC_REPLACE: replace_each(&l, d->text, d->content, false); break;
-        case DEC_METASPACE: replace_each(&l, d->text, " ", d->scheme != PREPEND_NEVER); break;
+        case DEC_METASPACE: replace_each(&l, d->text, " ", d->scheme != PREPEND_NEVER && !piece); break;
         }
     }
     for (int64_t i = 0; i < l.n; i++) buf_append(out, l.v[i].data, l.v[i].len);

@@ -50,8 +50,10 @@ void tok_steps_free(TokSteps *s);
 
 /* The normalizers applied to text (valid UTF-8, NUL-terminated; replaced by the result). */
 void tok_normalize(const TokSteps *s, char **text, size_t *len);
-/* The decoders applied to the tokens' strings; the text (their concatenation at the end) into out. */
-void tok_decode_strings(const TokSteps *s, char **tokens, size_t *lens, int64_t n, Buf *out);
+/* The decoders applied to the tokens' strings; the text (their concatenation at the end) into out.
+ * piece: the bytes the tokens add inside a text, as they are (no U+FFFD for bytes that do not make a
+ * character, no Strip or Metaspace step that acts at a text's start or end). */
+void tok_decode_strings(const TokSteps *s, char **tokens, size_t *lens, int64_t n, bool piece, Buf *out);
 
 /* Every occurrence of from (non-empty) in s[0..n) replaced by to, into out. */
 void tok_replace_all(const char *s, size_t n, const char *from, const char *to, Buf *out);

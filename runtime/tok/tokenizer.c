@@ -583,9 +583,22 @@ char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int64_t n, bool s
         lens[kept++] = added >= 0 ? t->added[added].match_len : t->model.token_len[id];
     }
     Buf text = {0};
-    tok_decode_strings(&t->steps, tokens, lens, kept, &text);
+    tok_decode_strings(&t->steps, tokens, lens, kept, false, &text);
     free(tokens), free(lens);
     buf_append(&text, "", 0);
     *len = text.len;
     return text.data ? text.data : xstrdup("");
+}
+
+char *tokenizer_piece(const Tokenizer *t, int32_t id, size_t *len, bool *special) {
+    int32_t added = id >= 0 && id < t->vocab_size ? t->added_of_id[id] : -1;
+    char *tok = added >= 0 ? t->added[added].match : id >= 0 && id < t->model.nids ? t->model.token[id] : NULL;
+    if (!tok) return NULL;
+    size_t n = added >= 0 ? t->added[added].match_len : t->model.token_len[id];
+    *special = added >= 0 && t->added[added].special;
+    Buf b = {0};
+    tok_decode_strings(&t->steps, &tok, &n, 1, true, &b);
+    buf_append(&b, "", 0);
+    *len = b.len;
+    return b.data ? b.data : xstrdup("");
 }

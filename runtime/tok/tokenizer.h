@@ -38,6 +38,11 @@ bool tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add
 char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int64_t n, bool skip_special, size_t *len,
                        char *err, size_t errlen);
 
+/* The bytes id adds to a text in the middle of it (tokenizer_decode's decoders, but bytes that do not
+ * make a character alone kept as they are, and no step that acts at a text's start or end): malloc'd,
+ * *len bytes; *special: a special added token (its content). NULL when no token has the id. */
+char *tokenizer_piece(const Tokenizer *t, int32_t id, size_t *len, bool *special);
+
 /* The token string of id, as the tokenizers package's id_to_token gives it: an added token's content,
  * else the model's vocabulary string (in its byte-level alphabet: "Ġthe"); *len bytes, not
  * NUL-terminated. NULL when no token has the id. */

@@ -31,7 +31,9 @@
  * before the first stop string (after it with include_stop_str_in_output), and holds none past the
  * first min_tokens ids' text but that one (after the prompt's text with echo); its
  * log-probabilities (when asked) are one entry per id (an echo's prompt ids first, the first with
- * none) with the asked alternatives, each a finite number <= 0.
+ * none) with the asked alternatives, each a finite number <= 0. A guided answer (response_format,
+ * tool_choice "required" or a named function: the pick's logits are masked to the schema) that ended
+ * at an end id is JSON.
  * The same bytes as an answer, read by every text tool parser (check_parsers; qwen3_coder with a tool
  * that types each of its parameters another way), give calls each with a name, an id and JSON
  * arguments, and content that is the text before them.
@@ -400,9 +402,14 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
                                                                    : NULL;
     json_t *answered = json_object_get(json_object_get(choice, "message"), "tool_calls");
     json_t *made = calls ? calls_made(answered) : NULL, *want = calls ? calls_made(calls) : NULL;
+    const char *finish = calls && g->tool_parser != TOOL_PARSER_NAMED ? "tool_calls" : g->finish;   /* a named one's: stop */
     if (!calls != !answered || (calls && (!json_equal(made, want) || !json_equal(made, st->calls))) ||
-        (calls && strcmp(json_string_value(json_object_get(choice, "finish_reason")), "tool_calls")))
+        strcmp(json_string_value(json_object_get(choice, "finish_reason")), finish))
         contract_broken("the answer's or the stream's tool calls are not those of the text");
+    json_t *guided = g->guide_schema && g->res.noutput > g->nvisible && g->text ? json_loadb(g->text, g->text_len, JSON_DECODE_ANY, NULL)
+                                                                                 : json_null();
+    if (!guided) contract_broken("a guided answer that ended at an end id is not JSON");
+    json_decref(guided);
     json_decref(calls);
     json_decref(made);
     json_decref(want);

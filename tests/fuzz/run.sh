@@ -47,7 +47,7 @@ build() {
   # The runtime's: the model's files, the tokenizers, a serving run's requests and engine (a
   # request's KV cost), and serve's request parsing and generations (not its daemon: http_server.c).
   for src in $(ls compiler/*/*.c | grep -vE '^compiler/cli/(main|build|emit)\.c$') runtime/model/*.c \
-             runtime/tok/*.c runtime/serve/{engine,requests,sample}.c runtime/http/http_{api,answer,gen,harmony,metrics,pythonic,qwen3_coder,reasoning,tools}.c \
+             runtime/tok/*.c runtime/serve/{engine,requests,sample}.c runtime/http/http_{api,answer,gen,guide,harmony,metrics,pythonic,qwen3_coder,reasoning,schema,tools}.c \
              "$out/gen/lexer.c" "$out/gen/parser.c"; do
     obj=$out/obj/$(basename "$src" .c).o
     if [ ! "$obj" -nt "$src" ] || [ compiler/mixc.h -nt "$obj" ] || [ -n "$(find compiler runtime -name '*.h' -newer "$obj")" ] || [ "$out/gen/parser.h" -nt "$obj" ]; then
@@ -161,7 +161,18 @@ bodies += [r'{"model": "tiny", "prompt": "H\u00e9llo, w\u00f6rld: \u4e2d\u6587 \
            '{"messages": [{"role": "user", "content": "<tool_call>{\\"name\\":\\"f\\",\\"arguments\\":1}"}], '
            '"tools": [{"type": "function", "function": {"name": "f"}}], "max_tokens": 40, "stream": true}',
            '{"messages": [{"role": "user", "content": "<tool_call>{\\"name\\":\\"g\\",\\"arguments\\":{}}"}], '
-           '"tools": [], "tool_choice": "auto", "max_tokens": 40, "n": 2}']
+           '"tools": [], "tool_choice": "auto", "max_tokens": 40, "n": 2}',
+           # guided answers: the echo's picks masked to a schema
+           '{"messages": [{"role": "user", "content": "{\\"a\\": [1, \\"x\\"]}"}], "max_tokens": 40, "response_format": '
+           '{"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object", "properties": {"a": {"type": '
+           '"array", "items": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "maxLength": 3}]}}}, '
+           '"required": ["a"]}}}, "stream": true}',
+           '{"prompt": "[{\\"name\\": \\"f\\"", "max_tokens": 30, "response_format": {"type": "json_object"}, "n": 2}',
+           '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f", '
+           '"parameters": {"type": "object", "properties": {"x": {"enum": [1, "two", null]}}}}}], "tool_choice": "required", '
+           '"max_tokens": 40}',
+           '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}], '
+           '"tool_choice": {"type": "function", "function": {"name": "f"}}, "max_tokens": 20, "stream": true}']
 for i, b in enumerate(bodies):
     write('http_api', 'body%d.json' % i, b)
 serve = open('tests/serve/run.sh').read()

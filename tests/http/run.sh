@@ -77,6 +77,7 @@ jq -n '{chat_template: "{% for m in messages %}{% if not loop.last %}{{ m.conten
 jq -n '{chat_template: "{% for m in messages %}{{ m.role }}{% endfor %}", eos_token: "<|eot_id|>"}' >"$T/contentless/tokenizer_config.json"
 "$BUILD/tests/http/test_tools" || fails=$((fails + 1))
 "$BUILD/tests/http/test_reasoning" || fails=$((fails + 1))
+"$BUILD/tests/http/test_guide" tests/tokenizer/fixtures/llama3/tokenizer.json || fails=$((fails + 1))
 "$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" "$T/llama3cfg" "$T/jinjafile" "$T/jinjanul" \
   "$T/dropping" "$T/contentless" ||
   fails=$((fails + 1))
@@ -634,9 +635,9 @@ tokenize_as_jinja2 chat-llama31-tools-in-system-as-jinja2 llama3.1-tool-call-too
 # tool_choice "none": the tools rendered, the answer text (no parser on this server)
 post /v1/chat/completions "$(with_fields '"max_tokens": 4, "tool_choice": "none"')"
 check chat-tools-choice-none-runs "$CODE:$(jq -r '.choices[0].message | has("tool_calls")' "$T/body")" "200:false"
-refused chat-tools-required-refused 400 "field 'tool_choice': only \"none\" and \"auto\" are supported" /v1/chat/completions \
+refused chat-tools-required-needs-tools 400 "field 'tool_choice': \"required\" needs 'tools'" /v1/chat/completions \
   '{"messages": [{"role": "user", "content": "hi"}], "tools": [], "tool_choice": "required"}'
-refused chat-tools-named-refused 400 "field 'tool_choice': only" /v1/chat/completions \
+refused chat-tools-named-needs-tools 400 "field 'tool_choice': a named function needs 'tools'" /v1/chat/completions \
   '{"messages": [{"role": "user", "content": "hi"}], "tools": [], "tool_choice": {"type": "function", "function": {"name": "f"}}}'
 refused chat-tools-auto-needs-tools 400 "field 'tool_choice': \"auto\" needs 'tools'" /v1/chat/completions \
   '{"messages": [{"role": "user", "content": "hi"}], "tool_choice": "auto"}'
@@ -695,6 +696,86 @@ chat_stream "$(with_fields "$fields, \"stream\": true")"
 check chat-hermes-two-calls-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c 'select(.choices[0].delta.tool_calls) | .choices[0] |
   [.finish_reason, [.delta.tool_calls[] | .index, .function.name, .function.arguments]]'):$(sse_text "$T/sse" '.choices[0].delta.content')" \
   '["tool_calls",[0,"get_weather","{\"city\": \"Paris\", \"days\": 2.5}",1,"get_weather","{\"city\": \"Paris\", \"days\": 2.5}"]]:'
+# ---- structured outputs (docs/serving.md, "Structured outputs"): random weights sampling at
+# temperature 1, yet each answer is JSON that its schema validates: response_format json_object and
+# json_schema, tool_choice "required" (a list of calls: finish_reason tool_calls) and a named function
+# (its arguments: finish_reason stop); a stream joins into the whole answer; what the guide cannot
+# compute exactly is refused by name
+W='{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city":
+  {"type": "string", "maxLength": 12}, "days": {"type": "integer", "minimum": 1, "maximum": 14}}, "required": ["city", "days"]}}}'
+NOW='{"type": "function", "function": {"name": "now"}}'
+WEATHER='(.city | type == "string" and length <= 12) and (.days | type == "number" and floor == . and . >= 1 and . <= 14) and (keys - ["city", "days"] == [])'
+guided() { printf '{"messages": [{"role": "user", "content": "Weather in Paris?"}], "max_tokens": 400, "temperature": 1, "seed": %s, %s}' "$1" "$2"; }
+# (any object: its strings are as long as the model makes them, so some answers reach max_tokens)
+got=
+for seed in 1 2 3 4 5; do
+  post /v1/chat/completions "$(guided $seed '"response_format": {"type": "json_object"}')"
+  got+=$(jq -r '.choices[0] | if .finish_reason == "stop" then (.message.content | fromjson | type) else .finish_reason end' "$T/body" 2>&1)" "
+done
+[[ "$got" =~ ^((object|length)\ )+$ && "$got" == *object*object* ]] && pass guided-json-object ||
+  fail guided-json-object "got: $got" "want: objects (at least two), or answers cut at max_tokens"
+got=
+for seed in 1 2 3 4 5; do
+  post /v1/chat/completions "$(guided $seed "\"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"w\", \"schema\": $(jq -c .function.parameters <<<"$W")}}")"
+  got+=$(jq -r ".choices[0] | [.finish_reason, (.message.content | fromjson | $WEATHER)] | @tsv" "$T/body" 2>&1)" "
+done
+check guided-json-schema "$got" "$(printf 'stop\ttrue %.0s' 1 2 3 4 5)"
+body=$(guided 3 "\"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"w\", \"schema\": $(jq -c .function.parameters <<<"$W")}}")
+post /v1/chat/completions "$body"
+whole=$(jq -r '.choices[0].message.content' "$T/body")
+chat_stream "${body%\}}, \"stream\": true}"
+check guided-json-schema-streamed "$(sse_text "$T/sse" '.choices[0].delta.content')" "$whole"
+# (the list may go on: some answers reach max_tokens, and stay text)
+got=
+for seed in 1 2 3 4 5; do
+  post /v1/chat/completions "$(guided $seed "\"tools\": [$W, $NOW], \"tool_choice\": \"required\"")"
+  got+=$(jq -r ".choices[0] | if .finish_reason == \"length\" then \"length\" else ([.finish_reason, .message.content,
+    (.message.tool_calls | length > 0 and all(.[]; (.function.name == \"now\" and .function.arguments == \"{}\") or
+    (.function.name == \"get_weather\" and (.function.arguments | fromjson | $WEATHER))))] | join(\",\")) end" "$T/body" 2>&1)" "
+done
+[[ "$got" =~ ^((tool_calls,,true|length)\ )+$ && "$got" == *tool_calls*tool_calls*tool_calls* ]] && pass guided-tool-choice-required ||
+  fail guided-tool-choice-required "got: $got" "want: tool_calls,,true (at least three), or length"
+body=$(guided 4 "\"tools\": [$W, $NOW], \"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}")
+post /v1/chat/completions "$body"
+check guided-tool-choice-named "$(jq -r ".choices[0] | [.finish_reason, .message.content, (.message.tool_calls | length),
+  .message.tool_calls[0].function.name, (.message.tool_calls[0].function.arguments | fromjson | $WEATHER)] | @tsv" "$T/body" 2>&1)" \
+  "$(printf 'stop\t\t1\tget_weather\ttrue')"
+whole=$(jq -c '[.choices[0].message.tool_calls[0].function, .choices[0].finish_reason]' "$T/body")
+chat_stream "${body%\}}, \"stream\": true}"
+check guided-tool-choice-named-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c 'select(.choices[0].delta.tool_calls) |
+  [.choices[0].delta.tool_calls[0].function, .choices[0].finish_reason]'):$(sse_text "$T/sse" '.choices[0].delta.content')" "$whole:"
+# cut at max_tokens: a required answer that is no list yet stays text (finish_reason length)
+post /v1/chat/completions "$(guided 1 "\"tools\": [$W], \"tool_choice\": \"required\"" | sed 's/"max_tokens": 400/"max_tokens": 2/')"
+check guided-required-cut "$(jq -r '.choices[0] | [.finish_reason, (.message.tool_calls | length), (.message.content | length > 0)] | @tsv' "$T/body")" \
+  "$(printf 'length\t0\ttrue')"
+post /v1/completions '{"prompt": "The weather:", "max_tokens": 400, "temperature": 1, "seed": 2, "response_format": {"type":
+  "json_schema", "json_schema": {"name": "n", "schema": {"type": "array", "items": {"enum": ["sun", "rain", 3]}, "minItems": 2, "maxItems": 3}}}}'
+check guided-completions "$(jq -r '.choices[0] | [.finish_reason, (.text | fromjson | length >= 2 and length <= 3 and all(.[]; . == "sun" or . == "rain" or . == 3))] | @tsv' "$T/body" 2>&1)" \
+  "$(printf 'stop\ttrue')"
+fmt() { printf '{"messages": [{"role": "user", "content": "hi"}], %s}' "$1"; }
+schema_of() { printf '"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": %s}}' "$1"; }
+refused guided-refused-pattern 400 "field 'response_format': the schema keyword 'pattern' is not supported" \
+  /v1/chat/completions "$(fmt "$(schema_of '{"type": "string", "pattern": "^a+$"}')")"
+refused guided-refused-tool-multiple-of 400 "field 'tool_choice': the schema keyword 'multipleOf' is not supported" \
+  /v1/chat/completions "$(with_fields '"tool_choice": "required"')"
+refused guided-refused-named-unknown 400 "field 'tool_choice': the function 'nope' is not one of 'tools'" \
+  /v1/chat/completions "$(fmt "\"tools\": [$W], \"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"nope\"}}")"
+refused guided-refused-required-no-tools 400 "field 'tool_choice': \"required\" needs 'tools'" \
+  /v1/chat/completions "$(fmt '"tool_choice": "required"')"
+refused guided-refused-both 400 "cannot both guide the answer" \
+  /v1/chat/completions "$(fmt "\"tools\": [$W], \"tool_choice\": \"required\", \"response_format\": {\"type\": \"json_object\"}")"
+refused guided-refused-with-auto-tools 400 "field 'response_format': with tools, set tool_choice \"none\"" \
+  /v1/chat/completions "$(fmt "\"tools\": [$W], \"response_format\": {\"type\": \"json_object\"}")"
+refused guided-refused-min-tokens 400 "guided decoding with min_tokens is not supported" \
+  /v1/chat/completions "$(fmt '"min_tokens": 2, "response_format": {"type": "json_object"}')"
+refused guided-refused-ignore-eos 400 "not with ignore_eos" \
+  /v1/chat/completions "$(fmt '"ignore_eos": true, "response_format": {"type": "json_object"}')"
+refused guided-refused-shape 400 "field 'response_format' must be {\"type\": \"text\"}" \
+  /v1/chat/completions "$(fmt '"response_format": {"type": "json_schema"}')"
+refused guided-refused-no-name 400 "json_schema needs its 'name'" \
+  /v1/chat/completions "$(fmt '"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}')"
+refused guided-refused-tool-choice-shape 400 "field 'tool_choice' must be \"none\", \"auto\", \"required\"" \
+  /v1/chat/completions "$(fmt "\"tools\": [$W], \"tool_choice\": {\"type\": \"function\"}")"
 kill -TERM "$SPID"; wait "$SPID"
 # Qwen 3's template (reasoning kept for the last query only; str's methods, a reversed slice):
 # chat_template_kwargs' enable_thinking false writes the empty <think> block, as jinja2 rendered it
@@ -733,6 +814,8 @@ refused chat-reasoning-effort-not-harmony 400 "field 'reasoning_effort' is read 
 refused chat-include-reasoning-not-bool 400 "include_reasoning" /v1/chat/completions "${body%\}}, \"include_reasoning\": 1}"
 post /v1/completions '{"prompt": "Hi", "max_tokens": 1, "temperature": 0, "logit_bias": {"603": 100}}'
 check completion-no-reasoning "$CODE:$(jq -c '.choices[0] | [.text, has("reasoning")]' "$T/body")" '200:["<think>\nplan\n</think>\n\nAnswer.",false]'
+refused guided-refused-reasoning-parser 400 "guided decoding with a reasoning parser (or gpt-oss' channels) is not supported" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}}'
 kill -TERM "$SPID"; wait "$SPID"
 mkdir -p "$T/thinkspecial"   # a tokenizer whose <think> is special: its text would be dropped, so refused
 jq '.added_tokens += [{"id": 603, "content": "<think>", "special": true}]' "$T/chatml/tokenizer.json" >"$T/thinkspecial/tokenizer.json"
@@ -1224,6 +1307,8 @@ refused no-tokenizer-stop 400 "'stop' needs a tokenizer" /v1/completions '{"prom
 refused no-tokenizer-chat 400 "chat needs a tokenizer" /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}]}'
 refused no-tokenizer-tokenize 400 "a text prompt needs a tokenizer" /tokenize '{"prompt": "hi"}'
 refused no-tokenizer-detokenize 400 "detokenizing needs a tokenizer" /detokenize '{"tokens": [1]}'
+refused no-tokenizer-guided 400 "field 'response_format': guided decoding needs a tokenizer" /v1/completions \
+  '{"prompt": [1], "response_format": {"type": "json_object"}}'
 refused no-tokenizer-token-strs 400 "field 'return_token_strs' needs a tokenizer" /tokenize '{"prompt": [1], "return_token_strs": true}'
 post /tokenize '{"prompt": [5, 17]}'
 check no-tokenizer-tokenize-ids "$CODE:$(jq -c .tokens "$T/body")" "200:[5,17]"

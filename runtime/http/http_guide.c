@@ -1,0 +1,607 @@
+/* http_guide.c — guided decoding (docs/serving.md, "Structured outputs"): a choice's answer kept to
+ * the JSON texts a grammar matches (http_guide.h, compiled from a JSON Schema by http_schema.c).
+ *
+ * The answer's bytes so far leave the grammar in a set of places (an anyOf may still be any of its
+ * branches, a number may go on or end): each a stack of frames, kept as immutable frames that point
+ * to the one below, so a place that moves on shares the stack beneath it. Before each pick, every
+ * token of the vocabulary whose bytes (tokenizer_piece's: what it adds to the text) lead from some
+ * place to another is allowed, and the end ids once the value is whole; the others' logits are -inf.
+ * The vocabulary is walked in the order of its bytes, so tokens that share a prefix step through it
+ * once. Every place the grammar reaches can still end (no dead ends): an integer's digits stay
+ * within its bounds, a string within its lengths. */
+#include "http_guide.h"
+
+#include <stdlib.h>
+
+#define GUIDE_WS_MAX 20         /* white space bytes in a row (a model that writes only newlines stops) */
+#define GUIDE_STATES 32         /* places at once (more are dropped: what is left is still valid) */
+#define GUIDE_PIECE_MAX 255     /* a longer token's bytes are never allowed */
+#define NUM_INT_DIGITS 18
+#define NUM_FRAC_DIGITS 16
+#define NUM_EXP_DIGITS 2
+#define GUIDE_SCRATCH (4u << 20)   /* the frames of one mask's trial steps (past it: the token is not allowed) */
+
+typedef enum { F_VALUE, F_LIT, F_STR, F_NUM, F_OBJ, F_ARR, F_DONE } FrameKind;
+enum { O_OPEN, O_NEXT, O_COLON, O_AFTER };                  /* F_OBJ: after '{', after ',', after a key, after a value */
+enum { A_OPEN, A_NEXT, A_AFTER };                           /* F_ARR: after '[', after ',', after an item */
+enum { S_CHAR, S_UTF8, S_ESC, S_HEX, S_LOW_SLASH, S_LOW_U }; /* F_STR */
+enum { N_MINUS, N_ZERO, N_INT, N_DOT, N_FRAC, N_E, N_ESIGN, N_EXP };   /* F_NUM: after what */
+
+/* One level of a place. `up` is where the grammar goes when this value is whole (its phase already
+ * the one after it); NULL: the answer's value, whole then. */
+typedef struct Frame {
+    uint8_t k, phase, ws;
+    uint8_t flag;               /* F_STR: UTF-8 bytes still to come, or a low surrogate's \u; F_NUM: negative */
+    int32_t i, j;               /* F_LIT: bytes matched; F_OBJ: the next property, the current one; F_ARR: items;
+                                 * F_STR: a UTF-8 byte's range [i, j], or hex digits and their value; F_NUM:
+                                 * digits of the part */
+    int64_t v;                  /* F_STR: code points; F_NUM: an integer's magnitude */
+    const GuideNode *n;
+    const struct Frame *up;
+} Frame;
+
+static const Frame DONE = {.k = F_DONE};
+
+/* Bytes for frames that live as long as one mask (reset to a mark as the walk backs up). */
+typedef struct {
+    char *base;
+    size_t used, cap;
+} Bump;
+
+/* Where steps put their places: out[n] (at most GUIDE_STATES), frames from bump or else arena. */
+typedef struct {
+    const Frame **out;
+    int n;
+    Bump *bump;
+    Arena *arena;
+    bool full;                  /* bump ran out: the step's places are not all there */
+} Step;
+
+static const GuideNode ANY_OBJECT = {.k = GN_OBJECT, .extra = &GUIDE_ANY, .max_items = -1, .max_len = -1};
+static const GuideNode ANY_ARRAY = {.k = GN_ARRAY, .items = &GUIDE_ANY, .max_items = -1, .max_len = -1};
+static const GuideNode ANY_NUMBER = {.k = GN_NUMBER, .max_items = -1, .max_len = -1};
+static const GuideNode LIT_TRUE = {.k = GN_LITERAL, .text = "true", .len = 4};
+static const GuideNode LIT_FALSE = {.k = GN_LITERAL, .text = "false", .len = 5};
+static const GuideNode LIT_NULL = {.k = GN_LITERAL, .text = "null", .len = 4};
+static const GuideNode *const ANY_ALT[] = {&ANY_OBJECT, &ANY_ARRAY, &GUIDE_ANY_STRING, &ANY_NUMBER, &LIT_TRUE, &LIT_FALSE, &LIT_NULL};
+
+static bool is_ws(int b) { return b == ' ' || b == '\n' || b == '\r' || b == '\t'; }
+
+/* Frame f in the step's memory (NULL when the scratch is full: the step then lacks places). */
+static const Frame *put(Step *s, Frame f) {
+    Frame *p;
+    if (s->bump) {
+        if (s->bump->cap - s->bump->used < sizeof *p) return s->full = true, NULL;
+        p = (Frame *)(s->bump->base + s->bump->used);
+        s->bump->used += sizeof *p;
+    } else {
+        p = arena_alloc(s->arena, sizeof *p);
+    }
+    *p = f;
+    return p;
+}
+
+/* Adds frame f (copied) to the step's places, unless one like it is there. */
+static void emit(Step *s, Frame f) {
+    for (int k = 0; k < s->n; k++) {
+        const Frame *o = s->out[k];
+        if (o->k == f.k && o->phase == f.phase && o->ws == f.ws && o->flag == f.flag && o->i == f.i && o->j == f.j &&
+            o->v == f.v && o->n == f.n && o->up == f.up)
+            return;
+    }
+    const Frame *p = s->n < GUIDE_STATES ? put(s, f) : NULL;
+    if (p) s->out[s->n++] = p;
+}
+
+/* The value whose frame returns to up is whole. */
+static void complete(Step *s, const Frame *up) {
+    if (!up) {
+        if (s->n < GUIDE_STATES) {
+            for (int k = 0; k < s->n; k++)
+                if (s->out[k] == &DONE) return;
+            s->out[s->n++] = &DONE;
+        }
+        return;
+    }
+    emit(s, *up);
+}
+
+/* A frame of kind k for node n returning to up. */
+static Frame frame(FrameKind k, int phase, const GuideNode *n, const Frame *up) {
+    return (Frame){.k = (uint8_t)k, .phase = (uint8_t)phase, .n = n, .up = up};
+}
+
+static void step(Step *s, const Frame *f, int b);
+
+/* ------------------------------------------------------------------ numbers */
+
+/* Whether an integer of node n (bounds lo, hi) can still come of the digits so far: sign neg,
+ * magnitude m of d digits (d 0: '-' alone; "0" has no more digits; "-0" is not written). */
+static bool integer_feasible(const GuideNode *n, bool neg, int64_t m, int d) {
+    __int128 lo = n->has_lo ? n->lo : -((__int128)1 << 100), hi = n->has_hi ? n->hi : (__int128)1 << 100;
+    if (d == 0) return lo <= -1 && hi >= -999999999999999999LL;   /* any negative of up to 18 digits */
+    if (m == 0) return !neg && lo <= 0 && hi >= 0;
+    __int128 scale = 1;
+    for (int k = 0; d + k <= NUM_INT_DIGITS; k++, scale *= 10) {   /* m then k more digits */
+        __int128 a = (__int128)m * scale, z = a + scale - 1;
+        if (neg) {
+            __int128 t = -a;
+            a = -z, z = t;
+        }
+        if (a <= hi && z >= lo) return true;
+    }
+    return false;
+}
+
+static bool number_whole(const Frame *f) {
+    if (f->phase != N_ZERO && f->phase != N_INT && f->phase != N_FRAC && f->phase != N_EXP) return false;
+    if (f->n->k != GN_INTEGER) return true;
+    int64_t v = f->flag ? -f->v : f->v;
+    return (!f->n->has_lo || v >= f->n->lo) && (!f->n->has_hi || v <= f->n->hi);
+}
+
+/* A digit d onto an integer part (phase N_ZERO or N_INT after it). */
+static void integer_digit(Step *s, const Frame *f, int d) {
+    Frame g = *f;
+    g.ws = 0;
+    g.phase = d == 0 && f->phase == N_MINUS ? N_ZERO : N_INT;
+    if (f->phase == N_MINUS && d == 0 && f->n->k == GN_INTEGER) return;   /* "-0" */
+    g.i = f->i + 1;
+    g.v = f->v * 10 + d;
+    if (g.i > NUM_INT_DIGITS) return;
+    if (f->n->k == GN_INTEGER && !integer_feasible(f->n, f->flag, g.v, g.i)) return;
+    emit(s, g);
+}
+
+/* A number's first byte. */
+static void number_begin(Step *s, const GuideNode *n, const Frame *up, int b) {
+    Frame f = frame(F_NUM, N_MINUS, n, up);
+    if (b == '-') {
+        f.flag = 1;
+        if (n->k != GN_INTEGER || integer_feasible(n, true, 0, 0)) emit(s, f);
+    } else if (b >= '0' && b <= '9') {
+        if (b == '0') {
+            f.phase = N_ZERO, f.i = 1;
+            if (n->k != GN_INTEGER || integer_feasible(n, false, 0, 1)) emit(s, f);
+        } else {
+            f.phase = N_INT;
+            integer_digit(s, &(Frame){.k = F_NUM, .phase = N_ZERO, .n = n, .up = up, .i = 0}, b - '0');
+        }
+    }
+}
+
+/* A byte after a number: more of it, or (a whole one) the byte of what comes after it. */
+static void number_step(Step *s, const Frame *f, int b) {
+    bool digit = b >= '0' && b <= '9', real = f->n->k == GN_NUMBER, exp = b == 'e' || b == 'E';
+    int ph = f->phase;
+    Frame g = *f;
+    if (digit && (ph == N_MINUS || ph == N_INT)) integer_digit(s, f, b - '0');
+    if (real && b == '.' && (ph == N_ZERO || ph == N_INT)) g.phase = N_DOT, g.i = 0, emit(s, g);
+    if (real && exp && (ph == N_ZERO || ph == N_INT || ph == N_FRAC)) g.phase = N_E, g.i = 0, emit(s, g);
+    if (digit && (ph == N_DOT || ph == N_FRAC) && f->i < NUM_FRAC_DIGITS) g.phase = N_FRAC, g.i = f->i + 1, emit(s, g);
+    if ((b == '+' || b == '-') && ph == N_E) g.phase = N_ESIGN, emit(s, g);
+    if (digit && (ph == N_E || ph == N_ESIGN || ph == N_EXP) && f->i < NUM_EXP_DIGITS) g.phase = N_EXP, g.i = f->i + 1, emit(s, g);
+    if (number_whole(f) && f->up) step(s, f->up, b);   /* the number ends before b */
+}
+
+/* ------------------------------------------------------------------ strings */
+
+static int hex_value(int b) {
+    return b >= '0' && b <= '9' ? b - '0' : b >= 'a' && b <= 'f' ? b - 'a' + 10 : b >= 'A' && b <= 'F' ? b - 'A' + 10 : -1;
+}
+
+/* A character's first byte in a string: f (phase S_CHAR) with one more code point, if it has room. */
+static void string_char(Step *s, const Frame *f, int b) {
+    if (f->n->max_len >= 0 && f->v >= f->n->max_len) return;   /* no room for another character */
+    Frame g = *f;
+    if (b == '\\') return g.phase = S_ESC, emit(s, g);   /* counted at its end */
+    if (b < 0x20 || (b >= 0x80 && b < 0xC2) || b > 0xF4) return;   /* a control character, or not UTF-8 */
+    g.v = f->v + 1;
+    if (b < 0x80) return emit(s, g);
+    g.phase = S_UTF8;   /* Unicode's well-formed sequences: no overlong form, surrogate or past U+10FFFF */
+    g.flag = b < 0xE0 ? 1 : b < 0xF0 ? 2 : 3;
+    g.i = b == 0xE0 ? 0xA0 : b == 0xF0 ? 0x90 : 0x80;
+    g.j = b == 0xED ? 0x9F : b == 0xF4 ? 0x8F : 0xBF;
+    emit(s, g);
+}
+
+/* Four hex digits of \u: hex digit number f->i + 1, its value so far in f->j; f->flag set for the low
+ * half of a surrogate pair. Never a lone surrogate or \u0000 (jansson reads neither). */
+static void string_hex(Step *s, const Frame *f, int b) {
+    int h = hex_value(b);
+    if (h < 0) return;
+    Frame g = *f;
+    g.i = f->i + 1;
+    g.j = f->j * 16 + h;
+    if (f->flag ? (g.i == 1 && h != 0xD) || (g.i == 2 && h < 0xC) : g.i == 2 && g.j >= 0xDC && g.j <= 0xDF) return;
+    if (g.i < 4) return emit(s, g);
+    g.i = 0;
+    if (f->flag || (g.j < 0xD800 || g.j > 0xDBFF)) {
+        if (!g.j) return;
+        g.phase = S_CHAR, g.flag = 0, g.j = 0, g.v = f->v + (f->flag ? 0 : 1);
+        return emit(s, g);
+    }
+    g.phase = S_LOW_SLASH, g.j = 0, g.v = f->v + 1;   /* a pair counts one code point */
+    emit(s, g);
+}
+
+static void string_step(Step *s, const Frame *f, int b) {
+    Frame g = *f;
+    switch (f->phase) {
+    case S_CHAR:
+        if (b == '"') {
+            if (f->v >= f->n->min_len) complete(s, f->up);
+            return;
+        }
+        return string_char(s, f, b);
+    case S_UTF8:
+        if (b < f->i || b > f->j) return;
+        g.flag = (uint8_t)(f->flag - 1);
+        g.phase = g.flag ? S_UTF8 : S_CHAR;
+        g.i = 0x80, g.j = 0xBF;
+        if (!g.flag) g.i = g.j = 0;
+        return emit(s, g);
+    case S_ESC:
+        if (b == 'u') return g.phase = S_HEX, g.i = g.j = 0, g.flag = 0, emit(s, g);
+        if (!strchr("\"\\/bfnrt", b) || !b) return;
+        return g.phase = S_CHAR, g.v = f->v + 1, emit(s, g);
+    case S_HEX: return string_hex(s, f, b);
+    case S_LOW_SLASH:
+        if (b == '\\') g.phase = S_LOW_U, emit(s, g);
+        return;
+    case S_LOW_U:
+        if (b == 'u') g.phase = S_HEX, g.flag = 1, g.i = g.j = 0, emit(s, g);
+        return;
+    }
+}
+
+/* ------------------------------------------------------------------ values, objects, arrays */
+
+static void begin(Step *s, const GuideNode *n, const Frame *up, int b);
+
+/* Whether an object may close before property i: every one from i on is optional. */
+static bool object_closable(const GuideNode *n, int i) {
+    for (int k = i; k < n->nprop; k++)
+        if (n->prop[k].required) return false;
+    return true;
+}
+
+/* A key's first byte, f an object after '{' or ',': a key of the properties from f->i on, up to the
+ * first required one, or any string (an object without properties but with values for any key). */
+static void object_key(Step *s, const Frame *f, int b) {
+    Frame after = *f;
+    after.phase = O_COLON, after.ws = 0;
+    for (int k = f->i; k < f->n->nprop; k++) {
+        after.i = k + 1, after.j = k;
+        const GuideNode *key = f->n->prop[k].key;
+        const Frame *up = b == key->text[0] ? put(s, after) : NULL;
+        if (up) begin(s, key, up, b);
+        if (f->n->prop[k].required) break;
+    }
+    const Frame *up = !f->n->nprop && f->n->extra && b == '"' ? put(s, after) : NULL;
+    if (up) begin(s, &GUIDE_ANY_STRING, up, b);
+}
+
+/* White space before a value or a token of an object or array: f again, one more in its run (up to
+ * GUIDE_WS_MAX). Whether b is white space. */
+static bool white_space(Step *s, const Frame *f, int b) {
+    if (!is_ws(b)) return false;
+    Frame g = *f;
+    g.ws++;
+    if (f->ws < GUIDE_WS_MAX) emit(s, g);
+    return true;
+}
+
+static void object_step(Step *s, const Frame *f, int b) {
+    if (white_space(s, f, b)) return;
+    Frame g = *f;
+    g.ws = 0;
+    const GuideNode *n = f->n;
+    switch (f->phase) {
+    case O_OPEN: case O_NEXT:
+        if (b == '}' && f->phase == O_OPEN && object_closable(n, f->i)) complete(s, f->up);
+        else object_key(s, f, b);
+        break;
+    case O_COLON:
+        if (b == ':') {
+            g.phase = O_AFTER;
+            const Frame *up = put(s, g);
+            if (up) emit(s, frame(F_VALUE, 0, n->nprop ? n->prop[f->j].value : n->extra, up));
+        }
+        break;
+    case O_AFTER:
+        if (b == ',' && (n->nprop ? f->i < n->nprop : true)) g.phase = O_NEXT, emit(s, g);
+        if (b == '}' && object_closable(n, f->i)) complete(s, f->up);
+        break;
+    }
+}
+
+static void array_step(Step *s, const Frame *f, int b) {
+    if (white_space(s, f, b)) return;
+    Frame g = *f;
+    g.ws = 0;
+    const GuideNode *n = f->n;
+    bool room = n->max_items < 0 || f->i < n->max_items;
+    if (f->phase == A_AFTER) {
+        if (b == ',' && room) g.phase = A_NEXT, emit(s, g);
+        if (b == ']' && f->i >= n->min_items) complete(s, f->up);
+        return;
+    }
+    if (b == ']' && f->phase == A_OPEN && !n->min_items) return complete(s, f->up);
+    if (!room) return;
+    g.phase = A_AFTER, g.i = f->i + 1;
+    const Frame *up = put(s, g);
+    if (up) begin(s, n->items, up, b);
+}
+
+/* Value n's first byte (white space before it is its F_VALUE frame's). */
+static void begin(Step *s, const GuideNode *n, const Frame *up, int b) {
+    switch (n->k) {
+    case GN_ANYOF:
+        for (int k = 0; k < n->nalt; k++) begin(s, n->alt[k], up, b);
+        break;
+    case GN_ANY:
+        for (size_t k = 0; k < sizeof ANY_ALT / sizeof *ANY_ALT; k++) begin(s, ANY_ALT[k], up, b);
+        break;
+    case GN_LITERAL:
+        if (b != (unsigned char)n->text[0]) break;
+        if (n->len == 1) complete(s, up);
+        else emit(s, (Frame){.k = F_LIT, .i = 1, .n = n, .up = up});
+        break;
+    case GN_STRING:
+        if (b == '"') emit(s, frame(F_STR, S_CHAR, n, up));
+        break;
+    case GN_NUMBER: case GN_INTEGER: number_begin(s, n, up, b); break;
+    case GN_OBJECT:
+        if (b == '{') emit(s, frame(F_OBJ, O_OPEN, n, up));
+        break;
+    case GN_ARRAY:
+        if (b == '[') emit(s, frame(F_ARR, A_OPEN, n, up));
+        break;
+    }
+}
+
+/* Byte b from place f: the places it leads to, added to s. */
+static void step(Step *s, const Frame *f, int b) {
+    switch (f->k) {
+    case F_VALUE:
+        if (!white_space(s, f, b)) begin(s, f->n, f->up, b);
+        break;
+    case F_LIT:
+        if (b != (unsigned char)f->n->text[f->i]) break;
+        if ((size_t)f->i + 1 == f->n->len) complete(s, f->up);
+        else {
+            Frame g = *f;
+            g.i++;
+            emit(s, g);
+        }
+        break;
+    case F_STR: string_step(s, f, b); break;
+    case F_NUM: number_step(s, f, b); break;
+    case F_OBJ: object_step(s, f, b); break;
+    case F_ARR: array_step(s, f, b); break;
+    case F_DONE: break;   /* nothing after the whole value */
+    }
+}
+
+/* ------------------------------------------------------------------ the vocabulary */
+
+struct GuideVocab {
+    Arena arena;                /* every array below */
+    int64_t n;                  /* ids [0, n): the model's */
+    char **piece;               /* [n] the bytes a token adds to the text (NULL: never allowed: a special
+                                 * token, an empty or too long one, one the tokenizer lacks) */
+    uint32_t *len;
+    int32_t *order;             /* [norder] the ids with a piece, by their bytes */
+    uint16_t *lcp;              /* [norder] the bytes order[k]'s piece shares with order[k - 1]'s */
+    int64_t norder;
+    uint8_t *plain;             /* [n] the code points of a piece that is string text alone (no '"', '\\',
+                                 * control character or part of a character; at most 255), else 0 */
+    int32_t *rest;              /* [nrest] the other ids of order, in its order */
+    uint16_t *rest_lcp;
+    int64_t nrest;
+};
+
+static const GuideVocab *sorting;   /* qsort's (guide_vocab_new runs once, before serving) */
+
+static int by_piece(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    size_t lx = sorting->len[x], ly = sorting->len[y];
+    int c = memcmp(sorting->piece[x], sorting->piece[y], lx < ly ? lx : ly);
+    return c ? c : lx < ly ? -1 : lx > ly ? 1 : (x > y) - (x < y);
+}
+
+/* The code points of p when it is text a JSON string holds as it is (string_char's bytes, whole UTF-8
+ * characters), else 0. */
+static int plain_code_points(const unsigned char *p, size_t len) {
+    int n = 0;
+    for (size_t i = 0; i < len; n++) {
+        unsigned b = p[i];
+        if (b < 0x20 || b == '"' || b == '\\' || (b >= 0x80 && b < 0xC2) || b > 0xF4) return 0;
+        size_t need = b < 0x80 ? 0 : b < 0xE0 ? 1 : b < 0xF0 ? 2 : 3;
+        unsigned lo = b == 0xE0 ? 0xA0 : b == 0xF0 ? 0x90 : 0x80, hi = b == 0xED ? 0x9F : b == 0xF4 ? 0x8F : 0xBF;
+        if (i + need >= len + (need ? 0 : 1)) return 0;   /* a character cut at the piece's end */
+        for (size_t k = 1; k <= need; k++, lo = 0x80, hi = 0xBF)
+            if (p[i + k] < lo || p[i + k] > hi) return 0;
+        i += need + 1;
+    }
+    return n > 255 ? 0 : n;
+}
+
+/* The lcp of order's ids [k - 1, k] for k in [1, n) into lcp. */
+static void shared_prefixes(const GuideVocab *v, const int32_t *ids, int64_t n, uint16_t *lcp) {
+    for (int64_t k = 1; k < n; k++) {
+        const char *a = v->piece[ids[k - 1]], *b = v->piece[ids[k]];
+        size_t m = v->len[ids[k - 1]] < v->len[ids[k]] ? v->len[ids[k - 1]] : v->len[ids[k]], c = 0;
+        while (c < m && a[c] == b[c]) c++;
+        lcp[k] = (uint16_t)c;
+    }
+}
+
+GuideVocab *guide_vocab_new(const Tokenizer *tok, int64_t vocab) {
+    GuideVocab *v = xcalloc(1, sizeof *v);
+    Arena *A = &v->arena;
+    v->n = vocab;
+    v->piece = arena_array(A, (size_t)vocab + 1, sizeof *v->piece);
+    v->len = arena_array(A, (size_t)vocab + 1, sizeof *v->len);
+    v->order = arena_array(A, (size_t)vocab + 1, sizeof *v->order);
+    for (int64_t id = 0; id < vocab; id++) {
+        size_t len;
+        bool special;
+        char *p = tokenizer_piece(tok, (int32_t)id, &len, &special);
+        if (p && !special && len && len <= GUIDE_PIECE_MAX) {
+            v->piece[id] = arena_strndup(A, p, len), v->len[id] = (uint32_t)len;
+            v->order[v->norder++] = (int32_t)id;
+        }
+        free(p);
+    }
+    sorting = v;
+    qsort(v->order, (size_t)v->norder, sizeof *v->order, by_piece);
+    sorting = NULL;
+    v->lcp = arena_array(A, (size_t)v->norder + 1, sizeof *v->lcp);
+    shared_prefixes(v, v->order, v->norder, v->lcp);
+    v->plain = arena_array(A, (size_t)vocab + 1, 1);
+    v->rest = arena_array(A, (size_t)v->norder + 1, sizeof *v->rest);
+    for (int64_t k = 0; k < v->norder; k++) {
+        int32_t id = v->order[k];
+        v->plain[id] = (uint8_t)plain_code_points((const unsigned char *)v->piece[id], v->len[id]);
+        if (!v->plain[id]) v->rest[v->nrest++] = id;
+    }
+    v->rest_lcp = arena_array(A, (size_t)v->nrest + 1, sizeof *v->rest_lcp);
+    shared_prefixes(v, v->rest, v->nrest, v->rest_lcp);
+    return v;
+}
+
+void guide_vocab_free(GuideVocab *v) {
+    if (!v) return;
+    arena_free(&v->arena);
+    free(v);
+}
+
+/* ------------------------------------------------------------------ a choice's guide */
+
+/* Whether place f may end the answer: the value is whole (a number at the top, whole, is too). */
+static bool place_ends(const Frame *f) { return f == &DONE || (f->k == F_NUM && !f->up && number_whole(f)); }
+
+struct Guide {
+    GuideGrammar *g;
+    Arena arena;                /* the places the answer reached (they share frames) */
+    const Frame *place[GUIDE_STATES];
+    int nplace;
+    Bump bump;                  /* a mask's trial steps */
+    const Frame **sets;         /* [(GUIDE_PIECE_MAX + 1) * GUIDE_STATES] the places after each byte of a token */
+    int nsets[GUIDE_PIECE_MAX + 1];
+    size_t mark[GUIDE_PIECE_MAX + 1];   /* bump.used before the places after byte d were made */
+    bool exhaustive;            /* every token walks (guide_exhaustive: the tests' check of the shortcut) */
+};
+
+Guide *guide_new(GuideGrammar *g) {
+    Guide *gd = xcalloc(1, sizeof *gd);
+    gd->g = g;
+    Frame top = frame(F_VALUE, 0, g->root, NULL);
+    Step s = {.out = gd->place, .arena = &gd->arena};
+    emit(&s, top);
+    gd->nplace = s.n;
+    gd->bump = (Bump){xmalloc(GUIDE_SCRATCH), 0, GUIDE_SCRATCH};
+    gd->sets = xmalloc((size_t)(GUIDE_PIECE_MAX + 1) * GUIDE_STATES * sizeof *gd->sets);
+    return gd;
+}
+
+void guide_free(Guide *gd) {
+    if (!gd) return;
+    guide_grammar_free(gd->g);
+    arena_free(&gd->arena);
+    free(gd->bump.base);
+    free(gd->sets);
+    free(gd);
+}
+
+/* The places after bytes [0, n) of p from places in[nin] (frames from bump or arena); their count. */
+static int step_bytes(const Frame *const *in, int nin, const unsigned char *p, size_t n, Bump *bump, Arena *arena,
+                      const Frame **out) {
+    const Frame *cur[GUIDE_STATES];
+    int ncur = nin;
+    memcpy(cur, in, (size_t)nin * sizeof *cur);
+    for (size_t k = 0; k < n && ncur; k++) {
+        Step s = {.out = out, .bump = bump, .arena = arena};
+        for (int i = 0; i < ncur; i++) step(&s, cur[i], p[k]);
+        ncur = s.n;
+        memcpy(cur, out, (size_t)ncur * sizeof *cur);
+    }
+    memcpy(out, cur, (size_t)ncur * sizeof *out);
+    return ncur;
+}
+
+void guide_exhaustive(Guide *gd) { gd->exhaustive = true; }
+
+bool guide_ends(const Guide *gd) {
+    for (int i = 0; i < gd->nplace; i++)
+        if (place_ends(gd->place[i])) return true;
+    return false;
+}
+
+bool guide_advance(Guide *gd, const GuideVocab *v, int32_t id) {
+    if (id < 0 || id >= v->n || !v->piece[id]) return gd->nplace = 0, false;
+    const Frame *out[GUIDE_STATES];
+    gd->nplace = step_bytes(gd->place, gd->nplace, (const unsigned char *)v->piece[id], v->len[id], NULL, &gd->arena, out);
+    memcpy(gd->place, out, (size_t)gd->nplace * sizeof *out);
+    return gd->nplace > 0;
+}
+
+/* The walk of guide_mask: token k of the order from the places after its first d bytes, which it
+ * shares with the token before (sets[0, d] still hold); true when it leads somewhere. *dead: the
+ * bytes after which no place is left, when that happens. */
+static bool token_leads(Guide *gd, const unsigned char *p, int len, int d, int *dead) {
+    gd->bump.used = gd->mark[d];
+    for (int j = d; j < len; j++) {
+        Step s = {.out = gd->sets + (size_t)(j + 1) * GUIDE_STATES, .bump = &gd->bump};
+        for (int i = 0; i < gd->nsets[j]; i++) step(&s, gd->sets[(size_t)j * GUIDE_STATES + i], p[j]);
+        gd->nsets[j + 1] = s.n;
+        gd->mark[j + 1] = gd->bump.used;
+        if (!s.n) return *dead = j + 1, false;
+    }
+    return true;
+}
+
+/* When every place of gd is inside a string's text: the most code points one of them takes as they
+ * are (INT32_MAX: no maxLength), which a plain token's must not pass to lead on; else -1. */
+static int64_t string_room(const Guide *gd) {
+    int64_t room = -1;
+    for (int i = 0; i < gd->nplace; i++) {
+        const Frame *f = gd->place[i];
+        if (f == &DONE || f->k != F_STR || f->phase != S_CHAR) return -1;
+        int64_t r = f->n->max_len < 0 ? INT32_MAX : f->n->max_len - f->v;
+        if (r > room) room = r;
+    }
+    return room;
+}
+
+int64_t guide_mask(Guide *gd, const GuideVocab *v, const int32_t *end, int nend, uint8_t *allowed) {
+    memset(allowed, 0, (size_t)v->n);
+    int64_t count = 0;
+    if (guide_ends(gd))
+        for (int k = 0; k < nend; k++)
+            if (end[k] >= 0 && end[k] < v->n && !allowed[end[k]]) allowed[end[k]] = 1, count++;
+    /* inside strings, a token of plain text leads on by its code points alone: only the others walk */
+    int64_t room = gd->exhaustive ? -1 : string_room(gd), n = room >= 0 ? v->nrest : v->norder;
+    const int32_t *order = room >= 0 ? v->rest : v->order;
+    const uint16_t *lcp = room >= 0 ? v->rest_lcp : v->lcp;
+    for (int64_t k = 0; room > 0 && k < v->norder; k++) {
+        int32_t id = v->order[k];
+        if (v->plain[id] && v->plain[id] <= room && !allowed[id]) allowed[id] = 1, count++;
+    }
+    memcpy(gd->sets, gd->place, (size_t)gd->nplace * sizeof *gd->sets);
+    gd->nsets[0] = gd->nplace;
+    gd->mark[0] = 0;
+    int computed = 0, dead = INT32_MAX;
+    for (int64_t k = 0; k < n && gd->nplace; k++) {
+        int32_t id = order[k];
+        int len = (int)v->len[id], d = lcp[k] < computed ? lcp[k] : computed;
+        if (dead <= d) continue;   /* its first bytes lead nowhere already */
+        dead = INT32_MAX;
+        bool leads = token_leads(gd, (const unsigned char *)v->piece[id], len, d, &dead);
+        computed = leads ? len : dead;
+        if (leads && !allowed[id]) allowed[id] = 1, count++;
+    }
+    return count;
+}

@@ -1,0 +1,46 @@
+/* http_guide.h — the grammar of guided decoding, which http_schema.c compiles from a JSON Schema and
+ * http_guide.c follows byte by byte (docs/serving.md, "Structured outputs"). Private to the two. */
+#ifndef MIXC_HTTP_GUIDE_H
+#define MIXC_HTTP_GUIDE_H
+
+#include "http.h"
+
+/* What a node matches: JSON text. GN_ANY: any JSON value; GN_LITERAL: exactly `text` (a constant's
+ * compact JSON, a key's quoted name); GN_ANYOF: any of alt (a $ref is one of one). */
+typedef enum { GN_ANY, GN_OBJECT, GN_ARRAY, GN_STRING, GN_NUMBER, GN_INTEGER, GN_LITERAL, GN_ANYOF } GuideKind;
+
+typedef struct GuideNode GuideNode;
+
+/* An object's property: its key as JSON text ("\"city\""), its value's node. */
+typedef struct {
+    const GuideNode *key, *value;
+    bool required;
+} GuideProp;
+
+struct GuideNode {
+    GuideKind k;
+    const GuideProp *prop;      /* object: its properties, in the schema's order (others never written) */
+    int nprop;
+    const GuideNode *extra;     /* object without "properties": its keys' values (any key); NULL: only the
+                                 * properties ({} when there are none) */
+    const GuideNode *items;     /* array: its items' */
+    int64_t min_items, max_items;   /* max -1: none */
+    int64_t min_len, max_len;   /* string: code points; max -1: none */
+    bool has_lo, has_hi;        /* integer: lo <= value <= hi */
+    int64_t lo, hi;
+    const char *text;           /* literal: len bytes */
+    size_t len;
+    const GuideNode **alt;      /* anyOf: [nalt] */
+    int nalt;
+};
+
+/* A compiled schema: its nodes in one arena; root the answer's value. */
+struct GuideGrammar {
+    Arena arena;
+    const GuideNode *root;
+};
+
+/* Nodes every grammar shares: any JSON value, any string (an object's keys). */
+extern const GuideNode GUIDE_ANY, GUIDE_ANY_STRING;
+
+#endif

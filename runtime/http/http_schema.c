@@ -1,0 +1,459 @@
+/* http_schema.c — a request's JSON Schema (response_format's, a forced tool's parameters) as the
+ * grammar that guided decoding follows (http_guide.h; docs/serving.md, "Structured outputs").
+ *
+ * The grammar matches some of the JSON texts that validate, never one that does not: an object's
+ * properties in the schema's order (the required ones always, no others), compact constants, integers
+ * of at most 18 digits, numbers with at most 16 fraction and 2 exponent digits. A keyword whose rule is
+ * not computed here (pattern, format, multipleOf, a number's bounds, uniqueItems, ...) is refused by
+ * name: the answer would otherwise look guided and not be. Annotations (title, description, default,
+ * examples, ...) change nothing. */
+#include "http_guide.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+const GuideNode GUIDE_ANY = {.k = GN_ANY}, GUIDE_ANY_STRING = {.k = GN_STRING, .max_len = -1};
+
+#define SCHEMA_MAX_DEPTH 64     /* schemas nested in schemas, $refs aside */
+
+/* A schema compiled, and its node (found again by the schema: a $ref back to it). */
+typedef struct Seen {
+    const json_t *schema;
+    GuideNode *node;
+    struct Seen *next;
+} Seen;
+
+typedef struct {
+    Arena *A;
+    const json_t *root;
+    json_t *owned;              /* the merged schemas made here (anyOf's branches with their schema's
+                                 * keywords), kept while compiling: nodes are found by their schema */
+    Seen *seen;                 /* in A */
+    int depth;
+    const char *field;          /* the request's field, for messages */
+    ApiError *err;
+    bool failed;
+} Compile;
+
+static const GuideNode *compile(Compile *c, const json_t *s);
+
+static const GuideNode *refuse(Compile *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static const GuideNode *refuse(Compile *c, const char *fmt, ...) {
+    if (c->failed) return NULL;
+    char what[500];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    api_refuse(c->err, 400, "field '%s': %s", c->field, what);
+    c->failed = true;
+    return NULL;
+}
+
+static GuideNode *node_of(Compile *c, GuideKind k) {
+    GuideNode *n = arena_alloc(c->A, sizeof *n);
+    n->k = k;
+    n->max_items = n->max_len = -1;
+    return n;
+}
+
+/* A literal's node: v's compact JSON text. */
+static const GuideNode *literal(Compile *c, const json_t *v) {
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text) return refuse(c, "a constant JSON cannot write");
+    GuideNode *n = node_of(c, GN_LITERAL);
+    n->len = strlen(text);
+    n->text = arena_strndup(c->A, text, n->len);
+    free(text);
+    return n;
+}
+
+/* n of the alternatives alt (copied). */
+static GuideNode *any_of(Compile *c, const GuideNode **alt, int n) {
+    GuideNode *a = node_of(c, GN_ANYOF);
+    a->alt = arena_array(c->A, (size_t)(n ? n : 1), sizeof *a->alt);
+    memcpy(a->alt, alt, (size_t)n * sizeof *alt);
+    a->nalt = n;
+    return a;
+}
+
+/* ------------------------------------------------------------------ keywords */
+
+static const char *const ANNOTATIONS[] = {"title", "description", "default", "examples", "$schema", "$id", "$comment",
+                                          "deprecated", "readOnly", "writeOnly", "$defs", "definitions", "discriminator",
+                                          "strict", NULL};
+static const char *const KEYWORDS[] = {"type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "required",
+                                       "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength",
+                                       "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "uniqueItems", NULL};
+static const char *const TYPES[] = {"null", "boolean", "object", "array", "number", "integer", "string", NULL};
+
+static bool listed(const char *const *list, const char *s) {
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(list[i], s)) return true;
+    return false;
+}
+
+/* Every keyword of s is one this compiler computes or an annotation. */
+static bool keywords_known(Compile *c, const json_t *s) {
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)s, key, v) {
+        if (listed(ANNOTATIONS, key) || listed(KEYWORDS, key)) continue;
+        char shown[SHOWN_MAX];
+        return refuse(c, "the schema keyword '%s' is not supported (docs/serving.md lists those that are)",
+                      shown_text(key, strlen(key), shown)), false;
+    }
+    const json_t *u = json_object_get(s, "uniqueItems");
+    if (u && !json_is_false(u)) return refuse(c, "the schema keyword 'uniqueItems' is not supported"), false;
+    return true;
+}
+
+/* A count keyword's value (a non-negative integer, 1.0 too); dflt when absent. */
+static bool count_of(Compile *c, const json_t *s, const char *key, int64_t dflt, int64_t *out) {
+    const json_t *v = json_object_get(s, key);
+    if (!v) return *out = dflt, true;
+    double x = json_number_value(v);
+    if (!json_is_number(v) || x < 0 || x != floor(x) || x > 1e15) return refuse(c, "'%s' must be a non-negative integer", key), false;
+    return *out = (int64_t)x, true;
+}
+
+/* Whether JSON value v is of JSON Schema type t. */
+static bool of_type(const json_t *v, const char *t) {
+    if (!strcmp(t, "null")) return json_is_null(v);
+    if (!strcmp(t, "boolean")) return json_is_boolean(v);
+    if (!strcmp(t, "object")) return json_is_object(v);
+    if (!strcmp(t, "array")) return json_is_array(v);
+    if (!strcmp(t, "string")) return json_is_string(v);
+    if (!strcmp(t, "number")) return json_is_number(v);
+    return json_is_integer(v) || (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)));   /* integer */
+}
+
+/* Whether v is of one of the types of s's "type" (any when it has none). */
+static bool fits_type(const json_t *s, const json_t *v) {
+    const json_t *t = json_object_get(s, "type");
+    if (json_is_string(t)) return of_type(v, json_string_value(t));
+    if (!json_is_array(t)) return true;
+    size_t i;
+    json_t *x;
+    json_array_foreach((json_t *)t, i, x) if (of_type(v, json_string_value(x))) return true;
+    return false;
+}
+
+/* enum or const: the values that also fit "type", each a literal. */
+static const GuideNode *constants(Compile *c, const json_t *s) {
+    const json_t *e = json_object_get(s, "enum"), *k = json_object_get(s, "const");
+    if (e && !json_is_array(e)) return refuse(c, "'enum' must be an array");
+    static const char *const WITH[] = {"enum", "const", "type", NULL};
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)s, key, v)
+        if (!listed(WITH, key) && !listed(ANNOTATIONS, key)) return refuse(c, "'%s' beside 'enum' or 'const' is not supported", key);
+    size_t n = e ? json_array_size(e) : 1;
+    const GuideNode **alt = arena_array(c->A, n + 1, sizeof *alt);
+    int kept = 0;
+    for (size_t i = 0; i < n && !c->failed; i++) {
+        const json_t *x = e ? json_array_get(e, i) : k;
+        if (fits_type(s, x) && (!k || !e || json_equal((json_t *)x, (json_t *)k))) alt[kept++] = literal(c, x);
+    }
+    if (c->failed) return NULL;
+    if (!kept) return refuse(c, "no value of 'enum' or 'const' validates (none is of the schema's type)");
+    return kept == 1 ? alt[0] : any_of(c, alt, kept);
+}
+
+/* ------------------------------------------------------------------ the types */
+
+static const GuideNode *object_node(Compile *c, const json_t *s) {
+    const json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required");
+    const json_t *extra = json_object_get(s, "additionalProperties");
+    if (props && !json_is_object(props)) return refuse(c, "'properties' must be an object");
+    if (req && !json_is_array(req)) return refuse(c, "'required' must be an array of names");
+    GuideNode *n = node_of(c, GN_OBJECT);
+    size_t i;
+    json_t *name;
+    json_array_foreach((json_t *)req, i, name)
+        if (!json_is_string(name) || !json_object_get(props, json_string_value(name)))
+            return refuse(c, "'required' names %s, which 'properties' does not hold (not supported)",
+                          json_is_string(name) ? json_string_value(name) : "a non-string");
+    if (props) {   /* its properties and no others ({} alone for "properties": {}) */
+        GuideProp *p = arena_array(c->A, json_object_size(props), sizeof *p);
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)props, key, v) {
+            bool required = false;
+            json_array_foreach((json_t *)req, i, name) required |= !strcmp(json_string_value(name), key);
+            json_t *k = json_string(key);
+            p[n->nprop] = (GuideProp){literal(c, k), compile(c, v), required};
+            json_decref(k);
+            if (c->failed) return NULL;
+            n->nprop++;
+        }
+        n->prop = p;
+        return n;
+    }
+    if (json_is_false(extra)) return n;   /* {} only */
+    /* no "properties": any key, its value additionalProperties' (any value without it) */
+    n->extra = json_is_object(extra) ? compile(c, extra) : &GUIDE_ANY;
+    return c->failed ? NULL : n;
+}
+
+static const GuideNode *array_node(Compile *c, const json_t *s) {
+    const json_t *items = json_object_get(s, "items");
+    if (items && !json_is_object(items) && !json_is_boolean(items)) return refuse(c, "'items' as an array is not supported");
+    GuideNode *n = node_of(c, GN_ARRAY);
+    if (!count_of(c, s, "minItems", 0, &n->min_items) || !count_of(c, s, "maxItems", -1, &n->max_items)) return NULL;
+    if (n->max_items >= 0 && n->max_items < n->min_items) return refuse(c, "'maxItems' is below 'minItems': nothing validates");
+    if (json_is_false(items)) n->max_items = 0;
+    if (json_is_false(items) && n->min_items) return refuse(c, "'items' is false and 'minItems' above 0: nothing validates");
+    n->items = json_is_object(items) ? compile(c, items) : &GUIDE_ANY;
+    return c->failed ? NULL : n;
+}
+
+static const GuideNode *string_node(Compile *c, const json_t *s) {
+    GuideNode *n = node_of(c, GN_STRING);
+    if (!count_of(c, s, "minLength", 0, &n->min_len) || !count_of(c, s, "maxLength", -1, &n->max_len)) return NULL;
+    if (n->max_len >= 0 && n->max_len < n->min_len) return refuse(c, "'maxLength' is below 'minLength': nothing validates");
+    return n;
+}
+
+#define INTEGER_BOUND 1e17      /* bounds beyond the 18 digits an integer has here are refused */
+
+/* An integer bound: v rounded inward (exclusive: one step further), within INTEGER_BOUND. */
+static bool bound_of(Compile *c, const json_t *s, const char *key, bool upper, bool exclusive, bool *has, int64_t *out) {
+    const json_t *v = json_object_get(s, key);
+    if (!v) return true;
+    double x = json_number_value(v);
+    if (!json_is_number(v) || fabs(x) > INTEGER_BOUND) return refuse(c, "'%s' must be a number within 1e17", key), false;
+    double r = upper ? floor(x) : ceil(x);
+    if (exclusive && r == x) r += upper ? -1 : 1;
+    int64_t b = (int64_t)r;
+    if (!*has || (upper ? b < *out : b > *out)) *out = b;
+    *has = true;
+    return true;
+}
+
+static const GuideNode *integer_node(Compile *c, const json_t *s) {
+    GuideNode *n = node_of(c, GN_INTEGER);
+    if (!bound_of(c, s, "minimum", false, false, &n->has_lo, &n->lo) || !bound_of(c, s, "maximum", true, false, &n->has_hi, &n->hi) ||
+        !bound_of(c, s, "exclusiveMinimum", false, true, &n->has_lo, &n->lo) ||
+        !bound_of(c, s, "exclusiveMaximum", true, true, &n->has_hi, &n->hi))
+        return NULL;
+    if (n->has_lo && n->has_hi && n->hi < n->lo) return refuse(c, "the integer's bounds leave no value");
+    return n;
+}
+
+static const GuideNode *number_node(Compile *c, const json_t *s) {
+    static const char *const BOUNDS[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL};
+    for (int i = 0; BOUNDS[i]; i++)
+        if (json_object_get(s, BOUNDS[i])) return refuse(c, "'%s' of a number is not supported (of an integer it is)", BOUNDS[i]);
+    return node_of(c, GN_NUMBER);
+}
+
+static const GuideNode *node_of_type(Compile *c, const json_t *s, const char *t) {
+    if (!listed(TYPES, t)) return refuse(c, "the type '%s' is not a JSON Schema type", t);
+    if (!strcmp(t, "null")) return literal(c, json_null());
+    if (!strcmp(t, "boolean")) {
+        const GuideNode *alt[2] = {literal(c, json_true()), literal(c, json_false())};
+        return any_of(c, alt, 2);
+    }
+    if (!strcmp(t, "object")) return object_node(c, s);
+    if (!strcmp(t, "array")) return array_node(c, s);
+    if (!strcmp(t, "string")) return string_node(c, s);
+    if (!strcmp(t, "integer")) return integer_node(c, s);
+    return number_node(c, s);
+}
+
+/* Without "type": the type its keywords are of (object, array, string), else any value. */
+static const GuideNode *untyped(Compile *c, const json_t *s) {
+    static const char *const OBJECT[] = {"properties", "required", "additionalProperties", NULL};
+    static const char *const ARRAY[] = {"items", "minItems", "maxItems", NULL};
+    static const char *const STRING[] = {"minLength", "maxLength", NULL};
+    static const char *const NUMBER[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL};
+    for (int i = 0; NUMBER[i]; i++)
+        if (json_object_get(s, NUMBER[i])) return refuse(c, "'%s' without a 'type' is not supported", NUMBER[i]);
+    for (int i = 0; OBJECT[i]; i++)
+        if (json_object_get(s, OBJECT[i])) return object_node(c, s);
+    for (int i = 0; ARRAY[i]; i++)
+        if (json_object_get(s, ARRAY[i])) return array_node(c, s);
+    for (int i = 0; STRING[i]; i++)
+        if (json_object_get(s, STRING[i])) return string_node(c, s);
+    return &GUIDE_ANY;
+}
+
+static const GuideNode *typed(Compile *c, const json_t *s) {
+    const json_t *t = json_object_get(s, "type");
+    if (!t) return untyped(c, s);
+    if (json_is_string(t)) return node_of_type(c, s, json_string_value(t));
+    if (!json_is_array(t) || !json_array_size(t)) return refuse(c, "'type' must be a type's name or an array of them");
+    size_t n = json_array_size(t), i;
+    const GuideNode **alt = arena_array(c->A, n, sizeof *alt);
+    json_t *x;
+    json_array_foreach((json_t *)t, i, x) {
+        if (!json_is_string(x)) return refuse(c, "'type' must be a type's name or an array of them");
+        if (!(alt[i] = node_of_type(c, s, json_string_value(x)))) return NULL;
+    }
+    return n == 1 ? alt[0] : any_of(c, alt, (int)n);
+}
+
+/* ------------------------------------------------------------------ combinators */
+
+/* The schema a local $ref ("#", "#/$defs/Name", any "#/json/pointer") points at in the root. */
+static const json_t *resolve(Compile *c, const char *ref) {
+    if (ref[0] != '#') return NULL;
+    const json_t *at = c->root;
+    for (const char *p = ref + 1; *p == '/' && at;) {
+        const char *end = strchr(p + 1, '/');
+        size_t n = end ? (size_t)(end - p - 1) : strlen(p + 1);
+        char key[256];
+        size_t k = 0;
+        for (size_t i = 0; i < n && k + 1 < sizeof key; i++) {   /* ~1 is '/', ~0 is '~' */
+            char ch = p[1 + i];
+            if (ch == '~' && i + 1 < n && (p[2 + i] == '0' || p[2 + i] == '1')) ch = p[2 + i++] == '0' ? '~' : '/';
+            key[k++] = ch;
+        }
+        key[k] = 0;
+        at = json_is_array(at) ? json_array_get(at, (size_t)strtoul(key, NULL, 10)) : json_object_get(at, key);
+        p += 1 + n;
+    }
+    return at;
+}
+
+/* The keywords of s but `skip`, over those of branch b (a copy, kept in c->owned); a keyword both set
+ * differently is refused (the branch's rule and its schema's would both hold). */
+static const json_t *merged(Compile *c, const json_t *s, const json_t *b, const char *skip) {
+    if (!json_is_object(b)) return refuse(c, "'%s' must hold schemas (objects)", skip), NULL;
+    json_t *m = json_copy((json_t *)b);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)s, key, v) {
+        if (!strcmp(key, skip) || listed(ANNOTATIONS, key)) continue;
+        const json_t *there = json_object_get(m, key);
+        if (there && !json_equal((json_t *)there, v)) {
+            json_decref(m);
+            return refuse(c, "'%s' and a branch of '%s' both set '%s' (not supported)", key, skip, key), NULL;
+        }
+        json_object_set(m, key, v);
+    }
+    json_array_append_new(c->owned, m);
+    return m;
+}
+
+/* The JSON types a branch may be: bits of TYPES (integer within number); all when untyped. */
+static unsigned type_bits(const json_t *s) {
+    const json_t *t = json_object_get(s, "type");
+    if (!t) return ~0u;
+    unsigned bits = 0;
+    size_t i;
+    json_t *x;
+    for (i = 0; TYPES[i]; i++)
+        if (json_is_string(t) && !strcmp(json_string_value(t), TYPES[i])) bits |= 1u << i;
+    json_array_foreach((json_t *)t, i, x)
+        for (int k = 0; TYPES[k]; k++)
+            if (json_is_string(x) && !strcmp(json_string_value(x), TYPES[k])) bits |= 1u << k;
+    if (bits & (1u << 4 | 1u << 5)) bits |= 1u << 4 | 1u << 5;   /* an integer is a number */
+    return bits;
+}
+
+/* anyOf, oneOf (its branches of types apart, where it is anyOf), allOf of one schema: each branch with
+ * the keywords of its schema. */
+static const GuideNode *combined(Compile *c, const json_t *s, const char *word) {
+    const json_t *list = json_object_get(s, word);
+    size_t n = json_array_size(list), i;
+    if (!json_is_array(list) || !n) return refuse(c, "'%s' must be a non-empty array of schemas", word);
+    if (!strcmp(word, "allOf") && n > 1) return refuse(c, "'allOf' of more than one schema is not supported");
+    const GuideNode **alt = arena_array(c->A, n, sizeof *alt);
+    unsigned seen = 0;
+    for (i = 0; i < n; i++) {
+        const json_t *b = merged(c, s, json_array_get(list, i), word);
+        if (!b) return NULL;
+        unsigned bits = type_bits(b);
+        if (!strcmp(word, "oneOf") && (bits & seen))
+            return refuse(c, "'oneOf' whose branches may hold values of one type is not supported (one of types apart, "
+                             "each with its 'type', is; so is 'anyOf')");
+        seen |= bits;
+        if (!(alt[i] = compile(c, b))) return NULL;
+    }
+    return n == 1 ? alt[0] : any_of(c, alt, (int)n);
+}
+
+static const GuideNode *reference(Compile *c, const json_t *s) {
+    const json_t *ref = json_object_get(s, "$ref");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)s, key, v)
+        if (strcmp(key, "$ref") && !listed(ANNOTATIONS, key)) return refuse(c, "'%s' beside '$ref' is not supported", key);
+    const json_t *to = json_is_string(ref) ? resolve(c, json_string_value(ref)) : NULL;
+    if (!to) return refuse(c, "'$ref' must point into the schema (\"#/$defs/Name\"): %s", json_is_string(ref) ? json_string_value(ref) : "not a string");
+    const GuideNode *one = compile(c, to);   /* memoized: a recursive schema points back at its node */
+    return one ? any_of(c, &one, 1) : NULL;
+}
+
+/* ------------------------------------------------------------------ a schema */
+
+/* s's node: made once (the node stands for the schema before it is filled, for $refs back to it). */
+static const GuideNode *compile(Compile *c, const json_t *s) {
+    if (c->failed) return NULL;
+    if (json_is_true(s)) return &GUIDE_ANY;
+    if (!json_is_object(s)) return refuse(c, "a schema must be an object or true");
+    for (const Seen *k = c->seen; k; k = k->next)
+        if (k->schema == s) return k->node;
+    if (c->depth >= SCHEMA_MAX_DEPTH) return refuse(c, "schemas nested past %d levels", SCHEMA_MAX_DEPTH);
+    GuideNode *n = node_of(c, GN_ANYOF);   /* filled below: one of one */
+    n->alt = arena_alloc(c->A, sizeof *n->alt);
+    n->nalt = 1;
+    Seen *k = arena_alloc(c->A, sizeof *k);
+    *k = (Seen){s, n, c->seen};
+    c->seen = k;
+    c->depth++;
+    const GuideNode *got = !keywords_known(c, s)                              ? NULL
+                         : json_object_get(s, "$ref")                        ? reference(c, s)
+                         : json_object_get(s, "anyOf")                       ? combined(c, s, "anyOf")
+                         : json_object_get(s, "oneOf")                       ? combined(c, s, "oneOf")
+                         : json_object_get(s, "allOf")                       ? combined(c, s, "allOf")
+                         : json_object_get(s, "enum") || json_object_get(s, "const") ? constants(c, s)
+                                                                             : typed(c, s);
+    c->depth--;
+    if (!got) return NULL;
+    n->alt[0] = got;
+    return n;
+}
+
+bool guide_response_format(const json_t *v, json_t **schema_out, ApiError *err) {
+    *schema_out = NULL;
+    const json_t *type = json_object_get(v, "type"), *js = json_object_get(v, "json_schema");
+    const json_t *schema = json_object_get(js, "schema");
+    if (json_is_null(v) || (api_is_str(type, "text") && json_object_size(v) == 1)) return true;
+    if (api_is_str(type, "json_object") && json_object_size(v) == 1) return (*schema_out = json_pack("{s:s}", "type", "object")), true;
+    if (!api_is_str(type, "json_schema") || json_object_size(v) != 2 || !json_is_object(js))
+        return api_refuse(err, 400, "field 'response_format' must be {\"type\": \"text\"}, {\"type\": \"json_object\"} or "
+                          "{\"type\": \"json_schema\", \"json_schema\": {\"name\": ..., \"schema\": {...}}}");
+    static const char *const KEYS[] = {"name", "description", "schema", "strict", NULL};
+    const char *key;
+    json_t *x;
+    json_object_foreach((json_t *)js, key, x) {
+        bool known = false;
+        for (int i = 0; KEYS[i]; i++) known |= !strcmp(key, KEYS[i]);
+        if (!known) return api_refuse(err, 400, "field 'response_format': json_schema has no key '%.100s'", key);
+    }
+    if (!json_is_string(json_object_get(js, "name"))) return api_refuse(err, 400, "field 'response_format': json_schema needs its 'name'");
+    if (!json_is_object(schema) && !json_is_true(schema))
+        return api_refuse(err, 400, "field 'response_format': json_schema needs its 'schema' (an object)");
+    *schema_out = json_incref((json_t *)schema);
+    return true;
+}
+
+GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *err) {
+    GuideGrammar *g = xcalloc(1, sizeof *g);
+    Compile c = {.A = &g->arena, .root = schema, .owned = json_array(), .field = field, .err = err};
+    g->root = compile(&c, schema);
+    json_decref(c.owned);
+    if (g->root) return g;
+    if (!c.failed) api_refuse(err, 400, "field '%s': the schema is not supported", field);
+    guide_grammar_free(g);
+    return NULL;
+}
+
+void guide_grammar_free(GuideGrammar *g) {
+    if (!g) return;
+    arena_free(&g->arena);
+    free(g);
+}

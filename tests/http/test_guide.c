@@ -1,0 +1,404 @@
+/* test_guide.c — guided decoding below HTTP (runtime/http/http_schema.c, http_guide.c): the schemas
+ * refused by name; texts the guide takes token by token (each allowed by the mask before it goes on,
+ * the end ids allowed once the value is whole) and texts it refuses; and random walks through the
+ * masks of the llama3 fixture's vocabulary, whose every answer must parse as JSON and validate against
+ * its schema (checked here by a validator of its own). Prints PASS/FAIL lines and "N passed, N
+ * failed"; exit 1 on failure.
+ * Usage: test_guide TOKENIZER */
+#include "http.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+static void check(const char *name, bool ok, const char *got, const char *want) {
+    printf("%s %s\n", ok ? "PASS" : "FAIL", name);
+    if (ok) passed++;
+    else printf("    got:  %s\n    want: %s\n", got ? got : "(null)", want ? want : "(null)"), failed++;
+}
+
+static const Tokenizer *tok;
+static GuideVocab *vocab;
+static int64_t nvocab;
+static int32_t END_ID;   /* the end of sequence here: the id past the tokenizer's (no bytes of its own) */
+
+static GuideGrammar *compile_text(const char *schema, char *err, size_t n) {
+    json_error_t je;
+    json_t *s = json_loads(schema, JSON_DECODE_ANY, &je);
+    ApiError e = {0};
+    GuideGrammar *g = s ? guide_schema(s, "response_format", &e) : NULL;
+    snprintf(err, n, "%s", s ? e.msg : je.text);
+    json_decref(s);
+    return g;
+}
+
+/* ------------------------------------------------------------------ refusals */
+
+static void test_refused(void) {
+    static const struct { const char *name, *schema, *words; } CASES[] = {
+        {"refused-pattern", "{\"type\": \"string\", \"pattern\": \"^a\"}", "the schema keyword 'pattern' is not supported"},
+        {"refused-format", "{\"type\": \"string\", \"format\": \"date-time\"}", "the schema keyword 'format' is not supported"},
+        {"refused-multiple-of", "{\"type\": \"integer\", \"multipleOf\": 2}", "'multipleOf' is not supported"},
+        {"refused-number-bounds", "{\"type\": \"number\", \"minimum\": 0}", "'minimum' of a number is not supported"},
+        {"refused-unique-items", "{\"type\": \"array\", \"uniqueItems\": true}", "'uniqueItems' is not supported"},
+        {"refused-pattern-properties", "{\"type\": \"object\", \"patternProperties\": {}}", "'patternProperties' is not supported"},
+        {"refused-all-of-two", "{\"allOf\": [{\"type\": \"string\"}, {\"maxLength\": 3}]}", "'allOf' of more than one"},
+        {"refused-one-of-overlap", "{\"oneOf\": [{\"type\": \"string\"}, {\"type\": \"string\", \"maxLength\": 2}]}",
+         "'oneOf' whose branches may hold values of one type"},
+        {"refused-one-of-untyped", "{\"oneOf\": [{\"type\": \"string\"}, {\"minLength\": 2}]}", "'oneOf' whose branches"},
+        {"refused-ref-outside", "{\"$ref\": \"https://example.com/s.json\"}", "'$ref' must point into the schema"},
+        {"refused-ref-missing", "{\"$ref\": \"#/$defs/Nope\"}", "'$ref' must point into the schema"},
+        {"refused-ref-beside", "{\"$defs\": {\"A\": {}}, \"$ref\": \"#/$defs/A\", \"type\": \"string\"}", "'type' beside '$ref'"},
+        {"refused-required-unknown", "{\"type\": \"object\", \"properties\": {\"a\": {}}, \"required\": [\"b\"]}",
+         "'required' names b, which 'properties' does not hold"},
+        {"refused-enum-none-fit", "{\"type\": \"integer\", \"enum\": [\"a\", 1.5]}", "no value of 'enum' or 'const' validates"},
+        {"refused-max-below-min", "{\"type\": \"string\", \"minLength\": 3, \"maxLength\": 2}", "'maxLength' is below 'minLength'"},
+        {"refused-integer-bounds-empty", "{\"type\": \"integer\", \"minimum\": 3, \"exclusiveMaximum\": 3}", "bounds leave no value"},
+        {"refused-integer-bound-huge", "{\"type\": \"integer\", \"maximum\": 1e30}", "within 1e17"},
+        {"refused-false-schema", "false", "a schema must be an object or true"},
+        {"refused-type-unknown", "{\"type\": \"int\"}", "the type 'int' is not a JSON Schema type"},
+        {"refused-branch-conflict", "{\"type\": \"string\", \"anyOf\": [{\"type\": \"integer\"}]}",
+         "'type' and a branch of 'anyOf' both set 'type'"},
+        {"refused-items-array", "{\"type\": \"array\", \"items\": [{}]}", "'items' as an array is not supported"},
+        {"refused-bounds-untyped", "{\"minimum\": 1}", "'minimum' without a 'type'"},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        char err[700];
+        GuideGrammar *g = compile_text(CASES[i].schema, err, sizeof err);
+        check(CASES[i].name, !g && strstr(err, CASES[i].words) && strstr(err, "field 'response_format': "), g ? "compiled" : err,
+              CASES[i].words);
+        guide_grammar_free(g);
+    }
+}
+
+/* ------------------------------------------------------------------ texts token by token */
+
+/* Whether the guide of schema takes text, token by token (the tokenizer's ids of it), each allowed by
+ * the mask first, and then allows the end. *why: where it stopped. */
+static bool takes(const char *schema, const char *text, char *why, size_t n) {
+    char err[700];
+    GuideGrammar *g = compile_text(schema, err, sizeof err);
+    if (!g) return snprintf(why, n, "refused: %s", err), false;
+    Guide *gd = guide_new(g);
+    unsigned char *allowed = malloc((size_t)nvocab);
+    int32_t *ids = NULL;
+    int64_t nids = 0;
+    bool ok = tokenizer_encode(tok, text, strlen(text), false, &ids, &nids, err, sizeof err);
+    snprintf(why, n, "whole");
+    for (int64_t i = 0; ok && i <= nids; i++) {
+        guide_mask(gd, vocab, &END_ID, 1, allowed);
+        int32_t id = i < nids ? ids[i] : END_ID;
+        if (!allowed[id]) {
+            snprintf(why, n, "token %lld (id %d) not allowed", (long long)i, id);
+            ok = false;
+        } else if (i < nids && !guide_advance(gd, vocab, id)) {
+            snprintf(why, n, "token %lld (id %d) left the grammar", (long long)i, id);
+            ok = false;
+        }
+    }
+    free(ids);
+    free(allowed);
+    guide_free(gd);
+    return ok;
+}
+
+static void test_texts(void) {
+    static const struct { const char *name, *schema, *text; bool takes; } CASES[] = {
+        {"object-any", "{\"type\": \"object\"}", "{\"a\": [1, -2.5e+10, \"x\\u00e9\\ud83d\\ude00\"], \"b\": {\"c\": null}}", true},
+        {"object-any-empty", "{\"type\": \"object\"}", "{ }", true},
+        {"object-any-not-array", "{\"type\": \"object\"}", "[1]", false},
+        {"any-number-top", "true", "-0.5e-3", true},
+        {"any-string-top", "{}", "\"\\\" \\\\ \\/ \\b\\f\\n\\r\\t\"", true},
+        {"props-in-order", "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"integer\"}, \"b\": {\"type\": \"string\"}}, "
+         "\"required\": [\"a\", \"b\"]}", "{\"a\": 12, \"b\": \"hi\"}", true},
+        {"props-out-of-order", "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"integer\"}, \"b\": {\"type\": \"string\"}}, "
+         "\"required\": [\"a\", \"b\"]}", "{\"b\": \"hi\", \"a\": 12}", false},
+        {"props-required-missing", "{\"type\": \"object\", \"properties\": {\"a\": {}, \"b\": {}}, \"required\": [\"b\"]}", "{\"a\": 1}", false},
+        {"props-optional-skipped", "{\"type\": \"object\", \"properties\": {\"a\": {}, \"b\": {}, \"c\": {}}, \"required\": [\"c\"]}",
+         "{\"b\": 1, \"c\": 2}", true},
+        {"props-no-extra", "{\"type\": \"object\", \"properties\": {\"a\": {}}}", "{\"a\": 1, \"z\": 2}", false},
+        {"props-empty-object-only", "{\"type\": \"object\", \"additionalProperties\": false}", "{\"a\": 1}", false},
+        {"props-extra-values", "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"integer\"}}", "{\"a\": 1, \"b\": -3}", true},
+        {"props-extra-values-bad", "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"integer\"}}", "{\"a\": \"s\"}", false},
+        {"string-max-length", "{\"type\": \"string\", \"maxLength\": 3}", "\"a\\u00e9\xe4\xb8\xad\"", true},
+        {"string-max-length-over", "{\"type\": \"string\", \"maxLength\": 3}", "\"abcd\"", false},
+        {"string-min-length", "{\"type\": \"string\", \"minLength\": 2}", "\"\xf0\x9f\x98\x80\"", false},
+        {"string-pair-one-point", "{\"type\": \"string\", \"maxLength\": 1}", "\"\\ud83d\\ude00\"", true},
+        {"string-lone-low", "{\"type\": \"string\"}", "\"\\ude00\"", false},
+        {"string-lone-high", "{\"type\": \"string\"}", "\"\\ud83dx\"", false},
+        {"string-nul-escape", "{\"type\": \"string\"}", "\"\\u0000\"", false},
+        {"string-control", "{\"type\": \"string\"}", "\"a\tb\"", false},
+        {"integer-bounds", "{\"type\": \"integer\", \"minimum\": -5, \"maximum\": 120}", "-5", true},
+        {"integer-bounds-in", "{\"type\": \"array\", \"items\": {\"type\": \"integer\", \"minimum\": 10, \"maximum\": 120}}",
+         "[10, 99, 120]", true},
+        {"integer-bounds-over", "{\"type\": \"integer\", \"minimum\": -5, \"maximum\": 120}", "121", false},
+        {"integer-bounds-under", "{\"type\": \"integer\", \"minimum\": -5, \"maximum\": 120}", "-6", false},
+        {"integer-exclusive", "{\"type\": \"integer\", \"exclusiveMinimum\": 0}", "0", false},
+        {"integer-no-fraction", "{\"type\": \"integer\"}", "1.0", false},
+        {"integer-no-leading-zero", "{\"type\": \"integer\"}", "012", false},
+        {"integer-no-minus-zero", "{\"type\": \"integer\"}", "-0", false},
+        {"number-forms", "{\"type\": \"array\", \"items\": {\"type\": \"number\"}}", "[0, -0, 1.5, 2e10, 3E-2, -4.25e+1]", true},
+        {"number-no-dot-end", "{\"type\": \"number\"}", "1.", false},
+        {"number-exp-digits", "{\"type\": \"number\"}", "1e999", false},
+        {"enum", "{\"enum\": [\"a\", 1, null, {\"k\": [true]}]}", "{\"k\":[true]}", true},
+        {"enum-spaced", "{\"enum\": [{\"k\": 1}]}", "{\"k\": 1}", false},
+        {"const", "{\"const\": \"x\"}", "\"x\"", true},
+        {"type-list", "{\"type\": [\"integer\", \"null\"]}", "null", true},
+        {"any-of", "{\"anyOf\": [{\"type\": \"string\", \"maxLength\": 1}, {\"type\": \"array\"}]}", "[\"long string\"]", true},
+        {"array-min-items", "{\"type\": \"array\", \"minItems\": 2}", "[1]", false},
+        {"array-max-items", "{\"type\": \"array\", \"maxItems\": 1}", "[1, 2]", false},
+        {"array-items", "{\"type\": \"array\", \"items\": {\"type\": \"boolean\"}}", "[true, false]", true},
+        {"ref-recursive", "{\"$defs\": {\"N\": {\"type\": \"object\", \"properties\": {\"next\": {\"anyOf\": [{\"$ref\": \"#/$defs/N\"}, "
+         "{\"type\": \"null\"}]}}, \"required\": [\"next\"]}}, \"$ref\": \"#/$defs/N\"}", "{\"next\": {\"next\": null}}", true},
+        {"ref-root", "{\"type\": \"array\", \"items\": {\"$ref\": \"#\"}}", "[[], [[]]]", true},
+        {"white-space", "{\"type\": \"object\"}", " \n{ \"a\" :\t1 ,\r\n\"b\" : [ ] }", true},
+        {"white-space-capped", "{\"type\": \"object\"}", "{                         }", false},
+        {"trailing-text", "{\"type\": \"object\"}", "{} x", false},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        char why[800];
+        bool took = takes(CASES[i].schema, CASES[i].text, why, sizeof why);
+        check(CASES[i].name, took == CASES[i].takes, why, CASES[i].takes ? "whole" : "refused");
+    }
+}
+
+/* ------------------------------------------------------------------ random walks, validated */
+
+static const json_t *walk_root;
+
+/* v's code points (UTF-8 lead bytes). */
+static int64_t code_points(const char *s, size_t n) {
+    int64_t k = 0;
+    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return k;
+}
+
+static bool of_type(const json_t *v, const char *t) {
+    return !strcmp(t, "null") ? json_is_null(v) : !strcmp(t, "boolean") ? json_is_boolean(v)
+         : !strcmp(t, "object") ? json_is_object(v) : !strcmp(t, "array") ? json_is_array(v)
+         : !strcmp(t, "string") ? json_is_string(v) : !strcmp(t, "integer") ? json_is_integer(v) : json_is_number(v);
+}
+
+static const json_t *resolve(const char *ref) {
+    const json_t *at = walk_root;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", ref + 1);
+    for (char *save, *k = strtok_r(buf, "/", &save); k && at; k = strtok_r(NULL, "/", &save)) at = json_object_get(at, k);
+    return at;
+}
+
+/* JSON Schema's validation of v by s, for the keywords the guide computes (written apart from it). */
+static bool valid(const json_t *s, const json_t *v) {
+    if (json_is_true(s)) return true;
+    const json_t *x;
+    size_t i;
+    json_t *e;
+    if ((x = json_object_get(s, "$ref"))) return valid(resolve(json_string_value(x)), v);
+    if ((x = json_object_get(s, "anyOf"))) {
+        bool any = false;
+        json_array_foreach((json_t *)x, i, e) any |= valid(e, v);
+        if (!any) return false;
+    }
+    if ((x = json_object_get(s, "oneOf"))) {
+        int n = 0;
+        json_array_foreach((json_t *)x, i, e) n += valid(e, v);
+        if (n != 1) return false;
+    }
+    if ((x = json_object_get(s, "allOf")))
+        json_array_foreach((json_t *)x, i, e) if (!valid(e, v)) return false;
+    if ((x = json_object_get(s, "const")) && !json_equal((json_t *)x, (json_t *)v)) return false;
+    if ((x = json_object_get(s, "enum"))) {
+        bool any = false;
+        json_array_foreach((json_t *)x, i, e) any |= json_equal(e, (json_t *)v);
+        if (!any) return false;
+    }
+    if ((x = json_object_get(s, "type"))) {
+        bool any = json_is_string(x) && of_type(v, json_string_value(x));
+        json_array_foreach((json_t *)x, i, e) any |= of_type(v, json_string_value(e));
+        if (!any) return false;
+    }
+    if (json_is_object(v)) {
+        const json_t *props = json_object_get(s, "properties"), *extra = json_object_get(s, "additionalProperties");
+        json_array_foreach(json_object_get(s, "required"), i, e) if (!json_object_get(v, json_string_value(e))) return false;
+        const char *key;
+        json_t *val;
+        json_object_foreach((json_t *)v, key, val) {
+            const json_t *p = json_object_get(props, key);
+            if (p ? !valid(p, val) : json_is_false(extra) || (json_is_object(extra) && !valid(extra, val))) return false;
+        }
+    }
+    if (json_is_array(v)) {
+        const json_t *items = json_object_get(s, "items"), *lo = json_object_get(s, "minItems"), *hi = json_object_get(s, "maxItems");
+        if ((lo && (int64_t)json_array_size(v) < json_integer_value(lo)) || (hi && (int64_t)json_array_size(v) > json_integer_value(hi)))
+            return false;
+        json_array_foreach((json_t *)v, i, e) if (items && !valid(items, e)) return false;
+    }
+    if (json_is_string(v)) {
+        int64_t n = code_points(json_string_value(v), json_string_length(v));
+        const json_t *lo = json_object_get(s, "minLength"), *hi = json_object_get(s, "maxLength");
+        if ((lo && n < json_integer_value(lo)) || (hi && n > json_integer_value(hi))) return false;
+    }
+    if (json_is_number(v)) {
+        double d = json_number_value(v);
+        if ((x = json_object_get(s, "minimum")) && d < json_number_value(x)) return false;
+        if ((x = json_object_get(s, "maximum")) && d > json_number_value(x)) return false;
+        if ((x = json_object_get(s, "exclusiveMinimum")) && d <= json_number_value(x)) return false;
+        if ((x = json_object_get(s, "exclusiveMaximum")) && d >= json_number_value(x)) return false;
+    }
+    return true;
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t next_rand(void) {
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* walks random answers through schema's masks: every one that ends must parse and validate; returns
+ * the ended count (of walks), *bad the first bad answer. */
+static int walk(const char *schema_text, int walks, const int *piece_len, char *bad, size_t n) {
+    json_t *schema = json_loads(schema_text, JSON_DECODE_ANY, NULL);
+    walk_root = schema;
+    unsigned char *allowed = malloc((size_t)nvocab), *walked = malloc((size_t)nvocab);
+    int32_t *ids = malloc(700 * sizeof *ids), *pick = malloc((size_t)nvocab * sizeof *pick);
+    int ended = 0;
+    bad[0] = 0;
+    for (int w = 0; w < walks && !bad[0]; w++) {
+        ApiError e;
+        Guide *gd = guide_new(guide_schema(schema, "response_format", &e)), *all = guide_new(guide_schema(schema, "", &e));
+        guide_exhaustive(all);
+        int nids = 0;
+        bool end = false;
+        while (nids < 600 && !end) {
+            guide_mask(gd, vocab, &END_ID, 1, allowed);
+            guide_mask(all, vocab, &END_ID, 1, walked);
+            if (memcmp(allowed, walked, (size_t)nvocab)) {   /* the plain-text shortcut allows what walking does */
+                snprintf(bad, n, "the shortcut's mask differs from walking every token after %d tokens", nids);
+                break;
+            }
+            int npick = 0, nshort = 0;
+            for (int32_t id = 0; id < nvocab; id++)
+                if (allowed[id] && id != END_ID) pick[npick++] = id;
+            for (int k = 0; k < npick; k++)   /* one-byte tokens first: they close values more often */
+                if (piece_len[pick[k]] == 1) {
+                    int32_t t = pick[nshort];
+                    pick[nshort++] = pick[k], pick[k] = t;
+                }
+            if (allowed[END_ID] && (!npick || next_rand() % 3 == 0)) {
+                end = true;
+                break;
+            }
+            if (!npick) break;
+            int32_t id = nshort && next_rand() % 2 ? pick[next_rand() % (uint64_t)nshort] : pick[next_rand() % (uint64_t)npick];
+            ids[nids++] = id;
+            if (!guide_advance(gd, vocab, id) || !guide_advance(all, vocab, id)) break;
+        }
+        guide_free(gd);
+        guide_free(all);
+        if (bad[0]) break;
+        if (!end) continue;
+        ended++;
+        size_t len;
+        char err[200], *text = tokenizer_decode(tok, ids, nids, false, &len, err, sizeof err);
+        json_error_t je;
+        json_t *v = text ? json_loadb(text, len, JSON_DECODE_ANY, &je) : NULL;
+        if (!v || !valid(schema, v)) snprintf(bad, n, "%s: %.300s", v ? "does not validate" : "not JSON", text ? text : err);
+        json_decref(v);
+        free(text);
+    }
+    free(allowed);
+    free(walked);
+    free(ids);
+    free(pick);
+    json_decref(schema);
+    return ended;
+}
+
+static void test_walks(const char *which) {
+    static const struct { const char *name, *schema; } CASES[] = {
+        {"walk-object", "{\"type\": \"object\"}"},
+        {"walk-weather", "{\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\", \"maxLength\": 6}, \"days\": "
+         "{\"type\": \"integer\", \"minimum\": 1, \"maximum\": 14}, \"unit\": {\"enum\": [\"c\", \"f\"]}, \"at\": {\"anyOf\": "
+         "[{\"type\": \"number\"}, {\"type\": \"null\"}]}}, \"required\": [\"city\", \"days\"]}"},
+        {"walk-array", "{\"type\": \"array\", \"items\": {\"type\": \"integer\", \"minimum\": -50, \"exclusiveMaximum\": 1000}, "
+         "\"minItems\": 1, \"maxItems\": 4}"},
+        {"walk-strings", "{\"type\": \"array\", \"items\": {\"type\": \"string\", \"minLength\": 1, \"maxLength\": 3}, \"maxItems\": 3}"},
+        {"walk-recursive", "{\"$defs\": {\"T\": {\"type\": \"object\", \"properties\": {\"v\": {\"type\": \"integer\"}, \"kids\": "
+         "{\"type\": \"array\", \"items\": {\"$ref\": \"#/$defs/T\"}, \"maxItems\": 2}}, \"required\": [\"v\"]}}, \"$ref\": \"#/$defs/T\"}"},
+        {"walk-one-of", "{\"oneOf\": [{\"type\": \"string\", \"maxLength\": 4}, {\"type\": \"integer\"}, {\"type\": \"boolean\"}]}"},
+        {"walk-any", "true"},
+        {"walk-extra", "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"array\", \"items\": {\"type\": \"null\"}}}"},
+    };
+    int *piece_len = calloc((size_t)nvocab, sizeof *piece_len);
+    for (int32_t id = 0; id < nvocab; id++) {
+        size_t len = 0;
+        bool special;
+        free(tokenizer_piece(tok, id, &len, &special));
+        piece_len[id] = (int)len;
+    }
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        char bad[400], got[480];
+        int ended = walk(CASES[i].schema, 60, piece_len, bad, sizeof bad);
+        snprintf(got, sizeof got, "%d of 60 walks ended%s%s", ended, bad[0] ? "; " : "", bad);
+        char name[80];
+        snprintf(name, sizeof name, "%s%s", CASES[i].name, which);
+        check(name, !bad[0] && ended >= 20, got, "at least 20 ended, each valid");
+    }
+    free(piece_len);
+}
+
+/* The bytes a token adds inside a text (tokenizer_piece): Metaspace's '▁' a space (not dropped at
+ * the start), a byte-fallback token its raw byte (no U+FFFD), a byte-level token its bytes. */
+static void test_pieces(void) {
+    static const struct { const char *name, *tokenizer, *token, *want; } CASES[] = {
+        {"piece-metaspace-space", "llama2", "\xe2\x96\x81" "add", " add"}, {"piece-byte-fallback", "llama2", "<0xE2>", "\xe2"},
+        {"piece-byte-level", "llama3", "\xc4\xa0the", " the"}, {"piece-gemma-space", "gemma", "\xe2\x96\x81" "the" "\xe2\x96\x81", " the "},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        char path[128], err[300];
+        snprintf(path, sizeof path, "tests/tokenizer/fixtures/%s/tokenizer.json", CASES[i].tokenizer);
+        Tokenizer *t = tokenizer_load(path, err, sizeof err);
+        int32_t id = -1;
+        for (int32_t k = 0; t && id < 0 && k < tokenizer_vocab_size(t); k++) {
+            size_t len;
+            const char *s = tokenizer_id_to_token(t, k, &len);
+            if (s && len == strlen(CASES[i].token) && !memcmp(s, CASES[i].token, len)) id = k;
+        }
+        size_t len = 0;
+        bool special;
+        char *piece = id >= 0 ? tokenizer_piece(t, id, &len, &special) : NULL;
+        check(CASES[i].name, piece && len == strlen(CASES[i].want) && !memcmp(piece, CASES[i].want, len), piece ? piece : "no such token",
+              CASES[i].want);
+        free(piece);
+        tokenizer_free(t);
+    }
+}
+
+/* The walks through the masks of the tokenizer at path (byte-level, or Metaspace with byte fallback). */
+static void walks_of(const char *path, const char *which) {
+    char err[300];
+    Tokenizer *t = tokenizer_load(path, err, sizeof err);
+    if (!t) return check(which, false, err, path);
+    tok = t;
+    END_ID = (int32_t)tokenizer_vocab_size(t);
+    nvocab = END_ID + 1;
+    vocab = guide_vocab_new(t, nvocab);
+    if (!*which) test_texts();
+    test_walks(which);
+    guide_vocab_free(vocab);
+    tokenizer_free(t);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) return fprintf(stderr, "usage: test_guide TOKENIZER\n"), 2;
+    test_refused();
+    test_pieces();
+    walks_of(argv[1], "");
+    walks_of("tests/tokenizer/fixtures/llama2/tokenizer.json", "-llama2");
+    walks_of("tests/tokenizer/fixtures/gemma/tokenizer.json", "-gemma");
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
