@@ -304,6 +304,8 @@ bool tools_parser_named(const char *name, ToolParser *parser);
 /* tool_choice "required" as vLLM forces it: the schema of a JSON list of calls of tools; NULL with a
  * 400 when two tools' $defs clash. */
 json_t *tools_required_schema(const json_t *tools, ApiError *err);
+/* Whether a tool of tools asks "strict": true (its calls to follow its parameters exactly). */
+bool tools_strict(const json_t *tools);
 /* The tool of tools whose function is named name (a JSON string); NULL with a 400 when none is. */
 const json_t *tools_named(const json_t *tools, const json_t *name, ApiError *err);
 /* http_pythonic.c: text[0, len) as a Python list of calls with literal keyword arguments, read as

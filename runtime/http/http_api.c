@@ -673,6 +673,9 @@ static bool resolve_tool_choice(Parse *p, ApiError *err) {
     ToolChoice c = p->tool_choice == TOOL_CHOICE_DEFAULT ? (any ? TOOL_CHOICE_AUTO : TOOL_CHOICE_NONE) : p->tool_choice;
     if (c == TOOL_CHOICE_REQUIRED || c == TOOL_CHOICE_NAMED) return forced_tool_choice(p, c, err);
     if (c != TOOL_CHOICE_AUTO) return true;
+    if (tools_strict(p->tools))
+        return api_refuse(err, 400, "field 'tools': a tool's \"strict\": true needs tool_choice \"required\" or a named function, "
+                          "which guided decoding keeps to the parameters; \"auto\" reads what the model writes");
     if (!p->tools) return api_refuse(err, 400, "field 'tool_choice': \"auto\" needs 'tools'");
     if (!(p->g->tool_parser = p->s->opt.tool_call_parser))
         return api_refuse(err, 400, "tool_choice \"auto\" (the default with tools) needs the server started with "

@@ -26,10 +26,12 @@ static const char *unknown_key(const json_t *o, const char *const *names) {
 
 static bool null_or(const json_t *v, json_type type) { return !v || json_is_null(v) || json_typeof(v) == type; }
 
-/* One tool, {"type": "function", "function": {"name", "description", "parameters"}}, as vLLM's
- * ChatCompletionToolsParam.model_dump() gives it: description and parameters null when not given. */
+/* One tool, {"type": "function", "function": {"name", "description", "parameters", "strict"}}, as vLLM's
+ * ChatCompletionToolsParam.model_dump() gives it: description and parameters null when not given,
+ * strict (OpenAI's, an extra field to vLLM's model) after them when given. */
 static json_t *take_tool(const json_t *t, size_t i, ApiError *err) {
-    static const char *const TOOL[] = {"type", "function", NULL}, *const FUNCTION[] = {"name", "description", "parameters", NULL};
+    static const char *const TOOL[] = {"type", "function", NULL},
+                             *const FUNCTION[] = {"name", "description", "parameters", "strict", NULL};
     const json_t *type = json_object_get(t, "type"), *f = json_object_get(t, "function");
     const char *extra = json_is_object(t) ? unknown_key(t, TOOL) : NULL;
     if (!json_is_object(t) || extra || (type && !api_is_str(type, "function")) ||
@@ -39,13 +41,24 @@ static json_t *take_tool(const json_t *t, size_t i, ApiError *err) {
     const json_t *name = json_object_get(f, "name"), *desc = json_object_get(f, "description"),
                  *params = json_object_get(f, "parameters");
     if ((extra = unknown_key(f, FUNCTION)))
-        return api_refuse(err, 400, "field 'tools': tools[%zu].function.%.60s is not supported (only name, description and "
-                      "parameters)", i, extra), NULL;
-    if (!json_is_string(name) || !null_or(desc, JSON_STRING) || !null_or(params, JSON_OBJECT))
-        return api_refuse(err, 400, "field 'tools': tools[%zu].function needs a string 'name'; 'description' is a string and "
-                      "'parameters' an object (JSON Schema)", i), NULL;
-    return json_pack("{s:s, s:{s:O, s:O, s:O}}", "type", "function", "function", "name", name, "description",
-                     desc ? desc : json_null(), "parameters", params ? params : json_null());
+        return api_refuse(err, 400, "field 'tools': tools[%zu].function.%.60s is not supported (only name, description, "
+                      "parameters and strict)", i, extra), NULL;
+    const json_t *strict = json_object_get(f, "strict");
+    if (!json_is_string(name) || !null_or(desc, JSON_STRING) || !null_or(params, JSON_OBJECT) || (strict && !json_is_null(strict) &&
+                                                                                                 !json_is_boolean(strict)))
+        return api_refuse(err, 400, "field 'tools': tools[%zu].function needs a string 'name'; 'description' is a string, "
+                      "'parameters' an object (JSON Schema) and 'strict' a boolean", i), NULL;
+    json_t *tool = json_pack("{s:s, s:{s:O, s:O, s:O}}", "type", "function", "function", "name", name, "description",
+                             desc ? desc : json_null(), "parameters", params ? params : json_null());
+    if (strict) json_object_set(json_object_get(tool, "function"), "strict", (json_t *)strict);
+    return tool;
+}
+
+bool tools_strict(const json_t *tools) {
+    size_t i;
+    json_t *t;
+    json_array_foreach((json_t *)tools, i, t) if (json_is_true(json_object_get(json_object_get(t, "function"), "strict"))) return true;
+    return false;
 }
 
 bool tools_take(const json_t *v, json_t **tools, ApiError *err) {

@@ -643,8 +643,12 @@ refused chat-tools-auto-needs-tools 400 "field 'tool_choice': \"auto\" needs 'to
   '{"messages": [{"role": "user", "content": "hi"}], "tool_choice": "auto"}'
 refused chat-tools-bad-tool 400 "field 'tools': tools[0] must be" /v1/chat/completions \
   '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "retrieval"}], "tool_choice": "none"}'
-refused chat-tools-strict-refused 400 "tools[0].function.strict is not supported" /v1/chat/completions \
-  '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f", "strict": true}}], "tool_choice": "none"}'
+refused chat-tools-strict-auto-refused 400 "a tool's \"strict\": true needs tool_choice \"required\" or a named function" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f", "strict": true}}], "tool_choice": "auto"}'
+refused chat-tools-strict-not-bool 400 "'strict' a boolean" /v1/chat/completions \
+  '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f", "strict": 1}}], "tool_choice": "none"}'
+post /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f", "strict": true}}], "tool_choice": "none", "max_tokens": 1}'
+check chat-tools-strict-none-runs "$CODE" 200
 refused chat-tools-parameters-not-object 400 "'parameters' an object" /v1/chat/completions \
   '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"function": {"name": "f", "parameters": []}}], "tool_choice": "none"}'
 refused chat-tool-calls-of-user 400 "messages[0]: 'tool_calls' is an array, of an assistant's message" /v1/chat/completions \

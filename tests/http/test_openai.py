@@ -10,7 +10,8 @@ reads the file and vLLM takes them; add_generation_prompt, continue_final_messag
 apply_chat_template renders them; --api-key as the client's api_key;
 /tokenize's ids and token strings as the tokenizers package gives them;
 16 concurrent clients each equal to their request alone; 200 clients beside 1,000 idle connections;
-the client's errors for bad requests;
+the client's errors for bad requests; structured outputs (a pydantic model's schema, JSON mode, tool_choice
+"required" and a named function) validated by the client;
 SIGTERM exits 0. Prints PASS/FAIL lines; exits 1 on failure.
 """
 import concurrent.futures
@@ -279,6 +280,7 @@ def open_ended(tmp, tok_path):
                 check("openai-chat-template-kwargs", (tokenized, r.usage.prompt_tokens, "01 Dec 2026" in text),
                       (ids, len(ids), True))
                 tool_prompt(client, url, hf, ref)
+                forced_tools(client)
                 prompt = "Héllo, wörld: 中文 😀 12345 <|eot_id|>"   # /tokenize's token strings: id_to_token's
                 body = json.dumps({"prompt": prompt, "return_token_strs": True}).encode()
                 with urllib.request.urlopen(urllib.request.Request(url + "/tokenize", data=body)) as answer:
@@ -316,6 +318,89 @@ def tool_prompt(client, url, hf, ref):
     with urllib.request.urlopen(urllib.request.Request(url + "/tokenize", data=body)) as answer:
         tokenized = json.load(answer)["tokens"]
     check("openai-tools-prompt", (tokenized, r.usage.prompt_tokens, r.choices[0].message.tool_calls), (ids, len(ids), None))
+
+
+def weather_models():
+    """Pydantic models as clients write them: a nested model ($defs, $ref), an Optional (anyOf with
+    null), an Enum and a Literal (enum), an int's bounds, a string's max_length, a list."""
+    import enum
+    from typing import List, Literal, Optional
+
+    import pydantic
+
+    class Unit(str, enum.Enum):
+        celsius = "celsius"
+        fahrenheit = "fahrenheit"
+
+    class Place(pydantic.BaseModel):
+        city: str = pydantic.Field(max_length=10)
+        country: Optional[str]
+
+    class Weather(pydantic.BaseModel):
+        place: Place
+        days: int = pydantic.Field(ge=1, le=14)
+        unit: Unit
+        kind: Literal["forecast", "history"]
+        tags: List[str] = pydantic.Field(max_length=3)
+
+    return Weather
+
+
+def structured(client):
+    """Structured outputs through the official client: chat.completions.parse with a pydantic model
+    (the client sends its strict JSON schema and validates the answer into the model), sampled from
+    the random model; the plain JSON mode; a stream of a schema's answer joins into the whole."""
+    Weather = weather_models()
+    parsed = []
+    for seed in range(4):
+        r = client.beta.chat.completions.parse(model="tiny", messages=[{"role": "user", "content": "Weather?"}],
+                                               response_format=Weather, max_tokens=600, temperature=1, seed=seed)
+        parsed.append((r.choices[0].finish_reason, type(r.choices[0].message.parsed).__name__))
+    check("openai-structured-pydantic", parsed, [("stop", "Weather")] * 4)
+    kinds = []   # any object: its strings as long as the model makes them (some reach max_tokens)
+    for seed in range(5):
+        r = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "JSON?"}], max_tokens=300,
+                                           temperature=1, seed=seed, response_format={"type": "json_object"})
+        c = r.choices[0]
+        kinds.append(type(json.loads(c.message.content)).__name__ if c.finish_reason == "stop" else c.finish_reason)
+    check("openai-structured-json-object", (set(kinds) <= {"dict", "length"}, kinds.count("dict") >= 2), (True, True))
+    fmt = {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object", "properties": {"n": {
+        "type": "integer", "minimum": 0, "maximum": 99}}, "required": ["n"], "additionalProperties": False}}}
+    whole = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "n?"}], max_tokens=200,
+                                           temperature=1, seed=5, response_format=fmt).choices[0].message.content
+    parts = [c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": "n?"}], max_tokens=200, temperature=1, seed=5,
+        response_format=fmt, stream=True) if c.choices]
+    check("openai-structured-streamed", ("".join(parts), 0 <= json.loads(whole)["n"] <= 99), (whole, True))
+
+
+def forced_tools(client):
+    """tool_choice "required" and a named function through the official client (Llama 3.1's template
+    renders the tools): the calls' arguments validated by pydantic; parse() with
+    pydantic_function_tool (a strict tool) fills parsed_arguments."""
+    Weather = weather_models()
+    tool = openai.pydantic_function_tool(Weather, name="report")
+    now = {"type": "function", "function": {"name": "now"}}
+    got = []
+    for seed in range(3):
+        r = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Weather?"}], tools=[tool, now],
+                                           tool_choice="required", max_tokens=800, temperature=1, seed=seed)
+        c = r.choices[0]
+        if c.finish_reason == "length":   # the list may go on past max_tokens: then it is text
+            got.append("length")
+            continue
+        ok = all(t.function.name == "now" and json.loads(t.function.arguments) == {} or
+                 t.function.name == "report" and Weather.model_validate_json(t.function.arguments) is not None
+                 for t in c.message.tool_calls)
+        got.append((c.finish_reason, c.message.content, ok))
+    check("openai-tool-choice-required", [g for g in got if g != "length"][:1] and
+          all(g == "length" or g == ("tool_calls", None, True) for g in got), True)
+    r = client.beta.chat.completions.parse(model="tiny", messages=[{"role": "user", "content": "Weather?"}], tools=[tool],
+                                           tool_choice={"type": "function", "function": {"name": "report"}},
+                                           max_tokens=600, temperature=1, seed=1)
+    call = r.choices[0].message.tool_calls[0]
+    check("openai-tool-choice-named", (r.choices[0].finish_reason, call.function.name,
+                                       type(call.function.parsed_arguments).__name__), ("stop", "report", "Weather"))
 
 
 def api_key(tmp, tok_path):
@@ -414,6 +499,7 @@ def main():
             chat(client, tok)
             logprobs(client, tok)
             choices(client)
+            structured(client)
             concurrency(client)
             crowd(client, url)
             errors(client)
