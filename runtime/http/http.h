@@ -112,6 +112,7 @@ typedef struct Gen {
     const char *guide_field;    /* the field it came from, for messages */
     Guide *guide;               /* where the answer stands in it (the engine thread's) */
     unsigned char *allowed;     /* [vocab] guide_mask's (the engine thread's) */
+    float *masked;              /* [vocab] with logprobs: the logits the mask leaves (the engine thread's) */
     ReasoningParser reasoning;  /* chat with --reasoning-parser: the answer's reasoning read apart; openai_gptoss:
                                  * the text keeps the special tokens, harmony's noted in marks */
     bool include_reasoning;     /* vLLM's: false leaves the reasoning out of the answer (null, no deltas) */

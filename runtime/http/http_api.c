@@ -50,6 +50,7 @@ typedef struct {
     json_t *tools;              /* the request's tools, as the template reads them (http_tools.c); NULL: none */
     ToolChoice tool_choice;
     const json_t *named;        /* tool_choice's function name (the body's); NULL: none */
+    bool one_call;              /* parallel_tool_calls false: at most one call */
     json_t *format;             /* response_format's JSON Schema; NULL: text */
     bool token_strs;            /* /tokenize's return_token_strs */
     bool chat_logprobs;         /* chat's "logprobs": true */
@@ -348,6 +349,11 @@ static bool f_tools(Parse *p, json_t *v, ApiError *err) {
     return ok;
 }
 static bool f_tool_choice(Parse *p, json_t *v, ApiError *err) { return tools_take_choice(v, &p->tool_choice, &p->named, err); }
+/* OpenAI's parallel_tool_calls: false asks one call at most (resolve_tool_choice). */
+static bool f_parallel_tool_calls(Parse *p, json_t *v, ApiError *err) {
+    bool parallel = true;
+    return take_bool(v, "parallel_tool_calls", &parallel, err) && ((p->one_call = !parallel), true);
+}
 
 /* response_format: its JSON Schema (none for text) into p->format. */
 static bool f_response_format(Parse *p, json_t *v, ApiError *err) {
@@ -383,6 +389,7 @@ static const Field FIELDS[] = {
     {"presence_penalty", f_presence_penalty, GENERATING}, {"logit_bias", f_logit_bias, GENERATING},
     {"repetition_penalty", f_repetition_penalty, GENERATING}, {"response_format", f_response_format, GENERATING},
     {"tools", f_tools, OF_MESSAGES}, {"tool_choice", f_tool_choice, ROUTE_CHAT},
+    {"parallel_tool_calls", f_parallel_tool_calls, ROUTE_CHAT},
     {"add_generation_prompt", f_add_generation_prompt, OF_MESSAGES},
     {"continue_final_message", f_continue_final_message, OF_MESSAGES},
     {"add_special_tokens", f_add_special_tokens, OF_PROMPTS | OF_MESSAGES},
@@ -655,7 +662,9 @@ static bool forced_tool_choice(Parse *p, ToolChoice c, ApiError *err) {
     g->guide_field = "tool_choice";
     if (c == TOOL_CHOICE_REQUIRED) {
         g->tool_parser = TOOL_PARSER_REQUIRED;
-        return (g->guide_schema = tools_required_schema(p->tools, err)) != NULL;
+        if (!(g->guide_schema = tools_required_schema(p->tools, err))) return false;
+        if (p->one_call) json_object_set_new(g->guide_schema, "maxItems", json_integer(1));   /* parallel_tool_calls false */
+        return true;
     }
     const json_t *tool = tools_named(p->tools, p->named, err), *params = json_object_get(json_object_get(tool, "function"), "parameters");
     if (!tool) return false;
@@ -673,6 +682,9 @@ static bool resolve_tool_choice(Parse *p, ApiError *err) {
     ToolChoice c = p->tool_choice == TOOL_CHOICE_DEFAULT ? (any ? TOOL_CHOICE_AUTO : TOOL_CHOICE_NONE) : p->tool_choice;
     if (c == TOOL_CHOICE_REQUIRED || c == TOOL_CHOICE_NAMED) return forced_tool_choice(p, c, err);
     if (c != TOOL_CHOICE_AUTO) return true;
+    if (p->one_call)
+        return api_refuse(err, 400, "field 'parallel_tool_calls': false is not supported with tool_choice \"auto\" (the parser "
+                          "reads every call the model writes); \"required\" or a named function keeps to one");
     if (tools_strict(p->tools))
         return api_refuse(err, 400, "field 'tools': a tool's \"strict\": true needs tool_choice \"required\" or a named function, "
                           "which guided decoding keeps to the parameters; \"auto\" reads what the model writes");

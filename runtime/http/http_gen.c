@@ -50,6 +50,7 @@ void gen_free_fields(Gen *g) {
     json_decref(g->guide_schema);
     guide_free(g->guide);
     free(g->allowed);
+    free(g->masked);
     free(g->lp);
     free(g->prompt_lp);
     free(g->adjust.bias_id);
@@ -101,6 +102,7 @@ void gen_copy_request(Gen *dst, const Gen *src) {
         ApiError err;
         dst->guide = guide_new(guide_schema(src->guide_schema, src->guide_field, &err));
         dst->allowed = xmalloc((size_t)vocab + 1);
+        if (src->logprobs >= 0) dst->masked = xmalloc(((size_t)vocab + 1) * sizeof *dst->masked);
     }
     dst->req.prompt = dup_array(src->req.prompt, (size_t)src->req.prompt_len, sizeof *src->req.prompt);
     dst->stop = dup_array(src->stop, (size_t)src->nstop, sizeof *src->stop);
@@ -212,6 +214,13 @@ static void guide_allow(Gen *g) {
     g->adjust.allowed = g->allowed;
 }
 
+/* The logits a guided pick's log-probabilities are of: the mask's, the tokens it takes out at -inf (vLLM
+ * applies its grammar's bitmask before it takes the logprobs). */
+static const float *guided_logits(Gen *g, const float *logits, int64_t vocab) {
+    for (int64_t i = 0; i < vocab; i++) g->masked[i] = g->allowed[i] ? logits[i] : -INFINITY;
+    return g->masked;
+}
+
 /* The token from the logits: sampled, or greedy (the backend's argmax code unless logit_bias or a
  * penalty changed the logits, or a guide allows only some tokens); its log-probabilities from the
  * model's logits as they are. */
@@ -226,7 +235,7 @@ static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t
                   : use == logits     ? code
                                       : model_greedy_token(use, vocab);
     if (g->guide && !ends(g, tok)) guide_advance(g->guide, g->srv->guide_vocab, tok);
-    if (g->logprobs >= 0) record_logprobs(g, logits, vocab, tok);
+    if (g->logprobs >= 0) record_logprobs(g, g->guide ? guided_logits(g, logits, vocab) : logits, vocab, tok);
     if (g->adjust.counts) g->adjust.counts[tok]++;
     if (g->adjust.seen) g->adjust.seen[tok] = 1;
     return tok;

@@ -152,6 +152,9 @@ void token_logprobs(const float *logits, int64_t vocab, int32_t tok, int ntop, T
         out->top_id[k] = id;
     }
     for (int k = 0; k < out->ntop; k++) out->top_logprob[k] = (double)logits[out->top_id[k]] - lse;
+    for (int k = 0; k < out->ntop; k++)   /* a token a guide took out (-inf): vLLM's stand-in, JSON has no -inf */
+        if (isinf(out->top_logprob[k])) out->top_logprob[k] = SAMPLE_LOGPROB_MASKED;
+    if (isinf(out->logprob)) out->logprob = SAMPLE_LOGPROB_MASKED;
 }
 
 /* The cores this process may run on (its affinity: taskset, a container's cpuset), else those online. */

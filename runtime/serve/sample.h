@@ -74,7 +74,10 @@ typedef struct {
     double top_logprob[SAMPLE_MAX_LOGPROBS];
 } TokenLogprobs;
 
-/* tok's log-probability, and the ntop (<= SAMPLE_MAX_LOGPROBS) most probable tokens' into *out. */
+/* The log-probability of a token at -inf (a guided answer's masked ones): vLLM's stand-in. */
+#define SAMPLE_LOGPROB_MASKED -9999.0
+/* tok's log-probability, and the ntop (<= SAMPLE_MAX_LOGPROBS) most probable tokens' into *out (one
+ * at -inf: SAMPLE_LOGPROB_MASKED). */
 void token_logprobs(const float *logits, int64_t vocab, int32_t tok, int ntop, TokenLogprobs *out);
 
 /* Rows of token_logprobs at once (an echoed prompt's): out[r] from row r of logits [n, vocab] for

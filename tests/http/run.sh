@@ -748,6 +748,14 @@ whole=$(jq -c '[.choices[0].message.tool_calls[0].function, .choices[0].finish_r
 chat_stream "${body%\}}, \"stream\": true}"
 check guided-tool-choice-named-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c 'select(.choices[0].delta.tool_calls) |
   [.choices[0].delta.tool_calls[0].function, .choices[0].finish_reason]'):$(sse_text "$T/sse" '.choices[0].delta.content')" "$whole:"
+# parallel_tool_calls false: "required" keeps to one call (under "auto" it is refused, below)
+got=
+for seed in 1 2 3 4 5; do
+  post /v1/chat/completions "$(guided $seed "\"tools\": [$W, $NOW], \"tool_choice\": \"required\", \"parallel_tool_calls\": false")"
+  got+=$(jq -r '.choices[0] | if .finish_reason == "length" then "length" else "\(.finish_reason),\(.message.tool_calls | length)" end' "$T/body")" "
+done
+[[ "$got" =~ ^((tool_calls,1|length)\ )+$ && "$got" == *tool_calls*tool_calls* ]] && pass guided-required-one-call ||
+  fail guided-required-one-call "got: $got" "want: tool_calls,1 (at least twice), or length"
 # cut at max_tokens: a required answer that is no list yet stays text (finish_reason length)
 post /v1/chat/completions "$(guided 1 "\"tools\": [$W], \"tool_choice\": \"required\"" | sed 's/"max_tokens": 400/"max_tokens": 2/')"
 check guided-required-cut "$(jq -r '.choices[0] | [.finish_reason, (.message.tool_calls | length), (.message.content | length > 0)] | @tsv' "$T/body")" \
@@ -756,6 +764,10 @@ post /v1/completions '{"prompt": "The weather:", "max_tokens": 400, "temperature
   "json_schema", "json_schema": {"name": "n", "schema": {"type": "array", "items": {"enum": ["sun", "rain", 3]}, "minItems": 2, "maxItems": 3}}}}'
 check guided-completions "$(jq -r '.choices[0] | [.finish_reason, (.text | fromjson | length >= 2 and length <= 3 and all(.[]; . == "sun" or . == "rain" or . == 3))] | @tsv' "$T/body" 2>&1)" \
   "$(printf 'stop\ttrue')"
+# with logprobs: of the logits the mask leaves (vLLM's), a token it takes out at -9999.0 (its stand-in for -inf)
+post /v1/chat/completions "$(guided 2 '"response_format": {"type": "json_schema", "json_schema": {"name": "b", "schema": {"type": "boolean"}}}, "logprobs": true, "top_logprobs": 20')"
+check guided-logprobs "$(jq -r '.choices[0] | [.finish_reason, (.message.content | fromjson | type), ([.logprobs.content[] | .logprob > -9999] | all),
+  ([.logprobs.content[].top_logprobs[] | .logprob] | any(. == -9999))] | @tsv' "$T/body")" "$(printf 'stop\tboolean\ttrue\ttrue')"
 fmt() { printf '{"messages": [{"role": "user", "content": "hi"}], %s}' "$1"; }
 schema_of() { printf '"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": %s}}' "$1"; }
 refused guided-refused-pattern 400 "field 'response_format': the schema keyword 'pattern' is not supported" \
@@ -766,6 +778,8 @@ refused guided-refused-named-unknown 400 "field 'tool_choice': the function 'nop
   /v1/chat/completions "$(fmt "\"tools\": [$W], \"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"nope\"}}")"
 refused guided-refused-required-no-tools 400 "field 'tool_choice': \"required\" needs 'tools'" \
   /v1/chat/completions "$(fmt '"tool_choice": "required"')"
+refused guided-refused-one-call-auto 400 "field 'parallel_tool_calls': false is not supported with tool_choice \"auto\"" \
+  /v1/chat/completions "$(fmt "\"tools\": [$W], \"parallel_tool_calls\": false")"
 refused guided-refused-both 400 "cannot both guide the answer" \
   /v1/chat/completions "$(fmt "\"tools\": [$W], \"tool_choice\": \"required\", \"response_format\": {\"type\": \"json_object\"}")"
 refused guided-refused-with-auto-tools 400 "field 'response_format': with tools, set tool_choice \"none\"" \
