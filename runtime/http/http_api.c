@@ -348,6 +348,24 @@ static bool f_tools(Parse *p, json_t *v, ApiError *err) {
     p->render.tools = p->tools;
     return ok;
 }
+/* vLLM's documents: a list of objects of strings, which the chat template renders (Cohere's, Granite's). */
+static bool f_documents(Parse *p, json_t *v, ApiError *err) {
+    p->render.documents = NULL;   /* the body's, which outlives the parse */
+    if (json_is_null(v)) return true;
+    size_t i;
+    json_t *d;
+    bool ok = json_is_array(v);
+    json_array_foreach(ok ? v : NULL, i, d) {
+        const char *key;
+        json_t *x;
+        ok &= json_is_object(d);
+        json_object_foreach(json_is_object(d) ? d : NULL, key, x) ok &= json_is_string(x);
+    }
+    if (!ok) return api_refuse(err, 400, "field 'documents' must be an array of objects of strings");
+    p->render.documents = v;
+    return true;
+}
+
 static bool f_tool_choice(Parse *p, json_t *v, ApiError *err) { return tools_take_choice(v, &p->tool_choice, &p->named, err); }
 /* OpenAI's parallel_tool_calls: false asks one call at most (resolve_tool_choice). */
 static bool f_parallel_tool_calls(Parse *p, json_t *v, ApiError *err) {
@@ -389,7 +407,7 @@ static const Field FIELDS[] = {
     {"presence_penalty", f_presence_penalty, GENERATING}, {"logit_bias", f_logit_bias, GENERATING},
     {"repetition_penalty", f_repetition_penalty, GENERATING}, {"response_format", f_response_format, GENERATING},
     {"tools", f_tools, OF_MESSAGES}, {"tool_choice", f_tool_choice, ROUTE_CHAT},
-    {"parallel_tool_calls", f_parallel_tool_calls, ROUTE_CHAT},
+    {"parallel_tool_calls", f_parallel_tool_calls, ROUTE_CHAT}, {"documents", f_documents, OF_MESSAGES},
     {"add_generation_prompt", f_add_generation_prompt, OF_MESSAGES},
     {"continue_final_message", f_continue_final_message, OF_MESSAGES},
     {"add_special_tokens", f_add_special_tokens, OF_PROMPTS | OF_MESSAGES},

@@ -229,15 +229,20 @@ bool chat_template_render(const ChatTemplate *ct, const Tokenizer *t, const Chat
 /* The n messages rendered as they are (ct's template, or Llama 3's by hand). */
 static bool render(const ChatTemplate *ct, const Tokenizer *t, const ChatMessage *m, int n, const ChatRender *how,
                    Buf *out, int32_t stop_ids[CHAT_MAX_STOP], int *nstop, char *err, size_t errlen) {
+    char e[500];
+    if (how->documents && (!ct || ct->err[0] || !jinja_reads_unset(ct->jt, "documents", "", e, sizeof e))) {
+        snprintf(err, errlen, "field 'documents': the chat template %s does not read them (they would not reach the model)",
+                 ct ? ct->path : "(Llama 3's, by hand)");
+        return false;
+    }
     if (!ct) return llama3_render(t, m, n, how->add_generation_prompt, out, stop_ids, nstop, err, errlen);
     if (ct->err[0]) {
         snprintf(err, errlen, "the chat template cannot be rendered: %s", ct->err);
         return false;
     }
     JinjaContext c = {m, n, ct->bos, ct->eos, how->add_generation_prompt, NULL, how->tools,   /* strftime_now: the local time */
-                      how->kwargs, how->nkwargs};
+                      how->kwargs, how->nkwargs, how->documents};
     bool raised = false;
-    char e[500];
     if (!jinja_render(ct->jt, &c, out, &raised, e, sizeof e)) {
         if (raised) snprintf(err, errlen, "the chat template refuses the messages: %s", e);
         else snprintf(err, errlen, "the chat template of '%s' fails at chat_template:%s", ct->path, e);

@@ -72,6 +72,9 @@ typedef struct {
                                      * any name: vLLM's chat_template_kwargs); the Llama 3 template by
                                      * hand reads none */
     int nkwargs;
+    const json_t *documents;        /* vLLM's documents (a list of objects of strings: Cohere's and Granite's
+                                     * templates render them); NULL: none. Refused by a template that does
+                                     * not read them, and by Llama 3's by hand */
 } ChatRender;
 
 /* chat_template_render as `how` says. */

@@ -34,6 +34,7 @@ static Val lookup(Render *R, const char *name) {
     if (!strcmp(name, "eos_token")) return c->eos_token ? str_val(c->eos_token, strlen(c->eos_token)) : UNDEF;
     if (!strcmp(name, "add_generation_prompt")) return int_val(V_BOOL, c->add_generation_prompt);
     if (!strcmp(name, "tools") && c->tools) return jinja_from_json(&R->V, c->tools);
+    if (!strcmp(name, "documents") && c->documents) return jinja_from_json(&R->V, c->documents);
     if (!strcmp(name, "tools") || !strcmp(name, "documents")) return (Val){.k = V_NONE};
     if (!strcmp(name, "strftime_now")) return (Val){.k = V_FUNC};
     return UNDEF;

@@ -47,6 +47,7 @@ typedef struct {
     const json_t *tools;    /* the tools (a list, [] too, as transformers passes it); NULL: none */
     const JinjaKwarg *kwargs;   /* [nkwargs] names bound before the template runs (over the others') */
     int nkwargs;
+    const json_t *documents;    /* the documents (a list of objects, as transformers passes them); NULL: none */
 } JinjaContext;
 
 typedef struct JinjaTemplate JinjaTemplate;

@@ -461,6 +461,8 @@ post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 
 check adjust-logprobs-are-the-models "$(jq -c '[(.choices[0].token_ids | unique), (.choices[0].logprobs.token_logprobs[0] < -1)]' "$T/body")" "[[42],true]"
 
 # ---- chat with the Llama 3 template: the template's ids run alone, stopped at <|eot_id|>
+refused chat-documents-by-hand 400 "field 'documents': the chat template (Llama 3's, by hand) does not read them" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "documents": []}'
 MSGS='[{"role": "system", "content": "  Be brief. "}, {"role": "user", "content": [{"type": "text", "text": "Hi there"}]}]'
 TEMPLATE=$'<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'
 ids=$("$TT" encode "$T/tok/tokenizer.json" "$TEMPLATE" | cut -d, -f2-)   # its own BOS is in the text
@@ -553,6 +555,9 @@ refused detokenize-other-model 404 "the model 'x' does not exist" /detokenize '{
 
 # ---- chat with the checkpoint's own template ($T/chatml, above)
 start chatml --tokenizer "$T/chatml" || exit 1
+# documents that the template does not read would not reach the model: refused (here, and by hand below)
+refused chat-documents-unread 400 "field 'documents': the chat template $T/chatml/tokenizer_config.json does not read them" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "documents": [{"text": "x"}]}'
 CHATML=$'<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n'
 ids=$("$TT" encode "$T/chatml/tokenizer.json" "$CHATML" | cut -d, -f2-)   # without the post-processor's BOS
 "$RUN" "${MODEL[@]}" --tokens "$ids" --max-new 20 >"$T/alone" 2>/dev/null
@@ -906,6 +911,11 @@ start granite --tokenizer "$T/granite" || exit 1
 tokenize_as_jinja2 chat-granite-thinking-kwargs-as-jinja2 granite-3.3-user-kwargs-thinking "$T/granite"
 tokenize_as_jinja2 chat-granite-controls-kwargs-as-jinja2 granite-3.3-system-user-kwargs-controls "$T/granite"
 tokenize_as_jinja2 chat-granite-no-kwargs-as-jinja2 granite-3.3-user "$T/granite"
+# vLLM's documents: Granite 3.3's template renders them, as jinja2 rendered them
+tokenize_as_jinja2 chat-granite-documents-as-jinja2 granite-3.3-system-user-documents "$T/granite"
+tokenize_as_jinja2 chat-granite-documents-tools-as-jinja2 granite-3.3-tool-call-documents "$T/granite"
+refused chat-documents-not-strings 400 "field 'documents' must be an array of objects of strings" \
+  /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "documents": [{"text": 1}]}'
 refused chat-template-kwargs-tokenize 400 "field 'chat_template_kwargs': 'tokenize' is not taken here" \
   /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": {"tokenize": true}}'
 refused chat-template-kwargs-too-many 400 "field 'chat_template_kwargs' has 65 names (at most 64 are taken)" \

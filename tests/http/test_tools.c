@@ -184,7 +184,7 @@ static void test_answers(void) {
 
 /* --request FIXTURE NAME: the chat_templates.json case NAME as a request body, on stdout: its messages
  * as OpenAI clients send them (a tool call's arguments as JSON text, reasoning as "reasoning" alone),
- * its tools and kwargs (where it has them) as they are, on one line. Written by jansson, whose
+ * its tools, kwargs and documents (where it has them) as they are, on one line. Written by jansson, whose
  * numbers read back the same (jq 1.6 writes -0.0 as -0). */
 static int print_request(const char *fixture, const char *name) {
     json_t *root = json_load_file(fixture, 0, NULL), *c = NULL, *x;
@@ -206,6 +206,7 @@ static int print_request(const char *fixture, const char *name) {
     json_t *body = json_pack("{s:o}", "messages", messages);
     if (json_object_get(c, "tools")) json_object_set(body, "tools", json_object_get(c, "tools"));
     if (json_object_get(c, "kwargs")) json_object_set(body, "chat_template_kwargs", json_object_get(c, "kwargs"));
+    if (json_object_get(c, "documents")) json_object_set(body, "documents", json_object_get(c, "documents"));
     char *text = json_dumps(body, JSON_REAL_PRECISION(17));
     puts(text);
     free(text);

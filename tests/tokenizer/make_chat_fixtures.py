@@ -326,6 +326,11 @@ TOOLS = [
     {"type": "function", "function": {"name": "now", "description": None, "parameters": None}},
 ]
 
+# Documents as vLLM hands them to the template: objects of strings (a title, a text beyond ASCII, quotes).
+DOCUMENTS = [{"title": "Weather", "text": "Sunny in Paris, 21 \u00b0C."},
+             {"title": "N\u00f6te \"q\"", "text": "a\nb \u4e2d \U0001F600", "url": "https://example.com/x"}]
+
+
 def call(cid, name, args):
     # an assistant's tool call as vLLM hands it over: its arguments parsed from their JSON text
     return {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
@@ -360,16 +365,29 @@ TOOL_CONVERSATIONS = {
                        {"role": "tool", "content": "sunny", "tool_call_id": "bbbbbbbb2"}],
 }
 
-def render(tmpl, messages, bos, eos, gen, tools=None, kwargs=None):
-    # as transformers' render_jinja_template: tools and documents None (tools [] for a request's
-    # "tools": []); strftime_now on a fixed clock; kwargs (chat_template_kwargs) over them
-    kw = {"messages": messages, "add_generation_prompt": gen, "tools": tools, "documents": None,
+def render(tmpl, messages, bos, eos, gen, tools=None, kwargs=None, documents=None):
+    # as transformers' render_jinja_template: tools and documents None unless given (tools [] for a
+    # request's "tools": []); strftime_now on a fixed clock; kwargs (chat_template_kwargs) over them
+    kw = {"messages": messages, "add_generation_prompt": gen, "tools": tools, "documents": documents,
           "strftime_now": lambda fmt: NOW.strftime(fmt), **(kwargs or {})}
     if bos is not None:
         kw["bos_token"] = bos
     if eos is not None:
         kw["eos_token"] = eos
     return _compile_jinja_template(tmpl).render(**kw)
+
+
+def outcome(case, tmpl, messages, bos, eos, gen, **kw):
+    """The case's expected rendering, or what jinja2 raises: raise_exception's message, else an error
+    (jinja2 raises Python's errors too)."""
+    import jinja2
+    try:
+        case["expected"] = render(tmpl, messages, bos, eos, gen, **kw)
+    except Exception as e:   # noqa: BLE001
+        if type(e) is jinja2.exceptions.TemplateError:
+            case["raises"] = str(e)
+        else:
+            case["error"] = True
 
 
 def tool_cases():
@@ -404,13 +422,7 @@ def tool_cases():
                         "now": NOW.strftime("%Y-%m-%d %H:%M:%S"), "tools": tools}
                 if kwargs:
                     case["kwargs"] = kwargs
-                try:
-                    case["expected"] = render(TEMPLATES[name], messages, bos, eos, True, tools=tools, kwargs=kwargs)
-                except Exception as e:   # noqa: BLE001
-                    if type(e) is jinja2.exceptions.TemplateError:
-                        case["raises"] = str(e)
-                    else:
-                        case["error"] = True
+                outcome(case, TEMPLATES[name], messages, bos, eos, True, tools=tools, kwargs=kwargs)
                 cases.append(case)
     # jinja2 renders these; mixc refuses them when rendered, naming why: a dict printed (Python's repr),
     # a dict's method read as a key (jinja2 prints the bound method).
@@ -460,13 +472,7 @@ def main():
                 case = {"name": f"{name}-{cname}" + ("" if gen else "-no-gen"), "template": name,
                         "messages": messages, "bos_token": bos, "eos_token": eos, "add_generation_prompt": gen,
                         "now": NOW.strftime("%Y-%m-%d %H:%M:%S")}
-                try:
-                    case["expected"] = render(tmpl, messages, bos, eos, gen)
-                except Exception as e:   # noqa: BLE001 (jinja2 raises Python's errors too)
-                    if type(e) is jinja2.exceptions.TemplateError:   # raise_exception's
-                        case["raises"] = str(e)
-                    else:
-                        case["error"] = True
+                outcome(case, tmpl, messages, bos, eos, gen)
                 cases.append(case)
     # tools=[] (a request's "tools": []): templates that tell [] from none render their tool headers
     for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-tools"):
@@ -481,6 +487,20 @@ def main():
                 case["raises"] = str(e)
             cases.append(case)
     cases += tool_cases()
+    # vLLM's documents (a list of objects of strings) through the templates that render them: Cohere's
+    # command-r7b (a document turn, the direct-injected-document tool: without tools, jinja2 fails on
+    # its loop over them, as vLLM's rendering would) and Granite 3.3's
+    for name in ("command-r7b", "granite-3.3"):
+        bos, eos = TOKENS[name]
+        for cname, tools in (("user", None), ("system-user", []), ("tool-call", TOOLS)):
+            messages = CONVERSATIONS.get(cname) or TOOL_CONVERSATIONS[cname]
+            case = {"name": f"{name}-{cname}-documents", "template": name, "messages": messages, "bos_token": bos,
+                    "eos_token": eos, "add_generation_prompt": True, "now": NOW.strftime("%Y-%m-%d %H:%M:%S"),
+                    "documents": DOCUMENTS}
+            if tools is not None:
+                case["tools"] = tools
+            outcome(case, TEMPLATES[name], messages, bos, eos, True, tools=tools, documents=DOCUMENTS)
+            cases.append(case)
     # chat_template_kwargs of names only these templates read, without tools (Granite's thinking
     # prompt is the one without tools): any name reaches the template, as vLLM passes it
     FREE = {"thinking": {"thinking": True}, "controls": {"controls": {"citations": True, "length": "short"}},

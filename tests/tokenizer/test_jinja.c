@@ -69,7 +69,8 @@ static void run_case(json_t *c, json_t *templates) {
     }
     JinjaContext ctx = {m, (int)n, str_or_null(json_object_get(c, "bos_token")), str_or_null(json_object_get(c, "eos_token")),
                         json_is_true(json_object_get(c, "add_generation_prompt")), when ? &now : NULL,
-                        json_object_get(c, "tools"), kwargs, nkwargs};   /* tools: absent or null for none */
+                        json_object_get(c, "tools"), kwargs, nkwargs, json_object_get(c, "documents")};   /* tools, documents:
+                                                                                                   * absent or null for none */
     Buf out = {0};
     bool raised = false, ok = jinja_render(t, &ctx, &out, &raised, err, sizeof err);
     const char *want = str_or_null(json_object_get(c, "expected")), *raises = str_or_null(json_object_get(c, "raises")),
