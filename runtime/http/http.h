@@ -335,6 +335,11 @@ GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *er
  * {"type": "json_object"} an object's, {"type": "json_schema", "json_schema": {"name", "schema", ...}}
  * its own (a reference); false with a 400 for another form. */
 bool guide_response_format(const json_t *v, json_t **schema, ApiError *err);
+/* A request's guided decoding on g: format (response_format's schema; NULL: none) or the schema a forced
+ * tool_choice put in g->guide_schema. The schema compiles, and nothing of the request would take the
+ * answer out of it (ignore_eos, min_tokens) or read it otherwise (a reasoning parser, "auto"'s tool
+ * parser); false with a 400 in err. */
+bool guide_request(const HttpServer *s, Gen *g, json_t *format, ApiError *err);
 void guide_grammar_free(GuideGrammar *g);
 /* A choice's guide at the start of its answer (g taken). */
 Guide *guide_new(GuideGrammar *g);

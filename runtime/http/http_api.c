@@ -716,28 +716,6 @@ static bool resolve_tool_choice(Parse *p, ApiError *err) {
     return true;
 }
 
-/* Guided decoding (response_format, or a forced tool_choice's): the schema compiles, and nothing of the
- * request would take the answer out of it or read it otherwise. */
-static bool resolve_guide(Parse *p, ApiError *err) {
-    Gen *g = p->g;
-    if (p->format) {
-        if (g->tool_parser) return api_refuse(err, 400, "field 'response_format': with tools, set tool_choice \"none\" (tool calls "
-                                              "are read from the answer's text, which the format guides)");
-        g->guide_schema = json_incref(p->format), g->guide_field = "response_format";
-    }
-    if (!g->guide_schema) return true;
-    const char *f = g->guide_field;
-    if (!p->s->guide_vocab) return api_refuse(err, 400, "field '%s': guided decoding needs a tokenizer, and this server has none", f);
-    if (g->reasoning)
-        return api_refuse(err, 400, "field '%s': guided decoding with a reasoning parser (or gpt-oss' channels) is not "
-                          "supported: the format would hold the reasoning too", f);
-    if (g->ignore_eos) return api_refuse(err, 400, "field '%s': guided decoding ends at the model's end of sequence: not with ignore_eos", f);
-    if (g->min_tokens) return api_refuse(err, 400, "field '%s': guided decoding with min_tokens is not supported", f);
-    GuideGrammar *gr = guide_schema(g->guide_schema, f, err);
-    guide_grammar_free(gr);
-    return gr != NULL;
-}
-
 Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) {
     Gen proto;
     gen_defaults(&proto, s, chat);
@@ -745,7 +723,7 @@ Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) 
                .route = chat ? ROUTE_CHAT : ROUTE_COMPLETIONS, .add_special = !chat, .render.add_generation_prompt = true};
     bool ok = json_is_object(body) ? (!s->defaults || take_fields(&p, s->defaults, err)) && take_fields(&p, body, err) &&
                                          logprobs_asked(&p, err) && (!chat || resolve_tool_choice(&p, err)) &&
-                                         resolve_guide(&p, err)
+                                         guide_request(s, &proto, p.format, err)
                                    : api_refuse(err, 400, "the body is not a JSON object");
     if (p.max_completion_tokens >= 0) p.max_tokens = p.max_completion_tokens;
     if (ok && !chat && !p.prompt) ok = api_refuse(err, 400, "missing field 'prompt'");

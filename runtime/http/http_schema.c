@@ -441,6 +441,25 @@ bool guide_response_format(const json_t *v, json_t **schema_out, ApiError *err) 
     return true;
 }
 
+bool guide_request(const HttpServer *s, Gen *g, json_t *format, ApiError *err) {
+    if (format) {
+        if (g->tool_parser) return api_refuse(err, 400, "field 'response_format': with tools, set tool_choice \"none\" (tool calls "
+                                              "are read from the answer's text, which the format guides)");
+        g->guide_schema = json_incref(format), g->guide_field = "response_format";
+    }
+    if (!g->guide_schema) return true;
+    const char *f = g->guide_field;
+    if (!s->guide_vocab) return api_refuse(err, 400, "field '%s': guided decoding needs a tokenizer, and this server has none", f);
+    if (g->reasoning)
+        return api_refuse(err, 400, "field '%s': guided decoding with a reasoning parser (or gpt-oss' channels) is not "
+                          "supported: the format would hold the reasoning too", f);
+    if (g->ignore_eos) return api_refuse(err, 400, "field '%s': guided decoding ends at the model's end of sequence: not with ignore_eos", f);
+    if (g->min_tokens) return api_refuse(err, 400, "field '%s': guided decoding with min_tokens is not supported", f);
+    GuideGrammar *gr = guide_schema(g->guide_schema, f, err);
+    guide_grammar_free(gr);
+    return gr != NULL;
+}
+
 GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *err) {
     GuideGrammar *g = xcalloc(1, sizeof *g);
     Compile c = {.A = &g->arena, .root = schema, .owned = json_array(), .field = field, .err = err};
