@@ -88,6 +88,10 @@ typedef enum { TOOL_CHOICE_DEFAULT, TOOL_CHOICE_NONE, TOOL_CHOICE_AUTO, TOOL_CHO
 typedef struct HttpServer HttpServer;
 typedef struct Reply Reply;
 typedef struct Guide Guide;                 /* where one choice's answer stands in its grammar (http_guide.c) */
+/* Where a guided answer stands with a reasoning parser: the guide takes it (GUIDE_CONTENT, also
+ * without a parser); qwen3's first token, <think> or the content's; the reasoning, open up to
+ * </think>. */
+typedef enum { GUIDE_CONTENT, GUIDE_FIRST, GUIDE_THINKING } GuidePhase;
 typedef struct GuideVocab GuideVocab;       /* the bytes each token adds to a text, sorted */
 
 /* A generated token's log-probabilities, and where its text starts in the completion: the code
@@ -111,6 +115,8 @@ typedef struct Gen {
     json_t *guide_schema;       /* guided decoding's JSON Schema (NULL: none), compiled into each choice's guide */
     const char *guide_field;    /* the field it came from, for messages */
     Guide *guide;               /* where the answer stands in it (the engine thread's) */
+    GuidePhase guide_phase;     /* with a reasoning parser: before the guide takes the content */
+    int32_t think_ids[2];       /* then: the ids of <think> and </think>, tokens of their own */
     unsigned char *allowed;     /* [vocab] guide_mask's (the engine thread's) */
     float *masked;              /* [vocab] with logprobs: the logits the mask leaves (the engine thread's) */
     ReasoningParser reasoning;  /* chat with --reasoning-parser: the answer's reasoning read apart; openai_gptoss:
@@ -337,8 +343,9 @@ GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *er
 bool guide_response_format(const json_t *v, json_t **schema, ApiError *err);
 /* A request's guided decoding on g: format (response_format's schema; NULL: none) or the schema a forced
  * tool_choice put in g->guide_schema. The schema compiles, and nothing of the request would take the
- * answer out of it (ignore_eos, min_tokens) or read it otherwise (a reasoning parser, "auto"'s tool
- * parser); false with a 400 in err. */
+ * answer out of it (ignore_eos, min_tokens) or read it otherwise ("auto"'s tool parser, gpt-oss'
+ * channels); with deepseek_r1 or qwen3, the guide takes the content after the reasoning (<think> and
+ * </think> tokens of their own). false with a 400 in err. */
 bool guide_request(const HttpServer *s, Gen *g, json_t *format, ApiError *err);
 void guide_grammar_free(GuideGrammar *g);
 /* A choice's guide at the start of its answer (g taken). */
@@ -355,6 +362,11 @@ int64_t guide_mask(Guide *gd, const GuideVocab *v, const int32_t *end, int nend,
 bool guide_advance(Guide *gd, const GuideVocab *v, int32_t id);
 /* Whether the answer so far is a whole value of the grammar. */
 bool guide_ends(const Guide *gd);
+/* The tokens a guided answer may take while its reasoning is open (before the guide takes the content
+ * after the closing tag): all but the end ids (it may not end there) and those whose bytes would write
+ * tag's text after tail[0, tail_len) (the answer's last bytes), but the tag's own token tag_id. */
+void guide_thinking_mask(const GuideVocab *v, const char *tail, size_t tail_len, const char *tag, int32_t tag_id,
+                         const int32_t *end, int nend, uint8_t *allowed);
 /* gd's masks walk every token, plain text inside a string too (tests/http/test_guide.c compares them
  * with the shortcut's). */
 void guide_exhaustive(Guide *gd);

@@ -206,12 +206,35 @@ static bool ends(const Gen *g, int32_t tok) {
 }
 
 /* Guided decoding: the tokens that keep g's answer in its grammar (and the end ids once it is whole)
- * are the only ones its pick may take. An answer with nowhere to go (none can be: each token the mask
- * allows leads somewhere) may only end. */
+ * are the only ones its pick may take; qwen3's first token may also be <think>; while the reasoning
+ * is open, any token but the end ids and those that would write </think> otherwise than as its token.
+ * An answer with nowhere to go (none can be: each token the mask allows leads somewhere) may only end. */
 static void guide_allow(Gen *g) {
-    if (!guide_mask(g->guide, g->srv->guide_vocab, g->adjust.end_id, g->adjust.nend, g->allowed))
+    const GuideVocab *v = g->srv->guide_vocab;
+    if (g->guide_phase == GUIDE_THINKING) {
+        size_t keep = g->text_len < 16 ? g->text_len : 16;   /* the tag's length at most */
+        guide_thinking_mask(v, g->text ? g->text + g->text_len - keep : "", keep, "</think>", g->think_ids[1], g->adjust.end_id,
+                            g->adjust.nend, g->allowed);
+    } else if (!guide_mask(g->guide, v, g->adjust.end_id, g->adjust.nend, g->allowed)) {
         for (int k = 0; k < g->adjust.nend; k++) g->allowed[g->adjust.end_id[k]] = 1;
+    }
+    if (g->guide_phase == GUIDE_FIRST) g->allowed[g->think_ids[0]] = 1;
     g->adjust.allowed = g->allowed;
+}
+
+/* g's answer goes on by tok (not an end id): through the reasoning's phases, then the guide. A token
+ * that leaves the grammar (the mask allowed it: none can) fails the generation rather than give text
+ * that looks guided. */
+static void guide_follow(Gen *g, int32_t tok) {
+    if (g->guide_phase == GUIDE_FIRST) g->guide_phase = tok == g->think_ids[0] ? GUIDE_THINKING : GUIDE_CONTENT;
+    else if (g->guide_phase == GUIDE_THINKING) {
+        if (tok == g->think_ids[1]) g->guide_phase = GUIDE_CONTENT;
+        return;
+    }
+    if (g->guide_phase != GUIDE_CONTENT || guide_advance(g->guide, g->srv->guide_vocab, tok)) return;
+    pthread_mutex_lock(&g->reply->mu);
+    if (!g->error[0]) snprintf(g->error, sizeof g->error, "guided decoding: token %d left the answer's grammar", tok);
+    pthread_mutex_unlock(&g->reply->mu);
 }
 
 /* The logits a guided pick's log-probabilities are of: the mask's, the tokens it takes out at -inf (vLLM
@@ -234,7 +257,7 @@ static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t
     int32_t tok = g->sample.temperature > 0 ? sample_token(scratch, use, &g->sample, &g->rng)
                   : use == logits     ? code
                                       : model_greedy_token(use, vocab);
-    if (g->guide && !ends(g, tok)) guide_advance(g->guide, g->srv->guide_vocab, tok);
+    if (g->guide && !ends(g, tok)) guide_follow(g, tok);
     if (g->logprobs >= 0) record_logprobs(g, g->guide ? guided_logits(g, logits, vocab) : logits, vocab, tok);
     if (g->adjust.counts) g->adjust.counts[tok]++;
     if (g->adjust.seen) g->adjust.seen[tok] = 1;

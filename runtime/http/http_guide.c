@@ -605,3 +605,18 @@ int64_t guide_mask(Guide *gd, const GuideVocab *v, const int32_t *end, int nend,
     }
     return count;
 }
+
+void guide_thinking_mask(const GuideVocab *v, const char *tail, size_t tail_len, const char *tag, int32_t tag_id,
+                         const int32_t *end, int nend, uint8_t *allowed) {
+    memset(allowed, 1, (size_t)v->n);
+    for (int k = 0; k < nend; k++)
+        if (end[k] >= 0 && end[k] < v->n) allowed[end[k]] = 0;
+    size_t n = strlen(tag), keep = tail_len < n - 1 ? tail_len : n - 1;
+    char buf[GUIDE_PIECE_MAX + 64];
+    memcpy(buf, tail + tail_len - keep, keep);
+    for (int64_t id = 0; id < v->n; id++) {
+        if (!v->piece[id] || id == tag_id || !memchr(v->piece[id], tag[n - 1], v->len[id])) continue;
+        memcpy(buf + keep, v->piece[id], v->len[id]);   /* the tag written across the tail and the piece, or in it */
+        if (memmem(buf, keep + v->len[id], tag, n)) allowed[id] = 0;
+    }
+}

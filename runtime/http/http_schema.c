@@ -441,6 +441,21 @@ bool guide_response_format(const json_t *v, json_t **schema_out, ApiError *err) 
     return true;
 }
 
+/* The ids of <think> and </think> when tok writes each as one token (an added one), into ids. */
+static bool think_tokens(const Tokenizer *tok, int32_t ids[2]) {
+    static const char *const TAGS[2] = {"<think>", "</think>"};
+    for (int k = 0; k < 2; k++) {
+        int32_t *got = NULL;
+        int64_t n = 0;
+        char e[200];
+        bool one = tokenizer_encode(tok, TAGS[k], strlen(TAGS[k]), false, &got, &n, e, sizeof e) && n == 1;
+        ids[k] = one ? got[0] : -1;
+        free(got);
+        if (!one) return false;
+    }
+    return true;
+}
+
 bool guide_request(const HttpServer *s, Gen *g, json_t *format, ApiError *err) {
     if (format) {
         if (g->tool_parser) return api_refuse(err, 400, "field 'response_format': with tools, set tool_choice \"none\" (tool calls "
@@ -450,9 +465,13 @@ bool guide_request(const HttpServer *s, Gen *g, json_t *format, ApiError *err) {
     if (!g->guide_schema) return true;
     const char *f = g->guide_field;
     if (!s->guide_vocab) return api_refuse(err, 400, "field '%s': guided decoding needs a tokenizer, and this server has none", f);
-    if (g->reasoning)
-        return api_refuse(err, 400, "field '%s': guided decoding with a reasoning parser (or gpt-oss' channels) is not "
-                          "supported: the format would hold the reasoning too", f);
+    if (g->reasoning == REASONING_OPENAI_GPTOSS)
+        return api_refuse(err, 400, "field '%s': guided decoding of gpt-oss' channels is not supported", f);
+    if (g->reasoning && !think_tokens(s->tok, g->think_ids))
+        return api_refuse(err, 400, "field '%s': guided decoding with --reasoning-parser needs <think> and </think> as tokens "
+                          "of their own, which this tokenizer lacks", f);
+    g->guide_phase = g->reasoning == REASONING_DEEPSEEK_R1 ? GUIDE_THINKING : g->reasoning == REASONING_QWEN3 ? GUIDE_FIRST
+                                                                                                              : GUIDE_CONTENT;
     if (g->ignore_eos) return api_refuse(err, 400, "field '%s': guided decoding ends at the model's end of sequence: not with ignore_eos", f);
     if (g->min_tokens) return api_refuse(err, 400, "field '%s': guided decoding with min_tokens is not supported", f);
     GuideGrammar *gr = guide_schema(g->guide_schema, f, err);

@@ -406,8 +406,8 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
     if (!calls != !answered || (calls && (!json_equal(made, want) || !json_equal(made, st->calls))) ||
         strcmp(json_string_value(json_object_get(choice, "finish_reason")), finish))
         contract_broken("the answer's or the stream's tool calls are not those of the text");
-    json_t *guided = g->guide_schema && g->res.noutput > g->nvisible && g->text ? json_loadb(g->text, g->text_len, JSON_DECODE_ANY, NULL)
-                                                                                 : json_null();
+    bool ended = g->guide_schema && g->res.noutput > g->nvisible && g->text;   /* at an end id: its content JSON */
+    json_t *guided = ended ? json_loadb(g->text + content.from, content.to - content.from, JSON_DECODE_ANY, NULL) : json_null();
     if (!guided) contract_broken("a guided answer that ended at an end id is not JSON");
     json_decref(guided);
     json_decref(calls);

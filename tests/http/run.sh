@@ -837,9 +837,27 @@ refused chat-reasoning-effort-not-harmony 400 "field 'reasoning_effort' is read 
 refused chat-include-reasoning-not-bool 400 "include_reasoning" /v1/chat/completions "${body%\}}, \"include_reasoning\": 1}"
 post /v1/completions '{"prompt": "Hi", "max_tokens": 1, "temperature": 0, "logit_bias": {"603": 100}}'
 check completion-no-reasoning "$CODE:$(jq -c '.choices[0] | [.text, has("reasoning")]' "$T/body")" '200:["<think>\nplan\n</think>\n\nAnswer.",false]'
-refused guided-refused-reasoning-parser 400 "guided decoding with a reasoning parser (or gpt-oss' channels) is not supported" \
+refused guided-refused-think-not-tokens 400 "guided decoding with --reasoning-parser needs <think> and </think> as tokens of their own" \
   /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}}'
 kill -TERM "$SPID"; wait "$SPID"
+# guided decoding with a reasoning parser: the guide takes the content after </think> (its own token,
+# 605; <think> 604); the reasoning may not end the answer. deepseek_r1 (the reasoning open from the
+# start): logit_bias closes it at once, then the content is the schema's JSON; qwen3: the first
+# token is <think> or the content's, either way the content ends as the schema's JSON
+mkdir -p "$T/think"
+jq '.added_tokens += [{"id": 604, "content": "<think>"}, {"id": 605, "content": "</think>"}]
+    | .added_tokens |= map({single_word: false, lstrip: false, rstrip: false, normalized: false, special: false} + .)' \
+  "$T/chatml/tokenizer.json" >"$T/think/tokenizer.json"
+cp "$T/qwen3/tokenizer_config.json" "$T/think/"
+BOOL='"response_format": {"type": "json_schema", "json_schema": {"name": "b", "schema": {"type": "boolean"}}}'
+for parser in deepseek_r1 qwen3; do
+  start "think-$parser" --tokenizer "$T/think" --reasoning-parser "$parser" --set vocab=606 || exit 1
+  post /v1/chat/completions "{\"messages\": [{\"role\": \"user\", \"content\": \"Yes?\"}], \"max_tokens\": 40, \"temperature\": 0,
+    \"logit_bias\": {\"605\": 100}, $BOOL}"
+  check "guided-reasoning-$parser" "$(jq -r '.choices[0] | [.finish_reason, (.message.content | fromjson | type)] | @tsv' "$T/body" 2>&1)" \
+    "$(printf 'stop\tboolean')"
+  kill -TERM "$SPID"; wait "$SPID"
+done
 mkdir -p "$T/thinkspecial"   # a tokenizer whose <think> is special: its text would be dropped, so refused
 jq '.added_tokens += [{"id": 603, "content": "<think>", "special": true}]' "$T/chatml/tokenizer.json" >"$T/thinkspecial/tokenizer.json"
 "$RUN" serve "${MODEL[@]}" --port 0 --tokenizer "$T/thinkspecial" --reasoning-parser deepseek_r1 2>"$T/thinkspecial.err"

@@ -377,6 +377,25 @@ static void test_pieces(void) {
     }
 }
 
+/* While the reasoning is open: every token but the end ids, and but those that would write </think>
+ * after the answer's last bytes otherwise than as the tag's own token. */
+static void test_thinking(void) {
+    unsigned char *allowed = malloc((size_t)nvocab);
+    int32_t gt = -1, x = -1, *ids = NULL;
+    int64_t n = 0;
+    char err[100];
+    if (tokenizer_encode(tok, ">", 1, false, &ids, &n, err, sizeof err) && n == 1) gt = ids[0];
+    free(ids);
+    if (tokenizer_encode(tok, "x", 1, false, &ids, &n, err, sizeof err) && n == 1) x = ids[0];
+    free(ids);
+    guide_thinking_mask(vocab, "a</think", 8, "</think>", x, &END_ID, 1, allowed);
+    check("thinking-tag-across-tokens", gt >= 0 && !allowed[gt] && !allowed[END_ID] && allowed[x], "'>' or the end allowed",
+          "'>' after \"</think\" refused, the end refused, the tag's own token allowed");
+    guide_thinking_mask(vocab, "a</thin", 7, "</think>", x, &END_ID, 1, allowed);
+    check("thinking-not-the-tag", gt >= 0 && allowed[gt], "'>' refused", "'>' after \"</thin\" allowed");
+    free(allowed);
+}
+
 /* The walks through the masks of the tokenizer at path (byte-level, or Metaspace with byte fallback). */
 static void walks_of(const char *path, const char *which) {
     char err[300];
@@ -386,7 +405,7 @@ static void walks_of(const char *path, const char *which) {
     END_ID = (int32_t)tokenizer_vocab_size(t);
     nvocab = END_ID + 1;
     vocab = guide_vocab_new(t, nvocab);
-    if (!*which) test_texts();
+    if (!*which) test_texts(), test_thinking();
     test_walks(which);
     guide_vocab_free(vocab);
     tokenizer_free(t);
