@@ -112,7 +112,9 @@ typedef struct Gen {
                                  * the guided answer's) */
     json_t *tools;              /* the request's tools (tools_take's; NULL: none): qwen3_coder reads its calls'
                                  * values by their parameters' types; named: the named tool alone */
-    json_t *guide_schema;       /* guided decoding's JSON Schema (NULL: none), compiled into each choice's guide */
+    json_t *guide_schema;       /* guided decoding's JSON Schema (NULL: none), compiled into each choice's guide;
+                                 * with guide_bare, structured_outputs' choice: texts the answer is one of */
+    bool guide_bare;
     const char *guide_field;    /* the field it came from, for messages */
     Guide *guide;               /* where the answer stands in it (the engine thread's) */
     GuidePhase guide_phase;     /* with a reasoning parser: before the guide takes the content */
@@ -313,6 +315,10 @@ bool tools_parser_named(const char *name, ToolParser *parser);
 json_t *tools_required_schema(const json_t *tools, ApiError *err);
 /* Whether a tool of tools asks "strict": true (its calls to follow its parameters exactly). */
 bool tools_strict(const json_t *tools);
+/* tool_choice "required" or a named function (its name, a JSON string) on g: the answer guided by the
+ * schema of the calls (vLLM's; one_call: parallel_tool_calls false, one call at most) and read as
+ * calls (no --tool-call-parser needed); false with a 400 in err. */
+bool tools_force(Gen *g, ToolChoice c, const json_t *tools, const json_t *named, bool one_call, ApiError *err);
 /* The tool of tools whose function is named name (a JSON string); NULL with a 400 when none is. */
 const json_t *tools_named(const json_t *tools, const json_t *name, ApiError *err);
 /* http_pythonic.c: text[0, len) as a Python list of calls with literal keyword arguments, read as
@@ -341,12 +347,18 @@ GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *er
  * {"type": "json_object"} an object's, {"type": "json_schema", "json_schema": {"name", "schema", ...}}
  * its own (a reference); false with a 400 for another form. */
 bool guide_response_format(const json_t *v, json_t **schema, ApiError *err);
-/* A request's guided decoding on g: format (response_format's schema; NULL: none) or the schema a forced
- * tool_choice put in g->guide_schema. The schema compiles, and nothing of the request would take the
+/* A request's guided decoding on g: schema (response_format's or structured_outputs', named by field;
+ * bare: a choice's texts; NULL: none) or the schema a forced tool_choice put in g->guide_schema. The schema compiles, and nothing of the request would take the
  * answer out of it (ignore_eos, min_tokens) or read it otherwise ("auto"'s tool parser, gpt-oss'
  * channels); with deepseek_r1 or qwen3, the guide takes the content after the reasoning (<think> and
  * </think> tokens of their own). false with a 400 in err. */
-bool guide_request(const HttpServer *s, Gen *g, json_t *format, ApiError *err);
+bool guide_request(const HttpServer *s, Gen *g, json_t *schema, bool bare, const char *field, ApiError *err);
+/* g's grammar: its guide_schema compiled, or (guide_bare) the texts of its choice. */
+GuideGrammar *guide_grammar_of(const Gen *g, ApiError *err);
+/* vLLM's structured_outputs (null: none): {"json": a schema (or its JSON text)}, {"json_object":
+ * true} or {"choice": [texts]} into *schema (a new reference; the choice's texts with *bare); false with
+ * a 400 for another key (regex, grammar, ...) or form. */
+bool guide_structured_outputs(const json_t *v, json_t **schema, bool *bare, ApiError *err);
 void guide_grammar_free(GuideGrammar *g);
 /* A choice's guide at the start of its answer (g taken). */
 Guide *guide_new(GuideGrammar *g);

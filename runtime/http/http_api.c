@@ -52,6 +52,8 @@ typedef struct {
     const json_t *named;        /* tool_choice's function name (the body's); NULL: none */
     bool one_call;              /* parallel_tool_calls false: at most one call */
     json_t *format;             /* response_format's JSON Schema; NULL: text */
+    json_t *outputs;            /* structured_outputs' schema (or choice: outputs_bare); NULL: none */
+    bool outputs_bare;
     bool token_strs;            /* /tokenize's return_token_strs */
     bool chat_logprobs;         /* chat's "logprobs": true */
     int64_t top_logprobs;       /* chat's "top_logprobs"; -1: not given */
@@ -348,6 +350,12 @@ static bool f_tools(Parse *p, json_t *v, ApiError *err) {
     p->render.tools = p->tools;
     return ok;
 }
+/* vLLM's structured_outputs: json, json_object or choice (its texts). */
+static bool f_structured_outputs(Parse *p, json_t *v, ApiError *err) {
+    json_decref(p->outputs);
+    return guide_structured_outputs(v, &p->outputs, &p->outputs_bare, err);
+}
+
 /* vLLM's documents: a list of objects of strings, which the chat template renders (Cohere's, Granite's). */
 static bool f_documents(Parse *p, json_t *v, ApiError *err) {
     p->render.documents = NULL;   /* the body's, which outlives the parse */
@@ -408,6 +416,7 @@ static const Field FIELDS[] = {
     {"repetition_penalty", f_repetition_penalty, GENERATING}, {"response_format", f_response_format, GENERATING},
     {"tools", f_tools, OF_MESSAGES}, {"tool_choice", f_tool_choice, ROUTE_CHAT},
     {"parallel_tool_calls", f_parallel_tool_calls, ROUTE_CHAT}, {"documents", f_documents, OF_MESSAGES},
+    {"structured_outputs", f_structured_outputs, GENERATING},
     {"add_generation_prompt", f_add_generation_prompt, OF_MESSAGES},
     {"continue_final_message", f_continue_final_message, OF_MESSAGES},
     {"add_special_tokens", f_add_special_tokens, OF_PROMPTS | OF_MESSAGES},
@@ -663,34 +672,11 @@ bool api_check_defaults(HttpServer *s, json_t *defaults, ApiError *err) {
     ok = ok && (!defaults || take_fields(&p, defaults, err));
     gen_free_fields(&proto);
     json_decref(p.format);
+    json_decref(p.outputs);
     s->defaults = defaults && json_object_size(defaults) ? defaults : NULL;
     if (!s->defaults) json_decref(defaults);
     err->status = 0;
     return ok;
-}
-
-/* tool_choice "required" or named: the answer guided by the schema of the calls (vLLM's), read as
- * calls (no --tool-call-parser needed). */
-static bool forced_tool_choice(Parse *p, ToolChoice c, ApiError *err) {
-    Gen *g = p->g;
-    if (!p->tools || !json_array_size(p->tools))
-        return api_refuse(err, 400, "field 'tool_choice': %s needs 'tools'", c == TOOL_CHOICE_REQUIRED ? "\"required\"" : "a named function");
-    if (p->format) return api_refuse(err, 400, "fields 'tool_choice' (\"required\" or a named function) and 'response_format' "
-                                     "cannot both guide the answer");
-    g->guide_field = "tool_choice";
-    if (c == TOOL_CHOICE_REQUIRED) {
-        g->tool_parser = TOOL_PARSER_REQUIRED;
-        if (!(g->guide_schema = tools_required_schema(p->tools, err))) return false;
-        if (p->one_call) json_object_set_new(g->guide_schema, "maxItems", json_integer(1));   /* parallel_tool_calls false */
-        return true;
-    }
-    const json_t *tool = tools_named(p->tools, p->named, err), *params = json_object_get(json_object_get(tool, "function"), "parameters");
-    if (!tool) return false;
-    g->tool_parser = TOOL_PARSER_NAMED;
-    g->tools = json_pack("[O]", tool);
-    g->guide_schema = json_is_object(params) && json_object_size(params) ? json_incref((json_t *)params)
-                                                                          : json_pack("{s:s, s:{}}", "type", "object", "properties");
-    return true;
 }
 
 /* tool_choice as vLLM reads it: auto when not given and there are tools; auto needs tools, and the
@@ -698,7 +684,10 @@ static bool forced_tool_choice(Parse *p, ToolChoice c, ApiError *err) {
 static bool resolve_tool_choice(Parse *p, ApiError *err) {
     bool any = p->tools && json_array_size(p->tools);
     ToolChoice c = p->tool_choice == TOOL_CHOICE_DEFAULT ? (any ? TOOL_CHOICE_AUTO : TOOL_CHOICE_NONE) : p->tool_choice;
-    if (c == TOOL_CHOICE_REQUIRED || c == TOOL_CHOICE_NAMED) return forced_tool_choice(p, c, err);
+    if ((c == TOOL_CHOICE_REQUIRED || c == TOOL_CHOICE_NAMED) && p->format)
+        return api_refuse(err, 400, "fields 'tool_choice' (\"required\" or a named function) and 'response_format' cannot both "
+                          "guide the answer");
+    if (c == TOOL_CHOICE_REQUIRED || c == TOOL_CHOICE_NAMED) return tools_force(p->g, c, p->tools, p->named, p->one_call, err);
     if (c != TOOL_CHOICE_AUTO) return true;
     if (p->one_call)
         return api_refuse(err, 400, "field 'parallel_tool_calls': false is not supported with tool_choice \"auto\" (the parser "
@@ -716,6 +705,17 @@ static bool resolve_tool_choice(Parse *p, ApiError *err) {
     return true;
 }
 
+/* response_format's or structured_outputs' guided decoding (one of them), or a forced tool_choice's. */
+static bool guided(Parse *p, ApiError *err) {
+    if (p->format && p->outputs)
+        return api_refuse(err, 400, "fields 'response_format' and 'structured_outputs' cannot both guide the answer");
+    if (p->outputs && p->g->guide_schema)
+        return api_refuse(err, 400, "fields 'tool_choice' (\"required\" or a named function) and 'structured_outputs' cannot "
+                          "both guide the answer");
+    return p->outputs ? guide_request(p->s, p->g, p->outputs, p->outputs_bare, "structured_outputs", err)
+                      : guide_request(p->s, p->g, p->format, false, "response_format", err);
+}
+
 Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) {
     Gen proto;
     gen_defaults(&proto, s, chat);
@@ -723,7 +723,7 @@ Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) 
                .route = chat ? ROUTE_CHAT : ROUTE_COMPLETIONS, .add_special = !chat, .render.add_generation_prompt = true};
     bool ok = json_is_object(body) ? (!s->defaults || take_fields(&p, s->defaults, err)) && take_fields(&p, body, err) &&
                                          logprobs_asked(&p, err) && (!chat || resolve_tool_choice(&p, err)) &&
-                                         guide_request(s, &proto, p.format, err)
+                                         guided(&p, err)
                                    : api_refuse(err, 400, "the body is not a JSON object");
     if (p.max_completion_tokens >= 0) p.max_tokens = p.max_completion_tokens;
     if (ok && !chat && !p.prompt) ok = api_refuse(err, 400, "missing field 'prompt'");
@@ -739,6 +739,7 @@ Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) 
     gen_free_fields(&proto);
     json_decref(p.tools);
     json_decref(p.format);
+    json_decref(p.outputs);
     if (!ok) reply_release(r);
     return ok ? r : NULL;
 }

@@ -100,7 +100,7 @@ void gen_copy_request(Gen *dst, const Gen *src) {
     int64_t vocab = src->srv->vocab;
     if (src->guide_schema) {   /* a guide of its own, from the start (the schema compiled at parse) */
         ApiError err;
-        dst->guide = guide_new(guide_schema(src->guide_schema, src->guide_field, &err));
+        dst->guide = guide_new(guide_grammar_of(src, &err));
         dst->allowed = xmalloc((size_t)vocab + 1);
         if (src->logprobs >= 0) dst->masked = xmalloc(((size_t)vocab + 1) * sizeof *dst->masked);
     }

@@ -499,6 +499,7 @@ Guide *guide_new(GuideGrammar *g) {
     Guide *gd = xcalloc(1, sizeof *gd);
     gd->g = g;
     Frame top = frame(F_VALUE, 0, g->root, NULL);
+    if (g->bare) top.ws = GUIDE_WS_MAX;   /* no white space before it */
     Step s = {.out = gd->place, .arena = &gd->arena};
     emit(&s, top);
     gd->nplace = s.n;

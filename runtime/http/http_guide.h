@@ -38,6 +38,7 @@ struct GuideNode {
 struct GuideGrammar {
     Arena arena;
     const GuideNode *root;
+    bool bare;                  /* no white space before the value (a choice's text, as it is) */
 };
 
 /* Nodes every grammar shares: any JSON value, any string (an object's keys). */

@@ -456,11 +456,70 @@ static bool think_tokens(const Tokenizer *tok, int32_t ids[2]) {
     return true;
 }
 
-bool guide_request(const HttpServer *s, Gen *g, json_t *format, ApiError *err) {
-    if (format) {
-        if (g->tool_parser) return api_refuse(err, 400, "field 'response_format': with tools, set tool_choice \"none\" (tool calls "
-                                              "are read from the answer's text, which the format guides)");
-        g->guide_schema = json_incref(format), g->guide_field = "response_format";
+#define CHOICE_MAX_BYTES 4096   /* a structured_outputs choice's text */
+
+bool guide_structured_outputs(const json_t *v, json_t **schema, bool *bare, ApiError *err) {
+    *schema = NULL, *bare = false;
+    if (json_is_null(v)) return true;
+    static const char *const TAKEN[] = {"json", "json_object", "choice", NULL};
+    const char *key, *given = NULL;
+    json_t *x;
+    if (!json_is_object(v)) return api_refuse(err, 400, "field 'structured_outputs' must be an object");
+    json_object_foreach((json_t *)v, key, x) {
+        if (json_is_null(x) || json_is_false(x)) continue;   /* vLLM's model: unset */
+        char shown[SHOWN_MAX];
+        if (!listed(TAKEN, key))
+            return api_refuse(err, 400, "field 'structured_outputs': '%s' is not supported (only json, json_object and choice)",
+                              shown_text(key, strlen(key), shown));
+        if (given) return api_refuse(err, 400, "field 'structured_outputs': '%s' and '%s' cannot both be given", given, key);
+        given = key;
+    }
+    const json_t *json = json_object_get(v, "json"), *obj = json_object_get(v, "json_object"), *choice = json_object_get(v, "choice");
+    if (json_is_string(json)) {   /* vLLM takes the schema as JSON text too */
+        json_t *parsed = json_loadb(json_string_value(json), json_string_length(json), 0, NULL);
+        if (!json_is_object(parsed)) return json_decref(parsed), api_refuse(err, 400, "field 'structured_outputs': 'json' is not a JSON object");
+        return *schema = parsed, true;
+    }
+    if (json_is_object(json) || json_is_true(json)) return *schema = json_incref((json_t *)json), true;
+    if (json) return api_refuse(err, 400, "field 'structured_outputs': 'json' must be a schema (an object, or its JSON text)");
+    if (json_is_true(obj)) return *schema = json_pack("{s:s}", "type", "object"), true;
+    if (obj && !json_is_boolean(obj)) return api_refuse(err, 400, "field 'structured_outputs': 'json_object' must be a boolean");
+    if (choice) return *schema = json_incref((json_t *)choice), *bare = true, true;
+    return true;
+}
+
+/* vLLM's structured_outputs choice: the answer exactly one of the texts (not JSON: as they are). */
+static GuideGrammar *guide_choices(const json_t *choices, const char *field, ApiError *err) {
+    size_t n = json_array_size(choices), i;
+    json_t *c;
+    bool ok = json_is_array(choices) && n;
+    json_array_foreach((json_t *)choices, i, c) ok &= json_is_string(c) && json_string_length(c) && json_string_length(c) <= CHOICE_MAX_BYTES;
+    if (!ok) return api_refuse(err, 400, "field '%s': 'choice' must be a non-empty array of non-empty strings (of at most %d "
+                               "bytes)", field, CHOICE_MAX_BYTES), NULL;
+    GuideGrammar *g = xcalloc(1, sizeof *g);
+    GuideNode *any = arena_alloc(&g->arena, sizeof *any);
+    const GuideNode **alt = arena_array(&g->arena, n, sizeof *alt);
+    json_array_foreach((json_t *)choices, i, c) {
+        GuideNode *lit = arena_alloc(&g->arena, sizeof *lit);
+        *lit = (GuideNode){.k = GN_LITERAL, .len = json_string_length(c), .max_items = -1, .max_len = -1};
+        lit->text = arena_strndup(&g->arena, json_string_value(c), lit->len);
+        alt[i] = lit;
+    }
+    *any = (GuideNode){.k = GN_ANYOF, .alt = alt, .nalt = (int)n, .max_items = -1, .max_len = -1};
+    g->root = any;
+    g->bare = true;
+    return g;
+}
+
+GuideGrammar *guide_grammar_of(const Gen *g, ApiError *err) {
+    return g->guide_bare ? guide_choices(g->guide_schema, g->guide_field, err) : guide_schema(g->guide_schema, g->guide_field, err);
+}
+
+bool guide_request(const HttpServer *s, Gen *g, json_t *schema, bool bare, const char *field, ApiError *err) {
+    if (schema) {
+        if (g->tool_parser) return api_refuse(err, 400, "field '%s': with tools, set tool_choice \"none\" (tool calls are read "
+                                              "from the answer's text, which the format guides)", field);
+        g->guide_schema = json_incref(schema), g->guide_field = field, g->guide_bare = bare;
     }
     if (!g->guide_schema) return true;
     const char *f = g->guide_field;
@@ -474,7 +533,7 @@ bool guide_request(const HttpServer *s, Gen *g, json_t *format, ApiError *err) {
                                                                                                               : GUIDE_CONTENT;
     if (g->ignore_eos) return api_refuse(err, 400, "field '%s': guided decoding ends at the model's end of sequence: not with ignore_eos", f);
     if (g->min_tokens) return api_refuse(err, 400, "field '%s': guided decoding with min_tokens is not supported", f);
-    GuideGrammar *gr = guide_schema(g->guide_schema, f, err);
+    GuideGrammar *gr = guide_grammar_of(g, err);
     guide_grammar_free(gr);
     return gr != NULL;
 }

@@ -127,6 +127,25 @@ const json_t *tools_named(const json_t *tools, const json_t *name, ApiError *err
     return api_refuse(err, 400, "field 'tool_choice': the function '%.100s' is not one of 'tools'", json_string_value(name)), NULL;
 }
 
+bool tools_force(Gen *g, ToolChoice c, const json_t *tools, const json_t *named, bool one_call, ApiError *err) {
+    if (!tools || !json_array_size(tools))
+        return api_refuse(err, 400, "field 'tool_choice': %s needs 'tools'", c == TOOL_CHOICE_REQUIRED ? "\"required\"" : "a named function");
+    g->guide_field = "tool_choice";
+    if (c == TOOL_CHOICE_REQUIRED) {
+        g->tool_parser = TOOL_PARSER_REQUIRED;
+        if (!(g->guide_schema = tools_required_schema(tools, err))) return false;
+        if (one_call) json_object_set_new(g->guide_schema, "maxItems", json_integer(1));   /* parallel_tool_calls false */
+        return true;
+    }
+    const json_t *tool = tools_named(tools, named, err), *params = json_object_get(json_object_get(tool, "function"), "parameters");
+    if (!tool) return false;
+    g->tool_parser = TOOL_PARSER_NAMED;
+    g->tools = json_pack("[O]", tool);
+    g->guide_schema = json_is_object(params) && json_object_size(params) ? json_incref((json_t *)params)
+                                                                          : json_pack("{s:s, s:{}}", "type", "object", "properties");
+    return true;
+}
+
 /* A tool call of an assistant's message, as the client sent it but for its arguments: their JSON
  * text parsed (vLLM's _postprocess_messages; empty: {}). */
 static json_t *take_call(const json_t *c, size_t i, size_t k, ApiError *err) {

@@ -773,7 +773,30 @@ check guided-completions "$(jq -r '.choices[0] | [.finish_reason, (.text | fromj
 post /v1/chat/completions "$(guided 2 '"response_format": {"type": "json_schema", "json_schema": {"name": "b", "schema": {"type": "boolean"}}}, "logprobs": true, "top_logprobs": 20')"
 check guided-logprobs "$(jq -r '.choices[0] | [.finish_reason, (.message.content | fromjson | type), ([.logprobs.content[] | .logprob > -9999] | all),
   ([.logprobs.content[].top_logprobs[] | .logprob] | any(. == -9999))] | @tsv' "$T/body")" "$(printf 'stop\tboolean\ttrue\ttrue')"
+# vLLM's structured_outputs: a choice (the answer one of the texts, as they are), json (an object or
+# its JSON text), json_object
+got=
+for seed in 1 2 3 4; do
+  post /v1/chat/completions "$(guided $seed '"structured_outputs": {"choice": ["sunny", "rainy day", "\u96ea", "sun"]}')"
+  got+="$(jq -r '.choices[0] | [.finish_reason, .message.content] | @tsv' "$T/body")|"
+done
+[[ "$got" =~ ^((stop$'\t'(sunny|rainy\ day|雪|sun))\|)+$ ]] && pass guided-structured-outputs-choice ||
+  fail guided-structured-outputs-choice "got: $got" "want: stop and one of the choices, each time"
+post /v1/completions '{"prompt": "Sky:", "max_tokens": 20, "temperature": 1, "seed": 7, "structured_outputs": {"choice": ["blue", "grey"]}}'
+check guided-structured-outputs-choice-completions "$(jq -r '.choices[0] | [.finish_reason, (.text == "blue" or .text == "grey")] | @tsv' "$T/body")" \
+  "$(printf 'stop\ttrue')"
+post /v1/chat/completions "$(guided 2 "\"structured_outputs\": {\"json\": $(jq -c '.function.parameters | tojson' <<<"$W")}")"
+check guided-structured-outputs-json-text "$(jq -r ".choices[0] | [.finish_reason, (.message.content | fromjson | $WEATHER)] | @tsv" "$T/body" 2>&1)" \
+  "$(printf 'stop\ttrue')"
 fmt() { printf '{"messages": [{"role": "user", "content": "hi"}], %s}' "$1"; }
+refused guided-refused-structured-regex 400 "field 'structured_outputs': 'regex' is not supported (only json, json_object and choice)" \
+  /v1/chat/completions "$(fmt '"structured_outputs": {"regex": "[a-z]+"}')"
+refused guided-refused-structured-two 400 "'json' and 'choice' cannot both be given" \
+  /v1/chat/completions "$(fmt '"structured_outputs": {"json": {}, "choice": ["a"]}')"
+refused guided-refused-structured-and-format 400 "fields 'response_format' and 'structured_outputs' cannot both guide the answer" \
+  /v1/chat/completions "$(fmt '"structured_outputs": {"json_object": true}, "response_format": {"type": "json_object"}')"
+refused guided-refused-choice-empty 400 "'choice' must be a non-empty array of non-empty strings" \
+  /v1/chat/completions "$(fmt '"structured_outputs": {"choice": ["a", ""]}')"
 schema_of() { printf '"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": %s}}' "$1"; }
 refused guided-refused-pattern 400 "field 'response_format': the schema keyword 'pattern' is not supported" \
   /v1/chat/completions "$(fmt "$(schema_of '{"type": "string", "pattern": "^a+$"}')")"

@@ -25,14 +25,17 @@ static GuideVocab *vocab;
 static int64_t nvocab;
 static int32_t END_ID;   /* the end of sequence here: the id past the tokenizer's (no bytes of its own) */
 
+/* schema's grammar; "choice:" then a JSON list of texts: structured_outputs' choice of them. */
 static GuideGrammar *compile_text(const char *schema, char *err, size_t n) {
     json_error_t je;
-    json_t *s = json_loads(schema, JSON_DECODE_ANY, &je);
+    bool bare = !strncmp(schema, "choice:", 7);
+    json_t *s = json_loads(schema + (bare ? 7 : 0), JSON_DECODE_ANY, &je);
     ApiError e = {0};
-    GuideGrammar *g = s ? guide_schema(s, "response_format", &e) : NULL;
+    Gen g = {.guide_schema = s, .guide_bare = bare, .guide_field = "response_format"};
+    GuideGrammar *gr = s ? guide_grammar_of(&g, &e) : NULL;
     snprintf(err, n, "%s", s ? e.msg : je.text);
     json_decref(s);
-    return g;
+    return gr;
 }
 
 /* ------------------------------------------------------------------ refusals */
@@ -64,6 +67,7 @@ static void test_refused(void) {
          "'type' and a branch of 'anyOf' both set 'type'"},
         {"refused-items-array", "{\"type\": \"array\", \"items\": [{}]}", "'items' as an array is not supported"},
         {"refused-bounds-untyped", "{\"minimum\": 1}", "'minimum' without a 'type'"},
+        {"refused-choice-empty-text", "choice:[\"a\", \"\"]", "'choice' must be a non-empty array of non-empty strings"},
     };
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
         char err[700];
@@ -157,6 +161,11 @@ static void test_texts(void) {
         {"white-space", "{\"type\": \"object\"}", " \n{ \"a\" :\t1 ,\r\n\"b\" : [ ] }", true},
         {"white-space-capped", "{\"type\": \"object\"}", "{                         }", false},
         {"trailing-text", "{\"type\": \"object\"}", "{} x", false},
+        {"choice", "choice:[\"sunny\", \"rainy day\", \"sun\"]", "rainy day", true},
+        {"choice-prefix-of-another", "choice:[\"sunny\", \"sun\"]", "sun", true},
+        {"choice-no-space-before", "choice:[\"sunny\"]", " sunny", false},
+        {"choice-not-whole", "choice:[\"sunny\"]", "sunn", false},
+        {"choice-no-quotes", "choice:[\"sunny\"]", "\"sunny\"", false},
     };
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
         char why[800];
