@@ -246,7 +246,7 @@ static const float *guided_logits(Gen *g, const float *logits, int64_t vocab) {
 
 /* The token from the logits: sampled, or greedy (the backend's argmax code unless logit_bias or a
  * penalty changed the logits, or a guide allows only some tokens); its log-probabilities from the
- * model's logits as they are. */
+ * model's logits as they are (a guided pick's: as its mask leaves them). */
 static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t code, int share) {
     Gen *g = user;
     if (code < 0) return refuse_logits(g, code == MIXC_ARGMAX_NAN);   /* the logits hold a NaN or an Inf */
