@@ -147,8 +147,8 @@ static void integer_digit(Step *s, const Frame *f, int d) {
     g.phase = d == 0 && f->phase == N_MINUS ? N_ZERO : N_INT;
     if (f->phase == N_MINUS && d == 0 && f->n->k == GN_INTEGER) return;   /* "-0" */
     g.i = f->i + 1;
+    if (g.i > NUM_INT_DIGITS) return;   /* before the magnitude, which 19 digits would take past int64 */
     g.v = f->v * 10 + d;
-    if (g.i > NUM_INT_DIGITS) return;
     if (f->n->k == GN_INTEGER && !integer_feasible(f->n, f->flag, g.v, g.i)) return;
     emit(s, g);
 }

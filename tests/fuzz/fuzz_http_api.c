@@ -33,7 +33,7 @@
  * log-probabilities (when asked) are one entry per id (an echo's prompt ids first, the first with
  * none) with the asked alternatives, each a finite number <= 0. A guided answer (response_format,
  * tool_choice "required" or a named function: the pick's logits are masked to the schema) that ended
- * at an end id is JSON.
+ * at an end id is JSON; structured_outputs' choice, one of its texts.
  * The same bytes as an answer, read by every text tool parser (check_parsers; qwen3_coder with a tool
  * that types each of its parameters another way), give calls each with a name, an id and JSON
  * arguments, and content that is the text before them.
@@ -151,6 +151,7 @@ static void server(HttpServer *s, Backend *b, Tokenizer *tok, int64_t kv_budget,
     if (!api_check_defaults(s, taken, &e)) contract_broken(e.msg);
     s->chat = tok ? chat_template_load(tok) : NULL;
     if (chat_template_error(s->chat)) contract_broken(chat_template_error(s->chat));
+    s->guide_vocab = tok ? guide_vocab_new(tok, VOCAB) : NULL;   /* guided decoding's, as http_server_new makes it */
     s->m.kv_budget = kv_budget ? kv_budget : b->plan->kv_bytes;
     sample_scratch_init(&s->scratch[0], VOCAB);
     s->pick_threads = 1;
@@ -407,9 +408,16 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
         strcmp(json_string_value(json_object_get(choice, "finish_reason")), finish))
         contract_broken("the answer's or the stream's tool calls are not those of the text");
     bool ended = g->guide_schema && g->res.noutput > g->nvisible && g->text;   /* at an end id: its content JSON */
-    json_t *guided = ended ? json_loadb(g->text + content.from, content.to - content.from, JSON_DECODE_ANY, NULL) : json_null();
+    json_t *guided = ended && !g->guide_bare ? json_loadb(g->text + content.from, content.to - content.from, JSON_DECODE_ANY, NULL)
+                                             : json_null();
     if (!guided) contract_broken("a guided answer that ended at an end id is not JSON");
     json_decref(guided);
+    bool chosen = !ended || !g->guide_bare;   /* structured_outputs' choice: one of its texts */
+    size_t k;
+    json_t *c;
+    json_array_foreach(g->guide_bare ? g->guide_schema : NULL, k, c)
+        chosen |= json_string_length(c) == content.to - content.from && !memcmp(json_string_value(c), g->text + content.from, json_string_length(c));
+    if (!chosen) contract_broken("a choice's answer that ended at an end id is none of its texts");
     json_decref(calls);
     json_decref(made);
     json_decref(want);

@@ -146,6 +146,8 @@ static void test_texts(void) {
         {"integer-no-minus-zero", "{\"type\": \"integer\"}", "-0", false},
         {"number-forms", "{\"type\": \"array\", \"items\": {\"type\": \"number\"}}", "[0, -0, 1.5, 2e10, 3E-2, -4.25e+1]", true},
         {"number-no-dot-end", "{\"type\": \"number\"}", "1.", false},
+        {"number-18-digits", "{\"type\": \"number\"}", "922337203685477580.5", true},
+        {"number-19-digits", "{\"type\": \"number\"}", "9999999999999999999", false},
         {"number-exp-digits", "{\"type\": \"number\"}", "1e999", false},
         {"enum", "{\"enum\": [\"a\", 1, null, {\"k\": [true]}]}", "{\"k\":[true]}", true},
         {"enum-spaced", "{\"enum\": [{\"k\": 1}]}", "{\"k\": 1}", false},
