@@ -390,8 +390,7 @@ static bool update_text(Gen *g) {
 static bool hook_emitted(void *user, int32_t tok) {
     Gen *g = user;
     pthread_mutex_lock(&g->reply->mu);
-    bool stop = g->error[0] != 0;
-    for (int i = 0; i < g->adjust.nend; i++) stop |= tok == g->adjust.end_id[i];   /* counted in usage, not in the text */
+    bool stop = g->error[0] != 0 || ends(g, tok);   /* an end id: counted in usage, not in the text */
     bool visible = !stop;
     if (visible) {
         g->nvisible++;

@@ -562,25 +562,32 @@ bool tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add
 
 /* ------------------------------------------------------------------ decoding */
 
+/* The string the decoders take for id (an added token's match: a normalized one decodes as the
+ * package's id_to_token gives it), *len bytes; *special: a special added token. NULL when no token
+ * has the id. */
+static char *decoder_string(const Tokenizer *t, int32_t id, size_t *len, bool *special) {
+    int32_t added = id >= 0 && id < t->vocab_size ? t->added_of_id[id] : -1;
+    char *tok = added >= 0 ? t->added[added].match : id >= 0 && id < t->model.nids ? t->model.token[id] : NULL;
+    *len = !tok ? 0 : added >= 0 ? t->added[added].match_len : t->model.token_len[id];
+    *special = added >= 0 && t->added[added].special;
+    return tok;
+}
+
 char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int64_t n, bool skip_special, size_t *len,
                        char *err, size_t errlen) {
     char **tokens = xcalloc((size_t)n + 1, sizeof *tokens);
     size_t *lens = xcalloc((size_t)n + 1, sizeof *lens);
     int64_t kept = 0;
     for (int64_t i = 0; i < n; i++) {
-        int32_t id = ids[i];
-        int32_t added = id >= 0 && id < t->vocab_size ? t->added_of_id[id] : -1;
-        /* an added token is its match: a normalized one decodes as the package's id_to_token gives it */
-        char *tok = added >= 0 ? t->added[added].match : id >= 0 && id < t->model.nids ? t->model.token[id] : NULL;
+        bool special;
+        char *tok = decoder_string(t, ids[i], &lens[kept], &special);
         if (!tok) {
             free(tokens), free(lens);
-            errorf(err, errlen, "token %d (position %lld) is not in the tokenizer's vocabulary", id, (long long)i);
+            errorf(err, errlen, "token %d (position %lld) is not in the tokenizer's vocabulary", ids[i], (long long)i);
             return NULL;
         }
-        if (skip_special && added >= 0 && t->added[added].special) continue;
-        /* every token goes through the decoders, added ones too, as in the package */
-        tokens[kept] = tok;
-        lens[kept++] = added >= 0 ? t->added[added].match_len : t->model.token_len[id];
+        if (skip_special && special) continue;
+        tokens[kept++] = tok;   /* every token goes through the decoders, added ones too, as in the package */
     }
     Buf text = {0};
     tok_decode_strings(&t->steps, tokens, lens, kept, false, &text);
@@ -591,11 +598,9 @@ char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, int64_t n, bool s
 }
 
 char *tokenizer_piece(const Tokenizer *t, int32_t id, size_t *len, bool *special) {
-    int32_t added = id >= 0 && id < t->vocab_size ? t->added_of_id[id] : -1;
-    char *tok = added >= 0 ? t->added[added].match : id >= 0 && id < t->model.nids ? t->model.token[id] : NULL;
+    size_t n;
+    char *tok = decoder_string(t, id, &n, special);
     if (!tok) return NULL;
-    size_t n = added >= 0 ? t->added[added].match_len : t->model.token_len[id];
-    *special = added >= 0 && t->added[added].special;
     Buf b = {0};
     tok_decode_strings(&t->steps, &tok, &n, 1, true, &b);
     buf_append(&b, "", 0);
