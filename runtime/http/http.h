@@ -217,7 +217,9 @@ struct HttpServer {
     ChatTemplate *chat;         /* tokenizer_config.json's; NULL: Llama 3's by hand (chat_template.h) */
     EosIds eos;                 /* the model's end-of-sequence ids (gen_config.h); none without a tokenizer */
     HarmonyIds harmony;         /* gpt-oss' tokens: on, every chat answer is read by its channels */
-    GuideVocab *guide_vocab;    /* the tokens' bytes for guided decoding (NULL without a tokenizer) */
+    GuideVocab *guide_vocab;    /* the tokens' bytes for guided decoding, made at the first guided request
+                                 * (http_guide_vocab); NULL before, and without a tokenizer */
+    pthread_mutex_t guide_mu;   /* guide_vocab's making */
     json_t *defaults;           /* the generation config's sampling fields, checked (api_check_defaults):
                                  * a request's before its own; NULL: none */
     int64_t max_new_cap;        /* the generation config's max_new_tokens: at most this many new tokens
@@ -352,7 +354,11 @@ bool guide_response_format(const json_t *v, json_t **schema, ApiError *err);
  * answer out of it (ignore_eos, min_tokens) or read it otherwise ("auto"'s tool parser, gpt-oss'
  * channels); with deepseek_r1 or qwen3, the guide takes the content after the reasoning (<think> and
  * </think> tokens of their own). false with a 400 in err. */
-bool guide_request(const HttpServer *s, Gen *g, json_t *schema, bool bare, const char *field, ApiError *err);
+/* The server's vocabulary for guided decoding, made at the first call (about 150 ms at 128K tokens,
+ * which a server that guides nothing never spends; guided requests then read s->guide_vocab, made
+ * before they were queued); NULL without a tokenizer. */
+const GuideVocab *http_guide_vocab(HttpServer *s);
+bool guide_request(HttpServer *s, Gen *g, json_t *schema, bool bare, const char *field, ApiError *err);
 /* g's grammar: its guide_schema compiled, or (guide_bare) the texts of its choice. */
 GuideGrammar *guide_grammar_of(const Gen *g, ApiError *err);
 /* vLLM's structured_outputs (null: none): {"json": a schema (or its JSON text)}, {"json_object":

@@ -402,7 +402,7 @@ struct GuideVocab {
     int64_t nrest;
 };
 
-static const GuideVocab *sorting;   /* qsort's (guide_vocab_new runs once, before serving) */
+static _Thread_local const GuideVocab *sorting;   /* qsort's: the vocabulary guide_vocab_new sorts in this thread */
 
 static int by_piece(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;

@@ -515,7 +515,14 @@ GuideGrammar *guide_grammar_of(const Gen *g, ApiError *err) {
     return g->guide_bare ? guide_choices(g->guide_schema, g->guide_field, err) : guide_schema(g->guide_schema, g->guide_field, err);
 }
 
-bool guide_request(const HttpServer *s, Gen *g, json_t *schema, bool bare, const char *field, ApiError *err) {
+const GuideVocab *http_guide_vocab(HttpServer *s) {
+    pthread_mutex_lock(&s->guide_mu);
+    if (!s->guide_vocab && s->tok) s->guide_vocab = guide_vocab_new(s->tok, s->vocab);
+    pthread_mutex_unlock(&s->guide_mu);
+    return s->guide_vocab;
+}
+
+bool guide_request(HttpServer *s, Gen *g, json_t *schema, bool bare, const char *field, ApiError *err) {
     if (schema) {
         if (g->tool_parser) return api_refuse(err, 400, "field '%s': with tools, set tool_choice \"none\" (tool calls are read "
                                               "from the answer's text, which the format guides)", field);
@@ -523,7 +530,7 @@ bool guide_request(const HttpServer *s, Gen *g, json_t *schema, bool bare, const
     }
     if (!g->guide_schema) return true;
     const char *f = g->guide_field;
-    if (!s->guide_vocab) return api_refuse(err, 400, "field '%s': guided decoding needs a tokenizer, and this server has none", f);
+    if (!s->tok) return api_refuse(err, 400, "field '%s': guided decoding needs a tokenizer, and this server has none", f);
     if (g->reasoning == REASONING_OPENAI_GPTOSS)
         return api_refuse(err, 400, "field '%s': guided decoding of gpt-oss' channels is not supported", f);
     if (g->reasoning && !think_tokens(s->tok, g->think_ids))
@@ -535,7 +542,7 @@ bool guide_request(const HttpServer *s, Gen *g, json_t *schema, bool bare, const
     if (g->min_tokens) return api_refuse(err, 400, "field '%s': guided decoding with min_tokens is not supported", f);
     GuideGrammar *gr = guide_grammar_of(g, err);
     guide_grammar_free(gr);
-    return gr != NULL;
+    return gr != NULL && http_guide_vocab(s);
 }
 
 GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *err) {

@@ -517,6 +517,7 @@ HttpServer *http_server_new(const Tokenizer *tok, const char *model, int64_t voc
     json_decref(name);
     HttpServer *s = xcalloc(1, sizeof *s);
     *s = (HttpServer){.opt = *ho, .tok = tok, .model = model, .vocab = vocab};
+    pthread_mutex_init(&s->guide_mu, NULL);
     if (!load_gen_config(s)) {
         http_server_free(s);
         return NULL;
@@ -526,7 +527,6 @@ HttpServer *http_server_new(const Tokenizer *tok, const char *model, int64_t voc
         return NULL;
     }
     s->chat = tok ? chat_template_load(tok) : NULL;
-    s->guide_vocab = tok ? guide_vocab_new(tok, vocab) : NULL;
     if (chat_template_error(s->chat))
         fprintf(stderr, "%s serve: warning: %s; /v1/chat/completions answers 400 with this\n", prog_name(), chat_template_error(s->chat));
     return s;
@@ -536,6 +536,7 @@ void http_server_free(HttpServer *s) {
     if (!s) return;
     chat_template_free(s->chat);
     guide_vocab_free(s->guide_vocab);
+    pthread_mutex_destroy(&s->guide_mu);
     json_decref(s->defaults);
     free(s);
 }

@@ -151,7 +151,7 @@ static void server(HttpServer *s, Backend *b, Tokenizer *tok, int64_t kv_budget,
     if (!api_check_defaults(s, taken, &e)) contract_broken(e.msg);
     s->chat = tok ? chat_template_load(tok) : NULL;
     if (chat_template_error(s->chat)) contract_broken(chat_template_error(s->chat));
-    s->guide_vocab = tok ? guide_vocab_new(tok, VOCAB) : NULL;   /* guided decoding's, as http_server_new makes it */
+    pthread_mutex_init(&s->guide_mu, NULL);   /* guided decoding's vocabulary, made as http_server_new's server makes it */
     s->m.kv_budget = kv_budget ? kv_budget : b->plan->kv_bytes;
     sample_scratch_init(&s->scratch[0], VOCAB);
     s->pick_threads = 1;

@@ -407,6 +407,24 @@ static void test_thinking(void) {
     free(allowed);
 }
 
+/* The server makes guided decoding's vocabulary at its first guided request, not before: a request
+ * without a format leaves it unmade, one with response_format json_object makes it. */
+static void test_vocab_made_late(Tokenizer *t) {
+    HttpServer s = {.model = "m", .vocab = nvocab, .tok = t, .mu = PTHREAD_MUTEX_INITIALIZER, .guide_mu = PTHREAD_MUTEX_INITIALIZER};
+    json_t *format = json_pack("{s:s}", "type", "object");
+    for (int guided = 0; guided < 2; guided++) {
+        Gen g;
+        gen_defaults(&g, &s, false);
+        ApiError e = {0};
+        bool ok = guide_request(&s, &g, guided ? format : NULL, false, "response_format", &e);
+        check(guided ? "vocab-made-at-guided-request" : "vocab-not-made-unguided", ok && !s.guide_vocab == !guided,
+              ok ? (s.guide_vocab ? "made" : "not made") : e.msg, guided ? "made" : "not made");
+        gen_free_fields(&g);
+    }
+    json_decref(format);
+    guide_vocab_free(s.guide_vocab);
+}
+
 /* The walks through the masks of the tokenizer at path (byte-level, or Metaspace with byte fallback). */
 static void walks_of(const char *path, const char *which) {
     char err[300];
@@ -416,7 +434,7 @@ static void walks_of(const char *path, const char *which) {
     END_ID = (int32_t)tokenizer_vocab_size(t);
     nvocab = END_ID + 1;
     vocab = guide_vocab_new(t, nvocab);
-    if (!*which) test_texts(), test_thinking();
+    if (!*which) test_texts(), test_thinking(), test_vocab_made_late(t);
     test_walks(which);
     guide_vocab_free(vocab);
     tokenizer_free(t);
