@@ -467,6 +467,7 @@ Val jinja_eval(Render *R, const Expr *e) {
     case E_METHOD: return eval_method(R, e);
     case E_DICT: return eval_dict(R, e);
     case E_CALL: return call_macro(R, e);
+    case E_BLOCK: return R->block;
     case E_LIST: {   /* [a, b] and (a, b) */
         Val *items = arena_alloc(&R->V.A, (size_t)(e->nargs + 1) * sizeof *items);
         for (int k = 0; k < e->nargs; k++) items[k] = jinja_eval(R, e->args[k]);
@@ -578,6 +579,20 @@ static void exec_set(Render *R, const Stmt *s) {
     if (k == ns->n) ns->n++;
 }
 
+/* {% filter %}: the body's text (its own scope) through the filters, which must give a string
+ * (jinja2 writes the value as it is); {% generation %}: the body's text. */
+static void exec_filter_block(Render *R, const Stmt *s) {
+    Val v = block_text(R, s->body), saved = R->block;
+    if (s->e && !R->V.failed) {
+        R->block = v;
+        v = jinja_eval(R, s->e);
+        R->block = saved;
+        if (!R->V.failed && v.k != V_STR)
+            fail(R, s->pos, "the {%% filter %%} block gives %s, which jinja2 cannot write (only a string)", KIND_NAME[v.k]);
+    }
+    if (!R->V.failed) buf_append(R->out, v.s, v.n);
+}
+
 static void exec(Render *R, const Stmt *s) {
     for (; s && !R->V.failed && R->jump == S_TEXT; s = s->next) {
         switch (s->k) {
@@ -590,6 +605,7 @@ static void exec(Render *R, const Stmt *s) {
         case S_IF: exec(R, jinja_truthy(jinja_eval(R, s->e)) ? s->body : s->els); break;
         case S_FOR: exec_for(R, s); break;
         case S_SET: exec_set(R, s); break;
+        case S_FILTER: exec_filter_block(R, s); break;
         case S_BREAK: case S_CONTINUE: R->jump = s->k; break;   /* the parser saw a loop around it */
         case S_MACRO:   /* defined from here on (a later one of the same name wins) */
             if (R->nmacros == R->capmacros) {

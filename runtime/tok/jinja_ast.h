@@ -49,7 +49,7 @@ void jinja_name_list(char *buf, size_t n, const char *const *list, const char *s
 
 typedef enum {
     E_STR, E_INT, E_BOOL, E_NONE, E_NAME, E_ATTR, E_INDEX, E_SLICE, E_FILTER, E_TEST, E_BIN, E_NOT, E_NEG,
-    E_COND, E_RAISE, E_NAMESPACE, E_NOW, E_METHOD, E_LIST, E_DICT, E_CALL
+    E_COND, E_RAISE, E_NAMESPACE, E_NOW, E_METHOD, E_LIST, E_DICT, E_CALL, E_BLOCK
 } ExprKind;
 
 /* Binary operators of E_BIN. */
@@ -72,17 +72,18 @@ typedef struct Expr {
     size_t pos;              /* in the normalized source */
 } Expr;
 
-typedef enum { S_TEXT, S_PRINT, S_IF, S_FOR, S_SET, S_MACRO, S_BREAK, S_CONTINUE } JStmtKind;
+typedef enum { S_TEXT, S_PRINT, S_IF, S_FOR, S_SET, S_MACRO, S_BREAK, S_CONTINUE, S_FILTER } JStmtKind;
 
 typedef struct Stmt {
     JStmtKind k;
     const char *s;           /* S_TEXT: n bytes */
     size_t n;
-    Expr *e;                 /* S_PRINT, S_SET value, S_IF condition, S_FOR iterable */
+    Expr *e;                 /* S_PRINT, S_SET value, S_IF condition, S_FOR iterable, S_FILTER its filters
+                              * (on E_BLOCK: the body's text; NULL: none) */
     const char *name, *attr; /* S_SET target name[.attr], S_FOR variable, S_MACRO name */
     const char *name2;       /* S_FOR: the second variable of `for a, b in` (not rendered) */
     struct Expr *cond;       /* S_FOR: the `if` filter of its items, or NULL */
-    struct Stmt *body, *els; /* S_IF, S_FOR, S_MACRO (body) */
+    struct Stmt *body, *els; /* S_IF, S_FOR, S_MACRO, S_SET and S_FILTER (body) */
     const char **params;     /* S_MACRO: its parameters [nparams], each with its default or NULL */
     struct Expr **defaults;
     int nparams;

@@ -49,14 +49,20 @@ static Val select_items(Render *R, const Expr *e, Val v) {
     return out;
 }
 
-/* v as transformers' tojson writes it: Python's json.dumps(v, ensure_ascii=False, indent=N). */
+/* v as transformers' tojson writes it: Python's json.dumps(v, ensure_ascii=False, indent=N); its
+ * ensure_ascii and sort_keys may be given at their defaults (false). */
 static Val to_json(Render *R, const Expr *e, Val v) {
     int64_t indent = -1;
     for (int k = 0; k < e->nargs; k++) {
-        Val a = e->keys[k] && !strcmp(e->keys[k], "indent") ? jinja_eval(R, e->args[k]) : UNDEF;
+        const char *key = e->keys[k] ? e->keys[k] : "";
+        Val a = jinja_eval(R, e->args[k]);
         if (R->V.failed) return UNDEF;
-        if ((a.k != V_INT && a.k != V_NONE) || (a.k == V_INT && (a.i < 0 || a.i > 64)))
-            return fail(R, e->pos, "tojson takes only indent, an integer in [0, 64] or none");
+        if ((!strcmp(key, "ensure_ascii") || !strcmp(key, "sort_keys")) && (a.k == V_BOOL || a.k == V_INT || a.k == V_NONE) &&
+            !jinja_truthy(a))
+            continue;
+        if (strcmp(key, "indent") || (a.k != V_INT && a.k != V_NONE) || (a.k == V_INT && (a.i < 0 || a.i > 64)))
+            return fail(R, e->pos, "tojson takes only indent (an integer in [0, 64] or none), and ensure_ascii and "
+                        "sort_keys false");
         if (a.k == V_INT) indent = a.i;
     }
     Buf b = {0};
@@ -275,6 +281,104 @@ static Val replace_of(Render *R, const Expr *e, Val v) {
     return R->V.failed ? UNDEF : jinja_str_method(&R->V, "replace", s, args, n, e->pos);
 }
 
+/* seq | first and seq | last: a list's item (not a generator's last: jinja2 cannot reverse it), a
+ * string's character, a dict's key; undefined when there is none. */
+static Val end_item(Render *R, const Expr *e, Val v, bool last) {
+    if (e->nargs) return fail(R, e->pos, "%s takes no arguments", e->s);
+    if (v.k == V_STR && !v.n) return UNDEF;
+    if (v.k == V_STR) {   /* the first or the last code point */
+        size_t at = last ? v.n - 1 : 0, end = last ? v.n : 1;
+        while (last && at > 0 && ((unsigned char)v.s[at] & 0xC0) == 0x80) at--;
+        while (!last && end < v.n && ((unsigned char)v.s[end] & 0xC0) == 0x80) end++;
+        return str_val(v.s + at, end - at);
+    }
+    if (v.k == V_LIST && v.n && last) return fail(R, e->pos, "last of a generator is not supported (jinja2 cannot reverse it)");
+    if (v.k != V_LIST && v.k != V_DICT && v.k != V_UNDEF)
+        return fail(R, e->pos, "%s of %s is not supported", e->s, KIND_NAME[v.k]);
+    Val list;
+    if (!jinja_iterate(R, v, e->pos, &list)) return UNDEF;
+    int64_t n = jinja_len(list);
+    return n ? jinja_item(list, last ? n - 1 : 0) : UNDEF;
+}
+
+/* seq | unique(case_sensitive=false, attribute=none): a generator of the items whose key (the item,
+ * or its attribute path; a string lower-cased unless case_sensitive) no item before had, by Python's
+ * ==. Keys Python cannot hash (lists, dicts) are refused, as jinja2 fails on them. */
+static Val unique_items(Render *R, const Expr *e, Val v) {
+    static const char *const PARAMS[] = {"case_sensitive", "attribute"};
+    bool case_sensitive = false;
+    Val attr = {.k = V_NONE};
+    for (int k = 0, at = 0; k < e->nargs && !R->V.failed; k++) {
+        const char *key = arg_name(e, k, &at, PARAMS, 2);
+        Val a = jinja_eval(R, e->args[k]);
+        if (!strcmp(key, "case_sensitive")) case_sensitive = jinja_truthy(a);
+        else if (!strcmp(key, "attribute") && (a.k == V_STR || a.k == V_NONE)) attr = a;
+        else return fail(R, e->pos, "unique takes case_sensitive and attribute (a string) only");
+    }
+    Val list;
+    if (R->V.failed || !jinja_iterate(R, v, e->pos, &list)) return UNDEF;
+    int64_t n = jinja_len(list), kept = 0;
+    Val *items = arena_alloc(&R->V.A, (size_t)(n + 1) * sizeof *items), *keys = arena_alloc(&R->V.A, (size_t)(n + 1) * sizeof *keys);
+    for (int64_t k = 0; k < n && !R->V.failed; k++) {
+        Val x = jinja_item(list, k);
+        Val key = attr.k == V_STR ? map_one(R, e, x, attr.s, attr.n, false, UNDEF) : x;
+        if (key.k == V_STR && !case_sensitive) key = jinja_case(&R->V, key, false, e->pos);
+        if (key.k == V_LIST || key.k == V_DICT || key.k == V_MSG || key.k == V_NS)
+            return fail(R, e->pos, "unique of items whose key is %s is not supported (Python cannot hash it)", KIND_NAME[key.k]);
+        bool seen = false;
+        for (int64_t j = 0; j < kept && !seen && !R->V.failed; j++) seen = jinja_equal_at(R, keys[j], key, e->pos);
+        if (!seen) keys[kept] = key, items[kept++] = x;
+    }
+    Val out = jinja_list(items, kept);
+    out.n = 1;
+    return out;
+}
+
+/* The length of the line break at s[i, n) as Python's str.splitlines() finds them, or 0. */
+static size_t line_break(const char *s, size_t n, size_t i) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\r') return i + 1 < n && s[i + 1] == '\n' ? 2 : 1;
+    if (c == '\n' || c == '\v' || c == '\f' || (c >= 0x1C && c <= 0x1E)) return 1;
+    if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] == 0x85) return 2;   /* U+0085 */
+    if (c == 0xE2 && i + 2 < n && (unsigned char)s[i + 1] == 0x80 && ((unsigned char)s[i + 2] & 0xFE) == 0xA8)
+        return 3;   /* U+2028, U+2029 */
+    return 0;
+}
+
+/* s | indent(width=4, first=false, blank=false): jinja2's, whose lines are Python's splitlines() of
+ * s + "\n" joined by "\n", each but the first (and with first, that too) after the indent, blank
+ * ones too only with blank. width is a number of spaces or the indent's string. */
+static Val indent_of(Render *R, const Expr *e, Val v) {
+    static const char *const PARAMS[] = {"width", "first", "blank"};
+    Val width = int_val(V_INT, 4);
+    bool first = false, blank = false;
+    for (int k = 0, at = 0; k < e->nargs && !R->V.failed; k++) {
+        const char *key = arg_name(e, k, &at, PARAMS, 3);
+        Val a = jinja_eval(R, e->args[k]);
+        if (!strcmp(key, "width") && (a.k == V_INT || a.k == V_BOOL || a.k == V_STR) && (a.k != V_INT || a.i <= 1024)) width = a;
+        else if (!strcmp(key, "first")) first = jinja_truthy(a);
+        else if (!strcmp(key, "blank")) blank = jinja_truthy(a);
+        else return fail(R, e->pos, "indent takes width (spaces up to 1024, or a string), first and blank only");
+    }
+    if (R->V.failed) return UNDEF;
+    if (v.k != V_STR) return fail(R, e->pos, "indent of %s is not supported (only of a string)", KIND_NAME[v.k]);
+    Buf ind = {0}, b = {0};
+    if (width.k == V_STR) buf_append(&ind, width.s, width.n);
+    for (int64_t k = 0; width.k != V_STR && k < width.i; k++) buf_append(&ind, " ", 1);
+    if (first) buf_append(&b, ind.data, ind.len);
+    for (size_t i = 0, line = 0;; line++) {   /* each line of v + "\n" */
+        size_t end = i, w = 0;
+        while (end < v.n && !(w = line_break(v.s, v.n, end))) end++;
+        if (line) buf_append(&b, "\n", 1);
+        if (line && (blank || end > i)) buf_append(&b, ind.data, ind.len);
+        buf_append(&b, v.s + i, end - i);
+        if (end == v.n || (w == 1 && v.s[end] == '\r' && end + 1 == v.n)) break;   /* "\r" + the "\n" added: one break */
+        i = end + w;
+    }
+    buf_free(&ind);
+    return jinja_take_text(&R->V, &b);
+}
+
 Val jinja_eval_filter(Render *R, const Expr *e) {
     Val v = jinja_eval(R, e->a);
     if (R->V.failed) return UNDEF;
@@ -292,6 +396,9 @@ Val jinja_eval_filter(Render *R, const Expr *e) {
     if (!strcmp(e->s, "dictsort")) return dictsort(R, e, v);
     if (!strcmp(e->s, "format")) return format_of(R, e, v);
     if (!strcmp(e->s, "replace")) return replace_of(R, e, v);
+    if (!strcmp(e->s, "first") || !strcmp(e->s, "last")) return end_item(R, e, v, e->s[0] == 'l');
+    if (!strcmp(e->s, "unique")) return unique_items(R, e, v);
+    if (!strcmp(e->s, "indent")) return indent_of(R, e, v);
     if (strstr(e->s, "select") || strstr(e->s, "reject")) return select_items(R, e, v);
     Val list;   /* list */
     if (v.k == V_STR) return fail(R, e->pos, "the filter 'list' of a string is not supported");

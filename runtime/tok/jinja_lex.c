@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <utf8proc.h>
+
 /* The position after the white space at s[i...]. */
 static size_t skip_space(const char *s, size_t len, size_t i) {
     size_t w;
@@ -61,24 +63,64 @@ static Tok *push(Lex *L, TokKind k, size_t pos, const char *s, size_t n) {
     return t;
 }
 
-/* A string literal at s[pos] (its quote), its value decoded as Python's escapes; the position after it. */
+/* The value of the hex digits at s[i, i + n), or -1 when one is not. */
+static int64_t hex_digits(const char *s, size_t len, size_t i, int n) {
+    int64_t v = 0;
+    for (int k = 0; k < n; k++) {
+        char c = i + k < len ? s[i + k] : 0;
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* The escape at src[i] (after its backslash) as jinja2 decodes it (the literal encoded to ASCII with
+ * backslashreplace, then Python's unicode-escape codec) appended to v; the position of its last
+ * character, or 0 with a failure. */
+static size_t lex_escape(Lex *L, size_t i, Buf *v) {
+    const char *s = L->src;
+    char e = s[i];
+    const char *from = "\\'\"abfnrtv", *to = "\\'\"\a\b\f\n\r\t\v";
+    const char *f = e ? strchr(from, e) : NULL;
+    if (f) return buf_append(v, &to[f - from], 1), i;
+    if (e == '\n') return i;   /* a line continued */
+    int64_t cp = -1;
+    size_t last = i;
+    if (e >= '0' && e <= '7') {   /* one to three octal digits */
+        cp = 0;
+        for (; last < L->len && last < i + 3 && s[last] >= '0' && s[last] <= '7'; last++) cp = cp * 8 + (s[last] - '0');
+        last--;
+    } else if (e == 'x' || e == 'u' || e == 'U') {
+        int n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+        cp = hex_digits(s, L->len, i + 1, n), last = i + (size_t)n;
+        if (cp < 0 || cp > 0x10FFFF) return lex_fail(L, i - 1, "the string escape '\\%c' is truncated or out of range", e), 0;
+    } else if (e == 'N') {
+        return lex_fail(L, i - 1, "the string escape '\\N{...}' is not supported"), 0;
+    } else if ((unsigned char)e < 0x80) {   /* unknown: kept as written */
+        return buf_printf(v, "\\%c", e), i;
+    } else {   /* backslashreplace's own escape, whose backslash the written one escapes */
+        utf8proc_int32_t c;
+        utf8proc_ssize_t w = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(L->len - i), &c);
+        if (w <= 0) return lex_fail(L, i, "a string that is not UTF-8"), 0;
+        buf_printf(v, c < 0x100 ? "\\x%02x" : c < 0x10000 ? "\\u%04x" : "\\U%08x", (unsigned)c);
+        return i + (size_t)w - 1;
+    }
+    if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
+        return lex_fail(L, i - 1, "the string escape of U+%04llX is not supported (NUL or a surrogate)", (long long)cp), 0;
+    utf8proc_uint8_t u[4];
+    buf_append(v, (const char *)u, (size_t)utf8proc_encode_char((utf8proc_int32_t)cp, u));
+    return last;
+}
+
+/* A string literal at s[pos] (its quote), its value decoded as jinja2 decodes it; the position after it. */
 static size_t lex_string(Lex *L, size_t pos) {
     char q = L->src[pos];
     Buf v = {0};
     size_t i = pos + 1;
-    for (; i < L->len && L->src[i] != q; i++) {
-        char c = L->src[i];
-        if (c == '\\' && i + 1 < L->len) {
-            char e = L->src[++i];
-            const char *from = "ntr\\'\"", *to = "\n\t\r\\'\"";
-            const char *f = strchr(from, e);
-            if (!f || !e) {
-                lex_fail(L, i - 1, "the string escape '\\%c' is not supported (only \\n \\t \\r \\\\ \\' \\\")", e);
-                break;
-            }
-            c = to[f - from];
-        }
-        buf_append(&v, &c, 1);
+    for (; i < L->len && L->src[i] != q && !L->failed; i++) {
+        if (L->src[i] == '\\' && i + 1 < L->len) i = lex_escape(L, i + 1, &v);
+        else buf_append(&v, &L->src[i], 1);
     }
     if (i >= L->len) lex_fail(L, pos, "a string is not closed");
     push(L, T_STR, pos, arena_strndup(L->A, v.data ? v.data : "", v.len), v.len);

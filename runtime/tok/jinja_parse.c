@@ -69,8 +69,8 @@ static Expr *parse_expr(Parser *P);
 static Expr *parse_or(Parser *P);
 static Expr *parse_unary(Parser *P, bool filters);
 
-static const char *const REFUSED_STATEMENT_WORDS[] = {"call", "filter", "include", "import", "from",
-    "extends", "block", "with", "generation", "do", "autoescape", "trans", NULL};
+static const char *const REFUSED_STATEMENT_WORDS[] = {"call", "include", "import", "from",
+    "extends", "block", "with", "do", "autoescape", "trans", NULL};
 
 /* The arguments of e up to ')' (its '(' taken): expressions and key=value ones (only these when
  * named_only), into e->args and e->keys. */
@@ -225,7 +225,8 @@ static const char *const UNREADABLE[] = {"unk_token", "sep_token", "pad_token", 
 /* The filters jinja.c renders. */
 static const char *const FILTERS[] = {"trim", "length", "string", "list", "tojson", "selectattr", "rejectattr",
                                       "items", "select", "reject", "join", "default", "d", "map", "upper", "lower",
-                                      "dictsort", "format", "replace", "safe", NULL};
+                                      "dictsort", "format", "replace", "safe", "first", "last", "unique", "indent",
+                                      NULL};
 const char *const JINJA_LOOP_ATTRS[] = {"index0", "index", "first", "last", "length", "revindex", "revindex0",
                                          "previtem", "nextitem", NULL};
 const char *const JINJA_TESTS[] = {"defined", "undefined", "none", "string", "mapping", "iterable", "true", "false",
@@ -304,12 +305,13 @@ static Expr *parse_postfix(Parser *P, Expr *e) {
     return e;
 }
 
-/* e | filter and e is [not] test, in a row. */
-static Expr *parse_filters(Parser *P, Expr *e) {
-    while (e && !failed(P)) {
-        bool pipe = is_op(P, "|");
+/* e | filter and e is [not] test, in a row; inline: the first filter's name comes without its '|'
+ * ({% filter name %}). */
+static Expr *parse_filters(Parser *P, Expr *e, bool inline_first) {
+    for (bool first = true; e && !failed(P); first = false) {
+        bool pipe = is_op(P, "|") || (inline_first && first);
         if (!pipe && !is_name(P, "is")) break;
-        P->i++;
+        if (!(inline_first && first)) P->i++;
         bool neg = !pipe && take_name(P, "not");
         Tok *n = cur(P);
         if (n->k != T_NAME) return fail_here(P, pipe ? "expected a filter name" : "expected a test name"), NULL;
@@ -345,7 +347,7 @@ static Expr *parse_unary(Parser *P, bool filters) {
     } else {
         e = parse_postfix(P, parse_primary(P));
     }
-    return filters ? parse_filters(P, e) : e;
+    return filters ? parse_filters(P, e, false) : e;
 }
 
 /* e's text as it is where jinja2 joins or prints it: a | safe there is its text (Markup's, which only
@@ -527,6 +529,36 @@ static Stmt *parse_for(Parser *P, Tok *at) {
     return s;
 }
 
+/* The body of a block set or a {% filter %} block up to {% end %} (taken): a break there would leave
+ * the loop before the block's text is used (jinja2's), which is not supported. */
+static Stmt *parse_block_body(Parser *P, const char *end) {
+    const char *const stops[] = {end, NULL};
+    const char *w = NULL;
+    int loops = P->loops, set_loops = P->set_loops;
+    P->depth += 2, P->blocks++, P->set_loops = loops, P->loops = 0;   /* a block's body (no macro inside) */
+    Stmt *body = parse_body(P, stops, &w);
+    P->depth -= 2, P->blocks--, P->set_loops = set_loops, P->loops = loops;
+    expect_end(P, T_BEND);
+    return body;
+}
+
+/* {% filter f(args) | g %}...{% endfilter %}: the body's text through the filters (s->e, whose
+ * innermost operand is E_BLOCK); transformers' {% generation %}...{% endgeneration %}: the body's text
+ * as it is (s->e NULL: its assistant-token mask is not asked for). Either body is a scope of its own. */
+static Stmt *parse_filter_block(Parser *P, Tok *at) {
+    Stmt *s = stmt(P, S_FILTER, at);
+    bool filter = !strcmp(at->s, "filter");
+    if (filter) {
+        s->e = parse_filters(P, node(P, E_BLOCK, at), true);
+        for (Expr *f = s->e; f && f->k != E_BLOCK; f = f->a)
+            if (f->k == E_TEST) return fail_here(P, "expected the end of the {% filter %} tag"), s;
+        markup_ok(s->e);
+    }
+    expect_end(P, T_BEND);
+    s->body = parse_block_body(P, filter ? "endfilter" : "endgeneration");
+    return s;
+}
+
 static Stmt *parse_set(Parser *P, Tok *at) {
     Stmt *s = stmt(P, S_SET, at);
     if (!(s->name = take_ident(P, "expected a name to set"))) return s;
@@ -538,13 +570,7 @@ static Stmt *parse_set(Parser *P, Tok *at) {
     if (cur(P)->k == T_BEND) {   /* {% set x %}...{% endset %}: x is the body's text */
         if (s->attr) return fail_here(P, "a block {% set %} of an attribute is not supported"), s;
         expect_end(P, T_BEND);
-        static const char *const stops[] = {"endset", NULL};
-        const char *w = NULL;
-        int loops = P->loops, set_loops = P->set_loops;   /* a break there: jinja2 leaves the loop, x unset */
-        P->depth += 2, P->blocks++, P->set_loops = loops, P->loops = 0;   /* a block's body (no macro inside) */
-        s->body = parse_body(P, stops, &w);
-        P->depth -= 2, P->blocks--, P->set_loops = set_loops, P->loops = loops;
-        expect_end(P, T_BEND);
+        s->body = parse_block_body(P, "endset");
         return s;
     }
     if (!take_op(P, "=")) return fail_here(P, "expected '=' (only one name is set at a time)"), s;
@@ -594,7 +620,7 @@ static Stmt *parse_loop_control(Parser *P, Tok *at) {
     Stmt *s = stmt(P, !strcmp(at->s, "break") ? S_BREAK : S_CONTINUE, at);
     if (!P->loops) {
         lex_fail(P->L, at->pos, "'%s' outside a for loop%s", at->s,
-                 P->set_loops ? " (one in a block {% set %} is not supported)" : "");
+                 P->set_loops ? " (one in a block {% set %}, {% filter %} or {% generation %} is not supported)" : "");
         return s;
     }
     expect_end(P, T_BEND);
@@ -618,6 +644,7 @@ static Stmt *parse_statement(Parser *P, const char *const *stops, const char **s
         return s;
     }
     if (!strcmp(w->s, "set")) return parse_set(P, w);
+    if (!strcmp(w->s, "filter") || !strcmp(w->s, "generation")) return parse_filter_block(P, w);
     if (!strcmp(w->s, "break") || !strcmp(w->s, "continue")) return parse_loop_control(P, w);
     if (!strcmp(w->s, "macro")) {
         P->depth += 2;
@@ -626,7 +653,8 @@ static Stmt *parse_statement(Parser *P, const char *const *stops, const char **s
         return s;
     }
     if (listed(REFUSED_STATEMENT_WORDS, w->s))
-        lex_fail(P->L, w->pos, "the statement '%s' is not supported (only if, for, set, macro, break and continue)", w->s);
+        lex_fail(P->L, w->pos, "the statement '%s' is not supported (only if, for, set, macro, filter, generation, break "
+                 "and continue)", w->s);
     else lex_fail(P->L, w->pos, "unexpected '%s'", w->s);
     return NULL;
 }

@@ -23,6 +23,7 @@ typedef struct {
     const Stmt **macros;       /* the macros defined so far [nmacros] */
     int nmacros, capmacros;
     Val messages;              /* the context's messages, a list */
+    Val block;                 /* the innermost {% filter %} block's text, which its filters take */
     JStmtKind jump;            /* S_BREAK or S_CONTINUE while statements are left for the innermost loop,
                                 * else S_TEXT */
 } Render;

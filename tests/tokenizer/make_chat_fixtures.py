@@ -184,6 +184,22 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 {%- for i in [1, 2, 3] -%}{%- set last = i -%}{%- if i == 2 -%}{%- break -%}{%- endif -%}{%- endfor -%}|{{ last is defined }}
 {%- for i in [] -%}{%- break -%}{%- endfor -%}
 {%- for m in messages -%}{%- for t in [1, 2] -%}{%- if t == 2 -%}{%- continue -%}{%- endif -%}{{ t }}{%- endfor -%}{%- if loop.first -%}{%- continue -%}{%- endif -%}{{ m.role[:1] }}{%- endfor -%}""",
+    # Not a model's: {% filter %} and transformers' {% generation %} blocks (firefunction-v2's and
+    # LFM2's templates), the filters first, last, unique and indent (GLM 4.5's, MiniMax M2's,
+    # functionary's, Command R+'s), tojson's ensure_ascii (GLM 4.6's) and the string escapes Python's
+    # unicode-escape codec decodes (Mistral Small 3.1's \ at a line's end).
+    "features-blocks": r"""{%- filter trim %}
+  {{ messages[0].role | upper }} block{{ '  ' }}
+{% endfilter %}|{% filter upper | replace('A', '4') %}{% set inner = 'a' %}{{ inner }}{{ messages | length }}{% endfilter %}|{{ inner is defined }}
+|{% for m in messages %}{% filter trim %} {{ m.role[:1] }} {% endfilter %}{% filter indent(2, true) %}{{ m.content }}{% endfilter %}{% endfor %}
+|{% generation %}{% set g = 'x' %}{{ g }}{{ messages[-1].content[:3] }}{% endgeneration %}{{ g is defined }}
+|{{ (messages | first).role }} {{ (messages | last).role }} {{ messages[0].content | first }}{{ messages[-1].content | last }} {{ [] | first is defined }} {{ '' | last is defined }} {{ {'a': 1, 'b': 2} | first }}{{ {'a': 1, 'b': 2} | last }} {{ (messages | selectattr('role') | first).role }} {{ undefined_name | first is defined }}
+|{{ messages | map(attribute='role') | unique | join(',') }} {{ ['A', 'a', 'b', 'B'] | unique | join }} {{ ['A', 'a'] | unique(case_sensitive=true) | join }} {{ [1, true, 'x', none, none, 'X', 0, false] | unique | list | length }} {{ messages | unique(attribute='role') | map(attribute='content') | map('length') | join(',') }} {{ [[1, 'a'], [2, 'A'], [3, 'b']] | unique(attribute='1') | map(attribute='0') | join }}
+{%- if tools %} {{ tools | unique(attribute='function.name') | list | length }} {{ (tools[0] | tojson(indent=2)) | indent(4, first=true) }}{% endif %}
+|{{ messages[-1].content | indent }}|{{ 'a\nb\n\n c\n' | indent(2) }}|{{ 'x\r\ny\rz\x0bw\x0c.\x1c.' | indent(2, true) }}|{{ 'a\n\nb' | indent('> ', blank=true) }}|{{ '' | indent(first=true) }}|{{ 'a\u2028b\x85c\u2029d\r' | indent(1) }}|{{ 'q' | indent(-3, true) }}{{ 'q' | indent(true, true) }}
+|{{ messages[0].content | tojson(ensure_ascii=False) }} {{ {'b': [1]} | tojson(indent=1, sort_keys=false) }}
+|{{ 'a\
+b' }}|{{ "t\tq\"\'" }}|{{ '\a\b\f\v' | length }}|{{ '\x41\u00e9\U0001F600\101\7\1234\0101' | tojson }}|{{ '\d\w \q\(' }}|{{ 'é\é\中\😀' }}""",
     # Not a model's: names no template above reads, from chat_template_kwargs or undefined.
     "features-free": r"""{{ thinking is defined }} {{ thinking | default('no') }} {{ controls | tojson if controls is defined }}
 {%- if 'citations' in controls %} cite{% endif %}{% for c in controls %} [{{ c }}]{% endfor %} {{ controls | length }}
@@ -222,6 +238,12 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
     "undefined-attr": "{% for m in messages %}{{ m.nothing.deeper }}{% endfor %}",
     "list-plus-tuple": "{{ messages[0].content }}{{ ([1] + (2,)) | length }}",
     "generator-plus-list": "{{ messages[0].content }}{{ ((messages | selectattr('role')) + [1]) | length }}",
+    # jinja2 fails on these: a {% filter %} block's number, the last of a generator, unique's
+    # unhashable keys, indent of a number.
+    "filter-block-number": "{{ messages[0].content }}{% filter length %}abc{% endfilter %}",
+    "last-of-generator": "{{ messages[0].content }}{{ messages | selectattr('role') | last }}",
+    "unique-unhashable": "{{ messages[0].content }}{{ [[1], [1]] | unique | list | length }}",
+    "indent-number": "{{ messages[0].content }}{{ messages | length | indent }}",
 }
 
 # Checkpoints' templates with tool branches, dates and namespaces, verbatim from their
@@ -234,7 +256,7 @@ TEMPLATES["int-edges"] = ("{{ 7 % -1 }}|{{ -7 % -1 }}|{{ (-4294967296 * 21474836
 
 for _name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "qwen3", "mistral-small-3.2", "devstral-small", "kimi-k2",
               "hermes-3-tool-use", "gpt-oss", "gemma-4", "granite-3.3", "qwen3-coder", "deepseek-r1-distill-qwen",
-              "command-r7b"):
+              "command-r7b", "mistral-small-3.1", "firefunction-v2", "functionary-v3.2"):
     with open(os.path.join(CHAT_DIR, _name + ".jinja"), encoding="utf-8") as _f:
         TEMPLATES[_name] = _f.read()
 
@@ -257,7 +279,10 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "qwen3-coder": (None, "<|im_end|>"), "features-repr": (None, None),
     "deepseek-r1-distill-qwen": ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
     "command-r7b": ("<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>"), "features-loopcontrols": (None, None),
-    "list-plus-tuple": (None, None), "generator-plus-list": (None, None),
+    "list-plus-tuple": (None, None), "generator-plus-list": (None, None), "features-blocks": (None, None),
+    "filter-block-number": (None, None), "last-of-generator": (None, None), "unique-unhashable": (None, None),
+    "indent-number": (None, None), "mistral-small-3.1": ("<s>", "</s>"),
+    "firefunction-v2": ("<|begin_of_text|>", "<|eot_id|>"), "functionary-v3.2": ("<|begin_of_text|>", "<|eot_id|>"),
 }
 
 def conv(*pairs):
@@ -297,7 +322,12 @@ REFUSED = {
                    "supported (only index0, index, first, last, length, revindex, revindex0, previtem and nextitem)"),
     "filter-sort": ("{% for k in ['b', 'a'] | sort %}{{ k }}{% endfor %}", "the filter 'sort' is not supported"),
     "break-in-block-set": ("{% for m in messages %}{% set x %}{{ m.role }}{% break %}{% endset %}{{ x }}{% endfor %}",
-                           "'break' outside a for loop (one in a block {% set %} is not supported)"),
+                           "'break' outside a for loop (one in a block {% set %}, {% filter %} or {% generation %} is not supported)"),
+    "continue-in-filter-block": ("{% for m in messages %}{% filter trim %}{% continue %}{% endfilter %}{% endfor %}",
+                                 "'continue' outside a for loop (one in a block {% set %}, {% filter %} or {% generation %}"),
+    "escape-name": ("{{ '\\N{EM DASH}' }}", "the string escape '\\N{...}' is not supported"),
+    "escape-nul": ("{{ 'a\\0' }}", "the string escape of U+0000 is not supported"),
+    "escape-surrogate": ("{{ 'a\\ud800' }}", "the string escape of U+D800 is not supported"),
     "for-recursive": ("{% for m in messages recursive %}{{ m.content }}{% endfor %}", "'recursive' is not supported"),
     "loop-cycle": ("{% for m in messages %}{{ loop.cycle('a', 'b') }}{% endfor %}", "the method 'cycle' is not supported"),
     "test-divisibleby": ("{% for m in messages %}{{ loop.index is divisibleby(2) }}{% endfor %}", "the test 'divisibleby' is not supported"),
@@ -305,9 +335,12 @@ REFUSED = {
     "division": ("{{ messages | length / 2 }}", "the operators / // ** are not supported"),
 }
 
-# Templates jinja2 cannot compile (Python's SyntaxError), which mixc refuses at load with these words.
+# Templates jinja2 cannot compile (its TemplateSyntaxError or Python's SyntaxError), which mixc refuses at load with these words.
 UNCOMPILABLE = {
     "break-outside-loop": ("{{ messages[0]['content'] }}{% if true %}{% break %}{% endif %}", "'break' outside a for loop"),
+    "escape-truncated": ("{{ '\\x4' }}", "the string escape '\\x' is truncated or out of range"),
+    "escape-out-of-range": ("{{ '\\U00110000' }}", "the string escape '\\U' is truncated or out of range"),
+    "filter-block-test": ("{% filter trim is string %}x{% endfilter %}", "expected the end of the {% filter %} tag"),
     "continue-in-macro": ("{% macro f() %}{% continue %}{% endmacro %}{% for m in messages %}{{ f() }}{% endfor %}",
                           "'continue' outside a for loop"),
 }
@@ -405,7 +438,8 @@ def tool_cases():
     for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-json", "qwen3", "features-strings",
                  "features-literals", "mistral-small-3.2", "devstral-small", "kimi-k2", "hermes-3-tool-use", "gpt-oss",
                  "features-macros", "gemma-4", "features-case", "granite-3.3", "qwen3-coder", "features-repr", "deepseek-r1-distill-qwen",
-                 "command-r7b", "features-loopcontrols"):
+                 "command-r7b", "features-loopcontrols", "features-blocks", "mistral-small-3.1", "firefunction-v2",
+                 "functionary-v3.2"):
         bos, eos = TOKENS[name]
         convs = dict(TOOL_CONVERSATIONS, user=CONVERSATIONS["user"], **{"system-user": CONVERSATIONS["system-user"]})
         for cname, messages in convs.items():
@@ -435,6 +469,7 @@ def tool_cases():
     return cases
 
 RENDER_REFUSED = {
+    "tojson-ensure-ascii": ("{{ tools | tojson(ensure_ascii=true) }}", "tojson takes only indent"),
     "print-generator": ("{{ tools | select }}", "printing a list is not supported"),
     "tuple-in-dict": ("{{ {'t': (1, 2)} }}", "a tuple in a dict literal is not supported"),
     "print-message": ("{{ [messages[0]] }}", "printing a list is not supported"),
@@ -523,7 +558,7 @@ def main():
         try:
             _compile_jinja_template(tmpl)
             raise AssertionError(f"jinja2 compiles {name}")
-        except SyntaxError:
+        except (SyntaxError, jinja2.exceptions.TemplateSyntaxError):
             pass
         templates["uncompilable-" + name] = tmpl
         cases.append({"name": "uncompilable-" + name, "template": "uncompilable-" + name, "refused": words})
