@@ -133,8 +133,62 @@ static bool integer_feasible(const GuideNode *n, bool neg, int64_t m, int d) {
     return false;
 }
 
+/* A bounded number (real_bounded) is written without an exponent, in at most REAL_DIGITS digits,
+ * NUM_FRAC_DIGITS of them after the point; its frames' v holds all its digits' value, j (after the
+ * point) the integer digits. Its values are exact multiples of 10^-18 here. */
+#define REAL_DIGITS 18
+
+static __int128 pow10_128(int k) {
+    __int128 p = 1;
+    while (k-- > 0) p *= 10;
+    return p;
+}
+
+/* Whether one of the points start + k * step (k >= 0) below start + len lies within [a, b]. */
+static bool span_hits(__int128 start, __int128 len, __int128 step, __int128 a, __int128 b) {
+    __int128 from = a > start ? a : start;
+    __int128 p = start + (from - start + step - 1) / step * step;
+    return p < start + len && p <= b;
+}
+
+/* The step between the values of a bounded number with d integer digits: its last fraction digit's. */
+static __int128 real_step(int d) {
+    int frac = REAL_DIGITS - d < NUM_FRAC_DIGITS ? REAL_DIGITS - d : NUM_FRAC_DIGITS;
+    return pow10_128(REAL_DIGITS - frac);
+}
+
+/* Whether a value of bounded number n can still come of the text so far: sign neg, its digits' value
+ * N, d integer digits (0: '-' alone), f digits after the point (-1: no point yet); zero: the integer
+ * part is "0", which takes no more digits. */
+static bool real_feasible(const GuideNode *n, bool neg, int64_t N, int d, int f, bool zero) {
+    __int128 a = neg ? -n->real_hi : n->real_lo, b = neg ? -n->real_lo : n->real_hi;   /* of the magnitude */
+    if (a < 0) a = 0;
+    if (b < a) return false;
+    if (f >= 0) {   /* after the point: the digits so far, then up to the last fraction digit */
+        __int128 step = real_step(d), unit = pow10_128(REAL_DIGITS - f);
+        return step <= unit / (f == 0 ? 10 : 1) && span_hits((__int128)N * unit, unit, step, a, b);
+    }
+    for (int k = d ? 0 : 1; d + k <= REAL_DIGITS && (!zero || k == 0); k++) {   /* k more integer digits */
+        __int128 unit = pow10_128(REAL_DIGITS + k);
+        if (span_hits((__int128)N * unit, unit, real_step(d + k), a, b)) return true;
+    }
+    return false;
+}
+
+bool guide_number_has_value(const GuideNode *n) {
+    if (real_feasible(n, true, 0, 0, -1, false)) return true;
+    for (int c = 0; c <= 9; c++)
+        if (real_feasible(n, false, c, 1, -1, c == 0)) return true;
+    return false;
+}
+
 static bool number_whole(const Frame *f) {
     if (f->phase != N_ZERO && f->phase != N_INT && f->phase != N_FRAC && f->phase != N_EXP) return false;
+    if (f->n->real_bounded) {
+        __int128 v = (__int128)f->v * pow10_128(REAL_DIGITS - (f->phase == N_FRAC ? f->i : 0));
+        if (f->flag) v = -v;
+        return v >= f->n->real_lo && v <= f->n->real_hi;
+    }
     if (f->n->k != GN_INTEGER) return true;
     int64_t v = f->flag ? -f->v : f->v;
     return (!f->n->has_lo || v >= f->n->lo) && (!f->n->has_hi || v <= f->n->hi);
@@ -150,6 +204,7 @@ static void integer_digit(Step *s, const Frame *f, int d) {
     if (g.i > NUM_INT_DIGITS) return;   /* before the magnitude, which 19 digits would take past int64 */
     g.v = f->v * 10 + d;
     if (f->n->k == GN_INTEGER && !integer_feasible(f->n, f->flag, g.v, g.i)) return;
+    if (f->n->real_bounded && !real_feasible(f->n, f->flag, g.v, g.i, -1, g.phase == N_ZERO)) return;
     emit(s, g);
 }
 
@@ -158,16 +213,32 @@ static void number_begin(Step *s, const GuideNode *n, const Frame *up, int b) {
     Frame f = frame(F_NUM, N_MINUS, n, up);
     if (b == '-') {
         f.flag = 1;
-        if (n->k != GN_INTEGER || integer_feasible(n, true, 0, 0)) emit(s, f);
+        if (n->real_bounded ? real_feasible(n, true, 0, 0, -1, false) : n->k != GN_INTEGER || integer_feasible(n, true, 0, 0))
+            emit(s, f);
     } else if (b >= '0' && b <= '9') {
         if (b == '0') {
             f.phase = N_ZERO, f.i = 1;
-            if (n->k != GN_INTEGER || integer_feasible(n, false, 0, 1)) emit(s, f);
+            if (n->real_bounded ? real_feasible(n, false, 0, 1, -1, true) : n->k != GN_INTEGER || integer_feasible(n, false, 0, 1))
+                emit(s, f);
         } else {
             f.phase = N_INT;
             integer_digit(s, &(Frame){.k = F_NUM, .phase = N_ZERO, .n = n, .up = up, .i = 0}, b - '0');
         }
     }
+}
+
+/* A byte after a bounded number's integer digits (taken before): its point, a fraction digit, or (a
+ * whole one) the byte of what comes after it. */
+static void real_step_past(Step *s, const Frame *f, int b) {
+    int ph = f->phase;
+    Frame g = *f;
+    if (b == '.' && (ph == N_ZERO || ph == N_INT) && real_feasible(f->n, f->flag, f->v, f->i, 0, false))
+        g.phase = N_DOT, g.j = f->i, g.i = 0, emit(s, g);
+    if (b >= '0' && b <= '9' && (ph == N_DOT || ph == N_FRAC)) {
+        g.phase = N_FRAC, g.i = f->i + 1, g.v = f->v * 10 + (b - '0');
+        if (real_feasible(f->n, f->flag, g.v, f->j, g.i, false)) emit(s, g);
+    }
+    if (number_whole(f) && f->up) step(s, f->up, b);   /* the number ends before b */
 }
 
 /* A byte after a number: more of it, or (a whole one) the byte of what comes after it. */
@@ -176,6 +247,7 @@ static void number_step(Step *s, const Frame *f, int b) {
     int ph = f->phase;
     Frame g = *f;
     if (digit && (ph == N_MINUS || ph == N_INT)) integer_digit(s, f, b - '0');
+    if (f->n->real_bounded) return real_step_past(s, f, b);
     if (real && b == '.' && (ph == N_ZERO || ph == N_INT)) g.phase = N_DOT, g.i = 0, emit(s, g);
     if (real && exp && (ph == N_ZERO || ph == N_INT || ph == N_FRAC)) g.phase = N_E, g.i = 0, emit(s, g);
     if (digit && (ph == N_DOT || ph == N_FRAC) && f->i < NUM_FRAC_DIGITS) g.phase = N_FRAC, g.i = f->i + 1, emit(s, g);

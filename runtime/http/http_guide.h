@@ -28,6 +28,9 @@ struct GuideNode {
     int64_t min_len, max_len;   /* string: code points; max -1: none */
     bool has_lo, has_hi;        /* integer: lo <= value <= hi */
     int64_t lo, hi;
+    bool real_bounded;          /* number: real_lo <= value <= real_hi in units of 10^-18, the bounds
+                                 * as the value parsed to a double compares with them (http_schema.c) */
+    __int128 real_lo, real_hi;
     const char *text;           /* literal: len bytes */
     size_t len;
     const GuideNode **alt;      /* anyOf: [nalt] */
@@ -40,6 +43,10 @@ struct GuideGrammar {
     const GuideNode *root;
     bool bare;                  /* no white space before the value (a choice's text, as it is) */
 };
+
+/* Whether a bounded number node (real_bounded) has a value the guide writes: at most 18 digits, 16 of
+ * them after the point, no exponent. */
+bool guide_number_has_value(const GuideNode *n);
 
 /* Nodes every grammar shares: any JSON value, any string (an object's keys). */
 extern const GuideNode GUIDE_ANY, GUIDE_ANY_STRING;

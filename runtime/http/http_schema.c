@@ -3,8 +3,9 @@
  *
  * The grammar matches some of the JSON texts that validate, never one that does not: an object's
  * properties in the schema's order (the required ones always, no others), compact constants, integers
- * of at most 18 digits, numbers with at most 16 fraction and 2 exponent digits. A keyword whose rule is
- * not computed here (pattern, format, multipleOf, a number's bounds, uniqueItems, ...) is refused by
+ * of at most 18 digits, numbers with at most 16 fraction and 2 exponent digits (with bounds: no exponent,
+ * at most 18 digits). A keyword whose rule is not computed here (pattern, format, multipleOf,
+ * uniqueItems, ...) is refused by
  * name: the answer would otherwise look guided and not be. Annotations (title, description, default,
  * examples, ...) change nothing. */
 #include "http_guide.h"
@@ -241,11 +242,78 @@ static const GuideNode *integer_node(Compile *c, const json_t *s) {
     return n;
 }
 
+/* A number's bounds on the guide's grid of 10^-18 (http_guide.c), as the answer's client compares
+ * them: the number it parses rounds to the nearest double (ties to even), which it compares with the
+ * bound. So a bound x admits the text values that round to x or past it: those beyond the midpoint of
+ * x and its neighbour on the other side, and the midpoint itself where it rounds to x. */
+
+/* x = m * 2^e exactly, m of x's sign and at most 53 bits. */
+static int64_t double_significand(double x, int *e) {
+    double f = frexp(x, e);
+    *e -= 53;
+    return (int64_t)ldexp(f, 53);
+}
+
+/* The midpoint of x and its neighbour (nextafter x) on the grid, rounded down; *exact: it is a grid
+ * point. */
+static __int128 midpoint_grid(double x, double neighbour, bool *exact) {
+    if (x == 0) return *exact = false, neighbour < 0 ? -1 : 0;   /* half the least subnormal */
+    int ex, en;
+    int64_t mx = double_significand(x, &ex), mn = double_significand(neighbour, &en);
+    int e = ex < en ? ex : en;   /* the two differ by one binade at most */
+    __int128 v = ((__int128)mx * ((__int128)1 << (ex - e)) + (__int128)mn * ((__int128)1 << (en - e))) * 1000000000000000000LL;
+    e -= 1;   /* the sum's half */
+    if (e >= 0) return *exact = true, v * ((__int128)1 << e);
+    if (-e > 115) return *exact = v == 0, v < 0 ? -1 : 0;   /* |v| < 2^115: below one grid step */
+    __int128 d = (__int128)1 << -e, q = v / d;
+    if (q * d > v) q--;   /* C's division truncates: the floor */
+    *exact = q * d == v;
+    return q;
+}
+
+static bool even_significand(double x) {
+    int e;
+    return !(double_significand(x, &e) & 1);
+}
+
+/* The least grid value a bound admits from below (minimum x; exclusiveMinimum: the next double's). */
+static __int128 grid_lower(double x) {
+    bool exact;
+    __int128 m = midpoint_grid(x, nextafter(x, -INFINITY), &exact);
+    return exact && even_significand(x) ? m : m + 1;
+}
+
+/* The greatest grid value a bound admits from above (maximum x; exclusiveMaximum: the previous
+ * double's). */
+static __int128 grid_upper(double x) {
+    bool exact;
+    __int128 m = midpoint_grid(x, nextafter(x, INFINITY), &exact);
+    return exact && !even_significand(x) ? m - 1 : m;
+}
+
+/* A number bound: the grid value it admits, within INTEGER_BOUND. */
+static bool real_bound_of(Compile *c, const json_t *s, const char *key, bool upper, bool exclusive, GuideNode *n) {
+    const json_t *v = json_object_get(s, key);
+    if (!v) return true;
+    double x = json_number_value(v);
+    if (!json_is_number(v) || fabs(x) > INTEGER_BOUND) return refuse(c, "'%s' must be a number within 1e17", key), false;
+    if (exclusive) x = nextafter(x, upper ? -INFINITY : INFINITY);
+    __int128 g = upper ? grid_upper(x) : grid_lower(x);
+    if (upper ? g < n->real_hi : g > n->real_lo) *(upper ? &n->real_hi : &n->real_lo) = g;
+    return true;
+}
+
 static const GuideNode *number_node(Compile *c, const json_t *s) {
     static const char *const BOUNDS[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL};
-    for (int i = 0; BOUNDS[i]; i++)
-        if (json_object_get(s, BOUNDS[i])) return refuse(c, "'%s' of a number is not supported (of an integer it is)", BOUNDS[i]);
-    return node_of(c, GN_NUMBER);
+    GuideNode *n = node_of(c, GN_NUMBER);
+    n->real_lo = -((__int128)1 << 126), n->real_hi = (__int128)1 << 126;
+    for (int i = 0; BOUNDS[i]; i++) {
+        n->real_bounded |= json_object_get(s, BOUNDS[i]) != NULL;
+        if (!real_bound_of(c, s, BOUNDS[i], i % 2, i >= 2, n)) return NULL;
+    }
+    if (n->real_bounded && !guide_number_has_value(n))
+        return refuse(c, "the number's bounds leave no value of at most 16 decimals (written without an exponent)");
+    return n;
 }
 
 static const GuideNode *node_of_type(Compile *c, const json_t *s, const char *t) {

@@ -45,7 +45,10 @@ static void test_refused(void) {
         {"refused-pattern", "{\"type\": \"string\", \"pattern\": \"^a\"}", "the schema keyword 'pattern' is not supported"},
         {"refused-format", "{\"type\": \"string\", \"format\": \"date-time\"}", "the schema keyword 'format' is not supported"},
         {"refused-multiple-of", "{\"type\": \"integer\", \"multipleOf\": 2}", "'multipleOf' is not supported"},
-        {"refused-number-bounds", "{\"type\": \"number\", \"minimum\": 0}", "'minimum' of a number is not supported"},
+        {"refused-number-bounds-empty", "{\"type\": \"number\", \"minimum\": 1, \"exclusiveMaximum\": 1}", "bounds leave no value"},
+        {"refused-number-bounds-finer", "{\"type\": \"number\", \"minimum\": 0.12345678901234568, \"maximum\": 0.12345678901234568}",
+         "leave no value of at most 16 decimals"},
+        {"refused-number-bound-huge", "{\"type\": \"number\", \"exclusiveMinimum\": -1e18}", "within 1e17"},
         {"refused-unique-items", "{\"type\": \"array\", \"uniqueItems\": true}", "'uniqueItems' is not supported"},
         {"refused-pattern-properties", "{\"type\": \"object\", \"patternProperties\": {}}", "'patternProperties' is not supported"},
         {"refused-all-of-two", "{\"allOf\": [{\"type\": \"string\"}, {\"maxLength\": 3}]}", "'allOf' of more than one"},
@@ -144,6 +147,22 @@ static void test_texts(void) {
         {"integer-no-fraction", "{\"type\": \"integer\"}", "1.0", false},
         {"integer-no-leading-zero", "{\"type\": \"integer\"}", "012", false},
         {"integer-no-minus-zero", "{\"type\": \"integer\"}", "-0", false},
+        {"number-bounds-in", "{\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}", "0.5", true},
+        {"number-bounds-top", "{\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}", "1.0", true},
+        {"number-bounds-minus-zero", "{\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}", "-0", true},
+        {"number-bounds-over", "{\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}", "1.0000000000000002", false},
+        {"number-bounds-under", "{\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}", "-0.1", false},
+        {"number-bounds-no-exponent", "{\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}", "1e-1", false},
+        {"number-bounds-in-object", "{\"type\": \"object\", \"properties\": {\"p\": {\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}}, \"required\": [\"p\"]}", "{\"p\": 0.25}", true},
+        {"number-exclusive-min", "{\"type\": \"number\", \"exclusiveMinimum\": 0}", "0.0", false},
+        {"number-exclusive-min-above", "{\"type\": \"number\", \"exclusiveMinimum\": 0}", "0.0000000000000001", true},
+        {"number-min-as-double", "{\"type\": \"number\", \"minimum\": 0.1}", "0.1", true},
+        {"number-min-as-double-below", "{\"type\": \"number\", \"minimum\": 0.1}", "0.09999999999999999", false},
+        {"number-max-tie-odd", "{\"type\": \"number\", \"maximum\": 2251799813685248.5}", "2251799813685248.75", false},
+        {"number-max-below-tie", "{\"type\": \"number\", \"maximum\": 2251799813685248.5}", "2251799813685248.74", true},
+        {"number-max-tie-even", "{\"type\": \"number\", \"maximum\": 2251799813685249}", "2251799813685249.25", true},
+        {"number-max-past-tie", "{\"type\": \"number\", \"maximum\": 2251799813685249}", "2251799813685249.26", false},
+        {"number-bounds-digits", "{\"type\": \"number\", \"minimum\": -1e17}", "-12345678901234567.25", false},
         {"number-forms", "{\"type\": \"array\", \"items\": {\"type\": \"number\"}}", "[0, -0, 1.5, 2e10, 3E-2, -4.25e+1]", true},
         {"number-no-dot-end", "{\"type\": \"number\"}", "1.", false},
         {"number-18-digits", "{\"type\": \"number\"}", "922337203685477580.5", true},
@@ -173,6 +192,97 @@ static void test_texts(void) {
         char why[800];
         bool took = takes(CASES[i].schema, CASES[i].text, why, sizeof why);
         check(CASES[i].name, took == CASES[i].takes, why, CASES[i].takes ? "whole" : "refused");
+    }
+}
+
+/* ------------------------------------------------------------------ bounded numbers, byte by byte */
+
+/* A bounded number's schema, its bounds as the client reads them. */
+typedef struct {
+    const char *name, *schema;
+    double lo, hi;
+    bool xlo, xhi;      /* exclusive */
+} NumberBounds;
+
+static int32_t char_id[128];   /* the token of each character of "-.0123456789" alone */
+
+/* What the client makes of t under b: a JSON number the guide may write (no exponent, at most 18
+ * digits, 16 after the point), parsed to a double (strtod: correctly rounded) within the bounds. */
+static bool number_valid(const char *t, const NumberBounds *b) {
+    const char *p = t + (*t == '-');
+    if (*p < '0' || *p > '9' || (*p == '0' && p[1] >= '0' && p[1] <= '9')) return false;
+    int digits = 0, frac = 0;
+    while (*p >= '0' && *p <= '9') p++, digits++;
+    if (*p == '.') {
+        if (*++p < '0' || *p > '9') return false;
+        while (*p >= '0' && *p <= '9') p++, frac++;
+    }
+    if (*p || digits + frac > 18 || frac > 16) return false;
+    double v = strtod(t, NULL);
+    return (b->xlo ? v > b->lo : v >= b->lo) && (b->xhi ? v < b->hi : v <= b->hi);
+}
+
+/* The guide after t, byte by byte: 0 when it leaves the grammar, 1 taken, 2 whole. */
+static int guide_after(const char *schema, const char *t) {
+    char err[300];
+    Guide *gd = guide_new(compile_text(schema, err, sizeof err));
+    bool ok = true;
+    for (const char *c = t; *c && ok; c++) ok = guide_advance(gd, vocab, char_id[(unsigned char)*c]);
+    int r = !ok ? 0 : guide_ends(gd) ? 2 : 1;
+    guide_free(gd);
+    return r;
+}
+
+/* From prefix t (taken), every byte of alphabet the guide takes leads on, depth bytes more: a taken
+ * text is whole or takes one byte more. The first dead end into bad. */
+static void no_dead_end(const char *schema, char *t, size_t len, int depth, const char *alphabet, char *bad, size_t n) {
+    bool on = false;
+    for (const char *a = alphabet; *a && !bad[0]; a++) {
+        t[len] = *a, t[len + 1] = 0;
+        int r = guide_after(schema, t);
+        on |= r > 0;
+        if (r && depth > 1) no_dead_end(schema, t, len + 1, depth - 1, alphabet, bad, n);
+    }
+    t[len] = 0;
+    if (!on && !bad[0] && depth > 1 && guide_after(schema, t) == 1) snprintf(bad, n, "'%s' takes no byte and is not whole", t);
+}
+
+static void test_number_bounds(void) {
+    static const NumberBounds CASES[] = {
+        {"unit", "{\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}", 0, 1, false, false},
+        {"signed", "{\"type\": \"number\", \"minimum\": -2.5, \"exclusiveMaximum\": 3.14159}", -2.5, 3.14159, false, true},
+        {"tenth", "{\"type\": \"number\", \"minimum\": 0.1, \"maximum\": 0.1}", 0.1, 0.1, false, false},
+        {"negative", "{\"type\": \"number\", \"exclusiveMinimum\": -10, \"maximum\": -0.05}", -10, -0.05, true, false},
+        {"above", "{\"type\": \"number\", \"exclusiveMinimum\": 99.5}", 99.5, INFINITY, true, false},
+    };
+    static const char ALL[] = "-.0123456789";
+    for (const char *c = ALL; *c; c++) {
+        int32_t *ids = NULL;
+        int64_t n = 0;
+        char err[100];
+        if (tokenizer_encode(tok, c, 1, false, &ids, &n, err, sizeof err) && n == 1) char_id[(unsigned char)*c] = ids[0];
+        free(ids);
+    }
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        const NumberBounds *b = &CASES[i];
+        char t[16], bad[200] = "";
+        long texts = 0;
+        for (long code = 1; code <= 12 + 144 + 1728 + 20736 && !bad[0]; code++) {   /* every text of 1 to 4 bytes */
+            long k = code, len = 0;
+            for (long span = 12; k > span; span *= 12) k -= span, len++;
+            for (long j = 0, r = k - 1; j <= len; j++, r /= 12) t[j] = ALL[r % 12];
+            t[len + 1] = 0;
+            bool whole = guide_after(b->schema, t) == 2, want = number_valid(t, b);
+            if (whole != want) snprintf(bad, sizeof bad, "'%s': %s, the client %s it", t, whole ? "whole" : "not whole", want ? "takes" : "refuses");
+            texts++;
+        }
+        char name[80];
+        snprintf(name, sizeof name, "number-bounds-exhaustive-%s", b->name);
+        check(name, !bad[0], bad, "every text of up to 4 bytes whole exactly when the client takes it");
+        t[0] = 0;
+        no_dead_end(b->schema, t, 0, 8, "-.0159", bad, sizeof bad);
+        snprintf(name, sizeof name, "number-bounds-no-dead-end-%s", b->name);
+        check(name, !bad[0], bad, "every taken text of up to 8 bytes of -.0159 goes on or is whole");
     }
 }
 
@@ -302,7 +412,10 @@ static int walk(const char *schema_text, int walks, const int *piece_len, char *
                 end = true;
                 break;
             }
-            if (!npick) break;
+            if (!npick) {   /* every token the mask allows leads somewhere: a dead end is a fault */
+                snprintf(bad, n, "a dead end after %d tokens: no token allowed, nor the end", nids);
+                break;
+            }
             int32_t id = nshort && next_rand() % 2 ? pick[next_rand() % (uint64_t)nshort] : pick[next_rand() % (uint64_t)npick];
             ids[nids++] = id;
             if (!guide_advance(gd, vocab, id) || !guide_advance(all, vocab, id)) break;
@@ -342,6 +455,9 @@ static void test_walks(const char *which) {
         {"walk-one-of", "{\"oneOf\": [{\"type\": \"string\", \"maxLength\": 4}, {\"type\": \"integer\"}, {\"type\": \"boolean\"}]}"},
         {"walk-any", "true"},
         {"walk-extra", "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"array\", \"items\": {\"type\": \"null\"}}}"},
+        {"walk-number-bounds", "{\"type\": \"object\", \"properties\": {\"p\": {\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}, "
+         "\"t\": {\"type\": \"number\", \"exclusiveMinimum\": -10, \"maximum\": -0.05}, \"x\": {\"type\": \"array\", \"items\": "
+         "{\"type\": \"number\", \"minimum\": 0.1, \"maximum\": 0.1}, \"maxItems\": 3}}, \"required\": [\"p\", \"t\", \"x\"]}"},
     };
     int *piece_len = calloc((size_t)nvocab, sizeof *piece_len);
     for (int32_t id = 0; id < nvocab; id++) {
@@ -434,7 +550,7 @@ static void walks_of(const char *path, const char *which) {
     END_ID = (int32_t)tokenizer_vocab_size(t);
     nvocab = END_ID + 1;
     vocab = guide_vocab_new(t, nvocab);
-    if (!*which) test_texts(), test_thinking(), test_vocab_made_late(t);
+    if (!*which) test_texts(), test_thinking(), test_vocab_made_late(t), test_number_bounds();
     test_walks(which);
     guide_vocab_free(vocab);
     tokenizer_free(t);

@@ -322,7 +322,7 @@ def tool_prompt(client, url, hf, ref):
 
 def weather_models():
     """Pydantic models as clients write them: a nested model ($defs, $ref), an Optional (anyOf with
-    null), an Enum and a Literal (enum), an int's bounds, a string's max_length, a list."""
+    null), an Enum and a Literal (enum), an int's and a float's bounds, a string's max_length, a list."""
     import enum
     from typing import List, Literal, Optional
 
@@ -339,6 +339,8 @@ def weather_models():
     class Weather(pydantic.BaseModel):
         place: Place
         days: int = pydantic.Field(ge=1, le=14)
+        confidence: float = pydantic.Field(ge=0, le=1)
+        low_c: float = pydantic.Field(gt=-90.5, lt=0.1)
         unit: Unit
         kind: Literal["forecast", "history"]
         tags: List[str] = pydantic.Field(max_length=3)
@@ -354,7 +356,7 @@ def structured(client):
     parsed = []
     for seed in range(4):
         r = client.beta.chat.completions.parse(model="tiny", messages=[{"role": "user", "content": "Weather?"}],
-                                               response_format=Weather, max_tokens=600, temperature=1, seed=seed)
+                                               response_format=Weather, max_tokens=1000, temperature=1, seed=seed)
         parsed.append((r.choices[0].finish_reason, type(r.choices[0].message.parsed).__name__))
     check("openai-structured-pydantic", parsed, [("stop", "Weather")] * 4)
     kinds = []   # any object: its strings as long as the model makes them (some reach max_tokens)
