@@ -297,8 +297,38 @@ static void string_hex(Step *s, const Frame *f, int b) {
     emit(s, g);
 }
 
+/* The byte of a short escape's letter (\" \\ \/ \b \f \n \r \t) as the text holds it, or -1. */
+static int escaped_byte(int b) {
+    const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t", *at = b ? strchr(from, b) : NULL;
+    return at ? to[at - from] : -1;
+}
+
+/* A byte of a string whose text a DFA keeps to (a pattern's, a format's): ASCII, written as it is or
+ * by a short escape; its state in f->j. */
+static void dfa_string_step(Step *s, const Frame *f, int b) {
+    const GuideDfa *d = f->n->dfa;
+    Frame g = *f;
+    int c = -1;
+    if (f->phase == S_CHAR && b == '"') {
+        if (d->accept[f->j]) complete(s, f->up);
+        return;
+    }
+    if (f->phase == S_CHAR && b == '\\') {   /* an escape, where one of them leads on */
+        for (const char *e = "\"\\/bfnrt"; *e; e++)
+            if (d->next[f->j * 128 + escaped_byte(*e)] >= 0) return g.phase = S_ESC, emit(s, g);
+        return;
+    }
+    if (f->phase == S_CHAR && b >= 0x20 && b < 0x80) c = b;
+    if (f->phase == S_ESC) c = escaped_byte(b);
+    int next = c < 0 ? -1 : d->next[f->j * 128 + c];
+    if (next < 0) return;
+    g.phase = S_CHAR, g.j = next, g.v = f->v + 1;
+    emit(s, g);
+}
+
 static void string_step(Step *s, const Frame *f, int b) {
     Frame g = *f;
+    if (f->n->dfa) return dfa_string_step(s, f, b);
     switch (f->phase) {
     case S_CHAR:
         if (b == '"') {
@@ -642,7 +672,7 @@ static int64_t string_room(const Guide *gd) {
     int64_t room = -1;
     for (int i = 0; i < gd->nplace; i++) {
         const Frame *f = gd->place[i];
-        if (f == &DONE || f->k != F_STR || f->phase != S_CHAR) return -1;
+        if (f == &DONE || f->k != F_STR || f->phase != S_CHAR || f->n->dfa) return -1;
         int64_t r = f->n->max_len < 0 ? INT32_MAX : f->n->max_len - f->v;
         if (r > room) room = r;
     }

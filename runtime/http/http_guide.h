@@ -11,6 +11,18 @@ typedef enum { GN_ANY, GN_OBJECT, GN_ARRAY, GN_STRING, GN_NUMBER, GN_INTEGER, GN
 
 typedef struct GuideNode GuideNode;
 
+/* A DFA over the ASCII bytes of a string's decoded text (http_regex.c): next[state * 128 + byte] the
+ * state after the byte, -1 where none leads to an accepting state; accept[state]; state 0 the start. */
+typedef struct {
+    int nstates;
+    int16_t *next;
+    uint8_t *accept;
+} GuideDfa;
+
+/* The DFA of regex re[0, len) in A: search (a schema's pattern) matches anywhere unless anchored by
+ * '^' and '$', else the whole text; NULL with why for what the subset does not compute. */
+const GuideDfa *guide_regex(Arena *A, const char *re, size_t len, bool search, char *why, size_t whylen);
+
 /* An object's property: its key as JSON text ("\"city\""), its value's node. */
 typedef struct {
     const GuideNode *key, *value;
@@ -26,6 +38,7 @@ struct GuideNode {
     const GuideNode *items;     /* array: its items' */
     int64_t min_items, max_items;   /* max -1: none */
     int64_t min_len, max_len;   /* string: code points; max -1: none */
+    const GuideDfa *dfa;        /* string: its decoded text's (a pattern or a format); NULL: any text */
     bool has_lo, has_hi;        /* integer: lo <= value <= hi */
     int64_t lo, hi;
     bool real_bounded;          /* number: real_lo <= value <= real_hi in units of 10^-18, the bounds

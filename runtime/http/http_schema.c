@@ -4,8 +4,9 @@
  * The grammar matches some of the JSON texts that validate, never one that does not: an object's
  * properties in the schema's order (the required ones always, no others), compact constants, integers
  * of at most 18 digits, numbers with at most 16 fraction and 2 exponent digits (with bounds: no exponent,
- * at most 18 digits). A keyword whose rule is not computed here (pattern, format, multipleOf,
- * uniqueItems, ...) is refused by
+ * at most 18 digits), a string with a pattern or a format in ASCII. A keyword whose rule is not
+ * computed here (multipleOf, uniqueItems, a format but date, time, date-time, uuid and ipv4, ...) is
+ * refused by
  * name: the answer would otherwise look guided and not be. Annotations (title, description, default,
  * examples, ...) change nothing. */
 #include "http_guide.h"
@@ -85,7 +86,8 @@ static const char *const ANNOTATIONS[] = {"title", "description", "default", "ex
                                           "strict", NULL};
 static const char *const KEYWORDS[] = {"type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "required",
                                        "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength",
-                                       "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "uniqueItems", NULL};
+                                       "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "uniqueItems", "pattern",
+                                       "format", NULL};
 static const char *const TYPES[] = {"null", "boolean", "object", "array", "number", "integer", "string", NULL};
 
 static bool listed(const char *const *list, const char *s) {
@@ -209,11 +211,48 @@ static const GuideNode *array_node(Compile *c, const json_t *s) {
     return c->failed ? NULL : n;
 }
 
+/* The formats the guide writes, as regexes matched whole: each a part of what the format takes that
+ * Python's and pydantic's readers take too (a year from 0001, no leap second or 29 February, at most
+ * 6 fraction digits, an offset always, lower-case hex, no leading zero in an address). */
+#define FMT_YEAR "(000[1-9]|00[1-9][0-9]|0[1-9][0-9][0-9]|[1-9][0-9][0-9][0-9])"
+#define FMT_DATE FMT_YEAR "-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
+#define FMT_HOUR "([01][0-9]|2[0-3])"
+#define FMT_TIME FMT_HOUR ":[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-]" FMT_HOUR ":[0-5][0-9])"
+#define FMT_OCTET "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+static const struct {
+    const char *name, *re;
+} FORMATS[] = {
+    {"date", FMT_DATE},
+    {"time", FMT_TIME},
+    {"date-time", FMT_DATE "T" FMT_TIME},
+    {"uuid", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"},
+    {"ipv4", FMT_OCTET "\\." FMT_OCTET "\\." FMT_OCTET "\\." FMT_OCTET},
+};
+
+/* A string's pattern or format as the DFA its text keeps to (n->dfa). */
+static bool string_shape(Compile *c, const json_t *s, GuideNode *n) {
+    const json_t *pattern = json_object_get(s, "pattern"), *format = json_object_get(s, "format");
+    if (!pattern && !format) return true;
+    if (pattern && format) return refuse(c, "'pattern' beside 'format' is not supported"), false;
+    if (json_object_get(s, "minLength") || json_object_get(s, "maxLength"))
+        return refuse(c, "'minLength' or 'maxLength' beside '%s' is not supported", pattern ? "pattern" : "format"), false;
+    if (!json_is_string(pattern ? pattern : format)) return refuse(c, "'%s' must be a string", pattern ? "pattern" : "format"), false;
+    char why[200], shown[SHOWN_MAX];
+    const char *re = pattern ? json_string_value(pattern) : NULL, *name = json_string_value(format);
+    for (size_t k = 0; !re && k < sizeof FORMATS / sizeof *FORMATS; k++)
+        if (!strcmp(FORMATS[k].name, name)) re = FORMATS[k].re;
+    if (!re) return refuse(c, "the format '%s' is not supported (only date, time, date-time, uuid and ipv4)",
+                           shown_text(name, strlen(name), shown)), false;
+    n->dfa = guide_regex(c->A, re, pattern ? json_string_length(pattern) : strlen(re), pattern != NULL, why, sizeof why);
+    if (!n->dfa) return refuse(c, "'pattern' %s: %s", shown_text(re, strlen(re), shown), why), false;
+    return true;
+}
+
 static const GuideNode *string_node(Compile *c, const json_t *s) {
     GuideNode *n = node_of(c, GN_STRING);
     if (!count_of(c, s, "minLength", 0, &n->min_len) || !count_of(c, s, "maxLength", -1, &n->max_len)) return NULL;
     if (n->max_len >= 0 && n->max_len < n->min_len) return refuse(c, "'maxLength' is below 'minLength': nothing validates");
-    return n;
+    return string_shape(c, s, n) ? n : NULL;
 }
 
 #define INTEGER_BOUND 1e17      /* bounds beyond the 18 digits an integer has here are refused */
@@ -260,6 +299,7 @@ static __int128 midpoint_grid(double x, double neighbour, bool *exact) {
     if (x == 0) return *exact = false, neighbour < 0 ? -1 : 0;   /* half the least subnormal */
     int ex, en;
     int64_t mx = double_significand(x, &ex), mn = double_significand(neighbour, &en);
+    if (!mn) en = ex;   /* zero, beside the least subnormal */
     int e = ex < en ? ex : en;   /* the two differ by one binade at most */
     __int128 v = ((__int128)mx * ((__int128)1 << (ex - e)) + (__int128)mn * ((__int128)1 << (en - e))) * 1000000000000000000LL;
     e -= 1;   /* the sum's half */
@@ -334,7 +374,7 @@ static const GuideNode *node_of_type(Compile *c, const json_t *s, const char *t)
 static const GuideNode *untyped(Compile *c, const json_t *s) {
     static const char *const OBJECT[] = {"properties", "required", "additionalProperties", NULL};
     static const char *const ARRAY[] = {"items", "minItems", "maxItems", NULL};
-    static const char *const STRING[] = {"minLength", "maxLength", NULL};
+    static const char *const STRING[] = {"minLength", "maxLength", "pattern", "format", NULL};
     static const char *const NUMBER[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL};
     for (int i = 0; NUMBER[i]; i++)
         if (json_object_get(s, NUMBER[i])) return refuse(c, "'%s' without a 'type' is not supported", NUMBER[i]);

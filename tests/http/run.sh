@@ -798,8 +798,10 @@ refused guided-refused-structured-and-format 400 "fields 'response_format' and '
 refused guided-refused-choice-empty 400 "'choice' must be a non-empty array of non-empty strings" \
   /v1/chat/completions "$(fmt '"structured_outputs": {"choice": ["a", ""]}')"
 schema_of() { printf '"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": %s}}' "$1"; }
-refused guided-refused-pattern 400 "field 'response_format': the schema keyword 'pattern' is not supported" \
-  /v1/chat/completions "$(fmt "$(schema_of '{"type": "string", "pattern": "^a+$"}')")"
+refused guided-refused-pattern 400 "lookarounds and named groups are not supported" \
+  /v1/chat/completions "$(fmt "$(schema_of '{"type": "string", "pattern": "^(?=a)a+$"}')")"
+refused guided-refused-format 400 "field 'response_format': the format 'email' is not supported" \
+  /v1/chat/completions "$(fmt "$(schema_of '{"type": "string", "format": "email"}')")"
 refused guided-refused-tool-multiple-of 400 "field 'tool_choice': the schema keyword 'multipleOf' is not supported" \
   /v1/chat/completions "$(with_fields '"tool_choice": "required"')"
 refused guided-refused-named-unknown 400 "field 'tool_choice': the function 'nope' is not one of 'tools'" \

@@ -8,6 +8,7 @@
 #include "http.h"
 
 #include <math.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +43,18 @@ static GuideGrammar *compile_text(const char *schema, char *err, size_t n) {
 
 static void test_refused(void) {
     static const struct { const char *name, *schema, *words; } CASES[] = {
-        {"refused-pattern", "{\"type\": \"string\", \"pattern\": \"^a\"}", "the schema keyword 'pattern' is not supported"},
-        {"refused-format", "{\"type\": \"string\", \"format\": \"date-time\"}", "the schema keyword 'format' is not supported"},
+        {"refused-pattern-backreference", "{\"type\": \"string\", \"pattern\": \"^(a)\\\\1$\"}", "'\\1' is not supported"},
+        {"refused-pattern-lookahead", "{\"type\": \"string\", \"pattern\": \"^(?=a)a$\"}", "lookarounds and named groups are not supported"},
+        {"refused-pattern-non-ascii", "{\"type\": \"string\", \"pattern\": \"^é$\"}", "a non-ASCII character in the pattern"},
+        {"refused-pattern-anchored-alternatives", "{\"type\": \"string\", \"pattern\": \"^a|b$\"}", "'|' beside '^' or '$' outside a group"},
+        {"refused-pattern-inner-anchor", "{\"type\": \"string\", \"pattern\": \"a^b\"}", "'^' is supported only at the pattern's start"},
+        {"refused-pattern-with-length", "{\"type\": \"string\", \"pattern\": \"^a+$\", \"maxLength\": 3}", "'minLength' or 'maxLength' beside 'pattern'"},
+        {"refused-pattern-unclosed", "{\"type\": \"string\", \"pattern\": \"(ab\"}", "a group '(' is not closed"},
+        {"refused-pattern-repeat-huge", "{\"type\": \"string\", \"pattern\": \"^a{1000}$\"}", "a repeat count past 64"},
+        {"refused-pattern-unwritable", "{\"type\": \"string\", \"pattern\": \"^[\\\\x00-\\\\x07]$\"}", "no string the guide writes (ASCII) matches it"},
+        {"refused-pattern-states", "{\"type\": \"string\", \"pattern\": \"[ab]*a[ab]{20}$\"}", "needs more than 400 states"},
+        {"refused-format-email", "{\"type\": \"string\", \"format\": \"email\"}", "the format 'email' is not supported"},
+        {"refused-format-and-pattern", "{\"type\": \"string\", \"format\": \"date\", \"pattern\": \"^2\"}", "'pattern' beside 'format'"},
         {"refused-multiple-of", "{\"type\": \"integer\", \"multipleOf\": 2}", "'multipleOf' is not supported"},
         {"refused-number-bounds-empty", "{\"type\": \"number\", \"minimum\": 1, \"exclusiveMaximum\": 1}", "bounds leave no value"},
         {"refused-number-bounds-finer", "{\"type\": \"number\", \"minimum\": 0.12345678901234568, \"maximum\": 0.12345678901234568}",
@@ -147,6 +158,28 @@ static void test_texts(void) {
         {"integer-no-fraction", "{\"type\": \"integer\"}", "1.0", false},
         {"integer-no-leading-zero", "{\"type\": \"integer\"}", "012", false},
         {"integer-no-minus-zero", "{\"type\": \"integer\"}", "-0", false},
+        {"pattern-whole", "{\"type\": \"string\", \"pattern\": \"^[A-Z]{2}-\\\\d{3}$\"}", "\"AB-123\"", true},
+        {"pattern-short", "{\"type\": \"string\", \"pattern\": \"^[A-Z]{2}-\\\\d{3}$\"}", "\"AB-12\"", false},
+        {"pattern-case", "{\"type\": \"string\", \"pattern\": \"^[A-Z]{2}-\\\\d{3}$\"}", "\"ab-123\"", false},
+        {"pattern-anywhere", "{\"type\": \"string\", \"pattern\": \"\\\\d\"}", "\"x1y\"", true},
+        {"pattern-anywhere-none", "{\"type\": \"string\", \"pattern\": \"\\\\d\"}", "\"xy\"", false},
+        {"pattern-groups", "{\"type\": \"string\", \"pattern\": \"^a(?:b|c)*d?$\"}", "\"abcbcd\"", true},
+        {"pattern-escapes", "{\"type\": \"string\", \"pattern\": \"^a\\\"b\\\\\\\\c\\\\td$\"}", "\"a\\\"b\\\\c\\td\"", true},
+        {"pattern-no-unicode-escape", "{\"type\": \"string\", \"pattern\": \"^a$\"}", "\"\\u0061\"", false},
+        {"pattern-repeat-range", "{\"type\": \"string\", \"pattern\": \"^(ab){2,3}$\"}", "\"ababab\"", true},
+        {"pattern-repeat-range-over", "{\"type\": \"string\", \"pattern\": \"^(ab){2,3}$\"}", "\"abababab\"", false},
+        {"pattern-dot-no-newline", "{\"type\": \"string\", \"pattern\": \"^.$\"}", "\"\\n\"", false},
+        {"format-date", "{\"type\": \"string\", \"format\": \"date\"}", "\"2024-02-28\"", true},
+        {"format-date-30-feb", "{\"type\": \"string\", \"format\": \"date\"}", "\"2024-02-30\"", false},
+        {"format-date-year-0", "{\"type\": \"string\", \"format\": \"date\"}", "\"0000-01-01\"", false},
+        {"format-time", "{\"type\": \"string\", \"format\": \"time\"}", "\"12:00:00.123456+05:30\"", true},
+        {"format-time-hour-24", "{\"type\": \"string\", \"format\": \"time\"}", "\"24:00:00Z\"", false},
+        {"format-date-time", "{\"type\": \"string\", \"format\": \"date-time\"}", "\"2026-12-06T11:47:09Z\"", true},
+        {"format-date-time-no-offset", "{\"type\": \"string\", \"format\": \"date-time\"}", "\"2026-12-06T11:47:09\"", false},
+        {"format-uuid", "{\"type\": \"string\", \"format\": \"uuid\"}", "\"123e4567-e89b-12d3-a456-426614174000\"", true},
+        {"format-ipv4", "{\"type\": \"string\", \"format\": \"ipv4\"}", "\"192.168.0.255\"", true},
+        {"format-ipv4-leading-zero", "{\"type\": \"string\", \"format\": \"ipv4\"}", "\"192.168.01.1\"", false},
+        {"format-untyped", "{\"format\": \"date\"}", "\"2024-01-31\"", true},
         {"number-bounds-in", "{\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}", "0.5", true},
         {"number-bounds-top", "{\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}", "1.0", true},
         {"number-bounds-minus-zero", "{\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}", "-0", true},
@@ -311,6 +344,67 @@ static const json_t *resolve(const char *ref) {
     return at;
 }
 
+/* The formats as RFC 3339 and RFC 4122 write them, and an IPv4 address (written apart from the guide's
+ * regexes): t[0, n) with digits where d stands in shape and the other characters as they are. */
+static bool shaped(const char *t, const char *shape, size_t n) {
+    if (strlen(shape) != n) return false;
+    for (size_t i = 0; i < n; i++)
+        if (shape[i] == 'd' ? t[i] < '0' || t[i] > '9' : shape[i] == 'x' ? !strchr("0123456789abcdefABCDEF", t[i]) || !t[i]
+                            : t[i] != shape[i])
+            return false;
+    return true;
+}
+
+static bool date_valid(const char *t, size_t n) {
+    if (!shaped(t, "dddd-dd-dd", n)) return false;
+    int y = atoi(t), m = atoi(t + 5), d = atoi(t + 8);
+    static const int DAYS[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100) || y % 400 == 0;
+    return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= DAYS[m - 1] + (m == 2 && leap);
+}
+
+static bool time_valid(const char *t, size_t n) {
+    if (n < 9 || !shaped(t, "dd:dd:dd", 8) || atoi(t) > 23 || atoi(t + 3) > 59 || atoi(t + 6) > 60) return false;
+    size_t i = 8;
+    if (t[i] == '.') {
+        size_t from = ++i;
+        while (i < n && t[i] >= '0' && t[i] <= '9') i++;
+        if (i == from) return false;
+    }
+    if (n - i == 1) return t[i] == 'Z' || t[i] == 'z';
+    return n - i == 6 && (t[i] == '+' || t[i] == '-') && shaped(t + i + 1, "dd:dd", 5) && atoi(t + i + 1) <= 23 &&
+           atoi(t + i + 4) <= 59;
+}
+
+static bool ipv4_valid(const char *t, size_t n) {
+    int parts = 0;
+    for (size_t i = 0; i <= n && parts < 5; parts++) {
+        size_t from = i;
+        while (i < n && t[i] >= '0' && t[i] <= '9') i++;
+        if (i == from || i - from > 3 || (t[from] == '0' && i - from > 1) || atoi(t + from) > 255) return false;
+        if (i < n && t[i] != '.') return false;
+        i++;
+    }
+    return parts == 4;
+}
+
+static bool format_valid(const char *f, const char *t, size_t n) {
+    if (!strcmp(f, "date")) return date_valid(t, n);
+    if (!strcmp(f, "time")) return time_valid(t, n);
+    if (!strcmp(f, "date-time")) return n > 11 && date_valid(t, 10) && (t[10] == 'T' || t[10] == 't') && time_valid(t + 11, n - 11);
+    if (!strcmp(f, "uuid")) return shaped(t, "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", n);
+    return !strcmp(f, "ipv4") && ipv4_valid(t, n);
+}
+
+/* A pattern of POSIX's extended syntax (the walks' are) found in t, as JSON Schema's search does. */
+static bool pattern_found(const char *re, const char *t) {
+    regex_t x;
+    if (regcomp(&x, re, REG_EXTENDED | REG_NOSUB)) return false;
+    bool found = !regexec(&x, t, 0, NULL, 0);
+    regfree(&x);
+    return found;
+}
+
 /* JSON Schema's validation of v by s, for the keywords the guide computes (written apart from it). */
 static bool valid(const json_t *s, const json_t *v) {
     if (json_is_true(s)) return true;
@@ -361,6 +455,9 @@ static bool valid(const json_t *s, const json_t *v) {
         int64_t n = code_points(json_string_value(v), json_string_length(v));
         const json_t *lo = json_object_get(s, "minLength"), *hi = json_object_get(s, "maxLength");
         if ((lo && n < json_integer_value(lo)) || (hi && n > json_integer_value(hi))) return false;
+        if ((x = json_object_get(s, "format")) && !format_valid(json_string_value(x), json_string_value(v), json_string_length(v)))
+            return false;
+        if ((x = json_object_get(s, "pattern")) && !pattern_found(json_string_value(x), json_string_value(v))) return false;
     }
     if (json_is_number(v)) {
         double d = json_number_value(v);
@@ -413,7 +510,11 @@ static int walk(const char *schema_text, int walks, const int *piece_len, char *
                 break;
             }
             if (!npick) {   /* every token the mask allows leads somewhere: a dead end is a fault */
-                snprintf(bad, n, "a dead end after %d tokens: no token allowed, nor the end", nids);
+                size_t len;
+                char err[100], *text = tokenizer_decode(tok, ids, nids, false, &len, err, sizeof err);
+                for (char *c = text; c && *c; c++) *c = *c == '\n' ? ' ' : *c;   /* on one line */
+                snprintf(bad, n, "a dead end after %d tokens: no token allowed, nor the end: %.200s", nids, text ? text : err);
+                free(text);
                 break;
             }
             int32_t id = nshort && next_rand() % 2 ? pick[next_rand() % (uint64_t)nshort] : pick[next_rand() % (uint64_t)npick];
@@ -455,6 +556,11 @@ static void test_walks(const char *which) {
         {"walk-one-of", "{\"oneOf\": [{\"type\": \"string\", \"maxLength\": 4}, {\"type\": \"integer\"}, {\"type\": \"boolean\"}]}"},
         {"walk-any", "true"},
         {"walk-extra", "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"array\", \"items\": {\"type\": \"null\"}}}"},
+        {"walk-formats", "{\"type\": \"object\", \"properties\": {\"code\": {\"type\": \"string\", \"pattern\": "
+         "\"^[A-Z]{2}-[0-9]{3}$\"}, \"at\": {\"type\": \"string\", \"format\": \"date-time\"}, \"day\": {\"format\": \"date\"}, "
+         "\"t\": {\"type\": \"string\", \"format\": \"time\"}, \"id\": {\"type\": \"string\", \"format\": \"uuid\"}, "
+         "\"ip\": {\"type\": \"string\", \"format\": \"ipv4\"}, \"any\": {\"type\": \"string\", \"pattern\": \"^a(b|c){1,4}[.]$\"}}, "
+         "\"required\": [\"code\", \"at\", \"day\", \"t\", \"id\", \"ip\", \"any\"]}"},
         {"walk-number-bounds", "{\"type\": \"object\", \"properties\": {\"p\": {\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}, "
          "\"t\": {\"type\": \"number\", \"exclusiveMinimum\": -10, \"maximum\": -0.05}, \"x\": {\"type\": \"array\", \"items\": "
          "{\"type\": \"number\", \"minimum\": 0.1, \"maximum\": 0.1}, \"maxItems\": 3}}, \"required\": [\"p\", \"t\", \"x\"]}"},

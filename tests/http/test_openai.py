@@ -348,17 +348,39 @@ def weather_models():
     return Weather
 
 
+def event_model():
+    """A pydantic model of the string formats the guide writes (a datetime, a date, a time, a UUID, an
+    IPv4 address) and a pattern."""
+    import datetime
+    import ipaddress
+    import uuid
+
+    import pydantic
+
+    class Event(pydantic.BaseModel):
+        at: datetime.datetime
+        day: datetime.date
+        t: datetime.time
+        id: uuid.UUID
+        ip: ipaddress.IPv4Address
+        code: str = pydantic.Field(pattern=r"^[A-Z]{2}-\d{3}$")
+
+    return Event
+
+
 def structured(client):
     """Structured outputs through the official client: chat.completions.parse with a pydantic model
     (the client sends its strict JSON schema and validates the answer into the model), sampled from
     the random model; the plain JSON mode; a stream of a schema's answer joins into the whole."""
-    Weather = weather_models()
-    parsed = []
-    for seed in range(4):
-        r = client.beta.chat.completions.parse(model="tiny", messages=[{"role": "user", "content": "Weather?"}],
-                                               response_format=Weather, max_tokens=1000, temperature=1, seed=seed)
-        parsed.append((r.choices[0].finish_reason, type(r.choices[0].message.parsed).__name__))
-    check("openai-structured-pydantic", parsed, [("stop", "Weather")] * 4)
+    def parsed(model, max_tokens):   # four seeds' answers, each read back into the model by pydantic
+        out = []
+        for seed in range(4):
+            r = client.beta.chat.completions.parse(model="tiny", messages=[{"role": "user", "content": "Go?"}],
+                                                   response_format=model, max_tokens=max_tokens, temperature=1, seed=seed)
+            out.append((r.choices[0].finish_reason, type(r.choices[0].message.parsed).__name__))
+        return out
+    check("openai-structured-pydantic", parsed(weather_models(), 1000), [("stop", "Weather")] * 4)
+    check("openai-structured-formats", parsed(event_model(), 600), [("stop", "Event")] * 4)   # formats and a pattern
     kinds = []   # any object: its strings as long as the model makes them (some reach max_tokens)
     for seed in range(5):
         r = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "JSON?"}], max_tokens=300,
