@@ -119,7 +119,7 @@ static bool class_escape(int c, uint64_t *cls) {
 
 /* The byte of a single-character escape after its backslash (at r->at, taken), or -1 refused. */
 static int char_escape(Re *r) {
-    int c = (unsigned char)r->re[r->at++];
+    int c = r->at < r->len ? (unsigned char)r->re[r->at++] : 0;
     const char *from = "tnrfv0", *to = "\t\n\r\f\v";
     const char *f = strchr(from, c);
     if (c && f) return f - from < 5 ? to[f - from] : (fail_re(r, "the escape '\\0' is not supported"), -1);
@@ -145,7 +145,8 @@ static void bracket(Re *r, uint64_t *cls) {
     for (bool first = true; !r->failed; first = false) {
         if (r->at >= r->len) return (void)fail_re(r, "a class '[' is not closed");
         int c = (unsigned char)r->re[r->at++];
-        if (c == ']' && !first) break;
+        if (c == ']' && first) return (void)fail_re(r, "an empty class '[]' or '[^]' is not supported");
+        if (c == ']') break;
         if (c >= 0x80) return (void)fail_re(r, "a non-ASCII character in the pattern is not supported");
         if (c == '\\' && r->at < r->len && class_escape((unsigned char)r->re[r->at], k)) {
             r->at++;

@@ -53,6 +53,8 @@ static void test_refused(void) {
         {"refused-pattern-repeat-huge", "{\"type\": \"string\", \"pattern\": \"^a{1000}$\"}", "a repeat count past 64"},
         {"refused-pattern-unwritable", "{\"type\": \"string\", \"pattern\": \"^[\\\\x00-\\\\x07]$\"}", "no string the guide writes (ASCII) matches it"},
         {"refused-pattern-states", "{\"type\": \"string\", \"pattern\": \"[ab]*a[ab]{20}$\"}", "needs more than 400 states"},
+        {"refused-pattern-empty-class", "{\"type\": \"string\", \"pattern\": \"a[]b\"}", "an empty class '[]' or '[^]'"},
+        {"refused-pattern-trailing-backslash", "{\"type\": \"string\", \"pattern\": \"a\\\\\"}", "the escape '\\ ' is not supported"},
         {"refused-format-email", "{\"type\": \"string\", \"format\": \"email\"}", "the format 'email' is not supported"},
         {"refused-format-and-pattern", "{\"type\": \"string\", \"format\": \"date\", \"pattern\": \"^2\"}", "'pattern' beside 'format'"},
         {"refused-multiple-of", "{\"type\": \"integer\", \"multipleOf\": 2}", "'multipleOf' is not supported"},
