@@ -310,6 +310,9 @@ json_t *tools_read(ToolParser p, const char *text, size_t len, const json_t *too
 /* The bytes of an unfinished answer's text[0, ready) a stream may send as content: none from where
  * a tool call starts or may start. */
 size_t tools_stream_limit(ToolParser p, const char *text, size_t ready);
+/* A named function's call as a stream delta of its arguments' next piece: the first with its id, type
+ * and name (vLLM's), the others the piece alone (the stream's chunk adds the index). */
+json_t *tools_named_delta(const json_t *tools, const char *piece, size_t len, bool first);
 /* The parser --tool-call-parser names; false for another name. */
 bool tools_parser_named(const char *name, ToolParser *parser);
 /* tool_choice "required" as vLLM forces it: the schema of a JSON list of calls of tools; NULL with a
@@ -455,6 +458,7 @@ typedef struct {
     int pieces;                 /* the answer's pieces begun */
     int64_t ids_sent;
     bool first, finish_sent;
+    bool call_sent;             /* a named function's call went out (its arguments stream as deltas) */
 } StreamPos;
 /* The next server-sent event "data: {...}\n\n" of choice g's stream at pos (malloc'd), pos moved past
  * it; NULL when it has none now (g's reply mutex held). What may still change is held back: with a

@@ -199,8 +199,9 @@ void answer_free(Answer *a) {
 
 /* The pieces of g's text a stream may send now or, done, the whole answer's: its reasoning and
  * content (reasoning_parts, or harmony's messages), the content cut before its tool calls (a stream's:
- * before what is or may be a call), and the finished answer's calls. */
-static Answer answer_of(const Gen *g, bool done) {
+ * before what is or may be a call), and with calls, the finished answer's calls (without: its whole
+ * content, a named function's arguments that a stream sends as they come). */
+static Answer answer_of(const Gen *g, bool done, bool calls) {
     Answer a = {0};
     size_t ready = done ? g->text_len : g->ready;
     if (g->reasoning == REASONING_OPENAI_GPTOSS) return harmony_answer(g, ready, done, &a), a;
@@ -208,8 +209,8 @@ static Answer answer_of(const Gen *g, bool done) {
     if (p.has_content && g->tool_parser && g->text) {   /* no text yet: NULL */
         const char *text = g->text + p.content.from;
         size_t n = p.content.to - p.content.from, keep = n;
-        if (done) a.calls = tools_read(g->tool_parser, text, n, g->tools, &keep);
-        else keep = tools_stream_limit(g->tool_parser, text, n);
+        if (done && calls) a.calls = tools_read(g->tool_parser, text, n, g->tools, &keep);
+        else if (!done) keep = tools_stream_limit(g->tool_parser, text, n);
         p.content.to = p.content.from + keep;
     }
     if (p.has_reasoning) answer_add(&a, true, p.reasoning);
@@ -264,7 +265,7 @@ static const char *finish_of(const Gen *g, const Answer *a) {
 /* A finished choice of the answer: with a tool parser, the calls it reads; with a reasoning parser,
  * the reasoning apart. */
 static json_t *choice_json(const Gen *g) {
-    Answer a = answer_of(g, true);
+    Answer a = answer_of(g, true, true);
     const char *finish = finish_of(g, &a);
     json_t *choice = json_pack("{s:i, s:o, s:s, s:o}", "index", g->index, "logprobs", logprobs_json(g, 0, g->nvisible, true),
                                "finish_reason", finish, "token_ids", ids_json(g, 0, g->nvisible));
@@ -319,7 +320,7 @@ static char *chunk_event(const Gen *g, Buf *content, Buf *reasoning, int64_t id_
     if (!g->chat) json_object_set_new(choice, "text", text);
     if (g->chat && first) json_object_set_new(delta, "role", json_string("assistant"));
     if (g->chat && thought) json_object_set_new(delta, "reasoning", buf_string(reasoning));
-    if (g->chat && (said || (!finish && !thought))) json_object_set_new(delta, "content", text);
+    if (g->chat && (said || (!finish && !thought && !calls))) json_object_set_new(delta, "content", text);
     else if (g->chat) json_decref(text);
     buf_free(reasoning);
     for (size_t k = 0; k < json_array_size(calls); k++)   /* a stream's calls: each with its index */
@@ -336,17 +337,30 @@ static char *chunk_event(const Gen *g, Buf *content, Buf *reasoning, int64_t id_
     return sse_event(j);
 }
 
+/* A named function's call (tool_choice names it) streams as its arguments come, as vLLM's does: the
+ * content's new text becomes the next delta of the call's arguments (NULL when there is none). */
+static json_t *named_call_delta(const Gen *g, Buf *content, StreamPos *pos) {
+    if (g->tool_parser != TOOL_PARSER_NAMED || !content->len) return NULL;
+    json_t *calls = json_pack("[o]", tools_named_delta(g->tools, content->data, content->len, !pos->call_sent));
+    pos->call_sent = true;
+    buf_free(content);
+    return calls;
+}
+
 char *api_stream_next(const Gen *g, StreamPos *pos) {
-    bool done = g->state == GEN_DONE;
-    Answer a = answer_of(g, done);
+    bool done = g->state == GEN_DONE, named = g->tool_parser == TOOL_PARSER_NAMED;
+    Answer a = answer_of(g, done, !named);
     Buf content = {0}, reasoning = {0};
     pieces_text(g, &a, false, pos->pieces, pos->sent, &content);
     if (g->include_reasoning) pieces_text(g, &a, true, pos->pieces, pos->sent, &reasoning);
     size_t sent = pos->sent;
     for (int k = 0; k < a.npiece; k++) sent = a.piece[k].text.to > sent ? a.piece[k].text.to : sent;
     char *event = NULL;
-    if (content.len || reasoning.len || g->nvisible > pos->ids_sent) {
-        event = chunk_event(g, &content, &reasoning, pos->ids_sent, g->nvisible, NULL, pos->first, NULL);
+    json_t *calls = named_call_delta(g, &content, pos);
+    if (named && done && !pos->call_sent && !calls && !reasoning.len && g->nvisible <= pos->ids_sent)
+        a.calls = json_pack("[o]", tools_named_delta(g->tools, "", 0, true));   /* no arguments at all: the call alone */
+    if (content.len || reasoning.len || calls || g->nvisible > pos->ids_sent) {
+        event = chunk_event(g, &content, &reasoning, pos->ids_sent, g->nvisible, NULL, pos->first, calls);
         pos->sent = sent;
         pos->pieces = a.npiece;
         pos->ids_sent = g->nvisible;

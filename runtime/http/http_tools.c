@@ -376,6 +376,12 @@ static json_t *read_named(const char *text, size_t len, const json_t *tools, siz
     return json_pack("[o]", tools_call(TOOL_PARSER_NAMED, json_string_value(name), json_string_length(name), NULL, text, len));
 }
 
+json_t *tools_named_delta(const json_t *tools, const char *piece, size_t len, bool first) {
+    if (!first) return json_pack("{s:{s:s%}}", "function", "arguments", piece, len);
+    const json_t *name = json_object_get(json_object_get(json_array_get(tools, 0), "function"), "name");
+    return tools_call(TOOL_PARSER_NAMED, json_string_value(name), json_string_length(name), NULL, piece, len);
+}
+
 /* required: the whole answer a JSON list of {"name", "parameters"} (vLLM's FunctionDefinition), each
  * a call with its parameters as json.dumps writes them; NULL when it is not one (cut short). */
 static json_t *read_required(const char *text, size_t len, size_t *content) {
@@ -418,7 +424,12 @@ size_t api_partial_tag(const char *s, size_t len, const char *tag) {
 
 size_t tools_stream_limit(ToolParser p, const char *text, size_t ready) {
     if (!text || p == TOOL_PARSER_OFF) return ready;
-    if (p == TOOL_PARSER_REQUIRED || p == TOOL_PARSER_NAMED) return 0;   /* the whole answer is calls */
+    if (p == TOOL_PARSER_NAMED) {   /* its arguments, streamed as they come (api_stream_next) from the first */
+        for (size_t k = 0; k < ready; k++)   /* byte that is not white space: clients parse each prefix */
+            if (!text[k] || !strchr(" \t\r\n", text[k])) return ready;
+        return 0;
+    }
+    if (p == TOOL_PARSER_REQUIRED) return 0;   /* the whole answer is calls */
     if (p == TOOL_PARSER_QWEN3_CODER) {   /* content ends at <tool_call>, or at <function=: hold both */
         const char *call = api_find(text, ready, 0, "<tool_call>"), *fn = api_find(text, ready, 0, "<function=");
         const char *first = call && (!fn || call < fn) ? call : fn;

@@ -749,10 +749,15 @@ post /v1/chat/completions "$body"
 check guided-tool-choice-named "$(jq -r ".choices[0] | [.finish_reason, .message.content, (.message.tool_calls | length),
   .message.tool_calls[0].function.name, (.message.tool_calls[0].function.arguments | fromjson | $WEATHER)] | @tsv" "$T/body" 2>&1)" \
   "$(printf 'stop\t\t1\tget_weather\ttrue')"
-whole=$(jq -c '[.choices[0].message.tool_calls[0].function, .choices[0].finish_reason]' "$T/body")
+# streamed (vLLM's): the call's arguments as they come, the first delta with its id, type and name,
+# the others its arguments alone; joined, the whole answer's; no content; the end "stop"
+whole=$(jq -c '.choices[0] | [.message.tool_calls[0].function.name, "function", "string", true,
+  .message.tool_calls[0].function.arguments, true, .finish_reason, ""]' "$T/body")
 chat_stream "${body%\}}, \"stream\": true}"
-check guided-tool-choice-named-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c 'select(.choices[0].delta.tool_calls) |
-  [.choices[0].delta.tool_calls[0].function, .choices[0].finish_reason]'):$(sse_text "$T/sse" '.choices[0].delta.content')" "$whole:"
+check guided-tool-choice-named-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -s -c '[.[] | .choices[0]? // empty] as $c |
+  [$c[] | .delta.tool_calls // empty | .[0]] as $d | [$d[0].function.name, $d[0].type, ($d[0].id | type),
+  ($d[1:] | all(has("id") or has("type") or (.function | has("name")) | not)), ([$d[].function.arguments] | join("")),
+  ($d | length > 2 and all(.index == 0)), ($c | last | .finish_reason), ([$c[] | .delta.content // empty] | join(""))]')" "$whole"
 # parallel_tool_calls false: "required" keeps to one call (under "auto" it is refused, below)
 got=
 for seed in 1 2 3 4 5; do

@@ -425,6 +425,16 @@ def forced_tools(client):
     call = r.choices[0].message.tool_calls[0]
     check("openai-tool-choice-named", (r.choices[0].finish_reason, call.function.name,
                                        type(call.function.parsed_arguments).__name__), ("stop", "report", "Weather"))
+    # streamed: the client's stream helper joins the arguments' deltas into the call, which pydantic reads
+    with client.beta.chat.completions.stream(model="tiny", messages=[{"role": "user", "content": "Weather?"}], tools=[tool],
+                                             tool_choice={"type": "function", "function": {"name": "report"}},
+                                             max_tokens=600, temperature=1, seed=1) as stream:
+        deltas = sum(1 for e in stream if e.type == "tool_calls.function.arguments.delta")
+        final = stream.get_final_completion()
+    streamed = final.choices[0].message.tool_calls[0]
+    check("openai-tool-choice-named-streamed", (deltas > 1, streamed.function.name, streamed.function.arguments,
+                                                type(streamed.function.parsed_arguments).__name__),
+          (True, "report", call.function.arguments, "Weather"))
 
 
 def api_key(tmp, tok_path):
