@@ -293,9 +293,31 @@ static Val concat_lists(Render *R, Val a, Val b) {
     return v;
 }
 
+/* s as jinja2's Markup escapes a string joined to it: & < > ' " as HTML entities. */
+static Val html_escape(Render *R, Val s) {
+    if (s.markup) return s;
+    Buf b = {0};
+    for (size_t i = 0; i < s.n; i++) {
+        const char *e = s.s[i] == '&' ? "&amp;" : s.s[i] == '<' ? "&lt;" : s.s[i] == '>' ? "&gt;" : s.s[i] == '\'' ? "&#39;"
+                      : s.s[i] == '"' ? "&#34;" : NULL;
+        if (e) buf_append(&b, e, strlen(e));
+        else buf_append(&b, &s.s[i], 1);
+    }
+    return jinja_take_text(&R->V, &b);
+}
+
+/* string + string; with a Markup on either side (| safe's), jinja2's Markup of both, the other
+ * escaped (the parser allows this only where the result is printed or joined by ~). */
+static Val add_strings(Render *R, Val a, Val b) {
+    if (!a.markup && !b.markup) return concat(R, a, b);
+    Val v = concat(R, html_escape(R, a), html_escape(R, b));
+    v.markup = true;
+    return v;
+}
+
 static Val arith(Render *R, const Expr *e, Val a, Val b) {
     bool na = a.k == V_INT || a.k == V_BOOL, nb = b.k == V_INT || b.k == V_BOOL;
-    if (e->op == OP_ADD && a.k == V_STR && b.k == V_STR) return concat(R, a, b);
+    if (e->op == OP_ADD && a.k == V_STR && b.k == V_STR) return add_strings(R, a, b);
     if (e->op == OP_ADD && a.k == V_LIST && b.k == V_LIST && !a.n && !b.n && a.tuple == b.tuple)   /* no generator */
         return concat_lists(R, a, b);
     if (e->op == OP_MUL && ((a.k == V_STR && nb) || (na && b.k == V_STR))) {   /* Python's repetition */

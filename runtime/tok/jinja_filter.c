@@ -30,6 +30,7 @@ static Val select_items(Render *R, const Expr *e, Val v) {
     size_t an = 0, tn = 0;
     const char *name = attr ? str_arg(R, e, 0, &an) : "", *test = e->nargs > t ? str_arg(R, e, t, &tn) : "";
     if (R->V.failed) return UNDEF;
+    if (!jinja_truthy(v)) return v = jinja_list(NULL, 0), v.n = 1, v;   /* jinja2's: nothing of a false value */
     if (!name || !test || e->nargs > t + 2 || (v.k != V_LIST && v.k != V_UNDEF))
         return fail(R, e->pos, "%s of %s with these arguments is not supported", e->s, KIND_NAME[v.k]);
     bool eq = !strcmp(test, "equalto") || !strcmp(test, "eq") || !strcmp(test, "=="), known = !*test;
@@ -384,7 +385,12 @@ Val jinja_eval_filter(Render *R, const Expr *e) {
     if (R->V.failed) return UNDEF;
     if (e->k == E_TEST) return int_val(V_BOOL, jinja_test_is(e->s, v) != (e->op != 0));
     if (!strcmp(e->s, "trim")) return jinja_strip_val(R, v, e->pos);
-    if (!strcmp(e->s, "string") || !strcmp(e->s, "safe")) return jinja_as_str(R, v, e->pos);   /* safe: where printed */
+    if (!strcmp(e->s, "string")) return jinja_as_str(R, v, e->pos);
+    if (!strcmp(e->s, "safe")) {   /* a Markup, where printed, joined by ~ or added to (the parser's check) */
+        Val m = jinja_as_str(R, v, e->pos);
+        m.markup = !R->V.failed;
+        return m;
+    }
     if (!strcmp(e->s, "tojson")) return to_json(R, e, v);
     if (!strcmp(e->s, "items")) return jinja_items_of(R, v, e->pos);
     if (!strcmp(e->s, "join")) return join(R, e, v);

@@ -354,6 +354,7 @@ static Expr *parse_unary(Parser *P, bool filters) {
  * + and the filters and methods after it would treat otherwise). */
 static void markup_ok(Expr *e) {
     if (e && e->k == E_FILTER && !strcmp(e->s, "safe")) e->op = 1;
+    if (e && e->k == E_BIN && e->op == OP_ADD) markup_ok(e->a), markup_ok(e->b);   /* Markup's + (jinja.c) */
 }
 
 static Expr *binary(Parser *P, Tok *at, int op, Expr *a, Expr *b) {
@@ -705,8 +706,8 @@ static bool set_by_template(const Parser *P, const char *name) {
 static void check_names(Parser *P, JinjaTemplate *t) {
     for (int i = 0; i < P->nsafes && !failed(P); i++)
         if (!P->safes[i]->op)
-            lex_fail(P->L, P->safes[i]->pos, "the filter 'safe' is supported only where its text is printed or joined by "
-                     "'~' (jinja2's Markup escapes what + and other filters and methods give it)");
+            lex_fail(P->L, P->safes[i]->pos, "the filter 'safe' is supported only where its text is printed, joined by "
+                     "'~' or added to with '+' there (jinja2's Markup escapes what other filters and methods give it)");
     for (int i = 0; i < P->ncalls && !failed(P); i++)
         if (!is_macro(P, P->calls[i]->s))
             lex_fail(P->L, P->calls[i]->pos, "the function '%s' is not supported (only raise_exception, namespace, "

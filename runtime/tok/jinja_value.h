@@ -17,6 +17,7 @@ typedef struct Val {
     const char *s;      /* V_STR: n bytes */
     size_t n;           /* V_LIST: 1 for a generator (selectattr's, before | list) */
     bool tuple;         /* V_LIST: a tuple literal's (Python: never equal to a list) */
+    bool markup;        /* V_STR: jinja2's Markup (| safe's, and what + makes of it), where printed */
     const void *p;      /* V_LIST: const Val[]; V_DICT: a json_t object; V_NS: Ns; V_LOOP: jinja.c's Loop;
                          * V_MACRO: its Stmt */
 } Val;

@@ -186,8 +186,9 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 {%- for m in messages -%}{%- for t in [1, 2] -%}{%- if t == 2 -%}{%- continue -%}{%- endif -%}{{ t }}{%- endfor -%}{%- if loop.first -%}{%- continue -%}{%- endif -%}{{ m.role[:1] }}{%- endfor -%}""",
     # Not a model's: {% filter %} and transformers' {% generation %} blocks (firefunction-v2's and
     # LFM2's templates), the filters first, last, unique and indent (GLM 4.5's, MiniMax M2's,
-    # functionary's, Command R+'s), tojson's ensure_ascii (GLM 4.6's) and the string escapes Python's
-    # unicode-escape codec decodes (Mistral Small 3.1's \ at a line's end).
+    # functionary's, Command R+'s), tojson's ensure_ascii (GLM 4.6's), the string escapes Python's
+    # unicode-escape codec decodes (Mistral Small 3.1's \ at a line's end), | safe added to with +
+    # (jinja2's Markup escapes the other side: functionary v3.1's) and select of a false value.
     "features-blocks": r"""{%- filter trim %}
   {{ messages[0].role | upper }} block{{ '  ' }}
 {% endfilter %}|{% filter upper | replace('A', '4') %}{% set inner = 'a' %}{{ inner }}{{ messages | length }}{% endfilter %}|{{ inner is defined }}
@@ -198,6 +199,7 @@ Default, {{ messages | length }} messages ({{ ns.count }}), last {{ messages[-1]
 {%- if tools %} {{ tools | unique(attribute='function.name') | list | length }} {{ (tools[0] | tojson(indent=2)) | indent(4, first=true) }}{% endif %}
 |{{ messages[-1].content | indent }}|{{ 'a\nb\n\n c\n' | indent(2) }}|{{ 'x\r\ny\rz\x0bw\x0c.\x1c.' | indent(2, true) }}|{{ 'a\n\nb' | indent('> ', blank=true) }}|{{ '' | indent(first=true) }}|{{ 'a\u2028b\x85c\u2029d\r' | indent(1) }}|{{ 'q' | indent(-3, true) }}{{ 'q' | indent(true, true) }}
 |{{ messages[0].content | tojson(ensure_ascii=False) }} {{ {'b': [1]} | tojson(indent=1, sort_keys=false) }}
+|{{ "<a href='" | safe + messages[0].role + "' & \"" + "'>" | safe + '&' }}|{{ "<" | safe + ">" | safe }}|{{ ("a" | safe + "'") ~ "'" }}|{{ none | selectattr('x') | list | length }}{{ '' | select | list | length }}{{ 0 | reject('none') | list | length }}
 |{{ 'a\
 b' }}|{{ "t\tq\"\'" }}|{{ '\a\b\f\v' | length }}|{{ '\x41\u00e9\U0001F600\101\7\1234\0101' | tojson }}|{{ '\d\w \q\(' }}|{{ 'é\é\中\😀' }}""",
     # Not a model's: names no template above reads, from chat_template_kwargs or undefined.
@@ -256,7 +258,7 @@ TEMPLATES["int-edges"] = ("{{ 7 % -1 }}|{{ -7 % -1 }}|{{ (-4294967296 * 21474836
 
 for _name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "qwen3", "mistral-small-3.2", "devstral-small", "kimi-k2",
               "hermes-3-tool-use", "gpt-oss", "gemma-4", "granite-3.3", "qwen3-coder", "deepseek-r1-distill-qwen",
-              "command-r7b", "mistral-small-3.1", "firefunction-v2", "functionary-v3.2"):
+              "command-r7b", "mistral-small-3.1", "firefunction-v2", "functionary-v3.2", "functionary-v3.1"):
     with open(os.path.join(CHAT_DIR, _name + ".jinja"), encoding="utf-8") as _f:
         TEMPLATES[_name] = _f.read()
 
@@ -283,6 +285,7 @@ TOKENS = {   # bos_token, eos_token as the checkpoints have them (None: not set)
     "filter-block-number": (None, None), "last-of-generator": (None, None), "unique-unhashable": (None, None),
     "indent-number": (None, None), "mistral-small-3.1": ("<s>", "</s>"),
     "firefunction-v2": ("<|begin_of_text|>", "<|eot_id|>"), "functionary-v3.2": ("<|begin_of_text|>", "<|eot_id|>"),
+    "functionary-v3.1": ("<|begin_of_text|>", "<|eot_id|>"),
 }
 
 def conv(*pairs):
@@ -325,6 +328,7 @@ REFUSED = {
                            "'break' outside a for loop (one in a block {% set %}, {% filter %} or {% generation %} is not supported)"),
     "continue-in-filter-block": ("{% for m in messages %}{% filter trim %}{% continue %}{% endfilter %}{% endfor %}",
                                  "'continue' outside a for loop (one in a block {% set %}, {% filter %} or {% generation %}"),
+    "safe-added-then-filtered": ("{{ ('a' | safe + messages[0]['content']) | trim }}", "the filter 'safe' is supported only where"),
     "escape-name": ("{{ '\\N{EM DASH}' }}", "the string escape '\\N{...}' is not supported"),
     "escape-nul": ("{{ 'a\\0' }}", "the string escape of U+0000 is not supported"),
     "escape-surrogate": ("{{ 'a\\ud800' }}", "the string escape of U+D800 is not supported"),
@@ -430,16 +434,17 @@ def tool_cases():
               "-user-tools": {"tools_in_user_message": False, "date_string": "1 Dec 2026"},
               "-custom": {"custom_tools": [TOOLS[1]]},
               "-no-thinking": {"enable_thinking": False}, "-thinking": {"enable_thinking": True},
-              "-one-tool": {}}   # the weather tool alone (Hermes' template fails on a tool without a description)
+              "-one-tool": {}}   # the weather tool alone (Hermes' and functionary v3.1's fail on a tool without a description)
     FOR = {"llama3.1": ("-builtin", "-user-tools", "-custom"), "features-json": ("-builtin", "-user-tools", "-custom"),
            "qwen3": ("-no-thinking", "-thinking"), "features-strings": ("-no-thinking",),
-           "hermes-3-tool-use": ("-one-tool",), "gpt-oss": ("-one-tool",), "gemma-4": ("-no-thinking", "-thinking")}
+           "hermes-3-tool-use": ("-one-tool",), "gpt-oss": ("-one-tool",), "gemma-4": ("-no-thinking", "-thinking"),
+           "functionary-v3.1": ("-one-tool",)}
     cases = []
     for name in ("llama3.1", "llama3.2", "qwen2.5", "mistral-v0.3", "features-json", "qwen3", "features-strings",
                  "features-literals", "mistral-small-3.2", "devstral-small", "kimi-k2", "hermes-3-tool-use", "gpt-oss",
                  "features-macros", "gemma-4", "features-case", "granite-3.3", "qwen3-coder", "features-repr", "deepseek-r1-distill-qwen",
                  "command-r7b", "features-loopcontrols", "features-blocks", "mistral-small-3.1", "firefunction-v2",
-                 "functionary-v3.2"):
+                 "functionary-v3.2", "functionary-v3.1"):
         bos, eos = TOKENS[name]
         convs = dict(TOOL_CONVERSATIONS, user=CONVERSATIONS["user"], **{"system-user": CONVERSATIONS["system-user"]})
         for cname, messages in convs.items():
@@ -447,7 +452,7 @@ def tool_cases():
                 continue
             for kname, kwargs in KWARGS.items():
                 if kname and (kname not in FOR.get(name, ()) or
-                              cname not in (("tool-call", "thinking", "parallel-calls", "reasoning-field-harmony") if kname == "-one-tool"
+                              cname not in (("user", "tool-call", "thinking", "parallel-calls", "reasoning-field-harmony") if kname == "-one-tool"
                                             else ("tool-call", "thinking"))):
                     continue
                 tools = TOOLS[:1] if kname == "-one-tool" else TOOLS
