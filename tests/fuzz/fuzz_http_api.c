@@ -226,7 +226,7 @@ typedef struct {
     int32_t ids[ECHO_MAX];
     int64_t nids;
     json_t *entries;        /* log_entries' */
-    json_t *calls;          /* the last chunk's tool calls, without their ids and indices; NULL: none */
+    json_t *calls;          /* the chunks' tool calls joined, without their ids and indices; NULL: none */
     StreamPos pos;          /* http_server.c's, for its events */
 } Stream;
 
@@ -320,12 +320,39 @@ static json_t *calls_made(const json_t *calls) {
     return out;
 }
 
+/* A chunk's tool call deltas joined into the stream's calls, as clients join them: a call's first
+ * delta (its id, type and name) at the next index, later ones its arguments' next piece. */
+static void take_calls(Stream *st, const json_t *sent) {
+    json_t *c;
+    size_t k;
+    if (!st->calls) st->calls = json_array();
+    json_array_foreach(sent, k, c) {
+        size_t at = (size_t)json_integer_value(json_object_get(c, "index"));
+        const json_t *fn = json_object_get(c, "function"), *args = json_object_get(fn, "arguments");
+        json_t *have = json_array_get(st->calls, at);
+        if (!json_is_string(args)) contract_broken("a tool call delta without its arguments' text");
+        if (!have && (at != json_array_size(st->calls) || !json_object_get(c, "id") || !json_is_string(json_object_get(fn, "name"))))
+            contract_broken("a tool call's first delta out of order, or without its id and name");
+        if (!have) {
+            json_array_append_new(st->calls, json_deep_copy(fn));
+            continue;
+        }
+        if (json_object_get(c, "id") || json_object_get(fn, "name")) contract_broken("a tool call's later delta names it again");
+        Buf joined = {0};
+        const json_t *before = json_object_get(have, "arguments");
+        buf_append(&joined, json_string_value(before), json_string_length(before));
+        buf_append(&joined, json_string_value(args), json_string_length(args));
+        json_object_set_new(have, "arguments", json_stringn(joined.data ? joined.data : "", joined.len));
+        buf_free(&joined);
+    }
+}
+
 /* Takes event, the choice's first when first. */
 static void stream_take(Stream *st, const Gen *g, char *event, bool first) {
     json_t *j = answer_json(event, true);
     json_t *choices = json_object_get(j, "choices"), *choice = json_array_get(choices, 0);
     json_t *sent = json_object_get(json_object_get(choice, "delta"), "tool_calls");
-    if (sent) st->calls = calls_made(sent);
+    if (sent) take_calls(st, sent);
     if (json_array_size(choices) != 1 || json_integer_value(json_object_get(choice, "index")) != g->index)
         contract_broken("an event is not one choice at its index");
     int64_t before = st->nids, echoed = first && g->echo ? g->req.prompt_len : 0;
