@@ -139,10 +139,14 @@ int main(int argc, char **argv) {
     printf("guided decoding's mask per token at %lld tokens (tokenizer and its sorted pieces: %.0f ms once); "
            "one draw (temperature 1, top_p 0.9): %.3f ms\n", (long long)vocab, build_ms, draw);
     static const char *const SCHEMA = "{\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}, \"days\": "
-                                      "{\"type\": \"integer\"}}, \"required\": [\"city\", \"days\"]}";
+                                      "{\"type\": \"integer\"}, \"p\": {\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}, "
+                                      "\"at\": {\"type\": \"string\", \"format\": \"date-time\"}}, "
+                                      "\"required\": [\"city\", \"days\", \"p\", \"at\"]}";
     static const struct { const char *place, *prefix; } CASES[] = {
         {"before the value", ""}, {"after a key", "{\"city\""}, {"inside a string", "{\"city\": \"Par"},
         {"inside a number", "{\"city\": \"Paris\", \"days\": 1"},
+        {"bounded number", "{\"city\": \"Paris\", \"days\": 1, \"p\": 0.2"},
+        {"a format's string", "{\"city\": \"Paris\", \"days\": 1, \"p\": 0.25, \"at\": \"2026-12"},
     };
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
         int64_t n = 0;
