@@ -605,8 +605,6 @@ Guide *guide_new(GuideGrammar *g) {
     Step s = {.out = gd->place, .arena = &gd->arena};
     emit(&s, top);
     gd->nplace = s.n;
-    gd->bump = (Bump){xmalloc(GUIDE_SCRATCH), 0, GUIDE_SCRATCH};
-    gd->sets = xmalloc((size_t)(GUIDE_PIECE_MAX + 1) * GUIDE_STATES * sizeof *gd->sets);
     return gd;
 }
 
@@ -680,6 +678,10 @@ static int64_t string_room(const Guide *gd) {
 }
 
 int64_t guide_mask(Guide *gd, const GuideVocab *v, const int32_t *end, int nend, uint8_t *allowed) {
+    if (!gd->sets) {   /* the masks' scratch, at the first (a guide only advanced needs none) */
+        gd->bump = (Bump){xmalloc(GUIDE_SCRATCH), 0, GUIDE_SCRATCH};
+        gd->sets = xmalloc((size_t)(GUIDE_PIECE_MAX + 1) * GUIDE_STATES * sizeof *gd->sets);
+    }
     memset(allowed, 0, (size_t)v->n);
     int64_t count = 0;
     if (guide_ends(gd))
