@@ -297,10 +297,13 @@ static void string_hex(Step *s, const Frame *f, int b) {
     emit(s, g);
 }
 
-/* The byte of a short escape's letter (\" \\ \/ \b \f \n \r \t) as the text holds it, or -1. */
+/* JSON's short escapes: their letters after the backslash, and the bytes they stand for. */
+static const char ESCAPE_LETTERS[] = "\"\\/bfnrt", ESCAPED_BYTES[] = "\"\\/\b\f\n\r\t";
+
+/* The byte a short escape's letter b stands for, or -1 when b is not one. */
 static int escaped_byte(int b) {
-    const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t", *at = b ? strchr(from, b) : NULL;
-    return at ? to[at - from] : -1;
+    const char *at = b ? strchr(ESCAPE_LETTERS, b) : NULL;
+    return at ? ESCAPED_BYTES[at - ESCAPE_LETTERS] : -1;
 }
 
 /* A byte of a string whose text a DFA keeps to (a pattern's, a format's): ASCII, written as it is or
@@ -314,7 +317,7 @@ static void dfa_string_step(Step *s, const Frame *f, int b) {
         return;
     }
     if (f->phase == S_CHAR && b == '\\') {   /* an escape, where one of them leads on */
-        for (const char *e = "\"\\/bfnrt"; *e; e++)
+        for (const char *e = ESCAPE_LETTERS; *e; e++)
             if (d->next[f->j * 128 + escaped_byte(*e)] >= 0) return g.phase = S_ESC, emit(s, g);
         return;
     }
@@ -345,7 +348,7 @@ static void string_step(Step *s, const Frame *f, int b) {
         return emit(s, g);
     case S_ESC:
         if (b == 'u') return g.phase = S_HEX, g.i = g.j = 0, g.flag = 0, emit(s, g);
-        if (!strchr("\"\\/bfnrt", b) || !b) return;
+        if (escaped_byte(b) < 0) return;
         return g.phase = S_CHAR, g.v = f->v + 1, emit(s, g);
     case S_HEX: return string_hex(s, f, b);
     case S_LOW_SLASH:

@@ -369,17 +369,17 @@ static json_t *read_qwen3_coder(const char *text, size_t len, const json_t *tool
     return calls;
 }
 
-/* named: the whole answer is the named function's arguments, as written (vLLM's). */
-static json_t *read_named(const char *text, size_t len, const json_t *tools, size_t *content) {
-    const json_t *name = json_object_get(json_object_get(json_array_get(tools, 0), "function"), "name");
-    *content = 0;
-    return json_pack("[o]", tools_call(TOOL_PARSER_NAMED, json_string_value(name), json_string_length(name), NULL, text, len));
-}
-
 json_t *tools_named_delta(const json_t *tools, const char *piece, size_t len, bool first) {
     if (!first) return json_pack("{s:{s:s%}}", "function", "arguments", piece, len);
     const json_t *name = json_object_get(json_object_get(json_array_get(tools, 0), "function"), "name");
     return tools_call(TOOL_PARSER_NAMED, json_string_value(name), json_string_length(name), NULL, piece, len);
+}
+
+/* named: the whole answer is the named function's arguments, as written (vLLM's): the call a stream's
+ * first delta would be with all of them. */
+static json_t *read_named(const char *text, size_t len, const json_t *tools, size_t *content) {
+    *content = 0;
+    return json_pack("[o]", tools_named_delta(tools, text, len, true));
 }
 
 /* required: the whole answer a JSON list of {"name", "parameters"} (vLLM's FunctionDefinition), each
