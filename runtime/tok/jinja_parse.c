@@ -350,8 +350,9 @@ static Expr *parse_unary(Parser *P, bool filters) {
     return filters ? parse_filters(P, e, false) : e;
 }
 
-/* e's text as it is where jinja2 joins or prints it: a | safe there is its text (Markup's, which only
- * + and the filters and methods after it would treat otherwise). */
+/* e's text as it is where jinja2 joins or prints it: a | safe there, or in a sum of strings there
+ * (jinja.c's add_strings: Markup's +), is allowed; elsewhere the filters and methods after it would
+ * treat jinja2's Markup otherwise. */
 static void markup_ok(Expr *e) {
     if (e && e->k == E_FILTER && !strcmp(e->s, "safe")) e->op = 1;
     if (e && e->k == E_BIN && e->op == OP_ADD) markup_ok(e->a), markup_ok(e->b);   /* Markup's + (jinja.c) */
