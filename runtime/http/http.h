@@ -92,6 +92,10 @@ typedef struct Guide Guide;                 /* where one choice's answer stands 
  * without a parser); qwen3's first token, <think> or the content's; the reasoning, open up to
  * </think>. */
 typedef enum { GUIDE_CONTENT, GUIDE_FIRST, GUIDE_THINKING } GuidePhase;
+/* What a guided answer keeps to: a JSON Schema's JSON (response_format, structured_outputs' json, a forced
+ * tool_choice); one of structured_outputs' choice texts, as they are; a text that structured_outputs'
+ * regex matches whole. */
+typedef enum { GUIDE_SCHEMA, GUIDE_CHOICE, GUIDE_REGEX } GuideForm;
 typedef struct GuideVocab GuideVocab;       /* the bytes each token adds to a text, sorted */
 
 /* A generated token's log-probabilities, and where its text starts in the completion: the code
@@ -112,9 +116,9 @@ typedef struct Gen {
                                  * the guided answer's) */
     json_t *tools;              /* the request's tools (tools_take's; NULL: none): qwen3_coder reads its calls'
                                  * values by their parameters' types; named: the named tool alone */
-    json_t *guide_schema;       /* guided decoding's JSON Schema (NULL: none), compiled into each choice's guide;
-                                 * with guide_bare, structured_outputs' choice: texts the answer is one of */
-    bool guide_bare;
+    json_t *guide_schema;       /* guided decoding's spec (NULL: none), compiled into each choice's guide: a JSON
+                                 * Schema, or as guide_form says, structured_outputs' choice or regex */
+    GuideForm guide_form;
     const char *guide_field;    /* the field it came from, for messages */
     Guide *guide;               /* where the answer stands in it (the engine thread's) */
     GuidePhase guide_phase;     /* with a reasoning parser: before the guide takes the content */
@@ -352,8 +356,8 @@ GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *er
  * {"type": "json_object"} an object's, {"type": "json_schema", "json_schema": {"name", "schema", ...}}
  * its own (a reference); false with a 400 for another form. */
 bool guide_response_format(const json_t *v, json_t **schema, ApiError *err);
-/* A request's guided decoding on g: schema (response_format's or structured_outputs', named by field;
- * bare: a choice's texts; NULL: none) or the schema a forced tool_choice put in g->guide_schema. The schema compiles, and nothing of the request would take the
+/* A request's guided decoding on g: spec (response_format's or structured_outputs', named by field,
+ * of the form form; NULL: none) or the schema a forced tool_choice put in g->guide_schema. The schema compiles, and nothing of the request would take the
  * answer out of it (ignore_eos, min_tokens) or read it otherwise ("auto"'s tool parser, gpt-oss'
  * channels); with deepseek_r1 or qwen3, the guide takes the content after the reasoning (<think> and
  * </think> tokens of their own). false with a 400 in err. */
@@ -361,13 +365,13 @@ bool guide_response_format(const json_t *v, json_t **schema, ApiError *err);
  * which a server that guides nothing never spends; guided requests then read s->guide_vocab, made
  * before they were queued); NULL without a tokenizer. */
 const GuideVocab *http_guide_vocab(HttpServer *s);
-bool guide_request(HttpServer *s, Gen *g, json_t *schema, bool bare, const char *field, ApiError *err);
-/* g's grammar: its guide_schema compiled, or (guide_bare) the texts of its choice. */
+bool guide_request(HttpServer *s, Gen *g, json_t *spec, GuideForm form, const char *field, ApiError *err);
+/* g's grammar: its guide_schema compiled as its guide_form says. */
 GuideGrammar *guide_grammar_of(const Gen *g, ApiError *err);
 /* vLLM's structured_outputs (null: none): {"json": a schema (or its JSON text)}, {"json_object":
- * true} or {"choice": [texts]} into *schema (a new reference; the choice's texts with *bare); false with
- * a 400 for another key (regex, grammar, ...) or form. */
-bool guide_structured_outputs(const json_t *v, json_t **schema, bool *bare, ApiError *err);
+ * true}, {"choice": [texts]} or {"regex": text} into *spec (a new reference) and *form; false with a
+ * 400 for another key (grammar, structural_tag, ...) or form. */
+bool guide_structured_outputs(const json_t *v, json_t **spec, GuideForm *form, ApiError *err);
 void guide_grammar_free(GuideGrammar *g);
 /* A choice's guide at the start of its answer (g taken). */
 Guide *guide_new(GuideGrammar *g);

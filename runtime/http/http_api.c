@@ -52,8 +52,8 @@ typedef struct {
     const json_t *named;        /* tool_choice's function name (the body's); NULL: none */
     bool one_call;              /* parallel_tool_calls false: at most one call */
     json_t *format;             /* response_format's JSON Schema; NULL: text */
-    json_t *outputs;            /* structured_outputs' schema (or choice: outputs_bare); NULL: none */
-    bool outputs_bare;
+    json_t *outputs;            /* structured_outputs' spec, of the form outputs_form; NULL: none */
+    GuideForm outputs_form;
     bool token_strs;            /* /tokenize's return_token_strs */
     bool chat_logprobs;         /* chat's "logprobs": true */
     int64_t top_logprobs;       /* chat's "top_logprobs"; -1: not given */
@@ -350,10 +350,10 @@ static bool f_tools(Parse *p, json_t *v, ApiError *err) {
     p->render.tools = p->tools;
     return ok;
 }
-/* vLLM's structured_outputs: json, json_object or choice (its texts). */
+/* vLLM's structured_outputs: json, json_object, choice (its texts) or regex. */
 static bool f_structured_outputs(Parse *p, json_t *v, ApiError *err) {
     json_decref(p->outputs);
-    return guide_structured_outputs(v, &p->outputs, &p->outputs_bare, err);
+    return guide_structured_outputs(v, &p->outputs, &p->outputs_form, err);
 }
 
 /* vLLM's documents: a list of objects of strings, which the chat template renders (Cohere's, Granite's). */
@@ -712,8 +712,8 @@ static bool guided(Parse *p, ApiError *err) {
     if (p->outputs && p->g->guide_schema)
         return api_refuse(err, 400, "fields 'tool_choice' (\"required\" or a named function) and 'structured_outputs' cannot "
                           "both guide the answer");
-    return p->outputs ? guide_request(p->s, p->g, p->outputs, p->outputs_bare, "structured_outputs", err)
-                      : guide_request(p->s, p->g, p->format, false, "response_format", err);
+    return p->outputs ? guide_request(p->s, p->g, p->outputs, p->outputs_form, "structured_outputs", err)
+                      : guide_request(p->s, p->g, p->format, GUIDE_SCHEMA, "response_format", err);
 }
 
 Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) {

@@ -21,7 +21,7 @@
 #define NUM_EXP_DIGITS 2
 #define GUIDE_SCRATCH (4u << 20)   /* the frames of one mask's trial steps (past it: the token is not allowed) */
 
-typedef enum { F_VALUE, F_LIT, F_STR, F_NUM, F_OBJ, F_ARR, F_DONE } FrameKind;
+typedef enum { F_VALUE, F_LIT, F_STR, F_NUM, F_OBJ, F_ARR, F_TEXT, F_DONE } FrameKind;
 enum { O_OPEN, O_NEXT, O_COLON, O_AFTER };                  /* F_OBJ: after '{', after ',', after a key, after a value */
 enum { A_OPEN, A_NEXT, A_AFTER };                           /* F_ARR: after '[', after ',', after an item */
 enum { S_CHAR, S_UTF8, S_ESC, S_HEX, S_LOW_SLASH, S_LOW_U }; /* F_STR */
@@ -33,8 +33,8 @@ typedef struct Frame {
     uint8_t k, phase, ws;
     uint8_t flag;               /* F_STR: UTF-8 bytes still to come, or a low surrogate's \u; F_NUM: negative */
     int32_t i, j;               /* F_LIT: bytes matched; F_OBJ: the next property, the current one; F_ARR: items;
-                                 * F_STR: a UTF-8 byte's range [i, j], or hex digits and their value; F_NUM:
-                                 * digits of the part */
+                                 * F_STR: a UTF-8 byte's range [i, j], or hex digits and their value (j: a
+                                 * DFA's state); F_NUM: digits of the part; F_TEXT: j its DFA's state */
     int64_t v;                  /* F_STR: code points; F_NUM: an integer's magnitude */
     const GuideNode *n;
     const struct Frame *up;
@@ -115,12 +115,19 @@ static void step(Step *s, const Frame *f, int b);
 
 /* ------------------------------------------------------------------ numbers */
 
-/* Whether an integer of node n (bounds lo, hi) can still come of the digits so far: sign neg,
- * magnitude m of d digits (d 0: '-' alone; "0" has no more digits; "-0" is not written). */
+/* Whether [a, z] within n's bounds [lo, hi] holds a value of n (a multiple of its multipleOf). */
+static bool range_holds(const GuideNode *n, __int128 lo, __int128 hi, __int128 a, __int128 z) {
+    if (a < lo) a = lo;
+    if (z > hi) z = hi;
+    return a <= z && multiple_from(a, n->multiple > 1 ? n->multiple : 1) <= z;
+}
+
+/* Whether an integer of node n (bounds lo, hi, multipleOf) can still come of the digits so far: sign
+ * neg, magnitude m of d digits (d 0: '-' alone; "0" has no more digits; "-0" is not written). */
 static bool integer_feasible(const GuideNode *n, bool neg, int64_t m, int d) {
     __int128 lo = n->has_lo ? n->lo : -((__int128)1 << 100), hi = n->has_hi ? n->hi : (__int128)1 << 100;
-    if (d == 0) return lo <= -1 && hi >= -999999999999999999LL;   /* any negative of up to 18 digits */
-    if (m == 0) return !neg && lo <= 0 && hi >= 0;
+    if (d == 0) return range_holds(n, lo, hi, -999999999999999999LL, -1);   /* any negative of up to 18 digits */
+    if (m == 0) return !neg && range_holds(n, lo, hi, 0, 0);
     __int128 scale = 1;
     for (int k = 0; d + k <= NUM_INT_DIGITS; k++, scale *= 10) {   /* m then k more digits */
         __int128 a = (__int128)m * scale, z = a + scale - 1;
@@ -128,7 +135,7 @@ static bool integer_feasible(const GuideNode *n, bool neg, int64_t m, int d) {
             __int128 t = -a;
             a = -z, z = t;
         }
-        if (a <= hi && z >= lo) return true;
+        if (range_holds(n, lo, hi, a, z)) return true;
     }
     return false;
 }
@@ -191,7 +198,7 @@ static bool number_whole(const Frame *f) {
     }
     if (f->n->k != GN_INTEGER) return true;
     int64_t v = f->flag ? -f->v : f->v;
-    return (!f->n->has_lo || v >= f->n->lo) && (!f->n->has_hi || v <= f->n->hi);
+    return (!f->n->has_lo || v >= f->n->lo) && (!f->n->has_hi || v <= f->n->hi) && (f->n->multiple <= 1 || v % f->n->multiple == 0);
 }
 
 /* A digit d onto an integer part (phase N_ZERO or N_INT after it). */
@@ -463,6 +470,7 @@ static void begin(Step *s, const GuideNode *n, const Frame *up, int b) {
     case GN_ARRAY:
         if (b == '[') emit(s, frame(F_ARR, A_OPEN, n, up));
         break;
+    case GN_TEXT: break;   /* a root only: guide_new starts its F_TEXT */
     }
 }
 
@@ -485,6 +493,13 @@ static void step(Step *s, const Frame *f, int b) {
     case F_NUM: number_step(s, f, b); break;
     case F_OBJ: object_step(s, f, b); break;
     case F_ARR: array_step(s, f, b); break;
+    case F_TEXT:
+        if (b < 0x80 && f->n->dfa->next[f->j * 128 + b] >= 0) {
+            Frame g = *f;
+            g.j = f->n->dfa->next[f->j * 128 + b];
+            emit(s, g);
+        }
+        break;
     case F_DONE: break;   /* nothing after the whole value */
     }
 }
@@ -585,8 +600,11 @@ void guide_vocab_free(GuideVocab *v) {
 
 /* ------------------------------------------------------------------ a choice's guide */
 
-/* Whether place f may end the answer: the value is whole (a number at the top, whole, is too). */
-static bool place_ends(const Frame *f) { return f == &DONE || (f->k == F_NUM && !f->up && number_whole(f)); }
+/* Whether place f may end the answer: the value is whole (a number at the top, whole, is too; a text
+ * in an accepting state). */
+static bool place_ends(const Frame *f) {
+    return f == &DONE || (f->k == F_NUM && !f->up && number_whole(f)) || (f->k == F_TEXT && f->n->dfa->accept[f->j]);
+}
 
 struct Guide {
     GuideGrammar *g;
@@ -603,7 +621,7 @@ struct Guide {
 Guide *guide_new(GuideGrammar *g) {
     Guide *gd = xcalloc(1, sizeof *gd);
     gd->g = g;
-    Frame top = frame(F_VALUE, 0, g->root, NULL);
+    Frame top = frame(g->root->k == GN_TEXT ? F_TEXT : F_VALUE, 0, g->root, NULL);
     if (g->bare) top.ws = GUIDE_WS_MAX;   /* no white space before it */
     Step s = {.out = gd->place, .arena = &gd->arena};
     emit(&s, top);

@@ -6,12 +6,13 @@
 #include "http.h"
 
 /* What a node matches: JSON text. GN_ANY: any JSON value; GN_LITERAL: exactly `text` (a constant's
- * compact JSON, a key's quoted name); GN_ANYOF: any of alt (a $ref is one of one). */
-typedef enum { GN_ANY, GN_OBJECT, GN_ARRAY, GN_STRING, GN_NUMBER, GN_INTEGER, GN_LITERAL, GN_ANYOF } GuideKind;
+ * compact JSON, a key's quoted name); GN_ANYOF: any of alt (a $ref is one of one). GN_TEXT, only a
+ * bare grammar's root: text, not JSON, that dfa takes whole (structured_outputs' regex). */
+typedef enum { GN_ANY, GN_OBJECT, GN_ARRAY, GN_STRING, GN_NUMBER, GN_INTEGER, GN_LITERAL, GN_ANYOF, GN_TEXT } GuideKind;
 
 typedef struct GuideNode GuideNode;
 
-/* A DFA over the ASCII bytes of a string's decoded text (http_regex.c): next[state * 128 + byte] the
+/* A DFA over the ASCII bytes of a string's decoded text or of a GN_TEXT (http_regex.c): next[state * 128 + byte] the
  * state after the byte, -1 where none leads to an accepting state; accept[state]; state 0 the start. */
 typedef struct {
     int nstates;
@@ -38,9 +39,10 @@ struct GuideNode {
     const GuideNode *items;     /* array: its items' */
     int64_t min_items, max_items;   /* max -1: none */
     int64_t min_len, max_len;   /* string: code points; max -1: none */
-    const GuideDfa *dfa;        /* string: its decoded text's (a pattern or a format); NULL: any text */
+    const GuideDfa *dfa;        /* string: its decoded text's (a pattern or a format); NULL: any text; text: its */
     bool has_lo, has_hi;        /* integer: lo <= value <= hi */
     int64_t lo, hi;
+    int64_t multiple;           /* integer: the value a multiple of it (1: any) */
     bool real_bounded;          /* number: real_lo <= value <= real_hi in units of 10^-18, the bounds
                                  * as the value parsed to a double compares with them (http_schema.c) */
     __int128 real_lo, real_hi;
@@ -54,12 +56,15 @@ struct GuideNode {
 struct GuideGrammar {
     Arena arena;
     const GuideNode *root;
-    bool bare;                  /* no white space before the value (a choice's text, as it is) */
+    bool bare;                  /* no white space before the value (a choice's text, a regex's: as it is) */
 };
 
 /* Whether a bounded number node (real_bounded) has a value the guide writes: at most 18 digits, 16 of
  * them after the point, no exponent. */
 bool guide_number_has_value(const GuideNode *n);
+
+/* The least multiple of m (> 0) that is at least a. */
+static inline __int128 multiple_from(__int128 a, int64_t m) { return a >= 0 ? (a + m - 1) / m * m : -(-a / m * m); }
 
 /* Nodes every grammar shares: any JSON value, any string (an object's keys). */
 extern const GuideNode GUIDE_ANY, GUIDE_ANY_STRING;

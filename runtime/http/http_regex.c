@@ -1,7 +1,10 @@
-/* http_regex.c — the regular expressions of guided decoding: a schema's "pattern" and the formats
- * written as ones (http_schema.c), a subset of ECMAScript's syntax compiled to a DFA over the ASCII
- * bytes of a string's decoded text, its states from which no text the guide writes is accepted cut
- * (http_guide.h; docs/serving.md, "Structured outputs").
+/* http_regex.c — the regular expressions of guided decoding: a schema's "pattern", the formats
+ * written as ones, and structured_outputs' regex (http_schema.c), a subset of ECMAScript's syntax
+ * compiled to a DFA over the ASCII bytes of a string's decoded text (or of the answer's text, for a
+ * regex), its states from which no text the guide writes is accepted cut (http_guide.h;
+ * docs/serving.md, "Structured outputs"). Over those bytes the subset means the same in Python's re,
+ * which vLLM's regex follows: the differences (Python's \s also holds \x1c-\x1f, ECMAScript's `.`
+ * leaves out \r) lie in bytes the guide never writes or make the guide's texts fewer, never others.
  *
  * The subset: literals, `.`, classes (`[a-z_]`, `[^...]`), the escapes \d \D \w \W \s \S, \t \n \r
  * \f \v, \xhh and \uhhhh of ASCII, a punctuation character escaped; groups `(...)` and `(?:...)`,
@@ -176,7 +179,7 @@ static Frag parse_atom(Re *r) {
     uint64_t cls[2] = {0, 0};
     if (c == '(') {
         if (r->at + 1 < r->len && r->re[r->at] == '?' && r->re[r->at + 1] == ':') r->at += 2;
-        else if (r->at < r->len && r->re[r->at] == '?') return fail_re(r, "lookarounds and named groups are not supported");
+        else if (r->at < r->len && r->re[r->at] == '?') return fail_re(r, "a group '(?' other than '(?:' is not supported (lookarounds, named groups, flags)");
         if (++r->depth > RE_MAX_DEPTH) return fail_re(r, "groups nested past %d", RE_MAX_DEPTH);
         Frag f = parse_alt(r);
         r->depth--;
@@ -351,7 +354,7 @@ static bool cut_dead(int n, int16_t *next, const uint8_t *accept) {
 
 const GuideDfa *guide_regex(Arena *A, const char *re, size_t len, bool search, char *why, size_t whylen) {
     Re r = {.node = xmalloc(RE_MAX_NODES * sizeof *r.node), .re = re, .len = len, .why = why, .whylen = whylen};
-    bool first = search && len && re[0] == '^', last = false;
+    bool first = len && re[0] == '^', last = false;   /* matched whole, '^' and '$' there add nothing */
     r.at = first;
     Frag f = parse_alt(&r);
     if (!r.failed && r.at < len && re[r.at] == '$' && r.at + 1 == len) last = search, r.at++;

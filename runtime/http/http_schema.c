@@ -5,9 +5,8 @@
  * properties in the schema's order (the required ones always, no others), compact constants, integers
  * of at most 18 digits, numbers with at most 16 fraction and 2 exponent digits (with bounds: no exponent,
  * at most 18 digits), a string with a pattern or a format in ASCII. A keyword whose rule is not
- * computed here (multipleOf, uniqueItems, a format but date, time, date-time, uuid and ipv4, ...) is
- * refused by
- * name: the answer would otherwise look guided and not be. Annotations (title, description, default,
+ * computed here (a number's multipleOf, uniqueItems, a format but date, time, date-time, uuid and
+ * ipv4, ...) is refused by name: the answer would otherwise look guided and not be. Annotations (title, description, default,
  * examples, ...) change nothing. */
 #include "http_guide.h"
 
@@ -88,7 +87,7 @@ static const char *const ANNOTATIONS[] = {"title", "description", "default", "ex
 static const char *const KEYWORDS[] = {"type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "properties", "required",
                                        "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength",
                                        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "uniqueItems", "pattern",
-                                       "format", NULL};
+                                       "format", "multipleOf", NULL};
 static const char *const TYPES[] = {"null", "boolean", "object", "array", "number", "integer", "string", NULL};
 
 static bool listed(const char *const *list, const char *s) {
@@ -213,10 +212,14 @@ static const GuideNode *array_node(Compile *c, const json_t *s) {
 }
 
 /* The formats the guide writes, as regexes matched whole: each a part of what the format takes that
- * Python's and pydantic's readers take too (a year from 0001, no leap second or 29 February, at most
- * 6 fraction digits, an offset always, lower-case hex, no leading zero in an address). */
+ * Python's and pydantic's readers take too (a year from 0001, no leap second, at most 6 fraction
+ * digits, an offset always, lower-case hex, no leading zero in an address). A leap year's last two
+ * digits are a multiple of 4 but 00, or its first two are and its last two 00 (Gregorian's, which
+ * Python's proleptic calendar counts back to 0001). */
 #define FMT_YEAR "(000[1-9]|00[1-9][0-9]|0[1-9][0-9][0-9]|[1-9][0-9][0-9][0-9])"
-#define FMT_DATE FMT_YEAR "-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
+#define FMT_FOURS "(0[48]|[2468][048]|[13579][26])"
+#define FMT_DATE "(" FMT_YEAR "-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))" \
+                 "|([0-9][0-9]" FMT_FOURS "|" FMT_FOURS "00)-02-29)"
 #define FMT_HOUR "([01][0-9]|2[0-3])"
 #define FMT_TIME FMT_HOUR ":[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-]" FMT_HOUR ":[0-5][0-9])"
 #define FMT_OCTET "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
@@ -288,13 +291,25 @@ static bool bound_of(Compile *c, const json_t *s, const char *key, bool upper, b
     return true;
 }
 
+/* An integer's multipleOf (1 when absent): a positive integer within INTEGER_BOUND. Every integer is
+ * a multiple of some fractions, yet validators divide in doubles (3 / 1e-05 is not whole to Python's
+ * jsonschema), so a fraction is refused. */
+static bool multiple_of(Compile *c, const json_t *s, int64_t *out) {
+    const json_t *v = json_object_get(s, "multipleOf");
+    double x = json_number_value(v);
+    if (v && (!json_is_number(v) || x < 1 || x != floor(x) || x > INTEGER_BOUND))
+        return refuse(c, "'multipleOf' of an integer must be a whole number from 1 to 1e17 (a fraction is not supported)"), false;
+    return *out = v ? (int64_t)x : 1, true;
+}
+
 static const GuideNode *integer_node(Compile *c, const json_t *s) {
     GuideNode *n = node_of(c, GN_INTEGER);
-    if (!bound_of(c, s, "minimum", false, false, &n->has_lo, &n->lo) || !bound_of(c, s, "maximum", true, false, &n->has_hi, &n->hi) ||
+    if (!multiple_of(c, s, &n->multiple) || !bound_of(c, s, "minimum", false, false, &n->has_lo, &n->lo) || !bound_of(c, s, "maximum", true, false, &n->has_hi, &n->hi) ||
         !bound_of(c, s, "exclusiveMinimum", false, true, &n->has_lo, &n->lo) ||
         !bound_of(c, s, "exclusiveMaximum", true, true, &n->has_hi, &n->hi))
         return NULL;
-    if (n->has_lo && n->has_hi && n->hi < n->lo) return refuse(c, "the integer's bounds leave no value");
+    if (n->has_lo && n->has_hi && (n->hi < n->lo || multiple_from(n->lo, n->multiple) > n->hi))
+        return refuse(c, "the integer's bounds leave no value%s", n->multiple > 1 ? " that is a multiple of 'multipleOf'" : "");
     return n;
 }
 
@@ -362,6 +377,7 @@ static bool real_bound_of(Compile *c, const json_t *s, const char *key, bool upp
 
 static const GuideNode *number_node(Compile *c, const json_t *s) {
     static const char *const BOUNDS[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL};
+    if (json_object_get(s, "multipleOf")) return refuse(c, "'multipleOf' of a number is not supported (only of an integer)");
     GuideNode *n = node_of(c, GN_NUMBER);
     n->real_lo = -((__int128)1 << 126), n->real_hi = (__int128)1 << 126;
     for (int i = 0; BOUNDS[i]; i++) {
@@ -392,7 +408,7 @@ static const GuideNode *untyped(Compile *c, const json_t *s) {
     static const char *const OBJECT[] = {"properties", "required", "additionalProperties", NULL};
     static const char *const ARRAY[] = {"items", "minItems", "maxItems", NULL};
     static const char *const STRING[] = {"minLength", "maxLength", "pattern", "format", NULL};
-    static const char *const NUMBER[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL};
+    static const char *const NUMBER[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", NULL};
     for (int i = 0; NUMBER[i]; i++)
         if (json_object_get(s, NUMBER[i])) return refuse(c, "'%s' without a 'type' is not supported", NUMBER[i]);
     for (int i = 0; OBJECT[i]; i++)
@@ -582,11 +598,12 @@ static bool think_tokens(const Tokenizer *tok, int32_t ids[2]) {
 }
 
 #define CHOICE_MAX_BYTES 4096   /* a structured_outputs choice's text */
+#define REGEX_MAX_BYTES 4096    /* structured_outputs' regex (its NFA's nodes bound it before) */
 
-bool guide_structured_outputs(const json_t *v, json_t **schema, bool *bare, ApiError *err) {
-    *schema = NULL, *bare = false;
+bool guide_structured_outputs(const json_t *v, json_t **spec, GuideForm *form, ApiError *err) {
+    *spec = NULL, *form = GUIDE_SCHEMA;
     if (json_is_null(v)) return true;
-    static const char *const TAKEN[] = {"json", "json_object", "choice", NULL};
+    static const char *const TAKEN[] = {"json", "json_object", "choice", "regex", NULL};
     const char *key, *given = NULL;
     json_t *x;
     if (!json_is_object(v)) return api_refuse(err, 400, "field 'structured_outputs' must be an object");
@@ -594,22 +611,24 @@ bool guide_structured_outputs(const json_t *v, json_t **schema, bool *bare, ApiE
         if (json_is_null(x) || json_is_false(x)) continue;   /* vLLM's model: unset */
         char shown[SHOWN_MAX];
         if (!listed(TAKEN, key))
-            return api_refuse(err, 400, "field 'structured_outputs': '%s' is not supported (only json, json_object and choice)",
-                              shown_text(key, strlen(key), shown));
+            return api_refuse(err, 400, "field 'structured_outputs': '%s' is not supported (only json, json_object, choice and "
+                              "regex)", shown_text(key, strlen(key), shown));
         if (given) return api_refuse(err, 400, "field 'structured_outputs': '%s' and '%s' cannot both be given", given, key);
         given = key;
     }
-    const json_t *json = json_object_get(v, "json"), *obj = json_object_get(v, "json_object"), *choice = json_object_get(v, "choice");
+    const json_t *json = json_object_get(v, "json"), *obj = json_object_get(v, "json_object"), *choice = json_object_get(v, "choice"),
+                 *regex = json_object_get(v, "regex");
     if (json_is_string(json)) {   /* vLLM takes the schema as JSON text too */
         json_t *parsed = json_loadb(json_string_value(json), json_string_length(json), 0, NULL);
         if (!json_is_object(parsed)) return json_decref(parsed), api_refuse(err, 400, "field 'structured_outputs': 'json' is not a JSON object");
-        return *schema = parsed, true;
+        return *spec = parsed, true;
     }
-    if (json_is_object(json) || json_is_true(json)) return *schema = json_incref((json_t *)json), true;
+    if (json_is_object(json) || json_is_true(json)) return *spec = json_incref((json_t *)json), true;
     if (json) return api_refuse(err, 400, "field 'structured_outputs': 'json' must be a schema (an object, or its JSON text)");
-    if (json_is_true(obj)) return *schema = json_pack("{s:s}", "type", "object"), true;
+    if (json_is_true(obj)) return *spec = json_pack("{s:s}", "type", "object"), true;
     if (obj && !json_is_boolean(obj)) return api_refuse(err, 400, "field 'structured_outputs': 'json_object' must be a boolean");
-    if (choice) return *schema = json_incref((json_t *)choice), *bare = true, true;
+    if (choice) return *spec = json_incref((json_t *)choice), *form = GUIDE_CHOICE, true;
+    if (regex) return *spec = json_incref((json_t *)regex), *form = GUIDE_REGEX, true;
     return true;
 }
 
@@ -636,8 +655,33 @@ static GuideGrammar *guide_choices(const json_t *choices, const char *field, Api
     return g;
 }
 
+/* vLLM's structured_outputs regex: the answer's whole text matches it (Python's re.fullmatch), in the
+ * ASCII bytes the guide writes (http_regex.c's subset). */
+static GuideGrammar *guide_text_regex(const json_t *regex, const char *field, ApiError *err) {
+    if (!json_is_string(regex) || json_string_length(regex) > REGEX_MAX_BYTES)
+        return api_refuse(err, 400, "field '%s': 'regex' must be a string (of at most %d bytes)", field, REGEX_MAX_BYTES), NULL;
+    GuideGrammar *g = xcalloc(1, sizeof *g);
+    GuideNode *text = arena_alloc(&g->arena, sizeof *text);
+    char why[200], shown[SHOWN_MAX];
+    const char *re = json_string_value(regex);
+    *text = (GuideNode){.k = GN_TEXT, .max_items = -1, .max_len = -1};
+    text->dfa = guide_regex(&g->arena, re, json_string_length(regex), false, why, sizeof why);
+    if (!text->dfa) {
+        api_refuse(err, 400, "field '%s': 'regex' %s: %s", field, shown_text(re, json_string_length(regex), shown), why);
+        return guide_grammar_free(g), NULL;
+    }
+    g->root = text;
+    g->bare = true;
+    return g;
+}
+
 GuideGrammar *guide_grammar_of(const Gen *g, ApiError *err) {
-    return g->guide_bare ? guide_choices(g->guide_schema, g->guide_field, err) : guide_schema(g->guide_schema, g->guide_field, err);
+    switch (g->guide_form) {
+    case GUIDE_CHOICE: return guide_choices(g->guide_schema, g->guide_field, err);
+    case GUIDE_REGEX: return guide_text_regex(g->guide_schema, g->guide_field, err);
+    case GUIDE_SCHEMA: break;
+    }
+    return guide_schema(g->guide_schema, g->guide_field, err);
 }
 
 const GuideVocab *http_guide_vocab(HttpServer *s) {
@@ -647,11 +691,11 @@ const GuideVocab *http_guide_vocab(HttpServer *s) {
     return s->guide_vocab;
 }
 
-bool guide_request(HttpServer *s, Gen *g, json_t *schema, bool bare, const char *field, ApiError *err) {
-    if (schema) {
+bool guide_request(HttpServer *s, Gen *g, json_t *spec, GuideForm form, const char *field, ApiError *err) {
+    if (spec) {
         if (g->tool_parser) return api_refuse(err, 400, "field '%s': with tools, set tool_choice \"none\" (tool calls are read "
                                               "from the answer's text, which the format guides)", field);
-        g->guide_schema = json_incref(schema), g->guide_field = field, g->guide_bare = bare;
+        g->guide_schema = json_incref(spec), g->guide_field = field, g->guide_form = form;
     }
     if (!g->guide_schema) return true;
     const char *f = g->guide_field;

@@ -33,7 +33,8 @@
  * log-probabilities (when asked) are one entry per id (an echo's prompt ids first, the first with
  * none) with the asked alternatives, each a finite number <= 0. A guided answer (response_format,
  * tool_choice "required" or a named function: the pick's logits are masked to the schema) that ended
- * at an end id is JSON; structured_outputs' choice, one of its texts.
+ * at an end id is JSON; structured_outputs' choice, one of its texts; its regex, a text it matches whole
+ * (POSIX's regexec, where its syntax reads the regex alike).
  * The same bytes as an answer, read by every text tool parser (check_parsers; qwen3_coder with a tool
  * that types each of its parameters another way), give calls each with a name, an id and JSON
  * arguments, and content that is the text before them.
@@ -49,6 +50,7 @@
 #include "fuzz_common.h"
 
 #include <math.h>
+#include <regex.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -311,7 +313,20 @@ static void take_choice(const Gen *g, json_t *choice, const char *part, Buf *tex
     }
 }
 
-/* One event of choice g's stream, as http_server.c's next_event makes them (the reply's mutex held). */
+/* Whether text t[n] matches re whole where POSIX's extended syntax reads re as http_regex.c does or
+ * takes more (no backslash, "(?" or "[:", "[.", "[=" inside a class; its '.' and "+?" take more):
+ * else true, unchecked. */
+static bool regex_whole(const char *re, const char *t, size_t n) {
+    char whole[4200], *text = strndup(t, n);
+    regex_t x;
+    bool posix = !strpbrk(re, "\\") && !strstr(re, "(?") && !strstr(re, "[:") && !strstr(re, "[.") && !strstr(re, "[=") && snprintf(whole, sizeof whole, "^(%s)$", re) < (int)sizeof whole &&
+                 !regcomp(&x, whole, REG_EXTENDED | REG_NOSUB);
+    bool ok = !posix || (strlen(text) == n && !regexec(&x, text, 0, NULL, 0));
+    if (posix) regfree(&x);
+    free(text);
+    return ok;
+}
+
 /* Tool calls as their names and arguments (ids and indices dropped: made anew for each answer). */
 static json_t *calls_made(const json_t *calls) {
     json_t *out = json_array(), *c;
@@ -435,16 +450,18 @@ static void check_texts(const Gen *g, const Stream *st, json_t *choice) {
         strcmp(json_string_value(json_object_get(choice, "finish_reason")), finish))
         contract_broken("the answer's or the stream's tool calls are not those of the text");
     bool ended = g->guide_schema && g->res.noutput > g->nvisible && g->text;   /* at an end id: its content JSON */
-    json_t *guided = ended && !g->guide_bare ? json_loadb(g->text + content.from, content.to - content.from, JSON_DECODE_ANY, NULL)
-                                             : json_null();
+    json_t *guided = ended && g->guide_form == GUIDE_SCHEMA ? json_loadb(g->text + content.from, content.to - content.from, JSON_DECODE_ANY, NULL)
+                                                            : json_null();
     if (!guided) contract_broken("a guided answer that ended at an end id is not JSON");
     json_decref(guided);
-    bool chosen = !ended || !g->guide_bare;   /* structured_outputs' choice: one of its texts */
+    bool chosen = !ended || g->guide_form != GUIDE_CHOICE;   /* structured_outputs' choice: one of its texts */
     size_t k;
     json_t *c;
-    json_array_foreach(g->guide_bare ? g->guide_schema : NULL, k, c)
+    json_array_foreach(ended && g->guide_form == GUIDE_CHOICE ? g->guide_schema : NULL, k, c)
         chosen |= json_string_length(c) == content.to - content.from && !memcmp(json_string_value(c), g->text + content.from, json_string_length(c));
     if (!chosen) contract_broken("a choice's answer that ended at an end id is none of its texts");
+    if (ended && g->guide_form == GUIDE_REGEX && !regex_whole(json_string_value(g->guide_schema), g->text + content.from, content.to - content.from))
+        contract_broken("a regex's answer that ended at an end id does not match it whole");
     json_decref(calls);
     json_decref(made);
     json_decref(want);

@@ -174,7 +174,10 @@ bodies += [r'{"model": "tiny", "prompt": "H\u00e9llo, w\u00f6rld: \u4e2d\u6587 \
            '"parameters": {"type": "object", "properties": {"x": {"enum": [1, "two", null]}}}}}], "tool_choice": "required", '
            '"max_tokens": 40}',
            '{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}], '
-           '"tool_choice": {"type": "function", "function": {"name": "f"}}, "max_tokens": 20, "stream": true}']
+           '"tool_choice": {"type": "function", "function": {"name": "f"}}, "max_tokens": 20, "stream": true}',
+           '{"prompt": "sunny", "max_tokens": 10, "structured_outputs": {"choice": ["sun", "sunny", "rain"]}, "n": 2}',
+           '{"messages": [{"role": "user", "content": "yes\\n12"}], "max_tokens": 20, "structured_outputs": '
+           '{"regex": "(yes|no)\\n[0-9]{1,3}"}, "stream": true}']
 for i, b in enumerate(bodies):
     write('http_api', 'body%d.json' % i, b)
 serve = open('tests/serve/run.sh').read()

@@ -793,9 +793,28 @@ check guided-structured-outputs-choice-completions "$(jq -r '.choices[0] | [.fin
 post /v1/chat/completions "$(guided 2 "\"structured_outputs\": {\"json\": $(jq -c '.function.parameters | tojson' <<<"$W")}")"
 check guided-structured-outputs-json-text "$(jq -r ".choices[0] | [.finish_reason, (.message.content | fromjson | $WEATHER)] | @tsv" "$T/body" 2>&1)" \
   "$(printf 'stop\ttrue')"
+# structured_outputs' regex: the whole answer matches it (Python's fullmatch), streamed as it is made
+got=
+for seed in 1 2 3 4; do
+  post /v1/chat/completions "$(guided $seed '"structured_outputs": {"regex": "[A-Z][a-z]{2,6}-\\d{3}( ok)?"}')"
+  got+="$(jq -r '.choices[0] | [.finish_reason, .message.content] | @tsv' "$T/body")|"
+done
+[[ "$got" =~ ^((stop$'\t'[A-Z][a-z]{2,6}-[0-9]{3}(\ ok)?)\|)+$ ]] && pass guided-structured-outputs-regex ||
+  fail guided-structured-outputs-regex "got: $got" "want: stop and a text the regex matches whole, each time"
+body='{"prompt": "Answer:", "max_tokens": 60, "temperature": 1, "seed": 3, "structured_outputs": {"regex": "(yes|no)\\n[0-9]{1,3}"}}'
+post /v1/completions "$body"
+whole=$(jq -c '.choices[0] | [.finish_reason, .text]' "$T/body")
+curl -sN --max-time 60 "http://127.0.0.1:$PORT/v1/completions" -d "${body%\}}, \"stream\": true}" >"$T/sse"
+check guided-structured-outputs-regex-completions "$(jq -r '.[0] + " " + (.[1] | test("^(yes|no)\n[0-9]{1,3}$") | tostring)' <<<"$whole")" "stop true"
+check guided-structured-outputs-regex-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -s -c '[[.[].choices[0]?.finish_reason // empty][0],
+  ([.[].choices[0]?.text // empty] | join(""))]')" "$whole"
 fmt() { printf '{"messages": [{"role": "user", "content": "hi"}], %s}' "$1"; }
-refused guided-refused-structured-regex 400 "field 'structured_outputs': 'regex' is not supported (only json, json_object and choice)" \
-  /v1/chat/completions "$(fmt '"structured_outputs": {"regex": "[a-z]+"}')"
+refused guided-refused-structured-grammar 400 "field 'structured_outputs': 'grammar' is not supported (only json, json_object, choice and regex)" \
+  /v1/chat/completions "$(fmt '"structured_outputs": {"grammar": "root ::= [a-z]+"}')"
+refused guided-refused-structured-regex-syntax 400 "field 'structured_outputs': 'regex' a(?i)b: a group '(?' other than '(?:'" \
+  /v1/chat/completions "$(fmt '"structured_outputs": {"regex": "a(?i)b"}')"
+refused guided-refused-structured-regex-type 400 "field 'structured_outputs': 'regex' must be a string" \
+  /v1/chat/completions "$(fmt '"structured_outputs": {"regex": ["a"]}')"
 refused guided-refused-structured-two 400 "'json' and 'choice' cannot both be given" \
   /v1/chat/completions "$(fmt '"structured_outputs": {"json": {}, "choice": ["a"]}')"
 refused guided-refused-structured-and-format 400 "fields 'response_format' and 'structured_outputs' cannot both guide the answer" \
@@ -803,11 +822,11 @@ refused guided-refused-structured-and-format 400 "fields 'response_format' and '
 refused guided-refused-choice-empty 400 "'choice' must be a non-empty array of non-empty strings" \
   /v1/chat/completions "$(fmt '"structured_outputs": {"choice": ["a", ""]}')"
 schema_of() { printf '"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": %s}}' "$1"; }
-refused guided-refused-pattern 400 "lookarounds and named groups are not supported" \
+refused guided-refused-pattern 400 "other than '(?:' is not supported (lookarounds, named groups, flags)" \
   /v1/chat/completions "$(fmt "$(schema_of '{"type": "string", "pattern": "^(?=a)a+$"}')")"
 refused guided-refused-format 400 "field 'response_format': the format 'email' is not supported" \
   /v1/chat/completions "$(fmt "$(schema_of '{"type": "string", "format": "email"}')")"
-refused guided-refused-tool-multiple-of 400 "field 'tool_choice': the schema keyword 'multipleOf' is not supported" \
+refused guided-refused-tool-multiple-of 400 "field 'tool_choice': 'multipleOf' of an integer must be a whole number from 1 to 1e17 (a fraction is not supported)" \
   /v1/chat/completions "$(with_fields '"tool_choice": "required"')"
 refused guided-refused-named-unknown 400 "field 'tool_choice': the function 'nope' is not one of 'tools'" \
   /v1/chat/completions "$(fmt "\"tools\": [$W], \"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"nope\"}}")"

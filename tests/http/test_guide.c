@@ -6,7 +6,9 @@
  * failed"; exit 1 on failure.
  * Usage: test_guide TOKENIZER */
 #include "http.h"
+#include "http_guide.h"
 
+#include <limits.h>
 #include <math.h>
 #include <regex.h>
 #include <stdio.h>
@@ -26,13 +28,14 @@ static GuideVocab *vocab;
 static int64_t nvocab;
 static int32_t END_ID;   /* the end of sequence here: the id past the tokenizer's (no bytes of its own) */
 
-/* schema's grammar; "choice:" then a JSON list of texts: structured_outputs' choice of them. */
+/* schema's grammar; "choice:" then a JSON list of texts: structured_outputs' choice of them; "regex:"
+ * then a JSON string: structured_outputs' regex. */
 static GuideGrammar *compile_text(const char *schema, char *err, size_t n) {
     json_error_t je;
-    bool bare = !strncmp(schema, "choice:", 7);
-    json_t *s = json_loads(schema + (bare ? 7 : 0), JSON_DECODE_ANY, &je);
+    GuideForm form = !strncmp(schema, "choice:", 7) ? GUIDE_CHOICE : !strncmp(schema, "regex:", 6) ? GUIDE_REGEX : GUIDE_SCHEMA;
+    json_t *s = json_loads(schema + (form == GUIDE_CHOICE ? 7 : form == GUIDE_REGEX ? 6 : 0), JSON_DECODE_ANY, &je);
     ApiError e = {0};
-    Gen g = {.guide_schema = s, .guide_bare = bare, .guide_field = "response_format"};
+    Gen g = {.guide_schema = s, .guide_form = form, .guide_field = "response_format"};
     GuideGrammar *gr = s ? guide_grammar_of(&g, &e) : NULL;
     snprintf(err, n, "%s", s ? e.msg : je.text);
     json_decref(s);
@@ -44,7 +47,7 @@ static GuideGrammar *compile_text(const char *schema, char *err, size_t n) {
 static void test_refused(void) {
     static const struct { const char *name, *schema, *words; } CASES[] = {
         {"refused-pattern-backreference", "{\"type\": \"string\", \"pattern\": \"^(a)\\\\1$\"}", "'\\1' is not supported"},
-        {"refused-pattern-lookahead", "{\"type\": \"string\", \"pattern\": \"^(?=a)a$\"}", "lookarounds and named groups are not supported"},
+        {"refused-pattern-lookahead", "{\"type\": \"string\", \"pattern\": \"^(?=a)a$\"}", "other than '(?:' is not supported (lookarounds, named groups, flags)"},
         {"refused-pattern-non-ascii", "{\"type\": \"string\", \"pattern\": \"^é$\"}", "a non-ASCII character in the pattern"},
         {"refused-pattern-anchored-alternatives", "{\"type\": \"string\", \"pattern\": \"^a|b$\"}", "'|' beside '^' or '$' outside a group"},
         {"refused-pattern-inner-anchor", "{\"type\": \"string\", \"pattern\": \"a^b\"}", "'^' is supported only at the pattern's start"},
@@ -57,7 +60,11 @@ static void test_refused(void) {
         {"refused-pattern-trailing-backslash", "{\"type\": \"string\", \"pattern\": \"a\\\\\"}", "the escape '\\ ' is not supported"},
         {"refused-format-email", "{\"type\": \"string\", \"format\": \"email\"}", "the format 'email' is not supported"},
         {"refused-format-and-pattern", "{\"type\": \"string\", \"format\": \"date\", \"pattern\": \"^2\"}", "'pattern' beside 'format'"},
-        {"refused-multiple-of", "{\"type\": \"integer\", \"multipleOf\": 2}", "'multipleOf' is not supported"},
+        {"refused-multiple-of-number", "{\"type\": \"number\", \"multipleOf\": 2}", "'multipleOf' of a number is not supported"},
+        {"refused-multiple-of-fraction", "{\"type\": \"integer\", \"multipleOf\": 0.5}", "a whole number from 1 to 1e17"},
+        {"refused-multiple-of-untyped", "{\"multipleOf\": 2}", "'multipleOf' without a 'type'"},
+        {"refused-multiple-of-bounds", "{\"type\": \"integer\", \"multipleOf\": 3, \"minimum\": 4, \"maximum\": 5}",
+         "bounds leave no value that is a multiple of 'multipleOf'"},
         {"refused-number-bounds-empty", "{\"type\": \"number\", \"minimum\": 1, \"exclusiveMaximum\": 1}", "bounds leave no value"},
         {"refused-number-bounds-finer", "{\"type\": \"number\", \"minimum\": 0.12345678901234568, \"maximum\": 0.12345678901234568}",
          "leave no value of at most 16 decimals"},
@@ -78,6 +85,10 @@ static void test_refused(void) {
         {"refused-integer-bounds-empty", "{\"type\": \"integer\", \"minimum\": 3, \"exclusiveMaximum\": 3}", "bounds leave no value"},
         {"refused-integer-bound-huge", "{\"type\": \"integer\", \"maximum\": 1e30}", "within 1e17"},
         {"refused-false-schema", "false", "a schema must be an object or true"},
+        {"refused-regex-not-string", "regex:42", "'regex' must be a string"},
+        {"refused-regex-named-group", "regex:\"(?P<x>a)\"", "'regex' (?P<x>a): a group '(?' other than '(?:'"},
+        {"refused-regex-python-anchor", "regex:\"a\\\\Z\"", "the escape '\\Z' is not supported"},
+        {"refused-regex-inner-anchor", "regex:\"a$|b\"", "'$' is supported only at"},
         {"refused-type-unknown", "{\"type\": \"int\"}", "the type 'int' is not a JSON Schema type"},
         {"refused-branch-conflict", "{\"type\": \"string\", \"anyOf\": [{\"type\": \"integer\"}]}",
          "'type' and a branch of 'anyOf' both set 'type'"},
@@ -173,6 +184,11 @@ static void test_texts(void) {
         {"pattern-dot-no-newline", "{\"type\": \"string\", \"pattern\": \"^.$\"}", "\"\\n\"", false},
         {"format-date", "{\"type\": \"string\", \"format\": \"date\"}", "\"2024-02-28\"", true},
         {"format-date-30-feb", "{\"type\": \"string\", \"format\": \"date\"}", "\"2024-02-30\"", false},
+        {"format-date-leap-day", "{\"type\": \"string\", \"format\": \"date\"}", "\"2024-02-29\"", true},
+        {"format-date-leap-day-400", "{\"type\": \"string\", \"format\": \"date-time\"}", "\"2000-02-29T00:00:00Z\"", true},
+        {"format-date-leap-day-year-4", "{\"type\": \"string\", \"format\": \"date\"}", "\"0004-02-29\"", true},
+        {"format-date-no-leap-day-100", "{\"type\": \"string\", \"format\": \"date\"}", "\"1900-02-29\"", false},
+        {"format-date-no-leap-day", "{\"type\": \"string\", \"format\": \"date\"}", "\"2023-02-29\"", false},
         {"format-date-year-0", "{\"type\": \"string\", \"format\": \"date\"}", "\"0000-01-01\"", false},
         {"format-time", "{\"type\": \"string\", \"format\": \"time\"}", "\"12:00:00.123456+05:30\"", true},
         {"format-time-hour-24", "{\"type\": \"string\", \"format\": \"time\"}", "\"24:00:00Z\"", false},
@@ -222,6 +238,15 @@ static void test_texts(void) {
         {"choice-no-space-before", "choice:[\"sunny\"]", " sunny", false},
         {"choice-not-whole", "choice:[\"sunny\"]", "sunn", false},
         {"choice-no-quotes", "choice:[\"sunny\"]", "\"sunny\"", false},
+        {"regex", "regex:\"\\\\d{3}-[a-z]+\"", "123-abc", true},
+        {"regex-short", "regex:\"\\\\d{3}-[a-z]+\"", "12-abc", false},
+        {"regex-whole-not-search", "regex:\"\\\\d{3}-[a-z]+\"", "123-abc!", false},
+        {"regex-no-space-before", "regex:\"[a-z]+\"", " abc", false},
+        {"regex-white-space-its-own", "regex:\"\\\\s*(yes|no)\\n\"", " \n yes\n", true},
+        {"regex-anchors", "regex:\"^[A-Z][a-z]+$\"", "Paris", true},
+        {"regex-empty-text", "regex:\"(ab)*\"", "", true},
+        {"regex-ascii-only", "regex:\".+\"", "caf\xc3\xa9", false},
+        {"regex-json-unquoted", "regex:\"[0-9]+\"", "\"42\"", false},
     };
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
         char why[800];
@@ -321,6 +346,45 @@ static void test_number_bounds(void) {
     }
 }
 
+/* An integer's text as the guide writes it (no "-0", no leading zero) within [lo, hi], a multiple of m. */
+static bool integer_valid(const char *t, long long lo, long long hi, long long m) {
+    const char *d = t + (*t == '-');
+    if (!*d || (d[0] == '0' && (d[1] || d != t))) return false;
+    for (const char *c = d; *c; c++)
+        if (*c < '0' || *c > '9') return false;
+    long long v = atoll(t);
+    return v >= lo && v <= hi && v % m == 0;
+}
+
+/* An integer's multipleOf with its bounds: every text of 1 to 4 bytes of "-0123456789" is whole
+ * exactly when integer_valid takes it, and none of up to 5 bytes is a dead end. */
+static void test_integer_multiples(void) {
+    static const struct { const char *name, *schema; long long lo, hi, m; } CASES[] = {
+        {"seven", "{\"type\": \"integer\", \"multipleOf\": 7, \"minimum\": -30, \"exclusiveMaximum\": 50}", -30, 49, 7},
+        {"25", "{\"type\": \"integer\", \"multipleOf\": 25.0}", LLONG_MIN, LLONG_MAX, 25},
+        {"one-left", "{\"type\": \"integer\", \"multipleOf\": 1000, \"minimum\": 1001, \"maximum\": 2999}", 1001, 2999, 1000},
+        {"negative", "{\"type\": \"integer\", \"multipleOf\": 3, \"maximum\": -2}", LLONG_MIN, -2, 3},
+    };
+    static const char ALL[] = "-0123456789";
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        char t[16], bad[200] = "", name[80];
+        for (long code = 1; code <= 11 + 121 + 1331 + 14641 && !bad[0]; code++) {   /* every text of 1 to 4 bytes */
+            long k = code, len = 0;
+            for (long span = 11; k > span; span *= 11) k -= span, len++;
+            for (long j = 0, r = k - 1; j <= len; j++, r /= 11) t[j] = ALL[r % 11];
+            t[len + 1] = 0;
+            bool whole = guide_after(CASES[i].schema, t) == 2, want = integer_valid(t, CASES[i].lo, CASES[i].hi, CASES[i].m);
+            if (whole != want) snprintf(bad, sizeof bad, "'%s': %s, the validator %s it", t, whole ? "whole" : "not whole", want ? "takes" : "refuses");
+        }
+        snprintf(name, sizeof name, "integer-multiple-exhaustive-%s", CASES[i].name);
+        check(name, !bad[0], bad, "every text of up to 4 bytes whole exactly when the validator takes it");
+        t[0] = 0;
+        no_dead_end(CASES[i].schema, t, 0, 5, ALL, bad, sizeof bad);
+        snprintf(name, sizeof name, "integer-multiple-no-dead-end-%s", CASES[i].name);
+        check(name, !bad[0], bad, "every taken text of up to 5 bytes goes on or is whole");
+    }
+}
+
 /* ------------------------------------------------------------------ random walks, validated */
 
 static const json_t *walk_root;
@@ -363,6 +427,31 @@ static bool date_valid(const char *t, size_t n) {
     static const int DAYS[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     bool leap = (y % 4 == 0 && y % 100) || y % 400 == 0;
     return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= DAYS[m - 1] + (m == 2 && leap);
+}
+
+/* The date format's DFA takes exactly the dates date_valid takes, of every year, month 00 to 13 and day
+ * 00 to 32 (leap days of the years Gregorian's rules make leap). */
+static void test_dates(void) {
+    char err[300], t[40], bad[60] = "";
+    GuideGrammar *g = compile_text("{\"type\": \"string\", \"format\": \"date\"}", err, sizeof err);
+    const GuideNode *n = g ? g->root : NULL;
+    while (n && n->k == GN_ANYOF && n->nalt == 1) n = n->alt[0];   /* a schema's node is one of one */
+    const GuideDfa *d = n ? n->dfa : NULL;
+    long taken = 0;
+    for (int y = 0; d && y <= 9999 && !bad[0]; y++)
+        for (int m = 0; m <= 13; m++)
+            for (int day = 0; day <= 32; day++) {
+                snprintf(t, sizeof t, "%04d-%02d-%02d", y, m, day);
+                int st = 0;
+                for (int k = 0; t[k] && st >= 0; k++) st = d->next[st * 128 + t[k]];
+                bool dfa = st >= 0 && d->accept[st];
+                taken += dfa;
+                if (dfa != date_valid(t, 10) && !bad[0]) snprintf(bad, sizeof bad, "%s %s", t, dfa ? "taken" : "refused");
+            }
+    char got[160];
+    snprintf(got, sizeof got, "%ld taken%s%s", taken, bad[0] ? "; first wrong: " : "", bad);
+    check("format-date-every-day", d && !bad[0] && taken == 3652059, d ? got : g ? "no DFA" : err, "3652059 taken (0001-01-01 to 9999-12-31)");
+    guide_grammar_free(g);
 }
 
 static bool time_valid(const char *t, size_t n) {
@@ -467,6 +556,8 @@ static bool valid(const json_t *s, const json_t *v) {
         if ((x = json_object_get(s, "maximum")) && d > json_number_value(x)) return false;
         if ((x = json_object_get(s, "exclusiveMinimum")) && d <= json_number_value(x)) return false;
         if ((x = json_object_get(s, "exclusiveMaximum")) && d >= json_number_value(x)) return false;
+        if ((x = json_object_get(s, "multipleOf")) && (!json_is_integer(v) || json_integer_value(v) % (json_int_t)json_number_value(x)))
+            return false;
     }
     return true;
 }
@@ -477,18 +568,41 @@ static uint64_t next_rand(void) {
     return rng_state;
 }
 
+/* Whether a regex of POSIX's extended syntax (the walks' are) matches all of t, as Python's fullmatch. */
+static bool regex_whole(const char *re, const char *t) {
+    char whole[300];
+    snprintf(whole, sizeof whole, "^(%s)$", re);
+    return pattern_found(whole, t);
+}
+
+/* Whether the answer text[len] is one that schema_text (compile_text's form) takes: JSON that
+ * validates, or a text its regex matches whole. *what: why not. */
+static bool answer_valid(const char *schema_text, const json_t *schema, const char *text, size_t len, const char **what) {
+    if (!strncmp(schema_text, "regex:", 6)) {
+        *what = "the regex does not match it whole";
+        return strlen(text) == len && regex_whole(json_string_value(schema), text);
+    }
+    json_error_t je;
+    json_t *v = json_loadb(text, len, JSON_DECODE_ANY, &je);
+    *what = v ? "does not validate" : "not JSON";
+    bool ok = v && valid(schema, v);
+    json_decref(v);
+    return ok;
+}
+
 /* walks random answers through schema's masks: every one that ends must parse and validate; returns
  * the ended count (of walks), *bad the first bad answer. */
 static int walk(const char *schema_text, int walks, const int *piece_len, char *bad, size_t n) {
-    json_t *schema = json_loads(schema_text, JSON_DECODE_ANY, NULL);
+    bool regex = !strncmp(schema_text, "regex:", 6);
+    json_t *schema = json_loads(schema_text + (regex ? 6 : 0), JSON_DECODE_ANY, NULL);
     walk_root = schema;
     unsigned char *allowed = malloc((size_t)nvocab), *walked = malloc((size_t)nvocab);
     int32_t *ids = malloc(700 * sizeof *ids), *pick = malloc((size_t)nvocab * sizeof *pick);
     int ended = 0;
     bad[0] = 0;
     for (int w = 0; w < walks && !bad[0]; w++) {
-        ApiError e;
-        Guide *gd = guide_new(guide_schema(schema, "response_format", &e)), *all = guide_new(guide_schema(schema, "", &e));
+        char e[300];
+        Guide *gd = guide_new(compile_text(schema_text, e, sizeof e)), *all = guide_new(compile_text(schema_text, e, sizeof e));
         guide_exhaustive(all);
         int nids = 0;
         bool end = false;
@@ -530,10 +644,8 @@ static int walk(const char *schema_text, int walks, const int *piece_len, char *
         ended++;
         size_t len;
         char err[200], *text = tokenizer_decode(tok, ids, nids, false, &len, err, sizeof err);
-        json_error_t je;
-        json_t *v = text ? json_loadb(text, len, JSON_DECODE_ANY, &je) : NULL;
-        if (!v || !valid(schema, v)) snprintf(bad, n, "%s: %.300s", v ? "does not validate" : "not JSON", text ? text : err);
-        json_decref(v);
+        const char *what = "not decoded";
+        if (!text || !answer_valid(schema_text, schema, text, len, &what)) snprintf(bad, n, "%s: %.300s", what, text ? text : err);
         free(text);
     }
     free(allowed);
@@ -550,7 +662,7 @@ static void test_walks(const char *which) {
         {"walk-weather", "{\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\", \"maxLength\": 6}, \"days\": "
          "{\"type\": \"integer\", \"minimum\": 1, \"maximum\": 14}, \"unit\": {\"enum\": [\"c\", \"f\"]}, \"at\": {\"anyOf\": "
          "[{\"type\": \"number\"}, {\"type\": \"null\"}]}}, \"required\": [\"city\", \"days\"]}"},
-        {"walk-array", "{\"type\": \"array\", \"items\": {\"type\": \"integer\", \"minimum\": -50, \"exclusiveMaximum\": 1000}, "
+        {"walk-array", "{\"type\": \"array\", \"items\": {\"type\": \"integer\", \"minimum\": -50, \"exclusiveMaximum\": 1000, \"multipleOf\": 6}, "
          "\"minItems\": 1, \"maxItems\": 4}"},
         {"walk-strings", "{\"type\": \"array\", \"items\": {\"type\": \"string\", \"minLength\": 1, \"maxLength\": 3}, \"maxItems\": 3}"},
         {"walk-recursive", "{\"$defs\": {\"T\": {\"type\": \"object\", \"properties\": {\"v\": {\"type\": \"integer\"}, \"kids\": "
@@ -566,6 +678,9 @@ static void test_walks(const char *which) {
         {"walk-number-bounds", "{\"type\": \"object\", \"properties\": {\"p\": {\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}, "
          "\"t\": {\"type\": \"number\", \"exclusiveMinimum\": -10, \"maximum\": -0.05}, \"x\": {\"type\": \"array\", \"items\": "
          "{\"type\": \"number\", \"minimum\": 0.1, \"maximum\": 0.1}, \"maxItems\": 3}}, \"required\": [\"p\", \"t\", \"x\"]}"},
+        {"walk-regex-address", "regex:\"[A-Z][a-z]{1,8}( [A-Z][a-z]{1,8})?, [0-9]{5}\""},
+        {"walk-regex-lines", "regex:\"((yes|no|maybe)[.!]?\\n){1,3}(done)?\""},
+        {"walk-regex-anything", "regex:\"^.{0,12}$\""},
     };
     int *piece_len = calloc((size_t)nvocab, sizeof *piece_len);
     for (int32_t id = 0; id < nvocab; id++) {
@@ -640,7 +755,7 @@ static void test_vocab_made_late(Tokenizer *t) {
         Gen g;
         gen_defaults(&g, &s, false);
         ApiError e = {0};
-        bool ok = guide_request(&s, &g, guided ? format : NULL, false, "response_format", &e);
+        bool ok = guide_request(&s, &g, guided ? format : NULL, GUIDE_SCHEMA, "response_format", &e);
         check(guided ? "vocab-made-at-guided-request" : "vocab-not-made-unguided", ok && !s.guide_vocab == !guided,
               ok ? (s.guide_vocab ? "made" : "not made") : e.msg, guided ? "made" : "not made");
         gen_free_fields(&g);
@@ -658,7 +773,7 @@ static void walks_of(const char *path, const char *which) {
     END_ID = (int32_t)tokenizer_vocab_size(t);
     nvocab = END_ID + 1;
     vocab = guide_vocab_new(t, nvocab);
-    if (!*which) test_texts(), test_thinking(), test_vocab_made_late(t), test_number_bounds();
+    if (!*which) test_texts(), test_thinking(), test_vocab_made_late(t), test_number_bounds(), test_integer_multiples();
     test_walks(which);
     guide_vocab_free(vocab);
     tokenizer_free(t);
@@ -667,6 +782,7 @@ static void walks_of(const char *path, const char *which) {
 int main(int argc, char **argv) {
     if (argc != 2) return fprintf(stderr, "usage: test_guide TOKENIZER\n"), 2;
     test_refused();
+    test_dates();
     test_pieces();
     walks_of(argv[1], "");
     walks_of("tests/tokenizer/fixtures/llama2/tokenizer.json", "-llama2");

@@ -322,9 +322,10 @@ def tool_prompt(client, url, hf, ref):
 
 def weather_models():
     """Pydantic models as clients write them: a nested model ($defs, $ref), an Optional (anyOf with
-    null), an Enum and a Literal (enum), an int's and a float's bounds, a string's max_length, a list."""
+    null), an Enum and a Literal (enum), an int's and a float's bounds, an int's multiple_of, a string's
+    max_length, a list (of strings of at most 12 characters: the random model's strings are long)."""
     import enum
-    from typing import List, Literal, Optional
+    from typing import Annotated, List, Literal, Optional
 
     import pydantic
 
@@ -339,11 +340,12 @@ def weather_models():
     class Weather(pydantic.BaseModel):
         place: Place
         days: int = pydantic.Field(ge=1, le=14)
+        step_m: int = pydantic.Field(multiple_of=250, gt=-1000)
         confidence: float = pydantic.Field(ge=0, le=1)
         low_c: float = pydantic.Field(gt=-90.5, lt=0.1)
         unit: Unit
         kind: Literal["forecast", "history"]
-        tags: List[str] = pydantic.Field(max_length=3)
+        tags: List[Annotated[str, pydantic.Field(max_length=12)]] = pydantic.Field(max_length=3)
 
     return Weather
 
@@ -371,7 +373,8 @@ def event_model():
 def structured(client):
     """Structured outputs through the official client: chat.completions.parse with a pydantic model
     (the client sends its strict JSON schema and validates the answer into the model), sampled from
-    the random model; the plain JSON mode; a stream of a schema's answer joins into the whole."""
+    the random model; the plain JSON mode; a stream of a schema's answer joins into the whole; vLLM's
+    regex."""
     def parsed(model, max_tokens):   # four seeds' answers, each read back into the model by pydantic
         out = []
         for seed in range(4):
@@ -396,6 +399,14 @@ def structured(client):
         model="tiny", messages=[{"role": "user", "content": "n?"}], max_tokens=200, temperature=1, seed=5,
         response_format=fmt, stream=True) if c.choices]
     check("openai-structured-streamed", ("".join(parts), 0 <= json.loads(whole)["n"] <= 99), (whole, True))
+    # vLLM's structured_outputs regex (extra_body): Python's re.fullmatch takes every answer
+    pattern = r"[A-Z]\w{2,5}@\d{2}\.(com|org)(\s[a-z]{1,8})?"
+    got = []
+    for seed in range(4):
+        c = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Mail?"}], max_tokens=200,
+                                           temperature=1, seed=seed, extra_body={"structured_outputs": {"regex": pattern}}).choices[0]
+        got.append((c.finish_reason, bool(re.fullmatch(pattern, c.message.content))))
+    check("openai-structured-regex", got, [("stop", True)] * 4)
 
 
 def forced_tools(client):
