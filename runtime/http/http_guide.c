@@ -313,6 +313,27 @@ static int escaped_byte(int b) {
     return at ? ESCAPED_BYTES[at - ESCAPE_LETTERS] : -1;
 }
 
+bool guide_dfa_room(const GuideNode *n, int st, int64_t v) {
+    if (!n->lengths) return true;
+    int64_t lo = n->min_len - v, hi = n->max_len < 0 ? n->len_cap : n->max_len - v;   /* the characters still to come */
+    if (lo < 0) lo = 0;
+    if (hi > n->len_cap) hi = n->len_cap;
+    const uint64_t *row = n->lengths + (size_t)st * (size_t)n->len_words;
+    for (int64_t w = lo >> 6; lo <= hi && w <= hi >> 6; w++) {
+        uint64_t bits = row[w];
+        if (w == lo >> 6) bits &= ~0ull << (lo & 63);
+        if (w == hi >> 6 && (hi & 63) != 63) bits &= (1ull << ((hi & 63) + 1)) - 1;
+        if (bits) return true;
+    }
+    return false;
+}
+
+/* The state after character c of a DFA string at f, when it leads on within the lengths; else -1. */
+static int dfa_next(const Frame *f, int c) {
+    int next = c < 0 ? -1 : f->n->dfa->next[f->j * 128 + c];
+    return next >= 0 && guide_dfa_room(f->n, next, f->v + 1) ? next : -1;
+}
+
 /* A byte of a string whose text a DFA keeps to (a pattern's, a format's): ASCII, written as it is or
  * by a short escape; its state in f->j. */
 static void dfa_string_step(Step *s, const Frame *f, int b) {
@@ -320,17 +341,17 @@ static void dfa_string_step(Step *s, const Frame *f, int b) {
     Frame g = *f;
     int c = -1;
     if (f->phase == S_CHAR && b == '"') {
-        if (d->accept[f->j]) complete(s, f->up);
+        if (d->accept[f->j] && f->v >= f->n->min_len) complete(s, f->up);
         return;
     }
     if (f->phase == S_CHAR && b == '\\') {   /* an escape, where one of them leads on */
         for (const char *e = ESCAPE_LETTERS; *e; e++)
-            if (d->next[f->j * 128 + escaped_byte(*e)] >= 0) return g.phase = S_ESC, emit(s, g);
+            if (dfa_next(f, escaped_byte(*e)) >= 0) return g.phase = S_ESC, emit(s, g);
         return;
     }
     if (f->phase == S_CHAR && b >= 0x20 && b < 0x80) c = b;
     if (f->phase == S_ESC) c = escaped_byte(b);
-    int next = c < 0 ? -1 : d->next[f->j * 128 + c];
+    int next = dfa_next(f, c);
     if (next < 0) return;
     g.phase = S_CHAR, g.j = next, g.v = f->v + 1;
     emit(s, g);

@@ -40,6 +40,11 @@ struct GuideNode {
     int64_t min_items, max_items;   /* max -1: none */
     int64_t min_len, max_len;   /* string: code points; max -1: none */
     const GuideDfa *dfa;        /* string: its decoded text's (a pattern or a format); NULL: any text; text: its */
+    const uint64_t *lengths;    /* string with a dfa and lengths: per state, [len_words] bits, bit L set where a
+                                 * text of L characters leads from it to an accepting state (L <= len_cap);
+                                 * NULL: no lengths */
+    int64_t len_cap;
+    int len_words;
     bool has_lo, has_hi;        /* integer: lo <= value <= hi */
     int64_t lo, hi;
     int64_t multiple;           /* integer: the value a multiple of it (1: any) */
@@ -62,6 +67,9 @@ struct GuideGrammar {
 /* Whether a bounded number node (real_bounded) has a value the guide writes: at most 18 digits, 16 of
  * them after the point, no exponent. */
 bool guide_number_has_value(const GuideNode *n);
+
+/* Whether string node n (a dfa) in state st after v characters can still end within its lengths. */
+bool guide_dfa_room(const GuideNode *n, int st, int64_t v);
 
 /* The least multiple of m (> 0) that is at least a. */
 static inline __int128 multiple_from(__int128 a, int64_t m) { return a >= 0 ? (a + m - 1) / m * m : -(-a / m * m); }

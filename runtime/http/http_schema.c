@@ -246,26 +246,67 @@ static void compile_formats(void) {
     for (size_t k = 0; k < NFORMATS; k++) format_dfa[k] = guide_regex(&format_arena, FORMATS[k].re, strlen(FORMATS[k].re), false, why, sizeof why);
 }
 
-/* A string's pattern or format as the DFA its text keeps to (n->dfa). */
+#define DFA_MIN_LENGTH_MAX 1024   /* a minLength beside a pattern or a format (its lengths' table grows with it) */
+
+/* The lengths of the texts a string of n's DFA can still take from each state, within n's lengths
+ * (n->lengths): a text from state s of L characters is accepted when one of L - 1 is from a state one
+ * character leads to. Lengths up to min_len + states suffice: a longer accepted text holds a loop of
+ * at most that many characters that can be left out. */
+static bool dfa_lengths(Compile *c, GuideNode *n) {
+    if (n->min_len == 0 && n->max_len < 0) return true;
+    if (n->min_len > DFA_MIN_LENGTH_MAX)
+        return refuse(c, "'minLength' beside a pattern or a format must be at most %d", DFA_MIN_LENGTH_MAX), false;
+    const GuideDfa *d = n->dfa;
+    int ns = d->nstates;
+    n->len_cap = n->min_len + ns;
+    if (n->max_len >= 0 && n->max_len < n->len_cap) n->len_cap = n->max_len;
+    n->len_words = (int)(n->len_cap / 64 + 1);
+    uint64_t *bits = arena_array(c->A, (size_t)ns * (size_t)n->len_words, sizeof *bits);
+    int16_t *succ = xmalloc((size_t)ns * 128 * sizeof *succ);
+    int *nsucc = xcalloc((size_t)ns, sizeof *nsucc);
+    for (int st = 0; st < ns; st++) {   /* each state's successors, once each */
+        for (int b = 0; b < 128; b++) {
+            int16_t t = d->next[st * 128 + b];
+            bool seen = t < 0;
+            for (int k = 0; k < nsucc[st] && !seen; k++) seen = succ[st * 128 + k] == t;
+            if (!seen) succ[st * 128 + nsucc[st]++] = t;
+        }
+        if (d->accept[st]) bits[(size_t)st * n->len_words] = 1;
+    }
+    for (int64_t L = 1; L <= n->len_cap; L++)
+        for (int st = 0; st < ns; st++)
+            for (int k = 0; k < nsucc[st]; k++) {
+                const uint64_t *t = bits + (size_t)succ[st * 128 + k] * n->len_words;
+                if (t[(L - 1) >> 6] >> ((L - 1) & 63) & 1) {
+                    bits[(size_t)st * n->len_words + (L >> 6)] |= 1ull << (L & 63);
+                    break;
+                }
+            }
+    free(succ);
+    free(nsucc);
+    n->lengths = bits;
+    if (!guide_dfa_room(n, 0, 0)) return refuse(c, "no text of the pattern or format has a length within 'minLength' and 'maxLength'"), false;
+    return true;
+}
+
+/* A string's pattern or format as the DFA its text keeps to (n->dfa), with its lengths. */
 static bool string_shape(Compile *c, const json_t *s, GuideNode *n) {
     const json_t *pattern = json_object_get(s, "pattern"), *format = json_object_get(s, "format");
     if (!pattern && !format) return true;
     if (pattern && format) return refuse(c, "'pattern' beside 'format' is not supported"), false;
-    if (json_object_get(s, "minLength") || json_object_get(s, "maxLength"))
-        return refuse(c, "'minLength' or 'maxLength' beside '%s' is not supported", pattern ? "pattern" : "format"), false;
     if (!json_is_string(pattern ? pattern : format)) return refuse(c, "'%s' must be a string", pattern ? "pattern" : "format"), false;
     char why[200], shown[SHOWN_MAX];
     const char *re = json_string_value(pattern ? pattern : format);
     if (pattern) {
         n->dfa = guide_regex(c->A, re, json_string_length(pattern), true, why, sizeof why);
-        return n->dfa ? true : (refuse(c, "'pattern' %s: %s", shown_text(re, strlen(re), shown), why), false);
+        return n->dfa ? dfa_lengths(c, n) : (refuse(c, "'pattern' %s: %s", shown_text(re, strlen(re), shown), why), false);
     }
     pthread_once(&formats_compiled, compile_formats);
     for (size_t k = 0; k < NFORMATS && !n->dfa; k++)
         if (!strcmp(FORMATS[k].name, re)) n->dfa = format_dfa[k];   /* each compiles (test_guide's walks use them all) */
     if (!n->dfa) return refuse(c, "the format '%s' is not supported (only date, time, date-time, uuid and ipv4)",
                                 shown_text(re, strlen(re), shown)), false;
-    return true;
+    return dfa_lengths(c, n);
 }
 
 static const GuideNode *string_node(Compile *c, const json_t *s) {

@@ -51,7 +51,10 @@ static void test_refused(void) {
         {"refused-pattern-non-ascii", "{\"type\": \"string\", \"pattern\": \"^é$\"}", "a non-ASCII character in the pattern"},
         {"refused-pattern-anchored-alternatives", "{\"type\": \"string\", \"pattern\": \"^a|b$\"}", "'|' beside '^' or '$' outside a group"},
         {"refused-pattern-inner-anchor", "{\"type\": \"string\", \"pattern\": \"a^b\"}", "'^' is supported only at the pattern's start"},
-        {"refused-pattern-with-length", "{\"type\": \"string\", \"pattern\": \"^a+$\", \"maxLength\": 3}", "'minLength' or 'maxLength' beside 'pattern'"},
+        {"refused-pattern-lengths-none", "{\"type\": \"string\", \"pattern\": \"^(ab)+$\", \"minLength\": 3, \"maxLength\": 3}",
+         "no text of the pattern or format has a length within 'minLength' and 'maxLength'"},
+        {"refused-format-too-long", "{\"type\": \"string\", \"format\": \"uuid\", \"maxLength\": 35}", "no text of the pattern or format"},
+        {"refused-pattern-min-length-huge", "{\"type\": \"string\", \"pattern\": \"a\", \"minLength\": 2000}", "must be at most 1024"},
         {"refused-pattern-unclosed", "{\"type\": \"string\", \"pattern\": \"(ab\"}", "a group '(' is not closed"},
         {"refused-pattern-repeat-huge", "{\"type\": \"string\", \"pattern\": \"^a{1000}$\"}", "a repeat count past 64"},
         {"refused-pattern-unwritable", "{\"type\": \"string\", \"pattern\": \"^[\\\\x00-\\\\x07]$\"}", "no string the guide writes (ASCII) matches it"},
@@ -238,6 +241,11 @@ static void test_texts(void) {
         {"choice-no-space-before", "choice:[\"sunny\"]", " sunny", false},
         {"choice-not-whole", "choice:[\"sunny\"]", "sunn", false},
         {"choice-no-quotes", "choice:[\"sunny\"]", "\"sunny\"", false},
+        {"pattern-max-length", "{\"type\": \"string\", \"pattern\": \"^[a-z]+$\", \"maxLength\": 3}", "\"abc\"", true},
+        {"pattern-past-max-length", "{\"type\": \"string\", \"pattern\": \"^[a-z]+$\", \"maxLength\": 3}", "\"abcd\"", false},
+        {"pattern-min-length", "{\"type\": \"string\", \"pattern\": \"^(ab)+$\", \"minLength\": 3}", "\"abab\"", true},
+        {"pattern-below-min-length", "{\"type\": \"string\", \"pattern\": \"^(ab)+$\", \"minLength\": 3}", "\"ab\"", false},
+        {"format-min-length", "{\"type\": \"string\", \"format\": \"date\", \"minLength\": 10}", "\"2024-02-29\"", true},
         {"regex", "regex:\"\\\\d{3}-[a-z]+\"", "123-abc", true},
         {"regex-short", "regex:\"\\\\d{3}-[a-z]+\"", "12-abc", false},
         {"regex-whole-not-search", "regex:\"\\\\d{3}-[a-z]+\"", "123-abc!", false},
@@ -264,7 +272,18 @@ typedef struct {
     bool xlo, xhi;      /* exclusive */
 } NumberBounds;
 
-static int32_t char_id[128];   /* the token of each character of "-.0123456789" alone */
+static int32_t char_id[128];   /* the token of each printable ASCII character alone (-1: none) */
+
+static void char_ids(void) {
+    for (int c = 0; c < 128; c++) {
+        char one = (char)c;
+        int32_t *ids = NULL;
+        int64_t n = 0;
+        char err[100];
+        char_id[c] = c >= 0x20 && c < 0x7f && tokenizer_encode(tok, &one, 1, false, &ids, &n, err, sizeof err) && n == 1 ? ids[0] : -1;
+        free(ids);
+    }
+}
 
 /* What the client makes of t under b: a JSON number the guide may write (no exponent, at most 18
  * digits, 16 after the point), parsed to a double (strtod: correctly rounded) within the bounds. */
@@ -316,13 +335,6 @@ static void test_number_bounds(void) {
         {"above", "{\"type\": \"number\", \"exclusiveMinimum\": 99.5}", 99.5, INFINITY, true, false},
     };
     static const char ALL[] = "-.0123456789";
-    for (const char *c = ALL; *c; c++) {
-        int32_t *ids = NULL;
-        int64_t n = 0;
-        char err[100];
-        if (tokenizer_encode(tok, c, 1, false, &ids, &n, err, sizeof err) && n == 1) char_id[(unsigned char)*c] = ids[0];
-        free(ids);
-    }
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
         const NumberBounds *b = &CASES[i];
         char t[16], bad[200] = "";
@@ -382,6 +394,38 @@ static void test_integer_multiples(void) {
         no_dead_end(CASES[i].schema, t, 0, 5, ALL, bad, sizeof bad);
         snprintf(name, sizeof name, "integer-multiple-no-dead-end-%s", CASES[i].name);
         check(name, !bad[0], bad, "every taken text of up to 5 bytes goes on or is whole");
+    }
+}
+
+static bool pattern_found(const char *re, const char *t);
+
+/* A pattern's lengths: every string of up to 6 characters of "abc" is whole exactly when the pattern
+ * matches it and its length is within the bounds, and no prefix of up to 9 bytes is a dead end. */
+static void test_pattern_lengths(void) {
+    static const struct { const char *name, *schema, *re; int lo, hi; } CASES[] = {
+        {"pairs", "{\"type\": \"string\", \"pattern\": \"^(ab|c)*$\", \"minLength\": 3, \"maxLength\": 5}", "^(ab|c)*$", 3, 5},
+        {"search", "{\"type\": \"string\", \"pattern\": \"ca\", \"minLength\": 4}", "ca", 4, 99},
+        {"odd", "{\"type\": \"string\", \"pattern\": \"^a(bb)*c?$\", \"maxLength\": 4}", "^a(bb)*c?$", 0, 4},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        char t[16], bad[200] = "", name[80];
+        for (long code = 0; code < 1 + 3 + 9 + 27 + 81 + 243 + 729 && !bad[0]; code++) {   /* every string of 0 to 6 */
+            long k = code, len = 0;
+            for (long span = 1; k >= span; span *= 3) k -= span, len++;
+            t[0] = '"';
+            for (long j = 0, r = k; j < len; j++, r /= 3) t[1 + j] = "abc"[r % 3];
+            t[1 + len] = 0;
+            bool want = len >= CASES[i].lo && len <= CASES[i].hi && pattern_found(CASES[i].re, t + 1);
+            t[1 + len] = '"', t[2 + len] = 0;
+            bool whole = guide_after(CASES[i].schema, t) == 2;
+            if (whole != want) snprintf(bad, sizeof bad, "%s: %s, the validator %s it", t, whole ? "whole" : "not whole", want ? "takes" : "refuses");
+        }
+        snprintf(name, sizeof name, "pattern-lengths-exhaustive-%s", CASES[i].name);
+        check(name, !bad[0], bad, "every string of up to 6 characters whole exactly when the validator takes it");
+        snprintf(t, sizeof t, "\"");
+        no_dead_end(CASES[i].schema, t, 1, 8, "abc\"", bad, sizeof bad);
+        snprintf(name, sizeof name, "pattern-lengths-no-dead-end-%s", CASES[i].name);
+        check(name, !bad[0], bad, "every taken text of up to 9 bytes goes on or is whole");
     }
 }
 
@@ -673,8 +717,9 @@ static void test_walks(const char *which) {
         {"walk-formats", "{\"type\": \"object\", \"properties\": {\"code\": {\"type\": \"string\", \"pattern\": "
          "\"^[A-Z]{2}-[0-9]{3}$\"}, \"at\": {\"type\": \"string\", \"format\": \"date-time\"}, \"day\": {\"format\": \"date\"}, "
          "\"t\": {\"type\": \"string\", \"format\": \"time\"}, \"id\": {\"type\": \"string\", \"format\": \"uuid\"}, "
-         "\"ip\": {\"type\": \"string\", \"format\": \"ipv4\"}, \"any\": {\"type\": \"string\", \"pattern\": \"^a(b|c){1,4}[.]$\"}}, "
-         "\"required\": [\"code\", \"at\", \"day\", \"t\", \"id\", \"ip\", \"any\"]}"},
+         "\"ip\": {\"type\": \"string\", \"format\": \"ipv4\"}, \"any\": {\"type\": \"string\", \"pattern\": \"^a(b|c){1,4}[.]$\"}, "
+         "\"words\": {\"type\": \"string\", \"pattern\": \"^[a-z]+( [a-z]+)*$\", \"minLength\": 4, \"maxLength\": 9}}, "
+         "\"required\": [\"code\", \"at\", \"day\", \"t\", \"id\", \"ip\", \"any\", \"words\"]}"},
         {"walk-number-bounds", "{\"type\": \"object\", \"properties\": {\"p\": {\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}, "
          "\"t\": {\"type\": \"number\", \"exclusiveMinimum\": -10, \"maximum\": -0.05}, \"x\": {\"type\": \"array\", \"items\": "
          "{\"type\": \"number\", \"minimum\": 0.1, \"maximum\": 0.1}, \"maxItems\": 3}}, \"required\": [\"p\", \"t\", \"x\"]}"},
@@ -773,7 +818,8 @@ static void walks_of(const char *path, const char *which) {
     END_ID = (int32_t)tokenizer_vocab_size(t);
     nvocab = END_ID + 1;
     vocab = guide_vocab_new(t, nvocab);
-    if (!*which) test_texts(), test_thinking(), test_vocab_made_late(t), test_number_bounds(), test_integer_multiples();
+    if (!*which) char_ids(), test_texts(), test_thinking(), test_vocab_made_late(t), test_number_bounds(), test_integer_multiples(),
+                 test_pattern_lengths();
     test_walks(which);
     guide_vocab_free(vocab);
     tokenizer_free(t);

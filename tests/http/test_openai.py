@@ -352,7 +352,7 @@ def weather_models():
 
 def event_model():
     """A pydantic model of the string formats the guide writes (a datetime, a date, a time, a UUID, an
-    IPv4 address) and a pattern."""
+    IPv4 address), a pattern, and a pattern with lengths."""
     import datetime
     import ipaddress
     import uuid
@@ -366,6 +366,7 @@ def event_model():
         id: uuid.UUID
         ip: ipaddress.IPv4Address
         code: str = pydantic.Field(pattern=r"^[A-Z]{2}-\d{3}$")
+        tag: str = pydantic.Field(pattern=r"^[a-z]+(-[a-z]+)*$", min_length=3, max_length=8)
 
     return Event
 
