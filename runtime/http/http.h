@@ -88,6 +88,7 @@ typedef enum { TOOL_CHOICE_DEFAULT, TOOL_CHOICE_NONE, TOOL_CHOICE_AUTO, TOOL_CHO
 typedef struct HttpServer HttpServer;
 typedef struct Reply Reply;
 typedef struct Guide Guide;                 /* where one choice's answer stands in its grammar (http_guide.c) */
+typedef struct GuideGrammar GuideGrammar;   /* the texts an answer may be (http_guide.h) */
 /* Where a guided answer stands with a reasoning parser: the guide takes it (GUIDE_CONTENT, also
  * without a parser); qwen3's first token, <think> or the content's; the reasoning, open up to
  * </think>. */
@@ -119,6 +120,7 @@ typedef struct Gen {
     json_t *guide_schema;       /* guided decoding's spec (NULL: none), compiled into each choice's guide: a JSON
                                  * Schema, or as guide_form says, structured_outputs' choice or regex */
     GuideForm guide_form;
+    GuideGrammar *guide_grammar;    /* guide_schema compiled (guide_request's), shared with each choice's guide */
     const char *guide_field;    /* the field it came from, for messages */
     Guide *guide;               /* where the answer stands in it (the engine thread's) */
     GuidePhase guide_phase;     /* with a reasoning parser: before the guide takes the content */
@@ -348,7 +350,6 @@ const char *api_find(const char *s, size_t len, size_t from, const char *needle)
 size_t api_partial_tag(const char *s, size_t len, const char *tag);
 
 /* ---- http_schema.c, http_guide.c: guided decoding (docs/serving.md, "Structured outputs") */
-typedef struct GuideGrammar GuideGrammar;   /* the JSON texts an answer may be */
 /* schema (a JSON Schema: response_format's, a forced tool's parameters) as the grammar of some of the
  * JSON texts that validate; NULL with a 400 naming what is not supported (field: the request's field). */
 GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *err);
@@ -356,15 +357,16 @@ GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *er
  * {"type": "json_object"} an object's, {"type": "json_schema", "json_schema": {"name", "schema", ...}}
  * its own (a reference); false with a 400 for another form. */
 bool guide_response_format(const json_t *v, json_t **schema, ApiError *err);
-/* A request's guided decoding on g: spec (response_format's or structured_outputs', named by field,
- * of the form form; NULL: none) or the schema a forced tool_choice put in g->guide_schema. The schema compiles, and nothing of the request would take the
- * answer out of it (ignore_eos, min_tokens) or read it otherwise ("auto"'s tool parser, gpt-oss'
- * channels); with deepseek_r1 or qwen3, the guide takes the content after the reasoning (<think> and
- * </think> tokens of their own). false with a 400 in err. */
 /* The server's vocabulary for guided decoding, made at the first call (about 150 ms at 128K tokens,
  * which a server that guides nothing never spends; guided requests then read s->guide_vocab, made
  * before they were queued); NULL without a tokenizer. */
 const GuideVocab *http_guide_vocab(HttpServer *s);
+/* A request's guided decoding on g: spec (response_format's or structured_outputs', named by field,
+ * of the form form; NULL: none) or the schema a forced tool_choice put in g->guide_schema. The spec
+ * compiles (into g->guide_grammar, which the choices' guides share), and nothing of the request would
+ * take the answer out of it (ignore_eos, min_tokens) or read it otherwise ("auto"'s tool parser,
+ * gpt-oss' channels); with deepseek_r1 or qwen3, the guide takes the content after the reasoning
+ * (<think> and </think> tokens of their own). false with a 400 in err. */
 bool guide_request(HttpServer *s, Gen *g, json_t *spec, GuideForm form, const char *field, ApiError *err);
 /* g's grammar: its guide_schema compiled as its guide_form says. */
 GuideGrammar *guide_grammar_of(const Gen *g, ApiError *err);
@@ -372,8 +374,11 @@ GuideGrammar *guide_grammar_of(const Gen *g, ApiError *err);
  * true}, {"choice": [texts]} or {"regex": text} into *spec (a new reference) and *form; false with a
  * 400 for another key (grammar, structural_tag, ...) or form. */
 bool guide_structured_outputs(const json_t *v, json_t **spec, GuideForm *form, ApiError *err);
+/* g again, for one more owner (each frees it; the last one's free frees it): a grammar is not
+ * changed once compiled, so guides on several threads read it. */
+GuideGrammar *guide_grammar_share(GuideGrammar *g);
 void guide_grammar_free(GuideGrammar *g);
-/* A choice's guide at the start of its answer (g taken). */
+/* A choice's guide at the start of its answer (g taken: one owner of it). */
 Guide *guide_new(GuideGrammar *g);
 void guide_free(Guide *gd);
 /* tok's tokens' bytes (tokenizer_piece), for ids [0, vocab): built once a server. */

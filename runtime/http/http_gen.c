@@ -48,6 +48,7 @@ void gen_free_fields(Gen *g) {
     free(g->marks);
     json_decref(g->tools);
     json_decref(g->guide_schema);
+    guide_grammar_free(g->guide_grammar);
     guide_free(g->guide);
     free(g->allowed);
     free(g->masked);
@@ -98,9 +99,9 @@ void gen_copy_request(Gen *dst, const Gen *src) {
     json_incref(dst->tools);
     json_incref(dst->guide_schema);
     int64_t vocab = src->srv->vocab;
-    if (src->guide_schema) {   /* a guide of its own, from the start (the schema compiled at parse) */
-        ApiError err;
-        dst->guide = guide_new(guide_grammar_of(src, &err));
+    guide_grammar_share(dst->guide_grammar);
+    if (src->guide_grammar) {   /* a guide of its own, from the start, of the grammar compiled at parse */
+        dst->guide = guide_new(guide_grammar_share(src->guide_grammar));
         dst->allowed = xmalloc((size_t)vocab + 1);
         if (src->logprobs >= 0) dst->masked = xmalloc(((size_t)vocab + 1) * sizeof *dst->masked);
     }

@@ -62,6 +62,7 @@ struct GuideGrammar {
     Arena arena;
     const GuideNode *root;
     bool bare;                  /* no white space before the value (a choice's text, a regex's: as it is) */
+    _Atomic int refs;           /* owners past the first (guide_grammar_share) */
 };
 
 /* Whether a bounded number node (real_bounded) has a value the guide writes: at most 18 digits, 16 of

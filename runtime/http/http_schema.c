@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 const GuideNode GUIDE_ANY = {.k = GN_ANY}, GUIDE_ANY_STRING = {.k = GN_STRING, .max_len = -1};
@@ -750,9 +751,9 @@ bool guide_request(HttpServer *s, Gen *g, json_t *spec, GuideForm form, const ch
                                                                                                               : GUIDE_CONTENT;
     if (g->ignore_eos) return api_refuse(err, 400, "field '%s': guided decoding ends at the model's end of sequence: not with ignore_eos", f);
     if (g->min_tokens) return api_refuse(err, 400, "field '%s': guided decoding with min_tokens is not supported", f);
-    GuideGrammar *gr = guide_grammar_of(g, err);
-    guide_grammar_free(gr);
-    return gr != NULL && http_guide_vocab(s);
+    guide_grammar_free(g->guide_grammar);
+    g->guide_grammar = guide_grammar_of(g, err);
+    return g->guide_grammar != NULL && http_guide_vocab(s);
 }
 
 GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *err) {
@@ -766,8 +767,13 @@ GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *er
     return NULL;
 }
 
+GuideGrammar *guide_grammar_share(GuideGrammar *g) {
+    if (g) atomic_fetch_add(&g->refs, 1);
+    return g;
+}
+
 void guide_grammar_free(GuideGrammar *g) {
-    if (!g) return;
+    if (!g || atomic_fetch_sub(&g->refs, 1) > 0) return;
     arena_free(&g->arena);
     free(g);
 }

@@ -790,6 +790,10 @@ done
 post /v1/completions '{"prompt": "Sky:", "max_tokens": 20, "temperature": 1, "seed": 7, "structured_outputs": {"choice": ["blue", "grey"]}}'
 check guided-structured-outputs-choice-completions "$(jq -r '.choices[0] | [.finish_reason, (.text == "blue" or .text == "grey")] | @tsv' "$T/body")" \
   "$(printf 'stop\ttrue')"
+# n choices share the request's grammar, each its own guide
+post /v1/completions '{"prompt": "Sky:", "max_tokens": 20, "temperature": 1, "seed": 8, "n": 3, "structured_outputs": {"regex": "(blue|grey)-[0-9]"}}'
+check guided-structured-outputs-n-choices "$(jq -r '[.choices[] | .finish_reason == "stop" and (.text | test("^(blue|grey)-[0-9]$"))] | map(tostring) | join(" ")' "$T/body")" \
+  "true true true"
 post /v1/chat/completions "$(guided 2 "\"structured_outputs\": {\"json\": $(jq -c '.function.parameters | tojson' <<<"$W")}")"
 check guided-structured-outputs-json-text "$(jq -r ".choices[0] | [.finish_reason, (.message.content | fromjson | $WEATHER)] | @tsv" "$T/body" 2>&1)" \
   "$(printf 'stop\ttrue')"
