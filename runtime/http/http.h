@@ -91,8 +91,8 @@ typedef struct Guide Guide;                 /* where one choice's answer stands 
 typedef struct GuideGrammar GuideGrammar;   /* the texts an answer may be (http_guide.h) */
 /* Where a guided answer stands with a reasoning parser: the guide takes it (GUIDE_CONTENT, also
  * without a parser); qwen3's first token, <think> or the content's; the reasoning, open up to
- * </think>. */
-typedef enum { GUIDE_CONTENT, GUIDE_FIRST, GUIDE_THINKING } GuidePhase;
+ * </think>; gpt-oss' messages before its final one (harmony_guide_mask). */
+typedef enum { GUIDE_CONTENT, GUIDE_FIRST, GUIDE_THINKING, GUIDE_HARMONY } GuidePhase;
 /* What a guided answer keeps to: a JSON Schema's JSON (response_format, structured_outputs' json, a forced
  * tool_choice); one of structured_outputs' choice texts, as they are; a text that structured_outputs'
  * regex matches whole. */
@@ -125,6 +125,9 @@ typedef struct Gen {
     Guide *guide;               /* where the answer stands in it (the engine thread's) */
     GuidePhase guide_phase;     /* with a reasoning parser: before the guide takes the content */
     int32_t think_ids[2];       /* then: the ids of <think> and </think>, tokens of their own */
+    uint8_t harmony_step;       /* GUIDE_HARMONY: the part of harmony's format that comes next (http_harmony.c) */
+    uint8_t harmony_len;        /* the bytes of the channel's or role's name written so far */
+    char harmony_name[16];
     unsigned char *allowed;     /* [vocab] guide_mask's (the engine thread's) */
     float *masked;              /* [vocab] with logprobs: the logits the mask leaves (the engine thread's) */
     ReasoningParser reasoning;  /* chat with --reasoning-parser: the answer's reasoning read apart; openai_gptoss:
@@ -384,6 +387,9 @@ void guide_free(Guide *gd);
 /* tok's tokens' bytes (tokenizer_piece), for ids [0, vocab): built once a server. */
 GuideVocab *guide_vocab_new(const Tokenizer *tok, int64_t vocab);
 void guide_vocab_free(GuideVocab *v);
+/* The ids of v, and the bytes token id adds to a text (NULL: a special token, or one never allowed). */
+int64_t guide_vocab_size(const GuideVocab *v);
+const char *guide_vocab_piece(const GuideVocab *v, int32_t id, size_t *len);
 /* allowed[id] (ids [0, vocab)) 1 for each token that keeps the answer in the grammar, and for the end
  * ids once the answer is whole; the count of them. */
 int64_t guide_mask(Guide *gd, const GuideVocab *v, const int32_t *end, int nend, uint8_t *allowed);
@@ -442,6 +448,13 @@ void harmony_find(const Tokenizer *tok, HarmonyIds *h);
 void harmony_note(Gen *g, int32_t id, bool visible);
 /* The pieces and, done, the calls of g's text[0, ready) read as harmony messages. */
 void harmony_answer(const Gen *g, size_t ready, bool done, Answer *a);
+/* Guided decoding of a gpt-oss answer before its final message (GUIDE_HARMONY): the tokens harmony's
+ * format allows next of analysis messages and then the final one's header, into allowed[v's ids]
+ * (never an end id: the answer ends after the final message's guided text). */
+void harmony_guide_mask(const Gen *g, const GuideVocab *v, uint8_t *allowed);
+/* g's answer goes on by tok (harmony_guide_mask allowed it); true when tok opens the final message,
+ * whose text the guide takes from the next token on. */
+bool harmony_guide_follow(Gen *g, const GuideVocab *v, int32_t tok);
 /* A tool call: {"id", "type": "function", "function": {"name", "arguments"}}, the arguments as
  * json.dumps writes args, or the text raw when args is NULL (http_tools.c). */
 json_t *tools_call(ToolParser p, const char *name, size_t name_len, const json_t *args, const char *raw, size_t raw_len);

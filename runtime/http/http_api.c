@@ -712,6 +712,10 @@ static bool guided(Parse *p, ApiError *err) {
     if (p->outputs && p->g->guide_schema)
         return api_refuse(err, 400, "fields 'tool_choice' (\"required\" or a named function) and 'structured_outputs' cannot "
                           "both guide the answer");
+    if (p->g->reasoning == REASONING_OPENAI_GPTOSS && (p->outputs || p->format) &&
+        (!p->render.add_generation_prompt || p->render.continue_final_message))   /* the answer starts at its header */
+        return api_refuse(err, 400, "field '%s': guided decoding of gpt-oss' answer needs add_generation_prompt true, and "
+                          "continue_final_message false", p->outputs ? "structured_outputs" : "response_format");
     return p->outputs ? guide_request(p->s, p->g, p->outputs, p->outputs_form, "structured_outputs", err)
                       : guide_request(p->s, p->g, p->format, GUIDE_SCHEMA, "response_format", err);
 }

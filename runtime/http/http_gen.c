@@ -208,7 +208,8 @@ static bool ends(const Gen *g, int32_t tok) {
 
 /* Guided decoding: the tokens that keep g's answer in its grammar (and the end ids once it is whole)
  * are the only ones its pick may take; qwen3's first token may also be <think>; while the reasoning
- * is open, any token but the end ids and those that would write </think> otherwise than as its token.
+ * is open, any token but the end ids and those that would write </think> otherwise than as its token;
+ * gpt-oss' answer, harmony's format up to the final message's text.
  * An answer with nowhere to go (none can be: each token the mask allows leads somewhere) may only end. */
 static void guide_allow(Gen *g) {
     const GuideVocab *v = g->srv->guide_vocab;
@@ -216,6 +217,8 @@ static void guide_allow(Gen *g) {
         size_t keep = g->text_len < 16 ? g->text_len : 16;   /* the tag's length at most */
         guide_thinking_mask(v, g->text ? g->text + g->text_len - keep : "", keep, "</think>", g->think_ids[1], g->adjust.end_id,
                             g->adjust.nend, g->allowed);
+    } else if (g->guide_phase == GUIDE_HARMONY) {
+        harmony_guide_mask(g, v, g->allowed);
     } else if (!guide_mask(g->guide, v, g->adjust.end_id, g->adjust.nend, g->allowed)) {
         for (int k = 0; k < g->adjust.nend; k++) g->allowed[g->adjust.end_id[k]] = 1;
     }
@@ -227,6 +230,10 @@ static void guide_allow(Gen *g) {
  * that leaves the grammar (the mask allowed it: none can) fails the generation rather than give text
  * that looks guided. */
 static void guide_follow(Gen *g, int32_t tok) {
+    if (g->guide_phase == GUIDE_HARMONY) {
+        if (harmony_guide_follow(g, g->srv->guide_vocab, tok)) g->guide_phase = GUIDE_CONTENT;
+        return;
+    }
     if (g->guide_phase == GUIDE_FIRST) g->guide_phase = tok == g->think_ids[0] ? GUIDE_THINKING : GUIDE_CONTENT;
     else if (g->guide_phase == GUIDE_THINKING) {
         if (tok == g->think_ids[1]) g->guide_phase = GUIDE_CONTENT;

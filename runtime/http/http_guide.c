@@ -613,6 +613,13 @@ GuideVocab *guide_vocab_new(const Tokenizer *tok, int64_t vocab) {
     return v;
 }
 
+int64_t guide_vocab_size(const GuideVocab *v) { return v->n; }
+
+const char *guide_vocab_piece(const GuideVocab *v, int32_t id, size_t *len) {
+    *len = id >= 0 && id < v->n && v->piece[id] ? v->len[id] : 0;
+    return id >= 0 && id < v->n ? v->piece[id] : NULL;
+}
+
 void guide_vocab_free(GuideVocab *v) {
     if (!v) return;
     arena_free(&v->arena);

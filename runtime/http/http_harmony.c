@@ -15,7 +15,8 @@
  * a message to anything else (or to a function while calls are not read), a call cut short, and all
  * from the first token that breaks the format on, are content as they were written, special tokens
  * included. Only the format itself (headers, the tokens that end messages) is passed over, and a
- * header the answer ended in. */
+ * header the answer ended in. Under guided decoding, the answer is kept to analysis messages and then
+ * the final one, whose text the guide takes (harmony_guide_mask). */
 #include "http.h"
 
 #include <stdint.h>
@@ -255,4 +256,61 @@ void harmony_answer(const Gen *g, size_t ready, bool done, Answer *a) {
     if (where != IN_HEADER) return;
     header_close(&h, ready);
     if (header_state(r.text, &h, first, false) == HEADER_BAD) add_raw(a, start, ready);
+}
+
+/* ------------------------------------------------------------------ guided decoding */
+
+/* What comes next before the final message: <|channel|>, a channel's name, an analysis message's
+ * text up to <|end|>, <|start|>, the role's name. */
+enum { HG_CHANNEL, HG_NAME, HG_ANALYSIS, HG_START, HG_ROLE };
+
+/* The names HG_NAME and HG_ROLE may write: the channels before and of the answer's text, its role. */
+static const char *const CHANNELS[] = {"analysis", "final", NULL}, *const ROLES[] = {"assistant", NULL};
+
+/* Whether piece[len] goes on from name[0, have) as the start of one of names (whole: is one). */
+static bool name_goes_on(const char *const *names, const char *name, size_t have, const char *piece, size_t len, bool whole) {
+    for (int k = 0; names[k]; k++) {
+        size_t n = strlen(names[k]);
+        if (have + len <= n && !memcmp(names[k], name, have) && !memcmp(names[k] + have, piece, len) && (!whole || have + len == n))
+            return true;
+    }
+    return false;
+}
+
+void harmony_guide_mask(const Gen *g, const GuideVocab *v, uint8_t *allowed) {
+    const int32_t *id = g->srv->harmony.id;
+    int64_t n = guide_vocab_size(v);
+    memset(allowed, 0, (size_t)n);
+    int step = g->harmony_step;
+    const char *const *names = step == HG_NAME ? CHANNELS : step == HG_ROLE ? ROLES : NULL;
+    for (int32_t k = 0; (step == HG_ANALYSIS || names) && k < n; k++) {
+        size_t len;
+        const char *piece = guide_vocab_piece(v, k, &len);   /* special tokens have none */
+        allowed[k] = piece && (step == HG_ANALYSIS || name_goes_on(names, g->harmony_name, g->harmony_len, piece, len, false));
+    }
+    bool named = names && name_goes_on(names, g->harmony_name, 0, g->harmony_name, g->harmony_len, true);
+    int32_t next = step == HG_CHANNEL ? id[HARMONY_CHANNEL] : step == HG_START ? id[HARMONY_START] : step == HG_ANALYSIS ? id[HARMONY_END]
+                 : named ? id[step == HG_NAME ? HARMONY_MESSAGE : HARMONY_CHANNEL] : -1;
+    if (next >= 0 && next < n) allowed[next] = 1;
+    for (int k = 0; k < g->adjust.nend; k++)
+        if (g->adjust.end_id[k] >= 0 && g->adjust.end_id[k] < n) allowed[g->adjust.end_id[k]] = 0;
+}
+
+bool harmony_guide_follow(Gen *g, const GuideVocab *v, int32_t tok) {
+    const int32_t *id = g->srv->harmony.id;
+    int step = g->harmony_step;
+    if ((step == HG_NAME || step == HG_ROLE) && tok != id[HARMONY_MESSAGE] && tok != id[HARMONY_CHANNEL]) {
+        size_t len;
+        const char *piece = guide_vocab_piece(v, tok, &len);
+        if (piece && g->harmony_len + len < sizeof g->harmony_name) {
+            memcpy(g->harmony_name + g->harmony_len, piece, len);
+            g->harmony_len = (uint8_t)(g->harmony_len + len);
+        }
+        return false;
+    }
+    bool final = step == HG_NAME && g->harmony_len == 5 && !memcmp(g->harmony_name, "final", 5);
+    g->harmony_step = step == HG_CHANNEL || step == HG_ROLE ? HG_NAME : step == HG_NAME ? HG_ANALYSIS
+                    : step == HG_ANALYSIS ? (tok == id[HARMONY_END] ? HG_START : HG_ANALYSIS) : HG_ROLE;
+    if (g->harmony_step != step) g->harmony_len = 0;
+    return final;
 }

@@ -742,13 +742,14 @@ bool guide_request(HttpServer *s, Gen *g, json_t *spec, GuideForm form, const ch
     if (!g->guide_schema) return true;
     const char *f = g->guide_field;
     if (!s->tok) return api_refuse(err, 400, "field '%s': guided decoding needs a tokenizer, and this server has none", f);
-    if (g->reasoning == REASONING_OPENAI_GPTOSS)
-        return api_refuse(err, 400, "field '%s': guided decoding of gpt-oss' channels is not supported", f);
-    if (g->reasoning && !think_tokens(s->tok, g->think_ids))
+    if (g->reasoning == REASONING_OPENAI_GPTOSS && g->tool_parser)
+        return api_refuse(err, 400, "field '%s': gpt-oss' calls are messages of harmony's format, which tool_choice \"required\" "
+                          "and a named function do not guide", f);
+    if (g->reasoning && g->reasoning != REASONING_OPENAI_GPTOSS && !think_tokens(s->tok, g->think_ids))
         return api_refuse(err, 400, "field '%s': guided decoding with --reasoning-parser needs <think> and </think> as tokens "
                           "of their own, which this tokenizer lacks", f);
     g->guide_phase = g->reasoning == REASONING_DEEPSEEK_R1 ? GUIDE_THINKING : g->reasoning == REASONING_QWEN3 ? GUIDE_FIRST
-                                                                                                              : GUIDE_CONTENT;
+                   : g->reasoning == REASONING_OPENAI_GPTOSS ? GUIDE_HARMONY : GUIDE_CONTENT;
     if (g->ignore_eos) return api_refuse(err, 400, "field '%s': guided decoding ends at the model's end of sequence: not with ignore_eos", f);
     if (g->min_tokens) return api_refuse(err, 400, "field '%s': guided decoding with min_tokens is not supported", f);
     guide_grammar_free(g->guide_grammar);

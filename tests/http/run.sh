@@ -969,6 +969,30 @@ refused chat-harmony-reasoning-effort-twice 400 "give one" /v1/chat/completions 
   '{"messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": "low", "chat_template_kwargs": {"reasoning_effort": "low"}}'
 # the same with a tool: the ids of jinja2's rendering of the template given "thinking"
 tokenize_as_jinja2 chat-harmony-thinking-as-jinja2 gpt-oss-reasoning-field-harmony-tools-one-tool "$T/harmony"
+# guided decoding of gpt-oss' answer: harmony's format (analysis messages, then the final one's
+# header) up to the final message, whose text the schema guides: its content JSON that validates,
+# the analysis its reasoning (logit_bias makes <|end|> close an analysis sooner)
+got=
+for seed in 1 2 3 4; do
+  post /v1/chat/completions "$(guided $seed "$(schema_of "$(jq -c .function.parameters <<<"$W")"), \"logit_bias\": {\"608\": 6}")"
+  got+=$(jq -r ".choices[0] | if .finish_reason == \"length\" then \"length\" else [.finish_reason, (.message.content | fromjson | $WEATHER),
+    (.message.reasoning | type)] | map(tostring) | join(\",\") end" "$T/body" 2>&1)" "
+done
+[[ "$got" =~ ^((stop,true,(string|null)|length)\ )+$ && "$got" == *stop*stop* ]] && pass chat-harmony-guided ||
+  fail chat-harmony-guided "got: $got" "want: stop,true and the reasoning (at least twice), or length"
+body=$(guided 2 "$(schema_of "$(jq -c .function.parameters <<<"$W")"), \"logit_bias\": {\"608\": 6}")
+post /v1/chat/completions "$body"
+whole=$(jq -c '.choices[0] | [.message.content, .message.reasoning, .finish_reason]' "$T/body")
+ids=$(jq -c '.choices[0].token_ids' "$T/body")
+chat_stream "${body%\}}, \"stream\": true}"
+check chat-harmony-guided-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -s -c '[.[].choices[0]?] | [([.[].delta.content // empty] | join("")),
+  ([.[].delta.reasoning // empty] | join("") | if . == "" then null else . end), ([.[].finish_reason // empty][0])]')" "$whole"
+post /detokenize "{\"tokens\": $ids}"
+check chat-harmony-guided-format "$(jq -r '.prompt | test("^<\\|channel\\|>(analysis<\\|message\\|>[^<]*<\\|end\\|><\\|start\\|>assistant<\\|channel\\|>)*final<\\|message\\|>[^<]*$")' "$T/body")" true
+refused chat-harmony-guided-required 400 "gpt-oss' calls are messages of harmony's format, which tool_choice \"required\"" \
+  /v1/chat/completions "$(guided 1 "\"tools\": [$W], \"tool_choice\": \"required\"")"
+refused chat-harmony-guided-no-generation-prompt 400 "guided decoding of gpt-oss' answer needs add_generation_prompt true" \
+  /v1/chat/completions "$(guided 1 '"response_format": {"type": "json_object"}, "add_generation_prompt": false')"
 kill -TERM "$SPID"; wait "$SPID"
 "$RUN" serve "${MODEL[@]}" --port 0 --tokenizer "$T/harmony" --set vocab=611 --reasoning-parser qwen3 2>"$T/err"
 check serve-harmony-other-parser "$?:$(grep -c "reasoning-parser: '.*' has gpt-oss' harmony tokens" "$T/err")" "1:1"
