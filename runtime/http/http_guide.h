@@ -75,6 +75,25 @@ bool guide_dfa_room(const GuideNode *n, int st, int64_t v);
 /* The least multiple of m (> 0) that is at least a. */
 static inline __int128 multiple_from(__int128 a, int64_t m) { return a >= 0 ? (a + m - 1) / m * m : -(-a / m * m); }
 
+#define GUIDE_PIECE_MAX 255     /* a longer token's bytes are never allowed */
+
+/* The vocabulary as guided decoding walks it (http_guide_vocab.c). */
+struct GuideVocab {
+    Arena arena;                /* every array below */
+    int64_t n;                  /* ids [0, n): the model's */
+    char **piece;               /* [n] the bytes a token adds to the text (NULL: never allowed: a special
+                                 * token, an empty or too long one, one the tokenizer lacks) */
+    uint32_t *len;
+    int32_t *order;             /* [norder] the ids with a piece, by their bytes */
+    uint16_t *lcp;              /* [norder] the bytes order[k]'s piece shares with order[k - 1]'s */
+    int64_t norder;
+    uint8_t *plain;             /* [n] the code points of a piece that is string text alone (no '"', '\\',
+                                 * control character or part of a character; at most 255), else 0 */
+    int32_t *rest;              /* [nrest] the other ids of order, in its order */
+    uint16_t *rest_lcp;
+    int64_t nrest;
+};
+
 /* Nodes every grammar shares: any JSON value, any string (an object's keys). */
 extern const GuideNode GUIDE_ANY, GUIDE_ANY_STRING;
 
