@@ -95,8 +95,8 @@ typedef struct GuideGrammar GuideGrammar;   /* the texts an answer may be (http_
 typedef enum { GUIDE_CONTENT, GUIDE_FIRST, GUIDE_THINKING, GUIDE_HARMONY } GuidePhase;
 /* What a guided answer keeps to: a JSON Schema's JSON (response_format, structured_outputs' json, a forced
  * tool_choice); one of structured_outputs' choice texts, as they are; a text that structured_outputs'
- * regex matches whole. */
-typedef enum { GUIDE_SCHEMA, GUIDE_CHOICE, GUIDE_REGEX } GuideForm;
+ * regex matches whole; the text of its grammar's root rule. */
+typedef enum { GUIDE_SCHEMA, GUIDE_CHOICE, GUIDE_REGEX, GUIDE_GRAMMAR } GuideForm;
 typedef struct GuideVocab GuideVocab;       /* the bytes each token adds to a text, sorted */
 
 /* A generated token's log-probabilities, and where its text starts in the completion: the code
@@ -374,8 +374,8 @@ bool guide_request(HttpServer *s, Gen *g, json_t *spec, GuideForm form, const ch
 /* g's grammar: its guide_schema compiled as its guide_form says. */
 GuideGrammar *guide_grammar_of(const Gen *g, ApiError *err);
 /* vLLM's structured_outputs (null: none): {"json": a schema (or its JSON text)}, {"json_object":
- * true}, {"choice": [texts]} or {"regex": text} into *spec (a new reference) and *form; false with a
- * 400 for another key (grammar, structural_tag, ...) or form. */
+ * true}, {"choice": [texts]}, {"regex": text} or {"grammar": GBNF text} into *spec (a new reference)
+ * and *form; false with a 400 for another key (structural_tag, ...) or form. */
 bool guide_structured_outputs(const json_t *v, json_t **spec, GuideForm *form, ApiError *err);
 /* g again, for one more owner (each frees it; the last one's free frees it): a grammar is not
  * changed once compiled, so guides on several threads read it. */

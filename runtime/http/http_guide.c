@@ -11,6 +11,7 @@
  * within its bounds, a string within its lengths. */
 #include "http_guide.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #define GUIDE_WS_MAX 20         /* white space bytes in a row (a model that writes only newlines stops) */
@@ -20,7 +21,7 @@
 #define NUM_EXP_DIGITS 2
 #define GUIDE_SCRATCH (4u << 20)   /* the frames of one mask's trial steps (past it: the token is not allowed) */
 
-typedef enum { F_VALUE, F_LIT, F_STR, F_NUM, F_OBJ, F_ARR, F_TEXT, F_DONE } FrameKind;
+typedef enum { F_VALUE, F_LIT, F_STR, F_NUM, F_OBJ, F_ARR, F_TEXT, F_SEQ, F_REP, F_DONE } FrameKind;
 enum { O_OPEN, O_NEXT, O_COLON, O_AFTER };                  /* F_OBJ: after '{', after ',', after a key, after a value */
 enum { A_OPEN, A_NEXT, A_AFTER };                           /* F_ARR: after '[', after ',', after an item */
 enum { S_CHAR, S_UTF8, S_ESC, S_HEX, S_LOW_SLASH, S_LOW_U }; /* F_STR */
@@ -33,7 +34,8 @@ typedef struct Frame {
     uint8_t flag;               /* F_STR: UTF-8 bytes still to come, or a low surrogate's \u; F_NUM: negative */
     int32_t i, j;               /* F_LIT: bytes matched; F_OBJ: the next property, the current one; F_ARR: items;
                                  * F_STR: a UTF-8 byte's range [i, j], or hex digits and their value (j: a
-                                 * DFA's state); F_NUM: digits of the part; F_TEXT: j its DFA's state */
+                                 * DFA's state); F_NUM: digits of the part; F_TEXT: j its DFA's state; F_SEQ:
+                                 * i the part that comes next; F_REP: i the items so far */
     int64_t v;                  /* F_STR: code points; F_NUM: an integer's magnitude */
     const GuideNode *n;
     const struct Frame *up;
@@ -55,6 +57,8 @@ typedef struct {
     Arena *arena;
     bool full;                  /* bump ran out: the step's places are not all there */
 } Step;
+
+const GuideNode GUIDE_ANY = {.k = GN_ANY}, GUIDE_ANY_STRING = {.k = GN_STRING, .max_len = -1};
 
 static const GuideNode ANY_OBJECT = {.k = GN_OBJECT, .extra = &GUIDE_ANY, .max_items = -1, .max_len = -1};
 static const GuideNode ANY_ARRAY = {.k = GN_ARRAY, .items = &GUIDE_ANY, .max_items = -1, .max_len = -1};
@@ -80,14 +84,23 @@ static const Frame *put(Step *s, Frame f) {
     return p;
 }
 
+static bool same_frame(const Frame *a, const Frame *b) {
+    return a->k == b->k && a->phase == b->phase && a->ws == b->ws && a->flag == b->flag && a->i == b->i && a->j == b->j &&
+           a->v == b->v && a->n == b->n;
+}
+
+/* Whether two places are the same: frame by frame down their stacks (a grammar's continuations are
+ * made anew by each way the text is read, alike). */
+static bool same_place(const Frame *a, const Frame *b) {
+    for (; a != b; a = a->up, b = b->up)
+        if (!a || !b || a == &DONE || b == &DONE || !same_frame(a, b)) return false;
+    return true;
+}
+
 /* Adds frame f (copied) to the step's places, unless one like it is there. */
 static void emit(Step *s, Frame f) {
-    for (int k = 0; k < s->n; k++) {
-        const Frame *o = s->out[k];
-        if (o->k == f.k && o->phase == f.phase && o->ws == f.ws && o->flag == f.flag && o->i == f.i && o->j == f.j &&
-            o->v == f.v && o->n == f.n && o->up == f.up)
-            return;
-    }
+    for (int k = 0; k < s->n; k++)
+        if (s->out[k] != &DONE && same_frame(s->out[k], &f) && same_place(s->out[k]->up, f.up)) return;
     const Frame *p = s->n < GUIDE_STATES ? put(s, f) : NULL;
     if (p) s->out[s->n++] = p;
 }
@@ -466,7 +479,73 @@ static void array_step(Step *s, const Frame *f, int b) {
     if (up) begin(s, n->items, up, b);
 }
 
-/* Value n's first byte (white space before it is its F_VALUE frame's). */
+/* ------------------------------------------------------------------ raw text: a grammar's */
+
+/* Whether the answer may end at continuation f (what a finished part returns to): the rest of each
+ * sequence may be empty and each repetition has its least count, up to the top. */
+static bool rest_may_end(const Frame *f) {
+    for (; f; f = f->up) {
+        if (f->k == F_SEQ) {
+            for (int k = f->i; k < f->n->nalt; k++)
+                if (!f->n->alt[k]->nullable) return false;
+        } else if (f->k != F_REP || f->i < f->n->min_items) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Byte b as the first of sequence n's parts from part i on (each empty part passed over), returning
+ * to up when the last is whole. */
+static void seq_begin(Step *s, const GuideNode *n, int i, const Frame *up, int b) {
+    for (int k = i; k < n->nalt; k++) {
+        Frame next = frame(F_SEQ, 0, n, up);
+        next.i = k + 1;
+        const Frame *cont = k + 1 < n->nalt ? put(s, next) : up;
+        if (k + 1 < n->nalt && !cont) return;
+        begin(s, n->alt[k], cont, b);
+        if (!n->alt[k]->nullable) return;
+    }
+}
+
+/* Byte b as the first of repetition n's item number i + 1, returning to the repetition after it. */
+static void rep_begin(Step *s, const GuideNode *n, int i, const Frame *up, int b) {
+    if (n->max_items >= 0 && i >= n->max_items) return;
+    Frame next = frame(F_REP, 0, n, up);
+    next.i = i + 1;
+    bool last = n->max_items >= 0 && i + 1 >= n->max_items;
+    const Frame *cont = last ? up : put(s, next);
+    if (last || cont) begin(s, n->items, cont, b);
+}
+
+/* Byte b at continuation f of a sequence or a repetition: in its next part or item, or (the rest may
+ * be empty) in what comes after it. */
+static void rest_step(Step *s, const Frame *f, int b) {
+    bool empty = true;
+    if (f->k == F_SEQ) {
+        seq_begin(s, f->n, f->i, f->up, b);
+        for (int k = f->i; k < f->n->nalt && empty; k++) empty = f->n->alt[k]->nullable;
+    } else {
+        rep_begin(s, f->n, f->i, f->up, b);
+        empty = f->i >= f->n->min_items;
+    }
+    if (empty && f->up) step(s, f->up, b);
+}
+
+/* A byte of a text a DFA takes (a regex's, a class's): its next state, or (the text may end here)
+ * what comes after it. */
+static void text_step(Step *s, const Frame *f, int b) {
+    int next = b < 0x80 ? f->n->dfa->next[f->j * 128 + b] : -1;
+    if (next >= 0) {
+        Frame g = *f;
+        g.j = next;
+        emit(s, g);
+    }
+    if (f->up && f->n->dfa->accept[f->j]) step(s, f->up, b);
+}
+
+/* Value n's first byte (white space before it is its F_VALUE frame's; a raw text's part that may be
+ * empty is passed over by its sequence or repetition, not here). */
 static void begin(Step *s, const GuideNode *n, const Frame *up, int b) {
     switch (n->k) {
     case GN_ANYOF:
@@ -490,7 +569,11 @@ static void begin(Step *s, const GuideNode *n, const Frame *up, int b) {
     case GN_ARRAY:
         if (b == '[') emit(s, frame(F_ARR, A_OPEN, n, up));
         break;
-    case GN_TEXT: break;   /* a root only: guide_new starts its F_TEXT */
+    case GN_TEXT:
+        if (b < 0x80 && n->dfa->next[b] >= 0) emit(s, (Frame){.k = F_TEXT, .j = n->dfa->next[b], .n = n, .up = up});
+        break;
+    case GN_SEQ: seq_begin(s, n, 0, up, b); break;
+    case GN_REPEAT: rep_begin(s, n, 0, up, b); break;
     }
 }
 
@@ -513,13 +596,8 @@ static void step(Step *s, const Frame *f, int b) {
     case F_NUM: number_step(s, f, b); break;
     case F_OBJ: object_step(s, f, b); break;
     case F_ARR: array_step(s, f, b); break;
-    case F_TEXT:
-        if (b < 0x80 && f->n->dfa->next[f->j * 128 + b] >= 0) {
-            Frame g = *f;
-            g.j = f->n->dfa->next[f->j * 128 + b];
-            emit(s, g);
-        }
-        break;
+    case F_TEXT: text_step(s, f, b); break;
+    case F_SEQ: case F_REP: rest_step(s, f, b); break;
     case F_DONE: break;   /* nothing after the whole value */
     }
 }
@@ -527,9 +605,10 @@ static void step(Step *s, const Frame *f, int b) {
 /* ------------------------------------------------------------------ a choice's guide */
 
 /* Whether place f may end the answer: the value is whole (a number at the top, whole, is too; a text
- * in an accepting state). */
+ * in an accepting state, or a grammar's continuation, whose rest may be empty). */
 static bool place_ends(const Frame *f) {
-    return f == &DONE || (f->k == F_NUM && !f->up && number_whole(f)) || (f->k == F_TEXT && f->n->dfa->accept[f->j]);
+    return f == &DONE || (f->k == F_NUM && !f->up && number_whole(f)) ||
+           (f->k == F_TEXT && f->n->dfa->accept[f->j] && rest_may_end(f->up)) || ((f->k == F_SEQ || f->k == F_REP) && rest_may_end(f));
 }
 
 struct Guide {
@@ -544,10 +623,21 @@ struct Guide {
     bool exhaustive;            /* every token walks (guide_exhaustive: the tests' check of the shortcut) */
 };
 
+GuideGrammar *guide_grammar_share(GuideGrammar *g) {
+    if (g) atomic_fetch_add(&g->refs, 1);
+    return g;
+}
+
+void guide_grammar_free(GuideGrammar *g) {
+    if (!g || atomic_fetch_sub(&g->refs, 1) > 0) return;
+    arena_free(&g->arena);
+    free(g);
+}
+
 Guide *guide_new(GuideGrammar *g) {
     Guide *gd = xcalloc(1, sizeof *gd);
     gd->g = g;
-    Frame top = frame(g->root->k == GN_TEXT ? F_TEXT : F_VALUE, 0, g->root, NULL);
+    Frame top = frame(g->root->k == GN_TEXT ? F_TEXT : g->root->k == GN_SEQ ? F_SEQ : F_VALUE, 0, g->root, NULL);
     if (g->bare) top.ws = GUIDE_WS_MAX;   /* no white space before it */
     Step s = {.out = gd->place, .arena = &gd->arena};
     emit(&s, top);

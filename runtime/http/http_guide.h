@@ -6,9 +6,11 @@
 #include "http.h"
 
 /* What a node matches: JSON text. GN_ANY: any JSON value; GN_LITERAL: exactly `text` (a constant's
- * compact JSON, a key's quoted name); GN_ANYOF: any of alt (a $ref is one of one). GN_TEXT, only a
- * bare grammar's root: text, not JSON, that dfa takes whole (structured_outputs' regex). */
-typedef enum { GN_ANY, GN_OBJECT, GN_ARRAY, GN_STRING, GN_NUMBER, GN_INTEGER, GN_LITERAL, GN_ANYOF, GN_TEXT } GuideKind;
+ * compact JSON, a key's quoted name); GN_ANYOF: any of alt (a $ref is one of one). Raw text, not JSON
+ * (structured_outputs' regex and grammar, http_grammar.c): GN_TEXT, a text that dfa takes whole;
+ * GN_SEQ, alt's texts one after the other; GN_REPEAT, items' text min_items to max_items times; and
+ * GN_LITERAL and GN_ANYOF as above. */
+typedef enum { GN_ANY, GN_OBJECT, GN_ARRAY, GN_STRING, GN_NUMBER, GN_INTEGER, GN_LITERAL, GN_ANYOF, GN_TEXT, GN_SEQ, GN_REPEAT } GuideKind;
 
 typedef struct GuideNode GuideNode;
 
@@ -20,9 +22,18 @@ typedef struct {
     uint8_t *accept;
 } GuideDfa;
 
+/* The quantifier at s[*at] of a regex's or a grammar's term: *, +, ? or {m}, {m,}, {m,n} (counts up to
+ * max; spaces: white space inside the braces) as *lo and *hi (-1: no most), *at past it. 0: none
+ * there; 1: one; -1: a malformed one, why said. */
+int guide_quantifier(const char *s, size_t len, size_t *at, int max, bool spaces, int *lo, int *hi, char *why, size_t whylen);
+
 /* The DFA of regex re[0, len) in A: search (a schema's pattern) matches anywhere unless anchored by
  * '^' and '$', else the whole text; NULL with why for what the subset does not compute. */
 const GuideDfa *guide_regex(Arena *A, const char *re, size_t len, bool search, char *why, size_t whylen);
+
+/* A GBNF grammar src[0, len) (structured_outputs' grammar) as a raw-text grammar whose answer is its
+ * root rule's text; NULL with why: what is refused, and where ("line L, column C: ..."). */
+GuideGrammar *guide_gbnf(const char *src, size_t len, char *why, size_t whylen);
 
 /* An object's property: its key as JSON text ("\"city\""), its value's node. */
 typedef struct {
@@ -53,15 +64,19 @@ struct GuideNode {
     __int128 real_lo, real_hi;
     const char *text;           /* literal: len bytes */
     size_t len;
-    const GuideNode **alt;      /* anyOf: [nalt] */
+    const GuideNode **alt;      /* anyOf: [nalt]; seq: its parts */
     int nalt;
+    bool nullable;              /* raw text: the node matches the empty text (a seq or a repeat's; a repeat's
+                                 * items never are) */
+    int id;                     /* a grammar's node: its number (http_grammar.c's analyses) */
 };
 
 /* A compiled schema: its nodes in one arena; root the answer's value. */
 struct GuideGrammar {
     Arena arena;
     const GuideNode *root;
-    bool bare;                  /* no white space before the value (a choice's text, a regex's: as it is) */
+    bool bare;                  /* no white space before the value (a choice's text, a regex's: as it is); a
+                                 * grammar's root is a GN_SEQ, a regex's a GN_TEXT */
     _Atomic int refs;           /* owners past the first (guide_grammar_share) */
 };
 

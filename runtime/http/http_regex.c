@@ -201,14 +201,23 @@ static Frag parse_atom(Re *r) {
     return byte_frag(r, cls);
 }
 
-/* A count of {n,m} at r->at; -1 when there is none. */
-static int repeat_count(Re *r) {
-    int v = -1;
-    while (r->at < r->len && r->re[r->at] >= '0' && r->re[r->at] <= '9') {
-        v = (v < 0 ? 0 : v) * 10 + (r->re[r->at++] - '0');
-        if (v > RE_MAX_REPEAT) return fail_re(r, "a repeat count past %d is not supported", RE_MAX_REPEAT), -1;
+int guide_quantifier(const char *s, size_t len, size_t *at, int max, bool spaces, int *lo, int *hi, char *why, size_t whylen) {
+    size_t i = *at;
+    char q = i < len ? s[i] : 0;
+    if (q == '*' || q == '+' || q == '?') return *lo = q == '+', *hi = q == '?' ? 1 : -1, *at = i + 1, 1;
+    if (q != '{') return 0;
+    int v[2] = {-1, -1}, k = 0;
+    for (i++;; i++, k = 1) {   /* m, then after a comma n */
+        while (spaces && i < len && (s[i] == ' ' || s[i] == '\t')) i++;
+        for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+            if ((v[k] = (v[k] < 0 ? 0 : v[k]) * 10 + (s[i] - '0')) > max) return snprintf(why, whylen, "a repeat count past %d", max), -1;
+        while (spaces && i < len && (s[i] == ' ' || s[i] == '\t')) i++;
+        if (k || i >= len || s[i] != ',') break;
     }
-    return v;
+    int m = v[0], n = k ? v[1] : v[0];
+    if (m < 0 || i >= len || s[i] != '}' || (n >= 0 && n < m))
+        return snprintf(why, whylen, "a repeat '{' is not {m}, {m,} or {m,n} with m <= n"), -1;
+    return *lo = m, *hi = n, *at = i + 1, 1;
 }
 
 /* The atom at from again, a fresh copy (r->at left after it). */
@@ -223,19 +232,9 @@ static Frag parse_repeat(Re *r) {
     size_t from = r->at;
     Frag f = parse_atom(r);
     if (r->failed || r->at >= r->len) return f;
-    char q = r->re[r->at];
-    int lo, hi;   /* hi -1: no most */
-    if (q == '*' || q == '+' || q == '?') lo = q == '+', hi = q == '?' ? 1 : -1, r->at++;
-    else if (q == '{') {
-        r->at++;
-        lo = repeat_count(r), hi = lo;
-        if (r->at < r->len && r->re[r->at] == ',') r->at++, hi = repeat_count(r);
-        if (r->failed || lo < 0 || r->at >= r->len || r->re[r->at] != '}' || (hi >= 0 && hi < lo))
-            return fail_re(r, "a repeat '{' is not {n}, {n,} or {n,m} with n <= m");
-        r->at++;
-    } else {
-        return f;
-    }
+    int lo, hi, q = guide_quantifier(r->re, r->len, &r->at, RE_MAX_REPEAT, false, &lo, &hi, r->why, r->whylen);   /* hi -1: no most */
+    if (q < 0) return r->failed = true, f;
+    if (!q) return f;
     if (r->at < r->len && r->re[r->at] == '?') r->at++;   /* lazy: the same for a whole match */
     size_t after = r->at;
     Frag out = empty_frag(r);

@@ -12,10 +12,8 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 
-const GuideNode GUIDE_ANY = {.k = GN_ANY}, GUIDE_ANY_STRING = {.k = GN_STRING, .max_len = -1};
 
 #define SCHEMA_MAX_DEPTH 64     /* schemas nested in schemas, $refs aside */
 
@@ -641,11 +639,12 @@ static bool think_tokens(const Tokenizer *tok, int32_t ids[2]) {
 
 #define CHOICE_MAX_BYTES 4096   /* a structured_outputs choice's text */
 #define REGEX_MAX_BYTES 4096    /* structured_outputs' regex (its NFA's nodes bound it before) */
+#define GRAMMAR_MAX_BYTES 65536 /* structured_outputs' grammar */
 
 bool guide_structured_outputs(const json_t *v, json_t **spec, GuideForm *form, ApiError *err) {
     *spec = NULL, *form = GUIDE_SCHEMA;
     if (json_is_null(v)) return true;
-    static const char *const TAKEN[] = {"json", "json_object", "choice", "regex", NULL};
+    static const char *const TAKEN[] = {"json", "json_object", "choice", "regex", "grammar", NULL};
     const char *key, *given = NULL;
     json_t *x;
     if (!json_is_object(v)) return api_refuse(err, 400, "field 'structured_outputs' must be an object");
@@ -653,13 +652,13 @@ bool guide_structured_outputs(const json_t *v, json_t **spec, GuideForm *form, A
         if (json_is_null(x) || json_is_false(x)) continue;   /* vLLM's model: unset */
         char shown[SHOWN_MAX];
         if (!listed(TAKEN, key))
-            return api_refuse(err, 400, "field 'structured_outputs': '%s' is not supported (only json, json_object, choice and "
-                              "regex)", shown_text(key, strlen(key), shown));
+            return api_refuse(err, 400, "field 'structured_outputs': '%s' is not supported (only json, json_object, choice, "
+                              "regex and grammar)", shown_text(key, strlen(key), shown));
         if (given) return api_refuse(err, 400, "field 'structured_outputs': '%s' and '%s' cannot both be given", given, key);
         given = key;
     }
     const json_t *json = json_object_get(v, "json"), *obj = json_object_get(v, "json_object"), *choice = json_object_get(v, "choice"),
-                 *regex = json_object_get(v, "regex");
+                 *regex = json_object_get(v, "regex"), *grammar = json_object_get(v, "grammar");
     if (json_is_string(json)) {   /* vLLM takes the schema as JSON text too */
         json_t *parsed = json_loadb(json_string_value(json), json_string_length(json), 0, NULL);
         if (!json_is_object(parsed)) return json_decref(parsed), api_refuse(err, 400, "field 'structured_outputs': 'json' is not a JSON object");
@@ -671,6 +670,7 @@ bool guide_structured_outputs(const json_t *v, json_t **spec, GuideForm *form, A
     if (obj && !json_is_boolean(obj)) return api_refuse(err, 400, "field 'structured_outputs': 'json_object' must be a boolean");
     if (choice) return *spec = json_incref((json_t *)choice), *form = GUIDE_CHOICE, true;
     if (regex) return *spec = json_incref((json_t *)regex), *form = GUIDE_REGEX, true;
+    if (grammar) return *spec = json_incref((json_t *)grammar), *form = GUIDE_GRAMMAR, true;
     return true;
 }
 
@@ -717,10 +717,22 @@ static GuideGrammar *guide_text_regex(const json_t *regex, const char *field, Ap
     return g;
 }
 
+/* vLLM's structured_outputs grammar: its GBNF text's (http_grammar.c). */
+static GuideGrammar *grammar_of(const json_t *grammar, const char *field, ApiError *err) {
+    char why[400];
+    GuideGrammar *g = guide_gbnf(json_string_value(grammar), json_string_length(grammar), why, sizeof why);
+    if (!g) api_refuse(err, 400, "field '%s': 'grammar' %s", field, why);
+    return g;
+}
+
 GuideGrammar *guide_grammar_of(const Gen *g, ApiError *err) {
     switch (g->guide_form) {
     case GUIDE_CHOICE: return guide_choices(g->guide_schema, g->guide_field, err);
     case GUIDE_REGEX: return guide_text_regex(g->guide_schema, g->guide_field, err);
+    case GUIDE_GRAMMAR:
+        if (!json_is_string(g->guide_schema) || json_string_length(g->guide_schema) > GRAMMAR_MAX_BYTES)
+            return api_refuse(err, 400, "field '%s': 'grammar' must be a string (of at most %d bytes)", g->guide_field, GRAMMAR_MAX_BYTES), NULL;
+        return grammar_of(g->guide_schema, g->guide_field, err);
     case GUIDE_SCHEMA: break;
     }
     return guide_schema(g->guide_schema, g->guide_field, err);
@@ -768,13 +780,4 @@ GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *er
     return NULL;
 }
 
-GuideGrammar *guide_grammar_share(GuideGrammar *g) {
-    if (g) atomic_fetch_add(&g->refs, 1);
-    return g;
-}
 
-void guide_grammar_free(GuideGrammar *g) {
-    if (!g || atomic_fetch_sub(&g->refs, 1) > 0) return;
-    arena_free(&g->arena);
-    free(g);
-}

@@ -13,7 +13,9 @@
 #   fuzz_requests    `mixrun --requests` JSONL files (runtime/serve/requests.c), seeds: tests/serve's;
 #   fuzz_regex       guided decoding's patterns (runtime/http/http_regex.c), seeds: test_guide's and
 #                    the formats' (dictionary tests/fuzz/regex.dict);
-#   the eight after fuzz_check share its time, a seventh each (MIXC_FUZZ_SECONDS, default 30: 4 s;
+#   fuzz_grammar     structured_outputs' GBNF grammars (runtime/http/http_grammar.c) and walks through
+#                    their guides, seeds: test_guide's (dictionary tests/fuzz/grammar.dict);
+#   the nine after fuzz_check share its time, a seventh each (MIXC_FUZZ_SECONDS, default 30: 4 s;
 #   MIXC_FUZZ_<TARGET>_SECONDS sets one): make test's run is a smoke test beside the sanitizer pass;
 #   `make fuzz` runs them for longer.
 # First replays tests/fuzz/crashes/* (reproducers of fixed bugs: they must stay fixed) with the
@@ -28,7 +30,7 @@ FUZZ_CC=${FUZZ_CC:-clang}
 CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 out=$BUILD/fuzz
 bin=$out/fuzz_check
-TARGETS="check import safetensors jinja tokenizer foundry http_api requests regex"
+TARGETS="check import safetensors jinja tokenizer foundry http_api requests regex grammar"
 mkdir -p "$out/gen" "$out/obj" "$out/corpus" "$out/seed" "$out/artifacts"
 
 if ! command -v "$FUZZ_CC" >/dev/null; then
@@ -49,7 +51,7 @@ build() {
   # The runtime's: the model's files, the tokenizers, a serving run's requests and engine (a
   # request's KV cost), and serve's request parsing and generations (not its daemon: http_server.c).
   for src in $(ls compiler/*/*.c | grep -vE '^compiler/cli/(main|build|emit)\.c$') runtime/model/*.c \
-             runtime/tok/*.c runtime/serve/{engine,requests,sample}.c runtime/http/http_{api,answer,gen,guide,guide_vocab,harmony,metrics,pythonic,qwen3_coder,reasoning,regex,schema,tools}.c \
+             runtime/tok/*.c runtime/serve/{engine,requests,sample}.c runtime/http/http_{api,answer,gen,grammar,guide,guide_vocab,harmony,metrics,pythonic,qwen3_coder,reasoning,regex,schema,tools}.c \
              "$out/gen/lexer.c" "$out/gen/parser.c"; do
     obj=$out/obj/$(basename "$src" .c).o
     if [ ! "$obj" -nt "$src" ] || [ compiler/mixc.h -nt "$obj" ] || [ -n "$(find compiler runtime -name '*.h' -newer "$obj")" ] || [ "$out/gen/parser.h" -nt "$obj" ]; then
@@ -199,6 +201,14 @@ for i, p in enumerate(sorted(set(re.findall(r'\\"pattern\\": \\"((?:[^"\\]|\\.)*
 for name, body in (('date', r'(000[1-9]|[1-9][0-9]{3})-(0[1-9]|1[0-2])-[0-2][0-9]'), ('time', r'([01][0-9]|2[0-3]):[0-5][0-9](\.[0-9]{1,6})?(Z|[+-][0-9]{2})')):
     open(os.path.join(sys.argv[1], name), 'wb').write(b'\x00' + body.encode())
 PY
+# Grammars: test_guide's, each with a NUL and a few picks after it.
+python3 - "$out/seed-grammar" <<'PY'
+import json, os, re, sys
+src = open('tests/http/test_guide.c').read()
+for i, g in enumerate(sorted(set(re.findall(r'"grammar:(\\"(?:[^"\\]|\\.)*?\\")"', src)))):
+    text = json.loads(json.loads('"' + g + '"'))
+    open(os.path.join(sys.argv[1], 'grammar%d' % i), 'wb').write(text.encode() + b'\x00' + bytes(range(7, 80, 3)))
+PY
 cp tests/foundry/*.yaml "$out/seed-foundry/"
 for f in examples/*.mix; do   # the YAML of every example MPT can say
   [ -x "$BUILD/mixc" ] && "$BUILD/mixc" export --foundry "$f" -o "$out/seed-foundry/$(basename "$f" .mix).yaml" 2>/dev/null
@@ -240,4 +250,5 @@ fuzz_one foundry "${MIXC_FUZZ_FOUNDRY_SECONDS:-$share}"
 fuzz_one http_api "${MIXC_FUZZ_HTTP_API_SECONDS:-$share}" -dict=tests/fuzz/api.dict
 fuzz_one requests "${MIXC_FUZZ_REQUESTS_SECONDS:-$share}" -dict=tests/fuzz/api.dict
 fuzz_one regex "${MIXC_FUZZ_REGEX_SECONDS:-$share}" -dict=tests/fuzz/regex.dict
+fuzz_one grammar "${MIXC_FUZZ_GRAMMAR_SECONDS:-$share}" -dict=tests/fuzz/grammar.dict
 exit $status

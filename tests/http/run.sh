@@ -812,9 +812,19 @@ curl -sN --max-time 60 "http://127.0.0.1:$PORT/v1/completions" -d "${body%\}}, \
 check guided-structured-outputs-regex-completions "$(jq -r '.[0] + " " + (.[1] | test("^(yes|no)\n[0-9]{1,3}$") | tostring)' <<<"$whole")" "stop true"
 check guided-structured-outputs-regex-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -s -c '[[.[].choices[0]?.finish_reason // empty][0],
   ([.[].choices[0]?.text // empty] | join(""))]')" "$whole"
+# structured_outputs' grammar (GBNF): the whole answer is its root rule's text
+got=
+for seed in 1 2 3; do
+  post /v1/chat/completions "$(guided $seed '"structured_outputs": {"grammar": "root ::= answer (\"; \" answer){0,2}\nanswer ::= (\"yes\" | \"no\") \" \" [0-9]{1,3}"}')"
+  got+="$(jq -r '.choices[0] | [.finish_reason, .message.content] | @tsv' "$T/body")|"
+done
+[[ "$got" =~ ^((stop$'\t'(yes|no)\ [0-9]{1,3}(\;\ (yes|no)\ [0-9]{1,3}){0,2})\|)+$ ]] && pass guided-structured-outputs-grammar ||
+  fail guided-structured-outputs-grammar "got: $got" "want: stop and a text of the grammar, each time"
 fmt() { printf '{"messages": [{"role": "user", "content": "hi"}], %s}' "$1"; }
-refused guided-refused-structured-grammar 400 "field 'structured_outputs': 'grammar' is not supported (only json, json_object, choice and regex)" \
-  /v1/chat/completions "$(fmt '"structured_outputs": {"grammar": "root ::= [a-z]+"}')"
+refused guided-refused-structured-tag 400 "field 'structured_outputs': 'structural_tag' is not supported (only json, json_object, choice, regex and grammar)" \
+  /v1/chat/completions "$(fmt '"structured_outputs": {"structural_tag": "{}"}')"
+refused guided-refused-grammar-left-recursion 400 "field 'structured_outputs': 'grammar' line 1, column 1: left recursion through the rule 'root'" \
+  /v1/chat/completions "$(fmt '"structured_outputs": {"grammar": "root ::= root \"a\" | \"b\""}')"
 refused guided-refused-structured-regex-syntax 400 "field 'structured_outputs': 'regex' a(?i)b: a group '(?' other than '(?:'" \
   /v1/chat/completions "$(fmt '"structured_outputs": {"regex": "a(?i)b"}')"
 refused guided-refused-structured-regex-type 400 "field 'structured_outputs': 'regex' must be a string" \

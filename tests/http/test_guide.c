@@ -29,11 +29,12 @@ static int64_t nvocab;
 static int32_t END_ID;   /* the end of sequence here: the id past the tokenizer's (no bytes of its own) */
 
 /* schema's grammar; "choice:" then a JSON list of texts: structured_outputs' choice of them; "regex:"
- * then a JSON string: structured_outputs' regex. */
+ * or "grammar:" then a JSON string: structured_outputs' regex or GBNF grammar. */
 static GuideGrammar *compile_text(const char *schema, char *err, size_t n) {
     json_error_t je;
-    GuideForm form = !strncmp(schema, "choice:", 7) ? GUIDE_CHOICE : !strncmp(schema, "regex:", 6) ? GUIDE_REGEX : GUIDE_SCHEMA;
-    json_t *s = json_loads(schema + (form == GUIDE_CHOICE ? 7 : form == GUIDE_REGEX ? 6 : 0), JSON_DECODE_ANY, &je);
+    GuideForm form = !strncmp(schema, "choice:", 7) ? GUIDE_CHOICE : !strncmp(schema, "regex:", 6) ? GUIDE_REGEX
+                   : !strncmp(schema, "grammar:", 8) ? GUIDE_GRAMMAR : GUIDE_SCHEMA;
+    json_t *s = json_loads(strchr(schema, ':') && form != GUIDE_SCHEMA ? strchr(schema, ':') + 1 : schema, JSON_DECODE_ANY, &je);
     ApiError e = {0};
     Gen g = {.guide_schema = s, .guide_form = form, .guide_field = "response_format"};
     GuideGrammar *gr = s ? guide_grammar_of(&g, &e) : NULL;
@@ -88,6 +89,15 @@ static void test_refused(void) {
         {"refused-integer-bounds-empty", "{\"type\": \"integer\", \"minimum\": 3, \"exclusiveMaximum\": 3}", "bounds leave no value"},
         {"refused-integer-bound-huge", "{\"type\": \"integer\", \"maximum\": 1e30}", "within 1e17"},
         {"refused-false-schema", "false", "a schema must be an object or true"},
+        {"refused-grammar-undefined", "grammar:\"root ::= a\"", "'grammar' line 1, column 10: the rule 'a' is not defined"},
+        {"refused-grammar-left-recursion", "grammar:\"root ::= root \\\"a\\\" | \\\"b\\\"\"", "left recursion through the rule 'root'"},
+        {"refused-grammar-never-finishes", "grammar:\"root ::= \\\"a\\\" root\"", "the rule 'root' never finishes"},
+        {"refused-grammar-empty-repeat", "grammar:\"root ::= (\\\"a\\\"?)*\"", "a repetition of what may be empty"},
+        {"refused-grammar-no-root", "grammar:\"a ::= \\\"x\\\"\"", "no rule 'root'"},
+        {"refused-grammar-unclosed", "grammar:\"root ::= \\\"abc\"", "line 1, column 14: a string is not closed"},
+        {"refused-grammar-twice", "grammar:\"root ::= \\\"a\\\"\\nroot ::= \\\"b\\\"\"", "line 2, column 1: the rule 'root' is defined twice"},
+        {"refused-grammar-non-ascii-class", "grammar:\"root ::= [\\u00e9]\"", "a non-ASCII character"},
+        {"refused-grammar-stray", "grammar:\"root ::= \\\"a\\\" )\"", "line 1, column 14: a rule must start with its name and '::='"},
         {"refused-regex-not-string", "regex:42", "'regex' must be a string"},
         {"refused-regex-named-group", "regex:\"(?P<x>a)\"", "'regex' (?P<x>a): a group '(?' other than '(?:'"},
         {"refused-regex-python-anchor", "regex:\"a\\\\Z\"", "the escape '\\Z' is not supported"},
@@ -246,6 +256,15 @@ static void test_texts(void) {
         {"pattern-min-length", "{\"type\": \"string\", \"pattern\": \"^(ab)+$\", \"minLength\": 3}", "\"abab\"", true},
         {"pattern-below-min-length", "{\"type\": \"string\", \"pattern\": \"^(ab)+$\", \"minLength\": 3}", "\"ab\"", false},
         {"format-min-length", "{\"type\": \"string\", \"format\": \"date\", \"minLength\": 10}", "\"2024-02-29\"", true},
+        {"grammar", "grammar:\"root ::= (\\\"yes\\\" | \\\"no\\\") [.!]? [0-9]{1,3}\"", "yes!42", true},
+        {"grammar-other", "grammar:\"root ::= (\\\"yes\\\" | \\\"no\\\") [.!]? [0-9]{1,3}\"", "no7", true},
+        {"grammar-not-whole", "grammar:\"root ::= (\\\"yes\\\" | \\\"no\\\") [.!]? [0-9]{1,3}\"", "yes", false},
+        {"grammar-past-repeat", "grammar:\"root ::= (\\\"yes\\\" | \\\"no\\\") [.!]? [0-9]{1,3}\"", "yes!1234", false},
+        {"grammar-recursive", "grammar:\"root ::= pair*\\npair ::= \\\"(\\\" pair* \\\")\\\"\"", "(()())()", true},
+        {"grammar-unbalanced", "grammar:\"root ::= pair*\\npair ::= \\\"(\\\" pair* \\\")\\\"\"", "())", false},
+        {"grammar-empty", "grammar:\"root ::= \\\"a\\\"?\"", "", true},
+        {"grammar-rules-comments", "grammar:\"root ::= a b # two\\na ::= \\\"x\\\"+\\nb ::= [a-c]{2}\"", "xxab", true},
+        {"grammar-unicode-escape", "grammar:\"root ::= \\\"\\\\u00e9t\\\\u00e9\\\"\"", "\xc3\xa9t\xc3\xa9", true},
         {"regex", "regex:\"\\\\d{3}-[a-z]+\"", "123-abc", true},
         {"regex-short", "regex:\"\\\\d{3}-[a-z]+\"", "12-abc", false},
         {"regex-whole-not-search", "regex:\"\\\\d{3}-[a-z]+\"", "123-abc!", false},
@@ -619,12 +638,30 @@ static bool regex_whole(const char *re, const char *t) {
     return pattern_found(whole, t);
 }
 
+/* Whether t is parentheses that balance, in pairs of "()" or "[]". */
+static bool balanced(const char *t) {
+    char open[256];
+    int depth = 0;
+    for (; *t; t++) {
+        if (*t == '(' || *t == '[') {
+            if (depth == 256) return false;
+            open[depth++] = *t;
+        } else if (!depth || *t != (open[--depth] == '(' ? ')' : ']')) {
+            return false;
+        }
+    }
+    return depth == 0;
+}
+
 /* Whether the answer text[len] is one that schema_text (compile_text's form) takes: JSON that
- * validates, or a text its regex matches whole. *what: why not. */
-static bool answer_valid(const char *schema_text, const json_t *schema, const char *text, size_t len, const char **what) {
-    if (!strncmp(schema_text, "regex:", 6)) {
-        *what = "the regex does not match it whole";
-        return strlen(text) == len && regex_whole(json_string_value(schema), text);
+ * validates, a text its regex matches whole, or (a grammar) one that check takes: a POSIX regex
+ * matching it whole, or "balanced". *what: why not. */
+static bool answer_valid(const char *schema_text, const char *check, const json_t *schema, const char *text, size_t len,
+                         const char **what) {
+    if (!strncmp(schema_text, "regex:", 6) || !strncmp(schema_text, "grammar:", 8)) {
+        *what = check ? "the grammar's check does not take it" : "the regex does not match it whole";
+        const char *re = check ? check : json_string_value(schema);
+        return strlen(text) == len && (strcmp(re, "balanced") ? regex_whole(re, text) : balanced(text));
     }
     json_error_t je;
     json_t *v = json_loadb(text, len, JSON_DECODE_ANY, &je);
@@ -636,9 +673,9 @@ static bool answer_valid(const char *schema_text, const json_t *schema, const ch
 
 /* walks random answers through schema's masks: every one that ends must parse and validate; returns
  * the ended count (of walks), *bad the first bad answer. */
-static int walk(const char *schema_text, int walks, const int *piece_len, char *bad, size_t n) {
-    bool regex = !strncmp(schema_text, "regex:", 6);
-    json_t *schema = json_loads(schema_text + (regex ? 6 : 0), JSON_DECODE_ANY, NULL);
+static int walk(const char *schema_text, const char *check, int walks, const int *piece_len, char *bad, size_t n) {
+    bool raw = !strncmp(schema_text, "regex:", 6) || !strncmp(schema_text, "grammar:", 8);
+    json_t *schema = json_loads(raw ? strchr(schema_text, ':') + 1 : schema_text, JSON_DECODE_ANY, NULL);
     walk_root = schema;
     unsigned char *allowed = malloc((size_t)nvocab), *walked = malloc((size_t)nvocab);
     int32_t *ids = malloc(700 * sizeof *ids), *pick = malloc((size_t)nvocab * sizeof *pick);
@@ -689,7 +726,7 @@ static int walk(const char *schema_text, int walks, const int *piece_len, char *
         size_t len;
         char err[200], *text = tokenizer_decode(tok, ids, nids, false, &len, err, sizeof err);
         const char *what = "not decoded";
-        if (!text || !answer_valid(schema_text, schema, text, len, &what)) snprintf(bad, n, "%s: %.300s", what, text ? text : err);
+        if (!text || !answer_valid(schema_text, check, schema, text, len, &what)) snprintf(bad, n, "%s: %.300s", what, text ? text : err);
         free(text);
     }
     free(allowed);
@@ -701,31 +738,34 @@ static int walk(const char *schema_text, int walks, const int *piece_len, char *
 }
 
 static void test_walks(const char *which) {
-    static const struct { const char *name, *schema; } CASES[] = {
-        {"walk-object", "{\"type\": \"object\"}"},
+    static const struct { const char *name, *schema, *check; } CASES[] = {
+        {"walk-object", "{\"type\": \"object\"}", NULL},
         {"walk-weather", "{\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\", \"maxLength\": 6}, \"days\": "
          "{\"type\": \"integer\", \"minimum\": 1, \"maximum\": 14}, \"unit\": {\"enum\": [\"c\", \"f\"]}, \"at\": {\"anyOf\": "
-         "[{\"type\": \"number\"}, {\"type\": \"null\"}]}}, \"required\": [\"city\", \"days\"]}"},
+         "[{\"type\": \"number\"}, {\"type\": \"null\"}]}}, \"required\": [\"city\", \"days\"]}", NULL},
         {"walk-array", "{\"type\": \"array\", \"items\": {\"type\": \"integer\", \"minimum\": -50, \"exclusiveMaximum\": 1000, \"multipleOf\": 6}, "
-         "\"minItems\": 1, \"maxItems\": 4}"},
-        {"walk-strings", "{\"type\": \"array\", \"items\": {\"type\": \"string\", \"minLength\": 1, \"maxLength\": 3}, \"maxItems\": 3}"},
+         "\"minItems\": 1, \"maxItems\": 4}", NULL},
+        {"walk-strings", "{\"type\": \"array\", \"items\": {\"type\": \"string\", \"minLength\": 1, \"maxLength\": 3}, \"maxItems\": 3}", NULL},
         {"walk-recursive", "{\"$defs\": {\"T\": {\"type\": \"object\", \"properties\": {\"v\": {\"type\": \"integer\"}, \"kids\": "
-         "{\"type\": \"array\", \"items\": {\"$ref\": \"#/$defs/T\"}, \"maxItems\": 2}}, \"required\": [\"v\"]}}, \"$ref\": \"#/$defs/T\"}"},
-        {"walk-one-of", "{\"oneOf\": [{\"type\": \"string\", \"maxLength\": 4}, {\"type\": \"integer\"}, {\"type\": \"boolean\"}]}"},
-        {"walk-any", "true"},
-        {"walk-extra", "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"array\", \"items\": {\"type\": \"null\"}}}"},
+         "{\"type\": \"array\", \"items\": {\"$ref\": \"#/$defs/T\"}, \"maxItems\": 2}}, \"required\": [\"v\"]}}, \"$ref\": \"#/$defs/T\"}", NULL},
+        {"walk-one-of", "{\"oneOf\": [{\"type\": \"string\", \"maxLength\": 4}, {\"type\": \"integer\"}, {\"type\": \"boolean\"}]}", NULL},
+        {"walk-any", "true", NULL},
+        {"walk-extra", "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"array\", \"items\": {\"type\": \"null\"}}}", NULL},
         {"walk-formats", "{\"type\": \"object\", \"properties\": {\"code\": {\"type\": \"string\", \"pattern\": "
          "\"^[A-Z]{2}-[0-9]{3}$\"}, \"at\": {\"type\": \"string\", \"format\": \"date-time\"}, \"day\": {\"format\": \"date\"}, "
          "\"t\": {\"type\": \"string\", \"format\": \"time\"}, \"id\": {\"type\": \"string\", \"format\": \"uuid\"}, "
          "\"ip\": {\"type\": \"string\", \"format\": \"ipv4\"}, \"any\": {\"type\": \"string\", \"pattern\": \"^a(b|c){1,4}[.]$\"}, "
          "\"words\": {\"type\": \"string\", \"pattern\": \"^[a-z]+( [a-z]+)*$\", \"minLength\": 4, \"maxLength\": 9}}, "
-         "\"required\": [\"code\", \"at\", \"day\", \"t\", \"id\", \"ip\", \"any\", \"words\"]}"},
+         "\"required\": [\"code\", \"at\", \"day\", \"t\", \"id\", \"ip\", \"any\", \"words\"]}", NULL},
         {"walk-number-bounds", "{\"type\": \"object\", \"properties\": {\"p\": {\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}, "
          "\"t\": {\"type\": \"number\", \"exclusiveMinimum\": -10, \"maximum\": -0.05}, \"x\": {\"type\": \"array\", \"items\": "
-         "{\"type\": \"number\", \"minimum\": 0.1, \"maximum\": 0.1}, \"maxItems\": 3}}, \"required\": [\"p\", \"t\", \"x\"]}"},
-        {"walk-regex-address", "regex:\"[A-Z][a-z]{1,8}( [A-Z][a-z]{1,8})?, [0-9]{5}\""},
-        {"walk-regex-lines", "regex:\"((yes|no|maybe)[.!]?\\n){1,3}(done)?\""},
-        {"walk-regex-anything", "regex:\"^.{0,12}$\""},
+         "{\"type\": \"number\", \"minimum\": 0.1, \"maximum\": 0.1}, \"maxItems\": 3}}, \"required\": [\"p\", \"t\", \"x\"]}", NULL},
+        {"walk-regex-address", "regex:\"[A-Z][a-z]{1,8}( [A-Z][a-z]{1,8})?, [0-9]{5}\"", NULL},
+        {"walk-regex-lines", "regex:\"((yes|no|maybe)[.!]?\\n){1,3}(done)?\"", NULL},
+        {"walk-regex-anything", "regex:\"^.{0,12}$\"", NULL},
+        {"walk-grammar-list", "grammar:\"root ::= item (\\\", \\\" item){0,3}\\nitem ::= [a-z]{1,5} | [0-9]+ \\\"!\\\"?\"",
+         "([a-z]{1,5}|[0-9]+!?)(, ([a-z]{1,5}|[0-9]+!?)){0,3}"},
+        {"walk-grammar-balanced", "grammar:\"root ::= pair{0,3}\\npair ::= \\\"(\\\" pair* \\\")\\\" | \\\"[\\\" root \\\"]\\\"\"", "balanced"},
     };
     int *piece_len = calloc((size_t)nvocab, sizeof *piece_len);
     for (int32_t id = 0; id < nvocab; id++) {
@@ -736,7 +776,7 @@ static void test_walks(const char *which) {
     }
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
         char bad[400], got[480];
-        int ended = walk(CASES[i].schema, 60, piece_len, bad, sizeof bad);
+        int ended = walk(CASES[i].schema, CASES[i].check, 60, piece_len, bad, sizeof bad);
         snprintf(got, sizeof got, "%d of 60 walks ended%s%s", ended, bad[0] ? "; " : "", bad);
         char name[80];
         snprintf(name, sizeof name, "%s%s", CASES[i].name, which);

@@ -14,6 +14,7 @@ the client's errors for bad requests; structured outputs (a pydantic model's sch
 "required" and a named function) validated by the client;
 SIGTERM exits 0. Prints PASS/FAIL lines; exits 1 on failure.
 """
+import ast
 import concurrent.futures
 import json
 import os
@@ -408,6 +409,16 @@ def structured(client):
                                            temperature=1, seed=seed, extra_body={"structured_outputs": {"regex": pattern}}).choices[0]
         got.append((c.finish_reason, bool(re.fullmatch(pattern, c.message.content))))
     check("openai-structured-regex", got, [("stop", True)] * 4)
+    # and its grammar (GBNF): arithmetic that Python's own parser reads
+    grammar = 'root ::= expr\nexpr ::= term (("+" | "-") term){0,3}\nterm ::= [1-9] [0-9]{0,2} | "(" expr ")"'
+    got = []
+    for seed in range(4):
+        c = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Sum?"}], max_tokens=300,
+                                           temperature=1, seed=seed, extra_body={"structured_outputs": {"grammar": grammar}}).choices[0]
+        tree = ast.parse(c.message.content, mode="eval") if c.finish_reason == "stop" else None
+        got.append("length" if not tree else all(isinstance(n, (ast.Expression, ast.BinOp, ast.Add, ast.Sub, ast.Constant))
+                                                 for n in ast.walk(tree)))
+    check("openai-structured-grammar", (got.count(True) >= 2, set(got) <= {True, "length"}), (True, True))
 
 
 def forced_tools(client):
