@@ -9,6 +9,7 @@
  *   guide_bench [VOCAB]
  */
 #include "http.h"
+#include "http_guide.h"
 #include "progress.h"
 #include "sample.h"
 
@@ -88,11 +89,13 @@ static bool write_tokenizer(const char *dir, int64_t vocab) {
     return ok;
 }
 
-/* The median ms of ROWS masks of a guide at the place that prefix's bytes (single-byte ids) lead to. */
-static double mask_ms(const GuideVocab *gv, int64_t vocab, const char *schema_text, const char *prefix, int64_t *allowed_n) {
+/* The median ms of ROWS masks of a guide at the place that prefix's bytes (single-byte ids) lead to:
+ * a JSON Schema's, or (gbnf) a grammar's. */
+static double mask_ms(const GuideVocab *gv, int64_t vocab, const char *text, bool gbnf, const char *prefix, int64_t *allowed_n) {
     ApiError e;
-    json_t *schema = json_loads(schema_text, 0, NULL);
-    Guide *gd = guide_new(guide_schema(schema, "response_format", &e));
+    char why[400];
+    json_t *schema = gbnf ? NULL : json_loads(text, 0, NULL);
+    Guide *gd = guide_new(gbnf ? guide_gbnf(text, strlen(text), why, sizeof why) : guide_schema(schema, "response_format", &e));
     json_decref(schema);
     for (const char *p = prefix; *p; p++) guide_advance(gd, gv, (unsigned char)*p);
     unsigned char *allowed = malloc((size_t)vocab);
@@ -142,15 +145,17 @@ int main(int argc, char **argv) {
                                       "{\"type\": \"integer\"}, \"p\": {\"type\": \"number\", \"minimum\": 0, \"maximum\": 1}, "
                                       "\"at\": {\"type\": \"string\", \"format\": \"date-time\"}}, "
                                       "\"required\": [\"city\", \"days\", \"p\", \"at\"]}";
-    static const struct { const char *place, *prefix; } CASES[] = {
-        {"before the value", ""}, {"after a key", "{\"city\""}, {"inside a string", "{\"city\": \"Par"},
-        {"inside a number", "{\"city\": \"Paris\", \"days\": 1"},
-        {"bounded number", "{\"city\": \"Paris\", \"days\": 1, \"p\": 0.2"},
-        {"a format's string", "{\"city\": \"Paris\", \"days\": 1, \"p\": 0.25, \"at\": \"2026-12"},
+    static const char *const GRAMMAR = "root ::= expr\nexpr ::= term ((\"+\" | \"-\") term)*\nterm ::= [0-9]+ | \"(\" expr \")\"";
+    static const struct { const char *place, *prefix; bool gbnf; } CASES[] = {
+        {"before the value", "", false}, {"after a key", "{\"city\"", false}, {"inside a string", "{\"city\": \"Par", false},
+        {"inside a number", "{\"city\": \"Paris\", \"days\": 1", false},
+        {"bounded number", "{\"city\": \"Paris\", \"days\": 1, \"p\": 0.2", false},
+        {"a format's string", "{\"city\": \"Paris\", \"days\": 1, \"p\": 0.25, \"at\": \"2026-12", false},
+        {"a grammar's text", "(12+((3", true},
     };
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
         int64_t n = 0;
-        double ms = mask_ms(gv, vocab, SCHEMA, CASES[i].prefix, &n);
+        double ms = mask_ms(gv, vocab, CASES[i].gbnf ? GRAMMAR : SCHEMA, CASES[i].gbnf, CASES[i].prefix, &n);
         printf("  %-18s %8.3f ms  %6.1fx a draw  (%lld tokens allowed)\n", CASES[i].place, ms, ms / draw, (long long)n);
     }
     free(logits);
