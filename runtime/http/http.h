@@ -352,7 +352,7 @@ const char *api_find(const char *s, size_t len, size_t from, const char *needle)
  * they may become it). */
 size_t api_partial_tag(const char *s, size_t len, const char *tag);
 
-/* ---- http_schema.c, http_guide.c: guided decoding (docs/serving.md, "Structured outputs") */
+/* ---- http_guided.c, http_schema.c, http_guide.c: guided decoding (docs/serving.md, "Structured outputs") */
 /* schema (a JSON Schema: response_format's, a forced tool's parameters) as the grammar of some of the
  * JSON texts that validate; NULL with a 400 naming what is not supported (field: the request's field). */
 GuideGrammar *guide_schema(const json_t *schema, const char *field, ApiError *err);

@@ -36,7 +36,8 @@ typedef struct Frame {
                                  * F_STR: a UTF-8 byte's range [i, j], or hex digits and their value (j: a
                                  * DFA's state); F_NUM: digits of the part; F_TEXT: j its DFA's state; F_SEQ:
                                  * i the part that comes next; F_REP: i the items so far */
-    int64_t v;                  /* F_STR: code points; F_NUM: an integer's magnitude */
+    int64_t v;                  /* F_STR: code points; F_NUM: an integer's magnitude; F_ARR of unique items: the
+                                 * constants written (bit k: alt[k]) */
     const GuideNode *n;
     const struct Frame *up;
 } Frame;
@@ -475,7 +476,13 @@ static void array_step(Step *s, const Frame *f, int b) {
     if (b == ']' && f->phase == A_OPEN && !n->min_items) return complete(s, f->up);
     if (!room) return;
     g.phase = A_AFTER, g.i = f->i + 1;
-    const Frame *up = put(s, g);
+    for (int k = 0; k < n->nalt; k++) {   /* unique items: each constant not written yet, noted in v */
+        if (f->v >> k & 1) continue;
+        g.v = f->v | (int64_t)1 << k;
+        const Frame *up = put(s, g);
+        if (up) begin(s, n->alt[k], up, b);
+    }
+    const Frame *up = n->nalt ? NULL : put(s, g);
     if (up) begin(s, n->items, up, b);
 }
 

@@ -47,7 +47,7 @@ struct GuideNode {
     int nprop;
     const GuideNode *extra;     /* object without "properties": its keys' values (any key); NULL: only the
                                  * properties ({} when there are none) */
-    const GuideNode *items;     /* array: its items' */
+    const GuideNode *items;     /* array: its items' (unique ones: the constants in alt, each written once) */
     int64_t min_items, max_items;   /* max -1: none */
     int64_t min_len, max_len;   /* string: code points; max -1: none */
     const GuideDfa *dfa;        /* string: its decoded text's (a pattern or a format); NULL: any text; text: its */
@@ -64,7 +64,7 @@ struct GuideNode {
     __int128 real_lo, real_hi;
     const char *text;           /* literal: len bytes */
     size_t len;
-    const GuideNode **alt;      /* anyOf: [nalt]; seq: its parts */
+    const GuideNode **alt;      /* anyOf: [nalt]; seq: its parts; array of unique items: the literals they may be */
     int nalt;
     bool nullable;              /* raw text: the node matches the empty text (a seq or a repeat's; a repeat's
                                  * items never are) */

@@ -73,7 +73,11 @@ static void test_refused(void) {
         {"refused-number-bounds-finer", "{\"type\": \"number\", \"minimum\": 0.12345678901234568, \"maximum\": 0.12345678901234568}",
          "leave no value of at most 16 decimals"},
         {"refused-number-bound-huge", "{\"type\": \"number\", \"exclusiveMinimum\": -1e18}", "within 1e17"},
-        {"refused-unique-items", "{\"type\": \"array\", \"uniqueItems\": true}", "'uniqueItems' is not supported"},
+        {"refused-unique-items", "{\"type\": \"array\", \"uniqueItems\": true}", "'uniqueItems' is supported for items that are constants"},
+        {"refused-unique-reals", "{\"type\": \"array\", \"items\": {\"enum\": [1, 1.5]}, \"uniqueItems\": true}", "numbers without a fraction"},
+        {"refused-unique-min-items", "{\"type\": \"array\", \"items\": {\"type\": \"boolean\"}, \"uniqueItems\": true, \"minItems\": 3}",
+         "'minItems' is above the 2 constants"},
+        {"refused-unique-not-boolean", "{\"type\": \"array\", \"uniqueItems\": 1}", "'uniqueItems' must be a boolean"},
         {"refused-pattern-properties", "{\"type\": \"object\", \"patternProperties\": {}}", "'patternProperties' is not supported"},
         {"refused-all-of-two", "{\"allOf\": [{\"type\": \"string\"}, {\"maxLength\": 3}]}", "'allOf' of more than one"},
         {"refused-one-of-overlap", "{\"oneOf\": [{\"type\": \"string\"}, {\"type\": \"string\", \"maxLength\": 2}]}",
@@ -240,6 +244,11 @@ static void test_texts(void) {
         {"array-min-items", "{\"type\": \"array\", \"minItems\": 2}", "[1]", false},
         {"array-max-items", "{\"type\": \"array\", \"maxItems\": 1}", "[1, 2]", false},
         {"array-items", "{\"type\": \"array\", \"items\": {\"type\": \"boolean\"}}", "[true, false]", true},
+        {"unique-items", "{\"type\": \"array\", \"items\": {\"enum\": [\"a\", \"b\", 3, null]}, \"uniqueItems\": true}", "[3, \"b\", null, \"a\"]", true},
+        {"unique-items-repeated", "{\"type\": \"array\", \"items\": {\"enum\": [\"a\", \"b\"]}, \"uniqueItems\": true}", "[\"a\", \"b\", \"a\"]", false},
+        {"unique-items-ref", "{\"$defs\": {\"C\": {\"type\": \"string\", \"enum\": [\"red\", \"green\"]}}, \"type\": \"array\", "
+         "\"items\": {\"$ref\": \"#/$defs/C\"}, \"uniqueItems\": true}", "[\"green\", \"red\"]", true},
+        {"unique-items-untyped", "{\"uniqueItems\": true, \"items\": {\"type\": \"boolean\"}}", "[false, false]", false},
         {"ref-recursive", "{\"$defs\": {\"N\": {\"type\": \"object\", \"properties\": {\"next\": {\"anyOf\": [{\"$ref\": \"#/$defs/N\"}, "
          "{\"type\": \"null\"}]}}, \"required\": [\"next\"]}}, \"$ref\": \"#/$defs/N\"}", "{\"next\": {\"next\": null}}", true},
         {"ref-root", "{\"type\": \"array\", \"items\": {\"$ref\": \"#\"}}", "[[], [[]]]", true},
@@ -604,6 +613,9 @@ static bool valid(const json_t *s, const json_t *v) {
         if ((lo && (int64_t)json_array_size(v) < json_integer_value(lo)) || (hi && (int64_t)json_array_size(v) > json_integer_value(hi)))
             return false;
         json_array_foreach((json_t *)v, i, e) if (items && !valid(items, e)) return false;
+        for (size_t a = 0; json_is_true(json_object_get(s, "uniqueItems")) && a < json_array_size(v); a++)
+            for (size_t b = a + 1; b < json_array_size(v); b++)
+                if (json_equal(json_array_get(v, a), json_array_get(v, b))) return false;
     }
     if (json_is_string(v)) {
         int64_t n = code_points(json_string_value(v), json_string_length(v));
@@ -750,6 +762,9 @@ static void test_walks(const char *which) {
          "{\"type\": \"array\", \"items\": {\"$ref\": \"#/$defs/T\"}, \"maxItems\": 2}}, \"required\": [\"v\"]}}, \"$ref\": \"#/$defs/T\"}", NULL},
         {"walk-one-of", "{\"oneOf\": [{\"type\": \"string\", \"maxLength\": 4}, {\"type\": \"integer\"}, {\"type\": \"boolean\"}]}", NULL},
         {"walk-any", "true", NULL},
+        {"walk-unique", "{\"type\": \"object\", \"properties\": {\"tags\": {\"type\": \"array\", \"items\": {\"enum\": [\"a\", \"b\", "
+         "\"c\", 1, 2, true, null]}, \"uniqueItems\": true}, \"flags\": {\"type\": \"array\", \"items\": {\"type\": \"boolean\"}, "
+         "\"uniqueItems\": true, \"minItems\": 2}}, \"required\": [\"tags\", \"flags\"]}", NULL},
         {"walk-extra", "{\"type\": \"object\", \"additionalProperties\": {\"type\": \"array\", \"items\": {\"type\": \"null\"}}}", NULL},
         {"walk-formats", "{\"type\": \"object\", \"properties\": {\"code\": {\"type\": \"string\", \"pattern\": "
          "\"^[A-Z]{2}-[0-9]{3}$\"}, \"at\": {\"type\": \"string\", \"format\": \"date-time\"}, \"day\": {\"format\": \"date\"}, "

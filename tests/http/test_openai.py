@@ -323,10 +323,11 @@ def tool_prompt(client, url, hf, ref):
 
 def weather_models():
     """Pydantic models as clients write them: a nested model ($defs, $ref), an Optional (anyOf with
-    null), an Enum and a Literal (enum), an int's and a float's bounds, an int's multiple_of, a string's
-    max_length, a list (of strings of at most 12 characters: the random model's strings are long)."""
+    null), an Enum and a Literal (enum), an int's and a float's bounds, an int's multiple_of, a set of
+    literals (uniqueItems), a string's max_length, a list (of strings of at most 12 characters: the
+    random model's strings are long)."""
     import enum
-    from typing import Annotated, List, Literal, Optional
+    from typing import Annotated, List, Literal, Optional, Set
 
     import pydantic
 
@@ -342,6 +343,7 @@ def weather_models():
         place: Place
         days: int = pydantic.Field(ge=1, le=14)
         step_m: int = pydantic.Field(multiple_of=250, gt=-1000)
+        alerts: Set[Literal["wind", "rain", "heat"]]
         confidence: float = pydantic.Field(ge=0, le=1)
         low_c: float = pydantic.Field(gt=-90.5, lt=0.1)
         unit: Unit
