@@ -128,7 +128,8 @@ typedef struct Gen {
     uint8_t harmony_step;       /* GUIDE_HARMONY: the part of harmony's format that comes next (http_harmony.c) */
     uint8_t harmony_len;        /* the bytes of the channel's or role's name written so far */
     char harmony_name[16];
-    unsigned char *allowed;     /* [vocab] guide_mask's (the engine thread's) */
+    unsigned char *allowed;     /* [vocab] guide_mask's (the engine thread's), or allowed_token_ids' */
+    bool allowed_ids;           /* allowed is allowed_token_ids' mask: the only tokens a pick may take */
     float *masked;              /* [vocab] with logprobs: the logits the mask leaves (the engine thread's) */
     ReasoningParser reasoning;  /* chat with --reasoning-parser: the answer's reasoning read apart; openai_gptoss:
                                  * the text keeps the special tokens, harmony's noted in marks */

@@ -1,7 +1,7 @@
 /* http_api.c — the bodies of /v1/completions and /v1/chat/completions as the OpenAI API (and vLLM's
  * extensions) have them: a Reply of the request's choices, or a refusal (http.h; docs/serving.md,
  * "The HTTP server"). Their answers: http_answer.c. */
-#include "http.h"
+#include "http_parse.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -19,45 +19,6 @@ bool api_refuse(ApiError *err, int status, const char *fmt, ...) {
     return false;
 }
 
-/* The bodies a Field is taken in (its `where` bits): the two that generate, /tokenize's of a prompt
- * and of messages, /detokenize's. */
-enum {
-    ROUTE_COMPLETIONS = 1, ROUTE_CHAT = 2, ROUTE_TOKENIZE = 4, ROUTE_TOKENIZE_CHAT = 8, ROUTE_DETOKENIZE = 16,
-    GENERATING = ROUTE_COMPLETIONS | ROUTE_CHAT,
-    OF_PROMPTS = ROUTE_COMPLETIONS | ROUTE_TOKENIZE, OF_MESSAGES = ROUTE_CHAT | ROUTE_TOKENIZE_CHAT,
-    TOKENIZING = ROUTE_TOKENIZE | ROUTE_TOKENIZE_CHAT, ANY_ROUTE = 31
-};
-
-/* The most names a request's chat_template_kwargs may give (f_chat_template_kwargs). */
-#define MAX_TEMPLATE_ARGUMENTS 64
-
-/* What the parse of one body gathers before the prompts are known. */
-typedef struct {
-    HttpServer *s;
-    Gen *g;                     /* the fields' (a prototype), then the choice whose prompt is parsed */
-    int64_t max_tokens;         /* -1: not given */
-    int64_t max_completion_tokens;   /* chat's; -1: not given, else it wins over max_tokens (vLLM's) */
-    int64_t n;                  /* choices a prompt */
-    bool seeded;
-    uint64_t seed;
-    json_t *prompt, *messages;
-    int route;                  /* a Field's `where` bit: ROUTE_COMPLETIONS ... */
-    bool add_special;           /* add_special_tokens: a text prompt's post-processor tokens (its BOS) */
-    ChatRender render;          /* chat: add_generation_prompt (default true), continue_final_message, tools
-                                 * (the `tools` field) and chat_template_kwargs (in kwargs) */
-    JinjaKwarg kwargs[MAX_TEMPLATE_ARGUMENTS + 1];   /* and reasoning_effort's */
-    json_t *reasoning_effort;   /* the field's value (the body's); NULL: not given */
-    json_t *tools;              /* the request's tools, as the template reads them (http_tools.c); NULL: none */
-    ToolChoice tool_choice;
-    const json_t *named;        /* tool_choice's function name (the body's); NULL: none */
-    bool one_call;              /* parallel_tool_calls false: at most one call */
-    json_t *format;             /* response_format's JSON Schema; NULL: text */
-    json_t *outputs;            /* structured_outputs' spec, of the form outputs_form; NULL: none */
-    GuideForm outputs_form;
-    bool token_strs;            /* /tokenize's return_token_strs */
-    bool chat_logprobs;         /* chat's "logprobs": true */
-    int64_t top_logprobs;       /* chat's "top_logprobs"; -1: not given */
-} Parse;
 
 /* ------------------------------------------------------------------ fields */
 
@@ -129,6 +90,22 @@ static bool f_stop_token_ids(Parse *p, json_t *v, ApiError *err) {
     if (!json_is_array(v) || n > HTTP_MAX_STOP_TOKEN_IDS)
         return api_refuse(err, 400, "field 'stop_token_ids' must be an array of at most %d token ids", HTTP_MAX_STOP_TOKEN_IDS);
     return take_ids(p, v, "stop_token_ids", &p->g->stop_token_ids, &p->g->nstop_token_ids, err);
+}
+
+/* vLLM's allowed_token_ids: the only tokens a pick may take (the others' logits -inf; the
+ * log-probabilities stay the model's, as vLLM's raw ones do). */
+static bool f_allowed_token_ids(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (!json_is_array(v) || !json_array_size(v)) return api_refuse(err, 400, "field 'allowed_token_ids' must be a non-empty array of token ids");
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    bool ok = take_ids(p, v, "allowed_token_ids", &ids, &n, err);
+    free(p->g->allowed);
+    p->g->allowed = ok ? xcalloc((size_t)p->s->vocab + 1, 1) : NULL;
+    for (int64_t k = 0; ok && k < n; k++) p->g->allowed[ids[k]] = 1;
+    p->g->allowed_ids = ok;
+    free(ids);
+    return ok;
 }
 
 /* vLLM's min_tokens: at most max_tokens (check_fit). */
@@ -404,6 +381,7 @@ static const Field FIELDS[] = {
     {"max_tokens", f_max_tokens, GENERATING}, {"max_completion_tokens", f_max_completion_tokens, ROUTE_CHAT},
     {"temperature", f_temperature, GENERATING}, {"top_p", f_top_p, GENERATING}, {"min_p", f_min_p, GENERATING},
     {"top_k", f_top_k, GENERATING}, {"stop_token_ids", f_stop_token_ids, GENERATING},
+    {"allowed_token_ids", f_allowed_token_ids, GENERATING},
     {"min_tokens", f_min_tokens, GENERATING}, {"seed", f_seed, GENERATING}, {"stop", f_stop, GENERATING},
     {"n", f_n, GENERATING}, {"stream", f_stream, GENERATING}, {"stream_options", f_stream_options, GENERATING},
     {"user", f_ignored, GENERATING}, {"ignore_eos", f_ignore_eos, GENERATING},
@@ -425,7 +403,7 @@ static const Field FIELDS[] = {
     {"reasoning_effort", f_reasoning_effort, OF_MESSAGES},
 };
 
-static bool take_fields(Parse *p, json_t *body, ApiError *err) {
+bool api_take_fields(Parse *p, json_t *body, ApiError *err) {
     const char *key;
     json_t *v;
     int where = p->route;
@@ -468,7 +446,7 @@ static bool echo_ids_text(Parse *p, ApiError *err) {
 }
 
 /* One prompt of a completion: a string, or a non-empty array of token ids. */
-static bool completion_prompt(Parse *p, json_t *v, ApiError *err) {
+bool api_completion_prompt(Parse *p, json_t *v, ApiError *err) {
     if (json_is_string(v) && p->g->echo) {   /* echoed as given (not as its ids: the BOS is not in it) */
         p->g->prompt_text_len = json_string_length(v);
         p->g->prompt_text = xmalloc(p->g->prompt_text_len + 1);
@@ -499,7 +477,7 @@ static bool message_content(json_t *c, int i, Buf *joined, ApiError *err) {
     return true;
 }
 
-static bool chat_prompt(Parse *p, ApiError *err) {
+bool api_chat_prompt(Parse *p, ApiError *err) {
     json_t *v = p->messages;
     size_t n = json_is_array(v) ? json_array_size(v) : 0;
     if (!n || n > 4096) return api_refuse(err, 400, "field 'messages' must be a non-empty array of messages");
@@ -617,7 +595,7 @@ static bool fill_prompt(Parse *p, Reply *r, size_t i, json_t *v, ApiError *err) 
     Gen *first = &r->choice[i * (size_t)r->n];
     gen_copy_request(first, p->g);
     p->g = first;
-    bool ok = (first->chat ? chat_prompt(p, err) : completion_prompt(p, v, err)) && check_fit(p, err) && gather_ends(p, err);
+    bool ok = (first->chat ? api_chat_prompt(p, err) : api_completion_prompt(p, v, err)) && check_fit(p, err) && gather_ends(p, err);
     if (ok && first->guide_schema && !first->adjust.nend)
         ok = api_refuse(err, 400, "field '%s': guided decoding ends at an end-of-sequence id, and this request has none "
                         "(the tokenizer's and generation_config.json's, or stop_token_ids)", first->guide_field);
@@ -669,7 +647,7 @@ bool api_check_defaults(HttpServer *s, json_t *defaults, ApiError *err) {
     json_t *cap = json_object_get(defaults, "max_new_tokens");
     bool ok = !cap || take_integer(cap, "max_new_tokens", 1, "", &s->max_new_cap, err);
     json_object_del(defaults, "max_new_tokens");
-    ok = ok && (!defaults || take_fields(&p, defaults, err));
+    ok = ok && (!defaults || api_take_fields(&p, defaults, err));
     gen_free_fields(&proto);
     json_decref(p.format);
     json_decref(p.outputs);
@@ -707,6 +685,9 @@ static bool resolve_tool_choice(Parse *p, ApiError *err) {
 
 /* response_format's or structured_outputs' guided decoding (one of them), or a forced tool_choice's. */
 static bool guided(Parse *p, ApiError *err) {
+    if (p->g->allowed_ids && (p->format || p->outputs || p->g->guide_schema))
+        return api_refuse(err, 400, "field 'allowed_token_ids' cannot be given with guided decoding (response_format, "
+                          "structured_outputs, tool_choice \"required\" or a named function)");
     if (p->format && p->outputs)
         return api_refuse(err, 400, "fields 'response_format' and 'structured_outputs' cannot both guide the answer");
     if (p->outputs && p->g->guide_schema)
@@ -725,7 +706,7 @@ Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) 
     gen_defaults(&proto, s, chat);
     Parse p = {.s = s, .g = &proto, .max_tokens = -1, .max_completion_tokens = -1, .top_logprobs = -1, .n = 1,
                .route = chat ? ROUTE_CHAT : ROUTE_COMPLETIONS, .add_special = !chat, .render.add_generation_prompt = true};
-    bool ok = json_is_object(body) ? (!s->defaults || take_fields(&p, s->defaults, err)) && take_fields(&p, body, err) &&
+    bool ok = json_is_object(body) ? (!s->defaults || api_take_fields(&p, s->defaults, err)) && api_take_fields(&p, body, err) &&
                                          logprobs_asked(&p, err) && (!chat || resolve_tool_choice(&p, err)) &&
                                          guided(&p, err)
                                    : api_refuse(err, 400, "the body is not a JSON object");
@@ -746,51 +727,4 @@ Reply *api_parse_request(HttpServer *s, json_t *body, bool chat, ApiError *err) 
     json_decref(p.outputs);
     if (!ok) reply_release(r);
     return ok ? r : NULL;
-}
-
-/* ------------------------------------------------------------------ /tokenize, /detokenize */
-
-char *api_tokenize_json(HttpServer *s, json_t *body, ApiError *err) {
-    bool chat = json_is_object(body) && json_object_get(body, "messages");
-    Gen g;
-    gen_defaults(&g, s, chat);
-    Parse p = {.s = s, .g = &g, .route = chat ? ROUTE_TOKENIZE_CHAT : ROUTE_TOKENIZE, .add_special = !chat,
-               .render.add_generation_prompt = true};
-    bool ok = json_is_object(body) ? take_fields(&p, body, err) : api_refuse(err, 400, "the body is not a JSON object");
-    if (ok && !chat && !p.prompt) ok = api_refuse(err, 400, "missing field 'prompt' (or 'messages')");
-    ok = ok && (chat ? chat_prompt(&p, err) : completion_prompt(&p, p.prompt, err));
-    char *text = NULL;
-    if (ok && p.token_strs && !s->tok) ok = api_refuse(err, 400, "field 'return_token_strs' needs a tokenizer, and this server has none");
-    if (ok) {
-        json_t *ids = json_array(), *strs = p.token_strs ? json_array() : json_null();
-        for (int64_t i = 0; i < g.req.prompt_len; i++) {
-            json_array_append_new(ids, json_integer(g.req.prompt[i]));
-            size_t len = 0;
-            const char *piece = p.token_strs ? tokenizer_id_to_token(s->tok, g.req.prompt[i], &len) : NULL;
-            json_t *str = piece ? json_stringn(piece, len) : NULL;   /* a tokenizer.json's strings are UTF-8 */
-            if (p.token_strs) json_array_append_new(strs, str ? str : json_null());
-        }
-        text = api_json_text(json_pack("{s:I, s:I, s:o, s:o}", "count", (json_int_t)g.req.prompt_len, "max_model_len",
-                                       (json_int_t)s->context, "tokens", ids, "token_strs", strs));
-    }
-    gen_free_fields(&g);
-    json_decref(p.tools);
-    return text;
-}
-
-char *api_detokenize_json(HttpServer *s, json_t *body, ApiError *err) {
-    Gen g;
-    gen_defaults(&g, s, false);
-    Parse p = {.s = s, .g = &g, .route = ROUTE_DETOKENIZE};
-    bool ok = json_is_object(body) ? take_fields(&p, body, err) : api_refuse(err, 400, "the body is not a JSON object");
-    if (ok && !json_object_get(body, "tokens")) ok = api_refuse(err, 400, "missing field 'tokens'");
-    if (ok && !s->tok) ok = api_refuse(err, 400, "detokenizing needs a tokenizer, and this server has none: start it with --tokenizer");
-    char *text = NULL, *answer = NULL, e[256];
-    size_t len = 0;
-    if (ok && !(text = tokenizer_decode(s->tok, g.req.prompt, g.req.prompt_len, false, &len, e, sizeof e)))
-        ok = api_refuse(err, 400, "field 'tokens': %s", e);
-    if (ok) answer = api_json_text(json_pack("{s:s%}", "prompt", text, len));
-    free(text);
-    gen_free_fields(&g);
-    return answer;
 }

@@ -104,6 +104,9 @@ void gen_copy_request(Gen *dst, const Gen *src) {
         dst->guide = guide_new(guide_grammar_share(src->guide_grammar));
         dst->allowed = xmalloc((size_t)vocab + 1);
         if (src->logprobs >= 0) dst->masked = xmalloc(((size_t)vocab + 1) * sizeof *dst->masked);
+    } else if (src->allowed_ids) {   /* allowed_token_ids: the same mask at every pick */
+        dst->allowed = dup_array(src->allowed, (size_t)vocab + 1, 1);
+        dst->adjust.allowed = dst->allowed;
     }
     dst->req.prompt = dup_array(src->req.prompt, (size_t)src->req.prompt_len, sizeof *src->req.prompt);
     dst->stop = dup_array(src->stop, (size_t)src->nstop, sizeof *src->stop);

@@ -175,6 +175,26 @@ check sampling-seed-repeats "$a" "$b"
 "$RUN" "${MODEL[@]}" --tokens 5,17,300 --max-new 16 >"$T/alone" 2>/dev/null
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 1, "top_p": 1e-9, "seed": 3}'
 check sampling-top-p-tiny-is-greedy "$(jq -r '.choices[0].token_ids | map(tostring) | join(",")' "$T/body")" "$(cat "$T/alone")"
+# vLLM's allowed_token_ids: every draw among them; greedy, the most probable of them (of the model's
+# log-probabilities, which stay unmasked: vLLM's raw ones)
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 24, "temperature": 1.5, "seed": 4, "ignore_eos": true, "allowed_token_ids": [7, 70, 300]}'
+check sampling-allowed-token-ids "$(jq -c '.choices[0].token_ids | unique - [7, 70, 300]' "$T/body"):$(jq '.choices[0].token_ids | unique | length > 1' "$T/body")" "[]:true"
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 6, "temperature": 0, "ignore_eos": true, "allowed_token_ids": [7, 70, 300]}'
+allowed=$(jq -c '.choices[0].token_ids' "$T/body")
+post /v1/completions "$(jq -nc '{prompt: [5, 17, 300], max_tokens: 6, temperature: 0, ignore_eos: true,
+  logit_bias: ([range(604)] - [7, 70, 300] | map({(tostring): -100}) | add)}')"
+check sampling-allowed-token-ids-greedy "$allowed" "$(jq -c '.choices[0].token_ids' "$T/body")"
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 1, "temperature": 0, "ignore_eos": true, "logprobs": 5, "logit_bias": {"7": 0}}'
+top5='[.choices[0].logprobs.top_logprobs[0] | to_entries | sort_by(-.value) | .[:5][] | .value]'
+raw=$(jq -c "$top5" "$T/body")
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 1, "temperature": 0, "ignore_eos": true, "allowed_token_ids": [7, 70, 300], "logprobs": 5}'
+check sampling-allowed-token-ids-greedy-raw-logprobs "$(jq -c "$top5" "$T/body"):$(jq '.choices[0].token_ids[0] | IN(7, 70, 300)' "$T/body")" "$raw:true"
+refused sampling-allowed-token-ids-range 400 "field 'allowed_token_ids': element 1 is not a token id in [0, 604)" /v1/completions \
+  '{"prompt": "x", "allowed_token_ids": [1, 604]}'
+refused sampling-allowed-token-ids-empty 400 "field 'allowed_token_ids' must be a non-empty array of token ids" /v1/completions \
+  '{"prompt": "x", "allowed_token_ids": []}'
+refused sampling-allowed-token-ids-guided 400 "field 'allowed_token_ids' cannot be given with guided decoding" /v1/completions \
+  '{"prompt": "x", "allowed_token_ids": [1], "response_format": {"type": "json_object"}}'
 # vLLM's min_p, top_k (top_k 1 and min_p 1 are greedy; every draw of top_k 5 is among the 5 most
 # probable, of min_p 0.5 at least half as probable as the most: the alternatives logprobs name; the
 # same draws without them break both), stop_token_ids and min_tokens
