@@ -108,6 +108,17 @@ static bool f_allowed_token_ids(Parse *p, json_t *v, ApiError *err) {
     return ok;
 }
 
+/* vLLM's truncate_prompt_tokens: k >= 1 keeps the prompt's last k tokens, -1 the model's context's
+ * worth (truncated_prompt). */
+static bool f_truncate_prompt_tokens(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    int64_t k = json_is_integer(v) ? json_integer_value(v) : 0;
+    if (k != -1 && (k < 1 || k > p->s->context))
+        return api_refuse(err, 400, "field 'truncate_prompt_tokens' must be -1 (the model's context) or from 1 to the context "
+                          "(%lld)", (long long)p->s->context);
+    return p->truncate = k < 0 ? p->s->context : k, true;
+}
+
 /* vLLM's min_tokens: at most max_tokens (check_fit). */
 static bool f_min_tokens(Parse *p, json_t *v, ApiError *err) { return take_integer(v, "min_tokens", 0, "", &p->g->min_tokens, err); }
 
@@ -381,7 +392,7 @@ static const Field FIELDS[] = {
     {"max_tokens", f_max_tokens, GENERATING}, {"max_completion_tokens", f_max_completion_tokens, ROUTE_CHAT},
     {"temperature", f_temperature, GENERATING}, {"top_p", f_top_p, GENERATING}, {"min_p", f_min_p, GENERATING},
     {"top_k", f_top_k, GENERATING}, {"stop_token_ids", f_stop_token_ids, GENERATING},
-    {"allowed_token_ids", f_allowed_token_ids, GENERATING},
+    {"allowed_token_ids", f_allowed_token_ids, GENERATING}, {"truncate_prompt_tokens", f_truncate_prompt_tokens, GENERATING},
     {"min_tokens", f_min_tokens, GENERATING}, {"seed", f_seed, GENERATING}, {"stop", f_stop, GENERATING},
     {"n", f_n, GENERATING}, {"stream", f_stream, GENERATING}, {"stream_options", f_stream_options, GENERATING},
     {"user", f_ignored, GENERATING}, {"ignore_eos", f_ignore_eos, GENERATING},
@@ -591,11 +602,24 @@ static void prepare_choice(const HttpServer *s, Gen *g) {
 /* Prompt i's choices (v its JSON; a chat's: the messages): the first from the fields and the prompt,
  * the others copies of it; each draws from the seed plus its place among them (vLLM's n), or from
  * a state of its own without a seed. */
+/* truncate_prompt_tokens: the prompt's first tokens dropped, its last p->truncate kept (vLLM's, its
+ * BOS too). Not with echo, which would give back another prompt than the one that ran. */
+static bool truncated_prompt(Parse *p, ApiError *err) {
+    ServeRequest *r = &p->g->req;
+    if (!p->truncate) return true;
+    if (p->g->echo) return api_refuse(err, 400, "fields 'truncate_prompt_tokens' and 'echo' cannot both be given");
+    if (r->prompt_len <= p->truncate) return true;
+    memmove(r->prompt, r->prompt + r->prompt_len - p->truncate, (size_t)p->truncate * sizeof *r->prompt);
+    r->prompt_len = p->truncate;
+    return true;
+}
+
 static bool fill_prompt(Parse *p, Reply *r, size_t i, json_t *v, ApiError *err) {
     Gen *first = &r->choice[i * (size_t)r->n];
     gen_copy_request(first, p->g);
     p->g = first;
-    bool ok = (first->chat ? api_chat_prompt(p, err) : api_completion_prompt(p, v, err)) && check_fit(p, err) && gather_ends(p, err);
+    bool ok = (first->chat ? api_chat_prompt(p, err) : api_completion_prompt(p, v, err)) && truncated_prompt(p, err) &&
+              check_fit(p, err) && gather_ends(p, err);
     if (ok && first->guide_schema && !first->adjust.nend)
         ok = api_refuse(err, 400, "field '%s': guided decoding ends at an end-of-sequence id, and this request has none "
                         "(the tokenizer's and generation_config.json's, or stop_token_ids)", first->guide_field);

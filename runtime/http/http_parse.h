@@ -24,6 +24,7 @@ typedef struct {
     int64_t max_tokens;         /* -1: not given */
     int64_t max_completion_tokens;   /* chat's; -1: not given, else it wins over max_tokens (vLLM's) */
     int64_t n;                  /* choices a prompt */
+    int64_t truncate;           /* truncate_prompt_tokens: the prompt's last ones kept; 0: not given */
     bool seeded;
     uint64_t seed;
     json_t *prompt, *messages;

@@ -189,6 +189,17 @@ top5='[.choices[0].logprobs.top_logprobs[0] | to_entries | sort_by(-.value) | .[
 raw=$(jq -c "$top5" "$T/body")
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 1, "temperature": 0, "ignore_eos": true, "allowed_token_ids": [7, 70, 300], "logprobs": 5}'
 check sampling-allowed-token-ids-greedy-raw-logprobs "$(jq -c "$top5" "$T/body"):$(jq '.choices[0].token_ids[0] | IN(7, 70, 300)' "$T/body")" "$raw:true"
+# vLLM's truncate_prompt_tokens: the prompt's last k tokens run (-1: the context's worth)
+post /v1/completions '{"prompt": [42, 9], "max_tokens": 6, "temperature": 0}'
+short=$(jq -c '[.choices[0].token_ids, .usage.prompt_tokens]' "$T/body")
+post /v1/completions '{"prompt": [5, 17, 300, 42, 9], "max_tokens": 6, "temperature": 0, "truncate_prompt_tokens": 2}'
+check prompt-truncated "$(jq -c '[.choices[0].token_ids, .usage.prompt_tokens]' "$T/body")" "$short"
+post /v1/completions '{"prompt": [42, 9], "max_tokens": 6, "temperature": 0, "truncate_prompt_tokens": -1}'
+check prompt-truncated-to-context "$(jq -c '[.choices[0].token_ids, .usage.prompt_tokens]' "$T/body")" "$short"
+refused prompt-truncated-zero 400 "field 'truncate_prompt_tokens' must be -1 (the model's context) or from 1 to the context (4096)" \
+  /v1/completions '{"prompt": [42, 9], "truncate_prompt_tokens": 0}'
+refused prompt-truncated-echo 400 "fields 'truncate_prompt_tokens' and 'echo' cannot both be given" /v1/completions \
+  '{"prompt": [42, 9], "truncate_prompt_tokens": 1, "echo": true}'
 refused sampling-allowed-token-ids-range 400 "field 'allowed_token_ids': element 1 is not a token id in [0, 604)" /v1/completions \
   '{"prompt": "x", "allowed_token_ids": [1, 604]}'
 refused sampling-allowed-token-ids-empty 400 "field 'allowed_token_ids' must be a non-empty array of token ids" /v1/completions \
