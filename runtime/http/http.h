@@ -77,6 +77,8 @@ typedef struct {
 
 /* The most choices one request may ask (its prompts times n): each is a sequence of its own. */
 #define HTTP_MAX_CHOICES 128
+/* The most bad_words a request may give. */
+#define HTTP_MAX_BAD_WORDS 256
 /* The most stop_token_ids a request may give. */
 #define HTTP_MAX_STOP_TOKEN_IDS 256
 
@@ -130,6 +132,11 @@ typedef struct Gen {
     char harmony_name[16];
     unsigned char *allowed;     /* [vocab] guide_mask's (the engine thread's), or allowed_token_ids' */
     bool allowed_ids;           /* allowed is allowed_token_ids' mask: the only tokens a pick may take */
+    int32_t *bad_ids;           /* vLLM's bad_words: token sequences, one after the other, the k-th from
+                                 * bad_off[k] to bad_off[k + 1]; a pick may not end one */
+    int32_t *bad_off;           /* [nbad + 1] */
+    int nbad;
+    int32_t *banned;            /* [nbad] the ids this pick may not take (adjust.ban; the engine thread's) */
     float *masked;              /* [vocab] with logprobs: the logits the mask leaves (the engine thread's) */
     ReasoningParser reasoning;  /* chat with --reasoning-parser: the answer's reasoning read apart; openai_gptoss:
                                  * the text keeps the special tokens, harmony's noted in marks */

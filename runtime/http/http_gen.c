@@ -58,6 +58,9 @@ void gen_free_fields(Gen *g) {
     free(g->adjust.bias);
     free(g->adjust.counts);
     free(g->adjust.seen);
+    free(g->bad_ids);
+    free(g->bad_off);
+    free(g->banned);
     free(g->adjust.end_id);
     free(g->stop_token_ids);
     free(g->prompt_text);
@@ -113,6 +116,12 @@ void gen_copy_request(Gen *dst, const Gen *src) {
     for (int i = 0; i < src->nstop; i++) dst->stop[i] = xstrdup(src->stop[i]);
     dst->adjust.bias_id = dup_array(src->adjust.bias_id, (size_t)src->adjust.nbias, sizeof *src->adjust.bias_id);
     dst->adjust.bias = dup_array(src->adjust.bias, (size_t)src->adjust.nbias, sizeof *src->adjust.bias);
+    if (src->nbad) {
+        dst->bad_off = dup_array(src->bad_off, (size_t)src->nbad + 1, sizeof *src->bad_off);
+        dst->bad_ids = dup_array(src->bad_ids, (size_t)src->bad_off[src->nbad], sizeof *src->bad_ids);
+        dst->banned = xcalloc((size_t)src->nbad, sizeof *dst->banned);
+    }
+    dst->adjust.ban = dst->banned;
     dst->adjust.counts = dup_array(src->adjust.counts, (size_t)vocab, sizeof *src->adjust.counts);
     dst->adjust.seen = dup_array(src->adjust.seen, (size_t)vocab, sizeof *src->adjust.seen);
     dst->adjust.end_id = dup_array(src->adjust.end_id, (size_t)src->adjust.nend, sizeof *src->adjust.end_id);
@@ -255,6 +264,19 @@ static const float *guided_logits(Gen *g, const float *logits, int64_t vocab) {
     return g->masked;
 }
 
+/* bad_words: the last id of each sequence whose other ids end the generated ones is banned at this
+ * pick (vLLM's, over the generated ids alone). */
+static void ban_bad_words(Gen *g) {
+    int n = 0;
+    for (int k = 0; k < g->nbad; k++) {
+        const int32_t *w = g->bad_ids + g->bad_off[k];
+        int64_t len = g->bad_off[k + 1] - g->bad_off[k], have = g->res.noutput;
+        if (len - 1 > have || (len > 1 && memcmp(g->res.output + have - (len - 1), w, (size_t)(len - 1) * sizeof *w))) continue;
+        g->banned[n++] = w[len - 1];
+    }
+    g->adjust.nban = n;
+}
+
 /* The token from the logits: sampled, or greedy (the backend's argmax code unless logit_bias or a
  * penalty changed the logits, or a guide allows only some tokens); its log-probabilities from the
  * model's logits as they are (a guided pick's: as its mask leaves them). */
@@ -263,6 +285,7 @@ static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t
     if (code < 0) return refuse_logits(g, code == MIXC_ARGMAX_NAN);   /* the logits hold a NaN or an Inf */
     SampleScratch *scratch = &g->srv->scratch[share];
     g->adjust.banning = g->res.noutput < g->min_tokens;
+    ban_bad_words(g);
     if (g->guide) guide_allow(g);
     const float *use = logit_adjust_any(&g->adjust) ? adjust_logits(scratch, logits, &g->adjust) : logits;
     int32_t tok = g->sample.temperature > 0 ? sample_token(scratch, use, &g->sample, &g->rng)
@@ -276,10 +299,11 @@ static int32_t hook_pick(void *user, const float *logits, int64_t vocab, int32_t
 }
 
 /* Greedy requests (temperature 0) without log-probabilities, logit_bias, penalties or ids banned
- * by min_tokens take the backend's argmax: no logits come back for them. */
+ * by min_tokens or bad_words take the backend's argmax: no logits come back for them. */
 static bool hook_wants_logits(void *user) {
     Gen *g = user;
     g->adjust.banning = g->res.noutput < g->min_tokens;
+    ban_bad_words(g);
     return g->sample.temperature > 0 || g->logprobs >= 0 || logit_adjust_any(&g->adjust) || g->guide;
 }
 

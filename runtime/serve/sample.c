@@ -27,7 +27,7 @@ void sample_scratch_free(SampleScratch *s) {
 static bool repeats(const LogitAdjust *adj) { return adj->repetition != 0 && adj->repetition != 1; }
 
 bool logit_adjust_any(const LogitAdjust *adj) {
-    return adj->nbias || adj->frequency != 0 || adj->presence != 0 || repeats(adj) || (adj->banning && adj->nend) || adj->allowed;
+    return adj->nbias || adj->frequency != 0 || adj->presence != 0 || repeats(adj) || (adj->banning && adj->nend) || adj->allowed || adj->nban;
 }
 
 const float *adjust_logits(SampleScratch *s, const float *logits, const LogitAdjust *adj) {
@@ -43,6 +43,7 @@ const float *adjust_logits(SampleScratch *s, const float *logits, const LogitAdj
     for (int k = 0; adj->banning && k < adj->nend; k++) s->adjusted[adj->end_id[k]] = -INFINITY;
     for (int64_t i = 0; adj->allowed && i < s->vocab; i++)
         if (!adj->allowed[i]) s->adjusted[i] = -INFINITY;
+    for (int k = 0; k < adj->nban; k++) s->adjusted[adj->ban[k]] = -INFINITY;
     return s->adjusted;
 }
 

@@ -19,7 +19,7 @@ typedef struct {
  * or generated so far has its logit divided by repetition when positive, else multiplied by it; then
  * minus frequency times the times it was generated so far, and minus presence once it was; then
  * bias[k] is added to the logit of bias_id[k]; then, while banning, an end id's is -inf; then, with
- * allowed, the logit of every token it does not allow is -inf (guided decoding's). */
+ * allowed, the logit of every token it does not allow is -inf (guided decoding's), and each of ban's. */
 typedef struct {
     int32_t *bias_id;
     float *bias;
@@ -32,6 +32,8 @@ typedef struct {
     int nend;               /* banning is set (vLLM's min_tokens keeps them out of the first tokens; */
     bool banning;           /* there are fewer than the vocabulary then) */
     const unsigned char *allowed;   /* [vocab] 1 for the tokens that may come next; NULL: all */
+    const int32_t *ban;     /* ids whose logits are -inf at this pick (vLLM's bad_words) */
+    int nban;
 } LogitAdjust;
 
 /* Whether adj changes any logit. */

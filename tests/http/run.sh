@@ -189,6 +189,22 @@ top5='[.choices[0].logprobs.top_logprobs[0] | to_entries | sort_by(-.value) | .[
 raw=$(jq -c "$top5" "$T/body")
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 1, "temperature": 0, "ignore_eos": true, "allowed_token_ids": [7, 70, 300], "logprobs": 5}'
 check sampling-allowed-token-ids-greedy-raw-logprobs "$(jq -c "$top5" "$T/body"):$(jq '.choices[0].token_ids[0] | IN(7, 70, 300)' "$T/body")" "$raw:true"
+# vLLM's bad_words: a pick never ends a word's token sequence, as written or after a space ("x":
+# [89], " x": [591]; "hi": [73, 74], " hi": [222, 73, 74]); logit_bias makes the model want them
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 6, "temperature": 0, "ignore_eos": true, "logit_bias": {"89": 100, "591": 100}}'
+wanted=$(jq -c '.choices[0].token_ids | map(select(. == 89 or . == 591)) | length' "$T/body")
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 6, "temperature": 0, "ignore_eos": true, "logit_bias": {"89": 100, "591": 100}, "bad_words": ["x"]}'
+check bad-words-one-token "$wanted:$(jq -c '.choices[0].token_ids | map(select(. == 89 or . == 591)) | length' "$T/body")" "6:0"
+body='{"prompt": [5, 17, 300], "max_tokens": 40, "temperature": 1, "seed": 2, "ignore_eos": true, "logit_bias": {"73": 60, "74": 60}}'
+pairs='.choices[0].token_ids | [range(length - 1) as $i | select(.[$i] == 73 and .[$i + 1] == 74)] | length'
+post /v1/completions "$body"
+wanted=$(jq "$pairs > 0" "$T/body")
+post /v1/completions "${body%\}}, \"bad_words\": [\"  hi\"]}"
+check bad-words-sequence "$wanted:$(jq "$pairs" "$T/body"):$(jq '.choices[0].token_ids | map(select(. == 73 or . == 74)) | length' "$T/body")" "true:0:40"
+refused bad-words-empty 400 "field 'bad_words': element 1 is not a non-empty string" /v1/completions '{"prompt": "x", "bad_words": ["a", ""]}'
+refused bad-words-space 400 "field 'bad_words': element 0 is white space alone" /v1/completions '{"prompt": "x", "bad_words": [" \u3000"]}'
+refused bad-words-guided 400 "field 'bad_words' cannot be given with guided decoding" /v1/completions \
+  '{"prompt": "x", "bad_words": ["a"], "response_format": {"type": "json_object"}}'
 # vLLM's truncate_prompt_tokens: the prompt's last k tokens run (-1: the context's worth)
 post /v1/completions '{"prompt": [42, 9], "max_tokens": 6, "temperature": 0}'
 short=$(jq -c '[.choices[0].token_ids, .usage.prompt_tokens]' "$T/body")
