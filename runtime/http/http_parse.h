@@ -54,4 +54,10 @@ bool api_completion_prompt(Parse *p, json_t *v, ApiError *err);
 /* The chat template's rendering of p's messages (and tools, documents, kwargs) as p->g's prompt ids. */
 bool api_chat_prompt(Parse *p, ApiError *err);
 
+/* The token ids of JSON array a (field name's), each in [0, vocab), into *ids[*n] (malloc'd). */
+bool api_take_ids(const Parse *p, json_t *a, const char *name, int32_t **ids, int64_t *n, ApiError *err);
+/* vLLM's allowed_token_ids and bad_words into p->g (http_logits.c). */
+bool api_allowed_token_ids(Parse *p, json_t *v, ApiError *err);
+bool api_bad_words(Parse *p, json_t *v, ApiError *err);
+
 #endif

@@ -51,7 +51,7 @@ build() {
   # The runtime's: the model's files, the tokenizers, a serving run's requests and engine (a
   # request's KV cost), and serve's request parsing and generations (not its daemon: http_server.c).
   for src in $(ls compiler/*/*.c | grep -vE '^compiler/cli/(main|build|emit)\.c$') runtime/model/*.c \
-             runtime/tok/*.c runtime/serve/{engine,requests,sample}.c runtime/http/http_{api,answer,gen,grammar,guide,guide_vocab,guided,harmony,metrics,pythonic,qwen3_coder,reasoning,regex,schema,tokenize,tools}.c \
+             runtime/tok/*.c runtime/serve/{engine,requests,sample}.c runtime/http/http_{api,answer,gen,grammar,guide,guide_vocab,guided,harmony,logits,metrics,pythonic,qwen3_coder,reasoning,regex,schema,tokenize,tools}.c \
              "$out/gen/lexer.c" "$out/gen/parser.c"; do
     obj=$out/obj/$(basename "$src" .c).o
     if [ ! "$obj" -nt "$src" ] || [ compiler/mixc.h -nt "$obj" ] || [ -n "$(find compiler runtime -name '*.h' -newer "$obj")" ] || [ "$out/gen/parser.h" -nt "$obj" ]; then
