@@ -179,7 +179,11 @@ bodies += [r'{"model": "tiny", "prompt": "H\u00e9llo, w\u00f6rld: \u4e2d\u6587 \
            '"tool_choice": {"type": "function", "function": {"name": "f"}}, "max_tokens": 20, "stream": true}',
            '{"prompt": "sunny", "max_tokens": 10, "structured_outputs": {"choice": ["sun", "sunny", "rain"]}, "n": 2}',
            '{"messages": [{"role": "user", "content": "yes\\n12"}], "max_tokens": 20, "structured_outputs": '
-           '{"regex": "(yes|no)\\n[0-9]{1,3}"}, "stream": true}']
+           '{"regex": "(yes|no)\\n[0-9]{1,3}"}, "stream": true}',
+           '{"prompt": [5, 17, 300, 42], "max_tokens": 12, "temperature": 1, "seed": 3, "allowed_token_ids": [5, 17, 42], '
+           '"bad_words": ["  ab", "x"], "truncate_prompt_tokens": 2, "n": 2}',
+           '{"messages": [{"role": "user", "content": "(1+2)"}], "max_tokens": 20, "structured_outputs": '
+           '{"grammar": "root ::= e\\ne ::= [0-9]+ | \\"(\\" e (\\"+\\" e)* \\")\\""}}']
 for i, b in enumerate(bodies):
     write('http_api', 'body%d.json' % i, b)
 serve = open('tests/serve/run.sh').read()
