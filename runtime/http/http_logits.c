@@ -36,6 +36,13 @@ static bool bad_sequence(Parse *p, const char *text, size_t len, ApiError *err) 
     Gen *g = p->g;
     if (!tokenizer_encode(p->s->tok, text, len, false, &ids, &n, e, sizeof e) || !n)
         return free(ids), api_refuse(err, 400, "field 'bad_words': %s", n ? e : "a word makes no tokens");
+    for (int64_t k = 0; k < n; k++)
+        if (ids[k] >= p->s->vocab) {   /* a tokenizer larger than the model: no logit to ban */
+            int32_t id = ids[k];
+            free(ids);
+            return api_refuse(err, 400, "field 'bad_words': a word makes token %d, past the model's vocabulary (%lld)", id,
+                              (long long)p->s->vocab);
+        }
     g->bad_off = xrealloc(g->bad_off, ((size_t)g->nbad + 2) * sizeof *g->bad_off);
     g->bad_off[0] = 0;
     g->bad_ids = xrealloc(g->bad_ids, ((size_t)g->bad_off[g->nbad] + (size_t)n) * sizeof *g->bad_ids);
@@ -55,6 +62,8 @@ bool api_bad_words(Parse *p, json_t *v, ApiError *err) {
     if (!json_is_array(v) || json_array_size(v) > HTTP_MAX_BAD_WORDS)
         return api_refuse(err, 400, "field 'bad_words' must be an array of at most %d strings", HTTP_MAX_BAD_WORDS);
     if (!p->s->tok) return api_refuse(err, 400, "field 'bad_words' needs a tokenizer, and this server has none");
+    free(p->g->bad_ids), free(p->g->bad_off);   /* the body's words replace the server's defaults' */
+    p->g->bad_ids = NULL, p->g->bad_off = NULL, p->g->nbad = 0;
     json_array_foreach(v, i, w) {
         if (!json_is_string(w) || !json_string_length(w)) return api_refuse(err, 400, "field 'bad_words': element %zu is not a non-empty string", i);
         const char *t = json_string_value(w);

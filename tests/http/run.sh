@@ -205,6 +205,14 @@ refused bad-words-empty 400 "field 'bad_words': element 1 is not a non-empty str
 refused bad-words-space 400 "field 'bad_words': element 0 is white space alone" /v1/completions '{"prompt": "x", "bad_words": [" \u3000"]}'
 refused bad-words-guided 400 "field 'bad_words' cannot be given with guided decoding" /v1/completions \
   '{"prompt": "x", "bad_words": ["a"], "response_format": {"type": "json_object"}}'
+# a tokenizer larger than the model (its vocabulary 300 here): a bad word whose ids pass the model's
+# is refused (it has no logit to ban)
+if start small-vocab --tokenizer "$T/tok" --set vocab=300; then
+  refused bad-words-past-vocabulary 400 "field 'bad_words': a word makes token 590, past the model's vocabulary (300)" \
+    /v1/completions '{"prompt": [5], "max_tokens": 2, "bad_words": ["a"]}'
+  kill -TERM "$SPID"; wait "$SPID"
+fi
+PORT=$MAINPORT
 # vLLM's truncate_prompt_tokens: the prompt's last k tokens run (-1: the context's worth)
 post /v1/completions '{"prompt": [42, 9], "max_tokens": 6, "temperature": 0}'
 short=$(jq -c '[.choices[0].token_ids, .usage.prompt_tokens]' "$T/body")
