@@ -170,6 +170,12 @@ bool guide_request(HttpServer *s, Gen *g, json_t *spec, GuideForm form, const ch
     if (g->reasoning && g->reasoning != REASONING_OPENAI_GPTOSS && !think_tokens(s->tok, g->think_ids))
         return api_refuse(err, 400, "field '%s': guided decoding with --reasoning-parser needs <think> and </think> as tokens "
                           "of their own, which this tokenizer lacks", f);
+    int32_t top = -1;   /* the largest id of the tags the masks name: a logit of the model's each */
+    for (int k = 0; g->reasoning && g->reasoning != REASONING_OPENAI_GPTOSS && k < 2; k++) top = g->think_ids[k] > top ? g->think_ids[k] : top;
+    for (int k = 0; g->reasoning == REASONING_OPENAI_GPTOSS && k < HARMONY_NMARKS; k++) top = s->harmony.id[k] > top ? s->harmony.id[k] : top;
+    if (top >= s->vocab)
+        return api_refuse(err, 400, "field '%s': guided decoding needs the reasoning's tags among the model's ids, and token %d "
+                          "is past its vocabulary (%lld)", f, top, (long long)s->vocab);
     g->guide_phase = g->reasoning == REASONING_DEEPSEEK_R1 ? GUIDE_THINKING : g->reasoning == REASONING_QWEN3 ? GUIDE_FIRST
                    : g->reasoning == REASONING_OPENAI_GPTOSS ? GUIDE_HARMONY : GUIDE_CONTENT;
     if (g->ignore_eos) return api_refuse(err, 400, "field '%s': guided decoding ends at the model's end of sequence: not with ignore_eos", f);

@@ -976,6 +976,13 @@ for parser in deepseek_r1 qwen3; do
     "$(printf 'stop\tboolean')"
   kill -TERM "$SPID"; wait "$SPID"
 done
+# a model whose vocabulary leaves out the tags (a tokenizer larger than the model): refused, the
+# masks would name a token it has no logit for
+if start think-small --tokenizer "$T/think" --reasoning-parser qwen3 --set vocab=600; then
+  refused guided-reasoning-tags-past-vocabulary 400 "field 'response_format': guided decoding needs the reasoning's tags among the model's ids, and token 605 is past its vocabulary (600)" \
+    /v1/chat/completions "{\"messages\": [{\"role\": \"user\", \"content\": \"Yes?\"}], \"max_tokens\": 4, $BOOL}"
+  kill -TERM "$SPID"; wait "$SPID"
+fi
 mkdir -p "$T/thinkspecial"   # a tokenizer whose <think> is special: its text would be dropped, so refused
 jq '.added_tokens += [{"id": 603, "content": "<think>", "special": true}]' "$T/chatml/tokenizer.json" >"$T/thinkspecial/tokenizer.json"
 "$RUN" serve "${MODEL[@]}" --port 0 --tokenizer "$T/thinkspecial" --reasoning-parser deepseek_r1 2>"$T/thinkspecial.err"
