@@ -39,6 +39,8 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);   /* s[0, n) and a NUL */
+/* Whether the NULL-ended list of names has s. */
+bool str_listed(const char *const *list, const char *s);
 /* The running program's name (mixc, mixrun, a built binary's own): the prefix of the messages that
  * shared code prints on its behalf. */
 const char *prog_name(void);

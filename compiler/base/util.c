@@ -225,6 +225,12 @@ void buf_free(Buf *b) {
 }
 
 /* ---- checked arithmetic: values stay within [-2^62, 2^62] */
+bool str_listed(const char *const *list, const char *s) {
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(list[i], s)) return true;
+    return false;
+}
+
 bool mul_ok(int64_t a, int64_t b, int64_t *out) {
     int64_t r;
     if (__builtin_mul_overflow(a, b, &r) || r > MIXC_MAX_VALUE || r < -MIXC_MAX_VALUE) return false;

@@ -59,9 +59,7 @@ bool guide_structured_outputs(const json_t *v, json_t **spec, GuideForm *form, A
     json_object_foreach((json_t *)v, key, x) {
         if (json_is_null(x) || json_is_false(x)) continue;   /* vLLM's model: unset */
         char shown[SHOWN_MAX];
-        bool taken = false;
-        for (int k = 0; TAKEN[k]; k++) taken |= !strcmp(TAKEN[k], key);
-        if (!taken)
+        if (!str_listed(TAKEN, key))
             return api_refuse(err, 400, "field 'structured_outputs': '%s' is not supported (only json, json_object, choice, "
                               "regex and grammar)", shown_text(key, strlen(key), shown));
         if (given) return api_refuse(err, 400, "field 'structured_outputs': '%s' and '%s' cannot both be given", given, key);

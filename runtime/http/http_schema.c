@@ -89,18 +89,12 @@ static const char *const KEYWORDS[] = {"type", "enum", "const", "anyOf", "oneOf"
                                        "format", "multipleOf", NULL};
 static const char *const TYPES[] = {"null", "boolean", "object", "array", "number", "integer", "string", NULL};
 
-static bool listed(const char *const *list, const char *s) {
-    for (int i = 0; list[i]; i++)
-        if (!strcmp(list[i], s)) return true;
-    return false;
-}
-
 /* Every keyword of s is one this compiler computes or an annotation. */
 static bool keywords_known(Compile *c, const json_t *s) {
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)s, key, v) {
-        if (listed(ANNOTATIONS, key) || listed(KEYWORDS, key)) continue;
+        if (str_listed(ANNOTATIONS, key) || str_listed(KEYWORDS, key)) continue;
         char shown[SHOWN_MAX];
         return refuse(c, "the schema keyword '%s' is not supported (docs/serving.md lists those that are)",
                       shown_text(key, strlen(key), shown)), false;
@@ -149,7 +143,7 @@ static const GuideNode *constants(Compile *c, const json_t *s) {
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)s, key, v)
-        if (!listed(WITH, key) && !listed(ANNOTATIONS, key)) return refuse(c, "'%s' beside 'enum' or 'const' is not supported", key);
+        if (!str_listed(WITH, key) && !str_listed(ANNOTATIONS, key)) return refuse(c, "'%s' beside 'enum' or 'const' is not supported", key);
     size_t n = e ? json_array_size(e) : 1;
     const GuideNode **alt = arena_array(c->A, n + 1, sizeof *alt);
     int kept = 0;
@@ -465,7 +459,7 @@ static const GuideNode *number_node(Compile *c, const json_t *s) {
 }
 
 static const GuideNode *node_of_type(Compile *c, const json_t *s, const char *t) {
-    if (!listed(TYPES, t)) return refuse(c, "the type '%s' is not a JSON Schema type", t);
+    if (!str_listed(TYPES, t)) return refuse(c, "the type '%s' is not a JSON Schema type", t);
     if (!strcmp(t, "null")) return literal(c, json_null());
     if (!strcmp(t, "boolean")) {
         const GuideNode *alt[2] = {literal(c, json_true()), literal(c, json_false())};
@@ -542,7 +536,7 @@ static const json_t *merged(Compile *c, const json_t *s, const json_t *b, const 
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)s, key, v) {
-        if (!strcmp(key, skip) || listed(ANNOTATIONS, key)) continue;
+        if (!strcmp(key, skip) || str_listed(ANNOTATIONS, key)) continue;
         const json_t *there = json_object_get(m, key);
         if (there && !json_equal((json_t *)there, v)) {
             json_decref(m);
@@ -597,7 +591,7 @@ static const GuideNode *reference(Compile *c, const json_t *s) {
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)s, key, v)
-        if (strcmp(key, "$ref") && !listed(ANNOTATIONS, key)) return refuse(c, "'%s' beside '$ref' is not supported", key);
+        if (strcmp(key, "$ref") && !str_listed(ANNOTATIONS, key)) return refuse(c, "'%s' beside '$ref' is not supported", key);
     const json_t *to = json_is_string(ref) ? resolve(c, json_string_value(ref)) : NULL;
     if (!to) return refuse(c, "'$ref' must point into the schema (\"#/$defs/Name\"): %s", json_is_string(ref) ? json_string_value(ref) : "not a string");
     const GuideNode *one = compile(c, to);   /* memoized: a recursive schema points back at its node */

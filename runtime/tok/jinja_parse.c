@@ -235,16 +235,10 @@ const char *const JINJA_TESTS[] = {"defined", "undefined", "none", "string", "ma
 static const char *const METHODS[] = {"items", "get", "strip", "lstrip", "rstrip", "startswith", "endswith", "split",
                                       "replace", "upper", "lower", NULL};
 
-static bool listed(const char *const *list, const char *s) {
-    for (int i = 0; list[i]; i++)
-        if (!strcmp(list[i], s)) return true;
-    return false;
-}
-
 /* Refuses the name n unless list has it: "WHAT 'n' is not supported (only a, b and c)", the names
  * written from the list itself so that the message cannot drift from what is parsed. */
 static bool refuse_unlisted(Parser *P, const Tok *n, const char *const *list, const char *what, const char *suffix) {
-    if (listed(list, n->s)) return false;
+    if (str_listed(list, n->s)) return false;
     char names[512];
     jinja_name_list(names, sizeof names, list, suffix);
     lex_fail(P->L, n->pos, "%s '%s' is not supported (only %s)", what, n->s, names);
@@ -654,7 +648,7 @@ static Stmt *parse_statement(Parser *P, const char *const *stops, const char **s
         P->depth -= 2;
         return s;
     }
-    if (listed(REFUSED_STATEMENT_WORDS, w->s))
+    if (str_listed(REFUSED_STATEMENT_WORDS, w->s))
         lex_fail(P->L, w->pos, "the statement '%s' is not supported (only if, for, set, macro, filter, generation, break "
                  "and continue)", w->s);
     else lex_fail(P->L, w->pos, "unexpected '%s'", w->s);
@@ -718,7 +712,7 @@ static void check_names(Parser *P, JinjaTemplate *t) {
         const char *n = P->names[i]->s;
         if (set_by_template(P, n)) continue;
         t->unset[t->nunset++] = P->names[i];
-        if (listed(UNREADABLE, n))
+        if (str_listed(UNREADABLE, n))
             lex_fail(P->L, P->names[i]->pos, "the variable '%s' is not supported (%s)", n,
                      strstr(n, "_token") ? "transformers gives it the tokenizer's special token, which mixc does not read"
                                          : "Jinja's function, read as a value");
