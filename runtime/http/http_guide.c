@@ -488,17 +488,19 @@ static void array_step(Step *s, const Frame *f, int b) {
 
 /* ------------------------------------------------------------------ raw text: a grammar's */
 
-/* Whether the answer may end at continuation f (what a finished part returns to): the rest of each
- * sequence may be empty and each repetition has its least count, up to the top. */
+/* Whether continuation f (what a finished part returns to) may be left at once: the rest of its
+ * sequence may be empty, or its repetition has its least count. */
+static bool rest_empty(const Frame *f) {
+    if (f->k == F_REP) return f->i >= f->n->min_items;
+    for (int k = f->i; f->k == F_SEQ && k < f->n->nalt; k++)
+        if (!f->n->alt[k]->nullable) return false;
+    return f->k == F_SEQ;
+}
+
+/* Whether the answer may end at continuation f: each one up to the top may be left at once. */
 static bool rest_may_end(const Frame *f) {
-    for (; f; f = f->up) {
-        if (f->k == F_SEQ) {
-            for (int k = f->i; k < f->n->nalt; k++)
-                if (!f->n->alt[k]->nullable) return false;
-        } else if (f->k != F_REP || f->i < f->n->min_items) {
-            return false;
-        }
-    }
+    for (; f; f = f->up)
+        if (!rest_empty(f)) return false;
     return true;
 }
 
@@ -528,15 +530,9 @@ static void rep_begin(Step *s, const GuideNode *n, int i, const Frame *up, int b
 /* Byte b at continuation f of a sequence or a repetition: in its next part or item, or (the rest may
  * be empty) in what comes after it. */
 static void rest_step(Step *s, const Frame *f, int b) {
-    bool empty = true;
-    if (f->k == F_SEQ) {
-        seq_begin(s, f->n, f->i, f->up, b);
-        for (int k = f->i; k < f->n->nalt && empty; k++) empty = f->n->alt[k]->nullable;
-    } else {
-        rep_begin(s, f->n, f->i, f->up, b);
-        empty = f->i >= f->n->min_items;
-    }
-    if (empty && f->up) step(s, f->up, b);
+    if (f->k == F_SEQ) seq_begin(s, f->n, f->i, f->up, b);
+    else rep_begin(s, f->n, f->i, f->up, b);
+    if (f->up && rest_empty(f)) step(s, f->up, b);
 }
 
 /* A byte of a text a DFA takes (a regex's, a class's): its next state, or (the text may end here)
