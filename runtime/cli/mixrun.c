@@ -280,6 +280,7 @@ static int serve_http(const MixrunOptions *o, const Layout *l, Model *model) {
     h.max_body = h.max_body ? h.max_body : (int64_t)HTTP_DEFAULT_MAX_BODY_MIB << 20;
     h.max_connections = h.max_connections ? h.max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
     h.timeout_s = h.timeout_s ? h.timeout_s : HTTP_DEFAULT_TIMEOUT_S;
+    h.scheduling_policy = h.scheduling_policy >= 0 ? h.scheduling_policy : SCHEDULE_FCFS;
     const char *env_key = getenv("MIXC_API_KEY");
     h.api_key = h.api_key ? h.api_key : env_key && *env_key ? env_key : NULL;
     HttpServer *s = http_server_new(tok, h.model_name ? h.model_name : l->model.name, l->model.vocab, &h);

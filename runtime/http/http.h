@@ -73,7 +73,14 @@ typedef struct {
     ReasoningParser reasoning_parser;   /* vLLM's --reasoning-parser: a chat answer's reasoning apart */
     const char *api_key;    /* every /v1 route asks "Authorization: Bearer KEY" (vLLM's --api-key); NULL:
                              * none (--api-key, else the environment's MIXC_API_KEY) */
+    int scheduling_policy;  /* vLLM's --scheduling-policy: SCHEDULE_FCFS (0), or SCHEDULE_PRIORITY, where a
+                             * request's `priority` orders the queue (reply_submit); -1 in mixrun's options
+                             * when not given */
 } HttpOptions;
+
+/* --scheduling-policy's choices, in the order of OPT_CHOICE's index. */
+enum { SCHEDULE_FCFS, SCHEDULE_PRIORITY };
+#define SCHEDULING_POLICY_NAMES "fcfs|priority"
 
 /* The most choices one request may ask (its prompts times n): each is a sequence of its own. */
 #define HTTP_MAX_CHOICES 128
@@ -172,6 +179,8 @@ typedef struct Gen {
                                  * decoded alone (where the generated ids' text_offset starts) */
     int64_t created;            /* Unix seconds */
     double arrived_at;          /* mono_seconds() when queued */
+    int64_t priority;           /* vLLM's: with --scheduling-policy priority, the queue's order is the least
+                                 * first, then arrival; always 0 with fcfs */
     bool cancelled;             /* under the server's mutex */
     /* Under reply->mu: */
     GenState state;

@@ -114,6 +114,19 @@ static bool f_seed(Parse *p, json_t *v, ApiError *err) {
     return true;
 }
 
+/* vLLM's priority: where the request waits in the queue, the least first (ties: arrival). A server that
+ * serves first come, first served takes 0 alone, as vLLM's does. */
+static bool f_priority(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (!json_is_integer(v)) return api_refuse(err, 400, "field 'priority' must be an integer");
+    json_int_t x = json_integer_value(v);
+    if (x && p->s->opt.scheduling_policy != SCHEDULE_PRIORITY)
+        return api_refuse(err, 400, "field 'priority' is %lld, but this server schedules first come, first served: start it "
+                          "with --scheduling-policy priority", (long long)x);
+    p->g->priority = x;
+    return true;
+}
+
 static bool f_stop(Parse *p, json_t *v, ApiError *err) {
     if (json_is_null(v)) return true;
     json_t *one = json_is_string(v) ? v : NULL;
@@ -378,6 +391,7 @@ static const Field FIELDS[] = {
     {"top_k", f_top_k, GENERATING}, {"stop_token_ids", f_stop_token_ids, GENERATING},
     {"allowed_token_ids", api_allowed_token_ids, GENERATING}, {"bad_words", api_bad_words, GENERATING}, {"truncate_prompt_tokens", f_truncate_prompt_tokens, GENERATING},
     {"min_tokens", f_min_tokens, GENERATING}, {"seed", f_seed, GENERATING}, {"stop", f_stop, GENERATING},
+    {"priority", f_priority, GENERATING},
     {"n", f_n, GENERATING}, {"stream", f_stream, GENERATING}, {"stream_options", f_stream_options, GENERATING},
     {"user", f_ignored, GENERATING}, {"ignore_eos", f_ignore_eos, GENERATING},
     {"skip_special_tokens", f_skip_special_tokens, GENERATING},

@@ -130,6 +130,22 @@ void gen_copy_request(Gen *dst, const Gen *src) {
     dst->prompt_lp = dup_array(src->prompt_lp, (size_t)src->req.prompt_len, sizeof *src->prompt_lp);
 }
 
+/* g joins the queue behind every Gen of its priority or less: the least priority first, then arrival
+ * (with fcfs every priority is 0: arrival alone). A request's choices stay together, in order. Server
+ * mutex held. */
+static void queue_insert(HttpServer *s, Gen *g) {
+    if (!s->tail || s->tail->priority <= g->priority) {
+        if (s->tail) s->tail->next = g;
+        else s->head = g;
+        s->tail = g;
+        return;
+    }
+    Gen **p = &s->head;
+    while ((*p)->priority <= g->priority) p = &(*p)->next;
+    g->next = *p;
+    *p = g;
+}
+
 bool reply_submit(HttpServer *s, Reply *r) {
     pthread_mutex_lock(&s->mu);
     bool ok = !s->stopping && !s->failed;
@@ -137,9 +153,7 @@ bool reply_submit(HttpServer *s, Reply *r) {
         Gen *g = &r->choice[i];
         r->refs++;   /* the engine's; no other thread has r yet */
         g->arrived_at = mono_seconds();
-        if (s->tail) s->tail->next = g;
-        else s->head = g;
-        s->tail = g;
+        queue_insert(s, g);
         s->m.queued++;
     }
     if (ok) pthread_cond_signal(&s->wake);

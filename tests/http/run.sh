@@ -17,6 +17,7 @@
 #    huge bodies (413), a slow client, 200 idle connections, clients gone mid-stream (cancelled,
 #    slot freed); servers without a tokenizer or a template refuse text and chat with 400;
 #  - --api-key (and MIXC_API_KEY): the /v1 routes ask the key, the others stay open;
+#  - --scheduling-policy priority: the queue's order by priority, then arrival; fcfs takes priority 0;
 #  - SIGTERM lets a stream in flight finish and exits 0;
 #  - test_http: sampling (softmax draws, the top_p nucleus, seeds, greedy at 0) and the chat template.
 # Prints PASS/FAIL lines; exits 1 on failure.
@@ -1167,7 +1168,7 @@ check serve-tool-call-parser-unknown "$?:$(grep -c 'hermes, llama3_json, mistral
 "$RUN" serve "${MODEL[@]}" --reasoning-parser deepseek >/dev/null 2>"$T/err"
 check serve-reasoning-parser-unknown "$?:$(grep -c "bad value 'deepseek' (deepseek_r1, qwen3 or openai_gptoss)" "$T/err")" "2:1"
 "$RUN" "${MODEL[@]}" --tokens 5 --reasoning-parser qwen3 >/dev/null 2>"$T/err"
-check reasoning-parser-needs-serve "$?:$(grep -c -- "--reasoning-parser go with mixrun serve" "$T/err")" "2:1"
+check reasoning-parser-needs-serve "$?:$(grep -c -- "--reasoning-parser and --scheduling-policy go with mixrun serve" "$T/err")" "2:1"
 # Llama 3.2 Instruct's: its date is strftime_now("%d %b %Y"), the server's local time (as transformers').
 llama_checkpoint llama32cfg 3.2 || exit 1
 day1=$(LC_ALL=C date +'%d %b %Y')
@@ -1578,6 +1579,45 @@ else
   echo "SKIP http: weights that overflow (no python3 to write them)"
 fi
 
+# ---- --scheduling-policy priority: the queue admits the least priority first, then by arrival; a
+# request's choices stay together. One slot, held by a long streamed answer (context 65536) while
+# five requests queue (each waits in mixc_sequences_waiting before the next is sent); its client then
+# leaves, and the trace's admissions give the order. fcfs (the default) takes priority 0 alone, as vLLM.
+waiting() { curl -s --max-time 10 "http://127.0.0.1:$PORT/metrics" | awk '$1 == "mixc_sequences_waiting" { print $2 }'; }
+wait_waiting() {   # wait_waiting N: until N generations wait (at most 10 s)
+  for _ in $(seq 200); do [ "$(waiting)" = "$1" ] && return 0; sleep 0.05; done
+  return 1
+}
+if start priority --max-seqs 1 --trace --scheduling-policy priority --set context=65536; then
+  curl -sN --max-time 120 "http://127.0.0.1:$PORT/v1/completions" -d '{"prompt": [1, 2, 3], "max_tokens": 65000, "ignore_eos": true, "stream": true}' >/dev/null &
+  hold=$!
+  for _ in $(seq 200); do grep -q 'admit cmpl-1 ' "$T/priority.err" && break; sleep 0.05; done
+  queued=0 qpids=()
+  for body in '{"priority": 5}' '{"priority": -1, "n": 2}' '{"priority": 5}' '{"priority": 0}' '{}'; do
+    curl -s --max-time 60 -o /dev/null "http://127.0.0.1:$PORT/v1/completions" \
+      -d "$(jq -c '. + {prompt: [4, 5], max_tokens: 1}' <<<"$body")" &
+    qpids+=($!)
+    queued=$((queued + $(jq '.n // 1' <<<"$body")))
+    wait_waiting "$queued" || break
+  done
+  check priority-all-queued "$(waiting)" 6
+  kill "$hold"; wait "$hold" 2>/dev/null
+  wait "${qpids[@]}"
+  kill -TERM "$SPID"; wait "$SPID"
+  # cmpl-2 (5), cmpl-3 (-1, two choices), cmpl-4 (5), cmpl-5 (0), cmpl-6 (none: 0)
+  check priority-admission-order "$(grep -o 'admit cmpl-[0-9]*' "$T/priority.err" | awk '{ printf "%s%s", sep, $2; sep = " " }')" \
+    "cmpl-1 cmpl-3 cmpl-3 cmpl-5 cmpl-6 cmpl-2 cmpl-4"
+fi
+start fcfs || exit 1
+refused priority-needs-policy 400 "field 'priority' is 1, but this server schedules first come, first served: start it with --scheduling-policy priority" \
+  /v1/completions '{"prompt": [1, 2], "max_tokens": 1, "priority": 1}'
+post /v1/completions '{"prompt": [1, 2], "max_tokens": 1, "priority": 0}'
+check fcfs-priority-0 "$CODE" 200
+refused priority-integer 400 "field 'priority' must be an integer" /v1/completions '{"prompt": [1, 2], "max_tokens": 1, "priority": 1.5}'
+kill -TERM "$SPID"; wait "$SPID"
+"$RUN" serve "${MODEL[@]}" --scheduling-policy lifo >/dev/null 2>"$T/err"
+check usage-scheduling-policy-choice "$?:$(grep -c 'fcfs' "$T/err")" "2:1"
+
 # ---- a port in use: exit 1, saying so
 start taken || exit 1
 "$RUN" serve "${MODEL[@]}" --port "$PORT" >/dev/null 2>"$T/err"
@@ -1677,5 +1717,7 @@ check usage-generation-config-without-serve "$?:$(grep -c 'go with mixrun serve'
 check usage-override-generation-config-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "2:1"
 "$RUN" "${MODEL[@]}" --tokens 1 --api-key k >/dev/null 2>"$T/err"
 check usage-api-key-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "2:1"
+"$RUN" "${MODEL[@]}" --tokens 1 --scheduling-policy fcfs >/dev/null 2>"$T/err"
+check usage-scheduling-policy-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "2:1"
 
 [ "$fails" -eq 0 ]
