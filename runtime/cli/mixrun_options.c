@@ -121,6 +121,8 @@ static const OptSpec mixrun_options[] = {
     OPT(MixrunOptions, http.api_key, OPT_STRING, "--api-key", .metavar = "KEY",
         .help = "the /v1 routes ask \"Authorization: Bearer KEY\" (401 without it; default: the\n"
                 "environment's MIXC_API_KEY, else none)"),
+    OPT(MixrunOptions, http.tokens_as_ids, OPT_FLAG, "--return-tokens-as-token-ids",
+        .help = "the log-probabilities name each token \"token_id:ID\" instead of its text (vLLM's;\nthe default of the requests' return_tokens_as_token_ids)"),
     OPT(MixrunOptions, http.scheduling_policy, OPT_CHOICE, "--scheduling-policy", .choices = SCHEDULING_POLICY_NAMES,
         .help = "the order waiting requests are admitted in (vLLM's): fcfs (default), by arrival;\n"
                 "priority, by the requests' \"priority\" (the least first), then arrival"),
@@ -249,11 +251,12 @@ static int check_serve(const OptCommand *cmd, const MixrunOptions *o) {
     const HttpOptions *h = &o->http;
     bool server = h->host || h->port >= 0 || h->model_name || h->max_body || h->max_connections || h->timeout_s ||
                   h->generation_config || h->override_generation_config || h->api_key || h->tool_call_parser ||
-                  h->reasoning_parser || h->scheduling_policy >= 0;
+                  h->reasoning_parser || h->scheduling_policy >= 0 || h->tokens_as_ids;
     if (!o->serve)
         return server ? opt_usage_error(cmd, "--host, --port, --model-name, --max-body, --max-connections, --timeout, "
                                              "--generation-config, --override-generation-config, --api-key, "
-                                             "--tool-call-parser, --reasoning-parser and --scheduling-policy go with mixrun serve")
+                                             "--tool-call-parser, --reasoning-parser, --scheduling-policy and --return-tokens-as-token-ids go with "
+                                             "mixrun serve")
                       : OPT_GO;
     if (o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->print_ids || o->bench ||
         o->requests || o->synthetic.count || o->dump_logits || o->max_new_given || o->json || o->rates.n ||

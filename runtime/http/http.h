@@ -73,6 +73,7 @@ typedef struct {
     ReasoningParser reasoning_parser;   /* vLLM's --reasoning-parser: a chat answer's reasoning apart */
     const char *api_key;    /* every /v1 route asks "Authorization: Bearer KEY" (vLLM's --api-key); NULL:
                              * none (--api-key, else the environment's MIXC_API_KEY) */
+    bool tokens_as_ids;     /* vLLM's --return-tokens-as-token-ids: the default of the requests' field */
     int scheduling_policy;  /* vLLM's --scheduling-policy: SCHEDULE_FCFS (0), or SCHEDULE_PRIORITY, where a
                              * request's `priority` orders the queue (reply_submit); -1 in mixrun's options
                              * when not given */
@@ -168,6 +169,8 @@ typedef struct Gen {
     /* adjust.end_id: the ids that end it, gathered at parse: the model's EOS and stop_ids unless
      * ignore_eos, and stop_token_ids */
     int logprobs;               /* -1: no log-probabilities; else the alternatives asked a token (0..20) */
+    bool tokens_as_ids;         /* vLLM's return_tokens_as_token_ids: the log-probabilities name each token
+                                 * "token_id:ID", never its text */
     bool echo;                  /* completions: the answer starts with the prompt (and its logprobs) */
     LogitAdjust adjust;         /* logit_bias and the penalties (its arrays malloc'd; counts the engine's) */
     char *prompt_text;          /* with echo, the prompt's text: a text prompt's as given, token ids'

@@ -81,11 +81,20 @@ char *api_token_text(const HttpServer *s, int32_t id, size_t *len, int64_t *char
     return text;
 }
 
-/* completions: a top_logprobs entry, under the token's text; a second token of the same text (or a
+/* The name of id in g's log-probabilities: its text, or with return_tokens_as_token_ids "token_id:ID"
+ * (malloc'd, *len bytes); the code points of its text in *chars (an echo's offsets count them). */
+static char *logprob_token(const Gen *g, int32_t id, size_t *len, int64_t *chars) {
+    char *text = api_token_text(g->srv, id, len, chars);
+    if (!g->tokens_as_ids) return text;
+    free(text);
+    return token_id_text(id, len);
+}
+
+/* completions: a top_logprobs entry, under the token's name; a second token of the same text (or a
  * text holding a NUL) under "token_id:ID", so that no alternative is lost. */
-static void top_add(const HttpServer *s, json_t *top, int32_t id, double logprob) {
+static void top_add(const Gen *g, json_t *top, int32_t id, double logprob) {
     size_t len;
-    char *text = api_token_text(s, id, &len, NULL);
+    char *text = logprob_token(g, id, &len, NULL);
     if (strlen(text) != len || json_object_get(top, text)) {
         free(text);
         text = token_id_text(id, &len);
@@ -101,11 +110,11 @@ typedef struct {
 
 /* An entry: id's text, its log-probability and the asked alternatives with it (lp NULL: an echoed
  * prompt's first id, which has none: nulls), where its text starts. The code points of its text. */
-static int64_t completion_entry(const HttpServer *s, CompletionLogprobs *c, int32_t id, const TokenLogprobs *lp,
+static int64_t completion_entry(const Gen *g, CompletionLogprobs *c, int32_t id, const TokenLogprobs *lp,
                                 int64_t offset) {
     size_t len;
     int64_t chars;
-    char *text = api_token_text(s, id, &len, &chars);
+    char *text = logprob_token(g, id, &len, &chars);
     json_array_append_new(c->tokens, json_stringn(text, len));
     free(text);
     json_array_append_new(c->values, lp ? json_real(lp->logprob) : json_null());
@@ -117,10 +126,10 @@ static int64_t completion_entry(const HttpServer *s, CompletionLogprobs *c, int3
     json_t *top = json_object();
     bool chosen_in = false;
     for (int k = 0; k < lp->ntop; k++) {
-        top_add(s, top, lp->top_id[k], lp->top_logprob[k]);
+        top_add(g, top, lp->top_id[k], lp->top_logprob[k]);
         chosen_in |= lp->top_id[k] == id;
     }
-    if (!chosen_in) top_add(s, top, id, lp->logprob);
+    if (!chosen_in) top_add(g, top, id, lp->logprob);
     json_array_append_new(c->tops, top);
     return chars;
 }
@@ -131,18 +140,18 @@ static int64_t completion_entry(const HttpServer *s, CompletionLogprobs *c, int3
 static json_t *completion_logprobs(const Gen *g, int64_t from, int64_t to, bool with_prompt) {
     CompletionLogprobs c = {json_array(), json_array(), json_array(), json_array()};
     for (int64_t j = 0, offset = 0; with_prompt && g->prompt_lp && j < g->req.prompt_len; j++)
-        offset += completion_entry(g->srv, &c, g->req.prompt[j], j ? &g->prompt_lp[j] : NULL, offset);
+        offset += completion_entry(g, &c, g->req.prompt[j], j ? &g->prompt_lp[j] : NULL, offset);
     for (int64_t i = from; i < to; i++)
-        completion_entry(g->srv, &c, g->res.output[i], &g->lp[i].lp, g->prompt_chars + g->lp[i].text_offset);
+        completion_entry(g, &c, g->res.output[i], &g->lp[i].lp, g->prompt_chars + g->lp[i].text_offset);
     return json_pack("{s:o, s:o, s:o, s:o}", "tokens", c.tokens, "token_logprobs", c.values, "top_logprobs", c.tops,
                      "text_offset", c.offsets);
 }
 
 /* chat: {"token", "logprob", "bytes"}; bytes null when the token's text alone holds U+FFFD (a token
  * that is part of a character: its own bytes are not that text's). */
-static json_t *chat_token(const HttpServer *s, int32_t id, double logprob) {
+static json_t *chat_token(const Gen *g, int32_t id, double logprob) {
     size_t len;
-    char *text = api_token_text(s, id, &len, NULL);
+    char *text = logprob_token(g, id, &len, NULL);
     json_t *bytes = memmem(text, len, "\xEF\xBF\xBD", 3) ? json_null() : json_array();
     for (size_t i = 0; json_is_array(bytes) && i < len; i++) json_array_append_new(bytes, json_integer((unsigned char)text[i]));
     json_t *o = json_pack("{s:s%, s:f, s:o}", "token", text, len, "logprob", logprob, "bytes", bytes);
@@ -154,8 +163,8 @@ static json_t *chat_logprobs(const Gen *g, int64_t from, int64_t to) {
     json_t *content = json_array();
     for (int64_t i = from; i < to; i++) {
         const GenLogprob *e = &g->lp[i];
-        json_t *entry = chat_token(g->srv, g->res.output[i], e->lp.logprob), *top = json_array();
-        for (int k = 0; k < e->lp.ntop; k++) json_array_append_new(top, chat_token(g->srv, e->lp.top_id[k], e->lp.top_logprob[k]));
+        json_t *entry = chat_token(g, g->res.output[i], e->lp.logprob), *top = json_array();
+        for (int k = 0; k < e->lp.ntop; k++) json_array_append_new(top, chat_token(g, e->lp.top_id[k], e->lp.top_logprob[k]));
         json_object_set_new(entry, "top_logprobs", top);
         json_array_append_new(content, entry);
     }

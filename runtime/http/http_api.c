@@ -167,6 +167,9 @@ static bool f_echo(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "ec
 static bool f_include_reasoning(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "include_reasoning", &p->g->include_reasoning, err);
 }
+static bool f_return_tokens_as_token_ids(Parse *p, json_t *v, ApiError *err) {
+    return take_bool(v, "return_tokens_as_token_ids", &p->g->tokens_as_ids, err);
+}
 /* vLLM's chat fields of transformers' apply_chat_template arguments. */
 static bool f_add_generation_prompt(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "add_generation_prompt", &p->render.add_generation_prompt, err);
@@ -391,7 +394,7 @@ static const Field FIELDS[] = {
     {"top_k", f_top_k, GENERATING}, {"stop_token_ids", f_stop_token_ids, GENERATING},
     {"allowed_token_ids", api_allowed_token_ids, GENERATING}, {"bad_words", api_bad_words, GENERATING}, {"truncate_prompt_tokens", f_truncate_prompt_tokens, GENERATING},
     {"min_tokens", f_min_tokens, GENERATING}, {"seed", f_seed, GENERATING}, {"stop", f_stop, GENERATING},
-    {"priority", f_priority, GENERATING},
+    {"priority", f_priority, GENERATING}, {"return_tokens_as_token_ids", f_return_tokens_as_token_ids, GENERATING},
     {"n", f_n, GENERATING}, {"stream", f_stream, GENERATING}, {"stream_options", f_stream_options, GENERATING},
     {"user", f_ignored, GENERATING}, {"ignore_eos", f_ignore_eos, GENERATING},
     {"skip_special_tokens", f_skip_special_tokens, GENERATING},

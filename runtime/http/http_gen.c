@@ -12,7 +12,8 @@
 
 void gen_defaults(Gen *g, HttpServer *s, bool chat) {
     *g = (Gen){.srv = s, .chat = chat, .sample = {.temperature = 1, .top_p = 1}, .logprobs = -1, .created = (int64_t)time(NULL),
-               .reasoning = chat ? s->opt.reasoning_parser : REASONING_OFF, .include_reasoning = true};
+               .reasoning = chat ? s->opt.reasoning_parser : REASONING_OFF, .include_reasoning = true,
+               .tokens_as_ids = s->opt.tokens_as_ids};
 }
 
 Reply *reply_new(HttpServer *s, bool chat, int nchoice) {

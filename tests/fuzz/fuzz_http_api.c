@@ -1,6 +1,6 @@
 /* fuzz_http_api.c — libFuzzer target: arbitrary bytes as the body of a POST to /v1/completions and to
  * /v1/chat/completions (runtime/http/http_api.c), read as http_server.c reads it (json_loadb with
- * JSON_REJECT_DUPLICATES), on four servers of the test-size model of tests/http/run.sh
+ * JSON_REJECT_DUPLICATES), on six servers of the test-size model of tests/http/run.sh
  * (tests/mixrun/tiny.mix at vocab 604, its context 128):
  *   config:  the llama3 fixture tokenizer with Llama 3.1's special tokens (ids 601..604, the last,
  *            <|python_tag|>, past the model's vocabulary) and Llama 3.1's template
@@ -12,7 +12,9 @@
  *            max_new_tokens cap (api_check_defaults); --tool-call-parser hermes;
  *   ids:     no tokenizer (token-id prompts only);
  *   tools:   by-hand's tokenizer, and nothing else but --tool-call-parser hermes (a call in a chat's
- *            content is echoed back within the first ids).
+ *            content is echoed back within the first ids), and --scheduling-policy priority;
+ *   r1:      tools' with --reasoning-parser deepseek_r1 and --return-tokens-as-token-ids;
+ *   qwen3:   by-hand's tokenizer, --tool-call-parser llama4_pythonic and --reasoning-parser qwen3.
  * Contract, per server and route: the body is accepted, each of its choices' prompt non-empty with
  * every id in the vocabulary, prompt + max_tokens within the context, its KV bytes within the budget
  * and its pages within the pool, its sampling fields in range, the defaults where it gives none and
@@ -187,6 +189,8 @@ static void load_servers(void) {
     server(&servers[3], &backends[0], toks[1], 0, NULL, TOOL_PARSER_HERMES, REASONING_OFF);
     server(&servers[4], &backends[0], toks[1], 0, NULL, TOOL_PARSER_HERMES, REASONING_DEEPSEEK_R1);
     server(&servers[5], &backends[0], toks[1], 0, NULL, TOOL_PARSER_LLAMA4_PYTHONIC, REASONING_QWEN3);
+    servers[3].opt.scheduling_policy = SCHEDULE_PRIORITY;   /* takes any priority (the others 0 alone) */
+    servers[4].opt.tokens_as_ids = true;   /* --return-tokens-as-token-ids */
     char cmd[96];   /* everything is read: the fixture goes */
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) contract_broken("cannot remove the temporary directory");

@@ -18,6 +18,7 @@
 #    slot freed); servers without a tokenizer or a template refuse text and chat with 400;
 #  - --api-key (and MIXC_API_KEY): the /v1 routes ask the key, the others stay open;
 #  - --scheduling-policy priority: the queue's order by priority, then arrival; fcfs takes priority 0;
+#  - return_tokens_as_token_ids (and --return-tokens-as-token-ids): log-probabilities' tokens by id;
 #  - SIGTERM lets a stream in flight finish and exits 0;
 #  - test_http: sampling (softmax draws, the top_p nucleus, seeds, greedy at 0) and the chat template.
 # Prints PASS/FAIL lines; exits 1 on failure.
@@ -490,6 +491,15 @@ LONG=$(seq -s, 1 120 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1
 post /v1/completions "{\"prompt\": [$LONG], \"max_tokens\": 2, \"temperature\": 0, \"echo\": true, \"logprobs\": 1}"
 if out=$(logprobs_match "$T/body" 1 "$LONG" echo 2>&1); then pass "echo + logprobs: 120 prompt ids (rows split over threads) = log_softmax of the logits run alone"
 else fail "echo + logprobs: 120 prompt ids (rows split over threads) = log_softmax of the logits run alone" "$out"; fi
+# return_tokens_as_token_ids (vLLM's): the echo's and the answer's tokens and alternatives named
+# "token_id:ID"; the log-probabilities and text_offset (the texts' code points) the same as without
+post /v1/completions "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 2, temperature: 0, echo: true, logprobs: 2, return_tokens_as_token_ids: true}')"
+check completion-logprobs-tokens-as-ids "$(jq -c --slurpfile a "$T/echo" --arg pids "$PIDS" '.choices[0].logprobs as $l | $a[0].choices[0].logprobs as $w |
+  [$l.tokens == (($pids | split(",")) + (.choices[0].token_ids | map(tostring)) | map("token_id:" + .)),
+   $l.token_logprobs == $w.token_logprobs, $l.text_offset == $w.text_offset,
+   ($l.top_logprobs[1:] | map(keys | all(test("^token_id:[0-9]+$")))) == ($w.top_logprobs[1:] | map(true)),
+   ($l.top_logprobs | map(select(.) | [.[]] | sort)) == ($w.top_logprobs | map(select(.) | [.[]] | sort)),
+   ([$l.tokens, $l.top_logprobs] | transpose | .[1:] | map(.[1][.[0]]) == $l.token_logprobs[1:])]' "$T/body")"   "[true,true,true,true,true,true]"
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0, "echo": true}'
 check echo-token-ids-decoded "$(jq -c '[.choices[0].token_ids, .choices[0].logprobs]' "$T/body")" "[$(jq -c '.choices[0].token_ids' "$T/lp-greedy"),null]"
 check echo-token-ids-text "$(jq -r '.choices[0].text' "$T/body")" "$("$TT" decode "$T/tok/tokenizer.json" 5,17,300)$(jq -r '.choices[0].text' "$T/lp-greedy")"
@@ -551,6 +561,14 @@ then pass "chat logprobs: an entry per generated id, its bytes, 4 alternatives i
 else fail "chat logprobs: an entry per generated id, its bytes, 4 alternatives in order, the first the greedy token" "$(head -c 600 "$T/chat-lp")"; fi
 post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 3, temperature: 0, logprobs: true}')"
 check chat-logprobs-without-top "$(jq -c '[.choices[0].logprobs.content[].top_logprobs | length]' "$T/body")" "[0,0,0]"
+# return_tokens_as_token_ids (vLLM's): every entry's token is "token_id:ID", its bytes that string's,
+# the log-probabilities the same as without
+post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 20, temperature: 0, logprobs: true, top_logprobs: 4, return_tokens_as_token_ids: true}')"
+check chat-logprobs-tokens-as-ids "$(jq -c --slurpfile a "$T/chat-lp" '.choices[0] as $c | $a[0].choices[0] as $w |
+  [(.choices[0].logprobs.content | map(.token)) == ($c.token_ids | map("token_id:\(.)")),
+   (.choices[0].logprobs.content | map(.bytes == (.token | explode))) == ($c.token_ids | map(true)),
+   ([$c.logprobs.content[] | [.logprob, (.top_logprobs | map(.logprob))]] == [$w.logprobs.content[] | [.logprob, (.top_logprobs | map(.logprob))]]),
+   ($c.logprobs.content[0].top_logprobs[0].token | test("^token_id:[0-9]+$"))]' "$T/body")" "[true,true,true,true]"
 refused chat-role-refused 400 "the role 'tool' is not supported" /v1/chat/completions '{"messages": [{"role": "tool", "content": "x"}]}'
 refused chat-content-parts-refused 400 "messages[0]: content in 2 parts is not supported" /v1/chat/completions \
   '{"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": " there"}]}]}'
@@ -1168,7 +1186,7 @@ check serve-tool-call-parser-unknown "$?:$(grep -c 'hermes, llama3_json, mistral
 "$RUN" serve "${MODEL[@]}" --reasoning-parser deepseek >/dev/null 2>"$T/err"
 check serve-reasoning-parser-unknown "$?:$(grep -c "bad value 'deepseek' (deepseek_r1, qwen3 or openai_gptoss)" "$T/err")" "2:1"
 "$RUN" "${MODEL[@]}" --tokens 5 --reasoning-parser qwen3 >/dev/null 2>"$T/err"
-check reasoning-parser-needs-serve "$?:$(grep -c -- "--reasoning-parser and --scheduling-policy go with mixrun serve" "$T/err")" "2:1"
+check reasoning-parser-needs-serve "$?:$(grep -c -- "--return-tokens-as-token-ids go with mixrun serve" "$T/err")" "2:1"
 # Llama 3.2 Instruct's: its date is strftime_now("%d %b %Y"), the server's local time (as transformers').
 llama_checkpoint llama32cfg 3.2 || exit 1
 day1=$(LC_ALL=C date +'%d %b %Y')
@@ -1608,7 +1626,11 @@ if start priority --max-seqs 1 --trace --scheduling-policy priority --set contex
   check priority-admission-order "$(grep -o 'admit cmpl-[0-9]*' "$T/priority.err" | awk '{ printf "%s%s", sep, $2; sep = " " }')" \
     "cmpl-1 cmpl-3 cmpl-3 cmpl-5 cmpl-6 cmpl-2 cmpl-4"
 fi
-start fcfs || exit 1
+start fcfs --tokenizer "$T/tok" --return-tokens-as-token-ids || exit 1
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 3, "temperature": 0, "logprobs": 1}'
+a=$(jq -c '.choices[0] | (.logprobs.tokens == (.token_ids | map("token_id:\(.)")))' "$T/body")
+post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 3, "temperature": 0, "logprobs": 1, "return_tokens_as_token_ids": false}'
+check server-tokens-as-ids-default "$a:$(jq -c '.choices[0].logprobs.tokens | map(startswith("token_id:")) | any' "$T/body")" "true:false"
 refused priority-needs-policy 400 "field 'priority' is 1, but this server schedules first come, first served: start it with --scheduling-policy priority" \
   /v1/completions '{"prompt": [1, 2], "max_tokens": 1, "priority": 1}'
 post /v1/completions '{"prompt": [1, 2], "max_tokens": 1, "priority": 0}'
