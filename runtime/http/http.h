@@ -176,8 +176,11 @@ typedef struct Gen {
     char *prompt_text;          /* with echo, the prompt's text: a text prompt's as given, token ids'
                                  * decoded (NULL without a tokenizer) */
     size_t prompt_text_len;
-    TokenLogprobs *prompt_lp;   /* [prompt_len] with echo and logprobs: each prompt id's but the first's
-                                 * (the engine's hook_prompt_logits, all before the first id) */
+    TokenLogprobs *prompt_lp;   /* [prompt_len] with echo and logprobs, or prompt_logprobs: each prompt id's
+                                 * but the first's (the engine's hook_prompt_logits, all before the first id) */
+    int prompt_ntop;            /* the alternatives prompt_lp holds: the most of the two fields' */
+    int prompt_logprobs;        /* vLLM's: -1 none; else the answer's prompt_logprobs, each prompt id's
+                                 * log-probability and rank, and this many alternatives' */
     int64_t prompt_chars;       /* with echo and logprobs: the code points of the prompt ids' texts, each
                                  * decoded alone (where the generated ids' text_offset starts) */
     int64_t created;            /* Unix seconds */

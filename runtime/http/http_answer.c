@@ -125,7 +125,8 @@ static int64_t completion_entry(const Gen *g, CompletionLogprobs *c, int32_t id,
     }
     json_t *top = json_object();
     bool chosen_in = false;
-    for (int k = 0; k < lp->ntop; k++) {
+    int shown = lp->ntop < g->logprobs ? lp->ntop : g->logprobs;   /* prompt_logprobs may have asked more */
+    for (int k = 0; k < shown; k++) {
         top_add(g, top, lp->top_id[k], lp->top_logprob[k]);
         chosen_in |= lp->top_id[k] == id;
     }
@@ -169,6 +170,42 @@ static json_t *chat_logprobs(const Gen *g, int64_t from, int64_t to) {
         json_array_append_new(content, entry);
     }
     return json_pack("{s:o, s:n}", "content", content, "refusal");
+}
+
+/* vLLM's prompt_logprobs entry of token id: {"logprob", "rank", "decoded_token"} (its text alone,
+ * special tokens kept; null without a tokenizer), under its id. */
+static void prompt_entry(const Gen *g, json_t *entry, int32_t id, double logprob, int64_t rank) {
+    json_t *text = json_null();
+    if (g->srv->tok) {
+        size_t len;
+        char *t = api_token_text(g->srv, id, &len, NULL);
+        text = json_stringn(t, len);
+        free(t);
+    }
+    char key[16];
+    snprintf(key, sizeof key, "%d", id);
+    json_object_set_new(entry, key, json_pack("{s:f, s:I, s:o}", "logprob", logprob, "rank", (json_int_t)rank,
+                                              "decoded_token", text));
+}
+
+/* vLLM's prompt_logprobs: null for the first prompt id, then per id an object of it (its rank among
+ * the vocabulary) and the asked most probable tokens (ranks 1, 2, ...), the id first, as vLLM's. */
+static json_t *prompt_logprobs_json(const Gen *g) {
+    json_t *a = json_pack("[n]");
+    for (int64_t j = 1; j < g->req.prompt_len; j++) {
+        const TokenLogprobs *lp = &g->prompt_lp[j];
+        int32_t id = g->req.prompt[j];
+        int64_t rank = lp->rank;
+        int shown = lp->ntop < g->prompt_logprobs ? lp->ntop : g->prompt_logprobs;
+        for (int k = 0; k < shown; k++)   /* among the most probable: that place's rank (ties by id) */
+            if (lp->top_id[k] == id) rank = k + 1;
+        json_t *entry = json_object();
+        prompt_entry(g, entry, id, lp->logprob, rank);
+        for (int k = 0; k < shown; k++)
+            if (lp->top_id[k] != id) prompt_entry(g, entry, lp->top_id[k], lp->top_logprob[k], k + 1);
+        json_array_append_new(a, entry);
+    }
+    return a;
 }
 
 /* A choice's "logprobs" for ids [from, to) (with_prompt: an echo's prompt ids first, in the answer
@@ -280,6 +317,7 @@ static json_t *choice_json(const Gen *g) {
                                "finish_reason", finish, "token_ids", ids_json(g, 0, g->nvisible));
     if (g->chat) json_object_set_new(choice, "message", message_json(g, &a));
     else json_object_set_new(choice, "text", answer_text(g, 0, g->text_len, true));
+    if (!g->chat && g->prompt_logprobs >= 0) json_object_set_new(choice, "prompt_logprobs", prompt_logprobs_json(g));
     answer_free(&a);
     return choice;
 }
@@ -290,6 +328,8 @@ char *api_response_json(const Reply *r) {
     for (int i = 0; i < r->nchoice; i++) json_array_append_new(choices, choice_json(&r->choice[i]));
     json_object_set_new(j, "choices", choices);
     json_object_set_new(j, "usage", usage_json(r));
+    if (g->chat && g->prompt_logprobs >= 0)   /* vLLM's: the answer's, the choices sharing the prompt */
+        json_object_set_new(j, "prompt_logprobs", prompt_logprobs_json(g));
     return api_json_text(j);
 }
 

@@ -278,6 +278,19 @@ static bool f_logprobs(Parse *p, json_t *v, ApiError *err) {
     return true;
 }
 
+/* vLLM's prompt_logprobs: N, each prompt token's log-probability and rank, and the N most probable
+ * tokens' at its position (-1, vLLM's every token, passes its default max_logprobs of 20 as here). */
+static bool f_prompt_logprobs(Parse *p, json_t *v, ApiError *err) {
+    if (json_is_null(v)) return true;
+    if (json_is_integer(v) && json_integer_value(v) == -1)
+        return api_refuse(err, 400, "field 'prompt_logprobs': -1 (every token's) is more than the %d alternatives a position "
+                          "may have here, as with vLLM's default max_logprobs", SAMPLE_MAX_LOGPROBS);
+    int64_t n = 0;
+    if (!take_top(v, "prompt_logprobs", &n, err)) return false;
+    p->g->prompt_logprobs = (int)n;
+    return true;
+}
+
 /* chat: "logprobs": true gives the chosen tokens' log-probabilities, "top_logprobs": N (with it) N
  * alternatives' (resolved in logprobs_asked, the fields coming in any order). */
 static bool f_chat_logprobs(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "logprobs", &p->chat_logprobs, err); }
@@ -286,6 +299,10 @@ static bool f_top_logprobs(Parse *p, json_t *v, ApiError *err) {
 }
 
 static bool logprobs_asked(Parse *p, ApiError *err) {
+    if (p->g->stream && p->g->prompt_logprobs > 0)   /* vLLM's rule: 0 is taken, and nothing sent */
+        return api_refuse(err, 400, "field 'prompt_logprobs' cannot be given with \"stream\": true (as in vLLM): the "
+                          "chunks do not carry them");
+    if (p->g->stream) p->g->prompt_logprobs = -1;
     if (!p->g->chat) return true;
     if (p->top_logprobs >= 0 && !p->chat_logprobs) return api_refuse(err, 400, "field 'top_logprobs' needs \"logprobs\": true");
     if (p->chat_logprobs) p->g->logprobs = p->top_logprobs > 0 ? (int)p->top_logprobs : 0;
@@ -395,6 +412,7 @@ static const Field FIELDS[] = {
     {"allowed_token_ids", api_allowed_token_ids, GENERATING}, {"bad_words", api_bad_words, GENERATING}, {"truncate_prompt_tokens", f_truncate_prompt_tokens, GENERATING},
     {"min_tokens", f_min_tokens, GENERATING}, {"seed", f_seed, GENERATING}, {"stop", f_stop, GENERATING},
     {"priority", f_priority, GENERATING}, {"return_tokens_as_token_ids", f_return_tokens_as_token_ids, GENERATING},
+    {"prompt_logprobs", f_prompt_logprobs, GENERATING},
     {"n", f_n, GENERATING}, {"stream", f_stream, GENERATING}, {"stream_options", f_stream_options, GENERATING},
     {"user", f_ignored, GENERATING}, {"ignore_eos", f_ignore_eos, GENERATING},
     {"skip_special_tokens", f_skip_special_tokens, GENERATING},
@@ -581,11 +599,15 @@ static bool gather_ends(Parse *p, ApiError *err) {
     return true;
 }
 
-/* What the engine needs of g's prompt: rows for an echo's log-probabilities, the counts of the
- * penalties, the prompt's ids seen by the repetition_penalty. */
+/* What the engine needs of g's prompt: rows for an echo's log-probabilities or prompt_logprobs, the
+ * counts of the penalties, the prompt's ids seen by the repetition_penalty. */
 static void prepare_choice(const HttpServer *s, Gen *g) {
-    if (g->echo && g->logprobs >= 0) {
+    bool echo_lp = g->echo && g->logprobs >= 0;
+    if (echo_lp || g->prompt_logprobs >= 0) {
         g->prompt_lp = xcalloc((size_t)g->req.prompt_len, sizeof *g->prompt_lp);
+        g->prompt_ntop = echo_lp && g->logprobs > g->prompt_logprobs ? g->logprobs : g->prompt_logprobs;
+    }
+    if (echo_lp) {
         for (int64_t i = 0; i < g->req.prompt_len; i++) {
             int64_t chars;
             free(api_token_text(s, g->req.prompt[i], &(size_t){0}, &chars));

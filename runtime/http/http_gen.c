@@ -13,7 +13,7 @@
 void gen_defaults(Gen *g, HttpServer *s, bool chat) {
     *g = (Gen){.srv = s, .chat = chat, .sample = {.temperature = 1, .top_p = 1}, .logprobs = -1, .created = (int64_t)time(NULL),
                .reasoning = chat ? s->opt.reasoning_parser : REASONING_OFF, .include_reasoning = true,
-               .tokens_as_ids = s->opt.tokens_as_ids};
+               .tokens_as_ids = s->opt.tokens_as_ids, .prompt_logprobs = -1};
 }
 
 Reply *reply_new(HttpServer *s, bool chat, int nchoice) {
@@ -335,7 +335,8 @@ static void hook_prompt_logits(void *user, int64_t from, int64_t n, const float 
     if (n > g->req.prompt_len - 1 - from) n = g->req.prompt_len - 1 - from;
     if (n <= 0 || g->error[0]) return;   /* a generation that failed keeps its first fault */
     bool nan = false;
-    int64_t bad = token_logprobs_rows(logits, n, vocab, g->req.prompt + from + 1, g->logprobs, g->prompt_lp + from + 1, &nan);
+    int64_t bad = token_logprobs_rows(logits, n, vocab, g->req.prompt + from + 1, g->prompt_ntop, g->prompt_lp + from + 1,
+                                      &nan);
     if (bad >= 0) fail_logits(g, "prompt position", from + bad, nan);
 }
 

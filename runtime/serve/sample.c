@@ -137,7 +137,13 @@ static bool ranks_before(const float *logits, int32_t a, int32_t b) {
 void token_logprobs(const float *logits, int64_t vocab, int32_t tok, int ntop, TokenLogprobs *out) {
     int32_t best = model_greedy_token(logits, vocab);
     double max = logits[best], sum = 0;
-    for (int64_t i = 0; i < vocab; i++) sum += exp((double)logits[i] - max);
+    float at = logits[tok];
+    int64_t rank = 0;
+    for (int64_t i = 0; i < vocab; i++) {
+        sum += exp((double)logits[i] - max);
+        rank += logits[i] >= at;
+    }
+    out->rank = rank;
     double lse = max + log(sum);
     out->logprob = (double)logits[tok] - lse;
     out->ntop = 0;

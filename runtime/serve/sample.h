@@ -71,6 +71,8 @@ int32_t sample_token(SampleScratch *s, const float *logits, const SampleParams *
  * penalties, temperature and top_p (vLLM's raw logprobs), the log-sum-exp in double. */
 typedef struct {
     double logprob;                         /* the token's (double: finite for any finite logits) */
+    int64_t rank;                           /* the tokens whose logits are at least the token's, itself
+                                             * included (vLLM's rank: 1 for the most probable) */
     int ntop;
     int32_t top_id[SAMPLE_MAX_LOGPROBS];    /* the most probable first; ties by id */
     double top_logprob[SAMPLE_MAX_LOGPROBS];

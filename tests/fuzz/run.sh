@@ -182,7 +182,8 @@ bodies += [r'{"model": "tiny", "prompt": "H\u00e9llo, w\u00f6rld: \u4e2d\u6587 \
            '{"regex": "(yes|no)\\n[0-9]{1,3}"}, "stream": true}',
            '{"prompt": [5, 17, 300, 42], "max_tokens": 12, "temperature": 1, "seed": 3, "allowed_token_ids": [5, 17, 42], '
            '"bad_words": ["  ab", "x"], "truncate_prompt_tokens": 2, "n": 2}',
-           '{"prompt": "ab", "max_tokens": 4, "echo": true, "logprobs": 2, "priority": -3, "return_tokens_as_token_ids": true}',
+           '{"prompt": "ab", "max_tokens": 4, "echo": true, "logprobs": 2, "priority": -3, "return_tokens_as_token_ids": true, '
+           '"prompt_logprobs": 3}',
            '{"messages": [{"role": "user", "content": "(1+2)"}], "max_tokens": 20, "structured_outputs": '
            '{"grammar": "root ::= e\\ne ::= [0-9]+ | \\"(\\" e (\\"+\\" e)* \\")\\""}}']
 for i, b in enumerate(bodies):

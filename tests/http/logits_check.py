@@ -6,6 +6,10 @@ mismatch.
       the answer's logprobs (TOP alternatives; PROMPT the ids, comma-separated; ECHO "echo" when the
       prompt's entries come first, the first without logprobs) equal the log-softmax of the logits,
       within TOL
+  logits_check.py prompt ANSWER NPY TOP PROMPT TOL
+      the answer's prompt_logprobs (TOP alternatives): null for the first prompt id, then the id first
+      with its log-softmax and rank (the tokens of logits at least its own), then the TOP most
+      probable others (ranks 1, 2, ...; ties by id), within TOL
   logits_check.py adjust ANSWER NPY REQUEST PLAIN
       each of the 16 greedy ids is the argmax of the logits as REQUEST's logit_bias and penalties
       adjust them, and the ids differ from PLAIN (the greedy ids without them)
@@ -52,6 +56,28 @@ def logprobs(answer, npy, top, prompt, echo, tol):
         assert len(got) == top and all(abs(x - y) < tol for x, y in zip(got, refs)), (i, got, refs)
 
 
+def prompt(answer, npy, top, prompt, tol):
+    vocab, data = load_npy(npy)
+    top, tol = int(top), float(tol)
+    prompt = [int(t) for t in prompt.split(',')]
+    plp = json.load(open(answer))['choices'][0]['prompt_logprobs']
+    assert len(plp) == len(prompt) and plp[0] is None, 'lengths'
+    for j in range(1, len(prompt)):
+        row, tok = data[(j - 1) * vocab:j * vocab], prompt[j]
+        m = max(row)
+        lse = m + math.log(sum(math.exp(x - m) for x in row))
+        want = sorted(range(vocab), key=lambda k: (-row[k], k))[:top]
+        rank = want.index(tok) + 1 if tok in want else sum(x >= row[tok] for x in row)
+        entries = list(plp[j].items())
+        key, first = entries[0]
+        assert key == str(tok) and first['rank'] == rank and abs(first['logprob'] - (row[tok] - lse)) < tol, (j, first, rank)
+        others = [(int(k), e) for k, e in entries[1:]]
+        assert [k for k, _ in others] == [k for k in want if k != tok], (j, others, want)
+        for k, e in others:
+            assert e['rank'] == want.index(k) + 1 and abs(e['logprob'] - (row[k] - lse)) < tol, (j, k, e)
+        assert all(isinstance(e['decoded_token'], str) for _, e in entries), (j, entries)
+
+
 def adjust(answer, npy, request, plain):
     vocab, data = load_npy(npy)
     req, plain = json.loads(request), json.loads(plain)
@@ -68,4 +94,4 @@ def adjust(answer, npy, request, plain):
 
 
 if __name__ == '__main__':
-    {'logprobs': logprobs, 'adjust': adjust}[sys.argv[1]](*sys.argv[2:])
+    {'logprobs': logprobs, 'prompt': prompt, 'adjust': adjust}[sys.argv[1]](*sys.argv[2:])

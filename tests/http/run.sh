@@ -500,6 +500,27 @@ check completion-logprobs-tokens-as-ids "$(jq -c --slurpfile a "$T/echo" --arg p
    ($l.top_logprobs[1:] | map(keys | all(test("^token_id:[0-9]+$")))) == ($w.top_logprobs[1:] | map(true)),
    ($l.top_logprobs | map(select(.) | [.[]] | sort)) == ($w.top_logprobs | map(select(.) | [.[]] | sort)),
    ([$l.tokens, $l.top_logprobs] | transpose | .[1:] | map(.[1][.[0]]) == $l.token_logprobs[1:])]' "$T/body")"   "[true,true,true,true,true,true]"
+# prompt_logprobs (vLLM's): per prompt id but the first, the id (its log-softmax at the position before,
+# its rank) and the most probable others; with echo and logprobs 1 beside it, the echo keeps to its one
+# alternative; chat's at the answer's top level; refused when streamed (0 taken, nothing sent), -1, 21
+post /v1/completions "$(jq -nc --arg p "$PROMPT" '{prompt: $p, max_tokens: 2, temperature: 0, prompt_logprobs: 3, echo: true, logprobs: 1}')"
+cp "$T/body" "$T/plp"
+if out=$(dump_alone "$T/plp" "$PIDS" "$T/plp.npy" && python3 tests/http/logits_check.py prompt "$T/plp" "$T/plp.npy" 3 "$PIDS" 1e-4 2>&1)
+then pass "prompt_logprobs: each prompt id's log-softmax and rank, 3 others = the logits run alone"
+else fail "prompt_logprobs: each prompt id's log-softmax and rank, 3 others = the logits run alone" "$out"; fi
+check prompt-logprobs-echo-keeps-its-alternatives "$(jq -c '.choices[0].logprobs.top_logprobs | map(select(.) | length <= 2) | all' "$T/plp")" true
+post /v1/completions '{"prompt": [[5, 17, 300], [42, 7]], "max_tokens": 2, "temperature": 0, "prompt_logprobs": 0, "n": 2}'
+check prompt-logprobs-each-choice "$(jq -c '[(.choices[].prompt_logprobs | [length, (.[1:] | map(length) | unique)]),
+  .choices[0].prompt_logprobs == .choices[1].prompt_logprobs, .choices[2].prompt_logprobs == .choices[3].prompt_logprobs,
+  (.choices[2].prompt_logprobs[1] | keys)]' "$T/body")" '[[3,[1]],[3,[1]],[2,[1]],[2,[1]],true,true,["7"]]'
+post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 2, temperature: 0, prompt_logprobs: 1}')"
+check chat-prompt-logprobs "$(jq -c '[(.prompt_logprobs | length) == .usage.prompt_tokens, .prompt_logprobs[0], (.prompt_logprobs[1:] | map(length <= 2 and length >= 1) | all), (.choices[0] | has("prompt_logprobs"))]' "$T/body")" \
+  '[true,null,true,false]'
+refused prompt-logprobs-stream 400 "field 'prompt_logprobs' cannot be given with \"stream\": true" /v1/completions '{"prompt": [1, 2], "prompt_logprobs": 1, "stream": true}'
+post /v1/completions '{"prompt": [1, 2], "max_tokens": 1, "prompt_logprobs": 0, "stream": true}'
+check prompt-logprobs-0-streamed "$CODE:$(grep -c prompt_logprobs "$T/body")" "200:0"
+refused prompt-logprobs-all 400 "field 'prompt_logprobs': -1 (every token's) is more than the 20" /v1/completions '{"prompt": [1, 2], "prompt_logprobs": -1}'
+refused prompt-logprobs-range 400 "field 'prompt_logprobs' must be an integer in [0, 20]" /v1/completions '{"prompt": [1, 2], "prompt_logprobs": 21}'
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0, "echo": true}'
 check echo-token-ids-decoded "$(jq -c '[.choices[0].token_ids, .choices[0].logprobs]' "$T/body")" "[$(jq -c '.choices[0].token_ids' "$T/lp-greedy"),null]"
 check echo-token-ids-text "$(jq -r '.choices[0].text' "$T/body")" "$("$TT" decode "$T/tok/tokenizer.json" 5,17,300)$(jq -r '.choices[0].text' "$T/lp-greedy")"
@@ -1621,10 +1642,12 @@ if start priority --max-seqs 1 --trace --scheduling-policy priority --set contex
   check priority-all-queued "$(waiting)" 6
   kill "$hold"; wait "$hold" 2>/dev/null
   wait "${qpids[@]}"
+  post /v1/completions '{"prompt": [5, 17], "max_tokens": 1, "prompt_logprobs": 1}'   # no tokenizer: no decoded_token
+  check prompt-logprobs-no-tokenizer "$(jq -c '.choices[0].prompt_logprobs[1] | [.[] | .decoded_token] | unique' "$T/body")" "[null]"
   kill -TERM "$SPID"; wait "$SPID"
-  # cmpl-2 (5), cmpl-3 (-1, two choices), cmpl-4 (5), cmpl-5 (0), cmpl-6 (none: 0)
+  # cmpl-2 (5), cmpl-3 (-1, two choices), cmpl-4 (5), cmpl-5 (0), cmpl-6 (none: 0); cmpl-7 came after
   check priority-admission-order "$(grep -o 'admit cmpl-[0-9]*' "$T/priority.err" | awk '{ printf "%s%s", sep, $2; sep = " " }')" \
-    "cmpl-1 cmpl-3 cmpl-3 cmpl-5 cmpl-6 cmpl-2 cmpl-4"
+    "cmpl-1 cmpl-3 cmpl-3 cmpl-5 cmpl-6 cmpl-2 cmpl-4 cmpl-7"
 fi
 start fcfs --tokenizer "$T/tok" --return-tokens-as-token-ids || exit 1
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 3, "temperature": 0, "logprobs": 1}'

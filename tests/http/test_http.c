@@ -23,7 +23,7 @@ static void check(const char *name, bool ok, const char *detail) {
 
 /* token_logprobs: log(p) of softmax probabilities 0.1..0.4 (logits shifted by 1000: the same but for
  * their float rounding), the top in order with ties by id, cut at the vocabulary and at
- * SAMPLE_MAX_LOGPROBS; logits far apart stay finite. */
+ * SAMPLE_MAX_LOGPROBS; ranks with ties; logits far apart stay finite. */
 static void test_logprobs(void) {
     float logits[4] = {logf(1) + 1000, logf(2) + 1000, logf(3) + 1000, logf(4) + 1000};
     TokenLogprobs lp;
@@ -40,6 +40,12 @@ static void test_logprobs(void) {
           lp.top_id[3] == 2 && lp.top_id[4] == 5, d);
     token_logprobs(ties, 6, 0, 9, &lp);
     check("logprobs-top-at-most-the-vocabulary", lp.ntop == 6 && lp.top_id[5] == 0, "ntop != 6");
+    int64_t ranks[6];   /* vLLM's: the tokens of logits at least the token's, itself and its ties included */
+    for (int32_t t = 0; t < 6; t++) token_logprobs(ties, 6, t, 0, &lp), ranks[t] = lp.rank;
+    snprintf(d, sizeof d, "ranks %lld %lld %lld %lld %lld %lld", (long long)ranks[0], (long long)ranks[1], (long long)ranks[2],
+             (long long)ranks[3], (long long)ranks[4], (long long)ranks[5]);
+    check("logprobs-rank-counts-ties", ranks[0] == 6 && ranks[1] == 3 && ranks[2] == 5 && ranks[3] == 3 && ranks[4] == 3 &&
+          ranks[5] == 5, d);
     int64_t V = 1000;
     float *big = xcalloc((size_t)V, sizeof *big);
     for (int64_t i = 0; i < V; i++) big[i] = (float)((i * 7919) % V);   /* a permutation of 0..999 */
@@ -53,7 +59,7 @@ static void test_logprobs(void) {
 
 /* Two log-probabilities alike (their unused alternatives aside). */
 static bool same_lp(const TokenLogprobs *a, const TokenLogprobs *b) {
-    bool same = a->logprob == b->logprob && a->ntop == b->ntop;
+    bool same = a->logprob == b->logprob && a->rank == b->rank && a->ntop == b->ntop;
     for (int k = 0; same && k < a->ntop; k++) same = a->top_id[k] == b->top_id[k] && a->top_logprob[k] == b->top_logprob[k];
     return same;
 }
