@@ -158,6 +158,13 @@ def logprobs(client, tok_path):
              for p in batch]
     check("openai-logprobs-echo-batch", [c.logprobs.token_logprobs for c in sorted(r.choices, key=lambda c: c.index)],
           [a.choices[0].logprobs.token_logprobs for a in alone])
+    # vLLM's prompt_logprobs (extra_body): each prompt id's, keyed by id, as the echo's logprobs give them;
+    # decoded_token the tokenizers package's decode of the id alone
+    r = client.completions.create(model="tiny", prompt=[5, 17, 300, 42], max_tokens=1, temperature=0,
+                                  extra_body={"prompt_logprobs": 0})
+    plp = r.choices[0].model_extra["prompt_logprobs"]
+    check("openai-prompt-logprobs", [None] + [(e[str(i)]["logprob"], e[str(i)]["decoded_token"]) for e, i in zip(plp[1:], [17, 300, 42])],
+          [None] + [(v, ref.decode([i], skip_special_tokens=False)) for v, i in zip(alone[0].choices[0].logprobs.token_logprobs[1:4], [17, 300, 42])])
     messages = [{"role": "user", "content": "Hi there"}]
     r = client.chat.completions.create(model="tiny", messages=messages, max_tokens=8, temperature=0, logprobs=True,
                                        top_logprobs=3)
