@@ -218,6 +218,8 @@ struct Reply {
     int n;                      /* choices a prompt */
     int nchoice;
     Gen *choice;                /* [nchoice] */
+    json_t *responses;          /* /v1/responses: the request's fields its response object echoes; NULL: a
+                                 * completion or a chat completion */
 };
 
 /* Prometheus histogram of seconds, cumulative buckets. */
@@ -494,6 +496,24 @@ char *api_error_json(const ApiError *err);
  * tokens kept (U+FFFD for bytes that do not make a character alone), or "token_id:ID" without a
  * tokenizer (malloc'd, *len bytes); its code points in *chars when chars is not NULL. */
 char *api_token_text(const HttpServer *s, int32_t id, size_t *len, int64_t *chars);
+/* The ids of <think> and </think> when tok writes each as one token (an added one), into ids
+ * (http_guided.c). */
+bool http_think_tokens(const Tokenizer *tok, int32_t ids[2]);
+
+/* ---- http_responses.c: POST /v1/responses (docs/serving.md, "The Responses API") */
+/* The body as the chat request it asks for, parsed (api_parse_request), r->responses the fields its
+ * answer echoes; NULL with a 4xx in err (this API's field names). */
+Reply *responses_parse(HttpServer *s, json_t *body, ApiError *err);
+/* A finished reply's response object (malloc'd; r->mu held). */
+char *responses_answer_json(const Reply *r);
+/* A stream's chat events turned into the Responses events. */
+typedef struct ResponsesStream ResponsesStream;
+ResponsesStream *responses_stream_new(void);
+void responses_stream_free(ResponsesStream *rs);
+/* The events chat_event (an api_stream_next, usage or closing event; taken) makes, "" for none (a
+ * usage chunk's); the first call also starts the response (malloc'd). */
+char *responses_stream_event(ResponsesStream *rs, const Reply *r, char *chat_event);
+
 /* The whole response of a finished reply, every choice in order (malloc'd; r->mu held). */
 char *api_response_json(const Reply *r);
 /* Where a choice's stream stands: the text bytes gone out (or passed over: reasoning's tags), the ids

@@ -77,6 +77,7 @@ void reply_release(Reply *r) {
     if (left) return;
     for (int i = 0; i < r->nchoice; i++) gen_free_fields(&r->choice[i]);
     free(r->choice);
+    json_decref(r->responses);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);

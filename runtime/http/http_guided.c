@@ -30,8 +30,7 @@ bool guide_response_format(const json_t *v, json_t **schema_out, ApiError *err) 
     return true;
 }
 
-/* The ids of <think> and </think> when tok writes each as one token (an added one), into ids. */
-static bool think_tokens(const Tokenizer *tok, int32_t ids[2]) {
+bool http_think_tokens(const Tokenizer *tok, int32_t ids[2]) {
     static const char *const TAGS[2] = {"<think>", "</think>"};
     for (int k = 0; k < 2; k++) {
         int32_t *got = NULL;
@@ -165,7 +164,7 @@ bool guide_request(HttpServer *s, Gen *g, json_t *spec, GuideForm form, const ch
     if (g->reasoning == REASONING_OPENAI_GPTOSS && g->tool_parser)
         return api_refuse(err, 400, "field '%s': gpt-oss' calls are messages of harmony's format, which tool_choice \"required\" "
                           "and a named function do not guide", f);
-    if (g->reasoning && g->reasoning != REASONING_OPENAI_GPTOSS && !think_tokens(s->tok, g->think_ids))
+    if (g->reasoning && g->reasoning != REASONING_OPENAI_GPTOSS && !http_think_tokens(s->tok, g->think_ids))
         return api_refuse(err, 400, "field '%s': guided decoding with --reasoning-parser needs <think> and </think> as tokens "
                           "of their own, which this tokenizer lacks", f);
     int32_t top = -1;   /* the largest id of the tags the masks name: a logit of the model's each */

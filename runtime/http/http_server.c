@@ -34,6 +34,7 @@ typedef struct {
     StreamPos *choice;      /* [r->nchoice]: how far each went out */
     int turn;               /* the choice looked at first next: each gets its turn */
     bool usage_sent, done;
+    ResponsesStream *responses; /* /v1/responses: its events made of the chat events; NULL: none */
 } Stream;
 
 /* ------------------------------------------------------------------ answering */
@@ -143,6 +144,7 @@ static bool next_event(Stream *st) {
         }
     }
     pthread_mutex_unlock(&r->mu);
+    if (st->responses) st->event = responses_stream_event(st->responses, r, st->event);
     st->len = strlen(st->event);
     st->off = 0;
     return true;
@@ -172,6 +174,7 @@ static void stream_free(void *cls) {
     free(st->event);
     reply_cancel(st->r);
     reply_release(st->r);
+    responses_stream_free(st->responses);
     free(st->choice);
     free(st);
 }
@@ -182,6 +185,7 @@ static enum MHD_Result respond_stream(HttpServer *s, struct MHD_Connection *c, R
     st->c = c;
     st->choice = xcalloc((size_t)r->nchoice, sizeof *st->choice);
     for (int i = 0; i < r->nchoice; i++) st->choice[i].first = true;
+    if (r->responses) st->responses = responses_stream_new();
     pthread_mutex_lock(&r->mu);
     r->refs++;
     pthread_mutex_unlock(&r->mu);
@@ -230,12 +234,16 @@ static enum MHD_Result tokens(HttpServer *s, struct MHD_Connection *c, Conn *cn,
                 : respond(s, c, (unsigned)err.status, "application/json", api_error_json(&err));
 }
 
-static enum MHD_Result generate(HttpServer *s, struct MHD_Connection *c, Conn *cn, bool chat) {
+/* The routes that generate: a completion, a chat completion, a response (the chat it asks for). */
+typedef enum { GENERATE_COMPLETION, GENERATE_CHAT, GENERATE_RESPONSE } Generate;
+
+static enum MHD_Result generate(HttpServer *s, struct MHD_Connection *c, Conn *cn, Generate route) {
     enum MHD_Result answered;
     json_t *body = read_body(s, c, cn, &answered);
     if (!body) return answered;
     ApiError err = {0};
-    Reply *r = cn->reply = api_parse_request(s, body, chat, &err);
+    Reply *r = cn->reply = route == GENERATE_RESPONSE ? responses_parse(s, body, &err)
+                                                      : api_parse_request(s, body, route == GENERATE_CHAT, &err);
     json_decref(body);
     if (!r) return respond(s, c, (unsigned)err.status, "application/json", api_error_json(&err));
     if (!reply_submit(s, r)) {
@@ -253,7 +261,7 @@ static enum MHD_Result generate(HttpServer *s, struct MHD_Connection *c, Conn *c
             return MHD_NO;   /* nobody to answer: the connection is closed */
         }
     }
-    char *answer = error ? NULL : api_response_json(r);
+    char *answer = error ? NULL : r->responses ? responses_answer_json(r) : api_response_json(r);
     char message[sizeof r->choice[0].error];
     snprintf(message, sizeof message, "%s", error ? error : "");
     pthread_mutex_unlock(&r->mu);
@@ -278,9 +286,10 @@ static enum MHD_Result route(HttpServer *s, struct MHD_Connection *c, const char
     bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
     if (s->opt.api_key && !strncmp(url, "/v1/", 4) && !authorized(s, c))   /* vLLM's: the /v1 routes */
         return respond_error(s, c, 401, "Unauthorized: the request's 'Authorization: Bearer' key is missing or not the server's");
-    if (!strcmp(url, "/v1/completions") || !strcmp(url, "/v1/chat/completions")) {
+    if (!strcmp(url, "/v1/completions") || !strcmp(url, "/v1/chat/completions") || !strcmp(url, "/v1/responses")) {
         if (!post) return respond_error(s, c, 405, "%s takes POST", url);
-        return generate(s, c, cn, !strcmp(url, "/v1/chat/completions"));
+        return generate(s, c, cn, !strcmp(url, "/v1/completions") ? GENERATE_COMPLETION :
+                                  !strcmp(url, "/v1/chat/completions") ? GENERATE_CHAT : GENERATE_RESPONSE);
     }
     if (!strcmp(url, "/tokenize") || !strcmp(url, "/detokenize")) {   /* vLLM's */
         if (!post) return respond_error(s, c, 405, "%s takes POST", url);

@@ -1,6 +1,6 @@
-/* fuzz_http_api.c — libFuzzer target: arbitrary bytes as the body of a POST to /v1/completions and to
- * /v1/chat/completions (runtime/http/http_api.c), read as http_server.c reads it (json_loadb with
- * JSON_REJECT_DUPLICATES), on six servers of the test-size model of tests/http/run.sh
+/* fuzz_http_api.c — libFuzzer target: arbitrary bytes as the body of a POST to /v1/completions, to
+ * /v1/chat/completions (runtime/http/http_api.c) and to /v1/responses (http_responses.c), read as
+ * http_server.c reads it (json_loadb with JSON_REJECT_DUPLICATES), on six servers of the test-size model of tests/http/run.sh
  * (tests/mixrun/tiny.mix at vocab 604, its context 128):
  *   config:  the llama3 fixture tokenizer with Llama 3.1's special tokens (ids 601..604, the last,
  *            <|python_tag|>, past the model's vocabulary) and Llama 3.1's template
@@ -37,6 +37,9 @@
  * tool_choice "required" or a named function: the pick's logits are masked to the schema) that ended
  * at an end id is JSON; structured_outputs' choice, one of its texts; its regex, a text it matches whole
  * (POSIX's regexec, where its syntax reads the regex alike).
+ * As /v1/responses (check_responses): accepted and generated as above, its response object and its
+ * stream's Responses events valid JSON, numbered in order, the last one holding the answer's output
+ * and usage; or refused as above.
  * The same bytes as an answer, read by every text tool parser (check_parsers; qwen3_coder with a tool
  * that types each of its parameters another way), give calls each with a name, an id and JSON
  * arguments, and content that is the text before them.
@@ -575,6 +578,51 @@ static void generate(Reply *r) {
     free(st);
 }
 
+/* A /v1/responses reply, generated: its response object and its stream's events (the chat events,
+ * the usage event and [DONE] made Responses events) are valid JSON, the events numbered from 0 in
+ * order, the last response.completed or response.incomplete with the answer's output (but calls' ids,
+ * drawn per answer) and usage. */
+static void check_responses(Reply *r) {
+    ResponsesStream *rs = responses_stream_new();
+    StreamPos pos = {.first = true};
+    Buf events = {0};
+    pthread_mutex_lock(&r->mu);
+    for (char *e; (e = api_stream_next(&r->choice[0], &pos));) {
+        char *made = responses_stream_event(rs, r, e);
+        buf_puts(&events, made);
+        free(made);
+    }
+    char *closing[2] = {api_usage_event(r), xstrdup("data: [DONE]\n\n")}, *whole = responses_answer_json(r);
+    pthread_mutex_unlock(&r->mu);
+    for (int k = 0; k < 2; k++) {
+        char *made = responses_stream_event(rs, r, closing[k]);
+        buf_puts(&events, made);
+        free(made);
+    }
+    responses_stream_free(rs);
+    json_t *answer = answer_json(whole, false), *last = NULL;
+    int64_t seq = 0;
+    for (char *at = events.data; at && (at = strstr(at, "\ndata: ")); at++, seq++) {
+        json_decref(last);
+        json_error_t je;
+        last = json_loadb(at + 7, strcspn(at + 7, "\n"), JSON_ALLOW_NUL, &je);
+        if (json_integer_value(json_object_get(last, "sequence_number")) != seq) contract_broken("a Responses event out of order");
+    }
+    json_t *resp = json_object_get(last, "response"), *item;
+    const char *type = json_string_value(json_object_get(last, "type"));
+    if (!type || (strcmp(type, "response.completed") && strcmp(type, "response.incomplete")))
+        contract_broken("a Responses stream that does not end with its response");
+    json_t *got = json_object_get(resp, "output"), *want = json_object_get(answer, "output");
+    size_t k;
+    json_array_foreach(got, k, item) json_object_del(item, "call_id");
+    json_array_foreach(want, k, item) json_object_del(item, "call_id");
+    if (!json_equal(got, want) || !json_equal(json_object_get(resp, "usage"), json_object_get(answer, "usage")))
+        contract_broken("a Responses stream's last response is not the answer");
+    json_decref(last);
+    json_decref(answer);
+    buf_free(&events);
+}
+
 /* ------------------------------------------------------------------ the parse */
 
 /* Whether id is one of the n ids. */
@@ -854,6 +902,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         reply_release(a);
     }
     for (int i = 0; i < NSERVERS; i++) check_tokens(&servers[i], body);
+    for (int i = 0; i < NSERVERS; i++) {   /* the body as /v1/responses reads it */
+        ApiError e = {0};
+        Reply *r = responses_parse(&servers[i], body, &e);
+        if (!r) {
+            check_refusal(&e);
+            continue;
+        }
+        generate(r);
+        check_responses(r);
+        reply_release(r);
+    }
     json_decref(body);
     return 0;
 }

@@ -590,6 +590,49 @@ check chat-logprobs-tokens-as-ids "$(jq -c --slurpfile a "$T/chat-lp" '.choices[
    (.choices[0].logprobs.content | map(.bytes == (.token | explode))) == ($c.token_ids | map(true)),
    ([$c.logprobs.content[] | [.logprob, (.top_logprobs | map(.logprob))]] == [$w.logprobs.content[] | [.logprob, (.top_logprobs | map(.logprob))]]),
    ($c.logprobs.content[0].top_logprobs[0].token | test("^token_id:[0-9]+$"))]' "$T/body")" "[true,true,true,true]"
+# ---- /v1/responses (docs/serving.md, "The Responses API"): the chat request it asks for (instructions
+# its system message, an input_text part the user's content), its answer that chat's as a message item
+# and usage; streamed, its events named on their event: lines, numbered from 0, the text's deltas
+# joining into the answer and the last event the whole response; what it cannot do refused by name
+RESP='{"instructions": "  Be brief. ", "input": [{"role": "user", "content": [{"type": "input_text", "text": "Hi there"}]}],
+       "max_output_tokens": 20, "temperature": 0, "skip_special_tokens": false}'
+post /v1/responses "$RESP"
+cp "$T/body" "$T/resp"
+check responses-as-chat "$CODE:$(jq -c --slurpfile c "$T/chat" '$c[0] as $c | [.object, (.id | startswith("resp_")),
+  .status == (if $c.choices[0].finish_reason == "length" then "incomplete" else "completed" end), (.output | map(.type)),
+  .output[0].content[0].text == $c.choices[0].message.content, .usage.input_tokens == $c.usage.prompt_tokens,
+  .usage.output_tokens == $c.usage.completion_tokens, .usage.output_tokens_details.reasoning_tokens, .instructions,
+  .max_output_tokens, .temperature == 0, .store]' "$T/resp")" \
+  '200:["response",true,true,["message"],true,true,true,0,"  Be brief. ",20,true,false]'
+curl -sN --max-time 60 "$U/v1/responses" -d "$(jq -c '. + {stream: true}' <<<"$RESP")" >"$T/rsse"
+check responses-streamed "$(sed -n 's/^data: //p' "$T/rsse" | jq -sc --slurpfile w "$T/resp" --arg names "$(sed -n 's/^event: //p' "$T/rsse" | paste -sd,)" '
+  [(map(.sequence_number) == [range(length)]), (map(.type) | join(",")) == $names, (map(.type) | .[0:4]),
+   .[-1].type == "response." + $w[0].status, ([.[] | select(.type == "response.output_text.delta") | .delta] | add) == $w[0].output[0].content[0].text,
+   (.[-1].response.output | map(del(.id))) == ($w[0].output | map(del(.id))), .[-1].response.usage == $w[0].usage]')" \
+  '[true,true,["response.created","response.in_progress","response.output_item.added","response.content_part.added"],true,true,true,true]'
+post /v1/responses '{"input": "Hi there", "max_output_tokens": 4, "temperature": 0, "top_k": 1, "seed": 3, "metadata": {"k": "v"}}'
+check responses-string-input "$CODE:$(jq -c '[.output[0].role, .metadata, .tools, .tool_choice, .text.format.type]' "$T/body")" \
+  '200:["assistant",{"k":"v"},[],"none","text"]'
+refused responses-store 400 "field 'store': this value is not supported (this server stores no responses" /v1/responses '{"input": "hi", "store": true}'
+refused responses-previous 400 "field 'previous_response_id': this value is not supported" /v1/responses '{"input": "hi", "previous_response_id": "resp_1"}'
+refused responses-builtin-tool 400 "field 'tools': tools[0] of type 'web_search' is not supported (function tools are)" \
+  /v1/responses '{"input": "hi", "tools": [{"type": "web_search"}]}'
+refused responses-unknown-field 400 "unknown field 'frobnicate'" /v1/responses '{"input": "hi", "frobnicate": 1}'
+refused responses-no-input 400 "missing field 'input'" /v1/responses '{"model": "tiny"}'
+refused responses-image 400 "input[0]: 'content' must be a string or one {\"type\": \"input_text\", \"text\": ...} part" \
+  /v1/responses '{"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]}'
+refused responses-item-type 400 "input[1]: items of type 'web_search_call' are not supported" \
+  /v1/responses '{"input": [{"role": "user", "content": "hi"}, {"type": "web_search_call"}]}'
+refused responses-reasoning-alone 400 "field 'input': a reasoning item must come before an assistant's message or function_call" \
+  /v1/responses '{"input": [{"role": "user", "content": "hi"}, {"type": "reasoning", "content": [{"type": "reasoning_text", "text": "x"}]}]}'
+refused responses-max-output-tokens 400 "field 'max_output_tokens' must be an integer >= 1" /v1/responses '{"input": "hi", "max_output_tokens": 0}'
+refused responses-summary 400 "field 'reasoning.summary' is not supported" /v1/responses '{"input": "hi", "reasoning": {"summary": "auto"}}'
+refused responses-format-renamed 400 "field 'text.format': json_schema needs its 'schema'" \
+  /v1/responses '{"input": "hi", "text": {"format": {"type": "json_schema", "name": "x"}}}'
+refused responses-context 400 "this model's context is 4096 tokens" /v1/responses '{"input": "hi", "max_output_tokens": 5000}'
+refused responses-messages-renamed 400 "input (as the chat messages it makes) messages[0]: the role 'developer' is not supported" \
+  /v1/responses '{"input": [{"role": "developer", "content": "hi"}]}'
+check responses-get-405 "$(curl -s -o /dev/null -w '%{http_code}' "$U/v1/responses")" 405
 refused chat-role-refused 400 "the role 'tool' is not supported" /v1/chat/completions '{"messages": [{"role": "tool", "content": "x"}]}'
 refused chat-content-parts-refused 400 "messages[0]: content in 2 parts is not supported" /v1/chat/completions \
   '{"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": " there"}]}]}'
@@ -800,6 +843,32 @@ chat_stream "$(with_fields "$fields, \"stream\": true")"
 check chat-hermes-two-calls-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -c 'select(.choices[0].delta.tool_calls) | .choices[0] |
   [.finish_reason, [.delta.tool_calls[] | .index, .function.name, .function.arguments]]'):$(sse_text "$T/sse" '.choices[0].delta.content')" \
   '["tool_calls",[0,"get_weather","{\"city\": \"Paris\", \"days\": 2.5}",1,"get_weather","{\"city\": \"Paris\", \"days\": 2.5}"]]:'
+# /v1/responses with function tools (the Responses shape: flat) on this server: the two calls as
+# function_call items (logit_bias, vLLM's extension here too), whole and streamed (each call's
+# arguments done, the last event's output the same); a conversation's function_call and
+# function_call_output items render as the chat's assistant tool_calls and tool message
+RT='{"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}'
+RBODY="{\"input\": \"Weather?\", \"tools\": [$RT], \"max_output_tokens\": 2, \"temperature\": 0, \"logit_bias\": {\"603\": 100}}"
+post /v1/responses "$RBODY"
+cp "$T/body" "$T/rcalls"
+check responses-function-calls "$CODE:$(jq -c '[.status, [.output[] | .type, .name, .arguments, .status], (.output | map(.call_id) | unique | length),
+  .tools[0].name, .tool_choice]' "$T/rcalls")" \
+  '200:["completed",["function_call","get_weather","{\"city\": \"Paris\", \"days\": 2.5}","completed","function_call","get_weather","{\"city\": \"Paris\", \"days\": 2.5}","completed"],2,"get_weather","auto"]'
+curl -sN --max-time 60 "http://127.0.0.1:$PORT/v1/responses" -d "${RBODY%\}}, \"stream\": true}" >"$T/rsse"
+check responses-function-calls-streamed "$(sed -n 's/^data: //p' "$T/rsse" | jq -sc --slurpfile w "$T/rcalls" '[
+  [.[] | select(.type == "response.function_call_arguments.done") | .arguments],
+  (.[-1].response.output | map(del(.call_id, .id))) == ($w[0].output | map(del(.call_id, .id)))]')" \
+  '[["{\"city\": \"Paris\", \"days\": 2.5}","{\"city\": \"Paris\", \"days\": 2.5}"],true]'
+CONV='[{"role": "user", "content": "Weather?"}, {"type": "function_call", "call_id": "c1", "name": "get_weather",
+        "arguments": "{\"city\": \"Paris\"}"}, {"type": "function_call_output", "call_id": "c1", "output": "sunny"}]'
+post /v1/responses "$(jq -nc --argjson i "$CONV" --argjson t "[$RT]" '{input: $i, tools: $t, tool_choice: "none", max_output_tokens: 1, temperature: 0}')"
+a=$(jq '.usage.input_tokens' "$T/body")
+post /tokenize "$(jq -nc --argjson t "[$RT]" '{messages: [{role: "user", content: "Weather?"}, {role: "assistant", content: null,
+  tool_calls: [{id: "c1", type: "function", function: {name: "get_weather", arguments: "{\"city\": \"Paris\"}"}}]},
+  {role: "tool", tool_call_id: "c1", content: "sunny"}], tools: ($t | map({type: "function", function: del(.type)}))}')"
+b=$(jq '.count' "$T/body")
+post /tokenize "$(jq -nc '{messages: [{role: "user", content: "Weather?"}]}')"
+check responses-conversation-items "$a:$([ "$a" -gt "$(jq .count "$T/body")" ] && echo longer)" "$b:longer"
 # ---- structured outputs (docs/serving.md, "Structured outputs"): random weights sampling at
 # temperature 1, yet each answer is JSON that its schema validates: response_format json_object and
 # json_schema, tool_choice "required" (a list of calls: finish_reason tool_calls) and a named function
@@ -997,6 +1066,8 @@ post /v1/completions '{"prompt": "Hi", "max_tokens": 1, "temperature": 0, "logit
 check completion-no-reasoning "$CODE:$(jq -c '.choices[0] | [.text, has("reasoning")]' "$T/body")" '200:["<think>\nplan\n</think>\n\nAnswer.",false]'
 refused guided-refused-think-not-tokens 400 "guided decoding with --reasoning-parser needs <think> and </think> as tokens of their own" \
   /v1/chat/completions '{"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}}'
+refused responses-think-not-tokens 400 "/v1/responses counts the reasoning's tokens by <think> and </think>, which this server's tokenizer does not have" \
+  /v1/responses '{"input": "hi"}'
 kill -TERM "$SPID"; wait "$SPID"
 # guided decoding with a reasoning parser: the guide takes the content after </think> (its own token,
 # 605; <think> 604); the reasoning may not end the answer. deepseek_r1 (the reasoning open from the
@@ -1014,6 +1085,12 @@ for parser in deepseek_r1 qwen3; do
     \"logit_bias\": {\"605\": 100}, $BOOL}"
   check "guided-reasoning-$parser" "$(jq -r '.choices[0] | [.finish_reason, (.message.content | fromjson | type)] | @tsv' "$T/body" 2>&1)" \
     "$(printf 'stop\tboolean')"
+  # /v1/responses: the reasoning item and usage.output_tokens_details.reasoning_tokens, told by the
+  # tags' ids: deepseek_r1's answer of </think> alone has an empty reasoning (0), qwen3's of <think>
+  # alone all reasoning after the first (2 of 3)
+  post /v1/responses "{\"input\": \"Yes?\", \"max_output_tokens\": 3, \"temperature\": 0, \"logit_bias\": {\"$([ "$parser" = qwen3 ] && echo 604 || echo 605)\": 100}}"
+  check "responses-reasoning-$parser" "$CODE:$(jq -c '[.status, (.output | map(.type)), .output[0].content[0].text, .usage.output_tokens_details.reasoning_tokens]' "$T/body")" \
+    "$([ "$parser" = qwen3 ] && echo '200:["incomplete",["reasoning"],"<think><think>",2]' || echo '200:["incomplete",["reasoning","message"],"",0]')"
   kill -TERM "$SPID"; wait "$SPID"
 done
 # a model whose vocabulary leaves out the tags (a tokenizer larger than the model): refused, the

@@ -130,6 +130,22 @@ def chat(client, tok_path):
     check("openai-chat-stream", "".join(c.choices[0].delta.content or "" for c in chunks if c.choices),
           r.choices[0].message.content)
     check("openai-chat-stream-usage", chunks[-1].usage.completion_tokens, r.usage.completion_tokens)
+    # the Responses API (client.responses): the same conversation, instructions as its system message;
+    # output_text the chat's content (skip_special_tokens false: vLLM's default there is true), its
+    # stream's events through the client's stream helper, the last (response.completed, or .incomplete at
+    # max_output_tokens) holding the same response
+    kw = dict(model="tiny", instructions=" Be brief.", input=[{"role": "user", "content": "Hi there\n"}], max_output_tokens=24,
+              temperature=0, extra_body={"skip_special_tokens": False})
+    resp = client.responses.create(**kw)
+    check("openai-responses", (resp.output_text, resp.usage.input_tokens, resp.usage.output_tokens, resp.status),
+          (r.choices[0].message.content, r.usage.prompt_tokens, r.usage.completion_tokens,
+           "completed" if r.choices[0].finish_reason == "stop" else "incomplete"))
+    with client.responses.stream(**kw) as stream:
+        events = list(stream)
+    last = events[-1].response
+    check("openai-responses-stream", ("".join(e.delta for e in events if e.type == "response.output_text.delta"), events[-1].type,
+                                      last.output_text, last.usage.output_tokens),
+          (resp.output_text, "response." + resp.status, resp.output_text, resp.usage.output_tokens))
 
 
 def logprobs(client, tok_path):
@@ -467,6 +483,20 @@ def forced_tools(client):
     check("openai-tool-choice-named-streamed", (deltas > 1, streamed.function.name, streamed.function.arguments,
                                                 type(streamed.function.parsed_arguments).__name__),
           (True, "report", call.function.arguments, "Weather"))
+    # the Responses API (its flat function tools): the named call a function_call item as the chat's
+    # (the same seed), and streamed, its arguments' deltas joining into it
+    kw = dict(model="tiny", input="Weather?", tools=[{"type": "function", **tool["function"]}],
+              tool_choice={"type": "function", "name": "report"}, max_output_tokens=600, temperature=1, extra_body={"seed": 1})
+    resp = client.responses.create(**kw)
+    item = resp.output[0]
+    check("openai-responses-named-call", (resp.status, item.type, item.name, item.arguments),
+          ("completed", "function_call", "report", call.function.arguments))
+    with client.responses.stream(**kw) as stream:
+        events = list(stream)
+    final = stream.get_final_response()
+    check("openai-responses-named-call-streamed",
+          ("".join(e.delta for e in events if e.type == "response.function_call_arguments.delta"), final.output[0].arguments),
+          (item.arguments, item.arguments))
 
 
 def api_key(tmp, tok_path):

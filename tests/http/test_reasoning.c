@@ -347,11 +347,58 @@ static void push(const Tokenizer *tok, const char *text, bool mark, int32_t *ids
     free(got);
 }
 
+/* The last event's data of a Responses stream (its response.completed), parsed. */
+static json_t *last_event(const Buf *events) {
+    const char *at = NULL;
+    for (const char *p = events->data; p && (p = strstr(p, "\ndata: ")); p++) at = p + 7;
+    return at ? json_loads(at, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+}
+
+/* Output items without their calls' call_id (random, vLLM's: each answer draws its own); false when
+ * a call has none. */
+static bool without_call_ids(json_t *output) {
+    json_t *item;
+    size_t k;
+    bool ok = true;
+    json_array_foreach(output, k, item) {
+        if (strcmp(json_string_value(json_object_get(item, "type")), "function_call")) continue;
+        ok &= !strncmp(json_string_value(json_object_get(item, "call_id")) ? json_string_value(json_object_get(item, "call_id")) : "",
+                       "chatcmpl-tool-", 14);
+        json_object_del(item, "call_id");
+    }
+    return ok;
+}
+
+/* The Responses answer of r (/v1/responses) as "reasoning_tokens|item types", and whether its
+ * stream's events (the chat events, the usage event and [DONE] through responses_stream_event) end
+ * with the same output (but the calls' ids) and usage. */
+static void responses_of(Reply *r, const Buf *events, char *out, size_t n) {
+    pthread_mutex_lock(&r->mu);
+    char *body = responses_answer_json(r);
+    pthread_mutex_unlock(&r->mu);
+    json_t *whole = json_loads(body, 0, NULL), *item;
+    size_t k;
+    Buf types = {0};
+    json_array_foreach(json_object_get(whole, "output"), k, item) buf_printf(&types, " %s", json_string_value(json_object_get(item, "type")));
+    json_t *end = last_event(events), *resp = json_object_get(end, "response");
+    bool same = without_call_ids(json_object_get(resp, "output")) && without_call_ids(json_object_get(whole, "output")) &&
+                json_equal(json_object_get(resp, "output"), json_object_get(whole, "output")) &&
+                json_equal(json_object_get(resp, "usage"), json_object_get(whole, "usage"));
+    snprintf(out, n, "%lld|%s|%s", (long long)json_integer_value(json_object_get(json_object_get(json_object_get(whole, "usage"),
+                                                                                           "output_tokens_details"), "reasoning_tokens")),
+             types.data ? types.data + 1 : "", same ? "stream same" : "stream differs");
+    json_decref(end);
+    json_decref(whole);
+    free(body);
+    buf_free(&types);
+}
+
 /* An answer of "~"-separated pieces, "@" leading a harmony token's name (@channel, @message, ...),
  * emitted id by id through the hooks as the engine emits them (ended by <|return|> or <|call|>: the
  * template's turn ends), each step's stream events taken. Its message as message_text writes it and
- * the stream's joined parts. */
-static void hooked(HttpServer *s, const char *pieces, char *whole, char *streamed, size_t n) {
+ * the stream's joined parts; its Responses answer as responses_of gives it into resp (the stream's
+ * chat events each made Responses events as they came, the last ones at its end). */
+static void hooked(HttpServer *s, const char *pieces, char *whole, char *streamed, char *resp, size_t n) {
     int32_t ids[512];
     int64_t nids = 0;
     char buf[512], *save, *piece;
@@ -362,6 +409,9 @@ static void hooked(HttpServer *s, const char *pieces, char *whole, char *streame
         push(s->tok, piece[0] == '@' ? mark : piece, piece[0] == '@', ids, &nids);
     }
     Reply *r = reply_new(s, true, 1);
+    r->responses = json_object();
+    ResponsesStream *rstream = responses_stream_new();
+    Buf revents = {0};
     Gen *g = &r->choice[0];
     g->tool_parser = TOOL_PARSER_OPENAI;
     g->skip_special = true;   /* harmony's reader keeps them all the same */
@@ -379,6 +429,9 @@ static void hooked(HttpServer *s, const char *pieces, char *whole, char *streame
         else g->res.output[g->res.noutput++] = ids[i], stop = http_engine_hooks.emitted(g, ids[i]);
         pthread_mutex_lock(&r->mu);
         for (char *event; (event = api_stream_next(g, &pos)); free(event)) {
+            char *made = responses_stream_event(rstream, r, xstrdup(event));
+            buf_puts(&revents, made);
+            free(made);
             json_t *j = json_loads(event + 6, 0, NULL), *d = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta");
             json_t *rs = json_object_get(d, "reasoning"), *c = json_object_get(d, "content"), *call;
             size_t k;
@@ -412,6 +465,17 @@ static void hooked(HttpServer *s, const char *pieces, char *whole, char *streame
     buf_free(&reasoning);
     buf_free(&content);
     buf_free(&calls);
+    pthread_mutex_lock(&r->mu);
+    char *closing[2] = {api_usage_event(r), xstrdup("data: [DONE]\n\n")};
+    pthread_mutex_unlock(&r->mu);
+    for (int k = 0; k < 2; k++) {
+        char *made = responses_stream_event(rstream, r, closing[k]);
+        buf_puts(&revents, made);
+        free(made);
+    }
+    responses_stream_free(rstream);
+    responses_of(r, &revents, resp, n);
+    buf_free(&revents);
     reply_release(r);
 }
 
@@ -423,25 +487,32 @@ static void test_harmony_hooks(void) {
     HttpServer s = {.model = "m", .vocab = 611, .tok = tok, .mu = PTHREAD_MUTEX_INITIALIZER,
                     .opt = {.reasoning_parser = REASONING_OPENAI_GPTOSS}};
     harmony_find(tok, &s.harmony);
-    static const struct { const char *name, *pieces, *whole, *streamed; } CASES[] = {
+    /* resp: the Responses answer (responses_of); its reasoning tokens the analysis messages' ids */
+    static const struct { const char *name, *pieces, *whole, *streamed, *analysis, *types; } CASES[] = {
         {"harmony-hooks-call",
          "@channel~analysis~@message~Need the weather.~@end~@start~assistant~@channel~commentary to=functions.get_weather ~"
          "@constrain~json~@message~{\"city\":\"SF\"}~@call",
          "[\"tool_calls\",\"Need the weather.\",null,{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\": \\\"SF\\\"}\"}]",
-         "Need the weather.|| {\"city\": \"SF\"}"},
+         "Need the weather.|| {\"city\": \"SF\"}", "Need the weather.", "reasoning function_call"},
         {"harmony-hooks-final",
          "@channel~analysis~@message~Think.~@end~@start~assistant~@channel~final~@message~It is sunny.~@return",
-         "[\"stop\",\"Think.\",\"It is sunny.\",null]", "Think.|It is sunny.|"},
+         "[\"stop\",\"Think.\",\"It is sunny.\",null]", "Think.|It is sunny.|", "Think.", "reasoning message"},
         {"harmony-hooks-plain-token-text", "@channel~final~@message~a <|chan~nel|> b~@return",
-         "[\"stop\",null,\"a <|channel|> b\",null]", "|a <|channel|> b|"},
+         "[\"stop\",null,\"a <|channel|> b\",null]", "|a <|channel|> b|", "", "message"},
     };
-    char whole[512], streamed[512];
+    char whole[512], streamed[512], resp[512], want[512];
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
-        hooked(&s, CASES[i].pieces, whole, streamed, sizeof whole);
+        hooked(&s, CASES[i].pieces, whole, streamed, resp, sizeof whole);
         check(CASES[i].name, !strcmp(whole, CASES[i].whole), whole, CASES[i].whole);
         char name[80];
         snprintf(name, sizeof name, "%s-streamed", CASES[i].name);
         check(name, !strcmp(streamed, CASES[i].streamed), streamed, CASES[i].streamed);
+        int32_t ids[64];
+        int64_t nids = 0;
+        if (*CASES[i].analysis) push(tok, CASES[i].analysis, false, ids, &nids);
+        snprintf(want, sizeof want, "%lld|%s|stream same", (long long)nids, CASES[i].types);
+        snprintf(name, sizeof name, "%s-responses", CASES[i].name);
+        check(name, !strcmp(resp, want), resp, want);
     }
     tokenizer_free(tok);
 }
