@@ -510,8 +510,11 @@ char *responses_answer_json(const Reply *r);
 typedef struct ResponsesStream ResponsesStream;
 ResponsesStream *responses_stream_new(void);
 void responses_stream_free(ResponsesStream *rs);
+/* The stream's first events (response.created, response.in_progress), sent as soon as the request is
+ * queued; "" when they went out already (malloc'd). */
+char *responses_stream_start(ResponsesStream *rs, const Reply *r);
 /* The events chat_event (an api_stream_next, usage or closing event; taken) makes, "" for none (a
- * usage chunk's); the first call also starts the response (malloc'd). */
+ * usage chunk's), after the first events if they have not gone out (malloc'd). */
 char *responses_stream_event(ResponsesStream *rs, const Reply *r, char *chat_event);
 
 /* The whole response of a finished reply, every choice in order (malloc'd; r->mu held). */

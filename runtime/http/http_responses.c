@@ -553,13 +553,24 @@ static void finish(const Reply *r, ResponsesStream *rs, Buf *out) {
     emit(rs, out, strcmp(status, "completed") ? "response.incomplete" : "response.completed", json_pack("{s:o}", "response", o));
 }
 
+/* The stream's first events, once: response.created and response.in_progress. */
+static void start(ResponsesStream *rs, const Reply *r, Buf *out) {
+    if (rs->started) return;
+    rs->started = true;
+    emit(rs, out, "response.created", json_pack("{s:o}", "response", response_object(r, "in_progress", json_array(), NULL)));
+    emit(rs, out, "response.in_progress", json_pack("{s:o}", "response", response_object(r, "in_progress", json_array(), NULL)));
+}
+
+char *responses_stream_start(ResponsesStream *rs, const Reply *r) {
+    Buf out = {0};
+    start(rs, r, &out);
+    buf_append(&out, "", 0);
+    return out.data;
+}
+
 char *responses_stream_event(ResponsesStream *rs, const Reply *r, char *chat_event) {
     Buf out = {0};
-    if (!rs->started) {
-        rs->started = true;
-        emit(rs, &out, "response.created", json_pack("{s:o}", "response", response_object(r, "in_progress", json_array(), NULL)));
-        emit(rs, &out, "response.in_progress", json_pack("{s:o}", "response", response_object(r, "in_progress", json_array(), NULL)));
-    }
+    start(rs, r, &out);
     const char *data = strncmp(chat_event, "data: ", 6) ? chat_event : chat_event + 6;
     json_t *j = strncmp(data, "[DONE]", 6) ? json_loads(data, JSON_DISABLE_EOF_CHECK | JSON_ALLOW_NUL, NULL) : NULL;
     json_t *error = json_object_get(j, "error"), *choices = json_object_get(j, "choices");

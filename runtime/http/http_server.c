@@ -185,7 +185,11 @@ static enum MHD_Result respond_stream(HttpServer *s, struct MHD_Connection *c, R
     st->c = c;
     st->choice = xcalloc((size_t)r->nchoice, sizeof *st->choice);
     for (int i = 0; i < r->nchoice; i++) st->choice[i].first = true;
-    if (r->responses) st->responses = responses_stream_new();
+    if (r->responses) {   /* the response is created at once, before its prompt's prefill */
+        st->responses = responses_stream_new();
+        st->event = responses_stream_start(st->responses, r);
+        st->len = strlen(st->event);
+    }
     pthread_mutex_lock(&r->mu);
     r->refs++;
     pthread_mutex_unlock(&r->mu);
