@@ -123,6 +123,9 @@ static const OptSpec mixrun_options[] = {
                 "environment's MIXC_API_KEY, else none)"),
     OPT(MixrunOptions, http.tokens_as_ids, OPT_FLAG, "--return-tokens-as-token-ids",
         .help = "the log-probabilities name each token \"token_id:ID\" instead of its text (vLLM's;\nthe default of the requests' return_tokens_as_token_ids)"),
+    OPT(MixrunOptions, http.store_responses, OPT_COUNT, "--store-responses", .metavar = "N", .min = 1, .max = 1 << 20,
+        .help = "/v1/responses keeps the last N responses (in memory): store, previous_response_id,\n"
+                "GET and DELETE /v1/responses/ID (default: none kept)"),
     OPT(MixrunOptions, http.scheduling_policy, OPT_CHOICE, "--scheduling-policy", .choices = SCHEDULING_POLICY_NAMES,
         .help = "the order waiting requests are admitted in (vLLM's): fcfs (default), by arrival;\n"
                 "priority, by the requests' \"priority\" (the least first), then arrival"),
@@ -251,12 +254,12 @@ static int check_serve(const OptCommand *cmd, const MixrunOptions *o) {
     const HttpOptions *h = &o->http;
     bool server = h->host || h->port >= 0 || h->model_name || h->max_body || h->max_connections || h->timeout_s ||
                   h->generation_config || h->override_generation_config || h->api_key || h->tool_call_parser ||
-                  h->reasoning_parser || h->scheduling_policy >= 0 || h->tokens_as_ids;
+                  h->reasoning_parser || h->scheduling_policy >= 0 || h->tokens_as_ids || h->store_responses;
     if (!o->serve)
         return server ? opt_usage_error(cmd, "--host, --port, --model-name, --max-body, --max-connections, --timeout, "
                                              "--generation-config, --override-generation-config, --api-key, "
-                                             "--tool-call-parser, --reasoning-parser, --scheduling-policy and --return-tokens-as-token-ids go with "
-                                             "mixrun serve")
+                                             "--tool-call-parser, --reasoning-parser, --scheduling-policy, --return-tokens-as-token-ids and "
+                                             "--store-responses go with mixrun serve")
                       : OPT_GO;
     if (o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->print_ids || o->bench ||
         o->requests || o->synthetic.count || o->dump_logits || o->max_new_given || o->json || o->rates.n ||

@@ -74,6 +74,7 @@ typedef struct {
     const char *api_key;    /* every /v1 route asks "Authorization: Bearer KEY" (vLLM's --api-key); NULL:
                              * none (--api-key, else the environment's MIXC_API_KEY) */
     bool tokens_as_ids;     /* vLLM's --return-tokens-as-token-ids: the default of the requests' field */
+    int64_t store_responses;    /* --store-responses N: /v1/responses keeps the last N (0: none) */
     int scheduling_policy;  /* vLLM's --scheduling-policy: SCHEDULE_FCFS (0), or SCHEDULE_PRIORITY, where a
                              * request's `priority` orders the queue (reply_submit); -1 in mixrun's options
                              * when not given */
@@ -98,6 +99,7 @@ typedef enum { TOOL_CHOICE_DEFAULT, TOOL_CHOICE_NONE, TOOL_CHOICE_AUTO, TOOL_CHO
 typedef struct HttpServer HttpServer;
 typedef struct Reply Reply;
 typedef struct Guide Guide;                 /* where one choice's answer stands in its grammar (http_guide.c) */
+typedef struct ResponsesStore ResponsesStore;   /* the responses a server keeps (http_responses.c) */
 typedef struct GuideGrammar GuideGrammar;   /* the texts an answer may be (http_guide.h) */
 /* Where a guided answer stands with a reasoning parser: the guide takes it (GUIDE_CONTENT, also
  * without a parser); qwen3's first token, <think> or the content's; the reasoning, open up to
@@ -220,6 +222,8 @@ struct Reply {
     Gen *choice;                /* [nchoice] */
     json_t *responses;          /* /v1/responses: the request's fields its response object echoes; NULL: a
                                  * completion or a chat completion */
+    json_t *conversation;       /* /v1/responses stored: its input as chat messages (a previous response's
+                                 * first; no instructions), kept with its output once it ends; NULL: not kept */
 };
 
 /* Prometheus histogram of seconds, cumulative buckets. */
@@ -254,6 +258,7 @@ struct HttpServer {
     GuideVocab *guide_vocab;    /* the tokens' bytes for guided decoding, made at the first guided request
                                  * (http_guide_vocab); NULL before, and without a tokenizer */
     pthread_mutex_t guide_mu;   /* guide_vocab's making */
+    ResponsesStore *store;      /* --store-responses: the responses kept (http_responses.c); NULL: none */
     json_t *defaults;           /* the generation config's sampling fields, checked (api_check_defaults):
                                  * a request's before its own; NULL: none */
     int64_t max_new_cap;        /* the generation config's max_new_tokens: at most this many new tokens
@@ -268,7 +273,7 @@ struct HttpServer {
     pthread_mutex_t mu;
     pthread_cond_t wake;        /* the engine: a Gen queued or cancelled, or the end */
     pthread_cond_t idle;        /* active went to 0 */
-    Gen *head, *tail;           /* queued, FIFO */
+    Gen *head, *tail;           /* queued, by priority then arrival (queue_insert) */
     Gen **running;              /* [nseq] admitted (the engine thread's) */
     int nrunning;
     bool stopping, failed;
@@ -504,8 +509,15 @@ bool http_think_tokens(const Tokenizer *tok, int32_t ids[2]);
 /* The body as the chat request it asks for, parsed (api_parse_request), r->responses the fields its
  * answer echoes; NULL with a 4xx in err (this API's field names). */
 Reply *responses_parse(HttpServer *s, json_t *body, ApiError *err);
-/* A finished reply's response object (malloc'd; r->mu held). */
+/* A finished reply's response object (malloc'd; r->mu held); a stored one is kept. */
 char *responses_answer_json(const Reply *r);
+/* The store of the last cap responses, and its end. */
+ResponsesStore *responses_store_new(int64_t cap);
+void responses_store_free(ResponsesStore *st);
+/* GET /v1/responses/ID: the kept response's object (malloc'd), or NULL with a 404 in err. */
+char *responses_get_json(HttpServer *s, const char *id, ApiError *err);
+/* DELETE /v1/responses/ID: {"id", "object": "response", "deleted": true} (malloc'd), or NULL with a 404. */
+char *responses_delete_json(HttpServer *s, const char *id, ApiError *err);
 /* A stream's chat events turned into the Responses events. */
 typedef struct ResponsesStream ResponsesStream;
 ResponsesStream *responses_stream_new(void);

@@ -78,6 +78,7 @@ void reply_release(Reply *r) {
     for (int i = 0; i < r->nchoice; i++) gen_free_fields(&r->choice[i]);
     free(r->choice);
     json_decref(r->responses);
+    json_decref(r->conversation);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);

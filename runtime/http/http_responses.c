@@ -100,11 +100,13 @@ static bool take_item(json_t *messages, const json_t *item, size_t i, json_t **p
     return true;
 }
 
-/* input (a string: one user message; or items) after instructions (a system message) as chat messages. */
-static json_t *input_messages(const json_t *input, const json_t *instructions, ApiError *err) {
+/* input (a string: one user message; or items) after instructions (a system message) and the messages
+ * of a previous response's conversation (prior; NULL: none) as chat messages. */
+static json_t *input_messages(const json_t *input, const json_t *instructions, const json_t *prior, ApiError *err) {
     json_t *messages = json_array(), *pending = NULL;
     if (json_is_string(instructions))
         json_array_append_new(messages, json_pack("{s:s, s:O}", "role", "system", "content", instructions));
+    json_array_extend(messages, (json_t *)prior);
     if (json_is_string(input)) {
         json_array_append_new(messages, json_pack("{s:s, s:O}", "role", "user", "content", input));
         return messages;
@@ -179,9 +181,8 @@ static bool chat_reasoning(json_t *chat, const json_t *reasoning, ApiError *err)
 static bool neutral(const char *key, const json_t *v, ApiError *err) {
     static const struct {
         const char *key, *value;
-    } OK[] = {{"store", "false"}, {"background", "false"}, {"truncation", "disabled"}, {"service_tier", "auto"},
-              {"service_tier", "default"}, {"previous_response_id", NULL}, {"max_tool_calls", NULL}, {"top_logprobs", "0"},
-              {"include", "[]"}};
+    } OK[] = {{"background", "false"}, {"truncation", "disabled"}, {"service_tier", "auto"}, {"service_tier", "default"},
+              {"max_tool_calls", NULL}, {"top_logprobs", "0"}, {"include", "[]"}};
     bool known = false;
     for (size_t k = 0; k < sizeof OK / sizeof *OK; k++) {
         if (strcmp(OK[k].key, key)) continue;
@@ -193,8 +194,8 @@ static bool neutral(const char *key, const json_t *v, ApiError *err) {
         if (same) return true;
     }
     if (!known) return api_refuse(err, 400, "unknown field '%.100s'", key);
-    return api_refuse(err, 400, "field '%s': this value is not supported (this server stores no responses, runs no built-in "
-                      "tools, and gives no log-probabilities here; docs/serving.md lists what is)", key);
+    return api_refuse(err, 400, "field '%s': this value is not supported (this server runs no built-in tools nor background "
+                      "responses, and gives no log-probabilities here; docs/serving.md lists what is)", key);
 }
 
 /* The fields passed to the chat request as they are (the same name and meaning; vLLM's extensions
@@ -205,13 +206,24 @@ static bool passed(const char *key) {
     return str_listed(SAME, key);
 }
 
+/* store and previous_response_id: a server that keeps responses (--store-responses) takes them. */
+static bool take_store(const HttpServer *s, const char *key, const json_t *v, ApiError *err) {
+    bool store = !strcmp(key, "store");
+    if (store ? !json_is_boolean(v) && !json_is_null(v) : !json_is_string(v) && !json_is_null(v))
+        return api_refuse(err, 400, "field '%s' must be a %s", key, store ? "boolean" : "string");
+    if (s->store || json_is_null(v) || json_is_false(v)) return true;
+    return api_refuse(err, 400, "field '%s': this server keeps no responses (start it with --store-responses N)", key);
+}
+
 /* body's fields into chat (the chat request's body) and what the answer echoes into echo. */
-static bool take_fields(json_t *body, json_t *chat, json_t *echo, ApiError *err) {
+static bool take_fields(const HttpServer *s, json_t *body, json_t *chat, json_t *echo, ApiError *err) {
     const char *key;
     json_t *v, *x;
     json_object_foreach(body, key, v) {
         bool ok = true;
         if (passed(key)) json_object_set(chat, key, v);
+        else if (!strcmp(key, "store") || !strcmp(key, "previous_response_id"))
+            ok = take_store(s, key, v, err);
         else if (!strcmp(key, "input") || !strcmp(key, "instructions") || !strcmp(key, "user") ||
                  !strcmp(key, "prompt_cache_key") || !strcmp(key, "safety_identifier"))
             ok = !strcmp(key, "input") || json_is_null(v) || json_is_string(v) ||
@@ -251,6 +263,98 @@ static void rename_fields(ApiError *err) {
     }
 }
 
+/* ------------------------------------------------------------------ the store */
+
+/* One kept response: its object and its conversation (its input and output as chat messages, the
+ * instructions left out: a response that continues it gives its own, OpenAI's rule). */
+typedef struct {
+    char id[32];
+    char *response;
+    json_t *messages;
+} StoredResponse;
+
+struct ResponsesStore {
+    pthread_mutex_t mu;
+    StoredResponse *v;      /* [cap], a ring: the oldest goes first */
+    int64_t cap, next;
+};
+
+ResponsesStore *responses_store_new(int64_t cap) {
+    ResponsesStore *st = xcalloc(1, sizeof *st);
+    pthread_mutex_init(&st->mu, NULL);
+    st->v = xcalloc((size_t)cap, sizeof *st->v);
+    st->cap = cap;
+    return st;
+}
+
+static void drop_stored(StoredResponse *e) {
+    free(e->response);
+    json_decref(e->messages);
+    memset(e, 0, sizeof *e);
+}
+
+void responses_store_free(ResponsesStore *st) {
+    if (!st) return;
+    for (int64_t k = 0; k < st->cap; k++) drop_stored(&st->v[k]);
+    pthread_mutex_destroy(&st->mu);
+    free(st->v);
+    free(st);
+}
+
+/* The kept response id (st->mu held); NULL: none. */
+static StoredResponse *find_stored(ResponsesStore *st, const char *id) {
+    for (int64_t k = 0; k < st->cap; k++)
+        if (st->v[k].response && !strcmp(st->v[k].id, id)) return &st->v[k];
+    return NULL;
+}
+
+static bool not_kept(const HttpServer *s, const char *id, ApiError *err) {
+    return api_refuse(err, 404, "no response '%.60s' is kept (never stored, deleted, or dropped for newer ones: this server "
+                      "keeps the last %lld)", id, (long long)s->opt.store_responses);
+}
+
+/* What kept response id gives: a copy of its conversation (KEPT_MESSAGES) or of its object
+ * (KEPT_RESPONSE), or its drop (KEPT_DROP: the answer saying so); NULL with a 404 when none is kept. */
+enum { KEPT_MESSAGES, KEPT_RESPONSE, KEPT_DROP };
+static void *kept(HttpServer *s, const char *id, int what, ApiError *err) {
+    void *got = NULL;
+    if (s->store) {
+        pthread_mutex_lock(&s->store->mu);
+        StoredResponse *e = find_stored(s->store, id);
+        if (e && what == KEPT_MESSAGES) got = json_deep_copy(e->messages);
+        else if (e && what == KEPT_RESPONSE) got = xstrdup(e->response);
+        else if (e) got = api_json_text(json_pack("{s:s, s:s, s:b}", "id", id, "object", "response", "deleted", 1));
+        if (e && what == KEPT_DROP) drop_stored(e);
+        pthread_mutex_unlock(&s->store->mu);
+    }
+    if (!got) not_kept(s, id, err);
+    return got;
+}
+
+char *responses_get_json(HttpServer *s, const char *id, ApiError *err) { return kept(s, id, KEPT_RESPONSE, err); }
+char *responses_delete_json(HttpServer *s, const char *id, ApiError *err) { return kept(s, id, KEPT_DROP, err); }
+
+/* Keeps r's response (o, the finished object) with its conversation: its input's messages, then its
+ * output items read back as input items (a reasoning item joins the assistant's message after it). */
+static void keep(const Reply *r, const json_t *o) {
+    ResponsesStore *st = r->srv->store;
+    json_t *messages = json_deep_copy(r->conversation), *pending = NULL, *item;
+    size_t k;
+    ApiError err;
+    json_array_foreach(json_object_get(o, "output"), k, item) take_item(messages, item, k, &pending, &err);
+    json_decref(pending);   /* reasoning alone (cut at max_output_tokens): no assistant message to hold it */
+    char *text = api_json_text(json_incref((json_t *)o));
+    pthread_mutex_lock(&st->mu);
+    StoredResponse *e = &st->v[st->next++ % st->cap];
+    drop_stored(e);
+    snprintf(e->id, sizeof e->id, "%s", json_string_value(json_object_get(o, "id")));
+    e->response = text;
+    e->messages = messages;
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* ------------------------------------------------------------------ the request, whole */
+
 Reply *responses_parse(HttpServer *s, json_t *body, ApiError *err) {
     ReasoningParser p = s->opt.reasoning_parser;
     int32_t tags[2];
@@ -259,18 +363,25 @@ Reply *responses_parse(HttpServer *s, json_t *body, ApiError *err) {
                           "tokenizer does not have as tokens of their own"), NULL;
     if (!json_is_object(body)) return api_refuse(err, 400, "the body is not a JSON object"), NULL;
     json_t *chat = json_pack("{s:b}", "skip_special_tokens", 1);   /* vLLM's default here */
-    json_t *echo = json_object(), *input = json_object_get(body, "input"), *messages = NULL;
-    bool ok = take_fields(body, chat, echo, err) &&
-              (input || api_refuse(err, 400, "missing field 'input'")) &&
-              (messages = input_messages(input, json_object_get(body, "instructions"), err));
+    json_t *echo = json_object(), *input = json_object_get(body, "input"), *messages = NULL, *prior = NULL;
+    const char *previous = json_string_value(json_object_get(body, "previous_response_id"));
+    bool ok = take_fields(s, body, chat, echo, err) && (input || api_refuse(err, 400, "missing field 'input'")) &&
+              (!previous || (prior = kept(s, previous, KEPT_MESSAGES, err))) &&
+              (messages = input_messages(input, json_object_get(body, "instructions"), prior, err));
+    json_decref(prior);
+    json_t *conversation = NULL;   /* kept: the messages but the instructions' */
+    if (ok && s->store && !json_is_false(json_object_get(body, "store"))) {
+        conversation = json_deep_copy(messages);
+        if (json_is_string(json_object_get(body, "instructions"))) json_array_remove(conversation, 0);
+    }
     if (ok) json_object_set_new(chat, "messages", messages);
     if (ok && json_is_true(json_object_get(body, "stream")))   /* the usage the last event carries */
         json_object_set_new(chat, "stream_options", json_pack("{s:b}", "include_usage", 1));
     Reply *r = ok ? api_parse_request(s, chat, true, err) : NULL;
     if (ok && !r) rename_fields(err);
     json_decref(chat);
-    if (r) r->responses = echo;
-    else json_decref(echo);
+    if (r) r->responses = echo, r->conversation = conversation;
+    else json_decref(echo), json_decref(conversation);
     return r;
 }
 
@@ -347,10 +458,10 @@ static json_t *response_object(const Reply *r, const char *status, json_t *outpu
                           json_integer((json_int_t)g->req.max_new), "metadata", echoed(r, "metadata", json_object()),
                           "model", g->srv->model, "output", output);
     json_object_set_new(o, "parallel_tool_calls", echoed(r, "parallel_tool_calls", json_true()));
-    json_object_set_new(o, "previous_response_id", json_null());
+    json_object_set_new(o, "previous_response_id", echoed(r, "previous_response_id", json_null()));
     json_object_set_new(o, "reasoning", json_pack("{s:O?, s:n}", "effort", effort, "summary"));
     json_object_set_new(o, "service_tier", json_string("auto"));
-    json_object_set_new(o, "store", json_false());
+    json_object_set_new(o, "store", json_boolean(r->conversation != NULL));
     json_object_set_new(o, "temperature", json_real(g->sample.temperature));
     json_object_set_new(o, "text", echoed(r, "text", json_pack("{s:{s:s}}", "format", "type", "text")));
     bool tools = json_array_size(json_object_get(r->responses, "tools"));   /* the chat's default: auto with tools */
@@ -413,6 +524,7 @@ char *responses_answer_json(const Reply *r) {
     }
     json_t *o = response_object(r, status, output, usage_of(r, json_object_get(chat, "usage")));
     json_decref(chat);
+    if (r->conversation) keep(r, o);
     return api_json_text(o);
 }
 
@@ -550,6 +662,7 @@ static void finish(const Reply *r, ResponsesStream *rs, Buf *out) {
     close_item(r, rs, out);
     const char *status = status_of(rs->finish);
     json_t *o = response_object(r, status, json_deep_copy(rs->items), rs->usage ? usage_of(r, rs->usage) : NULL);
+    if (r->conversation) keep(r, o);
     emit(rs, out, strcmp(status, "completed") ? "response.incomplete" : "response.completed", json_pack("{s:o}", "response", o));
 }
 

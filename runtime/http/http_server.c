@@ -295,6 +295,13 @@ static enum MHD_Result route(HttpServer *s, struct MHD_Connection *c, const char
         return generate(s, c, cn, !strcmp(url, "/v1/completions") ? GENERATE_COMPLETION :
                                   !strcmp(url, "/v1/chat/completions") ? GENERATE_CHAT : GENERATE_RESPONSE);
     }
+    if (!strncmp(url, "/v1/responses/", 14)) {   /* a kept response (--store-responses) */
+        if (!get && strcmp(method, "DELETE")) return respond_error(s, c, 405, "/v1/responses/ID takes GET or DELETE");
+        ApiError err = {0};
+        char *text = get ? responses_get_json(s, url + 14, &err) : responses_delete_json(s, url + 14, &err);
+        return text ? respond(s, c, 200, "application/json", text)
+                    : respond(s, c, (unsigned)err.status, "application/json", api_error_json(&err));
+    }
     if (!strcmp(url, "/tokenize") || !strcmp(url, "/detokenize")) {   /* vLLM's */
         if (!post) return respond_error(s, c, 405, "%s takes POST", url);
         return tokens(s, c, cn, !strcmp(url, "/tokenize") ? api_tokenize_json : api_detokenize_json);
@@ -531,6 +538,7 @@ HttpServer *http_server_new(const Tokenizer *tok, const char *model, int64_t voc
     HttpServer *s = xcalloc(1, sizeof *s);
     *s = (HttpServer){.opt = *ho, .tok = tok, .model = model, .vocab = vocab};
     pthread_mutex_init(&s->guide_mu, NULL);
+    if (ho->store_responses > 0) s->store = responses_store_new(ho->store_responses);
     if (!load_gen_config(s)) {
         http_server_free(s);
         return NULL;
@@ -549,6 +557,7 @@ void http_server_free(HttpServer *s) {
     if (!s) return;
     chat_template_free(s->chat);
     guide_vocab_free(s->guide_vocab);
+    responses_store_free(s->store);
     pthread_mutex_destroy(&s->guide_mu);
     json_decref(s->defaults);
     free(s);

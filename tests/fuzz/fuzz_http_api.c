@@ -12,7 +12,8 @@
  *            max_new_tokens cap (api_check_defaults); --tool-call-parser hermes;
  *   ids:     no tokenizer (token-id prompts only);
  *   tools:   by-hand's tokenizer, and nothing else but --tool-call-parser hermes (a call in a chat's
- *            content is echoed back within the first ids), and --scheduling-policy priority;
+ *            content is echoed back within the first ids), --scheduling-policy priority and
+ *            --store-responses 2;
  *   r1:      tools' with --reasoning-parser deepseek_r1 and --return-tokens-as-token-ids;
  *   qwen3:   by-hand's tokenizer, --tool-call-parser llama4_pythonic and --reasoning-parser qwen3.
  * Contract, per server and route: the body is accepted, each of its choices' prompt non-empty with
@@ -193,6 +194,8 @@ static void load_servers(void) {
     server(&servers[4], &backends[0], toks[1], 0, NULL, TOOL_PARSER_HERMES, REASONING_DEEPSEEK_R1);
     server(&servers[5], &backends[0], toks[1], 0, NULL, TOOL_PARSER_LLAMA4_PYTHONIC, REASONING_QWEN3);
     servers[3].opt.scheduling_policy = SCHEDULE_PRIORITY;   /* takes any priority (the others 0 alone) */
+    servers[3].opt.store_responses = 2;   /* --store-responses 2: /v1/responses keeps its answers */
+    servers[3].store = responses_store_new(2);
     servers[4].opt.tokens_as_ids = true;   /* --return-tokens-as-token-ids */
     char cmd[96];   /* everything is read: the fixture goes */
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

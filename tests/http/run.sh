@@ -613,8 +613,9 @@ check responses-streamed "$(sed -n 's/^data: //p' "$T/rsse" | jq -sc --slurpfile
 post /v1/responses '{"input": "Hi there", "max_output_tokens": 4, "temperature": 0, "top_k": 1, "seed": 3, "metadata": {"k": "v"}}'
 check responses-string-input "$CODE:$(jq -c '[.output[0].role, .metadata, .tools, .tool_choice, .text.format.type]' "$T/body")" \
   '200:["assistant",{"k":"v"},[],"none","text"]'
-refused responses-store 400 "field 'store': this value is not supported (this server stores no responses" /v1/responses '{"input": "hi", "store": true}'
-refused responses-previous 400 "field 'previous_response_id': this value is not supported" /v1/responses '{"input": "hi", "previous_response_id": "resp_1"}'
+refused responses-store 400 "field 'store': this server keeps no responses (start it with --store-responses N)" /v1/responses '{"input": "hi", "store": true}'
+refused responses-previous 400 "field 'previous_response_id': this server keeps no responses" /v1/responses '{"input": "hi", "previous_response_id": "resp_1"}'
+check responses-get-none-kept "$(curl -s -o /dev/null -w '%{http_code}' "$U/v1/responses/resp_1")" 404
 refused responses-builtin-tool 400 "field 'tools': tools[0] of type 'web_search' is not supported (function tools are)" \
   /v1/responses '{"input": "hi", "tools": [{"type": "web_search"}]}'
 refused responses-unknown-field 400 "unknown field 'frobnicate'" /v1/responses '{"input": "hi", "frobnicate": 1}'
@@ -1284,7 +1285,7 @@ check serve-tool-call-parser-unknown "$?:$(grep -c 'hermes, llama3_json, mistral
 "$RUN" serve "${MODEL[@]}" --reasoning-parser deepseek >/dev/null 2>"$T/err"
 check serve-reasoning-parser-unknown "$?:$(grep -c "bad value 'deepseek' (deepseek_r1, qwen3 or openai_gptoss)" "$T/err")" "2:1"
 "$RUN" "${MODEL[@]}" --tokens 5 --reasoning-parser qwen3 >/dev/null 2>"$T/err"
-check reasoning-parser-needs-serve "$?:$(grep -c -- "--return-tokens-as-token-ids go with mixrun serve" "$T/err")" "2:1"
+check reasoning-parser-needs-serve "$?:$(grep -c -- "--store-responses go with mixrun serve" "$T/err")" "2:1"
 # Llama 3.2 Instruct's: its date is strftime_now("%d %b %Y"), the server's local time (as transformers').
 llama_checkpoint llama32cfg 3.2 || exit 1
 day1=$(LC_ALL=C date +'%d %b %Y')
@@ -1744,6 +1745,37 @@ refused priority-integer 400 "field 'priority' must be an integer" /v1/completio
 kill -TERM "$SPID"; wait "$SPID"
 "$RUN" serve "${MODEL[@]}" --scheduling-policy lifo >/dev/null 2>"$T/err"
 check usage-scheduling-policy-choice "$?:$(grep -c 'fcfs' "$T/err")" "2:1"
+
+# ---- /v1/responses kept (--store-responses 2): a response continued by previous_response_id runs
+# its conversation (the earlier input and output as chat messages, its instructions not carried, as
+# OpenAI's), GET gives a kept response's object back (a stream's, its last event's), DELETE drops it,
+# the oldest goes when a third comes; store false keeps none
+if start store --tokenizer "$T/tok" --store-responses 2; then
+  post /v1/responses '{"instructions": "Be brief.", "input": "Hi there", "max_output_tokens": 3, "temperature": 0}'
+  cp "$T/body" "$T/kept1"
+  post /v1/responses "{\"input\": \"And then?\", \"max_output_tokens\": 3, \"temperature\": 0, \"previous_response_id\": \"$(jq -r .id "$T/kept1")\"}"
+  cp "$T/body" "$T/kept2"
+  post /tokenize "$(jq -nc --slurpfile a "$T/kept1" '{messages: [{role: "user", content: "Hi there"}, {role: "assistant",
+    content: $a[0].output[0].content[0].text}, {role: "user", content: "And then?"}]}')"
+  check responses-previous-conversation "$(jq -c '[.store, .previous_response_id, .usage.input_tokens]' "$T/kept2")" \
+    "[true,$(jq -c .id "$T/kept1"),$(jq .count "$T/body")]"
+  CODE=$(curl -s -o "$T/body" -w '%{http_code}' "http://127.0.0.1:$PORT/v1/responses/$(jq -r .id "$T/kept2")")
+  check responses-get "$CODE:$(jq -S -c . "$T/body" | cmp -s - <(jq -S -c . "$T/kept2") && echo same)" "200:same"
+  post /v1/responses '{"input": "Third", "max_output_tokens": 2, "temperature": 0}'
+  CODE=$(curl -s -o "$T/body" -w '%{http_code}' "http://127.0.0.1:$PORT/v1/responses/$(jq -r .id "$T/kept1")")
+  check responses-oldest-dropped "$CODE:$(jq -r '.error.message' "$T/body")" \
+    "404:no response '$(jq -r .id "$T/kept1")' is kept (never stored, deleted, or dropped for newer ones: this server keeps the last 2)"
+  CODE=$(curl -s -X DELETE -o "$T/body" -w '%{http_code}' "http://127.0.0.1:$PORT/v1/responses/$(jq -r .id "$T/kept2")")
+  check responses-delete "$CODE:$(jq -c . "$T/body"):$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v1/responses/$(jq -r .id "$T/kept2")")" \
+    "200:{\"id\":$(jq -c .id "$T/kept2"),\"object\":\"response\",\"deleted\":true}:404"
+  refused responses-previous-not-kept 404 "no response 'resp_99' is kept" /v1/responses '{"input": "x", "previous_response_id": "resp_99"}'
+  curl -sN --max-time 60 "http://127.0.0.1:$PORT/v1/responses" -d '{"input": "Hi", "max_output_tokens": 3, "temperature": 0, "stream": true}' >"$T/rsse"
+  sed -n 's/^data: //p' "$T/rsse" | tail -n 1 | jq -S -c .response >"$T/rlast"
+  check responses-get-streamed "$(curl -s "http://127.0.0.1:$PORT/v1/responses/$(jq -r .id "$T/rlast")" | jq -S -c . | cmp -s - "$T/rlast" && echo same)" same
+  post /v1/responses '{"input": "Hi", "max_output_tokens": 1, "store": false}'
+  check responses-store-false "$(jq -c .store "$T/body"):$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v1/responses/$(jq -r .id "$T/body")")" "false:404"
+  kill -TERM "$SPID"; wait "$SPID"
+fi
 
 # ---- a port in use: exit 1, saying so
 start taken || exit 1

@@ -146,6 +146,21 @@ def chat(client, tok_path):
     check("openai-responses-stream", ("".join(e.delta for e in events if e.type == "response.output_text.delta"), events[-1].type,
                                       last.output_text, last.usage.output_tokens),
           (resp.output_text, "response." + resp.status, resp.output_text, resp.usage.output_tokens))
+    # kept (--store-responses): retrieve gives it back, previous_response_id continues its conversation
+    # (the same prompt as the chat of its messages and answer, the instructions not carried), delete drops it
+    check("openai-responses-retrieve", client.responses.retrieve(resp.id).output_text, resp.output_text)
+    nxt = client.responses.create(model="tiny", input="And then?", previous_response_id=resp.id, max_output_tokens=2, temperature=0)
+    then = client.chat.completions.create(model="tiny", max_tokens=2, temperature=0, extra_body={"skip_special_tokens": False},
+                                          messages=[{"role": "user", "content": "Hi there\n"},
+                                                    {"role": "assistant", "content": resp.output_text},
+                                                    {"role": "user", "content": "And then?"}])
+    check("openai-responses-previous", (nxt.previous_response_id, nxt.usage.input_tokens), (resp.id, then.usage.prompt_tokens))
+    client.responses.delete(resp.id)
+    try:
+        client.responses.retrieve(resp.id)
+        check("openai-responses-deleted", "found", "NotFoundError")
+    except openai.NotFoundError:
+        check("openai-responses-deleted", "NotFoundError", "NotFoundError")
 
 
 def logprobs(client, tok_path):
@@ -587,7 +602,7 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     with tempfile.TemporaryDirectory() as tmp:
         tok = chat_tokenizer(tmp)
-        server, url = start(tmp, tok)
+        server, url = start(tmp, tok, "--store-responses", "16")
         try:
             client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=120)
             check("openai-models", [m.id for m in client.models.list()], ["tiny"])
