@@ -182,7 +182,7 @@ static bool neutral(const char *key, const json_t *v, ApiError *err) {
     static const struct {
         const char *key, *value;
     } OK[] = {{"background", "false"}, {"truncation", "disabled"}, {"service_tier", "auto"}, {"service_tier", "default"},
-              {"max_tool_calls", NULL}, {"top_logprobs", "0"}, {"include", "[]"}};
+              {"max_tool_calls", NULL}};
     bool known = false;
     for (size_t k = 0; k < sizeof OK / sizeof *OK; k++) {
         if (strcmp(OK[k].key, key)) continue;
@@ -206,6 +206,33 @@ static bool passed(const char *key) {
     return str_listed(SAME, key);
 }
 
+/* include: ["message.output_text.logprobs"] asks the message's log-probabilities (chat's logprobs, with
+ * top_logprobs alternatives): told apart only when every generated token is the message's, so not
+ * with a reasoning parser or tools the answer may call. */
+static bool take_logprobs(const HttpServer *s, json_t *body, json_t *chat, ApiError *err) {
+    const json_t *include = json_object_get(body, "include"), *top = json_object_get(body, "top_logprobs"), *v;
+    const json_t *tools = json_object_get(body, "tools"), *choice = json_object_get(body, "tool_choice");
+    size_t k;
+    bool asked = false;
+    if (include && !json_is_null(include) && !json_is_array(include))
+        return api_refuse(err, 400, "field 'include' must be an array");
+    json_array_foreach(include, k, v) {
+        if (!json_is_string(v) || strcmp(json_string_value(v), "message.output_text.logprobs"))
+            return api_refuse(err, 400, "field 'include': only \"message.output_text.logprobs\" is supported");
+        asked = true;
+    }
+    if (top && !json_is_null(top) && !asked && !(json_is_integer(top) && !json_integer_value(top)))
+        return api_refuse(err, 400, "field 'top_logprobs' needs 'include': [\"message.output_text.logprobs\"]");
+    if (!asked) return true;
+    if (s->opt.reasoning_parser || s->harmony.on || (json_array_size(tools) && !(json_is_string(choice) &&
+                                                                                 !strcmp(json_string_value(choice), "none"))))
+        return api_refuse(err, 400, "field 'include': the message's log-probabilities need every generated token to be the "
+                          "message's: not with a reasoning parser, nor tools the answer may call");
+    json_object_set_new(chat, "logprobs", json_true());
+    if (top && !json_is_null(top)) json_object_set(chat, "top_logprobs", (json_t *)top);
+    return true;
+}
+
 /* store and previous_response_id: a server that keeps responses (--store-responses) takes them. */
 static bool take_store(const HttpServer *s, const char *key, const json_t *v, ApiError *err) {
     bool store = !strcmp(key, "store");
@@ -224,6 +251,8 @@ static bool take_fields(const HttpServer *s, json_t *body, json_t *chat, json_t 
         if (passed(key)) json_object_set(chat, key, v);
         else if (!strcmp(key, "store") || !strcmp(key, "previous_response_id"))
             ok = take_store(s, key, v, err);
+        else if (!strcmp(key, "include") || !strcmp(key, "top_logprobs"))
+            ok = (!strcmp(key, "top_logprobs") && json_object_get(body, "include")) || take_logprobs(s, body, chat, err);
         else if (!strcmp(key, "input") || !strcmp(key, "instructions") || !strcmp(key, "user") ||
                  !strcmp(key, "prompt_cache_key") || !strcmp(key, "safety_identifier"))
             ok = !strcmp(key, "input") || json_is_null(v) || json_is_string(v) ||
@@ -467,6 +496,7 @@ static json_t *response_object(const Reply *r, const char *status, json_t *outpu
     bool tools = json_array_size(json_object_get(r->responses, "tools"));   /* the chat's default: auto with tools */
     json_object_set_new(o, "tool_choice", echoed(r, "tool_choice", json_string(tools ? "auto" : "none")));
     json_object_set_new(o, "tools", echoed(r, "tools", json_array()));
+    json_object_set_new(o, "top_logprobs", echoed(r, "top_logprobs", json_integer(0)));
     json_object_set_new(o, "top_p", json_real(g->sample.top_p));
     json_object_set_new(o, "truncation", json_string("disabled"));
     json_object_set_new(o, "usage", usage ? usage : json_null());
@@ -481,12 +511,13 @@ static json_t *reasoning_item(const Reply *r, const char *text, size_t len, cons
                      "reasoning_text", "text", text, len, "status", status);
 }
 
-static json_t *message_item(const Reply *r, const char *text, size_t len, const char *status) {
+/* A message item: text (NULL: no part yet), its tokens' log-probabilities (taken; NULL: none). */
+static json_t *message_item(const Reply *r, const char *text, size_t len, const char *status, json_t *logprobs) {
     char id[64];
     snprintf(id, sizeof id, "msg_%s", reply_number(r));
-    json_t *content = text ? json_pack("[{s:s, s:s%, s:[], s:[]}]", "type", "output_text", "text", text, len, "annotations",
-                                       "logprobs")
-                           : json_array();
+    json_t *content = text ? json_pack("[{s:s, s:s%, s:[], s:o}]", "type", "output_text", "text", text, len, "annotations",
+                                       "logprobs", logprobs ? logprobs : json_array())
+                           : (json_decref(logprobs), json_array());
     return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", id, "type", "message", "status", status, "role", "assistant",
                      "content", content);
 }
@@ -515,8 +546,10 @@ char *responses_answer_json(const Reply *r) {
     if (json_is_string(reasoning))
         json_array_append_new(output, reasoning_item(r, json_string_value(reasoning), json_string_length(reasoning), status));
     if (json_is_string(content) && (json_string_length(content) || !json_array_size(output)))
-        json_array_append_new(output, message_item(r, json_string_value(content), json_string_length(content), status));
-    if (!json_is_string(content) && !calls && !json_is_string(reasoning)) json_array_append_new(output, message_item(r, "", 0, status));
+        json_array_append_new(output, message_item(r, json_string_value(content), json_string_length(content), status,
+                                                   json_deep_copy(json_object_get(json_object_get(choice, "logprobs"), "content"))));
+    if (!json_is_string(content) && !calls && !json_is_string(reasoning))
+        json_array_append_new(output, message_item(r, "", 0, status, NULL));
     for (size_t k = 0; k < json_array_size(calls); k++) {
         json_t *c = json_array_get(calls, k), *f = json_object_get(c, "function"), *args = json_object_get(f, "arguments");
         json_array_append_new(output, call_item(r, (int)k, json_object_get(c, "id"), json_object_get(f, "name"),
@@ -540,6 +573,8 @@ struct ResponsesStream {
     int open;               /* OPEN_: the open item's kind */
     Buf text;               /* its text (a call's arguments) so far */
     json_t *call;           /* an open call's first chat delta: its id and function name */
+    json_t *logprobs;       /* the open message's tokens' log-probabilities so far; NULL: none asked */
+    json_t *unsent;         /* those no delta event has carried yet */
     int ncalls;
     const char *finish;     /* the chat answer's finish_reason ("length", ...) once known */
     json_t *usage;          /* the chat usage chunk's */
@@ -555,6 +590,8 @@ void responses_stream_free(ResponsesStream *rs) {
     if (!rs) return;
     json_decref(rs->items);
     json_decref(rs->call);
+    json_decref(rs->logprobs);
+    json_decref(rs->unsent);
     json_decref(rs->usage);
     buf_free(&rs->text);
     free(rs);
@@ -574,7 +611,7 @@ static void emit(ResponsesStream *rs, Buf *out, const char *type, json_t *fields
 static json_t *open_item(const Reply *r, const ResponsesStream *rs, const char *status) {
     const char *text = rs->text.data ? rs->text.data : "";
     if (rs->open == OPEN_REASONING) return reasoning_item(r, text, rs->text.len, status);
-    if (rs->open == OPEN_MESSAGE) return message_item(r, text, rs->text.len, status);
+    if (rs->open == OPEN_MESSAGE) return message_item(r, text, rs->text.len, status, json_deep_copy(rs->logprobs));
     return call_item(r, rs->ncalls - 1, json_object_get(rs->call, "id"), json_object_get(json_object_get(rs->call, "function"), "name"),
                      text, rs->text.len, status);
 }
@@ -595,7 +632,7 @@ static void close_item(const Reply *r, ResponsesStream *rs, Buf *out) {
         json_t *part = json_deep_copy(json_array_get(json_object_get(item, "content"), 0));
         json_t *done = json_pack("{s:O, s:i, s:i, s:s%}", "item_id", id, "output_index", index, "content_index", 0, "text", text,
                                  rs->text.len);
-        if (!reasoning) json_object_set_new(done, "logprobs", json_array());
+        if (!reasoning) json_object_set_new(done, "logprobs", rs->logprobs ? json_deep_copy(rs->logprobs) : json_array());
         emit(rs, out, reasoning ? "response.reasoning_text.done" : "response.output_text.done", done);
         emit(rs, out, reasoning ? "response.reasoning_part.done" : "response.content_part.done", json_pack("{s:O, s:i, s:i, s:o}", "item_id", id, "output_index", index,
                                                              "content_index", 0, "part", part));
@@ -604,6 +641,9 @@ static void close_item(const Reply *r, ResponsesStream *rs, Buf *out) {
     json_array_append_new(rs->items, item);
     rs->open = OPEN_NONE;
     buf_free(&rs->text);
+    json_decref(rs->logprobs);
+    json_decref(rs->unsent);
+    rs->logprobs = rs->unsent = NULL;
 }
 
 /* Opens an item of kind (closing the open one): its added events. */
@@ -618,6 +658,7 @@ static void open_kind(const Reply *r, ResponsesStream *rs, Buf *out, int kind, c
     json_t *item = open_item(r, rs, "in_progress"), *id = json_object_get(item, "id");
     int index = (int)json_array_size(rs->items);
     json_t *part = json_deep_copy(json_array_get(json_object_get(item, "content"), 0));
+    if (kind == OPEN_MESSAGE) json_object_set_new(part, "logprobs", json_array());   /* they come with the deltas */
     if (kind != OPEN_CALL) json_array_clear(json_object_get(item, "content"));
     emit(rs, out, "response.output_item.added", json_pack("{s:i, s:O}", "output_index", index, "item", item));
     if (kind != OPEN_CALL)
@@ -636,7 +677,10 @@ static void delta(const Reply *r, ResponsesStream *rs, Buf *out, int kind, const
     snprintf(id, sizeof id, "%s_%s", kind == OPEN_REASONING ? "rs" : "msg", reply_number(r));
     json_t *d = json_pack("{s:s, s:i, s:i, s:s%}", "item_id", id, "output_index", (int)json_array_size(rs->items),
                           "content_index", 0, "delta", text, len);
-    if (kind == OPEN_MESSAGE) json_object_set_new(d, "logprobs", json_array());
+    if (kind == OPEN_MESSAGE) {   /* the log-probabilities that came since the last delta */
+        json_object_set_new(d, "logprobs", rs->unsent ? rs->unsent : json_array());
+        rs->unsent = NULL;
+    }
     emit(rs, out, kind == OPEN_REASONING ? "response.reasoning_text.delta" : "response.output_text.delta", d);
 }
 
@@ -695,6 +739,12 @@ char *responses_stream_event(ResponsesStream *rs, const Reply *r, char *chat_eve
                                           json_object_get(error, "message"), "param"));
     } else if (choice) {
         json_t *reasoning = json_object_get(d, "reasoning"), *content = json_object_get(d, "content");
+        json_t *lp = json_object_get(json_object_get(choice, "logprobs"), "content");
+        if (lp) {   /* asked only where every token is the message's (take_logprobs) */
+            if (!rs->logprobs) rs->logprobs = json_array(), rs->unsent = json_array();
+            json_array_extend(rs->logprobs, lp);
+            json_array_extend(rs->unsent, lp);
+        }
         if (json_is_string(reasoning)) delta(r, rs, &out, OPEN_REASONING, json_string_value(reasoning), json_string_length(reasoning));
         if (json_is_string(content)) delta(r, rs, &out, OPEN_MESSAGE, json_string_value(content), json_string_length(content));
         call_deltas(r, rs, &out, json_object_get(d, "tool_calls"));

@@ -634,6 +634,22 @@ refused responses-context 400 "this model's context is 4096 tokens" /v1/response
 refused responses-messages-renamed 400 "input (as the chat messages it makes) messages[0]: the role 'developer' is not supported" \
   /v1/responses '{"input": [{"role": "developer", "content": "hi"}]}'
 check responses-get-405 "$(curl -s -o /dev/null -w '%{http_code}' "$U/v1/responses")" 405
+# include's message.output_text.logprobs (top_logprobs 3): the chat's log-probabilities of the same
+# request, whole; streamed, the deltas' entries joining into the done event's and the answer's
+LPREQ=$(jq -c '. + {include: ["message.output_text.logprobs"], top_logprobs: 3}' <<<"$RESP")
+post /v1/responses "$LPREQ"
+cp "$T/body" "$T/rlp"
+post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 20, temperature: 0, logprobs: true, top_logprobs: 3}')"
+check responses-logprobs "$(jq -c --slurpfile c "$T/body" '[.output[0].content[0].logprobs == $c[0].choices[0].logprobs.content,
+  (.output[0].content[0].logprobs | length) == .usage.output_tokens, .top_logprobs]' "$T/rlp")" '[true,true,3]'
+curl -sN --max-time 60 "$U/v1/responses" -d "$(jq -c '. + {stream: true}' <<<"$LPREQ")" >"$T/rsse"
+check responses-logprobs-streamed "$(sed -n 's/^data: //p' "$T/rsse" | jq -sc --slurpfile w "$T/rlp" '$w[0].output[0].content[0].logprobs as $want |
+  [([.[] | select(.type == "response.output_text.delta") | .logprobs[]] == $want),
+   ([.[] | select(.type == "response.output_text.done") | .logprobs][0] == $want), (.[-1].response.output[0].content[0].logprobs == $want)]')" \
+  '[true,true,true]'
+refused responses-include-other 400 "field 'include': only \"message.output_text.logprobs\" is supported" \
+  /v1/responses '{"input": "hi", "include": ["reasoning.encrypted_content"]}'
+refused responses-top-logprobs-alone 400 "field 'top_logprobs' needs 'include'" /v1/responses '{"input": "hi", "top_logprobs": 2}'
 refused chat-role-refused 400 "the role 'tool' is not supported" /v1/chat/completions '{"messages": [{"role": "tool", "content": "x"}]}'
 refused chat-content-parts-refused 400 "messages[0]: content in 2 parts is not supported" /v1/chat/completions \
   '{"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "text", "text": " there"}]}]}'
@@ -870,6 +886,8 @@ post /tokenize "$(jq -nc --argjson t "[$RT]" '{messages: [{role: "user", content
 b=$(jq '.count' "$T/body")
 post /tokenize "$(jq -nc '{messages: [{role: "user", content: "Weather?"}]}')"
 check responses-conversation-items "$a:$([ "$a" -gt "$(jq .count "$T/body")" ] && echo longer)" "$b:longer"
+refused responses-logprobs-with-tools 400 "field 'include': the message's log-probabilities need every generated token to be the message's" \
+  /v1/responses "{\"input\": \"hi\", \"tools\": [$RT], \"include\": [\"message.output_text.logprobs\"]}"
 # ---- structured outputs (docs/serving.md, "Structured outputs"): random weights sampling at
 # temperature 1, yet each answer is JSON that its schema validates: response_format json_object and
 # json_schema, tool_choice "required" (a list of calls: finish_reason tool_calls) and a named function
