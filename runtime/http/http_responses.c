@@ -4,8 +4,10 @@
  * response_format, reasoning.effort reasoning_effort, max_output_tokens max_tokens; the chat request
  * then runs as any other. Its answer is written back as a response object: output items (a reasoning
  * item, a message, function calls), usage in the Responses names. A stream's chat chunks become the
- * Responses events, in order, each with its sequence_number. What the API asks that mixc does not do
- * (stored responses, built-in tools, summaries, ...) is refused by name. */
+ * Responses events, in order, each with its sequence_number. With --store-responses the last responses
+ * are kept with their conversation (previous_response_id, GET and DELETE /v1/responses/ID). What the
+ * API asks that mixc does not do (built-in tools, summaries, background responses, ...) is refused by
+ * name. */
 #include "http.h"
 
 #include <stdio.h>
@@ -617,8 +619,24 @@ static json_t *open_item(const Reply *r, const ResponsesStream *rs, const char *
 }
 
 /* The open item's closing events (its text done, its part done, the item done). */
+/* The open item's delta event of text; a message's carries the log-probabilities that came since the
+ * last one. */
+static void delta_event(const Reply *r, ResponsesStream *rs, Buf *out, const char *text, size_t len) {
+    char id[64];
+    snprintf(id, sizeof id, "%s_%s", rs->open == OPEN_REASONING ? "rs" : "msg", reply_number(r));
+    json_t *d = json_pack("{s:s, s:i, s:i, s:s%}", "item_id", id, "output_index", (int)json_array_size(rs->items),
+                          "content_index", 0, "delta", text, len);
+    if (rs->open == OPEN_MESSAGE) {
+        json_object_set_new(d, "logprobs", rs->unsent ? rs->unsent : json_array());
+        rs->unsent = NULL;
+    }
+    emit(rs, out, rs->open == OPEN_REASONING ? "response.reasoning_text.delta" : "response.output_text.delta", d);
+}
+
 static void close_item(const Reply *r, ResponsesStream *rs, Buf *out) {
     if (rs->open == OPEN_NONE) return;
+    if (rs->open == OPEN_MESSAGE && json_array_size(rs->unsent))   /* entries after the last text: a delta of none */
+        delta_event(r, rs, out, "", 0);
     json_t *item = open_item(r, rs, status_of(rs->finish));
     json_t *id = json_object_get(item, "id");
     int index = (int)json_array_size(rs->items);
@@ -673,15 +691,7 @@ static void delta(const Reply *r, ResponsesStream *rs, Buf *out, int kind, const
     if (!len) return;
     if (rs->open != kind) open_kind(r, rs, out, kind, NULL);
     buf_append(&rs->text, text, len);
-    char id[64];
-    snprintf(id, sizeof id, "%s_%s", kind == OPEN_REASONING ? "rs" : "msg", reply_number(r));
-    json_t *d = json_pack("{s:s, s:i, s:i, s:s%}", "item_id", id, "output_index", (int)json_array_size(rs->items),
-                          "content_index", 0, "delta", text, len);
-    if (kind == OPEN_MESSAGE) {   /* the log-probabilities that came since the last delta */
-        json_object_set_new(d, "logprobs", rs->unsent ? rs->unsent : json_array());
-        rs->unsent = NULL;
-    }
-    emit(rs, out, kind == OPEN_REASONING ? "response.reasoning_text.delta" : "response.output_text.delta", d);
+    delta_event(r, rs, out, text, len);
 }
 
 /* A chunk's tool_calls: a call with an id opens its item; each arguments piece is a delta of it. */
