@@ -751,7 +751,8 @@ char *responses_stream_event(ResponsesStream *rs, const Reply *r, char *chat_eve
         json_t *reasoning = json_object_get(d, "reasoning"), *content = json_object_get(d, "content");
         json_t *lp = json_object_get(json_object_get(choice, "logprobs"), "content");
         if (lp) {   /* asked only where every token is the message's (take_logprobs) */
-            if (!rs->logprobs) rs->logprobs = json_array(), rs->unsent = json_array();
+            if (!rs->logprobs) rs->logprobs = json_array();
+            if (!rs->unsent) rs->unsent = json_array();   /* the last delta took those before */
             json_array_extend(rs->logprobs, lp);
             json_array_extend(rs->unsent, lp);
         }
