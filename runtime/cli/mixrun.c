@@ -251,6 +251,12 @@ static uint64_t request_seed(const MixrunOptions *o) {
 static int load_requests(const MixrunOptions *o, const Layout *l, ServeRequests *rq, BackendConfig *cfg) {
     if (o->requests && !serve_read_requests(o->requests, l->model.vocab, rq)) return 1;
     if (!o->requests && !serve_synthetic(&o->synthetic, request_seed(o), l->model.vocab, rq)) return 1;
+    for (int i = 0; i < rq->n && o->http.scheduling_policy != SCHEDULE_PRIORITY; i++)
+        if (rq->v[i].priority) {   /* as vLLM refuses a priority without its policy: the order would ignore it */
+            fprintf(stderr, "%s: request '%s' has priority %lld, but the run admits by arrival: give --scheduling-policy "
+                    "priority\n", prog_name(), rq->v[i].id, (long long)rq->v[i].priority);
+            return 1;
+        }
     serve_backend_config(rq, l->model.context, (int)o->max_seqs, cfg);
     return -1;
 }
@@ -258,7 +264,7 @@ static int load_requests(const MixrunOptions *o, const Layout *l, ServeRequests 
 static int serve(const MixrunOptions *o, Backend *b, const ServeRequests *rq) {
     ServeOptions so = {.step_tokens = o->step_tokens, .kv_budget = o->kv_budget, .context = b->layout->model.context,
                        .trace = o->trace, .progress = true, .no_prefix_caching = o->no_prefix_caching,
-                       .cache_generated = o->cache_generated};
+                       .cache_generated = o->cache_generated, .priority = o->http.scheduling_policy == SCHEDULE_PRIORITY};
     if (o->rates.n) return serve_sweep(b, &o->synthetic, request_seed(o), &o->rates, &so, o->json, o->svg);
     ServeRun sr;
     int rc = serve_run(b, rq, &so, &sr) ? serve_print(rq, &sr, o->json) : 1;

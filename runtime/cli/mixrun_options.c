@@ -128,7 +128,7 @@ static const OptSpec mixrun_options[] = {
                 "GET and DELETE /v1/responses/ID (default: none kept)"),
     OPT(MixrunOptions, http.scheduling_policy, OPT_CHOICE, "--scheduling-policy", .choices = SCHEDULING_POLICY_NAMES,
         .help = "the order waiting requests are admitted in (vLLM's): fcfs (default), by arrival;\n"
-                "priority, by the requests' \"priority\" (the least first), then arrival"),
+                "priority, by the requests' \"priority\" (the least first), then arrival (serve,\n--requests)"),
     OPT(MixrunOptions, http.tool_call_parser, OPT_CUSTOM, "--tool-call-parser", .metavar = "NAME", .parse = parse_tool_parser,
         .expects = TOOL_PARSER_NAMES,
         .help = "tool calling (vLLM's, docs/serving.md): how a chat answer's tool calls are\n"
@@ -242,6 +242,8 @@ static int check_serving(const OptCommand *cmd, const MixrunOptions *o) {
                      o->no_prefix_caching || o->cache_generated))
         return opt_usage_error(cmd, "--seed, --max-seqs, --kv-budget, --step-tokens, --trace, --no-prefix-caching and "
                                     "--prefix-caching-generated go with --requests or --synthetic");
+    if (!serving && !o->serve && o->http.scheduling_policy >= 0)
+        return opt_usage_error(cmd, "--scheduling-policy goes with mixrun serve, --requests or --synthetic");
     if ((o->seed_requests >= 0 || o->rates.n) && !o->synthetic.count)
         return opt_usage_error(cmd, "--seed and --rates go with --synthetic");
     if (o->svg && !o->rates.n) return opt_usage_error(cmd, "--svg goes with --rates");
@@ -254,11 +256,11 @@ static int check_serve(const OptCommand *cmd, const MixrunOptions *o) {
     const HttpOptions *h = &o->http;
     bool server = h->host || h->port >= 0 || h->model_name || h->max_body || h->max_connections || h->timeout_s ||
                   h->generation_config || h->override_generation_config || h->api_key || h->tool_call_parser ||
-                  h->reasoning_parser || h->scheduling_policy >= 0 || h->tokens_as_ids || h->store_responses;
+                  h->reasoning_parser || h->tokens_as_ids || h->store_responses;
     if (!o->serve)
         return server ? opt_usage_error(cmd, "--host, --port, --model-name, --max-body, --max-connections, --timeout, "
                                              "--generation-config, --override-generation-config, --api-key, "
-                                             "--tool-call-parser, --reasoning-parser, --scheduling-policy, --return-tokens-as-token-ids and "
+                                             "--tool-call-parser, --reasoning-parser, --return-tokens-as-token-ids and "
                                              "--store-responses go with mixrun serve")
                       : OPT_GO;
     if (o->tokens || o->tokens_file || o->prompts_file || o->text || o->text_file || o->print_ids || o->bench ||

@@ -89,8 +89,11 @@ static bool parse_request(json_t *o, const char *path, int line, int64_t vocab, 
             if (!ok) return line_error(path, line, "field 'arrival_s' must be a number >= 0 and <= %.0f (a day)",
                                        SERVE_MAX_ARRIVAL_S);
             r->arrival_s = json_number_value(v);
+        } else if (!strcmp(key, "priority")) {
+            if (!(ok = json_is_integer(v))) return line_error(path, line, "field 'priority' must be an integer");
+            r->priority = (int64_t)json_integer_value(v);
         } else {
-            return line_error(path, line, "unknown field '%s' (id, prompt_tokens, max_new_tokens, arrival_s)",
+            return line_error(path, line, "unknown field '%s' (id, prompt_tokens, max_new_tokens, arrival_s, priority)",
                               shown_text(key, strlen(key), (char[SHOWN_MAX]){0}));
         }
         if (!ok) return false;

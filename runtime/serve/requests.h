@@ -2,7 +2,8 @@
  * --requests`) or generated (`--synthetic N,PROMPT,NEW[,RATE]`).
  *
  * A line of the file is one object: {"id": "r1", "prompt_tokens": [3, 1, 4], "max_new_tokens": 8,
- * "arrival_s": 0.0}; arrival_s is optional (0), any other field is refused. Blank lines are skipped.
+ * "arrival_s": 0.0, "priority": 0}; arrival_s and priority are optional (0), any other field is
+ * refused. Blank lines are skipped.
  */
 #ifndef MIXC_SERVE_REQUESTS_H
 #define MIXC_SERVE_REQUESTS_H
@@ -15,6 +16,8 @@ typedef struct {
     int64_t prompt_len;
     int64_t max_new;        /* >= 1 */
     double arrival_s;       /* seconds after the run starts */
+    int64_t priority;       /* vLLM's: with ServeOptions.priority, the least is admitted first among those
+                             * that arrived (ties by arrival); 0 when not given */
 } ServeRequest;
 
 typedef struct {

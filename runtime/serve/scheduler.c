@@ -16,7 +16,9 @@ typedef struct {
     const ServeRequests *rq;
     const ServeOptions *o;
     ServeRun *run;
-    int head;               /* the next request to admit (FIFO) */
+    int head;               /* the next request to admit (FIFO); with priority, the next to arrive */
+    int *waiting;           /* with priority: the arrived requests not yet admitted, a heap by (priority, index) */
+    int nwaiting;
     int refused;
     double start;
 } Sched;
@@ -56,10 +58,48 @@ static void skip_refused(Sched *s) {
     while (s->head < s->rq->n && s->run->result[s->head].refused[0]) s->head++;
 }
 
+/* Whether request a goes before b: the lesser priority, then the earlier (arrival order). */
+static bool before(const Sched *s, int a, int b) {
+    int64_t pa = s->rq->v[a].priority, pb = s->rq->v[b].priority;
+    return pa < pb || (pa == pb && a < b);
+}
+
+/* The waiting heap's element at k moved up, or down, to its place. */
+static void sift(Sched *s, int k) {
+    int *h = s->waiting;
+    for (; k > 0 && before(s, h[k], h[(k - 1) / 2]); k = (k - 1) / 2) {
+        int t = h[k];
+        h[k] = h[(k - 1) / 2], h[(k - 1) / 2] = t;
+    }
+    for (int c; (c = 2 * k + 1) < s->nwaiting; k = c) {
+        if (c + 1 < s->nwaiting && before(s, h[c + 1], h[c])) c++;
+        if (!before(s, h[c], h[k])) break;
+        int t = h[k];
+        h[k] = h[c], h[c] = t;
+    }
+}
+
+/* With priority: the requests that arrived join the waiting heap; its least is admitted while the
+ * engine takes it, and is never overtaken (a request that must wait for memory holds back the rest). */
+static bool admit_by_priority(Sched *s, double now) {
+    const ServeRequests *rq = s->rq;
+    for (skip_refused(s); s->head < rq->n && now - s->start >= rq->v[s->head].arrival_s; s->head++, skip_refused(s))
+        s->waiting[s->nwaiting++] = s->head, sift(s, s->nwaiting - 1);
+    while (s->nwaiting) {
+        int i = s->waiting[0];
+        int got = serve_engine_admit(s->e, &rq->v[i], &s->run->result[i], s->start + rq->v[i].arrival_s, NULL);
+        if (got <= 0) return got == 0;
+        s->waiting[0] = s->waiting[--s->nwaiting];
+        sift(s, 0);
+    }
+    return true;
+}
+
 /* Admits requests in order while the head has arrived and the engine takes it. The head is never
  * overtaken: a request that must wait for memory holds back those behind it. */
 static bool admit(Sched *s, double now) {
     const ServeRequests *rq = s->rq;
+    if (s->o->priority) return admit_by_priority(s, now);
     for (skip_refused(s); s->head < rq->n; s->head++, skip_refused(s)) {
         const ServeRequest *r = &rq->v[s->head];
         if (now - s->start < r->arrival_s) break;
@@ -70,10 +110,10 @@ static bool admit(Sched *s, double now) {
     return true;
 }
 
-/* Waits for the next arrival when nothing runs and the head has not arrived. */
+/* Waits for the next arrival when nothing runs or waits and the head has not arrived. */
 static void wait_for_arrival(Sched *s) {
     skip_refused(s);
-    if (serve_engine_stats(s->e).busy || s->head >= s->rq->n) return;
+    if (serve_engine_stats(s->e).busy || s->nwaiting || s->head >= s->rq->n) return;
     double wait = s->rq->v[s->head].arrival_s - (mono_seconds() - s->start);
     if (wait <= 0) return;
     struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
@@ -82,7 +122,7 @@ static void wait_for_arrival(Sched *s) {
 
 bool serve_run(Backend *b, const ServeRequests *rq, const ServeOptions *o, ServeRun *out) {
     memset(out, 0, sizeof *out);
-    Sched s = {.rq = rq, .o = o, .run = out, .e = serve_engine_open(b, o, NULL)};
+    Sched s = {.rq = rq, .o = o, .run = out, .e = serve_engine_open(b, o, NULL), .waiting = xcalloc((size_t)rq->n + 1, sizeof(int))};
     out->result = xcalloc((size_t)rq->n + 1, sizeof *out->result);
     out->kv_budget_bytes = serve_engine_budget(s.e);
     refuse_impossible(&s, b);
@@ -106,6 +146,7 @@ bool serve_run(Backend *b, const ServeRequests *rq, const ServeOptions *o, Serve
     out->mixed_steps = st.mixed_steps;
     out->cached_tokens = st.cached_tokens;
     serve_engine_close(s.e);
+    free(s.waiting);
     return ok;
 }
 

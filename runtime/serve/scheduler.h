@@ -1,6 +1,7 @@
 /* scheduler.h — continuous batching of many requests on one backend (docs/serving.md).
  *
- * The backend holds max_seqs slots. A request is admitted (FIFO, by arrival) when a slot is free and
+ * The backend holds max_seqs slots. A request is admitted (FIFO, by arrival; with ServeOptions.priority
+ * by priority among those that arrived, then arrival) when a slot is free and
  * the KV bytes of the sequences in flight plus its own stay within the budget: a sequence costs what
  * the run plan gives it (run_plan_seq_kv_bytes: ring caches in full, the others for prompt +
  * max_new tokens). Each step decodes every sequence that has its first token once (one
@@ -25,6 +26,8 @@ typedef struct {
     bool no_prefix_caching; /* a slot's caches are never reused by the next prompt that starts the same */
     bool cache_generated;   /* prefix caching reuses generated tokens' rows too, as decode steps wrote them
                              * (on emu and cuda rounded otherwise than a prefill: opt-in) */
+    bool priority;          /* --scheduling-policy priority: of the requests that arrived, the least
+                             * ServeRequest.priority is admitted first (ties by arrival); else by arrival */
 } ServeOptions;
 
 typedef struct {

@@ -1895,6 +1895,6 @@ check usage-override-generation-config-without-serve "$?:$(grep -c 'go with mixr
 "$RUN" "${MODEL[@]}" --tokens 1 --api-key k >/dev/null 2>"$T/err"
 check usage-api-key-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "2:1"
 "$RUN" "${MODEL[@]}" --tokens 1 --scheduling-policy fcfs >/dev/null 2>"$T/err"
-check usage-scheduling-policy-without-serve "$?:$(grep -c 'go with mixrun serve' "$T/err")" "2:1"
+check usage-scheduling-policy-without-serve "$?:$(grep -c -- '--scheduling-policy goes with mixrun serve, --requests or --synthetic' "$T/err")" "2:1"
 
 [ "$fails" -eq 0 ]

@@ -582,6 +582,25 @@ if run "fifo: big's bytes" 0 "${TINY[@]}" --requests <(sed -n 3p "$T/fifo.jsonl"
   fi
 fi
 
+# ---- --scheduling-policy priority: of the requests that arrived, the least priority is admitted
+# first, then by arrival (one slot, all at 0 s); each one's tokens as it runs alone. By arrival (the
+# default), a file that gives priorities is refused, as vLLM refuses them without the policy
+printf '%s\n' '{"id": "a", "prompt_tokens": [1, 2], "max_new_tokens": 3, "priority": 5}' \
+  '{"id": "b", "prompt_tokens": [3, 4], "max_new_tokens": 3, "priority": -1}' \
+  '{"id": "c", "prompt_tokens": [5, 6], "max_new_tokens": 3, "priority": 5}' \
+  '{"id": "d", "prompt_tokens": [7, 8], "max_new_tokens": 3}' >"$T/prio.jsonl"
+if run "priority" 0 "${TINY[@]}" --requests "$T/prio.jsonl" --max-seqs 1 --trace --scheduling-policy priority --json; then
+  order=$(grep -o 'admit [a-z0-9]*' "$T/err" | cut -d' ' -f2 | paste -sd' ')
+  got=$(jq -c '[.requests[] | .output_tokens]' "$T/out")
+  want=$(for p in 1,2 3,4 5,6 7,8; do "$RUN" "${TINY[@]}" --tokens "$p" --max-new 3 2>/dev/null | tr ',' ' ' | jq -sc .; done | jq -sc .)
+  if [ "$order" = "b d a c" ] && [ "$got" = "$want" ]; then pass "--scheduling-policy priority: admitted b d a c, each as alone"
+  else fail "--scheduling-policy priority" "order: $order (want b d a c)" "tokens: $got" "alone:  $want"; fi
+fi
+run "priority by arrival" 1 "${TINY[@]}" --requests "$T/prio.jsonl" &&
+  expect_err "priority needs its policy" "request 'a' has priority 5, but the run admits by arrival: give --scheduling-policy priority"
+run "priority: usage" 2 "${TINY[@]}" --tokens 1 --scheduling-policy priority &&
+  expect_err "priority: usage" "--scheduling-policy goes with mixrun serve, --requests or --synthetic"
+
 # ---- --json: the object, nothing more; --synthetic deterministic
 if run "json" 0 "${TINY[@]}" --synthetic 4,6,3 --json; then
   cp "$T/out" "$T/syn1.json"
