@@ -173,6 +173,8 @@ typedef struct Gen {
     int logprobs;               /* -1: no log-probabilities; else the alternatives asked a token (0..20) */
     bool tokens_as_ids;         /* vLLM's return_tokens_as_token_ids: the log-probabilities name each token
                                  * "token_id:ID", never its text */
+    bool prompt_ids;            /* vLLM's return_token_ids: the answer gives the prompt's ids too
+                                 * (prompt_token_ids; the generated ones are always there) */
     bool echo;                  /* completions: the answer starts with the prompt (and its logprobs) */
     LogitAdjust adjust;         /* logit_bias and the penalties (its arrays malloc'd; counts the engine's) */
     char *prompt_text;          /* with echo, the prompt's text: a text prompt's as given, token ids'

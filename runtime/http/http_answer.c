@@ -46,6 +46,15 @@ static json_t *ids_json(const Gen *g, int64_t from, int64_t to) {
     return a;
 }
 
+/* vLLM's return_token_ids: the prompt's ids as prompt_token_ids into o (a completion's choice, a chat
+ * answer or its first chunk). */
+static void prompt_ids_into(const Gen *g, json_t *o) {
+    if (!g->prompt_ids) return;
+    json_t *a = json_array();
+    for (int64_t i = 0; i < g->req.prompt_len; i++) json_array_append_new(a, json_integer(g->req.prompt[i]));
+    json_object_set_new(o, "prompt_token_ids", a);
+}
+
 /* The reply's tokens: each prompt's once (its n choices share it), every choice's generated ids; of
  * the prompts', those not prefilled (prefix caching: OpenAI's cached_tokens). */
 static json_t *usage_json(const Reply *r) {
@@ -318,6 +327,7 @@ static json_t *choice_json(const Gen *g) {
     if (g->chat) json_object_set_new(choice, "message", message_json(g, &a));
     else json_object_set_new(choice, "text", answer_text(g, 0, g->text_len, true));
     if (!g->chat && g->prompt_logprobs >= 0) json_object_set_new(choice, "prompt_logprobs", prompt_logprobs_json(g));
+    if (!g->chat) prompt_ids_into(g, choice);
     answer_free(&a);
     return choice;
 }
@@ -330,6 +340,7 @@ char *api_response_json(const Reply *r) {
     json_object_set_new(j, "usage", usage_json(r));
     if (g->chat && g->prompt_logprobs >= 0)   /* vLLM's: the answer's, the choices sharing the prompt */
         json_object_set_new(j, "prompt_logprobs", prompt_logprobs_json(g));
+    if (g->chat) prompt_ids_into(g, j);
     return api_json_text(j);
 }
 
@@ -377,6 +388,7 @@ static char *chunk_event(const Gen *g, Buf *content, Buf *reasoning, int64_t id_
     if (calls) json_object_set_new(delta, "tool_calls", calls);
     if (delta) json_object_set_new(choice, "delta", delta);
     json_object_set_new(j, "choices", json_pack("[o]", choice));
+    if (first && (!g->chat || !g->index)) prompt_ids_into(g, g->chat ? j : choice);   /* vLLM's: in the first chunk */
     if (g->continuous_usage) {   /* vLLM's: the choice's prompt and its ids so far; at its end, all it made */
         int64_t made = finish ? g->res.noutput : id_to;
         json_object_set_new(j, "usage", json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)g->req.prompt_len,

@@ -167,6 +167,9 @@ static bool f_echo(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "ec
 static bool f_include_reasoning(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "include_reasoning", &p->g->include_reasoning, err);
 }
+static bool f_return_token_ids(Parse *p, json_t *v, ApiError *err) {
+    return take_bool(v, "return_token_ids", &p->g->prompt_ids, err);
+}
 static bool f_return_tokens_as_token_ids(Parse *p, json_t *v, ApiError *err) {
     return take_bool(v, "return_tokens_as_token_ids", &p->g->tokens_as_ids, err);
 }
@@ -303,6 +306,9 @@ static bool logprobs_asked(Parse *p, ApiError *err) {
         return api_refuse(err, 400, "field 'prompt_logprobs' cannot be given with \"stream\": true (as in vLLM): the "
                           "chunks do not carry them");
     if (p->g->stream) p->g->prompt_logprobs = -1;
+    if (p->g->echo && p->g->prompt_ids)   /* vLLM then leaves the prompt's text out and puts its ids in token_ids */
+        return api_refuse(err, 400, "fields 'return_token_ids' and 'echo' cannot both be given (the echoed prompt's ids are "
+                          "prompt_token_ids)");
     if (!p->g->chat) return true;
     if (p->top_logprobs >= 0 && !p->chat_logprobs) return api_refuse(err, 400, "field 'top_logprobs' needs \"logprobs\": true");
     if (p->chat_logprobs) p->g->logprobs = p->top_logprobs > 0 ? (int)p->top_logprobs : 0;
@@ -412,7 +418,7 @@ static const Field FIELDS[] = {
     {"allowed_token_ids", api_allowed_token_ids, GENERATING}, {"bad_words", api_bad_words, GENERATING}, {"truncate_prompt_tokens", f_truncate_prompt_tokens, GENERATING},
     {"min_tokens", f_min_tokens, GENERATING}, {"seed", f_seed, GENERATING}, {"stop", f_stop, GENERATING},
     {"priority", f_priority, GENERATING}, {"return_tokens_as_token_ids", f_return_tokens_as_token_ids, GENERATING},
-    {"prompt_logprobs", f_prompt_logprobs, GENERATING},
+    {"prompt_logprobs", f_prompt_logprobs, GENERATING}, {"return_token_ids", f_return_token_ids, GENERATING},
     {"n", f_n, GENERATING}, {"stream", f_stream, GENERATING}, {"stream_options", f_stream_options, GENERATING},
     {"user", f_ignored, GENERATING}, {"ignore_eos", f_ignore_eos, GENERATING},
     {"skip_special_tokens", f_skip_special_tokens, GENERATING},

@@ -521,6 +521,21 @@ post /v1/completions '{"prompt": [1, 2], "max_tokens": 1, "prompt_logprobs": 0, 
 check prompt-logprobs-0-streamed "$CODE:$(grep -c prompt_logprobs "$T/body")" "200:0"
 refused prompt-logprobs-all 400 "field 'prompt_logprobs': -1 (every token's) is more than the 20" /v1/completions '{"prompt": [1, 2], "prompt_logprobs": -1}'
 refused prompt-logprobs-range 400 "field 'prompt_logprobs' must be an integer in [0, 20]" /v1/completions '{"prompt": [1, 2], "prompt_logprobs": 21}'
+# return_token_ids (vLLM's): the prompt's ids as prompt_token_ids, each completion choice its prompt's
+# (streamed: in its first chunk), a chat's at the answer's top level (the template's ids, as /tokenize
+# gives them; streamed: in the first chunk); a 400 with echo
+post /v1/completions '{"prompt": [[5, 17, 300], [42, 7]], "max_tokens": 2, "temperature": 0, "n": 2, "return_token_ids": true}'
+check return-token-ids "$(jq -c '[.choices[] | .prompt_token_ids]' "$T/body")" '[[5,17,300],[5,17,300],[42,7],[42,7]]'
+curl -sN --max-time 60 "$U/v1/completions" -d '{"prompt": [5, 17, 300], "max_tokens": 3, "temperature": 0, "return_token_ids": true, "stream": true}' >"$T/sse"
+check return-token-ids-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc '[.[0].choices[0].prompt_token_ids, ([.[1:][] | .choices[0] | has("prompt_token_ids")] | any)]')" \
+  '[[5,17,300],false]'
+post /v1/chat/completions "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 2, temperature: 0, return_token_ids: true}')"
+cp "$T/body" "$T/rti"
+post /tokenize "$(jq -nc --argjson m "$MSGS" '{messages: $m}')"
+check chat-return-token-ids "$(jq -c '.prompt_token_ids' "$T/rti")" "$(jq -c '.tokens' "$T/body")"
+curl -sN --max-time 60 "$U/v1/chat/completions" -d "$(jq -nc --argjson m "$MSGS" '{messages: $m, max_tokens: 2, temperature: 0, return_token_ids: true, stream: true}')" >"$T/sse"
+check chat-return-token-ids-streamed "$(sed -n 's/^data: \({.*\)$/\1/p' "$T/sse" | jq -sc '[.[0].prompt_token_ids == $t, ([.[1:][] | has("prompt_token_ids")] | any)]' --argjson t "$(jq -c '.tokens' "$T/body")")" '[true,false]'
+refused return-token-ids-echo 400 "fields 'return_token_ids' and 'echo' cannot both be given" /v1/completions '{"prompt": [1, 2], "echo": true, "return_token_ids": true}'
 post /v1/completions '{"prompt": [5, 17, 300], "max_tokens": 16, "temperature": 0, "echo": true}'
 check echo-token-ids-decoded "$(jq -c '[.choices[0].token_ids, .choices[0].logprobs]' "$T/body")" "[$(jq -c '.choices[0].token_ids' "$T/lp-greedy"),null]"
 check echo-token-ids-text "$(jq -r '.choices[0].text' "$T/body")" "$("$TT" decode "$T/tok/tokenizer.json" 5,17,300)$(jq -r '.choices[0].text' "$T/lp-greedy")"
