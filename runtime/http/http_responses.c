@@ -555,7 +555,7 @@ char *responses_answer_json(const Reply *r) {
     for (size_t k = 0; k < json_array_size(calls); k++) {
         json_t *c = json_array_get(calls, k), *f = json_object_get(c, "function"), *args = json_object_get(f, "arguments");
         json_array_append_new(output, call_item(r, (int)k, json_object_get(c, "id"), json_object_get(f, "name"),
-                                                json_string_value(args), json_string_length(args), "completed"));
+                                                json_string_value(args), json_string_length(args), status));
     }
     json_t *o = response_object(r, status, output, usage_of(r, json_object_get(chat, "usage")));
     json_decref(chat);
@@ -618,7 +618,6 @@ static json_t *open_item(const Reply *r, const ResponsesStream *rs, const char *
                      text, rs->text.len, status);
 }
 
-/* The open item's closing events (its text done, its part done, the item done). */
 /* The open item's delta event of text; a message's carries the log-probabilities that came since the
  * last one. */
 static void delta_event(const Reply *r, ResponsesStream *rs, Buf *out, const char *text, size_t len) {
@@ -633,6 +632,8 @@ static void delta_event(const Reply *r, ResponsesStream *rs, Buf *out, const cha
     emit(rs, out, rs->open == OPEN_REASONING ? "response.reasoning_text.delta" : "response.output_text.delta", d);
 }
 
+/* The open item's closing events (a message's last log-probabilities, its text done, its part done,
+ * the item done). */
 static void close_item(const Reply *r, ResponsesStream *rs, Buf *out) {
     if (rs->open == OPEN_NONE) return;
     if (rs->open == OPEN_MESSAGE && json_array_size(rs->unsent))   /* entries after the last text: a delta of none */
@@ -652,8 +653,8 @@ static void close_item(const Reply *r, ResponsesStream *rs, Buf *out) {
                                  rs->text.len);
         if (!reasoning) json_object_set_new(done, "logprobs", rs->logprobs ? json_deep_copy(rs->logprobs) : json_array());
         emit(rs, out, reasoning ? "response.reasoning_text.done" : "response.output_text.done", done);
-        emit(rs, out, reasoning ? "response.reasoning_part.done" : "response.content_part.done", json_pack("{s:O, s:i, s:i, s:o}", "item_id", id, "output_index", index,
-                                                             "content_index", 0, "part", part));
+        emit(rs, out, reasoning ? "response.reasoning_part.done" : "response.content_part.done",
+             json_pack("{s:O, s:i, s:i, s:o}", "item_id", id, "output_index", index, "content_index", 0, "part", part));
     }
     emit(rs, out, "response.output_item.done", json_pack("{s:i, s:O}", "output_index", index, "item", item));
     json_array_append_new(rs->items, item);
@@ -680,8 +681,8 @@ static void open_kind(const Reply *r, ResponsesStream *rs, Buf *out, int kind, c
     if (kind != OPEN_CALL) json_array_clear(json_object_get(item, "content"));
     emit(rs, out, "response.output_item.added", json_pack("{s:i, s:O}", "output_index", index, "item", item));
     if (kind != OPEN_CALL)
-        emit(rs, out, kind == OPEN_REASONING ? "response.reasoning_part.added" : "response.content_part.added", json_pack("{s:O, s:i, s:i, s:o}", "item_id", id, "output_index", index,
-                                                              "content_index", 0, "part", part));
+        emit(rs, out, kind == OPEN_REASONING ? "response.reasoning_part.added" : "response.content_part.added",
+             json_pack("{s:O, s:i, s:i, s:o}", "item_id", id, "output_index", index, "content_index", 0, "part", part));
     else json_decref(part);
     json_decref(item);
 }
