@@ -531,8 +531,10 @@ char *responses_stream_start(ResponsesStream *rs, const Reply *r);
  * usage chunk's), after the first events if they have not gone out (malloc'd). */
 char *responses_stream_event(ResponsesStream *rs, const Reply *r, char *chat_event);
 
-/* The whole response of a finished reply, every choice in order (malloc'd; r->mu held). */
+/* The whole response of a finished reply, every choice in order (malloc'd; r->mu held); as an object
+ * (/v1/responses reads it). */
 char *api_response_json(const Reply *r);
+json_t *api_response_object(const Reply *r);
 /* Where a choice's stream stands: the text bytes gone out (or passed over: reasoning's tags), the ids
  * gone out, whether the next event is its first, and whether its last went. */
 typedef struct {

@@ -332,7 +332,7 @@ static json_t *choice_json(const Gen *g) {
     return choice;
 }
 
-char *api_response_json(const Reply *r) {
+json_t *api_response_object(const Reply *r) {
     const Gen *g = &r->choice[0];
     json_t *j = answer_head(g, g->chat ? "chat.completion" : "text_completion"), *choices = json_array();
     for (int i = 0; i < r->nchoice; i++) json_array_append_new(choices, choice_json(&r->choice[i]));
@@ -341,8 +341,10 @@ char *api_response_json(const Reply *r) {
     if (g->chat && g->prompt_logprobs >= 0)   /* vLLM's: the answer's, the choices sharing the prompt */
         json_object_set_new(j, "prompt_logprobs", prompt_logprobs_json(g));
     if (g->chat) prompt_ids_into(g, j);
-    return api_json_text(j);
+    return j;
 }
+
+char *api_response_json(const Reply *r) { return api_json_text(api_response_object(r)); }
 
 /* The server-sent event "data: " j "\n\n" (j taken). */
 static char *sse_event(json_t *j) {

@@ -628,9 +628,6 @@ static void prepare_choice(const HttpServer *s, Gen *g) {
     }
 }
 
-/* Prompt i's choices (v its JSON; a chat's: the messages): the first from the fields and the prompt,
- * the others copies of it; each draws from the seed plus its place among them (vLLM's n), or from
- * a state of its own without a seed. */
 /* truncate_prompt_tokens: the prompt's first tokens dropped, its last p->truncate kept (vLLM's, its
  * BOS too). Not with echo, which would give back another prompt than the one that ran. */
 static bool truncated_prompt(Parse *p, ApiError *err) {
@@ -643,6 +640,9 @@ static bool truncated_prompt(Parse *p, ApiError *err) {
     return true;
 }
 
+/* Prompt i's choices (v its JSON; a chat's: the messages): the first from the fields and the prompt,
+ * the others copies of it; each draws from the seed plus its place among them (vLLM's n), or from
+ * a state of its own without a seed. */
 static bool fill_prompt(Parse *p, Reply *r, size_t i, json_t *v, ApiError *err) {
     Gen *first = &r->choice[i * (size_t)r->n];
     gen_copy_request(first, p->g);

@@ -506,9 +506,20 @@ static json_t *response_object(const Reply *r, const char *status, json_t *outpu
     return o;
 }
 
+/* The kinds of output item: a stream's open one (OPEN_NONE: none). */
+enum { OPEN_NONE, OPEN_REASONING, OPEN_MESSAGE, OPEN_CALL };
+
+/* The id of r's item of kind, its k-th call's: rs_N, msg_N, fc_N_K (N the answer's number). */
+static const char *item_id(const Reply *r, int kind, int k, char id[64]) {
+    const char *number = reply_number(r);
+    if (kind == OPEN_CALL) snprintf(id, 64, "fc_%s_%d", number, k);
+    else snprintf(id, 64, "%s_%s", kind == OPEN_REASONING ? "rs" : "msg", number);
+    return id;
+}
+
 static json_t *reasoning_item(const Reply *r, const char *text, size_t len, const char *status) {
     char id[64];
-    snprintf(id, sizeof id, "rs_%s", reply_number(r));
+    item_id(r, OPEN_REASONING, 0, id);
     return json_pack("{s:s, s:s, s:[], s:[{s:s, s:s%}], s:s}", "id", id, "type", "reasoning", "summary", "content", "type",
                      "reasoning_text", "text", text, len, "status", status);
 }
@@ -516,7 +527,7 @@ static json_t *reasoning_item(const Reply *r, const char *text, size_t len, cons
 /* A message item: text (NULL: no part yet), its tokens' log-probabilities (taken; NULL: none). */
 static json_t *message_item(const Reply *r, const char *text, size_t len, const char *status, json_t *logprobs) {
     char id[64];
-    snprintf(id, sizeof id, "msg_%s", reply_number(r));
+    item_id(r, OPEN_MESSAGE, 0, id);
     json_t *content = text ? json_pack("[{s:s, s:s%, s:[], s:o}]", "type", "output_text", "text", text, len, "annotations",
                                        "logprobs", logprobs ? logprobs : json_array())
                            : (json_decref(logprobs), json_array());
@@ -527,7 +538,7 @@ static json_t *message_item(const Reply *r, const char *text, size_t len, const 
 static json_t *call_item(const Reply *r, int k, const json_t *call_id, const json_t *name, const char *args, size_t len,
                          const char *status) {
     char id[64];
-    snprintf(id, sizeof id, "fc_%s_%d", reply_number(r), k);
+    item_id(r, OPEN_CALL, k, id);
     return json_pack("{s:s, s:s, s:s, s:O, s:O, s:s%}", "id", id, "type", "function_call", "status", status, "call_id", call_id,
                      "name", name, "arguments", args, len);
 }
@@ -538,9 +549,7 @@ static const char *status_of(const char *finish) {
 }
 
 char *responses_answer_json(const Reply *r) {
-    char *chat_text = api_response_json(r);
-    json_t *chat = json_loads(chat_text, JSON_ALLOW_NUL, NULL);   /* a text may hold U+0000 */
-    free(chat_text);
+    json_t *chat = api_response_object(r);
     json_t *choice = json_array_get(json_object_get(chat, "choices"), 0), *m = json_object_get(choice, "message");
     const char *status = status_of(json_string_value(json_object_get(choice, "finish_reason")));
     json_t *reasoning = json_object_get(m, "reasoning"), *content = json_object_get(m, "content");
@@ -564,8 +573,6 @@ char *responses_answer_json(const Reply *r) {
 }
 
 /* ------------------------------------------------------------------ the stream */
-
-enum { OPEN_NONE, OPEN_REASONING, OPEN_MESSAGE, OPEN_CALL };
 
 /* A stream's state: the output items so far, the last perhaps open (its text growing). */
 struct ResponsesStream {
@@ -622,8 +629,7 @@ static json_t *open_item(const Reply *r, const ResponsesStream *rs, const char *
  * last one. */
 static void delta_event(const Reply *r, ResponsesStream *rs, Buf *out, const char *text, size_t len) {
     char id[64];
-    snprintf(id, sizeof id, "%s_%s", rs->open == OPEN_REASONING ? "rs" : "msg", reply_number(r));
-    json_t *d = json_pack("{s:s, s:i, s:i, s:s%}", "item_id", id, "output_index", (int)json_array_size(rs->items),
+    json_t *d = json_pack("{s:s, s:i, s:i, s:s%}", "item_id", item_id(r, rs->open, 0, id), "output_index", (int)json_array_size(rs->items),
                           "content_index", 0, "delta", text, len);
     if (rs->open == OPEN_MESSAGE) {
         json_object_set_new(d, "logprobs", rs->unsent ? rs->unsent : json_array());
@@ -704,8 +710,8 @@ static void call_deltas(const Reply *r, ResponsesStream *rs, Buf *out, const jso
         if (!json_string_length(args) || rs->open != OPEN_CALL) continue;
         buf_append(&rs->text, json_string_value(args), json_string_length(args));
         char id[64];
-        snprintf(id, sizeof id, "fc_%s_%d", reply_number(r), rs->ncalls - 1);
-        emit(rs, out, "response.function_call_arguments.delta", json_pack("{s:s, s:i, s:O}", "item_id", id, "output_index",
+        emit(rs, out, "response.function_call_arguments.delta", json_pack("{s:s, s:i, s:O}", "item_id",
+                                                                          item_id(r, OPEN_CALL, rs->ncalls - 1, id), "output_index",
                                                                           (int)json_array_size(rs->items), "delta", args));
     }
 }
