@@ -4,6 +4,7 @@
 #include "http_parse.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,33 +163,6 @@ static bool take_bool(json_t *v, const char *name, bool *out, ApiError *err) {
     return true;
 }
 
-static bool f_stream(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "stream", &p->g->stream, err); }
-static bool f_echo(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "echo", &p->g->echo, err); }
-static bool f_include_reasoning(Parse *p, json_t *v, ApiError *err) {
-    return take_bool(v, "include_reasoning", &p->g->include_reasoning, err);
-}
-static bool f_return_token_ids(Parse *p, json_t *v, ApiError *err) {
-    return take_bool(v, "return_token_ids", &p->g->prompt_ids, err);
-}
-static bool f_return_tokens_as_token_ids(Parse *p, json_t *v, ApiError *err) {
-    return take_bool(v, "return_tokens_as_token_ids", &p->g->tokens_as_ids, err);
-}
-/* vLLM's chat fields of transformers' apply_chat_template arguments. */
-static bool f_add_generation_prompt(Parse *p, json_t *v, ApiError *err) {
-    return take_bool(v, "add_generation_prompt", &p->render.add_generation_prompt, err);
-}
-static bool f_continue_final_message(Parse *p, json_t *v, ApiError *err) {
-    return take_bool(v, "continue_final_message", &p->render.continue_final_message, err);
-}
-/* vLLM's add_special_tokens: default true for a completion's text prompt, false for a chat's (its
- * template writes them). */
-static bool f_add_special_tokens(Parse *p, json_t *v, ApiError *err) {
-    return take_bool(v, "add_special_tokens", &p->add_special, err);
-}
-/* /tokenize's return_token_strs: the tokens' vocabulary strings too (vLLM's). */
-static bool f_return_token_strs(Parse *p, json_t *v, ApiError *err) {
-    return take_bool(v, "return_token_strs", &p->token_strs, err);
-}
 /* vLLM's chat_template_kwargs: the template's arguments by name (Llama 3.1's date_string, Qwen 3's
  * enable_thinking, Granite's controls, ...), any JSON value. A name the request or the server sets is
  * refused (its field says it), as are vLLM's refused chat_template and tokenize. A name the template
@@ -240,15 +214,6 @@ static bool f_tokens(Parse *p, json_t *v, ApiError *err) {
     if (!json_is_array(v)) return api_refuse(err, 400, "field 'tokens' must be an array of token ids");
     return api_take_ids(p, v, "tokens", &p->g->req.prompt, &p->g->req.prompt_len, err);
 }
-static bool f_ignore_eos(Parse *p, json_t *v, ApiError *err) {
-    return take_bool(v, "ignore_eos", &p->g->ignore_eos, err);
-}
-static bool f_skip_special_tokens(Parse *p, json_t *v, ApiError *err) {
-    return take_bool(v, "skip_special_tokens", &p->g->skip_special, err);
-}
-static bool f_include_stop_str_in_output(Parse *p, json_t *v, ApiError *err) {
-    return take_bool(v, "include_stop_str_in_output", &p->g->include_stop, err);
-}
 
 /* vLLM's: include_usage true unless false or null; continuous_usage_stats (with include_usage) puts
  * the choice's usage so far in each of its chunks. */
@@ -296,7 +261,6 @@ static bool f_prompt_logprobs(Parse *p, json_t *v, ApiError *err) {
 
 /* chat: "logprobs": true gives the chosen tokens' log-probabilities, "top_logprobs": N (with it) N
  * alternatives' (resolved in logprobs_asked, the fields coming in any order). */
-static bool f_chat_logprobs(Parse *p, json_t *v, ApiError *err) { return take_bool(v, "logprobs", &p->chat_logprobs, err); }
 static bool f_top_logprobs(Parse *p, json_t *v, ApiError *err) {
     return json_is_null(v) || take_top(v, "top_logprobs", &p->top_logprobs, err);
 }
@@ -404,40 +368,65 @@ static bool f_neutral(const char *name, json_t *v, ApiError *err) {
     return ok || api_refuse(err, 400, "field '%s': this value is not supported (docs/serving.md lists what is)", name);
 }
 
+/* Where a boolean field's value goes: a member of the request's Gen (p->g), of its chat rendering
+ * (p->render) or of the Parse itself. */
+typedef enum { NOT_A_FLAG, FLAG_OF_GEN, FLAG_OF_RENDER, FLAG_OF_PARSE } FlagHome;
+
 typedef struct {
     const char *name;
-    bool (*take)(Parse *p, json_t *v, ApiError *err);
+    bool (*take)(Parse *p, json_t *v, ApiError *err);   /* NULL: a flag (home), else f_neutral's */
     int where;      /* ROUTE_ bits */
+    FlagHome home;
+    size_t offset;  /* a flag's, in its home */
 } Field;
 
+/* A field taken by function take (NULL: f_neutral's), or a boolean field, null its default: true or
+ * false into member of home (Gen, ChatRender or Parse). */
+#define TAKE(name, take, where) {name, take, where, NOT_A_FLAG, 0}
+#define FLAG(name, type, home, member, where) {name, NULL, where, home, offsetof(type, member)}
+
 static const Field FIELDS[] = {
-    {"model", f_model, ANY_ROUTE}, {"prompt", f_prompt, OF_PROMPTS}, {"messages", f_messages, OF_MESSAGES},
-    {"max_tokens", f_max_tokens, GENERATING}, {"max_completion_tokens", f_max_completion_tokens, ROUTE_CHAT},
-    {"temperature", f_temperature, GENERATING}, {"top_p", f_top_p, GENERATING}, {"min_p", f_min_p, GENERATING},
-    {"top_k", f_top_k, GENERATING}, {"stop_token_ids", f_stop_token_ids, GENERATING},
-    {"allowed_token_ids", api_allowed_token_ids, GENERATING}, {"bad_words", api_bad_words, GENERATING}, {"truncate_prompt_tokens", f_truncate_prompt_tokens, GENERATING},
-    {"min_tokens", f_min_tokens, GENERATING}, {"seed", f_seed, GENERATING}, {"stop", f_stop, GENERATING},
-    {"priority", f_priority, GENERATING}, {"return_tokens_as_token_ids", f_return_tokens_as_token_ids, GENERATING},
-    {"prompt_logprobs", f_prompt_logprobs, GENERATING}, {"return_token_ids", f_return_token_ids, GENERATING},
-    {"n", f_n, GENERATING}, {"stream", f_stream, GENERATING}, {"stream_options", f_stream_options, GENERATING},
-    {"user", f_ignored, GENERATING}, {"ignore_eos", f_ignore_eos, GENERATING},
-    {"skip_special_tokens", f_skip_special_tokens, GENERATING},
-    {"include_stop_str_in_output", f_include_stop_str_in_output, GENERATING}, {"echo", f_echo, ROUTE_COMPLETIONS},
-    {"logprobs", f_logprobs, ROUTE_COMPLETIONS}, {"logprobs", f_chat_logprobs, ROUTE_CHAT},
-    {"top_logprobs", f_top_logprobs, ROUTE_CHAT}, {"best_of", NULL, ROUTE_COMPLETIONS},
-    {"suffix", NULL, ROUTE_COMPLETIONS}, {"frequency_penalty", f_frequency_penalty, GENERATING},
-    {"presence_penalty", f_presence_penalty, GENERATING}, {"logit_bias", f_logit_bias, GENERATING},
-    {"repetition_penalty", f_repetition_penalty, GENERATING}, {"response_format", f_response_format, GENERATING},
-    {"tools", f_tools, OF_MESSAGES}, {"tool_choice", f_tool_choice, ROUTE_CHAT},
-    {"parallel_tool_calls", f_parallel_tool_calls, ROUTE_CHAT}, {"documents", f_documents, OF_MESSAGES},
-    {"structured_outputs", f_structured_outputs, GENERATING},
-    {"add_generation_prompt", f_add_generation_prompt, OF_MESSAGES},
-    {"continue_final_message", f_continue_final_message, OF_MESSAGES},
-    {"add_special_tokens", f_add_special_tokens, OF_PROMPTS | OF_MESSAGES},
-    {"return_token_strs", f_return_token_strs, TOKENIZING}, {"tokens", f_tokens, ROUTE_DETOKENIZE},
-    {"chat_template_kwargs", f_chat_template_kwargs, OF_MESSAGES}, {"include_reasoning", f_include_reasoning, ROUTE_CHAT},
-    {"reasoning_effort", f_reasoning_effort, OF_MESSAGES},
+    TAKE("model", f_model, ANY_ROUTE), TAKE("prompt", f_prompt, OF_PROMPTS), TAKE("messages", f_messages, OF_MESSAGES),
+    TAKE("max_tokens", f_max_tokens, GENERATING), TAKE("max_completion_tokens", f_max_completion_tokens, ROUTE_CHAT),
+    TAKE("temperature", f_temperature, GENERATING), TAKE("top_p", f_top_p, GENERATING), TAKE("min_p", f_min_p, GENERATING),
+    TAKE("top_k", f_top_k, GENERATING), TAKE("stop_token_ids", f_stop_token_ids, GENERATING),
+    TAKE("allowed_token_ids", api_allowed_token_ids, GENERATING), TAKE("bad_words", api_bad_words, GENERATING), TAKE("truncate_prompt_tokens", f_truncate_prompt_tokens, GENERATING),
+    TAKE("min_tokens", f_min_tokens, GENERATING), TAKE("seed", f_seed, GENERATING), TAKE("stop", f_stop, GENERATING),
+    TAKE("priority", f_priority, GENERATING), TAKE("prompt_logprobs", f_prompt_logprobs, GENERATING),
+    TAKE("n", f_n, GENERATING), TAKE("stream_options", f_stream_options, GENERATING), TAKE("user", f_ignored, GENERATING),
+    TAKE("logprobs", f_logprobs, ROUTE_COMPLETIONS), TAKE("top_logprobs", f_top_logprobs, ROUTE_CHAT),
+    TAKE("best_of", NULL, ROUTE_COMPLETIONS), TAKE("suffix", NULL, ROUTE_COMPLETIONS),
+    TAKE("frequency_penalty", f_frequency_penalty, GENERATING), TAKE("presence_penalty", f_presence_penalty, GENERATING),
+    TAKE("logit_bias", f_logit_bias, GENERATING), TAKE("repetition_penalty", f_repetition_penalty, GENERATING),
+    TAKE("response_format", f_response_format, GENERATING), TAKE("tools", f_tools, OF_MESSAGES),
+    TAKE("tool_choice", f_tool_choice, ROUTE_CHAT), TAKE("parallel_tool_calls", f_parallel_tool_calls, ROUTE_CHAT),
+    TAKE("documents", f_documents, OF_MESSAGES), TAKE("structured_outputs", f_structured_outputs, GENERATING),
+    TAKE("tokens", f_tokens, ROUTE_DETOKENIZE), TAKE("chat_template_kwargs", f_chat_template_kwargs, OF_MESSAGES),
+    TAKE("reasoning_effort", f_reasoning_effort, OF_MESSAGES),
+    FLAG("stream", Gen, FLAG_OF_GEN, stream, GENERATING),
+    FLAG("echo", Gen, FLAG_OF_GEN, echo, ROUTE_COMPLETIONS),
+    FLAG("ignore_eos", Gen, FLAG_OF_GEN, ignore_eos, GENERATING),   /* vLLM's, as the next five */
+    FLAG("skip_special_tokens", Gen, FLAG_OF_GEN, skip_special, GENERATING),
+    FLAG("include_stop_str_in_output", Gen, FLAG_OF_GEN, include_stop, GENERATING),
+    FLAG("include_reasoning", Gen, FLAG_OF_GEN, include_reasoning, ROUTE_CHAT),
+    FLAG("return_token_ids", Gen, FLAG_OF_GEN, prompt_ids, GENERATING),
+    FLAG("return_tokens_as_token_ids", Gen, FLAG_OF_GEN, tokens_as_ids, GENERATING),
+    /* chat: "logprobs": true gives the chosen tokens' log-probabilities (top_logprobs: alternatives) */
+    FLAG("logprobs", Parse, FLAG_OF_PARSE, chat_logprobs, ROUTE_CHAT),
+    /* vLLM's chat fields of transformers' apply_chat_template arguments */
+    FLAG("add_generation_prompt", ChatRender, FLAG_OF_RENDER, add_generation_prompt, OF_MESSAGES),
+    FLAG("continue_final_message", ChatRender, FLAG_OF_RENDER, continue_final_message, OF_MESSAGES),
+    /* vLLM's: default true for a completion's text prompt, false for a chat's (its template writes them) */
+    FLAG("add_special_tokens", Parse, FLAG_OF_PARSE, add_special, OF_PROMPTS | OF_MESSAGES),
+    /* /tokenize's: the tokens' vocabulary strings too (vLLM's) */
+    FLAG("return_token_strs", Parse, FLAG_OF_PARSE, token_strs, TOKENIZING),
 };
+
+/* Where flag field f of p goes. */
+static bool *flag_of(Parse *p, const Field *f) {
+    char *home = f->home == FLAG_OF_GEN ? (char *)p->g : f->home == FLAG_OF_RENDER ? (char *)&p->render : (char *)p;
+    return (bool *)(home + f->offset);
+}
 
 bool api_take_fields(Parse *p, json_t *body, ApiError *err) {
     const char *key;
@@ -448,7 +437,8 @@ bool api_take_fields(Parse *p, json_t *body, ApiError *err) {
         for (size_t i = 0; i < sizeof FIELDS / sizeof *FIELDS && !f; i++)
             if (!strcmp(FIELDS[i].name, key) && (FIELDS[i].where & where)) f = &FIELDS[i];
         if (!f) return api_refuse(err, 400, "unknown field '%.100s'", key);
-        if (!(f->take ? f->take(p, v, err) : f_neutral(key, v, err))) return false;
+        bool ok = f->take ? f->take(p, v, err) : f->home ? take_bool(v, key, flag_of(p, f), err) : f_neutral(key, v, err);
+        if (!ok) return false;
     }
     return true;
 }

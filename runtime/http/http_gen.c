@@ -55,14 +55,10 @@ void gen_free_fields(Gen *g) {
     free(g->masked);
     free(g->lp);
     free(g->prompt_lp);
-    free(g->adjust.bias_id);
-    free(g->adjust.bias);
-    free(g->adjust.counts);
-    free(g->adjust.seen);
+    logit_adjust_free(&g->adjust);
     free(g->bad_ids);
     free(g->bad_off);
     free(g->banned);
-    free(g->adjust.end_id);
     free(g->stop_token_ids);
     free(g->prompt_text);
     for (int i = 0; i < g->nstop; i++) free(g->stop[i]);

@@ -30,6 +30,14 @@ bool logit_adjust_any(const LogitAdjust *adj) {
     return adj->nbias || adj->frequency != 0 || adj->presence != 0 || repeats(adj) || (adj->banning && adj->nend) || adj->allowed || adj->nban;
 }
 
+void logit_adjust_free(LogitAdjust *adj) {
+    free(adj->bias_id);
+    free(adj->bias);
+    free(adj->counts);
+    free(adj->seen);
+    free(adj->end_id);
+}
+
 const float *adjust_logits(SampleScratch *s, const float *logits, const LogitAdjust *adj) {
     bool rep = repeats(adj) && adj->seen;
     for (int64_t i = 0; i < s->vocab; i++) {

@@ -38,6 +38,8 @@ typedef struct {
 
 /* Whether adj changes any logit. */
 bool logit_adjust_any(const LogitAdjust *adj);
+/* Frees the arrays adj owns (bias_id, bias, counts, seen, end_id; allowed and ban are borrowed). */
+void logit_adjust_free(LogitAdjust *adj);
 /* logits with adj applied, in s->adjusted (the penalties in double, rounded once). */
 const float *adjust_logits(SampleScratch *s, const float *logits, const LogitAdjust *adj);
 
