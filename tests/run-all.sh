@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test suite: each tests/<suite>/run.sh prints "PASS name" / "FAIL name" lines.
 # Suites run $JOBS at a time (default: the number of cores). Pass 1 uses the normal build; pass 2
-# rebuilds with AddressSanitizer + UBSan (build/asan) and runs the suites again, while the fuzz
-# targets run for a bounded time beside it (one worker). Ends with "N passed, N failed,
+# runs the suites again on a build with AddressSanitizer + UBSan (build/asan). That build, and the
+# fuzz targets' (then their runs, bounded in time), start with pass 1 at a lower priority: they take
+# the time its suites leave idle (a server's start, a pass's last suite running alone). Ends with "N passed, N failed,
 # N skipped": a SKIP line is a suite or a part of one that cannot run here (the CUDA toolkit's part in
 # a build without it, a tool this machine lacks), said with its reason.
 set -u
@@ -80,27 +81,41 @@ run_suites() {
       summarize "$label" "$n"; reported+=("$n")
     done
   }
-  for name in "${names[@]}"; do
-    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; report_ended; done
-    run_suite "$b" "$label" "$name" &
+  # suites started and not ended (the builds running beside are not counted)
+  running() {
+    local n k=0
+    for n in "${pids[@]+"${!pids[@]}"}"; do [ -f "$log/$label-${names[n]}.rc" ] || k=$((k + 1)); done
+    echo "$k"
+  }
+  local pids=() i
+  for i in "${!names[@]}"; do
+    while [ "$(running)" -ge "$JOBS" ]; do wait -n; report_ended; done
+    run_suite "$b" "$label" "${names[i]}" &
+    pids[i]=$!
   done
-  wait
+  wait "${pids[@]}"
   report_ended
 }
 
-run_suites "$BUILD" normal
-
-# The fuzz run (its own clang build, then time-bounded runs) goes beside the sanitizer pass, started
-# with it: it needs neither that build nor its results, and fills a worker while the build links.
+asan_build_pid=
+if [ "${MIXC_SKIP_ASAN:-0}" != 1 ]; then
+  (nice -n 10 make -s -j"$JOBS" BUILD="$BUILD/asan" SANITIZE=1 all test-progs >"$log/asan-build.out" 2>&1
+   echo $? >"$log/asan-build.rc") &
+  asan_build_pid=$!
+fi
+# The fuzz run (its own clang build, then time-bounded runs) needs neither pass.
 fuzz_pid=
 if [ -f tests/fuzz/run.sh ] && [ "${MIXC_SKIP_FUZZ:-0}" != 1 ]; then
-  (BUILD=$BUILD bash tests/fuzz/run.sh >"$log/fuzz.out" 2>&1; echo $? >"$log/fuzz.rc") &
+  (BUILD=$BUILD nice -n 10 bash tests/fuzz/run.sh >"$log/fuzz.out" 2>&1; echo $? >"$log/fuzz.rc") &
   fuzz_pid=$!
 fi
 
-if [ "${MIXC_SKIP_ASAN:-0}" != 1 ]; then
+run_suites "$BUILD" normal
+
+if [ -n "$asan_build_pid" ]; then
   echo "== building with AddressSanitizer + UndefinedBehaviorSanitizer ($BUILD/asan)"
-  if make -s -j"$JOBS" BUILD="$BUILD/asan" SANITIZE=1 all test-progs >"$log/asan-build.out" 2>&1; then
+  wait "$asan_build_pid" 2>/dev/null   # (a suite's `wait -n` may have reaped it: its status is in the file)
+  if [ "$(cat "$log/asan-build.rc" 2>/dev/null)" = 0 ]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98 \
       run_suites "$BUILD/asan" asan
@@ -112,7 +127,7 @@ fi
 if [ -n "$fuzz_pid" ]; then
   echo "== fuzz"
   out="$log/fuzz.out"
-  wait "$fuzz_pid" 2>/dev/null   # (the sanitizer pass's `wait -n` may have reaped it: its status is in fuzz.rc)
+  wait "$fuzz_pid" 2>/dev/null   # (a suite's `wait -n` may have reaped it: its status is in fuzz.rc)
   rc=$(cat "$log/fuzz.rc" 2>/dev/null || echo 1)
   grep -E '^(PASS|FAIL)' "$out" | sed 's/^/  /'
   p=$(grep -c '^PASS' "$out"); f=$(grep -c '^FAIL' "$out")
