@@ -12,7 +12,7 @@ BUILD=${BUILD:-build}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 # One NVRTC cache for both passes (tests/toolkit.sh): the sanitizer pass compiles no kernel again.
 export MIXC_TEST_JIT_CACHE=${MIXC_TEST_JIT_CACHE:-$BUILD/tests/cuda/jit-cache}
-log=$(mktemp -d)
+log=$(mktemp -d)   # per suite LABEL-NAME.{out,rc,secs}; beside them sanitizer-build.* and fuzz.*
 trap 'rm -rf "$log"' EXIT
 
 pass=0; fail=0; skip=0
@@ -99,8 +99,8 @@ run_suites() {
 
 asan_build_pid=
 if [ "${MIXC_SKIP_ASAN:-0}" != 1 ]; then
-  (nice -n 10 make -s -j"$JOBS" BUILD="$BUILD/asan" SANITIZE=1 all test-progs >"$log/asan-build.out" 2>&1
-   echo $? >"$log/asan-build.rc") &
+  (nice -n 10 make -s -j"$JOBS" BUILD="$BUILD/asan" SANITIZE=1 all test-progs >"$log/sanitizer-build.out" 2>&1
+   echo $? >"$log/sanitizer-build.rc") &
   asan_build_pid=$!
 fi
 # The fuzz run (its own clang build, then time-bounded runs) needs neither pass.
@@ -115,12 +115,12 @@ run_suites "$BUILD" normal
 if [ -n "$asan_build_pid" ]; then
   echo "== building with AddressSanitizer + UndefinedBehaviorSanitizer ($BUILD/asan)"
   wait "$asan_build_pid" 2>/dev/null   # (a suite's `wait -n` may have reaped it: its status is in the file)
-  if [ "$(cat "$log/asan-build.rc" 2>/dev/null)" = 0 ]; then
+  if [ "$(cat "$log/sanitizer-build.rc" 2>/dev/null)" = 0 ]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98 \
       run_suites "$BUILD/asan" asan
   else
-    echo "FAIL asan build"; tail -n 30 "$log/asan-build.out"; fail=$((fail + 1))
+    echo "FAIL asan build"; tail -n 30 "$log/sanitizer-build.out"; fail=$((fail + 1))
   fi
 fi
 
