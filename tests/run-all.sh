@@ -4,8 +4,8 @@
 # runs the suites again on a build with AddressSanitizer + UBSan (build/asan). That build, and the
 # fuzz targets' (then their runs, bounded in time), start with pass 1 at a lower priority: they take
 # the time its suites leave idle (a server's start, a pass's last suite running alone). Ends with
-# "N passed, N failed, N skipped": a SKIP line is a suite or a part of one that cannot run here (the CUDA toolkit's part in
-# a build without it, a tool this machine lacks), said with its reason.
+# "N passed, N failed, N skipped": a SKIP line is a suite or a part of one that cannot run here (the
+# CUDA toolkit's part in a build without it, a tool this machine lacks), said with its reason.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
