@@ -40,19 +40,17 @@ char *api_error_json(const ApiError *err) {
                                    err->status));
 }
 
-static json_t *ids_json(const Gen *g, int64_t from, int64_t to) {
+/* ids[from..to) as a JSON array. */
+static json_t *ids_json(const int32_t *ids, int64_t from, int64_t to) {
     json_t *a = json_array();
-    for (int64_t i = from; i < to; i++) json_array_append_new(a, json_integer(g->res.output[i]));
+    for (int64_t i = from; i < to; i++) json_array_append_new(a, json_integer(ids[i]));
     return a;
 }
 
 /* vLLM's return_token_ids: the prompt's ids as prompt_token_ids into o (a completion's choice, a chat
  * answer or its first chunk). */
 static void prompt_ids_into(const Gen *g, json_t *o) {
-    if (!g->prompt_ids) return;
-    json_t *a = json_array();
-    for (int64_t i = 0; i < g->req.prompt_len; i++) json_array_append_new(a, json_integer(g->req.prompt[i]));
-    json_object_set_new(o, "prompt_token_ids", a);
+    if (g->prompt_ids) json_object_set_new(o, "prompt_token_ids", ids_json(g->req.prompt, 0, g->req.prompt_len));
 }
 
 /* The reply's tokens: each prompt's once (its n choices share it), every choice's generated ids; of
@@ -323,7 +321,7 @@ static json_t *choice_json(const Gen *g) {
     Answer a = answer_of(g, true, true);
     const char *finish = finish_of(g, &a);
     json_t *choice = json_pack("{s:i, s:o, s:s, s:o}", "index", g->index, "logprobs", logprobs_json(g, 0, g->nvisible, true),
-                               "finish_reason", finish, "token_ids", ids_json(g, 0, g->nvisible));
+                               "finish_reason", finish, "token_ids", ids_json(g->res.output, 0, g->nvisible));
     if (g->chat) json_object_set_new(choice, "message", message_json(g, &a));
     else json_object_set_new(choice, "text", answer_text(g, 0, g->text_len, true));
     if (!g->chat && g->prompt_logprobs >= 0) json_object_set_new(choice, "prompt_logprobs", prompt_logprobs_json(g));
@@ -370,7 +368,7 @@ static char *chunk_event(const Gen *g, Buf *content, Buf *reasoning, int64_t id_
     json_t *lp = id_from < id_to || (echo && g->prompt_lp) ? logprobs_json(g, id_from, id_to, echo) : json_null();
     json_t *choice = json_pack("{s:i, s:o, s:o, s:o}", "index", g->index, "logprobs", lp,
                                "finish_reason", finish ? json_string(finish) : json_null(), "token_ids",
-                               ids_json(g, id_from, id_to));
+                               ids_json(g->res.output, id_from, id_to));
     if (echo && g->prompt_text) {
         Buf b = {0};
         buf_append(&b, g->prompt_text, g->prompt_text_len);
