@@ -81,10 +81,12 @@ jq -n '{chat_template: "{% for m in messages %}{{ m.role }}{% endfor %}", eos_to
 "$BUILD/tests/http/test_tools" || fails=$((fails + 1))
 "$BUILD/tests/http/test_reasoning" || fails=$((fails + 1))
 # the guide's random walks: 60 a case, 20 under the sanitizers (four times slower there: 36 s)
+walks=()
 if sanitized "$BUILD/tests/http/test_guide"; then
   echo "SKIP test_guide: 20 walks a case, not 60, under the sanitizers (the normal pass runs 60)"
-  "$BUILD/tests/http/test_guide" tests/tokenizer/fixtures/llama3/tokenizer.json --walks 20 || fails=$((fails + 1))
-else "$BUILD/tests/http/test_guide" tests/tokenizer/fixtures/llama3/tokenizer.json || fails=$((fails + 1)); fi
+  walks=(--walks 20)
+fi
+"$BUILD/tests/http/test_guide" tests/tokenizer/fixtures/llama3/tokenizer.json "${walks[@]}" || fails=$((fails + 1))
 "$BUILD/tests/http/test_http" "$T/tok" tests/tokenizer/fixtures/llama3 "$T/tok31" "$T/chatml" "$T/llama3cfg" "$T/jinjafile" "$T/jinjanul" \
   "$T/dropping" "$T/contentless" ||
   fails=$((fails + 1))
