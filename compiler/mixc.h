@@ -39,6 +39,9 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);   /* s[0, n) and a NUL */
+/* free() of every pointer listed (FREE_ALL(a, b, ...)): a struct's owned buffers in one statement. */
+void free_each(void *const *ptrs, size_t n);
+#define FREE_ALL(...) free_each((void *[]){__VA_ARGS__}, sizeof((void *[]){__VA_ARGS__}) / sizeof(void *))
 /* Whether the NULL-ended list of names has s. */
 bool str_listed(const char *const *list, const char *s);
 /* The running program's name (mixc, mixrun, a built binary's own): the prefix of the messages that

@@ -65,6 +65,10 @@ void *xrealloc(void *p, size_t n) {
 
 char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }
 
+void free_each(void *const *ptrs, size_t n) {
+    for (size_t i = 0; i < n; i++) free(ptrs[i]);
+}
+
 char *xstrndup(const char *s, size_t n) {
     char *d = xmalloc(n + 1);
     memcpy(d, s, n);

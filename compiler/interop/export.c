@@ -177,9 +177,8 @@ static const OptSpec export_options[] = {
         .help = "the mixc-vllm plugin package in DIR (pip install DIR; it serves a --transformers\n"
                 "directory), after checking vLLM's rules for the layout"),
     OPT_PP(ExportArgs, pp, "with --vllm: vLLM's pipeline stages; sharing groups must not cross them"),
-    OPT(ExportArgs, lckv, OPT_FLAG, "--lckv",
-        .help = "the LCKV string: per layer, the layer whose KV it reads, 's' for sliding layers;\n"
-                "the window goes to stderr (import it back with --window W)"),
+    OPT(ExportArgs, lckv, OPT_FLAG, "--lckv", .help = "the LCKV string: per layer, the layer whose KV it reads, 's' for sliding layers;\n"
+                                                      "the window goes to stderr (import it back with --window W)"),
     OPT(ExportArgs, foundry, OPT_FLAG, "--foundry",
         .help = "an llm-foundry (MPT) model config in YAML: the layers as block_overrides\n"
                 "(order/repeat, overrides with sliding_window_size and reuse_kv_layer_idx)"),

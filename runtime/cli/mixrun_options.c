@@ -37,8 +37,7 @@ static const OptSpec mixrun_options[] = {
                 "experts: another computation) with a warning instead of refusing them"),
     OPT(MixrunOptions, seed, OPT_COUNT, "--random-weights", .metavar = "S", .min = 0, .max = OPT_NO_MAX,
         .help = "deterministic random weights from seed S"),
-    OPT(MixrunOptions, save_weights, OPT_STRING, "--save-weights", .metavar = "F",
-        .help = "write the weights as safetensors (alone: write and exit)"),
+    OPT(MixrunOptions, save_weights, OPT_STRING, "--save-weights", .metavar = "F", .help = "write the weights as safetensors (alone: write and exit)"),
     OPT(MixrunOptions, dtype, OPT_CHOICE, "--dtype", .choices = "bf16|fp16|fp32",
         .help = "the model's dtype, instead of the layout's: weights are rounded to it;\n"
                 "fp32 keeps an fp32 checkpoint exact (cpu backend only)"),
@@ -50,8 +49,7 @@ static const OptSpec mixrun_options[] = {
     OPT_POOL_PAGES(MixrunOptions, pool_pages, "with --page-tokens: the pool's pages (default: every slot's whole context)"),
     OPT(MixrunOptions, tokens, OPT_STRING, "--tokens", .metavar = "LIST", .section = "prompt",
         .help = "prompt token ids, separated by commas and/or white space"),
-    OPT(MixrunOptions, tokens_file, OPT_STRING, "--tokens-file", .metavar = "F",
-        .help = "the ids of --tokens, read from a file"),
+    OPT(MixrunOptions, tokens_file, OPT_STRING, "--tokens-file", .metavar = "F", .help = "the ids of --tokens, read from a file"),
     OPT(MixrunOptions, prompts_file, OPT_STRING, "--prompts", .metavar = "F",
         .help = "one prompt per line: all run as one batch (each prefilled, then decoded\n"
                 "together); prints one line of generated ids per prompt"),
@@ -85,8 +83,7 @@ static const OptSpec mixrun_options[] = {
         .help = "sequence slots held at once (default: the requests, at most "
                 MIXC_STR(SERVE_DEFAULT_MAX_SEQS) ";\nserve: " MIXC_STR(HTTP_DEFAULT_MAX_SEQS) ")"),
     OPT(MixrunOptions, kv_budget, OPT_COUNT, "--kv-budget", .metavar = "BYTES",
-        .help = "KV bytes the sequences in flight may hold (default and most: the slots'\n"
-                "allocation)"),
+        .help = "KV bytes the sequences in flight may hold (default and most: the slots' allocation)"),
     OPT(MixrunOptions, step_tokens, OPT_COUNT, "--step-tokens", .metavar = "T",
         .help = "tokens a step runs: a decode of every running sequence, the rest\n"
                 "prefill chunks (default: the slots + the plan's chunk)"),

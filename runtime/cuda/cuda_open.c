@@ -24,16 +24,10 @@ static void free_state(CudaState *s) {
         cu->cuDevicePrimaryCtxRelease(s->dev);
     }
     if (s->plan_ready) run_plan_free(&s->plan);
-    free(s->fn);
-    free(s->layer);
-    free(s->scale);
     rope_tables_free(&s->rope);
-    free(s->host_ints);
-    free(s->prefill_rows);
     for (int i = 0; i < CUDA_STEP_GRAPHS; i++) free(s->graph[i].key);
     if (s->route_log) fclose(s->route_log);
-    free(s->route_host);
-    free(s);
+    FREE_ALL(s->fn, s->layer, s->scale, s->host_ints, s->prefill_rows, s->route_host, s);
 }
 
 static void cuda_close(Backend *b) {

@@ -42,27 +42,14 @@ Reply *reply_new(HttpServer *s, bool chat, int nchoice) {
 }
 
 void gen_free_fields(Gen *g) {
-    free(g->req.id);
-    free(g->req.prompt);
-    free(g->res.output);
-    free(g->text);
-    free(g->marks);
     json_decref(g->tools);
     json_decref(g->guide_schema);
     guide_grammar_free(g->guide_grammar);
     guide_free(g->guide);
-    free(g->allowed);
-    free(g->masked);
-    free(g->lp);
-    free(g->prompt_lp);
     logit_adjust_free(&g->adjust);
-    free(g->bad_ids);
-    free(g->bad_off);
-    free(g->banned);
-    free(g->stop_token_ids);
-    free(g->prompt_text);
     for (int i = 0; i < g->nstop; i++) free(g->stop[i]);
-    free(g->stop);
+    FREE_ALL(g->req.id, g->req.prompt, g->res.output, g->text, g->marks, g->allowed, g->masked, g->lp,
+             g->prompt_lp, g->bad_ids, g->bad_off, g->banned, g->stop_token_ids, g->prompt_text, g->stop);
 }
 
 void reply_release(Reply *r) {

@@ -597,11 +597,8 @@ ResponsesStream *responses_stream_new(void) {
 
 void responses_stream_free(ResponsesStream *rs) {
     if (!rs) return;
-    json_decref(rs->items);
-    json_decref(rs->call);
-    json_decref(rs->logprobs);
-    json_decref(rs->unsent);
-    json_decref(rs->usage);
+    json_t *owned[] = {rs->items, rs->call, rs->logprobs, rs->unsent, rs->usage};
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) json_decref(owned[i]);
     buf_free(&rs->text);
     free(rs);
 }
