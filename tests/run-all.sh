@@ -55,10 +55,11 @@ run_suite() {
   mv "$log/$2-$3.rc.tmp" "$log/$2-$3.rc"
 }
 
-# The suites that take longest (on 2 cores, about 60-400 s each), longest first: started before the
-# short ones, so that the short ones fill the workers around them and no worker is left alone with a
-# long suite at the end.
-LONG_SUITES="mixrun cuda kernels codegen emu serve jit"
+# The suites that take longest (on 2 cores, about 30-250 s each in one pass or the other): started
+# before the short ones, so that the short ones fill the workers around them and no worker is left
+# alone with a long suite at the end. (http, 122 s in the sanitizer pass, started last there and
+# ran alone for its last 40 s.)
+LONG_SUITES="mixrun cuda kernels codegen emu serve http jit"
 
 # run_suites BUILD_DIR LABEL: every suite, $JOBS at a time (each suite is sequential inside, and
 # none shares files with another: each works in its own temporary directory), LONG_SUITES first.
@@ -110,15 +111,21 @@ if [ -f tests/fuzz/run.sh ] && [ "${MIXC_SKIP_FUZZ:-0}" != 1 ]; then
   fuzz_pid=$!
 fi
 
+pass_started=$SECONDS
 run_suites "$BUILD" normal
+echo "== normal pass: $((SECONDS - pass_started)) s"
 
 if [ -n "$asan_build_pid" ]; then
   echo "== building with AddressSanitizer + UndefinedBehaviorSanitizer ($BUILD/asan)"
+  pass_started=$SECONDS
   wait "$asan_build_pid" 2>/dev/null   # (a suite's `wait -n` may have reaped it: its status is in the file)
+  echo "  (the build ran beside the normal pass; waited $((SECONDS - pass_started)) s for its end)"
   if [ "$(cat "$log/sanitizer-build.rc" 2>/dev/null)" = 0 ]; then
+    pass_started=$SECONDS
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98 \
       run_suites "$BUILD/asan" asan
+    echo "== sanitizer pass: $((SECONDS - pass_started)) s"
   else
     echo "FAIL asan build"; tail -n 30 "$log/sanitizer-build.out"; fail=$((fail + 1))
   fi
@@ -127,7 +134,9 @@ fi
 if [ -n "$fuzz_pid" ]; then
   echo "== fuzz"
   out="$log/fuzz.out"
+  pass_started=$SECONDS
   wait "$fuzz_pid" 2>/dev/null   # (a suite's `wait -n` may have reaped it: its status is in fuzz.rc)
+  echo "  (the fuzz run started with the normal pass; waited $((SECONDS - pass_started)) s for its end)"
   rc=$(cat "$log/fuzz.rc" 2>/dev/null || echo 1)
   grep -E '^(PASS|FAIL)' "$out" | sed 's/^/  /'
   p=$(grep -c '^PASS' "$out"); f=$(grep -c '^FAIL' "$out")

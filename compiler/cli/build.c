@@ -195,13 +195,15 @@ static int compile_emu(const Layout *l, int64_t page_tokens, Workspace *w) {
     snprintf(w->so, sizeof w->so, "%s/kernels-emu.so", w->dir);
     char err[1024];
     fprintf(stderr, "mixc build: compiling the kernels for the emulator\n");
-    if (!emu_backend_compile_so(l, page_tokens, w->so, err, sizeof err)) {
+    bool from_cache = false;
+    if (!emu_backend_compile_so(l, page_tokens, w->so, &from_cache, err, sizeof err)) {
         fprintf(stderr, "mixc build: the emulator kernels do not compile: %s\n", err);
         return 1;
     }
     struct stat st;
     if (stat(w->so, &st) == 0)
-        fprintf(stderr, "mixc build: emulator kernels: %lld bytes\n", (long long)st.st_size);
+        fprintf(stderr, "mixc build: emulator kernels: %lld bytes%s\n", (long long)st.st_size,
+                from_cache ? " (from the cache)" : "");
     return 0;
 }
 

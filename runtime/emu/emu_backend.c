@@ -225,22 +225,6 @@ static bool compile_to(const Buf *src, const char *out, char *err, size_t errlen
     return ok;
 }
 
-/* The kernels the emu backend plans (run_options_init, target emu). */
-bool emu_backend_compile_so(const Layout *l, int64_t page_tokens, const char *out_so, char *err, size_t errlen) {
-    RunOptions o;
-    run_options_init(l, RUN_TARGET_EMU, &o);
-    CodegenOptions co = {o.arch, o.kernel_context, o.kernel_chunk, page_tokens};
-    Codegen cg;
-    if (!codegen_plan(l, &co, &cg, err, errlen)) return false;
-    Buf src = {0};
-    char key[65];
-    make_source(l, &cg, &src, key);
-    codegen_free(&cg);
-    bool ok = compile_to(&src, out_so, err, errlen);
-    buf_free(&src);
-    return ok;
-}
-
 /* ------------------------------------------------------------------ the disk cache */
 
 static bool verbose(void) {
@@ -389,6 +373,46 @@ static void *load_or_compile(const char *path, const Buf *src, const char *key, 
     }
     buf_free(&out);
     return so;
+}
+
+/* out_so: a copy of src's cache entry, compiled into the cache first where it is missing or damaged
+ * (under the entry's lock, as a run's); compiled straight to out_so where no cache can take it. */
+static bool compile_so_cached(const Buf *src, const char *out_so, bool *from_cache, char *err, size_t errlen) {
+    char *path = cache_path(src);
+    int lock = path ? jit_cache_lock(path) : -1;
+    bool whole = path && access(path, R_OK) == 0 && !entry_damage(path);
+    if (from_cache) *from_cache = whole;
+    bool into_cache = !whole && path && dir_writable(path);
+    bool ok = whole || compile_to(src, into_cache ? path : out_so, err, errlen);
+    if (ok && into_cache) store_digest(path);
+    jit_cache_unlock(lock, path);
+    if (ok && whole && verbose()) fprintf(stderr, "%s: emu: kernels from the cache: %s\n", prog_name(), path);
+    if (ok && (whole || into_cache)) {
+        size_t len = 0;
+        char *data = read_file_limited(path, EMU_SO_LIMIT, &len);
+        ok = data && write_file_atomic(out_so, data, len);
+        if (!ok) snprintf(err, errlen, "cannot copy '%s' to '%s': %s", path, out_so, strerror(errno));
+        free(data);
+    }
+    free(path);
+    return ok;
+}
+
+/* The kernels the emu backend plans (run_options_init, target emu), through the cache as a run's. */
+bool emu_backend_compile_so(const Layout *l, int64_t page_tokens, const char *out_so, bool *from_cache, char *err,
+                            size_t errlen) {
+    RunOptions o;
+    run_options_init(l, RUN_TARGET_EMU, &o);
+    CodegenOptions co = {o.arch, o.kernel_context, o.kernel_chunk, page_tokens};
+    Codegen cg;
+    if (!codegen_plan(l, &co, &cg, err, errlen)) return false;
+    Buf src = {0};
+    char key[65];
+    make_source(l, &cg, &src, key);
+    codegen_free(&cg);
+    bool ok = compile_so_cached(&src, out_so, from_cache, err, errlen);
+    buf_free(&src);
+    return ok;
 }
 
 /* The .so for src, from the cache or compiled, under the entry's lock: two runs of one layout

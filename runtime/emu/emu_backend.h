@@ -29,8 +29,12 @@
  * fails with 1 and a message in err when they cannot be generated, compiled or loaded (the
  * compiler's log has then been printed on stderr). */
 
-/* Compiles l's kernels for the emulator into out_so (atomically; no cache), for paged caches of
- * page_tokens rows a page (0: unpaged). For `mixc build` (unpaged) and the stand-in driver's tests. */
-bool emu_backend_compile_so(const Layout *l, int64_t page_tokens, const char *out_so, char *err, size_t errlen);
+/* Writes l's kernels for the emulator into out_so (atomically), for paged caches of page_tokens rows
+ * a page (0: unpaged): a copy of the cache entry a run of the same kernels would load (compiled into
+ * it first, under its lock), or, with no cache to read or write, compiled straight to out_so;
+ * *from_cache (may be NULL): whether the entry was there. For `mixc build` (unpaged) and the stand-in
+ * driver's tests. */
+bool emu_backend_compile_so(const Layout *l, int64_t page_tokens, const char *out_so, bool *from_cache, char *err,
+                            size_t errlen);
 
 #endif

@@ -131,8 +131,15 @@ fi
 
 # ---- with emulator kernels: the emu path, no compiler and no JIT cache at start-up
 bin=$tmp/cai-emu
-if "$MIXC" build "$ex" "${SETS[@]}" -o "$bin" 2>"$tmp/build.err" && [ -x "$bin" ]; then
+mkdir -p "$tmp/build-cache"
+if MIXC_CACHE_DIR=$tmp/build-cache "$MIXC" build "$ex" "${SETS[@]}" -o "$bin" 2>"$tmp/build.err" && [ -x "$bin" ]; then
   pass "build writes an executable with emulator kernels"
+  # a second build takes them from the cache entry the first compiled them into, as a run would
+  if MIXC_CACHE_DIR=$tmp/build-cache "$MIXC" build "$ex" "${SETS[@]}" -o "$tmp/cai-emu-2" 2>"$tmp/build2.err" &&
+     grep -q "^mixc build: emulator kernels: [0-9]* bytes (from the cache)$" "$tmp/build2.err" &&
+     ! grep -q "(from the cache)" "$tmp/build.err" && cmp -s "$bin" "$tmp/cai-emu-2"; then
+    pass "build: a second build of the layout copies the emulator kernels from the cache, the same binary"
+  else fail "build: the emulator kernels from the cache" "$(tail -n 4 "$tmp/build2.err")"; fi
   mkdir -p "$tmp/cache"
   run_pair "built binary, emu (no compiler, empty cache)" emu MIXC_CXX=/bin/false CXX=/bin/false \
     MIXC_CACHE_DIR="$tmp/cache"

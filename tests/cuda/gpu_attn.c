@@ -468,7 +468,7 @@ static int emu_so(const Args *a, const char *out) {
     Layout l;
     char err[512];
     if (!make_layout(a, &l)) return 1;
-    bool ok = emu_backend_compile_so(&l, 0, out, err, sizeof err);
+    bool ok = emu_backend_compile_so(&l, 0, out, NULL, err, sizeof err);
     if (!ok) fprintf(stderr, "gpu_attn: %s\n", err);
     layout_free(&l);
     return ok ? 0 : 1;

@@ -228,7 +228,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (emu_so) {   /* the layout's kernels for the emulator (the stand-in driver runs them) */
-        rc = emu_backend_compile_so(&l, page_tokens, emu_so, err, sizeof err) ? 0 : 1;
+        rc = emu_backend_compile_so(&l, page_tokens, emu_so, NULL, err, sizeof err) ? 0 : 1;
         if (rc) fprintf(stderr, "plan_check: %s\n", err);
         if (rc || strcmp(argv[2], "-") == 0) {
             layout_free(&l);

@@ -269,8 +269,9 @@ fi
 # TMPDIR of its own), with the compiler it runs: the signal to its process group, as a terminal sends
 # it, or to mixc alone, as kill does. mixc passes it on to the compiler's own process group and ends
 # once that group has (run_in_own_group): nothing left in TMPDIR, not even the compiler's own
-# temporaries (ccXXXXXX.s: it ran with TMPDIR inside mixc's workspace), no output, and no process of
-# the compile still running.
+# temporaries (ccXXXXXX.s: it ran with TMPDIR inside mixc's workspace), no output, no entry or
+# temporary in its (empty, own) kernels' cache but the entry's lock, and no process of the compile
+# still running.
 if [ -f "$(dirname "$MIXC")/libmixcrt.a" ]; then
   kb=$out/killed-build
   mkdir -p "$kb/tmp"
@@ -278,7 +279,7 @@ if [ -f "$(dirname "$MIXC")/libmixcrt.a" ]; then
   for how in TERM:group HUP:group TERM:mixc INT:mixc; do
     s=${how%%:*} to=${how#*:}
     # (env: a background job starts with SIGINT ignored, which mixc rightly keeps)
-    TMPDIR=$kb/tmp setsid env --default-signal=INT "$MIXC" build "$kb/hd64.mix" -o "$kb/bin" 2>/dev/null &
+    TMPDIR=$kb/tmp MIXC_CACHE_DIR=$kb/cache setsid env --default-signal=INT "$MIXC" build "$kb/hd64.mix" -o "$kb/bin" 2>/dev/null &
     pid=$!
     for i in $(seq 3000); do { compgen -G "$kb/tmp/mixc-emu-*/tmp/cc*" || compgen -G "$kb/tmp/cc*"; } >/dev/null && break; sleep 0.01; done
     if [ "$to" = group ]; then kill -"$s" -- -"$pid" 2>/dev/null; else kill -"$s" "$pid" 2>/dev/null; fi
@@ -286,10 +287,11 @@ if [ -f "$(dirname "$MIXC")/libmixcrt.a" ]; then
     rc=$?
     running=$(pgrep -f -- "$kb/tmp/mixc-emu-" || true)
     left=$(cd "$kb/tmp" && find . -mindepth 1) bin=$(ls -A "$kb" | grep bin)
-    if [ -z "$left" ] && [ -z "$bin" ] && [ -z "$running" ] && [ "$rc" -eq $((128 + $(kill -l "$s"))) ]; then
+    cached=$(find "$kb/cache" -maxdepth 1 -name 'emu-*' ! -name '*.lock' 2>/dev/null)
+    if [ -z "$left" ] && [ -z "$cached" ] && [ -z "$bin" ] && [ -z "$running" ] && [ "$rc" -eq $((128 + $(kill -l "$s"))) ]; then
       echo "PASS hostile/build-killed-$s-to-$to-leaves-nothing"
-    else fail "hostile/build-killed-$s-to-$to-leaves-nothing" "exit $rc; left in TMPDIR: $left; $bin; still running: $running"; fi
-    rm -rf "${kb:?}/tmp/"* "$kb/bin"
+    else fail "hostile/build-killed-$s-to-$to-leaves-nothing" "exit $rc; left in TMPDIR: $left; in the cache: $cached; $bin; still running: $running"; fi
+    rm -rf "${kb:?}/tmp/"* "$kb/bin" "$kb/cache"
   done
   # A compiler that ignores the signal (a wrapper trapping TERM, then a long job): mixc waits 10 s for
   # its group, kills it, and ends: no hang, nothing left, nothing running.

@@ -820,7 +820,8 @@ JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 for f in "${examples[@]}"; do
   n=$(basename "$f" .mix)
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
-  (T=$T/example-$n; mkdir -p "$T"; example_check "$f") >"$T/example-$n.log" 2>&1 &
+  # the kernels' cache of tests/cuda, which compiles the same examples at the same sizes
+  (T=$T/example-$n; mkdir -p "$T"; export MIXC_CACHE_DIR=$TEST_JIT_CACHE; example_check "$f") >"$T/example-$n.log" 2>&1 &
 done
 wait
 mem_fail=()
