@@ -341,13 +341,20 @@ static bool toolkit_headers_found(char *err, size_t errlen) {
     return found;
 }
 
+/* Whether the cache entry at path (NULL: no cache) is there and whole; a damaged one is said on
+ * stderr (the caller compiles it again). */
+static bool entry_whole(const char *path) {
+    if (!path || access(path, F_OK) != 0) return false;
+    const char *damage = entry_damage(path);
+    if (damage) fprintf(stderr, "%s: warning: emu cache entry '%s' is damaged (%s); recompiling\n", prog_name(), path, damage);
+    return !damage && access(path, R_OK) == 0;
+}
+
 /* The .so for src: from the cache entry at path (NULL: no cache), or compiled (into it). *status: 2
  * when it would have to be compiled and the toolkit is missing, else 1. */
 static void *load_or_compile(const char *path, const Buf *src, const char *key, int *status, char *err,
                              size_t errlen) {
-    const char *damage = path && access(path, F_OK) == 0 ? entry_damage(path) : NULL;
-    if (damage) fprintf(stderr, "%s: warning: emu cache entry '%s' is damaged (%s); recompiling\n", prog_name(), path, damage);
-    if (path && !damage && access(path, R_OK) == 0) {
+    if (entry_whole(path)) {
         void *so = load_so(path, key, err, errlen);
         if (so && verbose()) fprintf(stderr, "%s: emu: kernels from the cache: %s\n", prog_name(), path);
         if (so) return so;
@@ -380,7 +387,7 @@ static void *load_or_compile(const char *path, const Buf *src, const char *key, 
 static bool compile_so_cached(const Buf *src, const char *out_so, bool *from_cache, char *err, size_t errlen) {
     char *path = cache_path(src);
     int lock = path ? jit_cache_lock(path) : -1;
-    bool whole = path && access(path, R_OK) == 0 && !entry_damage(path);
+    bool whole = entry_whole(path);
     if (from_cache) *from_cache = whole;
     bool into_cache = !whole && path && dir_writable(path);
     bool ok = whole || compile_to(src, into_cache ? path : out_so, err, errlen);

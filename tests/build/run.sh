@@ -140,6 +140,15 @@ if MIXC_CACHE_DIR=$tmp/build-cache "$MIXC" build "$ex" "${SETS[@]}" -o "$bin" 2>
      ! grep -q "(from the cache)" "$tmp/build.err" && cmp -s "$bin" "$tmp/cai-emu-2"; then
     pass "build: a second build of the layout copies the emulator kernels from the cache, the same binary"
   else fail "build: the emulator kernels from the cache" "$(tail -n 4 "$tmp/build2.err")"; fi
+  # a damaged entry is compiled again into the cache, not copied into the binary
+  for so in "$tmp/build-cache"/emu-*.so; do echo "not a shared object" >"$so"; done
+  if MIXC_CACHE_DIR=$tmp/build-cache "$MIXC" build "$ex" "${SETS[@]}" -o "$tmp/cai-emu-3" 2>"$tmp/build3.err" &&
+     grep -q "warning: emu cache entry '.*' is damaged (checksum mismatch); recompiling" "$tmp/build3.err" &&
+     ! grep -q "(from the cache)" "$tmp/build3.err" &&
+     MIXC_CACHE_DIR=$tmp/build-cache "$MIXC" build "$ex" "${SETS[@]}" -o "$tmp/cai-emu-4" 2>"$tmp/build4.err" &&
+     grep -q "(from the cache)" "$tmp/build4.err" && cmp -s "$tmp/cai-emu-3" "$tmp/cai-emu-4"; then
+    pass "build: a damaged cache entry of the emulator kernels is compiled again, into the cache"
+  else fail "build: a damaged emulator kernels' entry" "$(tail -n 4 "$tmp/build3.err")"; fi
   mkdir -p "$tmp/cache"
   run_pair "built binary, emu (no compiler, empty cache)" emu MIXC_CXX=/bin/false CXX=/bin/false \
     MIXC_CACHE_DIR="$tmp/cache"
