@@ -50,11 +50,15 @@ COMPILER_SRCS := $(wildcard compiler/*/*.c)
 TOOLKIT_SRCS    := compiler/cli/build.c runtime/jit/jit.c runtime/emu/emu_backend.c runtime/emu/emu_device.c $(wildcard runtime/cuda/*.c)
 NO_TOOLKIT_SRCS := runtime/jit/no_toolkit.c
 
+# mixc's own program: its main and `mixc build`'s command line (whose build_binary is the runtime's:
+# build.c, or no_toolkit.c's).
+MIXC_MAIN_SRCS := compiler/cli/main.c compiler/cli/build_cmd.c
+
 # libmixc.a: the compiler as a library — read, check, plan, report, import/export, generate kernel
 # source. Pure C11 + jansson in every build. (cmd_emit's --resources calls jit_print_resources,
 # which each program takes from the JIT or from no_toolkit.c.)
 LIBMIXC := $(BUILD)/libmixc.a
-LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out compiler/cli/main.c $(TOOLKIT_SRCS),$(COMPILER_SRCS))) \
+LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(MIXC_MAIN_SRCS) $(TOOLKIT_SRCS),$(COMPILER_SRCS))) \
             $(GEN_SRCS:.c=.o)
 # `mixrun serve` (runtime/http) is mixrun's alone: only mixrun and the binaries of `mixc build` link
 # it and libmicrohttpd (mk/mixrun.mk, mk/build.mk); mixc, libmixc.a and the test programs do not.
@@ -87,7 +91,7 @@ $(BUILD)/.deps-ok: scripts/install-deps.sh
 	$(Q)bash scripts/install-deps.sh
 	$(Q)touch $@
 
-$(MIXC): $(BUILD)/compiler/cli/main.o $(CORE_OBJS)
+$(MIXC): $(MIXC_MAIN_SRCS:%.c=$(BUILD)/%.o) $(CORE_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

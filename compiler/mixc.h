@@ -42,6 +42,9 @@ char *xstrndup(const char *s, size_t n);   /* s[0, n) and a NUL */
 /* free() of every pointer listed (FREE_ALL(a, b, ...)): a struct's owned buffers in one statement. */
 void free_each(void *const *ptrs, size_t n);
 #define FREE_ALL(...) free_each((void *[]){__VA_ARGS__}, sizeof((void *[]){__VA_ARGS__}) / sizeof(void *))
+/* Whether the path holds none of the characters an assembler string or a shell command would misread
+ * (mixc build embeds its files with .incbin and passes them to the compiler). */
+bool path_is_plain(const char *p);
 /* Whether the NULL-ended list of names has s. */
 bool str_listed(const char *const *list, const char *s);
 /* The running program's name (mixc, mixrun, a built binary's own): the prefix of the messages that
@@ -637,7 +640,7 @@ int cmd_compare(int argc, char **argv);  /* report.c    */
 int cmd_import(int argc, char **argv);   /* import.c    */
 int cmd_export(int argc, char **argv);   /* export.c    */
 int cmd_emit(int argc, char **argv);     /* emit.c      */
-int cmd_build(int argc, char **argv);    /* build.c; runtime/jit/no_toolkit.c without the CUDA toolkit */
+int cmd_build(int argc, char **argv);    /* build_cmd.c (build.h) */
 
 #endif
 

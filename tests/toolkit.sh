@@ -2,10 +2,11 @@
 # writes yes or no into $BUILD/toolkit.) Without it mixc and mixrun run everything but what needs the
 # toolkit (docs/jit.md, "Without the toolkit"), and the suites of that part skip, saying so.
 
-# The NVRTC cache of the suites' cuda-backend runs (tests/cuda, serve, mixrun's memory checks):
-# $BUILD's, or the one tests/run-all.sh names for both its passes. Entries are keyed by the kernels'
-# source, options and compiler, whatever the host build; the cold path has suites of its own (jit,
-# build), each in an empty cache.
+# The kernels' cache of the suites' cuda-backend runs and of the emulated kernels they share
+# (tests/cuda with its --emu-so builds, serve, mixrun's example checks): $BUILD's, or the one
+# tests/run-all.sh names for both its passes. Entries are keyed by the kernels' source, options and
+# compiler (the sanitizer build's emulated kernels are compiled with its flags: entries of their
+# own); the cold path has suites of its own (jit, build), each in an empty cache.
 TEST_JIT_CACHE=${MIXC_TEST_JIT_CACHE:-${BUILD:-build}/tests/cuda/jit-cache}
 
 # True when $BUILD holds the toolkit's part.

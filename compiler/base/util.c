@@ -65,6 +65,12 @@ void *xrealloc(void *p, size_t n) {
 
 char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }
 
+bool path_is_plain(const char *p) {
+    for (; *p; p++)
+        if (*p == '"' || *p == '\\' || *p == '\'' || *p == '\n') return false;
+    return true;
+}
+
 void free_each(void *const *ptrs, size_t n) {
     for (size_t i = 0; i < n; i++) free(ptrs[i]);
 }

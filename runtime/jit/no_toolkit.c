@@ -2,11 +2,13 @@
  * without it (the Makefile links this file instead of them; docs/jit.md, "Without the toolkit").
  *
  * Each entry point says, in one line, that the toolkit is needed, and fails with exit status 2
- * (unavailable here): `mixc build`, `mixc emit --resources`, and the emu and cuda rows of the
+ * (unavailable here): `mixc build` (once its command line and layout are read and checked, as with
+ * the toolkit: compiler/cli/build_cmd.c), `mixc emit --resources`, and the emu and cuda rows of the
  * backend table. Everything else (check, report, compare, import, export, emit, mixrun's cpu
  * backend) is the same code in both builds.
  */
 #include "backend.h"
+#include "build.h"
 #include "jit.h"
 #include "mixc.h"
 
@@ -14,8 +16,8 @@
 
 #define NO_TOOLKIT "needs the CUDA toolkit, which this build of mixc was made without"
 
-int cmd_build(int argc, char **argv) {
-    (void)argc, (void)argv;
+int build_binary(const BuildArgs *a, const Layout *l, const char *text, size_t len) {
+    (void)a, (void)l, (void)text, (void)len;
     fprintf(stderr, "mixc build: %s\n", NO_TOOLKIT);
     return 2;
 }

@@ -5,6 +5,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 MIXC=${MIXC:-${BUILD:-build}/mixc}
+. tests/toolkit.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export NO_COLOR=1
@@ -262,6 +263,11 @@ PROG=$MIXRUN run page-tokens-range-mixrun 2 --layout $TINY --random-weights 1 --
   cp "$ERR" "$tmp/msg.mixrun"
 same_message page-tokens-range-same
 for b in cpu emu; do
+  if [ $b = emu ] && ! have_toolkit; then   # (the backend is refused first: it cannot run at all)
+    PROG=$MIXRUN run "page-longer-mixrun-$b" 2 --layout $TINY --random-weights 1 --tokens 1 --backend $b --page-tokens 1K &&
+      check "page-longer-mixrun-$b" "err_has '^mixrun: the emu backend needs the CUDA toolkit'"
+    continue
+  fi
   PROG=$MIXRUN run "page-longer-mixrun-$b" 1 --layout $TINY --random-weights 1 --tokens 1 --backend $b --page-tokens 1K &&
     check "page-longer-mixrun-$b" "err_has '^mixrun: a page of 1024 tokens is longer than the context (128 tokens)\$'"
 done

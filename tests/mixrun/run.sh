@@ -219,8 +219,13 @@ if run "fp32 save" 0 "${D32[@]}" --random-weights 7 --dtype fp32 --save-weights 
     pass "--dtype fp32: F32 weights kept exact; without it rounded to bf16 (= the bf16 run)" ||
     fail "--dtype fp32: F32 weights kept exact; without it rounded to bf16"
 fi
-run "fp32 emu" 1 "${D32[@]}" --random-weights 7 --dtype fp32 --backend emu &&
-  expect_err "--dtype fp32 on emu: refused, exit 1" "dtype fp32: the kernels take bf16 or fp16 (fp32 runs on the cpu backend)"
+if have_toolkit; then
+  run "fp32 emu" 1 "${D32[@]}" --random-weights 7 --dtype fp32 --backend emu &&
+    expect_err "--dtype fp32 on emu: refused, exit 1" "dtype fp32: the kernels take bf16 or fp16 (fp32 runs on the cpu backend)"
+else   # (the backend is refused first: it cannot run at all)
+  run "fp32 emu" 2 "${D32[@]}" --random-weights 7 --dtype fp32 --backend emu &&
+    expect_err "--dtype fp32 on emu without the toolkit: the toolkit named, exit 2" "the emu backend needs the CUDA toolkit"
+fi
 
 # Sharded checkpoints (model.safetensors.index.json, as save_pretrained writes them): the same
 # logits from the index or its directory as from the one file; an index that does not describe its

@@ -5,7 +5,7 @@
 #  - dependencies point one way: no file of the library (compiler/) includes a runtime header, and
 #    libmixc.a needs no symbol of the runtime's libraries, but for the one hook docs/architecture.md
 #    names (emit's jit_print_resources, which each program takes from the JIT or from no_toolkit.c;
-#    compiler/cli/build.c, `mixc build`, is mixc's and not in the library);
+#    compiler/cli/build_cmd.c and build.c, `mixc build`, are mixc's and not in the library);
 #  - docs/architecture.md names every source file of compiler/, runtime/ and grammar/;
 #  - every option that a command's --help lists (mixc's commands, mixrun, mixrun serve) is named in
 #    README.md or docs/, and every capitalized NAME_LIKE_THIS it prints is an environment variable
