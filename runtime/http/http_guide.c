@@ -98,8 +98,10 @@ static bool same_place(const Frame *a, const Frame *b) {
     return true;
 }
 
-/* Adds frame f (copied) to the step's places, unless one like it is there. */
+/* Adds frame f (copied) to the step's places, unless one like it is there. (Once they are full, none
+ * is added: no need to compare, down stacks that may be deep.) */
 static void emit(Step *s, Frame f) {
+    if (s->n >= GUIDE_STATES) return;
     for (int k = 0; k < s->n; k++)
         if (s->out[k] != &DONE && same_frame(s->out[k], &f) && same_place(s->out[k]->up, f.up)) return;
     const Frame *p = s->n < GUIDE_STATES ? put(s, f) : NULL;
