@@ -50,6 +50,16 @@ typedef struct {
     size_t used, cap;
 } Bump;
 
+/* The frames a mask's step has already stepped (a direct-mapped table: a slot holds the last frame
+ * that hashed to it, with the step's generation). The places share the frames beneath them, and a
+ * nested grammar's walk up a stack visits them from every place; a frame stepped twice with the same
+ * byte into the same places adds nothing the first time did not. */
+#define STEP_MEMO 256
+typedef struct {
+    const Frame *f;
+    uint32_t gen;
+} MemoSlot;
+
 /* Where steps put their places: out[n] (at most GUIDE_STATES), frames from bump or else arena. */
 typedef struct {
     const Frame **out;
@@ -57,6 +67,8 @@ typedef struct {
     Bump *bump;
     Arena *arena;
     bool full;                  /* bump ran out: the step's places are not all there */
+    MemoSlot *memo;             /* NULL: none (each frame stepped as often as it is reached) */
+    uint32_t gen;
 } Step;
 
 const GuideNode GUIDE_ANY = {.k = GN_ANY}, GUIDE_ANY_STRING = {.k = GN_STRING, .max_len = -1};
@@ -582,8 +594,18 @@ static void begin(Step *s, const GuideNode *n, const Frame *up, int b) {
     }
 }
 
+/* Whether frame f was stepped already in this step (and notes that it is now). */
+static bool stepped_before(Step *s, const Frame *f) {
+    if (!s->memo) return false;
+    MemoSlot *m = &s->memo[((uintptr_t)f / sizeof(Frame)) % STEP_MEMO];
+    if (m->f == f && m->gen == s->gen) return true;
+    *m = (MemoSlot){f, s->gen};
+    return false;
+}
+
 /* Byte b from place f: the places it leads to, added to s. */
 static void step(Step *s, const Frame *f, int b) {
+    if (stepped_before(s, f)) return;
     switch (f->k) {
     case F_VALUE:
         if (!white_space(s, f, b)) begin(s, f->n, f->up, b);
@@ -625,6 +647,8 @@ struct Guide {
     const Frame **sets;         /* [(GUIDE_PIECE_MAX + 1) * GUIDE_STATES] the places after each byte of a token */
     int nsets[GUIDE_PIECE_MAX + 1];
     size_t mark[GUIDE_PIECE_MAX + 1];   /* bump.used before the places after byte d were made */
+    MemoSlot memo[STEP_MEMO];   /* the mask's steps' (a generation each) */
+    uint32_t gen;
     bool exhaustive;            /* every token walks (guide_exhaustive: the tests' check of the shortcut) */
 };
 
@@ -697,7 +721,11 @@ bool guide_advance(Guide *gd, const GuideVocab *v, int32_t id) {
 static bool token_leads(Guide *gd, const unsigned char *p, int len, int d, int *dead) {
     gd->bump.used = gd->mark[d];
     for (int j = d; j < len; j++) {
-        Step s = {.out = gd->sets + (size_t)(j + 1) * GUIDE_STATES, .bump = &gd->bump};
+        if (++gd->gen == 0) {   /* (after 2^32 steps: no slot may match a new step's generation) */
+            memset(gd->memo, 0, sizeof gd->memo);
+            gd->gen = 1;
+        }
+        Step s = {.out = gd->sets + (size_t)(j + 1) * GUIDE_STATES, .bump = &gd->bump, .memo = gd->memo, .gen = gd->gen};
         for (int i = 0; i < gd->nsets[j]; i++) step(&s, gd->sets[(size_t)j * GUIDE_STATES + i], p[j]);
         gd->nsets[j + 1] = s.n;
         gd->mark[j + 1] = gd->bump.used;

@@ -869,6 +869,38 @@ static void test_vocab_made_late(Tokenizer *t) {
 }
 
 /* The walks through the masks of the tokenizer at path (byte-level, or Metaspace with byte fallback). */
+/* A nested, ambiguous grammar (root ::= pair*, pair ::= "(" pair*): after k '(' every level may take
+ * the next one, and the places share the frames beneath them (which a mask's step steps once). At
+ * each depth to 40 the mask allows exactly the tokens made of '(' alone, and the end. */
+static void test_nested_grammar(void) {
+    static const char src[] = "root ::= pair*\npair ::= \"(\" pair*";
+    char why[300] = "";
+    GuideGrammar *g = guide_gbnf(src, sizeof src - 1, why, sizeof why);
+    if (!g) return check("grammar: nested pairs compile", false, why, src);
+    Guide *gd = guide_new(g);
+    uint8_t *allowed = malloc((size_t)nvocab);
+    int32_t end = END_ID, open_id = char_id['('];
+    char bad[160] = "";
+    for (int depth = 0; depth <= 40 && !bad[0] && open_id >= 0; depth++) {
+        guide_mask(gd, vocab, &end, 1, allowed);
+        for (int32_t id = 0; id < END_ID && !bad[0]; id++) {
+            size_t len = 0;
+            bool special = false;
+            char *piece = tokenizer_piece(tok, id, &len, &special);
+            bool opens = piece && len > 0 && !special && strspn(piece, "(") == len;
+            if (allowed[id] != opens)
+                snprintf(bad, sizeof bad, "depth %d: token %d '%s' %s", depth, id, piece ? piece : "", allowed[id] ? "allowed" : "refused");
+            free(piece);
+        }
+        if (!bad[0] && !allowed[END_ID]) snprintf(bad, sizeof bad, "depth %d: the end refused", depth);
+        if (!bad[0] && !guide_advance(gd, vocab, open_id)) snprintf(bad, sizeof bad, "depth %d: '(' does not lead on", depth);
+    }
+    check("grammar: nested pairs, 40 deep: the mask allows exactly the tokens of '(' alone, and the end",
+          !bad[0] && open_id >= 0, bad, "");
+    free(allowed);
+    guide_free(gd);
+}
+
 static void walks_of(const char *path, const char *which) {
     char err[300];
     Tokenizer *t = tokenizer_load(path, err, sizeof err);
@@ -878,7 +910,7 @@ static void walks_of(const char *path, const char *which) {
     nvocab = END_ID + 1;
     vocab = guide_vocab_new(t, nvocab);
     if (!*which) char_ids(), test_texts(), test_thinking(), test_vocab_made_late(t), test_number_bounds(), test_integer_multiples(),
-                 test_pattern_lengths();
+                 test_pattern_lengths(), test_nested_grammar();
     test_walks(which);
     guide_vocab_free(vocab);
     tokenizer_free(t);
