@@ -71,11 +71,12 @@ run_suites() {
     [ "$name" = fuzz ] && continue
     [[ " ${seen[*]} " == *" $name "* ]] && continue   # (a long suite is named twice)
     seen+=("$name")
-    if [ "$label" = asan ] && [ "$name" = nocuda ]; then   # builds its own; the normal pass covers it
-      echo "== $label: $name"; echo "  SKIP nocuda: run in the normal pass only"; skip=$((skip + 1)); continue
+    local why=
+    if [ "$label" = asan ] && [ "$name" = nocuda ]; then why="run in the normal pass only"   # builds its own
+    elif [[ " ${MIXC_SKIP_SUITES:-} " == *" $name "* ]]; then why=${MIXC_SKIP_SUITES_WHY:-left out (MIXC_SKIP_SUITES)}
     fi
-    if [[ " ${MIXC_SKIP_SUITES:-} " == *" $name "* ]]; then   # a caller's choice, with its reason
-      echo "== $label: $name"; echo "  SKIP $name: ${MIXC_SKIP_SUITES_WHY:-left out (MIXC_SKIP_SUITES)}"; skip=$((skip + 1)); continue
+    if [ -n "$why" ]; then
+      echo "== $label: $name"; echo "  SKIP $name: $why"; skip=$((skip + 1)); continue
     fi
     names+=("$name")
   done

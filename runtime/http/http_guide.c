@@ -116,7 +116,7 @@ static void emit(Step *s, Frame f) {
     if (s->n >= GUIDE_STATES) return;
     for (int k = 0; k < s->n; k++)
         if (s->out[k] != &DONE && same_frame(s->out[k], &f) && same_place(s->out[k]->up, f.up)) return;
-    const Frame *p = s->n < GUIDE_STATES ? put(s, f) : NULL;
+    const Frame *p = put(s, f);
     if (p) s->out[s->n++] = p;
 }
 
